@@ -1,0 +1,196 @@
+/**
+ * One fake phone. It holds its MQTT data channel, sends location heartbeats
+ * (F1) on a jittered schedule read from the injected clock, announces its
+ * presence (retained; the last will says offline) and its switches, and
+ * stops all location traffic when Find Device or the cloud service is off
+ * (F3). Nothing here is module-level state: a process may run many agents.
+ */
+import { EventEmitter } from 'node:events'
+import { mkdir } from 'node:fs/promises'
+import { encodePayload, topicFor, type Heartbeat, type Network } from '../common/contract.js'
+import type { BackoffOptions } from '../common/backoff.js'
+import type { Clock, Timer } from '../common/clock.js'
+import type { JsonFile } from '../common/json-file.js'
+import type { Logger } from '../common/log.js'
+import { MqttLink, type LinkState } from '../common/mqtt.js'
+import { Battery } from './battery.js'
+import type { LocationSource } from './location.js'
+import { DEFAULT_SETTINGS, settingsFile, type Settings } from './settings.js'
+
+export interface AgentOptions {
+  id: string
+  secret: string
+  brokerUrl: string
+  dataDir: string
+  clock: Clock
+  log: Logger
+  location: LocationSource
+  /** Mean time between heartbeats, ms. */
+  heartbeatMs: number
+  /** Each interval is drawn from heartbeatMs × (1 ± jitter). */
+  jitter: number
+  random?: () => number
+  backoff?: BackoffOptions
+  /** MQTT keep-alive, seconds. */
+  keepaliveS?: number
+}
+
+export interface AgentStatus {
+  id: string
+  dataChannel: LinkState
+  cloudService: boolean
+  findDevice: boolean
+  network: Network
+  heartbeatsSent: number
+  lastHeartbeat: Heartbeat | null
+}
+
+interface AgentEvents {
+  heartbeat: [hb: Heartbeat]
+  settings: [settings: Settings]
+}
+
+export type Switch = 'cloudService' | 'findDevice'
+
+export class Agent extends EventEmitter<AgentEvents> {
+  private settings: Settings = { ...DEFAULT_SETTINGS }
+  private readonly file: JsonFile<Settings>
+  private link?: MqttLink
+  private timer: Timer | null = null
+  private readonly battery: Battery
+  private readonly random: () => number
+  private sent = 0
+  private last: Heartbeat | null = null
+
+  constructor(private readonly opts: AgentOptions) {
+    super()
+    this.file = settingsFile(opts.dataDir)
+    this.random = opts.random ?? Math.random
+    this.battery = new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() })
+  }
+
+  get id(): string {
+    return this.opts.id
+  }
+
+  /** Loads the phone's settings and opens the data channel. */
+  async start(): Promise<void> {
+    await mkdir(this.opts.dataDir, { recursive: true })
+    this.settings = await this.file.load(DEFAULT_SETTINGS)
+    const presence = topicFor(this.opts.id, 'presence')
+    this.link = new MqttLink({
+      url: this.opts.brokerUrl,
+      clock: this.opts.clock,
+      log: this.opts.log,
+      backoff: this.opts.backoff,
+      random: this.random,
+      mqtt: {
+        clientId: this.opts.id,
+        username: this.opts.id,
+        password: this.opts.secret,
+        clean: false,
+        keepalive: this.opts.keepaliveS ?? 30,
+        will: { topic: presence, payload: Buffer.from(encodePayload('presence', { state: 'offline' })), qos: 1, retain: true },
+      },
+    })
+    this.link.on('connect', () => {
+      this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
+      this.publishStatus()
+    })
+    this.schedule()
+  }
+
+  /** Says goodbye (presence offline), closes the data channel and stops every timer. */
+  async stop(): Promise<void> {
+    this.timer?.cancel()
+    this.timer = null
+    const link = this.link
+    if (!link) return
+    if (link.connected) {
+      await link.client.publishAsync(topicFor(this.opts.id, 'presence'), encodePayload('presence', { state: 'offline', at: this.opts.clock.now() }), {
+        qos: 1,
+        retain: true,
+      })
+    }
+    await link.stop()
+    await this.file.save(this.settings)
+  }
+
+  status(): AgentStatus {
+    return {
+      id: this.opts.id,
+      dataChannel: this.link?.state ?? 'stopped',
+      cloudService: this.settings.cloudService,
+      findDevice: this.settings.findDevice,
+      network: this.settings.network,
+      heartbeatsSent: this.sent,
+      lastHeartbeat: this.last,
+    }
+  }
+
+  /** The user flips a switch on the phone. */
+  async setSwitch(name: Switch, on: boolean): Promise<AgentStatus> {
+    this.settings = { ...this.settings, [name]: on }
+    await this.file.save(this.settings)
+    this.publishStatus()
+    this.emit('settings', this.settings)
+    return this.status()
+  }
+
+  async setNetwork(network: Network): Promise<AgentStatus> {
+    this.settings = { ...this.settings, network }
+    await this.file.save(this.settings)
+    return this.status()
+  }
+
+  private get locating(): boolean {
+    return this.settings.cloudService && this.settings.findDevice
+  }
+
+  private schedule(): void {
+    const { heartbeatMs, jitter } = this.opts
+    const delay = heartbeatMs * (1 + jitter * (2 * this.random() - 1))
+    this.timer = this.opts.clock.after(delay, () => {
+      this.beat()
+      this.schedule()
+    })
+  }
+
+  /** One heartbeat, when locating is on, connected, and there is a fix. */
+  private beat(): void {
+    const now = this.opts.clock.now()
+    const fix = this.opts.location.fix(now)
+    if (!this.locating || !this.link?.connected || !fix) return
+    const battery = this.battery.read(now)
+    const hb: Heartbeat = {
+      seq: this.settings.nextSeq,
+      at: now,
+      lat: fix.lat,
+      lon: fix.lon,
+      accuracy: fix.accuracy,
+      speed: fix.speed,
+      battery: battery.level,
+      charging: battery.charging,
+      network: this.settings.network,
+    }
+    this.settings = { ...this.settings, nextSeq: hb.seq + 1 }
+    this.publish('heartbeat', encodePayload('heartbeat', hb), false)
+    this.file.save(this.settings).catch((err: unknown) => this.opts.log.error({ err }, 'could not save settings'))
+    this.sent++
+    this.last = hb
+    this.emit('heartbeat', hb)
+  }
+
+  private publishStatus(): void {
+    const { cloudService, findDevice } = this.settings
+    this.publish('status', encodePayload('status', { cloudService, findDevice, at: this.opts.clock.now() }), true)
+  }
+
+  private publish(kind: 'heartbeat' | 'presence' | 'status', payload: string, retain: boolean): void {
+    const link = this.link as MqttLink
+    if (!link.connected) return
+    link.client.publish(topicFor(this.opts.id, kind), payload, { qos: 1, retain }, (err) => {
+      if (err) this.opts.log.warn({ err: err.message, kind }, 'publish failed')
+    })
+  }
+}

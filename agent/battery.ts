@@ -1,0 +1,48 @@
+/**
+ * A simulated battery: drains while unplugged, charges while plugged in,
+ * and plugs itself in at `plugAt` percent and out when full -- a phone that
+ * lives on a desk. Its level is a function of the injected clock.
+ */
+export interface BatteryModel {
+  /** percent per hour while unplugged */
+  drainPerHour: number
+  /** percent per hour while charging */
+  chargePerHour: number
+  plugAt: number
+}
+
+export const DEFAULT_BATTERY: BatteryModel = { drainPerHour: 4, chargePerHour: 40, plugAt: 15 }
+
+export class Battery {
+  private at: number
+  private level: number
+  private charging = false
+
+  constructor(
+    start: { level: number; at: number },
+    private readonly model: BatteryModel = DEFAULT_BATTERY,
+  ) {
+    this.level = start.level
+    this.at = start.at
+  }
+
+  read(now: number): { level: number; charging: boolean } {
+    let hours = Math.max(0, now - this.at) / 3_600_000
+    this.at = now
+    while (hours > 0) {
+      const rate = this.charging ? this.model.chargePerHour : -this.model.drainPerHour
+      const target = this.charging ? 100 : this.model.plugAt
+      const toTarget = (target - this.level) / rate
+      if (toTarget > hours) {
+        this.level += rate * hours
+        break
+      }
+      if (toTarget > 0) {
+        this.level = target
+        hours -= toTarget
+      }
+      this.charging = !this.charging
+    }
+    return { level: Math.round(this.level * 10) / 10, charging: this.charging }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The phone's local control: what its user does with their thumbs. A running
+ * agent listens on a Unix socket in its data directory (`control.sock`,
+ * mode 0600) for one JSON request per line and answers one JSON line.
+ * `fakephone phone --data DIR ...` is its client.
+ */
+import { chmod, rm } from 'node:fs/promises'
+import { createConnection, createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { z } from 'zod'
+import { NetworkSchema, decodeJson } from '../common/contract.js'
+import type { Logger } from '../common/log.js'
+import type { Agent, AgentStatus } from './agent.js'
+
+export const ControlRequestSchema = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('status') }),
+  z.strictObject({ op: z.literal('switch'), name: z.enum(['cloudService', 'findDevice']), on: z.boolean() }),
+  z.strictObject({ op: z.literal('network'), network: NetworkSchema }),
+])
+export type ControlRequest = z.infer<typeof ControlRequestSchema>
+export type ControlReply = { ok: true; status: AgentStatus } | { ok: false; error: string }
+
+export const controlSocketPath = (dataDir: string): string => join(dataDir, 'control.sock')
+
+export async function handleControl(agent: Agent, line: string): Promise<ControlReply> {
+  const decoded = decodeJson(ControlRequestSchema, line)
+  if (!decoded.ok) return { ok: false, error: `bad request: ${decoded.reason}` }
+  const req = decoded.value
+  try {
+    switch (req.op) {
+      case 'status':
+        return { ok: true, status: agent.status() }
+      case 'switch':
+        return { ok: true, status: await agent.setSwitch(req.name, req.on) }
+      case 'network':
+        return { ok: true, status: await agent.setNetwork(req.network) }
+    }
+  } catch (err) {
+    return { ok: false, error: (err as Error).message }
+  }
+}
+
+/** Serves `agent` on its control socket until the returned server is closed. */
+export async function serveControl(agent: Agent, dataDir: string, log: Logger): Promise<Server> {
+  const path = controlSocketPath(dataDir)
+  await rm(path, { force: true })
+  const server = createServer((socket) => {
+    const lines = createInterface({ input: socket })
+    lines.on('line', (line) => {
+      void handleControl(agent, line).then((reply) => {
+        if (!reply.ok) log.warn({ error: reply.error }, 'control request refused')
+        socket.write(JSON.stringify(reply) + '\n')
+      })
+    })
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(path, () => resolve())
+  })
+  await chmod(path, 0o600)
+  return server
+}
+
+export class ControlError extends Error {
+  readonly code = 'ECONTROL'
+}
+
+/** Sends one request to the agent whose data directory is `dataDir`. */
+export function sendControl(dataDir: string, req: ControlRequest): Promise<AgentStatus> {
+  const path = controlSocketPath(dataDir)
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path)
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      reject(new ControlError(`no agent is running with data directory ${dataDir} (${err.code ?? err.message})`)),
+    )
+    socket.on('connect', () => socket.write(JSON.stringify(req) + '\n'))
+    createInterface({ input: socket }).once('line', (line) => {
+      socket.end()
+      const reply = JSON.parse(line) as ControlReply
+      if (reply.ok) resolve(reply.status)
+      else reject(new ControlError(reply.error))
+    })
+  })
+}

@@ -1,0 +1,139 @@
+/**
+ * Who may connect, publish and subscribe. Two roles:
+ *  - a device: username = client id = its device id, password = its secret;
+ *    it may publish only the device→cloud kinds under its own topic, each
+ *    payload checked against the contract, and subscribe only to the
+ *    cloud→device kinds under its own topic;
+ *  - the console: username `console`, password = the console token, client
+ *    id starting with `console.`; it may watch everything under `fp/v1/`.
+ * `$SYS/` stays closed to everyone. Refused subscriptions get a SUBACK
+ * failure (0x80); a refused publish closes the connection [MQTT-3.3.5-2].
+ */
+import type { AuthenticateError, Client, PublishPacket, Subscription } from 'aedes'
+import { timingSafeEqual, createHash } from 'node:crypto'
+import { DEVICE_PUBLISH_KINDS, TOPICS, TOPIC_ROOT, decodePayload, parseTopic, type TopicKind, type PayloadOf } from '../common/contract.js'
+import type { Logger } from '../common/log.js'
+import type { DeviceRegistry } from './registry.js'
+
+export type Principal = { role: 'device'; deviceId: string } | { role: 'console' }
+
+export const CONSOLE_USER = 'console'
+export const CONSOLE_CLIENT_PREFIX = 'console.'
+
+/** Return codes of CONNACK in MQTT 3.1.1 [MQTT-3.2.2.3]. */
+const IDENTIFIER_REJECTED = 2
+const BAD_USERNAME_OR_PASSWORD = 4
+
+export type AcceptedMessage = { [K in TopicKind]: { deviceId: string; kind: K; value: PayloadOf<K> } }[TopicKind]
+
+function authError(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
+
+const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest()
+
+const DEVICE_SUBSCRIBE_KINDS: ReadonlySet<string> = new Set(
+  (Object.keys(TOPICS) as TopicKind[]).filter((k) => TOPICS[k].direction === 'cloud→device'),
+)
+
+export class AccessControl {
+  private readonly principals = new WeakMap<Client, Principal>()
+  private readonly consoleTokenDigest: Buffer
+
+  constructor(
+    private readonly registry: DeviceRegistry,
+    consoleToken: string,
+    private readonly log: Logger,
+    private readonly onAccepted: (msg: AcceptedMessage) => void,
+  ) {
+    this.consoleTokenDigest = digest(consoleToken)
+  }
+
+  principal(client: Client): Principal | undefined {
+    return this.principals.get(client)
+  }
+
+  /** True when `token` is the console token. */
+  isConsoleToken(token: string): boolean {
+    return timingSafeEqual(digest(token), this.consoleTokenDigest)
+  }
+
+  authenticate = (
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void => {
+    const refuse = (why: string, code = BAD_USERNAME_OR_PASSWORD): void => {
+      this.log.warn({ clientId: client.id, username, reason: why }, 'connection refused')
+      done(authError(why, code), false)
+    }
+    if (!client.id) return refuse('empty client id', IDENTIFIER_REJECTED)
+    if (username === undefined || password === undefined) return refuse('no username or password')
+    if (username === CONSOLE_USER) {
+      if (!client.id.startsWith(CONSOLE_CLIENT_PREFIX)) return refuse(`console client id must start with "${CONSOLE_CLIENT_PREFIX}"`, IDENTIFIER_REJECTED)
+      if (!this.isConsoleToken(password.toString())) return refuse('wrong console token')
+      this.principals.set(client, { role: 'console' })
+      return done(null, true)
+    }
+    if (client.id !== username) return refuse('a device must use its device id as client id', IDENTIFIER_REJECTED)
+    this.registry.verify(username, password.toString()).then(
+      (ok) => {
+        if (!ok) return refuse('unknown device or wrong secret')
+        this.principals.set(client, { role: 'device', deviceId: username })
+        done(null, true)
+      },
+      /* c8 ignore next -- scrypt only fails on invalid parameters, which are constants here */
+      (err: unknown) => refuse(`credential check failed: ${String(err)}`),
+    )
+  }
+
+  authorizePublish = (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void => {
+    const verdict = this.checkPublish(client, packet)
+    if (typeof verdict === 'string') {
+      this.log.warn({ clientId: client?.id ?? null, topic: packet.topic, reason: verdict }, 'publish refused')
+      return done(new Error(verdict))
+    }
+    this.onAccepted(verdict)
+    done(null)
+  }
+
+  private checkPublish(client: Client | null, packet: PublishPacket): AcceptedMessage | string {
+    if (packet.topic.startsWith('$SYS')) return '$SYS is reserved'
+    const principal = client ? this.principals.get(client) : undefined
+    const target = parseTopic(packet.topic)
+    if (!target) return 'topic is outside the contract'
+    // A last will published after its client left (client is null) is checked on its topic alone.
+    const deviceId = principal?.role === 'device' ? principal.deviceId : client === null ? target.deviceId : undefined
+    if (deviceId === undefined) return 'the console does not publish over MQTT'
+    if (target.deviceId !== deviceId) return `device ${deviceId} may not publish for ${target.deviceId}`
+    if (!DEVICE_PUBLISH_KINDS.has(target.kind)) return `devices do not publish "${target.kind}"`
+    const kind = target.kind as TopicKind
+    const decoded = decodePayload(kind, packet.payload as Buffer)
+    if (!decoded.ok) return `malformed ${kind} payload: ${decoded.reason}`
+    return { deviceId, kind, value: decoded.value } as AcceptedMessage
+  }
+
+  authorizeSubscribe = (
+    client: Client,
+    sub: Subscription,
+    done: (error: Error | null, subscription?: Subscription | null) => void,
+  ): void => {
+    const reason = this.checkSubscribe(client, sub.topic)
+    if (reason) {
+      this.log.warn({ clientId: client.id, topic: sub.topic, reason }, 'subscription refused')
+      return done(null, null)
+    }
+    done(null, sub)
+  }
+
+  private checkSubscribe(client: Client, topic: string): string | null {
+    const principal = this.principals.get(client) as Principal
+    if (topic.startsWith('$')) return '$-topics are reserved'
+    if (principal.role === 'console') return topic === `${TOPIC_ROOT}/#` || topic.startsWith(`${TOPIC_ROOT}/`) ? null : 'the console watches fp/v1/ only'
+    const target = parseTopic(topic)
+    if (!target || target.deviceId !== principal.deviceId) return `device ${principal.deviceId} may subscribe only to its own topics`
+    if (!DEVICE_SUBSCRIBE_KINDS.has(target.kind)) return `devices do not subscribe to "${target.kind}"`
+    return null
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The cloud's embedded database (SQLite through better-sqlite3, WAL mode):
+ * device registry, last known state and location history. Schema changes are
+ * numbered migrations keyed on `PRAGMA user_version`.
+ */
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+
+export type Db = Database.Database
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     account TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE device_state (
+     device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+     online INTEGER NOT NULL DEFAULT 0,
+     presence_at INTEGER,
+     seq INTEGER, at INTEGER, lat REAL, lon REAL, accuracy REAL, speed REAL,
+     battery REAL, charging INTEGER, network TEXT, received_at INTEGER,
+     cloud_service INTEGER, find_device INTEGER, status_at INTEGER,
+     location_off_at INTEGER
+   );
+   CREATE TABLE locations (
+     device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL, at INTEGER NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL,
+     accuracy REAL NOT NULL, speed REAL NOT NULL, battery REAL NOT NULL,
+     charging INTEGER NOT NULL, network TEXT NOT NULL, received_at INTEGER NOT NULL,
+     PRIMARY KEY (device_id, seq)
+   ) WITHOUT ROWID;
+   CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+]
+
+export const DB_FILE = 'cloud.sqlite'
+
+/** Opens (creating if needed) the database in `dataDir` and brings its schema up to date. */
+export function openDb(dataDir: string): Db {
+  mkdirSync(dataDir, { recursive: true })
+  const db = new Database(join(dataDir, DB_FILE))
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+  const version = db.pragma('user_version', { simple: true }) as number
+  db.transaction(() => {
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string)
+    db.pragma(`user_version = ${MIGRATIONS.length}`)
+  })()
+  return db
+}

@@ -1,0 +1,92 @@
+/**
+ * Device accounts: each device has an id, an account (its owner) and a
+ * secret that is shown once and stored only as a salted scrypt hash.
+ */
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { DeviceIdSchema } from '../common/contract.js'
+import type { Db } from './db.js'
+
+/**
+ * Secrets are 256 random bits, so a slow KDF adds no brute-force resistance;
+ * scrypt at a modest cost keeps a stolen database useless while 10,000
+ * devices can still reconnect in seconds (scrypt runs on libuv's pool).
+ */
+const SCRYPT: ScryptOptions = { N: 1024, r: 8, p: 1 }
+const KEY_LEN = 32
+
+export interface DeviceRecord {
+  id: string
+  account: string
+  createdAt: number
+}
+
+export class RegistryError extends Error {
+  constructor(
+    readonly code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+function scryptAsync(secret: string, salt: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(secret, salt, KEY_LEN, SCRYPT, (err, key) => (err ? reject(err) : resolve(key)))
+  })
+}
+
+export async function hashSecret(secret: string): Promise<string> {
+  const salt = randomBytes(16)
+  const key = await scryptAsync(secret, salt)
+  return `scrypt$${SCRYPT.N}$${salt.toString('base64')}$${key.toString('base64')}`
+}
+
+export async function verifySecret(secret: string, stored: string): Promise<boolean> {
+  const [, , salt, key] = stored.split('$')
+  const expected = Buffer.from(key as string, 'base64')
+  const actual = await scryptAsync(secret, Buffer.from(salt as string, 'base64'))
+  return timingSafeEqual(actual, expected)
+}
+
+export class DeviceRegistry {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+  ) {}
+
+  /** Registers a device and returns its secret; the secret is not stored anywhere. */
+  async add(id: string, account: string): Promise<{ device: DeviceRecord; secret: string }> {
+    const parsed = DeviceIdSchema.safeParse(id)
+    if (!parsed.success) throw new RegistryError('BAD_ID', `invalid device id "${id}": ${parsed.error.issues[0]?.message}`)
+    if (this.get(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
+    const secret = randomBytes(32).toString('base64url')
+    const hash = await hashSecret(secret)
+    const createdAt = this.now()
+    this.db
+      .prepare('INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, ?)')
+      .run(id, account, hash, createdAt)
+    this.db.prepare('INSERT INTO device_state (device_id) VALUES (?)').run(id)
+    return { device: { id, account, createdAt }, secret }
+  }
+
+  get(id: string): DeviceRecord | undefined {
+    const row = this.db.prepare('SELECT id, account, created_at AS createdAt FROM devices WHERE id = ?').get(id)
+    return row as DeviceRecord | undefined
+  }
+
+  list(): DeviceRecord[] {
+    return this.db.prepare('SELECT id, account, created_at AS createdAt FROM devices ORDER BY id').all() as DeviceRecord[]
+  }
+
+  remove(id: string): void {
+    const info = this.db.prepare('DELETE FROM devices WHERE id = ?').run(id)
+    if (info.changes === 0) throw new RegistryError('NOT_FOUND', `no device "${id}" is registered`)
+  }
+
+  /** True when `secret` is the secret of registered device `id`. */
+  async verify(id: string, secret: string): Promise<boolean> {
+    const row = this.db.prepare('SELECT secret_hash AS hash FROM devices WHERE id = ?').get(id) as { hash: string } | undefined
+    if (!row) return false
+    return verifySecret(secret, row.hash)
+  }
+}

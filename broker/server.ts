@@ -1,0 +1,212 @@
+/**
+ * The cloud broker's composition root: opens the database, builds the access
+ * rules and the ingest, and serves MQTT over TCP and over WebSocket (`/mqtt`)
+ * plus the console API (`/api/...`) on one HTTP port. `start()` brings
+ * everything up in order; `stop()` undoes exactly what `start()` did.
+ */
+import { Aedes, type Client } from 'aedes'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, createWebSocketStream } from 'ws'
+import type { Clock } from '../common/clock.js'
+import type { Logger } from '../common/log.js'
+import { AccessControl, type AcceptedMessage } from './access.js'
+import { handleApi } from './console-api.js'
+import { ensureConsoleToken } from './console-token.js'
+import { openDb, type Db } from './db.js'
+import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './guard.js'
+import { DeviceRegistry } from './registry.js'
+import { StateStore } from './state-store.js'
+
+export interface BrokerOptions {
+  dataDir: string
+  /** Address both listeners bind to. Loopback by default: opening the broker to a network is a decision. */
+  host: string
+  /** MQTT over TCP; 0 lets the OS choose. */
+  mqttPort: number
+  /** HTTP: MQTT over WebSocket at /mqtt and the console API at /api; 0 lets the OS choose. */
+  httpPort: number
+  maxPacketBytes: number
+  connectTimeoutMs: number
+  rateLimit: RateLimitOptions
+}
+
+export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
+  dataDir: './data',
+  host: '127.0.0.1',
+  mqttPort: 1883,
+  httpPort: 8080,
+  maxPacketBytes: 256 * 1024,
+  connectTimeoutMs: 10_000,
+  rateLimit: { burst: 100, perSecond: 50 },
+}
+
+export interface BrokerCounters {
+  /** Connections refused by the per-address rate limit. */
+  rateLimited: number
+  /** Connections dropped by the packet guard. */
+  dropped: number
+  /** Publishes refused (wrong topic, malformed payload). */
+  publishRefused: number
+  /** Heartbeats accepted for storage. */
+  heartbeats: number
+}
+
+export class CloudBroker {
+  readonly counters: BrokerCounters = { rateLimited: 0, dropped: 0, publishRefused: 0, heartbeats: 0 }
+  private db?: Db
+  private aedes?: Aedes
+  private tcp?: TcpServer
+  private http?: HttpServer
+  private wss?: WebSocketServer
+  private storeRef?: StateStore
+  private registryRef?: DeviceRegistry
+  private limiter?: ConnectionRateLimiter
+  /** The live connection of each device, so a session takeover does not mark it offline. */
+  private readonly current = new Map<string, Client>()
+
+  constructor(
+    private readonly opts: BrokerOptions,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  get store(): StateStore {
+    return this.need(this.storeRef)
+  }
+
+  get registry(): DeviceRegistry {
+    return this.need(this.registryRef)
+  }
+
+  /** Starts every part; resolves with the ports actually bound. */
+  async start(): Promise<{ mqttPort: number; httpPort: number }> {
+    const log = this.log
+    this.db = openDb(this.opts.dataDir)
+    this.registryRef = new DeviceRegistry(this.db, () => this.clock.now())
+    this.storeRef = new StateStore(this.db)
+    this.store.resetPresence(this.clock.now())
+    const token = ensureConsoleToken(this.opts.dataDir)
+    const access = new AccessControl(this.registry, token, log.child({ module: 'broker:access' }), (msg) => this.ingest(msg))
+    this.limiter = new ConnectionRateLimiter(this.opts.rateLimit, this.clock)
+
+    const aedes = await Aedes.createBroker({
+      authenticate: access.authenticate,
+      authorizePublish: (client, packet, done) =>
+        access.authorizePublish(client, packet, (err) => {
+          if (err) this.counters.publishRefused++
+          done(err)
+        }),
+      authorizeSubscribe: access.authorizeSubscribe,
+      connectTimeout: this.opts.connectTimeoutMs,
+    })
+    this.aedes = aedes
+    aedes.on('client', (client) => {
+      const p = access.principal(client)
+      if (p?.role !== 'device') return
+      this.current.set(p.deviceId, client)
+      this.store.setPresence(p.deviceId, true, this.clock.now())
+    })
+    aedes.on('clientDisconnect', (client) => {
+      const p = access.principal(client)
+      if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
+      this.current.delete(p.deviceId)
+      this.store.setPresence(p.deviceId, false, this.clock.now())
+    })
+    aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
+    aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'))
+
+    this.tcp = createTcpServer((socket) => {
+      socket.setNoDelay(true)
+      this.accept(socket, socket.remoteAddress as string)
+    })
+    const apiCtx = { store: this.store, isConsoleToken: (t: string) => access.isConsoleToken(t), now: () => this.clock.now() }
+    this.http = createHttpServer((req, res) => handleApi(apiCtx, req, res))
+    this.wss = new WebSocketServer({ server: this.http, path: '/mqtt', maxPayload: this.opts.maxPacketBytes })
+    this.wss.on('connection', (ws, req) => {
+      req.socket.setNoDelay(true)
+      this.accept(createWebSocketStream(ws), req.socket.remoteAddress as string)
+    })
+    const mqttPort = await listen(this.tcp, this.opts.mqttPort, this.opts.host)
+    const httpPort = await listen(this.http, this.opts.httpPort, this.opts.host)
+    log.info({ host: this.opts.host, mqttPort, httpPort, dataDir: this.opts.dataDir }, 'broker listening')
+    return { mqttPort, httpPort }
+  }
+
+  /** Stops listening, disconnects every client, writes what is queued and closes the database. */
+  async stop(): Promise<void> {
+    this.wss?.close()
+    for (const c of this.wss?.clients ?? []) c.terminate()
+    await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()))
+    await Promise.all([closeServer(this.tcp), closeServer(this.http)])
+    this.storeRef?.flush()
+    this.db?.close()
+    this.db = undefined
+    this.log.info('broker stopped')
+  }
+
+  private accept(stream: Duplex, address: string): void {
+    const log = this.log
+    if (!(this.limiter as ConnectionRateLimiter).allow(address)) {
+      this.counters.rateLimited++
+      log.warn({ address }, 'connection refused: too many connections from this address')
+      stream.destroy()
+      return
+    }
+    const guarded = new GuardedConnection(
+      stream,
+      this.opts,
+      (reason, detail) => {
+        this.counters.dropped++
+        log.warn({ address, reason, detail }, 'connection dropped')
+      },
+      address,
+    )
+    guarded.on('error', () => {})
+    ;(this.aedes as Aedes).handle(guarded)
+  }
+
+  private ingest(msg: AcceptedMessage): void {
+    const now = this.clock.now()
+    switch (msg.kind) {
+      case 'heartbeat':
+        if (!this.store.locationEnabled(msg.deviceId)) {
+          this.log.warn({ deviceId: msg.deviceId }, 'heartbeat ignored: the device has Find Device or the cloud service off')
+          return
+        }
+        this.counters.heartbeats++
+        this.store.recordHeartbeat(msg.deviceId, msg.value, now)
+        return
+      case 'presence':
+        this.store.setPresence(msg.deviceId, msg.value.state === 'online', now)
+        return
+      case 'status':
+        this.store.setStatus(msg.deviceId, msg.value, now)
+        return
+    }
+  }
+
+  private need<T>(v: T | undefined): T {
+    if (v === undefined) throw new Error('the broker is not started')
+    return v
+  }
+}
+
+function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
+}
+
+function closeServer(server: TcpServer | HttpServer | undefined): Promise<void> {
+  if (!server?.listening) return Promise.resolve()
+  if ('closeAllConnections' in server) server.closeAllConnections()
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+export type { Socket }

@@ -1,0 +1,192 @@
+/**
+ * Last known state and location history (F1, F3). Heartbeats are queued and
+ * written in one transaction per batch, so the ingest path does one SQLite
+ * commit per burst instead of one per message. A duplicate (device, seq) --
+ * a QoS 1 redelivery -- is stored once.
+ */
+import { EventEmitter } from 'node:events'
+import type { Heartbeat, Status } from '../common/contract.js'
+import type { Db } from './db.js'
+
+export interface DeviceView {
+  id: string
+  account: string
+  online: boolean
+  presenceAt: number | null
+  cloudService: boolean | null
+  findDevice: boolean | null
+  /** Set when Find Device or the cloud service was switched off: the map position is offline from then on. */
+  locationOffAt: number | null
+  last: (Heartbeat & { receivedAt: number }) | null
+}
+
+export interface LocationRow extends Heartbeat {
+  receivedAt: number
+}
+
+interface StateEvents {
+  stored: [count: number]
+}
+
+interface Queued {
+  deviceId: string
+  hb: Heartbeat
+  receivedAt: number
+}
+
+export class StateStore extends EventEmitter<StateEvents> {
+  private queue: Queued[] = []
+  private scheduled = false
+  private readonly insertLocation
+  private readonly updateLast
+  private readonly writeBatch
+
+  constructor(
+    private readonly db: Db,
+    /** Largest batch before a write is forced. */
+    private readonly maxBatch = 1000,
+  ) {
+    super()
+    this.insertLocation = db.prepare(
+      `INSERT OR IGNORE INTO locations (device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at)
+       VALUES (@deviceId, @seq, @at, @lat, @lon, @accuracy, @speed, @battery, @charging, @network, @receivedAt)`,
+    )
+    this.updateLast = db.prepare(
+      `UPDATE device_state SET seq = @seq, at = @at, lat = @lat, lon = @lon, accuracy = @accuracy, speed = @speed,
+         battery = @battery, charging = @charging, network = @network, received_at = @receivedAt
+       WHERE device_id = @deviceId AND (seq IS NULL OR seq < @seq)`,
+    )
+    this.writeBatch = db.transaction((batch: Queued[]) => {
+      for (const { deviceId, hb, receivedAt } of batch) {
+        const row = { deviceId, ...hb, charging: hb.charging ? 1 : 0, receivedAt }
+        this.insertLocation.run(row)
+        this.updateLast.run(row)
+      }
+    })
+  }
+
+  /** Queues a validated heartbeat; it is written with the next batch. */
+  recordHeartbeat(deviceId: string, hb: Heartbeat, receivedAt: number): void {
+    this.queue.push({ deviceId, hb, receivedAt })
+    if (this.queue.length >= this.maxBatch) this.flush()
+    else if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.flush())
+    }
+  }
+
+  /** Writes everything queued so far. */
+  flush(): void {
+    this.scheduled = false
+    if (this.queue.length === 0) return
+    const batch = this.queue
+    this.queue = []
+    this.writeBatch(batch)
+    this.emit('stored', batch.length)
+  }
+
+  setPresence(deviceId: string, online: boolean, at: number): void {
+    this.db.prepare('UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?').run(online ? 1 : 0, at, deviceId)
+  }
+
+  /** Marks every device offline: used at start-up, when no client is connected yet. */
+  resetPresence(at: number): void {
+    this.db.prepare('UPDATE device_state SET online = 0, presence_at = ? WHERE online = 1').run(at)
+  }
+
+  /** F3: a device that switched Find Device or the cloud service off has its map position go offline. */
+  setStatus(deviceId: string, status: Status, receivedAt: number): void {
+    const enabled = status.cloudService && status.findDevice
+    this.db
+      .prepare(
+        `UPDATE device_state SET cloud_service = @cloud, find_device = @find, status_at = @at,
+           location_off_at = CASE WHEN @enabled THEN NULL ELSE COALESCE(location_off_at, @receivedAt) END
+         WHERE device_id = @deviceId`,
+      )
+      .run({ cloud: status.cloudService ? 1 : 0, find: status.findDevice ? 1 : 0, at: status.at, enabled: enabled ? 1 : 0, receivedAt, deviceId })
+  }
+
+  /** True when the device last said both the cloud service and Find Device are on (or has not said yet). */
+  locationEnabled(deviceId: string): boolean {
+    const row = this.db.prepare('SELECT location_off_at AS off FROM device_state WHERE device_id = ?').get(deviceId) as
+      | { off: number | null }
+      | undefined
+    return row !== undefined && row.off === null
+  }
+
+  devices(): DeviceView[] {
+    const rows = this.db
+      .prepare(
+        `SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id ORDER BY d.id`,
+      )
+      .all() as StateRow[]
+    return rows.map(toView)
+  }
+
+  device(id: string): DeviceView | undefined {
+    const row = this.db
+      .prepare(`SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id WHERE d.id = ?`)
+      .get(id) as StateRow | undefined
+    return row && toView(row)
+  }
+
+  /** Newest first. */
+  history(id: string, limit: number): LocationRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at AS receivedAt
+         FROM locations WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(id, limit) as (Omit<LocationRow, 'charging'> & { charging: number })[]
+    return rows.map((r) => ({ ...r, charging: r.charging === 1 }))
+  }
+}
+
+interface StateRow {
+  id: string
+  account: string
+  online: number
+  presence_at: number | null
+  seq: number | null
+  at: number
+  lat: number
+  lon: number
+  accuracy: number
+  speed: number
+  battery: number
+  charging: number
+  network: Heartbeat['network']
+  received_at: number
+  cloud_service: number | null
+  find_device: number | null
+  location_off_at: number | null
+}
+
+const bool = (v: number | null): boolean | null => (v === null ? null : v === 1)
+
+function toView(r: StateRow): DeviceView {
+  return {
+    id: r.id,
+    account: r.account,
+    online: r.online === 1,
+    presenceAt: r.presence_at,
+    cloudService: bool(r.cloud_service),
+    findDevice: bool(r.find_device),
+    locationOffAt: r.location_off_at,
+    last:
+      r.seq === null
+        ? null
+        : {
+            seq: r.seq,
+            at: r.at,
+            lat: r.lat,
+            lon: r.lon,
+            accuracy: r.accuracy,
+            speed: r.speed,
+            battery: r.battery,
+            charging: r.charging === 1,
+            network: r.network,
+            receivedAt: r.received_at,
+          },
+  }
+}

@@ -1,0 +1,96 @@
+/** `fakephone broker` and `fakephone device ...`: the cloud side. */
+import { Command } from 'commander'
+import { writeFile } from 'node:fs/promises'
+import { openDb } from '../broker/db.js'
+import { DeviceRegistry, RegistryError } from '../broker/registry.js'
+import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
+import { formatAge } from '../common/clock.js'
+import { logger, untilAborted, UserError, type Io } from './io.js'
+import { port, positiveInt } from './options.js'
+import { table } from './render.js'
+
+export function brokerCommand(io: Io): Command {
+  const d = DEFAULT_BROKER_OPTIONS
+  return new Command('broker')
+    .description('run the cloud: MQTT over TCP and WebSocket, the console API and the embedded database')
+    .option('--data <dir>', 'data directory (database, console token)', d.dataDir)
+    .option('--host <address>', 'address to listen on (use 0.0.0.0 to serve a network)', d.host)
+    .option('--mqtt-port <port>', 'MQTT over TCP', port, d.mqttPort)
+    .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, console API at /api', port, d.httpPort)
+    .option('--max-packet-bytes <n>', 'largest MQTT packet a client may send', positiveInt, d.maxPacketBytes)
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .action(async (o: { data: string; host: string; mqttPort: number; httpPort: number; maxPacketBytes: number; logLevel: string }) => {
+      const broker = new CloudBroker(
+        { ...d, dataDir: o.data, host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort, maxPacketBytes: o.maxPacketBytes },
+        io.clock,
+        logger(io, o.logLevel).child({ module: 'broker' }),
+      )
+      await startOrExplain(broker, o)
+      await untilAborted(io.signal)
+      await broker.stop()
+    })
+}
+
+/** Start-up failures a person can fix (a port in use) are said in one line. */
+export async function startOrExplain(
+  broker: CloudBroker,
+  o: { host: string; mqttPort: number; httpPort: number },
+): Promise<{ mqttPort: number; httpPort: number }> {
+  try {
+    return await broker.start()
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    await broker.stop()
+    if (e.code === 'EADDRINUSE') throw new UserError(`cannot listen on ${o.host}:${o.mqttPort} or ${o.host}:${o.httpPort}: the address is in use (another broker running? pick other ports with --mqtt-port/--http-port)`)
+    throw err
+  }
+}
+
+function withRegistry<T>(dataDir: string, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
+  const db = openDb(dataDir)
+  return Promise.resolve()
+    .then(() => fn(new DeviceRegistry(db, Date.now)))
+    .catch((err: unknown) => {
+      throw err instanceof RegistryError ? new UserError(err.message) : err
+    })
+    .finally(() => db.close())
+}
+
+export function deviceCommand(io: Io): Command {
+  const cmd = new Command('device').description('register, list and remove devices (works on the data directory, running broker or not)')
+  cmd
+    .command('add <id>')
+    .description('register a device and print its credentials (the secret is shown once)')
+    .option('--account <name>', 'owner account', 'default')
+    .option('--data <dir>', 'broker data directory', DEFAULT_BROKER_OPTIONS.dataDir)
+    .option('--secret-out <file>', 'write the secret to this file (mode 0600) instead of printing it')
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, o: { account: string; data: string; secretOut?: string; json?: boolean }) => {
+      const { device, secret } = await withRegistry(o.data, (r) => r.add(id, o.account))
+      if (o.secretOut) await writeFile(o.secretOut, secret + '\n', { mode: 0o600, flag: 'wx' })
+      if (o.json) return io.out(JSON.stringify({ ...device, ...(o.secretOut ? { secretFile: o.secretOut } : { secret }) }) + '\n')
+      io.out(`Registered device ${device.id} (account ${device.account}).\n`)
+      io.out(o.secretOut ? `Secret written to ${o.secretOut}; it is not stored anywhere else.\n` : `Secret (shown once, stored only as a hash): ${secret}\n`)
+    })
+  cmd
+    .command('list')
+    .description('list registered devices')
+    .option('--data <dir>', 'broker data directory', DEFAULT_BROKER_OPTIONS.dataDir)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { data: string; json?: boolean }) => {
+      const devices = await withRegistry(o.data, (r) => r.list())
+      if (o.json) return io.out(JSON.stringify(devices) + '\n')
+      if (devices.length === 0) return io.out('No devices registered.\n')
+      const now = io.clock.now()
+      io.out(table(['DEVICE', 'ACCOUNT', 'REGISTERED'], devices.map((x) => [x.id, x.account, `${formatAge(now - x.createdAt)} ago`])))
+    })
+  cmd
+    .command('remove <id>')
+    .description('remove a device, its state and its location history')
+    .option('--data <dir>', 'broker data directory', DEFAULT_BROKER_OPTIONS.dataDir)
+    .action(async (id: string, o: { data: string }) => {
+      await withRegistry(o.data, (r) => r.remove(id))
+      io.out(`Removed device ${id}. Its credentials no longer work.\n`)
+    })
+  return cmd
+}

@@ -1,0 +1,84 @@
+/** `fakephone console ...`: the owner's view of the cloud, through the console API. */
+import { Command } from 'commander'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ConsoleApiError, ConsoleClient } from '../broker/console-client.js'
+import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
+import { untilAborted, UserError, type Io } from './io.js'
+import { duration, positiveInt } from './options.js'
+import { renderDevices, renderHistory } from './render.js'
+
+interface ConsoleOptions {
+  api: string
+  data: string
+  tokenFile?: string
+  json?: boolean
+}
+
+async function client(o: ConsoleOptions): Promise<ConsoleClient> {
+  const file = o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE)
+  let token: string
+  try {
+    token = (await readFile(file, 'utf8')).trim()
+  } catch (err) {
+    throw new UserError(`cannot read the console token ${file} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`)
+  }
+  return new ConsoleClient(o.api, token)
+}
+
+async function explain<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call
+  } catch (err) {
+    throw err instanceof ConsoleApiError ? new UserError(err.message) : err
+  }
+}
+
+/** Redraws the device table every `everyMs` until aborted; on a TTY it repaints in place. */
+export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number): Promise<void> {
+  const draw = async (): Promise<void> => {
+    const view = await api.devices().then(
+      ({ now, devices }) => renderDevices(devices, now),
+      (err: Error) => `${err.message}\n`,
+    )
+    io.out((io.tty ? '\x1b[2J\x1b[H' : '') + `fakephone console -- ${new Date(io.clock.now()).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n')
+  }
+  await draw()
+  const timer = setInterval(() => void draw(), everyMs)
+  await untilAborted(io.signal)
+  clearInterval(timer)
+}
+
+export function consoleCommand(io: Io): Command {
+  const cmd = new Command('console')
+    .description("the owner's console: devices, their positions and history")
+    .option('--api <url>', 'the broker HTTP address', 'http://127.0.0.1:8080')
+    .option('--data <dir>', 'broker data directory, where the console token is', './data')
+    .option('--token-file <file>', 'console token file (default: DATA/console.token)')
+    .option('--json', 'machine-readable output')
+  const opts = (): ConsoleOptions => cmd.opts<ConsoleOptions>()
+  cmd
+    .command('devices')
+    .description('every device: online/offline, last position and its age, battery, network')
+    .action(async () => {
+      const { now, devices } = await explain((await client(opts())).devices())
+      io.out(opts().json ? JSON.stringify({ now, devices }) + '\n' : renderDevices(devices, now))
+    })
+  cmd
+    .command('history <id>')
+    .description("a device's location history, newest first")
+    .option('--limit <n>', 'how many fixes', positiveInt, 20)
+    .action(async (id: string, o: { limit: number }) => {
+      const { now, history } = await explain((await client(opts())).history(id, o.limit))
+      io.out(opts().json ? JSON.stringify(history) + '\n' : renderHistory(id, history, now))
+    })
+  cmd
+    .command('watch')
+    .description('a live device table, redrawn until Ctrl-C')
+    .option('--every <duration>', 'redraw interval', duration, 1000)
+    .action(async (o: { every: number }) => {
+      if (opts().json) throw new UserError('watch has no --json form; poll `console devices --json` instead')
+      await watchDevices(await client(opts()), io, o.every)
+    })
+  return cmd
+}

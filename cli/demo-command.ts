@@ -1,0 +1,66 @@
+/**
+ * `fakephone demo` (what `npm start` runs): the broker on its embedded
+ * database, one registered demo phone walking the built-in route, and the
+ * live console -- no external server. Logs go to DATA/fakephone.log so the
+ * live view stays readable.
+ */
+import { Command } from 'commander'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { ConsoleClient } from '../broker/console-client.js'
+import { openDb } from '../broker/db.js'
+import { DeviceRegistry } from '../broker/registry.js'
+import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
+import { writeFile, mkdir } from 'node:fs/promises'
+import { pino } from 'pino'
+import { ensureConsoleToken } from '../broker/console-token.js'
+import { startAgent } from './agent-command.js'
+import { startOrExplain } from './broker-command.js'
+import { watchDevices } from './console-command.js'
+import { logger, type Io } from './io.js'
+import { duration, port } from './options.js'
+
+export const DEMO_DEVICE = 'demo-phone'
+
+/** Registers the demo phone once; a device whose secret file was lost is registered anew. */
+async function ensureDemoDevice(dataDir: string, secretFile: string): Promise<void> {
+  if (existsSync(secretFile)) return
+  const db = openDb(dataDir)
+  try {
+    const registry = new DeviceRegistry(db, Date.now)
+    if (registry.get(DEMO_DEVICE)) registry.remove(DEMO_DEVICE)
+    const { secret } = await registry.add(DEMO_DEVICE, 'demo')
+    await writeFile(secretFile, secret + '\n', { mode: 0o600 })
+  } finally {
+    db.close()
+  }
+}
+
+export function demoCommand(io: Io): Command {
+  return new Command('demo')
+    .description('broker + one fake phone + live console, all in this process (what `npm start` runs)')
+    .option('--data <dir>', 'data directory for the broker and the phone', './data')
+    .option('--mqtt-port <port>', 'MQTT over TCP', port, DEFAULT_BROKER_OPTIONS.mqttPort)
+    .option('--http-port <port>', 'HTTP (WebSocket MQTT, console API)', port, DEFAULT_BROKER_OPTIONS.httpPort)
+    .option('--interval <duration>', 'time between heartbeats', duration, 5000)
+    .option('--log-level <level>', 'level of DATA/fakephone.log', 'info')
+    .action(async (o: { data: string; mqttPort: number; httpPort: number; interval: number; logLevel: string }) => {
+      await mkdir(o.data, { recursive: true })
+      const logFile = join(o.data, 'fakephone.log')
+      const log = logger({ ...io, logTo: io.logTo ?? pino.destination({ dest: logFile, sync: false }) }, o.logLevel)
+      const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)
+      await ensureDemoDevice(o.data, secretFile)
+      const host = DEFAULT_BROKER_OPTIONS.host
+      const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort }, io.clock, log.child({ module: 'broker' }))
+      const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
+      io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
+      const phone = await startAgent(
+        { id: DEMO_DEVICE, secretFile, broker: `mqtt://${host}:${mqttPort}`, data: join(o.data, 'phones', DEMO_DEVICE), speed: 1.4, interval: o.interval, jitter: 0.1 },
+        io,
+        log.child({ module: 'agent', device: DEMO_DEVICE }),
+      )
+      await watchDevices(new ConsoleClient(`http://${host}:${httpPort}`, ensureConsoleToken(o.data)), io, 1000)
+      await phone.stop()
+      await broker.stop()
+    })
+}

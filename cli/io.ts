@@ -1,0 +1,31 @@
+/** What a CLI command may touch of its process, injected so tests can run commands in-process. */
+import type { DestinationStream } from 'pino'
+import type { Clock } from '../common/clock.js'
+import { createLogger, type Logger } from '../common/log.js'
+
+export interface Io {
+  out(text: string): void
+  err(text: string): void
+  /** Aborted on SIGINT/SIGTERM (or by a test) to stop a long-running command. */
+  signal: AbortSignal
+  clock: Clock
+  /** Where log lines go; stdout (pretty on a TTY) when absent. */
+  logTo?: DestinationStream
+  /** True when stdout is a terminal that a live view may redraw. */
+  tty?: boolean
+}
+
+/** An error meant for the person at the terminal: printed without a stack, exit code 1. */
+export class UserError extends Error {
+  readonly code = 'EUSER'
+}
+
+export function logger(io: Io, level: string | undefined): Logger {
+  return createLogger({ level, destination: io.logTo })
+}
+
+/** Resolves when `signal` is aborted. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * The `fakephone` command. `main(argv, io)` runs one subcommand and resolves
+ * with its exit code; the process wiring (signals, stdout) is at the bottom,
+ * so tests drive `main` in-process.
+ */
+import { Command, CommanderError } from 'commander'
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { SystemClock } from '../common/clock.js'
+import { agentCommand, phoneCommand } from './agent-command.js'
+import { brokerCommand, deviceCommand } from './broker-command.js'
+import { consoleCommand } from './console-command.js'
+import { demoCommand } from './demo-command.js'
+import { UserError, type Io } from './io.js'
+
+export function program(io: Io): Command {
+  const root = new Command('fakephone')
+    .description('Fake phones signed in to a simulated vendor cloud: broker, device agents and console')
+    .version('0.1.0')
+    .showHelpAfterError('(add --help for usage)')
+  for (const make of [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand]) root.addCommand(make(io))
+  const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
+  const configure = (cmd: Command): void => {
+    cmd.exitOverride().configureOutput(output)
+    cmd.commands.forEach(configure)
+  }
+  configure(root)
+  return root
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  try {
+    await program(io).parseAsync(argv, { from: 'user' })
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code.startsWith('commander.') && err.exitCode !== 0 && !err.message.startsWith('error:')) io.err(`error: ${err.message}\n`)
+      return err.exitCode
+    }
+    if (err instanceof UserError) {
+      io.err(`error: ${err.message}\n`)
+      return 1
+    }
+    throw err
+  }
+}
+
+/* c8 ignore start -- process wiring: exercised by the end-to-end test that spawns the built CLI, whose coverage is not collected */
+function runAsProcess(): void {
+  const controller = new AbortController()
+  let signals = 0
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (++signals > 1) process.exit(130)
+    process.stderr.write(`\n${sig}: stopping (again to force)\n`)
+    controller.abort()
+    setTimeout(() => process.exit(1), 10_000).unref()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  const io: Io = {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    signal: controller.signal,
+    clock: new SystemClock(),
+    tty: process.stdout.isTTY,
+  }
+  main(process.argv.slice(2), io).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`)
+      process.exit(1)
+    },
+  )
+}
+
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) runAsProcess()
+/* c8 ignore stop */

@@ -1,0 +1,50 @@
+/** Plain-text tables and words for people; `--json` output bypasses all of this. */
+import { formatAge } from '../common/clock.js'
+import type { DeviceView, LocationRow } from '../broker/state-store.js'
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()
+  return [line(header), ...rows.map(line)].join('\n') + '\n'
+}
+
+const position = (lat: number, lon: number): string => `${lat.toFixed(5)},${lon.toFixed(5)}`
+
+/** What the console says about a device's map position. */
+export function locationCell(d: DeviceView): string {
+  if (d.locationOffAt !== null) return d.cloudService === false ? 'offline (cloud service off)' : 'offline (Find Device off)'
+  return d.last ? position(d.last.lat, d.last.lon) : 'no fix yet'
+}
+
+export function renderDevices(devices: DeviceView[], now: number): string {
+  if (devices.length === 0) return 'No devices registered. Add one with: fakephone device add ID\n'
+  return table(
+    ['DEVICE', 'ACCOUNT', 'STATE', 'LOCATION', 'AGE', 'BATTERY', 'NETWORK'],
+    devices.map((d) => [
+      d.id,
+      d.account,
+      d.online ? 'online' : 'offline',
+      locationCell(d),
+      d.last && d.locationOffAt === null ? formatAge(now - d.last.at) : '-',
+      d.last ? `${Math.round(d.last.battery)}%${d.last.charging ? ' charging' : ''}` : '-',
+      d.last ? d.last.network : '-',
+    ]),
+  )
+}
+
+export function renderHistory(id: string, rows: LocationRow[], now: number): string {
+  if (rows.length === 0) return `No locations recorded for ${id}.\n`
+  return table(
+    ['SEQ', 'TIME (UTC)', 'AGE', 'POSITION', 'ACCURACY', 'SPEED', 'BATTERY', 'NETWORK'],
+    rows.map((r) => [
+      String(r.seq),
+      new Date(r.at).toISOString().replace('T', ' ').slice(0, 19),
+      formatAge(now - r.at),
+      position(r.lat, r.lon),
+      `${Math.round(r.accuracy)} m`,
+      `${r.speed.toFixed(1)} m/s`,
+      `${Math.round(r.battery)}%`,
+      r.network,
+    ]),
+  )
+}

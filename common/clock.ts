@@ -1,0 +1,118 @@
+/**
+ * The one clock. Every time rule in fakephone (heartbeat schedules, reconnect
+ * backoff, the 72 h / 7 d / 30 d / 180 d / 1 y rules) reads an injected Clock,
+ * so tests and demos move time forward instead of waiting for it.
+ */
+
+export interface Timer {
+  cancel(): void
+}
+
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number
+  /** Run `fn` once, `ms` milliseconds from now on this clock. */
+  after(ms: number, fn: () => void): Timer
+}
+
+/** Wall-clock time and Node timers. Timers do not keep the process alive. */
+export class SystemClock implements Clock {
+  now(): number {
+    return Date.now()
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    const handle = setTimeout(fn, Math.max(0, ms))
+    handle.unref()
+    return { cancel: () => clearTimeout(handle) }
+  }
+}
+
+interface Pending {
+  at: number
+  order: number
+  fn: () => void
+  cancelled: boolean
+}
+
+/**
+ * A clock that only moves when told to. `advance` fires every timer that
+ * falls due, in time order (ties in the order they were set), with `now()`
+ * reading each timer's own due time while it runs; a timer set by a firing
+ * timer fires in the same advance if it falls due within it.
+ */
+export class ManualClock implements Clock {
+  private current: number
+  private readonly pending: Pending[] = []
+  private order = 0
+
+  constructor(start = Date.UTC(2026, 0, 1)) {
+    this.current = start
+  }
+
+  now(): number {
+    return this.current
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    const entry: Pending = { at: this.current + Math.max(0, ms), order: this.order++, fn, cancelled: false }
+    this.pending.push(entry)
+    return { cancel: () => { entry.cancelled = true } }
+  }
+
+  /** Number of timers still waiting to fire. */
+  get waiting(): number {
+    return this.pending.filter((p) => !p.cancelled).length
+  }
+
+  advance(ms: number): void {
+    const target = this.current + ms
+    for (;;) {
+      const next = this.nextDue(target)
+      if (!next) break
+      this.current = next.at
+      next.fn()
+    }
+    this.current = target
+  }
+
+  private nextDue(limit: number): Pending | undefined {
+    let best = -1
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending[i] as Pending
+      if (p.cancelled || p.at > limit) continue
+      const b = this.pending[best]
+      if (!b || p.at < b.at || (p.at === b.at && p.order < b.order)) best = i
+    }
+    if (best < 0) {
+      this.pending.splice(0, this.pending.length, ...this.pending.filter((p) => !p.cancelled))
+      return undefined
+    }
+    const [entry] = this.pending.splice(best, 1)
+    return entry
+  }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** Parse a duration such as `250ms`, `30s`, `5m`, `73h`, `7d` or `1d12h` into milliseconds. */
+export function parseDuration(text: string): number {
+  const parts = /^(?:\d+(?:ms|s|m|h|d))+$/.test(text) ? text.match(/\d+(?:ms|s|m|h|d)/g) : null
+  if (!parts) throw new Error(`not a duration: "${text}" (use e.g. 500ms, 30s, 5m, 73h, 7d)`)
+  return parts.reduce((sum, part) => {
+    const [, n, unit] = /^(\d+)(ms|s|m|h|d)$/.exec(part) as RegExpExecArray
+    return sum + Number(n) * (UNITS[unit as string] as number)
+  }, 0)
+}
+
+/** "3m 12s ago"-style age of a timestamp, for people. */
+export function formatAge(ms: number): string {
+  if (ms < 0) return 'in the future'
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m}m ${s % 60}s`
+  const h = Math.floor(m / 60)
+  if (h < 48) return `${h}h ${m % 60}m`
+  return `${Math.floor(h / 24)}d ${h % 24}h`
+}

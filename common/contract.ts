@@ -1,0 +1,108 @@
+/**
+ * The MQTT topic and payload contract between fake phones and the cloud
+ * (documented for people in docs/CONTRACT.md). Every payload that crosses a
+ * boundary is checked here with a zod schema; nothing else parses payloads.
+ */
+import { z } from 'zod'
+
+export const TOPIC_ROOT = 'fp/v1'
+
+/** Device ids are topic-safe by construction: no `/`, `+`, `#`, `$` or dots. */
+export const DeviceIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'device id: 1-63 of a-z, 0-9 and "-", not starting with "-"')
+export type DeviceId = z.infer<typeof DeviceIdSchema>
+
+export const NetworkSchema = z.enum(['wifi', 'mobile', 'none'])
+export type Network = z.infer<typeof NetworkSchema>
+
+/** F1: one location fix plus the phone's vital signs. */
+export const HeartbeatSchema = z.strictObject({
+  /** Increases by one per heartbeat over the agent's lifetime (persisted). */
+  seq: z.number().int().nonnegative(),
+  /** When the fix was taken, ms since the epoch, on the agent's clock. */
+  at: z.number().int().nonnegative(),
+  lat: z.number().min(-90).max(90),
+  lon: z.number().min(-180).max(180),
+  /** Radius of the 68% confidence circle, metres. */
+  accuracy: z.number().nonnegative().max(100_000),
+  /** Ground speed, metres per second. */
+  speed: z.number().nonnegative().max(1_000),
+  /** Battery charge, percent. */
+  battery: z.number().min(0).max(100),
+  charging: z.boolean(),
+  network: NetworkSchema,
+})
+export type Heartbeat = z.infer<typeof HeartbeatSchema>
+
+/** Retained; the agent's last will publishes `{"state":"offline"}`. */
+export const PresenceSchema = z.strictObject({
+  state: z.enum(['online', 'offline']),
+  at: z.number().int().nonnegative().optional(),
+})
+export type Presence = z.infer<typeof PresenceSchema>
+
+/** Retained; the phone's own switches as the user set them on the device. */
+export const StatusSchema = z.strictObject({
+  cloudService: z.boolean(),
+  findDevice: z.boolean(),
+  at: z.number().int().nonnegative(),
+})
+export type Status = z.infer<typeof StatusSchema>
+
+export type Direction = 'device→cloud' | 'cloud→device'
+
+function topic<S extends z.ZodType>(direction: Direction, qos: 0 | 1, retain: boolean, schema: S) {
+  return { direction, qos, retain, schema }
+}
+
+/** Every topic, keyed by its last level, with direction, QoS, retain and schema. */
+export const TOPICS = {
+  heartbeat: topic('device→cloud', 1, false, HeartbeatSchema),
+  presence: topic('device→cloud', 1, true, PresenceSchema),
+  status: topic('device→cloud', 1, true, StatusSchema),
+}
+
+export type TopicKind = keyof typeof TOPICS
+export type PayloadOf<K extends TopicKind> = z.infer<(typeof TOPICS)[K]['schema']>
+
+/** Topic kinds a device may publish on under its own id. */
+export const DEVICE_PUBLISH_KINDS: ReadonlySet<string> = new Set(
+  (Object.keys(TOPICS) as TopicKind[]).filter((k) => TOPICS[k].direction === 'device→cloud'),
+)
+
+export function topicFor(deviceId: DeviceId, kind: TopicKind): string {
+  return `${TOPIC_ROOT}/${deviceId}/${kind}`
+}
+
+/** Splits `fp/v1/<device>/<kind>`; anything else (including wildcards) is null. */
+export function parseTopic(topic: string): { deviceId: string; kind: string } | null {
+  const m = /^fp\/v1\/([^/+#]+)\/([^/+#]+)$/.exec(topic)
+  return m ? { deviceId: m[1] as string, kind: m[2] as string } : null
+}
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string }
+
+/** Parses a JSON payload and checks it against `schema`; never throws. */
+export function decodeJson<T>(schema: z.ZodType<T>, payload: Buffer | string): Decoded<T> {
+  let data: unknown
+  try {
+    data = JSON.parse(payload.toString())
+  } catch {
+    return { ok: false, reason: 'payload is not valid JSON' }
+  }
+  const result = schema.safeParse(data)
+  if (result.success) return { ok: true, value: result.data }
+  return { ok: false, reason: z.prettifyError(result.error).replace(/\n+/g, '; ') }
+}
+
+/** Decodes the payload of a contract topic kind. */
+export function decodePayload<K extends TopicKind>(kind: K, payload: Buffer | string): Decoded<PayloadOf<K>> {
+  // Indexing TOPICS with a generic key loses the key-to-schema correlation that PayloadOf<K> restores.
+  return decodeJson(TOPICS[kind].schema as unknown as z.ZodType<PayloadOf<K>>, payload)
+}
+
+/** Serialises a payload after checking it, so a bug on our side never goes on the wire. */
+export function encodePayload<K extends TopicKind>(kind: K, value: PayloadOf<K>): string {
+  return JSON.stringify(TOPICS[kind].schema.parse(value))
+}

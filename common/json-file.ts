@@ -1,0 +1,75 @@
+/**
+ * A JSON document on disk, checked by a schema when read and replaced
+ * atomically (write to a temporary file, fsync, rename) when saved. Saves
+ * that overlap are coalesced: the newest value always lands last.
+ */
+import { open, readFile, rename } from 'node:fs/promises'
+import type { z } from 'zod'
+import { decodeJson } from './contract.js'
+
+export class JsonFileError extends Error {
+  constructor(
+    readonly code: 'INVALID',
+    readonly file: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export class JsonFile<T> {
+  private writing: Promise<void> | null = null
+  private next: T | undefined
+  private hasNext = false
+
+  constructor(
+    readonly path: string,
+    private readonly schema: z.ZodType<T>,
+  ) {}
+
+  /** The stored value, `fallback` when the file does not exist; an invalid file is an error naming the file. */
+  async load(fallback: T): Promise<T> {
+    let text: string
+    try {
+      text = await readFile(this.path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback
+      throw err
+    }
+    const decoded = decodeJson(this.schema, text)
+    if (!decoded.ok) throw new JsonFileError('INVALID', this.path, `${this.path}: ${decoded.reason}`)
+    return decoded.value
+  }
+
+  /** Resolves once `value` (or a newer one) is durably on disk. */
+  save(value: T): Promise<void> {
+    this.next = value
+    this.hasNext = true
+    if (!this.writing) this.writing = this.drain()
+    return this.writing
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.hasNext) {
+        const value = this.next as T
+        this.hasNext = false
+        await writeAtomic(this.path, JSON.stringify(value, null, 2) + '\n')
+      }
+    } finally {
+      this.writing = null
+    }
+  }
+}
+
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`
+  const fh = await open(tmp, 'w', 0o600)
+  try {
+    await fh.writeFile(text)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(tmp, path)
+}

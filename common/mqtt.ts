@@ -1,0 +1,84 @@
+/**
+ * One MQTT client connection as every fakephone part wants it: TCP_NODELAY
+ * on each new socket (Nagle otherwise adds 20-40 ms to every round trip),
+ * mqtt.js's own fixed one-second reconnect replaced by capped exponential
+ * backoff with jitter on the injected clock, and typed state events.
+ */
+import { EventEmitter } from 'node:events'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
+import type { Clock, Timer } from './clock.js'
+import type { Logger } from './log.js'
+
+export type LinkState = 'connecting' | 'connected' | 'waiting' | 'stopped'
+
+interface LinkEvents {
+  state: [state: LinkState]
+  connect: []
+}
+
+export interface LinkOptions {
+  url: string
+  mqtt: IClientOptions
+  clock: Clock
+  log: Logger
+  backoff?: BackoffOptions
+  random?: () => number
+}
+
+export class MqttLink extends EventEmitter<LinkEvents> {
+  readonly client: MqttClient
+  private attempt = 0
+  private retry: Timer | null = null
+  private stateNow: LinkState = 'connecting'
+  /** Delay chosen for the retry now waiting, ms (for status displays and tests). */
+  lastDelayMs = 0
+
+  constructor(private readonly opts: LinkOptions) {
+    super()
+    this.client = mqtt.connect(opts.url, { ...opts.mqtt, reconnectPeriod: 0 })
+    this.client.on('connect', () => {
+      const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
+      stream.setNoDelay?.(true)
+      this.attempt = 0
+      this.setState('connected')
+      this.emit('connect')
+    })
+    this.client.on('close', () => this.scheduleRetry())
+    this.client.on('error', (err) => opts.log.warn({ err: err.message }, 'mqtt connection error'))
+  }
+
+  get state(): LinkState {
+    return this.stateNow
+  }
+
+  get connected(): boolean {
+    return this.client.connected
+  }
+
+  /** Closes the connection for good; no retry follows. */
+  async stop(): Promise<void> {
+    this.setState('stopped')
+    this.retry?.cancel()
+    await this.client.endAsync()
+  }
+
+  private scheduleRetry(): void {
+    if (this.stateNow === 'stopped' || this.retry) return
+    this.lastDelayMs = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random)
+    this.setState('waiting')
+    this.opts.log.info({ delayMs: this.lastDelayMs, attempt: this.attempt }, 'mqtt disconnected, retrying')
+    this.retry = this.opts.clock.after(this.lastDelayMs, () => {
+      this.retry = null
+      if (this.stateNow === 'stopped') return
+      this.setState('connecting')
+      this.client.reconnect()
+    })
+  }
+
+  private setState(state: LinkState): void {
+    if (this.stateNow === state) return
+    this.stateNow = state
+    this.emit('state', state)
+  }
+}
