@@ -47,7 +47,8 @@ export interface AgentStatus {
 
 interface AgentEvents {
   heartbeat: [hb: Heartbeat]
-  settings: [settings: Settings]
+  /** The data channel changed state. */
+  channel: [state: LinkState]
 }
 
 export type Switch = 'cloudService' | 'findDevice'
@@ -93,6 +94,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         will: { topic: presence, payload: Buffer.from(encodePayload('presence', { state: 'offline' })), qos: 1, retain: true },
       },
     })
+    this.link.on('state', (state) => this.emit('channel', state))
     this.link.on('connect', () => {
       this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
       this.publishStatus()
@@ -133,7 +135,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.settings = { ...this.settings, [name]: on }
     await this.file.save(this.settings)
     this.publishStatus()
-    this.emit('settings', this.settings)
     return this.status()
   }
 

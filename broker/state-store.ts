@@ -25,7 +25,10 @@ export interface LocationRow extends Heartbeat {
 }
 
 interface StateEvents {
+  /** A batch of heartbeats was written. */
   stored: [count: number]
+  presence: [deviceId: string, online: boolean]
+  status: [deviceId: string, locationEnabled: boolean]
 }
 
 interface Queued {
@@ -87,6 +90,7 @@ export class StateStore extends EventEmitter<StateEvents> {
 
   setPresence(deviceId: string, online: boolean, at: number): void {
     this.db.prepare('UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?').run(online ? 1 : 0, at, deviceId)
+    this.emit('presence', deviceId, online)
   }
 
   /** Marks every device offline: used at start-up, when no client is connected yet. */
@@ -104,6 +108,7 @@ export class StateStore extends EventEmitter<StateEvents> {
          WHERE device_id = @deviceId`,
       )
       .run({ cloud: status.cloudService ? 1 : 0, find: status.findDevice ? 1 : 0, at: status.at, enabled: enabled ? 1 : 0, receivedAt, deviceId })
+    this.emit('status', deviceId, enabled)
   }
 
   /** True when the device last said both the cloud service and Find Device are on (or has not said yet). */
