@@ -9,7 +9,7 @@
  * `$SYS/` stays closed to everyone. Refused subscriptions get a SUBACK
  * failure (0x80); a refused publish closes the connection [MQTT-3.3.5-2].
  */
-import type { AuthenticateError, Client, PublishPacket, Subscription } from 'aedes'
+import type { AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { timingSafeEqual, createHash } from 'node:crypto'
 import { DEVICE_PUBLISH_KINDS, TOPICS, TOPIC_ROOT, decodePayload, parseTopic, type TopicKind, type PayloadOf } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
@@ -38,6 +38,8 @@ const DEVICE_SUBSCRIBE_KINDS: ReadonlySet<string> = new Set(
 
 export class AccessControl {
   private readonly principals = new WeakMap<Client, Principal>()
+  /** Clients that sent an empty client id with clean=false; Aedes would otherwise invent an id for them. */
+  private readonly emptyPersistent = new WeakSet<Client>()
   private readonly consoleTokenDigest: Buffer
 
   constructor(
@@ -58,6 +60,12 @@ export class AccessControl {
     return timingSafeEqual(digest(token), this.consoleTokenDigest)
   }
 
+  preConnect = (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void => {
+    // [MQTT-3.1.3-8]: an empty client id needs CleanSession=1.
+    if (!packet.clientId && !packet.clean) this.emptyPersistent.add(client)
+    done(null, true)
+  }
+
   authenticate = (
     client: Client,
     username: string | undefined,
@@ -68,7 +76,7 @@ export class AccessControl {
       this.log.warn({ clientId: client.id, username, reason: why }, 'connection refused')
       done(authError(why, code), false)
     }
-    if (!client.id) return refuse('empty client id', IDENTIFIER_REJECTED)
+    if (this.emptyPersistent.has(client)) return refuse('empty client id with a persistent session', IDENTIFIER_REJECTED)
     if (username === undefined || password === undefined) return refuse('no username or password')
     if (username === CONSOLE_USER) {
       if (!client.id.startsWith(CONSOLE_CLIENT_PREFIX)) return refuse(`console client id must start with "${CONSOLE_CLIENT_PREFIX}"`, IDENTIFIER_REJECTED)

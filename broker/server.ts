@@ -92,6 +92,7 @@ export class CloudBroker {
     this.limiter = new ConnectionRateLimiter(this.opts.rateLimit, this.clock)
 
     const aedes = await Aedes.createBroker({
+      preConnect: access.preConnect,
       authenticate: access.authenticate,
       authorizePublish: (client, packet, done) =>
         access.authorizePublish(client, packet, (err) => {
@@ -139,6 +140,8 @@ export class CloudBroker {
     this.wss?.close()
     for (const c of this.wss?.clients ?? []) c.terminate()
     await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()))
+    // Late disconnect events of clients Aedes just closed must not reach a closed database.
+    this.aedes?.removeAllListeners()
     await Promise.all([closeServer(this.tcp), closeServer(this.http)])
     this.storeRef?.flush()
     this.db?.close()

@@ -9,6 +9,8 @@ export type { Logger }
 
 export interface LogOptions {
   level?: string
+  /** Human-readable lines on stderr; defaults to whether stdout is a terminal. */
+  pretty?: boolean
   /** Where log lines go; defaults to stdout (pretty-printed on a TTY). */
   destination?: DestinationStream
 }
@@ -17,7 +19,8 @@ export interface LogOptions {
 export const REDACT = ['secret', 'password', 'token', '*.secret', '*.password', '*.token', 'headers.authorization']
 
 export function createLogger(opts: LogOptions = {}): Logger {
-  const options = { level: opts.level ?? process.env['FAKEPHONE_LOG_LEVEL'] ?? 'info', redact: REDACT }
-  const destination = opts.destination ?? (process.stdout.isTTY ? pretty({ colorize: true, destination: 2 }) : pino.destination(1))
+  const options = { level: opts.level ?? 'info', redact: REDACT }
+  const human = opts.pretty ?? Boolean(process.stdout.isTTY)
+  const destination = opts.destination ?? (human ? pretty({ colorize: true, destination: 2 }) : pino.destination(1))
   return pino(options, destination)
 }

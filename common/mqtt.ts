@@ -56,11 +56,16 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     return this.client.connected
   }
 
-  /** Closes the connection for good; no retry follows. */
+  /**
+   * Closes the connection for good; no retry follows. Callers await what must
+   * arrive before calling this. The close is forced: after a reconnect
+   * mqtt.js 5 can keep entries of the old connection in its in-flight table
+   * forever, and an unforced end() waits for that table to empty.
+   */
   async stop(): Promise<void> {
     this.setState('stopped')
     this.retry?.cancel()
-    await this.client.endAsync()
+    await this.client.endAsync(true)
   }
 
   private scheduleRetry(): void {

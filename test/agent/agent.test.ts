@@ -1,0 +1,137 @@
+/** F1 and the first half of F3, driven by a real agent against a real broker on a manual clock. */
+import t from 'tap'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ManualClock } from '../../common/clock.js'
+import { RouteSource } from '../../agent/location.js'
+import { tempDir } from '../fixtures/scope.js'
+import { addDevice, agentConnected, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+
+t.test('F1 heartbeats follow the jittered schedule on the injected clock and carry the fix, battery and network', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const route = new RouteSource([{ lat: 55.9, lon: -3.2 }, { lat: 55.91, lon: -3.2 }], 10, clock.now())
+  // random() = 0 draws the shortest interval: 30 s × (1 − 0.2) = 24 s.
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { jitter: 0.2, random: () => 0, location: route })
+  await agentConnected(agent)
+  clock.advance(23_999)
+  t.equal(agent.status().heartbeatsSent, 0, 'nothing before the interval')
+  const stored = storedHeartbeats(cloud, 2)
+  clock.advance(1)
+  clock.advance(24_000)
+  await stored
+  const [second, first] = cloud.broker.store.history('phone-a', 10)
+  t.same([first?.seq, second?.seq], [0, 1])
+  t.equal((second?.at ?? 0) - (first?.at ?? 0), 24_000)
+  t.ok((second?.lat ?? 0) > (first?.lat ?? 0), 'the phone moved north along its route')
+  t.equal(first?.network, 'wifi')
+  t.equal(first?.speed, 10)
+  t.ok((first?.battery ?? 0) >= 60)
+  t.equal(agent.status().lastHeartbeat?.seq, 1)
+})
+
+t.test('F3 with Find Device or the cloud service off: no heartbeats, the map position goes offline; on resumes', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const agent = await startAgent(t, cloud, 'phone-a', secret)
+  await agentConnected(agent)
+  const first = storedHeartbeats(cloud, 1)
+  clock.advance(30_000)
+  await first
+  for (const name of ['findDevice', 'cloudService'] as const) {
+    const offSeen = once(cloud.broker.store, 'status')
+    await agent.setSwitch(name, false)
+    t.same(await offSeen, ['phone-a', false], `${name} off reaches the cloud`)
+    const view = cloud.broker.store.device('phone-a')
+    t.ok(view?.locationOffAt, 'the cloud marks the map position offline')
+    const sentBefore = agent.status().heartbeatsSent
+    clock.advance(10 * 30_000)
+    t.equal(agent.status().heartbeatsSent, sentBefore, `${name} off: no heartbeat in ten intervals`)
+    const onSeen = once(cloud.broker.store, 'status')
+    await agent.setSwitch(name, true)
+    t.same(await onSeen, ['phone-a', true])
+    t.equal(cloud.broker.store.device('phone-a')?.locationOffAt, null)
+    const resumed = storedHeartbeats(cloud, 1)
+    clock.advance(30_000)
+    await resumed
+    t.equal(agent.status().heartbeatsSent, sentBefore + 1, `${name} on: heartbeats resume`)
+  }
+})
+
+t.test('the cloud ignores a heartbeat from a device that said Find Device is off', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const { connectDevice, heartbeat } = await import('../fixtures/cloud.js')
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  await phone.publishAsync('fp/v1/phone-a/status', JSON.stringify({ cloudService: true, findDevice: false, at: 1 }), { qos: 1, retain: true })
+  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
+  t.ok(await cloud.logs.waitFor((l) => l.msg === 'heartbeat ignored: the device has Find Device or the cloud service off'))
+  cloud.broker.store.flush()
+  t.equal(cloud.broker.store.history('phone-a', 10).length, 0)
+})
+
+t.test('an agent that loses the broker backs off, reconnects and resumes its heartbeats', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const agent = await startAgent(t, cloud, 'phone-a', secret)
+  await agentConnected(agent)
+  const waiting = once(agent, 'channel')
+  await cloud.restart()
+  t.same(await waiting, ['waiting'], 'the data channel waits before retrying')
+  t.equal(cloud.broker.store.device('phone-a')?.online, false, 'the restarted cloud starts with the device offline')
+  clock.advance(1000)
+  await agentConnected(agent)
+  while (!cloud.broker.store.device('phone-a')?.online) await once(cloud.broker.store, 'presence')
+  t.pass('the device is online again')
+  const stored = storedHeartbeats(cloud, 1)
+  clock.advance(30_000)
+  await stored
+  t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'heartbeats resume after the reconnect')
+})
+
+t.test('settings and the heartbeat sequence survive an agent restart; a clean stop says offline', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const dataDir = tempDir(t)
+  const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  await agentConnected(first)
+  const stored = storedHeartbeats(cloud, 2)
+  clock.advance(60_000)
+  await stored
+  await first.setNetwork('mobile')
+  await first.setSwitch('findDevice', false)
+  const offline = once(cloud.broker.store, 'presence')
+  await first.stop()
+  t.same(await offline, ['phone-a', false])
+  const saved = JSON.parse(readFileSync(join(dataDir, 'settings.json'), 'utf8'))
+  t.same(saved, { cloudService: true, findDevice: false, network: 'mobile', nextSeq: 2 })
+
+  const second = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  await agentConnected(second)
+  t.equal(second.status().findDevice, false, 'Find Device is still off after the restart')
+  await second.setSwitch('findDevice', true)
+  const next = storedHeartbeats(cloud, 1)
+  clock.advance(30_000)
+  await next
+  t.equal(cloud.broker.store.device('phone-a')?.last?.seq, 2, 'the sequence continues where it stopped')
+  t.equal(cloud.broker.store.device('phone-a')?.last?.network, 'mobile')
+})
+
+t.test('an agent with no fix sends nothing, and a stopped agent stays stopped', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { location: { fix: () => null } })
+  await agentConnected(agent)
+  clock.advance(90_000)
+  t.equal(agent.status().heartbeatsSent, 0)
+  await agent.stop()
+  t.equal(agent.status().dataChannel, 'stopped')
+  clock.advance(90_000)
+  t.equal(clock.waiting, 0, 'no timer is left behind')
+})

@@ -1,0 +1,87 @@
+/** Devices authenticate and touch only their own topics; the console is a separate role; $SYS stays closed. */
+import t from 'tap'
+import type { IClientOptions } from 'mqtt'
+import { once } from 'node:events'
+import { connect as tcpConnect } from 'node:net'
+import { addDevice, closed, connect, connectConsole, connectDevice, heartbeat, nextMessage, startCloud, subackCode } from '../fixtures/cloud.js'
+
+/** A CONNECT with CleanSession=0, username and password [MQTT-3.1]. */
+function rawConnect(clientId: string, username: string, password: string): Buffer {
+  const str = (s: string): Buffer => Buffer.concat([Buffer.from([s.length >> 8, s.length & 0xff]), Buffer.from(s)])
+  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc0, 0, 30]), str(clientId), str(username), str(password)])
+  return Buffer.concat([Buffer.from([0x10, body.length]), body])
+}
+
+t.test('wrong credentials and bad client ids are refused with the right CONNACK code and a logged reason', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const cases: [string, IClientOptions, number, string][] = [
+    ['wrong secret', { clientId: 'phone-a', username: 'phone-a', password: 'nope' }, 4, 'unknown device or wrong secret'],
+    ['unknown device', { clientId: 'ghost', username: 'ghost', password: secret }, 4, 'unknown device or wrong secret'],
+    ['no password', { clientId: 'phone-a', username: 'phone-a' }, 4, 'no username or password'],
+    ['client id is not the device id', { clientId: 'phone-b', username: 'phone-a', password: secret }, 2, 'a device must use its device id as client id'],
+    ['wrong console token', { clientId: 'console.x', username: 'console', password: 'guess' }, 4, 'wrong console token'],
+    ['console without the console. prefix', { clientId: 'phone-a', username: 'console', password: cloud.consoleToken }, 2, 'console client id must start with "console."'],
+  ]
+  for (const [name, options, code, reason] of cases) {
+    const err = await connect(t, cloud.mqttUrl, options).then(
+      () => null,
+      (e: { code?: number }) => e,
+    )
+    t.equal(err?.code, code, `${name}: CONNACK ${code}`)
+    t.ok(await cloud.logs.waitFor((l) => l.msg === 'connection refused' && l.reason === reason), `${name}: logged`)
+  }
+  t.ok(await connectDevice(t, cloud, 'phone-a', secret), 'the right secret is accepted')
+
+  // mqtt.js and mqtt-packet refuse to send this CONNECT, so it is written by hand.
+  const raw = tcpConnect(cloud.mqttPort, '127.0.0.1')
+  raw.write(rawConnect('', 'phone-a', secret))
+  const [connack] = (await once(raw, 'data')) as [Buffer]
+  t.same([...connack], [0x20, 0x02, 0x00, 0x02], 'an empty client id with a persistent session gets CONNACK 0x02')
+  t.ok(cloud.logs.has('connection refused'))
+  t.ok(await cloud.logs.waitFor((l) => l.reason === 'empty client id with a persistent session'))
+  raw.destroy()
+})
+
+t.test("a device cannot publish or subscribe to another device's topics, $SYS or wildcards", async (t) => {
+  const cloud = await startCloud(t)
+  const secretA = await addDevice(cloud, 'phone-a')
+  const a = await connectDevice(t, cloud, 'phone-a', secretA)
+  for (const topic of ['fp/v1/phone-b/heartbeat', 'fp/v1/+/heartbeat', 'fp/v1/#', '#', '$SYS/#', 'fp/v1/phone-a/heartbeat', 'other/topic']) {
+    t.equal(await subackCode(a, topic), 128, `subscribe ${topic} refused with SUBACK 0x80`)
+  }
+  t.ok(a.connected, 'a refused subscription does not drop the device')
+
+  for (const [topic, reason] of [
+    ['fp/v1/phone-b/heartbeat', 'device phone-a may not publish for phone-b'],
+    ['$SYS/broker/x', '$SYS is reserved'],
+    ['elsewhere', 'topic is outside the contract'],
+    ['fp/v1/phone-a/cmd', 'devices do not publish "cmd"'],
+  ] as const) {
+    const c = await connectDevice(t, cloud, 'phone-a', secretA)
+    c.publish(topic, JSON.stringify(heartbeat(1)), { qos: 1 })
+    await closed(c)
+    t.ok(await cloud.logs.waitFor((l) => l.msg === 'publish refused' && l.reason === reason), `publish to ${topic} refused: ${reason}`)
+  }
+  t.equal(cloud.broker.store.history('phone-b', 10).length, 0)
+})
+
+t.test('the console watches every device read-only, over TCP and over WebSocket', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const watcher = await connectConsole(t, cloud)
+  const wsWatcher = await connect(t, cloud.wsUrl, { clientId: 'console.ws', username: 'console', password: cloud.consoleToken })
+  t.equal(await subackCode(watcher, 'fp/v1/#', 0), 0, 'console may watch fp/v1/#')
+  await wsWatcher.subscribeAsync('fp/v1/+/heartbeat')
+  t.equal(await subackCode(watcher, '$SYS/#'), 128, 'but not $SYS')
+  t.equal(await subackCode(watcher, 'elsewhere/#'), 128, 'nor topics outside fp/v1/')
+  const seen = nextMessage(wsWatcher)
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(7)), { qos: 1 })
+  const [topic, payload] = await seen
+  t.equal(topic, 'fp/v1/phone-a/heartbeat')
+  t.equal(JSON.parse(payload.toString()).seq, 7, 'the console saw the heartbeat over WebSocket')
+  watcher.publish('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(8)), { qos: 1 })
+  await closed(watcher)
+  t.ok(await cloud.logs.waitFor((l) => l.reason === 'the console does not publish over MQTT'))
+})

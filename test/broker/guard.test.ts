@@ -1,0 +1,109 @@
+/**
+ * The packet guard in front of Aedes, over real TCP sockets: oversize
+ * frames, junk before CONNECT, a silent peer and a connection flood are
+ * dropped with a logged reason while other clients keep working and the
+ * broker's memory stays bounded.
+ */
+import t from 'tap'
+import { connect as tcpConnect, type Socket } from 'node:net'
+import { once } from 'node:events'
+import { PassThrough } from 'node:stream'
+import { ManualClock } from '../../common/clock.js'
+import { ConnectionRateLimiter, GuardedConnection } from '../../broker/guard.js'
+import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+
+async function rawSocket(port: number): Promise<Socket> {
+  const s = tcpConnect(port, '127.0.0.1')
+  s.on('error', () => {})
+  await once(s, 'connect')
+  return s
+}
+
+/** Resolves when the peer is gone, whether it was closed or reset. */
+const gone = (s: Socket): Promise<void> => new Promise((resolve) => s.once('close', () => resolve()))
+
+/** A CONNECT fixed header announcing `remaining` bytes, then those bytes of zeros. */
+function announce(type: number, remaining: number): Buffer {
+  const len: number[] = []
+  let n = remaining
+  do {
+    let b = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) b |= 0x80
+    len.push(b)
+  } while (n > 0)
+  return Buffer.from([type << 4, ...len])
+}
+
+t.test('oversize packets and junk before CONNECT are dropped; other clients keep working; memory stays bounded', async (t) => {
+  const cloud = await startCloud(t, { maxPacketBytes: 64 * 1024 })
+  const secret = await addDevice(cloud, 'good-phone')
+  const good = await connectDevice(t, cloud, 'good-phone', secret)
+  const before = process.memoryUsage().rss
+  const junk = Buffer.alloc(1024 * 1024, 0x41)
+  for (let i = 0; i < 20; i++) {
+    const s = await rawSocket(cloud.mqttPort)
+    // Half the peers announce a 20 MB CONNECT, half send junk ('A' = 0x41, packet type 4) first.
+    s.write(i % 2 === 0 ? Buffer.concat([announce(1, 20 * 1024 * 1024), junk]) : junk)
+    for (let k = 0; k < 19 && !s.destroyed; k++) s.write(junk)
+    await gone(s)
+  }
+  const grown = process.memoryUsage().rss - before
+  t.ok(grown < 100 * 1024 * 1024, `RSS grew ${Math.round(grown / 1048576)} MB after 400 MB of junk from 20 peers`)
+  t.equal(cloud.broker.counters.dropped, 20, 'every bad peer was dropped')
+  t.ok(cloud.logs.lines.some((l) => l.msg === 'connection dropped' && l.reason === 'packet too large'), 'oversize logged with its reason')
+  t.ok(cloud.logs.lines.some((l) => l.msg === 'connection dropped' && l.reason === 'first packet is not CONNECT'), 'junk logged with its reason')
+  const stored = storedHeartbeats(cloud, 1)
+  await good.publishAsync('fp/v1/good-phone/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
+  await stored
+  t.equal(cloud.broker.store.history('good-phone', 10).length, 1, 'the well-behaved device was served throughout')
+})
+
+t.test('a malformed remaining length and a peer that never sends CONNECT are dropped', async (t) => {
+  const cloud = await startCloud(t, { connectTimeoutMs: 50 })
+  const bad = await rawSocket(cloud.mqttPort)
+  bad.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01]))
+  await gone(bad)
+  const silent = await rawSocket(cloud.mqttPort)
+  await gone(silent)
+  const reasons = cloud.logs.lines.filter((l) => l.msg === 'connection dropped').map((l) => l.reason)
+  t.same(reasons.sort(), ['malformed remaining length', 'no CONNECT in time'])
+})
+
+t.test('the guard passes a byte-by-byte CONNECT and zero-length packets through untouched', async (t) => {
+  const inner = new PassThrough()
+  const reasons: string[] = []
+  const guarded = new GuardedConnection(inner, { maxPacketBytes: 100, connectTimeoutMs: 1000 }, (r) => reasons.push(r))
+  const got: Buffer[] = []
+  guarded.on('data', (b: Buffer) => got.push(b))
+  const bytes = [0x10, 0x02, 0x00, 0x00, 0xc0, 0x00, 0xc0, 0x00]
+  for (const b of bytes) inner.write(Buffer.from([b]))
+  await new Promise((r) => setImmediate(r))
+  t.same([...Buffer.concat(got)], bytes, 'CONNECT then two PINGREQs arrive whole')
+  t.same(reasons, [])
+  t.equal(guarded.remoteAddress, 'unknown')
+  guarded.end()
+  await once(inner, 'finish')
+  guarded.destroy()
+})
+
+t.test('a connection flood from one address is refused past its budget and allowed again later', async (t) => {
+  const clock = new ManualClock()
+  const limiter = new ConnectionRateLimiter({ burst: 3, perSecond: 1 }, clock)
+  t.same([1, 2, 3, 4].map(() => limiter.allow('10.0.0.9')), [true, true, true, false])
+  t.ok(limiter.allow('10.0.0.10'), 'another address has its own budget')
+  clock.advance(1000)
+  t.ok(limiter.allow('10.0.0.9'), 'one second later one more is allowed')
+  t.notOk(limiter.allow('10.0.0.9'))
+  for (let i = 0; i < 10_001; i++) limiter.allow(`a${i}`)
+  clock.advance(10_000)
+  limiter.allow('fresh')
+  t.ok(limiter.allow('10.0.0.9'), 'after pruning, a refilled address is treated as new')
+
+  const cloud = await startCloud(t, { rateLimit: { burst: 2, perSecond: 0.001 } })
+  const sockets = await Promise.all([1, 2, 3].map(() => rawSocket(cloud.mqttPort)))
+  await gone(sockets[2] as Socket)
+  t.equal(cloud.broker.counters.rateLimited, 1)
+  t.ok(cloud.logs.has('connection refused: too many connections from this address'))
+  for (const s of sockets) s.destroy()
+})

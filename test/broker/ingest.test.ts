@@ -1,0 +1,82 @@
+/** F1 at the cloud: heartbeats stored in order, presence and last will, malformed payloads refused, restarts keep everything. */
+import t from 'tap'
+import { once } from 'node:events'
+import { addDevice, closed, connectConsole, connectDevice, heartbeat, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+
+t.test('F1 heartbeats are stored in order, a QoS 1 redelivery once, and the last one is the device position', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  const stored = storedHeartbeats(cloud, 51)
+  for (let seq = 0; seq < 50; seq++) await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(seq, { lat: 55 + seq / 100 })), { qos: 1 })
+  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(10)), { qos: 1 })
+  await stored
+  const history = cloud.broker.store.history('phone-a', 100)
+  t.equal(history.length, 50, 'the redelivered seq 10 is stored once')
+  t.same(history.map((h) => h.seq), [...Array(50).keys()].reverse(), 'newest first, none missing')
+  const view = cloud.broker.store.device('phone-a')
+  t.equal(view?.last?.seq, 49)
+  t.equal(view?.last?.lat, 55.49)
+  t.equal(view?.online, true)
+  t.equal(cloud.broker.counters.heartbeats, 51)
+})
+
+t.test('a malformed heartbeat is refused, logged and never stored; the broker keeps serving', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  for (const payload of ['not json', JSON.stringify({ ...heartbeat(1), lat: 'north' }), JSON.stringify({ ...heartbeat(1), extra: 1 }), '']) {
+    const phone = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
+    phone.publish('fp/v1/phone-a/heartbeat', payload, { qos: 1 })
+    await closed(phone)
+  }
+  const refusals = cloud.logs.lines.filter((l) => l.msg === 'publish refused')
+  t.equal(refusals.length, 4)
+  t.ok(refusals.every((l) => String(l.reason).startsWith('malformed heartbeat payload')), 'each refusal says why')
+  t.equal(cloud.broker.store.history('phone-a', 10).length, 0, 'nothing stored')
+  t.equal(cloud.broker.counters.publishRefused, 4)
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  const stored = storedHeartbeats(cloud, 1)
+  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
+  await stored
+  t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'a good heartbeat afterwards is stored')
+})
+
+t.test('presence: online on connect, the last will says offline, a session takeover stays online', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const watcher = await connectConsole(t, cloud)
+  await watcher.subscribeAsync('fp/v1/phone-a/presence', { qos: 1 })
+  const will = { topic: 'fp/v1/phone-a/presence', payload: Buffer.from('{"state":"offline"}'), qos: 1 as const, retain: true }
+  const first = await connectDevice(t, cloud, 'phone-a', secret, { will })
+  t.equal(cloud.broker.store.device('phone-a')?.online, true)
+  const second = await connectDevice(t, cloud, 'phone-a', secret, { will })
+  await closed(first)
+  t.equal(cloud.broker.store.device('phone-a')?.online, true, 'the old connection closing does not mark the device offline')
+  const willSeen = nextMessage(watcher)
+  ;(second.stream as { destroy(): void }).destroy()
+  const [, payload] = await willSeen
+  t.same(JSON.parse(payload.toString()), { state: 'offline' }, 'watchers got the last will')
+  while (cloud.broker.store.device('phone-a')?.online) await once(cloud.broker.store, 'presence')
+  t.pass('the cloud marks the device offline')
+
+  const third = await connectDevice(t, cloud, 'phone-a', secret, { will })
+  const presence = once(cloud.broker.store, 'presence')
+  await third.publishAsync('fp/v1/phone-a/presence', '{"state":"offline","at":5}', { qos: 1, retain: true })
+  t.same(await presence, ['phone-a', false], 'a device saying offline itself is offline')
+})
+
+t.test('a broker restart keeps the registry, last state and history; devices start offline', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  const stored = storedHeartbeats(cloud, 3)
+  for (const seq of [1, 2, 3]) await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(seq)), { qos: 1 })
+  await stored
+  await phone.endAsync()
+  await cloud.restart()
+  t.same(cloud.broker.registry.list().map((d) => d.id), ['phone-a'])
+  t.same(cloud.broker.store.history('phone-a', 10).map((h) => h.seq), [3, 2, 1])
+  t.equal(cloud.broker.store.device('phone-a')?.last?.seq, 3)
+  t.equal(cloud.broker.store.device('phone-a')?.online, false)
+  t.ok(await connectDevice(t, cloud, 'phone-a', secret), 'the same secret still works')
+})

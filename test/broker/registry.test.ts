@@ -1,0 +1,47 @@
+import t from 'tap'
+import { openDb } from '../../broker/db.js'
+import { DeviceRegistry, hashSecret, verifySecret } from '../../broker/registry.js'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+t.test('a device secret is shown once and stored only as a salted scrypt hash', async (t) => {
+  const dir = t.testdir()
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const registry = new DeviceRegistry(db, () => 42)
+  const { device, secret } = await registry.add('pi-kitchen', 'bob')
+  t.same(device, { id: 'pi-kitchen', account: 'bob', createdAt: 42 })
+  t.ok(secret.length >= 40, 'a long random secret')
+  const stored = db.prepare('SELECT secret_hash FROM devices').pluck().get() as string
+  t.match(stored, /^scrypt\$1024\$/)
+  t.notMatch(stored, secret)
+  db.pragma('wal_checkpoint(FULL)')
+  t.notMatch(readFileSync(join(dir, 'cloud.sqlite')).toString('latin1'), secret, 'the secret is nowhere in the database file')
+  t.ok(await registry.verify('pi-kitchen', secret))
+  t.notOk(await registry.verify('pi-kitchen', secret + 'x'))
+  t.notOk(await registry.verify('nobody', secret))
+  t.not(await hashSecret('s'), await hashSecret('s'), 'salted: the same secret hashes differently')
+  t.ok(await verifySecret('s', await hashSecret('s')))
+})
+
+t.test('registry errors carry a code and say what is wrong', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  const registry = new DeviceRegistry(db, Date.now)
+  await registry.add('a', 'x')
+  await t.rejects(registry.add('a', 'x'), { code: 'EXISTS', message: 'device "a" is already registered' })
+  await t.rejects(registry.add('Bad/Id', 'x'), { code: 'BAD_ID', message: /invalid device id "Bad\/Id"/ })
+  t.throws(() => registry.remove('zzz'), { code: 'NOT_FOUND' })
+  registry.remove('a')
+  t.same(registry.list(), [])
+  t.equal(registry.get('a'), undefined)
+})
+
+t.test('opening the database twice keeps the schema and its data', (t) => {
+  const dir = t.testdir()
+  openDb(dir).close()
+  const db = openDb(dir)
+  t.equal(db.pragma('user_version', { simple: true }), 1)
+  db.close()
+  t.end()
+})

@@ -1,0 +1,68 @@
+import t from 'tap'
+import { ManualClock, SystemClock, formatAge, parseDuration } from '../../common/clock.js'
+
+t.test('ManualClock fires due timers in time order, ties in the order set, and reads each due time', (t) => {
+  const clock = new ManualClock(1000)
+  const seen: string[] = []
+  clock.after(300, () => seen.push(`c@${clock.now()}`))
+  clock.after(100, () => seen.push(`a@${clock.now()}`))
+  clock.after(100, () => seen.push(`b@${clock.now()}`))
+  const cancelled = clock.after(50, () => seen.push('never'))
+  cancelled.cancel()
+  clock.advance(99)
+  t.same(seen, [], 'nothing is due before 100 ms')
+  clock.advance(1)
+  t.same(seen, ['a@1100', 'b@1100'])
+  clock.advance(1000)
+  t.same(seen, ['a@1100', 'b@1100', 'c@1300'])
+  t.equal(clock.now(), 2100, 'the clock ends at the target time')
+  t.equal(clock.waiting, 0)
+  t.end()
+})
+
+t.test('a timer set by a firing timer fires within the same advance when due', (t) => {
+  const clock = new ManualClock(0)
+  const fired: number[] = []
+  const tick = (): void => {
+    fired.push(clock.now())
+    clock.after(10, tick)
+  }
+  clock.after(10, tick)
+  clock.advance(35)
+  t.same(fired, [10, 20, 30])
+  t.equal(clock.waiting, 1, 'the next tick is waiting')
+  t.ok(new ManualClock().now() > 0, 'the default start is a real date')
+  t.end()
+})
+
+t.test('SystemClock reads wall time and its timers fire and cancel', async (t) => {
+  const clock = new SystemClock()
+  t.ok(Math.abs(clock.now() - Date.now()) < 1000)
+  const fired = await new Promise<boolean>((resolve) => {
+    clock.after(1, () => resolve(true))
+  })
+  t.ok(fired)
+  let late = false
+  clock.after(5, () => (late = true)).cancel()
+  await new Promise((r) => setTimeout(r, 20))
+  t.notOk(late, 'a cancelled timer never fires')
+})
+
+t.test('parseDuration reads the units people write and names what it cannot read', (t) => {
+  t.equal(parseDuration('500ms'), 500)
+  t.equal(parseDuration('30s'), 30_000)
+  t.equal(parseDuration('5m'), 300_000)
+  t.equal(parseDuration('73h'), 73 * 3_600_000)
+  t.equal(parseDuration('1d12h'), 36 * 3_600_000)
+  for (const bad of ['', '5', 'h', '1.5h', '-3s', '3 h']) t.throws(() => parseDuration(bad), /not a duration/, bad)
+  t.end()
+})
+
+t.test('formatAge says ages the way people read them', (t) => {
+  t.equal(formatAge(-1), 'in the future')
+  t.equal(formatAge(42_000), '42s')
+  t.equal(formatAge(192_000), '3m 12s')
+  t.equal(formatAge(5 * 3_600_000 + 60_000), '5h 1m')
+  t.equal(formatAge(73 * 3_600_000), '3d 1h')
+  t.end()
+})

@@ -1,0 +1,39 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { DEVICE_PUBLISH_KINDS, TOPICS, decodePayload, encodePayload, parseTopic, topicFor } from '../../common/contract.js'
+import { heartbeat } from '../fixtures/cloud.js'
+
+t.test('topics are built and split the same way', (t) => {
+  t.equal(topicFor('pi-1', 'heartbeat'), 'fp/v1/pi-1/heartbeat')
+  t.same(parseTopic('fp/v1/pi-1/heartbeat'), { deviceId: 'pi-1', kind: 'heartbeat' })
+  for (const bad of ['fp/v1/+/heartbeat', 'fp/v1/pi-1/#', 'fp/v2/pi-1/heartbeat', 'fp/v1/pi-1/a/b', 'x']) t.equal(parseTopic(bad), null, bad)
+  t.ok(DEVICE_PUBLISH_KINDS.has('heartbeat') && DEVICE_PUBLISH_KINDS.has('presence') && DEVICE_PUBLISH_KINDS.has('status'))
+  t.end()
+})
+
+t.test('F1 heartbeat payloads are checked field by field', (t) => {
+  t.same(decodePayload('heartbeat', JSON.stringify(heartbeat(1))), { ok: true, value: heartbeat(1) })
+  const cases: [string, string, RegExp][] = [
+    ['not JSON', '{"seq":', /not valid JSON/],
+    ['latitude out of range', JSON.stringify(heartbeat(1, { lat: 91 })), /lat/],
+    ['unknown network', JSON.stringify({ ...heartbeat(1), network: '5g' }), /network/],
+    ['extra field', JSON.stringify({ ...heartbeat(1), evil: true }), /evil/],
+    ['missing field', JSON.stringify({ seq: 1 }), /at/],
+  ]
+  for (const [name, payload, reason] of cases) {
+    const d = decodePayload('heartbeat', Buffer.from(payload))
+    t.equal(d.ok, false, name)
+    if (!d.ok) t.match(d.reason, reason, name)
+  }
+  t.throws(() => encodePayload('heartbeat', heartbeat(1, { battery: 101 })), 'our own bugs never reach the wire')
+  t.end()
+})
+
+t.test('docs/CONTRACT.md documents every topic of the contract', (t) => {
+  const doc = readFileSync(new URL('../../docs/CONTRACT.md', import.meta.url), 'utf8')
+  for (const [kind, spec] of Object.entries(TOPICS)) {
+    t.match(doc, `fp/v1/<device>/${kind}`, `${kind} is documented`)
+    t.match(doc, spec.direction, `${kind} direction is documented`)
+  }
+  t.end()
+})
