@@ -53,7 +53,8 @@ export async function serveControl(agent: Agent, dataDir: string, log: Logger): 
         socket.write(JSON.stringify(reply) + '\n')
       })
     })
-    socket.on('error', () => {})
+    // readline re-emits the socket's errors (a client that hung up): nothing to answer then.
+    lines.on('error', () => socket.destroy())
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -76,9 +77,14 @@ export function sendControl(dataDir: string, req: ControlRequest): Promise<Agent
       reject(new ControlError(`no agent is running with data directory ${dataDir} (${err.code ?? err.message})`)),
     )
     socket.on('connect', () => socket.write(JSON.stringify(req) + '\n'))
-    createInterface({ input: socket }).once('line', (line) => {
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      text += chunk
+      const end = text.indexOf('\n')
+      if (end < 0) return
       socket.end()
-      const reply = JSON.parse(line) as ControlReply
+      const reply = JSON.parse(text.slice(0, end)) as ControlReply
       if (reply.ok) resolve(reply.status)
       else reject(new ControlError(reply.error))
     })

@@ -1,0 +1,48 @@
+/** The phone's local control socket: what `fakephone phone ...` talks to. */
+import t from 'tap'
+import { statSync } from 'node:fs'
+import { createConnection } from 'node:net'
+import { once } from 'node:events'
+import { controlSocketPath, handleControl, sendControl, serveControl } from '../../agent/control.js'
+import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
+import { onEnd, tempDir } from '../fixtures/scope.js'
+
+t.test('a running agent answers status and switch requests on its 0600 control socket', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const dataDir = tempDir(t)
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  await agentConnected(agent)
+  const server = await serveControl(agent, dataDir, cloud.logs.logger())
+  onEnd(t, () => server.close())
+  t.equal(statSync(controlSocketPath(dataDir)).mode & 0o777, 0o600, 'only the owner may control the phone')
+  const status = await sendControl(dataDir, { op: 'status' })
+  t.match(status, { id: 'phone-a', dataChannel: 'connected', cloudService: true, findDevice: true, network: 'wifi' })
+  t.equal((await sendControl(dataDir, { op: 'switch', name: 'findDevice', on: false })).findDevice, false)
+  t.equal((await sendControl(dataDir, { op: 'network', network: 'mobile' })).network, 'mobile')
+  t.equal(agent.status().findDevice, false, 'the agent itself changed')
+
+  const raw = createConnection(controlSocketPath(dataDir))
+  raw.write('{"op":"reboot"}\n')
+  const [reply] = (await once(raw, 'data')) as [Buffer]
+  t.match(JSON.parse(reply.toString()), { ok: false, error: /bad request/ }, 'an unknown request is refused with a reason')
+  raw.destroy()
+  t.ok(await cloud.logs.waitFor((l) => l.msg === 'control request refused'))
+
+  const rude = createConnection(controlSocketPath(dataDir))
+  await once(rude, 'connect')
+  rude.write('{"op":"sta')
+  rude.resetAndDestroy()
+  t.equal((await sendControl(dataDir, { op: 'status' })).id, 'phone-a', 'a client that hangs up mid-request does not hurt the agent')
+})
+
+t.test('a control request that fails inside the agent is answered with its reason', async (t) => {
+  const failing = {
+    setSwitch: () => Promise.reject(new Error('disk full')),
+  } as unknown as Parameters<typeof handleControl>[0]
+  t.same(await handleControl(failing, '{"op":"switch","name":"findDevice","on":false}'), { ok: false, error: 'disk full' })
+})
+
+t.test('with no agent running, the control client says so', async (t) => {
+  await t.rejects(sendControl(tempDir(t), { op: 'status' }), { code: 'ECONTROL', message: /no agent is running with data directory/ })
+})

@@ -1,0 +1,129 @@
+/** `fakephone broker`, `agent`, `phone`, `console` and `demo`, run in-process against real sockets. */
+import t from 'tap'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { main } from '../../cli/main.js'
+import { ManualClock, SystemClock } from '../../common/clock.js'
+import { addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { run, testIo } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+t.test('broker runs until aborted and explains a port that is in use', async (t) => {
+  const data = tempDir(t)
+  const first = testIo()
+  const running = main(['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0', '--log-level', 'info'], first.io)
+  const listening = await first.logs.waitFor((l) => l.msg === 'broker listening')
+  const busy = await run(['broker', '--data', tempDir(t), '--mqtt-port', String(listening.mqttPort), '--http-port', '0'])
+  t.equal(busy.code, 1)
+  t.match(busy.err, /the address is in use/)
+  first.abort()
+  t.equal(await running, 0, 'a stopped broker exits 0')
+  t.ok(first.logs.has('broker stopped'))
+})
+
+t.test('agent and phone: a fake phone is started, controlled by its user and stopped', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const dir = tempDir(t)
+  const secretFile = join(dir, 'secret')
+  writeFileSync(secretFile, secret + '\n')
+  const phoneDir = join(dir, 'phone')
+  const watcher = await connectConsole(t, cloud)
+  await watcher.subscribeAsync('fp/v1/phone-a/presence')
+  const online = nextMessage(watcher)
+  const agentIo = testIo(clock)
+  const running = main(['agent', '--id', 'phone-a', '--secret-file', secretFile, '--broker', cloud.mqttUrl, '--data', phoneDir, '--fixed', '55.95,-3.19', '--interval', '10s', '--jitter', '0'], agentIo.io)
+  await agentIo.logs.waitFor((l) => l.msg === 'agent started')
+  t.match(JSON.parse((await online)[1].toString()), { state: 'online' }, 'the phone said it is online')
+  const stored = storedHeartbeats(cloud, 1)
+  clock.advance(10_000)
+  await stored
+  t.equal(cloud.broker.store.device('phone-a')?.last?.lat, 55.95, 'the fixed point arrived')
+
+  const status = await run(['phone', '--data', phoneDir, 'status'])
+  t.match(status.out, /device\s+phone-a\ndata channel\s+connected\ncloud service on\nFind Device\s+on\nnetwork\s+wifi\nheartbeats\s+1 sent this run/)
+  t.match((await run(['phone', '--data', phoneDir, 'find-device', 'off'])).out, /Find Device\s+off/)
+  t.match((await run(['phone', '--data', phoneDir, 'cloud-service', 'off'])).out, /cloud service off/)
+  t.match((await run(['phone', '--data', phoneDir, 'network', 'mobile'])).out, /network\s+mobile/)
+  t.match((await run(['phone', '--data', tempDir(t), 'status'])).err, /no agent is running with data directory/)
+
+  agentIo.abort()
+  t.equal(await running, 0)
+})
+
+t.test('agent start-up errors name the problem', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'secret'), 's')
+  writeFileSync(join(dir, 'bad.gpx'), '<gpx></gpx>')
+  const base = ['agent', '--secret-file', join(dir, 'secret'), '--data', dir]
+  t.match((await run([...base, '--id', 'Bad Id'])).err, /invalid device id "Bad Id"/)
+  t.match((await run(['agent', '--id', 'a', '--secret-file', join(dir, 'none')])).err, /cannot read the secret file .*none: ENOENT/)
+  t.match((await run([...base, '--id', 'a', '--gpx', join(dir, 'bad.gpx')])).err, /at least two <trkpt>/)
+})
+
+t.test('console devices, history and watch show what the cloud knows, in words and in JSON', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  await addDevice(cloud, 'phone-b')
+  const { connectDevice, heartbeat } = await import('../fixtures/cloud.js')
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  const stored = storedHeartbeats(cloud, 2)
+  const now = cloud.clock.now()
+  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(1, { at: now - 120_000, charging: true })), { qos: 1 })
+  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(2, { at: now - 60_000, battery: 79.6 })), { qos: 1 })
+  await stored
+  const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
+
+  const devices = await run([...api, 'devices'])
+  t.match(devices.out, /DEVICE\s+ACCOUNT\s+STATE\s+LOCATION\s+AGE\s+BATTERY\s+NETWORK/)
+  t.match(devices.out, /phone-a\s+alice\s+online\s+55\.95000,-3\.19000\s+1m 0s\s+80%\s+wifi/)
+  t.match(devices.out, /phone-b\s+alice\s+offline\s+no fix yet\s+-\s+-\s+-/)
+  const json = JSON.parse((await run([...api, '--json', 'devices'])).out)
+  t.equal(json.devices[0].last.seq, 2)
+
+  const history = await run([...api, 'history', 'phone-a', '--limit', '5'])
+  t.match(history.out, /SEQ\s+TIME \(UTC\)\s+AGE\s+POSITION/)
+  t.match(history.out, /\n2\s+2025-12-31 23:59:00\s+1m 0s\s+55\.95000,-3\.19000\s+8 m\s+1\.4 m\/s\s+80%\s+wifi\n1\s/)
+  t.equal(JSON.parse((await run([...api, '--json', 'history', 'phone-a'])).out).length, 2)
+  t.equal((await run([...api, 'history', 'phone-b'])).out, 'No locations recorded for phone-b.\n')
+  t.match((await run([...api, 'history', 'nobody'])).err, /device "nobody" not found/)
+
+  const ui = testIo(cloud.clock)
+  const watching = main([...api, 'watch', '--every', '20ms'], ui.io)
+  await ui.waitForOut(/fakephone console[\s\S]*phone-a[\s\S]*fakephone console/)
+  ui.abort()
+  t.equal(await watching, 0, 'watch redraws until stopped')
+  t.match((await run([...api, '--json', 'watch'])).err, /no --json form/)
+  await phone.endAsync()
+})
+
+t.test('console errors: no token, a wrong token, no broker', async (t) => {
+  const cloud = await startCloud(t)
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'wrong.token'), 'nope\n')
+  t.match((await run(['console', '--data', dir, 'devices'])).err, /cannot read the console token .*console\.token \(ENOENT\); the broker writes it on first start/)
+  t.match((await run(['console', '--api', cloud.apiUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err, /missing or wrong console token/)
+  const closed = await run(['console', '--api', 'http://127.0.0.1:1', '--token-file', join(dir, 'wrong.token'), 'devices'])
+  t.match(closed.err, /cannot reach the broker at http:\/\/127\.0\.0\.1:1/)
+  const ui = testIo()
+  const watching = main(['console', '--api', 'http://127.0.0.1:1', '--token-file', join(dir, 'wrong.token'), 'watch'], ui.io)
+  await ui.waitForOut('cannot reach the broker')
+  ui.abort()
+  t.equal(await watching, 0, 'watch keeps going when the broker is away, saying so')
+})
+
+t.test('demo: broker, a registered phone walking its route and the live console, in one command', async (t) => {
+  const data = tempDir(t)
+  for (const round of ['first start registers the demo phone', 'a second start reuses it', 'a lost secret file re-registers it']) {
+    if (round.startsWith('a lost')) rmSync(join(data, 'demo-phone.secret'))
+    const ui = testIo(new SystemClock())
+    ui.io.tty = true
+    const running = main(['demo', '--data', data, '--mqtt-port', '0', '--http-port', '0', '--interval', '100ms'], ui.io)
+    const screen = await ui.waitForOut(/demo-phone\s+demo\s+online\s+55\.\d+,-3\.\d+/)
+    t.match(screen, /Broker on mqtt:\/\/127\.0\.0\.1:\d+ and http:\/\/127\.0\.0\.1:\d+; logs in .*fakephone\.log/, round)
+    t.match(screen, /\x1b\[2J/, 'a terminal is repainted in place')
+    ui.abort()
+    t.equal(await running, 0, round)
+  }
+})

@@ -1,0 +1,71 @@
+/** `fakephone device ...` and the CLI's help and errors, in-process. */
+import t from 'tap'
+import { readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { run } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+t.test('--help lists every subcommand; an unknown command is an error', async (t) => {
+  const help = await run(['--help'])
+  t.equal(help.code, 0)
+  for (const cmd of ['broker', 'device', 'agent', 'phone', 'console', 'demo']) t.match(help.out, new RegExp(`\\b${cmd}\\b`), cmd)
+  const sub = await run(['device', 'add', '--help'])
+  t.match(sub.out, /--account <name>/)
+  const bad = await run(['teleport'])
+  t.equal(bad.code, 1)
+  t.match(bad.err, /unknown command 'teleport'/)
+  const version = await run(['--version'])
+  t.equal(version.out.trim(), '0.1.0')
+})
+
+t.test('device add prints the credentials once; list and remove; errors say what is wrong', async (t) => {
+  const data = tempDir(t)
+  const added = await run(['device', 'add', 'pi-kitchen', '--account', 'bob', '--data', data])
+  t.equal(added.code, 0)
+  t.match(added.out, /Registered device pi-kitchen \(account bob\)/)
+  const secret = /Secret \(shown once, stored only as a hash\): (\S+)/.exec(added.out)?.[1]
+  t.ok(secret && secret.length > 30, 'the secret is printed')
+
+  const toFile = await run(['device', 'add', 'pi-hall', '--data', data, '--secret-out', join(data, 'hall.secret'), '--json'])
+  const json = JSON.parse(toFile.out)
+  t.match(json, { id: 'pi-hall', account: 'default', secretFile: join(data, 'hall.secret') })
+  t.notOk('secret' in json, 'the secret went to the file, not the terminal')
+  t.equal(statSync(join(data, 'hall.secret')).mode & 0o777, 0o600)
+  t.ok(readFileSync(join(data, 'hall.secret'), 'utf8').trim().length > 30)
+  const plainFile = await run(['device', 'add', 'pi-attic', '--data', data, '--secret-out', join(data, 'attic.secret')])
+  t.match(plainFile.out, /Secret written to .*attic\.secret/)
+  t.match((await run(['device', 'add', 'pi-cellar', '--data', data, '--json'])).out, /"secret":"/)
+
+  const list = await run(['device', 'list', '--data', data])
+  t.match(list.out, /DEVICE\s+ACCOUNT\s+REGISTERED\n/)
+  t.match(list.out, /pi-kitchen\s+bob/)
+  t.same(JSON.parse((await run(['device', 'list', '--data', data, '--json'])).out).map((d: { id: string }) => d.id), ['pi-attic', 'pi-cellar', 'pi-hall', 'pi-kitchen'])
+
+  const dup = await run(['device', 'add', 'pi-kitchen', '--data', data])
+  t.equal(dup.code, 1)
+  t.equal(dup.err, 'error: device "pi-kitchen" is already registered\n')
+  t.match((await run(['device', 'add', 'Not/OK', '--data', data])).err, /invalid device id/)
+
+  t.match((await run(['device', 'remove', 'pi-kitchen', '--data', data])).out, /Removed device pi-kitchen/)
+  t.equal((await run(['device', 'remove', 'pi-kitchen', '--data', data])).err, 'error: no device "pi-kitchen" is registered\n')
+  t.equal((await run(['device', 'list', '--data', tempDir(t)])).out, 'No devices registered.\n')
+})
+
+t.test('bad option values are refused with the reason, before anything runs', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['broker', '--mqtt-port', '99999'], /port number from 0 to 65535/],
+    [['broker', '--max-packet-bytes', '0'], /whole number above 0/],
+    [['agent', '--id', 'x', '--secret-file', 'f', '--interval', 'soon'], /not a duration/],
+    [['agent', '--id', 'x', '--secret-file', 'f', '--jitter', '1.5'], /from 0 up to/],
+    [['agent', '--id', 'x', '--secret-file', 'f', '--fixed', '91,0'], /LAT,LON/],
+    [['agent', '--id', 'x', '--secret-file', 'f', '--fixed', '1,2', '--gpx', 'g'], /cannot be used with/],
+    [['phone', 'find-device', 'maybe'], /"on" or "off"/],
+    [['phone', 'network', '6g'], /wifi, mobile or none/],
+    [['agent', '--secret-file', 'f'], /required option '--id <id>'/],
+  ]
+  for (const [argv, reason] of cases) {
+    const r = await run(argv)
+    t.equal(r.code, 1, argv.join(' '))
+    t.match(r.err, reason, argv.join(' '))
+  }
+})
