@@ -19,15 +19,15 @@ export interface BenchArgs {
   json: boolean
 }
 
-export const USAGE = `usage: node dist/bench/run.js [options]
-  --devices <n>      MQTT devices publishing in the ingest scenarios (default 1000, 1-10000)
-  --rate <n>         aggregate heartbeats per second (default 1000, 1-50000)
-  --seconds <n>      length of each measured run (default 10, 1-120)
-  --agents <n>       Agent instances in fleet mode (default 200, 1-2000)
+export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run build; or npm run bench -- [options])
+  --devices <n>          MQTT devices publishing in the ingest scenarios (default 1000, 1-10000)
+  --rate <n>             aggregate heartbeats per second (default 1000, 1-50000)
+  --seconds <n>          length of each measured run (default 10, 1-120)
+  --agents <n>           Agent instances in fleet mode (default 200, 1-2000)
   --agent-interval <ms>  fleet mode: mean time between an agent's heartbeats (default 1000, 100-60000)
-  --only <list>      comma-separated: ingest, fleet, mosquitto (default: all)
-  --json             print only the JSON result
-  --help             this text`
+  --only <list>          comma-separated: ingest, fleet, mosquitto (default: all)
+  --json                 print only the JSON result
+  --help                 this text`
 
 interface Bound {
   name: string

@@ -57,6 +57,6 @@ export function deviceIds(prefix: string, count: number): string[] {
 }
 
 /** Registers `ids` (scrypt per device) in parallel batches; resolves with each secret. */
-export async function registerDevices(cloud: BenchCloud, ids: readonly string[]): Promise<Device[]> {
-  return inBatches(ids, REGISTER_CONCURRENCY, async (id) => ({ id, secret: (await cloud.broker.registry.add(id, 'bench')).secret }))
+export async function registerDevices(cloud: BenchCloud, ids: readonly string[], signal: AbortSignal): Promise<Device[]> {
+  return inBatches(ids, REGISTER_CONCURRENCY, signal, async (id) => ({ id, secret: (await cloud.broker.registry.add(id, 'bench')).secret }))
 }

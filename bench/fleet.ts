@@ -15,6 +15,7 @@ import type { ScenarioContext } from './context.js'
 import { LoopDelay, MB, PeakRss } from './stats.js'
 
 const JITTER = 0.1
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 const START_CONCURRENCY = 50
 const CONNECT_LIMIT_MS = 30_000
 /** Reconnect backoff if an agent loses its link; short, as the run is short. */
@@ -23,6 +24,8 @@ const BACKOFF = { baseMs: 200, capMs: 2_000 }
 export interface FleetResult {
   agents: number
   connected: number
+  /** Skipped before measuring, so every agent is past its first heartbeat. */
+  warmupMs: number
   connectMs: number
   heartbeatMs: number
   jitter: number
@@ -57,7 +60,7 @@ function makeAgent(ctx: ScenarioContext, cloud: BenchCloud, device: Device, inde
 
 /** Starts every agent and waits (bounded) until all have their data channel up; resolves with how many did. */
 async function startAgents(agents: readonly Agent[], signal: AbortSignal): Promise<number> {
-  await inBatches(agents, START_CONCURRENCY, (a) => a.start())
+  await inBatches(agents, START_CONCURRENCY, signal, (a) => a.start())
   const isUp = (a: Agent): boolean => a.status().dataChannel === 'connected'
   await waitUntil(() => agents.every(isUp), CONNECT_LIMIT_MS, signal, 20)
   return agents.filter(isUp).length
@@ -75,7 +78,7 @@ export async function runFleet(ctx: ScenarioContext, cleanup: Cleanup): Promise<
   const { args } = ctx
   const cloud = await startCloud(cleanup, ctx.log, 'fleet')
   ctx.progress(`fleet: registering ${args.agents} devices`)
-  const devices = await registerDevices(cloud, deviceIds('agent', args.agents))
+  const devices = await registerDevices(cloud, deviceIds('agent', args.agents), ctx.signal)
   const clock = new SystemClock()
   const rssBefore = process.memoryUsage.rss()
   const agents = devices.map((d, i) => makeAgent(ctx, cloud, d, i, clock))
@@ -84,12 +87,15 @@ export async function runFleet(ctx: ScenarioContext, cleanup: Cleanup): Promise<
   const connectStart = performance.now()
   const connected = await startAgents(agents, ctx.signal)
   const connectMs = performance.now() - connectStart
-  ctx.progress(`fleet: ${connected}/${args.agents} connected; running ${args.seconds} s`)
+  const warmupMs = args.agentHeartbeatMs * (1 + JITTER)
+  ctx.progress(`fleet: ${connected}/${args.agents} connected; ${secs(warmupMs)} warm-up (one heartbeat each), then ${args.seconds} s measured`)
+  await sleep(warmupMs, undefined, { signal: ctx.signal })
   const window = await measureWindow(cloud, agents, args.seconds, ctx.signal)
   const rssAfter = process.memoryUsage.rss()
   return {
     agents: args.agents,
     connected,
+    warmupMs,
     connectMs,
     heartbeatMs: args.agentHeartbeatMs,
     jitter: JITTER,

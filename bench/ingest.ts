@@ -16,6 +16,8 @@ export interface IngestResult {
   broker: string
   devices: number
   connected: number
+  /** Registering every device (one scrypt hash each); null for a broker without the registry. */
+  registerMs: number | null
   connectFailed: number
   connectError: string | null
   connectMs: number
@@ -44,10 +46,12 @@ export async function runIngest(ctx: ScenarioContext, cleanup: Cleanup): Promise
   const { args } = ctx
   const cloud = await startCloud(cleanup, ctx.log, 'ingest')
   ctx.progress(`ingest: registering ${args.devices} devices (scrypt each)`)
-  const devices = await registerDevices(cloud, deviceIds('bench', args.devices))
+  const registerStart = performance.now()
+  const devices = await registerDevices(cloud, deviceIds('bench', args.devices), ctx.signal)
+  const registerMs = performance.now() - registerStart
   const idleRss = process.memoryUsage.rss()
   ctx.progress(`ingest: connecting ${args.devices} devices`)
-  const conn = await connectPublishers(cloud.mqttUrl, devices, cleanup)
+  const conn = await connectPublishers(cloud.mqttUrl, devices, cleanup, ctx.signal)
   const probe = new StoreProbe(cloud.broker.store, Math.ceil(args.rate * args.seconds))
   cleanup.defer('detach the store probe', probe.attach())
   ctx.progress(`ingest: publishing ${args.rate}/s for ${args.seconds} s`)
@@ -55,6 +59,7 @@ export async function runIngest(ctx: ScenarioContext, cleanup: Cleanup): Promise
   const storedSpanS = (Math.max(probe.lastStoredAt, load.startedAt + load.windowMs) - load.startedAt) / 1000
   return {
     ...loadFigures('fakephone', args, conn, load, idleRss),
+    registerMs,
     stored: { count: probe.stored, rate: probe.stored / storedSpanS, latency: probe.summary(), untraced: probe.untraced },
     separateBroker: null,
   }
@@ -67,7 +72,7 @@ export function loadFigures(
   conn: Connected,
   load: LoadResult,
   idleRss: number,
-): Omit<IngestResult, 'stored' | 'separateBroker'> {
+): Omit<IngestResult, 'stored' | 'separateBroker' | 'registerMs'> {
   return {
     broker,
     devices: args.devices,

@@ -77,12 +77,20 @@ export async function waitUntil(done: () => boolean, limitMs: number, signal: Ab
   return true
 }
 
-/** Runs `task` over `items` with at most `concurrency` at once; results keep the input order. */
-export async function inBatches<I, O>(items: readonly I[], concurrency: number, task: (item: I, index: number) => Promise<O>): Promise<O[]> {
+/** Runs `task` over `items` with at most `concurrency` at once; results keep the input order. Stops taking items once `signal` trips. */
+export async function inBatches<I, O>(
+  items: readonly I[],
+  concurrency: number,
+  signal: AbortSignal,
+  task: (item: I, index: number) => Promise<O>,
+): Promise<O[]> {
   const results = new Array<O>(items.length)
   let next = 0
   const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await task(items[i] as I, i)
+    for (let i = next++; i < items.length; i = next++) {
+      signal.throwIfAborted()
+      results[i] = await task(items[i] as I, i)
+    }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
   return results

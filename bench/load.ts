@@ -68,12 +68,12 @@ export interface LoadResult {
 }
 
 /** Connects every device with clientId = username = id and clean:false; failures are counted, not fatal. */
-export async function connectPublishers(url: string, creds: readonly Credentials[], cleanup: Cleanup): Promise<Connected> {
+export async function connectPublishers(url: string, creds: readonly Credentials[], cleanup: Cleanup, signal: AbortSignal): Promise<Connected> {
   const clients: MqttClient[] = []
   cleanup.defer(`disconnect ${creds.length} publishers`, () => Promise.all(clients.map((c) => c.endAsync(true))).then(() => {}))
   let firstError: string | null = null
   const started = performance.now()
-  const results = await inBatches(creds, CONNECT_CONCURRENCY, async (cred) => {
+  const results = await inBatches(creds, CONNECT_CONCURRENCY, signal, async (cred) => {
     const client = mqtt.connect(url, {
       clientId: cred.id,
       username: cred.secret === undefined ? undefined : cred.id,
@@ -190,6 +190,8 @@ export async function runLoad(publishers: readonly Publisher[], plan: LoadPlan, 
     }
     await sleep(TICK_MS, undefined, { signal: plan.signal })
   }
+  // The loop can end a tick before the last sends fall due; they belong to this window.
+  for (; due < total && !plan.signal.aborted; due++) flight.send(publishers[due % publishers.length] as Publisher, firstSeq + due, plan.onSend)
   const sendEnd = performance.now()
   await waitUntil(() => flight.inFlight === 0, DRAIN_MS, plan.signal)
   const cpu = process.cpuUsage(cpuBefore)

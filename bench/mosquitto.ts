@@ -14,7 +14,7 @@ import { createConnection, createServer, type AddressInfo } from 'node:net'
 import { delimiter, join } from 'node:path'
 import { LOOPBACK, deviceIds, tempDir } from './cloud.js'
 import { loadFigures, type IngestResult } from './ingest.js'
-import { sleep, withTimeout, type Cleanup } from './lifecycle.js'
+import { errorText, sleep, withTimeout, type Cleanup } from './lifecycle.js'
 import { connectPublishers, runLoad } from './load.js'
 import type { ScenarioContext } from './context.js'
 
@@ -109,7 +109,14 @@ async function mosquittoVersion(bin: string): Promise<string> {
   return /mosquitto version (\S+)/.exec(text)?.[1] ?? 'unknown'
 }
 
-async function startMosquitto(bin: string, cleanup: Cleanup, signal: AbortSignal): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+interface Mosquitto {
+  child: ChildProcess
+  url: string
+  /** The tail of what it wrote to stderr. */
+  stderr: () => string
+}
+
+async function startMosquitto(bin: string, cleanup: Cleanup, signal: AbortSignal): Promise<Mosquitto> {
   const dir = await tempDir(cleanup, 'mosquitto')
   const port = await freePort()
   const conf = join(dir, 'mosquitto.conf')
@@ -119,7 +126,11 @@ async function startMosquitto(bin: string, cleanup: Cleanup, signal: AbortSignal
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
   child.on('error', () => {}) // a failed spawn shows as an exit code below
-  await waitForListener(port, child, signal)
+  try {
+    await waitForListener(port, child, signal)
+  } catch (err) {
+    throw new Error(`${errorText(err)}${stderr ? `; it said: ${stderr.trim()}` : ''}`)
+  }
   return { child, url: `mqtt://${LOOPBACK}:${port}`, stderr: () => stderr }
 }
 
@@ -128,24 +139,30 @@ export type MosquittoOutcome = { ran: true; version: string; result: IngestResul
 export async function runMosquitto(ctx: ScenarioContext, cleanup: Cleanup): Promise<MosquittoOutcome> {
   const bin = await findOnPath('mosquitto')
   if (!bin) return { ran: false, reason: 'no `mosquitto` binary on PATH (e.g. apt-get install mosquitto)' }
-  const { args } = ctx
   const version = await mosquittoVersion(bin)
   const broker = await startMosquitto(bin, cleanup, ctx.signal)
+  const result = await measure(ctx, cleanup, broker, `mosquitto ${version}`)
+  if (broker.child.exitCode !== null) throw new Error(`mosquitto exited during the run: ${broker.stderr()}`)
+  return { ran: true, version, result }
+}
+
+/** The scenario 1 load, without credentials, plus Mosquitto's own memory and CPU. */
+async function measure(ctx: ScenarioContext, cleanup: Cleanup, broker: Mosquitto, name: string): Promise<IngestResult> {
+  const { args } = ctx
   const pid = broker.child.pid as number
   const idleRss = process.memoryUsage.rss()
   const idle = await sampleProcess(pid)
-  ctx.progress(`mosquitto ${version}: connecting ${args.devices} devices`)
-  const conn = await connectPublishers(broker.url, deviceIds('bench', args.devices).map((id) => ({ id })), cleanup)
+  ctx.progress(`${name}: connecting ${args.devices} devices`)
+  const conn = await connectPublishers(broker.url, deviceIds('bench', args.devices).map((id) => ({ id })), cleanup, ctx.signal)
   const before = await sampleProcess(pid)
-  ctx.progress(`mosquitto: publishing ${args.rate}/s for ${args.seconds} s`)
+  ctx.progress(`${name}: publishing ${args.rate}/s for ${args.seconds} s`)
   const started = performance.now()
   const load = await runLoad(conn.publishers, { rate: args.rate, seconds: args.seconds, signal: ctx.signal })
   const after = await sampleProcess(pid)
   const spanMs = performance.now() - started
-  if (broker.child.exitCode !== null) throw new Error(`mosquitto exited during the run: ${broker.stderr()}`)
   const separateBroker = {
     rssMb: idle && after ? { idle: idle.rssMb, peak: after.peakRssMb } : null,
     cpuPct: before && after ? ((after.cpuMs - before.cpuMs) / spanMs) * 100 : null,
   }
-  return { ran: true, version, result: { ...loadFigures(`mosquitto ${version}`, args, conn, load, idleRss), stored: null, separateBroker } }
+  return { ...loadFigures(name, args, conn, load, idleRss), registerMs: null, stored: null, separateBroker }
 }

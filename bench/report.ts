@@ -53,7 +53,8 @@ function ms(v: number | null): string {
 const int = (v: number): string => Math.round(v).toLocaleString('en-US')
 const perS = (v: number): string => `${int(v)}/s`
 const mb = (v: number): string => `${v.toFixed(0)} MB`
-const secs = (msValue: number): string => (msValue < 1000 ? `${msValue.toFixed(0)} ms` : `${(msValue / 1000).toFixed(2)} s`)
+const secs = (msValue: number): string =>
+  msValue < 1000 ? `${msValue.toFixed(0)} ms` : Number.isInteger(msValue / 1000) ? `${msValue / 1000} s` : `${(msValue / 1000).toFixed(2)} s`
 const pct = (v: number): string => `${v.toFixed(0)}%`
 const latency3 = (l: LatencySummary): string => `${ms(l.p50)} / ${ms(l.p99)} / ${ms(l.max)} ms`
 
@@ -82,7 +83,9 @@ function header(r: BenchReport): string {
 /** One column of the ingest table. */
 function ingestColumn(r: IngestResult): string[] {
   const own = r.separateBroker
+  const rise = (m: { idle: number; peak: number }): string => `${mb(m.idle)} → ${mb(m.peak)} (+${mb(m.peak - m.idle)})`
   return [
+    r.registerMs === null ? 'n/a' : secs(r.registerMs),
     `${int(r.connected)}/${int(r.devices)}`,
     secs(r.connectMs),
     perS(r.publishRate),
@@ -90,7 +93,7 @@ function ingestColumn(r: IngestResult): string[] {
     r.stored ? perS(r.stored.rate) : 'n/a',
     latency3(r.puback),
     r.stored ? `${ms(r.stored.latency.p50)} / ${ms(r.stored.latency.p99)} ms` : 'n/a',
-    own ? (own.rssMb ? `${mb(own.rssMb.idle)} → ${mb(own.rssMb.peak)}` : 'unknown') : `${mb(r.benchRssMb.idle)} → ${mb(r.benchRssMb.peak)} (incl. load)`,
+    own ? (own.rssMb ? rise(own.rssMb) : 'unknown') : `${rise(r.benchRssMb)}*`,
     own ? `${own.cpuPct === null ? '?' : pct(own.cpuPct)} broker + ${pct(r.benchCpuPct)} load` : `${pct(r.benchCpuPct)} broker + load`,
     mb(r.benchRssMb.peak),
     `${ms(r.loopDelay.p99)} ms`,
@@ -98,6 +101,7 @@ function ingestColumn(r: IngestResult): string[] {
 }
 
 const INGEST_LABELS = [
+  'register all devices (scrypt)',
   'devices connected',
   'time to connect all devices',
   'publish rate (sent)',
@@ -138,7 +142,7 @@ function ingestSection(r: BenchReport): string {
   return [
     `Heartbeat ingest: ${int(a.devices)} devices, ${perS(a.rate)} aggregate target, ${a.seconds} s, QoS 1 over MQTT/TCP`,
     table(rows),
-    '  (fakephone "broker RSS" is this whole process: broker plus the load generator and its clients.)',
+    '  * this whole process: the fakephone broker plus the load generator and its clients.',
     ...notes,
   ].join('\n')
 }
@@ -147,7 +151,7 @@ function fleetSection(r: BenchReport): string {
   const f = r.fleet
   if (f === undefined) return ''
   const a = r.args
-  const title = `Fleet mode: ${int(a.agents)} Agent instances in this process, heartbeat every ${secs(a.agentHeartbeatMs)} ±10%, ${a.seconds} s`
+  const title = `Fleet mode: ${int(a.agents)} Agent instances in this process, heartbeat every ${secs(a.agentHeartbeatMs)} ±10%, ${a.seconds} s after a warm-up`
   if (isFailed(f)) return `${title}\n  failed: ${f.error}`
   const rows: Row[] = [
     ['agents connected', `${int(f.connected)}/${int(f.agents)} in ${secs(f.connectMs)}`],
