@@ -169,29 +169,13 @@ class Flight {
 }
 
 /** Publishes at `plan.rate` per second, round-robin over `publishers`, for `plan.seconds`; then waits for PUBACKs. */
-export async function runLoad(publishers: readonly Publisher[], plan: LoadPlan, firstSeq = 0): Promise<LoadResult> {
-  const total = Math.ceil(plan.rate * plan.seconds)
-  const flight = new Flight(total, Math.max(1000, plan.rate * 5))
+export async function runLoad(publishers: readonly Publisher[], plan: LoadPlan): Promise<LoadResult> {
+  const flight = new Flight(Math.ceil(plan.rate * plan.seconds), Math.max(1000, plan.rate * 5))
   const rss = new PeakRss()
   const loop = new LoopDelay().start()
   const cpuBefore = process.cpuUsage()
   const startedAt = performance.now()
-  const windowMs = plan.seconds * 1000
-  let due = 0
-  let nextRssAt = 0
-  // setTimeout never fires sooner than 1 ms, so the tick cap only matters if time misbehaves.
-  const maxTicks = Math.ceil(windowMs) + 10
-  for (let tick = 0, elapsed = 0; elapsed < windowMs && tick < maxTicks; tick++, elapsed = performance.now() - startedAt) {
-    const target = Math.min(total, Math.floor((elapsed / 1000) * plan.rate) + 1)
-    for (; due < target; due++) flight.send(publishers[due % publishers.length] as Publisher, firstSeq + due, plan.onSend)
-    if (elapsed >= nextRssAt) {
-      rss.sample()
-      nextRssAt = elapsed + RSS_EVERY_MS
-    }
-    await sleep(TICK_MS, undefined, { signal: plan.signal })
-  }
-  // The loop can end a tick before the last sends fall due; they belong to this window.
-  for (; due < total && !plan.signal.aborted; due++) flight.send(publishers[due % publishers.length] as Publisher, firstSeq + due, plan.onSend)
+  await pace(publishers, plan, flight, rss)
   const sendEnd = performance.now()
   await waitUntil(() => flight.inFlight === 0, DRAIN_MS, plan.signal)
   const cpu = process.cpuUsage(cpuBefore)
@@ -210,4 +194,27 @@ export async function runLoad(publishers: readonly Publisher[], plan: LoadPlan, 
     cpuPct: ((cpu.user + cpu.system) / 1000 / (endedAt - startedAt)) * 100,
     loopDelay: loop.stop(),
   }
+}
+
+/** The send window: every tick, sends what the schedule says is due by now (heartbeat number = seq). */
+async function pace(publishers: readonly Publisher[], plan: LoadPlan, flight: Flight, rss: PeakRss): Promise<void> {
+  const total = Math.ceil(plan.rate * plan.seconds)
+  const windowMs = plan.seconds * 1000
+  const startedAt = performance.now()
+  const sendUpTo = (target: number): void => {
+    for (let seq = flight.sent + flight.skipped; seq < target; seq++) flight.send(publishers[seq % publishers.length] as Publisher, seq, plan.onSend)
+  }
+  let nextRssAt = 0
+  // setTimeout never fires sooner than 1 ms, so the tick cap only matters if time misbehaves.
+  const maxTicks = Math.ceil(windowMs) + 10
+  for (let tick = 0, elapsed = 0; elapsed < windowMs && tick < maxTicks; tick++, elapsed = performance.now() - startedAt) {
+    sendUpTo(Math.min(total, Math.floor((elapsed / 1000) * plan.rate) + 1))
+    if (elapsed >= nextRssAt) {
+      rss.sample()
+      nextRssAt = elapsed + RSS_EVERY_MS
+    }
+    await sleep(TICK_MS, undefined, { signal: plan.signal })
+  }
+  // The loop can end a tick before the last sends fall due; they belong to this window.
+  sendUpTo(total)
 }

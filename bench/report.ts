@@ -161,7 +161,8 @@ function fleetSection(r: BenchReport): string {
     ['RSS per agent', `${int(f.rssPerAgentKb)} KB`],
     ['event-loop delay p99 / max', `${ms(f.loopDelay.p99)} / ${ms(f.loopDelay.max)} ms`],
   ]
-  return `${title}\n${table(rows)}`
+  const note = '  RSS per agent = (after - before) / agents; it includes the broker\'s side of each connection.'
+  return `${title}\n${table(rows)}\n${note}`
 }
 
 export function renderReport(r: BenchReport): string {
