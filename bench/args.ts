@@ -1,0 +1,80 @@
+/**
+ * Command-line flags of `npm run bench`. Every number is bounded, so no
+ * combination of flags makes a run unbounded in time or memory.
+ */
+import { parseArgs } from 'node:util'
+
+export const SCENARIOS = ['ingest', 'fleet', 'mosquitto'] as const
+export type Scenario = (typeof SCENARIOS)[number]
+
+export interface BenchArgs {
+  devices: number
+  /** Aggregate heartbeats per second across all devices. */
+  rate: number
+  seconds: number
+  agents: number
+  /** Fleet mode: mean time between one agent's heartbeats, ms. */
+  agentHeartbeatMs: number
+  only: ReadonlySet<Scenario>
+  json: boolean
+}
+
+export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run build; or npm run bench -- [options])
+  --devices <n>          MQTT devices publishing in the ingest scenarios (default 1000, 1-10000)
+  --rate <n>             aggregate heartbeats per second (default 1000, 1-50000)
+  --seconds <n>          length of each measured run (default 10, 1-120)
+  --agents <n>           Agent instances in fleet mode (default 200, 1-2000)
+  --agent-interval <ms>  fleet mode: mean time between an agent's heartbeats (default 1000, 100-60000)
+  --only <list>          comma-separated: ingest, fleet, mosquitto (default: all)
+  --json                 print only the JSON result
+  --help                 this text`
+
+interface Bound {
+  name: string
+  min: number
+  max: number
+}
+
+function intFlag(text: string | undefined, fallback: number, b: Bound): number {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < b.min || n > b.max) throw new Error(`--${b.name} must be a whole number from ${b.min} to ${b.max}, got "${text}"`)
+  return n
+}
+
+function scenarios(text: string | undefined): Set<Scenario> {
+  if (text === undefined) return new Set(SCENARIOS)
+  const names = text.split(',').map((s) => s.trim())
+  for (const n of names) {
+    if (!(SCENARIOS as readonly string[]).includes(n)) throw new Error(`--only takes ${SCENARIOS.join(', ')}; got "${n}"`)
+  }
+  return new Set(names as Scenario[])
+}
+
+/** Parses argv; null when --help was asked for. Throws with a readable message on a bad flag. */
+export function parseBenchArgs(argv: string[]): BenchArgs | null {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      devices: { type: 'string' },
+      rate: { type: 'string' },
+      seconds: { type: 'string' },
+      agents: { type: 'string' },
+      'agent-interval': { type: 'string' },
+      only: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help) return null
+  return {
+    devices: intFlag(values.devices, 1000, { name: 'devices', min: 1, max: 10_000 }),
+    rate: intFlag(values.rate, 1000, { name: 'rate', min: 1, max: 50_000 }),
+    seconds: intFlag(values.seconds, 10, { name: 'seconds', min: 1, max: 120 }),
+    agents: intFlag(values.agents, 200, { name: 'agents', min: 1, max: 2000 }),
+    agentHeartbeatMs: intFlag(values['agent-interval'], 1000, { name: 'agent-interval', min: 100, max: 60_000 }),
+    only: scenarios(values.only),
+    json: values.json ?? false,
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The bench's output: the machine it ran on, and the results as aligned
+ * text tables (for the README) or as JSON. Nothing here measures anything.
+ */
+import { arch, cpus, platform, totalmem } from 'node:os'
+import type { BenchArgs, Scenario } from './args.js'
+import type { FleetResult } from './fleet.js'
+import type { IngestResult } from './ingest.js'
+import type { MosquittoOutcome } from './mosquitto.js'
+import type { LatencySummary } from './stats.js'
+
+export interface MachineInfo {
+  cpu: string
+  cores: number
+  memoryGiB: number
+  node: string
+  platform: string
+}
+
+export interface Failed {
+  error: string
+}
+
+export interface BenchReport {
+  machine: MachineInfo
+  args: Omit<BenchArgs, 'only'> & { only: Scenario[] }
+  startedAt: string
+  ingest?: IngestResult | Failed
+  fleet?: FleetResult | Failed
+  mosquitto?: MosquittoOutcome | Failed
+}
+
+export function machineInfo(): MachineInfo {
+  const all = cpus()
+  return {
+    cpu: all[0]?.model.trim() ?? 'unknown',
+    cores: all.length,
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    platform: `${platform()} ${arch()}`,
+  }
+}
+
+const isFailed = (r: object): r is Failed => 'error' in r
+
+// ---- number formatting
+
+function ms(v: number | null): string {
+  if (v === null) return '–'
+  return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)
+}
+
+const int = (v: number): string => Math.round(v).toLocaleString('en-US')
+const perS = (v: number): string => `${int(v)}/s`
+const mb = (v: number): string => `${v.toFixed(0)} MB`
+const secs = (msValue: number): string =>
+  msValue < 1000 ? `${msValue.toFixed(0)} ms` : Number.isInteger(msValue / 1000) ? `${msValue / 1000} s` : `${(msValue / 1000).toFixed(2)} s`
+const pct = (v: number): string => `${v.toFixed(0)}%`
+const latency3 = (l: LatencySummary): string => `${ms(l.p50)} / ${ms(l.p99)} / ${ms(l.max)} ms`
+
+// ---- tables
+
+type Row = [label: string, ...cells: string[]]
+
+/** Aligns rows into columns, two spaces of indent. */
+function table(rows: readonly Row[]): string {
+  const widths: number[] = []
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
+  return rows.map((row) => `  ${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] as number) + 3))).join('')}`.trimEnd()).join('\n')
+}
+
+function header(r: BenchReport): string {
+  const m = r.machine
+  return [
+    `fakephone bench, ${r.startedAt}`,
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB RAM, Node ${m.node} (${m.platform})`,
+    'Setup:   real CloudBroker on 127.0.0.1 (OS-chosen ports, temp data dir). The load generator runs in',
+    '         this same process and event loop as the fakephone broker; Mosquitto runs in its own process.',
+    '         The per-address connection limit is lifted: every bench client comes from 127.0.0.1.',
+  ].join('\n')
+}
+
+/** One column of the ingest table. */
+function ingestColumn(r: IngestResult): string[] {
+  const own = r.separateBroker
+  const rise = (m: { idle: number; peak: number }): string => `${mb(m.idle)} → ${mb(m.peak)} (+${mb(m.peak - m.idle)})`
+  return [
+    r.registerMs === null ? 'n/a' : secs(r.registerMs),
+    `${int(r.connected)}/${int(r.devices)}`,
+    secs(r.connectMs),
+    perS(r.publishRate),
+    `${perS(r.ackRate)}${r.failed + r.skipped > 0 ? ` (${int(r.failed)} failed, ${int(r.skipped)} skipped)` : ''}`,
+    r.stored ? perS(r.stored.rate) : 'n/a',
+    latency3(r.puback),
+    r.stored ? `${ms(r.stored.latency.p50)} / ${ms(r.stored.latency.p99)} ms` : 'n/a',
+    own ? (own.rssMb ? rise(own.rssMb) : 'unknown') : `${rise(r.benchRssMb)}*`,
+    own ? `${own.cpuPct === null ? '?' : pct(own.cpuPct)} broker + ${pct(r.benchCpuPct)} load` : `${pct(r.benchCpuPct)} broker + load`,
+    mb(r.benchRssMb.peak),
+    `${ms(r.loopDelay.p99)} ms`,
+  ]
+}
+
+const INGEST_LABELS = [
+  'register all devices (scrypt)',
+  'devices connected',
+  'time to connect all devices',
+  'publish rate (sent)',
+  'PUBACK rate',
+  'stored rate',
+  'publish→PUBACK p50 / p99 / max',
+  'publish→stored p50 / p99',
+  'broker RSS idle → peak',
+  'CPU, % of one core',
+  'bench process RSS peak',
+  'event-loop delay p99 (bench)',
+]
+
+function columnOrNote(r: IngestResult | Failed | undefined, missing: string): string[] {
+  if (r === undefined) return INGEST_LABELS.map((_, i) => (i === 0 ? missing : ''))
+  if (isFailed(r)) return INGEST_LABELS.map((_, i) => (i === 0 ? 'failed (see below)' : ''))
+  return ingestColumn(r)
+}
+
+function mosquittoResult(m: MosquittoOutcome | Failed | undefined): IngestResult | Failed | undefined {
+  if (m === undefined || isFailed(m)) return m
+  return m.ran ? m.result : undefined
+}
+
+function ingestSection(r: BenchReport): string {
+  const a = r.args
+  const mq = r.mosquitto
+  const mqName = mq && !isFailed(mq) && mq.ran ? `mosquitto ${mq.version}` : 'mosquitto'
+  const fake = columnOrNote(r.ingest, 'not run')
+  const other = columnOrNote(mosquittoResult(mq), mq === undefined ? 'not run' : 'skipped')
+  const rows: Row[] = [['', 'fakephone', mqName], ...INGEST_LABELS.map((label, i): Row => [label, fake[i] ?? '', other[i] ?? ''])]
+  const notes = [
+    r.ingest && isFailed(r.ingest) ? `  fakephone ingest failed: ${r.ingest.error}` : '',
+    mq && isFailed(mq) ? `  mosquitto run failed: ${mq.error}` : '',
+    mq && !isFailed(mq) && !mq.ran ? `  mosquitto skipped: ${mq.reason}` : '',
+    r.ingest && !isFailed(r.ingest) && r.ingest.stored && r.ingest.stored.untraced > 0 ? `  ${r.ingest.stored.untraced} stored heartbeats could not be traced to a publish` : '',
+  ].filter(Boolean)
+  return [
+    `Heartbeat ingest: ${int(a.devices)} devices, ${perS(a.rate)} aggregate target, ${a.seconds} s, QoS 1 over MQTT/TCP`,
+    table(rows),
+    '  * this whole process: the fakephone broker plus the load generator and its clients.',
+    ...notes,
+  ].join('\n')
+}
+
+function fleetSection(r: BenchReport): string {
+  const f = r.fleet
+  if (f === undefined) return ''
+  const a = r.args
+  const title = `Fleet mode: ${int(a.agents)} Agent instances in this process, heartbeat every ${secs(a.agentHeartbeatMs)} ±10%, ${a.seconds} s after a warm-up`
+  if (isFailed(f)) return `${title}\n  failed: ${f.error}`
+  const rows: Row[] = [
+    ['agents connected', `${int(f.connected)}/${int(f.agents)} in ${secs(f.connectMs)}`],
+    ['heartbeats sent / stored', `${int(f.sent)} / ${int(f.stored)}`],
+    ['stored per second', `${f.storedPerS.toFixed(1)}/s (expected ${f.expectedPerS.toFixed(1)}/s)`],
+    ['process RSS before → after', `${mb(f.rssBeforeMb)} → ${mb(f.rssAfterMb)} (peak ${mb(f.peakRssMb)})`],
+    ['RSS per agent', `${int(f.rssPerAgentKb)} KB`],
+    ['event-loop delay p99 / max', `${ms(f.loopDelay.p99)} / ${ms(f.loopDelay.max)} ms`],
+  ]
+  const note = '  RSS per agent = (after - before) / agents; it includes the broker\'s side of each connection.'
+  return `${title}\n${table(rows)}\n${note}`
+}
+
+export function renderReport(r: BenchReport): string {
+  const sections = [header(r)]
+  if (r.ingest !== undefined || r.mosquitto !== undefined) sections.push(ingestSection(r))
+  if (r.fleet !== undefined) sections.push(fleetSection(r))
+  return `${sections.join('\n\n')}\n\nJSON:\n${JSON.stringify(r)}\n`
+}
