@@ -6,7 +6,9 @@
  * (F3). Nothing here is module-level state: a process may run many agents.
  */
 import { EventEmitter } from 'node:events'
+import { once } from 'node:events'
 import { mkdir } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
 import { encodePayload, topicFor, type Heartbeat, type Network } from '../common/contract.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock, Timer } from '../common/clock.js'
@@ -33,6 +35,8 @@ export interface AgentOptions {
   backoff?: BackoffOptions
   /** MQTT keep-alive, seconds. */
   keepaliveS?: number
+  /** How long a stop waits for the broker to acknowledge "offline", ms (default 2000). */
+  stopTimeoutMs?: number
 }
 
 export interface AgentStatus {
@@ -70,10 +74,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.battery = new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() })
   }
 
-  get id(): string {
-    return this.opts.id
-  }
-
   /** Loads the phone's settings and opens the data channel. */
   async start(): Promise<void> {
     await mkdir(this.opts.dataDir, { recursive: true })
@@ -109,10 +109,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     const link = this.link
     if (!link) return
     if (link.connected) {
-      await link.client.publishAsync(topicFor(this.opts.id, 'presence'), encodePayload('presence', { state: 'offline', at: this.opts.clock.now() }), {
-        qos: 1,
-        retain: true,
-      })
+      const offline = encodePayload('presence', { state: 'offline', at: this.opts.clock.now() })
+      // Said, or the connection dropped, or the broker stopped answering: a stop must not hang on a dead broker.
+      await Promise.race([
+        link.client.publishAsync(topicFor(this.opts.id, 'presence'), offline, { qos: 1, retain: true }),
+        once(link, 'state'),
+        delay(this.opts.stopTimeoutMs ?? 2000, undefined, { ref: false }),
+      ])
     }
     await link.stop()
     await this.file.save(this.settings)
@@ -190,8 +193,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private publish(kind: 'heartbeat' | 'presence' | 'status', payload: string, retain: boolean): void {
     const link = this.link as MqttLink
     if (!link.connected) return
-    link.client.publish(topicFor(this.opts.id, kind), payload, { qos: 1, retain }, (err) => {
-      if (err) this.opts.log.warn({ err: err.message, kind }, 'publish failed')
-    })
+    // QoS 1: mqtt.js keeps the message until PUBACK and resends it after a reconnect; its errors reach MqttLink's log.
+    link.client.publish(topicFor(this.opts.id, kind), payload, { qos: 1, retain })
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The phone's local control: what its user does with their thumbs. A running
  * agent listens on a Unix socket in its data directory (`control.sock`,
- * mode 0600) for one JSON request per line and answers one JSON line.
+ * mode 0600): a client sends one JSON request line, the agent answers one
+ * JSON line and closes the connection.
  * `fakephone phone --data DIR ...` is its client.
  */
 import { chmod, rm } from 'node:fs/promises'
@@ -10,6 +11,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { z } from 'zod'
 import { NetworkSchema, decodeJson } from '../common/contract.js'
+import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { Agent, AgentStatus } from './agent.js'
 
@@ -45,12 +47,12 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
 export async function serveControl(agent: Agent, dataDir: string, log: Logger): Promise<Server> {
   const path = controlSocketPath(dataDir)
   await rm(path, { force: true })
-  const server = createServer((socket) => {
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     const lines = createInterface({ input: socket })
-    lines.on('line', (line) => {
+    lines.once('line', (line) => {
       void handleControl(agent, line).then((reply) => {
         if (!reply.ok) log.warn({ error: reply.error }, 'control request refused')
-        socket.write(JSON.stringify(reply) + '\n')
+        socket.end(JSON.stringify(reply) + '\n')
       })
     })
     // readline re-emits the socket's errors (a client that hung up): nothing to answer then.
@@ -64,8 +66,10 @@ export async function serveControl(agent: Agent, dataDir: string, log: Logger): 
   return server
 }
 
-export class ControlError extends Error {
-  readonly code = 'ECONTROL'
+export class ControlError extends FakephoneError {
+  constructor(message: string) {
+    super('ECONTROL', message)
+  }
 }
 
 /** Sends one request to the agent whose data directory is `dataDir`. */
@@ -74,17 +78,14 @@ export function sendControl(dataDir: string, req: ControlRequest): Promise<Agent
   return new Promise((resolve, reject) => {
     const socket = createConnection(path)
     socket.on('error', (err: NodeJS.ErrnoException) =>
-      reject(new ControlError(`no agent is running with data directory ${dataDir} (${err.code ?? err.message})`)),
+      reject(new ControlError(`no agent is running with data directory ${dataDir} (${err.message})`)),
     )
-    socket.on('connect', () => socket.write(JSON.stringify(req) + '\n'))
+    socket.on('connect', () => socket.end(JSON.stringify(req) + '\n'))
     let text = ''
     socket.setEncoding('utf8')
-    socket.on('data', (chunk: string) => {
-      text += chunk
-      const end = text.indexOf('\n')
-      if (end < 0) return
-      socket.end()
-      const reply = JSON.parse(text.slice(0, end)) as ControlReply
+    socket.on('data', (chunk: string) => (text += chunk))
+    socket.on('end', () => {
+      const reply = JSON.parse(text) as ControlReply
       if (reply.ok) resolve(reply.status)
       else reject(new ControlError(reply.error))
     })

@@ -75,8 +75,9 @@ export class RouteSource implements LocationSource {
   fix(at: number): Fix {
     const travelled = (((at - this.startAt) / 1000) * this.speedMps) % this.totalM
     const along = travelled < 0 ? travelled + this.totalM : travelled
-    const leg = this.legs.find((l) => along < l.startM + l.lengthM) ?? (this.legs[this.legs.length - 1] as (typeof this.legs)[number])
-    const f = leg.lengthM === 0 ? 0 : (along - leg.startM) / leg.lengthM
+    // The last leg ends exactly at totalM and along < totalM, so a leg is always found; it has a length, or along would be below its start.
+    const leg = this.legs.find((l) => along < l.startM + l.lengthM) as (typeof this.legs)[number]
+    const f = (along - leg.startM) / leg.lengthM
     return {
       lat: leg.from.lat + (leg.to.lat - leg.from.lat) * f,
       lon: leg.from.lon + (leg.to.lon - leg.from.lon) * f,

@@ -19,8 +19,8 @@ export type ApiResult = { status: number; body: unknown }
 const notFound = (what: string): ApiResult => ({ status: 404, body: { error: `${what} not found` } })
 
 /** Routes one request; pure apart from reading the store, so it is easy to test. */
-export function route(ctx: ApiContext, method: string, url: URL, authorization: string | undefined): ApiResult {
-  const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1]
+export function route(ctx: ApiContext, method: string, url: URL, authorization: string): ApiResult {
+  const token = /^Bearer (.+)$/.exec(authorization)?.[1]
   if (!token || !ctx.isConsoleToken(token)) return { status: 401, body: { error: 'missing or wrong console token' } }
   if (method !== 'GET') return { status: 405, body: { error: `${method} is not supported here` } }
   const parts = url.pathname.split('/').filter(Boolean)
@@ -39,7 +39,8 @@ export function route(ctx: ApiContext, method: string, url: URL, authorization: 
 }
 
 export function handleApi(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): void {
-  const result = route(ctx, req.method ?? 'GET', new URL(req.url ?? '/', 'http://localhost'), req.headers.authorization)
+  // Node's HTTP server always sets method and url on a request it received.
+  const result = route(ctx, req.method as string, new URL(req.url as string, 'http://localhost'), String(req.headers.authorization))
   res.writeHead(result.status, { 'content-type': 'application/json' })
   res.end(JSON.stringify(result.body))
 }

@@ -2,14 +2,16 @@
  * The console's side of the console API: what `fakephone console` and the
  * demo's live view use to read the cloud.
  */
+import { FakephoneError } from '../common/errors.js'
 import type { DeviceView, LocationRow } from './state-store.js'
 
-export class ConsoleApiError extends Error {
+/** A console API call that failed; `status` is the HTTP status, 0 when the broker could not be reached. */
+export class ConsoleApiError extends FakephoneError {
   constructor(
     readonly status: number,
     message: string,
   ) {
-    super(message)
+    super('EAPI', message)
   }
 }
 
@@ -32,10 +34,16 @@ export class ConsoleClient {
     try {
       res = await fetch(new URL(path, this.baseUrl), { headers: { authorization: `Bearer ${this.token}` } })
     } catch (err) {
-      throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${(err as Error).cause ?? (err as Error).message}`)
+      // fetch() rejects with TypeError('fetch failed') whose cause is the network error.
+      throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String((err as { cause: unknown }).cause)}`)
     }
-    const body = (await res.json()) as T & { error?: string }
-    if (!res.ok) throw new ConsoleApiError(res.status, body.error ?? `HTTP ${res.status}`)
+    let body: T & { error: string }
+    try {
+      body = JSON.parse(await res.text()) as T & { error: string }
+    } catch {
+      throw new ConsoleApiError(res.status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${res.status})`)
+    }
+    if (!res.ok) throw new ConsoleApiError(res.status, body.error)
     return body
   }
 }

@@ -37,7 +37,7 @@ export class GuardedConnection extends Duplex {
     private readonly inner: Duplex,
     private readonly opts: GuardOptions,
     private readonly onReject: (reason: RejectReason, detail: string) => void,
-    readonly remoteAddress = 'unknown',
+    readonly remoteAddress: string,
   ) {
     super()
     this.timer = setTimeout(() => this.reject('no CONNECT in time', `${opts.connectTimeoutMs} ms passed`), opts.connectTimeoutMs)
@@ -54,8 +54,13 @@ export class GuardedConnection extends Duplex {
     this.inner.resume()
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.inner.write(chunk, cb)
+  /**
+   * Aedes writes a packet as several small chunks; one socket write per batch
+   * means one TCP segment, not three. (With no _write, Node sends single
+   * writes here too.)
+   */
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.inner.write(Buffer.concat(chunks.map((c) => c.chunk)), cb)
   }
 
   override _final(cb: () => void): void {

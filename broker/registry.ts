@@ -3,7 +3,9 @@
  * secret that is shown once and stored only as a salted scrypt hash.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { promisify } from 'node:util'
 import { DeviceIdSchema } from '../common/contract.js'
+import { FakephoneError } from '../common/errors.js'
 import type { Db } from './db.js'
 
 /**
@@ -20,20 +22,15 @@ export interface DeviceRecord {
   createdAt: number
 }
 
-export class RegistryError extends Error {
-  constructor(
-    readonly code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID',
-    message: string,
-  ) {
-    super(message)
+export class RegistryError extends FakephoneError {
+  constructor(code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID', message: string) {
+    super(code, message)
   }
 }
 
-function scryptAsync(secret: string, salt: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(secret, salt, KEY_LEN, SCRYPT, (err, key) => (err ? reject(err) : resolve(key)))
-  })
-}
+// promisify picks scrypt's callback overload without options; this is the one with options.
+const scryptWithOptions = promisify(scrypt) as (secret: string, salt: Buffer, keyLen: number, opts: ScryptOptions) => Promise<Buffer>
+const scryptAsync = (secret: string, salt: Buffer): Promise<Buffer> => scryptWithOptions(secret, salt, KEY_LEN, SCRYPT)
 
 export async function hashSecret(secret: string): Promise<string> {
   const salt = randomBytes(16)

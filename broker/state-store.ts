@@ -40,9 +40,12 @@ interface Queued {
 export class StateStore extends EventEmitter<StateEvents> {
   private queue: Queued[] = []
   private scheduled = false
+  /** Devices whose map position is offline (F3); read on every heartbeat, so kept in memory. */
+  private readonly locationOff: Set<string>
   private readonly insertLocation
   private readonly updateLast
   private readonly writeBatch
+  private readonly sql
 
   constructor(
     private readonly db: Db,
@@ -59,6 +62,22 @@ export class StateStore extends EventEmitter<StateEvents> {
          battery = @battery, charging = @charging, network = @network, received_at = @receivedAt
        WHERE device_id = @deviceId AND (seq IS NULL OR seq < @seq)`,
     )
+    const view = `SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id`
+    this.sql = {
+      presence: db.prepare('UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?'),
+      status: db.prepare(
+        `UPDATE device_state SET cloud_service = @cloud, find_device = @find, status_at = @at,
+           location_off_at = CASE WHEN @enabled THEN NULL ELSE COALESCE(location_off_at, @receivedAt) END
+         WHERE device_id = @deviceId`,
+      ),
+      devices: db.prepare(`${view} ORDER BY d.id`),
+      device: db.prepare(`${view} WHERE d.id = ?`),
+      history: db.prepare(
+        `SELECT seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at AS receivedAt
+         FROM locations WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
+      ),
+    }
+    this.locationOff = new Set(db.prepare('SELECT device_id FROM device_state WHERE location_off_at IS NOT NULL').pluck().all() as string[])
     this.writeBatch = db.transaction((batch: Queued[]) => {
       for (const { deviceId, hb, receivedAt } of batch) {
         const row = { deviceId, ...hb, charging: hb.charging ? 1 : 0, receivedAt }
@@ -89,7 +108,7 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   setPresence(deviceId: string, online: boolean, at: number): void {
-    this.db.prepare('UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?').run(online ? 1 : 0, at, deviceId)
+    this.sql.presence.run(online ? 1 : 0, at, deviceId)
     this.emit('presence', deviceId, online)
   }
 
@@ -101,48 +120,29 @@ export class StateStore extends EventEmitter<StateEvents> {
   /** F3: a device that switched Find Device or the cloud service off has its map position go offline. */
   setStatus(deviceId: string, status: Status, receivedAt: number): void {
     const enabled = status.cloudService && status.findDevice
-    this.db
-      .prepare(
-        `UPDATE device_state SET cloud_service = @cloud, find_device = @find, status_at = @at,
-           location_off_at = CASE WHEN @enabled THEN NULL ELSE COALESCE(location_off_at, @receivedAt) END
-         WHERE device_id = @deviceId`,
-      )
-      .run({ cloud: status.cloudService ? 1 : 0, find: status.findDevice ? 1 : 0, at: status.at, enabled: enabled ? 1 : 0, receivedAt, deviceId })
+    if (enabled) this.locationOff.delete(deviceId)
+    else this.locationOff.add(deviceId)
+    this.sql.status.run({ cloud: status.cloudService ? 1 : 0, find: status.findDevice ? 1 : 0, at: status.at, enabled: enabled ? 1 : 0, receivedAt, deviceId })
     this.emit('status', deviceId, enabled)
   }
 
   /** True when the device last said both the cloud service and Find Device are on (or has not said yet). */
   locationEnabled(deviceId: string): boolean {
-    const row = this.db.prepare('SELECT location_off_at AS off FROM device_state WHERE device_id = ?').get(deviceId) as
-      | { off: number | null }
-      | undefined
-    return row !== undefined && row.off === null
+    return !this.locationOff.has(deviceId)
   }
 
   devices(): DeviceView[] {
-    const rows = this.db
-      .prepare(
-        `SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id ORDER BY d.id`,
-      )
-      .all() as StateRow[]
-    return rows.map(toView)
+    return (this.sql.devices.all() as StateRow[]).map(toView)
   }
 
   device(id: string): DeviceView | undefined {
-    const row = this.db
-      .prepare(`SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id WHERE d.id = ?`)
-      .get(id) as StateRow | undefined
+    const row = this.sql.device.get(id) as StateRow | undefined
     return row && toView(row)
   }
 
   /** Newest first. */
   history(id: string, limit: number): LocationRow[] {
-    const rows = this.db
-      .prepare(
-        `SELECT seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at AS receivedAt
-         FROM locations WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
-      )
-      .all(id, limit) as (Omit<LocationRow, 'charging'> & { charging: number })[]
+    const rows = this.sql.history.all(id, limit) as (Omit<LocationRow, 'charging'> & { charging: number })[]
     return rows.map((r) => ({ ...r, charging: r.charging === 1 }))
   }
 }

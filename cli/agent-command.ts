@@ -99,12 +99,7 @@ export function phoneCommand(io: Io): Command {
     .option('--json', 'machine-readable output')
   const send = async (req: ControlRequest): Promise<void> => {
     const o = cmd.opts<{ data: string; json?: boolean }>()
-    let status
-    try {
-      status = await sendControl(o.data, req)
-    } catch (err) {
-      throw new UserError((err as Error).message)
-    }
+    const status = await sendControl(o.data, req)
     if (o.json) return io.out(JSON.stringify(status) + '\n')
     io.out(
       [

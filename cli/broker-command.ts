@@ -2,7 +2,7 @@
 import { Command } from 'commander'
 import { writeFile } from 'node:fs/promises'
 import { openDb } from '../broker/db.js'
-import { DeviceRegistry, RegistryError } from '../broker/registry.js'
+import { DeviceRegistry } from '../broker/registry.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { formatAge } from '../common/clock.js'
 import { logger, untilAborted, UserError, type Io } from './io.js'
@@ -41,19 +41,21 @@ export async function startOrExplain(
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     await broker.stop()
-    if (e.code === 'EADDRINUSE') throw new UserError(`cannot listen on ${o.host}:${o.mqttPort} or ${o.host}:${o.httpPort}: the address is in use (another broker running? pick other ports with --mqtt-port/--http-port)`)
-    throw err
+    throw new UserError(
+      e.code === 'EADDRINUSE'
+        ? `cannot listen on ${o.host}:${o.mqttPort} or ${o.host}:${o.httpPort}: the address is in use (another broker running? pick other ports with --mqtt-port/--http-port)`
+        : `cannot start the broker: ${e.message}`,
+    )
   }
 }
 
-function withRegistry<T>(dataDir: string, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
+async function withRegistry<T>(dataDir: string, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
   const db = openDb(dataDir)
-  return Promise.resolve()
-    .then(() => fn(new DeviceRegistry(db, Date.now)))
-    .catch((err: unknown) => {
-      throw err instanceof RegistryError ? new UserError(err.message) : err
-    })
-    .finally(() => db.close())
+  try {
+    return await fn(new DeviceRegistry(db, Date.now))
+  } finally {
+    db.close()
+  }
 }
 
 export function deviceCommand(io: Io): Command {

@@ -2,7 +2,7 @@
 import { Command } from 'commander'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConsoleApiError, ConsoleClient } from '../broker/console-client.js'
+import { ConsoleClient } from '../broker/console-client.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
@@ -24,14 +24,6 @@ async function client(o: ConsoleOptions): Promise<ConsoleClient> {
     throw new UserError(`cannot read the console token ${file} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`)
   }
   return new ConsoleClient(o.api, token)
-}
-
-async function explain<T>(call: Promise<T>): Promise<T> {
-  try {
-    return await call
-  } catch (err) {
-    throw err instanceof ConsoleApiError ? new UserError(err.message) : err
-  }
 }
 
 /** Redraws the device table every `everyMs` until aborted; on a TTY it repaints in place. */
@@ -61,7 +53,7 @@ export function consoleCommand(io: Io): Command {
     .command('devices')
     .description('every device: online/offline, last position and its age, battery, network')
     .action(async () => {
-      const { now, devices } = await explain((await client(opts())).devices())
+      const { now, devices } = await (await client(opts())).devices()
       io.out(opts().json ? JSON.stringify({ now, devices }) + '\n' : renderDevices(devices, now))
     })
   cmd
@@ -69,7 +61,7 @@ export function consoleCommand(io: Io): Command {
     .description("a device's location history, newest first")
     .option('--limit <n>', 'how many fixes', positiveInt, 20)
     .action(async (id: string, o: { limit: number }) => {
-      const { now, history } = await explain((await client(opts())).history(id, o.limit))
+      const { now, history } = await (await client(opts())).history(id, o.limit)
       io.out(opts().json ? JSON.stringify(history) + '\n' : renderHistory(id, history, now))
     })
   cmd

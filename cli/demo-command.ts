@@ -47,7 +47,7 @@ export function demoCommand(io: Io): Command {
     .action(async (o: { data: string; mqttPort: number; httpPort: number; interval: number; logLevel: string }) => {
       await mkdir(o.data, { recursive: true })
       const logFile = join(o.data, 'fakephone.log')
-      const log = logger({ ...io, logTo: io.logTo ?? pino.destination({ dest: logFile, sync: false }) }, o.logLevel)
+      const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
       const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)
       await ensureDemoDevice(o.data, secretFile)
       const host = DEFAULT_BROKER_OPTIONS.host

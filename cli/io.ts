@@ -1,6 +1,7 @@
 /** What a CLI command may touch of its process, injected so tests can run commands in-process. */
 import type { DestinationStream } from 'pino'
 import type { Clock } from '../common/clock.js'
+import { FakephoneError } from '../common/errors.js'
 import { createLogger, type Logger } from '../common/log.js'
 
 export interface Io {
@@ -16,8 +17,10 @@ export interface Io {
 }
 
 /** An error meant for the person at the terminal: printed without a stack, exit code 1. */
-export class UserError extends Error {
-  readonly code = 'EUSER'
+export class UserError extends FakephoneError {
+  constructor(message: string) {
+    super('EUSER', message)
+  }
 }
 
 export function logger(io: Io, level: string | undefined): Logger {

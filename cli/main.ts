@@ -12,7 +12,8 @@ import { agentCommand, phoneCommand } from './agent-command.js'
 import { brokerCommand, deviceCommand } from './broker-command.js'
 import { consoleCommand } from './console-command.js'
 import { demoCommand } from './demo-command.js'
-import { UserError, type Io } from './io.js'
+import { FakephoneError } from '../common/errors.js'
+import type { Io } from './io.js'
 
 export function program(io: Io): Command {
   const root = new Command('fakephone')
@@ -38,13 +39,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
       if (err.code.startsWith('commander.') && err.exitCode !== 0 && !err.message.startsWith('error:')) io.err(`error: ${err.message}\n`)
       return err.exitCode
     }
-    if (err instanceof UserError) {
+    if (err instanceof FakephoneError) {
       io.err(`error: ${err.message}\n`)
       return 1
     }
+    /* c8 ignore start -- anything else is a bug: runAsProcess prints its stack and exits 1 */
     throw err
   }
 }
+/* c8 ignore stop */
 
 /* c8 ignore start -- process wiring: exercised by the end-to-end test that spawns the built CLI, whose coverage is not collected */
 function runAsProcess(): void {

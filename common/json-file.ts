@@ -6,14 +6,15 @@
 import { open, readFile, rename } from 'node:fs/promises'
 import type { z } from 'zod'
 import { decodeJson } from './contract.js'
+import { FakephoneError } from './errors.js'
 
-export class JsonFileError extends Error {
+export class JsonFileError extends FakephoneError {
   constructor(
-    readonly code: 'INVALID',
+    code: 'INVALID',
     readonly file: string,
     message: string,
   ) {
-    super(message)
+    super(code, message)
   }
 }
 

@@ -75,14 +75,12 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.opts.log.info({ delayMs: this.lastDelayMs, attempt: this.attempt }, 'mqtt disconnected, retrying')
     this.retry = this.opts.clock.after(this.lastDelayMs, () => {
       this.retry = null
-      if (this.stateNow === 'stopped') return
       this.setState('connecting')
       this.client.reconnect()
     })
   }
 
   private setState(state: LinkState): void {
-    if (this.stateNow === state) return
     this.stateNow = state
     this.emit('state', state)
   }

@@ -93,6 +93,25 @@ t.test('an agent that loses the broker backs off, reconnects and resumes its hea
   t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'heartbeats resume after the reconnect')
 })
 
+t.test('F3 a switch flipped while the phone is offline reaches the cloud when it reconnects', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const agent = await startAgent(t, cloud, 'phone-a', secret)
+  await agentConnected(agent)
+  const waiting = once(agent, 'channel')
+  await cloud.restart()
+  await waiting
+  await agent.setSwitch('findDevice', false)
+  t.ok(cloud.broker.store.locationEnabled('phone-a'), 'the cloud cannot know yet')
+  const statusSeen = once(cloud.broker.store, 'status')
+  clock.advance(1000)
+  t.same(await statusSeen, ['phone-a', false], 'the new status is announced on reconnect')
+  t.notOk(cloud.broker.store.locationEnabled('phone-a'))
+  await cloud.restart()
+  t.notOk(cloud.broker.store.locationEnabled('phone-a'), 'the offline map position survives a broker restart')
+})
+
 t.test('settings and the heartbeat sequence survive an agent restart; a clean stop says offline', async (t) => {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
@@ -120,6 +139,33 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   await next
   t.equal(cloud.broker.store.device('phone-a')?.last?.seq, 2, 'the sequence continues where it stopped')
   t.equal(cloud.broker.store.device('phone-a')?.last?.network, 'mobile')
+})
+
+t.test('an agent that was never started reports itself stopped and stops at once', async (t) => {
+  const { Agent } = await import('../../agent/agent.js')
+  const { FixedSource } = await import('../../agent/location.js')
+  const { LogCapture } = await import('../fixtures/logs.js')
+  const agent = new Agent({ id: 'x', secret: 's', brokerUrl: 'mqtt://127.0.0.1:1', dataDir: tempDir(t), clock: new ManualClock(), log: new LogCapture().logger(), location: new FixedSource({ lat: 0, lon: 0 }), heartbeatMs: 1000, jitter: 0 })
+  t.equal(agent.status().dataChannel, 'stopped')
+  await agent.stop()
+  t.equal(agent.status().heartbeatsSent, 0)
+})
+
+t.test('an agent stops within its deadline when the broker stops answering', async (t) => {
+  // A broker that accepts the connection and then answers nothing: raw TCP, since a real broker always answers.
+  const { createServer } = await import('node:net')
+  const stuck = createServer((s) => s.once('data', () => s.write(Buffer.from([0x20, 0x02, 0x00, 0x00]))))
+  await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => stuck.close())
+  const { Agent } = await import('../../agent/agent.js')
+  const { FixedSource } = await import('../../agent/location.js')
+  const { LogCapture } = await import('../fixtures/logs.js')
+  const port = (stuck.address() as import('node:net').AddressInfo).port
+  const agent = new Agent({ id: 'x', secret: 's', brokerUrl: `mqtt://127.0.0.1:${port}`, dataDir: tempDir(t), clock: new ManualClock(), log: new LogCapture().logger(), location: new FixedSource({ lat: 0, lon: 0 }), heartbeatMs: 1000, jitter: 0, stopTimeoutMs: 50 })
+  await agent.start()
+  await agentConnected(agent)
+  await agent.stop()
+  t.equal(agent.status().dataChannel, 'stopped', 'stopped although "offline" was never acknowledged')
 })
 
 t.test('an agent with no fix sends nothing, and a stopped agent stays stopped', async (t) => {

@@ -1,9 +1,9 @@
 /** The phone's local control socket: what `fakephone phone ...` talks to. */
 import t from 'tap'
 import { statSync } from 'node:fs'
-import { createConnection } from 'node:net'
+import { createConnection, type Socket } from 'node:net'
 import { once } from 'node:events'
-import { controlSocketPath, handleControl, sendControl, serveControl } from '../../agent/control.js'
+import { controlSocketPath, handleControl, sendControl, serveControl, type ControlRequest } from '../../agent/control.js'
 import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
@@ -29,10 +29,16 @@ t.test('a running agent answers status and switch requests on its 0600 control s
   raw.destroy()
   t.ok(await cloud.logs.waitFor((l) => l.msg === 'control request refused'))
 
+  await t.rejects(sendControl(dataDir, { op: 'reboot' } as unknown as ControlRequest), { code: 'ECONTROL', message: /bad request/ }, 'the client reports a refusal')
+
+  // A connection that fails on the agent's side (as when a client resets it) is closed and forgotten.
+  const serverSide = once(server, 'connection') as Promise<[Socket]>
   const rude = createConnection(controlSocketPath(dataDir))
-  await once(rude, 'connect')
-  rude.write('{"op":"sta')
-  rude.resetAndDestroy()
+  rude.on('error', () => {})
+  const [accepted] = await serverSide
+  const gone = once(rude, 'close')
+  accepted.destroy(new Error('connection reset'))
+  await gone
   t.equal((await sendControl(dataDir, { op: 'status' })).id, 'phone-a', 'a client that hangs up mid-request does not hurt the agent')
 })
 

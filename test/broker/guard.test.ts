@@ -73,7 +73,7 @@ t.test('a malformed remaining length and a peer that never sends CONNECT are dro
 t.test('the guard passes a byte-by-byte CONNECT and zero-length packets through untouched', async (t) => {
   const inner = new PassThrough()
   const reasons: string[] = []
-  const guarded = new GuardedConnection(inner, { maxPacketBytes: 100, connectTimeoutMs: 1000 }, (r) => reasons.push(r))
+  const guarded = new GuardedConnection(inner, { maxPacketBytes: 100, connectTimeoutMs: 1000 }, (r) => reasons.push(r), 'peer')
   const got: Buffer[] = []
   guarded.on('data', (b: Buffer) => got.push(b))
   const bytes = [0x10, 0x02, 0x00, 0x00, 0xc0, 0x00, 0xc0, 0x00]
@@ -81,9 +81,23 @@ t.test('the guard passes a byte-by-byte CONNECT and zero-length packets through 
   await new Promise((r) => setImmediate(r))
   t.same([...Buffer.concat(got)], bytes, 'CONNECT then two PINGREQs arrive whole')
   t.same(reasons, [])
-  t.equal(guarded.remoteAddress, 'unknown')
+  t.equal(guarded.remoteAddress, 'peer')
   guarded.end()
   await once(inner, 'finish')
+  guarded.destroy()
+})
+
+t.test('the guard pauses its socket when Aedes reads slower than the peer writes', async (t) => {
+  const inner = new PassThrough()
+  const guarded = new GuardedConnection(inner, { maxPacketBytes: 1 << 20, connectTimeoutMs: 1000 }, () => {}, 'peer')
+  const body = Buffer.alloc(100_000, 7)
+  inner.write(Buffer.concat([announce(1, body.length), body]))
+  await new Promise((r) => setImmediate(r))
+  t.ok(inner.isPaused(), 'the socket is paused while nobody reads')
+  let received = 0
+  guarded.on('data', (b: Buffer) => (received += b.length))
+  while (received < body.length + 4) await once(guarded, 'data')
+  t.equal(received, body.length + 4, 'everything arrives once the reader catches up')
   guarded.destroy()
 })
 

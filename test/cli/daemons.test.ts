@@ -1,6 +1,8 @@
 /** `fakephone broker`, `agent`, `phone`, `console` and `demo`, run in-process against real sockets. */
 import t from 'tap'
 import { rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { ManualClock, SystemClock } from '../../common/clock.js'
@@ -18,6 +20,11 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
   t.match(busy.err, /the address is in use/)
   first.abort()
   t.equal(await running, 0, 'a stopped broker exits 0')
+  const notADir = join(tempDir(t), 'file')
+  writeFileSync(notADir, '')
+  const unusable = await run(['broker', '--data', notADir, '--mqtt-port', '0', '--http-port', '0'])
+  t.equal(unusable.code, 1)
+  t.match(unusable.err, /^error: cannot start the broker: .*(EEXIST|ENOTDIR)/, 'a data directory that cannot be used is named')
   t.ok(first.logs.has('broker stopped'))
 })
 
@@ -44,6 +51,7 @@ t.test('agent and phone: a fake phone is started, controlled by its user and sto
   const status = await run(['phone', '--data', phoneDir, 'status'])
   t.match(status.out, /device\s+phone-a\ndata channel\s+connected\ncloud service on\nFind Device\s+on\nnetwork\s+wifi\nheartbeats\s+1 sent this run/)
   t.match((await run(['phone', '--data', phoneDir, 'find-device', 'off'])).out, /Find Device\s+off/)
+  t.match(JSON.parse((await run(['phone', '--data', phoneDir, '--json', 'find-device', 'on'])).out), { findDevice: true, dataChannel: 'connected' })
   t.match((await run(['phone', '--data', phoneDir, 'cloud-service', 'off'])).out, /cloud service off/)
   t.match((await run(['phone', '--data', phoneDir, 'network', 'mobile'])).out, /network\s+mobile/)
   t.match((await run(['phone', '--data', tempDir(t), 'status'])).err, /no agent is running with data directory/)
@@ -106,6 +114,11 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   t.match((await run(['console', '--api', cloud.apiUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err, /missing or wrong console token/)
   const closed = await run(['console', '--api', 'http://127.0.0.1:1', '--token-file', join(dir, 'wrong.token'), 'devices'])
   t.match(closed.err, /cannot reach the broker at http:\/\/127\.0\.0\.1:1/)
+  const stranger = createServer((_req, res) => res.end('<html>hello</html>'))
+  await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => stranger.close())
+  const strangerUrl = `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`
+  t.match((await run(['console', '--api', strangerUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err, /did not answer like a fakephone broker \(HTTP 200\)/)
   const ui = testIo()
   const watching = main(['console', '--api', 'http://127.0.0.1:1', '--token-file', join(dir, 'wrong.token'), 'watch'], ui.io)
   await ui.waitForOut('cannot reach the broker')

@@ -38,14 +38,21 @@ t.test('a timer set by a firing timer fires within the same advance when due', (
 t.test('SystemClock reads wall time and its timers fire and cancel', async (t) => {
   const clock = new SystemClock()
   t.ok(Math.abs(clock.now() - Date.now()) < 1000)
-  const fired = await new Promise<boolean>((resolve) => {
-    clock.after(1, () => resolve(true))
+  // SystemClock timers are unref'd (they must not keep a daemon alive); this handle keeps the test alive.
+  const keepAlive = setInterval(() => {}, 1000)
+  let cancelledFired = false
+  clock.after(5, () => (cancelledFired = true)).cancel()
+  const order: number[] = []
+  await new Promise<void>((resolve) => {
+    clock.after(20, () => {
+      order.push(20)
+      resolve()
+    })
+    clock.after(1, () => order.push(1))
   })
-  t.ok(fired)
-  let late = false
-  clock.after(5, () => (late = true)).cancel()
-  await new Promise((r) => setTimeout(r, 20))
-  t.notOk(late, 'a cancelled timer never fires')
+  clearInterval(keepAlive)
+  t.same(order, [1, 20], 'timers fire in due order')
+  t.notOk(cancelledFired, 'a cancelled timer due before the last one never fired')
 })
 
 t.test('parseDuration reads the units people write and names what it cannot read', (t) => {

@@ -1,0 +1,29 @@
+/** What the console says about devices: F1 position and age, F3 offline positions. */
+import t from 'tap'
+import { renderDevices, renderHistory, table } from '../../cli/render.js'
+import type { DeviceView } from '../../broker/state-store.js'
+import { heartbeat } from '../fixtures/cloud.js'
+
+const now = Date.UTC(2026, 0, 1, 12)
+const base: DeviceView = { id: 'p', account: 'a', online: true, presenceAt: now, cloudService: true, findDevice: true, locationOffAt: null, last: null }
+const last = { ...heartbeat(3, { at: now - 5000, lat: 1.5, lon: 2.25, battery: 42.4, charging: true }), receivedAt: now }
+
+t.test('F1/F3: each device row says where it is, how old that is, or why its position is offline', (t) => {
+  const out = renderDevices(
+    [
+      { ...base, id: 'moving', last },
+      { ...base, id: 'no-find', findDevice: false, locationOffAt: now, last },
+      { ...base, id: 'no-cloud', online: false, cloudService: false, locationOffAt: now, last },
+      { ...base, id: 'new' },
+    ],
+    now,
+  )
+  t.match(out, /moving\s+a\s+online\s+1\.50000,2\.25000\s+5s\s+42% charging\s+wifi/)
+  t.match(out, /no-find\s+a\s+online\s+offline \(Find Device off\)\s+-\s+42% charging/)
+  t.match(out, /no-cloud\s+a\s+offline\s+offline \(cloud service off\)\s+-/)
+  t.match(out, /new\s+a\s+online\s+no fix yet\s+-\s+-\s+-/)
+  t.equal(renderDevices([], now), 'No devices registered. Add one with: fakephone device add ID\n')
+  t.equal(renderHistory('p', [], now), 'No locations recorded for p.\n')
+  t.equal(table(['A', 'LONG'], [['xyz', 'b']]), 'A    LONG\nxyz  b\n', 'columns are as wide as their widest cell')
+  t.end()
+})
