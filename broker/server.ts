@@ -88,7 +88,7 @@ export class CloudBroker {
     this.storeRef = new StateStore(this.db)
     this.store.resetPresence(this.clock.now())
     const token = ensureConsoleToken(this.opts.dataDir)
-    const access = new AccessControl(this.registry, token, log.child({ module: 'broker:access' }), (msg) => this.ingest(msg))
+    const access = new AccessControl(this.registry, token, log.child({ component: 'access' }), (msg) => this.ingest(msg))
     this.limiter = new ConnectionRateLimiter(this.opts.rateLimit, this.clock)
 
     const aedes = await Aedes.createBroker({

@@ -1,0 +1,51 @@
+/**
+ * End to end, the way a user runs it: the built CLI as separate processes
+ * (device add, broker, agent, phone, console), talking over real sockets.
+ * F1 heartbeats reach the console; F3 Find Device off takes the map position
+ * offline; SIGTERM stops each daemon cleanly with exit code 0.
+ */
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { assertBuilt, runCli, spawnCli } from '../fixtures/child.js'
+import { connect, recordMessages } from '../fixtures/cloud.js'
+import { tempDir } from '../fixtures/scope.js'
+
+t.test('F1/F3 end to end with the built CLI: broker, agent, phone and console as separate processes', async (t) => {
+  assertBuilt()
+  const data = tempDir(t)
+  const secretFile = join(data, 'e2e.secret')
+  const added = await runCli(['device', 'add', 'e2e-phone', '--account', 'qa', '--data', data, '--secret-out', secretFile])
+  t.equal(added.code, 0, added.err)
+
+  const broker = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
+  const listening = await broker.waitForLog((l) => l.msg === 'broker listening')
+  const mqttUrl = `mqtt://127.0.0.1:${String(listening.mqttPort)}`
+  const api = ['console', '--api', `http://127.0.0.1:${String(listening.httpPort)}`, '--data', data]
+
+  const token = readFileSync(join(data, 'console.token'), 'utf8').trim()
+  const watcher = await connect(t, mqttUrl, { clientId: 'console.e2e', username: 'console', password: token })
+  await watcher.subscribeAsync(['fp/v1/e2e-phone/heartbeat', 'fp/v1/e2e-phone/status'], { qos: 1 })
+  const messages = recordMessages(watcher)
+
+  const phoneDir = join(data, 'phone')
+  const agent = spawnCli(t, ['agent', '--id', 'e2e-phone', '--secret-file', secretFile, '--broker', mqttUrl, '--data', phoneDir, '--interval', '200ms'])
+  await messages.waitFor((topic) => topic === 'fp/v1/e2e-phone/heartbeat')
+
+  const devices = await runCli([...api, '--json', 'devices'])
+  t.equal(devices.code, 0, devices.err)
+  const view = JSON.parse(devices.out).devices[0]
+  t.match(view, { id: 'e2e-phone', account: 'qa', online: true, findDevice: true, locationOffAt: null })
+  t.ok(Math.abs(view.last.lat - 55.95) < 0.01, 'the phone is on the built-in Edinburgh route')
+
+  const off = await runCli(['phone', '--data', phoneDir, 'find-device', 'off'])
+  t.match(off.out, /Find Device\s+off/)
+  await messages.waitFor((topic, status) => topic.endsWith('/status') && (status as { findDevice: boolean }).findDevice === false)
+  const after = JSON.parse((await runCli([...api, '--json', 'devices'])).out).devices[0]
+  t.ok(after.locationOffAt, 'the console shows the map position offline')
+  t.match((await runCli([...api, 'devices'])).out, /e2e-phone\s+qa\s+online\s+offline \(Find Device off\)/)
+
+  t.equal(await agent.stop(), 0, 'the agent exits 0 on SIGTERM')
+  t.equal(await broker.stop('SIGINT'), 0, 'the broker exits 0 on Ctrl-C')
+  t.ok(await broker.waitForLog((l) => l.msg === 'broker stopped'))
+})
