@@ -3,13 +3,22 @@
  * (F1) on a jittered schedule read from the injected clock, announces its
  * presence (retained; the last will says offline) and its switches, and
  * stops all location traffic when Find Device or the cloud service is off
- * (F3). Nothing here is module-level state: a process may run many agents.
+ * (F3). It runs its owner's remote commands (F2, through agent/remote.ts):
+ * locate, ring, lock, lost mode (more frequent heartbeats) and wipe; and it
+ * refuses to switch Find Device off in lost mode or within 72 hours after
+ * (F4). Nothing here is module-level state: a process may run many agents.
  */
 import { EventEmitter } from 'node:events'
 import { once } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
-import { encodePayload, topicFor, type Heartbeat, type Network } from '../common/contract.js'
+import type { KeyObject } from 'node:crypto'
+import { encodePayload, topicFor, type Command, type Heartbeat, type Network } from '../common/contract.js'
+import { formatAge } from '../common/clock.js'
+import { FakephoneError } from '../common/errors.js'
+import { deviceKeys } from '../common/signing.js'
+import { RemoteCommands, type Outcome, type Phone } from './remote.js'
+import { wipeData } from './wipe.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock, Timer } from '../common/clock.js'
 import type { JsonFile } from '../common/json-file.js'
@@ -37,6 +46,19 @@ export interface AgentOptions {
   keepaliveS?: number
   /** How long a stop waits for the broker to acknowledge "offline", ms (default 2000). */
   stopTimeoutMs?: number
+  /** The owner's public key, learnt at provisioning; without it the phone refuses every remote command. */
+  ownerKey?: KeyObject
+}
+
+/** F4: how long Find Device stays on after lost mode ends. */
+export const LOST_MODE_GUARD_MS = 72 * 3_600_000
+/** F2: in lost mode heartbeats come this many times as often. */
+export const LOST_MODE_SPEEDUP = 6
+
+export class GuardError extends FakephoneError {
+  constructor(message: string) {
+    super('F4_GUARD', message)
+  }
 }
 
 export interface AgentStatus {
@@ -47,6 +69,11 @@ export interface AgentStatus {
   network: Network
   heartbeatsSent: number
   lastHeartbeat: Heartbeat | null
+  /** The lock screen, when locked remotely. */
+  lock: { message: string; phone: string } | null
+  lostMode: boolean
+  /** Until when the phone rings (ms since epoch), or null. */
+  ringingUntil: number | null
 }
 
 interface AgentEvents {
@@ -57,7 +84,7 @@ interface AgentEvents {
 
 export type Switch = 'cloudService' | 'findDevice'
 
-export class Agent extends EventEmitter<AgentEvents> {
+export class Agent extends EventEmitter<AgentEvents> implements Phone {
   private settings: Settings = { ...DEFAULT_SETTINGS }
   private readonly file: JsonFile<Settings>
   private link?: MqttLink
@@ -66,18 +93,26 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly random: () => number
   private sent = 0
   private last: Heartbeat | null = null
+  private ringingUntil: number | null = null
+  readonly remote: RemoteCommands
 
   constructor(private readonly opts: AgentOptions) {
     super()
     this.file = settingsFile(opts.dataDir)
     this.random = opts.random ?? Math.random
     this.battery = new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() })
+    const remoteLog = opts.log.child({ component: 'remote' })
+    this.remote = new RemoteCommands(
+      { deviceId: opts.id, ownerKey: opts.ownerKey, deviceKey: deviceKeys(opts.secret).privateKey, dataDir: opts.dataDir, clock: opts.clock, log: remoteLog },
+      this,
+    )
   }
 
   /** Loads the phone's settings and opens the data channel. */
   async start(): Promise<void> {
     await mkdir(this.opts.dataDir, { recursive: true })
     this.settings = await this.file.load(DEFAULT_SETTINGS)
+    await this.remote.load()
     const presence = topicFor(this.opts.id, 'presence')
     this.link = new MqttLink({
       url: this.opts.brokerUrl,
@@ -98,7 +133,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.link.on('connect', () => {
       this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
       this.publishStatus()
+      void this.remote.onConnect(this.link as MqttLink)
     })
+    this.link.client.on('message', (_topic, payload) => void this.remote.receive(payload))
     this.schedule()
   }
 
@@ -118,7 +155,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ])
     }
     await link.stop()
-    await this.file.save(this.settings)
+    await Promise.all([this.file.flushed(), this.remote.journal.flushed()])
   }
 
   status(): AgentStatus {
@@ -130,20 +167,76 @@ export class Agent extends EventEmitter<AgentEvents> {
       network: this.settings.network,
       heartbeatsSent: this.sent,
       lastHeartbeat: this.last,
+      lock: this.settings.lock,
+      lostMode: this.settings.lostMode,
+      ringingUntil: this.ringingUntil !== null && this.ringingUntil > this.opts.clock.now() ? this.ringingUntil : null,
     }
   }
 
-  /** The user flips a switch on the phone. */
+  /** The user flips a switch on the phone. F4: Find Device stays on in lost mode and for 72 h after. */
   async setSwitch(name: Switch, on: boolean): Promise<AgentStatus> {
-    this.settings = { ...this.settings, [name]: on }
-    await this.file.save(this.settings)
+    if (name === 'findDevice' && !on) this.checkLostModeGuard()
+    await this.update({ [name]: on })
     this.publishStatus()
     return this.status()
   }
 
-  async setNetwork(network: Network): Promise<AgentStatus> {
-    this.settings = { ...this.settings, network }
+  /** The user types the PIN on the lock screen. */
+  async unlock(pin: string): Promise<AgentStatus> {
+    if (pin !== this.settings.pin) throw new FakephoneError('WRONG_PIN', 'wrong PIN')
+    await this.update({ lock: null })
+    return this.status()
+  }
+
+  findDeviceEnabled(): boolean {
+    return this.locating && this.settings.paired
+  }
+
+  /** F2: runs one verified command against this phone. */
+  async run(command: Command): Promise<Outcome> {
+    const now = this.opts.clock.now()
+    switch (command.type) {
+      case 'locate': {
+        const fix = this.opts.location.fix(now)
+        if (!fix) return { state: 'failed', reason: 'no location fix' }
+        return { state: 'succeeded', data: { lat: fix.lat, lon: fix.lon, accuracy: fix.accuracy, at: now } }
+      }
+      case 'ring':
+        this.ringingUntil = now + command.args.seconds * 1000
+        return { state: 'succeeded', data: { seconds: command.args.seconds } }
+      case 'lock':
+        await this.update({ lock: { message: command.args.message, phone: command.args.phone } })
+        return { state: 'succeeded', data: { locked: true } }
+      case 'lost-mode':
+        if (command.args.on) await this.update({ lostMode: true, lock: { message: command.args.message, phone: command.args.phone } })
+        else await this.update({ lostMode: false, lostModeEndedAt: now })
+        this.timer?.cancel()
+        this.schedule()
+        return { state: 'succeeded', data: { lostMode: command.args.on } }
+      case 'wipe': {
+        const { files, bytes } = await wipeData(this.opts.dataDir, { keepSdcard: !command.args.eraseSdcard })
+        const { keepFindDevice } = command.args
+        await this.update({ ...DEFAULT_SETTINGS, nextSeq: this.settings.nextSeq, findDevice: keepFindDevice, paired: keepFindDevice })
+        this.publishStatus()
+        return { state: 'succeeded', data: { files, bytes, sdcardKept: !command.args.eraseSdcard, findDeviceKept: keepFindDevice } }
+      }
+    }
+  }
+
+  private checkLostModeGuard(): void {
+    if (this.settings.lostMode) throw new GuardError('Find Device cannot be turned off in lost mode: the owner must leave lost mode first')
+    const ended = this.settings.lostModeEndedAt
+    const left = ended === null ? 0 : ended + LOST_MODE_GUARD_MS - this.opts.clock.now()
+    if (left > 0) throw new GuardError(`Find Device cannot be turned off until 72 hours after lost mode ended: ${formatAge(left)} left`)
+  }
+
+  private async update(change: Partial<Settings>): Promise<void> {
+    this.settings = { ...this.settings, ...change }
     await this.file.save(this.settings)
+  }
+
+  async setNetwork(network: Network): Promise<AgentStatus> {
+    await this.update({ network })
     return this.status()
   }
 
@@ -152,9 +245,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private schedule(): void {
-    const { heartbeatMs, jitter } = this.opts
-    const delay = heartbeatMs * (1 + jitter * (2 * this.random() - 1))
-    this.timer = this.opts.clock.after(delay, () => {
+    const { jitter } = this.opts
+    const heartbeatMs = this.settings.lostMode ? this.opts.heartbeatMs / LOST_MODE_SPEEDUP : this.opts.heartbeatMs
+    const interval = heartbeatMs * (1 + jitter * (2 * this.random() - 1))
+    this.timer = this.opts.clock.after(interval, () => {
       this.beat()
       this.schedule()
     })

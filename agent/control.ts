@@ -19,6 +19,7 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('status') }),
   z.strictObject({ op: z.literal('switch'), name: z.enum(['cloudService', 'findDevice']), on: z.boolean() }),
   z.strictObject({ op: z.literal('network'), network: NetworkSchema }),
+  z.strictObject({ op: z.literal('unlock'), pin: z.string().max(16) }),
 ])
 export type ControlRequest = z.infer<typeof ControlRequestSchema>
 export type ControlReply = { ok: true; status: AgentStatus } | { ok: false; error: string }
@@ -37,6 +38,8 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
         return { ok: true, status: await agent.setSwitch(req.name, req.on) }
       case 'network':
         return { ok: true, status: await agent.setNetwork(req.network) }
+      case 'unlock':
+        return { ok: true, status: await agent.unlock(req.pin) }
     }
   } catch (err) {
     return { ok: false, error: (err as Error).message }

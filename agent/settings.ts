@@ -16,10 +16,30 @@ export const SettingsSchema = z.strictObject({
   network: NetworkSchema,
   /** Next heartbeat sequence number. */
   nextSeq: z.number().int().nonnegative(),
+  /** F2: the lock screen set remotely, until unlocked with the PIN. */
+  lock: z.strictObject({ message: z.string(), phone: z.string() }).nullable(),
+  /** F2: lost mode: locked, more frequent heartbeats carrying the battery level. */
+  lostMode: z.boolean(),
+  /** F4: when lost mode was last left; Find Device cannot be switched off for 72 h after. */
+  lostModeEndedAt: z.number().int().nullable(),
+  /** The screen-lock PIN. */
+  pin: z.string().regex(/^\d{4,8}$/),
+  /** Paired with its owner (factory-reset protection); an unpaired phone refuses remote commands. */
+  paired: z.boolean(),
 })
 export type Settings = z.infer<typeof SettingsSchema>
 
-export const DEFAULT_SETTINGS: Settings = { cloudService: true, findDevice: true, network: 'wifi', nextSeq: 0 }
+export const DEFAULT_SETTINGS: Settings = {
+  cloudService: true,
+  findDevice: true,
+  network: 'wifi',
+  nextSeq: 0,
+  lock: null,
+  lostMode: false,
+  lostModeEndedAt: null,
+  pin: '1234',
+  paired: true,
+}
 
 export function settingsFile(dataDir: string): JsonFile<Settings> {
   return new JsonFile(join(dataDir, 'settings.json'), SettingsSchema)

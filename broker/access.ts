@@ -11,7 +11,7 @@
  */
 import type { AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { timingSafeEqual, createHash } from 'node:crypto'
-import { DEVICE_PUBLISH_KINDS, TOPICS, TOPIC_ROOT, decodePayload, parseTopic, type TopicKind, type PayloadOf } from '../common/contract.js'
+import { DEVICE_PUBLISH_KINDS, TOPICS, TOPIC_ROOT, decodePayload, parseTopic, type DeviceKind, type PayloadOf, type TopicKind } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import type { DeviceRegistry } from './registry.js'
 
@@ -24,7 +24,7 @@ export const CONSOLE_CLIENT_PREFIX = 'console.'
 const IDENTIFIER_REJECTED = 2
 const BAD_USERNAME_OR_PASSWORD = 4
 
-export type AcceptedMessage = { [K in TopicKind]: { deviceId: string; kind: K; value: PayloadOf<K> } }[TopicKind]
+export type AcceptedMessage = { [K in DeviceKind]: { deviceId: string; kind: K; value: PayloadOf<K> } }[DeviceKind]
 
 function authError(message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
@@ -112,7 +112,7 @@ export class AccessControl {
     if (deviceId === undefined) return 'the console does not publish over MQTT'
     if (target.deviceId !== deviceId) return `device ${deviceId} may not publish for ${target.deviceId}`
     if (!DEVICE_PUBLISH_KINDS.has(target.kind)) return `devices do not publish "${target.kind}"`
-    const kind = target.kind as TopicKind
+    const kind = target.kind as DeviceKind
     const decoded = decodePayload(kind, packet.payload as Buffer)
     if (!decoded.ok) return `malformed ${kind} payload: ${decoded.reason}`
     return { deviceId, kind, value: decoded.value } as AcceptedMessage

@@ -3,6 +3,8 @@
  * demo's live view use to read the cloud.
  */
 import { FakephoneError } from '../common/errors.js'
+import type { Command } from '../common/contract.js'
+import type { CommandView } from './commands.js'
 import type { DeviceView, LocationRow } from './state-store.js'
 
 /** A console API call that failed; `status` is the HTTP status, 0 when the broker could not be reached. */
@@ -29,10 +31,34 @@ export class ConsoleClient {
     return this.get(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
   }
 
-  private async get<T>(path: string): Promise<T> {
+  device(id: string): Promise<{ now: number; device: DeviceView }> {
+    return this.get(`/api/devices/${encodeURIComponent(id)}`)
+  }
+
+  commands(id: string): Promise<{ now: number; commands: CommandView[] }> {
+    return this.get(`/api/devices/${encodeURIComponent(id)}/commands`)
+  }
+
+  /** Submits a signed command; a refusal (F3) is a ConsoleApiError with status 409. */
+  submit(command: Command): Promise<{ command: CommandView }> {
+    return this.get(`/api/devices/${encodeURIComponent(command.device)}/commands`, command)
+  }
+
+  /** The command, after waiting up to `waitMs` for it to reach a final state. */
+  command(id: string, waitMs: number): Promise<{ now: number; command: CommandView }> {
+    return this.get(`/api/commands/${encodeURIComponent(id)}?wait=${waitMs}`)
+  }
+
+  cancel(id: string): Promise<{ command: CommandView }> {
+    return this.get(`/api/commands/${encodeURIComponent(id)}/cancel`, {})
+  }
+
+  /** GET, or POST with `body` as JSON when given. */
+  private async get<T>(path: string, payload?: object): Promise<T> {
     let res: Response
     try {
-      res = await fetch(new URL(path, this.baseUrl), { headers: { authorization: `Bearer ${this.token}` } })
+      const headers = { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' }
+      res = await fetch(new URL(path, this.baseUrl), payload === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(payload) })
     } catch (err) {
       // fetch() rejects with TypeError('fetch failed') whose cause is the network error.
       throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String((err as { cause: unknown }).cause)}`)

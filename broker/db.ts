@@ -33,6 +33,22 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (device_id, seq)
    ) WITHOUT ROWID;
    CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // F2: remote commands live here, not only in MQTT queues (Aedes acknowledges a QoS 1 publish before storing it).
+  `CREATE TABLE commands (
+     id TEXT PRIMARY KEY,
+     device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+     type TEXT NOT NULL,
+     envelope TEXT NOT NULL,
+     state TEXT NOT NULL,
+     reason TEXT,
+     data TEXT,
+     receipt TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     sent_at INTEGER
+   );
+   CREATE INDEX commands_by_device ON commands (device_id, created_at);`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

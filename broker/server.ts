@@ -18,6 +18,8 @@ import { openDb, type Db } from './db.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './guard.js'
 import { DeviceRegistry } from './registry.js'
 import { StateStore } from './state-store.js'
+import { CommandCenter } from './commands.js'
+import { topicFor } from '../common/contract.js'
 
 export interface BrokerOptions {
   dataDir: string
@@ -62,6 +64,7 @@ export class CloudBroker {
   private wss?: WebSocketServer
   private storeRef?: StateStore
   private registryRef?: DeviceRegistry
+  private commandsRef?: CommandCenter
   private limiter?: ConnectionRateLimiter
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
@@ -78,6 +81,10 @@ export class CloudBroker {
 
   get registry(): DeviceRegistry {
     return this.need(this.registryRef)
+  }
+
+  get commands(): CommandCenter {
+    return this.need(this.commandsRef)
   }
 
   /** Starts every part; resolves with the ports actually bound. */
@@ -115,6 +122,14 @@ export class CloudBroker {
       this.current.delete(p.deviceId)
       this.store.setPresence(p.deviceId, false, this.clock.now())
     })
+    this.commandsRef = new CommandCenter(this.db, this.store, this.clock, log.child({ component: 'commands' }), (deviceId, command) =>
+      this.sendToDevice(deviceId, JSON.stringify(command)),
+    )
+    this.commands.start()
+    aedes.on('subscribe', (subscriptions, client) => {
+      const p = access.principal(client)
+      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd'))) this.commands.dispatchPending(p.deviceId)
+    })
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'))
 
@@ -122,8 +137,8 @@ export class CloudBroker {
       socket.setNoDelay(true)
       this.accept(socket, socket.remoteAddress as string)
     })
-    const apiCtx = { store: this.store, isConsoleToken: (t: string) => access.isConsoleToken(t), now: () => this.clock.now() }
-    this.http = createHttpServer((req, res) => handleApi(apiCtx, req, res))
+    const apiCtx = { store: this.store, commands: this.commands, isConsoleToken: (t: string) => access.isConsoleToken(t), now: () => this.clock.now() }
+    this.http = createHttpServer((req, res) => void handleApi(apiCtx, req, res))
     this.wss = new WebSocketServer({ server: this.http, path: '/mqtt', maxPayload: this.opts.maxPacketBytes })
     this.wss.on('connection', (ws, req) => {
       req.socket.setNoDelay(true)
@@ -143,10 +158,27 @@ export class CloudBroker {
     // Late disconnect events of clients Aedes just closed must not reach a closed database.
     this.aedes?.removeAllListeners()
     await Promise.all([closeServer(this.tcp), closeServer(this.http)])
+    this.commandsRef?.stop()
     this.storeRef?.flush()
     this.db?.close()
     this.db = undefined
     this.log.info('broker stopped')
+  }
+
+  /** True while the device has a live MQTT connection. */
+  isConnected(deviceId: string): boolean {
+    return this.current.has(deviceId)
+  }
+
+  /**
+   * Publishes `payload` on the device's command topic if it is connected.
+   * This is all a broker operator can do to a device: the device checks the
+   * owner's signature on whatever arrives here.
+   */
+  sendToDevice(deviceId: string, payload: string): boolean {
+    if (!this.isConnected(deviceId)) return false
+    ;(this.aedes as Aedes).publish({ cmd: 'publish', topic: topicFor(deviceId, 'cmd'), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, () => {})
+    return true
   }
 
   private accept(stream: Duplex, address: string): void {
@@ -186,6 +218,9 @@ export class CloudBroker {
         return
       case 'status':
         this.store.setStatus(msg.deviceId, msg.value, now)
+        return
+      case 'result':
+        this.commands.onResult(msg.deviceId, msg.value)
         return
     }
   }

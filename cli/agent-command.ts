@@ -7,6 +7,8 @@ import { sendControl, serveControl, type ControlRequest } from '../agent/control
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource, type Point } from '../agent/location.js'
 import { DeviceIdSchema, NetworkSchema } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
+import { readPublicKey } from '../common/signing.js'
+import type { KeyObject } from 'node:crypto'
 import { logger, untilAborted, UserError, type Io } from './io.js'
 import { duration, fraction, latLon, onOff } from './options.js'
 
@@ -20,6 +22,8 @@ export interface AgentCliOptions {
   speed: number
   interval: number
   jitter: number
+  /** The owner's public key file (from `fakephone device add`). */
+  ownerKey?: string
 }
 
 export interface RunningAgent {
@@ -44,11 +48,14 @@ export async function startAgent(o: AgentCliOptions, io: Io, log: Logger): Promi
     throw new UserError(`cannot read the secret file ${o.secretFile}: ${(err as NodeJS.ErrnoException).code}`)
   }
   let location: LocationSource
+  let ownerKey: KeyObject | undefined
   try {
     location = locationSource(o, io.clock.now())
+    ownerKey = o.ownerKey === undefined ? undefined : readPublicKey(o.ownerKey)
   } catch (err) {
     throw new UserError((err as Error).message)
   }
+  if (!ownerKey) log.warn('no --owner-key: this phone will refuse every remote command')
   const agent = new Agent({
     id: o.id,
     secret,
@@ -59,6 +66,7 @@ export async function startAgent(o: AgentCliOptions, io: Io, log: Logger): Promi
     location,
     heartbeatMs: o.interval,
     jitter: o.jitter,
+    ownerKey,
   })
   await agent.start()
   const control: Server = await serveControl(agent, o.data, log)
@@ -84,6 +92,7 @@ export function agentCommand(io: Io): Command {
     .option('--speed <m/s>', 'walking speed along the route', Number, 1.4)
     .option('--interval <duration>', 'time between heartbeats, e.g. 30s', duration, 30_000)
     .option('--jitter <fraction>', 'heartbeat interval varies by ± this fraction', fraction, 0.1)
+    .option('--owner-key <file>', "the owner's public key (printed by `fakephone device add`); remote commands need it")
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
     .action(async (o: AgentCliOptions & { logLevel: string }) => {
       const running = await startAgent(o, io, logger(io, o.logLevel).child({ module: 'agent', device: o.id }))
@@ -109,6 +118,9 @@ export function phoneCommand(io: Io): Command {
         `Find Device   ${status.findDevice ? 'on' : 'off'}`,
         `network       ${status.network}`,
         `heartbeats    ${status.heartbeatsSent} sent this run`,
+        `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
+        `screen        ${status.lock ? `LOCKED: "${status.lock.message}" -- call ${status.lock.phone}` : 'unlocked'}`,
+        ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
       ].join('\n') + '\n',
     )
   }
@@ -121,6 +133,10 @@ export function phoneCommand(io: Io): Command {
     .command('cloud-service <on|off>')
     .description('switch the whole cloud service')
     .action((v: string) => send({ op: 'switch', name: 'cloudService', on: onOff(v) }))
+  cmd
+    .command('unlock <pin>')
+    .description('unlock a screen locked remotely, with the PIN (default 1234)')
+    .action((pin: string) => send({ op: 'unlock', pin }))
   cmd
     .command('network <wifi|mobile|none>')
     .description('what the phone is connected through')

@@ -5,6 +5,7 @@ import { openDb } from '../broker/db.js'
 import { DeviceRegistry } from '../broker/registry.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { formatAge } from '../common/clock.js'
+import { OwnerKeys } from '../common/signing.js'
 import { logger, untilAborted, UserError, type Io } from './io.js'
 import { port, positiveInt } from './options.js'
 import { table } from './render.js'
@@ -58,6 +59,9 @@ async function withRegistry<T>(dataDir: string, fn: (r: DeviceRegistry) => Promi
   }
 }
 
+/** Where the console keeps owner keys unless told otherwise. */
+export const DEFAULT_KEYS_DIR = './keys'
+
 export function deviceCommand(io: Io): Command {
   const cmd = new Command('device').description('register, list and remove devices (works on the data directory, running broker or not)')
   cmd
@@ -66,13 +70,20 @@ export function deviceCommand(io: Io): Command {
     .option('--account <name>', 'owner account', 'default')
     .option('--data <dir>', 'broker data directory', DEFAULT_BROKER_OPTIONS.dataDir)
     .option('--secret-out <file>', 'write the secret to this file (mode 0600) instead of printing it')
+    .option('--keys <dir>', "the owner's keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)
     .option('--json', 'machine-readable output')
-    .action(async (id: string, o: { account: string; data: string; secretOut?: string; json?: boolean }) => {
+    .action(async (id: string, o: { account: string; data: string; secretOut?: string; keys: string; json?: boolean }) => {
       const { device, secret } = await withRegistry(o.data, (r) => r.add(id, o.account))
+      // Provisioning: the owner's key pair (made once per account) and the device's receipt key.
+      const keys = new OwnerKeys(o.keys)
+      keys.signingKey(device.account)
+      keys.rememberDevice(device.id, secret)
+      const ownerKeyFile = keys.ownerKeyFile(device.account)
       if (o.secretOut) await writeFile(o.secretOut, secret + '\n', { mode: 0o600, flag: 'wx' })
-      if (o.json) return io.out(JSON.stringify({ ...device, ...(o.secretOut ? { secretFile: o.secretOut } : { secret }) }) + '\n')
+      if (o.json) return io.out(JSON.stringify({ ...device, ownerKeyFile, ...(o.secretOut ? { secretFile: o.secretOut } : { secret }) }) + '\n')
       io.out(`Registered device ${device.id} (account ${device.account}).\n`)
       io.out(o.secretOut ? `Secret written to ${o.secretOut}; it is not stored anywhere else.\n` : `Secret (shown once, stored only as a hash): ${secret}\n`)
+      io.out(`Owner public key: ${ownerKeyFile} -- give it to the agent with --owner-key so it obeys only you.\n`)
     })
   cmd
     .command('list')

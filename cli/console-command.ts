@@ -7,6 +7,7 @@ import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
+import { addRemoteCommands } from './remote-commands.js'
 
 interface ConsoleOptions {
   api: string
@@ -72,5 +73,6 @@ export function consoleCommand(io: Io): Command {
       if (opts().json) throw new UserError('watch has no --json form; poll `console devices --json` instead')
       await watchDevices(await client(opts()), io, o.every)
     })
+  addRemoteCommands(cmd, io, () => client(opts()))
   return cmd
 }

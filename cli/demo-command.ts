@@ -14,8 +14,9 @@ import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { writeFile, mkdir } from 'node:fs/promises'
 import { pino } from 'pino'
 import { ensureConsoleToken } from '../broker/console-token.js'
+import { OwnerKeys } from '../common/signing.js'
 import { startAgent } from './agent-command.js'
-import { startOrExplain } from './broker-command.js'
+import { DEFAULT_KEYS_DIR, startOrExplain } from './broker-command.js'
 import { watchDevices } from './console-command.js'
 import { logger, type Io } from './io.js'
 import { duration, port } from './options.js'
@@ -23,7 +24,7 @@ import { duration, port } from './options.js'
 export const DEMO_DEVICE = 'demo-phone'
 
 /** Registers the demo phone once; a device whose secret file was lost is registered anew. */
-async function ensureDemoDevice(dataDir: string, secretFile: string): Promise<void> {
+async function ensureDemoDevice(dataDir: string, secretFile: string, keys: OwnerKeys): Promise<void> {
   if (existsSync(secretFile)) return
   const db = openDb(dataDir)
   try {
@@ -31,6 +32,8 @@ async function ensureDemoDevice(dataDir: string, secretFile: string): Promise<vo
     if (registry.get(DEMO_DEVICE)) registry.remove(DEMO_DEVICE)
     const { secret } = await registry.add(DEMO_DEVICE, 'demo')
     await writeFile(secretFile, secret + '\n', { mode: 0o600 })
+    keys.signingKey('demo')
+    keys.rememberDevice(DEMO_DEVICE, secret)
   } finally {
     db.close()
   }
@@ -43,19 +46,30 @@ export function demoCommand(io: Io): Command {
     .option('--mqtt-port <port>', 'MQTT over TCP', port, DEFAULT_BROKER_OPTIONS.mqttPort)
     .option('--http-port <port>', 'HTTP (WebSocket MQTT, console API)', port, DEFAULT_BROKER_OPTIONS.httpPort)
     .option('--interval <duration>', 'time between heartbeats', duration, 5000)
+    .option('--keys <dir>', "the owner's keys folder, where `fakephone console` finds it", DEFAULT_KEYS_DIR)
     .option('--log-level <level>', 'level of DATA/fakephone.log', 'info')
-    .action(async (o: { data: string; mqttPort: number; httpPort: number; interval: number; logLevel: string }) => {
+    .action(async (o: { data: string; keys: string; mqttPort: number; httpPort: number; interval: number; logLevel: string }) => {
       await mkdir(o.data, { recursive: true })
       const logFile = join(o.data, 'fakephone.log')
       const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
       const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)
-      await ensureDemoDevice(o.data, secretFile)
+      const keys = new OwnerKeys(o.keys)
+      await ensureDemoDevice(o.data, secretFile, keys)
       const host = DEFAULT_BROKER_OPTIONS.host
       const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort }, io.clock, log.child({ module: 'broker' }))
       const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
       io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
       const phone = await startAgent(
-        { id: DEMO_DEVICE, secretFile, broker: `mqtt://${host}:${mqttPort}`, data: join(o.data, 'phones', DEMO_DEVICE), speed: 1.4, interval: o.interval, jitter: 0.1 },
+        {
+          id: DEMO_DEVICE,
+          secretFile,
+          broker: `mqtt://${host}:${mqttPort}`,
+          data: join(o.data, 'phones', DEMO_DEVICE),
+          speed: 1.4,
+          interval: o.interval,
+          jitter: 0.1,
+          ownerKey: keys.ownerKeyFile('demo'),
+        },
         io,
         log.child({ module: 'agent', device: DEMO_DEVICE }),
       )

@@ -14,6 +14,8 @@ export interface Io {
   logTo?: DestinationStream
   /** True when stdout is a terminal that a live view may redraw. */
   tty?: boolean
+  /** Asks the person at the terminal; absent when nobody can answer (no TTY). */
+  prompt?: (question: string) => Promise<string>
 }
 
 /** An error meant for the person at the terminal: printed without a stack, exit code 1. */

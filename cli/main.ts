@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline/promises'
 import { SystemClock } from '../common/clock.js'
 import { agentCommand, phoneCommand } from './agent-command.js'
 import { brokerCommand, deviceCommand } from './broker-command.js'
@@ -67,6 +68,14 @@ function runAsProcess(): void {
     signal: controller.signal,
     clock: new SystemClock(),
     tty: process.stdout.isTTY,
+    prompt: process.stdin.isTTY
+      ? async (question) => {
+          const rl = createInterface({ input: process.stdin, output: process.stderr })
+          const answer = await rl.question(question)
+          rl.close()
+          return answer
+        }
+      : undefined,
   }
   main(process.argv.slice(2), io).then(
     (code) => process.exit(code),

@@ -50,6 +50,72 @@ export const StatusSchema = z.strictObject({
 })
 export type Status = z.infer<typeof StatusSchema>
 
+const Text = (max: number) => z.string().min(1).max(max)
+
+/** F2: what each remote command carries. */
+export const CommandArgsSchemas = {
+  locate: z.strictObject({}),
+  ring: z.strictObject({ seconds: z.number().int().min(1).max(600) }),
+  lock: z.strictObject({ message: Text(200), phone: Text(40) }),
+  'lost-mode': z.union([z.strictObject({ on: z.literal(true), message: Text(200), phone: Text(40) }), z.strictObject({ on: z.literal(false) })]),
+  wipe: z.strictObject({
+    /** Also erase external storage (the "sdcard" area). */
+    eraseSdcard: z.boolean(),
+    /** Keep the Find Device pairing (factory-reset protection) after the wipe. */
+    keepFindDevice: z.boolean(),
+  }),
+}
+export type CommandType = keyof typeof CommandArgsSchemas
+export const COMMAND_TYPES = Object.keys(CommandArgsSchemas) as CommandType[]
+export type CommandArgs<T extends CommandType> = z.infer<(typeof CommandArgsSchemas)[T]>
+
+const commandFields = {
+  /** A UUID chosen by the console. */
+  id: z.uuid(),
+  device: DeviceIdSchema,
+  issuedAt: z.number().int().nonnegative(),
+  expiresAt: z.number().int().nonnegative(),
+  /** Increases with every command the owner issues to this device; a device never runs one at or below the last it saw. */
+  seq: z.number().int().positive(),
+}
+function commandOf<T extends CommandType>(type: T) {
+  return z.strictObject({ ...commandFields, type: z.literal(type), args: CommandArgsSchemas[type] })
+}
+
+function signedCommandOf<T extends CommandType>(type: T) {
+  return commandOf(type).extend({ sig: z.base64() })
+}
+
+/** F2: a remote command, signed by the owner's Ed25519 key over every other field (see common/signing.ts). */
+export const CommandSchema = z.discriminatedUnion('type', [
+  signedCommandOf('locate'),
+  signedCommandOf('ring'),
+  signedCommandOf('lock'),
+  signedCommandOf('lost-mode'),
+  signedCommandOf('wipe'),
+])
+export type Command = z.infer<typeof CommandSchema>
+export type UnsignedCommand = Command extends infer C ? (C extends Command ? Omit<C, 'sig'> : never) : never
+
+export const CommandStateSchema = z.enum(['queued', 'delivered', 'executing', 'succeeded', 'failed', 'rejected', 'expired', 'cancelled'])
+export type CommandState = z.infer<typeof CommandStateSchema>
+export const FINAL_STATES: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'rejected', 'expired', 'cancelled'])
+
+/** F2: the device's receipt for one step of a command, signed with the device's own key. */
+export const UnsignedResultSchema = z.strictObject({
+  command: z.uuid(),
+  device: DeviceIdSchema,
+  state: z.enum(['delivered', 'executing', 'succeeded', 'failed', 'rejected']),
+  at: z.number().int().nonnegative(),
+  /** Why it failed or was rejected, in words. */
+  reason: z.string().max(500).optional(),
+  /** What the command produced: a position for locate, counts for wipe. */
+  data: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).optional(),
+})
+export type UnsignedResult = z.infer<typeof UnsignedResultSchema>
+export const ResultSchema = UnsignedResultSchema.extend({ sig: z.base64() })
+export type Result = z.infer<typeof ResultSchema>
+
 export type Direction = 'device→cloud' | 'cloud→device'
 
 function topic<S extends z.ZodType>(direction: Direction, qos: 0 | 1, retain: boolean, schema: S) {
@@ -61,9 +127,13 @@ export const TOPICS = {
   heartbeat: topic('device→cloud', 1, false, HeartbeatSchema),
   presence: topic('device→cloud', 1, true, PresenceSchema),
   status: topic('device→cloud', 1, true, StatusSchema),
+  cmd: topic('cloud→device', 1, false, CommandSchema),
+  result: topic('device→cloud', 1, false, ResultSchema),
 }
 
 export type TopicKind = keyof typeof TOPICS
+/** The kinds a device publishes (direction device→cloud); a test keeps this in step with TOPICS. */
+export type DeviceKind = 'heartbeat' | 'presence' | 'status' | 'result'
 export type PayloadOf<K extends TopicKind> = z.infer<(typeof TOPICS)[K]['schema']>
 
 /** Topic kinds a device may publish on under its own id. */

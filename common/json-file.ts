@@ -50,6 +50,11 @@ export class JsonFile<T> {
     return this.writing
   }
 
+  /** Resolves when no save is in progress (whether the last one worked or not). */
+  async flushed(): Promise<void> {
+    await this.writing?.catch(() => undefined)
+  }
+
   private async drain(): Promise<void> {
     try {
       while (this.hasNext) {

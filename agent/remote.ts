@@ -1,0 +1,147 @@
+/**
+ * F2-F3 on the device: receives remote commands on `fp/v1/<id>/cmd`, checks
+ * them (agent/verify.ts), journals each step (agent/journal.ts), runs them
+ * against the phone, and answers with receipts signed by the device's key on
+ * `fp/v1/<id>/result`. A redelivered command is answered with its stored
+ * receipt, never run again; one left unfinished by a crash is finished at
+ * start-up. A command that arrives while Find Device or the cloud service is
+ * off is refused (F3).
+ */
+import type { KeyObject } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { Clock } from '../common/clock.js'
+import { encodePayload, topicFor, type Command, type UnsignedResult } from '../common/contract.js'
+import type { Logger } from '../common/log.js'
+import type { MqttLink } from '../common/mqtt.js'
+import { signPayload } from '../common/signing.js'
+import { CommandJournal, type JournalEntry } from './journal.js'
+import { verifyCommand } from './verify.js'
+
+/** What a command's outcome looks like before it is signed. */
+export type Outcome = Pick<UnsignedResult, 'state' | 'reason' | 'data'>
+
+/** The phone as remote commands see it; the Agent implements it. */
+export interface Phone {
+  /** F3: true when Find Device and the cloud service are both on. */
+  findDeviceEnabled(): boolean
+  run(command: Command): Promise<Outcome>
+}
+
+export interface RemoteOptions {
+  deviceId: string
+  ownerKey: KeyObject | undefined
+  deviceKey: KeyObject
+  dataDir: string
+  clock: Clock
+  log: Logger
+}
+
+interface RemoteEvents {
+  /** A message on the command topic was fully handled: run, answered from the journal, or rejected. */
+  settled: [commandId: string | null, handling: 'ran' | 'repeat' | 'rejected']
+}
+
+export class RemoteCommands extends EventEmitter<RemoteEvents> {
+  readonly journal: CommandJournal
+  private link: MqttLink | null = null
+  /** Commands being worked on now, so a redelivery in the meantime is ignored. */
+  private readonly busy = new Set<string>()
+
+  constructor(
+    private readonly opts: RemoteOptions,
+    private readonly phone: Phone,
+  ) {
+    super()
+    this.journal = new CommandJournal(opts.dataDir)
+  }
+
+  /** Loads the journal; commands a crash interrupted are finished once the data channel is up. */
+  async load(): Promise<void> {
+    await this.journal.load()
+  }
+
+  /** Called on every (re)connect: subscribe, finish interrupted work, resend receipts not yet acknowledged. */
+  async onConnect(link: MqttLink): Promise<void> {
+    this.link = link
+    link.client.subscribe(topicFor(this.opts.deviceId, 'cmd'), { qos: 1 })
+    for (const entry of this.journal.unfinished()) await this.execute(entry.command)
+    for (const entry of this.journal.unreported()) this.report(entry)
+  }
+
+  /** Handles one message from the command topic; never throws. */
+  async receive(payload: Buffer): Promise<void> {
+    const now = this.opts.clock.now()
+    const verdict = verifyCommand(payload, { deviceId: this.opts.deviceId, ownerKey: this.opts.ownerKey, now, lastSeq: this.journal.lastSeq })
+    const known = verdict.command && this.journal.entry(verdict.command.id)
+    if (known || (verdict.command && this.busy.has(verdict.command.id))) {
+      // A redelivery (QoS 1 retry, broker restart): the stored receipt answers it; nothing runs again.
+      if (known && known.step === 'done') this.report(known)
+      this.emit('settled', (verdict.command as Command).id, 'repeat')
+      return
+    }
+    if (!verdict.ok) {
+      this.opts.log.warn({ command: verdict.command?.id, reason: verdict.reason }, 'command rejected')
+      if (verdict.command && verdict.command.device === this.opts.deviceId) this.publish({ command: verdict.command.id, state: 'rejected', reason: verdict.reason })
+      this.emit('settled', verdict.command?.id ?? null, 'rejected')
+      return
+    }
+    await this.execute(verdict.command)
+    this.emit('settled', verdict.command.id, 'ran')
+  }
+
+  private async execute(command: Command): Promise<void> {
+    this.busy.add(command.id)
+    try {
+      await this.journaled(command)
+    } catch (err) {
+      // Without its journal the phone cannot promise to run a command exactly once, so it does not run it.
+      this.opts.log.error({ err, command: command.id }, 'command journal could not be written')
+      this.publish({ command: command.id, state: 'failed', reason: `the phone could not record the command: ${(err as Error).message}` })
+    } finally {
+      this.busy.delete(command.id)
+    }
+  }
+
+  /** received → executing → done, each on disk before the next step. */
+  private async journaled(command: Command): Promise<void> {
+    if (!this.journal.entry(command.id)) {
+      await this.journal.put({ step: 'received', command, reported: false })
+      this.publish({ command: command.id, state: 'delivered' })
+    }
+    const outcome = this.phone.findDeviceEnabled()
+      ? await this.runStep(command)
+      : ({ state: 'rejected', reason: 'this device has not enabled Find Device' } as const)
+    const entry: JournalEntry = { step: 'done', command, result: this.sign({ command: command.id, ...outcome }), reported: false }
+    await this.journal.put(entry)
+    this.report(entry)
+  }
+
+  private async runStep(command: Command): Promise<Outcome> {
+    await this.journal.put({ step: 'executing', command, reported: false })
+    this.publish({ command: command.id, state: 'executing' })
+    this.opts.log.info({ command: command.id, type: command.type }, 'executing command')
+    return this.phone.run(command).catch((err: unknown) => ({ state: 'failed' as const, reason: (err as Error).message }))
+  }
+
+  /** Publishes the final receipt and marks it reported once the broker has it. */
+  private report(entry: JournalEntry): void {
+    const result = entry.result as UnsignedResult
+    // Losing this write only means the receipt is sent once more after a restart.
+    this.publish(result, () => void this.journal.put({ ...entry, reported: true }).catch((err: unknown) => this.opts.log.warn({ err }, 'could not record a receipt as sent')))
+  }
+
+  private sign(r: Omit<UnsignedResult, 'device' | 'at'> & Partial<UnsignedResult>): UnsignedResult {
+    return { device: this.opts.deviceId, at: this.opts.clock.now(), ...r }
+  }
+
+  private publish(r: Omit<UnsignedResult, 'device' | 'at'> & Partial<UnsignedResult>, acked?: () => void): void {
+    const link = this.link
+    if (!link?.connected) return
+    const receipt = signPayload(this.sign(r), this.opts.deviceKey)
+    link.client.publish(topicFor(this.opts.deviceId, 'result'), encodePayload('result', receipt), { qos: 1 }, (err) => {
+      /* c8 ignore next -- mqtt.js fails a QoS 1 publish only for a bad topic or options, constants here; it keeps the rest for resend */
+      if (err) return
+      acked?.()
+    })
+  }
+}

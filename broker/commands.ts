@@ -1,0 +1,217 @@
+/**
+ * F2/F3: the cloud's side of remote commands. Every command is written to
+ * the database before it is acknowledged to the console, and its state
+ * moves queued → delivered → executing → succeeded | failed | rejected, or
+ * to expired / cancelled while still queued. A device gets every command
+ * that is not final each time it subscribes, so nothing is lost to a
+ * disconnect or a broker restart; the device's journal makes repeats harmless.
+ * The cloud cannot sign commands (it holds no owner key) and only stores the
+ * device's signed receipts for the owner to verify.
+ */
+import { EventEmitter } from 'node:events'
+import type { Clock, Timer } from '../common/clock.js'
+import { CommandSchema, FINAL_STATES, decodeJson, type Command, type CommandState, type Result } from '../common/contract.js'
+import { FakephoneError } from '../common/errors.js'
+import type { Logger } from '../common/log.js'
+import type { Db } from './db.js'
+import type { StateStore } from './state-store.js'
+
+export interface CommandView {
+  id: string
+  device: string
+  type: Command['type']
+  args: Command['args']
+  state: CommandState
+  reason: string | null
+  data: Result['data'] | null
+  /** The device's signed receipt of the final state, for the owner to verify. */
+  receipt: Result | null
+  command: Command
+  createdAt: number
+  updatedAt: number
+  expiresAt: number
+  sentAt: number | null
+}
+
+export type CommandErrorCode = 'BAD_COMMAND' | 'NOT_ENABLED' | 'DUPLICATE' | 'NOT_FOUND' | 'NOT_CANCELLABLE'
+
+export class CommandError extends FakephoneError {
+  declare readonly code: CommandErrorCode
+  constructor(
+    code: CommandErrorCode,
+    message: string,
+    readonly view?: CommandView,
+  ) {
+    super(code, message)
+  }
+}
+
+/** F3: the words the console shows when Find Device or the cloud service is off. */
+export const NOT_ENABLED = 'this device has not enabled Find Device'
+
+const RANK: Record<CommandState, number> = { queued: 0, delivered: 1, executing: 2, succeeded: 3, failed: 3, rejected: 3, expired: 3, cancelled: 3 }
+
+interface Row {
+  id: string
+  device_id: string
+  envelope: string
+  state: CommandState
+  reason: string | null
+  data: string | null
+  receipt: string | null
+  created_at: number
+  updated_at: number
+  expires_at: number
+  sent_at: number | null
+}
+
+function toView(r: Row): CommandView {
+  const command = JSON.parse(r.envelope) as Command
+  return {
+    id: r.id,
+    device: r.device_id,
+    type: command.type,
+    args: command.args,
+    state: r.state,
+    reason: r.reason,
+    data: r.data === null ? null : (JSON.parse(r.data) as Result['data']),
+    receipt: r.receipt === null ? null : (JSON.parse(r.receipt) as Result),
+    command,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    expiresAt: r.expires_at,
+    sentAt: r.sent_at,
+  }
+}
+
+interface CommandEvents {
+  changed: [view: CommandView]
+}
+
+export class CommandCenter extends EventEmitter<CommandEvents> {
+  private expiryTimer: Timer | null = null
+  private readonly sql
+
+  constructor(
+    db: Db,
+    private readonly store: StateStore,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    /** Hands a command to the device's live connection; false when the device is not connected. */
+    private readonly deliver: (deviceId: string, command: Command) => boolean,
+  ) {
+    super()
+    this.sql = {
+      insert: db.prepare(
+        `INSERT INTO commands (id, device_id, type, envelope, state, reason, created_at, updated_at, expires_at)
+         VALUES (@id, @device, @type, @envelope, @state, @reason, @now, @now, @expiresAt)`,
+      ),
+      get: db.prepare('SELECT * FROM commands WHERE id = ?'),
+      list: db.prepare('SELECT * FROM commands WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+      pending: db.prepare(`SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') ORDER BY created_at, rowid`),
+      sent: db.prepare('UPDATE commands SET sent_at = COALESCE(sent_at, ?) WHERE id = ?'),
+      update: db.prepare('UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now WHERE id = @id'),
+      due: db.prepare(`SELECT * FROM commands WHERE state = 'queued' AND expires_at <= ?`),
+      nextExpiry: db.prepare(`SELECT MIN(expires_at) FROM commands WHERE state = 'queued'`).pluck(),
+    }
+  }
+
+  /** Expires what fell due while the broker was down and watches for the next expiry. */
+  start(): void {
+    this.expireDue()
+  }
+
+  stop(): void {
+    this.expiryTimer?.cancel()
+    this.expiryTimer = null
+  }
+
+  /** Accepts a signed command from the console: stored, then delivered if the device is connected. */
+  submit(deviceId: string, body: unknown): CommandView {
+    const decoded = decodeJson(CommandSchema, JSON.stringify(body))
+    if (!decoded.ok) throw new CommandError('BAD_COMMAND', `not a valid command: ${decoded.reason}`)
+    const command = decoded.value
+    if (command.device !== deviceId) throw new CommandError('BAD_COMMAND', `the command is for ${command.device}, not ${deviceId}`)
+    if (this.sql.get.get(command.id)) throw new CommandError('DUPLICATE', `command ${command.id} was already submitted`)
+    const device = this.store.device(deviceId)
+    const now = this.clock.now()
+    const refused = device?.findDevice === false || device?.cloudService === false ? NOT_ENABLED : command.expiresAt <= now ? 'it expired before it was sent' : null
+    this.sql.insert.run({ id: command.id, device: deviceId, type: command.type, envelope: JSON.stringify(command), state: refused ? 'rejected' : 'queued', reason: refused, now, expiresAt: command.expiresAt })
+    const view = this.get(command.id) as CommandView
+    this.log.info({ command: command.id, device: deviceId, type: command.type, state: view.state, reason: refused }, 'command submitted')
+    this.emit('changed', view)
+    if (refused === NOT_ENABLED) throw new CommandError('NOT_ENABLED', NOT_ENABLED, view)
+    if (refused) throw new CommandError('BAD_COMMAND', `command refused: ${refused}`, view)
+    this.send(view)
+    this.scheduleExpiry()
+    return view
+  }
+
+  /** Sends every command the device has not finished; called when it subscribes to its command topic. */
+  dispatchPending(deviceId: string): void {
+    for (const row of this.sql.pending.all(deviceId) as Row[]) this.send(toView(row))
+  }
+
+  /** Records a step the device reported. States only move forward; a final state keeps its receipt. */
+  onResult(deviceId: string, result: Result): void {
+    const current = this.get(result.command)
+    if (!current || current.device !== deviceId) {
+      this.log.warn({ device: deviceId, command: result.command }, 'result for an unknown command ignored')
+      return
+    }
+    if (RANK[result.state] <= RANK[current.state]) return
+    const final = FINAL_STATES.has(result.state)
+    this.sql.update.run({
+      id: current.id,
+      state: result.state,
+      reason: result.reason ?? null,
+      data: result.data ? JSON.stringify(result.data) : null,
+      receipt: final ? JSON.stringify(result) : null,
+      now: this.clock.now(),
+    })
+    this.log.info({ command: current.id, device: deviceId, state: result.state, reason: result.reason }, 'command state')
+    this.emit('changed', this.get(current.id) as CommandView)
+  }
+
+  /** Cancels a command that has not been handed to the device yet. */
+  cancel(id: string): CommandView {
+    const view = this.get(id)
+    if (!view) throw new CommandError('NOT_FOUND', `no command ${id}`)
+    if (view.state !== 'queued' || view.sentAt !== null) {
+      throw new CommandError('NOT_CANCELLABLE', view.state === 'queued' ? 'it was already sent to the device' : `it is already ${view.state}`, view)
+    }
+    return this.finish(view, 'cancelled', 'cancelled by the owner')
+  }
+
+  get(id: string): CommandView | undefined {
+    const row = this.sql.get.get(id) as Row | undefined
+    return row && toView(row)
+  }
+
+  list(deviceId: string, limit = 50): CommandView[] {
+    return (this.sql.list.all(deviceId, limit) as Row[]).map(toView)
+  }
+
+  private send(view: CommandView): void {
+    if (this.deliver(view.device, view.command)) this.sql.sent.run(this.clock.now(), view.id)
+  }
+
+  private finish(view: CommandView, state: CommandState, reason: string): CommandView {
+    this.sql.update.run({ id: view.id, state, reason, data: null, receipt: null, now: this.clock.now() })
+    const done = this.get(view.id) as CommandView
+    this.log.info({ command: view.id, device: view.device, state, reason }, 'command state')
+    this.emit('changed', done)
+    return done
+  }
+
+  private expireDue(): void {
+    for (const row of this.sql.due.all(this.clock.now()) as Row[]) this.finish(toView(row), 'expired', 'it expired before the device received it')
+    this.scheduleExpiry()
+  }
+
+  private scheduleExpiry(): void {
+    this.expiryTimer?.cancel()
+    const next = this.sql.nextExpiry.get() as number | null
+    this.expiryTimer = next === null ? null : this.clock.after(next - this.clock.now(), () => this.expireDue())
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * `fakephone console locate | ring | lock | lost-mode | wipe | commands | cancel`:
+ * the owner's remote commands (F2). The console signs each command with the
+ * account's key from the keys folder, submits it through the console API,
+ * waits for the device's receipt and checks the device's signature on it.
+ */
+import { Command } from 'commander'
+import { randomUUID } from 'node:crypto'
+import { formatAge } from '../common/clock.js'
+import { FINAL_STATES, type CommandType, type CommandArgs, type UnsignedCommand } from '../common/contract.js'
+import { OwnerKeys, signPayload, verifyPayload } from '../common/signing.js'
+import type { CommandView } from '../broker/commands.js'
+import type { ConsoleClient } from '../broker/console-client.js'
+import { DEFAULT_KEYS_DIR } from './broker-command.js'
+import { UserError, type Io } from './io.js'
+import { duration, onOff, positiveInt } from './options.js'
+import { table } from './render.js'
+
+/** Defaults people expect: minutes for ring and locate, days for lock, lost mode and wipe. */
+export const DEFAULT_EXPIRY: Record<CommandType, number> = {
+  locate: 10 * 60_000,
+  ring: 10 * 60_000,
+  lock: 7 * 86_400_000,
+  'lost-mode': 7 * 86_400_000,
+  wipe: 7 * 86_400_000,
+}
+
+interface IssueOptions {
+  keys: string
+  expires?: number
+  wait: number
+}
+
+/** "verified receipt from X" when the device's key signed it, in words otherwise. */
+export function receiptLine(view: CommandView, keys: OwnerKeys): string {
+  if (!view.receipt) return 'no receipt'
+  const key = keys.deviceKey(view.device)
+  if (!key) return `receipt NOT verified: this keys folder did not provision ${view.device}`
+  return verifyPayload(view.receipt, key)
+    ? `verified receipt signed by ${view.device} at ${new Date(view.receipt.at).toISOString()}`
+    : `receipt NOT verified: the signature is not ${view.device}'s`
+}
+
+/** What happened, in words a person understands. */
+export function describe(view: CommandView, now: number): string {
+  const d = view.data ?? {}
+  if (view.state === 'rejected' || view.state === 'failed') return `${view.type} ${view.state}: ${view.reason}`
+  if (view.state === 'expired' || view.state === 'cancelled') return `${view.type} ${view.state}: ${view.reason}`
+  if (view.state !== 'succeeded') return `${view.type} is ${view.state}: the device is offline or busy; it runs when the device comes back (expires in ${formatAge(view.expiresAt - now)})`
+  switch (view.type) {
+    case 'locate':
+      return `${view.device} is at ${Number(d['lat']).toFixed(5)},${Number(d['lon']).toFixed(5)} (±${Math.round(Number(d['accuracy']))} m), fix taken ${formatAge(now - Number(d['at']))} ago`
+    case 'ring':
+      return `${view.device} is ringing for ${String(d['seconds'])} s`
+    case 'lock':
+      return `${view.device} is locked`
+    case 'lost-mode':
+      return d['lostMode'] ? `${view.device} is in lost mode: locked, reporting more often` : `${view.device} left lost mode`
+    case 'wipe':
+      return `${view.device} was wiped: ${String(d['files'])} files, ${String(d['bytes'])} bytes removed; external storage ${d['sdcardKept'] ? 'kept' : 'erased'}; Find Device pairing ${d['findDeviceKept'] ? 'kept' : 'cleared'}`
+  }
+}
+
+export function addRemoteCommands(root: Command, io: Io, api: () => Promise<ConsoleClient>): void {
+  const json = (): boolean => Boolean(root.opts<{ json?: boolean }>().json)
+
+  async function issue<T extends CommandType>(type: T, id: string, args: CommandArgs<T>, o: IssueOptions): Promise<void> {
+    const client = await api()
+    const { device } = await client.device(id)
+    const keys = new OwnerKeys(o.keys)
+    const key = keys.existingSigningKey(device.account)
+    if (!key) throw new UserError(`no owner key for account "${device.account}" in ${o.keys}: use the keys folder the device was provisioned with (--keys)`)
+    const now = io.clock.now()
+    const unsigned = { id: randomUUID(), device: id, type, args, issuedAt: now, expiresAt: now + (o.expires ?? DEFAULT_EXPIRY[type]), seq: keys.nextSeq(id, now) } as UnsignedCommand
+    const { command: submitted } = await client.submit(signPayload(unsigned, key))
+    const { command: view, now: at } = await client.command(submitted.id, o.wait)
+    if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
+    io.out(`${describe(view, at)}\n`)
+    if (FINAL_STATES.has(view.state)) io.out(`command ${view.id}: ${receiptLine(view, keys)}\n`)
+    else io.out(`command ${view.id} is ${view.state}; follow it with: fakephone console commands ${id}\n`)
+    if (view.state === 'failed' || view.state === 'rejected') throw new UserError(`${type} did not run`)
+  }
+
+  const withIssueOptions = (cmd: Command, type: CommandType): Command =>
+    cmd
+      .option('--keys <dir>', "the owner's keys folder", DEFAULT_KEYS_DIR)
+      .option('--expires <duration>', `how long the command stays valid (default ${formatAge(DEFAULT_EXPIRY[type])})`, duration)
+      .option('--wait <duration>', 'how long to wait for the device to answer', duration, 30_000)
+
+  withIssueOptions(root.command('locate <id>').description('F2: ask the phone for a fresh fix'), 'locate').action((id: string, o: IssueOptions) =>
+    issue('locate', id, {}, o),
+  )
+  withIssueOptions(root.command('ring <id>').description('F2: make the phone ring'), 'ring')
+    .option('--seconds <n>', 'how long to ring', positiveInt, 30)
+    .action((id: string, o: IssueOptions & { seconds: number }) => issue('ring', id, { seconds: o.seconds }, o))
+  withIssueOptions(root.command('lock <id>').description('F2: lock the screen, showing a message and a number to call'), 'lock')
+    .requiredOption('--message <text>', 'shown on the lock screen')
+    .requiredOption('--phone <number>', 'a number to call, shown on the lock screen')
+    .action((id: string, o: IssueOptions & { message: string; phone: string }) => issue('lock', id, { message: o.message, phone: o.phone }, o))
+  withIssueOptions(root.command('lost-mode <id> <on|off>').description('F2/F4: lost mode (locked, frequent heartbeats); off starts the 72 h guard'), 'lost-mode')
+    .option('--message <text>', 'shown on the lock screen (with on)')
+    .option('--phone <number>', 'a number to call (with on)')
+    .action((id: string, state: string, o: IssueOptions & { message?: string; phone?: string }) => {
+      if (!onOff(state)) return issue('lost-mode', id, { on: false }, o)
+      if (!o.message || !o.phone) throw new UserError('lost-mode on needs --message and --phone')
+      return issue('lost-mode', id, { on: true, message: o.message, phone: o.phone }, o)
+    })
+  withIssueOptions(root.command('wipe <id>').description("F2: erase the phone's data (asks for confirmation)"), 'wipe')
+    .option('--erase-sdcard', 'also erase external storage (kept by default)')
+    .option('--clear-find-device', 'also clear the Find Device pairing (kept by default: factory-reset protection)')
+    .option('--yes', 'do not ask for confirmation (for scripts)')
+    .action(async (id: string, o: IssueOptions & { eraseSdcard?: boolean; clearFindDevice?: boolean; yes?: boolean }) => {
+      if (!o.yes) {
+        if (!io.prompt) throw new UserError('wipe erases the device: run it in a terminal to confirm, or add --yes')
+        const answer = await io.prompt(`This erases the data on ${id}. Type the device id to confirm: `)
+        if (answer.trim() !== id) throw new UserError('not confirmed: nothing was sent')
+      }
+      return issue('wipe', id, { eraseSdcard: Boolean(o.eraseSdcard), keepFindDevice: !o.clearFindDevice }, o)
+    })
+
+  root
+    .command('commands <id>')
+    .description("a device's remote commands with their state and receipt, newest first")
+    .option('--keys <dir>', "the owner's keys folder, to verify receipts", DEFAULT_KEYS_DIR)
+    .action(async (id: string, o: { keys: string }) => {
+      const { now, commands } = await (await api()).commands(id)
+      if (json()) return io.out(JSON.stringify(commands) + '\n')
+      if (commands.length === 0) return io.out(`No commands for ${id}.\n`)
+      const keys = new OwnerKeys(o.keys)
+      io.out(
+        table(
+          ['COMMAND', 'TYPE', 'STATE', 'ISSUED', 'DETAIL', 'RECEIPT'],
+          commands.map((c) => [c.id, c.type, c.state, `${formatAge(now - c.createdAt)} ago`, c.reason ?? '', c.receipt ? (receiptLine(c, keys).startsWith('verified') ? 'verified' : 'NOT verified') : '-']),
+        ),
+      )
+    })
+  root
+    .command('cancel <command-id>')
+    .description('cancel a command the device has not received yet')
+    .action(async (commandId: string) => {
+      const { command } = await (await api()).cancel(commandId)
+      io.out(json() ? JSON.stringify(command) + '\n' : `Cancelled ${command.type} ${command.id} for ${command.device}.\n`)
+    })
+}

@@ -1,0 +1,105 @@
+/**
+ * F2 authenticity. Commands are signed by the owner's Ed25519 key and
+ * receipts by the device's; both sign the canonical JSON of every field but
+ * `sig` (keys sorted, no spaces), so any change to any field breaks the
+ * signature. The broker holds neither private key.
+ *
+ * The device's key is derived from its secret (HKDF-SHA256), which only the
+ * device and its owner ever see -- the broker keeps a scrypt hash -- so the
+ * owner learns the device's public key at provisioning with no extra step.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+/** JSON with object keys sorted at every level: the bytes that get signed. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined)
+    entries.sort(([a], [b]) => (a < b ? -1 : 1))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+export function signPayload<T extends object>(payload: T, key: KeyObject): T & { sig: string } {
+  const sig = sign(null, Buffer.from(canonical(payload)), key).toString('base64')
+  return { ...payload, sig }
+}
+
+/** True when `sig` is a valid signature by `key` over the other fields. */
+export function verifyPayload(signed: { sig: string }, key: KeyObject): boolean {
+  const { sig, ...payload } = signed
+  return verify(null, Buffer.from(canonical(payload)), key, Buffer.from(sig, 'base64'))
+}
+
+export const publicKeyPem = (key: KeyObject): string => key.export({ type: 'spki', format: 'pem' }).toString()
+export const readPublicKey = (file: string): KeyObject => createPublicKey(readFileSync(file, 'utf8'))
+
+// PKCS#8 wrapping of a raw 32-byte Ed25519 seed (RFC 8410).
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+/** The device's receipt-signing key pair, derived from its secret. */
+export function deviceKeys(secret: string): { privateKey: KeyObject; publicKey: KeyObject } {
+  const seed = Buffer.from(hkdfSync('sha256', secret, 'fakephone', 'device receipt key v1', 32))
+  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+  return { privateKey, publicKey: createPublicKey(privateKey) }
+}
+
+/**
+ * The owner keys folder the console keeps (never the broker's data folder):
+ *   <dir>/<account>.key   the account owner's private signing key (0600)
+ *   <dir>/<account>.pub   its public key, given to each device at provisioning
+ *   <dir>/devices/<id>.pub  each device's receipt key
+ */
+export class OwnerKeys {
+  constructor(readonly dir: string) {}
+
+  ownerKeyFile(account: string): string {
+    return join(this.dir, `${account}.pub`)
+  }
+
+  /** The account's private key, or undefined when this folder has none. */
+  existingSigningKey(account: string): KeyObject | undefined {
+    const file = join(this.dir, `${account}.key`)
+    return existsSync(file) ? createPrivateKey(readFileSync(file, 'utf8')) : undefined
+  }
+
+  /** The account's private key, made on first use. */
+  signingKey(account: string): KeyObject {
+    const file = join(this.dir, `${account}.key`)
+    if (!existsSync(file)) {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+      writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' })
+      writeFileSync(this.ownerKeyFile(account), publicKeyPem(publicKey))
+    }
+    return createPrivateKey(readFileSync(file, 'utf8'))
+  }
+
+  rememberDevice(deviceId: string, secret: string): void {
+    mkdirSync(join(this.dir, 'devices'), { recursive: true, mode: 0o700 })
+    writeFileSync(join(this.dir, 'devices', `${deviceId}.pub`), publicKeyPem(deviceKeys(secret).publicKey))
+  }
+
+  /**
+   * The sequence number for the next command to `deviceId`: above the last
+   * one issued and never below the clock, so a lost keys folder cannot make a
+   * device refuse new commands as replays.
+   */
+  nextSeq(deviceId: string, now: number): number {
+    mkdirSync(join(this.dir, 'devices'), { recursive: true, mode: 0o700 })
+    const file = join(this.dir, 'devices', `${deviceId}.seq`)
+    const last = existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0
+    const seq = Math.max(last + 1, now)
+    writeFileSync(file, String(seq))
+    return seq
+  }
+
+  /** The device's receipt key, or undefined when this console did not provision it. */
+  deviceKey(deviceId: string): KeyObject | undefined {
+    const file = join(this.dir, 'devices', `${deviceId}.pub`)
+    return existsSync(file) ? readPublicKey(file) : undefined
+  }
+}

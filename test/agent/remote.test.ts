@@ -1,0 +1,147 @@
+/**
+ * F2-F4 end to end: signed remote commands from the owner, through a real
+ * broker, to a real agent on a manual clock, with receipts the owner verifies.
+ */
+import t, { type Test } from 'tap'
+import type { KeyObject } from 'node:crypto'
+import { once } from 'node:events'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ManualClock } from '../../common/clock.js'
+import { verifyPayload } from '../../common/signing.js'
+import { LOST_MODE_GUARD_MS } from '../../agent/agent.js'
+import { agentConnected, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { commandState, makeOwner, provision, run, signed } from '../fixtures/owner.js'
+import { tempDir } from '../fixtures/scope.js'
+
+async function setup(t: Test) {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const owner = makeOwner(t)
+  const secret = await provision(cloud, owner, 'phone-a')
+  const dataDir = tempDir(t)
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  await agentConnected(agent)
+  return { cloud, clock, owner, secret, dataDir, agent }
+}
+
+t.test('F2 locate returns a fresh fix with a receipt the owner can verify', async (t) => {
+  const { cloud, clock, owner } = await setup(t)
+  const view = await run(cloud, signed(owner, 'phone-a', 'locate', {}, clock.now()))
+  t.equal(view.state, 'succeeded')
+  t.match(view.data, { lat: 55.9486, lon: -3.1999, accuracy: 10, at: clock.now() })
+  const deviceKey = owner.keys.deviceKey('phone-a') as KeyObject
+  const receipt = view.receipt as NonNullable<typeof view.receipt>
+  t.ok(verifyPayload(receipt, deviceKey), 'the receipt is signed by the device')
+  t.notOk(verifyPayload({ ...receipt, at: 1 } as typeof receipt, deviceKey), 'a receipt changed by the broker does not verify')
+})
+
+t.test('F2 ring, lock (unlocked on the device with its PIN) and lost mode with faster heartbeats', async (t) => {
+  const { cloud, clock, owner, agent } = await setup(t)
+  t.equal((await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 20 }, clock.now()))).state, 'succeeded')
+  t.equal(agent.status().ringingUntil, clock.now() + 20_000, 'the phone rings for 20 s')
+  clock.advance(20_000)
+  t.equal(agent.status().ringingUntil, null, 'then stops')
+
+  await run(cloud, signed(owner, 'phone-a', 'lock', { message: 'Please return me', phone: '555-0100' }, clock.now()))
+  t.same(agent.status().lock, { message: 'Please return me', phone: '555-0100' }, 'the lock screen shows the message and number')
+  await t.rejects(agent.unlock('0000'), { code: 'WRONG_PIN' })
+  t.ok(agent.status().lock, 'a wrong PIN keeps it locked')
+  await agent.unlock('1234')
+  t.equal(agent.status().lock, null, 'the right PIN unlocks it')
+
+  const lost = await run(cloud, signed(owner, 'phone-a', 'lost-mode', { on: true, message: 'Lost', phone: '555' }, clock.now()))
+  t.equal(lost.data?.['lostMode'], true)
+  t.match(agent.status(), { lostMode: true, lock: { message: 'Lost' } })
+  const fast = storedHeartbeats(cloud, 2)
+  clock.advance(10_000)
+  await fast
+  t.equal(agent.status().heartbeatsSent, 2, 'lost mode: a heartbeat every 5 s instead of 30 s, battery included')
+  t.ok(cloud.broker.store.device('phone-a')?.last?.battery)
+  await run(cloud, signed(owner, 'phone-a', 'lost-mode', { on: false }, clock.now()))
+  t.equal(agent.status().lostMode, false)
+})
+
+t.test('F2 wipe removes user data, keeps what its flags say, and reports counts and bytes', async (t) => {
+  const { cloud, clock, owner, agent, dataDir } = await setup(t)
+  mkdirSync(join(dataDir, 'user', 'photos'), { recursive: true })
+  mkdirSync(join(dataDir, 'sdcard'))
+  writeFileSync(join(dataDir, 'user', 'photos', 'a.jpg'), Buffer.alloc(1000))
+  writeFileSync(join(dataDir, 'user', 'notes.txt'), 'hello')
+  writeFileSync(join(dataDir, 'sdcard', 'music.mp3'), Buffer.alloc(500))
+  await agent.setNetwork('mobile')
+  const keep = await run(cloud, signed(owner, 'phone-a', 'wipe', { eraseSdcard: false, keepFindDevice: true }, clock.now()))
+  t.match(keep.data, { files: 2, bytes: 1005, sdcardKept: true, findDeviceKept: true })
+  t.notOk(existsSync(join(dataDir, 'user')), 'user data is gone')
+  t.ok(existsSync(join(dataDir, 'sdcard', 'music.mp3')), 'external storage kept')
+  t.equal(agent.status().network, 'wifi', 'settings are reset')
+  t.equal(agent.status().findDevice, true, 'Find Device pairing kept')
+
+  const erase = await run(cloud, signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: false }, clock.now()))
+  t.match(erase.data, { files: 1, bytes: 500, sdcardKept: false, findDeviceKept: false })
+  t.notOk(existsSync(join(dataDir, 'sdcard')))
+  t.equal(agent.status().findDevice, false, 'pairing cleared: Find Device is off')
+  while (cloud.broker.store.locationEnabled('phone-a')) await once(cloud.broker.store, 'status')
+  t.throws(() => cloud.broker.commands.submit('phone-a', signed(owner, 'phone-a', 'locate', {}, clock.now())), { code: 'NOT_ENABLED' }, 'the cloud knows the phone no longer has Find Device')
+  const smuggled = signed(owner, 'phone-a', 'locate', {}, clock.now())
+  const answered = once(agent.remote, 'settled')
+  cloud.broker.sendToDevice('phone-a', JSON.stringify(smuggled))
+  await answered
+  t.match(agent.remote.journal.entry(smuggled.id)?.result, { state: 'rejected' }, 'an unpaired phone obeys no one')
+})
+
+t.test('F3 with Find Device off a command is refused at once and nothing reaches the device; one that slips through is refused by the device', async (t) => {
+  const { cloud, clock, owner, agent } = await setup(t)
+  await agent.setSwitch('findDevice', false)
+  while (cloud.broker.store.locationEnabled('phone-a')) await once(cloud.broker.store, 'status')
+  const cmd = signed(owner, 'phone-a', 'lock', { message: 'x', phone: '1' }, clock.now())
+  t.throws(() => cloud.broker.commands.submit('phone-a', cmd), { code: 'NOT_ENABLED', message: 'this device has not enabled Find Device' })
+  t.match(cloud.broker.commands.get(cmd.id), { state: 'rejected', reason: 'this device has not enabled Find Device' })
+  t.equal(agent.remote.journal.entry(cmd.id), undefined, 'the device never saw it')
+
+  const answered = once(agent.remote, 'settled')
+  const smuggled = signed(owner, 'phone-a', 'lock', { message: 'x', phone: '1' }, clock.now())
+  cloud.broker.sendToDevice('phone-a', JSON.stringify(smuggled))
+  await answered
+  t.match(agent.remote.journal.entry(smuggled.id)?.result, { state: 'rejected', reason: 'this device has not enabled Find Device' })
+  t.equal(agent.status().lock, null, 'nothing was executed')
+})
+
+t.test('F4 Find Device cannot be switched off in lost mode, nor until 72 hours after it ended', async (t) => {
+  const { cloud, clock, owner, agent } = await setup(t)
+  await run(cloud, signed(owner, 'phone-a', 'lost-mode', { on: true, message: 'Lost', phone: '555' }, clock.now()))
+  await t.rejects(agent.setSwitch('findDevice', false), { code: 'F4_GUARD', message: /in lost mode: the owner must leave lost mode first/ })
+  await run(cloud, signed(owner, 'phone-a', 'lost-mode', { on: false }, clock.now()))
+  await t.rejects(agent.setSwitch('findDevice', false), { message: /until 72 hours after lost mode ended: 3d 0h left/ })
+  clock.advance(LOST_MODE_GUARD_MS - 1000)
+  await t.rejects(agent.setSwitch('findDevice', false), { message: /1s left/ }, 'one second before the boundary: still refused')
+  t.equal(agent.status().findDevice, true)
+  clock.advance(1000)
+  t.equal((await agent.setSwitch('findDevice', false)).findDevice, false, 'at 72 hours: allowed')
+  t.equal((await agent.setSwitch('cloudService', false)).cloudService, false, 'the guard is about Find Device only')
+})
+
+t.test('F2 a wipe queued for an offline device runs when it returns; cancel and expiry stop others', async (t) => {
+  const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
+  await agent.stop()
+  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+  mkdirSync(join(dataDir, 'user'))
+  writeFileSync(join(dataDir, 'user', 'x'), 'x')
+  const wipe = signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now())
+  const cancelMe = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+  const expireMe = signed(owner, 'phone-a', 'lock', { message: 'm', phone: 'p' }, clock.now(), { expiresAt: clock.now() + 60_000 })
+  for (const c of [wipe, cancelMe, expireMe]) t.equal(cloud.broker.commands.submit('phone-a', c).state, 'queued')
+  t.equal(cloud.broker.commands.cancel(cancelMe.id).state, 'cancelled')
+  clock.advance(60_000)
+  t.match(cloud.broker.commands.get(expireMe.id), { state: 'expired', reason: 'it expired before the device received it' })
+  t.ok(existsSync(join(dataDir, 'user', 'x')), 'nothing ran while the device was away')
+
+  const finished = commandState(cloud, wipe.id)
+  const back = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  const view = await finished
+  t.equal(view.state, 'succeeded', 'the queued wipe ran when the phone came back')
+  t.notOk(existsSync(join(dataDir, 'user')))
+  t.equal(back.remote.journal.entry(cancelMe.id), undefined, 'the cancelled ring never reached it')
+  t.equal(back.remote.journal.entry(expireMe.id), undefined, 'the expired lock never reached it')
+  t.throws(() => cloud.broker.commands.cancel(wipe.id), { code: 'NOT_CANCELLABLE', message: 'it is already succeeded' })
+})
