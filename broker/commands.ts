@@ -86,10 +86,14 @@ function toView(r: Row): CommandView {
 
 interface CommandEvents {
   changed: [view: CommandView]
+  /** The device subscribed to its command topic: from now on commands reach it. */
+  listening: [deviceId: string]
 }
 
 export class CommandCenter extends EventEmitter<CommandEvents> {
   private expiryTimer: Timer | null = null
+  /** Devices connected and subscribed to their command topic. */
+  private readonly listeningDevices = new Set<string>()
   private readonly sql
 
   constructor(
@@ -147,9 +151,19 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     return view
   }
 
-  /** Sends every command the device has not finished; called when it subscribes to its command topic. */
-  dispatchPending(deviceId: string): void {
+  /** The device subscribed to its command topic: send it every command it has not finished. */
+  deviceListening(deviceId: string): void {
+    this.listeningDevices.add(deviceId)
+    this.emit('listening', deviceId)
     for (const row of this.sql.pending.all(deviceId) as Row[]) this.send(toView(row))
+  }
+
+  deviceGone(deviceId: string): void {
+    this.listeningDevices.delete(deviceId)
+  }
+
+  isListening(deviceId: string): boolean {
+    return this.listeningDevices.has(deviceId)
   }
 
   /** Records a step the device reported. States only move forward; a final state keeps its receipt. */

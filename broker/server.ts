@@ -120,6 +120,7 @@ export class CloudBroker {
       const p = access.principal(client)
       if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
       this.current.delete(p.deviceId)
+      this.commands.deviceGone(p.deviceId)
       this.store.setPresence(p.deviceId, false, this.clock.now())
     })
     this.commandsRef = new CommandCenter(this.db, this.store, this.clock, log.child({ component: 'commands' }), (deviceId, command) =>
@@ -128,7 +129,7 @@ export class CloudBroker {
     this.commands.start()
     aedes.on('subscribe', (subscriptions, client) => {
       const p = access.principal(client)
-      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd'))) this.commands.dispatchPending(p.deviceId)
+      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd'))) this.commands.deviceListening(p.deviceId)
     })
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'))
@@ -171,12 +172,12 @@ export class CloudBroker {
   }
 
   /**
-   * Publishes `payload` on the device's command topic if it is connected.
+   * Publishes `payload` on the device's command topic if it is listening.
    * This is all a broker operator can do to a device: the device checks the
    * owner's signature on whatever arrives here.
    */
   sendToDevice(deviceId: string, payload: string): boolean {
-    if (!this.isConnected(deviceId)) return false
+    if (!this.commands.isListening(deviceId)) return false
     ;(this.aedes as Aedes).publish({ cmd: 'publish', topic: topicFor(deviceId, 'cmd'), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, () => {})
     return true
   }

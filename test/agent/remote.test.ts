@@ -10,8 +10,8 @@ import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { verifyPayload } from '../../common/signing.js'
 import { LOST_MODE_GUARD_MS } from '../../agent/agent.js'
-import { agentConnected, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
-import { commandState, makeOwner, provision, run, signed } from '../fixtures/owner.js'
+import { startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { commandState, listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
 
 async function setup(t: Test) {
@@ -21,7 +21,7 @@ async function setup(t: Test) {
   const secret = await provision(cloud, owner, 'phone-a')
   const dataDir = tempDir(t)
   const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
-  await agentConnected(agent)
+  await listening(cloud, 'phone-a')
   return { cloud, clock, owner, secret, dataDir, agent }
 }
 
