@@ -155,7 +155,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       ])
     }
     await link.stop()
-    await Promise.all([this.file.flushed(), this.remote.journal.flushed()])
+    await this.remote.idle()
+    await this.file.flushed()
   }
 
   status(): AgentStatus {

@@ -46,6 +46,8 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
   private link: MqttLink | null = null
   /** Commands being worked on now, so a redelivery in the meantime is ignored. */
   private readonly busy = new Set<string>()
+  /** Messages still being handled, so a stop can wait for them. */
+  private readonly handling = new Set<Promise<void>>()
 
   constructor(
     private readonly opts: RemoteOptions,
@@ -61,15 +63,33 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
   }
 
   /** Called on every (re)connect: subscribe, finish interrupted work, resend receipts not yet acknowledged. */
-  async onConnect(link: MqttLink): Promise<void> {
+  onConnect(link: MqttLink): Promise<void> {
     this.link = link
     link.client.subscribe(topicFor(this.opts.deviceId, 'cmd'), { qos: 1 })
-    for (const entry of this.journal.unfinished()) await this.execute(entry.command)
-    for (const entry of this.journal.unreported()) this.report(entry)
+    return this.track(async () => {
+      for (const entry of this.journal.unfinished()) await this.execute(entry.command)
+      for (const entry of this.journal.unreported()) this.report(entry)
+    })
   }
 
   /** Handles one message from the command topic; never throws. */
-  async receive(payload: Buffer): Promise<void> {
+  receive(payload: Buffer): Promise<void> {
+    return this.track(() => this.handle(payload))
+  }
+
+  private track(job: () => Promise<void>): Promise<void> {
+    const work = job().finally(() => this.handling.delete(work))
+    this.handling.add(work)
+    return work
+  }
+
+  /** Resolves when every message received so far is handled and its journal writes are on disk. */
+  async idle(): Promise<void> {
+    while (this.handling.size > 0) await Promise.all(this.handling)
+    await this.journal.flushed()
+  }
+
+  private async handle(payload: Buffer): Promise<void> {
     const now = this.opts.clock.now()
     const verdict = verifyCommand(payload, { deviceId: this.opts.deviceId, ownerKey: this.opts.ownerKey, now, lastSeq: this.journal.lastSeq })
     const known = verdict.command && this.journal.entry(verdict.command.id)

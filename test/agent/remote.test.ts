@@ -145,3 +145,47 @@ t.test('F2 a wipe queued for an offline device runs when it returns; cancel and 
   t.equal(back.remote.journal.entry(expireMe.id), undefined, 'the expired lock never reached it')
   t.throws(() => cloud.broker.commands.cancel(wipe.id), { code: 'NOT_CANCELLABLE', message: 'it is already succeeded' })
 })
+
+t.test('F2 a wipe interrupted by a crash finishes after restart and sends its receipt then', async (t) => {
+  // The crash is simulated by the journal it leaves behind: the wipe recorded as executing, data half gone.
+  const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
+  await agent.stop()
+  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+  const wipe = signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now())
+  cloud.broker.commands.submit('phone-a', wipe)
+  mkdirSync(join(dataDir, 'user'))
+  writeFileSync(join(dataDir, 'user', 'left-over.jpg'), Buffer.alloc(2048))
+  writeFileSync(join(dataDir, 'commands.json'), JSON.stringify({ lastSeq: wipe.seq, entries: { [wipe.id]: { step: 'executing', command: wipe, reported: false } } }))
+  const finished = commandState(cloud, wipe.id)
+  const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  const view = await finished
+  t.match(view, { state: 'succeeded', data: { files: 1, bytes: 2048 } }, 'the wipe completed after the restart')
+  t.notOk(existsSync(join(dataDir, 'user')))
+  t.ok(view.receipt, 'with a receipt')
+  t.equal(restarted.remote.journal.entry(wipe.id)?.step, 'done')
+})
+
+t.test('F2 when the journal cannot be written (a full disk) the command is not run, the owner is told why, and the phone carries on', async (t) => {
+  const { cloud, clock, owner, agent, dataDir } = await setup(t)
+  // The journal's temporary file cannot be created while a directory has its name: the write fails as on a full disk.
+  mkdirSync(join(dataDir, 'commands.json.tmp'))
+  const ring = await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))
+  t.match(ring, { state: 'failed', reason: /the phone could not record the command: EISDIR/ })
+  t.equal(agent.status().ringingUntil, null, 'it did not ring')
+  t.ok(cloud.logs.has('command journal could not be written'))
+  ;(await import('node:fs')).rmSync(join(dataDir, 'commands.json.tmp'), { recursive: true })
+  t.equal((await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))).state, 'succeeded', 'with room again, the next command runs')
+})
+
+t.test('F2 a result for a command the cloud does not know, or for another device, is ignored', async (t) => {
+  const { cloud, clock, owner } = await setup(t)
+  const { connectDevice } = await import('../fixtures/cloud.js')
+  const secretB = await provision(cloud, owner, 'phone-b')
+  const cmd = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+  cloud.broker.commands.submit('phone-a', cmd)
+  const b = await connectDevice(t, cloud, 'phone-b', secretB)
+  const fake = { command: cmd.id, device: 'phone-b', state: 'succeeded', at: 1, sig: 'AAAA' }
+  await b.publishAsync('fp/v1/phone-b/result', JSON.stringify(fake), { qos: 1 })
+  t.ok(await cloud.logs.waitFor((l) => l.msg === 'result for an unknown command ignored' && l.device === 'phone-b'))
+  t.not(cloud.broker.commands.get(cmd.id)?.state, 'succeeded', "phone-b cannot settle phone-a's command")
+})
