@@ -49,3 +49,35 @@ t.test('F1/F3 end to end with the built CLI: broker, agent, phone and console as
   t.equal(await broker.stop('SIGINT'), 0, 'the broker exits 0 on Ctrl-C')
   t.ok(await broker.waitForLog((l) => l.msg === 'broker stopped'))
 })
+
+t.test('F2 a broker killed (SIGKILL) with commands in flight loses none of them', async (t) => {
+  assertBuilt()
+  const data = tempDir(t)
+  const keys = join(data, 'keys')
+  const secretFile = join(data, 'p.secret')
+  t.equal((await runCli(['device', 'add', 'kill-phone', '--data', data, '--keys', keys, '--secret-out', secretFile])).code, 0)
+
+  const first = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
+  const up = await first.waitForLog((l) => l.msg === 'broker listening')
+  const api = (port: unknown) => ['console', '--api', `http://127.0.0.1:${String(port)}`, '--data', data]
+  const issued: string[] = []
+  for (const cmd of [['ring', 'kill-phone', '--seconds', '2'], ['lock', 'kill-phone', '--message', 'found?', '--phone', '1'], ['locate', 'kill-phone']]) {
+    const r = await runCli([...api(up.httpPort), ...cmd, '--keys', keys, '--wait', '0ms'])
+    t.equal(r.code, 0, r.err)
+    issued.push(/command ([0-9a-f-]{36}) is queued/.exec(r.out)?.[1] as string)
+  }
+  t.equal(await first.stop('SIGKILL'), null, 'the broker was killed, not stopped')
+
+  const second = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
+  const again = await second.waitForLog((l) => l.msg === 'broker listening')
+  const agent = spawnCli(t, ['agent', '--id', 'kill-phone', '--secret-file', secretFile, '--owner-key', join(keys, 'default.pub'), '--broker', `mqtt://127.0.0.1:${String(again.mqttPort)}`, '--data', join(data, 'phone')])
+  const token = readFileSync(join(data, 'console.token'), 'utf8').trim()
+  const { ConsoleClient } = await import('../../broker/console-client.js')
+  const client = new ConsoleClient(`http://127.0.0.1:${String(again.httpPort)}`, token)
+  for (const id of issued) {
+    const { command } = await client.command(id, 30_000)
+    t.equal(command.state, 'succeeded', `${command.type} survived the kill and ran`)
+  }
+  t.equal(await agent.stop(), 0)
+  t.equal(await second.stop(), 0)
+})

@@ -1,0 +1,106 @@
+/** `fakephone console locate | ring | lock | lost-mode | wipe | commands | cancel`, in-process against a real broker and agent (F2-F4). */
+import t, { type Test } from 'tap'
+import { once } from 'node:events'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { main } from '../../cli/main.js'
+import { describe, receiptLine } from '../../cli/remote-commands.js'
+import type { CommandView } from '../../broker/commands.js'
+import { OwnerKeys } from '../../common/signing.js'
+import { startAgent, startCloud } from '../fixtures/cloud.js'
+import { run, testIo } from '../fixtures/io.js'
+import { listening, makeOwner, provision } from '../fixtures/owner.js'
+import { tempDir } from '../fixtures/scope.js'
+
+async function setup(t: Test) {
+  const cloud = await startCloud(t)
+  const owner = makeOwner(t)
+  const secret = await provision(cloud, owner, 'phone-a')
+  const dataDir = tempDir(t)
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  await listening(cloud, 'phone-a')
+  const con = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args, '--keys', owner.keys.dir], cloud.clock)
+  return { cloud, owner, secret, dataDir, agent, con }
+}
+
+t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified receipt', async (t) => {
+  const { con, agent } = await setup(t)
+  const locate = await con('locate', 'phone-a')
+  t.equal(locate.code, 0, locate.err)
+  t.match(locate.out, /^phone-a is at 55\.94860,-3\.19990 \(±10 m\), fix taken 0s ago\ncommand [0-9a-f-]{36}: verified receipt signed by phone-a at /)
+  t.match((await con('ring', 'phone-a', '--seconds', '3')).out, /phone-a is ringing for 3 s/)
+  t.match((await con('lock', 'phone-a', '--message', 'Call me', '--phone', '555')).out, /phone-a is locked/)
+  t.same(agent.status().lock, { message: 'Call me', phone: '555' })
+  t.match((await con('lost-mode', 'phone-a', 'on', '--message', 'Lost', '--phone', '555')).out, /in lost mode: locked, reporting more often/)
+  t.match((await con('lost-mode', 'phone-a', 'on')).err, /lost-mode on needs --message and --phone/)
+  t.match((await con('lost-mode', 'phone-a', 'off')).out, /phone-a left lost mode/)
+  const asJson = JSON.parse((await con('--json', 'locate', 'phone-a')).out)
+  t.match(asJson, { type: 'locate', state: 'succeeded', verified: true })
+
+  const list = await con('commands', 'phone-a')
+  t.match(list.out, /COMMAND\s+TYPE\s+STATE\s+ISSUED\s+DETAIL\s+RECEIPT/)
+  t.equal(list.out.match(/succeeded .* verified/g)?.length, 6, 'six commands, six verified receipts')
+  t.equal(JSON.parse((await con('--json', 'commands', 'phone-a')).out).length, 6)
+  t.equal((await con('commands', 'phone-b')).err, 'error: device "phone-b" not found\n')
+})
+
+t.test('F2 wipe asks for confirmation, and says what it removed and kept', async (t) => {
+  const { cloud, owner, dataDir, con } = await setup(t)
+  mkdirSync(join(dataDir, 'user'))
+  writeFileSync(join(dataDir, 'user', 'a'), '12345')
+  const noTty = await con('wipe', 'phone-a')
+  t.equal(noTty.code, 1)
+  t.match(noTty.err, /run it in a terminal to confirm, or add --yes/)
+  const args = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'wipe', 'phone-a', '--keys', owner.keys.dir]
+  const wrong = testIo(cloud.clock)
+  wrong.io.prompt = async (q) => (q.includes('phone-a') ? 'phone-b' : '')
+  t.equal(await main(args, wrong.io), 1)
+  t.match(wrong.err(), /not confirmed: nothing was sent/)
+  t.ok(existsSync(join(dataDir, 'user', 'a')), 'nothing was wiped')
+  const right = testIo(cloud.clock)
+  right.io.prompt = async () => 'phone-a\n'
+  t.equal(await main(args, right.io), 0, right.err())
+  t.match(right.out(), /phone-a was wiped: 1 files, 5 bytes removed; external storage kept; Find Device pairing kept\ncommand .*: verified receipt/)
+  const scripted = await con('wipe', 'phone-a', '--yes', '--erase-sdcard', '--clear-find-device')
+  t.match(scripted.out, /external storage erased; Find Device pairing cleared/)
+})
+
+t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 refusals and missing keys are errors', async (t) => {
+  const { cloud, agent, con, owner } = await setup(t)
+  const off = once(cloud.broker.store, 'status')
+  await agent.setSwitch('findDevice', false)
+  await off
+  const refused = await con('ring', 'phone-a')
+  t.equal(refused.code, 1)
+  t.equal(refused.err, 'error: this device has not enabled Find Device\n')
+  await agent.setSwitch('findDevice', true)
+  await agent.stop()
+  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+  const queued = await con('ring', 'phone-a', '--wait', '50ms', '--expires', '1h')
+  t.match(queued.out, /ring is queued: the device is offline or busy; it runs when the device comes back \(expires in 1h 0m\)\ncommand ([0-9a-f-]{36}) is queued; follow it with: fakephone console commands phone-a/)
+  const id = /command ([0-9a-f-]{36}) is queued/.exec(queued.out)?.[1] as string
+  const cancel = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args], cloud.clock)
+  t.equal((await cancel('cancel', id)).out, `Cancelled ring ${id} for phone-a.\n`)
+  t.match((await cancel('cancel', id)).err, /it is already cancelled/)
+  const second = JSON.parse((await con('--json', 'locate', 'phone-a', '--wait', '10ms')).out)
+  t.match(JSON.parse((await cancel('--json', 'cancel', second.id)).out), { id: second.id, state: 'cancelled', reason: 'cancelled by the owner' })
+  t.match((await con('commands', 'phone-a')).out, /ring\s+cancelled\s+\S+ ago\s+cancelled by the owner\s+-/)
+  await provision(cloud, owner, 'phone-c')
+  t.equal((await con('commands', 'phone-c')).out, 'No commands for phone-c.\n')
+  t.match((await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'ring', 'phone-a', '--keys', tempDir(t)], cloud.clock)).err, /no owner key for account "alice" in .*: use the keys folder the device was provisioned with/)
+  t.match((await con('ring', 'ghost')).err, /device "ghost" not found/)
+})
+
+t.test('receipts are verified against the key the owner provisioned, and results are said in words', (t) => {
+  const keys = new OwnerKeys(tempDir(t))
+  const base = { id: 'c', device: 'p', type: 'ring', args: {}, state: 'succeeded', reason: null, data: { seconds: 3 }, receipt: null, createdAt: 0, updatedAt: 0, expiresAt: 600_000, sentAt: null } as unknown as CommandView
+  t.equal(receiptLine(base, keys), 'no receipt')
+  const withReceipt = { ...base, receipt: { command: 'c', device: 'p', state: 'succeeded', at: 0, sig: 'AAAA' } } as CommandView
+  t.match(receiptLine(withReceipt, keys), /NOT verified: this keys folder did not provision p/)
+  keys.rememberDevice('p', 'some-secret')
+  t.equal(receiptLine(withReceipt, keys), "receipt NOT verified: the signature is not p's")
+  t.equal(describe({ ...base, state: 'failed', reason: 'no location fix', type: 'locate' } as CommandView, 0), 'locate failed: no location fix')
+  t.equal(describe({ ...base, state: 'expired', reason: 'too late' } as CommandView, 0), 'ring expired: too late')
+  t.equal(describe({ ...base, state: 'delivered' } as CommandView, 0), 'ring is delivered: the device is offline or busy; it runs when the device comes back (expires in 10m 0s)')
+  t.end()
+})
