@@ -138,8 +138,9 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     if (command.device !== deviceId) throw new CommandError('BAD_COMMAND', `the command is for ${command.device}, not ${deviceId}`)
     if (this.sql.get.get(command.id)) throw new CommandError('DUPLICATE', `command ${command.id} was already submitted`)
     const device = this.store.device(deviceId)
+    if (!device) throw new CommandError('NOT_FOUND', `device "${deviceId}" not found`)
     const now = this.clock.now()
-    const refused = device?.findDevice === false || device?.cloudService === false ? NOT_ENABLED : command.expiresAt <= now ? 'it expired before it was sent' : null
+    const refused = device.findDevice === false || device.cloudService === false ? NOT_ENABLED : command.expiresAt <= now ? 'it expired before it was sent' : null
     this.sql.insert.run({ id: command.id, device: deviceId, type: command.type, envelope: JSON.stringify(command), state: refused ? 'rejected' : 'queued', reason: refused, now, expiresAt: command.expiresAt })
     const view = this.get(command.id) as CommandView
     this.log.info({ command: command.id, device: deviceId, type: command.type, state: view.state, reason: refused }, 'command submitted')

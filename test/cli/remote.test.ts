@@ -7,24 +7,27 @@ import { main } from '../../cli/main.js'
 import { describe, receiptLine } from '../../cli/remote-commands.js'
 import type { CommandView } from '../../broker/commands.js'
 import { OwnerKeys } from '../../common/signing.js'
-import { startAgent, startCloud } from '../fixtures/cloud.js'
+import { startAgent, startCloud, type TestAgentOptions } from '../fixtures/cloud.js'
+import { serveControl } from '../../agent/control.js'
 import { run, testIo } from '../fixtures/io.js'
 import { listening, makeOwner, provision } from '../fixtures/owner.js'
-import { tempDir } from '../fixtures/scope.js'
+import { onEnd, tempDir } from '../fixtures/scope.js'
 
-async function setup(t: Test) {
+async function setup(t: Test, extra: TestAgentOptions = {}) {
   const cloud = await startCloud(t)
   const owner = makeOwner(t)
   const secret = await provision(cloud, owner, 'phone-a')
   const dataDir = tempDir(t)
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey, ...extra })
   await listening(cloud, 'phone-a')
+  const control = await serveControl(agent, dataDir, cloud.logs.logger())
+  onEnd(t, () => control.close())
   const con = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args, '--keys', owner.keys.dir], cloud.clock)
   return { cloud, owner, secret, dataDir, agent, con }
 }
 
 t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified receipt', async (t) => {
-  const { con, agent } = await setup(t)
+  const { con, agent, dataDir, cloud } = await setup(t)
   const locate = await con('locate', 'phone-a')
   t.equal(locate.code, 0, locate.err)
   t.match(locate.out, /^phone-a is at 55\.94860,-3\.19990 \(±10 m\), fix taken 0s ago\ncommand [0-9a-f-]{36}: verified receipt signed by phone-a at /)
@@ -34,6 +37,10 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   t.match((await con('lost-mode', 'phone-a', 'on', '--message', 'Lost', '--phone', '555')).out, /in lost mode: locked, reporting more often/)
   t.match((await con('lost-mode', 'phone-a', 'on')).err, /lost-mode on needs --message and --phone/)
   t.match((await con('lost-mode', 'phone-a', 'off')).out, /phone-a left lost mode/)
+  const phone = (...args: string[]) => run(['phone', '--data', dataDir, ...args])
+  t.match((await phone('status')).out, /lost mode     off\nscreen        LOCKED: "Lost" -- call 555\nringing       until /, 'the phone shows its lock screen and that it rings')
+  t.equal((await phone('unlock', '0000')).err, 'error: wrong PIN\n')
+  t.match((await phone('unlock', '1234')).out, /screen        unlocked/)
   const asJson = JSON.parse((await con('--json', 'locate', 'phone-a')).out)
   t.match(asJson, { type: 'locate', state: 'succeeded', verified: true })
 
@@ -42,6 +49,8 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   t.equal(list.out.match(/succeeded .* verified/g)?.length, 6, 'six commands, six verified receipts')
   t.equal(JSON.parse((await con('--json', 'commands', 'phone-a')).out).length, 6)
   t.equal((await con('commands', 'phone-b')).err, 'error: device "phone-b" not found\n')
+  const strangerView = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'commands', 'phone-a', '--keys', tempDir(t)])
+  t.equal(strangerView.out.match(/NOT verified/g)?.length, 6, 'a console without the device key cannot vouch for the receipts')
 })
 
 t.test('F2 wipe asks for confirmation, and says what it removed and kept', async (t) => {
@@ -89,6 +98,25 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   t.equal((await con('commands', 'phone-c')).out, 'No commands for phone-c.\n')
   t.match((await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'ring', 'phone-a', '--keys', tempDir(t)], cloud.clock)).err, /no owner key for account "alice" in .*: use the keys folder the device was provisioned with/)
   t.match((await con('ring', 'ghost')).err, /device "ghost" not found/)
+})
+
+t.test('F2 a command the phone cannot carry out is reported as failed, and the console exits 1', async (t) => {
+  const { con } = await setup(t, { location: { fix: () => null } })
+  const r = await con('locate', 'phone-a')
+  t.equal(r.code, 1)
+  t.match(r.out, /^locate failed: no location fix\ncommand .*: verified receipt/)
+  t.equal(r.err, 'error: locate did not run\n')
+})
+
+t.test('the console API answers a broken or oversized body with 400 and a reason', async (t) => {
+  const { cloud } = await setup(t)
+  const post = (body: string) => fetch(`${cloud.apiUrl}/api/devices/phone-a/commands`, { method: 'POST', headers: { authorization: `Bearer ${cloud.consoleToken}` }, body })
+  const broken = await post('{"id":')
+  t.equal(broken.status, 400)
+  t.match(await broken.json(), { error: /^bad request: / })
+  const huge = await post(JSON.stringify({ pad: 'x'.repeat(70_000) }))
+  t.equal(huge.status, 400)
+  t.match(await huge.json(), { error: 'bad request: the body is larger than 65536 bytes' })
 })
 
 t.test('receipts are verified against the key the owner provisioned, and results are said in words', (t) => {
