@@ -69,7 +69,7 @@ export async function route(ctx: ApiContext, req: ApiRequest): Promise<ApiResult
   if (!token || !ctx.isConsoleToken(token)) return { status: 401, body: { error: 'missing or wrong console token' } }
   const parts = req.url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
   const [api, collection, id, sub, extra] = parts
-  if (api !== 'api' || extra !== undefined || id === undefined && sub !== undefined) return notFound(req.url.pathname)
+  if (api !== 'api' || extra !== undefined) return notFound(req.url.pathname)
   const key = `${req.method} ${collection ?? ''}${id === undefined ? '' : '/:id'}${sub === undefined ? '' : `/${sub}`}`
   switch (key) {
     case 'GET devices':

@@ -29,6 +29,7 @@ t.test('the console API answers only the console token and says what it cannot d
   t.equal((await call('GET', '/api/devices/phone-a/photos')).status, 404)
   t.equal((await call('GET', '/api/devices/phone-a/history/x')).status, 404)
   t.equal((await call('GET', '/api/commands')).status, 404)
+  t.equal((await call('GET', '/api')).status, 404)
   t.same(await call('GET', '/api/devices/ghost'), { status: 404, body: { error: 'device "ghost" not found' } })
   for (const limit of ['0', '10001', 'lots']) t.equal((await call('GET', `/api/devices/phone-a/history?limit=${limit}`)).status, 400, `limit=${limit}`)
   t.match(await call('GET', '/api/devices/phone-a'), { status: 200, body: { now: 7, device: { id: 'phone-a', last: { seq: 2 } } } })

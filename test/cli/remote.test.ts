@@ -35,6 +35,7 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   t.match((await con('lock', 'phone-a', '--message', 'Call me', '--phone', '555')).out, /phone-a is locked/)
   t.same(agent.status().lock, { message: 'Call me', phone: '555' })
   t.match((await con('lost-mode', 'phone-a', 'on', '--message', 'Lost', '--phone', '555')).out, /in lost mode: locked, reporting more often/)
+  t.match((await run(['phone', '--data', dataDir, 'status'])).out, /lost mode     ON\nscreen        LOCKED: "Lost" -- call 555/)
   t.match((await con('lost-mode', 'phone-a', 'on')).err, /lost-mode on needs --message and --phone/)
   t.match((await con('lost-mode', 'phone-a', 'off')).out, /phone-a left lost mode/)
   const phone = (...args: string[]) => run(['phone', '--data', dataDir, ...args])
@@ -117,6 +118,8 @@ t.test('the console API answers a broken or oversized body with 400 and a reason
   const huge = await post(JSON.stringify({ pad: 'x'.repeat(70_000) }))
   t.equal(huge.status, 400)
   t.match(await huge.json(), { error: 'bad request: the body is larger than 65536 bytes' })
+  const empty = await fetch(`${cloud.apiUrl}/api/commands/nope/cancel`, { method: 'POST', headers: { authorization: `Bearer ${cloud.consoleToken}` } })
+  t.equal(empty.status, 404, 'a POST without a body is routed like any other')
 })
 
 t.test('receipts are verified against the key the owner provisioned, and results are said in words', (t) => {
