@@ -23,9 +23,9 @@ import { duration, port } from './options.js'
 
 export const DEMO_DEVICE = 'demo-phone'
 
-/** Registers the demo phone once; a device whose secret file was lost is registered anew. */
+/** Registers the demo phone once; one whose secret file or owner keys were lost is registered anew. */
 async function ensureDemoDevice(dataDir: string, secretFile: string, keys: OwnerKeys): Promise<void> {
-  if (existsSync(secretFile)) return
+  if (existsSync(secretFile) && keys.deviceKey(DEMO_DEVICE)) return
   const db = openDb(dataDir)
   try {
     const registry = new DeviceRegistry(db, Date.now)

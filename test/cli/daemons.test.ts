@@ -128,11 +128,13 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
 
 t.test('demo: broker, a registered phone walking its route and the live console, in one command', async (t) => {
   const data = tempDir(t)
-  for (const round of ['first start registers the demo phone', 'a second start reuses it', 'a lost secret file re-registers it']) {
+  const keys = tempDir(t)
+  for (const round of ['first start registers the demo phone', 'a second start reuses it', 'a lost secret file re-registers it', 'lost owner keys re-register it']) {
     if (round.startsWith('a lost')) rmSync(join(data, 'demo-phone.secret'))
+    if (round.startsWith('lost owner')) rmSync(join(keys, 'devices'), { recursive: true })
     const ui = testIo(new SystemClock())
     ui.io.tty = true
-    const running = main(['demo', '--data', data, '--mqtt-port', '0', '--http-port', '0', '--interval', '100ms'], ui.io)
+    const running = main(['demo', '--data', data, '--keys', keys, '--mqtt-port', '0', '--http-port', '0', '--interval', '100ms'], ui.io)
     const screen = await ui.waitForOut(/demo-phone\s+demo\s+online\s+55\.\d+,-3\.\d+/)
     t.match(screen, /Broker on mqtt:\/\/127\.0\.0\.1:\d+ and http:\/\/127\.0\.0\.1:\d+; logs in .*fakephone\.log/, round)
     t.match(screen, /\x1b\[2J/, 'a terminal is repainted in place')
