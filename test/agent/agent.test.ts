@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { RouteSource } from '../../agent/location.js'
 import { tempDir } from '../fixtures/scope.js'
-import { addDevice, agentConnected, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { addDevice, agentConnected, cloudWithAgent, restartUnder, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 
 t.test('F1 heartbeats follow the jittered schedule on the injected clock and carry the fix, battery and network', async (t) => {
   const cloud = await startCloud(t)
@@ -74,14 +74,9 @@ t.test('the cloud ignores a heartbeat from a device that said Find Device is off
 })
 
 t.test('an agent that loses the broker backs off, reconnects and resumes its heartbeats', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await agentConnected(agent)
-  const waiting = once(agent, 'channel')
-  await cloud.restart()
-  t.same(await waiting, ['waiting'], 'the data channel waits before retrying')
+  const { cloud, clock, agent } = await cloudWithAgent(t)
+  await restartUnder(cloud, agent)
+  t.equal(agent.status().dataChannel, 'waiting', 'the data channel waits before retrying')
   t.equal(cloud.broker.store.device('phone-a')?.online, false, 'the restarted cloud starts with the device offline')
   clock.advance(1000)
   await agentConnected(agent)
@@ -94,14 +89,8 @@ t.test('an agent that loses the broker backs off, reconnects and resumes its hea
 })
 
 t.test('F3 a switch flipped while the phone is offline reaches the cloud when it reconnects', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await agentConnected(agent)
-  const waiting = once(agent, 'channel')
-  await cloud.restart()
-  await waiting
+  const { cloud, clock, agent } = await cloudWithAgent(t)
+  await restartUnder(cloud, agent)
   await agent.setSwitch('findDevice', false)
   t.ok(cloud.broker.store.locationEnabled('phone-a'), 'the cloud cannot know yet')
   const statusSeen = once(cloud.broker.store, 'status')

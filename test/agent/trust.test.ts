@@ -13,7 +13,7 @@ import { ManualClock } from '../../common/clock.js'
 import { COMMAND_TYPES, type Command, type CommandType } from '../../common/contract.js'
 import { signPayload } from '../../common/signing.js'
 import { CLOCK_SKEW_MS } from '../../agent/verify.js'
-import { startAgent, startCloud } from '../fixtures/cloud.js'
+import { restartUnder, startAgent, startCloud } from '../fixtures/cloud.js'
 import { commandState, listening, makeOwner, provision, signed, strangerKey, unsigned } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -124,9 +124,7 @@ t.test('F2 one valid wipe replayed live, after an agent restart and after a brok
   await listening(cloud, 'phone-a')
   await replay(restarted, 20)
 
-  const waiting = once(restarted, 'channel')
-  await cloud.restart()
-  await waiting
+  await restartUnder(cloud, restarted)
   clock.advance(1000)
   await listening(cloud, 'phone-a')
   await replay(restarted, 20)
