@@ -65,7 +65,7 @@ t.test('agent start-up errors name the problem', async (t) => {
   writeFileSync(join(dir, 'secret'), 's')
   writeFileSync(join(dir, 'bad.gpx'), '<gpx></gpx>')
   const base = ['agent', '--secret-file', join(dir, 'secret'), '--data', dir]
-  t.match((await run([...base, '--id', 'Bad Id'])).err, /invalid device id "Bad Id"/)
+  t.match((await run([...base, '--id', 'Bad Id'])).err, /--id: device id: 1-63 of a-z/)
   t.match((await run(['agent', '--id', 'a', '--secret-file', join(dir, 'none')])).err, /cannot read the secret file .*none: ENOENT/)
   t.match((await run([...base, '--id', 'a', '--gpx', join(dir, 'bad.gpx')])).err, /at least two <trkpt>/)
 })
