@@ -78,6 +78,7 @@ interface GpsdEvents {
 export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSource {
   private socket: Socket | null = null
   private buffer = ''
+  private discarding = false
   private last: { fix: Fix; at: number } | null = null
   private stateNow: GpsdState = 'stopped'
   private readonly retry: RetryTimer
@@ -131,6 +132,7 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
       if (this.stateNow === 'stopped') return
       this.socket = null
       this.buffer = ''
+      this.discarding = false
       this.retry.schedule(() => this.connect())
       this.setState('waiting')
       log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'gpsd disconnected, retrying')
@@ -140,10 +142,15 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
   private receive(chunk: string): void {
     const lines = (this.buffer + chunk).split('\n')
     this.buffer = lines.pop() as string
-    for (const line of lines) this.handle(line.trim())
+    for (const line of lines) {
+      // The end of a line already skipped as too long.
+      if (this.discarding) this.discarding = false
+      else this.handle(line.trim())
+    }
     if (this.buffer.length > MAX_LINE_BYTES) {
       this.skip(`a line longer than ${MAX_LINE_BYTES} bytes`, this.buffer)
       this.buffer = ''
+      this.discarding = true
     }
   }
 
@@ -164,6 +171,7 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
     if (!tpv.success) return this.skip(`bad TPV report: ${z.prettifyError(tpv.error).replace(/\n+/g, '; ')}`, line)
     const { lat, lon } = tpv.data
     if (tpv.data.mode < 2) {
+      if (this.last) this.opts.log.info('gpsd lost the fix')
       this.last = null
       this.emit('lost')
       return
@@ -171,6 +179,7 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
     // gpsd sends TPV reports with a mode but no position yet while a fix settles.
     if (lat === undefined || lon === undefined) return
     const fix = fixOf({ ...tpv.data, lat, lon })
+    if (!this.last) this.opts.log.info({ lat, lon, accuracy: fix.accuracy }, 'gpsd has a fix')
     this.last = { fix, at: this.opts.clock.now() }
     this.emit('fix', fix)
   }
