@@ -28,7 +28,6 @@ interface NotifierEvents {
 
 export class SystemdNotifier extends EventEmitter<NotifierEvents> {
   private watchdog: Timer | null = null
-  private closed = false
 
   constructor(private readonly opts: NotifierOptions) {
     super()
@@ -61,13 +60,11 @@ export class SystemdNotifier extends EventEmitter<NotifierEvents> {
   }
 
   close(): void {
-    this.closed = true
     this.watchdog?.cancel()
   }
 
   private pet(every: number): void {
     this.watchdog = this.opts.clock.after(every, () => {
-      if (this.closed) return
       void this.send(['WATCHDOG=1'])
       this.pet(every)
     })
