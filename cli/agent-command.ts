@@ -46,7 +46,7 @@ function location(c: AgentConfig, io: Io, log: Logger): Location {
 
 /** Starts one agent with its control socket; used by `agent` and by `demo`. */
 export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<RunningAgent> {
-  const secret = await readDeviceSecret(c, io.env ?? {})
+  const secret = await readDeviceSecret(c, io.env)
   const where = location(c, io, log)
   const agent = new Agent({
     id: c.id,

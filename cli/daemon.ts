@@ -4,7 +4,7 @@ import type { Logger } from '../common/log.js'
 import { untilAborted, type Io } from './io.js'
 
 export async function serveUntilAborted(io: Io, log: Logger, status: string, stop: () => Promise<void>): Promise<void> {
-  const notifier = new SystemdNotifier({ env: io.env ?? {}, clock: io.clock, log })
+  const notifier = new SystemdNotifier({ env: io.env, clock: io.clock, log })
   await notifier.ready(status)
   await untilAborted(io.signal)
   await notifier.stopping()

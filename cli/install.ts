@@ -14,10 +14,12 @@ export const SHIPPED_BIN = '/usr/local/bin/fakephone'
 
 /** The folder holding package.json and systemd/ (above cli/ in the sources, above dist/cli/ when built). */
 export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'systemd', 'fakephone-broker.service'))) return dir
+  let dir = from
+  while (!existsSync(join(dir, 'systemd', 'fakephone-broker.service'))) {
     if (dirname(dir) === dir) throw new Error(`no systemd/ folder above ${from}: is this a fakephone installation?`)
+    dir = dirname(dir)
   }
+  return dir
 }
 
 /** The default ExecStart command: this Node binary running this installation's built CLI. */

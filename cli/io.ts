@@ -14,8 +14,8 @@ export interface Io {
   logTo?: DestinationStream
   /** True when stdout is a terminal that a live view may redraw. */
   tty?: boolean
-  /** The environment (config overrides, systemd's NOTIFY_SOCKET and CREDENTIALS_DIRECTORY); none when absent. */
-  env?: Readonly<Record<string, string | undefined>>
+  /** The environment: config overrides, and systemd's NOTIFY_SOCKET, WATCHDOG_USEC and CREDENTIALS_DIRECTORY. */
+  env: Readonly<Record<string, string | undefined>>
 }
 
 /** An error meant for the person at the terminal: printed without a stack, exit code 1. */

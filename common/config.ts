@@ -110,9 +110,9 @@ function setAt(target: Plain, path: readonly string[], value: unknown): void {
   node[path[path.length - 1] as string] = value
 }
 
-/** Dotted key of every value in `values` that is not itself an object. */
-function leafKeys(values: Plain, prefix = ''): string[] {
-  return Object.entries(values).flatMap(([k, v]) => (isPlain(v) && Object.keys(v).length > 0 ? leafKeys(v, `${prefix}${k}.`) : [`${prefix}${k}`]))
+/** Dotted key of every value in `values`, objects and what they hold. */
+function allKeys(values: Plain, prefix = ''): string[] {
+  return Object.entries(values).flatMap(([k, v]) => [`${prefix}${k}`, ...(isPlain(v) ? allKeys(v, `${prefix}${k}.`) : [])])
 }
 
 function merge(base: Plain, over: Plain): Plain {
@@ -136,7 +136,7 @@ async function fileLayer(file: string): Promise<Layer | string> {
     return `${file}: not valid JSON (${(err as Error).message})`
   }
   if (!isPlain(data)) return `${file}: must hold one JSON object, {"key": value, ...}`
-  return { values: data, origins: new Map(leafKeys(data).map((key) => [key, `${file}: ${key}`])) }
+  return { values: data, origins: new Map(allKeys(data).map((key) => [key, `${file}: ${key}`])) }
 }
 
 function envLayer(spec: ConfigSpec<z.ZodObject>, env: Env, problems: string[]): Layer {
@@ -174,21 +174,16 @@ function parseJsonOr(text: string): unknown {
   }
 }
 
-/** Where a problem at `path` came from: the nearest key that a layer set. */
-function originOf(layers: Layer[], path: string): string | undefined {
-  for (let p = path; p !== ''; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
-    for (let i = layers.length - 1; i >= 0; i--) {
-      const origin = (layers[i] as Layer).origins.get(p)
-      if (origin) return origin
-    }
-  }
-  return undefined
+/** The layer that set the value at dotted key `key`, the last one winning; none for a value nobody set. */
+function originOf(layers: Layer[], key: string): string | undefined {
+  return layers.reduce<string | undefined>((found, layer) => layer.origins.get(key) ?? found, undefined)
 }
 
 function describe(spec: ConfigSpec<z.ZodObject>, sources: ConfigSources, layers: Layer[], issue: z.core.$ZodIssue): string[] {
   const path = issue.path.map(String)
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `${originOf(layers, [...path, key].join('.')) ?? [...path, key].join('.')}: unknown setting`)
+    // Only the file can hold keys the schema does not know, and it names every key it holds.
+    return issue.keys.map((key) => `${originOf(layers, [...path, key].join('.')) as string}: unknown setting`)
   }
   const dotted = path.join('.')
   const origin = originOf(layers, dotted)

@@ -5,7 +5,7 @@
  * message then comes from a child process). Outside systemd ($NOTIFY_SOCKET
  * unset) every call does nothing.
  */
-import { spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import type { Clock, Timer } from './clock.js'
 import type { Env } from './config.js'
@@ -75,18 +75,11 @@ export class SystemdNotifier extends EventEmitter<NotifierEvents> {
     if (!this.enabled) return Promise.resolve()
     const command = this.opts.command ?? 'systemd-notify'
     return new Promise((resolve) => {
-      let settled = false
-      // A child that cannot start may report both 'error' and 'exit'.
-      const done = (ok: boolean, why?: string): void => {
-        if (settled) return
-        settled = true
-        if (!ok) this.opts.log.warn({ command, assignments, why }, 'could not notify systemd')
-        this.emit('sent', assignments, ok)
+      execFile(command, assignments, { env: { ...this.opts.env } }, (err) => {
+        if (err) this.opts.log.warn({ command, assignments, why: err.message }, 'could not notify systemd')
+        this.emit('sent', assignments, !err)
         resolve()
-      }
-      const child = spawn(command, assignments, { stdio: 'ignore', env: { ...this.opts.env } })
-      child.once('error', (err) => done(false, err.message))
-      child.once('exit', (code) => (code === 0 ? done(true) : done(false, `exit status ${String(code)}`)))
+      })
     })
   }
 }

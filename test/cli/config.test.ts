@@ -136,6 +136,13 @@ t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) 
   later.abort()
   t.equal(await waiting, 0, 'a phone whose gpsd is not up yet runs, retries and stops cleanly')
 
+  writeFileSync(join(dir, 'walk.gpx'), '<gpx><trk><trkpt lat="57.1" lon="-2.1"/><trkpt lat="57.2" lon="-2.2"/></trk></gpx>')
+  const walking = testIo(clock)
+  const gpx = main([...base, '--gpx', join(dir, 'walk.gpx')], walking.io)
+  t.match(await walking.logs.waitFor((l) => l.msg === 'agent started'), { location: 'gpx' }, '--gpx: the track of a GPX file')
+  walking.abort()
+  t.equal(await gpx, 0)
+
   t.match((await run([...base, '--gpsd', 'nowhere'])).err, /--gpsd \[host:port\]' argument 'nowhere' is invalid. must be HOST:PORT/)
   t.match((await run([...base, '--gpsd', '--fixed', '1,2'])).err, /cannot be used with/)
   t.match((await run(base, undefined, { FAKEPHONE_AGENT_LOCATION: 'gpsd:nowhere' })).err, /FAKEPHONE_AGENT_LOCATION: "nowhere" is not HOST:PORT/)

@@ -114,9 +114,14 @@ t.test('environment values: text settings stay text, others are JSON when they p
 })
 
 t.test('a required setting that nobody set says where it can be set', async (t) => {
-  const spec = { kind: 'thing', schema: z.strictObject({ name: z.string(), maxSize: z.number() }) }
+  const spec = { kind: 'thing', schema: z.strictObject({ name: z.string(), maxSize: z.number(), inner: z.strictObject({ depth: z.number() }).optional() }) }
   const dir = tempDir(t)
   const file = write(dir, 'thing.json', {})
+  const nested = write(dir, 'nested.json', { name: 'x', maxSize: 1, inner: {}, extra: { a: 1 } })
+  t.same((await failure(loadConfig(spec, { file: nested }))).problems, [
+    `inner.depth: missing; set it in ${nested} or as FAKEPHONE_THING_INNER_DEPTH`,
+    `${nested}: extra: unknown setting`,
+  ], 'a nested key left out is missing, an unknown object is named by its key')
   const err = await failure(loadConfig(spec, { file, flags: { values: {}, names: { name: '--name' } } }))
   t.same(err.problems, [`name: missing; set it in ${file}, as FAKEPHONE_THING_NAME or with --name`, `maxSize: missing; set it in ${file} or as FAKEPHONE_THING_MAX_SIZE`])
   const noFile = await failure(loadConfig(spec, { env: { FAKEPHONE_THING_NAME: 'x' } }))
