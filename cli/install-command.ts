@@ -22,6 +22,8 @@ export function installCommand(io: Io): Command {
       } catch (err) {
         throw new UserError(`--location: ${(err as Error).message}`)
       }
+      const hidden = bin.find((w) => /^\/(home|root|run\/user)\//.test(w))
+      if (hidden) io.err(`warning: ${hidden} is under /home, /root or /run/user, which ProtectHome=yes hides from the services: install fakephone elsewhere (npm install -g, or a checkout under /opt)\n`)
       const files = await install({ prefix: o.prefix, bin, agents: o.agent, location: o.location })
       for (const f of files) io.out(`${f.action === 'wrote' ? 'wrote' : 'kept (exists)'}  ${f.path}\n`)
       const etc = join(o.prefix, 'etc', 'fakephone')

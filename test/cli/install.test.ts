@@ -42,11 +42,14 @@ t.test('a second install refreshes the units but keeps the configs an operator m
   t.match(readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'), /\nExecStart=\/usr\/local\/bin\/fakephone broker /)
 })
 
-t.test('install refuses a relative --bin, a bad device id and a bad location before writing anything', async (t) => {
+t.test('install refuses a relative --bin, a bad device id and a bad location, and warns of a home folder', async (t) => {
   const prefix = tempDir(t)
   t.match((await run(['install', '--prefix', prefix, '--bin', 'fakephone'])).err, /--bin must start with an absolute path \(systemd does no PATH lookup\): "fakephone"/)
   t.match((await run(['install', '--prefix', prefix, '--agent', 'Kitchen Pi'])).err, /invalid device id "Kitchen Pi"/)
   t.match((await run(['install', '--prefix', prefix, '--agent', 'pi', '--location', 'moon'])).err, /--location: "moon" is not a location/)
+  const fromHome = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/node /home/pi/fakephone/dist/cli/main.js'])
+  t.equal(fromHome.code, 0)
+  t.match(fromHome.err, /^warning: \/home\/pi\/fakephone\/dist\/cli\/main\.js is under \/home, \/root or \/run\/user, which ProtectHome=yes hides from the services/, 'a checkout in a home folder would not start under the units')
   t.equal((await run(['install', '--prefix', prefix])).code, 0, 'the default --bin is usable')
   t.match(readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'), `\nExecStart=${execLine(defaultBin())} broker `)
 })
