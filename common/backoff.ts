@@ -40,6 +40,11 @@ export class RetryTimer {
     return this.attempt
   }
 
+  /** Whether a retry is waiting. */
+  get pending(): boolean {
+    return this.timer !== null
+  }
+
   /** Runs `fn` after the next delay, unless a retry already waits; returns whether one was scheduled. */
   schedule(fn: () => void): boolean {
     if (this.timer) return false

@@ -72,12 +72,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   }
 
   private scheduleRetry(): void {
-    if (this.stateNow === 'stopped') return
-    const scheduled = this.retry.schedule(() => {
+    if (this.stateNow === 'stopped' || this.retry.pending) return
+    this.retry.schedule(() => {
       this.setState('connecting')
       this.client.reconnect()
     })
-    if (!scheduled) return
     this.setState('waiting')
     this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'mqtt disconnected, retrying')
   }

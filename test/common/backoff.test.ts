@@ -20,10 +20,12 @@ t.test('a retry timer waits the next delay on the injected clock, never twice at
   let runs = 0
   t.equal(retry.schedule(() => runs++), true)
   t.equal(retry.schedule(() => runs++), false, 'a second schedule while one waits is ignored')
+  t.equal(retry.pending, true)
   clock.advance(99)
   t.equal(runs, 0)
   clock.advance(1)
   t.equal(runs, 1, 'ran after the first delay')
+  t.equal(retry.pending, false)
   retry.schedule(() => runs++)
   t.equal(retry.lastDelayMs, 200, 'the second delay doubles')
   clock.advance(200)
