@@ -147,7 +147,7 @@ function envLayer(spec: ConfigSpec<z.ZodObject>, env: Env, problems: string[]): 
     if (!name.startsWith(prefix) || raw === undefined) continue
     const leaf = known.get(name)
     if (!leaf) {
-      problems.push(`${name}: no such ${spec.kind} setting (known: ${[...known.keys()].join(', ')})`)
+      problems.push(`${name}: no such ${spec.kind} setting (\`fakephone config env --kind ${spec.kind}\` lists them)`)
       continue
     }
     setAt(layer.values, leaf.path, leaf.text ? raw : parseJsonOr(raw))
