@@ -1,104 +1,129 @@
 /** `fakephone agent` (one fake phone) and `fakephone phone` (its user's thumbs). */
 import { Command, Option } from 'commander'
-import { readFile } from 'node:fs/promises'
 import type { Server } from 'node:net'
 import { Agent } from '../agent/agent.js'
 import { sendControl, serveControl, type ControlRequest } from '../agent/control.js'
-import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource, type Point } from '../agent/location.js'
-import { DeviceIdSchema, NetworkSchema } from '../common/contract.js'
+import { AGENT_CONFIG, AgentConfigSchema, type AgentConfig } from '../agent/config.js'
+import { GpsdSource } from '../agent/gpsd.js'
+import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource } from '../agent/location.js'
+import { readDeviceSecret } from '../agent/secret.js'
+import { loadConfig } from '../common/config.js'
+import { NetworkSchema } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import type { KeyObject } from 'node:crypto'
-import { logger, untilAborted, UserError, type Io } from './io.js'
-import { duration, fraction, latLon, onOff } from './options.js'
-
-export interface AgentCliOptions {
-  id: string
-  secretFile: string
-  broker: string
-  data: string
-  gpx?: string
-  fixed?: Point
-  speed: number
-  interval: number
-  jitter: number
-  /** The owner's public key file (from `fakephone device add`). */
-  ownerKey?: string
-}
+import { givenFlags, type FlagKey } from './config-flags.js'
+import { serveUntilAborted } from './daemon.js'
+import { logger, UserError, type Io } from './io.js'
+import { checked, duration, fraction, hostPort, latLon, onOff } from './options.js'
 
 export interface RunningAgent {
   agent: Agent
   stop(): Promise<void>
 }
 
-function locationSource(o: AgentCliOptions, now: number): LocationSource {
-  if (o.fixed) return new FixedSource(o.fixed)
-  const points = o.gpx ? readGpx(o.gpx) : DEMO_ROUTE
-  return new RouteSource(points, o.speed, now)
+interface Location {
+  source: LocationSource
+  stop(): void
+}
+
+function location(c: AgentConfig, io: Io, log: Logger): Location {
+  const spec = c.location
+  switch (spec.kind) {
+    case 'fixed':
+      return { source: new FixedSource(spec.point), stop: () => {} }
+    case 'gpsd': {
+      const gpsd = new GpsdSource({ host: spec.host, port: spec.port, clock: io.clock, log: log.child({ component: 'gpsd' }), maxAgeMs: c.gpsdMaxAge })
+      gpsd.start()
+      return { source: gpsd, stop: () => gpsd.stop() }
+    }
+    default:
+      try {
+        return { source: new RouteSource(spec.kind === 'gpx' ? readGpx(spec.file) : DEMO_ROUTE, c.speed, io.clock.now()), stop: () => {} }
+      } catch (err) {
+        throw new UserError((err as Error).message)
+      }
+  }
 }
 
 /** Starts one agent with its control socket; used by `agent` and by `demo`. */
-export async function startAgent(o: AgentCliOptions, io: Io, log: Logger): Promise<RunningAgent> {
-  const id = DeviceIdSchema.safeParse(o.id)
-  if (!id.success) throw new UserError(`invalid device id "${o.id}"`)
-  let secret: string
-  try {
-    secret = (await readFile(o.secretFile, 'utf8')).trim()
-  } catch (err) {
-    throw new UserError(`cannot read the secret file ${o.secretFile}: ${(err as NodeJS.ErrnoException).code}`)
-  }
-  let location: LocationSource
+export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<RunningAgent> {
+  const secret = await readDeviceSecret(c, io.env)
   let ownerKey: KeyObject | undefined
   try {
-    location = locationSource(o, io.clock.now())
-    ownerKey = o.ownerKey === undefined ? undefined : readPublicKey(o.ownerKey)
+    ownerKey = c.ownerKey === undefined ? undefined : readPublicKey(c.ownerKey)
   } catch (err) {
-    throw new UserError((err as Error).message)
+    throw new UserError(`cannot read the owner key ${c.ownerKey}: ${(err as Error).message}`)
   }
-  if (!ownerKey) log.warn('no --owner-key: this phone will refuse every remote command')
+  if (!ownerKey) log.warn('no owner key (--owner-key): this phone will refuse every remote command')
+  const where = location(c, io, log)
   const agent = new Agent({
-    id: o.id,
+    id: c.id,
     secret,
-    brokerUrl: o.broker,
-    dataDir: o.data,
+    brokerUrl: c.broker,
+    dataDir: c.dataDir,
     clock: io.clock,
     log,
-    location,
-    heartbeatMs: o.interval,
-    jitter: o.jitter,
+    location: where.source,
+    heartbeatMs: c.interval,
+    jitter: c.jitter,
     ownerKey,
   })
   await agent.start()
-  const control: Server = await serveControl(agent, o.data, log)
-  log.info({ id: o.id, broker: o.broker, dataDir: o.data }, 'agent started')
+  const control: Server = await serveControl(agent, c.dataDir, log)
+  log.info({ id: c.id, broker: c.broker, dataDir: c.dataDir, location: c.location.kind }, 'agent started')
   return {
     agent,
     stop: async () => {
       control.close()
+      where.stop()
       await agent.stop()
     },
   }
 }
 
+/** Commander option → agent config key; the location flags all set `location`. */
+const AGENT_FLAGS: Readonly<Record<string, FlagKey>> = {
+  id: 'id',
+  secretFile: 'secretFile',
+  broker: 'broker',
+  data: 'dataDir',
+  gpx: { key: 'location', value: (v) => `gpx:${String(v)}` },
+  fixed: { key: 'location', value: (v) => `fixed:${String(v)}` },
+  gpsd: { key: 'location', value: (v) => (v === true ? 'gpsd' : `gpsd:${String(v)}`) },
+  speed: 'speed',
+  gpsdMaxAge: 'gpsdMaxAge',
+  interval: 'interval',
+  jitter: 'jitter',
+  ownerKey: 'ownerKey',
+  logLevel: 'logLevel',
+}
+
 export function agentCommand(io: Io): Command {
-  return new Command('agent')
+  const d = AgentConfigSchema.omit({ id: true }).parse({})
+  const cmd: Command = new Command('agent')
     .description('run one fake phone')
-    .requiredOption('--id <id>', 'device id (as registered with `fakephone device add`)')
-    .requiredOption('--secret-file <file>', 'file holding the device secret')
-    .option('--broker <url>', 'mqtt://host:port or ws://host:port/mqtt', 'mqtt://127.0.0.1:1883')
-    .option('--data <dir>', "the phone's data directory (settings, control socket)", './phone')
-    .addOption(new Option('--gpx <file>', 'walk the track of a GPX file instead of the built-in route').conflicts('fixed'))
-    .option('--fixed <lat,lon>', 'stay at one point', latLon)
-    .option('--speed <m/s>', 'walking speed along the route', Number, 1.4)
-    .option('--interval <duration>', 'time between heartbeats, e.g. 30s', duration, 30_000)
-    .option('--jitter <fraction>', 'heartbeat interval varies by ± this fraction', fraction, 0.1)
+    .option('--config <file>', 'JSON config file; FAKEPHONE_AGENT_* variables override it, flags override both')
+    .option('--id <id>', 'device id (as registered with `fakephone device add`)')
+    .option('--secret-file <file>', 'file holding the device secret (default: the systemd credential device-secret)')
+    .option('--broker <url>', 'mqtt://host:port or ws://host:port/mqtt', d.broker)
+    .option('--data <dir>', "the phone's data directory (settings, control socket)", d.dataDir)
+    .addOption(new Option('--gpx <file>', 'walk the track of a GPX file instead of the built-in route').conflicts(['fixed', 'gpsd']))
+    .addOption(new Option('--fixed <lat,lon>', 'stay at one point').argParser(checked(latLon)).conflicts('gpsd'))
+    .option('--gpsd [host:port]', 'where a real GPS receiver says, through gpsd (default 127.0.0.1:2947)', checked(hostPort))
+    .option('--gpsd-max-age <duration>', 'a gpsd fix older than this is no fix', duration, d.gpsdMaxAge)
+    .option('--speed <m/s>', 'walking speed along the route', Number, d.speed)
+    .option('--interval <duration>', 'time between heartbeats, e.g. 30s', duration, d.interval)
+    .option('--jitter <fraction>', 'heartbeat interval varies by ± this fraction', fraction, d.jitter)
     .option('--owner-key <file>', "the owner's public key (printed by `fakephone device add`); remote commands need it")
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-    .action(async (o: AgentCliOptions & { logLevel: string }) => {
-      const running = await startAgent(o, io, logger(io, o.logLevel).child({ module: 'agent', device: o.id }))
-      await untilAborted(io.signal)
-      await running.stop()
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
+    .action(async (o: { config?: string }) => {
+      const config = await loadConfig(AGENT_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, AGENT_FLAGS) })
+      const log = logger(io, config.logLevel).child({ module: 'agent', device: config.id })
+      const running = await startAgent(config, io, log)
+      await serveUntilAborted(io, log, `phone ${config.id} running`, () => running.stop())
     })
+  return cmd
 }
 
 export function phoneCommand(io: Io): Command {

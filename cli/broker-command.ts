@@ -3,33 +3,39 @@ import { Command } from 'commander'
 import { writeFile } from 'node:fs/promises'
 import { openDb } from '../broker/db.js'
 import { DeviceRegistry } from '../broker/registry.js'
+import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
+import { loadConfig } from '../common/config.js'
 import { formatAge } from '../common/clock.js'
 import { OwnerKeys } from '../common/signing.js'
-import { logger, untilAborted, UserError, type Io } from './io.js'
+import { givenFlags } from './config-flags.js'
+import { serveUntilAborted } from './daemon.js'
+import { logger, UserError, type Io } from './io.js'
 import { port, positiveInt } from './options.js'
 import { table } from './render.js'
 
+/** Commander option → broker config key. */
+const BROKER_FLAGS = { data: 'dataDir', host: 'host', mqttPort: 'mqttPort', httpPort: 'httpPort', maxPacketBytes: 'maxPacketBytes', logLevel: 'logLevel' }
+
 export function brokerCommand(io: Io): Command {
-  const d = DEFAULT_BROKER_OPTIONS
-  return new Command('broker')
+  const d = BrokerConfigSchema.parse({})
+  const cmd: Command = new Command('broker')
     .description('run the cloud: MQTT over TCP and WebSocket, the console API and the embedded database')
+    .option('--config <file>', 'JSON config file; FAKEPHONE_BROKER_* variables override it, flags override both')
     .option('--data <dir>', 'data directory (database, console token)', d.dataDir)
     .option('--host <address>', 'address to listen on (use 0.0.0.0 to serve a network)', d.host)
     .option('--mqtt-port <port>', 'MQTT over TCP', port, d.mqttPort)
     .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, console API at /api', port, d.httpPort)
     .option('--max-packet-bytes <n>', 'largest MQTT packet a client may send', positiveInt, d.maxPacketBytes)
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-    .action(async (o: { data: string; host: string; mqttPort: number; httpPort: number; maxPacketBytes: number; logLevel: string }) => {
-      const broker = new CloudBroker(
-        { ...d, dataDir: o.data, host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort, maxPacketBytes: o.maxPacketBytes },
-        io.clock,
-        logger(io, o.logLevel).child({ module: 'broker' }),
-      )
-      await startOrExplain(broker, o)
-      await untilAborted(io.signal)
-      await broker.stop()
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
+    .action(async (o: { config?: string }) => {
+      const config = await loadConfig(BROKER_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, BROKER_FLAGS) })
+      const log = logger(io, config.logLevel).child({ module: 'broker' })
+      const broker = new CloudBroker(brokerOptions(config), io.clock, log)
+      const ports = await startOrExplain(broker, config)
+      await serveUntilAborted(io, log, `listening on ${config.host}, MQTT ${ports.mqttPort}, HTTP ${ports.httpPort}`, () => broker.stop())
     })
+  return cmd
 }
 
 /** Start-up failures a person can fix (a port in use) are said in one line. */

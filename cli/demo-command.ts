@@ -7,6 +7,7 @@
 import { Command } from 'commander'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { AgentConfigSchema } from '../agent/config.js'
 import { ConsoleClient } from '../broker/console-client.js'
 import { openDb } from '../broker/db.js'
 import { DeviceRegistry } from '../broker/registry.js'
@@ -60,16 +61,14 @@ export function demoCommand(io: Io): Command {
       const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
       io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
       const phone = await startAgent(
-        {
+        AgentConfigSchema.parse({
           id: DEMO_DEVICE,
           secretFile,
           broker: `mqtt://${host}:${mqttPort}`,
-          data: join(o.data, 'phones', DEMO_DEVICE),
-          speed: 1.4,
+          dataDir: join(o.data, 'phones', DEMO_DEVICE),
           interval: o.interval,
-          jitter: 0.1,
           ownerKey: keys.ownerKeyFile('demo'),
-        },
+        }),
         io,
         log.child({ module: 'agent', device: DEMO_DEVICE }),
       )

@@ -16,6 +16,8 @@ export interface Io {
   tty?: boolean
   /** Asks the person at the terminal; absent when nobody can answer (no TTY). */
   prompt?: (question: string) => Promise<string>
+  /** The environment: config overrides, and systemd's NOTIFY_SOCKET, WATCHDOG_USEC and CREDENTIALS_DIRECTORY. */
+  env: Readonly<Record<string, string | undefined>>
 }
 
 /** An error meant for the person at the terminal: printed without a stack, exit code 1. */

@@ -11,8 +11,10 @@ import { createInterface } from 'node:readline/promises'
 import { SystemClock } from '../common/clock.js'
 import { agentCommand, phoneCommand } from './agent-command.js'
 import { brokerCommand, deviceCommand } from './broker-command.js'
+import { configCommand } from './config-command.js'
 import { consoleCommand } from './console-command.js'
 import { demoCommand } from './demo-command.js'
+import { installCommand } from './install-command.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Io } from './io.js'
 
@@ -21,7 +23,7 @@ export function program(io: Io): Command {
     .description('Fake phones signed in to a simulated vendor cloud: broker, device agents and console')
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
-  for (const make of [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand]) root.addCommand(make(io))
+  for (const make of [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand]) root.addCommand(make(io))
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
@@ -76,6 +78,7 @@ function runAsProcess(): void {
           return answer
         }
       : undefined,
+    env: process.env,
   }
   main(process.argv.slice(2), io).then(
     (code) => process.exit(code),

@@ -1,5 +1,7 @@
 /** Option parsers shared by the subcommands: each names what was wrong. */
 import { InvalidArgumentError } from 'commander'
+import { parseHostPort, parseLatLon } from '../agent/config.js'
+import type { Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
 
 export function port(value: string): number {
@@ -34,10 +36,22 @@ export function onOff(value: string): boolean {
   throw new InvalidArgumentError('must be "on" or "off"')
 }
 
-export function latLon(value: string): { lat: number; lon: number } {
-  const [lat, lon] = value.split(',').map(Number)
-  if (lat === undefined || lon === undefined || !(Math.abs(lat) <= 90) || !(Math.abs(lon) <= 180)) {
-    throw new InvalidArgumentError('must be LAT,LON in degrees, e.g. 55.9486,-3.1999')
+export function latLon(value: string): Point {
+  const point = parseLatLon(value)
+  if (!point) throw new InvalidArgumentError('must be LAT,LON in degrees, e.g. 55.9486,-3.1999')
+  return point
+}
+
+export function hostPort(value: string): { host: string; port: number } {
+  const at = parseHostPort(value)
+  if (!at) throw new InvalidArgumentError('must be HOST:PORT, e.g. 127.0.0.1:2947')
+  return at
+}
+
+/** A parser that only checks: the text given is kept as the option's value. */
+export function checked(parse: (value: string) => unknown): (value: string) => string {
+  return (value) => {
+    parse(value)
+    return value
   }
-  return { lat, lon }
 }

@@ -6,8 +6,8 @@
  */
 import { EventEmitter } from 'node:events'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
-import type { Clock, Timer } from './clock.js'
+import { RetryTimer, type BackoffOptions } from './backoff.js'
+import type { Clock } from './clock.js'
 import type { Logger } from './log.js'
 
 export type LinkState = 'connecting' | 'connected' | 'waiting' | 'stopped'
@@ -28,19 +28,17 @@ export interface LinkOptions {
 
 export class MqttLink extends EventEmitter<LinkEvents> {
   readonly client: MqttClient
-  private attempt = 0
-  private retry: Timer | null = null
+  private readonly retry: RetryTimer
   private stateNow: LinkState = 'connecting'
-  /** Delay chosen for the retry now waiting, ms (for status displays and tests). */
-  lastDelayMs = 0
 
   constructor(private readonly opts: LinkOptions) {
     super()
+    this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.client = mqtt.connect(opts.url, { ...opts.mqtt, reconnectPeriod: 0 })
     this.client.on('connect', () => {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
       stream.setNoDelay?.(true)
-      this.attempt = 0
+      this.retry.reset()
       this.setState('connected')
       this.emit('connect')
     })
@@ -50,6 +48,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   get state(): LinkState {
     return this.stateNow
+  }
+
+  /** Delay chosen for the retry now waiting, ms (for status displays and tests). */
+  get lastDelayMs(): number {
+    return this.retry.lastDelayMs
   }
 
   get connected(): boolean {
@@ -64,20 +67,18 @@ export class MqttLink extends EventEmitter<LinkEvents> {
    */
   async stop(): Promise<void> {
     this.setState('stopped')
-    this.retry?.cancel()
+    this.retry.cancel()
     await this.client.endAsync(true)
   }
 
   private scheduleRetry(): void {
-    if (this.stateNow === 'stopped' || this.retry) return
-    this.lastDelayMs = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random)
-    this.setState('waiting')
-    this.opts.log.info({ delayMs: this.lastDelayMs, attempt: this.attempt }, 'mqtt disconnected, retrying')
-    this.retry = this.opts.clock.after(this.lastDelayMs, () => {
-      this.retry = null
+    if (this.stateNow === 'stopped' || this.retry.pending) return
+    this.retry.schedule(() => {
       this.setState('connecting')
       this.client.reconnect()
     })
+    this.setState('waiting')
+    this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'mqtt disconnected, retrying')
   }
 
   private setState(state: LinkState): void {

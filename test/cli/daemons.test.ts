@@ -65,9 +65,12 @@ t.test('agent start-up errors name the problem', async (t) => {
   writeFileSync(join(dir, 'secret'), 's')
   writeFileSync(join(dir, 'bad.gpx'), '<gpx></gpx>')
   const base = ['agent', '--secret-file', join(dir, 'secret'), '--data', dir]
-  t.match((await run([...base, '--id', 'Bad Id'])).err, /invalid device id "Bad Id"/)
+  t.match((await run([...base, '--id', 'Bad Id'])).err, /--id: device id: 1-63 of a-z/)
   t.match((await run(['agent', '--id', 'a', '--secret-file', join(dir, 'none')])).err, /cannot read the secret file .*none: ENOENT/)
   t.match((await run([...base, '--id', 'a', '--gpx', join(dir, 'bad.gpx')])).err, /at least two <trkpt>/)
+  t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err, /cannot read the owner key .*no\.pub: ENOENT/)
+  writeFileSync(join(dir, 'garbage.pub'), 'not a key')
+  t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')])).err, /cannot read the owner key .*garbage\.pub/)
 })
 
 t.test('console devices, history and watch show what the cloud knows, in words and in JSON', async (t) => {

@@ -61,7 +61,7 @@ t.test('bad option values are refused with the reason, before anything runs', as
     [['agent', '--id', 'x', '--secret-file', 'f', '--fixed', '1,2', '--gpx', 'g'], /cannot be used with/],
     [['phone', 'find-device', 'maybe'], /"on" or "off"/],
     [['phone', 'network', '6g'], /wifi, mobile or none/],
-    [['agent', '--secret-file', 'f'], /required option '--id <id>'/],
+    [['agent', '--secret-file', 'f'], /id: missing; set it in the config file, as FAKEPHONE_AGENT_ID or with --id/],
   ]
   for (const [argv, reason] of cases) {
     const r = await run(argv)

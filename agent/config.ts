@@ -1,0 +1,100 @@
+/**
+ * The agent's config file (`fakephone agent --config FILE`): one fake phone.
+ * The device secret is never a setting: it comes from `secretFile`, or from
+ * the systemd credential `secretCredential` ($CREDENTIALS_DIRECTORY/NAME).
+ * Where the phone is comes from one `location` setting:
+ *   `route`               the built-in walk (default)
+ *   `gpx:FILE`            the track of a GPX file, walked at `speed`
+ *   `fixed:LAT,LON`       one point
+ *   `gpsd` / `gpsd:HOST:PORT`  a real receiver through gpsd (127.0.0.1:2947)
+ */
+import { z } from 'zod'
+import { DurationSchema, LogLevelSchema, type ConfigSpec } from '../common/config.js'
+import { DeviceIdSchema } from '../common/contract.js'
+import type { Point } from './location.js'
+
+export type LocationSpec =
+  | { kind: 'route' }
+  | { kind: 'gpx'; file: string }
+  | { kind: 'fixed'; point: Point }
+  | { kind: 'gpsd'; host: string; port: number }
+
+export const GPSD_DEFAULT = { host: '127.0.0.1', port: 2947 }
+
+/** `LAT,LON` in degrees, or null. */
+export function parseLatLon(text: string): Point | null {
+  const [lat, lon, extra] = text.split(',').map((part) => (part.trim() === '' ? NaN : Number(part)))
+  if (extra !== undefined || lat === undefined || lon === undefined || !(Math.abs(lat) <= 90) || !(Math.abs(lon) <= 180)) return null
+  return { lat, lon }
+}
+
+/** `HOST:PORT` (or `[v6]:PORT`), or null. */
+export function parseHostPort(text: string): { host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text)
+  const port = Number(m?.[3])
+  if (!m || port < 1 || port > 65535) return null
+  return { host: (m[1] ?? m[2]) as string, port }
+}
+
+/** Parses a `location` setting; throws with what is wrong. */
+export function parseLocation(text: string): LocationSpec {
+  const colon = text.indexOf(':')
+  const kind = colon < 0 ? text : text.slice(0, colon)
+  const rest = colon < 0 ? null : text.slice(colon + 1)
+  if (kind === 'route' && rest === null) return { kind }
+  if (kind === 'gpx' && rest) return { kind, file: rest }
+  if (kind === 'fixed' && rest !== null) {
+    const point = parseLatLon(rest)
+    if (!point) throw new Error(`"${rest}" is not LAT,LON in degrees, e.g. fixed:55.9486,-3.1999`)
+    return { kind, point }
+  }
+  if (kind === 'gpsd') {
+    if (rest === null) return { kind, ...GPSD_DEFAULT }
+    const at = parseHostPort(rest)
+    if (!at) throw new Error(`"${rest}" is not HOST:PORT, e.g. gpsd:127.0.0.1:2947`)
+    return { kind, ...at }
+  }
+  throw new Error(`"${text}" is not a location: use route, gpx:FILE, fixed:LAT,LON, gpsd or gpsd:HOST:PORT`)
+}
+
+export const LocationSchema = z.string().transform((text, ctx): LocationSpec => {
+  try {
+    return parseLocation(text)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message })
+    return z.NEVER
+  }
+})
+
+export const AgentConfigSchema = z.strictObject({
+  /** As registered with `fakephone device add`. */
+  id: DeviceIdSchema,
+  broker: z
+    .string()
+    .regex(/^(mqtts?|wss?):\/\/[^/]/, 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt')
+    .default('mqtt://127.0.0.1:1883'),
+  /** Settings, control socket. */
+  dataDir: z.string().min(1).default('./phone'),
+  /** A file holding the device secret; when absent, the systemd credential below. */
+  secretFile: z.string().min(1).optional(),
+  /** Name of the systemd credential (LoadCredential=NAME:FILE) holding the secret. */
+  secretCredential: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'a credential name: letters, digits, "_", "." and "-"')
+    .default('device-secret'),
+  /** The owner's public key file (from `fakephone device add`); without it the phone refuses every remote command (F2). */
+  ownerKey: z.string().min(1).optional(),
+  location: LocationSchema.prefault('route'),
+  /** Walking speed along a route or GPX track, m/s. */
+  speed: z.number().positive().max(1000).default(1.4),
+  /** A gpsd fix older than this is no fix. */
+  gpsdMaxAge: DurationSchema.default(10_000),
+  /** Mean time between heartbeats. */
+  interval: DurationSchema.pipe(z.number().min(1, 'the interval must be at least 1ms')).default(30_000),
+  /** Each interval varies by ± this fraction. */
+  jitter: z.number().min(0).lt(1).default(0.1),
+  logLevel: LogLevelSchema.default('info'),
+})
+export type AgentConfig = z.output<typeof AgentConfigSchema>
+
+export const AGENT_CONFIG: ConfigSpec<typeof AgentConfigSchema> = { kind: 'agent', schema: AgentConfigSchema }

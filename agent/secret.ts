@@ -1,0 +1,34 @@
+/**
+ * The device secret, read from a file and never taken from argv or the
+ * environment, where `ps` and /proc would show it. Under systemd the file is
+ * a credential (`LoadCredential=device-secret:/etc/fakephone/agent-NAME.secret`),
+ * which the unit's own user may read even when the original is root's alone.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Env } from '../common/config.js'
+import { FakephoneError } from '../common/errors.js'
+
+export class SecretError extends FakephoneError {
+  constructor(message: string) {
+    super('ESECRET', message)
+  }
+}
+
+export async function readDeviceSecret(o: { secretFile?: string; secretCredential: string }, env: Env): Promise<string> {
+  const credentials = env.CREDENTIALS_DIRECTORY
+  const file = o.secretFile ?? (credentials ? join(credentials, o.secretCredential) : undefined)
+  if (!file) {
+    throw new SecretError(
+      `no device secret: set secretFile in the config (or --secret-file), or run under systemd with LoadCredential=${o.secretCredential}:FILE`,
+    )
+  }
+  let secret: string
+  try {
+    secret = (await readFile(file, 'utf8')).trim()
+  } catch (err) {
+    throw new SecretError(`cannot read the secret file ${file}: ${(err as NodeJS.ErrnoException).code}`)
+  }
+  if (secret === '') throw new SecretError(`the secret file ${file} is empty`)
+  return secret
+}

@@ -1,0 +1,44 @@
+/**
+ * The broker's config file (`fakephone broker --config FILE`): the schema of
+ * every setting with its default, and the mapping to BrokerOptions. Loading,
+ * environment overrides and error reporting are common/config.ts's job.
+ */
+import { z } from 'zod'
+import { DurationSchema, LogLevelSchema, PortSchema, type ConfigSpec } from '../common/config.js'
+import { DEFAULT_BROKER_OPTIONS as D, type BrokerOptions } from './server.js'
+
+export const BrokerConfigSchema = z.strictObject({
+  /** Database, console token. */
+  dataDir: z.string().min(1).default(D.dataDir),
+  /** Address both listeners bind to; loopback unless you mean to serve a network. */
+  host: z.string().min(1).default(D.host),
+  mqttPort: PortSchema.default(D.mqttPort),
+  httpPort: PortSchema.default(D.httpPort),
+  maxPacketBytes: z.number().int().positive().default(D.maxPacketBytes),
+  /** How long a new connection may take to send CONNECT. */
+  connectTimeout: DurationSchema.default(D.connectTimeoutMs),
+  rateLimit: z
+    .strictObject({
+      /** Connections one address may open at once. */
+      burst: z.number().int().positive().default(D.rateLimit.burst),
+      /** Connections earned back per second. */
+      perSecond: z.number().positive().default(D.rateLimit.perSecond),
+    })
+    .prefault({}),
+  logLevel: LogLevelSchema.default('info'),
+})
+export type BrokerConfig = z.output<typeof BrokerConfigSchema>
+
+export const BROKER_CONFIG: ConfigSpec<typeof BrokerConfigSchema> = { kind: 'broker', schema: BrokerConfigSchema }
+
+export function brokerOptions(c: BrokerConfig): BrokerOptions {
+  return {
+    dataDir: c.dataDir,
+    host: c.host,
+    mqttPort: c.mqttPort,
+    httpPort: c.httpPort,
+    maxPacketBytes: c.maxPacketBytes,
+    connectTimeoutMs: c.connectTimeout,
+    rateLimit: c.rateLimit,
+  }
+}

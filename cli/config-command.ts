@@ -1,0 +1,45 @@
+/** `fakephone config ...`: check a daemon's config file before systemd starts it, list the environment overrides. */
+import { Command, Option } from 'commander'
+import { basename } from 'node:path'
+import type { z } from 'zod'
+import { AGENT_CONFIG } from '../agent/config.js'
+import { BROKER_CONFIG } from '../broker/config.js'
+import { envName, loadConfig, settings, type ConfigSpec } from '../common/config.js'
+import { UserError, type Io } from './io.js'
+import { table } from './render.js'
+
+type Kind = 'broker' | 'agent'
+const SPECS: Record<Kind, ConfigSpec<z.ZodObject>> = { broker: BROKER_CONFIG, agent: AGENT_CONFIG }
+
+const kindOption = (what: string): Option => new Option('--kind <kind>', what).choices(['broker', 'agent'])
+
+/** `broker.json` is a broker config, `agent-kitchen.json` an agent's; anything else must say. */
+function kindOf(file: string, given: Kind | undefined): Kind {
+  if (given) return given
+  const name = basename(file)
+  if (name.includes('broker')) return 'broker'
+  if (name.includes('agent')) return 'agent'
+  throw new UserError(`cannot tell whether ${file} is a broker or an agent config from its name: add --kind broker or --kind agent`)
+}
+
+export function configCommand(io: Io): Command {
+  const cmd = new Command('config').description('check config files and list their environment overrides')
+  cmd
+    .command('check <file>')
+    .description('check a config file: every problem with its key (exit 1), or that it is valid')
+    .addOption(kindOption('broker or agent (default: from the file name)'))
+    .action(async (file: string, o: { kind?: Kind }) => {
+      const kind = kindOf(file, o.kind)
+      await loadConfig(SPECS[kind], { file })
+      io.out(`${file}: a valid ${kind} config\n`)
+    })
+  cmd
+    .command('env')
+    .description('the environment variable that overrides each setting')
+    .addOption(kindOption('broker or agent').makeOptionMandatory())
+    .action((o: { kind: Kind }) => {
+      const spec = SPECS[o.kind]
+      io.out(table(['SETTING', 'VARIABLE'], settings(spec.schema).map((s) => [s.path.join('.'), envName(spec.kind, s.path)])))
+    })
+  return cmd
+}

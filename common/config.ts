@@ -1,0 +1,217 @@
+/**
+ * Daemon configuration in three layers, each overriding the one before: a
+ * JSON file, environment variables, command-line flags. The merged result is
+ * checked by one zod schema, and every problem is reported at once, named by
+ * where its value came from (the file and key, the variable, or the flag).
+ *
+ * Environment names follow one rule from the schema's keys:
+ * `FAKEPHONE_<KIND>_<KEY>`, camelCase split into words and nested keys joined
+ * by `_`: `mqttPort` → `FAKEPHONE_BROKER_MQTT_PORT`, `rateLimit.perSecond` →
+ * `FAKEPHONE_BROKER_RATE_LIMIT_PER_SECOND`. A value is text for a text setting;
+ * for any other it is read as JSON when it parses (`1883`, `true`), else as text.
+ */
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { parseDuration } from './clock.js'
+import { FakephoneError } from './errors.js'
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+export interface ConfigSpec<S extends z.ZodObject> {
+  /** `broker` or `agent`: names the environment variables and the messages. */
+  kind: string
+  schema: S
+}
+
+export interface ConfigSources {
+  /** A JSON file holding one object. */
+  file?: string
+  env?: Env
+  flags?: {
+    /** Values given on the command line, by dotted key (`rateLimit.burst`); each key has a name below. */
+    values: Readonly<Record<string, unknown>>
+    /** The flag of each setting that has one, by dotted key (`mqttPort` → `--mqtt-port`). */
+    names: Readonly<Record<string, string>>
+  }
+}
+
+/** A config that cannot be used; `problems` holds one line per problem, each naming where it is. */
+export class ConfigError extends FakephoneError {
+  constructor(
+    readonly kind: string,
+    readonly problems: string[],
+  ) {
+    super('ECONFIG', `invalid ${kind} config (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${problems.map((p) => `  ${p}`).join('\n')}`)
+  }
+}
+
+/** A TCP port, 0 letting the OS choose. */
+export const PortSchema = z.number().int().min(0).max(65535)
+
+/** pino's levels. */
+export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+
+/** Milliseconds, or text such as `500ms`, `30s`, `5m`; the result is milliseconds. */
+export const DurationSchema = z.unknown().transform((value, ctx): number => {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value
+  if (typeof value === 'string') {
+    try {
+      return parseDuration(value)
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message })
+      return z.NEVER
+    }
+  }
+  ctx.addIssue({ code: 'custom', message: 'expected a duration: whole milliseconds, or text such as 30s or 5m' })
+  return z.NEVER
+})
+
+interface Leaf {
+  path: string[]
+  /** Environment values are taken as text, never as JSON. */
+  text: boolean
+}
+
+/** The schema itself, under any default, prefault or optional wrappers. */
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema
+  while (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType
+  return s
+}
+
+/** Every setting of a schema: objects are walked into, anything else is a leaf. */
+export function settings(schema: z.ZodType, path: string[] = []): Leaf[] {
+  const s = unwrap(schema)
+  if (s instanceof z.ZodObject) return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([key, inner]) => settings(inner, [...path, key]))
+  const input = s instanceof z.ZodPipe ? unwrap(s.in as z.ZodType) : s
+  return [{ path, text: input instanceof z.ZodString || input instanceof z.ZodEnum }]
+}
+
+/** The one rule from a key path to its environment variable. */
+export function envName(kind: string, path: readonly string[]): string {
+  return ['fakephone', kind, ...path].map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2')).join('_').toUpperCase()
+}
+
+type Plain = Record<string, unknown>
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** One source of values, with the name of each value it set, by dotted key. */
+interface Layer {
+  values: Plain
+  origins: Map<string, string>
+}
+
+function setAt(target: Plain, path: readonly string[], value: unknown): void {
+  let node = target
+  for (const key of path.slice(0, -1)) {
+    if (!isPlain(node[key])) node[key] = {}
+    node = node[key] as Plain
+  }
+  node[path[path.length - 1] as string] = value
+}
+
+/** Dotted key of every value in `values`, objects and what they hold. */
+function allKeys(values: Plain, prefix = ''): string[] {
+  return Object.entries(values).flatMap(([k, v]) => [`${prefix}${k}`, ...(isPlain(v) ? allKeys(v, `${prefix}${k}.`) : [])])
+}
+
+function merge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base }
+  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? merge(out[k] as Plain, v) : v
+  return out
+}
+
+/** The file's values, or the one problem that stops it from being read as a config. */
+async function fileLayer(file: string): Promise<Layer | string> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    return `${file}: cannot read it (${(err as NodeJS.ErrnoException).code})`
+  }
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (err) {
+    return `${file}: not valid JSON (${(err as Error).message})`
+  }
+  if (!isPlain(data)) return `${file}: must hold one JSON object, {"key": value, ...}`
+  return { values: data, origins: new Map(allKeys(data).map((key) => [key, `${file}: ${key}`])) }
+}
+
+function envLayer(spec: ConfigSpec<z.ZodObject>, env: Env, problems: string[]): Layer {
+  const layer: Layer = { values: {}, origins: new Map() }
+  const known = new Map(settings(spec.schema).map((leaf) => [envName(spec.kind, leaf.path), leaf]))
+  const prefix = envName(spec.kind, []) + '_'
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith(prefix) || raw === undefined) continue
+    const leaf = known.get(name)
+    if (!leaf) {
+      problems.push(`${name}: no such ${spec.kind} setting (\`fakephone config env --kind ${spec.kind}\` lists them)`)
+      continue
+    }
+    setAt(layer.values, leaf.path, leaf.text ? raw : parseJsonOr(raw))
+    layer.origins.set(leaf.path.join('.'), name)
+  }
+  return layer
+}
+
+function flagLayer(flags: NonNullable<ConfigSources['flags']>): Layer {
+  const layer: Layer = { values: {}, origins: new Map() }
+  for (const [key, value] of Object.entries(flags.values)) {
+    setAt(layer.values, key.split('.'), value)
+    // Callers give a name for every flag they pass (see cli/config-flags.ts).
+    layer.origins.set(key, flags.names[key] as string)
+  }
+  return layer
+}
+
+function parseJsonOr(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+/** The layer that set the value at dotted key `key`, the last one winning; none for a value nobody set. */
+function originOf(layers: Layer[], key: string): string | undefined {
+  return layers.reduce<string | undefined>((found, layer) => layer.origins.get(key) ?? found, undefined)
+}
+
+function describe(spec: ConfigSpec<z.ZodObject>, sources: ConfigSources, layers: Layer[], issue: z.core.$ZodIssue): string[] {
+  const path = issue.path.map(String)
+  if (issue.code === 'unrecognized_keys') {
+    // Only the file can hold keys the schema does not know, and it names every key it holds.
+    return issue.keys.map((key) => `${originOf(layers, [...path, key].join('.')) as string}: unknown setting`)
+  }
+  const dotted = path.join('.')
+  const origin = originOf(layers, dotted)
+  if (origin) return [`${origin}: ${issue.message}`]
+  const ways = [sources.file ? `in ${sources.file}` : 'in the config file', `as ${envName(spec.kind, path)}`]
+  const flag = sources.flags?.names[dotted]
+  if (flag) ways.push(`with ${flag}`)
+  return [`${dotted}: missing; set it ${ways.slice(0, -1).join(', ')} or ${ways[ways.length - 1] as string}`]
+}
+
+/**
+ * Reads the layers that are given, merges them (file < env < flags) and checks
+ * the result; throws a ConfigError listing every problem.
+ */
+export async function loadConfig<S extends z.ZodObject>(spec: ConfigSpec<S>, sources: ConfigSources): Promise<z.output<S>> {
+  const problems: string[] = []
+  const layers: Layer[] = []
+  if (sources.file !== undefined) {
+    const file = await fileLayer(sources.file)
+    // An unreadable file hides every setting in it: checking the rest would only add noise.
+    if (typeof file === 'string') throw new ConfigError(spec.kind, [file])
+    layers.push(file)
+  }
+  layers.push(envLayer(spec, sources.env ?? {}, problems))
+  if (sources.flags) layers.push(flagLayer(sources.flags))
+  const merged = layers.reduce<Plain>((acc, layer) => merge(acc, layer.values), {})
+  const result = spec.schema.safeParse(merged)
+  if (result.success && problems.length === 0) return result.data
+  if (!result.success) problems.push(...result.error.issues.flatMap((issue) => describe(spec, sources, layers, issue)))
+  throw new ConfigError(spec.kind, problems)
+}

@@ -1,0 +1,47 @@
+/** The agent's settings: one `location` setting for every kind of place, and the defaults. */
+import t from 'tap'
+import { AgentConfigSchema, parseHostPort, parseLatLon, parseLocation } from '../../agent/config.js'
+
+t.test('location settings: route, gpx:FILE, fixed:LAT,LON, gpsd and gpsd:HOST:PORT; anything else says what is allowed', (t) => {
+  t.same(parseLocation('route'), { kind: 'route' })
+  t.same(parseLocation('gpx:/home/pi/walk.gpx'), { kind: 'gpx', file: '/home/pi/walk.gpx' })
+  t.same(parseLocation('fixed:55.9486,-3.1999'), { kind: 'fixed', point: { lat: 55.9486, lon: -3.1999 } })
+  t.same(parseLocation('gpsd'), { kind: 'gpsd', host: '127.0.0.1', port: 2947 })
+  t.same(parseLocation('gpsd:192.168.1.20:2948'), { kind: 'gpsd', host: '192.168.1.20', port: 2948 })
+  t.same(parseLocation('gpsd:[::1]:2947'), { kind: 'gpsd', host: '::1', port: 2947 })
+  t.throws(() => parseLocation('fixed:91,0'), /"91,0" is not LAT,LON/)
+  t.throws(() => parseLocation('gpsd:localhost'), /"localhost" is not HOST:PORT/)
+  for (const bad of ['route:x', 'gpx:', 'fixed', 'moon', '']) t.throws(() => parseLocation(bad), /is not a location: use route, gpx:FILE/, bad)
+  t.end()
+})
+
+t.test('coordinates and addresses are checked, not guessed', (t) => {
+  t.same(parseLatLon('-90,180'), { lat: -90, lon: 180 })
+  for (const bad of ['1', '1,', ',1', '1,2,3', 'a,b', '90.1,0', '0,-180.5']) t.equal(parseLatLon(bad), null, bad)
+  t.same(parseHostPort('gps.local:1'), { host: 'gps.local', port: 1 })
+  for (const bad of ['host', 'host:0', 'host:65536', ':2947', 'a:b:c']) t.equal(parseHostPort(bad), null, bad)
+  t.end()
+})
+
+t.test('only the id is required; the rest has working defaults', (t) => {
+  t.same(AgentConfigSchema.parse({ id: 'kitchen-pi' }), {
+    id: 'kitchen-pi',
+    broker: 'mqtt://127.0.0.1:1883',
+    dataDir: './phone',
+    secretCredential: 'device-secret',
+    location: { kind: 'route' },
+    speed: 1.4,
+    gpsdMaxAge: 10_000,
+    interval: 30_000,
+    jitter: 0.1,
+    logLevel: 'info',
+  })
+  const bad = AgentConfigSchema.safeParse({ id: 'x', broker: 'http://x', interval: 0, secretCredential: '../etc/shadow', location: 'fixed:1' })
+  t.match(bad.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`), [
+    /^broker: expected a broker URL/,
+    /^secretCredential: a credential name/,
+    /^location: "1" is not LAT,LON/,
+    /^interval: the interval must be at least 1ms/,
+  ])
+  t.end()
+})

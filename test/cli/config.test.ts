@@ -1,0 +1,149 @@
+/**
+ * Config files as an operator meets them: `fakephone config check` before a
+ * service starts, `config env`, and the broker and agent started from a file
+ * with environment and flag overrides and the secret as a systemd credential.
+ */
+import t, { type Test } from 'tap'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { main } from '../../cli/main.js'
+import type { ManualClock } from '../../common/clock.js'
+import { addDevice, connectConsole, startCloud, storedHeartbeats, type Cloud } from '../fixtures/cloud.js'
+import { fakeGpsd } from '../fixtures/gpsd.js'
+import { run, testIo } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const write = (dir: string, name: string, value: unknown): string => {
+  const file = join(dir, name)
+  writeFileSync(file, JSON.stringify(value, null, 2))
+  return file
+}
+
+/** Resolves once `id` says it is online (its data channel is up, so a heartbeat due now is sent). */
+async function online(t: Test, cloud: Cloud, id: string): Promise<void> {
+  const watcher = await connectConsole(t, cloud)
+  const said = new Promise<void>((resolve) => watcher.on('message', (_topic, payload) => payload.toString().includes('"online"') && resolve()))
+  await watcher.subscribeAsync(`fp/v1/${id}/presence`)
+  await said
+}
+
+t.test('config check: a valid file is said to be valid; a broken one gets every problem with its key and exit 1', async (t) => {
+  const dir = tempDir(t)
+  const good = write(dir, 'broker.json', { dataDir: '/var/lib/fakephone', mqttPort: 1883, connectTimeout: '5s' })
+  t.match(await run(['config', 'check', good]), { code: 0, out: `${good}: a valid broker config\n`, err: '' })
+  const bad = write(dir, 'broker-bad.json', { mqttPort: 'x', httpPort: -1, hots: '0.0.0.0' })
+  const r = await run(['config', 'check', bad])
+  t.equal(r.code, 1)
+  t.equal(
+    r.err,
+    [
+      'error: invalid broker config (3 problems):',
+      `  ${bad}: mqttPort: Invalid input: expected number, received string`,
+      `  ${bad}: httpPort: Too small: expected number to be >=0`,
+      `  ${bad}: hots: unknown setting`,
+      '',
+    ].join('\n'),
+  )
+  const agent = write(dir, 'agent-kitchen.json', { id: 'Kitchen', location: 'gpsd:localhost', interval: '5 minutes' })
+  t.match((await run(['config', 'check', agent])).err, /invalid agent config \(3 problems\):\n.*id: device id.*\n.*location: "localhost" is not HOST:PORT.*\n.*interval: not a duration/)
+  const fine = write(dir, 'phone.json', { id: 'kitchen', location: 'gpsd' })
+  t.equal((await run(['config', 'check', fine, '--kind', 'agent'])).out, `${fine}: a valid agent config\n`, '--kind when the name does not say')
+  t.match((await run(['config', 'check', fine])).err, /cannot tell whether .*phone\.json is a broker or an agent config from its name: add --kind/)
+  t.match((await run(['config', 'check', join(dir, 'agent-none.json')])).err, /agent-none\.json: cannot read it \(ENOENT\)/)
+})
+
+t.test('config env lists the variable that overrides each setting', async (t) => {
+  const r = await run(['config', 'env', '--kind', 'broker'])
+  t.match(r.out, /^SETTING\s+VARIABLE\ndataDir\s+FAKEPHONE_BROKER_DATA_DIR\n/)
+  t.match(r.out, /rateLimit\.perSecond\s+FAKEPHONE_BROKER_RATE_LIMIT_PER_SECOND\n/)
+  t.match((await run(['config', 'env', '--kind', 'agent'])).out, /gpsdMaxAge\s+FAKEPHONE_AGENT_GPSD_MAX_AGE\n/)
+  t.match((await run(['config', 'env'])).err, /required option '--kind <kind>'/)
+})
+
+t.test('broker --config: the file is overridden by FAKEPHONE_BROKER_* and both by flags', async (t) => {
+  const dir = tempDir(t)
+  const fromEnv = join(dir, 'env-data')
+  const file = write(dir, 'broker.json', { dataDir: join(dir, 'file-data'), mqttPort: 0, httpPort: 0, logLevel: 'error' })
+  const ui = testIo(undefined, { FAKEPHONE_BROKER_DATA_DIR: fromEnv, FAKEPHONE_BROKER_LOG_LEVEL: 'warn' })
+  const running = main(['broker', '--config', file, '--log-level', 'info'], ui.io)
+  const listening = await ui.logs.waitFor((l) => l.msg === 'broker listening')
+  t.equal(listening.dataDir, fromEnv, 'the environment beat the file')
+  t.pass('an info line was logged: the flag beat the environment and the file')
+  ui.abort()
+  t.equal(await running, 0)
+  const broken = await run(['broker', '--config', file], undefined, { FAKEPHONE_BROKER_HTTP_PORT: 'http' })
+  t.equal(broken.err, 'error: invalid broker config (1 problem):\n  FAKEPHONE_BROKER_HTTP_PORT: Invalid input: expected number, received string\n', 'a bad override is named by its variable')
+})
+
+t.test('agent --config: the secret is a systemd credential and never on the command line; the location comes from the file', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'kitchen-pi')
+  const dir = tempDir(t)
+  const credentials = join(dir, 'credentials')
+  mkdirSync(credentials)
+  writeFileSync(join(credentials, 'device-secret'), secret + '\n', { mode: 0o600 })
+  const file = write(dir, 'agent-kitchen-pi.json', { id: 'kitchen-pi', broker: cloud.mqttUrl, dataDir: join(dir, 'phone'), location: 'fixed:55.9486,-3.1999', interval: '10s', jitter: 0 })
+  const ui = testIo(clock, { CREDENTIALS_DIRECTORY: credentials })
+  const isOnline = online(t, cloud, 'kitchen-pi')
+  const running = main(['agent', '--config', file], ui.io)
+  await isOnline
+  t.match(await ui.logs.waitFor((l) => l.msg === 'agent started'), { id: 'kitchen-pi', location: 'fixed' })
+  const stored = storedHeartbeats(cloud, 1)
+  clock.advance(10_000)
+  await stored
+  t.match(cloud.broker.store.device('kitchen-pi')?.last, { lat: 55.9486, lon: -3.1999 })
+  t.notOk(JSON.stringify(ui.logs.lines).includes(secret), 'the secret is in no log line')
+  ui.abort()
+  t.equal(await running, 0)
+
+  const none = await run(['agent', '--config', file])
+  t.match(none.err, /no device secret: set secretFile in the config \(or --secret-file\), or run under systemd with LoadCredential=device-secret:FILE/)
+})
+
+t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'pi-gps')
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'secret'), secret)
+  const gpsd = await fakeGpsd(t)
+  const ui = testIo(clock)
+  const isOnline = online(t, cloud, 'pi-gps')
+  const base = ['agent', '--id', 'pi-gps', '--secret-file', join(dir, 'secret'), '--broker', cloud.mqttUrl, '--data', join(dir, 'phone'), '--interval', '10s', '--jitter', '0']
+  const running = main([...base, '--gpsd', `127.0.0.1:${gpsd.port}`, '--gpsd-max-age', '30s'], ui.io)
+  const client = await gpsd.nextClient()
+  t.match(await client.line(), /^\?WATCH=/)
+  client.send({ class: 'TPV', mode: 3, lat: 57.1497, lon: -2.0943, eph: 6, speed: 0.5 })
+  await ui.logs.waitFor((l) => l.msg === 'gpsd has a fix')
+  await isOnline
+  const stored = storedHeartbeats(cloud, 1)
+  clock.advance(10_000)
+  await stored
+  t.match(cloud.broker.store.device('pi-gps')?.last, { lat: 57.1497, lon: -2.0943, accuracy: 6, speed: 0.5 })
+
+  client.send({ class: 'TPV', mode: 1 })
+  await ui.logs.waitFor((l) => l.msg === 'gpsd lost the fix')
+  clock.advance(10_000)
+  t.equal((await run(['phone', '--data', join(dir, 'phone'), '--json', 'status'])).out.includes('"heartbeatsSent":1'), true, 'no fix, no heartbeat')
+  ui.abort()
+  t.equal(await running, 0)
+
+  const later = testIo(clock)
+  const waiting = main([...base, '--gpsd'], later.io)
+  t.match(await later.logs.waitFor((l) => l.msg === 'agent started'), { location: 'gpsd' }, 'bare --gpsd: gpsd on 127.0.0.1:2947')
+  await later.logs.waitFor((l) => l.msg === 'gpsd disconnected, retrying')
+  later.abort()
+  t.equal(await waiting, 0, 'a phone whose gpsd is not up yet runs, retries and stops cleanly')
+
+  writeFileSync(join(dir, 'walk.gpx'), '<gpx><trk><trkpt lat="57.1" lon="-2.1"/><trkpt lat="57.2" lon="-2.2"/></trk></gpx>')
+  const walking = testIo(clock)
+  const gpx = main([...base, '--gpx', join(dir, 'walk.gpx')], walking.io)
+  t.match(await walking.logs.waitFor((l) => l.msg === 'agent started'), { location: 'gpx' }, '--gpx: the track of a GPX file')
+  walking.abort()
+  t.equal(await gpx, 0)
+
+  t.match((await run([...base, '--gpsd', 'nowhere'])).err, /--gpsd \[host:port\]' argument 'nowhere' is invalid. must be HOST:PORT/)
+  t.match((await run([...base, '--gpsd', '--fixed', '1,2'])).err, /cannot be used with/)
+  t.match((await run(base, undefined, { FAKEPHONE_AGENT_LOCATION: 'gpsd:nowhere' })).err, /FAKEPHONE_AGENT_LOCATION: "nowhere" is not HOST:PORT/)
+})

@@ -1,0 +1,63 @@
+/** `fakephone install --prefix DIR`: units fitted to this installation, the broker user, configs that are valid and never overwritten. */
+import t from 'tap'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { defaultBin, execLine, packageRoot, renderUnit, SHIPPED_BIN } from '../../cli/install.js'
+import { run } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+t.test('install writes both units, the sysusers entry and valid configs under the prefix, then says what to run', async (t) => {
+  const prefix = tempDir(t)
+  const r = await run(['install', '--prefix', prefix, '--bin', '/opt/node/bin/node /opt/fakephone/dist/cli/main.js', '--agent', 'kitchen-pi', '--agent', 'attic', '--location', 'gpsd'])
+  t.equal(r.code, 0, r.err)
+  const written = ['etc/systemd/system/fakephone-broker.service', 'etc/systemd/system/fakephone-agent@.service', 'etc/sysusers.d/fakephone.conf', 'etc/fakephone/broker.json', 'etc/fakephone/agent-kitchen-pi.json', 'etc/fakephone/agent-attic.json']
+  t.same(r.out.split('\n').filter((l) => l.startsWith('wrote')), written.map((f) => `wrote  ${join(prefix, f)}`))
+  t.match(r.out, /systemctl enable --now fakephone-broker\n/)
+  t.match(r.out, /agent-kitchen-pi\.secret \(mode 0600\), then:\n {2}systemctl enable --now fakephone-agent@kitchen-pi\n/)
+  const unit = readFileSync(join(prefix, 'etc/systemd/system/fakephone-agent@.service'), 'utf8')
+  t.match(unit, /\nExecStart=\/opt\/node\/bin\/node \/opt\/fakephone\/dist\/cli\/main\.js agent --config \/etc\/fakephone\/agent-%i\.json\n/, 'ExecStart runs this installation')
+  t.equal(statSync(join(prefix, 'etc/fakephone/broker.json')).mode & 0o777, 0o644)
+  t.same(JSON.parse(readFileSync(join(prefix, 'etc/fakephone/agent-attic.json'), 'utf8')), {
+    id: 'attic',
+    broker: 'mqtt://127.0.0.1:1883',
+    dataDir: '/var/lib/fakephone-agent-attic',
+    location: 'gpsd',
+    interval: '30s',
+  })
+  for (const config of ['broker.json', 'agent-kitchen-pi.json', 'agent-attic.json']) {
+    const file = join(prefix, 'etc/fakephone', config)
+    t.equal((await run(['config', 'check', file])).code, 0, `${config} passes config check`)
+  }
+  t.match(readFileSync(join(prefix, 'etc/sysusers.d/fakephone.conf'), 'utf8'), /^u fakephone - "fakephone broker" \/var\/lib\/fakephone$/m)
+})
+
+t.test('a second install refreshes the units but keeps the configs an operator may have edited', async (t) => {
+  const prefix = tempDir(t)
+  await run(['install', '--prefix', prefix, '--bin', '/usr/bin/fakephone', '--agent', 'pi'])
+  const config = join(prefix, 'etc/fakephone/agent-pi.json')
+  writeFileSync(config, '{"id":"pi","location":"fixed:1,2"}\n')
+  const again = await run(['install', '--prefix', prefix, '--bin', '/usr/local/bin/fakephone', '--agent', 'pi'])
+  t.match(again.out, new RegExp(`kept \\(exists\\)  ${config}\n`))
+  t.equal(readFileSync(config, 'utf8'), '{"id":"pi","location":"fixed:1,2"}\n', 'the edited config is untouched')
+  t.match(readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'), /\nExecStart=\/usr\/local\/bin\/fakephone broker /)
+})
+
+t.test('install refuses a relative --bin, a bad device id and a bad location, and warns of a home folder', async (t) => {
+  const prefix = tempDir(t)
+  t.match((await run(['install', '--prefix', prefix, '--bin', 'fakephone'])).err, /--bin must start with an absolute path \(systemd does no PATH lookup\): "fakephone"/)
+  t.match((await run(['install', '--prefix', prefix, '--agent', 'Kitchen Pi'])).err, /invalid device id "Kitchen Pi"/)
+  t.match((await run(['install', '--prefix', prefix, '--agent', 'pi', '--location', 'moon'])).err, /--location: "moon" is not a location/)
+  const fromHome = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/node /home/pi/fakephone/dist/cli/main.js'])
+  t.equal(fromHome.code, 0)
+  t.match(fromHome.err, /^warning: \/home\/pi\/fakephone\/dist\/cli\/main\.js is under \/home, \/root or \/run\/user, which ProtectHome=yes hides from the services/, 'a checkout in a home folder would not start under the units')
+  t.equal((await run(['install', '--prefix', prefix])).code, 0, 'the default --bin is usable')
+  t.match(readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'), `\nExecStart=${execLine(defaultBin())} broker `)
+})
+
+t.test('ExecStart= words are quoted only when they must be; the shipped units say where to adapt them', (t) => {
+  t.equal(execLine(['/usr/bin/node', '/opt/fake phone/main.js', 'say "hi"\\']), '/usr/bin/node "/opt/fake phone/main.js" "say \\"hi\\"\\\\"')
+  t.same(defaultBin('/opt/fp'), [process.execPath, '/opt/fp/dist/cli/main.js'])
+  t.throws(() => renderUnit('[Service]\nExecStart=/bin/true\n', ['/x']), new RegExp(`no "ExecStart=${SHIPPED_BIN} \\.\\.\\." line`))
+  t.throws(() => packageRoot('/'), /no systemd\/ folder above \/: is this a fakephone installation\?/)
+  t.end()
+})
