@@ -14,6 +14,7 @@
  * timed by wrapping those calls on these instances (bench/command-probe.ts).
  */
 import { randomUUID, type KeyObject } from 'node:crypto'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Agent } from '../agent/agent.js'
 import { FixedSource } from '../agent/location.js'
@@ -87,9 +88,8 @@ export interface RoundTripResult {
   meanMs: number
   /** p50 of each leg: submit→delivered, delivered→executing, executing→succeeded. */
   legsP50: { delivered: number | null; executing: number | null; final: number | null }
-  /** p50 of the first and last tenth of the measured commands, to show drift as the journal fills. */
-  firstTenthP50: number | null
-  lastTenthP50: number | null
+  /** Size of the agent's commands.json at the end, bytes: every journal write rewrites all of it. */
+  journalBytes: number | null
   journal: JournalFigures
   broker: BrokerFigures
   elapsedMs: number
@@ -204,6 +204,14 @@ function brokerFigures(b: BrokerTimer, commands: number): BrokerFigures {
   }
 }
 
+async function fileSize(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).size
+  } catch {
+    return null
+  }
+}
+
 function p50(values: number[]): number | null {
   if (values.length === 0) return null
   const r = new LatencyRecorder(values.length)
@@ -272,7 +280,6 @@ async function roundTrip(ctx: ScenarioContext, cloud: BenchCloud, owner: Owner, 
   // The fan-out instruments the same broker afresh.
   detachWatcher()
   unwrapBroker()
-  const tenth = Math.max(1, Math.floor(all.length / 10))
   const measured = succeeded + failed
   return {
     commands: measured,
@@ -284,8 +291,7 @@ async function roundTrip(ctx: ScenarioContext, cloud: BenchCloud, owner: Owner, 
     latency: latency.summary(),
     meanMs: all.reduce((s, v) => s + v, 0) / Math.max(1, all.length),
     legsP50: { delivered: p50(legs.delivered), executing: p50(legs.executing), final: p50(legs.final) },
-    firstTenthP50: p50(all.slice(0, tenth)),
-    lastTenthP50: p50(all.slice(-tenth)),
+    journalBytes: await fileSize(join(cloud.dataDir, 'agents', id, 'commands.json')),
     journal: journalFigures(journal, measured),
     broker: brokerFigures(broker, measured),
     elapsedMs,

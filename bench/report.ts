@@ -199,12 +199,12 @@ function commandsSection(r: BenchReport): string {
     ['commands succeeded', `${succeededCell(rt.succeeded, rt.commands, rt.failed, rt.firstFailure)}; ${int(rt.receiptsVerified)} receipts verified, ${secs(rt.elapsedMs)} in all`],
     ['submit→succeeded p50 / p99 / max', `${latency3(rt.latency)} (mean ${ms(rt.meanMs)} ms)`],
     ['legs p50: →delivered / →executing / →succeeded', `${ms(legs.delivered)} / ${ms(legs.executing)} / ${ms(legs.final)} ms`],
-    ['p50 first → last tenth', `${ms(rt.firstTenthP50)} → ${ms(rt.lastTenthP50)} ms`],
     [
       'agent journal writes (fsync)',
       `${count(rt.journal.inPathPerCommand)} per command × ${ms(rt.journal.meanWriteMs)} ms = ${ms(rt.journal.perCommandMs)} ms${share(rt.journal.perCommandMs, rt.meanMs)}`,
     ],
     ['  + after the final state', `1 "reported" write, ${ms(rt.journal.reported.meanMs)} ms (not in the latency)`],
+    ['  journal file, rewritten whole each time', rt.journalBytes === null ? 'unknown' : `${int(rt.journalBytes / 1024)} KB at the end`],
     ...brokerRows(rt.broker, rt.meanMs),
   ]
   const fanoutRows: Row[] = [
