@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['ingest', 'fleet', 'mosquitto'] as const
+export const SCENARIOS = ['ingest', 'fleet', 'commands', 'mosquitto'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -15,6 +15,10 @@ export interface BenchArgs {
   agents: number
   /** Fleet mode: mean time between one agent's heartbeats, ms. */
   agentHeartbeatMs: number
+  /** Commands mode: sequential locate commands measured on one agent (after a warm-up). */
+  commands: number
+  /** Commands mode: agents that each get one ring, all submitted at once. */
+  fanout: number
   only: ReadonlySet<Scenario>
   json: boolean
 }
@@ -25,7 +29,9 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --seconds <n>          length of each measured run (default 10, 1-120)
   --agents <n>           Agent instances in fleet mode (default 200, 1-2000)
   --agent-interval <ms>  fleet mode: mean time between an agent's heartbeats (default 1000, 100-60000)
-  --only <list>          comma-separated: ingest, fleet, mosquitto (default: all)
+  --commands <n>         commands mode: sequential locate round trips on one agent (default 500, 1-10000)
+  --fanout <n>           commands mode: agents that each get one ring at once (default 200, 1-1000)
+  --only <list>          comma-separated: ingest, fleet, commands, mosquitto (default: all)
   --json                 print only the JSON result
   --help                 this text`
 
@@ -62,6 +68,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
       seconds: { type: 'string' },
       agents: { type: 'string' },
       'agent-interval': { type: 'string' },
+      commands: { type: 'string' },
+      fanout: { type: 'string' },
       only: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -74,6 +82,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     seconds: intFlag(values.seconds, 10, { name: 'seconds', min: 1, max: 120 }),
     agents: intFlag(values.agents, 200, { name: 'agents', min: 1, max: 2000 }),
     agentHeartbeatMs: intFlag(values['agent-interval'], 1000, { name: 'agent-interval', min: 100, max: 60_000 }),
+    commands: intFlag(values.commands, 500, { name: 'commands', min: 1, max: 10_000 }),
+    // Capped at 1000: at about 2000 publishes in one tick Aedes' mqemitter (concurrency 100) drains its queue
+    // recursively and overflows the stack, killing the process (seen 2 runs in 5 at 2000; none at 1500).
+    fanout: intFlag(values.fanout, 200, { name: 'fanout', min: 1, max: 1000 }),
     only: scenarios(values.only),
     json: values.json ?? false,
   }

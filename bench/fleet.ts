@@ -66,7 +66,7 @@ async function startAgents(agents: readonly Agent[], signal: AbortSignal): Promi
   return agents.filter(isUp).length
 }
 
-async function stopAgents(agents: readonly Agent[], report: (line: string) => void): Promise<void> {
+export async function stopAgents(agents: readonly Agent[], report: (line: string) => void): Promise<void> {
   const results = await Promise.allSettled(agents.map((a) => a.stop()))
   const failed = results.filter((r) => r.status === 'rejected')
   if (failed[0]?.status === 'rejected') report(`${failed.length} agents did not stop cleanly: ${errorText(failed[0].reason)}`)

@@ -2,14 +2,16 @@
  * `npm run bench`: measures fakephone's hot paths against a real broker on
  * 127.0.0.1 and prints a table for the README plus a JSON blob (`--json`
  * prints only the JSON). Scenarios: heartbeat ingest over MQTT/TCP, a fleet
- * of in-process agents, and the ingest load against Mosquitto when it is
- * installed. The load generator shares this process with the broker.
+ * of in-process agents, remote commands end to end (round trip and
+ * fan-out), and the ingest load against Mosquitto when it is installed.
+ * The load generator shares this process with the broker.
  * Progress and warnings go to stderr; results to stdout. Ctrl-C or an
  * error stops everything started so far.
  */
 import { pino } from 'pino'
 import { createLogger, type Logger } from '../common/log.js'
 import type { ScenarioContext } from './context.js'
+import { runCommands, type CommandsResult } from './commands.js'
 import { parseBenchArgs, USAGE, type BenchArgs, type Scenario } from './args.js'
 import { runFleet, type FleetResult } from './fleet.js'
 import { runIngest, type IngestResult } from './ingest.js'
@@ -45,6 +47,7 @@ async function runAll(ctx: ScenarioContext): Promise<BenchReport> {
   const only = ctx.args.only
   if (only.has('ingest')) report.ingest = await scenario<IngestResult>('ingest', ctx, runIngest)
   if (only.has('fleet')) report.fleet = await scenario<FleetResult>('fleet', ctx, runFleet)
+  if (only.has('commands')) report.commands = await scenario<CommandsResult>('commands', ctx, runCommands)
   if (only.has('mosquitto')) report.mosquitto = await scenario<MosquittoOutcome>('mosquitto', ctx, runMosquitto)
   return report
 }
@@ -71,7 +74,7 @@ async function main(): Promise<number> {
   try {
     const report = await runAll(ctx)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report))
-    return [report.ingest, report.fleet, report.mosquitto].some(failed) ? 1 : 0
+    return [report.ingest, report.fleet, report.commands, report.mosquitto].some(failed) ? 1 : 0
   } catch (err) {
     progress(ctx.signal.aborted ? 'interrupted; everything started was stopped' : `failed: ${errorText(err)}`)
     return ctx.signal.aborted ? 130 : 1
