@@ -49,6 +49,8 @@ const MIGRATIONS: readonly string[] = [
      sent_at INTEGER
    );
    CREATE INDEX commands_by_device ON commands (device_id, created_at);`,
+  // The next-expiry query runs on every submit; without this it scans every command ever sent.
+  `CREATE INDEX commands_queued_expiry ON commands (expires_at) WHERE state = 'queued';`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -55,6 +55,9 @@ export interface BrokerCounters {
   heartbeats: number
 }
 
+/** Publishes handed to Aedes per event-loop turn. */
+const OUTBOX_BATCH = 200
+
 export class CloudBroker {
   readonly counters: BrokerCounters = { rateLimited: 0, dropped: 0, publishRefused: 0, heartbeats: 0 }
   private db?: Db
@@ -66,6 +69,8 @@ export class CloudBroker {
   private registryRef?: DeviceRegistry
   private commandsRef?: CommandCenter
   private limiter?: ConnectionRateLimiter
+  /** Publishes to devices waiting to be handed to Aedes (see drainOutbox). */
+  private readonly outbox: { topic: string; payload: Buffer }[] = []
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
 
@@ -178,8 +183,21 @@ export class CloudBroker {
    */
   sendToDevice(deviceId: string, payload: string): boolean {
     if (!this.commands.isListening(deviceId)) return false
-    ;(this.aedes as Aedes).publish({ cmd: 'publish', topic: topicFor(deviceId, 'cmd'), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, () => {})
+    this.outbox.push({ topic: topicFor(deviceId, 'cmd'), payload: Buffer.from(payload) })
+    if (this.outbox.length === 1) setImmediate(() => this.drainOutbox())
     return true
+  }
+
+  /**
+   * Hands queued publishes to Aedes at most OUTBOX_BATCH per event-loop turn:
+   * a few thousand publishes in one turn overflow the stack inside Aedes'
+   * message queue (mqemitter) and take the process down.
+   */
+  private drainOutbox(): void {
+    for (const { topic, payload } of this.outbox.splice(0, OUTBOX_BATCH)) {
+      ;(this.aedes as Aedes).publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, () => {})
+    }
+    if (this.outbox.length > 0) setImmediate(() => this.drainOutbox())
   }
 
   private accept(stream: Duplex, address: string): void {

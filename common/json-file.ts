@@ -4,6 +4,7 @@
  * that overlap are coalesced: the newest value always lands last.
  */
 import { open, readFile, rename } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import type { z } from 'zod'
 import { decodeJson } from './contract.js'
 import { FakephoneError } from './errors.js'
@@ -78,4 +79,11 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
     await fh.close()
   }
   await rename(tmp, path)
+  // The rename itself is durable only once the directory is synced (power loss right after it could undo it).
+  const dir = await open(dirname(path), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
 }

@@ -34,3 +34,32 @@ t.test('F2 the cloud refuses commands for the wrong device, unknown devices and 
   t.notOk(center.isListening('phone-a'))
   center.stop()
 })
+
+t.test('F2 3,000 commands submitted to 300 devices in one event-loop turn all arrive', async (t) => {
+  const { startCloud, connectDevice } = await import('../fixtures/cloud.js')
+  const { provision, listening } = await import('../fixtures/owner.js')
+  const cloud = await startCloud(t, { rateLimit: { burst: 1000, perSecond: 1000 } })
+  const owner = makeOwner(t)
+  const devices = Array.from({ length: 300 }, (_, i) => `phone-${i}`)
+  const perDevice = 10
+  let received = 0
+  const all = new Promise<void>((resolve) => {
+    // Raw MQTT clients stand in for the phones: they only count what arrives.
+    void Promise.all(
+      devices.map(async (id) => {
+        const phone = await connectDevice(t, cloud, id, await provision(cloud, owner, id))
+        phone.on('message', () => {
+          if (++received === devices.length * perDevice) resolve()
+        })
+        await phone.subscribeAsync(`fp/v1/${id}/cmd`, { qos: 1 })
+        await listening(cloud, id)
+      }),
+    ).then(() => {
+      const now = cloud.clock.now()
+      const commands = devices.flatMap((id) => Array.from({ length: perDevice }, () => signed(owner, id, 'locate', {}, now)))
+      for (const c of commands) cloud.broker.commands.submit(c.device, c)
+    })
+  })
+  await all
+  t.equal(received, devices.length * perDevice, 'every command was delivered')
+})

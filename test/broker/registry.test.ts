@@ -41,7 +41,7 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   const dir = t.testdir()
   openDb(dir).close()
   const db = openDb(dir)
-  t.equal(db.pragma('user_version', { simple: true }), 2)
+  t.equal(db.pragma('user_version', { simple: true }), 3)
   db.close()
   t.end()
 })
