@@ -50,6 +50,23 @@ export const StatusSchema = z.strictObject({
 })
 export type Status = z.infer<typeof StatusSchema>
 
+/** X2: one user-behaviour event the phone's framework recorded while the cloud service was on. */
+export const BehaviourEventSchema = z.strictObject({
+  /** Increases by one per recorded event over the phone's life; the cloud stores each `(device, seq)` once. */
+  seq: z.number().int().nonnegative(),
+  at: z.number().int().nonnegative(),
+  type: z.enum(['app-opened', 'screen-on', 'screen-off', 'setting-changed']),
+  /** The app opened, or the setting and its new value. */
+  detail: z.string().max(200),
+})
+export type BehaviourEvent = z.infer<typeof BehaviourEventSchema>
+
+/** X2: a batch of behaviour events, oldest first; only ever sent while the cloud service is on. */
+export const LogBatchSchema = z.strictObject({
+  events: z.array(BehaviourEventSchema).min(1).max(500),
+})
+export type LogBatch = z.infer<typeof LogBatchSchema>
+
 export type Direction = 'device→cloud' | 'cloud→device'
 
 function topic<S extends z.ZodType>(direction: Direction, qos: 0 | 1, retain: boolean, schema: S) {
@@ -61,6 +78,7 @@ export const TOPICS = {
   heartbeat: topic('device→cloud', 1, false, HeartbeatSchema),
   presence: topic('device→cloud', 1, true, PresenceSchema),
   status: topic('device→cloud', 1, true, StatusSchema),
+  logs: topic('device→cloud', 1, false, LogBatchSchema),
 }
 
 export type TopicKind = keyof typeof TOPICS

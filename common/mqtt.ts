@@ -2,15 +2,19 @@
  * One MQTT client connection as every fakephone part wants it: TCP_NODELAY
  * on each new socket (Nagle otherwise adds 20-40 ms to every round trip),
  * mqtt.js's own fixed one-second reconnect replaced by capped exponential
- * backoff with jitter on the injected clock, and typed state events.
+ * backoff with jitter on the injected clock, and typed state events. A link
+ * can be switched off and on again (X1: the cloud service cuts the data
+ * channel) without building a new client.
  */
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
-import type { Clock, Timer } from './clock.js'
+import { Retry, type BackoffOptions } from './backoff.js'
+import type { Clock } from './clock.js'
+import { FakephoneError } from './errors.js'
 import type { Logger } from './log.js'
 
-export type LinkState = 'connecting' | 'connected' | 'waiting' | 'stopped'
+/** `off`: closed on purpose and not retrying until switched on again; `stopped`: closed for good. */
+export type LinkState = 'connecting' | 'connected' | 'waiting' | 'off' | 'stopped'
 
 interface LinkEvents {
   state: [state: LinkState]
@@ -24,23 +28,34 @@ export interface LinkOptions {
   log: Logger
   backoff?: BackoffOptions
   random?: () => number
+  /** Start switched off: no connection until `resume()`. */
+  startOff?: boolean
+}
+
+/** A publish whose connection went away before the broker acknowledged it. */
+export class LinkDownError extends FakephoneError {
+  constructor(message: string) {
+    super('ELINKDOWN', message)
+  }
 }
 
 export class MqttLink extends EventEmitter<LinkEvents> {
   readonly client: MqttClient
-  private attempt = 0
-  private retry: Timer | null = null
-  private stateNow: LinkState = 'connecting'
-  /** Delay chosen for the retry now waiting, ms (for status displays and tests). */
-  lastDelayMs = 0
+  private readonly retry: Retry
+  private stateNow: LinkState
+  /** False until the client has been told to connect once; mqtt.js cannot end a client that never connected. */
+  private opened: boolean
 
   constructor(private readonly opts: LinkOptions) {
     super()
-    this.client = mqtt.connect(opts.url, { ...opts.mqtt, reconnectPeriod: 0 })
+    this.retry = new Retry(opts.clock, opts.backoff, opts.random)
+    this.opened = !opts.startOff
+    this.stateNow = opts.startOff ? 'off' : 'connecting'
+    this.client = mqtt.connect(opts.url, { ...opts.mqtt, reconnectPeriod: 0, manualConnect: opts.startOff === true })
     this.client.on('connect', () => {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
       stream.setNoDelay?.(true)
-      this.attempt = 0
+      this.retry.reset()
       this.setState('connected')
       this.emit('connect')
     })
@@ -50,6 +65,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   get state(): LinkState {
     return this.stateNow
+  }
+
+  /** Delay chosen for the retry now waiting, ms (for status displays and tests). */
+  get lastDelayMs(): number {
+    return this.retry.lastDelayMs
   }
 
   get connected(): boolean {
@@ -64,20 +84,56 @@ export class MqttLink extends EventEmitter<LinkEvents> {
    */
   async stop(): Promise<void> {
     this.setState('stopped')
-    this.retry?.cancel()
-    await this.client.endAsync(true)
+    await this.close()
+  }
+
+  /** Closes the connection and retries no more until `resume()`. Callers await what must arrive first. */
+  async pause(): Promise<void> {
+    if (this.stateNow === 'off' || this.stateNow === 'stopped') return
+    this.setState('off')
+    await this.close()
+  }
+
+  /** Connects again after `pause()` (or a start switched off). */
+  resume(): void {
+    if (this.stateNow !== 'off') return
+    this.opened = true
+    this.retry.reset()
+    this.setState('connecting')
+    this.client.reconnect()
+  }
+
+  /** Publishes at QoS 1 and resolves on PUBACK; rejects at once when not connected, or when the connection drops first. */
+  async publishAcked(topic: string, payload: string): Promise<void> {
+    if (!this.connected) throw new LinkDownError('the data channel is not connected')
+    const left = new AbortController()
+    const sent = this.client.publishAsync(topic, payload, { qos: 1 })
+    // Whatever becomes of the publish after the link went down is mqtt.js's business (it resends after a reconnect).
+    sent.catch(() => {})
+    const dropped = once(this, 'state', { signal: left.signal }).then(() => {
+      throw new LinkDownError('the data channel closed before the broker acknowledged')
+    })
+    try {
+      await Promise.race([sent, dropped])
+    } finally {
+      left.abort()
+      dropped.catch(() => {})
+    }
+  }
+
+  private async close(): Promise<void> {
+    this.retry.cancel()
+    if (this.opened) await this.client.endAsync(true)
   }
 
   private scheduleRetry(): void {
-    if (this.stateNow === 'stopped' || this.retry) return
-    this.lastDelayMs = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random)
-    this.setState('waiting')
-    this.opts.log.info({ delayMs: this.lastDelayMs, attempt: this.attempt }, 'mqtt disconnected, retrying')
-    this.retry = this.opts.clock.after(this.lastDelayMs, () => {
-      this.retry = null
+    if (this.stateNow === 'stopped' || this.stateNow === 'off') return
+    this.retry.schedule(() => {
       this.setState('connecting')
       this.client.reconnect()
     })
+    this.setState('waiting')
+    this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'mqtt disconnected, retrying')
   }
 
   private setState(state: LinkState): void {
