@@ -4,18 +4,22 @@
  * presence (retained; the last will says offline) and its switches, and
  * stops all location traffic when Find Device or the cloud service is off
  * (F3). Nothing here is module-level state: a process may run many agents.
+ * X1: the cloud service off closes the data channel (after telling the cloud)
+ * and on opens it again; the resident framework (framework.ts) keeps the
+ * push channel and the behaviour log (X2) apart from it.
  */
 import { EventEmitter } from 'node:events'
 import { once } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
-import { encodePayload, topicFor, type Heartbeat, type Network } from '../common/contract.js'
+import { encodePayload, topicFor, type Heartbeat, type LogBatch, type Network } from '../common/contract.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock, Timer } from '../common/clock.js'
 import type { JsonFile } from '../common/json-file.js'
 import type { Logger } from '../common/log.js'
 import { MqttLink, type LinkState } from '../common/mqtt.js'
 import { Battery } from './battery.js'
+import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
 import type { LocationSource } from './location.js'
 import { DEFAULT_SETTINGS, settingsFile, type Settings } from './settings.js'
 
@@ -37,6 +41,12 @@ export interface AgentOptions {
   keepaliveS?: number
   /** How long a stop waits for the broker to acknowledge "offline", ms (default 2000). */
   stopTimeoutMs?: number
+  /** The cloud's push endpoint, ws://host:port/push (X1); no push channel without it. */
+  pushUrl?: string
+  /** Push keep-alive timers (real time by default). */
+  keepaliveClock?: Clock
+  /** Push keep-alive and behaviour-log schedules (X2). */
+  framework?: Partial<FrameworkTimings>
 }
 
 export interface AgentStatus {
@@ -47,6 +57,8 @@ export interface AgentStatus {
   network: Network
   heartbeatsSent: number
   lastHeartbeat: Heartbeat | null
+  /** The push channel, network permission, notifications and behaviour log (X1-X3). */
+  framework: FrameworkStatus
 }
 
 interface AgentEvents {
@@ -58,6 +70,7 @@ interface AgentEvents {
 export type Switch = 'cloudService' | 'findDevice'
 
 export class Agent extends EventEmitter<AgentEvents> {
+  readonly framework: ResidentFramework
   private settings: Settings = { ...DEFAULT_SETTINGS }
   private readonly file: JsonFile<Settings>
   private link?: MqttLink
@@ -72,12 +85,27 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.file = settingsFile(opts.dataDir)
     this.random = opts.random ?? Math.random
     this.battery = new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() })
+    this.framework = new ResidentFramework({
+      deviceId: opts.id,
+      secret: opts.secret,
+      dataDir: opts.dataDir,
+      clock: opts.clock,
+      log: opts.log,
+      random: this.random,
+      backoff: opts.backoff,
+      pushUrl: opts.pushUrl,
+      keepaliveClock: opts.keepaliveClock,
+      timings: opts.framework,
+      phone: () => this.settings,
+      data: { connected: () => this.link?.connected === true, publish: (batch) => this.publishLogs(batch) },
+    })
   }
 
   /** Loads the phone's settings and opens the data channel. */
   async start(): Promise<void> {
     await mkdir(this.opts.dataDir, { recursive: true })
     this.settings = await this.file.load(DEFAULT_SETTINGS)
+    await this.framework.start()
     const presence = topicFor(this.opts.id, 'presence')
     this.link = new MqttLink({
       url: this.opts.brokerUrl,
@@ -85,6 +113,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       log: this.opts.log,
       backoff: this.opts.backoff,
       random: this.random,
+      startOff: !this.settings.cloudService,
       mqtt: {
         clientId: this.opts.id,
         username: this.opts.id,
@@ -108,16 +137,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.timer = null
     const link = this.link
     if (!link) return
-    if (link.connected) {
-      const offline = encodePayload('presence', { state: 'offline', at: this.opts.clock.now() })
-      // Said, or the connection dropped, or the broker stopped answering: a stop must not hang on a dead broker.
-      await Promise.race([
-        link.client.publishAsync(topicFor(this.opts.id, 'presence'), offline, { qos: 1, retain: true }),
-        once(link, 'state'),
-        delay(this.opts.stopTimeoutMs ?? 2000, undefined, { ref: false }),
-      ])
-    }
+    await this.sayOffline(link)
     await link.stop()
+    await this.framework.stop()
     await this.file.save(this.settings)
   }
 
@@ -130,6 +152,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       network: this.settings.network,
       heartbeatsSent: this.sent,
       lastHeartbeat: this.last,
+      framework: this.framework.status(),
     }
   }
 
@@ -138,13 +161,40 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.settings = { ...this.settings, [name]: on }
     await this.file.save(this.settings)
     this.publishStatus()
+    if (name === 'cloudService') await this.switchDataChannel(on)
+    this.framework.record('setting-changed', `${name}=${on ? 'on' : 'off'}`)
     return this.status()
   }
 
   async setNetwork(network: Network): Promise<AgentStatus> {
     this.settings = { ...this.settings, network }
     await this.file.save(this.settings)
+    this.framework.record('setting-changed', `network=${network}`)
     return this.status()
+  }
+
+  /** X1: off closes the data channel once the status above and "offline" are acknowledged; on opens it again. */
+  private async switchDataChannel(on: boolean): Promise<void> {
+    const link = this.link as MqttLink
+    if (on) return link.resume()
+    await this.sayOffline(link)
+    await link.pause()
+  }
+
+  /** Publishes "offline" when connected: said, or the connection dropped, or the broker stopped answering -- never hangs on a dead broker. */
+  private async sayOffline(link: MqttLink): Promise<void> {
+    if (!link.connected) return
+    const offline = encodePayload('presence', { state: 'offline', at: this.opts.clock.now() })
+    await Promise.race([
+      link.client.publishAsync(topicFor(this.opts.id, 'presence'), offline, { qos: 1, retain: true }),
+      once(link, 'state'),
+      delay(this.opts.stopTimeoutMs ?? 2000, undefined, { ref: false }),
+    ])
+  }
+
+  /** X2: one batch of behaviour logs over the data channel, acknowledged by the cloud. */
+  private publishLogs(batch: LogBatch): Promise<void> {
+    return (this.link as MqttLink).publishAcked(topicFor(this.opts.id, 'logs'), encodePayload('logs', batch))
   }
 
   private get locating(): boolean {

@@ -1,0 +1,199 @@
+/**
+ * X1, X3: the resident framework's push connection, held apart from the
+ * MQTT data channel. A WebSocket to the cloud's push gateway (`/push`): a
+ * hello with the device id and secret, notifications in, one acknowledgement
+ * per id out (docs/CONTRACT.md). It has its own life: it reconnects with
+ * capped exponential backoff and jitter on the injected clock, keeps alive
+ * with WebSocket pings (a ping still unanswered when the next is due means
+ * the connection is dead), and is `blocked` -- closed and not retrying --
+ * while the user has revoked the framework's network permission.
+ */
+import { EventEmitter, once } from 'node:events'
+import WebSocket from 'ws'
+import { Retry, type BackoffOptions } from '../common/backoff.js'
+import { SystemClock, type Clock, type Timer } from '../common/clock.js'
+import type { Logger } from '../common/log.js'
+import {
+  ClientFrameSchema,
+  PUSH_CLOSE,
+  PUSH_MAX_FRAME_BYTES,
+  PUSH_PATH,
+  PUSH_PROTOCOL_VERSION,
+  ServerFrameSchema,
+  decodeFrame,
+  encodeFrame,
+  type PushNotification,
+} from '../common/push-protocol.js'
+
+/** `off`: never started (or no push URL); `blocked`: network permission revoked; `stopped`: the phone stopped. */
+export type PushState = 'off' | 'connecting' | 'connected' | 'waiting' | 'blocked' | 'stopped'
+
+export const DEFAULT_PING_MS = 25_000
+
+export interface PushChannelOptions {
+  url: string
+  deviceId: string
+  secret: string
+  /** Reconnect delays. */
+  clock: Clock
+  /** Keep-alive timers: real time unless told otherwise, like MQTT's own keep-alive. */
+  keepaliveClock?: Clock
+  log: Logger
+  backoff?: BackoffOptions
+  random?: () => number
+  /** Time between pings, ms. */
+  pingMs?: number
+}
+
+interface PushChannelEvents {
+  state: [state: PushState]
+  notification: [n: PushNotification]
+}
+
+/** The push URL that goes with a broker URL: the same host's HTTP port (ws://…:8080/push unless the broker URL is already ws://). */
+export function defaultPushUrl(brokerUrl: string): string {
+  const url = new URL(brokerUrl)
+  if (url.protocol === 'ws:' || url.protocol === 'wss:') return new URL(PUSH_PATH, url).toString()
+  return `ws://${url.hostname}:8080${PUSH_PATH}`
+}
+
+export class PushChannel extends EventEmitter<PushChannelEvents> {
+  private ws: WebSocket | null = null
+  private stateNow: PushState = 'off'
+  private readonly retry: Retry
+  private readonly keepalive: Clock
+  private pinger: Timer | null = null
+  private awaitingPong = false
+
+  constructor(private readonly opts: PushChannelOptions) {
+    super()
+    this.retry = new Retry(opts.clock, opts.backoff, opts.random)
+    this.keepalive = opts.keepaliveClock ?? new SystemClock()
+  }
+
+  get state(): PushState {
+    return this.stateNow
+  }
+
+  /** Delay chosen for the retry now waiting, ms. */
+  get lastDelayMs(): number {
+    return this.retry.lastDelayMs
+  }
+
+  /** Connects, or stays blocked when the framework may not use the network. */
+  start(blocked: boolean): void {
+    if (blocked) this.setState('blocked')
+    else this.connect()
+  }
+
+  /** X3: network permission revoked. The connection closes and is not retried. */
+  block(): void {
+    if (this.stateNow === 'blocked' || this.stateNow === 'stopped') return
+    this.setState('blocked')
+    this.detach()?.close(1000, 'network permission revoked')
+  }
+
+  /** X3: network permission back: connect at once. */
+  unblock(): void {
+    if (this.stateNow !== 'blocked') return
+    this.retry.reset()
+    this.connect()
+  }
+
+  /** Closes the connection for good, at once: a phone that stops does not wait for a dead cloud. */
+  async stop(): Promise<void> {
+    this.setState('stopped')
+    const ws = this.detach()
+    if (!ws) return
+    ws.terminate()
+    if (ws.readyState !== WebSocket.CLOSED) await once(ws, 'close')
+  }
+
+  /** Acknowledges a notification by id; lost with the connection if it is down (the cloud then sends it again). */
+  ack(id: string): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encodeFrame(ClientFrameSchema, { type: 'ack', id }))
+  }
+
+  private connect(): void {
+    this.setState('connecting')
+    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, maxPayload: PUSH_MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
+    this.ws = ws
+    ws.on('open', () => {
+      ws.send(encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.opts.secret }))
+    })
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
+    ws.on('pong', () => (this.awaitingPong = false))
+    ws.on('error', (err) => this.opts.log.warn({ err: err.message }, 'push connection error'))
+    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()))
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    const decoded = decodeFrame(ServerFrameSchema, data, isBinary)
+    if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'push frame refused')
+    const frame = decoded.value
+    switch (frame.type) {
+      case 'welcome':
+        this.retry.reset()
+        this.setState('connected')
+        this.stopPing()
+        this.awaitingPong = false
+        this.schedulePing()
+        return
+      case 'notification': {
+        const { type: _, ...notification } = frame
+        this.emit('notification', notification)
+        return
+      }
+      case 'error':
+        this.opts.log.warn({ code: frame.code, message: frame.message }, 'the push gateway reported an error')
+        return
+    }
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return
+    this.ws = null
+    this.stopPing()
+    const level = code === PUSH_CLOSE.UNAUTHORIZED ? 'warn' : 'info'
+    this.opts.log[level]({ code, reason }, 'push connection closed')
+    if (this.stateNow === 'blocked' || this.stateNow === 'stopped') return
+    this.retry.schedule(() => this.connect())
+    this.setState('waiting')
+    this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'push disconnected, retrying')
+  }
+
+  /** Lets go of the current connection on purpose, with no retry (the state says why); returns it for closing. */
+  private detach(): WebSocket | null {
+    this.retry.cancel()
+    this.stopPing()
+    const ws = this.ws
+    this.ws = null
+    return ws
+  }
+
+  private schedulePing(): void {
+    this.pinger = this.keepalive.after(this.opts.pingMs ?? DEFAULT_PING_MS, () => this.ping())
+  }
+
+  private ping(): void {
+    const ws = this.ws as WebSocket
+    if (this.awaitingPong) {
+      this.opts.log.warn({ pingMs: this.opts.pingMs ?? DEFAULT_PING_MS }, 'push keep-alive: no pong, the connection is dead')
+      ws.terminate()
+      return
+    }
+    this.awaitingPong = true
+    ws.ping()
+    this.schedulePing()
+  }
+
+  private stopPing(): void {
+    this.pinger?.cancel()
+    this.pinger = null
+  }
+
+  private setState(state: PushState): void {
+    this.stateNow = state
+    this.emit('state', state)
+  }
+}
