@@ -50,8 +50,13 @@ interface PushChannelEvents {
   notification: [n: PushNotification]
 }
 
-/** The push URL that goes with a broker URL: the same host's HTTP port (ws://…:8080/push unless the broker URL is already ws://). */
+/**
+ * The push URL that goes with a broker URL: the same host and port when the
+ * broker URL is already a WebSocket one, else the host's default HTTP port.
+ * (A broker URL that is not a URL at all is the MQTT client's to refuse.)
+ */
 export function defaultPushUrl(brokerUrl: string): string {
+  if (!URL.canParse(brokerUrl)) return `ws://127.0.0.1:8080${PUSH_PATH}`
   const url = new URL(brokerUrl)
   if (url.protocol === 'ws:' || url.protocol === 'wss:') return new URL(PUSH_PATH, url).toString()
   return `ws://${url.hostname}:8080${PUSH_PATH}`

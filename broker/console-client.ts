@@ -22,17 +22,21 @@ export class ConsoleClient {
   ) {}
 
   devices(): Promise<{ now: number; devices: DeviceView[] }> {
-    return this.get('/api/devices')
+    return this.request('/api/devices')
   }
 
   history(id: string, limit: number): Promise<{ now: number; device: string; history: LocationRow[] }> {
-    return this.get(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
+    return this.request(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
   }
 
-  private async get<T>(path: string): Promise<T> {
+  /** One console API call: a GET, or a POST of `post` as JSON when given. */
+  async request<T>(path: string, post?: unknown): Promise<T> {
+    const authorization = `Bearer ${this.token}`
+    const init: RequestInit =
+      post === undefined ? { headers: { authorization } } : { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(post) }
     let res: Response
     try {
-      res = await fetch(new URL(path, this.baseUrl), { headers: { authorization: `Bearer ${this.token}` } })
+      res = await fetch(new URL(path, this.baseUrl), init)
     } catch (err) {
       // fetch() rejects with TypeError('fetch failed') whose cause is the network error.
       throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String((err as { cause: unknown }).cause)}`)

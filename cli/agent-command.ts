@@ -4,9 +4,12 @@ import { readFile } from 'node:fs/promises'
 import type { Server } from 'node:net'
 import { Agent } from '../agent/agent.js'
 import { sendControl, serveControl, type ControlRequest } from '../agent/control.js'
+import { defaultPushUrl } from '../agent/push-channel.js'
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource, type Point } from '../agent/location.js'
 import { DeviceIdSchema, NetworkSchema } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
+import { addFrameworkPhoneCommands, pushUrl } from './framework-commands.js'
+import { renderFrameworkStatus } from './framework-render.js'
 import { logger, untilAborted, UserError, type Io } from './io.js'
 import { duration, fraction, latLon, onOff } from './options.js'
 
@@ -14,6 +17,8 @@ export interface AgentCliOptions {
   id: string
   secretFile: string
   broker: string
+  /** The push channel (X1); by default the broker host's HTTP port. */
+  push?: string
   data: string
   gpx?: string
   fixed?: Point
@@ -59,6 +64,7 @@ export async function startAgent(o: AgentCliOptions, io: Io, log: Logger): Promi
     location,
     heartbeatMs: o.interval,
     jitter: o.jitter,
+    pushUrl: o.push ?? defaultPushUrl(o.broker),
   })
   await agent.start()
   const control: Server = await serveControl(agent, o.data, log)
@@ -78,6 +84,7 @@ export function agentCommand(io: Io): Command {
     .requiredOption('--id <id>', 'device id (as registered with `fakephone device add`)')
     .requiredOption('--secret-file <file>', 'file holding the device secret')
     .option('--broker <url>', 'mqtt://host:port or ws://host:port/mqtt', 'mqtt://127.0.0.1:1883')
+    .option('--push <url>', "the push channel, ws://host:port/push (default: the broker host's port 8080)", pushUrl)
     .option('--data <dir>', "the phone's data directory (settings, control socket)", './phone')
     .addOption(new Option('--gpx <file>', 'walk the track of a GPX file instead of the built-in route').conflicts('fixed'))
     .option('--fixed <lat,lon>', 'stay at one point', latLon)
@@ -109,7 +116,7 @@ export function phoneCommand(io: Io): Command {
         `Find Device   ${status.findDevice ? 'on' : 'off'}`,
         `network       ${status.network}`,
         `heartbeats    ${status.heartbeatsSent} sent this run`,
-      ].join('\n') + '\n',
+      ].join('\n') + '\n' + renderFrameworkStatus(status.framework),
     )
   }
   cmd.command('status').description('show the phone').action(() => send({ op: 'status' }))
@@ -129,5 +136,6 @@ export function phoneCommand(io: Io): Command {
       if (!network.success) throw new UserError('network must be wifi, mobile or none')
       return send({ op: 'network', network: network.data })
     })
+  addFrameworkPhoneCommands(cmd, io, send)
   return cmd
 }

@@ -6,7 +6,7 @@ import { DeviceRegistry } from '../broker/registry.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { formatAge } from '../common/clock.js'
 import { logger, untilAborted, UserError, type Io } from './io.js'
-import { port, positiveInt } from './options.js'
+import { duration, port, positiveInt } from './options.js'
 import { table } from './render.js'
 
 export function brokerCommand(io: Io): Command {
@@ -16,12 +16,14 @@ export function brokerCommand(io: Io): Command {
     .option('--data <dir>', 'data directory (database, console token)', d.dataDir)
     .option('--host <address>', 'address to listen on (use 0.0.0.0 to serve a network)', d.host)
     .option('--mqtt-port <port>', 'MQTT over TCP', port, d.mqttPort)
-    .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, console API at /api', port, d.httpPort)
+    .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api', port, d.httpPort)
     .option('--max-packet-bytes <n>', 'largest MQTT packet a client may send', positiveInt, d.maxPacketBytes)
+    .option('--service-notices <duration>', 'queue a weather warning or a system-update reminder for every device this often, e.g. 1h (default: never)', duration, 0)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-    .action(async (o: { data: string; host: string; mqttPort: number; httpPort: number; maxPacketBytes: number; logLevel: string }) => {
+    .action(async (o: { data: string; host: string; mqttPort: number; httpPort: number; maxPacketBytes: number; serviceNotices: number; logLevel: string }) => {
+      const framework = { ...d.framework, serviceNoticeEveryMs: o.serviceNotices }
       const broker = new CloudBroker(
-        { ...d, dataDir: o.data, host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort, maxPacketBytes: o.maxPacketBytes },
+        { ...d, dataDir: o.data, host: o.host, mqttPort: o.mqttPort, httpPort: o.httpPort, maxPacketBytes: o.maxPacketBytes, framework },
         io.clock,
         logger(io, o.logLevel).child({ module: 'broker' }),
       )

@@ -55,7 +55,7 @@ export function demoCommand(io: Io): Command {
       const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
       io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
       const phone = await startAgent(
-        { id: DEMO_DEVICE, secretFile, broker: `mqtt://${host}:${mqttPort}`, data: join(o.data, 'phones', DEMO_DEVICE), speed: 1.4, interval: o.interval, jitter: 0.1 },
+        { id: DEMO_DEVICE, secretFile, broker: `mqtt://${host}:${mqttPort}`, push: `ws://${host}:${httpPort}/push`, data: join(o.data, 'phones', DEMO_DEVICE), speed: 1.4, interval: o.interval, jitter: 0.1 },
         io,
         log.child({ module: 'agent', device: DEMO_DEVICE }),
       )
