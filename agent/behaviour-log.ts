@@ -87,7 +87,9 @@ export class BehaviourLog {
   private uploadTimer: Timer | null = null
   /** The simulated session: screen on, an app, screen off, again. */
   private step = 0
-  private uploading: Promise<void> | null = null
+  /** The latest upload, for stop() to wait on. */
+  private uploading: Promise<void> = Promise.resolve()
+  private busy = false
   private deferred: string | null = null
 
   constructor(private readonly opts: BehaviourLogOptions) {
@@ -155,15 +157,16 @@ export class BehaviourLog {
   private scheduleUpload(): void {
     this.uploadTimer = this.opts.clock.after(this.opts.uploadEveryMs, () => {
       this.scheduleUpload()
-      if (this.state.pending.length === 0 || this.uploading) return
+      if (this.state.pending.length === 0 || this.busy) return
       this.deferred = this.blocked()
       if (this.deferred) return void this.opts.log.debug({ reason: this.deferred, waiting: this.state.pending.length }, 'behaviour log upload deferred')
-      this.uploading = this.upload().finally(() => (this.uploading = null))
+      this.uploading = this.upload()
     })
   }
 
   /** Sends batch after batch, each after the previous was acknowledged, while uploads stay allowed. */
   private async upload(): Promise<void> {
+    this.busy = true
     try {
       while (this.state.pending.length > 0 && this.blocked() === null) {
         const events = this.state.pending.slice(0, this.opts.batchMax)
@@ -180,6 +183,8 @@ export class BehaviourLog {
       }
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message, waiting: this.state.pending.length }, 'behaviour log upload failed; the events wait for the next upload')
+    } finally {
+      this.busy = false
     }
   }
 

@@ -8,7 +8,7 @@
  * the connection is dead), and is `blocked` -- closed and not retrying --
  * while the user has revoked the framework's network permission.
  */
-import { EventEmitter, once } from 'node:events'
+import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
 import { Retry, type BackoffOptions } from '../common/backoff.js'
 import { SystemClock, type Clock, type Timer } from '../common/clock.js'
@@ -111,12 +111,17 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     const ws = this.detach()
     if (!ws) return
     ws.terminate()
-    if (ws.readyState !== WebSocket.CLOSED) await once(ws, 'close')
+    // Not events.once(): a connection ended mid-handshake emits 'error' before 'close', which once() would throw.
+    if (ws.readyState !== WebSocket.CLOSED) await new Promise((resolve) => ws.once('close', resolve))
   }
 
-  /** Acknowledges a notification by id; lost with the connection if it is down (the cloud then sends it again). */
+  /**
+   * Acknowledges a notification by id on the current connection, once the
+   * cloud welcomed it; otherwise the acknowledgement is lost and the cloud
+   * sends the notification again (the inbox recognises it).
+   */
   ack(id: string): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encodeFrame(ClientFrameSchema, { type: 'ack', id }))
+    if (this.stateNow === 'connected') (this.ws as WebSocket).send(encodeFrame(ClientFrameSchema, { type: 'ack', id }))
   }
 
   private connect(): void {
@@ -126,7 +131,10 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     ws.on('open', () => {
       ws.send(encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.opts.secret }))
     })
-    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
+    // A connection let go of (blocked, stopped) may still deliver frames the cloud sent before it heard: they are not taken.
+    ws.on('message', (data, isBinary) => {
+      if (ws === this.ws) this.onFrame(data as Buffer, isBinary)
+    })
     ws.on('pong', () => (this.awaitingPong = false))
     ws.on('error', (err) => this.opts.log.warn({ err: err.message }, 'push connection error'))
     ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()))

@@ -56,25 +56,28 @@ export class PushInbox {
 
   /**
    * Takes in a received notification: null when it was shown before (a
-   * duplicate), else what the phone shows, once it is on disk.
+   * duplicate), else what the phone shows. Either way it is on disk first;
+   * if the write fails, nothing changed and the error is thrown.
    */
   async receive(n: PushNotification, now: number): Promise<ShownNotification | null> {
     if (this.ids.has(n.id)) {
-      this.state = { ...this.state, duplicates: this.state.duplicates + 1 }
-      await this.file.save(this.state)
+      await this.commit({ ...this.state, duplicates: this.state.duplicates + 1 })
       return null
     }
     const shown: ShownNotification = { ...n, shownAt: now, delayMs: Math.max(0, now - n.createdAt) }
-    const delivered = [...this.state.delivered, n.id].slice(-REMEMBERED_IDS)
-    this.ids = new Set(delivered)
-    this.state = {
-      delivered,
+    await this.commit({
+      delivered: [...this.state.delivered, n.id].slice(-REMEMBERED_IDS),
       recent: [shown, ...this.state.recent].slice(0, INBOX_SIZE),
       shown: this.state.shown + 1,
       duplicates: this.state.duplicates,
-    }
-    await this.file.save(this.state)
+    })
     return shown
+  }
+
+  private async commit(next: Inbox): Promise<void> {
+    await this.file.save(next)
+    this.state = next
+    this.ids = new Set(next.delivered)
   }
 
   status(): InboxStatus {
