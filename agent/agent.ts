@@ -7,13 +7,16 @@
  * locate, ring, lock, lost mode (more frequent heartbeats) and wipe; and it
  * refuses to switch Find Device off in lost mode or within 72 hours after
  * (F4). Nothing here is module-level state: a process may run many agents.
+ * X1: the cloud service off closes the data channel (after telling the cloud)
+ * and on opens it again; the resident framework (framework.ts) keeps the
+ * push channel and the behaviour log (X2) apart from it.
  */
 import { EventEmitter } from 'node:events'
 import { once } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { KeyObject } from 'node:crypto'
-import { encodePayload, topicFor, type Command, type Heartbeat, type Network } from '../common/contract.js'
+import { encodePayload, topicFor, type Command, type Heartbeat, type LogBatch, type Network } from '../common/contract.js'
 import { formatAge } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 import { deviceKeys } from '../common/signing.js'
@@ -25,6 +28,7 @@ import type { JsonFile } from '../common/json-file.js'
 import type { Logger } from '../common/log.js'
 import { MqttLink, type LinkState } from '../common/mqtt.js'
 import { Battery } from './battery.js'
+import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
 import type { LocationSource } from './location.js'
 import { DEFAULT_SETTINGS, settingsFile, type Settings } from './settings.js'
 
@@ -48,6 +52,12 @@ export interface AgentOptions {
   stopTimeoutMs?: number
   /** The owner's public key, learnt at provisioning; without it the phone refuses every remote command. */
   ownerKey?: KeyObject
+  /** The cloud's push endpoint, ws://host:port/push (X1); no push channel without it. */
+  pushUrl?: string
+  /** Push keep-alive timers (real time by default). */
+  keepaliveClock?: Clock
+  /** Push keep-alive and behaviour-log schedules (X2). */
+  framework?: Partial<FrameworkTimings>
 }
 
 /** F4: how long Find Device stays on after lost mode ends. */
@@ -74,6 +84,8 @@ export interface AgentStatus {
   lostMode: boolean
   /** Until when the phone rings (ms since epoch), or null. */
   ringingUntil: number | null
+  /** The push channel, network permission, notifications and behaviour log (X1-X3). */
+  framework: FrameworkStatus
 }
 
 interface AgentEvents {
@@ -85,6 +97,7 @@ interface AgentEvents {
 export type Switch = 'cloudService' | 'findDevice'
 
 export class Agent extends EventEmitter<AgentEvents> implements Phone {
+  readonly framework: ResidentFramework
   private settings: Settings = { ...DEFAULT_SETTINGS }
   private readonly file: JsonFile<Settings>
   private link?: MqttLink
@@ -106,6 +119,20 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       { deviceId: opts.id, ownerKey: opts.ownerKey, deviceKey: deviceKeys(opts.secret).privateKey, dataDir: opts.dataDir, clock: opts.clock, log: remoteLog },
       this,
     )
+    this.framework = new ResidentFramework({
+      deviceId: opts.id,
+      secret: opts.secret,
+      dataDir: opts.dataDir,
+      clock: opts.clock,
+      log: opts.log,
+      random: this.random,
+      backoff: opts.backoff,
+      pushUrl: opts.pushUrl,
+      keepaliveClock: opts.keepaliveClock,
+      timings: opts.framework,
+      phone: () => this.settings,
+      data: { connected: () => this.link?.connected === true, publish: (batch) => this.publishLogs(batch) },
+    })
   }
 
   /** Loads the phone's settings and opens the data channel. */
@@ -113,6 +140,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await mkdir(this.opts.dataDir, { recursive: true })
     this.settings = await this.file.load(DEFAULT_SETTINGS)
     await this.remote.load()
+    await this.framework.start()
     const presence = topicFor(this.opts.id, 'presence')
     this.link = new MqttLink({
       url: this.opts.brokerUrl,
@@ -120,6 +148,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       log: this.opts.log,
       backoff: this.opts.backoff,
       random: this.random,
+      startOff: !this.settings.cloudService,
       mqtt: {
         clientId: this.opts.id,
         username: this.opts.id,
@@ -145,17 +174,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.timer = null
     const link = this.link
     if (!link) return
-    if (link.connected) {
-      const offline = encodePayload('presence', { state: 'offline', at: this.opts.clock.now() })
-      // Said, or the connection dropped, or the broker stopped answering: a stop must not hang on a dead broker.
-      await Promise.race([
-        link.client.publishAsync(topicFor(this.opts.id, 'presence'), offline, { qos: 1, retain: true }),
-        once(link, 'state'),
-        delay(this.opts.stopTimeoutMs ?? 2000, undefined, { ref: false }),
-      ])
-    }
+    await this.sayOffline(link)
     await link.stop()
     await this.remote.idle()
+    await this.framework.stop()
     await this.file.flushed()
   }
 
@@ -171,6 +193,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       lock: this.settings.lock,
       lostMode: this.settings.lostMode,
       ringingUntil: this.ringingUntil !== null && this.ringingUntil > this.opts.clock.now() ? this.ringingUntil : null,
+      framework: this.framework.status(),
     }
   }
 
@@ -179,6 +202,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     if (name === 'findDevice' && !on) this.checkLostModeGuard()
     await this.update({ [name]: on })
     this.publishStatus()
+    if (name === 'cloudService') await this.switchDataChannel(on)
+    this.framework.record('setting-changed', `${name}=${on ? 'on' : 'off'}`)
     return this.status()
   }
 
@@ -238,7 +263,32 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   async setNetwork(network: Network): Promise<AgentStatus> {
     await this.update({ network })
+    this.framework.record('setting-changed', `network=${network}`)
     return this.status()
+  }
+
+  /** X1: off closes the data channel once the status above and "offline" are acknowledged; on opens it again. */
+  private async switchDataChannel(on: boolean): Promise<void> {
+    const link = this.link as MqttLink
+    if (on) return link.resume()
+    await this.sayOffline(link)
+    await link.pause()
+  }
+
+  /** Publishes "offline" when connected: said, or the connection dropped, or the broker stopped answering -- never hangs on a dead broker. */
+  private async sayOffline(link: MqttLink): Promise<void> {
+    if (!link.connected) return
+    const offline = encodePayload('presence', { state: 'offline', at: this.opts.clock.now() })
+    await Promise.race([
+      link.client.publishAsync(topicFor(this.opts.id, 'presence'), offline, { qos: 1, retain: true }),
+      once(link, 'state'),
+      delay(this.opts.stopTimeoutMs ?? 2000, undefined, { ref: false }),
+    ])
+  }
+
+  /** X2: one batch of behaviour logs over the data channel, acknowledged by the cloud. */
+  private publishLogs(batch: LogBatch): Promise<void> {
+    return (this.link as MqttLink).publishAcked(topicFor(this.opts.id, 'logs'), encodePayload('logs', batch))
   }
 
   private get locating(): boolean {

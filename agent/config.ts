@@ -73,6 +73,11 @@ export const AgentConfigSchema = z.strictObject({
     .string()
     .regex(/^(mqtts?|wss?):\/\/[^/]/, 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt')
     .default('mqtt://127.0.0.1:1883'),
+  /** The push channel (X1), ws://HOST:PORT/push; by default the broker host's port 8080. */
+  push: z
+    .string()
+    .regex(/^wss?:\/\/[^/]/, 'expected a push URL: ws://HOST:PORT/push')
+    .optional(),
   /** Settings, control socket. */
   dataDir: z.string().min(1).default('./phone'),
   /** A file holding the device secret; when absent, the systemd credential below. */

@@ -20,6 +20,8 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('switch'), name: z.enum(['cloudService', 'findDevice']), on: z.boolean() }),
   z.strictObject({ op: z.literal('network'), network: NetworkSchema }),
   z.strictObject({ op: z.literal('unlock'), pin: z.string().max(16) }),
+  z.strictObject({ op: z.literal('network-permission'), on: z.boolean() }),
+  z.strictObject({ op: z.literal('logs-over-mobile'), on: z.boolean() }),
 ])
 export type ControlRequest = z.infer<typeof ControlRequestSchema>
 export type ControlReply = { ok: true; status: AgentStatus } | { ok: false; error: string }
@@ -40,6 +42,12 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
         return { ok: true, status: await agent.setNetwork(req.network) }
       case 'unlock':
         return { ok: true, status: await agent.unlock(req.pin) }
+      case 'network-permission':
+        await agent.framework.setNetworkPermission(req.on)
+        return { ok: true, status: agent.status() }
+      case 'logs-over-mobile':
+        await agent.framework.setLogsOverMobile(req.on)
+        return { ok: true, status: agent.status() }
     }
   } catch (err) {
     return { ok: false, error: (err as Error).message }

@@ -9,7 +9,15 @@
 import { lstat, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 
-const SYSTEM_FILES = new Set(['commands.json', 'commands.json.tmp', 'settings.json', 'settings.json.tmp', 'control.sock'])
+/**
+ * The phone's own state files: its command journal, settings (reset by the
+ * caller), the resident framework's switches, the ids of notifications it has
+ * shown (so none shows twice) and its behaviour-log counter (so the cloud does
+ * not take new events for old ones). Each may have a `.tmp` twin mid-write.
+ */
+const SYSTEM_FILES = new Set(
+  ['commands.json', 'settings.json', 'framework.json', 'push-inbox.json', 'behaviour-log.json'].flatMap((f) => [f, `${f}.tmp`]).concat('control.sock'),
+)
 export const SDCARD = 'sdcard'
 
 async function measure(path: string): Promise<{ files: number; bytes: number }> {

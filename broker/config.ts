@@ -25,6 +25,8 @@ export const BrokerConfigSchema = z.strictObject({
       perSecond: z.number().positive().default(D.rateLimit.perSecond),
     })
     .prefault({}),
+  /** X3: queue a weather warning or a system-update reminder for every device this often; 0 for never. */
+  serviceNotices: DurationSchema.default(0),
   logLevel: LogLevelSchema.default('info'),
 })
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>
@@ -40,5 +42,6 @@ export function brokerOptions(c: BrokerConfig): BrokerOptions {
     maxPacketBytes: c.maxPacketBytes,
     connectTimeoutMs: c.connectTimeout,
     rateLimit: c.rateLimit,
+    framework: { ...D.framework, serviceNoticeEveryMs: c.serviceNotices },
   }
 }

@@ -24,41 +24,43 @@ export class ConsoleClient {
   ) {}
 
   devices(): Promise<{ now: number; devices: DeviceView[] }> {
-    return this.get('/api/devices')
+    return this.request('/api/devices')
   }
 
   history(id: string, limit: number): Promise<{ now: number; device: string; history: LocationRow[] }> {
-    return this.get(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
+    return this.request(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
   }
 
   device(id: string): Promise<{ now: number; device: DeviceView }> {
-    return this.get(`/api/devices/${encodeURIComponent(id)}`)
+    return this.request(`/api/devices/${encodeURIComponent(id)}`)
   }
 
   commands(id: string): Promise<{ now: number; commands: CommandView[] }> {
-    return this.get(`/api/devices/${encodeURIComponent(id)}/commands`)
+    return this.request(`/api/devices/${encodeURIComponent(id)}/commands`)
   }
 
   /** Submits a signed command; a refusal (F3) is a ConsoleApiError with status 409. */
   submit(command: Command): Promise<{ command: CommandView }> {
-    return this.get(`/api/devices/${encodeURIComponent(command.device)}/commands`, command)
+    return this.request(`/api/devices/${encodeURIComponent(command.device)}/commands`, command)
   }
 
   /** The command, after waiting up to `waitMs` for it to reach a final state. */
   command(id: string, waitMs: number): Promise<{ now: number; command: CommandView }> {
-    return this.get(`/api/commands/${encodeURIComponent(id)}?wait=${waitMs}`)
+    return this.request(`/api/commands/${encodeURIComponent(id)}?wait=${waitMs}`)
   }
 
   cancel(id: string): Promise<{ command: CommandView }> {
-    return this.get(`/api/commands/${encodeURIComponent(id)}/cancel`, {})
+    return this.request(`/api/commands/${encodeURIComponent(id)}/cancel`, {})
   }
 
-  /** GET, or POST with `body` as JSON when given. */
-  private async get<T>(path: string, payload?: object): Promise<T> {
+  /** One console API call: a GET, or a POST of `post` as JSON when given. */
+  async request<T>(path: string, post?: unknown): Promise<T> {
+    const authorization = `Bearer ${this.token}`
+    const init: RequestInit =
+      post === undefined ? { headers: { authorization } } : { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(post) }
     let res: Response
     try {
-      const headers = { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' }
-      res = await fetch(new URL(path, this.baseUrl), payload === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(payload) })
+      res = await fetch(new URL(path, this.baseUrl), init)
     } catch (err) {
       // fetch() rejects with TypeError('fetch failed') whose cause is the network error.
       throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String((err as { cause: unknown }).cause)}`)

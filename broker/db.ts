@@ -51,6 +51,26 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX commands_by_device ON commands (device_id, created_at);`,
   // The next-expiry query runs on every submit; without this it scans every command ever sent.
   `CREATE INDEX commands_queued_expiry ON commands (expires_at) WHERE state = 'queued';`,
+  // X3: the push gateway's durable notification queue; seq keeps the order they were queued in.
+  `CREATE TABLE notifications (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+     kind TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
+     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+     state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'delivered', 'expired')),
+     sends INTEGER NOT NULL DEFAULT 0,
+     delivered_at INTEGER, expired_at INTEGER
+   );
+   CREATE INDEX notifications_by_device ON notifications (device_id, state, seq);
+   CREATE INDEX notifications_by_deadline ON notifications (state, expires_at);`,
+  // X2: the behaviour logs the cloud received, one row per (device, event seq).
+  `CREATE TABLE behaviour_logs (
+     device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL, at INTEGER NOT NULL, type TEXT NOT NULL, detail TEXT NOT NULL,
+     received_at INTEGER NOT NULL,
+     PRIMARY KEY (device_id, seq)
+   ) WITHOUT ROWID;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -1,7 +1,8 @@
 /**
  * The cloud broker's composition root: opens the database, builds the access
  * rules and the ingest, and serves MQTT over TCP and over WebSocket (`/mqtt`)
- * plus the console API (`/api/...`) on one HTTP port. `start()` brings
+ * plus the console API (`/api/...`) and the push channel (`/push`, X1-X3,
+ * see framework-services.ts) on one HTTP port. `start()` brings
  * everything up in order; `stop()` undoes exactly what `start()` did.
  */
 import { Aedes, type Client } from 'aedes'
@@ -11,15 +12,18 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
+import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './access.js'
 import { handleApi } from './console-api.js'
 import { ensureConsoleToken } from './console-token.js'
 import { openDb, type Db } from './db.js'
+import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './guard.js'
 import { DeviceRegistry } from './registry.js'
 import { StateStore } from './state-store.js'
 import { CommandCenter } from './commands.js'
 import { topicFor } from '../common/contract.js'
+import { routeUpgrades } from './upgrade-router.js'
 
 export interface BrokerOptions {
   dataDir: string
@@ -32,6 +36,8 @@ export interface BrokerOptions {
   maxPacketBytes: number
   connectTimeoutMs: number
   rateLimit: RateLimitOptions
+  /** The push gateway's deadlines and the service notices (X1-X3). */
+  framework: FrameworkServicesOptions
 }
 
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
@@ -42,6 +48,7 @@ export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   maxPacketBytes: 256 * 1024,
   connectTimeoutMs: 10_000,
   rateLimit: { burst: 100, perSecond: 50 },
+  framework: DEFAULT_FRAMEWORK_OPTIONS,
 }
 
 export interface BrokerCounters {
@@ -71,6 +78,7 @@ export class CloudBroker {
   private limiter?: ConnectionRateLimiter
   /** Publishes to devices waiting to be handed to Aedes (see drainOutbox). */
   private readonly outbox: { topic: string; payload: Buffer }[] = []
+  private frameworkRef?: FrameworkServices
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
 
@@ -92,6 +100,11 @@ export class CloudBroker {
     return this.need(this.commandsRef)
   }
 
+  /** The push gateway, notification queue and behaviour logs (X1-X3). */
+  get framework(): FrameworkServices {
+    return this.need(this.frameworkRef)
+  }
+
   /** Starts every part; resolves with the ports actually bound. */
   async start(): Promise<{ mqttPort: number; httpPort: number }> {
     const log = this.log
@@ -102,6 +115,13 @@ export class CloudBroker {
     const token = ensureConsoleToken(this.opts.dataDir)
     const access = new AccessControl(this.registry, token, log.child({ component: 'access' }), (msg) => this.ingest(msg))
     this.limiter = new ConnectionRateLimiter(this.opts.rateLimit, this.clock)
+    const limiter = this.limiter
+    const isConsoleToken = (t: string): boolean => access.isConsoleToken(t)
+    this.frameworkRef = new FrameworkServices(
+      { db: this.db, registry: this.registry, store: this.store, clock: this.clock, log, allow: (a) => limiter.allow(a), isConsoleToken },
+      this.opts.framework,
+    )
+    this.framework.start()
 
     const aedes = await Aedes.createBroker({
       preConnect: access.preConnect,
@@ -144,8 +164,11 @@ export class CloudBroker {
       this.accept(socket, socket.remoteAddress as string)
     })
     const apiCtx = { store: this.store, commands: this.commands, isConsoleToken: (t: string) => access.isConsoleToken(t), now: () => this.clock.now() }
-    this.http = createHttpServer((req, res) => void handleApi(apiCtx, req, res))
-    this.wss = new WebSocketServer({ server: this.http, path: '/mqtt', maxPayload: this.opts.maxPacketBytes })
+    this.http = createHttpServer((req, res) => {
+      if (!this.framework.handleHttp(req, res)) void handleApi(apiCtx, req, res)
+    })
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPacketBytes })
+    this.http.on('upgrade', routeUpgrades(new Map([['/mqtt', this.wss], [PUSH_PATH, this.framework.gateway.wss]]), log))
     this.wss.on('connection', (ws, req) => {
       req.socket.setNoDelay(true)
       this.accept(createWebSocketStream(ws), req.socket.remoteAddress as string)
@@ -158,6 +181,7 @@ export class CloudBroker {
 
   /** Stops listening, disconnects every client, writes what is queued and closes the database. */
   async stop(): Promise<void> {
+    this.frameworkRef?.stop()
     this.wss?.close()
     for (const c of this.wss?.clients ?? []) c.terminate()
     await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()))
@@ -240,6 +264,9 @@ export class CloudBroker {
         return
       case 'result':
         this.commands.onResult(msg.deviceId, msg.value)
+        return
+      case 'logs':
+        this.framework.ingestLogs(msg.deviceId, msg.value, now)
         return
     }
   }

@@ -12,6 +12,9 @@ import { NetworkSchema } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import type { KeyObject } from 'node:crypto'
+import { defaultPushUrl } from '../agent/push-channel.js'
+import { addFrameworkPhoneCommands } from './framework-commands.js'
+import { renderFrameworkStatus } from './framework-render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
 import { logger, UserError, type Io } from './io.js'
@@ -68,6 +71,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
     heartbeatMs: c.interval,
     jitter: c.jitter,
     ownerKey,
+    pushUrl: c.push ?? defaultPushUrl(c.broker),
   })
   await agent.start()
   const control: Server = await serveControl(agent, c.dataDir, log)
@@ -87,6 +91,7 @@ const AGENT_FLAGS: Readonly<Record<string, FlagKey>> = {
   id: 'id',
   secretFile: 'secretFile',
   broker: 'broker',
+  push: 'push',
   data: 'dataDir',
   gpx: { key: 'location', value: (v) => `gpx:${String(v)}` },
   fixed: { key: 'location', value: (v) => `fixed:${String(v)}` },
@@ -107,6 +112,7 @@ export function agentCommand(io: Io): Command {
     .option('--id <id>', 'device id (as registered with `fakephone device add`)')
     .option('--secret-file <file>', 'file holding the device secret (default: the systemd credential device-secret)')
     .option('--broker <url>', 'mqtt://host:port or ws://host:port/mqtt', d.broker)
+    .option('--push <url>', "the push channel, ws://host:port/push (default: the broker host's port 8080)")
     .option('--data <dir>', "the phone's data directory (settings, control socket)", d.dataDir)
     .addOption(new Option('--gpx <file>', 'walk the track of a GPX file instead of the built-in route').conflicts(['fixed', 'gpsd']))
     .addOption(new Option('--fixed <lat,lon>', 'stay at one point').argParser(checked(latLon)).conflicts('gpsd'))
@@ -146,7 +152,7 @@ export function phoneCommand(io: Io): Command {
         `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
         `screen        ${status.lock ? `LOCKED: "${status.lock.message}" -- call ${status.lock.phone}` : 'unlocked'}`,
         ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
-      ].join('\n') + '\n',
+      ].join('\n') + '\n' + renderFrameworkStatus(status.framework),
     )
   }
   cmd.command('status').description('show the phone').action(() => send({ op: 'status' }))
@@ -170,5 +176,6 @@ export function phoneCommand(io: Io): Command {
       if (!network.success) throw new UserError('network must be wifi, mobile or none')
       return send({ op: 'network', network: network.data })
     })
+  addFrameworkPhoneCommands(cmd, io, send)
   return cmd
 }

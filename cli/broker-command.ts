@@ -11,11 +11,11 @@ import { OwnerKeys } from '../common/signing.js'
 import { givenFlags } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
 import { logger, UserError, type Io } from './io.js'
-import { port, positiveInt } from './options.js'
+import { duration, port, positiveInt } from './options.js'
 import { table } from './render.js'
 
 /** Commander option → broker config key. */
-const BROKER_FLAGS = { data: 'dataDir', host: 'host', mqttPort: 'mqttPort', httpPort: 'httpPort', maxPacketBytes: 'maxPacketBytes', logLevel: 'logLevel' }
+const BROKER_FLAGS = { data: 'dataDir', host: 'host', mqttPort: 'mqttPort', httpPort: 'httpPort', maxPacketBytes: 'maxPacketBytes', serviceNotices: 'serviceNotices', logLevel: 'logLevel' }
 
 export function brokerCommand(io: Io): Command {
   const d = BrokerConfigSchema.parse({})
@@ -25,8 +25,9 @@ export function brokerCommand(io: Io): Command {
     .option('--data <dir>', 'data directory (database, console token)', d.dataDir)
     .option('--host <address>', 'address to listen on (use 0.0.0.0 to serve a network)', d.host)
     .option('--mqtt-port <port>', 'MQTT over TCP', port, d.mqttPort)
-    .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, console API at /api', port, d.httpPort)
+    .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api', port, d.httpPort)
     .option('--max-packet-bytes <n>', 'largest MQTT packet a client may send', positiveInt, d.maxPacketBytes)
+    .option('--service-notices <duration>', 'queue a weather warning or a system-update reminder for every device this often, e.g. 1h (default: never)', duration, d.serviceNotices)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
     .action(async (o: { config?: string }) => {
       const config = await loadConfig(BROKER_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, BROKER_FLAGS) })

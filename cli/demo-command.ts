@@ -68,6 +68,7 @@ export function demoCommand(io: Io): Command {
           dataDir: join(o.data, 'phones', DEMO_DEVICE),
           interval: o.interval,
           ownerKey: keys.ownerKeyFile('demo'),
+          push: `ws://${host}:${httpPort}/push`,
         }),
         io,
         log.child({ module: 'agent', device: DEMO_DEVICE }),

@@ -115,6 +115,22 @@ export const UnsignedResultSchema = z.strictObject({
 export type UnsignedResult = z.infer<typeof UnsignedResultSchema>
 export const ResultSchema = UnsignedResultSchema.extend({ sig: z.base64() })
 export type Result = z.infer<typeof ResultSchema>
+/** X2: one user-behaviour event the phone's framework recorded while the cloud service was on. */
+export const BehaviourEventSchema = z.strictObject({
+  /** Increases by one per recorded event over the phone's life; the cloud stores each `(device, seq)` once. */
+  seq: z.number().int().nonnegative(),
+  at: z.number().int().nonnegative(),
+  type: z.enum(['app-opened', 'screen-on', 'screen-off', 'setting-changed']),
+  /** The app opened, or the setting and its new value. */
+  detail: z.string().max(200),
+})
+export type BehaviourEvent = z.infer<typeof BehaviourEventSchema>
+
+/** X2: a batch of behaviour events, oldest first; only ever sent while the cloud service is on. */
+export const LogBatchSchema = z.strictObject({
+  events: z.array(BehaviourEventSchema).min(1).max(500),
+})
+export type LogBatch = z.infer<typeof LogBatchSchema>
 
 export type Direction = 'device→cloud' | 'cloud→device'
 
@@ -129,11 +145,12 @@ export const TOPICS = {
   status: topic('device→cloud', 1, true, StatusSchema),
   cmd: topic('cloud→device', 1, false, CommandSchema),
   result: topic('device→cloud', 1, false, ResultSchema),
+  logs: topic('device→cloud', 1, false, LogBatchSchema),
 }
 
 export type TopicKind = keyof typeof TOPICS
 /** The kinds a device publishes (direction device→cloud); a test keeps this in step with TOPICS. */
-export type DeviceKind = 'heartbeat' | 'presence' | 'status' | 'result'
+export type DeviceKind = 'heartbeat' | 'presence' | 'status' | 'result' | 'logs'
 export type PayloadOf<K extends TopicKind> = z.infer<(typeof TOPICS)[K]['schema']>
 
 /** Topic kinds a device may publish on under its own id. */

@@ -2,15 +2,19 @@
  * One MQTT client connection as every fakephone part wants it: TCP_NODELAY
  * on each new socket (Nagle otherwise adds 20-40 ms to every round trip),
  * mqtt.js's own fixed one-second reconnect replaced by capped exponential
- * backoff with jitter on the injected clock, and typed state events.
+ * backoff with jitter on the injected clock, and typed state events. A link
+ * can be switched off and on again (X1: the cloud service cuts the data
+ * channel) without building a new client.
  */
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { RetryTimer, type BackoffOptions } from './backoff.js'
 import type { Clock } from './clock.js'
+import { FakephoneError } from './errors.js'
 import type { Logger } from './log.js'
 
-export type LinkState = 'connecting' | 'connected' | 'waiting' | 'stopped'
+/** `off`: closed on purpose and not retrying until switched on again; `stopped`: closed for good. */
+export type LinkState = 'connecting' | 'connected' | 'waiting' | 'off' | 'stopped'
 
 interface LinkEvents {
   state: [state: LinkState]
@@ -24,17 +28,30 @@ export interface LinkOptions {
   log: Logger
   backoff?: BackoffOptions
   random?: () => number
+  /** Start switched off: no connection until `resume()`. */
+  startOff?: boolean
+}
+
+/** A publish whose connection went away before the broker acknowledged it. */
+export class LinkDownError extends FakephoneError {
+  constructor(message: string) {
+    super('ELINKDOWN', message)
+  }
 }
 
 export class MqttLink extends EventEmitter<LinkEvents> {
   readonly client: MqttClient
   private readonly retry: RetryTimer
-  private stateNow: LinkState = 'connecting'
+  private stateNow: LinkState
+  /** False until the client has been told to connect once; mqtt.js cannot end a client that never connected. */
+  private opened: boolean
 
   constructor(private readonly opts: LinkOptions) {
     super()
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
-    this.client = mqtt.connect(opts.url, { ...opts.mqtt, reconnectPeriod: 0 })
+    this.opened = !opts.startOff
+    this.stateNow = opts.startOff ? 'off' : 'connecting'
+    this.client = mqtt.connect(opts.url, { ...opts.mqtt, reconnectPeriod: 0, manualConnect: opts.startOff === true })
     this.client.on('connect', () => {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
       stream.setNoDelay?.(true)
@@ -67,16 +84,55 @@ export class MqttLink extends EventEmitter<LinkEvents> {
    */
   async stop(): Promise<void> {
     this.setState('stopped')
+    await this.close()
+  }
+
+  /** Closes the connection and retries no more until `resume()`. Callers await what must arrive first. */
+  async pause(): Promise<void> {
+    if (this.stateNow === 'off' || this.stateNow === 'stopped') return
+    this.setState('off')
+    await this.close()
+  }
+
+  /** Connects again after `pause()` (or a start switched off). */
+  resume(): void {
+    if (this.stateNow !== 'off') return
+    this.opened = true
+    this.retry.reset()
+    this.setState('connecting')
+    this.client.reconnect()
+  }
+
+  /** Publishes at QoS 1 and resolves on PUBACK; rejects at once when not connected, or when the connection drops first. */
+  async publishAcked(topic: string, payload: string): Promise<void> {
+    if (!this.connected) throw new LinkDownError('the data channel is not connected')
+    const left = new AbortController()
+    const sent = this.client.publishAsync(topic, payload, { qos: 1 })
+    // Whatever becomes of the publish after the link went down is mqtt.js's business (it resends after a reconnect).
+    sent.catch(() => {})
+    const dropped = once(this, 'state', { signal: left.signal }).then(() => {
+      throw new LinkDownError('the data channel closed before the broker acknowledged')
+    })
+    try {
+      await Promise.race([sent, dropped])
+    } finally {
+      left.abort()
+      dropped.catch(() => {})
+    }
+  }
+
+  private async close(): Promise<void> {
     this.retry.cancel()
-    await this.client.endAsync(true)
+    if (this.opened) await this.client.endAsync(true)
   }
 
   private scheduleRetry(): void {
-    if (this.stateNow === 'stopped' || this.retry.pending) return
-    this.retry.schedule(() => {
+    if (this.stateNow === 'stopped' || this.stateNow === 'off') return
+    const scheduled = this.retry.schedule(() => {
       this.setState('connecting')
       this.client.reconnect()
     })
+    if (!scheduled) return
     this.setState('waiting')
     this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'mqtt disconnected, retrying')
   }

@@ -32,7 +32,7 @@ t.test('environment names come from the schema keys by one rule', (t) => {
   t.equal(envName('agent', ['gpsdMaxAge']), 'FAKEPHONE_AGENT_GPSD_MAX_AGE')
   t.same(
     settings(BROKER_CONFIG.schema).map((s) => `${s.path.join('.')}${s.text ? ' (text)' : ''}`),
-    ['dataDir (text)', 'host (text)', 'mqttPort', 'httpPort', 'maxPacketBytes', 'connectTimeout', 'rateLimit.burst', 'rateLimit.perSecond', 'logLevel (text)'],
+    ['dataDir (text)', 'host (text)', 'mqttPort', 'httpPort', 'maxPacketBytes', 'connectTimeout', 'rateLimit.burst', 'rateLimit.perSecond', 'serviceNotices', 'logLevel (text)'],
     'every leaf setting, nested ones included; text settings are never read as JSON',
   )
   t.end()
@@ -46,6 +46,7 @@ const DEFAULTS = {
   maxPacketBytes: 256 * 1024,
   connectTimeout: 10_000,
   rateLimit: { burst: 100, perSecond: 50 },
+  serviceNotices: 0,
   logLevel: 'info',
 }
 

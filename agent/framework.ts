@@ -1,0 +1,171 @@
+/**
+ * The phone's resident service framework (like Xiaomi's xmsf), X1-X3. It
+ * holds the push channel -- apart from the data channel the Agent holds --
+ * shows each notification once (the inbox remembers ids on disk) with how
+ * late it is, and keeps the behaviour log. Its own two switches live in
+ * `<data>/framework.json`: the framework's network permission (X3: revoked
+ * means no push connection; notifications wait in the cloud) and whether
+ * behaviour logs may go up over mobile data (X2; Wi-Fi only by default).
+ */
+import { EventEmitter } from 'node:events'
+import { join } from 'node:path'
+import { z } from 'zod'
+import type { BackoffOptions } from '../common/backoff.js'
+import type { Clock } from '../common/clock.js'
+import { JsonFile } from '../common/json-file.js'
+import type { Logger } from '../common/log.js'
+import type { PushNotification } from '../common/push-protocol.js'
+import { BehaviourLog, DEFAULT_LOG_TIMINGS, type BehaviourLogStatus, type BehaviourLogTimings, type DataPort, type EventType, type PhoneState } from './behaviour-log.js'
+import { PushChannel, type PushState } from './push-channel.js'
+import { PushInbox, type InboxStatus, type ShownNotification } from './push-inbox.js'
+
+export const FrameworkSettingsSchema = z.strictObject({
+  /** X3: may the framework use the network at all (its push connection). */
+  networkPermission: z.boolean(),
+  /** X2: may behaviour logs go up over mobile data. */
+  logsOverMobile: z.boolean(),
+})
+export type FrameworkSettings = z.infer<typeof FrameworkSettingsSchema>
+
+export const DEFAULT_FRAMEWORK_SETTINGS: FrameworkSettings = { networkPermission: true, logsOverMobile: false }
+
+export interface FrameworkTimings extends BehaviourLogTimings {
+  /** Push keep-alive: time between pings, ms. */
+  pingMs: number
+}
+
+export interface FrameworkOptions {
+  deviceId: string
+  secret: string
+  dataDir: string
+  clock: Clock
+  log: Logger
+  random: () => number
+  backoff?: BackoffOptions
+  /** The cloud's push endpoint (ws://host:port/push); without one there is no push channel. */
+  pushUrl?: string
+  /** Push keep-alive timers (real time by default). */
+  keepaliveClock?: Clock
+  timings?: Partial<FrameworkTimings>
+  phone: () => PhoneState
+  data: DataPort
+}
+
+export interface FrameworkStatus {
+  pushChannel: PushState
+  networkPermission: boolean
+  logsOverMobile: boolean
+  notifications: InboxStatus
+  logs: BehaviourLogStatus
+}
+
+interface FrameworkEvents {
+  /** A notification was shown to the user. */
+  notification: [n: ShownNotification]
+  /** A notification that was shown before arrived again and was not shown. */
+  duplicate: [id: string]
+  /** The push channel changed state. */
+  push: [state: PushState]
+}
+
+export class ResidentFramework extends EventEmitter<FrameworkEvents> {
+  private settings: FrameworkSettings = DEFAULT_FRAMEWORK_SETTINGS
+  private readonly file: JsonFile<FrameworkSettings>
+  private readonly inbox: PushInbox
+  private readonly behaviour: BehaviourLog
+  private readonly push: PushChannel | null
+  /** Notifications are taken in one at a time, in the order they arrived. */
+  private intake: Promise<void> = Promise.resolve()
+
+  constructor(private readonly opts: FrameworkOptions) {
+    super()
+    this.file = new JsonFile(join(opts.dataDir, 'framework.json'), FrameworkSettingsSchema)
+    this.inbox = new PushInbox(opts.dataDir)
+    const log = opts.log.child({ component: 'framework' })
+    this.behaviour = new BehaviourLog({
+      ...DEFAULT_LOG_TIMINGS,
+      ...opts.timings,
+      dataDir: opts.dataDir,
+      clock: opts.clock,
+      log,
+      random: opts.random,
+      phone: opts.phone,
+      logsOverMobile: () => this.settings.logsOverMobile,
+      data: opts.data,
+    })
+    this.push = opts.pushUrl
+      ? new PushChannel({ url: opts.pushUrl, deviceId: opts.deviceId, secret: opts.secret, clock: opts.clock, keepaliveClock: opts.keepaliveClock, log, backoff: opts.backoff, random: opts.random, pingMs: opts.timings?.pingMs })
+      : null
+  }
+
+  async start(): Promise<void> {
+    this.settings = await this.file.load(DEFAULT_FRAMEWORK_SETTINGS)
+    await this.inbox.load()
+    await this.behaviour.start()
+    if (!this.push) return
+    this.push.on('state', (state) => this.emit('push', state))
+    this.push.on('notification', (n) => this.take(n))
+    this.push.start(!this.settings.networkPermission)
+  }
+
+  async stop(): Promise<void> {
+    await this.push?.stop()
+    await this.intake
+    await this.behaviour.stop()
+  }
+
+  status(): FrameworkStatus {
+    return {
+      pushChannel: this.push?.state ?? 'off',
+      networkPermission: this.settings.networkPermission,
+      logsOverMobile: this.settings.logsOverMobile,
+      notifications: this.inbox.status(),
+      logs: this.behaviour.status(),
+    }
+  }
+
+  /** A usage event on the phone (collected only while the cloud service is on). */
+  record(type: EventType, detail: string): void {
+    this.behaviour.record(type, detail)
+  }
+
+  /** X3: the user grants or revokes the framework's network permission. */
+  async setNetworkPermission(on: boolean): Promise<FrameworkStatus> {
+    await this.change({ networkPermission: on })
+    if (on) this.push?.unblock()
+    else this.push?.block()
+    return this.status()
+  }
+
+  /** X2: the user allows or forbids behaviour-log uploads over mobile data. */
+  async setLogsOverMobile(on: boolean): Promise<FrameworkStatus> {
+    await this.change({ logsOverMobile: on })
+    return this.status()
+  }
+
+  private async change(patch: Partial<FrameworkSettings>): Promise<void> {
+    this.settings = { ...this.settings, ...patch }
+    await this.file.save(this.settings)
+    for (const [name, on] of Object.entries(patch)) this.record('setting-changed', `${name}=${on ? 'on' : 'off'}`)
+  }
+
+  /** Shows a notification once (a duplicate only gets its acknowledgement again), then acknowledges it. */
+  private take(n: PushNotification): void {
+    const push = this.push as PushChannel
+    const log = this.opts.log
+    this.intake = this.intake
+      .then(async () => {
+        const shown = await this.inbox.receive(n, this.opts.clock.now())
+        if (shown) {
+          log.info({ id: n.id, kind: n.kind, title: n.title, delayMs: shown.delayMs }, 'notification shown')
+          this.emit('notification', shown)
+        } else {
+          log.info({ id: n.id }, 'duplicate notification suppressed')
+          this.emit('duplicate', n.id)
+        }
+        push.ack(n.id)
+      })
+      .catch((err: unknown) => log.error({ err: (err as Error).message, id: n.id }, 'could not take in a notification; the cloud will send it again'))
+  }
+}
+

@@ -1,0 +1,212 @@
+/**
+ * X1, X3: the resident framework's push connection, held apart from the
+ * MQTT data channel. A WebSocket to the cloud's push gateway (`/push`): a
+ * hello with the device id and secret, notifications in, one acknowledgement
+ * per id out (docs/CONTRACT.md). It has its own life: it reconnects with
+ * capped exponential backoff and jitter on the injected clock, keeps alive
+ * with WebSocket pings (a ping still unanswered when the next is due means
+ * the connection is dead), and is `blocked` -- closed and not retrying --
+ * while the user has revoked the framework's network permission.
+ */
+import { EventEmitter } from 'node:events'
+import WebSocket from 'ws'
+import { RetryTimer, type BackoffOptions } from '../common/backoff.js'
+import { SystemClock, type Clock, type Timer } from '../common/clock.js'
+import type { Logger } from '../common/log.js'
+import {
+  ClientFrameSchema,
+  PUSH_CLOSE,
+  PUSH_MAX_FRAME_BYTES,
+  PUSH_PATH,
+  PUSH_PROTOCOL_VERSION,
+  ServerFrameSchema,
+  decodeFrame,
+  encodeFrame,
+  type PushNotification,
+} from '../common/push-protocol.js'
+
+/** `off`: never started (or no push URL); `blocked`: network permission revoked; `stopped`: the phone stopped. */
+export type PushState = 'off' | 'connecting' | 'connected' | 'waiting' | 'blocked' | 'stopped'
+
+export const DEFAULT_PING_MS = 25_000
+
+export interface PushChannelOptions {
+  url: string
+  deviceId: string
+  secret: string
+  /** Reconnect delays. */
+  clock: Clock
+  /** Keep-alive timers: real time unless told otherwise, like MQTT's own keep-alive. */
+  keepaliveClock?: Clock
+  log: Logger
+  backoff?: BackoffOptions
+  random?: () => number
+  /** Time between pings, ms. */
+  pingMs?: number
+}
+
+interface PushChannelEvents {
+  state: [state: PushState]
+  notification: [n: PushNotification]
+}
+
+/**
+ * The push URL that goes with a broker URL: the same host and port when the
+ * broker URL is already a WebSocket one, else the host's default HTTP port.
+ * (A broker URL that is not a URL at all is the MQTT client's to refuse.)
+ */
+export function defaultPushUrl(brokerUrl: string): string {
+  if (!URL.canParse(brokerUrl)) return `ws://127.0.0.1:8080${PUSH_PATH}`
+  const url = new URL(brokerUrl)
+  if (url.protocol === 'ws:' || url.protocol === 'wss:') return new URL(PUSH_PATH, url).toString()
+  return `ws://${url.hostname}:8080${PUSH_PATH}`
+}
+
+export class PushChannel extends EventEmitter<PushChannelEvents> {
+  private ws: WebSocket | null = null
+  private stateNow: PushState = 'off'
+  private readonly retry: RetryTimer
+  private readonly keepalive: Clock
+  private pinger: Timer | null = null
+  private awaitingPong = false
+
+  constructor(private readonly opts: PushChannelOptions) {
+    super()
+    this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
+    this.keepalive = opts.keepaliveClock ?? new SystemClock()
+  }
+
+  get state(): PushState {
+    return this.stateNow
+  }
+
+  /** Delay chosen for the retry now waiting, ms. */
+  get lastDelayMs(): number {
+    return this.retry.lastDelayMs
+  }
+
+  /** Connects, or stays blocked when the framework may not use the network. */
+  start(blocked: boolean): void {
+    if (blocked) this.setState('blocked')
+    else this.connect()
+  }
+
+  /** X3: network permission revoked. The connection closes and is not retried. */
+  block(): void {
+    if (this.stateNow === 'blocked' || this.stateNow === 'stopped') return
+    this.setState('blocked')
+    this.detach()?.close(1000, 'network permission revoked')
+  }
+
+  /** X3: network permission back: connect at once. */
+  unblock(): void {
+    if (this.stateNow !== 'blocked') return
+    this.retry.reset()
+    this.connect()
+  }
+
+  /** Closes the connection for good, at once: a phone that stops does not wait for a dead cloud. */
+  async stop(): Promise<void> {
+    this.setState('stopped')
+    const ws = this.detach()
+    if (!ws) return
+    ws.terminate()
+    // Not events.once(): a connection ended mid-handshake emits 'error' before 'close', which once() would throw.
+    if (ws.readyState !== WebSocket.CLOSED) await new Promise((resolve) => ws.once('close', resolve))
+  }
+
+  /**
+   * Acknowledges a notification by id on the current connection, once the
+   * cloud welcomed it; otherwise the acknowledgement is lost and the cloud
+   * sends the notification again (the inbox recognises it).
+   */
+  ack(id: string): void {
+    if (this.stateNow === 'connected') (this.ws as WebSocket).send(encodeFrame(ClientFrameSchema, { type: 'ack', id }))
+  }
+
+  private connect(): void {
+    this.setState('connecting')
+    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, maxPayload: PUSH_MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
+    this.ws = ws
+    ws.on('open', () => {
+      ws.send(encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.opts.secret }))
+    })
+    // A connection let go of (blocked, stopped) may still deliver frames the cloud sent before it heard: they are not taken.
+    ws.on('message', (data, isBinary) => {
+      if (ws === this.ws) this.onFrame(data as Buffer, isBinary)
+    })
+    ws.on('pong', () => (this.awaitingPong = false))
+    ws.on('error', (err) => this.opts.log.warn({ err: err.message }, 'push connection error'))
+    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()))
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    const decoded = decodeFrame(ServerFrameSchema, data, isBinary)
+    if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'push frame refused')
+    const frame = decoded.value
+    switch (frame.type) {
+      case 'welcome':
+        this.retry.reset()
+        this.setState('connected')
+        this.stopPing()
+        this.awaitingPong = false
+        this.schedulePing()
+        return
+      case 'notification': {
+        const { type: _, ...notification } = frame
+        this.emit('notification', notification)
+        return
+      }
+      case 'error':
+        this.opts.log.warn({ code: frame.code, message: frame.message }, 'the push gateway reported an error')
+        return
+    }
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return
+    this.ws = null
+    this.stopPing()
+    const level = code === PUSH_CLOSE.UNAUTHORIZED ? 'warn' : 'info'
+    this.opts.log[level]({ code, reason }, 'push connection closed')
+    if (this.stateNow === 'blocked' || this.stateNow === 'stopped') return
+    this.retry.schedule(() => this.connect())
+    this.setState('waiting')
+    this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'push disconnected, retrying')
+  }
+
+  /** Lets go of the current connection on purpose, with no retry (the state says why); returns it for closing. */
+  private detach(): WebSocket | null {
+    this.retry.cancel()
+    this.stopPing()
+    const ws = this.ws
+    this.ws = null
+    return ws
+  }
+
+  private schedulePing(): void {
+    this.pinger = this.keepalive.after(this.opts.pingMs ?? DEFAULT_PING_MS, () => this.ping())
+  }
+
+  private ping(): void {
+    const ws = this.ws as WebSocket
+    if (this.awaitingPong) {
+      this.opts.log.warn({ pingMs: this.opts.pingMs ?? DEFAULT_PING_MS }, 'push keep-alive: no pong, the connection is dead')
+      ws.terminate()
+      return
+    }
+    this.awaitingPong = true
+    ws.ping()
+    this.schedulePing()
+  }
+
+  private stopPing(): void {
+    this.pinger?.cancel()
+    this.pinger = null
+  }
+
+  private setState(state: PushState): void {
+    this.stateNow = state
+    this.emit('state', state)
+  }
+}

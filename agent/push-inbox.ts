@@ -1,0 +1,86 @@
+/**
+ * X3: what the phone has shown of its push notifications, kept on disk
+ * (`<data>/push-inbox.json`) so a notification the cloud sends again -- its
+ * acknowledgement was lost with the connection, or the phone restarted in
+ * between -- is recognised by its id and not shown twice. The id is written
+ * before the notification is shown and acknowledged.
+ */
+import { join } from 'node:path'
+import { z } from 'zod'
+import { JsonFile } from '../common/json-file.js'
+import { PushNotificationSchema, type PushNotification } from '../common/push-protocol.js'
+
+/** Ids remembered: far more than can be in flight between two acknowledgements. */
+export const REMEMBERED_IDS = 1000
+/** Notifications kept for `fakephone phone notifications`. */
+export const INBOX_SIZE = 20
+
+export const ShownNotificationSchema = PushNotificationSchema.extend({
+  shownAt: z.number().int().nonnegative(),
+  /** shownAt - createdAt: how late it arrived. */
+  delayMs: z.number().int().nonnegative(),
+})
+export type ShownNotification = z.infer<typeof ShownNotificationSchema>
+
+const InboxSchema = z.strictObject({
+  /** Ids already shown, oldest first. */
+  delivered: z.array(z.string()).max(REMEMBERED_IDS),
+  /** The newest shown notifications, newest first. */
+  recent: z.array(ShownNotificationSchema).max(INBOX_SIZE),
+  shown: z.number().int().nonnegative(),
+  duplicates: z.number().int().nonnegative(),
+})
+type Inbox = z.infer<typeof InboxSchema>
+
+const EMPTY: Inbox = { delivered: [], recent: [], shown: 0, duplicates: 0 }
+
+export interface InboxStatus {
+  shown: number
+  duplicatesSuppressed: number
+  recent: ShownNotification[]
+}
+
+export class PushInbox {
+  private state: Inbox = EMPTY
+  private ids = new Set<string>()
+  private readonly file: JsonFile<Inbox>
+
+  constructor(dataDir: string) {
+    this.file = new JsonFile(join(dataDir, 'push-inbox.json'), InboxSchema)
+  }
+
+  async load(): Promise<void> {
+    this.state = await this.file.load(EMPTY)
+    this.ids = new Set(this.state.delivered)
+  }
+
+  /**
+   * Takes in a received notification: null when it was shown before (a
+   * duplicate), else what the phone shows. Either way it is on disk first;
+   * if the write fails, nothing changed and the error is thrown.
+   */
+  async receive(n: PushNotification, now: number): Promise<ShownNotification | null> {
+    if (this.ids.has(n.id)) {
+      await this.commit({ ...this.state, duplicates: this.state.duplicates + 1 })
+      return null
+    }
+    const shown: ShownNotification = { ...n, shownAt: now, delayMs: Math.max(0, now - n.createdAt) }
+    await this.commit({
+      delivered: [...this.state.delivered, n.id].slice(-REMEMBERED_IDS),
+      recent: [shown, ...this.state.recent].slice(0, INBOX_SIZE),
+      shown: this.state.shown + 1,
+      duplicates: this.state.duplicates,
+    })
+    return shown
+  }
+
+  private async commit(next: Inbox): Promise<void> {
+    await this.file.save(next)
+    this.state = next
+    this.ids = new Set(next.delivered)
+  }
+
+  status(): InboxStatus {
+    return { shown: this.state.shown, duplicatesSuppressed: this.state.duplicates, recent: this.state.recent }
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * X3: the push gateway's durable queue of notifications (SQLite, so a queue
+ * survives a broker restart). Every notification has one of three states:
+ *  - queued: waiting for its device (or sent and not yet acknowledged);
+ *  - delivered: the device acknowledged it; its delay is delivery time minus creation time;
+ *  - expired: its time-to-live ran out before the device took it. It is kept
+ *    and shown as expired, never dropped silently.
+ * Order is the order notifications were queued. Expiry is one timer on the
+ * injected clock, set for the earliest deadline of anything still queued.
+ */
+import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { Clock, Timer } from '../common/clock.js'
+import type { Logger } from '../common/log.js'
+import type { NotificationKind, PushNotification } from '../common/push-protocol.js'
+import type { Db } from './db.js'
+
+export type NotificationState = 'queued' | 'delivered' | 'expired'
+
+export interface NotificationRecord extends PushNotification {
+  deviceId: string
+  state: NotificationState
+  /** How many times it went out on a push connection. */
+  sends: number
+  deliveredAt: number | null
+  /** deliveredAt - createdAt, once delivered. */
+  delayMs: number | null
+  expiredAt: number | null
+}
+
+export interface NewNotification {
+  kind: NotificationKind
+  title: string
+  body: string
+  /** Time to live, ms; DEFAULT_TTL_MS when absent. */
+  ttlMs?: number
+}
+
+/** Four weeks, like the longest time-to-live of the big push services. */
+export const DEFAULT_TTL_MS = 28 * 86_400_000
+export const MAX_TTL_MS = 90 * 86_400_000
+
+export type AckResult = { outcome: 'delivered'; record: NotificationRecord } | { outcome: 'already delivered' | 'unknown' }
+
+interface QueueEvents {
+  queued: [record: NotificationRecord]
+  delivered: [record: NotificationRecord]
+  expired: [records: NotificationRecord[]]
+}
+
+interface Row {
+  id: string
+  device_id: string
+  kind: NotificationKind
+  title: string
+  body: string
+  created_at: number
+  expires_at: number
+  state: NotificationState
+  sends: number
+  delivered_at: number | null
+  expired_at: number | null
+}
+
+function toRecord(r: Row): NotificationRecord {
+  return {
+    id: r.id,
+    deviceId: r.device_id,
+    kind: r.kind,
+    title: r.title,
+    body: r.body,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    state: r.state,
+    sends: r.sends,
+    deliveredAt: r.delivered_at,
+    delayMs: r.delivered_at === null ? null : r.delivered_at - r.created_at,
+    expiredAt: r.expired_at,
+  }
+}
+
+/** Just what a device receives. */
+export function toNotification(r: NotificationRecord): PushNotification {
+  return { id: r.id, kind: r.kind, title: r.title, body: r.body, createdAt: r.createdAt, expiresAt: r.expiresAt }
+}
+
+export class NotificationQueue extends EventEmitter<QueueEvents> {
+  private readonly sql
+  private timer: Timer | null = null
+  private timerAt = Infinity
+
+  constructor(
+    db: Db,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    super()
+    this.sql = {
+      insert: db.prepare(
+        `INSERT INTO notifications (id, device_id, kind, title, body, created_at, expires_at)
+         VALUES (@id, @deviceId, @kind, @title, @body, @createdAt, @expiresAt) RETURNING *`,
+      ),
+      pending: db.prepare(`SELECT * FROM notifications WHERE device_id = ? AND state = 'queued' AND expires_at > ? ORDER BY seq`),
+      sent: db.prepare('UPDATE notifications SET sends = sends + 1 WHERE id = ?'),
+      get: db.prepare('SELECT * FROM notifications WHERE id = ? AND device_id = ?'),
+      deliver: db.prepare(`UPDATE notifications SET state = 'delivered', delivered_at = ? WHERE id = ? AND state != 'delivered' RETURNING *`),
+      expire: db.prepare(`UPDATE notifications SET state = 'expired', expired_at = @now WHERE state = 'queued' AND expires_at <= @now RETURNING *`),
+      nextDeadline: db.prepare(`SELECT MIN(expires_at) FROM notifications WHERE state = 'queued'`).pluck(),
+      list: db.prepare('SELECT * FROM (SELECT * FROM notifications WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq'),
+      counts: db.prepare('SELECT state, COUNT(*) AS n FROM notifications WHERE device_id = ? GROUP BY state'),
+    }
+  }
+
+  /** Expires what ran out while the broker was down and sets the expiry timer. */
+  start(): void {
+    this.expireDue()
+  }
+
+  stop(): void {
+    this.timer?.cancel()
+    this.timer = null
+    this.timerAt = Infinity
+  }
+
+  /** Queues a notification for a registered device. */
+  enqueue(deviceId: string, n: NewNotification): NotificationRecord {
+    const createdAt = this.clock.now()
+    const row = this.sql.insert.get({ id: randomUUID(), deviceId, kind: n.kind, title: n.title, body: n.body, createdAt, expiresAt: createdAt + (n.ttlMs ?? DEFAULT_TTL_MS) }) as Row
+    const record = toRecord(row)
+    this.log.info({ deviceId, id: record.id, kind: record.kind }, 'notification queued')
+    this.armTimer(record.expiresAt)
+    this.emit('queued', record)
+    return record
+  }
+
+  /** What the device should still get, oldest first: queued and not past its time to live. */
+  pending(deviceId: string): NotificationRecord[] {
+    return (this.sql.pending.all(deviceId, this.clock.now()) as Row[]).map(toRecord)
+  }
+
+  /** Counts one more send of `id`. */
+  sent(id: string): void {
+    this.sql.sent.run(id)
+  }
+
+  /**
+   * The device acknowledged `id`. It becomes delivered -- even when its time
+   * to live ran out between sending and the acknowledgement: the user did see it.
+   */
+  acknowledge(deviceId: string, id: string): AckResult {
+    const existing = this.sql.get.get(id, deviceId) as Row | undefined
+    if (!existing) return { outcome: 'unknown' }
+    const row = this.sql.deliver.get(this.clock.now(), id) as Row | undefined
+    if (!row) return { outcome: 'already delivered' }
+    const record = toRecord(row)
+    this.emit('delivered', record)
+    return { outcome: 'delivered', record }
+  }
+
+  /** The newest `limit` notifications of a device, oldest first. */
+  list(deviceId: string, limit: number): NotificationRecord[] {
+    return (this.sql.list.all(deviceId, limit) as Row[]).map(toRecord)
+  }
+
+  counts(deviceId: string): Record<NotificationState, number> {
+    const counts = { queued: 0, delivered: 0, expired: 0 }
+    for (const { state, n } of this.sql.counts.all(deviceId) as { state: NotificationState; n: number }[]) counts[state] = n
+    return counts
+  }
+
+  private expireDue(): void {
+    this.timer = null
+    this.timerAt = Infinity
+    const expired = (this.sql.expire.all({ now: this.clock.now() }) as Row[]).map(toRecord)
+    if (expired.length > 0) {
+      this.log.info({ count: expired.length, ids: expired.map((r) => r.id) }, 'notifications expired before delivery')
+      this.emit('expired', expired)
+    }
+    const next = this.sql.nextDeadline.get() as number | null
+    if (next !== null) this.armTimer(next)
+  }
+
+  /** Makes sure the expiry timer fires by `at`. */
+  private armTimer(at: number): void {
+    if (at >= this.timerAt) return
+    this.timer?.cancel()
+    this.timerAt = at
+    this.timer = this.clock.after(at - this.clock.now(), () => this.expireDue())
+  }
+}
