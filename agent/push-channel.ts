@@ -144,6 +144,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     switch (frame.type) {
       case 'welcome':
         this.retry.reset()
+        this.opts.log.info({ url: this.opts.url }, 'push connected')
         this.setState('connected')
         this.stopPing()
         this.awaitingPong = false

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['ingest', 'fleet', 'mosquitto'] as const
+export const SCENARIOS = ['ingest', 'fleet', 'mosquitto', 'push'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -15,6 +15,8 @@ export interface BenchArgs {
   agents: number
   /** Fleet mode: mean time between one agent's heartbeats, ms. */
   agentHeartbeatMs: number
+  /** Push mode: notifications queued per second across all agents. */
+  pushRate: number
   only: ReadonlySet<Scenario>
   json: boolean
 }
@@ -25,7 +27,8 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --seconds <n>          length of each measured run (default 10, 1-120)
   --agents <n>           Agent instances in fleet mode (default 200, 1-2000)
   --agent-interval <ms>  fleet mode: mean time between an agent's heartbeats (default 1000, 100-60000)
-  --only <list>          comma-separated: ingest, fleet, mosquitto (default: all)
+  --push-rate <n>        push mode: notifications per second across the agents (default 200, 1-5000)
+  --only <list>          comma-separated: ingest, fleet, mosquitto, push (default: all)
   --json                 print only the JSON result
   --help                 this text`
 
@@ -62,6 +65,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
       seconds: { type: 'string' },
       agents: { type: 'string' },
       'agent-interval': { type: 'string' },
+      'push-rate': { type: 'string' },
       only: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -74,6 +78,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     seconds: intFlag(values.seconds, 10, { name: 'seconds', min: 1, max: 120 }),
     agents: intFlag(values.agents, 200, { name: 'agents', min: 1, max: 2000 }),
     agentHeartbeatMs: intFlag(values['agent-interval'], 1000, { name: 'agent-interval', min: 100, max: 60_000 }),
+    pushRate: intFlag(values['push-rate'], 200, { name: 'push-rate', min: 1, max: 5000 }),
     only: scenarios(values.only),
     json: values.json ?? false,
   }
