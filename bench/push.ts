@@ -15,11 +15,10 @@ import { FixedSource } from '../agent/location.js'
 import { SystemClock } from '../common/clock.js'
 import { deviceIds, registerDevices, startCloud, type BenchCloud, type Device } from './cloud.js'
 import type { ScenarioContext } from './context.js'
-import { errorText, inBatches, sleep, waitUntil, type Cleanup } from './lifecycle.js'
+import { startAgents, stopAgents } from './fleet.js'
+import { sleep, waitUntil, type Cleanup } from './lifecycle.js'
 import { LatencyRecorder, LoopDelay, type LatencySummary } from './stats.js'
 
-const START_CONCURRENCY = 50
-const CONNECT_LIMIT_MS = 30_000
 const DRAIN_LIMIT_MS = 30_000
 const TICK_MS = 10
 /** Notifications each agent gets while its permission is revoked. */
@@ -63,16 +62,11 @@ export async function runPush(ctx: ScenarioContext, cleanup: Cleanup): Promise<P
   const devices = await registerDevices(cloud, deviceIds('push', args.agents), ctx.signal)
   const clock = new SystemClock()
   const agents = devices.map((d) => makeAgent(ctx, cloud, d, clock))
-  cleanup.defer(`stop ${agents.length} agents`, async () => {
-    const failed = (await Promise.allSettled(agents.map((a) => a.stop()))).filter((r) => r.status === 'rejected')
-    if (failed[0]?.status === 'rejected') ctx.progress(`${failed.length} agents did not stop cleanly: ${errorText(failed[0].reason)}`)
-  })
+  cleanup.defer(`stop ${agents.length} agents`, () => stopAgents(agents, ctx.progress))
   ctx.progress(`push: starting ${args.agents} agents`)
   const connectStart = performance.now()
-  await inBatches(agents, START_CONCURRENCY, ctx.signal, (a) => a.start())
-  await waitUntil(() => agents.every(pushUp), CONNECT_LIMIT_MS, ctx.signal, 20)
+  const connected = await startAgents(agents, ctx.signal, pushUp)
   const connectMs = performance.now() - connectStart
-  const connected = agents.filter(pushUp).length
   ctx.progress(`push: ${connected}/${args.agents} push channels up; ${args.pushRate}/s for ${args.seconds} s`)
   const live = await measureLive(cloud, agents, args.pushRate, args.seconds, ctx.signal)
   ctx.progress(`push: revoking the permission on every agent, ${DELAYED_PER_AGENT} notifications each, then restoring it`)

@@ -21,7 +21,7 @@ t.test('X3 the queue keeps order, answers acknowledgements, and expires by deadl
   t.equal(clock.waiting, 0, 'an empty queue sets no timer')
   const a = queue.enqueue('phone-a', { kind: 'weather', title: 'a', body: '', ttlMs: 2 * HOUR })
   const b = queue.enqueue('phone-a', { kind: 'message', title: 'b', body: 'default time to live' })
-  const c = queue.enqueue('phone-b', { kind: 'system-update', title: 'c', body: '', ttlMs: HOUR })
+  queue.enqueue('phone-b', { kind: 'system-update', title: 'c', body: '', ttlMs: HOUR })
   t.equal(b.expiresAt - b.createdAt, DEFAULT_TTL_MS)
   t.same(queue.pending('phone-a').map((r) => r.title), ['a', 'b'], 'oldest first, per device')
   t.same(queue.acknowledge('phone-b', a.id), { outcome: 'unknown' }, "another device's notification is unknown to it")
