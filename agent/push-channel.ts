@@ -67,6 +67,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   private stateNow: PushState = 'off'
   private readonly retry: RetryTimer
   private readonly keepalive: Clock
+  private readonly pingMs: number
   private pinger: Timer | null = null
   private awaitingPong = false
 
@@ -74,15 +75,11 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     super()
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.keepalive = opts.keepaliveClock ?? new SystemClock()
+    this.pingMs = opts.pingMs ?? DEFAULT_PING_MS
   }
 
   get state(): PushState {
     return this.stateNow
-  }
-
-  /** Delay chosen for the retry now waiting, ms. */
-  get lastDelayMs(): number {
-    return this.retry.lastDelayMs
   }
 
   /** Connects, or stays blocked when the framework may not use the network. */
@@ -147,6 +144,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     switch (frame.type) {
       case 'welcome':
         this.retry.reset()
+        this.opts.log.info({ url: this.opts.url }, 'push connected')
         this.setState('connected')
         this.stopPing()
         this.awaitingPong = false
@@ -169,7 +167,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     this.stopPing()
     const level = code === PUSH_CLOSE.UNAUTHORIZED ? 'warn' : 'info'
     this.opts.log[level]({ code, reason }, 'push connection closed')
-    if (this.stateNow === 'blocked' || this.stateNow === 'stopped') return
+    // Blocking and stopping let go of the connection first (detach), so a close that gets here was not wanted: retry.
     this.retry.schedule(() => this.connect())
     this.setState('waiting')
     this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'push disconnected, retrying')
@@ -185,13 +183,13 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   }
 
   private schedulePing(): void {
-    this.pinger = this.keepalive.after(this.opts.pingMs ?? DEFAULT_PING_MS, () => this.ping())
+    this.pinger = this.keepalive.after(this.pingMs, () => this.ping())
   }
 
   private ping(): void {
     const ws = this.ws as WebSocket
     if (this.awaitingPong) {
-      this.opts.log.warn({ pingMs: this.opts.pingMs ?? DEFAULT_PING_MS }, 'push keep-alive: no pong, the connection is dead')
+      this.opts.log.warn({ pingMs: this.pingMs }, 'push keep-alive: no pong, the connection is dead')
       ws.terminate()
       return
     }

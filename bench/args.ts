@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['ingest', 'fleet', 'commands', 'mosquitto'] as const
+export const SCENARIOS = ['ingest', 'fleet', 'commands', 'mosquitto', 'push'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -19,6 +19,8 @@ export interface BenchArgs {
   commands: number
   /** Commands mode: agents that each get one ring, all submitted at once. */
   fanout: number
+  /** Push mode: notifications queued per second across all agents. */
+  pushRate: number
   only: ReadonlySet<Scenario>
   json: boolean
 }
@@ -32,6 +34,8 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --commands <n>         commands mode: sequential locate round trips on one agent (default 500, 1-10000)
   --fanout <n>           commands mode: agents that each get one ring at once (default 200, 1-1000)
   --only <list>          comma-separated: ingest, fleet, commands, mosquitto (default: all)
+  --push-rate <n>        push mode: notifications per second across the agents (default 200, 1-5000)
+  --only <list>          comma-separated: ingest, fleet, mosquitto, push (default: all)
   --json                 print only the JSON result
   --help                 this text`
 
@@ -70,6 +74,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
       'agent-interval': { type: 'string' },
       commands: { type: 'string' },
       fanout: { type: 'string' },
+      'push-rate': { type: 'string' },
       only: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -86,6 +91,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     // Capped at 1000: at about 2000 publishes in one tick Aedes' mqemitter (concurrency 100) drains its queue
     // recursively and overflows the stack, killing the process (seen 2 runs in 5 at 2000; none at 1500).
     fanout: intFlag(values.fanout, 200, { name: 'fanout', min: 1, max: 1000 }),
+    pushRate: intFlag(values['push-rate'], 200, { name: 'push-rate', min: 1, max: 5000 }),
     only: scenarios(values.only),
     json: values.json ?? false,
   }

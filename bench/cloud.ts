@@ -30,6 +30,8 @@ export interface BenchCloud {
   broker: CloudBroker
   dataDir: string
   mqttUrl: string
+  /** The push channel (X1). */
+  pushUrl: string
 }
 
 /** Creates a directory under the OS temp dir that the clean-up removes. */
@@ -47,8 +49,8 @@ export async function startCloud(cleanup: Cleanup, log: Logger, label: string): 
     log.child({ module: 'broker' }),
   )
   cleanup.defer('stop the broker', () => broker.stop())
-  const { mqttPort } = await broker.start()
-  return { broker, dataDir, mqttUrl: `mqtt://${LOOPBACK}:${mqttPort}` }
+  const { mqttPort, httpPort } = await broker.start()
+  return { broker, dataDir, mqttUrl: `mqtt://${LOOPBACK}:${mqttPort}`, pushUrl: `ws://${LOOPBACK}:${httpPort}/push` }
 }
 
 /** Device ids `<prefix>-00001`, ... : topic-safe and sortable. */

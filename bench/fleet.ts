@@ -58,10 +58,11 @@ function makeAgent(ctx: ScenarioContext, cloud: BenchCloud, device: Device, inde
   })
 }
 
-/** Starts every agent and waits (bounded) until all have their data channel up; resolves with how many did. */
-async function startAgents(agents: readonly Agent[], signal: AbortSignal): Promise<number> {
+const dataUp = (a: Agent): boolean => a.status().dataChannel === 'connected'
+
+/** Starts every agent and waits (bounded) until all are up (by default: their data channel); resolves with how many are. */
+export async function startAgents(agents: readonly Agent[], signal: AbortSignal, isUp: (a: Agent) => boolean = dataUp): Promise<number> {
   await inBatches(agents, START_CONCURRENCY, signal, (a) => a.start())
-  const isUp = (a: Agent): boolean => a.status().dataChannel === 'connected'
   await waitUntil(() => agents.every(isUp), CONNECT_LIMIT_MS, signal, 20)
   return agents.filter(isUp).length
 }

@@ -9,6 +9,7 @@ import type { BrokerFigures, CommandsResult } from './commands.js'
 import type { FleetResult } from './fleet.js'
 import type { IngestResult } from './ingest.js'
 import type { MosquittoOutcome } from './mosquitto.js'
+import type { PushResult } from './push.js'
 import type { LatencySummary } from './stats.js'
 
 export interface MachineInfo {
@@ -31,6 +32,7 @@ export interface BenchReport {
   fleet?: FleetResult | Failed
   commands?: CommandsResult | Failed
   mosquitto?: MosquittoOutcome | Failed
+  push?: PushResult | Failed
 }
 
 export function machineInfo(): MachineInfo {
@@ -234,10 +236,30 @@ function commandsSection(r: BenchReport): string {
   return `${title}\n${body.join('\n')}\n${notes.join('\n')}`
 }
 
+function pushSection(r: BenchReport): string {
+  const p = r.push
+  if (p === undefined) return ''
+  const a = r.args
+  const title = `Push delivery (X1, X3): ${int(a.agents)} Agent instances with their push channel up, ${perS(a.pushRate)} queued round-robin for ${a.seconds} s`
+  if (isFailed(p)) return `${title}\n  failed: ${p.error}`
+  const d = p.delayed
+  const rows: Row[] = [
+    ['push channels connected', `${int(p.connected)}/${int(p.agents)} in ${secs(p.connectMs)}`],
+    ['notifications queued / shown', `${int(p.sent)} / ${int(p.shown)}`],
+    ['queued → shown p50 / p99 / max', latency3(p.latency)],
+    ['event-loop delay p99 / max', `${ms(p.loopDelay.p99)} / ${ms(p.loopDelay.max)} ms`],
+    ['permission revoked: queued, then delivered', `${int(d.queued)} → ${int(d.delivered)} in ${secs(d.drainMs)} after it returned`],
+    ['  duplicates shown / agents out of order', `${int(d.duplicates)} / ${int(d.outOfOrder)}`],
+  ]
+  const note = '  "shown" = the phone wrote the id to disk (fsync) and showed it; the acknowledgement follows.'
+  return `${title}\n${table(rows)}\n${note}`
+}
+
 export function renderReport(r: BenchReport): string {
   const sections = [header(r)]
   if (r.ingest !== undefined || r.mosquitto !== undefined) sections.push(ingestSection(r))
   if (r.fleet !== undefined) sections.push(fleetSection(r))
   if (r.commands !== undefined) sections.push(commandsSection(r))
+  if (r.push !== undefined) sections.push(pushSection(r))
   return `${sections.join('\n\n')}\n\nJSON:\n${JSON.stringify(r)}\n`
 }

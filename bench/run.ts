@@ -3,8 +3,9 @@
  * 127.0.0.1 and prints a table for the README plus a JSON blob (`--json`
  * prints only the JSON). Scenarios: heartbeat ingest over MQTT/TCP, a fleet
  * of in-process agents, remote commands end to end (round trip and
- * fan-out), and the ingest load against Mosquitto when it is installed.
- * The load generator shares this process with the broker.
+ * fan-out), the ingest load against Mosquitto when it is installed, and
+ * push delivery to many agents (X1, X3). The load generator shares this
+ * process with the broker.
  * Progress and warnings go to stderr; results to stdout. Ctrl-C or an
  * error stops everything started so far.
  */
@@ -17,6 +18,7 @@ import { runFleet, type FleetResult } from './fleet.js'
 import { runIngest, type IngestResult } from './ingest.js'
 import { Cleanup, errorText, interruptSignal } from './lifecycle.js'
 import { runMosquitto, type MosquittoOutcome } from './mosquitto.js'
+import { runPush, type PushResult } from './push.js'
 import { machineInfo, renderReport, type BenchReport } from './report.js'
 
 /** If anything still holds the process open this long after the report, it exits anyway. */
@@ -49,6 +51,7 @@ async function runAll(ctx: ScenarioContext): Promise<BenchReport> {
   if (only.has('fleet')) report.fleet = await scenario<FleetResult>('fleet', ctx, runFleet)
   if (only.has('commands')) report.commands = await scenario<CommandsResult>('commands', ctx, runCommands)
   if (only.has('mosquitto')) report.mosquitto = await scenario<MosquittoOutcome>('mosquitto', ctx, runMosquitto)
+  if (only.has('push')) report.push = await scenario<PushResult>('push', ctx, runPush)
   return report
 }
 
@@ -74,7 +77,7 @@ async function main(): Promise<number> {
   try {
     const report = await runAll(ctx)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report))
-    return [report.ingest, report.fleet, report.commands, report.mosquitto].some(failed) ? 1 : 0
+    return [report.ingest, report.fleet, report.commands, report.mosquitto, report.push].some(failed) ? 1 : 0
   } catch (err) {
     progress(ctx.signal.aborted ? 'interrupted; everything started was stopped' : `failed: ${errorText(err)}`)
     return ctx.signal.aborted ? 130 : 1

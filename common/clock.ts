@@ -39,7 +39,9 @@ interface Pending {
  * A clock that only moves when told to. `advance` fires every timer that
  * falls due, in time order (ties in the order they were set), with `now()`
  * reading each timer's own due time while it runs; a timer set by a firing
- * timer fires in the same advance if it falls due within it.
+ * timer fires in the same advance if it falls due within it. Like
+ * `Date.now()` it reads whole milliseconds: a jittered delay of 27 000.4 ms
+ * falls due at 27 000 ms, so every timestamp taken from it is an integer.
  */
 export class ManualClock implements Clock {
   private current: number
@@ -55,7 +57,7 @@ export class ManualClock implements Clock {
   }
 
   after(ms: number, fn: () => void): Timer {
-    const entry: Pending = { at: this.current + Math.max(0, ms), order: this.order++, fn, cancelled: false }
+    const entry: Pending = { at: this.current + Math.max(0, Math.round(ms)), order: this.order++, fn, cancelled: false }
     this.pending.push(entry)
     return { cancel: () => { entry.cancelled = true } }
   }
@@ -66,7 +68,7 @@ export class ManualClock implements Clock {
   }
 
   advance(ms: number): void {
-    const target = this.current + ms
+    const target = this.current + Math.round(ms)
     for (;;) {
       const next = this.nextDue(target)
       if (!next) break

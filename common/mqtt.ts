@@ -115,6 +115,9 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     })
     try {
       await Promise.race([sent, dropped])
+    } catch (err) {
+      // mqtt.js may fail the publish itself as it closes ("Connection closed"): the same event, said once.
+      throw err instanceof LinkDownError ? err : new LinkDownError(`the data channel closed before the broker acknowledged (${(err as Error).message})`)
     } finally {
       left.abort()
       dropped.catch(() => {})

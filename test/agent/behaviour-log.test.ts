@@ -5,8 +5,8 @@ import { rmSync } from 'node:fs'
 import { BehaviourLog, DEFAULT_LOG_TIMINGS, type DataPort, type PhoneState } from '../../agent/behaviour-log.js'
 import { ManualClock } from '../../common/clock.js'
 import type { LogBatch } from '../../common/contract.js'
-import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
-import { dataTraffic } from '../fixtures/framework.js'
+import { addDevice, agentConnected, startCloud } from '../fixtures/cloud.js'
+import { dataTraffic, onePhone } from '../fixtures/framework.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -15,11 +15,7 @@ const MINUTE = 60_000
 const schedules = { eventEveryMs: MINUTE, uploadEveryMs: 10 * MINUTE, batchMax: 4 }
 
 t.test('X2 behaviour events go up in batches over Wi-Fi on the schedule, and the cloud keeps what it received', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { framework: schedules })
-  await agentConnected(agent)
+  const { cloud, clock, agent } = await onePhone(t, { framework: schedules })
   const traffic = await dataTraffic(t, cloud, 'phone-a')
   await agent.setSwitch('findDevice', false)
   clock.advance(10 * MINUTE)
@@ -41,11 +37,7 @@ t.test('X2 behaviour events go up in batches over Wi-Fi on the schedule, and the
 })
 
 t.test('X2 over mobile data nothing goes up unless the user allowed it; with no network or no data channel it waits too', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { framework: schedules })
-  await agentConnected(agent)
+  const { cloud, clock, agent } = await onePhone(t, { framework: schedules })
   await cloud.restart()
   while (agent.status().dataChannel !== 'waiting') await once(agent, 'channel')
   clock.advance(10 * MINUTE)
@@ -73,11 +65,7 @@ t.test('X2 over mobile data nothing goes up unless the user allowed it; with no 
 })
 
 t.test('X2 with the cloud service off nothing is collected, and after it is back on none of those events ever goes up', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { framework: schedules })
-  await agentConnected(agent)
+  const { cloud, clock, agent } = await onePhone(t, { framework: schedules })
   const traffic = await dataTraffic(t, cloud, 'phone-a')
   clock.advance(5 * MINUTE)
   const waitingBefore = agent.status().framework.logs.waiting

@@ -9,20 +9,15 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleClient } from '../../broker/console-client.js'
 import { FrameworkConsole } from '../../broker/framework-client.js'
-import { ManualClock } from '../../common/clock.js'
 import { addDevice, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
-import { delivered, notify, pushAtCloud, pushConnected, pushState, shownBy } from '../fixtures/framework.js'
+import { delivered, notify, onePhone, pushAtCloud, pushConnected, pushState, shownBy } from '../fixtures/framework.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const MINUTE = 60_000
 const consoleOf = (cloud: Cloud): FrameworkConsole => new FrameworkConsole(new ConsoleClient(cloud.apiUrl, cloud.consoleToken))
 
 t.test('X3 while network permission is revoked, notifications wait in the queue; when it returns they arrive in order, once each, each showing how late it is', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await pushConnected(agent)
+  const { cloud, clock, agent } = await onePhone(t)
   const shown = shownBy(agent)
   const status = await agent.framework.setNetworkPermission(false)
   t.equal(status.pushChannel, 'blocked', 'no push connection is allowed')
@@ -50,11 +45,7 @@ t.test('X3 while network permission is revoked, notifications wait in the queue;
 })
 
 t.test('X3 a notification whose time to live runs out while the permission is revoked is marked expired, shown so, and never delivered', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await pushConnected(agent)
+  const { cloud, clock, agent } = await onePhone(t)
   const shown = shownBy(agent)
   await agent.framework.setNetworkPermission(false)
   await pushAtCloud(cloud, 'phone-a', false)
@@ -83,11 +74,7 @@ t.test('X3 a notification whose time to live runs out while the permission is re
 })
 
 t.test('X3 queued notifications survive a broker restart and are delivered once when the permission returns', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await pushConnected(agent)
+  const { cloud, clock, agent } = await onePhone(t)
   const shown = shownBy(agent)
   await agent.framework.setNetworkPermission(false)
   const first = notify(cloud, 'phone-a', { title: 'before the restart', ttlMs: 2 * 60 * MINUTE })
@@ -132,11 +119,7 @@ t.test('X3 a notification whose acknowledgement was lost is sent again, and the 
 })
 
 t.test('the push channel reconnects with capped, jittered backoff on the injected clock when the cloud goes away, and gets what was queued meanwhile', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await pushConnected(agent)
+  const { cloud, clock, agent } = await onePhone(t)
   const shown = shownBy(agent)
   await cloud.restart()
   await pushState(agent, 'waiting')

@@ -1,19 +1,13 @@
 /** X1: two channels. The cloud-service switch cuts the MQTT data channel; the push channel stays and keeps delivering. */
 import t from 'tap'
-import { ManualClock } from '../../common/clock.js'
 import { addDevice, agentConnected, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
-import { dataTraffic, notify, pushAtCloud, pushConnected, shownBy } from '../fixtures/framework.js'
+import { dataTraffic, notify, onePhone, pushAtCloud, pushConnected, shownBy } from '../fixtures/framework.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const schedules = { eventEveryMs: 60_000, uploadEveryMs: 5 * 60_000 }
 
 t.test('X1 cloud service off: the cloud is told, then no data-channel message at all -- heartbeat, log or keep-alive -- while the push channel keeps delivering; on reconnects', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { framework: schedules })
-  await agentConnected(agent)
-  await pushConnected(agent)
+  const { cloud, clock, agent } = await onePhone(t, { framework: schedules })
   const traffic = await dataTraffic(t, cloud, 'phone-a')
   const shown = shownBy(agent)
 

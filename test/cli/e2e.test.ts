@@ -2,7 +2,8 @@
  * End to end, the way a user runs it: the built CLI as separate processes
  * (device add, broker, agent, phone, console), talking over real sockets.
  * F1 heartbeats reach the console; F3 Find Device off takes the map position
- * offline; SIGTERM stops each daemon cleanly with exit code 0.
+ * offline; X1 the push channel delivers a console notification to the
+ * phone; SIGTERM stops each daemon cleanly with exit code 0.
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
@@ -11,7 +12,7 @@ import { assertBuilt, runCli, spawnCli } from '../fixtures/child.js'
 import { connect, recordMessages } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 
-t.test('F1/F3 end to end with the built CLI: broker, agent, phone and console as separate processes', async (t) => {
+t.test('F1/F3/X1 end to end with the built CLI: broker, agent, phone and console as separate processes', async (t) => {
   assertBuilt()
   const data = tempDir(t)
   const secretFile = join(data, 'e2e.secret')
@@ -29,7 +30,7 @@ t.test('F1/F3 end to end with the built CLI: broker, agent, phone and console as
   const messages = recordMessages(watcher)
 
   const phoneDir = join(data, 'phone')
-  const agent = spawnCli(t, ['agent', '--id', 'e2e-phone', '--secret-file', secretFile, '--broker', mqttUrl, '--data', phoneDir, '--interval', '200ms'])
+  const agent = spawnCli(t, ['agent', '--id', 'e2e-phone', '--secret-file', secretFile, '--broker', mqttUrl, '--data', phoneDir, '--interval', '200ms', '--push', `ws://127.0.0.1:${String(listening.httpPort)}/push`])
   await messages.waitFor((topic) => topic === 'fp/v1/e2e-phone/heartbeat')
 
   const devices = await runCli([...api, '--json', 'devices'])
@@ -44,6 +45,10 @@ t.test('F1/F3 end to end with the built CLI: broker, agent, phone and console as
   const after = JSON.parse((await runCli([...api, '--json', 'devices'])).out).devices[0]
   t.ok(after.locationOffAt, 'the console shows the map position offline')
   t.match((await runCli([...api, 'devices'])).out, /e2e-phone\s+qa\s+online\s+offline \(Find Device off\)/)
+
+  const notified = await runCli([...api, 'notify', 'e2e-phone', '--kind', 'weather', '--title', 'Gale warning'])
+  t.equal(notified.code, 0, notified.err)
+  t.match(await agent.waitForLog((l) => l.msg === 'notification shown'), { kind: 'weather', title: 'Gale warning' }, 'the phone showed it')
 
   t.equal(await agent.stop(), 0, 'the agent exits 0 on SIGTERM')
   t.equal(await broker.stop('SIGINT'), 0, 'the broker exits 0 on Ctrl-C')

@@ -35,6 +35,17 @@ t.test('a timer set by a firing timer fires within the same advance when due', (
   t.end()
 })
 
+t.test('ManualClock reads whole milliseconds, as Date.now() does, whatever fractions a jittered schedule asks for', (t) => {
+  const clock = new ManualClock(0)
+  const at: number[] = []
+  clock.after(27_000.4, () => at.push(clock.now()))
+  clock.after(0.6, () => at.push(clock.now()))
+  clock.advance(27_000.2)
+  t.same(at, [1, 27_000])
+  t.equal(clock.now(), 27_000)
+  t.end()
+})
+
 t.test('SystemClock reads wall time and its timers fire and cancel', async (t) => {
   const clock = new SystemClock()
   t.ok(Math.abs(clock.now() - Date.now()) < 1000)

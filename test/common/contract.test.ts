@@ -37,3 +37,17 @@ t.test('docs/CONTRACT.md documents every topic of the contract', (t) => {
   }
   t.end()
 })
+
+t.test('X2 a behaviour-log batch is checked event by event', (t) => {
+  const event = { seq: 0, at: 1, type: 'app-opened', detail: 'Weather' }
+  t.equal(decodePayload('logs', JSON.stringify({ events: [event] })).ok, true)
+  for (const [name, batch] of [
+    ['empty', { events: [] }],
+    ['unknown type', { events: [{ ...event, type: 'keystroke' }] }],
+    ['too long a detail', { events: [{ ...event, detail: 'x'.repeat(201) }] }],
+    ['more than 500 events', { events: Array.from({ length: 501 }, (_, seq) => ({ ...event, seq })) }],
+  ] as const) {
+    t.equal(decodePayload('logs', JSON.stringify(batch)).ok, false, name)
+  }
+  t.end()
+})
