@@ -2,16 +2,19 @@
  * X3: with the framework's network permission revoked, notifications wait in
  * the cloud's durable queue and arrive later -- in order, once each, with
  * their delay -- or are marked expired; never lost. Also the push channel's
- * own life: reconnect with backoff, keep-alive, refusals.
+ * own life (reconnect with backoff, refusals) and the framework on its own.
  */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleClient } from '../../broker/console-client.js'
 import { FrameworkConsole } from '../../broker/framework-client.js'
 import { addDevice, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { delivered, notify, onePhone, pushAtCloud, pushConnected, pushState, shownBy } from '../fixtures/framework.js'
-import { tempDir } from '../fixtures/scope.js'
+import { onEnd, tempDir } from '../fixtures/scope.js'
+import { ResidentFramework, type FrameworkOptions } from '../../agent/framework.js'
+import { ManualClock } from '../../common/clock.js'
+import { LogCapture } from '../fixtures/logs.js'
 
 const MINUTE = 60_000
 const consoleOf = (cloud: Cloud): FrameworkConsole => new FrameworkConsole(new ConsoleClient(cloud.apiUrl, cloud.consoleToken))
@@ -152,4 +155,49 @@ t.test('a phone whose permission was revoked stays off the push channel across a
   t.ok(await cloud.logs.waitFor((l) => l.msg === 'push connection closed' && l.code === 4001), 'the phone hears why')
   t.ok(cloud.logs.has('push connection refused'), 'the cloud says why')
   t.equal(cloud.broker.framework.gateway.connected('phone-b'), false)
+})
+
+function options(dataDir: string, extra: Partial<FrameworkOptions> = {}): FrameworkOptions {
+  return {
+    deviceId: 'phone-a',
+    secret: 's',
+    dataDir,
+    clock: new ManualClock(),
+    log: new LogCapture().logger(),
+    random: () => 0.5,
+    phone: () => ({ cloudService: true, network: 'wifi' }),
+    data: { connected: () => false, publish: () => Promise.reject(new Error('unused')) },
+    ...extra,
+  }
+}
+
+t.test('X3 without a push endpoint there is no push channel, and the permission switch still saves and is recorded', async (t) => {
+  const dataDir = tempDir(t)
+  const framework = new ResidentFramework(options(dataDir))
+  await framework.start()
+  t.equal(framework.status().pushChannel, 'off')
+  t.match(await framework.setNetworkPermission(false), { pushChannel: 'off', networkPermission: false, logs: { waiting: 1 } })
+  t.match(await framework.setNetworkPermission(true), { networkPermission: true, logs: { waiting: 2 } })
+  await framework.stop()
+  const again = new ResidentFramework(options(dataDir))
+  await again.start()
+  t.match(again.status(), { networkPermission: true, logs: { waiting: 2 } }, 'settings and waiting events survive a restart')
+  await again.stop()
+})
+
+t.test('X3 a notification the phone cannot write down is not acknowledged, so the cloud keeps it', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const dataDir = tempDir(t)
+  const logs = new LogCapture()
+  const framework = new ResidentFramework(options(dataDir, { secret, pushUrl: cloud.pushUrl, clock: cloud.clock, log: logs.logger() }))
+  onEnd(t, () => framework.stop())
+  await framework.start()
+  await pushAtCloud(cloud, 'phone-a', true)
+  rmSync(dataDir, { recursive: true })
+  const n = notify(cloud, 'phone-a', { title: 'disk full' })
+  t.match(await logs.waitFor((l) => l.msg === 'could not take in a notification; the cloud will send it again'), { id: n.id })
+  mkdirSync(dataDir)
+  t.equal(cloud.broker.framework.queue.list('phone-a', 1)[0]?.state, 'queued')
+  t.equal(framework.status().notifications.shown, 0)
 })

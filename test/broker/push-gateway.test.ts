@@ -1,4 +1,4 @@
-/** The cloud's push gateway (X1, X3) spoken to frame by frame: its own authentication, protocol refusals, takeover, limits, deadlines. */
+/** The cloud's push gateway (X1, X3) spoken to frame by frame -- its own authentication, protocol refusals, takeover, limits, deadlines -- and the frame schemas both sides check. */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
@@ -13,6 +13,7 @@ import { addDevice, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { delivered, notify } from '../fixtures/framework.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
+import { ClientFrameSchema, ServerFrameSchema, decodeFrame, encodeFrame } from '../../common/push-protocol.js'
 
 type Frame = { type: string; [key: string]: unknown }
 
@@ -192,4 +193,22 @@ t.test('a secret check that fails inside the cloud is logged and the connection 
   c.send(hello('phone-a', 'good'))
   await c.closed
   t.match(await logs.waitFor((l) => l.msg === 'push hello could not be checked'), { err: 'database is closed' })
+})
+
+const id = '0d3c7a52-8e0b-4d4e-9f3a-6b1c2d3e4f50'
+
+t.test('push frames are checked field by field; binary frames are not part of the protocol', (t) => {
+  t.same(decodeFrame(ClientFrameSchema, JSON.stringify({ type: 'ack', id }), false), { ok: true, value: { type: 'ack', id } })
+  t.match(decodeFrame(ClientFrameSchema, Buffer.from('{}'), true), { ok: false, reason: /binary/ })
+  const notification = { type: 'notification', id, kind: 'weather', title: 'Gale', body: '', createdAt: 1, expiresAt: 2 }
+  t.equal(decodeFrame(ServerFrameSchema, JSON.stringify(notification), false).ok, true)
+  const refused: [string, unknown][] = [
+    ['no title', { ...notification, title: '' }],
+    ['an id that is not a UUID', { ...notification, id: '42' }],
+    ['an unknown kind', { ...notification, kind: 'ad' }],
+    ['an unknown frame type', { type: 'reboot' }],
+  ]
+  for (const [name, frame] of refused) t.equal(decodeFrame(ServerFrameSchema, JSON.stringify(frame), false).ok, false, name)
+  t.throws(() => encodeFrame(ClientFrameSchema, { type: 'hello', v: 1, device: 'Bad Id', secret: 's' }), 'our own bugs never reach the wire')
+  t.end()
 })

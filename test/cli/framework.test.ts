@@ -8,6 +8,7 @@ import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { delivered } from '../fixtures/framework.js'
 import { run, testIo } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
+import { renderChannels, renderInbox } from '../../cli/framework-render.js'
 
 t.test('X1-X3 from the command line: the phone revokes the permission, the console queues, the phone gets it late, the console sees both channels', async (t) => {
   const cloud = await startCloud(t)
@@ -106,4 +107,28 @@ t.test('agent and broker flags for the framework are checked', async (t) => {
   ui.abort()
   t.equal(await running, 0)
   t.match((await run(['broker', '--service-notices', 'often'])).err, /not a duration/)
+})
+
+t.test('the device view says when a device was last on its push channel, and counts in words', (t) => {
+  const view = {
+    now: 600_000,
+    device: 'phone-a',
+    data: { online: false, cloudService: false, since: null },
+    push: { connected: false, since: 540_000 },
+    notifications: { queued: 1, delivered: 0, expired: 0 },
+    logs: { events: 1, lastReceivedAt: 0 },
+  }
+  t.equal(
+    renderChannels(view),
+    [
+      'device        phone-a',
+      'data channel  offline (cloud service off)',
+      'push channel  disconnected since 1m 0s ago',
+      'notifications 1 queued, 0 delivered, 0 expired',
+      'behaviour log 1 event received, the last 10m 0s ago',
+      '',
+    ].join('\n'),
+  )
+  t.equal(renderInbox([]), 'No notifications shown yet.\n')
+  t.end()
 })
