@@ -13,12 +13,6 @@ import { renderChannels, renderInbox, renderLogs, renderNotifications } from './
 import type { Io } from './io.js'
 import { duration, onOff, positiveInt } from './options.js'
 
-/** `--push <url>`: a ws:// or wss:// URL. */
-export function pushUrl(value: string): string {
-  if (!URL.canParse(value) || !['ws:', 'wss:'].includes(new URL(value).protocol)) throw new InvalidArgumentError('must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:8080/push')
-  return value
-}
-
 export function addFrameworkConsoleCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
   const framework = async (): Promise<FrameworkConsole> => new FrameworkConsole(await api())
   const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)

@@ -131,11 +131,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   private scheduleRetry(): void {
     if (this.stateNow === 'stopped' || this.stateNow === 'off') return
-    const scheduled = this.retry.schedule(() => {
+    // mqtt.js may report one loss twice; the timer keeps a single retry waiting either way.
+    this.retry.schedule(() => {
       this.setState('connecting')
       this.client.reconnect()
     })
-    if (!scheduled) return
     this.setState('waiting')
     this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'mqtt disconnected, retrying')
   }
