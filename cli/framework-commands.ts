@@ -3,7 +3,7 @@
  * (device, notify, notifications, logs) and to `fakephone phone`
  * (network-permission, logs-over-mobile, notifications).
  */
-import { InvalidArgumentError, Option, type Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { sendControl, type ControlRequest } from '../agent/control.js'
 import type { ConsoleClient } from '../broker/console-client.js'
 import { FrameworkConsole } from '../broker/framework-client.js'
