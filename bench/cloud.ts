@@ -9,7 +9,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS, type BrokerOptions } from '../broker/server.js'
-import { SystemClock } from '../common/clock.js'
+import { Agent, type AgentOptions } from '../agent/agent.js'
+import { SystemClock, type Clock } from '../common/clock.js'
+import type { ScenarioContext } from './context.js'
 import type { Logger } from '../common/log.js'
 import { inBatches, type Cleanup } from './lifecycle.js'
 
@@ -61,4 +63,27 @@ export function deviceIds(prefix: string, count: number): string[] {
 /** Registers `ids` (scrypt per device) in parallel batches; resolves with each secret. */
 export async function registerDevices(cloud: BenchCloud, ids: readonly string[], signal: AbortSignal): Promise<Device[]> {
   return inBatches(ids, REGISTER_CONCURRENCY, signal, async (id) => ({ id, secret: (await cloud.broker.registry.add(id, 'bench')).secret }))
+}
+
+/** Reconnect backoff for bench agents: short, so a scenario does not wait long after a hiccup. */
+export const BENCH_BACKOFF = { baseMs: 200, capMs: 2_000 }
+
+/** One Agent of a bench fleet: its own data dir under the cloud's, quiet logs, the bench backoff; the scenario says the rest. */
+export function benchAgent(
+  ctx: ScenarioContext,
+  cloud: BenchCloud,
+  device: Device,
+  clock: Clock,
+  rest: Pick<AgentOptions, 'location' | 'heartbeatMs' | 'jitter'> & Partial<AgentOptions>,
+): Agent {
+  return new Agent({
+    id: device.id,
+    secret: device.secret,
+    brokerUrl: cloud.mqttUrl,
+    dataDir: join(cloud.dataDir, 'agents', device.id),
+    clock,
+    log: ctx.log.child({ module: 'agent', device: device.id }),
+    backoff: BENCH_BACKOFF,
+    ...rest,
+  })
 }

@@ -22,7 +22,7 @@ import { SystemClock } from '../common/clock.js'
 import type { CommandArgs, CommandType, Command, UnsignedCommand } from '../common/contract.js'
 import { OwnerKeys, readPublicKey, signPayload, verifyPayload } from '../common/signing.js'
 import { BrokerTimer, CommandWatcher, JournalTimer, type JournalStep, type Tracked } from './command-probe.js'
-import { deviceIds, registerDevices, startCloud, tempDir, type BenchCloud, type Device } from './cloud.js'
+import { benchAgent, deviceIds, registerDevices, startCloud, tempDir, type BenchCloud, type Device } from './cloud.js'
 import type { ScenarioContext } from './context.js'
 import { stopAgents } from './fleet.js'
 import { inBatches, waitUntil, type Cleanup } from './lifecycle.js'
@@ -44,7 +44,6 @@ const QUIET_LIMIT_MS = 2_000
 const START_CONCURRENCY = 50
 /** Heartbeats would only add unrelated traffic: one an hour, so none during the run. */
 const HEARTBEAT_MS = 3_600_000
-const BACKOFF = { baseMs: 200, capMs: 2_000 }
 const RING_SECONDS = 5
 const FIX = { lat: 55.9486, lon: -3.1999 }
 
@@ -141,19 +140,7 @@ class Owner {
 }
 
 function makeAgent(ctx: ScenarioContext, cloud: BenchCloud, device: Device, owner: Owner, clock: SystemClock): Agent {
-  return new Agent({
-    id: device.id,
-    secret: device.secret,
-    brokerUrl: cloud.mqttUrl,
-    dataDir: join(cloud.dataDir, 'agents', device.id),
-    clock,
-    log: ctx.log.child({ module: 'agent', device: device.id }),
-    location: new FixedSource(FIX),
-    heartbeatMs: HEARTBEAT_MS,
-    jitter: 0,
-    backoff: BACKOFF,
-    ownerKey: owner.publicKey,
-  })
+  return benchAgent(ctx, cloud, device, clock, { location: new FixedSource(FIX), heartbeatMs: HEARTBEAT_MS, jitter: 0, ownerKey: owner.publicKey })
 }
 
 /** Starts the agents and waits (bounded) until the broker sees each one subscribed to its command topic. */

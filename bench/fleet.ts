@@ -5,11 +5,10 @@
  * connected, heartbeats stored per second, the memory each agent costs and
  * the event-loop delay they cause.
  */
-import { join } from 'node:path'
 import { Agent } from '../agent/agent.js'
 import { DEMO_ROUTE, RouteSource } from '../agent/location.js'
 import { SystemClock } from '../common/clock.js'
-import { deviceIds, registerDevices, startCloud, type BenchCloud, type Device } from './cloud.js'
+import { benchAgent, deviceIds, registerDevices, startCloud, type BenchCloud, type Device } from './cloud.js'
 import { errorText, inBatches, sleep, waitUntil, type Cleanup } from './lifecycle.js'
 import type { ScenarioContext } from './context.js'
 import { LoopDelay, MB, PeakRss } from './stats.js'
@@ -19,7 +18,6 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 const START_CONCURRENCY = 50
 const CONNECT_LIMIT_MS = 30_000
 /** Reconnect backoff if an agent loses its link; short, as the run is short. */
-const BACKOFF = { baseMs: 200, capMs: 2_000 }
 
 export interface FleetResult {
   agents: number
@@ -44,17 +42,10 @@ export interface FleetResult {
 }
 
 function makeAgent(ctx: ScenarioContext, cloud: BenchCloud, device: Device, index: number, clock: SystemClock): Agent {
-  return new Agent({
-    id: device.id,
-    secret: device.secret,
-    brokerUrl: cloud.mqttUrl,
-    dataDir: join(cloud.dataDir, 'agents', device.id),
-    clock,
-    log: ctx.log.child({ module: 'agent', device: device.id }),
+  return benchAgent(ctx, cloud, device, clock, {
     location: new RouteSource(DEMO_ROUTE, 1.4, clock.now() - index * 7_000),
     heartbeatMs: ctx.args.agentHeartbeatMs,
     jitter: JITTER,
-    backoff: BACKOFF,
   })
 }
 

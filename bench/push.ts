@@ -9,11 +9,10 @@
  *    has every one delivered, and that each was shown once, in order.
  * Each agent's data channel is up too (heartbeats every minute), as on a phone.
  */
-import { join } from 'node:path'
 import { Agent } from '../agent/agent.js'
 import { FixedSource } from '../agent/location.js'
 import { SystemClock } from '../common/clock.js'
-import { deviceIds, registerDevices, startCloud, type BenchCloud, type Device } from './cloud.js'
+import { benchAgent, deviceIds, registerDevices, startCloud, type BenchCloud, type Device } from './cloud.js'
 import type { ScenarioContext } from './context.js'
 import { startAgents, stopAgents } from './fleet.js'
 import { sleep, waitUntil, type Cleanup } from './lifecycle.js'
@@ -38,19 +37,7 @@ export interface PushResult {
 }
 
 function makeAgent(ctx: ScenarioContext, cloud: BenchCloud, device: Device, clock: SystemClock): Agent {
-  return new Agent({
-    id: device.id,
-    secret: device.secret,
-    brokerUrl: cloud.mqttUrl,
-    pushUrl: cloud.pushUrl,
-    dataDir: join(cloud.dataDir, 'agents', device.id),
-    clock,
-    log: ctx.log.child({ module: 'agent', device: device.id }),
-    location: new FixedSource({ lat: 55.95, lon: -3.19 }),
-    heartbeatMs: 60_000,
-    jitter: 0.1,
-    backoff: { baseMs: 200, capMs: 2_000 },
-  })
+  return benchAgent(ctx, cloud, device, clock, { location: new FixedSource({ lat: 55.95, lon: -3.19 }), heartbeatMs: 60_000, jitter: 0.1, pushUrl: cloud.pushUrl })
 }
 
 const pushUp = (a: Agent): boolean => a.status().framework.pushChannel === 'connected'

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { ManualClock, SystemClock } from '../../common/clock.js'
-import { addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { deviceOnDisk, addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { run, testIo } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -31,11 +31,7 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
 t.test('agent and phone: a fake phone is started, controlled by its user and stopped', async (t) => {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const dir = tempDir(t)
-  const secretFile = join(dir, 'secret')
-  writeFileSync(secretFile, secret + '\n')
-  const phoneDir = join(dir, 'phone')
+  const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
   const watcher = await connectConsole(t, cloud)
   await watcher.subscribeAsync('fp/v1/phone-a/presence')
   const online = nextMessage(watcher)

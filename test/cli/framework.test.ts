@@ -1,10 +1,8 @@
 /** The framework's commands (X1-X3), in-process against a real broker and agent: console device/notify/notifications/logs, phone network-permission/logs-over-mobile/notifications. */
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { ManualClock } from '../../common/clock.js'
-import { addDevice, startCloud } from '../fixtures/cloud.js'
+import { deviceOnDisk, addDevice, startCloud } from '../fixtures/cloud.js'
 import { delivered } from '../fixtures/framework.js'
 import { run, testIo } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -13,11 +11,7 @@ import { renderChannels, renderInbox } from '../../cli/framework-render.js'
 t.test('X1-X3 from the command line: the phone revokes the permission, the console queues, the phone gets it late, the console sees both channels', async (t) => {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const dir = tempDir(t)
-  const secretFile = join(dir, 'secret')
-  writeFileSync(secretFile, secret + '\n')
-  const phoneDir = join(dir, 'phone')
+  const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
   const phone = ['phone', '--data', phoneDir]
   const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
 
