@@ -66,18 +66,18 @@ export const LocationSchema = z.string().transform((text, ctx): LocationSpec => 
   }
 })
 
+/** A check that a text is a URL with one of `protocols` and a host (a bad port or bracket fails to parse). */
+const urlOf =
+  (protocols: readonly string[]) =>
+  (text: string): boolean =>
+    URL.canParse(text) && protocols.includes(new URL(text).protocol) && new URL(text).hostname !== ''
+
 export const AgentConfigSchema = z.strictObject({
   /** As registered with `fakephone device add`. */
   id: DeviceIdSchema,
-  broker: z
-    .string()
-    .regex(/^(mqtts?|wss?):\/\/[^/]/, 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt')
-    .default('mqtt://127.0.0.1:1883'),
+  broker: z.string().refine(urlOf(['mqtt:', 'mqtts:', 'ws:', 'wss:']), 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt').default('mqtt://127.0.0.1:1883'),
   /** The push channel (X1), ws://HOST:PORT/push; by default the broker host's port 8080. */
-  push: z
-    .string()
-    .regex(/^wss?:\/\/[^/]/, 'expected a push URL: ws://HOST:PORT/push')
-    .optional(),
+  push: z.string().refine(urlOf(['ws:', 'wss:']), 'expected a push URL: ws://HOST:PORT/push').optional(),
   /** Settings, control socket. */
   dataDir: z.string().min(1).default('./phone'),
   /** A file holding the device secret; when absent, the systemd credential below. */

@@ -64,7 +64,7 @@ export function renderFrameworkStatus(f: FrameworkStatus): string {
     `push channel  ${f.pushChannel}`,
     `framework     network permission ${f.networkPermission ? 'on' : 'off'}, behaviour logs over mobile data ${f.logsOverMobile ? 'on' : 'off'}`,
     `notifications ${shown}`,
-    `behaviour log ${l.waiting} waiting${deferred}, ${l.uploaded} uploaded, ${l.notCollected} not collected (cloud service off)`,
+    `behaviour log ${l.waiting} waiting${deferred}, ${l.uploaded} uploaded, ${l.notCollected} not collected while the cloud service was off`,
   ].join('\n') + '\n'
 }
 

@@ -43,5 +43,10 @@ t.test('only the id is required; the rest has working defaults', (t) => {
     /^location: "1" is not LAT,LON/,
     /^interval: the interval must be at least 1ms/,
   ])
+  for (const broker of ['nonsense', 'mqtt://', 'mqtt://127.0.0.1:notaport', 'mqtt://[::1', 'mqtt://:1883']) {
+    t.match(AgentConfigSchema.safeParse({ id: 'x', broker }).error?.issues[0]?.message, /expected a broker URL/, `broker ${broker} is refused with a reason, not a crash`)
+  }
+  t.ok(AgentConfigSchema.safeParse({ id: 'x', broker: 'ws://[::1]:8080/mqtt', push: 'wss://h/push' }).success, 'IPv6 and TLS URLs are fine')
+  t.match(AgentConfigSchema.safeParse({ id: 'x', push: 'mqtt://h' }).error?.issues[0]?.message, /expected a push URL/)
   t.end()
 })
