@@ -20,31 +20,32 @@ t.test('--help lists every subcommand; an unknown command is an error', async (t
 
 t.test('device add prints the credentials once; list and remove; errors say what is wrong', async (t) => {
   const data = tempDir(t)
-  const added = await run(['device', 'add', 'pi-kitchen', '--account', 'bob', '--data', data])
+  const keys = tempDir(t)
+  const added = await run(['device', 'add', 'pi-kitchen', '--account', 'bob', '--data', data, '--keys', keys])
   t.equal(added.code, 0)
   t.match(added.out, /Registered device pi-kitchen \(account bob\)/)
   const secret = /Secret \(shown once, stored only as a hash\): (\S+)/.exec(added.out)?.[1]
   t.ok(secret && secret.length > 30, 'the secret is printed')
 
-  const toFile = await run(['device', 'add', 'pi-hall', '--data', data, '--secret-out', join(data, 'hall.secret'), '--json'])
+  const toFile = await run(['device', 'add', 'pi-hall', '--data', data, '--keys', keys, '--secret-out', join(data, 'hall.secret'), '--json'])
   const json = JSON.parse(toFile.out)
   t.match(json, { id: 'pi-hall', account: 'default', secretFile: join(data, 'hall.secret') })
   t.notOk('secret' in json, 'the secret went to the file, not the terminal')
   t.equal(statSync(join(data, 'hall.secret')).mode & 0o777, 0o600)
   t.ok(readFileSync(join(data, 'hall.secret'), 'utf8').trim().length > 30)
-  const plainFile = await run(['device', 'add', 'pi-attic', '--data', data, '--secret-out', join(data, 'attic.secret')])
+  const plainFile = await run(['device', 'add', 'pi-attic', '--data', data, '--keys', keys, '--secret-out', join(data, 'attic.secret')])
   t.match(plainFile.out, /Secret written to .*attic\.secret/)
-  t.match((await run(['device', 'add', 'pi-cellar', '--data', data, '--json'])).out, /"secret":"/)
+  t.match((await run(['device', 'add', 'pi-cellar', '--data', data, '--keys', keys, '--json'])).out, /"secret":"/)
 
   const list = await run(['device', 'list', '--data', data])
   t.match(list.out, /DEVICE\s+ACCOUNT\s+REGISTERED\n/)
   t.match(list.out, /pi-kitchen\s+bob/)
   t.same(JSON.parse((await run(['device', 'list', '--data', data, '--json'])).out).map((d: { id: string }) => d.id), ['pi-attic', 'pi-cellar', 'pi-hall', 'pi-kitchen'])
 
-  const dup = await run(['device', 'add', 'pi-kitchen', '--data', data])
+  const dup = await run(['device', 'add', 'pi-kitchen', '--data', data, '--keys', keys])
   t.equal(dup.code, 1)
   t.equal(dup.err, 'error: device "pi-kitchen" is already registered\n')
-  t.match((await run(['device', 'add', 'Not/OK', '--data', data])).err, /invalid device id/)
+  t.match((await run(['device', 'add', 'Not/OK', '--data', data, '--keys', keys])).err, /invalid device id/)
 
   t.match((await run(['device', 'remove', 'pi-kitchen', '--data', data])).out, /Removed device pi-kitchen/)
   t.equal((await run(['device', 'remove', 'pi-kitchen', '--data', data])).err, 'error: no device "pi-kitchen" is registered\n')

@@ -16,7 +16,7 @@ t.test('F1/F3/X1 end to end with the built CLI: broker, agent, phone and console
   assertBuilt()
   const data = tempDir(t)
   const secretFile = join(data, 'e2e.secret')
-  const added = await runCli(['device', 'add', 'e2e-phone', '--account', 'qa', '--data', data, '--secret-out', secretFile])
+  const added = await runCli(['device', 'add', 'e2e-phone', '--account', 'qa', '--data', data, '--keys', join(data, 'keys'), '--secret-out', secretFile])
   t.equal(added.code, 0, added.err)
 
   const broker = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])

@@ -19,7 +19,7 @@ t.test('broker and agent under a Type=notify unit: ready when serving, watchdog,
   const data = join(dir, 'broker')
   const credentials = join(dir, 'credentials')
   mkdirSync(credentials)
-  const added = await runCli(['device', 'add', 'kitchen-pi', '--data', data, '--secret-out', join(credentials, 'device-secret')])
+  const added = await runCli(['device', 'add', 'kitchen-pi', '--data', data, '--keys', join(data, 'keys'), '--secret-out', join(credentials, 'device-secret')])
   t.equal(added.code, 0, added.err)
 
   const brokerManager = await fakeServiceManager(t)
