@@ -21,6 +21,7 @@ import { formatAge } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 import { deviceKeys } from '../common/signing.js'
 import { RemoteCommands, type Outcome, type Phone } from './remote.js'
+import { CloudClient } from './cloud-client.js'
 import { wipeData } from './wipe.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock, Timer } from '../common/clock.js'
@@ -54,6 +55,10 @@ export interface AgentOptions {
   ownerKey?: KeyObject
   /** The cloud's push endpoint, ws://host:port/push (X1); no push channel without it. */
   pushUrl?: string
+  /** The cloud's HTTP side, http://host:port, for sync, backup and drive transfers; none without it. */
+  cloudUrl?: string
+  /** Bytes per upload request (default 256 KiB). */
+  uploadChunkBytes?: number
   /** Push keep-alive timers (real time by default). */
   keepaliveClock?: Clock
   /** Push keep-alive and behaviour-log schedules (X2). */
@@ -90,6 +95,8 @@ export interface AgentStatus {
 
 interface AgentEvents {
   heartbeat: [hb: Heartbeat]
+  /** Bulk transfers became possible (true: cloud service on and a network) or were halted (false). */
+  transfers: [possible: boolean]
   /** The data channel changed state. */
   channel: [state: LinkState]
 }
@@ -108,6 +115,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   private last: Heartbeat | null = null
   private ringingUntil: number | null = null
   readonly remote: RemoteCommands
+  /** The data channel's bulk transfers (sync, backup, drive); null when no cloud URL was given. */
+  readonly cloud: CloudClient | null
+  private transfers = new AbortController()
 
   constructor(private readonly opts: AgentOptions) {
     super()
@@ -119,6 +129,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       { deviceId: opts.id, ownerKey: opts.ownerKey, deviceKey: deviceKeys(opts.secret).privateKey, dataDir: opts.dataDir, clock: opts.clock, log: remoteLog },
       this,
     )
+    this.cloud = opts.cloudUrl === undefined ? null : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
     this.framework = new ResidentFramework({
       deviceId: opts.id,
       secret: opts.secret,
@@ -170,6 +181,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   /** Says goodbye (presence offline), closes the data channel and stops every timer. */
   async stop(): Promise<void> {
+    this.haltTransfers()
     this.timer?.cancel()
     this.timer = null
     const link = this.link
@@ -203,6 +215,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await this.update({ [name]: on })
     this.publishStatus()
     if (name === 'cloudService') await this.switchDataChannel(on)
+    if (name === 'cloudService') this.transfersChanged()
     this.framework.record('setting-changed', `${name}=${on ? 'on' : 'off'}`)
     return this.status()
   }
@@ -263,8 +276,34 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   async setNetwork(network: Network): Promise<AgentStatus> {
     await this.update({ network })
+    this.transfersChanged()
     this.framework.record('setting-changed', `network=${network}`)
     return this.status()
+  }
+
+  /** True while bulk transfers may run: the cloud service on, a network, a cloud to talk to. */
+  canTransfer(): boolean {
+    return this.cloud !== null && this.settings.cloudService && this.settings.network !== 'none'
+  }
+
+  /**
+   * Aborted the moment transfers stop being possible (S3: the cloud-service
+   * component force-stopped, the network cut, the agent stopped): every
+   * upload in progress passes it to fetch and halts at once.
+   */
+  get transferSignal(): AbortSignal {
+    return this.transfers.signal
+  }
+
+  private transfersChanged(): void {
+    const possible = this.canTransfer()
+    if (!possible) this.haltTransfers()
+    this.emit('transfers', possible)
+  }
+
+  private haltTransfers(): void {
+    this.transfers.abort()
+    this.transfers = new AbortController()
   }
 
   /** X1: off closes the data channel once the status above and "offline" are acknowledged; on opens it again. */

@@ -78,6 +78,8 @@ export const AgentConfigSchema = z.strictObject({
   broker: z.string().refine(urlOf(['mqtt:', 'mqtts:', 'ws:', 'wss:']), 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt').default('mqtt://127.0.0.1:1883'),
   /** The push channel (X1), ws://HOST:PORT/push; by default the broker host's port 8080. */
   push: z.string().refine(urlOf(['ws:', 'wss:']), 'expected a push URL: ws://HOST:PORT/push').optional(),
+  /** The cloud's HTTP side for sync, backup and drive transfers, http://HOST:PORT; by default the push URL's host and port. */
+  cloud: z.string().refine(urlOf(['http:', 'https:']), 'expected a cloud URL: http://HOST:PORT').optional(),
   /** Settings, control socket. */
   dataDir: z.string().min(1).default('./phone'),
   /** A file holding the device secret; when absent, the systemd credential below. */

@@ -4,7 +4,8 @@
  * environment overrides and error reporting are common/config.ts's job.
  */
 import { z } from 'zod'
-import { DurationSchema, LogLevelSchema, PortSchema, type ConfigSpec } from '../common/config.js'
+import { DurationSchema, LogLevelSchema, PortSchema, SizeSchema, type ConfigSpec } from '../common/config.js'
+import { DEFAULT_ACCOUNT_RULES } from './cloud/accounts.js'
 import { DEFAULT_BROKER_OPTIONS as D, type BrokerOptions } from './server.js'
 
 export const BrokerConfigSchema = z.strictObject({
@@ -27,6 +28,12 @@ export const BrokerConfigSchema = z.strictObject({
     .prefault({}),
   /** X3: queue a weather warning or a system-update reminder for every device this often; 0 for never. */
   serviceNotices: DurationSchema.default(0),
+  /** Run the cloud on simulated time: real speed, but `fakephone console clock advance 73h` jumps it forward. */
+  simulatedTime: z.boolean().default(false),
+  /** A1: what a free account may store, bytes or text such as 5GB. */
+  freeQuota: SizeSchema.default(DEFAULT_ACCOUNT_RULES.freeQuotaBytes),
+  /** What a premium member may store. */
+  premiumQuota: SizeSchema.default(DEFAULT_ACCOUNT_RULES.premiumQuotaBytes),
   logLevel: LogLevelSchema.default('info'),
 })
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>
@@ -43,5 +50,6 @@ export function brokerOptions(c: BrokerConfig): BrokerOptions {
     connectTimeoutMs: c.connectTimeout,
     rateLimit: c.rateLimit,
     framework: { ...D.framework, serviceNoticeEveryMs: c.serviceNotices },
+    cloud: { ...D.cloud, accounts: { ...D.cloud.accounts, freeQuotaBytes: c.freeQuota, premiumQuotaBytes: c.premiumQuota } },
   }
 }

@@ -71,6 +71,43 @@ const MIGRATIONS: readonly string[] = [
      received_at INTEGER NOT NULL,
      PRIMARY KEY (device_id, seq)
    ) WITHOUT ROWID;`,
+  // Cloud data (A1-A3): accounts with their membership, quota use and activity; content-addressed
+  // blobs and who holds them; the log of every rule that removed or changed cloud data.
+  `CREATE TABLE accounts (
+     id TEXT PRIMARY KEY,
+     tier TEXT NOT NULL DEFAULT 'free' CHECK (tier IN ('free', 'premium')),
+     premium_until INTEGER,
+     used_bytes INTEGER NOT NULL DEFAULT 0,
+     last_activity_at INTEGER NOT NULL,
+     last_activity TEXT NOT NULL DEFAULT 'created',
+     freeze_warned_at INTEGER,
+     frozen_at INTEGER,
+     service_off_at INTEGER,
+     created_at INTEGER NOT NULL
+   );
+   INSERT INTO accounts (id, last_activity_at, created_at)
+     SELECT account, MIN(created_at), MIN(created_at) FROM devices GROUP BY account;
+   CREATE TABLE blobs (
+     sha256 TEXT PRIMARY KEY,
+     size INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE blob_refs (
+     account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+     sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+     refs INTEGER NOT NULL CHECK (refs > 0),
+     PRIMARY KEY (account, sha256)
+   ) WITHOUT ROWID;
+   CREATE INDEX blob_refs_by_blob ON blob_refs (sha256);
+   CREATE TABLE cloud_log (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     account TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     rule TEXT NOT NULL,
+     message TEXT NOT NULL,
+     count INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX cloud_log_by_account ON cloud_log (account, seq);`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -59,6 +59,8 @@ export class DeviceRegistry {
     const secret = randomBytes(32).toString('base64url')
     const hash = await hashSecret(secret)
     const createdAt = this.now()
+    // A3: a new account starts its year of activity with its first device.
+    this.db.prepare('INSERT OR IGNORE INTO accounts (id, last_activity_at, created_at) VALUES (?, ?, ?)').run(account, createdAt, createdAt)
     this.db
       .prepare('INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, ?)')
       .run(id, account, hash, createdAt)

@@ -24,6 +24,7 @@ import { StateStore } from './state-store.js'
 import { CommandCenter } from './commands.js'
 import { topicFor } from '../common/contract.js'
 import { routeUpgrades } from './upgrade-router.js'
+import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
 
 export interface BrokerOptions {
   dataDir: string
@@ -38,6 +39,8 @@ export interface BrokerOptions {
   rateLimit: RateLimitOptions
   /** The push gateway's deadlines and the service notices (X1-X3). */
   framework: FrameworkServicesOptions
+  /** Accounts, quota and the cloud-data rules (S, R, B, D, A). */
+  cloud: CloudDataOptions
 }
 
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
@@ -49,6 +52,7 @@ export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   connectTimeoutMs: 10_000,
   rateLimit: { burst: 100, perSecond: 50 },
   framework: DEFAULT_FRAMEWORK_OPTIONS,
+  cloud: DEFAULT_CLOUD_DATA_OPTIONS,
 }
 
 export interface BrokerCounters {
@@ -79,6 +83,7 @@ export class CloudBroker {
   /** Publishes to devices waiting to be handed to Aedes (see drainOutbox). */
   private readonly outbox: { topic: string; payload: Buffer }[] = []
   private frameworkRef?: FrameworkServices
+  private cloudRef?: CloudData
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
 
@@ -105,6 +110,11 @@ export class CloudBroker {
     return this.need(this.frameworkRef)
   }
 
+  /** Accounts, storage and the cloud-data rules (S, R, B, D, A). */
+  get cloud(): CloudData {
+    return this.need(this.cloudRef)
+  }
+
   /** Starts every part; resolves with the ports actually bound. */
   async start(): Promise<{ mqttPort: number; httpPort: number }> {
     const log = this.log
@@ -122,6 +132,11 @@ export class CloudBroker {
       this.opts.framework,
     )
     this.framework.start()
+    this.cloudRef = new CloudData(
+      { db: this.db, dataDir: this.opts.dataDir, clock: this.clock, log, registry: this.registry, push: this.framework.queue, isConsoleToken },
+      this.opts.cloud,
+    )
+    this.cloud.start()
 
     const aedes = await Aedes.createBroker({
       preConnect: access.preConnect,
@@ -165,7 +180,7 @@ export class CloudBroker {
     })
     const apiCtx = { store: this.store, commands: this.commands, isConsoleToken: (t: string) => access.isConsoleToken(t), now: () => this.clock.now() }
     this.http = createHttpServer((req, res) => {
-      if (!this.framework.handleHttp(req, res)) void handleApi(apiCtx, req, res)
+      if (!this.framework.handleHttp(req, res) && !this.cloud.handleHttp(req, res)) void handleApi(apiCtx, req, res)
     })
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPacketBytes })
     this.http.on('upgrade', routeUpgrades(new Map([['/mqtt', this.wss], [PUSH_PATH, this.framework.gateway.wss]]), log))
@@ -182,6 +197,7 @@ export class CloudBroker {
   /** Stops listening, disconnects every client, writes what is queued and closes the database. */
   async stop(): Promise<void> {
     this.frameworkRef?.stop()
+    this.cloudRef?.stop()
     this.wss?.close()
     for (const c of this.wss?.clients ?? []) c.terminate()
     await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()))
@@ -259,9 +275,12 @@ export class CloudBroker {
       case 'presence':
         this.store.setPresence(msg.deviceId, msg.value.state === 'online', now)
         return
-      case 'status':
+      case 'status': {
+        const before = this.store.device(msg.deviceId)
         this.store.setStatus(msg.deviceId, msg.value, now)
+        this.cloud.deviceStatus(msg.deviceId, msg.value, before)
         return
+      }
       case 'result':
         this.commands.onResult(msg.deviceId, msg.value)
         return

@@ -13,6 +13,7 @@ import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import type { KeyObject } from 'node:crypto'
 import { defaultPushUrl } from '../agent/push-channel.js'
+import { cloudUrlOf } from '../agent/cloud-client.js'
 import { addFrameworkPhoneCommands } from './framework-commands.js'
 import { renderFrameworkStatus } from './framework-render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
@@ -60,6 +61,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   }
   if (!ownerKey) log.warn('no owner key (--owner-key): this phone will refuse every remote command')
   const where = location(c, io, log)
+  const pushUrl = c.push ?? defaultPushUrl(c.broker)
   const agent = new Agent({
     id: c.id,
     secret,
@@ -71,7 +73,8 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
     heartbeatMs: c.interval,
     jitter: c.jitter,
     ownerKey,
-    pushUrl: c.push ?? defaultPushUrl(c.broker),
+    pushUrl,
+    cloudUrl: c.cloud ?? cloudUrlOf(pushUrl),
   })
   await agent.start()
   const control: Server = await serveControl(agent, c.dataDir, log)
@@ -92,6 +95,7 @@ const AGENT_FLAGS: Readonly<Record<string, FlagKey>> = {
   secretFile: 'secretFile',
   broker: 'broker',
   push: 'push',
+  cloud: 'cloud',
   data: 'dataDir',
   gpx: { key: 'location', value: (v) => `gpx:${String(v)}` },
   fixed: { key: 'location', value: (v) => `fixed:${String(v)}` },
@@ -113,6 +117,7 @@ export function agentCommand(io: Io): Command {
     .option('--secret-file <file>', 'file holding the device secret (default: the systemd credential device-secret)')
     .option('--broker <url>', 'mqtt://host:port or ws://host:port/mqtt', d.broker)
     .option('--push <url>', "the push channel, ws://host:port/push (default: the broker host's port 8080)")
+    .option('--cloud <url>', "the cloud's HTTP side for sync, backup and drive, http://host:port (default: the push URL's host and port)")
     .option('--data <dir>', "the phone's data directory (settings, control socket)", d.dataDir)
     .addOption(new Option('--gpx <file>', 'walk the track of a GPX file instead of the built-in route').conflicts(['fixed', 'gpsd']))
     .addOption(new Option('--fixed <lat,lon>', 'stay at one point').argParser(checked(latLon)).conflicts('gpsd'))
@@ -135,6 +140,7 @@ export function agentCommand(io: Io): Command {
 export function phoneCommand(io: Io): Command {
   const cmd = new Command('phone')
     .description("act as the phone's user on a running agent: flip switches, change network, show status")
+    .option('--cloud <url>', "the cloud's HTTP side for sync, backup and drive, http://host:port (default: the push URL's host and port)")
     .option('--data <dir>', "the phone's data directory", './phone')
     .option('--json', 'machine-readable output')
   const send = async (req: ControlRequest): Promise<void> => {

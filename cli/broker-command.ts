@@ -6,7 +6,7 @@ import { DeviceRegistry } from '../broker/registry.js'
 import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { loadConfig } from '../common/config.js'
-import { formatAge } from '../common/clock.js'
+import { SimulatedClock, formatAge } from '../common/clock.js'
 import { OwnerKeys } from '../common/signing.js'
 import { givenFlags } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
@@ -15,7 +15,7 @@ import { duration, port, positiveInt } from './options.js'
 import { table } from './render.js'
 
 /** Commander option → broker config key. */
-const BROKER_FLAGS = { data: 'dataDir', host: 'host', mqttPort: 'mqttPort', httpPort: 'httpPort', maxPacketBytes: 'maxPacketBytes', serviceNotices: 'serviceNotices', logLevel: 'logLevel' }
+const BROKER_FLAGS = { data: 'dataDir', host: 'host', mqttPort: 'mqttPort', httpPort: 'httpPort', maxPacketBytes: 'maxPacketBytes', serviceNotices: 'serviceNotices', simulatedTime: 'simulatedTime', freeQuota: 'freeQuota', logLevel: 'logLevel' }
 
 export function brokerCommand(io: Io): Command {
   const d = BrokerConfigSchema.parse({})
@@ -28,11 +28,15 @@ export function brokerCommand(io: Io): Command {
     .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api', port, d.httpPort)
     .option('--max-packet-bytes <n>', 'largest MQTT packet a client may send', positiveInt, d.maxPacketBytes)
     .option('--service-notices <duration>', 'queue a weather warning or a system-update reminder for every device this often, e.g. 1h (default: never)', duration, d.serviceNotices)
+    .option('--simulated-time', 'run the cloud on simulated time: `fakephone console clock advance 73h` jumps it forward, running every rule that falls due')
+    .option('--free-quota <size>', 'what a free account may store, e.g. 500MB (default 5GB)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
     .action(async (o: { config?: string }) => {
       const config = await loadConfig(BROKER_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, BROKER_FLAGS) })
       const log = logger(io, config.logLevel).child({ module: 'broker' })
-      const broker = new CloudBroker(brokerOptions(config), io.clock, log)
+      const clock = config.simulatedTime ? new SimulatedClock() : io.clock
+      if (config.simulatedTime) log.warn('simulated time: the cloud clock moves with `fakephone console clock advance`')
+      const broker = new CloudBroker(brokerOptions(config), clock, log)
       const ports = await startOrExplain(broker, config)
       await serveUntilAborted(io, log, `listening on ${config.host}, MQTT ${ports.mqttPort}, HTTP ${ports.httpPort}`, () => broker.stop())
     })

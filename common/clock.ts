@@ -33,6 +33,48 @@ interface Pending {
   order: number
   fn: () => void
   cancelled: boolean
+  /** The real timer of a SimulatedClock entry. */
+  handle?: ReturnType<typeof setTimeout>
+}
+
+/**
+ * Timers keyed on clock time, fired in time order (ties in the order they
+ * were set). Both clocks that can be moved forward keep their timers here.
+ */
+class TimerQueue {
+  private readonly pending: Pending[] = []
+  private order = 0
+
+  add(at: number, fn: () => void): Pending {
+    const entry: Pending = { at, order: this.order++, fn, cancelled: false }
+    this.pending.push(entry)
+    return entry
+  }
+
+  get waiting(): number {
+    return this.pending.filter((p) => !p.cancelled).length
+  }
+
+  live(): Pending[] {
+    return this.pending.filter((p) => !p.cancelled)
+  }
+
+  /** Removes and returns the earliest timer due at or before `limit`. */
+  take(limit: number): Pending | undefined {
+    let best = -1
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending[i] as Pending
+      if (p.cancelled || p.at > limit) continue
+      const b = this.pending[best]
+      if (!b || p.at < b.at || (p.at === b.at && p.order < b.order)) best = i
+    }
+    if (best < 0) {
+      this.pending.splice(0, this.pending.length, ...this.live())
+      return undefined
+    }
+    const [entry] = this.pending.splice(best, 1)
+    return entry
+  }
 }
 
 /**
@@ -45,8 +87,7 @@ interface Pending {
  */
 export class ManualClock implements Clock {
   private current: number
-  private readonly pending: Pending[] = []
-  private order = 0
+  private readonly timers = new TimerQueue()
 
   constructor(start = Date.UTC(2026, 0, 1)) {
     this.current = start
@@ -57,41 +98,87 @@ export class ManualClock implements Clock {
   }
 
   after(ms: number, fn: () => void): Timer {
-    const entry: Pending = { at: this.current + Math.max(0, Math.round(ms)), order: this.order++, fn, cancelled: false }
-    this.pending.push(entry)
+    const entry = this.timers.add(this.current + Math.max(0, Math.round(ms)), fn)
     return { cancel: () => { entry.cancelled = true } }
   }
 
   /** Number of timers still waiting to fire. */
   get waiting(): number {
-    return this.pending.filter((p) => !p.cancelled).length
+    return this.timers.waiting
   }
 
   advance(ms: number): void {
     const target = this.current + Math.round(ms)
-    for (;;) {
-      const next = this.nextDue(target)
-      if (!next) break
+    for (let next = this.timers.take(target); next; next = this.timers.take(target)) {
       this.current = next.at
       next.fn()
     }
     this.current = target
   }
+}
 
-  private nextDue(limit: number): Pending | undefined {
-    let best = -1
-    for (let i = 0; i < this.pending.length; i++) {
-      const p = this.pending[i] as Pending
-      if (p.cancelled || p.at > limit) continue
-      const b = this.pending[best]
-      if (!b || p.at < b.at || (p.at === b.at && p.order < b.order)) best = i
+/**
+ * Simulated time (the broker's and the demo's `--simulated-time`): runs at
+ * the speed of real time, and `advance` jumps it forward, firing every timer
+ * that falls due on the way in time order, with `now()` reading each timer's
+ * due time while it runs -- so `console clock advance 73h` runs every rule
+ * of those 73 hours in the order it would have run.
+ */
+export class SimulatedClock implements Clock {
+  /** How far simulated time is ahead of real time, ms. */
+  private offset = 0
+  private readonly timers = new TimerQueue()
+
+  constructor(private readonly realNow: () => number = Date.now) {}
+
+  now(): number {
+    return this.realNow() + this.offset
+  }
+
+  /** How far ahead of real time this clock runs, ms. */
+  get ahead(): number {
+    return this.offset
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    const entry = this.timers.add(this.now() + Math.max(0, Math.round(ms)), fn)
+    this.arm(entry)
+    return {
+      cancel: () => {
+        entry.cancelled = true
+        clearTimeout(entry.handle)
+      },
     }
-    if (best < 0) {
-      this.pending.splice(0, this.pending.length, ...this.pending.filter((p) => !p.cancelled))
-      return undefined
+  }
+
+  /** Moves simulated time `ms` forward, firing what falls due in order; returns how many timers fired. */
+  advance(ms: number): number {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`cannot move the clock by ${ms} ms`)
+    const target = this.now() + Math.round(ms)
+    let fired = 0
+    for (let next = this.timers.take(target); next; next = this.timers.take(target)) {
+      clearTimeout(next.handle)
+      // Never backwards: work a timer started may read the clock after this advance returns.
+      this.offset = Math.max(this.offset, next.at - this.realNow())
+      fired++
+      next.fn()
     }
-    const [entry] = this.pending.splice(best, 1)
-    return entry
+    this.offset = Math.max(this.offset, target - this.realNow())
+    // Every timer left is now due that much sooner in real time.
+    for (const entry of this.timers.live()) this.arm(entry)
+    return fired
+  }
+
+  private arm(entry: Pending): void {
+    clearTimeout(entry.handle)
+    entry.handle = setTimeout(() => this.fireDue(), Math.max(0, entry.at - this.now()))
+    entry.handle.unref()
+  }
+
+  /** A real timer fired: run what is due by now, in order. */
+  private fireDue(): void {
+    const now = this.now()
+    for (let next = this.timers.take(now); next; next = this.timers.take(now)) next.fn()
   }
 }
 

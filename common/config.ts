@@ -51,6 +51,17 @@ export const PortSchema = z.number().int().min(0).max(65535)
 /** pino's levels. */
 export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }
+
+/** Bytes, or text such as `512MB`, `5GB`, `1.5TB` (binary units); the result is bytes. */
+export const SizeSchema = z.unknown().transform((value, ctx): number => {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value
+  const m = typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)$/i.exec(value.trim()) : null
+  if (m) return Math.round(Number(m[1]) * (SIZE_UNITS[(m[2] as string).toUpperCase()] as number))
+  ctx.addIssue({ code: 'custom', message: `not a size: ${JSON.stringify(value)} (use bytes, or e.g. 500MB, 5GB)` })
+  return z.NEVER
+})
+
 /** Milliseconds, or text such as `500ms`, `30s`, `5m`; the result is milliseconds. */
 export const DurationSchema = z.unknown().transform((value, ctx): number => {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value

@@ -26,7 +26,7 @@ export const PUSH_CLOSE = {
   PROTOCOL_ERROR: 4003,
 } as const
 
-export const NotificationKindSchema = z.enum(['weather', 'system-update', 'message'])
+export const NotificationKindSchema = z.enum(['weather', 'system-update', 'message', 'cloud'])
 export type NotificationKind = z.infer<typeof NotificationKindSchema>
 
 /** One notification as the device receives it. Ids are UUIDs, so they never repeat, even across cloud databases. */

@@ -1,0 +1,65 @@
+/**
+ * The console's account views and the clock (A1-A3, simulated time):
+ *   GET  /api/accounts                      every account: tier, quota use, service state
+ *   GET  /api/accounts/:account             one account; opening it is a web/console sign-in (A3)
+ *   PUT  /api/accounts/:account/membership  {"tier":"premium","days":365} or {"tier":"free"} (A2)
+ *   GET  /api/accounts/:account/log         what the cloud's rules did to its data, newest first
+ *   GET  /api/clock                         the cloud's time, and whether it is simulated
+ *   POST /api/clock/advance                 {"by":"73h"}: simulated time only; runs every rule that falls due, in order
+ */
+import { z } from 'zod'
+import { SimulatedClock, parseDuration } from '../../common/clock.js'
+import type { CloudParts } from './cloud-data.js'
+import { HttpError, intParam } from './http-router.js'
+
+const DAY = 86_400_000
+
+const MembershipSchema = z.union([
+  z.strictObject({ tier: z.literal('premium'), days: z.number().int().positive().max(36_500).optional() }),
+  z.strictObject({ tier: z.literal('free') }),
+])
+
+/** Largest single advance: ten years. */
+const MAX_ADVANCE_MS = 3650 * DAY
+const AdvanceSchema = z.strictObject({ by: z.union([z.string(), z.number().int().positive()]) })
+
+export function addAccountRoutes(parts: CloudParts): void {
+  const { router, accounts, clock, cloudLog } = parts
+  router.add('GET', '/api/accounts', ['console'], () => ({ status: 200, body: { now: clock.now(), accounts: accounts.list() } }))
+  router.add('GET', '/api/accounts/:account', ['console'], (ctx) => {
+    accounts.need(ctx.params.account as string)
+    accounts.touch(ctx.params.account as string, 'console-sign-in')
+    return { status: 200, body: { now: clock.now(), account: accounts.need(ctx.params.account as string) } }
+  })
+  router.add('PUT', '/api/accounts/:account/membership', ['console'], async (ctx) => {
+    const req = await ctx.json(MembershipSchema)
+    const until = req.tier === 'premium' && req.days !== undefined ? clock.now() + req.days * DAY : null
+    return { status: 200, body: { now: clock.now(), account: accounts.setMembership(ctx.params.account as string, req.tier, until) } }
+  })
+  router.add('GET', '/api/accounts/:account/log', ['console'], (ctx) => {
+    const account = accounts.need(ctx.params.account as string)
+    return { status: 200, body: { now: clock.now(), account: account.id, log: cloudLog.list(account.id, intParam(ctx.url, 'limit', 50, 1, 1000)) } }
+  })
+  router.add('GET', '/api/clock', ['console'], () => ({ status: 200, body: clockView(parts) }))
+  router.add('POST', '/api/clock/advance', ['console'], async (ctx) => {
+    if (!(clock instanceof SimulatedClock)) {
+      throw new HttpError(409, 'REAL_TIME', 'the cloud runs on real time; start the broker with --simulated-time to move its clock')
+    }
+    const { by } = await ctx.json(AdvanceSchema)
+    let ms: number
+    try {
+      ms = typeof by === 'number' ? by : parseDuration(by)
+    } catch (err) {
+      throw new HttpError(400, 'BAD_REQUEST', (err as Error).message)
+    }
+    if (ms <= 0 || ms > MAX_ADVANCE_MS) throw new HttpError(400, 'BAD_REQUEST', 'advance the clock by more than nothing and at most 3650d')
+    const from = clock.now()
+    const fired = clock.advance(ms)
+    return { status: 200, body: { ...clockView(parts), from, fired } }
+  })
+}
+
+function clockView(parts: CloudParts): { now: number; simulated: boolean; aheadMs: number } {
+  const { clock } = parts
+  return { now: clock.now(), simulated: clock instanceof SimulatedClock, aheadMs: clock instanceof SimulatedClock ? clock.ahead : 0 }
+}

@@ -1,0 +1,342 @@
+/**
+ * Accounts (A1-A3): membership and what it changes (quota, recycle-bin
+ * window), quota use, the account's cloud service state as its phones
+ * report it, and the year of inactivity after which an account is frozen
+ * and its cloud data cleared. Every rule reads the one clock.
+ *
+ * - A1: `charge` refuses a store that would take the account past its quota;
+ *   nothing already stored is touched.
+ * - A2: a membership that ends changes the tier and nothing else: the quota
+ *   and the bin window are read from the tier whenever they are needed.
+ * - A3: `touch` records an activity from A3's list and resets the year; a
+ *   notice goes out `freezeWarningMs` before the freeze; at the freeze every
+ *   registered clearer removes the account's data, and the log says so.
+ */
+import { EventEmitter } from 'node:events'
+import type { Clock } from '../../common/clock.js'
+import { FakephoneError } from '../../common/errors.js'
+import type { Logger } from '../../common/log.js'
+import type { Db } from '../db.js'
+import type { CloudLog } from './cloud-log.js'
+import { DueTimer } from './due-timer.js'
+
+export type Tier = 'free' | 'premium'
+export const TIERS: readonly Tier[] = ['free', 'premium']
+
+/** A3's list: what counts as cloud activity. */
+export type Activity = 'console-sign-in' | 'find-device-on' | 'backup' | 'sync' | 'delete' | 'drive' | 'membership'
+
+const DAY = 86_400_000
+const GB = 1024 ** 3
+
+export interface AccountRules {
+  /** A1: bytes a free account may store. */
+  freeQuotaBytes: number
+  /** Bytes a premium member may store. */
+  premiumQuotaBytes: number
+  /** R2: recycle-bin window of a free account, ms. */
+  freeBinMs: number
+  /** R2: recycle-bin window of a premium member, ms. */
+  premiumBinMs: number
+  /** A3: an account with no activity for this long is frozen, ms. */
+  inactivityMs: number
+  /** A3: the owner is told this long before the freeze, ms. */
+  freezeWarningMs: number
+}
+
+export const DEFAULT_ACCOUNT_RULES: AccountRules = {
+  freeQuotaBytes: 5 * GB,
+  premiumQuotaBytes: 200 * GB,
+  freeBinMs: 30 * DAY,
+  premiumBinMs: 180 * DAY,
+  inactivityMs: 365 * DAY,
+  freezeWarningMs: 30 * DAY,
+}
+
+export interface AccountView {
+  id: string
+  tier: Tier
+  premiumUntil: number | null
+  quotaBytes: number
+  usedBytes: number
+  /** R2: how long a deleted item stays in the recycle bin, ms. */
+  binMs: number
+  lastActivityAt: number
+  lastActivity: string
+  /** A3: when the account will be frozen without further activity (null once frozen). */
+  freezesAt: number | null
+  frozenAt: number | null
+  /** True while at least one of its phones has the cloud service on (or none has said). */
+  serviceOn: boolean
+  /** When the last phone with the cloud service on turned it off. */
+  serviceOffAt: number | null
+  devices: string[]
+}
+
+interface Row {
+  id: string
+  tier: Tier
+  premium_until: number | null
+  used_bytes: number
+  last_activity_at: number
+  last_activity: string
+  freeze_warned_at: number | null
+  frozen_at: number | null
+  service_off_at: number | null
+}
+
+export type AccountErrorCode = 'NOT_FOUND' | 'QUOTA_EXCEEDED' | 'FROZEN' | 'SERVICE_NOT_ENABLED'
+
+export class AccountError extends FakephoneError {
+  declare readonly code: AccountErrorCode
+  constructor(code: AccountErrorCode, message: string) {
+    super(code, message)
+  }
+}
+
+const frozen = (account: string): AccountError =>
+  new AccountError('FROZEN', `account "${account}" was frozen after a year without activity and its cloud data cleared; sign in to the console to use it again`)
+
+/** D3: the words every entry point answers with while the account's cloud service is off. */
+export const SERVICE_NOT_ENABLED = 'cloud service is not enabled: turn it on in the phone\'s settings'
+
+interface AccountEvents {
+  /** The account's last phone with the cloud service on turned it off. */
+  'service-off': [account: string, at: number]
+  /** A phone of the account turned the cloud service back on. */
+  'service-on': [account: string, at: number]
+  /** A membership started or ended (A2). */
+  membership: [account: string, tier: Tier]
+}
+
+/** Removes all of an account's data of one kind (A3's freeze); returns how many entries went. */
+export type Clearer = (account: string, now: number) => number
+
+export class Accounts extends EventEmitter<AccountEvents> {
+  private readonly clearers = new Map<string, Clearer>()
+  private readonly membershipTimer: DueTimer
+  private readonly freezeTimer: DueTimer
+  private readonly sql
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly cloudLog: CloudLog,
+    private readonly log: Logger,
+    readonly rules: AccountRules = DEFAULT_ACCOUNT_RULES,
+  ) {
+    super()
+    this.sql = {
+      get: db.prepare('SELECT * FROM accounts WHERE id = ?'),
+      list: db.prepare('SELECT * FROM accounts ORDER BY id'),
+      ensure: db.prepare('INSERT OR IGNORE INTO accounts (id, last_activity_at, created_at) VALUES (?, ?, ?)'),
+      devices: db.prepare('SELECT id FROM devices WHERE account = ? ORDER BY id').pluck(),
+      accountOf: db.prepare('SELECT account FROM devices WHERE id = ?').pluck(),
+      addUsed: db.prepare('UPDATE accounts SET used_bytes = MAX(0, used_bytes + ?) WHERE id = ?'),
+      touch: db.prepare('UPDATE accounts SET last_activity_at = ?, last_activity = ?, freeze_warned_at = NULL, frozen_at = NULL WHERE id = ?'),
+      membership: db.prepare('UPDATE accounts SET tier = ?, premium_until = ? WHERE id = ?'),
+      // A phone that has not said counts as on: a new phone is signed in with the service on.
+      anyOn: db.prepare(
+        `SELECT COUNT(*) FROM devices d JOIN device_state s ON s.device_id = d.id
+         WHERE d.account = ? AND (s.cloud_service IS NULL OR s.cloud_service = 1)`,
+      ).pluck(),
+      serviceOff: db.prepare('UPDATE accounts SET service_off_at = ? WHERE id = ?'),
+      nextMembershipEnd: db.prepare("SELECT MIN(premium_until) FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL").pluck(),
+      endedMemberships: db.prepare("SELECT id FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL AND premium_until <= ?").pluck(),
+      nextFreeze: db.prepare(
+        `SELECT MIN(CASE WHEN freeze_warned_at IS NULL THEN last_activity_at + @warnAt ELSE last_activity_at + @freezeAt END)
+         FROM accounts WHERE frozen_at IS NULL`,
+      ).pluck(),
+      toWarn: db.prepare('SELECT id FROM accounts WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ?').pluck(),
+      warned: db.prepare('UPDATE accounts SET freeze_warned_at = ? WHERE id = ?'),
+      toFreeze: db.prepare('SELECT id FROM accounts WHERE frozen_at IS NULL AND last_activity_at + ? <= ?').pluck(),
+      frozen: db.prepare('UPDATE accounts SET frozen_at = ? WHERE id = ?'),
+    }
+    this.membershipTimer = new DueTimer(clock, () => this.sql.nextMembershipEnd.get() as number | null, (now) => this.endMemberships(now), log, 'membership-end')
+    this.freezeTimer = new DueTimer(
+      clock,
+      () => this.sql.nextFreeze.get({ warnAt: rules.inactivityMs - rules.freezeWarningMs, freezeAt: rules.inactivityMs }) as number | null,
+      (now) => this.freezeInactive(now),
+      log,
+      'inactivity-freeze',
+    )
+  }
+
+  start(): void {
+    this.membershipTimer.start()
+    this.freezeTimer.start()
+  }
+
+  stop(): void {
+    this.membershipTimer.stop()
+    this.freezeTimer.stop()
+  }
+
+  /** A3: `clear` removes the account's data of kind `name` when it is frozen. */
+  onFreeze(name: string, clear: Clearer): void {
+    this.clearers.set(name, clear)
+  }
+
+  /** Creates the account on its first device. */
+  ensure(id: string): void {
+    const now = this.clock.now()
+    if (this.sql.ensure.run(id, now, now).changes > 0) this.freezeTimer.reschedule()
+  }
+
+  get(id: string): AccountView | undefined {
+    const row = this.sql.get.get(id) as Row | undefined
+    return row && this.view(row)
+  }
+
+  /** The account, or an AccountError NOT_FOUND. */
+  need(id: string): AccountView {
+    const view = this.get(id)
+    if (!view) throw new AccountError('NOT_FOUND', `account "${id}" not found`)
+    return view
+  }
+
+  list(): AccountView[] {
+    return (this.sql.list.all() as Row[]).map((r) => this.view(r))
+  }
+
+  accountOf(deviceId: string): string | undefined {
+    return this.sql.accountOf.get(deviceId) as string | undefined
+  }
+
+  devices(account: string): string[] {
+    return this.sql.devices.all(account) as string[]
+  }
+
+  /**
+   * A1: counts `bytes` against the account's quota, or refuses with the
+   * reason when they do not fit; a frozen account stores nothing. Call inside
+   * the transaction that stores the data, so a refusal stores nothing.
+   */
+  charge(account: string, bytes: number, what: string): void {
+    this.assertFits(account, bytes, what)
+    this.sql.addUsed.run(bytes, account)
+  }
+
+  /** A1: throws the reason `bytes` more would not fit (or the account is frozen); stores nothing. */
+  assertFits(account: string, bytes: number, what: string): void {
+    const a = this.need(account)
+    if (a.frozenAt !== null) throw frozen(account)
+    if (bytes > 0 && a.usedBytes + bytes > a.quotaBytes) {
+      throw new AccountError(
+        'QUOTA_EXCEEDED',
+        `over quota: ${what} needs ${formatBytes(bytes)} but ${formatBytes(Math.max(0, a.quotaBytes - a.usedBytes))} of ${formatBytes(a.quotaBytes)} is free; nothing stored was touched`,
+      )
+    }
+  }
+
+  /** Gives back quota when stored data is removed. */
+  release(account: string, bytes: number): void {
+    this.sql.addUsed.run(-bytes, account)
+  }
+
+  /** D3, B2: throws SERVICE_NOT_ENABLED while the account's cloud service is off, FROZEN when frozen. */
+  assertServiceOn(account: string): void {
+    const a = this.need(account)
+    if (a.frozenAt !== null) throw frozen(account)
+    if (!a.serviceOn) throw new AccountError('SERVICE_NOT_ENABLED', SERVICE_NOT_ENABLED)
+  }
+
+  /** A3: an activity from the list resets the year (and signs a frozen account back in, empty). */
+  touch(account: string, activity: Activity): void {
+    const changed = this.sql.touch.run(this.clock.now(), activity, account).changes
+    if (changed > 0) this.freezeTimer.reschedule()
+  }
+
+  /** A2: starts a membership (until a time, or open-ended with null) or ends it now (tier free). */
+  setMembership(account: string, tier: Tier, until: number | null): AccountView {
+    this.need(account)
+    this.sql.membership.run(tier, tier === 'premium' ? until : null, account)
+    this.touch(account, 'membership')
+    this.membershipTimer.reschedule()
+    this.cloudLog.record(account, 'membership', tier === 'premium' ? `premium until ${until === null ? 'cancelled' : new Date(until).toISOString()}` : 'membership ended: free tier')
+    this.emit('membership', account, tier)
+    return this.need(account)
+  }
+
+  /** X1/D3/B2: a phone reported its switches; the account's service is off once no phone has it on. */
+  deviceStatus(deviceId: string, cloudService: boolean, findDevice: boolean, previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined): void {
+    const account = this.accountOf(deviceId)
+    if (!account) return
+    const now = this.clock.now()
+    if (findDevice && cloudService && previous?.findDevice !== true) this.touch(account, 'find-device-on')
+    const on = (this.sql.anyOn.get(account) as number) > 0
+    const a = this.need(account)
+    if (!on && a.serviceOffAt === null) {
+      this.sql.serviceOff.run(now, account)
+      this.cloudLog.record(account, 'service-off', `cloud service turned off on ${deviceId}`)
+      this.emit('service-off', account, now)
+    } else if (on && a.serviceOffAt !== null) {
+      this.sql.serviceOff.run(null, account)
+      this.cloudLog.record(account, 'service-on', `cloud service turned on on ${deviceId}`)
+      this.emit('service-on', account, now)
+    }
+  }
+
+  private endMemberships(now: number): void {
+    for (const id of this.sql.endedMemberships.all(now) as string[]) {
+      this.sql.membership.run('free', null, id)
+      this.cloudLog.record(id, 'membership', 'membership ended: free tier, 30-day recycle bin, free quota; stored data unchanged')
+      this.emit('membership', id, 'free')
+    }
+  }
+
+  private freezeInactive(now: number): void {
+    const { inactivityMs, freezeWarningMs } = this.rules
+    for (const id of this.sql.toWarn.all(inactivityMs - freezeWarningMs, now) as string[]) {
+      this.sql.warned.run(now, id)
+      const a = this.need(id)
+      this.cloudLog.notify(
+        id,
+        'freeze-warning',
+        'Your cloud account will be frozen',
+        `No cloud activity since ${new Date(a.lastActivityAt).toISOString().slice(0, 10)}. On ${new Date(a.lastActivityAt + inactivityMs).toISOString().slice(0, 10)} the account will be frozen and its cloud data cleared. Sign in, sync, back up or switch Find Device on to keep it.`,
+      )
+    }
+    for (const id of this.sql.toFreeze.all(inactivityMs, now) as string[]) {
+      let removed = 0
+      this.db.transaction(() => {
+        for (const clear of this.clearers.values()) removed += clear(id, now)
+        this.sql.frozen.run(now, id)
+      })()
+      this.cloudLog.record(id, 'inactivity-freeze', `account frozen after a year without activity; cloud data cleared`, removed)
+      this.log.warn({ account: id, removed }, 'A3: account frozen after a year without activity')
+    }
+  }
+
+  private view(r: Row): AccountView {
+    const { rules } = this
+    const premium = r.tier === 'premium'
+    return {
+      id: r.id,
+      tier: r.tier,
+      premiumUntil: r.premium_until,
+      quotaBytes: premium ? rules.premiumQuotaBytes : rules.freeQuotaBytes,
+      usedBytes: r.used_bytes,
+      binMs: premium ? rules.premiumBinMs : rules.freeBinMs,
+      lastActivityAt: r.last_activity_at,
+      lastActivity: r.last_activity,
+      freezesAt: r.frozen_at === null ? r.last_activity_at + rules.inactivityMs : null,
+      frozenAt: r.frozen_at,
+      serviceOn: r.service_off_at === null,
+      serviceOffAt: r.service_off_at,
+      devices: this.devices(r.id),
+    }
+  }
+}
+
+/** "1.5 GB"-style sizes for people. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB']
+  let v = n
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return `${u === 0 ? v : v.toFixed(v >= 10 ? 0 : 1)} ${units[u]}`
+}

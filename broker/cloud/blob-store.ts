@@ -1,0 +1,227 @@
+/**
+ * Cloud storage: content-addressed blobs on disk (`<data>/blobs/ab/abcdef…`,
+ * named by their SHA-256) and who holds them in the database. An upload is
+ * resumable: bytes go to a per-account partial file under `incoming/`, a
+ * cut connection keeps what arrived, and the next request carries on from
+ * the offset the cloud reports. Only when every byte is there and the
+ * checksum matches is the blob renamed into place (after an fsync), so the
+ * cloud never holds a partial or corrupt object (S3).
+ *
+ * A blob is kept while some account holds a reference to it (`ref` /
+ * `unref`, called in the transaction that stores or removes the item that
+ * points at it); quota is the items' business, see accounts.ts.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream, mkdirSync, type ReadStream } from 'node:fs'
+import { open, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { z } from 'zod'
+import type { Clock } from '../../common/clock.js'
+import { FakephoneError } from '../../common/errors.js'
+import type { Logger } from '../../common/log.js'
+import type { Db } from '../db.js'
+
+export const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lower-case hex')
+
+/** Largest single blob, bytes (a photo, a recording, a backup package, a drive file). */
+export const MAX_BLOB_BYTES = 512 * 1024 * 1024
+
+/** A blob just uploaded has this long to be referenced by the item it is for before a sweep may take it. */
+const ORPHAN_GRACE_MS = 3_600_000
+
+export type BlobErrorCode = 'CHECKSUM_MISMATCH' | 'BAD_OFFSET' | 'TOO_LARGE' | 'BUSY' | 'NOT_FOUND'
+
+export class BlobError extends FakephoneError {
+  declare readonly code: BlobErrorCode
+  constructor(code: BlobErrorCode, message: string) {
+    super(code, message)
+  }
+}
+
+export interface UploadState {
+  sha256: string
+  size: number
+  /** True once the whole blob is stored and verified. */
+  stored: boolean
+  /** Bytes the cloud already has: where the next request carries on. */
+  offset: number
+}
+
+export class BlobStore {
+  private readonly root: string
+  private readonly incoming: string
+  /** Partial files being written now, so two requests never append to one at once. */
+  private readonly busy = new Set<string>()
+  private readonly sql
+
+  constructor(
+    dataDir: string,
+    db: Db,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.root = join(dataDir, 'blobs')
+    this.incoming = join(this.root, 'incoming')
+    mkdirSync(this.incoming, { recursive: true })
+    this.sql = {
+      get: db.prepare('SELECT size FROM blobs WHERE sha256 = ?').pluck(),
+      insert: db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)'),
+      ref: db.prepare('INSERT INTO blob_refs (account, sha256, refs) VALUES (?, ?, 1) ON CONFLICT (account, sha256) DO UPDATE SET refs = refs + 1'),
+      unref: db.prepare('UPDATE blob_refs SET refs = refs - 1 WHERE account = ? AND sha256 = ? AND refs > 1'),
+      dropRef: db.prepare('DELETE FROM blob_refs WHERE account = ? AND sha256 = ? AND refs = 1'),
+      holds: db.prepare('SELECT refs FROM blob_refs WHERE account = ? AND sha256 = ?').pluck(),
+      orphans: db
+        .prepare('SELECT sha256 FROM blobs b WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500')
+        .pluck(),
+      deleteBlob: db.prepare('DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = ?)'),
+    }
+  }
+
+  /** Size of a stored blob, or undefined. */
+  size(sha256: string): number | undefined {
+    return this.sql.get.get(sha256) as number | undefined
+  }
+
+  /** True when `account` holds a reference to the blob (and so may read it). */
+  holds(account: string, sha256: string): boolean {
+    return this.sql.holds.get(account, sha256) !== undefined
+  }
+
+  /** Where an upload of `sha256` by `account` stands. */
+  async state(account: string, sha256: string, size: number): Promise<UploadState> {
+    if (this.size(sha256) !== undefined) return { sha256, size, stored: true, offset: size }
+    return { sha256, size, stored: false, offset: await this.partialSize(account, sha256) }
+  }
+
+  /**
+   * Appends `body` at `offset` to the account's partial upload of `sha256`.
+   * A body cut short keeps what arrived. When the last byte is in, the
+   * checksum is verified: a match stores the blob, a mismatch discards the
+   * partial file and throws CHECKSUM_MISMATCH.
+   */
+  async append(account: string, sha256: string, size: number, offset: number, body: Readable): Promise<UploadState> {
+    if (size > MAX_BLOB_BYTES) throw new BlobError('TOO_LARGE', `a blob may be at most ${MAX_BLOB_BYTES} bytes`)
+    if (this.size(sha256) !== undefined) {
+      body.resume()
+      return { sha256, size, stored: true, offset: size }
+    }
+    const key = `${account}\u0000${sha256}`
+    if (this.busy.has(key)) throw new BlobError('BUSY', 'an upload of this blob is already in progress')
+    this.busy.add(key)
+    const partial = this.partialPath(account, sha256)
+    try {
+      const have = await this.partialSize(account, sha256)
+      if (offset !== have) throw new BlobError('BAD_OFFSET', `the cloud has ${have} bytes of this blob; send from offset ${have}`)
+      let received = have
+      let tooLong = false
+      body.on('data', (chunk: Buffer) => {
+        received += chunk.length
+        if (received > size) tooLong = true
+      })
+      try {
+        await pipeline(body, createWriteStream(partial, { flags: 'a' }))
+      } catch (err) {
+        // A cut connection: keep what reached the disk, the client resumes from there.
+        this.log.info({ account, sha256, offset: await this.partialSize(account, sha256), err: (err as Error).message }, 'upload cut short; kept for resume')
+        return { sha256, size, stored: false, offset: await this.partialSize(account, sha256) }
+      }
+      if (tooLong) {
+        await rm(partial, { force: true })
+        throw new BlobError('CHECKSUM_MISMATCH', `more than the announced ${size} bytes arrived; the partial upload was discarded`)
+      }
+      const now = await this.partialSize(account, sha256)
+      if (now < size) return { sha256, size, stored: false, offset: now }
+      await this.commit(partial, sha256, size)
+      return { sha256, size, stored: true, offset: size }
+    } finally {
+      this.busy.delete(key)
+    }
+  }
+
+  /** Stores a blob the cloud made itself (a backup assembled on the server, a console upload) in one go. */
+  async put(bytes: Buffer): Promise<string> {
+    const sha256 = createHash('sha256').update(bytes).digest('hex')
+    if (this.size(sha256) !== undefined) return sha256
+    const tmp = join(this.incoming, `local-${sha256}.part`)
+    const fh = await open(tmp, 'w')
+    try {
+      await fh.writeFile(bytes)
+    } finally {
+      await fh.close()
+    }
+    await this.commit(tmp, sha256, bytes.length)
+    return sha256
+  }
+
+  read(sha256: string): ReadStream {
+    if (this.size(sha256) === undefined) throw new BlobError('NOT_FOUND', `blob ${sha256} is not stored`)
+    return createReadStream(this.blobPath(sha256))
+  }
+
+  /** Takes a reference for `account`; call inside the transaction that stores the item. */
+  ref(account: string, sha256: string): void {
+    if (this.size(sha256) === undefined) throw new BlobError('NOT_FOUND', `blob ${sha256} has not been uploaded`)
+    this.sql.ref.run(account, sha256)
+  }
+
+  /** Drops one reference of `account`; a blob nobody holds is deleted by `sweep`. */
+  unref(account: string, sha256: string): void {
+    if (this.sql.unref.run(account, sha256).changes === 0) this.sql.dropRef.run(account, sha256)
+  }
+
+  /** Deletes blobs nobody holds any more; returns how many went. */
+  async sweep(): Promise<number> {
+    let removed = 0
+    for (;;) {
+      const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS) as string[]
+      if (orphans.length === 0) return removed
+      for (const sha of orphans) {
+        if (this.sql.deleteBlob.run(sha, sha).changes === 0) continue
+        await rm(this.blobPath(sha), { force: true })
+        removed++
+      }
+    }
+  }
+
+  private async commit(partial: string, sha256: string, size: number): Promise<void> {
+    const actual = await hashFile(partial)
+    if (actual !== sha256) {
+      await rm(partial, { force: true })
+      throw new BlobError('CHECKSUM_MISMATCH', `the bytes received hash to ${actual}, not ${sha256}; the partial upload was discarded, send it again`)
+    }
+    const fh = await open(partial, 'r+')
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    const dir = join(this.root, sha256.slice(0, 2))
+    mkdirSync(dir, { recursive: true })
+    await rename(partial, this.blobPath(sha256))
+    this.sql.insert.run(sha256, size, this.clock.now())
+  }
+
+  private blobPath(sha256: string): string {
+    return join(this.root, sha256.slice(0, 2), sha256)
+  }
+
+  private partialPath(account: string, sha256: string): string {
+    return join(this.incoming, `${Buffer.from(account).toString('hex')}-${sha256}.part`)
+  }
+
+  private async partialSize(account: string, sha256: string): Promise<number> {
+    try {
+      return (await stat(this.partialPath(account, sha256))).size
+    } catch {
+      return 0
+    }
+  }
+}
+
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}

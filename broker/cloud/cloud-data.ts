@@ -1,0 +1,90 @@
+/**
+ * The cloud side of the phones' data, built and started by CloudBroker as
+ * one part: accounts (A1-A3), content-addressed storage, the log of what
+ * the rules did, the HTTP router the features hang their routes on, and
+ * the console's clock (simulated-time mode). Each feature -- sync and the
+ * recycle bin (S, R), backups (B), the drive (D) -- is a module of its own
+ * that this class builds, starts and stops.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Clock } from '../../common/clock.js'
+import type { Logger } from '../../common/log.js'
+import type { Db } from '../db.js'
+import type { NotificationQueue } from '../notification-queue.js'
+import type { DeviceRegistry } from '../registry.js'
+import { Accounts, DEFAULT_ACCOUNT_RULES, type AccountRules } from './accounts.js'
+import { addAccountRoutes } from './account-routes.js'
+import { addBlobRoutes } from './blob-routes.js'
+import { BlobStore } from './blob-store.js'
+import { CloudLog } from './cloud-log.js'
+import { CloudRouter } from './http-router.js'
+
+export interface CloudDataOptions {
+  accounts: AccountRules
+}
+
+export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = { accounts: DEFAULT_ACCOUNT_RULES }
+
+export interface CloudDataDeps {
+  db: Db
+  dataDir: string
+  clock: Clock
+  log: Logger
+  registry: DeviceRegistry
+  push: NotificationQueue
+  isConsoleToken(token: string): boolean
+}
+
+/** What every feature module gets to build itself. */
+export interface CloudParts {
+  db: Db
+  clock: Clock
+  log: Logger
+  accounts: Accounts
+  blobs: BlobStore
+  cloudLog: CloudLog
+  router: CloudRouter
+}
+
+export class CloudData {
+  readonly accounts: Accounts
+  readonly blobs: BlobStore
+  readonly cloudLog: CloudLog
+  readonly router: CloudRouter
+
+  constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
+    const log = deps.log.child({ component: 'cloud-data' })
+    this.cloudLog = new CloudLog(deps.db, deps.clock, log, deps.push)
+    this.accounts = new Accounts(deps.db, deps.clock, this.cloudLog, log, opts.accounts)
+    this.blobs = new BlobStore(deps.dataDir, deps.db, deps.clock, log)
+    this.router = new CloudRouter(
+      {
+        isConsoleToken: deps.isConsoleToken,
+        device: async (id, secret) => ((await deps.registry.verify(id, secret)) ? deps.registry.get(id)?.account : undefined),
+        sdk: () => undefined,
+      },
+      log,
+    )
+    const parts: CloudParts = { db: deps.db, clock: deps.clock, log, accounts: this.accounts, blobs: this.blobs, cloudLog: this.cloudLog, router: this.router }
+    addBlobRoutes(parts)
+    addAccountRoutes(parts)
+  }
+
+  start(): void {
+    this.accounts.start()
+  }
+
+  stop(): void {
+    this.accounts.stop()
+  }
+
+  /** A phone reported its switches (the status topic). */
+  deviceStatus(deviceId: string, status: { cloudService: boolean; findDevice: boolean }, previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined): void {
+    this.accounts.deviceStatus(deviceId, status.cloudService, status.findDevice, previous)
+  }
+
+  /** Answers the cloud data's HTTP paths; false for any other request. */
+  handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    return this.router.handle(req, res)
+  }
+}

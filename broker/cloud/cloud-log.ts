@@ -1,0 +1,61 @@
+/**
+ * What the cloud's rules did to an account's data, kept for the owner and
+ * the console: every purge, every clean-up batch, every freeze is a row
+ * here and a line in the broker's log. `notify` also tells the owner, on
+ * every phone of the account over the push channel (X1), before a rule
+ * destroys cloud data.
+ */
+import type { Clock } from '../../common/clock.js'
+import type { Logger } from '../../common/log.js'
+import type { Db } from '../db.js'
+import type { NotificationQueue } from '../notification-queue.js'
+
+export interface CloudLogEntry {
+  seq: number
+  account: string
+  at: number
+  /** The rule that acted: bin-purge, backup-read-only, drive-cleanup, inactivity-freeze, ... */
+  rule: string
+  message: string
+  /** How many entries it removed or changed. */
+  count: number
+}
+
+/** Notices live as long as the longest rule they announce, so a phone that is away a while still gets them. */
+const NOTICE_TTL_MS = 90 * 86_400_000
+
+export class CloudLog {
+  private readonly sql
+
+  constructor(
+    db: Db,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly push: NotificationQueue,
+  ) {
+    this.sql = {
+      insert: db.prepare('INSERT INTO cloud_log (account, at, rule, message, count) VALUES (?, ?, ?, ?, ?)'),
+      list: db.prepare('SELECT seq, account, at, rule, message, count FROM cloud_log WHERE account = ? ORDER BY seq DESC LIMIT ?'),
+      devices: db.prepare('SELECT id FROM devices WHERE account = ? ORDER BY id').pluck(),
+    }
+  }
+
+  /** Writes one entry and the same line to the broker's log. */
+  record(account: string, rule: string, message: string, count = 0): void {
+    this.sql.insert.run(account, this.clock.now(), rule, message, count)
+    this.log.info({ account, rule, count }, message)
+  }
+
+  /** Tells the owner on every phone of the account (push, kind "cloud") and records it. */
+  notify(account: string, rule: string, title: string, body: string): void {
+    for (const deviceId of this.sql.devices.all(account) as string[]) {
+      this.push.enqueue(deviceId, { kind: 'cloud', title, body, ttlMs: NOTICE_TTL_MS })
+    }
+    this.record(account, rule, `notice sent: ${title}`)
+  }
+
+  /** Newest first. */
+  list(account: string, limit: number): CloudLogEntry[] {
+    return this.sql.list.all(account, limit) as CloudLogEntry[]
+  }
+}

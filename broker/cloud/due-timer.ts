@@ -1,0 +1,67 @@
+/**
+ * One timer for a rule that acts on rows falling due (the recycle bin's
+ * 30/180 days, backups' 72 h, the drive's 7 days, A3's year): it sleeps on
+ * the one clock until the earliest due time the rule reports, runs the rule,
+ * and sleeps again. Advancing a manual or simulated clock across several
+ * due times runs the rule once per due time, in order.
+ */
+import type { Clock, Timer } from '../../common/clock.js'
+import type { Logger } from '../../common/log.js'
+
+const RETRY_MS = 60_000
+
+export class DueTimer {
+  private timer: Timer | null = null
+  private armedFor: number | null = null
+  private running = false
+  /** After a failure, not before this time: a rule that keeps failing must not spin. */
+  private notBefore = 0
+
+  constructor(
+    private readonly clock: Clock,
+    /** The earliest time something falls due, or null for nothing. */
+    private readonly nextDue: () => number | null,
+    /** Acts on everything due at or before `now`. */
+    private readonly run: (now: number) => void,
+    private readonly log: Logger,
+    readonly name: string,
+  ) {}
+
+  start(): void {
+    this.running = true
+    this.reschedule()
+  }
+
+  stop(): void {
+    this.running = false
+    this.timer?.cancel()
+    this.timer = null
+    this.armedFor = null
+  }
+
+  /** Call after any change that may move the earliest due time. */
+  reschedule(): void {
+    if (!this.running) return
+    const next = this.nextDue()
+    const due = next === null ? null : Math.max(next, this.notBefore)
+    if (due === this.armedFor && this.timer) return
+    this.timer?.cancel()
+    this.armedFor = due
+    this.timer = due === null ? null : this.clock.after(due - this.clock.now(), () => this.fire())
+  }
+
+  private fire(): void {
+    this.timer = null
+    this.armedFor = null
+    const now = this.clock.now()
+    try {
+      this.run(now)
+      this.notBefore = 0
+    } catch (err) {
+      this.notBefore = now + RETRY_MS
+      // A failing rule must not stop the others; it runs again at its next due time.
+      this.log.error({ err, rule: this.name }, 'a cloud rule failed')
+    }
+    this.reschedule()
+  }
+}
