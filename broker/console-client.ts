@@ -54,10 +54,15 @@ export class ConsoleClient {
   }
 
   /** One console API call: a GET, or a POST of `post` as JSON when given. */
-  async request<T>(path: string, post?: unknown): Promise<T> {
+  request<T>(path: string, post?: unknown): Promise<T> {
+    return post === undefined ? this.send('GET', path) : this.send('POST', path, post)
+  }
+
+  /** One console API call with any method; `body` goes as JSON when given. */
+  async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const authorization = `Bearer ${this.token}`
     const init: RequestInit =
-      post === undefined ? { headers: { authorization } } : { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(post) }
+      body === undefined ? { method, headers: { authorization } } : { method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) }
     let res: Response
     try {
       res = await fetch(new URL(path, this.baseUrl), init)
