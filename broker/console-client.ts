@@ -59,10 +59,10 @@ export class ConsoleClient {
   }
 
   /** One console API call with any method; `body` goes as JSON when given. */
-  async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
     const authorization = `Bearer ${this.token}`
     const init: RequestInit =
-      body === undefined ? { method, headers: { authorization } } : { method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) }
+      json === undefined ? { method, headers: { authorization } } : { method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(json) }
     let res: Response
     try {
       res = await fetch(new URL(path, this.baseUrl), init)
