@@ -20,6 +20,7 @@ import { startAgent } from './agent-command.js'
 import { DEFAULT_KEYS_DIR, startOrExplain } from './broker-command.js'
 import { watchDevices } from './console-command.js'
 import { logger, type Io } from './io.js'
+import { SimulatedClock } from '../common/clock.js'
 import { duration, port } from './options.js'
 
 export const DEMO_DEVICE = 'demo-phone'
@@ -49,7 +50,8 @@ export function demoCommand(io: Io): Command {
     .option('--interval <duration>', 'time between heartbeats', duration, 5000)
     .option('--keys <dir>', "the owner's keys folder, where `fakephone console` finds it", DEFAULT_KEYS_DIR)
     .option('--log-level <level>', 'level of DATA/fakephone.log', 'info')
-    .action(async (o: { data: string; keys: string; mqttPort: number; httpPort: number; interval: number; logLevel: string }) => {
+    .option('--real-time', 'run the cloud on real time (default: simulated time, moved with `fakephone console clock advance`)')
+    .action(async (o: { data: string; keys: string; mqttPort: number; httpPort: number; interval: number; logLevel: string; realTime?: boolean }) => {
       await mkdir(o.data, { recursive: true })
       const logFile = join(o.data, 'fakephone.log')
       const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
@@ -57,7 +59,8 @@ export function demoCommand(io: Io): Command {
       const keys = new OwnerKeys(o.keys)
       await ensureDemoDevice(o.data, secretFile, keys)
       const host = DEFAULT_BROKER_OPTIONS.host
-      const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort }, io.clock, log.child({ module: 'broker' }))
+      const cloudClock = o.realTime ? io.clock : new SimulatedClock(io.clock)
+      const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort }, cloudClock, log.child({ module: 'broker' }))
       const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
       io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
       const phone = await startAgent(
@@ -70,7 +73,7 @@ export function demoCommand(io: Io): Command {
           ownerKey: keys.ownerKeyFile('demo'),
           push: `ws://${host}:${httpPort}/push`,
         }),
-        io,
+        { ...io, clock: cloudClock instanceof SimulatedClock ? cloudClock.follower() : cloudClock },
         log.child({ module: 'agent', device: DEMO_DEVICE }),
       )
       await watchDevices(new ConsoleClient(`http://${host}:${httpPort}`, ensureConsoleToken(o.data)), io, 1000)

@@ -34,7 +34,7 @@ interface Pending {
   fn: () => void
   cancelled: boolean
   /** The real timer of a SimulatedClock entry. */
-  handle?: ReturnType<typeof setTimeout>
+  handle?: Timer
 }
 
 /**
@@ -129,10 +129,11 @@ export class SimulatedClock implements Clock {
   private offset = 0
   private readonly timers = new TimerQueue()
 
-  constructor(private readonly realNow: () => number = Date.now) {}
+  /** `real` is the time it runs on between jumps (wall-clock time by default). */
+  constructor(private readonly real: Clock = new SystemClock()) {}
 
   now(): number {
-    return this.realNow() + this.offset
+    return this.real.now() + this.offset
   }
 
   /** How far ahead of real time this clock runs, ms. */
@@ -146,9 +147,18 @@ export class SimulatedClock implements Clock {
     return {
       cancel: () => {
         entry.cancelled = true
-        clearTimeout(entry.handle)
+        entry.handle?.cancel()
       },
     }
+  }
+
+  /**
+   * The same time for a phone in the same process (the demo), with timers
+   * that run on real time: a jump of 73 h moves its timestamps with the
+   * cloud's, without firing 73 hours of heartbeats at once.
+   */
+  follower(): Clock {
+    return { now: () => this.now(), after: (ms, fn) => this.real.after(ms, fn) }
   }
 
   /** Moves simulated time `ms` forward, firing what falls due in order; returns how many timers fired. */
@@ -157,22 +167,21 @@ export class SimulatedClock implements Clock {
     const target = this.now() + Math.round(ms)
     let fired = 0
     for (let next = this.timers.take(target); next; next = this.timers.take(target)) {
-      clearTimeout(next.handle)
+      next.handle?.cancel()
       // Never backwards: work a timer started may read the clock after this advance returns.
-      this.offset = Math.max(this.offset, next.at - this.realNow())
+      this.offset = Math.max(this.offset, next.at - this.real.now())
       fired++
       next.fn()
     }
-    this.offset = Math.max(this.offset, target - this.realNow())
+    this.offset = Math.max(this.offset, target - this.real.now())
     // Every timer left is now due that much sooner in real time.
     for (const entry of this.timers.live()) this.arm(entry)
     return fired
   }
 
   private arm(entry: Pending): void {
-    clearTimeout(entry.handle)
-    entry.handle = setTimeout(() => this.fireDue(), Math.max(0, entry.at - this.now()))
-    entry.handle.unref()
+    entry.handle?.cancel()
+    entry.handle = this.real.after(entry.at - this.now(), () => this.fireDue())
   }
 
   /** A real timer fired: run what is due by now, in order. */

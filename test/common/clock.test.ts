@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ManualClock, SystemClock, formatAge, parseDuration } from '../../common/clock.js'
+import { ManualClock, SimulatedClock, SystemClock, formatAge, parseDuration } from '../../common/clock.js'
 
 t.test('ManualClock fires due timers in time order, ties in the order set, and reads each due time', (t) => {
   const clock = new ManualClock(1000)
@@ -82,5 +82,55 @@ t.test('formatAge says ages the way people read them', (t) => {
   t.equal(formatAge(192_000), '3m 12s')
   t.equal(formatAge(5 * 3_600_000 + 60_000), '5h 1m')
   t.equal(formatAge(73 * 3_600_000), '3d 1h')
+  t.end()
+})
+
+t.test('SimulatedClock runs on real time between jumps, and advance fires what falls due in order, each at its own time', (t) => {
+  const real = new ManualClock(0)
+  const clock = new SimulatedClock(real)
+  const seen: string[] = []
+  clock.after(3_600_000, () => seen.push(`1h@${clock.now()}`))
+  clock.after(10_000, () => seen.push(`10s@${clock.now()}`))
+  clock.after(100, () => seen.push('cancelled')).cancel()
+  real.advance(10_000)
+  t.same(seen, ['10s@10000'], 'real time passing fires a timer when it is due')
+  t.equal(clock.advance(73 * 3_600_000), 1, 'one timer fell due in the jump')
+  t.same(seen, ['10s@10000', '1h@3600000'], 'the jumped-over timer ran reading its own due time')
+  t.equal(clock.now(), 10_000 + 73 * 3_600_000)
+  t.equal(clock.ahead, 73 * 3_600_000, 'the clock now runs 73 h ahead of real time')
+  clock.after(5000, () => seen.push(`later@${clock.now()}`))
+  real.advance(4999)
+  t.equal(seen.length, 2, 'a timer set after the jump waits its own real time')
+  real.advance(1)
+  t.equal(seen[2], `later@${10_000 + 73 * 3_600_000 + 5000}`)
+  t.throws(() => clock.advance(-1), RangeError, 'the clock never goes back')
+  t.end()
+})
+
+t.test('SimulatedClock: a timer left waiting after a jump is re-armed for the real time left; the follower reads the same time on real timers', (t) => {
+  const real = new ManualClock(0)
+  const clock = new SimulatedClock(real)
+  const fired: number[] = []
+  clock.after(10 * 3_600_000, () => fired.push(clock.now()))
+  clock.advance(9 * 3_600_000)
+  t.same(fired, [], 'not due yet after 9 h')
+  real.advance(3_600_000 - 1)
+  t.same(fired, [], 'one real millisecond short')
+  real.advance(1)
+  t.same(fired, [10 * 3_600_000], 'due after the last real hour')
+  const follower = clock.follower()
+  t.equal(follower.now(), clock.now(), 'a phone in the same process reads cloud time')
+  let ticks = 0
+  follower.after(1000, () => ticks++)
+  clock.advance(86_400_000)
+  t.equal(ticks, 0, "a jump does not fire the phone's timers (no day of heartbeats at once)")
+  real.advance(1000)
+  t.equal(ticks, 1, 'they run on real time')
+  t.end()
+})
+
+t.test('SimulatedClock on wall-clock time by default', (t) => {
+  const clock = new SimulatedClock()
+  t.ok(Math.abs(clock.now() - Date.now()) < 1000)
   t.end()
 })

@@ -1,0 +1,118 @@
+/**
+ * The console's account views and the cloud's clock (A1-A3, simulated time):
+ *   console accounts                          every account: tier, quota bar, service, activity
+ *   console account <id>                      one account (opening it is a console sign-in, A3) and what the rules did
+ *   console membership <id> premium|free      start (for --days) or end a membership (A2)
+ *   console clock                             the cloud's time
+ *   console clock advance <duration>          simulated time only: run every rule that falls due, in order
+ */
+import type { Command } from 'commander'
+import type { ConsoleClient } from '../broker/console-client.js'
+import { formatBytes, type AccountView, type Tier } from '../broker/cloud/accounts.js'
+import type { CloudLogEntry } from '../broker/cloud/cloud-log.js'
+import { formatAge } from '../common/clock.js'
+import { UserError, type Io } from './io.js'
+import { positiveInt } from './options.js'
+import { table } from './render.js'
+
+const BAR_WIDTH = 20
+
+/** A1: "[#####---------------] 25% 1.2 GB of 5 GB". */
+export function quotaBar(used: number, quota: number): string {
+  const share = quota === 0 ? 1 : Math.min(1, used / quota)
+  const filled = Math.round(share * BAR_WIDTH)
+  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${Math.floor(share * 100)}% ${formatBytes(used)} of ${formatBytes(quota)}`
+}
+
+const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
+
+function serviceCell(a: AccountView, now: number): string {
+  if (a.frozenAt !== null) return `FROZEN since ${day(a.frozenAt)}`
+  return a.serviceOn ? 'on' : `off for ${formatAge(now - (a.serviceOffAt as number))}`
+}
+
+export function renderAccounts(accounts: AccountView[], now: number): string {
+  if (accounts.length === 0) return 'No accounts yet: an account is made with its first device (fakephone device add ID --account NAME).\n'
+  return table(
+    ['ACCOUNT', 'TIER', 'QUOTA', 'SERVICE', 'LAST ACTIVITY', 'FREEZES'],
+    accounts.map((a) => [
+      a.id,
+      a.tier,
+      quotaBar(a.usedBytes, a.quotaBytes),
+      serviceCell(a, now),
+      `${a.lastActivity}, ${formatAge(now - a.lastActivityAt)} ago`,
+      a.freezesAt === null ? '-' : day(a.freezesAt),
+    ]),
+  )
+}
+
+export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number): string {
+  const lines = [
+    `account        ${a.id}`,
+    `membership     ${a.tier}${a.premiumUntil === null ? '' : ` until ${day(a.premiumUntil)}`}`,
+    `quota          ${quotaBar(a.usedBytes, a.quotaBytes)}`,
+    `recycle bin    entries kept ${Math.round(a.binMs / 86_400_000)} days`,
+    `cloud service  ${serviceCell(a, now)}`,
+    `last activity  ${a.lastActivity}, ${formatAge(now - a.lastActivityAt)} ago`,
+    `frozen         ${a.frozenAt === null ? `no; a year without activity freezes it on ${day(a.freezesAt as number)}` : `since ${day(a.frozenAt)}, cloud data cleared`}`,
+    `devices        ${a.devices.join(', ') || 'none'}`,
+  ]
+  const history = log.length === 0 ? ['', 'No rule has acted on this account yet.'] : ['', 'What the cloud did (newest first):', table(['WHEN', 'RULE', 'COUNT', 'WHAT'], log.map((e) => [new Date(e.at).toISOString(), e.rule, String(e.count), e.message])).trimEnd()]
+  return [...lines, ...history].join('\n') + '\n'
+}
+
+interface ClockView {
+  now: number
+  simulated: boolean
+  aheadMs: number
+}
+
+function renderClock(c: ClockView): string {
+  if (!c.simulated) return `cloud time ${new Date(c.now).toISOString()} (real time)\n`
+  return `cloud time ${new Date(c.now).toISOString()} (simulated, ${formatAge(c.aheadMs)} ahead of real time)\n`
+}
+
+export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const path = (id: string, rest = ''): string => `/api/accounts/${encodeURIComponent(id)}${rest}`
+  cmd
+    .command('accounts')
+    .description('every account: membership, quota use, cloud service, last activity and when a year without any freezes it')
+    .action(async () => {
+      const view = await (await api()).send<{ now: number; accounts: AccountView[] }>('GET', '/api/accounts')
+      print(view, renderAccounts(view.accounts, view.now))
+    })
+  cmd
+    .command('account <id>')
+    .description('one account and what the cloud rules did to its data (opening it counts as a console sign-in)')
+    .option('--limit <n>', 'how many log entries', positiveInt, 20)
+    .action(async (id: string, o: { limit: number }) => {
+      const client = await api()
+      const { now, account } = await client.send<{ now: number; account: AccountView }>('GET', path(id))
+      const { log } = await client.send<{ log: CloudLogEntry[] }>('GET', path(id, `/log?limit=${o.limit}`))
+      print({ now, account, log }, renderAccount(account, log, now))
+    })
+  cmd
+    .command('membership <id> <tier>')
+    .description('premium: a bigger quota and a 180-day recycle bin (for --days, or until ended); free: end it now')
+    .option('--days <n>', 'how long the membership lasts', positiveInt)
+    .action(async (id: string, tier: string, o: { days?: number }) => {
+      if (tier !== 'premium' && tier !== 'free') throw new UserError('the tier is premium or free')
+      if (tier === 'free' && o.days !== undefined) throw new UserError('--days goes with premium')
+      const body: { tier: Tier; days?: number } = tier === 'premium' && o.days !== undefined ? { tier, days: o.days } : { tier }
+      const { now, account } = await (await api()).send<{ now: number; account: AccountView }>('PUT', path(id, '/membership'), body)
+      print(account, renderAccount(account, [], now).split('\n\n')[0] + '\n')
+    })
+  const clock = cmd.command('clock').description("the cloud's time (see `clock advance` for simulated time)")
+  clock.action(async () => {
+    const view = await (await api()).send<ClockView>('GET', '/api/clock')
+    print(view, renderClock(view))
+  })
+  clock
+    .command('advance <duration>')
+    .description('simulated time only: move the cloud clock forward, e.g. 73h or 7d, running every rule that falls due in order')
+    .action(async (by: string) => {
+      const view = await (await api()).send<ClockView & { from: number; fired: number }>('POST', '/api/clock/advance', { by })
+      print(view, `Moved the cloud clock from ${new Date(view.from).toISOString()} to ${new Date(view.now).toISOString()}; ${view.fired} timer(s) fell due and ran.\n`)
+    })
+}
