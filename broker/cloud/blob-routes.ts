@@ -7,7 +7,7 @@
  * An upload that would not fit the account's quota is refused before a byte
  * is stored (A1); the cloud service must be on (X1).
  */
-import { HttpError, intParam, type RouteContext } from './http-router.js'
+import { HttpError, intParam, type Principal, type RouteContext } from './http-router.js'
 import { MAX_BLOB_BYTES, Sha256Schema } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
 
@@ -19,9 +19,10 @@ function shaOf(ctx: RouteContext): string {
 
 /** The device's account, once it may use the cloud: service on, not frozen. */
 function deviceAccount(parts: CloudParts, ctx: RouteContext): string {
-  if (ctx.principal.kind !== 'device') throw new HttpError(403, 'FORBIDDEN', 'only a device uses this')
-  parts.accounts.assertServiceOn(ctx.principal.account)
-  return ctx.principal.account
+  // These routes are added for device callers only.
+  const { account } = ctx.principal as Extract<Principal, { kind: 'device' }>
+  parts.accounts.assertServiceOn(account)
+  return account
 }
 
 export function addBlobRoutes(parts: CloudParts): void {

@@ -58,7 +58,7 @@ export class BlobStore {
 
   constructor(
     dataDir: string,
-    db: Db,
+    private readonly db: Db,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {
@@ -75,7 +75,7 @@ export class BlobStore {
       orphans: db
         .prepare('SELECT sha256 FROM blobs b WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500')
         .pluck(),
-      deleteBlob: db.prepare('DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = ?)'),
+      deleteBlob: db.prepare('DELETE FROM blobs WHERE sha256 = ?'),
     }
   }
 
@@ -177,11 +177,10 @@ export class BlobStore {
     for (;;) {
       const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS) as string[]
       if (orphans.length === 0) return removed
-      for (const sha of orphans) {
-        if (this.sql.deleteBlob.run(sha, sha).changes === 0) continue
-        await rm(this.blobPath(sha), { force: true })
-        removed++
-      }
+      // Rows go in one synchronous transaction, so nothing can take a reference in between; files after.
+      this.db.transaction(() => orphans.forEach((sha) => this.sql.deleteBlob.run(sha)))()
+      for (const sha of orphans) await rm(this.blobPath(sha), { force: true })
+      removed += orphans.length
     }
   }
 

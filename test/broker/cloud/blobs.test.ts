@@ -1,0 +1,175 @@
+/**
+ * Cloud storage over the data channel (S3, A1): resumable, checksummed blob
+ * uploads from a real CloudClient to a real broker; the cloud never holds a
+ * partial or corrupt object.
+ */
+import t from 'tap'
+import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { join } from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
+import { CloudClient, cloudUrlOf } from '../../../agent/cloud-client.js'
+import { BlobStore, MAX_BLOB_BYTES } from '../../../broker/cloud/blob-store.js'
+import { openDb } from '../../../broker/db.js'
+import { DEFAULT_BROKER_OPTIONS } from '../../../broker/server.js'
+import { ManualClock } from '../../../common/clock.js'
+import { UploadStateSchema } from '../../../common/cloud/blob-api.js'
+import { z } from 'zod'
+import { addDevice, connectDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
+import { LogCapture } from '../../fixtures/logs.js'
+import { onEnd, tempDir } from '../../fixtures/scope.js'
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+async function phone(_t: unknown, cloud: Cloud, id = 'p1', account = 'alice', chunkBytes = 1000): Promise<{ client: CloudClient; secret: string }> {
+  const secret = await addDevice(cloud, id, account)
+  return { client: new CloudClient({ baseUrl: cloud.apiUrl, deviceId: id, secret, chunkBytes }), secret }
+}
+
+function incoming(cloud: Cloud): string[] {
+  return readdirSync(join(cloud.dataDir, 'blobs', 'incoming'))
+}
+
+t.test('S3: an upload stopped part-way keeps what arrived and resumes from there; the blob appears only whole and verified', async (t) => {
+  const cloud = await startCloud(t)
+  const { client } = await phone(t, cloud)
+  const bytes = randomBytes(10_000)
+  const stop = new AbortController()
+  const offsets: number[] = []
+  const cut = client.upload(bytes, stop.signal, (sent) => {
+    offsets.push(sent)
+    if (sent >= 3000) stop.abort()
+  })
+  await t.rejects(cut, { code: 'ABORTED' }, 'the upload halts at once')
+  const state = await client.call('GET', `/cloud/v1/blobs/${sha(bytes)}?size=10000`, UploadStateSchema)
+  t.equal(state.stored, false, 'no object exists for a partial upload')
+  t.ok(state.offset >= 3000 && state.offset < 10_000, `the cloud kept ${state.offset} bytes to resume from`)
+  t.equal(cloud.broker.cloud.blobs.size(sha(bytes)), undefined)
+  const resumed: number[] = []
+  t.equal(await client.upload(bytes, undefined, (sent) => resumed.push(sent)), sha(bytes))
+  t.equal(resumed[0], state.offset, 'the second upload starts where the cloud stood')
+  t.equal(cloud.broker.cloud.blobs.size(sha(bytes)), 10_000, 'stored whole')
+  t.same(incoming(cloud), [], 'no partial file is left')
+  t.same(await client.upload(bytes), sha(bytes), 'uploading stored bytes again sends nothing')
+})
+
+t.test('S3: a connection cut in the middle of a request keeps the bytes that reached the disk', async (t) => {
+  const cloud = await startCloud(t)
+  const { secret } = await phone(t, cloud)
+  const bytes = randomBytes(200_000)
+  const kept = cloud.logs.waitFor((l) => l.msg === 'upload cut short; kept for resume')
+  const req = request(`${cloud.apiUrl}/cloud/v1/blobs/${sha(bytes)}?size=${bytes.length}&offset=0`, {
+    method: 'PUT',
+    headers: { authorization: `Basic ${Buffer.from(`p1:${secret}`).toString('base64')}`, 'content-length': String(bytes.length) },
+  })
+  req.on('error', () => {})
+  req.write(bytes.subarray(0, 100_000), () => setImmediate(() => req.destroy()))
+  const line = await kept
+  t.ok((line.offset as number) <= 100_000, 'never more than was sent')
+  t.equal(cloud.broker.cloud.blobs.size(sha(bytes)), undefined, 'no object from a cut request')
+  const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
+  t.equal(await client.upload(bytes), sha(bytes), 'the rest goes up and the checksum matches')
+})
+
+t.test('corrupt, misplaced and oversized uploads are refused with the reason; nothing partial stays', async (t) => {
+  const cloud = await startCloud(t)
+  const { client, secret } = await phone(t, cloud)
+  const auth = { authorization: `Basic ${Buffer.from(`p1:${secret}`).toString('base64')}` }
+  const good = randomBytes(500)
+  const put = (name: string, query: string, body: Buffer): Promise<Response> =>
+    fetch(`${cloud.apiUrl}/cloud/v1/blobs/${name}?${query}`, { method: 'PUT', headers: auth, body: new Uint8Array(body) })
+  let res = await put(sha(good), 'size=500&offset=0', randomBytes(500))
+  t.equal(res.status, 422)
+  t.match(await res.json(), { code: 'CHECKSUM_MISMATCH', error: /send it again/ })
+  t.same(incoming(cloud), [], 'the corrupt bytes were discarded')
+  res = await put(sha(good), 'size=500&offset=0', Buffer.concat([good, Buffer.from('x')]))
+  t.match(await res.json(), { code: 'CHECKSUM_MISMATCH', error: /more than the announced 500 bytes/ })
+  res = await put(sha(good), 'size=500&offset=100', good.subarray(100))
+  t.equal(res.status, 409)
+  t.match(await res.json(), { code: 'BAD_OFFSET', error: /send from offset 0/ })
+  res = await put('not-a-hash', 'size=5&offset=0', good)
+  t.equal(res.status, 400)
+  res = await put(sha(good), `size=${MAX_BLOB_BYTES + 1}&offset=0`, good)
+  t.equal(res.status, 400, 'a size beyond the largest blob is a bad request')
+  t.equal(cloud.broker.cloud.blobs.size(sha(good)), undefined)
+  await t.rejects(client.call('GET', `/cloud/v1/blobs/${sha(good)}?size=500`, z.strictObject({ other: z.string() })), { code: 'BAD_REPLY' }, 'an answer off the contract is an error')
+})
+
+t.test('A1: an upload that would not fit the free quota is refused before a byte is stored', async (t) => {
+  const cloud = await startCloud(t, { cloud: { accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 1000 } } })
+  const { client } = await phone(t, cloud)
+  await t.rejects(client.upload(randomBytes(1001)), { code: 'QUOTA_EXCEEDED', status: 507, message: /over quota: this upload needs 1001 B but 1000 B of 1000 B is free/ })
+  t.same(incoming(cloud), [], 'nothing stored')
+  t.ok(await client.upload(randomBytes(1000)), 'exactly the quota fits')
+})
+
+t.test('X1/D3: with the cloud service off on every phone of the account, the data channel refuses transfers', async (t) => {
+  const cloud = await startCloud(t)
+  const { client, secret } = await phone(t, cloud)
+  const device = await connectDevice(t, cloud, 'p1', secret)
+  const off = new Promise<void>((resolve) => cloud.broker.cloud.accounts.once('service-off', () => resolve()))
+  await device.publishAsync('fp/v1/p1/status', JSON.stringify({ cloudService: false, findDevice: true, at: 1 }), { qos: 1, retain: true })
+  await off
+  await t.rejects(client.upload(randomBytes(10)), { code: 'SERVICE_NOT_ENABLED', status: 403, message: /cloud service is not enabled/ })
+})
+
+t.test('downloads: only an account holding the blob reads it, and damage is caught', async (t) => {
+  const cloud = await startCloud(t)
+  const { client } = await phone(t, cloud)
+  const other = (await phone(t, cloud, 'p2', 'bob')).client
+  const bytes = randomBytes(2000)
+  const id = await client.upload(bytes)
+  await t.rejects(client.download(id), { code: 'NOT_FOUND', status: 404 }, 'uploaded but not yet held by an item')
+  cloud.broker.cloud.blobs.ref('alice', id)
+  t.same(await client.download(id), bytes)
+  await t.rejects(other.download(id), { code: 'NOT_FOUND', status: 404 }, "another account cannot read alice's blob by its hash")
+  writeFileSync(join(cloud.dataDir, 'blobs', id.slice(0, 2), id), randomBytes(2000))
+  await t.rejects(client.download(id), { code: 'CHECKSUM_MISMATCH' })
+})
+
+t.test('the cloud client says when the cloud is not there or not a fakephone cloud', async (t) => {
+  const cloud = await startCloud(t)
+  const { secret } = await phone(t, cloud)
+  const lost = new CloudClient({ baseUrl: 'http://127.0.0.1:9', deviceId: 'p1', secret })
+  await t.rejects(lost.call('GET', '/cloud/v1/anything', z.unknown()), { code: 'UNREACHABLE', status: 0, message: /cannot reach the cloud at http:\/\/127.0.0.1:9/ })
+  const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
+  await t.rejects(client.call('POST', '/api/nowhere', z.unknown(), {}), { code: 'HTTP', status: 401 })
+  t.equal(cloudUrlOf('ws://127.0.0.1:8080/push'), 'http://127.0.0.1:8080')
+  t.equal(cloudUrlOf('wss://cloud.example:443/push'), 'https://cloud.example')
+})
+
+t.test('the blob store: references keep blobs, a sweep removes the rest after a grace hour, appends wait their turn', async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  onEnd(t, () => db.close())
+  db.prepare("INSERT INTO accounts (id, last_activity_at, created_at) VALUES ('a', 0, 0)").run()
+  const clock = new ManualClock()
+  const store = new BlobStore(dir, db, clock, new LogCapture().logger())
+  const bytes = Buffer.from('hello')
+  const id = await store.put(bytes)
+  t.equal(await store.put(bytes), id, 'putting the same bytes twice stores one blob')
+  t.throws(() => store.ref('a', 'f'.repeat(64)), { code: 'NOT_FOUND' })
+  store.ref('a', id)
+  store.ref('a', id)
+  store.unref('a', id)
+  clock.advance(3_600_000)
+  t.equal(await store.sweep(), 0, 'still held once')
+  t.ok(store.holds('a', id))
+  store.unref('a', id)
+  t.notOk(store.holds('a', id))
+  const fresh = await store.put(Buffer.from('fresh'))
+  t.equal(await store.sweep(), 1, 'the orphan older than an hour goes; the one just uploaded stays for its item')
+  t.equal(store.size(id), undefined)
+  t.ok(store.size(fresh))
+  t.throws(() => store.read(id), { code: 'NOT_FOUND' })
+  await t.rejects(store.append('a', 'e'.repeat(64), MAX_BLOB_BYTES + 1, 0, Readable.from([])), { code: 'TOO_LARGE' })
+  const slow = new PassThrough()
+  const target = Buffer.from('slow bytes')
+  const first = store.append('a', sha(target), target.length, 0, slow)
+  await t.rejects(store.append('a', sha(target), target.length, 0, Readable.from([target])), { code: 'BUSY' }, 'one append at a time per upload')
+  slow.end(target)
+  t.match(await first, { stored: true, offset: target.length })
+  t.match(await store.append('a', sha(target), target.length, 0, Readable.from([target])), { stored: true }, 'a stored blob answers stored at once')
+  t.match(await store.state('a', sha(target), target.length), { stored: true, offset: target.length })
+})
