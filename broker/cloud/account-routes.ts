@@ -27,9 +27,10 @@ export function addAccountRoutes(parts: CloudParts): void {
   const { router, accounts, clock, cloudLog } = parts
   router.add('GET', '/api/accounts', ['console'], () => ({ status: 200, body: { now: clock.now(), accounts: accounts.list() } }))
   router.add('GET', '/api/accounts/:account', ['console'], (ctx) => {
-    accounts.need(ctx.params.account as string)
-    accounts.touch(ctx.params.account as string, 'console-sign-in')
-    return { status: 200, body: { now: clock.now(), account: accounts.need(ctx.params.account as string) } }
+    // The account as the owner finds it (frozen, say); opening it then counts as a sign-in.
+    const found = accounts.need(ctx.params.account as string)
+    accounts.touch(found.id, 'console-sign-in')
+    return { status: 200, body: { now: clock.now(), account: found } }
   })
   router.add('PUT', '/api/accounts/:account/membership', ['console'], async (ctx) => {
     const req = await ctx.json(MembershipSchema)

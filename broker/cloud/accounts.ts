@@ -129,7 +129,6 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.sql = {
       get: db.prepare('SELECT * FROM accounts WHERE id = ?'),
       list: db.prepare('SELECT * FROM accounts ORDER BY id'),
-      ensure: db.prepare('INSERT OR IGNORE INTO accounts (id, last_activity_at, created_at) VALUES (?, ?, ?)'),
       devices: db.prepare('SELECT id FROM devices WHERE account = ? ORDER BY id').pluck(),
       accountOf: db.prepare('SELECT account FROM devices WHERE id = ?').pluck(),
       addUsed: db.prepare('UPDATE accounts SET used_bytes = MAX(0, used_bytes + ?) WHERE id = ?'),
@@ -159,6 +158,8 @@ export class Accounts extends EventEmitter<AccountEvents> {
       (now) => this.freezeInactive(now),
       log,
       'inactivity-freeze',
+      // Accounts are made by `fakephone device add`, possibly in another process: look again daily.
+      DAY,
     )
   }
 
@@ -175,12 +176,6 @@ export class Accounts extends EventEmitter<AccountEvents> {
   /** A3: `clear` removes the account's data of kind `name` when it is frozen. */
   onFreeze(name: string, clear: Clearer): void {
     this.clearers.set(name, clear)
-  }
-
-  /** Creates the account on its first device. */
-  ensure(id: string): void {
-    const now = this.clock.now()
-    if (this.sql.ensure.run(id, now, now).changes > 0) this.freezeTimer.reschedule()
   }
 
   get(id: string): AccountView | undefined {
@@ -260,8 +255,8 @@ export class Accounts extends EventEmitter<AccountEvents> {
 
   /** X1/D3/B2: a phone reported its switches; the account's service is off once no phone has it on. */
   deviceStatus(deviceId: string, cloudService: boolean, findDevice: boolean, previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined): void {
-    const account = this.accountOf(deviceId)
-    if (!account) return
+    // Only registered devices publish a status.
+    const account = this.accountOf(deviceId) as string
     const now = this.clock.now()
     if (findDevice && cloudService && previous?.findDevice !== true) this.touch(account, 'find-device-on')
     const on = (this.sql.anyOn.get(account) as number) > 0

@@ -25,6 +25,8 @@ export class DueTimer {
     private readonly run: (now: number) => void,
     private readonly log: Logger,
     readonly name: string,
+    /** Wake at least this often to look again (rows another process added), ms; never by default. */
+    private readonly maxSleepMs = Infinity,
   ) {}
 
   start(): void {
@@ -43,7 +45,8 @@ export class DueTimer {
   reschedule(): void {
     if (!this.running) return
     const next = this.nextDue()
-    const due = next === null ? null : Math.max(next, this.notBefore)
+    const wake = this.maxSleepMs === Infinity ? null : this.clock.now() + this.maxSleepMs
+    const due = next === null ? wake : Math.max(Math.min(next, wake ?? next), this.notBefore)
     if (due === this.armedFor && this.timer) return
     this.timer?.cancel()
     this.armedFor = due

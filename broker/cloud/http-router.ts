@@ -90,6 +90,8 @@ export class CloudRouter {
   constructor(
     private readonly auth: Authenticator,
     private readonly log: Logger,
+    /** Verified credentials remembered at most. */
+    private readonly cacheSize = CREDENTIAL_CACHE,
   ) {}
 
   /** Adds a route; `pattern` is a path with `:name` segments. */
@@ -170,7 +172,7 @@ export class CloudRouter {
       if (account === undefined && colon > 0) {
         account = await this.auth.device(deviceId, text.slice(colon + 1))
         if (account !== undefined) {
-          if (this.verified.size >= CREDENTIAL_CACHE) this.verified.clear()
+          if (this.verified.size >= this.cacheSize) this.verified.clear()
           this.verified.set(key, account)
         }
       }
