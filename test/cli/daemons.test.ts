@@ -133,7 +133,9 @@ t.test('demo: broker, a registered phone walking its route and the live console,
     if (round.startsWith('lost owner')) rmSync(join(keys, 'devices'), { recursive: true })
     const ui = testIo(new SystemClock())
     ui.io.tty = true
-    const running = main(['demo', '--data', data, '--keys', keys, '--mqtt-port', '0', '--http-port', '0', '--interval', '100ms'], ui.io)
+    // The last round runs the cloud on real time; the others on simulated time (the default).
+    const realTime = round.startsWith('lost owner') ? ['--real-time'] : []
+    const running = main(['demo', '--data', data, '--keys', keys, '--mqtt-port', '0', '--http-port', '0', '--interval', '100ms', ...realTime], ui.io)
     const screen = await ui.waitForOut(/demo-phone\s+demo\s+online\s+55\.\d+,-3\.\d+/)
     t.match(screen, /Broker on mqtt:\/\/127\.0\.0\.1:\d+ and http:\/\/127\.0\.0\.1:\d+; logs in .*fakephone\.log/, round)
     t.match(screen, /\x1b\[2J/, 'a terminal is repainted in place')

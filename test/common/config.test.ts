@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { BROKER_CONFIG } from '../../broker/config.js'
-import { ConfigError, DurationSchema, envName, loadConfig, settings } from '../../common/config.js'
+import { ConfigError, DurationSchema, SizeSchema, envName, loadConfig, settings } from '../../common/config.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const write = (dir: string, name: string, value: unknown): string => {
@@ -131,6 +131,14 @@ t.test('a required setting that nobody set says where it can be set', async (t) 
   t.same(err.problems, [`name: missing; set it in ${file}, as FAKEPHONE_THING_NAME or with --name`, `maxSize: missing; set it in ${file} or as FAKEPHONE_THING_MAX_SIZE`])
   const noFile = await failure(loadConfig(spec, { env: { FAKEPHONE_THING_NAME: 'x' } }))
   t.same(noFile.problems, ['maxSize: missing; set it in the config file or as FAKEPHONE_THING_MAX_SIZE'])
+})
+
+t.test('sizes (A1 quotas): bytes or text with a binary unit, and nothing else', (t) => {
+  t.equal(SizeSchema.parse(1500), 1500)
+  t.equal(SizeSchema.parse('5GB'), 5 * 1024 ** 3)
+  t.equal(SizeSchema.parse('1.5 kb'), 1536)
+  for (const bad of [-1, 1.5, '5 GiB', 'lots', null]) t.match(SizeSchema.safeParse(bad).error?.issues[0]?.message, /not a size/, JSON.stringify(bad))
+  t.end()
 })
 
 t.test('durations: milliseconds or text, and nothing else', (t) => {
