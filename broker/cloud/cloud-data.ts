@@ -64,6 +64,7 @@ export class CloudData {
         sdk: () => undefined,
       },
       log,
+      () => deps.clock.now(),
     )
     const parts: CloudParts = { db: deps.db, clock: deps.clock, log, accounts: this.accounts, blobs: this.blobs, cloudLog: this.cloudLog, router: this.router }
     addBlobRoutes(parts)

@@ -82,14 +82,18 @@ export interface Authenticator {
 const MAX_JSON_BYTES = 1024 * 1024
 /** Verified device credentials are remembered this many at most, so a sync of 1,000 items does not run scrypt 1,000 times. */
 const CREDENTIAL_CACHE = 10_000
+/** ...and for this long: a device removed with `fakephone device remove` (maybe by another process) is locked out within a minute. */
+const CREDENTIAL_TTL_MS = 60_000
 
 export class CloudRouter {
   private readonly routes: Route[] = []
-  private readonly verified = new Map<string, string>()
+  /** sha256(id:secret) → the account and until when the verification holds. */
+  private readonly verified = new Map<string, { account: string; until: number }>()
 
   constructor(
     private readonly auth: Authenticator,
     private readonly log: Logger,
+    private readonly now: () => number,
     /** Verified credentials remembered at most. */
     private readonly cacheSize = CREDENTIAL_CACHE,
   ) {}
@@ -102,11 +106,6 @@ export class CloudRouter {
       return '([^/]+)'
     })
     this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, callers: new Set(callers), handler })
-  }
-
-  /** Forgets remembered credentials (a device was removed). */
-  forget(): void {
-    this.verified.clear()
   }
 
   /** Answers the request and returns true when a route's path matches it; false leaves it to others. */
@@ -168,12 +167,13 @@ export class CloudRouter {
       const colon = text.indexOf(':')
       const deviceId = text.slice(0, colon)
       const key = createHash('sha256').update(text).digest('hex')
-      let account = this.verified.get(key)
+      const cached = this.verified.get(key)
+      let account = cached !== undefined && cached.until > this.now() ? cached.account : undefined
       if (account === undefined && colon > 0) {
         account = await this.auth.device(deviceId, text.slice(colon + 1))
         if (account !== undefined) {
           if (this.verified.size >= this.cacheSize) this.verified.clear()
-          this.verified.set(key, account)
+          this.verified.set(key, { account, until: this.now() + CREDENTIAL_TTL_MS })
         }
       }
       if (account !== undefined) return { kind: 'device', deviceId, account }

@@ -30,6 +30,7 @@ const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id
 
 t.test('each route names its callers; every failure is a JSON body with a code and a fitting status', async (t) => {
   const logs = new LogCapture()
+  const clock = new ManualClock()
   let deviceChecks = 0
   const router = new CloudRouter(
     {
@@ -41,6 +42,7 @@ t.test('each route names its callers; every failure is a JSON body with a code a
       sdk: (tok) => (tok === 'sdk-token' ? { account: 'alice', app: 'notes-app' } : undefined),
     },
     logs.logger(),
+    () => clock.now(),
     2,
   )
   router.add('GET', '/x/whoami', ['console', 'device', 'sdk'], (ctx) => ({ status: 200, body: ctx.principal }))
@@ -77,6 +79,11 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   await get('/x/whoami', basic('p3', 's3'))
   await get('/x/whoami', basic('p1', 's1'))
   t.equal(deviceChecks, 4, 'a full cache starts again: p1 was checked anew')
+  await get('/x/whoami', basic('p1', 's1'))
+  t.equal(deviceChecks, 4)
+  clock.advance(60_000)
+  await get('/x/whoami', basic('p1', 's1'))
+  t.equal(deviceChecks, 5, 'after a minute the registry is asked again (a removed device is locked out)')
   t.same((await get('/x/whoami', 'Bearer sdk-token')).body, { kind: 'sdk', account: 'alice', app: 'notes-app' })
   let r = await get('/x/whoami', basic('p1', 'wrong'))
   t.match(r, { status: 401, body: { code: 'UNAUTHORIZED', error: /the console token or a device's id and secret or a drive SDK token/ } })
@@ -103,7 +110,6 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   t.same(await get('/x/stream'), { status: 200, body: 'abc' })
   await t.rejects(get('/x/broken'), 'a download that fails part-way is cut, not finished as if whole')
   t.equal((await get('/y/elsewhere')).status, 418, 'other paths are left to the next handler')
-  router.forget()
 })
 
 t.test('a rule that fails runs again a minute later instead of spinning; a rule may ask to wake daily to look again', (t) => {
