@@ -58,6 +58,19 @@ export class ConsoleClient {
     return post === undefined ? this.send('GET', path) : this.send('POST', path, post)
   }
 
+  /** A call whose body or answer is raw bytes (a drive upload or download); a refusal is a ConsoleApiError with the cloud's reason. */
+  async raw(method: 'GET' | 'POST', path: string, bytes?: Uint8Array<ArrayBuffer>): Promise<Response> {
+    let res: Response
+    try {
+      res = await fetch(new URL(path, this.baseUrl), { method, headers: { authorization: `Bearer ${this.token}` }, body: bytes })
+    } catch (err) {
+      throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String((err as { cause: unknown }).cause)}`)
+    }
+    if (res.ok) return res
+    const body = (await res.json().catch(() => ({ error: `HTTP ${res.status}` }))) as { error: string }
+    throw new ConsoleApiError(res.status, body.error)
+  }
+
   /** One console API call with any method; `body` goes as JSON when given. */
   async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
     const authorization = `Bearer ${this.token}`
