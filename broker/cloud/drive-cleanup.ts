@@ -6,6 +6,7 @@
  * rule destroys data). Turned back on in time, nothing is deleted. Every
  * batch is written to the cloud log. A3's freeze clears the drive at once.
  */
+import { formatAge } from '../../common/clock.js'
 import type { CloudParts } from './cloud-data.js'
 import type { DriveStore } from './drive-store.js'
 import { DueTimer } from './due-timer.js'
@@ -82,7 +83,7 @@ export class DriveCleanup {
         else this.sql.cancel.run(account)
         return n
       })()
-      cloudLog.record(account, 'drive-cleanup', `cloud service off for ${this.rules.keepMs / DAY} days: deleted ${removed} drive file(s)`, removed)
+      cloudLog.record(account, 'drive-cleanup', `kept ${formatAge(this.rules.keepMs)} after the cloud service was turned off: deleted ${removed} drive file(s)`, removed)
     }
   }
 }
