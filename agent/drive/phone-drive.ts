@@ -166,6 +166,7 @@ export class PhoneDrive {
   private cloud(): CloudClient {
     if (!this.phone.status().cloudService) throw new FakephoneError('SERVICE_NOT_ENABLED', PHONE_NOT_ENABLED)
     if (!this.phone.cloud) throw new FakephoneError('NO_CLOUD', 'this phone has no cloud URL (start the agent with --cloud)')
+    if (!this.phone.canTransfer()) throw new FakephoneError('NO_NETWORK', 'no network: the cloud drive needs Wi-Fi or mobile data')
     return this.phone.cloud
   }
 

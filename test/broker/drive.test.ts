@@ -1,7 +1,7 @@
 /** The cloud drive (D1-D5, A1, A3) end to end: real broker, real agents, real HTTP, a manual clock. */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Agent } from '../../agent/agent.js'
 import { PHONE_NOT_ENABLED, PhoneDrive } from '../../agent/drive/phone-drive.js'
@@ -190,6 +190,7 @@ t.test("D1 D2 the phone's Drive folder syncs while drive sync is on; off uploads
   t.same(await agent.drive.setSync(true), { uploaded: ['c.txt'] }, 'sync on uploads what waited')
 
   await agent.setNetwork('none')
+  await t.rejects(agent.drive.list(), { code: 'NO_NETWORK', message: /needs Wi-Fi or mobile data/ }, 'no network, no drive')
   writeFileSync(join(folder, 'd.txt'), 'fourth')
   t.match(await agent.drive.sync(), { uploaded: [], skipped: /no network/ })
   const resumed = nextLog(cloud, 'drive folder synced')
@@ -243,7 +244,8 @@ t.test('D3 D5 with the cloud service off every entry point answers "cloud servic
 t.test('D4 files are kept 7 days after the service went off, then deleted in batches without further notice; the owner was told once, at off time', async (t) => {
   const drive = { keepMs: 7 * DAY, batchSize: 2, batchEveryMs: HOUR }
   const { cloud, clock, agent } = await phone(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, drive } })
-  for (const name of ['1.txt', '2.txt', '3.txt']) await agent.drive.upload(localFile(t, name, `file ${name}`))
+  const uploaded: DriveFile[] = []
+  for (const name of ['1.txt', '2.txt', '3.txt']) uploaded.push(await agent.drive.upload(localFile(t, name, `file ${name}`)))
   const store = cloud.broker.cloud.drive.files
   const log = (rule: string) => cloud.broker.cloud.cloudLog.list('alice', 100).filter((e) => e.rule === rule)
   const offAt = clock.now()
@@ -270,6 +272,11 @@ t.test('D4 files are kept 7 days after the service went off, then deleted in bat
   t.equal(log('drive-cleanup').length, 2, 'nothing more runs')
   t.equal(log('drive-cleanup-notice').length, 1, 'and no further notice was sent')
   t.equal(cloud.broker.cloud.accounts.need('alice').usedBytes, 0, 'their quota is free again')
+  await cloud.logs.waitFor(() => cloud.logs.lines.filter((l) => l.msg === 'drive clean-up: unreferenced blobs removed').length >= 2)
+  for (const f of uploaded) {
+    t.equal(cloud.broker.cloud.blobs.size(f.sha256), undefined, `the bytes of ${f.name} left the cloud`)
+    t.notOk(existsSync(join(cloud.dataDir, 'blobs', f.sha256.slice(0, 2), f.sha256)))
+  }
 })
 
 t.test('D4 the service turned back on within 7 days deletes nothing', async (t) => {
