@@ -83,7 +83,8 @@ export class PhoneDrive {
   async stop(): Promise<void> {
     this.timer?.cancel()
     this.timer = null
-    await this.running
+    // A sync in progress was halted by the agent's transfer signal; how it ended is its caller's business.
+    await Promise.allSettled([this.running])
     await this.file.flushed()
   }
 
@@ -101,8 +102,9 @@ export class PhoneDrive {
   /** D3: the file manager's drive entries, or none and why. */
   async list(): Promise<DriveListing> {
     if (!this.phone.status().cloudService) return { files: [], notice: PHONE_NOT_ENABLED }
+    const signal = this.phone.transferSignal
     try {
-      return await this.cloud().call('GET', `${DRIVE_DEVICE_PATH}/files`, DriveListSchema, undefined, this.phone.transferSignal)
+      return await this.cloud().call('GET', `${DRIVE_DEVICE_PATH}/files`, DriveListSchema, undefined, signal)
     } catch (err) {
       if ((err as FakephoneError).code === 'SERVICE_NOT_ENABLED') return { files: [], notice: PHONE_NOT_ENABLED }
       throw err
@@ -111,14 +113,16 @@ export class PhoneDrive {
 
   /** Uploads a file from anywhere on the phone into the drive folder `folder`. */
   async upload(path: string, folder = '/'): Promise<DriveFile> {
-    return this.put(await readFile(path), basename(path), folder)
+    const signal = this.phone.transferSignal
+    return this.put(await readFile(path), basename(path), folder, signal)
   }
 
   /** Saves a drive file's bytes (checked against their SHA-256) at `dest`. */
   async download(id: string, dest: string): Promise<DriveFile> {
+    const signal = this.phone.transferSignal
     const file = (await this.list()).files.find((f) => f.id === id)
     if (!file) throw new FakephoneError('NOT_FOUND', `no drive file "${id}" (see \`phone drive list\`)`)
-    const bytes = await this.cloud().download(file.sha256, this.phone.transferSignal)
+    const bytes = await this.cloud().download(file.sha256, signal)
     await mkdir(dirname(dest), { recursive: true })
     await writeFile(dest, bytes)
     return file
@@ -133,11 +137,12 @@ export class PhoneDrive {
   sync(): Promise<SyncReport> {
     if (!this.settings.sync) return Promise.resolve({ uploaded: [], skipped: 'drive sync is off' })
     if (!this.phone.canTransfer()) return Promise.resolve({ uploaded: [], skipped: 'no transfers now: the cloud service is off or there is no network' })
-    this.running ??= this.syncFolder().finally(() => (this.running = null))
+    this.running ??= this.syncFolder(this.phone.transferSignal).finally(() => (this.running = null))
     return this.running
   }
 
-  private async syncFolder(): Promise<SyncReport> {
+  /** `signal` is taken when the sync starts, so a halt (service off, network cut, agent stopped) stops the rest of it. */
+  private async syncFolder(signal: AbortSignal): Promise<SyncReport> {
     const root = driveFolder(this.dataDir)
     const uploaded: string[] = []
     for (const path of await filesUnder(root)) {
@@ -146,7 +151,7 @@ export class PhoneDrive {
       const sha256 = createHash('sha256').update(bytes).digest('hex')
       if (this.settings.synced[key] === sha256) continue
       const folder = `/${dirname(key) === '.' ? '' : dirname(key)}`
-      await this.put(bytes, basename(key), folder)
+      await this.put(bytes, basename(key), folder, signal)
       this.settings = { ...this.settings, synced: { ...this.settings.synced, [key]: sha256 } }
       await this.file.save(this.settings)
       uploaded.push(key)
@@ -155,9 +160,8 @@ export class PhoneDrive {
     return { uploaded }
   }
 
-  private async put(bytes: Buffer, name: string, folder: string): Promise<DriveFile> {
+  private async put(bytes: Buffer, name: string, folder: string, signal: AbortSignal): Promise<DriveFile> {
     const cloud = this.cloud()
-    const signal = this.phone.transferSignal
     const sha256 = await cloud.upload(bytes, signal)
     const reply = await cloud.call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, { name, folder, sha256, size: bytes.length }, signal)
     return reply.file

@@ -323,6 +323,22 @@ t.test('A3 a frozen account loses its drive with the rest of its cloud data', as
   t.match(cloud.broker.cloud.cloudLog.list('alice', 10), [{ rule: 'inactivity-freeze', count: 1 }])
 })
 
+t.test('S3-style halt: stopping the phone or switching its cloud service off stops a Drive-folder sync at once, and the next sync finishes it', async (t) => {
+  const { cloud, agent, dataDir } = await phone(t)
+  mkdirSync(driveFolder(dataDir), { recursive: true })
+  writeFileSync(join(driveFolder(dataDir), 'a.txt'), 'a'.repeat(1000))
+  const halted = t.rejects(agent.drive.sync(), { code: 'SERVICE_NOT_ENABLED' }, 'cloud service off: halted before a byte went')
+  await agent.setSwitch('cloudService', false)
+  await halted
+  await serviceOn(cloud, agent)
+  t.same(await agent.drive.sync(), { uploaded: ['a.txt'] }, 'on again, the next sync uploads it')
+  writeFileSync(join(driveFolder(dataDir), 'b.txt'), 'b')
+  const stopped = t.rejects(agent.drive.sync(), { code: 'ABORTED' }, 'the agent stopped: halted, and the stop did not fail')
+  await agent.stop()
+  await stopped
+  t.equal(cloud.broker.cloud.drive.files.count('alice'), 1)
+})
+
 t.test('a phone without a cloud URL has no drive to show or sync', async (t) => {
   const cloud = await startCloud(t)
   const secret = await addDevice(cloud, 'phone-a', 'alice')
