@@ -71,6 +71,9 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
     if (!name.success) throw new HttpError(400, 'BAD_REQUEST', 'give the file a name: ?name=report.pdf (one path segment)')
     const folder = FolderSchema.safeParse(ctx.url.searchParams.get('folder') ?? '/')
     if (!folder.success) throw new HttpError(400, 'BAD_REQUEST', 'folder must be a path such as / or /Documents/2026')
+    // A1: an announced size that does not fit is refused before the body is read.
+    const announced = Number(ctx.req.headers['content-length'])
+    if (announced > 0) accounts.assertFits(account, announced, `drive file "${name.data}"`)
     const bytes = await readBody(ctx.req)
     accounts.assertFits(account, bytes.length, `drive file "${name.data}"`)
     const sha256 = await blobs.put(bytes)

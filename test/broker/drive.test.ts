@@ -10,7 +10,7 @@ import { CloudClient } from '../../agent/cloud-client.js'
 import { DEFAULT_ACCOUNT_RULES } from '../../broker/cloud/accounts.js'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../broker/cloud/cloud-data.js'
 import { ManualClock } from '../../common/clock.js'
-import type { DriveFile } from '../../common/cloud/drive-api.js'
+import { SdkFailedListSchema, type DriveFile } from '../../common/cloud/drive-api.js'
 import { addDevice, agentConnected, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
 import type { LogLine } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -101,6 +101,8 @@ t.test('D1 a file uploaded from the phone downloads from the console, the SDK an
   const bySdk = await call(cloud, 'POST', '/sdk/v1/files?name=todo.md&folder=%2FNotes', token, Buffer.from('- buy milk'))
   t.equal(bySdk.status, 201)
   t.match(bySdk.body, { file: { name: 'todo.md', folder: '/Notes', uploadedBy: 'sdk:notes-app' } })
+  t.match(await call(cloud, 'POST', '/api/accounts/alice/drive/files?name=empty.txt', 'console', Buffer.alloc(0)), { status: 201, body: { file: { size: 0 } } }, 'an empty file is a file')
+  t.equal((await call(cloud, 'DELETE', `/api/accounts/alice/drive/files/${(files(await call(cloud, 'GET', '/api/accounts/alice/drive/files', 'console')).find((f) => f.name === 'empty.txt') as DriveFile).id}`, 'console')).status, 200)
   const byConsole = await call(cloud, 'POST', '/api/accounts/alice/drive/files?name=plan.txt', 'console', Buffer.from('the plan'))
   t.match(byConsole.body, { file: { name: 'plan.txt', folder: '/', uploadedBy: 'console' } })
 
@@ -222,6 +224,7 @@ t.test('D3 D5 with the cloud service off every entry point answers "cloud servic
   const picker = await call(cloud, 'GET', '/sdk/v1/files', token)
   t.equal(picker.status, 403, 'D5: the SDK file picker call fails')
   t.same(picker.body, { files: [], error: (picker.body as { error: string }).error, code: 'SERVICE_NOT_ENABLED' }, 'D5: with an empty list and no fallback')
+  t.ok(SdkFailedListSchema.safeParse(picker.body).success, 'in the documented shape')
 
   t.same(await agent.drive.list(), { files: [], notice: PHONE_NOT_ENABLED }, "the phone's file manager shows no drive and says why")
   await t.rejects(agent.drive.upload(localFile(t, 'b.txt', 'b')), { code: 'SERVICE_NOT_ENABLED', message: PHONE_NOT_ENABLED })
