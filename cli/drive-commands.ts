@@ -65,13 +65,16 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
       const link = await (await api()).send<{ url: string; token: string }>('POST', path(account, `/files/${encodeURIComponent(id)}/shares`), {})
       print(link, `${link.url}\n(revoke with: console drive unshare ${account} ${link.token})\n`)
     })
-  cmd
-    .command('unshare <account> <token>')
-    .description('revoke a share link')
-    .action(async (account: string, token: string) => {
-      const reply = await (await api()).send('DELETE', path(account, `/shares/${encodeURIComponent(token)}`))
-      print(reply, 'Share link revoked.\n')
-    })
+  const revoke = (name: string, what: string, under: string, done: string): void => {
+    cmd
+      .command(`${name} <account> <id>`)
+      .description(`revoke ${what}`)
+      .action(async (account: string, id: string) => {
+        const reply = await (await api()).send('DELETE', path(account, `${under}/${encodeURIComponent(id)}`))
+        print(reply, `${done}\n`)
+      })
+  }
+  revoke('unshare', 'a share link', '/shares', 'Share link revoked.')
   cmd
     .command('delete <account> <id>')
     .description('delete a drive file')
@@ -87,13 +90,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
       const token = await (await api()).send<{ id: string; token: string }>('POST', path(account, '/tokens'), { app: o.app })
       print(token, `${token.token}\nSDK token ${token.id} for ${o.app}; it is not shown again (revoke with: console drive revoke-token ${account} ${token.id})\n`)
     })
-  cmd
-    .command('revoke-token <account> <id>')
-    .description('revoke a drive SDK token')
-    .action(async (account: string, id: string) => {
-      const reply = await (await api()).send('DELETE', path(account, `/tokens/${encodeURIComponent(id)}`))
-      print(reply, 'SDK token revoked.\n')
-    })
+  revoke('revoke-token', 'a drive SDK token', '/tokens', 'SDK token revoked.')
 }
 
 export function addDrivePhoneCommands(parent: Command, io: Io): void {
