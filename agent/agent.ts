@@ -22,6 +22,7 @@ import { FakephoneError } from '../common/errors.js'
 import { deviceKeys } from '../common/signing.js'
 import { RemoteCommands, type Outcome, type Phone } from './remote.js'
 import { CloudClient } from './cloud-client.js'
+import { PhoneDrive } from './drive/phone-drive.js'
 import { wipeData } from './wipe.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock, Timer } from '../common/clock.js'
@@ -59,6 +60,8 @@ export interface AgentOptions {
   cloudUrl?: string
   /** Bytes per upload request (default 256 KiB). */
   uploadChunkBytes?: number
+  /** D2: time between syncs of the phone's Drive folder (default 5 minutes). */
+  driveSyncMs?: number
   /** Push keep-alive timers (real time by default). */
   keepaliveClock?: Clock
   /** Push keep-alive and behaviour-log schedules (X2). */
@@ -117,6 +120,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   readonly remote: RemoteCommands
   /** The data channel's bulk transfers (sync, backup, drive); null when no cloud URL was given. */
   readonly cloud: CloudClient | null
+  /** The cloud drive's file-manager entry and the Drive folder's sync (D1-D3). */
+  readonly drive: PhoneDrive
   private transfers = new AbortController()
 
   constructor(private readonly opts: AgentOptions) {
@@ -130,6 +135,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       this,
     )
     this.cloud = opts.cloudUrl === undefined ? null : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
+    this.drive = new PhoneDrive(this, opts.dataDir, opts.clock, opts.log.child({ component: 'drive' }), opts.driveSyncMs)
     this.framework = new ResidentFramework({
       deviceId: opts.id,
       secret: opts.secret,
@@ -152,6 +158,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.settings = await this.file.load(DEFAULT_SETTINGS)
     await this.remote.load()
     await this.framework.start()
+    await this.drive.start()
     const presence = topicFor(this.opts.id, 'presence')
     this.link = new MqttLink({
       url: this.opts.brokerUrl,
@@ -184,6 +191,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.haltTransfers()
     this.timer?.cancel()
     this.timer = null
+    await this.drive.stop()
     const link = this.link
     if (!link) return
     await this.sayOffline(link)

@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { DurationSchema, LogLevelSchema, PortSchema, SizeSchema, type ConfigSpec } from '../common/config.js'
 import { DEFAULT_ACCOUNT_RULES } from './cloud/accounts.js'
+import { DEFAULT_DRIVE_RULES } from './cloud/drive-cleanup.js'
 import { DEFAULT_BROKER_OPTIONS as D, type BrokerOptions } from './server.js'
 
 export const BrokerConfigSchema = z.strictObject({
@@ -34,6 +35,10 @@ export const BrokerConfigSchema = z.strictObject({
   freeQuota: SizeSchema.default(DEFAULT_ACCOUNT_RULES.freeQuotaBytes),
   /** What a premium member may store. */
   premiumQuota: SizeSchema.default(DEFAULT_ACCOUNT_RULES.premiumQuotaBytes),
+  /** D4: drive files deleted per clean-up batch, once kept 7 days after the service went off. */
+  driveCleanupBatch: z.number().int().positive().default(DEFAULT_DRIVE_RULES.batchSize),
+  /** D4: time between two clean-up batches of one account. */
+  driveCleanupEvery: DurationSchema.default(DEFAULT_DRIVE_RULES.batchEveryMs),
   logLevel: LogLevelSchema.default('info'),
 })
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>
@@ -50,6 +55,10 @@ export function brokerOptions(c: BrokerConfig): BrokerOptions {
     connectTimeoutMs: c.connectTimeout,
     rateLimit: c.rateLimit,
     framework: { ...D.framework, serviceNoticeEveryMs: c.serviceNotices },
-    cloud: { ...D.cloud, accounts: { ...D.cloud.accounts, freeQuotaBytes: c.freeQuota, premiumQuotaBytes: c.premiumQuota } },
+    cloud: {
+      ...D.cloud,
+      accounts: { ...D.cloud.accounts, freeQuotaBytes: c.freeQuota, premiumQuotaBytes: c.premiumQuota },
+      drive: { ...D.cloud.drive, batchSize: c.driveCleanupBatch, batchEveryMs: c.driveCleanupEvery },
+    },
   }
 }

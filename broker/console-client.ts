@@ -58,18 +58,20 @@ export class ConsoleClient {
     return post === undefined ? this.send('GET', path) : this.send('POST', path, post)
   }
 
+  /** A call whose body or answer is raw bytes (a drive upload or download); a refusal is a ConsoleApiError with the cloud's reason. */
+  async raw(method: 'GET' | 'POST', path: string, bytes?: Uint8Array<ArrayBuffer>): Promise<Response> {
+    const res = await this.reach(path, { method, headers: { authorization: `Bearer ${this.token}` }, body: bytes })
+    if (res.ok) return res
+    const body = (await res.json().catch(() => ({ error: `HTTP ${res.status}` }))) as { error: string }
+    throw new ConsoleApiError(res.status, body.error)
+  }
+
   /** One console API call with any method; `body` goes as JSON when given. */
   async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
     const authorization = `Bearer ${this.token}`
     const init: RequestInit =
       json === undefined ? { method, headers: { authorization } } : { method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(json) }
-    let res: Response
-    try {
-      res = await fetch(new URL(path, this.baseUrl), init)
-    } catch (err) {
-      // fetch() rejects with TypeError('fetch failed') whose cause is the network error.
-      throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String((err as { cause: unknown }).cause)}`)
-    }
+    const res = await this.reach(path, init)
     let body: T & { error: string }
     try {
       body = JSON.parse(await res.text()) as T & { error: string }
@@ -78,5 +80,14 @@ export class ConsoleClient {
     }
     if (!res.ok) throw new ConsoleApiError(res.status, body.error)
     return body
+  }
+
+  private async reach(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(new URL(path, this.baseUrl), init)
+    } catch (err) {
+      // fetch() rejects with TypeError('fetch failed') whose cause is the network error.
+      throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String((err as { cause: unknown }).cause)}`)
+    }
   }
 }

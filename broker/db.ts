@@ -108,6 +108,37 @@ const MIGRATIONS: readonly string[] = [
      count INTEGER NOT NULL DEFAULT 0
    );
    CREATE INDEX cloud_log_by_account ON cloud_log (account, seq);`,
+  // The cloud drive (D1-D5): files by account and folder, share links and SDK tokens (both kept
+  // as SHA-256 hashes), and the 7-day clean-up that starts once the service was turned off.
+  `CREATE TABLE drive_files (
+     id TEXT PRIMARY KEY,
+     account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+     folder TEXT NOT NULL,
+     name TEXT NOT NULL,
+     sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+     size INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     uploaded_by TEXT NOT NULL,
+     UNIQUE (account, folder, name)
+   );
+   CREATE TABLE drive_shares (
+     token_hash TEXT PRIMARY KEY,
+     file_id TEXT NOT NULL REFERENCES drive_files(id) ON DELETE CASCADE,
+     created_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX drive_shares_by_file ON drive_shares (file_id);
+   CREATE TABLE drive_tokens (
+     id TEXT PRIMARY KEY,
+     account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+     app TEXT NOT NULL,
+     token_hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE drive_cleanup (
+     account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+     next_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { ConsoleClient } from '../broker/console-client.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { addAccountCommands } from './account-commands.js'
+import { addDriveConsoleCommands } from './drive-commands.js'
 import { addFrameworkConsoleCommands } from './framework-commands.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
@@ -78,5 +79,6 @@ export function consoleCommand(io: Io): Command {
   addRemoteCommands(cmd, io, () => client(opts()))
   addFrameworkConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
   addAccountCommands(cmd, io, () => client(opts()), () => opts().json === true)
+  addDriveConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
   return cmd
 }

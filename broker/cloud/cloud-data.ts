@@ -18,12 +18,16 @@ import { addBlobRoutes } from './blob-routes.js'
 import { BlobStore } from './blob-store.js'
 import { CloudLog } from './cloud-log.js'
 import { CloudRouter } from './http-router.js'
+import { CloudDrive } from './drive.js'
+import { DEFAULT_DRIVE_RULES, type DriveRules } from './drive-cleanup.js'
 
 export interface CloudDataOptions {
   accounts: AccountRules
+  /** D4: how long drive files outlive the service, and the batches they are deleted in. */
+  drive: DriveRules
 }
 
-export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = { accounts: DEFAULT_ACCOUNT_RULES }
+export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = { accounts: DEFAULT_ACCOUNT_RULES, drive: DEFAULT_DRIVE_RULES }
 
 export interface CloudDataDeps {
   db: Db
@@ -51,6 +55,7 @@ export class CloudData {
   readonly blobs: BlobStore
   readonly cloudLog: CloudLog
   readonly router: CloudRouter
+  readonly drive: CloudDrive
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
@@ -61,7 +66,7 @@ export class CloudData {
       {
         isConsoleToken: deps.isConsoleToken,
         device: async (id, secret) => ((await deps.registry.verify(id, secret)) ? deps.registry.get(id)?.account : undefined),
-        sdk: () => undefined,
+        sdk: (token) => this.drive.tokens.verify(token),
       },
       log,
       () => deps.clock.now(),
@@ -69,14 +74,17 @@ export class CloudData {
     const parts: CloudParts = { db: deps.db, clock: deps.clock, log, accounts: this.accounts, blobs: this.blobs, cloudLog: this.cloudLog, router: this.router }
     addBlobRoutes(parts)
     addAccountRoutes(parts)
+    this.drive = new CloudDrive(parts, opts.drive)
   }
 
   start(): void {
     this.accounts.start()
+    this.drive.start()
   }
 
   stop(): void {
     this.accounts.stop()
+    this.drive.stop()
   }
 
   /** A phone reported its switches (the status topic). */

@@ -3,7 +3,8 @@
  *   - `console`: the console API's bearer token (the web/console of D1, R, B, A);
  *   - `device`:  a phone, HTTP Basic with its device id and secret (the data
  *                channel's bulk transfers: sync, backup, drive);
- *   - `sdk`:     a third-party app with a drive SDK token (D1, D5).
+ *   - `sdk`:     a third-party app with a drive SDK token (D1, D5);
+ *   - `public`:  anyone, no credentials (the drive's share links, D1).
  * Each feature adds its routes with the callers it accepts; bodies are JSON
  * checked by a zod schema, except blob uploads which stream. Every error is
  * `{"error": "...", "code": "..."}` with a status that says what kind it is.
@@ -20,6 +21,7 @@ export type Principal =
   | { kind: 'console' }
   | { kind: 'device'; deviceId: string; account: string }
   | { kind: 'sdk'; account: string; app: string }
+  | { kind: 'public' }
 export type CallerKind = Principal['kind']
 
 export class HttpError extends FakephoneError {
@@ -155,6 +157,7 @@ export class CloudRouter {
   }
 
   private async authenticate(header: string, callers: ReadonlySet<CallerKind>): Promise<Principal> {
+    if (callers.has('public')) return { kind: 'public' }
     const bearer = /^Bearer (.+)$/.exec(header)?.[1]
     if (bearer !== undefined) {
       if (callers.has('console') && this.auth.isConsoleToken(bearer)) return { kind: 'console' }
@@ -186,6 +189,7 @@ const CREDENTIALS: Record<CallerKind, string> = {
   console: 'the console token',
   device: "a device's id and secret",
   sdk: 'a drive SDK token',
+  public: 'nothing',
 }
 
 async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {

@@ -34,7 +34,7 @@ async function reporter(t: Parameters<typeof connectDevice>[0], cloud: Cloud, id
 }
 
 t.test('A1: charges count against the quota; a store that would not fit is refused with the reason and nothing changes', async (t) => {
-  const cloud = await startCloud(t, { cloud: { accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 10 * 1024 } } })
+  const cloud = await startCloud(t, { cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 10 * 1024 } } })
   await addDevice(cloud, 'p1', 'alice')
   const accounts = cloud.broker.cloud.accounts
   accounts.charge('alice', 6 * 1024, 'a photo')

@@ -97,7 +97,7 @@ t.test('corrupt, misplaced and oversized uploads are refused with the reason; no
 })
 
 t.test('A1: an upload that would not fit the free quota is refused before a byte is stored', async (t) => {
-  const cloud = await startCloud(t, { cloud: { accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 1000 } } })
+  const cloud = await startCloud(t, { cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 1000 } } })
   const { client } = await phone(t, cloud)
   await t.rejects(client.upload(randomBytes(1001)), { code: 'QUOTA_EXCEEDED', status: 507, message: /over quota: this upload needs 1001 B but 1000 B of 1000 B is free/ })
   t.same(incoming(cloud), [], 'nothing stored')

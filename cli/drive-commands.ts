@@ -1,0 +1,143 @@
+/**
+ * The cloud drive's commands (D1-D3, D5):
+ *   fakephone console drive list|upload|download|share|unshare|delete <account> ...
+ *   fakephone console drive token <account> --app NAME | revoke-token <account> <id>
+ *   fakephone phone drive list|upload <file>|download <id> <dest>|share <id>|sync <on|off|now>
+ */
+import type { Command } from 'commander'
+import { readFile, writeFile } from 'node:fs/promises'
+import { basename, resolve } from 'node:path'
+import { askControl, type ControlRequest } from '../agent/control.js'
+import type { DriveListing, SyncReport } from '../agent/drive/phone-drive.js'
+import type { ConsoleClient } from '../broker/console-client.js'
+import { formatBytes } from '../broker/cloud/accounts.js'
+import type { DriveFile } from '../common/cloud/drive-api.js'
+import type { Io } from './io.js'
+import { UserError } from './io.js'
+
+const path = (account: string, rest = ''): string => `/api/accounts/${encodeURIComponent(account)}/drive${rest}`
+
+/** The drive's files as a table, or the reason there are none. */
+export function renderDriveFiles(files: DriveFile[], notice?: string): string {
+  if (notice !== undefined) return `${notice}\n`
+  if (files.length === 0) return 'The drive is empty.\n'
+  const rows = files.map((f) => [f.id, `${f.folder === '/' ? '' : f.folder}/${f.name}`, formatBytes(f.size), new Date(f.updatedAt).toISOString().replace('T', ' ').slice(0, 19), f.uploadedBy])
+  const table = [['ID', 'FILE', 'SIZE', 'UPDATED (UTC)', 'BY'], ...rows]
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
+  return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
+}
+
+export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const cmd = parent.command('drive').description("an account's cloud drive: files, share links and SDK tokens for other apps (D1)")
+  cmd
+    .command('list <account>')
+    .description("the account's drive files")
+    .action(async (account: string) => {
+      const { files } = await (await api()).send<{ files: DriveFile[] }>('GET', path(account, '/files'))
+      print(files, renderDriveFiles(files))
+    })
+  cmd
+    .command('upload <account> <file>')
+    .description('upload a file to the drive (a file of the same name in that folder is replaced)')
+    .option('--name <name>', 'its name in the drive (default: the file name)')
+    .option('--folder <path>', 'the drive folder, e.g. /Documents', '/')
+    .action(async (account: string, file: string, o: { name?: string; folder: string }) => {
+      const bytes = await readLocal(file)
+      const query = `?name=${encodeURIComponent(o.name ?? basename(file))}&folder=${encodeURIComponent(o.folder)}`
+      const res = await (await api()).raw('POST', path(account, `/files${query}`), bytes)
+      const { file: stored } = (await res.json()) as { file: DriveFile }
+      print(stored, `Uploaded ${stored.name} (${formatBytes(stored.size)}) as ${stored.id}.\n`)
+    })
+  cmd
+    .command('download <account> <id> <dest>')
+    .description('save a drive file')
+    .action(async (account: string, id: string, dest: string) => {
+      const res = await (await api()).raw('GET', path(account, `/files/${encodeURIComponent(id)}/content`))
+      const bytes = Buffer.from(await res.arrayBuffer())
+      await writeFile(dest, bytes)
+      print({ id, dest, size: bytes.length }, `Saved ${formatBytes(bytes.length)} to ${dest}.\n`)
+    })
+  cmd
+    .command('share <account> <id>')
+    .description('a public download link for a drive file, until revoked')
+    .action(async (account: string, id: string) => {
+      const link = await (await api()).send<{ url: string; token: string }>('POST', path(account, `/files/${encodeURIComponent(id)}/shares`), {})
+      print(link, `${link.url}\n(revoke with: console drive unshare ${account} ${link.token})\n`)
+    })
+  const revoke = (name: string, what: string, under: string, done: string): void => {
+    cmd
+      .command(`${name} <account> <id>`)
+      .description(`revoke ${what}`)
+      .action(async (account: string, id: string) => {
+        const reply = await (await api()).send('DELETE', path(account, `${under}/${encodeURIComponent(id)}`))
+        print(reply, `${done}\n`)
+      })
+  }
+  revoke('unshare', 'a share link', '/shares', 'Share link revoked.')
+  cmd
+    .command('delete <account> <id>')
+    .description('delete a drive file')
+    .action(async (account: string, id: string) => {
+      const { file } = await (await api()).send<{ file: DriveFile }>('DELETE', path(account, `/files/${encodeURIComponent(id)}`))
+      print(file, `Deleted ${file.name}.\n`)
+    })
+  cmd
+    .command('token <account>')
+    .description("issue a drive SDK token for a third-party app (shown once; send it as 'Authorization: Bearer TOKEN')")
+    .requiredOption('--app <name>', 'the app it is for')
+    .action(async (account: string, o: { app: string }) => {
+      const token = await (await api()).send<{ id: string; token: string }>('POST', path(account, '/tokens'), { app: o.app })
+      print(token, `${token.token}\nSDK token ${token.id} for ${o.app}; it is not shown again (revoke with: console drive revoke-token ${account} ${token.id})\n`)
+    })
+  revoke('revoke-token', 'a drive SDK token', '/tokens', 'SDK token revoked.')
+}
+
+export function addDrivePhoneCommands(parent: Command, io: Io): void {
+  const ask = async (req: ControlRequest): Promise<{ result: unknown; json: boolean }> => {
+    const o = parent.opts<{ data: string; json?: boolean }>()
+    return { result: (await askControl(o.data, req)).result, json: o.json === true }
+  }
+  const show = async (req: ControlRequest, text: (result: never) => string): Promise<void> => {
+    const { result, json } = await ask(req)
+    io.out(json ? JSON.stringify(result) + '\n' : text(result as never))
+  }
+  const cmd = parent.command('drive').description("the file manager's cloud drive and the sync of the phone's Drive folder (D1-D3)")
+  cmd
+    .command('list')
+    .description('the drive files (none, and why, while the cloud service is off)')
+    .action(() => show({ op: 'drive-list' }, (r: DriveListing) => renderDriveFiles(r.files, r.notice)))
+  cmd
+    .command('upload <file>')
+    .description('upload a file to the drive')
+    .option('--folder <path>', 'the drive folder, e.g. /Documents', '/')
+    .action((file: string, o: { folder: string }) =>
+      show({ op: 'drive-upload', path: resolve(file), folder: o.folder }, (r: { file: DriveFile }) => `Uploaded ${r.file.name} (${formatBytes(r.file.size)}) as ${r.file.id}.\n`),
+    )
+  cmd
+    .command('download <id> <dest>')
+    .description('save a drive file on the phone')
+    .action((id: string, dest: string) =>
+      show({ op: 'drive-download', id, dest: resolve(dest) }, (r: { file: DriveFile; dest: string }) => `Saved ${r.file.name} to ${r.dest}.\n`),
+    )
+  cmd
+    .command('share <id>')
+    .description('a public download link for a drive file')
+    .action((id: string) => show({ op: 'drive-share', id }, (r: { url: string }) => `${r.url}\n`))
+  cmd
+    .command('sync <on|off|now>')
+    .description('switch the Drive folder sync (off deletes nothing), or sync it now')
+    .action((v: string) => {
+      if (!['on', 'off', 'now'].includes(v)) throw new UserError('drive sync takes on, off or now')
+      const req: ControlRequest = v === 'now' ? { op: 'drive-sync' } : { op: 'drive-sync', on: v === 'on' }
+      return show(req, (r: SyncReport & { sync: boolean }) => `drive sync ${r.sync ? 'on' : 'off'}; ${r.skipped ?? `${r.uploaded.length} file(s) uploaded`}\n`)
+    })
+}
+
+async function readLocal(file: string): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return new Uint8Array(await readFile(file))
+  } catch (err) {
+    throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`)
+  }
+}
