@@ -262,14 +262,20 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
 
   /** `PREFIX_YYYYMMDD_HHMMSS_mmm.ext`, the millisecond part moved on while that name is taken. */
   private async freshId(category: Category, prefix: string, at: number, ext: string): Promise<string> {
-    for (let t = at; ; t++) {
-      const id = `${prefix}_${fileStamp(t)}${ext}`
-      const key = `${category}/${id}`
-      if (this.reserved.has(key)) continue
-      this.reserved.add(key)
-      if ((await this.get(category, id)) === undefined) return id
-      this.reserved.delete(key)
-    }
+    const name = (t: number): string => `${prefix}_${fileStamp(t)}${ext}`
+    let t = at
+    while (!(await this.claim(category, name(t)))) t++
+    return name(t)
+  }
+
+  /** Reserves `id` for an add in progress; false when it is reserved already or on disk. */
+  private async claim(category: Category, id: string): Promise<boolean> {
+    const key = `${category}/${id}`
+    if (this.reserved.has(key)) return false
+    this.reserved.add(key)
+    if ((await this.get(category, id)) === undefined) return true
+    this.reserved.delete(key)
+    return false
   }
 }
 
@@ -287,7 +293,7 @@ const editedNote = (old: string, input: NoteInput): string => toNoteText({ title
 
 const blankToNull = (v: string | undefined): string | null => (v === undefined || v.trim() === '' ? null : v.trim())
 
-const notFound = (category: Category, id: string): PhoneDataError => new PhoneDataError('NOT_FOUND', `no ${category} item "${id}" on this phone`)
+export const notFound = (category: Category, id: string): PhoneDataError => new PhoneDataError('NOT_FOUND', `no ${category} item "${id}" on this phone`)
 
 /** What each category's `meta` carries, read from the file itself. */
 async function metaOf(category: Category, bytes: Buffer): Promise<LocalItem['meta']> {
