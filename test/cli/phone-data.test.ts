@@ -7,18 +7,16 @@ import type { DataRow } from '../../agent/phone-data/control-ops.js'
 import type { Category } from '../../agent/phone-data/types.js'
 import { formatBytes, renderItems } from '../../cli/phone-data-render.js'
 import type { ManualClock } from '../../common/clock.js'
-import { addDevice, startAgent, startCloud } from '../fixtures/cloud.js'
+import { cloudWithAgent } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
 async function runningPhone(t: Test): Promise<{ dataDir: string; clock: ManualClock; phone: string[] }> {
-  const cloud = await startCloud(t)
-  const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  const { cloud, clock, agent } = await cloudWithAgent(t, 'phone-a', { dataDir })
   const server = await serveControl(agent, dataDir, cloud.logs.logger())
   onEnd(t, () => server.close())
-  return { dataDir, clock: cloud.clock as ManualClock, phone: ['phone', '--data', dataDir, 'data'] }
+  return { dataDir, clock, phone: ['phone', '--data', dataDir, 'data'] }
 }
 
 t.test('S1: the user adds, lists, edits and deletes contacts and notes on a running phone', async (t) => {
