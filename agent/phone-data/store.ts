@@ -14,6 +14,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'n
 import { join } from 'node:path'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
+import type { Logger } from '../../common/log.js'
 import { readPhotoMeta } from './exif.js'
 import { parseNote, toNoteText } from './note.js'
 import { makePhoto, seedOf, splitCamera } from './photo.js'
@@ -105,6 +106,8 @@ export interface PhoneFilesOptions {
   clock: Clock
   /** The camera named in new photos' EXIF (default "Xiaomi 13"). */
   camera?: string
+  /** Where a failing `changed` listener is reported (it never fails the user's change). */
+  log?: Logger
 }
 
 interface Cached {
@@ -197,7 +200,7 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
     }
     try {
       const item = await this.write(category, id, bytes)
-      this.emit('changed', category, id, 'added')
+      this.changed(category, id, 'added')
       return item
     } finally {
       this.reserved.delete(`${category}/${id}`)
@@ -213,13 +216,13 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
     const old = (await this.read(category, id)).toString('utf8')
     const text = input.category === 'contacts' ? editedContact(old, id, input, this.opts.clock.now()) : editedNote(old, input as NoteInput)
     const item = await this.write(category, id, Buffer.from(text))
-    this.emit('changed', category, id, 'edited')
+    this.changed(category, id, 'edited')
     return item
   }
 
   async delete(category: Category, id: string): Promise<boolean> {
     const gone = await this.remove(category, id)
-    if (gone) this.emit('changed', category, id, 'deleted')
+    if (gone) this.changed(category, id, 'deleted')
     return gone
   }
 
@@ -254,6 +257,15 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
     }
     this.cache.delete(path)
     return true
+  }
+
+  /** Tells the listeners; one that throws is logged, and the change (already on disk) stands. */
+  private changed(category: Category, id: string, kind: 'added' | 'edited' | 'deleted'): void {
+    try {
+      this.emit('changed', category, id, kind)
+    } catch (err) {
+      this.opts.log?.error({ err, category, id, kind }, 'a listener of phone data changes failed')
+    }
   }
 
   private pathOf(category: Category, id: string): string {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { categoryDir, checkCategory, fileStamp, PhoneFiles } from '../../agent/phone-data/store.js'
 import type { Category, ItemInput } from '../../agent/phone-data/types.js'
+import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const START = Date.UTC(2026, 0, 1)
@@ -106,6 +107,23 @@ t.test('S4: deleting is a user change; write and remove (from the cloud) are not
   t.equal(await data.remove('photos', pulled.id), true)
   t.equal(await data.remove('photos', pulled.id), false)
   t.equal(changes.length, 2, 'no changed events for cloud writes')
+})
+
+t.test("a change listener that throws is logged and does not undo the user's change", async (t) => {
+  const logs = new LogCapture()
+  const dir = tempDir(t)
+  const data = new PhoneFiles({ dataDir: dir, clock: new ManualClock(), log: logs.logger() })
+  data.on('changed', () => {
+    throw new Error('sync is broken')
+  })
+  const note = await data.add({ category: 'notes', title: 'Kept' })
+  t.match(logs.lines, [{ msg: 'a listener of phone data changes failed', err: { message: 'sync is broken' }, kind: 'added' }])
+  t.equal(await data.delete('notes', note.id), true)
+  const quiet = new PhoneFiles({ dataDir: dir, clock: new ManualClock() })
+  quiet.on('changed', () => {
+    throw new Error('no log to tell')
+  })
+  t.match((await quiet.add({ category: 'notes', title: 'Also kept' })).meta, { title: 'Also kept' })
 })
 
 t.test('bad input gets a clear error with a code, and the store keeps working', async (t) => {
