@@ -15,6 +15,7 @@ import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { Agent, AgentStatus } from './agent.js'
 import { DRIVE_CONTROL_REQUESTS, handleDriveControl } from './drive/drive-control.js'
+import { DataRequestSchema, handleData, type DataReply, type DataRequest } from './phone-data/control-ops.js'
 
 export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('status') }),
@@ -24,10 +25,15 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('network-permission'), on: z.boolean() }),
   z.strictObject({ op: z.literal('logs-over-mobile'), on: z.boolean() }),
   ...DRIVE_CONTROL_REQUESTS,
+  z.strictObject({ op: z.literal('data'), data: DataRequestSchema }),
 ])
 export type ControlRequest = z.infer<typeof ControlRequestSchema>
-/** `result` carries what a request other than a switch answers (a drive listing, a share link). */
-export type ControlReply = { ok: true; status: AgentStatus; result?: unknown } | { ok: false; error: string }
+/**
+ * `result` carries what a request other than a switch answers (a drive
+ * listing, a share link, the phone's data); a refusal carries the error's
+ * code when it has one (NOT_FOUND, BAD_ID, ...).
+ */
+export type ControlReply = { ok: true; status: AgentStatus; result?: unknown } | { ok: false; error: string; code?: string }
 
 export const controlSocketPath = (dataDir: string): string => join(dataDir, 'control.sock')
 
@@ -57,9 +63,11 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
       case 'drive-share':
       case 'drive-sync':
         return { ok: true, status: agent.status(), result: await handleDriveControl(agent.drive, req) }
+      case 'data':
+        return { ok: true, status: agent.status(), result: await handleData(agent, req.data) }
     }
   } catch (err) {
-    return { ok: false, error: (err as Error).message }
+    return { ok: false, error: (err as Error).message, ...(err instanceof FakephoneError ? { code: err.code } : {}) }
   }
 }
 
@@ -87,7 +95,11 @@ export async function serveControl(agent: Agent, dataDir: string, log: Logger): 
 }
 
 export class ControlError extends FakephoneError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The agent's own error code for a refusal, when it gave one. */
+    readonly reason?: string,
+  ) {
     super('ECONTROL', message)
   }
 }
@@ -95,6 +107,11 @@ export class ControlError extends FakephoneError {
 /** Sends one request to the agent whose data directory is `dataDir`. */
 export async function sendControl(dataDir: string, req: ControlRequest): Promise<AgentStatus> {
   return (await askControl(dataDir, req)).status
+}
+
+/** Sends one request about the phone's data (S1-S4). */
+export async function sendDataControl(dataDir: string, data: DataRequest): Promise<DataReply> {
+  return (await askControl(dataDir, { op: 'data', data })).result as DataReply
 }
 
 /** Sends one request and resolves with the whole answer: the phone's status and the request's result. */
@@ -112,7 +129,7 @@ export function askControl(dataDir: string, req: ControlRequest): Promise<{ stat
     socket.on('end', () => {
       const reply = JSON.parse(text) as ControlReply
       if (reply.ok) resolve(reply)
-      else reject(new ControlError(reply.error))
+      else reject(new ControlError(reply.error, reply.code))
     })
   })
 }
