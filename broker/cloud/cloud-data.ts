@@ -18,6 +18,9 @@ import { addBlobRoutes } from './blob-routes.js'
 import { BlobStore } from './blob-store.js'
 import { CloudLog } from './cloud-log.js'
 import { CloudRouter } from './http-router.js'
+import { SyncItems } from './items.js'
+import { RecycleBin } from './recycle-bin.js'
+import { addSyncRoutes } from './sync-routes.js'
 
 export interface CloudDataOptions {
   accounts: AccountRules
@@ -51,6 +54,9 @@ export class CloudData {
   readonly blobs: BlobStore
   readonly cloudLog: CloudLog
   readonly router: CloudRouter
+  /** S1-S4: what app data sync keeps; R1-R3: its recycle bin. */
+  readonly items: SyncItems
+  readonly bin: RecycleBin
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
@@ -68,13 +74,19 @@ export class CloudData {
     const parts: CloudParts = { db: deps.db, clock: deps.clock, log, accounts: this.accounts, blobs: this.blobs, cloudLog: this.cloudLog, router: this.router }
     addBlobRoutes(parts)
     addAccountRoutes(parts)
+    this.items = new SyncItems(deps.db, deps.clock, this.accounts, this.blobs)
+    this.bin = new RecycleBin(parts, this.items)
+    addSyncRoutes(parts, this.items, this.bin)
+    this.accounts.onFreeze('items', (account) => this.items.clear(account))
   }
 
   start(): void {
     this.accounts.start()
+    this.bin.start()
   }
 
   stop(): void {
+    this.bin.stop()
     this.accounts.stop()
   }
 
