@@ -100,12 +100,6 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
     }
   }
 
-  /** One item, live or in the bin. */
-  get(account: string, category: SyncCategory, id: string): CloudItem | undefined {
-    const row = this.row(account, category, id)
-    return row && toItem(row)
-  }
-
   /**
    * Stores an item (or a new version) whose blob is uploaded. A1: the new
    * bytes are charged, the replaced version's given back, in one
@@ -205,7 +199,7 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
     const rows = this.sql.all.all(account) as Row[]
     for (const row of rows) this.drop(row)
     this.sql.clear.run(account)
-    if (rows.some((r) => r.deleted_at !== null)) this.emit('bin', account)
+    this.emit('bin', account)
     return rows.length
   }
 
