@@ -32,6 +32,8 @@ import { Battery } from './battery.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
 import type { LocationSource } from './location.js'
 import { DEFAULT_SETTINGS, settingsFile, type Settings } from './settings.js'
+import { PhoneFiles } from './phone-data/store.js'
+import type { Category, LocalItem, PhoneData } from './phone-data/types.js'
 
 export interface AgentOptions {
   id: string
@@ -118,10 +120,13 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /** The data channel's bulk transfers (sync, backup, drive); null when no cloud URL was given. */
   readonly cloud: CloudClient | null
   private transfers = new AbortController()
+  /** The user's photos, contacts, notes and recordings (S1-S4), as files under the data directory. */
+  readonly data: PhoneData
 
   constructor(private readonly opts: AgentOptions) {
     super()
     this.file = settingsFile(opts.dataDir)
+    this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock })
     this.random = opts.random ?? Math.random
     this.battery = new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() })
     const remoteLog = opts.log.child({ component: 'remote' })
@@ -260,6 +265,18 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         return { state: 'succeeded', data: { files, bytes, sdcardKept: !command.args.eraseSdcard, findDeviceKept: keepFindDevice } }
       }
     }
+  }
+
+  /** The user takes a photo: at the phone's current location fix (none: no GPS in it) and clock time. */
+  takePhoto(): Promise<LocalItem> {
+    const now = this.opts.clock.now()
+    const fix = this.opts.location.fix(now)
+    return this.data.add({ category: 'photos', takenAt: now, ...(fix ? { lat: fix.lat, lon: fix.lon } : {}) })
+  }
+
+  /** S3: whether an item carries the "in the cloud" marker; null while this phone keeps no such marker. */
+  inCloud(_category: Category, _id: string): boolean | null {
+    return null
   }
 
   private checkLostModeGuard(): void {

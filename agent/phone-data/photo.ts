@@ -1,0 +1,70 @@
+/**
+ * A photo the phone's camera takes (S1, S3): a real, decodable JPEG whose
+ * pixels differ from photo to photo (a sky-and-ground scene with a sun and a
+ * little sensor noise, drawn from a seed) and whose EXIF carries the capture
+ * time, the GPS position and the camera.
+ */
+import jpeg from 'jpeg-js'
+import { withExif, type PhotoExif } from './exif.js'
+
+export const PHOTO_WIDTH = 256
+export const PHOTO_HEIGHT = 192
+
+/** A small fast PRNG (mulberry32): the same seed gives the same numbers. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A 32-bit seed from any text (FNV-1a). */
+export function seedOf(text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : v)
+
+/** RGBA pixels of one scene: a sky gradient, a horizon, a ground gradient, a sun, and noise. */
+function scene(seed: number): Buffer {
+  const rand = seededRandom(seed)
+  const pixels = Buffer.alloc(PHOTO_WIDTH * PHOTO_HEIGHT * 4)
+  const sky = [rand() * 120, 80 + rand() * 120, 150 + rand() * 105]
+  const ground = [40 + rand() * 120, 40 + rand() * 120, rand() * 80]
+  const horizon = PHOTO_HEIGHT * (0.4 + rand() * 0.3)
+  const sun = { x: rand() * PHOTO_WIDTH, y: rand() * horizon, r: 12 + rand() * 30 }
+  const noise = seededRandom(seed ^ 0x9e3779b9)
+  for (let y = 0; y < PHOTO_HEIGHT; y++) {
+    const inSky = y < horizon
+    const base = inSky ? sky : ground
+    const shade = inSky ? 1 - (y / horizon) * 0.5 : 0.6 + ((y - horizon) / (PHOTO_HEIGHT - horizon)) * 0.4
+    for (let x = 0; x < PHOTO_WIDTH; x++) {
+      const at = (y * PHOTO_WIDTH + x) * 4
+      const lit = Math.hypot(x - sun.x, y - sun.y) < sun.r
+      const grain = (noise() - 0.5) * 40
+      pixels[at] = clamp(lit ? 255 : (base[0] as number) * shade + grain)
+      pixels[at + 1] = clamp(lit ? 230 : (base[1] as number) * shade + grain)
+      pixels[at + 2] = clamp(lit ? 120 : (base[2] as number) * shade + grain)
+      pixels[at + 3] = 255
+    }
+  }
+  return pixels
+}
+
+/** The bytes of one photo: `seed` picks the scene, `exif` is what the camera wrote. */
+export function makePhoto(exif: PhotoExif, seed: number): Buffer {
+  const encoded = jpeg.encode({ width: PHOTO_WIDTH, height: PHOTO_HEIGHT, data: scene(seed) }, 75).data
+  return withExif(encoded, exif)
+}
+
+/** "Xiaomi 13 Pro" → Make "Xiaomi", Model "13 Pro" (how the EXIF splits a camera name). */
+export function splitCamera(camera: string): { make: string; model: string } {
+  const [make = '', ...model] = camera.trim().split(/\s+/)
+  return { make, model: model.join(' ') }
+}
