@@ -13,7 +13,9 @@ import { z } from 'zod'
 import { NetworkSchema, decodeJson } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
+import { SyncCategorySchema } from '../common/cloud/sync-api.js'
 import type { Agent, AgentStatus } from './agent.js'
+import type { SyncEngine } from './sync/engine.js'
 
 export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('status') }),
@@ -22,11 +24,19 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('unlock'), pin: z.string().max(16) }),
   z.strictObject({ op: z.literal('network-permission'), on: z.boolean() }),
   z.strictObject({ op: z.literal('logs-over-mobile'), on: z.boolean() }),
+  z.strictObject({ op: z.literal('sync'), category: SyncCategorySchema, on: z.boolean() }),
+  z.strictObject({ op: z.literal('photo-switch'), name: z.enum(['galleryBackup', 'albumSync']), on: z.boolean() }),
 ])
 export type ControlRequest = z.infer<typeof ControlRequestSchema>
 export type ControlReply = { ok: true; status: AgentStatus } | { ok: false; error: string }
 
 export const controlSocketPath = (dataDir: string): string => join(dataDir, 'control.sock')
+
+/** S1, S3: the phone's sync, which needs a cloud to talk to. */
+function syncOf(agent: Agent): SyncEngine {
+  if (!agent.sync) throw new FakephoneError('NO_CLOUD', "this phone has no cloud to sync with: start the agent with --cloud http://host:port")
+  return agent.sync
+}
 
 export async function handleControl(agent: Agent, line: string): Promise<ControlReply> {
   const decoded = decodeJson(ControlRequestSchema, line)
@@ -47,6 +57,12 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
         return { ok: true, status: agent.status() }
       case 'logs-over-mobile':
         await agent.framework.setLogsOverMobile(req.on)
+        return { ok: true, status: agent.status() }
+      case 'sync':
+        await syncOf(agent).setCategory(req.category, req.on)
+        return { ok: true, status: agent.status() }
+      case 'photo-switch':
+        await syncOf(agent).setPhotoSwitch(req.name, req.on)
         return { ok: true, status: agent.status() }
     }
   } catch (err) {

@@ -15,6 +15,7 @@ import type { KeyObject } from 'node:crypto'
 import { defaultPushUrl } from '../agent/push-channel.js'
 import { cloudUrlOf } from '../agent/cloud-client.js'
 import { addFrameworkPhoneCommands } from './framework-commands.js'
+import { addSyncPhoneCommands } from './sync-commands.js'
 import { renderFrameworkStatus } from './framework-render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
@@ -183,5 +184,6 @@ export function phoneCommand(io: Io): Command {
       return send({ op: 'network', network: network.data })
     })
   addFrameworkPhoneCommands(cmd, io, send)
+  addSyncPhoneCommands(cmd, io)
   return cmd
 }

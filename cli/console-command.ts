@@ -9,6 +9,7 @@ import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
 import { addRemoteCommands } from './remote-commands.js'
+import { addSyncConsoleCommands } from './sync-commands.js'
 
 interface ConsoleOptions {
   api: string
@@ -76,5 +77,6 @@ export function consoleCommand(io: Io): Command {
     })
   addRemoteCommands(cmd, io, () => client(opts()))
   addFrameworkConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
+  addSyncConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
   return cmd
 }
