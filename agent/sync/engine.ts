@@ -152,9 +152,8 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
 
   /**
    * Runs `fn` (a wipe) with sync held still and its files on disk, then
-   * reads the switches and state again: a wipe removes both, so the phone
-   * starts over with the default switches and forgets what it synced --
-   * its emptied folders are not taken for deletes.
+   * resets the switches to their defaults and forgets what was synced, so
+   * the emptied folders are not taken for deletes.
    */
   async whilePaused<T>(fn: () => Promise<T>): Promise<T> {
     this.paused = true
@@ -163,8 +162,8 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
       await this.state.flushed()
       await this.switches.flushed()
       const result = await fn()
-      await this.switches.load()
-      await this.state.load()
+      await this.switches.reset()
+      await this.state.reset()
       this.localSha.clear()
       return result
     } finally {

@@ -1,6 +1,6 @@
 /**
  * What the phone knows of the cloud (S1-S4), kept in `<data>/sync-state.json`
- * (a wipe removes it, so a wiped phone never takes its empty folders for
+ * (a wipe resets it, so a wiped phone never takes its empty folders for
  * deletes): per category the cursor of the cloud's change feed, and per
  * item the version the cloud confirmed. An item carries the "in the cloud"
  * marker (S3) only when its bytes match that version -- never while an
@@ -45,6 +45,12 @@ export class SyncState {
 
   async load(): Promise<void> {
     this.values = await this.file.load(empty())
+  }
+
+  /** Forgets every link and cursor (a wipe). */
+  async reset(): Promise<void> {
+    this.values = empty()
+    await this.file.save(this.values)
   }
 
   of(category: Category): z.infer<typeof CategoryStateSchema> {

@@ -1,6 +1,6 @@
 /**
  * The phone's sync switches (S1, S3), kept in `<data>/sync-switches.json`
- * (a wipe removes the file, so the switches go back to their defaults):
+ * (a wipe puts them back to their defaults):
  * - S1: one switch per category in the app-data-sync list; off, the
  *   category is neither uploaded nor pulled.
  * - S3: photos can be stopped in three places -- the gallery app's own
@@ -42,6 +42,12 @@ export class SyncSwitches {
   /** Reads the switches from disk (their defaults when the file is gone, e.g. after a wipe). */
   async load(): Promise<void> {
     this.values = await this.file.load(structuredClone(DEFAULT_SYNC_SWITCHES))
+  }
+
+  /** Back to the defaults (a wipe). */
+  async reset(): Promise<void> {
+    this.values = structuredClone(DEFAULT_SYNC_SWITCHES)
+    await this.file.save(this.values)
   }
 
   get current(): SyncSwitchValues {
