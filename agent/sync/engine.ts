@@ -79,9 +79,9 @@ interface SyncEvents {
 export const DEFAULT_SYNC_INTERVAL_MS = 15 * 60_000
 const PAGE = 200
 
-/** Errors after which the rest of the pass cannot work: transfers halted, the cloud unreachable or refusing the service. */
+/** Errors after which the rest of the pass cannot work: transfers halted, the cloud unreachable, or refusing the account (service off, frozen: 403). */
 function ends(err: unknown): boolean {
-  return err instanceof CloudError && (err.status === 0 || err.code === 'SERVICE_NOT_ENABLED' || err.code === 'FROZEN')
+  return err instanceof CloudError && (err.status === 0 || err.status === 403)
 }
 
 const key = (category: Category, id: string): string => `${category}/${id}`
@@ -91,7 +91,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   private readonly state: SyncState
   /** The bytes each local item had when last listed; an edit or a delete drops its entry. */
   private readonly localSha = new Map<string, string>()
-  private readonly counts = new Map<Category, { local: number; inCloud: number }>()
+  private readonly counts = new Map<Category, { local: number; inCloud: number }>(CATEGORIES.map((c) => [c, { local: 0, inCloud: 0 }]))
   private readonly errors = new Map<Category, string>()
   private running: Promise<void> | null = null
   private wanted = false
@@ -195,7 +195,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   status(): SyncStatus {
     const categories = Object.fromEntries(
       CATEGORIES.map((c) => {
-        const { local, inCloud } = this.counts.get(c) ?? { local: 0, inCloud: 0 }
+        const { local, inCloud } = this.counts.get(c) as { local: number; inCloud: number }
         const s: CategorySyncStatus = {
           sync: this.switches.isOn(c),
           uploads: this.switches.uploads(c),
@@ -234,10 +234,12 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
       try {
         await this.syncCategory(category, online, signal)
       } catch (err) {
-        this.errors.set(category, (err as Error).message)
         this.opts.log.info({ category, err: (err as Error).message }, 'sync pass halted')
         // The rest waits for the next pass; still count what is on the phone.
-        for (const rest of CATEGORIES.slice(CATEGORIES.indexOf(category))) await this.scan(rest)
+        for (const rest of CATEGORIES.slice(CATEGORIES.indexOf(category))) {
+          this.errors.set(rest, (err as Error).message)
+          await this.scan(rest)
+        }
         return
       }
     }
@@ -258,6 +260,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
 
   private async syncCategory(category: Category, online: boolean, signal: AbortSignal): Promise<void> {
     const local = await this.scan(category)
+    if (online) this.errors.delete(category)
     const here = new Set(local.map((i) => i.id))
     const gone = Object.keys(this.state.of(category).links).filter((id) => !here.has(id))
     if (!this.switches.uploads(category)) {
@@ -272,7 +275,6 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     if (this.switches.isOn(category)) await this.pull(category, signal)
     await this.scan(category)
     this.state.synced(category, this.opts.clock.now())
-    this.errors.delete(category)
   }
 
   /** One item's work; an error that ends the pass is thrown, any other is noted and the next item goes on. */

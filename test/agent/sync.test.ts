@@ -17,6 +17,8 @@ import { withExif } from '../../agent/phone-data/exif.js'
 import { DEFAULT_SYNC_INTERVAL_MS } from '../../agent/sync/engine.js'
 import { addDevice, agentConnected, startAgent, startCloud, type Cloud, type TestAgentOptions } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
+import { handleControl } from '../../agent/control.js'
+import { DEFAULT_ACCOUNT_RULES } from '../../broker/cloud/accounts.js'
 
 const sync = (agent: Agent): SyncEngine => agent.sync as SyncEngine
 
@@ -213,6 +215,8 @@ t.test('S4: a contact deleted while contact sync is off never reaches the recycl
   await sync(a).idle()
   await sync(a).setCategory('contacts', false)
   await a.data.delete('contacts', kept.id)
+  const neverSynced = await a.data.add({ category: 'contacts', name: 'Never synced' })
+  await a.data.delete('contacts', neverSynced.id)
   await passes(a)
   await sync(a).setCategory('contacts', true)
   await passes(a)
@@ -250,7 +254,11 @@ t.test('a wipe resets the sync switches and does not take the emptied folders fo
   await sync(a).idle()
   await sync(a).setCategory('recordings', false)
   const wipe = { id: '00000000-0000-4000-8000-000000000000', device: 'phone-a', type: 'wipe', args: { eraseSdcard: true, keepFindDevice: true }, issuedAt: 0, expiresAt: 0, seq: 1, sig: '' } as unknown as Command
-  t.match(await a.run(wipe), { state: 'succeeded' })
+  await sync(a).idle()
+  const wiping = a.run(wipe)
+  sync(a).kick()
+  t.equal(sync(a).status().running, false, 'no pass starts while the wipe runs')
+  t.match(await wiping, { state: 'succeeded' })
   await sync(a).idle()
   t.equal(sync(a).switches.isOn('recordings'), true, 'switches back to their defaults')
   t.same(cloudIds(cloud, 'notes'), [`notes/${note.id}`], 'the cloud copy is not deleted')
@@ -279,4 +287,70 @@ t.test('a sync of 1,000 photos completes: put on the phone while the agent was d
   await sync(b).idle()
   t.equal((await b.data.list('photos')).length, 1000, 'the other phone pulled them all')
   t.comment(`1,000 photos: uploaded in ${uploaded - started} ms, pulled in ${Date.now() - uploaded} ms`)
+})
+
+t.test('A1: over quota a photo is refused with the reason, shown in the sync status, and smaller items still go up', async (t) => {
+  const cloud = await startCloud(t, { cloud: { accounts: { ...DEFAULT_ACCOUNT_RULES, freeQuotaBytes: 4096 } } })
+  const a = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a', 'alice'))
+  const photo = await a.takePhoto()
+  const note = await a.data.add({ category: 'notes', title: 'small' })
+  await passes(a)
+  t.match(a.status().sync?.categories.photos, { pending: 1, lastError: new RegExp(`^${photo.id}: over quota: this upload needs`) })
+  t.same(cloudIds(cloud), [`notes/${note.id}`])
+})
+
+t.test('X1, A3: a cloud that refuses the account (service off there, or frozen) ends the pass with its reason', async (t) => {
+  const { cloud, a, b } = await phones(t)
+  const photo = await a.takePhoto()
+  await sync(a).idle()
+  for (const id of ['phone-a', 'phone-b']) {
+    const status = { cloudService: false, findDevice: false, at: cloud.clock.now() }
+    cloud.broker.store.setStatus(id, status, cloud.clock.now())
+    cloud.broker.cloud.deviceStatus(id, status, undefined)
+  }
+  await a.data.add({ category: 'notes', title: 'refused' })
+  await a.data.delete('photos', photo.id)
+  await passes(a)
+  t.match(a.status().sync?.categories.photos, { lastError: /cloud service is not enabled/ })
+  t.match(a.status().sync?.categories.notes, { pending: 1, lastError: /cloud service is not enabled/ })
+  t.same(cloudIds(cloud), [`photos/${photo.id}`], 'nothing changed in the cloud')
+  await b.stop()
+})
+
+t.test('R1: a phone deleting what the console already deleted just forgets it; a phone without a cloud has no sync', async (t) => {
+  const { cloud, a } = await phones(t)
+  const note = await a.data.add({ category: 'notes', title: 'twice deleted' })
+  await sync(a).idle()
+  cloud.broker.cloud.items.delete('alice', 'console', 'notes', note.id)
+  await a.data.delete('notes', note.id)
+  await sync(a).idle()
+  t.same(cloud.broker.cloud.bin.view('alice').entries.map((e) => e.id), [note.id], 'one bin entry')
+  t.match(a.status().sync?.categories.notes, { local: 0, lastError: null })
+  await a.stop()
+  sync(a).kick()
+  t.equal(sync(a).status().running, false, 'a stopped phone does not sync')
+
+  const lone = await startAgent(t, cloud, 'phone-c', await addDevice(cloud, 'phone-c', 'carol'), { cloudUrl: undefined })
+  t.equal(lone.sync, null)
+  t.equal(lone.status().sync, null)
+  t.equal(lone.inCloud('notes', 'x.txt'), null)
+  t.match(await handleControl(lone, JSON.stringify({ op: 'sync', category: 'notes', on: false })), { ok: false, error: /no cloud to sync with/ })
+  t.match(await handleControl(a, JSON.stringify({ op: 'photo-switch', name: 'albumSync', on: false })), { ok: true, status: { sync: { switches: { albumSync: false } } } })
+  const wipe = { id: '00000000-0000-4000-8000-000000000000', device: 'phone-c', type: 'wipe', args: { eraseSdcard: true, keepFindDevice: true }, issuedAt: 0, expiresAt: 0, seq: 1, sig: '' } as unknown as Command
+  t.match(await lone.run(wipe), { state: 'succeeded' })
+})
+
+t.test('S1: a pulled item the phone already has takes the marker; a different local file of the same name is kept', async (t) => {
+  const { a, b } = await phones(t)
+  await sync(b).setPhotoSwitch('galleryBackup', false)
+  const same = await a.takePhoto()
+  const other = await a.takePhoto()
+  await sync(a).idle()
+  await b.data.write('photos', same.id, await a.data.read('photos', same.id))
+  const mine = Buffer.from(jpeg.encode({ width: 8, height: 8, data: Buffer.alloc(8 * 8 * 4, 200) }, 80).data)
+  await b.data.write('photos', other.id, mine)
+  await passes(b)
+  t.ok(b.inCloud('photos', same.id), 'the same bytes: marked in the cloud without a download')
+  t.notOk(b.inCloud('photos', other.id))
+  t.same(await b.data.read('photos', other.id), mine, "b's own file is not overwritten")
 })

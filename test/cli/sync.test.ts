@@ -2,7 +2,7 @@
 import t from 'tap'
 import { main } from '../../cli/main.js'
 import type { ManualClock } from '../../common/clock.js'
-import { renderSyncStatus } from '../../cli/sync-commands.js'
+import { renderBin, renderSyncStatus } from '../../cli/sync-commands.js'
 import { CloudClient } from '../../agent/cloud-client.js'
 import { ItemReplySchema, SYNC_PATH } from '../../common/cloud/sync-api.js'
 import { DEFAULT_SYNC_SWITCHES } from '../../agent/sync/switches.js'
@@ -61,5 +61,9 @@ t.test('sync status without a cloud, and with a last sync and a last error', (t)
   const text = renderSyncStatus({ switches: DEFAULT_SYNC_SWITCHES, running: true, categories: { photos: notes, contacts: notes, notes, recordings: notes } }, 90_000)
   t.match(text, /^gallery auto-backup on, album sync on, syncing now\n/)
   t.match(text, /notes\s+on\s+on\s+3\s+2\s+1\s+1m 30s ago\n\s+last error: n1.txt: over quota\n/)
+  const idle = renderSyncStatus({ switches: DEFAULT_SYNC_SWITCHES, running: false, categories: { photos: notes, contacts: notes, notes, recordings: notes } }, 90_000)
+  t.match(idle, /^gallery auto-backup on, album sync on\n/)
+  const entry = { category: 'notes' as const, id: 'n.txt', size: 10, deletedAt: 0, purgeAt: 0 }
+  t.match(renderBin({ now: 0, account: 'alice', windowDays: 180, entries: [{ ...entry, daysLeft: 180 }, { ...entry, daysLeft: 1 }] }), /180 days left\n.*1 day left\n$/)
   t.end()
 })
