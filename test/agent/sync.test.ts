@@ -15,12 +15,16 @@ import type { Command } from '../../common/contract.js'
 import type { Category } from '../../agent/phone-data/types.js'
 import { withExif } from '../../agent/phone-data/exif.js'
 import { DEFAULT_SYNC_INTERVAL_MS } from '../../agent/sync/engine.js'
-import { addDevice, agentConnected, startAgent, startCloud, type Cloud, type TestAgentOptions } from '../fixtures/cloud.js'
+import { addDevice, reportServiceOff, agentConnected, startAgent, startCloud, type Cloud, type TestAgentOptions } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 import { handleControl } from '../../agent/control.js'
 import { DEFAULT_ACCOUNT_RULES } from '../../broker/cloud/accounts.js'
 
 const sync = (agent: Agent): SyncEngine => agent.sync as SyncEngine
+
+/** A wipe as the phone runs it once verified (run() is past the signature check). */
+const wipeCommand = (device: string): Command =>
+  ({ id: '00000000-0000-4000-8000-000000000000', device, type: 'wipe', args: { eraseSdcard: true, keepFindDevice: true }, issuedAt: 0, expiresAt: 0, seq: 1, sig: '' }) as Command
 
 /** Runs a pass now on each phone, one after the other, and waits for it. */
 async function passes(...agents: Agent[]): Promise<void> {
@@ -253,9 +257,8 @@ t.test('a wipe resets the sync switches and does not take the emptied folders fo
   const note = await a.data.add({ category: 'notes', title: 'Before the wipe' })
   await sync(a).idle()
   await sync(a).setCategory('recordings', false)
-  const wipe = { id: '00000000-0000-4000-8000-000000000000', device: 'phone-a', type: 'wipe', args: { eraseSdcard: true, keepFindDevice: true }, issuedAt: 0, expiresAt: 0, seq: 1, sig: '' } as unknown as Command
   await sync(a).idle()
-  const wiping = a.run(wipe)
+  const wiping = a.run(wipeCommand('phone-a'))
   sync(a).kick()
   t.equal(sync(a).status().running, false, 'no pass starts while the wipe runs')
   t.match(await wiping, { state: 'succeeded' })
@@ -303,11 +306,7 @@ t.test('X1, A3: a cloud that refuses the account (service off there, or frozen) 
   const { cloud, a, b } = await phones(t)
   const photo = await a.takePhoto()
   await sync(a).idle()
-  for (const id of ['phone-a', 'phone-b']) {
-    const status = { cloudService: false, findDevice: false, at: cloud.clock.now() }
-    cloud.broker.store.setStatus(id, status, cloud.clock.now())
-    cloud.broker.cloud.deviceStatus(id, status, undefined)
-  }
+  reportServiceOff(cloud, 'phone-a', 'phone-b')
   await a.data.add({ category: 'notes', title: 'refused' })
   await a.data.delete('photos', photo.id)
   await passes(a)
@@ -336,8 +335,7 @@ t.test('R1: a phone deleting what the console already deleted just forgets it; a
   t.equal(lone.inCloud('notes', 'x.txt'), null)
   t.match(await handleControl(lone, JSON.stringify({ op: 'sync', category: 'notes', on: false })), { ok: false, error: /no cloud to sync with/ })
   t.match(await handleControl(a, JSON.stringify({ op: 'photo-switch', name: 'albumSync', on: false })), { ok: true, status: { sync: { switches: { albumSync: false } } } })
-  const wipe = { id: '00000000-0000-4000-8000-000000000000', device: 'phone-c', type: 'wipe', args: { eraseSdcard: true, keepFindDevice: true }, issuedAt: 0, expiresAt: 0, seq: 1, sig: '' } as unknown as Command
-  t.match(await lone.run(wipe), { state: 'succeeded' })
+  t.match(await lone.run(wipeCommand('phone-c')), { state: 'succeeded' })
 })
 
 t.test('S1: a pulled item the phone already has takes the marker; a different local file of the same name is kept', async (t) => {

@@ -12,7 +12,7 @@ import { ConsoleClient } from '../../broker/console-client.js'
 import { DEFAULT_ACCOUNT_RULES } from '../../broker/cloud/accounts.js'
 import type { ManualClock } from '../../common/clock.js'
 import { BinViewSchema, ChangesSchema, ItemReplySchema, ItemsViewSchema, PurgedSchema, SYNC_PATH, type BinView, type ItemsView, type SyncCategory } from '../../common/cloud/sync-api.js'
-import { addDevice, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { addDevice, reportServiceOff, startCloud, type Cloud } from '../fixtures/cloud.js'
 
 const DAY = 86_400_000
 const HOUR = 3_600_000
@@ -111,12 +111,7 @@ t.test('the change feed comes in pages from the cursor', async (t) => {
 t.test('X1: with the account\'s cloud service off, the phone cannot sync, and the console still sees what is kept (S2)', async (t) => {
   const s = await setup(t)
   await put(s, 'notes', 'n1.txt', Buffer.from('kept'))
-  for (const id of ['phone-a', 'phone-b']) {
-    // What the broker does with a phone's status message.
-    const status = { cloudService: false, findDevice: false, at: s.clock.now() }
-    s.cloud.broker.store.setStatus(id, status, s.clock.now())
-    s.cloud.broker.cloud.deviceStatus(id, status, undefined)
-  }
+  reportServiceOff(s.cloud, 'phone-a', 'phone-b')
   t.equal(s.cloud.broker.cloud.accounts.need('alice').serviceOn, false)
   await t.rejects(s.phone.call('GET', `${SYNC_PATH}/notes/changes`, ChangesSchema), { status: 403, code: 'SERVICE_NOT_ENABLED' })
   await t.rejects(s.phone.call('DELETE', `${SYNC_PATH}/notes/n1.txt`, ItemReplySchema), { status: 403, code: 'SERVICE_NOT_ENABLED' })
