@@ -165,6 +165,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.settings = await this.file.load(DEFAULT_SETTINGS)
     await this.remote.load()
     await this.framework.start()
+    // Sync reads its switches and lists the phone's files before the data channel opens, so a phone that is up is also syncing.
+    await this.sync?.start()
     const presence = topicFor(this.opts.id, 'presence')
     this.link = new MqttLink({
       url: this.opts.brokerUrl,
@@ -190,7 +192,6 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     })
     this.link.client.on('message', (_topic, payload) => void this.remote.receive(payload))
     this.schedule()
-    await this.sync?.start()
   }
 
   /** Says goodbye (presence offline), closes the data channel and stops every timer. */

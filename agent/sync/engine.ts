@@ -352,7 +352,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     if (local?.sha256 === change.sha256) return this.state.setLink(category, id, { sha256: change.sha256, size: change.size })
     if (editedHere) return
     const bytes = await this.opts.cloud.download(change.sha256, signal)
-    await this.opts.data.write(category, id, bytes)
+    await this.opts.data.write(category, id, bytes, { modifiedAt: change.modifiedAt })
     this.state.setLink(category, id, { sha256: change.sha256, size: change.size })
   }
 }
