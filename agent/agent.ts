@@ -133,7 +133,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   constructor(private readonly opts: AgentOptions) {
     super()
     this.file = settingsFile(opts.dataDir)
-    this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock })
+    this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock, log: opts.log.child({ component: 'phone-data' }) })
     this.random = opts.random ?? Math.random
     this.battery = new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() })
     const remoteLog = opts.log.child({ component: 'remote' })

@@ -16,6 +16,7 @@ import type { Logger } from '../common/log.js'
 import { SyncCategorySchema } from '../common/cloud/sync-api.js'
 import type { Agent, AgentStatus } from './agent.js'
 import type { SyncEngine } from './sync/engine.js'
+import { DataRequestSchema, handleData, type DataReply, type DataRequest } from './phone-data/control-ops.js'
 
 export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('status') }),
@@ -26,9 +27,11 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('logs-over-mobile'), on: z.boolean() }),
   z.strictObject({ op: z.literal('sync'), category: SyncCategorySchema, on: z.boolean() }),
   z.strictObject({ op: z.literal('photo-switch'), name: z.enum(['galleryBackup', 'albumSync']), on: z.boolean() }),
+  z.strictObject({ op: z.literal('data'), data: DataRequestSchema }),
 ])
 export type ControlRequest = z.infer<typeof ControlRequestSchema>
-export type ControlReply = { ok: true; status: AgentStatus } | { ok: false; error: string }
+/** A refusal carries the error's code when it has one (NOT_FOUND, BAD_ID, ...). */
+export type ControlReply = { ok: true; status: AgentStatus } | { ok: true; data: DataReply } | { ok: false; error: string; code?: string }
 
 export const controlSocketPath = (dataDir: string): string => join(dataDir, 'control.sock')
 
@@ -64,9 +67,11 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
       case 'photo-switch':
         await syncOf(agent).setPhotoSwitch(req.name, req.on)
         return { ok: true, status: agent.status() }
+      case 'data':
+        return { ok: true, data: await handleData(agent, req.data) }
     }
   } catch (err) {
-    return { ok: false, error: (err as Error).message }
+    return { ok: false, error: (err as Error).message, ...(err instanceof FakephoneError ? { code: err.code } : {}) }
   }
 }
 
@@ -94,13 +99,26 @@ export async function serveControl(agent: Agent, dataDir: string, log: Logger): 
 }
 
 export class ControlError extends FakephoneError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The agent's own error code for a refusal, when it gave one. */
+    readonly reason?: string,
+  ) {
     super('ECONTROL', message)
   }
 }
 
-/** Sends one request to the agent whose data directory is `dataDir`. */
-export function sendControl(dataDir: string, req: ControlRequest): Promise<AgentStatus> {
+/** Sends one request to the agent whose data directory is `dataDir`; resolves with the phone's status. */
+export async function sendControl(dataDir: string, req: ControlRequest): Promise<AgentStatus> {
+  return ((await exchange(dataDir, req)) as { status: AgentStatus }).status
+}
+
+/** Sends one request about the phone's data (S1-S4). */
+export async function sendDataControl(dataDir: string, data: DataRequest): Promise<DataReply> {
+  return ((await exchange(dataDir, { op: 'data', data })) as { data: DataReply }).data
+}
+
+function exchange(dataDir: string, req: ControlRequest): Promise<Extract<ControlReply, { ok: true }>> {
   const path = controlSocketPath(dataDir)
   return new Promise((resolve, reject) => {
     const socket = createConnection(path)
@@ -113,8 +131,8 @@ export function sendControl(dataDir: string, req: ControlRequest): Promise<Agent
     socket.on('data', (chunk: string) => (text += chunk))
     socket.on('end', () => {
       const reply = JSON.parse(text) as ControlReply
-      if (reply.ok) resolve(reply.status)
-      else reject(new ControlError(reply.error))
+      if (reply.ok) resolve(reply)
+      else reject(new ControlError(reply.error, reply.code))
     })
   })
 }

@@ -16,6 +16,8 @@ import { defaultPushUrl } from '../agent/push-channel.js'
 import { cloudUrlOf } from '../agent/cloud-client.js'
 import { addFrameworkPhoneCommands } from './framework-commands.js'
 import { addSyncPhoneCommands } from './sync-commands.js'
+import { addPhoneDataCommands } from './phone-data-commands.js'
+import { seedDataCommand } from './seed-data-command.js'
 import { renderFrameworkStatus } from './framework-render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
@@ -135,12 +137,13 @@ export function agentCommand(io: Io): Command {
       const running = await startAgent(config, io, log)
       await serveUntilAborted(io, log, `phone ${config.id} running`, () => running.stop())
     })
+  cmd.addCommand(seedDataCommand(io, () => cmd.opts<{ data: string }>().data))
   return cmd
 }
 
 export function phoneCommand(io: Io): Command {
   const cmd = new Command('phone')
-    .description("act as the phone's user on a running agent: flip switches, change network, show status")
+    .description("act as the phone's user on a running agent: flip switches, change network, show status, use its photos, contacts, notes and recordings")
     .option('--cloud <url>', "the cloud's HTTP side for sync, backup and drive, http://host:port (default: the push URL's host and port)")
     .option('--data <dir>', "the phone's data directory", './phone')
     .option('--json', 'machine-readable output')
@@ -185,5 +188,6 @@ export function phoneCommand(io: Io): Command {
     })
   addFrameworkPhoneCommands(cmd, io, send)
   addSyncPhoneCommands(cmd, io)
+  addPhoneDataCommands(cmd, io)
   return cmd
 }

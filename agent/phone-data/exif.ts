@@ -17,14 +17,8 @@ export interface PhotoExif {
   model: string
 }
 
-/** TIFF field types used here. */
-const ASCII = 2
-const SHORT = 3
-const LONG = 4
-const RATIONAL = 5
-const BYTE = 1
-const UNDEFINED = 7
-
+/** The TIFF field types used here, and the bytes one value of each takes. */
+const { BYTE, ASCII, SHORT, LONG, RATIONAL, UNDEFINED } = { BYTE: 1, ASCII: 2, SHORT: 3, LONG: 4, RATIONAL: 5, UNDEFINED: 7 } as const
 const TYPE_SIZE: Record<number, number> = { [BYTE]: 1, [ASCII]: 1, [SHORT]: 2, [LONG]: 4, [RATIONAL]: 8, [UNDEFINED]: 1 }
 
 interface Field {

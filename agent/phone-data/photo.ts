@@ -29,28 +29,28 @@ export function seedOf(text: string): number {
   return h >>> 0
 }
 
-const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : v)
-
 /** RGBA pixels of one scene: a sky gradient, a horizon, a ground gradient, a sun, and noise. */
-function scene(seed: number): Buffer {
+function scene(seed: number): Uint8ClampedArray {
   const rand = seededRandom(seed)
-  const pixels = Buffer.alloc(PHOTO_WIDTH * PHOTO_HEIGHT * 4)
-  const sky = [rand() * 120, 80 + rand() * 120, 150 + rand() * 105]
-  const ground = [40 + rand() * 120, 40 + rand() * 120, rand() * 80]
+  // A clamped array rounds and clips every value written to it to 0-255.
+  const pixels = new Uint8ClampedArray(PHOTO_WIDTH * PHOTO_HEIGHT * 4)
+  const sky = [rand() * 120, 80 + rand() * 120, 150 + rand() * 105] as const
+  const ground = [40 + rand() * 120, 40 + rand() * 120, rand() * 80] as const
   const horizon = PHOTO_HEIGHT * (0.4 + rand() * 0.3)
-  const sun = { x: rand() * PHOTO_WIDTH, y: rand() * horizon, r: 12 + rand() * 30 }
+  const sun = { x: rand() * PHOTO_WIDTH, y: rand() * horizon, r2: (12 + rand() * 30) ** 2 }
   const noise = seededRandom(seed ^ 0x9e3779b9)
   for (let y = 0; y < PHOTO_HEIGHT; y++) {
     const inSky = y < horizon
-    const base = inSky ? sky : ground
+    const [r, g, b] = inSky ? sky : ground
     const shade = inSky ? 1 - (y / horizon) * 0.5 : 0.6 + ((y - horizon) / (PHOTO_HEIGHT - horizon)) * 0.4
+    const dy2 = (y - sun.y) ** 2
     for (let x = 0; x < PHOTO_WIDTH; x++) {
       const at = (y * PHOTO_WIDTH + x) * 4
-      const lit = Math.hypot(x - sun.x, y - sun.y) < sun.r
+      const lit = (x - sun.x) ** 2 + dy2 < sun.r2
       const grain = (noise() - 0.5) * 40
-      pixels[at] = clamp(lit ? 255 : (base[0] as number) * shade + grain)
-      pixels[at + 1] = clamp(lit ? 230 : (base[1] as number) * shade + grain)
-      pixels[at + 2] = clamp(lit ? 120 : (base[2] as number) * shade + grain)
+      pixels[at] = lit ? 255 : r * shade + grain
+      pixels[at + 1] = lit ? 230 : g * shade + grain
+      pixels[at + 2] = lit ? 120 : b * shade + grain
       pixels[at + 3] = 255
     }
   }

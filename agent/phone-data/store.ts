@@ -14,6 +14,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'n
 import { join } from 'node:path'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
+import type { Logger } from '../../common/log.js'
 import { readPhotoMeta } from './exif.js'
 import { parseNote, toNoteText } from './note.js'
 import { makePhoto, seedOf, splitCamera } from './photo.js'
@@ -105,6 +106,8 @@ export interface PhoneFilesOptions {
   clock: Clock
   /** The camera named in new photos' EXIF (default "Xiaomi 13"). */
   camera?: string
+  /** Where a failing `changed` listener is reported (it never fails the user's change). */
+  log?: Logger
 }
 
 interface Cached {
@@ -197,7 +200,7 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
     }
     try {
       const item = await this.write(category, id, bytes)
-      this.emit('changed', category, id, 'added')
+      this.changed(category, id, 'added')
       return item
     } finally {
       this.reserved.delete(`${category}/${id}`)
@@ -213,13 +216,13 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
     const old = (await this.read(category, id)).toString('utf8')
     const text = input.category === 'contacts' ? editedContact(old, id, input, this.opts.clock.now()) : editedNote(old, input as NoteInput)
     const item = await this.write(category, id, Buffer.from(text))
-    this.emit('changed', category, id, 'edited')
+    this.changed(category, id, 'edited')
     return item
   }
 
   async delete(category: Category, id: string): Promise<boolean> {
     const gone = await this.remove(category, id)
-    if (gone) this.emit('changed', category, id, 'deleted')
+    if (gone) this.changed(category, id, 'deleted')
     return gone
   }
 
@@ -256,20 +259,35 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
     return true
   }
 
+  /** Tells the listeners; one that throws is logged, and the change (already on disk) stands. */
+  private changed(category: Category, id: string, kind: 'added' | 'edited' | 'deleted'): void {
+    try {
+      this.emit('changed', category, id, kind)
+    } catch (err) {
+      this.opts.log?.error({ err, category, id, kind }, 'a listener of phone data changes failed')
+    }
+  }
+
   private pathOf(category: Category, id: string): string {
     return join(categoryDir(this.opts.dataDir, category), checkId(category, id))
   }
 
   /** `PREFIX_YYYYMMDD_HHMMSS_mmm.ext`, the millisecond part moved on while that name is taken. */
   private async freshId(category: Category, prefix: string, at: number, ext: string): Promise<string> {
-    for (let t = at; ; t++) {
-      const id = `${prefix}_${fileStamp(t)}${ext}`
-      const key = `${category}/${id}`
-      if (this.reserved.has(key)) continue
-      this.reserved.add(key)
-      if ((await this.get(category, id)) === undefined) return id
-      this.reserved.delete(key)
-    }
+    const name = (t: number): string => `${prefix}_${fileStamp(t)}${ext}`
+    let t = at
+    while (!(await this.claim(category, name(t)))) t++
+    return name(t)
+  }
+
+  /** Reserves `id` for an add in progress; false when it is reserved already or on disk. */
+  private async claim(category: Category, id: string): Promise<boolean> {
+    const key = `${category}/${id}`
+    if (this.reserved.has(key)) return false
+    this.reserved.add(key)
+    if ((await this.get(category, id)) === undefined) return true
+    this.reserved.delete(key)
+    return false
   }
 }
 
@@ -287,7 +305,7 @@ const editedNote = (old: string, input: NoteInput): string => toNoteText({ title
 
 const blankToNull = (v: string | undefined): string | null => (v === undefined || v.trim() === '' ? null : v.trim())
 
-const notFound = (category: Category, id: string): PhoneDataError => new PhoneDataError('NOT_FOUND', `no ${category} item "${id}" on this phone`)
+export const notFound = (category: Category, id: string): PhoneDataError => new PhoneDataError('NOT_FOUND', `no ${category} item "${id}" on this phone`)
 
 /** What each category's `meta` carries, read from the file itself. */
 async function metaOf(category: Category, bytes: Buffer): Promise<LocalItem['meta']> {

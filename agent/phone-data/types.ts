@@ -4,9 +4,15 @@
  * rest of the agent (sync, backup, drive) reads it through.
  *
  *   <data>/sdcard/DCIM/Camera/IMG_YYYYMMDD_HHMMSS_NNN.jpg   photos: JPEG with EXIF (capture time, GPS, camera)
- *   <data>/sdcard/Recordings/REC_YYYYMMDD_HHMMSS_NNN.wav   recordings: small WAV files
+ *   <data>/sdcard/Recordings/REC_YYYYMMDD_HHMMSS_NNN.wav   recordings: small WAV files (16-bit PCM mono, 8 kHz)
  *   <data>/contacts/<uuid>.vcf                              contacts: one vCard 3.0 each
  *   <data>/notes/<uuid>.txt                                 notes: first line is the title
+ *
+ * Times in names are UTC; NNN is the millisecond, moved on by one while a
+ * name is taken. Files whose names start with a dot are temporary (an atomic
+ * write in progress) and never listed. The implementation is PhoneFiles in
+ * store.ts; its errors carry the codes NOT_FOUND, NOT_EDITABLE, BAD_ID,
+ * BAD_CATEGORY and BAD_INPUT.
  */
 import type { EventEmitter } from 'node:events'
 
@@ -24,7 +30,10 @@ export interface LocalItem {
   modifiedAt: number
   /** SHA-256 of the bytes, lower-case hex. */
   sha256: string
-  /** What the category carries: photos {takenAt, lat, lon, camera}; contacts {name, phone}; notes {title}; recordings {durationS}. */
+  /**
+   * What the category carries, read from the file itself (null: the file does not say):
+   * photos {takenAt, lat, lon, camera} from its EXIF; contacts {name, phone, email}; notes {title}; recordings {durationS}.
+   */
   meta: Record<string, string | number | null>
 }
 

@@ -4,16 +4,12 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { wipeData } from '../../agent/wipe.js'
 import { PhoneFiles } from '../../agent/phone-data/store.js'
-import type { ManualClock } from '../../common/clock.js'
-import { addDevice, startAgent, startCloud } from '../fixtures/cloud.js'
+import { cloudWithAgent, startAgent } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 
 t.test('S1/S3: a phone takes a photo at its location fix and clock time; no fix, no GPS; no cloud marker yet', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  const { cloud, clock, secret, agent } = await cloudWithAgent(t, 'phone-a', { dataDir })
   t.ok(agent.data instanceof PhoneFiles)
   clock.advance(90_000)
   const photo = await agent.takePhoto()

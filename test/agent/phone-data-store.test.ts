@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { categoryDir, checkCategory, fileStamp, PhoneFiles } from '../../agent/phone-data/store.js'
 import type { Category, ItemInput } from '../../agent/phone-data/types.js'
+import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const START = Date.UTC(2026, 0, 1)
@@ -108,6 +109,23 @@ t.test('S4: deleting is a user change; write and remove (from the cloud) are not
   t.equal(changes.length, 2, 'no changed events for cloud writes')
 })
 
+t.test("a change listener that throws is logged and does not undo the user's change", async (t) => {
+  const logs = new LogCapture()
+  const dir = tempDir(t)
+  const data = new PhoneFiles({ dataDir: dir, clock: new ManualClock(), log: logs.logger() })
+  data.on('changed', () => {
+    throw new Error('sync is broken')
+  })
+  const note = await data.add({ category: 'notes', title: 'Kept' })
+  t.match(logs.lines, [{ msg: 'a listener of phone data changes failed', err: { message: 'sync is broken' }, kind: 'added' }])
+  t.equal(await data.delete('notes', note.id), true)
+  const quiet = new PhoneFiles({ dataDir: dir, clock: new ManualClock() })
+  quiet.on('changed', () => {
+    throw new Error('no log to tell')
+  })
+  t.match((await quiet.add({ category: 'notes', title: 'Also kept' })).meta, { title: 'Also kept' })
+})
+
 t.test('bad input gets a clear error with a code, and the store keeps working', async (t) => {
   const { data, dir } = phone(t)
   const photo = await data.add({ category: 'photos' })
@@ -172,10 +190,12 @@ t.test('filesystem failures other than a missing file are reported, and a failed
 })
 
 t.test('S1: listing 1,000 photos is fast once their metadata is read', async (t) => {
-  const { data } = phone(t)
+  const { data: writer, dir, clock } = phone(t)
   const source = new PhoneFiles({ dataDir: tempDir(t), clock: new ManualClock() })
   const bytes = await source.read('photos', (await source.add({ category: 'photos', lat: 10, lon: 20 })).id)
-  for (let i = 0; i < 1000; i++) await data.write('photos', `IMG_20250101_000000_${String(i).padStart(3, '0')}.jpg`, bytes)
+  for (let i = 0; i < 1000; i++) await writer.write('photos', `IMG_20250101_000000_${String(i).padStart(3, '0')}.jpg`, bytes)
+  // A phone that has not read these files yet (as after a restart).
+  const data = new PhoneFiles({ dataDir: dir, clock })
   const first = performance.now()
   t.equal((await data.list('photos')).length, 1000)
   const cold = performance.now() - first

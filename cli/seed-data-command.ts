@@ -1,0 +1,61 @@
+/**
+ * `fakephone agent seed-data`: fills a phone's data directory with
+ * realistic photos, contacts, notes and recordings (S1-S4, M2) to sync,
+ * back up and migrate. Deterministic for a seed; adds to what is there,
+ * whether or not the phone's agent is running.
+ */
+import { Command, InvalidArgumentError } from 'commander'
+import { seedPhoneData, EDINBURGH, type SeedCounts } from '../agent/phone-data/seed.js'
+import { PhoneFiles } from '../agent/phone-data/store.js'
+import { CATEGORIES } from '../agent/phone-data/types.js'
+import type { Io } from './io.js'
+import { latLon } from './options.js'
+import { formatBytes } from './phone-data-render.js'
+
+function count(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 100_000) throw new InvalidArgumentError('must be a whole number from 0 to 100000')
+  return n
+}
+
+function seedNumber(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError('must be a whole number from 0 to 4294967295')
+  return n
+}
+
+interface SeedFlags extends SeedCounts {
+  data?: string
+  seed: number
+  near?: { lat: number; lon: number }
+  json?: boolean
+}
+
+/** `agentData` is `fakephone agent --data`, which commander fills when --data is typed after `seed-data` too. */
+export function seedDataCommand(io: Io, agentData: () => string): Command {
+  return new Command('seed-data')
+    .description("fill a phone's data directory with realistic photos, contacts, notes and recordings (the same seed on the same day gives the same files)")
+    .option('--data <dir>', "the phone's data directory (default: the agent's --data)")
+    .option('--photos <n>', 'photos to add: EXIF JPEGs taken around --near over the past months', count, 200)
+    .option('--contacts <n>', 'contacts to add (vCard 3.0)', count, 50)
+    .option('--notes <n>', 'notes to add', count, 20)
+    .option('--recordings <n>', 'recordings to add (WAV)', count, 5)
+    .option('--seed <n>', 'the random seed', seedNumber, 1)
+    .option('--near <lat,lon>', `where the photos were taken around (default ${EDINBURGH.lat},${EDINBURGH.lon}, Edinburgh)`, latLon)
+    .option('--json', 'machine-readable output')
+    .action(async (o: SeedFlags) => {
+      const dataDir = o.data ?? agentData()
+      const data = new PhoneFiles({ dataDir, clock: io.clock })
+      const counts = Object.fromEntries(CATEGORIES.map((c) => [c, o[c]])) as SeedCounts
+      const result = await seedPhoneData(data, {
+        counts,
+        seed: o.seed,
+        now: io.clock.now(),
+        near: o.near,
+        onProgress: (done, total) => io.err(`photos: ${done}/${total}\n`),
+      })
+      if (o.json) return io.out(JSON.stringify({ dataDir, seed: o.seed, ...result }) + '\n')
+      const c = result.counts
+      io.out(`Seeded ${c.photos} photos, ${c.contacts} contacts, ${c.notes} notes and ${c.recordings} recordings (${formatBytes(result.bytes)}) into ${dataDir} with seed ${o.seed}.\n`)
+    })
+}
