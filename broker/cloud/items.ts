@@ -111,8 +111,10 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
     if (stored === undefined) throw new SyncError('CONFLICT', `upload the bytes of ${label(category, id)} first: blob ${req.sha256} is not in the cloud`)
     if (stored !== req.size) throw new SyncError('BAD_REQUEST', `${label(category, id)} says ${req.size} bytes but blob ${req.sha256} has ${stored}`)
     const meta = JSON.stringify(req.meta)
+    let fromBin = false
     const item = this.db.transaction(() => {
       const old = this.row(account, category, id)
+      fromBin = old !== undefined && old.deleted_at !== null
       if (old && old.deleted_at === null && old.sha256 === req.sha256 && old.meta === meta && old.modified_at === req.modifiedAt) return old
       if (old?.sha256 !== req.sha256) {
         if (old) this.drop(old)
@@ -123,6 +125,7 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
       return this.row(account, category, id) as Row
     })()
     this.accounts.touch(account, 'sync')
+    if (fromBin) this.emit('bin', account)
     return toItem(item)
   }
 
