@@ -35,6 +35,7 @@ import type { LocationSource } from './location.js'
 import { DEFAULT_SETTINGS, settingsFile, type Settings } from './settings.js'
 import { PhoneFiles } from './phone-data/store.js'
 import type { Category, LocalItem, PhoneData } from './phone-data/types.js'
+import { SyncEngine, type SyncStatus } from './sync/engine.js'
 
 export interface AgentOptions {
   id: string
@@ -64,6 +65,8 @@ export interface AgentOptions {
   uploadChunkBytes?: number
   /** D2: time between syncs of the phone's Drive folder (default 5 minutes). */
   driveSyncMs?: number
+  /** Time between scheduled sync passes, ms (S1; default 15 minutes). */
+  syncIntervalMs?: number
   /** Push keep-alive timers (real time by default). */
   keepaliveClock?: Clock
   /** Push keep-alive and behaviour-log schedules (X2). */
@@ -96,6 +99,8 @@ export interface AgentStatus {
   ringingUntil: number | null
   /** The push channel, network permission, notifications and behaviour log (X1-X3). */
   framework: FrameworkStatus
+  /** App data sync per category (S1-S4); null without a cloud to talk to. */
+  sync: SyncStatus | null
 }
 
 interface AgentEvents {
@@ -127,6 +132,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   private transfers = new AbortController()
   /** The user's photos, contacts, notes and recordings (S1-S4), as files under the data directory. */
   readonly data: PhoneData
+  /** App data sync (S1-S4); null when no cloud URL was given. */
+  readonly sync: SyncEngine | null
 
   constructor(private readonly opts: AgentOptions) {
     super()
@@ -141,6 +148,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     )
     this.cloud = opts.cloudUrl === undefined ? null : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
     this.drive = new PhoneDrive(this, opts.dataDir, opts.clock, opts.log.child({ component: 'drive' }), opts.driveSyncMs)
+    this.sync = this.cloud && new SyncEngine({ dataDir: opts.dataDir, data: this.data, cloud: this.cloud, gate: this, clock: opts.clock, log: opts.log.child({ component: 'sync' }), intervalMs: opts.syncIntervalMs })
     this.framework = new ResidentFramework({
       deviceId: opts.id,
       secret: opts.secret,
@@ -164,6 +172,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await this.remote.load()
     await this.framework.start()
     await this.drive.start()
+    // Sync reads its switches and lists the phone's files before the data channel opens, so a phone that is up is also syncing.
+    await this.sync?.start()
     const presence = topicFor(this.opts.id, 'presence')
     this.link = new MqttLink({
       url: this.opts.brokerUrl,
@@ -194,6 +204,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /** Says goodbye (presence offline), closes the data channel and stops every timer. */
   async stop(): Promise<void> {
     this.haltTransfers()
+    await this.sync?.stop()
     this.timer?.cancel()
     this.timer = null
     await this.drive.stop()
@@ -219,16 +230,20 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       lostMode: this.settings.lostMode,
       ringingUntil: this.ringingUntil !== null && this.ringingUntil > this.opts.clock.now() ? this.ringingUntil : null,
       framework: this.framework.status(),
+      sync: this.sync?.status() ?? null,
     }
   }
 
   /** The user flips a switch on the phone. F4: Find Device stays on in lost mode and for 72 h after. */
   async setSwitch(name: Switch, on: boolean): Promise<AgentStatus> {
     if (name === 'findDevice' && !on) this.checkLostModeGuard()
-    await this.update({ [name]: on })
+    const saved = this.update({ [name]: on })
+    // S3: switched off, transfers halt at once -- not after the settings file and the broker have answered.
+    if (name === 'cloudService' && !on) this.transfersChanged()
+    await saved
     this.publishStatus()
     if (name === 'cloudService') await this.switchDataChannel(on)
-    if (name === 'cloudService') this.transfersChanged()
+    if (name === 'cloudService' && on) this.transfersChanged()
     this.framework.record('setting-changed', `${name}=${on ? 'on' : 'off'}`)
     return this.status()
   }
@@ -266,7 +281,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         this.schedule()
         return { state: 'succeeded', data: { lostMode: command.args.on } }
       case 'wipe': {
-        const { files, bytes } = await wipeData(this.opts.dataDir, { keepSdcard: !command.args.eraseSdcard })
+        const wipe = () => wipeData(this.opts.dataDir, { keepSdcard: !command.args.eraseSdcard })
+        // Sync holds still while the files go, so the emptied folders are not taken for deletes.
+        const { files, bytes } = this.sync ? await this.sync.whilePaused(wipe) : await wipe()
         const { keepFindDevice } = command.args
         await this.update({ ...DEFAULT_SETTINGS, nextSeq: this.settings.nextSeq, findDevice: keepFindDevice, paired: keepFindDevice })
         this.publishStatus()
@@ -282,9 +299,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     return this.data.add({ category: 'photos', takenAt: now, ...(fix ? { lat: fix.lat, lon: fix.lon } : {}) })
   }
 
-  /** S3: whether an item carries the "in the cloud" marker; null while this phone keeps no such marker. */
-  inCloud(_category: Category, _id: string): boolean | null {
-    return null
+  /** S3: whether an item carries the "in the cloud" marker (the cloud confirmed these bytes); null without a cloud. */
+  inCloud(category: Category, id: string): boolean | null {
+    return this.sync ? this.sync.inCloud(category, id) : null
   }
 
   private checkLostModeGuard(): void {
@@ -300,8 +317,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   async setNetwork(network: Network): Promise<AgentStatus> {
-    await this.update({ network })
+    const saved = this.update({ network })
+    // S3: a cut network halts transfers at once, before the settings file is written.
     this.transfersChanged()
+    await saved
     this.framework.record('setting-changed', `network=${network}`)
     return this.status()
   }

@@ -13,8 +13,10 @@ import { z } from 'zod'
 import { NetworkSchema, decodeJson } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
+import { SyncCategorySchema } from '../common/cloud/sync-api.js'
 import type { Agent, AgentStatus } from './agent.js'
 import { DRIVE_CONTROL_REQUESTS, handleDriveControl } from './drive/drive-control.js'
+import type { SyncEngine } from './sync/engine.js'
 import { DataRequestSchema, handleData, type DataReply, type DataRequest } from './phone-data/control-ops.js'
 
 export const ControlRequestSchema = z.discriminatedUnion('op', [
@@ -25,6 +27,8 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('network-permission'), on: z.boolean() }),
   z.strictObject({ op: z.literal('logs-over-mobile'), on: z.boolean() }),
   ...DRIVE_CONTROL_REQUESTS,
+  z.strictObject({ op: z.literal('sync'), category: SyncCategorySchema, on: z.boolean() }),
+  z.strictObject({ op: z.literal('photo-switch'), name: z.enum(['galleryBackup', 'albumSync']), on: z.boolean() }),
   z.strictObject({ op: z.literal('data'), data: DataRequestSchema }),
 ])
 export type ControlRequest = z.infer<typeof ControlRequestSchema>
@@ -36,6 +40,12 @@ export type ControlRequest = z.infer<typeof ControlRequestSchema>
 export type ControlReply = { ok: true; status: AgentStatus; result?: unknown } | { ok: false; error: string; code?: string }
 
 export const controlSocketPath = (dataDir: string): string => join(dataDir, 'control.sock')
+
+/** S1, S3: the phone's sync, which needs a cloud to talk to. */
+function syncOf(agent: Agent): SyncEngine {
+  if (!agent.sync) throw new FakephoneError('NO_CLOUD', "this phone has no cloud to sync with: start the agent with --cloud http://host:port")
+  return agent.sync
+}
 
 export async function handleControl(agent: Agent, line: string): Promise<ControlReply> {
   const decoded = decodeJson(ControlRequestSchema, line)
@@ -63,6 +73,12 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
       case 'drive-share':
       case 'drive-sync':
         return { ok: true, status: agent.status(), result: await handleDriveControl(agent.drive, req) }
+      case 'sync':
+        await syncOf(agent).setCategory(req.category, req.on)
+        return { ok: true, status: agent.status() }
+      case 'photo-switch':
+        await syncOf(agent).setPhotoSwitch(req.name, req.on)
+        return { ok: true, status: agent.status() }
       case 'data':
         return { ok: true, status: agent.status(), result: await handleData(agent, req.data) }
     }

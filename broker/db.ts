@@ -139,6 +139,32 @@ const MIGRATIONS: readonly string[] = [
      account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
      next_at INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // S1-S4, R1-R3: synced items per account and category, with a change counter per account for the
+  // phones' change feeds and deleted_at for the recycle bin; bin_notices remembers how far ahead
+  // the owner has been told of purges.
+  `CREATE TABLE sync_items (
+     account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+     category TEXT NOT NULL,
+     id TEXT NOT NULL,
+     sha256 TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     meta TEXT NOT NULL,
+     modified_at INTEGER NOT NULL,
+     seq INTEGER NOT NULL,
+     changed_by TEXT NOT NULL,
+     deleted_at INTEGER,
+     PRIMARY KEY (account, category, id)
+   ) WITHOUT ROWID;
+   CREATE INDEX sync_items_feed ON sync_items (account, category, seq);
+   CREATE INDEX sync_items_bin ON sync_items (account, deleted_at) WHERE deleted_at IS NOT NULL;
+   CREATE TABLE sync_counters (
+     account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL
+   );
+   CREATE TABLE bin_notices (
+     account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+     noticed_until INTEGER NOT NULL
+   );`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

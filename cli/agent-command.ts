@@ -16,6 +16,7 @@ import { defaultPushUrl } from '../agent/push-channel.js'
 import { cloudUrlOf } from '../agent/cloud-client.js'
 import { addDrivePhoneCommands } from './drive-commands.js'
 import { addFrameworkPhoneCommands } from './framework-commands.js'
+import { addSyncPhoneCommands } from './sync-commands.js'
 import { addPhoneDataCommands } from './phone-data-commands.js'
 import { seedDataCommand } from './seed-data-command.js'
 import { renderFrameworkStatus } from './framework-render.js'
@@ -188,6 +189,7 @@ export function phoneCommand(io: Io): Command {
     })
   addFrameworkPhoneCommands(cmd, io, send)
   addDrivePhoneCommands(cmd, io)
+  addSyncPhoneCommands(cmd, io)
   addPhoneDataCommands(cmd, io)
   return cmd
 }

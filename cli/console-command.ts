@@ -11,6 +11,7 @@ import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
 import { addRemoteCommands } from './remote-commands.js'
+import { addSyncConsoleCommands } from './sync-commands.js'
 
 interface ConsoleOptions {
   api: string
@@ -80,5 +81,6 @@ export function consoleCommand(io: Io): Command {
   addFrameworkConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
   addAccountCommands(cmd, io, () => client(opts()), () => opts().json === true)
   addDriveConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
+  addSyncConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
   return cmd
 }

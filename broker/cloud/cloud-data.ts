@@ -20,6 +20,9 @@ import { CloudLog } from './cloud-log.js'
 import { CloudRouter } from './http-router.js'
 import { CloudDrive } from './drive.js'
 import { DEFAULT_DRIVE_RULES, type DriveRules } from './drive-cleanup.js'
+import { SyncItems } from './items.js'
+import { RecycleBin } from './recycle-bin.js'
+import { addSyncRoutes } from './sync-routes.js'
 
 export interface CloudDataOptions {
   accounts: AccountRules
@@ -56,6 +59,9 @@ export class CloudData {
   readonly cloudLog: CloudLog
   readonly router: CloudRouter
   readonly drive: CloudDrive
+  /** S1-S4: what app data sync keeps; R1-R3: its recycle bin. */
+  readonly items: SyncItems
+  readonly bin: RecycleBin
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
@@ -75,14 +81,20 @@ export class CloudData {
     addBlobRoutes(parts)
     addAccountRoutes(parts)
     this.drive = new CloudDrive(parts, opts.drive)
+    this.items = new SyncItems(deps.db, deps.clock, this.accounts, this.blobs)
+    this.bin = new RecycleBin(parts, this.items)
+    addSyncRoutes(parts, this.items, this.bin)
+    this.accounts.onFreeze('items', (account) => this.items.clear(account))
   }
 
   start(): void {
     this.accounts.start()
     this.drive.start()
+    this.bin.start()
   }
 
   stop(): void {
+    this.bin.stop()
     this.accounts.stop()
     this.drive.stop()
   }

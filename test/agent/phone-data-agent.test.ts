@@ -15,7 +15,7 @@ t.test('S1/S3: a phone takes a photo at its location fix and clock time; no fix,
   const photo = await agent.takePhoto()
   t.match(photo, { id: 'IMG_20260101_000130_000.jpg', path: join(dataDir, 'sdcard', 'DCIM', 'Camera', 'IMG_20260101_000130_000.jpg') })
   t.same(photo.meta, { takenAt: clock.now(), lat: 55.9486, lon: -3.1999, camera: 'Xiaomi 13' })
-  t.equal(agent.inCloud('photos', photo.id), null, 'no cloud marker kept yet')
+  t.equal(agent.inCloud('photos', photo.id), false, 'no cloud marker yet')
 
   const indoors = await startAgent(t, cloud, 'phone-a', secret, { location: { fix: () => null } })
   t.match((await indoors.takePhoto()).meta, { lat: null, lon: null })

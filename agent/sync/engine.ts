@@ -1,0 +1,358 @@
+/**
+ * App data sync on the phone (S1-S4): keeps the phone's photos, contacts,
+ * notes and recordings (agent.data) and the cloud's copy of them in step.
+ *
+ * A pass, per category: list the local items (files added while the agent
+ * was not running included); send the deletes made while sync was on (they
+ * go to the cloud's recycle bin, R1); upload what is new or changed -- the
+ * bytes as a resumable blob, then the metadata; pull what other phones
+ * changed since the category's cursor. A pass runs when the user changes
+ * something, when transfers become possible again, when a switch is
+ * flipped, and on a schedule from the agent's clock.
+ *
+ * - S1: a category switched off is neither uploaded nor pulled.
+ * - S3: photos also stop when the gallery's auto-backup or the album switch
+ *   is off. Every transfer carries the agent's transfer signal, so cutting
+ *   the network or stopping the cloud service halts an upload at once; the
+ *   next pass resumes it from the offset the cloud kept. An item carries the
+ *   "in the cloud" marker only once the cloud confirmed its metadata.
+ * - S4: a delete made while the category does not upload is forgotten, not
+ *   sent: the cloud keeps its copy and nothing reaches the recycle bin.
+ */
+import { EventEmitter } from 'node:events'
+import type { Clock, Timer } from '../../common/clock.js'
+import { ChangesSchema, ItemReplySchema, SYNC_PATH, type CloudItem } from '../../common/cloud/sync-api.js'
+import type { Logger } from '../../common/log.js'
+import { CloudError, type CloudClient } from '../cloud-client.js'
+import { CATEGORIES, type Category, type LocalItem, type PhoneData } from '../phone-data/types.js'
+import { SyncState } from './state.js'
+import { SyncSwitches, type PhotoSwitch, type SyncSwitchValues } from './switches.js'
+
+/** What the agent tells the engine about bulk transfers (see Agent.canTransfer / transferSignal). */
+export interface TransferGate {
+  canTransfer(): boolean
+  readonly transferSignal: AbortSignal
+  on(event: 'transfers', listener: (possible: boolean) => void): unknown
+  off(event: 'transfers', listener: (possible: boolean) => void): unknown
+}
+
+export interface SyncEngineOptions {
+  dataDir: string
+  data: PhoneData
+  cloud: CloudClient
+  gate: TransferGate
+  clock: Clock
+  log: Logger
+  /** Time between scheduled passes, ms (default 15 minutes). */
+  intervalMs?: number
+  /** Uploads in flight at once (default 4). */
+  parallel?: number
+}
+
+export interface CategorySyncStatus {
+  /** S1: the category's switch. */
+  sync: boolean
+  /** S1, S3: whether its local changes go up (photos: all three photo switches). */
+  uploads: boolean
+  local: number
+  /** Local items whose bytes the cloud confirmed: they carry the "in the cloud" marker. */
+  inCloud: number
+  /** Local items not (or not yet) in the cloud. */
+  pending: number
+  lastSync: number | null
+  lastError: string | null
+}
+
+export interface SyncStatus {
+  switches: SyncSwitchValues
+  running: boolean
+  categories: Record<Category, CategorySyncStatus>
+}
+
+interface SyncEvents {
+  /** Bytes of an item's upload the cloud has. */
+  progress: [category: Category, id: string, sent: number, size: number]
+  /** A pass ended (done, halted or failed). */
+  pass: []
+}
+
+export const DEFAULT_SYNC_INTERVAL_MS = 15 * 60_000
+const PAGE = 200
+
+/** Errors after which the rest of the pass cannot work: transfers halted, the cloud unreachable, or refusing the account (service off, frozen: 403). */
+function ends(err: unknown): boolean {
+  return err instanceof CloudError && (err.status === 0 || err.status === 403)
+}
+
+const key = (category: Category, id: string): string => `${category}/${id}`
+
+export class SyncEngine extends EventEmitter<SyncEvents> {
+  readonly switches: SyncSwitches
+  private readonly state: SyncState
+  /** The bytes each local item had when last listed; an edit or a delete drops its entry. */
+  private readonly localSha = new Map<string, string>()
+  private readonly counts = new Map<Category, { local: number; inCloud: number }>(CATEGORIES.map((c) => [c, { local: 0, inCloud: 0 }]))
+  private readonly errors = new Map<Category, string>()
+  private running: Promise<void> | null = null
+  private wanted = false
+  private started = false
+  private paused = false
+  private timer: Timer | null = null
+
+  private readonly onChanged = (category: Category, id: string, kind: 'added' | 'edited' | 'deleted'): void => {
+    this.localSha.delete(key(category, id))
+    // S4: a delete made while the category does not upload stays on the phone.
+    if (kind === 'deleted' && !this.switches.uploads(category)) this.state.forget(category, id)
+    this.kick()
+  }
+
+  private readonly onTransfers = (possible: boolean): void => {
+    if (possible) this.kick()
+  }
+
+  constructor(private readonly opts: SyncEngineOptions) {
+    super()
+    this.switches = new SyncSwitches(opts.dataDir)
+    this.state = new SyncState(opts.dataDir)
+  }
+
+  async start(): Promise<void> {
+    await this.switches.load()
+    await this.state.load()
+    this.started = true
+    this.opts.data.on('changed', this.onChanged)
+    this.opts.gate.on('transfers', this.onTransfers)
+    for (const category of CATEGORIES) await this.scan(category)
+    this.schedule()
+    this.kick()
+  }
+
+  async stop(): Promise<void> {
+    this.started = false
+    this.timer?.cancel()
+    this.timer = null
+    this.opts.data.off('changed', this.onChanged)
+    this.opts.gate.off('transfers', this.onTransfers)
+    await this.idle()
+    await this.state.flushed()
+    await this.switches.flushed()
+  }
+
+  /** Asks for a pass soon; passes asked for while one runs are one more pass after it. */
+  kick(): void {
+    if (!this.started || this.paused) return
+    this.wanted = true
+    this.running ??= this.loop()
+  }
+
+  /** Resolves when no pass runs and none is waiting. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running
+  }
+
+  /**
+   * Runs `fn` (a wipe) with sync held still and its files on disk, then
+   * resets the switches to their defaults and forgets what was synced, so
+   * the emptied folders are not taken for deletes.
+   */
+  async whilePaused<T>(fn: () => Promise<T>): Promise<T> {
+    this.paused = true
+    try {
+      await this.idle()
+      await this.state.flushed()
+      await this.switches.flushed()
+      const result = await fn()
+      await this.switches.reset()
+      await this.state.reset()
+      this.localSha.clear()
+      return result
+    } finally {
+      this.paused = false
+      this.kick()
+    }
+  }
+
+  /** S1: the user flips a category's switch in the app-data-sync list. */
+  async setCategory(category: Category, on: boolean): Promise<SyncStatus> {
+    await this.switches.setCategory(category, on)
+    this.kick()
+    return this.status()
+  }
+
+  /** S3: the user flips the gallery's auto-backup or the album switch. */
+  async setPhotoSwitch(name: PhotoSwitch, on: boolean): Promise<SyncStatus> {
+    await this.switches.setPhotoSwitch(name, on)
+    this.kick()
+    return this.status()
+  }
+
+  /** S3: the "in the cloud" marker -- the cloud confirmed these very bytes. */
+  inCloud(category: Category, id: string): boolean {
+    const sha = this.localSha.get(key(category, id))
+    return sha !== undefined && this.state.link(category, id)?.sha256 === sha
+  }
+
+  status(): SyncStatus {
+    const categories = Object.fromEntries(
+      CATEGORIES.map((c) => {
+        const { local, inCloud } = this.counts.get(c) as { local: number; inCloud: number }
+        const s: CategorySyncStatus = {
+          sync: this.switches.isOn(c),
+          uploads: this.switches.uploads(c),
+          local,
+          inCloud,
+          pending: local - inCloud,
+          lastSync: this.state.of(c).lastSync,
+          lastError: this.errors.get(c) ?? null,
+        }
+        return [c, s]
+      }),
+    ) as Record<Category, CategorySyncStatus>
+    return { switches: this.switches.current, running: this.running !== null, categories }
+  }
+
+  private schedule(): void {
+    this.timer = this.opts.clock.after(this.opts.intervalMs ?? DEFAULT_SYNC_INTERVAL_MS, () => {
+      this.kick()
+      this.schedule()
+    })
+  }
+
+  private async loop(): Promise<void> {
+    while (this.wanted && this.started && !this.paused) {
+      this.wanted = false
+      await this.pass()
+      this.emit('pass')
+    }
+    this.running = null
+  }
+
+  private async pass(): Promise<void> {
+    const signal = this.opts.gate.transferSignal
+    for (const category of CATEGORIES) {
+      const online = this.opts.gate.canTransfer() && !signal.aborted
+      try {
+        await this.syncCategory(category, online, signal)
+      } catch (err) {
+        this.opts.log.info({ category, err: (err as Error).message }, 'sync pass halted')
+        // The rest waits for the next pass; still count what is on the phone.
+        for (const rest of CATEGORIES.slice(CATEGORIES.indexOf(category))) {
+          this.errors.set(rest, (err as Error).message)
+          await this.scan(rest)
+        }
+        return
+      }
+    }
+  }
+
+  /** Lists the category's local items, remembers their bytes and counts what is in the cloud. */
+  private async scan(category: Category): Promise<LocalItem[]> {
+    const local = await this.opts.data.list(category)
+    for (const k of this.localSha.keys()) if (k.startsWith(`${category}/`)) this.localSha.delete(k)
+    let inCloud = 0
+    for (const item of local) {
+      this.localSha.set(key(category, item.id), item.sha256)
+      if (this.state.link(category, item.id)?.sha256 === item.sha256) inCloud++
+    }
+    this.counts.set(category, { local: local.length, inCloud })
+    return local
+  }
+
+  private async syncCategory(category: Category, online: boolean, signal: AbortSignal): Promise<void> {
+    const local = await this.scan(category)
+    if (online) this.errors.delete(category)
+    const here = new Set(local.map((i) => i.id))
+    const gone = Object.keys(this.state.of(category).links).filter((id) => !here.has(id))
+    if (!this.switches.uploads(category)) {
+      // S4: deletes made while this category does not upload never reach the cloud.
+      for (const id of gone) this.state.forget(category, id)
+    } else if (online) {
+      for (const id of gone) await this.tryItem(category, id, () => this.sendDelete(category, id, signal))
+      const changed = local.filter((item) => this.state.link(category, item.id)?.sha256 !== item.sha256)
+      await this.inParallel(changed, (item) => this.tryItem(category, item.id, () => this.upload(item, signal)))
+    }
+    if (!online) return
+    if (this.switches.isOn(category)) await this.pull(category, signal)
+    await this.scan(category)
+    this.state.synced(category, this.opts.clock.now())
+  }
+
+  /** One item's work; an error that ends the pass is thrown, any other is noted and the next item goes on. */
+  private async tryItem(category: Category, id: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await work()
+    } catch (err) {
+      if (ends(err)) throw err
+      this.errors.set(category, `${id}: ${(err as Error).message}`)
+      this.opts.log.warn({ category, id, err: (err as Error).message }, 'sync of an item failed; it is tried again next pass')
+    }
+  }
+
+  private async inParallel<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
+    let next = 0
+    let failure: { err: unknown } | null = null
+    const worker = async (): Promise<void> => {
+      while (failure === null && next < items.length) {
+        try {
+          await work(items[next++] as T)
+        } catch (err) {
+          failure ??= { err }
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.opts.parallel ?? 4, items.length) }, worker))
+    if (failure !== null) throw (failure as { err: unknown }).err
+  }
+
+  /** The bytes as a resumable blob, then the metadata; the link (and so the marker) only after the cloud answered. */
+  private async upload(item: LocalItem, signal: AbortSignal): Promise<void> {
+    const { category, id } = item
+    const bytes = await this.opts.data.read(category, id)
+    const sha256 = await this.opts.cloud.upload(bytes, signal, (sent, size) => this.emit('progress', category, id, sent, size))
+    const body = { sha256, size: bytes.length, meta: item.meta, modifiedAt: item.modifiedAt }
+    await this.opts.cloud.call('PUT', `${SYNC_PATH}/${category}/${encodeURIComponent(id)}`, ItemReplySchema, body, signal)
+    this.state.setLink(category, id, { sha256, size: bytes.length })
+  }
+
+  /** R1: a delete made while sync was on goes to the cloud's recycle bin. */
+  private async sendDelete(category: Category, id: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.opts.cloud.call('DELETE', `${SYNC_PATH}/${category}/${encodeURIComponent(id)}`, ItemReplySchema, undefined, signal)
+    } catch (err) {
+      // Already deleted in the cloud (from the console or another phone): nothing left to do.
+      if (!(err instanceof CloudError && err.status === 404)) throw err
+    }
+    this.state.forget(category, id)
+  }
+
+  /** S1: what other phones changed, from the category's cursor. */
+  private async pull(category: Category, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const since = this.state.of(category).cursor
+      const page = await this.opts.cloud.call('GET', `${SYNC_PATH}/${category}/changes?since=${since}&limit=${PAGE}`, ChangesSchema, undefined, signal)
+      for (const change of page.changes) await this.apply(category, change, signal)
+      this.state.setCursor(category, page.cursor)
+      if (!page.more) return
+    }
+  }
+
+  private async apply(category: Category, change: CloudItem, signal: AbortSignal): Promise<void> {
+    const { id } = change
+    const link = this.state.link(category, id)
+    const local = await this.opts.data.get(category, id)
+    // A local change not yet uploaded wins: it goes up next pass.
+    const editedHere = local !== undefined && local.sha256 !== link?.sha256
+    if (change.deletedAt !== null) {
+      if (!link) return
+      if (local && !editedHere) await this.opts.data.remove(category, id)
+      this.state.forget(category, id)
+      return
+    }
+    if (link?.sha256 === change.sha256) return
+    if (local?.sha256 === change.sha256) return this.state.setLink(category, id, { sha256: change.sha256, size: change.size })
+    if (editedHere) return
+    const bytes = await this.opts.cloud.download(change.sha256, signal)
+    await this.opts.data.write(category, id, bytes, { modifiedAt: change.modifiedAt })
+    this.state.setLink(category, id, { sha256: change.sha256, size: change.size })
+  }
+}

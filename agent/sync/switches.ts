@@ -1,0 +1,80 @@
+/**
+ * The phone's sync switches (S1, S3), kept in `<data>/sync-switches.json`
+ * (a wipe puts them back to their defaults):
+ * - S1: one switch per category in the app-data-sync list; off, the
+ *   category is neither uploaded nor pulled.
+ * - S3: photos can be stopped in three places -- the gallery app's own
+ *   auto-backup, the album switch on the cloud-service page and the photos
+ *   entry of the app-data-sync list; any one of them off stops photo upload.
+ */
+import { join } from 'node:path'
+import { z } from 'zod'
+import { JsonFile } from '../../common/json-file.js'
+import type { Category } from '../phone-data/types.js'
+
+export const SyncSwitchesSchema = z.strictObject({
+  /** S1: the app-data-sync list. */
+  categories: z.strictObject({ photos: z.boolean(), contacts: z.boolean(), notes: z.boolean(), recordings: z.boolean() }),
+  /** S3: the gallery app's auto-backup. */
+  galleryBackup: z.boolean(),
+  /** S3: the album switch on the cloud-service page. */
+  albumSync: z.boolean(),
+})
+export type SyncSwitchValues = z.infer<typeof SyncSwitchesSchema>
+
+/** A phone signed in to the cloud syncs everything until told otherwise. */
+export const DEFAULT_SYNC_SWITCHES: SyncSwitchValues = {
+  categories: { photos: true, contacts: true, notes: true, recordings: true },
+  galleryBackup: true,
+  albumSync: true,
+}
+
+export type PhotoSwitch = 'galleryBackup' | 'albumSync'
+
+export class SyncSwitches {
+  private values: SyncSwitchValues = structuredClone(DEFAULT_SYNC_SWITCHES)
+  private readonly file: JsonFile<SyncSwitchValues>
+
+  constructor(dataDir: string) {
+    this.file = new JsonFile(join(dataDir, 'sync-switches.json'), SyncSwitchesSchema)
+  }
+
+  /** Reads the switches from disk (their defaults when the file is gone, e.g. after a wipe). */
+  async load(): Promise<void> {
+    this.values = await this.file.load(structuredClone(DEFAULT_SYNC_SWITCHES))
+  }
+
+  /** Back to the defaults (a wipe). */
+  async reset(): Promise<void> {
+    this.values = structuredClone(DEFAULT_SYNC_SWITCHES)
+    await this.file.save(this.values)
+  }
+
+  get current(): SyncSwitchValues {
+    return structuredClone(this.values)
+  }
+
+  /** S1: the category's switch in the app-data-sync list. */
+  isOn(category: Category): boolean {
+    return this.values.categories[category]
+  }
+
+  /** S1, S3: whether local changes of the category go up (photos need all three switches on). */
+  uploads(category: Category): boolean {
+    return this.isOn(category) && (category !== 'photos' || (this.values.galleryBackup && this.values.albumSync))
+  }
+
+  async setCategory(category: Category, on: boolean): Promise<void> {
+    this.values = { ...this.values, categories: { ...this.values.categories, [category]: on } }
+    await this.file.save(this.values)
+  }
+
+  async setPhotoSwitch(name: PhotoSwitch, on: boolean): Promise<void> {
+    this.values = { ...this.values, [name]: on }
+    await this.file.save(this.values)
+  }
+
+  async flushed(): Promise<void> {
+    await this.file.flushed()
+  }
+}

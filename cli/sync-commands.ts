@@ -1,0 +1,120 @@
+/**
+ * App data sync and the recycle bin from the command line (S1-S4, R1-R3).
+ * On `fakephone phone`: `sync <category> on|off`, `sync status`,
+ * `gallery-backup on|off`, `album-sync on|off`. On `fakephone console`:
+ * `items`, `delete`, `bin`, `restore`, `delete-forever`.
+ */
+import type { Command } from 'commander'
+import { sendControl, type ControlRequest } from '../agent/control.js'
+import type { SyncStatus } from '../agent/sync/engine.js'
+import type { ConsoleClient } from '../broker/console-client.js'
+import { formatBytes } from '../broker/cloud/accounts.js'
+import { formatAge } from '../common/clock.js'
+import { BinViewSchema, ItemReplySchema, ItemsViewSchema, PurgedSchema, SyncCategorySchema, type BinView, type ItemsView, type SyncCategory } from '../common/cloud/sync-api.js'
+import { UserError, type Io } from './io.js'
+import { onOff } from './options.js'
+
+function categoryArg(value: string): SyncCategory {
+  const parsed = SyncCategorySchema.safeParse(value)
+  if (!parsed.success) throw new UserError(`unknown category "${value}": use ${SyncCategorySchema.options.join(', ')}`)
+  return parsed.data
+}
+
+const when = (at: number | null, now: number): string => (at === null ? 'never' : `${formatAge(now - at)} ago`)
+
+export function renderSyncStatus(s: SyncStatus | null, now: number): string {
+  if (!s) return 'sync          unavailable: this phone has no cloud to talk to\n'
+  const onoff = (v: boolean): string => (v ? 'on' : 'off')
+  const lines = [
+    `gallery auto-backup ${onoff(s.switches.galleryBackup)}, album sync ${onoff(s.switches.albumSync)}${s.running ? ', syncing now' : ''}`,
+    'category     switch  uploads  local  in cloud  pending  last sync',
+  ]
+  for (const [category, c] of Object.entries(s.categories)) {
+    lines.push(
+      `${category.padEnd(12)} ${onoff(c.sync).padEnd(7)} ${onoff(c.uploads).padEnd(8)} ${String(c.local).padStart(5)}  ${String(c.inCloud).padStart(8)}  ${String(c.pending).padStart(7)}  ${when(c.lastSync, now)}` +
+        (c.lastError === null ? '' : `\n             last error: ${c.lastError}`),
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
+export function renderItems(v: ItemsView): string {
+  const lines = [`account ${v.account}: what the cloud keeps`]
+  for (const [category, t] of Object.entries(v.totals)) lines.push(`  ${category.padEnd(11)} ${String(t.count).padStart(6)} items  ${formatBytes(t.bytes)}`)
+  for (const i of v.items) lines.push(`${i.category}/${i.id}  ${formatBytes(i.size)}  changed by ${i.changedBy} ${formatAge(v.now - i.modifiedAt)} ago`)
+  return lines.join('\n') + '\n'
+}
+
+export function renderBin(v: BinView): string {
+  if (v.entries.length === 0) return `recently deleted of ${v.account} is empty (entries stay ${v.windowDays} days)\n`
+  const lines = [`recently deleted of ${v.account} (entries stay ${v.windowDays} days):`]
+  for (const e of v.entries) lines.push(`${e.category}/${e.id}  ${formatBytes(e.size)}  deleted ${formatAge(v.now - e.deletedAt)} ago  ${e.daysLeft} day${e.daysLeft === 1 ? '' : 's'} left`)
+  return lines.join('\n') + '\n'
+}
+
+export function addSyncPhoneCommands(cmd: Command, io: Io): void {
+  const send = async (req: ControlRequest): Promise<void> => {
+    const o = cmd.opts<{ data: string; json?: boolean }>()
+    const status = await sendControl(o.data, req)
+    io.out(o.json ? JSON.stringify(status.sync) + '\n' : renderSyncStatus(status.sync, io.clock.now()))
+  }
+  cmd
+    .command('sync <category|status> [on|off]')
+    .description('switch sync of one category (photos, contacts, notes, recordings) on or off, or show what is synced')
+    .action((what: string, value: string | undefined) => {
+      if (what === 'status') return send({ op: 'status' })
+      const category = categoryArg(what)
+      if (value === undefined) throw new UserError(`say on or off: fakephone phone sync ${category} on|off`)
+      return send({ op: 'sync', category, on: onOff(value) })
+    })
+  cmd
+    .command('gallery-backup <on|off>')
+    .description("the gallery app's auto-backup (off: no photo goes up)")
+    .action((v: string) => send({ op: 'photo-switch', name: 'galleryBackup', on: onOff(v) }))
+  cmd
+    .command('album-sync <on|off>')
+    .description('the album switch on the cloud-service page (off: no photo goes up)')
+    .action((v: string) => send({ op: 'photo-switch', name: 'albumSync', on: onOff(v) }))
+}
+
+export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const path = (...parts: string[]): string => `/api/accounts/${parts.map(encodeURIComponent).join('/')}`
+  cmd
+    .command('items <account>')
+    .description('what the cloud keeps of an account: counts and bytes per category, and each item')
+    .option('--category <category>', 'one category only')
+    .action(async (account: string, o: { category?: string }) => {
+      const query = o.category === undefined ? '' : `?category=${categoryArg(o.category)}`
+      const view = ItemsViewSchema.parse(await (await api()).send('GET', `${path(account, 'items')}${query}`))
+      print(view, renderItems(view))
+    })
+  cmd
+    .command('delete <account> <category> <id>')
+    .description('delete a cloud item: it goes to recently deleted, where it can be restored')
+    .action(async (account: string, category: string, id: string) => {
+      const { item } = ItemReplySchema.parse(await (await api()).send('DELETE', path(account, 'items', categoryArg(category), id)))
+      print(item, `${item.category}/${item.id} moved to recently deleted\n`)
+    })
+  cmd
+    .command('bin <account>')
+    .description('recently deleted: each entry with the days it has left')
+    .action(async (account: string) => {
+      const view = BinViewSchema.parse(await (await api()).send('GET', path(account, 'bin')))
+      print(view, renderBin(view))
+    })
+  cmd
+    .command('restore <account> <category> <id>')
+    .description('bring an entry back from recently deleted; the phones pull it again')
+    .action(async (account: string, category: string, id: string) => {
+      const { item } = ItemReplySchema.parse(await (await api()).send('POST', path(account, 'bin', categoryArg(category), id, 'restore')))
+      print(item, `${item.category}/${item.id} restored\n`)
+    })
+  cmd
+    .command('delete-forever <account> <category> <id>')
+    .description('delete an entry from recently deleted: gone for good, nothing brings it back')
+    .action(async (account: string, category: string, id: string) => {
+      const { purged } = PurgedSchema.parse(await (await api()).send('DELETE', path(account, 'bin', categoryArg(category), id)))
+      print(purged, `${purged.category}/${purged.id} deleted for good (${formatBytes(purged.size)} freed)\n`)
+    })
+}
