@@ -152,8 +152,9 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
 
   /**
    * Runs `fn` (a wipe) with sync held still and its files on disk, then
-   * resets the switches to their defaults and forgets what was synced, so
-   * the emptied folders are not taken for deletes.
+   * switches every category off (a wiped phone must not pull its owner's
+   * data back) and forgets what was synced, so the emptied folders are not
+   * taken for deletes.
    */
   async whilePaused<T>(fn: () => Promise<T>): Promise<T> {
     this.paused = true

@@ -1,6 +1,6 @@
 /**
  * The phone's sync switches (S1, S3), kept in `<data>/sync-switches.json`
- * (a wipe puts them back to their defaults):
+ * (a wipe switches every one off, see AFTER_WIPE):
  * - S1: one switch per category in the app-data-sync list; off, the
  *   category is neither uploaded nor pulled.
  * - S3: photos can be stopped in three places -- the gallery app's own
@@ -29,6 +29,17 @@ export const DEFAULT_SYNC_SWITCHES: SyncSwitchValues = {
   albumSync: true,
 }
 
+/**
+ * A wiped phone syncs nothing until its user switches each category on
+ * again: a lost phone wiped remotely must not pull its owner's photos and
+ * contacts straight back down from the cloud.
+ */
+export const AFTER_WIPE: SyncSwitchValues = {
+  categories: { photos: false, contacts: false, notes: false, recordings: false },
+  galleryBackup: true,
+  albumSync: true,
+}
+
 export type PhotoSwitch = 'galleryBackup' | 'albumSync'
 
 export class SyncSwitches {
@@ -44,9 +55,9 @@ export class SyncSwitches {
     this.values = await this.file.load(structuredClone(DEFAULT_SYNC_SWITCHES))
   }
 
-  /** Back to the defaults (a wipe). */
+  /** After a wipe: every category off (AFTER_WIPE). */
   async reset(): Promise<void> {
-    this.values = structuredClone(DEFAULT_SYNC_SWITCHES)
+    this.values = structuredClone(AFTER_WIPE)
     await this.file.save(this.values)
   }
 

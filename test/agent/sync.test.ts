@@ -253,7 +253,7 @@ t.test('S4: deletes made while the agent was not running follow the switch at th
   t.same(cloudIds(cloud, 'notes'), [`notes/${off.id}`], 'a delete made with sync off stays local')
 })
 
-t.test('a wipe resets the sync switches and does not take the emptied folders for deletes', async (t) => {
+t.test('a wipe switches every category off (a wiped phone pulls nothing back) and does not take the emptied folders for deletes', async (t) => {
   const { cloud, a } = await phones(t)
   const note = await a.data.add({ category: 'notes', title: 'Before the wipe' })
   await sync(a).idle()
@@ -264,8 +264,9 @@ t.test('a wipe resets the sync switches and does not take the emptied folders fo
   t.equal(sync(a).status().running, false, 'no pass starts while the wipe runs')
   t.match(await wiping, { state: 'succeeded' })
   await sync(a).idle()
-  t.equal(sync(a).switches.isOn('recordings'), true, 'switches back to their defaults')
+  for (const c of ['photos', 'contacts', 'notes', 'recordings'] as const) t.equal(sync(a).switches.isOn(c), false, `${c} sync is off after the wipe`)
   t.same(cloudIds(cloud, 'notes'), [`notes/${note.id}`], 'the cloud copy is not deleted')
+  t.same(await a.data.list('notes'), [], "the wiped phone did not pull its owner's note back")
   t.same(cloud.broker.cloud.bin.view('alice').entries, [])
 })
 
