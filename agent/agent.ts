@@ -32,6 +32,8 @@ import { Battery } from './battery.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
 import type { LocationSource } from './location.js'
 import { DEFAULT_SETTINGS, settingsFile, type Settings } from './settings.js'
+import { PhoneBackup, type BackupStatus } from './backup/phone-backup.js'
+import { ensureSystemProfile } from './backup/system-profile.js'
 
 export interface AgentOptions {
   id: string
@@ -91,6 +93,8 @@ export interface AgentStatus {
   ringingUntil: number | null
   /** The push channel, network permission, notifications and behaviour log (X1-X3). */
   framework: FrameworkStatus
+  /** The cloud-backup switch and the last backup (B1-B4). */
+  backup: BackupStatus
 }
 
 interface AgentEvents {
@@ -118,6 +122,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /** The data channel's bulk transfers (sync, backup, drive); null when no cloud URL was given. */
   readonly cloud: CloudClient | null
   private transfers = new AbortController()
+  /** Cloud backup (B1-B4). */
+  readonly backup: PhoneBackup
 
   constructor(private readonly opts: AgentOptions) {
     super()
@@ -130,6 +136,18 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       this,
     )
     this.cloud = opts.cloudUrl === undefined ? null : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
+    this.backup = new PhoneBackup({
+      deviceId: opts.id,
+      dataDir: opts.dataDir,
+      clock: opts.clock,
+      log: opts.log.child({ component: 'backup' }),
+      cloud: this.cloud,
+      canTransfer: () => this.canTransfer(),
+      transferSignal: () => this.transferSignal,
+      pin: () => this.settings.pin,
+      applySettings: (values) => this.update(values.pin === undefined ? {} : { pin: values.pin }),
+      switchChanged: () => this.publishStatus(),
+    })
     this.framework = new ResidentFramework({
       deviceId: opts.id,
       secret: opts.secret,
@@ -151,6 +169,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await mkdir(this.opts.dataDir, { recursive: true })
     this.settings = await this.file.load(DEFAULT_SETTINGS)
     await this.remote.load()
+    await this.backup.load()
+    await ensureSystemProfile(this.opts.dataDir, this.opts.id)
     await this.framework.start()
     const presence = topicFor(this.opts.id, 'presence')
     this.link = new MqttLink({
@@ -174,8 +194,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
       this.publishStatus()
       void this.remote.onConnect(this.link as MqttLink)
+      ;(this.link as MqttLink).client.subscribe(topicFor(this.opts.id, 'plan'), { qos: 1 })
     })
-    this.link.client.on('message', (_topic, payload) => void this.remote.receive(payload))
+    const planTopic = topicFor(this.opts.id, 'plan')
+    this.link.client.on('message', (topic, payload) => void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload)))
     this.schedule()
   }
 
@@ -191,6 +213,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await this.remote.idle()
     await this.framework.stop()
     await this.file.flushed()
+    await this.backup.flushed()
   }
 
   status(): AgentStatus {
@@ -206,6 +229,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       lostMode: this.settings.lostMode,
       ringingUntil: this.ringingUntil !== null && this.ringingUntil > this.opts.clock.now() ? this.ringingUntil : null,
       framework: this.framework.status(),
+      backup: this.backup.status(),
     }
   }
 
@@ -256,6 +280,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         const { files, bytes } = await wipeData(this.opts.dataDir, { keepSdcard: !command.args.eraseSdcard })
         const { keepFindDevice } = command.args
         await this.update({ ...DEFAULT_SETTINGS, nextSeq: this.settings.nextSeq, findDevice: keepFindDevice, paired: keepFindDevice })
+        await this.backup.reset()
         this.publishStatus()
         return { state: 'succeeded', data: { files, bytes, sdcardKept: !command.args.eraseSdcard, findDeviceKept: keepFindDevice } }
       }
@@ -371,7 +396,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   private publishStatus(): void {
     const { cloudService, findDevice } = this.settings
-    this.publish('status', encodePayload('status', { cloudService, findDevice, at: this.opts.clock.now() }), true)
+    this.publish('status', encodePayload('status', { cloudService, findDevice, backup: this.backup.enabled, at: this.opts.clock.now() }), true)
   }
 
   private publish(kind: 'heartbeat' | 'presence' | 'status', payload: string, retain: boolean): void {

@@ -14,6 +14,7 @@ import { NetworkSchema, decodeJson } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { Agent, AgentStatus } from './agent.js'
+import { BackupRequestSchema, runBackupRequest } from './backup/control-ops.js'
 
 export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('status') }),
@@ -22,9 +23,11 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('unlock'), pin: z.string().max(16) }),
   z.strictObject({ op: z.literal('network-permission'), on: z.boolean() }),
   z.strictObject({ op: z.literal('logs-over-mobile'), on: z.boolean() }),
+  z.strictObject({ op: z.literal('backup'), backup: BackupRequestSchema }),
 ])
 export type ControlRequest = z.infer<typeof ControlRequestSchema>
-export type ControlReply = { ok: true; status: AgentStatus } | { ok: false; error: string }
+/** `result` carries what a request produced besides the status (a backup list, a restore's summary). */
+export type ControlReply = { ok: true; status: AgentStatus; result?: unknown } | { ok: false; error: string }
 
 export const controlSocketPath = (dataDir: string): string => join(dataDir, 'control.sock')
 
@@ -48,6 +51,10 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
       case 'logs-over-mobile':
         await agent.framework.setLogsOverMobile(req.on)
         return { ok: true, status: agent.status() }
+      case 'backup': {
+        const result = await runBackupRequest(agent.backup, req.backup)
+        return { ok: true, status: agent.status(), result }
+      }
     }
   } catch (err) {
     return { ok: false, error: (err as Error).message }
@@ -84,7 +91,12 @@ export class ControlError extends FakephoneError {
 }
 
 /** Sends one request to the agent whose data directory is `dataDir`. */
-export function sendControl(dataDir: string, req: ControlRequest): Promise<AgentStatus> {
+export async function sendControl(dataDir: string, req: ControlRequest): Promise<AgentStatus> {
+  return (await sendControlFor(dataDir, req)).status
+}
+
+/** Sends one request and resolves with the status and what the request produced. */
+export function sendControlFor(dataDir: string, req: ControlRequest): Promise<{ status: AgentStatus; result?: unknown }> {
   const path = controlSocketPath(dataDir)
   return new Promise((resolve, reject) => {
     const socket = createConnection(path)
@@ -97,7 +109,7 @@ export function sendControl(dataDir: string, req: ControlRequest): Promise<Agent
     socket.on('data', (chunk: string) => (text += chunk))
     socket.on('end', () => {
       const reply = JSON.parse(text) as ControlReply
-      if (reply.ok) resolve(reply.status)
+      if (reply.ok) resolve({ status: reply.status, result: reply.result })
       else reject(new ControlError(reply.error))
     })
   })

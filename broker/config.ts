@@ -5,7 +5,9 @@
  */
 import { z } from 'zod'
 import { DurationSchema, LogLevelSchema, PortSchema, SizeSchema, type ConfigSpec } from '../common/config.js'
+import { checkCron } from '../common/cron.js'
 import { DEFAULT_ACCOUNT_RULES } from './cloud/accounts.js'
+import { DEFAULT_BACKUP_OPTIONS } from './cloud/backups.js'
 import { DEFAULT_BROKER_OPTIONS as D, type BrokerOptions } from './server.js'
 
 export const BrokerConfigSchema = z.strictObject({
@@ -34,6 +36,23 @@ export const BrokerConfigSchema = z.strictObject({
   freeQuota: SizeSchema.default(DEFAULT_ACCOUNT_RULES.freeQuotaBytes),
   /** What a premium member may store. */
   premiumQuota: SizeSchema.default(DEFAULT_ACCOUNT_RULES.premiumQuotaBytes),
+  /** B1: when the cloud plans backups, a cron expression (minute hour day-of-month month day-of-week) read in UTC. */
+  backupCron: z
+    .string()
+    .superRefine((expr, ctx) => {
+      try {
+        checkCron(expr)
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message })
+      }
+    })
+    .default(DEFAULT_BACKUP_OPTIONS.cron),
+  /** B3: how long backups stay read-only before the gradual clean-up starts. */
+  backupCleanupDelay: DurationSchema.default(DEFAULT_BACKUP_OPTIONS.retention.cleanupDelayMs),
+  /** B3: backups removed per clean-up batch. */
+  backupCleanupBatch: z.number().int().positive().default(DEFAULT_BACKUP_OPTIONS.retention.batchSize),
+  /** B3: time between clean-up batches. */
+  backupCleanupEvery: DurationSchema.default(DEFAULT_BACKUP_OPTIONS.retention.batchIntervalMs),
   logLevel: LogLevelSchema.default('info'),
 })
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>
@@ -50,6 +69,14 @@ export function brokerOptions(c: BrokerConfig): BrokerOptions {
     connectTimeoutMs: c.connectTimeout,
     rateLimit: c.rateLimit,
     framework: { ...D.framework, serviceNoticeEveryMs: c.serviceNotices },
-    cloud: { ...D.cloud, accounts: { ...D.cloud.accounts, freeQuotaBytes: c.freeQuota, premiumQuotaBytes: c.premiumQuota } },
+    cloud: {
+      ...D.cloud,
+      accounts: { ...D.cloud.accounts, freeQuotaBytes: c.freeQuota, premiumQuotaBytes: c.premiumQuota },
+      backup: {
+        ...D.cloud.backup,
+        cron: c.backupCron,
+        retention: { ...D.cloud.backup.retention, cleanupDelayMs: c.backupCleanupDelay, batchSize: c.backupCleanupBatch, batchIntervalMs: c.backupCleanupEvery },
+      },
+    },
   }
 }

@@ -14,6 +14,7 @@ import { readPublicKey } from '../common/signing.js'
 import type { KeyObject } from 'node:crypto'
 import { defaultPushUrl } from '../agent/push-channel.js'
 import { cloudUrlOf } from '../agent/cloud-client.js'
+import { addBackupPhoneCommands } from './backup-commands.js'
 import { addFrameworkPhoneCommands } from './framework-commands.js'
 import { renderFrameworkStatus } from './framework-render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
@@ -183,5 +184,6 @@ export function phoneCommand(io: Io): Command {
       return send({ op: 'network', network: network.data })
     })
   addFrameworkPhoneCommands(cmd, io, send)
+  addBackupPhoneCommands(cmd, io)
   return cmd
 }

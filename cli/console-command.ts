@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConsoleClient } from '../broker/console-client.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
+import { addBackupConsoleCommands } from './backup-commands.js'
 import { addFrameworkConsoleCommands } from './framework-commands.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
@@ -76,5 +77,6 @@ export function consoleCommand(io: Io): Command {
     })
   addRemoteCommands(cmd, io, () => client(opts()))
   addFrameworkConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
+  addBackupConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
   return cmd
 }

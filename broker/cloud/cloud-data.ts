@@ -18,12 +18,16 @@ import { addBlobRoutes } from './blob-routes.js'
 import { BlobStore } from './blob-store.js'
 import { CloudLog } from './cloud-log.js'
 import { CloudRouter } from './http-router.js'
+import { Backups, DEFAULT_BACKUP_OPTIONS, type BackupOptions } from './backups.js'
+import type { BackupPlan } from '../../common/cloud/backup-api.js'
 
 export interface CloudDataOptions {
   accounts: AccountRules
+  /** B1-B4: the backup schedule and B3's clean-up. */
+  backup: BackupOptions
 }
 
-export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = { accounts: DEFAULT_ACCOUNT_RULES }
+export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = { accounts: DEFAULT_ACCOUNT_RULES, backup: DEFAULT_BACKUP_OPTIONS }
 
 export interface CloudDataDeps {
   db: Db
@@ -33,6 +37,8 @@ export interface CloudDataDeps {
   registry: DeviceRegistry
   push: NotificationQueue
   isConsoleToken(token: string): boolean
+  /** B1: hands a backup plan to the device's live connection; false when it is not listening. */
+  sendPlan(deviceId: string, plan: BackupPlan): boolean
 }
 
 /** What every feature module gets to build itself. */
@@ -51,6 +57,7 @@ export class CloudData {
   readonly blobs: BlobStore
   readonly cloudLog: CloudLog
   readonly router: CloudRouter
+  readonly backups: Backups
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
@@ -68,19 +75,36 @@ export class CloudData {
     const parts: CloudParts = { db: deps.db, clock: deps.clock, log, accounts: this.accounts, blobs: this.blobs, cloudLog: this.cloudLog, router: this.router }
     addBlobRoutes(parts)
     addAccountRoutes(parts)
+    this.backups = new Backups(parts, deps.sendPlan, opts.backup)
   }
 
   start(): void {
     this.accounts.start()
+    this.backups.start()
   }
 
   stop(): void {
     this.accounts.stop()
+    this.backups.stop()
   }
 
   /** A phone reported its switches (the status topic). */
-  deviceStatus(deviceId: string, status: { cloudService: boolean; findDevice: boolean }, previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined): void {
+  deviceStatus(
+    deviceId: string,
+    status: { cloudService: boolean; findDevice: boolean; backup?: boolean },
+    previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined,
+  ): void {
     this.accounts.deviceStatus(deviceId, status.cloudService, status.findDevice, previous)
+    this.backups.deviceStatus(deviceId, status.cloudService, status.backup)
+  }
+
+  /** The device subscribed to `topic` (its plan topic gets its open backup plan). */
+  deviceSubscribed(deviceId: string, kind: string): void {
+    if (kind === 'plan') this.backups.plans.deviceListening(deviceId)
+  }
+
+  deviceGone(deviceId: string): void {
+    this.backups.plans.deviceGone(deviceId)
   }
 
   /** Answers the cloud data's HTTP paths; false for any other request. */
