@@ -31,7 +31,7 @@ import { MqttLink, type LinkState } from '../common/mqtt.js'
 import { Battery } from './battery.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
 import type { LocationSource } from './location.js'
-import { DEFAULT_SETTINGS, settingsFile, type Settings } from './settings.js'
+import { DEFAULT_SETTINGS, RestorableSettingsSchema, settingsFile, type Settings } from './settings.js'
 import { PhoneBackup, type BackupStatus } from './backup/phone-backup.js'
 import { ensureSystemProfile } from './backup/system-profile.js'
 
@@ -145,7 +145,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       canTransfer: () => this.canTransfer(),
       transferSignal: () => this.transferSignal,
       pin: () => this.settings.pin,
-      applySettings: (values) => this.update(values.pin === undefined ? {} : { pin: values.pin }),
+      applySettings: (values) => this.update(RestorableSettingsSchema.parse(values)),
       switchChanged: () => this.publishStatus(),
     })
     this.framework = new ResidentFramework({

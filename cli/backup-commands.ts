@@ -33,13 +33,13 @@ export function renderRetention(r: RetentionView): string {
 
 function renderPlans(plans: readonly PlanView[]): string {
   if (plans.length === 0) return 'No backup plans yet.\n'
-  return table(['PLAN', 'DEVICE', 'PLANNED', 'STATE', 'REASON'], plans.map((p) => [p.id, p.device, iso(p.plannedAt), p.state, p.reason ?? p.backupId ?? '']))
+  return table(['PLAN', 'DEVICE', 'PLANNED', 'STATE', 'REASON'], plans.map((p) => [p.id, p.device, iso(p.plannedAt), p.state, [p.reason, p.backupId].filter((x) => x !== null).join(' ')]))
 }
 
 function renderPhoneStatus(s: BackupStatus): string {
   return (
     [
-      `cloud backup  ${s.on ? 'on' : 'off'}${s.running ? ' (backing up now)' : ''}`,
+      `cloud backup  ${s.on ? 'on' : 'off'}`,
       `last backup   ${s.lastBackupId === null ? 'never' : `${s.lastBackupId} at ${iso(s.lastBackupAt)}`}`,
       ...(s.lastError === null ? [] : [`last error    ${s.lastError}`]),
       `plans refused ${s.plansRefused} this run`,

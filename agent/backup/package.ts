@@ -53,8 +53,8 @@ export async function makePackage(dataDir: string, deviceId: string, createdAt: 
     wifi: await readOptional(dataDir, PROFILE_FILES.wifi),
     appData: await readTree(dataDir, APP_DATA_DIR),
   }
-  const part = (name: PartName): PackagePart => ({ files: files[name], count: countOf(name, files[name]) + (name === 'settings' ? 1 : 0), ...(name === 'settings' ? { values: { pin: settings.pin } } : {}) })
-  return { format: PACKAGE_FORMAT, device: deviceId, createdAt, parts: { settings: part('settings'), apps: part('apps'), launcher: part('launcher'), wifi: part('wifi'), appData: part('appData') } }
+  const part = (name: PartName, values: Record<string, string> = {}): PackagePart => ({ files: files[name], count: countOf(name, files[name]) + Object.keys(values).length, values })
+  return { format: PACKAGE_FORMAT, device: deviceId, createdAt, parts: { settings: part('settings', { pin: settings.pin }), apps: part('apps'), launcher: part('launcher'), wifi: part('wifi'), appData: part('appData') } }
 }
 
 /** The manifest of a package serialised as `bytes`. */
@@ -83,5 +83,5 @@ export async function restorePackage(dataDir: string, pkg: BackupPackage): Promi
       files++
     }
   }
-  return { files, values: pkg.parts.settings.values ?? {} }
+  return { files, values: pkg.parts.settings.values }
 }

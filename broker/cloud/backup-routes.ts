@@ -19,6 +19,7 @@ import type { CloudParts } from './cloud-data.js'
 import { HttpError, type RouteContext } from './http-router.js'
 
 function device(parts: CloudParts, ctx: RouteContext): { account: string; deviceId: string } {
+  /* c8 ignore next -- the router lets only device credentials into the routes that call this */
   if (ctx.principal.kind !== 'device') throw new HttpError(403, 'FORBIDDEN', 'only a device uses this')
   parts.accounts.assertServiceOn(ctx.principal.account)
   return { account: ctx.principal.account, deviceId: ctx.principal.deviceId }

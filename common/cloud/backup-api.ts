@@ -24,12 +24,12 @@ export const DataPathSchema = z
 export const PackageFileSchema = z.strictObject({ path: DataPathSchema, base64: z.base64() })
 export type PackageFile = z.infer<typeof PackageFileSchema>
 
-/** One part: the files it holds, plus what restore applies besides files (settings' PIN). */
+/** One part: the files it holds, plus what restore applies besides files (settings: the PIN; empty for the others). */
 export const PackagePartSchema = z.strictObject({
   files: z.array(PackageFileSchema),
   /** How many things the part holds: settings keys, apps, home-screen icons, networks, app-data files. */
   count: z.number().int().nonnegative(),
-  values: z.record(z.string(), z.string()).optional(),
+  values: z.record(z.string(), z.string()),
 })
 export type PackagePart = z.infer<typeof PackagePartSchema>
 

@@ -21,6 +21,11 @@ t.test('B1-B4 from the command line: phone backup status/now/list/restore/off --
   const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
 
   t.match((await run([...phone, 'status'])).out, /cloud backup\s+on\nlast backup\s+never\nplans refused 0 this run/)
+  t.match((await run([...api, 'backups', 'alice'])).out, /No backups\.\n\nNo backup plans yet\.\n$/)
+  await agent.setNetwork('none')
+  t.match((await run([...phone, 'now'])).err, /cannot back up: the cloud service is off, there is no network/)
+  t.match((await run([...phone, 'status'])).out, /last error\s+cannot back up/)
+  await agent.setNetwork('wifi')
   const now = await run([...phone, 'now'], clock)
   t.match(now.out, /^Backup \S+ stored \(\d+ bytes\)\.\n$/)
   const id = /Backup (\S+) stored/.exec(now.out)?.[1] as string

@@ -24,6 +24,7 @@ t.test('B4: backup off with "also delete backup data" removes the phone\'s backu
 
   const deleted = await a.backup.setSwitch(false, true)
   t.match(deleted, { deleted: 2, releasedBytes: first.size * 2 }, 'both of its backups deleted')
+  t.equal(store.remove([first]), 0, 'removing it again removes nothing')
   t.same(store.list('alice', 'phone-a'), [], 'gone from the cloud at once')
   t.equal(store.list('alice').length, 1, "the other phone's backup stays")
   t.notOk(existsSync(blobFile), 'the package blob is deleted from disk')

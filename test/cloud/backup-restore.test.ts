@@ -10,6 +10,7 @@ import { agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
 import { listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { backupReady } from '../fixtures/backup.js'
 import { tempDir } from '../fixtures/scope.js'
+import { ensureSystemProfile, systemProfile } from '../../agent/backup/system-profile.js'
 
 async function snapshot(dir: string): Promise<Map<string, string>> {
   const files = new Map<string, string>()
@@ -48,6 +49,8 @@ t.test('B1 restore: a phone wiped by a signed wipe command gets its settings, ap
   t.same(await snapshot(dataDir), before, 'every file back, byte for byte')
 
   await wipeData(dataDir, { keepSdcard: false })
+  const empty = await agent.backup.backupNow()
+  t.same(empty.manifest.parts.map((p) => p.count), [1, 0, 0, 0, 0], 'a wiped phone backs up empty parts (the PIN only)')
   const again = await agent.backup.restore(backup.id)
   t.equal(again.backup.id, backup.id, 'or named by id')
   t.same(await snapshot(dataDir), before)
@@ -75,4 +78,12 @@ t.test('restore: a phone with no backup of its own is told what to do; a bad pac
   await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest, planId: randomUUID() }), { code: 'STALE_PLAN' })
   await t.rejects(cloudClient.call('POST', `${BACKUP_PATH}/plans/${randomUUID()}/failed`, BackupOneSchema, { reason: 'x' }), { code: 'STALE_PLAN' })
   await t.rejects(agent.backup.restore(), { code: 'BAD_PACKAGE' })
+})
+
+t.test('the system profile is made once and is the same for the same device id', async (t) => {
+  const dir = tempDir(t)
+  t.equal(await ensureSystemProfile(dir, 'phone-a'), true, 'made on first start')
+  t.equal(await ensureSystemProfile(dir, 'phone-a'), false, 'kept after')
+  t.same(systemProfile('phone-a'), systemProfile('phone-a'))
+  t.not(JSON.stringify(systemProfile('phone-a')), JSON.stringify(systemProfile('phone-b')))
 })

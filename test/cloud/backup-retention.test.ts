@@ -112,3 +112,22 @@ t.test('B3: an account with no backups becomes read-only quietly; service on bef
   t.notOk(cloud.broker.cloud.cloudLog.list('alice', 10).some((e) => e.rule === 'backup-cleanup-notice'), 'no notice: nothing to remove')
   t.equal((await state(cloud)).nextBatchAt, null)
 })
+
+t.test('A3: a frozen account loses its backups with the rest of its data; a failed sweep is logged and left to the next', async (t) => {
+  const cloud = await startCloud(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, inactivityMs: 2 * DAY, freezeWarningMs: DAY } } })
+  const clock = cloud.clock as ManualClock
+  const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { heartbeatMs: DAY })
+  await agentConnected(agent)
+  await backupReady(cloud, 'phone-a')
+  await agent.backup.backupNow()
+  agent.backup.setMaxListeners(0)
+  await agent.backup.setSwitch(false, false)
+  clock.advance(2 * DAY)
+  t.equal(cloud.broker.cloud.backups.store.count('alice'), 0, 'cleared at the freeze')
+  t.match(cloud.broker.cloud.cloudLog.list('alice', 1)[0], { rule: 'inactivity-freeze', count: 1 })
+  cloud.broker.cloud.blobs.sweep = () => Promise.reject(new Error('disk gone'))
+  cloud.broker.cloud.backups.store.sweepSoon()
+  await cloud.logs.waitFor((l) => l.msg === 'backup blobs could not be swept; the next sweep takes them')
+  cloud.broker.cloud.backups.retention.serviceOn('alice')
+  t.equal((await state(cloud)).state, 'active', 'service on for an account that never went off changes nothing')
+})

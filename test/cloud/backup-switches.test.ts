@@ -1,7 +1,9 @@
 import t, { type Test } from "tap"
 import { once } from 'node:events'
 import { randomUUID } from 'node:crypto'
+import { z } from 'zod'
 import { ManualClock } from '../../common/clock.js'
+import { BACKUP_PATH, PART_NAMES } from '../../common/cloud/backup-api.js'
 import { encodePayload, topicFor } from '../../common/contract.js'
 import { addDevice, agentConnected, connectDevice, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { backupReady, consoleCall, HOUR } from '../fixtures/backup.js'
@@ -10,12 +12,12 @@ import { backupReady, consoleCall, HOUR } from '../fixtures/backup.js'
 async function silentDevice(t: Test, cloud: Cloud, id: string, account: string) {
   const secret = await addDevice(cloud, id, account)
   const client = await connectDevice(t, cloud, id, secret)
-  const report = async (cloudService: boolean, backup: boolean): Promise<void> => {
+  const report = async (cloudService: boolean, backup?: boolean): Promise<void> => {
     const seen = once(cloud.broker.cloud.backups.plans, 'status')
-    await client.publishAsync(topicFor(id, 'status'), encodePayload('status', { cloudService, findDevice: true, backup, at: cloud.clock.now() }), { qos: 1, retain: true })
+    await client.publishAsync(topicFor(id, 'status'), encodePayload('status', { cloudService, findDevice: true, ...(backup === undefined ? {} : { backup }), at: cloud.clock.now() }), { qos: 1, retain: true })
     await seen
   }
-  return { report }
+  return { report, client }
 }
 
 t.test('B2: backup off drops the pending plan (visible as dropped) and the schedule plans none after', async (t) => {
@@ -72,6 +74,8 @@ t.test('B2: a phone with backup or the cloud service off refuses a stale plan an
   await agent.backup.setSwitch(false, false)
   await backupReady(cloud, 'phone-a', false)
   t.equal(agent.status().backup.on, false)
+  const manifest = { format: 'fakephone-backup/1', device: 'phone-a', createdAt: 0, size: 1, parts: PART_NAMES.map((name) => ({ name, files: 0, bytes: 0, count: 0 })) }
+  await t.rejects(agent.cloud!.call('POST', BACKUP_PATH, z.unknown(), { sha256: 'a'.repeat(64), manifest }), { code: 'BACKUP_OFF', message: /cloud backup is off on phone-a/ }, 'the cloud refuses a package from a phone with backup off')
   clock.advance(24 * HOUR)
   t.same(cloud.broker.cloud.backups.plans.list('alice'), [], 'no plan for a phone with backup off')
   await t.rejects(agent.backup.backupNow(), { code: 'BACKUP_OFF' }, '"back up now" is refused too')
@@ -93,4 +97,24 @@ t.test('B2: a phone with backup or the cloud service off refuses a stale plan an
   await t.rejects(agent.backup.backupNow(), { code: 'NO_TRANSFER' })
   t.same(cloud.broker.cloud.backups.store.list('alice'), [], 'no package was made')
   await t.rejects(agent.backup.setSwitch(true, true), { code: 'BAD_REQUEST' })
+})
+
+t.test('B1: a plan made while the phone is away is sent when it next subscribes; a phone that reports no backup switch gets none', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const plans = cloud.broker.cloud.backups.plans
+  const phone = await silentDevice(t, cloud, 'phone-r', 'alice')
+  const old = await silentDevice(t, cloud, 'phone-old', 'alice')
+  await old.report(true)
+  t.notOk(plans.backupOn('phone-old'), 'no switch reported: no backup')
+  await phone.report(true, true)
+  clock.advance(3 * HOUR)
+  const [plan] = plans.list('alice')
+  t.match(plan, { device: 'phone-r', state: 'pending' }, 'one plan, for the phone with backup on')
+  const got = new Promise<Buffer>((resolve) => phone.client.once('message', (_topic, payload) => resolve(payload)))
+  await phone.client.subscribeAsync(topicFor('phone-r', 'plan'), { qos: 1 })
+  t.match(JSON.parse((await got).toString()), { id: plan?.id, device: 'phone-r', plannedAt: Date.UTC(2026, 0, 1, 3) }, 'delivered on subscribe')
+  t.equal(plans.get(plan?.id as string)?.state, 'sent')
+  t.notOk(plans.isOpen(plan?.id as string, 'phone-old'), "a plan is open only for its own phone")
+  t.equal(plans.backupOn('phone-unknown'), true, 'a phone not heard from yet counts as on')
 })
