@@ -61,6 +61,8 @@ export interface AgentOptions {
   cloudUrl?: string
   /** Bytes per upload request (default 256 KiB). */
   uploadChunkBytes?: number
+  /** B1: make the phone's system profile (preferences, apps, home screen, Wi-Fi, app data) on first start; `fakephone agent` does. */
+  systemProfile?: boolean
   /** Push keep-alive timers (real time by default). */
   keepaliveClock?: Clock
   /** Push keep-alive and behaviour-log schedules (X2). */
@@ -170,7 +172,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.settings = await this.file.load(DEFAULT_SETTINGS)
     await this.remote.load()
     await this.backup.load()
-    await ensureSystemProfile(this.opts.dataDir, this.opts.id)
+    if (this.opts.systemProfile === true) await ensureSystemProfile(this.opts.dataDir, this.opts.id)
     await this.framework.start()
     const presence = topicFor(this.opts.id, 'presence')
     this.link = new MqttLink({

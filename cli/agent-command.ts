@@ -76,6 +76,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
     ownerKey,
     pushUrl,
     cloudUrl: c.cloud ?? cloudUrlOf(pushUrl),
+    systemProfile: true,
   })
   await agent.start()
   const control: Server = await serveControl(agent, c.dataDir, log)

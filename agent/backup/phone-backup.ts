@@ -100,11 +100,12 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
     return { on, running: this.running !== null, lastBackupAt, lastBackupId, lastError, plansRefused: this.refused }
   }
 
-  /** After a wipe: the switch and history are back to a new phone's. */
+  /** After a wipe (which removed the file): the switch and history are back to a new phone's. */
   async reset(): Promise<void> {
     this.stopRunning.abort()
     this.stopRunning = new AbortController()
-    await this.save({ ...DEFAULT_STATE })
+    await this.file.flushed()
+    this.state = { ...DEFAULT_STATE }
   }
 
   async flushed(): Promise<void> {

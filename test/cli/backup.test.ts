@@ -12,7 +12,7 @@ t.test('B1-B4 from the command line: phone backup status/now/list/restore/off --
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
   const dataDir = tempDir(t, 'fakephone-phone-')
-  const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { dataDir })
+  const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { dataDir, systemProfile: true })
   const control = await serveControl(agent, dataDir, cloud.logs.logger())
   onEnd(t, () => control.close())
   await agentConnected(agent)

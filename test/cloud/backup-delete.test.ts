@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../broker/cloud/cloud-data.js'
 import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
-import { backupReady, consoleCall, HOUR } from '../fixtures/backup.js'
+import { backupPhone, backupReady, consoleCall, HOUR } from '../fixtures/backup.js'
 
 t.test('B4: backup off with "also delete backup data" removes the phone\'s backups at once, for good; from the phone and from the console', async (t) => {
   const cloud = await startCloud(t)
@@ -42,12 +42,8 @@ t.test('B4: backup off with "also delete backup data" removes the phone\'s backu
 })
 
 t.test('A1: a backup over quota is refused with the reason and nothing stored is touched; a plan it answered is marked failed', async (t) => {
-  const cloud = await startCloud(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, freeQuotaBytes: 10_000 } } })
-  const clock = cloud.clock as ManualClock
+  const { cloud, clock, agent } = await backupPhone(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, freeQuotaBytes: 10_000 } } })
   const store = cloud.broker.cloud.backups.store
-  const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'))
-  await agentConnected(agent)
-  await backupReady(cloud, 'phone-a')
   const kept = await agent.backup.backupNow()
   t.ok(kept.size > 5_000 && kept.size < 10_000, `one package fits (${kept.size} bytes), a second does not`)
   const used = cloud.broker.cloud.accounts.need('alice').usedBytes

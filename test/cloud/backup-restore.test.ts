@@ -28,7 +28,7 @@ t.test('B1 restore: a phone wiped by a signed wipe command gets its settings, ap
   const owner = makeOwner(t)
   const secret = await provision(cloud, owner, 'phone-a')
   const dataDir = tempDir(t, 'fakephone-phone-')
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey, systemProfile: true })
   await agentConnected(agent)
   await listening(cloud, 'phone-a')
   await backupReady(cloud, 'phone-a')
@@ -60,7 +60,7 @@ t.test('B1 restore: a phone wiped by a signed wipe command gets its settings, ap
 t.test('restore: a phone with no backup of its own is told what to do; a bad package is refused with the reason', async (t) => {
   const cloud = await startCloud(t)
   const owner = makeOwner(t)
-  const agent = await startAgent(t, cloud, 'phone-a', await provision(cloud, owner, 'phone-a'))
+  const agent = await startAgent(t, cloud, 'phone-a', await provision(cloud, owner, 'phone-a'), { systemProfile: true })
   await agentConnected(agent)
   await backupReady(cloud, 'phone-a')
   await t.rejects(agent.backup.restore(), { code: 'NOT_FOUND', message: /no backup of phone-a/ })

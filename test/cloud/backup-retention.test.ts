@@ -4,19 +4,14 @@ import type { Agent } from '../../agent/agent.js'
 import { ManualClock } from '../../common/clock.js'
 import type { BackupView, RetentionView } from '../../common/cloud/backup-api.js'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../broker/cloud/cloud-data.js'
-import { addDevice, agentConnected, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
-import { backupReady, consoleCall, HOUR } from '../fixtures/backup.js'
+import type { Cloud } from '../fixtures/cloud.js'
+import { backupPhone, consoleCall, HOUR } from '../fixtures/backup.js'
 
 const DAY = 24 * HOUR
 const S = 1000
 
 async function phoneWithBackups(t: Test, count: number, batchSize: number): Promise<{ cloud: Cloud; clock: ManualClock; agent: Agent }> {
-  const cloud = await startCloud(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, backup: { ...DEFAULT_CLOUD_DATA_OPTIONS.backup, retention: { ...DEFAULT_CLOUD_DATA_OPTIONS.backup.retention, batchSize } } } })
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await agentConnected(agent)
-  await backupReady(cloud, 'phone-a')
+  const { cloud, clock, agent } = await backupPhone(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, backup: { ...DEFAULT_CLOUD_DATA_OPTIONS.backup, retention: { ...DEFAULT_CLOUD_DATA_OPTIONS.backup.retention, batchSize } } } })
   for (let i = 0; i < count; i++) {
     await agent.backup.backupNow()
     clock.advance(HOUR)
@@ -114,11 +109,7 @@ t.test('B3: an account with no backups becomes read-only quietly; service on bef
 })
 
 t.test('A3: a frozen account loses its backups with the rest of its data; a failed sweep is logged and left to the next', async (t) => {
-  const cloud = await startCloud(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, inactivityMs: 2 * DAY, freezeWarningMs: DAY } } })
-  const clock = cloud.clock as ManualClock
-  const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { heartbeatMs: DAY })
-  await agentConnected(agent)
-  await backupReady(cloud, 'phone-a')
+  const { cloud, clock, agent } = await backupPhone(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, inactivityMs: 2 * DAY, freezeWarningMs: DAY } } }, { heartbeatMs: DAY })
   await agent.backup.backupNow()
   agent.backup.setMaxListeners(0)
   await agent.backup.setSwitch(false, false)

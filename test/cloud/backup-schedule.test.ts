@@ -1,16 +1,9 @@
 import t from 'tap'
-import { ManualClock } from '../../common/clock.js'
 import { PART_NAMES, BackupPackageSchema } from '../../common/cloud/backup-api.js'
-import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
-import { backupReady, nextBackup, HOUR, MINUTE } from '../fixtures/backup.js'
+import { backupPhone, nextBackup, HOUR, MINUTE } from '../fixtures/backup.js'
 
 t.test('B1: the cron plan fires at the scheduled minute, not one before, and the phone stores a package with all five parts', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await agentConnected(agent)
-  await backupReady(cloud, 'phone-a')
+  const { cloud, clock, agent } = await backupPhone(t)
   const backups = cloud.broker.cloud.backups
   clock.advance(3 * HOUR - MINUTE)
   t.same(backups.plans.list('alice'), [], 'at 02:59 no plan yet')

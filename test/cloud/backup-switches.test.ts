@@ -5,8 +5,8 @@ import { z } from 'zod'
 import { ManualClock } from '../../common/clock.js'
 import { BACKUP_PATH, PART_NAMES } from '../../common/cloud/backup-api.js'
 import { encodePayload, topicFor } from '../../common/contract.js'
-import { addDevice, agentConnected, connectDevice, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
-import { backupReady, consoleCall, HOUR } from '../fixtures/backup.js'
+import { addDevice, connectDevice, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { backupPhone, backupReady, consoleCall, HOUR } from '../fixtures/backup.js'
 
 /** A raw device that reports its switches but never listens for plans, so its plans stay pending. */
 async function silentDevice(t: Test, cloud: Cloud, id: string, account: string) {
@@ -65,12 +65,7 @@ t.test('B2: the cloud service off drops pending plans; the account off drops eve
 })
 
 t.test('B2: a phone with backup or the cloud service off refuses a stale plan and makes nothing', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const agent = await startAgent(t, cloud, 'phone-a', secret)
-  await agentConnected(agent)
-  await backupReady(cloud, 'phone-a')
+  const { cloud, clock, agent } = await backupPhone(t)
   await agent.backup.setSwitch(false, false)
   await backupReady(cloud, 'phone-a', false)
   t.equal(agent.status().backup.on, false)
