@@ -32,10 +32,12 @@ import { MqttLink, type LinkState } from '../common/mqtt.js'
 import { Battery } from './battery.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
 import type { LocationSource } from './location.js'
-import { DEFAULT_SETTINGS, settingsFile, type Settings } from './settings.js'
 import { PhoneFiles } from './phone-data/store.js'
 import type { Category, LocalItem, PhoneData } from './phone-data/types.js'
 import { SyncEngine, type SyncStatus } from './sync/engine.js'
+import { DEFAULT_SETTINGS, RestorableSettingsSchema, settingsFile, type Settings } from './settings.js'
+import { PhoneBackup, type BackupStatus } from './backup/phone-backup.js'
+import { ensureSystemProfile } from './backup/system-profile.js'
 
 export interface AgentOptions {
   id: string
@@ -67,6 +69,8 @@ export interface AgentOptions {
   driveSyncMs?: number
   /** Time between scheduled sync passes, ms (S1; default 15 minutes). */
   syncIntervalMs?: number
+  /** B1: make the phone's system profile (preferences, apps, home screen, Wi-Fi, app data) on first start; `fakephone agent` does. */
+  systemProfile?: boolean
   /** Push keep-alive timers (real time by default). */
   keepaliveClock?: Clock
   /** Push keep-alive and behaviour-log schedules (X2). */
@@ -101,6 +105,8 @@ export interface AgentStatus {
   framework: FrameworkStatus
   /** App data sync per category (S1-S4); null without a cloud to talk to. */
   sync: SyncStatus | null
+  /** The cloud-backup switch and the last backup (B1-B4). */
+  backup: BackupStatus
 }
 
 interface AgentEvents {
@@ -134,6 +140,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   readonly data: PhoneData
   /** App data sync (S1-S4); null when no cloud URL was given. */
   readonly sync: SyncEngine | null
+  /** Cloud backup (B1-B4). */
+  readonly backup: PhoneBackup
 
   constructor(private readonly opts: AgentOptions) {
     super()
@@ -149,6 +157,18 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.cloud = opts.cloudUrl === undefined ? null : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
     this.drive = new PhoneDrive(this, opts.dataDir, opts.clock, opts.log.child({ component: 'drive' }), opts.driveSyncMs)
     this.sync = this.cloud && new SyncEngine({ dataDir: opts.dataDir, data: this.data, cloud: this.cloud, gate: this, clock: opts.clock, log: opts.log.child({ component: 'sync' }), intervalMs: opts.syncIntervalMs })
+    this.backup = new PhoneBackup({
+      deviceId: opts.id,
+      dataDir: opts.dataDir,
+      clock: opts.clock,
+      log: opts.log.child({ component: 'backup' }),
+      cloud: this.cloud,
+      canTransfer: () => this.canTransfer(),
+      transferSignal: () => this.transferSignal,
+      pin: () => this.settings.pin,
+      applySettings: (values) => this.update(RestorableSettingsSchema.parse(values)),
+      switchChanged: () => this.publishStatus(),
+    })
     this.framework = new ResidentFramework({
       deviceId: opts.id,
       secret: opts.secret,
@@ -170,6 +190,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await mkdir(this.opts.dataDir, { recursive: true })
     this.settings = await this.file.load(DEFAULT_SETTINGS)
     await this.remote.load()
+    await this.backup.load()
+    if (this.opts.systemProfile === true) await ensureSystemProfile(this.opts.dataDir, this.opts.id)
     await this.framework.start()
     await this.drive.start()
     // Sync reads its switches and lists the phone's files before the data channel opens, so a phone that is up is also syncing.
@@ -196,8 +218,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
       this.publishStatus()
       void this.remote.onConnect(this.link as MqttLink)
+      ;(this.link as MqttLink).client.subscribe(topicFor(this.opts.id, 'plan'), { qos: 1 })
     })
-    this.link.client.on('message', (_topic, payload) => void this.remote.receive(payload))
+    const planTopic = topicFor(this.opts.id, 'plan')
+    this.link.client.on('message', (topic, payload) => void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload)))
     this.schedule()
   }
 
@@ -215,6 +239,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await this.remote.idle()
     await this.framework.stop()
     await this.file.flushed()
+    await this.backup.flushed()
   }
 
   status(): AgentStatus {
@@ -231,6 +256,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       ringingUntil: this.ringingUntil !== null && this.ringingUntil > this.opts.clock.now() ? this.ringingUntil : null,
       framework: this.framework.status(),
       sync: this.sync?.status() ?? null,
+      backup: this.backup.status(),
     }
   }
 
@@ -286,6 +312,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         const { files, bytes } = this.sync ? await this.sync.whilePaused(wipe) : await wipe()
         const { keepFindDevice } = command.args
         await this.update({ ...DEFAULT_SETTINGS, nextSeq: this.settings.nextSeq, findDevice: keepFindDevice, paired: keepFindDevice })
+        await this.backup.reset()
         this.publishStatus()
         return { state: 'succeeded', data: { files, bytes, sdcardKept: !command.args.eraseSdcard, findDeviceKept: keepFindDevice } }
       }
@@ -415,7 +442,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   private publishStatus(): void {
     const { cloudService, findDevice } = this.settings
-    this.publish('status', encodePayload('status', { cloudService, findDevice, at: this.opts.clock.now() }), true)
+    this.publish('status', encodePayload('status', { cloudService, findDevice, backup: this.backup.enabled, at: this.opts.clock.now() }), true)
   }
 
   private publish(kind: 'heartbeat' | 'presence' | 'status', payload: string, retain: boolean): void {

@@ -18,6 +18,7 @@ import type { Agent, AgentStatus } from './agent.js'
 import { DRIVE_CONTROL_REQUESTS, handleDriveControl } from './drive/drive-control.js'
 import type { SyncEngine } from './sync/engine.js'
 import { DataRequestSchema, handleData, type DataReply, type DataRequest } from './phone-data/control-ops.js'
+import { BackupRequestSchema, runBackupRequest } from './backup/control-ops.js'
 
 export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('status') }),
@@ -30,6 +31,7 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('sync'), category: SyncCategorySchema, on: z.boolean() }),
   z.strictObject({ op: z.literal('photo-switch'), name: z.enum(['galleryBackup', 'albumSync']), on: z.boolean() }),
   z.strictObject({ op: z.literal('data'), data: DataRequestSchema }),
+  z.strictObject({ op: z.literal('backup'), backup: BackupRequestSchema }),
 ])
 export type ControlRequest = z.infer<typeof ControlRequestSchema>
 /**
@@ -81,6 +83,10 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
         return { ok: true, status: agent.status() }
       case 'data':
         return { ok: true, status: agent.status(), result: await handleData(agent, req.data) }
+      case 'backup': {
+        const result = await runBackupRequest(agent.backup, req.backup)
+        return { ok: true, status: agent.status(), result }
+      }
     }
   } catch (err) {
     return { ok: false, error: (err as Error).message, ...(err instanceof FakephoneError ? { code: err.code } : {}) }

@@ -29,6 +29,9 @@ export const SettingsSchema = z.strictObject({
 })
 export type Settings = z.infer<typeof SettingsSchema>
 
+/** B1: the settings a backup carries and a restore puts back (unknown keys in a package are ignored). */
+export const RestorableSettingsSchema = z.object({ pin: SettingsSchema.shape.pin.optional() })
+
 export const DEFAULT_SETTINGS: Settings = {
   cloudService: true,
   findDevice: true,

@@ -5,8 +5,10 @@
  */
 import { z } from 'zod'
 import { DurationSchema, LogLevelSchema, PortSchema, SizeSchema, type ConfigSpec } from '../common/config.js'
+import { checkCron } from '../common/cron.js'
 import { DEFAULT_ACCOUNT_RULES } from './cloud/accounts.js'
 import { DEFAULT_DRIVE_RULES } from './cloud/drive-cleanup.js'
+import { DEFAULT_BACKUP_OPTIONS } from './cloud/backups.js'
 import { DEFAULT_BROKER_OPTIONS as D, type BrokerOptions } from './server.js'
 
 export const BrokerConfigSchema = z.strictObject({
@@ -39,6 +41,23 @@ export const BrokerConfigSchema = z.strictObject({
   driveCleanupBatch: z.number().int().positive().default(DEFAULT_DRIVE_RULES.batchSize),
   /** D4: time between two clean-up batches of one account. */
   driveCleanupEvery: DurationSchema.default(DEFAULT_DRIVE_RULES.batchEveryMs),
+  /** B1: when the cloud plans backups, a cron expression (minute hour day-of-month month day-of-week) read in UTC. */
+  backupCron: z
+    .string()
+    .superRefine((expr, ctx) => {
+      try {
+        checkCron(expr)
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message })
+      }
+    })
+    .default(DEFAULT_BACKUP_OPTIONS.cron),
+  /** B3: how long backups stay read-only before the gradual clean-up starts. */
+  backupCleanupDelay: DurationSchema.default(DEFAULT_BACKUP_OPTIONS.retention.cleanupDelayMs),
+  /** B3: backups removed per clean-up batch. */
+  backupCleanupBatch: z.number().int().positive().default(DEFAULT_BACKUP_OPTIONS.retention.batchSize),
+  /** B3: time between clean-up batches. */
+  backupCleanupEvery: DurationSchema.default(DEFAULT_BACKUP_OPTIONS.retention.batchIntervalMs),
   logLevel: LogLevelSchema.default('info'),
 })
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>
@@ -59,6 +78,11 @@ export function brokerOptions(c: BrokerConfig): BrokerOptions {
       ...D.cloud,
       accounts: { ...D.cloud.accounts, freeQuotaBytes: c.freeQuota, premiumQuotaBytes: c.premiumQuota },
       drive: { ...D.cloud.drive, batchSize: c.driveCleanupBatch, batchEveryMs: c.driveCleanupEvery },
+      backup: {
+        ...D.cloud.backup,
+        cron: c.backupCron,
+        retention: { ...D.cloud.backup.retention, cleanupDelayMs: c.backupCleanupDelay, batchSize: c.backupCleanupBatch, batchIntervalMs: c.backupCleanupEvery },
+      },
     },
   }
 }

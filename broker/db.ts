@@ -165,6 +165,43 @@ const MIGRATIONS: readonly string[] = [
      account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
      noticed_until INTEGER NOT NULL
    );`,
+  // B1-B4: each phone's backup switch as the cloud last heard it, the plans the schedule made,
+  // the stored packages, and each account's progress through B3 (read-only, notice, batches).
+  `CREATE TABLE backup_devices (
+     device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+     backup_on INTEGER NOT NULL,
+     service_on INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE backup_plans (
+     id TEXT PRIMARY KEY,
+     device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+     account TEXT NOT NULL,
+     planned_at INTEGER NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'done', 'failed', 'dropped')),
+     reason TEXT,
+     backup_id TEXT,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX backup_plans_by_device ON backup_plans (device_id, state);
+   CREATE TABLE backups (
+     id TEXT PRIMARY KEY,
+     account TEXT NOT NULL,
+     device_id TEXT NOT NULL,
+     sha256 TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     manifest TEXT NOT NULL,
+     plan_id TEXT,
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX backups_by_account ON backups (account, created_at);
+   CREATE TABLE backup_retention (
+     account TEXT PRIMARY KEY,
+     off_at INTEGER NOT NULL,
+     read_only_at INTEGER,
+     cleaning_from INTEGER,
+     next_batch_at INTEGER
+   );`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

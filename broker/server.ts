@@ -22,7 +22,7 @@ import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from 
 import { DeviceRegistry } from './registry.js'
 import { StateStore } from './state-store.js'
 import { CommandCenter } from './commands.js'
-import { topicFor } from '../common/contract.js'
+import { encodePayload, topicFor } from '../common/contract.js'
 import { routeUpgrades } from './upgrade-router.js'
 import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
 
@@ -133,7 +133,16 @@ export class CloudBroker {
     )
     this.framework.start()
     this.cloudRef = new CloudData(
-      { db: this.db, dataDir: this.opts.dataDir, clock: this.clock, log, registry: this.registry, push: this.framework.queue, isConsoleToken },
+      {
+        db: this.db,
+        dataDir: this.opts.dataDir,
+        clock: this.clock,
+        log,
+        registry: this.registry,
+        push: this.framework.queue,
+        isConsoleToken,
+        sendPlan: (deviceId, plan) => this.publishToDevice(deviceId, 'plan', encodePayload('plan', plan)),
+      },
       this.opts.cloud,
     )
     this.cloud.start()
@@ -161,6 +170,7 @@ export class CloudBroker {
       if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
       this.current.delete(p.deviceId)
       this.commands.deviceGone(p.deviceId)
+      this.cloud.deviceGone(p.deviceId)
       this.store.setPresence(p.deviceId, false, this.clock.now())
     })
     this.commandsRef = new CommandCenter(this.db, this.store, this.clock, log.child({ component: 'commands' }), (deviceId, command) =>
@@ -170,6 +180,7 @@ export class CloudBroker {
     aedes.on('subscribe', (subscriptions, client) => {
       const p = access.principal(client)
       if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd'))) this.commands.deviceListening(p.deviceId)
+      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'plan'))) this.cloud.deviceSubscribed(p.deviceId, 'plan')
     })
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'))
@@ -223,7 +234,12 @@ export class CloudBroker {
    */
   sendToDevice(deviceId: string, payload: string): boolean {
     if (!this.commands.isListening(deviceId)) return false
-    this.outbox.push({ topic: topicFor(deviceId, 'cmd'), payload: Buffer.from(payload) })
+    return this.publishToDevice(deviceId, 'cmd', payload)
+  }
+
+  /** Queues `payload` for the device's `kind` topic (the caller knows the device is listening). */
+  private publishToDevice(deviceId: string, kind: 'cmd' | 'plan', payload: string): boolean {
+    this.outbox.push({ topic: topicFor(deviceId, kind), payload: Buffer.from(payload) })
     if (this.outbox.length === 1) setImmediate(() => this.drainOutbox())
     return true
   }

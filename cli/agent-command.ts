@@ -15,6 +15,7 @@ import type { KeyObject } from 'node:crypto'
 import { defaultPushUrl } from '../agent/push-channel.js'
 import { cloudUrlOf } from '../agent/cloud-client.js'
 import { addDrivePhoneCommands } from './drive-commands.js'
+import { addBackupPhoneCommands } from './backup-commands.js'
 import { addFrameworkPhoneCommands } from './framework-commands.js'
 import { addSyncPhoneCommands } from './sync-commands.js'
 import { addPhoneDataCommands } from './phone-data-commands.js'
@@ -79,6 +80,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
     ownerKey,
     pushUrl,
     cloudUrl: c.cloud ?? cloudUrlOf(pushUrl),
+    systemProfile: true,
   })
   await agent.start()
   const control: Server = await serveControl(agent, c.dataDir, log)
@@ -191,5 +193,6 @@ export function phoneCommand(io: Io): Command {
   addDrivePhoneCommands(cmd, io)
   addSyncPhoneCommands(cmd, io)
   addPhoneDataCommands(cmd, io)
+  addBackupPhoneCommands(cmd, io)
   return cmd
 }

@@ -15,7 +15,7 @@ import { duration, port, positiveInt } from './options.js'
 import { table } from './render.js'
 
 /** Commander option → broker config key. */
-const BROKER_FLAGS = { data: 'dataDir', host: 'host', mqttPort: 'mqttPort', httpPort: 'httpPort', maxPacketBytes: 'maxPacketBytes', serviceNotices: 'serviceNotices', simulatedTime: 'simulatedTime', freeQuota: 'freeQuota', logLevel: 'logLevel' }
+const BROKER_FLAGS = { data: 'dataDir', host: 'host', mqttPort: 'mqttPort', httpPort: 'httpPort', maxPacketBytes: 'maxPacketBytes', serviceNotices: 'serviceNotices', simulatedTime: 'simulatedTime', freeQuota: 'freeQuota', backupCron: 'backupCron', logLevel: 'logLevel' }
 
 export function brokerCommand(io: Io): Command {
   const d = BrokerConfigSchema.parse({})
@@ -30,6 +30,7 @@ export function brokerCommand(io: Io): Command {
     .option('--service-notices <duration>', 'queue a weather warning or a system-update reminder for every device this often, e.g. 1h (default: never)', duration, d.serviceNotices)
     .option('--simulated-time', 'run the cloud on simulated time: `fakephone console clock advance 73h` jumps it forward, running every rule that falls due')
     .option('--free-quota <size>', 'what a free account may store, e.g. 500MB (default 5GB)')
+    .option('--backup-cron <expression>', 'when the cloud plans backups (B1), a cron expression in UTC', d.backupCron)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
     .action(async (o: { config?: string }) => {
       const config = await loadConfig(BROKER_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, BROKER_FLAGS) })

@@ -6,6 +6,7 @@ import { ConsoleClient } from '../broker/console-client.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { addAccountCommands } from './account-commands.js'
 import { addDriveConsoleCommands } from './drive-commands.js'
+import { addBackupConsoleCommands } from './backup-commands.js'
 import { addFrameworkConsoleCommands } from './framework-commands.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
@@ -82,5 +83,6 @@ export function consoleCommand(io: Io): Command {
   addAccountCommands(cmd, io, () => client(opts()), () => opts().json === true)
   addDriveConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
   addSyncConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
+  addBackupConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
   return cmd
 }

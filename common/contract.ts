@@ -4,6 +4,7 @@
  * boundary is checked here with a zod schema; nothing else parses payloads.
  */
 import { z } from 'zod'
+import { BackupPlanSchema } from './cloud/backup-api.js'
 
 export const TOPIC_ROOT = 'fp/v1'
 
@@ -46,6 +47,8 @@ export type Presence = z.infer<typeof PresenceSchema>
 export const StatusSchema = z.strictObject({
   cloudService: z.boolean(),
   findDevice: z.boolean(),
+  /** B2: the phone's cloud-backup switch (absent from phones that have none). */
+  backup: z.boolean().optional(),
   at: z.number().int().nonnegative(),
 })
 export type Status = z.infer<typeof StatusSchema>
@@ -146,6 +149,8 @@ export const TOPICS = {
   cmd: topic('cloud→device', 1, false, CommandSchema),
   result: topic('device→cloud', 1, false, ResultSchema),
   logs: topic('device→cloud', 1, false, LogBatchSchema),
+  /** B1: the cloud's backup plan for the phone. */
+  plan: topic('cloud→device', 1, false, BackupPlanSchema),
 }
 
 export type TopicKind = keyof typeof TOPICS

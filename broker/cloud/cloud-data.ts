@@ -23,14 +23,18 @@ import { DEFAULT_DRIVE_RULES, type DriveRules } from './drive-cleanup.js'
 import { SyncItems } from './items.js'
 import { RecycleBin } from './recycle-bin.js'
 import { addSyncRoutes } from './sync-routes.js'
+import { Backups, DEFAULT_BACKUP_OPTIONS, type BackupOptions } from './backups.js'
+import type { BackupPlan } from '../../common/cloud/backup-api.js'
 
 export interface CloudDataOptions {
   accounts: AccountRules
   /** D4: how long drive files outlive the service, and the batches they are deleted in. */
   drive: DriveRules
+  /** B1-B4: the backup schedule and B3's clean-up. */
+  backup: BackupOptions
 }
 
-export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = { accounts: DEFAULT_ACCOUNT_RULES, drive: DEFAULT_DRIVE_RULES }
+export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = { accounts: DEFAULT_ACCOUNT_RULES, drive: DEFAULT_DRIVE_RULES, backup: DEFAULT_BACKUP_OPTIONS }
 
 export interface CloudDataDeps {
   db: Db
@@ -40,6 +44,8 @@ export interface CloudDataDeps {
   registry: DeviceRegistry
   push: NotificationQueue
   isConsoleToken(token: string): boolean
+  /** B1: hands a backup plan to the device's live connection; false when it is not listening. */
+  sendPlan(deviceId: string, plan: BackupPlan): boolean
 }
 
 /** What every feature module gets to build itself. */
@@ -62,6 +68,7 @@ export class CloudData {
   /** S1-S4: what app data sync keeps; R1-R3: its recycle bin. */
   readonly items: SyncItems
   readonly bin: RecycleBin
+  readonly backups: Backups
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
@@ -85,23 +92,40 @@ export class CloudData {
     this.bin = new RecycleBin(parts, this.items)
     addSyncRoutes(parts, this.items, this.bin)
     this.accounts.onFreeze('items', (account) => this.items.clear(account))
+    this.backups = new Backups(parts, deps.sendPlan, opts.backup)
   }
 
   start(): void {
     this.accounts.start()
     this.drive.start()
     this.bin.start()
+    this.backups.start()
   }
 
   stop(): void {
     this.bin.stop()
     this.accounts.stop()
     this.drive.stop()
+    this.backups.stop()
   }
 
   /** A phone reported its switches (the status topic). */
-  deviceStatus(deviceId: string, status: { cloudService: boolean; findDevice: boolean }, previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined): void {
+  deviceStatus(
+    deviceId: string,
+    status: { cloudService: boolean; findDevice: boolean; backup?: boolean },
+    previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined,
+  ): void {
     this.accounts.deviceStatus(deviceId, status.cloudService, status.findDevice, previous)
+    this.backups.deviceStatus(deviceId, status.cloudService, status.backup)
+  }
+
+  /** The device subscribed to `topic` (its plan topic gets its open backup plan). */
+  deviceSubscribed(deviceId: string, kind: string): void {
+    if (kind === 'plan') this.backups.plans.deviceListening(deviceId)
+  }
+
+  deviceGone(deviceId: string): void {
+    this.backups.plans.deviceGone(deviceId)
   }
 
   /** Answers the cloud data's HTTP paths; false for any other request. */

@@ -42,7 +42,7 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   const first = openDb(dir)
   const version = first.pragma('user_version', { simple: true }) as number
   first.close()
-  t.equal(version, 8, 'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive (D1-D5), synced items and the bin (S, R)')
+  t.equal(version, 9, 'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive (D1-D5), synced items and the bin (S, R), backups (B1-B4)')
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
   db.close()

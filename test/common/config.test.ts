@@ -32,7 +32,7 @@ t.test('environment names come from the schema keys by one rule', (t) => {
   t.equal(envName('agent', ['gpsdMaxAge']), 'FAKEPHONE_AGENT_GPSD_MAX_AGE')
   t.same(
     settings(BROKER_CONFIG.schema).map((s) => `${s.path.join('.')}${s.text ? ' (text)' : ''}`),
-    ['dataDir (text)', 'host (text)', 'mqttPort', 'httpPort', 'maxPacketBytes', 'connectTimeout', 'rateLimit.burst', 'rateLimit.perSecond', 'serviceNotices', 'simulatedTime', 'freeQuota', 'premiumQuota', 'driveCleanupBatch', 'driveCleanupEvery', 'logLevel (text)'],
+    ['dataDir (text)', 'host (text)', 'mqttPort', 'httpPort', 'maxPacketBytes', 'connectTimeout', 'rateLimit.burst', 'rateLimit.perSecond', 'serviceNotices', 'simulatedTime', 'freeQuota', 'premiumQuota', 'driveCleanupBatch', 'driveCleanupEvery', 'backupCron (text)', 'backupCleanupDelay', 'backupCleanupBatch', 'backupCleanupEvery', 'logLevel (text)'],
     'every leaf setting, nested ones included; text settings are never read as JSON',
   )
   t.end()
@@ -52,6 +52,10 @@ const DEFAULTS = {
   premiumQuota: 200 * 1024 ** 3,
   driveCleanupBatch: 100,
   driveCleanupEvery: 3_600_000,
+  backupCron: '0 3 * * *',
+  backupCleanupDelay: 7 * 86_400_000,
+  backupCleanupBatch: 10,
+  backupCleanupEvery: 86_400_000,
   logLevel: 'info',
 }
 

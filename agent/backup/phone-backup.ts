@@ -1,0 +1,230 @@
+/**
+ * Cloud backup on the phone (B1-B4). The phone has its own backup switch
+ * (`<data>/backup.json`, reset by a wipe) and reports it to the cloud on
+ * its status topic. It answers the cloud's plans (`fp/v1/<id>/plan`) by
+ * making a package of its five parts, uploading it resumably over the data
+ * channel and registering it with its manifest; a plan that arrives while
+ * backup or the cloud service is off is refused and nothing is made (B2).
+ * Turning backup off with "also delete backup data" deletes the phone's
+ * backups in the cloud first (B4). Restore downloads a package and puts
+ * every file back byte for byte.
+ */
+import { EventEmitter } from 'node:events'
+import { join } from 'node:path'
+import { z } from 'zod'
+import type { Clock } from '../../common/clock.js'
+import {
+  BACKUP_PATH,
+  BackupDeletedSchema,
+  BackupListSchema,
+  BackupOneSchema,
+  BackupPackageSchema,
+  BackupPlanSchema,
+  type BackupView,
+} from '../../common/cloud/backup-api.js'
+import { decodeJson } from '../../common/contract.js'
+import { FakephoneError } from '../../common/errors.js'
+import { JsonFile } from '../../common/json-file.js'
+import type { Logger } from '../../common/log.js'
+import type { CloudClient } from '../cloud-client.js'
+import { makePackage, manifestOf, restorePackage } from './package.js'
+
+const StateSchema = z.strictObject({
+  on: z.boolean(),
+  lastBackupAt: z.number().nullable(),
+  lastBackupId: z.string().nullable(),
+  lastError: z.string().nullable(),
+  /** Plans already answered or refused, newest last, so a redelivery makes nothing twice. */
+  handledPlans: z.array(z.string()),
+})
+type State = z.infer<typeof StateSchema>
+const DEFAULT_STATE: State = { on: true, lastBackupAt: null, lastBackupId: null, lastError: null, handledPlans: [] }
+const HANDLED_KEPT = 50
+
+export interface BackupStatus {
+  on: boolean
+  running: boolean
+  lastBackupAt: number | null
+  lastBackupId: string | null
+  lastError: string | null
+  plansRefused: number
+}
+
+/** What the backup needs of the phone; the Agent provides it. */
+export interface BackupHost {
+  deviceId: string
+  dataDir: string
+  clock: Clock
+  log: Logger
+  cloud: CloudClient | null
+  canTransfer(): boolean
+  /** Aborted when transfers stop being possible (agent.transferSignal). */
+  transferSignal(): AbortSignal
+  pin(): string
+  /** Applies restored settings values (the PIN). */
+  applySettings(values: Record<string, string>): Promise<void>
+  /** The switch changed: tell the cloud (status topic). */
+  switchChanged(): void
+}
+
+interface BackupEvents {
+  made: [backup: BackupView]
+  failed: [reason: string]
+  refused: [planId: string, reason: string]
+}
+
+export class BackupError extends FakephoneError {}
+
+export class PhoneBackup extends EventEmitter<BackupEvents> {
+  private state: State = { ...DEFAULT_STATE }
+  private readonly file: JsonFile<State>
+  private running: Promise<BackupView> | null = null
+  private stopRunning = new AbortController()
+  private refused = 0
+
+  constructor(private readonly host: BackupHost) {
+    super()
+    this.file = new JsonFile(join(host.dataDir, 'backup.json'), StateSchema)
+  }
+
+  async load(): Promise<void> {
+    this.state = await this.file.load({ ...DEFAULT_STATE })
+  }
+
+  get enabled(): boolean {
+    return this.state.on
+  }
+
+  status(): BackupStatus {
+    const { on, lastBackupAt, lastBackupId, lastError } = this.state
+    return { on, running: this.running !== null, lastBackupAt, lastBackupId, lastError, plansRefused: this.refused }
+  }
+
+  /** After a wipe (which removed the file): the switch and history are back to a new phone's. */
+  async reset(): Promise<void> {
+    this.stopRunning.abort()
+    this.stopRunning = new AbortController()
+    await this.file.flushed()
+    this.state = { ...DEFAULT_STATE }
+  }
+
+  async flushed(): Promise<void> {
+    await this.file.flushed()
+  }
+
+  /** B2/B4: the user flips the backup switch; off with `deleteData` deletes this phone's backups in the cloud first. */
+  async setSwitch(on: boolean, deleteData: boolean): Promise<{ deleted: number; releasedBytes: number } | null> {
+    if (on && deleteData) throw new BackupError('BAD_REQUEST', '"also delete backup data" goes with turning backup off')
+    let deleted: { deleted: number; releasedBytes: number } | null = null
+    if (!on && deleteData) {
+      const cloud = this.transferable('delete the backup data')
+      deleted = await cloud.call('DELETE', BACKUP_PATH, BackupDeletedSchema, undefined, this.host.transferSignal())
+    }
+    if (!on) {
+      this.stopRunning.abort()
+      this.stopRunning = new AbortController()
+    }
+    await this.save({ ...this.state, on })
+    this.host.switchChanged()
+    return deleted
+  }
+
+  /** B1: a plan arrived on the plan topic; never throws. */
+  async receivePlan(payload: Buffer): Promise<void> {
+    const decoded = decodeJson(BackupPlanSchema, payload)
+    if (!decoded.ok || decoded.value.device !== this.host.deviceId) {
+      this.host.log.warn({ reason: decoded.ok ? 'for another device' : decoded.reason }, 'backup plan ignored')
+      return
+    }
+    const plan = decoded.value
+    if (this.state.handledPlans.includes(plan.id)) return
+    await this.save({ ...this.state, handledPlans: [...this.state.handledPlans, plan.id].slice(-HANDLED_KEPT) })
+    // B2: a plan that arrives with backup or the cloud service off is stale: nothing is made.
+    const why = !this.state.on ? 'cloud backup is off' : !this.host.canTransfer() ? 'the cloud service is off or there is no network' : null
+    if (why) {
+      this.refused++
+      this.host.log.info({ plan: plan.id, reason: why }, 'backup plan refused')
+      this.emit('refused', plan.id, why)
+      return
+    }
+    await this.backup(plan.id).catch(() => undefined)
+  }
+
+  /** The user taps "back up now". */
+  backupNow(): Promise<BackupView> {
+    if (!this.state.on) return Promise.reject(new BackupError('BACKUP_OFF', 'cloud backup is off on this phone: turn it on first (phone backup on)'))
+    return this.backup(undefined)
+  }
+
+  /** The account's backups in the cloud, newest first. */
+  async list(): Promise<BackupView[]> {
+    const cloud = this.transferable('list backups')
+    return (await cloud.call('GET', BACKUP_PATH, BackupListSchema, undefined, this.host.transferSignal())).backups
+  }
+
+  /** Puts backup `id` (default: this phone's latest) back onto the phone. */
+  async restore(id?: string): Promise<{ backup: BackupView; files: number }> {
+    const cloud = this.transferable('restore')
+    const signal = this.host.transferSignal()
+    let backup: BackupView | undefined
+    if (id === undefined) {
+      const mine = (await cloud.call('GET', `${BACKUP_PATH}?device=${encodeURIComponent(this.host.deviceId)}`, BackupListSchema, undefined, signal)).backups
+      backup = mine[0]
+      if (!backup) throw new BackupError('NOT_FOUND', `the cloud holds no backup of ${this.host.deviceId}; name one from another phone (phone backup list)`)
+    } else {
+      backup = (await cloud.call('GET', `${BACKUP_PATH}/${encodeURIComponent(id)}`, BackupOneSchema, undefined, signal)).backup
+    }
+    const bytes = await cloud.download(backup.sha256, signal)
+    const decoded = decodeJson(BackupPackageSchema, bytes)
+    if (!decoded.ok) throw new BackupError('BAD_PACKAGE', `backup ${backup.id} is not a package this phone can read: ${decoded.reason}`)
+    const { files, values } = await restorePackage(this.host.dataDir, decoded.value)
+    await this.host.applySettings(values)
+    this.host.log.info({ backup: backup.id, files }, 'backup restored')
+    return { backup, files }
+  }
+
+  private transferable(what: string): CloudClient {
+    const cloud = this.host.cloud
+    if (!cloud || !this.host.canTransfer()) throw new BackupError('NO_TRANSFER', `cannot ${what}: the cloud service is off, there is no network, or no cloud is configured`)
+    return cloud
+  }
+
+  private backup(planId: string | undefined): Promise<BackupView> {
+    if (this.running) return Promise.reject(new BackupError('BUSY', 'a backup is already being made'))
+    const work = this.make(planId).finally(() => (this.running = null))
+    this.running = work
+    return work
+  }
+
+  private async make(planId: string | undefined): Promise<BackupView> {
+    const { host } = this
+    try {
+      const cloud = this.transferable('back up')
+      const signal = AbortSignal.any([host.transferSignal(), this.stopRunning.signal])
+      const pkg = await makePackage(host.dataDir, host.deviceId, host.clock.now(), { pin: host.pin() })
+      const bytes = Buffer.from(JSON.stringify(pkg))
+      const sha256 = await cloud.upload(bytes, signal)
+      const body = { sha256, manifest: manifestOf(pkg, bytes), ...(planId === undefined ? {} : { planId }) }
+      const { backup } = await cloud.call('POST', BACKUP_PATH, BackupOneSchema, body, signal)
+      await this.save({ ...this.state, lastBackupAt: backup.createdAt, lastBackupId: backup.id, lastError: null })
+      host.log.info({ backup: backup.id, size: backup.size, plan: planId }, 'backup made')
+      this.emit('made', backup)
+      return backup
+    } catch (err) {
+      const reason = (err as Error).message
+      await this.save({ ...this.state, lastError: reason })
+      host.log.warn({ plan: planId, reason }, 'backup failed')
+      if (planId !== undefined && host.cloud && host.canTransfer()) {
+        // Best effort: the cloud drops a plan left open when it makes the next one.
+        await host.cloud.call('POST', `${BACKUP_PATH}/plans/${planId}/failed`, z.unknown(), { reason: reason.slice(0, 500) }).catch(() => undefined)
+      }
+      this.emit('failed', reason)
+      throw err
+    }
+  }
+
+  private save(state: State): Promise<void> {
+    this.state = state
+    return this.file.save(state)
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * B1/B2: the backup schedule. A cron expression on the cloud's clock plans
+ * a backup for every phone whose backup switch and cloud service are both on
+ * (as the phone last reported them on its status topic); each plan is sent
+ * on `fp/v1/<device>/plan` at once if the phone is listening, else when it
+ * next subscribes. A phone has at most one open plan: a new one replaces
+ * the old (dropped, "superseded"). Backup or the cloud service turned off
+ * drops the phone's open plans (state `dropped`, with the reason) and the
+ * schedule passes it by until both are on again.
+ */
+import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { Clock } from '../../common/clock.js'
+import { CronSchedule } from '../../common/cron.js'
+import type { Logger } from '../../common/log.js'
+import type { BackupPlan, PlanState, PlanView } from '../../common/cloud/backup-api.js'
+import type { Db } from '../db.js'
+import type { CloudLog } from './cloud-log.js'
+
+interface PlanRow {
+  id: string
+  device_id: string
+  account: string
+  planned_at: number
+  state: PlanState
+  reason: string | null
+  backup_id: string | null
+  updated_at: number
+}
+
+const toView = (r: PlanRow): PlanView => ({ id: r.id, device: r.device_id, plannedAt: r.planned_at, state: r.state, reason: r.reason, backupId: r.backup_id, updatedAt: r.updated_at })
+
+/** Hands a plan to the phone's live connection; false when it is not listening. */
+export type PlanSender = (deviceId: string, plan: BackupPlan) => boolean
+
+interface PlanEvents {
+  /** The phone subscribed to its plan topic. */
+  listening: [deviceId: string]
+  /** The phone's reported switches were recorded. */
+  status: [deviceId: string]
+}
+
+export class BackupPlans extends EventEmitter<PlanEvents> {
+  private readonly schedule: CronSchedule
+  private readonly listening = new Set<string>()
+  private readonly sql
+
+  constructor(
+    db: Db,
+    private readonly clock: Clock,
+    private readonly cloudLog: CloudLog,
+    private readonly log: Logger,
+    private readonly send: PlanSender,
+    cron: string,
+    timezone: string,
+  ) {
+    super()
+    this.sql = {
+      upsertDevice: db.prepare(
+        `INSERT INTO backup_devices (device_id, backup_on, service_on, updated_at) VALUES (@device, @backup, @service, @now)
+         ON CONFLICT (device_id) DO UPDATE SET backup_on = COALESCE(@backupGiven, backup_on), service_on = @service, updated_at = @now`,
+      ),
+      device: db.prepare('SELECT backup_on, service_on FROM backup_devices WHERE device_id = ?'),
+      setBackup: db.prepare('UPDATE backup_devices SET backup_on = ?, updated_at = ? WHERE device_id = ?'),
+      eligible: db.prepare(
+        `SELECT d.id, d.account FROM devices d JOIN backup_devices b ON b.device_id = d.id JOIN accounts a ON a.id = d.account
+         WHERE b.backup_on = 1 AND b.service_on = 1 AND a.service_off_at IS NULL AND a.frozen_at IS NULL ORDER BY d.id`,
+      ),
+      insert: db.prepare(`INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)`),
+      get: db.prepare('SELECT * FROM backup_plans WHERE id = ?'),
+      open: db.prepare(`SELECT * FROM backup_plans WHERE device_id = ? AND state IN ('pending', 'sent') ORDER BY planned_at, rowid`),
+      openOfAccount: db.prepare(`SELECT * FROM backup_plans WHERE account = ? AND state IN ('pending', 'sent')`),
+      ofAccount: db.prepare('SELECT * FROM backup_plans WHERE account = ? ORDER BY planned_at DESC, rowid DESC LIMIT ?'),
+      setState: db.prepare('UPDATE backup_plans SET state = ?, reason = ?, backup_id = ?, updated_at = ? WHERE id = ?'),
+    }
+    this.schedule = new CronSchedule(cron, clock, (at) => this.planAll(at), timezone)
+  }
+
+  start(): void {
+    this.schedule.start()
+  }
+
+  stop(): void {
+    this.schedule.stop()
+  }
+
+  /** When the schedule fires next, ms since the epoch. */
+  nextRun(): number {
+    return this.schedule.nextAfter(this.clock.now())
+  }
+
+  /** B2: a phone reported its switches; either off drops its open plans. `backup` undefined: a phone without the switch keeps what the cloud knew. */
+  deviceStatus(deviceId: string, cloudService: boolean, backup: boolean | undefined): void {
+    this.sql.upsertDevice.run({ device: deviceId, backup: backup === true ? 1 : 0, backupGiven: backup === undefined ? null : backup ? 1 : 0, service: cloudService ? 1 : 0, now: this.clock.now() })
+    if (!cloudService) this.dropOpen(deviceId, 'the cloud service was turned off on the phone')
+    else if (backup === false) this.dropOpen(deviceId, 'cloud backup was turned off on the phone')
+    this.emit('status', deviceId)
+  }
+
+  /** B4 from the console: the cloud treats the phone's backup as off until the phone reports its switch again. */
+  switchOff(deviceId: string, reason: string): void {
+    this.sql.setBackup.run(0, this.clock.now(), deviceId)
+    this.dropOpen(deviceId, reason)
+  }
+
+  /** True once the phone has reported its switches. */
+  known(deviceId: string): boolean {
+    return this.sql.device.get(deviceId) !== undefined
+  }
+
+  /** False only when the phone said its backup is off (a phone not heard from yet counts as on). */
+  backupOn(deviceId: string): boolean {
+    const row = this.sql.device.get(deviceId) as { backup_on: number } | undefined
+    return row?.backup_on !== 0
+  }
+
+  /** B2: the account's cloud service went off: every open plan of it is dropped. */
+  accountOff(account: string): void {
+    for (const row of this.sql.openOfAccount.all(account) as PlanRow[]) this.finish(row.id, 'dropped', 'the cloud service of the account was turned off', null)
+  }
+
+  /** The phone subscribed to its plan topic: send it its open plan. */
+  deviceListening(deviceId: string): void {
+    this.listening.add(deviceId)
+    for (const row of this.sql.open.all(deviceId) as PlanRow[]) this.deliver(row)
+    this.emit('listening', deviceId)
+  }
+
+  isListening(deviceId: string): boolean {
+    return this.listening.has(deviceId)
+  }
+
+  deviceGone(deviceId: string): void {
+    this.listening.delete(deviceId)
+  }
+
+  get(id: string): PlanView | undefined {
+    const row = this.sql.get.get(id) as PlanRow | undefined
+    return row && toView(row)
+  }
+
+  /** Newest first. */
+  list(account: string, limit = 20): PlanView[] {
+    return (this.sql.ofAccount.all(account, limit) as PlanRow[]).map(toView)
+  }
+
+  /** True while the plan may still be answered with a backup. */
+  isOpen(id: string, deviceId: string): boolean {
+    const plan = this.get(id)
+    return plan !== undefined && plan.device === deviceId && (plan.state === 'pending' || plan.state === 'sent')
+  }
+
+  /** Moves a plan to a final state. */
+  finish(id: string, state: 'done' | 'failed' | 'dropped', reason: string | null, backupId: string | null): void {
+    this.sql.setState.run(state, reason, backupId, this.clock.now(), id)
+  }
+
+  /** B1: one run of the schedule. */
+  planAll(at: number): number {
+    let planned = 0
+    for (const { id, account } of this.sql.eligible.all() as { id: string; account: string }[]) {
+      for (const old of this.sql.open.all(id) as PlanRow[]) this.finish(old.id, 'dropped', 'superseded by a newer plan', null)
+      const planId = randomUUID()
+      this.sql.insert.run(planId, id, account, at, at)
+      planned++
+      this.deliver(this.sql.get.get(planId) as PlanRow)
+    }
+    this.log.info({ planned, at: new Date(at).toISOString() }, 'backup plans made')
+    return planned
+  }
+
+  private dropOpen(deviceId: string, reason: string): void {
+    const open = this.sql.open.all(deviceId) as PlanRow[]
+    for (const row of open) this.finish(row.id, 'dropped', reason, null)
+    if (open.length > 0) this.cloudLog.record(open[0]?.account as string, 'backup-plan-dropped', `${deviceId}: ${reason}; its pending backup plan was dropped`, open.length)
+  }
+
+  private deliver(row: PlanRow): void {
+    if (!this.listening.has(row.device_id)) return
+    if (this.send(row.device_id, { id: row.id, device: row.device_id, plannedAt: row.planned_at }) && row.state === 'pending') {
+      this.sql.setState.run('sent', null, null, this.clock.now(), row.id)
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Cloud backup's HTTP routes (B1-B4; docs/CONTRACT.md, "Cloud backup").
+ * Device (the phone, over the data channel; the cloud service must be on):
+ *   POST   /cloud/v1/backups                       register an uploaded package {sha256, manifest, planId?}
+ *   GET    /cloud/v1/backups                       the account's backups, newest first (?device=ID for one phone's)
+ *   GET    /cloud/v1/backups/:id                   one backup with its manifest
+ *   DELETE /cloud/v1/backups                       B4: this phone's backup off, its backups deleted now
+ *   POST   /cloud/v1/backups/plans/:id/failed      the phone could not answer a plan {reason}
+ * Console:
+ *   GET    /api/accounts/:account/backups          B3 state with its dates, the backups and recent plans
+ *   GET    /api/backups/:id                        one backup with its manifest
+ *   GET    /api/backups/:id/package                the package's bytes (allowed while read-only)
+ *   DELETE /api/backups/:id                        delete one backup (refused while read-only)
+ *   DELETE /api/devices/:device/backups            B4 from the console: backup off for the device, its backups deleted
+ */
+import { PlanFailedSchema, RegisterBackupSchema, type BackupView } from '../../common/cloud/backup-api.js'
+import type { Backups } from './backups.js'
+import type { CloudParts } from './cloud-data.js'
+import { HttpError, type RouteContext } from './http-router.js'
+
+function device(parts: CloudParts, ctx: RouteContext): { account: string; deviceId: string } {
+  /* c8 ignore next -- the router lets only device credentials into the routes that call this */
+  if (ctx.principal.kind !== 'device') throw new HttpError(403, 'FORBIDDEN', 'only a device uses this')
+  parts.accounts.assertServiceOn(ctx.principal.account)
+  return { account: ctx.principal.account, deviceId: ctx.principal.deviceId }
+}
+
+export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
+  const { router, accounts, clock, blobs } = parts
+  const { store, retention, plans } = backups
+  const need = (id: string, account?: string): BackupView => {
+    const b = store.get(id)
+    if (!b || (account !== undefined && b.account !== account)) throw new HttpError(404, 'NOT_FOUND', `no backup ${id}${account === undefined ? '' : ' in this account'}`)
+    return b
+  }
+  const one = (b: BackupView) => ({ status: 200, body: { now: clock.now(), retention: retention.view(b.account), backup: b } })
+
+  router.add('POST', '/cloud/v1/backups', ['device'], async (ctx) => {
+    const { account, deviceId } = device(parts, ctx)
+    const req = await ctx.json(RegisterBackupSchema)
+    return { status: 201, body: { now: clock.now(), retention: retention.view(account), backup: backups.register(account, deviceId, req.sha256, req.manifest, req.planId) } }
+  })
+  router.add('GET', '/cloud/v1/backups', ['device'], (ctx) => {
+    const { account } = device(parts, ctx)
+    const only = ctx.url.searchParams.get('device') ?? undefined
+    return { status: 200, body: { now: clock.now(), retention: retention.view(account), backups: store.list(account, only) } }
+  })
+  router.add('GET', '/cloud/v1/backups/:id', ['device'], (ctx) => one(need(ctx.params.id as string, device(parts, ctx).account)))
+  router.add('DELETE', '/cloud/v1/backups', ['device'], async (ctx) => {
+    const { account, deviceId } = device(parts, ctx)
+    return { status: 200, body: { now: clock.now(), ...(await backups.switchOffAndDelete(account, deviceId, 'on the phone')) } }
+  })
+  router.add('POST', '/cloud/v1/backups/plans/:id/failed', ['device'], async (ctx) => {
+    const { deviceId } = device(parts, ctx)
+    const { reason } = await ctx.json(PlanFailedSchema)
+    const id = ctx.params.id as string
+    if (!plans.isOpen(id, deviceId)) throw new HttpError(409, 'STALE_PLAN', `backup plan ${id} is not open`)
+    plans.finish(id, 'failed', reason, null)
+    return { status: 200, body: { now: clock.now(), plan: plans.get(id) } }
+  })
+
+  router.add('GET', '/api/accounts/:account/backups', ['console'], (ctx) => {
+    const account = accounts.need(ctx.params.account as string).id
+    return {
+      status: 200,
+      body: { now: clock.now(), account, retention: retention.view(account), nextPlanAt: plans.nextRun(), backups: store.list(account), plans: plans.list(account) },
+    }
+  })
+  router.add('GET', '/api/backups/:id', ['console'], (ctx) => one(need(ctx.params.id as string)))
+  router.add('GET', '/api/backups/:id/package', ['console'], (ctx) => {
+    const b = need(ctx.params.id as string)
+    return { status: 200, stream: blobs.read(b.sha256), headers: { 'content-type': 'application/json', 'content-length': String(b.size) } }
+  })
+  router.add('DELETE', '/api/backups/:id', ['console'], async (ctx) => {
+    const b = need(ctx.params.id as string)
+    const releasedBytes = await backups.delete(b.account, [b], `backup ${b.id} deleted from the console`)
+    return { status: 200, body: { now: clock.now(), deleted: 1, releasedBytes } }
+  })
+  router.add('DELETE', '/api/devices/:device/backups', ['console'], async (ctx) => {
+    const deviceId = ctx.params.device as string
+    const account = accounts.accountOf(deviceId)
+    if (account === undefined) throw new HttpError(404, 'NOT_FOUND', `device "${deviceId}" not found`)
+    return { status: 200, body: { now: clock.now(), ...(await backups.switchOffAndDelete(account, deviceId, 'from the console')) } }
+  })
+}

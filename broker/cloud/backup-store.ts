@@ -1,0 +1,120 @@
+/**
+ * The stored backup packages (B1, B4, B3's clean-up): one row per package,
+ * pointing at its blob. Storing one takes a blob reference and charges the
+ * quota in one transaction (A1: over quota nothing is stored); removing one
+ * drops the reference and gives the quota back in one transaction, and a
+ * sweep then deletes blobs nobody holds any more.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Clock } from '../../common/clock.js'
+import type { Logger } from '../../common/log.js'
+import type { BackupView, Manifest } from '../../common/cloud/backup-api.js'
+import type { Db } from '../db.js'
+import type { Accounts } from './accounts.js'
+import type { BlobStore } from './blob-store.js'
+
+interface Row {
+  id: string
+  account: string
+  device_id: string
+  sha256: string
+  size: number
+  manifest: string
+  plan_id: string | null
+  created_at: number
+}
+
+const toView = (r: Row): BackupView => ({
+  id: r.id,
+  account: r.account,
+  device: r.device_id,
+  sha256: r.sha256,
+  size: r.size,
+  createdAt: r.created_at,
+  planId: r.plan_id,
+  manifest: JSON.parse(r.manifest) as Manifest,
+})
+
+export class BackupStore {
+  private readonly sql
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly accounts: Accounts,
+    private readonly blobs: BlobStore,
+    private readonly log: Logger,
+  ) {
+    this.sql = {
+      insert: db.prepare('INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      get: db.prepare('SELECT * FROM backups WHERE id = ?'),
+      ofAccount: db.prepare('SELECT * FROM backups WHERE account = ? ORDER BY created_at DESC, rowid DESC'),
+      ofDevice: db.prepare('SELECT * FROM backups WHERE account = ? AND device_id = ? ORDER BY created_at DESC, rowid DESC'),
+      oldest: db.prepare('SELECT * FROM backups WHERE account = ? ORDER BY created_at, rowid LIMIT ?'),
+      count: db.prepare('SELECT COUNT(*) FROM backups WHERE account = ?').pluck(),
+      delete: db.prepare('DELETE FROM backups WHERE id = ?'),
+    }
+  }
+
+  /**
+   * A1: stores a package already uploaded as blob `sha256`: takes the blob,
+   * charges the quota, writes the row; `also` runs in the same transaction.
+   * Over quota it throws and nothing is stored.
+   */
+  add(account: string, deviceId: string, sha256: string, manifest: Manifest, planId: string | null, also: (id: string) => void): BackupView {
+    const id = randomUUID()
+    this.db.transaction(() => {
+      this.blobs.ref(account, sha256)
+      this.accounts.charge(account, manifest.size, 'this backup')
+      this.sql.insert.run(id, account, deviceId, sha256, manifest.size, JSON.stringify(manifest), planId, this.clock.now())
+      also(id)
+    })()
+    return this.get(id) as BackupView
+  }
+
+  get(id: string): BackupView | undefined {
+    const row = this.sql.get.get(id) as Row | undefined
+    return row && toView(row)
+  }
+
+  /** Newest first; only `deviceId`'s when given. */
+  list(account: string, deviceId?: string): BackupView[] {
+    const rows = (deviceId === undefined ? this.sql.ofAccount.all(account) : this.sql.ofDevice.all(account, deviceId)) as Row[]
+    return rows.map(toView)
+  }
+
+  count(account: string): number {
+    return this.sql.count.get(account) as number
+  }
+
+  /** The account's `limit` oldest packages. */
+  oldest(account: string, limit: number): BackupView[] {
+    return (this.sql.oldest.all(account, limit) as Row[]).map(toView)
+  }
+
+  /** Removes packages for good: blob references dropped, quota given back; returns the bytes released. */
+  remove(backups: readonly BackupView[]): number {
+    let released = 0
+    this.db.transaction(() => {
+      for (const b of backups) {
+        if (this.sql.delete.run(b.id).changes === 0) continue
+        this.blobs.unref(b.account, b.sha256)
+        this.accounts.release(b.account, b.size)
+        released += b.size
+      }
+    })()
+    return released
+  }
+
+  /** Deletes the blobs nobody holds any more (B4: at once). */
+  sweep(): Promise<number> {
+    return this.blobs.sweep()
+  }
+
+  /** Deletes the blobs nobody holds any more, after the current transaction has committed. */
+  sweepSoon(): void {
+    setImmediate(() => {
+      this.blobs.sweep().catch((err: unknown) => this.log.warn({ err }, 'backup blobs could not be swept; the next sweep takes them'))
+    })
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Cloud backup's subcommands (B1-B4): `fakephone phone backup ...` (the
+ * phone's backup screen: status, on/off [--delete-data], now, list,
+ * restore) and `fakephone console backups <account>` / `console backup
+ * show|delete|delete-device`.
+ */
+import type { Command } from 'commander'
+import { askControl, type ControlRequest } from '../agent/control.js'
+import type { BackupStatus } from '../agent/backup/phone-backup.js'
+import type { ConsoleClient } from '../broker/console-client.js'
+import { formatAge } from '../common/clock.js'
+import type { BackupView, PlanView, RetentionView } from '../common/cloud/backup-api.js'
+import { UserError, type Io } from './io.js'
+import { table } from './render.js'
+
+const iso = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString().replace('.000Z', 'Z'))
+
+export function renderBackups(backups: readonly BackupView[], now: number): string {
+  if (backups.length === 0) return 'No backups.\n'
+  return table(
+    ['BACKUP', 'DEVICE', 'CREATED', 'SIZE', 'PARTS'],
+    backups.map((b) => [b.id, b.device, `${iso(b.createdAt)} (${formatAge(now - b.createdAt)} ago)`, `${b.size} B`, b.manifest.parts.map((p) => `${p.name}:${p.count}`).join(' ')]),
+  )
+}
+
+export function renderRetention(r: RetentionView): string {
+  const lines = [`state           ${r.state}`]
+  if (r.serviceOffAt !== null) {
+    lines.push(`service off at  ${iso(r.serviceOffAt)}`, `read-only from  ${iso(r.readOnlyAt)}`, `cleaning from   ${iso(r.cleaningFrom)}`, `next batch at   ${iso(r.nextBatchAt)}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+function renderPlans(plans: readonly PlanView[]): string {
+  if (plans.length === 0) return 'No backup plans yet.\n'
+  return table(['PLAN', 'DEVICE', 'PLANNED', 'STATE', 'REASON'], plans.map((p) => [p.id, p.device, iso(p.plannedAt), p.state, [p.reason, p.backupId].filter((x) => x !== null).join(' ')]))
+}
+
+function renderPhoneStatus(s: BackupStatus): string {
+  return (
+    [
+      `cloud backup  ${s.on ? 'on' : 'off'}`,
+      `last backup   ${s.lastBackupId === null ? 'never' : `${s.lastBackupId} at ${iso(s.lastBackupAt)}`}`,
+      ...(s.lastError === null ? [] : [`last error    ${s.lastError}`]),
+      `plans refused ${s.plansRefused} this run`,
+    ].join('\n') + '\n'
+  )
+}
+
+export function addBackupPhoneCommands(phone: Command, io: Io): void {
+  const cmd = phone.command('backup').description('cloud backup on this phone: status, on/off, back up now, list and restore')
+  const send = async (req: Extract<ControlRequest, { op: 'backup' }>['backup'], text: (result: unknown) => string): Promise<void> => {
+    const o = phone.opts<{ data: string; json?: boolean }>()
+    const { result } = await askControl(o.data, { op: 'backup', backup: req })
+    io.out(o.json ? JSON.stringify(result) + '\n' : text(result))
+  }
+  cmd.command('status').description('the backup switch and the last backup').action(() => send({ action: 'status' }, (r) => renderPhoneStatus(r as BackupStatus)))
+  cmd
+    .command('on')
+    .description('turn cloud backup on: the cloud plans backups again')
+    .action(() => send({ action: 'switch', on: true, deleteData: false }, () => 'Cloud backup is on.\n'))
+  cmd
+    .command('off')
+    .description('turn cloud backup off: pending plans are dropped and no new backup is made')
+    .option('--delete-data', "also delete this phone's backups from the cloud, at once and for good (B4)")
+    .action((o: { deleteData?: boolean }) =>
+      send({ action: 'switch', on: false, deleteData: o.deleteData === true }, (r) => {
+        const d = (r as { deleted: { deleted: number; releasedBytes: number } | null }).deleted
+        return `Cloud backup is off.${d ? ` ${d.deleted} backup(s) deleted from the cloud (${d.releasedBytes} bytes freed); they cannot be recovered.` : ' Existing backups stay in the cloud.'}\n`
+      }),
+    )
+  cmd
+    .command('now')
+    .description('make a backup now and upload it')
+    .action(() => send({ action: 'now' }, (r) => `Backup ${(r as BackupView).id} stored (${(r as BackupView).size} bytes).\n`))
+  cmd
+    .command('list')
+    .description("the account's backups in the cloud, newest first")
+    .action(() => send({ action: 'list' }, (r) => renderBackups(r as BackupView[], io.clock.now())))
+  cmd
+    .command('restore [id]')
+    .description("put a backup back onto this phone (default: this phone's latest)")
+    .action((id: string | undefined) =>
+      send({ action: 'restore', ...(id === undefined ? {} : { id }) }, (r) => {
+        const { backup, files } = r as { backup: BackupView; files: number }
+        return `Restored backup ${backup.id} of ${backup.device} (${iso(backup.createdAt)}): ${files} files put back.\n`
+      }),
+    )
+}
+
+export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  cmd
+    .command('backups <account>')
+    .description("an account's backups: state (active / read-only / cleaning) with its dates, the backups, recent plans")
+    .action(async (account: string) => {
+      const view = await (await api()).send<{ now: number; retention: RetentionView; nextPlanAt: number; backups: BackupView[]; plans: PlanView[] }>('GET', `/api/accounts/${encodeURIComponent(account)}/backups`)
+      print(view, `${renderRetention(view.retention)}next plan at    ${iso(view.nextPlanAt)}\n\n${renderBackups(view.backups, view.now)}\n${renderPlans(view.plans)}`)
+    })
+  const backup = cmd.command('backup').description('one backup: show its manifest, delete it, or delete all of a device')
+  backup
+    .command('show <id>')
+    .description("a backup's manifest: parts, sizes, counts, when it was made")
+    .action(async (id: string) => {
+      const view = await (await api()).send<{ backup: BackupView; retention: RetentionView }>('GET', `/api/backups/${encodeURIComponent(id)}`)
+      const b = view.backup
+      print(
+        view,
+        `backup   ${b.id}\ndevice   ${b.device} (account ${b.account})\ncreated  ${iso(b.createdAt)}\nsize     ${b.size} B\nsha256   ${b.sha256}\nstate    ${view.retention.state}\n\n` +
+          table(['PART', 'FILES', 'BYTES', 'COUNT'], b.manifest.parts.map((p) => [p.name, String(p.files), String(p.bytes), String(p.count)])),
+      )
+    })
+  backup
+    .command('delete <id>')
+    .description('delete one backup for good (refused once backups are read-only)')
+    .action(async (id: string) => {
+      const r = await (await api()).send<{ deleted: number; releasedBytes: number }>('DELETE', `/api/backups/${encodeURIComponent(id)}`)
+      print(r, `Deleted backup ${id} (${r.releasedBytes} bytes freed); it cannot be recovered.\n`)
+    })
+  backup
+    .command('off <device>')
+    .description("turn a device's cloud backup off and delete all its backups at once (B4)")
+    .option('--delete-data', 'required: say that the backup data goes too')
+    .action(async (device: string, o: { deleteData?: boolean }) => {
+      if (!o.deleteData) throw new UserError('from the console, backup off always deletes the data: add --delete-data to confirm (to keep it, turn backup off on the phone)')
+      const r = await (await api()).send<{ deleted: number; releasedBytes: number }>('DELETE', `/api/devices/${encodeURIComponent(device)}/backups`)
+      print(r, `Cloud backup of ${device} is off; ${r.deleted} backup(s) deleted (${r.releasedBytes} bytes freed), for good.\n`)
+    })
+}
