@@ -216,7 +216,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.link.on('state', (state) => this.emit('channel', state))
     this.link.on('connect', () => {
       this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
-      this.publishStatus()
+      // Transfers may start once the cloud has taken in that the service is on, or it refuses them.
+      this.publishStatus(() => this.transfersChanged())
       void this.remote.onConnect(this.link as MqttLink)
       ;(this.link as MqttLink).client.subscribe(topicFor(this.opts.id, 'plan'), { qos: 1 })
     })
@@ -268,8 +269,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     if (name === 'cloudService' && !on) this.transfersChanged()
     await saved
     this.publishStatus()
+    // Switched on, transfers become possible when the data channel is up again and the cloud has the status (see 'connect').
     if (name === 'cloudService') await this.switchDataChannel(on)
-    if (name === 'cloudService' && on) this.transfersChanged()
     this.framework.record('setting-changed', `${name}=${on ? 'on' : 'off'}`)
     return this.status()
   }
@@ -440,15 +441,18 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.emit('heartbeat', hb)
   }
 
-  private publishStatus(): void {
+  /** `acked` runs once the cloud acknowledged the status (it takes a status in before it acknowledges it). */
+  private publishStatus(acked?: () => void): void {
     const { cloudService, findDevice } = this.settings
-    this.publish('status', encodePayload('status', { cloudService, findDevice, backup: this.backup.enabled, at: this.opts.clock.now() }), true)
+    this.publish('status', encodePayload('status', { cloudService, findDevice, backup: this.backup.enabled, at: this.opts.clock.now() }), true, acked)
   }
 
-  private publish(kind: 'heartbeat' | 'presence' | 'status', payload: string, retain: boolean): void {
+  private publish(kind: 'heartbeat' | 'presence' | 'status', payload: string, retain: boolean, acked?: () => void): void {
     const link = this.link as MqttLink
     if (!link.connected) return
     // QoS 1: mqtt.js keeps the message until PUBACK and resends it after a reconnect; its errors reach MqttLink's log.
-    link.client.publish(topicFor(this.opts.id, kind), payload, { qos: 1, retain })
+    link.client.publish(topicFor(this.opts.id, kind), payload, { qos: 1, retain }, (err) => {
+      if (!err) acked?.()
+    })
   }
 }
