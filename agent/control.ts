@@ -29,6 +29,8 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('logs-over-mobile'), on: z.boolean() }),
   ...DRIVE_CONTROL_REQUESTS,
   z.strictObject({ op: z.literal('sync'), category: SyncCategorySchema, on: z.boolean() }),
+  /** Sync now rather than at the next scheduled pass; `wait` for it to finish. */
+  z.strictObject({ op: z.literal('sync-now'), wait: z.boolean() }),
   z.strictObject({ op: z.literal('photo-switch'), name: z.enum(['galleryBackup', 'albumSync']), on: z.boolean() }),
   z.strictObject({ op: z.literal('data'), data: DataRequestSchema }),
   z.strictObject({ op: z.literal('backup'), backup: BackupRequestSchema }),
@@ -78,6 +80,12 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
       case 'sync':
         await syncOf(agent).setCategory(req.category, req.on)
         return { ok: true, status: agent.status() }
+      case 'sync-now': {
+        const sync = syncOf(agent)
+        sync.kick()
+        if (req.wait) await sync.idle()
+        return { ok: true, status: agent.status() }
+      }
       case 'photo-switch':
         await syncOf(agent).setPhotoSwitch(req.name, req.on)
         return { ok: true, status: agent.status() }

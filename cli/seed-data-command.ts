@@ -5,6 +5,7 @@
  * whether or not the phone's agent is running.
  */
 import { Command, InvalidArgumentError } from 'commander'
+import { sendControl } from '../agent/control.js'
 import { seedPhoneData, EDINBURGH, type SeedCounts } from '../agent/phone-data/seed.js'
 import { PhoneFiles } from '../agent/phone-data/store.js'
 import { CATEGORIES } from '../agent/phone-data/types.js'
@@ -54,8 +55,14 @@ export function seedDataCommand(io: Io, agentData: () => string): Command {
         near: o.near,
         onProgress: (done, total) => io.err(`photos: ${done}/${total}\n`),
       })
-      if (o.json) return io.out(JSON.stringify({ dataDir, seed: o.seed, ...result }) + '\n')
+      // A phone running on this folder syncs what was added now, not at its next scheduled pass.
+      const told = await sendControl(dataDir, { op: 'sync-now', wait: false }).then(
+        () => true,
+        () => false,
+      )
+      if (o.json) return io.out(JSON.stringify({ dataDir, seed: o.seed, ...result, syncStarted: told }) + '\n')
       const c = result.counts
       io.out(`Seeded ${c.photos} photos, ${c.contacts} contacts, ${c.notes} notes and ${c.recordings} recordings (${formatBytes(result.bytes)}) into ${dataDir} with seed ${o.seed}.\n`)
+      if (told) io.out('The phone running on this folder is syncing them now (see: fakephone phone --data DIR sync status).\n')
     })
 }

@@ -59,10 +59,11 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
     io.out(o.json ? JSON.stringify(status.sync) + '\n' : renderSyncStatus(status.sync, io.clock.now()))
   }
   cmd
-    .command('sync <category|status> [on|off]')
-    .description('switch sync of one category (photos, contacts, notes, recordings) on or off, or show what is synced')
+    .command('sync <category|status|now> [on|off]')
+    .description('switch sync of one category (photos, contacts, notes, recordings) on or off, show what is synced, or sync now (and wait for it)')
     .action((what: string, value: string | undefined) => {
       if (what === 'status') return send({ op: 'status' })
+      if (what === 'now') return send({ op: 'sync-now', wait: true })
       const category = categoryArg(what)
       if (value === undefined) throw new UserError(`say on or off: fakephone phone sync ${category} on|off`)
       return send({ op: 'sync', category, on: onOff(value) })

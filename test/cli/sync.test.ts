@@ -51,6 +51,12 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
   t.match((await run([...api, 'restore', 'alice', 'notes', note.id])).err, /is not in recently deleted/)
   t.match(JSON.parse((await run([...api, '--json', 'bin', 'alice'])).out), { entries: [], windowDays: 30 })
 
+  // Seeding a running phone's folder starts a sync there; `sync now` waits for it.
+  const seeded = await run(['agent', 'seed-data', '--data', phoneDir, '--photos', '2', '--contacts', '0', '--notes', '0', '--recordings', '0'])
+  t.match(seeded.out, /The phone running on this folder is syncing them now/)
+  t.match((await run([...phone, 'sync', 'now'])).out, /photos\s+on\s+on\s+2\s+2\s+0/, 'both photos are in the cloud')
+  t.equal(JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out).items.length, 2)
+
   agentIo.abort()
   t.equal(await running, 0)
 })
