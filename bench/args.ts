@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['ingest', 'fleet', 'commands', 'mosquitto', 'push'] as const
+export const SCENARIOS = ['ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -21,6 +21,8 @@ export interface BenchArgs {
   fanout: number
   /** Push mode: notifications queued per second across all agents. */
   pushRate: number
+  /** Sync mode: photos on the first phone. */
+  photos: number
   only: ReadonlySet<Scenario>
   json: boolean
 }
@@ -33,9 +35,9 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --agent-interval <ms>  fleet mode: mean time between an agent's heartbeats (default 1000, 100-60000)
   --commands <n>         commands mode: sequential locate round trips on one agent (default 500, 1-10000)
   --fanout <n>           commands mode: agents that each get one ring at once (default 200, 1-1000)
-  --only <list>          comma-separated: ingest, fleet, commands, mosquitto (default: all)
   --push-rate <n>        push mode: notifications per second across the agents (default 200, 1-5000)
-  --only <list>          comma-separated: ingest, fleet, mosquitto, push (default: all)
+  --photos <n>           sync mode: photos one phone syncs and another pulls (default 1000, 1-20000)
+  --only <list>          comma-separated: ingest, fleet, commands, mosquitto, push, sync (default: all)
   --json                 print only the JSON result
   --help                 this text`
 
@@ -75,6 +77,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
       commands: { type: 'string' },
       fanout: { type: 'string' },
       'push-rate': { type: 'string' },
+      photos: { type: 'string' },
       only: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -92,6 +95,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     // recursively and overflows the stack, killing the process (seen 2 runs in 5 at 2000; none at 1500).
     fanout: intFlag(values.fanout, 200, { name: 'fanout', min: 1, max: 1000 }),
     pushRate: intFlag(values['push-rate'], 200, { name: 'push-rate', min: 1, max: 5000 }),
+    photos: intFlag(values.photos, 1000, { name: 'photos', min: 1, max: 20_000 }),
     only: scenarios(values.only),
     json: values.json ?? false,
   }

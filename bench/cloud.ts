@@ -34,6 +34,8 @@ export interface BenchCloud {
   mqttUrl: string
   /** The push channel (X1). */
   pushUrl: string
+  /** The cloud's HTTP side (sync, backup, drive). */
+  httpUrl: string
 }
 
 /** Creates a directory under the OS temp dir that the clean-up removes. */
@@ -52,7 +54,7 @@ export async function startCloud(cleanup: Cleanup, log: Logger, label: string): 
   )
   cleanup.defer('stop the broker', () => broker.stop())
   const { mqttPort, httpPort } = await broker.start()
-  return { broker, dataDir, mqttUrl: `mqtt://${LOOPBACK}:${mqttPort}`, pushUrl: `ws://${LOOPBACK}:${httpPort}/push` }
+  return { broker, dataDir, mqttUrl: `mqtt://${LOOPBACK}:${mqttPort}`, pushUrl: `ws://${LOOPBACK}:${httpPort}/push`, httpUrl: `http://${LOOPBACK}:${httpPort}` }
 }
 
 /** Device ids `<prefix>-00001`, ... : topic-safe and sortable. */

@@ -10,6 +10,7 @@ import type { FleetResult } from './fleet.js'
 import type { IngestResult } from './ingest.js'
 import type { MosquittoOutcome } from './mosquitto.js'
 import type { PushResult } from './push.js'
+import type { SyncResult } from './sync.js'
 import type { LatencySummary } from './stats.js'
 
 export interface MachineInfo {
@@ -33,6 +34,7 @@ export interface BenchReport {
   commands?: CommandsResult | Failed
   mosquitto?: MosquittoOutcome | Failed
   push?: PushResult | Failed
+  sync?: SyncResult | Failed
 }
 
 export function machineInfo(): MachineInfo {
@@ -236,6 +238,19 @@ function commandsSection(r: BenchReport): string {
   return `${title}\n${body.join('\n')}\n${notes.join('\n')}`
 }
 
+function syncSection(r: BenchReport): string {
+  const s = r.sync as SyncResult | Failed
+  const title = `App data sync (S1, S3): one phone syncs ${int(r.args.photos)} photos put in its camera folder while it was down; a second phone of the account pulls them`
+  if (isFailed(s)) return `${title}\n  failed: ${s.error}`
+  const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`
+  const rate = (b: number, t: number): string => `${(b / 2 ** 20 / (t / 1000)).toFixed(0)} MiB/s`
+  return `${title}\n${table([
+    ['photos uploaded (blob, then metadata)', `${int(s.photos)} (${mib(s.photoBytes)}) in ${secs(s.uploadMs)}: ${perS((s.photos / s.uploadMs) * 1000)}`],
+    ['photos pulled by the other phone', `${int(s.photos)} in ${secs(s.pullMs)}: ${perS((s.photos / s.pullMs) * 1000)}`],
+    [`one ${mib(s.bigBlob.bytes)} blob, cut at ${mib(s.bigBlob.cutAt)}, resumed`, `${secs(s.bigBlob.uploadMs)} in all (${rate(s.bigBlob.bytes, s.bigBlob.uploadMs)}); resumed from ${mib(s.bigBlob.resumedFrom)}`],
+  ])}`
+}
+
 function pushSection(r: BenchReport): string {
   const p = r.push
   if (p === undefined) return ''
@@ -261,5 +276,6 @@ export function renderReport(r: BenchReport): string {
   if (r.fleet !== undefined) sections.push(fleetSection(r))
   if (r.commands !== undefined) sections.push(commandsSection(r))
   if (r.push !== undefined) sections.push(pushSection(r))
+  if (r.sync !== undefined) sections.push(syncSection(r))
   return `${sections.join('\n\n')}\n\nJSON:\n${JSON.stringify(r)}\n`
 }

@@ -4,7 +4,7 @@
  * prints only the JSON). Scenarios: heartbeat ingest over MQTT/TCP, a fleet
  * of in-process agents, remote commands end to end (round trip and
  * fan-out), the ingest load against Mosquitto when it is installed, and
- * push delivery to many agents (X1, X3). The load generator shares this
+ * push delivery to many agents (X1, X3), and app data sync with a resumed upload (S1, S3). The load generator shares this
  * process with the broker.
  * Progress and warnings go to stderr; results to stdout. Ctrl-C or an
  * error stops everything started so far.
@@ -19,6 +19,7 @@ import { runIngest, type IngestResult } from './ingest.js'
 import { Cleanup, errorText, interruptSignal } from './lifecycle.js'
 import { runMosquitto, type MosquittoOutcome } from './mosquitto.js'
 import { runPush, type PushResult } from './push.js'
+import { runSync, type SyncResult } from './sync.js'
 import { machineInfo, renderReport, type BenchReport } from './report.js'
 
 /** If anything still holds the process open this long after the report, it exits anyway. */
@@ -52,6 +53,7 @@ async function runAll(ctx: ScenarioContext): Promise<BenchReport> {
   if (only.has('commands')) report.commands = await scenario<CommandsResult>('commands', ctx, runCommands)
   if (only.has('mosquitto')) report.mosquitto = await scenario<MosquittoOutcome>('mosquitto', ctx, runMosquitto)
   if (only.has('push')) report.push = await scenario<PushResult>('push', ctx, runPush)
+  if (only.has('sync')) report.sync = await scenario<SyncResult>('sync', ctx, runSync)
   return report
 }
 
