@@ -84,8 +84,13 @@ export class DeviceRegistry {
 
   /** True when `secret` is the secret of registered device `id`. */
   async verify(id: string, secret: string): Promise<boolean> {
-    const row = this.db.prepare('SELECT secret_hash AS hash FROM devices WHERE id = ?').get(id) as { hash: string } | undefined
-    if (!row) return false
-    return verifySecret(secret, row.hash)
+    return (await this.verifiedAccount(id, secret)) !== undefined
+  }
+
+  /** The account of device `id` when `secret` is its secret; read in one go with the hash, so a removal in between cannot split them. */
+  async verifiedAccount(id: string, secret: string): Promise<string | undefined> {
+    const row = this.db.prepare('SELECT secret_hash AS hash, account FROM devices WHERE id = ?').get(id) as { hash: string; account: string } | undefined
+    if (!row) return undefined
+    return (await verifySecret(secret, row.hash)) ? row.account : undefined
   }
 }

@@ -78,7 +78,7 @@ export class CloudData {
     this.router = new CloudRouter(
       {
         isConsoleToken: deps.isConsoleToken,
-        device: async (id, secret) => ((await deps.registry.verify(id, secret)) ? deps.registry.get(id)?.account : undefined),
+        device: (id, secret) => deps.registry.verifiedAccount(id, secret),
         sdk: (token) => this.drive.tokens.verify(token),
       },
       log,

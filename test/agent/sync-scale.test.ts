@@ -15,6 +15,9 @@ import { tempDir } from '../fixtures/scope.js'
 
 const sync = (agent: Agent): SyncEngine => agent.sync as SyncEngine
 
+// Alone this file takes about 20 s; with the rest of the suite on two cores and coverage on, it can take over a minute.
+t.setTimeout(240_000)
+
 t.test('a sync of 1,000 photos completes: put on the phone while the agent was down, uploaded, pulled by the other phone', async (t) => {
   const cloud = await startCloud(t)
   const dataDir = tempDir(t, 'fakephone-phone-')
