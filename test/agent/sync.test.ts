@@ -329,3 +329,18 @@ t.test('S1: a pulled item the phone already has takes the marker; a different lo
   t.notOk(b.inCloud('photos', other.id))
   t.same(await b.data.read('photos', other.id), mine, "b's own file is not overwritten")
 })
+
+t.test('S3, X1: switched back on, a phone resumes transfers only once the cloud has its status, so nothing is refused as "not enabled"', async (t) => {
+  const cloud = await startCloud(t)
+  const a = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a', 'alice'))
+  await agentConnected(a)
+  await a.setSwitch('cloudService', false)
+  const resumed = new Promise<boolean | null>((resolve) =>
+    a.on('transfers', (possible) => {
+      if (possible) resolve(cloud.broker.store.device('phone-a')?.cloudService ?? null)
+    }),
+  )
+  await a.setSwitch('cloudService', true)
+  t.equal(await resumed, true, 'when transfers resume, the cloud already knows the service is on')
+  t.equal(cloud.broker.cloud.accounts.need('alice').serviceOn, true)
+})
