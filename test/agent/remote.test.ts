@@ -189,3 +189,36 @@ t.test('F2 a result for a command the cloud does not know, or for another device
   t.ok(await cloud.logs.waitFor((l) => l.msg === 'result for an unknown command ignored' && l.device === 'phone-b'))
   t.not(cloud.broker.commands.get(cmd.id)?.state, 'succeeded', "phone-b cannot settle phone-a's command")
 })
+
+t.test('F2 a stop waits for a command still running; its receipt, made after the data channel closed, is kept and sent when the phone is back', async (t) => {
+  const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
+  // The agent, link, journal and broker are real. Two of the agent's methods are wrapped (not replaced) so the
+  // test decides when the command finishes: only after the stop has closed the data channel and started waiting.
+  let release = (): void => {}
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let started = (): void => {}
+  const running = new Promise<void>((resolve) => (started = resolve))
+  const run = agent.run.bind(agent)
+  agent.run = async (command) => {
+    started()
+    await held
+    return run(command)
+  }
+  const idle = agent.remote.idle.bind(agent.remote)
+  agent.remote.idle = () => {
+    release()
+    return idle()
+  }
+  const ring = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+  cloud.broker.commands.submit('phone-a', ring)
+  await running
+  await agent.stop()
+  t.match(agent.remote.journal.entry(ring.id), { step: 'done', reported: false }, 'the stop returned only after the command finished, with its receipt still to send')
+  t.equal(cloud.broker.commands.get(ring.id)?.state, 'executing', 'the cloud has no result yet')
+  const finished = commandState(cloud, ring.id)
+  const back = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  const view = await finished
+  t.match(view, { state: 'succeeded', data: { seconds: 5 } }, 'the receipt arrived once the phone was back')
+  t.ok(verifyPayload(view.receipt as NonNullable<typeof view.receipt>, owner.keys.deviceKey('phone-a') as KeyObject), 'signed by the phone')
+  t.equal(back.status().ringingUntil, null, 'the restarted phone did not ring again')
+})
