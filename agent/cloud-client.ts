@@ -49,14 +49,9 @@ export class CloudClient {
   }
 
   /** One JSON call; the answer is checked against `schema`. Errors are CloudErrors with the cloud's reason. */
-  async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, schema: z.ZodType<T>, body?: unknown, signal?: AbortSignal): Promise<T> {
-    const res = await this.fetch(path, {
-      method,
-      signal,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    return parse(schema, await res.json(), path)
+  call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, schema: z.ZodType<T>, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
+    return this.exchange(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, signal, (res) => readJson(res, schema, path))
   }
 
   /** Uploads `bytes` (resuming what the cloud already has) and returns their SHA-256. */
@@ -67,8 +62,8 @@ export class CloudClient {
     while (!state.stored) {
       onProgress?.(state.offset, bytes.length)
       const end = Math.min(bytes.length, state.offset + this.chunkBytes)
-      const res = await this.fetch(`${path}&offset=${state.offset}`, { method: 'PUT', signal, body: Uint8Array.prototype.slice.call(bytes, state.offset, end) as Uint8Array<ArrayBuffer> })
-      state = parse(UploadStateSchema, await res.json(), path)
+      const chunk = Uint8Array.prototype.slice.call(bytes, state.offset, end) as Uint8Array<ArrayBuffer>
+      state = await this.exchange(`${path}&offset=${state.offset}`, { method: 'PUT', body: chunk }, signal, (res) => readJson(res, UploadStateSchema, path))
     }
     onProgress?.(bytes.length, bytes.length)
     return sha256
@@ -76,29 +71,51 @@ export class CloudClient {
 
   /** The bytes of a blob the device's account holds; checked against their SHA-256. */
   async download(sha256: string, signal?: AbortSignal): Promise<Buffer> {
-    const res = await this.fetch(`${BLOB_PATH}/${sha256}/content`, { method: 'GET', signal })
-    const bytes = Buffer.from(await res.arrayBuffer())
-    if (createHash('sha256').update(bytes).digest('hex') !== sha256) throw new CloudError('CHECKSUM_MISMATCH', `blob ${sha256} arrived damaged`, res.status)
+    const { bytes, status } = await this.exchange(`${BLOB_PATH}/${sha256}/content`, { method: 'GET' }, signal, async (res) => ({ bytes: Buffer.from(await res.arrayBuffer()), status: res.status }))
+    if (createHash('sha256').update(bytes).digest('hex') !== sha256) throw new CloudError('CHECKSUM_MISMATCH', `blob ${sha256} arrived damaged`, status)
     return bytes
   }
 
-  private async fetch(path: string, init: RequestInit): Promise<Response> {
-    let res: Response
+  /**
+   * One request and the reading of its answer, both stopped by `signal`.
+   * fetch() gets a signal of its own for each request: undici leaves a
+   * listener on the signal it is given until the request is garbage
+   * collected, and the agent's transfer signal lives for thousands of
+   * requests (Node warned of a leak after 1,500 photos, once per request).
+   */
+  private async exchange<T>(path: string, init: RequestInit, signal: AbortSignal | undefined, read: (res: Response) => Promise<T>): Promise<T> {
+    const own = new AbortController()
+    const abort = (): void => own.abort(signal?.reason)
+    signal?.addEventListener('abort', abort, { once: true })
+    if (signal?.aborted) abort()
     try {
-      res = await fetch(new URL(path, this.opts.baseUrl), { ...init, headers: { ...(init.headers as Record<string, string>), authorization: this.authorization } })
+      const res = await fetch(new URL(path, this.opts.baseUrl), { ...init, signal: own.signal, headers: { ...(init.headers as Record<string, string>), authorization: this.authorization } })
+      if (!res.ok) {
+        const e = CloudErrorSchema.safeParse(await res.json().catch(() => null))
+        throw e.success ? new CloudError(e.data.code, e.data.error, res.status) : new CloudError('HTTP', `the cloud answered ${res.status} ${res.statusText}`, res.status)
+      }
+      return await read(res)
     } catch (err) {
-      if (init.signal?.aborted) throw new CloudError('ABORTED', 'stopped', 0)
+      if (err instanceof CloudError) throw err
+      if (own.signal.aborted) throw new CloudError('ABORTED', 'stopped', 0)
+      // fetch() and the body readers fail with TypeError('fetch failed' / 'terminated'), the network error as cause.
       throw new CloudError('UNREACHABLE', `cannot reach the cloud at ${this.opts.baseUrl}: ${(err as Error).message}`, 0)
+    } finally {
+      signal?.removeEventListener('abort', abort)
     }
-    if (res.ok) return res
-    const body: unknown = await res.json().catch(() => null)
-    const e = CloudErrorSchema.safeParse(body)
-    throw e.success ? new CloudError(e.data.code, e.data.error, res.status) : new CloudError('HTTP', `the cloud answered ${res.status} ${res.statusText}`, res.status)
   }
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown, path: string): T {
+/** The answer as JSON checked against `schema`; anything else is BAD_REPLY. */
+async function readJson<T>(res: Response, schema: z.ZodType<T>, path: string): Promise<T> {
+  const text = await res.text()
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    throw new CloudError('BAD_REPLY', `the cloud's answer to ${path} is not JSON`, res.status)
+  }
   const r = schema.safeParse(body)
-  if (!r.success) throw new CloudError('BAD_REPLY', `the cloud's answer to ${path} does not match the contract`, 0)
+  if (!r.success) throw new CloudError('BAD_REPLY', `the cloud's answer to ${path} does not match the contract`, res.status)
   return r.data
 }
