@@ -54,16 +54,27 @@ export class CloudClient {
     return this.exchange(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, signal, (res) => readJson(res, schema, path))
   }
 
-  /** Uploads `bytes` (resuming what the cloud already has) and returns their SHA-256. */
+  /**
+   * Uploads `bytes` (resuming what the cloud already has) and returns their
+   * SHA-256. A blob that fits in one request (most photos) is sent straight
+   * away; a larger one asks first where the cloud stands. A cloud that holds
+   * part of it answers BAD_OFFSET, and the upload carries on from its offset.
+   */
   async upload(bytes: Buffer, signal?: AbortSignal, onProgress?: (sent: number, size: number) => void): Promise<string> {
     const sha256 = createHash('sha256').update(bytes).digest('hex')
     const path = `${BLOB_PATH}/${sha256}?size=${bytes.length}`
-    let state: UploadStateBody = await this.call('GET', path, UploadStateSchema, undefined, signal)
+    const where = (): Promise<UploadStateBody> => this.call('GET', path, UploadStateSchema, undefined, signal)
+    let state = bytes.length <= this.chunkBytes ? { stored: false, offset: 0 } : await where()
     while (!state.stored) {
       onProgress?.(state.offset, bytes.length)
       const end = Math.min(bytes.length, state.offset + this.chunkBytes)
       const chunk = Uint8Array.prototype.slice.call(bytes, state.offset, end) as Uint8Array<ArrayBuffer>
-      state = await this.exchange(`${path}&offset=${state.offset}`, { method: 'PUT', body: chunk }, signal, (res) => readJson(res, UploadStateSchema, path))
+      try {
+        state = await this.exchange(`${path}&offset=${state.offset}`, { method: 'PUT', body: chunk }, signal, (res) => readJson(res, UploadStateSchema, path))
+      } catch (err) {
+        if (!(err instanceof CloudError && err.code === 'BAD_OFFSET')) throw err
+        state = await where()
+      }
     }
     onProgress?.(bytes.length, bytes.length)
     return sha256
@@ -83,26 +94,30 @@ export class CloudClient {
    * collected, and the agent's transfer signal lives for thousands of
    * requests (Node warned of a leak after 1,500 photos, once per request).
    */
-  private async exchange<T>(path: string, init: RequestInit, signal: AbortSignal | undefined, read: (res: Response) => Promise<T>): Promise<T> {
+  private exchange<T>(path: string, init: RequestInit, signal: AbortSignal | undefined, read: (res: Response) => Promise<T>): Promise<T> {
     const own = new AbortController()
     const abort = (): void => own.abort(signal?.reason)
     signal?.addEventListener('abort', abort, { once: true })
     if (signal?.aborted) abort()
-    try {
-      const res = await fetch(new URL(path, this.opts.baseUrl), { ...init, signal: own.signal, headers: { ...(init.headers as Record<string, string>), authorization: this.authorization } })
-      if (!res.ok) {
-        const e = CloudErrorSchema.safeParse(await res.json().catch(() => null))
-        throw e.success ? new CloudError(e.data.code, e.data.error, res.status) : new CloudError('HTTP', `the cloud answered ${res.status} ${res.statusText}`, res.status)
-      }
-      return await read(res)
-    } catch (err) {
-      if (err instanceof CloudError) throw err
-      if (own.signal.aborted) throw new CloudError('ABORTED', 'stopped', 0)
-      // fetch() and the body readers fail with TypeError('fetch failed' / 'terminated'), the network error as cause.
-      throw new CloudError('UNREACHABLE', `cannot reach the cloud at ${this.opts.baseUrl}: ${(err as Error).message}`, 0)
-    } finally {
-      signal?.removeEventListener('abort', abort)
-    }
+    return this.answer(path, init, own.signal, read)
+      .catch((err: unknown) => {
+        throw this.asCloudError(err, own.signal.aborted)
+      })
+      .finally(() => signal?.removeEventListener('abort', abort))
+  }
+
+  private async answer<T>(path: string, init: RequestInit, signal: AbortSignal, read: (res: Response) => Promise<T>): Promise<T> {
+    const res = await fetch(new URL(path, this.opts.baseUrl), { ...init, signal, headers: { ...(init.headers as Record<string, string>), authorization: this.authorization } })
+    if (res.ok) return read(res)
+    const e = CloudErrorSchema.safeParse(await res.json().catch(() => null))
+    throw e.success ? new CloudError(e.data.code, e.data.error, res.status) : new CloudError('HTTP', `the cloud answered ${res.status} ${res.statusText}`, res.status)
+  }
+
+  private asCloudError(err: unknown, aborted: boolean): CloudError {
+    if (err instanceof CloudError) return err
+    if (aborted) return new CloudError('ABORTED', 'stopped', 0)
+    // fetch() and the body readers fail with TypeError('fetch failed' / 'terminated'), the network error as cause.
+    return new CloudError('UNREACHABLE', `cannot reach the cloud at ${this.opts.baseUrl}: ${(err as Error).message}`, 0)
   }
 }
 

@@ -130,6 +130,22 @@ t.test('downloads: only an account holding the blob reads it, and damage is caug
   await t.rejects(client.download(id), { code: 'CHECKSUM_MISMATCH' })
 })
 
+t.test('S3: a blob small enough for one request is sent straight away; when the cloud already holds part of it, the upload carries on from there', async (t) => {
+  const cloud = await startCloud(t)
+  const { client, secret } = await phone(t, cloud)
+  const bytes = randomBytes(2500)
+  const stop = new AbortController()
+  await t.rejects(client.upload(bytes, stop.signal, (sent) => sent >= 1000 && stop.abort()), { code: 'ABORTED' })
+  t.equal((await client.call('GET', `/cloud/v1/blobs/${sha(bytes)}?size=2500`, UploadStateSchema)).offset, 1000, 'the cloud kept the first 1,000 bytes')
+  // A client whose requests are larger than the blob sends it whole, from 0; the cloud says where it stands instead.
+  const oneShot = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret, chunkBytes: 4096 })
+  const offsets: number[] = []
+  t.equal(await oneShot.upload(bytes, undefined, (sent) => offsets.push(sent)), sha(bytes))
+  t.same(offsets, [0, 1000, 2500], 'refused at 0, then sent from the 1,000 bytes the cloud had')
+  cloud.broker.cloud.blobs.ref('alice', sha(bytes))
+  t.same(await oneShot.download(sha(bytes)), bytes, 'and the blob is whole')
+})
+
 t.test('the cloud client: an answer that is not JSON is BAD_REPLY, a download stalled part-way stops at once when cut, and a signal shared by many requests is left with no listeners', async (t) => {
   // A stand-in for a broken or stalled cloud (a real HTTP server on loopback): the real one never answers like this.
   let partSent = (): void => {}
