@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { FINAL_STATES } from '../common/contract.js'
 import type { CommandCenter, CommandError, CommandErrorCode, CommandView } from './commands.js'
 import type { StateStore } from './state-store.js'
+import { readBodyText } from './http-body.js'
 
 export interface ApiContext {
   store: StateStore
@@ -103,14 +104,8 @@ export async function route(ctx: ApiContext, req: ApiRequest): Promise<ApiResult
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) throw new Error(`the body is larger than ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk)
-  }
-  const text = Buffer.concat(chunks).toString()
+  const text = await readBodyText(req, MAX_BODY_BYTES)
+  if (text === null) throw new Error(`the body is larger than ${MAX_BODY_BYTES} bytes`)
   return text === '' ? undefined : (JSON.parse(text) as unknown)
 }
 

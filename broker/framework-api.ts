@@ -15,6 +15,7 @@ import type { LogSummary, ReceivedEvent } from './behaviour-logs.js'
 import type { ApiResult } from './console-api.js'
 import { MAX_TTL_MS, type NotificationRecord, type NotificationState } from './notification-queue.js'
 import type { PushPresence } from './push-gateway.js'
+import { readBodyText } from './http-body.js'
 
 export const NotifyRequestSchema = z.strictObject({
   kind: NotificationKindSchema.default('message'),
@@ -82,29 +83,12 @@ export function routeFramework(ctx: FrameworkApiContext, method: string, url: UR
   return { status: 200, body: { now, device: id, notifications: ctx.notifications(id, limit) } }
 }
 
-/** Reads a request body up to `max` bytes; null when it is longer. */
-function readBody(req: IncomingMessage, max: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > max) {
-        req.pause()
-        return resolve(null)
-      }
-      chunks.push(chunk)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-  })
-}
-
 /** Answers a request on a framework path and returns true, or returns false for any other path. */
 export function handleFrameworkApi(ctx: FrameworkApiContext, req: IncomingMessage, res: ServerResponse): boolean {
   // Node's HTTP server always sets method and url on a request it received.
   const url = new URL(req.url as string, 'http://localhost')
   if (!PATH.test(url.pathname)) return false
-  void readBody(req, MAX_BODY).then((body) => {
+  void readBodyText(req, MAX_BODY).then((body) => {
     let result: ApiResult
     try {
       result = body === null ? error(413, `the request body is over ${MAX_BODY} bytes`) : routeFramework(ctx, req.method as string, url, String(req.headers.authorization), body)

@@ -16,6 +16,7 @@ import { z } from 'zod'
 import { decodeJson } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
+import { readBodyText } from '../http-body.js'
 
 export type Principal =
   | { kind: 'console' }
@@ -193,14 +194,8 @@ const CREDENTIALS: Record<CallerKind, string> = {
 }
 
 async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_JSON_BYTES) throw new HttpError(413, 'TOO_LARGE', `the request body is over ${MAX_JSON_BYTES} bytes`)
-    chunks.push(chunk)
-  }
-  const text = Buffer.concat(chunks).toString()
+  const text = await readBodyText(req, MAX_JSON_BYTES)
+  if (text === null) throw new HttpError(413, 'TOO_LARGE', `the request body is over ${MAX_JSON_BYTES} bytes`)
   const decoded = decodeJson(schema, text === '' ? '{}' : text)
   if (!decoded.ok) throw new HttpError(400, 'BAD_REQUEST', `bad request: ${decoded.reason}`)
   return decoded.value
