@@ -204,16 +204,19 @@ t.test('F2 a stop waits for a command still running; its receipt, made after the
     await held
     return run(command)
   }
-  const idle = agent.remote.idle.bind(agent.remote)
-  agent.remote.idle = () => {
-    release()
-    return idle()
-  }
   const ring = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+  const idle = agent.remote.idle.bind(agent.remote)
+  let stepWhenIdle: string | undefined
+  agent.remote.idle = async () => {
+    release()
+    await idle()
+    stepWhenIdle = agent.remote.journal.entry(ring.id)?.step
+  }
   cloud.broker.commands.submit('phone-a', ring)
   await running
   await agent.stop()
-  t.match(agent.remote.journal.entry(ring.id), { step: 'done', reported: false }, 'the stop returned only after the command finished, with its receipt still to send')
+  t.equal(stepWhenIdle, 'done', 'the stop waited for the running command to finish')
+  t.match(agent.remote.journal.entry(ring.id), { step: 'done', reported: false }, 'its receipt is still to send')
   t.equal(cloud.broker.commands.get(ring.id)?.state, 'executing', 'the cloud has no result yet')
   const finished = commandState(cloud, ring.id)
   const back = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
