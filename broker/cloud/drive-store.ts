@@ -125,10 +125,14 @@ export class DriveStore {
     return rows.length
   }
 
-  /** A new share link's token for the file. */
+  /**
+   * A new share link's token for the file. The prefix keeps it from starting
+   * with "-" (1 in 64 bare base64url tokens do), which a command line would
+   * take for an option: `console drive unshare NAME TOKEN` must always work.
+   */
   share(account: string, id: string): string {
     this.need(account, id)
-    const token = randomBytes(24).toString('base64url')
+    const token = `fps_${randomBytes(24).toString('base64url')}`
     this.sql.share.run(hashToken(token), id, this.parts.clock.now())
     return token
   }
