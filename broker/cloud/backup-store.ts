@@ -6,12 +6,8 @@
  * sweep then deletes blobs nobody holds any more.
  */
 import { randomUUID } from 'node:crypto'
-import type { Clock } from '../../common/clock.js'
-import type { Logger } from '../../common/log.js'
 import type { BackupView, Manifest } from '../../common/cloud/backup-api.js'
-import type { Db } from '../db.js'
-import type { Accounts } from './accounts.js'
-import type { BlobStore } from './blob-store.js'
+import type { CloudParts } from './cloud-data.js'
 
 interface Row {
   id: string
@@ -38,13 +34,9 @@ const toView = (r: Row): BackupView => ({
 export class BackupStore {
   private readonly sql
 
-  constructor(
-    private readonly db: Db,
-    private readonly clock: Clock,
-    private readonly accounts: Accounts,
-    private readonly blobs: BlobStore,
-    private readonly log: Logger,
-  ) {
+  /** `parts.log` is the backup feature's own logger. */
+  constructor(private readonly parts: CloudParts) {
+    const { db } = parts
     this.sql = {
       insert: db.prepare('INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       get: db.prepare('SELECT * FROM backups WHERE id = ?'),
@@ -63,10 +55,10 @@ export class BackupStore {
    */
   add(account: string, deviceId: string, sha256: string, manifest: Manifest, planId: string | null, also: (id: string) => void): BackupView {
     const id = randomUUID()
-    this.db.transaction(() => {
-      this.blobs.ref(account, sha256)
-      this.accounts.charge(account, manifest.size, 'this backup')
-      this.sql.insert.run(id, account, deviceId, sha256, manifest.size, JSON.stringify(manifest), planId, this.clock.now())
+    this.parts.db.transaction(() => {
+      this.parts.blobs.ref(account, sha256)
+      this.parts.accounts.charge(account, manifest.size, 'this backup')
+      this.sql.insert.run(id, account, deviceId, sha256, manifest.size, JSON.stringify(manifest), planId, this.parts.clock.now())
       also(id)
     })()
     return this.get(id) as BackupView
@@ -95,11 +87,11 @@ export class BackupStore {
   /** Removes packages for good: blob references dropped, quota given back; returns the bytes released. */
   remove(backups: readonly BackupView[]): number {
     let released = 0
-    this.db.transaction(() => {
+    this.parts.db.transaction(() => {
       for (const b of backups) {
         if (this.sql.delete.run(b.id).changes === 0) continue
-        this.blobs.unref(b.account, b.sha256)
-        this.accounts.release(b.account, b.size)
+        this.parts.blobs.unref(b.account, b.sha256)
+        this.parts.accounts.release(b.account, b.size)
         released += b.size
       }
     })()
@@ -108,13 +100,13 @@ export class BackupStore {
 
   /** Deletes the blobs nobody holds any more (B4: at once). */
   sweep(): Promise<number> {
-    return this.blobs.sweep()
+    return this.parts.blobs.sweep()
   }
 
   /** Deletes the blobs nobody holds any more, after the current transaction has committed. */
   sweepSoon(): void {
     setImmediate(() => {
-      this.blobs.sweep().catch((err: unknown) => this.log.warn({ err }, 'backup blobs could not be swept; the next sweep takes them'))
+      this.parts.blobs.sweep().catch((err: unknown) => this.parts.log.warn({ err }, 'backup blobs could not be swept; the next sweep takes them'))
     })
   }
 }

@@ -33,9 +33,9 @@ export class Backups {
     send: (deviceId: string, plan: BackupPlan) => boolean,
     opts: BackupOptions = DEFAULT_BACKUP_OPTIONS,
   ) {
-    const { db, clock, accounts, blobs, cloudLog } = parts
+    const { db, clock, accounts, cloudLog } = parts
     const log = parts.log.child({ feature: 'backup' })
-    this.store = new BackupStore(db, clock, accounts, blobs, log)
+    this.store = new BackupStore({ ...parts, log })
     this.plans = new BackupPlans(db, clock, cloudLog, log, send, opts.cron, opts.timezone)
     this.retention = new BackupRetention(db, clock, this.store, cloudLog, log, opts.retention)
     accounts.on('service-off', (account, at) => {

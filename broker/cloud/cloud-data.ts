@@ -88,7 +88,7 @@ export class CloudData {
     addBlobRoutes(parts)
     addAccountRoutes(parts)
     this.drive = new CloudDrive(parts, opts.drive)
-    this.items = new SyncItems(deps.db, deps.clock, this.accounts, this.blobs)
+    this.items = new SyncItems(parts)
     this.bin = new RecycleBin(parts, this.items)
     addSyncRoutes(parts, this.items, this.bin)
     this.accounts.onFreeze('items', (account) => this.items.clear(account))

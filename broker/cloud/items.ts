@@ -15,12 +15,9 @@
  *   blob (swept from disk by the caller) and its quota.
  */
 import { EventEmitter } from 'node:events'
-import type { Clock } from '../../common/clock.js'
 import type { CloudItem, PutItem, SyncCategory } from '../../common/cloud/sync-api.js'
 import { FakephoneError } from '../../common/errors.js'
-import type { Db } from '../db.js'
-import type { Accounts } from './accounts.js'
-import type { BlobStore } from './blob-store.js'
+import type { CloudParts } from './cloud-data.js'
 
 export class SyncError extends FakephoneError {
   constructor(code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_REQUEST', message: string) {
@@ -68,13 +65,9 @@ const label = (category: string, id: string): string => `${category}/${id}`
 export class SyncItems extends EventEmitter<ItemsEvents> {
   private readonly sql
 
-  constructor(
-    private readonly db: Db,
-    private readonly clock: Clock,
-    private readonly accounts: Accounts,
-    private readonly blobs: BlobStore,
-  ) {
+  constructor(private readonly parts: CloudParts) {
     super()
+    const { db } = parts
     this.sql = {
       get: db.prepare('SELECT * FROM sync_items WHERE account = ? AND category = ? AND id = ?'),
       nextSeq: db
@@ -107,56 +100,56 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
    * that is in the bin brings it back as the new version.
    */
   put(account: string, by: string, category: SyncCategory, id: string, req: PutItem): CloudItem {
-    const stored = this.blobs.size(req.sha256)
+    const stored = this.parts.blobs.size(req.sha256)
     if (stored === undefined) throw new SyncError('CONFLICT', `upload the bytes of ${label(category, id)} first: blob ${req.sha256} is not in the cloud`)
     if (stored !== req.size) throw new SyncError('BAD_REQUEST', `${label(category, id)} says ${req.size} bytes but blob ${req.sha256} has ${stored}`)
     const meta = JSON.stringify(req.meta)
     let fromBin = false
-    const item = this.db.transaction(() => {
+    const item = this.parts.db.transaction(() => {
       const old = this.row(account, category, id)
       fromBin = old !== undefined && old.deleted_at !== null
       if (old && old.deleted_at === null && old.sha256 === req.sha256 && old.meta === meta && old.modified_at === req.modifiedAt) return old
       if (old?.sha256 !== req.sha256) {
         if (old) this.drop(old)
-        this.accounts.charge(account, req.size, `${label(category, id)} (${req.size} bytes)`)
-        this.blobs.ref(account, req.sha256)
+        this.parts.accounts.charge(account, req.size, `${label(category, id)} (${req.size} bytes)`)
+        this.parts.blobs.ref(account, req.sha256)
       }
       this.sql.upsert.run({ account, category, id, sha256: req.sha256, size: req.size, meta, modifiedAt: req.modifiedAt, seq: this.nextSeq(account), by })
       return this.row(account, category, id) as Row
     })()
-    this.accounts.touch(account, 'sync')
+    this.parts.accounts.touch(account, 'sync')
     if (fromBin) this.emit('bin', account)
     return toItem(item)
   }
 
   /** R1: moves a live item to the recycle bin; NOT_FOUND when there is none. */
   delete(account: string, by: string, category: SyncCategory, id: string): CloudItem {
-    const item = this.db.transaction(() => {
+    const item = this.parts.db.transaction(() => {
       const row = this.row(account, category, id)
       if (!row || row.deleted_at !== null) throw new SyncError('NOT_FOUND', `${label(category, id)} is not in the cloud (already deleted?)`)
-      this.sql.setDeleted.run(this.clock.now(), this.nextSeq(account), by, account, category, id)
+      this.sql.setDeleted.run(this.parts.clock.now(), this.nextSeq(account), by, account, category, id)
       return this.row(account, category, id) as Row
     })()
-    this.accounts.touch(account, 'delete')
+    this.parts.accounts.touch(account, 'delete')
     this.emit('bin', account)
     return toItem(item)
   }
 
   /** R1: brings a bin entry back; its phones pull it again. */
   restore(account: string, by: string, category: SyncCategory, id: string): CloudItem {
-    const item = this.db.transaction(() => {
+    const item = this.parts.db.transaction(() => {
       this.binRow(account, category, id)
       this.sql.setDeleted.run(null, this.nextSeq(account), by, account, category, id)
       return this.row(account, category, id) as Row
     })()
-    this.accounts.touch(account, 'sync')
+    this.parts.accounts.touch(account, 'sync')
     this.emit('bin', account)
     return toItem(item)
   }
 
   /** R2, R3: removes a bin entry for good (row, blob reference, quota). The caller sweeps the blob store. */
   purge(account: string, category: SyncCategory, id: string): CloudItem {
-    const row = this.db.transaction(() => {
+    const row = this.parts.db.transaction(() => {
       const found = this.binRow(account, category, id)
       this.drop(found)
       this.sql.remove.run(account, category, id)
@@ -218,8 +211,8 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
 
   /** Gives back a version's quota and its blob reference. */
   private drop(row: Row): void {
-    this.blobs.unref(row.account, row.sha256)
-    this.accounts.release(row.account, row.size)
+    this.parts.blobs.unref(row.account, row.sha256)
+    this.parts.accounts.release(row.account, row.size)
   }
 
   private nextSeq(account: string): number {
