@@ -314,6 +314,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         const { keepFindDevice } = command.args
         await this.update({ ...DEFAULT_SETTINGS, nextSeq: this.settings.nextSeq, findDevice: keepFindDevice, paired: keepFindDevice })
         await this.backup.reset()
+        await this.drive.reset()
         this.publishStatus()
         return { state: 'succeeded', data: { files, bytes, sdcardKept: !command.args.eraseSdcard, findDeviceKept: keepFindDevice } }
       }

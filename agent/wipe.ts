@@ -13,12 +13,13 @@ import { join } from 'node:path'
  * The phone's own state files: its command journal, settings (reset by the
  * caller), the resident framework's switches, the ids of notifications it has
  * shown (so none shows twice) and its behaviour-log counter (so the cloud does
- * not take new events for old ones), and sync's switches and state, which
- * sync resets itself around the wipe (agent/sync/engine.ts). Each may have a
- * `.tmp` twin mid-write.
+ * not take new events for old ones), sync's switches and state, which
+ * sync resets itself around the wipe (agent/sync/engine.ts), and the drive's
+ * switch, which the drive resets (agent/drive/phone-drive.ts). Each may have
+ * a `.tmp` twin mid-write.
  */
 const SYSTEM_FILES = new Set(
-  ['commands.json', 'settings.json', 'framework.json', 'push-inbox.json', 'behaviour-log.json', 'sync-switches.json', 'sync-state.json']
+  ['commands.json', 'settings.json', 'framework.json', 'push-inbox.json', 'behaviour-log.json', 'sync-switches.json', 'sync-state.json', 'drive.json']
     .flatMap((f) => [f, `${f}.tmp`])
     .concat('control.sock'),
 )

@@ -17,6 +17,9 @@ export type DriveSettings = z.infer<typeof DriveSettingsSchema>
 
 export const DEFAULT_DRIVE_SETTINGS: DriveSettings = { sync: true, synced: {} }
 
+/** After a wipe drive sync is off, as every sync category is: a wiped phone sends none of its owner's files up. */
+export const AFTER_WIPE_DRIVE_SETTINGS: DriveSettings = { sync: false, synced: {} }
+
 export function driveSettingsFile(dataDir: string): JsonFile<DriveSettings> {
   return new JsonFile(join(dataDir, 'drive.json'), DriveSettingsSchema)
 }

@@ -26,7 +26,7 @@ import { FakephoneError } from '../../common/errors.js'
 import type { JsonFile } from '../../common/json-file.js'
 import type { Logger } from '../../common/log.js'
 import type { CloudClient } from '../cloud-client.js'
-import { DEFAULT_DRIVE_SETTINGS, driveFolder, driveSettingsFile, type DriveSettings } from './drive-settings.js'
+import { AFTER_WIPE_DRIVE_SETTINGS, DEFAULT_DRIVE_SETTINGS, driveFolder, driveSettingsFile, type DriveSettings } from './drive-settings.js'
 
 /** D3: what the file manager says instead of the drive while the cloud service is off. */
 export const PHONE_NOT_ENABLED = 'cloud service is not enabled, enable it in settings'
@@ -97,6 +97,12 @@ export class PhoneDrive {
     this.settings = { ...this.settings, sync: on }
     await this.file.save(this.settings)
     return this.sync()
+  }
+
+  /** After a wipe: drive sync off and nothing counted as uploaded, on disk too (the wipe leaves drive.json to this). */
+  async reset(): Promise<void> {
+    this.settings = AFTER_WIPE_DRIVE_SETTINGS
+    await this.file.save(this.settings)
   }
 
   /** D3: the file manager's drive entries, or none and why. */

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap'
 import type { KeyObject } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { verifyPayload } from '../../common/signing.js'
@@ -76,6 +76,8 @@ t.test('F2 wipe removes user data, keeps what its flags say, and reports counts 
   t.ok(existsSync(join(dataDir, 'sdcard', 'music.mp3')), 'external storage kept')
   t.equal(agent.status().network, 'wifi', 'settings are reset')
   t.equal(agent.status().findDevice, true, 'Find Device pairing kept')
+  t.equal(agent.drive.syncOn, false, 'drive folder sync is off, as every sync category of a wiped phone is')
+  t.match(JSON.parse(readFileSync(join(dataDir, 'drive.json'), 'utf8')), { sync: false, synced: {} }, 'and stays off after a restart')
 
   const erase = await run(cloud, signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: false }, clock.now()))
   t.match(erase.data, { files: 1, bytes: 500, sdcardKept: false, findDeviceKept: false })
