@@ -5,8 +5,8 @@
  */
 import type { IncomingMessage } from 'node:http'
 
-/** The body as UTF-8 text, or null once it grows past `maxBytes` (the rest is not read). */
-export async function readBodyText(req: IncomingMessage, maxBytes: number): Promise<string | null> {
+/** The body's bytes, or null once they grow past `maxBytes` (the rest is not read). */
+export async function readBodyBytes(req: IncomingMessage, maxBytes: number): Promise<Buffer | null> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -14,5 +14,10 @@ export async function readBodyText(req: IncomingMessage, maxBytes: number): Prom
     if (size > maxBytes) return null
     chunks.push(chunk)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
+}
+
+/** The body as UTF-8 text, or null once it grows past `maxBytes` (the rest is not read). */
+export async function readBodyText(req: IncomingMessage, maxBytes: number): Promise<string | null> {
+  return (await readBodyBytes(req, maxBytes))?.toString('utf8') ?? null
 }

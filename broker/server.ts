@@ -180,7 +180,7 @@ export class CloudBroker {
     aedes.on('subscribe', (subscriptions, client) => {
       const p = access.principal(client)
       if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd'))) this.commands.deviceListening(p.deviceId)
-      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'plan'))) this.cloud.deviceSubscribed(p.deviceId, 'plan')
+      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'plan'))) this.cloud.planListening(p.deviceId)
     })
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'))

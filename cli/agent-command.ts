@@ -147,7 +147,6 @@ export function agentCommand(io: Io): Command {
 export function phoneCommand(io: Io): Command {
   const cmd = new Command('phone')
     .description("act as the phone's user on a running agent: flip switches, change network, show status, use its photos, contacts, notes and recordings")
-    .option('--cloud <url>', "the cloud's HTTP side for sync, backup and drive, http://host:port (default: the push URL's host and port)")
     .option('--data <dir>', "the phone's data directory", './phone')
     .option('--json', 'machine-readable output')
   const send = async (req: ControlRequest): Promise<void> => {

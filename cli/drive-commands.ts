@@ -13,6 +13,7 @@ import type { ConsoleClient } from '../broker/console-client.js'
 import { formatBytes } from '../broker/cloud/accounts.js'
 import type { DriveFile } from '../common/cloud/drive-api.js'
 import type { Io } from './io.js'
+import { table } from './render.js'
 import { UserError } from './io.js'
 
 const path = (account: string, rest = ''): string => `/api/accounts/${encodeURIComponent(account)}/drive${rest}`
@@ -22,9 +23,7 @@ export function renderDriveFiles(files: DriveFile[], notice?: string): string {
   if (notice !== undefined) return `${notice}\n`
   if (files.length === 0) return 'The drive is empty.\n'
   const rows = files.map((f) => [f.id, `${f.folder === '/' ? '' : f.folder}/${f.name}`, formatBytes(f.size), new Date(f.updatedAt).toISOString().replace('T', ' ').slice(0, 19), f.uploadedBy])
-  const table = [['ID', 'FILE', 'SIZE', 'UPDATED (UTC)', 'BY'], ...rows]
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
-  return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
+  return table(['ID', 'FILE', 'SIZE', 'UPDATED (UTC)', 'BY'], rows)
 }
 
 export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {

@@ -66,7 +66,7 @@ export function manifestOf(pkg: BackupPackage, bytes: Buffer): Manifest {
     size: bytes.length,
     parts: PART_NAMES.map((name) => {
       const p = pkg.parts[name]
-      return { name, files: p.files.length, bytes: p.files.reduce((n, f) => n + Buffer.from(f.base64, 'base64').length, 0), count: p.count }
+      return { name, files: p.files.length, bytes: p.files.reduce((n, f) => n + Buffer.byteLength(f.base64, 'base64'), 0), count: p.count }
     }),
   }
 }

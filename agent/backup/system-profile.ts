@@ -16,9 +16,14 @@ import { createHash } from 'node:crypto'
 import { access, mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
-export const SYSTEM_DIR = 'system'
+const SYSTEM_DIR = 'system'
 export const APP_DATA_DIR = 'app-data'
-export const PROFILE_FILES = { preferences: 'system/preferences.json', apps: 'system/apps.json', launcher: 'system/launcher.json', wifi: 'system/wifi.json' } as const
+export const PROFILE_FILES = {
+  preferences: `${SYSTEM_DIR}/preferences.json`,
+  apps: `${SYSTEM_DIR}/apps.json`,
+  launcher: `${SYSTEM_DIR}/launcher.json`,
+  wifi: `${SYSTEM_DIR}/wifi.json`,
+} as const
 
 const CATALOGUE = [
   ['com.whatsapp', 'WhatsApp'],

@@ -11,6 +11,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
 import { join } from 'node:path'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
@@ -142,7 +143,7 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
 
   async get(category: Category, id: string): Promise<LocalItem | undefined> {
     const path = this.pathOf(category, id)
-    let info: Awaited<ReturnType<typeof stat>>
+    let info: Stats
     try {
       info = await stat(path)
     } catch (err) {
@@ -150,11 +151,16 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
       throw err
     }
     if (!info.isFile()) return undefined
+    return this.describe(category, id, path, info)
+  }
+
+  /** The item at `path` as `info` found it; `bytes`, when the caller has just written them, spare reading the file back. */
+  private async describe(category: Category, id: string, path: string, info: Stats, bytes?: Buffer): Promise<LocalItem> {
     const key = `${info.size}:${info.mtimeMs}:${info.ino}`
     let cached = this.cache.get(path)
     if (cached?.key !== key) {
-      const bytes = await readFile(path)
-      cached = { key, sha256: createHash('sha256').update(bytes).digest('hex'), meta: await metaOf(category, bytes) }
+      const content = bytes ?? (await readFile(path))
+      cached = { key, sha256: createHash('sha256').update(content).digest('hex'), meta: await metaOf(category, content) }
       this.cache.set(path, cached)
     }
     return { category, id, path, size: info.size, modifiedAt: Math.round(info.mtimeMs), sha256: cached.sha256, meta: cached.meta }
@@ -244,7 +250,7 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
       await rm(tmp, { force: true })
       throw err
     }
-    return (await this.get(category, id)) as LocalItem
+    return this.describe(category, id, path, await stat(path), bytes)
   }
 
   async remove(category: Category, id: string): Promise<boolean> {

@@ -21,7 +21,6 @@ import type { CloudLog } from './cloud-log.js'
 import { DueTimer } from './due-timer.js'
 
 export type Tier = 'free' | 'premium'
-export const TIERS: readonly Tier[] = ['free', 'premium']
 
 /** A3's list: what counts as cloud activity. */
 export type Activity = 'console-sign-in' | 'find-device-on' | 'backup' | 'sync' | 'delete' | 'drive' | 'membership'

@@ -16,14 +16,8 @@
 import { PlanFailedSchema, RegisterBackupSchema, type BackupView } from '../../common/cloud/backup-api.js'
 import type { Backups } from './backups.js'
 import type { CloudParts } from './cloud-data.js'
-import { HttpError, type RouteContext } from './http-router.js'
+import { HttpError, servedDevice } from './http-router.js'
 
-function device(parts: CloudParts, ctx: RouteContext): { account: string; deviceId: string } {
-  /* c8 ignore next -- the router lets only device credentials into the routes that call this */
-  if (ctx.principal.kind !== 'device') throw new HttpError(403, 'FORBIDDEN', 'only a device uses this')
-  parts.accounts.assertServiceOn(ctx.principal.account)
-  return { account: ctx.principal.account, deviceId: ctx.principal.deviceId }
-}
 
 export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   const { router, accounts, clock, blobs } = parts
@@ -36,22 +30,22 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   const one = (b: BackupView) => ({ status: 200, body: { now: clock.now(), retention: retention.view(b.account), backup: b } })
 
   router.add('POST', '/cloud/v1/backups', ['device'], async (ctx) => {
-    const { account, deviceId } = device(parts, ctx)
+    const { account, deviceId } = servedDevice(parts.accounts, ctx)
     const req = await ctx.json(RegisterBackupSchema)
     return { status: 201, body: { now: clock.now(), retention: retention.view(account), backup: backups.register(account, deviceId, req.sha256, req.manifest, req.planId) } }
   })
   router.add('GET', '/cloud/v1/backups', ['device'], (ctx) => {
-    const { account } = device(parts, ctx)
+    const { account } = servedDevice(parts.accounts, ctx)
     const only = ctx.url.searchParams.get('device') ?? undefined
     return { status: 200, body: { now: clock.now(), retention: retention.view(account), backups: store.list(account, only) } }
   })
-  router.add('GET', '/cloud/v1/backups/:id', ['device'], (ctx) => one(need(ctx.params.id as string, device(parts, ctx).account)))
+  router.add('GET', '/cloud/v1/backups/:id', ['device'], (ctx) => one(need(ctx.params.id as string, servedDevice(parts.accounts, ctx).account)))
   router.add('DELETE', '/cloud/v1/backups', ['device'], async (ctx) => {
-    const { account, deviceId } = device(parts, ctx)
+    const { account, deviceId } = servedDevice(parts.accounts, ctx)
     return { status: 200, body: { now: clock.now(), ...(await backups.switchOffAndDelete(account, deviceId, 'on the phone')) } }
   })
   router.add('POST', '/cloud/v1/backups/plans/:id/failed', ['device'], async (ctx) => {
-    const { deviceId } = device(parts, ctx)
+    const { deviceId } = servedDevice(parts.accounts, ctx)
     const { reason } = await ctx.json(PlanFailedSchema)
     const id = ctx.params.id as string
     if (!plans.isOpen(id, deviceId)) throw new HttpError(409, 'STALE_PLAN', `backup plan ${id} is not open`)

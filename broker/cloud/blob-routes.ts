@@ -7,7 +7,7 @@
  * An upload that would not fit the account's quota is refused before a byte
  * is stored (A1); the cloud service must be on (X1).
  */
-import { HttpError, intParam, type Principal, type RouteContext } from './http-router.js'
+import { HttpError, intParam, servedDevice, type RouteContext } from './http-router.js'
 import { MAX_BLOB_BYTES, Sha256Schema } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
 
@@ -17,18 +17,11 @@ function shaOf(ctx: RouteContext): string {
   return sha.data
 }
 
-/** The device's account, once it may use the cloud: service on, not frozen. */
-function deviceAccount(parts: CloudParts, ctx: RouteContext): string {
-  // These routes are added for device callers only.
-  const { account } = ctx.principal as Extract<Principal, { kind: 'device' }>
-  parts.accounts.assertServiceOn(account)
-  return account
-}
 
 export function addBlobRoutes(parts: CloudParts): void {
   const { router, blobs, accounts } = parts
   const upload = async (ctx: RouteContext, write: boolean) => {
-    const account = deviceAccount(parts, ctx)
+    const account = servedDevice(parts.accounts, ctx).account
     const sha = shaOf(ctx)
     const size = intParam(ctx.url, 'size', -1, 0, MAX_BLOB_BYTES)
     // A1: refused before a byte is stored.
@@ -41,7 +34,7 @@ export function addBlobRoutes(parts: CloudParts): void {
   router.add('GET', '/cloud/v1/blobs/:sha', ['device'], (ctx) => upload(ctx, false))
   router.add('PUT', '/cloud/v1/blobs/:sha', ['device'], (ctx) => upload(ctx, true))
   router.add('GET', '/cloud/v1/blobs/:sha/content', ['device'], (ctx) => {
-    const account = deviceAccount(parts, ctx)
+    const account = servedDevice(parts.accounts, ctx).account
     const sha = shaOf(ctx)
     if (!blobs.holds(account, sha)) throw new HttpError(404, 'NOT_FOUND', `blob ${sha} is not in this account`)
     return { status: 200, stream: blobs.read(sha), headers: { 'content-type': 'application/octet-stream', 'content-length': String(blobs.size(sha)) } }

@@ -119,9 +119,9 @@ export class CloudData {
     this.backups.deviceStatus(deviceId, status.cloudService, status.backup)
   }
 
-  /** The device subscribed to `topic` (its plan topic gets its open backup plan). */
-  deviceSubscribed(deviceId: string, kind: string): void {
-    if (kind === 'plan') this.backups.plans.deviceListening(deviceId)
+  /** The device subscribed to its plan topic: it gets its open backup plan (B1). */
+  planListening(deviceId: string): void {
+    this.backups.plans.deviceListening(deviceId)
   }
 
   deviceGone(deviceId: string): void {

@@ -31,6 +31,7 @@ import {
   SHARE_PATH,
   type DriveFile,
 } from '../../common/cloud/drive-api.js'
+import { readBodyBytes } from '../http-body.js'
 import type { AccountError } from './accounts.js'
 import { MAX_BLOB_BYTES } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
@@ -145,13 +146,8 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
 
 /** The whole request body, at most one blob's size. */
 async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    /* c8 ignore next -- a body over 512 MiB is not worth sending in a test; the limit is MAX_BLOB_BYTES, as for device uploads */
-    if (size > MAX_BLOB_BYTES) throw new HttpError(413, 'TOO_LARGE', `a drive file may be at most ${MAX_BLOB_BYTES} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
+  const bytes = await readBodyBytes(req, MAX_BLOB_BYTES)
+  /* c8 ignore next -- a body over 512 MiB is not worth sending in a test; the limit is MAX_BLOB_BYTES, as for device uploads */
+  if (bytes === null) throw new HttpError(413, 'TOO_LARGE', `a drive file may be at most ${MAX_BLOB_BYTES} bytes`)
+  return bytes
 }

@@ -14,6 +14,8 @@ export class DueTimer {
   private timer: Timer | null = null
   private armedFor: number | null = null
   private running = false
+  /** True while the rule runs: changes it makes need no look-ahead of their own, since it looks once when done. */
+  private firing = false
   /** After a failure, not before this time: a rule that keeps failing must not spin. */
   private notBefore = 0
 
@@ -43,7 +45,7 @@ export class DueTimer {
 
   /** Call after any change that may move the earliest due time. */
   reschedule(): void {
-    if (!this.running) return
+    if (!this.running || this.firing) return
     const next = this.nextDue()
     const wake = this.maxSleepMs === Infinity ? null : this.clock.now() + this.maxSleepMs
     const due = next === null ? wake : Math.max(Math.min(next, wake ?? next), this.notBefore)
@@ -57,6 +59,7 @@ export class DueTimer {
     this.timer = null
     this.armedFor = null
     const now = this.clock.now()
+    this.firing = true
     try {
       this.run(now)
       this.notBefore = 0
@@ -64,6 +67,8 @@ export class DueTimer {
       this.notBefore = now + RETRY_MS
       // A failing rule must not stop the others; it runs again at its next due time.
       this.log.error({ err, rule: this.name }, 'a cloud rule failed')
+    } finally {
+      this.firing = false
     }
     this.reschedule()
   }

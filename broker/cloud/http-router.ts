@@ -17,6 +17,7 @@ import { decodeJson } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
 import { readBodyText } from '../http-body.js'
+import type { Accounts } from './accounts.js'
 
 export type Principal =
   | { kind: 'console' }
@@ -199,6 +200,13 @@ async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<
   const decoded = decodeJson(schema, text === '' ? '{}' : text)
   if (!decoded.ok) throw new HttpError(400, 'BAD_REQUEST', `bad request: ${decoded.reason}`)
   return decoded.value
+}
+
+/** The calling phone, on a route added for device callers only, once its account may use the cloud: service on, not frozen (D3, A3). */
+export function servedDevice(accounts: Accounts, ctx: RouteContext): { account: string; deviceId: string } {
+  const { account, deviceId } = ctx.principal as Extract<Principal, { kind: 'device' }>
+  accounts.assertServiceOn(account)
+  return { account, deviceId }
 }
 
 /** A request's query parameter as a whole number in [min, max], or a 400. */

@@ -15,7 +15,7 @@
  */
 import { ItemIdSchema, PutItemSchema, SyncCategorySchema, type SyncCategory } from '../../common/cloud/sync-api.js'
 import type { CloudParts } from './cloud-data.js'
-import { HttpError, intParam, type RouteContext } from './http-router.js'
+import { HttpError, intParam, servedDevice, type RouteContext } from './http-router.js'
 import type { SyncItems } from './items.js'
 import type { RecycleBin } from './recycle-bin.js'
 
@@ -36,28 +36,22 @@ function itemOf(ctx: RouteContext): { category: SyncCategory; id: string } {
 
 export function addSyncRoutes(parts: CloudParts, items: SyncItems, bin: RecycleBin): void {
   const { router, accounts, clock } = parts
-  /** The calling phone, once its account may use the cloud: service on, not frozen. */
-  const device = (ctx: RouteContext): { account: string; deviceId: string } => {
-    const p = ctx.principal as Extract<RouteContext['principal'], { kind: 'device' }>
-    accounts.assertServiceOn(p.account)
-    return { account: p.account, deviceId: p.deviceId }
-  }
   const account = (ctx: RouteContext): string => accounts.need(ctx.params.account as string).id
 
   router.add('GET', '/cloud/v1/sync/:category/changes', ['device'], (ctx) => {
-    const me = device(ctx)
+    const me = servedDevice(accounts, ctx)
     const since = intParam(ctx.url, 'since', 0, 0, Number.MAX_SAFE_INTEGER)
     const limit = intParam(ctx.url, 'limit', 200, 1, MAX_PAGE)
     return { status: 200, body: items.changes(me.account, category(ctx.params.category), since, limit) }
   })
   router.add('PUT', '/cloud/v1/sync/:category/:id', ['device'], async (ctx) => {
-    const me = device(ctx)
+    const me = servedDevice(accounts, ctx)
     const { category, id } = itemOf(ctx)
     const req = await ctx.json(PutItemSchema)
     return { status: 200, body: { item: items.put(me.account, me.deviceId, category, id, req) } }
   })
   router.add('DELETE', '/cloud/v1/sync/:category/:id', ['device'], (ctx) => {
-    const me = device(ctx)
+    const me = servedDevice(accounts, ctx)
     const { category, id } = itemOf(ctx)
     return { status: 200, body: { item: items.delete(me.account, me.deviceId, category, id) } }
   })
