@@ -249,6 +249,12 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   /** Lists the category's local items, remembers their bytes and counts what is in the cloud. */
   private async scan(category: Category): Promise<LocalItem[]> {
     const local = await this.opts.data.list(category)
+    this.count(category, local)
+    return local
+  }
+
+  /** Remembers the bytes of `local` (the category's items as last listed) and counts what is in the cloud. */
+  private count(category: Category, local: LocalItem[]): void {
     for (const k of this.localSha.keys()) if (k.startsWith(`${category}/`)) this.localSha.delete(k)
     let inCloud = 0
     for (const item of local) {
@@ -256,7 +262,6 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
       if (this.state.link(category, item.id)?.sha256 === item.sha256) inCloud++
     }
     this.counts.set(category, { local: local.length, inCloud })
-    return local
   }
 
   private async syncCategory(category: Category, online: boolean, signal: AbortSignal): Promise<void> {
@@ -273,8 +278,9 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
       await this.inParallel(changed, (item) => this.tryItem(category, item.id, () => this.upload(item, signal)))
     }
     if (!online) return
-    if (this.switches.isOn(category)) await this.pull(category, signal)
-    await this.scan(category)
+    // Only a pull changes the phone's files; otherwise the list above still holds and only the counts moved.
+    if (this.switches.isOn(category) && (await this.pull(category, signal))) await this.scan(category)
+    else this.count(category, local)
     this.state.synced(category, this.opts.clock.now())
   }
 
@@ -326,34 +332,41 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     this.state.forget(category, id)
   }
 
-  /** S1: what other phones changed, from the category's cursor. */
-  private async pull(category: Category, signal: AbortSignal): Promise<void> {
+  /** S1: what other phones changed, from the category's cursor; true when a file on the phone was written or removed. */
+  private async pull(category: Category, signal: AbortSignal): Promise<boolean> {
+    let touched = false
     for (;;) {
       const since = this.state.of(category).cursor
       const page = await this.opts.cloud.call('GET', `${SYNC_PATH}/${category}/changes?since=${since}&limit=${PAGE}`, ChangesSchema, undefined, signal)
-      for (const change of page.changes) await this.apply(category, change, signal)
+      for (const change of page.changes) if (await this.apply(category, change, signal)) touched = true
       this.state.setCursor(category, page.cursor)
-      if (!page.more) return
+      if (!page.more) return touched
     }
   }
 
-  private async apply(category: Category, change: CloudItem, signal: AbortSignal): Promise<void> {
+  /** Brings one cloud change to the phone; true when it wrote or removed a file. */
+  private async apply(category: Category, change: CloudItem, signal: AbortSignal): Promise<boolean> {
     const { id } = change
     const link = this.state.link(category, id)
     const local = await this.opts.data.get(category, id)
     // A local change not yet uploaded wins: it goes up next pass.
     const editedHere = local !== undefined && local.sha256 !== link?.sha256
     if (change.deletedAt !== null) {
-      if (!link) return
-      if (local && !editedHere) await this.opts.data.remove(category, id)
+      if (!link) return false
+      const removed = local !== undefined && !editedHere && (await this.opts.data.remove(category, id))
       this.state.forget(category, id)
-      return
+      return removed
     }
-    if (link?.sha256 === change.sha256) return
-    if (local?.sha256 === change.sha256) return this.state.setLink(category, id, { sha256: change.sha256, size: change.size })
-    if (editedHere) return
+    if (link?.sha256 === change.sha256) return false
+    if (local?.sha256 === change.sha256) {
+      this.state.setLink(category, id, { sha256: change.sha256, size: change.size })
+      return false
+    }
+    if (editedHere) return false
     const bytes = await this.opts.cloud.download(change.sha256, signal)
     await this.opts.data.write(category, id, bytes, { modifiedAt: change.modifiedAt })
     this.state.setLink(category, id, { sha256: change.sha256, size: change.size })
+    return true
   }
+
 }
