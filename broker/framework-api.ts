@@ -1,21 +1,18 @@
 /**
- * The console API's part for the resident framework (X1-X3), with the same
- * bearer token as the rest of the console API:
+ * The console API's part for the resident framework (X1-X3), routes on the
+ * broker's one HTTP router with the same bearer token as the rest of the
+ * console API:
  *   GET  /api/devices/:id/channels        both channels, notification counts, behaviour logs received
  *   GET  /api/devices/:id/notifications   the newest notifications and their states (?limit=N, at most 1000)
  *   POST /api/devices/:id/notifications   queue one: {"kind","title","body","ttlMs"}
  *   GET  /api/devices/:id/logs            behaviour-log events the cloud received, newest first (?limit=N)
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import { decodeJson } from '../common/contract.js'
-import type { Logger } from '../common/log.js'
 import { NotificationKindSchema, PushNotificationSchema } from '../common/push-protocol.js'
 import type { LogSummary, ReceivedEvent } from './behaviour-logs.js'
-import type { ApiResult } from './console-api.js'
+import { HttpError, intParam, type HttpRouter, type RouteContext } from './http/router.js'
 import { MAX_TTL_MS, type NotificationRecord, type NotificationState } from './notification-queue.js'
 import type { PushPresence } from './push-gateway.js'
-import { readBodyText } from './http-body.js'
 
 export const NotifyRequestSchema = z.strictObject({
   kind: NotificationKindSchema.default('message'),
@@ -37,67 +34,44 @@ export interface ChannelsView {
   logs: LogSummary
 }
 
-/** What the framework API reads and changes; CloudBroker wires it to the real parts. */
+/** What the framework API reads and changes; FrameworkServices wires it to the real parts. */
 export interface FrameworkApiContext {
-  isConsoleToken(token: string): boolean
   now(): number
   channels(deviceId: string): Omit<ChannelsView, 'now' | 'device'> | undefined
   notifications(deviceId: string, limit: number): NotificationRecord[]
   notify(deviceId: string, req: NotifyRequest): NotificationRecord
   logs(deviceId: string, limit: number): ReceivedEvent[]
-  log: Logger
 }
 
-const PATH = /^\/api\/devices\/([^/]+)\/(channels|notifications|logs)$/
 /** Largest request body, bytes. */
-const MAX_BODY = 16 * 1024
+export const MAX_FRAMEWORK_BODY_BYTES = 16 * 1024
 
-const error = (status: number, message: string): ApiResult => ({ status, body: { error: message } })
-
-function limitOf(url: URL, fallback: number, max: number): number | ApiResult {
-  const limit = Number(url.searchParams.get('limit') ?? fallback)
-  if (!Number.isInteger(limit) || limit < 1 || limit > max) return error(400, `limit must be a whole number from 1 to ${max}`)
-  return limit
-}
-
-/** Routes one request on a framework path; `body` is the raw request body. */
-export function routeFramework(ctx: FrameworkApiContext, method: string, url: URL, authorization: string, body: string): ApiResult {
-  const token = /^Bearer (.+)$/.exec(authorization)?.[1]
-  if (!token || !ctx.isConsoleToken(token)) return error(401, 'missing or wrong console token')
-  const [, rawId, what] = PATH.exec(url.pathname) as RegExpExecArray
-  const id = decodeURIComponent(rawId as string)
-  const channels = ctx.channels(id)
-  if (!channels) return error(404, `device "${id}" not found`)
-  const now = ctx.now()
-  const allowed = what === 'notifications' ? ['GET', 'POST'] : ['GET']
-  if (!allowed.includes(method)) return error(405, `${method} is not supported here`)
-  if (what === 'channels') return { status: 200, body: { now, device: id, ...channels } }
-  if (method === 'POST') {
-    const req = decodeJson(NotifyRequestSchema, body)
-    if (!req.ok) return error(400, `bad notification: ${req.reason}`)
-    return { status: 201, body: { now, notification: ctx.notify(id, req.value) } }
+/** Adds the framework's console routes. */
+export function addFrameworkRoutes(router: HttpRouter, ctx: FrameworkApiContext): void {
+  const channelsOf = (r: RouteContext): { id: string; channels: Omit<ChannelsView, 'now' | 'device'> } => {
+    const id = r.params.id as string
+    const channels = ctx.channels(id)
+    if (!channels) throw new HttpError(404, 'NOT_FOUND', `device "${id}" not found`)
+    return { id, channels }
   }
-  const limit = limitOf(url, what === 'logs' ? 100 : 20, 1000)
-  if (typeof limit !== 'number') return limit
-  if (what === 'logs') return { status: 200, body: { now, device: id, total: channels.logs.events, events: ctx.logs(id, limit) } }
-  return { status: 200, body: { now, device: id, notifications: ctx.notifications(id, limit) } }
-}
-
-/** Answers a request on a framework path and returns true, or returns false for any other path. */
-export function handleFrameworkApi(ctx: FrameworkApiContext, req: IncomingMessage, res: ServerResponse): boolean {
-  // Node's HTTP server always sets method and url on a request it received.
-  const url = new URL(req.url as string, 'http://localhost')
-  if (!PATH.test(url.pathname)) return false
-  void readBodyText(req, MAX_BODY).then((body) => {
-    let result: ApiResult
-    try {
-      result = body === null ? error(413, `the request body is over ${MAX_BODY} bytes`) : routeFramework(ctx, req.method as string, url, String(req.headers.authorization), body)
-    } catch (err) {
-      ctx.log.error({ err: (err as Error).message, path: url.pathname }, 'console API request failed')
-      result = error(500, 'the cloud could not answer this request; its log says why')
-    }
-    res.writeHead(result.status, { 'content-type': 'application/json', ...(body === null ? { connection: 'close' } : {}) })
-    res.end(JSON.stringify(result.body))
+  const CONSOLE = ['console'] as const
+  router.add('GET', '/api/devices/:id/channels', CONSOLE, (r) => {
+    const { id, channels } = channelsOf(r)
+    return { status: 200, body: { now: ctx.now(), device: id, ...channels } }
   })
-  return true
+  router.add('GET', '/api/devices/:id/notifications', CONSOLE, (r) => {
+    const { id } = channelsOf(r)
+    const limit = intParam(r.url, 'limit', 20, 1, 1000)
+    return { status: 200, body: { now: ctx.now(), device: id, notifications: ctx.notifications(id, limit) } }
+  })
+  router.add('POST', '/api/devices/:id/notifications', CONSOLE, async (r) => {
+    const { id } = channelsOf(r)
+    const req = await r.json(NotifyRequestSchema, MAX_FRAMEWORK_BODY_BYTES)
+    return { status: 201, body: { now: ctx.now(), notification: ctx.notify(id, req) } }
+  })
+  router.add('GET', '/api/devices/:id/logs', CONSOLE, (r) => {
+    const { id, channels } = channelsOf(r)
+    const limit = intParam(r.url, 'limit', 100, 1, 1000)
+    return { status: 200, body: { now: ctx.now(), device: id, total: channels.logs.events, events: ctx.logs(id, limit) } }
+  })
 }

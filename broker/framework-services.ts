@@ -4,13 +4,13 @@
  * its durable notification queue, the vendor's service notices, the store
  * of behaviour logs received over the data channel, and their console API.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Clock } from '../common/clock.js'
 import type { LogBatch } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import { BehaviourLogStore } from './behaviour-logs.js'
 import type { Db } from './db.js'
-import { handleFrameworkApi, type FrameworkApiContext } from './framework-api.js'
+import { addFrameworkRoutes, type FrameworkApiContext } from './framework-api.js'
+import type { HttpRouter } from './http/router.js'
 import { NotificationQueue } from './notification-queue.js'
 import { DEFAULT_PUSH_GATEWAY_OPTIONS, PushGateway, type PushGatewayOptions } from './push-gateway.js'
 import type { DeviceRegistry } from './registry.js'
@@ -33,7 +33,6 @@ export interface FrameworkDeps {
   log: Logger
   /** Per-address connection limit shared with MQTT. */
   allow(address: string): boolean
-  isConsoleToken(token: string): boolean
 }
 
 export class FrameworkServices {
@@ -55,13 +54,11 @@ export class FrameworkServices {
     const devices = (): string[] => deps.registry.list().map((d) => d.id)
     this.notices = opts.serviceNoticeEveryMs > 0 ? new ServiceNotices(this.queue, devices, deps.clock, opts.serviceNoticeEveryMs, log) : null
     this.api = {
-      isConsoleToken: deps.isConsoleToken,
       now: () => deps.clock.now(),
       channels: (id) => this.channels(id),
       notifications: (id, limit) => this.queue.list(id, limit),
       notify: (id, req) => this.queue.enqueue(id, req),
       logs: (id, limit) => this.logs.list(id, limit),
-      log: deps.log.child({ component: 'console-api' }),
     }
   }
 
@@ -87,9 +84,9 @@ export class FrameworkServices {
     this.counters.logEvents += this.logs.record(deviceId, batch.events, receivedAt)
   }
 
-  /** Answers the framework's console API paths; false for any other request. */
-  handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
-    return handleFrameworkApi(this.api, req, res)
+  /** Adds the framework's console API routes to the broker's HTTP router. */
+  addRoutes(router: HttpRouter): void {
+    addFrameworkRoutes(router, this.api)
   }
 
   private channels(id: string): ReturnType<FrameworkApiContext['channels']> {

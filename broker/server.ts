@@ -14,7 +14,7 @@ import type { Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './access.js'
-import { handleApi } from './console-api.js'
+import { addConsoleRoutes } from './console-api.js'
 import { ensureConsoleToken } from './console-token.js'
 import { openDb, type Db } from './db.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework-services.js'
@@ -128,7 +128,7 @@ export class CloudBroker {
     const limiter = this.limiter
     const isConsoleToken = (t: string): boolean => access.isConsoleToken(t)
     this.frameworkRef = new FrameworkServices(
-      { db: this.db, registry: this.registry, store: this.store, clock: this.clock, log, allow: (a) => limiter.allow(a), isConsoleToken },
+      { db: this.db, registry: this.registry, store: this.store, clock: this.clock, log, allow: (a) => limiter.allow(a) },
       this.opts.framework,
     )
     this.framework.start()
@@ -189,10 +189,10 @@ export class CloudBroker {
       socket.setNoDelay(true)
       this.accept(socket, socket.remoteAddress as string)
     })
-    const apiCtx = { store: this.store, commands: this.commands, isConsoleToken: (t: string) => access.isConsoleToken(t), now: () => this.clock.now() }
-    this.http = createHttpServer((req, res) => {
-      if (!this.framework.handleHttp(req, res) && !this.cloud.handleHttp(req, res)) void handleApi(apiCtx, req, res)
-    })
+    const router = this.cloud.router
+    addConsoleRoutes(router, { store: this.store, commands: this.commands, now: () => this.clock.now() })
+    this.framework.addRoutes(router)
+    this.http = createHttpServer((req, res) => router.handle(req, res))
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPacketBytes })
     this.http.on('upgrade', routeUpgrades(new Map([['/mqtt', this.wss], [PUSH_PATH, this.framework.gateway.wss]]), log))
     this.wss.on('connection', (ws, req) => {

@@ -10,7 +10,7 @@
 import { z } from 'zod'
 import { SimulatedClock, parseDuration } from '../../common/clock.js'
 import type { CloudParts } from './cloud-data.js'
-import { HttpError, intParam } from './http-router.js'
+import { HttpError, intParam } from '../http/router.js'
 
 const DAY = 86_400_000
 

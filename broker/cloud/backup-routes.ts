@@ -16,7 +16,8 @@
 import { PlanFailedSchema, RegisterBackupSchema, type BackupView } from '../../common/cloud/backup-api.js'
 import type { Backups } from './backups.js'
 import type { CloudParts } from './cloud-data.js'
-import { HttpError, servedDevice } from './http-router.js'
+import { HttpError } from '../http/router.js'
+import { servedDevice } from './served-device.js'
 
 
 export function addBackupRoutes(parts: CloudParts, backups: Backups): void {

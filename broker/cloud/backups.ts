@@ -11,7 +11,7 @@ import { BackupPlans } from './backup-plans.js'
 import { BackupRetention, DEFAULT_RETENTION_RULES, type RetentionRules } from './backup-retention.js'
 import { addBackupRoutes } from './backup-routes.js'
 import { BackupStore } from './backup-store.js'
-import { HttpError } from './http-router.js'
+import { HttpError } from '../http/router.js'
 
 export interface BackupOptions {
   /** B1: when the cloud plans backups, a node-cron expression (five fields). */

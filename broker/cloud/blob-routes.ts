@@ -7,7 +7,8 @@
  * An upload that would not fit the account's quota is refused before a byte
  * is stored (A1); the cloud service must be on (X1).
  */
-import { HttpError, intParam, servedDevice, type RouteContext } from './http-router.js'
+import { HttpError, intParam, type RouteContext } from '../http/router.js'
+import { servedDevice } from './served-device.js'
 import { MAX_BLOB_BYTES, Sha256Schema } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
 

@@ -1,12 +1,12 @@
 /**
  * The cloud side of the phones' data, built and started by CloudBroker as
  * one part: accounts (A1-A3), content-addressed storage, the log of what
- * the rules did, the HTTP router the features hang their routes on, and
+ * the rules did, the broker's one HTTP router (built here, as it checks
+ * drive SDK tokens; the console and framework APIs add their routes too), and
  * the console's clock (simulated-time mode). Each feature -- sync and the
  * recycle bin (S, R), backups (B), the drive (D) -- is a module of its own
  * that this class builds, starts and stops.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import type { Db } from '../db.js'
@@ -17,7 +17,7 @@ import { addAccountRoutes } from './account-routes.js'
 import { addBlobRoutes } from './blob-routes.js'
 import { BlobStore } from './blob-store.js'
 import { CloudLog } from './cloud-log.js'
-import { CloudRouter } from './http-router.js'
+import { HttpRouter } from '../http/router.js'
 import { CloudDrive } from './drive.js'
 import { DEFAULT_DRIVE_RULES, type DriveRules } from './drive-cleanup.js'
 import { SyncItems } from './items.js'
@@ -56,14 +56,14 @@ export interface CloudParts {
   accounts: Accounts
   blobs: BlobStore
   cloudLog: CloudLog
-  router: CloudRouter
+  router: HttpRouter
 }
 
 export class CloudData {
   readonly accounts: Accounts
   readonly blobs: BlobStore
   readonly cloudLog: CloudLog
-  readonly router: CloudRouter
+  readonly router: HttpRouter
   readonly drive: CloudDrive
   /** S1-S4: what app data sync keeps; R1-R3: its recycle bin. */
   readonly items: SyncItems
@@ -75,13 +75,13 @@ export class CloudData {
     this.cloudLog = new CloudLog(deps.db, deps.clock, log, deps.push)
     this.accounts = new Accounts(deps.db, deps.clock, this.cloudLog, log, opts.accounts)
     this.blobs = new BlobStore(deps.dataDir, deps.db, deps.clock, log)
-    this.router = new CloudRouter(
+    this.router = new HttpRouter(
       {
         isConsoleToken: deps.isConsoleToken,
         device: (id, secret) => deps.registry.verifiedAccount(id, secret),
         sdk: (token) => this.drive.tokens.verify(token),
       },
-      log,
+      deps.log.child({ component: 'http' }),
       () => deps.clock.now(),
     )
     const parts: CloudParts = { db: deps.db, clock: deps.clock, log, accounts: this.accounts, blobs: this.blobs, cloudLog: this.cloudLog, router: this.router }
@@ -126,10 +126,5 @@ export class CloudData {
 
   deviceGone(deviceId: string): void {
     this.backups.plans.deviceGone(deviceId)
-  }
-
-  /** Answers the cloud data's HTTP paths; false for any other request. */
-  handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
-    return this.router.handle(req, res)
   }
 }

@@ -31,13 +31,13 @@ import {
   SHARE_PATH,
   type DriveFile,
 } from '../../common/cloud/drive-api.js'
-import { readBodyBytes } from '../http-body.js'
+import { readBodyBytes } from '../http/body.js'
 import type { AccountError } from './accounts.js'
 import { MAX_BLOB_BYTES } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
 import type { DriveStore } from './drive-store.js'
 import type { DriveTokens } from './drive-tokens.js'
-import { HttpError, type Reply, type RouteContext } from './http-router.js'
+import { HttpError, type Reply, type RouteContext } from '../http/router.js'
 
 const CONSOLE_PATH = '/api/accounts/:account/drive'
 

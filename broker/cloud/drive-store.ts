@@ -10,7 +10,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { DriveFile } from '../../common/cloud/drive-api.js'
 import type { Db } from '../db.js'
 import type { CloudParts } from './cloud-data.js'
-import { HttpError } from './http-router.js'
+import { HttpError } from '../http/router.js'
 
 interface FileRow {
   id: string

@@ -9,7 +9,7 @@ import type { DriveTokenSchema } from '../../common/cloud/drive-api.js'
 import type { Clock } from '../../common/clock.js'
 import type { Db } from '../db.js'
 import { hashToken } from './drive-store.js'
-import { HttpError } from './http-router.js'
+import { HttpError } from '../http/router.js'
 
 export type DriveToken = z.infer<typeof DriveTokenSchema>
 

@@ -15,7 +15,8 @@
  */
 import { ItemIdSchema, PutItemSchema, SyncCategorySchema, type SyncCategory } from '../../common/cloud/sync-api.js'
 import type { CloudParts } from './cloud-data.js'
-import { HttpError, intParam, servedDevice, type RouteContext } from './http-router.js'
+import { HttpError, intParam, type RouteContext } from '../http/router.js'
+import { servedDevice } from './served-device.js'
 import type { SyncItems } from './items.js'
 import type { RecycleBin } from './recycle-bin.js'
 

@@ -109,15 +109,15 @@ t.test('F2 a command the phone cannot carry out is reported as failed, and the c
   t.equal(r.err, 'error: locate did not run\n')
 })
 
-t.test('the console API answers a broken or oversized body with 400 and a reason', async (t) => {
+t.test('the console API answers a broken body with 400 and an oversized one with 413, each with a code and a reason', async (t) => {
   const { cloud } = await setup(t)
   const post = (body: string) => fetch(`${cloud.apiUrl}/api/devices/phone-a/commands`, { method: 'POST', headers: { authorization: `Bearer ${cloud.consoleToken}` }, body })
   const broken = await post('{"id":')
   t.equal(broken.status, 400)
-  t.match(await broken.json(), { error: /^bad request: / })
+  t.match(await broken.json(), { code: 'BAD_REQUEST', error: /^bad request: / })
   const huge = await post(JSON.stringify({ pad: 'x'.repeat(70_000) }))
-  t.equal(huge.status, 400)
-  t.match(await huge.json(), { error: 'bad request: the body is larger than 65536 bytes' })
+  t.equal(huge.status, 413)
+  t.match(await huge.json(), { code: 'TOO_LARGE', error: 'the request body is over 65536 bytes' })
   const empty = await fetch(`${cloud.apiUrl}/api/commands/nope/cancel`, { method: 'POST', headers: { authorization: `Bearer ${cloud.consoleToken}` } })
   t.equal(empty.status, 404, 'a POST without a body is routed like any other')
 })

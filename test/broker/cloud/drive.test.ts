@@ -139,7 +139,7 @@ t.test('D1 a file uploaded from the phone downloads from the console, the SDK an
   t.match(await call(cloud, 'POST', '/api/accounts/alice/drive/files/nope/shares', 'console'), { status: 404 })
   t.match(await call(cloud, 'GET', '/api/accounts/nobody/drive/files', 'console'), { status: 404, body: { error: 'account "nobody" not found' } })
 
-  t.match(await call(cloud, 'GET', '/sdk/v1/files', 'fpd_not-a-token'), { status: 401, body: { code: 'UNAUTHORIZED', error: /a drive SDK token/ } }, 'a bad SDK token is refused')
+  t.match(await call(cloud, 'GET', '/sdk/v1/files', 'fpd_not-a-token'), { status: 401, body: { code: 'UNAUTHORIZED', error: /drive SDK token/ } }, 'a bad SDK token is refused')
   t.match(await call(cloud, 'GET', '/sdk/v1/files', cloud.consoleToken), { status: 401 }, 'the console token is no SDK token')
   t.equal((await call(cloud, 'DELETE', `/api/accounts/alice/drive/tokens/${tokenId}`, 'console')).status, 200)
   t.match(await call(cloud, 'GET', '/sdk/v1/files', token), { status: 401 }, 'a revoked SDK token is refused')

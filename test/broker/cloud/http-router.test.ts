@@ -10,17 +10,15 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { z } from 'zod'
-import { CloudRouter, HttpError, intParam } from '../../../broker/cloud/http-router.js'
+import { HttpRouter, HttpError, intParam } from '../../../broker/http/router.js'
 import { DueTimer } from '../../../broker/cloud/due-timer.js'
 import { ManualClock } from '../../../common/clock.js'
 import { FakephoneError } from '../../../common/errors.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { onEnd } from '../../fixtures/scope.js'
 
-async function serve(t: Parameters<typeof onEnd>[0], router: CloudRouter): Promise<string> {
-  const server = createServer((req, res) => {
-    if (!router.handle(req, res)) res.writeHead(418).end()
-  })
+async function serve(t: Parameters<typeof onEnd>[0], router: HttpRouter): Promise<string> {
+  const server = createServer((req, res) => router.handle(req, res))
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   onEnd(t, () => new Promise((resolve) => server.close(resolve)))
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -32,7 +30,7 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   const logs = new LogCapture()
   const clock = new ManualClock()
   let deviceChecks = 0
-  const router = new CloudRouter(
+  const router = new HttpRouter(
     {
       isConsoleToken: (tok) => tok === 'console-token',
       device: async (id, secret) => {
@@ -86,7 +84,7 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   t.equal(deviceChecks, 5, 'after a minute the registry is asked again (a removed device is locked out)')
   t.same((await get('/x/whoami', 'Bearer sdk-token')).body, { kind: 'sdk', account: 'alice', app: 'notes-app' })
   let r = await get('/x/whoami', basic('p1', 'wrong'))
-  t.match(r, { status: 401, body: { code: 'UNAUTHORIZED', error: /the console token or a device's id and secret or a drive SDK token/ } })
+  t.match(r, { status: 401, body: { code: 'UNAUTHORIZED', error: "missing or wrong console token or device id and secret or drive SDK token" } })
   t.equal((await get('/x/whoami', basic('nocolon', ''))).status, 401)
   t.equal((await get('/x/whoami', 'Bearer unknown')).status, 401)
   t.equal((await fetch(base + '/x/whoami')).status, 401, 'no credentials at all')
@@ -101,7 +99,7 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   r = await get('/x/items/a', 'Bearer console-token', { method: 'DELETE' })
   t.match(r, { status: 405, body: { code: 'METHOD_NOT_ALLOWED', error: /use POST/ } })
   t.match(await get('/x/boom'), { status: 500, body: { code: 'INTERNAL', error: /its log says why/ } })
-  t.ok(logs.has('cloud request failed'), 'the reason is in the log')
+  t.ok(logs.has('HTTP request failed'), 'the reason is in the log')
   t.match(await get('/x/known'), { status: 507, body: { code: 'QUOTA_EXCEEDED' } })
   t.match(await get('/x/odd'), { status: 500 }, 'an error code without a status is a bug, said as one')
   t.match(await get('/x/teapot'), { status: 418, body: { code: 'TEAPOT' } })
@@ -109,7 +107,8 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   t.same((await get('/x/limit')).body, { limit: 5 })
   t.same(await get('/x/stream'), { status: 200, body: 'abc' })
   await t.rejects(get('/x/broken'), 'a download that fails part-way is cut, not finished as if whole')
-  t.equal((await get('/y/elsewhere')).status, 418, 'other paths are left to the next handler')
+  t.match(await get('/y/elsewhere'), { status: 404, body: { code: 'NOT_FOUND', error: 'GET /y/elsewhere: there is no such path' } }, 'a path no route serves')
+  t.match(await get('/x/items/a%zz', 'Bearer console-token', { method: 'POST', body: '{"size":1}' }), { status: 400, body: { code: 'BAD_REQUEST', error: /malformed %-escape/ } })
 })
 
 t.test('a rule that fails runs again a minute later instead of spinning; a rule may ask to wake daily to look again', (t) => {

@@ -1,13 +1,20 @@
 /**
- * The cloud data's HTTP entry points, one router for three kinds of caller:
- *   - `console`: the console API's bearer token (the web/console of D1, R, B, A);
+ * The one HTTP router of the broker: every JSON API on its HTTP port -- the
+ * console API (F1-F3), the framework's (X1-X3), the cloud data's (S, R, B,
+ * D, A) and the drive SDK's (D1, D5) -- hangs its routes here, so every
+ * caller meets the same rules. Four kinds of caller:
+ *   - `console`: the console API's bearer token;
  *   - `device`:  a phone, HTTP Basic with its device id and secret (the data
  *                channel's bulk transfers: sync, backup, drive);
  *   - `sdk`:     a third-party app with a drive SDK token (D1, D5);
  *   - `public`:  anyone, no credentials (the drive's share links, D1).
  * Each feature adds its routes with the callers it accepts; bodies are JSON
  * checked by a zod schema, except blob uploads which stream. Every error is
- * `{"error": "...", "code": "..."}` with a status that says what kind it is.
+ * `{"error": "...", "code": "..."}` with a status that says what kind it is:
+ * 400 BAD_REQUEST for a malformed request (a bad `%` escape, bad JSON, a body
+ * its schema refuses), 401 UNAUTHORIZED, 404 NOT_FOUND, 405
+ * METHOD_NOT_ALLOWED, 413 TOO_LARGE; 500 INTERNAL only for the broker's own
+ * failure, logged with its error.
  */
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -16,8 +23,8 @@ import { z } from 'zod'
 import { decodeJson } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
-import { readBodyText } from '../http-body.js'
-import type { Accounts } from './accounts.js'
+import { readBodyText } from './body.js'
+import { basicCredentials, bearerToken } from './credentials.js'
 
 export type Principal =
   | { kind: 'console' }
@@ -26,11 +33,13 @@ export type Principal =
   | { kind: 'public' }
 export type CallerKind = Principal['kind']
 
+/** A refusal with its HTTP status; `details` go into the error body beside `error` and `code`. */
 export class HttpError extends FakephoneError {
   constructor(
     readonly status: number,
     code: string,
     message: string,
+    readonly details: Readonly<Record<string, unknown>> = {},
   ) {
     super(code, message)
   }
@@ -57,8 +66,8 @@ export interface RouteContext {
   principal: Principal
   /** The request, for handlers that stream its body. */
   req: IncomingMessage
-  /** Reads the JSON body (at most 1 MiB) and checks it; a bad body is a 400. */
-  json<T>(schema: z.ZodType<T>): Promise<T>
+  /** Reads the JSON body (at most `maxBytes`, 1 MiB unless said) and checks it; an empty body is `{}`, a bad one a 400, a larger one a 413. */
+  json<T>(schema: z.ZodType<T>, maxBytes?: number): Promise<T>
 }
 
 export type Reply =
@@ -83,13 +92,13 @@ export interface Authenticator {
   sdk(token: string): { account: string; app: string } | undefined
 }
 
-const MAX_JSON_BYTES = 1024 * 1024
+export const MAX_JSON_BYTES = 1024 * 1024
 /** Verified device credentials are remembered this many at most, so a sync of 1,000 items does not run scrypt 1,000 times. */
 const CREDENTIAL_CACHE = 10_000
 /** ...and for this long: a device removed with `fakephone device remove` (maybe by another process) is locked out within a minute. */
 const CREDENTIAL_TTL_MS = 60_000
 
-export class CloudRouter {
+export class HttpRouter {
   private readonly routes: Route[] = []
   /** sha256(id:secret) → the account and until when the verification holds. */
   private readonly verified = new Map<string, { account: string; until: number }>()
@@ -112,34 +121,35 @@ export class CloudRouter {
     this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, callers: new Set(callers), handler })
   }
 
-  /** Answers the request and returns true when a route's path matches it; false leaves it to others. */
-  handle(req: IncomingMessage, res: ServerResponse): boolean {
-    // Node's HTTP server always sets method and url on a request it received.
-    const url = new URL(req.url as string, 'http://localhost')
-    const matches = this.routes.filter((r) => r.pattern.test(url.pathname))
-    if (matches.length === 0) return false
-    void this.answer(req, res, url, matches)
-    return true
+  /** Answers any request: a route's reply, or the error that says why there is none. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    void this.answer(req, res)
   }
 
-  private async answer(req: IncomingMessage, res: ServerResponse, url: URL, matches: Route[]): Promise<void> {
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Node's HTTP server always sets method and url on a request it received.
+    const method = req.method as string
+    const target = req.url as string
     let reply: Reply
     try {
-      const route = matches.find((r) => r.method === req.method)
-      if (!route) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not supported on ${url.pathname}; use ${matches.map((r) => r.method).join(' or ')}`)
-      const principal = await this.authenticate(String(req.headers.authorization ?? ''), route.callers)
+      const url = parseTarget(target)
+      const matches = this.routes.filter((r) => r.pattern.test(url.pathname))
+      if (matches.length === 0) throw new HttpError(404, 'NOT_FOUND', `${method} ${url.pathname}: there is no such path`)
+      const route = matches.find((r) => r.method === method)
+      if (!route) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not supported on ${url.pathname}; use ${matches.map((r) => r.method).join(' or ')}`)
       const values = (route.pattern.exec(url.pathname) as RegExpExecArray).slice(1)
-      const params = Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(values[i] as string)]))
-      reply = await route.handler({ params, url, principal, req, json: (schema) => readJson(req, schema) })
+      const params = Object.fromEntries(route.names.map((n, i) => [n, decodeSegment(values[i] as string)]))
+      const principal = await this.authenticate(req.headers.authorization, route.callers)
+      reply = await route.handler({ params, url, principal, req, json: (schema, maxBytes = MAX_JSON_BYTES) => readJson(req, schema, maxBytes) })
     } catch (err) {
-      reply = this.errorReply(err, url)
+      reply = this.errorReply(err, method, target)
       // Whatever of the body was not read is not wanted; closing keeps a client from sending the rest into the void.
       if (!req.complete) res.setHeader('connection', 'close')
     }
     if ('stream' in reply) {
       res.writeHead(reply.status, reply.headers)
       reply.stream.on('error', (err) => {
-        this.log.error({ err: err.message, path: url.pathname }, 'download failed')
+        this.log.error({ err: err.message, path: target }, 'download failed')
         res.destroy()
       })
       reply.stream.pipe(res)
@@ -149,64 +159,75 @@ export class CloudRouter {
     res.end(JSON.stringify(reply.body))
   }
 
-  private errorReply(err: unknown, url: URL): Reply {
-    if (err instanceof HttpError) return { status: err.status, body: { error: err.message, code: err.code } }
+  private errorReply(err: unknown, method: string, target: string): Reply {
+    if (err instanceof HttpError) return { status: err.status, body: { error: err.message, code: err.code, ...err.details } }
     if (err instanceof FakephoneError && STATUS_OF_CODE[err.code] !== undefined) {
       return { status: STATUS_OF_CODE[err.code] as number, body: { error: err.message, code: err.code } }
     }
-    this.log.error({ err, path: url.pathname }, 'cloud request failed')
+    this.log.error({ err, method, path: target }, 'HTTP request failed')
     return { status: 500, body: { error: 'the cloud could not answer this request; its log says why', code: 'INTERNAL' } }
   }
 
-  private async authenticate(header: string, callers: ReadonlySet<CallerKind>): Promise<Principal> {
+  private async authenticate(header: string | undefined, callers: ReadonlySet<CallerKind>): Promise<Principal> {
     if (callers.has('public')) return { kind: 'public' }
-    const bearer = /^Bearer (.+)$/.exec(header)?.[1]
+    const bearer = bearerToken(header)
     if (bearer !== undefined) {
       if (callers.has('console') && this.auth.isConsoleToken(bearer)) return { kind: 'console' }
       const sdk = callers.has('sdk') ? this.auth.sdk(bearer) : undefined
       if (sdk) return { kind: 'sdk', ...sdk }
     }
-    const basic = /^Basic (.+)$/.exec(header)?.[1]
-    if (basic !== undefined && callers.has('device')) {
-      const text = Buffer.from(basic, 'base64').toString()
-      const colon = text.indexOf(':')
-      const deviceId = text.slice(0, colon)
-      const key = createHash('sha256').update(text).digest('hex')
-      const cached = this.verified.get(key)
-      let account = cached !== undefined && cached.until > this.now() ? cached.account : undefined
-      if (account === undefined && colon > 0) {
-        account = await this.auth.device(deviceId, text.slice(colon + 1))
-        if (account !== undefined) {
-          if (this.verified.size >= this.cacheSize) this.verified.clear()
-          this.verified.set(key, { account, until: this.now() + CREDENTIAL_TTL_MS })
-        }
-      }
-      if (account !== undefined) return { kind: 'device', deviceId, account }
+    const basic = callers.has('device') ? basicCredentials(header) : undefined
+    if (basic !== undefined) {
+      const account = await this.deviceAccount(basic)
+      if (account !== undefined) return { kind: 'device', deviceId: basic.user, account }
     }
-    throw new HttpError(401, 'UNAUTHORIZED', `missing or wrong credentials: this needs ${[...callers].map((c) => CREDENTIALS[c]).join(' or ')}`)
+    throw new HttpError(401, 'UNAUTHORIZED', `missing or wrong ${[...callers].map((c) => CREDENTIALS[c]).join(' or ')}`)
+  }
+
+  private async deviceAccount(basic: { user: string; password: string; text: string }): Promise<string | undefined> {
+    const key = createHash('sha256').update(basic.text).digest('hex')
+    const cached = this.verified.get(key)
+    if (cached !== undefined && cached.until > this.now()) return cached.account
+    const account = await this.auth.device(basic.user, basic.password)
+    if (account !== undefined) {
+      if (this.verified.size >= this.cacheSize) this.verified.clear()
+      this.verified.set(key, { account, until: this.now() + CREDENTIAL_TTL_MS })
+    }
+    return account
   }
 }
 
 const CREDENTIALS: Record<CallerKind, string> = {
-  console: 'the console token',
-  device: "a device's id and secret",
-  sdk: 'a drive SDK token',
+  console: 'console token',
+  device: 'device id and secret',
+  sdk: 'drive SDK token',
   public: 'nothing',
 }
 
-async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
-  const text = await readBodyText(req, MAX_JSON_BYTES)
-  if (text === null) throw new HttpError(413, 'TOO_LARGE', `the request body is over ${MAX_JSON_BYTES} bytes`)
+/** The request target as a URL; one that does not parse is the client's mistake. */
+function parseTarget(target: string): URL {
+  try {
+    return new URL(target, 'http://localhost')
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', `bad request: ${JSON.stringify(target)} is not a path`)
+  }
+}
+
+/** One path segment, %-escapes decoded; a malformed escape is the client's mistake. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', `bad request: "${segment}" has a malformed %-escape`)
+  }
+}
+
+async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes: number): Promise<T> {
+  const text = await readBodyText(req, maxBytes)
+  if (text === null) throw new HttpError(413, 'TOO_LARGE', `the request body is over ${maxBytes} bytes`)
   const decoded = decodeJson(schema, text === '' ? '{}' : text)
   if (!decoded.ok) throw new HttpError(400, 'BAD_REQUEST', `bad request: ${decoded.reason}`)
   return decoded.value
-}
-
-/** The calling phone, on a route added for device callers only, once its account may use the cloud: service on, not frozen (D3, A3). */
-export function servedDevice(accounts: Accounts, ctx: RouteContext): { account: string; deviceId: string } {
-  const { account, deviceId } = ctx.principal as Extract<Principal, { kind: 'device' }>
-  accounts.assertServiceOn(account)
-  return { account, deviceId }
 }
 
 /** A request's query parameter as a whole number in [min, max], or a 400. */
