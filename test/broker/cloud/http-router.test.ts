@@ -86,6 +86,8 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   let r = await get('/x/whoami', basic('p1', 'wrong'))
   t.match(r, { status: 401, body: { code: 'UNAUTHORIZED', error: "missing or wrong console token or device id and secret or drive SDK token" } })
   t.equal((await get('/x/whoami', basic('nocolon', ''))).status, 401)
+  t.equal((await get('/x/whoami', `Basic ${Buffer.from('p1').toString('base64')}`)).status, 401, 'Basic without a colon')
+  t.equal((await get('/x/whoami', basic('', 's1'))).status, 401, 'Basic without a user')
   t.equal((await get('/x/whoami', 'Bearer unknown')).status, 401)
   t.equal((await fetch(base + '/x/whoami')).status, 401, 'no credentials at all')
   t.match(await get('/x/items/a', 'Bearer console-token', { method: 'POST' }), { status: 400 }, 'no body is an empty object, checked like any other')
