@@ -3,17 +3,12 @@
  * written in one transaction; `(device, seq)` is the key, so a batch sent
  * again after a lost acknowledgement is stored once.
  */
+import type { LogSummary, ReceivedEvent } from '../common/console-api.js'
 import type { BehaviourEvent } from '../common/contract.js'
 import type { Db } from './db.js'
 
-export interface ReceivedEvent extends BehaviourEvent {
-  receivedAt: number
-}
 
-export interface LogSummary {
-  events: number
-  lastReceivedAt: number | null
-}
+export type { LogSummary, ReceivedEvent }
 
 export class BehaviourLogStore {
   private readonly sql

@@ -10,28 +10,14 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Clock, Timer } from '../common/clock.js'
+import type { CommandView } from '../common/console-api.js'
 import { CommandSchema, FINAL_STATES, decodeJson, type Command, type CommandState, type Result } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { Db } from './db.js'
 import type { StateStore } from './state-store.js'
 
-export interface CommandView {
-  id: string
-  device: string
-  type: Command['type']
-  args: Command['args']
-  state: CommandState
-  reason: string | null
-  data: Result['data'] | null
-  /** The device's signed receipt of the final state, for the owner to verify. */
-  receipt: Result | null
-  command: Command
-  createdAt: number
-  updatedAt: number
-  expiresAt: number
-  sentAt: number | null
-}
+export type { CommandView }
 
 export type CommandErrorCode = 'BAD_COMMAND' | 'NOT_ENABLED' | 'DUPLICATE' | 'NOT_FOUND' | 'NOT_CANCELLABLE'
 

@@ -5,34 +5,11 @@
  *   GET  /api/devices/:id/channels        both channels, notification counts, behaviour logs received
  *   GET  /api/devices/:id/notifications   the newest notifications and their states (?limit=N, at most 1000)
  *   POST /api/devices/:id/notifications   queue one: {"kind","title","body","ttlMs"}
+ * The request and reply shapes are in common/console-api.ts.
  *   GET  /api/devices/:id/logs            behaviour-log events the cloud received, newest first (?limit=N)
  */
-import { z } from 'zod'
-import { NotificationKindSchema, PushNotificationSchema } from '../common/push-protocol.js'
-import type { LogSummary, ReceivedEvent } from './behaviour-logs.js'
+import { NotifyRequestSchema, type ChannelsView, type NotificationRecord, type NotifyRequest, type ReceivedEvent } from '../common/console-api.js'
 import { HttpError, intParam, type HttpRouter, type RouteContext } from './http/router.js'
-import { MAX_TTL_MS, type NotificationRecord, type NotificationState } from './notification-queue.js'
-import type { PushPresence } from './push-gateway.js'
-
-export const NotifyRequestSchema = z.strictObject({
-  kind: NotificationKindSchema.default('message'),
-  title: PushNotificationSchema.shape.title,
-  body: PushNotificationSchema.shape.body.default(''),
-  /** Time to live, ms (default four weeks). */
-  ttlMs: z.number().int().positive().max(MAX_TTL_MS).optional(),
-})
-export type NotifyRequest = z.infer<typeof NotifyRequestSchema>
-
-export interface ChannelsView {
-  now: number
-  device: string
-  /** The MQTT data channel (sync, upload, heartbeats): up only while the phone's cloud service is on (X1). */
-  data: { online: boolean; cloudService: boolean | null; since: number | null }
-  /** The push channel (notifications). */
-  push: PushPresence
-  notifications: Record<NotificationState, number>
-  logs: LogSummary
-}
 
 /** What the framework API reads and changes; FrameworkServices wires it to the real parts. */
 export interface FrameworkApiContext {

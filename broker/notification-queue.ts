@@ -11,22 +11,12 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Clock, Timer } from '../common/clock.js'
+import type { NotificationRecord, NotificationState } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import type { NotificationKind, PushNotification } from '../common/push-protocol.js'
 import type { Db } from './db.js'
 
-export type NotificationState = 'queued' | 'delivered' | 'expired'
-
-export interface NotificationRecord extends PushNotification {
-  deviceId: string
-  state: NotificationState
-  /** How many times it went out on a push connection. */
-  sends: number
-  deliveredAt: number | null
-  /** deliveredAt - createdAt, once delivered. */
-  delayMs: number | null
-  expiredAt: number | null
-}
+export type { NotificationRecord, NotificationState }
 
 export interface NewNotification {
   kind: NotificationKind
@@ -38,7 +28,6 @@ export interface NewNotification {
 
 /** Four weeks, like the longest time-to-live of the big push services. */
 export const DEFAULT_TTL_MS = 28 * 86_400_000
-export const MAX_TTL_MS = 90 * 86_400_000
 
 export type AckResult = { outcome: 'delivered'; record: NotificationRecord } | { outcome: 'already delivered' | 'unknown' }
 

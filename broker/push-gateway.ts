@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { SystemClock, type Clock } from '../common/clock.js'
+import type { PushPresence } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import { PUSH_CLOSE, PUSH_MAX_FRAME_BYTES } from '../common/push-protocol.js'
 import { toNotification, type NotificationQueue, type NotificationRecord } from './notification-queue.js'
@@ -23,11 +24,7 @@ export const DEFAULT_PUSH_GATEWAY_OPTIONS: PushGatewayOptions = { helloTimeoutMs
 /** WebSocket close code 1013 "try again later" [RFC 6455 7.4.1]. */
 const TRY_AGAIN_LATER = 1013
 
-export interface PushPresence {
-  connected: boolean
-  /** When it connected, or when it last disconnected; null when it never connected since the broker started. */
-  since: number | null
-}
+export type { PushPresence }
 
 export interface GatewayDeps {
   verify(deviceId: string, secret: string): Promise<boolean>

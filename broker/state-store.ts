@@ -5,24 +5,12 @@
  * a QoS 1 redelivery -- is stored once.
  */
 import { EventEmitter } from 'node:events'
+import type { DeviceView, LocationRow } from '../common/console-api.js'
 import type { Heartbeat, Status } from '../common/contract.js'
 import type { Db } from './db.js'
 
-export interface DeviceView {
-  id: string
-  account: string
-  online: boolean
-  presenceAt: number | null
-  cloudService: boolean | null
-  findDevice: boolean | null
-  /** Set when Find Device or the cloud service was switched off: the map position is offline from then on. */
-  locationOffAt: number | null
-  last: (Heartbeat & { receivedAt: number }) | null
-}
 
-export interface LocationRow extends Heartbeat {
-  receivedAt: number
-}
+export type { DeviceView, LocationRow }
 
 interface StateEvents {
   /** A batch of heartbeats was written. */

@@ -7,7 +7,7 @@
  *   console clock advance <duration>          simulated time only: run every rule that falls due, in order
  */
 import type { Command } from 'commander'
-import type { ConsoleClient } from '../broker/console-client.js'
+import type { ConsoleClient } from './console-client.js'
 import { formatBytes, type AccountView, type Tier } from '../broker/cloud/accounts.js'
 import type { CloudLogEntry } from '../broker/cloud/cloud-log.js'
 import { formatAge } from '../common/clock.js'

@@ -7,7 +7,7 @@
 import type { Command } from 'commander'
 import { askControl, type ControlRequest } from '../agent/control.js'
 import type { BackupStatus } from '../agent/backup/phone-backup.js'
-import type { ConsoleClient } from '../broker/console-client.js'
+import type { ConsoleClient } from './console-client.js'
 import { formatAge } from '../common/clock.js'
 import type { BackupView, PlanView, RetentionView } from '../common/cloud/backup-api.js'
 import { UserError, type Io } from './io.js'

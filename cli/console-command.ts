@@ -2,7 +2,7 @@
 import { Command } from 'commander'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ConsoleClient } from '../broker/console-client.js'
+import { ConsoleClient } from './console-client.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { addAccountCommands } from './account-commands.js'
 import { addDriveConsoleCommands } from './drive-commands.js'

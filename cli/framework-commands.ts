@@ -5,8 +5,8 @@
  */
 import { Option, type Command } from 'commander'
 import { sendControl, type ControlRequest } from '../agent/control.js'
-import type { ConsoleClient } from '../broker/console-client.js'
-import { FrameworkConsole } from '../broker/framework-client.js'
+import type { ConsoleClient } from './console-client.js'
+import { FrameworkConsole } from './framework-client.js'
 import { formatAge } from '../common/clock.js'
 import { NotificationKindSchema, type NotificationKind } from '../common/push-protocol.js'
 import { renderChannels, renderInbox, renderLogs, renderNotifications } from './framework-render.js'

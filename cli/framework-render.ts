@@ -5,9 +5,7 @@
  */
 import type { FrameworkStatus } from '../agent/framework.js'
 import type { ShownNotification } from '../agent/push-inbox.js'
-import type { ReceivedEvent } from '../broker/behaviour-logs.js'
-import type { ChannelsView } from '../broker/framework-api.js'
-import type { NotificationRecord } from '../broker/notification-queue.js'
+import type { ChannelsView, NotificationRecord, ReceivedEvent } from '../common/console-api.js'
 import { formatAge } from '../common/clock.js'
 import { table } from './render.js'
 

@@ -1,6 +1,6 @@
 /** Plain-text tables and words for people; `--json` output bypasses all of this. */
 import { formatAge } from '../common/clock.js'
-import type { DeviceView, LocationRow } from '../broker/state-store.js'
+import type { DeviceView, LocationRow } from '../common/console-api.js'
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))

@@ -7,7 +7,7 @@
 import type { Command } from 'commander'
 import { sendControl, type ControlRequest } from '../agent/control.js'
 import type { SyncStatus } from '../agent/sync/engine.js'
-import type { ConsoleClient } from '../broker/console-client.js'
+import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../broker/cloud/accounts.js'
 import { formatAge } from '../common/clock.js'
 import { BinViewSchema, ItemReplySchema, ItemsViewSchema, PurgedSchema, SyncCategorySchema, type BinView, type ItemsView, type SyncCategory } from '../common/cloud/sync-api.js'

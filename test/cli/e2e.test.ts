@@ -77,7 +77,7 @@ t.test('F2 a broker killed (SIGKILL) with commands in flight loses none of them'
   const again = await second.waitForLog((l) => l.msg === 'broker listening')
   const agent = spawnCli(t, ['agent', '--id', 'kill-phone', '--secret-file', secretFile, '--owner-key', join(keys, 'default.pub'), '--broker', `mqtt://127.0.0.1:${String(again.mqttPort)}`, '--data', join(data, 'phone')])
   const token = readFileSync(join(data, 'console.token'), 'utf8').trim()
-  const { ConsoleClient } = await import('../../broker/console-client.js')
+  const { ConsoleClient } = await import('../../cli/console-client.js')
   const client = new ConsoleClient(`http://127.0.0.1:${String(again.httpPort)}`, token)
   for (const id of issued) {
     const { command } = await client.command(id, 30_000)

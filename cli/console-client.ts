@@ -1,11 +1,11 @@
 /**
  * The console's side of the console API: what `fakephone console` and the
- * demo's live view use to read the cloud.
+ * demo's live view use to read the cloud. The shapes it sends and gets are
+ * the contract in common/console-api.ts.
  */
 import { FakephoneError } from '../common/errors.js'
 import type { Command } from '../common/contract.js'
-import type { CommandView } from './commands.js'
-import type { DeviceView, LocationRow } from './state-store.js'
+import type { CommandChangeReply, CommandReply, CommandsReply, DeviceReply, DevicesReply, HistoryReply } from '../common/console-api.js'
 
 /** A console API call that failed; `status` is the HTTP status, 0 when the broker could not be reached. */
 export class ConsoleApiError extends FakephoneError {
@@ -23,33 +23,33 @@ export class ConsoleClient {
     private readonly token: string,
   ) {}
 
-  devices(): Promise<{ now: number; devices: DeviceView[] }> {
+  devices(): Promise<DevicesReply> {
     return this.request('/api/devices')
   }
 
-  history(id: string, limit: number): Promise<{ now: number; device: string; history: LocationRow[] }> {
+  history(id: string, limit: number): Promise<HistoryReply> {
     return this.request(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
   }
 
-  device(id: string): Promise<{ now: number; device: DeviceView }> {
+  device(id: string): Promise<DeviceReply> {
     return this.request(`/api/devices/${encodeURIComponent(id)}`)
   }
 
-  commands(id: string): Promise<{ now: number; commands: CommandView[] }> {
+  commands(id: string): Promise<CommandsReply> {
     return this.request(`/api/devices/${encodeURIComponent(id)}/commands`)
   }
 
   /** Submits a signed command; a refusal (F3) is a ConsoleApiError with status 409. */
-  submit(command: Command): Promise<{ command: CommandView }> {
+  submit(command: Command): Promise<CommandChangeReply> {
     return this.request(`/api/devices/${encodeURIComponent(command.device)}/commands`, command)
   }
 
   /** The command, after waiting up to `waitMs` for it to reach a final state. */
-  command(id: string, waitMs: number): Promise<{ now: number; command: CommandView }> {
+  command(id: string, waitMs: number): Promise<CommandReply> {
     return this.request(`/api/commands/${encodeURIComponent(id)}?wait=${waitMs}`)
   }
 
-  cancel(id: string): Promise<{ command: CommandView }> {
+  cancel(id: string): Promise<CommandChangeReply> {
     return this.request(`/api/commands/${encodeURIComponent(id)}/cancel`, {})
   }
 

@@ -1,0 +1,155 @@
+/**
+ * The console API's contract (F1-F3, X1-X3): the requests the console sends
+ * and the answers the cloud gives on `/api/devices/...` and `/api/commands/...`,
+ * shared by the broker that serves them and the CLI that calls them. The
+ * cloud data's own routes (accounts, sync, backups, drive) have theirs in
+ * common/cloud/. Every refusal is an {@link ApiErrorBody} with a status that
+ * says what kind it is (400 malformed, 401 credentials, 404, 405, 409, 413 too large).
+ */
+import { z } from 'zod'
+import type { BehaviourEvent, Command, CommandState, Heartbeat, Result } from './contract.js'
+import { NotificationKindSchema, PushNotificationSchema, type PushNotification } from './push-protocol.js'
+
+/** Every refusal, on every HTTP API of the broker; some add fields (a refused command adds `command`). */
+export interface ApiErrorBody {
+  error: string
+  code: string
+}
+
+/** A device as the console sees it (F1). */
+export interface DeviceView {
+  id: string
+  account: string
+  online: boolean
+  presenceAt: number | null
+  cloudService: boolean | null
+  findDevice: boolean | null
+  /** Set when Find Device or the cloud service was switched off: the map position is offline from then on. */
+  locationOffAt: number | null
+  last: (Heartbeat & { receivedAt: number }) | null
+}
+
+export interface LocationRow extends Heartbeat {
+  receivedAt: number
+}
+
+/** A remote command and where it stands (F2). */
+export interface CommandView {
+  id: string
+  device: string
+  type: Command['type']
+  args: Command['args']
+  state: CommandState
+  reason: string | null
+  data: Result['data'] | null
+  /** The device's signed receipt of the final state, for the owner to verify. */
+  receipt: Result | null
+  command: Command
+  createdAt: number
+  updatedAt: number
+  expiresAt: number
+  sentAt: number | null
+}
+
+export type NotificationState = 'queued' | 'delivered' | 'expired'
+
+export interface NotificationRecord extends PushNotification {
+  deviceId: string
+  state: NotificationState
+  /** How many times it went out on a push connection. */
+  sends: number
+  deliveredAt: number | null
+  /** deliveredAt - createdAt, once delivered. */
+  delayMs: number | null
+  expiredAt: number | null
+}
+
+/** A behaviour-log event as the cloud received it (X2). */
+export interface ReceivedEvent extends BehaviourEvent {
+  receivedAt: number
+}
+
+export interface LogSummary {
+  events: number
+  lastReceivedAt: number | null
+}
+
+export interface PushPresence {
+  connected: boolean
+  /** When it connected, or when it last disconnected; null when it never connected since the broker started. */
+  since: number | null
+}
+
+/** A notification's longest time to live, ms. */
+export const MAX_NOTIFICATION_TTL_MS = 90 * 86_400_000
+
+/** POST /api/devices/:id/notifications (X3). */
+export const NotifyRequestSchema = z.strictObject({
+  kind: NotificationKindSchema.default('message'),
+  title: PushNotificationSchema.shape.title,
+  body: PushNotificationSchema.shape.body.default(''),
+  /** Time to live, ms (default four weeks). */
+  ttlMs: z.number().int().positive().max(MAX_NOTIFICATION_TTL_MS).optional(),
+})
+export type NotifyRequest = z.infer<typeof NotifyRequestSchema>
+
+/** GET /api/devices/:id/channels (X1). */
+export interface ChannelsView {
+  now: number
+  device: string
+  /** The MQTT data channel (sync, upload, heartbeats): up only while the phone's cloud service is on (X1). */
+  data: { online: boolean; cloudService: boolean | null; since: number | null }
+  /** The push channel (notifications). */
+  push: PushPresence
+  notifications: Record<NotificationState, number>
+  logs: LogSummary
+}
+
+/** GET /api/devices */
+export interface DevicesReply {
+  now: number
+  devices: DeviceView[]
+}
+/** GET /api/devices/:id */
+export interface DeviceReply {
+  now: number
+  device: DeviceView
+}
+/** GET /api/devices/:id/history?limit=N */
+export interface HistoryReply {
+  now: number
+  device: string
+  history: LocationRow[]
+}
+/** GET /api/devices/:id/commands */
+export interface CommandsReply {
+  now: number
+  commands: CommandView[]
+}
+/** GET /api/commands/:cid?wait=MS */
+export interface CommandReply {
+  now: number
+  command: CommandView
+}
+/** POST /api/devices/:id/commands (201) and POST /api/commands/:cid/cancel */
+export interface CommandChangeReply {
+  command: CommandView
+}
+/** GET /api/devices/:id/notifications?limit=N */
+export interface NotificationsReply {
+  now: number
+  device: string
+  notifications: NotificationRecord[]
+}
+/** POST /api/devices/:id/notifications (201) */
+export interface NotifyReply {
+  now: number
+  notification: NotificationRecord
+}
+/** GET /api/devices/:id/logs?limit=N */
+export interface LogsReply {
+  now: number
+  device: string
+  total: number
+  events: ReceivedEvent[]
+}
