@@ -8,7 +8,13 @@
  * The request and reply shapes are in common/console-api.ts.
  *   GET  /api/devices/:id/logs            behaviour-log events the cloud received, newest first (?limit=N)
  */
-import { NotifyRequestSchema, type ChannelsView, type NotificationRecord, type NotifyRequest, type ReceivedEvent } from '../common/console-api.js'
+import {
+  NotifyRequestSchema,
+  type ChannelsView,
+  type NotificationRecord,
+  type NotifyRequest,
+  type ReceivedEvent,
+} from '../common/console-api.js'
 import { HttpError, intParam, type HttpRouter, type RouteContext } from './http/router.js'
 
 /** What the framework API reads and changes; FrameworkServices wires it to the real parts. */

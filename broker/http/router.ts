@@ -66,7 +66,10 @@ export interface RouteContext {
   principal: Principal
   /** The request, for handlers that stream its body. */
   req: IncomingMessage
-  /** Reads the JSON body (at most `maxBytes`, 1 MiB unless said) and checks it; an empty body is `{}`, a bad one a 400, a larger one a 413. */
+  /**
+   * Reads the JSON body (at most `maxBytes`, 1 MiB unless said) and checks it;
+   * an empty body is `{}`, a bad one a 400, a larger one a 413.
+   */
   json<T>(schema: z.ZodType<T>, maxBytes?: number): Promise<T>
 }
 
@@ -136,11 +139,15 @@ export class HttpRouter {
       const matches = this.routes.filter((r) => r.pattern.test(url.pathname))
       if (matches.length === 0) throw new HttpError(404, 'NOT_FOUND', `${method} ${url.pathname}: there is no such path`)
       const route = matches.find((r) => r.method === method)
-      if (!route) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not supported on ${url.pathname}; use ${matches.map((r) => r.method).join(' or ')}`)
+      if (!route) {
+        const allowed = matches.map((r) => r.method).join(' or ')
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not supported on ${url.pathname}; use ${allowed}`)
+      }
       const values = (route.pattern.exec(url.pathname) as RegExpExecArray).slice(1)
       const params = Object.fromEntries(route.names.map((n, i) => [n, decodeSegment(values[i] as string)]))
       const principal = await this.authenticate(req.headers.authorization, route.callers)
-      reply = await route.handler({ params, url, principal, req, json: (schema, maxBytes = MAX_JSON_BYTES) => readJson(req, schema, maxBytes) })
+      const json: RouteContext['json'] = (schema, maxBytes = MAX_JSON_BYTES) => readJson(req, schema, maxBytes)
+      reply = await route.handler({ params, url, principal, req, json })
     } catch (err) {
       reply = this.errorReply(err, method, target)
       // Whatever of the body was not read is not wanted; closing keeps a client from sending the rest into the void.
