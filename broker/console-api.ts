@@ -77,7 +77,7 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
   })
   router.add('POST', '/api/devices/:id/commands', CONSOLE, async (r) => {
     const { id } = device(r.params.id as string)
-    const body = await r.json(z.unknown(), MAX_CONSOLE_BODY_BYTES)
+    const body = await r.json(z.unknown(), { maxBytes: MAX_CONSOLE_BODY_BYTES })
     return commandCall(() => ctx.commands.submit(id, body), 201)
   })
   router.add('GET', '/api/commands/:id', CONSOLE, async (r) => {

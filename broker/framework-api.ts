@@ -49,7 +49,7 @@ export function addFrameworkRoutes(router: HttpRouter, ctx: FrameworkApiContext)
   })
   router.add('POST', '/api/devices/:id/notifications', CONSOLE, async (r) => {
     const { id } = channelsOf(r)
-    const req = await r.json(NotifyRequestSchema, MAX_FRAMEWORK_BODY_BYTES)
+    const req = await r.json(NotifyRequestSchema, { maxBytes: MAX_FRAMEWORK_BODY_BYTES, what: 'notification' })
     return { status: 201, body: { now: ctx.now(), notification: ctx.notify(id, req) } }
   })
   router.add('GET', '/api/devices/:id/logs', CONSOLE, (r) => {

@@ -68,9 +68,16 @@ export interface RouteContext {
   req: IncomingMessage
   /**
    * Reads the JSON body (at most `maxBytes`, 1 MiB unless said) and checks it;
-   * an empty body is `{}`, a bad one a 400, a larger one a 413.
+   * an empty body is `{}`, a bad one a 400 ("bad `what`: ...", "bad request" unless said), a larger one a 413.
    */
-  json<T>(schema: z.ZodType<T>, maxBytes?: number): Promise<T>
+  json<T>(schema: z.ZodType<T>, opts?: JsonOptions): Promise<T>
+}
+
+export interface JsonOptions {
+  /** Largest body, bytes; MAX_JSON_BYTES unless said. */
+  maxBytes?: number
+  /** What the body is, for the refusal ("bad notification: ..."). */
+  what?: string
 }
 
 export type Reply =
@@ -146,7 +153,7 @@ export class HttpRouter {
       const values = (route.pattern.exec(url.pathname) as RegExpExecArray).slice(1)
       const params = Object.fromEntries(route.names.map((n, i) => [n, decodeSegment(values[i] as string)]))
       const principal = await this.authenticate(req.headers.authorization, route.callers)
-      const json: RouteContext['json'] = (schema, maxBytes = MAX_JSON_BYTES) => readJson(req, schema, maxBytes)
+      const json: RouteContext['json'] = (schema, opts = {}) => readJson(req, schema, opts.maxBytes ?? MAX_JSON_BYTES, opts.what ?? 'request')
       reply = await route.handler({ params, url, principal, req, json })
     } catch (err) {
       reply = this.errorReply(err, method, target)
@@ -229,11 +236,11 @@ function decodeSegment(segment: string): string {
   }
 }
 
-async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes: number): Promise<T> {
+async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes: number, what: string): Promise<T> {
   const text = await readBodyText(req, maxBytes)
   if (text === null) throw new HttpError(413, 'TOO_LARGE', `the request body is over ${maxBytes} bytes`)
   const decoded = decodeJson(schema, text === '' ? '{}' : text)
-  if (!decoded.ok) throw new HttpError(400, 'BAD_REQUEST', `bad request: ${decoded.reason}`)
+  if (!decoded.ok) throw new HttpError(400, 'BAD_REQUEST', `bad ${what}: ${decoded.reason}`)
   return decoded.value
 }
 

@@ -48,7 +48,8 @@ t.test('X3 a notification from the console is checked field by field before it i
   for (const [name, body, reason] of bad) {
     const r = await call('POST', '/api/devices/phone-a/notifications', body)
     t.equal(r.status, 400, name)
-    t.match(r.body, { code: 'BAD_REQUEST', error: reason }, name)
+    t.match(r.body, { code: 'BAD_REQUEST', error: /^bad notification: / }, name)
+    t.match(r.body, { error: reason }, name)
   }
   t.match(await call('POST', '/api/devices/ghost/notifications', '{"title":"Hi"}'), { status: 404 })
   t.match(await call('POST', '/api/devices/phone-a/notifications', '{"title":"Hi"}'), { status: 201, body: { notification: { kind: 'message', title: 'Hi', body: '' } } }, 'kind and body have defaults')
