@@ -226,7 +226,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     const planTopic = topicFor(this.opts.id, 'plan')
     const timeTopic = topicFor(this.opts.id, 'time')
     this.link.client.on('message', (topic, payload) => {
-      if (topic === timeTopic) return this.followCloud(payload)
+      if (topic === timeTopic) return this.receiveCloudTime(payload)
       void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload))
     })
     this.schedule()
@@ -405,7 +405,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   /** One time for the whole system: the cloud's clock is the authority; a bad message is logged and changes nothing. */
-  private followCloud(payload: Buffer): void {
+  receiveCloudTime(payload: Buffer): void {
     const decoded = decodePayload('time', payload)
     if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'cloud time refused')
     try {
