@@ -34,6 +34,6 @@ t.test('a restarted broker keeps the advanced clock; device add stamps with it; 
   t.match(ring.out, /command \S+ is queued/, `the restarted broker carries on from the advanced clock: ${ring.err}`)
   const commands = JSON.parse((await runCli([...api(second.httpPort), '--json', 'commands', 'clock-phone'])).out) as { type: string; createdAt: number }[]
   t.same(commands.map((c) => c.type), ['ring', 'locate'], 'commands stay newest first across the restart')
-  t.ok((commands[0]?.createdAt as number) >= cloudNow, 'the ring is stamped after the advanced time, not in real time')
+  t.ok((commands.find((c) => c.type === 'ring')?.createdAt as number) >= cloudNow, 'the ring is stamped after the advanced time, not in real time')
   t.equal(await again.stop(), 0)
 })
