@@ -16,7 +16,7 @@ import { once } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { KeyObject } from 'node:crypto'
-import { encodePayload, topicFor, type Command, type Heartbeat, type LogBatch, type Network } from '../common/contract.js'
+import { decodePayload, encodePayload, topicFor, type Command, type Heartbeat, type LogBatch, type Network } from '../common/contract.js'
 import { formatAge } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 import { deviceKeys } from '../common/signing.js'
@@ -75,6 +75,8 @@ export interface AgentOptions {
   keepaliveClock?: Clock
   /** Push keep-alive and behaviour-log schedules (X2). */
   framework?: Partial<FrameworkTimings>
+  /** The cloud said what time it is (its `time` topic): `clock` follows it (see PhoneClock). */
+  followCloud?: (cloudNow: number) => void
 }
 
 /** F4: how long Find Device stays on after lost mode ends. */
@@ -219,10 +221,14 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       // Transfers may start once the cloud has taken in that the service is on, or it refuses them.
       this.publishStatus(() => this.transfersChanged())
       void this.remote.onConnect(this.link as MqttLink)
-      ;(this.link as MqttLink).client.subscribe(topicFor(this.opts.id, 'plan'), { qos: 1 })
+      ;(this.link as MqttLink).client.subscribe([topicFor(this.opts.id, 'plan'), topicFor(this.opts.id, 'time')], { qos: 1 })
     })
     const planTopic = topicFor(this.opts.id, 'plan')
-    this.link.client.on('message', (topic, payload) => void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload)))
+    const timeTopic = topicFor(this.opts.id, 'time')
+    this.link.client.on('message', (topic, payload) => {
+      if (topic === timeTopic) return this.receiveCloudTime(payload)
+      void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload))
+    })
     this.schedule()
   }
 
@@ -396,6 +402,17 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       once(link, 'state'),
       delay(this.opts.stopTimeoutMs ?? 2000, undefined, { ref: false }),
     ])
+  }
+
+  /** One time for the whole system: the cloud's clock is the authority; a bad message is logged and changes nothing. */
+  receiveCloudTime(payload: Buffer): void {
+    const decoded = decodePayload('time', payload)
+    if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'cloud time refused')
+    try {
+      this.opts.followCloud?.(decoded.value.now)
+    } catch (err) {
+      this.opts.log.warn({ err }, 'could not record the cloud time')
+    }
   }
 
   /** X2: one batch of behaviour logs over the data channel, acknowledged by the cloud. */

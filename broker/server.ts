@@ -10,7 +10,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
-import type { Clock } from '../common/clock.js'
+import { SimulatedClock, type Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './access.js'
@@ -86,6 +86,8 @@ export class CloudBroker {
   private cloudRef?: CloudData
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
+  /** Stops telling devices about jumps of simulated time. */
+  private stopJumps?: () => void
 
   constructor(
     private readonly opts: BrokerOptions,
@@ -181,6 +183,11 @@ export class CloudBroker {
       const p = access.principal(client)
       if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd'))) this.commands.deviceListening(p.deviceId)
       if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'plan'))) this.cloud.planListening(p.deviceId)
+      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'time'))) this.sendTime(p.deviceId)
+    })
+    // One time for the whole system: a jump of simulated time reaches every connected phone, ahead of anything sent after it.
+    if (this.clock instanceof SimulatedClock) this.stopJumps = this.clock.onJump(() => {
+      for (const deviceId of this.current.keys()) this.sendTime(deviceId)
     })
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'))
@@ -207,6 +214,7 @@ export class CloudBroker {
 
   /** Stops listening, disconnects every client, writes what is queued and closes the database. */
   async stop(): Promise<void> {
+    this.stopJumps?.()
     this.frameworkRef?.stop()
     this.cloudRef?.stop()
     this.wss?.close()
@@ -237,8 +245,13 @@ export class CloudBroker {
     return this.publishToDevice(deviceId, 'cmd', payload)
   }
 
+  /** The cloud's time, for a phone to stamp with (a phone not subscribed to it is not sent it). */
+  private sendTime(deviceId: string): void {
+    this.publishToDevice(deviceId, 'time', encodePayload('time', { now: this.clock.now() }))
+  }
+
   /** Queues `payload` for the device's `kind` topic (the caller knows the device is listening). */
-  private publishToDevice(deviceId: string, kind: 'cmd' | 'plan', payload: string): boolean {
+  private publishToDevice(deviceId: string, kind: 'cmd' | 'plan' | 'time', payload: string): boolean {
     this.outbox.push({ topic: topicFor(deviceId, kind), payload: Buffer.from(payload) })
     if (this.outbox.length === 1) setImmediate(() => this.drainOutbox())
     return true

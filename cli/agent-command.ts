@@ -12,6 +12,7 @@ import { NetworkSchema } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import type { KeyObject } from 'node:crypto'
+import { PhoneClock } from '../common/cloud-time.js'
 import { defaultPushUrl } from '../agent/push-channel.js'
 import { cloudUrlOf } from '../agent/cloud-client.js'
 import { addDrivePhoneCommands } from './drive-commands.js'
@@ -65,14 +66,17 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
     throw new UserError(`cannot read the owner key ${c.ownerKey}: ${(err as Error).message}`)
   }
   if (!ownerKey) log.warn('no owner key (--owner-key): this phone will refuse every remote command')
-  const where = location(c, io, log)
+  // One time for the whole system: the phone stamps with the cloud's time (learnt over MQTT, kept in its data directory).
+  const clock = new PhoneClock(c.dataDir, io.clock)
+  const where = location(c, { ...io, clock }, log)
   const pushUrl = c.push ?? defaultPushUrl(c.broker)
   const agent = new Agent({
     id: c.id,
     secret,
     brokerUrl: c.broker,
     dataDir: c.dataDir,
-    clock: io.clock,
+    clock,
+    followCloud: (now) => clock.follow(now),
     log,
     location: where.source,
     heartbeatMs: c.interval,

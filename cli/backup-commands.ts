@@ -4,6 +4,7 @@
  * restore) and `fakephone console backups <account>` / `console backup
  * show|delete|delete-device`.
  */
+import { recordedClock } from '../common/cloud-time.js'
 import type { Command } from 'commander'
 import { askControl, type ControlRequest } from '../agent/control.js'
 import type { BackupStatus } from '../agent/backup/phone-backup.js'
@@ -76,7 +77,8 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
   cmd
     .command('list')
     .description("the account's backups in the cloud, newest first")
-    .action(() => send({ action: 'list' }, (r) => renderBackups(r as BackupView[], io.clock.now())))
+    // Ages on the phone's clock, which follows the cloud's (kept in its data directory).
+    .action(() => send({ action: 'list' }, (r) => renderBackups(r as BackupView[], recordedClock(phone.opts<{ data: string }>().data, io.clock).now())))
   cmd
     .command('restore [id]')
     .description("put a backup back onto this phone (default: this phone's latest)")

@@ -6,7 +6,8 @@ import { DeviceRegistry } from '../broker/registry.js'
 import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { loadConfig } from '../common/config.js'
-import { SimulatedClock, formatAge } from '../common/clock.js'
+import { formatAge, type Clock } from '../common/clock.js'
+import { persistedSimulatedClock, recordedClock } from '../common/cloud-time.js'
 import { OwnerKeys } from '../common/signing.js'
 import { givenFlags } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
@@ -35,7 +36,7 @@ export function brokerCommand(io: Io): Command {
     .action(async (o: { config?: string }) => {
       const config = await loadConfig(BROKER_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, BROKER_FLAGS) })
       const log = logger(io, config.logLevel).child({ module: 'broker' })
-      const clock = config.simulatedTime ? new SimulatedClock() : io.clock
+      const clock = config.simulatedTime ? persistedSimulatedClock(config.dataDir, io.clock) : io.clock
       if (config.simulatedTime) log.warn('simulated time: the cloud clock moves with `fakephone console clock advance`')
       const broker = new CloudBroker(brokerOptions(config), clock, log)
       const ports = await startOrExplain(broker, config)
@@ -62,10 +63,11 @@ export async function startOrExplain(
   }
 }
 
-async function withRegistry<T>(dataDir: string, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
+/** Opens the data directory's registry, stamping with the cloud's time as recorded there (`clock`). */
+async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
   const db = openDb(dataDir)
   try {
-    return await fn(new DeviceRegistry(db, Date.now))
+    return await fn(new DeviceRegistry(db, () => clock.now()))
   } finally {
     db.close()
   }
@@ -85,7 +87,7 @@ export function deviceCommand(io: Io): Command {
     .option('--keys <dir>', "the owner's keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)
     .option('--json', 'machine-readable output')
     .action(async (id: string, o: { account: string; data: string; secretOut?: string; keys: string; json?: boolean }) => {
-      const { device, secret } = await withRegistry(o.data, (r) => r.add(id, o.account))
+      const { device, secret } = await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account))
       // Provisioning: the owner's key pair (made once per account) and the device's receipt key.
       const keys = new OwnerKeys(o.keys)
       keys.signingKey(device.account)
@@ -103,10 +105,11 @@ export function deviceCommand(io: Io): Command {
     .option('--data <dir>', 'broker data directory', DEFAULT_BROKER_OPTIONS.dataDir)
     .option('--json', 'machine-readable output')
     .action(async (o: { data: string; json?: boolean }) => {
-      const devices = await withRegistry(o.data, (r) => r.list())
+      const clock = recordedClock(o.data, io.clock)
+      const devices = await withRegistry(o.data, clock, (r) => r.list())
       if (o.json) return io.out(JSON.stringify(devices) + '\n')
       if (devices.length === 0) return io.out('No devices registered.\n')
-      const now = io.clock.now()
+      const now = clock.now()
       io.out(table(['DEVICE', 'ACCOUNT', 'REGISTERED'], devices.map((x) => [x.id, x.account, `${formatAge(now - x.createdAt)} ago`])))
     })
   cmd
@@ -114,7 +117,7 @@ export function deviceCommand(io: Io): Command {
     .description('remove a device, its state and its location history')
     .option('--data <dir>', 'broker data directory', DEFAULT_BROKER_OPTIONS.dataDir)
     .action(async (id: string, o: { data: string }) => {
-      await withRegistry(o.data, (r) => r.remove(id))
+      await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.remove(id))
       io.out(`Removed device ${id}. Its credentials no longer work.\n`)
     })
   return cmd

@@ -20,17 +20,18 @@ import { startAgent } from './agent-command.js'
 import { DEFAULT_KEYS_DIR, startOrExplain } from './broker-command.js'
 import { watchDevices } from './console-command.js'
 import { logger, type Io } from './io.js'
-import { SimulatedClock } from '../common/clock.js'
+import type { Clock } from '../common/clock.js'
+import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { duration, port } from './options.js'
 
 export const DEMO_DEVICE = 'demo-phone'
 
 /** Registers the demo phone once; one whose secret file or owner keys were lost is registered anew. */
-async function ensureDemoDevice(dataDir: string, secretFile: string, keys: OwnerKeys): Promise<void> {
+async function ensureDemoDevice(dataDir: string, secretFile: string, keys: OwnerKeys, clock: Clock): Promise<void> {
   if (existsSync(secretFile) && keys.deviceKey(DEMO_DEVICE)) return
   const db = openDb(dataDir)
   try {
-    const registry = new DeviceRegistry(db, Date.now)
+    const registry = new DeviceRegistry(db, () => clock.now())
     if (registry.get(DEMO_DEVICE)) registry.remove(DEMO_DEVICE)
     const { secret } = await registry.add(DEMO_DEVICE, 'demo')
     await writeFile(secretFile, secret + '\n', { mode: 0o600 })
@@ -57,9 +58,10 @@ export function demoCommand(io: Io): Command {
       const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
       const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)
       const keys = new OwnerKeys(o.keys)
-      await ensureDemoDevice(o.data, secretFile, keys)
       const host = DEFAULT_BROKER_OPTIONS.host
-      const cloudClock = o.realTime ? io.clock : new SimulatedClock(io.clock)
+      // Simulated time starts where the last demo on this data directory left it.
+      const cloudClock = o.realTime ? io.clock : persistedSimulatedClock(o.data, io.clock)
+      await ensureDemoDevice(o.data, secretFile, keys, cloudClock)
       const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort }, cloudClock, log.child({ module: 'broker' }))
       const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
       io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
@@ -73,7 +75,8 @@ export function demoCommand(io: Io): Command {
           ownerKey: keys.ownerKeyFile('demo'),
           push: `ws://${host}:${httpPort}/push`,
         }),
-        { ...io, clock: cloudClock instanceof SimulatedClock ? cloudClock.follower() : cloudClock },
+        // The phone follows the cloud's time over its data channel, as a phone in its own process does.
+        io,
         log.child({ module: 'agent', device: DEMO_DEVICE }),
       )
       await watchDevices(new ConsoleClient(`http://${host}:${httpPort}`, ensureConsoleToken(o.data)), io, 1000)

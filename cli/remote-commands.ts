@@ -66,11 +66,11 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
 
   async function issue<T extends CommandType>(type: T, id: string, args: CommandArgs<T>, o: IssueOptions): Promise<void> {
     const client = await api()
-    const { device } = await client.device(id)
+    // The cloud's clock is the authority: sign with its time (the phone checks the window on the cloud's time too).
+    const { device, now } = await client.device(id)
     const keys = new OwnerKeys(o.keys)
     const key = keys.existingSigningKey(device.account)
     if (!key) throw new UserError(`no owner key for account "${device.account}" in ${o.keys}: use the keys folder the device was provisioned with (--keys)`)
-    const now = io.clock.now()
     const unsigned = { id: randomUUID(), device: id, type, args, issuedAt: now, expiresAt: now + (o.expires ?? DEFAULT_EXPIRY[type]), seq: keys.nextSeq(id, now) } as UnsignedCommand
     const { command: submitted } = await client.submit(signPayload(unsigned, key))
     const { command: view, now: at } = await client.command(submitted.id, o.wait)

@@ -10,6 +10,7 @@ import type { SyncStatus } from '../agent/sync/engine.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../broker/cloud/accounts.js'
 import { formatAge } from '../common/clock.js'
+import { recordedClock } from '../common/cloud-time.js'
 import { BinViewSchema, ItemReplySchema, ItemsViewSchema, PurgedSchema, SyncCategorySchema, type BinView, type ItemsView, type SyncCategory } from '../common/cloud/sync-api.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
@@ -56,7 +57,8 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
   const send = async (req: ControlRequest): Promise<void> => {
     const o = cmd.opts<{ data: string; json?: boolean }>()
     const status = await sendControl(o.data, req)
-    io.out(o.json ? JSON.stringify(status.sync) + '\n' : renderSyncStatus(status.sync, io.clock.now()))
+    // Ages on the phone's clock, which follows the cloud's (kept in its data directory).
+    io.out(o.json ? JSON.stringify(status.sync) + '\n' : renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now()))
   }
   cmd
     .command('sync <category|status|now> [on|off]')

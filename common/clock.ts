@@ -126,11 +126,27 @@ export class ManualClock implements Clock {
  */
 export class SimulatedClock implements Clock {
   /** How far simulated time is ahead of real time, ms. */
-  private offset = 0
+  private offset: number
   private readonly timers = new TimerQueue()
+  private readonly jumpListeners = new Set<(aheadMs: number) => void>()
 
-  /** `real` is the time it runs on between jumps (wall-clock time by default). */
-  constructor(private readonly real: Clock = new SystemClock()) {}
+  /**
+   * `real` is the time it runs on between jumps (wall-clock time by default);
+   * `aheadMs` how far ahead it starts (a broker restarted after an advance).
+   */
+  constructor(
+    private readonly real: Clock = new SystemClock(),
+    aheadMs = 0,
+  ) {
+    if (!Number.isFinite(aheadMs) || aheadMs < 0) throw new RangeError(`a simulated clock cannot start ${aheadMs} ms ahead`)
+    this.offset = Math.round(aheadMs)
+  }
+
+  /** Calls `fn` with the new lead over real time after every `advance`; returns the unsubscribe. */
+  onJump(fn: (aheadMs: number) => void): () => void {
+    this.jumpListeners.add(fn)
+    return () => this.jumpListeners.delete(fn)
+  }
 
   now(): number {
     return this.real.now() + this.offset
@@ -176,6 +192,7 @@ export class SimulatedClock implements Clock {
     this.offset = Math.max(this.offset, target - this.real.now())
     // Every timer left is now due that much sooner in real time.
     for (const entry of this.timers.live()) this.arm(entry)
+    for (const fn of this.jumpListeners) fn(this.offset)
     return fired
   }
 
@@ -188,6 +205,45 @@ export class SimulatedClock implements Clock {
   private fireDue(): void {
     const now = this.now()
     for (let next = this.timers.take(now); next; next = this.timers.take(now)) next.fn()
+  }
+}
+
+/**
+ * A phone's view of the cloud's time: real time plus how far the cloud's
+ * clock was last seen ahead of it. Timers run on real time (heartbeats keep
+ * their pace); `now()` stamps with the cloud's time. It only ever moves
+ * forward: the cloud can make it catch up, never go back (so whoever runs
+ * the cloud can shorten a signed command's life, never stretch it).
+ */
+export class FollowingClock implements Clock {
+  private offset: number
+
+  constructor(
+    private readonly real: Clock,
+    aheadMs = 0,
+  ) {
+    this.offset = Math.max(0, aheadMs)
+  }
+
+  now(): number {
+    return this.real.now() + this.offset
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    return this.real.after(ms, fn)
+  }
+
+  /** How far ahead of real time it runs, ms. */
+  get ahead(): number {
+    return this.offset
+  }
+
+  /** The cloud said it is `cloudNow`: catch up if that is ahead. True when this clock moved. */
+  follow(cloudNow: number): boolean {
+    const ahead = cloudNow - this.real.now()
+    if (ahead <= this.offset) return false
+    this.offset = ahead
+    return true
   }
 }
 

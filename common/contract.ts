@@ -135,6 +135,16 @@ export const LogBatchSchema = z.strictObject({
 })
 export type LogBatch = z.infer<typeof LogBatchSchema>
 
+/**
+ * The cloud's clock, sent to a phone when it subscribes and after every jump
+ * of simulated time: the phone stamps with the cloud's time from then on.
+ */
+export const CloudTimeSchema = z.strictObject({
+  /** The cloud's time when it sent this, ms since the epoch. */
+  now: z.number().int().nonnegative(),
+})
+export type CloudTime = z.infer<typeof CloudTimeSchema>
+
 export type Direction = 'device→cloud' | 'cloud→device'
 
 function topic<S extends z.ZodType>(direction: Direction, qos: 0 | 1, retain: boolean, schema: S) {
@@ -151,6 +161,8 @@ export const TOPICS = {
   logs: topic('device→cloud', 1, false, LogBatchSchema),
   /** B1: the cloud's backup plan for the phone. */
   plan: topic('cloud→device', 1, false, BackupPlanSchema),
+  /** The cloud's time (one clock for the whole system). */
+  time: topic('cloud→device', 1, false, CloudTimeSchema),
 }
 
 export type TopicKind = keyof typeof TOPICS

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ManualClock, SimulatedClock, SystemClock, formatAge, parseDuration } from '../../common/clock.js'
+import { FollowingClock, ManualClock, SimulatedClock, SystemClock, formatAge, parseDuration } from '../../common/clock.js'
 
 t.test('ManualClock fires due timers in time order, ties in the order set, and reads each due time', (t) => {
   const clock = new ManualClock(1000)
@@ -132,5 +132,40 @@ t.test('SimulatedClock: a timer left waiting after a jump is re-armed for the re
 t.test('SimulatedClock on wall-clock time by default', (t) => {
   const clock = new SimulatedClock()
   t.ok(Math.abs(clock.now() - Date.now()) < 1000)
+  t.end()
+})
+
+t.test('SimulatedClock starts ahead where a restarted cloud left off, and tells listeners of every jump', (t) => {
+  const real = new ManualClock(1_000)
+  const clock = new SimulatedClock(real, 5_000.4)
+  t.equal(clock.now(), 6_000, 'starts 5 s ahead, in whole milliseconds')
+  t.throws(() => new SimulatedClock(real, -1), RangeError, 'never behind real time')
+  t.throws(() => new SimulatedClock(real, Number.NaN), RangeError)
+  const heard: number[] = []
+  const stop = clock.onJump((ahead) => heard.push(ahead))
+  clock.advance(1_000)
+  stop()
+  clock.advance(1_000)
+  t.same(heard, [6_000], 'the lead after the jump, until unsubscribed')
+  t.end()
+})
+
+t.test('FollowingClock: real timers, the cloud time it was last told, and never backwards', (t) => {
+  const real = new ManualClock(10_000)
+  const clock = new FollowingClock(real, -5)
+  t.equal(clock.now(), 10_000, 'a negative lead is no lead')
+  t.equal(clock.follow(9_000), false, 'a cloud behind real time leaves it alone')
+  t.equal(clock.follow(70_000), true)
+  t.equal(clock.ahead, 60_000)
+  t.equal(clock.now(), 70_000)
+  t.equal(clock.follow(20_000), false, 'an older answer cannot move it back')
+  t.equal(clock.now(), 70_000)
+  let fired = 0
+  clock.after(1_000, () => fired++)
+  real.advance(999)
+  t.equal(fired, 0)
+  real.advance(1)
+  t.equal(fired, 1, 'its timers run on real time')
+  t.equal(clock.now(), 71_000)
   t.end()
 })

@@ -1,0 +1,67 @@
+/**
+ * One time for the whole system: a phone follows the cloud's clock over its
+ * data channel (the `time` topic), so what it stamps -- heartbeats, and so the
+ * console's AGE -- reads the cloud's time after `console clock advance`.
+ */
+import t from 'tap'
+import { ManualClock, SimulatedClock } from '../../common/clock.js'
+import { PhoneClock } from '../../common/cloud-time.js'
+import { addDevice, agentConnected, cloudWithAgent, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const HOUR = 3_600_000
+
+t.test('a phone follows a jump of the cloud clock at once, and its heartbeats carry the cloud time', async (t) => {
+  const real = new ManualClock()
+  const cloudClock = new SimulatedClock(real)
+  const cloud = await startCloud(t, {}, cloudClock)
+  const secret = await addDevice(cloud, 'phone-a')
+  const dataDir = tempDir(t)
+  const phoneClock = new PhoneClock(dataDir, real)
+  const heard: number[] = []
+  let told: () => void = () => {}
+  const agent = await startAgent(t, cloud, 'phone-a', secret, {
+    dataDir,
+    clock: phoneClock,
+    followCloud: (now) => {
+      phoneClock.follow(now)
+      heard.push(now)
+      told()
+    },
+  })
+  const first = new Promise<void>((resolve) => (told = resolve))
+  await agentConnected(agent)
+  await first
+  t.equal(heard[0], real.now(), 'told the time when it subscribed')
+
+  const jumped = new Promise<void>((resolve) => (told = resolve))
+  cloudClock.advance(73 * HOUR)
+  await jumped
+  t.equal(phoneClock.now(), cloudClock.now(), 'the phone reads the cloud time after the jump')
+
+  const stored = storedHeartbeats(cloud, 1)
+  real.advance(30_000)
+  await stored
+  const [device] = cloud.broker.store.devices()
+  t.equal(device?.last?.at, cloudClock.now(), 'the heartbeat is stamped in cloud time: its age is 0, not 73 h')
+})
+
+t.test('a time message that breaks the contract, or that cannot be recorded, is logged and changes nothing', async (t) => {
+  const { cloud, agent } = await cloudWithAgent(t, 'phone-a', {
+    followCloud: () => {
+      throw new Error('disk full')
+    },
+  })
+  agent.receiveCloudTime(Buffer.from('{"now":-1}'))
+  t.match(await cloud.logs.waitFor((l) => l.msg === 'cloud time refused'), { reason: /now/ })
+  agent.receiveCloudTime(Buffer.from('{"now":1}'))
+  t.match(await cloud.logs.waitFor((l) => l.msg === 'could not record the cloud time'), { err: { message: 'disk full' } })
+})
+
+t.test('a phone that does not follow the cloud ignores its time', async (t) => {
+  const { agent, clock } = await cloudWithAgent(t)
+  const before = clock.now()
+  agent.receiveCloudTime(Buffer.from(JSON.stringify({ now: before + HOUR })))
+  t.equal(clock.now(), before)
+  t.equal(agent.status().dataChannel, 'connected')
+})

@@ -1,0 +1,61 @@
+/**
+ * One time for the whole system, the way a user runs it: broker, agent,
+ * phone and console as separate processes of the built CLI. After
+ * `console clock advance 73h` remote commands still run, the console shows
+ * the phone's fixes as fresh, and the phone's own commands say "0s ago"
+ * (clock-restart.test.ts: the data directory and a restarted broker).
+ */
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { assertBuilt, runCli, spawnCli } from '../fixtures/child.js'
+import { connect, nextMessage, recordMessages } from '../fixtures/cloud.js'
+import { tempDir } from '../fixtures/scope.js'
+
+
+t.test('after `console clock advance 73h` the console, the phone in its own process and its CLI all read the cloud time', async (t) => {
+  assertBuilt()
+  const data = tempDir(t)
+  const keys = join(data, 'keys')
+  const secretFile = join(data, 'phone.secret')
+  const phoneDir = join(data, 'phone')
+  t.equal((await runCli(['device', 'add', 'clock-phone', '--account', 'qa', '--data', data, '--keys', keys, '--secret-out', secretFile])).code, 0)
+
+  const broker = spawnCli(t, ['broker', '--simulated-time', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
+  const up = await broker.waitForLog((l) => l.msg === 'broker listening')
+  const mqttUrl = `mqtt://127.0.0.1:${String(up.mqttPort)}`
+  const api = ['console', '--api', `http://127.0.0.1:${String(up.httpPort)}`, '--data', data]
+  const token = readFileSync(join(data, 'console.token'), 'utf8').trim()
+  const watcher = await connect(t, mqttUrl, { clientId: 'console.clock', username: 'console', password: token })
+  await watcher.subscribeAsync('fp/v1/clock-phone/heartbeat', { qos: 1 })
+  const messages = recordMessages(watcher)
+  const agent = spawnCli(t, [
+    'agent', '--id', 'clock-phone', '--secret-file', secretFile, '--owner-key', join(keys, 'qa.pub'), '--broker', mqttUrl,
+    '--data', phoneDir, '--interval', '200ms', '--push', `ws://127.0.0.1:${String(up.httpPort)}/push`,
+  ])
+  await messages.waitFor(() => true)
+
+  const advanced = await runCli([...api, '--json', 'clock', 'advance', '73h'])
+  t.equal(advanced.code, 0, advanced.err)
+  const cloudNow = (JSON.parse(advanced.out) as { now: number }).now
+
+  const locate = await runCli([...api, 'locate', 'clock-phone', '--keys', keys])
+  t.equal(locate.code, 0, `a command signed after the jump runs: ${locate.err}`)
+  t.match(locate.out, /clock-phone is at [\d.,-]+ \(±\d+ m\), fix taken \d+s ago\ncommand \S+: verified receipt/)
+
+  const [, next] = await nextMessage(watcher)
+  t.ok((JSON.parse(next.toString()) as { at: number }).at >= cloudNow, 'the next heartbeat is stamped in cloud time')
+  const devices = await runCli([...api, 'devices'])
+  t.match(devices.out, /clock-phone\s+qa\s+online\s+\S+\s+\d+s\s/, 'the phone in its own process stamps in cloud time: its fix is seconds old, not 73 h')
+
+  t.equal((await runCli(['phone', '--data', phoneDir, 'backup', 'now'])).code, 0)
+  const backups = await runCli(['phone', '--data', phoneDir, 'backup', 'list'])
+  t.match(backups.out, /\(\d+s ago\)/, 'the phone lists the cloud-stamped backup as just made')
+  t.notMatch(backups.out, /in the future/)
+  const sync = await runCli(['phone', '--data', phoneDir, 'sync', 'now'])
+  t.match(sync.out, /photos .* \d+s ago/, 'the phone says its last sync was just now')
+  t.notMatch(sync.out, /in the future/)
+
+  t.equal(await agent.stop(), 0)
+  t.equal(await broker.stop(), 0)
+})
