@@ -51,15 +51,18 @@ interface PushChannelEvents {
 }
 
 /**
- * The push URL that goes with a broker URL: the same host and port when the
- * broker URL is already a WebSocket one, else the host's default HTTP port.
- * (A broker URL that is not a URL at all is the MQTT client's to refuse.)
+ * The push URL that goes with a broker URL: a WebSocket broker URL
+ * (ws://HOST:PORT/mqtt) shares its origin with the push channel, so it is
+ * ws://HOST:PORT/push. An mqtt:// URL names the broker's MQTT port only, and
+ * nothing says where its HTTP side listens: no push URL (undefined) rather
+ * than a guessed port. (A broker URL that is not a URL at all is the MQTT
+ * client's to refuse.)
  */
-export function defaultPushUrl(brokerUrl: string): string {
-  if (!URL.canParse(brokerUrl)) return `ws://127.0.0.1:8080${PUSH_PATH}`
+export function defaultPushUrl(brokerUrl: string): string | undefined {
+  if (!URL.canParse(brokerUrl)) return undefined
   const url = new URL(brokerUrl)
   if (url.protocol === 'ws:' || url.protocol === 'wss:') return new URL(PUSH_PATH, url).toString()
-  return `ws://${url.hostname}:8080${PUSH_PATH}`
+  return undefined
 }
 
 export class PushChannel extends EventEmitter<PushChannelEvents> {
