@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { RouteSource } from '../../agent/location.js'
 import { tempDir } from '../fixtures/scope.js'
+import { closedPort } from '../fixtures/ports.js'
 import { addDevice, agentConnected, cloudWithAgent, restartUnder, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 
 t.test('F1 heartbeats follow the jittered schedule on the injected clock and carry the fix, battery and network', async (t) => {
@@ -134,7 +135,7 @@ t.test('an agent that was never started reports itself stopped and stops at once
   const { Agent } = await import('../../agent/agent.js')
   const { FixedSource } = await import('../../agent/location.js')
   const { LogCapture } = await import('../fixtures/logs.js')
-  const agent = new Agent({ id: 'x', secret: 's', brokerUrl: 'mqtt://127.0.0.1:1', dataDir: tempDir(t), clock: new ManualClock(), log: new LogCapture().logger(), location: new FixedSource({ lat: 0, lon: 0 }), heartbeatMs: 1000, jitter: 0 })
+  const agent = new Agent({ id: 'x', secret: 's', brokerUrl: `mqtt://127.0.0.1:${await closedPort()}`, dataDir: tempDir(t), clock: new ManualClock(), log: new LogCapture().logger(), location: new FixedSource({ lat: 0, lon: 0 }), heartbeatMs: 1000, jitter: 0 })
   t.equal(agent.status().dataChannel, 'stopped')
   await agent.stop()
   t.equal(agent.status().heartbeatsSent, 0)
