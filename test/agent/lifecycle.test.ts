@@ -168,3 +168,12 @@ t.test('a part that fails to stop is logged and the others still stop', async (t
   t.equal(agent.status().dataChannel, 'stopped')
   t.equal(clock.waiting, 0, 'no timer left')
 })
+
+t.test('F2 a lost-mode command that finishes after the heartbeats stopped does not start them again', async (t) => {
+  const { agent, clock } = await lonelyAgent(t, {})
+  await agent.start()
+  await agent.stop()
+  const command = { id: 'c1', device: 'phone-a', type: 'lost-mode', args: { on: true, message: 'Lost', phone: '555' }, issuedAt: 0, expiresAt: 1, seq: 1 } as const
+  t.match(await agent.run(command as unknown as Parameters<Agent['run']>[0]), { state: 'succeeded' })
+  t.equal(clock.waiting, 0, 'no heartbeat timer')
+})

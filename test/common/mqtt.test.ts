@@ -78,3 +78,15 @@ t.test('a link that was never switched on stops at once; a publish whose connect
     await link.stop()
   }
 })
+
+t.test('one connection failure is one log line, with its reason, even when mqtt.js reports the loss twice', async (t) => {
+  const clock = new ManualClock()
+  const logs = new LogCapture()
+  const link = new MqttLink({ url: `mqtt://127.0.0.1:${await closedPort()}`, clock, log: logs.logger('info'), mqtt: { clientId: 'x' } })
+  t.teardown(() => link.stop())
+  await once(link, 'state')
+  link.client.emit('close')
+  t.equal(clock.waiting, 1, 'one retry waits')
+  t.match(logs.lines, [{ msg: 'mqtt disconnected, retrying', err: /ECONNREFUSED/, attempt: 1 }])
+  t.equal(logs.lines.length, 1)
+})
