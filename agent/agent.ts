@@ -1,18 +1,19 @@
 /**
- * One fake phone. It holds its MQTT data channel, sends location heartbeats
- * (F1) on a jittered schedule read from the injected clock, announces its
- * presence (retained; the last will says offline) and its switches, and
- * stops all location traffic when Find Device or the cloud service is off
- * (F3). It runs its owner's remote commands (F2, through agent/remote.ts):
- * locate, ring, lock, lost mode (more frequent heartbeats) and wipe; and it
+ * One fake phone, composed of its parts: the MQTT data channel (built with
+ * the phone, opened by `start`), the location heartbeats (F1, F3:
+ * agent/heartbeat.ts), the remote commands (F2: agent/remote.ts checks them,
+ * agent/executor.ts runs them), sync, backup, drive and the resident
+ * framework. It announces its presence (retained; the last will says offline)
+ * and its switches, and takes the user's thumbs: switches, network, PIN. It
  * refuses to switch Find Device off in lost mode or within 72 hours after
- * (F4). Nothing here is module-level state: a process may run many agents.
- * X1: the cloud service off closes the data channel (after telling the cloud)
- * and on opens it again; the resident framework (framework.ts) keeps the
- * push channel and the behaviour log (X2) apart from it.
+ * (F4). `start` records how to undo each step it took and `stop` undoes them
+ * in reverse, so a start that failed part-way stops cleanly too. Nothing here
+ * is module-level state: a process may run many agents. X1: the cloud
+ * service off closes the data channel (after telling the cloud) and on opens
+ * it again; the resident framework (framework.ts) keeps the push channel and
+ * the behaviour log (X2) apart from it.
  */
-import { EventEmitter } from 'node:events'
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { KeyObject } from 'node:crypto'
@@ -23,19 +24,20 @@ import { deviceKeys } from '../common/signing.js'
 import { RemoteCommands, type Outcome, type Phone } from './remote.js'
 import { CloudClient } from './cloud-client.js'
 import { PhoneDrive } from './drive/phone-drive.js'
-import { wipeData } from './wipe.js'
 import type { BackoffOptions } from '../common/backoff.js'
-import type { Clock, Timer } from '../common/clock.js'
-import type { JsonFile } from '../common/json-file.js'
+import type { Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { MqttLink, type LinkState } from '../common/mqtt.js'
 import { Battery } from './battery.js'
+import { CommandExecutor } from './executor.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
+import { HeartbeatLoop } from './heartbeat.js'
+import { SeqReserve } from './heartbeat-seq.js'
 import type { LocationSource } from './location.js'
 import { PhoneFiles } from './phone-data/store.js'
 import type { Category, LocalItem, PhoneData } from './phone-data/types.js'
 import { SyncEngine, type SyncStatus } from './sync/engine.js'
-import { DEFAULT_SETTINGS, RestorableSettingsSchema, settingsFile, type Settings } from './settings.js'
+import { PhoneSettings, RestorableSettingsSchema } from './settings.js'
 import { PhoneBackup, type BackupStatus } from './backup/phone-backup.js'
 import { ensureSystemProfile } from './backup/system-profile.js'
 
@@ -77,12 +79,12 @@ export interface AgentOptions {
   framework?: Partial<FrameworkTimings>
   /** The cloud said what time it is (its `time` topic): `clock` follows it (see PhoneClock). */
   followCloud?: (cloudNow: number) => void
+  /** Heartbeat sequence numbers reserved per settings write (default SEQ_BLOCK). */
+  seqBlock?: number
 }
 
 /** F4: how long Find Device stays on after lost mode ends. */
 export const LOST_MODE_GUARD_MS = 72 * 3_600_000
-/** F2: in lost mode heartbeats come this many times as often. */
-export const LOST_MODE_SPEEDUP = 6
 
 export class GuardError extends FakephoneError {
   constructor(message: string) {
@@ -123,15 +125,16 @@ export type Switch = 'cloudService' | 'findDevice'
 
 export class Agent extends EventEmitter<AgentEvents> implements Phone {
   readonly framework: ResidentFramework
-  private settings: Settings = { ...DEFAULT_SETTINGS }
-  private readonly file: JsonFile<Settings>
-  private link?: MqttLink
-  private timer: Timer | null = null
-  private readonly battery: Battery
+  private readonly settings: PhoneSettings
+  /** The data channel: built with the phone, opened by `start`, closed for good by `stop`. */
+  private readonly link: MqttLink
+  private readonly seqs: SeqReserve
+  private readonly heartbeat: HeartbeatLoop
+  private readonly executor: CommandExecutor
   private readonly random: () => number
-  private sent = 0
-  private last: Heartbeat | null = null
-  private ringingUntil: number | null = null
+  /** How to undo each step `start` took, in the order taken. */
+  private readonly undo: { step: string; run: () => Promise<void> | void }[] = []
+  private channelOpened = false
   readonly remote: RemoteCommands
   /** The data channel's bulk transfers (sync, backup, drive); null when no cloud URL was given. */
   readonly cloud: CloudClient | null
@@ -147,15 +150,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   constructor(private readonly opts: AgentOptions) {
     super()
-    this.file = settingsFile(opts.dataDir)
+    this.settings = new PhoneSettings(opts.dataDir)
     this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock, log: opts.log.child({ component: 'phone-data' }) })
     this.random = opts.random ?? Math.random
-    this.battery = new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() })
-    const remoteLog = opts.log.child({ component: 'remote' })
-    this.remote = new RemoteCommands(
-      { deviceId: opts.id, ownerKey: opts.ownerKey, deviceKey: deviceKeys(opts.secret).privateKey, dataDir: opts.dataDir, clock: opts.clock, log: remoteLog },
-      this,
-    )
     this.cloud = opts.cloudUrl === undefined ? null : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
     this.drive = new PhoneDrive(this, opts.dataDir, opts.clock, opts.log.child({ component: 'drive' }), opts.driveSyncMs)
     this.sync = this.cloud && new SyncEngine({ dataDir: opts.dataDir, data: this.data, cloud: this.cloud, gate: this, clock: opts.clock, log: opts.log.child({ component: 'sync' }), intervalMs: opts.syncIntervalMs })
@@ -167,10 +164,43 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       cloud: this.cloud,
       canTransfer: () => this.canTransfer(),
       transferSignal: () => this.transferSignal,
-      pin: () => this.settings.pin,
-      applySettings: (values) => this.update(RestorableSettingsSchema.parse(values)),
+      pin: () => this.settings.value.pin,
+      applySettings: (values) => this.settings.update(RestorableSettingsSchema.parse(values)),
       switchChanged: () => this.publishStatus(),
     })
+    this.link = this.dataChannel()
+    this.seqs = new SeqReserve(this.settings, opts.seqBlock)
+    this.heartbeat = new HeartbeatLoop({
+      clock: opts.clock,
+      log: opts.log,
+      location: opts.location,
+      random: this.random,
+      heartbeatMs: opts.heartbeatMs,
+      jitter: opts.jitter,
+      battery: new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() }),
+      settings: this.settings,
+      seqs: this.seqs,
+      connected: () => this.link.connected,
+      send: (hb) => this.publish('heartbeat', encodePayload('heartbeat', hb), false),
+    })
+    this.heartbeat.on('heartbeat', (hb) => this.emit('heartbeat', hb))
+    this.executor = new CommandExecutor({
+      dataDir: opts.dataDir,
+      clock: opts.clock,
+      location: opts.location,
+      settings: this.settings,
+      sync: this.sync,
+      backup: this.backup,
+      drive: this.drive,
+      paceChanged: () => this.heartbeat.reschedule(),
+      statusChanged: () => this.publishStatus(),
+    })
+    const remoteLog = opts.log.child({ component: 'remote' })
+    // The phone the commands run on is this one (which hands them to the executor), so whoever holds the agent sees every command.
+    this.remote = new RemoteCommands(
+      { deviceId: opts.id, ownerKey: opts.ownerKey, deviceKey: deviceKeys(opts.secret).privateKey, dataDir: opts.dataDir, clock: opts.clock, log: remoteLog },
+      this,
+    )
     this.framework = new ResidentFramework({
       deviceId: opts.id,
       secret: opts.secret,
@@ -182,85 +212,77 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       pushUrl: opts.pushUrl,
       keepaliveClock: opts.keepaliveClock,
       timings: opts.framework,
-      phone: () => this.settings,
-      data: { connected: () => this.link?.connected === true, publish: (batch) => this.publishLogs(batch) },
+      phone: () => this.settings.value,
+      data: { connected: () => this.link.connected, publish: (batch) => this.publishLogs(batch) },
     })
   }
 
-  /** Loads the phone's settings and opens the data channel. */
+  /**
+   * Loads the phone's settings, starts its parts and opens the data channel.
+   * A step that fails leaves the steps before it running: `stop()` undoes them.
+   */
   async start(): Promise<void> {
     await mkdir(this.opts.dataDir, { recursive: true })
-    this.settings = await this.file.load(DEFAULT_SETTINGS)
+    await this.settings.load()
+    this.seqs.load()
     await this.remote.load()
     await this.backup.load()
     if (this.opts.systemProfile === true) await ensureSystemProfile(this.opts.dataDir, this.opts.id)
     await this.framework.start()
+    this.undo.push({ step: 'framework', run: () => this.framework.stop() })
     await this.drive.start()
+    this.undo.push({ step: 'drive', run: () => this.drive.stop() })
     // Sync reads its switches and lists the phone's files before the data channel opens, so a phone that is up is also syncing.
-    await this.sync?.start()
-    const presence = topicFor(this.opts.id, 'presence')
-    this.link = new MqttLink({
-      url: this.opts.brokerUrl,
-      clock: this.opts.clock,
-      log: this.opts.log,
-      backoff: this.opts.backoff,
-      random: this.random,
-      startOff: !this.settings.cloudService,
-      mqtt: {
-        clientId: this.opts.id,
-        username: this.opts.id,
-        password: this.opts.secret,
-        clean: false,
-        keepalive: this.opts.keepaliveS ?? 30,
-        will: { topic: presence, payload: Buffer.from(encodePayload('presence', { state: 'offline' })), qos: 1, retain: true },
+    const sync = this.sync
+    if (sync) {
+      await sync.start()
+      this.undo.push({ step: 'sync', run: () => sync.stop() })
+    }
+    this.channelOpened = true
+    if (this.settings.value.cloudService) this.link.resume()
+    this.undo.push({ step: 'data channel', run: () => this.closeDataChannel() })
+    this.heartbeat.start()
+    this.undo.push({
+      step: 'heartbeats',
+      run: async () => {
+        await this.heartbeat.stop()
+        await this.seqs.release()
       },
     })
-    this.link.on('state', (state) => this.emit('channel', state))
-    this.link.on('connect', () => {
-      this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
-      // Transfers may start once the cloud has taken in that the service is on, or it refuses them.
-      this.publishStatus(() => this.transfersChanged())
-      void this.remote.onConnect(this.link as MqttLink)
-      ;(this.link as MqttLink).client.subscribe([topicFor(this.opts.id, 'plan'), topicFor(this.opts.id, 'time')], { qos: 1 })
-    })
-    const planTopic = topicFor(this.opts.id, 'plan')
-    const timeTopic = topicFor(this.opts.id, 'time')
-    this.link.client.on('message', (topic, payload) => {
-      if (topic === timeTopic) return this.receiveCloudTime(payload)
-      void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload))
-    })
-    this.schedule()
   }
 
-  /** Says goodbye (presence offline), closes the data channel and stops every timer. */
+  /**
+   * Undoes what `start` did, last step first: heartbeats stop, the data
+   * channel says "offline" and closes, then sync, drive and the framework
+   * stop. Safe after a failed start and when called again.
+   */
   async stop(): Promise<void> {
     this.haltTransfers()
-    await this.sync?.stop()
-    this.timer?.cancel()
-    this.timer = null
-    await this.drive.stop()
-    const link = this.link
-    if (!link) return
-    await this.sayOffline(link)
-    await link.stop()
-    await this.remote.idle()
-    await this.framework.stop()
-    await this.file.flushed()
+    for (let next = this.undo.pop(); next; next = this.undo.pop()) {
+      try {
+        await next.run()
+      } catch (err) {
+        this.opts.log.error({ err: (err as Error).message, step: next.step }, 'a part of the phone did not stop cleanly')
+      }
+    }
+    await this.link.stop()
+    await this.settings.flushed()
     await this.backup.flushed()
   }
 
   status(): AgentStatus {
+    const settings = this.settings.value
     return {
       id: this.opts.id,
-      dataChannel: this.link?.state ?? 'stopped',
-      cloudService: this.settings.cloudService,
-      findDevice: this.settings.findDevice,
-      network: this.settings.network,
-      heartbeatsSent: this.sent,
-      lastHeartbeat: this.last,
-      lock: this.settings.lock,
-      lostMode: this.settings.lostMode,
-      ringingUntil: this.ringingUntil !== null && this.ringingUntil > this.opts.clock.now() ? this.ringingUntil : null,
+      dataChannel: this.channelOpened ? this.link.state : 'stopped',
+      cloudService: settings.cloudService,
+      findDevice: settings.findDevice,
+      network: settings.network,
+      heartbeatsSent: this.heartbeat.sent,
+      lastHeartbeat: this.heartbeat.last,
+      lock: settings.lock,
+      lostMode: settings.lostMode,
+      ringingUntil: this.executor.ringingUntil,
       framework: this.framework.status(),
       sync: this.sync?.status() ?? null,
       backup: this.backup.status(),
@@ -270,7 +292,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /** The user flips a switch on the phone. F4: Find Device stays on in lost mode and for 72 h after. */
   async setSwitch(name: Switch, on: boolean): Promise<AgentStatus> {
     if (name === 'findDevice' && !on) this.checkLostModeGuard()
-    const saved = this.update({ [name]: on })
+    const saved = this.settings.update({ [name]: on })
     // S3: switched off, transfers halt at once -- not after the settings file and the broker have answered.
     if (name === 'cloudService' && !on) this.transfersChanged()
     await saved
@@ -283,48 +305,18 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   /** The user types the PIN on the lock screen. */
   async unlock(pin: string): Promise<AgentStatus> {
-    if (pin !== this.settings.pin) throw new FakephoneError('WRONG_PIN', 'wrong PIN')
-    await this.update({ lock: null })
+    if (pin !== this.settings.value.pin) throw new FakephoneError('WRONG_PIN', 'wrong PIN')
+    await this.settings.update({ lock: null })
     return this.status()
   }
 
   findDeviceEnabled(): boolean {
-    return this.locating && this.settings.paired
+    return this.executor.findDeviceEnabled()
   }
 
-  /** F2: runs one verified command against this phone. */
-  async run(command: Command): Promise<Outcome> {
-    const now = this.opts.clock.now()
-    switch (command.type) {
-      case 'locate': {
-        const fix = this.opts.location.fix(now)
-        if (!fix) return { state: 'failed', reason: 'no location fix' }
-        return { state: 'succeeded', data: { lat: fix.lat, lon: fix.lon, accuracy: fix.accuracy, at: now } }
-      }
-      case 'ring':
-        this.ringingUntil = now + command.args.seconds * 1000
-        return { state: 'succeeded', data: { seconds: command.args.seconds } }
-      case 'lock':
-        await this.update({ lock: { message: command.args.message, phone: command.args.phone } })
-        return { state: 'succeeded', data: { locked: true } }
-      case 'lost-mode':
-        if (command.args.on) await this.update({ lostMode: true, lock: { message: command.args.message, phone: command.args.phone } })
-        else await this.update({ lostMode: false, lostModeEndedAt: now })
-        this.timer?.cancel()
-        this.schedule()
-        return { state: 'succeeded', data: { lostMode: command.args.on } }
-      case 'wipe': {
-        const wipe = () => wipeData(this.opts.dataDir, { keepSdcard: !command.args.eraseSdcard })
-        // Sync holds still while the files go, so the emptied folders are not taken for deletes.
-        const { files, bytes } = this.sync ? await this.sync.whilePaused(wipe) : await wipe()
-        const { keepFindDevice } = command.args
-        await this.update({ ...DEFAULT_SETTINGS, nextSeq: this.settings.nextSeq, findDevice: keepFindDevice, paired: keepFindDevice })
-        await this.backup.reset()
-        await this.drive.reset()
-        this.publishStatus()
-        return { state: 'succeeded', data: { files, bytes, sdcardKept: !command.args.eraseSdcard, findDeviceKept: keepFindDevice } }
-      }
-    }
+  /** F2: runs one verified command against this phone (agent/executor.ts). */
+  run(command: Command): Promise<Outcome> {
+    return this.executor.run(command)
   }
 
   /** The user takes a photo: at the phone's current location fix (none: no GPS in it) and clock time. */
@@ -340,19 +332,15 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   private checkLostModeGuard(): void {
-    if (this.settings.lostMode) throw new GuardError('Find Device cannot be turned off in lost mode: the owner must leave lost mode first')
-    const ended = this.settings.lostModeEndedAt
+    const settings = this.settings.value
+    if (settings.lostMode) throw new GuardError('Find Device cannot be turned off in lost mode: the owner must leave lost mode first')
+    const ended = settings.lostModeEndedAt
     const left = ended === null ? 0 : ended + LOST_MODE_GUARD_MS - this.opts.clock.now()
     if (left > 0) throw new GuardError(`Find Device cannot be turned off until 72 hours after lost mode ended: ${formatAge(left)} left`)
   }
 
-  private async update(change: Partial<Settings>): Promise<void> {
-    this.settings = { ...this.settings, ...change }
-    await this.file.save(this.settings)
-  }
-
   async setNetwork(network: Network): Promise<AgentStatus> {
-    const saved = this.update({ network })
+    const saved = this.settings.update({ network })
     // S3: a cut network halts transfers at once, before the settings file is written.
     this.transfersChanged()
     await saved
@@ -362,7 +350,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   /** True while bulk transfers may run: the cloud service on, a network, a cloud to talk to. */
   canTransfer(): boolean {
-    return this.cloud !== null && this.settings.cloudService && this.settings.network !== 'none'
+    return this.cloud !== null && this.settings.value.cloudService && this.settings.value.network !== 'none'
   }
 
   /**
@@ -385,16 +373,59 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.transfers = new AbortController()
   }
 
+  /** The MQTT data channel, switched off until `start` opens it; its last will says "offline". */
+  private dataChannel(): MqttLink {
+    const { id } = this.opts
+    const link = new MqttLink({
+      url: this.opts.brokerUrl,
+      clock: this.opts.clock,
+      log: this.opts.log,
+      backoff: this.opts.backoff,
+      random: this.random,
+      startOff: true,
+      mqtt: {
+        clientId: id,
+        username: id,
+        password: this.opts.secret,
+        clean: false,
+        keepalive: this.opts.keepaliveS ?? 30,
+        will: { topic: topicFor(id, 'presence'), payload: Buffer.from(encodePayload('presence', { state: 'offline' })), qos: 1, retain: true },
+      },
+    })
+    link.on('state', (state) => this.emit('channel', state))
+    const planTopic = topicFor(id, 'plan')
+    const timeTopic = topicFor(id, 'time')
+    link.on('connect', () => {
+      this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
+      // Transfers may start once the cloud has taken in that the service is on, or it refuses them.
+      this.publishStatus(() => this.transfersChanged())
+      void this.remote.onConnect(link)
+      link.client.subscribe([planTopic, timeTopic], { qos: 1 })
+    })
+    link.client.on('message', (topic, payload) => {
+      if (topic === timeTopic) return this.receiveCloudTime(payload)
+      void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload))
+    })
+    return link
+  }
+
+  /** Says goodbye (presence offline), closes the data channel for good and lets the commands in hand finish. */
+  private async closeDataChannel(): Promise<void> {
+    await this.sayOffline()
+    await this.link.stop()
+    await this.remote.idle()
+  }
+
   /** X1: off closes the data channel once the status above and "offline" are acknowledged; on opens it again. */
   private async switchDataChannel(on: boolean): Promise<void> {
-    const link = this.link as MqttLink
-    if (on) return link.resume()
-    await this.sayOffline(link)
-    await link.pause()
+    if (on) return this.link.resume()
+    await this.sayOffline()
+    await this.link.pause()
   }
 
   /** Publishes "offline" when connected: said, or the connection dropped, or the broker stopped answering -- never hangs on a dead broker. */
-  private async sayOffline(link: MqttLink): Promise<void> {
+  private async sayOffline(): Promise<void> {
+    const link = this.link
     if (!link.connected) return
     const offline = encodePayload('presence', { state: 'offline', at: this.opts.clock.now() })
     await Promise.race([
@@ -417,60 +448,23 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
 
   /** X2: one batch of behaviour logs over the data channel, acknowledged by the cloud. */
   private publishLogs(batch: LogBatch): Promise<void> {
-    return (this.link as MqttLink).publishAcked(topicFor(this.opts.id, 'logs'), encodePayload('logs', batch))
-  }
-
-  private get locating(): boolean {
-    return this.settings.cloudService && this.settings.findDevice
-  }
-
-  private schedule(): void {
-    const { jitter } = this.opts
-    const heartbeatMs = this.settings.lostMode ? this.opts.heartbeatMs / LOST_MODE_SPEEDUP : this.opts.heartbeatMs
-    const interval = heartbeatMs * (1 + jitter * (2 * this.random() - 1))
-    this.timer = this.opts.clock.after(interval, () => {
-      this.beat()
-      this.schedule()
-    })
-  }
-
-  /** One heartbeat, when locating is on, connected, and there is a fix. */
-  private beat(): void {
-    const now = this.opts.clock.now()
-    const fix = this.opts.location.fix(now)
-    if (!this.locating || !this.link?.connected || !fix) return
-    const battery = this.battery.read(now)
-    const hb: Heartbeat = {
-      seq: this.settings.nextSeq,
-      at: now,
-      lat: fix.lat,
-      lon: fix.lon,
-      accuracy: fix.accuracy,
-      speed: fix.speed,
-      battery: battery.level,
-      charging: battery.charging,
-      network: this.settings.network,
-    }
-    this.settings = { ...this.settings, nextSeq: hb.seq + 1 }
-    this.publish('heartbeat', encodePayload('heartbeat', hb), false)
-    this.file.save(this.settings).catch((err: unknown) => this.opts.log.error({ err }, 'could not save settings'))
-    this.sent++
-    this.last = hb
-    this.emit('heartbeat', hb)
+    return this.link.publishAcked(topicFor(this.opts.id, 'logs'), encodePayload('logs', batch))
   }
 
   /** `acked` runs once the cloud acknowledged the status (it takes a status in before it acknowledges it). */
   private publishStatus(acked?: () => void): void {
-    const { cloudService, findDevice } = this.settings
+    const { cloudService, findDevice } = this.settings.value
     this.publish('status', encodePayload('status', { cloudService, findDevice, backup: this.backup.enabled, at: this.opts.clock.now() }), true, acked)
   }
 
-  private publish(kind: 'heartbeat' | 'presence' | 'status', payload: string, retain: boolean, acked?: () => void): void {
-    const link = this.link as MqttLink
-    if (!link.connected) return
+  /** Publishes at QoS 1 when connected; returns whether it was handed to the client. */
+  private publish(kind: 'heartbeat' | 'presence' | 'status', payload: string, retain: boolean, acked?: () => void): boolean {
+    const link = this.link
+    if (!link.connected) return false
     // QoS 1: mqtt.js keeps the message until PUBACK and resends it after a reconnect; its errors reach MqttLink's log.
     link.client.publish(topicFor(this.opts.id, kind), payload, { qos: 1, retain }, (err) => {
       if (!err) acked?.()
     })
+    return true
   }
 }

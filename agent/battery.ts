@@ -26,6 +26,7 @@ export class Battery {
     this.at = start.at
   }
 
+  /** The charge at `now`, as an integer percent (what a phone shows), and whether it is charging. */
   read(now: number): { level: number; charging: boolean } {
     let hours = Math.max(0, now - this.at) / 3_600_000
     this.at = now
@@ -43,6 +44,6 @@ export class Battery {
       }
       this.charging = !this.charging
     }
-    return { level: Math.round(this.level * 10) / 10, charging: this.charging }
+    return { level: Math.round(this.level), charging: this.charging }
   }
 }

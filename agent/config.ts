@@ -11,7 +11,9 @@
 import { z } from 'zod'
 import { DurationSchema, LogLevelSchema, type ConfigSpec } from '../common/config.js'
 import { DeviceIdSchema } from '../common/contract.js'
+import { cloudUrlOf } from './cloud-client.js'
 import type { Point } from './location.js'
+import { defaultPushUrl } from './push-channel.js'
 
 export type LocationSpec =
   | { kind: 'route' }
@@ -76,9 +78,9 @@ export const AgentConfigSchema = z.strictObject({
   /** As registered with `fakephone device add`. */
   id: DeviceIdSchema,
   broker: z.string().refine(urlOf(['mqtt:', 'mqtts:', 'ws:', 'wss:']), 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt').default('mqtt://127.0.0.1:1883'),
-  /** The push channel (X1), ws://HOST:PORT/push; by default the broker host's port 8080. */
+  /** The push channel (X1), ws://HOST:PORT/push; by default the broker's origin when it is a ws:// URL, else none (see channelUrls). */
   push: z.string().refine(urlOf(['ws:', 'wss:']), 'expected a push URL: ws://HOST:PORT/push').optional(),
-  /** The cloud's HTTP side for sync, backup and drive transfers, http://HOST:PORT; by default the push URL's host and port. */
+  /** The cloud's HTTP side for sync, backup and drive transfers, http://HOST:PORT; by default the push URL's host and port, else none. */
   cloud: z.string().refine(urlOf(['http:', 'https:']), 'expected a cloud URL: http://HOST:PORT').optional(),
   /** Settings, control socket. */
   dataDir: z.string().min(1).default('./phone'),
@@ -105,3 +107,17 @@ export const AgentConfigSchema = z.strictObject({
 export type AgentConfig = z.output<typeof AgentConfigSchema>
 
 export const AGENT_CONFIG: ConfigSpec<typeof AgentConfigSchema> = { kind: 'agent', schema: AgentConfigSchema }
+
+/**
+ * Where the phone's push channel and cloud transfers go. Given URLs win; else
+ * both follow the broker URL: ws://HOST:PORT/mqtt gives ws://HOST:PORT/push
+ * and http://HOST:PORT (one origin for everything). An mqtt:// broker URL
+ * says nothing about the cloud's HTTP port, so without `push` the phone runs
+ * with no push channel and no cloud transfers -- never a guessed fixed port.
+ * The cloud URL defaults to the push URL's origin.
+ */
+export function channelUrls(c: Pick<AgentConfig, 'broker' | 'push' | 'cloud'>): { pushUrl?: string; cloudUrl?: string } {
+  const pushUrl = c.push ?? defaultPushUrl(c.broker)
+  const cloudUrl = c.cloud ?? (pushUrl === undefined ? undefined : cloudUrlOf(pushUrl))
+  return { pushUrl, cloudUrl }
+}

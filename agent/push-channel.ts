@@ -51,15 +51,18 @@ interface PushChannelEvents {
 }
 
 /**
- * The push URL that goes with a broker URL: the same host and port when the
- * broker URL is already a WebSocket one, else the host's default HTTP port.
- * (A broker URL that is not a URL at all is the MQTT client's to refuse.)
+ * The push URL that goes with a broker URL: a WebSocket broker URL
+ * (ws://HOST:PORT/mqtt) shares its origin with the push channel, so it is
+ * ws://HOST:PORT/push. An mqtt:// URL names the broker's MQTT port only, and
+ * nothing says where its HTTP side listens: no push URL (undefined) rather
+ * than a guessed port. (A broker URL that is not a URL at all is the MQTT
+ * client's to refuse.)
  */
-export function defaultPushUrl(brokerUrl: string): string {
-  if (!URL.canParse(brokerUrl)) return `ws://127.0.0.1:8080${PUSH_PATH}`
+export function defaultPushUrl(brokerUrl: string): string | undefined {
+  if (!URL.canParse(brokerUrl)) return undefined
   const url = new URL(brokerUrl)
   if (url.protocol === 'ws:' || url.protocol === 'wss:') return new URL(PUSH_PATH, url).toString()
-  return `ws://${url.hostname}:8080${PUSH_PATH}`
+  return undefined
 }
 
 export class PushChannel extends EventEmitter<PushChannelEvents> {
@@ -70,6 +73,8 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   private readonly pingMs: number
   private pinger: Timer | null = null
   private awaitingPong = false
+  /** Why the last connection failed, for the retry's log line. */
+  private lastError: string | null = null
 
   constructor(private readonly opts: PushChannelOptions) {
     super()
@@ -133,7 +138,11 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
       if (ws === this.ws) this.onFrame(data as Buffer, isBinary)
     })
     ws.on('pong', () => (this.awaitingPong = false))
-    ws.on('error', (err) => this.opts.log.warn({ err: err.message }, 'push connection error'))
+    // A failure is an error, then a close: said once, in the close's log line.
+    ws.on('error', (err) => {
+      this.lastError = err.message
+      this.opts.log.debug({ err: err.message }, 'push connection error')
+    })
     ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()))
   }
 
@@ -165,12 +174,13 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     if (ws !== this.ws) return
     this.ws = null
     this.stopPing()
-    const level = code === PUSH_CLOSE.UNAUTHORIZED ? 'warn' : 'info'
-    this.opts.log[level]({ code, reason }, 'push connection closed')
     // Blocking and stopping let go of the connection first (detach), so a close that gets here was not wanted: retry.
     this.retry.schedule(() => this.connect())
     this.setState('waiting')
-    this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'push disconnected, retrying')
+    const level = code === PUSH_CLOSE.UNAUTHORIZED ? 'warn' : 'info'
+    const err = this.lastError ?? undefined
+    this.lastError = null
+    this.opts.log[level]({ code, reason, err, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'push disconnected, retrying')
   }
 
   /** Lets go of the current connection on purpose, with no retry (the state says why); returns it for closing. */

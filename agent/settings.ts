@@ -14,7 +14,7 @@ export const SettingsSchema = z.strictObject({
   findDevice: z.boolean(),
   /** What the phone is connected through. */
   network: NetworkSchema,
-  /** Next heartbeat sequence number. */
+  /** F1: where the next block of heartbeat sequence numbers starts (agent/heartbeat-seq.ts); after a clean stop, the next number itself. */
   nextSeq: z.number().int().nonnegative(),
   /** F2: the lock screen set remotely, until unlocked with the PIN. */
   lock: z.strictObject({ message: z.string(), phone: z.string() }).nullable(),
@@ -46,4 +46,33 @@ export const DEFAULT_SETTINGS: Settings = {
 
 export function settingsFile(dataDir: string): JsonFile<Settings> {
   return new JsonFile(join(dataDir, 'settings.json'), SettingsSchema)
+}
+
+/** The phone's settings in memory, each change saved atomically (fsync) to `settings.json` before its promise resolves. */
+export class PhoneSettings {
+  private current: Settings = { ...DEFAULT_SETTINGS }
+  private readonly file: JsonFile<Settings>
+
+  constructor(dataDir: string) {
+    this.file = settingsFile(dataDir)
+  }
+
+  get value(): Settings {
+    return this.current
+  }
+
+  async load(): Promise<void> {
+    this.current = await this.file.load(DEFAULT_SETTINGS)
+  }
+
+  /** Changes the settings at once; resolves when the change is on disk. */
+  update(change: Partial<Settings>): Promise<void> {
+    this.current = { ...this.current, ...change }
+    return this.file.save(this.current)
+  }
+
+  /** Resolves when no save is in progress. */
+  flushed(): Promise<void> {
+    return this.file.flushed()
+  }
 }

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander'
 import type { Server } from 'node:net'
 import { Agent } from '../agent/agent.js'
 import { sendControl, serveControl, type ControlRequest } from '../agent/control.js'
-import { AGENT_CONFIG, AgentConfigSchema, type AgentConfig } from '../agent/config.js'
+import { AGENT_CONFIG, AgentConfigSchema, channelUrls, type AgentConfig } from '../agent/config.js'
 import { GpsdSource } from '../agent/gpsd.js'
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource } from '../agent/location.js'
 import { readDeviceSecret } from '../agent/secret.js'
@@ -13,8 +13,6 @@ import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import type { KeyObject } from 'node:crypto'
 import { PhoneClock } from '../common/cloud-time.js'
-import { defaultPushUrl } from '../agent/push-channel.js'
-import { cloudUrlOf } from '../agent/cloud-client.js'
 import { addDrivePhoneCommands } from './drive-commands.js'
 import { addBackupPhoneCommands } from './backup-commands.js'
 import { addFrameworkPhoneCommands } from './framework-commands.js'
@@ -69,7 +67,8 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   // One time for the whole system: the phone stamps with the cloud's time (learnt over MQTT, kept in its data directory).
   const clock = new PhoneClock(c.dataDir, io.clock)
   const where = location(c, { ...io, clock }, log)
-  const pushUrl = c.push ?? defaultPushUrl(c.broker)
+  const { pushUrl, cloudUrl } = channelUrls(c)
+  if (pushUrl === undefined) log.warn('no push channel (and, without --cloud, no cloud transfers): an mqtt:// broker URL does not say where the cloud listens; give --push ws://HOST:PORT/push or a ws://HOST:PORT/mqtt broker')
   const agent = new Agent({
     id: c.id,
     secret,
@@ -83,7 +82,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
     jitter: c.jitter,
     ownerKey,
     pushUrl,
-    cloudUrl: c.cloud ?? cloudUrlOf(pushUrl),
+    cloudUrl,
     systemProfile: true,
   })
   await agent.start()
@@ -126,8 +125,8 @@ export function agentCommand(io: Io): Command {
     .option('--id <id>', 'device id (as registered with `fakephone device add`)')
     .option('--secret-file <file>', 'file holding the device secret (default: the systemd credential device-secret)')
     .option('--broker <url>', 'mqtt://host:port or ws://host:port/mqtt', d.broker)
-    .option('--push <url>', "the push channel, ws://host:port/push (default: the broker host's port 8080)")
-    .option('--cloud <url>', "the cloud's HTTP side for sync, backup and drive, http://host:port (default: the push URL's host and port)")
+    .option('--push <url>', 'the push channel, ws://host:port/push (default: the ws:// broker\'s host and port; none with an mqtt:// broker)')
+    .option('--cloud <url>', "the cloud's HTTP side for sync, backup and drive, http://host:port (default: the push URL's host and port; none without one)")
     .option('--data <dir>', "the phone's data directory (settings, control socket)", d.dataDir)
     .addOption(new Option('--gpx <file>', 'walk the track of a GPX file instead of the built-in route').conflicts(['fixed', 'gpsd']))
     .addOption(new Option('--fixed <lat,lon>', 'stay at one point').argParser(checked(latLon)).conflicts('gpsd'))

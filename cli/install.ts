@@ -61,7 +61,7 @@ export function brokerConfigText(): string {
 }
 
 export function agentConfigText(id: string, location: string): string {
-  return JSON.stringify({ id, broker: 'mqtt://127.0.0.1:1883', dataDir: `/var/lib/fakephone-agent-${id}`, location, interval: '30s' }, null, 2) + '\n'
+  return JSON.stringify({ id, broker: 'mqtt://127.0.0.1:1883', push: 'ws://127.0.0.1:8080/push', dataDir: `/var/lib/fakephone-agent-${id}`, location, interval: '30s' }, null, 2) + '\n'
 }
 
 export async function install(o: InstallOptions): Promise<InstalledFile[]> {

@@ -29,7 +29,7 @@ export const HeartbeatSchema = z.strictObject({
   accuracy: z.number().nonnegative().max(100_000),
   /** Ground speed, metres per second. */
   speed: z.number().nonnegative().max(1_000),
-  /** Battery charge, percent. */
+  /** Battery charge, percent (fakephone agents send an integer; any number in range is accepted). */
   battery: z.number().min(0).max(100),
   charging: z.boolean(),
   network: NetworkSchema,

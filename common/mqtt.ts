@@ -45,6 +45,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private stateNow: LinkState
   /** False until the client has been told to connect once; mqtt.js cannot end a client that never connected. */
   private opened: boolean
+  /** Why the connection failed, said once in the retry's log line (mqtt.js reports a failure as an error, then a close). */
+  private lastError: string | null = null
 
   constructor(private readonly opts: LinkOptions) {
     super()
@@ -60,7 +62,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       this.emit('connect')
     })
     this.client.on('close', () => this.scheduleRetry())
-    this.client.on('error', (err) => opts.log.warn({ err: err.message }, 'mqtt connection error'))
+    this.client.on('error', (err) => {
+      this.lastError = err.message
+      opts.log.debug({ err: err.message }, 'mqtt connection error')
+    })
   }
 
   get state(): LinkState {
@@ -131,13 +136,15 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   private scheduleRetry(): void {
     if (this.stateNow === 'stopped' || this.stateNow === 'off') return
-    // mqtt.js may report one loss twice; the timer keeps a single retry waiting either way.
-    this.retry.schedule(() => {
+    // mqtt.js may report one loss twice; the timer keeps a single retry waiting either way, and the log says it once.
+    const scheduled = this.retry.schedule(() => {
       this.setState('connecting')
       this.client.reconnect()
     })
+    if (!scheduled) return
     this.setState('waiting')
-    this.opts.log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'mqtt disconnected, retrying')
+    this.opts.log.info({ err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'mqtt disconnected, retrying')
+    this.lastError = null
   }
 
   private setState(state: LinkState): void {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { RouteSource } from '../../agent/location.js'
 import { tempDir } from '../fixtures/scope.js'
+import { closedPort } from '../fixtures/ports.js'
 import { addDevice, agentConnected, cloudWithAgent, restartUnder, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 
 t.test('F1 heartbeats follow the jittered schedule on the injected clock and carry the fix, battery and network', async (t) => {
@@ -134,7 +135,7 @@ t.test('an agent that was never started reports itself stopped and stops at once
   const { Agent } = await import('../../agent/agent.js')
   const { FixedSource } = await import('../../agent/location.js')
   const { LogCapture } = await import('../fixtures/logs.js')
-  const agent = new Agent({ id: 'x', secret: 's', brokerUrl: 'mqtt://127.0.0.1:1', dataDir: tempDir(t), clock: new ManualClock(), log: new LogCapture().logger(), location: new FixedSource({ lat: 0, lon: 0 }), heartbeatMs: 1000, jitter: 0 })
+  const agent = new Agent({ id: 'x', secret: 's', brokerUrl: `mqtt://127.0.0.1:${await closedPort()}`, dataDir: tempDir(t), clock: new ManualClock(), log: new LogCapture().logger(), location: new FixedSource({ lat: 0, lon: 0 }), heartbeatMs: 1000, jitter: 0 })
   t.equal(agent.status().dataChannel, 'stopped')
   await agent.stop()
   t.equal(agent.status().heartbeatsSent, 0)
@@ -171,4 +172,43 @@ t.test('an agent with no fix sends nothing, and a stopped agent stays stopped', 
   t.equal(agent.status().dataChannel, 'stopped')
   clock.advance(90_000)
   t.equal(clock.waiting, cloudTimers, "no timer of the phone's is left behind (the cloud's rules keep theirs)")
+})
+
+t.test('an agent that cannot reach the cloud logs one line per reconnect attempt on each channel, saying why', async (t) => {
+  const { Agent } = await import('../../agent/agent.js')
+  const { FixedSource } = await import('../../agent/location.js')
+  const { LogCapture } = await import('../fixtures/logs.js')
+  const logs = new LogCapture()
+  const clock = new ManualClock()
+  const agent = new Agent({
+    id: 'x',
+    secret: 's',
+    brokerUrl: `mqtt://127.0.0.1:${await closedPort()}`,
+    pushUrl: `ws://127.0.0.1:${await closedPort()}/push`,
+    dataDir: tempDir(t),
+    clock,
+    log: logs.logger('info'),
+    location: new FixedSource({ lat: 0, lon: 0 }),
+    heartbeatMs: 60_000,
+    jitter: 0,
+    random: () => 0.5,
+    backoff: { baseMs: 100, capMs: 1000 },
+  })
+  t.teardown(() => agent.stop())
+  const bothWaiting = async (): Promise<void> => {
+    while (agent.status().dataChannel !== 'waiting' || agent.status().framework.pushChannel !== 'waiting') {
+      await Promise.race([once(agent, 'channel'), once(agent.framework, 'push')])
+    }
+  }
+  await agent.start()
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await bothWaiting()
+    const lines = logs.lines.filter((l) => l.level >= 30)
+    t.equal(lines.length, 2 * attempt, `attempt ${attempt}: one line per channel`)
+    t.match(lines.slice(-2).sort((a, b) => a.msg.localeCompare(b.msg)), [
+      { msg: 'mqtt disconnected, retrying', attempt, err: /ECONNREFUSED/ },
+      { msg: 'push disconnected, retrying', attempt, err: /ECONNREFUSED/ },
+    ])
+    clock.advance(1000)
+  }
 })

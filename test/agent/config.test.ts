@@ -1,6 +1,6 @@
 /** The agent's settings: one `location` setting for every kind of place, and the defaults. */
 import t from 'tap'
-import { AgentConfigSchema, parseHostPort, parseLatLon, parseLocation } from '../../agent/config.js'
+import { AgentConfigSchema, channelUrls, parseHostPort, parseLatLon, parseLocation } from '../../agent/config.js'
 
 t.test('location settings: route, gpx:FILE, fixed:LAT,LON, gpsd and gpsd:HOST:PORT; anything else says what is allowed', (t) => {
   t.same(parseLocation('route'), { kind: 'route' })
@@ -48,5 +48,14 @@ t.test('only the id is required; the rest has working defaults', (t) => {
   }
   t.ok(AgentConfigSchema.safeParse({ id: 'x', broker: 'ws://[::1]:8080/mqtt', push: 'wss://h/push' }).success, 'IPv6 and TLS URLs are fine')
   t.match(AgentConfigSchema.safeParse({ id: 'x', push: 'mqtt://h' }).error?.issues[0]?.message, /expected a push URL/)
+  t.end()
+})
+
+t.test('push and cloud URLs follow a ws:// broker URL; an mqtt:// broker gives none unless told (9: no fixed port guessed)', (t) => {
+  t.same(channelUrls({ broker: 'ws://10.0.0.5:9000/mqtt' }), { pushUrl: 'ws://10.0.0.5:9000/push', cloudUrl: 'http://10.0.0.5:9000' })
+  t.same(channelUrls({ broker: 'wss://cloud.example/mqtt' }), { pushUrl: 'wss://cloud.example/push', cloudUrl: 'https://cloud.example' })
+  t.same(channelUrls({ broker: 'mqtt://10.0.0.5:1883' }), { pushUrl: undefined, cloudUrl: undefined })
+  t.same(channelUrls({ broker: 'mqtt://10.0.0.5:1883', push: 'ws://10.0.0.5:9000/push' }), { pushUrl: 'ws://10.0.0.5:9000/push', cloudUrl: 'http://10.0.0.5:9000' })
+  t.same(channelUrls({ broker: 'mqtt://10.0.0.5:1883', cloud: 'http://files.example:81' }), { pushUrl: undefined, cloudUrl: 'http://files.example:81' })
   t.end()
 })

@@ -12,6 +12,7 @@ import { addDevice, connectConsole, startCloud, storedHeartbeats, type Cloud } f
 import { fakeGpsd } from '../fixtures/gpsd.js'
 import { run, testIo } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
+import { takeViolations } from '../fixtures/port-guard.js'
 
 const write = (dir: string, name: string, value: unknown): string => {
   const file = join(dir, name)
@@ -132,8 +133,10 @@ t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) 
 
   const later = testIo(clock)
   const waiting = main([...base, '--gpsd'], later.io)
-  t.match(await later.logs.waitFor((l) => l.msg === 'agent started'), { location: 'gpsd' }, 'bare --gpsd: gpsd on 127.0.0.1:2947')
+  t.match(await later.logs.waitFor((l) => l.msg === 'agent started'), { location: 'gpsd' })
   await later.logs.waitFor((l) => l.msg === 'gpsd disconnected, retrying')
+  // The port guard kept the connection from reaching a gpsd on this machine, and says where it went.
+  t.match(takeViolations(), [/127\.0\.0\.1:2947/], 'bare --gpsd: gpsd on 127.0.0.1:2947')
   later.abort()
   t.equal(await waiting, 0, 'a phone whose gpsd is not up yet runs, retries and stops cleanly')
 

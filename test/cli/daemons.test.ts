@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { ManualClock, SystemClock } from '../../common/clock.js'
 import { deviceOnDisk, addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { closedPort } from '../fixtures/ports.js'
 import { run, testIo } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -111,15 +112,16 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   writeFileSync(join(dir, 'wrong.token'), 'nope\n')
   t.match((await run(['console', '--data', dir, 'devices'])).err, /cannot read the console token .*console\.token \(ENOENT\); the broker writes it on first start/)
   t.match((await run(['console', '--api', cloud.apiUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err, /missing or wrong console token/)
-  const closed = await run(['console', '--api', 'http://127.0.0.1:1', '--token-file', join(dir, 'wrong.token'), 'devices'])
-  t.match(closed.err, /cannot reach the broker at http:\/\/127\.0\.0\.1:1/)
+  const closedUrl = `http://127.0.0.1:${await closedPort()}`
+  const closed = await run(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])
+  t.match(closed.err, `cannot reach the broker at ${closedUrl}`)
   const stranger = createServer((_req, res) => res.end('<html>hello</html>'))
   await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
   t.teardown(() => stranger.close())
   const strangerUrl = `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`
   t.match((await run(['console', '--api', strangerUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err, /did not answer like a fakephone broker \(HTTP 200\)/)
   const ui = testIo()
-  const watching = main(['console', '--api', 'http://127.0.0.1:1', '--token-file', join(dir, 'wrong.token'), 'watch'], ui.io)
+  const watching = main(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'watch'], ui.io)
   await ui.waitForOut('cannot reach the broker')
   ui.abort()
   t.equal(await watching, 0, 'watch keeps going when the broker is away, saying so')

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { renderDriveFiles } from '../../cli/drive-commands.js'
 import { main } from '../../cli/main.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
+import { closedPort } from '../fixtures/ports.js'
 import { run, testIo } from '../fixtures/io.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
@@ -99,8 +100,9 @@ t.test('the console says when the broker is not there or does not answer like on
   const { port } = server.address() as { port: number }
   const proxy = await run(['console', '--api', `http://127.0.0.1:${port}`, '--data', cloud.dataDir, 'drive', 'download', 'alice', 'x', join(tempDir(t), 'x')])
   t.match(proxy.err, /HTTP 502/)
-  const gone = await run(['console', '--api', 'http://127.0.0.1:1', '--data', cloud.dataDir, 'drive', 'download', 'alice', 'x', join(tempDir(t), 'x')])
-  t.match(gone.err, /cannot reach the broker at http:\/\/127\.0\.0\.1:1/)
+  const goneUrl = `http://127.0.0.1:${await closedPort()}`
+  const gone = await run(['console', '--api', goneUrl, '--data', cloud.dataDir, 'drive', 'download', 'alice', 'x', join(tempDir(t), 'x')])
+  t.match(gone.err, `cannot reach the broker at ${goneUrl}`)
 })
 
 t.test('the drive table puts the folder before the name and a notice instead of an empty table', (t) => {

@@ -20,6 +20,7 @@ t.test('install writes both units, the sysusers entry and valid configs under th
   t.same(JSON.parse(readFileSync(join(prefix, 'etc/fakephone/agent-attic.json'), 'utf8')), {
     id: 'attic',
     broker: 'mqtt://127.0.0.1:1883',
+    push: 'ws://127.0.0.1:8080/push',
     dataDir: '/var/lib/fakephone-agent-attic',
     location: 'gpsd',
     interval: '30s',

@@ -5,6 +5,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { ManualClock } from '../../common/clock.js'
 import { MqttLink } from '../../common/mqtt.js'
 import { LogCapture } from '../fixtures/logs.js'
+import { closedPort } from '../fixtures/ports.js'
 
 t.test('a link that cannot connect waits a jittered delay, retries, and stops for good when told', async (t) => {
   // A port that refuses at once: bound by us, then closed.
@@ -60,7 +61,7 @@ t.test('X1 a link switched off closes its connection and retries nothing until s
 })
 
 t.test('a link that was never switched on stops at once; a publish whose connection drops before its PUBACK fails', async (t) => {
-  const never = new MqttLink({ url: 'mqtt://127.0.0.1:1', clock: new ManualClock(), log: new LogCapture().logger(), startOff: true, mqtt: { clientId: 'x' } })
+  const never = new MqttLink({ url: `mqtt://127.0.0.1:${await closedPort()}`, clock: new ManualClock(), log: new LogCapture().logger(), startOff: true, mqtt: { clientId: 'x' } })
   await never.stop()
   t.equal(never.state, 'stopped')
   // A broker that accepts the connection and then acknowledges nothing.
@@ -76,4 +77,16 @@ t.test('a link that was never switched on stops at once; a publish whose connect
     await failed
     await link.stop()
   }
+})
+
+t.test('one connection failure is one log line, with its reason, even when mqtt.js reports the loss twice', async (t) => {
+  const clock = new ManualClock()
+  const logs = new LogCapture()
+  const link = new MqttLink({ url: `mqtt://127.0.0.1:${await closedPort()}`, clock, log: logs.logger('info'), mqtt: { clientId: 'x' } })
+  t.teardown(() => link.stop())
+  await once(link, 'state')
+  link.client.emit('close')
+  t.equal(clock.waiting, 1, 'one retry waits')
+  t.match(logs.lines, [{ msg: 'mqtt disconnected, retrying', err: /ECONNREFUSED/, attempt: 1 }])
+  t.equal(logs.lines.length, 1)
 })

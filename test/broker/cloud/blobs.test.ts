@@ -19,6 +19,7 @@ import { ManualClock } from '../../../common/clock.js'
 import { UploadStateSchema } from '../../../common/cloud/blob-api.js'
 import { z } from 'zod'
 import { addDevice, connectDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
+import { closedPort } from '../../fixtures/ports.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { onEnd, tempDir } from '../../fixtures/scope.js'
 
@@ -175,8 +176,9 @@ t.test('the cloud client: an answer that is not JSON is BAD_REPLY, a download st
 t.test('the cloud client says when the cloud is not there or not a fakephone cloud', async (t) => {
   const cloud = await startCloud(t)
   const { secret } = await phone(t, cloud)
-  const lost = new CloudClient({ baseUrl: 'http://127.0.0.1:9', deviceId: 'p1', secret })
-  await t.rejects(lost.call('GET', '/cloud/v1/anything', z.unknown()), { code: 'UNREACHABLE', status: 0, message: /cannot reach the cloud at http:\/\/127.0.0.1:9/ })
+  const lostUrl = `http://127.0.0.1:${await closedPort()}`
+  const lost = new CloudClient({ baseUrl: lostUrl, deviceId: 'p1', secret })
+  await t.rejects(lost.call('GET', '/cloud/v1/anything', z.unknown()), { code: 'UNREACHABLE', status: 0, message: `cannot reach the cloud at ${lostUrl}` })
   const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
   await t.rejects(client.call('POST', '/api/nowhere', z.unknown(), {}), { code: 'NOT_FOUND', status: 404 }, "the broker's refusals carry a code, even on a path it does not serve")
   const stranger = createServer((_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>Bad Gateway</h1>'))

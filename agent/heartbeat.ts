@@ -1,0 +1,129 @@
+/**
+ * F1, F3: the phone's location heartbeats. Each interval is drawn from the
+ * mean × (1 ± jitter) on the injected clock (six times as often in lost mode,
+ * F2); a heartbeat goes out only while Find Device and the cloud service are
+ * on (F3), the data channel is up and there is a fix. It carries the fix to
+ * 1e-6 degrees (about 0.1 m, finer than any fix) and the battery as an
+ * integer percent. Sequence numbers come from agent/heartbeat-seq.ts, so a
+ * heartbeat writes no settings file.
+ */
+import { EventEmitter } from 'node:events'
+import type { Clock, Timer } from '../common/clock.js'
+import type { Heartbeat } from '../common/contract.js'
+import type { Logger } from '../common/log.js'
+import type { Battery } from './battery.js'
+import type { SeqReserve } from './heartbeat-seq.js'
+import type { LocationSource } from './location.js'
+import type { PhoneSettings } from './settings.js'
+
+/** F2: in lost mode heartbeats come this many times as often. */
+export const LOST_MODE_SPEEDUP = 6
+
+export interface HeartbeatOptions {
+  clock: Clock
+  log: Logger
+  location: LocationSource
+  random: () => number
+  /** Mean time between heartbeats, ms. */
+  heartbeatMs: number
+  /** Each interval is drawn from heartbeatMs × (1 ± jitter). */
+  jitter: number
+  battery: Battery
+  settings: PhoneSettings
+  seqs: SeqReserve
+  /** Whether the data channel is up. */
+  connected(): boolean
+  /** Publishes one heartbeat on the data channel; false when the channel went down. */
+  send(hb: Heartbeat): boolean
+}
+
+interface HeartbeatEvents {
+  heartbeat: [hb: Heartbeat]
+}
+
+/** Degrees to 1e-6 (about 0.1 m). */
+export function roundDegrees(deg: number): number {
+  return Math.round(deg * 1e6) / 1e6
+}
+
+export class HeartbeatLoop extends EventEmitter<HeartbeatEvents> {
+  private timer: Timer | null = null
+  /** Heartbeats being numbered and sent, one after the other. */
+  private sending: Promise<void> = Promise.resolve()
+  private sentCount = 0
+  private lastSent: Heartbeat | null = null
+
+  constructor(private readonly opts: HeartbeatOptions) {
+    super()
+  }
+
+  get sent(): number {
+    return this.sentCount
+  }
+
+  get last(): Heartbeat | null {
+    return this.lastSent
+  }
+
+  start(): void {
+    this.schedule()
+  }
+
+  /** F2: lost mode changed the pace: the next interval is drawn anew from now. */
+  reschedule(): void {
+    if (!this.timer) return
+    this.timer.cancel()
+    this.schedule()
+  }
+
+  /** No more heartbeats; resolves once the one being sent (if any) is out. */
+  async stop(): Promise<void> {
+    this.timer?.cancel()
+    this.timer = null
+    await this.sending
+  }
+
+  private schedule(): void {
+    const { jitter, heartbeatMs } = this.opts
+    const mean = this.opts.settings.value.lostMode ? heartbeatMs / LOST_MODE_SPEEDUP : heartbeatMs
+    const interval = mean * (1 + jitter * (2 * this.opts.random() - 1))
+    this.timer = this.opts.clock.after(interval, () => {
+      // The next one is due on the clock's time whatever becomes of this one.
+      this.schedule()
+      this.beat()
+    })
+  }
+
+  /** One heartbeat, when locating is on, connected, and there is a fix. */
+  private beat(): void {
+    const now = this.opts.clock.now()
+    const fix = this.opts.location.fix(now)
+    const { cloudService, findDevice, network } = this.opts.settings.value
+    if (!cloudService || !findDevice || !this.opts.connected() || !fix) return
+    const battery = this.opts.battery.read(now)
+    const reading = {
+      at: now,
+      lat: roundDegrees(fix.lat),
+      lon: roundDegrees(fix.lon),
+      accuracy: fix.accuracy,
+      speed: fix.speed,
+      battery: battery.level,
+      charging: battery.charging,
+      network,
+    }
+    this.sending = this.sending.then(async () => {
+      try {
+        this.publish({ seq: await this.opts.seqs.take(), ...reading })
+      } catch (err) {
+        this.opts.log.error({ err: (err as Error).message }, 'heartbeat not sent: could not reserve sequence numbers')
+      }
+    })
+  }
+
+  private publish(hb: Heartbeat): void {
+    if (!this.opts.send(hb)) return
+    this.sentCount++
+    this.lastSent = hb
+    this.emit('heartbeat', hb)
+  }
+}
