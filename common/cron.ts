@@ -48,6 +48,8 @@ export class CronSchedule {
   private readonly minutes: readonly number[]
   private readonly hours: readonly number[]
   private readonly months: ReadonlySet<number>
+  /** Days of the month and of the week when both fields are plain numbers (no L, W or #), else null. */
+  private readonly plainDays: { ofMonth: ReadonlySet<number>; ofWeek: ReadonlySet<number> } | null
   private readonly zone: Intl.DateTimeFormat
   private timer: Timer | null = null
 
@@ -62,6 +64,11 @@ export class CronSchedule {
     this.minutes = [...fields.minute].sort((a, b) => a - b)
     this.hours = [...fields.hour].sort((a, b) => a - b)
     this.months = new Set(fields.month)
+    const numbers = (values: (number | string)[]): number[] | null => (values.every((v) => typeof v === 'number') ? (values as number[]) : null)
+    const ofMonth = numbers(fields.dayOfMonth)
+    const ofWeek = numbers(fields.dayOfWeek)
+    // Sunday may be written 7; 0 is what a date's day of the week says.
+    this.plainDays = ofMonth && ofWeek ? { ofMonth: new Set(ofMonth), ofWeek: new Set(ofWeek.map((d) => d % 7)) } : null
     // The task is never started, so its function never runs: node-cron only matches dates here.
     /* c8 ignore next */
     this.wall = cron.createTask(expression, () => {}, { timezone: 'UTC' })
@@ -121,7 +128,10 @@ export class CronSchedule {
     const firstHour = this.hours[0] as number
     const firstMinute = this.minutes[0] as number
     for (let day = Math.floor(from / DAY) * DAY; day <= until; day += DAY) {
-      if (!this.months.has(new Date(day).getUTCMonth() + 1)) continue
+      const date = new Date(day)
+      if (!this.months.has(date.getUTCMonth() + 1)) continue
+      // A cheap first refusal (node-cron asks both fields: day of month and day of week), then node-cron decides.
+      if (this.plainDays && !(this.plainDays.ofMonth.has(date.getUTCDate()) && this.plainDays.ofWeek.has(date.getUTCDay()))) continue
       // Minute and hour fields are matched below; this asks node-cron whether the day itself matches.
       if (!this.wall.match(new Date(day + firstHour * HOUR + firstMinute * MINUTE))) continue
       for (const hour of this.hours) {
