@@ -10,7 +10,7 @@
  * and the take-over is logged. Release removes the file only while it is still ours.
  */
 import { randomUUID } from 'node:crypto'
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '../common/log.js'
 import { FakephoneError } from '../common/errors.js'
@@ -66,7 +66,7 @@ export function lockDataDir(dataDir: string, log: Logger): DataDirLock {
   if (holder && isAlive(holder.pid)) throw new DataDirLockedError(dataDir, holder)
   log.warn({ path, stale: holder ?? 'unreadable' }, 'taking over a stale data directory lock: its process is gone')
   // Removed only if it is still the stale one we read (another starter may have just taken it over).
-  if (readRecord(path)?.token === holder?.token) removeIfPresent(path)
+  if (readRecord(path)?.token === holder?.token) rmSync(path, { force: true })
   if (tryCreate(path, record)) return new DataDirLock(path, record.token)
   /* c8 ignore next 2 -- another starter took the lock over between our check and our create: it wins */
   throw new DataDirLockedError(dataDir, readRecord(path) ?? { pid: 0, startedAt: 'an unknown time' })
@@ -113,14 +113,5 @@ function isAlive(pid: number): boolean {
     return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-function removeIfPresent(path: string): void {
-  try {
-    unlinkSync(path)
-  } catch (err) {
-    /* c8 ignore next -- only a missing file (another starter removed it first) is expected here */
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
 }

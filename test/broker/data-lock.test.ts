@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { LOCK_FILE, lockDataDir } from '../../broker/data-lock.js'
@@ -95,6 +95,10 @@ t.test('stale locks: a dead pid or an unreadable file is taken over; release lea
   writeFileSync(path, '')
   missing.release()
   t.ok(existsSync(path), 'an emptied lock file is not ours to remove')
+  rmSync(path)
+  const removed = lockDataDir(dataDir, logs.logger())
+  rmSync(path)
+  t.doesNotThrow(() => removed.release(), 'a lock file someone removed is released quietly')
 })
 
 t.test('a port in use is named with its address, before the broker reports itself listening', async (t) => {
