@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { AgentConfigSchema } from '../agent/config.js'
 import { ConsoleClient } from '../broker/console-client.js'
 import { openDb } from '../broker/db.js'
+import { lockDataDir } from '../broker/data-lock.js'
 import { DeviceRegistry } from '../broker/registry.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { writeFile, mkdir } from 'node:fs/promises'
@@ -57,7 +58,13 @@ export function demoCommand(io: Io): Command {
       const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
       const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)
       const keys = new OwnerKeys(o.keys)
-      await ensureDemoDevice(o.data, secretFile, keys)
+      // Under the data-directory lock: a second demo refuses here, before it touches the registry.
+      const lock = lockDataDir(o.data, log)
+      try {
+        await ensureDemoDevice(o.data, secretFile, keys)
+      } finally {
+        lock.release()
+      }
       const host = DEFAULT_BROKER_OPTIONS.host
       const cloudClock = o.realTime ? io.clock : new SimulatedClock(io.clock)
       const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort }, cloudClock, log.child({ module: 'broker' }))
