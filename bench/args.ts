@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync'] as const
+export const SCENARIOS = ['ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync', 'cron'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -37,7 +37,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --fanout <n>           commands mode: agents that each get one ring at once (default 200, 1-1000)
   --push-rate <n>        push mode: notifications per second across the agents (default 200, 1-5000)
   --photos <n>           sync mode: photos one phone syncs and another pulls (default 1000, 1-20000)
-  --only <list>          comma-separated: ingest, fleet, commands, mosquitto, push, sync (default: all)
+  --only <list>          comma-separated: ingest, fleet, commands, mosquitto, push, sync, cron (default: all)
   --json                 print only the JSON result
   --help                 this text`
 

@@ -11,6 +11,7 @@ import type { IngestResult } from './ingest.js'
 import type { MosquittoOutcome } from './mosquitto.js'
 import type { PushResult } from './push.js'
 import type { SyncResult } from './sync.js'
+import type { CronResult } from './cron.js'
 import type { LatencySummary } from './stats.js'
 
 export interface MachineInfo {
@@ -35,6 +36,7 @@ export interface BenchReport {
   mosquitto?: MosquittoOutcome | Failed
   push?: PushResult | Failed
   sync?: SyncResult | Failed
+  cron?: CronResult | Failed
 }
 
 export function machineInfo(): MachineInfo {
@@ -251,6 +253,13 @@ function syncSection(r: BenchReport): string {
   ])}`
 }
 
+function cronSection(r: BenchReport): string {
+  const c = r.cron as CronResult | Failed
+  const title = 'Cron look-ups (B1): CronSchedule.nextAfter from start times spread over a year'
+  if (isFailed(c)) return `${title}\n  failed: ${c.error}`
+  return `${title}\n${table(c.cases.map((k) => [`${k.expression} (${k.timezone})`, `mean ${ms(k.meanMs)} ms, max ${ms(k.maxMs)} ms over ${int(c.lookups)}`]))}`
+}
+
 function pushSection(r: BenchReport): string {
   const p = r.push
   if (p === undefined) return ''
@@ -277,5 +286,6 @@ export function renderReport(r: BenchReport): string {
   if (r.commands !== undefined) sections.push(commandsSection(r))
   if (r.push !== undefined) sections.push(pushSection(r))
   if (r.sync !== undefined) sections.push(syncSection(r))
+  if (r.cron !== undefined) sections.push(cronSection(r))
   return `${sections.join('\n\n')}\n\nJSON:\n${JSON.stringify(r)}\n`
 }

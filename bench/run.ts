@@ -20,6 +20,7 @@ import { Cleanup, errorText, interruptSignal } from './lifecycle.js'
 import { runMosquitto, type MosquittoOutcome } from './mosquitto.js'
 import { runPush, type PushResult } from './push.js'
 import { runSync, type SyncResult } from './sync.js'
+import { runCron, type CronResult } from './cron.js'
 import { machineInfo, renderReport, type BenchReport } from './report.js'
 
 /** If anything still holds the process open this long after the report, it exits anyway. */
@@ -54,6 +55,7 @@ async function runAll(ctx: ScenarioContext): Promise<BenchReport> {
   if (only.has('mosquitto')) report.mosquitto = await scenario<MosquittoOutcome>('mosquitto', ctx, runMosquitto)
   if (only.has('push')) report.push = await scenario<PushResult>('push', ctx, runPush)
   if (only.has('sync')) report.sync = await scenario<SyncResult>('sync', ctx, runSync)
+  if (only.has('cron')) report.cron = await scenario<CronResult>('cron', ctx, runCron)
   return report
 }
 

@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { FakephoneError } from '../common/errors.js'
 
 export type Db = Database.Database
 
@@ -202,22 +203,56 @@ const MIGRATIONS: readonly string[] = [
      cleaning_from INTEGER,
      next_batch_at INTEGER
    );`,
+  // Nothing ever read or wrote it: the console token lives in a file (console-token.ts).
+  `DROP TABLE secrets;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'
 
-/** Opens (creating if needed) the database in `dataDir` and brings its schema up to date. */
+/** The schema version this code writes and understands. */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+export class DbVersionError extends FakephoneError {
+  constructor(path: string, found: number) {
+    super(
+      'DB_TOO_NEW',
+      `the database ${path} has schema version ${found}, newer than this build of fakephone understands (${SCHEMA_VERSION}): ` +
+        'it was written by a newer fakephone; run that one (an older build would silently change it)',
+    )
+  }
+}
+
+/**
+ * Opens (creating if needed) the database in `dataDir` and brings its schema up to date.
+ * A database newer than this code is refused, untouched. Migrations run in one
+ * `BEGIN IMMEDIATE` transaction: two processes opening an old database at once
+ * cannot both migrate it (the second waits for the write lock, then finds it done).
+ */
 export function openDb(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true })
-  const db = new Database(join(dataDir, DB_FILE))
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.pragma('foreign_keys = ON')
-  db.pragma('busy_timeout = 5000')
-  const version = db.pragma('user_version', { simple: true }) as number
-  db.transaction(() => {
-    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string)
-    db.pragma(`user_version = ${MIGRATIONS.length}`)
-  })()
+  const path = join(dataDir, DB_FILE)
+  const db = new Database(path)
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.pragma('foreign_keys = ON')
+    db.pragma('busy_timeout = 5000')
+    db.transaction(() => {
+      const version = schemaVersion(db)
+      if (version > SCHEMA_VERSION) throw new DbVersionError(path, version)
+      for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string)
+      if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    }).immediate()
+  } catch (err) {
+    db.close()
+    throw err
+  }
   return db
+}
+
+/** The database's `PRAGMA user_version`. */
+export function schemaVersion(db: Db): number {
+  const [row] = db.prepare<[], { user_version: number }>('PRAGMA user_version').all()
+  /* c8 ignore next -- PRAGMA user_version always answers one row */
+  return row?.user_version ?? 0
 }

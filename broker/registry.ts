@@ -69,12 +69,11 @@ export class DeviceRegistry {
   }
 
   get(id: string): DeviceRecord | undefined {
-    const row = this.db.prepare('SELECT id, account, created_at AS createdAt FROM devices WHERE id = ?').get(id)
-    return row as DeviceRecord | undefined
+    return this.db.prepare<[string], DeviceRecord>('SELECT id, account, created_at AS createdAt FROM devices WHERE id = ?').get(id)
   }
 
   list(): DeviceRecord[] {
-    return this.db.prepare('SELECT id, account, created_at AS createdAt FROM devices ORDER BY id').all() as DeviceRecord[]
+    return this.db.prepare<[], DeviceRecord>('SELECT id, account, created_at AS createdAt FROM devices ORDER BY id').all()
   }
 
   remove(id: string): void {
@@ -89,7 +88,7 @@ export class DeviceRegistry {
 
   /** The account of device `id` when `secret` is its secret; read in one go with the hash, so a removal in between cannot split them. */
   async verifiedAccount(id: string, secret: string): Promise<string | undefined> {
-    const row = this.db.prepare('SELECT secret_hash AS hash, account FROM devices WHERE id = ?').get(id) as { hash: string; account: string } | undefined
+    const row = this.db.prepare<[string], { hash: string; account: string }>('SELECT secret_hash AS hash, account FROM devices WHERE id = ?').get(id)
     if (!row) return undefined
     return (await verifySecret(secret, row.hash)) ? row.account : undefined
   }

@@ -17,6 +17,7 @@ import { AccessControl, type AcceptedMessage } from './access.js'
 import { addConsoleRoutes } from './console-api.js'
 import { ensureConsoleToken } from './console-token.js'
 import { openDb, type Db } from './db.js'
+import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './guard.js'
 import { DeviceRegistry } from './registry.js'
@@ -72,6 +73,7 @@ const OUTBOX_BATCH = 200
 export class CloudBroker {
   readonly counters: BrokerCounters = { rateLimited: 0, dropped: 0, publishRefused: 0, heartbeats: 0 }
   private db?: Db
+  private lock?: DataDirLock
   private aedes?: Aedes
   private tcp?: TcpServer
   private http?: HttpServer
@@ -120,6 +122,8 @@ export class CloudBroker {
   /** Starts every part; resolves with the ports actually bound. */
   async start(): Promise<{ mqttPort: number; httpPort: number }> {
     const log = this.log
+    // First thing: a second broker on this data directory must refuse before it touches any state.
+    this.lock = lockDataDir(this.opts.dataDir, log)
     this.db = openDb(this.opts.dataDir)
     this.registryRef = new DeviceRegistry(this.db, () => this.clock.now())
     this.storeRef = new StateStore(this.db)
@@ -206,8 +210,8 @@ export class CloudBroker {
       req.socket.setNoDelay(true)
       this.accept(createWebSocketStream(ws), req.socket.remoteAddress as string)
     })
-    const mqttPort = await listen(this.tcp, this.opts.mqttPort, this.opts.host)
-    const httpPort = await listen(this.http, this.opts.httpPort, this.opts.host)
+    const mqttPort = await listen(this.tcp, 'MQTT', this.opts.mqttPort, this.opts.host)
+    const httpPort = await listen(this.http, 'HTTP', this.opts.httpPort, this.opts.host)
     log.info({ host: this.opts.host, mqttPort, httpPort, dataDir: this.opts.dataDir }, 'broker listening')
     return { mqttPort, httpPort }
   }
@@ -227,6 +231,8 @@ export class CloudBroker {
     this.storeRef?.flush()
     this.db?.close()
     this.db = undefined
+    this.lock?.release()
+    this.lock = undefined
     this.log.info('broker stopped')
   }
 
@@ -325,14 +331,21 @@ export class CloudBroker {
   }
 }
 
-function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<number> {
+/** Binds `server`; a failure names the port and address, e.g. `MQTT port 127.0.0.1:1883 is in use (EADDRINUSE)`. */
+function listen(server: TcpServer | HttpServer, label: string, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject)
+    const fail = (err: NodeJS.ErrnoException): void => reject(listenError(err, label, `${host}:${port}`))
+    server.once('error', fail)
     server.listen(port, host, () => {
-      server.off('error', reject)
+      server.off('error', fail)
       resolve((server.address() as AddressInfo).port)
     })
   })
+}
+
+function listenError(err: NodeJS.ErrnoException, label: string, address: string): NodeJS.ErrnoException {
+  const what = err.code === 'EADDRINUSE' ? `is in use (${err.code})` : `cannot be bound: ${err.message}`
+  return Object.assign(new Error(`${label} port ${address} ${what}`), { code: err.code })
 }
 
 function closeServer(server: TcpServer | HttpServer | undefined): Promise<void> {

@@ -57,7 +57,7 @@ export async function startOrExplain(
     await broker.stop()
     throw new UserError(
       e.code === 'EADDRINUSE'
-        ? `cannot listen on ${o.host}:${o.mqttPort} or ${o.host}:${o.httpPort}: the address is in use (another broker running? pick other ports with --mqtt-port/--http-port)`
+        ? `${e.message}: another broker running? pick other ports with --mqtt-port/--http-port`
         : `cannot start the broker: ${e.message}`,
     )
   }

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { AgentConfigSchema } from '../agent/config.js'
 import { ConsoleClient } from './console-client.js'
 import { openDb } from '../broker/db.js'
+import { lockDataDir } from '../broker/data-lock.js'
 import { DeviceRegistry } from '../broker/registry.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { writeFile, mkdir } from 'node:fs/promises'
@@ -61,7 +62,13 @@ export function demoCommand(io: Io): Command {
       const host = DEFAULT_BROKER_OPTIONS.host
       // Simulated time starts where the last demo on this data directory left it.
       const cloudClock = o.realTime ? io.clock : persistedSimulatedClock(o.data, io.clock)
-      await ensureDemoDevice(o.data, secretFile, keys, cloudClock)
+      // Under the data-directory lock: a second demo refuses here, before it touches the registry.
+      const lock = lockDataDir(o.data, log)
+      try {
+        await ensureDemoDevice(o.data, secretFile, keys, cloudClock)
+      } finally {
+        lock.release()
+      }
       const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort }, cloudClock, log.child({ module: 'broker' }))
       const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
       io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)

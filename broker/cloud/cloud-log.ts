@@ -34,9 +34,9 @@ export class CloudLog {
     private readonly push: NotificationQueue,
   ) {
     this.sql = {
-      insert: db.prepare('INSERT INTO cloud_log (account, at, rule, message, count) VALUES (?, ?, ?, ?, ?)'),
-      list: db.prepare('SELECT seq, account, at, rule, message, count FROM cloud_log WHERE account = ? ORDER BY seq DESC LIMIT ?'),
-      devices: db.prepare('SELECT id FROM devices WHERE account = ? ORDER BY id').pluck(),
+      insert: db.prepare<[string, number, string, string, number]>('INSERT INTO cloud_log (account, at, rule, message, count) VALUES (?, ?, ?, ?, ?)'),
+      list: db.prepare<[string, number], CloudLogEntry>('SELECT seq, account, at, rule, message, count FROM cloud_log WHERE account = ? ORDER BY seq DESC LIMIT ?'),
+      devices: db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE account = ? ORDER BY id'),
     }
   }
 
@@ -48,7 +48,7 @@ export class CloudLog {
 
   /** Tells the owner on every phone of the account (push, kind "cloud") and records it. */
   notify(account: string, rule: string, title: string, body: string): void {
-    for (const deviceId of this.sql.devices.all(account) as string[]) {
+    for (const { id: deviceId } of this.sql.devices.all(account)) {
       this.push.enqueue(deviceId, { kind: 'cloud', title, body, ttlMs: NOTICE_TTL_MS })
     }
     this.record(account, rule, `notice sent: ${title}`)
@@ -56,6 +56,6 @@ export class CloudLog {
 
   /** Newest first. */
   list(account: string, limit: number): CloudLogEntry[] {
-    return this.sql.list.all(account, limit) as CloudLogEntry[]
+    return this.sql.list.all(account, limit)
   }
 }

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { openDb } from '../../broker/db.js'
+import Database from 'better-sqlite3'
+import { DB_FILE, SCHEMA_VERSION, openDb, schemaVersion } from '../../broker/db.js'
 import { DeviceRegistry, hashSecret, verifySecret } from '../../broker/registry.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -42,9 +43,43 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   const first = openDb(dir)
   const version = first.pragma('user_version', { simple: true }) as number
   first.close()
-  t.equal(version, 9, 'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive (D1-D5), synced items and the bin (S, R), backups (B1-B4)')
+  t.equal(version, 10, 'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive (D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped')
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
+  db.close()
+  t.end()
+})
+
+t.test('a database newer than this code is refused, naming both versions, and left as it was', (t) => {
+  const dir = t.testdir()
+  openDb(dir).close()
+  const raw = new Database(join(dir, DB_FILE))
+  raw.pragma(`user_version = ${SCHEMA_VERSION + 3}`)
+  raw.close()
+  t.throws(() => openDb(dir), {
+    code: 'DB_TOO_NEW',
+    message: new RegExp(`schema version ${SCHEMA_VERSION + 3}, newer than this build of fakephone understands \\(${SCHEMA_VERSION}\\)`),
+  })
+  const after = new Database(join(dir, DB_FILE))
+  t.equal(schemaVersion(after), SCHEMA_VERSION + 3, 'not downgraded')
+  after.close()
+  t.end()
+})
+
+t.test('the unused secrets table is dropped from an older database; a new one never has it', (t) => {
+  const tables = (db: Database.Database): string[] =>
+    db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => r.name)
+  const fresh = openDb(t.testdir())
+  t.notOk(tables(fresh).includes('secrets'))
+  fresh.close()
+  const dir = t.testdir()
+  const old = openDb(dir)
+  old.exec('CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)')
+  old.pragma(`user_version = ${SCHEMA_VERSION - 1}`)
+  old.close()
+  const db = openDb(dir)
+  t.notOk(tables(db).includes('secrets'))
+  t.equal(schemaVersion(db), SCHEMA_VERSION)
   db.close()
   t.end()
 })

@@ -1,0 +1,117 @@
+/**
+ * One broker per data directory. The broker takes `DATA/broker.lock` before it
+ * opens the database or touches any state, so a second broker (a second
+ * `npm start`) on the same directory refuses at once, naming the process that
+ * holds it, instead of resetting the running broker's presence rows.
+ *
+ * The lock file appears whole (written aside, then hard-linked into place, which
+ * fails if the name exists), holds the owner's pid, when it took the lock and a
+ * random token; a lock whose process is gone (a crash, SIGKILL) is taken over
+ * and the take-over is logged. Release removes the file only while it is still ours.
+ */
+import { randomUUID } from 'node:crypto'
+import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from '../common/log.js'
+import { FakephoneError } from '../common/errors.js'
+
+export const LOCK_FILE = 'broker.lock'
+
+interface LockRecord {
+  pid: number
+  startedAt: string
+  token: string
+}
+
+export class DataDirLockedError extends FakephoneError {
+  constructor(
+    dataDir: string,
+    readonly holder: { pid: number; startedAt: string },
+  ) {
+    super(
+      'DATA_DIR_LOCKED',
+      `the data directory ${dataDir} is in use by another broker: process ${holder.pid}, running since ${holder.startedAt} ` +
+        '(stop it first, or give this one another data directory)',
+    )
+  }
+}
+
+/** A held lock; `release()` is idempotent. */
+export class DataDirLock {
+  private held = true
+
+  constructor(
+    readonly path: string,
+    private readonly token: string,
+  ) {}
+
+  release(): void {
+    if (!this.held) return
+    this.held = false
+    // Another process may have taken the file over (it thought us dead): then it is not ours to remove.
+    if (readRecord(this.path)?.token === this.token) unlinkSync(this.path)
+  }
+}
+
+/**
+ * Takes the lock on `dataDir` (creating the directory), or throws DataDirLockedError
+ * naming the live process that holds it. A lock left by a process that is gone is taken over.
+ */
+export function lockDataDir(dataDir: string, log: Logger): DataDirLock {
+  mkdirSync(dataDir, { recursive: true })
+  const path = join(dataDir, LOCK_FILE)
+  const record: LockRecord = { pid: process.pid, startedAt: new Date().toISOString(), token: randomUUID() }
+  if (tryCreate(path, record)) return new DataDirLock(path, record.token)
+  const holder = readRecord(path)
+  if (holder && isAlive(holder.pid)) throw new DataDirLockedError(dataDir, holder)
+  log.warn({ path, stale: holder ?? 'unreadable' }, 'taking over a stale data directory lock: its process is gone')
+  // Removed only if it is still the stale one we read (another starter may have just taken it over).
+  if (readRecord(path)?.token === holder?.token) rmSync(path, { force: true })
+  if (tryCreate(path, record)) return new DataDirLock(path, record.token)
+  /* c8 ignore next 2 -- another starter took the lock over between our check and our create: it wins */
+  throw new DataDirLockedError(dataDir, readRecord(path) ?? { pid: 0, startedAt: 'an unknown time' })
+}
+
+/** Creates `path` with `record`, atomically and only if it does not exist. */
+function tryCreate(path: string, record: LockRecord): boolean {
+  const aside = `${path}.${record.token}`
+  writeFileSync(aside, JSON.stringify(record) + '\n', { mode: 0o644 })
+  try {
+    linkSync(aside, path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    /* c8 ignore next 2 -- a link refused for another reason (a read-only directory) is rethrown as is */
+    throw err
+  } finally {
+    unlinkSync(aside)
+  }
+}
+
+function readRecord(path: string): LockRecord | null {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch {
+    return null
+  }
+  try {
+    const r = JSON.parse(text) as Partial<LockRecord>
+    if (typeof r.pid === 'number' && Number.isInteger(r.pid) && r.pid > 0 && typeof r.startedAt === 'string' && typeof r.token === 'string') {
+      return { pid: r.pid, startedAt: r.startedAt, token: r.token }
+    }
+  } catch {
+    // Not JSON: someone else's file or a damaged one; treated as no owner.
+  }
+  return null
+}
+
+/** True if a process with this pid exists (EPERM: it exists, under another user). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,0 +1,113 @@
+/** One broker per data directory, and a port error that names the port (issue 10, item 6). */
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { LOCK_FILE, lockDataDir } from '../../broker/data-lock.js'
+import { CloudBroker, DEFAULT_BROKER_OPTIONS, type BrokerOptions } from '../../broker/server.js'
+import { ManualClock } from '../../common/clock.js'
+import { addDevice, connectDevice, startCloud } from '../fixtures/cloud.js'
+import { assertBuilt, spawnCli } from '../fixtures/child.js'
+import { LogCapture } from '../fixtures/logs.js'
+import { tempDir } from '../fixtures/scope.js'
+
+function broker(t: Test, opts: Partial<BrokerOptions>, logs = new LogCapture()): CloudBroker {
+  const b = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, mqttPort: 0, httpPort: 0, dataDir: tempDir(t), ...opts }, new ManualClock(), logs.logger())
+  t.teardown(() => b.stop())
+  return b
+}
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
+  await once(child, 'exit')
+  return child.pid as number
+}
+
+t.test('a second broker on the same data directory and ports refuses at once, and the first one\'s devices stay online', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  await connectDevice(t, cloud, 'phone-a', secret)
+  t.equal(cloud.broker.store.device('phone-a')?.online, true)
+  const second = broker(t, { dataDir: cloud.dataDir, mqttPort: cloud.mqttPort, httpPort: cloud.httpPort })
+  await t.rejects(second.start(), {
+    code: 'DATA_DIR_LOCKED',
+    message: new RegExp(`data directory .* is in use by another broker: process ${process.pid}, running since \\d{4}-\\d\\d-\\d\\dT`),
+  })
+  await second.stop()
+  t.equal(cloud.broker.store.device('phone-a')?.online, true, 'the refused broker did not reset presence')
+  const lock = JSON.parse(readFileSync(join(cloud.dataDir, LOCK_FILE), 'utf8')) as { pid: number }
+  t.equal(lock.pid, process.pid, 'the lock is still the first broker\'s')
+})
+
+t.test('the lock is released on stop: the next broker on the directory starts', async (t) => {
+  const dataDir = tempDir(t)
+  const first = broker(t, { dataDir })
+  await first.start()
+  await first.stop()
+  t.notOk(existsSync(join(dataDir, LOCK_FILE)))
+  const next = broker(t, { dataDir })
+  t.ok((await next.start()).mqttPort > 0)
+})
+
+t.test('the lock holds across processes; a lock left by a killed broker is taken over and the take-over logged', async (t) => {
+  assertBuilt()
+  const dataDir = tempDir(t)
+  const child = spawnCli(t, ['broker', '--data', dataDir, '--mqtt-port', '0', '--http-port', '0', '--log-level', 'info'])
+  await child.waitForLog((l) => l.msg === 'broker listening')
+  const refused = broker(t, { dataDir })
+  await t.rejects(refused.start(), { code: 'DATA_DIR_LOCKED', message: new RegExp(`process ${String(child.proc.pid)}, running since`) })
+  await child.stop('SIGKILL')
+  const logs = new LogCapture()
+  const next = broker(t, { dataDir }, logs)
+  await next.start()
+  const takeover = logs.lines.find((l) => l.msg.startsWith('taking over a stale data directory lock'))
+  t.match(takeover, { stale: { pid: child.proc.pid } }, 'the dead holder is named in the log')
+})
+
+t.test('stale locks: a dead pid or an unreadable file is taken over; release leaves a lock that is not ours', async (t) => {
+  const dataDir = tempDir(t)
+  const path = join(dataDir, LOCK_FILE)
+  const logs = new LogCapture()
+  const pid = await deadPid()
+  writeFileSync(path, JSON.stringify({ pid, startedAt: '2026-01-01T00:00:00.000Z', token: 'old' }))
+  const lock = lockDataDir(dataDir, logs.logger())
+  t.match(logs.lines, [{ msg: /stale data directory lock/, stale: { pid } }])
+  t.equal((JSON.parse(readFileSync(path, 'utf8')) as { pid: number }).pid, process.pid)
+  t.throws(() => lockDataDir(dataDir, logs.logger()), { code: 'DATA_DIR_LOCKED' }, 'held by this process: refused too')
+  lock.release()
+  lock.release()
+  t.notOk(existsSync(path), 'released')
+
+  writeFileSync(path, 'not json')
+  const again = lockDataDir(dataDir, logs.logger())
+  t.match(logs.lines.at(-1), { msg: /stale/, stale: 'unreadable' })
+  // Someone else's lock now stands where ours was (it took ours over): releasing ours must leave it.
+  writeFileSync(path, JSON.stringify({ pid: 1, startedAt: 'x', token: 'theirs' }))
+  again.release()
+  t.ok(existsSync(path), 'another holder\'s lock is not removed')
+  writeFileSync(path, JSON.stringify({ pid: 'one' }))
+  t.doesNotThrow(() => lockDataDir(dataDir, logs.logger()).release(), 'a record without a pid is unreadable: taken over')
+  writeFileSync(path, '')
+  const missing = lockDataDir(dataDir, logs.logger())
+  writeFileSync(path, '')
+  missing.release()
+  t.ok(existsSync(path), 'an emptied lock file is not ours to remove')
+  rmSync(path)
+  const removed = lockDataDir(dataDir, logs.logger())
+  rmSync(path)
+  t.doesNotThrow(() => removed.release(), 'a lock file someone removed is released quietly')
+})
+
+t.test('a port in use is named with its address, before the broker reports itself listening', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())))
+  const port = (taken.address() as AddressInfo).port
+  await t.rejects(broker(t, { mqttPort: port }).start(), { code: 'EADDRINUSE', message: `MQTT port 127.0.0.1:${port} is in use (EADDRINUSE)` })
+  await t.rejects(broker(t, { httpPort: port }).start(), { code: 'EADDRINUSE', message: `HTTP port 127.0.0.1:${port} is in use (EADDRINUSE)` })
+  // 192.0.2.1 (TEST-NET-1) is no address of this machine: binding fails at once, nothing is sent.
+  await t.rejects(broker(t, { host: '192.0.2.1' }).start(), { code: 'EADDRNOTAVAIL', message: /^MQTT port 192\.0\.2\.1:0 cannot be bound: / })
+})
