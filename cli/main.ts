@@ -17,6 +17,7 @@ import { demoCommand } from './demo-command.js'
 import { installCommand } from './install-command.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Io } from './io.js'
+import { duration, formatDuration } from './options.js'
 
 export function program(io: Io): Command {
   const root = new Command('fakephone')
@@ -27,6 +28,10 @@ export function program(io: Io): Command {
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
+    // Help shows a duration's default as the flag takes it ("30s"), not as milliseconds.
+    for (const option of cmd.options) {
+      if (option.parseArg === duration && typeof option.defaultValue === 'number') option.defaultValueDescription = formatDuration(option.defaultValue)
+    }
     cmd.commands.forEach(configure)
   }
   configure(root)
@@ -35,7 +40,13 @@ export function program(io: Io): Command {
 
 export async function main(argv: string[], io: Io): Promise<number> {
   try {
-    await program(io).parseAsync(argv, { from: 'user' })
+    const root = program(io)
+    // Bare `fakephone` is a question, not a mistake: the help, exit 0.
+    if (argv.length === 0) {
+      root.outputHelp()
+      return 0
+    }
+    await root.parseAsync(argv, { from: 'user' })
     return 0
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -13,7 +13,7 @@ import type { CommandView } from '../broker/commands.js'
 import type { ConsoleClient } from '../broker/console-client.js'
 import { DEFAULT_KEYS_DIR } from './broker-command.js'
 import { UserError, type Io } from './io.js'
-import { duration, onOff, positiveInt } from './options.js'
+import { duration, formatDuration, onOff, positiveInt } from './options.js'
 import { table } from './render.js'
 
 /** Defaults people expect: minutes for ring and locate, days for lock, lost mode and wipe. */
@@ -84,7 +84,7 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
   const withIssueOptions = (cmd: Command, type: CommandType): Command =>
     cmd
       .option('--keys <dir>', "the owner's keys folder", DEFAULT_KEYS_DIR)
-      .option('--expires <duration>', `how long the command stays valid (default ${formatAge(DEFAULT_EXPIRY[type])})`, duration)
+      .option('--expires <duration>', `how long the command stays valid (default ${formatDuration(DEFAULT_EXPIRY[type])})`, duration)
       .option('--wait <duration>', 'how long to wait for the device to answer', duration, 30_000)
 
   withIssueOptions(root.command('locate <id>').description('F2: ask the phone for a fresh fix'), 'locate').action((id: string, o: IssueOptions) =>
