@@ -104,7 +104,7 @@ export function deviceCommand(io: Io): Command {
     .option('--json', 'machine-readable output')
     .action(async (o: { data: string; json?: boolean }) => {
       const devices = await withRegistry(o.data, (r) => r.list())
-      if (o.json) return io.out(JSON.stringify(devices) + '\n')
+      if (o.json) return io.out(JSON.stringify({ devices }) + '\n')
       if (devices.length === 0) return io.out('No devices registered.\n')
       const now = io.clock.now()
       io.out(table(['DEVICE', 'ACCOUNT', 'REGISTERED'], devices.map((x) => [x.id, x.account, `${formatAge(now - x.createdAt)} ago`])))

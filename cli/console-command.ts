@@ -68,7 +68,7 @@ export function consoleCommand(io: Io): Command {
     .option('--limit <n>', 'how many fixes', positiveInt, 20)
     .action(async (id: string, o: { limit: number }) => {
       const { now, history } = await (await client(opts())).history(id, o.limit)
-      io.out(opts().json ? JSON.stringify(history) + '\n' : renderHistory(id, history, now))
+      io.out(opts().json ? JSON.stringify({ now, device: id, history }) + '\n' : renderHistory(id, history, now))
     })
   cmd
     .command('watch')

@@ -73,11 +73,14 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     const now = io.clock.now()
     const unsigned = { id: randomUUID(), device: id, type, args, issuedAt: now, expiresAt: now + (o.expires ?? DEFAULT_EXPIRY[type]), seq: keys.nextSeq(id, now) } as UnsignedCommand
     const { command: submitted } = await client.submit(signPayload(unsigned, key))
+    const follow = `follow it with: fakephone console commands ${id}`
+    // Said before waiting, so nobody waits on a phone the cloud already knows is away.
+    if (!device.online && !json()) io.out(`${id} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
     const { command: view, now: at } = await client.command(submitted.id, o.wait)
     if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
     io.out(`${describe(view, at)}\n`)
     if (FINAL_STATES.has(view.state)) io.out(`command ${view.id}: ${receiptLine(view, keys)}\n`)
-    else io.out(`command ${view.id} is ${view.state}; follow it with: fakephone console commands ${id}\n`)
+    else io.out(`command ${view.id} is ${view.state}; ${follow}\n`)
     if (view.state === 'failed' || view.state === 'rejected') throw new UserError(`${type} did not run`)
   }
 
@@ -124,7 +127,7 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     .option('--keys <dir>', "the owner's keys folder, to verify receipts", DEFAULT_KEYS_DIR)
     .action(async (id: string, o: { keys: string }) => {
       const { now, commands } = await (await api()).commands(id)
-      if (json()) return io.out(JSON.stringify(commands) + '\n')
+      if (json()) return io.out(JSON.stringify({ now, device: id, commands }) + '\n')
       if (commands.length === 0) return io.out(`No commands for ${id}.\n`)
       const keys = new OwnerKeys(o.keys)
       io.out(

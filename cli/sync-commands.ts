@@ -56,7 +56,7 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
   const send = async (req: ControlRequest): Promise<void> => {
     const o = cmd.opts<{ data: string; json?: boolean }>()
     const status = await sendControl(o.data, req)
-    io.out(o.json ? JSON.stringify(status.sync) + '\n' : renderSyncStatus(status.sync, io.clock.now()))
+    io.out(o.json ? JSON.stringify({ sync: status.sync }) + '\n' : renderSyncStatus(status.sync, io.clock.now()))
   }
   cmd
     .command('sync <category|status|now> [on|off]')

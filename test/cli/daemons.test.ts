@@ -92,7 +92,7 @@ t.test('console devices, history and watch show what the cloud knows, in words a
   const history = await run([...api, 'history', 'phone-a', '--limit', '5'])
   t.match(history.out, /SEQ\s+TIME \(UTC\)\s+AGE\s+POSITION/)
   t.match(history.out, /\n2\s+2025-12-31 23:59:00\s+1m 0s\s+55\.95000,-3\.19000\s+8 m\s+1\.4 m\/s\s+80%\s+wifi\n1\s/)
-  t.equal(JSON.parse((await run([...api, '--json', 'history', 'phone-a'])).out).length, 2)
+  t.match(JSON.parse((await run([...api, '--json', 'history', 'phone-a'])).out), { now: Number, device: 'phone-a', history: { length: 2 } }, '--json is an object')
   t.equal((await run([...api, 'history', 'phone-b'])).out, 'No locations recorded for phone-b.\n')
   t.match((await run([...api, 'history', 'nobody'])).err, /device "nobody" not found/)
 

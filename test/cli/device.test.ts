@@ -61,7 +61,7 @@ t.test('device add prints the credentials once; list and remove; errors say what
   const list = await run(['device', 'list', '--data', data])
   t.match(list.out, /DEVICE\s+ACCOUNT\s+REGISTERED\n/)
   t.match(list.out, /pi-kitchen\s+bob/)
-  t.same(JSON.parse((await run(['device', 'list', '--data', data, '--json'])).out).map((d: { id: string }) => d.id), ['pi-attic', 'pi-cellar', 'pi-hall', 'pi-kitchen'])
+  t.same(JSON.parse((await run(['device', 'list', '--data', data, '--json'])).out).devices.map((d: { id: string }) => d.id), ['pi-attic', 'pi-cellar', 'pi-hall', 'pi-kitchen'])
 
   const dup = await run(['device', 'add', 'pi-kitchen', '--data', data, '--keys', keys])
   t.equal(dup.code, 1)
