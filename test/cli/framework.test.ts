@@ -43,6 +43,7 @@ t.test('X1-X3 from the command line: the phone revokes the permission, the conso
   clock.advance(10 * 60_000)
   const waiting = await run([...api, 'notifications', 'phone-a'])
   t.match(waiting.out, /ID\s+KIND\s+TITLE\s+QUEUED\s+STATE/)
+  t.match(waiting.out, new RegExp(`\\n${plain.id}\\s+message\\s+From the console`), 'the full id, as --json and the phone show it')
   t.match(waiting.out, /weather\s+Yellow wind warning\s+10m 0s ago\s+queued, expires in 5h 50m/)
   t.match(waiting.out, /message\s+Short-lived\s+10m 0s ago\s+expired 5m 0s ago, never delivered/)
 

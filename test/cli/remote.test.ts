@@ -89,6 +89,9 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   const queued = await con('ring', 'phone-a', '--wait', '50ms', '--expires', '1h')
   t.match(queued.out, /ring is queued: the device is offline or busy; it runs when the device comes back \(expires in 1h 0m\)\ncommand ([0-9a-f-]{36}) is queued; follow it with: fakephone console commands phone-a/)
   const id = /command ([0-9a-f-]{36}) is queued/.exec(queued.out)?.[1] as string
+  t.match(queued.out, /^phone-a is offline: ring command [0-9a-f-]{36} is queued and runs when it comes back; follow it with: fakephone console commands phone-a\n/, 'offline is said first')
+  const listedId = /\n(\S+)\s+ring\s+queued/.exec((await con('commands', 'phone-a')).out)?.[1]
+  t.equal(listedId, id, 'the id in the commands table is the one cancel takes')
   const cancel = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args], cloud.clock)
   t.equal((await cancel('cancel', id)).out, `Cancelled ring ${id} for phone-a.\n`)
   t.match((await cancel('cancel', id)).err, /it is already cancelled/)
