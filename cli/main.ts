@@ -47,14 +47,13 @@ const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch'])
  * command (seed-data, a remote command waiting for its device) stops at once.
  */
 function interruption(io: Io, running: () => string): { stopped: Promise<number>; dispose(): void } {
-  let onAbort = (): void => {}
-  const stopped = new Promise<number>((resolve) => {
-    onAbort = () => {
-      if (STOPS_ITSELF.has(running())) return
-      io.err(`interrupted: fakephone ${running()} stopped before it finished\n`)
-      resolve(130)
-    }
-  })
+  let resolve!: (code: number) => void
+  const stopped = new Promise<number>((r) => (resolve = r))
+  const onAbort = (): void => {
+    if (STOPS_ITSELF.has(running())) return
+    io.err(`interrupted: fakephone ${running()} stopped before it finished\n`)
+    resolve(130)
+  }
   io.signal.addEventListener('abort', onAbort, { once: true })
   return { stopped, dispose: () => io.signal.removeEventListener('abort', onAbort) }
 }
@@ -74,7 +73,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   })
   const interrupted = interruption(io, () => running)
   try {
-    return await Promise.race([root.parseAsync(argv, { from: 'user' }).then(() => 0), interrupted.stopped])
+    return await Promise.race([root.parseAsync(argv, { from: 'user' }).then(() => 0), interrupted.stopped]).finally(interrupted.dispose)
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code.startsWith('commander.') && err.exitCode !== 0 && !err.message.startsWith('error:')) io.err(`error: ${err.message}\n`)
@@ -84,10 +83,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.err(`error: ${err.message}\n`)
       return 1
     }
-    /* c8 ignore next -- anything else is a bug: runAsProcess prints its stack and exits 1 */
+    /* c8 ignore next 2 -- anything else is a bug: runAsProcess prints its stack and exits 1 */
     throw err
-  } finally {
-    interrupted.dispose()
   }
 }
 
