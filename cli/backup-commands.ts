@@ -50,10 +50,11 @@ function renderPhoneStatus(s: BackupStatus): string {
 
 export function addBackupPhoneCommands(phone: Command, io: Io): void {
   const cmd = phone.command('backup').description('cloud backup on this phone: status, on/off, back up now, list and restore')
-  const send = async (req: Extract<ControlRequest, { op: 'backup' }>['backup'], text: (result: unknown) => string): Promise<void> => {
+  /** `shape` makes the --json output an object where the result is not one. */
+  const send = async (req: Extract<ControlRequest, { op: 'backup' }>['backup'], text: (result: unknown) => string, shape = (result: unknown): unknown => result): Promise<void> => {
     const o = phone.opts<{ data: string; json?: boolean }>()
     const { result } = await askControl(o.data, { op: 'backup', backup: req })
-    io.out(o.json ? JSON.stringify(result) + '\n' : text(result))
+    io.out(o.json ? JSON.stringify(shape(result)) + '\n' : text(result))
   }
   cmd.command('status').description('the backup switch and the last backup').action(() => send({ action: 'status' }, (r) => renderPhoneStatus(r as BackupStatus)))
   cmd
@@ -78,7 +79,13 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
     .command('list')
     .description("the account's backups in the cloud, newest first")
     // Ages on the phone's clock, which follows the cloud's (kept in its data directory).
-    .action(() => send({ action: 'list' }, (r) => renderBackups(r as BackupView[], recordedClock(phone.opts<{ data: string }>().data, io.clock).now())))
+    .action(() =>
+      send(
+        { action: 'list' },
+        (r) => renderBackups(r as BackupView[], recordedClock(phone.opts<{ data: string }>().data, io.clock).now()),
+        (backups) => ({ backups }),
+      ),
+    )
   cmd
     .command('restore [id]')
     .description("put a backup back onto this phone (default: this phone's latest)")

@@ -107,7 +107,7 @@ export function deviceCommand(io: Io): Command {
     .action(async (o: { data: string; json?: boolean }) => {
       const clock = recordedClock(o.data, io.clock)
       const devices = await withRegistry(o.data, clock, (r) => r.list())
-      if (o.json) return io.out(JSON.stringify(devices) + '\n')
+      if (o.json) return io.out(JSON.stringify({ devices }) + '\n')
       if (devices.length === 0) return io.out('No devices registered.\n')
       const now = clock.now()
       io.out(table(['DEVICE', 'ACCOUNT', 'REGISTERED'], devices.map((x) => [x.id, x.account, `${formatAge(now - x.createdAt)} ago`])))

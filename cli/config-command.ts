@@ -26,12 +26,15 @@ export function configCommand(io: Io): Command {
   const cmd = new Command('config').description('check config files and list their environment overrides')
   cmd
     .command('check <file>')
-    .description('check a config file: every problem with its key (exit 1), or that it is valid')
+    .description('check a config file with the FAKEPHONE_* environment applied as the daemon applies it: every problem with its key (exit 1), or that it is valid')
     .addOption(kindOption('broker or agent (default: from the file name)'))
     .action(async (file: string, o: { kind?: Kind }) => {
       const kind = kindOf(file, o.kind)
-      await loadConfig(SPECS[kind], { file })
-      io.out(`${file}: a valid ${kind} config\n`)
+      // The environment the daemon would see overrides the file here exactly as it does there.
+      await loadConfig(SPECS[kind], { file, env: io.env })
+      const prefix = envName(kind, []) + '_'
+      const overrides = Object.keys(io.env).filter((name) => name.startsWith(prefix) && io.env[name] !== undefined)
+      io.out(`${file}: a valid ${kind} config${overrides.length ? ` with ${overrides.sort().join(', ')} from the environment` : ''}\n`)
     })
   cmd
     .command('env')

@@ -32,14 +32,23 @@ async function client(o: ConsoleOptions): Promise<ConsoleClient> {
   return new ConsoleClient(o.api, token)
 }
 
-/** Redraws the device table every `everyMs` until aborted; on a TTY it repaints in place. */
-export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number): Promise<void> {
+/**
+ * Redraws the device table every `everyMs` until aborted, with `guide` (where
+ * things are, what to try) under it. On a TTY it repaints in place: cursor home,
+ * each line cleared to its end, the rest of the screen cleared; the screen is
+ * wiped once, at the start, so redraws never flood the scrollback.
+ */
+export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, guide = ''): Promise<void> {
+  let first = true
   const draw = async (): Promise<void> => {
     const view = await api.devices().then(
       ({ now, devices }) => renderDevices(devices, now),
       (err: Error) => `${err.message}\n`,
     )
-    io.out((io.tty ? '\x1b[2J\x1b[H' : '') + `fakephone console -- ${new Date(io.clock.now()).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n')
+    const screen = `fakephone console -- ${new Date(io.clock.now()).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n' + guide
+    if (!io.tty) return io.out(screen)
+    io.out((first ? '\x1b[2J' : '') + '\x1b[H' + screen.replaceAll('\n', '\x1b[K\n') + '\x1b[J')
+    first = false
   }
   await draw()
   const timer = setInterval(() => void draw(), everyMs)
@@ -68,7 +77,7 @@ export function consoleCommand(io: Io): Command {
     .option('--limit <n>', 'how many fixes', positiveInt, 20)
     .action(async (id: string, o: { limit: number }) => {
       const { now, history } = await (await client(opts())).history(id, o.limit)
-      io.out(opts().json ? JSON.stringify(history) + '\n' : renderHistory(id, history, now))
+      io.out(opts().json ? JSON.stringify({ now, device: id, history }) + '\n' : renderHistory(id, history, now))
     })
   cmd
     .command('watch')
@@ -76,7 +85,9 @@ export function consoleCommand(io: Io): Command {
     .option('--every <duration>', 'redraw interval', duration, 1000)
     .action(async (o: { every: number }) => {
       if (opts().json) throw new UserError('watch has no --json form; poll `console devices --json` instead')
-      await watchDevices(await client(opts()), io, o.every)
+      const o2 = opts()
+      const guide = `Console token: ${o2.tokenFile ?? join(o2.data, CONSOLE_TOKEN_FILE)}\nTry, in another terminal: fakephone console history ID, fakephone console locate ID\n`
+      await watchDevices(await client(o2), io, o.every, guide)
     })
   addRemoteCommands(cmd, io, () => client(opts()))
   addFrameworkConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)

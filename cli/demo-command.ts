@@ -15,7 +15,7 @@ import { DeviceRegistry } from '../broker/registry.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { writeFile, mkdir } from 'node:fs/promises'
 import { pino } from 'pino'
-import { ensureConsoleToken } from '../broker/console-token.js'
+import { CONSOLE_TOKEN_FILE, ensureConsoleToken } from '../broker/console-token.js'
 import { OwnerKeys } from '../common/signing.js'
 import { startAgent } from './agent-command.js'
 import { DEFAULT_KEYS_DIR, startOrExplain } from './broker-command.js'
@@ -41,6 +41,19 @@ async function ensureDemoDevice(dataDir: string, secretFile: string, keys: Owner
   } finally {
     db.close()
   }
+}
+
+/** Under the live table: where the demo keeps what a person needs, and what to try first. */
+export function demoGuide(data: string, keys: string, httpPort: number): string {
+  const api = ` --api http://127.0.0.1:${httpPort}`
+  return [
+    `Device secret: ${join(data, `${DEMO_DEVICE}.secret`)}   console token: ${join(data, CONSOLE_TOKEN_FILE)}   owner keys: ${keys}`,
+    'Try, in another terminal:',
+    `  fakephone console${api} --data ${data} locate ${DEMO_DEVICE} --keys ${keys}`,
+    `  fakephone console${api} --data ${data} clock advance 73h`,
+    `  fakephone phone --data ${join(data, 'phones', DEMO_DEVICE)} status`,
+    '',
+  ].join('\n')
 }
 
 export function demoCommand(io: Io): Command {
@@ -86,7 +99,7 @@ export function demoCommand(io: Io): Command {
         io,
         log.child({ module: 'agent', device: DEMO_DEVICE }),
       )
-      await watchDevices(new ConsoleClient(`http://${host}:${httpPort}`, ensureConsoleToken(o.data)), io, 1000)
+      await watchDevices(new ConsoleClient(`http://${host}:${httpPort}`, ensureConsoleToken(o.data)), io, 1000, demoGuide(o.data, o.keys, httpPort))
       await phone.stop()
       await broker.stop()
     })

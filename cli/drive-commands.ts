@@ -34,7 +34,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .description("the account's drive files")
     .action(async (account: string) => {
       const { files } = await (await api()).send<{ files: DriveFile[] }>('GET', path(account, '/files'))
-      print(files, renderDriveFiles(files))
+      print({ files }, renderDriveFiles(files))
     })
   cmd
     .command('upload <account> <file>')

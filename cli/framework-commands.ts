@@ -40,7 +40,7 @@ export function addFrameworkConsoleCommands(cmd: Command, io: Io, api: () => Pro
     .option('--limit <n>', 'how many', positiveInt, 20)
     .action(async (id: string, o: { limit: number }) => {
       const { now, notifications } = await (await framework()).notifications(id, o.limit)
-      print(notifications, renderNotifications(id, notifications, now))
+      print({ now, device: id, notifications }, renderNotifications(id, notifications, now))
     })
   cmd
     .command('logs <id>')
@@ -67,6 +67,6 @@ export function addFrameworkPhoneCommands(cmd: Command, io: Io, send: (req: Cont
     .action(async () => {
       const o = cmd.opts<{ data: string; json?: boolean }>()
       const { recent } = (await sendControl(o.data, { op: 'status' })).framework.notifications
-      io.out(o.json ? JSON.stringify(recent) + '\n' : renderInbox(recent))
+      io.out(o.json ? JSON.stringify({ recent }) + '\n' : renderInbox(recent))
     })
 }

@@ -41,7 +41,7 @@ export function renderNotifications(id: string, rows: NotificationRecord[], now:
   if (rows.length === 0) return `No notifications for ${id}.\n`
   return table(
     ['ID', 'KIND', 'TITLE', 'QUEUED', 'STATE'],
-    rows.map((r) => [r.id.slice(0, 8), r.kind, r.title, ago(now, r.createdAt), deliveryCell(r, now)]),
+    rows.map((r) => [r.id, r.kind, r.title, ago(now, r.createdAt), deliveryCell(r, now)]),
   )
 }
 

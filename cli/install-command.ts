@@ -24,6 +24,8 @@ export function installCommand(io: Io): Command {
       }
       const hidden = bin.find((w) => /^\/(home|root|run\/user)\//.test(w))
       if (hidden) io.err(`warning: ${hidden} is under /home, /root or /run/user, which ProtectHome=yes hides from the services: install fakephone elsewhere (npm install -g, or a checkout under /opt)\n`)
+      const temporary = bin.find((w) => /^\/(tmp|var\/tmp)\//.test(w))
+      if (temporary) io.err(`warning: ${temporary} is under /tmp or /var/tmp, which PrivateTmp=yes replaces with an empty folder for the services: install fakephone elsewhere (npm install -g, or a checkout under /opt)\n`)
       const files = await install({ prefix: o.prefix, bin, agents: o.agent, location: o.location })
       for (const f of files) io.out(`${f.action === 'wrote' ? 'wrote' : 'kept (exists)'}  ${f.path}\n`)
       const etc = join(o.prefix, 'etc', 'fakephone')

@@ -24,6 +24,26 @@ export function duration(value: string): number {
   }
 }
 
+const DURATION_UNITS: [string, number][] = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+  ['ms', 1],
+]
+
+/** `ms` written the way `duration` reads it back: 86400000 is "1d", 90000 "1m30s", 0 "0ms". */
+export function formatDuration(ms: number): string {
+  let rest = ms
+  let text = ''
+  for (const [unit, size] of DURATION_UNITS) {
+    const n = Math.floor(rest / size)
+    rest -= n * size
+    if (n > 0) text += `${n}${unit}`
+  }
+  return text || '0ms'
+}
+
 export function fraction(value: string): number {
   const n = Number(value)
   if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('must be a number from 0 up to (not including) 1')

@@ -13,7 +13,7 @@ import type { CommandView } from '../common/console-api.js'
 import type { ConsoleClient } from './console-client.js'
 import { DEFAULT_KEYS_DIR } from './broker-command.js'
 import { UserError, type Io } from './io.js'
-import { duration, onOff, positiveInt } from './options.js'
+import { duration, formatDuration, onOff, positiveInt } from './options.js'
 import { table } from './render.js'
 
 /** Defaults people expect: minutes for ring and locate, days for lock, lost mode and wipe. */
@@ -73,18 +73,21 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     if (!key) throw new UserError(`no owner key for account "${device.account}" in ${o.keys}: use the keys folder the device was provisioned with (--keys)`)
     const unsigned = { id: randomUUID(), device: id, type, args, issuedAt: now, expiresAt: now + (o.expires ?? DEFAULT_EXPIRY[type]), seq: keys.nextSeq(id, now) } as UnsignedCommand
     const { command: submitted } = await client.submit(signPayload(unsigned, key))
+    const follow = `follow it with: fakephone console commands ${id}`
+    // Said before waiting, so nobody waits on a phone the cloud already knows is away.
+    if (!device.online && !json()) io.out(`${id} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
     const { command: view, now: at } = await client.command(submitted.id, o.wait)
     if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
     io.out(`${describe(view, at)}\n`)
     if (FINAL_STATES.has(view.state)) io.out(`command ${view.id}: ${receiptLine(view, keys)}\n`)
-    else io.out(`command ${view.id} is ${view.state}; follow it with: fakephone console commands ${id}\n`)
+    else io.out(`command ${view.id} is ${view.state}; ${follow}\n`)
     if (view.state === 'failed' || view.state === 'rejected') throw new UserError(`${type} did not run`)
   }
 
   const withIssueOptions = (cmd: Command, type: CommandType): Command =>
     cmd
       .option('--keys <dir>', "the owner's keys folder", DEFAULT_KEYS_DIR)
-      .option('--expires <duration>', `how long the command stays valid (default ${formatAge(DEFAULT_EXPIRY[type])})`, duration)
+      .option('--expires <duration>', `how long the command stays valid (default ${formatDuration(DEFAULT_EXPIRY[type])})`, duration)
       .option('--wait <duration>', 'how long to wait for the device to answer', duration, 30_000)
 
   withIssueOptions(root.command('locate <id>').description('F2: ask the phone for a fresh fix'), 'locate').action((id: string, o: IssueOptions) =>
@@ -124,7 +127,7 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     .option('--keys <dir>', "the owner's keys folder, to verify receipts", DEFAULT_KEYS_DIR)
     .action(async (id: string, o: { keys: string }) => {
       const { now, commands } = await (await api()).commands(id)
-      if (json()) return io.out(JSON.stringify(commands) + '\n')
+      if (json()) return io.out(JSON.stringify({ now, device: id, commands }) + '\n')
       if (commands.length === 0) return io.out(`No commands for ${id}.\n`)
       const keys = new OwnerKeys(o.keys)
       io.out(

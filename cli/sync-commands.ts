@@ -58,7 +58,7 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
     const o = cmd.opts<{ data: string; json?: boolean }>()
     const status = await sendControl(o.data, req)
     // Ages on the phone's clock, which follows the cloud's (kept in its data directory).
-    io.out(o.json ? JSON.stringify(status.sync) + '\n' : renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now()))
+    io.out(o.json ? JSON.stringify({ sync: status.sync }) + '\n' : renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now()))
   }
   cmd
     .command('sync <category|status|now> [on|off]')

@@ -31,7 +31,8 @@ t.test('B1-B4 from the command line: phone backup status/now/list/restore/off --
   const id = /Backup (\S+) stored/.exec(now.out)?.[1] as string
   t.match((await run([...phone, 'status'])).out, new RegExp(`last backup\\s+${id} at 2026-01-01T00:00:00Z`))
   t.match((await run([...phone, 'list'], clock)).out, new RegExp(`BACKUP\\s+DEVICE\\s+CREATED\\s+SIZE\\s+PARTS\\n${id}\\s+phone-a\\s+2026-01-01T00:00:00Z \\(0s ago\\)\\s+\\d+ B\\s+settings:8 apps:\\d+ launcher:\\d+ wifi:\\d+ appData:\\d+`))
-  t.match(JSON.parse((await run(['phone', '--data', dataDir, '--json', 'backup', 'list'])).out), [{ id }])
+  t.match(JSON.parse((await run(['phone', '--data', dataDir, '--json', 'backup', 'list'])).out), { backups: [{ id }] }, '--json is an object')
+  t.match(JSON.parse((await run(['phone', '--data', dataDir, '--json', 'backup', 'status'])).out), { lastBackupId: id }, 'status --json is the status object')
   t.match((await run([...phone, 'restore'])).out, new RegExp(`^Restored backup ${id} of phone-a \\(2026-01-01T00:00:00Z\\): \\d+ files put back\\.\\n$`))
   t.match((await run([...phone, 'restore', id])).out, /Restored backup/)
   t.match((await run([...phone, 'restore', 'nope'])).err, /no backup nope/)

@@ -32,7 +32,8 @@ t.test('a restarted broker keeps the advanced clock; device add stamps with it; 
   const second = await again.waitForLog((l) => l.msg === 'broker listening')
   const ring = await runCli([...api(second.httpPort), 'ring', 'clock-phone', '--keys', keys, '--wait', '0ms'])
   t.match(ring.out, /command \S+ is queued/, `the restarted broker carries on from the advanced clock: ${ring.err}`)
-  const commands = JSON.parse((await runCli([...api(second.httpPort), '--json', 'commands', 'clock-phone'])).out) as { type: string; createdAt: number }[]
+  const listed = await runCli([...api(second.httpPort), '--json', 'commands', 'clock-phone'])
+  const { commands } = JSON.parse(listed.out) as { commands: { type: string; createdAt: number }[] }
   t.same(commands.map((c) => c.type), ['ring', 'locate'], 'commands stay newest first across the restart')
   t.ok((commands.find((c) => c.type === 'ring')?.createdAt as number) >= cloudNow, 'the ring is stamped after the advanced time, not in real time')
   t.equal(await again.stop(), 0)

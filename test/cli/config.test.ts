@@ -53,6 +53,19 @@ t.test('config check: a valid file is said to be valid; a broken one gets every 
   t.match((await run(['config', 'check', join(dir, 'agent-none.json')])).err, /agent-none\.json: cannot read it \(ENOENT\)/)
 })
 
+t.test('config check applies FAKEPHONE_* variables exactly as the daemon does', async (t) => {
+  const dir = tempDir(t)
+  const good = write(dir, 'broker.json', { mqttPort: 1883 })
+  const overridden = await run(['config', 'check', good], undefined, { FAKEPHONE_BROKER_HTTP_PORT: '8081', FAKEPHONE_AGENT_INTERVAL: 'x', PATH: '/bin' })
+  t.match(overridden, { code: 0, out: `${good}: a valid broker config with FAKEPHONE_BROKER_HTTP_PORT from the environment\n` }, 'a valid override is named; another kind of variable is not')
+  const broken = await run(['config', 'check', good], undefined, { FAKEPHONE_BROKER_MQTT_PORT: '"x"', FAKEPHONE_BROKER_HOTS: '0.0.0.0' })
+  t.equal(broken.code, 1, 'a config the daemon would refuse for its environment is refused')
+  t.match(broken.err, /FAKEPHONE_BROKER_MQTT_PORT: Invalid input: expected number/)
+  t.match(broken.err, /FAKEPHONE_BROKER_HOTS: no such broker setting/)
+  const daemon = await run(['broker', '--config', good, '--mqtt-port', '0', '--http-port', '0', '--data', dir], undefined, { FAKEPHONE_BROKER_HOTS: '0.0.0.0' })
+  t.match(daemon.err, /FAKEPHONE_BROKER_HOTS: no such broker setting/, 'the daemon refuses the same environment the same way')
+})
+
 t.test('config env lists the variable that overrides each setting', async (t) => {
   const r = await run(['config', 'env', '--kind', 'broker'])
   t.match(r.out, /^SETTING\s+VARIABLE\ndataDir\s+FAKEPHONE_BROKER_DATA_DIR\n/)

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { duration, formatDuration } from '../../cli/options.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -14,8 +15,28 @@ t.test('--help lists every subcommand; an unknown command is an error', async (t
   const bad = await run(['teleport'])
   t.equal(bad.code, 1)
   t.match(bad.err, /unknown command 'teleport'/)
+  const bare = await run([])
+  t.equal(bare.code, 0, 'bare fakephone is not an error')
+  t.equal(bare.out, help.out, 'bare fakephone prints the help on stdout')
+  t.equal(bare.err, '')
   const version = await run(['--version'])
   t.equal(version.out.trim(), '0.1.0')
+})
+
+t.test('help shows each default in the form its flag accepts', async (t) => {
+  const lock = (await run(['console', 'lock', '--help'])).out
+  t.match(lock, /--expires <duration>\s+how long the command stays valid \(default 7d\)/)
+  t.match(lock, /--wait <duration>\s+how long to wait for the device to answer \(default: 30s\)/)
+  t.match((await run(['console', 'ring', '--help'])).out, /\(default 10m\)/)
+  t.match((await run(['console', 'watch', '--help'])).out, /redraw interval \(default: 1s\)/)
+  t.match((await run(['demo', '--help'])).out, /time between heartbeats \(default: 5s\)/)
+  const agent = (await run(['agent', '--help'])).out
+  t.match(agent, /--interval <duration>\s+time between heartbeats, e\.g\. 30s \(default: 30s\)/)
+  t.notMatch(agent, /default: \d{4,}\)/, 'no duration in milliseconds')
+  for (const [ms, text] of [[0, '0ms'], [1500, '1s500ms'], [90_000, '1m30s'], [86_400_000, '1d'], [97_200_000, '1d3h']] as const) {
+    t.equal(formatDuration(ms), text)
+    t.equal(duration(text), ms, `${text} reads back`)
+  }
 })
 
 t.test('device add prints the credentials once; list and remove; errors say what is wrong', async (t) => {
@@ -40,7 +61,7 @@ t.test('device add prints the credentials once; list and remove; errors say what
   const list = await run(['device', 'list', '--data', data])
   t.match(list.out, /DEVICE\s+ACCOUNT\s+REGISTERED\n/)
   t.match(list.out, /pi-kitchen\s+bob/)
-  t.same(JSON.parse((await run(['device', 'list', '--data', data, '--json'])).out).map((d: { id: string }) => d.id), ['pi-attic', 'pi-cellar', 'pi-hall', 'pi-kitchen'])
+  t.same(JSON.parse((await run(['device', 'list', '--data', data, '--json'])).out).devices.map((d: { id: string }) => d.id), ['pi-attic', 'pi-cellar', 'pi-hall', 'pi-kitchen'])
 
   const dup = await run(['device', 'add', 'pi-kitchen', '--data', data, '--keys', keys])
   t.equal(dup.code, 1)

@@ -46,7 +46,7 @@ t.test('D1-D3 from the command line: the phone uploads, syncs and shares; the co
 
   const consoleList = await run([...api, 'drive', 'list', 'alice'])
   t.match(consoleList.out, /\/synced\.txt\s+15 B/)
-  t.equal(JSON.parse((await run([...api, '--json', 'drive', 'list', 'alice'])).out).length, 3)
+  t.equal(JSON.parse((await run([...api, '--json', 'drive', 'list', 'alice'])).out).files.length, 3)
   const report = join(work, 'report.csv')
   writeFileSync(report, 'a,b\n1,2\n')
   const cup = await run([...api, 'drive', 'upload', 'alice', report, '--name', 'q1.csv', '--folder', '/Reports'])

@@ -43,6 +43,7 @@ t.test('X1-X3 from the command line: the phone revokes the permission, the conso
   clock.advance(10 * 60_000)
   const waiting = await run([...api, 'notifications', 'phone-a'])
   t.match(waiting.out, /ID\s+KIND\s+TITLE\s+QUEUED\s+STATE/)
+  t.match(waiting.out, new RegExp(`\\n${plain.id}\\s+message\\s+From the console`), 'the full id, as --json and the phone show it')
   t.match(waiting.out, /weather\s+Yellow wind warning\s+10m 0s ago\s+queued, expires in 5h 50m/)
   t.match(waiting.out, /message\s+Short-lived\s+10m 0s ago\s+expired 5m 0s ago, never delivered/)
 
@@ -50,11 +51,11 @@ t.test('X1-X3 from the command line: the phone revokes the permission, the conso
   await delivered(cloud, 'phone-a', plain.id)
   const after = await run([...api, 'notifications', 'phone-a', '--limit', '3'])
   t.match(after.out, /weather\s+Yellow wind warning\s+10m 0s ago\s+delivered 10m 0s late/)
-  t.equal(JSON.parse((await run([...api, '--json', 'notifications', 'phone-a', '--limit', '1'])).out).length, 1)
+  t.match(JSON.parse((await run([...api, '--json', 'notifications', 'phone-a', '--limit', '1'])).out), { now: Number, device: 'phone-a', notifications: { length: 1 } })
 
   const inbox = await run([...phone, 'notifications'])
   t.match(inbox.out, /SHOWN \(UTC\)\s+KIND\s+TITLE\s+LATE\s+BODY\n2026-01-01 00:10:00\s+message\s+From the console\s+10m 0s\n2026-01-01 00:10:00\s+weather\s+Yellow wind warning\s+10m 0s\s+Gusts of 70 mph\./)
-  t.match(JSON.parse((await run([...phone, '--json', 'notifications'])).out), [{ id: plain.id }, { id }])
+  t.match(JSON.parse((await run([...phone, '--json', 'notifications'])).out), { recent: [{ id: plain.id }, { id }] })
   t.match((await run([...phone, 'status'])).out, /notifications 2 shown, 0 duplicates suppressed; last: message "From the console", 10m 0s late/)
 
   const channels = await run([...api, 'device', 'phone-a'])

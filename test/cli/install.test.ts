@@ -43,7 +43,7 @@ t.test('a second install refreshes the units but keeps the configs an operator m
   t.match(readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'), /\nExecStart=\/usr\/local\/bin\/fakephone broker /)
 })
 
-t.test('install refuses a relative --bin, a bad device id and a bad location, and warns of a home folder', async (t) => {
+t.test('install refuses a relative --bin, a bad device id and a bad location, and warns of a home folder or /tmp', async (t) => {
   const prefix = tempDir(t)
   t.match((await run(['install', '--prefix', prefix, '--bin', 'fakephone'])).err, /--bin must start with an absolute path \(systemd does no PATH lookup\): "fakephone"/)
   t.match((await run(['install', '--prefix', prefix, '--agent', 'Kitchen Pi'])).err, /invalid device id "Kitchen Pi"/)
@@ -51,6 +51,9 @@ t.test('install refuses a relative --bin, a bad device id and a bad location, an
   const fromHome = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/node /home/pi/fakephone/dist/cli/main.js'])
   t.equal(fromHome.code, 0)
   t.match(fromHome.err, /^warning: \/home\/pi\/fakephone\/dist\/cli\/main\.js is under \/home, \/root or \/run\/user, which ProtectHome=yes hides from the services/, 'a checkout in a home folder would not start under the units')
+  const fromTmp = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/node /tmp/fakephone/dist/cli/main.js'])
+  t.equal(fromTmp.code, 0)
+  t.match(fromTmp.err, /^warning: \/tmp\/fakephone\/dist\/cli\/main\.js is under \/tmp or \/var\/tmp, which PrivateTmp=yes replaces with an empty folder/, 'a checkout under /tmp would not start under the units')
   t.equal((await run(['install', '--prefix', prefix])).code, 0, 'the default --bin is usable')
   t.match(readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'), `\nExecStart=${execLine(defaultBin())} broker `)
 })
