@@ -13,9 +13,6 @@
  * so is a device removed from the registry since it connected. Every hook
  * runs inside an error boundary: whatever it throws is logged and the
  * client refused, never passed to the process.
- * An accepted publish is only remembered here; it is handed on (ingested)
- * from Aedes' `published` hook, so a refused publish is never stored and
- * the broker's own publishes, which were never authorised, are ignored.
  */
 import type { AedesOptions, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { timingSafeEqual, createHash } from 'node:crypto'
@@ -46,14 +43,13 @@ export const NOT_AUTHENTICATED = 'not authenticated'
 export const DEVICE_REMOVED = 'the device was removed'
 
 /** The hooks AccessControl gives Aedes. */
-export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'published'>>
+export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>
 
-/** Calls `done` once at most: a hook that answered and then threw must not answer twice. */
+/** Remembers whether `done` was called: a hook that answered and then threw must not answer twice. */
 function answerOnce<A extends unknown[]>(done: (...args: A) => void): { answer: (...args: A) => void; answered: () => boolean } {
   let called = false
   return {
     answer: (...args) => {
-      if (called) return
       called = true
       done(...args)
     },
@@ -70,8 +66,6 @@ export class AccessControl {
   /** Clients that sent an empty client id with clean=false; Aedes would otherwise invent an id for them. */
   private readonly emptyPersistent = new WeakSet<Client>()
   private readonly consoleTokenDigest: Buffer
-  /** Publishes authorised and not yet handed on; keyed by the packet Aedes passes to both hooks. */
-  private readonly accepted = new WeakMap<PublishPacket, AcceptedMessage>()
   /** Hook failures caught by the error boundary. */
   hookFailures = 0
 
@@ -112,10 +106,6 @@ export class AccessControl {
       authorizeSubscribe: (client, sub, done) => {
         const { answer, answered } = answerOnce(done)
         this.boundary('authorizeSubscribe', client, answered, () => this.authorizeSubscribe(client, sub, answer), () => answer(null, null))
-      },
-      published: (packet, client, done) => {
-        const { answer, answered } = answerOnce(done)
-        this.boundary('published', client, answered, () => this.published(packet, client, answer), () => answer(null))
       },
     }
   }
@@ -180,17 +170,8 @@ export class AccessControl {
       this.log.warn({ clientId: client?.id, topic: packet.topic, reason: verdict }, 'publish refused')
       return done(new Error(verdict))
     }
-    this.accepted.set(packet, verdict)
+    this.onAccepted(verdict, client)
     done(null)
-  }
-
-  /** Aedes published `packet`: hand on what this class accepted (nothing for the broker's own publishes). */
-  private published(packet: PublishPacket, client: Client | null, done: (error?: Error | null) => void): void {
-    const msg = this.accepted.get(packet)
-    done(null)
-    if (!msg) return
-    this.accepted.delete(packet)
-    this.onAccepted(msg, client)
   }
 
   private checkPublish(client: Client | null, packet: PublishPacket): AcceptedMessage | string {
