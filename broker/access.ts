@@ -8,8 +8,13 @@
  *    id starting with `console.`; it may watch everything under `fp/v1/`.
  * `$SYS/` stays closed to everyone. Refused subscriptions get a SUBACK
  * failure (0x80); a refused publish closes the connection [MQTT-3.3.5-2].
+ * A client without an authenticated principal -- Aedes still hands on what
+ * arrives while it answers a refused CONNECT -- is refused everywhere, and
+ * so is a device removed from the registry since it connected. Every hook
+ * runs inside an error boundary: whatever it throws is logged and the
+ * client refused, never passed to the process.
  */
-import type { AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import type { AedesOptions, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { timingSafeEqual, createHash } from 'node:crypto'
 import { DEVICE_PUBLISH_KINDS, TOPICS, TOPIC_ROOT, decodePayload, parseTopic, type DeviceKind, type PayloadOf, type TopicKind } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
@@ -32,6 +37,26 @@ function authError(message: string, returnCode: number): AuthenticateError {
 
 const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest()
 
+/** The refusal reason of a client that never authenticated. */
+export const NOT_AUTHENTICATED = 'not authenticated'
+/** The refusal reason of a device removed from the registry while connected. */
+export const DEVICE_REMOVED = 'the device was removed'
+
+/** The hooks AccessControl gives Aedes. */
+export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>
+
+/** Remembers whether `done` was called: a hook that answered and then threw must not answer twice. */
+function answerOnce<A extends unknown[]>(done: (...args: A) => void): { answer: (...args: A) => void; answered: () => boolean } {
+  let called = false
+  return {
+    answer: (...args) => {
+      called = true
+      done(...args)
+    },
+    answered: () => called,
+  }
+}
+
 const DEVICE_SUBSCRIBE_KINDS: ReadonlySet<string> = new Set(
   (Object.keys(TOPICS) as TopicKind[]).filter((k) => TOPICS[k].direction === 'cloud→device'),
 )
@@ -41,12 +66,14 @@ export class AccessControl {
   /** Clients that sent an empty client id with clean=false; Aedes would otherwise invent an id for them. */
   private readonly emptyPersistent = new WeakSet<Client>()
   private readonly consoleTokenDigest: Buffer
+  /** Hook failures caught by the error boundary. */
+  hookFailures = 0
 
   constructor(
     private readonly registry: DeviceRegistry,
     consoleToken: string,
     private readonly log: Logger,
-    private readonly onAccepted: (msg: AcceptedMessage) => void,
+    private readonly onAccepted: (msg: AcceptedMessage, client: Client | null) => void,
   ) {
     this.consoleTokenDigest = digest(consoleToken)
   }
@@ -60,18 +87,57 @@ export class AccessControl {
     return timingSafeEqual(digest(token), this.consoleTokenDigest)
   }
 
-  preConnect = (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void => {
+  /** The hooks for Aedes, each inside an error boundary that logs what it throws and refuses the client. */
+  hooks(): AccessHooks {
+    return {
+      preConnect: (client, packet, done) => {
+        const { answer, answered } = answerOnce(done)
+        this.boundary('preConnect', client, answered, () => this.preConnect(client, packet, answer), () => answer(new Error('refused'), false))
+      },
+      authenticate: (client, username, password, done) => {
+        const { answer, answered } = answerOnce(done)
+        const refuse = (): void => answer(authError('refused', BAD_USERNAME_OR_PASSWORD), false)
+        this.boundary('authenticate', client, answered, () => this.authenticate(client, username, password, answer, refuse), refuse)
+      },
+      authorizePublish: (client, packet, done) => {
+        const { answer, answered } = answerOnce(done)
+        this.boundary('authorizePublish', client, answered, () => this.authorizePublish(client, packet, answer), () => answer(new Error('refused')))
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const { answer, answered } = answerOnce(done)
+        this.boundary('authorizeSubscribe', client, answered, () => this.authorizeSubscribe(client, sub, answer), () => answer(null, null))
+      },
+    }
+  }
+
+  /** Runs `body`; when it throws, logs and counts the failure and, unless the hook already answered, refuses. */
+  private boundary(hook: string, client: Client | null, answered: () => boolean, body: () => void, refuse: () => void): void {
+    try {
+      body()
+    } catch (err) {
+      this.failed(hook, client, err)
+      if (!answered()) refuse()
+    }
+  }
+
+  private failed(hook: string, client: Client | null, err: unknown): void {
+    this.hookFailures++
+    this.log.error({ err, hook, clientId: client?.id }, 'broker hook failed; the client is refused')
+  }
+
+  private preConnect(client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void {
     // [MQTT-3.1.3-8]: an empty client id needs CleanSession=1.
     if (!packet.clientId && !packet.clean) this.emptyPersistent.add(client)
     done(null, true)
   }
 
-  authenticate = (
+  private authenticate(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
     done: (error: AuthenticateError | null, success: boolean | null) => void,
-  ): void => {
+    refuseOnFailure: () => void,
+  ): void {
     const refuse = (why: string, code = BAD_USERNAME_OR_PASSWORD): void => {
       this.log.warn({ clientId: client.id, username, reason: why }, 'connection refused')
       done(authError(why, code), false)
@@ -85,20 +151,26 @@ export class AccessControl {
       return done(null, true)
     }
     if (client.id !== username) return refuse('a device must use its device id as client id', IDENTIFIER_REJECTED)
-    void this.registry.verify(username, password.toString()).then((ok) => {
-      if (!ok) return refuse('unknown device or wrong secret')
-      this.principals.set(client, { role: 'device', deviceId: username })
-      done(null, true)
-    })
+    this.registry.verify(username, password.toString()).then(
+      (ok) => {
+        if (!ok) return refuse('unknown device or wrong secret')
+        this.principals.set(client, { role: 'device', deviceId: username })
+        done(null, true)
+      },
+      (err: unknown) => {
+        this.failed('authenticate', client, err)
+        refuseOnFailure()
+      },
+    )
   }
 
-  authorizePublish = (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void => {
+  private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const verdict = this.checkPublish(client, packet)
     if (typeof verdict === 'string') {
       this.log.warn({ clientId: client?.id, topic: packet.topic, reason: verdict }, 'publish refused')
       return done(new Error(verdict))
     }
-    this.onAccepted(verdict)
+    this.onAccepted(verdict, client)
     done(null)
   }
 
@@ -106,11 +178,13 @@ export class AccessControl {
     if (packet.topic.startsWith('$SYS')) return '$SYS is reserved'
     /* c8 ignore next 2 -- Aedes passes no client only for a last will persisted across a restart, which its in-memory persistence never keeps; such a will is refused */
     if (client === null) return 'a last will without its client'
-    const principal = this.principals.get(client) as Principal
+    const principal = this.principals.get(client)
+    if (!principal) return NOT_AUTHENTICATED
     const target = parseTopic(packet.topic)
     if (!target) return 'topic is outside the contract'
     if (principal.role === 'console') return 'the console does not publish over MQTT'
     const deviceId = principal.deviceId
+    if (!this.registry.exists(deviceId)) return DEVICE_REMOVED
     if (target.deviceId !== deviceId) return `device ${deviceId} may not publish for ${target.deviceId}`
     if (!DEVICE_PUBLISH_KINDS.has(target.kind)) return `devices do not publish "${target.kind}"`
     const kind = target.kind as DeviceKind
@@ -119,11 +193,7 @@ export class AccessControl {
     return { deviceId, kind, value: decoded.value } as AcceptedMessage
   }
 
-  authorizeSubscribe = (
-    client: Client,
-    sub: Subscription,
-    done: (error: Error | null, subscription?: Subscription | null) => void,
-  ): void => {
+  private authorizeSubscribe(client: Client, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void): void {
     const reason = this.checkSubscribe(client, sub.topic)
     if (reason) {
       this.log.warn({ clientId: client.id, topic: sub.topic, reason }, 'subscription refused')
@@ -133,9 +203,11 @@ export class AccessControl {
   }
 
   private checkSubscribe(client: Client, topic: string): string | null {
-    const principal = this.principals.get(client) as Principal
+    const principal = this.principals.get(client)
+    if (!principal) return NOT_AUTHENTICATED
     if (topic.startsWith('$')) return '$-topics are reserved'
     if (principal.role === 'console') return topic === `${TOPIC_ROOT}/#` || topic.startsWith(`${TOPIC_ROOT}/`) ? null : 'the console watches fp/v1/ only'
+    if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
     const target = parseTopic(topic)
     if (!target || target.deviceId !== principal.deviceId) return `device ${principal.deviceId} may subscribe only to its own topics`
     if (!DEVICE_SUBSCRIBE_KINDS.has(target.kind)) return `devices do not subscribe to "${target.kind}"`

@@ -1,7 +1,9 @@
 /**
  * X2: what the cloud received of each device's behaviour logs. A batch is
  * written in one transaction; `(device, seq)` is the key, so a batch sent
- * again after a lost acknowledgement is stored once.
+ * again after a lost acknowledgement is stored once. A batch that fails to
+ * write is written again event by event: each bad event is reported and
+ * the rest stored, never thrown at the ingest path.
  */
 import type { LogSummary, ReceivedEvent } from '../common/console-api.js'
 import type { BehaviourEvent } from '../common/contract.js'
@@ -9,6 +11,13 @@ import type { Db } from './db.js'
 
 
 export type { LogSummary, ReceivedEvent }
+
+export interface RecordResult {
+  /** Events that were new. */
+  stored: number
+  /** Events that could not be written, with why. */
+  refused: { seq: number; reason: string }[]
+}
 
 export class BehaviourLogStore {
   private readonly sql
@@ -33,9 +42,21 @@ export class BehaviourLogStore {
     })
   }
 
-  /** Stores a batch; returns how many events were new. */
-  record(deviceId: string, events: readonly BehaviourEvent[], receivedAt: number): number {
-    return this.insertBatch(deviceId, events, receivedAt)
+  /** Stores a batch in one transaction, or event by event when that fails. */
+  record(deviceId: string, events: readonly BehaviourEvent[], receivedAt: number): RecordResult {
+    try {
+      return { stored: this.insertBatch(deviceId, events, receivedAt), refused: [] }
+    } catch {
+      const result: RecordResult = { stored: 0, refused: [] }
+      for (const e of events) {
+        try {
+          result.stored += this.sql.insert.run({ deviceId, ...e, receivedAt }).changes
+        } catch (err) {
+          result.refused.push({ seq: e.seq, reason: (err as Error).message })
+        }
+      }
+      return result
+    }
   }
 
   /** Newest first. */

@@ -9,13 +9,14 @@
  * device's signed receipts for the owner to verify.
  */
 import { EventEmitter } from 'node:events'
-import type { Clock, Timer } from '../common/clock.js'
+import type { Clock } from '../common/clock.js'
 import type { CommandView } from '../common/console-api.js'
 import { CommandSchema, FINAL_STATES, decodeJson, type Command, type CommandState, type Result } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { Db } from './db.js'
 import type { StateStore } from './state-store.js'
+import { DueTimer } from './cloud/due-timer.js'
 
 export type { CommandView }
 
@@ -77,7 +78,8 @@ interface CommandEvents {
 }
 
 export class CommandCenter extends EventEmitter<CommandEvents> {
-  private expiryTimer: Timer | null = null
+  /** Expires queued commands at their deadline; a failure is logged and retried (DueTimer). */
+  private readonly expiry: DueTimer
   /** Devices connected and subscribed to their command topic. */
   private readonly listeningDevices = new Set<string>()
   private readonly sql
@@ -104,16 +106,16 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
       due: db.prepare(`SELECT * FROM commands WHERE state = 'queued' AND expires_at <= ?`),
       nextExpiry: db.prepare(`SELECT MIN(expires_at) FROM commands WHERE state = 'queued'`).pluck(),
     }
+    this.expiry = new DueTimer(clock, () => this.sql.nextExpiry.get() as number | null, (now) => this.expireDue(now), log, 'command-expiry')
   }
 
   /** Expires what fell due while the broker was down and watches for the next expiry. */
   start(): void {
-    this.expireDue()
+    this.expiry.startNow()
   }
 
   stop(): void {
-    this.expiryTimer?.cancel()
-    this.expiryTimer = null
+    this.expiry.stop()
   }
 
   /** Accepts a signed command from the console: stored, then delivered if the device is connected. */
@@ -134,7 +136,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     if (refused === NOT_ENABLED) throw new CommandError('NOT_ENABLED', NOT_ENABLED, view)
     if (refused) throw new CommandError('BAD_COMMAND', `command refused: ${refused}`, view)
     this.send(view)
-    this.scheduleExpiry()
+    this.expiry.reschedule()
     return view
   }
 
@@ -205,14 +207,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     return done
   }
 
-  private expireDue(): void {
-    for (const row of this.sql.due.all(this.clock.now()) as Row[]) this.finish(toView(row), 'expired', 'it expired before the device received it')
-    this.scheduleExpiry()
-  }
-
-  private scheduleExpiry(): void {
-    this.expiryTimer?.cancel()
-    const next = this.sql.nextExpiry.get() as number | null
-    this.expiryTimer = next === null ? null : this.clock.after(next - this.clock.now(), () => this.expireDue())
+  private expireDue(now: number): void {
+    for (const row of this.sql.due.all(now) as Row[]) this.finish(toView(row), 'expired', 'it expired before the device received it')
   }
 }

@@ -39,7 +39,7 @@ export class FrameworkServices {
   readonly queue: NotificationQueue
   readonly logs: BehaviourLogStore
   readonly gateway: PushGateway
-  readonly counters = { logEvents: 0, logBatchesIgnored: 0 }
+  readonly counters = { logEvents: 0, logBatchesIgnored: 0, logEventsRefused: 0 }
   private readonly notices: ServiceNotices | null
   private readonly api: FrameworkApiContext
 
@@ -81,7 +81,10 @@ export class FrameworkServices {
       this.deps.log.warn({ deviceId, events: batch.events.length }, 'behaviour logs ignored: the device has its cloud service off')
       return
     }
-    this.counters.logEvents += this.logs.record(deviceId, batch.events, receivedAt)
+    const { stored, refused } = this.logs.record(deviceId, batch.events, receivedAt)
+    this.counters.logEvents += stored
+    this.counters.logEventsRefused += refused.length
+    for (const r of refused) this.deps.log.warn({ deviceId, seq: r.seq, reason: r.reason }, 'behaviour log event not stored')
   }
 
   /** Adds the framework's console API routes to the broker's HTTP router. */

@@ -5,16 +5,18 @@
  *  - delivered: the device acknowledged it; its delay is delivery time minus creation time;
  *  - expired: its time-to-live ran out before the device took it. It is kept
  *    and shown as expired, never dropped silently.
- * Order is the order notifications were queued. Expiry is one timer on the
- * injected clock, set for the earliest deadline of anything still queued.
+ * Order is the order notifications were queued. Expiry is one DueTimer on
+ * the injected clock, set for the earliest deadline of anything still
+ * queued; a failure is logged and retried, never fatal.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import type { Clock, Timer } from '../common/clock.js'
+import type { Clock } from '../common/clock.js'
 import type { NotificationRecord, NotificationState } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import type { NotificationKind, PushNotification } from '../common/push-protocol.js'
 import type { Db } from './db.js'
+import { DueTimer } from './cloud/due-timer.js'
 
 export type { NotificationRecord, NotificationState }
 
@@ -75,8 +77,7 @@ export function toNotification(r: NotificationRecord): PushNotification {
 
 export class NotificationQueue extends EventEmitter<QueueEvents> {
   private readonly sql
-  private timer: Timer | null = null
-  private timerAt = Infinity
+  private readonly expiry: DueTimer
 
   constructor(
     db: Db,
@@ -98,17 +99,16 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
       list: db.prepare('SELECT * FROM (SELECT * FROM notifications WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq'),
       counts: db.prepare('SELECT state, COUNT(*) AS n FROM notifications WHERE device_id = ? GROUP BY state'),
     }
+    this.expiry = new DueTimer(clock, () => this.sql.nextDeadline.get() as number | null, (now) => this.expireDue(now), log, 'notification-expiry')
   }
 
   /** Expires what ran out while the broker was down and sets the expiry timer. */
   start(): void {
-    this.expireDue()
+    this.expiry.startNow()
   }
 
   stop(): void {
-    this.timer?.cancel()
-    this.timer = null
-    this.timerAt = Infinity
+    this.expiry.stop()
   }
 
   /** Queues a notification for a registered device. */
@@ -117,7 +117,7 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
     const row = this.sql.insert.get({ id: randomUUID(), deviceId, kind: n.kind, title: n.title, body: n.body, createdAt, expiresAt: createdAt + (n.ttlMs ?? DEFAULT_TTL_MS) }) as Row
     const record = toRecord(row)
     this.log.info({ deviceId, id: record.id, kind: record.kind }, 'notification queued')
-    this.armTimer(record.expiresAt)
+    this.expiry.reschedule()
     this.emit('queued', record)
     return record
   }
@@ -157,23 +157,11 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
     return counts
   }
 
-  private expireDue(): void {
-    this.timer = null
-    this.timerAt = Infinity
-    const expired = (this.sql.expire.all({ now: this.clock.now() }) as Row[]).map(toRecord)
+  private expireDue(now: number): void {
+    const expired = (this.sql.expire.all({ now }) as Row[]).map(toRecord)
     if (expired.length > 0) {
       this.log.info({ count: expired.length, ids: expired.map((r) => r.id) }, 'notifications expired before delivery')
       this.emit('expired', expired)
     }
-    const next = this.sql.nextDeadline.get() as number | null
-    if (next !== null) this.armTimer(next)
-  }
-
-  /** Makes sure the expiry timer fires by `at`. */
-  private armTimer(at: number): void {
-    if (at >= this.timerAt) return
-    this.timer?.cancel()
-    this.timerAt = at
-    this.timer = this.clock.after(at - this.clock.now(), () => this.expireDue())
   }
 }

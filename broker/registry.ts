@@ -1,7 +1,11 @@
 /**
  * Device accounts: each device has an id, an account (its owner) and a
  * secret that is shown once and stored only as a salted scrypt hash.
+ * A removal made here is announced ('removed') so the running broker
+ * disconnects the device at once; a removal made by another process on the
+ * same data directory shows in `exists`, which the broker asks on every message.
  */
+import { EventEmitter } from 'node:events'
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 import { promisify } from 'node:util'
 import { DeviceIdSchema } from '../common/contract.js'
@@ -45,11 +49,20 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   return timingSafeEqual(actual, expected)
 }
 
-export class DeviceRegistry {
+interface RegistryEvents {
+  removed: [id: string]
+}
+
+export class DeviceRegistry extends EventEmitter<RegistryEvents> {
+  private readonly existsStmt
+
   constructor(
     private readonly db: Db,
     private readonly now: () => number,
-  ) {}
+  ) {
+    super()
+    this.existsStmt = db.prepare('SELECT 1 FROM devices WHERE id = ?').pluck()
+  }
 
   /** Registers a device and returns its secret; the secret is not stored anywhere. */
   async add(id: string, account: string): Promise<{ device: DeviceRecord; secret: string }> {
@@ -79,6 +92,12 @@ export class DeviceRegistry {
   remove(id: string): void {
     const info = this.db.prepare('DELETE FROM devices WHERE id = ?').run(id)
     if (info.changes === 0) throw new RegistryError('NOT_FOUND', `no device "${id}" is registered`)
+    this.emit('removed', id)
+  }
+
+  /** True while device `id` is registered (asked on every message, so one cached statement). */
+  exists(id: string): boolean {
+    return this.existsStmt.get(id) !== undefined
   }
 
   /** True when `secret` is the secret of registered device `id`. */

@@ -23,7 +23,7 @@ import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from 
 import { DeviceRegistry } from './registry.js'
 import { StateStore } from './state-store.js'
 import { CommandCenter } from './commands.js'
-import { encodePayload, topicFor } from '../common/contract.js'
+import { encodePayload, parseTopic, topicFor } from '../common/contract.js'
 import { routeUpgrades } from './upgrade-router.js'
 import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
 
@@ -65,13 +65,15 @@ export interface BrokerCounters {
   publishRefused: number
   /** Heartbeats accepted for storage. */
   heartbeats: number
+  /** Exceptions caught in the broker's own event handlers (each logged). */
+  handlerFailures: number
 }
 
 /** Publishes handed to Aedes per event-loop turn. */
 const OUTBOX_BATCH = 200
 
 export class CloudBroker {
-  readonly counters: BrokerCounters = { rateLimited: 0, dropped: 0, publishRefused: 0, heartbeats: 0 }
+  readonly counters: BrokerCounters = { rateLimited: 0, dropped: 0, publishRefused: 0, heartbeats: 0, handlerFailures: 0 }
   private db?: Db
   private lock?: DataDirLock
   private aedes?: Aedes
@@ -129,7 +131,7 @@ export class CloudBroker {
     this.storeRef = new StateStore(this.db)
     this.store.resetPresence(this.clock.now())
     const token = ensureConsoleToken(this.opts.dataDir)
-    const access = new AccessControl(this.registry, token, log.child({ component: 'access' }), (msg) => this.ingest(msg))
+    const access = new AccessControl(this.registry, token, log.child({ component: 'access' }), (msg, client) => this.ingest(msg, client))
     this.limiter = new ConnectionRateLimiter(this.opts.rateLimit, this.clock)
     const limiter = this.limiter
     const isConsoleToken = (t: string): boolean => access.isConsoleToken(t)
@@ -153,42 +155,43 @@ export class CloudBroker {
     )
     this.cloud.start()
 
+    const hooks = access.hooks()
     const aedes = await Aedes.createBroker({
-      preConnect: access.preConnect,
-      authenticate: access.authenticate,
+      ...hooks,
       authorizePublish: (client, packet, done) =>
-        access.authorizePublish(client, packet, (err) => {
+        hooks.authorizePublish(client, packet, (err) => {
           if (err) this.counters.publishRefused++
           done(err)
         }),
-      authorizeSubscribe: access.authorizeSubscribe,
       connectTimeout: this.opts.connectTimeoutMs,
     })
     this.aedes = aedes
-    aedes.on('client', (client) => {
+    this.store.on('refused', (deviceId, seq, reason) => log.warn({ deviceId, seq, reason }, 'heartbeat not stored'))
+    this.registry.on('removed', this.safely('removed', (deviceId) => this.deviceRemoved(deviceId)))
+    aedes.on('client', this.safely('client', (client) => {
       const p = access.principal(client)
       if (p?.role !== 'device') return
       this.current.set(p.deviceId, client)
       this.store.setPresence(p.deviceId, true, this.clock.now())
-    })
-    aedes.on('clientDisconnect', (client) => {
+    }))
+    aedes.on('clientDisconnect', this.safely('clientDisconnect', (client) => {
       const p = access.principal(client)
       if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
       this.current.delete(p.deviceId)
       this.commands.deviceGone(p.deviceId)
       this.cloud.deviceGone(p.deviceId)
       this.store.setPresence(p.deviceId, false, this.clock.now())
-    })
+    }))
     this.commandsRef = new CommandCenter(this.db, this.store, this.clock, log.child({ component: 'commands' }), (deviceId, command) =>
       this.sendToDevice(deviceId, JSON.stringify(command)),
     )
     this.commands.start()
-    aedes.on('subscribe', (subscriptions, client) => {
+    aedes.on('subscribe', this.safely('subscribe', (subscriptions, client) => {
       const p = access.principal(client)
       if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd'))) this.commands.deviceListening(p.deviceId)
       if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'plan'))) this.cloud.planListening(p.deviceId)
       if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'time'))) this.sendTime(p.deviceId)
-    })
+    }))
     // One time for the whole system: a jump of simulated time reaches every connected phone, ahead of anything sent after it.
     if (this.clock instanceof SimulatedClock) this.stopJumps = this.clock.onJump(() => {
       for (const deviceId of this.current.keys()) this.sendTime(deviceId)
@@ -275,6 +278,37 @@ export class CloudBroker {
     if (this.outbox.length > 0) setImmediate(() => this.drainOutbox())
   }
 
+  /**
+   * A device removed from the registry through this broker: its connection
+   * is closed at once, and what is still queued for it or from it is dropped
+   * with a logged reason. (A removal by another process on the same data
+   * directory is noticed on the device's next message: see AccessControl.)
+   */
+  private deviceRemoved(deviceId: string): void {
+    const before = this.outbox.length
+    const kept = this.outbox.filter((m) => parseTopic(m.topic)?.deviceId !== deviceId)
+    this.outbox.splice(0, this.outbox.length, ...kept)
+    const heartbeats = this.store.forget(deviceId)
+    this.log.warn({ deviceId, heartbeats, toDevice: before - this.outbox.length }, 'device removed: disconnected, its queued messages dropped')
+    const client = this.current.get(deviceId)
+    this.current.delete(deviceId)
+    this.commands.deviceGone(deviceId)
+    this.cloud.deviceGone(deviceId)
+    client?.close()
+  }
+
+  /** Wraps a broker event handler so that whatever it throws is logged and counted, never passed to the process. */
+  private safely<A extends unknown[]>(event: string, handler: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        handler(...args)
+      } catch (err) {
+        this.counters.handlerFailures++
+        this.log.error({ err, event }, 'broker event handler failed')
+      }
+    }
+  }
+
   private accept(stream: Duplex, address: string): void {
     const log = this.log
     if (!(this.limiter as ConnectionRateLimiter).allow(address)) {
@@ -296,7 +330,7 @@ export class CloudBroker {
     ;(this.aedes as Aedes).handle(guarded)
   }
 
-  private ingest(msg: AcceptedMessage): void {
+  private ingest(msg: AcceptedMessage, client: Client | null): void {
     const now = this.clock.now()
     switch (msg.kind) {
       case 'heartbeat':
@@ -308,6 +342,8 @@ export class CloudBroker {
         this.store.recordHeartbeat(msg.deviceId, msg.value, now)
         return
       case 'presence':
+        // The last will of a connection a newer one took over says nothing about the device.
+        if (client !== this.current.get(msg.deviceId)) return
         this.store.setPresence(msg.deviceId, msg.value.state === 'online', now)
         return
       case 'status': {

@@ -2,7 +2,10 @@
  * Last known state and location history (F1, F3). Heartbeats are queued and
  * written in one transaction per batch, so the ingest path does one SQLite
  * commit per burst instead of one per message. A duplicate (device, seq) --
- * a QoS 1 redelivery -- is stored once.
+ * a QoS 1 redelivery -- is stored once. A batch that fails (a device
+ * removed while its heartbeats were queued) is written again row by row:
+ * each bad row is counted and reported ('refused'), the rest are stored,
+ * and nothing is thrown into the event loop.
  */
 import { EventEmitter } from 'node:events'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
@@ -15,6 +18,8 @@ export type { DeviceView, LocationRow }
 interface StateEvents {
   /** A batch of heartbeats was written. */
   stored: [count: number]
+  /** One heartbeat could not be written and was dropped. */
+  refused: [deviceId: string, seq: number, reason: string]
   presence: [deviceId: string, online: boolean]
   status: [deviceId: string, locationEnabled: boolean]
 }
@@ -34,6 +39,8 @@ export class StateStore extends EventEmitter<StateEvents> {
   private readonly updateLast
   private readonly writeBatch
   private readonly sql
+  /** Heartbeats dropped: rows that failed to write, and rows of removed devices still queued. */
+  readonly counters = { rowsRefused: 0, rowsDropped: 0 }
 
   constructor(
     private readonly db: Db,
@@ -67,11 +74,7 @@ export class StateStore extends EventEmitter<StateEvents> {
     }
     this.locationOff = new Set(db.prepare('SELECT device_id FROM device_state WHERE location_off_at IS NOT NULL').pluck().all() as string[])
     this.writeBatch = db.transaction((batch: Queued[]) => {
-      for (const { deviceId, hb, receivedAt } of batch) {
-        const row = { deviceId, ...hb, charging: hb.charging ? 1 : 0, receivedAt }
-        this.insertLocation.run(row)
-        this.updateLast.run(row)
-      }
+      for (const q of batch) this.writeRow(q)
     })
   }
 
@@ -91,8 +94,43 @@ export class StateStore extends EventEmitter<StateEvents> {
     if (this.queue.length === 0) return
     const batch = this.queue
     this.queue = []
-    this.writeBatch(batch)
-    this.emit('stored', batch.length)
+    let stored = batch.length
+    try {
+      this.writeBatch(batch)
+    } catch {
+      stored = this.writeRows(batch)
+    }
+    this.emit('stored', stored)
+  }
+
+  /** Drops the queued heartbeats of `deviceId` (it was removed); returns how many. */
+  forget(deviceId: string): number {
+    const before = this.queue.length
+    this.queue = this.queue.filter((q) => q.deviceId !== deviceId)
+    const dropped = before - this.queue.length
+    this.counters.rowsDropped += dropped
+    return dropped
+  }
+
+  private writeRow({ deviceId, hb, receivedAt }: Queued): void {
+    const row = { deviceId, ...hb, charging: hb.charging ? 1 : 0, receivedAt }
+    this.insertLocation.run(row)
+    this.updateLast.run(row)
+  }
+
+  /** The fallback for a failed batch: one transaction per row, so one bad row costs only itself. */
+  private writeRows(batch: Queued[]): number {
+    let stored = 0
+    for (const q of batch) {
+      try {
+        this.db.transaction(() => this.writeRow(q))()
+        stored++
+      } catch (err) {
+        this.counters.rowsRefused++
+        this.emit('refused', q.deviceId, q.hb.seq, (err as Error).message)
+      }
+    }
+    return stored
   }
 
   setPresence(deviceId: string, online: boolean, at: number): void {

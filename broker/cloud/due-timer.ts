@@ -3,7 +3,10 @@
  * 30/180 days, backups' 72 h, the drive's 7 days, A3's year): it sleeps on
  * the one clock until the earliest due time the rule reports, runs the rule,
  * and sleeps again. Advancing a manual or simulated clock across several
- * due times runs the rule once per due time, in order.
+ * due times runs the rule once per due time, in order. Every timer of the
+ * broker that waits for "the next due row" is one of these (the cloud's
+ * rules, command expiry, notification expiry): a rule that throws is
+ * logged and tried again later, never fatal.
  */
 import type { Clock, Timer } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
@@ -34,6 +37,12 @@ export class DueTimer {
   start(): void {
     this.running = true
     this.reschedule()
+  }
+
+  /** Starts and runs the rule once at once, synchronously: for what fell due while the broker was down. */
+  startNow(): void {
+    this.running = true
+    this.fire()
   }
 
   stop(): void {

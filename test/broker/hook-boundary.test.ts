@@ -1,0 +1,71 @@
+/** Whatever an Aedes hook or a broker event handler throws is logged, counted and answered with a refusal; it never reaches the process. */
+import t from 'tap'
+import type { Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import { AccessControl, type AcceptedMessage } from '../../broker/access.js'
+import type { DeviceRegistry } from '../../broker/registry.js'
+import { addDevice, connectDevice, heartbeat, startCloud } from '../fixtures/cloud.js'
+import { LogCapture } from '../fixtures/logs.js'
+
+const boom = (): never => {
+  throw new Error('boom')
+}
+
+/** AccessControl over a registry stub; the hooks are called as Aedes calls them, with stand-in clients. */
+function access(registry: Partial<DeviceRegistry>, onAccepted: (msg: AcceptedMessage) => void = () => {}): { hooks: ReturnType<AccessControl['hooks']>; control: AccessControl; logs: LogCapture } {
+  const logs = new LogCapture()
+  const control = new AccessControl(registry as DeviceRegistry, 'token', logs.logger(), onAccepted)
+  return { hooks: control.hooks(), control, logs }
+}
+
+const client = (id: string): Client => ({ id }) as Client // a stand-in: the hooks read only the id and use the object as a key
+
+/** Authenticates `c` as device `id` through the hooks. */
+async function authenticated(hooks: ReturnType<AccessControl['hooks']>, c: Client, id: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => hooks.authenticate(c, id, Buffer.from('s'), (err) => (err ? reject(err) : resolve())))
+}
+
+t.test('a hook that throws refuses the client and logs why; a rejected secret check refuses too', async (t) => {
+  const { hooks, control, logs } = access({ verify: async () => true, exists: boom })
+  const throwingPacket = {
+    get clientId(): string {
+      return boom()
+    },
+  } as unknown as ConnectPacket
+  hooks.preConnect(client('a'), throwingPacket, (err, ok) => t.match([err, ok], [Error, false], 'preConnect refuses'))
+
+  const refused = await new Promise<unknown>((resolve) => access({ verify: boom }).hooks.authenticate(client('b'), 'b', Buffer.from('s'), (err) => resolve(err)))
+  t.match(refused, { returnCode: 4 }, 'authenticate refuses when the secret check throws')
+  const rejected = await new Promise<unknown>((resolve) =>
+    access({ verify: () => Promise.reject(new Error('disk gone')) }).hooks.authenticate(client('c'), 'c', Buffer.from('s'), (err) => resolve(err)),
+  )
+  t.match(rejected, { returnCode: 4 }, 'authenticate refuses when the secret check rejects')
+
+  const device = client('phone-a')
+  await authenticated(hooks, device, 'phone-a')
+  const packet = { topic: 'fp/v1/phone-a/heartbeat', payload: Buffer.from(JSON.stringify(heartbeat(1))) } as PublishPacket
+  hooks.authorizePublish(device, packet, (err) => t.match(err, Error, 'authorizePublish refuses'))
+  hooks.authorizeSubscribe(device, { topic: 'fp/v1/phone-a/cmd', qos: 1 } as Subscription, (err, sub) => t.same([err, sub], [null, null], 'authorizeSubscribe refuses'))
+  t.equal(control.hookFailures, 3)
+  t.equal(logs.lines.filter((l) => l.msg === 'broker hook failed; the client is refused').length, 3, 'each failure logged')
+})
+
+t.test('ingest that throws inside authorizePublish refuses the publish and is logged', async (t) => {
+  const { hooks, control, logs } = access({ verify: async () => true, exists: () => true }, boom)
+  const device = client('phone-a')
+  await authenticated(hooks, device, 'phone-a')
+  const packet = { topic: 'fp/v1/phone-a/heartbeat', payload: Buffer.from(JSON.stringify(heartbeat(1))) } as PublishPacket
+  hooks.authorizePublish(device, packet, (err) => t.match(err, Error, 'refused'))
+  t.equal(control.hookFailures, 1)
+  t.ok(logs.has('broker hook failed; the client is refused'))
+})
+
+t.test('a broker event handler that throws is logged and counted; the broker keeps serving', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  await addDevice(cloud, 'phone-b')
+  cloud.broker.store.forget = boom
+  cloud.broker.registry.remove('phone-b')
+  t.equal(cloud.broker.counters.handlerFailures, 1)
+  t.match(await cloud.logs.waitFor((l) => l.msg === 'broker event handler failed'), { event: 'removed' })
+  t.ok(await connectDevice(t, cloud, 'phone-a', secret), 'a device still connects')
+})
