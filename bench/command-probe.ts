@@ -10,8 +10,8 @@
  *    SQLite statements it runs, to time the broker's synchronous share.
  * Each attach returns its detach, for the scenario's clean-up.
  */
-import type { CommandCenter, CommandView } from '../broker/commands.js'
-import type { StateStore } from '../broker/state-store.js'
+import type { CommandCenter, CommandView } from '../broker/devices/commands.js'
+import type { StateStore } from '../broker/devices/state-store.js'
 import type { CommandJournal, JournalEntry } from '../agent/journal.js'
 import { FINAL_STATES, type CommandState, type Result } from '../common/contract.js'
 

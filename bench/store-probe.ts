@@ -7,7 +7,7 @@
  * broker's code is unchanged) and, on each 'stored'(n), takes the first n:
  * those are the heartbeats now on disk.
  */
-import type { StateStore } from '../broker/state-store.js'
+import type { StateStore } from '../broker/devices/state-store.js'
 import { LatencyRecorder, type LatencySummary } from './stats.js'
 
 export class StoreProbe {

@@ -2,7 +2,7 @@
 import { Command } from 'commander'
 import { writeFile } from 'node:fs/promises'
 import { openDb } from '../broker/db.js'
-import { DeviceRegistry } from '../broker/registry.js'
+import { DeviceRegistry } from '../broker/devices/registry.js'
 import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { loadConfig } from '../common/config.js'

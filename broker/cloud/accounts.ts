@@ -18,7 +18,7 @@ import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
 import type { Db } from '../db.js'
 import type { CloudLog } from './cloud-log.js'
-import { DueTimer } from './due-timer.js'
+import { DueTimer } from '../due-timer.js'
 
 export type Tier = 'free' | 'premium'
 

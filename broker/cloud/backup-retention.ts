@@ -16,7 +16,7 @@ import type { Db } from '../db.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { BackupStore } from './backup-store.js'
 import type { CloudLog } from './cloud-log.js'
-import { DueTimer } from './due-timer.js'
+import { DueTimer } from '../due-timer.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR

@@ -8,7 +8,7 @@
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import type { Db } from '../db.js'
-import type { NotificationQueue } from '../notification-queue.js'
+import type { NotificationQueue } from '../framework/notification-queue.js'
 
 export interface CloudLogEntry {
   seq: number

@@ -9,7 +9,7 @@
 import { formatAge } from '../../common/clock.js'
 import type { CloudParts } from './cloud-data.js'
 import type { DriveStore } from './drive-store.js'
-import { DueTimer } from './due-timer.js'
+import { DueTimer } from '../due-timer.js'
 
 const DAY = 86_400_000
 

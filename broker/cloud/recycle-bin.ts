@@ -18,7 +18,7 @@ import type { Accounts } from './accounts.js'
 import type { BlobStore } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
 import type { CloudLog } from './cloud-log.js'
-import { DueTimer } from './due-timer.js'
+import { DueTimer } from '../due-timer.js'
 import type { SyncItems } from './items.js'
 
 const DAY = 86_400_000

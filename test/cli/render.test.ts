@@ -1,7 +1,7 @@
 /** What the console says about devices: F1 position and age, F3 offline positions. */
 import t from 'tap'
 import { renderDevices, renderHistory, table } from '../../cli/render.js'
-import type { DeviceView } from '../../broker/state-store.js'
+import type { DeviceView } from '../../broker/devices/state-store.js'
 import { heartbeat } from '../fixtures/cloud.js'
 
 const now = Date.UTC(2026, 0, 1, 12)

@@ -5,8 +5,8 @@
  * `{error, code}` body, on a real broker over a real socket.
  */
 import t from 'tap'
-import { MAX_CONSOLE_BODY_BYTES } from '../../../broker/console-api.js'
-import { MAX_FRAMEWORK_BODY_BYTES } from '../../../broker/framework-api.js'
+import { MAX_CONSOLE_BODY_BYTES } from '../../../broker/devices/console-api.js'
+import { MAX_FRAMEWORK_BODY_BYTES } from '../../../broker/framework/framework-api.js'
 import { MAX_JSON_BYTES } from '../../../broker/http/router.js'
 import { addDevice, startCloud } from '../../fixtures/cloud.js'
 import { rawRequest } from '../../fixtures/http.js'

@@ -14,8 +14,8 @@ import {
   type NotificationRecord,
   type NotifyRequest,
   type ReceivedEvent,
-} from '../common/console-api.js'
-import { HttpError, intParam, type HttpRouter, type RouteContext } from './http/router.js'
+} from '../../common/console-api.js'
+import { HttpError, intParam, type HttpRouter, type RouteContext } from '../http/router.js'
 
 /** What the framework API reads and changes; FrameworkServices wires it to the real parts. */
 export interface FrameworkApiContext {

@@ -3,7 +3,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import { connect as tcpConnect } from 'node:net'
 import mqttPacket from 'mqtt-packet'
-import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats, type Cloud } from '../fixtures/cloud.js'
+import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats, type Cloud } from '../../fixtures/cloud.js'
 
 const gen = (packet: mqttPacket.Packet, protocolVersion: 3 | 4 | 5 = 3): Buffer => mqttPacket.generate(packet, { protocolVersion })
 /** The packets in `bytes`, as MQTT 3.1 frames them. */

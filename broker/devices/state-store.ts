@@ -8,9 +8,9 @@
  * and nothing is thrown into the event loop.
  */
 import { EventEmitter } from 'node:events'
-import type { DeviceView, LocationRow } from '../common/console-api.js'
-import type { Heartbeat, Status } from '../common/contract.js'
-import type { Db } from './db.js'
+import type { DeviceView, LocationRow } from '../../common/console-api.js'
+import type { Heartbeat, Status } from '../../common/contract.js'
+import type { Db } from '../db.js'
 
 
 export type { DeviceView, LocationRow }

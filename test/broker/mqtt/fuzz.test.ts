@@ -4,8 +4,8 @@
  * sending heartbeats. `npm run fuzz -- --count N --seed S` runs it longer.
  */
 import t from 'tap'
-import { fuzz, FuzzCases } from '../../bench/fuzz.js'
-import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { fuzz, FuzzCases } from '../../../bench/fuzz.js'
+import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats } from '../../fixtures/cloud.js'
 
 const SEED = Number(process.env['FAKEPHONE_FUZZ_SEED'] ?? 20261204)
 const COUNT = 300

@@ -14,9 +14,9 @@
  * NOT_ENABLED, DUPLICATE, NOT_FOUND or NOT_CANCELLABLE).
  */
 import { z } from 'zod'
-import { FINAL_STATES } from '../common/contract.js'
+import { FINAL_STATES } from '../../common/contract.js'
 import type { CommandCenter, CommandError, CommandErrorCode, CommandView } from './commands.js'
-import { HttpError, intParam, type HttpRouter, type Reply } from './http/router.js'
+import { HttpError, intParam, type HttpRouter, type Reply } from '../http/router.js'
 import type { DeviceView, StateStore } from './state-store.js'
 
 export interface ConsoleApiContext {

@@ -9,14 +9,14 @@
  * device's signed receipts for the owner to verify.
  */
 import { EventEmitter } from 'node:events'
-import type { Clock } from '../common/clock.js'
-import type { CommandView } from '../common/console-api.js'
-import { CommandSchema, FINAL_STATES, decodeJson, type Command, type CommandState, type Result } from '../common/contract.js'
-import { FakephoneError } from '../common/errors.js'
-import type { Logger } from '../common/log.js'
-import type { Db } from './db.js'
+import type { Clock } from '../../common/clock.js'
+import type { CommandView } from '../../common/console-api.js'
+import { CommandSchema, FINAL_STATES, decodeJson, type Command, type CommandState, type Result } from '../../common/contract.js'
+import { FakephoneError } from '../../common/errors.js'
+import type { Logger } from '../../common/log.js'
+import type { Db } from '../db.js'
 import type { StateStore } from './state-store.js'
-import { DueTimer } from './cloud/due-timer.js'
+import { DueTimer } from '../due-timer.js'
 
 export type { CommandView }
 

@@ -4,18 +4,18 @@
  * its durable notification queue, the vendor's service notices, the store
  * of behaviour logs received over the data channel, and their console API.
  */
-import type { Clock } from '../common/clock.js'
-import type { LogBatch } from '../common/contract.js'
-import type { Logger } from '../common/log.js'
+import type { Clock } from '../../common/clock.js'
+import type { LogBatch } from '../../common/contract.js'
+import type { Logger } from '../../common/log.js'
 import { BehaviourLogStore } from './behaviour-logs.js'
-import type { Db } from './db.js'
+import type { Db } from '../db.js'
 import { addFrameworkRoutes, type FrameworkApiContext } from './framework-api.js'
-import type { HttpRouter } from './http/router.js'
+import type { HttpRouter } from '../http/router.js'
 import { NotificationQueue } from './notification-queue.js'
 import { DEFAULT_PUSH_GATEWAY_OPTIONS, PushGateway, type PushGatewayOptions } from './push-gateway.js'
-import type { DeviceRegistry } from './registry.js'
+import type { DeviceRegistry } from '../devices/registry.js'
 import { ServiceNotices } from './service-notices.js'
-import type { StateStore } from './state-store.js'
+import type { StateStore } from '../devices/state-store.js'
 
 export interface FrameworkServicesOptions {
   push: PushGatewayOptions

@@ -16,9 +16,9 @@
  */
 import type { AedesOptions, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { timingSafeEqual, createHash } from 'node:crypto'
-import { DEVICE_PUBLISH_KINDS, TOPICS, TOPIC_ROOT, decodePayload, parseTopic, type DeviceKind, type PayloadOf, type TopicKind } from '../common/contract.js'
-import type { Logger } from '../common/log.js'
-import type { DeviceRegistry } from './registry.js'
+import { DEVICE_PUBLISH_KINDS, TOPICS, TOPIC_ROOT, decodePayload, parseTopic, type DeviceKind, type PayloadOf, type TopicKind } from '../../common/contract.js'
+import type { Logger } from '../../common/log.js'
+import type { DeviceRegistry } from '../devices/registry.js'
 
 export type Principal = { role: 'device'; deviceId: string } | { role: 'console' }
 

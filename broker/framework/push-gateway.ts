@@ -10,10 +10,10 @@
  */
 import { EventEmitter } from 'node:events'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { SystemClock, type Clock } from '../common/clock.js'
-import type { PushPresence } from '../common/console-api.js'
-import type { Logger } from '../common/log.js'
-import { PUSH_CLOSE, PUSH_MAX_FRAME_BYTES } from '../common/push-protocol.js'
+import { SystemClock, type Clock } from '../../common/clock.js'
+import type { PushPresence } from '../../common/console-api.js'
+import type { Logger } from '../../common/log.js'
+import { PUSH_CLOSE, PUSH_MAX_FRAME_BYTES } from '../../common/push-protocol.js'
 import { toNotification, type NotificationQueue, type NotificationRecord } from './notification-queue.js'
 import { PushSession, type SessionHandlers, type SessionTimings } from './push-session.js'
 

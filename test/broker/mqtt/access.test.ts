@@ -3,7 +3,7 @@ import t from 'tap'
 import type { IClientOptions } from 'mqtt'
 import { once } from 'node:events'
 import { connect as tcpConnect } from 'node:net'
-import { addDevice, closed, connect, connectConsole, connectDevice, heartbeat, nextMessage, startCloud, subackCode } from '../fixtures/cloud.js'
+import { addDevice, closed, connect, connectConsole, connectDevice, heartbeat, nextMessage, startCloud, subackCode } from '../../fixtures/cloud.js'
 
 /** A CONNECT with CleanSession=0, username and password [MQTT-3.1]. */
 function rawConnect(clientId: string, username: string, password: string): Buffer {

@@ -8,9 +8,9 @@
  * connection stays.
  */
 import WebSocket from 'ws'
-import type { Clock, Timer } from '../common/clock.js'
-import type { Logger } from '../common/log.js'
-import { ClientFrameSchema, PUSH_CLOSE, ServerFrameSchema, decodeFrame, encodeFrame, type ServerFrame } from '../common/push-protocol.js'
+import type { Clock, Timer } from '../../common/clock.js'
+import type { Logger } from '../../common/log.js'
+import { ClientFrameSchema, PUSH_CLOSE, ServerFrameSchema, decodeFrame, encodeFrame, type ServerFrame } from '../../common/push-protocol.js'
 
 export interface SessionTimings {
   /** A device must say hello within this, ms. */

@@ -10,7 +10,7 @@
  * Bytes are passed on as they arrive, so nothing is held back or copied.
  */
 import { Duplex } from 'node:stream'
-import type { Clock } from '../common/clock.js'
+import type { Clock } from '../../common/clock.js'
 
 export interface GuardOptions {
   maxPacketBytes: number

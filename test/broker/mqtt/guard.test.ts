@@ -8,9 +8,9 @@ import t from 'tap'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
-import { ManualClock } from '../../common/clock.js'
-import { ConnectionRateLimiter, GuardedConnection } from '../../broker/guard.js'
-import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { ManualClock } from '../../../common/clock.js'
+import { ConnectionRateLimiter, GuardedConnection } from '../../../broker/mqtt/guard.js'
+import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats } from '../../fixtures/cloud.js'
 
 async function rawSocket(port: number): Promise<Socket> {
   const s = tcpConnect(port, '127.0.0.1')

@@ -5,9 +5,9 @@
  * write is written again event by event: each bad event is reported and
  * the rest stored, never thrown at the ingest path.
  */
-import type { LogSummary, ReceivedEvent } from '../common/console-api.js'
-import type { BehaviourEvent } from '../common/contract.js'
-import type { Db } from './db.js'
+import type { LogSummary, ReceivedEvent } from '../../common/console-api.js'
+import type { BehaviourEvent } from '../../common/contract.js'
+import type { Db } from '../db.js'
 
 
 export type { LogSummary, ReceivedEvent }

@@ -8,9 +8,9 @@
 import { EventEmitter } from 'node:events'
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 import { promisify } from 'node:util'
-import { DeviceIdSchema } from '../common/contract.js'
-import { FakephoneError } from '../common/errors.js'
-import type { Db } from './db.js'
+import { DeviceIdSchema } from '../../common/contract.js'
+import { FakephoneError } from '../../common/errors.js'
+import type { Db } from '../db.js'
 
 /**
  * Secrets are 256 random bits, so a slow KDF adds no brute-force resistance;

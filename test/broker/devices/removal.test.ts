@@ -5,11 +5,11 @@
  * row by row with the bad row logged and counted.
  */
 import t, { type Test } from 'tap'
-import { openDb } from '../../broker/db.js'
-import { DeviceRegistry } from '../../broker/registry.js'
-import type { BehaviourEvent } from '../../common/contract.js'
-import { addDevice, closed, connect, connectDevice, heartbeat, startCloud, storedHeartbeats, subackCode, type Cloud } from '../fixtures/cloud.js'
-import { onEnd } from '../fixtures/scope.js'
+import { openDb } from '../../../broker/db.js'
+import { DeviceRegistry } from '../../../broker/devices/registry.js'
+import type { BehaviourEvent } from '../../../common/contract.js'
+import { addDevice, closed, connect, connectDevice, heartbeat, startCloud, storedHeartbeats, subackCode, type Cloud } from '../../fixtures/cloud.js'
+import { onEnd } from '../../fixtures/scope.js'
 
 /** The registry as `fakephone device remove` sees it: another connection to the same data directory. */
 function otherProcessRegistry(t: Test, cloud: Cloud): DeviceRegistry {

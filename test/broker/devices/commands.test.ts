@@ -1,12 +1,12 @@
 /** F2 command bookkeeping in the cloud: what it refuses at submission, and what can still be cancelled. */
 import t from 'tap'
-import { CommandCenter } from '../../broker/commands.js'
-import { openDb } from '../../broker/db.js'
-import { DeviceRegistry } from '../../broker/registry.js'
-import { StateStore } from '../../broker/state-store.js'
-import { ManualClock } from '../../common/clock.js'
-import { LogCapture } from '../fixtures/logs.js'
-import { makeOwner, signed } from '../fixtures/owner.js'
+import { CommandCenter } from '../../../broker/devices/commands.js'
+import { openDb } from '../../../broker/db.js'
+import { DeviceRegistry } from '../../../broker/devices/registry.js'
+import { StateStore } from '../../../broker/devices/state-store.js'
+import { ManualClock } from '../../../common/clock.js'
+import { LogCapture } from '../../fixtures/logs.js'
+import { makeOwner, signed } from '../../fixtures/owner.js'
 
 t.test('F2 the cloud refuses commands for the wrong device, unknown devices and ones already expired, and cannot cancel one already sent', async (t) => {
   const db = openDb(t.testdir())
@@ -36,8 +36,8 @@ t.test('F2 the cloud refuses commands for the wrong device, unknown devices and 
 })
 
 t.test('F2 3,000 commands submitted to 300 devices in one event-loop turn all arrive', async (t) => {
-  const { startCloud, connectDevice } = await import('../fixtures/cloud.js')
-  const { provision, listening } = await import('../fixtures/owner.js')
+  const { startCloud, connectDevice } = await import('../../fixtures/cloud.js')
+  const { provision, listening } = await import('../../fixtures/owner.js')
   const cloud = await startCloud(t, { rateLimit: { burst: 1000, perSecond: 1000 } })
   const owner = makeOwner(t)
   const devices = Array.from({ length: 300 }, (_, i) => `phone-${i}`)

@@ -1,7 +1,7 @@
 import t from 'tap'
 import Database from 'better-sqlite3'
-import { DB_FILE, SCHEMA_VERSION, openDb, schemaVersion } from '../../broker/db.js'
-import { DeviceRegistry, hashSecret, verifySecret } from '../../broker/registry.js'
+import { DB_FILE, SCHEMA_VERSION, openDb, schemaVersion } from '../../../broker/db.js'
+import { DeviceRegistry, hashSecret, verifySecret } from '../../../broker/devices/registry.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 

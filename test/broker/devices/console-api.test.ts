@@ -1,16 +1,16 @@
 /** The console API's routes (F1-F3) and refusals on the broker's router over a real socket (the CLI tests cover them end to end). */
 import t from 'tap'
-import { addConsoleRoutes } from '../../broker/console-api.js'
-import { CommandCenter } from '../../broker/commands.js'
-import { openDb } from '../../broker/db.js'
-import { HttpRouter } from '../../broker/http/router.js'
-import { DeviceRegistry } from '../../broker/registry.js'
-import { StateStore } from '../../broker/state-store.js'
-import { ManualClock } from '../../common/clock.js'
-import { heartbeat } from '../fixtures/cloud.js'
-import { rawRequest, serveRouter } from '../fixtures/http.js'
-import { LogCapture } from '../fixtures/logs.js'
-import { makeOwner, signed } from '../fixtures/owner.js'
+import { addConsoleRoutes } from '../../../broker/devices/console-api.js'
+import { CommandCenter } from '../../../broker/devices/commands.js'
+import { openDb } from '../../../broker/db.js'
+import { HttpRouter } from '../../../broker/http/router.js'
+import { DeviceRegistry } from '../../../broker/devices/registry.js'
+import { StateStore } from '../../../broker/devices/state-store.js'
+import { ManualClock } from '../../../common/clock.js'
+import { heartbeat } from '../../fixtures/cloud.js'
+import { rawRequest, serveRouter } from '../../fixtures/http.js'
+import { LogCapture } from '../../fixtures/logs.js'
+import { makeOwner, signed } from '../../fixtures/owner.js'
 
 t.test('the console API answers only the console token and says what it cannot do', async (t) => {
   const db = openDb(t.testdir())

@@ -1,10 +1,10 @@
 /** Whatever an Aedes hook or a broker event handler throws is logged, counted and answered with a refusal; it never reaches the process. */
 import t from 'tap'
 import type { Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
-import { AccessControl, type AcceptedMessage } from '../../broker/access.js'
-import type { DeviceRegistry } from '../../broker/registry.js'
-import { addDevice, connectDevice, heartbeat, startCloud } from '../fixtures/cloud.js'
-import { LogCapture } from '../fixtures/logs.js'
+import { AccessControl, type AcceptedMessage } from '../../../broker/mqtt/access.js'
+import type { DeviceRegistry } from '../../../broker/devices/registry.js'
+import { addDevice, connectDevice, heartbeat, startCloud } from '../../fixtures/cloud.js'
+import { LogCapture } from '../../fixtures/logs.js'
 
 const boom = (): never => {
   throw new Error('boom')

@@ -4,8 +4,8 @@
  * a schedule on the injected clock. Off unless the broker is given an
  * interval (`fakephone broker --service-notices 1h`).
  */
-import type { Clock, Timer } from '../common/clock.js'
-import type { Logger } from '../common/log.js'
+import type { Clock, Timer } from '../../common/clock.js'
+import type { Logger } from '../../common/log.js'
 import type { NewNotification, NotificationQueue } from './notification-queue.js'
 
 const HOUR = 3_600_000

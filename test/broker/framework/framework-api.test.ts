@@ -1,11 +1,11 @@
 /** The console API's framework routes (X1-X3) on the broker's router over a real socket: routing, refusals, the HTTP edges. */
 import t from 'tap'
-import { addFrameworkRoutes, type FrameworkApiContext } from '../../broker/framework-api.js'
-import { HttpRouter } from '../../broker/http/router.js'
-import type { NotificationRecord } from '../../broker/notification-queue.js'
-import { addDevice, startCloud } from '../fixtures/cloud.js'
-import { rawRequest, serveRouter } from '../fixtures/http.js'
-import { LogCapture } from '../fixtures/logs.js'
+import { addFrameworkRoutes, type FrameworkApiContext } from '../../../broker/framework/framework-api.js'
+import { HttpRouter } from '../../../broker/http/router.js'
+import type { NotificationRecord } from '../../../broker/framework/notification-queue.js'
+import { addDevice, startCloud } from '../../fixtures/cloud.js'
+import { rawRequest, serveRouter } from '../../fixtures/http.js'
+import { LogCapture } from '../../fixtures/logs.js'
 
 const record = { id: 'x', title: 't' } as NotificationRecord
 const ctx: FrameworkApiContext = {

@@ -1,14 +1,14 @@
 /** X3: the durable notification queue on its own -- order, acknowledgements, expiry that survives a restart -- and the vendor service notices that fill it. */
 import t from 'tap'
-import { openDb } from '../../broker/db.js'
-import { DEFAULT_TTL_MS, NotificationQueue } from '../../broker/notification-queue.js'
-import { DeviceRegistry } from '../../broker/registry.js'
-import { ManualClock } from '../../common/clock.js'
-import { LogCapture } from '../fixtures/logs.js'
-import { tempDir } from '../fixtures/scope.js'
-import { serviceNotice } from '../../broker/service-notices.js'
-import { DEFAULT_BROKER_OPTIONS } from '../../broker/server.js'
-import { addDevice, startCloud } from '../fixtures/cloud.js'
+import { openDb } from '../../../broker/db.js'
+import { DEFAULT_TTL_MS, NotificationQueue } from '../../../broker/framework/notification-queue.js'
+import { DeviceRegistry } from '../../../broker/devices/registry.js'
+import { ManualClock } from '../../../common/clock.js'
+import { LogCapture } from '../../fixtures/logs.js'
+import { tempDir } from '../../fixtures/scope.js'
+import { serviceNotice } from '../../../broker/framework/service-notices.js'
+import { DEFAULT_BROKER_OPTIONS } from '../../../broker/server.js'
+import { addDevice, startCloud } from '../../fixtures/cloud.js'
 
 const HOUR = 3_600_000
 

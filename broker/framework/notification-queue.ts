@@ -11,12 +11,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import type { Clock } from '../common/clock.js'
-import type { NotificationRecord, NotificationState } from '../common/console-api.js'
-import type { Logger } from '../common/log.js'
-import type { NotificationKind, PushNotification } from '../common/push-protocol.js'
-import type { Db } from './db.js'
-import { DueTimer } from './cloud/due-timer.js'
+import type { Clock } from '../../common/clock.js'
+import type { NotificationRecord, NotificationState } from '../../common/console-api.js'
+import type { Logger } from '../../common/log.js'
+import type { NotificationKind, PushNotification } from '../../common/push-protocol.js'
+import type { Db } from '../db.js'
+import { DueTimer } from '../due-timer.js'
 
 export type { NotificationRecord, NotificationState }
 

@@ -8,8 +8,8 @@
  * rules, command expiry, notification expiry): a rule that throws is
  * logged and tried again later, never fatal.
  */
-import type { Clock, Timer } from '../../common/clock.js'
-import type { Logger } from '../../common/log.js'
+import type { Clock, Timer } from '../common/clock.js'
+import type { Logger } from '../common/log.js'
 
 const RETRY_MS = 60_000
 

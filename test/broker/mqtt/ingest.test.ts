@@ -1,7 +1,7 @@
 /** F1 at the cloud: heartbeats stored in order, presence and last will, malformed payloads refused, restarts keep everything. */
 import t from 'tap'
 import { once } from 'node:events'
-import { addDevice, closed, connect, connectConsole, connectDevice, heartbeat, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { addDevice, closed, connect, connectConsole, connectDevice, heartbeat, nextMessage, startCloud, storedHeartbeats } from '../../fixtures/cloud.js'
 
 t.test('F1 heartbeats are stored in order, a QoS 1 redelivery once, and the last one is the device position', async (t) => {
   const cloud = await startCloud(t)
@@ -66,9 +66,9 @@ t.test('presence: online on connect, the last will says offline, a session takeo
 })
 
 t.test('a broker that is not started says so, and stopping it is harmless', async (t) => {
-  const { CloudBroker, DEFAULT_BROKER_OPTIONS } = await import('../../broker/server.js')
-  const { LogCapture } = await import('../fixtures/logs.js')
-  const broker = new CloudBroker(DEFAULT_BROKER_OPTIONS, new (await import('../../common/clock.js')).ManualClock(), new LogCapture().logger())
+  const { CloudBroker, DEFAULT_BROKER_OPTIONS } = await import('../../../broker/server.js')
+  const { LogCapture } = await import('../../fixtures/logs.js')
+  const broker = new CloudBroker(DEFAULT_BROKER_OPTIONS, new (await import('../../../common/clock.js')).ManualClock(), new LogCapture().logger())
   t.throws(() => broker.store, { message: 'the broker is not started' })
   t.throws(() => broker.registry, { message: 'the broker is not started' })
   await broker.stop()
