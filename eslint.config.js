@@ -36,6 +36,10 @@ export default defineConfig(
       // deps.registry.verify) and bench probes wrap a method and call the original with .call(); the rule cannot
       // tell these from a lost `this`, and every class method that needs `this` is already called through its object.
       '@typescript-eslint/unbound-method': 'off',
+      // Off: the code asserts the result type of generic calls (`signPayload(unsigned, key) as Command`,
+      // `Object.assign(error, { returnCode }) as AuthenticateError`), which the rule wants as explicit type arguments,
+      // and its autofix removed an assertion a test needs to build a deliberately wrong value (a tampered receipt).
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       // Off: control characters in regular expressions are deliberate: names that contain them are refused
       // (common/cloud/drive-api.ts) and the tests strip terminal escapes (\x1b) from output.
       'no-control-regex': 'off',

@@ -242,7 +242,6 @@ const splitLiterals = (path, text) => {
     const indent = /^\s*/.exec(lines[line])[0].length
     const room = WIDTH - indent - 12
     const literal = node.getText(sf)
-    let parts
     if (node.kind === ts.SyntaxKind.RegularExpressionLiteral) {
       const close = literal.lastIndexOf('/')
       const src = literal.slice(1, close)
