@@ -153,9 +153,22 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.settings = new PhoneSettings(opts.dataDir)
     this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock, log: opts.log.child({ component: 'phone-data' }) })
     this.random = opts.random ?? Math.random
-    this.cloud = opts.cloudUrl === undefined ? null : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
+    this.cloud =
+      opts.cloudUrl === undefined
+        ? null
+        : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
     this.drive = new PhoneDrive(this, opts.dataDir, opts.clock, opts.log.child({ component: 'drive' }), opts.driveSyncMs)
-    this.sync = this.cloud && new SyncEngine({ dataDir: opts.dataDir, data: this.data, cloud: this.cloud, gate: this, clock: opts.clock, log: opts.log.child({ component: 'sync' }), intervalMs: opts.syncIntervalMs })
+    this.sync =
+      this.cloud &&
+      new SyncEngine({
+        dataDir: opts.dataDir,
+        data: this.data,
+        cloud: this.cloud,
+        gate: this,
+        clock: opts.clock,
+        log: opts.log.child({ component: 'sync' }),
+        intervalMs: opts.syncIntervalMs,
+      })
     this.backup = new PhoneBackup({
       deviceId: opts.id,
       dataDir: opts.dataDir,
@@ -198,7 +211,14 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     const remoteLog = opts.log.child({ component: 'remote' })
     // The phone the commands run on is this one (which hands them to the executor), so whoever holds the agent sees every command.
     this.remote = new RemoteCommands(
-      { deviceId: opts.id, ownerKey: opts.ownerKey, deviceKey: deviceKeys(opts.secret).privateKey, dataDir: opts.dataDir, clock: opts.clock, log: remoteLog },
+      {
+        deviceId: opts.id,
+        ownerKey: opts.ownerKey,
+        deviceKey: deviceKeys(opts.secret).privateKey,
+        dataDir: opts.dataDir,
+        clock: opts.clock,
+        log: remoteLog,
+      },
       this,
     )
     this.framework = new ResidentFramework({
@@ -389,7 +409,12 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         password: this.opts.secret,
         clean: false,
         keepalive: this.opts.keepaliveS ?? 30,
-        will: { topic: topicFor(id, 'presence'), payload: Buffer.from(encodePayload('presence', { state: 'offline' })), qos: 1, retain: true },
+        will: {
+          topic: topicFor(id, 'presence'),
+          payload: Buffer.from(encodePayload('presence', { state: 'offline' })),
+          qos: 1,
+          retain: true,
+        },
       },
     })
     link.on('state', (state) => this.emit('channel', state))
@@ -423,7 +448,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await this.link.pause()
   }
 
-  /** Publishes "offline" when connected: said, or the connection dropped, or the broker stopped answering -- never hangs on a dead broker. */
+  /**
+   * Publishes "offline" when connected: said, or the connection dropped, or the broker stopped answering -- never hangs on a dead broker.
+   */
   private async sayOffline(): Promise<void> {
     const link = this.link
     if (!link.connected) return
@@ -454,7 +481,12 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /** `acked` runs once the cloud acknowledged the status (it takes a status in before it acknowledges it). */
   private publishStatus(acked?: () => void): void {
     const { cloudService, findDevice } = this.settings.value
-    this.publish('status', encodePayload('status', { cloudService, findDevice, backup: this.backup.enabled, at: this.opts.clock.now() }), true, acked)
+    this.publish(
+      'status',
+      encodePayload('status', { cloudService, findDevice, backup: this.backup.enabled, at: this.opts.clock.now() }),
+      true,
+      acked,
+    )
   }
 
   /** Publishes at QoS 1 when connected; returns whether it was handed to the client. */

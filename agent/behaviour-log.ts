@@ -44,7 +44,12 @@ export interface BehaviourLogTimings {
   pendingMax: number
 }
 
-export const DEFAULT_LOG_TIMINGS: BehaviourLogTimings = { eventEveryMs: 10 * 60_000, uploadEveryMs: 15 * 60_000, batchMax: 200, pendingMax: 5000 }
+export const DEFAULT_LOG_TIMINGS: BehaviourLogTimings = {
+  eventEveryMs: 10 * 60_000,
+  uploadEveryMs: 15 * 60_000,
+  batchMax: 200,
+  pendingMax: 5000,
+}
 
 export interface BehaviourLogOptions extends BehaviourLogTimings {
   dataDir: string
@@ -118,7 +123,8 @@ export class BehaviourLog {
       const event: BehaviourEvent = { seq: this.state.nextSeq, at: this.opts.clock.now(), type, detail }
       const pending = [...this.state.pending, event]
       const dropped = pending.splice(0, Math.max(0, pending.length - this.opts.pendingMax))
-      if (dropped.length > 0) this.opts.log.warn({ dropped: dropped.length, kept: pending.length }, 'behaviour log full: oldest events dropped')
+      if (dropped.length > 0)
+        this.opts.log.warn({ dropped: dropped.length, kept: pending.length }, 'behaviour log full: oldest events dropped')
       this.state = { ...this.state, nextSeq: event.seq + 1, pending }
     }
     void this.save()
@@ -159,7 +165,8 @@ export class BehaviourLog {
       this.scheduleUpload()
       if (this.state.pending.length === 0 || this.busy) return
       this.deferred = this.blocked()
-      if (this.deferred) return void this.opts.log.debug({ reason: this.deferred, waiting: this.state.pending.length }, 'behaviour log upload deferred')
+      if (this.deferred)
+        return void this.opts.log.debug({ reason: this.deferred, waiting: this.state.pending.length }, 'behaviour log upload deferred')
       this.uploading = this.upload()
     })
   }
@@ -182,7 +189,10 @@ export class BehaviourLog {
         void this.save()
       }
     } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message, waiting: this.state.pending.length }, 'behaviour log upload failed; the events wait for the next upload')
+      this.opts.log.warn(
+        { err: (err as Error).message, waiting: this.state.pending.length },
+        'behaviour log upload failed; the events wait for the next upload',
+      )
     } finally {
       this.busy = false
     }
@@ -190,6 +200,8 @@ export class BehaviourLog {
 
   /** Never rejects: a log that cannot be saved is said in the log and kept in memory. */
   private save(): Promise<void> {
-    return this.file.save(this.state).catch((err: unknown) => this.opts.log.error({ err: (err as Error).message }, 'could not save the behaviour log'))
+    return this.file
+      .save(this.state)
+      .catch((err: unknown) => this.opts.log.error({ err: (err as Error).message }, 'could not save the behaviour log'))
   }
 }

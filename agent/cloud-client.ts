@@ -51,7 +51,9 @@ export class CloudClient {
   /** One JSON call; the answer is checked against `schema`. Errors are CloudErrors with the cloud's reason. */
   call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, schema: z.ZodType<T>, body?: unknown, signal?: AbortSignal): Promise<T> {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' }
-    return this.exchange(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, signal, (res) => readJson(res, schema, path))
+    return this.exchange(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, signal, (res) =>
+      readJson(res, schema, path),
+    )
   }
 
   /**
@@ -70,7 +72,9 @@ export class CloudClient {
       const end = Math.min(bytes.length, state.offset + this.chunkBytes)
       const chunk = Uint8Array.prototype.slice.call(bytes, state.offset, end) as Uint8Array<ArrayBuffer>
       try {
-        state = await this.exchange(`${path}&offset=${state.offset}`, { method: 'PUT', body: chunk }, signal, (res) => readJson(res, UploadStateSchema, path))
+        state = await this.exchange(`${path}&offset=${state.offset}`, { method: 'PUT', body: chunk }, signal, (res) =>
+          readJson(res, UploadStateSchema, path),
+        )
       } catch (err) {
         if (!(err instanceof CloudError && err.code === 'BAD_OFFSET')) throw err
         state = await where()
@@ -82,8 +86,12 @@ export class CloudClient {
 
   /** The bytes of a blob the device's account holds; checked against their SHA-256. */
   async download(sha256: string, signal?: AbortSignal): Promise<Buffer> {
-    const { bytes, status } = await this.exchange(`${BLOB_PATH}/${sha256}/content`, { method: 'GET' }, signal, async (res) => ({ bytes: Buffer.from(await res.arrayBuffer()), status: res.status }))
-    if (createHash('sha256').update(bytes).digest('hex') !== sha256) throw new CloudError('CHECKSUM_MISMATCH', `blob ${sha256} arrived damaged`, status)
+    const { bytes, status } = await this.exchange(`${BLOB_PATH}/${sha256}/content`, { method: 'GET' }, signal, async (res) => ({
+      bytes: Buffer.from(await res.arrayBuffer()),
+      status: res.status,
+    }))
+    if (createHash('sha256').update(bytes).digest('hex') !== sha256)
+      throw new CloudError('CHECKSUM_MISMATCH', `blob ${sha256} arrived damaged`, status)
     return bytes
   }
 
@@ -107,10 +115,16 @@ export class CloudClient {
   }
 
   private async answer<T>(path: string, init: RequestInit, signal: AbortSignal, read: (res: Response) => Promise<T>): Promise<T> {
-    const res = await fetch(new URL(path, this.opts.baseUrl), { ...init, signal, headers: { ...(init.headers as Record<string, string>), authorization: this.authorization } })
+    const res = await fetch(new URL(path, this.opts.baseUrl), {
+      ...init,
+      signal,
+      headers: { ...(init.headers as Record<string, string>), authorization: this.authorization },
+    })
     if (res.ok) return read(res)
     const e = CloudErrorSchema.safeParse(await res.json().catch(() => null))
-    throw e.success ? new CloudError(e.data.code, e.data.error, res.status) : new CloudError('HTTP', `the cloud answered ${res.status} ${res.statusText}`, res.status)
+    throw e.success
+      ? new CloudError(e.data.code, e.data.error, res.status)
+      : new CloudError('HTTP', `the cloud answered ${res.status} ${res.statusText}`, res.status)
   }
 
   private asCloudError(err: unknown, aborted: boolean): CloudError {

@@ -16,10 +16,7 @@ import type { Point } from './location.js'
 import { defaultPushUrl } from './push-channel.js'
 
 export type LocationSpec =
-  | { kind: 'route' }
-  | { kind: 'gpx'; file: string }
-  | { kind: 'fixed'; point: Point }
-  | { kind: 'gpsd'; host: string; port: number }
+  { kind: 'route' } | { kind: 'gpx'; file: string } | { kind: 'fixed'; point: Point } | { kind: 'gpsd'; host: string; port: number }
 
 export const GPSD_DEFAULT = { host: '127.0.0.1', port: 2947 }
 
@@ -77,11 +74,20 @@ const urlOf =
 export const AgentConfigSchema = z.strictObject({
   /** As registered with `fakephone device add`. */
   id: DeviceIdSchema,
-  broker: z.string().refine(urlOf(['mqtt:', 'mqtts:', 'ws:', 'wss:']), 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt').default('mqtt://127.0.0.1:1883'),
+  broker: z
+    .string()
+    .refine(urlOf(['mqtt:', 'mqtts:', 'ws:', 'wss:']), 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt')
+    .default('mqtt://127.0.0.1:1883'),
   /** The push channel (X1), ws://HOST:PORT/push; by default the broker's origin when it is a ws:// URL, else none (see channelUrls). */
-  push: z.string().refine(urlOf(['ws:', 'wss:']), 'expected a push URL: ws://HOST:PORT/push').optional(),
+  push: z
+    .string()
+    .refine(urlOf(['ws:', 'wss:']), 'expected a push URL: ws://HOST:PORT/push')
+    .optional(),
   /** The cloud's HTTP side for sync, backup and drive transfers, http://HOST:PORT; by default the push URL's host and port, else none. */
-  cloud: z.string().refine(urlOf(['http:', 'https:']), 'expected a cloud URL: http://HOST:PORT').optional(),
+  cloud: z
+    .string()
+    .refine(urlOf(['http:', 'https:']), 'expected a cloud URL: http://HOST:PORT')
+    .optional(),
   /** Settings, control socket. */
   dataDir: z.string().min(1).default('./phone'),
   /** A file holding the device secret; when absent, the systemd credential below. */

@@ -47,7 +47,8 @@ export const controlSocketPath = (dataDir: string): string => join(dataDir, 'con
 
 /** S1, S3: the phone's sync, which needs a cloud to talk to. */
 function syncOf(agent: Agent): SyncEngine {
-  if (!agent.sync) throw new FakephoneError('NO_CLOUD', "this phone has no cloud to sync with: start the agent with --cloud http://host:port")
+  if (!agent.sync)
+    throw new FakephoneError('NO_CLOUD', 'this phone has no cloud to sync with: start the agent with --cloud http://host:port')
   return agent.sync
 }
 

@@ -15,7 +15,15 @@ import type { Clock } from '../common/clock.js'
 import { JsonFile } from '../common/json-file.js'
 import type { Logger } from '../common/log.js'
 import type { PushNotification } from '../common/push-protocol.js'
-import { BehaviourLog, DEFAULT_LOG_TIMINGS, type BehaviourLogStatus, type BehaviourLogTimings, type DataPort, type EventType, type PhoneState } from './behaviour-log.js'
+import {
+  BehaviourLog,
+  DEFAULT_LOG_TIMINGS,
+  type BehaviourLogStatus,
+  type BehaviourLogTimings,
+  type DataPort,
+  type EventType,
+  type PhoneState,
+} from './behaviour-log.js'
 import { PushChannel, type PushState } from './push-channel.js'
 import { PushInbox, type InboxStatus, type ShownNotification } from './push-inbox.js'
 
@@ -94,7 +102,17 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
       data: opts.data,
     })
     this.push = opts.pushUrl
-      ? new PushChannel({ url: opts.pushUrl, deviceId: opts.deviceId, secret: opts.secret, clock: opts.clock, keepaliveClock: opts.keepaliveClock, log, backoff: opts.backoff, random: opts.random, pingMs: opts.timings?.pingMs })
+      ? new PushChannel({
+          url: opts.pushUrl,
+          deviceId: opts.deviceId,
+          secret: opts.secret,
+          clock: opts.clock,
+          keepaliveClock: opts.keepaliveClock,
+          log,
+          backoff: opts.backoff,
+          random: opts.random,
+          pingMs: opts.timings?.pingMs,
+        })
       : null
   }
 
@@ -165,7 +183,8 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
         }
         push.ack(n.id)
       })
-      .catch((err: unknown) => log.error({ err: (err as Error).message, id: n.id }, 'could not take in a notification; the cloud will send it again'))
+      .catch((err: unknown) =>
+        log.error({ err: (err as Error).message, id: n.id }, 'could not take in a notification; the cloud will send it again'),
+      )
   }
 }
-

@@ -63,7 +63,8 @@ export class CommandJournal {
   async put(entry: JournalEntry): Promise<void> {
     const entries = { ...this.data.entries, [entry.command.id]: entry }
     const done = Object.values(entries).filter((e) => e.step === 'done' && e.reported)
-    for (const old of done.sort((a, b) => a.command.seq - b.command.seq).slice(0, Math.max(0, done.length - KEEP_DONE))) delete entries[old.command.id]
+    for (const old of done.sort((a, b) => a.command.seq - b.command.seq).slice(0, Math.max(0, done.length - KEEP_DONE)))
+      delete entries[old.command.id]
     this.data = { lastSeq: Math.max(this.data.lastSeq, entry.command.seq), entries }
     await this.file.save(this.data)
   }

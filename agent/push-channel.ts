@@ -131,7 +131,9 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, maxPayload: PUSH_MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
     this.ws = ws
     ws.on('open', () => {
-      ws.send(encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.opts.secret }))
+      ws.send(
+        encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.opts.secret }),
+      )
     })
     // A connection let go of (blocked, stopped) may still deliver frames the cloud sent before it heard: they are not taken.
     ws.on('message', (data, isBinary) => {
@@ -180,7 +182,10 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     const level = code === PUSH_CLOSE.UNAUTHORIZED ? 'warn' : 'info'
     const err = this.lastError ?? undefined
     this.lastError = null
-    this.opts.log[level]({ code, reason, err, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'push disconnected, retrying')
+    this.opts.log[level](
+      { code, reason, err, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts },
+      'push disconnected, retrying',
+    )
   }
 
   /** Lets go of the current connection on purpose, with no retry (the state says why); returns it for closing. */

@@ -91,7 +91,12 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
 
   private async handle(payload: Buffer): Promise<void> {
     const now = this.opts.clock.now()
-    const verdict = verifyCommand(payload, { deviceId: this.opts.deviceId, ownerKey: this.opts.ownerKey, now, lastSeq: this.journal.lastSeq })
+    const verdict = verifyCommand(payload, {
+      deviceId: this.opts.deviceId,
+      ownerKey: this.opts.ownerKey,
+      now,
+      lastSeq: this.journal.lastSeq,
+    })
     const known = verdict.command && this.journal.entry(verdict.command.id)
     if (known || (verdict.command && this.busy.has(verdict.command.id))) {
       // A redelivery (QoS 1 retry, broker restart): the stored receipt answers it; nothing runs again.
@@ -101,7 +106,8 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     }
     if (!verdict.ok) {
       this.opts.log.warn({ command: verdict.command?.id, reason: verdict.reason }, 'command rejected')
-      if (verdict.command && verdict.command.device === this.opts.deviceId) this.publish({ command: verdict.command.id, state: 'rejected', reason: verdict.reason })
+      if (verdict.command && verdict.command.device === this.opts.deviceId)
+        this.publish({ command: verdict.command.id, state: 'rejected', reason: verdict.reason })
       this.emit('settled', verdict.command?.id ?? null, 'rejected')
       return
     }
@@ -147,7 +153,13 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
   private report(entry: JournalEntry): void {
     const result = entry.result as UnsignedResult
     // Losing this write only means the receipt is sent once more after a restart.
-    this.publish(result, () => void this.journal.put({ ...entry, reported: true }).catch((err: unknown) => this.opts.log.warn({ err }, 'could not record a receipt as sent')))
+    this.publish(
+      result,
+      () =>
+        void this.journal
+          .put({ ...entry, reported: true })
+          .catch((err: unknown) => this.opts.log.warn({ err }, 'could not record a receipt as sent')),
+    )
   }
 
   private sign(r: Omit<UnsignedResult, 'device' | 'at'> & Partial<UnsignedResult>): UnsignedResult {

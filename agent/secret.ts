@@ -20,7 +20,8 @@ export async function readDeviceSecret(o: { secretFile?: string; secretCredentia
   const file = o.secretFile ?? (credentials ? join(credentials, o.secretCredential) : undefined)
   if (!file) {
     throw new SecretError(
-      `no device secret: set secretFile in the config (or --secret-file), or run under systemd with LoadCredential=${o.secretCredential}:FILE`,
+      `no device secret: set secretFile in the config (or --secret-file), or run under systemd with ` +
+        `LoadCredential=${o.secretCredential}:FILE`,
     )
   }
   let secret: string

@@ -19,7 +19,16 @@ import { join } from 'node:path'
  * a `.tmp` twin mid-write.
  */
 const SYSTEM_FILES = new Set(
-  ['commands.json', 'settings.json', 'framework.json', 'push-inbox.json', 'behaviour-log.json', 'sync-switches.json', 'sync-state.json', 'drive.json']
+  [
+    'commands.json',
+    'settings.json',
+    'framework.json',
+    'push-inbox.json',
+    'behaviour-log.json',
+    'sync-switches.json',
+    'sync-state.json',
+    'drive.json',
+  ]
     .flatMap((f) => [f, `${f}.tmp`])
     .concat('control.sock'),
 )

@@ -50,7 +50,8 @@ interface Bound {
 function intFlag(text: string | undefined, fallback: number, b: Bound): number {
   if (text === undefined) return fallback
   const n = Number(text)
-  if (!Number.isInteger(n) || n < b.min || n > b.max) throw new Error(`--${b.name} must be a whole number from ${b.min} to ${b.max}, got "${text}"`)
+  if (!Number.isInteger(n) || n < b.min || n > b.max)
+    throw new Error(`--${b.name} must be a whole number from ${b.min} to ${b.max}, got "${text}"`)
   return n
 }
 

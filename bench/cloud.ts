@@ -54,7 +54,13 @@ export async function startCloud(cleanup: Cleanup, log: Logger, label: string): 
   )
   cleanup.defer('stop the broker', () => broker.stop())
   const { mqttPort, httpPort } = await broker.start()
-  return { broker, dataDir, mqttUrl: `mqtt://${LOOPBACK}:${mqttPort}`, pushUrl: `ws://${LOOPBACK}:${httpPort}/push`, httpUrl: `http://${LOOPBACK}:${httpPort}` }
+  return {
+    broker,
+    dataDir,
+    mqttUrl: `mqtt://${LOOPBACK}:${mqttPort}`,
+    pushUrl: `ws://${LOOPBACK}:${httpPort}/push`,
+    httpUrl: `http://${LOOPBACK}:${httpPort}`,
+  }
 }
 
 /** Device ids `<prefix>-00001`, ... : topic-safe and sortable. */

@@ -71,7 +71,15 @@ export class CommandWatcher {
    * final state, or after `limitMs` with state 'timed out'.
    */
   expect(id: string, limitMs: number): Promise<Tracked> {
-    const tracked: Tracked = { submittedAt: performance.now(), deliveredAt: null, executingAt: null, finalAt: null, state: null, reason: null, receipt: null }
+    const tracked: Tracked = {
+      submittedAt: performance.now(),
+      deliveredAt: null,
+      executingAt: null,
+      finalAt: null,
+      state: null,
+      reason: null,
+      receipt: null,
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.settle(id, 'timed out', `no final state within ${limitMs} ms`, null), limitMs)
       this.waiting.set(id, { tracked, resolve, timer })

@@ -16,7 +16,7 @@
 import { randomUUID, type KeyObject } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Agent } from '../agent/agent.js'
+import type { Agent } from '../agent/agent.js'
 import { FixedSource } from '../agent/location.js'
 import { SystemClock } from '../common/clock.js'
 import type { CommandArgs, CommandType, Command, UnsignedCommand } from '../common/contract.js'
@@ -134,17 +134,36 @@ class Owner {
   /** A command signed as the console signs it (test/fixtures/owner.ts, cli/remote-commands.ts). */
   sign<T extends CommandType>(device: string, type: T, args: CommandArgs<T>): Command {
     const now = Date.now()
-    const unsigned = { id: randomUUID(), device, type, args, issuedAt: now, expiresAt: now + 600_000, seq: this.keys.nextSeq(device, now) } as UnsignedCommand
+    const unsigned = {
+      id: randomUUID(),
+      device,
+      type,
+      args,
+      issuedAt: now,
+      expiresAt: now + 600_000,
+      seq: this.keys.nextSeq(device, now),
+    } as UnsignedCommand
     return signPayload(unsigned, this.privateKey) as Command
   }
 }
 
 function makeAgent(ctx: ScenarioContext, cloud: BenchCloud, device: Device, owner: Owner, clock: SystemClock): Agent {
-  return benchAgent(ctx, cloud, device, clock, { location: new FixedSource(FIX), heartbeatMs: HEARTBEAT_MS, jitter: 0, ownerKey: owner.publicKey })
+  return benchAgent(ctx, cloud, device, clock, {
+    location: new FixedSource(FIX),
+    heartbeatMs: HEARTBEAT_MS,
+    jitter: 0,
+    ownerKey: owner.publicKey,
+  })
 }
 
 /** Starts the agents and waits (bounded) until the broker sees each one subscribed to its command topic. */
-async function startListening(ctx: ScenarioContext, cloud: BenchCloud, agents: readonly Agent[], ids: readonly string[], cleanup: Cleanup): Promise<{ listening: number; ms: number }> {
+async function startListening(
+  ctx: ScenarioContext,
+  cloud: BenchCloud,
+  agents: readonly Agent[],
+  ids: readonly string[],
+  cleanup: Cleanup,
+): Promise<{ listening: number; ms: number }> {
   cleanup.defer(`stop ${agents.length} agents`, () => stopAgents(agents, ctx.progress))
   const started = performance.now()
   await inBatches(agents, START_CONCURRENCY, ctx.signal, (a) => a.start())
@@ -173,7 +192,9 @@ function submit(cloud: BenchCloud, command: Command): string | null {
 function journalFigures(j: JournalTimer, commands: number): JournalFigures {
   const path = j.inPath
   const mean = (step: JournalStep): number => (j.count[step] ? j.totalMs[step] / j.count[step] : 0)
-  const byStep = Object.fromEntries((Object.keys(j.count) as JournalStep[]).map((s) => [s, { count: j.count[s], meanMs: mean(s) }])) as JournalFigures['byStep']
+  const byStep = Object.fromEntries(
+    (Object.keys(j.count) as JournalStep[]).map((s) => [s, { count: j.count[s], meanMs: mean(s) }]),
+  ) as JournalFigures['byStep']
   return {
     inPathPerCommand: commands ? path.count / commands : 0,
     meanWriteMs: path.count ? path.totalMs / path.count : 0,

@@ -5,7 +5,7 @@
  * connected, heartbeats stored per second, the memory each agent costs and
  * the event-loop delay they cause.
  */
-import { Agent } from '../agent/agent.js'
+import type { Agent } from '../agent/agent.js'
 import { DEMO_ROUTE, RouteSource } from '../agent/location.js'
 import { SystemClock } from '../common/clock.js'
 import { benchAgent, deviceIds, registerDevices, startCloud, type BenchCloud, type Device } from './cloud.js'
@@ -80,7 +80,9 @@ export async function runFleet(ctx: ScenarioContext, cleanup: Cleanup): Promise<
   const connected = await startAgents(agents, ctx.signal)
   const connectMs = performance.now() - connectStart
   const warmupMs = args.agentHeartbeatMs * (1 + JITTER)
-  ctx.progress(`fleet: ${connected}/${args.agents} connected; ${secs(warmupMs)} warm-up (one heartbeat each), then ${args.seconds} s measured`)
+  ctx.progress(
+    `fleet: ${connected}/${args.agents} connected; ${secs(warmupMs)} warm-up (one heartbeat each), then ${args.seconds} s measured`,
+  )
   await sleep(warmupMs, undefined, { signal: ctx.signal })
   const window = await measureWindow(cloud, agents, args.seconds, ctx.signal)
   const rssAfter = process.memoryUsage.rss()

@@ -50,7 +50,12 @@ function rssOf(pid: number): Rss {
 }
 
 /** Spawns the built CLI; resolves once a JSON log line matching `ready` appears on its stdout. */
-async function daemon(cleanup: Cleanup, name: string, args: string[], ready: (line: Record<string, unknown>) => boolean): Promise<{ proc: ChildProcessWithoutNullStreams; line: Record<string, unknown> }> {
+async function daemon(
+  cleanup: Cleanup,
+  name: string,
+  args: string[],
+  ready: (line: Record<string, unknown>) => boolean,
+): Promise<{ proc: ChildProcessWithoutNullStreams; line: Record<string, unknown> }> {
   const proc = spawn(process.execPath, [CLI, ...args], { stdio: 'pipe' })
   const exited = once(proc, 'exit')
   cleanup.defer(`stop ${name}`, async () => {
@@ -83,7 +88,17 @@ async function measure(signal: AbortSignal): Promise<void> {
 
     // All connections come from 127.0.0.1: lift the per-address limit, through the config file as an operator would.
     const config = join(dir, 'broker.json')
-    await writeFile(config, JSON.stringify({ dataDir: join(dir, 'cloud'), host: LOOPBACK, mqttPort: 0, httpPort: 0, rateLimit: { burst: 10_000, perSecond: 10_000 }, logLevel: 'info' }))
+    await writeFile(
+      config,
+      JSON.stringify({
+        dataDir: join(dir, 'cloud'),
+        host: LOOPBACK,
+        mqttPort: 0,
+        httpPort: 0,
+        rateLimit: { burst: 10_000, perSecond: 10_000 },
+        logLevel: 'info',
+      }),
+    )
     const broker = await daemon(cleanup, 'broker', ['broker', '--config', config], (l) => l.msg === 'broker listening')
     const mqttUrl = `mqtt://${LOOPBACK}:${String(broker.line.mqttPort)}`
     await sleep(2000, undefined, { signal })
@@ -96,7 +111,21 @@ async function measure(signal: AbortSignal): Promise<void> {
     const agent = await daemon(
       cleanup,
       'agent',
-      ['agent', '--id', first.id, '--secret-file', secretFile, '--broker', mqttUrl, '--data', join(dir, 'phone'), '--fixed', '55.95,-3.19', '--interval', '1s'],
+      [
+        'agent',
+        '--id',
+        first.id,
+        '--secret-file',
+        secretFile,
+        '--broker',
+        mqttUrl,
+        '--data',
+        join(dir, 'phone'),
+        '--fixed',
+        '55.95,-3.19',
+        '--interval',
+        '1s',
+      ],
       (l) => l.msg === 'agent started',
     )
     await sleep(SETTLE_MS, undefined, { signal })
@@ -123,7 +152,8 @@ async function measure(signal: AbortSignal): Promise<void> {
     for (const a of fleet) cleanup.defer(`stop ${a.status().id}`, () => a.stop())
     await inBatches(fleet, 20, signal, (a) => a.start())
     const connected = (): number => fleet.filter((a) => a.status().dataChannel === 'connected').length
-    if (!(await waitUntil(() => connected() === AGENTS, CONNECT_LIMIT_MS, signal, 50))) throw new Error(`only ${connected()} of ${AGENTS} agents connected`)
+    if (!(await waitUntil(() => connected() === AGENTS, CONNECT_LIMIT_MS, signal, 50)))
+      throw new Error(`only ${connected()} of ${AGENTS} agents connected`)
     await sleep(SETTLE_MS, undefined, { signal })
     const brokerLoaded = rssOf(broker.proc.pid as number)
     const sent = fleet.reduce((n, a) => n + a.status().heartbeatsSent, 0)
@@ -141,7 +171,10 @@ async function measure(signal: AbortSignal): Promise<void> {
         '',
       ].join('\n'),
     )
-    process.stdout.write(JSON.stringify({ machine: m, agent: agentRss, brokerIdle, brokerWithAgents: { agents: AGENTS, ...brokerLoaded, heartbeats: sent } }) + '\n')
+    process.stdout.write(
+      JSON.stringify({ machine: m, agent: agentRss, brokerIdle, brokerWithAgents: { agents: AGENTS, ...brokerLoaded, heartbeats: sent } }) +
+        '\n',
+    )
   } finally {
     await cleanup.runAll(progress)
   }

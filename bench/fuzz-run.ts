@@ -30,20 +30,36 @@ const broker = new CloudBroker(
 const { mqttPort } = await broker.start()
 const fuzzDevice = await broker.registry.add('fuzz-a', 'fuzz')
 const good = await broker.registry.add('phone-a', 'fuzz')
-const phone = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'phone-a', username: 'phone-a', password: good.secret, reconnectPeriod: 0 })
+const phone = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+  clientId: 'phone-a',
+  username: 'phone-a',
+  password: good.secret,
+  reconnectPeriod: 0,
+})
 let seq = 0
 let served = true
 const started = performance.now()
 process.stderr.write(`[fuzz] seed ${seed}, ${count} cases, ${parallel} at a time\n`)
 const stats = await fuzz(mqttPort, { deviceId: 'fuzz-a', secret: fuzzDevice.secret }, seed, count, parallel, async (i) => {
   if (i % 100 !== 0) return
-  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify({ seq: seq++, at: Date.now(), lat: 1, lon: 1, accuracy: 1, speed: 0, battery: 50, charging: false, network: 'wifi' }), { qos: 1 })
+  await phone.publishAsync(
+    'fp/v1/phone-a/heartbeat',
+    JSON.stringify({ seq: seq++, at: Date.now(), lat: 1, lon: 1, accuracy: 1, speed: 0, battery: 50, charging: false, network: 'wifi' }),
+    { qos: 1 },
+  )
   served &&= phone.connected
   if (i % 1000 === 0) process.stderr.write(`[fuzz] ${i} cases, heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB\n`)
 })
 broker.store.flush()
 const storedAll = broker.store.history('phone-a', seq + 1).length === seq
-const report = { seed, ...stats, seconds: (performance.now() - started) / 1000, heapMb: process.memoryUsage().heapUsed / 1e6, served: served && storedAll, counters: broker.counters }
+const report = {
+  seed,
+  ...stats,
+  seconds: (performance.now() - started) / 1000,
+  heapMb: process.memoryUsage().heapUsed / 1e6,
+  served: served && storedAll,
+  counters: broker.counters,
+}
 process.stdout.write(JSON.stringify(report, null, 2) + '\n')
 await phone.endAsync()
 await broker.stop()

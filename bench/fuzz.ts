@@ -69,7 +69,14 @@ export class FuzzCases {
     const r = this.random()
     const { deviceId, secret } = this.creds
     // mqtt-packet generates an empty client id only for 3.1.1 and 5 with a clean session.
-    const clientId = r < 0.5 && level !== 3 ? deviceId : r < 0.7 || level === 3 ? 'x'.repeat(1 + Math.floor(this.random() * 40)) : r < 0.8 ? '' : `console.${deviceId}`
+    const clientId =
+      r < 0.5 && level !== 3
+        ? deviceId
+        : r < 0.7 || level === 3
+          ? 'x'.repeat(1 + Math.floor(this.random() * 40))
+          : r < 0.8
+            ? ''
+            : `console.${deviceId}`
     const good = this.random() < 0.6
     const packet: mqttPacket.IConnectPacket = {
       cmd: 'connect',
@@ -79,7 +86,9 @@ export class FuzzCases {
       clean: clientId === '' || this.random() < 0.7,
       keepalive: this.pick([0, 1, 30, 65535]),
       ...(this.random() < 0.9 ? { username: r < 0.7 ? deviceId : 'console', password: Buffer.from(good ? secret : 'wrong') } : {}),
-      ...(this.random() < 0.2 ? { will: { topic: `fp/v1/${deviceId}/presence`, payload: Buffer.from('{"state":"offline"}'), qos: 1, retain: true } } : {}),
+      ...(this.random() < 0.2
+        ? { will: { topic: `fp/v1/${deviceId}/presence`, payload: Buffer.from('{"state":"offline"}'), qos: 1, retain: true } }
+        : {}),
     }
     return this.generate(packet, level)
   }
@@ -87,12 +96,24 @@ export class FuzzCases {
   private packet(level: Level): Buffer {
     const id = this.creds.deviceId
     const messageId = 1 + Math.floor(this.random() * 65535)
-    const topic = this.pick([`fp/v1/${id}/heartbeat`, `fp/v1/${id}/logs`, `fp/v1/${id}/result`, `fp/v1/${id}/cmd`, 'fp/v1/other/heartbeat', '$SYS/x', 'a/b'])
+    const topic = this.pick([
+      `fp/v1/${id}/heartbeat`,
+      `fp/v1/${id}/logs`,
+      `fp/v1/${id}/result`,
+      `fp/v1/${id}/cmd`,
+      'fp/v1/other/heartbeat',
+      '$SYS/x',
+      'a/b',
+    ])
     const payload = this.pick([JSON.stringify(HEARTBEAT), '{"events":[{"seq":1,"at":1,"type":"screen-on","detail":""}]}', 'not json', ''])
     const qos = this.pick<0 | 1 | 2>([0, 1, 2])
     const packets: mqttPacket.Packet[] = [
       { cmd: 'publish', topic, payload, qos, messageId, retain: this.random() < 0.1, dup: false },
-      { cmd: 'subscribe', messageId, subscriptions: [{ topic: this.pick([`fp/v1/${id}/cmd`, `fp/v1/${id}/plan`, '#', 'fp/v1/#', '$SYS/#']), qos }] },
+      {
+        cmd: 'subscribe',
+        messageId,
+        subscriptions: [{ topic: this.pick([`fp/v1/${id}/cmd`, `fp/v1/${id}/plan`, '#', 'fp/v1/#', '$SYS/#']), qos }],
+      },
       { cmd: 'unsubscribe', messageId, unsubscriptions: [topic] },
       { cmd: 'puback', messageId },
       { cmd: 'pubrec', messageId },
@@ -126,7 +147,11 @@ export class FuzzCases {
       case 3: // a remaining length that keeps going
         return Buffer.concat([b.subarray(0, 1), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f]), b.subarray(2)])
       case 4: // junk inserted
-        return Buffer.concat([b.subarray(0, at), Buffer.from([...Array(1 + Math.floor(this.random() * 16))].map(() => Math.floor(this.random() * 256))), b.subarray(at)])
+        return Buffer.concat([
+          b.subarray(0, at),
+          Buffer.from([...Array(1 + Math.floor(this.random() * 16))].map(() => Math.floor(this.random() * 256))),
+          b.subarray(at),
+        ])
       default: // a different packet type in the first byte
         b[0] = Math.floor(this.random() * 256)
         return b
@@ -206,7 +231,14 @@ export interface FuzzStats {
 }
 
 /** Runs `count` cases from `seed`, `parallel` at a time. */
-export async function fuzz(port: number, creds: FuzzCredentials, seed: number, count: number, parallel = 8, onCase?: (i: number) => Promise<void> | void): Promise<FuzzStats> {
+export async function fuzz(
+  port: number,
+  creds: FuzzCredentials,
+  seed: number,
+  count: number,
+  parallel = 8,
+  onCase?: (i: number) => Promise<void> | void,
+): Promise<FuzzStats> {
   const cases = new FuzzCases(seed, creds)
   const stats: FuzzStats = { cases: 0, lingering: 0, answeredBytes: 0 }
   let next = 0

@@ -55,7 +55,12 @@ export async function runIngest(ctx: ScenarioContext, cleanup: Cleanup): Promise
   const probe = new StoreProbe(cloud.broker.store, Math.ceil(args.rate * args.seconds))
   cleanup.defer('detach the store probe', probe.attach())
   ctx.progress(`ingest: publishing ${args.rate}/s for ${args.seconds} s`)
-  const load = await runLoad(conn.publishers, { rate: args.rate, seconds: args.seconds, signal: ctx.signal, onSend: (seq, at) => probe.sent(seq, at) })
+  const load = await runLoad(conn.publishers, {
+    rate: args.rate,
+    seconds: args.seconds,
+    signal: ctx.signal,
+    onSend: (seq, at) => probe.sent(seq, at),
+  })
   const storedSpanS = (Math.max(probe.lastStoredAt, load.startedAt + load.windowMs) - load.startedAt) / 1000
   return {
     ...loadFigures('fakephone', args, conn, load, idleRss),

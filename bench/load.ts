@@ -68,7 +68,12 @@ export interface LoadResult {
 }
 
 /** Connects every device with clientId = username = id and clean:false; failures are counted, not fatal. */
-export async function connectPublishers(url: string, creds: readonly Credentials[], cleanup: Cleanup, signal: AbortSignal): Promise<Connected> {
+export async function connectPublishers(
+  url: string,
+  creds: readonly Credentials[],
+  cleanup: Cleanup,
+  signal: AbortSignal,
+): Promise<Connected> {
   const clients: MqttClient[] = []
   cleanup.defer(`disconnect ${creds.length} publishers`, () => Promise.all(clients.map((c) => c.endAsync(true))).then(() => {}))
   let firstError: string | null = null
@@ -123,7 +128,17 @@ function connected(client: MqttClient): Promise<void> {
 
 /** A valid heartbeat; `seq` is unique across the whole run so each one can be traced to storage. */
 export function heartbeatPayload(seq: number): string {
-  return encodePayload('heartbeat', { seq, at: Date.now(), lat: 55.9486, lon: -3.1999, accuracy: 8, speed: 1.4, battery: 80, charging: false, network: 'wifi' })
+  return encodePayload('heartbeat', {
+    seq,
+    at: Date.now(),
+    lat: 55.9486,
+    lon: -3.1999,
+    accuracy: 8,
+    speed: 1.4,
+    battery: 80,
+    charging: false,
+    network: 'wifi',
+  })
 }
 
 /** Tracks the heartbeats of one run: what is out, what came back, and how long it took. */
@@ -202,7 +217,8 @@ async function pace(publishers: readonly Publisher[], plan: LoadPlan, flight: Fl
   const windowMs = plan.seconds * 1000
   const startedAt = performance.now()
   const sendUpTo = (target: number): void => {
-    for (let seq = flight.sent + flight.skipped; seq < target; seq++) flight.send(publishers[seq % publishers.length] as Publisher, seq, plan.onSend)
+    for (let seq = flight.sent + flight.skipped; seq < target; seq++)
+      flight.send(publishers[seq % publishers.length] as Publisher, seq, plan.onSend)
   }
   let nextRssAt = 0
   // setTimeout never fires sooner than 1 ms, so the tick cap only matters if time misbehaves.

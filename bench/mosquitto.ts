@@ -46,7 +46,16 @@ async function freePort(): Promise<number> {
 }
 
 function mosquittoConfig(port: number): string {
-  return [`listener ${port} ${LOOPBACK}`, 'allow_anonymous true', 'persistence false', 'set_tcp_nodelay true', 'log_dest stderr', 'log_type error', 'log_type warning', ''].join('\n')
+  return [
+    `listener ${port} ${LOOPBACK}`,
+    'allow_anonymous true',
+    'persistence false',
+    'set_tcp_nodelay true',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    '',
+  ].join('\n')
 }
 
 /** Resolves once something accepts TCP connections on the port; rejects if `child` exits first or time runs out. */
@@ -153,7 +162,12 @@ async function measure(ctx: ScenarioContext, cleanup: Cleanup, broker: Mosquitto
   const idleRss = process.memoryUsage.rss()
   const idle = await sampleProcess(pid)
   ctx.progress(`${name}: connecting ${args.devices} devices`)
-  const conn = await connectPublishers(broker.url, deviceIds('bench', args.devices).map((id) => ({ id })), cleanup, ctx.signal)
+  const conn = await connectPublishers(
+    broker.url,
+    deviceIds('bench', args.devices).map((id) => ({ id })),
+    cleanup,
+    ctx.signal,
+  )
   const before = await sampleProcess(pid)
   ctx.progress(`${name}: publishing ${args.rate}/s for ${args.seconds} s`)
   const started = performance.now()

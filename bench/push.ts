@@ -9,7 +9,7 @@
  *    has every one delivered, and that each was shown once, in order.
  * Each agent's data channel is up too (heartbeats every minute), as on a phone.
  */
-import { Agent } from '../agent/agent.js'
+import type { Agent } from '../agent/agent.js'
 import { FixedSource } from '../agent/location.js'
 import { SystemClock } from '../common/clock.js'
 import { benchAgent, deviceIds, registerDevices, startCloud, type BenchCloud, type Device } from './cloud.js'
@@ -37,7 +37,12 @@ export interface PushResult {
 }
 
 function makeAgent(ctx: ScenarioContext, cloud: BenchCloud, device: Device, clock: SystemClock): Agent {
-  return benchAgent(ctx, cloud, device, clock, { location: new FixedSource({ lat: 55.95, lon: -3.19 }), heartbeatMs: 60_000, jitter: 0.1, pushUrl: cloud.pushUrl })
+  return benchAgent(ctx, cloud, device, clock, {
+    location: new FixedSource({ lat: 55.95, lon: -3.19 }),
+    heartbeatMs: 60_000,
+    jitter: 0.1,
+    pushUrl: cloud.pushUrl,
+  })
 }
 
 const pushUp = (a: Agent): boolean => a.status().framework.pushChannel === 'connected'
@@ -104,7 +109,10 @@ async function measureDelayed(cloud: BenchCloud, agents: readonly Agent[], signa
   const expected = new Map<string, string[]>()
   for (const a of agents) {
     const id = a.status().id
-    expected.set(id, Array.from({ length: DELAYED_PER_AGENT }, (_, i) => queue.enqueue(id, { kind: 'weather', title: `delayed ${i}`, body: '' }).id))
+    expected.set(
+      id,
+      Array.from({ length: DELAYED_PER_AGENT }, (_, i) => queue.enqueue(id, { kind: 'weather', title: `delayed ${i}`, body: '' }).id),
+    )
   }
   const seen = new Map<string, string[]>()
   const listeners = agents.map((a) => {

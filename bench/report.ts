@@ -63,7 +63,11 @@ const int = (v: number): string => Math.round(v).toLocaleString('en-US')
 const perS = (v: number): string => `${int(v)}/s`
 const mb = (v: number): string => `${v.toFixed(0)} MB`
 const secs = (msValue: number): string =>
-  msValue < 1000 ? `${msValue.toFixed(0)} ms` : Number.isInteger(msValue / 1000) ? `${msValue / 1000} s` : `${(msValue / 1000).toFixed(2)} s`
+  msValue < 1000
+    ? `${msValue.toFixed(0)} ms`
+    : Number.isInteger(msValue / 1000)
+      ? `${msValue / 1000} s`
+      : `${(msValue / 1000).toFixed(2)} s`
 const pct = (v: number): string => `${v.toFixed(0)}%`
 const latency3 = (l: LatencySummary): string => `${ms(l.p50)} / ${ms(l.p99)} / ${ms(l.max)} ms`
 
@@ -75,7 +79,9 @@ type Row = [label: string, ...cells: string[]]
 function table(rows: readonly Row[]): string {
   const widths: number[] = []
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
-  return rows.map((row) => `  ${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] as number) + 3))).join('')}`.trimEnd()).join('\n')
+  return rows
+    .map((row) => `  ${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] as number) + 3))).join('')}`.trimEnd())
+    .join('\n')
 }
 
 function header(r: BenchReport): string {
@@ -146,7 +152,9 @@ function ingestSection(r: BenchReport): string {
     r.ingest && isFailed(r.ingest) ? `  fakephone ingest failed: ${r.ingest.error}` : '',
     mq && isFailed(mq) ? `  mosquitto run failed: ${mq.error}` : '',
     mq && !isFailed(mq) && !mq.ran ? `  mosquitto skipped: ${mq.reason}` : '',
-    r.ingest && !isFailed(r.ingest) && r.ingest.stored && r.ingest.stored.untraced > 0 ? `  ${r.ingest.stored.untraced} stored heartbeats could not be traced to a publish` : '',
+    r.ingest && !isFailed(r.ingest) && r.ingest.stored && r.ingest.stored.untraced > 0
+      ? `  ${r.ingest.stored.untraced} stored heartbeats could not be traced to a publish`
+      : '',
   ].filter(Boolean)
   return [
     `Heartbeat ingest: ${int(a.devices)} devices, ${perS(a.rate)} aggregate target, ${a.seconds} s, QoS 1 over MQTT/TCP`,
@@ -160,7 +168,9 @@ function fleetSection(r: BenchReport): string {
   const f = r.fleet
   if (f === undefined) return ''
   const a = r.args
-  const title = `Fleet mode: ${int(a.agents)} Agent instances in this process, heartbeat every ${secs(a.agentHeartbeatMs)} ±10%, ${a.seconds} s after a warm-up`
+  const title =
+    `Fleet mode: ${int(a.agents)} Agent instances in this process, heartbeat every ${secs(a.agentHeartbeatMs)} ±10%, ${a.seconds} ` +
+    `s after a warm-up`
   if (isFailed(f)) return `${title}\n  failed: ${f.error}`
   const rows: Row[] = [
     ['agents connected', `${int(f.connected)}/${int(f.agents)} in ${secs(f.connectMs)}`],
@@ -170,7 +180,7 @@ function fleetSection(r: BenchReport): string {
     ['RSS per agent', `${int(f.rssPerAgentKb)} KB`],
     ['event-loop delay p99 / max', `${ms(f.loopDelay.p99)} / ${ms(f.loopDelay.max)} ms`],
   ]
-  const note = '  RSS per agent = (after - before) / agents; it includes the broker\'s side of each connection.'
+  const note = "  RSS per agent = (after - before) / agents; it includes the broker's side of each connection."
   return `${title}\n${table(rows)}\n${note}`
 }
 
@@ -187,7 +197,8 @@ function brokerRows(b: BrokerFigures, perCommandMs: number): Row[] {
     [
       '  of which SQLite',
       b.sqlite
-        ? `${ms(b.sqlite.perCommandMs)} ms per command: ${count(b.sqlite.writesPerCommand)} writes + ${count(b.sqlite.readsPerCommand)} reads`
+        ? `${ms(b.sqlite.perCommandMs)} ms per command: ${count(b.sqlite.writesPerCommand)} writes + ` +
+          `${count(b.sqlite.readsPerCommand)} reads`
         : 'not measured (CommandCenter internals changed)',
     ],
   ]
@@ -202,12 +213,17 @@ function commandsSection(r: BenchReport): string {
   const f = c.fanout
   const legs = rt.legsP50
   const roundTripRows: Row[] = [
-    ['commands succeeded', `${succeededCell(rt.succeeded, rt.commands, rt.failed, rt.firstFailure)}; ${int(rt.receiptsVerified)} receipts verified, ${secs(rt.elapsedMs)} in all`],
+    [
+      'commands succeeded',
+      `${succeededCell(rt.succeeded, rt.commands, rt.failed, rt.firstFailure)}; ${int(rt.receiptsVerified)} receipts verified, ` +
+        `${secs(rt.elapsedMs)} in all`,
+    ],
     ['submit→succeeded p50 / p99 / max', `${latency3(rt.latency)} (mean ${ms(rt.meanMs)} ms)`],
     ['legs p50: →delivered / →executing / →succeeded', `${ms(legs.delivered)} / ${ms(legs.executing)} / ${ms(legs.final)} ms`],
     [
       'agent journal writes (fsync)',
-      `${count(rt.journal.inPathPerCommand)} per command × ${ms(rt.journal.meanWriteMs)} ms = ${ms(rt.journal.perCommandMs)} ms${share(rt.journal.perCommandMs, rt.meanMs)}`,
+      `${count(rt.journal.inPathPerCommand)} per command × ${ms(rt.journal.meanWriteMs)} ms = ${ms(rt.journal.perCommandMs)} ` +
+        `ms${share(rt.journal.perCommandMs, rt.meanMs)}`,
     ],
     ['  + after the final state', `1 "reported" write, ${ms(rt.journal.reported.meanMs)} ms (not in the latency)`],
     ['  journal file, rewritten whole each time', rt.journalBytes === null ? 'unknown' : `${int(rt.journalBytes / 1024)} KB at the end`],
@@ -216,16 +232,24 @@ function commandsSection(r: BenchReport): string {
   const fanoutRows: Row[] = [
     ['agents listening', `${int(f.listening)}/${int(f.agents)} in ${secs(f.listenMs)}`],
     ['commands succeeded', succeededCell(f.succeeded, f.agents, f.failed, f.firstFailure)],
-    ['submit loop / all delivered / all final', `${secs(f.submitLoopMs)} / ${f.allDeliveredMs === null ? '–' : secs(f.allDeliveredMs)} / ${f.allFinalMs === null ? '–' : secs(f.allFinalMs)}`],
+    [
+      'submit loop / all delivered / all final',
+      `${secs(f.submitLoopMs)} / ${f.allDeliveredMs === null ? '–' : secs(f.allDeliveredMs)} / ` +
+        `${f.allFinalMs === null ? '–' : secs(f.allFinalMs)}`,
+    ],
     ['submit→succeeded p50 / p99 / max', latency3(f.latency)],
-    ['agent journal writes (fsync)', `${int(f.journal.inPathPerCommand * f.agents + f.journal.reported.count)} in all, mean ${ms(f.journal.meanWriteMs)} ms each`],
+    [
+      'agent journal writes (fsync)',
+      `${int(f.journal.inPathPerCommand * f.agents + f.journal.reported.count)} in all, mean ${ms(f.journal.meanWriteMs)} ms each`,
+    ],
     ...brokerRows(f.broker, 0),
     ['event-loop delay p99 / max', `${ms(f.loopDelay.p99)} / ${ms(f.loopDelay.max)} ms`],
   ]
   // One table so both parts line up; the part titles go in between.
   const lines = table([...roundTripRows, ...fanoutRows]).split('\n')
   const body = [
-    `  Round trip: 1 agent, ${int(rt.commands)} locate command${rt.commands === 1 ? '' : 's'} one at a time after ${rt.warmup} warm-up${rt.commands < r.args.commands ? ` (time budget reached before ${int(r.args.commands)})` : ''}`,
+    `  Round trip: 1 agent, ${int(rt.commands)} locate command${rt.commands === 1 ? '' : 's'} one at a time after ${rt.warmup} ` +
+      `warm-up${rt.commands < r.args.commands ? ` (time budget reached before ${int(r.args.commands)})` : ''}`,
     ...lines.slice(0, roundTripRows.length),
     `  Fan-out: ${int(f.agents)} agents, one ring each, all submitted in one loop`,
     ...lines.slice(roundTripRows.length),
@@ -242,14 +266,22 @@ function commandsSection(r: BenchReport): string {
 
 function syncSection(r: BenchReport): string {
   const s = r.sync as SyncResult | Failed
-  const title = `App data sync (S1, S3): one phone syncs ${int(r.args.photos)} photos put in its camera folder while it was down; a second phone of the account pulls them`
+  const title =
+    `App data sync (S1, S3): one phone syncs ${int(r.args.photos)} photos put in its camera folder while it was down; a second ` +
+    `phone of the account pulls them`
   if (isFailed(s)) return `${title}\n  failed: ${s.error}`
   const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`
   const rate = (b: number, t: number): string => `${(b / 2 ** 20 / (t / 1000)).toFixed(0)} MiB/s`
   return `${title}\n${table([
-    ['photos uploaded (blob, then metadata)', `${int(s.photos)} (${mib(s.photoBytes)}) in ${secs(s.uploadMs)}: ${perS((s.photos / s.uploadMs) * 1000)}`],
+    [
+      'photos uploaded (blob, then metadata)',
+      `${int(s.photos)} (${mib(s.photoBytes)}) in ${secs(s.uploadMs)}: ${perS((s.photos / s.uploadMs) * 1000)}`,
+    ],
     ['photos pulled by the other phone', `${int(s.photos)} in ${secs(s.pullMs)}: ${perS((s.photos / s.pullMs) * 1000)}`],
-    [`one ${mib(s.bigBlob.bytes)} blob, cut at ${mib(s.bigBlob.cutAt)}, resumed`, `${secs(s.bigBlob.uploadMs)} in all (${rate(s.bigBlob.bytes, s.bigBlob.uploadMs)}); resumed from ${mib(s.bigBlob.resumedFrom)}`],
+    [
+      `one ${mib(s.bigBlob.bytes)} blob, cut at ${mib(s.bigBlob.cutAt)}, resumed`,
+      `${secs(s.bigBlob.uploadMs)} in all (${rate(s.bigBlob.bytes, s.bigBlob.uploadMs)}); resumed from ${mib(s.bigBlob.resumedFrom)}`,
+    ],
   ])}`
 }
 
@@ -264,7 +296,9 @@ function pushSection(r: BenchReport): string {
   const p = r.push
   if (p === undefined) return ''
   const a = r.args
-  const title = `Push delivery (X1, X3): ${int(a.agents)} Agent instances with their push channel up, ${perS(a.pushRate)} queued round-robin for ${a.seconds} s`
+  const title =
+    `Push delivery (X1, X3): ${int(a.agents)} Agent instances with their push channel up, ${perS(a.pushRate)} queued round-robin ` +
+    `for ${a.seconds} s`
   if (isFailed(p)) return `${title}\n  failed: ${p.error}`
   const d = p.delayed
   const rows: Row[] = [

@@ -31,7 +31,11 @@ const progress = (line: string): void => {
 }
 
 /** Runs one scenario with its own clean-up; an error is recorded, not thrown, unless the run was interrupted. */
-async function scenario<T>(name: Scenario, ctx: ScenarioContext, body: (ctx: ScenarioContext, cleanup: Cleanup) => Promise<T>): Promise<T | { error: string }> {
+async function scenario<T>(
+  name: Scenario,
+  ctx: ScenarioContext,
+  body: (ctx: ScenarioContext, cleanup: Cleanup) => Promise<T>,
+): Promise<T | { error: string }> {
   const cleanup = new Cleanup()
   const started = performance.now()
   try {
@@ -47,7 +51,11 @@ async function scenario<T>(name: Scenario, ctx: ScenarioContext, body: (ctx: Sce
 }
 
 async function runAll(ctx: ScenarioContext): Promise<BenchReport> {
-  const report: BenchReport = { machine: machineInfo(), args: { ...ctx.args, only: [...ctx.args.only] }, startedAt: new Date().toISOString() }
+  const report: BenchReport = {
+    machine: machineInfo(),
+    args: { ...ctx.args, only: [...ctx.args.only] },
+    startedAt: new Date().toISOString(),
+  }
   const only = ctx.args.only
   if (only.has('ingest')) report.ingest = await scenario<IngestResult>('ingest', ctx, runIngest)
   if (only.has('fleet')) report.fleet = await scenario<FleetResult>('fleet', ctx, runFleet)

@@ -37,7 +37,13 @@ function writePhotos(dataDir: string, count: number): number {
   for (let i = 0; i < count; i++) {
     const photo = withExif(pixels, { takenAt: base + i * 1000, lat: 55.95, lon: -3.19, make: 'Fake', model: 'Phone' })
     const t = new Date(base + i * 1000).toISOString()
-    writeFileSync(join(camera, `IMG_${t.slice(0, 10).replaceAll('-', '')}_${t.slice(11, 19).replaceAll(':', '')}_${String(i % 1000).padStart(3, '0')}.jpg`), photo)
+    writeFileSync(
+      join(
+        camera,
+        `IMG_${t.slice(0, 10).replaceAll('-', '')}_${t.slice(11, 19).replaceAll(':', '')}_${String(i % 1000).padStart(3, '0')}.jpg`,
+      ),
+      photo,
+    )
     bytes += photo.length
   }
   return bytes
@@ -54,7 +60,13 @@ export async function runSync(ctx: ScenarioContext, cleanup: Cleanup): Promise<S
   if (!first || !second) throw new Error('registration failed')
   const clock = new SystemClock()
   const make = (d: typeof first): Agent =>
-    benchAgent(ctx, cloud, d, clock, { location: new FixedSource({ lat: 55.95, lon: -3.19 }), heartbeatMs: 60_000, jitter: 0.1, cloudUrl: cloud.httpUrl, pushUrl: cloud.pushUrl })
+    benchAgent(ctx, cloud, d, clock, {
+      location: new FixedSource({ lat: 55.95, lon: -3.19 }),
+      heartbeatMs: 60_000,
+      jitter: 0.1,
+      cloudUrl: cloud.httpUrl,
+      pushUrl: cloud.pushUrl,
+    })
   const a = make(first)
   ctx.progress(`sync: writing ${ctx.args.photos} photos`)
   const photoBytes = writePhotos(join(cloud.dataDir, 'agents', first.id), ctx.args.photos)

@@ -81,7 +81,12 @@ export function brokerOptions(c: BrokerConfig): BrokerOptions {
       backup: {
         ...D.cloud.backup,
         cron: c.backupCron,
-        retention: { ...D.cloud.backup.retention, cleanupDelayMs: c.backupCleanupDelay, batchSize: c.backupCleanupBatch, batchIntervalMs: c.backupCleanupEvery },
+        retention: {
+          ...D.cloud.backup.retention,
+          cleanupDelayMs: c.backupCleanupDelay,
+          batchSize: c.backupCleanupBatch,
+          batchIntervalMs: c.backupCleanupEvery,
+        },
       },
     },
   }

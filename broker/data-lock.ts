@@ -97,7 +97,13 @@ function readRecord(path: string): LockRecord | null {
   }
   try {
     const r = JSON.parse(text) as Partial<LockRecord>
-    if (typeof r.pid === 'number' && Number.isInteger(r.pid) && r.pid > 0 && typeof r.startedAt === 'string' && typeof r.token === 'string') {
+    if (
+      typeof r.pid === 'number' &&
+      Number.isInteger(r.pid) &&
+      r.pid > 0 &&
+      typeof r.startedAt === 'string' &&
+      typeof r.token === 'string'
+    ) {
       return { pid: r.pid, startedAt: r.startedAt, token: r.token }
     }
   } catch {

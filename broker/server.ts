@@ -167,35 +167,50 @@ export class CloudBroker {
     })
     this.aedes = aedes
     this.store.on('refused', (deviceId, seq, reason) => log.warn({ deviceId, seq, reason }, 'heartbeat not stored'))
-    this.registry.on('removed', this.safely('removed', (deviceId) => this.deviceRemoved(deviceId)))
-    aedes.on('client', this.safely('client', (client) => {
-      const p = access.principal(client)
-      if (p?.role !== 'device') return
-      this.current.set(p.deviceId, client)
-      this.store.setPresence(p.deviceId, true, this.clock.now())
-    }))
-    aedes.on('clientDisconnect', this.safely('clientDisconnect', (client) => {
-      const p = access.principal(client)
-      if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
-      this.current.delete(p.deviceId)
-      this.commands.deviceGone(p.deviceId)
-      this.cloud.deviceGone(p.deviceId)
-      this.store.setPresence(p.deviceId, false, this.clock.now())
-    }))
+    this.registry.on(
+      'removed',
+      this.safely('removed', (deviceId) => this.deviceRemoved(deviceId)),
+    )
+    aedes.on(
+      'client',
+      this.safely('client', (client) => {
+        const p = access.principal(client)
+        if (p?.role !== 'device') return
+        this.current.set(p.deviceId, client)
+        this.store.setPresence(p.deviceId, true, this.clock.now())
+      }),
+    )
+    aedes.on(
+      'clientDisconnect',
+      this.safely('clientDisconnect', (client) => {
+        const p = access.principal(client)
+        if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
+        this.current.delete(p.deviceId)
+        this.commands.deviceGone(p.deviceId)
+        this.cloud.deviceGone(p.deviceId)
+        this.store.setPresence(p.deviceId, false, this.clock.now())
+      }),
+    )
     this.commandsRef = new CommandCenter(this.db, this.store, this.clock, log.child({ component: 'commands' }), (deviceId, command) =>
       this.sendToDevice(deviceId, JSON.stringify(command)),
     )
     this.commands.start()
-    aedes.on('subscribe', this.safely('subscribe', (subscriptions, client) => {
-      const p = access.principal(client)
-      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd'))) this.commands.deviceListening(p.deviceId)
-      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'plan'))) this.cloud.planListening(p.deviceId)
-      if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'time'))) this.sendTime(p.deviceId)
-    }))
+    aedes.on(
+      'subscribe',
+      this.safely('subscribe', (subscriptions, client) => {
+        const p = access.principal(client)
+        if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd')))
+          this.commands.deviceListening(p.deviceId)
+        if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'plan')))
+          this.cloud.planListening(p.deviceId)
+        if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'time'))) this.sendTime(p.deviceId)
+      }),
+    )
     // One time for the whole system: a jump of simulated time reaches every connected phone, ahead of anything sent after it.
-    if (this.clock instanceof SimulatedClock) this.stopJumps = this.clock.onJump(() => {
-      for (const deviceId of this.current.keys()) this.sendTime(deviceId)
-    })
+    if (this.clock instanceof SimulatedClock)
+      this.stopJumps = this.clock.onJump(() => {
+        for (const deviceId of this.current.keys()) this.sendTime(deviceId)
+      })
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'))
 
@@ -208,7 +223,16 @@ export class CloudBroker {
     this.framework.addRoutes(router)
     this.http = createHttpServer((req, res) => router.handle(req, res))
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPacketBytes })
-    this.http.on('upgrade', routeUpgrades(new Map([['/mqtt', this.wss], [PUSH_PATH, this.framework.gateway.wss]]), log))
+    this.http.on(
+      'upgrade',
+      routeUpgrades(
+        new Map([
+          ['/mqtt', this.wss],
+          [PUSH_PATH, this.framework.gateway.wss],
+        ]),
+        log,
+      ),
+    )
     this.wss.on('connection', (ws, req) => {
       req.socket.setNoDelay(true)
       this.accept(createWebSocketStream(ws), req.socket.remoteAddress as string)
@@ -289,7 +313,10 @@ export class CloudBroker {
     const kept = this.outbox.filter((m) => parseTopic(m.topic)?.deviceId !== deviceId)
     this.outbox.splice(0, this.outbox.length, ...kept)
     const heartbeats = this.store.forget(deviceId)
-    this.log.warn({ deviceId, heartbeats, toDevice: before - this.outbox.length }, 'device removed: disconnected, its queued messages dropped')
+    this.log.warn(
+      { deviceId, heartbeats, toDevice: before - this.outbox.length },
+      'device removed: disconnected, its queued messages dropped',
+    )
     const client = this.current.get(deviceId)
     this.current.delete(deviceId)
     this.commands.deviceGone(deviceId)

@@ -21,7 +21,10 @@ const BAR_WIDTH = 20
 export function quotaBar(used: number, quota: number): string {
   const share = quota === 0 ? 1 : Math.min(1, used / quota)
   const filled = Math.round(share * BAR_WIDTH)
-  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${Math.floor(share * 100)}% ${formatBytes(used)} of ${formatBytes(quota)}`
+  return (
+    `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${Math.floor(share * 100)}% ${formatBytes(used)} of ` +
+    `${formatBytes(quota)}`
+  )
 }
 
 const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
@@ -57,7 +60,17 @@ export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number)
     `frozen         ${a.frozenAt === null ? `no; a year without activity freezes it on ${day(a.freezesAt as number)}` : `since ${day(a.frozenAt)}, cloud data cleared`}`,
     `devices        ${a.devices.join(', ') || 'none'}`,
   ]
-  const history = log.length === 0 ? ['', 'No rule has acted on this account yet.'] : ['', 'What the cloud did (newest first):', table(['WHEN', 'RULE', 'COUNT', 'WHAT'], log.map((e) => [new Date(e.at).toISOString(), e.rule, String(e.count), e.message])).trimEnd()]
+  const history =
+    log.length === 0
+      ? ['', 'No rule has acted on this account yet.']
+      : [
+          '',
+          'What the cloud did (newest first):',
+          table(
+            ['WHEN', 'RULE', 'COUNT', 'WHAT'],
+            log.map((e) => [new Date(e.at).toISOString(), e.rule, String(e.count), e.message]),
+          ).trimEnd(),
+        ]
   return [...lines, ...history].join('\n') + '\n'
 }
 
@@ -113,6 +126,10 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
     .description('simulated time only: move the cloud clock forward, e.g. 73h or 7d, running every rule that falls due in order')
     .action(async (by: string) => {
       const view = await (await api()).send<ClockView & { from: number; fired: number }>('POST', '/api/clock/advance', { by })
-      print(view, `Moved the cloud clock from ${new Date(view.from).toISOString()} to ${new Date(view.now).toISOString()}; ${view.fired} timer(s) fell due and ran.\n`)
+      print(
+        view,
+        `Moved the cloud clock from ${new Date(view.from).toISOString()} to ${new Date(view.now).toISOString()}; ${view.fired} ` +
+          `timer(s) fell due and ran.\n`,
+      )
     })
 }

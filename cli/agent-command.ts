@@ -41,7 +41,13 @@ function location(c: AgentConfig, io: Io, log: Logger): Location {
     case 'fixed':
       return { source: new FixedSource(spec.point), stop: () => {} }
     case 'gpsd': {
-      const gpsd = new GpsdSource({ host: spec.host, port: spec.port, clock: io.clock, log: log.child({ component: 'gpsd' }), maxAgeMs: c.gpsdMaxAge })
+      const gpsd = new GpsdSource({
+        host: spec.host,
+        port: spec.port,
+        clock: io.clock,
+        log: log.child({ component: 'gpsd' }),
+        maxAgeMs: c.gpsdMaxAge,
+      })
       gpsd.start()
       return { source: gpsd, stop: () => gpsd.stop() }
     }
@@ -68,7 +74,11 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   const clock = new PhoneClock(c.dataDir, io.clock)
   const where = location(c, { ...io, clock }, log)
   const { pushUrl, cloudUrl } = channelUrls(c)
-  if (pushUrl === undefined) log.warn('no push channel (and, without --cloud, no cloud transfers): an mqtt:// broker URL does not say where the cloud listens; give --push ws://HOST:PORT/push or a ws://HOST:PORT/mqtt broker')
+  if (pushUrl === undefined)
+    log.warn(
+      'no push channel (and, without --cloud, no cloud transfers): an mqtt:// broker URL does not say where the cloud listens; ' +
+        'give --push ws://HOST:PORT/push or a ws://HOST:PORT/mqtt broker',
+    )
   const agent = new Agent({
     id: c.id,
     secret,
@@ -125,8 +135,14 @@ export function agentCommand(io: Io): Command {
     .option('--id <id>', 'device id (as registered with `fakephone device add`)')
     .option('--secret-file <file>', 'file holding the device secret (default: the systemd credential device-secret)')
     .option('--broker <url>', 'mqtt://host:port or ws://host:port/mqtt', d.broker)
-    .option('--push <url>', 'the push channel, ws://host:port/push (default: the ws:// broker\'s host and port; none with an mqtt:// broker)')
-    .option('--cloud <url>', "the cloud's HTTP side for sync, backup and drive, http://host:port (default: the push URL's host and port; none without one)")
+    .option(
+      '--push <url>',
+      "the push channel, ws://host:port/push (default: the ws:// broker's host and port; none with an mqtt:// broker)",
+    )
+    .option(
+      '--cloud <url>',
+      "the cloud's HTTP side for sync, backup and drive, http://host:port (default: the push URL's host and port; none without one)",
+    )
     .option('--data <dir>', "the phone's data directory (settings, control socket)", d.dataDir)
     .addOption(new Option('--gpx <file>', 'walk the track of a GPX file instead of the built-in route').conflicts(['fixed', 'gpsd']))
     .addOption(new Option('--fixed <lat,lon>', 'stay at one point').argParser(checked(latLon)).conflicts('gpsd'))
@@ -149,7 +165,10 @@ export function agentCommand(io: Io): Command {
 
 export function phoneCommand(io: Io): Command {
   const cmd = new Command('phone')
-    .description("act as the phone's user on a running agent: flip switches, change network, show status, use its photos, contacts, notes and recordings")
+    .description(
+      "act as the phone's user on a running agent: flip switches, change network, show status, use its photos, contacts, notes " +
+        'and recordings',
+    )
     .option('--data <dir>', "the phone's data directory", './phone')
     .option('--json', 'machine-readable output')
   const send = async (req: ControlRequest): Promise<void> => {
@@ -167,10 +186,15 @@ export function phoneCommand(io: Io): Command {
         `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
         `screen        ${status.lock ? `LOCKED: "${status.lock.message}" -- call ${status.lock.phone}` : 'unlocked'}`,
         ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
-      ].join('\n') + '\n' + renderFrameworkStatus(status.framework),
+      ].join('\n') +
+        '\n' +
+        renderFrameworkStatus(status.framework),
     )
   }
-  cmd.command('status').description('show the phone').action(() => send({ op: 'status' }))
+  cmd
+    .command('status')
+    .description('show the phone')
+    .action(() => send({ op: 'status' }))
   cmd
     .command('find-device <on|off>')
     .description('switch Find Device (off: no more heartbeats, the map position goes offline)')

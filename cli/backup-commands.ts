@@ -20,21 +20,35 @@ export function renderBackups(backups: readonly BackupView[], now: number): stri
   if (backups.length === 0) return 'No backups.\n'
   return table(
     ['BACKUP', 'DEVICE', 'CREATED', 'SIZE', 'PARTS'],
-    backups.map((b) => [b.id, b.device, `${iso(b.createdAt)} (${formatAge(now - b.createdAt)} ago)`, `${b.size} B`, b.manifest.parts.map((p) => `${p.name}:${p.count}`).join(' ')]),
+    backups.map((b) => [
+      b.id,
+      b.device,
+      `${iso(b.createdAt)} (${formatAge(now - b.createdAt)} ago)`,
+      `${b.size} B`,
+      b.manifest.parts.map((p) => `${p.name}:${p.count}`).join(' '),
+    ]),
   )
 }
 
 export function renderRetention(r: RetentionView): string {
   const lines = [`state           ${r.state}`]
   if (r.serviceOffAt !== null) {
-    lines.push(`service off at  ${iso(r.serviceOffAt)}`, `read-only from  ${iso(r.readOnlyAt)}`, `cleaning from   ${iso(r.cleaningFrom)}`, `next batch at   ${iso(r.nextBatchAt)}`)
+    lines.push(
+      `service off at  ${iso(r.serviceOffAt)}`,
+      `read-only from  ${iso(r.readOnlyAt)}`,
+      `cleaning from   ${iso(r.cleaningFrom)}`,
+      `next batch at   ${iso(r.nextBatchAt)}`,
+    )
   }
   return lines.join('\n') + '\n'
 }
 
 function renderPlans(plans: readonly PlanView[]): string {
   if (plans.length === 0) return 'No backup plans yet.\n'
-  return table(['PLAN', 'DEVICE', 'PLANNED', 'STATE', 'REASON'], plans.map((p) => [p.id, p.device, iso(p.plannedAt), p.state, [p.reason, p.backupId].filter((x) => x !== null).join(' ')]))
+  return table(
+    ['PLAN', 'DEVICE', 'PLANNED', 'STATE', 'REASON'],
+    plans.map((p) => [p.id, p.device, iso(p.plannedAt), p.state, [p.reason, p.backupId].filter((x) => x !== null).join(' ')]),
+  )
 }
 
 function renderPhoneStatus(s: BackupStatus): string {
@@ -51,12 +65,19 @@ function renderPhoneStatus(s: BackupStatus): string {
 export function addBackupPhoneCommands(phone: Command, io: Io): void {
   const cmd = phone.command('backup').description('cloud backup on this phone: status, on/off, back up now, list and restore')
   /** `shape` makes the --json output an object where the result is not one. */
-  const send = async (req: Extract<ControlRequest, { op: 'backup' }>['backup'], text: (result: unknown) => string, shape = (result: unknown): unknown => result): Promise<void> => {
+  const send = async (
+    req: Extract<ControlRequest, { op: 'backup' }>['backup'],
+    text: (result: unknown) => string,
+    shape = (result: unknown): unknown => result,
+  ): Promise<void> => {
     const o = phone.opts<{ data: string; json?: boolean }>()
     const { result } = await askControl(o.data, { op: 'backup', backup: req })
     io.out(o.json ? JSON.stringify(shape(result)) + '\n' : text(result))
   }
-  cmd.command('status').description('the backup switch and the last backup').action(() => send({ action: 'status' }, (r) => renderPhoneStatus(r as BackupStatus)))
+  cmd
+    .command('status')
+    .description('the backup switch and the last backup')
+    .action(() => send({ action: 'status' }, (r) => renderPhoneStatus(r as BackupStatus)))
   cmd
     .command('on')
     .description('turn cloud backup on: the cloud plans backups again')
@@ -103,20 +124,35 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
     .command('backups <account>')
     .description("an account's backups: state (active / read-only / cleaning) with its dates, the backups, recent plans")
     .action(async (account: string) => {
-      const view = await (await api()).send<{ now: number; retention: RetentionView; nextPlanAt: number; backups: BackupView[]; plans: PlanView[] }>('GET', `/api/accounts/${encodeURIComponent(account)}/backups`)
-      print(view, `${renderRetention(view.retention)}next plan at    ${iso(view.nextPlanAt)}\n\n${renderBackups(view.backups, view.now)}\n${renderPlans(view.plans)}`)
+      const view = await (
+        await api()
+      ).send<{ now: number; retention: RetentionView; nextPlanAt: number; backups: BackupView[]; plans: PlanView[] }>(
+        'GET',
+        `/api/accounts/${encodeURIComponent(account)}/backups`,
+      )
+      print(
+        view,
+        `${renderRetention(view.retention)}next plan at    ${iso(view.nextPlanAt)}\n\n${renderBackups(view.backups, view.now)}\n` +
+          `${renderPlans(view.plans)}`,
+      )
     })
   const backup = cmd.command('backup').description('one backup: show its manifest, delete it, or delete all of a device')
   backup
     .command('show <id>')
     .description("a backup's manifest: parts, sizes, counts, when it was made")
     .action(async (id: string) => {
-      const view = await (await api()).send<{ backup: BackupView; retention: RetentionView }>('GET', `/api/backups/${encodeURIComponent(id)}`)
+      const view = await (
+        await api()
+      ).send<{ backup: BackupView; retention: RetentionView }>('GET', `/api/backups/${encodeURIComponent(id)}`)
       const b = view.backup
       print(
         view,
-        `backup   ${b.id}\ndevice   ${b.device} (account ${b.account})\ncreated  ${iso(b.createdAt)}\nsize     ${b.size} B\nsha256   ${b.sha256}\nstate    ${view.retention.state}\n\n` +
-          table(['PART', 'FILES', 'BYTES', 'COUNT'], b.manifest.parts.map((p) => [p.name, String(p.files), String(p.bytes), String(p.count)])),
+        `backup   ${b.id}\ndevice   ${b.device} (account ${b.account})\ncreated  ${iso(b.createdAt)}\nsize     ${b.size} B\n` +
+          `sha256   ${b.sha256}\nstate    ${view.retention.state}\n\n` +
+          table(
+            ['PART', 'FILES', 'BYTES', 'COUNT'],
+            b.manifest.parts.map((p) => [p.name, String(p.files), String(p.bytes), String(p.count)]),
+          ),
       )
     })
   backup
@@ -131,8 +167,13 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
     .description("turn a device's cloud backup off and delete all its backups at once (B4)")
     .option('--delete-data', 'required: say that the backup data goes too')
     .action(async (device: string, o: { deleteData?: boolean }) => {
-      if (!o.deleteData) throw new UserError('from the console, backup off always deletes the data: add --delete-data to confirm (to keep it, turn backup off on the phone)')
-      const r = await (await api()).send<{ deleted: number; releasedBytes: number }>('DELETE', `/api/devices/${encodeURIComponent(device)}/backups`)
+      if (!o.deleteData)
+        throw new UserError(
+          'from the console, backup off always deletes the data: add --delete-data to confirm (to keep it, turn backup off on the phone)',
+        )
+      const r = await (
+        await api()
+      ).send<{ deleted: number; releasedBytes: number }>('DELETE', `/api/devices/${encodeURIComponent(device)}/backups`)
       print(r, `Cloud backup of ${device} is off; ${r.deleted} backup(s) deleted (${r.releasedBytes} bytes freed), for good.\n`)
     })
 }

@@ -16,7 +16,18 @@ import { duration, port, positiveInt } from './options.js'
 import { table } from './render.js'
 
 /** Commander option → broker config key. */
-const BROKER_FLAGS = { data: 'dataDir', host: 'host', mqttPort: 'mqttPort', httpPort: 'httpPort', maxPacketBytes: 'maxPacketBytes', serviceNotices: 'serviceNotices', simulatedTime: 'simulatedTime', freeQuota: 'freeQuota', backupCron: 'backupCron', logLevel: 'logLevel' }
+const BROKER_FLAGS = {
+  data: 'dataDir',
+  host: 'host',
+  mqttPort: 'mqttPort',
+  httpPort: 'httpPort',
+  maxPacketBytes: 'maxPacketBytes',
+  serviceNotices: 'serviceNotices',
+  simulatedTime: 'simulatedTime',
+  freeQuota: 'freeQuota',
+  backupCron: 'backupCron',
+  logLevel: 'logLevel',
+}
 
 export function brokerCommand(io: Io): Command {
   const d = BrokerConfigSchema.parse({})
@@ -28,8 +39,16 @@ export function brokerCommand(io: Io): Command {
     .option('--mqtt-port <port>', 'MQTT over TCP', port, d.mqttPort)
     .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api', port, d.httpPort)
     .option('--max-packet-bytes <n>', 'largest MQTT packet a client may send', positiveInt, d.maxPacketBytes)
-    .option('--service-notices <duration>', 'queue a weather warning or a system-update reminder for every device this often, e.g. 1h (default: never)', duration, d.serviceNotices)
-    .option('--simulated-time', 'run the cloud on simulated time: `fakephone console clock advance 73h` jumps it forward, running every rule that falls due')
+    .option(
+      '--service-notices <duration>',
+      'queue a weather warning or a system-update reminder for every device this often, e.g. 1h (default: never)',
+      duration,
+      d.serviceNotices,
+    )
+    .option(
+      '--simulated-time',
+      'run the cloud on simulated time: `fakephone console clock advance 73h` jumps it forward, running every rule that falls due',
+    )
     .option('--free-quota <size>', 'what a free account may store, e.g. 500MB (default 5GB)')
     .option('--backup-cron <expression>', 'when the cloud plans backups (B1), a cron expression in UTC', d.backupCron)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
@@ -94,9 +113,14 @@ export function deviceCommand(io: Io): Command {
       keys.rememberDevice(device.id, secret)
       const ownerKeyFile = keys.ownerKeyFile(device.account)
       if (o.secretOut) await writeFile(o.secretOut, secret + '\n', { mode: 0o600, flag: 'wx' })
-      if (o.json) return io.out(JSON.stringify({ ...device, ownerKeyFile, ...(o.secretOut ? { secretFile: o.secretOut } : { secret }) }) + '\n')
+      if (o.json)
+        return io.out(JSON.stringify({ ...device, ownerKeyFile, ...(o.secretOut ? { secretFile: o.secretOut } : { secret }) }) + '\n')
       io.out(`Registered device ${device.id} (account ${device.account}).\n`)
-      io.out(o.secretOut ? `Secret written to ${o.secretOut}; it is not stored anywhere else.\n` : `Secret (shown once, stored only as a hash): ${secret}\n`)
+      io.out(
+        o.secretOut
+          ? `Secret written to ${o.secretOut}; it is not stored anywhere else.\n`
+          : `Secret (shown once, stored only as a hash): ${secret}\n`,
+      )
       io.out(`Owner public key: ${ownerKeyFile} -- give it to the agent with --owner-key so it obeys only you.\n`)
     })
   cmd
@@ -110,7 +134,12 @@ export function deviceCommand(io: Io): Command {
       if (o.json) return io.out(JSON.stringify({ devices }) + '\n')
       if (devices.length === 0) return io.out('No devices registered.\n')
       const now = clock.now()
-      io.out(table(['DEVICE', 'ACCOUNT', 'REGISTERED'], devices.map((x) => [x.id, x.account, `${formatAge(now - x.createdAt)} ago`])))
+      io.out(
+        table(
+          ['DEVICE', 'ACCOUNT', 'REGISTERED'],
+          devices.map((x) => [x.id, x.account, `${formatAge(now - x.createdAt)} ago`]),
+        ),
+      )
     })
   cmd
     .command('remove <id>')

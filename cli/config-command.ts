@@ -26,7 +26,10 @@ export function configCommand(io: Io): Command {
   const cmd = new Command('config').description('check config files and list their environment overrides')
   cmd
     .command('check <file>')
-    .description('check a config file with the FAKEPHONE_* environment applied as the daemon applies it: every problem with its key (exit 1), or that it is valid')
+    .description(
+      'check a config file with the FAKEPHONE_* environment applied as the daemon applies it: every problem with its key (exit ' +
+        '1), or that it is valid',
+    )
     .addOption(kindOption('broker or agent (default: from the file name)'))
     .action(async (file: string, o: { kind?: Kind }) => {
       const kind = kindOf(file, o.kind)
@@ -42,7 +45,12 @@ export function configCommand(io: Io): Command {
     .addOption(kindOption('broker or agent').makeOptionMandatory())
     .action((o: { kind: Kind }) => {
       const spec = SPECS[o.kind]
-      io.out(table(['SETTING', 'VARIABLE'], settings(spec.schema).map((s) => [s.path.join('.'), envName(spec.kind, s.path)])))
+      io.out(
+        table(
+          ['SETTING', 'VARIABLE'],
+          settings(spec.schema).map((s) => [s.path.join('.'), envName(spec.kind, s.path)]),
+        ),
+      )
     })
   return cmd
 }

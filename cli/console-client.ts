@@ -70,7 +70,9 @@ export class ConsoleClient {
   async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
     const authorization = `Bearer ${this.token}`
     const init: RequestInit =
-      json === undefined ? { method, headers: { authorization } } : { method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(json) }
+      json === undefined
+        ? { method, headers: { authorization } }
+        : { method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(json) }
     const res = await this.reach(path, init)
     let body: T & { error: string }
     try {

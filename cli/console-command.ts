@@ -27,7 +27,9 @@ async function client(o: ConsoleOptions): Promise<ConsoleClient> {
   try {
     token = (await readFile(file, 'utf8')).trim()
   } catch (err) {
-    throw new UserError(`cannot read the console token ${file} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`)
+    throw new UserError(
+      `cannot read the console token ${file} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`,
+    )
   }
   return new ConsoleClient(o.api, token)
 }
@@ -86,14 +88,41 @@ export function consoleCommand(io: Io): Command {
     .action(async (o: { every: number }) => {
       if (opts().json) throw new UserError('watch has no --json form; poll `console devices --json` instead')
       const o2 = opts()
-      const guide = `Console token: ${o2.tokenFile ?? join(o2.data, CONSOLE_TOKEN_FILE)}\nTry, in another terminal: fakephone console history ID, fakephone console locate ID\n`
+      const guide =
+        `Console token: ${o2.tokenFile ?? join(o2.data, CONSOLE_TOKEN_FILE)}\n` +
+        `Try, in another terminal: fakephone console history ID, fakephone console locate ID\n`
       await watchDevices(await client(o2), io, o.every, guide)
     })
   addRemoteCommands(cmd, io, () => client(opts()))
-  addFrameworkConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
-  addAccountCommands(cmd, io, () => client(opts()), () => opts().json === true)
-  addDriveConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
-  addSyncConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
-  addBackupConsoleCommands(cmd, io, () => client(opts()), () => opts().json === true)
+  addFrameworkConsoleCommands(
+    cmd,
+    io,
+    () => client(opts()),
+    () => opts().json === true,
+  )
+  addAccountCommands(
+    cmd,
+    io,
+    () => client(opts()),
+    () => opts().json === true,
+  )
+  addDriveConsoleCommands(
+    cmd,
+    io,
+    () => client(opts()),
+    () => opts().json === true,
+  )
+  addSyncConsoleCommands(
+    cmd,
+    io,
+    () => client(opts()),
+    () => opts().json === true,
+  )
+  addBackupConsoleCommands(
+    cmd,
+    io,
+    () => client(opts()),
+    () => opts().json === true,
+  )
   return cmd
 }

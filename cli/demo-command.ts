@@ -66,41 +66,60 @@ export function demoCommand(io: Io): Command {
     .option('--keys <dir>', "the owner's keys folder, where `fakephone console` finds it", DEFAULT_KEYS_DIR)
     .option('--log-level <level>', 'level of DATA/fakephone.log', 'info')
     .option('--real-time', 'run the cloud on real time (default: simulated time, moved with `fakephone console clock advance`)')
-    .action(async (o: { data: string; keys: string; mqttPort: number; httpPort: number; interval: number; logLevel: string; realTime?: boolean }) => {
-      await mkdir(o.data, { recursive: true })
-      const logFile = join(o.data, 'fakephone.log')
-      const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
-      const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)
-      const keys = new OwnerKeys(o.keys)
-      const host = DEFAULT_BROKER_OPTIONS.host
-      // Simulated time starts where the last demo on this data directory left it.
-      const cloudClock = o.realTime ? io.clock : persistedSimulatedClock(o.data, io.clock)
-      // Under the data-directory lock: a second demo refuses here, before it touches the registry.
-      const lock = lockDataDir(o.data, log)
-      try {
-        await ensureDemoDevice(o.data, secretFile, keys, cloudClock)
-      } finally {
-        lock.release()
-      }
-      const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort }, cloudClock, log.child({ module: 'broker' }))
-      const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
-      io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
-      const phone = await startAgent(
-        AgentConfigSchema.parse({
-          id: DEMO_DEVICE,
-          secretFile,
-          broker: `mqtt://${host}:${mqttPort}`,
-          dataDir: join(o.data, 'phones', DEMO_DEVICE),
-          interval: o.interval,
-          ownerKey: keys.ownerKeyFile('demo'),
-          push: `ws://${host}:${httpPort}/push`,
-        }),
-        // The phone follows the cloud's time over its data channel, as a phone in its own process does.
-        io,
-        log.child({ module: 'agent', device: DEMO_DEVICE }),
-      )
-      await watchDevices(new ConsoleClient(`http://${host}:${httpPort}`, ensureConsoleToken(o.data)), io, 1000, demoGuide(o.data, o.keys, httpPort))
-      await phone.stop()
-      await broker.stop()
-    })
+    .action(
+      async (o: {
+        data: string
+        keys: string
+        mqttPort: number
+        httpPort: number
+        interval: number
+        logLevel: string
+        realTime?: boolean
+      }) => {
+        await mkdir(o.data, { recursive: true })
+        const logFile = join(o.data, 'fakephone.log')
+        const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
+        const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)
+        const keys = new OwnerKeys(o.keys)
+        const host = DEFAULT_BROKER_OPTIONS.host
+        // Simulated time starts where the last demo on this data directory left it.
+        const cloudClock = o.realTime ? io.clock : persistedSimulatedClock(o.data, io.clock)
+        // Under the data-directory lock: a second demo refuses here, before it touches the registry.
+        const lock = lockDataDir(o.data, log)
+        try {
+          await ensureDemoDevice(o.data, secretFile, keys, cloudClock)
+        } finally {
+          lock.release()
+        }
+        const broker = new CloudBroker(
+          { ...DEFAULT_BROKER_OPTIONS, dataDir: o.data, mqttPort: o.mqttPort, httpPort: o.httpPort },
+          cloudClock,
+          log.child({ module: 'broker' }),
+        )
+        const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
+        io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
+        const phone = await startAgent(
+          AgentConfigSchema.parse({
+            id: DEMO_DEVICE,
+            secretFile,
+            broker: `mqtt://${host}:${mqttPort}`,
+            dataDir: join(o.data, 'phones', DEMO_DEVICE),
+            interval: o.interval,
+            ownerKey: keys.ownerKeyFile('demo'),
+            push: `ws://${host}:${httpPort}/push`,
+          }),
+          // The phone follows the cloud's time over its data channel, as a phone in its own process does.
+          io,
+          log.child({ module: 'agent', device: DEMO_DEVICE }),
+        )
+        await watchDevices(
+          new ConsoleClient(`http://${host}:${httpPort}`, ensureConsoleToken(o.data)),
+          io,
+          1000,
+          demoGuide(o.data, o.keys, httpPort),
+        )
+        await phone.stop()
+        await broker.stop()
+      },
+    )
 }

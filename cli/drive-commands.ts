@@ -22,7 +22,13 @@ const path = (account: string, rest = ''): string => `/api/accounts/${encodeURIC
 export function renderDriveFiles(files: DriveFile[], notice?: string): string {
   if (notice !== undefined) return `${notice}\n`
   if (files.length === 0) return 'The drive is empty.\n'
-  const rows = files.map((f) => [f.id, `${f.folder === '/' ? '' : f.folder}/${f.name}`, formatBytes(f.size), new Date(f.updatedAt).toISOString().replace('T', ' ').slice(0, 19), f.uploadedBy])
+  const rows = files.map((f) => [
+    f.id,
+    `${f.folder === '/' ? '' : f.folder}/${f.name}`,
+    formatBytes(f.size),
+    new Date(f.updatedAt).toISOString().replace('T', ' ').slice(0, 19),
+    f.uploadedBy,
+  ])
   return table(['ID', 'FILE', 'SIZE', 'UPDATED (UTC)', 'BY'], rows)
 }
 
@@ -61,7 +67,9 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .command('share <account> <id>')
     .description('a public download link for a drive file, until revoked')
     .action(async (account: string, id: string) => {
-      const link = await (await api()).send<{ url: string; token: string }>('POST', path(account, `/files/${encodeURIComponent(id)}/shares`), {})
+      const link = await (
+        await api()
+      ).send<{ url: string; token: string }>('POST', path(account, `/files/${encodeURIComponent(id)}/shares`), {})
       print(link, `${link.url}\n(revoke with: console drive unshare ${account} ${link.token})\n`)
     })
   const revoke = (name: string, what: string, under: string, done: string): void => {
@@ -87,7 +95,11 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .requiredOption('--app <name>', 'the app it is for')
     .action(async (account: string, o: { app: string }) => {
       const token = await (await api()).send<{ id: string; token: string }>('POST', path(account, '/tokens'), { app: o.app })
-      print(token, `${token.token}\nSDK token ${token.id} for ${o.app}; it is not shown again (revoke with: console drive revoke-token ${account} ${token.id})\n`)
+      print(
+        token,
+        `${token.token}\nSDK token ${token.id} for ${o.app}; it is not shown again (revoke with: console drive revoke-token ` +
+          `${account} ${token.id})\n`,
+      )
     })
   revoke('revoke-token', 'a drive SDK token', '/tokens', 'SDK token revoked.')
 }
@@ -111,13 +123,19 @@ export function addDrivePhoneCommands(parent: Command, io: Io): void {
     .description('upload a file to the drive')
     .option('--folder <path>', 'the drive folder, e.g. /Documents', '/')
     .action((file: string, o: { folder: string }) =>
-      show({ op: 'drive-upload', path: resolve(file), folder: o.folder }, (r: { file: DriveFile }) => `Uploaded ${r.file.name} (${formatBytes(r.file.size)}) as ${r.file.id}.\n`),
+      show(
+        { op: 'drive-upload', path: resolve(file), folder: o.folder },
+        (r: { file: DriveFile }) => `Uploaded ${r.file.name} (${formatBytes(r.file.size)}) as ${r.file.id}.\n`,
+      ),
     )
   cmd
     .command('download <id> <dest>')
     .description('save a drive file on the phone')
     .action((id: string, dest: string) =>
-      show({ op: 'drive-download', id, dest: resolve(dest) }, (r: { file: DriveFile; dest: string }) => `Saved ${r.file.name} to ${r.dest}.\n`),
+      show(
+        { op: 'drive-download', id, dest: resolve(dest) },
+        (r: { file: DriveFile; dest: string }) => `Saved ${r.file.name} to ${r.dest}.\n`,
+      ),
     )
   cmd
     .command('share <id>')
@@ -129,7 +147,11 @@ export function addDrivePhoneCommands(parent: Command, io: Io): void {
     .action((v: string) => {
       if (!['on', 'off', 'now'].includes(v)) throw new UserError('drive sync takes on, off or now')
       const req: ControlRequest = v === 'now' ? { op: 'drive-sync' } : { op: 'drive-sync', on: v === 'on' }
-      return show(req, (r: SyncReport & { sync: boolean }) => `drive sync ${r.sync ? 'on' : 'off'}; ${r.skipped ?? `${r.uploaded.length} file(s) uploaded`}\n`)
+      return show(
+        req,
+        (r: SyncReport & { sync: boolean }) =>
+          `drive sync ${r.sync ? 'on' : 'off'}; ${r.skipped ?? `${r.uploaded.length} file(s) uploaded`}\n`,
+      )
     })
 }
 

@@ -18,16 +18,23 @@ export function renderChannels(v: ChannelsView): string {
   const service = v.data.cloudService === null ? 'cloud service not reported yet' : `cloud service ${v.data.cloudService ? 'on' : 'off'}`
   const data = `${v.data.online ? 'online' : 'offline'}${v.data.since === null ? '' : ` since ${ago(v.now, v.data.since)}`} (${service})`
   const push =
-    v.push.since === null ? 'not connected since the broker started' : `${v.push.connected ? 'connected' : 'disconnected'} since ${ago(v.now, v.push.since)}`
+    v.push.since === null
+      ? 'not connected since the broker started'
+      : `${v.push.connected ? 'connected' : 'disconnected'} since ${ago(v.now, v.push.since)}`
   const n = v.notifications
-  const logs = v.logs.lastReceivedAt === null ? 'none received' : `${plural(v.logs.events, 'event')} received, the last ${ago(v.now, v.logs.lastReceivedAt)}`
-  return [
-    `device        ${v.device}`,
-    `data channel  ${data}`,
-    `push channel  ${push}`,
-    `notifications ${n.queued} queued, ${n.delivered} delivered, ${n.expired} expired`,
-    `behaviour log ${logs}`,
-  ].join('\n') + '\n'
+  const logs =
+    v.logs.lastReceivedAt === null
+      ? 'none received'
+      : `${plural(v.logs.events, 'event')} received, the last ${ago(v.now, v.logs.lastReceivedAt)}`
+  return (
+    [
+      `device        ${v.device}`,
+      `data channel  ${data}`,
+      `push channel  ${push}`,
+      `notifications ${n.queued} queued, ${n.delivered} delivered, ${n.expired} expired`,
+      `behaviour log ${logs}`,
+    ].join('\n') + '\n'
+  )
 }
 
 /** What became of a notification, for people. */
@@ -48,22 +55,31 @@ export function renderNotifications(id: string, rows: NotificationRecord[], now:
 export function renderLogs(id: string, total: number, events: ReceivedEvent[], now: number): string {
   if (events.length === 0) return `The cloud received no behaviour logs from ${id}.\n`
   const rows = events.map((e) => [String(e.seq), utc(e.at), e.type, e.detail || '-', ago(now, e.receivedAt)])
-  return `${plural(total, 'event')} received from ${id}; the newest ${events.length}:\n` + table(['SEQ', 'TIME (UTC)', 'TYPE', 'DETAIL', 'RECEIVED'], rows)
+  return (
+    `${plural(total, 'event')} received from ${id}; the newest ${events.length}:\n` +
+    table(['SEQ', 'TIME (UTC)', 'TYPE', 'DETAIL', 'RECEIVED'], rows)
+  )
 }
 
 /** The phone's lines for the framework, after the ones `phone status` always shows. */
 export function renderFrameworkStatus(f: FrameworkStatus): string {
   const n = f.notifications
   const last = n.recent[0]
-  const shown = `${n.shown} shown, ${plural(n.duplicatesSuppressed, 'duplicate')} suppressed${last ? `; last: ${last.kind} "${last.title}", ${formatAge(last.delayMs)} late` : ''}`
+  const shown =
+    `${n.shown} shown, ${plural(n.duplicatesSuppressed, 'duplicate')} ` +
+    `suppressed${last ? `; last: ${last.kind} "${last.title}", ${formatAge(last.delayMs)} late` : ''}`
   const l = f.logs
   const deferred = l.deferred ? ` (waiting: ${l.deferred})` : ''
-  return [
-    `push channel  ${f.pushChannel}`,
-    `framework     network permission ${f.networkPermission ? 'on' : 'off'}, behaviour logs over mobile data ${f.logsOverMobile ? 'on' : 'off'}`,
-    `notifications ${shown}`,
-    `behaviour log ${l.waiting} waiting${deferred}, ${l.uploaded} uploaded, ${l.notCollected} not collected while the cloud service was off`,
-  ].join('\n') + '\n'
+  return (
+    [
+      `push channel  ${f.pushChannel}`,
+      `framework     network permission ${f.networkPermission ? 'on' : 'off'}, behaviour logs over mobile data ` +
+        `${f.logsOverMobile ? 'on' : 'off'}`,
+      `notifications ${shown}`,
+      `behaviour log ${l.waiting} waiting${deferred}, ${l.uploaded} uploaded, ${l.notCollected} not collected while the cloud ` +
+        `service was off`,
+    ].join('\n') + '\n'
+  )
 }
 
 /** `phone notifications`: what the phone showed, newest first, with how late each was. */

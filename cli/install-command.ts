@@ -11,11 +11,17 @@ export function installCommand(io: Io): Command {
     .description('put the systemd units, the broker user (sysusers.d) and starting configs in place; configs that exist are kept')
     .option('--prefix <dir>', 'root to install under', '/')
     .option('--bin <command>', 'the fakephone command for ExecStart= (default: this node running this installation)')
-    .option('--agent <id>', 'also write /etc/fakephone/agent-ID.json for this device (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option(
+      '--agent <id>',
+      'also write /etc/fakephone/agent-ID.json for this device (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .option('--location <spec>', 'location of those agents: route, gpx:FILE, fixed:LAT,LON, gpsd or gpsd:HOST:PORT', 'route')
     .action(async (o: { prefix: string; bin?: string; agent: string[]; location: string }) => {
       const bin = o.bin ? o.bin.trim().split(/\s+/) : defaultBin()
-      if (!isAbsolute(bin[0] as string)) throw new UserError(`--bin must start with an absolute path (systemd does no PATH lookup): "${o.bin}"`)
+      if (!isAbsolute(bin[0] as string))
+        throw new UserError(`--bin must start with an absolute path (systemd does no PATH lookup): "${o.bin}"`)
       for (const id of o.agent) if (!DeviceIdSchema.safeParse(id).success) throw new UserError(`invalid device id "${id}"`)
       try {
         parseLocation(o.location)
@@ -23,9 +29,17 @@ export function installCommand(io: Io): Command {
         throw new UserError(`--location: ${(err as Error).message}`)
       }
       const hidden = bin.find((w) => /^\/(home|root|run\/user)\//.test(w))
-      if (hidden) io.err(`warning: ${hidden} is under /home, /root or /run/user, which ProtectHome=yes hides from the services: install fakephone elsewhere (npm install -g, or a checkout under /opt)\n`)
+      if (hidden)
+        io.err(
+          `warning: ${hidden} is under /home, /root or /run/user, which ProtectHome=yes hides from the services: install ` +
+            `fakephone elsewhere (npm install -g, or a checkout under /opt)\n`,
+        )
       const temporary = bin.find((w) => /^\/(tmp|var\/tmp)\//.test(w))
-      if (temporary) io.err(`warning: ${temporary} is under /tmp or /var/tmp, which PrivateTmp=yes replaces with an empty folder for the services: install fakephone elsewhere (npm install -g, or a checkout under /opt)\n`)
+      if (temporary)
+        io.err(
+          `warning: ${temporary} is under /tmp or /var/tmp, which PrivateTmp=yes replaces with an empty folder for the services: ` +
+            `install fakephone elsewhere (npm install -g, or a checkout under /opt)\n`,
+        )
       const files = await install({ prefix: o.prefix, bin, agents: o.agent, location: o.location })
       for (const f of files) io.out(`${f.action === 'wrote' ? 'wrote' : 'kept (exists)'}  ${f.path}\n`)
       const etc = join(o.prefix, 'etc', 'fakephone')
@@ -36,7 +50,11 @@ export function installCommand(io: Io): Command {
           'Next (as root):',
           '  systemd-sysusers && systemctl daemon-reload',
           '  systemctl enable --now fakephone-broker',
-          ...o.agent.map((id) => `  # put the device secret in ${join(etc, `agent-${id}.secret`)} (mode 0600), then:\n  systemctl enable --now fakephone-agent@${id}`),
+          ...o.agent.map(
+            (id) =>
+              `  # put the device secret in ${join(etc, `agent-${id}.secret`)} (mode 0600), then:\n` +
+              `  systemctl enable --now fakephone-agent@${id}`,
+          ),
           '',
         ].join('\n'),
       )

@@ -57,11 +57,26 @@ export interface InstalledFile {
 }
 
 export function brokerConfigText(): string {
-  return JSON.stringify({ dataDir: '/var/lib/fakephone', host: '127.0.0.1', mqttPort: 1883, httpPort: 8080, logLevel: 'info' }, null, 2) + '\n'
+  return (
+    JSON.stringify({ dataDir: '/var/lib/fakephone', host: '127.0.0.1', mqttPort: 1883, httpPort: 8080, logLevel: 'info' }, null, 2) + '\n'
+  )
 }
 
 export function agentConfigText(id: string, location: string): string {
-  return JSON.stringify({ id, broker: 'mqtt://127.0.0.1:1883', push: 'ws://127.0.0.1:8080/push', dataDir: `/var/lib/fakephone-agent-${id}`, location, interval: '30s' }, null, 2) + '\n'
+  return (
+    JSON.stringify(
+      {
+        id,
+        broker: 'mqtt://127.0.0.1:1883',
+        push: 'ws://127.0.0.1:8080/push',
+        dataDir: `/var/lib/fakephone-agent-${id}`,
+        location,
+        interval: '30s',
+      },
+      null,
+      2,
+    ) + '\n'
+  )
 }
 
 export async function install(o: InstallOptions): Promise<InstalledFile[]> {
@@ -78,7 +93,11 @@ export async function install(o: InstallOptions): Promise<InstalledFile[]> {
   for (const unit of ['fakephone-broker.service', 'fakephone-agent@.service']) {
     await put(join(units, unit), renderUnit(await readFile(join(root, 'systemd', unit), 'utf8'), o.bin), true)
   }
-  await put(join(o.prefix, 'etc', 'sysusers.d', 'fakephone.conf'), await readFile(join(root, 'systemd', 'fakephone.sysusers'), 'utf8'), true)
+  await put(
+    join(o.prefix, 'etc', 'sysusers.d', 'fakephone.conf'),
+    await readFile(join(root, 'systemd', 'fakephone.sysusers'), 'utf8'),
+    true,
+  )
   await put(join(etc, 'broker.json'), brokerConfigText(), false)
   for (const id of o.agents) await put(join(etc, `agent-${id}.json`), agentConfigText(id, o.location), false)
   return files

@@ -24,13 +24,15 @@ export function program(io: Io): Command {
     .description('Fake phones signed in to a simulated vendor cloud: broker, device agents and console')
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
-  for (const make of [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand]) root.addCommand(make(io))
+  for (const make of [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand])
+    root.addCommand(make(io))
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
     // Help shows a duration's default as the flag takes it ("30s"), not as milliseconds.
     for (const option of cmd.options) {
-      if (option.parseArg === duration && typeof option.defaultValue === 'number') option.defaultValueDescription = formatDuration(option.defaultValue)
+      if (option.parseArg === duration && typeof option.defaultValue === 'number')
+        option.defaultValueDescription = formatDuration(option.defaultValue)
     }
     cmd.commands.forEach(configure)
   }

@@ -4,7 +4,7 @@
  * socket: list (with the "in the cloud" marker, S3), add, take-photo,
  * record, edit and delete.
  */
-import { Command, InvalidArgumentError } from 'commander'
+import { type Command, InvalidArgumentError } from 'commander'
 import { sendDataControl } from '../agent/control.js'
 import type { DataReply, DataRequest, DataRow } from '../agent/phone-data/control-ops.js'
 import { checkCategory } from '../agent/phone-data/store.js'
@@ -41,14 +41,19 @@ export function addPhoneDataCommands(phone: Command, io: Io): void {
     const reply = (await sendDataControl(o.data, req)) as R
     io.out(o.json ? JSON.stringify(reply) + '\n' : say(reply))
   }
-  const one = (verb: string) => (reply: { item: DataRow }): string => renderItem(verb, reply.item)
+  const one =
+    (verb: string) =>
+    (reply: { item: DataRow }): string =>
+      renderItem(verb, reply.item)
   data
     .command('list <category>')
     .description('list photos, contacts, notes or recordings, with whether each is in the cloud')
-    .action((category: string) => send({ action: 'list', category }, (reply: { items: DataRow[] }) => renderItems(checkCategory(category), reply.items)))
-  withFields(data.command('add <category>').description('type in a new contact (--name, --phone, --email) or note (--title, --body)')).action(
-    (category: string, f: TypedFields) => send({ action: 'add', category, ...f }, one('Added')),
-  )
+    .action((category: string) =>
+      send({ action: 'list', category }, (reply: { items: DataRow[] }) => renderItems(checkCategory(category), reply.items)),
+    )
+  withFields(
+    data.command('add <category>').description('type in a new contact (--name, --phone, --email) or note (--title, --body)'),
+  ).action((category: string, f: TypedFields) => send({ action: 'add', category, ...f }, one('Added')))
   data
     .command('take-photo')
     .description("take a photo: where the phone is now (its location fix) and when (the phone's clock)")
@@ -58,9 +63,11 @@ export function addPhoneDataCommands(phone: Command, io: Io): void {
     .description('record a voice memo')
     .option('--seconds <n>', 'how long', seconds, 5)
     .action((o: { seconds: number }) => send({ action: 'record', seconds: o.seconds }, one('Recorded')))
-  withFields(data.command('edit <category> <id>').description("change a contact or a note; what you leave out stays (photos and recordings cannot be edited)")).action(
-    (category: string, id: string, f: TypedFields) => send({ action: 'edit', category, id, ...f }, one('Changed')),
-  )
+  withFields(
+    data
+      .command('edit <category> <id>')
+      .description('change a contact or a note; what you leave out stays (photos and recordings cannot be edited)'),
+  ).action((category: string, id: string, f: TypedFields) => send({ action: 'edit', category, id, ...f }, one('Changed')))
   data
     .command('delete <category> <id>')
     .description('delete an item from the phone (with its category sync off, the cloud never hears of it: S4)')

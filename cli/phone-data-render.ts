@@ -16,7 +16,11 @@ const cell = (v: string | number | null | undefined): string => (v === null || v
 const DETAILS: Readonly<Record<Category, { header: string[]; cells(meta: DataRow['meta']): string[] }>> = {
   photos: {
     header: ['TAKEN (UTC)', 'POSITION', 'CAMERA'],
-    cells: (m) => [typeof m.takenAt === 'number' ? utc(m.takenAt) : '-', m.lat === null || m.lon === null ? '-' : `${Number(m.lat).toFixed(5)},${Number(m.lon).toFixed(5)}`, cell(m.camera)],
+    cells: (m) => [
+      typeof m.takenAt === 'number' ? utc(m.takenAt) : '-',
+      m.lat === null || m.lon === null ? '-' : `${Number(m.lat).toFixed(5)},${Number(m.lon).toFixed(5)}`,
+      cell(m.camera),
+    ],
   },
   contacts: { header: ['NAME', 'PHONE', 'EMAIL'], cells: (m) => [cell(m.name), cell(m.phone), cell(m.email)] },
   notes: { header: ['TITLE'], cells: (m) => [cell(m.title)] },

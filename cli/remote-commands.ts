@@ -4,7 +4,7 @@
  * account's key from the keys folder, submits it through the console API,
  * waits for the device's receipt and checks the device's signature on it.
  */
-import { Command } from 'commander'
+import type { Command } from 'commander'
 import { randomUUID } from 'node:crypto'
 import { formatAge } from '../common/clock.js'
 import { FINAL_STATES, type CommandType, type CommandArgs, type UnsignedCommand } from '../common/contract.js'
@@ -46,10 +46,17 @@ export function describe(view: CommandView, now: number): string {
   const d = view.data ?? {}
   if (view.state === 'rejected' || view.state === 'failed') return `${view.type} ${view.state}: ${view.reason}`
   if (view.state === 'expired' || view.state === 'cancelled') return `${view.type} ${view.state}: ${view.reason}`
-  if (view.state !== 'succeeded') return `${view.type} is ${view.state}: the device is offline or busy; it runs when the device comes back (expires in ${formatAge(view.expiresAt - now)})`
+  if (view.state !== 'succeeded')
+    return (
+      `${view.type} is ${view.state}: the device is offline or busy; it runs when the device comes back (expires in ` +
+      `${formatAge(view.expiresAt - now)})`
+    )
   switch (view.type) {
     case 'locate':
-      return `${view.device} is at ${Number(d['lat']).toFixed(5)},${Number(d['lon']).toFixed(5)} (±${Math.round(Number(d['accuracy']))} m), fix taken ${formatAge(now - Number(d['at']))} ago`
+      return (
+        `${view.device} is at ${Number(d['lat']).toFixed(5)},${Number(d['lon']).toFixed(5)} (±${Math.round(Number(d['accuracy']))} ` +
+        `m), fix taken ${formatAge(now - Number(d['at']))} ago`
+      )
     case 'ring':
       return `${view.device} is ringing for ${String(d['seconds'])} s`
     case 'lock':
@@ -57,7 +64,10 @@ export function describe(view: CommandView, now: number): string {
     case 'lost-mode':
       return d['lostMode'] ? `${view.device} is in lost mode: locked, reporting more often` : `${view.device} left lost mode`
     case 'wipe':
-      return `${view.device} was wiped: ${String(d['files'])} files, ${String(d['bytes'])} bytes removed; external storage ${d['sdcardKept'] ? 'kept' : 'erased'}; Find Device pairing ${d['findDeviceKept'] ? 'kept' : 'cleared'}`
+      return (
+        `${view.device} was wiped: ${String(d['files'])} files, ${String(d['bytes'])} bytes removed; external storage ` +
+        `${d['sdcardKept'] ? 'kept' : 'erased'}; Find Device pairing ${d['findDeviceKept'] ? 'kept' : 'cleared'}`
+      )
   }
 }
 
@@ -70,12 +80,24 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     const { device, now } = await client.device(id)
     const keys = new OwnerKeys(o.keys)
     const key = keys.existingSigningKey(device.account)
-    if (!key) throw new UserError(`no owner key for account "${device.account}" in ${o.keys}: use the keys folder the device was provisioned with (--keys)`)
-    const unsigned = { id: randomUUID(), device: id, type, args, issuedAt: now, expiresAt: now + (o.expires ?? DEFAULT_EXPIRY[type]), seq: keys.nextSeq(id, now) } as UnsignedCommand
+    if (!key)
+      throw new UserError(
+        `no owner key for account "${device.account}" in ${o.keys}: use the keys folder the device was provisioned with (--keys)`,
+      )
+    const unsigned = {
+      id: randomUUID(),
+      device: id,
+      type,
+      args,
+      issuedAt: now,
+      expiresAt: now + (o.expires ?? DEFAULT_EXPIRY[type]),
+      seq: keys.nextSeq(id, now),
+    } as UnsignedCommand
     const { command: submitted } = await client.submit(signPayload(unsigned, key))
     const follow = `follow it with: fakephone console commands ${id}`
     // Said before waiting, so nobody waits on a phone the cloud already knows is away.
-    if (!device.online && !json()) io.out(`${id} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
+    if (!device.online && !json())
+      io.out(`${id} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
     const { command: view, now: at } = await client.command(submitted.id, o.wait)
     if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
     io.out(`${describe(view, at)}\n`)
@@ -90,8 +112,8 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
       .option('--expires <duration>', `how long the command stays valid (default ${formatDuration(DEFAULT_EXPIRY[type])})`, duration)
       .option('--wait <duration>', 'how long to wait for the device to answer', duration, 30_000)
 
-  withIssueOptions(root.command('locate <id>').description('F2: ask the phone for a fresh fix'), 'locate').action((id: string, o: IssueOptions) =>
-    issue('locate', id, {}, o),
+  withIssueOptions(root.command('locate <id>').description('F2: ask the phone for a fresh fix'), 'locate').action(
+    (id: string, o: IssueOptions) => issue('locate', id, {}, o),
   )
   withIssueOptions(root.command('ring <id>').description('F2: make the phone ring'), 'ring')
     .option('--seconds <n>', 'how long to ring', positiveInt, 30)
@@ -99,8 +121,13 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
   withIssueOptions(root.command('lock <id>').description('F2: lock the screen, showing a message and a number to call'), 'lock')
     .requiredOption('--message <text>', 'shown on the lock screen')
     .requiredOption('--phone <number>', 'a number to call, shown on the lock screen')
-    .action((id: string, o: IssueOptions & { message: string; phone: string }) => issue('lock', id, { message: o.message, phone: o.phone }, o))
-  withIssueOptions(root.command('lost-mode <id> <on|off>').description('F2/F4: lost mode (locked, frequent heartbeats); off starts the 72 h guard'), 'lost-mode')
+    .action((id: string, o: IssueOptions & { message: string; phone: string }) =>
+      issue('lock', id, { message: o.message, phone: o.phone }, o),
+    )
+  withIssueOptions(
+    root.command('lost-mode <id> <on|off>').description('F2/F4: lost mode (locked, frequent heartbeats); off starts the 72 h guard'),
+    'lost-mode',
+  )
     .option('--message <text>', 'shown on the lock screen (with on)')
     .option('--phone <number>', 'a number to call (with on)')
     .action((id: string, state: string, o: IssueOptions & { message?: string; phone?: string }) => {
@@ -133,7 +160,14 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
       io.out(
         table(
           ['COMMAND', 'TYPE', 'STATE', 'ISSUED', 'DETAIL', 'RECEIPT'],
-          commands.map((c) => [c.id, c.type, c.state, `${formatAge(now - c.createdAt)} ago`, c.reason ?? '', c.receipt ? (receiptLine(c, keys).startsWith('verified') ? 'verified' : 'NOT verified') : '-']),
+          commands.map((c) => [
+            c.id,
+            c.type,
+            c.state,
+            `${formatAge(now - c.createdAt)} ago`,
+            c.reason ?? '',
+            c.receipt ? (receiptLine(c, keys).startsWith('verified') ? 'verified' : 'NOT verified') : '-',
+          ]),
         ),
       )
     })

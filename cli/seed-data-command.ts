@@ -35,7 +35,10 @@ interface SeedFlags extends SeedCounts {
 /** `agentData` is `fakephone agent --data`, which commander fills when --data is typed after `seed-data` too. */
 export function seedDataCommand(io: Io, agentData: () => string): Command {
   return new Command('seed-data')
-    .description("fill a phone's data directory with realistic photos, contacts, notes and recordings (the same seed on the same day gives the same files)")
+    .description(
+      "fill a phone's data directory with realistic photos, contacts, notes and recordings (the same seed on the same day gives " +
+        'the same files)',
+    )
     .option('--data <dir>', "the phone's data directory (default: the agent's --data)")
     .option('--photos <n>', 'photos to add: EXIF JPEGs taken around --near over the past months', count, 200)
     .option('--contacts <n>', 'contacts to add (vCard 3.0)', count, 50)
@@ -62,7 +65,10 @@ export function seedDataCommand(io: Io, agentData: () => string): Command {
       )
       if (o.json) return io.out(JSON.stringify({ dataDir, seed: o.seed, ...result, syncStarted: told }) + '\n')
       const c = result.counts
-      io.out(`Seeded ${c.photos} photos, ${c.contacts} contacts, ${c.notes} notes and ${c.recordings} recordings (${formatBytes(result.bytes)}) into ${dataDir} with seed ${o.seed}.\n`)
+      io.out(
+        `Seeded ${c.photos} photos, ${c.contacts} contacts, ${c.notes} notes and ${c.recordings} recordings ` +
+          `(${formatBytes(result.bytes)}) into ${dataDir} with seed ${o.seed}.\n`,
+      )
       if (told) io.out('The phone running on this folder is syncing them now (see: fakephone phone --data DIR sync status).\n')
     })
 }

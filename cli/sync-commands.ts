@@ -11,7 +11,16 @@ import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../broker/cloud/accounts.js'
 import { formatAge } from '../common/clock.js'
 import { recordedClock } from '../common/cloud-time.js'
-import { BinViewSchema, ItemReplySchema, ItemsViewSchema, PurgedSchema, SyncCategorySchema, type BinView, type ItemsView, type SyncCategory } from '../common/cloud/sync-api.js'
+import {
+  BinViewSchema,
+  ItemReplySchema,
+  ItemsViewSchema,
+  PurgedSchema,
+  SyncCategorySchema,
+  type BinView,
+  type ItemsView,
+  type SyncCategory,
+} from '../common/cloud/sync-api.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
 
@@ -32,7 +41,8 @@ export function renderSyncStatus(s: SyncStatus | null, now: number): string {
   ]
   for (const [category, c] of Object.entries(s.categories)) {
     lines.push(
-      `${category.padEnd(12)} ${onoff(c.sync).padEnd(7)} ${onoff(c.uploads).padEnd(8)} ${String(c.local).padStart(5)}  ${String(c.inCloud).padStart(8)}  ${String(c.pending).padStart(7)}  ${when(c.lastSync, now)}` +
+      `${category.padEnd(12)} ${onoff(c.sync).padEnd(7)} ${onoff(c.uploads).padEnd(8)} ${String(c.local).padStart(5)}  ` +
+        `${String(c.inCloud).padStart(8)}  ${String(c.pending).padStart(7)}  ${when(c.lastSync, now)}` +
         (c.lastError === null ? '' : `\n             last error: ${c.lastError}`),
     )
   }
@@ -41,15 +51,21 @@ export function renderSyncStatus(s: SyncStatus | null, now: number): string {
 
 export function renderItems(v: ItemsView): string {
   const lines = [`account ${v.account}: what the cloud keeps`]
-  for (const [category, t] of Object.entries(v.totals)) lines.push(`  ${category.padEnd(11)} ${String(t.count).padStart(6)} items  ${formatBytes(t.bytes)}`)
-  for (const i of v.items) lines.push(`${i.category}/${i.id}  ${formatBytes(i.size)}  changed by ${i.changedBy} ${formatAge(v.now - i.modifiedAt)} ago`)
+  for (const [category, t] of Object.entries(v.totals))
+    lines.push(`  ${category.padEnd(11)} ${String(t.count).padStart(6)} items  ${formatBytes(t.bytes)}`)
+  for (const i of v.items)
+    lines.push(`${i.category}/${i.id}  ${formatBytes(i.size)}  changed by ${i.changedBy} ${formatAge(v.now - i.modifiedAt)} ago`)
   return lines.join('\n') + '\n'
 }
 
 export function renderBin(v: BinView): string {
   if (v.entries.length === 0) return `recently deleted of ${v.account} is empty (entries stay ${v.windowDays} days)\n`
   const lines = [`recently deleted of ${v.account} (entries stay ${v.windowDays} days):`]
-  for (const e of v.entries) lines.push(`${e.category}/${e.id}  ${formatBytes(e.size)}  deleted ${formatAge(v.now - e.deletedAt)} ago  ${e.daysLeft} day${e.daysLeft === 1 ? '' : 's'} left`)
+  for (const e of v.entries)
+    lines.push(
+      `${e.category}/${e.id}  ${formatBytes(e.size)}  deleted ${formatAge(v.now - e.deletedAt)} ago  ${e.daysLeft} ` +
+        `day${e.daysLeft === 1 ? '' : 's'} left`,
+    )
   return lines.join('\n') + '\n'
 }
 
@@ -62,7 +78,9 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
   }
   cmd
     .command('sync <category|status|now> [on|off]')
-    .description('switch sync of one category (photos, contacts, notes, recordings) on or off, show what is synced, or sync now (and wait for it)')
+    .description(
+      'switch sync of one category (photos, contacts, notes, recordings) on or off, show what is synced, or sync now (and wait for it)',
+    )
     .action((what: string, value: string | undefined) => {
       if (what === 'status') return send({ op: 'status' })
       if (what === 'now') return send({ op: 'sync-now', wait: true })

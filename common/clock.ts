@@ -99,7 +99,11 @@ export class ManualClock implements Clock {
 
   after(ms: number, fn: () => void): Timer {
     const entry = this.timers.add(this.current + Math.max(0, Math.round(ms)), fn)
-    return { cancel: () => { entry.cancelled = true } }
+    return {
+      cancel: () => {
+        entry.cancelled = true
+      },
+    }
   }
 
   /** Number of timers still waiting to fire. */

@@ -41,7 +41,11 @@ export class ConfigError extends FakephoneError {
     readonly kind: string,
     readonly problems: string[],
   ) {
-    super('ECONFIG', `invalid ${kind} config (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    super(
+      'ECONFIG',
+      `invalid ${kind} config (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n` +
+        `${problems.map((p) => `  ${p}`).join('\n')}`,
+    )
   }
 }
 
@@ -93,14 +97,18 @@ function unwrap(schema: z.ZodType): z.ZodType {
 /** Every setting of a schema: objects are walked into, anything else is a leaf. */
 export function settings(schema: z.ZodType, path: string[] = []): Leaf[] {
   const s = unwrap(schema)
-  if (s instanceof z.ZodObject) return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([key, inner]) => settings(inner, [...path, key]))
+  if (s instanceof z.ZodObject)
+    return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([key, inner]) => settings(inner, [...path, key]))
   const input = s instanceof z.ZodPipe ? unwrap(s.in as z.ZodType) : s
   return [{ path, text: input instanceof z.ZodString || input instanceof z.ZodEnum }]
 }
 
 /** The one rule from a key path to its environment variable. */
 export function envName(kind: string, path: readonly string[]): string {
-  return ['fakephone', kind, ...path].map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2')).join('_').toUpperCase()
+  return ['fakephone', kind, ...path]
+    .map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2'))
+    .join('_')
+    .toUpperCase()
 }
 
 type Plain = Record<string, unknown>

@@ -9,9 +9,7 @@ import { BackupPlanSchema } from './cloud/backup-api.js'
 export const TOPIC_ROOT = 'fp/v1'
 
 /** Device ids are topic-safe by construction: no `/`, `+`, `#`, `$` or dots. */
-export const DeviceIdSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'device id: 1-63 of a-z, 0-9 and "-", not starting with "-"')
+export const DeviceIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'device id: 1-63 of a-z, 0-9 and "-", not starting with "-"')
 export type DeviceId = z.infer<typeof DeviceIdSchema>
 
 export const NetworkSchema = z.enum(['wifi', 'mobile', 'none'])
@@ -60,7 +58,10 @@ export const CommandArgsSchemas = {
   locate: z.strictObject({}),
   ring: z.strictObject({ seconds: z.number().int().min(1).max(600) }),
   lock: z.strictObject({ message: Text(200), phone: Text(40) }),
-  'lost-mode': z.union([z.strictObject({ on: z.literal(true), message: Text(200), phone: Text(40) }), z.strictObject({ on: z.literal(false) })]),
+  'lost-mode': z.union([
+    z.strictObject({ on: z.literal(true), message: Text(200), phone: Text(40) }),
+    z.strictObject({ on: z.literal(false) }),
+  ]),
   wipe: z.strictObject({
     /** Also erase external storage (the "sdcard" area). */
     eraseSdcard: z.boolean(),

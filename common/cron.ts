@@ -25,7 +25,8 @@ export class CronError extends FakephoneError {
 /** Checks `expression` (five fields: minute hour day-of-month month day-of-week); throws a CronError saying which field is wrong. */
 export function checkCron(expression: string): void {
   const fields = expression.trim().split(/\s+/)
-  if (fields.length !== 5) throw new CronError(`cron expression "${expression}" must have five fields: minute hour day-of-month month day-of-week`)
+  if (fields.length !== 5)
+    throw new CronError(`cron expression "${expression}" must have five fields: minute hour day-of-month month day-of-week`)
   const result = cron.validateDetailed(expression)
   if (!result.valid) throw new CronError(`cron expression "${expression}": ${result.errors.map((e) => e.message).join('; ')}`)
 }
@@ -64,7 +65,8 @@ export class CronSchedule {
     this.minutes = [...fields.minute].sort((a, b) => a - b)
     this.hours = [...fields.hour].sort((a, b) => a - b)
     this.months = new Set(fields.month)
-    const numbers = (values: (number | string)[]): number[] | null => (values.every((v) => typeof v === 'number') ? (values as number[]) : null)
+    const numbers = (values: (number | string)[]): number[] | null =>
+      values.every((v) => typeof v === 'number') ? (values as number[]) : null
     const ofMonth = numbers(fields.dayOfMonth)
     const ofWeek = numbers(fields.dayOfWeek)
     // Sunday may be written 7; 0 is what a date's day of the week says.

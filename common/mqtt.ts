@@ -122,7 +122,9 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       await Promise.race([sent, dropped])
     } catch (err) {
       // mqtt.js may fail the publish itself as it closes ("Connection closed"): the same event, said once.
-      throw err instanceof LinkDownError ? err : new LinkDownError(`the data channel closed before the broker acknowledged (${(err as Error).message})`)
+      throw err instanceof LinkDownError
+        ? err
+        : new LinkDownError(`the data channel closed before the broker acknowledged (${(err as Error).message})`)
     } finally {
       left.abort()
       dropped.catch(() => {})
@@ -143,7 +145,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     })
     if (!scheduled) return
     this.setState('waiting')
-    this.opts.log.info({ err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'mqtt disconnected, retrying')
+    this.opts.log.info(
+      { err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts },
+      'mqtt disconnected, retrying',
+    )
     this.lastError = null
   }
 

@@ -44,7 +44,12 @@ export type PushNotification = z.infer<typeof PushNotificationSchema>
 
 /** Device → cloud. */
 export const ClientFrameSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('hello'), v: z.literal(PUSH_PROTOCOL_VERSION), device: DeviceIdSchema, secret: z.string().min(1).max(256) }),
+  z.strictObject({
+    type: z.literal('hello'),
+    v: z.literal(PUSH_PROTOCOL_VERSION),
+    device: DeviceIdSchema,
+    secret: z.string().min(1).max(256),
+  }),
   z.strictObject({ type: z.literal('ack'), id: z.uuid() }),
 ])
 export type ClientFrame = z.infer<typeof ClientFrameSchema>

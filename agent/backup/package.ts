@@ -7,7 +7,15 @@
  */
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { PACKAGE_FORMAT, PART_NAMES, type BackupPackage, type Manifest, type PackageFile, type PackagePart, type PartName } from '../../common/cloud/backup-api.js'
+import {
+  PACKAGE_FORMAT,
+  PART_NAMES,
+  type BackupPackage,
+  type Manifest,
+  type PackageFile,
+  type PackagePart,
+  type PartName,
+} from '../../common/cloud/backup-api.js'
 import { APP_DATA_DIR, PROFILE_FILES } from './system-profile.js'
 
 async function readOptional(dataDir: string, path: string): Promise<PackageFile[]> {
@@ -23,7 +31,9 @@ async function readOptional(dataDir: string, path: string): Promise<PackageFile[
 async function readTree(dataDir: string, dir: string): Promise<PackageFile[]> {
   let names: string[]
   try {
-    names = (await readdir(join(dataDir, dir), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dataDir.length + 1))
+    names = (await readdir(join(dataDir, dir), { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name).slice(dataDir.length + 1))
   } catch {
     return []
   }
@@ -53,8 +63,23 @@ export async function makePackage(dataDir: string, deviceId: string, createdAt: 
     wifi: await readOptional(dataDir, PROFILE_FILES.wifi),
     appData: await readTree(dataDir, APP_DATA_DIR),
   }
-  const part = (name: PartName, values: Record<string, string> = {}): PackagePart => ({ files: files[name], count: countOf(name, files[name]) + Object.keys(values).length, values })
-  return { format: PACKAGE_FORMAT, device: deviceId, createdAt, parts: { settings: part('settings', { pin: settings.pin }), apps: part('apps'), launcher: part('launcher'), wifi: part('wifi'), appData: part('appData') } }
+  const part = (name: PartName, values: Record<string, string> = {}): PackagePart => ({
+    files: files[name],
+    count: countOf(name, files[name]) + Object.keys(values).length,
+    values,
+  })
+  return {
+    format: PACKAGE_FORMAT,
+    device: deviceId,
+    createdAt,
+    parts: {
+      settings: part('settings', { pin: settings.pin }),
+      apps: part('apps'),
+      launcher: part('launcher'),
+      wifi: part('wifi'),
+      appData: part('appData'),
+    },
+  }
 }
 
 /** The manifest of a package serialised as `bytes`. */

@@ -152,7 +152,8 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
 
   /** The user taps "back up now". */
   backupNow(): Promise<BackupView> {
-    if (!this.state.on) return Promise.reject(new BackupError('BACKUP_OFF', 'cloud backup is off on this phone: turn it on first (phone backup on)'))
+    if (!this.state.on)
+      return Promise.reject(new BackupError('BACKUP_OFF', 'cloud backup is off on this phone: turn it on first (phone backup on)'))
     return this.backup(undefined)
   }
 
@@ -168,9 +169,15 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
     const signal = this.host.transferSignal()
     let backup: BackupView | undefined
     if (id === undefined) {
-      const mine = (await cloud.call('GET', `${BACKUP_PATH}?device=${encodeURIComponent(this.host.deviceId)}`, BackupListSchema, undefined, signal)).backups
+      const mine = (
+        await cloud.call('GET', `${BACKUP_PATH}?device=${encodeURIComponent(this.host.deviceId)}`, BackupListSchema, undefined, signal)
+      ).backups
       backup = mine[0]
-      if (!backup) throw new BackupError('NOT_FOUND', `the cloud holds no backup of ${this.host.deviceId}; name one from another phone (phone backup list)`)
+      if (!backup)
+        throw new BackupError(
+          'NOT_FOUND',
+          `the cloud holds no backup of ${this.host.deviceId}; name one from another phone (phone backup list)`,
+        )
     } else {
       backup = (await cloud.call('GET', `${BACKUP_PATH}/${encodeURIComponent(id)}`, BackupOneSchema, undefined, signal)).backup
     }
@@ -185,7 +192,8 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
 
   private transferable(what: string): CloudClient {
     const cloud = this.host.cloud
-    if (!cloud || !this.host.canTransfer()) throw new BackupError('NO_TRANSFER', `cannot ${what}: the cloud service is off, there is no network, or no cloud is configured`)
+    if (!cloud || !this.host.canTransfer())
+      throw new BackupError('NO_TRANSFER', `cannot ${what}: the cloud service is off, there is no network, or no cloud is configured`)
     return cloud
   }
 
@@ -216,7 +224,9 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
       host.log.warn({ plan: planId, reason }, 'backup failed')
       if (planId !== undefined && host.cloud && host.canTransfer()) {
         // Best effort: the cloud drops a plan left open when it makes the next one.
-        await host.cloud.call('POST', `${BACKUP_PATH}/plans/${planId}/failed`, z.unknown(), { reason: reason.slice(0, 500) }).catch(() => undefined)
+        await host.cloud
+          .call('POST', `${BACKUP_PATH}/plans/${planId}/failed`, z.unknown(), { reason: reason.slice(0, 500) })
+          .catch(() => undefined)
       }
       this.emit('failed', reason)
       throw err

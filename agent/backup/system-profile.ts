@@ -58,7 +58,11 @@ const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value, null,
 export function systemProfile(deviceId: string): ProfileFile[] {
   const rnd = seeded(deviceId)
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)] as T
-  const apps = CATALOGUE.filter(() => rnd() < 0.75).map(([pkg, name]) => ({ package: pkg, name, version: `${1 + Math.floor(rnd() * 20)}.${Math.floor(rnd() * 10)}.${Math.floor(rnd() * 100)}` }))
+  const apps = CATALOGUE.filter(() => rnd() < 0.75).map(([pkg, name]) => ({
+    package: pkg,
+    name,
+    version: `${1 + Math.floor(rnd() * 20)}.${Math.floor(rnd() * 10)}.${Math.floor(rnd() * 100)}`,
+  }))
   const packages = apps.map((a) => a.package)
   const files: ProfileFile[] = [
     {
@@ -74,16 +78,26 @@ export function systemProfile(deviceId: string): ProfileFile[] {
       }),
     },
     { path: PROFILE_FILES.apps, bytes: json(apps) },
-    { path: PROFILE_FILES.launcher, bytes: json({ dock: packages.slice(0, 4), pages: [packages.slice(4, 8), packages.slice(8)].filter((p) => p.length > 0) }) },
+    {
+      path: PROFILE_FILES.launcher,
+      bytes: json({ dock: packages.slice(0, 4), pages: [packages.slice(4, 8), packages.slice(8)].filter((p) => p.length > 0) }),
+    },
     {
       path: PROFILE_FILES.wifi,
       bytes: json(
-        NETWORKS.filter(() => rnd() < 0.6).map((ssid) => ({ ssid, security: pick(['WPA2-PSK', 'WPA3-SAE', 'open']), psk: createHash('sha256').update(`${deviceId}/${ssid}`).digest('hex').slice(0, 16) })),
+        NETWORKS.filter(() => rnd() < 0.6).map((ssid) => ({
+          ssid,
+          security: pick(['WPA2-PSK', 'WPA3-SAE', 'open']),
+          psk: createHash('sha256').update(`${deviceId}/${ssid}`).digest('hex').slice(0, 16),
+        })),
       ),
     },
   ]
   for (const pkg of packages.slice(0, 5)) {
-    files.push({ path: `${APP_DATA_DIR}/${pkg}/shared_prefs/settings.json`, bytes: json({ firstRun: false, theme: pick(['light', 'dark', 'system']), lastOpened: Math.floor(rnd() * 1e6) }) })
+    files.push({
+      path: `${APP_DATA_DIR}/${pkg}/shared_prefs/settings.json`,
+      bytes: json({ firstRun: false, theme: pick(['light', 'dark', 'system']), lastOpened: Math.floor(rnd() * 1e6) }),
+    })
     const db = Buffer.alloc(64 + Math.floor(rnd() * 512))
     for (let i = 0; i < db.length; i++) db[i] = Math.floor(rnd() * 256)
     files.push({ path: `${APP_DATA_DIR}/${pkg}/databases/main.db`, bytes: db })

@@ -13,14 +13,8 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, sep } from 'node:path'
-import { z } from 'zod'
-import {
-  DRIVE_DEVICE_PATH,
-  DriveFileReplySchema,
-  DriveListSchema,
-  DriveShareSchema,
-  type DriveFile,
-} from '../../common/cloud/drive-api.js'
+import type { z } from 'zod'
+import { DRIVE_DEVICE_PATH, DriveFileReplySchema, DriveListSchema, DriveShareSchema, type DriveFile } from '../../common/cloud/drive-api.js'
 import type { Clock, Timer } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { JsonFile } from '../../common/json-file.js'
@@ -136,13 +130,20 @@ export class PhoneDrive {
 
   /** A public link to a drive file. */
   share(id: string): Promise<z.infer<typeof DriveShareSchema>> {
-    return this.cloud().call('POST', `${DRIVE_DEVICE_PATH}/files/${encodeURIComponent(id)}/shares`, DriveShareSchema, {}, this.phone.transferSignal)
+    return this.cloud().call(
+      'POST',
+      `${DRIVE_DEVICE_PATH}/files/${encodeURIComponent(id)}/shares`,
+      DriveShareSchema,
+      {},
+      this.phone.transferSignal,
+    )
   }
 
   /** Uploads what changed in the Drive folder, while drive sync is on and transfers are possible (D2). */
   sync(): Promise<SyncReport> {
     if (!this.settings.sync) return Promise.resolve({ uploaded: [], skipped: 'drive sync is off' })
-    if (!this.phone.canTransfer()) return Promise.resolve({ uploaded: [], skipped: 'no transfers now: the cloud service is off or there is no network' })
+    if (!this.phone.canTransfer())
+      return Promise.resolve({ uploaded: [], skipped: 'no transfers now: the cloud service is off or there is no network' })
     this.running ??= this.syncFolder(this.phone.transferSignal).finally(() => (this.running = null))
     return this.running
   }
@@ -169,7 +170,13 @@ export class PhoneDrive {
   private async put(bytes: Buffer, name: string, folder: string, signal: AbortSignal): Promise<DriveFile> {
     const cloud = this.cloud()
     const sha256 = await cloud.upload(bytes, signal)
-    const reply = await cloud.call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, { name, folder, sha256, size: bytes.length }, signal)
+    const reply = await cloud.call(
+      'POST',
+      `${DRIVE_DEVICE_PATH}/files`,
+      DriveFileReplySchema,
+      { name, folder, sha256, size: bytes.length },
+      signal,
+    )
     return reply.file
   }
 

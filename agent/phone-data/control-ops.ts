@@ -13,10 +13,27 @@ const text = z.string().max(10_000)
 
 export const DataRequestSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('list'), category: z.string() }),
-  z.strictObject({ action: z.literal('add'), category: z.string(), name: text.optional(), phone: text.optional(), email: text.optional(), title: text.optional(), body: text.optional() }),
+  z.strictObject({
+    action: z.literal('add'),
+    category: z.string(),
+    name: text.optional(),
+    phone: text.optional(),
+    email: text.optional(),
+    title: text.optional(),
+    body: text.optional(),
+  }),
   z.strictObject({ action: z.literal('take-photo') }),
   z.strictObject({ action: z.literal('record'), seconds: z.number().optional() }),
-  z.strictObject({ action: z.literal('edit'), category: z.string(), id: z.string(), name: text.optional(), phone: text.optional(), email: text.optional(), title: text.optional(), body: text.optional() }),
+  z.strictObject({
+    action: z.literal('edit'),
+    category: z.string(),
+    id: z.string(),
+    name: text.optional(),
+    phone: text.optional(),
+    email: text.optional(),
+    title: text.optional(),
+    body: text.optional(),
+  }),
   z.strictObject({ action: z.literal('delete'), category: z.string(), id: z.string() }),
 ])
 export type DataRequest = z.infer<typeof DataRequestSchema>
@@ -58,7 +75,8 @@ export async function handleData(agent: Agent, req: DataRequest): Promise<DataRe
       return { items: (await agent.data.list(checkCategory(req.category))).map(row) }
     case 'add': {
       const category = checkCategory(req.category)
-      if (category === 'photos' || category === 'recordings') throw new PhoneDataError('BAD_INPUT', `${category} are not typed in: use take-photo or record`)
+      if (category === 'photos' || category === 'recordings')
+        throw new PhoneDataError('BAD_INPUT', `${category} are not typed in: use take-photo or record`)
       return { item: row(await agent.data.add(inputFor(category, req))) }
     }
     case 'take-photo':

@@ -36,8 +36,12 @@ function count(f: Field): number {
 function encodeValue(f: Field): Buffer {
   const buf = Buffer.alloc(count(f) * (TYPE_SIZE[f.type] as number))
   if (typeof f.value === 'string') buf.write(f.value, 'latin1')
-  else if (f.type === RATIONAL) (f.value as [number, number][]).forEach(([n, d], i) => (buf.writeUInt32BE(n, i * 8), buf.writeUInt32BE(d, i * 8 + 4)))
-  else (f.value as number[]).forEach((v, i) => (f.type === SHORT ? buf.writeUInt16BE(v, i * 2) : f.type === LONG ? buf.writeUInt32BE(v, i * 4) : buf.writeUInt8(v, i)))
+  else if (f.type === RATIONAL)
+    (f.value as [number, number][]).forEach(([n, d], i) => (buf.writeUInt32BE(n, i * 8), buf.writeUInt32BE(d, i * 8 + 4)))
+  else
+    (f.value as number[]).forEach((v, i) =>
+      f.type === SHORT ? buf.writeUInt16BE(v, i * 2) : f.type === LONG ? buf.writeUInt32BE(v, i * 4) : buf.writeUInt8(v, i),
+    )
   return buf
 }
 
@@ -77,7 +81,11 @@ function dms(degrees: number): [number, number][] {
   const minutes = (abs - d) * 60
   const m = Math.floor(minutes)
   const s = Math.round((minutes - m) * 60 * 10_000)
-  return [[d, 1], [m, 1], [s, 10_000]]
+  return [
+    [d, 1],
+    [m, 1],
+    [s, 10_000],
+  ]
 }
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0')
@@ -85,7 +93,10 @@ const pad = (n: number, width = 2): string => String(n).padStart(width, '0')
 /** `YYYY:MM:DD HH:MM:SS` in UTC, EXIF's date format. */
 export function exifDate(ms: number): string {
   const t = new Date(ms)
-  return `${t.getUTCFullYear()}:${pad(t.getUTCMonth() + 1)}:${pad(t.getUTCDate())} ${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}:${pad(t.getUTCSeconds())}`
+  return (
+    `${t.getUTCFullYear()}:${pad(t.getUTCMonth() + 1)}:${pad(t.getUTCDate())} ` +
+    `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}:${pad(t.getUTCSeconds())}`
+  )
 }
 
 const TAG = {
@@ -143,7 +154,12 @@ export function exifSegment(exif: PhotoExif): Buffer {
   )
   const gpsAt = exifAt + exifIfd.length
   const tiffHeader = Buffer.from([0x4d, 0x4d, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x08])
-  const tiff = Buffer.concat([tiffHeader, encodeIfd(ifd0Fields(exifAt, gpsAt), headerSize), exifIfd, ...(gps ? [encodeIfd(gps, gpsAt)] : [])])
+  const tiff = Buffer.concat([
+    tiffHeader,
+    encodeIfd(ifd0Fields(exifAt, gpsAt), headerSize),
+    exifIfd,
+    ...(gps ? [encodeIfd(gps, gpsAt)] : []),
+  ])
   const body = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff])
   const head = Buffer.alloc(4)
   head.writeUInt16BE(0xffe1, 0)
@@ -202,7 +218,10 @@ export async function readPhotoMeta(bytes: Buffer): Promise<PhotoMeta> {
   const round = (v: number | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v * 1e6) / 1e6 : null)
   const camera = [tags?.Make, tags?.Model].filter((s): s is string => typeof s === 'string' && s.trim() !== '').map((s) => s.trim())
   return {
-    takenAt: typeof tags?.DateTimeOriginal === 'string' ? parseExifDate(tags.DateTimeOriginal, tags.OffsetTimeOriginal, tags.SubSecTimeOriginal) : null,
+    takenAt:
+      typeof tags?.DateTimeOriginal === 'string'
+        ? parseExifDate(tags.DateTimeOriginal, tags.OffsetTimeOriginal, tags.SubSecTimeOriginal)
+        : null,
     lat: round(tags?.latitude),
     lon: round(tags?.longitude),
     camera: camera.length === 0 ? null : camera.join(' '),

@@ -5,7 +5,8 @@ export interface Note {
   body: string
 }
 
-export const toNoteText = (n: Note): string => (n.body === '' ? `${n.title}\n` : `${n.title}\n${n.body.endsWith('\n') ? n.body : n.body + '\n'}`)
+export const toNoteText = (n: Note): string =>
+  n.body === '' ? `${n.title}\n` : `${n.title}\n${n.body.endsWith('\n') ? n.body : n.body + '\n'}`
 
 export function parseNote(text: string): Note {
   const newline = text.indexOf('\n')

@@ -38,10 +38,77 @@ const DAY = 86_400_000
 /** How far back the items go. */
 const SPAN_DAYS = 180
 
-const FIRST = ['Alice', 'Ben', 'Chloe', 'Daniel', 'Emma', 'Farah', 'George', 'Hannah', 'Isaac', 'Jia', 'Kofi', 'Laura', 'Mateo', 'Nadia', 'Oliver', 'Priya', 'Quinn', 'Rosa', 'Samuel', 'Tomasz', 'Uma', 'Victor', 'Wen', 'Yusuf', 'Zoe', 'Aoife', 'Lukas', 'Mei', 'Ravi', 'Sofia']
-const LAST = ['Anderson', 'Brown', 'Campbell', 'Douglas', 'Evans', 'Fraser', 'Garcia', 'Hughes', 'Ibrahim', 'Jones', 'Kowalski', 'Li', 'MacDonald', 'Murray', 'Nowak', 'Okafor', 'Patel', 'Reid', 'Robertson', 'Scott', 'Singh', 'Stewart', 'Thomson', 'Wang', 'Wilson', 'Young']
+const FIRST = [
+  'Alice',
+  'Ben',
+  'Chloe',
+  'Daniel',
+  'Emma',
+  'Farah',
+  'George',
+  'Hannah',
+  'Isaac',
+  'Jia',
+  'Kofi',
+  'Laura',
+  'Mateo',
+  'Nadia',
+  'Oliver',
+  'Priya',
+  'Quinn',
+  'Rosa',
+  'Samuel',
+  'Tomasz',
+  'Uma',
+  'Victor',
+  'Wen',
+  'Yusuf',
+  'Zoe',
+  'Aoife',
+  'Lukas',
+  'Mei',
+  'Ravi',
+  'Sofia',
+]
+const LAST = [
+  'Anderson',
+  'Brown',
+  'Campbell',
+  'Douglas',
+  'Evans',
+  'Fraser',
+  'Garcia',
+  'Hughes',
+  'Ibrahim',
+  'Jones',
+  'Kowalski',
+  'Li',
+  'MacDonald',
+  'Murray',
+  'Nowak',
+  'Okafor',
+  'Patel',
+  'Reid',
+  'Robertson',
+  'Scott',
+  'Singh',
+  'Stewart',
+  'Thomson',
+  'Wang',
+  'Wilson',
+  'Young',
+]
 /** This phone's camera most of the time; friends' phones now and then (photos shared with the user). */
-const CAMERAS = ['Xiaomi 13', 'Xiaomi 13', 'Xiaomi 13', 'Xiaomi 13', 'Xiaomi Redmi Note 12', 'Google Pixel 7', 'Samsung SM-S911B', 'Apple iPhone 14']
+const CAMERAS = [
+  'Xiaomi 13',
+  'Xiaomi 13',
+  'Xiaomi 13',
+  'Xiaomi 13',
+  'Xiaomi Redmi Note 12',
+  'Google Pixel 7',
+  'Samsung SM-S911B',
+  'Apple iPhone 14',
+]
 const NOTES: [string, string][] = [
   ['Shopping list', 'milk\neggs\nbread\ncoffee'],
   ['Gate code', 'side gate: 4711, ask for the key at no. 12'],
@@ -70,7 +137,8 @@ function uuid(rand: Random): string {
 }
 
 /** A moment in the past SPAN_DAYS days before `day`, in the waking hours (07:00-22:00 UTC), to the millisecond. */
-const pastMoment = (rand: Random, day: number): number => day - (1 + Math.floor(rand() * SPAN_DAYS)) * DAY + 7 * 3_600_000 + Math.floor(rand() * 15 * 3_600_000)
+const pastMoment = (rand: Random, day: number): number =>
+  day - (1 + Math.floor(rand() * SPAN_DAYS)) * DAY + 7 * 3_600_000 + Math.floor(rand() * 15 * 3_600_000)
 
 /** A point within a few kilometres of `near` (denser near the centre), to six decimals. */
 function around(rand: Random, near: { lat: number; lon: number }): { lat: number; lon: number } {
@@ -88,7 +156,12 @@ export async function seedPhoneData(data: PhoneFiles, opts: SeedOptions): Promis
   const near = opts.near ?? EDINBURGH
   let bytes = 0
   /** Writes under the first candidate id not yet on the phone: `idFor(0)`, `idFor(1)`, ... */
-  const put = async (category: Category, idFor: (attempt: number) => string, content: (id: string, attempt: number) => Buffer, modifiedAt: number): Promise<void> => {
+  const put = async (
+    category: Category,
+    idFor: (attempt: number) => string,
+    content: (id: string, attempt: number) => Buffer,
+    modifiedAt: number,
+  ): Promise<void> => {
     let attempt = 0
     let id = idFor(attempt)
     while ((await data.get(category, id)) !== undefined) id = idFor(++attempt)
@@ -101,7 +174,12 @@ export async function seedPhoneData(data: PhoneFiles, opts: SeedOptions): Promis
     const camera = splitCamera(pick(rand, CAMERAS))
     const scene = Math.floor(rand() * 2 ** 32)
     // A name taken already moves the capture time on by a millisecond, as a camera does.
-    await put('photos', (n) => `IMG_${fileStamp(takenAt + n)}.jpg`, (_, n) => makePhoto({ takenAt: takenAt + n, ...where, ...camera }, scene), takenAt)
+    await put(
+      'photos',
+      (n) => `IMG_${fileStamp(takenAt + n)}.jpg`,
+      (_, n) => makePhoto({ takenAt: takenAt + n, ...where, ...camera }, scene),
+      takenAt,
+    )
     if ((i + 1) % 100 === 0) opts.onProgress?.(i + 1, opts.counts.photos)
   }
   for (let i = 0; i < opts.counts.contacts; i++) {
@@ -111,18 +189,29 @@ export async function seedPhoneData(data: PhoneFiles, opts: SeedOptions): Promis
     const phone = rand() < 0.9 ? `+44 7700 900${digits(rand, 3)}` : null
     const email = rand() < 0.6 ? `${first}.${last}@${pick(rand, ['example.com', 'example.org', 'example.net'])}`.toLowerCase() : null
     const rev = pastMoment(rand, day)
-    const card = (id: string): Buffer => Buffer.from(toVcard({ uid: id.slice(0, -'.vcf'.length), name: `${first} ${last}`, phone, email, rev }))
+    const card = (id: string): Buffer =>
+      Buffer.from(toVcard({ uid: id.slice(0, -'.vcf'.length), name: `${first} ${last}`, phone, email, rev }))
     await put('contacts', () => `${uuid(rand)}.vcf`, card, rev)
   }
   for (let i = 0; i < opts.counts.notes; i++) {
     const [title, body] = pick(rand, NOTES)
-    await put('notes', () => `${uuid(rand)}.txt`, () => Buffer.from(toNoteText({ title, body })), pastMoment(rand, day))
+    await put(
+      'notes',
+      () => `${uuid(rand)}.txt`,
+      () => Buffer.from(toNoteText({ title, body })),
+      pastMoment(rand, day),
+    )
   }
   for (let i = 0; i < opts.counts.recordings; i++) {
     const at = pastMoment(rand, day)
     const seconds = 2 + Math.floor(rand() * 28)
     const hz = 200 + Math.floor(rand() * 600)
-    await put('recordings', (n) => `REC_${fileStamp(at + n)}.wav`, () => makeWav(seconds, hz), at)
+    await put(
+      'recordings',
+      (n) => `REC_${fileStamp(at + n)}.wav`,
+      () => makeWav(seconds, hz),
+      at,
+    )
   }
   return { counts: { ...opts.counts }, bytes }
 }

@@ -91,13 +91,15 @@ function checkInput(input: ItemInput): void {
       if (input.camera !== undefined && input.camera.trim() === '') bad('the camera name is empty')
       break
     case 'recordings':
-      if (input.durationS !== undefined && !(input.durationS >= 0.1 && input.durationS <= 3600)) bad(`a recording lasts 0.1 to 3600 seconds, not ${input.durationS}`)
+      if (input.durationS !== undefined && !(input.durationS >= 0.1 && input.durationS <= 3600))
+        bad(`a recording lasts 0.1 to 3600 seconds, not ${input.durationS}`)
       break
     case 'contacts':
       if (input.name.trim() === '' || input.name.length > 200) bad('a contact needs a name of 1 to 200 characters')
       break
     case 'notes':
-      if (input.title.trim() === '' || input.title.length > 200 || /[\r\n]/.test(input.title)) bad('a note needs a title of 1 to 200 characters on one line')
+      if (input.title.trim() === '' || input.title.length > 200 || /[\r\n]/.test(input.title))
+        bad('a note needs a title of 1 to 200 characters on one line')
       break
   }
 }
@@ -196,7 +198,9 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
       case 'contacts': {
         const uid = randomUUID()
         id = `${uid}.vcf`
-        bytes = Buffer.from(toVcard({ uid, name: input.name.trim(), phone: blankToNull(input.phone), email: blankToNull(input.email), rev: now }))
+        bytes = Buffer.from(
+          toVcard({ uid, name: input.name.trim(), phone: blankToNull(input.phone), email: blankToNull(input.email), rev: now }),
+        )
         break
       }
       case 'notes':
@@ -216,7 +220,8 @@ export class PhoneFiles extends EventEmitter<PhoneDataEvents> implements PhoneDa
   /** Replaces what the user typed; a field left out (undefined) keeps its value, an empty one clears it. */
   async edit(category: Category, id: string, input: ItemInput): Promise<LocalItem> {
     checkId(category, id)
-    if (!LAYOUT[category].editable) throw new PhoneDataError('NOT_EDITABLE', `${category} cannot be edited on the phone, only taken and deleted`)
+    if (!LAYOUT[category].editable)
+      throw new PhoneDataError('NOT_EDITABLE', `${category} cannot be edited on the phone, only taken and deleted`)
     if (input.category !== category) throw new PhoneDataError('BAD_INPUT', `the changes are for ${input.category}, not ${category}`)
     checkInput(input)
     const old = (await this.read(category, id)).toString('utf8')
@@ -307,11 +312,13 @@ function editedContact(old: string, id: string, input: ContactInput, now: number
   return toVcard({ uid: was.uid || id.replace(/\.vcf$/i, ''), name: input.name.trim(), phone, email, rev: now })
 }
 
-const editedNote = (old: string, input: NoteInput): string => toNoteText({ title: input.title.trim(), body: input.body ?? parseNote(old).body })
+const editedNote = (old: string, input: NoteInput): string =>
+  toNoteText({ title: input.title.trim(), body: input.body ?? parseNote(old).body })
 
 const blankToNull = (v: string | undefined): string | null => (v === undefined || v.trim() === '' ? null : v.trim())
 
-export const notFound = (category: Category, id: string): PhoneDataError => new PhoneDataError('NOT_FOUND', `no ${category} item "${id}" on this phone`)
+export const notFound = (category: Category, id: string): PhoneDataError =>
+  new PhoneDataError('NOT_FOUND', `no ${category} item "${id}" on this phone`)
 
 /** What each category's `meta` carries, read from the file itself. */
 async function metaOf(category: Category, bytes: Buffer): Promise<LocalItem['meta']> {

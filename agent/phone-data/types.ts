@@ -59,7 +59,10 @@ export interface PhoneData extends EventEmitter<PhoneDataEvents> {
   edit(category: Category, id: string, input: ItemInput): Promise<LocalItem>
   /** The user deletes an item; false when there was none. */
   delete(category: Category, id: string): Promise<boolean>
-  /** Writes bytes that came from the cloud (sync pull, restore) under `id`, atomically, its mtime `modifiedAt` (default: the clock's now); emits no `changed`. */
+  /**
+   * Writes bytes that came from the cloud (sync pull, restore) under `id`, atomically, its mtime `modifiedAt` (default: the clock's now);
+   * emits no `changed`.
+   */
   write(category: Category, id: string, bytes: Buffer, opts?: { modifiedAt?: number }): Promise<LocalItem>
   /** Removes an item because the cloud said so (a delete synced from another phone); emits no `changed`. */
   remove(category: Category, id: string): Promise<boolean>

@@ -13,7 +13,11 @@ export interface Contact {
   rev: number
 }
 
-const escape = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\r?\n/g, '\\n').replace(/([,;])/g, '\\$1')
+const escape = (v: string): string =>
+  v
+    .replace(/\\/g, '\\\\')
+    .replace(/\r?\n/g, '\\n')
+    .replace(/([,;])/g, '\\$1')
 const unescape = (v: string): string => v.replace(/\\([\\,;nN])/g, (_, c: string) => (c === 'n' || c === 'N' ? '\n' : c))
 
 /** The family name is the last word of the full name, the given names the rest. */
@@ -49,5 +53,11 @@ export function parseVcard(text: string): Contact {
     return v === undefined || v === '' ? null : unescape(v)
   }
   const rev = props.get('REV')
-  return { uid: value('UID') ?? '', name: value('FN') ?? '', phone: value('TEL'), email: value('EMAIL'), rev: rev === undefined ? NaN : Date.parse(rev) }
+  return {
+    uid: value('UID') ?? '',
+    name: value('FN') ?? '',
+    phone: value('TEL'),
+    email: value('EMAIL'),
+    rev: rev === undefined ? NaN : Date.parse(rev),
+  }
 }

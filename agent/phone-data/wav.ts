@@ -37,7 +37,7 @@ export function makeWav(seconds: number, hz: number): Buffer {
 export function wavDuration(bytes: Buffer): number | null {
   if (bytes.length < 12 || bytes.toString('latin1', 0, 4) !== 'RIFF' || bytes.toString('latin1', 8, 12) !== 'WAVE') return null
   let byteRate = 0
-  for (let at = 12; at + 8 <= bytes.length; ) {
+  for (let at = 12; at + 8 <= bytes.length;) {
     const id = bytes.toString('latin1', at, at + 4)
     const size = bytes.readUInt32LE(at + 4)
     if (id === 'fmt ' && size >= 16 && at + 24 <= bytes.length) byteRate = bytes.readUInt32LE(at + 16)

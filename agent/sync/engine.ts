@@ -79,7 +79,10 @@ interface SyncEvents {
 export const DEFAULT_SYNC_INTERVAL_MS = 15 * 60_000
 const PAGE = 200
 
-/** Errors after which the rest of the pass cannot work: transfers halted, the cloud unreachable, or refusing the account (service off, frozen: 403). */
+/**
+ * Errors after which the rest of the pass cannot work: transfers halted, the cloud unreachable, or refusing the account (service off,
+ * frozen: 403).
+ */
 function ends(err: unknown): boolean {
   return err instanceof CloudError && (err.status === 0 || err.status === 403)
 }
@@ -337,7 +340,13 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     let touched = false
     for (;;) {
       const since = this.state.of(category).cursor
-      const page = await this.opts.cloud.call('GET', `${SYNC_PATH}/${category}/changes?since=${since}&limit=${PAGE}`, ChangesSchema, undefined, signal)
+      const page = await this.opts.cloud.call(
+        'GET',
+        `${SYNC_PATH}/${category}/changes?since=${since}&limit=${PAGE}`,
+        ChangesSchema,
+        undefined,
+        signal,
+      )
       for (const change of page.changes) if (await this.apply(category, change, signal)) touched = true
       this.state.setCursor(category, page.cursor)
       if (!page.more) return touched
@@ -368,5 +377,4 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     this.state.setLink(category, id, { sha256: change.sha256, size: change.size })
     return true
   }
-
 }

@@ -39,7 +39,10 @@ export function addAccountRoutes(parts: CloudParts): void {
   })
   router.add('GET', '/api/accounts/:account/log', ['console'], (ctx) => {
     const account = accounts.need(ctx.params.account as string)
-    return { status: 200, body: { now: clock.now(), account: account.id, log: cloudLog.list(account.id, intParam(ctx.url, 'limit', 50, 1, 1000)) } }
+    return {
+      status: 200,
+      body: { now: clock.now(), account: account.id, log: cloudLog.list(account.id, intParam(ctx.url, 'limit', 50, 1, 1000)) },
+    }
   })
   router.add('GET', '/api/clock', ['console'], () => ({ status: 200, body: clockView(parts) }))
   router.add('POST', '/api/clock/advance', ['console'], async (ctx) => {

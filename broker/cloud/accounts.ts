@@ -94,10 +94,13 @@ export class AccountError extends FakephoneError {
 }
 
 const frozen = (account: string): AccountError =>
-  new AccountError('FROZEN', `account "${account}" was frozen after a year without activity and its cloud data cleared; sign in to the console to use it again`)
+  new AccountError(
+    'FROZEN',
+    `account "${account}" was frozen after a year without activity and its cloud data cleared; sign in to the console to use it again`,
+  )
 
 /** D3: the words every entry point answers with while the account's cloud service is off. */
-export const SERVICE_NOT_ENABLED = 'cloud service is not enabled: turn it on in the phone\'s settings'
+export const SERVICE_NOT_ENABLED = "cloud service is not enabled: turn it on in the phone's settings"
 
 interface AccountEvents {
   /** The account's last phone with the cloud service on turned it off. */
@@ -131,26 +134,42 @@ export class Accounts extends EventEmitter<AccountEvents> {
       devices: db.prepare('SELECT id FROM devices WHERE account = ? ORDER BY id').pluck(),
       accountOf: db.prepare('SELECT account FROM devices WHERE id = ?').pluck(),
       addUsed: db.prepare('UPDATE accounts SET used_bytes = MAX(0, used_bytes + ?) WHERE id = ?'),
-      touch: db.prepare('UPDATE accounts SET last_activity_at = ?, last_activity = ?, freeze_warned_at = NULL, frozen_at = NULL WHERE id = ?'),
+      touch: db.prepare(
+        'UPDATE accounts SET last_activity_at = ?, last_activity = ?, freeze_warned_at = NULL, frozen_at = NULL WHERE id = ?',
+      ),
       membership: db.prepare('UPDATE accounts SET tier = ?, premium_until = ? WHERE id = ?'),
       // A phone that has not said counts as on: a new phone is signed in with the service on.
-      anyOn: db.prepare(
-        `SELECT COUNT(*) FROM devices d JOIN device_state s ON s.device_id = d.id
+      anyOn: db
+        .prepare(
+          `SELECT COUNT(*) FROM devices d JOIN device_state s ON s.device_id = d.id
          WHERE d.account = ? AND (s.cloud_service IS NULL OR s.cloud_service = 1)`,
-      ).pluck(),
+        )
+        .pluck(),
       serviceOff: db.prepare('UPDATE accounts SET service_off_at = ? WHERE id = ?'),
       nextMembershipEnd: db.prepare("SELECT MIN(premium_until) FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL").pluck(),
-      endedMemberships: db.prepare("SELECT id FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL AND premium_until <= ?").pluck(),
-      nextFreeze: db.prepare(
-        `SELECT MIN(CASE WHEN freeze_warned_at IS NULL THEN last_activity_at + @warnAt ELSE last_activity_at + @freezeAt END)
+      endedMemberships: db
+        .prepare("SELECT id FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL AND premium_until <= ?")
+        .pluck(),
+      nextFreeze: db
+        .prepare(
+          `SELECT MIN(CASE WHEN freeze_warned_at IS NULL THEN last_activity_at + @warnAt ELSE last_activity_at + @freezeAt END)
          FROM accounts WHERE frozen_at IS NULL`,
-      ).pluck(),
-      toWarn: db.prepare('SELECT id FROM accounts WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ?').pluck(),
+        )
+        .pluck(),
+      toWarn: db
+        .prepare('SELECT id FROM accounts WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ?')
+        .pluck(),
       warned: db.prepare('UPDATE accounts SET freeze_warned_at = ? WHERE id = ?'),
       toFreeze: db.prepare('SELECT id FROM accounts WHERE frozen_at IS NULL AND last_activity_at + ? <= ?').pluck(),
       frozen: db.prepare('UPDATE accounts SET frozen_at = ? WHERE id = ?'),
     }
-    this.membershipTimer = new DueTimer(clock, () => this.sql.nextMembershipEnd.get() as number | null, (now) => this.endMemberships(now), log, 'membership-end')
+    this.membershipTimer = new DueTimer(
+      clock,
+      () => this.sql.nextMembershipEnd.get() as number | null,
+      (now) => this.endMemberships(now),
+      log,
+      'membership-end',
+    )
     this.freezeTimer = new DueTimer(
       clock,
       () => this.sql.nextFreeze.get({ warnAt: rules.inactivityMs - rules.freezeWarningMs, freezeAt: rules.inactivityMs }) as number | null,
@@ -218,7 +237,8 @@ export class Accounts extends EventEmitter<AccountEvents> {
     if (bytes > 0 && a.usedBytes + bytes > a.quotaBytes) {
       throw new AccountError(
         'QUOTA_EXCEEDED',
-        `over quota: ${what} needs ${formatBytes(bytes)} but ${formatBytes(Math.max(0, a.quotaBytes - a.usedBytes))} of ${formatBytes(a.quotaBytes)} is free; nothing stored was touched`,
+        `over quota: ${what} needs ${formatBytes(bytes)} but ${formatBytes(Math.max(0, a.quotaBytes - a.usedBytes))} of ` +
+          `${formatBytes(a.quotaBytes)} is free; nothing stored was touched`,
       )
     }
   }
@@ -247,13 +267,22 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.sql.membership.run(tier, tier === 'premium' ? until : null, account)
     this.touch(account, 'membership')
     this.membershipTimer.reschedule()
-    this.cloudLog.record(account, 'membership', tier === 'premium' ? `premium until ${until === null ? 'cancelled' : new Date(until).toISOString()}` : 'membership ended: free tier')
+    this.cloudLog.record(
+      account,
+      'membership',
+      tier === 'premium' ? `premium until ${until === null ? 'cancelled' : new Date(until).toISOString()}` : 'membership ended: free tier',
+    )
     this.emit('membership', account, tier)
     return this.need(account)
   }
 
   /** X1/D3/B2: a phone reported its switches; the account's service is off once no phone has it on. */
-  deviceStatus(deviceId: string, cloudService: boolean, findDevice: boolean, previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined): void {
+  deviceStatus(
+    deviceId: string,
+    cloudService: boolean,
+    findDevice: boolean,
+    previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined,
+  ): void {
     // Only registered devices publish a status.
     const account = this.accountOf(deviceId) as string
     const now = this.clock.now()
@@ -288,7 +317,9 @@ export class Accounts extends EventEmitter<AccountEvents> {
         id,
         'freeze-warning',
         'Your cloud account will be frozen',
-        `No cloud activity since ${new Date(a.lastActivityAt).toISOString().slice(0, 10)}. On ${new Date(a.lastActivityAt + inactivityMs).toISOString().slice(0, 10)} the account will be frozen and its cloud data cleared. Sign in, sync, back up or switch Find Device on to keep it.`,
+        `No cloud activity since ${new Date(a.lastActivityAt).toISOString().slice(0, 10)}. On ` +
+          `${new Date(a.lastActivityAt + inactivityMs).toISOString().slice(0, 10)} the account will be frozen and its cloud data ` +
+          `cleared. Sign in, sync, back up or switch Find Device on to keep it.`,
       )
     }
     for (const id of this.sql.toFreeze.all(inactivityMs, now) as string[]) {

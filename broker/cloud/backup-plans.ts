@@ -28,7 +28,15 @@ interface PlanRow {
   updated_at: number
 }
 
-const toView = (r: PlanRow): PlanView => ({ id: r.id, device: r.device_id, plannedAt: r.planned_at, state: r.state, reason: r.reason, backupId: r.backup_id, updatedAt: r.updated_at })
+const toView = (r: PlanRow): PlanView => ({
+  id: r.id,
+  device: r.device_id,
+  plannedAt: r.planned_at,
+  state: r.state,
+  reason: r.reason,
+  backupId: r.backup_id,
+  updatedAt: r.updated_at,
+})
 
 /** Hands a plan to the phone's live connection; false when it is not listening. */
 export type PlanSender = (deviceId: string, plan: BackupPlan) => boolean
@@ -66,7 +74,9 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
         `SELECT d.id, d.account FROM devices d JOIN backup_devices b ON b.device_id = d.id JOIN accounts a ON a.id = d.account
          WHERE b.backup_on = 1 AND b.service_on = 1 AND a.service_off_at IS NULL AND a.frozen_at IS NULL ORDER BY d.id`,
       ),
-      insert: db.prepare(`INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)`),
+      insert: db.prepare(
+        `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)`,
+      ),
       get: db.prepare('SELECT * FROM backup_plans WHERE id = ?'),
       open: db.prepare(`SELECT * FROM backup_plans WHERE device_id = ? AND state IN ('pending', 'sent') ORDER BY planned_at, rowid`),
       openOfAccount: db.prepare(`SELECT * FROM backup_plans WHERE account = ? AND state IN ('pending', 'sent')`),
@@ -89,9 +99,18 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
     return this.schedule.nextAfter(this.clock.now())
   }
 
-  /** B2: a phone reported its switches; either off drops its open plans. `backup` undefined: a phone without the switch keeps what the cloud knew. */
+  /**
+   * B2: a phone reported its switches; either off drops its open plans. `backup` undefined: a phone without the switch keeps what the cloud
+   * knew.
+   */
   deviceStatus(deviceId: string, cloudService: boolean, backup: boolean | undefined): void {
-    this.sql.upsertDevice.run({ device: deviceId, backup: backup === true ? 1 : 0, backupGiven: backup === undefined ? null : backup ? 1 : 0, service: cloudService ? 1 : 0, now: this.clock.now() })
+    this.sql.upsertDevice.run({
+      device: deviceId,
+      backup: backup === true ? 1 : 0,
+      backupGiven: backup === undefined ? null : backup ? 1 : 0,
+      service: cloudService ? 1 : 0,
+      now: this.clock.now(),
+    })
     if (!cloudService) this.dropOpen(deviceId, 'the cloud service was turned off on the phone')
     else if (backup === false) this.dropOpen(deviceId, 'cloud backup was turned off on the phone')
     this.emit('status', deviceId)
@@ -116,7 +135,8 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
 
   /** B2: the account's cloud service went off: every open plan of it is dropped. */
   accountOff(account: string): void {
-    for (const row of this.sql.openOfAccount.all(account) as PlanRow[]) this.finish(row.id, 'dropped', 'the cloud service of the account was turned off', null)
+    for (const row of this.sql.openOfAccount.all(account) as PlanRow[])
+      this.finish(row.id, 'dropped', 'the cloud service of the account was turned off', null)
   }
 
   /** The phone subscribed to its plan topic: send it its open plan. */
@@ -172,7 +192,13 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   private dropOpen(deviceId: string, reason: string): void {
     const open = this.sql.open.all(deviceId) as PlanRow[]
     for (const row of open) this.finish(row.id, 'dropped', reason, null)
-    if (open.length > 0) this.cloudLog.record(open[0]?.account as string, 'backup-plan-dropped', `${deviceId}: ${reason}; its pending backup plan was dropped`, open.length)
+    if (open.length > 0)
+      this.cloudLog.record(
+        open[0]?.account as string,
+        'backup-plan-dropped',
+        `${deviceId}: ${reason}; its pending backup plan was dropped`,
+        open.length,
+      )
   }
 
   private deliver(row: PlanRow): void {

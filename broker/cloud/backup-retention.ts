@@ -32,7 +32,12 @@ export interface RetentionRules {
   batchIntervalMs: number
 }
 
-export const DEFAULT_RETENTION_RULES: RetentionRules = { readOnlyAfterMs: 72 * HOUR, cleanupDelayMs: 7 * DAY, batchSize: 10, batchIntervalMs: DAY }
+export const DEFAULT_RETENTION_RULES: RetentionRules = {
+  readOnlyAfterMs: 72 * HOUR,
+  cleanupDelayMs: 7 * DAY,
+  batchSize: 10,
+  batchIntervalMs: DAY,
+}
 
 interface Row {
   account: string
@@ -67,7 +72,9 @@ export class BackupRetention {
       get: db.prepare('SELECT * FROM backup_retention WHERE account = ?'),
       begin: db.prepare('INSERT OR IGNORE INTO backup_retention (account, off_at) VALUES (?, ?)'),
       // Accounts whose service went off while the broker was down, or before backups existed.
-      reconcileOff: db.prepare('INSERT OR IGNORE INTO backup_retention (account, off_at) SELECT id, service_off_at FROM accounts WHERE service_off_at IS NOT NULL'),
+      reconcileOff: db.prepare(
+        'INSERT OR IGNORE INTO backup_retention (account, off_at) SELECT id, service_off_at FROM accounts WHERE service_off_at IS NOT NULL',
+      ),
       reconcileOn: db.prepare('DELETE FROM backup_retention WHERE account IN (SELECT id FROM accounts WHERE service_off_at IS NULL)'),
       end: db.prepare('DELETE FROM backup_retention WHERE account = ?'),
       nextReadOnly: db.prepare('SELECT MIN(off_at) + ? FROM backup_retention WHERE read_only_at IS NULL').pluck(),
@@ -77,8 +84,20 @@ export class BackupRetention {
       dueBatch: db.prepare('SELECT * FROM backup_retention WHERE next_batch_at <= ? ORDER BY next_batch_at'),
       setNextBatch: db.prepare('UPDATE backup_retention SET next_batch_at = ? WHERE account = ?'),
     }
-    this.readOnlyTimer = new DueTimer(clock, () => this.sql.nextReadOnly.get(rules.readOnlyAfterMs) as number | null, (now) => this.makeReadOnly(now), log, 'backup-read-only')
-    this.cleanupTimer = new DueTimer(clock, () => this.sql.nextBatch.get() as number | null, (now) => this.cleanBatches(now), log, 'backup-cleanup')
+    this.readOnlyTimer = new DueTimer(
+      clock,
+      () => this.sql.nextReadOnly.get(rules.readOnlyAfterMs) as number | null,
+      (now) => this.makeReadOnly(now),
+      log,
+      'backup-read-only',
+    )
+    this.cleanupTimer = new DueTimer(
+      clock,
+      () => this.sql.nextBatch.get() as number | null,
+      (now) => this.cleanBatches(now),
+      log,
+      'backup-cleanup',
+    )
   }
 
   start(): void {
@@ -104,7 +123,13 @@ export class BackupRetention {
     const row = this.sql.get.get(account) as Row | undefined
     if (!row) return
     this.sql.end.run(account)
-    if (row.read_only_at !== null) this.cloudLog.record(account, 'backup-active', 'cloud service back on: the remaining backups are active again; the clean-up stopped', this.store.count(account))
+    if (row.read_only_at !== null)
+      this.cloudLog.record(
+        account,
+        'backup-active',
+        'cloud service back on: the remaining backups are active again; the clean-up stopped',
+        this.store.count(account),
+      )
     this.readOnlyTimer.reschedule()
     this.cleanupTimer.reschedule()
   }
@@ -128,7 +153,9 @@ export class BackupRetention {
     const v = this.view(account)
     if (v.state !== 'active') {
       throw new ReadOnlyError(
-        `cannot ${what}: the account's backups are read-only since ${day(v.readOnlyAt as number)} (the cloud service has been off since ${day(v.serviceOffAt as number)}); they can still be viewed, downloaded and restored from. Turn the cloud service back on to make them active again`,
+        `cannot ${what}: the account's backups are read-only since ${day(v.readOnlyAt as number)} (the cloud service has been ` +
+          `off since ${day(v.serviceOffAt as number)}); they can still be viewed, downloaded and restored from. Turn the cloud ` +
+          `service back on to make them active again`,
       )
     }
   }
@@ -140,14 +167,20 @@ export class BackupRetention {
       const cleaningFrom = readOnlyAt + cleanupDelayMs
       const count = this.store.count(row.account)
       this.sql.readOnly.run(readOnlyAt, cleaningFrom, count > 0 ? cleaningFrom : null, row.account)
-      this.cloudLog.record(row.account, 'backup-read-only', `cloud service off for 72 h: backups are read-only; clean-up starts ${day(cleaningFrom)}`, count)
+      this.cloudLog.record(
+        row.account,
+        'backup-read-only',
+        `cloud service off for 72 h: backups are read-only; clean-up starts ${day(cleaningFrom)}`,
+        count,
+      )
       if (count === 0) continue
       // Told before anything is destroyed.
       this.cloudLog.notify(
         row.account,
         'backup-cleanup-notice',
         'Your cloud backups will be removed',
-        `The cloud service has been off since ${day(row.off_at)}. Your ${count} backup(s) are read-only now and will be removed gradually from ${day(cleaningFrom)}. Turn the cloud service back on to keep them.`,
+        `The cloud service has been off since ${day(row.off_at)}. Your ${count} backup(s) are read-only now and will be removed ` +
+          `gradually from ${day(cleaningFrom)}. Turn the cloud service back on to keep them.`,
       )
     }
     this.cleanupTimer.reschedule()
@@ -160,7 +193,12 @@ export class BackupRetention {
       const released = this.store.remove(batch)
       const left = this.store.count(row.account)
       this.sql.setNextBatch.run(left > 0 ? (row.next_batch_at as number) + batchIntervalMs : null, row.account)
-      this.cloudLog.record(row.account, 'backup-cleanup', `cloud service off: removed ${batch.length} backup(s) (${released} bytes); ${left} left`, batch.length)
+      this.cloudLog.record(
+        row.account,
+        'backup-cleanup',
+        `cloud service off: removed ${batch.length} backup(s) (${released} bytes); ${left} left`,
+        batch.length,
+      )
     }
     this.store.sweepSoon()
   }

@@ -19,13 +19,13 @@ import type { CloudParts } from './cloud-data.js'
 import { HttpError } from '../http/router.js'
 import { servedDevice } from './served-device.js'
 
-
 export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   const { router, accounts, clock, blobs } = parts
   const { store, retention, plans } = backups
   const need = (id: string, account?: string): BackupView => {
     const b = store.get(id)
-    if (!b || (account !== undefined && b.account !== account)) throw new HttpError(404, 'NOT_FOUND', `no backup ${id}${account === undefined ? '' : ' in this account'}`)
+    if (!b || (account !== undefined && b.account !== account))
+      throw new HttpError(404, 'NOT_FOUND', `no backup ${id}${account === undefined ? '' : ' in this account'}`)
     return b
   }
   const one = (b: BackupView) => ({ status: 200, body: { now: clock.now(), retention: retention.view(b.account), backup: b } })
@@ -33,14 +33,23 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   router.add('POST', '/cloud/v1/backups', ['device'], async (ctx) => {
     const { account, deviceId } = servedDevice(parts.accounts, ctx)
     const req = await ctx.json(RegisterBackupSchema)
-    return { status: 201, body: { now: clock.now(), retention: retention.view(account), backup: backups.register(account, deviceId, req.sha256, req.manifest, req.planId) } }
+    return {
+      status: 201,
+      body: {
+        now: clock.now(),
+        retention: retention.view(account),
+        backup: backups.register(account, deviceId, req.sha256, req.manifest, req.planId),
+      },
+    }
   })
   router.add('GET', '/cloud/v1/backups', ['device'], (ctx) => {
     const { account } = servedDevice(parts.accounts, ctx)
     const only = ctx.url.searchParams.get('device') ?? undefined
     return { status: 200, body: { now: clock.now(), retention: retention.view(account), backups: store.list(account, only) } }
   })
-  router.add('GET', '/cloud/v1/backups/:id', ['device'], (ctx) => one(need(ctx.params.id as string, servedDevice(parts.accounts, ctx).account)))
+  router.add('GET', '/cloud/v1/backups/:id', ['device'], (ctx) =>
+    one(need(ctx.params.id as string, servedDevice(parts.accounts, ctx).account)),
+  )
   router.add('DELETE', '/cloud/v1/backups', ['device'], async (ctx) => {
     const { account, deviceId } = servedDevice(parts.accounts, ctx)
     return { status: 200, body: { now: clock.now(), ...(await backups.switchOffAndDelete(account, deviceId, 'on the phone')) } }
@@ -58,7 +67,14 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
     const account = accounts.need(ctx.params.account as string).id
     return {
       status: 200,
-      body: { now: clock.now(), account, retention: retention.view(account), nextPlanAt: plans.nextRun(), backups: store.list(account), plans: plans.list(account) },
+      body: {
+        now: clock.now(),
+        account,
+        retention: retention.view(account),
+        nextPlanAt: plans.nextRun(),
+        backups: store.list(account),
+        plans: plans.list(account),
+      },
     }
   })
   router.add('GET', '/api/backups/:id', ['console'], (ctx) => one(need(ctx.params.id as string)))

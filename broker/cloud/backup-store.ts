@@ -38,7 +38,9 @@ export class BackupStore {
   constructor(private readonly parts: CloudParts) {
     const { db } = parts
     this.sql = {
-      insert: db.prepare('INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare(
+        'INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
       get: db.prepare('SELECT * FROM backups WHERE id = ?'),
       ofAccount: db.prepare('SELECT * FROM backups WHERE account = ? ORDER BY created_at DESC, rowid DESC'),
       ofDevice: db.prepare('SELECT * FROM backups WHERE account = ? AND device_id = ? ORDER BY created_at DESC, rowid DESC'),
@@ -53,7 +55,14 @@ export class BackupStore {
    * charges the quota, writes the row; `also` runs in the same transaction.
    * Over quota it throws and nothing is stored.
    */
-  add(account: string, deviceId: string, sha256: string, manifest: Manifest, planId: string | null, also: (id: string) => void): BackupView {
+  add(
+    account: string,
+    deviceId: string,
+    sha256: string,
+    manifest: Manifest,
+    planId: string | null,
+    also: (id: string) => void,
+  ): BackupView {
     const id = randomUUID()
     this.parts.db.transaction(() => {
       this.parts.blobs.ref(account, sha256)
@@ -106,7 +115,9 @@ export class BackupStore {
   /** Deletes the blobs nobody holds any more, after the current transaction has committed. */
   sweepSoon(): void {
     setImmediate(() => {
-      this.parts.blobs.sweep().catch((err: unknown) => this.parts.log.warn({ err }, 'backup blobs could not be swept; the next sweep takes them'))
+      this.parts.blobs
+        .sweep()
+        .catch((err: unknown) => this.parts.log.warn({ err }, 'backup blobs could not be swept; the next sweep takes them'))
     })
   }
 }

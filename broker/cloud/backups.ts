@@ -75,7 +75,8 @@ export class Backups {
     if (manifest.device !== deviceId) throw new HttpError(400, 'BAD_REQUEST', `the manifest is of ${manifest.device}, not ${deviceId}`)
     const size = blobs.size(sha256)
     if (size === undefined) throw new HttpError(404, 'NOT_FOUND', `blob ${sha256} has not been uploaded; upload the package first`)
-    if (size !== manifest.size) throw new HttpError(400, 'BAD_REQUEST', `the manifest says ${manifest.size} bytes but the package has ${size}`)
+    if (size !== manifest.size)
+      throw new HttpError(400, 'BAD_REQUEST', `the manifest says ${manifest.size} bytes but the package has ${size}`)
     const view = this.store.add(account, deviceId, sha256, manifest, planId ?? null, (id) => {
       if (planId !== undefined) this.plans.finish(planId, 'done', null, id)
     })
@@ -90,7 +91,12 @@ export class Backups {
     const released = this.store.remove(backups)
     if (backups.length > 0) {
       this.parts.accounts.touch(account, 'delete')
-      this.parts.cloudLog.record(account, 'backup-delete', `${why}: ${backups.length} backup(s) removed for good (${released} bytes)`, backups.length)
+      this.parts.cloudLog.record(
+        account,
+        'backup-delete',
+        `${why}: ${backups.length} backup(s) removed for good (${released} bytes)`,
+        backups.length,
+      )
     }
     await this.store.sweep()
     return released

@@ -18,7 +18,6 @@ function shaOf(ctx: RouteContext): string {
   return sha.data
 }
 
-
 export function addBlobRoutes(parts: CloudParts): void {
   const { router, blobs, accounts } = parts
   const upload = async (ctx: RouteContext, write: boolean) => {
@@ -38,6 +37,10 @@ export function addBlobRoutes(parts: CloudParts): void {
     const account = servedDevice(parts.accounts, ctx).account
     const sha = shaOf(ctx)
     if (!blobs.holds(account, sha)) throw new HttpError(404, 'NOT_FOUND', `blob ${sha} is not in this account`)
-    return { status: 200, stream: blobs.read(sha), headers: { 'content-type': 'application/octet-stream', 'content-length': String(blobs.size(sha)) } }
+    return {
+      status: 200,
+      stream: blobs.read(sha),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(blobs.size(sha)) },
+    }
   })
 }

@@ -68,12 +68,16 @@ export class BlobStore {
     this.sql = {
       get: db.prepare('SELECT size FROM blobs WHERE sha256 = ?').pluck(),
       insert: db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)'),
-      ref: db.prepare('INSERT INTO blob_refs (account, sha256, refs) VALUES (?, ?, 1) ON CONFLICT (account, sha256) DO UPDATE SET refs = refs + 1'),
+      ref: db.prepare(
+        'INSERT INTO blob_refs (account, sha256, refs) VALUES (?, ?, 1) ON CONFLICT (account, sha256) DO UPDATE SET refs = refs + 1',
+      ),
       unref: db.prepare('UPDATE blob_refs SET refs = refs - 1 WHERE account = ? AND sha256 = ? AND refs > 1'),
       dropRef: db.prepare('DELETE FROM blob_refs WHERE account = ? AND sha256 = ? AND refs = 1'),
       holds: db.prepare('SELECT refs FROM blob_refs WHERE account = ? AND sha256 = ?').pluck(),
       orphans: db
-        .prepare('SELECT sha256 FROM blobs b WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500')
+        .prepare(
+          'SELECT sha256 FROM blobs b WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500',
+        )
         .pluck(),
       deleteBlob: db.prepare('DELETE FROM blobs WHERE sha256 = ?'),
     }
@@ -124,7 +128,10 @@ export class BlobStore {
         await pipeline(body, createWriteStream(partial, { flags: 'a' }))
       } catch (err) {
         // A cut connection: keep what reached the disk, the client resumes from there.
-        this.log.info({ account, sha256, offset: await this.partialSize(account, sha256), err: (err as Error).message }, 'upload cut short; kept for resume')
+        this.log.info(
+          { account, sha256, offset: await this.partialSize(account, sha256), err: (err as Error).message },
+          'upload cut short; kept for resume',
+        )
         return { sha256, size, stored: false, offset: await this.partialSize(account, sha256) }
       }
       if (tooLong) {
@@ -188,7 +195,10 @@ export class BlobStore {
     const actual = await hashFile(partial)
     if (actual !== sha256) {
       await rm(partial, { force: true })
-      throw new BlobError('CHECKSUM_MISMATCH', `the bytes received hash to ${actual}, not ${sha256}; the partial upload was discarded, send it again`)
+      throw new BlobError(
+        'CHECKSUM_MISMATCH',
+        `the bytes received hash to ${actual}, not ${sha256}; the partial upload was discarded, send it again`,
+      )
     }
     const fh = await open(partial, 'r+')
     try {

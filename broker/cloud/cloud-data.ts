@@ -34,7 +34,11 @@ export interface CloudDataOptions {
   backup: BackupOptions
 }
 
-export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = { accounts: DEFAULT_ACCOUNT_RULES, drive: DEFAULT_DRIVE_RULES, backup: DEFAULT_BACKUP_OPTIONS }
+export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = {
+  accounts: DEFAULT_ACCOUNT_RULES,
+  drive: DEFAULT_DRIVE_RULES,
+  backup: DEFAULT_BACKUP_OPTIONS,
+}
 
 export interface CloudDataDeps {
   db: Db
@@ -84,7 +88,15 @@ export class CloudData {
       deps.log.child({ component: 'http' }),
       () => deps.clock.now(),
     )
-    const parts: CloudParts = { db: deps.db, clock: deps.clock, log, accounts: this.accounts, blobs: this.blobs, cloudLog: this.cloudLog, router: this.router }
+    const parts: CloudParts = {
+      db: deps.db,
+      clock: deps.clock,
+      log,
+      accounts: this.accounts,
+      blobs: this.blobs,
+      cloudLog: this.cloudLog,
+      router: this.router,
+    }
     addBlobRoutes(parts)
     addAccountRoutes(parts)
     this.drive = new CloudDrive(parts, opts.drive)

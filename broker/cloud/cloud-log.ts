@@ -34,8 +34,12 @@ export class CloudLog {
     private readonly push: NotificationQueue,
   ) {
     this.sql = {
-      insert: db.prepare<[string, number, string, string, number]>('INSERT INTO cloud_log (account, at, rule, message, count) VALUES (?, ?, ?, ?, ?)'),
-      list: db.prepare<[string, number], CloudLogEntry>('SELECT seq, account, at, rule, message, count FROM cloud_log WHERE account = ? ORDER BY seq DESC LIMIT ?'),
+      insert: db.prepare<[string, number, string, string, number]>(
+        'INSERT INTO cloud_log (account, at, rule, message, count) VALUES (?, ?, ?, ?, ?)',
+      ),
+      list: db.prepare<[string, number], CloudLogEntry>(
+        'SELECT seq, account, at, rule, message, count FROM cloud_log WHERE account = ? ORDER BY seq DESC LIMIT ?',
+      ),
       devices: db.prepare<[string], { id: string }>('SELECT id FROM devices WHERE account = ? ORDER BY id'),
     }
   }

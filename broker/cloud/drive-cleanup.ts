@@ -37,10 +37,18 @@ export class DriveCleanup {
     this.sql = {
       next: db.prepare('SELECT MIN(next_at) FROM drive_cleanup').pluck(),
       due: db.prepare('SELECT account FROM drive_cleanup WHERE next_at <= ? ORDER BY next_at, account').pluck(),
-      plan: db.prepare('INSERT INTO drive_cleanup (account, next_at) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET next_at = excluded.next_at'),
+      plan: db.prepare(
+        'INSERT INTO drive_cleanup (account, next_at) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET next_at = excluded.next_at',
+      ),
       cancel: db.prepare('DELETE FROM drive_cleanup WHERE account = ?'),
     }
-    this.timer = new DueTimer(clock, () => this.sql.next.get() as number | null, (now) => this.runBatches(now), log, 'drive-cleanup')
+    this.timer = new DueTimer(
+      clock,
+      () => this.sql.next.get() as number | null,
+      (now) => this.runBatches(now),
+      log,
+      'drive-cleanup',
+    )
     accounts.on('service-off', (account, at) => this.serviceOff(account, at))
     accounts.on('service-on', (account) => {
       this.sql.cancel.run(account)
@@ -69,7 +77,8 @@ export class DriveCleanup {
       account,
       'drive-cleanup-notice',
       'Your cloud drive files will be deleted',
-      `The cloud service was turned off. Your ${count} drive file(s) are kept until ${new Date(deleteAt).toISOString()} and then deleted. Turn the cloud service back on before then to keep them.`,
+      `The cloud service was turned off. Your ${count} drive file(s) are kept until ${new Date(deleteAt).toISOString()} and then ` +
+        `deleted. Turn the cloud service back on before then to keep them.`,
     )
     this.timer.reschedule()
   }
@@ -83,7 +92,12 @@ export class DriveCleanup {
         else this.sql.cancel.run(account)
         return n
       })()
-      cloudLog.record(account, 'drive-cleanup', `kept ${formatAge(this.rules.keepMs)} after the cloud service was turned off: deleted ${removed} drive file(s)`, removed)
+      cloudLog.record(
+        account,
+        'drive-cleanup',
+        `kept ${formatAge(this.rules.keepMs)} after the cloud service was turned off: deleted ${removed} drive file(s)`,
+        removed,
+      )
     }
     this.sweep()
   }

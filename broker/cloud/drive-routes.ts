@@ -47,7 +47,8 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
   /** The account the caller acts on, once its cloud service is on (D3). */
   const owner = (ctx: RouteContext): string => {
     const { principal } = ctx
-    const account = principal.kind === 'device' || principal.kind === 'sdk' ? principal.account : accounts.need(ctx.params.account as string).id
+    const account =
+      principal.kind === 'device' || principal.kind === 'sdk' ? principal.account : accounts.need(ctx.params.account as string).id
     accounts.assertServiceOn(account)
     return account
   }
@@ -94,7 +95,10 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
   ] as const) {
     router.add('GET', `${base}/files`, callers, (ctx) => ({ status: 200, body: { files: files.list(owner(ctx)) } }))
     router.add('GET', `${base}/files/:id/content`, callers, (ctx) => download(files.need(owner(ctx), ctx.params.id as string)))
-    router.add('DELETE', `${base}/files/:id`, callers, (ctx) => ({ status: 200, body: { file: files.delete(owner(ctx), ctx.params.id as string) } }))
+    router.add('DELETE', `${base}/files/:id`, callers, (ctx) => ({
+      status: 200,
+      body: { file: files.delete(owner(ctx), ctx.params.id as string) },
+    }))
     router.add('POST', `${base}/files/:id/shares`, callers, share)
     router.add('DELETE', `${base}/shares/:token`, callers, (ctx) => {
       files.unshare(owner(ctx), ctx.params.token as string)
@@ -105,7 +109,8 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
   router.add('POST', `${DRIVE_DEVICE_PATH}/files`, ['device'], async (ctx) => {
     const account = owner(ctx)
     const req = await ctx.json(DriveRegisterSchema)
-    if (blobs.size(req.sha256) !== req.size) throw new HttpError(409, 'CONFLICT', `blob ${req.sha256} of ${req.size} bytes is not uploaded; upload it to /cloud/v1/blobs first`)
+    if (blobs.size(req.sha256) !== req.size)
+      throw new HttpError(409, 'CONFLICT', `blob ${req.sha256} of ${req.size} bytes is not uploaded; upload it to /cloud/v1/blobs first`)
     const file = files.put(account, { folder: req.folder, name: req.name, sha256: req.sha256, size: req.size, uploadedBy: uploader(ctx) })
     return { status: 201, body: { file } }
   })

@@ -58,7 +58,8 @@ export class DriveStore {
       get: db.prepare('SELECT * FROM drive_files WHERE account = ? AND id = ?'),
       byName: db.prepare('SELECT * FROM drive_files WHERE account = ? AND folder = ? AND name = ?'),
       insert: db.prepare(
-        'INSERT INTO drive_files (id, account, folder, name, sha256, size, created_at, updated_at, uploaded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO drive_files (id, account, folder, name, sha256, size, created_at, updated_at, uploaded_by) VALUES (?, ?, ?, ' +
+          '?, ?, ?, ?, ?, ?)',
       ),
       replace: db.prepare('UPDATE drive_files SET sha256 = ?, size = ?, updated_at = ?, uploaded_by = ? WHERE id = ?'),
       delete: db.prepare('DELETE FROM drive_files WHERE id = ?'),
@@ -139,7 +140,8 @@ export class DriveStore {
 
   /** Revokes a share link of the account; a 404 when there is none. */
   unshare(account: string, token: string): void {
-    if (this.sql.unshare.run(hashToken(token), account).changes === 0) throw new HttpError(404, 'NOT_FOUND', 'no such share link in this account (revoked already?)')
+    if (this.sql.unshare.run(hashToken(token), account).changes === 0)
+      throw new HttpError(404, 'NOT_FOUND', 'no such share link in this account (revoked already?)')
   }
 
   /** The account and file a share link points at. */

@@ -42,6 +42,7 @@ export class DriveTokens {
   }
 
   revoke(account: string, id: string): void {
-    if (this.sql.revoke.run(id, account).changes === 0) throw new HttpError(404, 'NOT_FOUND', `no SDK token "${id}" in account "${account}"`)
+    if (this.sql.revoke.run(id, account).changes === 0)
+      throw new HttpError(404, 'NOT_FOUND', `no SDK token "${id}" in account "${account}"`)
   }
 }

@@ -84,7 +84,9 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
       changes: db.prepare('SELECT * FROM sync_items WHERE account = ? AND category = ? AND seq > ? ORDER BY seq LIMIT ?'),
       live: db.prepare('SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NULL ORDER BY category, id'),
       liveIn: db.prepare('SELECT * FROM sync_items WHERE account = ? AND category = ? AND deleted_at IS NULL ORDER BY id'),
-      totals: db.prepare('SELECT category, COUNT(*) AS count, SUM(size) AS bytes FROM sync_items WHERE account = ? AND deleted_at IS NULL GROUP BY category'),
+      totals: db.prepare(
+        'SELECT category, COUNT(*) AS count, SUM(size) AS bytes FROM sync_items WHERE account = ? AND deleted_at IS NULL GROUP BY category',
+      ),
       bin: db.prepare('SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NOT NULL ORDER BY deleted_at, category, id'),
       binOldest: db.prepare('SELECT account, MIN(deleted_at) AS oldest FROM sync_items WHERE deleted_at IS NOT NULL GROUP BY account'),
       binDue: db.prepare('SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NOT NULL AND deleted_at <= ? ORDER BY deleted_at'),
@@ -101,8 +103,10 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
    */
   put(account: string, by: string, category: SyncCategory, id: string, req: PutItem): CloudItem {
     const stored = this.parts.blobs.size(req.sha256)
-    if (stored === undefined) throw new SyncError('CONFLICT', `upload the bytes of ${label(category, id)} first: blob ${req.sha256} is not in the cloud`)
-    if (stored !== req.size) throw new SyncError('BAD_REQUEST', `${label(category, id)} says ${req.size} bytes but blob ${req.sha256} has ${stored}`)
+    if (stored === undefined)
+      throw new SyncError('CONFLICT', `upload the bytes of ${label(category, id)} first: blob ${req.sha256} is not in the cloud`)
+    if (stored !== req.size)
+      throw new SyncError('BAD_REQUEST', `${label(category, id)} says ${req.size} bytes but blob ${req.sha256} has ${stored}`)
     const meta = JSON.stringify(req.meta)
     let fromBin = false
     const item = this.parts.db.transaction(() => {
@@ -114,7 +118,17 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
         this.parts.accounts.charge(account, req.size, `${label(category, id)} (${req.size} bytes)`)
         this.parts.blobs.ref(account, req.sha256)
       }
-      this.sql.upsert.run({ account, category, id, sha256: req.sha256, size: req.size, meta, modifiedAt: req.modifiedAt, seq: this.nextSeq(account), by })
+      this.sql.upsert.run({
+        account,
+        category,
+        id,
+        sha256: req.sha256,
+        size: req.size,
+        meta,
+        modifiedAt: req.modifiedAt,
+        seq: this.nextSeq(account),
+        by,
+      })
       return this.row(account, category, id) as Row
     })()
     this.parts.accounts.touch(account, 'sync')
@@ -171,7 +185,8 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
   live(account: string, category?: SyncCategory): { items: CloudItem[]; totals: Partial<Record<SyncCategory, Totals>> } {
     const rows = (category === undefined ? this.sql.live.all(account) : this.sql.liveIn.all(account, category)) as Row[]
     const totals: Partial<Record<SyncCategory, Totals>> = {}
-    for (const t of this.sql.totals.all(account) as { category: SyncCategory; count: number; bytes: number }[]) totals[t.category] = { count: t.count, bytes: t.bytes }
+    for (const t of this.sql.totals.all(account) as { category: SyncCategory; count: number; bytes: number }[])
+      totals[t.category] = { count: t.count, bytes: t.bytes }
     return { items: rows.map(toItem), totals }
   }
 

@@ -55,9 +55,18 @@ export class RecycleBin {
     const db = (this.db = parts.db)
     this.sql = {
       noticed: db.prepare('SELECT noticed_until FROM bin_notices WHERE account = ?').pluck(),
-      setNoticed: db.prepare('INSERT INTO bin_notices (account, noticed_until) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET noticed_until = excluded.noticed_until'),
+      setNoticed: db.prepare(
+        'INSERT INTO bin_notices (account, noticed_until) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET noticed_until = ' +
+          'excluded.noticed_until',
+      ),
     }
-    this.timer = new DueTimer(parts.clock, () => this.nextDue(), (now) => this.run(now), this.log, 'bin-purge')
+    this.timer = new DueTimer(
+      parts.clock,
+      () => this.nextDue(),
+      (now) => this.run(now),
+      this.log,
+      'bin-purge',
+    )
   }
 
   start(): void {
@@ -78,7 +87,14 @@ export class RecycleBin {
     const now = this.clock.now()
     const entries = this.items.bin(account).map((item) => {
       const purgeAt = (item.deletedAt as number) + binMs
-      return { category: item.category, id: item.id, size: item.size, deletedAt: item.deletedAt as number, purgeAt, daysLeft: Math.max(0, Math.ceil((purgeAt - now) / DAY)) }
+      return {
+        category: item.category,
+        id: item.id,
+        size: item.size,
+        deletedAt: item.deletedAt as number,
+        purgeAt,
+        daysLeft: Math.max(0, Math.ceil((purgeAt - now) / DAY)),
+      }
     })
     return { now, account, windowDays: Math.round(binMs / DAY), entries }
   }
@@ -133,7 +149,9 @@ export class RecycleBin {
       account,
       'bin-purge-notice',
       'Recently deleted items will be removed',
-      `${plural(soon.length, 'item')} in recently deleted will be permanently deleted by ${date(until)} (kept ${Math.round(binMs / DAY)} days). Restore ${soon.length === 1 ? 'it' : 'them'} from the console before then to keep ${soon.length === 1 ? 'it' : 'them'}.`,
+      `${plural(soon.length, 'item')} in recently deleted will be permanently deleted by ${date(until)} (kept ` +
+        `${Math.round(binMs / DAY)} days). Restore ${soon.length === 1 ? 'it' : 'them'} from the console before then to keep ` +
+        `${soon.length === 1 ? 'it' : 'them'}.`,
     )
   }
 
@@ -142,19 +160,28 @@ export class RecycleBin {
     this.db.transaction(() => {
       for (const item of due) this.items.purge(account, item.category, item.id)
     })()
-    const names = due.slice(0, SHOWN).map((i) => `${i.category}/${i.id}`).join(', ') + (due.length > SHOWN ? ` and ${due.length - SHOWN} more` : '')
-    this.cloudLog.record(account, 'bin-purge', `${plural(due.length, 'item')} purged from recently deleted after ${Math.round(binMs / DAY)} days: ${names}`, due.length)
+    const names =
+      due
+        .slice(0, SHOWN)
+        .map((i) => `${i.category}/${i.id}`)
+        .join(', ') + (due.length > SHOWN ? ` and ${due.length - SHOWN} more` : '')
+    this.cloudLog.record(
+      account,
+      'bin-purge',
+      `${plural(due.length, 'item')} purged from recently deleted after ${Math.round(binMs / DAY)} days: ${names}`,
+      due.length,
+    )
     void this.sweep()
   }
 
   private sweep(): Promise<void> {
-    this.sweeping = this.sweeping.then(
-      () => this.blobs.sweep(),
-    ).then(
-      (removed) => this.log.debug({ removed }, 'swept blobs nobody holds'),
-      /* c8 ignore next -- a failing disk; the next sweep tries again */
-      (err: unknown) => this.log.error({ err }, 'could not sweep blobs'),
-    )
+    this.sweeping = this.sweeping
+      .then(() => this.blobs.sweep())
+      .then(
+        (removed) => this.log.debug({ removed }, 'swept blobs nobody holds'),
+        /* c8 ignore next -- a failing disk; the next sweep tries again */
+        (err: unknown) => this.log.error({ err }, 'could not sweep blobs'),
+      )
     return this.sweeping
   }
 }

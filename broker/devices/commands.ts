@@ -36,7 +36,16 @@ export class CommandError extends FakephoneError {
 /** F3: the words the console shows when Find Device or the cloud service is off. */
 export const NOT_ENABLED = 'this device has not enabled Find Device'
 
-const RANK: Record<CommandState, number> = { queued: 0, delivered: 1, executing: 2, succeeded: 3, failed: 3, rejected: 3, expired: 3, cancelled: 3 }
+const RANK: Record<CommandState, number> = {
+  queued: 0,
+  delivered: 1,
+  executing: 2,
+  succeeded: 3,
+  failed: 3,
+  rejected: 3,
+  expired: 3,
+  cancelled: 3,
+}
 
 interface Row {
   id: string
@@ -100,13 +109,23 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
       ),
       get: db.prepare('SELECT * FROM commands WHERE id = ?'),
       list: db.prepare('SELECT * FROM commands WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?'),
-      pending: db.prepare(`SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') ORDER BY created_at, rowid`),
+      pending: db.prepare(
+        `SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') ORDER BY created_at, rowid`,
+      ),
       sent: db.prepare('UPDATE commands SET sent_at = COALESCE(sent_at, ?) WHERE id = ?'),
-      update: db.prepare('UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now WHERE id = @id'),
+      update: db.prepare(
+        'UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now WHERE id = @id',
+      ),
       due: db.prepare(`SELECT * FROM commands WHERE state = 'queued' AND expires_at <= ?`),
       nextExpiry: db.prepare(`SELECT MIN(expires_at) FROM commands WHERE state = 'queued'`).pluck(),
     }
-    this.expiry = new DueTimer(clock, () => this.sql.nextExpiry.get() as number | null, (now) => this.expireDue(now), log, 'command-expiry')
+    this.expiry = new DueTimer(
+      clock,
+      () => this.sql.nextExpiry.get() as number | null,
+      (now) => this.expireDue(now),
+      log,
+      'command-expiry',
+    )
   }
 
   /** Expires what fell due while the broker was down and watches for the next expiry. */
@@ -128,8 +147,22 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     const device = this.store.device(deviceId)
     if (!device) throw new CommandError('NOT_FOUND', `device "${deviceId}" not found`)
     const now = this.clock.now()
-    const refused = device.findDevice === false || device.cloudService === false ? NOT_ENABLED : command.expiresAt <= now ? 'it expired before it was sent' : null
-    this.sql.insert.run({ id: command.id, device: deviceId, type: command.type, envelope: JSON.stringify(command), state: refused ? 'rejected' : 'queued', reason: refused, now, expiresAt: command.expiresAt })
+    const refused =
+      device.findDevice === false || device.cloudService === false
+        ? NOT_ENABLED
+        : command.expiresAt <= now
+          ? 'it expired before it was sent'
+          : null
+    this.sql.insert.run({
+      id: command.id,
+      device: deviceId,
+      type: command.type,
+      envelope: JSON.stringify(command),
+      state: refused ? 'rejected' : 'queued',
+      reason: refused,
+      now,
+      expiresAt: command.expiresAt,
+    })
     const view = this.get(command.id) as CommandView
     this.log.info({ command: command.id, device: deviceId, type: command.type, state: view.state, reason: refused }, 'command submitted')
     this.emit('changed', view)
@@ -181,7 +214,11 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     const view = this.get(id)
     if (!view) throw new CommandError('NOT_FOUND', `no command ${id}`)
     if (view.state !== 'queued' || view.sentAt !== null) {
-      throw new CommandError('NOT_CANCELLABLE', view.state === 'queued' ? 'it was already sent to the device' : `it is already ${view.state}`, view)
+      throw new CommandError(
+        'NOT_CANCELLABLE',
+        view.state === 'queued' ? 'it was already sent to the device' : `it is already ${view.state}`,
+        view,
+      )
     }
     return this.finish(view, 'cancelled', 'cancelled by the owner')
   }

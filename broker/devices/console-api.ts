@@ -29,7 +29,13 @@ const MAX_WAIT_MS = 60_000
 /** Largest request body (a signed command), bytes. */
 export const MAX_CONSOLE_BODY_BYTES = 64 * 1024
 
-const STATUS_OF: Record<CommandErrorCode, number> = { BAD_COMMAND: 400, NOT_ENABLED: 409, DUPLICATE: 409, NOT_FOUND: 404, NOT_CANCELLABLE: 409 }
+const STATUS_OF: Record<CommandErrorCode, number> = {
+  BAD_COMMAND: 400,
+  NOT_ENABLED: 409,
+  DUPLICATE: 409,
+  NOT_FOUND: 404,
+  NOT_CANCELLABLE: 409,
+}
 
 function commandCall(fn: () => CommandView, ok: number): Reply {
   try {

@@ -74,9 +74,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     const createdAt = this.now()
     // A3: a new account starts its year of activity with its first device.
     this.db.prepare('INSERT OR IGNORE INTO accounts (id, last_activity_at, created_at) VALUES (?, ?, ?)').run(account, createdAt, createdAt)
-    this.db
-      .prepare('INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, ?)')
-      .run(id, account, hash, createdAt)
+    this.db.prepare('INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, ?)').run(id, account, hash, createdAt)
     this.db.prepare('INSERT INTO device_state (device_id) VALUES (?)').run(id)
     return { device: { id, account, createdAt }, secret }
   }
@@ -107,7 +105,9 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
 
   /** The account of device `id` when `secret` is its secret; read in one go with the hash, so a removal in between cannot split them. */
   async verifiedAccount(id: string, secret: string): Promise<string | undefined> {
-    const row = this.db.prepare<[string], { hash: string; account: string }>('SELECT secret_hash AS hash, account FROM devices WHERE id = ?').get(id)
+    const row = this.db
+      .prepare<[string], { hash: string; account: string }>('SELECT secret_hash AS hash, account FROM devices WHERE id = ?')
+      .get(id)
     if (!row) return undefined
     return (await verifySecret(secret, row.hash)) ? row.account : undefined
   }

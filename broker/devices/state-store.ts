@@ -12,7 +12,6 @@ import type { DeviceView, LocationRow } from '../../common/console-api.js'
 import type { Heartbeat, Status } from '../../common/contract.js'
 import type { Db } from '../db.js'
 
-
 export type { DeviceView, LocationRow }
 
 interface StateEvents {
@@ -148,7 +147,14 @@ export class StateStore extends EventEmitter<StateEvents> {
     const enabled = status.cloudService && status.findDevice
     if (enabled) this.locationOff.delete(deviceId)
     else this.locationOff.add(deviceId)
-    this.sql.status.run({ cloud: status.cloudService ? 1 : 0, find: status.findDevice ? 1 : 0, at: status.at, enabled: enabled ? 1 : 0, receivedAt, deviceId })
+    this.sql.status.run({
+      cloud: status.cloudService ? 1 : 0,
+      find: status.findDevice ? 1 : 0,
+      at: status.at,
+      enabled: enabled ? 1 : 0,
+      receivedAt,
+      deviceId,
+    })
     this.emit('status', deviceId, enabled)
   }
 

@@ -9,7 +9,6 @@ import type { LogSummary, ReceivedEvent } from '../../common/console-api.js'
 import type { BehaviourEvent } from '../../common/contract.js'
 import type { Db } from '../db.js'
 
-
 export type { LogSummary, ReceivedEvent }
 
 export interface RecordResult {

@@ -50,9 +50,13 @@ export class FrameworkServices {
     const log = deps.log.child({ component: 'push' })
     this.queue = new NotificationQueue(deps.db, deps.clock, log)
     this.logs = new BehaviourLogStore(deps.db)
-    this.gateway = new PushGateway({ verify: (id, secret) => deps.registry.verify(id, secret), queue: this.queue, clock: deps.clock, log, allow: deps.allow }, opts.push)
+    this.gateway = new PushGateway(
+      { verify: (id, secret) => deps.registry.verify(id, secret), queue: this.queue, clock: deps.clock, log, allow: deps.allow },
+      opts.push,
+    )
     const devices = (): string[] => deps.registry.list().map((d) => d.id)
-    this.notices = opts.serviceNoticeEveryMs > 0 ? new ServiceNotices(this.queue, devices, deps.clock, opts.serviceNoticeEveryMs, log) : null
+    this.notices =
+      opts.serviceNoticeEveryMs > 0 ? new ServiceNotices(this.queue, devices, deps.clock, opts.serviceNoticeEveryMs, log) : null
     this.api = {
       now: () => deps.clock.now(),
       channels: (id) => this.channels(id),

@@ -93,13 +93,23 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
       pending: db.prepare(`SELECT * FROM notifications WHERE device_id = ? AND state = 'queued' AND expires_at > ? ORDER BY seq`),
       sent: db.prepare('UPDATE notifications SET sends = sends + 1 WHERE id = ?'),
       get: db.prepare('SELECT * FROM notifications WHERE id = ? AND device_id = ?'),
-      deliver: db.prepare(`UPDATE notifications SET state = 'delivered', delivered_at = ? WHERE id = ? AND state != 'delivered' RETURNING *`),
-      expire: db.prepare(`UPDATE notifications SET state = 'expired', expired_at = @now WHERE state = 'queued' AND expires_at <= @now RETURNING *`),
+      deliver: db.prepare(
+        `UPDATE notifications SET state = 'delivered', delivered_at = ? WHERE id = ? AND state != 'delivered' RETURNING *`,
+      ),
+      expire: db.prepare(
+        `UPDATE notifications SET state = 'expired', expired_at = @now WHERE state = 'queued' AND expires_at <= @now RETURNING *`,
+      ),
       nextDeadline: db.prepare(`SELECT MIN(expires_at) FROM notifications WHERE state = 'queued'`).pluck(),
       list: db.prepare('SELECT * FROM (SELECT * FROM notifications WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq'),
       counts: db.prepare('SELECT state, COUNT(*) AS n FROM notifications WHERE device_id = ? GROUP BY state'),
     }
-    this.expiry = new DueTimer(clock, () => this.sql.nextDeadline.get() as number | null, (now) => this.expireDue(now), log, 'notification-expiry')
+    this.expiry = new DueTimer(
+      clock,
+      () => this.sql.nextDeadline.get() as number | null,
+      (now) => this.expireDue(now),
+      log,
+      'notification-expiry',
+    )
   }
 
   /** Expires what ran out while the broker was down and sets the expiry timer. */
@@ -114,7 +124,15 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
   /** Queues a notification for a registered device. */
   enqueue(deviceId: string, n: NewNotification): NotificationRecord {
     const createdAt = this.clock.now()
-    const row = this.sql.insert.get({ id: randomUUID(), deviceId, kind: n.kind, title: n.title, body: n.body, createdAt, expiresAt: createdAt + (n.ttlMs ?? DEFAULT_TTL_MS) }) as Row
+    const row = this.sql.insert.get({
+      id: randomUUID(),
+      deviceId,
+      kind: n.kind,
+      title: n.title,
+      body: n.body,
+      createdAt,
+      expiresAt: createdAt + (n.ttlMs ?? DEFAULT_TTL_MS),
+    }) as Row
     const record = toRecord(row)
     this.log.info({ deviceId, id: record.id, kind: record.kind }, 'notification queued')
     this.expiry.reschedule()

@@ -53,11 +53,15 @@ export class PushSession {
   }
 
   start(): void {
-    this.helloTimer = this.timers.after(this.timings.helloTimeoutMs, () => this.refuse(PUSH_CLOSE.HELLO_TIMEOUT, 'HELLO_TIMEOUT', `no hello within ${this.timings.helloTimeoutMs} ms`))
+    this.helloTimer = this.timers.after(this.timings.helloTimeoutMs, () =>
+      this.refuse(PUSH_CLOSE.HELLO_TIMEOUT, 'HELLO_TIMEOUT', `no hello within ${this.timings.helloTimeoutMs} ms`),
+    )
     this.resetIdle()
     this.ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
     this.ws.on('ping', () => this.resetIdle())
-    this.ws.on('error', (err) => this.log.debug({ address: this.address, deviceId: this.deviceId, err: err.message }, 'push connection error'))
+    this.ws.on('error', (err) =>
+      this.log.debug({ address: this.address, deviceId: this.deviceId, err: err.message }, 'push connection error'),
+    )
     this.ws.on('close', () => {
       this.helloTimer?.cancel()
       this.idleTimer?.cancel()

@@ -22,7 +22,12 @@ export function serviceNotice(round: number): NewNotification {
   if (round % 2 === 0) {
     return { kind: 'weather', title: 'Weather warning', body: WEATHER[(round / 2) % WEATHER.length] as string, ttlMs: 6 * HOUR }
   }
-  return { kind: 'system-update', title: 'System update available', body: `fakephone OS 1.${(round + 1) / 2} is ready to install.`, ttlMs: 7 * 24 * HOUR }
+  return {
+    kind: 'system-update',
+    title: 'System update available',
+    body: `fakephone OS 1.${(round + 1) / 2} is ready to install.`,
+    ttlMs: 7 * 24 * HOUR,
+  }
 }
 
 export class ServiceNotices {

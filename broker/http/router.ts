@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
-import { z } from 'zod'
+import type { z } from 'zod'
 import { decodeJson } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
@@ -80,9 +80,7 @@ export interface JsonOptions {
   what?: string
 }
 
-export type Reply =
-  | { status: number; body: unknown }
-  | { status: number; stream: Readable; headers: Record<string, string> }
+export type Reply = { status: number; body: unknown } | { status: number; stream: Readable; headers: Record<string, string> }
 
 type Handler = (ctx: RouteContext) => Reply | Promise<Reply>
 
@@ -153,7 +151,8 @@ export class HttpRouter {
       const values = (route.pattern.exec(url.pathname) as RegExpExecArray).slice(1)
       const params = Object.fromEntries(route.names.map((n, i) => [n, decodeSegment(values[i] as string)]))
       const principal = await this.authenticate(req.headers.authorization, route.callers)
-      const json: RouteContext['json'] = (schema, opts = {}) => readJson(req, schema, opts.maxBytes ?? MAX_JSON_BYTES, opts.what ?? 'request')
+      const json: RouteContext['json'] = (schema, opts = {}) =>
+        readJson(req, schema, opts.maxBytes ?? MAX_JSON_BYTES, opts.what ?? 'request')
       reply = await route.handler({ params, url, principal, req, json })
     } catch (err) {
       reply = this.errorReply(err, method, target)
@@ -248,6 +247,7 @@ async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, maxBytes:
 export function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
   const raw = url.searchParams.get(name)
   const n = raw === null ? fallback : Number(raw)
-  if (!Number.isInteger(n) || n < min || n > max) throw new HttpError(400, 'BAD_REQUEST', `${name} must be a whole number from ${min} to ${max}`)
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new HttpError(400, 'BAD_REQUEST', `${name} must be a whole number from ${min} to ${max}`)
   return n
 }

@@ -16,7 +16,16 @@
  */
 import type { AedesOptions, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { timingSafeEqual, createHash } from 'node:crypto'
-import { DEVICE_PUBLISH_KINDS, TOPICS, TOPIC_ROOT, decodePayload, parseTopic, type DeviceKind, type PayloadOf, type TopicKind } from '../../common/contract.js'
+import {
+  DEVICE_PUBLISH_KINDS,
+  TOPICS,
+  TOPIC_ROOT,
+  decodePayload,
+  parseTopic,
+  type DeviceKind,
+  type PayloadOf,
+  type TopicKind,
+} from '../../common/contract.js'
 import type { Logger } from '../../common/log.js'
 import type { DeviceRegistry } from '../devices/registry.js'
 
@@ -92,7 +101,13 @@ export class AccessControl {
     return {
       preConnect: (client, packet, done) => {
         const { answer, answered } = answerOnce(done)
-        this.boundary('preConnect', client, answered, () => this.preConnect(client, packet, answer), () => answer(new Error('refused'), false))
+        this.boundary(
+          'preConnect',
+          client,
+          answered,
+          () => this.preConnect(client, packet, answer),
+          () => answer(new Error('refused'), false),
+        )
       },
       authenticate: (client, username, password, done) => {
         const { answer, answered } = answerOnce(done)
@@ -101,11 +116,23 @@ export class AccessControl {
       },
       authorizePublish: (client, packet, done) => {
         const { answer, answered } = answerOnce(done)
-        this.boundary('authorizePublish', client, answered, () => this.authorizePublish(client, packet, answer), () => answer(new Error('refused')))
+        this.boundary(
+          'authorizePublish',
+          client,
+          answered,
+          () => this.authorizePublish(client, packet, answer),
+          () => answer(new Error('refused')),
+        )
       },
       authorizeSubscribe: (client, sub, done) => {
         const { answer, answered } = answerOnce(done)
-        this.boundary('authorizeSubscribe', client, answered, () => this.authorizeSubscribe(client, sub, answer), () => answer(null, null))
+        this.boundary(
+          'authorizeSubscribe',
+          client,
+          answered,
+          () => this.authorizeSubscribe(client, sub, answer),
+          () => answer(null, null),
+        )
       },
     }
   }
@@ -145,7 +172,8 @@ export class AccessControl {
     if (this.emptyPersistent.has(client)) return refuse('empty client id with a persistent session', IDENTIFIER_REJECTED)
     if (username === undefined || password === undefined) return refuse('no username or password')
     if (username === CONSOLE_USER) {
-      if (!client.id.startsWith(CONSOLE_CLIENT_PREFIX)) return refuse(`console client id must start with "${CONSOLE_CLIENT_PREFIX}"`, IDENTIFIER_REJECTED)
+      if (!client.id.startsWith(CONSOLE_CLIENT_PREFIX))
+        return refuse(`console client id must start with "${CONSOLE_CLIENT_PREFIX}"`, IDENTIFIER_REJECTED)
       if (!this.isConsoleToken(password.toString())) return refuse('wrong console token')
       this.principals.set(client, { role: 'console' })
       return done(null, true)
@@ -193,7 +221,11 @@ export class AccessControl {
     return { deviceId, kind, value: decoded.value } as AcceptedMessage
   }
 
-  private authorizeSubscribe(client: Client, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void): void {
+  private authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    done: (error: Error | null, subscription?: Subscription | null) => void,
+  ): void {
     const reason = this.checkSubscribe(client, sub.topic)
     if (reason) {
       this.log.warn({ clientId: client.id, topic: sub.topic, reason }, 'subscription refused')
@@ -206,7 +238,8 @@ export class AccessControl {
     const principal = this.principals.get(client)
     if (!principal) return NOT_AUTHENTICATED
     if (topic.startsWith('$')) return '$-topics are reserved'
-    if (principal.role === 'console') return topic === `${TOPIC_ROOT}/#` || topic.startsWith(`${TOPIC_ROOT}/`) ? null : 'the console watches fp/v1/ only'
+    if (principal.role === 'console')
+      return topic === `${TOPIC_ROOT}/#` || topic.startsWith(`${TOPIC_ROOT}/`) ? null : 'the console watches fp/v1/ only'
     if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
     const target = parseTopic(topic)
     if (!target || target.deviceId !== principal.deviceId) return `device ${principal.deviceId} may subscribe only to its own topics`

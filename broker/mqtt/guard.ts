@@ -78,7 +78,8 @@ export class GuardedConnection extends Duplex {
     let i = 0
     while (i < chunk.length) {
       if (this.phase === 'type') {
-        if (this.packets === 0 && (chunk[i] as number) >> 4 !== CONNECT) return this.reject('first packet is not CONNECT', `first byte 0x${(chunk[i] as number).toString(16)}`)
+        if (this.packets === 0 && (chunk[i] as number) >> 4 !== CONNECT)
+          return this.reject('first packet is not CONNECT', `first byte 0x${(chunk[i] as number).toString(16)}`)
         this.phase = 'length'
         this.lengthBytes = 0
         this.multiplier = 1
@@ -94,7 +95,8 @@ export class GuardedConnection extends Duplex {
           continue
         }
         const size = 1 + this.lengthBytes + this.remaining
-        if (size > this.opts.maxPacketBytes) return this.reject('packet too large', `${size} bytes announced, limit ${this.opts.maxPacketBytes}`)
+        if (size > this.opts.maxPacketBytes)
+          return this.reject('packet too large', `${size} bytes announced, limit ${this.opts.maxPacketBytes}`)
         this.phase = 'body'
         if (this.remaining === 0) this.endPacket()
       } else {

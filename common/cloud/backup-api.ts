@@ -19,7 +19,10 @@ export const DataPathSchema = z
   .string()
   .min(1)
   .max(300)
-  .refine((p) => !p.startsWith('/') && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'), 'a relative path inside the data directory')
+  .refine(
+    (p) => !p.startsWith('/') && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'),
+    'a relative path inside the data directory',
+  )
 
 export const PackageFileSchema = z.strictObject({ path: DataPathSchema, base64: z.base64() })
 export type PackageFile = z.infer<typeof PackageFileSchema>
@@ -42,7 +45,12 @@ export const BackupPackageSchema = z.strictObject({
 })
 export type BackupPackage = z.infer<typeof BackupPackageSchema>
 
-export const ManifestPartSchema = z.strictObject({ name: PartNameSchema, files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), count: z.number().int().nonnegative() })
+export const ManifestPartSchema = z.strictObject({
+  name: PartNameSchema,
+  files: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  count: z.number().int().nonnegative(),
+})
 
 /** What the cloud keeps and shows of a package without opening it. */
 export const ManifestSchema = z.strictObject({
@@ -107,7 +115,11 @@ export type RetentionView = z.infer<typeof RetentionViewSchema>
 
 export const BackupListSchema = z.strictObject({ now: z.number(), retention: RetentionViewSchema, backups: z.array(BackupViewSchema) })
 export const BackupOneSchema = z.strictObject({ now: z.number(), retention: RetentionViewSchema, backup: BackupViewSchema })
-export const BackupDeletedSchema = z.strictObject({ now: z.number(), deleted: z.number().int().nonnegative(), releasedBytes: z.number().int().nonnegative() })
+export const BackupDeletedSchema = z.strictObject({
+  now: z.number(),
+  deleted: z.number().int().nonnegative(),
+  releasedBytes: z.number().int().nonnegative(),
+})
 
 export const PlanStateSchema = z.enum(['pending', 'sent', 'done', 'failed', 'dropped'])
 export type PlanState = z.infer<typeof PlanStateSchema>

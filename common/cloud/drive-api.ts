@@ -54,7 +54,13 @@ export const DriveFileReplySchema = z.strictObject({ file: DriveFileSchema })
 export const DriveShareSchema = z.strictObject({ fileId: z.string(), token: z.string(), url: z.string() })
 
 /** An SDK token for one app of one account; `token` is shown once and stored only as a hash. */
-export const DriveTokenSchema = z.strictObject({ id: z.string(), account: z.string(), app: z.string(), createdAt: z.number().int(), token: z.string() })
+export const DriveTokenSchema = z.strictObject({
+  id: z.string(),
+  account: z.string(),
+  app: z.string(),
+  createdAt: z.number().int(),
+  token: z.string(),
+})
 
 export const DriveTokenRequestSchema = z.strictObject({ app: z.string().min(1).max(100) })
 

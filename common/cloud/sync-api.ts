@@ -92,4 +92,6 @@ export const BinViewSchema = z.strictObject({
 export type BinView = z.infer<typeof BinViewSchema>
 
 /** DELETE /api/accounts/:account/bin/:category/:id -- R3: gone for good. */
-export const PurgedSchema = z.strictObject({ purged: z.strictObject({ category: SyncCategorySchema, id: z.string(), size: z.number().int() }) })
+export const PurgedSchema = z.strictObject({
+  purged: z.strictObject({ category: SyncCategorySchema, id: z.string(), size: z.number().int() }),
+})

@@ -13,7 +13,14 @@ t.test('F1 heartbeats follow the jittered schedule on the injected clock and car
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
   const secret = await addDevice(cloud, 'phone-a')
-  const route = new RouteSource([{ lat: 55.9, lon: -3.2 }, { lat: 55.91, lon: -3.2 }], 10, clock.now())
+  const route = new RouteSource(
+    [
+      { lat: 55.9, lon: -3.2 },
+      { lat: 55.91, lon: -3.2 },
+    ],
+    10,
+    clock.now(),
+  )
   // random() = 0 draws the shortest interval: 30 s × (1 − 0.2) = 24 s.
   const agent = await startAgent(t, cloud, 'phone-a', secret, { jitter: 0.2, random: () => 0, location: route })
   await agentConnected(agent)
@@ -67,7 +74,10 @@ t.test('the cloud ignores a heartbeat from a device that said Find Device is off
   const secret = await addDevice(cloud, 'phone-a')
   const { connectDevice, heartbeat } = await import('../fixtures/cloud.js')
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
-  await phone.publishAsync('fp/v1/phone-a/status', JSON.stringify({ cloudService: true, findDevice: false, at: 1 }), { qos: 1, retain: true })
+  await phone.publishAsync('fp/v1/phone-a/status', JSON.stringify({ cloudService: true, findDevice: false, at: 1 }), {
+    qos: 1,
+    retain: true,
+  })
   await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
   t.ok(await cloud.logs.waitFor((l) => l.msg === 'heartbeat ignored: the device has Find Device or the cloud service off'))
   cloud.broker.store.flush()
@@ -135,7 +145,17 @@ t.test('an agent that was never started reports itself stopped and stops at once
   const { Agent } = await import('../../agent/agent.js')
   const { FixedSource } = await import('../../agent/location.js')
   const { LogCapture } = await import('../fixtures/logs.js')
-  const agent = new Agent({ id: 'x', secret: 's', brokerUrl: `mqtt://127.0.0.1:${await closedPort()}`, dataDir: tempDir(t), clock: new ManualClock(), log: new LogCapture().logger(), location: new FixedSource({ lat: 0, lon: 0 }), heartbeatMs: 1000, jitter: 0 })
+  const agent = new Agent({
+    id: 'x',
+    secret: 's',
+    brokerUrl: `mqtt://127.0.0.1:${await closedPort()}`,
+    dataDir: tempDir(t),
+    clock: new ManualClock(),
+    log: new LogCapture().logger(),
+    location: new FixedSource({ lat: 0, lon: 0 }),
+    heartbeatMs: 1000,
+    jitter: 0,
+  })
   t.equal(agent.status().dataChannel, 'stopped')
   await agent.stop()
   t.equal(agent.status().heartbeatsSent, 0)
@@ -151,7 +171,18 @@ t.test('an agent stops within its deadline when the broker stops answering', asy
   const { FixedSource } = await import('../../agent/location.js')
   const { LogCapture } = await import('../fixtures/logs.js')
   const port = (stuck.address() as import('node:net').AddressInfo).port
-  const agent = new Agent({ id: 'x', secret: 's', brokerUrl: `mqtt://127.0.0.1:${port}`, dataDir: tempDir(t), clock: new ManualClock(), log: new LogCapture().logger(), location: new FixedSource({ lat: 0, lon: 0 }), heartbeatMs: 1000, jitter: 0, stopTimeoutMs: 50 })
+  const agent = new Agent({
+    id: 'x',
+    secret: 's',
+    brokerUrl: `mqtt://127.0.0.1:${port}`,
+    dataDir: tempDir(t),
+    clock: new ManualClock(),
+    log: new LogCapture().logger(),
+    location: new FixedSource({ lat: 0, lon: 0 }),
+    heartbeatMs: 1000,
+    jitter: 0,
+    stopTimeoutMs: 50,
+  })
   await agent.start()
   await agentConnected(agent)
   await agent.stop()
@@ -205,10 +236,13 @@ t.test('an agent that cannot reach the cloud logs one line per reconnect attempt
     await bothWaiting()
     const lines = logs.lines.filter((l) => l.level >= 30)
     t.equal(lines.length, 2 * attempt, `attempt ${attempt}: one line per channel`)
-    t.match(lines.slice(-2).sort((a, b) => a.msg.localeCompare(b.msg)), [
-      { msg: 'mqtt disconnected, retrying', attempt, err: /ECONNREFUSED/ },
-      { msg: 'push disconnected, retrying', attempt, err: /ECONNREFUSED/ },
-    ])
+    t.match(
+      lines.slice(-2).sort((a, b) => a.msg.localeCompare(b.msg)),
+      [
+        { msg: 'mqtt disconnected, retrying', attempt, err: /ECONNREFUSED/ },
+        { msg: 'push disconnected, retrying', attempt, err: /ECONNREFUSED/ },
+      ],
+    )
     clock.advance(1000)
   }
 })

@@ -76,7 +76,11 @@ t.test('X2 with the cloud service off nothing is collected, and after it is back
   clock.advance(60 * MINUTE)
   await agent.setNetwork('mobile')
   await agent.framework.setNetworkPermission(false)
-  t.match(agent.status().framework.logs, { waiting: waitingBefore, notCollected: 63 }, 'an hour of events (and three switch changes) only counted')
+  t.match(
+    agent.status().framework.logs,
+    { waiting: waitingBefore, notCollected: 63 },
+    'an hour of events (and three switch changes) only counted',
+  )
   const logBytesWhileOff = traffic.all.filter((m) => m.kind === 'logs').reduce((sum, m) => sum + m.bytes, 0)
   t.equal(logBytesWhileOff, 0, 'zero log bytes reached the cloud')
 
@@ -88,8 +92,15 @@ t.test('X2 with the cloud service off nothing is collected, and after it is back
   await cloud.logs.waitFor((l) => l.msg === 'behaviour log batch uploaded' && l.waiting === 0)
   const received = cloud.broker.framework.logs.list('phone-a', 1000)
   t.ok(received.length > waitingBefore)
-  t.same(received.filter((e) => e.at > offAt && e.at < onAt), [], 'no event from the off period reached the cloud')
-  t.notOk(received.some((e) => e.detail === 'cloudService=off'), 'not even switching it off')
+  t.same(
+    received.filter((e) => e.at > offAt && e.at < onAt),
+    [],
+    'no event from the off period reached the cloud',
+  )
+  t.notOk(
+    received.some((e) => e.detail === 'cloudService=off'),
+    'not even switching it off',
+  )
   t.ok(received.some((e) => e.detail === 'cloudService=on'))
   t.equal(received.filter((e) => e.at <= offAt).length, waitingBefore, 'what was recorded with consent before went up')
 })
@@ -99,12 +110,18 @@ t.test('X2 the cloud ignores logs from a device whose status says its cloud serv
   const secret = await addDevice(cloud, 'phone-a')
   const { connectDevice } = await import('../fixtures/cloud.js')
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
-  await phone.publishAsync('fp/v1/phone-a/status', JSON.stringify({ cloudService: false, findDevice: true, at: 1 }), { qos: 1, retain: true })
+  await phone.publishAsync('fp/v1/phone-a/status', JSON.stringify({ cloudService: false, findDevice: true, at: 1 }), {
+    qos: 1,
+    retain: true,
+  })
   await phone.publishAsync('fp/v1/phone-a/logs', JSON.stringify({ events: [{ seq: 0, at: 1, type: 'screen-on', detail: '' }] }), { qos: 1 })
   t.ok(await cloud.logs.waitFor((l) => l.msg === 'behaviour logs ignored: the device has its cloud service off'))
   t.equal(cloud.broker.framework.logs.summary('phone-a').events, 0)
   t.equal(cloud.broker.framework.counters.logBatchesIgnored, 1)
-  await phone.publishAsync('fp/v1/phone-a/status', JSON.stringify({ cloudService: true, findDevice: true, at: 2 }), { qos: 1, retain: true })
+  await phone.publishAsync('fp/v1/phone-a/status', JSON.stringify({ cloudService: true, findDevice: true, at: 2 }), {
+    qos: 1,
+    retain: true,
+  })
   const batch = JSON.stringify({ events: [{ seq: 0, at: 1, type: 'screen-on', detail: '' }] })
   await phone.publishAsync('fp/v1/phone-a/logs', batch, { qos: 1 })
   await phone.publishAsync('fp/v1/phone-a/logs', batch, { qos: 1 })
@@ -131,33 +148,51 @@ function makeLog(t: Test, port: DataPort, extra: Partial<ConstructorParameters<t
   const logs = new LogCapture()
   const phone: PhoneState = { cloudService: true, network: 'wifi' }
   const dataDir = tempDir(t)
-  const log = new BehaviourLog({ ...DEFAULT_LOG_TIMINGS, ...schedules, dataDir, clock, log: logs.logger(), random: () => 0.5, phone: () => phone, logsOverMobile: () => false, data: port, ...extra })
+  const log = new BehaviourLog({
+    ...DEFAULT_LOG_TIMINGS,
+    ...schedules,
+    dataDir,
+    clock,
+    log: logs.logger(),
+    random: () => 0.5,
+    phone: () => phone,
+    logsOverMobile: () => false,
+    data: port,
+    ...extra,
+  })
   return { log, clock, logs, dataDir }
 }
 
-t.test('X2 one upload at a time; a failed upload keeps its events for the next round; a full log drops the oldest and says so', async (t) => {
-  const port = fakePort()
-  const { log, clock, logs } = makeLog(t, port, { pendingMax: 6 })
-  await log.start()
-  clock.advance(10 * MINUTE)
-  t.equal(port.sent.length, 1, 'the first batch is on its way')
-  clock.advance(10 * MINUTE)
-  t.equal(port.sent.length, 1, 'a round that finds an upload in flight leaves it alone')
-  t.ok(logs.has('behaviour log full: oldest events dropped'))
-  t.equal(log.status().waiting, 6)
-  port.settle(new Error('the data channel closed before the broker acknowledged'))
-  await logs.waitFor((l) => l.msg === 'behaviour log upload failed; the events wait for the next upload')
-  t.equal(log.status().waiting, 6, 'nothing lost')
-  clock.advance(10 * MINUTE)
-  t.equal(port.sent.length, 2)
-  t.same(port.sent[1]?.events.map((e) => e.seq), [23, 24, 25, 26], 'the oldest of the six kept (23-28) go first')
-  port.settle()
-  await logs.waitFor((l) => l.msg === 'behaviour log batch uploaded')
-  const stopping = log.stop()
-  port.settle()
-  await stopping
-  t.equal(clock.waiting, 0, 'stopped: no timer left')
-})
+t.test(
+  'X2 one upload at a time; a failed upload keeps its events for the next round; a full log drops the oldest and says so',
+  async (t) => {
+    const port = fakePort()
+    const { log, clock, logs } = makeLog(t, port, { pendingMax: 6 })
+    await log.start()
+    clock.advance(10 * MINUTE)
+    t.equal(port.sent.length, 1, 'the first batch is on its way')
+    clock.advance(10 * MINUTE)
+    t.equal(port.sent.length, 1, 'a round that finds an upload in flight leaves it alone')
+    t.ok(logs.has('behaviour log full: oldest events dropped'))
+    t.equal(log.status().waiting, 6)
+    port.settle(new Error('the data channel closed before the broker acknowledged'))
+    await logs.waitFor((l) => l.msg === 'behaviour log upload failed; the events wait for the next upload')
+    t.equal(log.status().waiting, 6, 'nothing lost')
+    clock.advance(10 * MINUTE)
+    t.equal(port.sent.length, 2)
+    t.same(
+      port.sent[1]?.events.map((e) => e.seq),
+      [23, 24, 25, 26],
+      'the oldest of the six kept (23-28) go first',
+    )
+    port.settle()
+    await logs.waitFor((l) => l.msg === 'behaviour log batch uploaded')
+    const stopping = log.stop()
+    port.settle()
+    await stopping
+    t.equal(clock.waiting, 0, 'stopped: no timer left')
+  },
+)
 
 t.test('X2 a log that cannot be saved says so and carries on in memory', async (t) => {
   const { log, clock, logs, dataDir } = makeLog(t, fakePort())

@@ -11,7 +11,8 @@ t.test('location settings: route, gpx:FILE, fixed:LAT,LON, gpsd and gpsd:HOST:PO
   t.same(parseLocation('gpsd:[::1]:2947'), { kind: 'gpsd', host: '::1', port: 2947 })
   t.throws(() => parseLocation('fixed:91,0'), /"91,0" is not LAT,LON/)
   t.throws(() => parseLocation('gpsd:localhost'), /"localhost" is not HOST:PORT/)
-  for (const bad of ['route:x', 'gpx:', 'fixed', 'moon', '']) t.throws(() => parseLocation(bad), /is not a location: use route, gpx:FILE/, bad)
+  for (const bad of ['route:x', 'gpx:', 'fixed', 'moon', ''])
+    t.throws(() => parseLocation(bad), /is not a location: use route, gpx:FILE/, bad)
   t.end()
 })
 
@@ -36,15 +37,28 @@ t.test('only the id is required; the rest has working defaults', (t) => {
     jitter: 0.1,
     logLevel: 'info',
   })
-  const bad = AgentConfigSchema.safeParse({ id: 'x', broker: 'http://x', interval: 0, secretCredential: '../etc/shadow', location: 'fixed:1' })
-  t.match(bad.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`), [
-    /^broker: expected a broker URL/,
-    /^secretCredential: a credential name/,
-    /^location: "1" is not LAT,LON/,
-    /^interval: the interval must be at least 1ms/,
-  ])
+  const bad = AgentConfigSchema.safeParse({
+    id: 'x',
+    broker: 'http://x',
+    interval: 0,
+    secretCredential: '../etc/shadow',
+    location: 'fixed:1',
+  })
+  t.match(
+    bad.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    [
+      /^broker: expected a broker URL/,
+      /^secretCredential: a credential name/,
+      /^location: "1" is not LAT,LON/,
+      /^interval: the interval must be at least 1ms/,
+    ],
+  )
   for (const broker of ['nonsense', 'mqtt://', 'mqtt://127.0.0.1:notaport', 'mqtt://[::1', 'mqtt://:1883']) {
-    t.match(AgentConfigSchema.safeParse({ id: 'x', broker }).error?.issues[0]?.message, /expected a broker URL/, `broker ${broker} is refused with a reason, not a crash`)
+    t.match(
+      AgentConfigSchema.safeParse({ id: 'x', broker }).error?.issues[0]?.message,
+      /expected a broker URL/,
+      `broker ${broker} is refused with a reason, not a crash`,
+    )
   }
   t.ok(AgentConfigSchema.safeParse({ id: 'x', broker: 'ws://[::1]:8080/mqtt', push: 'wss://h/push' }).success, 'IPv6 and TLS URLs are fine')
   t.match(AgentConfigSchema.safeParse({ id: 'x', push: 'mqtt://h' }).error?.issues[0]?.message, /expected a push URL/)
@@ -55,7 +69,13 @@ t.test('push and cloud URLs follow a ws:// broker URL; an mqtt:// broker gives n
   t.same(channelUrls({ broker: 'ws://10.0.0.5:9000/mqtt' }), { pushUrl: 'ws://10.0.0.5:9000/push', cloudUrl: 'http://10.0.0.5:9000' })
   t.same(channelUrls({ broker: 'wss://cloud.example/mqtt' }), { pushUrl: 'wss://cloud.example/push', cloudUrl: 'https://cloud.example' })
   t.same(channelUrls({ broker: 'mqtt://10.0.0.5:1883' }), { pushUrl: undefined, cloudUrl: undefined })
-  t.same(channelUrls({ broker: 'mqtt://10.0.0.5:1883', push: 'ws://10.0.0.5:9000/push' }), { pushUrl: 'ws://10.0.0.5:9000/push', cloudUrl: 'http://10.0.0.5:9000' })
-  t.same(channelUrls({ broker: 'mqtt://10.0.0.5:1883', cloud: 'http://files.example:81' }), { pushUrl: undefined, cloudUrl: 'http://files.example:81' })
+  t.same(channelUrls({ broker: 'mqtt://10.0.0.5:1883', push: 'ws://10.0.0.5:9000/push' }), {
+    pushUrl: 'ws://10.0.0.5:9000/push',
+    cloudUrl: 'http://10.0.0.5:9000',
+  })
+  t.same(channelUrls({ broker: 'mqtt://10.0.0.5:1883', cloud: 'http://files.example:81' }), {
+    pushUrl: undefined,
+    cloudUrl: 'http://files.example:81',
+  })
   t.end()
 })

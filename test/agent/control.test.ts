@@ -29,7 +29,11 @@ t.test('a running agent answers status and switch requests on its 0600 control s
   raw.destroy()
   t.ok(await cloud.logs.waitFor((l) => l.msg === 'control request refused'))
 
-  await t.rejects(sendControl(dataDir, { op: 'reboot' } as unknown as ControlRequest), { code: 'ECONTROL', message: /bad request/ }, 'the client reports a refusal')
+  await t.rejects(
+    sendControl(dataDir, { op: 'reboot' } as unknown as ControlRequest),
+    { code: 'ECONTROL', message: /bad request/ },
+    'the client reports a refusal',
+  )
 
   // A connection that fails on the agent's side (as when a client resets it) is closed and forgotten.
   const serverSide = once(server, 'connection') as Promise<[Socket]>

@@ -16,12 +16,31 @@ import { within } from '../fixtures/wait.js'
 function source(t: Test, port: number, extra: Partial<GpsdOptions> = {}): { gpsd: GpsdSource; clock: ManualClock; logs: LogCapture } {
   const clock = new ManualClock()
   const logs = new LogCapture()
-  const gpsd = new GpsdSource({ host: '127.0.0.1', port, clock, log: logs.logger(), maxAgeMs: 5000, random: () => 1, backoff: { baseMs: 100, capMs: 400 }, ...extra })
+  const gpsd = new GpsdSource({
+    host: '127.0.0.1',
+    port,
+    clock,
+    log: logs.logger(),
+    maxAgeMs: 5000,
+    random: () => 1,
+    backoff: { baseMs: 100, capMs: 400 },
+    ...extra,
+  })
   onEnd(t, () => gpsd.stop())
   return { gpsd, clock, logs }
 }
 
-const tpv = (extra: object = {}): object => ({ class: 'TPV', device: '/dev/ttyAMA0', mode: 3, time: '2026-01-01T12:00:00.000Z', lat: 55.9486, lon: -3.1999, eph: 12.5, speed: 1.389, ...extra })
+const tpv = (extra: object = {}): object => ({
+  class: 'TPV',
+  device: '/dev/ttyAMA0',
+  mode: 3,
+  time: '2026-01-01T12:00:00.000Z',
+  lat: 55.9486,
+  lon: -3.1999,
+  eph: 12.5,
+  speed: 1.389,
+  ...extra,
+})
 
 t.test('gpsd: asks to watch, keeps the last TPV position, and has no fix when gpsd says so or the fix is too old', async (t) => {
   const server = await fakeGpsd(t)
@@ -43,7 +62,11 @@ t.test('gpsd: asks to watch, keeps the last TPV position, and has no fix when gp
   t.equal(gpsd.fix(clock.now()), null, 'older than the maximum age: no fix')
 
   client.send(tpv({ lat: 55.95, eph: undefined, epx: 4, epy: 9, speed: undefined }))
-  t.same((await once(gpsd, 'fix'))[0], { lat: 55.95, lon: -3.1999, accuracy: 9, speed: 0 }, 'no eph: the larger of epx and epy; no speed: standing')
+  t.same(
+    (await once(gpsd, 'fix'))[0],
+    { lat: 55.95, lon: -3.1999, accuracy: 9, speed: 0 },
+    'no eph: the larger of epx and epy; no speed: standing',
+  )
   client.send(tpv({ eph: undefined }))
   t.equal(((await once(gpsd, 'fix'))[0] as { accuracy: number }).accuracy, UNKNOWN_ACCURACY_M, 'no error estimate at all: a cautious 100 m')
   client.send(tpv({ eph: 250_000, speed: 5000 }))
@@ -93,7 +116,10 @@ t.test('gpsd: malformed lines are logged and skipped, and the next good report s
   ])
   t.equal(reasons.length, 7, 'the rest of the long line is dropped without a second complaint')
   t.equal(logs.lines.filter((l) => l.msg === 'gpsd line skipped').length, reasons.length, 'each skipped line is logged')
-  t.ok(logs.lines.every((l) => typeof l.line !== 'string' || l.line.length <= 200), 'logged lines are cut short')
+  t.ok(
+    logs.lines.every((l) => typeof l.line !== 'string' || l.line.length <= 200),
+    'logged lines are cut short',
+  )
   t.equal(gpsd.state, 'watching', 'the connection stays up')
 })
 
@@ -131,14 +157,24 @@ t.test('gpsd: reconnects with capped backoff on the injected clock, keeping the 
 })
 
 const gpsfake = findProgram('gpsfake')
-const noGpsfake = gpsfake && findProgram('gpsd') ? false : 'gpsfake or gpsd is not installed (Debian: apt-get install gpsd gpsd-clients python3-gps; .ci/run does this as root)'
+const noGpsfake =
+  gpsfake && findProgram('gpsd')
+    ? false
+    : 'gpsfake or gpsd is not installed (Debian: apt-get install gpsd gpsd-clients python3-gps; .ci/run does this as root)'
 
 t.test('gpsd for real: positions from an NMEA log replayed by gpsfake through gpsd', { skip: noGpsfake }, async (t) => {
   const port = await freePort()
   const fake = startGpsfake(t, gpsfake as string, port, ROYAL_MILE_NMEA, tempDir(t))
   const logs = new LogCapture()
   // Real time here: gpsd may take a moment to listen, and the source retries on its own (50 ms doubling to 0.5 s).
-  const gpsd = new GpsdSource({ host: '127.0.0.1', port, clock: new SystemClock(), log: logs.logger(), maxAgeMs: 5000, backoff: { baseMs: 50, capMs: 500 } })
+  const gpsd = new GpsdSource({
+    host: '127.0.0.1',
+    port,
+    clock: new SystemClock(),
+    log: logs.logger(),
+    maxAgeMs: 5000,
+    backoff: { baseMs: 50, capMs: 500 },
+  })
   onEnd(t, () => gpsd.stop())
   const fixes: { lat: number; lon: number; accuracy: number; speed: number }[] = []
   const enough = new Promise<void>((resolve) =>
@@ -148,13 +184,24 @@ t.test('gpsd for real: positions from an NMEA log replayed by gpsfake through gp
     }),
   )
   gpsd.start()
-  await within(20_000, 'five fixes from gpsfake', enough, () => `(gpsfake said: ${fake.stderr()}; source log: ${JSON.stringify(logs.lines.slice(-3))})`)
+  await within(
+    20_000,
+    'five fixes from gpsfake',
+    enough,
+    () => `(gpsfake said: ${fake.stderr()}; source log: ${JSON.stringify(logs.lines.slice(-3))})`,
+  )
   for (const fix of fixes) {
     const nearest = Math.min(...ROYAL_MILE.map((p) => Math.hypot(p.lat - fix.lat, p.lon - fix.lon)))
     t.ok(nearest < 1e-6, `${fix.lat},${fix.lon} is a position of the log`)
     t.ok(fix.accuracy > 0 && fix.accuracy <= 100, `accuracy ${fix.accuracy} m`)
   }
-  t.ok(fixes.some((fix) => fix.accuracy < 100), "accuracy comes from gpsd's error estimate once it has one")
-  t.ok(fixes.some((fix) => Math.abs(fix.speed - 1.389) < 0.01), 'speed: the log says 2.7 knots, 1.389 m/s')
+  t.ok(
+    fixes.some((fix) => fix.accuracy < 100),
+    "accuracy comes from gpsd's error estimate once it has one",
+  )
+  t.ok(
+    fixes.some((fix) => Math.abs(fix.speed - 1.389) < 0.01),
+    'speed: the log says 2.7 knots, 1.389 m/s',
+  )
   t.ok(gpsd.fix(Date.now()), 'the source has a fix')
 })

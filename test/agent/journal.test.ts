@@ -25,7 +25,12 @@ t.test('the journal keeps the last 200 finished commands and never lowers lastSe
 
 t.test('an unpaired device refuses every command', (t) => {
   const owner = makeOwner(t)
-  const verdict = verifyCommand(JSON.stringify(signed(owner, 'p', 'locate', {}, 1000)), { deviceId: 'p', ownerKey: undefined, now: 1000, lastSeq: 0 })
+  const verdict = verifyCommand(JSON.stringify(signed(owner, 'p', 'locate', {}, 1000)), {
+    deviceId: 'p',
+    ownerKey: undefined,
+    now: 1000,
+    lastSeq: 0,
+  })
   t.match(verdict, { ok: false, reason: 'this device is not paired with an owner' })
   t.end()
 })

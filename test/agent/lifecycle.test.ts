@@ -1,4 +1,7 @@
-/** The agent's life: F1 sequence numbers across restarts and crashes without a settings write per beat; a start that fails part-way still stops cleanly. */
+/**
+ * The agent's life: F1 sequence numbers across restarts and crashes without a settings write per beat; a start that fails part-way still
+ * stops cleanly.
+ */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -26,43 +29,51 @@ async function beats(cloud: Cloud, agent: Agent, count: number, intervalMs = 30_
   return seqs
 }
 
-const nextSeqOnDisk = (dataDir: string): number => (JSON.parse(readFileSync(join(dataDir, 'settings.json'), 'utf8')) as { nextSeq: number }).nextSeq
+const nextSeqOnDisk = (dataDir: string): number =>
+  (JSON.parse(readFileSync(join(dataDir, 'settings.json'), 'utf8')) as { nextSeq: number }).nextSeq
 
-t.test('F1 heartbeat seqs reserved in blocks: settings.json is written once per block, not per beat; seqs keep rising across a clean restart and a crash', async (t) => {
-  const cloud = await startCloud(t)
-  const secret = await addDevice(cloud, 'phone-a')
-  const dataDir = tempDir(t)
-  const settingsPath = join(dataDir, 'settings.json')
-  const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-  await agentConnected(first)
-  const sent = await beats(cloud, first, 1)
-  t.equal(nextSeqOnDisk(dataDir), 4, 'the first beat reserved seqs 0-3 on disk')
-  const written = statSync(settingsPath)
-  sent.push(...(await beats(cloud, first, 3)))
-  const after = statSync(settingsPath)
-  t.same([after.ino, after.mtimeMs], [written.ino, written.mtimeMs], 'three more beats did not rewrite settings.json')
-  sent.push(...(await beats(cloud, first, 2)))
-  t.same(sent, [0, 1, 2, 3, 4, 5])
-  t.equal(nextSeqOnDisk(dataDir), 8, 'the fifth beat reserved the next block')
-  await first.stop()
-  t.equal(nextSeqOnDisk(dataDir), 6, 'a clean stop gives the rest of the block back')
+t.test(
+  'F1 heartbeat seqs reserved in blocks: settings.json is written once per block, not per beat; seqs keep rising across a clean ' +
+    'restart and a crash',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const secret = await addDevice(cloud, 'phone-a')
+    const dataDir = tempDir(t)
+    const settingsPath = join(dataDir, 'settings.json')
+    const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
+    await agentConnected(first)
+    const sent = await beats(cloud, first, 1)
+    t.equal(nextSeqOnDisk(dataDir), 4, 'the first beat reserved seqs 0-3 on disk')
+    const written = statSync(settingsPath)
+    sent.push(...(await beats(cloud, first, 3)))
+    const after = statSync(settingsPath)
+    t.same([after.ino, after.mtimeMs], [written.ino, written.mtimeMs], 'three more beats did not rewrite settings.json')
+    sent.push(...(await beats(cloud, first, 2)))
+    t.same(sent, [0, 1, 2, 3, 4, 5])
+    t.equal(nextSeqOnDisk(dataDir), 8, 'the fifth beat reserved the next block')
+    await first.stop()
+    t.equal(nextSeqOnDisk(dataDir), 6, 'a clean stop gives the rest of the block back')
 
-  const second = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-  await agentConnected(second)
-  t.same(await beats(cloud, second, 1), [6], 'after a clean restart the next seq follows on')
-  // A crash now: the disk holds what it held while the phone ran; the clean stop's write never happened.
-  const onDiskWhileRunning = readFileSync(settingsPath)
-  await second.stop()
-  writeFileSync(settingsPath, onDiskWhileRunning)
+    const second = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
+    await agentConnected(second)
+    t.same(await beats(cloud, second, 1), [6], 'after a clean restart the next seq follows on')
+    // A crash now: the disk holds what it held while the phone ran; the clean stop's write never happened.
+    const onDiskWhileRunning = readFileSync(settingsPath)
+    await second.stop()
+    writeFileSync(settingsPath, onDiskWhileRunning)
 
-  const third = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-  await agentConnected(third)
-  const [afterCrash] = await beats(cloud, third, 1)
-  t.equal(afterCrash, 10, 'after a crash the seq skips the rest of one block and reuses none')
-  cloud.broker.store.flush()
-  const stored = cloud.broker.store.history('phone-a', 20).map((hb) => hb.seq).reverse()
-  t.same(stored, [0, 1, 2, 3, 4, 5, 6, 10], 'the cloud got strictly increasing seqs')
-})
+    const third = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
+    await agentConnected(third)
+    const [afterCrash] = await beats(cloud, third, 1)
+    t.equal(afterCrash, 10, 'after a crash the seq skips the rest of one block and reuses none')
+    cloud.broker.store.flush()
+    const stored = cloud.broker.store
+      .history('phone-a', 20)
+      .map((hb) => hb.seq)
+      .reverse()
+    t.same(stored, [0, 1, 2, 3, 4, 5, 6, 10], 'the cloud got strictly increasing seqs')
+  },
+)
 
 t.test('F1 a heartbeat whose seqs cannot be reserved is not sent, is logged, and the next one goes out', async (t) => {
   const cloud = await startCloud(t)
@@ -173,7 +184,15 @@ t.test('F2 a lost-mode command that finishes after the heartbeats stopped does n
   const { agent, clock } = await lonelyAgent(t, {})
   await agent.start()
   await agent.stop()
-  const command = { id: 'c1', device: 'phone-a', type: 'lost-mode', args: { on: true, message: 'Lost', phone: '555' }, issuedAt: 0, expiresAt: 1, seq: 1 } as const
+  const command = {
+    id: 'c1',
+    device: 'phone-a',
+    type: 'lost-mode',
+    args: { on: true, message: 'Lost', phone: '555' },
+    issuedAt: 0,
+    expiresAt: 1,
+    seq: 1,
+  } as const
   t.match(await agent.run(command as unknown as Parameters<Agent['run']>[0]), { state: 'succeeded' })
   t.equal(clock.waiting, 0, 'no heartbeat timer')
 })

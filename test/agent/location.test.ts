@@ -27,13 +27,21 @@ t.test('a route is walked at its speed, interpolated, and loops back to its star
 
 t.test('GPX tracks and routes are read; a broken file says what is wrong', (t) => {
   const dir = t.testdir({
-    'track.gpx': `<?xml version="1.0"?><gpx><trk><trkseg><trkpt lat="55.1" lon="-3.1"><time>x</time></trkpt><trkpt lon='-3.2' lat='55.2'/></trkseg></trk></gpx>`,
+    'track.gpx':
+      `<?xml version="1.0"?><gpx><trk><trkseg><trkpt lat="55.1" lon="-3.1"><time>x</time></trkpt><trkpt lon='-3.2' ` +
+      `lat='55.2'/></trkseg></trk></gpx>`,
     'route.gpx': `<gpx><rte><rtept lat="1" lon="2"/><rtept lat="3" lon="4"/></rte></gpx>`,
     'bad.gpx': `<gpx><trk><trkpt lat="abc" lon="1"/></trk></gpx>`,
     'short.gpx': `<gpx><trk><trkpt lat="1" lon="1"/></trk></gpx>`,
   })
-  t.same(readGpx(join(dir, 'track.gpx')), [{ lat: 55.1, lon: -3.1 }, { lat: 55.2, lon: -3.2 }])
-  t.same(readGpx(join(dir, 'route.gpx')), [{ lat: 1, lon: 2 }, { lat: 3, lon: 4 }])
+  t.same(readGpx(join(dir, 'track.gpx')), [
+    { lat: 55.1, lon: -3.1 },
+    { lat: 55.2, lon: -3.2 },
+  ])
+  t.same(readGpx(join(dir, 'route.gpx')), [
+    { lat: 1, lon: 2 },
+    { lat: 3, lon: 4 },
+  ])
   t.throws(() => readGpx(join(dir, 'bad.gpx')), /no valid lat\/lon/)
   t.throws(() => readGpx(join(dir, 'short.gpx')), /at least two/)
   t.end()

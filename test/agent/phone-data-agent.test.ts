@@ -33,8 +33,15 @@ t.test('F2: a wipe removes contacts and notes and keeps the sdcard photos and re
   t.equal(kept.bytes, contact.size + note.size)
   t.same(await data.list('contacts'), [])
   t.same(await data.list('notes'), [])
-  t.same((await data.list('photos')).map((p) => p.id), [photo.id], 'photos on the sdcard stay')
-  t.same((await data.list('recordings')).map((r) => r.id), [rec.id])
+  t.same(
+    (await data.list('photos')).map((p) => p.id),
+    [photo.id],
+    'photos on the sdcard stay',
+  )
+  t.same(
+    (await data.list('recordings')).map((r) => r.id),
+    [rec.id],
+  )
   const erased = await wipeData(dataDir, { keepSdcard: false })
   t.equal(erased.bytes, photo.size + rec.size)
   t.notOk(existsSync(join(dataDir, 'sdcard')))

@@ -1,4 +1,6 @@
-/** The phone's file formats (S1, M2, M3): EXIF JPEG photos read back by an independent reader, vCard 3.0 contacts, notes, WAV recordings. */
+/**
+ * The phone's file formats (S1, M2, M3): EXIF JPEG photos read back by an independent reader, vCard 3.0 contacts, notes, WAV recordings.
+ */
 import t from 'tap'
 import exifr from 'exifr'
 import jpeg from 'jpeg-js'
@@ -10,25 +12,36 @@ import { makeWav, SAMPLE_RATE, wavDuration } from '../../agent/phone-data/wav.js
 
 const TAKEN = Date.UTC(2025, 5, 3, 14, 7, 9, 250)
 
-t.test('S1/M2: a photo is a decodable JPEG whose EXIF time, GPS position and camera an independent reader (exifr) reads back', async (t) => {
-  const photo = makePhoto({ takenAt: TAKEN, lat: 55.948612, lon: -3.199935, make: 'Xiaomi', model: '13 Pro' }, 7)
-  t.same([...photo.subarray(0, 4)], [0xff, 0xd8, 0xff, 0xe1], 'an EXIF JPEG: APP1 right after the start of image')
-  const pixels = jpeg.decode(photo)
-  t.equal(pixels.width, 256)
-  t.equal(pixels.height, 192)
-  t.ok(photo.length > 8_000 && photo.length < 60_000, `a phone-sized small photo (${photo.length} bytes)`)
+t.test(
+  'S1/M2: a photo is a decodable JPEG whose EXIF time, GPS position and camera an independent reader (exifr) reads back',
+  async (t) => {
+    const photo = makePhoto({ takenAt: TAKEN, lat: 55.948612, lon: -3.199935, make: 'Xiaomi', model: '13 Pro' }, 7)
+    t.same([...photo.subarray(0, 4)], [0xff, 0xd8, 0xff, 0xe1], 'an EXIF JPEG: APP1 right after the start of image')
+    const pixels = jpeg.decode(photo)
+    t.equal(pixels.width, 256)
+    t.equal(pixels.height, 192)
+    t.ok(photo.length > 8_000 && photo.length < 60_000, `a phone-sized small photo (${photo.length} bytes)`)
 
-  const raw = await exifr.parse(photo, { reviveValues: false })
-  t.match(raw, { Make: 'Xiaomi', Model: '13 Pro', DateTimeOriginal: '2025:06:03 14:07:09', OffsetTimeOriginal: '+00:00', SubSecTimeOriginal: '250', GPSLatitudeRef: 'N', GPSLongitudeRef: 'W' })
-  const gps = await exifr.gps(photo)
-  t.ok(Math.abs(gps.latitude - 55.948612) < 1e-6 && Math.abs(gps.longitude + 3.199935) < 1e-6, 'GPS to well under a metre')
-  t.same(await readPhotoMeta(photo), { takenAt: TAKEN, lat: 55.948612, lon: -3.199935, camera: 'Xiaomi 13 Pro' })
+    const raw = await exifr.parse(photo, { reviveValues: false })
+    t.match(raw, {
+      Make: 'Xiaomi',
+      Model: '13 Pro',
+      DateTimeOriginal: '2025:06:03 14:07:09',
+      OffsetTimeOriginal: '+00:00',
+      SubSecTimeOriginal: '250',
+      GPSLatitudeRef: 'N',
+      GPSLongitudeRef: 'W',
+    })
+    const gps = await exifr.gps(photo)
+    t.ok(Math.abs(gps.latitude - 55.948612) < 1e-6 && Math.abs(gps.longitude + 3.199935) < 1e-6, 'GPS to well under a metre')
+    t.same(await readPhotoMeta(photo), { takenAt: TAKEN, lat: 55.948612, lon: -3.199935, camera: 'Xiaomi 13 Pro' })
 
-  const south = makePhoto({ takenAt: TAKEN, lat: -33.8688, lon: 151.2093, make: 'Google', model: 'Pixel 8' }, 8)
-  t.match(await exifr.parse(south, { reviveValues: false }), { GPSLatitudeRef: 'S', GPSLongitudeRef: 'E' })
-  t.match(await readPhotoMeta(south), { lat: -33.8688, lon: 151.2093, camera: 'Google Pixel 8' })
-  t.not(jpeg.decode(south).data.compare(pixels.data), 0, 'each photo has its own pixels')
-})
+    const south = makePhoto({ takenAt: TAKEN, lat: -33.8688, lon: 151.2093, make: 'Google', model: 'Pixel 8' }, 8)
+    t.match(await exifr.parse(south, { reviveValues: false }), { GPSLatitudeRef: 'S', GPSLongitudeRef: 'E' })
+    t.match(await readPhotoMeta(south), { lat: -33.8688, lon: 151.2093, camera: 'Google Pixel 8' })
+    t.not(jpeg.decode(south).data.compare(pixels.data), 0, 'each photo has its own pixels')
+  },
+)
 
 t.test('a photo taken without a location fix has no GPS in its EXIF', async (t) => {
   const photo = makePhoto({ takenAt: TAKEN, lat: null, lon: null, make: 'Xiaomi', model: '' }, 1)
@@ -43,7 +56,11 @@ t.test('a JPEG without EXIF, or no JPEG at all, has null metadata', async (t) =>
   t.same(await readPhotoMeta(Buffer.from('not a picture')), none)
   // withExif also handles a JPEG that has no JFIF header to replace.
   const bare = Buffer.concat([plain.subarray(0, 2), plain.subarray(4 + plain.readUInt16BE(4) - 2)])
-  t.match(await readPhotoMeta(withExif(bare, { takenAt: TAKEN, lat: 1, lon: 2, make: 'A', model: 'B' })), { takenAt: TAKEN, lat: 1, lon: 2 })
+  t.match(await readPhotoMeta(withExif(bare, { takenAt: TAKEN, lat: 1, lon: 2, make: 'A', model: 'B' })), {
+    takenAt: TAKEN,
+    lat: 1,
+    lon: 2,
+  })
 })
 
 /** The photo's bytes with one ASCII run replaced by another of the same length. */
@@ -83,7 +100,8 @@ t.test('M3: a contact is a vCard 3.0 any address book reads, and it reads back',
   const card = toVcard({ uid: 'u-1', name: 'Ana María de la Cruz', phone: '+34 600 123 456', email: 'ana@example.com', rev })
   t.equal(
     card,
-    'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u-1\r\nFN:Ana María de la Cruz\r\nN:Cruz;Ana María de la;;;\r\nTEL;TYPE=CELL:+34 600 123 456\r\nEMAIL;TYPE=INTERNET:ana@example.com\r\nREV:2026-01-02T03:04:05Z\r\nEND:VCARD\r\n',
+    'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u-1\r\nFN:Ana María de la Cruz\r\nN:Cruz;Ana María de la;;;\r\n' +
+      'TEL;TYPE=CELL:+34 600 123 456\r\nEMAIL;TYPE=INTERNET:ana@example.com\r\nREV:2026-01-02T03:04:05Z\r\nEND:VCARD\r\n',
   )
   t.same(parseVcard(card), { uid: 'u-1', name: 'Ana María de la Cruz', phone: '+34 600 123 456', email: 'ana@example.com', rev })
 
@@ -113,7 +131,10 @@ t.test('a recording is a valid 16-bit PCM mono WAV whose duration is read back f
   t.equal(wav.toString('latin1', 0, 4), 'RIFF')
   t.equal(wav.readUInt32LE(4), wav.length - 8, 'RIFF size')
   t.equal(wav.toString('latin1', 8, 16), 'WAVEfmt ')
-  t.same([wav.readUInt16LE(20), wav.readUInt16LE(22), wav.readUInt32LE(24), wav.readUInt32LE(28), wav.readUInt16LE(32), wav.readUInt16LE(34)], [1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16])
+  t.same(
+    [wav.readUInt16LE(20), wav.readUInt16LE(22), wav.readUInt32LE(24), wav.readUInt32LE(28), wav.readUInt16LE(32), wav.readUInt16LE(34)],
+    [1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16],
+  )
   t.equal(wav.toString('latin1', 36, 40), 'data')
   t.equal(wav.readUInt32LE(40), 2.5 * SAMPLE_RATE * 2)
   t.equal(wavDuration(wav), 2.5)

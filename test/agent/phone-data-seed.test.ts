@@ -34,13 +34,21 @@ t.test('M2: the same seed on the same day gives the same files, byte for byte; a
     const clock = new ManualClock(NOW + i * 3_600_000)
     const result = await seedPhoneData(new PhoneFiles({ dataDir: dir, clock }), { counts, seed: seeds[i] as number, now: clock.now() })
     t.same(result.counts, counts)
-    t.equal(result.bytes, [...snapshot(dir).values()].reduce((n, [b]) => n + b.length, 0), 'bytes counted')
+    t.equal(
+      result.bytes,
+      [...snapshot(dir).values()].reduce((n, [b]) => n + b.length, 0),
+      'bytes counted',
+    )
   }
   const [a, b, c] = dirs.map(snapshot) as [Map<string, [Buffer, number]>, Map<string, [Buffer, number]>, Map<string, [Buffer, number]>]
   t.equal(a.size, 20)
   t.same([...a.keys()].sort(), [...b.keys()].sort())
-  for (const [path, [bytes, mtime]] of a) t.ok(bytes.equals((b.get(path) as [Buffer, number])[0]) && mtime === (b.get(path) as [Buffer, number])[1], `${path} identical`)
-  t.notOk([...c.keys()].some((path) => a.has(path)), 'another seed, other files')
+  for (const [path, [bytes, mtime]] of a)
+    t.ok(bytes.equals((b.get(path) as [Buffer, number])[0]) && mtime === (b.get(path) as [Buffer, number])[1], `${path} identical`)
+  t.notOk(
+    [...c.keys()].some((path) => a.has(path)),
+    'another seed, other files',
+  )
 })
 
 t.test('S1: seeded items look like a real phone: photos around the city over past months, named contacts, notes, recordings', async (t) => {
@@ -52,7 +60,11 @@ t.test('S1: seeded items look like a real phone: photos around the city over pas
   for (const p of photos) {
     const { takenAt, lat, lon, camera } = p.meta as { takenAt: number; lat: number; lon: number; camera: string }
     t.ok(takenAt < Date.UTC(2026, 2, 15) && takenAt > NOW - 182 * DAY, `${p.id} taken in the past months`)
-    t.equal(p.id, `IMG_${new Date(takenAt).toISOString().replace(/[-:]/g, '').replace('T', '_').replace('.', '_').slice(0, 19)}.jpg`, 'named after its capture time')
+    t.equal(
+      p.id,
+      `IMG_${new Date(takenAt).toISOString().replace(/[-:]/g, '').replace('T', '_').replace('.', '_').slice(0, 19)}.jpg`,
+      'named after its capture time',
+    )
     t.equal(p.modifiedAt, takenAt, 'the file dates from the photo')
     t.ok(Math.abs(lat - EDINBURGH.lat) < 0.06 && Math.abs(lon - EDINBURGH.lon) < 0.1, `${lat},${lon} within a few km of Edinburgh`)
     t.match(camera, /^(Xiaomi|Google|Samsung|Apple) /)
@@ -71,7 +83,12 @@ t.test('S1: seeded items look like a real phone: photos around the city over pas
   t.ok((await data.list('recordings')).every((r) => typeof r.meta.durationS === 'number' && r.meta.durationS >= 2 && r.meta.durationS < 30))
 
   const paris = new PhoneFiles({ dataDir: tempDir(t), clock })
-  await seedPhoneData(paris, { counts: { photos: 2, contacts: 0, notes: 0, recordings: 0 }, seed: 3, now: NOW, near: { lat: 48.8566, lon: 2.3522 } })
+  await seedPhoneData(paris, {
+    counts: { photos: 2, contacts: 0, notes: 0, recordings: 0 },
+    seed: 3,
+    now: NOW,
+    near: { lat: 48.8566, lon: 2.3522 },
+  })
   t.ok((await paris.list('photos')).every((p) => Math.abs((p.meta.lat as number) - 48.8566) < 0.06))
 })
 
@@ -82,7 +99,8 @@ t.test('seeding adds to what the phone has, even with the same seed, and reports
   const small = { photos: 2, contacts: 3, notes: 2, recordings: 2 }
   await seedPhoneData(data, { counts: small, seed: 5, now: NOW })
   await seedPhoneData(data, { counts: small, seed: 5, now: NOW })
-  for (const category of CATEGORIES) t.equal((await data.list(category)).length, small[category] * 2 + (category === 'contacts' ? 1 : 0), category)
+  for (const category of CATEGORIES)
+    t.equal((await data.list(category)).length, small[category] * 2 + (category === 'contacts' ? 1 : 0), category)
   t.ok(await data.get('contacts', mine.id), 'nothing there before is touched')
   const photos = (await data.list('photos')).map((p) => p.meta.takenAt as number).sort()
   t.equal(new Set(photos).size, 4, 'a taken name moves the capture time on by a millisecond')

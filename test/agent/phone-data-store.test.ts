@@ -1,4 +1,6 @@
-/** The phone's data as real files (S1-S4): add, list, edit, delete, cloud writes, ids, errors, mtimes from the clock, listing 1,000 photos. */
+/**
+ * The phone's data as real files (S1-S4): add, list, edit, delete, cloud writes, ids, errors, mtimes from the clock, listing 1,000 photos.
+ */
 import t, { type Test } from 'tap'
 import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -25,7 +27,12 @@ t.test('S1: the user adds a contact, a note, a photo and a recording; each is a 
 
   clock.advance(1234)
   const contact = await data.add({ category: 'contacts', name: ' Alice Smith ', phone: '+44 7700 900123', email: '' })
-  t.match(contact, { category: 'contacts', id: /^[0-9a-f-]{36}\.vcf$/, meta: { name: 'Alice Smith', phone: '+44 7700 900123', email: null }, modifiedAt: START + 1234 })
+  t.match(contact, {
+    category: 'contacts',
+    id: /^[0-9a-f-]{36}\.vcf$/,
+    meta: { name: 'Alice Smith', phone: '+44 7700 900123', email: null },
+    modifiedAt: START + 1234,
+  })
   t.equal(contact.path, join(dir, 'contacts', contact.id))
   t.match(readFileSync(contact.path, 'utf8'), /^BEGIN:VCARD\r\nVERSION:3\.0\r\nUID:[0-9a-f-]{36}\r\nFN:Alice Smith\r\n/)
   t.equal(Math.round(statSync(contact.path).mtimeMs), START + 1234, "the file's mtime is the phone's clock")
@@ -50,7 +57,11 @@ t.test('S1: the user adds a contact, a note, a photo and a recording; each is a 
   t.equal((await data.read('notes', note.id)).toString(), 'Shopping\nmilk\neggs\n')
   t.same(await data.get('photos', photo.id), photo)
   t.equal(photo.sha256, (await import('node:crypto')).createHash('sha256').update(readFileSync(photo.path)).digest('hex'))
-  t.same((await data.list('photos')).map((p) => p.id), [older.id, photo.id].sort(), 'listed by id')
+  t.same(
+    (await data.list('photos')).map((p) => p.id),
+    [older.id, photo.id].sort(),
+    'listed by id',
+  )
   t.equal(changes.length, 6)
   t.same(changes.slice(0, 2), [`added contacts/${contact.id}`, `added notes/${note.id}`])
   t.same(readdirSync(join(dir, 'contacts')), [contact.id], 'no temporary files left behind')
@@ -59,7 +70,10 @@ t.test('S1: the user adds a contact, a note, a photo and a recording; each is a 
 t.test('two photos taken in the same millisecond get different names', async (t) => {
   const { data } = phone(t)
   const photos = await Promise.all([1, 2, 3].map(() => data.add({ category: 'photos' })))
-  t.same(photos.map((p) => p.id), ['IMG_20260101_000000_000.jpg', 'IMG_20260101_000000_001.jpg', 'IMG_20260101_000000_002.jpg'])
+  t.same(
+    photos.map((p) => p.id),
+    ['IMG_20260101_000000_000.jpg', 'IMG_20260101_000000_001.jpg', 'IMG_20260101_000000_002.jpg'],
+  )
   t.equal((await data.add({ category: 'photos' })).id, 'IMG_20260101_000000_003.jpg', 'a name on disk is taken too')
   t.equal(fileStamp(Date.UTC(2025, 11, 31, 23, 59, 58, 7)), '20251231_235958_007')
 })
@@ -71,7 +85,11 @@ t.test('S1: the user edits a contact and a note; a field left out keeps its valu
   const renamed = await data.edit('contacts', contact.id, { category: 'contacts', name: 'Robert Jones' })
   t.same(renamed.meta, { name: 'Robert Jones', phone: '111', email: 'bob@example.com' })
   t.equal(renamed.modifiedAt, START + 60_000)
-  t.match(readFileSync(renamed.path, 'utf8'), new RegExp(`UID:${contact.id.replace('.vcf', '')}\r\n[\\s\\S]*REV:2026-01-01T00:01:00Z`), 'same UID, new REV')
+  t.match(
+    readFileSync(renamed.path, 'utf8'),
+    new RegExp(`UID:${contact.id.replace('.vcf', '')}\r\n[\\s\\S]*REV:2026-01-01T00:01:00Z`),
+    'same UID, new REV',
+  )
   const cleared = await data.edit('contacts', contact.id, { category: 'contacts', name: 'Robert Jones', phone: '222', email: ' ' })
   t.same(cleared.meta, { name: 'Robert Jones', phone: '222', email: null })
 
@@ -131,15 +149,31 @@ t.test('bad input gets a clear error with a code, and the store keeps working', 
   const photo = await data.add({ category: 'photos' })
   const rec = await data.add({ category: 'recordings' })
   const contact = await data.add({ category: 'contacts', name: 'Dan' })
-  await t.rejects(data.edit('photos', photo.id, { category: 'photos' }), { code: 'NOT_EDITABLE', message: 'photos cannot be edited on the phone, only taken and deleted' })
+  await t.rejects(data.edit('photos', photo.id, { category: 'photos' }), {
+    code: 'NOT_EDITABLE',
+    message: 'photos cannot be edited on the phone, only taken and deleted',
+  })
   await t.rejects(data.edit('recordings', rec.id, { category: 'recordings' }), { code: 'NOT_EDITABLE' })
-  await t.rejects(data.edit('contacts', 'nobody.vcf', { category: 'contacts', name: 'X' }), { code: 'NOT_FOUND', message: 'no contacts item "nobody.vcf" on this phone' })
+  await t.rejects(data.edit('contacts', 'nobody.vcf', { category: 'contacts', name: 'X' }), {
+    code: 'NOT_FOUND',
+    message: 'no contacts item "nobody.vcf" on this phone',
+  })
   await t.rejects(data.read('notes', 'nothing.txt'), { code: 'NOT_FOUND' })
-  await t.rejects(data.edit('contacts', contact.id, { category: 'notes', title: 'x' }), { code: 'BAD_INPUT', message: 'the changes are for notes, not contacts' })
+  await t.rejects(data.edit('contacts', contact.id, { category: 'notes', title: 'x' }), {
+    code: 'BAD_INPUT',
+    message: 'the changes are for notes, not contacts',
+  })
   for (const id of ['../x.vcf', 'a/b.vcf', '.hidden.vcf', 'x.jpg', '', 'x'.repeat(200) + '.vcf', '..'])
-    await t.rejects(data.get('contacts', id), { code: 'BAD_ID', message: /an id is a file name in the contacts folder, like <uuid>\.vcf/ }, `id ${JSON.stringify(id).slice(0, 20)}`)
+    await t.rejects(
+      data.get('contacts', id),
+      { code: 'BAD_ID', message: /an id is a file name in the contacts folder, like <uuid>\.vcf/ },
+      `id ${JSON.stringify(id).slice(0, 20)}`,
+    )
   await t.rejects(data.read('photos', '../../settings.json'), { code: 'BAD_ID', message: /like IMG_20260101_120000_000\.jpg/ })
-  await t.rejects(data.list('videos' as Category), { code: 'BAD_CATEGORY', message: 'unknown category "videos": use one of photos, contacts, notes, recordings' })
+  await t.rejects(data.list('videos' as Category), {
+    code: 'BAD_CATEGORY',
+    message: 'unknown category "videos": use one of photos, contacts, notes, recordings',
+  })
   t.throws(() => checkCategory('music'), { code: 'BAD_CATEGORY' })
   const bad: [ItemInput, RegExp][] = [
     [{ category: 'photos', lat: 91, lon: 0 }, /latitude 91 is not between -90 and 90/],
@@ -159,7 +193,10 @@ t.test('bad input gets a clear error with a code, and the store keeps working', 
   for (const [input, message] of bad) await t.rejects(data.add(input), { message }, message.source)
   await t.rejects(data.edit('notes', 'x.txt', { category: 'notes', title: '' }), { code: 'BAD_INPUT' })
   t.equal((await data.list('contacts')).length, 1, 'still working')
-  t.notOk(readdirSync(join(dir, 'sdcard', 'DCIM', 'Camera')).some((n) => n.startsWith('.')), 'no temporary files')
+  t.notOk(
+    readdirSync(join(dir, 'sdcard', 'DCIM', 'Camera')).some((n) => n.startsWith('.')),
+    'no temporary files',
+  )
 })
 
 t.test('listing skips what is not an item and notices files changed behind its back', async (t) => {
@@ -169,7 +206,10 @@ t.test('listing skips what is not an item and notices files changed behind its b
   writeFileSync(join(notes, '.half-written.txt.tmp'), 'x')
   writeFileSync(join(notes, 'readme.md'), 'x')
   mkdirSync(join(notes, 'folder.txt'))
-  t.same((await data.list('notes')).map((n) => n.id), [note.id])
+  t.same(
+    (await data.list('notes')).map((n) => n.id),
+    [note.id],
+  )
   t.equal(await data.get('notes', 'folder.txt'), undefined, 'a folder is no item')
 
   writeFileSync(note.path, 'Changed elsewhere\n')

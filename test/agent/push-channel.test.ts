@@ -26,7 +26,16 @@ function channel(t: Test, url: string) {
   const clock = new ManualClock()
   const keepalive = new ManualClock()
   const logs = new LogCapture()
-  const push = new PushChannel({ url, deviceId: 'phone-a', secret: 's', clock, keepaliveClock: keepalive, log: logs.logger(), random: () => 0.5, pingMs: 1000 })
+  const push = new PushChannel({
+    url,
+    deviceId: 'phone-a',
+    secret: 's',
+    clock,
+    keepaliveClock: keepalive,
+    log: logs.logger(),
+    random: () => 0.5,
+    pingMs: 1000,
+  })
   t.teardown(() => push.stop())
   return { push, clock, keepalive, logs }
 }
@@ -120,7 +129,15 @@ t.test('X3 a notification the cloud sent before it heard the permission was revo
   push.start(false)
   await reach(push, 'connected')
   push.block()
-  const frame = { type: 'notification', id: '8f7d2c1e-0b6a-4b5e-9c3d-2a1f0e9d8c7b', kind: 'weather', title: 'late', body: '', createdAt: 1, expiresAt: 2 }
+  const frame = {
+    type: 'notification',
+    id: '8f7d2c1e-0b6a-4b5e-9c3d-2a1f0e9d8c7b',
+    kind: 'weather',
+    title: 'late',
+    body: '',
+    createdAt: 1,
+    expiresAt: 2,
+  }
   const gone = once(server as WebSocket, 'close')
   server?.send(JSON.stringify(frame))
   await gone

@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ManualClock } from '../../common/clock.js'
+import type { ManualClock } from '../../common/clock.js'
 import { verifyPayload } from '../../common/signing.js'
 import { LOST_MODE_GUARD_MS } from '../../agent/agent.js'
 import { startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
@@ -84,7 +84,11 @@ t.test('F2 wipe removes user data, keeps what its flags say, and reports counts 
   t.notOk(existsSync(join(dataDir, 'sdcard')))
   t.equal(agent.status().findDevice, false, 'pairing cleared: Find Device is off')
   while (cloud.broker.store.locationEnabled('phone-a')) await once(cloud.broker.store, 'status')
-  t.throws(() => cloud.broker.commands.submit('phone-a', signed(owner, 'phone-a', 'locate', {}, clock.now())), { code: 'NOT_ENABLED' }, 'the cloud knows the phone no longer has Find Device')
+  t.throws(
+    () => cloud.broker.commands.submit('phone-a', signed(owner, 'phone-a', 'locate', {}, clock.now())),
+    { code: 'NOT_ENABLED' },
+    'the cloud knows the phone no longer has Find Device',
+  )
   const smuggled = signed(owner, 'phone-a', 'locate', {}, clock.now())
   const answered = once(agent.remote, 'settled')
   cloud.broker.sendToDevice('phone-a', JSON.stringify(smuggled))
@@ -92,22 +96,28 @@ t.test('F2 wipe removes user data, keeps what its flags say, and reports counts 
   t.match(agent.remote.journal.entry(smuggled.id)?.result, { state: 'rejected' }, 'an unpaired phone obeys no one')
 })
 
-t.test('F3 with Find Device off a command is refused at once and nothing reaches the device; one that slips through is refused by the device', async (t) => {
-  const { cloud, clock, owner, agent } = await setup(t)
-  await agent.setSwitch('findDevice', false)
-  while (cloud.broker.store.locationEnabled('phone-a')) await once(cloud.broker.store, 'status')
-  const cmd = signed(owner, 'phone-a', 'lock', { message: 'x', phone: '1' }, clock.now())
-  t.throws(() => cloud.broker.commands.submit('phone-a', cmd), { code: 'NOT_ENABLED', message: 'this device has not enabled Find Device' })
-  t.match(cloud.broker.commands.get(cmd.id), { state: 'rejected', reason: 'this device has not enabled Find Device' })
-  t.equal(agent.remote.journal.entry(cmd.id), undefined, 'the device never saw it')
+t.test(
+  'F3 with Find Device off a command is refused at once and nothing reaches the device; one that slips through is refused by the device',
+  async (t) => {
+    const { cloud, clock, owner, agent } = await setup(t)
+    await agent.setSwitch('findDevice', false)
+    while (cloud.broker.store.locationEnabled('phone-a')) await once(cloud.broker.store, 'status')
+    const cmd = signed(owner, 'phone-a', 'lock', { message: 'x', phone: '1' }, clock.now())
+    t.throws(() => cloud.broker.commands.submit('phone-a', cmd), {
+      code: 'NOT_ENABLED',
+      message: 'this device has not enabled Find Device',
+    })
+    t.match(cloud.broker.commands.get(cmd.id), { state: 'rejected', reason: 'this device has not enabled Find Device' })
+    t.equal(agent.remote.journal.entry(cmd.id), undefined, 'the device never saw it')
 
-  const answered = once(agent.remote, 'settled')
-  const smuggled = signed(owner, 'phone-a', 'lock', { message: 'x', phone: '1' }, clock.now())
-  cloud.broker.sendToDevice('phone-a', JSON.stringify(smuggled))
-  await answered
-  t.match(agent.remote.journal.entry(smuggled.id)?.result, { state: 'rejected', reason: 'this device has not enabled Find Device' })
-  t.equal(agent.status().lock, null, 'nothing was executed')
-})
+    const answered = once(agent.remote, 'settled')
+    const smuggled = signed(owner, 'phone-a', 'lock', { message: 'x', phone: '1' }, clock.now())
+    cloud.broker.sendToDevice('phone-a', JSON.stringify(smuggled))
+    await answered
+    t.match(agent.remote.journal.entry(smuggled.id)?.result, { state: 'rejected', reason: 'this device has not enabled Find Device' })
+    t.equal(agent.status().lock, null, 'nothing was executed')
+  },
+)
 
 t.test('F4 Find Device cannot be switched off in lost mode, nor until 72 hours after it ended', async (t) => {
   const { cloud, clock, owner, agent } = await setup(t)
@@ -157,7 +167,10 @@ t.test('F2 a wipe interrupted by a crash finishes after restart and sends its re
   cloud.broker.commands.submit('phone-a', wipe)
   mkdirSync(join(dataDir, 'user'))
   writeFileSync(join(dataDir, 'user', 'left-over.jpg'), Buffer.alloc(2048))
-  writeFileSync(join(dataDir, 'commands.json'), JSON.stringify({ lastSeq: wipe.seq, entries: { [wipe.id]: { step: 'executing', command: wipe, reported: false } } }))
+  writeFileSync(
+    join(dataDir, 'commands.json'),
+    JSON.stringify({ lastSeq: wipe.seq, entries: { [wipe.id]: { step: 'executing', command: wipe, reported: false } } }),
+  )
   const finished = commandState(cloud, wipe.id)
   const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
   const view = await finished
@@ -167,17 +180,24 @@ t.test('F2 a wipe interrupted by a crash finishes after restart and sends its re
   t.equal(restarted.remote.journal.entry(wipe.id)?.step, 'done')
 })
 
-t.test('F2 when the journal cannot be written (a full disk) the command is not run, the owner is told why, and the phone carries on', async (t) => {
-  const { cloud, clock, owner, agent, dataDir } = await setup(t)
-  // The journal's temporary file cannot be created while a directory has its name: the write fails as on a full disk.
-  mkdirSync(join(dataDir, 'commands.json.tmp'))
-  const ring = await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))
-  t.match(ring, { state: 'failed', reason: /the phone could not record the command: EISDIR/ })
-  t.equal(agent.status().ringingUntil, null, 'it did not ring')
-  t.ok(cloud.logs.has('command journal could not be written'))
-  ;(await import('node:fs')).rmSync(join(dataDir, 'commands.json.tmp'), { recursive: true })
-  t.equal((await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))).state, 'succeeded', 'with room again, the next command runs')
-})
+t.test(
+  'F2 when the journal cannot be written (a full disk) the command is not run, the owner is told why, and the phone carries on',
+  async (t) => {
+    const { cloud, clock, owner, agent, dataDir } = await setup(t)
+    // The journal's temporary file cannot be created while a directory has its name: the write fails as on a full disk.
+    mkdirSync(join(dataDir, 'commands.json.tmp'))
+    const ring = await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))
+    t.match(ring, { state: 'failed', reason: /the phone could not record the command: EISDIR/ })
+    t.equal(agent.status().ringingUntil, null, 'it did not ring')
+    t.ok(cloud.logs.has('command journal could not be written'))
+    ;(await import('node:fs')).rmSync(join(dataDir, 'commands.json.tmp'), { recursive: true })
+    t.equal(
+      (await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))).state,
+      'succeeded',
+      'with room again, the next command runs',
+    )
+  },
+)
 
 t.test('F2 a result for a command the cloud does not know, or for another device, is ignored', async (t) => {
   const { cloud, clock, owner } = await setup(t)
@@ -192,38 +212,44 @@ t.test('F2 a result for a command the cloud does not know, or for another device
   t.not(cloud.broker.commands.get(cmd.id)?.state, 'succeeded', "phone-b cannot settle phone-a's command")
 })
 
-t.test('F2 a stop waits for a command still running; its receipt, made after the data channel closed, is kept and sent when the phone is back', async (t) => {
-  const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
-  // The agent, link, journal and broker are real. Two of the agent's methods are wrapped (not replaced) so the
-  // test decides when the command finishes: only after the stop has closed the data channel and started waiting.
-  let release = (): void => {}
-  const held = new Promise<void>((resolve) => (release = resolve))
-  let started = (): void => {}
-  const running = new Promise<void>((resolve) => (started = resolve))
-  const run = agent.run.bind(agent)
-  agent.run = async (command) => {
-    started()
-    await held
-    return run(command)
-  }
-  const ring = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
-  const idle = agent.remote.idle.bind(agent.remote)
-  let stepWhenIdle: string | undefined
-  agent.remote.idle = async () => {
-    release()
-    await idle()
-    stepWhenIdle = agent.remote.journal.entry(ring.id)?.step
-  }
-  cloud.broker.commands.submit('phone-a', ring)
-  await running
-  await agent.stop()
-  t.equal(stepWhenIdle, 'done', 'the stop waited for the running command to finish')
-  t.match(agent.remote.journal.entry(ring.id), { step: 'done', reported: false }, 'its receipt is still to send')
-  t.equal(cloud.broker.commands.get(ring.id)?.state, 'executing', 'the cloud has no result yet')
-  const finished = commandState(cloud, ring.id)
-  const back = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
-  const view = await finished
-  t.match(view, { state: 'succeeded', data: { seconds: 5 } }, 'the receipt arrived once the phone was back')
-  t.ok(verifyPayload(view.receipt as NonNullable<typeof view.receipt>, owner.keys.deviceKey('phone-a') as KeyObject), 'signed by the phone')
-  t.equal(back.status().ringingUntil, null, 'the restarted phone did not ring again')
-})
+t.test(
+  'F2 a stop waits for a command still running; its receipt, made after the data channel closed, is kept and sent when the phone is back',
+  async (t) => {
+    const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
+    // The agent, link, journal and broker are real. Two of the agent's methods are wrapped (not replaced) so the
+    // test decides when the command finishes: only after the stop has closed the data channel and started waiting.
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let started = (): void => {}
+    const running = new Promise<void>((resolve) => (started = resolve))
+    const run = agent.run.bind(agent)
+    agent.run = async (command) => {
+      started()
+      await held
+      return run(command)
+    }
+    const ring = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+    const idle = agent.remote.idle.bind(agent.remote)
+    let stepWhenIdle: string | undefined
+    agent.remote.idle = async () => {
+      release()
+      await idle()
+      stepWhenIdle = agent.remote.journal.entry(ring.id)?.step
+    }
+    cloud.broker.commands.submit('phone-a', ring)
+    await running
+    await agent.stop()
+    t.equal(stepWhenIdle, 'done', 'the stop waited for the running command to finish')
+    t.match(agent.remote.journal.entry(ring.id), { step: 'done', reported: false }, 'its receipt is still to send')
+    t.equal(cloud.broker.commands.get(ring.id)?.state, 'executing', 'the cloud has no result yet')
+    const finished = commandState(cloud, ring.id)
+    const back = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+    const view = await finished
+    t.match(view, { state: 'succeeded', data: { seconds: 5 } }, 'the receipt arrived once the phone was back')
+    t.ok(
+      verifyPayload(view.receipt as NonNullable<typeof view.receipt>, owner.keys.deviceKey('phone-a') as KeyObject),
+      'signed by the phone',
+    )
+    t.equal(back.status().ringingUntil, null, 'the restarted phone did not ring again')
+  },
+)

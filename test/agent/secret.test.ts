@@ -10,7 +10,11 @@ t.test('secret from a file, else from $CREDENTIALS_DIRECTORY/NAME; the file wins
   writeFileSync(join(dir, 'kitchen.secret'), '  s3cret-from-file\n')
   writeFileSync(join(dir, 'device-secret'), 's3cret-from-systemd\n')
   const env = { CREDENTIALS_DIRECTORY: dir }
-  t.equal(await readDeviceSecret({ secretFile: join(dir, 'kitchen.secret'), secretCredential: 'device-secret' }, env), 's3cret-from-file', 'trimmed')
+  t.equal(
+    await readDeviceSecret({ secretFile: join(dir, 'kitchen.secret'), secretCredential: 'device-secret' }, env),
+    's3cret-from-file',
+    'trimmed',
+  )
   t.equal(await readDeviceSecret({ secretCredential: 'device-secret' }, env), 's3cret-from-systemd')
 })
 
@@ -19,8 +23,13 @@ t.test('no secret, an unreadable one or an empty one is an error that says what 
   writeFileSync(join(dir, 'empty'), '\n')
   await t.rejects(readDeviceSecret({ secretCredential: 'device-secret' }, {}), {
     code: 'ESECRET',
-    message: 'no device secret: set secretFile in the config (or --secret-file), or run under systemd with LoadCredential=device-secret:FILE',
+    message:
+      'no device secret: set secretFile in the config (or --secret-file), or run under systemd with LoadCredential=device-secret:FILE',
   })
-  await t.rejects(readDeviceSecret({ secretCredential: 'phone' }, { CREDENTIALS_DIRECTORY: dir }), { message: `cannot read the secret file ${join(dir, 'phone')}: ENOENT` })
-  await t.rejects(readDeviceSecret({ secretFile: join(dir, 'empty'), secretCredential: 'x' }, {}), { message: `the secret file ${join(dir, 'empty')} is empty` })
+  await t.rejects(readDeviceSecret({ secretCredential: 'phone' }, { CREDENTIALS_DIRECTORY: dir }), {
+    message: `cannot read the secret file ${join(dir, 'phone')}: ENOENT`,
+  })
+  await t.rejects(readDeviceSecret({ secretFile: join(dir, 'empty'), secretCredential: 'x' }, {}), {
+    message: `the secret file ${join(dir, 'empty')} is empty`,
+  })
 })

@@ -28,7 +28,10 @@ t.test('a sync of 1,000 photos completes: put on the phone while the agent was d
   const base = Date.UTC(2026, 0, 1)
   for (let i = 0; i < 1000; i++) {
     const takenAt = base + i * 1000
-    writeFileSync(join(camera, `IMG_20260101_${String(Math.floor(i / 60)).padStart(4, '0')}${String(i % 60).padStart(2, '0')}_000.jpg`), withExif(tiny, { takenAt, lat: 55.95, lon: -3.19, make: 'Fake', model: 'Phone' }))
+    writeFileSync(
+      join(camera, `IMG_20260101_${String(Math.floor(i / 60)).padStart(4, '0')}${String(i % 60).padStart(2, '0')}_000.jpg`),
+      withExif(tiny, { takenAt, lat: 55.95, lon: -3.19, make: 'Fake', model: 'Phone' }),
+    )
   }
   const started = Date.now()
   const a = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a', 'alice'), { dataDir })
@@ -41,4 +44,3 @@ t.test('a sync of 1,000 photos completes: put on the phone while the agent was d
   t.equal((await b.data.list('photos')).length, 1000, 'the other phone pulled them all')
   t.comment(`1,000 photos: uploaded in ${uploaded - started} ms, pulled in ${Date.now() - uploaded} ms`)
 })
-

@@ -15,7 +15,15 @@ import type { ManualClock } from '../../common/clock.js'
 import type { Command } from '../../common/contract.js'
 import type { Category } from '../../agent/phone-data/types.js'
 import { DEFAULT_SYNC_INTERVAL_MS } from '../../agent/sync/engine.js'
-import { addDevice, reportServiceOff, agentConnected, startAgent, startCloud, type Cloud, type TestAgentOptions } from '../fixtures/cloud.js'
+import {
+  addDevice,
+  reportServiceOff,
+  agentConnected,
+  startAgent,
+  startCloud,
+  type Cloud,
+  type TestAgentOptions,
+} from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 import { handleControl } from '../../agent/control.js'
 import { DEFAULT_ACCOUNT_RULES } from '../../broker/cloud/accounts.js'
@@ -24,7 +32,16 @@ const sync = (agent: Agent): SyncEngine => agent.sync as SyncEngine
 
 /** A wipe as the phone runs it once verified (run() is past the signature check). */
 const wipeCommand = (device: string): Command =>
-  ({ id: '00000000-0000-4000-8000-000000000000', device, type: 'wipe', args: { eraseSdcard: true, keepFindDevice: true }, issuedAt: 0, expiresAt: 0, seq: 1, sig: '' }) as Command
+  ({
+    id: '00000000-0000-4000-8000-000000000000',
+    device,
+    type: 'wipe',
+    args: { eraseSdcard: true, keepFindDevice: true },
+    issuedAt: 0,
+    expiresAt: 0,
+    seq: 1,
+    sig: '',
+  }) as Command
 
 /** Runs a pass now on each phone, one after the other, and waits for it. */
 async function passes(...agents: Agent[]): Promise<void> {
@@ -45,10 +62,11 @@ async function phones(t: Test, opts: TestAgentOptions = {}): Promise<{ cloud: Cl
   return { cloud, clock: cloud.clock as ManualClock, a, b }
 }
 
-const cloudIds = (cloud: Cloud, category?: Category): string[] => cloud.broker.cloud.items.live('alice', category).items.map((i) => `${i.category}/${i.id}`)
+const cloudIds = (cloud: Cloud, category?: Category): string[] =>
+  cloud.broker.cloud.items.live('alice', category).items.map((i) => `${i.category}/${i.id}`)
 const localIds = async (agent: Agent, category: Category): Promise<string[]> => (await agent.data.list(category)).map((i) => i.id)
 
-t.test('S1: two phones of one account see each other\'s items in every category, deletes go to the recycle bin (R1)', async (t) => {
+t.test("S1: two phones of one account see each other's items in every category, deletes go to the recycle bin (R1)", async (t) => {
   const { cloud, clock, a, b } = await phones(t)
   const note = await a.data.add({ category: 'notes', title: 'Groceries', body: 'milk' })
   const contact = await a.data.add({ category: 'contacts', name: 'Ada Lovelace', phone: '+44 20 7946 0000' })
@@ -75,7 +93,11 @@ t.test('S1: two phones of one account see each other\'s items in every category,
   await passes(b, a)
   t.match((await a.data.read('notes', note.id)).toString(), /milk, eggs/)
   t.same(await localIds(a, 'contacts'), [])
-  t.same(cloud.broker.cloud.bin.view('alice').entries.map((e) => `${e.category}/${e.id}`), [`contacts/${contact.id}`], 'the deleted contact is in recently deleted')
+  t.same(
+    cloud.broker.cloud.bin.view('alice').entries.map((e) => `${e.category}/${e.id}`),
+    [`contacts/${contact.id}`],
+    'the deleted contact is in recently deleted',
+  )
 
   // R1: restored from the console, it comes back to both phones.
   cloud.broker.cloud.items.restore('alice', 'console', 'contacts', contact.id)
@@ -93,7 +115,11 @@ t.test('S1: with a category off nothing of it goes up or comes down, and the oth
   const fromB = await b.data.add({ category: 'notes', title: 'From the other phone' })
   const photo = await a.takePhoto()
   await passes(a, b, a)
-  t.same(cloudIds(cloud, 'notes').sort(), [`notes/${old.id}`, `notes/${fromB.id}`].sort(), 'the note written with sync off is not in the cloud')
+  t.same(
+    cloudIds(cloud, 'notes').sort(),
+    [`notes/${old.id}`, `notes/${fromB.id}`].sort(),
+    'the note written with sync off is not in the cloud',
+  )
   t.same(cloudIds(cloud, 'photos'), [`photos/${photo.id}`], 'other categories still sync')
   t.same(await localIds(b, 'notes'), [old.id, fromB.id].sort(), 'the other phone does not see the newest note')
   t.same(await localIds(a, 'notes'), [old.id, newest.id].sort(), "nothing is pulled down: b's note is not on a")
@@ -114,7 +140,10 @@ t.test('S2: sync off keeps the cloud copy: still in the console, still counted i
   await a.data.delete('photos', photo.id)
   await passes(a)
   const kept = cloud.broker.cloud.items.live('alice', 'photos')
-  t.same(kept.items.map((i) => i.id), [photo.id])
+  t.same(
+    kept.items.map((i) => i.id),
+    [photo.id],
+  )
   t.same(kept.totals.photos, { count: 1, bytes: photo.size })
   t.equal(cloud.broker.cloud.accounts.need('alice').usedBytes, photo.size)
 })
@@ -141,52 +170,55 @@ t.test('S3: each photo switch alone stops photo upload; notes go on', async (t) 
   }
 })
 
-t.test('S3: a cut upload halts at once, the cloud keeps no partial object, a restart shows no marker, and the upload resumes from the offset', async (t) => {
-  const cloud = await startCloud(t)
-  const secret = await addDevice(cloud, 'phone-a', 'alice')
-  const dataDir = tempDir(t, 'fakephone-phone-')
-  const opts = { dataDir, uploadChunkBytes: 1024 }
-  const a = await startAgent(t, cloud, 'phone-a', secret, opts)
-  await agentConnected(a)
-  await sync(a).idle()
+t.test(
+  'S3: a cut upload halts at once, the cloud keeps no partial object, a restart shows no marker, and the upload resumes from the offset',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const secret = await addDevice(cloud, 'phone-a', 'alice')
+    const dataDir = tempDir(t, 'fakephone-phone-')
+    const opts = { dataDir, uploadChunkBytes: 1024 }
+    const a = await startAgent(t, cloud, 'phone-a', secret, opts)
+    await agentConnected(a)
+    await sync(a).idle()
 
-  // Cut the network after the third chunk.
-  let cutAt = -1
-  sync(a).on('progress', (_c, _id, sent) => {
-    if (sent >= 3 * 1024 && cutAt < 0) {
-      cutAt = sent
-      void a.setNetwork('none')
-    }
-  })
-  const photo = await a.takePhoto()
-  t.ok(photo.size > 8 * 1024, 'a photo of several chunks')
-  await sync(a).idle()
-  t.equal(cutAt, 3 * 1024)
-  const state = await cloud.broker.cloud.blobs.state('alice', photo.sha256, photo.size)
-  t.equal(state.stored, false, 'the cloud holds no object for it')
-  t.equal(state.offset, cutAt, 'halted at once: not one more chunk went up; the cloud kept what had arrived to resume from')
-  t.equal(cloud.broker.cloud.blobs.size(photo.sha256), undefined)
-  t.notOk(existsSync(join(cloud.dataDir, 'blobs', photo.sha256.slice(0, 2), photo.sha256)), 'no blob file')
-  t.same(cloudIds(cloud), [], 'no item')
-  t.notOk(a.inCloud('photos', photo.id), 'no marker')
-  t.match(a.status().sync?.categories.photos, { pending: 1, lastError: 'stopped' })
+    // Cut the network after the third chunk.
+    let cutAt = -1
+    sync(a).on('progress', (_c, _id, sent) => {
+      if (sent >= 3 * 1024 && cutAt < 0) {
+        cutAt = sent
+        void a.setNetwork('none')
+      }
+    })
+    const photo = await a.takePhoto()
+    t.ok(photo.size > 8 * 1024, 'a photo of several chunks')
+    await sync(a).idle()
+    t.equal(cutAt, 3 * 1024)
+    const state = await cloud.broker.cloud.blobs.state('alice', photo.sha256, photo.size)
+    t.equal(state.stored, false, 'the cloud holds no object for it')
+    t.equal(state.offset, cutAt, 'halted at once: not one more chunk went up; the cloud kept what had arrived to resume from')
+    t.equal(cloud.broker.cloud.blobs.size(photo.sha256), undefined)
+    t.notOk(existsSync(join(cloud.dataDir, 'blobs', photo.sha256.slice(0, 2), photo.sha256)), 'no blob file')
+    t.same(cloudIds(cloud), [], 'no item')
+    t.notOk(a.inCloud('photos', photo.id), 'no marker')
+    t.match(a.status().sync?.categories.photos, { pending: 1, lastError: 'stopped' })
 
-  // A restart mid-upload: the new process shows no marker either.
-  await a.stop()
-  const again = await startAgent(t, cloud, 'phone-a', secret, opts)
-  await sync(again).idle()
-  t.notOk(again.inCloud('photos', photo.id), 'after a restart, no marker on the half-uploaded photo')
-  t.match(again.status().sync?.categories.photos, { local: 1, inCloud: 0, pending: 1 })
+    // A restart mid-upload: the new process shows no marker either.
+    await a.stop()
+    const again = await startAgent(t, cloud, 'phone-a', secret, opts)
+    await sync(again).idle()
+    t.notOk(again.inCloud('photos', photo.id), 'after a restart, no marker on the half-uploaded photo')
+    t.match(again.status().sync?.categories.photos, { local: 1, inCloud: 0, pending: 1 })
 
-  // The network is back: the upload carries on from the offset the cloud kept.
-  const resumedFrom = once(sync(again), 'progress')
-  await again.setNetwork('wifi')
-  t.same((await resumedFrom).slice(2), [state.offset, photo.size], 'resumed from the offset, not from zero')
-  await sync(again).idle()
-  t.ok(again.inCloud('photos', photo.id))
-  t.equal(cloud.broker.cloud.blobs.size(photo.sha256), photo.size)
-  t.same(cloudIds(cloud), [`photos/${photo.id}`])
-})
+    // The network is back: the upload carries on from the offset the cloud kept.
+    const resumedFrom = once(sync(again), 'progress')
+    await again.setNetwork('wifi')
+    t.same((await resumedFrom).slice(2), [state.offset, photo.size], 'resumed from the offset, not from zero')
+    await sync(again).idle()
+    t.ok(again.inCloud('photos', photo.id))
+    t.equal(cloud.broker.cloud.blobs.size(photo.sha256), photo.size)
+    t.same(cloudIds(cloud), [`photos/${photo.id}`])
+  },
+)
 
 t.test('S3: switching the cloud service off halts an upload at once; on again, it completes', async (t) => {
   const cloud = await startCloud(t)
@@ -230,7 +262,11 @@ t.test('S4: a contact deleted while contact sync is off never reaches the recycl
 
   await a.data.delete('contacts', binned.id)
   await sync(a).idle()
-  t.same(cloud.broker.cloud.bin.view('alice').entries.map((e) => e.id), [binned.id], 'deleted with sync on: in recently deleted')
+  t.same(
+    cloud.broker.cloud.bin.view('alice').entries.map((e) => e.id),
+    [binned.id],
+    'deleted with sync on: in recently deleted',
+  )
 })
 
 t.test('S4: deletes made while the agent was not running follow the switch at the next start', async (t) => {
@@ -252,25 +288,31 @@ t.test('S4: deletes made while the agent was not running follow the switch at th
   t.same(cloudIds(cloud, 'notes'), [`notes/${off.id}`], 'a delete made with sync off stays local')
 })
 
-t.test('a wipe switches every category off (a wiped phone pulls nothing back) and does not take the emptied folders for deletes', async (t) => {
-  const { cloud, a } = await phones(t)
-  const note = await a.data.add({ category: 'notes', title: 'Before the wipe' })
-  await sync(a).idle()
-  await sync(a).setCategory('recordings', false)
-  await sync(a).idle()
-  const wiping = a.run(wipeCommand('phone-a'))
-  sync(a).kick()
-  t.equal(sync(a).status().running, false, 'no pass starts while the wipe runs')
-  t.match(await wiping, { state: 'succeeded' })
-  await sync(a).idle()
-  for (const c of ['photos', 'contacts', 'notes', 'recordings'] as const) t.equal(sync(a).switches.isOn(c), false, `${c} sync is off after the wipe`)
-  t.same(cloudIds(cloud, 'notes'), [`notes/${note.id}`], 'the cloud copy is not deleted')
-  t.same(await a.data.list('notes'), [], "the wiped phone did not pull its owner's note back")
-  t.same(cloud.broker.cloud.bin.view('alice').entries, [])
-})
+t.test(
+  'a wipe switches every category off (a wiped phone pulls nothing back) and does not take the emptied folders for deletes',
+  async (t) => {
+    const { cloud, a } = await phones(t)
+    const note = await a.data.add({ category: 'notes', title: 'Before the wipe' })
+    await sync(a).idle()
+    await sync(a).setCategory('recordings', false)
+    await sync(a).idle()
+    const wiping = a.run(wipeCommand('phone-a'))
+    sync(a).kick()
+    t.equal(sync(a).status().running, false, 'no pass starts while the wipe runs')
+    t.match(await wiping, { state: 'succeeded' })
+    await sync(a).idle()
+    for (const c of ['photos', 'contacts', 'notes', 'recordings'] as const)
+      t.equal(sync(a).switches.isOn(c), false, `${c} sync is off after the wipe`)
+    t.same(cloudIds(cloud, 'notes'), [`notes/${note.id}`], 'the cloud copy is not deleted')
+    t.same(await a.data.list('notes'), [], "the wiped phone did not pull its owner's note back")
+    t.same(cloud.broker.cloud.bin.view('alice').entries, [])
+  },
+)
 
 t.test('A1: over quota a photo is refused with the reason, shown in the sync status, and smaller items still go up', async (t) => {
-  const cloud = await startCloud(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_ACCOUNT_RULES, freeQuotaBytes: 4096 } } })
+  const cloud = await startCloud(t, {
+    cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_ACCOUNT_RULES, freeQuotaBytes: 4096 } },
+  })
   const a = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a', 'alice'))
   const photo = await a.takePhoto()
   const note = await a.data.add({ category: 'notes', title: 'small' })
@@ -300,7 +342,11 @@ t.test('R1: a phone deleting what the console already deleted just forgets it; a
   cloud.broker.cloud.items.delete('alice', 'console', 'notes', note.id)
   await a.data.delete('notes', note.id)
   await sync(a).idle()
-  t.same(cloud.broker.cloud.bin.view('alice').entries.map((e) => e.id), [note.id], 'one bin entry')
+  t.same(
+    cloud.broker.cloud.bin.view('alice').entries.map((e) => e.id),
+    [note.id],
+    'one bin entry',
+  )
   t.match(a.status().sync?.categories.notes, { local: 0, lastError: null })
   await a.stop()
   sync(a).kick()
@@ -310,8 +356,14 @@ t.test('R1: a phone deleting what the console already deleted just forgets it; a
   t.equal(lone.sync, null)
   t.equal(lone.status().sync, null)
   t.equal(lone.inCloud('notes', 'x.txt'), null)
-  t.match(await handleControl(lone, JSON.stringify({ op: 'sync', category: 'notes', on: false })), { ok: false, error: /no cloud to sync with/ })
-  t.match(await handleControl(a, JSON.stringify({ op: 'photo-switch', name: 'albumSync', on: false })), { ok: true, status: { sync: { switches: { albumSync: false } } } })
+  t.match(await handleControl(lone, JSON.stringify({ op: 'sync', category: 'notes', on: false })), {
+    ok: false,
+    error: /no cloud to sync with/,
+  })
+  t.match(await handleControl(a, JSON.stringify({ op: 'photo-switch', name: 'albumSync', on: false })), {
+    ok: true,
+    status: { sync: { switches: { albumSync: false } } },
+  })
   t.match(await lone.run(wipeCommand('phone-c')), { state: 'succeeded' })
 })
 
@@ -330,17 +382,20 @@ t.test('S1: a pulled item the phone already has takes the marker; a different lo
   t.same(await b.data.read('photos', other.id), mine, "b's own file is not overwritten")
 })
 
-t.test('S3, X1: switched back on, a phone resumes transfers only once the cloud has its status, so nothing is refused as "not enabled"', async (t) => {
-  const cloud = await startCloud(t)
-  const a = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a', 'alice'))
-  await agentConnected(a)
-  await a.setSwitch('cloudService', false)
-  const resumed = new Promise<boolean | null>((resolve) =>
-    a.on('transfers', (possible) => {
-      if (possible) resolve(cloud.broker.store.device('phone-a')?.cloudService ?? null)
-    }),
-  )
-  await a.setSwitch('cloudService', true)
-  t.equal(await resumed, true, 'when transfers resume, the cloud already knows the service is on')
-  t.equal(cloud.broker.cloud.accounts.need('alice').serviceOn, true)
-})
+t.test(
+  'S3, X1: switched back on, a phone resumes transfers only once the cloud has its status, so nothing is refused as "not enabled"',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const a = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a', 'alice'))
+    await agentConnected(a)
+    await a.setSwitch('cloudService', false)
+    const resumed = new Promise<boolean | null>((resolve) =>
+      a.on('transfers', (possible) => {
+        if (possible) resolve(cloud.broker.store.device('phone-a')?.cloudService ?? null)
+      }),
+    )
+    await a.setSwitch('cloudService', true)
+    t.equal(await resumed, true, 'when transfers resume, the cloud already knows the service is on')
+    t.equal(cloud.broker.cloud.accounts.need('alice').serviceOn, true)
+  },
+)

@@ -14,7 +14,11 @@ import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
 
 function broker(t: Test, opts: Partial<BrokerOptions>, logs = new LogCapture()): CloudBroker {
-  const b = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, mqttPort: 0, httpPort: 0, dataDir: tempDir(t), ...opts }, new ManualClock(), logs.logger())
+  const b = new CloudBroker(
+    { ...DEFAULT_BROKER_OPTIONS, mqttPort: 0, httpPort: 0, dataDir: tempDir(t), ...opts },
+    new ManualClock(),
+    logs.logger(),
+  )
   t.teardown(() => b.stop())
   return b
 }
@@ -26,7 +30,7 @@ async function deadPid(): Promise<number> {
   return child.pid as number
 }
 
-t.test('a second broker on the same data directory and ports refuses at once, and the first one\'s devices stay online', async (t) => {
+t.test("a second broker on the same data directory and ports refuses at once, and the first one's devices stay online", async (t) => {
   const cloud = await startCloud(t)
   const secret = await addDevice(cloud, 'phone-a')
   await connectDevice(t, cloud, 'phone-a', secret)
@@ -39,7 +43,7 @@ t.test('a second broker on the same data directory and ports refuses at once, an
   await second.stop()
   t.equal(cloud.broker.store.device('phone-a')?.online, true, 'the refused broker did not reset presence')
   const lock = JSON.parse(readFileSync(join(cloud.dataDir, LOCK_FILE), 'utf8')) as { pid: number }
-  t.equal(lock.pid, process.pid, 'the lock is still the first broker\'s')
+  t.equal(lock.pid, process.pid, "the lock is still the first broker's")
 })
 
 t.test('the lock is released on stop: the next broker on the directory starts', async (t) => {
@@ -87,7 +91,7 @@ t.test('stale locks: a dead pid or an unreadable file is taken over; release lea
   // Someone else's lock now stands where ours was (it took ours over): releasing ours must leave it.
   writeFileSync(path, JSON.stringify({ pid: 1, startedAt: 'x', token: 'theirs' }))
   again.release()
-  t.ok(existsSync(path), 'another holder\'s lock is not removed')
+  t.ok(existsSync(path), "another holder's lock is not removed")
   writeFileSync(path, JSON.stringify({ pid: 'one' }))
   t.doesNotThrow(() => lockDataDir(dataDir, logs.logger()).release(), 'a record without a pid is unreadable: taken over')
   writeFileSync(path, '')
@@ -106,8 +110,17 @@ t.test('a port in use is named with its address, before the broker reports itsel
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())))
   const port = (taken.address() as AddressInfo).port
-  await t.rejects(broker(t, { mqttPort: port }).start(), { code: 'EADDRINUSE', message: `MQTT port 127.0.0.1:${port} is in use (EADDRINUSE)` })
-  await t.rejects(broker(t, { httpPort: port }).start(), { code: 'EADDRINUSE', message: `HTTP port 127.0.0.1:${port} is in use (EADDRINUSE)` })
+  await t.rejects(broker(t, { mqttPort: port }).start(), {
+    code: 'EADDRINUSE',
+    message: `MQTT port 127.0.0.1:${port} is in use (EADDRINUSE)`,
+  })
+  await t.rejects(broker(t, { httpPort: port }).start(), {
+    code: 'EADDRINUSE',
+    message: `HTTP port 127.0.0.1:${port} is in use (EADDRINUSE)`,
+  })
   // 192.0.2.1 (TEST-NET-1) is no address of this machine: binding fails at once, nothing is sent.
-  await t.rejects(broker(t, { host: '192.0.2.1' }).start(), { code: 'EADDRNOTAVAIL', message: /^MQTT port 192\.0\.2\.1:0 cannot be bound: / })
+  await t.rejects(broker(t, { host: '192.0.2.1' }).start(), {
+    code: 'EADDRNOTAVAIL',
+    message: /^MQTT port 192\.0\.2\.1:0 cannot be bound: /,
+  })
 })

@@ -32,7 +32,11 @@ t.test('F2 a command expiry that throws is logged, retried a minute later, and l
     if (failures-- > 0) throw new Error('listener broke')
   })
   clock.advance(MINUTE)
-  t.match(logs.lines.find((l) => l.msg === 'a cloud rule failed'), { rule: 'command-expiry' }, 'the failure is logged with its rule')
+  t.match(
+    logs.lines.find((l) => l.msg === 'a cloud rule failed'),
+    { rule: 'command-expiry' },
+    'the failure is logged with its rule',
+  )
   t.equal(center.get(first.id)?.state, 'expired', 'the row was expired before the listener threw')
   clock.advance(10 * MINUTE)
   t.equal(center.get(second.id)?.state, 'expired', 'the next expiry still runs')
@@ -50,7 +54,17 @@ t.test('X3 a notification expiry that throws is logged and retried; nothing esca
     if (failures-- > 0) throw new Error('listener broke')
   })
   clock.advance(MINUTE)
-  t.match(logs.lines.find((l) => l.msg === 'a cloud rule failed'), { rule: 'notification-expiry' })
+  t.match(
+    logs.lines.find((l) => l.msg === 'a cloud rule failed'),
+    { rule: 'notification-expiry' },
+  )
   clock.advance(10 * MINUTE)
-  t.same(queue.list('phone-a', 10).map((r) => [r.id, r.state]), [[n.id, 'expired'], [later.id, 'expired']], 'both expired, the second on time')
+  t.same(
+    queue.list('phone-a', 10).map((r) => [r.id, r.state]),
+    [
+      [n.id, 'expired'],
+      [later.id, 'expired'],
+    ],
+    'both expired, the second on time',
+  )
 })

@@ -25,7 +25,10 @@ t.test('a restarted broker keeps the advanced clock; device add stamps with it; 
   t.match(locate.out, /command \S+ is queued/, `signed on the cloud's time, not refused as expired: ${locate.err}`)
 
   const later = await runCli(['device', 'add', 'later-phone', '--data', data, '--keys', keys, '--json'])
-  t.ok((JSON.parse(later.out) as { createdAt: number }).createdAt >= cloudNow, 'device add, opening the data directory itself, stamps in cloud time')
+  t.ok(
+    (JSON.parse(later.out) as { createdAt: number }).createdAt >= cloudNow,
+    'device add, opening the data directory itself, stamps in cloud time',
+  )
 
   t.equal(await broker.stop(), 0)
   const again = spawnCli(t, ['broker', '--simulated-time', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
@@ -34,7 +37,14 @@ t.test('a restarted broker keeps the advanced clock; device add stamps with it; 
   t.match(ring.out, /command \S+ is queued/, `the restarted broker carries on from the advanced clock: ${ring.err}`)
   const listed = await runCli([...api(second.httpPort), '--json', 'commands', 'clock-phone'])
   const { commands } = JSON.parse(listed.out) as { commands: { type: string; createdAt: number }[] }
-  t.same(commands.map((c) => c.type), ['ring', 'locate'], 'commands stay newest first across the restart')
-  t.ok((commands.find((c) => c.type === 'ring')?.createdAt as number) >= cloudNow, 'the ring is stamped after the advanced time, not in real time')
+  t.same(
+    commands.map((c) => c.type),
+    ['ring', 'locate'],
+    'commands stay newest first across the restart',
+  )
+  t.ok(
+    (commands.find((c) => c.type === 'ring')?.createdAt as number) >= cloudNow,
+    'the ring is stamped after the advanced time, not in real time',
+  )
   t.equal(await again.stop(), 0)
 })

@@ -12,14 +12,16 @@ import { assertBuilt, runCli, spawnCli } from '../fixtures/child.js'
 import { connect, nextMessage, recordMessages } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 
-
 t.test('after `console clock advance 73h` the console, the phone in its own process and its CLI all read the cloud time', async (t) => {
   assertBuilt()
   const data = tempDir(t)
   const keys = join(data, 'keys')
   const secretFile = join(data, 'phone.secret')
   const phoneDir = join(data, 'phone')
-  t.equal((await runCli(['device', 'add', 'clock-phone', '--account', 'qa', '--data', data, '--keys', keys, '--secret-out', secretFile])).code, 0)
+  t.equal(
+    (await runCli(['device', 'add', 'clock-phone', '--account', 'qa', '--data', data, '--keys', keys, '--secret-out', secretFile])).code,
+    0,
+  )
 
   const broker = spawnCli(t, ['broker', '--simulated-time', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
   const up = await broker.waitForLog((l) => l.msg === 'broker listening')
@@ -30,8 +32,21 @@ t.test('after `console clock advance 73h` the console, the phone in its own proc
   await watcher.subscribeAsync('fp/v1/clock-phone/heartbeat', { qos: 1 })
   const messages = recordMessages(watcher)
   const agent = spawnCli(t, [
-    'agent', '--id', 'clock-phone', '--secret-file', secretFile, '--owner-key', join(keys, 'qa.pub'), '--broker', mqttUrl,
-    '--data', phoneDir, '--interval', '200ms', '--push', `ws://127.0.0.1:${String(up.httpPort)}/push`,
+    'agent',
+    '--id',
+    'clock-phone',
+    '--secret-file',
+    secretFile,
+    '--owner-key',
+    join(keys, 'qa.pub'),
+    '--broker',
+    mqttUrl,
+    '--data',
+    phoneDir,
+    '--interval',
+    '200ms',
+    '--push',
+    `ws://127.0.0.1:${String(up.httpPort)}/push`,
   ])
   await messages.waitFor(() => true)
 
@@ -46,7 +61,11 @@ t.test('after `console clock advance 73h` the console, the phone in its own proc
   const [, next] = await nextMessage(watcher)
   t.ok((JSON.parse(next.toString()) as { at: number }).at >= cloudNow, 'the next heartbeat is stamped in cloud time')
   const devices = await runCli([...api, 'devices'])
-  t.match(devices.out, /clock-phone\s+qa\s+online\s+\S+\s+\d+s\s/, 'the phone in its own process stamps in cloud time: its fix is seconds old, not 73 h')
+  t.match(
+    devices.out,
+    /clock-phone\s+qa\s+online\s+\S+\s+\d+s\s/,
+    'the phone in its own process stamps in cloud time: its fix is seconds old, not 73 h',
+  )
 
   t.equal((await runCli(['phone', '--data', phoneDir, 'backup', 'now'])).code, 0)
   const backups = await runCli(['phone', '--data', phoneDir, 'backup', 'list'])

@@ -23,7 +23,9 @@ const write = (dir: string, name: string, value: unknown): string => {
 /** Resolves once `id` says it is online (its data channel is up, so a heartbeat due now is sent). */
 async function online(t: Test, cloud: Cloud, id: string): Promise<void> {
   const watcher = await connectConsole(t, cloud)
-  const said = new Promise<void>((resolve) => watcher.on('message', (_topic, payload) => payload.toString().includes('"online"') && resolve()))
+  const said = new Promise<void>((resolve) =>
+    watcher.on('message', (_topic, payload) => payload.toString().includes('"online"') && resolve()),
+  )
   await watcher.subscribeAsync(`fp/v1/${id}/presence`)
   await said
 }
@@ -46,23 +48,43 @@ t.test('config check: a valid file is said to be valid; a broken one gets every 
     ].join('\n'),
   )
   const agent = write(dir, 'agent-kitchen.json', { id: 'Kitchen', location: 'gpsd:localhost', interval: '5 minutes' })
-  t.match((await run(['config', 'check', agent])).err, /invalid agent config \(3 problems\):\n.*id: device id.*\n.*location: "localhost" is not HOST:PORT.*\n.*interval: not a duration/)
+  t.match(
+    (await run(['config', 'check', agent])).err,
+    /invalid agent config \(3 problems\):\n.*id: device id.*\n.*location: "localhost" is not HOST:PORT.*\n.*interval: not a duration/,
+  )
   const fine = write(dir, 'phone.json', { id: 'kitchen', location: 'gpsd' })
-  t.equal((await run(['config', 'check', fine, '--kind', 'agent'])).out, `${fine}: a valid agent config\n`, '--kind when the name does not say')
-  t.match((await run(['config', 'check', fine])).err, /cannot tell whether .*phone\.json is a broker or an agent config from its name: add --kind/)
+  t.equal(
+    (await run(['config', 'check', fine, '--kind', 'agent'])).out,
+    `${fine}: a valid agent config\n`,
+    '--kind when the name does not say',
+  )
+  t.match(
+    (await run(['config', 'check', fine])).err,
+    /cannot tell whether .*phone\.json is a broker or an agent config from its name: add --kind/,
+  )
   t.match((await run(['config', 'check', join(dir, 'agent-none.json')])).err, /agent-none\.json: cannot read it \(ENOENT\)/)
 })
 
 t.test('config check applies FAKEPHONE_* variables exactly as the daemon does', async (t) => {
   const dir = tempDir(t)
   const good = write(dir, 'broker.json', { mqttPort: 1883 })
-  const overridden = await run(['config', 'check', good], undefined, { FAKEPHONE_BROKER_HTTP_PORT: '8081', FAKEPHONE_AGENT_INTERVAL: 'x', PATH: '/bin' })
-  t.match(overridden, { code: 0, out: `${good}: a valid broker config with FAKEPHONE_BROKER_HTTP_PORT from the environment\n` }, 'a valid override is named; another kind of variable is not')
+  const overridden = await run(['config', 'check', good], undefined, {
+    FAKEPHONE_BROKER_HTTP_PORT: '8081',
+    FAKEPHONE_AGENT_INTERVAL: 'x',
+    PATH: '/bin',
+  })
+  t.match(
+    overridden,
+    { code: 0, out: `${good}: a valid broker config with FAKEPHONE_BROKER_HTTP_PORT from the environment\n` },
+    'a valid override is named; another kind of variable is not',
+  )
   const broken = await run(['config', 'check', good], undefined, { FAKEPHONE_BROKER_MQTT_PORT: '"x"', FAKEPHONE_BROKER_HOTS: '0.0.0.0' })
   t.equal(broken.code, 1, 'a config the daemon would refuse for its environment is refused')
   t.match(broken.err, /FAKEPHONE_BROKER_MQTT_PORT: Invalid input: expected number/)
   t.match(broken.err, /FAKEPHONE_BROKER_HOTS: no such broker setting/)
-  const daemon = await run(['broker', '--config', good, '--mqtt-port', '0', '--http-port', '0', '--data', dir], undefined, { FAKEPHONE_BROKER_HOTS: '0.0.0.0' })
+  const daemon = await run(['broker', '--config', good, '--mqtt-port', '0', '--http-port', '0', '--data', dir], undefined, {
+    FAKEPHONE_BROKER_HOTS: '0.0.0.0',
+  })
   t.match(daemon.err, /FAKEPHONE_BROKER_HOTS: no such broker setting/, 'the daemon refuses the same environment the same way')
 })
 
@@ -87,7 +109,11 @@ t.test('broker --config: the file is overridden by FAKEPHONE_BROKER_* and both b
   ui.abort()
   t.equal(await running, 0)
   const broken = await run(['broker', '--config', file], undefined, { FAKEPHONE_BROKER_HTTP_PORT: 'http' })
-  t.equal(broken.err, 'error: invalid broker config (1 problem):\n  FAKEPHONE_BROKER_HTTP_PORT: Invalid input: expected number, received string\n', 'a bad override is named by its variable')
+  t.equal(
+    broken.err,
+    'error: invalid broker config (1 problem):\n  FAKEPHONE_BROKER_HTTP_PORT: Invalid input: expected number, received string\n',
+    'a bad override is named by its variable',
+  )
 })
 
 t.test('agent --config: the secret is a systemd credential and never on the command line; the location comes from the file', async (t) => {
@@ -98,7 +124,14 @@ t.test('agent --config: the secret is a systemd credential and never on the comm
   const credentials = join(dir, 'credentials')
   mkdirSync(credentials)
   writeFileSync(join(credentials, 'device-secret'), secret + '\n', { mode: 0o600 })
-  const file = write(dir, 'agent-kitchen-pi.json', { id: 'kitchen-pi', broker: cloud.mqttUrl, dataDir: join(dir, 'phone'), location: 'fixed:55.9486,-3.1999', interval: '10s', jitter: 0 })
+  const file = write(dir, 'agent-kitchen-pi.json', {
+    id: 'kitchen-pi',
+    broker: cloud.mqttUrl,
+    dataDir: join(dir, 'phone'),
+    location: 'fixed:55.9486,-3.1999',
+    interval: '10s',
+    jitter: 0,
+  })
   const ui = testIo(clock, { CREDENTIALS_DIRECTORY: credentials })
   const isOnline = online(t, cloud, 'kitchen-pi')
   const running = main(['agent', '--config', file], ui.io)
@@ -113,7 +146,10 @@ t.test('agent --config: the secret is a systemd credential and never on the comm
   t.equal(await running, 0)
 
   const none = await run(['agent', '--config', file])
-  t.match(none.err, /no device secret: set secretFile in the config \(or --secret-file\), or run under systemd with LoadCredential=device-secret:FILE/)
+  t.match(
+    none.err,
+    /no device secret: set secretFile in the config \(or --secret-file\), or run under systemd with LoadCredential=device-secret:FILE/,
+  )
 })
 
 t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) => {
@@ -125,7 +161,21 @@ t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) 
   const gpsd = await fakeGpsd(t)
   const ui = testIo(clock)
   const isOnline = online(t, cloud, 'pi-gps')
-  const base = ['agent', '--id', 'pi-gps', '--secret-file', join(dir, 'secret'), '--broker', cloud.mqttUrl, '--data', join(dir, 'phone'), '--interval', '10s', '--jitter', '0']
+  const base = [
+    'agent',
+    '--id',
+    'pi-gps',
+    '--secret-file',
+    join(dir, 'secret'),
+    '--broker',
+    cloud.mqttUrl,
+    '--data',
+    join(dir, 'phone'),
+    '--interval',
+    '10s',
+    '--jitter',
+    '0',
+  ]
   const running = main([...base, '--gpsd', `127.0.0.1:${gpsd.port}`, '--gpsd-max-age', '30s'], ui.io)
   const client = await gpsd.nextClient()
   t.match(await client.line(), /^\?WATCH=/)
@@ -140,7 +190,11 @@ t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) 
   client.send({ class: 'TPV', mode: 1 })
   await ui.logs.waitFor((l) => l.msg === 'gpsd lost the fix')
   clock.advance(10_000)
-  t.equal((await run(['phone', '--data', join(dir, 'phone'), '--json', 'status'])).out.includes('"heartbeatsSent":1'), true, 'no fix, no heartbeat')
+  t.equal(
+    (await run(['phone', '--data', join(dir, 'phone'), '--json', 'status'])).out.includes('"heartbeatsSent":1'),
+    true,
+    'no fix, no heartbeat',
+  )
   ui.abort()
   t.equal(await running, 0)
 
@@ -162,5 +216,8 @@ t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) 
 
   t.match((await run([...base, '--gpsd', 'nowhere'])).err, /--gpsd \[host:port\]' argument 'nowhere' is invalid. must be HOST:PORT/)
   t.match((await run([...base, '--gpsd', '--fixed', '1,2'])).err, /cannot be used with/)
-  t.match((await run(base, undefined, { FAKEPHONE_AGENT_LOCATION: 'gpsd:nowhere' })).err, /FAKEPHONE_AGENT_LOCATION: "nowhere" is not HOST:PORT/)
+  t.match(
+    (await run(base, undefined, { FAKEPHONE_AGENT_LOCATION: 'gpsd:nowhere' })).err,
+    /FAKEPHONE_AGENT_LOCATION: "nowhere" is not HOST:PORT/,
+  )
 })

@@ -5,7 +5,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
-import { ManualClock, SystemClock } from '../../common/clock.js'
+import { type ManualClock, SystemClock } from '../../common/clock.js'
 import { deviceOnDisk, addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { closedPort } from '../fixtures/ports.js'
 import { run, testIo } from '../fixtures/io.js'
@@ -18,7 +18,11 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
   const listening = await first.logs.waitFor((l) => l.msg === 'broker listening')
   const busy = await run(['broker', '--data', tempDir(t), '--mqtt-port', String(listening.mqttPort), '--http-port', '0'])
   t.equal(busy.code, 1)
-  t.match(busy.err, new RegExp(`MQTT port 127\\.0\\.0\\.1:${String(listening.mqttPort)} is in use \\(EADDRINUSE\\)`), 'the port and address that are taken are named')
+  t.match(
+    busy.err,
+    new RegExp(`MQTT port 127\\.0\\.0\\.1:${String(listening.mqttPort)} is in use \\(EADDRINUSE\\)`),
+    'the port and address that are taken are named',
+  )
   first.abort()
   t.equal(await running, 0, 'a stopped broker exits 0')
   const notADir = join(tempDir(t), 'file')
@@ -37,7 +41,26 @@ t.test('agent and phone: a fake phone is started, controlled by its user and sto
   await watcher.subscribeAsync('fp/v1/phone-a/presence')
   const online = nextMessage(watcher)
   const agentIo = testIo(clock)
-  const running = main(['agent', '--id', 'phone-a', '--secret-file', secretFile, '--broker', cloud.mqttUrl, '--data', phoneDir, '--fixed', '55.95,-3.19', '--interval', '10s', '--jitter', '0'], agentIo.io)
+  const running = main(
+    [
+      'agent',
+      '--id',
+      'phone-a',
+      '--secret-file',
+      secretFile,
+      '--broker',
+      cloud.mqttUrl,
+      '--data',
+      phoneDir,
+      '--fixed',
+      '55.95,-3.19',
+      '--interval',
+      '10s',
+      '--jitter',
+      '0',
+    ],
+    agentIo.io,
+  )
   await agentIo.logs.waitFor((l) => l.msg === 'agent started')
   t.match(JSON.parse((await online)[1].toString()), { state: 'online' }, 'the phone said it is online')
   const stored = storedHeartbeats(cloud, 1)
@@ -46,9 +69,15 @@ t.test('agent and phone: a fake phone is started, controlled by its user and sto
   t.equal(cloud.broker.store.device('phone-a')?.last?.lat, 55.95, 'the fixed point arrived')
 
   const status = await run(['phone', '--data', phoneDir, 'status'])
-  t.match(status.out, /device\s+phone-a\ndata channel\s+connected\ncloud service on\nFind Device\s+on\nnetwork\s+wifi\nheartbeats\s+1 sent this run/)
+  t.match(
+    status.out,
+    /device\s+phone-a\ndata channel\s+connected\ncloud service on\nFind Device\s+on\nnetwork\s+wifi\nheartbeats\s+1 sent this run/,
+  )
   t.match((await run(['phone', '--data', phoneDir, 'find-device', 'off'])).out, /Find Device\s+off/)
-  t.match(JSON.parse((await run(['phone', '--data', phoneDir, '--json', 'find-device', 'on'])).out), { findDevice: true, dataChannel: 'connected' })
+  t.match(JSON.parse((await run(['phone', '--data', phoneDir, '--json', 'find-device', 'on'])).out), {
+    findDevice: true,
+    dataChannel: 'connected',
+  })
   t.match((await run(['phone', '--data', phoneDir, 'cloud-service', 'off'])).out, /cloud service off/)
   t.match((await run(['phone', '--data', phoneDir, 'network', 'mobile'])).out, /network\s+mobile/)
   t.match((await run(['phone', '--data', tempDir(t), 'status'])).err, /no agent is running with data directory/)
@@ -93,7 +122,11 @@ t.test('console devices, history and watch show what the cloud knows, in words a
   const history = await run([...api, 'history', 'phone-a', '--limit', '5'])
   t.match(history.out, /SEQ\s+TIME \(UTC\)\s+AGE\s+POSITION/)
   t.match(history.out, /\n2\s+2025-12-31 23:59:00\s+1m 0s\s+55\.95000,-3\.19000\s+8 m\s+1\.4 m\/s\s+80%\s+wifi\n1\s/)
-  t.match(JSON.parse((await run([...api, '--json', 'history', 'phone-a'])).out), { now: Number, device: 'phone-a', history: { length: 2 } }, '--json is an object')
+  t.match(
+    JSON.parse((await run([...api, '--json', 'history', 'phone-a'])).out),
+    { now: Number, device: 'phone-a', history: { length: 2 } },
+    '--json is an object',
+  )
   t.equal((await run([...api, 'history', 'phone-b'])).out, 'No locations recorded for phone-b.\n')
   t.match((await run([...api, 'history', 'nobody'])).err, /device "nobody" not found/)
 
@@ -102,7 +135,11 @@ t.test('console devices, history and watch show what the cloud knows, in words a
   await ui.waitForOut(/fakephone console[\s\S]*phone-a[\s\S]*fakephone console/)
   ui.abort()
   t.equal(await watching, 0, 'watch redraws until stopped')
-  t.match(ui.out(), /\nConsole token: .*console\.token\nTry, in another terminal: fakephone console history ID, fakephone console locate ID\n/, 'watch says where its token is and what to try')
+  t.match(
+    ui.out(),
+    /\nConsole token: .*console\.token\nTry, in another terminal: fakephone console history ID, fakephone console locate ID\n/,
+    'watch says where its token is and what to try',
+  )
   t.notMatch(ui.out(), /\x1b/, 'no terminal codes when stdout is not a terminal')
   t.match((await run([...api, '--json', 'watch'])).err, /no --json form/)
   await phone.endAsync()
@@ -112,8 +149,14 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   const cloud = await startCloud(t)
   const dir = tempDir(t)
   writeFileSync(join(dir, 'wrong.token'), 'nope\n')
-  t.match((await run(['console', '--data', dir, 'devices'])).err, /cannot read the console token .*console\.token \(ENOENT\); the broker writes it on first start/)
-  t.match((await run(['console', '--api', cloud.apiUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err, /missing or wrong console token/)
+  t.match(
+    (await run(['console', '--data', dir, 'devices'])).err,
+    /cannot read the console token .*console\.token \(ENOENT\); the broker writes it on first start/,
+  )
+  t.match(
+    (await run(['console', '--api', cloud.apiUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err,
+    /missing or wrong console token/,
+  )
   const closedUrl = `http://127.0.0.1:${await closedPort()}`
   const closed = await run(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])
   t.match(closed.err, `cannot reach the broker at ${closedUrl}`)
@@ -121,7 +164,10 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
   t.teardown(() => stranger.close())
   const strangerUrl = `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`
-  t.match((await run(['console', '--api', strangerUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err, /did not answer like a fakephone broker \(HTTP 200\)/)
+  t.match(
+    (await run(['console', '--api', strangerUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err,
+    /did not answer like a fakephone broker \(HTTP 200\)/,
+  )
   const ui = testIo()
   const watching = main(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'watch'], ui.io)
   await ui.waitForOut('cannot reach the broker')
@@ -132,18 +178,35 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
 t.test('demo: broker, a registered phone walking its route and the live console, in one command', async (t) => {
   const data = tempDir(t)
   const keys = tempDir(t)
-  for (const round of ['first start registers the demo phone', 'a second start reuses it', 'a lost secret file re-registers it', 'lost owner keys re-register it']) {
+  for (const round of [
+    'first start registers the demo phone',
+    'a second start reuses it',
+    'a lost secret file re-registers it',
+    'lost owner keys re-register it',
+  ]) {
     if (round.startsWith('a lost')) rmSync(join(data, 'demo-phone.secret'))
     if (round.startsWith('lost owner')) rmSync(join(keys, 'devices'), { recursive: true })
     const ui = testIo(new SystemClock())
     ui.io.tty = true
     // The last round runs the cloud on real time; the others on simulated time (the default).
     const realTime = round.startsWith('lost owner') ? ['--real-time'] : []
-    const running = main(['demo', '--data', data, '--keys', keys, '--mqtt-port', '0', '--http-port', '0', '--interval', '100ms', ...realTime], ui.io)
+    const running = main(
+      ['demo', '--data', data, '--keys', keys, '--mqtt-port', '0', '--http-port', '0', '--interval', '100ms', ...realTime],
+      ui.io,
+    )
     const screen = await ui.waitForOut(/demo-phone\s+demo\s+online\s+55\.\d+,-3\.\d+/)
     t.match(screen, /Broker on mqtt:\/\/127\.0\.0\.1:\d+ and http:\/\/127\.0\.0\.1:\d+; logs in .*fakephone\.log/, round)
-    t.ok(screen.includes(`Device secret: ${join(data, 'demo-phone.secret')}   console token: ${join(data, 'console.token')}   owner keys: ${keys}\x1b[K\n`), 'the first screen says where the secret, token and owner keys are')
-    t.match(screen, /Try, in another terminal:\x1b\[K\n  fakephone console --api http:\/\/127\.0\.0\.1:\d+ --data .* locate demo-phone --keys /, 'and what to try next')
+    t.ok(
+      screen.includes(
+        `Device secret: ${join(data, 'demo-phone.secret')}   console token: ${join(data, 'console.token')}   owner keys: ${keys}\x1b[K\n`,
+      ),
+      'the first screen says where the secret, token and owner keys are',
+    )
+    t.match(
+      screen,
+      /Try, in another terminal:\x1b\[K\n  fakephone console --api http:\/\/127\.0\.0\.1:\d+ --data .* locate demo-phone --keys /,
+      'and what to try next',
+    )
     await ui.waitForOut(/(?:\x1b\[H[\s\S]*?\x1b\[J[\s\S]*?){2}/)
     const screens = ui.out().split('\x1b[H').slice(1)
     t.equal(ui.out().match(/\x1b\[2J/g)?.length, 1, 'the screen is wiped once, not on every redraw (no scrollback flood)')

@@ -33,7 +33,13 @@ t.test('help shows each default in the form its flag accepts', async (t) => {
   const agent = (await run(['agent', '--help'])).out
   t.match(agent, /--interval <duration>\s+time between heartbeats, e\.g\. 30s \(default: 30s\)/)
   t.notMatch(agent, /default: \d{4,}\)/, 'no duration in milliseconds')
-  for (const [ms, text] of [[0, '0ms'], [1500, '1s500ms'], [90_000, '1m30s'], [86_400_000, '1d'], [97_200_000, '1d3h']] as const) {
+  for (const [ms, text] of [
+    [0, '0ms'],
+    [1500, '1s500ms'],
+    [90_000, '1m30s'],
+    [86_400_000, '1d'],
+    [97_200_000, '1d3h'],
+  ] as const) {
     t.equal(formatDuration(ms), text)
     t.equal(duration(text), ms, `${text} reads back`)
   }
@@ -48,7 +54,18 @@ t.test('device add prints the credentials once; list and remove; errors say what
   const secret = /Secret \(shown once, stored only as a hash\): (\S+)/.exec(added.out)?.[1]
   t.ok(secret && secret.length > 30, 'the secret is printed')
 
-  const toFile = await run(['device', 'add', 'pi-hall', '--data', data, '--keys', keys, '--secret-out', join(data, 'hall.secret'), '--json'])
+  const toFile = await run([
+    'device',
+    'add',
+    'pi-hall',
+    '--data',
+    data,
+    '--keys',
+    keys,
+    '--secret-out',
+    join(data, 'hall.secret'),
+    '--json',
+  ])
   const json = JSON.parse(toFile.out)
   t.match(json, { id: 'pi-hall', account: 'default', secretFile: join(data, 'hall.secret') })
   t.notOk('secret' in json, 'the secret went to the file, not the terminal')
@@ -61,7 +78,10 @@ t.test('device add prints the credentials once; list and remove; errors say what
   const list = await run(['device', 'list', '--data', data])
   t.match(list.out, /DEVICE\s+ACCOUNT\s+REGISTERED\n/)
   t.match(list.out, /pi-kitchen\s+bob/)
-  t.same(JSON.parse((await run(['device', 'list', '--data', data, '--json'])).out).devices.map((d: { id: string }) => d.id), ['pi-attic', 'pi-cellar', 'pi-hall', 'pi-kitchen'])
+  t.same(
+    JSON.parse((await run(['device', 'list', '--data', data, '--json'])).out).devices.map((d: { id: string }) => d.id),
+    ['pi-attic', 'pi-cellar', 'pi-hall', 'pi-kitchen'],
+  )
 
   const dup = await run(['device', 'add', 'pi-kitchen', '--data', data, '--keys', keys])
   t.equal(dup.code, 1)

@@ -5,7 +5,12 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))]
+const docs = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', f)),
+]
 
 t.test('every relative link in the README and docs/ points at a file inside the repository', (t) => {
   for (const doc of docs) {
@@ -22,7 +27,37 @@ t.test('every relative link in the README and docs/ points at a file inside the 
 
 t.test('docs/BEHAVIOURS.md describes every ID the README table lists, F1 to M3', (t) => {
   const behaviours = readFileSync(join(root, 'docs', 'BEHAVIOURS.md'), 'utf8')
-  const ids = ['F1', 'F2', 'F3', 'F4', 'S1', 'S2', 'S3', 'S4', 'R1', 'R2', 'R3', 'B1', 'B2', 'B3', 'B4', 'D1', 'D2', 'D3', 'D4', 'D5', 'X1', 'X2', 'X3', 'A1', 'A2', 'A3', 'M1', 'M2', 'M3']
+  const ids = [
+    'F1',
+    'F2',
+    'F3',
+    'F4',
+    'S1',
+    'S2',
+    'S3',
+    'S4',
+    'R1',
+    'R2',
+    'R3',
+    'B1',
+    'B2',
+    'B3',
+    'B4',
+    'D1',
+    'D2',
+    'D3',
+    'D4',
+    'D5',
+    'X1',
+    'X2',
+    'X3',
+    'A1',
+    'A2',
+    'A3',
+    'M1',
+    'M2',
+    'M3',
+  ]
   for (const id of ids) t.match(behaviours, new RegExp(`\\n- \\*\\*${id}\\b`), id)
   t.match(readFileSync(join(root, 'README.md'), 'utf8'), /\]\(docs\/BEHAVIOURS\.md\)/)
   t.end()

@@ -11,82 +11,109 @@ import { closedPort } from '../fixtures/ports.js'
 import { run, testIo } from '../fixtures/io.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
-t.test('D1-D3 from the command line: the phone uploads, syncs and shares; the console lists, downloads, shares, deletes and issues SDK tokens; off, both say so', async (t) => {
-  const cloud = await startCloud(t)
-  const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
-  const phone = ['phone', '--data', phoneDir]
-  const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
-  const agentIo = testIo(cloud.clock)
-  const running = main(['agent', '--id', 'phone-a', '--secret-file', secretFile, '--broker', cloud.mqttUrl, '--push', cloud.pushUrl, '--data', phoneDir, '--fixed', '55.95,-3.19'], agentIo.io)
-  await agentIo.logs.waitFor((l) => l.msg === 'agent started')
-  await cloud.logs.waitFor((l) => l.msg === 'push connected')
-  const work = tempDir(t)
+t.test(
+  'D1-D3 from the command line: the phone uploads, syncs and shares; the console lists, downloads, shares, deletes and issues ' +
+    'SDK tokens; off, both say so',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
+    const phone = ['phone', '--data', phoneDir]
+    const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
+    const agentIo = testIo(cloud.clock)
+    const running = main(
+      [
+        'agent',
+        '--id',
+        'phone-a',
+        '--secret-file',
+        secretFile,
+        '--broker',
+        cloud.mqttUrl,
+        '--push',
+        cloud.pushUrl,
+        '--data',
+        phoneDir,
+        '--fixed',
+        '55.95,-3.19',
+      ],
+      agentIo.io,
+    )
+    await agentIo.logs.waitFor((l) => l.msg === 'agent started')
+    await cloud.logs.waitFor((l) => l.msg === 'push connected')
+    const work = tempDir(t)
 
-  t.equal((await run([...phone, 'drive', 'list'])).out, 'The drive is empty.\n')
-  const note = join(work, 'note.txt')
-  writeFileSync(note, 'hello drive')
-  const up = await run([...phone, 'drive', 'upload', note, '--folder', '/Docs'])
-  t.match(up.out, /^Uploaded note\.txt \(11 B\) as (\S+)\.\n$/)
-  const id = /as (\S+)\.\n/.exec(up.out)?.[1] as string
-  t.match(JSON.parse((await run([...phone, '--json', 'drive', 'upload', note])).out), { file: { name: 'note.txt', folder: '/' } })
-  const listed = await run([...phone, 'drive', 'list'])
-  t.match(listed.out, /^ID\s+FILE\s+SIZE\s+UPDATED \(UTC\)\s+BY\n\S+\s+\/note\.txt\s+11 B\s+2026-01-01 00:00:00\s+phone-a\n\S+\s+\/Docs\/note\.txt\s+11 B/)
-  const saved = join(work, 'copy.txt')
-  t.equal((await run([...phone, 'drive', 'download', id, saved])).out, `Saved note.txt to ${saved}.\n`)
-  t.equal(readFileSync(saved, 'utf8'), 'hello drive')
-  t.match((await run([...phone, 'drive', 'share', id])).out, new RegExp(`^${cloud.apiUrl}/share/\\S+\\n$`))
+    t.equal((await run([...phone, 'drive', 'list'])).out, 'The drive is empty.\n')
+    const note = join(work, 'note.txt')
+    writeFileSync(note, 'hello drive')
+    const up = await run([...phone, 'drive', 'upload', note, '--folder', '/Docs'])
+    t.match(up.out, /^Uploaded note\.txt \(11 B\) as (\S+)\.\n$/)
+    const id = /as (\S+)\.\n/.exec(up.out)?.[1] as string
+    t.match(JSON.parse((await run([...phone, '--json', 'drive', 'upload', note])).out), { file: { name: 'note.txt', folder: '/' } })
+    const listed = await run([...phone, 'drive', 'list'])
+    t.match(
+      listed.out,
+      /^ID\s+FILE\s+SIZE\s+UPDATED \(UTC\)\s+BY\n\S+\s+\/note\.txt\s+11 B\s+2026-01-01 00:00:00\s+phone-a\n\S+\s+\/Docs\/note\.txt\s+11 B/,
+    )
+    const saved = join(work, 'copy.txt')
+    t.equal((await run([...phone, 'drive', 'download', id, saved])).out, `Saved note.txt to ${saved}.\n`)
+    t.equal(readFileSync(saved, 'utf8'), 'hello drive')
+    t.match((await run([...phone, 'drive', 'share', id])).out, new RegExp(`^${cloud.apiUrl}/share/\\S+\\n$`))
 
-  mkdirSync(join(phoneDir, 'sdcard', 'Drive'), { recursive: true })
-  writeFileSync(join(phoneDir, 'sdcard', 'Drive', 'synced.txt'), 'from the folder')
-  t.equal((await run([...phone, 'drive', 'sync', 'off'])).out, 'drive sync off; drive sync is off\n')
-  t.equal((await run([...phone, 'drive', 'sync', 'now'])).out, 'drive sync off; drive sync is off\n')
-  t.equal((await run([...phone, 'drive', 'sync', 'on'])).out, 'drive sync on; 1 file(s) uploaded\n')
-  t.match(JSON.parse((await run([...phone, '--json', 'drive', 'sync', 'now'])).out), { sync: true, uploaded: [] })
-  t.match((await run([...phone, 'drive', 'sync', 'maybe'])).err, /drive sync takes on, off or now/)
+    mkdirSync(join(phoneDir, 'sdcard', 'Drive'), { recursive: true })
+    writeFileSync(join(phoneDir, 'sdcard', 'Drive', 'synced.txt'), 'from the folder')
+    t.equal((await run([...phone, 'drive', 'sync', 'off'])).out, 'drive sync off; drive sync is off\n')
+    t.equal((await run([...phone, 'drive', 'sync', 'now'])).out, 'drive sync off; drive sync is off\n')
+    t.equal((await run([...phone, 'drive', 'sync', 'on'])).out, 'drive sync on; 1 file(s) uploaded\n')
+    t.match(JSON.parse((await run([...phone, '--json', 'drive', 'sync', 'now'])).out), { sync: true, uploaded: [] })
+    t.match((await run([...phone, 'drive', 'sync', 'maybe'])).err, /drive sync takes on, off or now/)
 
-  const consoleList = await run([...api, 'drive', 'list', 'alice'])
-  t.match(consoleList.out, /\/synced\.txt\s+15 B/)
-  t.equal(JSON.parse((await run([...api, '--json', 'drive', 'list', 'alice'])).out).files.length, 3)
-  const report = join(work, 'report.csv')
-  writeFileSync(report, 'a,b\n1,2\n')
-  const cup = await run([...api, 'drive', 'upload', 'alice', report, '--name', 'q1.csv', '--folder', '/Reports'])
-  t.match(cup.out, /^Uploaded q1\.csv \(8 B\) as (\S+)\.\n$/)
-  const cid = /as (\S+)\.\n/.exec(cup.out)?.[1] as string
-  t.match(JSON.parse((await run([...api, '--json', 'drive', 'upload', 'alice', report])).out), { name: 'report.csv', uploadedBy: 'console' })
-  t.match((await run([...api, 'drive', 'upload', 'alice', join(work, 'missing')])).err, /cannot read .*missing: ENOENT/)
-  const back = join(work, 'back.csv')
-  t.equal((await run([...api, 'drive', 'download', 'alice', cid, back])).out, `Saved 8 B to ${back}.\n`)
-  t.equal(readFileSync(back, 'utf8'), 'a,b\n1,2\n')
-  const shared = await run([...api, 'drive', 'share', 'alice', cid])
-  const token = /unshare alice (\S+)\)/.exec(shared.out)?.[1] as string
-  t.match(shared.out, new RegExp(`^${cloud.apiUrl}/share/${token}\\n`))
-  t.equal((await (await fetch(`${cloud.apiUrl}/share/${token}`)).text()), 'a,b\n1,2\n')
-  t.equal((await run([...api, 'drive', 'unshare', 'alice', token])).out, 'Share link revoked.\n')
-  t.equal((await fetch(`${cloud.apiUrl}/share/${token}`)).status, 404)
-  t.equal((await run([...api, 'drive', 'delete', 'alice', cid])).out, 'Deleted q1.csv.\n')
-  t.match((await run([...api, 'drive', 'download', 'alice', cid, back])).err, /is not in account "alice"/)
+    const consoleList = await run([...api, 'drive', 'list', 'alice'])
+    t.match(consoleList.out, /\/synced\.txt\s+15 B/)
+    t.equal(JSON.parse((await run([...api, '--json', 'drive', 'list', 'alice'])).out).files.length, 3)
+    const report = join(work, 'report.csv')
+    writeFileSync(report, 'a,b\n1,2\n')
+    const cup = await run([...api, 'drive', 'upload', 'alice', report, '--name', 'q1.csv', '--folder', '/Reports'])
+    t.match(cup.out, /^Uploaded q1\.csv \(8 B\) as (\S+)\.\n$/)
+    const cid = /as (\S+)\.\n/.exec(cup.out)?.[1] as string
+    t.match(JSON.parse((await run([...api, '--json', 'drive', 'upload', 'alice', report])).out), {
+      name: 'report.csv',
+      uploadedBy: 'console',
+    })
+    t.match((await run([...api, 'drive', 'upload', 'alice', join(work, 'missing')])).err, /cannot read .*missing: ENOENT/)
+    const back = join(work, 'back.csv')
+    t.equal((await run([...api, 'drive', 'download', 'alice', cid, back])).out, `Saved 8 B to ${back}.\n`)
+    t.equal(readFileSync(back, 'utf8'), 'a,b\n1,2\n')
+    const shared = await run([...api, 'drive', 'share', 'alice', cid])
+    const token = /unshare alice (\S+)\)/.exec(shared.out)?.[1] as string
+    t.match(shared.out, new RegExp(`^${cloud.apiUrl}/share/${token}\\n`))
+    t.equal(await (await fetch(`${cloud.apiUrl}/share/${token}`)).text(), 'a,b\n1,2\n')
+    t.equal((await run([...api, 'drive', 'unshare', 'alice', token])).out, 'Share link revoked.\n')
+    t.equal((await fetch(`${cloud.apiUrl}/share/${token}`)).status, 404)
+    t.equal((await run([...api, 'drive', 'delete', 'alice', cid])).out, 'Deleted q1.csv.\n')
+    t.match((await run([...api, 'drive', 'download', 'alice', cid, back])).err, /is not in account "alice"/)
 
-  const issued = await run([...api, 'drive', 'token', 'alice', '--app', 'gallery'])
-  const [sdk, line] = issued.out.split('\n') as [string, string]
-  const tokenId = /SDK token (\S+) for gallery/.exec(line)?.[1] as string
-  const picker = await fetch(`${cloud.apiUrl}/sdk/v1/files`, { headers: { authorization: `Bearer ${sdk}` } })
-  t.equal(((await picker.json()) as { files: unknown[] }).files.length, 4, 'the issued token opens the SDK')
-  t.equal((await run([...api, 'drive', 'revoke-token', 'alice', tokenId])).out, 'SDK token revoked.\n')
-  t.equal((await fetch(`${cloud.apiUrl}/sdk/v1/files`, { headers: { authorization: `Bearer ${sdk}` } })).status, 401)
-  t.match((await run([...api, 'drive', 'token', 'alice'])).err, /required option '--app <name>'/)
+    const issued = await run([...api, 'drive', 'token', 'alice', '--app', 'gallery'])
+    const [sdk, line] = issued.out.split('\n') as [string, string]
+    const tokenId = /SDK token (\S+) for gallery/.exec(line)?.[1] as string
+    const picker = await fetch(`${cloud.apiUrl}/sdk/v1/files`, { headers: { authorization: `Bearer ${sdk}` } })
+    t.equal(((await picker.json()) as { files: unknown[] }).files.length, 4, 'the issued token opens the SDK')
+    t.equal((await run([...api, 'drive', 'revoke-token', 'alice', tokenId])).out, 'SDK token revoked.\n')
+    t.equal((await fetch(`${cloud.apiUrl}/sdk/v1/files`, { headers: { authorization: `Bearer ${sdk}` } })).status, 401)
+    t.match((await run([...api, 'drive', 'token', 'alice'])).err, /required option '--app <name>'/)
 
-  const off = once(cloud.broker.cloud.accounts, 'service-off')
-  await run([...phone, 'cloud-service', 'off'])
-  await off
-  t.equal((await run([...phone, 'drive', 'list'])).out, 'cloud service is not enabled, enable it in settings\n', 'D3: the phone says so')
-  t.match(JSON.parse((await run([...phone, '--json', 'drive', 'list'])).out), { files: [], notice: /not enabled/ })
-  t.match((await run([...phone, 'drive', 'upload', note])).err, /cloud service is not enabled, enable it in settings/)
-  t.match((await run([...api, 'drive', 'list', 'alice'])).err, /cloud service is not enabled/, 'D3: the console says so')
-  t.match((await run([...api, 'drive', 'download', 'alice', id, back])).err, /cloud service is not enabled/)
+    const off = once(cloud.broker.cloud.accounts, 'service-off')
+    await run([...phone, 'cloud-service', 'off'])
+    await off
+    t.equal((await run([...phone, 'drive', 'list'])).out, 'cloud service is not enabled, enable it in settings\n', 'D3: the phone says so')
+    t.match(JSON.parse((await run([...phone, '--json', 'drive', 'list'])).out), { files: [], notice: /not enabled/ })
+    t.match((await run([...phone, 'drive', 'upload', note])).err, /cloud service is not enabled, enable it in settings/)
+    t.match((await run([...api, 'drive', 'list', 'alice'])).err, /cloud service is not enabled/, 'D3: the console says so')
+    t.match((await run([...api, 'drive', 'download', 'alice', id, back])).err, /cloud service is not enabled/)
 
-  agentIo.abort()
-  t.equal(await running, 0)
-})
+    agentIo.abort()
+    t.equal(await running, 0)
+  },
+)
 
 t.test('the console says when the broker is not there or does not answer like one', async (t) => {
   const server = createServer((_req, res) => {
@@ -98,7 +125,18 @@ t.test('the console says when the broker is not there or does not answer like on
   onEnd(t, () => new Promise((resolve) => server.close(resolve)))
   const cloud = await startCloud(t)
   const { port } = server.address() as { port: number }
-  const proxy = await run(['console', '--api', `http://127.0.0.1:${port}`, '--data', cloud.dataDir, 'drive', 'download', 'alice', 'x', join(tempDir(t), 'x')])
+  const proxy = await run([
+    'console',
+    '--api',
+    `http://127.0.0.1:${port}`,
+    '--data',
+    cloud.dataDir,
+    'drive',
+    'download',
+    'alice',
+    'x',
+    join(tempDir(t), 'x'),
+  ])
   t.match(proxy.err, /HTTP 502/)
   const goneUrl = `http://127.0.0.1:${await closedPort()}`
   const gone = await run(['console', '--api', goneUrl, '--data', cloud.dataDir, 'drive', 'download', 'alice', 'x', join(tempDir(t), 'x')])
@@ -106,7 +144,16 @@ t.test('the console says when the broker is not there or does not answer like on
 })
 
 t.test('the drive table puts the folder before the name and a notice instead of an empty table', (t) => {
-  const file = { id: 'f1', name: 'a.txt', folder: '/x', sha256: '0'.repeat(64), size: 2048, createdAt: 0, updatedAt: 0, uploadedBy: 'console' }
+  const file = {
+    id: 'f1',
+    name: 'a.txt',
+    folder: '/x',
+    sha256: '0'.repeat(64),
+    size: 2048,
+    createdAt: 0,
+    updatedAt: 0,
+    uploadedBy: 'console',
+  }
   t.equal(renderDriveFiles([file]), 'ID  FILE      SIZE    UPDATED (UTC)        BY\nf1  /x/a.txt  2.0 KB  1970-01-01 00:00:00  console\n')
   t.equal(renderDriveFiles([], 'off'), 'off\n')
   t.end()

@@ -16,7 +16,19 @@ t.test('F1/F3/X1 end to end with the built CLI: broker, agent, phone and console
   assertBuilt()
   const data = tempDir(t)
   const secretFile = join(data, 'e2e.secret')
-  const added = await runCli(['device', 'add', 'e2e-phone', '--account', 'qa', '--data', data, '--keys', join(data, 'keys'), '--secret-out', secretFile])
+  const added = await runCli([
+    'device',
+    'add',
+    'e2e-phone',
+    '--account',
+    'qa',
+    '--data',
+    data,
+    '--keys',
+    join(data, 'keys'),
+    '--secret-out',
+    secretFile,
+  ])
   t.equal(added.code, 0, added.err)
 
   const broker = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
@@ -30,7 +42,21 @@ t.test('F1/F3/X1 end to end with the built CLI: broker, agent, phone and console
   const messages = recordMessages(watcher)
 
   const phoneDir = join(data, 'phone')
-  const agent = spawnCli(t, ['agent', '--id', 'e2e-phone', '--secret-file', secretFile, '--broker', mqttUrl, '--data', phoneDir, '--interval', '200ms', '--push', `ws://127.0.0.1:${String(listening.httpPort)}/push`])
+  const agent = spawnCli(t, [
+    'agent',
+    '--id',
+    'e2e-phone',
+    '--secret-file',
+    secretFile,
+    '--broker',
+    mqttUrl,
+    '--data',
+    phoneDir,
+    '--interval',
+    '200ms',
+    '--push',
+    `ws://127.0.0.1:${String(listening.httpPort)}/push`,
+  ])
   await messages.waitFor((topic) => topic === 'fp/v1/e2e-phone/heartbeat')
 
   const devices = await runCli([...api, '--json', 'devices'])
@@ -66,7 +92,11 @@ t.test('F2 a broker killed (SIGKILL) with commands in flight loses none of them'
   const up = await first.waitForLog((l) => l.msg === 'broker listening')
   const api = (port: unknown) => ['console', '--api', `http://127.0.0.1:${String(port)}`, '--data', data]
   const issued: string[] = []
-  for (const cmd of [['ring', 'kill-phone', '--seconds', '2'], ['lock', 'kill-phone', '--message', 'found?', '--phone', '1'], ['locate', 'kill-phone']]) {
+  for (const cmd of [
+    ['ring', 'kill-phone', '--seconds', '2'],
+    ['lock', 'kill-phone', '--message', 'found?', '--phone', '1'],
+    ['locate', 'kill-phone'],
+  ]) {
     const r = await runCli([...api(up.httpPort), ...cmd, '--keys', keys, '--wait', '0ms'])
     t.equal(r.code, 0, r.err)
     issued.push(/command ([0-9a-f-]{36}) is queued/.exec(r.out)?.[1] as string)
@@ -75,7 +105,19 @@ t.test('F2 a broker killed (SIGKILL) with commands in flight loses none of them'
 
   const second = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
   const again = await second.waitForLog((l) => l.msg === 'broker listening')
-  const agent = spawnCli(t, ['agent', '--id', 'kill-phone', '--secret-file', secretFile, '--owner-key', join(keys, 'default.pub'), '--broker', `mqtt://127.0.0.1:${String(again.mqttPort)}`, '--data', join(data, 'phone')])
+  const agent = spawnCli(t, [
+    'agent',
+    '--id',
+    'kill-phone',
+    '--secret-file',
+    secretFile,
+    '--owner-key',
+    join(keys, 'default.pub'),
+    '--broker',
+    `mqtt://127.0.0.1:${String(again.mqttPort)}`,
+    '--data',
+    join(data, 'phone'),
+  ])
   const token = readFileSync(join(data, 'console.token'), 'utf8').trim()
   const { ConsoleClient } = await import('../../cli/console-client.js')
   const client = new ConsoleClient(`http://127.0.0.1:${String(again.httpPort)}`, token)

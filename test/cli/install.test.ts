@@ -8,14 +8,40 @@ import { tempDir } from '../fixtures/scope.js'
 
 t.test('install writes both units, the sysusers entry and valid configs under the prefix, then says what to run', async (t) => {
   const prefix = tempDir(t)
-  const r = await run(['install', '--prefix', prefix, '--bin', '/opt/node/bin/node /opt/fakephone/dist/cli/main.js', '--agent', 'kitchen-pi', '--agent', 'attic', '--location', 'gpsd'])
+  const r = await run([
+    'install',
+    '--prefix',
+    prefix,
+    '--bin',
+    '/opt/node/bin/node /opt/fakephone/dist/cli/main.js',
+    '--agent',
+    'kitchen-pi',
+    '--agent',
+    'attic',
+    '--location',
+    'gpsd',
+  ])
   t.equal(r.code, 0, r.err)
-  const written = ['etc/systemd/system/fakephone-broker.service', 'etc/systemd/system/fakephone-agent@.service', 'etc/sysusers.d/fakephone.conf', 'etc/fakephone/broker.json', 'etc/fakephone/agent-kitchen-pi.json', 'etc/fakephone/agent-attic.json']
-  t.same(r.out.split('\n').filter((l) => l.startsWith('wrote')), written.map((f) => `wrote  ${join(prefix, f)}`))
+  const written = [
+    'etc/systemd/system/fakephone-broker.service',
+    'etc/systemd/system/fakephone-agent@.service',
+    'etc/sysusers.d/fakephone.conf',
+    'etc/fakephone/broker.json',
+    'etc/fakephone/agent-kitchen-pi.json',
+    'etc/fakephone/agent-attic.json',
+  ]
+  t.same(
+    r.out.split('\n').filter((l) => l.startsWith('wrote')),
+    written.map((f) => `wrote  ${join(prefix, f)}`),
+  )
   t.match(r.out, /systemctl enable --now fakephone-broker\n/)
   t.match(r.out, /agent-kitchen-pi\.secret \(mode 0600\), then:\n {2}systemctl enable --now fakephone-agent@kitchen-pi\n/)
   const unit = readFileSync(join(prefix, 'etc/systemd/system/fakephone-agent@.service'), 'utf8')
-  t.match(unit, /\nExecStart=\/opt\/node\/bin\/node \/opt\/fakephone\/dist\/cli\/main\.js agent --config \/etc\/fakephone\/agent-%i\.json\n/, 'ExecStart runs this installation')
+  t.match(
+    unit,
+    /\nExecStart=\/opt\/node\/bin\/node \/opt\/fakephone\/dist\/cli\/main\.js agent --config \/etc\/fakephone\/agent-%i\.json\n/,
+    'ExecStart runs this installation',
+  )
   t.equal(statSync(join(prefix, 'etc/fakephone/broker.json')).mode & 0o777, 0o644)
   t.same(JSON.parse(readFileSync(join(prefix, 'etc/fakephone/agent-attic.json'), 'utf8')), {
     id: 'attic',
@@ -40,26 +66,49 @@ t.test('a second install refreshes the units but keeps the configs an operator m
   const again = await run(['install', '--prefix', prefix, '--bin', '/usr/local/bin/fakephone', '--agent', 'pi'])
   t.match(again.out, new RegExp(`kept \\(exists\\)  ${config}\n`))
   t.equal(readFileSync(config, 'utf8'), '{"id":"pi","location":"fixed:1,2"}\n', 'the edited config is untouched')
-  t.match(readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'), /\nExecStart=\/usr\/local\/bin\/fakephone broker /)
+  t.match(
+    readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'),
+    /\nExecStart=\/usr\/local\/bin\/fakephone broker /,
+  )
 })
 
 t.test('install refuses a relative --bin, a bad device id and a bad location, and warns of a home folder or /tmp', async (t) => {
   const prefix = tempDir(t)
-  t.match((await run(['install', '--prefix', prefix, '--bin', 'fakephone'])).err, /--bin must start with an absolute path \(systemd does no PATH lookup\): "fakephone"/)
+  t.match(
+    (await run(['install', '--prefix', prefix, '--bin', 'fakephone'])).err,
+    /--bin must start with an absolute path \(systemd does no PATH lookup\): "fakephone"/,
+  )
   t.match((await run(['install', '--prefix', prefix, '--agent', 'Kitchen Pi'])).err, /invalid device id "Kitchen Pi"/)
   t.match((await run(['install', '--prefix', prefix, '--agent', 'pi', '--location', 'moon'])).err, /--location: "moon" is not a location/)
   const fromHome = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/node /home/pi/fakephone/dist/cli/main.js'])
   t.equal(fromHome.code, 0)
-  t.match(fromHome.err, /^warning: \/home\/pi\/fakephone\/dist\/cli\/main\.js is under \/home, \/root or \/run\/user, which ProtectHome=yes hides from the services/, 'a checkout in a home folder would not start under the units')
+  t.match(
+    fromHome.err,
+    new RegExp(
+      String.raw`^warning: \/home\/pi\/fakephone\/dist\/cli\/main\.js is under \/home, \/root or \/run\/user, which ` +
+        String.raw`ProtectHome=yes hides from the services`,
+    ),
+    'a checkout in a home folder would not start under the units',
+  )
   const fromTmp = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/node /tmp/fakephone/dist/cli/main.js'])
   t.equal(fromTmp.code, 0)
-  t.match(fromTmp.err, /^warning: \/tmp\/fakephone\/dist\/cli\/main\.js is under \/tmp or \/var\/tmp, which PrivateTmp=yes replaces with an empty folder/, 'a checkout under /tmp would not start under the units')
+  t.match(
+    fromTmp.err,
+    /^warning: \/tmp\/fakephone\/dist\/cli\/main\.js is under \/tmp or \/var\/tmp, which PrivateTmp=yes replaces with an empty folder/,
+    'a checkout under /tmp would not start under the units',
+  )
   t.equal((await run(['install', '--prefix', prefix])).code, 0, 'the default --bin is usable')
-  t.match(readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'), `\nExecStart=${execLine(defaultBin())} broker `)
+  t.match(
+    readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'),
+    `\nExecStart=${execLine(defaultBin())} broker `,
+  )
 })
 
 t.test('ExecStart= words are quoted only when they must be; the shipped units say where to adapt them', (t) => {
-  t.equal(execLine(['/usr/bin/node', '/opt/fake phone/main.js', 'say "hi"\\']), '/usr/bin/node "/opt/fake phone/main.js" "say \\"hi\\"\\\\"')
+  t.equal(
+    execLine(['/usr/bin/node', '/opt/fake phone/main.js', 'say "hi"\\']),
+    '/usr/bin/node "/opt/fake phone/main.js" "say \\"hi\\"\\\\"',
+  )
   t.same(defaultBin('/opt/fp'), [process.execPath, '/opt/fp/dist/cli/main.js'])
   t.throws(() => renderUnit('[Service]\nExecStart=/bin/true\n', ['/x']), new RegExp(`no "ExecStart=${SHIPPED_BIN} \\.\\.\\." line`))
   t.throws(() => packageRoot('/'), /no systemd\/ folder above \/: is this a fakephone installation\?/)

@@ -38,16 +38,21 @@ function start(t: Test, args: string[]): Watched {
   proc.stdout.on('data', (d: Buffer) => (text.out += d))
   proc.stderr.on('data', (d: Buffer) => (text.err += d))
   const waitFor = (stream: 'out' | 'err', want: RegExp): Promise<string> =>
-    within(30_000, `${stream} matching ${want}`, new Promise((resolve) => {
-      const source = stream === 'out' ? proc.stdout : proc.stderr
-      const check = (): void => {
-        if (!want.test(text[stream])) return
-        source.off('data', check)
-        resolve(text[stream])
-      }
-      source.on('data', check)
-      check()
-    }), () => `(stdout: ${text.out.slice(-500)} stderr: ${text.err.slice(-500)})`)
+    within(
+      30_000,
+      `${stream} matching ${want}`,
+      new Promise((resolve) => {
+        const source = stream === 'out' ? proc.stdout : proc.stderr
+        const check = (): void => {
+          if (!want.test(text[stream])) return
+          source.off('data', check)
+          resolve(text[stream])
+        }
+        source.on('data', check)
+        check()
+      }),
+      () => `(stdout: ${text.out.slice(-500)} stderr: ${text.err.slice(-500)})`,
+    )
   return { proc, out: () => text.out, err: () => text.err, waitFor, exited }
 }
 
@@ -70,8 +75,25 @@ t.test('Ctrl-C stops seed-data mid-way within a second, exit 130, saying so', as
   mkdirSync(camera, { recursive: true })
   const watcher = watch(camera)
   onEnd(t, () => watcher.close())
-  const firstPhoto = within(30_000, 'a first photo written', new Promise<void>((resolve) => watcher.on('change', (_event, name) => String(name).endsWith('.jpg') && resolve())))
-  const seeding = start(t, ['agent', 'seed-data', '--data', dir, '--photos', '100000', '--contacts', '0', '--notes', '0', '--recordings', '0'])
+  const firstPhoto = within(
+    30_000,
+    'a first photo written',
+    new Promise<void>((resolve) => watcher.on('change', (_event, name) => String(name).endsWith('.jpg') && resolve())),
+  )
+  const seeding = start(t, [
+    'agent',
+    'seed-data',
+    '--data',
+    dir,
+    '--photos',
+    '100000',
+    '--contacts',
+    '0',
+    '--notes',
+    '0',
+    '--recordings',
+    '0',
+  ])
   await firstPhoto
   t.equal(await interrupt(seeding, 1000), 130)
   t.match(seeding.err(), /\nSIGINT: stopping[^\n]*\ninterrupted: fakephone agent seed-data stopped before it finished\n$/)
@@ -85,13 +107,41 @@ t.test('F2 a command to an offline phone says at once that it is queued; Ctrl-C 
   t.equal((await runCli(['device', 'add', 'away-phone', '--data', data, '--keys', keys, '--secret-out', join(data, 'p.secret')])).code, 0)
   const broker = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
   const up = await broker.waitForLog((l) => l.msg === 'broker listening')
-  const ringing = start(t, ['console', '--api', `http://127.0.0.1:${String(up.httpPort)}`, '--data', data, 'ring', 'away-phone', '--keys', keys, '--wait', '1m'])
+  const ringing = start(t, [
+    'console',
+    '--api',
+    `http://127.0.0.1:${String(up.httpPort)}`,
+    '--data',
+    data,
+    'ring',
+    'away-phone',
+    '--keys',
+    keys,
+    '--wait',
+    '1m',
+  ])
   const said = await ringing.waitFor('out', /\n/)
-  t.match(said, /^away-phone is offline: ring command [0-9a-f-]{36} is queued and runs when it comes back; follow it with: fakephone console commands away-phone\n$/, 'said before waiting')
+  t.match(
+    said,
+    new RegExp(
+      String.raw`^away-phone is offline: ring command [0-9a-f-]{36} is queued and runs when it comes back; follow it with: ` +
+        String.raw`fakephone console commands away-phone\n$`,
+    ),
+    'said before waiting',
+  )
   t.equal(await interrupt(ringing, 1000), 130, 'the minute-long wait is cut short')
   t.match(ringing.err(), /interrupted: fakephone console ring stopped before it finished\n$/)
   const id = /command ([0-9a-f-]{36}) is queued/.exec(said)?.[1] as string
-  const listed = await runCli(['console', '--api', `http://127.0.0.1:${String(up.httpPort)}`, '--data', data, '--json', 'commands', 'away-phone'])
+  const listed = await runCli([
+    'console',
+    '--api',
+    `http://127.0.0.1:${String(up.httpPort)}`,
+    '--data',
+    data,
+    '--json',
+    'commands',
+    'away-phone',
+  ])
   t.match(JSON.parse(listed.out), { commands: [{ id, state: 'queued' }] }, 'the command stays queued for the phone')
   t.equal(await broker.stop('SIGINT'), 0)
 })
@@ -99,7 +149,19 @@ t.test('F2 a command to an offline phone says at once that it is queued; Ctrl-C 
 t.test('the demo exits 0 on Ctrl-C, even when the one press arrives twice at once', async (t) => {
   assertBuilt()
   const data = tempDir(t)
-  const demo = start(t, ['demo', '--data', data, '--keys', join(data, 'keys'), '--mqtt-port', '0', '--http-port', '0', '--interval', '100ms'])
+  const demo = start(t, [
+    'demo',
+    '--data',
+    data,
+    '--keys',
+    join(data, 'keys'),
+    '--mqtt-port',
+    '0',
+    '--http-port',
+    '0',
+    '--interval',
+    '100ms',
+  ])
   await demo.waitFor('out', /demo-phone\s+demo\s+online/)
   demo.proc.kill('SIGINT')
   await demo.waitFor('err', /SIGINT: stopping/)

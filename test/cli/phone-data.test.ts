@@ -22,12 +22,28 @@ async function runningPhone(t: Test): Promise<{ dataDir: string; clock: ManualCl
 
 t.test('S1: the user adds, lists, edits and deletes contacts and notes on a running phone', async (t) => {
   const { phone, clock } = await runningPhone(t)
-  t.equal((await run([...phone, 'list', 'contacts'])).out, 'No contacts on this phone; add one with: fakephone phone data add contacts --name NAME\n')
+  t.equal(
+    (await run([...phone, 'list', 'contacts'])).out,
+    'No contacts on this phone; add one with: fakephone phone data add contacts --name NAME\n',
+  )
 
   clock.advance(60_000)
-  const added = await run([...phone, 'add', 'contacts', '--name', 'Alice Smith', '--phone', '+44 7700 900123', '--email', 'alice@example.com'])
+  const added = await run([
+    ...phone,
+    'add',
+    'contacts',
+    '--name',
+    'Alice Smith',
+    '--phone',
+    '+44 7700 900123',
+    '--email',
+    'alice@example.com',
+  ])
   t.equal(added.code, 0)
-  t.match(added.out, /^Added contacts\/([0-9a-f-]{36})\.vcf \(\d+ B\): name Alice Smith, phone \+44 7700 900123, email alice@example\.com\n$/)
+  t.match(
+    added.out,
+    /^Added contacts\/([0-9a-f-]{36})\.vcf \(\d+ B\): name Alice Smith, phone \+44 7700 900123, email alice@example\.com\n$/,
+  )
   const id = /contacts\/(\S+\.vcf)/.exec(added.out)?.[1] as string
   const bob = JSON.parse((await run([...phone, 'add', 'contacts', '--name', 'Bob Jones', '--json'])).out)
   t.match(bob, { item: { category: 'contacts', meta: { name: 'Bob Jones', phone: null }, inCloud: null } })
@@ -45,9 +61,15 @@ t.test('S1: the user adds, lists, edits and deletes contacts and notes on a runn
   t.match((await run([...phone, 'list', 'contacts'])).out, /^No contacts/)
 
   const note = JSON.parse((await run([...phone, 'add', 'notes', '--title', 'Shopping', '--body', 'milk', '--json'])).out).item
-  t.match((await run([...phone, 'edit', 'notes', note.id, '--title', 'Groceries'])).out, /^Changed notes\/\S+\.txt \(\d+ B\): title Groceries\n$/)
+  t.match(
+    (await run([...phone, 'edit', 'notes', note.id, '--title', 'Groceries'])).out,
+    /^Changed notes\/\S+\.txt \(\d+ B\): title Groceries\n$/,
+  )
   t.match((await run([...phone, 'edit', 'notes', note.id, '--body', 'eggs'])).out, /title Groceries/, 'the title kept')
-  t.match((await run([...phone, 'list', 'notes'])).out, /^ID\s+TITLE\s+SIZE\s+MODIFIED \(UTC\)\s+IN CLOUD\n\S+\.txt\s+Groceries\s+\d+ B\s+2026-01-01 00:01:00\s+-\n$/)
+  t.match(
+    (await run([...phone, 'list', 'notes'])).out,
+    /^ID\s+TITLE\s+SIZE\s+MODIFIED \(UTC\)\s+IN CLOUD\n\S+\.txt\s+Groceries\s+\d+ B\s+2026-01-01 00:01:00\s+-\n$/,
+  )
 })
 
 t.test('S1/S3: the user takes a photo where the phone is and records a memo', async (t) => {
@@ -56,11 +78,27 @@ t.test('S1/S3: the user takes a photo where the phone is and records a memo', as
   t.match((await run([...phone, 'list', 'recordings'])).out, /make one with: fakephone phone data record/)
   clock.advance(3_600_000)
   const photo = await run([...phone, 'take-photo'])
-  t.match(photo.out, /^Took photos\/IMG_20260101_010000_000\.jpg \(\d+\.\d KB\): taken 2026-01-01 01:00:00, position 55\.94860,-3\.19990, camera Xiaomi 13\n$/)
+  t.match(
+    photo.out,
+    new RegExp(
+      String.raw`^Took photos\/IMG_20260101_010000_000\.jpg \(\d+\.\d KB\): taken 2026-01-01 01:00:00, position ` +
+        String.raw`55\.94860,-3\.19990, camera Xiaomi 13\n$`,
+    ),
+  )
   t.ok(existsSync(join(dataDir, 'sdcard', 'DCIM', 'Camera', 'IMG_20260101_010000_000.jpg')))
-  t.match((await run([...phone, 'list', 'photos'])).out, /^ID\s+TAKEN \(UTC\)\s+POSITION\s+CAMERA\s+SIZE\s+MODIFIED \(UTC\)\s+IN CLOUD\nIMG_20260101_010000_000\.jpg\s+2026-01-01 01:00:00\s+55\.94860,-3\.19990\s+Xiaomi 13\s+\d+\.\d KB\s+2026-01-01 01:00:00\s+-\n$/)
+  t.match(
+    (await run([...phone, 'list', 'photos'])).out,
+    new RegExp(
+      String.raw`^ID\s+TAKEN \(UTC\)\s+POSITION\s+CAMERA\s+SIZE\s+MODIFIED \(UTC\)\s+IN CLOUD\n` +
+        String.raw`IMG_20260101_010000_000\.jpg\s+2026-01-01 01:00:00\s+55\.94860,-3\.19990\s+Xiaomi 13\s+\d+\.\d KB\s+2026-01-01 ` +
+        String.raw`01:00:00\s+-\n$`,
+    ),
+  )
 
-  t.match((await run([...phone, 'record', '--seconds', '2.5'])).out, /^Recorded recordings\/REC_20260101_010000_000\.wav \(39\.1 KB\): length 2\.5 s\n$/)
+  t.match(
+    (await run([...phone, 'record', '--seconds', '2.5'])).out,
+    /^Recorded recordings\/REC_20260101_010000_000\.wav \(39\.1 KB\): length 2\.5 s\n$/,
+  )
   t.match(JSON.parse((await run([...phone, 'record', '--json'])).out), { item: { meta: { durationS: 5 } } })
   t.match((await run([...phone, 'list', 'recordings'])).out, /REC_20260101_010000_000\.wav\s+2\.5 s\s+39\.1 KB/)
 })
@@ -93,14 +131,35 @@ t.test('bad input from the user gets a clear error and the phone keeps running',
 
 t.test('seed-data fills a phone directory, deterministic for a seed, adding to what is there, with progress for long runs', async (t) => {
   const dir = tempDir(t)
-  const first = await run(['agent', 'seed-data', '--data', dir, '--photos', '3', '--contacts', '4', '--notes', '2', '--recordings', '1', '--seed', '9'])
+  const first = await run([
+    'agent',
+    'seed-data',
+    '--data',
+    dir,
+    '--photos',
+    '3',
+    '--contacts',
+    '4',
+    '--notes',
+    '2',
+    '--recordings',
+    '1',
+    '--seed',
+    '9',
+  ])
   t.equal(first.code, 0)
-  t.match(first.out, new RegExp(`^Seeded 3 photos, 4 contacts, 2 notes and 1 recordings \\(\\d+\\.\\d KB\\) into ${dir} with seed 9\\.\\n$`))
+  t.match(
+    first.out,
+    new RegExp(`^Seeded 3 photos, 4 contacts, 2 notes and 1 recordings \\(\\d+\\.\\d KB\\) into ${dir} with seed 9\\.\\n$`),
+  )
   t.equal(first.err, '', 'no progress lines for a short run')
   t.equal(readdirSync(join(dir, 'sdcard', 'DCIM', 'Camera')).length, 3)
   t.equal(readdirSync(join(dir, 'contacts')).length, 4)
 
-  const again = JSON.parse((await run(['agent', '--data', dir, 'seed-data', '--photos', '1', '--contacts', '0', '--notes', '0', '--recordings', '0', '--json'])).out)
+  const again = JSON.parse(
+    (await run(['agent', '--data', dir, 'seed-data', '--photos', '1', '--contacts', '0', '--notes', '0', '--recordings', '0', '--json']))
+      .out,
+  )
   t.match(again, { dataDir: dir, seed: 1, counts: { photos: 1, contacts: 0 }, bytes: Number })
   t.equal(readdirSync(join(dir, 'sdcard', 'DCIM', 'Camera')).length, 4, '--data given to agent works too; the run added to what was there')
 
@@ -109,7 +168,22 @@ t.test('seed-data fills a phone directory, deterministic for a seed, adding to w
   t.same(readdirSync(join(twin, 'contacts')).sort(), readdirSync(join(dir, 'contacts')).sort(), 'the same seed gives the same contacts')
 
   const long = tempDir(t)
-  const big = await run(['agent', 'seed-data', '--data', long, '--photos', '100', '--contacts', '0', '--notes', '0', '--recordings', '0', '--near', '48.8566,2.3522'])
+  const big = await run([
+    'agent',
+    'seed-data',
+    '--data',
+    long,
+    '--photos',
+    '100',
+    '--contacts',
+    '0',
+    '--notes',
+    '0',
+    '--recordings',
+    '0',
+    '--near',
+    '48.8566,2.3522',
+  ])
   t.equal(big.err, 'photos: 100/100\n')
 
   t.match((await run(['agent', 'seed-data', '--data', long, '--photos', '-1'])).err, /--photos.*must be a whole number from 0 to 100000/)

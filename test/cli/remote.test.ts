@@ -22,7 +22,8 @@ async function setup(t: Test, extra: TestAgentOptions = {}) {
   await listening(cloud, 'phone-a')
   const control = await serveControl(agent, dataDir, cloud.logs.logger())
   onEnd(t, () => control.close())
-  const con = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args, '--keys', owner.keys.dir], cloud.clock)
+  const con = (...args: string[]) =>
+    run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args, '--keys', owner.keys.dir], cloud.clock)
   return { cloud, owner, secret, dataDir, agent, con }
 }
 
@@ -30,16 +31,26 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   const { con, agent, dataDir, cloud } = await setup(t)
   const locate = await con('locate', 'phone-a')
   t.equal(locate.code, 0, locate.err)
-  t.match(locate.out, /^phone-a is at 55\.94860,-3\.19990 \(±10 m\), fix taken 0s ago\ncommand [0-9a-f-]{36}: verified receipt signed by phone-a at /)
+  t.match(
+    locate.out,
+    /^phone-a is at 55\.94860,-3\.19990 \(±10 m\), fix taken 0s ago\ncommand [0-9a-f-]{36}: verified receipt signed by phone-a at /,
+  )
   t.match((await con('ring', 'phone-a', '--seconds', '3')).out, /phone-a is ringing for 3 s/)
   t.match((await con('lock', 'phone-a', '--message', 'Call me', '--phone', '555')).out, /phone-a is locked/)
   t.same(agent.status().lock, { message: 'Call me', phone: '555' })
-  t.match((await con('lost-mode', 'phone-a', 'on', '--message', 'Lost', '--phone', '555')).out, /in lost mode: locked, reporting more often/)
+  t.match(
+    (await con('lost-mode', 'phone-a', 'on', '--message', 'Lost', '--phone', '555')).out,
+    /in lost mode: locked, reporting more often/,
+  )
   t.match((await run(['phone', '--data', dataDir, 'status'])).out, /lost mode     ON\nscreen        LOCKED: "Lost" -- call 555/)
   t.match((await con('lost-mode', 'phone-a', 'on')).err, /lost-mode on needs --message and --phone/)
   t.match((await con('lost-mode', 'phone-a', 'off')).out, /phone-a left lost mode/)
   const phone = (...args: string[]) => run(['phone', '--data', dataDir, ...args])
-  t.match((await phone('status')).out, /lost mode     off\nscreen        LOCKED: "Lost" -- call 555\nringing       until /, 'the phone shows its lock screen and that it rings')
+  t.match(
+    (await phone('status')).out,
+    /lost mode     off\nscreen        LOCKED: "Lost" -- call 555\nringing       until /,
+    'the phone shows its lock screen and that it rings',
+  )
   t.equal((await phone('unlock', '0000')).err, 'error: wrong PIN\n')
   t.match((await phone('unlock', '1234')).out, /screen        unlocked/)
   const asJson = JSON.parse((await con('--json', 'locate', 'phone-a')).out)
@@ -70,7 +81,10 @@ t.test('F2 wipe asks for confirmation, and says what it removed and kept', async
   const right = testIo(cloud.clock)
   right.io.prompt = async () => 'phone-a\n'
   t.equal(await main(args, right.io), 0, right.err())
-  t.match(right.out(), /phone-a was wiped: 1 files, 5 bytes removed; external storage kept; Find Device pairing kept\ncommand .*: verified receipt/)
+  t.match(
+    right.out(),
+    /phone-a was wiped: 1 files, 5 bytes removed; external storage kept; Find Device pairing kept\ncommand .*: verified receipt/,
+  )
   const scripted = await con('wipe', 'phone-a', '--yes', '--erase-sdcard', '--clear-find-device')
   t.match(scripted.out, /external storage erased; Find Device pairing cleared/)
 })
@@ -87,20 +101,40 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   await agent.stop()
   while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
   const queued = await con('ring', 'phone-a', '--wait', '50ms', '--expires', '1h')
-  t.match(queued.out, /ring is queued: the device is offline or busy; it runs when the device comes back \(expires in 1h 0m\)\ncommand ([0-9a-f-]{36}) is queued; follow it with: fakephone console commands phone-a/)
+  t.match(
+    queued.out,
+    new RegExp(
+      String.raw`ring is queued: the device is offline or busy; it runs when the device comes back \(expires in 1h 0m\)\ncommand ` +
+        String.raw`([0-9a-f-]{36}) is queued; follow it with: fakephone console commands phone-a`,
+    ),
+  )
   const id = /command ([0-9a-f-]{36}) is queued/.exec(queued.out)?.[1] as string
-  t.match(queued.out, /^phone-a is offline: ring command [0-9a-f-]{36} is queued and runs when it comes back; follow it with: fakephone console commands phone-a\n/, 'offline is said first')
+  t.match(
+    queued.out,
+    new RegExp(
+      String.raw`^phone-a is offline: ring command [0-9a-f-]{36} is queued and runs when it comes back; follow it with: ` +
+        String.raw`fakephone console commands phone-a\n`,
+    ),
+    'offline is said first',
+  )
   const listedId = /\n(\S+)\s+ring\s+queued/.exec((await con('commands', 'phone-a')).out)?.[1]
   t.equal(listedId, id, 'the id in the commands table is the one cancel takes')
   const cancel = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args], cloud.clock)
   t.equal((await cancel('cancel', id)).out, `Cancelled ring ${id} for phone-a.\n`)
   t.match((await cancel('cancel', id)).err, /it is already cancelled/)
   const second = JSON.parse((await con('--json', 'locate', 'phone-a', '--wait', '10ms')).out)
-  t.match(JSON.parse((await cancel('--json', 'cancel', second.id)).out), { id: second.id, state: 'cancelled', reason: 'cancelled by the owner' })
+  t.match(JSON.parse((await cancel('--json', 'cancel', second.id)).out), {
+    id: second.id,
+    state: 'cancelled',
+    reason: 'cancelled by the owner',
+  })
   t.match((await con('commands', 'phone-a')).out, /ring\s+cancelled\s+\S+ ago\s+cancelled by the owner\s+-/)
   await provision(cloud, owner, 'phone-c')
   t.equal((await con('commands', 'phone-c')).out, 'No commands for phone-c.\n')
-  t.match((await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'ring', 'phone-a', '--keys', tempDir(t)], cloud.clock)).err, /no owner key for account "alice" in .*: use the keys folder the device was provisioned with/)
+  t.match(
+    (await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'ring', 'phone-a', '--keys', tempDir(t)], cloud.clock)).err,
+    /no owner key for account "alice" in .*: use the keys folder the device was provisioned with/,
+  )
   t.match((await con('ring', 'ghost')).err, /device "ghost" not found/)
 })
 
@@ -114,27 +148,54 @@ t.test('F2 a command the phone cannot carry out is reported as failed, and the c
 
 t.test('the console API answers a broken body with 400 and an oversized one with 413, each with a code and a reason', async (t) => {
   const { cloud } = await setup(t)
-  const post = (body: string) => fetch(`${cloud.apiUrl}/api/devices/phone-a/commands`, { method: 'POST', headers: { authorization: `Bearer ${cloud.consoleToken}` }, body })
+  const post = (body: string) =>
+    fetch(`${cloud.apiUrl}/api/devices/phone-a/commands`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cloud.consoleToken}` },
+      body,
+    })
   const broken = await post('{"id":')
   t.equal(broken.status, 400)
   t.match(await broken.json(), { code: 'BAD_REQUEST', error: /^bad request: / })
   const huge = await post(JSON.stringify({ pad: 'x'.repeat(70_000) }))
   t.equal(huge.status, 413)
   t.match(await huge.json(), { code: 'TOO_LARGE', error: 'the request body is over 65536 bytes' })
-  const empty = await fetch(`${cloud.apiUrl}/api/commands/nope/cancel`, { method: 'POST', headers: { authorization: `Bearer ${cloud.consoleToken}` } })
+  const empty = await fetch(`${cloud.apiUrl}/api/commands/nope/cancel`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${cloud.consoleToken}` },
+  })
   t.equal(empty.status, 404, 'a POST without a body is routed like any other')
 })
 
 t.test('receipts are verified against the key the owner provisioned, and results are said in words', (t) => {
   const keys = new OwnerKeys(tempDir(t))
-  const base = { id: 'c', device: 'p', type: 'ring', args: {}, state: 'succeeded', reason: null, data: { seconds: 3 }, receipt: null, createdAt: 0, updatedAt: 0, expiresAt: 600_000, sentAt: null } as unknown as CommandView
+  const base = {
+    id: 'c',
+    device: 'p',
+    type: 'ring',
+    args: {},
+    state: 'succeeded',
+    reason: null,
+    data: { seconds: 3 },
+    receipt: null,
+    createdAt: 0,
+    updatedAt: 0,
+    expiresAt: 600_000,
+    sentAt: null,
+  } as unknown as CommandView
   t.equal(receiptLine(base, keys), 'no receipt')
   const withReceipt = { ...base, receipt: { command: 'c', device: 'p', state: 'succeeded', at: 0, sig: 'AAAA' } } as CommandView
   t.match(receiptLine(withReceipt, keys), /NOT verified: this keys folder did not provision p/)
   keys.rememberDevice('p', 'some-secret')
   t.equal(receiptLine(withReceipt, keys), "receipt NOT verified: the signature is not p's")
-  t.equal(describe({ ...base, state: 'failed', reason: 'no location fix', type: 'locate' } as CommandView, 0), 'locate failed: no location fix')
+  t.equal(
+    describe({ ...base, state: 'failed', reason: 'no location fix', type: 'locate' } as CommandView, 0),
+    'locate failed: no location fix',
+  )
   t.equal(describe({ ...base, state: 'expired', reason: 'too late' } as CommandView, 0), 'ring expired: too late')
-  t.equal(describe({ ...base, state: 'delivered' } as CommandView, 0), 'ring is delivered: the device is offline or busy; it runs when the device comes back (expires in 10m 0s)')
+  t.equal(
+    describe({ ...base, state: 'delivered' } as CommandView, 0),
+    'ring is delivered: the device is offline or busy; it runs when the device comes back (expires in 10m 0s)',
+  )
   t.end()
 })

@@ -17,17 +17,42 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
   const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
 
   const agentIo = testIo(clock)
-  const running = main(['agent', '--id', 'phone-a', '--secret-file', secretFile, '--broker', cloud.mqttUrl, '--push', cloud.pushUrl, '--data', phoneDir, '--fixed', '55.95,-3.19'], agentIo.io)
+  const running = main(
+    [
+      'agent',
+      '--id',
+      'phone-a',
+      '--secret-file',
+      secretFile,
+      '--broker',
+      cloud.mqttUrl,
+      '--push',
+      cloud.pushUrl,
+      '--data',
+      phoneDir,
+      '--fixed',
+      '55.95,-3.19',
+    ],
+    agentIo.io,
+  )
   await agentIo.logs.waitFor((l) => l.msg === 'agent started')
 
   const status = JSON.parse((await run([...phone, '--json', 'sync', 'status'])).out)
   t.ok(status.sync !== null && typeof status.sync === 'object', '--json is an object holding the sync status')
-  t.match((await run([...phone, 'sync', 'status'])).out, /gallery auto-backup on, album sync on[\s\S]*category\s+switch\s+uploads\s+local\s+in cloud\s+pending\s+last sync\nphotos\s+on\s+on\s+0\s+0\s+0\s+/)
+  t.match(
+    (await run([...phone, 'sync', 'status'])).out,
+    new RegExp(
+      String.raw`gallery auto-backup on, album sync on[\s\S]*category\s+switch\s+uploads\s+local\s+in cloud\s+pending\s+last ` +
+        String.raw`sync\nphotos\s+on\s+on\s+0\s+0\s+0\s+`,
+    ),
+  )
   const off = await run([...phone, 'sync', 'notes', 'off'])
   t.match(off.out, /notes\s+off\s+off\s+0\s+0\s+0/)
   t.match((await run([...phone, 'gallery-backup', 'off'])).out, /gallery auto-backup off, album sync on[\s\S]*photos\s+on\s+off/)
   t.match((await run([...phone, 'album-sync', 'off'])).out, /gallery auto-backup off, album sync off/)
-  t.match(JSON.parse((await run([...phone, '--json', 'album-sync', 'on'])).out), { sync: { switches: { albumSync: true, galleryBackup: false } } })
+  t.match(JSON.parse((await run([...phone, '--json', 'album-sync', 'on'])).out), {
+    sync: { switches: { albumSync: true, galleryBackup: false } },
+  })
   await run([...phone, 'gallery-backup', 'on'])
   await run([...phone, 'sync', 'notes', 'on'])
   t.match((await run([...phone, 'sync', 'music', 'on'])).err, /unknown category "music": use photos, contacts, notes, recordings/)
@@ -38,23 +63,55 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
   const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'phone-a', secret })
   const bytes = Buffer.from('Groceries\nmilk\n')
   const note = { id: 'a1b2c3d4-0000-4000-8000-000000000001.txt' }
-  await client.call('PUT', `${SYNC_PATH}/notes/${note.id}`, ItemReplySchema, { sha256: await client.upload(bytes), size: bytes.length, meta: { title: 'Groceries' }, modifiedAt: clock.now() })
+  await client.call('PUT', `${SYNC_PATH}/notes/${note.id}`, ItemReplySchema, {
+    sha256: await client.upload(bytes),
+    size: bytes.length,
+    meta: { title: 'Groceries' },
+    modifiedAt: clock.now(),
+  })
   const items = await run([...api, 'items', 'alice'])
-  t.match(items.out, new RegExp(`account alice: what the cloud keeps\\n[\\s\\S]*notes\\s+1 items\\s+\\d+ B[\\s\\S]*notes/${note.id}\\s+\\d+ B\\s+changed by phone-a`))
-  t.match(JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out), { items: [], totals: { notes: { count: 1 } } })
+  t.match(
+    items.out,
+    new RegExp(
+      `account alice: what the cloud keeps\\n[\\s\\S]*notes\\s+1 items\\s+\\d+ B[\\s\\S]*notes/${note.id}\\s+\\d+ B\\s+changed by phone-a`,
+    ),
+  )
+  t.match(JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out), {
+    items: [],
+    totals: { notes: { count: 1 } },
+  })
   t.match((await run([...api, 'items', 'alice', '--category', 'music'])).err, /unknown category/)
   t.equal((await run([...api, 'bin', 'alice'])).out, 'recently deleted of alice is empty (entries stay 30 days)\n')
   t.equal((await run([...api, 'delete', 'alice', 'notes', note.id])).out, `notes/${note.id} moved to recently deleted\n`)
   clock.advance(29 * 86_400_000)
-  t.match((await run([...api, 'bin', 'alice'])).out, new RegExp(`recently deleted of alice \\(entries stay 30 days\\):\\nnotes/${note.id}\\s+\\d+ B\\s+deleted 29d 0h ago\\s+1 day left\\n`))
+  t.match(
+    (await run([...api, 'bin', 'alice'])).out,
+    new RegExp(`recently deleted of alice \\(entries stay 30 days\\):\\nnotes/${note.id}\\s+\\d+ B\\s+deleted 29d 0h ago\\s+1 day left\\n`),
+  )
   t.equal((await run([...api, 'restore', 'alice', 'notes', note.id])).out, `notes/${note.id} restored\n`)
   await run([...api, 'delete', 'alice', 'notes', note.id])
-  t.match((await run([...api, 'delete-forever', 'alice', 'notes', note.id])).out, new RegExp(`notes/${note.id} deleted for good \\(\\d+ B freed\\)`))
+  t.match(
+    (await run([...api, 'delete-forever', 'alice', 'notes', note.id])).out,
+    new RegExp(`notes/${note.id} deleted for good \\(\\d+ B freed\\)`),
+  )
   t.match((await run([...api, 'restore', 'alice', 'notes', note.id])).err, /is not in recently deleted/)
   t.match(JSON.parse((await run([...api, '--json', 'bin', 'alice'])).out), { entries: [], windowDays: 30 })
 
   // Seeding a running phone's folder starts a sync there; `sync now` waits for it.
-  const seeded = await run(['agent', 'seed-data', '--data', phoneDir, '--photos', '2', '--contacts', '0', '--notes', '0', '--recordings', '0'])
+  const seeded = await run([
+    'agent',
+    'seed-data',
+    '--data',
+    phoneDir,
+    '--photos',
+    '2',
+    '--contacts',
+    '0',
+    '--notes',
+    '0',
+    '--recordings',
+    '0',
+  ])
   t.match(seeded.out, /The phone running on this folder is syncing them now/)
   t.match((await run([...phone, 'sync', 'now'])).out, /photos\s+on\s+on\s+2\s+2\s+0/, 'both photos are in the cloud')
   t.equal(JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out).items.length, 2)
@@ -66,12 +123,29 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
 t.test('sync status without a cloud, and with a last sync and a last error', (t) => {
   t.equal(renderSyncStatus(null, 0), 'sync          unavailable: this phone has no cloud to talk to\n')
   const notes = { sync: true, uploads: true, local: 3, inCloud: 2, pending: 1, lastSync: 0, lastError: 'n1.txt: over quota' }
-  const text = renderSyncStatus({ switches: DEFAULT_SYNC_SWITCHES, running: true, categories: { photos: notes, contacts: notes, notes, recordings: notes } }, 90_000)
+  const text = renderSyncStatus(
+    { switches: DEFAULT_SYNC_SWITCHES, running: true, categories: { photos: notes, contacts: notes, notes, recordings: notes } },
+    90_000,
+  )
   t.match(text, /^gallery auto-backup on, album sync on, syncing now\n/)
   t.match(text, /notes\s+on\s+on\s+3\s+2\s+1\s+1m 30s ago\n\s+last error: n1.txt: over quota\n/)
-  const idle = renderSyncStatus({ switches: DEFAULT_SYNC_SWITCHES, running: false, categories: { photos: notes, contacts: notes, notes, recordings: notes } }, 90_000)
+  const idle = renderSyncStatus(
+    { switches: DEFAULT_SYNC_SWITCHES, running: false, categories: { photos: notes, contacts: notes, notes, recordings: notes } },
+    90_000,
+  )
   t.match(idle, /^gallery auto-backup on, album sync on\n/)
   const entry = { category: 'notes' as const, id: 'n.txt', size: 10, deletedAt: 0, purgeAt: 0 }
-  t.match(renderBin({ now: 0, account: 'alice', windowDays: 180, entries: [{ ...entry, daysLeft: 180 }, { ...entry, daysLeft: 1 }] }), /180 days left\n.*1 day left\n$/)
+  t.match(
+    renderBin({
+      now: 0,
+      account: 'alice',
+      windowDays: 180,
+      entries: [
+        { ...entry, daysLeft: 180 },
+        { ...entry, daysLeft: 1 },
+      ],
+    }),
+    /180 days left\n.*1 day left\n$/,
+  )
   t.end()
 })

@@ -4,11 +4,28 @@ import { ManualClock } from '../../common/clock.js'
 
 t.test('reconnect delays grow exponentially, stay within [ceiling/2, ceiling] and stop at the cap', (t) => {
   const opts = { baseMs: 100, capMs: 2000 }
-  t.equal(backoffDelay(0, opts, () => 0), 50)
-  t.equal(backoffDelay(0, opts, () => 1), 100)
-  t.equal(backoffDelay(3, opts, () => 1), 800)
-  t.equal(backoffDelay(10, opts, () => 1), 2000, 'capped')
-  t.equal(backoffDelay(1000, opts, () => 0), 1000, 'huge attempt counts do not overflow')
+  t.equal(
+    backoffDelay(0, opts, () => 0),
+    50,
+  )
+  t.equal(
+    backoffDelay(0, opts, () => 1),
+    100,
+  )
+  t.equal(
+    backoffDelay(3, opts, () => 1),
+    800,
+  )
+  t.equal(
+    backoffDelay(10, opts, () => 1),
+    2000,
+    'capped',
+  )
+  t.equal(
+    backoffDelay(1000, opts, () => 0),
+    1000,
+    'huge attempt counts do not overflow',
+  )
   const spread = new Set(Array.from({ length: 50 }, () => backoffDelay(4, DEFAULT_BACKOFF)))
   t.ok(spread.size > 10, 'jitter spreads retries of many clients')
   t.end()
@@ -18,8 +35,15 @@ t.test('a retry timer waits the next delay on the injected clock, never twice at
   const clock = new ManualClock()
   const retry = new RetryTimer(clock, { baseMs: 100, capMs: 300 }, () => 1)
   let runs = 0
-  t.equal(retry.schedule(() => runs++), true)
-  t.equal(retry.schedule(() => runs++), false, 'a second schedule while one waits is ignored')
+  t.equal(
+    retry.schedule(() => runs++),
+    true,
+  )
+  t.equal(
+    retry.schedule(() => runs++),
+    false,
+    'a second schedule while one waits is ignored',
+  )
   t.equal(retry.pending, true)
   clock.advance(99)
   t.equal(runs, 0)
@@ -38,6 +62,10 @@ t.test('a retry timer waits the next delay on the injected clock, never twice at
   retry.reset()
   retry.schedule(() => runs++)
   t.equal(retry.lastDelayMs, 100, 'after a reset the delays start over')
-  t.equal(new RetryTimer(clock).schedule(() => {}), true, 'defaults: the shared backoff and Math.random')
+  t.equal(
+    new RetryTimer(clock).schedule(() => {}),
+    true,
+    'defaults: the shared backoff and Math.random',
+  )
   t.end()
 })

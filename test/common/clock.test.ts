@@ -107,27 +107,30 @@ t.test('SimulatedClock runs on real time between jumps, and advance fires what f
   t.end()
 })
 
-t.test('SimulatedClock: a timer left waiting after a jump is re-armed for the real time left; the follower reads the same time on real timers', (t) => {
-  const real = new ManualClock(0)
-  const clock = new SimulatedClock(real)
-  const fired: number[] = []
-  clock.after(10 * 3_600_000, () => fired.push(clock.now()))
-  clock.advance(9 * 3_600_000)
-  t.same(fired, [], 'not due yet after 9 h')
-  real.advance(3_600_000 - 1)
-  t.same(fired, [], 'one real millisecond short')
-  real.advance(1)
-  t.same(fired, [10 * 3_600_000], 'due after the last real hour')
-  const follower = clock.follower()
-  t.equal(follower.now(), clock.now(), 'a phone in the same process reads cloud time')
-  let ticks = 0
-  follower.after(1000, () => ticks++)
-  clock.advance(86_400_000)
-  t.equal(ticks, 0, "a jump does not fire the phone's timers (no day of heartbeats at once)")
-  real.advance(1000)
-  t.equal(ticks, 1, 'they run on real time')
-  t.end()
-})
+t.test(
+  'SimulatedClock: a timer left waiting after a jump is re-armed for the real time left; the follower reads the same time on real timers',
+  (t) => {
+    const real = new ManualClock(0)
+    const clock = new SimulatedClock(real)
+    const fired: number[] = []
+    clock.after(10 * 3_600_000, () => fired.push(clock.now()))
+    clock.advance(9 * 3_600_000)
+    t.same(fired, [], 'not due yet after 9 h')
+    real.advance(3_600_000 - 1)
+    t.same(fired, [], 'one real millisecond short')
+    real.advance(1)
+    t.same(fired, [10 * 3_600_000], 'due after the last real hour')
+    const follower = clock.follower()
+    t.equal(follower.now(), clock.now(), 'a phone in the same process reads cloud time')
+    let ticks = 0
+    follower.after(1000, () => ticks++)
+    clock.advance(86_400_000)
+    t.equal(ticks, 0, "a jump does not fire the phone's timers (no day of heartbeats at once)")
+    real.advance(1000)
+    t.equal(ticks, 1, 'they run on real time')
+    t.end()
+  },
+)
 
 t.test('SimulatedClock on wall-clock time by default', (t) => {
   const clock = new SimulatedClock()

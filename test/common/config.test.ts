@@ -24,7 +24,8 @@ async function failure(loading: Promise<unknown>): Promise<ConfigError> {
   throw new Error('the config loaded')
 }
 
-const problems = async (sources: Parameters<typeof loadConfig>[1]): Promise<string[]> => (await failure(loadConfig(BROKER_CONFIG, sources))).problems
+const problems = async (sources: Parameters<typeof loadConfig>[1]): Promise<string[]> =>
+  (await failure(loadConfig(BROKER_CONFIG, sources))).problems
 
 t.test('environment names come from the schema keys by one rule', (t) => {
   t.equal(envName('broker', ['mqttPort']), 'FAKEPHONE_BROKER_MQTT_PORT')
@@ -32,7 +33,27 @@ t.test('environment names come from the schema keys by one rule', (t) => {
   t.equal(envName('agent', ['gpsdMaxAge']), 'FAKEPHONE_AGENT_GPSD_MAX_AGE')
   t.same(
     settings(BROKER_CONFIG.schema).map((s) => `${s.path.join('.')}${s.text ? ' (text)' : ''}`),
-    ['dataDir (text)', 'host (text)', 'mqttPort', 'httpPort', 'maxPacketBytes', 'connectTimeout', 'rateLimit.burst', 'rateLimit.perSecond', 'serviceNotices', 'simulatedTime', 'freeQuota', 'premiumQuota', 'driveCleanupBatch', 'driveCleanupEvery', 'backupCron (text)', 'backupCleanupDelay', 'backupCleanupBatch', 'backupCleanupEvery', 'logLevel (text)'],
+    [
+      'dataDir (text)',
+      'host (text)',
+      'mqttPort',
+      'httpPort',
+      'maxPacketBytes',
+      'connectTimeout',
+      'rateLimit.burst',
+      'rateLimit.perSecond',
+      'serviceNotices',
+      'simulatedTime',
+      'freeQuota',
+      'premiumQuota',
+      'driveCleanupBatch',
+      'driveCleanupEvery',
+      'backupCron (text)',
+      'backupCleanupDelay',
+      'backupCleanupBatch',
+      'backupCleanupEvery',
+      'logLevel (text)',
+    ],
     'every leaf setting, nested ones included; text settings are never read as JSON',
   )
   t.end()
@@ -65,8 +86,21 @@ t.test('no file, no environment, no flags: the defaults', async (t) => {
 
 t.test('a file is overridden by the environment, which is overridden by flags; nested objects merge key by key', async (t) => {
   const dir = tempDir(t)
-  const file = write(dir, 'broker.json', { dataDir: '/srv/fp', mqttPort: 1000, httpPort: 1001, connectTimeout: '5s', rateLimit: { burst: 7, perSecond: 2 }, host: '0.0.0.0' })
-  const env = { FAKEPHONE_BROKER_MQTT_PORT: '2000', FAKEPHONE_BROKER_HTTP_PORT: '2001', FAKEPHONE_BROKER_RATE_LIMIT_BURST: '9', FAKEPHONE_BROKER_HOST: '127.0.0.2', OTHER: 'ignored' }
+  const file = write(dir, 'broker.json', {
+    dataDir: '/srv/fp',
+    mqttPort: 1000,
+    httpPort: 1001,
+    connectTimeout: '5s',
+    rateLimit: { burst: 7, perSecond: 2 },
+    host: '0.0.0.0',
+  })
+  const env = {
+    FAKEPHONE_BROKER_MQTT_PORT: '2000',
+    FAKEPHONE_BROKER_HTTP_PORT: '2001',
+    FAKEPHONE_BROKER_RATE_LIMIT_BURST: '9',
+    FAKEPHONE_BROKER_HOST: '127.0.0.2',
+    OTHER: 'ignored',
+  }
   const flags = { values: { mqttPort: 3000 }, names: { mqttPort: '--mqtt-port' } }
   t.same(await loadConfig(BROKER_CONFIG, { file, env, flags }), {
     ...DEFAULTS,
@@ -81,7 +115,14 @@ t.test('a file is overridden by the environment, which is overridden by flags; n
 
 t.test('every problem is reported at once, each named by the file key, variable or flag it came from', async (t) => {
   const dir = tempDir(t)
-  const file = write(dir, 'broker.json', { mqttPort: 'one', httpPort: 70000, rateLimit: { burst: 0, brust: 3 }, connectTimeout: 'soon', maxPacketBytes: 5, typo: true })
+  const file = write(dir, 'broker.json', {
+    mqttPort: 'one',
+    httpPort: 70000,
+    rateLimit: { burst: 0, brust: 3 },
+    connectTimeout: 'soon',
+    maxPacketBytes: 5,
+    typo: true,
+  })
   const found = await problems({
     file,
     env: { FAKEPHONE_BROKER_MAX_PACKET_BYTES: '-1', FAKEPHONE_BROKER_LOG_LEVEL: 'loud', FAKEPHONE_BROKER_MQTT_PROT: '1' },
@@ -119,22 +160,34 @@ t.test('a file that cannot be read, is not JSON or is not an object is one probl
 
 t.test('environment values: text settings stay text, others are JSON when they parse', async (t) => {
   const c = await loadConfig(BROKER_CONFIG, {
-    env: { FAKEPHONE_BROKER_DATA_DIR: '1234', FAKEPHONE_BROKER_CONNECT_TIMEOUT: '2m', FAKEPHONE_BROKER_RATE_LIMIT_PER_SECOND: '0.5', FAKEPHONE_BROKER_HOST: undefined },
+    env: {
+      FAKEPHONE_BROKER_DATA_DIR: '1234',
+      FAKEPHONE_BROKER_CONNECT_TIMEOUT: '2m',
+      FAKEPHONE_BROKER_RATE_LIMIT_PER_SECOND: '0.5',
+      FAKEPHONE_BROKER_HOST: undefined,
+    },
   })
   t.match(c, { dataDir: '1234', connectTimeout: 120_000, rateLimit: { perSecond: 0.5 }, host: '127.0.0.1' })
 })
 
 t.test('a required setting that nobody set says where it can be set', async (t) => {
-  const spec = { kind: 'thing', schema: z.strictObject({ name: z.string(), maxSize: z.number(), inner: z.strictObject({ depth: z.number() }).optional() }) }
+  const spec = {
+    kind: 'thing',
+    schema: z.strictObject({ name: z.string(), maxSize: z.number(), inner: z.strictObject({ depth: z.number() }).optional() }),
+  }
   const dir = tempDir(t)
   const file = write(dir, 'thing.json', {})
   const nested = write(dir, 'nested.json', { name: 'x', maxSize: 1, inner: {}, extra: { a: 1 } })
-  t.same((await failure(loadConfig(spec, { file: nested }))).problems, [
-    `inner.depth: missing; set it in ${nested} or as FAKEPHONE_THING_INNER_DEPTH`,
-    `${nested}: extra: unknown setting`,
-  ], 'a nested key left out is missing, an unknown object is named by its key')
+  t.same(
+    (await failure(loadConfig(spec, { file: nested }))).problems,
+    [`inner.depth: missing; set it in ${nested} or as FAKEPHONE_THING_INNER_DEPTH`, `${nested}: extra: unknown setting`],
+    'a nested key left out is missing, an unknown object is named by its key',
+  )
   const err = await failure(loadConfig(spec, { file, flags: { values: {}, names: { name: '--name' } } }))
-  t.same(err.problems, [`name: missing; set it in ${file}, as FAKEPHONE_THING_NAME or with --name`, `maxSize: missing; set it in ${file} or as FAKEPHONE_THING_MAX_SIZE`])
+  t.same(err.problems, [
+    `name: missing; set it in ${file}, as FAKEPHONE_THING_NAME or with --name`,
+    `maxSize: missing; set it in ${file} or as FAKEPHONE_THING_MAX_SIZE`,
+  ])
   const noFile = await failure(loadConfig(spec, { env: { FAKEPHONE_THING_NAME: 'x' } }))
   t.same(noFile.problems, ['maxSize: missing; set it in the config file or as FAKEPHONE_THING_MAX_SIZE'])
 })
@@ -143,13 +196,15 @@ t.test('sizes (A1 quotas): bytes or text with a binary unit, and nothing else', 
   t.equal(SizeSchema.parse(1500), 1500)
   t.equal(SizeSchema.parse('5GB'), 5 * 1024 ** 3)
   t.equal(SizeSchema.parse('1.5 kb'), 1536)
-  for (const bad of [-1, 1.5, '5 GiB', 'lots', null]) t.match(SizeSchema.safeParse(bad).error?.issues[0]?.message, /not a size/, JSON.stringify(bad))
+  for (const bad of [-1, 1.5, '5 GiB', 'lots', null])
+    t.match(SizeSchema.safeParse(bad).error?.issues[0]?.message, /not a size/, JSON.stringify(bad))
   t.end()
 })
 
 t.test('durations: milliseconds or text, and nothing else', (t) => {
   t.equal(DurationSchema.parse(1500), 1500)
   t.equal(DurationSchema.parse('1m30s'), 90_000)
-  for (const bad of [-1, 1.5, true, null, {}]) t.match(DurationSchema.safeParse(bad).error?.issues[0]?.message, /expected a duration/, JSON.stringify(bad))
+  for (const bad of [-1, 1.5, true, null, {}])
+    t.match(DurationSchema.safeParse(bad).error?.issues[0]?.message, /expected a duration/, JSON.stringify(bad))
   t.end()
 })

@@ -6,7 +6,8 @@ import { heartbeat } from '../fixtures/cloud.js'
 t.test('topics are built and split the same way', (t) => {
   t.equal(topicFor('pi-1', 'heartbeat'), 'fp/v1/pi-1/heartbeat')
   t.same(parseTopic('fp/v1/pi-1/heartbeat'), { deviceId: 'pi-1', kind: 'heartbeat' })
-  for (const bad of ['fp/v1/+/heartbeat', 'fp/v1/pi-1/#', 'fp/v2/pi-1/heartbeat', 'fp/v1/pi-1/a/b', 'x']) t.equal(parseTopic(bad), null, bad)
+  for (const bad of ['fp/v1/+/heartbeat', 'fp/v1/pi-1/#', 'fp/v2/pi-1/heartbeat', 'fp/v1/pi-1/a/b', 'x'])
+    t.equal(parseTopic(bad), null, bad)
   t.ok(DEVICE_PUBLISH_KINDS.has('heartbeat') && DEVICE_PUBLISH_KINDS.has('presence') && DEVICE_PUBLISH_KINDS.has('status'))
   t.end()
 })

@@ -20,7 +20,11 @@ t.test('a daily 03:00 schedule fires at 03:00 on the clock, not a minute before,
   clock.advance(60_000)
   t.same(fired, ['2026-01-01T03:00:00.000Z'])
   clock.advance(48 * HOUR)
-  t.same(fired, ['2026-01-01T03:00:00.000Z', '2026-01-02T03:00:00.000Z', '2026-01-03T03:00:00.000Z'], 'a jump of two days runs both, in order')
+  t.same(
+    fired,
+    ['2026-01-01T03:00:00.000Z', '2026-01-02T03:00:00.000Z', '2026-01-03T03:00:00.000Z'],
+    'a jump of two days runs both, in order',
+  )
   cron.stop()
   clock.advance(48 * HOUR)
   t.equal(fired.length, 3, 'stopped: no more')
@@ -92,7 +96,11 @@ t.test('the field-by-field lookup gives the same minute as testing every minute,
             const expected = scanNextAfter(task, at, 4 * 24 * 60) as number
             const got = schedule.nextAfter(at)
             compared++
-            if (got !== expected) wrong.push(`${expression} ${timezone} after ${new Date(at).toISOString()}: ${new Date(got).toISOString()}, scan says ${new Date(expected).toISOString()}`)
+            if (got !== expected)
+              wrong.push(
+                `${expression} ${timezone} after ${new Date(at).toISOString()}: ${new Date(got).toISOString()}, scan says ` +
+                  `${new Date(expected).toISOString()}`,
+              )
             at = expected
           }
         }

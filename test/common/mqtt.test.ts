@@ -19,7 +19,10 @@ t.test('a link that cannot connect waits a jittered delay, retries, and stops fo
   t.equal(link.state, 'connecting')
   await once(link, 'state')
   t.equal(link.state, 'waiting')
-  t.ok(link.lastDelayMs >= 250 && link.lastDelayMs <= 500, `first retry after ${link.lastDelayMs} ms (default base 500 ms, halved jitter floor)`)
+  t.ok(
+    link.lastDelayMs >= 250 && link.lastDelayMs <= 500,
+    `first retry after ${link.lastDelayMs} ms (default base 500 ms, halved jitter floor)`,
+  )
   t.ok(logs.has('mqtt disconnected, retrying'))
   t.notOk(link.connected)
   clock.advance(link.lastDelayMs)
@@ -31,37 +34,52 @@ t.test('a link that cannot connect waits a jittered delay, retries, and stops fo
   t.equal(clock.waiting, 0, 'stopping cancels the pending retry')
 })
 
-t.test('X1 a link switched off closes its connection and retries nothing until switched on; an acknowledged publish needs the connection', async (t) => {
-  const { addDevice, startCloud } = await import('../fixtures/cloud.js')
-  const cloud = await startCloud(t)
-  // The link's own clock: the cloud keeps timers of its own (the backup schedule) on its clock.
-  const clock = new ManualClock()
-  const secret = await addDevice(cloud, 'phone-a')
-  const cloudTimers = clock.waiting
-  const link = new MqttLink({ url: cloud.mqttUrl, clock, log: new LogCapture().logger(), startOff: true, mqtt: { clientId: 'phone-a', username: 'phone-a', password: secret } })
-  t.teardown(() => link.stop())
-  t.equal(link.state, 'off', 'started switched off: no connection at all')
-  await t.rejects(link.publishAcked('fp/v1/phone-a/logs', '{}'), { code: 'ELINKDOWN', message: 'the data channel is not connected' })
-  link.resume()
-  await once(link, 'connect')
-  const batch = JSON.stringify({ events: [{ seq: 0, at: 1, type: 'screen-on', detail: '' }] })
-  await link.publishAcked('fp/v1/phone-a/logs', batch)
-  t.equal(cloud.broker.framework.logs.summary('phone-a').events, 1, 'resolved once the cloud had it')
-  await link.pause()
-  await link.pause()
-  t.equal(link.state, 'off')
-  clock.advance(60_000)
-  t.equal(clock.waiting, cloudTimers, "switched off: no retry waiting (the cloud's rules keep their timers)")
-  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
-  t.pass('the cloud saw the connection close')
-  link.resume()
-  link.resume()
-  await once(link, 'connect')
-  t.ok(cloud.broker.isConnected('phone-a'), 'switched on: connected again with the same client')
-})
+t.test(
+  'X1 a link switched off closes its connection and retries nothing until switched on; an acknowledged publish needs the connection',
+  async (t) => {
+    const { addDevice, startCloud } = await import('../fixtures/cloud.js')
+    const cloud = await startCloud(t)
+    // The link's own clock: the cloud keeps timers of its own (the backup schedule) on its clock.
+    const clock = new ManualClock()
+    const secret = await addDevice(cloud, 'phone-a')
+    const cloudTimers = clock.waiting
+    const link = new MqttLink({
+      url: cloud.mqttUrl,
+      clock,
+      log: new LogCapture().logger(),
+      startOff: true,
+      mqtt: { clientId: 'phone-a', username: 'phone-a', password: secret },
+    })
+    t.teardown(() => link.stop())
+    t.equal(link.state, 'off', 'started switched off: no connection at all')
+    await t.rejects(link.publishAcked('fp/v1/phone-a/logs', '{}'), { code: 'ELINKDOWN', message: 'the data channel is not connected' })
+    link.resume()
+    await once(link, 'connect')
+    const batch = JSON.stringify({ events: [{ seq: 0, at: 1, type: 'screen-on', detail: '' }] })
+    await link.publishAcked('fp/v1/phone-a/logs', batch)
+    t.equal(cloud.broker.framework.logs.summary('phone-a').events, 1, 'resolved once the cloud had it')
+    await link.pause()
+    await link.pause()
+    t.equal(link.state, 'off')
+    clock.advance(60_000)
+    t.equal(clock.waiting, cloudTimers, "switched off: no retry waiting (the cloud's rules keep their timers)")
+    while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+    t.pass('the cloud saw the connection close')
+    link.resume()
+    link.resume()
+    await once(link, 'connect')
+    t.ok(cloud.broker.isConnected('phone-a'), 'switched on: connected again with the same client')
+  },
+)
 
 t.test('a link that was never switched on stops at once; a publish whose connection drops before its PUBACK fails', async (t) => {
-  const never = new MqttLink({ url: `mqtt://127.0.0.1:${await closedPort()}`, clock: new ManualClock(), log: new LogCapture().logger(), startOff: true, mqtt: { clientId: 'x' } })
+  const never = new MqttLink({
+    url: `mqtt://127.0.0.1:${await closedPort()}`,
+    clock: new ManualClock(),
+    log: new LogCapture().logger(),
+    startOff: true,
+    mqtt: { clientId: 'x' },
+  })
   await never.stop()
   t.equal(never.state, 'stopped')
   // A broker that accepts the connection and then acknowledges nothing.
@@ -69,10 +87,22 @@ t.test('a link that was never switched on stops at once; a publish whose connect
   stuck.listen(0, '127.0.0.1')
   await once(stuck, 'listening')
   t.teardown(() => stuck.close())
-  for (const [clean, why] of [[true, 'mqtt.js fails the publish as it closes'], [false, 'mqtt.js keeps the publish for a reconnect that never comes']] as const) {
-    const link = new MqttLink({ url: `mqtt://127.0.0.1:${(stuck.address() as AddressInfo).port}`, clock: new ManualClock(), log: new LogCapture().logger(), mqtt: { clientId: 'x', clean } })
+  for (const [clean, why] of [
+    [true, 'mqtt.js fails the publish as it closes'],
+    [false, 'mqtt.js keeps the publish for a reconnect that never comes'],
+  ] as const) {
+    const link = new MqttLink({
+      url: `mqtt://127.0.0.1:${(stuck.address() as AddressInfo).port}`,
+      clock: new ManualClock(),
+      log: new LogCapture().logger(),
+      mqtt: { clientId: 'x', clean },
+    })
     await once(link, 'connect')
-    const failed = t.rejects(link.publishAcked('fp/v1/x/logs', '{}'), { code: 'ELINKDOWN', message: /^the data channel closed before the broker acknowledged/ }, why)
+    const failed = t.rejects(
+      link.publishAcked('fp/v1/x/logs', '{}'),
+      { code: 'ELINKDOWN', message: /^the data channel closed before the broker acknowledged/ },
+      why,
+    )
     await link.pause()
     await failed
     await link.stop()

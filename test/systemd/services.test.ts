@@ -19,23 +19,54 @@ t.test('broker and agent under a Type=notify unit: ready when serving, watchdog,
   const data = join(dir, 'broker')
   const credentials = join(dir, 'credentials')
   mkdirSync(credentials)
-  const added = await runCli(['device', 'add', 'kitchen-pi', '--data', data, '--keys', join(data, 'keys'), '--secret-out', join(credentials, 'device-secret')])
+  const added = await runCli([
+    'device',
+    'add',
+    'kitchen-pi',
+    '--data',
+    data,
+    '--keys',
+    join(data, 'keys'),
+    '--secret-out',
+    join(credentials, 'device-secret'),
+  ])
   t.equal(added.code, 0, added.err)
 
   const brokerManager = await fakeServiceManager(t)
   const brokerConfig = join(dir, 'broker.json')
   writeFileSync(brokerConfig, JSON.stringify({ dataDir: data, mqttPort: 0, httpPort: 0 }))
   const broker = spawnCli(t, ['broker', '--config', brokerConfig], { NOTIFY_SOCKET: brokerManager.socket, WATCHDOG_USEC: '400000' })
-  const listening = await within(15_000, 'the broker listening', broker.waitForLog((l) => l.msg === 'broker listening'))
-  t.match(await within(5000, 'READY=1 from the broker', brokerManager.waitFor('READY=1')), `READY=1 STATUS=listening on 127.0.0.1, MQTT ${String(listening.mqttPort)}, HTTP ${String(listening.httpPort)}`)
-  t.ok(await within(5000, 'a watchdog ping from the broker', brokerManager.waitFor('WATCHDOG=1')), 'the broker pets its watchdog (every 200 ms here)')
+  const listening = await within(
+    15_000,
+    'the broker listening',
+    broker.waitForLog((l) => l.msg === 'broker listening'),
+  )
+  t.match(
+    await within(5000, 'READY=1 from the broker', brokerManager.waitFor('READY=1')),
+    `READY=1 STATUS=listening on 127.0.0.1, MQTT ${String(listening.mqttPort)}, HTTP ${String(listening.httpPort)}`,
+  )
+  t.ok(
+    await within(5000, 'a watchdog ping from the broker', brokerManager.waitFor('WATCHDOG=1')),
+    'the broker pets its watchdog (every 200 ms here)',
+  )
 
   const agentManager = await fakeServiceManager(t)
   const agentConfig = join(dir, 'agent-kitchen-pi.json')
-  writeFileSync(agentConfig, JSON.stringify({ id: 'kitchen-pi', broker: `mqtt://127.0.0.1:${String(listening.mqttPort)}`, dataDir: join(dir, 'phone'), location: 'fixed:55.95,-3.19' }))
+  writeFileSync(
+    agentConfig,
+    JSON.stringify({
+      id: 'kitchen-pi',
+      broker: `mqtt://127.0.0.1:${String(listening.mqttPort)}`,
+      dataDir: join(dir, 'phone'),
+      location: 'fixed:55.95,-3.19',
+    }),
+  )
   const agent = spawnCli(t, ['agent', '--config', agentConfig], { NOTIFY_SOCKET: agentManager.socket, CREDENTIALS_DIRECTORY: credentials })
   t.equal(await within(15_000, 'READY=1 from the agent', agentManager.waitFor('READY=1')), 'READY=1 STATUS=phone kitchen-pi running')
-  t.notOk(agent.proc.spawnargs.join(' ').includes(readFileSync(join(credentials, 'device-secret'), 'utf8').trim()), 'the secret is not on the command line')
+  t.notOk(
+    agent.proc.spawnargs.join(' ').includes(readFileSync(join(credentials, 'device-secret'), 'utf8').trim()),
+    'the secret is not on the command line',
+  )
 
   t.equal(await agent.stop(), 0, 'the agent exits 0 on SIGTERM')
   t.ok(await agentManager.waitFor('STOPPING=1'), 'after saying STOPPING=1')

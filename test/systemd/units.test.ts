@@ -50,13 +50,17 @@ function directives(file: string): Map<string, string[]> {
   return found
 }
 
-t.test('systemd-analyze verify accepts the installed broker unit, the agent template and an instance of it', { skip: noAnalyze }, async (t) => {
-  const units = await installedUnits(t)
-  for (const unit of [units.broker, units.template, units.instance]) {
-    const r = await systemdAnalyze(['verify', unit])
-    t.same(r, { code: 0, output: '' }, `verify ${unit}: no complaint`)
-  }
-})
+t.test(
+  'systemd-analyze verify accepts the installed broker unit, the agent template and an instance of it',
+  { skip: noAnalyze },
+  async (t) => {
+    const units = await installedUnits(t)
+    for (const unit of [units.broker, units.template, units.instance]) {
+      const r = await systemdAnalyze(['verify', unit])
+      t.same(r, { code: 0, output: '' }, `verify ${unit}: no complaint`)
+    }
+  },
+)
 
 t.test('systemd-analyze security (offline) rates both units OK, exposure 2.0 or lower', { skip: noAnalyze }, async (t) => {
   const units = await installedUnits(t)
@@ -84,11 +88,26 @@ t.test('the shipped units: hardened, restarted on failure, ready only when servi
     t.equal(one('ProtectSystem'), 'strict')
     t.match(one('StateDirectory'), /^fakephone/)
     t.ok(one('DynamicUser') === 'yes' || one('User') === 'fakephone', `${name}: a dynamic or dedicated user`)
-    for (const on of ['NoNewPrivileges', 'ProtectHome', 'PrivateTmp', 'PrivateDevices', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectControlGroups', 'RestrictNamespaces', 'RestrictSUIDSGID', 'LockPersonality']) {
+    for (const on of [
+      'NoNewPrivileges',
+      'ProtectHome',
+      'PrivateTmp',
+      'PrivateDevices',
+      'ProtectKernelTunables',
+      'ProtectKernelModules',
+      'ProtectControlGroups',
+      'RestrictNamespaces',
+      'RestrictSUIDSGID',
+      'LockPersonality',
+    ]) {
       t.equal(one(on), 'yes', `${name}: ${on}=yes`)
     }
     t.notOk(d.has('MemoryDenyWriteExecute'), `${name}: no MemoryDenyWriteExecute`)
-    t.match(readFileSync(file, 'utf8'), /# - MemoryDenyWriteExecute=yes: V8's JIT maps executable memory; Node aborts at start\./, `${name}: says why`)
+    t.match(
+      readFileSync(file, 'utf8'),
+      /# - MemoryDenyWriteExecute=yes: V8's JIT maps executable memory; Node aborts at start\./,
+      `${name}: says why`,
+    )
   }
   const agent = directives(join(root, 'systemd', 'fakephone-agent@.service'))
   t.same(agent.get('ExecStart'), ['/usr/local/bin/fakephone agent --config /etc/fakephone/agent-%i.json'], 'one config per instance name')

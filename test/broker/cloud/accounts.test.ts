@@ -30,15 +30,21 @@ async function reporter(t: Parameters<typeof connectDevice>[0], cloud: Cloud, id
   const secret = await addDevice(cloud, id, account)
   const client = await connectDevice(t, cloud, id, secret)
   let at = 0
-  return (cloudService: boolean, findDevice = true) => client.publishAsync(`fp/v1/${id}/status`, JSON.stringify({ cloudService, findDevice, at: ++at }), { qos: 1, retain: true })
+  return (cloudService: boolean, findDevice = true) =>
+    client.publishAsync(`fp/v1/${id}/status`, JSON.stringify({ cloudService, findDevice, at: ++at }), { qos: 1, retain: true })
 }
 
 t.test('A1: charges count against the quota; a store that would not fit is refused with the reason and nothing changes', async (t) => {
-  const cloud = await startCloud(t, { cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 10 * 1024 } } })
+  const cloud = await startCloud(t, {
+    cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 10 * 1024 } },
+  })
   await addDevice(cloud, 'p1', 'alice')
   const accounts = cloud.broker.cloud.accounts
   accounts.charge('alice', 6 * 1024, 'a photo')
-  t.throws(() => accounts.charge('alice', 5 * 1024, 'a backup'), { code: 'QUOTA_EXCEEDED', message: 'over quota: a backup needs 5.0 KB but 4.0 KB of 10 KB is free; nothing stored was touched' })
+  t.throws(() => accounts.charge('alice', 5 * 1024, 'a backup'), {
+    code: 'QUOTA_EXCEEDED',
+    message: 'over quota: a backup needs 5.0 KB but 4.0 KB of 10 KB is free; nothing stored was touched',
+  })
   t.equal(accounts.need('alice').usedBytes, 6 * 1024, 'the refused store changed nothing')
   accounts.release('alice', 7 * 1024)
   t.equal(accounts.need('alice').usedBytes, 0, 'use never goes below nothing')
@@ -62,7 +68,11 @@ t.test('A2: a membership raises the quota and the bin window; when it ends only 
   advance(cloud, 30 * DAY - 1)
   t.equal(cloud.broker.cloud.accounts.need('alice').tier, 'premium', 'a millisecond before the end it is still premium')
   advance(cloud, 1)
-  t.match(cloud.broker.cloud.accounts.need('alice'), { tier: 'free', quotaBytes: 5 * GB, binMs: 30 * DAY, usedBytes: 3 * GB, premiumUntil: null }, 'the end changes the window and quota, not the data')
+  t.match(
+    cloud.broker.cloud.accounts.need('alice'),
+    { tier: 'free', quotaBytes: 5 * GB, binMs: 30 * DAY, usedBytes: 3 * GB, premiumUntil: null },
+    'the end changes the window and quota, not the data',
+  )
   const { out } = await consoleCli(cloud, 'account', 'alice')
   t.match(out, /membership ended: free tier, 30-day recycle bin, free quota; stored data unchanged/)
   t.match(out, /quota\s+\[#{12}-{8}\] 60% 3.0 GB of 5.0 GB/)
@@ -72,46 +82,56 @@ t.test('A2: a membership raises the quota and the bin window; when it ends only 
   t.match((await consoleCli(cloud, 'membership', 'alice', 'free')).out, /membership\s+free/)
   t.match((await consoleCli(cloud, 'membership', 'alice', 'gold')).err, /the tier is premium or free/)
   t.match((await consoleCli(cloud, 'membership', 'alice', 'free', '--days', '3')).err, /--days goes with premium/)
-  t.match(JSON.parse((await consoleCli(cloud, '--json', 'membership', 'alice', 'premium', '--days', '7')).out), { tier: 'premium', premiumUntil: cloud.clock.now() + 7 * DAY })
+  t.match(JSON.parse((await consoleCli(cloud, '--json', 'membership', 'alice', 'premium', '--days', '7')).out), {
+    tier: 'premium',
+    premiumUntil: cloud.clock.now() + 7 * DAY,
+  })
 })
 
-t.test('A3: a year without activity freezes the account and clears its data, after a notice 30 days before; any activity resets the year', async (t) => {
-  const cloud = await startCloud(t)
-  const status = await reporter(t, cloud, 'p1', 'alice')
-  const accounts = cloud.broker.cloud.accounts
-  const cleared: string[] = []
-  accounts.onFreeze('test-data', (account) => {
-    cleared.push(account)
-    return 42
-  })
-  const start = cloud.clock.now()
-  advance(cloud, 300 * DAY)
-  t.equal((await api(cloud, 'GET', '/api/accounts/alice')).status, 200, 'the owner opens the account in the console: a sign-in')
-  t.match(accounts.need('alice'), { lastActivity: 'console-sign-in', lastActivityAt: start + 300 * DAY, freezesAt: start + 665 * DAY })
-  advance(cloud, 335 * DAY - 1)
-  t.equal(cloud.broker.framework.queue.counts('p1').queued, 0, 'no notice yet')
-  advance(cloud, 1)
-  const [notice] = cloud.broker.framework.queue.list('p1', 10)
-  t.match(notice, { kind: 'cloud', title: 'Your cloud account will be frozen' }, '30 days before, the owner is told on the phone')
-  await status(true, false)
-  await status(true, true)
-  t.equal(accounts.need('alice').lastActivity, 'find-device-on', 'switching Find Device on resets the year')
-  t.equal(accounts.need('alice').lastActivityAt, cloud.clock.now())
-  advance(cloud, 365 * DAY - 1)
-  t.same(cleared, [], 'a millisecond short of a year: nothing happens')
-  advance(cloud, 1)
-  t.same(cleared, ['alice'], 'a year without activity: its cloud data is cleared')
-  const frozen = accounts.need('alice')
-  t.match(frozen, { frozenAt: cloud.clock.now(), freezesAt: null })
-  t.throws(() => accounts.charge('alice', 1, 'a photo'), { code: 'FROZEN' })
-  t.throws(() => accounts.assertServiceOn('alice'), { code: 'FROZEN' })
-  t.match((await consoleCli(cloud, 'accounts')).out, /FROZEN since \d{4}-\d\d-\d\d\s+find-device-on, 365d 0h ago\s+-/, 'the console lists it frozen, with no freeze date ahead')
-  const shown = await consoleCli(cloud, 'account', 'alice')
-  t.match(shown.out, /frozen\s+since \d{4}-\d\d-\d\d, cloud data cleared/, 'the owner sees it was frozen')
-  t.match(shown.out, /inactivity-freeze\s+42\s+account frozen after a year without activity; cloud data cleared/)
-  t.equal(accounts.need('alice').frozenAt, null, 'signing in to the console brings the account back (empty)')
-  t.match((await consoleCli(cloud, 'accounts')).out, /console-sign-in, 0s ago/)
-})
+t.test(
+  'A3: a year without activity freezes the account and clears its data, after a notice 30 days before; any activity resets the year',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const status = await reporter(t, cloud, 'p1', 'alice')
+    const accounts = cloud.broker.cloud.accounts
+    const cleared: string[] = []
+    accounts.onFreeze('test-data', (account) => {
+      cleared.push(account)
+      return 42
+    })
+    const start = cloud.clock.now()
+    advance(cloud, 300 * DAY)
+    t.equal((await api(cloud, 'GET', '/api/accounts/alice')).status, 200, 'the owner opens the account in the console: a sign-in')
+    t.match(accounts.need('alice'), { lastActivity: 'console-sign-in', lastActivityAt: start + 300 * DAY, freezesAt: start + 665 * DAY })
+    advance(cloud, 335 * DAY - 1)
+    t.equal(cloud.broker.framework.queue.counts('p1').queued, 0, 'no notice yet')
+    advance(cloud, 1)
+    const [notice] = cloud.broker.framework.queue.list('p1', 10)
+    t.match(notice, { kind: 'cloud', title: 'Your cloud account will be frozen' }, '30 days before, the owner is told on the phone')
+    await status(true, false)
+    await status(true, true)
+    t.equal(accounts.need('alice').lastActivity, 'find-device-on', 'switching Find Device on resets the year')
+    t.equal(accounts.need('alice').lastActivityAt, cloud.clock.now())
+    advance(cloud, 365 * DAY - 1)
+    t.same(cleared, [], 'a millisecond short of a year: nothing happens')
+    advance(cloud, 1)
+    t.same(cleared, ['alice'], 'a year without activity: its cloud data is cleared')
+    const frozen = accounts.need('alice')
+    t.match(frozen, { frozenAt: cloud.clock.now(), freezesAt: null })
+    t.throws(() => accounts.charge('alice', 1, 'a photo'), { code: 'FROZEN' })
+    t.throws(() => accounts.assertServiceOn('alice'), { code: 'FROZEN' })
+    t.match(
+      (await consoleCli(cloud, 'accounts')).out,
+      /FROZEN since \d{4}-\d\d-\d\d\s+find-device-on, 365d 0h ago\s+-/,
+      'the console lists it frozen, with no freeze date ahead',
+    )
+    const shown = await consoleCli(cloud, 'account', 'alice')
+    t.match(shown.out, /frozen\s+since \d{4}-\d\d-\d\d, cloud data cleared/, 'the owner sees it was frozen')
+    t.match(shown.out, /inactivity-freeze\s+42\s+account frozen after a year without activity; cloud data cleared/)
+    t.equal(accounts.need('alice').frozenAt, null, 'signing in to the console brings the account back (empty)')
+    t.match((await consoleCli(cloud, 'accounts')).out, /console-sign-in, 0s ago/)
+  },
+)
 
 t.test('the account cloud service is off only when every phone of it has turned it off', async (t) => {
   const cloud = await startCloud(t)
@@ -147,8 +167,13 @@ t.test('simulated time: `console clock advance` runs every rule that falls due, 
   t.equal((await api(cloud, 'POST', '/api/clock/advance', { by: 3651 * 86_400_000 })).status, 400)
   t.equal((await api(cloud, 'POST', '/api/clock/advance', { by: 60_000 })).status, 200, 'milliseconds work too')
   const realCloud = await startCloud(t)
-  t.match((await run(['console', '--api', realCloud.apiUrl, '--data', realCloud.dataDir, 'clock', 'advance', '1h'])).err, /the cloud runs on real time; start the broker with --simulated-time/)
+  t.match(
+    (await run(['console', '--api', realCloud.apiUrl, '--data', realCloud.dataDir, 'clock', 'advance', '1h'])).err,
+    /the cloud runs on real time; start the broker with --simulated-time/,
+  )
   t.match((await run(['console', '--api', realCloud.apiUrl, '--data', realCloud.dataDir, 'clock'])).out, /\(real time\)/)
-  t.match(JSON.parse((await run(['console', '--json', '--api', realCloud.apiUrl, '--data', realCloud.dataDir, 'accounts'])).out), { accounts: [] })
+  t.match(JSON.parse((await run(['console', '--json', '--api', realCloud.apiUrl, '--data', realCloud.dataDir, 'accounts'])).out), {
+    accounts: [],
+  })
   t.match((await run(['console', '--api', realCloud.apiUrl, '--data', realCloud.dataDir, 'accounts'])).out, /No accounts yet/)
 })

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
-import { ManualClock } from '../../../common/clock.js'
+import type { ManualClock } from '../../../common/clock.js'
 import { BACKUP_PATH, BackupOneSchema } from '../../../common/cloud/backup-api.js'
 import { wipeData } from '../../../agent/wipe.js'
 import { agentConnected, startAgent, startCloud } from '../../fixtures/cloud.js'
@@ -16,46 +16,54 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
   const files = new Map<string, string>()
   for (const top of ['system', 'app-data']) {
     for (const e of await readdir(join(dir, top), { recursive: true, withFileTypes: true })) {
-      if (e.isFile()) files.set(join(e.parentPath, e.name).slice(dir.length + 1), (await readFile(join(e.parentPath, e.name))).toString('base64'))
+      if (e.isFile())
+        files.set(join(e.parentPath, e.name).slice(dir.length + 1), (await readFile(join(e.parentPath, e.name))).toString('base64'))
     }
   }
   return files
 }
 
-t.test('B1 restore: a phone wiped by a signed wipe command gets its settings, apps, layout, Wi-Fi and app data back byte for byte', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const owner = makeOwner(t)
-  const secret = await provision(cloud, owner, 'phone-a')
-  const dataDir = tempDir(t, 'fakephone-phone-')
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey, systemProfile: true })
-  await agentConnected(agent)
-  await listening(cloud, 'phone-a')
-  await backupReady(cloud, 'phone-a')
-  const before = await snapshot(dataDir)
-  t.ok(before.size >= 8, `the phone has a system profile (${before.size} files)`)
-  const backup = await agent.backup.backupNow()
+t.test(
+  'B1 restore: a phone wiped by a signed wipe command gets its settings, apps, layout, Wi-Fi and app data back byte for byte',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const clock = cloud.clock as ManualClock
+    const owner = makeOwner(t)
+    const secret = await provision(cloud, owner, 'phone-a')
+    const dataDir = tempDir(t, 'fakephone-phone-')
+    const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey, systemProfile: true })
+    await agentConnected(agent)
+    await listening(cloud, 'phone-a')
+    await backupReady(cloud, 'phone-a')
+    const before = await snapshot(dataDir)
+    t.ok(before.size >= 8, `the phone has a system profile (${before.size} files)`)
+    const backup = await agent.backup.backupNow()
 
-  const wipe = await run(cloud, signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now()))
-  t.equal(wipe.state, 'succeeded')
-  t.notOk(existsSync(join(dataDir, 'system')), 'the wipe removed the system profile')
-  t.notOk(existsSync(join(dataDir, 'app-data')), 'and the app data')
-  t.equal(agent.status().backup.lastBackupId, null, 'the backup switch and history are reset')
-  t.equal(agent.status().backup.on, true)
+    const wipe = await run(cloud, signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now()))
+    t.equal(wipe.state, 'succeeded')
+    t.notOk(existsSync(join(dataDir, 'system')), 'the wipe removed the system profile')
+    t.notOk(existsSync(join(dataDir, 'app-data')), 'and the app data')
+    t.equal(agent.status().backup.lastBackupId, null, 'the backup switch and history are reset')
+    t.equal(agent.status().backup.on, true)
 
-  const restored = await agent.backup.restore()
-  t.equal(restored.backup.id, backup.id, "this phone's latest by default")
-  t.equal(restored.files, before.size)
-  t.same(await snapshot(dataDir), before, 'every file back, byte for byte')
+    const restored = await agent.backup.restore()
+    t.equal(restored.backup.id, backup.id, "this phone's latest by default")
+    t.equal(restored.files, before.size)
+    t.same(await snapshot(dataDir), before, 'every file back, byte for byte')
 
-  await wipeData(dataDir, { keepSdcard: false })
-  const empty = await agent.backup.backupNow()
-  t.same(empty.manifest.parts.map((p) => p.count), [1, 0, 0, 0, 0], 'a wiped phone backs up empty parts (the PIN only)')
-  const again = await agent.backup.restore(backup.id)
-  t.equal(again.backup.id, backup.id, 'or named by id')
-  t.same(await snapshot(dataDir), before)
-  t.equal(agent.status().id, 'phone-a')
-})
+    await wipeData(dataDir, { keepSdcard: false })
+    const empty = await agent.backup.backupNow()
+    t.same(
+      empty.manifest.parts.map((p) => p.count),
+      [1, 0, 0, 0, 0],
+      'a wiped phone backs up empty parts (the PIN only)',
+    )
+    const again = await agent.backup.restore(backup.id)
+    t.equal(again.backup.id, backup.id, 'or named by id')
+    t.same(await snapshot(dataDir), before)
+    t.equal(agent.status().id, 'phone-a')
+  },
+)
 
 t.test('restore: a phone with no backup of its own is told what to do; a bad package is refused with the reason', async (t) => {
   const cloud = await startCloud(t)
@@ -69,14 +77,32 @@ t.test('restore: a phone with no backup of its own is told what to do; a bad pac
   const bytes = Buffer.from('{"format":"something-else"}')
   const cloudClient = agent.cloud!
   const sha256 = await cloudClient.upload(bytes)
-  const manifest = { format: 'fakephone-backup/1', device: 'phone-a', createdAt: 0, size: bytes.length, parts: ['settings', 'apps', 'launcher', 'wifi', 'appData'].map((name) => ({ name, files: 0, bytes: 0, count: 0 })) }
+  const manifest = {
+    format: 'fakephone-backup/1',
+    device: 'phone-a',
+    createdAt: 0,
+    size: bytes.length,
+    parts: ['settings', 'apps', 'launcher', 'wifi', 'appData'].map((name) => ({ name, files: 0, bytes: 0, count: 0 })),
+  }
   const reply = await cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest })
   t.equal(reply.backup.size, bytes.length)
-  await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest: { ...manifest, size: 1 } }), { code: 'BAD_REQUEST', message: /manifest says 1 bytes/ })
-  await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest: { ...manifest, device: 'phone-z' } }), { code: 'BAD_REQUEST' })
-  await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256: 'a'.repeat(64), manifest }), { code: 'NOT_FOUND', message: /upload the package first/ })
-  await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest, planId: randomUUID() }), { code: 'STALE_PLAN' })
-  await t.rejects(cloudClient.call('POST', `${BACKUP_PATH}/plans/${randomUUID()}/failed`, BackupOneSchema, { reason: 'x' }), { code: 'STALE_PLAN' })
+  await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest: { ...manifest, size: 1 } }), {
+    code: 'BAD_REQUEST',
+    message: /manifest says 1 bytes/,
+  })
+  await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest: { ...manifest, device: 'phone-z' } }), {
+    code: 'BAD_REQUEST',
+  })
+  await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256: 'a'.repeat(64), manifest }), {
+    code: 'NOT_FOUND',
+    message: /upload the package first/,
+  })
+  await t.rejects(cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest, planId: randomUUID() }), {
+    code: 'STALE_PLAN',
+  })
+  await t.rejects(cloudClient.call('POST', `${BACKUP_PATH}/plans/${randomUUID()}/failed`, BackupOneSchema, { reason: 'x' }), {
+    code: 'STALE_PLAN',
+  })
   await t.rejects(agent.backup.restore(), { code: 'BAD_PACKAGE' })
 })
 

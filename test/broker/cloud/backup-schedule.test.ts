@@ -15,7 +15,11 @@ t.test('B1: the cron plan fires at the scheduled minute, not one before, and the
   const backup = await made
   t.equal(backup.planId, plans[0]?.id, 'the backup answers the plan')
   t.equal(backups.plans.get(plans[0]?.id as string)?.state, 'done', 'the plan is done')
-  t.same(backup.manifest.parts.map((p) => p.name), [...PART_NAMES], 'all five parts')
+  t.same(
+    backup.manifest.parts.map((p) => p.name),
+    [...PART_NAMES],
+    'all five parts',
+  )
   for (const p of backup.manifest.parts) t.ok(p.count > 0 && p.files > 0, `${p.name} holds something`)
   const stored = backups.store.list('alice')
   t.equal(stored.length, 1, 'stored')

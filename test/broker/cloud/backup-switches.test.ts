@@ -1,8 +1,8 @@
-import t, { type Test } from "tap"
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
-import { ManualClock } from '../../../common/clock.js'
+import type { ManualClock } from '../../../common/clock.js'
 import { BACKUP_PATH, PART_NAMES } from '../../../common/cloud/backup-api.js'
 import { encodePayload, topicFor } from '../../../common/contract.js'
 import { addDevice, connectDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
@@ -14,7 +14,11 @@ async function silentDevice(t: Test, cloud: Cloud, id: string, account: string) 
   const client = await connectDevice(t, cloud, id, secret)
   const report = async (cloudService: boolean, backup?: boolean): Promise<void> => {
     const seen = once(cloud.broker.cloud.backups.plans, 'status')
-    await client.publishAsync(topicFor(id, 'status'), encodePayload('status', { cloudService, findDevice: true, ...(backup === undefined ? {} : { backup }), at: cloud.clock.now() }), { qos: 1, retain: true })
+    await client.publishAsync(
+      topicFor(id, 'status'),
+      encodePayload('status', { cloudService, findDevice: true, ...(backup === undefined ? {} : { backup }), at: cloud.clock.now() }),
+      { qos: 1, retain: true },
+    )
     await seen
   }
   return { report, client }
@@ -38,7 +42,11 @@ t.test('B2: backup off drops the pending plan (visible as dropped) and the sched
   clock.advance(24 * HOUR)
   t.match(plans.list('alice'), [{ state: 'pending' }, { state: 'dropped' }], 'backup on again: planned again')
   clock.advance(24 * HOUR)
-  t.match(plans.list('alice'), [{ state: 'pending' }, { state: 'dropped', reason: 'superseded by a newer plan' }, { state: 'dropped' }], 'at most one open plan: the older is superseded')
+  t.match(
+    plans.list('alice'),
+    [{ state: 'pending' }, { state: 'dropped', reason: 'superseded by a newer plan' }, { state: 'dropped' }],
+    'at most one open plan: the older is superseded',
+  )
 })
 
 t.test('B2: the cloud service off drops pending plans; the account off drops every open plan', async (t) => {
@@ -52,16 +60,29 @@ t.test('B2: the cloud service off drops pending plans; the account off drops eve
   clock.advance(3 * HOUR)
   t.equal(plans.list('bob').filter((p) => p.state === 'pending').length, 2)
   await a.report(false, true)
-  t.match(plans.list('bob').find((p) => p.device === 'phone-s'), { state: 'dropped', reason: 'the cloud service was turned off on the phone' })
-  t.match(plans.list('bob').find((p) => p.device === 'phone-u'), { state: 'pending' }, "the other phone's plan stays")
+  t.match(
+    plans.list('bob').find((p) => p.device === 'phone-s'),
+    { state: 'dropped', reason: 'the cloud service was turned off on the phone' },
+  )
+  t.match(
+    plans.list('bob').find((p) => p.device === 'phone-u'),
+    { state: 'pending' },
+    "the other phone's plan stays",
+  )
   clock.advance(24 * HOUR)
   t.equal(plans.list('bob').filter((p) => p.device === 'phone-s').length, 1, 'no new plan for the phone with the service off')
   const off = once(cloud.broker.cloud.accounts, 'service-off')
   await b.report(false, true)
   await off
-  t.ok(plans.list('bob').every((p) => p.state === 'dropped'), 'every plan of the account dropped')
+  t.ok(
+    plans.list('bob').every((p) => p.state === 'dropped'),
+    'every plan of the account dropped',
+  )
   clock.advance(24 * HOUR)
-  t.ok(plans.list('bob').every((p) => p.state === 'dropped'), 'and none made after')
+  t.ok(
+    plans.list('bob').every((p) => p.state === 'dropped'),
+    'and none made after',
+  )
 })
 
 t.test('B2: a phone with backup or the cloud service off refuses a stale plan and makes nothing', async (t) => {
@@ -69,8 +90,18 @@ t.test('B2: a phone with backup or the cloud service off refuses a stale plan an
   await agent.backup.setSwitch(false, false)
   await backupReady(cloud, 'phone-a', false)
   t.equal(agent.status().backup.on, false)
-  const manifest = { format: 'fakephone-backup/1', device: 'phone-a', createdAt: 0, size: 1, parts: PART_NAMES.map((name) => ({ name, files: 0, bytes: 0, count: 0 })) }
-  await t.rejects(agent.cloud!.call('POST', BACKUP_PATH, z.unknown(), { sha256: 'a'.repeat(64), manifest }), { code: 'BACKUP_OFF', message: /cloud backup is off on phone-a/ }, 'the cloud refuses a package from a phone with backup off')
+  const manifest = {
+    format: 'fakephone-backup/1',
+    device: 'phone-a',
+    createdAt: 0,
+    size: 1,
+    parts: PART_NAMES.map((name) => ({ name, files: 0, bytes: 0, count: 0 })),
+  }
+  await t.rejects(
+    agent.cloud!.call('POST', BACKUP_PATH, z.unknown(), { sha256: 'a'.repeat(64), manifest }),
+    { code: 'BACKUP_OFF', message: /cloud backup is off on phone-a/ },
+    'the cloud refuses a package from a phone with backup off',
+  )
   clock.advance(24 * HOUR)
   t.same(cloud.broker.cloud.backups.plans.list('alice'), [], 'no plan for a phone with backup off')
   await t.rejects(agent.backup.backupNow(), { code: 'BACKUP_OFF' }, '"back up now" is refused too')
@@ -94,22 +125,29 @@ t.test('B2: a phone with backup or the cloud service off refuses a stale plan an
   await t.rejects(agent.backup.setSwitch(true, true), { code: 'BAD_REQUEST' })
 })
 
-t.test('B1: a plan made while the phone is away is sent when it next subscribes; a phone that reports no backup switch gets none', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const plans = cloud.broker.cloud.backups.plans
-  const phone = await silentDevice(t, cloud, 'phone-r', 'alice')
-  const old = await silentDevice(t, cloud, 'phone-old', 'alice')
-  await old.report(true)
-  t.notOk(plans.backupOn('phone-old'), 'no switch reported: no backup')
-  await phone.report(true, true)
-  clock.advance(3 * HOUR)
-  const [plan] = plans.list('alice')
-  t.match(plan, { device: 'phone-r', state: 'pending' }, 'one plan, for the phone with backup on')
-  const got = new Promise<Buffer>((resolve) => phone.client.once('message', (_topic, payload) => resolve(payload)))
-  await phone.client.subscribeAsync(topicFor('phone-r', 'plan'), { qos: 1 })
-  t.match(JSON.parse((await got).toString()), { id: plan?.id, device: 'phone-r', plannedAt: Date.UTC(2026, 0, 1, 3) }, 'delivered on subscribe')
-  t.equal(plans.get(plan?.id as string)?.state, 'sent')
-  t.notOk(plans.isOpen(plan?.id as string, 'phone-old'), "a plan is open only for its own phone")
-  t.equal(plans.backupOn('phone-unknown'), true, 'a phone not heard from yet counts as on')
-})
+t.test(
+  'B1: a plan made while the phone is away is sent when it next subscribes; a phone that reports no backup switch gets none',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const clock = cloud.clock as ManualClock
+    const plans = cloud.broker.cloud.backups.plans
+    const phone = await silentDevice(t, cloud, 'phone-r', 'alice')
+    const old = await silentDevice(t, cloud, 'phone-old', 'alice')
+    await old.report(true)
+    t.notOk(plans.backupOn('phone-old'), 'no switch reported: no backup')
+    await phone.report(true, true)
+    clock.advance(3 * HOUR)
+    const [plan] = plans.list('alice')
+    t.match(plan, { device: 'phone-r', state: 'pending' }, 'one plan, for the phone with backup on')
+    const got = new Promise<Buffer>((resolve) => phone.client.once('message', (_topic, payload) => resolve(payload)))
+    await phone.client.subscribeAsync(topicFor('phone-r', 'plan'), { qos: 1 })
+    t.match(
+      JSON.parse((await got).toString()),
+      { id: plan?.id, device: 'phone-r', plannedAt: Date.UTC(2026, 0, 1, 3) },
+      'delivered on subscribe',
+    )
+    t.equal(plans.get(plan?.id as string)?.state, 'sent')
+    t.notOk(plans.isOpen(plan?.id as string, 'phone-old'), 'a plan is open only for its own phone')
+    t.equal(plans.backupOn('phone-unknown'), true, 'a phone not heard from yet counts as on')
+  },
+)

@@ -25,7 +25,13 @@ import { onEnd, tempDir } from '../../fixtures/scope.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-async function phone(_t: unknown, cloud: Cloud, id = 'p1', account = 'alice', chunkBytes = 1000): Promise<{ client: CloudClient; secret: string }> {
+async function phone(
+  _t: unknown,
+  cloud: Cloud,
+  id = 'p1',
+  account = 'alice',
+  chunkBytes = 1000,
+): Promise<{ client: CloudClient; secret: string }> {
   const secret = await addDevice(cloud, id, account)
   return { client: new CloudClient({ baseUrl: cloud.apiUrl, deviceId: id, secret, chunkBytes }), secret }
 }
@@ -96,13 +102,23 @@ t.test('corrupt, misplaced and oversized uploads are refused with the reason; no
   res = await put(sha(good), `size=${MAX_BLOB_BYTES + 1}&offset=0`, good)
   t.equal(res.status, 400, 'a size beyond the largest blob is a bad request')
   t.equal(cloud.broker.cloud.blobs.size(sha(good)), undefined)
-  await t.rejects(client.call('GET', `/cloud/v1/blobs/${sha(good)}?size=500`, z.strictObject({ other: z.string() })), { code: 'BAD_REPLY' }, 'an answer off the contract is an error')
+  await t.rejects(
+    client.call('GET', `/cloud/v1/blobs/${sha(good)}?size=500`, z.strictObject({ other: z.string() })),
+    { code: 'BAD_REPLY' },
+    'an answer off the contract is an error',
+  )
 })
 
 t.test('A1: an upload that would not fit the free quota is refused before a byte is stored', async (t) => {
-  const cloud = await startCloud(t, { cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 1000 } } })
+  const cloud = await startCloud(t, {
+    cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 1000 } },
+  })
   const { client } = await phone(t, cloud)
-  await t.rejects(client.upload(randomBytes(1001)), { code: 'QUOTA_EXCEEDED', status: 507, message: /over quota: this upload needs 1001 B but 1000 B of 1000 B is free/ })
+  await t.rejects(client.upload(randomBytes(1001)), {
+    code: 'QUOTA_EXCEEDED',
+    status: 507,
+    message: /over quota: this upload needs 1001 B but 1000 B of 1000 B is free/,
+  })
   t.same(incoming(cloud), [], 'nothing stored')
   t.ok(await client.upload(randomBytes(1000)), 'exactly the quota fits')
 })
@@ -131,61 +147,99 @@ t.test('downloads: only an account holding the blob reads it, and damage is caug
   await t.rejects(client.download(id), { code: 'CHECKSUM_MISMATCH' })
 })
 
-t.test('S3: a blob small enough for one request is sent straight away; when the cloud already holds part of it, the upload carries on from there', async (t) => {
-  const cloud = await startCloud(t)
-  const { client, secret } = await phone(t, cloud)
-  const bytes = randomBytes(2500)
-  const stop = new AbortController()
-  await t.rejects(client.upload(bytes, stop.signal, (sent) => sent >= 1000 && stop.abort()), { code: 'ABORTED' })
-  t.equal((await client.call('GET', `/cloud/v1/blobs/${sha(bytes)}?size=2500`, UploadStateSchema)).offset, 1000, 'the cloud kept the first 1,000 bytes')
-  // A client whose requests are larger than the blob sends it whole, from 0; the cloud says where it stands instead.
-  const oneShot = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret, chunkBytes: 4096 })
-  const offsets: number[] = []
-  t.equal(await oneShot.upload(bytes, undefined, (sent) => offsets.push(sent)), sha(bytes))
-  t.same(offsets, [0, 1000, 2500], 'refused at 0, then sent from the 1,000 bytes the cloud had')
-  cloud.broker.cloud.blobs.ref('alice', sha(bytes))
-  t.same(await oneShot.download(sha(bytes)), bytes, 'and the blob is whole')
-})
+t.test(
+  'S3: a blob small enough for one request is sent straight away; when the cloud already holds part of it, the upload carries on ' +
+    'from there',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const { client, secret } = await phone(t, cloud)
+    const bytes = randomBytes(2500)
+    const stop = new AbortController()
+    await t.rejects(
+      client.upload(bytes, stop.signal, (sent) => sent >= 1000 && stop.abort()),
+      { code: 'ABORTED' },
+    )
+    t.equal(
+      (await client.call('GET', `/cloud/v1/blobs/${sha(bytes)}?size=2500`, UploadStateSchema)).offset,
+      1000,
+      'the cloud kept the first 1,000 bytes',
+    )
+    // A client whose requests are larger than the blob sends it whole, from 0; the cloud says where it stands instead.
+    const oneShot = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret, chunkBytes: 4096 })
+    const offsets: number[] = []
+    t.equal(await oneShot.upload(bytes, undefined, (sent) => offsets.push(sent)), sha(bytes))
+    t.same(offsets, [0, 1000, 2500], 'refused at 0, then sent from the 1,000 bytes the cloud had')
+    cloud.broker.cloud.blobs.ref('alice', sha(bytes))
+    t.same(await oneShot.download(sha(bytes)), bytes, 'and the blob is whole')
+  },
+)
 
-t.test('the cloud client: an answer that is not JSON is BAD_REPLY, a download stalled part-way stops at once when cut, and a signal shared by many requests is left with no listeners', async (t) => {
-  // A stand-in for a broken or stalled cloud (a real HTTP server on loopback): the real one never answers like this.
-  let partSent = (): void => {}
-  const stalled = new Promise<void>((resolve) => (partSent = resolve))
-  const server = createServer((req, res) => {
-    if (req.url === '/ok') return void res.end('{"ok":true}')
-    if (req.url === '/garbage') return void res.end('<html>502 Bad Gateway</html>')
-    res.writeHead(200, { 'content-length': '1000' })
-    res.write(Buffer.alloc(10), () => partSent())
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  onEnd(t, () => new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
-  const client = new CloudClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, deviceId: 'p1', secret: 's' })
-  await t.rejects(client.call('GET', '/garbage', z.unknown()), { code: 'BAD_REPLY', message: "the cloud's answer to /garbage is not JSON" })
-  const shared = new AbortController()
-  for (let i = 0; i < 20; i++) await client.call('GET', '/ok', z.object({ ok: z.literal(true) }), undefined, shared.signal)
-  t.equal(getEventListeners(shared.signal, 'abort').length, 0, 'no listener stays behind on the long-lived signal (Node warned of a leak after 1,500 photos)')
-  const cut = client.download('0'.repeat(64), shared.signal)
-  await stalled
-  shared.abort()
-  await t.rejects(cut, { code: 'ABORTED', status: 0 }, 'the download stopped although its answer never finished')
-})
+t.test(
+  'the cloud client: an answer that is not JSON is BAD_REPLY, a download stalled part-way stops at once when cut, and a signal ' +
+    'shared by many requests is left with no listeners',
+  async (t) => {
+    // A stand-in for a broken or stalled cloud (a real HTTP server on loopback): the real one never answers like this.
+    let partSent = (): void => {}
+    const stalled = new Promise<void>((resolve) => (partSent = resolve))
+    const server = createServer((req, res) => {
+      if (req.url === '/ok') return void res.end('{"ok":true}')
+      if (req.url === '/garbage') return void res.end('<html>502 Bad Gateway</html>')
+      res.writeHead(200, { 'content-length': '1000' })
+      res.write(Buffer.alloc(10), () => partSent())
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onEnd(
+      t,
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections()
+          server.close(() => resolve())
+        }),
+    )
+    const client = new CloudClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, deviceId: 'p1', secret: 's' })
+    await t.rejects(client.call('GET', '/garbage', z.unknown()), {
+      code: 'BAD_REPLY',
+      message: "the cloud's answer to /garbage is not JSON",
+    })
+    const shared = new AbortController()
+    for (let i = 0; i < 20; i++) await client.call('GET', '/ok', z.object({ ok: z.literal(true) }), undefined, shared.signal)
+    t.equal(
+      getEventListeners(shared.signal, 'abort').length,
+      0,
+      'no listener stays behind on the long-lived signal (Node warned of a leak after 1,500 photos)',
+    )
+    const cut = client.download('0'.repeat(64), shared.signal)
+    await stalled
+    shared.abort()
+    await t.rejects(cut, { code: 'ABORTED', status: 0 }, 'the download stopped although its answer never finished')
+  },
+)
 
 t.test('the cloud client says when the cloud is not there or not a fakephone cloud', async (t) => {
   const cloud = await startCloud(t)
   const { secret } = await phone(t, cloud)
   const lostUrl = `http://127.0.0.1:${await closedPort()}`
   const lost = new CloudClient({ baseUrl: lostUrl, deviceId: 'p1', secret })
-  await t.rejects(lost.call('GET', '/cloud/v1/anything', z.unknown()), { code: 'UNREACHABLE', status: 0, message: `cannot reach the cloud at ${lostUrl}` })
+  await t.rejects(lost.call('GET', '/cloud/v1/anything', z.unknown()), {
+    code: 'UNREACHABLE',
+    status: 0,
+    message: `cannot reach the cloud at ${lostUrl}`,
+  })
   const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
-  await t.rejects(client.call('POST', '/api/nowhere', z.unknown(), {}), { code: 'NOT_FOUND', status: 404 }, "the broker's refusals carry a code, even on a path it does not serve")
+  await t.rejects(
+    client.call('POST', '/api/nowhere', z.unknown(), {}),
+    { code: 'NOT_FOUND', status: 404 },
+    "the broker's refusals carry a code, even on a path it does not serve",
+  )
   const stranger = createServer((_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>Bad Gateway</h1>'))
   await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
   onEnd(t, () => new Promise((resolve) => stranger.close(resolve)))
   const elsewhere = new CloudClient({ baseUrl: `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`, deviceId: 'p1', secret })
-  await t.rejects(elsewhere.call('GET', '/cloud/v1/anything', z.unknown()), { code: 'HTTP', status: 502 }, 'an answer without the contract error body')
+  await t.rejects(
+    elsewhere.call('GET', '/cloud/v1/anything', z.unknown()),
+    { code: 'HTTP', status: 502 },
+    'an answer without the contract error body',
+  )
   t.equal(cloudUrlOf('ws://127.0.0.1:8080/push'), 'http://127.0.0.1:8080')
   t.equal(cloudUrlOf('wss://cloud.example:443/push'), 'https://cloud.example')
 })
@@ -218,9 +272,17 @@ t.test('the blob store: references keep blobs, a sweep removes the rest after a 
   const slow = new PassThrough()
   const target = Buffer.from('slow bytes')
   const first = store.append('a', sha(target), target.length, 0, slow)
-  await t.rejects(store.append('a', sha(target), target.length, 0, Readable.from([target])), { code: 'BUSY' }, 'one append at a time per upload')
+  await t.rejects(
+    store.append('a', sha(target), target.length, 0, Readable.from([target])),
+    { code: 'BUSY' },
+    'one append at a time per upload',
+  )
   slow.end(target)
   t.match(await first, { stored: true, offset: target.length })
-  t.match(await store.append('a', sha(target), target.length, 0, Readable.from([target])), { stored: true }, 'a stored blob answers stored at once')
+  t.match(
+    await store.append('a', sha(target), target.length, 0, Readable.from([target])),
+    { stored: true },
+    'a stored blob answers stored at once',
+  )
   t.match(await store.state('a', sha(target), target.length), { stored: true, offset: target.length })
 })

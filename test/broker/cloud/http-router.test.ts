@@ -44,7 +44,10 @@ t.test('each route names its callers; every failure is a JSON body with a code a
     2,
   )
   router.add('GET', '/x/whoami', ['console', 'device', 'sdk'], (ctx) => ({ status: 200, body: ctx.principal }))
-  router.add('POST', '/x/items/:name', ['console'], async (ctx) => ({ status: 201, body: { name: ctx.params.name, ...(await ctx.json(z.strictObject({ size: z.number() }))) } }))
+  router.add('POST', '/x/items/:name', ['console'], async (ctx) => ({
+    status: 201,
+    body: { name: ctx.params.name, ...(await ctx.json(z.strictObject({ size: z.number() }))) },
+  }))
   router.add('GET', '/x/boom', ['console'], () => {
     throw new Error('disk on fire')
   })
@@ -58,16 +61,27 @@ t.test('each route names its callers; every failure is a JSON body with a code a
     throw new HttpError(418, 'TEAPOT', 'short and stout')
   })
   router.add('GET', '/x/limit', ['console'], (ctx) => ({ status: 200, body: { limit: intParam(ctx.url, 'limit', 5, 1, 10) } }))
-  router.add('GET', '/x/stream', ['console'], () => ({ status: 200, stream: Readable.from([Buffer.from('abc')]), headers: { 'content-type': 'text/plain' } }))
+  router.add('GET', '/x/stream', ['console'], () => ({
+    status: 200,
+    stream: Readable.from([Buffer.from('abc')]),
+    headers: { 'content-type': 'text/plain' },
+  }))
   router.add('GET', '/x/broken', ['console'], () => ({
     status: 200,
-    stream: new Readable({ read() { this.destroy(new Error('disk gone')) } }),
+    stream: new Readable({
+      read() {
+        this.destroy(new Error('disk gone'))
+      },
+    }),
     headers: { 'content-type': 'text/plain' },
   }))
   const base = await serve(t, router)
   const get = async (path: string, authorization = 'Bearer console-token', init: RequestInit = {}) => {
     const res = await fetch(base + path, { ...init, headers: { authorization, ...(init.headers as Record<string, string>) } })
-    return { status: res.status, body: res.headers.get('content-type') === 'application/json' ? ((await res.json()) as Record<string, unknown>) : await res.text() }
+    return {
+      status: res.status,
+      body: res.headers.get('content-type') === 'application/json' ? ((await res.json()) as Record<string, unknown>) : await res.text(),
+    }
   }
   t.same((await get('/x/whoami')).body, { kind: 'console' })
   t.same((await get('/x/whoami', basic('p1', 's1'))).body, { kind: 'device', deviceId: 'p1', account: 'alice' })
@@ -84,15 +98,26 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   t.equal(deviceChecks, 5, 'after a minute the registry is asked again (a removed device is locked out)')
   t.same((await get('/x/whoami', 'Bearer sdk-token')).body, { kind: 'sdk', account: 'alice', app: 'notes-app' })
   let r = await get('/x/whoami', basic('p1', 'wrong'))
-  t.match(r, { status: 401, body: { code: 'UNAUTHORIZED', error: "missing or wrong console token or device id and secret or drive SDK token" } })
+  t.match(r, {
+    status: 401,
+    body: { code: 'UNAUTHORIZED', error: 'missing or wrong console token or device id and secret or drive SDK token' },
+  })
   t.equal((await get('/x/whoami', basic('nocolon', ''))).status, 401)
   t.equal((await get('/x/whoami', `Basic ${Buffer.from('p1').toString('base64')}`)).status, 401, 'Basic without a colon')
   t.equal((await get('/x/whoami', basic('', 's1'))).status, 401, 'Basic without a user')
   t.equal((await get('/x/whoami', 'Bearer unknown')).status, 401)
   t.equal((await fetch(base + '/x/whoami')).status, 401, 'no credentials at all')
-  t.match(await get('/x/items/a', 'Bearer console-token', { method: 'POST' }), { status: 400 }, 'no body is an empty object, checked like any other')
+  t.match(
+    await get('/x/items/a', 'Bearer console-token', { method: 'POST' }),
+    { status: 400 },
+    'no body is an empty object, checked like any other',
+  )
   t.equal((await get('/x/items/a', 'Bearer sdk-token', { method: 'POST' })).status, 401, 'an SDK token does not open a console route')
-  r = await get('/x/items/a%20b', 'Bearer console-token', { method: 'POST', body: JSON.stringify({ size: 3 }), headers: { 'content-type': 'application/json' } })
+  r = await get('/x/items/a%20b', 'Bearer console-token', {
+    method: 'POST',
+    body: JSON.stringify({ size: 3 }),
+    headers: { 'content-type': 'application/json' },
+  })
   t.same(r, { status: 201, body: { name: 'a b', size: 3 } }, 'path parameters are decoded, bodies checked')
   r = await get('/x/items/a', 'Bearer console-token', { method: 'POST', body: '{"size":"big"}' })
   t.match(r, { status: 400, body: { code: 'BAD_REQUEST', error: /size/ } })
@@ -109,8 +134,15 @@ t.test('each route names its callers; every failure is a JSON body with a code a
   t.same((await get('/x/limit')).body, { limit: 5 })
   t.same(await get('/x/stream'), { status: 200, body: 'abc' })
   await t.rejects(get('/x/broken'), 'a download that fails part-way is cut, not finished as if whole')
-  t.match(await get('/y/elsewhere'), { status: 404, body: { code: 'NOT_FOUND', error: 'GET /y/elsewhere: there is no such path' } }, 'a path no route serves')
-  t.match(await get('/x/items/a%zz', 'Bearer console-token', { method: 'POST', body: '{"size":1}' }), { status: 400, body: { code: 'BAD_REQUEST', error: /malformed %-escape/ } })
+  t.match(
+    await get('/y/elsewhere'),
+    { status: 404, body: { code: 'NOT_FOUND', error: 'GET /y/elsewhere: there is no such path' } },
+    'a path no route serves',
+  )
+  t.match(await get('/x/items/a%zz', 'Bearer console-token', { method: 'POST', body: '{"size":1}' }), {
+    status: 400,
+    body: { code: 'BAD_REQUEST', error: /malformed %-escape/ },
+  })
 })
 
 t.test('a rule that fails runs again a minute later instead of spinning; a rule may ask to wake daily to look again', (t) => {
@@ -118,11 +150,17 @@ t.test('a rule that fails runs again a minute later instead of spinning; a rule 
   const logs = new LogCapture()
   let due: number | null = 1000
   const runs: number[] = []
-  const timer = new DueTimer(clock, () => due, (now) => {
-    runs.push(now)
-    if (runs.length === 1) throw new Error('database locked')
-    due = null
-  }, logs.logger(), 'test-rule')
+  const timer = new DueTimer(
+    clock,
+    () => due,
+    (now) => {
+      runs.push(now)
+      if (runs.length === 1) throw new Error('database locked')
+      due = null
+    },
+    logs.logger(),
+    'test-rule',
+  )
   timer.reschedule()
   clock.advance(5000)
   t.same(runs, [], 'not started: nothing runs')
@@ -138,7 +176,14 @@ t.test('a rule that fails runs again a minute later instead of spinning; a rule 
   t.same(runs, [5000, 65_000], 'retried a minute later')
   timer.stop()
   const looks: number[] = []
-  const daily = new DueTimer(clock, () => null, (now) => looks.push(now), logs.logger(), 'daily', 86_400_000)
+  const daily = new DueTimer(
+    clock,
+    () => null,
+    (now) => looks.push(now),
+    logs.logger(),
+    'daily',
+    86_400_000,
+  )
   daily.start()
   clock.advance(2 * 86_400_000)
   t.same(looks, [65_000 + 86_400_000, 65_000 + 2 * 86_400_000], 'nothing due, but it looks again every day')

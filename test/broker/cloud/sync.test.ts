@@ -7,12 +7,22 @@ import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
 import t, { type Test } from 'tap'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { z } from 'zod'
+import type { z } from 'zod'
 import { CloudClient } from '../../../agent/cloud-client.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { DEFAULT_ACCOUNT_RULES } from '../../../broker/cloud/accounts.js'
 import type { ManualClock } from '../../../common/clock.js'
-import { BinViewSchema, ChangesSchema, ItemReplySchema, ItemsViewSchema, PurgedSchema, SYNC_PATH, type BinView, type ItemsView, type SyncCategory } from '../../../common/cloud/sync-api.js'
+import {
+  BinViewSchema,
+  ChangesSchema,
+  ItemReplySchema,
+  ItemsViewSchema,
+  PurgedSchema,
+  SYNC_PATH,
+  type BinView,
+  type ItemsView,
+  type SyncCategory,
+} from '../../../common/cloud/sync-api.js'
 import { addDevice, reportServiceOff, startCloud, type Cloud } from '../../fixtures/cloud.js'
 
 const DAY = 86_400_000
@@ -27,23 +37,48 @@ interface Setup {
 }
 
 async function setup(t: Test, quota = DEFAULT_ACCOUNT_RULES.freeQuotaBytes): Promise<Setup> {
-  const cloud = await startCloud(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_ACCOUNT_RULES, freeQuotaBytes: quota } } })
-  const client = async (id: string): Promise<CloudClient> => new CloudClient({ baseUrl: cloud.apiUrl, deviceId: id, secret: await addDevice(cloud, id, 'alice') })
-  return { cloud, clock: cloud.clock as ManualClock, phone: await client('phone-a'), other: await client('phone-b'), api: new ConsoleClient(cloud.apiUrl, cloud.consoleToken) }
+  const cloud = await startCloud(t, {
+    cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_ACCOUNT_RULES, freeQuotaBytes: quota } },
+  })
+  const client = async (id: string): Promise<CloudClient> =>
+    new CloudClient({ baseUrl: cloud.apiUrl, deviceId: id, secret: await addDevice(cloud, id, 'alice') })
+  return {
+    cloud,
+    clock: cloud.clock as ManualClock,
+    phone: await client('phone-a'),
+    other: await client('phone-b'),
+    api: new ConsoleClient(cloud.apiUrl, cloud.consoleToken),
+  }
 }
 
-async function put(s: Setup, category: SyncCategory, id: string, bytes: Buffer, client = s.phone): Promise<z.infer<typeof ItemReplySchema>['item']> {
+async function put(
+  s: Setup,
+  category: SyncCategory,
+  id: string,
+  bytes: Buffer,
+  client = s.phone,
+): Promise<z.infer<typeof ItemReplySchema>['item']> {
   const sha256 = await client.upload(bytes)
-  const { item } = await client.call('PUT', `${SYNC_PATH}/${category}/${id}`, ItemReplySchema, { sha256, size: bytes.length, meta: { title: id }, modifiedAt: s.clock.now() })
+  const { item } = await client.call('PUT', `${SYNC_PATH}/${category}/${id}`, ItemReplySchema, {
+    sha256,
+    size: bytes.length,
+    meta: { title: id },
+    modifiedAt: s.clock.now(),
+  })
   return item
 }
 
-const items = (s: Setup, query = ''): Promise<ItemsView> => s.api.send('GET', `/api/accounts/alice/items${query}`).then((b) => ItemsViewSchema.parse(b))
+const items = (s: Setup, query = ''): Promise<ItemsView> =>
+  s.api.send('GET', `/api/accounts/alice/items${query}`).then((b) => ItemsViewSchema.parse(b))
 const bin = (s: Setup): Promise<BinView> => s.api.send('GET', '/api/accounts/alice/bin').then((b) => BinViewSchema.parse(b))
 const used = (s: Setup): number => s.cloud.broker.cloud.accounts.need('alice').usedBytes
-const log = (s: Setup, rule: string): string[] => s.cloud.broker.cloud.cloudLog.list('alice', 100).filter((e) => e.rule === rule).map((e) => e.message)
+const log = (s: Setup, rule: string): string[] =>
+  s.cloud.broker.cloud.cloudLog
+    .list('alice', 100)
+    .filter((e) => e.rule === rule)
+    .map((e) => e.message)
 
-t.test('S1, S2: an item put by one phone is in the other phone\'s change feed and in the console, counted in the quota', async (t) => {
+t.test("S1, S2: an item put by one phone is in the other phone's change feed and in the console, counted in the quota", async (t) => {
   const s = await setup(t)
   const item = await put(s, 'notes', 'n1.txt', Buffer.from('groceries\nmilk'))
   t.match(item, { category: 'notes', id: 'n1.txt', size: 14, changedBy: 'phone-a', deletedAt: null, meta: { title: 'n1.txt' } })
@@ -51,7 +86,11 @@ t.test('S1, S2: an item put by one phone is in the other phone\'s change feed an
   t.equal(again.seq, item.seq, 'the same put twice is no new change')
   await put(s, 'photos', 'IMG_1.jpg', Buffer.alloc(100, 1))
   const feed = await s.other.call('GET', `${SYNC_PATH}/notes/changes?since=0`, ChangesSchema)
-  t.same(feed.changes.map((c) => c.id), ['n1.txt'], 'a category\'s feed carries that category only')
+  t.same(
+    feed.changes.map((c) => c.id),
+    ['n1.txt'],
+    "a category's feed carries that category only",
+  )
   t.equal(feed.more, false)
   const after = await s.other.call('GET', `${SYNC_PATH}/notes/changes?since=${feed.cursor}`, ChangesSchema)
   t.same(after, { changes: [], cursor: feed.cursor, more: false }, 'nothing new after the cursor')
@@ -59,7 +98,10 @@ t.test('S1, S2: an item put by one phone is in the other phone\'s change feed an
   t.same(view.totals.notes, { count: 1, bytes: 14 })
   t.same(view.totals.photos, { count: 1, bytes: 100 })
   t.same(view.totals.contacts, { count: 0, bytes: 0 })
-  t.same((await items(s, '?category=photos')).items.map((i) => i.id), ['IMG_1.jpg'])
+  t.same(
+    (await items(s, '?category=photos')).items.map((i) => i.id),
+    ['IMG_1.jpg'],
+  )
   t.equal(used(s), 114, 'A1: both items count against the quota')
   t.equal(s.cloud.broker.cloud.accounts.need('alice').lastActivity, 'sync', 'A3: a sync is activity')
 
@@ -68,30 +110,50 @@ t.test('S1, S2: an item put by one phone is in the other phone\'s change feed an
   t.equal(edited.changedBy, 'phone-b')
   t.equal(used(s), 120)
   const pulled = await s.phone.call('GET', `${SYNC_PATH}/notes/changes?since=${item.seq}`, ChangesSchema)
-  t.same(pulled.changes.map((c) => [c.id, c.changedBy, c.size]), [['n1.txt', 'phone-b', 20]])
+  t.same(
+    pulled.changes.map((c) => [c.id, c.changedBy, c.size]),
+    [['n1.txt', 'phone-b', 20]],
+  )
 })
 
 t.test('A1: over quota a new item is refused with the reason and nothing stored is touched', async (t) => {
   const s = await setup(t, 150)
   await put(s, 'photos', 'IMG_1.jpg', Buffer.alloc(100, 1))
   const sha256 = await s.phone.upload(Buffer.alloc(100, 1))
-  await t.rejects(
-    s.phone.call('PUT', `${SYNC_PATH}/photos/IMG_2.jpg`, ItemReplySchema, { sha256, size: 100, meta: {}, modifiedAt: 1 }),
-    { code: 'QUOTA_EXCEEDED', status: 507, message: /over quota: photos\/IMG_2.jpg .*needs 100 B but 50 B of 150 B is free; nothing stored was touched/ },
-  )
+  await t.rejects(s.phone.call('PUT', `${SYNC_PATH}/photos/IMG_2.jpg`, ItemReplySchema, { sha256, size: 100, meta: {}, modifiedAt: 1 }), {
+    code: 'QUOTA_EXCEEDED',
+    status: 507,
+    message: /over quota: photos\/IMG_2.jpg .*needs 100 B but 50 B of 150 B is free; nothing stored was touched/,
+  })
   t.equal(used(s), 100)
-  t.same((await items(s)).items.map((i) => i.id), ['IMG_1.jpg'], 'the stored item is untouched and the refused one is not there')
+  t.same(
+    (await items(s)).items.map((i) => i.id),
+    ['IMG_1.jpg'],
+    'the stored item is untouched and the refused one is not there',
+  )
 })
 
 t.test('a put needs its blob first and the right size; bad names and categories are refused clearly', async (t) => {
   const s = await setup(t)
   const body = { sha256: 'a'.repeat(64), size: 3, meta: {}, modifiedAt: 1 }
-  await t.rejects(s.phone.call('PUT', `${SYNC_PATH}/notes/x.txt`, ItemReplySchema, body), { status: 409, message: /upload the bytes of notes\/x.txt first/ })
+  await t.rejects(s.phone.call('PUT', `${SYNC_PATH}/notes/x.txt`, ItemReplySchema, body), {
+    status: 409,
+    message: /upload the bytes of notes\/x.txt first/,
+  })
   const sha256 = await s.phone.upload(Buffer.from('abcd'))
-  await t.rejects(s.phone.call('PUT', `${SYNC_PATH}/notes/x.txt`, ItemReplySchema, { ...body, sha256 }), { status: 400, message: 'notes/x.txt says 3 bytes but blob ' + sha256 + ' has 4' })
-  await t.rejects(s.phone.call('PUT', `${SYNC_PATH}/music/x.mp3`, ItemReplySchema, body), { status: 400, message: /unknown category "music": use photos, contacts, notes, recordings/ })
+  await t.rejects(s.phone.call('PUT', `${SYNC_PATH}/notes/x.txt`, ItemReplySchema, { ...body, sha256 }), {
+    status: 400,
+    message: 'notes/x.txt says 3 bytes but blob ' + sha256 + ' has 4',
+  })
+  await t.rejects(s.phone.call('PUT', `${SYNC_PATH}/music/x.mp3`, ItemReplySchema, body), {
+    status: 400,
+    message: /unknown category "music": use photos, contacts, notes, recordings/,
+  })
   await t.rejects(s.phone.call('PUT', `${SYNC_PATH}/notes/..x`, ItemReplySchema, body), { status: 400, message: /bad item id "..x"/ })
-  await t.rejects(s.phone.call('DELETE', `${SYNC_PATH}/notes/none.txt`, ItemReplySchema), { status: 404, message: 'notes/none.txt is not in the cloud (already deleted?)' })
+  await t.rejects(s.phone.call('DELETE', `${SYNC_PATH}/notes/none.txt`, ItemReplySchema), {
+    status: 404,
+    message: 'notes/none.txt is not in the cloud (already deleted?)',
+  })
   await t.rejects(s.api.send('GET', '/api/accounts/nobody/bin'), { status: 404, message: 'account "nobody" not found' })
   await t.rejects(s.api.send('GET', '/api/accounts/alice/items?category=music'), { status: 400, message: /unknown category/ })
   const page = await s.phone.call('GET', `${SYNC_PATH}/notes/changes?limit=0`, ChangesSchema).catch((err: Error) => err)
@@ -102,21 +164,30 @@ t.test('the change feed comes in pages from the cursor', async (t) => {
   const s = await setup(t)
   for (let i = 0; i < 5; i++) await put(s, 'contacts', `c${i}.vcf`, Buffer.from(`BEGIN:VCARD ${i}`))
   const first = await s.other.call('GET', `${SYNC_PATH}/contacts/changes?since=0&limit=2`, ChangesSchema)
-  t.same(first.changes.map((c) => c.id), ['c0.vcf', 'c1.vcf'])
+  t.same(
+    first.changes.map((c) => c.id),
+    ['c0.vcf', 'c1.vcf'],
+  )
   t.equal(first.more, true)
   const rest = await s.other.call('GET', `${SYNC_PATH}/contacts/changes?since=${first.cursor}&limit=3`, ChangesSchema)
-  t.same(rest.changes.map((c) => c.id), ['c2.vcf', 'c3.vcf', 'c4.vcf'])
+  t.same(
+    rest.changes.map((c) => c.id),
+    ['c2.vcf', 'c3.vcf', 'c4.vcf'],
+  )
   t.equal(rest.more, false)
 })
 
-t.test('X1: with the account\'s cloud service off, the phone cannot sync, and the console still sees what is kept (S2)', async (t) => {
+t.test("X1: with the account's cloud service off, the phone cannot sync, and the console still sees what is kept (S2)", async (t) => {
   const s = await setup(t)
   await put(s, 'notes', 'n1.txt', Buffer.from('kept'))
   reportServiceOff(s.cloud, 'phone-a', 'phone-b')
   t.equal(s.cloud.broker.cloud.accounts.need('alice').serviceOn, false)
   await t.rejects(s.phone.call('GET', `${SYNC_PATH}/notes/changes`, ChangesSchema), { status: 403, code: 'SERVICE_NOT_ENABLED' })
   await t.rejects(s.phone.call('DELETE', `${SYNC_PATH}/notes/n1.txt`, ItemReplySchema), { status: 403, code: 'SERVICE_NOT_ENABLED' })
-  t.same((await items(s)).items.map((i) => i.id), ['n1.txt'])
+  t.same(
+    (await items(s)).items.map((i) => i.id),
+    ['n1.txt'],
+  )
   t.equal(used(s), 4)
 })
 
@@ -127,14 +198,27 @@ t.test('R1: a deleted item goes to recently deleted with its days left, and a re
   t.equal(gone.deletedAt, s.clock.now())
   t.equal(s.cloud.broker.cloud.accounts.need('alice').lastActivity, 'delete', 'A3: a delete is activity')
   const feed = await s.other.call('GET', `${SYNC_PATH}/photos/changes?since=${first.seq}`, ChangesSchema)
-  t.same(feed.changes.map((c) => [c.id, c.deletedAt !== null]), [['IMG_1.jpg', true]], 'the other phone hears of the delete')
+  t.same(
+    feed.changes.map((c) => [c.id, c.deletedAt !== null]),
+    [['IMG_1.jpg', true]],
+    'the other phone hears of the delete',
+  )
   t.same((await items(s)).totals.photos, { count: 0, bytes: 0 }, 'no longer among the items')
   t.equal(used(s), 64, 'an entry in the bin still counts')
 
   s.clock.advance(DAY + HOUR)
   let view = await bin(s)
   t.equal(view.windowDays, 30)
-  t.match(view.entries, [{ category: 'photos', id: 'IMG_1.jpg', size: 64, deletedAt: gone.deletedAt, purgeAt: (gone.deletedAt as number) + 30 * DAY, daysLeft: 29 }])
+  t.match(view.entries, [
+    {
+      category: 'photos',
+      id: 'IMG_1.jpg',
+      size: 64,
+      deletedAt: gone.deletedAt,
+      purgeAt: (gone.deletedAt as number) + 30 * DAY,
+      daysLeft: 29,
+    },
+  ])
   s.clock.advance(12 * HOUR)
   t.equal((await bin(s)).entries[0]?.daysLeft, 29, 'days left round up')
 
@@ -143,8 +227,15 @@ t.test('R1: a deleted item goes to recently deleted with its days left, and a re
   view = await bin(s)
   t.same(view.entries, [])
   const back = await s.other.call('GET', `${SYNC_PATH}/photos/changes?since=${feed.cursor}`, ChangesSchema)
-  t.same(back.changes.map((c) => [c.id, c.deletedAt]), [['IMG_1.jpg', null]], 'the phones pull the restored item again')
-  await t.rejects(s.api.send('POST', '/api/accounts/alice/bin/photos/IMG_1.jpg/restore'), { status: 404, message: 'photos/IMG_1.jpg is not in recently deleted' })
+  t.same(
+    back.changes.map((c) => [c.id, c.deletedAt]),
+    [['IMG_1.jpg', null]],
+    'the phones pull the restored item again',
+  )
+  await t.rejects(s.api.send('POST', '/api/accounts/alice/bin/photos/IMG_1.jpg/restore'), {
+    status: 404,
+    message: 'photos/IMG_1.jpg is not in recently deleted',
+  })
 
   // The console deletes a cloud item too; putting it again from a phone brings it back as the new version.
   await s.api.send('DELETE', '/api/accounts/alice/items/photos/IMG_1.jpg')
@@ -154,7 +245,7 @@ t.test('R1: a deleted item goes to recently deleted with its days left, and a re
   t.equal(used(s), 64)
 })
 
-t.test('R2: a free account\'s bin entry is purged after 30 days, not a second before, with a notice the day before', async (t) => {
+t.test("R2: a free account's bin entry is purged after 30 days, not a second before, with a notice the day before", async (t) => {
   const s = await setup(t)
   await put(s, 'notes', 'n1.txt', Buffer.from('old note'))
   await s.phone.call('DELETE', `${SYNC_PATH}/notes/n1.txt`, ItemReplySchema)
@@ -163,7 +254,11 @@ t.test('R2: a free account\'s bin entry is purged after 30 days, not a second be
   s.clock.advance(1)
   t.same(log(s, 'bin-purge-notice'), ['notice sent: Recently deleted items will be removed'], 'the owner is told a day before')
   const queued = s.cloud.broker.framework.queue.list('phone-a', 10)
-  t.match(queued[0], { kind: 'cloud', title: 'Recently deleted items will be removed', body: /1 item in recently deleted will be permanently deleted by 2026-01-31 \(kept 30 days\)/ })
+  t.match(queued[0], {
+    kind: 'cloud',
+    title: 'Recently deleted items will be removed',
+    body: /1 item in recently deleted will be permanently deleted by 2026-01-31 \(kept 30 days\)/,
+  })
   s.clock.advance(DAY - 1)
   t.equal((await bin(s)).entries.length, 1, 'still there a millisecond before 30 days')
   t.equal((await bin(s)).entries[0]?.daysLeft, 1)
@@ -174,7 +269,7 @@ t.test('R2: a free account\'s bin entry is purged after 30 days, not a second be
   t.equal(used(s), 0, 'its bytes are given back')
 })
 
-t.test('R2: a premium member\'s entries stay 180 days; A2: when the membership ends the window shrinks to 30 days', async (t) => {
+t.test("R2: a premium member's entries stay 180 days; A2: when the membership ends the window shrinks to 30 days", async (t) => {
   const s = await setup(t)
   await s.api.send('PUT', '/api/accounts/alice/membership', { tier: 'premium' })
   await put(s, 'photos', 'IMG_1.jpg', Buffer.alloc(10, 1))
@@ -235,14 +330,18 @@ t.test('R3: an entry deleted from recently deleted is gone for good: row, quota 
   t.notOk(existsSync(file), 'the blob file is deleted')
   t.equal(s.cloud.broker.cloud.blobs.size(item.sha256), undefined)
   t.equal(used(s), 0)
-  await t.rejects(s.api.send('POST', '/api/accounts/alice/bin/recordings/REC_1.wav/restore'), { status: 404, message: /not in recently deleted/ }, 'no restore')
+  await t.rejects(
+    s.api.send('POST', '/api/accounts/alice/bin/recordings/REC_1.wav/restore'),
+    { status: 404, message: /not in recently deleted/ },
+    'no restore',
+  )
   await t.rejects(s.phone.download(item.sha256), { status: 404, message: /is not in this account/ }, 'no download')
   t.same(log(s, 'bin-delete-forever'), ['recordings/REC_1.wav deleted from recently deleted by its owner: gone for good'])
   await t.rejects(s.api.send('DELETE', '/api/accounts/alice/bin/recordings/REC_1.wav'), { status: 404, message: /not in recently deleted/ })
   await s.cloud.broker.cloud.bin.idle()
 })
 
-t.test('A3: a frozen account\'s items are cleared with it and its quota given back', async (t) => {
+t.test("A3: a frozen account's items are cleared with it and its quota given back", async (t) => {
   const s = await setup(t)
   await put(s, 'notes', 'n1.txt', Buffer.from('one'))
   await put(s, 'notes', 'n2.txt', Buffer.from('two'))

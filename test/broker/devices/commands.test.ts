@@ -8,32 +8,38 @@ import { ManualClock } from '../../../common/clock.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { makeOwner, signed } from '../../fixtures/owner.js'
 
-t.test('F2 the cloud refuses commands for the wrong device, unknown devices and ones already expired, and cannot cancel one already sent', async (t) => {
-  const db = openDb(t.testdir())
-  t.teardown(() => db.close())
-  await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
-  const clock = new ManualClock()
-  let online = false
-  const center = new CommandCenter(db, new StateStore(db), clock, new LogCapture().logger(), () => online)
-  const owner = makeOwner(t)
-  const now = clock.now()
-  t.throws(() => center.submit('phone-a', signed(owner, 'phone-b', 'ring', { seconds: 1 }, now)), { code: 'BAD_COMMAND', message: 'the command is for phone-b, not phone-a' })
-  t.throws(() => center.submit('phone-z', signed(owner, 'phone-z', 'ring', { seconds: 1 }, now)), { code: 'NOT_FOUND' })
-  const stale = signed(owner, 'phone-a', 'ring', { seconds: 1 }, now - 20_000, { expiresAt: now })
-  t.throws(() => center.submit('phone-a', stale), { code: 'BAD_COMMAND', message: 'command refused: it expired before it was sent' })
-  t.match(center.get(stale.id), { state: 'rejected', reason: 'it expired before it was sent' }, 'the refusal is on record')
-  online = true
-  const sent = center.submit('phone-a', signed(owner, 'phone-a', 'ring', { seconds: 1 }, now))
-  t.ok(center.get(sent.id)?.sentAt, 'handed to the connected device')
-  t.throws(() => center.cancel(sent.id), { code: 'NOT_CANCELLABLE', message: 'it was already sent to the device' })
-  t.throws(() => center.cancel('nope'), { code: 'NOT_FOUND' })
-  t.notOk(center.isListening('phone-a'))
-  center.deviceListening('phone-a')
-  t.ok(center.isListening('phone-a'))
-  center.deviceGone('phone-a')
-  t.notOk(center.isListening('phone-a'))
-  center.stop()
-})
+t.test(
+  'F2 the cloud refuses commands for the wrong device, unknown devices and ones already expired, and cannot cancel one already sent',
+  async (t) => {
+    const db = openDb(t.testdir())
+    t.teardown(() => db.close())
+    await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+    const clock = new ManualClock()
+    let online = false
+    const center = new CommandCenter(db, new StateStore(db), clock, new LogCapture().logger(), () => online)
+    const owner = makeOwner(t)
+    const now = clock.now()
+    t.throws(() => center.submit('phone-a', signed(owner, 'phone-b', 'ring', { seconds: 1 }, now)), {
+      code: 'BAD_COMMAND',
+      message: 'the command is for phone-b, not phone-a',
+    })
+    t.throws(() => center.submit('phone-z', signed(owner, 'phone-z', 'ring', { seconds: 1 }, now)), { code: 'NOT_FOUND' })
+    const stale = signed(owner, 'phone-a', 'ring', { seconds: 1 }, now - 20_000, { expiresAt: now })
+    t.throws(() => center.submit('phone-a', stale), { code: 'BAD_COMMAND', message: 'command refused: it expired before it was sent' })
+    t.match(center.get(stale.id), { state: 'rejected', reason: 'it expired before it was sent' }, 'the refusal is on record')
+    online = true
+    const sent = center.submit('phone-a', signed(owner, 'phone-a', 'ring', { seconds: 1 }, now))
+    t.ok(center.get(sent.id)?.sentAt, 'handed to the connected device')
+    t.throws(() => center.cancel(sent.id), { code: 'NOT_CANCELLABLE', message: 'it was already sent to the device' })
+    t.throws(() => center.cancel('nope'), { code: 'NOT_FOUND' })
+    t.notOk(center.isListening('phone-a'))
+    center.deviceListening('phone-a')
+    t.ok(center.isListening('phone-a'))
+    center.deviceGone('phone-a')
+    t.notOk(center.isListening('phone-a'))
+    center.stop()
+  },
+)
 
 t.test('F2 3,000 commands submitted to 300 devices in one event-loop turn all arrive', async (t) => {
   const { startCloud, connectDevice } = await import('../../fixtures/cloud.js')

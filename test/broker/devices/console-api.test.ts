@@ -23,44 +23,83 @@ t.test('the console API answers only the console token and says what it cannot d
   const clock = new ManualClock()
   const logs = new LogCapture()
   const commands = new CommandCenter(db, store, clock, logs.logger(), () => false)
-  const router = new HttpRouter({ isConsoleToken: (tok) => tok === 'good', device: async () => undefined, sdk: () => undefined }, logs.logger(), () => clock.now())
+  const router = new HttpRouter(
+    { isConsoleToken: (tok) => tok === 'good', device: async () => undefined, sdk: () => undefined },
+    logs.logger(),
+    () => clock.now(),
+  )
   addConsoleRoutes(router, { store, commands, now: () => 7 })
   const base = await serveRouter(t, router)
   const call = (method: string, path: string, auth = 'Bearer good', body?: unknown) =>
     rawRequest(base, method, path, { authorization: auth, body: body === undefined ? undefined : JSON.stringify(body) })
-  t.same(await call('GET', '/api/devices', 'Bearer bad'), { status: 401, body: { error: 'missing or wrong console token', code: 'UNAUTHORIZED' } })
+  t.same(await call('GET', '/api/devices', 'Bearer bad'), {
+    status: 401,
+    body: { error: 'missing or wrong console token', code: 'UNAUTHORIZED' },
+  })
   t.equal((await call('GET', '/api/devices', 'undefined')).status, 401)
-  t.same(await call('DELETE', '/api/devices'), { status: 405, body: { error: 'DELETE is not supported on /api/devices; use GET', code: 'METHOD_NOT_ALLOWED' } })
+  t.same(await call('DELETE', '/api/devices'), {
+    status: 405,
+    body: { error: 'DELETE is not supported on /api/devices; use GET', code: 'METHOD_NOT_ALLOWED' },
+  })
   t.same(await call('GET', '/elsewhere'), { status: 404, body: { error: 'GET /elsewhere: there is no such path', code: 'NOT_FOUND' } })
   t.equal((await call('GET', '/api/devices/phone-a/photos')).status, 404)
   t.equal((await call('GET', '/api/devices/phone-a/history/x')).status, 404)
   t.equal((await call('GET', '/api/commands')).status, 404)
   t.equal((await call('GET', '/api')).status, 404)
   t.same(await call('GET', '/api/devices/ghost'), { status: 404, body: { error: 'device "ghost" not found', code: 'NOT_FOUND' } })
-  for (const limit of ['0', '10001', 'lots']) t.equal((await call('GET', `/api/devices/phone-a/history?limit=${limit}`)).status, 400, `limit=${limit}`)
+  for (const limit of ['0', '10001', 'lots'])
+    t.equal((await call('GET', `/api/devices/phone-a/history?limit=${limit}`)).status, 400, `limit=${limit}`)
   t.match(await call('GET', '/api/devices/phone-a'), { status: 200, body: { now: 7, device: { id: 'phone-a', last: { seq: 2 } } } })
   t.match(await call('GET', '/api/devices/phone-a/history?limit=1'), { status: 200, body: { history: [{ seq: 2 }] } })
-  t.equal(((await call('GET', '/api/devices/phone-a/history')).body as { history: unknown[] }).history.length, 2, 'the default limit is 100')
+  t.equal(
+    ((await call('GET', '/api/devices/phone-a/history')).body as { history: unknown[] }).history.length,
+    2,
+    'the default limit is 100',
+  )
   t.match(await call('GET', '/api/devices'), { status: 200, body: { devices: [{ id: 'phone-a' }] } })
   t.same(await call('GET', '/api/devices/ghost/commands'), { status: 404, body: { error: 'device "ghost" not found', code: 'NOT_FOUND' } })
   t.equal((await call('POST', '/api/devices/ghost/commands', 'Bearer good', {})).status, 404)
 
   const owner = makeOwner(t)
   const cmd = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
-  t.match(await call('POST', '/api/devices/phone-a/commands', 'Bearer good', cmd), { status: 201, body: { command: { id: cmd.id, state: 'queued' } } })
-  t.match(await call('POST', '/api/devices/phone-a/commands', 'Bearer good', cmd), { status: 409, body: { code: 'DUPLICATE', error: /already submitted/ } })
-  t.match(await call('POST', '/api/devices/phone-a/commands', 'Bearer good', { nonsense: true }), { status: 400, body: { code: 'BAD_COMMAND', error: /not a valid command/ } })
+  t.match(await call('POST', '/api/devices/phone-a/commands', 'Bearer good', cmd), {
+    status: 201,
+    body: { command: { id: cmd.id, state: 'queued' } },
+  })
+  t.match(await call('POST', '/api/devices/phone-a/commands', 'Bearer good', cmd), {
+    status: 409,
+    body: { code: 'DUPLICATE', error: /already submitted/ },
+  })
+  t.match(await call('POST', '/api/devices/phone-a/commands', 'Bearer good', { nonsense: true }), {
+    status: 400,
+    body: { code: 'BAD_COMMAND', error: /not a valid command/ },
+  })
   t.match(await call('GET', '/api/devices/phone-a/commands'), { status: 200, body: { commands: [{ id: cmd.id }] } })
   t.match(await call('GET', `/api/commands/${cmd.id}`), { status: 200, body: { command: { state: 'queued' } } })
-  t.match(await call('GET', `/api/commands/${cmd.id}?wait=5`), { status: 200, body: { command: { state: 'queued' } } }, 'a wait that runs out answers the current state')
+  t.match(
+    await call('GET', `/api/commands/${cmd.id}?wait=5`),
+    { status: 200, body: { command: { state: 'queued' } } },
+    'a wait that runs out answers the current state',
+  )
   t.equal((await call('GET', `/api/commands/${cmd.id}?wait=-1`)).status, 400)
   t.same(await call('GET', '/api/commands/nope'), { status: 404, body: { error: 'command nope not found', code: 'NOT_FOUND' } })
   const waiting = call('GET', `/api/commands/${cmd.id}?wait=60000`)
   // The waiting request is in the router once the command center has a listener for it.
   for (let i = 0; i < 1000 && commands.listenerCount('changed') === 0; i++) await new Promise((resolve) => setImmediate(resolve))
   t.match(await call('POST', `/api/commands/${cmd.id}/cancel`), { status: 200, body: { command: { state: 'cancelled' } } })
-  t.match(await waiting, { status: 200, body: { command: { state: 'cancelled' } } }, 'a waiting request answers as soon as the command is final')
-  t.match(await call('GET', `/api/commands/${cmd.id}?wait=60000`), { body: { command: { state: 'cancelled' } } }, 'no wait for a final command')
-  t.match(await call('POST', `/api/commands/${cmd.id}/cancel`), { status: 409, body: { code: 'NOT_CANCELLABLE', error: 'it is already cancelled', command: { id: cmd.id } } })
+  t.match(
+    await waiting,
+    { status: 200, body: { command: { state: 'cancelled' } } },
+    'a waiting request answers as soon as the command is final',
+  )
+  t.match(
+    await call('GET', `/api/commands/${cmd.id}?wait=60000`),
+    { body: { command: { state: 'cancelled' } } },
+    'no wait for a final command',
+  )
+  t.match(await call('POST', `/api/commands/${cmd.id}/cancel`), {
+    status: 409,
+    body: { code: 'NOT_CANCELLABLE', error: 'it is already cancelled', command: { id: cmd.id } },
+  })
   t.equal((await call('POST', '/api/commands/nope/cancel')).status, 404)
 })

@@ -43,7 +43,12 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   const first = openDb(dir)
   const version = first.pragma('user_version', { simple: true }) as number
   first.close()
-  t.equal(version, 10, 'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive (D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped')
+  t.equal(
+    version,
+    10,
+    'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
+      '(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped',
+  )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
   db.close()
@@ -68,7 +73,10 @@ t.test('a database newer than this code is refused, naming both versions, and le
 
 t.test('the unused secrets table is dropped from an older database; a new one never has it', (t) => {
   const tables = (db: Database.Database): string[] =>
-    db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => r.name)
+    db
+      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .all()
+      .map((r) => r.name)
   const fresh = openDb(t.testdir())
   t.notOk(tables(fresh).includes('secrets'))
   fresh.close()

@@ -1,4 +1,7 @@
-/** The cloud's push gateway (X1, X3) spoken to frame by frame -- its own authentication, protocol refusals, takeover, limits, deadlines -- and the frame schemas both sides check. */
+/**
+ * The cloud's push gateway (X1, X3) spoken to frame by frame -- its own authentication, protocol refusals, takeover, limits, deadlines --
+ * and the frame schemas both sides check.
+ */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
@@ -36,7 +39,9 @@ async function client(t: Test, url: string): Promise<Client> {
     if (w) w(frame)
     else frames.push(frame)
   })
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  )
   await once(ws, 'open')
   return {
     ws,
@@ -59,59 +64,73 @@ async function signedIn(t: Test, cloud: Cloud, id: string, secret: string): Prom
   return c
 }
 
-t.test('X1 the push channel has its own authentication: a wrong secret or an unknown device is told why and closed with 4001', async (t) => {
-  const cloud = await startCloud(t)
-  await addDevice(cloud, 'phone-a')
-  for (const [device, why] of [['phone-a', 'wrong secret'], ['nobody', 'unknown device']]) {
-    const c = await client(t, cloud.pushUrl)
-    c.send(hello(device as string, 'guess'))
-    t.same(await c.next(), { type: 'error', code: 'UNAUTHORIZED', message: 'unknown device or wrong secret' }, why as string)
-    t.match(await c.closed, { code: 4001 })
-  }
-  t.equal(cloud.broker.framework.gateway.counters.refused, 2)
-  t.ok(cloud.logs.has('push connection refused'))
-})
+t.test(
+  'X1 the push channel has its own authentication: a wrong secret or an unknown device is told why and closed with 4001',
+  async (t) => {
+    const cloud = await startCloud(t)
+    await addDevice(cloud, 'phone-a')
+    for (const [device, why] of [
+      ['phone-a', 'wrong secret'],
+      ['nobody', 'unknown device'],
+    ]) {
+      const c = await client(t, cloud.pushUrl)
+      c.send(hello(device as string, 'guess'))
+      t.same(await c.next(), { type: 'error', code: 'UNAUTHORIZED', message: 'unknown device or wrong secret' }, why as string)
+      t.match(await c.closed, { code: 4001 })
+    }
+    t.equal(cloud.broker.framework.gateway.counters.refused, 2)
+    t.ok(cloud.logs.has('push connection refused'))
+  },
+)
 
-t.test('before the hello is accepted anything else closes the connection (4003); after it a malformed frame is answered and the connection stays', async (t) => {
-  const cloud = await startCloud(t)
-  const secret = await addDevice(cloud, 'phone-a')
-  const cases: [string, string | Buffer, RegExp][] = [
-    ['an ack first', JSON.stringify({ type: 'ack', id: UUID }), /say hello first/],
-    ['not JSON', '{"type":', /not a push frame: payload is not valid JSON/],
-    ['a binary frame', Buffer.from('{}'), /binary frames/],
-    ['an old protocol version', JSON.stringify({ ...hello('phone-a', secret), v: 0 }), /not a push frame: .*v/],
-  ]
-  for (const [name, data, reason] of cases) {
-    const c = await client(t, cloud.pushUrl)
-    c.ws.send(data)
-    t.match(await c.next(), { type: 'error', code: 'BAD_FRAME', message: reason }, name)
-    t.match(await c.closed, { code: 4003 }, name)
-  }
+t.test(
+  'before the hello is accepted anything else closes the connection (4003); after it a malformed frame is answered and the ' +
+    'connection stays',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const secret = await addDevice(cloud, 'phone-a')
+    const cases: [string, string | Buffer, RegExp][] = [
+      ['an ack first', JSON.stringify({ type: 'ack', id: UUID }), /say hello first/],
+      ['not JSON', '{"type":', /not a push frame: payload is not valid JSON/],
+      ['a binary frame', Buffer.from('{}'), /binary frames/],
+      ['an old protocol version', JSON.stringify({ ...hello('phone-a', secret), v: 0 }), /not a push frame: .*v/],
+    ]
+    for (const [name, data, reason] of cases) {
+      const c = await client(t, cloud.pushUrl)
+      c.ws.send(data)
+      t.match(await c.next(), { type: 'error', code: 'BAD_FRAME', message: reason }, name)
+      t.match(await c.closed, { code: 4003 }, name)
+    }
 
-  // An ack hard on the heels of the hello arrives before the secret is checked: refused, and the late check changes nothing.
-  const hasty = await client(t, cloud.pushUrl)
-  hasty.send(hello('phone-a', secret))
-  hasty.send({ type: 'ack', id: UUID })
-  t.match(await hasty.next(), { type: 'error', message: 'say hello first' })
-  t.match(await hasty.closed, { code: 4003 })
+    // An ack hard on the heels of the hello arrives before the secret is checked: refused, and the late check changes nothing.
+    const hasty = await client(t, cloud.pushUrl)
+    hasty.send(hello('phone-a', secret))
+    hasty.send({ type: 'ack', id: UUID })
+    t.match(await hasty.next(), { type: 'error', message: 'say hello first' })
+    t.match(await hasty.closed, { code: 4003 })
 
-  const c = await signedIn(t, cloud, 'phone-a', secret)
-  c.send('junk')
-  t.match(await c.next(), { type: 'error', code: 'BAD_FRAME', message: /not valid JSON/ })
-  c.send(hello('phone-a', secret))
-  t.match(await c.next(), { type: 'error', code: 'BAD_FRAME', message: 'hello was already said on this connection' })
-  c.send({ type: 'ack', id: UUID })
-  t.match(await c.next(), { type: 'error', code: 'UNKNOWN_ID' })
-  const n = notify(cloud, 'phone-a', { title: 'one' })
-  t.match(await c.next(), { type: 'notification', id: n.id, title: 'one' })
-  c.send({ type: 'ack', id: n.id })
-  c.send({ type: 'ack', id: n.id })
-  c.send('marker')
-  t.match(await c.next(), { type: 'error', code: 'BAD_FRAME' }, 'the next answer is to the marker: a repeated acknowledgement is no error')
-  t.match(await delivered(cloud, 'phone-a', n.id), { state: 'delivered', sends: 1 })
-  t.equal(cloud.broker.framework.gateway.counters.delivered, 1)
-  t.equal(c.ws.readyState, WebSocket.OPEN, 'after all that the connection is still up')
-})
+    const c = await signedIn(t, cloud, 'phone-a', secret)
+    c.send('junk')
+    t.match(await c.next(), { type: 'error', code: 'BAD_FRAME', message: /not valid JSON/ })
+    c.send(hello('phone-a', secret))
+    t.match(await c.next(), { type: 'error', code: 'BAD_FRAME', message: 'hello was already said on this connection' })
+    c.send({ type: 'ack', id: UUID })
+    t.match(await c.next(), { type: 'error', code: 'UNKNOWN_ID' })
+    const n = notify(cloud, 'phone-a', { title: 'one' })
+    t.match(await c.next(), { type: 'notification', id: n.id, title: 'one' })
+    c.send({ type: 'ack', id: n.id })
+    c.send({ type: 'ack', id: n.id })
+    c.send('marker')
+    t.match(
+      await c.next(),
+      { type: 'error', code: 'BAD_FRAME' },
+      'the next answer is to the marker: a repeated acknowledgement is no error',
+    )
+    t.match(await delivered(cloud, 'phone-a', n.id), { state: 'delivered', sends: 1 })
+    t.equal(cloud.broker.framework.gateway.counters.delivered, 1)
+    t.equal(c.ws.readyState, WebSocket.OPEN, 'after all that the connection is still up')
+  },
+)
 
 t.test('a newer push connection of the same device replaces the older (4000) and gets what the older never acknowledged', async (t) => {
   const cloud = await startCloud(t)
@@ -149,7 +168,10 @@ async function bareGateway(t: Test, verify: GatewayDeps['verify']) {
   const timers = new ManualClock()
   const logs = new LogCapture()
   const log = logs.logger()
-  const gateway = new PushGateway({ verify, queue: new NotificationQueue(db, clock, log), clock, timers, log, allow: () => true }, { helloTimeoutMs: 5000, idleTimeoutMs: 60_000 })
+  const gateway = new PushGateway(
+    { verify, queue: new NotificationQueue(db, clock, log), clock, timers, log, allow: () => true },
+    { helloTimeoutMs: 5000, idleTimeoutMs: 60_000 },
+  )
   const http = createServer()
   http.on('upgrade', routeUpgrades(new Map([['/push', gateway.wss]]), log))
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
@@ -209,6 +231,9 @@ t.test('push frames are checked field by field; binary frames are not part of th
     ['an unknown frame type', { type: 'reboot' }],
   ]
   for (const [name, frame] of refused) t.equal(decodeFrame(ServerFrameSchema, JSON.stringify(frame), false).ok, false, name)
-  t.throws(() => encodeFrame(ClientFrameSchema, { type: 'hello', v: 1, device: 'Bad Id', secret: 's' }), 'our own bugs never reach the wire')
+  t.throws(
+    () => encodeFrame(ClientFrameSchema, { type: 'hello', v: 1, device: 'Bad Id', secret: 's' }),
+    'our own bugs never reach the wire',
+  )
   t.end()
 })

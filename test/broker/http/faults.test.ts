@@ -90,7 +90,15 @@ t.test('every API family answers the same fault with the same status and an {err
     },
   ]
   for (const f of families) {
-    type Fault = [fault: string, method: string, path: string, authorization: string | undefined, body: string | undefined, status: number, code: string]
+    type Fault = [
+      fault: string,
+      method: string,
+      path: string,
+      authorization: string | undefined,
+      body: string | undefined,
+      status: number,
+      code: string,
+    ]
     const faults: Fault[] = [
       ['a malformed % escape', f.param.method, f.param.path, f.auth, undefined, 400, 'BAD_REQUEST'],
       ['no credentials', f.guarded.method, f.guarded.path, undefined, undefined, 401, 'UNAUTHORIZED'],
@@ -112,6 +120,10 @@ t.test('every API family answers the same fault with the same status and an {err
   }
   t.notOk(cloud.logs.has('HTTP request failed'), 'no client mistake was logged as the cloud failing')
   const noPath = await rawRequest(cloud.apiUrl, 'GET', '//')
-  t.match(noPath, { status: 400, body: { code: 'BAD_REQUEST' } }, 'a request target that is no path is refused (it used to throw in the request handler)')
+  t.match(
+    noPath,
+    { status: 400, body: { code: 'BAD_REQUEST' } },
+    'a request target that is no path is refused (it used to throw in the request handler)',
+  )
   t.equal((await fetch(`${cloud.apiUrl}/api/devices`, { headers: { authorization: consoleAuth } })).status, 200, 'and keeps serving')
 })

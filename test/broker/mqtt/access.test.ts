@@ -3,7 +3,17 @@ import t from 'tap'
 import type { IClientOptions } from 'mqtt'
 import { once } from 'node:events'
 import { connect as tcpConnect } from 'node:net'
-import { addDevice, closed, connect, connectConsole, connectDevice, heartbeat, nextMessage, startCloud, subackCode } from '../../fixtures/cloud.js'
+import {
+  addDevice,
+  closed,
+  connect,
+  connectConsole,
+  connectDevice,
+  heartbeat,
+  nextMessage,
+  startCloud,
+  subackCode,
+} from '../../fixtures/cloud.js'
 
 /** A CONNECT with CleanSession=0, username and password [MQTT-3.1]. */
 function rawConnect(clientId: string, username: string, password: string): Buffer {
@@ -19,9 +29,19 @@ t.test('wrong credentials and bad client ids are refused with the right CONNACK 
     ['wrong secret', { clientId: 'phone-a', username: 'phone-a', password: 'nope' }, 4, 'unknown device or wrong secret'],
     ['unknown device', { clientId: 'ghost', username: 'ghost', password: secret }, 4, 'unknown device or wrong secret'],
     ['no password', { clientId: 'phone-a', username: 'phone-a' }, 4, 'no username or password'],
-    ['client id is not the device id', { clientId: 'phone-b', username: 'phone-a', password: secret }, 2, 'a device must use its device id as client id'],
+    [
+      'client id is not the device id',
+      { clientId: 'phone-b', username: 'phone-a', password: secret },
+      2,
+      'a device must use its device id as client id',
+    ],
     ['wrong console token', { clientId: 'console.x', username: 'console', password: 'guess' }, 4, 'wrong console token'],
-    ['console without the console. prefix', { clientId: 'phone-a', username: 'console', password: cloud.consoleToken }, 2, 'console client id must start with "console."'],
+    [
+      'console without the console. prefix',
+      { clientId: 'phone-a', username: 'console', password: cloud.consoleToken },
+      2,
+      'console client id must start with "console."',
+    ],
   ]
   for (const [name, options, code, reason] of cases) {
     const err = await connect(t, cloud.mqttUrl, options).then(
@@ -47,7 +67,15 @@ t.test("a device cannot publish or subscribe to another device's topics, $SYS or
   const cloud = await startCloud(t)
   const secretA = await addDevice(cloud, 'phone-a')
   const a = await connectDevice(t, cloud, 'phone-a', secretA)
-  for (const topic of ['fp/v1/phone-b/heartbeat', 'fp/v1/+/heartbeat', 'fp/v1/#', '#', '$SYS/#', 'fp/v1/phone-a/heartbeat', 'other/topic']) {
+  for (const topic of [
+    'fp/v1/phone-b/heartbeat',
+    'fp/v1/+/heartbeat',
+    'fp/v1/#',
+    '#',
+    '$SYS/#',
+    'fp/v1/phone-a/heartbeat',
+    'other/topic',
+  ]) {
     t.equal(await subackCode(a, topic), 128, `subscribe ${topic} refused with SUBACK 0x80`)
   }
   t.ok(a.connected, 'a refused subscription does not drop the device')

@@ -51,8 +51,14 @@ t.test('oversize packets and junk before CONNECT are dropped; other clients keep
   const grown = process.memoryUsage().rss - before
   t.ok(grown < 100 * 1024 * 1024, `RSS grew ${Math.round(grown / 1048576)} MB after 400 MB of junk from 20 peers`)
   t.equal(cloud.broker.counters.dropped, 20, 'every bad peer was dropped')
-  t.ok(cloud.logs.lines.some((l) => l.msg === 'connection dropped' && l.reason === 'packet too large'), 'oversize logged with its reason')
-  t.ok(cloud.logs.lines.some((l) => l.msg === 'connection dropped' && l.reason === 'first packet is not CONNECT'), 'junk logged with its reason')
+  t.ok(
+    cloud.logs.lines.some((l) => l.msg === 'connection dropped' && l.reason === 'packet too large'),
+    'oversize logged with its reason',
+  )
+  t.ok(
+    cloud.logs.lines.some((l) => l.msg === 'connection dropped' && l.reason === 'first packet is not CONNECT'),
+    'junk logged with its reason',
+  )
   const stored = storedHeartbeats(cloud, 1)
   await good.publishAsync('fp/v1/good-phone/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
   await stored
@@ -104,7 +110,10 @@ t.test('the guard pauses its socket when Aedes reads slower than the peer writes
 t.test('a connection flood from one address is refused past its budget and allowed again later', async (t) => {
   const clock = new ManualClock()
   const limiter = new ConnectionRateLimiter({ burst: 3, perSecond: 1 }, clock)
-  t.same([1, 2, 3, 4].map(() => limiter.allow('10.0.0.9')), [true, true, true, false])
+  t.same(
+    [1, 2, 3, 4].map(() => limiter.allow('10.0.0.9')),
+    [true, true, true, false],
+  )
   t.ok(limiter.allow('10.0.0.10'), 'another address has its own budget')
   clock.advance(1000)
   t.ok(limiter.allow('10.0.0.9'), 'one second later one more is allowed')

@@ -11,7 +11,10 @@ const boom = (): never => {
 }
 
 /** AccessControl over a registry stub; the hooks are called as Aedes calls them, with stand-in clients. */
-function access(registry: Partial<DeviceRegistry>, onAccepted: (msg: AcceptedMessage) => void = () => {}): { hooks: ReturnType<AccessControl['hooks']>; control: AccessControl; logs: LogCapture } {
+function access(
+  registry: Partial<DeviceRegistry>,
+  onAccepted: (msg: AcceptedMessage) => void = () => {},
+): { hooks: ReturnType<AccessControl['hooks']>; control: AccessControl; logs: LogCapture } {
   const logs = new LogCapture()
   const control = new AccessControl(registry as DeviceRegistry, 'token', logs.logger(), onAccepted)
   return { hooks: control.hooks(), control, logs }
@@ -33,10 +36,14 @@ t.test('a hook that throws refuses the client and logs why; a rejected secret ch
   } as unknown as ConnectPacket
   hooks.preConnect(client('a'), throwingPacket, (err, ok) => t.match([err, ok], [Error, false], 'preConnect refuses'))
 
-  const refused = await new Promise<unknown>((resolve) => access({ verify: boom }).hooks.authenticate(client('b'), 'b', Buffer.from('s'), (err) => resolve(err)))
+  const refused = await new Promise<unknown>((resolve) =>
+    access({ verify: boom }).hooks.authenticate(client('b'), 'b', Buffer.from('s'), (err) => resolve(err)),
+  )
   t.match(refused, { returnCode: 4 }, 'authenticate refuses when the secret check throws')
   const rejected = await new Promise<unknown>((resolve) =>
-    access({ verify: () => Promise.reject(new Error('disk gone')) }).hooks.authenticate(client('c'), 'c', Buffer.from('s'), (err) => resolve(err)),
+    access({ verify: () => Promise.reject(new Error('disk gone')) }).hooks.authenticate(client('c'), 'c', Buffer.from('s'), (err) =>
+      resolve(err),
+    ),
   )
   t.match(rejected, { returnCode: 4 }, 'authenticate refuses when the secret check rejects')
 
@@ -44,7 +51,9 @@ t.test('a hook that throws refuses the client and logs why; a rejected secret ch
   await authenticated(hooks, device, 'phone-a')
   const packet = { topic: 'fp/v1/phone-a/heartbeat', payload: Buffer.from(JSON.stringify(heartbeat(1))) } as PublishPacket
   hooks.authorizePublish(device, packet, (err) => t.match(err, Error, 'authorizePublish refuses'))
-  hooks.authorizeSubscribe(device, { topic: 'fp/v1/phone-a/cmd', qos: 1 } as Subscription, (err, sub) => t.same([err, sub], [null, null], 'authorizeSubscribe refuses'))
+  hooks.authorizeSubscribe(device, { topic: 'fp/v1/phone-a/cmd', qos: 1 } as Subscription, (err, sub) =>
+    t.same([err, sub], [null, null], 'authorizeSubscribe refuses'),
+  )
   t.equal(control.hookFailures, 3)
   t.equal(logs.lines.filter((l) => l.msg === 'broker hook failed; the client is refused').length, 3, 'each failure logged')
 })

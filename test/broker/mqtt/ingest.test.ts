@@ -1,19 +1,34 @@
 /** F1 at the cloud: heartbeats stored in order, presence and last will, malformed payloads refused, restarts keep everything. */
 import t from 'tap'
 import { once } from 'node:events'
-import { addDevice, closed, connect, connectConsole, connectDevice, heartbeat, nextMessage, startCloud, storedHeartbeats } from '../../fixtures/cloud.js'
+import {
+  addDevice,
+  closed,
+  connect,
+  connectConsole,
+  connectDevice,
+  heartbeat,
+  nextMessage,
+  startCloud,
+  storedHeartbeats,
+} from '../../fixtures/cloud.js'
 
 t.test('F1 heartbeats are stored in order, a QoS 1 redelivery once, and the last one is the device position', async (t) => {
   const cloud = await startCloud(t)
   const secret = await addDevice(cloud, 'phone-a')
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
   const stored = storedHeartbeats(cloud, 51)
-  for (let seq = 0; seq < 50; seq++) await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(seq, { lat: 55 + seq / 100 })), { qos: 1 })
+  for (let seq = 0; seq < 50; seq++)
+    await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(seq, { lat: 55 + seq / 100 })), { qos: 1 })
   await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(10)), { qos: 1 })
   await stored
   const history = cloud.broker.store.history('phone-a', 100)
   t.equal(history.length, 50, 'the redelivered seq 10 is stored once')
-  t.same(history.map((h) => h.seq), [...Array(50).keys()].reverse(), 'newest first, none missing')
+  t.same(
+    history.map((h) => h.seq),
+    [...Array(50).keys()].reverse(),
+    'newest first, none missing',
+  )
   const view = cloud.broker.store.device('phone-a')
   t.equal(view?.last?.seq, 49)
   t.equal(view?.last?.lat, 55.49)
@@ -24,14 +39,22 @@ t.test('F1 heartbeats are stored in order, a QoS 1 redelivery once, and the last
 t.test('a malformed heartbeat is refused, logged and never stored; the broker keeps serving', async (t) => {
   const cloud = await startCloud(t)
   const secret = await addDevice(cloud, 'phone-a')
-  for (const payload of ['not json', JSON.stringify({ ...heartbeat(1), lat: 'north' }), JSON.stringify({ ...heartbeat(1), extra: 1 }), '']) {
+  for (const payload of [
+    'not json',
+    JSON.stringify({ ...heartbeat(1), lat: 'north' }),
+    JSON.stringify({ ...heartbeat(1), extra: 1 }),
+    '',
+  ]) {
     const phone = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
     phone.publish('fp/v1/phone-a/heartbeat', payload, { qos: 1 })
     await closed(phone)
   }
   const refusals = cloud.logs.lines.filter((l) => l.msg === 'publish refused')
   t.equal(refusals.length, 4)
-  t.ok(refusals.every((l) => String(l.reason).startsWith('malformed heartbeat payload')), 'each refusal says why')
+  t.ok(
+    refusals.every((l) => String(l.reason).startsWith('malformed heartbeat payload')),
+    'each refusal says why',
+  )
   t.equal(cloud.broker.store.history('phone-a', 10).length, 0, 'nothing stored')
   t.equal(cloud.broker.counters.publishRefused, 4)
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
@@ -68,7 +91,11 @@ t.test('presence: online on connect, the last will says offline, a session takeo
 t.test('a broker that is not started says so, and stopping it is harmless', async (t) => {
   const { CloudBroker, DEFAULT_BROKER_OPTIONS } = await import('../../../broker/server.js')
   const { LogCapture } = await import('../../fixtures/logs.js')
-  const broker = new CloudBroker(DEFAULT_BROKER_OPTIONS, new (await import('../../../common/clock.js')).ManualClock(), new LogCapture().logger())
+  const broker = new CloudBroker(
+    DEFAULT_BROKER_OPTIONS,
+    new (await import('../../../common/clock.js')).ManualClock(),
+    new LogCapture().logger(),
+  )
   t.throws(() => broker.store, { message: 'the broker is not started' })
   t.throws(() => broker.registry, { message: 'the broker is not started' })
   await broker.stop()
@@ -84,8 +111,14 @@ t.test('a broker restart keeps the registry, last state and history; devices sta
   await stored
   await phone.endAsync()
   await cloud.restart()
-  t.same(cloud.broker.registry.list().map((d) => d.id), ['phone-a'])
-  t.same(cloud.broker.store.history('phone-a', 10).map((h) => h.seq), [3, 2, 1])
+  t.same(
+    cloud.broker.registry.list().map((d) => d.id),
+    ['phone-a'],
+  )
+  t.same(
+    cloud.broker.store.history('phone-a', 10).map((h) => h.seq),
+    [3, 2, 1],
+  )
   t.equal(cloud.broker.store.device('phone-a')?.last?.seq, 3)
   t.equal(cloud.broker.store.device('phone-a')?.online, false)
   t.ok(await connectDevice(t, cloud, 'phone-a', secret), 'the same secret still works')

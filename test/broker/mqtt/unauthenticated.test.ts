@@ -43,31 +43,48 @@ async function connectThenPipeline(cloud: Cloud, connect: Buffer, after: Buffer[
   return Buffer.concat(chunks)
 }
 
-t.test('an MQTT 3.1 CONNECT with a long client id gets CONNACK 2; a SUBSCRIBE and PUBLISH pipelined behind it are refused, not fatal', async (t) => {
-  const cloud = await startCloud(t)
-  const secret = await addDevice(cloud, 'phone-a')
-  const connect = gen({ cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 3, clientId: 'x'.repeat(30), clean: true, keepalive: 30 })
-  const after = [
-    gen({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fp/v1/#', qos: 1 }] }),
-    gen({ cmd: 'publish', topic: 'fp/v1/phone-a/heartbeat', payload: JSON.stringify(heartbeat(1)), qos: 1, messageId: 2, retain: false, dup: false }),
-  ]
-  for (let gap = 0; gap < 4; gap++) {
-    for (const order of [after, [...after].reverse()]) {
-      const [connack, ...rest] = parse(await connectThenPipeline(cloud, connect, order, gap))
-      t.match(connack, { cmd: 'connack', returnCode: 2 }, `gap ${gap}: CONNACK 2, identifier rejected`)
-      t.ok(
-        rest.every((p) => p.cmd === 'suback' && p.granted.every((g) => g === 128)),
-        `gap ${gap}: nothing after it but refused subscriptions (${rest.map((p) => p.cmd).join(', ')})`,
-      )
+t.test(
+  'an MQTT 3.1 CONNECT with a long client id gets CONNACK 2; a SUBSCRIBE and PUBLISH pipelined behind it are refused, not fatal',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const secret = await addDevice(cloud, 'phone-a')
+    const connect = gen({ cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 3, clientId: 'x'.repeat(30), clean: true, keepalive: 30 })
+    const after = [
+      gen({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fp/v1/#', qos: 1 }] }),
+      gen({
+        cmd: 'publish',
+        topic: 'fp/v1/phone-a/heartbeat',
+        payload: JSON.stringify(heartbeat(1)),
+        qos: 1,
+        messageId: 2,
+        retain: false,
+        dup: false,
+      }),
+    ]
+    for (let gap = 0; gap < 4; gap++) {
+      for (const order of [after, [...after].reverse()]) {
+        const [connack, ...rest] = parse(await connectThenPipeline(cloud, connect, order, gap))
+        t.match(connack, { cmd: 'connack', returnCode: 2 }, `gap ${gap}: CONNACK 2, identifier rejected`)
+        t.ok(
+          rest.every((p) => p.cmd === 'suback' && p.granted.every((g) => g === 128)),
+          `gap ${gap}: nothing after it but refused subscriptions (${rest.map((p) => p.cmd).join(', ')})`,
+        )
+      }
     }
-  }
-  t.ok(cloud.logs.lines.some((l) => l.msg === 'subscription refused' && l.reason === 'not authenticated'), 'a SUBSCRIBE reached the broker and was refused with its reason')
-  t.ok(cloud.logs.lines.some((l) => l.msg === 'publish refused' && l.reason === 'not authenticated'), 'a PUBLISH reached the broker and was refused with its reason')
-  t.equal(cloud.broker.store.history('phone-a', 10).length, 0, 'the unauthenticated heartbeat is not stored')
+    t.ok(
+      cloud.logs.lines.some((l) => l.msg === 'subscription refused' && l.reason === 'not authenticated'),
+      'a SUBSCRIBE reached the broker and was refused with its reason',
+    )
+    t.ok(
+      cloud.logs.lines.some((l) => l.msg === 'publish refused' && l.reason === 'not authenticated'),
+      'a PUBLISH reached the broker and was refused with its reason',
+    )
+    t.equal(cloud.broker.store.history('phone-a', 10).length, 0, 'the unauthenticated heartbeat is not stored')
 
-  const phone = await connectDevice(t, cloud, 'phone-a', secret)
-  const stored = storedHeartbeats(cloud, 1)
-  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(2)), { qos: 1 })
-  await stored
-  t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'the broker still serves a device')
-})
+    const phone = await connectDevice(t, cloud, 'phone-a', secret)
+    const stored = storedHeartbeats(cloud, 1)
+    await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(2)), { qos: 1 })
+    await stored
+    t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'the broker still serves a device')
+  },
+)
