@@ -63,7 +63,7 @@ async function daemon(
     await exited
   })
   let stderr = ''
-  proc.stderr.on('data', (d: Buffer) => (stderr += d))
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
   const found = new Promise<Record<string, unknown>>((resolve, reject) => {
     createInterface({ input: proc.stdout }).on('line', (text) => {
       if (!text.startsWith('{')) return

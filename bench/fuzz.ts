@@ -149,7 +149,7 @@ export class FuzzCases {
       case 4: // junk inserted
         return Buffer.concat([
           b.subarray(0, at),
-          Buffer.from([...Array(1 + Math.floor(this.random() * 16))].map(() => Math.floor(this.random() * 256))),
+          Buffer.from(Array.from({ length: 1 + Math.floor(this.random() * 16) }, () => Math.floor(this.random() * 256))),
           b.subarray(at),
         ])
       default: // a different packet type in the first byte
@@ -252,6 +252,6 @@ export async function fuzz(
       await onCase?.(i)
     }
   }
-  await Promise.all([...Array(parallel)].map(() => worker()))
+  await Promise.all(Array.from({ length: parallel }, () => worker()))
   return stats
 }

@@ -138,7 +138,7 @@ async function startMosquitto(bin: string, cleanup: Cleanup, signal: AbortSignal
   try {
     await waitForListener(port, child, signal)
   } catch (err) {
-    throw new Error(`${errorText(err)}${stderr ? `; it said: ${stderr.trim()}` : ''}`)
+    throw new Error(`${errorText(err)}${stderr ? `; it said: ${stderr.trim()}` : ''}`, { cause: err })
   }
   return { child, url: `mqtt://${LOOPBACK}:${port}`, stderr: () => stderr }
 }

@@ -289,7 +289,11 @@ function cronSection(r: BenchReport): string {
   const c = r.cron as CronResult | Failed
   const title = 'Cron look-ups (B1): CronSchedule.nextAfter from start times spread over a year'
   if (isFailed(c)) return `${title}\n  failed: ${c.error}`
-  return `${title}\n${table(c.cases.map((k) => [`${k.expression} (${k.timezone})`, `mean ${ms(k.meanMs)} ms, max ${ms(k.maxMs)} ms over ${int(c.lookups)}`]))}`
+  const rows = c.cases.map((k): Row => [
+    `${k.expression} (${k.timezone})`,
+    `mean ${ms(k.meanMs)} ms, max ${ms(k.maxMs)} ms over ${int(c.lookups)}`,
+  ])
+  return `${title}\n${table(rows)}`
 }
 
 function pushSection(r: BenchReport): string {

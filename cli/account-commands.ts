@@ -57,7 +57,7 @@ export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number)
     `recycle bin    entries kept ${Math.round(a.binMs / 86_400_000)} days`,
     `cloud service  ${serviceCell(a, now)}`,
     `last activity  ${a.lastActivity}, ${formatAge(now - a.lastActivityAt)} ago`,
-    `frozen         ${a.frozenAt === null ? `no; a year without activity freezes it on ${day(a.freezesAt as number)}` : `since ${day(a.frozenAt)}, cloud data cleared`}`,
+    `frozen         ${frozenCell(a)}`,
     `devices        ${a.devices.join(', ') || 'none'}`,
   ]
   const history =
@@ -132,4 +132,10 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
           `timer(s) fell due and ran.\n`,
       )
     })
+}
+
+/** A3: whether the account is frozen, or when a year without activity freezes it. */
+function frozenCell(a: { frozenAt: number | null; freezesAt: number | null }): string {
+  if (a.frozenAt !== null) return `since ${day(a.frozenAt)}, cloud data cleared`
+  return `no; a year without activity freezes it on ${day(a.freezesAt as number)}`
 }

@@ -89,7 +89,9 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
     .action((o: { deleteData?: boolean }) =>
       send({ action: 'switch', on: false, deleteData: o.deleteData === true }, (r) => {
         const d = (r as { deleted: { deleted: number; releasedBytes: number } | null }).deleted
-        return `Cloud backup is off.${d ? ` ${d.deleted} backup(s) deleted from the cloud (${d.releasedBytes} bytes freed); they cannot be recovered.` : ' Existing backups stay in the cloud.'}\n`
+        if (!d) return 'Cloud backup is off. Existing backups stay in the cloud.\n'
+        const freed = `${d.deleted} backup(s) deleted from the cloud (${d.releasedBytes} bytes freed)`
+        return `Cloud backup is off. ${freed}; they cannot be recovered.\n`
       }),
     )
   cmd

@@ -58,17 +58,14 @@ export function brokerCommand(io: Io): Command {
       const clock = config.simulatedTime ? persistedSimulatedClock(config.dataDir, io.clock) : io.clock
       if (config.simulatedTime) log.warn('simulated time: the cloud clock moves with `fakephone console clock advance`')
       const broker = new CloudBroker(brokerOptions(config), clock, log)
-      const ports = await startOrExplain(broker, config)
+      const ports = await startOrExplain(broker)
       await serveUntilAborted(io, log, `listening on ${config.host}, MQTT ${ports.mqttPort}, HTTP ${ports.httpPort}`, () => broker.stop())
     })
   return cmd
 }
 
 /** Start-up failures a person can fix (a port in use) are said in one line. */
-export async function startOrExplain(
-  broker: CloudBroker,
-  o: { host: string; mqttPort: number; httpPort: number },
-): Promise<{ mqttPort: number; httpPort: number }> {
+export async function startOrExplain(broker: CloudBroker): Promise<{ mqttPort: number; httpPort: number }> {
   try {
     return await broker.start()
   } catch (err) {

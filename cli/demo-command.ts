@@ -96,7 +96,7 @@ export function demoCommand(io: Io): Command {
           cloudClock,
           log.child({ module: 'broker' }),
         )
-        const { mqttPort, httpPort } = await startOrExplain(broker, { host, ...o })
+        const { mqttPort, httpPort } = await startOrExplain(broker)
         io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
         const phone = await startAgent(
           AgentConfigSchema.parse({

@@ -204,7 +204,9 @@ export class AccessControl {
 
   private checkPublish(client: Client | null, packet: PublishPacket): AcceptedMessage | string {
     if (packet.topic.startsWith('$SYS')) return '$SYS is reserved'
-    /* c8 ignore next 2 -- Aedes passes no client only for a last will persisted across a restart, which its in-memory persistence never keeps; such a will is refused */
+    // Aedes passes no client only for a last will persisted across a restart, which its in-memory persistence never keeps;
+    // such a will is refused.
+    /* c8 ignore next 2 */
     if (client === null) return 'a last will without its client'
     const principal = this.principals.get(client)
     if (!principal) return NOT_AUTHENTICATED

@@ -1,6 +1,7 @@
 /** F1 and the first half of F3, driven by a real agent against a real broker on a manual clock. */
 import t from 'tap'
 import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
@@ -170,7 +171,7 @@ t.test('an agent stops within its deadline when the broker stops answering', asy
   const { Agent } = await import('../../agent/agent.js')
   const { FixedSource } = await import('../../agent/location.js')
   const { LogCapture } = await import('../fixtures/logs.js')
-  const port = (stuck.address() as import('node:net').AddressInfo).port
+  const port = (stuck.address() as AddressInfo).port
   const agent = new Agent({
     id: 'x',
     secret: 's',

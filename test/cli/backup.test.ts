@@ -70,7 +70,8 @@ t.test(
     t.match(
       show.out,
       new RegExp(
-        `^backup\\s+${id}\\ndevice\\s+phone-a \\(account alice\\)\\ncreated\\s+2026-01-01T00:00:00Z[\\s\\S]*state\\s+active\\n\\nPART\\s+FILES\\s+BYTES\\s+COUNT\\nsettings\\s+1\\s+\\d+\\s+8\\napps`,
+        `^backup\\s+${id}\\ndevice\\s+phone-a \\(account alice\\)\\ncreated\\s+2026-01-01T00:00:00Z[\\s\\S]*state\\s+active\\n\\n` +
+          `PART\\s+FILES\\s+BYTES\\s+COUNT\\nsettings\\s+1\\s+\\d+\\s+8\\napps`,
       ),
     )
     t.match(

@@ -35,8 +35,8 @@ function start(t: Test, args: string[]): Watched {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
     return exited
   })
-  proc.stdout.on('data', (d: Buffer) => (text.out += d))
-  proc.stderr.on('data', (d: Buffer) => (text.err += d))
+  proc.stdout.on('data', (d: Buffer) => (text.out += d.toString()))
+  proc.stderr.on('data', (d: Buffer) => (text.err += d.toString()))
   const waitFor = (stream: 'out' | 'err', want: RegExp): Promise<string> =>
     within(
       30_000,

@@ -33,7 +33,7 @@ async function call(cloud: Cloud, method: string, path: string, as: string | nul
   const raw = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body)
   const res = await fetch(new URL(path, cloud.apiUrl), { method, headers, body: raw })
   const bytes = Buffer.from(await res.arrayBuffer())
-  let parsed: unknown = null
+  let parsed: unknown
   try {
     parsed = JSON.parse(bytes.toString())
   } catch {
@@ -123,17 +123,9 @@ t.test(
       { status: 201, body: { file: { size: 0 } } },
       'an empty file is a file',
     )
-    t.equal(
-      (
-        await call(
-          cloud,
-          'DELETE',
-          `/api/accounts/alice/drive/files/${(files(await call(cloud, 'GET', '/api/accounts/alice/drive/files', 'console')).find((f) => f.name === 'empty.txt') as DriveFile).id}`,
-          'console',
-        )
-      ).status,
-      200,
-    )
+    const driveFiles = files(await call(cloud, 'GET', '/api/accounts/alice/drive/files', 'console'))
+    const empty = driveFiles.find((f) => f.name === 'empty.txt') as DriveFile
+    t.equal((await call(cloud, 'DELETE', `/api/accounts/alice/drive/files/${empty.id}`, 'console')).status, 200)
     const byConsole = await call(cloud, 'POST', '/api/accounts/alice/drive/files?name=plan.txt', 'console', Buffer.from('the plan'))
     t.match(byConsole.body, { file: { name: 'plan.txt', folder: '/', uploadedBy: 'console' } })
 

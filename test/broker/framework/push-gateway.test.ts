@@ -34,7 +34,7 @@ async function client(t: Test, url: string): Promise<Client> {
   const frames: Frame[] = []
   const waiters: ((f: Frame) => void)[] = []
   ws.on('message', (data) => {
-    const frame = JSON.parse(String(data)) as Frame
+    const frame = JSON.parse((data as Buffer).toString()) as Frame
     const w = waiters.shift()
     if (w) w(frame)
     else frames.push(frame)
