@@ -233,8 +233,10 @@ export class CloudBroker {
     const gate: Gate = { waiting: [] }
     // A connection that arrives before the parts are up waits for them (see start()).
     const arrived = (stream: Duplex, address: string): void => {
-      if (gate.waiting) gate.waiting.push({ stream, address })
-      else this.accept(limiter, aedes, stream, address)
+      if (gate.waiting) {
+        log.debug({ address }, 'connection waits for the broker to start')
+        gate.waiting.push({ stream, address })
+      } else this.accept(limiter, aedes, stream, address)
     }
     const tcp = createTcpServer((socket) => {
       socket.setNoDelay(true)
