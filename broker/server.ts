@@ -102,12 +102,14 @@ interface Built {
   readonly http: HttpServer
   readonly wss: WebSocketServer
   readonly lifecycle: PartLifecycle
-  /** MQTT connections that arrived before the parts were up; null once the broker serves. */
+  /** MQTT connections that arrived before every part was up: they wait, and are served once it is. */
   readonly gate: Gate
 }
 
 interface Gate {
-  waiting: { stream: Duplex; address: string }[] | null
+  /** False until every part has started. */
+  serving: boolean
+  waiting: { stream: Duplex; address: string }[]
 }
 
 export class CloudBroker {
@@ -166,9 +168,8 @@ export class CloudBroker {
       const mqttPort = await listen(b.tcp, 'MQTT', this.opts.mqttPort, this.opts.host)
       const httpPort = await listen(b.http, 'HTTP', this.opts.httpPort, this.opts.host)
       await b.lifecycle.start()
-      const waiting = b.gate.waiting ?? []
-      b.gate.waiting = null
-      for (const { stream, address } of waiting) this.accept(b.limiter, b.aedes, stream, address)
+      b.gate.serving = true
+      for (const { stream, address } of b.gate.waiting.splice(0)) this.accept(b.limiter, b.aedes, stream, address)
       this.log.info({ host: this.opts.host, mqttPort, httpPort, dataDir: this.opts.dataDir }, 'broker listening')
       return { mqttPort, httpPort }
     } catch (err) {
@@ -230,10 +231,10 @@ export class CloudBroker {
         }),
       connectTimeout: this.opts.connectTimeoutMs,
     })
-    const gate: Gate = { waiting: [] }
+    const gate: Gate = { serving: false, waiting: [] }
     // A connection that arrives before the parts are up waits for them (see start()).
     const arrived = (stream: Duplex, address: string): void => {
-      if (gate.waiting) {
+      if (!gate.serving) {
         log.debug({ address }, 'connection waits for the broker to start')
         gate.waiting.push({ stream, address })
       } else this.accept(limiter, aedes, stream, address)
@@ -490,8 +491,7 @@ export class CloudBroker {
 
 /** Closes the WebSocket and MQTT side and both listeners; connections still waiting for the parts are closed too. */
 async function closeNetwork(gate: Gate, aedes: Aedes, wss: WebSocketServer, tcp: TcpServer, http: HttpServer): Promise<void> {
-  for (const { stream } of gate.waiting ?? []) stream.destroy()
-  gate.waiting = null
+  for (const { stream } of gate.waiting.splice(0)) stream.destroy()
   wss.close()
   for (const c of wss.clients) c.terminate()
   await new Promise<void>((resolve) => aedes.close(() => resolve()))

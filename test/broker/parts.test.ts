@@ -160,6 +160,27 @@ t.test('a device that connects while the parts start waits, and is served (and s
   t.equal(b.store.device('phone-b')?.online, true, 'presence was reset before the device was served, not after')
 })
 
+t.test('a device waiting for the parts is disconnected when one of them fails to start; a thrown non-error is named too', async (t) => {
+  const dataDir = tempDir(t)
+  const [mqttPort, httpPort] = [await closedPort(), await closedPort()]
+  let fail = (): void => {}
+  const starting = new Promise<void>((resolve) => {
+    t.capture(FrameworkServices.prototype, 'start', () => {
+      resolve()
+      return new Promise<void>((_, reject) => (fail = () => reject('no push gateway')))
+    })
+  })
+  const logs = new LogCapture()
+  const started = broker(t, { dataDir, mqttPort, httpPort }, logs).start()
+  await starting
+  const device = connect(t, `mqtt://127.0.0.1:${mqttPort}`, { clientId: 'phone-b', username: 'phone-b', password: 'x' })
+  await logs.waitFor((l) => l.msg === 'connection waits for the broker to start')
+  fail()
+  await t.rejects(started, { message: "the broker's framework part failed to start: no push gateway" })
+  await t.rejects(device, { message: 'closed before CONNACK' }, 'the waiting connection is closed, never served')
+  t.ok(await bindable(mqttPort))
+})
+
 t.test('a part whose stop throws is logged; the others still stop, the database is closed and the lock released', async (t) => {
   const cloud = await startCloud(t)
   t.capture(CommandCenter.prototype, 'stop', () => {
