@@ -30,7 +30,7 @@ import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './mqtt/access.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { ensureConsoleToken } from './console-token.js'
-import { openDb, type Db } from './db.js'
+import { openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './mqtt/guard.js'
@@ -89,13 +89,11 @@ const OUTBOX_BATCH = 200
 /** Everything a started broker is made of, built in one step once the data directory is locked (see build()). */
 interface Built {
   readonly lock: DataDirLock
-  readonly db: Db
   readonly registry: DeviceRegistry
   readonly store: StateStore
   readonly commands: CommandCenter
   readonly framework: FrameworkServices
   readonly cloud: CloudData
-  readonly access: AccessControl
   readonly limiter: ConnectionRateLimiter
   readonly aedes: Aedes
   readonly tcp: TcpServer
@@ -182,8 +180,9 @@ export class CloudBroker {
   async stop(): Promise<void> {
     const b = this.built
     if (!b) return
-    this.built = undefined
+    // The parts stay reachable while they stop: Aedes' late disconnect and publish events still find the store.
     await b.lifecycle.stop()
+    this.built = undefined
     b.lock.release()
     this.log.info('broker stopped')
   }
@@ -314,7 +313,7 @@ export class CloudBroker {
     const lifecycle = new PartLifecycle(parts, log)
     lifecycle.each((p) => p.routes?.(router))
     this.wire(aedes, access, store, registry, lifecycle)
-    return { lock, db, registry, store, commands, framework, cloud, access, limiter, aedes, tcp, http, wss, lifecycle, gate }
+    return { lock, registry, store, commands, framework, cloud, limiter, aedes, tcp, http, wss, lifecycle, gate }
   }
 
   /** The broker events, each handed to the parts inside a `safely()` boundary. */
