@@ -1,14 +1,28 @@
 /**
- * The cloud broker's composition root: opens the database, builds the access
- * rules and the ingest, and serves MQTT over TCP and over WebSocket (`/mqtt`)
- * plus the console API (`/api/...`) and the push channel (`/push`, X1-X3,
- * see framework-services.ts) on one HTTP port. `start()` brings
- * everything up in order; `stop()` undoes exactly what `start()` did.
+ * The cloud broker's composition root: serves MQTT over TCP and over
+ * WebSocket (`/mqtt`) plus the console API (`/api/...`) and the push channel
+ * (`/push`, X1-X3, see framework-services.ts) on one HTTP port.
+ *
+ * `start()` locks the data directory, builds every part in one step
+ * (`build()`: nothing is optional once built), binds both ports, and only
+ * then starts the parts (see parts.ts) -- so a broker that cannot bind its
+ * ports changes no shared state (issue 10, item 6). MQTT connections that
+ * arrive between binding and the last part's start wait, and are served once
+ * the parts are up. `stop()` stops the parts in reverse, each in its own
+ * error boundary; it is safe after a failed start and twice.
+ *
+ * Ingest stays in `authorizePublish` (see AccessControl): Aedes calls its
+ * `published` hook and `publish` event only after `emitPacket` has handed
+ * the message to the subscribers (node_modules/aedes/aedes.js,
+ * `publishFuncsQoS`: storeRetained, enqueueOffline, emitPacket,
+ * callPublished), so a console watching a topic could see a message before
+ * the cloud stored it (test/agent/behaviour-log.test.ts).
  */
 import { Aedes, type Client } from 'aedes'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { PartLifecycle, type BrokerPart } from './parts.js'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { SimulatedClock, type Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
@@ -16,7 +30,7 @@ import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './mqtt/access.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { ensureConsoleToken } from './console-token.js'
-import { openDb, type Db } from './db.js'
+import { openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './mqtt/guard.js'
@@ -72,26 +86,38 @@ export interface BrokerCounters {
 /** Publishes handed to Aedes per event-loop turn. */
 const OUTBOX_BATCH = 200
 
+/** Everything a started broker is made of, built in one step once the data directory is locked (see build()). */
+interface Built {
+  readonly lock: DataDirLock
+  readonly registry: DeviceRegistry
+  readonly store: StateStore
+  readonly commands: CommandCenter
+  readonly framework: FrameworkServices
+  readonly cloud: CloudData
+  readonly limiter: ConnectionRateLimiter
+  readonly aedes: Aedes
+  readonly tcp: TcpServer
+  readonly http: HttpServer
+  readonly wss: WebSocketServer
+  readonly lifecycle: PartLifecycle
+  /** MQTT connections that arrived before every part was up: they wait, and are served once it is. */
+  readonly gate: Gate
+}
+
+interface Gate {
+  /** False until every part has started. */
+  serving: boolean
+  waiting: { stream: Duplex; address: string }[]
+}
+
 export class CloudBroker {
   readonly counters: BrokerCounters = { rateLimited: 0, dropped: 0, publishRefused: 0, heartbeats: 0, handlerFailures: 0 }
-  private db?: Db
-  private lock?: DataDirLock
-  private aedes?: Aedes
-  private tcp?: TcpServer
-  private http?: HttpServer
-  private wss?: WebSocketServer
-  private storeRef?: StateStore
-  private registryRef?: DeviceRegistry
-  private commandsRef?: CommandCenter
-  private limiter?: ConnectionRateLimiter
+  /** The built broker, from start() until stop(). */
+  private built?: Built
   /** Publishes to devices waiting to be handed to Aedes (see drainOutbox). */
   private readonly outbox: { topic: string; payload: Buffer }[] = []
-  private frameworkRef?: FrameworkServices
-  private cloudRef?: CloudData
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
-  /** Stops telling devices about jumps of simulated time. */
-  private stopJumps?: () => void
 
   constructor(
     private readonly opts: BrokerOptions,
@@ -100,63 +126,102 @@ export class CloudBroker {
   ) {}
 
   get store(): StateStore {
-    return this.need(this.storeRef)
+    return this.parts().store
   }
 
   get registry(): DeviceRegistry {
-    return this.need(this.registryRef)
+    return this.parts().registry
   }
 
   get commands(): CommandCenter {
-    return this.need(this.commandsRef)
+    return this.parts().commands
   }
 
   /** The push gateway, notification queue and behaviour logs (X1-X3). */
   get framework(): FrameworkServices {
-    return this.need(this.frameworkRef)
+    return this.parts().framework
   }
 
   /** Accounts, storage and the cloud-data rules (S, R, B, D, A). */
   get cloud(): CloudData {
-    return this.need(this.cloudRef)
+    return this.parts().cloud
   }
 
-  /** Starts every part; resolves with the ports actually bound. */
+  /** Starts every part; resolves with the ports actually bound. A failed start leaves nothing open (no port, no database, no lock). */
   async start(): Promise<{ mqttPort: number; httpPort: number }> {
-    const log = this.log
     // First thing: a second broker on this data directory must refuse before it touches any state.
-    this.lock = lockDataDir(this.opts.dataDir, log)
-    this.db = openDb(this.opts.dataDir)
-    this.registryRef = new DeviceRegistry(this.db, () => this.clock.now())
-    this.storeRef = new StateStore(this.db)
-    this.store.resetPresence(this.clock.now())
+    const lock = lockDataDir(this.opts.dataDir, this.log)
+    let b: Built
+    try {
+      b = this.build(lock)
+    } catch (err) {
+      lock.release()
+      throw err
+    }
+    this.built = b
+    try {
+      // Aedes' persistence is set up asynchronously (its createBroker factory is `new Aedes()` plus this).
+      await b.aedes.listen()
+      // Both ports before any part starts: a broker that cannot bind writes nothing (resetPresence is the state part's start).
+      const mqttPort = await listen(b.tcp, 'MQTT', this.opts.mqttPort, this.opts.host)
+      const httpPort = await listen(b.http, 'HTTP', this.opts.httpPort, this.opts.host)
+      await b.lifecycle.start()
+      b.gate.serving = true
+      for (const { stream, address } of b.gate.waiting.splice(0)) this.accept(b.limiter, b.aedes, stream, address)
+      this.log.info({ host: this.opts.host, mqttPort, httpPort, dataDir: this.opts.dataDir }, 'broker listening')
+      return { mqttPort, httpPort }
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  /** Stops listening, disconnects every client, writes what is queued and closes the database. */
+  async stop(): Promise<void> {
+    const b = this.built
+    if (!b) return
+    // The parts stay reachable while they stop: Aedes' late disconnect and publish events still find the store.
+    await b.lifecycle.stop()
+    this.built = undefined
+    b.lock.release()
+    this.log.info('broker stopped')
+  }
+
+  /**
+   * Builds every part of the broker, in one step; nothing here binds a port.
+   * It opens the database (its migrations run under the lock just taken) and
+   * creates the console token if there is none yet: the access rules the
+   * MQTT hooks need are built from it.
+   */
+  private build(lock: DataDirLock): Built {
+    const log = this.log
+    const clock = this.clock
+    const now = (): number => clock.now()
+    const db = openDb(this.opts.dataDir)
+    const registry = new DeviceRegistry(db, now)
+    const store = new StateStore(db)
     const token = ensureConsoleToken(this.opts.dataDir)
-    const access = new AccessControl(this.registry, token, log.child({ component: 'access' }), (msg, client) => this.ingest(msg, client))
-    this.limiter = new ConnectionRateLimiter(this.opts.rateLimit, this.clock)
-    const limiter = this.limiter
-    const isConsoleToken = (t: string): boolean => access.isConsoleToken(t)
-    this.frameworkRef = new FrameworkServices(
-      { db: this.db, registry: this.registry, store: this.store, clock: this.clock, log, allow: (a) => limiter.allow(a) },
-      this.opts.framework,
-    )
-    this.framework.start()
-    this.cloudRef = new CloudData(
+    const access = new AccessControl(registry, token, log.child({ component: 'access' }), (msg, client) => this.ingest(msg, client))
+    const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)
+    const framework = new FrameworkServices({ db, registry, store, clock, log, allow: (a) => limiter.allow(a) }, this.opts.framework)
+    const cloud = new CloudData(
       {
-        db: this.db,
+        db,
         dataDir: this.opts.dataDir,
-        clock: this.clock,
+        clock,
         log,
-        registry: this.registry,
-        push: this.framework.queue,
-        isConsoleToken,
+        registry,
+        push: framework.queue,
+        isConsoleToken: (t) => access.isConsoleToken(t),
         sendPlan: (deviceId, plan) => this.publishToDevice(deviceId, 'plan', encodePayload('plan', plan)),
       },
       this.opts.cloud,
     )
-    this.cloud.start()
-
+    const commands = new CommandCenter(db, store, clock, log.child({ component: 'commands' }), (deviceId, command) =>
+      this.sendToDevice(deviceId, JSON.stringify(command)),
+    )
     const hooks = access.hooks()
-    const aedes = await Aedes.createBroker({
+    const aedes = new Aedes({
       ...hooks,
       authorizePublish: (client, packet, done) =>
         hooks.authorizePublish(client, packet, (err) => {
@@ -165,9 +230,97 @@ export class CloudBroker {
         }),
       connectTimeout: this.opts.connectTimeoutMs,
     })
-    this.aedes = aedes
-    this.store.on('refused', (deviceId, seq, reason) => log.warn({ deviceId, seq, reason }, 'heartbeat not stored'))
-    this.registry.on(
+    const gate: Gate = { serving: false, waiting: [] }
+    // A connection that arrives before the parts are up waits for them (see start()).
+    const arrived = (stream: Duplex, address: string): void => {
+      if (!gate.serving) {
+        log.debug({ address }, 'connection waits for the broker to start')
+        gate.waiting.push({ stream, address })
+      } else this.accept(limiter, aedes, stream, address)
+    }
+    const tcp = createTcpServer((socket) => {
+      socket.setNoDelay(true)
+      arrived(socket, socket.remoteAddress as string)
+    })
+    // The cloud data's router is the broker's one router (item 5); the other parts add their routes to it.
+    const router = cloud.router
+    const http = createHttpServer((req, res) => router.handle(req, res))
+    const wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPacketBytes })
+    http.on(
+      'upgrade',
+      routeUpgrades(
+        new Map([
+          ['/mqtt', wss],
+          [PUSH_PATH, framework.gateway.wss],
+        ]),
+        log,
+      ),
+    )
+    wss.on('connection', (ws, req) => {
+      req.socket.setNoDelay(true)
+      arrived(createWebSocketStream(ws), req.socket.remoteAddress as string)
+    })
+    const subscribedTo = (topics: readonly string[], deviceId: string, kind: 'cmd' | 'plan' | 'time'): boolean =>
+      topics.includes(topicFor(deviceId, kind))
+    let stopJumps: (() => void) | undefined
+    // Start order; stop runs in reverse. Placed so that stop keeps the order that works: the parts holding sockets (time,
+    // framework, cloud) stop before the network closes; the commands and the heartbeat batch after it, as late messages
+    // may still arrive while Aedes closes; the database last.
+    const parts: BrokerPart[] = [
+      {
+        name: 'database',
+        stop: () => {
+          db.close()
+        },
+      },
+      { name: 'state', start: () => store.resetPresence(clock.now()), stop: () => store.flush() },
+      {
+        name: 'commands',
+        start: () => commands.start(),
+        stop: () => commands.stop(),
+        deviceGone: (id) => commands.deviceGone(id),
+        subscribed: (id, topics) => {
+          if (subscribedTo(topics, id, 'cmd')) commands.deviceListening(id)
+        },
+        routes: (r) => addConsoleRoutes(r, { store, commands, now }),
+      },
+      { name: 'network', stop: () => closeNetwork(gate, aedes, wss, tcp, http) },
+      {
+        name: 'cloud',
+        start: () => cloud.start(),
+        stop: () => cloud.stop(),
+        deviceGone: (id) => cloud.deviceGone(id),
+        subscribed: (id, topics) => {
+          if (subscribedTo(topics, id, 'plan')) cloud.planListening(id)
+        },
+      },
+      { name: 'framework', start: () => framework.start(), stop: () => framework.stop(), routes: (r) => framework.addRoutes(r) },
+      {
+        name: 'time',
+        // One time for the whole system: a jump of simulated time reaches every connected phone, ahead of anything sent after it.
+        start: () => {
+          if (clock instanceof SimulatedClock)
+            stopJumps = clock.onJump(() => {
+              for (const deviceId of this.current.keys()) this.sendTime(deviceId)
+            })
+        },
+        stop: () => stopJumps?.(),
+        subscribed: (id, topics) => {
+          if (subscribedTo(topics, id, 'time')) this.sendTime(id)
+        },
+      },
+    ]
+    const lifecycle = new PartLifecycle(parts, log)
+    lifecycle.each((p) => p.routes?.(router))
+    this.wire(aedes, access, store, registry, lifecycle)
+    return { lock, registry, store, commands, framework, cloud, limiter, aedes, tcp, http, wss, lifecycle, gate }
+  }
+
+  /** The broker events, each handed to the parts inside a `safely()` boundary. */
+  private wire(aedes: Aedes, access: AccessControl, store: StateStore, registry: DeviceRegistry, lifecycle: PartLifecycle): void {
+    const log = this.log
+    store.on('refused', (deviceId, seq, reason) => log.warn({ deviceId, seq, reason }, 'heartbeat not stored'))
+    registry.on(
       'removed',
       this.safely('removed', (deviceId) => this.deviceRemoved(deviceId)),
     )
@@ -177,7 +330,7 @@ export class CloudBroker {
         const p = access.principal(client)
         if (p?.role !== 'device') return
         this.current.set(p.deviceId, client)
-        this.store.setPresence(p.deviceId, true, this.clock.now())
+        store.setPresence(p.deviceId, true, this.clock.now())
       }),
     )
     aedes.on(
@@ -186,81 +339,21 @@ export class CloudBroker {
         const p = access.principal(client)
         if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
         this.current.delete(p.deviceId)
-        this.commands.deviceGone(p.deviceId)
-        this.cloud.deviceGone(p.deviceId)
-        this.store.setPresence(p.deviceId, false, this.clock.now())
+        lifecycle.each((part) => part.deviceGone?.(p.deviceId))
+        store.setPresence(p.deviceId, false, this.clock.now())
       }),
     )
-    this.commandsRef = new CommandCenter(this.db, this.store, this.clock, log.child({ component: 'commands' }), (deviceId, command) =>
-      this.sendToDevice(deviceId, JSON.stringify(command)),
-    )
-    this.commands.start()
     aedes.on(
       'subscribe',
       this.safely('subscribe', (subscriptions, client) => {
         const p = access.principal(client)
-        if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'cmd')))
-          this.commands.deviceListening(p.deviceId)
-        if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'plan')))
-          this.cloud.planListening(p.deviceId)
-        if (p?.role === 'device' && subscriptions.some((s) => s.topic === topicFor(p.deviceId, 'time'))) this.sendTime(p.deviceId)
+        if (p?.role !== 'device') return
+        const topics = subscriptions.map((s) => s.topic)
+        lifecycle.each((part) => part.subscribed?.(p.deviceId, topics))
       }),
     )
-    // One time for the whole system: a jump of simulated time reaches every connected phone, ahead of anything sent after it.
-    if (this.clock instanceof SimulatedClock)
-      this.stopJumps = this.clock.onJump(() => {
-        for (const deviceId of this.current.keys()) this.sendTime(deviceId)
-      })
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'))
-
-    this.tcp = createTcpServer((socket) => {
-      socket.setNoDelay(true)
-      this.accept(socket, socket.remoteAddress as string)
-    })
-    const router = this.cloud.router
-    addConsoleRoutes(router, { store: this.store, commands: this.commands, now: () => this.clock.now() })
-    this.framework.addRoutes(router)
-    this.http = createHttpServer((req, res) => router.handle(req, res))
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPacketBytes })
-    this.http.on(
-      'upgrade',
-      routeUpgrades(
-        new Map([
-          ['/mqtt', this.wss],
-          [PUSH_PATH, this.framework.gateway.wss],
-        ]),
-        log,
-      ),
-    )
-    this.wss.on('connection', (ws, req) => {
-      req.socket.setNoDelay(true)
-      this.accept(createWebSocketStream(ws), req.socket.remoteAddress as string)
-    })
-    const mqttPort = await listen(this.tcp, 'MQTT', this.opts.mqttPort, this.opts.host)
-    const httpPort = await listen(this.http, 'HTTP', this.opts.httpPort, this.opts.host)
-    log.info({ host: this.opts.host, mqttPort, httpPort, dataDir: this.opts.dataDir }, 'broker listening')
-    return { mqttPort, httpPort }
-  }
-
-  /** Stops listening, disconnects every client, writes what is queued and closes the database. */
-  async stop(): Promise<void> {
-    this.stopJumps?.()
-    this.frameworkRef?.stop()
-    this.cloudRef?.stop()
-    this.wss?.close()
-    for (const c of this.wss?.clients ?? []) c.terminate()
-    await new Promise<void>((resolve) => (this.aedes ? this.aedes.close(() => resolve()) : resolve()))
-    // Late disconnect events of clients Aedes just closed must not reach a closed database.
-    this.aedes?.removeAllListeners()
-    await Promise.all([closeServer(this.tcp), closeServer(this.http)])
-    this.commandsRef?.stop()
-    this.storeRef?.flush()
-    this.db?.close()
-    this.db = undefined
-    this.lock?.release()
-    this.lock = undefined
-    this.log.info('broker stopped')
   }
 
   /** True while the device has a live MQTT connection. */
@@ -286,7 +379,8 @@ export class CloudBroker {
   /** Queues `payload` for the device's `kind` topic (the caller knows the device is listening). */
   private publishToDevice(deviceId: string, kind: 'cmd' | 'plan' | 'time', payload: string): boolean {
     this.outbox.push({ topic: topicFor(deviceId, kind), payload: Buffer.from(payload) })
-    if (this.outbox.length === 1) setImmediate(() => this.drainOutbox())
+    const { aedes } = this.parts()
+    if (this.outbox.length === 1) setImmediate(() => this.drainOutbox(aedes))
     return true
   }
 
@@ -295,11 +389,11 @@ export class CloudBroker {
    * a few thousand publishes in one turn overflow the stack inside Aedes'
    * message queue (mqemitter) and take the process down.
    */
-  private drainOutbox(): void {
+  private drainOutbox(aedes: Aedes): void {
     for (const { topic, payload } of this.outbox.splice(0, OUTBOX_BATCH)) {
-      ;(this.aedes as Aedes).publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, () => {})
+      aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, () => {})
     }
-    if (this.outbox.length > 0) setImmediate(() => this.drainOutbox())
+    if (this.outbox.length > 0) setImmediate(() => this.drainOutbox(aedes))
   }
 
   /**
@@ -319,8 +413,7 @@ export class CloudBroker {
     )
     const client = this.current.get(deviceId)
     this.current.delete(deviceId)
-    this.commands.deviceGone(deviceId)
-    this.cloud.deviceGone(deviceId)
+    this.parts().lifecycle.each((part) => part.deviceGone?.(deviceId))
     client?.close()
   }
 
@@ -336,9 +429,10 @@ export class CloudBroker {
     }
   }
 
-  private accept(stream: Duplex, address: string): void {
+  /** Hands a new MQTT connection to Aedes, behind the rate limit and the packet guard. */
+  private accept(limiter: ConnectionRateLimiter, aedes: Aedes, stream: Duplex, address: string): void {
     const log = this.log
-    if (!(this.limiter as ConnectionRateLimiter).allow(address)) {
+    if (!limiter.allow(address)) {
       this.counters.rateLimited++
       log.warn({ address }, 'connection refused: too many connections from this address')
       stream.destroy()
@@ -354,7 +448,7 @@ export class CloudBroker {
       address,
     )
     guarded.on('error', () => {})
-    ;(this.aedes as Aedes).handle(guarded)
+    aedes.handle(guarded)
   }
 
   private ingest(msg: AcceptedMessage, client: Client | null): void {
@@ -388,10 +482,21 @@ export class CloudBroker {
     }
   }
 
-  private need<T>(v: T | undefined): T {
-    if (v === undefined) throw new Error('the broker is not started')
-    return v
+  private parts(): Built {
+    if (!this.built) throw new Error('the broker is not started')
+    return this.built
   }
+}
+
+/** Closes the WebSocket and MQTT side and both listeners; connections still waiting for the parts are closed too. */
+async function closeNetwork(gate: Gate, aedes: Aedes, wss: WebSocketServer, tcp: TcpServer, http: HttpServer): Promise<void> {
+  for (const { stream } of gate.waiting.splice(0)) stream.destroy()
+  wss.close()
+  for (const c of wss.clients) c.terminate()
+  await new Promise<void>((resolve) => aedes.close(() => resolve()))
+  // Late disconnect events of clients Aedes just closed must not reach a closed database.
+  aedes.removeAllListeners()
+  await Promise.all([closeServer(tcp), closeServer(http)])
 }
 
 /** Binds `server`; a failure names the port and address, e.g. `MQTT port 127.0.0.1:1883 is in use (EADDRINUSE)`. */
