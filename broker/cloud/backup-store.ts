@@ -52,7 +52,8 @@ export class BackupStore {
         ],
         Row
       >(
-        'INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *',
+        `INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         RETURNING *`,
       ),
       get: db.prepare<[id: string], Row>('SELECT * FROM backups WHERE id = ?'),
       ofAccount: db.prepare<[account: string], Row>('SELECT * FROM backups WHERE account = ? ORDER BY created_at DESC, rowid DESC'),

@@ -138,7 +138,8 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
       ),
       sent: db.prepare<[sentAt: number, id: string]>('UPDATE commands SET sent_at = COALESCE(sent_at, ?) WHERE id = ?'),
       update: db.prepare<[RowUpdate], Row>(
-        'UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now WHERE id = @id RETURNING *',
+        `UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now WHERE id = @id
+         RETURNING *`,
       ),
       due: db.prepare<[now: number], Row>(`SELECT * FROM commands WHERE state = 'queued' AND expires_at <= ?`),
       nextExpiry: pluck<[], number | null>(db, `SELECT MIN(expires_at) FROM commands WHERE state = 'queued'`),

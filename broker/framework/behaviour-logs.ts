@@ -32,7 +32,9 @@ export class BehaviourLogStore {
         `SELECT seq, at, type, detail, received_at AS receivedAt FROM behaviour_logs
          WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
       ),
-      summary: db.prepare<[deviceId: string], LogSummary>('SELECT COUNT(*) AS events, MAX(received_at) AS lastReceivedAt FROM behaviour_logs WHERE device_id = ?'),
+      summary: db.prepare<[deviceId: string], LogSummary>(
+        'SELECT COUNT(*) AS events, MAX(received_at) AS lastReceivedAt FROM behaviour_logs WHERE device_id = ?',
+      ),
     }
     this.insertBatch = db.transaction((deviceId: string, events: readonly BehaviourEvent[], receivedAt: number) => {
       let stored = 0

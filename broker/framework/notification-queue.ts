@@ -101,7 +101,9 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
         `INSERT INTO notifications (id, device_id, kind, title, body, created_at, expires_at)
          VALUES (@id, @deviceId, @kind, @title, @body, @createdAt, @expiresAt) RETURNING *`,
       ),
-      pending: db.prepare<[deviceId: string, now: number], Row>(`SELECT * FROM notifications WHERE device_id = ? AND state = 'queued' AND expires_at > ? ORDER BY seq`),
+      pending: db.prepare<[deviceId: string, now: number], Row>(
+        `SELECT * FROM notifications WHERE device_id = ? AND state = 'queued' AND expires_at > ? ORDER BY seq`,
+      ),
       sent: db.prepare<[id: string]>('UPDATE notifications SET sends = sends + 1 WHERE id = ?'),
       get: db.prepare<[id: string, deviceId: string], Row>('SELECT * FROM notifications WHERE id = ? AND device_id = ?'),
       deliver: db.prepare<[deliveredAt: number, id: string], Row>(
@@ -111,8 +113,12 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
         `UPDATE notifications SET state = 'expired', expired_at = @now WHERE state = 'queued' AND expires_at <= @now RETURNING *`,
       ),
       nextDeadline: pluck<[], number | null>(db, `SELECT MIN(expires_at) FROM notifications WHERE state = 'queued'`),
-      list: db.prepare<[deviceId: string, limit: number], Row>('SELECT * FROM (SELECT * FROM notifications WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq'),
-      counts: db.prepare<[deviceId: string], { state: NotificationState; n: number }>('SELECT state, COUNT(*) AS n FROM notifications WHERE device_id = ? GROUP BY state'),
+      list: db.prepare<[deviceId: string, limit: number], Row>(
+        'SELECT * FROM (SELECT * FROM notifications WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+      ),
+      counts: db.prepare<[deviceId: string], { state: NotificationState; n: number }>(
+        'SELECT state, COUNT(*) AS n FROM notifications WHERE device_id = ? GROUP BY state',
+      ),
     }
     this.expiry = new DueTimer(
       clock,
