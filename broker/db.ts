@@ -10,6 +10,25 @@ import { FakephoneError } from '../common/errors.js'
 
 export type Db = Database.Database
 
+/** A prepared statement taking `P` and answering rows of type `R`. */
+export type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>
+
+/**
+ * A statement answering one column: `get`/`all` return that column's values (type `V`), not rows.
+ * `P` is the parameter tuple, or `[{ ...named }]` for named parameters.
+ */
+export function pluck<P extends unknown[], V>(db: Db, sql: string): Stmt<P, V> {
+  return db.prepare<P, V>(sql).pluck()
+}
+
+/** The row of a query that always answers one (an aggregate, `RETURNING` of a row just written). */
+export function one<P extends unknown[], R>(stmt: Stmt<P, R>, ...params: P): R {
+  const row = stmt.get(...params)
+  /* c8 ignore next -- only a bug (a query that can answer no row used here) makes it undefined */
+  if (row === undefined) throw new Error(`the query answered no row: ${stmt.source}`)
+  return row
+}
+
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE devices (
      id TEXT PRIMARY KEY,

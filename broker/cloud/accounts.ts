@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
-import type { Db } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
 import type { CloudLog } from './cloud-log.js'
 import { DueTimer } from '../due-timer.js'
 
@@ -129,50 +129,58 @@ export class Accounts extends EventEmitter<AccountEvents> {
   ) {
     super()
     this.sql = {
-      get: db.prepare('SELECT * FROM accounts WHERE id = ?'),
-      list: db.prepare('SELECT * FROM accounts ORDER BY id'),
-      devices: db.prepare('SELECT id FROM devices WHERE account = ? ORDER BY id').pluck(),
-      accountOf: db.prepare('SELECT account FROM devices WHERE id = ?').pluck(),
-      addUsed: db.prepare('UPDATE accounts SET used_bytes = MAX(0, used_bytes + ?) WHERE id = ?'),
-      touch: db.prepare(
+      get: db.prepare<[id: string], Row>('SELECT * FROM accounts WHERE id = ?'),
+      list: db.prepare<[], Row>('SELECT * FROM accounts ORDER BY id'),
+      devices: pluck<[account: string], string>(db, 'SELECT id FROM devices WHERE account = ? ORDER BY id'),
+      accountOf: pluck<[deviceId: string], string>(db, 'SELECT account FROM devices WHERE id = ?'),
+      addUsed: db.prepare<[bytes: number, id: string]>('UPDATE accounts SET used_bytes = MAX(0, used_bytes + ?) WHERE id = ?'),
+      touch: db.prepare<[at: number, activity: string, id: string]>(
         'UPDATE accounts SET last_activity_at = ?, last_activity = ?, freeze_warned_at = NULL, frozen_at = NULL WHERE id = ?',
       ),
-      membership: db.prepare('UPDATE accounts SET tier = ?, premium_until = ? WHERE id = ?'),
+      membership: db.prepare<[tier: Tier, premiumUntil: number | null, id: string]>(
+        'UPDATE accounts SET tier = ?, premium_until = ? WHERE id = ?',
+      ),
       // A phone that has not said counts as on: a new phone is signed in with the service on.
-      anyOn: db
-        .prepare(
-          `SELECT COUNT(*) FROM devices d JOIN device_state s ON s.device_id = d.id
+      anyOn: pluck<[account: string], number>(
+        db,
+        `SELECT COUNT(*) FROM devices d JOIN device_state s ON s.device_id = d.id
          WHERE d.account = ? AND (s.cloud_service IS NULL OR s.cloud_service = 1)`,
-        )
-        .pluck(),
-      serviceOff: db.prepare('UPDATE accounts SET service_off_at = ? WHERE id = ?'),
-      nextMembershipEnd: db.prepare("SELECT MIN(premium_until) FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL").pluck(),
-      endedMemberships: db
-        .prepare("SELECT id FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL AND premium_until <= ?")
-        .pluck(),
-      nextFreeze: db
-        .prepare(
-          `SELECT MIN(CASE WHEN freeze_warned_at IS NULL THEN last_activity_at + @warnAt ELSE last_activity_at + @freezeAt END)
+      ),
+      serviceOff: db.prepare<[offAt: number | null, id: string]>('UPDATE accounts SET service_off_at = ? WHERE id = ?'),
+      nextMembershipEnd: pluck<[], number | null>(
+        db,
+        "SELECT MIN(premium_until) FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL",
+      ),
+      endedMemberships: pluck<[now: number], string>(
+        db,
+        "SELECT id FROM accounts WHERE tier = 'premium' AND premium_until IS NOT NULL AND premium_until <= ?",
+      ),
+      nextFreeze: pluck<[{ warnAt: number; freezeAt: number }], number | null>(
+        db,
+        `SELECT MIN(CASE WHEN freeze_warned_at IS NULL THEN last_activity_at + @warnAt ELSE last_activity_at + @freezeAt END)
          FROM accounts WHERE frozen_at IS NULL`,
-        )
-        .pluck(),
-      toWarn: db
-        .prepare('SELECT id FROM accounts WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ?')
-        .pluck(),
-      warned: db.prepare('UPDATE accounts SET freeze_warned_at = ? WHERE id = ?'),
-      toFreeze: db.prepare('SELECT id FROM accounts WHERE frozen_at IS NULL AND last_activity_at + ? <= ?').pluck(),
-      frozen: db.prepare('UPDATE accounts SET frozen_at = ? WHERE id = ?'),
+      ),
+      toWarn: pluck<[idleFor: number, now: number], string>(
+        db,
+        'SELECT id FROM accounts WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ?',
+      ),
+      warned: db.prepare<[at: number, id: string]>('UPDATE accounts SET freeze_warned_at = ? WHERE id = ?'),
+      toFreeze: pluck<[idleFor: number, now: number], string>(
+        db,
+        'SELECT id FROM accounts WHERE frozen_at IS NULL AND last_activity_at + ? <= ?',
+      ),
+      frozen: db.prepare<[at: number, id: string]>('UPDATE accounts SET frozen_at = ? WHERE id = ?'),
     }
     this.membershipTimer = new DueTimer(
       clock,
-      () => this.sql.nextMembershipEnd.get() as number | null,
+      () => one(this.sql.nextMembershipEnd),
       (now) => this.endMemberships(now),
       log,
       'membership-end',
     )
     this.freezeTimer = new DueTimer(
       clock,
-      () => this.sql.nextFreeze.get({ warnAt: rules.inactivityMs - rules.freezeWarningMs, freezeAt: rules.inactivityMs }) as number | null,
+      () => one(this.sql.nextFreeze, { warnAt: rules.inactivityMs - rules.freezeWarningMs, freezeAt: rules.inactivityMs }),
       (now) => this.freezeInactive(now),
       log,
       'inactivity-freeze',
@@ -197,7 +205,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
   }
 
   get(id: string): AccountView | undefined {
-    const row = this.sql.get.get(id) as Row | undefined
+    const row = this.sql.get.get(id)
     return row && this.view(row)
   }
 
@@ -209,15 +217,15 @@ export class Accounts extends EventEmitter<AccountEvents> {
   }
 
   list(): AccountView[] {
-    return (this.sql.list.all() as Row[]).map((r) => this.view(r))
+    return this.sql.list.all().map((r) => this.view(r))
   }
 
   accountOf(deviceId: string): string | undefined {
-    return this.sql.accountOf.get(deviceId) as string | undefined
+    return this.sql.accountOf.get(deviceId)
   }
 
   devices(account: string): string[] {
-    return this.sql.devices.all(account) as string[]
+    return this.sql.devices.all(account)
   }
 
   /**
@@ -287,7 +295,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
     const account = this.accountOf(deviceId) as string
     const now = this.clock.now()
     if (findDevice && cloudService && previous?.findDevice !== true) this.touch(account, 'find-device-on')
-    const on = (this.sql.anyOn.get(account) as number) > 0
+    const on = one(this.sql.anyOn, account) > 0
     const a = this.need(account)
     if (!on && a.serviceOffAt === null) {
       this.sql.serviceOff.run(now, account)
@@ -301,7 +309,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
   }
 
   private endMemberships(now: number): void {
-    for (const id of this.sql.endedMemberships.all(now) as string[]) {
+    for (const id of this.sql.endedMemberships.all(now)) {
       this.sql.membership.run('free', null, id)
       this.cloudLog.record(id, 'membership', 'membership ended: free tier, 30-day recycle bin, free quota; stored data unchanged')
       this.emit('membership', id, 'free')
@@ -310,7 +318,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
 
   private freezeInactive(now: number): void {
     const { inactivityMs, freezeWarningMs } = this.rules
-    for (const id of this.sql.toWarn.all(inactivityMs - freezeWarningMs, now) as string[]) {
+    for (const id of this.sql.toWarn.all(inactivityMs - freezeWarningMs, now)) {
       this.sql.warned.run(now, id)
       const a = this.need(id)
       this.cloudLog.notify(
@@ -322,7 +330,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
           `cleared. Sign in, sync, back up or switch Find Device on to keep it.`,
       )
     }
-    for (const id of this.sql.toFreeze.all(inactivityMs, now) as string[]) {
+    for (const id of this.sql.toFreeze.all(inactivityMs, now)) {
       let removed = 0
       this.db.transaction(() => {
         for (const clear of this.clearers.values()) removed += clear(id, now)

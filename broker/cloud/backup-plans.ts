@@ -14,7 +14,7 @@ import type { Clock } from '../../common/clock.js'
 import { CronSchedule } from '../../common/cron.js'
 import type { Logger } from '../../common/log.js'
 import type { BackupPlan, PlanState, PlanView } from '../../common/cloud/backup-api.js'
-import type { Db } from '../db.js'
+import { type Db, one } from '../db.js'
 import type { CloudLog } from './cloud-log.js'
 
 interface PlanRow {
@@ -64,24 +64,37 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   ) {
     super()
     this.sql = {
-      upsertDevice: db.prepare(
+      upsertDevice: db.prepare<[{ device: string; backup: number; backupGiven: number | null; service: number; now: number }]>(
         `INSERT INTO backup_devices (device_id, backup_on, service_on, updated_at) VALUES (@device, @backup, @service, @now)
          ON CONFLICT (device_id) DO UPDATE SET backup_on = COALESCE(@backupGiven, backup_on), service_on = @service, updated_at = @now`,
       ),
-      device: db.prepare('SELECT backup_on, service_on FROM backup_devices WHERE device_id = ?'),
-      setBackup: db.prepare('UPDATE backup_devices SET backup_on = ?, updated_at = ? WHERE device_id = ?'),
-      eligible: db.prepare(
+      device: db.prepare<[deviceId: string], { backup_on: number; service_on: number }>(
+        'SELECT backup_on, service_on FROM backup_devices WHERE device_id = ?',
+      ),
+      setBackup: db.prepare<[backupOn: number, at: number, deviceId: string]>(
+        'UPDATE backup_devices SET backup_on = ?, updated_at = ? WHERE device_id = ?',
+      ),
+      eligible: db.prepare<[], { id: string; account: string }>(
         `SELECT d.id, d.account FROM devices d JOIN backup_devices b ON b.device_id = d.id JOIN accounts a ON a.id = d.account
          WHERE b.backup_on = 1 AND b.service_on = 1 AND a.service_off_at IS NULL AND a.frozen_at IS NULL ORDER BY d.id`,
       ),
-      insert: db.prepare(
-        `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)`,
+      insert: db.prepare<[id: string, deviceId: string, account: string, plannedAt: number, updatedAt: number], PlanRow>(
+        `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)
+         RETURNING *`,
       ),
-      get: db.prepare('SELECT * FROM backup_plans WHERE id = ?'),
-      open: db.prepare(`SELECT * FROM backup_plans WHERE device_id = ? AND state IN ('pending', 'sent') ORDER BY planned_at, rowid`),
-      openOfAccount: db.prepare(`SELECT * FROM backup_plans WHERE account = ? AND state IN ('pending', 'sent')`),
-      ofAccount: db.prepare('SELECT * FROM backup_plans WHERE account = ? ORDER BY planned_at DESC, rowid DESC LIMIT ?'),
-      setState: db.prepare('UPDATE backup_plans SET state = ?, reason = ?, backup_id = ?, updated_at = ? WHERE id = ?'),
+      get: db.prepare<[id: string], PlanRow>('SELECT * FROM backup_plans WHERE id = ?'),
+      open: db.prepare<[deviceId: string], PlanRow>(
+        `SELECT * FROM backup_plans WHERE device_id = ? AND state IN ('pending', 'sent') ORDER BY planned_at, rowid`,
+      ),
+      openOfAccount: db.prepare<[account: string], PlanRow>(
+        `SELECT * FROM backup_plans WHERE account = ? AND state IN ('pending', 'sent')`,
+      ),
+      ofAccount: db.prepare<[account: string, limit: number], PlanRow>(
+        'SELECT * FROM backup_plans WHERE account = ? ORDER BY planned_at DESC, rowid DESC LIMIT ?',
+      ),
+      setState: db.prepare<[state: PlanState, reason: string | null, backupId: string | null, at: number, id: string]>(
+        'UPDATE backup_plans SET state = ?, reason = ?, backup_id = ?, updated_at = ? WHERE id = ?',
+      ),
     }
     this.schedule = new CronSchedule(cron, clock, (at) => this.planAll(at), timezone)
   }
@@ -129,20 +142,20 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
 
   /** False only when the phone said its backup is off (a phone not heard from yet counts as on). */
   backupOn(deviceId: string): boolean {
-    const row = this.sql.device.get(deviceId) as { backup_on: number } | undefined
+    const row = this.sql.device.get(deviceId)
     return row?.backup_on !== 0
   }
 
   /** B2: the account's cloud service went off: every open plan of it is dropped. */
   accountOff(account: string): void {
-    for (const row of this.sql.openOfAccount.all(account) as PlanRow[])
+    for (const row of this.sql.openOfAccount.all(account))
       this.finish(row.id, 'dropped', 'the cloud service of the account was turned off', null)
   }
 
   /** The phone subscribed to its plan topic: send it its open plan. */
   deviceListening(deviceId: string): void {
     this.listening.add(deviceId)
-    for (const row of this.sql.open.all(deviceId) as PlanRow[]) this.deliver(row)
+    for (const row of this.sql.open.all(deviceId)) this.deliver(row)
     this.emit('listening', deviceId)
   }
 
@@ -155,13 +168,13 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   }
 
   get(id: string): PlanView | undefined {
-    const row = this.sql.get.get(id) as PlanRow | undefined
+    const row = this.sql.get.get(id)
     return row && toView(row)
   }
 
   /** Newest first. */
   list(account: string, limit = 20): PlanView[] {
-    return (this.sql.ofAccount.all(account, limit) as PlanRow[]).map(toView)
+    return this.sql.ofAccount.all(account, limit).map(toView)
   }
 
   /** True while the plan may still be answered with a backup. */
@@ -178,19 +191,18 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   /** B1: one run of the schedule. */
   planAll(at: number): number {
     let planned = 0
-    for (const { id, account } of this.sql.eligible.all() as { id: string; account: string }[]) {
-      for (const old of this.sql.open.all(id) as PlanRow[]) this.finish(old.id, 'dropped', 'superseded by a newer plan', null)
-      const planId = randomUUID()
-      this.sql.insert.run(planId, id, account, at, at)
+    for (const { id, account } of this.sql.eligible.all()) {
+      for (const old of this.sql.open.all(id)) this.finish(old.id, 'dropped', 'superseded by a newer plan', null)
+      const plan = one(this.sql.insert, randomUUID(), id, account, at, at)
       planned++
-      this.deliver(this.sql.get.get(planId) as PlanRow)
+      this.deliver(plan)
     }
     this.log.info({ planned, at: new Date(at).toISOString() }, 'backup plans made')
     return planned
   }
 
   private dropOpen(deviceId: string, reason: string): void {
-    const open = this.sql.open.all(deviceId) as PlanRow[]
+    const open = this.sql.open.all(deviceId)
     for (const row of open) this.finish(row.id, 'dropped', reason, null)
     if (open.length > 0)
       this.cloudLog.record(

@@ -12,7 +12,7 @@
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import type { RetentionView } from '../../common/cloud/backup-api.js'
-import type { Db } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { BackupStore } from './backup-store.js'
 import type { CloudLog } from './cloud-log.js'
@@ -69,31 +69,40 @@ export class BackupRetention {
     readonly rules: RetentionRules,
   ) {
     this.sql = {
-      get: db.prepare('SELECT * FROM backup_retention WHERE account = ?'),
-      begin: db.prepare('INSERT OR IGNORE INTO backup_retention (account, off_at) VALUES (?, ?)'),
+      get: db.prepare<[account: string], Row>('SELECT * FROM backup_retention WHERE account = ?'),
+      begin: db.prepare<[account: string, offAt: number]>('INSERT OR IGNORE INTO backup_retention (account, off_at) VALUES (?, ?)'),
       // Accounts whose service went off while the broker was down, or before backups existed.
-      reconcileOff: db.prepare(
+      reconcileOff: db.prepare<[]>(
         'INSERT OR IGNORE INTO backup_retention (account, off_at) SELECT id, service_off_at FROM accounts WHERE service_off_at IS NOT NULL',
       ),
-      reconcileOn: db.prepare('DELETE FROM backup_retention WHERE account IN (SELECT id FROM accounts WHERE service_off_at IS NULL)'),
-      end: db.prepare('DELETE FROM backup_retention WHERE account = ?'),
-      nextReadOnly: db.prepare('SELECT MIN(off_at) + ? FROM backup_retention WHERE read_only_at IS NULL').pluck(),
-      dueReadOnly: db.prepare('SELECT * FROM backup_retention WHERE read_only_at IS NULL AND off_at + ? <= ? ORDER BY off_at'),
-      readOnly: db.prepare('UPDATE backup_retention SET read_only_at = ?, cleaning_from = ?, next_batch_at = ? WHERE account = ?'),
-      nextBatch: db.prepare('SELECT MIN(next_batch_at) FROM backup_retention').pluck(),
-      dueBatch: db.prepare('SELECT * FROM backup_retention WHERE next_batch_at <= ? ORDER BY next_batch_at'),
-      setNextBatch: db.prepare('UPDATE backup_retention SET next_batch_at = ? WHERE account = ?'),
+      reconcileOn: db.prepare<[]>('DELETE FROM backup_retention WHERE account IN (SELECT id FROM accounts WHERE service_off_at IS NULL)'),
+      end: db.prepare<[account: string]>('DELETE FROM backup_retention WHERE account = ?'),
+      nextReadOnly: pluck<[readOnlyAfter: number], number | null>(
+        db,
+        'SELECT MIN(off_at) + ? FROM backup_retention WHERE read_only_at IS NULL',
+      ),
+      dueReadOnly: db.prepare<[readOnlyAfter: number, now: number], Row>(
+        'SELECT * FROM backup_retention WHERE read_only_at IS NULL AND off_at + ? <= ? ORDER BY off_at',
+      ),
+      readOnly: db.prepare<[readOnlyAt: number, cleaningFrom: number, nextBatchAt: number | null, account: string]>(
+        'UPDATE backup_retention SET read_only_at = ?, cleaning_from = ?, next_batch_at = ? WHERE account = ?',
+      ),
+      nextBatch: pluck<[], number | null>(db, 'SELECT MIN(next_batch_at) FROM backup_retention'),
+      dueBatch: db.prepare<[now: number], Row>('SELECT * FROM backup_retention WHERE next_batch_at <= ? ORDER BY next_batch_at'),
+      setNextBatch: db.prepare<[nextBatchAt: number | null, account: string]>(
+        'UPDATE backup_retention SET next_batch_at = ? WHERE account = ?',
+      ),
     }
     this.readOnlyTimer = new DueTimer(
       clock,
-      () => this.sql.nextReadOnly.get(rules.readOnlyAfterMs) as number | null,
+      () => one(this.sql.nextReadOnly, rules.readOnlyAfterMs),
       (now) => this.makeReadOnly(now),
       log,
       'backup-read-only',
     )
     this.cleanupTimer = new DueTimer(
       clock,
-      () => this.sql.nextBatch.get() as number | null,
+      () => one(this.sql.nextBatch),
       (now) => this.cleanBatches(now),
       log,
       'backup-cleanup',
@@ -120,7 +129,7 @@ export class BackupRetention {
 
   /** The service is back: whatever is left is active again. */
   serviceOn(account: string): void {
-    const row = this.sql.get.get(account) as Row | undefined
+    const row = this.sql.get.get(account)
     if (!row) return
     this.sql.end.run(account)
     if (row.read_only_at !== null)
@@ -135,7 +144,7 @@ export class BackupRetention {
   }
 
   view(account: string): RetentionView {
-    const row = this.sql.get.get(account) as Row | undefined
+    const row = this.sql.get.get(account)
     if (!row) return { state: 'active', serviceOffAt: null, readOnlyAt: null, cleaningFrom: null, nextBatchAt: null }
     const now = this.clock.now()
     const state = row.cleaning_from !== null && row.cleaning_from <= now ? 'cleaning' : row.read_only_at !== null ? 'read-only' : 'active'
@@ -162,7 +171,7 @@ export class BackupRetention {
 
   private makeReadOnly(now: number): void {
     const { readOnlyAfterMs, cleanupDelayMs } = this.rules
-    for (const row of this.sql.dueReadOnly.all(readOnlyAfterMs, now) as Row[]) {
+    for (const row of this.sql.dueReadOnly.all(readOnlyAfterMs, now)) {
       const readOnlyAt = row.off_at + readOnlyAfterMs
       const cleaningFrom = readOnlyAt + cleanupDelayMs
       const count = this.store.count(row.account)
@@ -188,7 +197,7 @@ export class BackupRetention {
 
   private cleanBatches(now: number): void {
     const { batchSize, batchIntervalMs } = this.rules
-    for (const row of this.sql.dueBatch.all(now) as Row[]) {
+    for (const row of this.sql.dueBatch.all(now)) {
       const batch = this.store.oldest(row.account, batchSize)
       const released = this.store.remove(batch)
       const left = this.store.count(row.account)

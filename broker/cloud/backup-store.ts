@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { BackupView, Manifest } from '../../common/cloud/backup-api.js'
+import { one, pluck } from '../db.js'
 import type { CloudParts } from './cloud-data.js'
 
 interface Row {
@@ -38,15 +39,32 @@ export class BackupStore {
   constructor(private readonly parts: CloudParts) {
     const { db } = parts
     this.sql = {
-      insert: db.prepare(
-        'INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      insert: db.prepare<
+        [
+          id: string,
+          account: string,
+          deviceId: string,
+          sha256: string,
+          size: number,
+          manifest: string,
+          planId: string | null,
+          createdAt: number,
+        ],
+        Row
+      >(
+        `INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         RETURNING *`,
       ),
-      get: db.prepare('SELECT * FROM backups WHERE id = ?'),
-      ofAccount: db.prepare('SELECT * FROM backups WHERE account = ? ORDER BY created_at DESC, rowid DESC'),
-      ofDevice: db.prepare('SELECT * FROM backups WHERE account = ? AND device_id = ? ORDER BY created_at DESC, rowid DESC'),
-      oldest: db.prepare('SELECT * FROM backups WHERE account = ? ORDER BY created_at, rowid LIMIT ?'),
-      count: db.prepare('SELECT COUNT(*) FROM backups WHERE account = ?').pluck(),
-      delete: db.prepare('DELETE FROM backups WHERE id = ?'),
+      get: db.prepare<[id: string], Row>('SELECT * FROM backups WHERE id = ?'),
+      ofAccount: db.prepare<[account: string], Row>('SELECT * FROM backups WHERE account = ? ORDER BY created_at DESC, rowid DESC'),
+      ofDevice: db.prepare<[account: string, deviceId: string], Row>(
+        'SELECT * FROM backups WHERE account = ? AND device_id = ? ORDER BY created_at DESC, rowid DESC',
+      ),
+      oldest: db.prepare<[account: string, limit: number], Row>(
+        'SELECT * FROM backups WHERE account = ? ORDER BY created_at, rowid LIMIT ?',
+      ),
+      count: pluck<[account: string], number>(db, 'SELECT COUNT(*) FROM backups WHERE account = ?'),
+      delete: db.prepare<[id: string]>('DELETE FROM backups WHERE id = ?'),
     }
   }
 
@@ -64,33 +82,44 @@ export class BackupStore {
     also: (id: string) => void,
   ): BackupView {
     const id = randomUUID()
-    this.parts.db.transaction(() => {
+    const row = this.parts.db.transaction(() => {
       this.parts.blobs.ref(account, sha256)
       this.parts.accounts.charge(account, manifest.size, 'this backup')
-      this.sql.insert.run(id, account, deviceId, sha256, manifest.size, JSON.stringify(manifest), planId, this.parts.clock.now())
+      const stored = one(
+        this.sql.insert,
+        id,
+        account,
+        deviceId,
+        sha256,
+        manifest.size,
+        JSON.stringify(manifest),
+        planId,
+        this.parts.clock.now(),
+      )
       also(id)
+      return stored
     })()
-    return this.get(id) as BackupView
+    return toView(row)
   }
 
   get(id: string): BackupView | undefined {
-    const row = this.sql.get.get(id) as Row | undefined
+    const row = this.sql.get.get(id)
     return row && toView(row)
   }
 
   /** Newest first; only `deviceId`'s when given. */
   list(account: string, deviceId?: string): BackupView[] {
-    const rows = (deviceId === undefined ? this.sql.ofAccount.all(account) : this.sql.ofDevice.all(account, deviceId)) as Row[]
+    const rows = deviceId === undefined ? this.sql.ofAccount.all(account) : this.sql.ofDevice.all(account, deviceId)
     return rows.map(toView)
   }
 
   count(account: string): number {
-    return this.sql.count.get(account) as number
+    return one(this.sql.count, account)
   }
 
   /** The account's `limit` oldest packages. */
   oldest(account: string, limit: number): BackupView[] {
-    return (this.sql.oldest.all(account, limit) as Row[]).map(toView)
+    return this.sql.oldest.all(account, limit).map(toView)
   }
 
   /** Removes packages for good: blob references dropped, quota given back; returns the bytes released. */

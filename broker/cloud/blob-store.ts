@@ -21,7 +21,7 @@ import { z } from 'zod'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
-import type { Db } from '../db.js'
+import { type Db, pluck } from '../db.js'
 
 export const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lower-case hex')
 
@@ -66,26 +66,29 @@ export class BlobStore {
     this.incoming = join(this.root, 'incoming')
     mkdirSync(this.incoming, { recursive: true })
     this.sql = {
-      get: db.prepare('SELECT size FROM blobs WHERE sha256 = ?').pluck(),
-      insert: db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)'),
-      ref: db.prepare(
+      get: pluck<[sha256: string], number>(db, 'SELECT size FROM blobs WHERE sha256 = ?'),
+      insert: db.prepare<[sha256: string, size: number, createdAt: number]>(
+        'INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)',
+      ),
+      ref: db.prepare<[account: string, sha256: string]>(
         'INSERT INTO blob_refs (account, sha256, refs) VALUES (?, ?, 1) ON CONFLICT (account, sha256) DO UPDATE SET refs = refs + 1',
       ),
-      unref: db.prepare('UPDATE blob_refs SET refs = refs - 1 WHERE account = ? AND sha256 = ? AND refs > 1'),
-      dropRef: db.prepare('DELETE FROM blob_refs WHERE account = ? AND sha256 = ? AND refs = 1'),
-      holds: db.prepare('SELECT refs FROM blob_refs WHERE account = ? AND sha256 = ?').pluck(),
-      orphans: db
-        .prepare(
-          'SELECT sha256 FROM blobs b WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500',
-        )
-        .pluck(),
-      deleteBlob: db.prepare('DELETE FROM blobs WHERE sha256 = ?'),
+      unref: db.prepare<[account: string, sha256: string]>(
+        'UPDATE blob_refs SET refs = refs - 1 WHERE account = ? AND sha256 = ? AND refs > 1',
+      ),
+      dropRef: db.prepare<[account: string, sha256: string]>('DELETE FROM blob_refs WHERE account = ? AND sha256 = ? AND refs = 1'),
+      holds: pluck<[account: string, sha256: string], number>(db, 'SELECT refs FROM blob_refs WHERE account = ? AND sha256 = ?'),
+      orphans: pluck<[createdBefore: number], string>(
+        db,
+        'SELECT sha256 FROM blobs b WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500',
+      ),
+      deleteBlob: db.prepare<[sha256: string]>('DELETE FROM blobs WHERE sha256 = ?'),
     }
   }
 
   /** Size of a stored blob, or undefined. */
   size(sha256: string): number | undefined {
-    return this.sql.get.get(sha256) as number | undefined
+    return this.sql.get.get(sha256)
   }
 
   /** True when `account` holds a reference to the blob (and so may read it). */
@@ -182,7 +185,7 @@ export class BlobStore {
   async sweep(): Promise<number> {
     let removed = 0
     for (;;) {
-      const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS) as string[]
+      const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS)
       if (orphans.length === 0) return removed
       // Rows go in one synchronous transaction, so nothing can take a reference in between; files after.
       this.db.transaction(() => orphans.forEach((sha) => this.sql.deleteBlob.run(sha)))()

@@ -10,6 +10,7 @@ import { formatAge } from '../../common/clock.js'
 import type { CloudParts } from './cloud-data.js'
 import type { DriveStore } from './drive-store.js'
 import { DueTimer } from '../due-timer.js'
+import { one, pluck } from '../db.js'
 
 const DAY = 86_400_000
 
@@ -35,16 +36,16 @@ export class DriveCleanup {
   ) {
     const { db, clock, log, accounts } = parts
     this.sql = {
-      next: db.prepare('SELECT MIN(next_at) FROM drive_cleanup').pluck(),
-      due: db.prepare('SELECT account FROM drive_cleanup WHERE next_at <= ? ORDER BY next_at, account').pluck(),
-      plan: db.prepare(
+      next: pluck<[], number | null>(db, 'SELECT MIN(next_at) FROM drive_cleanup'),
+      due: pluck<[now: number], string>(db, 'SELECT account FROM drive_cleanup WHERE next_at <= ? ORDER BY next_at, account'),
+      plan: db.prepare<[account: string, nextAt: number]>(
         'INSERT INTO drive_cleanup (account, next_at) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET next_at = excluded.next_at',
       ),
-      cancel: db.prepare('DELETE FROM drive_cleanup WHERE account = ?'),
+      cancel: db.prepare<[account: string]>('DELETE FROM drive_cleanup WHERE account = ?'),
     }
     this.timer = new DueTimer(
       clock,
-      () => this.sql.next.get() as number | null,
+      () => one(this.sql.next),
       (now) => this.runBatches(now),
       log,
       'drive-cleanup',
@@ -85,7 +86,7 @@ export class DriveCleanup {
 
   private runBatches(now: number): void {
     const { db, cloudLog } = this.parts
-    for (const account of this.sql.due.all(now) as string[]) {
+    for (const account of this.sql.due.all(now)) {
       const removed = db.transaction(() => {
         const n = this.files.removeOldest(account, this.rules.batchSize)
         if (this.files.count(account) > 0) this.sql.plan.run(account, now + this.rules.batchEveryMs)

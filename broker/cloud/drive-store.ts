@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { DriveFile } from '../../common/cloud/drive-api.js'
-import type { Db } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
 import type { CloudParts } from './cloud-data.js'
 import { HttpError } from '../http/router.js'
 
@@ -54,34 +54,58 @@ export class DriveStore {
     const { db } = parts
     this.db = db
     this.sql = {
-      list: db.prepare('SELECT * FROM drive_files WHERE account = ? ORDER BY folder, name'),
-      get: db.prepare('SELECT * FROM drive_files WHERE account = ? AND id = ?'),
-      byName: db.prepare('SELECT * FROM drive_files WHERE account = ? AND folder = ? AND name = ?'),
-      insert: db.prepare(
+      list: db.prepare<[account: string], FileRow>('SELECT * FROM drive_files WHERE account = ? ORDER BY folder, name'),
+      get: db.prepare<[account: string, id: string], FileRow>('SELECT * FROM drive_files WHERE account = ? AND id = ?'),
+      byName: db.prepare<[account: string, folder: string, name: string], FileRow>(
+        'SELECT * FROM drive_files WHERE account = ? AND folder = ? AND name = ?',
+      ),
+      insert: db.prepare<
+        [
+          id: string,
+          account: string,
+          folder: string,
+          name: string,
+          sha256: string,
+          size: number,
+          createdAt: number,
+          updatedAt: number,
+          uploadedBy: string,
+        ]
+      >(
         'INSERT INTO drive_files (id, account, folder, name, sha256, size, created_at, updated_at, uploaded_by) VALUES (?, ?, ?, ' +
           '?, ?, ?, ?, ?, ?)',
       ),
-      replace: db.prepare('UPDATE drive_files SET sha256 = ?, size = ?, updated_at = ?, uploaded_by = ? WHERE id = ?'),
-      delete: db.prepare('DELETE FROM drive_files WHERE id = ?'),
-      oldest: db.prepare('SELECT * FROM drive_files WHERE account = ? ORDER BY created_at, id LIMIT ?'),
-      count: db.prepare('SELECT COUNT(*) FROM drive_files WHERE account = ?').pluck(),
-      share: db.prepare('INSERT INTO drive_shares (token_hash, file_id, created_at) VALUES (?, ?, ?)'),
-      shared: db.prepare('SELECT f.* FROM drive_shares s JOIN drive_files f ON f.id = s.file_id WHERE s.token_hash = ?'),
-      unshare: db.prepare('DELETE FROM drive_shares WHERE token_hash = ? AND file_id IN (SELECT id FROM drive_files WHERE account = ?)'),
+      replace: db.prepare<[sha256: string, size: number, updatedAt: number, uploadedBy: string, id: string]>(
+        'UPDATE drive_files SET sha256 = ?, size = ?, updated_at = ?, uploaded_by = ? WHERE id = ?',
+      ),
+      delete: db.prepare<[id: string]>('DELETE FROM drive_files WHERE id = ?'),
+      oldest: db.prepare<[account: string, limit: number], FileRow>(
+        'SELECT * FROM drive_files WHERE account = ? ORDER BY created_at, id LIMIT ?',
+      ),
+      count: pluck<[account: string], number>(db, 'SELECT COUNT(*) FROM drive_files WHERE account = ?'),
+      share: db.prepare<[tokenHash: string, fileId: string, createdAt: number]>(
+        'INSERT INTO drive_shares (token_hash, file_id, created_at) VALUES (?, ?, ?)',
+      ),
+      shared: db.prepare<[tokenHash: string], FileRow>(
+        'SELECT f.* FROM drive_shares s JOIN drive_files f ON f.id = s.file_id WHERE s.token_hash = ?',
+      ),
+      unshare: db.prepare<[tokenHash: string, account: string]>(
+        'DELETE FROM drive_shares WHERE token_hash = ? AND file_id IN (SELECT id FROM drive_files WHERE account = ?)',
+      ),
     }
   }
 
   list(account: string): DriveFile[] {
-    return (this.sql.list.all(account) as FileRow[]).map(view)
+    return this.sql.list.all(account).map(view)
   }
 
   count(account: string): number {
-    return this.sql.count.get(account) as number
+    return one(this.sql.count, account)
   }
 
   /** The file, or a 404 that names it. */
   need(account: string, id: string): DriveFile {
-    const row = this.sql.get.get(account, id) as FileRow | undefined
+    const row = this.sql.get.get(account, id)
     if (!row) throw new HttpError(404, 'NOT_FOUND', `drive file "${id}" is not in account "${account}"`)
     return view(row)
   }
@@ -95,7 +119,7 @@ export class DriveStore {
     const { accounts, blobs, clock } = this.parts
     const now = clock.now()
     const id = this.db.transaction(() => {
-      const old = this.sql.byName.get(account, file.folder, file.name) as FileRow | undefined
+      const old = this.sql.byName.get(account, file.folder, file.name)
       accounts.charge(account, file.size - (old?.size ?? 0), `drive file "${file.name}"`)
       blobs.ref(account, file.sha256)
       if (!old) {
@@ -121,7 +145,7 @@ export class DriveStore {
 
   /** D4, A3: deletes up to `limit` of the account's files, oldest first; call inside a transaction. Returns how many went. */
   removeOldest(account: string, limit: number): number {
-    const rows = this.sql.oldest.all(account, limit) as FileRow[]
+    const rows = this.sql.oldest.all(account, limit)
     for (const row of rows) this.remove(account, view(row))
     return rows.length
   }
@@ -146,7 +170,7 @@ export class DriveStore {
 
   /** The account and file a share link points at. */
   shared(token: string): { account: string; file: DriveFile } | undefined {
-    const row = this.sql.shared.get(hashToken(token)) as FileRow | undefined
+    const row = this.sql.shared.get(hashToken(token))
     return row && { account: row.account, file: view(row) }
   }
 

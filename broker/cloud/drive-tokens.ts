@@ -21,9 +21,11 @@ export class DriveTokens {
     private readonly clock: Clock,
   ) {
     this.sql = {
-      insert: db.prepare('INSERT INTO drive_tokens (id, account, app, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
-      find: db.prepare('SELECT account, app FROM drive_tokens WHERE token_hash = ?'),
-      revoke: db.prepare('DELETE FROM drive_tokens WHERE id = ? AND account = ?'),
+      insert: db.prepare<[id: string, account: string, app: string, tokenHash: string, createdAt: number]>(
+        'INSERT INTO drive_tokens (id, account, app, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      find: db.prepare<[tokenHash: string], { account: string; app: string }>('SELECT account, app FROM drive_tokens WHERE token_hash = ?'),
+      revoke: db.prepare<[id: string, account: string]>('DELETE FROM drive_tokens WHERE id = ? AND account = ?'),
     }
   }
 
@@ -38,7 +40,7 @@ export class DriveTokens {
 
   /** The account and app a token was issued for, while it is not revoked. */
   verify(token: string): { account: string; app: string } | undefined {
-    return this.sql.find.get(hashToken(token)) as { account: string; app: string } | undefined
+    return this.sql.find.get(hashToken(token))
   }
 
   revoke(account: string, id: string): void {

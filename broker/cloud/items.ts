@@ -17,6 +17,7 @@
 import { EventEmitter } from 'node:events'
 import type { CloudItem, PutItem, SyncCategory } from '../../common/cloud/sync-api.js'
 import { FakephoneError } from '../../common/errors.js'
+import { one, pluck } from '../db.js'
 import type { CloudParts } from './cloud-data.js'
 
 export class SyncError extends FakephoneError {
@@ -69,29 +70,62 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
     super()
     const { db } = parts
     this.sql = {
-      get: db.prepare('SELECT * FROM sync_items WHERE account = ? AND category = ? AND id = ?'),
-      nextSeq: db
-        .prepare('INSERT INTO sync_counters (account, seq) VALUES (?, 1) ON CONFLICT (account) DO UPDATE SET seq = seq + 1 RETURNING seq')
-        .pluck(),
-      upsert: db.prepare(
+      get: db.prepare<[account: string, category: string, id: string], Row>(
+        'SELECT * FROM sync_items WHERE account = ? AND category = ? AND id = ?',
+      ),
+      nextSeq: pluck<[account: string], number>(
+        db,
+        'INSERT INTO sync_counters (account, seq) VALUES (?, 1) ON CONFLICT (account) DO UPDATE SET seq = seq + 1 RETURNING seq',
+      ),
+      upsert: db.prepare<
+        [
+          {
+            account: string
+            category: SyncCategory
+            id: string
+            sha256: string
+            size: number
+            meta: string
+            modifiedAt: number
+            seq: number
+            by: string
+          },
+        ],
+        Row
+      >(
         `INSERT INTO sync_items (account, category, id, sha256, size, meta, modified_at, seq, changed_by, deleted_at)
          VALUES (@account, @category, @id, @sha256, @size, @meta, @modifiedAt, @seq, @by, NULL)
          ON CONFLICT (account, category, id) DO UPDATE SET sha256 = @sha256, size = @size, meta = @meta,
-           modified_at = @modifiedAt, seq = @seq, changed_by = @by, deleted_at = NULL`,
+           modified_at = @modifiedAt, seq = @seq, changed_by = @by, deleted_at = NULL
+         RETURNING *`,
       ),
-      setDeleted: db.prepare('UPDATE sync_items SET deleted_at = ?, seq = ?, changed_by = ? WHERE account = ? AND category = ? AND id = ?'),
-      remove: db.prepare('DELETE FROM sync_items WHERE account = ? AND category = ? AND id = ?'),
-      changes: db.prepare('SELECT * FROM sync_items WHERE account = ? AND category = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      live: db.prepare('SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NULL ORDER BY category, id'),
-      liveIn: db.prepare('SELECT * FROM sync_items WHERE account = ? AND category = ? AND deleted_at IS NULL ORDER BY id'),
-      totals: db.prepare(
+      setDeleted: db.prepare<[deletedAt: number | null, seq: number, by: string, account: string, category: SyncCategory, id: string], Row>(
+        'UPDATE sync_items SET deleted_at = ?, seq = ?, changed_by = ? WHERE account = ? AND category = ? AND id = ? RETURNING *',
+      ),
+      remove: db.prepare<[account: string, category: SyncCategory, id: string]>(
+        'DELETE FROM sync_items WHERE account = ? AND category = ? AND id = ?',
+      ),
+      changes: db.prepare<[account: string, category: SyncCategory, since: number, limit: number], Row>(
+        'SELECT * FROM sync_items WHERE account = ? AND category = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      live: db.prepare<[account: string], Row>('SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NULL ORDER BY category, id'),
+      liveIn: db.prepare<[account: string, category: SyncCategory], Row>(
+        'SELECT * FROM sync_items WHERE account = ? AND category = ? AND deleted_at IS NULL ORDER BY id',
+      ),
+      totals: db.prepare<[account: string], { category: SyncCategory; count: number; bytes: number }>(
         'SELECT category, COUNT(*) AS count, SUM(size) AS bytes FROM sync_items WHERE account = ? AND deleted_at IS NULL GROUP BY category',
       ),
-      bin: db.prepare('SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NOT NULL ORDER BY deleted_at, category, id'),
-      binOldest: db.prepare('SELECT account, MIN(deleted_at) AS oldest FROM sync_items WHERE deleted_at IS NOT NULL GROUP BY account'),
-      binDue: db.prepare('SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NOT NULL AND deleted_at <= ? ORDER BY deleted_at'),
-      all: db.prepare('SELECT * FROM sync_items WHERE account = ?'),
-      clear: db.prepare('DELETE FROM sync_items WHERE account = ?'),
+      bin: db.prepare<[account: string], Row>(
+        'SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NOT NULL ORDER BY deleted_at, category, id',
+      ),
+      binOldest: db.prepare<[], { account: string; oldest: number }>(
+        'SELECT account, MIN(deleted_at) AS oldest FROM sync_items WHERE deleted_at IS NOT NULL GROUP BY account',
+      ),
+      binDue: db.prepare<[account: string, deletedBy: number], Row>(
+        'SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NOT NULL AND deleted_at <= ? ORDER BY deleted_at',
+      ),
+      all: db.prepare<[account: string], Row>('SELECT * FROM sync_items WHERE account = ?'),
+      clear: db.prepare<[account: string]>('DELETE FROM sync_items WHERE account = ?'),
     }
   }
 
@@ -118,7 +152,7 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
         this.parts.accounts.charge(account, req.size, `${label(category, id)} (${req.size} bytes)`)
         this.parts.blobs.ref(account, req.sha256)
       }
-      this.sql.upsert.run({
+      return one(this.sql.upsert, {
         account,
         category,
         id,
@@ -129,7 +163,6 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
         seq: this.nextSeq(account),
         by,
       })
-      return this.row(account, category, id) as Row
     })()
     this.parts.accounts.touch(account, 'sync')
     if (fromBin) this.emit('bin', account)
@@ -141,8 +174,7 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
     const item = this.parts.db.transaction(() => {
       const row = this.row(account, category, id)
       if (!row || row.deleted_at !== null) throw new SyncError('NOT_FOUND', `${label(category, id)} is not in the cloud (already deleted?)`)
-      this.sql.setDeleted.run(this.parts.clock.now(), this.nextSeq(account), by, account, category, id)
-      return this.row(account, category, id) as Row
+      return one(this.sql.setDeleted, this.parts.clock.now(), this.nextSeq(account), by, account, category, id)
     })()
     this.parts.accounts.touch(account, 'delete')
     this.emit('bin', account)
@@ -153,8 +185,7 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
   restore(account: string, by: string, category: SyncCategory, id: string): CloudItem {
     const item = this.parts.db.transaction(() => {
       this.binRow(account, category, id)
-      this.sql.setDeleted.run(null, this.nextSeq(account), by, account, category, id)
-      return this.row(account, category, id) as Row
+      return one(this.sql.setDeleted, null, this.nextSeq(account), by, account, category, id)
     })()
     this.parts.accounts.touch(account, 'sync')
     this.emit('bin', account)
@@ -175,7 +206,7 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
 
   /** S1: the changes of one category after `since`, oldest first. */
   changes(account: string, category: SyncCategory, since: number, limit: number): { changes: CloudItem[]; cursor: number; more: boolean } {
-    const rows = this.sql.changes.all(account, category, since, limit + 1) as Row[]
+    const rows = this.sql.changes.all(account, category, since, limit + 1)
     const page = rows.slice(0, limit)
     const last = page[page.length - 1]
     return { changes: page.map(toItem), cursor: last ? last.seq : since, more: rows.length > limit }
@@ -183,31 +214,30 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
 
   /** S2: the live items (of one category, or all) and the count and bytes per category. */
   live(account: string, category?: SyncCategory): { items: CloudItem[]; totals: Partial<Record<SyncCategory, Totals>> } {
-    const rows = (category === undefined ? this.sql.live.all(account) : this.sql.liveIn.all(account, category)) as Row[]
+    const rows = category === undefined ? this.sql.live.all(account) : this.sql.liveIn.all(account, category)
     const totals: Partial<Record<SyncCategory, Totals>> = {}
-    for (const t of this.sql.totals.all(account) as { category: SyncCategory; count: number; bytes: number }[])
-      totals[t.category] = { count: t.count, bytes: t.bytes }
+    for (const t of this.sql.totals.all(account)) totals[t.category] = { count: t.count, bytes: t.bytes }
     return { items: rows.map(toItem), totals }
   }
 
   /** R1: the account's bin entries, oldest deletion first. */
   bin(account: string): CloudItem[] {
-    return (this.sql.bin.all(account) as Row[]).map(toItem)
+    return this.sql.bin.all(account).map(toItem)
   }
 
   /** R2: per account with bin entries, its oldest deletion. */
   binOldest(): { account: string; oldest: number }[] {
-    return this.sql.binOldest.all() as { account: string; oldest: number }[]
+    return this.sql.binOldest.all()
   }
 
   /** R2: bin entries deleted at or before `deletedBy`. */
   binDue(account: string, deletedBy: number): CloudItem[] {
-    return (this.sql.binDue.all(account, deletedBy) as Row[]).map(toItem)
+    return this.sql.binDue.all(account, deletedBy).map(toItem)
   }
 
   /** A3: removes every item of a frozen account (inside the freeze's transaction); returns how many. */
   clear(account: string): number {
-    const rows = this.sql.all.all(account) as Row[]
+    const rows = this.sql.all.all(account)
     for (const row of rows) this.drop(row)
     this.sql.clear.run(account)
     this.emit('bin', account)
@@ -215,7 +245,7 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
   }
 
   private row(account: string, category: string, id: string): Row | undefined {
-    return this.sql.get.get(account, category, id) as Row | undefined
+    return this.sql.get.get(account, category, id)
   }
 
   private binRow(account: string, category: SyncCategory, id: string): Row {
@@ -231,6 +261,6 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
   }
 
   private nextSeq(account: string): number {
-    return this.sql.nextSeq.get(account) as number
+    return one(this.sql.nextSeq, account)
   }
 }

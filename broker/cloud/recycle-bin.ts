@@ -13,7 +13,7 @@
 import type { BinView, CloudItem, SyncCategory } from '../../common/cloud/sync-api.js'
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
-import type { Db } from '../db.js'
+import { type Db, pluck } from '../db.js'
 import type { Accounts } from './accounts.js'
 import type { BlobStore } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
@@ -54,8 +54,8 @@ export class RecycleBin {
     this.log = parts.log.child({ component: 'recycle-bin' })
     const db = (this.db = parts.db)
     this.sql = {
-      noticed: db.prepare('SELECT noticed_until FROM bin_notices WHERE account = ?').pluck(),
-      setNoticed: db.prepare(
+      noticed: pluck<[account: string], number>(db, 'SELECT noticed_until FROM bin_notices WHERE account = ?'),
+      setNoticed: db.prepare<[account: string, noticedUntil: number]>(
         'INSERT INTO bin_notices (account, noticed_until) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET noticed_until = ' +
           'excluded.noticed_until',
       ),
@@ -118,7 +118,7 @@ export class RecycleBin {
     return this.items.binOldest().map(({ account, oldest }) => ({
       account,
       purgeAt: oldest + this.accounts.need(account).binMs,
-      noticedUntil: (this.sql.noticed.get(account) as number | undefined) ?? null,
+      noticedUntil: this.sql.noticed.get(account) ?? null,
     }))
   }
 

@@ -14,7 +14,7 @@ import type { CommandView } from '../../common/console-api.js'
 import { CommandSchema, FINAL_STATES, decodeJson, type Command, type CommandState, type Result } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
-import type { Db } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
 import type { StateStore } from './state-store.js'
 import { DueTimer } from '../due-timer.js'
 
@@ -61,6 +61,28 @@ interface Row {
   sent_at: number | null
 }
 
+/** The named parameters of a new command's row. */
+interface NewRow {
+  id: string
+  device: string
+  type: Command['type']
+  envelope: string
+  state: CommandState
+  reason: string | null
+  now: number
+  expiresAt: number
+}
+
+/** The named parameters of a command's change of state. */
+interface RowUpdate {
+  id: string
+  state: CommandState
+  reason: string | null
+  data: string | null
+  receipt: string | null
+  now: number
+}
+
 function toView(r: Row): CommandView {
   const command = JSON.parse(r.envelope) as Command
   return {
@@ -103,25 +125,28 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
   ) {
     super()
     this.sql = {
-      insert: db.prepare(
+      insert: db.prepare<[NewRow], Row>(
         `INSERT INTO commands (id, device_id, type, envelope, state, reason, created_at, updated_at, expires_at)
-         VALUES (@id, @device, @type, @envelope, @state, @reason, @now, @now, @expiresAt)`,
+         VALUES (@id, @device, @type, @envelope, @state, @reason, @now, @now, @expiresAt) RETURNING *`,
       ),
-      get: db.prepare('SELECT * FROM commands WHERE id = ?'),
-      list: db.prepare('SELECT * FROM commands WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?'),
-      pending: db.prepare(
+      get: db.prepare<[id: string], Row>('SELECT * FROM commands WHERE id = ?'),
+      list: db.prepare<[deviceId: string, limit: number], Row>(
+        'SELECT * FROM commands WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
+      ),
+      pending: db.prepare<[deviceId: string], Row>(
         `SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') ORDER BY created_at, rowid`,
       ),
-      sent: db.prepare('UPDATE commands SET sent_at = COALESCE(sent_at, ?) WHERE id = ?'),
-      update: db.prepare(
-        'UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now WHERE id = @id',
+      sent: db.prepare<[sentAt: number, id: string]>('UPDATE commands SET sent_at = COALESCE(sent_at, ?) WHERE id = ?'),
+      update: db.prepare<[RowUpdate], Row>(
+        `UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now WHERE id = @id
+         RETURNING *`,
       ),
-      due: db.prepare(`SELECT * FROM commands WHERE state = 'queued' AND expires_at <= ?`),
-      nextExpiry: db.prepare(`SELECT MIN(expires_at) FROM commands WHERE state = 'queued'`).pluck(),
+      due: db.prepare<[now: number], Row>(`SELECT * FROM commands WHERE state = 'queued' AND expires_at <= ?`),
+      nextExpiry: pluck<[], number | null>(db, `SELECT MIN(expires_at) FROM commands WHERE state = 'queued'`),
     }
     this.expiry = new DueTimer(
       clock,
-      () => this.sql.nextExpiry.get() as number | null,
+      () => one(this.sql.nextExpiry),
       (now) => this.expireDue(now),
       log,
       'command-expiry',
@@ -153,17 +178,18 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
         : command.expiresAt <= now
           ? 'it expired before it was sent'
           : null
-    this.sql.insert.run({
-      id: command.id,
-      device: deviceId,
-      type: command.type,
-      envelope: JSON.stringify(command),
-      state: refused ? 'rejected' : 'queued',
-      reason: refused,
-      now,
-      expiresAt: command.expiresAt,
-    })
-    const view = this.get(command.id) as CommandView
+    const view = toView(
+      one(this.sql.insert, {
+        id: command.id,
+        device: deviceId,
+        type: command.type,
+        envelope: JSON.stringify(command),
+        state: refused ? 'rejected' : 'queued',
+        reason: refused,
+        now,
+        expiresAt: command.expiresAt,
+      }),
+    )
     this.log.info({ command: command.id, device: deviceId, type: command.type, state: view.state, reason: refused }, 'command submitted')
     this.emit('changed', view)
     if (refused === NOT_ENABLED) throw new CommandError('NOT_ENABLED', NOT_ENABLED, view)
@@ -177,7 +203,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
   deviceListening(deviceId: string): void {
     this.listeningDevices.add(deviceId)
     this.emit('listening', deviceId)
-    for (const row of this.sql.pending.all(deviceId) as Row[]) this.send(toView(row))
+    for (const row of this.sql.pending.all(deviceId)) this.send(toView(row))
   }
 
   deviceGone(deviceId: string): void {
@@ -197,16 +223,18 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     }
     if (RANK[result.state] <= RANK[current.state]) return
     const final = FINAL_STATES.has(result.state)
-    this.sql.update.run({
-      id: current.id,
-      state: result.state,
-      reason: result.reason ?? null,
-      data: result.data ? JSON.stringify(result.data) : null,
-      receipt: final ? JSON.stringify(result) : null,
-      now: this.clock.now(),
-    })
+    const view = toView(
+      one(this.sql.update, {
+        id: current.id,
+        state: result.state,
+        reason: result.reason ?? null,
+        data: result.data ? JSON.stringify(result.data) : null,
+        receipt: final ? JSON.stringify(result) : null,
+        now: this.clock.now(),
+      }),
+    )
     this.log.info({ command: current.id, device: deviceId, state: result.state, reason: result.reason }, 'command state')
-    this.emit('changed', this.get(current.id) as CommandView)
+    this.emit('changed', view)
   }
 
   /** Cancels a command that has not been handed to the device yet. */
@@ -224,12 +252,12 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
   }
 
   get(id: string): CommandView | undefined {
-    const row = this.sql.get.get(id) as Row | undefined
+    const row = this.sql.get.get(id)
     return row && toView(row)
   }
 
   list(deviceId: string, limit = 50): CommandView[] {
-    return (this.sql.list.all(deviceId, limit) as Row[]).map(toView)
+    return this.sql.list.all(deviceId, limit).map(toView)
   }
 
   private send(view: CommandView): void {
@@ -237,14 +265,13 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
   }
 
   private finish(view: CommandView, state: CommandState, reason: string): CommandView {
-    this.sql.update.run({ id: view.id, state, reason, data: null, receipt: null, now: this.clock.now() })
-    const done = this.get(view.id) as CommandView
+    const done = toView(one(this.sql.update, { id: view.id, state, reason, data: null, receipt: null, now: this.clock.now() }))
     this.log.info({ command: view.id, device: view.device, state, reason }, 'command state')
     this.emit('changed', done)
     return done
   }
 
   private expireDue(now: number): void {
-    for (const row of this.sql.due.all(now) as Row[]) this.finish(toView(row), 'expired', 'it expired before the device received it')
+    for (const row of this.sql.due.all(now)) this.finish(toView(row), 'expired', 'it expired before the device received it')
   }
 }

@@ -46,13 +46,13 @@ function commandCall(fn: () => CommandView, ok: number): Reply {
   }
 }
 
-/** Resolves with the command once it is final, or as it is after `ms`. */
-function waitForFinal(commands: CommandCenter, id: string, ms: number): Promise<CommandView> {
+/** Resolves with the command once it is final, or as it is after `ms`; undefined when it went meanwhile (its device was removed). */
+function waitForFinal(commands: CommandCenter, id: string, ms: number): Promise<CommandView | undefined> {
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer)
       commands.off('changed', onChange)
-      resolve(commands.get(id) as CommandView)
+      resolve(commands.get(id))
     }
     const onChange = (view: CommandView): void => {
       if (view.id === id && FINAL_STATES.has(view.state)) done()
@@ -91,6 +91,7 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
     if (!view) throw new HttpError(404, 'NOT_FOUND', `command ${r.params.id} not found`)
     const wait = intParam(r.url, 'wait', 0, 0, MAX_WAIT_MS)
     const command = wait > 0 && !FINAL_STATES.has(view.state) ? await waitForFinal(ctx.commands, view.id, wait) : view
+    if (!command) throw new HttpError(404, 'NOT_FOUND', `command ${view.id} is gone: its device was removed while the request waited`)
     return { status: 200, body: { now: ctx.now(), command } }
   })
   router.add('POST', '/api/commands/:id/cancel', CONSOLE, (r) => commandCall(() => ctx.commands.cancel(r.params.id as string), 200))

@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events'
 import type { DeviceView, LocationRow } from '../../common/console-api.js'
 import type { Heartbeat, Status } from '../../common/contract.js'
-import type { Db } from '../db.js'
+import { type Db, pluck } from '../db.js'
 
 export type { DeviceView, LocationRow }
 
@@ -58,20 +58,22 @@ export class StateStore extends EventEmitter<StateEvents> {
     )
     const view = `SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id`
     this.sql = {
-      presence: db.prepare('UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?'),
-      status: db.prepare(
+      presence: db.prepare<[online: number, at: number, deviceId: string]>(
+        'UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?',
+      ),
+      status: db.prepare<[{ cloud: number; find: number; at: number; enabled: number; receivedAt: number; deviceId: string }]>(
         `UPDATE device_state SET cloud_service = @cloud, find_device = @find, status_at = @at,
            location_off_at = CASE WHEN @enabled THEN NULL ELSE COALESCE(location_off_at, @receivedAt) END
          WHERE device_id = @deviceId`,
       ),
-      devices: db.prepare(`${view} ORDER BY d.id`),
-      device: db.prepare(`${view} WHERE d.id = ?`),
-      history: db.prepare(
+      devices: db.prepare<[], StateRow>(`${view} ORDER BY d.id`),
+      device: db.prepare<[id: string], StateRow>(`${view} WHERE d.id = ?`),
+      history: db.prepare<[id: string, limit: number], HistoryRow>(
         `SELECT seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at AS receivedAt
          FROM locations WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
       ),
     }
-    this.locationOff = new Set(db.prepare('SELECT device_id FROM device_state WHERE location_off_at IS NOT NULL').pluck().all() as string[])
+    this.locationOff = new Set(pluck<[], string>(db, 'SELECT device_id FROM device_state WHERE location_off_at IS NOT NULL').all())
     this.writeBatch = db.transaction((batch: Queued[]) => {
       for (const q of batch) this.writeRow(q)
     })
@@ -164,17 +166,17 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   devices(): DeviceView[] {
-    return (this.sql.devices.all() as StateRow[]).map(toView)
+    return this.sql.devices.all().map(toView)
   }
 
   device(id: string): DeviceView | undefined {
-    const row = this.sql.device.get(id) as StateRow | undefined
+    const row = this.sql.device.get(id)
     return row && toView(row)
   }
 
   /** Newest first. */
   history(id: string, limit: number): LocationRow[] {
-    const rows = this.sql.history.all(id, limit) as (Omit<LocationRow, 'charging'> & { charging: number })[]
+    const rows = this.sql.history.all(id, limit)
     return rows.map((r) => ({ ...r, charging: r.charging === 1 }))
   }
 }
@@ -198,6 +200,9 @@ interface StateRow {
   find_device: number | null
   location_off_at: number | null
 }
+
+/** A location row as stored: `charging` is 0 or 1. */
+type HistoryRow = Omit<LocationRow, 'charging'> & { charging: number }
 
 const bool = (v: number | null): boolean | null => (v === null ? null : v === 1)
 

@@ -7,7 +7,7 @@
  */
 import type { LogSummary, ReceivedEvent } from '../../common/console-api.js'
 import type { BehaviourEvent } from '../../common/contract.js'
-import type { Db } from '../db.js'
+import { type Db, one } from '../db.js'
 
 export type { LogSummary, ReceivedEvent }
 
@@ -24,15 +24,17 @@ export class BehaviourLogStore {
 
   constructor(db: Db) {
     this.sql = {
-      insert: db.prepare(
+      insert: db.prepare<[BehaviourEvent & { deviceId: string; receivedAt: number }]>(
         `INSERT OR IGNORE INTO behaviour_logs (device_id, seq, at, type, detail, received_at)
          VALUES (@deviceId, @seq, @at, @type, @detail, @receivedAt)`,
       ),
-      list: db.prepare(
+      list: db.prepare<[deviceId: string, limit: number], ReceivedEvent>(
         `SELECT seq, at, type, detail, received_at AS receivedAt FROM behaviour_logs
          WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
       ),
-      summary: db.prepare('SELECT COUNT(*) AS events, MAX(received_at) AS lastReceivedAt FROM behaviour_logs WHERE device_id = ?'),
+      summary: db.prepare<[deviceId: string], LogSummary>(
+        'SELECT COUNT(*) AS events, MAX(received_at) AS lastReceivedAt FROM behaviour_logs WHERE device_id = ?',
+      ),
     }
     this.insertBatch = db.transaction((deviceId: string, events: readonly BehaviourEvent[], receivedAt: number) => {
       let stored = 0
@@ -60,10 +62,10 @@ export class BehaviourLogStore {
 
   /** Newest first. */
   list(deviceId: string, limit: number): ReceivedEvent[] {
-    return this.sql.list.all(deviceId, limit) as ReceivedEvent[]
+    return this.sql.list.all(deviceId, limit)
   }
 
   summary(deviceId: string): LogSummary {
-    return this.sql.summary.get(deviceId) as LogSummary
+    return one(this.sql.summary, deviceId)
   }
 }

@@ -15,7 +15,7 @@ import type { Clock } from '../../common/clock.js'
 import type { NotificationRecord, NotificationState } from '../../common/console-api.js'
 import type { Logger } from '../../common/log.js'
 import type { NotificationKind, PushNotification } from '../../common/push-protocol.js'
-import type { Db } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
 import { DueTimer } from '../due-timer.js'
 
 export type { NotificationRecord, NotificationState }
@@ -53,6 +53,17 @@ interface Row {
   expired_at: number | null
 }
 
+/** The named parameters of a new notification's row. */
+interface NewRow {
+  id: string
+  deviceId: string
+  kind: NotificationKind
+  title: string
+  body: string
+  createdAt: number
+  expiresAt: number
+}
+
 function toRecord(r: Row): NotificationRecord {
   return {
     id: r.id,
@@ -86,26 +97,32 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
   ) {
     super()
     this.sql = {
-      insert: db.prepare(
+      insert: db.prepare<[NewRow], Row>(
         `INSERT INTO notifications (id, device_id, kind, title, body, created_at, expires_at)
          VALUES (@id, @deviceId, @kind, @title, @body, @createdAt, @expiresAt) RETURNING *`,
       ),
-      pending: db.prepare(`SELECT * FROM notifications WHERE device_id = ? AND state = 'queued' AND expires_at > ? ORDER BY seq`),
-      sent: db.prepare('UPDATE notifications SET sends = sends + 1 WHERE id = ?'),
-      get: db.prepare('SELECT * FROM notifications WHERE id = ? AND device_id = ?'),
-      deliver: db.prepare(
+      pending: db.prepare<[deviceId: string, now: number], Row>(
+        `SELECT * FROM notifications WHERE device_id = ? AND state = 'queued' AND expires_at > ? ORDER BY seq`,
+      ),
+      sent: db.prepare<[id: string]>('UPDATE notifications SET sends = sends + 1 WHERE id = ?'),
+      get: db.prepare<[id: string, deviceId: string], Row>('SELECT * FROM notifications WHERE id = ? AND device_id = ?'),
+      deliver: db.prepare<[deliveredAt: number, id: string], Row>(
         `UPDATE notifications SET state = 'delivered', delivered_at = ? WHERE id = ? AND state != 'delivered' RETURNING *`,
       ),
-      expire: db.prepare(
+      expire: db.prepare<[{ now: number }], Row>(
         `UPDATE notifications SET state = 'expired', expired_at = @now WHERE state = 'queued' AND expires_at <= @now RETURNING *`,
       ),
-      nextDeadline: db.prepare(`SELECT MIN(expires_at) FROM notifications WHERE state = 'queued'`).pluck(),
-      list: db.prepare('SELECT * FROM (SELECT * FROM notifications WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq'),
-      counts: db.prepare('SELECT state, COUNT(*) AS n FROM notifications WHERE device_id = ? GROUP BY state'),
+      nextDeadline: pluck<[], number | null>(db, `SELECT MIN(expires_at) FROM notifications WHERE state = 'queued'`),
+      list: db.prepare<[deviceId: string, limit: number], Row>(
+        'SELECT * FROM (SELECT * FROM notifications WHERE device_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+      ),
+      counts: db.prepare<[deviceId: string], { state: NotificationState; n: number }>(
+        'SELECT state, COUNT(*) AS n FROM notifications WHERE device_id = ? GROUP BY state',
+      ),
     }
     this.expiry = new DueTimer(
       clock,
-      () => this.sql.nextDeadline.get() as number | null,
+      () => one(this.sql.nextDeadline),
       (now) => this.expireDue(now),
       log,
       'notification-expiry',
@@ -124,7 +141,7 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
   /** Queues a notification for a registered device. */
   enqueue(deviceId: string, n: NewNotification): NotificationRecord {
     const createdAt = this.clock.now()
-    const row = this.sql.insert.get({
+    const row = one(this.sql.insert, {
       id: randomUUID(),
       deviceId,
       kind: n.kind,
@@ -132,7 +149,7 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
       body: n.body,
       createdAt,
       expiresAt: createdAt + (n.ttlMs ?? DEFAULT_TTL_MS),
-    }) as Row
+    })
     const record = toRecord(row)
     this.log.info({ deviceId, id: record.id, kind: record.kind }, 'notification queued')
     this.expiry.reschedule()
@@ -142,7 +159,7 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
 
   /** What the device should still get, oldest first: queued and not past its time to live. */
   pending(deviceId: string): NotificationRecord[] {
-    return (this.sql.pending.all(deviceId, this.clock.now()) as Row[]).map(toRecord)
+    return this.sql.pending.all(deviceId, this.clock.now()).map(toRecord)
   }
 
   /** Counts one more send of `id`. */
@@ -155,9 +172,9 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
    * to live ran out between sending and the acknowledgement: the user did see it.
    */
   acknowledge(deviceId: string, id: string): AckResult {
-    const existing = this.sql.get.get(id, deviceId) as Row | undefined
+    const existing = this.sql.get.get(id, deviceId)
     if (!existing) return { outcome: 'unknown' }
-    const row = this.sql.deliver.get(this.clock.now(), id) as Row | undefined
+    const row = this.sql.deliver.get(this.clock.now(), id)
     if (!row) return { outcome: 'already delivered' }
     const record = toRecord(row)
     this.emit('delivered', record)
@@ -166,17 +183,17 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
 
   /** The newest `limit` notifications of a device, oldest first. */
   list(deviceId: string, limit: number): NotificationRecord[] {
-    return (this.sql.list.all(deviceId, limit) as Row[]).map(toRecord)
+    return this.sql.list.all(deviceId, limit).map(toRecord)
   }
 
   counts(deviceId: string): Record<NotificationState, number> {
     const counts = { queued: 0, delivered: 0, expired: 0 }
-    for (const { state, n } of this.sql.counts.all(deviceId) as { state: NotificationState; n: number }[]) counts[state] = n
+    for (const { state, n } of this.sql.counts.all(deviceId)) counts[state] = n
     return counts
   }
 
   private expireDue(now: number): void {
-    const expired = (this.sql.expire.all({ now }) as Row[]).map(toRecord)
+    const expired = this.sql.expire.all({ now }).map(toRecord)
     if (expired.length > 0) {
       this.log.info({ count: expired.length, ids: expired.map((r) => r.id) }, 'notifications expired before delivery')
       this.emit('expired', expired)

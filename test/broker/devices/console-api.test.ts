@@ -15,7 +15,8 @@ import { makeOwner, signed } from '../../fixtures/owner.js'
 t.test('the console API answers only the console token and says what it cannot do', async (t) => {
   const db = openDb(t.testdir())
   t.teardown(() => db.close())
-  await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+  const registry = new DeviceRegistry(db, () => 1)
+  await registry.add('phone-a', 'alice')
   const store = new StateStore(db, 2)
   store.recordHeartbeat('phone-a', heartbeat(1), 5)
   store.recordHeartbeat('phone-a', heartbeat(2), 6)
@@ -102,4 +103,18 @@ t.test('the console API answers only the console token and says what it cannot d
     body: { code: 'NOT_CANCELLABLE', error: 'it is already cancelled', command: { id: cmd.id } },
   })
   t.equal((await call('POST', '/api/commands/nope/cancel')).status, 404)
+
+  const doomed = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+  t.equal((await call('POST', '/api/devices/phone-a/commands', 'Bearer good', doomed)).status, 201)
+  const orphaned = call('GET', `/api/commands/${doomed.id}?wait=50`)
+  for (let i = 0; i < 1000 && commands.listenerCount('changed') === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  registry.remove('phone-a')
+  t.same(
+    await orphaned,
+    {
+      status: 404,
+      body: { error: `command ${doomed.id} is gone: its device was removed while the request waited`, code: 'NOT_FOUND' },
+    },
+    'a command removed with its device while a request waited for it is a clear 404, not an answer without the command',
+  )
 })
