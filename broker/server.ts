@@ -463,7 +463,9 @@ export class CloudBroker {
         this.store.recordHeartbeat(msg.deviceId, msg.value, now)
         return
       case 'presence':
-        // The last will of a connection a newer one took over says nothing about the device.
+        // The last will of a connection a newer one took over says nothing about the device. Aedes 1.x publishes a replaced
+        // connection's will before the new one is announced, so this guards against a change of that order in Aedes.
+        /* c8 ignore next */
         if (client !== this.current.get(msg.deviceId)) return
         this.store.setPresence(msg.deviceId, msg.value.state === 'online', now)
         return

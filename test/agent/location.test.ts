@@ -53,7 +53,11 @@ t.test('the battery drains, plugs in at 15 %, charges to full and unplugs', (t) 
   t.same(battery.read(0), { level: 19, charging: false })
   t.same(battery.read(h / 2), { level: 17, charging: false }, '4 %/h drain')
   t.same(battery.read(h + h / 4), { level: 25, charging: true }, 'plugged in at 15 % after 30 min more, then 15 min at 40 %/h')
-  t.same(battery.read(10 * h), { level: 72.5, charging: false }, 'full after 1.875 h more, then 6.875 h of drain')
+  t.same(
+    battery.read(10 * h),
+    { level: 73, charging: false },
+    'full after 1.875 h more, then 6.875 h of drain (72.5 %, shown as a whole percent)',
+  )
   const low = new Battery({ level: 5, at: 0 })
   t.same(low.read(h / 4), { level: 15, charging: true }, 'a battery found below 15 % starts charging')
   t.end()
