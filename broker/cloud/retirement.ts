@@ -1,0 +1,606 @@
+/**
+ * M1: retiring the cloud service on announced dates, every one on the cloud's
+ * clock. The plan (`console service retire`) has four dates, in order:
+ *   - announce:  every account is told the dates (push, kind `retirement`);
+ *   - sync-off:  the migration window: the cloud keeps the data read-only --
+ *                phones and SDK apps may read, export and migrate it, every
+ *                upload is refused with the reason (409 SYNC_STOPPED for
+ *                sync, UPLOADS_CLOSED for the rest);
+ *   - deadline:  an account that did not migrate or export by its deadline
+ *                (the plan's, or its own: staggered notices) loses access:
+ *                sign-in and every cloud API answer 410 Gone with the reason
+ *                and the date; Find Device keeps working;
+ *   - shutdown:  every phone is told the service is gone (kind
+ *                `service-gone`); phones' cloud requests, Find Device commands
+ *                and heartbeats are refused.
+ * An account that migrated or exported (M2/M3 call `markMigrated`) keeps its
+ * source data, readable from the console, for a guarantee period (30 days)
+ * after its migration; every account's data is purged at shutdown at the
+ * earliest, in batches, each account told a week before. Reminders go out
+ * a week before sync-off, each deadline and the shutdown.
+ *
+ * Each of these is a step per account, done once (`retirement_steps`), each
+ * logged in the account's cloud log; one DueTimer sleeps until the next.
+ */
+import { parseDuration, type Clock } from '../../common/clock.js'
+import type { Logger } from '../../common/log.js'
+import { type Db, pluck } from '../db.js'
+import { DueTimer } from '../due-timer.js'
+import { HttpError, type GuardedRequest } from '../http/router.js'
+import type { Accounts } from './accounts.js'
+import type { CloudLog } from './cloud-log.js'
+
+const DAY = 86_400_000
+
+export interface RetirementRules {
+  /** After an account migrated or exported, its source data is kept at least this long, ms. */
+  guaranteeMs: number
+  /** Reminders go out this long before sync-off, an account's deadline and the shutdown, ms. */
+  remindAheadMs: number
+  /** An account's owner is told this long before its data is purged, ms. */
+  purgeNoticeMs: number
+  /** Accounts purged per batch. */
+  purgeBatch: number
+  /** Time between two purge batches, ms. */
+  purgeGapMs: number
+}
+
+export const DEFAULT_RETIREMENT_RULES: RetirementRules = {
+  guaranteeMs: 30 * DAY,
+  remindAheadMs: 7 * DAY,
+  purgeNoticeMs: 7 * DAY,
+  purgeBatch: 50,
+  purgeGapMs: DAY,
+}
+
+export interface RetirementPlan {
+  announceAt: number
+  syncOffAt: number
+  deadlineAt: number
+  shutdownAt: number
+  createdAt: number
+}
+
+/** The phases in order; `in-service` is a cloud with no retirement plan. */
+export const PHASES = ['in-service', 'planned', 'announced', 'migration-window', 'deadline-passed', 'shut-down'] as const
+export type Phase = (typeof PHASES)[number]
+
+export type MigrationHow = 'migrate' | 'export'
+
+export interface AccountMigration {
+  how: MigrationHow
+  at: number
+  /** Where to, or which bag: what M2/M3 say. */
+  detail: string
+}
+
+/** What the account's owner may still do: everything, read (and export, migrate), nothing, or nothing is left. */
+export type Access = 'full' | 'read-only' | 'closed' | 'purged'
+
+export interface AccountRetirement {
+  account: string
+  deadlineAt: number
+  /** True when the account has a deadline of its own (a staggered notice). */
+  ownDeadline: boolean
+  phase: Phase
+  access: Access
+  migration: AccountMigration | null
+  /** When its data is purged: at shutdown, or after a migration not before the guarantee period ends. */
+  purgeAt: number
+  purgedAt: number | null
+}
+
+export interface RetirementStatus {
+  now: number
+  plan: RetirementPlan | null
+  phase: Phase
+  /** The next phase of the service and when it starts. */
+  next: { phase: Phase; at: number } | null
+  accounts: AccountRetirement[]
+}
+
+/** The dates as given: ISO dates or times, durations from now on the cloud's clock (`7d`), or `now`. */
+export interface PlanInput {
+  announce: string
+  syncOff: string
+  migrationDeadline: string
+  shutdown: string
+}
+
+/** Each account's steps, in the order they run when due at the same time. */
+const STEPS = [
+  'announce',
+  'remind-sync-off',
+  'sync-off',
+  'remind-deadline',
+  'deadline',
+  'remind-shutdown',
+  'shutdown',
+  'purge-notice',
+  'purge',
+] as const
+type Step = (typeof STEPS)[number]
+
+interface DueStep {
+  account: string
+  step: Step
+  at: number
+}
+
+interface PlanRow {
+  announce_at: number
+  sync_off_at: number
+  deadline_at: number
+  shutdown_at: number
+  created_at: number
+  last_purge_at: number | null
+}
+
+/** "2027-03-01 12:00 UTC". */
+export const utcDate = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+
+/** A date as the console gives it: `now`, a duration from now (7d, 36h), or an ISO date or time; else a 400 naming it. */
+export function resolveDate(value: string, now: number, what: string): number {
+  if (value === 'now') return now
+  if (/^(\d+(ms|s|m|h|d))+$/.test(value)) return now + parseDuration(value)
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN
+  if (Number.isNaN(at)) {
+    throw new HttpError(
+      400,
+      'BAD_REQUEST',
+      `${what}: "${value}" is not a date; use an ISO date (2027-03-01 or 2027-03-01T12:00Z), a duration from now on the ` +
+        `cloud's clock (7d, 36h) or now`,
+    )
+  }
+  return at
+}
+
+const badPlan = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST', message)
+
+export class ServiceRetirement {
+  private readonly sql
+  private readonly timer: DueTimer
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly accounts: Accounts,
+    private readonly cloudLog: CloudLog,
+    private readonly log: Logger,
+    readonly rules: RetirementRules = DEFAULT_RETIREMENT_RULES,
+  ) {
+    this.sql = {
+      plan: db.prepare<[], PlanRow>('SELECT * FROM service_retirement WHERE id = 1'),
+      setPlan: db.prepare<[announce: number, syncOff: number, deadline: number, shutdown: number, createdAt: number]>(
+        `INSERT OR REPLACE INTO service_retirement (id, announce_at, sync_off_at, deadline_at, shutdown_at, created_at)
+         VALUES (1, ?, ?, ?, ?, ?)`,
+      ),
+      purged: db.prepare<[at: number]>('UPDATE service_retirement SET last_purge_at = ?'),
+      accountIds: pluck<[], string>(db, 'SELECT id FROM accounts ORDER BY id'),
+      deadlines: db.prepare<[], { account: string; deadline_at: number }>('SELECT account, deadline_at FROM retirement_deadlines'),
+      deadline: pluck<[account: string], number>(db, 'SELECT deadline_at FROM retirement_deadlines WHERE account = ?'),
+      setDeadline: db.prepare<[account: string, at: number]>(
+        'INSERT OR REPLACE INTO retirement_deadlines (account, deadline_at) VALUES (?, ?)',
+      ),
+      dropDeadlines: db.prepare('DELETE FROM retirement_deadlines'),
+      migrations: db.prepare<[], { account: string } & AccountMigration>('SELECT account, how, at, detail FROM account_migrations'),
+      migration: db.prepare<[account: string], AccountMigration>('SELECT how, at, detail FROM account_migrations WHERE account = ?'),
+      migrated: db.prepare<[account: string, how: MigrationHow, at: number, detail: string]>(
+        'INSERT OR REPLACE INTO account_migrations (account, how, at, detail) VALUES (?, ?, ?, ?)',
+      ),
+      steps: db.prepare<[], { account: string; step: Step; done_at: number }>('SELECT account, step, done_at FROM retirement_steps'),
+      stepDone: pluck<[account: string, step: Step], number>(db, 'SELECT done_at FROM retirement_steps WHERE account = ? AND step = ?'),
+      done: db.prepare<[account: string, step: Step, at: number]>('INSERT INTO retirement_steps (account, step, done_at) VALUES (?, ?, ?)'),
+    }
+    this.timer = new DueTimer(
+      clock,
+      () => this.nextDue(),
+      (now) => this.runDue(now),
+      log,
+      'service-retirement',
+      // Accounts are made by `fakephone device add`, possibly in another process: look again daily.
+      DAY,
+    )
+  }
+
+  /** Runs what fell due while the broker was down, then sleeps until the next step. */
+  start(): void {
+    this.timer.startNow()
+  }
+
+  stop(): void {
+    this.timer.stop()
+  }
+
+  plan(): RetirementPlan | null {
+    const r = this.sql.plan.get()
+    if (!r) return null
+    return {
+      announceAt: r.announce_at,
+      syncOffAt: r.sync_off_at,
+      deadlineAt: r.deadline_at,
+      shutdownAt: r.shutdown_at,
+      createdAt: r.created_at,
+    }
+  }
+
+  /**
+   * Sets the plan: four dates, each after the one before, the first not in
+   * the past. A plan may be replaced until it is announced (its per-account
+   * deadlines go with it); after that its dates are a promise.
+   */
+  setPlan(input: PlanInput): RetirementStatus {
+    const now = this.clock.now()
+    const old = this.plan()
+    if (old && now >= old.announceAt) {
+      throw new HttpError(
+        409,
+        'ALREADY_ANNOUNCED',
+        `the retirement was announced on ${utcDate(old.announceAt)}: its dates no longer change`,
+      )
+    }
+    const dates: [string, number][] = [
+      ['announce', resolveDate(input.announce, now, 'announce')],
+      ['sync-off', resolveDate(input.syncOff, now, 'sync-off')],
+      ['migration-deadline', resolveDate(input.migrationDeadline, now, 'migration-deadline')],
+      ['shutdown', resolveDate(input.shutdown, now, 'shutdown')],
+    ]
+    const [announceAt, syncOffAt, deadlineAt, shutdownAt] = dates.map(([, at]) => at) as [number, number, number, number]
+    if (announceAt < now) throw badPlan(`announce (${utcDate(announceAt)}) is in the past: the cloud's clock says ${utcDate(now)}`)
+    for (let i = 1; i < dates.length; i++) {
+      const [name, at] = dates[i] as [string, number]
+      const [before, beforeAt] = dates[i - 1] as [string, number]
+      if (at <= beforeAt) throw badPlan(`${name} (${utcDate(at)}) must come after ${before} (${utcDate(beforeAt)})`)
+    }
+    this.db.transaction(() => {
+      this.sql.setPlan.run(announceAt, syncOffAt, deadlineAt, shutdownAt, now)
+      this.sql.dropDeadlines.run()
+    })()
+    this.log.warn(
+      { announceAt, syncOffAt, deadlineAt, shutdownAt, replaced: old !== null },
+      `M1: the service retires: announced ${utcDate(announceAt)}, sync off ${utcDate(syncOffAt)}, ` +
+        `deadline ${utcDate(deadlineAt)}, shutdown ${utcDate(shutdownAt)}`,
+    )
+    this.timer.reschedule()
+    return this.status()
+  }
+
+  /** A deadline of the account's own (staggered notices): between sync-off and shutdown, not in the past, not yet passed. */
+  setDeadline(account: string, value: string): AccountRetirement {
+    const plan = this.needPlan()
+    const id = this.accounts.need(account).id
+    const now = this.clock.now()
+    const at = resolveDate(value, now, 'deadline')
+    if (this.sql.stepDone.get(id, 'deadline') !== undefined) {
+      throw new HttpError(409, 'DEADLINE_PASSED', `the deadline of account "${id}" has passed: it no longer changes`)
+    }
+    if (at < now) throw badPlan(`deadline (${utcDate(at)}) is in the past: the cloud's clock says ${utcDate(now)}`)
+    if (at < plan.syncOffAt || at > plan.shutdownAt) {
+      throw badPlan(
+        `deadline (${utcDate(at)}) must be from sync-off (${utcDate(plan.syncOffAt)}) to shutdown (${utcDate(plan.shutdownAt)})`,
+      )
+    }
+    this.sql.setDeadline.run(id, at)
+    if (now >= plan.announceAt) {
+      this.cloudLog.notify(
+        id,
+        'retirement-deadline-set',
+        'Your data has a new deadline',
+        `Export or migrate this account's data before ${utcDate(at)}: after that it loses access.`,
+        'retirement',
+      )
+    } else this.cloudLog.record(id, 'retirement-deadline-set', `own migration deadline: ${utcDate(at)}`)
+    this.timer.reschedule()
+    return this.accountView(plan, id, now) as AccountRetirement
+  }
+
+  /**
+   * The interface for M2 and M3: the account migrated to another cloud or
+   * exported its data (`at`, by default now). It keeps access past its
+   * deadline (read-only), and its source data is kept at least
+   * `guaranteeMs` after `at`. A later migration restarts the guarantee.
+   */
+  markMigrated(account: string, how: MigrationHow, at: number = this.clock.now(), detail = ''): AccountMigration {
+    const id = this.accounts.need(account).id
+    this.sql.migrated.run(id, how, at, detail)
+    this.cloudLog.record(
+      id,
+      'retirement-migrated',
+      `${how === 'migrate' ? 'migrated' : 'exported'} on ${utcDate(at)}${detail ? ` (${detail})` : ''}: its source data is kept ` +
+        `until ${utcDate(at + this.rules.guaranteeMs)} at least`,
+    )
+    this.timer.reschedule()
+    return { how, at, detail }
+  }
+
+  migration(account: string): AccountMigration | null {
+    return this.sql.migration.get(account) ?? null
+  }
+
+  /** True once the service shut down: Find Device heartbeats are not stored. */
+  shutDown(): boolean {
+    const plan = this.plan()
+    return plan !== null && this.clock.now() >= plan.shutdownAt
+  }
+
+  status(): RetirementStatus {
+    const now = this.clock.now()
+    const plan = this.plan()
+    if (!plan) return { now, plan, phase: 'in-service', next: null, accounts: [] }
+    const boundaries: [Phase, number][] = [
+      ['announced', plan.announceAt],
+      ['migration-window', plan.syncOffAt],
+      ['deadline-passed', plan.deadlineAt],
+      ['shut-down', plan.shutdownAt],
+    ]
+    const upcoming = boundaries.find(([, at]) => at > now)
+    return {
+      now,
+      plan,
+      phase: phaseAt(plan, plan.deadlineAt, now),
+      next: upcoming ? { phase: upcoming[0], at: upcoming[1] } : null,
+      accounts: this.sql.accountIds.all().map((id) => this.accountView(plan, id, now) as AccountRetirement),
+    }
+  }
+
+  /**
+   * The router's guard (every route, once the caller is known). Phones and
+   * SDK apps: 410 once their account lost access or the service shut down;
+   * from sync-off on, anything but a read is refused. The console: an
+   * account's pages (its sign-in first) answer 410 once it lost access; Find
+   * Device commands, 410 after the shutdown.
+   */
+  guard(req: GuardedRequest): void {
+    const plan = this.plan()
+    if (!plan) return
+    const now = this.clock.now()
+    const { principal, method, path } = req
+    if (principal.kind === 'device' || principal.kind === 'sdk') {
+      this.assertAccess(plan, principal.account, now, true)
+      if (method !== 'GET' && now >= plan.syncOffAt) throw this.readOnly(plan, principal.account, path)
+    } else if (
+      now >= plan.shutdownAt &&
+      (principal.kind === 'public' || (method === 'POST' && /^\/api\/devices\/[^/]+\/commands$/.test(path)))
+    ) {
+      throw shutDownError(plan)
+    } else if (principal.kind === 'console' && path.startsWith('/api/accounts/') && this.accounts.get(req.params.account as string)) {
+      this.assertAccess(plan, req.params.account as string, now, false)
+    }
+  }
+
+  private assertAccess(plan: RetirementPlan, account: string, now: number, phone: boolean): void {
+    const view = this.accountView(plan, account, now)
+    if (view.access === 'purged') {
+      throw gone(
+        'ACCOUNT_PURGED',
+        `account "${account}" was deleted on ${utcDate(view.purgedAt as number)}: the fakephone cloud shut down on ` +
+          utcDate(plan.shutdownAt),
+        view.purgedAt as number,
+      )
+    }
+    if (phone && now >= plan.shutdownAt) throw shutDownError(plan)
+    if (view.access === 'closed') {
+      throw gone(
+        'ACCOUNT_CLOSED',
+        `account "${account}" lost access on ${utcDate(view.deadlineAt)}: the fakephone cloud is retiring and the account was not ` +
+          `migrated or exported by its deadline`,
+        view.deadlineAt,
+      )
+    }
+  }
+
+  private readOnly(plan: RetirementPlan, account: string, path: string): HttpError {
+    const deadline = utcDate(this.deadlineOf(plan, account))
+    const since = utcDate(plan.syncOffAt)
+    if (path.startsWith('/cloud/v1/sync/')) {
+      return new HttpError(
+        409,
+        'SYNC_STOPPED',
+        `sync has stopped: the fakephone cloud is retiring and keeps your data read-only since ${since}; read, export or migrate it ` +
+          `before ${deadline}`,
+        { since: plan.syncOffAt },
+      )
+    }
+    return new HttpError(
+      409,
+      'UPLOADS_CLOSED',
+      `new uploads are refused: the fakephone cloud is retiring (migration window since ${since}); your data can still be read, ` +
+        `exported or migrated before ${deadline}`,
+      { since: plan.syncOffAt },
+    )
+  }
+
+  private needPlan(): RetirementPlan {
+    const plan = this.plan()
+    if (!plan)
+      throw new HttpError(409, 'NO_PLAN', 'the service has no retirement plan: set one first (console service retire --announce ...)')
+    return plan
+  }
+
+  private deadlineOf(plan: RetirementPlan, account: string): number {
+    return this.sql.deadline.get(account) ?? plan.deadlineAt
+  }
+
+  private purgeAt(plan: RetirementPlan, migration: AccountMigration | null | undefined): number {
+    return migration ? Math.max(plan.shutdownAt, migration.at + this.rules.guaranteeMs) : plan.shutdownAt
+  }
+
+  private accountView(plan: RetirementPlan, account: string, now: number): AccountRetirement {
+    const own = this.sql.deadline.get(account)
+    const deadlineAt = own ?? plan.deadlineAt
+    const migration = this.migration(account)
+    const purgedAt = this.sql.stepDone.get(account, 'purge') ?? null
+    let access: Access = now >= plan.syncOffAt ? 'read-only' : 'full'
+    if (!migration && now >= deadlineAt) access = 'closed'
+    if (purgedAt !== null) access = 'purged'
+    return {
+      account,
+      deadlineAt,
+      ownDeadline: own !== undefined,
+      phase: phaseAt(plan, deadlineAt, now),
+      access,
+      migration,
+      purgeAt: this.purgeAt(plan, migration),
+      purgedAt,
+    }
+  }
+
+  /** Every step not done yet, with when it falls due (a purge not before the batch gap after the last batch). */
+  private pending(p: RetirementPlan, lastPurgeAt: number | null): DueStep[] {
+    const done = new Set(this.sql.steps.all().map((s) => `${s.account}\0${s.step}`))
+    const deadlines = new Map(this.sql.deadlines.all().map((d) => [d.account, d.deadline_at]))
+    const migrations = new Map(this.sql.migrations.all().map((m) => [m.account, m]))
+    const ahead = this.rules.remindAheadMs
+    const nextBatch = lastPurgeAt === null ? 0 : lastPurgeAt + this.rules.purgeGapMs
+    const due: DueStep[] = []
+    for (const account of this.sql.accountIds.all()) {
+      const deadline = deadlines.get(account) ?? p.deadlineAt
+      const purgeAt = this.purgeAt(p, migrations.get(account))
+      const steps: [Step, number][] = [
+        ['announce', p.announceAt],
+        ['remind-sync-off', p.syncOffAt - ahead],
+        ['sync-off', p.syncOffAt],
+        ['remind-deadline', deadline - ahead],
+        ['deadline', deadline],
+        ['remind-shutdown', p.shutdownAt - ahead],
+        ['shutdown', p.shutdownAt],
+        ['purge-notice', purgeAt - this.rules.purgeNoticeMs],
+        ['purge', Math.max(purgeAt, nextBatch)],
+      ]
+      for (const [step, at] of steps) {
+        // A reminder due before the announcement would only repeat it: the announcement gives every date.
+        if (step.startsWith('remind-') && at <= p.announceAt) continue
+        if (!done.has(`${account}\0${step}`)) due.push({ account, step, at })
+      }
+    }
+    return due
+  }
+
+  private nextDue(): number | null {
+    const plan = this.plan()
+    if (!plan) return null
+    let next: number | null = null
+    for (const s of this.pending(plan, this.lastPurgeAt())) next = next === null ? s.at : Math.min(next, s.at)
+    return next
+  }
+
+  private lastPurgeAt(): number | null {
+    return (this.sql.plan.get() as PlanRow).last_purge_at
+  }
+
+  private runDue(now: number): void {
+    const plan = this.plan()
+    if (!plan) return
+    const due = this.pending(plan, this.lastPurgeAt())
+      .filter((s) => s.at <= now)
+      .sort((a, b) => a.at - b.at || STEPS.indexOf(a.step) - STEPS.indexOf(b.step))
+    let purged = 0
+    for (const s of due) {
+      if (s.step === 'purge') {
+        if (purged >= this.rules.purgeBatch) continue
+        purged++
+        const removed = this.accounts.clearData(s.account, now, () => this.sql.done.run(s.account, s.step, now))
+        this.cloudLog.record(s.account, 'retirement-purge', `the service retired: the account's cloud data was deleted`, removed)
+        continue
+      }
+      this.act(plan, s, now)
+      this.sql.done.run(s.account, s.step, now)
+    }
+    if (purged > 0) {
+      this.sql.purged.run(now)
+      this.log.warn({ accounts: purged, left: due.filter((s) => s.step === 'purge').length - purged }, 'M1: a purge batch ran')
+    }
+  }
+
+  /** One step of one account: a notice to its phones and a line in its cloud log. */
+  private act(plan: RetirementPlan, s: DueStep, now: number): void {
+    const a = s.account
+    const deadline = utcDate(this.deadlineOf(plan, a))
+    const shutdown = utcDate(plan.shutdownAt)
+    const migration = this.migration(a)
+    const tell = (rule: string, title: string, body: string): void => this.cloudLog.notify(a, rule, title, body, 'retirement')
+    switch (s.step) {
+      case 'announce':
+        return tell(
+          'retirement-announced',
+          'The fakephone cloud is closing',
+          `Sync stops on ${utcDate(plan.syncOffAt)}; your data stays readable. Export or migrate it before ${deadline}: after that ` +
+            `this account loses access. The service shuts down on ${shutdown}; Find Device works until then.`,
+        )
+      case 'remind-sync-off':
+        return tell(
+          'retirement-reminder',
+          `Sync stops on ${utcDate(plan.syncOffAt)}`,
+          `From then on the cloud keeps your data read-only. Export or migrate it before ${deadline}.`,
+        )
+      case 'sync-off':
+        return tell(
+          'retirement-sync-off',
+          'Sync has stopped',
+          `The cloud keeps your data read-only: nothing new is uploaded. Read, export or migrate it before ${deadline}.`,
+        )
+      case 'remind-deadline':
+        if (migration) return this.cloudLog.record(a, 'retirement-reminder', 'no deadline reminder: the account migrated')
+        return tell(
+          'retirement-reminder',
+          `Get your data out before ${deadline}`,
+          `Export or migrate this account's data before ${deadline}: after that it loses access.`,
+        )
+      case 'deadline':
+        if (migration) {
+          return this.cloudLog.record(
+            a,
+            'retirement-deadline',
+            `deadline passed; the account ${migration.how === 'migrate' ? 'migrated' : 'exported'} on ${utcDate(migration.at)}: ` +
+              `its data stays readable until ${utcDate(this.purgeAt(plan, migration))}`,
+          )
+        }
+        return tell(
+          'retirement-deadline',
+          'This account has lost access',
+          `The deadline ${deadline} passed without an export or a migration: sign-in and every cloud request now answer 410 Gone. ` +
+            `Find Device works until ${shutdown}.`,
+        )
+      case 'remind-shutdown':
+        return tell(
+          'retirement-reminder',
+          `The fakephone cloud shuts down on ${shutdown}`,
+          'Sync, backup, drive and Find Device stop working then.',
+        )
+      case 'shutdown':
+        return this.cloudLog.notify(
+          a,
+          'retirement-shutdown',
+          'The fakephone cloud service is gone',
+          `It shut down on ${shutdown}: sync, backup, drive and Find Device no longer work.`,
+          'service-gone',
+        )
+      case 'purge-notice': {
+        const at = utcDate(this.purgeAt(plan, migration))
+        return tell(
+          'retirement-purge-notice',
+          'Your cloud data will be deleted',
+          `On ${at} this account's data on the fakephone cloud is deleted for good.`,
+        )
+      }
+    }
+    /* c8 ignore next -- every step but the purge (done by runDue) is a case above */
+    throw new Error(`unknown retirement step ${s.step} at ${now}`)
+  }
+}
+
+function phaseAt(plan: RetirementPlan, deadlineAt: number, now: number): Phase {
+  if (now < plan.announceAt) return 'planned'
+  if (now < plan.syncOffAt) return 'announced'
+  if (now < deadlineAt) return 'migration-window'
+  if (now < plan.shutdownAt) return 'deadline-passed'
+  return 'shut-down'
+}
+
+function gone(code: string, message: string, at: number): HttpError {
+  return new HttpError(410, code, message, { at, date: new Date(at).toISOString() })
+}
+
+function shutDownError(plan: RetirementPlan): HttpError {
+  return gone('SERVICE_SHUT_DOWN', `the fakephone cloud service is gone: it shut down on ${utcDate(plan.shutdownAt)}`, plan.shutdownAt)
+}
