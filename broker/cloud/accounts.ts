@@ -312,7 +312,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
    * Removes all of the account's cloud data with every registered clearer
    * (A3's freeze, M1's purge), in one transaction with `also`; returns how many entries went.
    */
-  clearData(account: string, now: number, also: () => void = () => {}): number {
+  clearData(account: string, now: number, also: () => void): number {
     let removed = 0
     this.db.transaction(() => {
       for (const clear of this.clearers.values()) removed += clear(account, now)
