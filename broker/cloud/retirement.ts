@@ -160,6 +160,8 @@ const badPlan = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST'
 export class ServiceRetirement {
   private readonly sql
   private readonly timer: DueTimer
+  /** The plan as last read; undefined until read. */
+  private cached: RetirementPlan | null | undefined
 
   constructor(
     private readonly db: Db,
@@ -212,7 +214,13 @@ export class ServiceRetirement {
     this.timer.stop()
   }
 
+  /** The plan; kept in memory once read (only setPlan writes it), as every request and heartbeat asks for it. */
   plan(): RetirementPlan | null {
+    if (this.cached === undefined) this.cached = this.readPlan()
+    return this.cached
+  }
+
+  private readPlan(): RetirementPlan | null {
     const r = this.sql.plan.get()
     if (!r) return null
     return {
@@ -256,6 +264,7 @@ export class ServiceRetirement {
       this.sql.setPlan.run(announceAt, syncOffAt, deadlineAt, shutdownAt, now)
       this.sql.dropDeadlines.run()
     })()
+    this.cached = undefined
     this.log.warn(
       { announceAt, syncOffAt, deadlineAt, shutdownAt, replaced: old !== null },
       `M1: the service retires: announced ${utcDate(announceAt)}, sync off ${utcDate(syncOffAt)}, ` +
@@ -366,6 +375,15 @@ export class ServiceRetirement {
     } else if (principal.kind === 'console' && path.startsWith('/api/accounts/') && this.accounts.get(req.params.account as string)) {
       this.assertAccess(plan, req.params.account as string, now, false)
     }
+  }
+
+  /**
+   * For M2/M3 routes that do not sit under `/api/accounts/:account` (where the
+   * guard already answers): throws the 410 once the account lost access.
+   */
+  assertAccountOpen(account: string): void {
+    const plan = this.plan()
+    if (plan) this.assertAccess(plan, account, this.clock.now(), false)
   }
 
   private assertAccess(plan: RetirementPlan, account: string, now: number, phone: boolean): void {

@@ -63,6 +63,7 @@ t.test('M1: a retirement plan is four dates in order, validated with the reason;
   const T0 = cloud.clock.now()
   let res = await api(cloud, 'GET', '/api/service')
   t.match(res.body, { phase: 'in-service', plan: null, next: null, accounts: [] })
+  t.doesNotThrow(() => cloud.broker.cloud.retirement.assertAccountOpen('alice'), 'no plan, no refusal')
   res = await api(cloud, 'PUT', '/api/service/retirement/accounts/alice', { deadline: '20d' })
   t.match(res, { status: 409, body: { code: 'NO_PLAN' } }, 'no own deadline without a plan')
   const plan = (over: Record<string, string>) => ({ announce: '1d', syncOff: '10d', migrationDeadline: '40d', shutdown: '60d', ...over })
@@ -236,6 +237,8 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
     t.match(await read('alice'), { status: 410, body: { code: 'ACCOUNT_CLOSED', at: T0 + 40 * DAY } })
     t.match(await sdk('GET'), { status: 410, body: { code: 'ACCOUNT_CLOSED' } }, 'and for its SDK apps')
     t.equal((await read('bob')).status, 200, 'an account that migrated keeps reading')
+    t.throws(() => retirement().assertAccountOpen('alice'), { status: 410, code: 'ACCOUNT_CLOSED' }, 'what M2/M3 routes elsewhere ask')
+    t.doesNotThrow(() => retirement().assertAccountOpen('bob'))
     t.equal((await api(cloud, 'GET', '/api/accounts/dave')).status, 200, 'so does one that exported')
     t.match(rules(cloud, 'bob').at(-1), 'retirement-deadline')
     t.match(
