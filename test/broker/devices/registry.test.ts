@@ -82,8 +82,11 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   fresh.close()
   const dir = t.testdir()
   const old = openDb(dir)
+  // A database of version 9, the last before the drop: the secrets table back, the tables of the later migrations gone.
   old.exec('CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)')
-  old.pragma(`user_version = ${SCHEMA_VERSION - 1}`)
+  for (const table of ['service_retirement', 'retirement_deadlines', 'account_migrations', 'retirement_steps'])
+    old.exec(`DROP TABLE ${table}`)
+  old.pragma('user_version = 9')
   old.close()
   const db = openDb(dir)
   t.notOk(tables(db).includes('secrets'))
