@@ -21,14 +21,33 @@
  *
  * Each of these is a step per account, done once (`retirement_steps`), each
  * logged in the account's cloud log; one DueTimer sleeps until the next.
+ * The plan's types and dates: retirement-plan.ts; what each step says:
+ * retirement-notices.ts; the refusals: retirement-guard.ts.
  */
-import { parseDuration, type Clock } from '../../common/clock.js'
+import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, pluck } from '../db.js'
 import { DueTimer } from '../due-timer.js'
 import { HttpError, type GuardedRequest } from '../http/router.js'
 import type { Accounts } from './accounts.js'
 import type { CloudLog } from './cloud-log.js'
+import { accessRefusal, refusal } from './retirement-guard.js'
+import { STEPS, stepOutcome, type Step } from './retirement-notices.js'
+import {
+  phaseAt,
+  resolveDate,
+  utcDate,
+  type Access,
+  type AccountMigration,
+  type AccountRetirement,
+  type MigrationHow,
+  type Phase,
+  type PlanInput,
+  type RetirementPlan,
+  type RetirementStatus,
+} from './retirement-plan.js'
+
+export type { AccountMigration, MigrationHow, RetirementPlan, RetirementStatus } from './retirement-plan.js'
 
 const DAY = 86_400_000
 
@@ -53,74 +72,6 @@ export const DEFAULT_RETIREMENT_RULES: RetirementRules = {
   purgeGapMs: DAY,
 }
 
-export interface RetirementPlan {
-  announceAt: number
-  syncOffAt: number
-  deadlineAt: number
-  shutdownAt: number
-  createdAt: number
-}
-
-/** The phases in order; `in-service` is a cloud with no retirement plan. */
-export const PHASES = ['in-service', 'planned', 'announced', 'migration-window', 'deadline-passed', 'shut-down'] as const
-export type Phase = (typeof PHASES)[number]
-
-export type MigrationHow = 'migrate' | 'export'
-
-export interface AccountMigration {
-  how: MigrationHow
-  at: number
-  /** Where to, or which bag: what M2/M3 say. */
-  detail: string
-}
-
-/** What the account's owner may still do: everything, read (and export, migrate), nothing, or nothing is left. */
-export type Access = 'full' | 'read-only' | 'closed' | 'purged'
-
-export interface AccountRetirement {
-  account: string
-  deadlineAt: number
-  /** True when the account has a deadline of its own (a staggered notice). */
-  ownDeadline: boolean
-  phase: Phase
-  access: Access
-  migration: AccountMigration | null
-  /** When its data is purged: at shutdown, or after a migration not before the guarantee period ends. */
-  purgeAt: number
-  purgedAt: number | null
-}
-
-export interface RetirementStatus {
-  now: number
-  plan: RetirementPlan | null
-  phase: Phase
-  /** The next phase of the service and when it starts. */
-  next: { phase: Phase; at: number } | null
-  accounts: AccountRetirement[]
-}
-
-/** The dates as given: ISO dates or times, durations from now on the cloud's clock (`7d`), or `now`. */
-export interface PlanInput {
-  announce: string
-  syncOff: string
-  migrationDeadline: string
-  shutdown: string
-}
-
-/** Each account's steps, in the order they run when due at the same time. */
-const STEPS = [
-  'announce',
-  'remind-sync-off',
-  'sync-off',
-  'remind-deadline',
-  'deadline',
-  'remind-shutdown',
-  'shutdown',
-  'purge-notice',
-  'purge',
-] as const
-type Step = (typeof STEPS)[number]
-
 interface DueStep {
   account: string
   step: Step
@@ -134,25 +85,6 @@ interface PlanRow {
   shutdown_at: number
   created_at: number
   last_purge_at: number | null
-}
-
-/** "2027-03-01 12:00 UTC". */
-export const utcDate = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
-
-/** A date as the console gives it: `now`, a duration from now (7d, 36h), or an ISO date or time; else a 400 naming it. */
-export function resolveDate(value: string, now: number, what: string): number {
-  if (value === 'now') return now
-  if (/^(\d+(ms|s|m|h|d))+$/.test(value)) return now + parseDuration(value)
-  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN
-  if (Number.isNaN(at)) {
-    throw new HttpError(
-      400,
-      'BAD_REQUEST',
-      `${what}: "${value}" is not a date; use an ISO date (2027-03-01 or 2027-03-01T12:00Z), a duration from now on the ` +
-        `cloud's clock (7d, 36h) or now`,
-    )
-  }
-  return at
 }
 
 const badPlan = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST', message)
@@ -352,29 +284,13 @@ export class ServiceRetirement {
     }
   }
 
-  /**
-   * The router's guard (every route, once the caller is known). Phones and
-   * SDK apps: 410 once their account lost access or the service shut down;
-   * from sync-off on, anything but a read is refused. The console: an
-   * account's pages (its sign-in first) answer 410 once it lost access; Find
-   * Device commands, 410 after the shutdown.
-   */
+  /** The router's guard (every route, once the caller is known): see retirement-guard.ts. */
   guard(req: GuardedRequest): void {
     const plan = this.plan()
     if (!plan) return
     const now = this.clock.now()
-    const { principal, method, path } = req
-    if (principal.kind === 'device' || principal.kind === 'sdk') {
-      this.assertAccess(plan, principal.account, now, true)
-      if (method !== 'GET' && now >= plan.syncOffAt) throw this.readOnly(plan, principal.account, path)
-    } else if (
-      now >= plan.shutdownAt &&
-      (principal.kind === 'public' || (method === 'POST' && /^\/api\/devices\/[^/]+\/commands$/.test(path)))
-    ) {
-      throw shutDownError(plan)
-    } else if (principal.kind === 'console' && path.startsWith('/api/accounts/') && this.accounts.get(req.params.account as string)) {
-      this.assertAccess(plan, req.params.account as string, now, false)
-    }
+    const refused = refusal(req, { plan, now, account: (id) => this.account(plan, id, now) })
+    if (refused) throw refused
   }
 
   /**
@@ -383,49 +299,15 @@ export class ServiceRetirement {
    */
   assertAccountOpen(account: string): void {
     const plan = this.plan()
-    if (plan) this.assertAccess(plan, account, this.clock.now(), false)
+    const now = this.clock.now()
+    const view = plan && this.account(plan, account, now)
+    const refused = view && accessRefusal(plan as RetirementPlan, view, now, false)
+    if (refused) throw refused
   }
 
-  private assertAccess(plan: RetirementPlan, account: string, now: number, phone: boolean): void {
-    const view = this.accountView(plan, account, now)
-    if (view.access === 'purged') {
-      throw gone(
-        'ACCOUNT_PURGED',
-        `account "${account}" was deleted on ${utcDate(view.purgedAt as number)}: the fakephone cloud shut down on ` +
-          utcDate(plan.shutdownAt),
-        view.purgedAt as number,
-      )
-    }
-    if (phone && now >= plan.shutdownAt) throw shutDownError(plan)
-    if (view.access === 'closed') {
-      throw gone(
-        'ACCOUNT_CLOSED',
-        `account "${account}" lost access on ${utcDate(view.deadlineAt)}: the fakephone cloud is retiring and the account was not ` +
-          `migrated or exported by its deadline`,
-        view.deadlineAt,
-      )
-    }
-  }
-
-  private readOnly(plan: RetirementPlan, account: string, path: string): HttpError {
-    const deadline = utcDate(this.deadlineOf(plan, account))
-    const since = utcDate(plan.syncOffAt)
-    if (path.startsWith('/cloud/v1/sync/')) {
-      return new HttpError(
-        409,
-        'SYNC_STOPPED',
-        `sync has stopped: the fakephone cloud is retiring and keeps your data read-only since ${since}; read, export or migrate it ` +
-          `before ${deadline}`,
-        { since: plan.syncOffAt },
-      )
-    }
-    return new HttpError(
-      409,
-      'UPLOADS_CLOSED',
-      `new uploads are refused: the fakephone cloud is retiring (migration window since ${since}); your data can still be read, ` +
-        `exported or migrated before ${deadline}`,
-      { since: plan.syncOffAt },
-    )
+  /** The account's place in the retirement; undefined when there is no such account. */
+  private account(plan: RetirementPlan, id: string, now: number): AccountRetirement | undefined {
+    return this.accounts.get(id) && this.accountView(plan, id, now)
   }
 
   private needPlan(): RetirementPlan {
@@ -530,92 +412,13 @@ export class ServiceRetirement {
     }
   }
 
-  /** One step of one account: a notice to its phones and a line in its cloud log. */
-  private act(plan: RetirementPlan, a: string, step: Exclude<Step, 'purge'>): void {
-    const deadline = utcDate(this.deadlineOf(plan, a))
-    const shutdown = utcDate(plan.shutdownAt)
-    const migration = this.migration(a)
-    const tell = (rule: string, title: string, body: string): void => this.cloudLog.notify(a, rule, title, body, 'retirement')
-    switch (step) {
-      case 'announce':
-        return tell(
-          'retirement-announced',
-          'The fakephone cloud is closing',
-          `Sync stops on ${utcDate(plan.syncOffAt)}; your data stays readable. Export or migrate it before ${deadline}: after that ` +
-            `this account loses access. The service shuts down on ${shutdown}; Find Device works until then.`,
-        )
-      case 'remind-sync-off':
-        return tell(
-          'retirement-reminder',
-          `Sync stops on ${utcDate(plan.syncOffAt)}`,
-          `From then on the cloud keeps your data read-only. Export or migrate it before ${deadline}.`,
-        )
-      case 'sync-off':
-        return tell(
-          'retirement-sync-off',
-          'Sync has stopped',
-          `The cloud keeps your data read-only: nothing new is uploaded. Read, export or migrate it before ${deadline}.`,
-        )
-      case 'remind-deadline':
-        if (migration) return this.cloudLog.record(a, 'retirement-reminder', 'no deadline reminder: the account migrated')
-        return tell(
-          'retirement-reminder',
-          `Get your data out before ${deadline}`,
-          `Export or migrate this account's data before ${deadline}: after that it loses access.`,
-        )
-      case 'deadline':
-        if (migration) {
-          return this.cloudLog.record(
-            a,
-            'retirement-deadline',
-            `deadline passed; the account ${migration.how === 'migrate' ? 'migrated' : 'exported'} on ${utcDate(migration.at)}: ` +
-              `its data stays readable until ${utcDate(this.purgeAt(plan, migration))}`,
-          )
-        }
-        return tell(
-          'retirement-deadline',
-          'This account has lost access',
-          `The deadline ${deadline} passed without an export or a migration: sign-in and every cloud request now answer 410 Gone. ` +
-            `Find Device works until ${shutdown}.`,
-        )
-      case 'remind-shutdown':
-        return tell(
-          'retirement-reminder',
-          `The fakephone cloud shuts down on ${shutdown}`,
-          'Sync, backup, drive and Find Device stop working then.',
-        )
-      case 'shutdown':
-        return this.cloudLog.notify(
-          a,
-          'retirement-shutdown',
-          'The fakephone cloud service is gone',
-          `It shut down on ${shutdown}: sync, backup, drive and Find Device no longer work.`,
-          'service-gone',
-        )
-      case 'purge-notice': {
-        const at = utcDate(this.purgeAt(plan, migration))
-        return tell(
-          'retirement-purge-notice',
-          'Your cloud data will be deleted',
-          `On ${at} this account's data on the fakephone cloud is deleted for good.`,
-        )
-      }
-    }
+  /** One step of one account: a notice to its phones, or only a line in its cloud log. */
+  private act(plan: RetirementPlan, account: string, step: Exclude<Step, 'purge'>): void {
+    const migration = this.migration(account)
+    const deadlineAt = this.deadlineOf(plan, account)
+    const outcome = stepOutcome(step, { plan, deadlineAt, migration, purgeAt: this.purgeAt(plan, migration) })
+    if ('message' in outcome) return this.cloudLog.record(account, outcome.rule, outcome.message)
+    const { kind, title, body } = outcome.notice
+    this.cloudLog.notify(account, outcome.rule, title, body, kind)
   }
-}
-
-function phaseAt(plan: RetirementPlan, deadlineAt: number, now: number): Phase {
-  if (now < plan.announceAt) return 'planned'
-  if (now < plan.syncOffAt) return 'announced'
-  if (now < deadlineAt) return 'migration-window'
-  if (now < plan.shutdownAt) return 'deadline-passed'
-  return 'shut-down'
-}
-
-function gone(code: string, message: string, at: number): HttpError {
-  return new HttpError(410, code, message, { at, date: new Date(at).toISOString() })
-}
-
-function shutDownError(plan: RetirementPlan): HttpError {
-  return gone('SERVICE_SHUT_DOWN', `the fakephone cloud service is gone: it shut down on ${utcDate(plan.shutdownAt)}`, plan.shutdownAt)
 }

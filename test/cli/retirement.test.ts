@@ -2,7 +2,7 @@
 import t from 'tap'
 import type { ManualClock } from '../../common/clock.js'
 import { renderRetirement } from '../../cli/retirement-commands.js'
-import type { RetirementStatus } from '../../broker/cloud/retirement.js'
+import type { RetirementStatus } from '../../broker/cloud/retirement-plan.js'
 import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
 

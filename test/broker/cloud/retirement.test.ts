@@ -7,7 +7,8 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
-import { DEFAULT_RETIREMENT_RULES, resolveDate } from '../../../broker/cloud/retirement.js'
+import { DEFAULT_RETIREMENT_RULES } from '../../../broker/cloud/retirement.js'
+import { resolveDate } from '../../../broker/cloud/retirement-plan.js'
 import type { ManualClock } from '../../../common/clock.js'
 import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats, type Cloud } from '../../fixtures/cloud.js'
 
@@ -239,6 +240,7 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
     t.equal((await read('bob')).status, 200, 'an account that migrated keeps reading')
     t.throws(() => retirement().assertAccountOpen('alice'), { status: 410, code: 'ACCOUNT_CLOSED' }, 'what M2/M3 routes elsewhere ask')
     t.doesNotThrow(() => retirement().assertAccountOpen('bob'))
+    t.doesNotThrow(() => retirement().assertAccountOpen('nobody'), 'an account that does not exist is the route’s to refuse')
     t.equal((await api(cloud, 'GET', '/api/accounts/dave')).status, 200, 'so does one that exported')
     t.match(rules(cloud, 'bob').at(-1), 'retirement-deadline')
     t.match(
