@@ -176,6 +176,8 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
         const shown = await this.inbox.receive(n, this.opts.clock.now())
         if (shown) {
           log.info({ id: n.id, kind: n.kind, title: n.title, delayMs: shown.delayMs }, 'notification shown')
+          // M1: the cloud service is gone; the phone says so in its log and its status.
+          if (n.kind === 'service-gone') log.warn({ id: n.id, body: n.body }, `the cloud service is gone: ${n.title}`)
           this.emit('notification', shown)
         } else {
           log.info({ id: n.id }, 'duplicate notification suppressed')

@@ -29,15 +29,28 @@ const InboxSchema = z.strictObject({
   recent: z.array(ShownNotificationSchema).max(INBOX_SIZE),
   shown: z.number().int().nonnegative(),
   duplicates: z.number().int().nonnegative(),
+  /** M1: the newest notice of the cloud service's end (kind `retirement` or `service-gone`); kept however old. */
+  service: ShownNotificationSchema.nullable().optional(),
 })
 type Inbox = z.infer<typeof InboxSchema>
 
 const EMPTY: Inbox = { delivered: [], recent: [], shown: 0, duplicates: 0 }
 
+/** M1: what the phone knows of its cloud service's end: retiring (with the newest notice), or gone (since the shutdown notice). */
+export interface CloudServiceNotice {
+  state: 'retiring' | 'gone'
+  title: string
+  body: string
+  /** When the cloud sent the notice. */
+  at: number
+}
+
 export interface InboxStatus {
   shown: number
   duplicatesSuppressed: number
   recent: ShownNotification[]
+  /** M1: null while the cloud said nothing of its end. */
+  service: CloudServiceNotice | null
 }
 
 export class PushInbox {
@@ -65,11 +78,15 @@ export class PushInbox {
       return null
     }
     const shown: ShownNotification = { ...n, shownAt: now, delayMs: Math.max(0, now - n.createdAt) }
+    const previous = this.state.service ?? null
+    // Once gone, the service stays gone: a later notice (a purge date) says more, but not that it is back.
+    const service = n.kind === 'service-gone' || (n.kind === 'retirement' && previous?.kind !== 'service-gone') ? shown : previous
     await this.commit({
       delivered: [...this.state.delivered, n.id].slice(-REMEMBERED_IDS),
       recent: [shown, ...this.state.recent].slice(0, INBOX_SIZE),
       shown: this.state.shown + 1,
       duplicates: this.state.duplicates,
+      service,
     })
     return shown
   }
@@ -81,6 +98,13 @@ export class PushInbox {
   }
 
   status(): InboxStatus {
-    return { shown: this.state.shown, duplicatesSuppressed: this.state.duplicates, recent: this.state.recent }
+    const s = this.state.service ?? null
+    const service: CloudServiceNotice | null = s && {
+      state: s.kind === 'service-gone' ? 'gone' : 'retiring',
+      title: s.title,
+      body: s.body,
+      at: s.createdAt,
+    }
+    return { shown: this.state.shown, duplicatesSuppressed: this.state.duplicates, recent: this.state.recent, service }
   }
 }

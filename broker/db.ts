@@ -224,6 +224,33 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // Nothing ever read or wrote it: the console token lives in a file (console-token.ts).
   `DROP TABLE secrets;`,
+  // M1: the service's retirement plan (one row), per-account deadlines that differ from it, the accounts that
+  // migrated or exported (written by M2/M3 through ServiceRetirement.markMigrated), and each account's steps done.
+  `CREATE TABLE service_retirement (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     announce_at INTEGER NOT NULL,
+     sync_off_at INTEGER NOT NULL,
+     deadline_at INTEGER NOT NULL,
+     shutdown_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_purge_at INTEGER
+   );
+   CREATE TABLE retirement_deadlines (
+     account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+     deadline_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE account_migrations (
+     account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+     how TEXT NOT NULL CHECK (how IN ('migrate', 'export')),
+     at INTEGER NOT NULL,
+     detail TEXT NOT NULL DEFAULT ''
+   ) WITHOUT ROWID;
+   CREATE TABLE retirement_steps (
+     account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+     step TEXT NOT NULL,
+     done_at INTEGER NOT NULL,
+     PRIMARY KEY (account, step)
+   ) WITHOUT ROWID;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -455,6 +455,10 @@ export class CloudBroker {
     const now = this.clock.now()
     switch (msg.kind) {
       case 'heartbeat':
+        if (this.cloud.retirement.shutDown()) {
+          this.log.warn({ deviceId: msg.deviceId }, 'heartbeat ignored: the cloud service was shut down (M1)')
+          return
+        }
         if (!this.store.locationEnabled(msg.deviceId)) {
           this.log.warn({ deviceId: msg.deviceId }, 'heartbeat ignored: the device has Find Device or the cloud service off')
           return

@@ -13,6 +13,7 @@ import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
 import { addRemoteCommands } from './remote-commands.js'
 import { addSyncConsoleCommands } from './sync-commands.js'
+import { addRetirementCommands } from './retirement-commands.js'
 
 interface ConsoleOptions {
   api: string
@@ -119,6 +120,12 @@ export function consoleCommand(io: Io): Command {
     () => opts().json === true,
   )
   addBackupConsoleCommands(
+    cmd,
+    io,
+    () => client(opts()),
+    () => opts().json === true,
+  )
+  addRetirementCommands(
     cmd,
     io,
     () => client(opts()),

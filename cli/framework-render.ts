@@ -70,8 +70,13 @@ export function renderFrameworkStatus(f: FrameworkStatus): string {
     `suppressed${last ? `; last: ${last.kind} "${last.title}", ${formatAge(last.delayMs)} late` : ''}`
   const l = f.logs
   const deferred = l.deferred ? ` (waiting: ${l.deferred})` : ''
+  const service = n.service
+  const cloud = service
+    ? [`cloud         ${service.state === 'gone' ? 'GONE' : 'retiring'}: ${service.title} (${utc(service.at)}): ${service.body}`]
+    : []
   return (
     [
+      ...cloud,
       `push channel  ${f.pushChannel}`,
       `framework     network permission ${f.networkPermission ? 'on' : 'off'}, behaviour logs over mobile data ` +
         `${f.logsOverMobile ? 'on' : 'off'}`,

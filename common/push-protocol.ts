@@ -26,7 +26,8 @@ export const PUSH_CLOSE = {
   PROTOCOL_ERROR: 4003,
 } as const
 
-export const NotificationKindSchema = z.enum(['weather', 'system-update', 'message', 'cloud'])
+/** `retirement`: a notice of the cloud service's end (M1); `service-gone`: the cloud service has shut down (M1). */
+export const NotificationKindSchema = z.enum(['weather', 'system-update', 'message', 'cloud', 'retirement', 'service-gone'])
 export type NotificationKind = z.infer<typeof NotificationKindSchema>
 
 /** One notification as the device receives it. Ids are UUIDs, so they never repeat, even across cloud databases. */

@@ -199,7 +199,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.freezeTimer.stop()
   }
 
-  /** A3: `clear` removes the account's data of kind `name` when it is frozen. */
+  /** A3, M1: `clear` removes the account's data of kind `name` when it is frozen or purged. */
   onFreeze(name: string, clear: Clearer): void {
     this.clearers.set(name, clear)
   }
@@ -308,6 +308,19 @@ export class Accounts extends EventEmitter<AccountEvents> {
     }
   }
 
+  /**
+   * Removes all of the account's cloud data with every registered clearer
+   * (A3's freeze, M1's purge), in one transaction with `also`; returns how many entries went.
+   */
+  clearData(account: string, now: number, also: () => void): number {
+    let removed = 0
+    this.db.transaction(() => {
+      for (const clear of this.clearers.values()) removed += clear(account, now)
+      also()
+    })()
+    return removed
+  }
+
   private endMemberships(now: number): void {
     for (const id of this.sql.endedMemberships.all(now)) {
       this.sql.membership.run('free', null, id)
@@ -331,11 +344,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
       )
     }
     for (const id of this.sql.toFreeze.all(inactivityMs, now)) {
-      let removed = 0
-      this.db.transaction(() => {
-        for (const clear of this.clearers.values()) removed += clear(id, now)
-        this.sql.frozen.run(now, id)
-      })()
+      const removed = this.clearData(id, now, () => this.sql.frozen.run(now, id))
       this.cloudLog.record(id, 'inactivity-freeze', `account frozen after a year without activity; cloud data cleared`, removed)
       this.log.warn({ account: id, removed }, 'A3: account frozen after a year without activity')
     }

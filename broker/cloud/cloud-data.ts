@@ -4,7 +4,7 @@
  * the rules did, the broker's one HTTP router (built here, as it checks
  * drive SDK tokens; the console and framework APIs add their routes too), and
  * the console's clock (simulated-time mode). Each feature -- sync and the
- * recycle bin (S, R), backups (B), the drive (D) -- is a module of its own
+ * recycle bin (S, R), backups (B), the drive (D), the service's retirement (M1) -- is a module of its own
  * that this class builds, starts and stops.
  */
 import type { Clock } from '../../common/clock.js'
@@ -25,6 +25,8 @@ import { RecycleBin } from './recycle-bin.js'
 import { addSyncRoutes } from './sync-routes.js'
 import { Backups, DEFAULT_BACKUP_OPTIONS, type BackupOptions } from './backups.js'
 import type { BackupPlan } from '../../common/cloud/backup-api.js'
+import { DEFAULT_RETIREMENT_RULES, ServiceRetirement, type RetirementRules } from './retirement.js'
+import { addRetirementRoutes } from './retirement-routes.js'
 
 export interface CloudDataOptions {
   accounts: AccountRules
@@ -32,12 +34,15 @@ export interface CloudDataOptions {
   drive: DriveRules
   /** B1-B4: the backup schedule and B3's clean-up. */
   backup: BackupOptions
+  /** M1: the guarantee period after a migration, reminders and purge batches of the service's retirement. */
+  retirement: RetirementRules
 }
 
 export const DEFAULT_CLOUD_DATA_OPTIONS: CloudDataOptions = {
   accounts: DEFAULT_ACCOUNT_RULES,
   drive: DEFAULT_DRIVE_RULES,
   backup: DEFAULT_BACKUP_OPTIONS,
+  retirement: DEFAULT_RETIREMENT_RULES,
 }
 
 export interface CloudDataDeps {
@@ -73,6 +78,8 @@ export class CloudData {
   readonly items: SyncItems
   readonly bin: RecycleBin
   readonly backups: Backups
+  /** M1: the service's retirement plan and its phases. */
+  readonly retirement: ServiceRetirement
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
@@ -105,6 +112,9 @@ export class CloudData {
     addSyncRoutes(parts, this.items, this.bin)
     this.accounts.onFreeze('items', (account) => this.items.clear(account))
     this.backups = new Backups(parts, deps.sendPlan, opts.backup)
+    this.retirement = new ServiceRetirement(deps.db, deps.clock, this.accounts, this.cloudLog, log, opts.retirement)
+    this.router.guard((req) => this.retirement.guard(req))
+    addRetirementRoutes(parts, this.retirement)
   }
 
   start(): void {
@@ -112,9 +122,11 @@ export class CloudData {
     this.drive.start()
     this.bin.start()
     this.backups.start()
+    this.retirement.start()
   }
 
   stop(): void {
+    this.retirement.stop()
     this.bin.stop()
     this.accounts.stop()
     this.drive.stop()

@@ -9,6 +9,7 @@ import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import type { Db } from '../db.js'
 import type { NotificationQueue } from '../framework/notification-queue.js'
+import type { NotificationKind } from '../../common/push-protocol.js'
 
 export interface CloudLogEntry {
   seq: number
@@ -50,10 +51,10 @@ export class CloudLog {
     this.log.info({ account, rule, count }, message)
   }
 
-  /** Tells the owner on every phone of the account (push, kind "cloud") and records it. */
-  notify(account: string, rule: string, title: string, body: string): void {
+  /** Tells the owner on every phone of the account (push, kind "cloud" unless said) and records it. */
+  notify(account: string, rule: string, title: string, body: string, kind: NotificationKind = 'cloud'): void {
     for (const { id: deviceId } of this.sql.devices.all(account)) {
-      this.push.enqueue(deviceId, { kind: 'cloud', title, body, ttlMs: NOTICE_TTL_MS })
+      this.push.enqueue(deviceId, { kind, title, body, ttlMs: NOTICE_TTL_MS })
     }
     this.record(account, rule, `notice sent: ${title}`)
   }

@@ -92,6 +92,17 @@ interface Route {
   handler: Handler
 }
 
+/** What a guard sees of a request, once its caller is known and before its handler runs. */
+export interface GuardedRequest {
+  method: string
+  path: string
+  params: Readonly<Record<string, string>>
+  principal: Principal
+}
+
+/** Throws (an HttpError) to refuse a request before its handler runs: a rule that holds for every route (M1's retirement). */
+export type Guard = (req: GuardedRequest) => void
+
 export interface Authenticator {
   isConsoleToken(token: string): boolean
   /** The device's account when `secret` is its secret. */
@@ -108,6 +119,7 @@ const CREDENTIAL_TTL_MS = 60_000
 
 export class HttpRouter {
   private readonly routes: Route[] = []
+  private readonly guards: Guard[] = []
   /** sha256(id:secret) → the account and until when the verification holds. */
   private readonly verified = new Map<string, { account: string; until: number }>()
 
@@ -127,6 +139,11 @@ export class HttpRouter {
       return '([^/]+)'
     })
     this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, callers: new Set(callers), handler })
+  }
+
+  /** Adds a guard: every request with a route and a known caller passes it before the handler runs. */
+  guard(guard: Guard): void {
+    this.guards.push(guard)
   }
 
   /** Answers any request: a route's reply, or the error that says why there is none. */
@@ -151,6 +168,7 @@ export class HttpRouter {
       const values = (route.pattern.exec(url.pathname) as RegExpExecArray).slice(1)
       const params = Object.fromEntries(route.names.map((n, i) => [n, decodeSegment(values[i] as string)]))
       const principal = await this.authenticate(req.headers.authorization, route.callers)
+      for (const guard of this.guards) guard({ method, path: url.pathname, params, principal })
       const json: RouteContext['json'] = (schema, opts = {}) =>
         readJson(req, schema, opts.maxBytes ?? MAX_JSON_BYTES, opts.what ?? 'request')
       reply = await route.handler({ params, url, principal, req, json })

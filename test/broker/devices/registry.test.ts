@@ -45,9 +45,9 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    10,
+    11,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
-      '(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped',
+      "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1)",
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -82,8 +82,11 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   fresh.close()
   const dir = t.testdir()
   const old = openDb(dir)
+  // A database of version 9, the last before the drop: the secrets table back, the tables of the later migrations gone.
   old.exec('CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)')
-  old.pragma(`user_version = ${SCHEMA_VERSION - 1}`)
+  for (const table of ['service_retirement', 'retirement_deadlines', 'account_migrations', 'retirement_steps'])
+    old.exec(`DROP TABLE ${table}`)
+  old.pragma('user_version = 9')
   old.close()
   const db = openDb(dir)
   t.notOk(tables(db).includes('secrets'))

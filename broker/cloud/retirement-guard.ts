@@ -1,0 +1,89 @@
+/**
+ * M1: the refusals of a retiring service, checked on every route of the
+ * broker's one router once the caller is known (HttpRouter.guard):
+ *   - phones and SDK apps: 410 once their account lost access (its deadline
+ *     passed without a migration or an export) or the service shut down;
+ *     from sync-off on, anything but a read is 409 (SYNC_STOPPED for sync,
+ *     UPLOADS_CLOSED for the rest);
+ *   - the console: an account's pages (its sign-in first) answer 410 once it
+ *     lost access; after the shutdown, Find Device commands and share links too.
+ * A 410's body gives the reason, `at` (ms) and `date` (ISO).
+ */
+import { HttpError, type GuardedRequest } from '../http/router.js'
+import { utcDate, type AccountRetirement, type RetirementPlan } from './retirement-plan.js'
+
+export interface GuardContext {
+  plan: RetirementPlan
+  now: number
+  /** The account's place in the retirement; undefined when there is no such account. */
+  account(id: string): AccountRetirement | undefined
+}
+
+const FIND_DEVICE_COMMAND = /^\/api\/devices\/[^/]+\/commands$/
+
+/** Why the request is refused, or undefined when it may go on. */
+export function refusal(req: GuardedRequest, c: GuardContext): HttpError | undefined {
+  const { principal, method, path } = req
+  const { plan, now } = c
+  if (principal.kind === 'device' || principal.kind === 'sdk') {
+    // A phone's or an app's account exists: it came with the device or the token.
+    const view = c.account(principal.account) as AccountRetirement
+    const refused = accessRefusal(plan, view, now, true)
+    if (refused || method === 'GET' || now < plan.syncOffAt) return refused
+    return readOnly(plan, view, path)
+  }
+  if (now >= plan.shutdownAt && (principal.kind === 'public' || (method === 'POST' && FIND_DEVICE_COMMAND.test(path)))) {
+    return shutDownError(plan)
+  }
+  const view = principal.kind === 'console' && path.startsWith('/api/accounts/') ? c.account(req.params.account as string) : undefined
+  return view && accessRefusal(plan, view, now, false)
+}
+
+/** Why the account may not be used (by one of its phones: `phone`), or undefined. */
+export function accessRefusal(plan: RetirementPlan, view: AccountRetirement, now: number, phone: boolean): HttpError | undefined {
+  const account = view.account
+  if (view.purgedAt !== null) {
+    return gone(
+      'ACCOUNT_PURGED',
+      `account "${account}" was deleted on ${utcDate(view.purgedAt)}: the fakephone cloud shut down on ${utcDate(plan.shutdownAt)}`,
+      view.purgedAt,
+    )
+  }
+  if (phone && now >= plan.shutdownAt) return shutDownError(plan)
+  if (view.access !== 'closed') return undefined
+  return gone(
+    'ACCOUNT_CLOSED',
+    `account "${account}" lost access on ${utcDate(view.deadlineAt)}: the fakephone cloud is retiring and the account was not ` +
+      `migrated or exported by its deadline`,
+    view.deadlineAt,
+  )
+}
+
+function readOnly(plan: RetirementPlan, view: AccountRetirement, path: string): HttpError {
+  const deadline = utcDate(view.deadlineAt)
+  const since = utcDate(plan.syncOffAt)
+  if (path.startsWith('/cloud/v1/sync/')) {
+    return new HttpError(
+      409,
+      'SYNC_STOPPED',
+      `sync has stopped: the fakephone cloud is retiring and keeps your data read-only since ${since}; read, export or migrate it ` +
+        `before ${deadline}`,
+      { since: plan.syncOffAt },
+    )
+  }
+  return new HttpError(
+    409,
+    'UPLOADS_CLOSED',
+    `new uploads are refused: the fakephone cloud is retiring (migration window since ${since}); your data can still be read, ` +
+      `exported or migrated before ${deadline}`,
+    { since: plan.syncOffAt },
+  )
+}
+
+function gone(code: string, message: string, at: number): HttpError {
+  return new HttpError(410, code, message, { at, date: new Date(at).toISOString() })
+}
+
+function shutDownError(plan: RetirementPlan): HttpError {
+  return gone('SERVICE_SHUT_DOWN', `the fakephone cloud service is gone: it shut down on ${utcDate(plan.shutdownAt)}`, plan.shutdownAt)
+}

@@ -1,0 +1,89 @@
+/**
+ * M1: what a retirement plan is -- its four dates, the phases they make, an
+ * account's place in them -- and how the console's dates are read: `now`,
+ * a duration from now on the cloud's clock (`7d`), or an ISO date or time.
+ */
+import { parseDuration } from '../../common/clock.js'
+import { HttpError } from '../http/router.js'
+
+export interface RetirementPlan {
+  announceAt: number
+  syncOffAt: number
+  deadlineAt: number
+  shutdownAt: number
+  createdAt: number
+}
+
+/** The phases in order; `in-service` is a cloud with no retirement plan. */
+export const PHASES = ['in-service', 'planned', 'announced', 'migration-window', 'deadline-passed', 'shut-down'] as const
+export type Phase = (typeof PHASES)[number]
+
+export type MigrationHow = 'migrate' | 'export'
+
+export interface AccountMigration {
+  how: MigrationHow
+  at: number
+  /** Where to, or which bag: what M2/M3 say. */
+  detail: string
+}
+
+/** What the account's owner may still do: everything, read (and export, migrate), nothing, or nothing is left. */
+export type Access = 'full' | 'read-only' | 'closed' | 'purged'
+
+export interface AccountRetirement {
+  account: string
+  deadlineAt: number
+  /** True when the account has a deadline of its own (a staggered notice). */
+  ownDeadline: boolean
+  phase: Phase
+  access: Access
+  migration: AccountMigration | null
+  /** When its data is purged: at shutdown, or after a migration not before the guarantee period ends. */
+  purgeAt: number
+  purgedAt: number | null
+}
+
+export interface RetirementStatus {
+  now: number
+  plan: RetirementPlan | null
+  phase: Phase
+  /** The next phase of the service and when it starts. */
+  next: { phase: Phase; at: number } | null
+  accounts: AccountRetirement[]
+}
+
+/** The dates as given: ISO dates or times, durations from now on the cloud's clock (`7d`), or `now`. */
+export interface PlanInput {
+  announce: string
+  syncOff: string
+  migrationDeadline: string
+  shutdown: string
+}
+
+/** "2027-03-01 12:00 UTC". */
+export const utcDate = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+
+/** A date as the console gives it: `now`, a duration from now (7d, 36h), or an ISO date or time; else a 400 naming it. */
+export function resolveDate(value: string, now: number, what: string): number {
+  if (value === 'now') return now
+  if (/^(\d+(ms|s|m|h|d))+$/.test(value)) return now + parseDuration(value)
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN
+  if (Number.isNaN(at)) {
+    throw new HttpError(
+      400,
+      'BAD_REQUEST',
+      `${what}: "${value}" is not a date; use an ISO date (2027-03-01 or 2027-03-01T12:00Z), a duration from now on the ` +
+        `cloud's clock (7d, 36h) or now`,
+    )
+  }
+  return at
+}
+
+/** The phase of an account with deadline `deadlineAt` (the service's own: the plan's deadline). */
+export function phaseAt(plan: RetirementPlan, deadlineAt: number, now: number): Phase {
+  if (now < plan.announceAt) return 'planned'
+  if (now < plan.syncOffAt) return 'announced'
+  if (now < deadlineAt) return 'migration-window'
+  if (now < plan.shutdownAt) return 'deadline-passed'
+  return 'shut-down'
+}

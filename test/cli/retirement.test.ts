@@ -1,0 +1,71 @@
+/** M1 from the command line: `console service retire` and `console service status`, in-process against a real broker. */
+import t from 'tap'
+import type { ManualClock } from '../../common/clock.js'
+import { renderRetirement } from '../../cli/retirement-commands.js'
+import type { RetirementStatus } from '../../broker/cloud/retirement-plan.js'
+import { addDevice, startCloud } from '../fixtures/cloud.js'
+import { run } from '../fixtures/io.js'
+
+const DAY = 86_400_000
+
+t.test('M1: console service retire sets the plan and own deadlines; console service status shows the phases and accounts', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  await addDevice(cloud, 'p-alice', 'alice')
+  await addDevice(cloud, 'p-bob', 'bob')
+  const cli = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'service', ...args])
+
+  let r = await cli('status')
+  t.equal(r.out, 'cloud time 2026-01-01 00:00 UTC: the service is in service; no retirement is planned.\n')
+  r = await cli('retire', '--announce', '1d', '--sync-off', '10d')
+  t.match(r, { code: 1, err: /the plan needs all four dates: --announce, --sync-off, --migration-deadline and --shutdown/ })
+  r = await cli('retire', '--account', 'bob')
+  t.match(r, { code: 1, err: /--account and --deadline go together/ })
+  r = await cli('retire', '--account', 'bob', '--deadline', '20d', '--shutdown', '60d')
+  t.match(r, { code: 1, err: /give either the plan's four dates or --account with --deadline/ })
+  r = await cli('retire', '--announce', '1d', '--sync-off', '10d', '--migration-deadline', '5d', '--shutdown', '60d')
+  t.match(r, { code: 1, err: /migration-deadline \(2026-01-06 00:00 UTC\) must come after sync-off \(2026-01-11 00:00 UTC\)/ })
+
+  r = await cli('retire', '--announce', '1d', '--sync-off', '10d', '--migration-deadline', '40d', '--shutdown', '60d')
+  t.equal(r.code, 0)
+  t.match(r.out, /^The service will retire:\ncloud time {10}2026-01-01 00:00 UTC\nphase {15}planned\n/)
+  t.match(r.out, /\nnext {16}announced on 2026-01-02 00:00 UTC \(in 24h 0m\)\n/)
+  t.match(r.out, /migration deadline {2}2026-02-10 00:00 UTC \(accounts not migrated or exported lose access: 410 Gone\)/)
+  r = await cli('retire', '--account', 'bob', '--deadline', '2026-01-21')
+  t.equal(r.out, 'Account bob now has its own deadline: 2026-01-21 00:00 UTC.\n')
+  cloud.broker.cloud.retirement.markMigrated('alice', 'migrate', undefined, 'to http://127.0.0.1:9')
+  clock.advance(20 * DAY)
+  r = await cli('status')
+  t.match(r.out, /phase {15}migration-window\nnext {16}deadline-passed on 2026-02-10 00:00 UTC \(in 20d 0h\)/)
+  t.match(r.out, /ACCOUNT\s+DEADLINE\s+PHASE\s+ACCESS\s+MIGRATION\s+PURGE\n/)
+  t.match(r.out, /alice\s+2026-02-10 00:00 UTC\s+migration-window\s+read-only\s+migrated 2026-01-01 00:00 UTC\s+2026-03-02 00:00 UTC/)
+  t.match(r.out, /bob\s+2026-01-21 00:00 UTC \(own\)\s+deadline-passed\s+CLOSED \(410\)\s+-\s+2026-03-02 00:00 UTC/)
+  r = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, '--json', 'service', 'status'])
+  t.match(JSON.parse(r.out), { phase: 'migration-window', accounts: [{ account: 'alice' }, { account: 'bob', access: 'closed' }] })
+})
+
+t.test('M1: status after the shutdown, with an export and a purge; and a plan with no accounts', async (t) => {
+  const plan = { announceAt: 0, syncOffAt: DAY, deadlineAt: 2 * DAY, shutdownAt: 3 * DAY, createdAt: 0 }
+  const status: RetirementStatus = {
+    now: 4 * DAY,
+    plan,
+    phase: 'shut-down',
+    next: null,
+    accounts: [
+      {
+        account: 'carol',
+        deadlineAt: 2 * DAY,
+        ownDeadline: false,
+        phase: 'shut-down',
+        access: 'purged',
+        migration: { how: 'export', at: DAY, detail: '' },
+        purgeAt: 3 * DAY,
+        purgedAt: 3 * DAY,
+      },
+    ],
+  }
+  const text = renderRetirement(status)
+  t.match(text, /next {16}none: the service is gone/)
+  t.match(text, /carol\s+1970-01-03 00:00 UTC\s+shut-down\s+PURGED\s+exported 1970-01-02 00:00 UTC\s+done 1970-01-04 00:00 UTC/)
+  t.match(renderRetirement({ ...status, accounts: [] }), /\n\nNo accounts\.\n$/)
+})
