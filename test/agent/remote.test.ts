@@ -184,13 +184,13 @@ t.test(
   'F2 when the journal cannot be written (a full disk) the command is not run, the owner is told why, and the phone carries on',
   async (t) => {
     const { cloud, clock, owner, agent, dataDir } = await setup(t)
-    // The journal's temporary file cannot be created while a directory has its name: the write fails as on a full disk.
-    mkdirSync(join(dataDir, 'commands.json.tmp'))
+    // The journal cannot be written while a directory has its name: the write fails as on a full disk.
+    mkdirSync(join(dataDir, 'commands.jsonl'))
     const ring = await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))
     t.match(ring, { state: 'failed', reason: /the phone could not record the command: EISDIR/ })
     t.equal(agent.status().ringingUntil, null, 'it did not ring')
     t.ok(cloud.logs.has('command journal could not be written'))
-    ;(await import('node:fs')).rmSync(join(dataDir, 'commands.json.tmp'), { recursive: true })
+    ;(await import('node:fs')).rmSync(join(dataDir, 'commands.jsonl'), { recursive: true })
     t.equal(
       (await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))).state,
       'succeeded',
