@@ -11,9 +11,9 @@
  * commit), and each step's promise resolves only once a sync covering its
  * line has returned. Replay at start applies the lines in order; a torn last
  * line (a crash in mid-write) is ignored and logged, since its step was
- * never reported durable. When the log grows past a bound it is compacted:
- * rewritten atomically (temporary file, fsync, rename, directory fsync) as
- * a `lastSeq` line and the entries still kept. A journal from before the log
+ * never reported durable. At start, and whenever the log grows past a bound,
+ * it is compacted: rewritten atomically (temporary file, fsync, rename,
+ * directory fsync) as a `lastSeq` line and the entries still kept. A journal from before the log
  * (`commands.json`) is migrated on the first start and then removed.
  */
 import type { FileHandle } from 'node:fs/promises'
@@ -74,7 +74,7 @@ export class CommandJournal {
   private readonly datasync: (file: FileHandle) => Promise<void>
   /** Lines in the log file now. */
   private lines = 0
-  /** The next write replaces the whole log: none exists yet, its end may be torn, or the last write failed. */
+  /** The log must be replaced whole: none exists yet, its end may be torn, or the last write failed. */
   private rewrite = true
   private waiting: Waiter[] = []
   private flushing: Promise<void> | null = null
@@ -101,10 +101,11 @@ export class CommandJournal {
       const legacy = await new JsonFile(this.legacyPath, JournalSchema.nullable()).load(null)
       if (legacy) {
         this.data = legacy
-        await this.compact()
         this.opts.log.info({ entries: Object.keys(legacy.entries).length }, `command journal migrated from ${LEGACY_JOURNAL_FILE}`)
       }
     } else this.replay(text)
+    // Start with a whole, compact log, so a command's first step costs one sync like the others, not the creation's two.
+    if (this.rewrite || this.overBound(0)) await this.compact()
     // The log is written before the old file goes, so a crash in between leaves both and the log wins.
     await rm(this.legacyPath, { force: true })
   }
@@ -182,7 +183,7 @@ export class CommandJournal {
       this.waiting = []
       try {
         // A compaction writes what is in memory, which already holds every line of the batch.
-        if (this.rewrite || this.lines + batch.length > this.compactAfter + Object.keys(this.data.entries).length) await this.compact()
+        if (this.rewrite || this.overBound(batch.length)) await this.compact()
         else await this.append(batch.map((w) => w.line).join(''), batch.length)
         for (const w of batch) w.resolve()
       } catch (err) {
@@ -192,6 +193,11 @@ export class CommandJournal {
       }
     }
     this.flushing = null
+  }
+
+  /** True when `more` lines would take the log past its bound: the entries kept plus compactAfter. */
+  private overBound(more: number): boolean {
+    return this.lines + more > this.compactAfter + Object.keys(this.data.entries).length
   }
 
   private async append(text: string, lines: number): Promise<void> {

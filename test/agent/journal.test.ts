@@ -84,9 +84,7 @@ t.test('F2 a step is never durable before its sync, and steps put during a sync 
   const syncs = new HeldSyncs()
   const { journal } = journalIn(dir, { datasync: syncs.datasync })
   await journal.load()
-  // A new journal's first write creates the log whole (write, fsync, rename, directory fsync).
-  await journal.put({ step: 'received', command: locate(owner, 1), reported: false })
-  t.equal(journal.syncs, 2)
+  t.equal(journal.syncs, 2, 'a new journal creates its log at load (write, fsync, rename, directory fsync), off the command path')
   t.equal(syncs.calls, 0)
 
   const first = locate(owner, 2)
@@ -109,15 +107,15 @@ t.test('F2 a step is never durable before its sync, and steps put during a sync 
   syncs.release()
   await Promise.all(others.map((o) => o.promise))
   t.equal(journal.syncs - 2, 2, '10 steps, 2 fdatasyncs')
-  t.equal(logLines(dir).length, 12, 'one line per step after the first write')
+  t.equal(logLines(dir).length, 11, 'one line per step after the lastSeq line')
   await journal.flushed()
 
   const again = await reopened(dir)
-  t.equal(again.unfinished().length, 11, 'every step is in the log')
+  t.equal(again.unfinished().length, 10, 'every step is in the log')
   t.equal(again.lastSeq, 11)
 })
 
-t.test('F2 a torn last line is ignored and logged, and the next write replaces the log whole', async (t) => {
+t.test('F2 a torn last line is ignored and logged, and the log is rewritten without it at start', async (t) => {
   const owner = makeOwner(t)
   const dir = tempDir(t)
   const one = locate(owner, 1)
@@ -129,11 +127,11 @@ t.test('F2 a torn last line is ignored and logged, and the next write replaces t
   t.ok(journal.entry(one.id))
   t.equal(journal.entry(two.id), undefined, 'the cut-short step is as if never written')
   t.match(logs.lines, [{ msg: 'torn last journal line ignored', line: 2, bytes: 40 }])
+  t.equal(journal.compactions, 1, 'the log was rewritten at once, without the torn line')
   await journal.put({ step: 'executing', command: one, reported: false })
-  t.equal(journal.compactions, 1, 'the next write rewrote the log')
   t.same(
     logLines(dir).map((l) => JSON.parse(l) as object),
-    [{ lastSeq: 1 }, { step: 'executing', command: one, reported: false }],
+    [{ lastSeq: 1 }, { step: 'received', command: one, reported: false }, { step: 'executing', command: one, reported: false }],
     'the torn step is gone: it was never reported durable, so its command never went on',
   )
 
@@ -203,12 +201,17 @@ t.test('F2 the log is compacted past its bound and replays to the same journal',
     commands.map(() => true),
   )
   t.equal(again.lastSeq, 6)
+  t.equal(again.compactions, 0, 'a log within its bound is left as it is at start')
+  const small = journalIn(dir, { compactAfter: 1 }).journal
+  await small.load()
+  t.equal(small.compactions, 1, 'one past it is compacted at start')
+  t.equal(logLines(dir).length, 7)
 })
 
 t.test('F2 a failed write rejects its steps; the next write replaces the log whole from memory', async (t) => {
   const owner = makeOwner(t)
   const dir = tempDir(t)
-  let fail = true
+  let fail = false
   const { journal } = journalIn(dir, {
     datasync: async (file) => {
       if (fail) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })
@@ -218,10 +221,11 @@ t.test('F2 a failed write rejects its steps; the next write replaces the log who
   await journal.load()
   const [one, two, three] = [locate(owner, 1), locate(owner, 2), locate(owner, 3)]
   await journal.put({ step: 'received', command: one, reported: false })
+  fail = true
   await t.rejects(journal.put({ step: 'received', command: two, reported: false }), { code: 'ENOSPC' })
   fail = false
   await journal.put({ step: 'received', command: three, reported: false })
-  t.equal(journal.compactions, 2, 'the first write and the one after the failure rewrote the log')
+  t.equal(journal.compactions, 2, 'the load and the write after the failure rewrote the log')
   t.same(
     (await reopened(dir)).unfinished().map((e) => e.command.id),
     [one.id, two.id, three.id],

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap'
 import type { KeyObject } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ManualClock } from '../../common/clock.js'
 import { verifyPayload } from '../../common/signing.js'
@@ -209,12 +209,13 @@ t.test(
   async (t) => {
     const { cloud, clock, owner, agent, dataDir } = await setup(t)
     // The journal cannot be written while a directory has its name: the write fails as on a full disk.
+    rmSync(join(dataDir, 'commands.jsonl'))
     mkdirSync(join(dataDir, 'commands.jsonl'))
     const ring = await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))
     t.match(ring, { state: 'failed', reason: /the phone could not record the command: EISDIR/ })
     t.equal(agent.status().ringingUntil, null, 'it did not ring')
     t.ok(cloud.logs.has('command journal could not be written'))
-    ;(await import('node:fs')).rmSync(join(dataDir, 'commands.jsonl'), { recursive: true })
+    rmSync(join(dataDir, 'commands.jsonl'), { recursive: true })
     t.equal(
       (await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))).state,
       'succeeded',
