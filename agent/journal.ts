@@ -93,7 +93,10 @@ export class CommandJournal {
     this.datasync = opts.datasync ?? ((file) => file.datasync())
   }
 
-  /** Replays the log, or migrates the journal an older version left; an invalid line before the last is an error naming it. */
+  /**
+   * Replays the log, or migrates the journal an older version left (removed only once the log holds it); an invalid
+   * line before the last is an error naming it.
+   */
   async load(): Promise<void> {
     this.data = { lastSeq: 0, entries: {} }
     const text = await readIfExists(this.path)
@@ -105,7 +108,15 @@ export class CommandJournal {
       }
     } else this.replay(text)
     // Start with a whole, compact log, so a command's first step costs one sync like the others, not the creation's two.
-    if (this.rewrite || this.overBound(0)) await this.compact()
+    if (this.rewrite || this.overBound(0)) {
+      try {
+        await this.compact()
+      } catch (err) {
+        // A full disk does not stop the phone: the first step tries again, and fails its command if it cannot (remote.ts).
+        this.opts.log.warn({ err, file: this.path }, 'command journal could not be rewritten at start')
+        return
+      }
+    }
     // The log is written before the old file goes, so a crash in between leaves both and the log wins.
     await rm(this.legacyPath, { force: true })
   }

@@ -1,6 +1,6 @@
 /** F2 the command journal (an append-only log with group commit) and the device-side checks, as units. */
 import t, { type Test } from 'tap'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CommandJournal, JOURNAL_FILE, LEGACY_JOURNAL_FILE, type JournalEntry, type JournalOptions } from '../../agent/journal.js'
@@ -180,6 +180,33 @@ t.test('F2 an upgraded phone keeps its exactly-once memory: commands.json is mig
   const after = await reopened(dir)
   t.equal(after.lastSeq, 9)
   t.notOk(existsSync(join(dir, LEGACY_JOURNAL_FILE)))
+})
+
+t.test('F2 a log that cannot be written at start is logged, not fatal; the old journal stays until the log holds it', async (t) => {
+  const owner = makeOwner(t)
+  const dir = tempDir(t)
+  const old = locate(owner, 4)
+  writeFileSync(
+    join(dir, LEGACY_JOURNAL_FILE),
+    JSON.stringify({ lastSeq: 4, entries: { [old.id]: { step: 'received', command: old, reported: false } } }),
+  )
+  // The log's temporary file cannot be created while a directory has its name: as on a full disk.
+  mkdirSync(join(dir, `${JOURNAL_FILE}.tmp`))
+  const { journal, logs } = journalIn(dir)
+  await journal.load()
+  t.ok(logs.has('command journal could not be rewritten at start'))
+  t.ok(existsSync(join(dir, LEGACY_JOURNAL_FILE)), 'the old journal is kept')
+  t.equal(journal.unfinished().length, 1, 'its entries are in memory')
+  rmSync(join(dir, `${JOURNAL_FILE}.tmp`), { recursive: true })
+  const next = locate(owner, 5)
+  await journal.put({ step: 'received', command: next, reported: false })
+  const again = await reopened(dir)
+  t.same(
+    again.unfinished().map((e) => e.command.id),
+    [old.id, next.id],
+    'the first write put the whole journal in the log',
+  )
+  t.notOk(existsSync(join(dir, LEGACY_JOURNAL_FILE)), 'and the start after it removed the old file')
 })
 
 t.test('F2 the log is compacted past its bound and replays to the same journal', async (t) => {
