@@ -1,14 +1,28 @@
 /**
- * F2 exactly once: the agent's command journal (`<data>/commands.json`).
- * Each step -- received, executing, done -- is on disk before the next one
- * starts, so a command redelivered by MQTT, replayed, or interrupted by a
- * crash runs to completion once. `lastSeq` is the highest sequence number
- * accepted; anything at or below it is a replay.
+ * F2 exactly once: the agent's command journal, an append-only log
+ * (`<data>/commands.jsonl`, one JSON line per step). Each step -- received,
+ * executing, done -- is on disk before the next one starts, so a command
+ * redelivered by MQTT, replayed, or interrupted by a crash runs to
+ * completion once. `lastSeq` is the highest sequence number accepted;
+ * anything at or below it is a replay.
+ *
+ * A step costs one write and one fdatasync at most: steps put while a sync
+ * is in flight wait for it to end and then share the next one (group
+ * commit), and each step's promise resolves only once a sync covering its
+ * line has returned. Replay at start applies the lines in order; a torn last
+ * line (a crash in mid-write) is ignored and logged, since its step was
+ * never reported durable. At start, and whenever the log grows past a bound,
+ * it is compacted: rewritten atomically (temporary file, fsync, rename,
+ * directory fsync) as a `lastSeq` line and the entries still kept. A journal from before the log
+ * (`commands.json`) is migrated on the first start and then removed.
  */
+import type { FileHandle } from 'node:fs/promises'
+import { open, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { CommandSchema, UnsignedResultSchema } from '../common/contract.js'
-import { JsonFile } from '../common/json-file.js'
+import { CommandSchema, UnsignedResultSchema, decodeJson } from '../common/contract.js'
+import { JsonFile, JsonFileError, writeAtomic } from '../common/json-file.js'
+import type { Logger } from '../common/log.js'
 
 export const JournalEntrySchema = z.strictObject({
   step: z.enum(['received', 'executing', 'done']),
@@ -26,19 +40,85 @@ export const JournalSchema = z.strictObject({
 })
 export type JournalData = z.infer<typeof JournalSchema>
 
+/** A line of the log: a step, or the `lastSeq` a compaction kept (older entries are gone). */
+const LineSchema = z.union([JournalEntrySchema, z.strictObject({ lastSeq: z.number().int().nonnegative() })])
+
+export const JOURNAL_FILE = 'commands.jsonl'
+/** The journal as it was before the log: one JSON document rewritten at every step. */
+export const LEGACY_JOURNAL_FILE = 'commands.json'
+
 /** Finished entries kept for answering redeliveries; older ones are covered by lastSeq. */
 const KEEP_DONE = 200
+/** Lines appended beyond the entries kept before the log is compacted (about 200 commands of 4 steps). */
+export const COMPACT_AFTER = 4 * KEEP_DONE
+
+export interface JournalOptions {
+  log: Logger
+  /** Lines appended beyond the entries kept before a compaction; COMPACT_AFTER unless a test wants it small. */
+  compactAfter?: number
+  /** Makes the appended lines durable; tests wrap it to hold or count syncs. */
+  datasync?: (file: FileHandle) => Promise<void>
+}
+
+interface Waiter {
+  line: string
+  resolve: () => void
+  reject: (err: unknown) => void
+}
 
 export class CommandJournal {
   private data: JournalData = { lastSeq: 0, entries: {} }
-  private readonly file: JsonFile<JournalData>
+  readonly path: string
+  private readonly legacyPath: string
+  private readonly compactAfter: number
+  private readonly datasync: (file: FileHandle) => Promise<void>
+  /** Lines in the log file now. */
+  private lines = 0
+  /** The log must be replaced whole: none exists yet, its end may be torn, or the last write failed. */
+  private rewrite = true
+  private waiting: Waiter[] = []
+  private flushing: Promise<void> | null = null
+  /** fsyncs and fdatasyncs issued so far (a compaction counts two: the file and its directory). */
+  syncs = 0
+  /** Compactions so far. */
+  compactions = 0
 
-  constructor(dataDir: string) {
-    this.file = new JsonFile(join(dataDir, 'commands.json'), JournalSchema)
+  constructor(
+    dataDir: string,
+    private readonly opts: JournalOptions,
+  ) {
+    this.path = join(dataDir, JOURNAL_FILE)
+    this.legacyPath = join(dataDir, LEGACY_JOURNAL_FILE)
+    this.compactAfter = opts.compactAfter ?? COMPACT_AFTER
+    this.datasync = opts.datasync ?? ((file) => file.datasync())
   }
 
+  /**
+   * Replays the log, or migrates the journal an older version left (removed only once the log holds it); an invalid
+   * line before the last is an error naming it.
+   */
   async load(): Promise<void> {
-    this.data = await this.file.load({ lastSeq: 0, entries: {} })
+    this.data = { lastSeq: 0, entries: {} }
+    const text = await readIfExists(this.path)
+    if (text === null) {
+      const legacy = await new JsonFile(this.legacyPath, JournalSchema.nullable()).load(null)
+      if (legacy) {
+        this.data = legacy
+        this.opts.log.info({ entries: Object.keys(legacy.entries).length }, `command journal migrated from ${LEGACY_JOURNAL_FILE}`)
+      }
+    } else this.replay(text)
+    // Start with a whole, compact log, so a command's first step costs one sync like the others, not the creation's two.
+    if (this.rewrite || this.overBound(0)) {
+      try {
+        await this.compact()
+      } catch (err) {
+        // A full disk does not stop the phone: the first step tries again, and fails its command if it cannot (remote.ts).
+        this.opts.log.warn({ err, file: this.path }, 'command journal could not be rewritten at start')
+        return
+      }
+    }
+    // The log is written before the old file goes, so a crash in between leaves both and the log wins.
+    await rm(this.legacyPath, { force: true })
   }
 
   get lastSeq(): number {
@@ -59,22 +139,111 @@ export class CommandJournal {
     return this.all().filter((e) => e.step === 'done' && !e.reported)
   }
 
-  /** Writes `entry` (and raises lastSeq to its command's) durably before resolving. */
-  async put(entry: JournalEntry): Promise<void> {
-    const entries = { ...this.data.entries, [entry.command.id]: entry }
-    const done = Object.values(entries).filter((e) => e.step === 'done' && e.reported)
-    for (const old of done.sort((a, b) => a.command.seq - b.command.seq).slice(0, Math.max(0, done.length - KEEP_DONE)))
-      delete entries[old.command.id]
-    this.data = { lastSeq: Math.max(this.data.lastSeq, entry.command.seq), entries }
-    await this.file.save(this.data)
+  /** Records `entry` (and raises lastSeq to its command's) at once; resolves when a sync has made it durable. */
+  put(entry: JournalEntry): Promise<void> {
+    this.apply(entry)
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ line: `${JSON.stringify(entry)}\n`, resolve, reject })
+      this.flushing ??= this.drain()
+    })
   }
 
-  /** Resolves when no write is in progress. */
-  flushed(): Promise<void> {
-    return this.file.flushed()
+  /** Resolves when no write is in progress (whether the last one worked or not). */
+  async flushed(): Promise<void> {
+    while (this.flushing) await this.flushing
+  }
+
+  private apply(entry: JournalEntry): void {
+    const entries = this.data.entries
+    entries[entry.command.id] = entry
+    this.data.lastSeq = Math.max(this.data.lastSeq, entry.command.seq)
+    if (entry.step !== 'done' || !entry.reported) return
+    const done = Object.values(entries).filter((e) => e.step === 'done' && e.reported)
+    if (done.length <= KEEP_DONE) return
+    for (const old of done.sort((a, b) => a.command.seq - b.command.seq).slice(0, done.length - KEEP_DONE)) delete entries[old.command.id]
+  }
+
+  private replay(text: string): void {
+    const lines = text.split('\n')
+    // A log that ends with its newline splits into a last empty string; anything else there is a line cut short.
+    const complete = text.endsWith('\n')
+    if (complete) lines.pop()
+    lines.forEach((line, i) => {
+      const decoded = decodeJson(LineSchema, line)
+      if (decoded.ok) {
+        if ('lastSeq' in decoded.value) this.data.lastSeq = Math.max(this.data.lastSeq, decoded.value.lastSeq)
+        else this.apply(decoded.value)
+      } else if (i === lines.length - 1) {
+        // Its step never resolved as durable, so nothing was done on its strength: as if it had never been written.
+        this.opts.log.warn({ file: this.path, line: i + 1, bytes: line.length, reason: decoded.reason }, 'torn last journal line ignored')
+      } else {
+        throw new JsonFileError('INVALID', this.path, `${this.path} line ${i + 1}: ${decoded.reason}`)
+      }
+    })
+    this.lines = lines.length
+    // A cut-short end must not have the next line appended to it: the first write then rewrites the log.
+    this.rewrite = !complete
+  }
+
+  /** Writes everything put so far, batch after batch: all the lines waiting when a batch starts share its sync. */
+  private async drain(): Promise<void> {
+    // Steps put in the same turn of the event loop join the first batch.
+    await Promise.resolve()
+    while (this.waiting.length > 0) {
+      const batch = this.waiting
+      this.waiting = []
+      try {
+        // A compaction writes what is in memory, which already holds every line of the batch.
+        if (this.rewrite || this.overBound(batch.length)) await this.compact()
+        else await this.append(batch.map((w) => w.line).join(''), batch.length)
+        for (const w of batch) w.resolve()
+      } catch (err) {
+        // The end of the log may now be torn: the next write replaces it whole, from memory.
+        this.rewrite = true
+        for (const w of batch) w.reject(err)
+      }
+    }
+    this.flushing = null
+  }
+
+  /** True when `more` lines would take the log past its bound: the entries kept plus compactAfter. */
+  private overBound(more: number): boolean {
+    return this.lines + more > this.compactAfter + Object.keys(this.data.entries).length
+  }
+
+  private async append(text: string, lines: number): Promise<void> {
+    const file = await open(this.path, 'a')
+    try {
+      await file.writeFile(text)
+      await this.datasync(file)
+      this.syncs++
+    } finally {
+      await file.close()
+    }
+    this.lines += lines
+  }
+
+  /** Replaces the log with what memory holds: the lastSeq, then the entries kept, oldest first. */
+  private async compact(): Promise<void> {
+    const entries = this.all()
+    const text = [JSON.stringify({ lastSeq: this.data.lastSeq }), ...entries.map((e) => JSON.stringify(e))].join('\n') + '\n'
+    await writeAtomic(this.path, text)
+    this.syncs += 2
+    this.compactions++
+    this.lines = entries.length + 1
+    this.rewrite = false
   }
 
   private all(): JournalEntry[] {
     return Object.values(this.data.entries).sort((a, b) => a.command.seq - b.command.seq)
+  }
+}
+
+async function readIfExists(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
   }
 }

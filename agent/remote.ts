@@ -54,7 +54,7 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     private readonly phone: Phone,
   ) {
     super()
-    this.journal = new CommandJournal(opts.dataDir)
+    this.journal = new CommandJournal(opts.dataDir, { log: opts.log })
   }
 
   /** Loads the journal; commands a crash interrupted are finished once the data channel is up. */
@@ -128,7 +128,7 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     }
   }
 
-  /** received → executing → done, each on disk before the next step. */
+  /** received → executing → done, each on disk before the next step (one fdatasync each at most, shared with concurrent commands). */
   private async journaled(command: Command): Promise<void> {
     if (!this.journal.entry(command.id)) {
       await this.journal.put({ step: 'received', command, reported: false })

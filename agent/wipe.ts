@@ -8,6 +8,7 @@
  */
 import { lstat, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { JOURNAL_FILE } from './journal.js'
 
 /**
  * The phone's own state files: its command journal, settings (reset by the
@@ -20,7 +21,7 @@ import { join } from 'node:path'
  */
 const SYSTEM_FILES = new Set(
   [
-    'commands.json',
+    JOURNAL_FILE,
     'settings.json',
     'framework.json',
     'push-inbox.json',

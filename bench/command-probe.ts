@@ -5,7 +5,8 @@
  *    that notes when each tracked command reaches delivered, executing and
  *    its final state (one listener for all commands, not one per command);
  *  - JournalTimer: wraps `put` on agents' command journals and times each
- *    durable write (write, fsync, rename) by the step it records;
+ *    step until it is durable (appended and fdatasynced, the sync shared
+ *    with concurrent steps), by the step it records, and counts the syncs;
  *  - BrokerTimer: wraps the CommandCenter's `submit` and `onResult` and the
  *    SQLite statements it runs, to time the broker's synchronous share.
  * Each attach returns its detach, for the scenario's clean-up.
@@ -107,9 +108,18 @@ const stepOf = (e: JournalEntry): JournalStep => (e.step === 'done' && e.reporte
 export class JournalTimer {
   count: Record<JournalStep, number> = zeroSteps()
   totalMs: Record<JournalStep, number> = zeroSteps()
+  private readonly journals: CommandJournal[] = []
+  private syncBase = 0
+
+  /** fsyncs and fdatasyncs of the attached journals since the last reset. */
+  get syncs(): number {
+    return this.journals.reduce((s, j) => s + j.syncs, 0) - this.syncBase
+  }
 
   /** Wraps `put` on this one journal; returns the detach. */
   attach(journal: CommandJournal): () => void {
+    this.journals.push(journal)
+    this.syncBase += journal.syncs
     const original = journal.put
     journal.put = async (entry: JournalEntry): Promise<void> => {
       const started = performance.now()
@@ -129,6 +139,7 @@ export class JournalTimer {
   reset(): void {
     this.count = zeroSteps()
     this.totalMs = zeroSteps()
+    this.syncBase += this.syncs
   }
 
   /** Writes a command waits for before its final receipt goes out: received, executing, done. */

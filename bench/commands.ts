@@ -8,15 +8,20 @@
  *     "reported" journal write has finished.
  *  2. Fan-out: A agents, one `ring` to each, all submitted at once; time
  *     until every one is final and the per-command latency.
- * Each command costs the agent three durable journal writes (write, fsync,
- * rename) before its final receipt goes out, plus one after the broker
- * acknowledges it; and the broker a handful of SQLite statements. Both are
- * timed by wrapping those calls on these instances (bench/command-probe.ts).
+ *  3. Burst: one agent, BURST_SIZE `locate` commands submitted at once,
+ *     BURSTS times; per-command latency and fdatasyncs per journal step,
+ *     which group commit keeps below one when commands run concurrently.
+ * Each command costs the agent three journal steps (one appended line and
+ * at most one fdatasync each, shared with concurrent steps) before its final
+ * receipt goes out, plus one after the broker acknowledges it; and the
+ * broker a handful of SQLite statements. Both are timed by wrapping those
+ * calls on these instances (bench/command-probe.ts).
  */
 import { randomUUID, type KeyObject } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Agent } from '../agent/agent.js'
+import { JOURNAL_FILE } from '../agent/journal.js'
 import { FixedSource } from '../agent/location.js'
 import { SystemClock } from '../common/clock.js'
 import type { CommandArgs, CommandType, Command, UnsignedCommand } from '../common/contract.js'
@@ -45,6 +50,9 @@ const START_CONCURRENCY = 50
 /** Heartbeats would only add unrelated traffic: one an hour, so none during the run. */
 const HEARTBEAT_MS = 3_600_000
 const RING_SECONDS = 5
+/** The burst part: commands submitted at once to one agent, and how many such bursts. */
+export const BURST_SIZE = 20
+export const BURSTS = 10
 const FIX = { lat: 55.9486, lon: -3.1999 }
 
 /** Makes a detach safe to call twice: once when a part ends, again from the clean-up. */
@@ -58,7 +66,9 @@ function onlyOnce(fn: () => void): () => void {
 }
 
 export interface JournalFigures {
-  /** Durable writes (write + fsync + rename) per command before its final receipt goes out. */
+  /** fsyncs and fdatasyncs per command, every step included ("reported" and compactions too). */
+  syncsPerCommand: number
+  /** Durable steps (append + fdatasync, shared with concurrent steps) per command before its final receipt goes out. */
   inPathPerCommand: number
   /** Mean time of one such write, ms. */
   meanWriteMs: number
@@ -87,7 +97,7 @@ export interface RoundTripResult {
   meanMs: number
   /** p50 of each leg: submit→delivered, delivered→executing, executing→succeeded. */
   legsP50: { delivered: number | null; executing: number | null; final: number | null }
-  /** Size of the agent's commands.json at the end, bytes: every journal write rewrites all of it. */
+  /** Size of the agent's journal log at the end, bytes (appended to, compacted past a bound). */
   journalBytes: number | null
   journal: JournalFigures
   broker: BrokerFigures
@@ -112,9 +122,24 @@ export interface FanoutResult {
   loopDelay: { p99: number; max: number }
 }
 
+export interface BurstResult {
+  bursts: number
+  size: number
+  succeeded: number
+  failed: number
+  firstFailure: string | null
+  receiptsVerified: number
+  latency: LatencySummary
+  /** fsyncs and fdatasyncs per journal step (4 steps a command): below 1 when steps share a sync. */
+  syncsPerStep: number
+  journal: JournalFigures
+  elapsedMs: number
+}
+
 export interface CommandsResult {
   roundTrip: RoundTripResult
   fanout: FanoutResult
+  burst: BurstResult
   /** Where the agents' journals and the broker's database live. */
   dataDir: string
 }
@@ -196,6 +221,7 @@ function journalFigures(j: JournalTimer, commands: number): JournalFigures {
     (Object.keys(j.count) as JournalStep[]).map((s) => [s, { count: j.count[s], meanMs: mean(s) }]),
   ) as JournalFigures['byStep']
   return {
+    syncsPerCommand: commands ? j.syncs / commands : 0,
     inPathPerCommand: commands ? path.count / commands : 0,
     meanWriteMs: path.count ? path.totalMs / path.count : 0,
     perCommandMs: commands ? path.totalMs / commands : 0,
@@ -299,7 +325,7 @@ async function roundTrip(ctx: ScenarioContext, cloud: BenchCloud, owner: Owner, 
     latency: latency.summary(),
     meanMs: all.reduce((s, v) => s + v, 0) / Math.max(1, all.length),
     legsP50: { delivered: p50(legs.delivered), executing: p50(legs.executing), final: p50(legs.final) },
-    journalBytes: await fileSize(join(cloud.dataDir, 'agents', id, 'commands.json')),
+    journalBytes: await fileSize(join(cloud.dataDir, 'agents', id, JOURNAL_FILE)),
     journal: journalFigures(journal, measured),
     broker: brokerFigures(broker, measured),
     elapsedMs,
@@ -317,6 +343,8 @@ async function fanout(ctx: ScenarioContext, cloud: BenchCloud, owner: Owner, cle
   for (const agent of agents) cleanup.defer('unwrap a journal timer', journal.attach(agent.remote.journal))
   const ids = devices.map((d) => d.id)
   const { listening, ms: listenMs } = await startListening(ctx, cloud, agents, ids, cleanup)
+  // A new agent writes its journal log at start; only the commands' syncs count here.
+  journal.reset()
   ctx.progress(`commands: ${listening}/${a} agents listening; one ring to each, all at once`)
   const broker = new BrokerTimer()
   cleanup.defer('unwrap the broker timer', broker.attach(cloud.broker.commands, cloud.broker.store))
@@ -370,10 +398,69 @@ async function fanout(ctx: ScenarioContext, cloud: BenchCloud, owner: Owner, cle
   }
 }
 
+/** Part 3: BURSTS times, BURST_SIZE locates to one agent submitted in one loop; each burst starts with the agent quiet. */
+async function burst(ctx: ScenarioContext, cloud: BenchCloud, owner: Owner, cleanup: Cleanup): Promise<BurstResult> {
+  const [device] = await provision(ctx, cloud, owner, 'burst', 1)
+  const id = (device as Device).id
+  const agent = makeAgent(ctx, cloud, device as Device, owner, new SystemClock())
+  const journal = new JournalTimer()
+  cleanup.defer('unwrap the journal timer', journal.attach(agent.remote.journal))
+  const { listening } = await startListening(ctx, cloud, [agent], [id], cleanup)
+  if (listening !== 1) throw new Error(`the agent did not subscribe to its command topic within ${LISTEN_LIMIT_MS} ms`)
+  const watcher = new CommandWatcher(cloud.broker.commands, ctx.signal)
+  cleanup.defer('detach the command watcher', watcher.attach())
+  const deviceKey = owner.keys.deviceKey(id)
+  const latency = new LatencyRecorder(BURSTS * BURST_SIZE)
+  let succeeded = 0
+  let verified = 0
+  let firstFailure: string | null = null
+  ctx.progress(`commands: burst, ${BURSTS} times ${BURST_SIZE} locate commands at once to one agent`)
+  const started = performance.now()
+  // The first burst warms up the path (JIT, the agent's first compaction); it is not measured.
+  for (let b = -1; b < BURSTS; b++) {
+    ctx.signal.throwIfAborted()
+    if (b === 0) journal.reset()
+    const commands = Array.from({ length: BURST_SIZE }, () => owner.sign(id, 'locate', {}))
+    const finals = commands.map((command) => {
+      const done = watcher.expect(command.id, COMMAND_LIMIT_MS)
+      return { refused: submit(cloud, command), done }
+    })
+    const results = await Promise.all(finals.map((f) => f.done))
+    const quiet = (): boolean => commands.every((c) => agent.remote.journal.entry(c.id)?.reported !== false)
+    await waitUntil(quiet, QUIET_LIMIT_MS, ctx.signal, 1)
+    await agent.remote.journal.flushed()
+    if (b < 0) continue
+    results.forEach((t, i) => {
+      if (t.state !== 'succeeded' || t.finalAt === null) {
+        firstFailure ??= finals[i]?.refused ?? `${t.state}: ${t.reason ?? ''}`
+        return
+      }
+      succeeded++
+      latency.record(t.finalAt - t.submittedAt)
+      if (t.receipt && deviceKey && verifyPayload(t.receipt, deviceKey)) verified++
+    })
+  }
+  const total = BURSTS * BURST_SIZE
+  const steps = journal.inPath.count + journal.count.reported
+  return {
+    bursts: BURSTS,
+    size: BURST_SIZE,
+    succeeded,
+    failed: total - succeeded,
+    firstFailure,
+    receiptsVerified: verified,
+    latency: latency.summary(),
+    syncsPerStep: steps ? journal.syncs / steps : 0,
+    journal: journalFigures(journal, total),
+    elapsedMs: performance.now() - started,
+  }
+}
+
 export async function runCommands(ctx: ScenarioContext, cleanup: Cleanup): Promise<CommandsResult> {
   const cloud = await startCloud(cleanup, ctx.log, 'commands')
   const owner = new Owner(await tempDir(cleanup, 'owner-keys'))
   const rt = await roundTrip(ctx, cloud, owner, cleanup)
   const fan = await fanout(ctx, cloud, owner, cleanup)
-  return { roundTrip: rt, fanout: fan, dataDir: cloud.dataDir }
+  const bursts = await burst(ctx, cloud, owner, cleanup)
+  return { roundTrip: rt, fanout: fan, burst: bursts, dataDir: cloud.dataDir }
 }

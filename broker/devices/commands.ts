@@ -73,15 +73,23 @@ interface NewRow {
   expiresAt: number
 }
 
-/** The named parameters of a command's change of state. */
-interface RowUpdate {
+/** The named parameters of a step a device reported. */
+interface Advance {
   id: string
+  device: string
   state: CommandState
+  /** RANK of `state`: the row moves only if its own state ranks lower. */
+  rank: number
   reason: string | null
   data: string | null
   receipt: string | null
   now: number
 }
+
+/** RANK in SQL, so a state moves forward in one conditional UPDATE rather than a read and a write. */
+const RANK_SQL = `CASE state ${Object.entries(RANK)
+  .map(([state, rank]) => `WHEN '${state}' THEN ${rank}`)
+  .join(' ')} END`
 
 function toView(r: Row): CommandView {
   const command = JSON.parse(r.envelope) as Command
@@ -125,9 +133,10 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
   ) {
     super()
     this.sql = {
+      // No row back means the id is taken: a duplicate is found by the insert itself, not by a read before it.
       insert: db.prepare<[NewRow], Row>(
         `INSERT INTO commands (id, device_id, type, envelope, state, reason, created_at, updated_at, expires_at)
-         VALUES (@id, @device, @type, @envelope, @state, @reason, @now, @now, @expiresAt) RETURNING *`,
+         VALUES (@id, @device, @type, @envelope, @state, @reason, @now, @now, @expiresAt) ON CONFLICT (id) DO NOTHING RETURNING *`,
       ),
       get: db.prepare<[id: string], Row>('SELECT * FROM commands WHERE id = ?'),
       list: db.prepare<[deviceId: string, limit: number], Row>(
@@ -137,11 +146,18 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
         `SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') ORDER BY created_at, rowid`,
       ),
       sent: db.prepare<[sentAt: number, id: string]>('UPDATE commands SET sent_at = COALESCE(sent_at, ?) WHERE id = ?'),
-      update: db.prepare<[RowUpdate], Row>(
-        `UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now WHERE id = @id
-         RETURNING *`,
+      advance: db.prepare<[Advance], Row>(
+        `UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now
+         WHERE id = @id AND device_id = @device AND ${RANK_SQL} < @rank RETURNING *`,
       ),
-      due: db.prepare<[now: number], Row>(`SELECT * FROM commands WHERE state = 'queued' AND expires_at <= ?`),
+      cancel: db.prepare<[{ id: string; reason: string; now: number }], Row>(
+        `UPDATE commands SET state = 'cancelled', reason = @reason, data = NULL, receipt = NULL, updated_at = @now
+         WHERE id = @id AND state = 'queued' AND sent_at IS NULL RETURNING *`,
+      ),
+      expire: db.prepare<[{ reason: string; now: number }], Row>(
+        `UPDATE commands SET state = 'expired', reason = @reason, data = NULL, receipt = NULL, updated_at = @now
+         WHERE state = 'queued' AND expires_at <= @now RETURNING *`,
+      ),
       nextExpiry: pluck<[], number | null>(db, `SELECT MIN(expires_at) FROM commands WHERE state = 'queued'`),
     }
     this.expiry = new DueTimer(
@@ -168,7 +184,6 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     if (!decoded.ok) throw new CommandError('BAD_COMMAND', `not a valid command: ${decoded.reason}`)
     const command = decoded.value
     if (command.device !== deviceId) throw new CommandError('BAD_COMMAND', `the command is for ${command.device}, not ${deviceId}`)
-    if (this.sql.get.get(command.id)) throw new CommandError('DUPLICATE', `command ${command.id} was already submitted`)
     const device = this.store.device(deviceId)
     if (!device) throw new CommandError('NOT_FOUND', `device "${deviceId}" not found`)
     const now = this.clock.now()
@@ -178,18 +193,18 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
         : command.expiresAt <= now
           ? 'it expired before it was sent'
           : null
-    const view = toView(
-      one(this.sql.insert, {
-        id: command.id,
-        device: deviceId,
-        type: command.type,
-        envelope: JSON.stringify(command),
-        state: refused ? 'rejected' : 'queued',
-        reason: refused,
-        now,
-        expiresAt: command.expiresAt,
-      }),
-    )
+    const row = this.sql.insert.get({
+      id: command.id,
+      device: deviceId,
+      type: command.type,
+      envelope: JSON.stringify(command),
+      state: refused ? 'rejected' : 'queued',
+      reason: refused,
+      now,
+      expiresAt: command.expiresAt,
+    })
+    if (!row) throw new CommandError('DUPLICATE', `command ${command.id} was already submitted`)
+    const view = toView(row)
     this.log.info({ command: command.id, device: deviceId, type: command.type, state: view.state, reason: refused }, 'command submitted')
     this.emit('changed', view)
     if (refused === NOT_ENABLED) throw new CommandError('NOT_ENABLED', NOT_ENABLED, view)
@@ -214,41 +229,42 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     return this.listeningDevices.has(deviceId)
   }
 
-  /** Records a step the device reported. States only move forward; a final state keeps its receipt. */
+  /**
+   * Records a step the device reported. States only move forward; a final state keeps its receipt. One
+   * conditional UPDATE moves the row; only a result that moved nothing is looked up, to tell a repeat from a stray.
+   */
   onResult(deviceId: string, result: Result): void {
-    const current = this.get(result.command)
-    if (!current || current.device !== deviceId) {
-      this.log.warn({ device: deviceId, command: result.command }, 'result for an unknown command ignored')
+    const row = this.sql.advance.get({
+      id: result.command,
+      device: deviceId,
+      state: result.state,
+      rank: RANK[result.state],
+      reason: result.reason ?? null,
+      data: result.data ? JSON.stringify(result.data) : null,
+      receipt: FINAL_STATES.has(result.state) ? JSON.stringify(result) : null,
+      now: this.clock.now(),
+    })
+    if (!row) {
+      const current = this.get(result.command)
+      if (!current || current.device !== deviceId)
+        this.log.warn({ device: deviceId, command: result.command }, 'result for an unknown command ignored')
       return
     }
-    if (RANK[result.state] <= RANK[current.state]) return
-    const final = FINAL_STATES.has(result.state)
-    const view = toView(
-      one(this.sql.update, {
-        id: current.id,
-        state: result.state,
-        reason: result.reason ?? null,
-        data: result.data ? JSON.stringify(result.data) : null,
-        receipt: final ? JSON.stringify(result) : null,
-        now: this.clock.now(),
-      }),
-    )
-    this.log.info({ command: current.id, device: deviceId, state: result.state, reason: result.reason }, 'command state')
-    this.emit('changed', view)
+    this.log.info({ command: row.id, device: deviceId, state: result.state, reason: result.reason }, 'command state')
+    this.emit('changed', toView(row))
   }
 
-  /** Cancels a command that has not been handed to the device yet. */
+  /** Cancels a command that has not been handed to the device yet: one conditional UPDATE, a read only to say why not. */
   cancel(id: string): CommandView {
+    const row = this.sql.cancel.get({ id, reason: 'cancelled by the owner', now: this.clock.now() })
+    if (row) return this.finished(row)
     const view = this.get(id)
     if (!view) throw new CommandError('NOT_FOUND', `no command ${id}`)
-    if (view.state !== 'queued' || view.sentAt !== null) {
-      throw new CommandError(
-        'NOT_CANCELLABLE',
-        view.state === 'queued' ? 'it was already sent to the device' : `it is already ${view.state}`,
-        view,
-      )
-    }
-    return this.finish(view, 'cancelled', 'cancelled by the owner')
+    throw new CommandError(
+      'NOT_CANCELLABLE',
+      view.state === 'queued' ? 'it was already sent to the device' : `it is already ${view.state}`,
+      view,
+    )
   }
 
   get(id: string): CommandView | undefined {
@@ -264,14 +280,16 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     if (this.deliver(view.device, view.command)) this.sql.sent.run(this.clock.now(), view.id)
   }
 
-  private finish(view: CommandView, state: CommandState, reason: string): CommandView {
-    const done = toView(one(this.sql.update, { id: view.id, state, reason, data: null, receipt: null, now: this.clock.now() }))
-    this.log.info({ command: view.id, device: view.device, state, reason }, 'command state')
+  /** Logs and announces a row the cloud itself moved to a final state. */
+  private finished(row: Row): CommandView {
+    const done = toView(row)
+    this.log.info({ command: done.id, device: done.device, state: done.state, reason: done.reason }, 'command state')
     this.emit('changed', done)
     return done
   }
 
+  /** Every queued command past its deadline, expired in one UPDATE. */
   private expireDue(now: number): void {
-    for (const row of this.sql.due.all(now)) this.finish(toView(row), 'expired', 'it expired before the device received it')
+    for (const row of this.sql.expire.all({ reason: 'it expired before the device received it', now })) this.finished(row)
   }
 }

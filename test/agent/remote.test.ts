@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap'
 import type { KeyObject } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ManualClock } from '../../common/clock.js'
 import { verifyPayload } from '../../common/signing.js'
@@ -180,17 +180,42 @@ t.test('F2 a wipe interrupted by a crash finishes after restart and sends its re
   t.equal(restarted.remote.journal.entry(wipe.id)?.step, 'done')
 })
 
+t.test('F2 a wipe whose journal line was torn by a crash mid-write finishes once after restart', async (t) => {
+  // The crash is simulated by the log it leaves behind: received and executing on disk, the done line cut short.
+  const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
+  await agent.stop()
+  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+  const wipe = signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now())
+  cloud.broker.commands.submit('phone-a', wipe)
+  mkdirSync(join(dataDir, 'user'))
+  writeFileSync(join(dataDir, 'user', 'left-over.jpg'), Buffer.alloc(1024))
+  const line = (step: string): string => JSON.stringify({ step, command: wipe, reported: false })
+  writeFileSync(join(dataDir, 'commands.jsonl'), `${line('received')}\n${line('executing')}\n${line('done').slice(0, 30)}`)
+  const finished = commandState(cloud, wipe.id)
+  const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  t.match(await finished, { state: 'succeeded', data: { files: 1, bytes: 1024 } }, 'the wipe completed after the restart')
+  t.ok(cloud.logs.has('torn last journal line ignored'), 'the torn line was logged')
+  t.equal(restarted.remote.journal.entry(wipe.id)?.step, 'done')
+  await restarted.remote.idle()
+  const steps = readFileSync(join(dataDir, 'commands.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { step?: string }).step)
+  t.equal(steps.at(-1), 'done', 'every line of the log parses now, the last one the wipe done')
+})
+
 t.test(
   'F2 when the journal cannot be written (a full disk) the command is not run, the owner is told why, and the phone carries on',
   async (t) => {
     const { cloud, clock, owner, agent, dataDir } = await setup(t)
-    // The journal's temporary file cannot be created while a directory has its name: the write fails as on a full disk.
-    mkdirSync(join(dataDir, 'commands.json.tmp'))
+    // The journal cannot be written while a directory has its name: the write fails as on a full disk.
+    rmSync(join(dataDir, 'commands.jsonl'))
+    mkdirSync(join(dataDir, 'commands.jsonl'))
     const ring = await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))
     t.match(ring, { state: 'failed', reason: /the phone could not record the command: EISDIR/ })
     t.equal(agent.status().ringingUntil, null, 'it did not ring')
     t.ok(cloud.logs.has('command journal could not be written'))
-    ;(await import('node:fs')).rmSync(join(dataDir, 'commands.json.tmp'), { recursive: true })
+    rmSync(join(dataDir, 'commands.jsonl'), { recursive: true })
     t.equal(
       (await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))).state,
       'succeeded',

@@ -5,6 +5,7 @@ import { openDb } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { StateStore } from '../../../broker/devices/state-store.js'
 import { ManualClock } from '../../../common/clock.js'
+import type { Result } from '../../../common/contract.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { makeOwner, signed } from '../../fixtures/owner.js'
 
@@ -40,6 +41,51 @@ t.test(
     center.stop()
   },
 )
+
+t.test('F2 a reported step moves a command forward in one statement; repeats, strays and late cancels change nothing', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  const registry = new DeviceRegistry(db, () => 1)
+  await registry.add('phone-a', 'alice')
+  await registry.add('phone-b', 'alice')
+  const clock = new ManualClock()
+  const logs = new LogCapture()
+  const center = new CommandCenter(db, new StateStore(db), clock, logs.logger(), () => true)
+  const owner = makeOwner(t)
+  const changes: string[] = []
+  center.on('changed', (v) => changes.push(v.state))
+  const ring = signed(owner, 'phone-a', 'ring', { seconds: 1 }, clock.now())
+  center.submit('phone-a', ring)
+  t.throws(() => center.submit('phone-a', ring), { code: 'DUPLICATE', message: `command ${ring.id} was already submitted` })
+  const result = (state: Result['state'], extra: Partial<Result> = {}): Result =>
+    ({ command: ring.id, device: 'phone-a', state, at: clock.now(), sig: 'AAAA', ...extra }) as Result
+  center.onResult('phone-a', result('executing'))
+  center.onResult('phone-a', result('delivered'))
+  t.equal(center.get(ring.id)?.state, 'executing', 'a step behind the current one does not move it back')
+  center.onResult('phone-b', result('succeeded'))
+  center.onResult('phone-a', { ...result('succeeded'), command: 'nope' })
+  t.equal(logs.lines.filter((l) => l.msg === 'result for an unknown command ignored').length, 2, "another device's and an unknown one")
+  clock.advance(5)
+  center.onResult('phone-a', result('succeeded', { data: { seconds: 1 } }))
+  center.onResult('phone-a', result('failed', { reason: 'late' }))
+  t.match(center.get(ring.id), { state: 'succeeded', data: { seconds: 1 }, receipt: { state: 'succeeded' }, updatedAt: clock.now() })
+  t.same(changes, ['queued', 'executing', 'succeeded'], 'only real moves are announced')
+  t.throws(() => center.cancel(ring.id), { code: 'NOT_CANCELLABLE', message: 'it is already succeeded' })
+
+  // Expiry moves every queued command past its deadline in one statement, and leaves the others.
+  const offline = new CommandCenter(db, new StateStore(db), clock, logs.logger(), () => false)
+  const soon = [1, 2].map(() => signed(owner, 'phone-b', 'locate', {}, clock.now(), { expiresAt: clock.now() + 1000 }))
+  const later = signed(owner, 'phone-b', 'locate', {}, clock.now(), { expiresAt: clock.now() + 5000 })
+  for (const c of [...soon, later]) offline.submit('phone-b', c)
+  offline.start()
+  clock.advance(1000)
+  t.same(
+    [...soon, later].map((c) => offline.get(c.id)?.state),
+    ['expired', 'expired', 'queued'],
+  )
+  t.equal(offline.cancel(later.id).state, 'cancelled')
+  offline.stop()
+})
 
 t.test('F2 3,000 commands submitted to 300 devices in one event-loop turn all arrive', async (t) => {
   const { startCloud, connectDevice } = await import('../../fixtures/cloud.js')
