@@ -11,12 +11,18 @@
  * the parts are up. `stop()` stops the parts in reverse, each in its own
  * error boundary; it is safe after a failed start and twice.
  *
- * Ingest stays in `authorizePublish` (see AccessControl): Aedes calls its
- * `published` hook and `publish` event only after `emitPacket` has handed
- * the message to the subscribers (node_modules/aedes/aedes.js,
- * `publishFuncsQoS`: storeRetained, enqueueOffline, emitPacket,
- * callPublished), so a console watching a topic could see a message before
- * the cloud stored it (test/agent/behaviour-log.test.ts).
+ * Ingest: `authorizePublish` (AccessControl) authorises and decodes each
+ * publish once; the decoded message is stored in Aedes' `published` hook
+ * (issue 10, item 3), which Aedes calls once the message is handed on
+ * (node_modules/aedes/aedes.js, `publishFuncsQoS`: storeRetained,
+ * enqueueOffline, emitPacket, callPublished). Two orders follow, both
+ * harmless: in Aedes 1.2 a QoS 1 PUBACK is written before the message is
+ * published at all (lib/handlers/publish.js, enqueuePublish), so a PUBACK
+ * never meant "stored" -- a command receipt lost to a crash in that moment
+ * is answered again from the phone's journal when the cloud resends the
+ * unfinished command on reconnect; and a console watching a topic may see a
+ * message a moment before the cloud stored it: watching is traffic, the
+ * stored state is read from the store (its 'stored', 'status', ... events).
  */
 import { Aedes, type Client } from 'aedes'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
@@ -201,7 +207,7 @@ export class CloudBroker {
     const registry = new DeviceRegistry(db, now)
     const store = new StateStore(db)
     const token = ensureConsoleToken(this.opts.dataDir)
-    const access = new AccessControl(registry, token, log.child({ component: 'access' }), (msg, client) => this.ingest(msg, client))
+    const access = new AccessControl(registry, token, log.child({ component: 'access' }))
     const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)
     const framework = new FrameworkServices({ db, registry, store, clock, log, allow: (a) => limiter.allow(a) }, this.opts.framework)
     const cloud = new CloudData(
@@ -221,6 +227,7 @@ export class CloudBroker {
       this.sendToDevice(deviceId, JSON.stringify(command)),
     )
     const hooks = access.hooks()
+    const ingest = this.safely('published', (msg: AcceptedMessage, client: Client | null) => this.ingest(msg, client))
     const aedes = new Aedes({
       ...hooks,
       authorizePublish: (client, packet, done) =>
@@ -228,6 +235,12 @@ export class CloudBroker {
           if (err) this.counters.publishRefused++
           done(err)
         }),
+      // Stored here, decoded once in authorizePublish; a failure is logged and counted, and the connection stays up.
+      published: (packet, client, done) => {
+        const msg = access.accepted(packet)
+        if (msg) ingest(msg, client)
+        done()
+      },
       connectTimeout: this.opts.connectTimeoutMs,
     })
     const gate: Gate = { serving: false, waiting: [] }
