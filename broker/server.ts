@@ -71,7 +71,8 @@ export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   httpPort: 8080,
   maxPacketBytes: 256 * 1024,
   connectTimeoutMs: 10_000,
-  rateLimit: { burst: 100, perSecond: 50 },
+  // A token comes back when a connection authenticates (see ConnectionRateLimiter): 1,000 unproven connections at once per address.
+  rateLimit: { burst: 1000, perSecond: 100 },
   framework: DEFAULT_FRAMEWORK_OPTIONS,
   cloud: DEFAULT_CLOUD_DATA_OPTIONS,
 }
@@ -209,7 +210,10 @@ export class CloudBroker {
     const token = ensureConsoleToken(this.opts.dataDir)
     const access = new AccessControl(registry, token, log.child({ component: 'access' }))
     const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)
-    const framework = new FrameworkServices({ db, registry, store, clock, log, allow: (a) => limiter.allow(a) }, this.opts.framework)
+    const framework = new FrameworkServices(
+      { db, registry, store, clock, log, allow: (a) => limiter.allow(a), authenticated: (a) => limiter.authenticated(a) },
+      this.opts.framework,
+    )
     const cloud = new CloudData(
       {
         db,
@@ -325,12 +329,19 @@ export class CloudBroker {
     ]
     const lifecycle = new PartLifecycle(parts, log)
     lifecycle.each((p) => p.routes?.(router))
-    this.wire(aedes, access, store, registry, lifecycle)
+    this.wire(aedes, access, store, registry, lifecycle, limiter)
     return { lock, registry, store, commands, framework, cloud, limiter, aedes, tcp, http, wss, lifecycle, gate }
   }
 
   /** The broker events, each handed to the parts inside a `safely()` boundary. */
-  private wire(aedes: Aedes, access: AccessControl, store: StateStore, registry: DeviceRegistry, lifecycle: PartLifecycle): void {
+  private wire(
+    aedes: Aedes,
+    access: AccessControl,
+    store: StateStore,
+    registry: DeviceRegistry,
+    lifecycle: PartLifecycle,
+    limiter: ConnectionRateLimiter,
+  ): void {
     const log = this.log
     store.on('refused', (deviceId, seq, reason) => log.warn({ deviceId, seq, reason }, 'heartbeat not stored'))
     registry.on(
@@ -340,6 +351,8 @@ export class CloudBroker {
     aedes.on(
       'client',
       this.safely('client', (client) => {
+        // Every connection reaches Aedes through accept(), so its stream is the guard that knows the address.
+        limiter.authenticated((client.conn as unknown as GuardedConnection).remoteAddress)
         const p = access.principal(client)
         if (p?.role !== 'device') return
         this.current.set(p.deviceId, client)

@@ -33,6 +33,8 @@ export interface FrameworkDeps {
   log: Logger
   /** Per-address connection limit shared with MQTT. */
   allow(address: string): boolean
+  /** A push connection from `address` authenticated. */
+  authenticated(address: string): void
 }
 
 export class FrameworkServices {
@@ -51,7 +53,14 @@ export class FrameworkServices {
     this.queue = new NotificationQueue(deps.db, deps.clock, log)
     this.logs = new BehaviourLogStore(deps.db)
     this.gateway = new PushGateway(
-      { verify: (id, secret) => deps.registry.verify(id, secret), queue: this.queue, clock: deps.clock, log, allow: deps.allow },
+      {
+        verify: (id, secret) => deps.registry.verify(id, secret),
+        queue: this.queue,
+        clock: deps.clock,
+        log,
+        allow: deps.allow,
+        authenticated: deps.authenticated,
+      },
       opts.push,
     )
     const devices = (): string[] => deps.registry.list().map((d) => d.id)
