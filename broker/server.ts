@@ -38,6 +38,7 @@ import { addConsoleRoutes } from './devices/console-api.js'
 import { ensureConsoleToken } from './console-token.js'
 import { openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
+import { connectionRoom, logConnectionRoom } from './open-files.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './mqtt/guard.js'
 import { DeviceRegistry } from './devices/registry.js'
@@ -176,6 +177,7 @@ export class CloudBroker {
       b.gate.serving = true
       for (const { stream, address } of b.gate.waiting.splice(0)) this.accept(b.limiter, b.aedes, stream, address)
       this.log.info({ host: this.opts.host, mqttPort, httpPort, dataDir: this.opts.dataDir }, 'broker listening')
+      logConnectionRoom(this.log, connectionRoom())
       return { mqttPort, httpPort }
     } catch (err) {
       await this.stop()
