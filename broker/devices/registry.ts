@@ -82,6 +82,8 @@ interface RegistryEvents {
 export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private readonly existsStmt
   private readonly upgradeStmt
+  /** Asked on every connect, so prepared once. */
+  private readonly verifierStmt
 
   constructor(
     private readonly db: Db,
@@ -89,6 +91,9 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   ) {
     super()
     this.existsStmt = db.prepare('SELECT 1 FROM devices WHERE id = ?').pluck()
+    this.verifierStmt = db.prepare<[string], { hash: string; account: string }>(
+      'SELECT secret_hash AS hash, account FROM devices WHERE id = ?',
+    )
     this.upgradeStmt = db.prepare<[verifier: string, id: string, old: string]>(
       'UPDATE devices SET secret_hash = ? WHERE id = ? AND secret_hash = ?',
     )
@@ -136,9 +141,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
 
   /** The account of device `id` when `secret` is its secret; read in one go with the hash, so a removal in between cannot split them. */
   async verifiedAccount(id: string, secret: string): Promise<string | undefined> {
-    const row = this.db
-      .prepare<[string], { hash: string; account: string }>('SELECT secret_hash AS hash, account FROM devices WHERE id = ?')
-      .get(id)
+    const row = this.verifierStmt.get(id)
     if (!row) return undefined
     const verdict = await verifySecret(secret, row.hash)
     if (!verdict) return undefined

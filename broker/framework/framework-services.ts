@@ -98,7 +98,10 @@ export class FrameworkServices {
     this.counters.logEvents += stored
     this.counters.logEventsRefused += refused.length
     for (const r of refused) this.deps.log.warn({ deviceId, seq: r.seq, reason: r.reason }, 'behaviour log event not stored')
-    this.deps.log.debug({ deviceId, stored, refused: refused.length, lastSeq: batch.events.at(-1)?.seq }, 'behaviour logs stored')
+    this.deps.log.debug(
+      { deviceId, stored, refused: refused.length, lastSeq: (batch.events.at(-1) as { seq: number }).seq },
+      'behaviour logs stored',
+    )
   }
 
   /** Adds the framework's console API routes to the broker's HTTP router. */
