@@ -29,6 +29,8 @@ export interface BenchArgs {
   rounds: number
   /** Compare mode: length of each measured load, s. */
   compareSeconds: number
+  /** Compare mode: which brokers run (all by default; Mosquitto only when installed). */
+  brokers: ReadonlySet<string>
   /** Compare mode: write the fakephone broker's CPU profiles (node --cpu-prof) here. */
   profile: string | null
   only: ReadonlySet<Scenario>
@@ -49,6 +51,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --big                  compare mode: 1000,5000,10000 devices
   --rounds <n>           compare mode: interleaved rounds, medians shown (default 3, 1-9)
   --compare-seconds <n>  compare mode: length of each broker's load (default 5, 1-120)
+  --brokers <list>       compare mode: comma-separated: fakephone, aedes, mosquitto (default: all)
   --profile <dir>        compare mode: write the fakephone broker's CPU profiles (node --cpu-prof) to <dir>
   --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron (default: all)
   --json                 print only the JSON result
@@ -97,6 +100,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
       rounds: { type: 'string' },
       'compare-seconds': { type: 'string' },
       profile: { type: 'string' },
+      brokers: { type: 'string' },
       only: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -123,6 +127,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     rounds: intFlag(values.rounds, 3, { name: 'rounds', min: 1, max: 9 }),
     compareSeconds: intFlag(values['compare-seconds'], 5, { name: 'compare-seconds', min: 1, max: 120 }),
     profile: values.profile ?? null,
+    brokers: new Set((values.brokers ?? 'fakephone,aedes,mosquitto').split(',').map((b) => b.trim())),
     only: scenarios(values.only),
     json: values.json ?? false,
   }

@@ -169,7 +169,9 @@ export async function runCompare(ctx: ScenarioContext, cleanup: Cleanup): Promis
     ? { version: await mosquittoVersion(bin) }
     : { skipped: 'no `mosquitto` binary on PATH (apt-get install mosquitto)' }
   if (!bin) ctx.progress(`compare: Mosquitto skipped: ${(mosquitto as { skipped: string }).skipped}`)
-  const kinds: BrokerKind[] = bin ? ['fakephone', 'aedes', 'mosquitto'] : ['fakephone', 'aedes']
+  const kinds = (bin ? (['fakephone', 'aedes', 'mosquitto'] as const) : (['fakephone', 'aedes'] as const)).filter((k) =>
+    ctx.args.brokers.has(k),
+  )
   const profileDir = ctx.args.profile
   const runs: CompareRun[] = []
   for (const devices of ctx.args.compareDevices) {
