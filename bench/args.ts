@@ -52,7 +52,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --rounds <n>           compare mode: interleaved rounds, medians shown (default 3, 1-9)
   --compare-seconds <n>  compare mode: length of each broker's load (default 5, 1-120)
   --brokers <list>       compare mode: comma-separated: fakephone, aedes, mosquitto (default: all)
-  --profile <dir>        compare mode: write the fakephone broker's CPU profiles (node --cpu-prof) to <dir>
+  --profile <dir>        compare mode: write a CPU profile of the fakephone broker during the measured load to <dir>
   --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron (default: all)
   --json                 print only the JSON result
   --help                 this text`

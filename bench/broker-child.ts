@@ -6,9 +6,15 @@
  *                                                        default rate limit; devices registered in DATA_DIR beforehand
  *   node dist/bench/broker-child.js aedes                stock Aedes, no hooks, in-memory, TCP_NODELAY like the others
  * Prints `{"port":N}` on stdout once it listens on 127.0.0.1; stops on SIGTERM.
+ * With FAKEPHONE_PROFILE_DIR set, SIGUSR2 starts the V8 CPU profiler and the
+ * next SIGUSR2 writes `ingest-PID.cpuprofile` there and prints `{"profiled":PATH}`:
+ * a profile of the measured load alone, without start-up and the connect ramp.
  */
 import { Aedes } from 'aedes'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { SystemClock } from '../common/clock.js'
 import { createLogger } from '../common/log.js'
@@ -40,7 +46,31 @@ async function aedes(): Promise<{ port: number; stop: () => Promise<void> }> {
   }
 }
 
+/** SIGUSR2 toggles the CPU profiler (see the module comment). */
+function profileOnSignal(dir: string): void {
+  mkdirSync(dir, { recursive: true })
+  let session: Session | null = null
+  const toggle = async (): Promise<void> => {
+    if (!session) {
+      session = new Session()
+      session.connect()
+      await session.post('Profiler.enable')
+      await session.post('Profiler.start')
+      return
+    }
+    const { profile } = await session.post('Profiler.stop')
+    session.disconnect()
+    session = null
+    const file = join(dir, `ingest-${process.pid}.cpuprofile`)
+    writeFileSync(file, JSON.stringify(profile))
+    process.stdout.write(`${JSON.stringify({ profiled: file })}\n`)
+  }
+  process.on('SIGUSR2', () => void toggle())
+}
+
 async function main(): Promise<void> {
+  const profileDir = process.env['FAKEPHONE_PROFILE_DIR']
+  if (profileDir) profileOnSignal(profileDir)
   const [kind, dataDir] = process.argv.slice(2)
   const started = kind === 'fakephone' && dataDir ? await fakephone(dataDir) : kind === 'aedes' ? await aedes() : null
   if (!started) {

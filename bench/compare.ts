@@ -63,8 +63,9 @@ interface Started {
 }
 
 /** Spawns broker-child.js and resolves with its port once it printed it. */
-async function startNodeBroker(args: string[], nodeArgs: string[], cleanup: Cleanup): Promise<Started> {
-  const child = spawn(process.execPath, [...nodeArgs, join(HERE, 'broker-child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+async function startNodeBroker(args: string[], profileDir: string | null, cleanup: Cleanup): Promise<Started> {
+  const env = profileDir ? { ...process.env, FAKEPHONE_PROFILE_DIR: profileDir } : process.env
+  const child = spawn(process.execPath, [join(HERE, 'broker-child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env })
   cleanup.defer(`stop ${args[0]}`, () => stopChild(child))
   let out = ''
   const port = await withTimeout(
@@ -82,6 +83,20 @@ async function startNodeBroker(args: string[], nodeArgs: string[], cleanup: Clea
   return { child, url: `mqtt://${LOOPBACK}:${port}` }
 }
 
+/** Stops the child's profiler (SIGUSR2) and resolves once it wrote the profile. */
+async function profiled(child: ChildProcess): Promise<void> {
+  const written = new Promise<void>((resolve) => {
+    const onData = (d: Buffer): void => {
+      if (!d.toString().includes('"profiled"')) return
+      child.stdout?.off('data', onData)
+      resolve()
+    }
+    child.stdout?.on('data', onData)
+  })
+  child.kill('SIGUSR2')
+  await withTimeout(written, READY_TIMEOUT_MS, 'the CPU profile')
+}
+
 /** Registers the devices in a fresh data directory (as `fakephone device add` would) and starts the broker on it. */
 async function startFakephone(creds: Credentials[], profileDir: string | null, cleanup: Cleanup): Promise<Started> {
   const dir = await tempDir(cleanup, 'compare-fakephone')
@@ -89,7 +104,7 @@ async function startFakephone(creds: Credentials[], profileDir: string | null, c
   const registry = new DeviceRegistry(db, Date.now)
   for (const c of creds) c.secret = (await registry.add(c.id, 'bench')).secret
   db.close()
-  return startNodeBroker(['fakephone', dir], profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [], cleanup)
+  return startNodeBroker(['fakephone', dir], profileDir, cleanup)
 }
 
 /** Mosquitto with a password file (hashed by mosquitto_passwd -U) and an ACL that keeps each device to its own topics. */
@@ -134,7 +149,7 @@ async function measure(
       kind === 'fakephone'
         ? await startFakephone(creds, profileDir, cleanup)
         : kind === 'aedes'
-          ? await startNodeBroker(['aedes'], [], cleanup)
+          ? await startNodeBroker(['aedes'], null, cleanup)
           : await startMosquitto(mosquittoBin as string, creds, cleanup, ctx.signal)
     const pid = broker.child.pid as number
     ctx.progress(`compare round ${round} ${kind}: connecting ${devices} devices`)
@@ -143,8 +158,10 @@ async function measure(
     await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: 1, signal: ctx.signal })
     const before = await sampleProcess(pid)
     ctx.progress(`compare round ${round} ${kind}: ${ctx.args.rate}/s for ${ctx.args.compareSeconds} s`)
+    if (profileDir) broker.child.kill('SIGUSR2')
     const load = await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: ctx.args.compareSeconds, signal: ctx.signal })
     const after = await sampleProcess(pid)
+    if (profileDir) await profiled(broker.child)
     return {
       broker: kind,
       devices,
@@ -236,6 +253,6 @@ export function renderCompare(r: CompareResult): string {
       row('heartbeats acknowledged', (x) => x.acked, 0, ''),
     )
   }
-  if (r.profileDir) lines.push('', `fakephone CPU profiles: ${r.profileDir} (node dist/bench/cpu-top.js FILE.cpuprofile)`)
+  if (r.profileDir) lines.push('', `fakephone CPU profiles of the measured load: ${r.profileDir} (node dist/bench/cpu-top.js FILE)`)
   return lines.filter((l, i) => l !== '' || i > 1).join('\n')
 }
