@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync', 'cron'] as const
+export const SCENARIOS = ['compare', 'ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync', 'cron'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -23,6 +23,16 @@ export interface BenchArgs {
   pushRate: number
   /** Sync mode: photos on the first phone. */
   photos: number
+  /** Compare mode: device counts, each measured on every broker. */
+  compareDevices: readonly number[]
+  /** Compare mode: interleaved rounds (the table shows medians). */
+  rounds: number
+  /** Compare mode: length of each measured load, s. */
+  compareSeconds: number
+  /** Compare mode: which brokers run (all by default; Mosquitto only when installed). */
+  brokers: ReadonlySet<string>
+  /** Compare mode: write the fakephone broker's CPU profiles (node --cpu-prof) here. */
+  profile: string | null
   only: ReadonlySet<Scenario>
   json: boolean
 }
@@ -37,7 +47,13 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --fanout <n>           commands mode: agents that each get one ring at once (default 200, 1-1000)
   --push-rate <n>        push mode: notifications per second across the agents (default 200, 1-5000)
   --photos <n>           sync mode: photos one phone syncs and another pulls (default 1000, 1-20000)
-  --only <list>          comma-separated: ingest, fleet, commands, mosquitto, push, sync, cron (default: all)
+  --compare-devices <l>  compare mode: comma-separated device counts (default 1000; each 1-10000)
+  --big                  compare mode: 1000,5000,10000 devices
+  --rounds <n>           compare mode: interleaved rounds, medians shown (default 3, 1-9)
+  --compare-seconds <n>  compare mode: length of each broker's load (default 5, 1-120)
+  --brokers <list>       compare mode: comma-separated: fakephone, aedes, mosquitto (default: all)
+  --profile <dir>        compare mode: write a CPU profile of the fakephone broker during the measured load to <dir>
+  --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron (default: all)
   --json                 print only the JSON result
   --help                 this text`
 
@@ -79,6 +95,12 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
       fanout: { type: 'string' },
       'push-rate': { type: 'string' },
       photos: { type: 'string' },
+      'compare-devices': { type: 'string' },
+      big: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      'compare-seconds': { type: 'string' },
+      profile: { type: 'string' },
+      brokers: { type: 'string' },
       only: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -97,6 +119,15 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     fanout: intFlag(values.fanout, 200, { name: 'fanout', min: 1, max: 1000 }),
     pushRate: intFlag(values['push-rate'], 200, { name: 'push-rate', min: 1, max: 5000 }),
     photos: intFlag(values.photos, 1000, { name: 'photos', min: 1, max: 20_000 }),
+    compareDevices: values.big
+      ? [1000, 5000, 10_000]
+      : (values['compare-devices'] ?? '1000')
+          .split(',')
+          .map((n) => intFlag(n.trim(), 1000, { name: 'compare-devices', min: 1, max: 10_000 })),
+    rounds: intFlag(values.rounds, 3, { name: 'rounds', min: 1, max: 9 }),
+    compareSeconds: intFlag(values['compare-seconds'], 5, { name: 'compare-seconds', min: 1, max: 120 }),
+    profile: values.profile ?? null,
+    brokers: new Set((values.brokers ?? 'fakephone,aedes,mosquitto').split(',').map((b) => b.trim())),
     only: scenarios(values.only),
     json: values.json ?? false,
   }

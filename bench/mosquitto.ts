@@ -36,7 +36,7 @@ export async function findOnPath(name: string): Promise<string | null> {
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer()
   server.listen(0, LOOPBACK)
   await once(server, 'listening')
@@ -59,7 +59,7 @@ function mosquittoConfig(port: number): string {
 }
 
 /** Resolves once something accepts TCP connections on the port; rejects if `child` exits first or time runs out. */
-async function waitForListener(port: number, child: ChildProcess, signal: AbortSignal): Promise<void> {
+export async function waitForListener(port: number, child: ChildProcess, signal: AbortSignal): Promise<void> {
   const deadline = performance.now() + READY_TIMEOUT_MS
   while (performance.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`mosquitto exited with code ${child.exitCode}`)
@@ -74,7 +74,7 @@ async function waitForListener(port: number, child: ChildProcess, signal: AbortS
 }
 
 /** Stops the child we started, by its own pid: SIGTERM, then SIGKILL if it lingers. */
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = once(child, 'exit')
   child.kill('SIGTERM')
@@ -86,7 +86,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
 }
 
-interface ProcessSample {
+export interface ProcessSample {
   rssMb: number
   peakRssMb: number
   /** User + system CPU time so far, ms. */
@@ -97,7 +97,7 @@ interface ProcessSample {
 const CLOCK_TICKS_PER_S = 100
 
 /** Memory and CPU time of a process from Linux's /proc; null elsewhere. */
-async function sampleProcess(pid: number): Promise<ProcessSample | null> {
+export async function sampleProcess(pid: number): Promise<ProcessSample | null> {
   try {
     const [status, stat] = await Promise.all([readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')])
     const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
@@ -110,7 +110,7 @@ async function sampleProcess(pid: number): Promise<ProcessSample | null> {
   }
 }
 
-async function mosquittoVersion(bin: string): Promise<string> {
+export async function mosquittoVersion(bin: string): Promise<string> {
   const child = spawn(bin, ['-h'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let text = ''
   child.stdout.on('data', (d: Buffer) => (text += d.toString()))

@@ -12,6 +12,7 @@ import type { MosquittoOutcome } from './mosquitto.js'
 import type { PushResult } from './push.js'
 import type { SyncResult } from './sync.js'
 import type { CronResult } from './cron.js'
+import type { CompareResult } from './compare.js'
 import type { LatencySummary } from './stats.js'
 
 export interface MachineInfo {
@@ -37,6 +38,7 @@ export interface BenchReport {
   push?: PushResult | Failed
   sync?: SyncResult | Failed
   cron?: CronResult | Failed
+  compare?: CompareResult | Failed
 }
 
 export function machineInfo(): MachineInfo {

@@ -21,6 +21,7 @@ import { runMosquitto, type MosquittoOutcome } from './mosquitto.js'
 import { runPush, type PushResult } from './push.js'
 import { runSync, type SyncResult } from './sync.js'
 import { runCron, type CronResult } from './cron.js'
+import { renderCompare, runCompare, type CompareResult } from './compare.js'
 import { machineInfo, renderReport, type BenchReport } from './report.js'
 
 /** If anything still holds the process open this long after the report, it exits anyway. */
@@ -57,6 +58,7 @@ async function runAll(ctx: ScenarioContext): Promise<BenchReport> {
     startedAt: new Date().toISOString(),
   }
   const only = ctx.args.only
+  if (only.has('compare')) report.compare = await scenario<CompareResult>('compare', ctx, runCompare)
   if (only.has('ingest')) report.ingest = await scenario<IngestResult>('ingest', ctx, runIngest)
   if (only.has('fleet')) report.fleet = await scenario<FleetResult>('fleet', ctx, runFleet)
   if (only.has('commands')) report.commands = await scenario<CommandsResult>('commands', ctx, runCommands)
@@ -89,6 +91,7 @@ async function main(): Promise<number> {
   try {
     const report = await runAll(ctx)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report))
+    if (!args.json && report.compare && !('error' in report.compare)) process.stdout.write(`\n${renderCompare(report.compare)}\n`)
     return [report.ingest, report.fleet, report.commands, report.mosquitto, report.push].some(failed) ? 1 : 0
   } catch (err) {
     progress(ctx.signal.aborted ? 'interrupted; everything started was stopped' : `failed: ${errorText(err)}`)

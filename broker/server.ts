@@ -11,12 +11,18 @@
  * the parts are up. `stop()` stops the parts in reverse, each in its own
  * error boundary; it is safe after a failed start and twice.
  *
- * Ingest stays in `authorizePublish` (see AccessControl): Aedes calls its
- * `published` hook and `publish` event only after `emitPacket` has handed
- * the message to the subscribers (node_modules/aedes/aedes.js,
- * `publishFuncsQoS`: storeRetained, enqueueOffline, emitPacket,
- * callPublished), so a console watching a topic could see a message before
- * the cloud stored it (test/agent/behaviour-log.test.ts).
+ * Ingest: `authorizePublish` (AccessControl) authorises and decodes each
+ * publish once; the decoded message is stored in Aedes' `published` hook
+ * (issue 10, item 3), which Aedes calls once the message is handed on
+ * (node_modules/aedes/aedes.js, `publishFuncsQoS`: storeRetained,
+ * enqueueOffline, emitPacket, callPublished). Two orders follow, both
+ * harmless: in Aedes 1.2 a QoS 1 PUBACK is written before the message is
+ * published at all (lib/handlers/publish.js, enqueuePublish), so a PUBACK
+ * never meant "stored" -- a command receipt lost to a crash in that moment
+ * is answered again from the phone's journal when the cloud resends the
+ * unfinished command on reconnect; and a console watching a topic may see a
+ * message a moment before the cloud stored it: watching is traffic, the
+ * stored state is read from the store (its 'stored', 'status', ... events).
  */
 import { Aedes, type Client } from 'aedes'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
@@ -32,6 +38,7 @@ import { addConsoleRoutes } from './devices/console-api.js'
 import { ensureConsoleToken } from './console-token.js'
 import { openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
+import { connectionRoom, logConnectionRoom } from './open-files.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './mqtt/guard.js'
 import { DeviceRegistry } from './devices/registry.js'
@@ -65,7 +72,8 @@ export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   httpPort: 8080,
   maxPacketBytes: 256 * 1024,
   connectTimeoutMs: 10_000,
-  rateLimit: { burst: 100, perSecond: 50 },
+  // A token comes back when a connection authenticates (see ConnectionRateLimiter): 1,000 unproven connections at once per address.
+  rateLimit: { burst: 1000, perSecond: 100 },
   framework: DEFAULT_FRAMEWORK_OPTIONS,
   cloud: DEFAULT_CLOUD_DATA_OPTIONS,
 }
@@ -169,6 +177,7 @@ export class CloudBroker {
       b.gate.serving = true
       for (const { stream, address } of b.gate.waiting.splice(0)) this.accept(b.limiter, b.aedes, stream, address)
       this.log.info({ host: this.opts.host, mqttPort, httpPort, dataDir: this.opts.dataDir }, 'broker listening')
+      logConnectionRoom(this.log, connectionRoom())
       return { mqttPort, httpPort }
     } catch (err) {
       await this.stop()
@@ -201,9 +210,12 @@ export class CloudBroker {
     const registry = new DeviceRegistry(db, now)
     const store = new StateStore(db)
     const token = ensureConsoleToken(this.opts.dataDir)
-    const access = new AccessControl(registry, token, log.child({ component: 'access' }), (msg, client) => this.ingest(msg, client))
+    const access = new AccessControl(registry, token, log.child({ component: 'access' }))
     const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)
-    const framework = new FrameworkServices({ db, registry, store, clock, log, allow: (a) => limiter.allow(a) }, this.opts.framework)
+    const framework = new FrameworkServices(
+      { db, registry, store, clock, log, allow: (a) => limiter.allow(a), authenticated: (a) => limiter.authenticated(a) },
+      this.opts.framework,
+    )
     const cloud = new CloudData(
       {
         db,
@@ -221,6 +233,7 @@ export class CloudBroker {
       this.sendToDevice(deviceId, JSON.stringify(command)),
     )
     const hooks = access.hooks()
+    const ingest = this.safely('published', (msg: AcceptedMessage, client: Client | null) => this.ingest(msg, client))
     const aedes = new Aedes({
       ...hooks,
       authorizePublish: (client, packet, done) =>
@@ -228,6 +241,12 @@ export class CloudBroker {
           if (err) this.counters.publishRefused++
           done(err)
         }),
+      // Stored here, decoded once in authorizePublish; a failure is logged and counted, and the connection stays up.
+      published: (packet, client, done) => {
+        const msg = access.accepted(packet)
+        if (msg) ingest(msg, client)
+        done()
+      },
       connectTimeout: this.opts.connectTimeoutMs,
     })
     const gate: Gate = { serving: false, waiting: [] }
@@ -312,12 +331,19 @@ export class CloudBroker {
     ]
     const lifecycle = new PartLifecycle(parts, log)
     lifecycle.each((p) => p.routes?.(router))
-    this.wire(aedes, access, store, registry, lifecycle)
+    this.wire(aedes, access, store, registry, lifecycle, limiter)
     return { lock, registry, store, commands, framework, cloud, limiter, aedes, tcp, http, wss, lifecycle, gate }
   }
 
   /** The broker events, each handed to the parts inside a `safely()` boundary. */
-  private wire(aedes: Aedes, access: AccessControl, store: StateStore, registry: DeviceRegistry, lifecycle: PartLifecycle): void {
+  private wire(
+    aedes: Aedes,
+    access: AccessControl,
+    store: StateStore,
+    registry: DeviceRegistry,
+    lifecycle: PartLifecycle,
+    limiter: ConnectionRateLimiter,
+  ): void {
     const log = this.log
     store.on('refused', (deviceId, seq, reason) => log.warn({ deviceId, seq, reason }, 'heartbeat not stored'))
     registry.on(
@@ -327,6 +353,8 @@ export class CloudBroker {
     aedes.on(
       'client',
       this.safely('client', (client) => {
+        // Every connection reaches Aedes through accept(), so its stream is the guard that knows the address.
+        limiter.authenticated((client.conn as unknown as GuardedConnection).remoteAddress)
         const p = access.principal(client)
         if (p?.role !== 'device') return
         this.current.set(p.deviceId, client)

@@ -5,7 +5,7 @@
  * signature. The broker holds neither private key.
  *
  * The device's key is derived from its secret (HKDF-SHA256), which only the
- * device and its owner ever see -- the broker keeps a scrypt hash -- so the
+ * device and its owner ever see -- the broker keeps a SHA-256 verifier -- so the
  * owner learns the device's public key at provisioning with no extra step.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'

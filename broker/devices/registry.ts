@@ -1,23 +1,38 @@
 /**
  * Device accounts: each device has an id, an account (its owner) and a
- * secret that is shown once and stored only as a salted scrypt hash.
+ * secret that is shown once and stored only as a verifier (see below).
  * A removal made here is announced ('removed') so the running broker
  * disconnects the device at once; a removal made by another process on the
  * same data directory shows in `exists`, which the broker asks on every message.
+ *
+ * The verifier is `sha256$` + SHA-256 of the secret. A device secret is not a
+ * password: it is 256 bits from the CSPRNG, shown once. For such a secret a
+ * slow, salted KDF buys nothing: a salt and a work factor defend a guessable
+ * input against dictionaries and precomputed tables, and there is nothing to
+ * guess here -- finding a secret from its verifier is a SHA-256 preimage over
+ * 2^256 equally likely inputs, and no two devices share a secret, so no two
+ * share a verifier. A stolen database alone therefore lets no one connect: a
+ * device logs in with the secret itself, never with the verifier, and the
+ * verifier does not give the secret back. (A server-side key would add
+ * nothing against that thief and is one more file whose loss would lock out
+ * every device.) Nor does the verifier help to forge a receipt: the device's
+ * signing key is HKDF-SHA256 of the secret (common/signing.ts), an HMAC keyed
+ * apart from this plain hash. Checking it costs one hash, about a microsecond, where the
+ * scrypt check before it cost milliseconds of the libuv pool per connection;
+ * the comparison stays timing-safe.
+ *
+ * Devices registered before carry a salted scrypt verifier (`scrypt$N$salt$key`):
+ * it is still accepted, and replaced by the SHA-256 verifier on the device's
+ * next successful login -- no re-registration.
  */
 import { EventEmitter } from 'node:events'
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 import { promisify } from 'node:util'
 import { DeviceIdSchema } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Db } from '../db.js'
 
-/**
- * Secrets are 256 random bits, so a slow KDF adds no brute-force resistance;
- * scrypt at a modest cost keeps a stolen database useless while 10,000
- * devices can still reconnect in seconds (scrypt runs on libuv's pool).
- */
-const SCRYPT: ScryptOptions = { N: 1024, r: 8, p: 1 }
+const SHA256_PREFIX = 'sha256$'
 const KEY_LEN = 32
 
 export interface DeviceRecord {
@@ -34,19 +49,30 @@ export class RegistryError extends FakephoneError {
 
 // promisify picks scrypt's callback overload without options; this is the one with options.
 const scryptWithOptions = promisify(scrypt) as (secret: string, salt: Buffer, keyLen: number, opts: ScryptOptions) => Promise<Buffer>
-const scryptAsync = (secret: string, salt: Buffer): Promise<Buffer> => scryptWithOptions(secret, salt, KEY_LEN, SCRYPT)
 
-export async function hashSecret(secret: string): Promise<string> {
-  const salt = randomBytes(16)
-  const key = await scryptAsync(secret, salt)
-  return `scrypt$${SCRYPT.N}$${salt.toString('base64')}$${key.toString('base64')}`
+const sha256 = (secret: string): Buffer => createHash('sha256').update(secret).digest()
+
+/** The verifier stored for a device secret (see the module comment for why one unsalted hash is enough). */
+export function hashSecret(secret: string): string {
+  return SHA256_PREFIX + sha256(secret).toString('base64')
 }
 
-export async function verifySecret(secret: string, stored: string): Promise<boolean> {
-  const [, , salt, key] = stored.split('$')
-  const expected = Buffer.from(key as string, 'base64')
-  const actual = await scryptAsync(secret, Buffer.from(salt as string, 'base64'))
-  return timingSafeEqual(actual, expected)
+/**
+ * What a login with `secret` against the `stored` verifier yields: refused (false), accepted (true), or accepted with the
+ * verifier to store in place of an older scrypt one.
+ */
+export async function verifySecret(secret: string, stored: string): Promise<boolean | { upgrade: string }> {
+  if (stored.startsWith(SHA256_PREFIX)) return sameKey(sha256(secret), stored.slice(SHA256_PREFIX.length))
+  const [scheme, n, salt, key] = stored.split('$')
+  if (scheme !== 'scrypt' || salt === undefined || key === undefined) return false
+  const actual = await scryptWithOptions(secret, Buffer.from(salt, 'base64'), KEY_LEN, { N: Number(n), r: 8, p: 1 })
+  return sameKey(actual, key) && { upgrade: hashSecret(secret) }
+}
+
+/** Timing-safe comparison of `actual` with the base64 `expected`; a verifier of the wrong length never matches. */
+function sameKey(actual: Buffer, expected: string): boolean {
+  const want = Buffer.from(expected, 'base64')
+  return want.length === actual.length && timingSafeEqual(actual, want)
 }
 
 interface RegistryEvents {
@@ -55,6 +81,9 @@ interface RegistryEvents {
 
 export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private readonly existsStmt
+  private readonly upgradeStmt
+  /** Asked on every connect, so prepared once. */
+  private readonly verifierStmt
 
   constructor(
     private readonly db: Db,
@@ -62,15 +91,22 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   ) {
     super()
     this.existsStmt = db.prepare('SELECT 1 FROM devices WHERE id = ?').pluck()
+    this.verifierStmt = db.prepare<[string], { hash: string; account: string }>(
+      'SELECT secret_hash AS hash, account FROM devices WHERE id = ?',
+    )
+    this.upgradeStmt = db.prepare<[verifier: string, id: string, old: string]>(
+      'UPDATE devices SET secret_hash = ? WHERE id = ? AND secret_hash = ?',
+    )
   }
 
   /** Registers a device and returns its secret; the secret is not stored anywhere. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
   async add(id: string, account: string): Promise<{ device: DeviceRecord; secret: string }> {
     const parsed = DeviceIdSchema.safeParse(id)
     if (!parsed.success) throw new RegistryError('BAD_ID', `invalid device id "${id}": ${parsed.error.issues[0]?.message}`)
     if (this.get(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
     const secret = randomBytes(32).toString('base64url')
-    const hash = await hashSecret(secret)
+    const hash = hashSecret(secret)
     const createdAt = this.now()
     // A3: a new account starts its year of activity with its first device.
     this.db.prepare('INSERT OR IGNORE INTO accounts (id, last_activity_at, created_at) VALUES (?, ?, ?)').run(account, createdAt, createdAt)
@@ -105,10 +141,12 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
 
   /** The account of device `id` when `secret` is its secret; read in one go with the hash, so a removal in between cannot split them. */
   async verifiedAccount(id: string, secret: string): Promise<string | undefined> {
-    const row = this.db
-      .prepare<[string], { hash: string; account: string }>('SELECT secret_hash AS hash, account FROM devices WHERE id = ?')
-      .get(id)
+    const row = this.verifierStmt.get(id)
     if (!row) return undefined
-    return (await verifySecret(secret, row.hash)) ? row.account : undefined
+    const verdict = await verifySecret(secret, row.hash)
+    if (!verdict) return undefined
+    // An older scrypt verifier is replaced, unless the secret was changed (the device removed and added again) meanwhile.
+    if (verdict !== true) this.upgradeStmt.run(verdict.upgrade, id, row.hash)
+    return row.account
   }
 }

@@ -33,6 +33,8 @@ export interface FrameworkDeps {
   log: Logger
   /** Per-address connection limit shared with MQTT. */
   allow(address: string): boolean
+  /** A push connection from `address` authenticated. */
+  authenticated(address: string): void
 }
 
 export class FrameworkServices {
@@ -51,7 +53,14 @@ export class FrameworkServices {
     this.queue = new NotificationQueue(deps.db, deps.clock, log)
     this.logs = new BehaviourLogStore(deps.db)
     this.gateway = new PushGateway(
-      { verify: (id, secret) => deps.registry.verify(id, secret), queue: this.queue, clock: deps.clock, log, allow: deps.allow },
+      {
+        verify: (id, secret) => deps.registry.verify(id, secret),
+        queue: this.queue,
+        clock: deps.clock,
+        log,
+        allow: deps.allow,
+        authenticated: deps.authenticated,
+      },
       opts.push,
     )
     const devices = (): string[] => deps.registry.list().map((d) => d.id)
@@ -89,6 +98,10 @@ export class FrameworkServices {
     this.counters.logEvents += stored
     this.counters.logEventsRefused += refused.length
     for (const r of refused) this.deps.log.warn({ deviceId, seq: r.seq, reason: r.reason }, 'behaviour log event not stored')
+    this.deps.log.debug(
+      { deviceId, stored, refused: refused.length, lastSeq: (batch.events.at(-1) as { seq: number }).seq },
+      'behaviour logs stored',
+    )
   }
 
   /** Adds the framework's console API routes to the broker's HTTP router. */

@@ -36,6 +36,8 @@ export interface GatewayDeps {
   log: Logger
   /** Per-address connection limit. */
   allow(address: string): boolean
+  /** A connection from `address` proved who it is: it gives its rate-limit token back. */
+  authenticated(address: string): void
 }
 
 interface GatewayEvents {
@@ -122,6 +124,7 @@ export class PushGateway extends EventEmitter<GatewayEvents> {
         this.sessions.set(deviceId, session)
         this.presence.set(deviceId, { connected: true, since: now })
         session.accept(deviceId, now)
+        this.deps.authenticated(session.address)
         this.deps.log.info({ deviceId, address: session.address }, 'push connected')
         this.emit('online', deviceId)
         this.deliver(session)

@@ -112,7 +112,7 @@ export interface Authenticator {
 }
 
 export const MAX_JSON_BYTES = 1024 * 1024
-/** Verified device credentials are remembered this many at most, so a sync of 1,000 items does not run scrypt 1,000 times. */
+/** Verified device credentials are remembered this many at most, so a sync of 1,000 items does not look the device up 1,000 times. */
 const CREDENTIAL_CACHE = 10_000
 /** ...and for this long: a device removed with `fakephone device remove` (maybe by another process) is locked out within a minute. */
 const CREDENTIAL_TTL_MS = 60_000

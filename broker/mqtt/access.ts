@@ -75,6 +75,11 @@ export class AccessControl {
   /** Clients that sent an empty client id with clean=false; Aedes would otherwise invent an id for them. */
   private readonly emptyPersistent = new WeakSet<Client>()
   private readonly consoleTokenDigest: Buffer
+  /**
+   * Each publish authorised here, decoded once, keyed by the packet object Aedes hands on to its `published` hook
+   * (see accepted()); weak, so a packet Aedes drops before publishing it (its PUBACK could not be written) leaves nothing.
+   */
+  private readonly decoded = new WeakMap<PublishPacket, AcceptedMessage>()
   /** Hook failures caught by the error boundary. */
   hookFailures = 0
 
@@ -82,13 +87,20 @@ export class AccessControl {
     private readonly registry: DeviceRegistry,
     consoleToken: string,
     private readonly log: Logger,
-    private readonly onAccepted: (msg: AcceptedMessage, client: Client | null) => void,
   ) {
     this.consoleTokenDigest = digest(consoleToken)
   }
 
   principal(client: Client): Principal | undefined {
     return this.principals.get(client)
+  }
+
+  /**
+   * The decoded message of a publish this access control authorised, for the store to take in Aedes' `published` path
+   * (the same packet object reaches both hooks); undefined for anything it did not authorise ($SYS, the broker's own).
+   */
+  accepted(packet: PublishPacket): AcceptedMessage | undefined {
+    return this.decoded.get(packet)
   }
 
   /** True when `token` is the console token. */
@@ -198,7 +210,7 @@ export class AccessControl {
       this.log.warn({ clientId: client?.id, topic: packet.topic, reason: verdict }, 'publish refused')
       return done(new Error(verdict))
     }
-    this.onAccepted(verdict, client)
+    this.decoded.set(packet, verdict)
     done(null)
   }
 

@@ -125,7 +125,7 @@ export class GuardedConnection extends Duplex {
 }
 
 export interface RateLimitOptions {
-  /** Connections an address may open at once before it must wait. */
+  /** Connections an address may have opened and not yet authenticated before it must wait. */
   burst: number
   /** Connections per second an address earns back. */
   perSecond: number
@@ -133,7 +133,16 @@ export interface RateLimitOptions {
 
 const MAX_TRACKED = 10_000
 
-/** A token bucket per remote address for new connections. */
+/**
+ * A token bucket per remote address for new connections. A connection takes
+ * a token when it opens and gives it back once it authenticates
+ * (`authenticated`): what the bucket limits is connections that have not
+ * proved who they are -- a flood, a password guesser -- not a fleet of good
+ * devices behind one address (a NAT, or every phone of a loopback demo)
+ * reconnecting at once after a broker restart. `burst` bounds how many
+ * unproven connections one address may hold open together; one refused by it
+ * retries and finds the tokens back as the others authenticate.
+ */
 export class ConnectionRateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>()
 
@@ -153,6 +162,12 @@ export class ConnectionRateLimiter {
     this.buckets.set(address, bucket)
     if (this.buckets.size > MAX_TRACKED) this.prune(now)
     return allowed
+  }
+
+  /** A connection from `address` authenticated: it gives its token back. */
+  authenticated(address: string): void {
+    const bucket = this.buckets.get(address)
+    if (bucket) bucket.tokens = Math.min(this.opts.burst, bucket.tokens + 1)
   }
 
   /** Forgets addresses whose bucket has refilled: they are indistinguishable from new ones. */

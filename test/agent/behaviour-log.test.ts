@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs'
 import { BehaviourLog, DEFAULT_LOG_TIMINGS, type DataPort, type PhoneState } from '../../agent/behaviour-log.js'
 import { ManualClock } from '../../common/clock.js'
 import type { LogBatch } from '../../common/contract.js'
-import { addDevice, agentConnected, startCloud } from '../fixtures/cloud.js'
+import { addDevice, agentConnected, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { dataTraffic, onePhone } from '../fixtures/framework.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -14,6 +14,11 @@ const MINUTE = 60_000
 /** One simulated event a minute, an upload round every ten, four events a batch. */
 const schedules = { eventEveryMs: MINUTE, uploadEveryMs: 10 * MINUTE, batchMax: 4 }
 
+/** The phone's PUBACK comes before the cloud stores a batch (broker/server.ts): resolves once the cloud holds `events` of phone-a's. */
+async function cloudStored(cloud: Cloud, events: number): Promise<void> {
+  await cloud.logs.waitFor((l) => l.msg === 'behaviour logs stored' && cloud.broker.framework.logs.summary('phone-a').events >= events)
+}
+
 t.test('X2 behaviour events go up in batches over Wi-Fi on the schedule, and the cloud keeps what it received', async (t) => {
   const { cloud, clock, agent } = await onePhone(t, { framework: schedules })
   const traffic = await dataTraffic(t, cloud, 'phone-a')
@@ -21,6 +26,8 @@ t.test('X2 behaviour events go up in batches over Wi-Fi on the schedule, and the
   clock.advance(10 * MINUTE)
   // 1 setting change + 10 simulated events = 11 = batches of 4, 4 and 3, each sent after the previous was acknowledged.
   await traffic.waitFor((m) => m.kind === 'logs' && (m.value as LogBatch).events.some((e) => e.seq === 10))
+  // A watcher may see a message a moment before the cloud stores it (broker/server.ts): wait for what the cloud stored.
+  await cloud.logs.waitFor((l) => l.msg === 'behaviour logs stored' && l.lastSeq === 10)
   const batches = traffic.all.filter((m) => m.kind === 'logs').map((m) => (m.value as LogBatch).events.length)
   t.same(batches, [4, 4, 3])
   const received = cloud.broker.framework.logs.list('phone-a', 100)
@@ -59,8 +66,10 @@ t.test('X2 over mobile data nothing goes up unless the user allowed it; with no 
   t.equal(status.logsOverMobile, true)
   clock.advance(10 * MINUTE)
   await cloud.logs.waitFor((l) => l.msg === 'behaviour log batch uploaded' && l.waiting === 0)
+  const uploaded = agent.status().framework.logs.uploaded
+  await cloudStored(cloud, uploaded)
   const summary = cloud.broker.framework.logs.summary('phone-a')
-  t.equal(summary.events, agent.status().framework.logs.uploaded, 'allowed: everything deferred goes up over mobile data')
+  t.equal(summary.events, uploaded, 'allowed: everything deferred goes up over mobile data')
   t.ok(summary.events > 50)
 })
 
@@ -90,6 +99,7 @@ t.test('X2 with the cloud service off nothing is collected, and after it is back
   await agentConnected(agent)
   clock.advance(10 * MINUTE)
   await cloud.logs.waitFor((l) => l.msg === 'behaviour log batch uploaded' && l.waiting === 0)
+  await cloudStored(cloud, agent.status().framework.logs.uploaded)
   const received = cloud.broker.framework.logs.list('phone-a', 1000)
   t.ok(received.length > waitingBefore)
   t.same(

@@ -66,7 +66,7 @@ const DEFAULTS = {
   httpPort: 8080,
   maxPacketBytes: 256 * 1024,
   connectTimeout: 10_000,
-  rateLimit: { burst: 100, perSecond: 50 },
+  rateLimit: { burst: 1000, perSecond: 100 },
   serviceNotices: 0,
   simulatedTime: false,
   freeQuota: 5 * 1024 ** 3,

@@ -2,10 +2,22 @@ import t from 'tap'
 import Database from 'better-sqlite3'
 import { DB_FILE, SCHEMA_VERSION, openDb, schemaVersion } from '../../../broker/db.js'
 import { DeviceRegistry, hashSecret, verifySecret } from '../../../broker/devices/registry.js'
+import { createHash, randomBytes, scryptSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Db } from '../../../broker/db.js'
+import { addDevice, connectDevice, startCloud } from '../../fixtures/cloud.js'
 
-t.test('a device secret is shown once and stored only as a salted scrypt hash', async (t) => {
+const verifierOf = (db: Db, id: string): string => db.prepare('SELECT secret_hash FROM devices WHERE id = ?').pluck().get(id) as string
+
+/** A verifier as earlier builds stored it: salted scrypt, N = 1024. */
+function scryptVerifier(secret: string): string {
+  const salt = randomBytes(16)
+  const key = scryptSync(secret, salt, 32, { N: 1024, r: 8, p: 1 })
+  return `scrypt$1024$${salt.toString('base64')}$${key.toString('base64')}`
+}
+
+t.test('a device secret is shown once and stored only as its SHA-256 verifier', async (t) => {
   const dir = t.testdir()
   const db = openDb(dir)
   t.teardown(() => db.close())
@@ -13,16 +25,30 @@ t.test('a device secret is shown once and stored only as a salted scrypt hash', 
   const { device, secret } = await registry.add('pi-kitchen', 'bob')
   t.same(device, { id: 'pi-kitchen', account: 'bob', createdAt: 42 })
   t.ok(secret.length >= 40, 'a long random secret')
-  const stored = db.prepare('SELECT secret_hash FROM devices').pluck().get() as string
-  t.match(stored, /^scrypt\$1024\$/)
-  t.notMatch(stored, secret)
+  const stored = verifierOf(db, 'pi-kitchen')
+  t.equal(stored, `sha256$${createHash('sha256').update(secret).digest('base64')}`)
   db.pragma('wal_checkpoint(FULL)')
   t.notMatch(readFileSync(join(dir, 'cloud.sqlite')).toString('latin1'), secret, 'the secret is nowhere in the database file')
   t.ok(await registry.verify('pi-kitchen', secret))
   t.notOk(await registry.verify('pi-kitchen', secret + 'x'))
+  t.notOk(await registry.verify('pi-kitchen', stored), 'the verifier is not a secret that logs in')
   t.notOk(await registry.verify('nobody', secret))
-  t.not(await hashSecret('s'), await hashSecret('s'), 'salted: the same secret hashes differently')
-  t.ok(await verifySecret('s', await hashSecret('s')))
+  t.equal(await verifySecret('s', 'sha256$AAAA'), false, 'a verifier of the wrong length never matches')
+  t.equal(await verifySecret('s', 'md5$x'), false, 'an unknown scheme never matches')
+})
+
+t.test('a device registered with an older scrypt verifier still logs in, and its verifier is replaced by the new one', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  const registry = new DeviceRegistry(db, () => 42)
+  const { secret } = await registry.add('old-phone', 'bob')
+  const old = scryptVerifier(secret)
+  db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(old, 'old-phone')
+  t.notOk(await registry.verify('old-phone', secret + 'x'), 'a wrong secret is refused')
+  t.equal(verifierOf(db, 'old-phone'), old, 'and changes nothing')
+  t.equal(await registry.verifiedAccount('old-phone', secret), 'bob')
+  t.equal(verifierOf(db, 'old-phone'), hashSecret(secret), 'migrated on the first successful login')
+  t.ok(await registry.verify('old-phone', secret), 'and the new verifier works')
 })
 
 t.test('registry errors carry a code and say what is wrong', async (t) => {
@@ -94,3 +120,21 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   db.close()
   t.end()
 })
+
+t.test(
+  'a device with an older scrypt verifier connects over MQTT after an upgrade, is migrated, and a wrong secret is refused',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const secret = await addDevice(cloud, 'old-phone')
+    const db = openDb(cloud.dataDir) // as an older build left it: another connection to the same database
+    t.teardown(() => db.close())
+    db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(scryptVerifier(secret), 'old-phone')
+    const refused = await connectDevice(t, cloud, 'old-phone', secret + 'x').then(
+      () => null,
+      (e: { code?: number }) => e.code,
+    )
+    t.equal(refused, 4, 'a wrong secret gets CONNACK 4')
+    t.ok(await connectDevice(t, cloud, 'old-phone', secret), 'the right one connects')
+    t.equal(verifierOf(db, 'old-phone'), hashSecret(secret), 'and the stored verifier is now the SHA-256 one')
+  },
+)

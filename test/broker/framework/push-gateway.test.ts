@@ -169,7 +169,7 @@ async function bareGateway(t: Test, verify: GatewayDeps['verify']) {
   const logs = new LogCapture()
   const log = logs.logger()
   const gateway = new PushGateway(
-    { verify, queue: new NotificationQueue(db, clock, log), clock, timers, log, allow: () => true },
+    { verify, queue: new NotificationQueue(db, clock, log), clock, timers, log, allow: () => true, authenticated: () => {} },
     { helloTimeoutMs: 5000, idleTimeoutMs: 60_000 },
   )
   const http = createServer()

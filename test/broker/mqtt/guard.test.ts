@@ -130,3 +130,34 @@ t.test('a connection flood from one address is refused past its budget and allow
   t.ok(cloud.logs.has('connection refused: too many connections from this address'))
   for (const s of sockets) s.destroy()
 })
+
+t.test('with the default budget 10,000 devices behind one address reconnect at once after a restart; a flood is still cut', async (t) => {
+  const { DEFAULT_BROKER_OPTIONS } = await import('../../../broker/server.js')
+  const clock = new ManualClock()
+  const limiter = new ConnectionRateLimiter(DEFAULT_BROKER_OPTIONS.rateLimit, clock)
+  // The whole fleet within one second, up to 900 handshakes in flight at any moment: each authenticates 900 arrivals later.
+  let refused = 0
+  for (let i = 0; i < 10_900; i++) {
+    if (i < 10_000 && !limiter.allow('127.0.0.1')) refused++
+    if (i >= 900) limiter.authenticated('127.0.0.1')
+    if (i % 100 === 99) clock.advance(10)
+  }
+  t.equal(refused, 0, 'no device is locked out')
+  // The same number of connections that never authenticate: the budget runs out, and comes back only at perSecond.
+  const flood = [...Array(10_000).keys()].filter(() => limiter.allow('10.0.0.66')).length
+  t.equal(flood, DEFAULT_BROKER_OPTIONS.rateLimit.burst, 'a flood gets its burst, no more')
+  clock.advance(1000)
+  const later = [...Array(1000).keys()].filter(() => limiter.allow('10.0.0.66')).length
+  t.equal(later, DEFAULT_BROKER_OPTIONS.rateLimit.perSecond, 'then perSecond')
+  limiter.authenticated('10.0.0.77')
+  t.ok(limiter.allow('10.0.0.77'), 'a refund for an address with no bucket changes nothing')
+
+  const cloud = await startCloud(t, { rateLimit: { burst: 2, perSecond: 0.001 } })
+  const secret = await addDevice(cloud, 'phone-a')
+  for (let i = 0; i < 5; i++) await (await connectDevice(t, cloud, 'phone-a', secret, { clean: true })).endAsync()
+  t.equal(cloud.broker.counters.rateLimited, 0, 'over real sockets: five authenticated connections on a budget of two')
+  const sockets = await Promise.all([1, 2, 3].map(() => rawSocket(cloud.mqttPort)))
+  await gone(sockets[2] as Socket)
+  t.equal(cloud.broker.counters.rateLimited, 1, 'three that never authenticate: the third is refused')
+  for (const s of sockets) s.destroy()
+})

@@ -1,9 +1,9 @@
 /** Whatever an Aedes hook or a broker event handler throws is logged, counted and answered with a refusal; it never reaches the process. */
 import t from 'tap'
 import type { Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
-import { AccessControl, type AcceptedMessage } from '../../../broker/mqtt/access.js'
+import { AccessControl } from '../../../broker/mqtt/access.js'
 import type { DeviceRegistry } from '../../../broker/devices/registry.js'
-import { addDevice, connectDevice, heartbeat, startCloud } from '../../fixtures/cloud.js'
+import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats } from '../../fixtures/cloud.js'
 import { LogCapture } from '../../fixtures/logs.js'
 
 const boom = (): never => {
@@ -11,12 +11,13 @@ const boom = (): never => {
 }
 
 /** AccessControl over a registry stub; the hooks are called as Aedes calls them, with stand-in clients. */
-function access(
-  registry: Partial<DeviceRegistry>,
-  onAccepted: (msg: AcceptedMessage) => void = () => {},
-): { hooks: ReturnType<AccessControl['hooks']>; control: AccessControl; logs: LogCapture } {
+function access(registry: Partial<DeviceRegistry>): {
+  hooks: ReturnType<AccessControl['hooks']>
+  control: AccessControl
+  logs: LogCapture
+} {
   const logs = new LogCapture()
-  const control = new AccessControl(registry as DeviceRegistry, 'token', logs.logger(), onAccepted)
+  const control = new AccessControl(registry as DeviceRegistry, 'token', logs.logger())
   return { hooks: control.hooks(), control, logs }
 }
 
@@ -58,14 +59,20 @@ t.test('a hook that throws refuses the client and logs why; a rejected secret ch
   t.equal(logs.lines.filter((l) => l.msg === 'broker hook failed; the client is refused').length, 3, 'each failure logged')
 })
 
-t.test('ingest that throws inside authorizePublish refuses the publish and is logged', async (t) => {
-  const { hooks, control, logs } = access({ verify: async () => true, exists: () => true }, boom)
-  const device = client('phone-a')
-  await authenticated(hooks, device, 'phone-a')
-  const packet = { topic: 'fp/v1/phone-a/heartbeat', payload: Buffer.from(JSON.stringify(heartbeat(1))) } as PublishPacket
-  hooks.authorizePublish(device, packet, (err) => t.match(err, Error, 'refused'))
-  t.equal(control.hookFailures, 1)
-  t.ok(logs.has('broker hook failed; the client is refused'))
+t.test('ingest that throws in the published path is logged and counted; the device stays connected and served', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  cloud.broker.framework.ingestLogs = boom
+  await phone.publishAsync('fp/v1/phone-a/logs', JSON.stringify({ events: [{ seq: 0, at: 1, type: 'screen-on', detail: '' }] }), {
+    qos: 1,
+  })
+  t.match(await cloud.logs.waitFor((l) => l.msg === 'broker event handler failed'), { event: 'published' })
+  t.equal(cloud.broker.counters.handlerFailures, 1)
+  const stored = storedHeartbeats(cloud, 1)
+  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
+  await stored
+  t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'the next message is stored')
 })
 
 t.test('a broker event handler that throws is logged and counted; the broker keeps serving', async (t) => {

@@ -1,0 +1,258 @@
+/**
+ * The three-way comparison (issue 14): the same load generator against
+ * fakephone, stock Aedes and Mosquitto, each broker in its own process
+ * (broker-child.ts; Mosquitto when installed), interleaved: every round runs
+ * each broker once, in a rotated order, and the table shows each figure's
+ * median over the rounds with fakephone's ratio to the other two.
+ *
+ * Every device authenticates with its own credentials: fakephone with its
+ * registry and per-device ACL; Mosquitto with a password file and a
+ * `pattern` ACL; stock Aedes accepts anyone (no hooks). Figures per broker:
+ * time to connect all devices, publish→PUBACK p50/p99 at QoS 1, broker CPU
+ * per heartbeat (from /proc/PID/stat: user + system over the load window,
+ * divided by the heartbeats acknowledged) and broker RSS with every device
+ * connected.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { userInfo } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { openDb } from '../broker/db.js'
+import { DeviceRegistry } from '../broker/devices/registry.js'
+import type { ScenarioContext } from './context.js'
+import { LOOPBACK, deviceIds, tempDir } from './cloud.js'
+import { Cleanup, errorText, withTimeout } from './lifecycle.js'
+import { connectPublishers, runLoad, type Credentials } from './load.js'
+import { findOnPath, freePort, mosquittoVersion, sampleProcess, stopChild, waitForListener } from './mosquitto.js'
+
+export type BrokerKind = 'fakephone' | 'aedes' | 'mosquitto'
+
+export interface CompareRun {
+  broker: BrokerKind
+  devices: number
+  round: number
+  connected: number
+  connectMs: number
+  sent: number
+  acked: number
+  p50: number | null
+  p99: number | null
+  /** Broker CPU (user + system) per acknowledged heartbeat, µs. */
+  cpuUsPerHeartbeat: number | null
+  /** Broker RSS with every device connected, after the load, MB. */
+  rssMb: number | null
+}
+
+export interface CompareResult {
+  rounds: number
+  sizes: number[]
+  mosquitto: { version: string } | { skipped: string }
+  runs: CompareRun[]
+  /** Where the fakephone broker's CPU profiles went, with --profile. */
+  profileDir: string | null
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const READY_TIMEOUT_MS = 20_000
+
+interface Started {
+  child: ChildProcess
+  url: string
+}
+
+/** Spawns broker-child.js and resolves with its port once it printed it. */
+async function startNodeBroker(args: string[], profileDir: string | null, cleanup: Cleanup): Promise<Started> {
+  const env = profileDir ? { ...process.env, FAKEPHONE_PROFILE_DIR: profileDir } : process.env
+  const child = spawn(process.execPath, [join(HERE, 'broker-child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env })
+  cleanup.defer(`stop ${args[0]}`, () => stopChild(child))
+  let out = ''
+  const port = await withTimeout(
+    new Promise<number>((resolve, reject) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString()
+        const line = /\{"port":(\d+)\}/.exec(out)
+        if (line) resolve(Number(line[1]))
+      })
+      child.once('exit', (code) => reject(new Error(`${args[0]} exited with code ${code} before listening`)))
+    }),
+    READY_TIMEOUT_MS,
+    `${args[0]} to listen`,
+  )
+  return { child, url: `mqtt://${LOOPBACK}:${port}` }
+}
+
+/** Stops the child's profiler (SIGUSR2) and resolves once it wrote the profile. */
+async function profiled(child: ChildProcess): Promise<void> {
+  const written = new Promise<void>((resolve) => {
+    const onData = (d: Buffer): void => {
+      if (!d.toString().includes('"profiled"')) return
+      child.stdout?.off('data', onData)
+      resolve()
+    }
+    child.stdout?.on('data', onData)
+  })
+  child.kill('SIGUSR2')
+  await withTimeout(written, READY_TIMEOUT_MS, 'the CPU profile')
+}
+
+/** Registers the devices in a fresh data directory (as `fakephone device add` would) and starts the broker on it. */
+async function startFakephone(creds: Credentials[], profileDir: string | null, cleanup: Cleanup): Promise<Started> {
+  const dir = await tempDir(cleanup, 'compare-fakephone')
+  const db = openDb(dir)
+  const registry = new DeviceRegistry(db, Date.now)
+  for (const c of creds) c.secret = (await registry.add(c.id, 'bench')).secret
+  db.close()
+  return startNodeBroker(['fakephone', dir], profileDir, cleanup)
+}
+
+/** Mosquitto with a password file (hashed by mosquitto_passwd -U) and an ACL that keeps each device to its own topics. */
+async function startMosquitto(bin: string, creds: Credentials[], cleanup: Cleanup, signal: AbortSignal): Promise<Started> {
+  const dir = await tempDir(cleanup, 'compare-mosquitto')
+  const passwd = join(dir, 'passwd')
+  await writeFile(passwd, creds.map((c) => `${c.id}:${c.secret}\n`).join(''), { mode: 0o600 })
+  const tool = (await findOnPath('mosquitto_passwd')) ?? '/usr/bin/mosquitto_passwd'
+  await promisify(execFile)(tool, ['-U', passwd])
+  const acl = join(dir, 'acl')
+  await writeFile(acl, 'pattern readwrite fp/v1/%u/#\n')
+  const port = await freePort()
+  const conf = join(dir, 'mosquitto.conf')
+  // Started as root, Mosquitto switches to its own user, which could not read these files: it stays this process's user.
+  const lines = [
+    `listener ${port} ${LOOPBACK}`,
+    `user ${userInfo().username}`,
+    'allow_anonymous false',
+    `password_file ${passwd}`,
+    `acl_file ${acl}`,
+  ]
+  await writeFile(conf, [...lines, 'persistence false', 'set_tcp_nodelay true', 'log_dest stderr', 'log_type error', ''].join('\n'))
+  const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] })
+  cleanup.defer('stop mosquitto', () => stopChild(child))
+  await waitForListener(port, child, signal)
+  return { child, url: `mqtt://${LOOPBACK}:${port}` }
+}
+
+/** One broker, one size: connect every device, run the load, sample the broker process, stop everything. */
+async function measure(
+  ctx: ScenarioContext,
+  kind: BrokerKind,
+  devices: number,
+  round: number,
+  mosquittoBin: string | null,
+  profileDir: string | null,
+): Promise<CompareRun> {
+  const cleanup = new Cleanup()
+  try {
+    const creds: Credentials[] = deviceIds('cmp', devices).map((id) => ({ id, secret: `s-${id}-${round}` }))
+    const broker =
+      kind === 'fakephone'
+        ? await startFakephone(creds, profileDir, cleanup)
+        : kind === 'aedes'
+          ? await startNodeBroker(['aedes'], null, cleanup)
+          : await startMosquitto(mosquittoBin as string, creds, cleanup, ctx.signal)
+    const pid = broker.child.pid as number
+    ctx.progress(`compare round ${round} ${kind}: connecting ${devices} devices`)
+    const conn = await connectPublishers(broker.url, creds, cleanup, ctx.signal)
+    // A second of the same load first, not measured: every broker gets its caches (and V8 its JIT) warm.
+    await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: 1, signal: ctx.signal })
+    const before = await sampleProcess(pid)
+    ctx.progress(`compare round ${round} ${kind}: ${ctx.args.rate}/s for ${ctx.args.compareSeconds} s`)
+    if (profileDir) broker.child.kill('SIGUSR2')
+    const load = await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: ctx.args.compareSeconds, signal: ctx.signal })
+    const after = await sampleProcess(pid)
+    if (profileDir) await profiled(broker.child)
+    return {
+      broker: kind,
+      devices,
+      round,
+      connected: conn.publishers.length,
+      connectMs: conn.connectMs,
+      sent: load.sent,
+      acked: load.acked,
+      p50: load.puback.p50,
+      p99: load.puback.p99,
+      cpuUsPerHeartbeat: before && after && load.acked > 0 ? ((after.cpuMs - before.cpuMs) * 1000) / load.acked : null,
+      rssMb: after?.rssMb ?? null,
+    }
+  } finally {
+    await cleanup.runAll(ctx.progress)
+  }
+}
+
+export async function runCompare(ctx: ScenarioContext, cleanup: Cleanup): Promise<CompareResult> {
+  const bin = await findOnPath('mosquitto')
+  const mosquitto = bin
+    ? { version: await mosquittoVersion(bin) }
+    : { skipped: 'no `mosquitto` binary on PATH (apt-get install mosquitto)' }
+  if (!bin) ctx.progress(`compare: Mosquitto skipped: ${(mosquitto as { skipped: string }).skipped}`)
+  const kinds = (bin ? (['fakephone', 'aedes', 'mosquitto'] as const) : (['fakephone', 'aedes'] as const)).filter((k) =>
+    ctx.args.brokers.has(k),
+  )
+  const profileDir = ctx.args.profile
+  const runs: CompareRun[] = []
+  for (const devices of ctx.args.compareDevices) {
+    for (let round = 1; round <= ctx.args.rounds; round++) {
+      // Rotated each round, so no broker always runs first (a cold machine) or last.
+      const order = kinds.map((_, i) => kinds[(i + round - 1) % kinds.length] as BrokerKind)
+      for (const kind of order) {
+        // Profile one fakephone run per size: the first round's.
+        const profile = kind === 'fakephone' && round === 1 ? profileDir : null
+        try {
+          runs.push(await measure(ctx, kind, devices, round, bin, profile))
+        } catch (err) {
+          if (ctx.signal.aborted) throw err
+          ctx.progress(`compare round ${round} ${kind} ${devices}: failed: ${errorText(err)}`)
+        }
+      }
+    }
+  }
+  void cleanup
+  return { rounds: ctx.args.rounds, sizes: [...ctx.args.compareDevices], mosquitto, runs, profileDir }
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null
+  const s = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+const fmt = (v: number | null, digits: number, unit: string): string => (v === null ? '—' : `${v.toFixed(digits)}${unit}`)
+const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? '—' : `${(a / b).toFixed(2)}×`)
+
+/** The README table: medians per broker and size, with fakephone's ratios. */
+export function renderCompare(r: CompareResult): string {
+  const version = 'version' in r.mosquitto ? `Mosquitto ${r.mosquitto.version}` : 'Mosquitto'
+  const lines = [
+    `Three-way comparison: medians of ${r.rounds} interleaved round(s); ratios are fakephone ÷ the other broker.`,
+    'skipped' in r.mosquitto ? `Mosquitto skipped: ${r.mosquitto.skipped}` : '',
+    `| devices | figure | fakephone | stock Aedes | ${version} | ÷ Aedes | ÷ Mosquitto |`,
+    '|---|---|---|---|---|---|---|',
+  ]
+  for (const devices of r.sizes) {
+    const of = (kind: BrokerKind, pick: (run: CompareRun) => number | null): number | null =>
+      median(
+        r.runs
+          .filter((x) => x.broker === kind && x.devices === devices)
+          .map(pick)
+          .filter((v): v is number => v !== null),
+      )
+    const row = (label: string, pick: (run: CompareRun) => number | null, digits: number, unit: string): string => {
+      const [f = null, a = null, m = null] = (['fakephone', 'aedes', 'mosquitto'] as const).map((k) => of(k, pick))
+      const cells = [fmt(f, digits, unit), fmt(a, digits, unit), fmt(m, digits, unit), ratio(f, a), ratio(f, m)]
+      return `| ${devices} | ${label} | ${cells.join(' | ')} |`
+    }
+    lines.push(
+      row('time to connect all', (x) => x.connectMs / 1000, 2, ' s'),
+      row('devices connected', (x) => x.connected, 0, ''),
+      row('PUBACK p50', (x) => x.p50, 2, ' ms'),
+      row('PUBACK p99', (x) => x.p99, 2, ' ms'),
+      row('broker CPU per heartbeat', (x) => x.cpuUsPerHeartbeat, 0, ' µs'),
+      row('broker RSS, all connected', (x) => x.rssMb, 0, ' MB'),
+      row('heartbeats acknowledged', (x) => x.acked, 0, ''),
+    )
+  }
+  if (r.profileDir) lines.push('', `fakephone CPU profiles of the measured load: ${r.profileDir} (node dist/bench/cpu-top.js FILE)`)
+  return lines.filter((l, i) => l !== '' || i > 1).join('\n')
+}
