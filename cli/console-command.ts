@@ -13,8 +13,9 @@ import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
 import { addRemoteCommands } from './remote-commands.js'
 import { addSyncConsoleCommands } from './sync-commands.js'
+import { addWebCommand } from './web/web-command.js'
 
-interface ConsoleOptions {
+export interface ConsoleOptions {
   api: string
   data: string
   tokenFile?: string
@@ -22,6 +23,11 @@ interface ConsoleOptions {
 }
 
 async function client(o: ConsoleOptions): Promise<ConsoleClient> {
+  return new ConsoleClient(o.api, await readToken(o))
+}
+
+/** The console token from --token-file or the broker's data directory. */
+export async function readToken(o: ConsoleOptions): Promise<string> {
   const file = o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE)
   let token: string
   try {
@@ -31,7 +37,7 @@ async function client(o: ConsoleOptions): Promise<ConsoleClient> {
       `cannot read the console token ${file} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`,
     )
   }
-  return new ConsoleClient(o.api, token)
+  return token
 }
 
 /**
@@ -94,6 +100,7 @@ export function consoleCommand(io: Io): Command {
       await watchDevices(await client(o2), io, o.every, guide)
     })
   addRemoteCommands(cmd, io, () => client(opts()))
+  addWebCommand(cmd, io, async () => ({ apiUrl: opts().api, consoleToken: await readToken(opts()) }))
   addFrameworkConsoleCommands(
     cmd,
     io,
