@@ -62,7 +62,7 @@ export class LiveFeed {
       await client.subscribeAsync('fp/v1/+/+', { qos: 0 })
     } catch (err) {
       await client.endAsync(true)
-      throw new Error(`the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`)
+      throw new Error(`the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`, { cause: err })
     }
     client.on('error', (err) => this.opts.log.warn({ err: err.message }, 'live feed: MQTT error'))
   }

@@ -57,7 +57,12 @@ const PageCommandSchema = z.strictObject({
   type: z.enum(COMMAND_TYPES as [CommandType, ...CommandType[]]),
   args: z.unknown(),
   /** How long the command stays valid, ms (the CLI's defaults when absent). */
-  expiresMs: z.number().int().positive().max(30 * 86_400_000).optional(),
+  expiresMs: z
+    .number()
+    .int()
+    .positive()
+    .max(30 * 86_400_000)
+    .optional(),
   /** For a wipe: the device id, typed by the owner. */
   confirm: z.string().optional(),
 })
@@ -163,7 +168,12 @@ export class PageApi {
       if (err instanceof ConsoleApiError) throw err
       return refusal(409, 'NO_OWNER_KEY', (err as Error).message)
     }
-    const submitted = await this.relay('POST', `/devices/${encodeURIComponent(id)}/commands`, undefined, Buffer.from(JSON.stringify(signed.command)))
+    const submitted = await this.relay(
+      'POST',
+      `/devices/${encodeURIComponent(id)}/commands`,
+      undefined,
+      Buffer.from(JSON.stringify(signed.command)),
+    )
     if (submitted.status !== 201) return submitted
     const { command } = JSON.parse(submitted.body.toString()) as { command: CommandView }
     return json(201, { command: this.explain(command, signed.command.issuedAt) })
@@ -182,7 +192,8 @@ export class PageApi {
     }
     const answer: Answer = {
       status: res.status,
-      type: res.headers.get('content-type') ?? 'application/octet-stream',
+      // The broker types every answer: JSON, or a download's octet stream.
+      type: res.headers.get('content-type') as string,
       body: Buffer.from(await res.arrayBuffer()),
     }
     const disposition = res.headers.get('content-disposition')

@@ -55,9 +55,12 @@ export class WebConsole {
   constructor(private readonly opts: WebConsoleOptions) {
     this.sessions = new Sessions(opts.loginToken)
     const api = new ConsoleClient(opts.apiUrl, opts.consoleToken)
-    const mqttUrl = new URL('/mqtt', opts.apiUrl)
-    mqttUrl.protocol = mqttUrl.protocol === 'https:' ? 'wss:' : 'ws:'
-    this.live = new LiveFeed(api, { mqttUrl: mqttUrl.href, consoleToken: opts.consoleToken, log: opts.log, coalesceMs: opts.coalesceMs })
+    this.live = new LiveFeed(api, {
+      mqttUrl: mqttUrlFor(opts.apiUrl),
+      consoleToken: opts.consoleToken,
+      log: opts.log,
+      coalesceMs: opts.coalesceMs,
+    })
     this.pageApi = new PageApi({
       api,
       apiUrl: opts.apiUrl,
@@ -86,18 +89,19 @@ export class WebConsole {
     await this.live.start()
     const server = createServer((req, res) => void this.handle(req, res))
     const host = this.opts.host ?? '127.0.0.1'
+    const wanted = this.opts.port ?? 0
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen(this.opts.port ?? 0, host, resolve)
+        server.listen(wanted, host, resolve)
       })
     } catch (err) {
       await this.live.stop()
-      throw new Error(`the web console cannot listen on ${host}:${this.opts.port ?? 0}: ${(err as Error).message}`)
+      throw new Error(`the web console cannot listen on ${host}:${wanted}: ${(err as Error).message}`, { cause: err })
     }
     this.server = server
     const { port } = server.address() as AddressInfo
-    const shown = host.includes(':') ? `[${host}]` : host
+    const shown = urlHost(host)
     this.hosts = new Set([`${shown}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`])
     this.base = `http://${shown}:${port}/`
   }
@@ -114,7 +118,8 @@ export class WebConsole {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method as string
     const url = new URL(req.url as string, 'http://localhost')
-    if (!this.hosts.has(req.headers.host ?? '')) return text(res, 421, `this server answers for ${[...this.hosts].join(' or ')} only\n`)
+    // Node's server answers 400 itself to a request without a Host header (requireHostHeader).
+    if (!this.hosts.has(req.headers.host as string)) return text(res, 421, `this server answers for ${[...this.hosts].join(' or ')} only\n`)
     if (url.pathname === '/login' && method === 'GET') return this.login(url, res)
     const api = url.pathname.startsWith('/app/api/')
     if (!this.sessions.valid(req)) {
@@ -143,6 +148,18 @@ export class WebConsole {
     res.writeHead(303, { location: '/', 'set-cookie': sessionCookie(session), 'cache-control': 'no-store' })
     res.end()
   }
+}
+
+/** The broker's MQTT over WebSocket address, beside its console API. */
+export function mqttUrlFor(apiUrl: string): string {
+  const url = new URL('/mqtt', apiUrl)
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+  return url.href
+}
+
+/** An address as a URL names it: an IPv6 one in brackets. */
+export function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
 }
 
 function text(res: ServerResponse, status: number, body: string): void {

@@ -32,11 +32,7 @@ export function webGuide(web: WebConsole): string {
   return `Web console on ${web.url}\nOpen this link once to sign in (it works one time):\n  ${web.loginUrl}\n`
 }
 
-export function addWebCommand(
-  root: Command,
-  io: Io,
-  connection: () => Promise<{ apiUrl: string; consoleToken: string }>,
-): void {
+export function addWebCommand(root: Command, io: Io, connection: () => Promise<{ apiUrl: string; consoleToken: string }>): void {
   root
     .command('web')
     .description("the owner's console in a web browser: live map, commands, the cloud's data and time (Ctrl-C stops it)")
