@@ -84,6 +84,7 @@ export default defineConfig(
           'clearTimeout',
           'setInterval',
           'clearInterval',
+          'performance',
         ].map((name) => [name, 'readonly']),
       ),
     },

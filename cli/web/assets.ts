@@ -1,7 +1,7 @@
 /**
  * The web console's files, all served from this machine (no CDN, no network
  * at run time): the page itself from web/ in the package, Leaflet from its
- * npm package, and the base map -- Natural Earth's 1:50m country outlines
+ * npm package, and the base map -- Natural Earth's 1:110m country outlines
  * from world-atlas, converted from TopoJSON to GeoJSON with topojson-client
  * once, on first request, and drawn by Leaflet as vectors.
  */
@@ -82,9 +82,9 @@ async function readAsset(file: string): Promise<Asset> {
   return { type: TYPES[extname(file)] as string, body: await readFile(file) }
 }
 
-/** Natural Earth 1:50m countries as GeoJSON, coordinates rounded to 3 decimals (about 100 m) to keep it light. */
+/** Natural Earth 1:110m countries as GeoJSON (light enough to load and draw at once), coordinates rounded to 3 decimals. */
 async function worldGeoJson(): Promise<Buffer> {
-  const topology = JSON.parse(await readFile(require.resolve('world-atlas/countries-50m.json'), 'utf8')) as Topology
+  const topology = JSON.parse(await readFile(require.resolve('world-atlas/countries-110m.json'), 'utf8')) as Topology
   const countries = feature(topology, topology.objects['countries'] as Parameters<typeof feature>[1])
   return Buffer.from(JSON.stringify(countries, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v)))
 }

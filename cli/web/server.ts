@@ -87,6 +87,8 @@ export class WebConsole {
 
   async start(): Promise<void> {
     await this.live.start()
+    // The base map is converted while the first page loads its script, not after it asks.
+    void this.assets.get('/world.geojson')
     const server = createServer((req, res) => void this.handle(req, res))
     const host = this.opts.host ?? '127.0.0.1'
     const wanted = this.opts.port ?? 0

@@ -135,16 +135,19 @@ async function start() {
   window.addEventListener('hashchange', () => void route())
   // For the browser tests: where the map shows a phone.
   window.fakephone = { position: (id) => state.map.position(id), ready: false }
-  await Promise.all([state.map.base(config), loadClock()])
+  // The base map draws while the devices load; the dots go on top of it whichever comes first.
+  const base = state.map.base(config)
+  await loadClock()
   await loadDevices()
   listen()
-  await route()
+  await Promise.all([base, route()])
   setInterval(() => {
     renderClock()
     for (const d of state.devices.values()) if (d.last) state.rows.get(d.id).children[2].textContent = `${age(cloudNow() - d.last.at)} ago`
     state.page?.tick()
   }, 1000)
   window.fakephone.ready = true
+  window.fakephone.readyAt = performance.now()
 }
 
 void start()

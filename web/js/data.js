@@ -44,11 +44,10 @@ export class DataPanel {
 
   async refresh() {
     await Promise.all([
-      this.show('account', () => this.loadAccount()),
+      this.show('account', () => this.loadAccount()).then(() => this.show('drive', () => this.loadDrive())),
       this.show('items', () => this.loadItems()),
       this.show('bin', () => this.loadBin()),
       this.show('backups', () => this.loadBackups()),
-      this.show('drive', () => this.loadDrive()),
       this.show('log', () => this.loadLog()),
     ])
   }
@@ -67,6 +66,7 @@ export class DataPanel {
     // refreshes itself must not keep the account from ever freezing.
     const { now, accounts } = await api('GET', '/accounts')
     const a = accounts.find((x) => x.id === this.account)
+    this.view = a
     if (!a) return [h('p', { class: 'muted', text: 'No such account.' })]
     const share = a.quotaBytes === 0 ? 1 : Math.min(1, a.usedBytes / a.quotaBytes)
     const quotaText = `${Math.floor(share * 100)}% ${bytes(a.usedBytes)} of ${bytes(a.quotaBytes)}`
@@ -233,6 +233,11 @@ export class DataPanel {
   }
 
   async loadDrive() {
+    // D3: the cloud refuses the drive while the service is off or the account frozen; said here in its words, not asked.
+    if (this.view && this.view.frozenAt !== null) return [h('p', { class: 'warn', text: 'the account is frozen: its drive was cleared' })]
+    if (this.view && !this.view.serviceOn) {
+      return [h('p', { class: 'warn', text: "cloud service is not enabled: turn it on in the phone's settings" })]
+    }
     const upload = h('input', { type: 'file', id: 'drive-upload', onchange: (e) => this.upload(e.target) })
     const head = h('p', {}, h('label', { for: 'drive-upload', text: 'Upload a file ' }), upload)
     const { files } = await api('GET', this.path('/drive/files'))

@@ -36,7 +36,7 @@ export class DevicePage {
     this.data = new DataPanel(this.dataEl, device.account, this.ctx)
     this.renderFacts()
     await Promise.all([this.loadChannels(), this.loadTrack(), this.loadCommands(), this.push.refresh(), this.data.refresh()])
-    this.ctx.map.focus(device.id)
+    if (this.points.length === 0) this.ctx.map.focus(device.id)
   }
 
   close() {

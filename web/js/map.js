@@ -29,11 +29,12 @@ export class DeviceMap {
       return
     }
     const world = await (await fetch('/world.geojson')).json()
-    L.geoJSON(world, {
+    const land = L.geoJSON(world, {
       renderer: this.renderer,
       interactive: false,
       style: { color: '#8a8f7a', weight: 1, fillColor: '#f2efe6', fillOpacity: 1 },
     }).addTo(this.map)
+    land.bringToBack()
     this.map.attributionControl.addAttribution('Natural Earth')
   }
 
@@ -62,7 +63,8 @@ export class DeviceMap {
     if (!this.fitted && this.dots.size > 0) {
       this.fitted = true
       const bounds = L.latLngBounds([...this.dots.values()].map((x) => x.marker.getLatLng()))
-      this.map.fitBounds(bounds.pad(0.3), { maxZoom: 14 })
+      // Far enough out to see the country around the phones; a click on one zooms in.
+      this.map.fitBounds(bounds.pad(0.3), { maxZoom: 6 })
     }
   }
 
