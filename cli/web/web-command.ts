@@ -22,7 +22,8 @@ interface WebOptions {
 /** Hands `url` to the user's browser; says so when that fails. */
 export function openBrowser(io: Io, url: string): void {
   const browser = io.env['BROWSER'] ?? 'xdg-open'
-  const child = spawn(browser, [url], { stdio: 'ignore', detached: true })
+  // The command's environment, PATH included, is where the browser is looked for.
+  const child = spawn(browser, [url], { stdio: 'ignore', detached: true, env: { ...io.env } })
   child.on('error', (err) => io.err(`could not open a browser with ${browser} (${err.message}): open the link yourself\n`))
   child.unref()
 }

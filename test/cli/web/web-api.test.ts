@@ -81,7 +81,7 @@ t.test('the page, Leaflet and the Natural Earth base map are served from this ma
   }
   const world = await s.call('GET', '/world.geojson')
   t.match(world.body, { type: 'FeatureCollection' })
-  t.ok(world.body.features.length > 200, 'every country')
+  t.ok(world.body.features.length > 150, 'every country')
   t.equal((await s.call('GET', '/world.geojson')).text, world.text, 'converted once, then served from memory')
   t.same((await s.call('GET', '/config.json')).body, { tiles: null })
   t.equal((await s.call('GET', '/js/missing.js')).status, 404)
