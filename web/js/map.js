@@ -46,7 +46,9 @@ export class DeviceMap {
       let dot = this.dots.get(d.id)
       if (!dot) {
         const circle = L.circle(at, { renderer: this.renderer, radius: d.last.accuracy, weight: 1, fillOpacity: 0.12, interactive: false })
-        const marker = L.circleMarker(at, { renderer: this.renderer, radius: 7, weight: 2, color: '#fff', fillOpacity: 1 })
+        // Smaller dots for a fleet, so a thousand phones stay apart at country scale.
+        const radius = total > 200 ? 4 : 7
+        const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: '#fff', fillOpacity: 1 })
         marker.bindTooltip(d.id, { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
         marker.on('click', () => this.onSelect(d.id))
         dot = { marker, circle }
