@@ -132,7 +132,7 @@ if (!existsSync(CHROMIUM)) {
 
     await t.test('F3: with Find Device off on the phone the page shows the refusal, in the words the CLI prints', async (t) => {
       await s.agent.setSwitch('findDevice', false)
-      await page.waitForSelector('#facts dd:has-text("off")')
+      await page.waitForSelector('#facts dt:has-text("Find Device") + dd:has-text("off")')
       expected.add('409 POST /app/api/devices/phone-a/commands')
       await page.getByRole('button', { name: 'Locate' }).click()
       await page.waitForSelector('#command-result:has-text("error")')
@@ -142,7 +142,8 @@ if (!existsSync(CHROMIUM)) {
     await t.test('B3: 73 h after the phone turned the cloud service off, the backups turn read-only', async (t) => {
       t.equal(await page.textContent('#backup-state'), 'active')
       await s.agent.setSwitch('cloudService', false)
-      await page.waitForSelector('#facts dd:has-text("offline")')
+      // The status the phone sent, seen by the cloud: from now on the account's service is off (and its drive refused).
+      await page.waitForSelector('#facts dt:has-text("Cloud service") + dd:has-text("off")')
       await page.getByRole('button', { name: '73 h' }).click()
       await page.waitForSelector('#backup-state:has-text("read-only")')
       t.match(await page.textContent('#live'), /^Moved the cloud clock from .* to .*; \d+ timer\(s\) fell due and ran\.$/)

@@ -251,6 +251,8 @@ t.test('the broker away: calls say so (502), the feed logs what it could not rea
   const away = await s.call('GET', '/app/api/devices')
   t.match(away, { status: 502, body: { code: 'BAD_GATEWAY', error: /^cannot reach the broker at / } })
   t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body, { code: 'BAD_GATEWAY' })
+  const lost = await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error')
+  t.match(lost, { module: 'web', err: /ECONNREFUSED/ }, 'the feed says it lost the broker, and keeps trying')
 
   const logs = new LogCapture()
   const feed = new LiveFeed(new ConsoleClient(`http://127.0.0.1:${await closedPort()}`, 'x'), {
