@@ -46,9 +46,15 @@ export class DevicePage {
 
   /** A live update of this device (SSE). */
   onDevice(device) {
+    // Still opening: open() draws the device as it reads it.
+    if (!this.data) return
+    const before = this.device
     this.device = device
     this.renderFacts()
     void this.loadChannels()
+    void this.push.refresh()
+    // A switch flipped on the phone changes what the cloud keeps and allows: reread its data.
+    if (before.cloudService !== device.cloudService || before.findDevice !== device.findDevice) void this.data.refresh()
   }
 
   async onClock() {
