@@ -67,6 +67,8 @@ export class DevicePage {
   }
 
   renderFacts() {
+    // The clock ticks while the page is still opening: nothing to draw yet.
+    if (!this.facts) return
     const d = this.device
     const now = this.ctx.cloudNow()
     const last = d.last
