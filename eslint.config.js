@@ -68,4 +68,25 @@ export default defineConfig(
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
   },
+  {
+    // The web console's page (web/js/): plain ES modules that run in the browser, not in Node.
+    files: ['web/js/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'fetch',
+          'FormData',
+          'EventSource',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'performance',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 )

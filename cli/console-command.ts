@@ -14,8 +14,9 @@ import { renderDevices, renderHistory } from './render.js'
 import { addRemoteCommands } from './remote-commands.js'
 import { addSyncConsoleCommands } from './sync-commands.js'
 import { addRetirementCommands } from './retirement-commands.js'
+import { addWebCommand } from './web/web-command.js'
 
-interface ConsoleOptions {
+export interface ConsoleOptions {
   api: string
   data: string
   tokenFile?: string
@@ -23,6 +24,11 @@ interface ConsoleOptions {
 }
 
 async function client(o: ConsoleOptions): Promise<ConsoleClient> {
+  return new ConsoleClient(o.api, await readToken(o))
+}
+
+/** The console token from --token-file or the broker's data directory. */
+export async function readToken(o: ConsoleOptions): Promise<string> {
   const file = o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE)
   let token: string
   try {
@@ -32,7 +38,7 @@ async function client(o: ConsoleOptions): Promise<ConsoleClient> {
       `cannot read the console token ${file} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`,
     )
   }
-  return new ConsoleClient(o.api, token)
+  return token
 }
 
 /**
@@ -95,6 +101,7 @@ export function consoleCommand(io: Io): Command {
       await watchDevices(await client(o2), io, o.every, guide)
     })
   addRemoteCommands(cmd, io, () => client(opts()))
+  addWebCommand(cmd, io, async () => ({ apiUrl: opts().api, consoleToken: await readToken(opts()) }))
   addFrameworkConsoleCommands(
     cmd,
     io,

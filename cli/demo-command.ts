@@ -1,7 +1,7 @@
 /**
  * `fakephone demo` (what `npm start` runs): the broker on its embedded
- * database, one registered demo phone walking the built-in route, and the
- * live console -- no external server. Logs go to DATA/fakephone.log so the
+ * database, one registered demo phone walking the built-in route, the
+ * live console, and the web console with its sign-in link -- no external server. Logs go to DATA/fakephone.log so the
  * live view stays readable.
  */
 import { Command } from 'commander'
@@ -24,6 +24,7 @@ import { logger, type Io } from './io.js'
 import type { Clock } from '../common/clock.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { duration, port } from './options.js'
+import { WebConsole } from './web/server.js'
 
 export const DEMO_DEVICE = 'demo-phone'
 
@@ -44,9 +45,10 @@ async function ensureDemoDevice(dataDir: string, secretFile: string, keys: Owner
 }
 
 /** Under the live table: where the demo keeps what a person needs, and what to try first. */
-export function demoGuide(data: string, keys: string, httpPort: number): string {
+export function demoGuide(data: string, keys: string, httpPort: number, webLogin?: string): string {
   const api = ` --api http://127.0.0.1:${httpPort}`
   return [
+    ...(webLogin === undefined ? [] : [`Web console (map, commands, cloud data, clock): open ${webLogin} once to sign in`]),
     `Device secret: ${join(data, `${DEMO_DEVICE}.secret`)}   console token: ${join(data, CONSOLE_TOKEN_FILE)}   owner keys: ${keys}`,
     'Try, in another terminal:',
     `  fakephone console${api} --data ${data} locate ${DEMO_DEVICE} --keys ${keys}`,
@@ -65,6 +67,7 @@ export function demoCommand(io: Io): Command {
     .option('--interval <duration>', 'time between heartbeats', duration, 5000)
     .option('--keys <dir>', "the owner's keys folder, where `fakephone console` finds it", DEFAULT_KEYS_DIR)
     .option('--log-level <level>', 'level of DATA/fakephone.log', 'info')
+    .option('--web-port <port>', 'the web console on 127.0.0.1 (0: the OS chooses)', port, 0)
     .option('--real-time', 'run the cloud on real time (default: simulated time, moved with `fakephone console clock advance`)')
     .action(
       async (o: {
@@ -72,6 +75,7 @@ export function demoCommand(io: Io): Command {
         keys: string
         mqttPort: number
         httpPort: number
+        webPort: number
         interval: number
         logLevel: string
         realTime?: boolean
@@ -112,12 +116,22 @@ export function demoCommand(io: Io): Command {
           io,
           log.child({ module: 'agent', device: DEMO_DEVICE }),
         )
+        const consoleToken = ensureConsoleToken(o.data)
+        const web = new WebConsole({
+          apiUrl: `http://${host}:${httpPort}`,
+          consoleToken,
+          keysDir: o.keys,
+          log: log.child({ module: 'web' }),
+          port: o.webPort,
+        })
+        await web.start()
         await watchDevices(
-          new ConsoleClient(`http://${host}:${httpPort}`, ensureConsoleToken(o.data)),
+          new ConsoleClient(`http://${host}:${httpPort}`, consoleToken),
           io,
           1000,
-          demoGuide(o.data, o.keys, httpPort),
+          demoGuide(o.data, o.keys, httpPort, web.loginUrl as string),
         )
+        await web.stop()
         await phone.stop()
         await broker.stop()
       },

@@ -5,25 +5,16 @@
  * waits for the device's receipt and checks the device's signature on it.
  */
 import type { Command } from 'commander'
-import { randomUUID } from 'node:crypto'
 import { formatAge } from '../common/clock.js'
-import { FINAL_STATES, type CommandType, type CommandArgs, type UnsignedCommand } from '../common/contract.js'
-import { OwnerKeys, signPayload, verifyPayload } from '../common/signing.js'
+import { FINAL_STATES, type CommandType, type CommandArgs } from '../common/contract.js'
+import { OwnerKeys, verifyPayload } from '../common/signing.js'
 import type { CommandView } from '../common/console-api.js'
 import type { ConsoleClient } from './console-client.js'
 import { DEFAULT_KEYS_DIR } from './broker-command.js'
 import { UserError, type Io } from './io.js'
 import { duration, formatDuration, onOff, positiveInt } from './options.js'
 import { table } from './render.js'
-
-/** Defaults people expect: minutes for ring and locate, days for lock, lost mode and wipe. */
-export const DEFAULT_EXPIRY: Record<CommandType, number> = {
-  locate: 10 * 60_000,
-  ring: 10 * 60_000,
-  lock: 7 * 86_400_000,
-  'lost-mode': 7 * 86_400_000,
-  wipe: 7 * 86_400_000,
-}
+import { DEFAULT_EXPIRY, signCommand } from './sign-command.js'
 
 interface IssueOptions {
   keys: string
@@ -76,24 +67,9 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
 
   async function issue<T extends CommandType>(type: T, id: string, args: CommandArgs<T>, o: IssueOptions): Promise<void> {
     const client = await api()
-    // The cloud's clock is the authority: sign with its time (the phone checks the window on the cloud's time too).
-    const { device, now } = await client.device(id)
     const keys = new OwnerKeys(o.keys)
-    const key = keys.existingSigningKey(device.account)
-    if (!key)
-      throw new UserError(
-        `no owner key for account "${device.account}" in ${o.keys}: use the keys folder the device was provisioned with (--keys)`,
-      )
-    const unsigned = {
-      id: randomUUID(),
-      device: id,
-      type,
-      args,
-      issuedAt: now,
-      expiresAt: now + (o.expires ?? DEFAULT_EXPIRY[type]),
-      seq: keys.nextSeq(id, now),
-    } as UnsignedCommand
-    const { command: submitted } = await client.submit(signPayload(unsigned, key))
+    const { command, device } = await signCommand(client, keys, id, type, args, o.expires)
+    const { command: submitted } = await client.submit(command)
     const follow = `follow it with: fakephone console commands ${id}`
     // Said before waiting, so nobody waits on a phone the cloud already knows is away.
     if (!device.online && !json())

@@ -207,6 +207,7 @@ t.test('demo: broker, a registered phone walking its route and the live console,
       /Try, in another terminal:\x1b\[K\n  fakephone console --api http:\/\/127\.0\.0\.1:\d+ --data .* locate demo-phone --keys /,
       'and what to try next',
     )
+    t.match(screen, /Web console \(map, commands, cloud data, clock\): open http:\/\/127\.0\.0\.1:\d+\/login\?token=[\w-]+ once/)
     await ui.waitForOut(/(?:\x1b\[H[\s\S]*?\x1b\[J[\s\S]*?){2}/)
     const screens = ui.out().split('\x1b[H').slice(1)
     t.equal(ui.out().match(/\x1b\[2J/g)?.length, 1, 'the screen is wiped once, not on every redraw (no scrollback flood)')

@@ -1,0 +1,49 @@
+/**
+ * F2 on the console's side: a remote command signed with the owner's key from
+ * the keys folder, stamped with the cloud's time. Shared by `fakephone console
+ * locate|ring|lock|lost-mode|wipe` and the web console (cli/web/), so both
+ * sign the same way and the key never leaves the console's process.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Command, CommandArgs, CommandType, UnsignedCommand } from '../common/contract.js'
+import type { DeviceView } from '../common/console-api.js'
+import { signPayload, type OwnerKeys } from '../common/signing.js'
+import type { ConsoleClient } from './console-client.js'
+import { UserError } from './io.js'
+
+/** Defaults people expect: minutes for ring and locate, days for lock, lost mode and wipe. */
+export const DEFAULT_EXPIRY: Record<CommandType, number> = {
+  locate: 10 * 60_000,
+  ring: 10 * 60_000,
+  lock: 7 * 86_400_000,
+  'lost-mode': 7 * 86_400_000,
+  wipe: 7 * 86_400_000,
+}
+
+/** The command for `id`, signed with its account's key; the device as the cloud sees it now. */
+export async function signCommand<T extends CommandType>(
+  client: ConsoleClient,
+  keys: OwnerKeys,
+  id: string,
+  type: T,
+  args: CommandArgs<T>,
+  expiresMs?: number,
+): Promise<{ command: Command; device: DeviceView }> {
+  // The cloud's clock is the authority: sign with its time (the phone checks the window on the cloud's time too).
+  const { device, now } = await client.device(id)
+  const key = keys.existingSigningKey(device.account)
+  if (!key)
+    throw new UserError(
+      `no owner key for account "${device.account}" in ${keys.dir}: use the keys folder the device was provisioned with (--keys)`,
+    )
+  const unsigned = {
+    id: randomUUID(),
+    device: id,
+    type,
+    args,
+    issuedAt: now,
+    expiresAt: now + (expiresMs ?? DEFAULT_EXPIRY[type]),
+    seq: keys.nextSeq(id, now),
+  } as UnsignedCommand
+  return { command: signPayload(unsigned, key) as Command, device }
+}

@@ -1,0 +1,136 @@
+/**
+ * The web console's live feed (F1): one MQTT connection to the broker as the
+ * console (it may watch everything under fp/v1/), whatever number of pages
+ * are open. A heartbeat, presence or status message marks its device changed;
+ * a command or its receipt marks the device's command list changed. Changes
+ * are gathered for `coalesceMs` and then sent to every open page as
+ * server-sent events -- the devices that changed, read once from the console
+ * API -- so 1,000 phones beating at once cost one read, not 1,000, and the
+ * pages never poll.
+ *   event: devices   {now, devices: DeviceView[]}   the devices that changed
+ *   event: commands  {devices: string[]}            devices whose commands moved
+ *   event: clock     {}                             the cloud clock was moved
+ */
+import type { ServerResponse } from 'node:http'
+import mqtt, { type MqttClient } from 'mqtt'
+import { randomBytes } from 'node:crypto'
+import { parseTopic } from '../../common/contract.js'
+import type { Logger } from '../../common/log.js'
+import type { ConsoleClient } from '../console-client.js'
+
+export interface LiveFeedOptions {
+  /** The broker's MQTT over WebSocket address (ws://host:port/mqtt). */
+  mqttUrl: string
+  consoleToken: string
+  log: Logger
+  /** How long changes are gathered before the pages hear of them. */
+  coalesceMs?: number
+}
+
+const DEVICE_KINDS = new Set(['heartbeat', 'presence', 'status'])
+const COMMAND_KINDS = new Set(['cmd', 'result'])
+
+export class LiveFeed {
+  private readonly pages = new Set<ServerResponse>()
+  private readonly devices = new Set<string>()
+  private readonly commands = new Set<string>()
+  private clock = false
+  private timer: NodeJS.Timeout | undefined
+  private client: MqttClient | undefined
+
+  constructor(
+    private readonly api: ConsoleClient,
+    private readonly opts: LiveFeedOptions,
+  ) {}
+
+  /** Connects to the broker; rejects with the reason when it refuses or cannot be reached. */
+  async start(): Promise<void> {
+    const client = mqtt.connect(this.opts.mqttUrl, {
+      clientId: `console.web-${randomBytes(6).toString('hex')}`,
+      username: 'console',
+      password: this.opts.consoleToken,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
+    })
+    this.client = client
+    client.on('message', (topic) => this.onMessage(topic))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once('connect', () => resolve())
+        client.once('error', reject)
+      })
+      await client.subscribeAsync('fp/v1/+/+', { qos: 0 })
+    } catch (err) {
+      await client.endAsync(true)
+      throw new Error(`the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`, { cause: err })
+    }
+    client.on('error', (err) => this.opts.log.warn({ err: err.message }, 'live feed: MQTT error'))
+  }
+
+  /** Turns `res` into an event stream for one page. */
+  attach(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+    res.write('retry: 1000\n\n')
+    this.pages.add(res)
+    res.on('close', () => this.pages.delete(res))
+  }
+
+  get listeners(): number {
+    return this.pages.size
+  }
+
+  /** The cloud clock moved: every page rereads what time rules change. */
+  clockMoved(): void {
+    this.clock = true
+    this.schedule()
+  }
+
+  onMessage(topic: string): void {
+    const parsed = parseTopic(topic)
+    if (!parsed) return
+    if (DEVICE_KINDS.has(parsed.kind)) this.devices.add(parsed.deviceId)
+    else if (COMMAND_KINDS.has(parsed.kind)) this.commands.add(parsed.deviceId)
+    else if (parsed.kind === 'time') this.clock = true
+    else return
+    this.schedule()
+  }
+
+  private schedule(): void {
+    this.timer ??= setTimeout(() => void this.flush(), this.opts.coalesceMs ?? 150)
+  }
+
+  /** Sends what changed since the last flush. */
+  async flush(): Promise<void> {
+    this.timer = undefined
+    const changed = [...this.devices]
+    const commands = [...this.commands]
+    const clock = this.clock
+    this.devices.clear()
+    this.commands.clear()
+    this.clock = false
+    if (changed.length > 0) {
+      try {
+        const { now, devices } = await this.api.devices()
+        const wanted = new Set(changed)
+        this.send('devices', { now, devices: devices.filter((d) => wanted.has(d.id)) })
+      } catch (err) {
+        this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not read the devices')
+      }
+    }
+    if (commands.length > 0) this.send('commands', { devices: commands })
+    if (clock) this.send('clock', {})
+  }
+
+  private send(event: string, data: unknown): void {
+    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+    for (const page of this.pages) page.write(frame)
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    for (const page of this.pages) page.end()
+    this.pages.clear()
+    await this.client?.endAsync(true)
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * What the web console's page may ask of the cloud, under /app/api/: the
+ * console API's reads and the data rules' actions, relayed to the broker with
+ * the console token (which never reaches the browser), plus what only the
+ * console's side can do:
+ *   POST /app/api/devices/:id/commands        {type, args, expiresMs?, confirm?}: F2, signed here with the owner's key;
+ *                                              a wipe needs `confirm` = the device id
+ *   GET  /app/api/devices/:id/commands        the command list, each with `text` (the CLI's words), `receiptText`, `verified`
+ *   GET  /app/api/devices/:id/track.gpx       F1: the location history as GPX (?limit=N, at most 10,000)
+ *   GET  /app/api/devices/:id/track.geojson   ...and as GeoJSON
+ *   POST /app/api/clock/advance               relayed; then every open page hears the clock moved
+ * Everything else on the list below is relayed as is, status and body; any
+ * other path is a 404. Every refusal is `{error, code}`, as the broker's.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { z } from 'zod'
+import { readBodyBytes } from '../../broker/http/body.js'
+import { COMMAND_TYPES, CommandArgsSchemas, decodeJson, type CommandType } from '../../common/contract.js'
+import type { CommandView, HistoryReply } from '../../common/console-api.js'
+import type { OwnerKeys } from '../../common/signing.js'
+import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
+import { describe, receiptLine } from '../remote-commands.js'
+import { signCommand } from '../sign-command.js'
+import type { LiveFeed } from './live.js'
+import { toGeoJson, toGpx } from './track.js'
+
+/** Largest body the page sends (a drive upload is the largest), bytes. */
+export const MAX_PAGE_BODY_BYTES = 8 * 1024 * 1024
+
+const SEG = '[^/]+'
+/** The broker routes the page uses, relayed as they are. */
+const RELAYED: readonly [string, RegExp][] = (
+  [
+    ['GET', `devices`],
+    ['GET', `devices/${SEG}`],
+    ['GET', `devices/${SEG}/history`],
+    ['GET', `devices/${SEG}/channels`],
+    ['GET', `devices/${SEG}/notifications`],
+    ['POST', `devices/${SEG}/notifications`],
+    ['POST', `commands/${SEG}/cancel`],
+    ['GET', `clock`],
+    ['GET', `accounts`],
+    ['GET', `accounts/${SEG}/log`],
+    ['GET', `accounts/${SEG}/items`],
+    ['GET', `accounts/${SEG}/bin`],
+    ['POST', `accounts/${SEG}/bin/${SEG}/${SEG}/restore`],
+    ['DELETE', `accounts/${SEG}/bin/${SEG}/${SEG}`],
+    ['GET', `accounts/${SEG}/backups`],
+    ['GET', `accounts/${SEG}/drive/files`],
+    ['POST', `accounts/${SEG}/drive/files`],
+    ['GET', `accounts/${SEG}/drive/files/${SEG}/content`],
+    ['POST', `accounts/${SEG}/drive/files/${SEG}/shares`],
+  ] as const
+).map(([method, path]) => [method, new RegExp(`^/${path}$`)])
+
+const PageCommandSchema = z.strictObject({
+  type: z.enum(COMMAND_TYPES as [CommandType, ...CommandType[]]),
+  args: z.unknown(),
+  /** How long the command stays valid, ms (the CLI's defaults when absent). */
+  expiresMs: z
+    .number()
+    .int()
+    .positive()
+    .max(30 * 86_400_000)
+    .optional(),
+  /** For a wipe: the device id, typed by the owner. */
+  confirm: z.string().optional(),
+})
+
+interface Answer {
+  status: number
+  type: string
+  body: Buffer | string
+  disposition?: string
+}
+
+const json = (status: number, value: unknown): Answer => ({ status, type: 'application/json', body: JSON.stringify(value) })
+const refusal = (status: number, code: string, error: string): Answer => json(status, { error, code })
+
+export interface PageApiContext {
+  api: ConsoleClient
+  apiUrl: string
+  consoleToken: string
+  keys: OwnerKeys
+  live: LiveFeed
+}
+
+export class PageApi {
+  constructor(private readonly ctx: PageApiContext) {}
+
+  /** Answers one /app/api request; `path` is what follows /app/api. */
+  async handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<void> {
+    const method = req.method as string
+    let answer: Answer
+    try {
+      answer = await this.answer(method, path, url, req)
+    } catch (err) {
+      if (err instanceof ConsoleApiError) {
+        answer = refusal(err.status === 0 ? 502 : err.status, err.status === 0 ? 'BAD_GATEWAY' : 'REFUSED', err.message)
+      } else if (err instanceof PageError) {
+        answer = refusal(err.status, err.code, err.message)
+        /* c8 ignore next 3 -- every call above throws one of the two; anything else is a bug, answered and logged */
+      } else {
+        answer = refusal(500, 'INTERNAL', `the web console failed: ${String(err)}`)
+      }
+    }
+    const headers: Record<string, string> = { 'content-type': answer.type, 'cache-control': 'no-store' }
+    if (answer.disposition !== undefined) headers['content-disposition'] = answer.disposition
+    res.writeHead(answer.status, headers)
+    res.end(answer.body)
+  }
+
+  private async answer(method: string, path: string, url: URL, req: IncomingMessage): Promise<Answer> {
+    const track = /^\/devices\/([^/]+)\/track\.(gpx|geojson)$/.exec(path)
+    if (track && method === 'GET') return this.track(segment(track[1] as string), track[2] as 'gpx' | 'geojson', url)
+    const commands = /^\/devices\/([^/]+)\/commands$/.exec(path)
+    if (commands && method === 'GET') return this.commandList(segment(commands[1] as string))
+    if (commands && method === 'POST') return this.issue(segment(commands[1] as string), await body(req))
+    if (path === '/clock/advance' && method === 'POST') {
+      const moved = await this.relay(method, path, url, await body(req))
+      if (moved.status === 200) this.ctx.live.clockMoved()
+      return moved
+    }
+    if (RELAYED.some(([m, pattern]) => m === method && pattern.test(path))) {
+      return this.relay(method, path, url, method === 'GET' ? undefined : await body(req), req.headers['content-type'])
+    }
+    return refusal(404, 'NOT_FOUND', `${method} /app/api${path}: the web console has no such call`)
+  }
+
+  private async track(id: string, format: 'gpx' | 'geojson', url: URL): Promise<Answer> {
+    const limit = url.searchParams.get('limit') ?? '10000'
+    const { history } = await this.ctx.api.request<HistoryReply>(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
+    const name = id.replace(/[^A-Za-z0-9_-]/g, '_')
+    if (format === 'gpx') {
+      return { status: 200, type: 'application/gpx+xml', body: toGpx(id, history), disposition: `attachment; filename="${name}.gpx"` }
+    }
+    return {
+      status: 200,
+      type: 'application/geo+json',
+      body: JSON.stringify(toGeoJson(id, history)),
+      disposition: `attachment; filename="${name}.geojson"`,
+    }
+  }
+
+  private async commandList(id: string): Promise<Answer> {
+    const { now, commands } = await this.ctx.api.commands(id)
+    return json(200, { now, device: id, commands: commands.map((c) => this.explain(c, now)) })
+  }
+
+  /** A command with what the CLI would say of it, and whether this console can vouch for its receipt. */
+  private explain(view: CommandView, now: number): CommandView & { text: string; receiptText: string; verified: boolean } {
+    const receiptText = receiptLine(view, this.ctx.keys)
+    return { ...view, text: describe(view, now), receiptText, verified: receiptText.startsWith('verified') }
+  }
+
+  /** F2: checks what the page asked for, signs it with the owner's key here, and submits it. */
+  private async issue(id: string, raw: Buffer): Promise<Answer> {
+    const decoded = decodeJson(PageCommandSchema, raw.toString('utf8') || '{}')
+    if (!decoded.ok) return refusal(400, 'BAD_REQUEST', `bad command: ${decoded.reason}`)
+    const { type, args, expiresMs, confirm } = decoded.value
+    const checked = CommandArgsSchemas[type].safeParse(args)
+    if (!checked.success) return refusal(400, 'BAD_REQUEST', `bad ${type} arguments: ${z.prettifyError(checked.error)}`)
+    if (type === 'wipe' && confirm !== id) return refusal(400, 'NOT_CONFIRMED', 'not confirmed: nothing was sent')
+    let signed
+    try {
+      signed = await signCommand(this.ctx.api, this.ctx.keys, id, type, checked.data as never, expiresMs)
+    } catch (err) {
+      if (err instanceof ConsoleApiError) throw err
+      return refusal(409, 'NO_OWNER_KEY', (err as Error).message)
+    }
+    const submitted = await this.relay(
+      'POST',
+      `/devices/${encodeURIComponent(id)}/commands`,
+      undefined,
+      Buffer.from(JSON.stringify(signed.command)),
+    )
+    if (submitted.status !== 201) return submitted
+    const { command } = JSON.parse(submitted.body.toString()) as { command: CommandView }
+    return json(201, { command: this.explain(command, signed.command.issuedAt) })
+  }
+
+  /** The broker's answer to the same call under /api, status and body as they are. */
+  private async relay(method: string, path: string, url: URL | undefined, payload?: Buffer, type = 'application/json'): Promise<Answer> {
+    const target = new URL(`/api${path}${url?.search ?? ''}`, this.ctx.apiUrl)
+    const headers: Record<string, string> = { authorization: `Bearer ${this.ctx.consoleToken}` }
+    if (payload !== undefined) headers['content-type'] = type
+    let res: Response
+    try {
+      res = await fetch(target, { method, headers, body: payload === undefined ? undefined : new Uint8Array(payload) })
+    } catch (err) {
+      throw new ConsoleApiError(0, `cannot reach the broker at ${this.ctx.apiUrl}: ${String((err as { cause: unknown }).cause)}`)
+    }
+    const answer: Answer = {
+      status: res.status,
+      // The broker types every answer: JSON, or a download's octet stream.
+      type: res.headers.get('content-type') as string,
+      body: Buffer.from(await res.arrayBuffer()),
+    }
+    const disposition = res.headers.get('content-disposition')
+    if (disposition !== null) answer.disposition = disposition
+    return answer
+  }
+}
+
+/** A refusal of the page's own making. */
+class PageError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** A path segment, %-escapes decoded; a malformed one is the page's mistake. */
+function segment(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    throw new PageError(400, 'BAD_REQUEST', `bad request: "${s}" has a malformed %-escape`)
+  }
+}
+
+async function body(req: IncomingMessage): Promise<Buffer> {
+  const bytes = await readBodyBytes(req, MAX_PAGE_BODY_BYTES)
+  if (bytes === null) throw new PageError(413, 'TOO_LARGE', `the request body is over ${MAX_PAGE_BODY_BYTES} bytes`)
+  return bytes
+}

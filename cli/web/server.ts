@@ -1,0 +1,180 @@
+/**
+ * `fakephone console web`: the owner's console in a browser. A small HTTP
+ * server in the console's own process, on 127.0.0.1 unless told otherwise,
+ * serving the page (web/), Leaflet and the base map from this machine, the
+ * page's calls (page-api.ts: relayed to the broker with the console token;
+ * commands signed here with the owner's keys, which never leave this process
+ * and never reach the broker or the browser) and a live event stream
+ * (live.ts). Every request needs the session cookie that the one-time login
+ * link gives; a request naming another host is refused (DNS rebinding).
+ *   GET /login?token=T   trade the link's token for a session cookie, then go to /
+ *   GET /events          server-sent events: devices, commands, clock
+ *   GET /config.json     what the page needs to know: tile URL (if any), login state
+ *   *   /app/api/...     page-api.ts
+ *   GET /, /app.css, /js/*.js, /vendor/*, /world.geojson   the page's files (assets.ts)
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from '../../common/log.js'
+import { OwnerKeys } from '../../common/signing.js'
+import { ConsoleClient } from '../console-client.js'
+import { Assets } from './assets.js'
+import { LiveFeed } from './live.js'
+import { PageApi } from './page-api.js'
+import { PAGE_HEADER, Sessions, sessionCookie } from './session.js'
+
+export interface WebConsoleOptions {
+  /** The broker's HTTP address (its console API). */
+  apiUrl: string
+  consoleToken: string
+  /** The owner's keys folder: commands are signed with it here. */
+  keysDir: string
+  log: Logger
+  host?: string
+  port?: number
+  /** A tile URL template for users who are online (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); vectors only when absent. */
+  tiles?: string
+  /** The login token (random unless given: tests). */
+  loginToken?: string
+  coalesceMs?: number
+}
+
+const LOGIN_PAGE = (why: string): string =>
+  `<!doctype html><meta charset="utf-8"><title>fakephone console</title><p>${why}</p>` +
+  `<p>Run <code>fakephone console web</code> and open the link it prints.</p>\n`
+
+export class WebConsole {
+  private readonly sessions: Sessions
+  private readonly assets = new Assets()
+  private readonly live: LiveFeed
+  private readonly pageApi: PageApi
+  private server: Server | undefined
+  private hosts = new Set<string>()
+  private base = ''
+
+  constructor(private readonly opts: WebConsoleOptions) {
+    this.sessions = new Sessions(opts.loginToken)
+    const api = new ConsoleClient(opts.apiUrl, opts.consoleToken)
+    this.live = new LiveFeed(api, {
+      mqttUrl: mqttUrlFor(opts.apiUrl),
+      consoleToken: opts.consoleToken,
+      log: opts.log,
+      coalesceMs: opts.coalesceMs,
+    })
+    this.pageApi = new PageApi({
+      api,
+      apiUrl: opts.apiUrl,
+      consoleToken: opts.consoleToken,
+      keys: new OwnerKeys(opts.keysDir),
+      live: this.live,
+    })
+  }
+
+  /** The page's address, once started. */
+  get url(): string {
+    return this.base
+  }
+
+  /** The one-time link that signs a browser in; null once used. */
+  get loginUrl(): string | null {
+    const token = this.sessions.token
+    return token === null ? null : `${this.base}login?token=${token}`
+  }
+
+  get listeners(): number {
+    return this.live.listeners
+  }
+
+  async start(): Promise<void> {
+    await this.live.start()
+    // The base map is converted while the first page loads its script, not after it asks.
+    void this.assets.get('/world.geojson')
+    const server = createServer((req, res) => void this.handle(req, res))
+    const host = this.opts.host ?? '127.0.0.1'
+    const wanted = this.opts.port ?? 0
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(wanted, host, resolve)
+      })
+    } catch (err) {
+      await this.live.stop()
+      throw new Error(`the web console cannot listen on ${host}:${wanted}: ${(err as Error).message}`, { cause: err })
+    }
+    this.server = server
+    const { port } = server.address() as AddressInfo
+    const shown = urlHost(host)
+    this.hosts = new Set([`${shown}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`])
+    this.base = `http://${shown}:${port}/`
+  }
+
+  async stop(): Promise<void> {
+    await this.live.stop()
+    const server = this.server
+    this.server = undefined
+    if (!server) return
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method as string
+    const url = new URL(req.url as string, 'http://localhost')
+    // Node's server answers 400 itself to a request without a Host header (requireHostHeader).
+    if (!this.hosts.has(req.headers.host as string)) return text(res, 421, `this server answers for ${[...this.hosts].join(' or ')} only\n`)
+    if (url.pathname === '/login' && method === 'GET') return this.login(url, res)
+    const api = url.pathname.startsWith('/app/api/')
+    if (!this.sessions.valid(req)) {
+      if (api || url.pathname === '/events') return refuse(res, 401, 'UNAUTHORIZED', 'not signed in: open the login link again')
+      return html(res, 401, LOGIN_PAGE('You are not signed in to this console.'))
+    }
+    if (method !== 'GET' && method !== 'HEAD' && req.headers[PAGE_HEADER] !== '1') {
+      return refuse(res, 403, 'FORBIDDEN', `a change needs the ${PAGE_HEADER} header the page sends`)
+    }
+    if (api) return this.pageApi.handle(req, res, url.pathname.slice('/app/api'.length), url)
+    if (method !== 'GET') return refuse(res, 405, 'METHOD_NOT_ALLOWED', `${method} is not supported on ${url.pathname}`)
+    if (url.pathname === '/events') return this.live.attach(res)
+    if (url.pathname === '/config.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      return void res.end(JSON.stringify({ tiles: this.opts.tiles ?? null }))
+    }
+    const asset = await this.assets.get(url.pathname)
+    if (!asset) return refuse(res, 404, 'NOT_FOUND', `${url.pathname}: there is no such file`)
+    res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
+    res.end(asset.body)
+  }
+
+  private login(url: URL, res: ServerResponse): void {
+    const session = this.sessions.login(url.searchParams.get('token') ?? '')
+    if (session === null) return html(res, 401, LOGIN_PAGE('This login link is wrong or was already used.'))
+    res.writeHead(303, { location: '/', 'set-cookie': sessionCookie(session), 'cache-control': 'no-store' })
+    res.end()
+  }
+}
+
+/** The broker's MQTT over WebSocket address, beside its console API. */
+export function mqttUrlFor(apiUrl: string): string {
+  const url = new URL('/mqtt', apiUrl)
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+  return url.href
+}
+
+/** An address as a URL names it: an IPv6 one in brackets. */
+export function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' })
+  res.end(body)
+}
+
+function html(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' })
+  res.end(body)
+}
+
+function refuse(res: ServerResponse, status: number, code: string, error: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify({ error, code }))
+}

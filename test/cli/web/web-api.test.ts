@@ -1,0 +1,289 @@
+/**
+ * The web console's server (cli/web/): sign-in with the one-time link, every file and call the page uses -- signed in,
+ * not signed in, from another host, malformed -- and the live event stream, against a real broker and a real agent
+ * (F1-F3, X3, A1-A3, B3, R1, D1).
+ */
+import t from 'tap'
+import { once } from 'node:events'
+import { request } from 'node:http'
+import { createServer } from 'node:net'
+import { WebConsole, mqttUrlFor, urlHost } from '../../../cli/web/server.js'
+import { packageRoot } from '../../../cli/web/assets.js'
+import { cookie } from '../../../cli/web/session.js'
+import { LiveFeed } from '../../../cli/web/live.js'
+import { ConsoleClient } from '../../../cli/console-client.js'
+import { closedPort } from '../../fixtures/ports.js'
+import { events, startWeb, tempDir } from '../../fixtures/web.js'
+import { LogCapture } from '../../fixtures/logs.js'
+
+/** fetch() sets Host itself: this request names the host it is told to. */
+function statusWithHost(base: string, jar: string, host?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers = host === undefined ? { cookie: jar } : { host, cookie: jar }
+    const req = request(new URL('/', base), { headers, setHost: host !== undefined }, (res) => {
+      res.resume()
+      resolve(res.statusCode as number)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+t.test('sign-in: the link works once, and nothing is served without its cookie or to another host name', async (t) => {
+  const s = await startWeb(t)
+  t.match(s.web.url, /^http:\/\/127\.0\.0\.1:\d+\/$/)
+  t.equal(s.web.loginUrl, null, 'the link was used by the fixture')
+  const again = await s.call('GET', '/login?token=whatever', { cookie: '' })
+  t.equal(again.status, 401)
+  t.match(again.text, /wrong or was already used/)
+  t.equal((await s.call('GET', '/login', { cookie: '' })).status, 401, 'no token')
+  for (const path of ['/', '/js/app.js', '/world.geojson', '/config.json']) {
+    const r = await s.call('GET', path, { cookie: '' })
+    t.equal(r.status, 401, path)
+    t.match(r.text, /not signed in/)
+  }
+  for (const path of ['/app/api/devices', '/events']) {
+    t.same((await s.call('GET', path, { cookie: '' })).body, { error: 'not signed in: open the login link again', code: 'UNAUTHORIZED' })
+  }
+  t.equal((await s.call('GET', '/app/api/devices', { cookie: 'fakephone_session=forged' })).status, 401, 'a forged session')
+  t.equal((await s.call('POST', '/app/api/clock/advance', { cookie: '', body: '{"by":"1h"}' })).status, 401)
+  const port = new URL(s.web.url).port
+  t.equal(await statusWithHost(s.web.url, s.cookie, 'evil.example:80'), 421, 'another host name is refused (DNS rebinding)')
+  t.equal(await statusWithHost(s.web.url, s.cookie, `localhost:${port}`), 200, 'localhost is fine')
+  t.equal(await statusWithHost(s.web.url, s.cookie), 400, 'no host name is refused too')
+  t.equal(mqttUrlFor('https://cloud.example:8443/'), 'wss://cloud.example:8443/mqtt')
+  t.equal(mqttUrlFor('http://127.0.0.1:8080'), 'ws://127.0.0.1:8080/mqtt')
+  t.equal(urlHost('::1'), '[::1]')
+  t.throws(() => packageRoot('/'), /^no package.json above \/$/)
+  t.equal(cookie('a=1; fakephone_session=x; b', 'fakephone_session'), 'x')
+  t.equal(cookie(undefined, 'fakephone_session'), undefined)
+})
+
+t.test('the page, Leaflet and the Natural Earth base map are served from this machine', async (t) => {
+  const s = await startWeb(t)
+  const page = await s.call('GET', '/')
+  t.equal(page.status, 200)
+  t.match(page.headers.get('content-type'), /text\/html/)
+  t.match(page.text, /<script type="module" src="\/js\/app.js">/)
+  t.notMatch(page.text, /https?:\/\//, 'no address outside this machine')
+  t.equal((await s.call('GET', '/index.html')).text, page.text)
+  for (const [path, type] of [
+    ['/app.css', /text\/css/],
+    ['/js/app.js', /javascript/],
+    ['/js/map.js', /javascript/],
+    ['/vendor/leaflet.js', /javascript/],
+    ['/vendor/leaflet.css', /text\/css/],
+    ['/vendor/images/layers.png', /image\/png/],
+  ] as const) {
+    const r = await s.call('GET', path)
+    t.equal(r.status, 200, path)
+    t.match(r.headers.get('content-type'), type, path)
+  }
+  const world = await s.call('GET', '/world.geojson')
+  t.match(world.body, { type: 'FeatureCollection' })
+  t.ok(world.body.features.length > 150, 'every country')
+  t.equal((await s.call('GET', '/world.geojson')).text, world.text, 'converted once, then served from memory')
+  t.same((await s.call('GET', '/config.json')).body, { tiles: null })
+  t.equal((await s.call('GET', '/js/missing.js')).status, 404)
+  t.equal((await s.call('GET', '/../package.json')).status, 404)
+  t.equal((await s.call('GET', '/vendor/../../package.json')).status, 404)
+  t.equal((await s.call('POST', '/', { page: false })).status, 403, 'a change without the page header')
+  t.equal((await s.call('POST', '/')).status, 405)
+})
+
+t.test('F1: devices, history, channels and the track as GPX and GeoJSON; live updates on a heartbeat', async (t) => {
+  const s = await startWeb(t)
+  const live = await events(t, s)
+  t.equal(s.web.listeners, 1)
+  s.real.advance(30_000)
+  const first = await live.next('devices', (d) => d.devices[0]?.last !== null)
+  t.match(first.devices, [{ id: 'phone-a', online: true, last: { lat: 55.9486, lon: -3.1999 } }])
+  s.place.point = { lat: 55.95, lon: -3.18 }
+  s.real.advance(30_000)
+  const moved = await live.next('devices', (d) => d.devices[0]?.last?.lon === -3.18)
+  t.match(moved.devices[0].last, { lat: 55.95, lon: -3.18, accuracy: 12 })
+
+  t.match((await s.call('GET', '/app/api/devices')).body, { now: Number, devices: [{ id: 'phone-a', account: 'alice' }] })
+  t.match((await s.call('GET', '/app/api/devices/phone-a')).body, { device: { id: 'phone-a', findDevice: true } })
+  t.equal((await s.call('GET', '/app/api/devices/phone-b')).status, 404)
+  t.match((await s.call('GET', '/app/api/devices/phone-a/history?limit=5')).body, { history: { length: 2 } })
+  t.match((await s.call('GET', '/app/api/devices/phone-a/history?limit=0')).body, { code: 'BAD_REQUEST' })
+  t.match((await s.call('GET', '/app/api/devices/phone-a/channels')).body, { device: 'phone-a', data: { online: true } })
+
+  const gpx = await s.call('GET', '/app/api/devices/phone-a/track.gpx')
+  t.equal(gpx.headers.get('content-type'), 'application/gpx+xml')
+  t.equal(gpx.headers.get('content-disposition'), 'attachment; filename="phone-a.gpx"')
+  t.match(gpx.text, /<trk><name>phone-a<\/name>\n    <trkseg>\n      <trkpt lat="55.9486" lon="-3.1999"><time>2026-01-01T00:00:30.000Z/)
+  t.match(gpx.text, /<trkpt lat="55.95" lon="-3.18">/, 'oldest first')
+  const geo = await s.call('GET', '/app/api/devices/phone-a/track.geojson?limit=10')
+  t.equal(geo.headers.get('content-disposition'), 'attachment; filename="phone-a.geojson"')
+  t.match(geo.body.features[0], {
+    properties: { device: 'phone-a', times: ['2026-01-01T00:00:30.000Z', '2026-01-01T00:01:00.000Z'], accuracy: [12, 12] },
+    geometry: {
+      type: 'LineString',
+      coordinates: [
+        [-3.1999, 55.9486],
+        [-3.18, 55.95],
+      ],
+    },
+  })
+  t.equal((await s.call('GET', '/app/api/devices/nope/track.gpx')).status, 404)
+  t.equal((await s.call('GET', '/app/api/devices/%E0%A4%A/track.gpx')).status, 400, 'a malformed %-escape')
+})
+
+t.test('F2/F3: commands signed in the console process reach the agent; receipts verified; refusals in the CLI words', async (t) => {
+  const s = await startWeb(t)
+  const live = await events(t, s)
+  const post = (body: unknown, device = 'phone-a') =>
+    s.call('POST', `/app/api/devices/${device}/commands`, { body: typeof body === 'string' ? body : JSON.stringify(body) })
+  const lock = await post({ type: 'lock', args: { message: 'Call me', phone: '555' } })
+  t.equal(lock.status, 201)
+  t.match(lock.body.command, { type: 'lock', device: 'phone-a', text: String, verified: false })
+  await live.next('commands', (d) => Boolean(d.devices.includes('phone-a')))
+  let list = (await s.call('GET', '/app/api/devices/phone-a/commands')).body
+  for (let i = 0; i < 50 && list.commands[0].state !== 'succeeded'; i++) {
+    await live.next('commands')
+    list = (await s.call('GET', '/app/api/devices/phone-a/commands')).body
+  }
+  t.match(list.commands[0], { type: 'lock', state: 'succeeded', text: 'phone-a is locked', verified: true })
+  t.match(list.commands[0].receiptText, /^verified receipt signed by phone-a at /)
+  t.same(s.agent.status().lock, { message: 'Call me', phone: '555' })
+
+  t.same((await post({ type: 'wipe', args: { eraseSdcard: false, keepFindDevice: true } })).body, {
+    error: 'not confirmed: nothing was sent',
+    code: 'NOT_CONFIRMED',
+  })
+  t.equal((await post({ type: 'wipe', args: { eraseSdcard: false, keepFindDevice: true }, confirm: 'phone-b' })).status, 400)
+  t.match((await post('{not json')).body, { code: 'BAD_REQUEST', error: /^bad command: / })
+  t.match((await post({ type: 'explode', args: {} })).body, { code: 'BAD_REQUEST', error: /^bad command: / })
+  t.match((await post({ type: 'lock', args: { message: 'x' } })).body, { code: 'BAD_REQUEST', error: /^bad lock arguments: / })
+  t.match((await post({ type: 'locate', args: {} }, 'phone-b')).body, { error: 'device "phone-b" not found', code: 'REFUSED' })
+  t.equal((await post('')).status, 400, 'an empty body')
+  const big = await s.call('POST', '/app/api/devices/phone-a/commands', { body: 'x'.repeat(8 * 1024 * 1024 + 1) })
+  t.match(big, { status: 413, body: { code: 'TOO_LARGE' } })
+
+  await s.agent.setSwitch('findDevice', false)
+  const { store } = s.cloud.broker
+  while (store.device('phone-a')?.findDevice !== false) await once(store, 'status')
+  const refused = await post({ type: 'locate', args: {} })
+  t.equal(refused.status, 409)
+  t.match(refused.body, { error: 'this device has not enabled Find Device', code: 'NOT_ENABLED' })
+})
+
+t.test('F2: a command for a phone that is away stays queued and can be cancelled; a console without the key cannot sign', async (t) => {
+  const s = await startWeb(t)
+  await s.agent.stop()
+  const queued = await s.call('POST', '/app/api/devices/phone-a/commands', { body: JSON.stringify({ type: 'ring', args: { seconds: 3 } }) })
+  t.equal(queued.status, 201)
+  t.match(queued.body.command.text, /^ring is queued: the device is offline or busy; it runs when the device comes back \(expires in 10m/)
+  const cancel = await s.call('POST', `/app/api/commands/${queued.body.command.id}/cancel`, { body: '{}' })
+  t.match(cancel.body, { command: { state: 'cancelled' } })
+  t.equal((await s.call('POST', `/app/api/commands/${queued.body.command.id}/cancel`, { body: '{}' })).status, 409)
+
+  const stranger = new WebConsole({
+    apiUrl: s.cloud.apiUrl,
+    consoleToken: s.cloud.consoleToken,
+    keysDir: tempDir(t),
+    log: s.cloud.logs.logger(),
+    loginToken: 'letmein',
+  })
+  await stranger.start()
+  t.teardown(() => stranger.stop())
+  t.equal(stranger.loginUrl, `${stranger.url}login?token=letmein`)
+  const login = await fetch(stranger.loginUrl as string, { redirect: 'manual' })
+  t.equal(login.status, 303)
+  t.equal(login.headers.get('location'), '/')
+  t.match(login.headers.get('set-cookie'), /^fakephone_session=[\w-]+; HttpOnly; SameSite=Strict; Path=\/$/)
+  const jar = (login.headers.get('set-cookie') as string).split(';')[0] as string
+  const res = await fetch(new URL('/app/api/devices/phone-a/commands', stranger.url), {
+    method: 'POST',
+    headers: { cookie: jar, 'x-fakephone-page': '1' },
+    body: JSON.stringify({ type: 'locate', args: {} }),
+  })
+  t.equal(res.status, 409)
+  t.match(await res.json(), { code: 'NO_OWNER_KEY', error: /^no owner key for account "alice" in / })
+})
+
+t.test('time and cloud data: clock and advance, account, items, bin, backups, drive, log, notifications', async (t) => {
+  const s = await startWeb(t)
+  const live = await events(t, s)
+  t.match((await s.call('GET', '/app/api/clock')).body, { simulated: true, aheadMs: 0 })
+  const moved = await s.call('POST', '/app/api/clock/advance', { body: JSON.stringify({ by: '73h' }) })
+  t.match(moved.body, { simulated: true, aheadMs: 73 * 3_600_000, fired: Number })
+  await live.next('clock')
+  t.match((await s.call('POST', '/app/api/clock/advance', { body: '{"by":"soon"}' })).body, { code: 'BAD_REQUEST' })
+  t.match((await s.call('GET', '/app/api/accounts')).body, { accounts: [{ id: 'alice', tier: 'free' }] })
+  t.match((await s.call('GET', '/app/api/accounts/alice/log?limit=5')).body, { account: 'alice', log: Array })
+  t.match((await s.call('GET', '/app/api/accounts/alice/items')).body, { account: 'alice', items: [] })
+  t.match((await s.call('GET', '/app/api/accounts/alice/bin')).body, { windowDays: 30, entries: [] })
+  t.match((await s.call('DELETE', '/app/api/accounts/alice/bin/photos/x.jpg')).body, { code: 'NOT_FOUND' })
+  t.match((await s.call('POST', '/app/api/accounts/alice/bin/photos/x.jpg/restore')).body, { code: 'NOT_FOUND' })
+  t.match((await s.call('GET', '/app/api/accounts/alice/backups')).body, { retention: { state: 'active' }, backups: [] })
+
+  const up = await s.call('POST', '/app/api/accounts/alice/drive/files?name=hello.txt&folder=%2F', {
+    body: new TextEncoder().encode('hello') as Uint8Array<ArrayBuffer>,
+    headers: { 'content-type': 'application/octet-stream' },
+  })
+  t.match(up, { status: 201, body: { file: { name: 'hello.txt', size: 5, uploadedBy: 'console' } } })
+  const files = (await s.call('GET', '/app/api/accounts/alice/drive/files')).body.files
+  t.equal(files.length, 1)
+  const content = await s.call('GET', `/app/api/accounts/alice/drive/files/${files[0].id}/content`)
+  t.equal(content.text, 'hello')
+  t.equal(content.headers.get('content-disposition'), "attachment; filename*=UTF-8''hello.txt")
+  const share = await s.call('POST', `/app/api/accounts/alice/drive/files/${files[0].id}/shares`, { body: '{}' })
+  t.match(share.body, { url: /\/share\// })
+  t.equal(await (await fetch(share.body.url)).text(), 'hello', 'the share link works for anyone')
+
+  const sent = await s.call('POST', '/app/api/devices/phone-a/notifications', { body: JSON.stringify({ title: 'Hi' }) })
+  t.match(sent, { status: 201, body: { notification: { title: 'Hi' } } })
+  t.match((await s.call('GET', '/app/api/devices/phone-a/notifications')).body, { notifications: [{ title: 'Hi' }] })
+  t.match((await s.call('GET', '/app/api/accounts/alice/drive/tokens')).body, {
+    error: 'GET /app/api/accounts/alice/drive/tokens: the web console has no such call',
+    code: 'NOT_FOUND',
+  })
+  t.equal((await s.call('PUT', '/app/api/accounts/alice/membership', { body: '{"tier":"premium"}' })).status, 404, 'not a page call')
+})
+
+t.test('the broker away: calls say so (502), the feed logs what it could not read, and start refuses clearly', async (t) => {
+  const s = await startWeb(t)
+  await s.agent.stop()
+  await s.cloud.broker.stop()
+  const away = await s.call('GET', '/app/api/devices')
+  t.match(away, { status: 502, body: { code: 'BAD_GATEWAY', error: /^cannot reach the broker at / } })
+  t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body, { code: 'BAD_GATEWAY' })
+  const lost = await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error')
+  t.match(lost, { module: 'web', err: /ECONNREFUSED/ }, 'the feed says it lost the broker, and keeps trying')
+
+  const logs = new LogCapture()
+  const feed = new LiveFeed(new ConsoleClient(`http://127.0.0.1:${await closedPort()}`, 'x'), {
+    mqttUrl: 'ws://127.0.0.1:1/mqtt',
+    consoleToken: 'x',
+    log: logs.logger(),
+  })
+  feed.onMessage('fp/v1/phone-a/heartbeat')
+  feed.onMessage('fp/v1/phone-a/logs')
+  feed.onMessage('not/a/topic')
+  await feed.flush()
+  t.match(logs.lines, [{ msg: 'live feed: could not read the devices', err: /cannot reach the broker/ }])
+  await feed.stop()
+})
+
+t.test('start: a wrong console token and a port in use are refused with the reason', async (t) => {
+  const s = await startWeb(t)
+  const wrong = new WebConsole({ apiUrl: s.cloud.apiUrl, consoleToken: 'wrong', keysDir: tempDir(t), log: s.cloud.logs.logger() })
+  await t.rejects(wrong.start(), /^the live feed cannot watch ws:\/\/127\.0\.0\.1:\d+\/mqtt: Connection refused: Bad username or password$/)
+  await wrong.stop()
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => taken.close(resolve)))
+  const port = (taken.address() as { port: number }).port
+  const clash = new WebConsole({
+    apiUrl: s.cloud.apiUrl,
+    consoleToken: s.cloud.consoleToken,
+    keysDir: tempDir(t),
+    log: s.cloud.logs.logger(),
+    port,
+  })
+  await t.rejects(clash.start(), new RegExp(`^the web console cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
+  await clash.stop()
+})

@@ -1,0 +1,153 @@
+// The web console's page: the device list and map kept live by the console's event stream (/events), the cloud clock
+// with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID).
+import { age, api, attempt, enc, h } from './util.js'
+import { DeviceMap } from './map.js'
+import { DevicePage } from './device.js'
+
+const state = { devices: new Map(), rows: new Map(), offset: 0, simulated: false, page: null }
+const cloudNow = () => Date.now() + state.offset
+const byId = (id) => document.getElementById(id)
+
+function dataCell(d) {
+  if (d.locationOffAt !== null) return h('span', { class: 'warn', text: 'location off' })
+  return h('span', { class: d.online ? 'on' : 'off', text: d.online ? 'online' : 'offline' })
+}
+
+function rowCells(d) {
+  const now = cloudNow()
+  const last = d.last
+  return [
+    h('td', {}, h('a', { href: `#/device/${enc(d.id)}`, text: d.id }), h('div', { class: 'muted', text: d.account })),
+    h('td', {}, dataCell(d)),
+    h('td', { text: last ? `${age(now - last.at)} ago` : '-' }),
+    h('td', { text: last ? `${last.battery}%${last.charging ? '+' : ''}` : '-' }),
+    h('td', { text: last ? last.network : '-' }),
+  ]
+}
+
+function renderRow(d) {
+  let row = state.rows.get(d.id)
+  if (!row) {
+    row = h('tr', { 'data-device': d.id })
+    state.rows.set(d.id, row)
+    byId('device-table').tBodies[0].append(row)
+  }
+  row.replaceChildren(...rowCells(d))
+  row.classList.toggle('selected', state.page?.id === d.id)
+}
+
+function applyFilter() {
+  const q = byId('filter').value.trim().toLowerCase()
+  for (const [id, row] of state.rows) row.hidden = q !== '' && !`${id} ${state.devices.get(id).account}`.toLowerCase().includes(q)
+}
+
+function merge(devices) {
+  for (const d of devices) {
+    state.devices.set(d.id, d)
+    renderRow(d)
+    if (state.page?.id === d.id) state.page.onDevice(d)
+  }
+  state.map.update(devices, state.devices.size)
+  byId('device-count').textContent = `(${state.devices.size})`
+  applyFilter()
+}
+
+async function loadDevices() {
+  const { now, devices } = await api('GET', '/devices')
+  state.offset = now - Date.now()
+  merge(devices)
+}
+
+function renderClock() {
+  const el = byId('clock')
+  const text = `cloud time ${new Date(cloudNow()).toISOString().slice(0, 19).replace('T', ' ')} UTC`
+  el.textContent = state.simulated ? `${text} (simulated, ${age(state.ahead)} ahead)` : `${text} (real time)`
+}
+
+async function loadClock() {
+  const c = await api('GET', '/clock')
+  state.offset = c.now - Date.now()
+  state.simulated = c.simulated
+  state.ahead = c.aheadMs
+  byId('advance').hidden = !c.simulated
+  renderClock()
+}
+
+async function advance(by) {
+  const moved = await attempt(() => api('POST', '/clock/advance', { by }))
+  if (!moved) return
+  const from = new Date(moved.from).toISOString()
+  const to = new Date(moved.now).toISOString()
+  byId('live').textContent = `Moved the cloud clock from ${from} to ${to}; ${moved.fired} timer(s) fell due and ran.`
+  await onClock()
+}
+
+async function onClock() {
+  await loadClock()
+  await loadDevices()
+  await state.page?.onClock()
+}
+
+async function route() {
+  const m = /^#\/device\/(.+)$/.exec(location.hash)
+  const id = m ? decodeURIComponent(m[1]) : null
+  if (state.page?.id === id) return
+  state.page?.close()
+  state.page = null
+  const detail = byId('detail')
+  for (const [rid, row] of state.rows) row.classList.toggle('selected', rid === id)
+  if (id === null) {
+    detail.replaceChildren(
+      h('h2', { text: 'Choose a device' }),
+      h('p', { class: 'muted', text: 'Pick a phone in the list or on the map.' }),
+    )
+    return
+  }
+  state.page = new DevicePage(detail, id, { map: state.map, cloudNow })
+  try {
+    await state.page.open()
+    detail.focus({ preventScroll: true })
+  } catch (err) {
+    detail.replaceChildren(
+      h('p', { class: 'bad', text: `error: ${err.message}` }),
+      h('p', {}, h('a', { href: '#/', text: '← all devices' })),
+    )
+  }
+}
+
+function listen() {
+  const events = new EventSource('/events')
+  const live = byId('live')
+  events.onopen = () => (live.textContent = 'live')
+  events.onerror = () => (live.textContent = 'reconnecting…')
+  events.addEventListener('devices', (e) => merge(JSON.parse(e.data).devices))
+  events.addEventListener('commands', (e) => {
+    if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) void state.page.loadCommands()
+  })
+  events.addEventListener('clock', () => void onClock())
+}
+
+async function start() {
+  const config = await (await fetch('/config.json')).json()
+  state.map = new DeviceMap(byId('map'), (id) => (location.hash = `#/device/${enc(id)}`))
+  for (const b of byId('advance').querySelectorAll('button')) b.addEventListener('click', () => advance(b.dataset.by))
+  byId('filter').addEventListener('input', applyFilter)
+  window.addEventListener('hashchange', () => void route())
+  // For the browser tests: where the map shows a phone.
+  window.fakephone = { position: (id) => state.map.position(id), ready: false }
+  // The base map draws while the devices load; the dots go on top of it whichever comes first.
+  const base = state.map.base(config)
+  await loadClock()
+  await loadDevices()
+  listen()
+  await Promise.all([base, route()])
+  setInterval(() => {
+    renderClock()
+    for (const d of state.devices.values()) if (d.last) state.rows.get(d.id).children[2].textContent = `${age(cloudNow() - d.last.at)} ago`
+    state.page?.tick()
+  }, 1000)
+  window.fakephone.ready = true
+  window.fakephone.readyAt = performance.now()
+}
+
+void start()

@@ -1,0 +1,317 @@
+// One device's page: its state (F1), its track with a replay slider and GPX/GeoJSON export, the remote commands (F2,
+// signed by the console process with the owner's key), the command list with receipts, push notifications (X3), and
+// the cloud data of its account (data.js).
+import { ApiError, age, api, attempt, enc, h, iso, toast } from './util.js'
+import { DataPanel } from './data.js'
+import { PushPanel } from './push.js'
+
+const TRACK_FIXES = 500
+
+const yesNo = (v, yes, no) =>
+  v === null ? h('span', { class: 'muted', text: 'not reported' }) : h('span', { class: v ? 'on' : 'off', text: v ? yes : no })
+
+export class DevicePage {
+  constructor(el, id, ctx) {
+    this.el = el
+    this.id = id
+    this.ctx = ctx
+    this.points = []
+    this.timer = null
+  }
+
+  async open() {
+    const { device } = await api('GET', `/devices/${enc(this.id)}`)
+    this.device = device
+    this.el.replaceChildren(
+      h('p', {}, h('a', { href: '#/', text: '← all devices' })),
+      h('h2', { id: 'device-title', text: device.id }),
+      h('p', { class: 'muted', text: `account ${device.account}` }),
+      (this.facts = h('dl', { id: 'facts' })),
+      this.trackSection(),
+      this.commandSection(),
+      (this.pushEl = h('section', { id: 'push', 'aria-labelledby': 'push-title' })),
+      (this.dataEl = h('section', { id: 'data', 'aria-labelledby': 'data-title' })),
+    )
+    this.push = new PushPanel(this.pushEl, device.id, this.ctx)
+    this.data = new DataPanel(this.dataEl, device.account, this.ctx)
+    this.renderFacts()
+    await Promise.all([this.loadChannels(), this.loadTrack(), this.loadCommands(), this.push.refresh(), this.data.refresh()])
+    if (this.points.length === 0) this.ctx.map.focus(device.id)
+  }
+
+  close() {
+    clearInterval(this.timer)
+    this.ctx.map.clearTrack()
+  }
+
+  /** A live update of this device (SSE). */
+  onDevice(device) {
+    // Still opening: open() draws the device as it reads it.
+    if (!this.data) return
+    const before = this.device
+    this.device = device
+    this.renderFacts()
+    void this.loadChannels()
+    void this.push.refresh()
+    // A switch flipped on the phone changes what the cloud keeps and allows: reread its data.
+    if (before.cloudService !== device.cloudService || before.findDevice !== device.findDevice) void this.data.refresh()
+  }
+
+  async onClock() {
+    await Promise.all([this.loadCommands(), this.push.refresh(), this.data.refresh()])
+    this.renderFacts()
+  }
+
+  tick() {
+    this.renderFacts()
+  }
+
+  renderFacts() {
+    // The clock ticks while the page is still opening: nothing to draw yet.
+    if (!this.facts) return
+    const d = this.device
+    const now = this.ctx.cloudNow()
+    const last = d.last
+    const rows = [
+      ['Data channel', h('span', { class: d.online ? 'on' : 'off', text: d.online ? 'online' : 'offline' })],
+      ['Push channel', this.channels ? yesNo(this.channels.push.connected, 'connected', 'not connected') : '…'],
+      ['Cloud service', yesNo(d.cloudService, 'on', 'off')],
+      ['Find Device', yesNo(d.findDevice, 'on', 'off')],
+      [
+        'Last fix',
+        last
+          ? `${last.lat.toFixed(5)}, ${last.lon.toFixed(5)} (±${Math.round(last.accuracy)} m), ${age(now - last.at)} ago`
+          : h('span', { class: 'muted', text: 'none yet' }),
+      ],
+      ['Battery', last ? `${last.battery}%${last.charging ? ', charging' : ''}` : '-'],
+      ['Network', last ? last.network : '-'],
+    ]
+    if (d.locationOffAt !== null)
+      rows.push(['Location', h('span', { class: 'warn', text: `offline on the map since ${iso(d.locationOffAt)}` })])
+    this.facts.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]))
+  }
+
+  async loadChannels() {
+    this.channels = await api('GET', `/devices/${enc(this.id)}/channels`).catch(() => null)
+    this.renderFacts()
+  }
+
+  trackSection() {
+    this.slider = h('input', {
+      type: 'range',
+      id: 'replay',
+      class: 'replay',
+      min: 0,
+      max: 0,
+      value: 0,
+      disabled: true,
+      oninput: () => this.seek(),
+    })
+    this.trackText = h('p', { id: 'replay-at', 'aria-live': 'polite', class: 'muted', text: 'no track yet' })
+    this.playButton = h('button', { type: 'button', id: 'play', onclick: () => this.play(), text: 'Play' })
+    const base = `/app/api/devices/${enc(this.id)}/track`
+    return h(
+      'section',
+      { id: 'track', 'aria-labelledby': 'track-title' },
+      h('h3', { id: 'track-title', text: 'Track' }),
+      h('label', { for: 'replay', text: 'Replay: move through the fixes' }),
+      this.slider,
+      this.trackText,
+      h(
+        'p',
+        {},
+        this.playButton,
+        ' ',
+        h('button', { type: 'button', onclick: () => this.loadTrack(), text: 'Reload track' }),
+        ' Export: ',
+        h('a', { href: `${base}.gpx`, download: `${this.id}.gpx`, text: 'GPX' }),
+        ' · ',
+        h('a', { href: `${base}.geojson`, download: `${this.id}.geojson`, text: 'GeoJSON' }),
+      ),
+    )
+  }
+
+  async loadTrack() {
+    const { history } = await api('GET', `/devices/${enc(this.id)}/history?limit=${TRACK_FIXES}`)
+    this.points = history.reverse()
+    this.ctx.map.showTrack(this.points)
+    this.slider.max = String(Math.max(0, this.points.length - 1))
+    this.slider.value = this.slider.max
+    this.slider.disabled = this.points.length < 2
+    this.seek()
+  }
+
+  seek() {
+    const i = Number(this.slider.value)
+    const p = this.points[i]
+    if (!p) {
+      this.trackText.textContent = 'no fixes yet'
+      return
+    }
+    this.ctx.map.replayAt(p)
+    const text = `fix ${i + 1} of ${this.points.length}: ${iso(p.at)} at ${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}, battery ${p.battery}%`
+    this.trackText.textContent = text
+    this.slider.setAttribute('aria-valuetext', text)
+  }
+
+  play() {
+    if (this.timer) {
+      clearInterval(this.timer)
+      this.timer = null
+      this.playButton.textContent = 'Play'
+      return
+    }
+    if (Number(this.slider.value) >= this.points.length - 1) this.slider.value = '0'
+    this.playButton.textContent = 'Pause'
+    this.timer = setInterval(() => {
+      const next = Number(this.slider.value) + 1
+      if (next >= this.points.length) return this.play()
+      this.slider.value = String(next)
+      this.seek()
+    }, 150)
+  }
+
+  commandSection() {
+    const id = this.id
+    const field = (name, label, type = 'text', value = '') => h('label', {}, `${label} `, h('input', { name, type, value, required: true }))
+    const form = (name, legend, children, onsubmit) =>
+      h(
+        'form',
+        { name, onsubmit: (e) => (e.preventDefault(), onsubmit(new FormData(e.target), e.submitter)) },
+        h('fieldset', {}, h('legend', { text: legend }), children),
+      )
+    this.confirmInput = h('input', {
+      name: 'confirm',
+      id: 'wipe-confirm',
+      type: 'text',
+      autocomplete: 'off',
+      oninput: () => this.checkConfirm(),
+    })
+    this.wipeButton = h('button', { type: 'submit', class: 'danger', disabled: true, text: 'Wipe' })
+    this.result = h('p', { id: 'command-result', 'aria-live': 'polite' })
+    this.commandRows = h('tbody')
+    return h(
+      'section',
+      { id: 'commands', 'aria-labelledby': 'commands-title' },
+      h('h3', { id: 'commands-title', text: 'Remote commands' }),
+      h('p', {}, h('button', { type: 'button', onclick: () => this.issue('locate', {}), text: 'Locate' }), ' '),
+      form('ring', 'Ring', [field('seconds', 'Seconds', 'number', '30'), h('button', { type: 'submit', text: 'Ring' })], (f) =>
+        this.issue('ring', { seconds: Number(f.get('seconds')) }),
+      ),
+      form(
+        'lock',
+        'Lock the screen',
+        [field('message', 'Message'), field('phone', 'Phone to call', 'tel'), h('button', { type: 'submit', text: 'Lock' })],
+        (f) => this.issue('lock', { message: f.get('message'), phone: f.get('phone') }),
+      ),
+      form(
+        'lost',
+        'Lost mode (locked, reporting more often; leaving it starts the 72 h guard)',
+        [
+          h('label', {}, 'Message ', h('input', { name: 'message', type: 'text' })),
+          h('label', {}, 'Phone to call ', h('input', { name: 'phone', type: 'tel' })),
+          h('button', { type: 'submit', value: 'on', text: 'Lost mode on' }),
+          ' ',
+          h('button', { type: 'submit', value: 'off', formnovalidate: true, text: 'Lost mode off' }),
+        ],
+        (f, submitter) => {
+          if (submitter?.value === 'off') return this.issue('lost-mode', { on: false })
+          if (!f.get('message') || !f.get('phone')) return toast('error: lost-mode on needs a message and a phone number')
+          return this.issue('lost-mode', { on: true, message: f.get('message'), phone: f.get('phone') })
+        },
+      ),
+      form(
+        'wipe',
+        'Wipe: erases the data on the phone',
+        [
+          h('label', {}, h('input', { type: 'checkbox', name: 'eraseSdcard' }), ' also erase external storage'),
+          h('label', {}, h('input', { type: 'checkbox', name: 'clearFindDevice' }), ' also clear the Find Device pairing'),
+          h('br'),
+          h('label', { for: 'wipe-confirm', text: `Type the device id (${id}) to confirm ` }),
+          this.confirmInput,
+          ' ',
+          this.wipeButton,
+        ],
+        (f) =>
+          this.issue(
+            'wipe',
+            { eraseSdcard: f.get('eraseSdcard') === 'on', keepFindDevice: f.get('clearFindDevice') !== 'on' },
+            String(f.get('confirm')),
+          ),
+      ),
+      this.result,
+      h(
+        'table',
+        { id: 'command-table' },
+        h('caption', { class: 'muted', text: 'Commands, newest first' }),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['Type', 'State', 'Issued', 'What happened', 'Receipt', ''].map((t) => h('th', { scope: 'col', text: t })),
+          ),
+        ),
+        this.commandRows,
+      ),
+    )
+  }
+
+  checkConfirm() {
+    this.wipeButton.disabled = this.confirmInput.value.trim() !== this.id
+  }
+
+  async issue(type, args, confirm) {
+    const body = { type, args }
+    if (confirm !== undefined) body.confirm = confirm.trim()
+    try {
+      const { command } = await api('POST', `/devices/${enc(this.id)}/commands`, body)
+      this.pending = command.id
+      this.result.textContent = command.text
+      if (type === 'wipe') {
+        this.confirmInput.value = ''
+        this.checkConfirm()
+      }
+      await this.loadCommands()
+    } catch (err) {
+      this.result.textContent = `error: ${err.message}`
+      this.result.className = 'bad'
+      if (!(err instanceof ApiError)) throw err
+      return
+    }
+    this.result.className = ''
+  }
+
+  async loadCommands() {
+    const { commands } = await api('GET', `/devices/${enc(this.id)}/commands`)
+    const now = this.ctx.cloudNow()
+    this.commandRows.replaceChildren(
+      ...commands.map((c) =>
+        h(
+          'tr',
+          { 'data-command': c.id, 'data-state': c.state },
+          h('td', { text: c.type }),
+          h('td', { class: c.state === 'succeeded' ? 'on' : c.state === 'queued' ? 'warn' : '', text: c.state }),
+          h('td', { text: `${age(now - c.createdAt)} ago` }),
+          h('td', { text: c.text }),
+          h('td', { class: c.verified ? 'on' : c.receipt ? 'bad' : 'muted', text: c.receiptText }),
+          h(
+            'td',
+            {},
+            c.state === 'queued'
+              ? h('button', { type: 'button', onclick: () => this.cancel(c.id), 'aria-label': `Cancel ${c.type} ${c.id}`, text: 'Cancel' })
+              : '',
+          ),
+        ),
+      ),
+    )
+    const mine = commands.find((c) => c.id === this.pending)
+    if (mine) this.result.textContent = mine.receipt ? `${mine.text} — ${mine.receiptText}` : mine.text
+  }
+
+  async cancel(commandId) {
+    await attempt(() => api('POST', `/commands/${enc(commandId)}/cancel`, {}), 'Cancelled.')
+    await this.loadCommands()
+  }
+}

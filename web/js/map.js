@@ -1,0 +1,106 @@
+// The map (F1): Leaflet on a canvas renderer, so 1,000 phones stay cheap; Natural Earth outlines as the base layer
+// (served by the console itself), or tiles when the console was started with --tiles. One dot and one accuracy circle
+// per phone, the selected phone's track, and the replay marker that the time slider moves.
+const L = window.L
+
+const COLOURS = { online: '#1b7f3a', offline: '#777777', locationOff: '#b85c00' }
+/** Phones with a name shown beside their dot; with more, names show on hover. */
+const LABELLED = 30
+
+function colour(d) {
+  if (d.locationOffAt !== null) return COLOURS.locationOff
+  return d.online ? COLOURS.online : COLOURS.offline
+}
+
+export class DeviceMap {
+  constructor(el, onSelect) {
+    this.renderer = L.canvas({ padding: 0.5 })
+    this.map = L.map(el, { preferCanvas: true, renderer: this.renderer, worldCopyJump: true, minZoom: 2 }).setView([30, 0], 2)
+    this.onSelect = onSelect
+    this.dots = new Map()
+    this.fitted = false
+    this.track = null
+    this.replay = null
+  }
+
+  async base(config) {
+    if (config.tiles) {
+      L.tileLayer(config.tiles, { maxZoom: 19, attribution: 'map tiles: see --tiles' }).addTo(this.map)
+      return
+    }
+    const world = await (await fetch('/world.geojson')).json()
+    const land = L.geoJSON(world, {
+      renderer: this.renderer,
+      interactive: false,
+      style: { color: '#8a8f7a', weight: 1, fillColor: '#f2efe6', fillOpacity: 1 },
+    }).addTo(this.map)
+    land.bringToBack()
+    this.map.attributionControl.addAttribution('Natural Earth')
+  }
+
+  /** Draws or moves each phone's dot and accuracy circle. */
+  update(devices, total) {
+    for (const d of devices) {
+      if (!d.last) continue
+      const at = [d.last.lat, d.last.lon]
+      let dot = this.dots.get(d.id)
+      if (!dot) {
+        const circle = L.circle(at, { renderer: this.renderer, radius: d.last.accuracy, weight: 1, fillOpacity: 0.12, interactive: false })
+        // Smaller dots for a fleet, so a thousand phones stay apart at country scale.
+        const radius = total > 200 ? 4 : 7
+        const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: '#fff', fillOpacity: 1 })
+        marker.bindTooltip(d.id, { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
+        marker.on('click', () => this.onSelect(d.id))
+        dot = { marker, circle }
+        this.dots.set(d.id, dot)
+        circle.addTo(this.map)
+        marker.addTo(this.map)
+      }
+      dot.marker.setLatLng(at)
+      dot.marker.setStyle({ fillColor: colour(d) })
+      dot.circle.setLatLng(at)
+      dot.circle.setRadius(d.last.accuracy)
+      dot.circle.setStyle({ color: colour(d) })
+    }
+    if (!this.fitted && this.dots.size > 0) {
+      this.fitted = true
+      const bounds = L.latLngBounds([...this.dots.values()].map((x) => x.marker.getLatLng()))
+      // Far enough out to see the country around the phones; a click on one zooms in.
+      this.map.fitBounds(bounds.pad(0.3), { maxZoom: 6 })
+    }
+  }
+
+  focus(id) {
+    const dot = this.dots.get(id)
+    if (dot) this.map.setView(dot.marker.getLatLng(), Math.max(this.map.getZoom(), 13))
+  }
+
+  /** Where the map shows `id`, [lat, lon], or null (read by the browser tests). */
+  position(id) {
+    const dot = this.dots.get(id)
+    if (!dot) return null
+    const { lat, lng } = dot.marker.getLatLng()
+    return [lat, lng]
+  }
+
+  /** Draws a track (oldest first) and puts the replay marker on its last point. */
+  showTrack(points) {
+    this.clearTrack()
+    if (points.length === 0) return
+    const line = points.map((p) => [p.lat, p.lon])
+    this.track = L.polyline(line, { renderer: this.renderer, color: '#23395b', weight: 3, opacity: 0.8 }).addTo(this.map)
+    this.replay = L.circleMarker(line[line.length - 1], { renderer: this.renderer, radius: 8, color: '#f0a202', weight: 3 }).addTo(this.map)
+    this.map.fitBounds(this.track.getBounds().pad(0.2), { maxZoom: 16 })
+  }
+
+  replayAt(point) {
+    if (this.replay) this.replay.setLatLng([point.lat, point.lon])
+  }
+
+  clearTrack() {
+    this.track?.remove()
+    this.replay?.remove()
+    this.track = null
+    this.replay = null
+  }
+}

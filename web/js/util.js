@@ -1,0 +1,87 @@
+// Small helpers shared by the page's modules: building elements, calling the page API, words for times and sizes.
+
+/** An element with attributes (on* are listeners) and children (strings become text, never HTML). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
+    else if (k === 'text') el.textContent = v
+    else el.setAttribute(k, v === true ? '' : String(v))
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c)
+  return el
+}
+
+/** A refusal from the page API: `message` is the cloud's (or the console's) own words. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body.error ?? `HTTP ${status}`)
+    this.status = status
+    this.code = body.code
+  }
+}
+
+/** One page-API call; resolves with the JSON answer, rejects with an ApiError. */
+export async function api(method, path, body) {
+  const init = { method, headers: {} }
+  if (method !== 'GET') init.headers['x-fakephone-page'] = '1'
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json'
+    init.body = JSON.stringify(body)
+  }
+  const res = await fetch(`/app/api${path}`, init)
+  const answer = await res.json()
+  if (!res.ok) throw new ApiError(res.status, answer)
+  return answer
+}
+
+export const enc = encodeURIComponent
+
+/** "3m 12s" the way the CLI says it (common/clock.ts formatAge). */
+export function age(ms) {
+  if (ms < 0) return 'in the future'
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m}m ${s % 60}s`
+  const hr = Math.floor(m / 60)
+  if (hr < 48) return `${hr}h ${m % 60}m`
+  return `${Math.floor(hr / 24)}d ${hr % 24}h`
+}
+
+export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'))
+
+export function bytes(n) {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB']
+  let v = n
+  let i = 0
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000
+    i++
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
+}
+
+let toastTimer
+/** Says something to the person at the page; errors stay until the next message. */
+export function toast(text, kind = 'error') {
+  const el = document.getElementById('toast')
+  el.textContent = text
+  el.className = kind
+  el.hidden = false
+  clearTimeout(toastTimer)
+  toastTimer = setTimeout(() => (el.hidden = true), kind === 'error' ? 12000 : 5000)
+}
+
+/** Runs an action of the page; a refusal is shown with the cloud's words (the same the CLI prints after "error:"). */
+export async function attempt(fn, done) {
+  try {
+    const result = await fn()
+    if (done) toast(done, 'info')
+    return result
+  } catch (err) {
+    toast(`error: ${err.message}`)
+    return undefined
+  }
+}
