@@ -13,6 +13,7 @@ import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
 import { addRemoteCommands } from './remote-commands.js'
 import { addSyncConsoleCommands } from './sync-commands.js'
+import { addTransferConsoleCommands } from './transfer/transfer-commands.js'
 
 interface ConsoleOptions {
   api: string
@@ -124,5 +125,6 @@ export function consoleCommand(io: Io): Command {
     () => client(opts()),
     () => opts().json === true,
   )
+  addTransferConsoleCommands(cmd, io, () => client(opts()), opts)
   return cmd
 }

@@ -1,0 +1,124 @@
+/**
+ * M3 on the command line:
+ *   fakephone console export ACCOUNT --out PATH [--format dir|tar]   an account's whole cloud as a BagIt bag
+ *   fakephone console import BAG --account NAME                     a bag into an account of this cloud (validated first)
+ *   fakephone bag validate BAG                                      any BagIt 1.0 bag, directory or .tar
+ * Progress goes to stderr on a terminal; --json prints one JSON object and no progress.
+ */
+import { Command, InvalidArgumentError } from 'commander'
+import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
+import type { ImportReply } from '../../common/cloud/transfer-api.js'
+import type { ConsoleClient } from '../console-client.js'
+import { UserError, type Io } from '../io.js'
+import { exportAccount } from './account-export.js'
+import { importAccount, readAccountBag } from './account-import.js'
+import { bagTo, openBag } from './open-bag.js'
+import { Progress } from './progress.js'
+
+export type BagFormat = 'dir' | 'tar'
+
+export function bagFormat(value: string): BagFormat {
+  if (value !== 'dir' && value !== 'tar') throw new InvalidArgumentError('must be "dir" (a bag directory) or "tar" (one file)')
+  return value
+}
+
+/** A progress line factory: on stderr when it is a terminal and the output is not JSON. */
+export const progressOn =
+  (io: Io, json: boolean, label: string) =>
+  (total: { items: number; bytes: number }): Progress =>
+    new Progress(io.errTty === true && !json ? (s) => io.err(s) : null, io.clock, label, total)
+
+export function renderProblems(bag: string, problems: readonly BagProblem[]): string {
+  return (
+    `${bag} is not a valid bag: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n` +
+    problems.map((p) => `  ${JSON.stringify(p.path)}: ${p.problem}\n`).join('')
+  )
+}
+
+export function renderImport(reply: ImportReply): string {
+  const failed = reply.outcomes.filter((o) => o.result === 'failed')
+  return (
+    `Imported into account ${reply.account}: ${reply.imported} records added, ${reply.present} already there, ${reply.failed} refused\n` +
+    failed.map((o) => `  ${o.kind} ${o.id}: ${o.error}\n`).join('')
+  )
+}
+
+/** Validates a bag (directory or tar) and runs `use` on it while it is open; refuses an invalid bag with its problems. */
+export async function withValidBag<T>(
+  io: Io,
+  json: boolean,
+  path: string,
+  use: (dir: string, report: Awaited<ReturnType<typeof validateBag>>) => Promise<T>,
+): Promise<T> {
+  const bag = await openBag(path)
+  try {
+    let progress: Progress | undefined
+    const report = await validateBag(bag.dir, {
+      onBytes: (n, bytes) => (progress ??= progressOn(io, json, 'validating')({ items: 0, bytes })).add(n),
+    })
+    progress?.done()
+    return await use(bag.dir, report)
+  } finally {
+    await bag.close()
+  }
+}
+
+export function addTransferConsoleCommands(
+  cmd: Command,
+  io: Io,
+  client: () => Promise<ConsoleClient>,
+  opts: () => { json?: boolean; api: string },
+): void {
+  cmd
+    .command('export <account>')
+    .description("M3: the account's whole cloud as a BagIt bag: items with sidecars, drive, backups, history, commands, notifications")
+    .requiredOption('--out <path>', 'where the bag goes: a new directory, or a file with --format tar')
+    .option('--format <dir|tar>', 'a bag directory, or one tar file of it', bagFormat, 'dir' as BagFormat)
+    .action(async (account: string, o: { out: string; format: BagFormat }) => {
+      const { json = false, api: url } = opts()
+      const api = await client()
+      const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), (dir) =>
+        exportAccount(api, account, dir, url, progressOn(io, json, `exporting ${account}`)),
+      )
+      const view = { bag: o.out, format: o.format, account: result.account, files: result.files, bytes: result.bytes, oxum: result.oxum }
+      io.out(
+        json
+          ? JSON.stringify(view) + '\n'
+          : `Exported account ${view.account} to ${o.out}: ${result.items} items, ${view.files} files, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).\n`,
+      )
+    })
+  cmd
+    .command('import <bag>')
+    .description('M3: a bag from `console export` into an account of this cloud: validated first, nothing imported twice')
+    .requiredOption('--account <name>', 'the account to import into (made when it does not exist)')
+    .action(async (path: string, o: { account: string }) => {
+      const { json = false } = opts()
+      const api = await client()
+      const reply = await withValidBag(io, json, path, async (dir, report) => {
+        const contents = report.valid ? await readAccountBag(dir, report) : report.problems
+        if (Array.isArray(contents)) throw new UserError(renderProblems(path, contents).trimEnd() + '\nNothing was imported.')
+        return importAccount(api, dir, o.account, contents, progressOn(io, json, `importing into ${o.account}`))
+      })
+      io.out(json ? JSON.stringify(reply) + '\n' : renderImport(reply))
+      if (reply.failed > 0) throw new UserError(`${reply.failed} records were refused (listed above); the rest are in`)
+    })
+}
+
+export function bagCommand(io: Io): Command {
+  const cmd = new Command('bag')
+    .description('BagIt bags (RFC 8493), as `console export` writes them')
+    .option('--json', 'machine-readable output')
+  cmd
+    .command('validate <bag>')
+    .description('check a bag (a directory or a .tar): every manifest entry, no extra files, Payload-Oxum, the tag manifest')
+    .action(async (path: string) => {
+      const json = cmd.opts<{ json?: boolean }>().json === true
+      const report = await withValidBag(io, json, path, async (_, r) => r)
+      const view = { bag: path, valid: report.valid, payload: report.payload, problems: report.problems }
+      if (json) io.out(JSON.stringify(view) + '\n')
+      else if (report.valid)
+        io.out(`${path} is a valid BagIt 1.0 bag: ${report.payload.files} payload files, ${report.payload.bytes} bytes.\n`)
+      if (!report.valid) throw new UserError(json ? 'the bag is not valid' : renderProblems(path, report.problems).trimEnd())
+    })
+  return cmd
+}

@@ -1,0 +1,252 @@
+/**
+ * M3: export -> validate -> import round trip, byte for byte and field for
+ * field, between two in-process brokers (each its own data directory and
+ * ports), driving the CLI in-process. The source account has every kind of
+ * record: photos with EXIF, a contact, a note, a recording, a recycle-bin
+ * entry, a drive file with an odd name, a backup package, location history,
+ * a command with its signed receipt, notifications and the cloud log.
+ */
+import t, { type Test } from 'tap'
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ManualClock } from '../../common/clock.js'
+import { PACKAGE_FORMAT, PART_NAMES } from '../../common/cloud/backup-api.js'
+import type { AccountSnapshot } from '../../common/cloud/transfer-api.js'
+import { makePhoto } from '../../agent/phone-data/photo.js'
+import { readPhotoMeta } from '../../agent/phone-data/exif.js'
+import { toVcard } from '../../agent/phone-data/vcard.js'
+import { makeWav } from '../../agent/phone-data/wav.js'
+import { ConsoleClient } from '../../cli/console-client.js'
+import { heartbeat, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { run as runCli } from '../fixtures/io.js'
+import { listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const TAKEN = Date.UTC(2026, 5, 1, 12, 30, 15)
+const DRIVE_NAME = 'report 100%\nfinal.txt'
+
+/** Puts `bytes` in the cloud as an item of alice's, the way a phone's sync does. */
+async function putItem(
+  cloud: Cloud,
+  category: 'photos' | 'contacts' | 'notes' | 'recordings',
+  id: string,
+  bytes: Buffer,
+  meta: Record<string, string | number | null>,
+) {
+  const sha256 = await cloud.broker.cloud.blobs.put(bytes)
+  return cloud.broker.cloud.items.put('alice', 'phone-a', category, id, { sha256, size: bytes.length, meta, modifiedAt: cloud.clock.now() })
+}
+
+async function seededSource(t: Test): Promise<Cloud> {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const owner = makeOwner(t)
+  const secret = await provision(cloud, owner, 'phone-a')
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { ownerKey: owner.publicKey })
+  await listening(cloud, 'phone-a')
+  const located = await run(cloud, signed(owner, 'phone-a', 'locate', {}, clock.now()))
+  t.equal(located.state, 'succeeded')
+  // The phone goes quiet, so the account holds still while it is exported and compared.
+  await agent.stop()
+  cloud.broker.framework.queue.enqueue('phone-a', { kind: 'message', title: 'Hello', body: 'from the cloud' })
+  for (let seq = 1; seq <= 3; seq++) cloud.broker.store.recordHeartbeat('phone-a', heartbeat(seq), clock.now())
+  cloud.broker.store.flush()
+
+  const exif = { takenAt: TAKEN, lat: 55.9486, lon: -3.1999, make: 'Xiaomi', model: '13' }
+  await putItem(cloud, 'photos', 'IMG_20260601_123015_000.jpg', makePhoto(exif, 1), {
+    takenAt: TAKEN,
+    lat: 55.9486,
+    lon: -3.1999,
+    camera: 'Xiaomi 13',
+  })
+  await putItem(cloud, 'photos', 'IMG_20260601_123016_000.jpg', makePhoto({ ...exif, lat: null, lon: null }, 2), {
+    takenAt: TAKEN + 1000,
+    lat: null,
+    lon: null,
+    camera: 'Xiaomi 13',
+  })
+  await putItem(
+    cloud,
+    'contacts',
+    'a1b2c3d4-0000-4000-8000-000000000001.vcf',
+    Buffer.from(
+      toVcard({
+        uid: 'a1b2c3d4-0000-4000-8000-000000000001',
+        name: 'Ada Lovelace',
+        phone: '+44 20 1234',
+        email: 'ada@example.com',
+        rev: TAKEN,
+      }),
+    ),
+    { name: 'Ada Lovelace', phone: '+44 20 1234', email: 'ada@example.com' },
+  )
+  await putItem(cloud, 'notes', 'a1b2c3d4-0000-4000-8000-000000000002.txt', Buffer.from('Groceries\nmilk\n'), { title: 'Groceries' })
+  await putItem(cloud, 'recordings', 'REC_20260601_123015_000.wav', makeWav(0.2, 440), { durationS: 0.2 })
+  await putItem(cloud, 'notes', 'a1b2c3d4-0000-4000-8000-000000000003.txt', Buffer.from('Old\n'), { title: 'Old' })
+  cloud.broker.cloud.items.delete('alice', 'phone-a', 'notes', 'a1b2c3d4-0000-4000-8000-000000000003.txt')
+  clock.advance(3 * 86_400_000)
+
+  const doc = Buffer.from('quarterly figures\n')
+  cloud.broker.cloud.drive.files.put('alice', {
+    folder: '/My Docs/2026',
+    name: DRIVE_NAME,
+    sha256: await cloud.broker.cloud.blobs.put(doc),
+    size: doc.length,
+    uploadedBy: 'console',
+  })
+  const pkg = Buffer.from(JSON.stringify({ format: PACKAGE_FORMAT, note: 'a small stand-in package' }))
+  const manifest = {
+    format: PACKAGE_FORMAT as typeof PACKAGE_FORMAT,
+    device: 'phone-a',
+    createdAt: clock.now(),
+    size: pkg.length,
+    parts: PART_NAMES.map((name) => ({ name, files: 1, bytes: 1, count: 1 })),
+  }
+  cloud.broker.cloud.backups.store.add('alice', 'phone-a', await cloud.broker.cloud.blobs.put(pkg), manifest, null, () => undefined)
+  cloud.broker.cloud.accounts.setMembership('alice', 'premium', clock.now() + 365 * 86_400_000)
+  return cloud
+}
+
+const api = (cloud: Cloud): string[] => ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
+const client = (cloud: Cloud): ConsoleClient => new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
+const snapshot = (cloud: Cloud, account: string): Promise<AccountSnapshot> => client(cloud).request(`/api/accounts/${account}/export`)
+async function blob(cloud: Cloud, account: string, sha: string): Promise<Buffer> {
+  return Buffer.from(await (await client(cloud).raw('GET', `/api/accounts/${account}/blobs/${sha}/content`)).arrayBuffer())
+}
+
+t.test(
+  'M3: export -> bag validate -> import into another cloud: byte for byte, field for field, and twice imports nothing twice',
+  async (t) => {
+    const source = await seededSource(t)
+    const dest = await startCloud(t, {}, new ManualClock(source.clock.now()))
+    const dir = tempDir(t)
+    const bag = join(dir, 'alice-bag')
+
+    const exported = await runCli([...api(source), 'export', 'alice', '--out', bag])
+    t.equal(exported.code, 0, exported.err)
+    t.match(exported.out, /^Exported account alice to .*alice-bag: 8 items, \d+ files, \d+ bytes \(Payload-Oxum \d+\.\d+\)\.\n$/)
+    t.same(readdirSync(bag).sort(), ['bag-info.txt', 'bagit.txt', 'data', 'manifest-sha256.txt', 'tagmanifest-sha256.txt'])
+    t.same(readdirSync(join(bag, 'data')).sort(), [
+      'account.json',
+      'backups',
+      'cloud-log.json',
+      'contacts',
+      'devices',
+      'drive',
+      'notes',
+      'photos',
+      'recordings',
+      'recycle-bin',
+    ])
+    t.match(readFileSync(join(bag, 'bag-info.txt'), 'utf8'), /Fakephone-Account: alice\nFakephone-Source: http:\/\/127\.0\.0\.1:\d+\n/)
+    t.match(readFileSync(join(bag, 'manifest-sha256.txt'), 'utf8'), 'data/drive/files/My Docs/2026/report 100%25%0Afinal.txt')
+    const photo = readFileSync(join(bag, 'data/photos/IMG_20260601_123015_000.jpg'))
+    t.same(await readPhotoMeta(photo), { takenAt: TAKEN, lat: 55.9486, lon: -3.1999, camera: 'Xiaomi 13' }, 'the photo keeps its EXIF')
+    t.match(JSON.parse(readFileSync(join(bag, 'data/photos/IMG_20260601_123015_000.jpg.meta.json'), 'utf8')), {
+      category: 'photos',
+      meta: { takenAt: TAKEN, camera: 'Xiaomi 13' },
+      deletedAt: null,
+    })
+    t.match(
+      JSON.parse(readFileSync(join(bag, 'data/recycle-bin/notes/a1b2c3d4-0000-4000-8000-000000000003.txt.meta.json'), 'utf8')),
+      {
+        daysLeft: 177,
+      },
+      'a bin entry says its days left (premium window 180 days, deleted 3 days ago)',
+    )
+    t.match(readFileSync(join(bag, 'data/contacts/a1b2c3d4-0000-4000-8000-000000000001.vcf'), 'utf8'), /BEGIN:VCARD[\s\S]*FN:Ada Lovelace/)
+    t.match(
+      readFileSync(join(bag, 'data/devices/phone-a/locations.gpx'), 'utf8'),
+      /<trkpt lat="55.95" lon="-3.19"><time>2026-01-01T00:00:01.000Z<\/time>/,
+    )
+    t.match(JSON.parse(readFileSync(join(bag, 'data/devices/phone-a/commands.json'), 'utf8')), [
+      { type: 'locate', state: 'succeeded', receipt: { state: 'succeeded' } },
+    ])
+
+    const validated = await runCli(['bag', 'validate', bag])
+    t.match(validated.out, /alice-bag is a valid BagIt 1.0 bag: \d+ payload files, \d+ bytes\.\n/)
+
+    const imported = await runCli([...api(dest), '--json', 'import', bag, '--account', 'alice'])
+    t.equal(imported.code, 0, imported.err)
+    const reply = JSON.parse(imported.out)
+    t.same(
+      reply.outcomes.filter((o: { result: string }) => o.result !== 'imported'),
+      [],
+    )
+    t.equal(reply.failed, 0)
+    t.equal(reply.present, 0)
+    t.equal(reply.imported, 13, 'account, device, 6 items, drive file, backup, location history, command, notification')
+
+    const [a, b] = [await snapshot(source, 'alice'), await snapshot(dest, 'alice')]
+    const strip = <T extends { seq?: number }>(rows: T[]): Omit<T, 'seq'>[] => rows.map(({ seq: _, ...r }) => r)
+    t.same(strip(b.items), strip(a.items), "every item, field for field (the change-feed seq is the new cloud's own)")
+    t.same(b.drive, a.drive)
+    t.same(b.backups, a.backups)
+    t.same(b.locations, a.locations)
+    t.same(b.commands, a.commands)
+    t.same(b.notifications, a.notifications)
+    t.same(b.devices, a.devices)
+    t.same(
+      { ...b.account, lastActivity: a.account.lastActivity, lastActivityAt: a.account.lastActivityAt },
+      { ...a.account, frozenAt: null, serviceOffAt: null },
+      'tier, premium end, quota, bytes used, creation date',
+    )
+    for (const item of a.items)
+      t.same(await blob(dest, 'alice', item.sha256), await blob(source, 'alice', item.sha256), `${item.category}/${item.id} byte for byte`)
+    t.same(await readPhotoMeta(await blob(dest, 'alice', a.items.find((i) => i.id === 'IMG_20260601_123015_000.jpg')?.sha256 as string)), {
+      takenAt: TAKEN,
+      lat: 55.9486,
+      lon: -3.1999,
+      camera: 'Xiaomi 13',
+    })
+
+    const again = JSON.parse((await runCli([...api(dest), '--json', 'import', bag, '--account', 'alice'])).out)
+    t.equal(again.imported, 0, 'the second import imports nothing')
+    t.equal(again.failed, 0)
+    t.equal(again.present, reply.imported)
+    t.same((await snapshot(dest, 'alice')).account.usedBytes, a.account.usedBytes, 'nothing charged twice')
+  },
+)
+
+t.test('M3: the tar form, a damaged bag refused with its problems, and records another account holds refused one by one', async (t) => {
+  const dir = tempDir(t)
+  const tar = join(dir, 'alice.tar')
+  const exported = JSON.parse((await runCli([...api(source), '--json', 'export', 'alice', '--out', tar, '--format', 'tar'])).out)
+  t.match(exported, { bag: tar, format: 'tar', account: 'alice', oxum: /^\d+\.\d+$/ })
+  t.match(JSON.parse((await runCli(['bag', '--json', 'validate', tar])).out), { valid: true, problems: [] })
+
+  // The same bag imported into a second account of the destination: its items go in, what alice holds there does not.
+  t.match((await runCli([...api(dest), 'import', tar, '--account', 'alice'])).out, /: 0 records added, 13 already there, 0 refused\n$/)
+  const bob = await runCli([...api(dest), 'import', tar, '--account', 'bob'])
+  t.equal(bob.code, 1)
+  t.match(bob.out, /^Imported into account bob: 7 records added, 0 already there, 6 refused\n/)
+  t.match(bob.out, '  device phone-a: device phone-a is registered to another account on this cloud\n')
+  t.match(bob.out, '  locations phone-a: device phone-a is not a device of bob here\n')
+  t.match(bob.out, /  drive [0-9a-f-]+: drive file id [0-9a-f-]+ is taken here by another file\n/)
+  t.match(bob.out, /  backup [0-9a-f-]+: backup id [0-9a-f-]+ is taken here by another package\n/)
+  t.match(bob.err, '6 records were refused (listed above); the rest are in')
+
+  // One flipped byte: refused before anything is imported.
+  const bag = join(dir, 'bag')
+  await runCli([...api(source), 'export', 'alice', '--out', bag])
+  const note = join(bag, 'data/notes/a1b2c3d4-0000-4000-8000-000000000002.txt')
+  writeFileSync(note, 'Groceries\nmilK\n')
+  const refused = await runCli([...api(dest), 'import', bag, '--account', 'carol'])
+  t.equal(refused.code, 1)
+  t.match(
+    refused.err,
+    /is not a valid bag: 1 problem\n  "data\/notes\/a1b2c3d4-0000-4000-8000-000000000002.txt": checksum mismatch: manifest-sha256.txt says [0-9a-f]{64}, the file hashes to [0-9a-f]{64}\nNothing was imported\./,
+  )
+  t.equal(
+    (await client(dest).request<{ accounts: { id: string }[] }>('/api/accounts')).accounts.some((a) => a.id === 'carol'),
+    false,
+    'no account was made',
+  )
+  const invalid = await runCli(['bag', 'validate', bag])
+  t.equal(invalid.code, 1)
+  t.match(invalid.err, /bag is not a valid bag: 1 problem/)
+  t.match(JSON.parse((await runCli(['bag', '--json', 'validate', bag])).out), {
+    valid: false,
+    problems: [{ path: 'data/notes/a1b2c3d4-0000-4000-8000-000000000002.txt' }],
+  })
+})
