@@ -114,139 +114,156 @@ async function blob(cloud: Cloud, account: string, sha: string): Promise<Buffer>
   return Buffer.from(await (await client(cloud).raw('GET', `/api/accounts/${account}/blobs/${sha}/content`)).arrayBuffer())
 }
 
-t.test(
-  'M3: export -> bag validate -> import into another cloud: byte for byte, field for field, and twice imports nothing twice',
-  async (t) => {
-    const source = await seededSource(t)
-    const dest = await startCloud(t, {}, new ManualClock(source.clock.now()))
-    const dir = tempDir(t)
-    const bag = join(dir, 'alice-bag')
+// One source and one destination for every subtest (a broker and an agent cost seconds on a busy machine).
+t.test('M3 between two clouds', async (t) => {
+  const source = await seededSource(t)
+  const dest = await startCloud(t, {}, new ManualClock(source.clock.now()))
 
-    const exported = await runCli([...api(source), 'export', 'alice', '--out', bag])
-    t.equal(exported.code, 0, exported.err)
-    t.match(exported.out, /^Exported account alice to .*alice-bag: 8 items, \d+ files, \d+ bytes \(Payload-Oxum \d+\.\d+\)\.\n$/)
-    t.same(readdirSync(bag).sort(), ['bag-info.txt', 'bagit.txt', 'data', 'manifest-sha256.txt', 'tagmanifest-sha256.txt'])
-    t.same(readdirSync(join(bag, 'data')).sort(), [
-      'account.json',
-      'backups',
-      'cloud-log.json',
-      'contacts',
-      'devices',
-      'drive',
-      'notes',
-      'photos',
-      'recordings',
-      'recycle-bin',
-    ])
-    t.match(readFileSync(join(bag, 'bag-info.txt'), 'utf8'), /Fakephone-Account: alice\nFakephone-Source: http:\/\/127\.0\.0\.1:\d+\n/)
-    t.match(readFileSync(join(bag, 'manifest-sha256.txt'), 'utf8'), 'data/drive/files/My Docs/2026/report 100%25%0Afinal.txt')
-    const photo = readFileSync(join(bag, 'data/photos/IMG_20260601_123015_000.jpg'))
-    t.same(await readPhotoMeta(photo), { takenAt: TAKEN, lat: 55.9486, lon: -3.1999, camera: 'Xiaomi 13' }, 'the photo keeps its EXIF')
-    t.match(JSON.parse(readFileSync(join(bag, 'data/photos/IMG_20260601_123015_000.jpg.meta.json'), 'utf8')), {
-      category: 'photos',
-      meta: { takenAt: TAKEN, camera: 'Xiaomi 13' },
-      deletedAt: null,
-    })
-    t.match(
-      JSON.parse(readFileSync(join(bag, 'data/recycle-bin/notes/a1b2c3d4-0000-4000-8000-000000000003.txt.meta.json'), 'utf8')),
-      {
-        daysLeft: 177,
-      },
-      'a bin entry says its days left (premium window 180 days, deleted 3 days ago)',
-    )
-    t.match(readFileSync(join(bag, 'data/contacts/a1b2c3d4-0000-4000-8000-000000000001.vcf'), 'utf8'), /BEGIN:VCARD[\s\S]*FN:Ada Lovelace/)
-    t.match(
-      readFileSync(join(bag, 'data/devices/phone-a/locations.gpx'), 'utf8'),
-      /<trkpt lat="55.95" lon="-3.19"><time>2026-01-01T00:00:01.000Z<\/time>/,
-    )
-    t.match(JSON.parse(readFileSync(join(bag, 'data/devices/phone-a/commands.json'), 'utf8')), [
-      { type: 'locate', state: 'succeeded', receipt: { state: 'succeeded' } },
-    ])
+  await t.test(
+    'M3: export -> bag validate -> import into another cloud: byte for byte, field for field, and twice imports nothing twice',
+    async (t) => {
+      const dir = tempDir(t)
+      const bag = join(dir, 'alice-bag')
 
-    const validated = await runCli(['bag', 'validate', bag])
-    t.match(validated.out, /alice-bag is a valid BagIt 1.0 bag: \d+ payload files, \d+ bytes\.\n/)
+      const exported = await runCli([...api(source), 'export', 'alice', '--out', bag])
+      t.equal(exported.code, 0, exported.err)
+      t.match(exported.out, /^Exported account alice to .*alice-bag: 8 items, \d+ files, \d+ bytes \(Payload-Oxum \d+\.\d+\)\.\n$/)
+      t.same(readdirSync(bag).sort(), ['bag-info.txt', 'bagit.txt', 'data', 'manifest-sha256.txt', 'tagmanifest-sha256.txt'])
+      t.same(readdirSync(join(bag, 'data')).sort(), [
+        'account.json',
+        'backups',
+        'cloud-log.json',
+        'contacts',
+        'devices',
+        'drive',
+        'notes',
+        'photos',
+        'recordings',
+        'recycle-bin',
+      ])
+      t.match(readFileSync(join(bag, 'bag-info.txt'), 'utf8'), /Fakephone-Account: alice\nFakephone-Source: http:\/\/127\.0\.0\.1:\d+\n/)
+      t.match(readFileSync(join(bag, 'manifest-sha256.txt'), 'utf8'), 'data/drive/files/My Docs/2026/report 100%25%0Afinal.txt')
+      const photo = readFileSync(join(bag, 'data/photos/IMG_20260601_123015_000.jpg'))
+      t.same(await readPhotoMeta(photo), { takenAt: TAKEN, lat: 55.9486, lon: -3.1999, camera: 'Xiaomi 13' }, 'the photo keeps its EXIF')
+      t.match(JSON.parse(readFileSync(join(bag, 'data/photos/IMG_20260601_123015_000.jpg.meta.json'), 'utf8')), {
+        category: 'photos',
+        meta: { takenAt: TAKEN, camera: 'Xiaomi 13' },
+        deletedAt: null,
+      })
+      t.match(
+        JSON.parse(readFileSync(join(bag, 'data/recycle-bin/notes/a1b2c3d4-0000-4000-8000-000000000003.txt.meta.json'), 'utf8')),
+        {
+          daysLeft: 177,
+        },
+        'a bin entry says its days left (premium window 180 days, deleted 3 days ago)',
+      )
+      t.match(
+        readFileSync(join(bag, 'data/contacts/a1b2c3d4-0000-4000-8000-000000000001.vcf'), 'utf8'),
+        /BEGIN:VCARD[\s\S]*FN:Ada Lovelace/,
+      )
+      t.match(
+        readFileSync(join(bag, 'data/devices/phone-a/locations.gpx'), 'utf8'),
+        /<trkpt lat="55.95" lon="-3.19"><time>2026-01-01T00:00:01.000Z<\/time>/,
+      )
+      t.match(JSON.parse(readFileSync(join(bag, 'data/devices/phone-a/commands.json'), 'utf8')), [
+        { type: 'locate', state: 'succeeded', receipt: { state: 'succeeded' } },
+      ])
 
-    const imported = await runCli([...api(dest), '--json', 'import', bag, '--account', 'alice'])
-    t.equal(imported.code, 0, imported.err)
-    const reply = JSON.parse(imported.out)
-    t.same(
-      reply.outcomes.filter((o: { result: string }) => o.result !== 'imported'),
-      [],
-    )
-    t.equal(reply.failed, 0)
-    t.equal(reply.present, 0)
-    t.equal(reply.imported, 13, 'account, device, 6 items, drive file, backup, location history, command, notification')
+      const validated = await runCli(['bag', 'validate', bag])
+      t.match(validated.out, /alice-bag is a valid BagIt 1.0 bag: \d+ payload files, \d+ bytes\.\n/)
 
-    const [a, b] = [await snapshot(source, 'alice'), await snapshot(dest, 'alice')]
-    const strip = <T extends { seq?: number }>(rows: T[]): Omit<T, 'seq'>[] => rows.map(({ seq: _, ...r }) => r)
-    t.same(strip(b.items), strip(a.items), "every item, field for field (the change-feed seq is the new cloud's own)")
-    t.same(b.drive, a.drive)
-    t.same(b.backups, a.backups)
-    t.same(b.locations, a.locations)
-    t.same(b.commands, a.commands)
-    t.same(b.notifications, a.notifications)
-    t.same(b.devices, a.devices)
-    t.same(
-      { ...b.account, lastActivity: a.account.lastActivity, lastActivityAt: a.account.lastActivityAt },
-      { ...a.account, frozenAt: null, serviceOffAt: null },
-      'tier, premium end, quota, bytes used, creation date',
-    )
-    for (const item of a.items)
-      t.same(await blob(dest, 'alice', item.sha256), await blob(source, 'alice', item.sha256), `${item.category}/${item.id} byte for byte`)
-    t.same(await readPhotoMeta(await blob(dest, 'alice', a.items.find((i) => i.id === 'IMG_20260601_123015_000.jpg')?.sha256 as string)), {
-      takenAt: TAKEN,
-      lat: 55.9486,
-      lon: -3.1999,
-      camera: 'Xiaomi 13',
-    })
+      const imported = await runCli([...api(dest), '--json', 'import', bag, '--account', 'alice'])
+      t.equal(imported.code, 0, imported.err)
+      const reply = JSON.parse(imported.out)
+      t.same(
+        reply.outcomes.filter((o: { result: string }) => o.result !== 'imported'),
+        [],
+      )
+      t.equal(reply.failed, 0)
+      t.equal(reply.present, 0)
+      t.equal(reply.imported, 13, 'account, device, 6 items, drive file, backup, location history, command, notification')
 
-    const again = JSON.parse((await runCli([...api(dest), '--json', 'import', bag, '--account', 'alice'])).out)
-    t.equal(again.imported, 0, 'the second import imports nothing')
-    t.equal(again.failed, 0)
-    t.equal(again.present, reply.imported)
-    t.same((await snapshot(dest, 'alice')).account.usedBytes, a.account.usedBytes, 'nothing charged twice')
-  },
-)
+      const [a, b] = [await snapshot(source, 'alice'), await snapshot(dest, 'alice')]
+      const strip = <T extends { seq?: number }>(rows: T[]): Omit<T, 'seq'>[] => rows.map(({ seq: _, ...r }) => r)
+      t.same(strip(b.items), strip(a.items), "every item, field for field (the change-feed seq is the new cloud's own)")
+      t.same(b.drive, a.drive)
+      t.same(b.backups, a.backups)
+      t.same(b.locations, a.locations)
+      t.same(b.commands, a.commands)
+      t.same(b.notifications, a.notifications)
+      t.same(b.devices, a.devices)
+      t.same(
+        { ...b.account, lastActivity: a.account.lastActivity, lastActivityAt: a.account.lastActivityAt },
+        { ...a.account, frozenAt: null, serviceOffAt: null },
+        'tier, premium end, quota, bytes used, creation date',
+      )
+      for (const item of a.items)
+        t.same(
+          await blob(dest, 'alice', item.sha256),
+          await blob(source, 'alice', item.sha256),
+          `${item.category}/${item.id} byte for byte`,
+        )
+      t.same(
+        await readPhotoMeta(await blob(dest, 'alice', a.items.find((i) => i.id === 'IMG_20260601_123015_000.jpg')?.sha256 as string)),
+        {
+          takenAt: TAKEN,
+          lat: 55.9486,
+          lon: -3.1999,
+          camera: 'Xiaomi 13',
+        },
+      )
 
-t.test('M3: the tar form, a damaged bag refused with its problems, and records another account holds refused one by one', async (t) => {
-  const dir = tempDir(t)
-  const tar = join(dir, 'alice.tar')
-  const exported = JSON.parse((await runCli([...api(source), '--json', 'export', 'alice', '--out', tar, '--format', 'tar'])).out)
-  t.match(exported, { bag: tar, format: 'tar', account: 'alice', oxum: /^\d+\.\d+$/ })
-  t.match(JSON.parse((await runCli(['bag', '--json', 'validate', tar])).out), { valid: true, problems: [] })
-
-  // The same bag imported into a second account of the destination: its items go in, what alice holds there does not.
-  t.match((await runCli([...api(dest), 'import', tar, '--account', 'alice'])).out, /: 0 records added, 13 already there, 0 refused\n$/)
-  const bob = await runCli([...api(dest), 'import', tar, '--account', 'bob'])
-  t.equal(bob.code, 1)
-  t.match(bob.out, /^Imported into account bob: 7 records added, 0 already there, 6 refused\n/)
-  t.match(bob.out, '  device phone-a: device phone-a is registered to another account on this cloud\n')
-  t.match(bob.out, '  locations phone-a: device phone-a is not a device of bob here\n')
-  t.match(bob.out, /  drive [0-9a-f-]+: drive file id [0-9a-f-]+ is taken here by another file\n/)
-  t.match(bob.out, /  backup [0-9a-f-]+: backup id [0-9a-f-]+ is taken here by another package\n/)
-  t.match(bob.err, '6 records were refused (listed above); the rest are in')
-
-  // One flipped byte: refused before anything is imported.
-  const bag = join(dir, 'bag')
-  await runCli([...api(source), 'export', 'alice', '--out', bag])
-  const note = join(bag, 'data/notes/a1b2c3d4-0000-4000-8000-000000000002.txt')
-  writeFileSync(note, 'Groceries\nmilK\n')
-  const refused = await runCli([...api(dest), 'import', bag, '--account', 'carol'])
-  t.equal(refused.code, 1)
-  t.match(
-    refused.err,
-    /is not a valid bag: 1 problem\n  "data\/notes\/a1b2c3d4-0000-4000-8000-000000000002.txt": checksum mismatch: manifest-sha256.txt says [0-9a-f]{64}, the file hashes to [0-9a-f]{64}\nNothing was imported\./,
+      const again = JSON.parse((await runCli([...api(dest), '--json', 'import', bag, '--account', 'alice'])).out)
+      t.equal(again.imported, 0, 'the second import imports nothing')
+      t.equal(again.failed, 0)
+      t.equal(again.present, reply.imported)
+      t.same((await snapshot(dest, 'alice')).account.usedBytes, a.account.usedBytes, 'nothing charged twice')
+    },
   )
-  t.equal(
-    (await client(dest).request<{ accounts: { id: string }[] }>('/api/accounts')).accounts.some((a) => a.id === 'carol'),
-    false,
-    'no account was made',
+
+  await t.test(
+    'M3: the tar form, a damaged bag refused with its problems, and records another account holds refused one by one',
+    async (t) => {
+      const dir = tempDir(t)
+      const tar = join(dir, 'alice.tar')
+      const exported = JSON.parse((await runCli([...api(source), '--json', 'export', 'alice', '--out', tar, '--format', 'tar'])).out)
+      t.match(exported, { bag: tar, format: 'tar', account: 'alice', oxum: /^\d+\.\d+$/ })
+      t.match(JSON.parse((await runCli(['bag', '--json', 'validate', tar])).out), { valid: true, problems: [] })
+
+      // The same bag imported into a second account of the destination: its items go in, what alice holds there does not.
+      t.match((await runCli([...api(dest), 'import', tar, '--account', 'alice'])).out, /: 0 records added, 13 already there, 0 refused\n$/)
+      const bob = await runCli([...api(dest), 'import', tar, '--account', 'bob'])
+      t.equal(bob.code, 1)
+      t.match(bob.out, /^Imported into account bob: 7 records added, 0 already there, 6 refused\n/)
+      t.match(bob.out, '  device phone-a: device phone-a is registered to another account on this cloud\n')
+      t.match(bob.out, '  locations phone-a: device phone-a is not a device of bob here\n')
+      t.match(bob.out, /  drive [0-9a-f-]+: drive file id [0-9a-f-]+ is taken here by another file\n/)
+      t.match(bob.out, /  backup [0-9a-f-]+: backup id [0-9a-f-]+ is taken here by another package\n/)
+      t.match(bob.err, '6 records were refused (listed above); the rest are in')
+
+      // One flipped byte: refused before anything is imported.
+      const bag = join(dir, 'bag')
+      await runCli([...api(source), 'export', 'alice', '--out', bag])
+      const note = join(bag, 'data/notes/a1b2c3d4-0000-4000-8000-000000000002.txt')
+      writeFileSync(note, 'Groceries\nmilK\n')
+      const refused = await runCli([...api(dest), 'import', bag, '--account', 'carol'])
+      t.equal(refused.code, 1)
+      t.match(
+        refused.err,
+        /is not a valid bag: 1 problem\n  "data\/notes\/a1b2c3d4-0000-4000-8000-000000000002.txt": checksum mismatch: manifest-sha256.txt says [0-9a-f]{64}, the file hashes to [0-9a-f]{64}\nNothing was imported\./,
+      )
+      t.equal(
+        (await client(dest).request<{ accounts: { id: string }[] }>('/api/accounts')).accounts.some((a) => a.id === 'carol'),
+        false,
+        'no account was made',
+      )
+      const invalid = await runCli(['bag', 'validate', bag])
+      t.equal(invalid.code, 1)
+      t.match(invalid.err, /bag is not a valid bag: 1 problem/)
+      t.match(JSON.parse((await runCli(['bag', '--json', 'validate', bag])).out), {
+        valid: false,
+        problems: [{ path: 'data/notes/a1b2c3d4-0000-4000-8000-000000000002.txt' }],
+      })
+    },
   )
-  const invalid = await runCli(['bag', 'validate', bag])
-  t.equal(invalid.code, 1)
-  t.match(invalid.err, /bag is not a valid bag: 1 problem/)
-  t.match(JSON.parse((await runCli(['bag', '--json', 'validate', bag])).out), {
-    valid: false,
-    problems: [{ path: 'data/notes/a1b2c3d4-0000-4000-8000-000000000002.txt' }],
-  })
 })
