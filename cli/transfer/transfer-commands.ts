@@ -10,7 +10,8 @@ import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
 import type { ImportReply } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
-import { exportAccount } from './account-export.js'
+import { exportAccount, type ExportResult } from './account-export.js'
+import { exportPhone } from './phone-export.js'
 import { importAccount, readAccountBag } from './account-import.js'
 import { bagTo, openBag } from './open-bag.js'
 import { Progress } from './progress.js'
@@ -63,6 +64,36 @@ export async function withValidBag<T>(
   }
 }
 
+/** Writes a bag (directory or tar) with `write` and says what went in. */
+async function writeBag(
+  io: Io,
+  json: boolean,
+  o: { out: string; format: BagFormat },
+  write: (dir: string) => Promise<ExportResult>,
+): Promise<void> {
+  const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), write)
+  const view = { bag: o.out, format: o.format, account: result.account, files: result.files, bytes: result.bytes, oxum: result.oxum }
+  io.out(
+    json
+      ? JSON.stringify(view) + '\n'
+      : `Exported ${view.account === 'phone' ? 'the phone' : `account ${view.account}`} to ${o.out}: ${result.items} items, ` +
+          `${view.files} files, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).\n`,
+  )
+}
+
+/** `fakephone phone export`: the phone's own data, as the phone's user, in the same bag layout. */
+export function addPhoneExportCommand(phone: Command, io: Io): void {
+  phone
+    .command('export')
+    .description("M3: the phone's photos, contacts, notes and recordings as a BagIt bag (read from its data directory)")
+    .requiredOption('--out <path>', 'where the bag goes: a new directory, or a file with --format tar')
+    .option('--format <dir|tar>', 'a bag directory, or one tar file of it', bagFormat, 'dir' as BagFormat)
+    .action(async (o: { out: string; format: BagFormat }) => {
+      const { data, json = false } = phone.opts<{ data: string; json?: boolean }>()
+      await writeBag(io, json, o, (dir) => exportPhone(data, dir, io.clock, progressOn(io, json, 'exporting the phone')))
+    })
+}
+
 export function addTransferConsoleCommands(
   cmd: Command,
   io: Io,
@@ -77,15 +108,7 @@ export function addTransferConsoleCommands(
     .action(async (account: string, o: { out: string; format: BagFormat }) => {
       const { json = false, api: url } = opts()
       const api = await client()
-      const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), (dir) =>
-        exportAccount(api, account, dir, url, progressOn(io, json, `exporting ${account}`)),
-      )
-      const view = { bag: o.out, format: o.format, account: result.account, files: result.files, bytes: result.bytes, oxum: result.oxum }
-      io.out(
-        json
-          ? JSON.stringify(view) + '\n'
-          : `Exported account ${view.account} to ${o.out}: ${result.items} items, ${view.files} files, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).\n`,
-      )
+      await writeBag(io, json, o, (dir) => exportAccount(api, account, dir, url, progressOn(io, json, `exporting ${account}`)))
     })
   cmd
     .command('import <bag>')

@@ -13,6 +13,7 @@ import { ManualClock } from '../../common/clock.js'
 import { PACKAGE_FORMAT, PART_NAMES } from '../../common/cloud/backup-api.js'
 import type { AccountSnapshot } from '../../common/cloud/transfer-api.js'
 import { makePhoto } from '../../agent/phone-data/photo.js'
+import { PhoneFiles } from '../../agent/phone-data/store.js'
 import { readPhotoMeta } from '../../agent/phone-data/exif.js'
 import { toVcard } from '../../agent/phone-data/vcard.js'
 import { makeWav } from '../../agent/phone-data/wav.js'
@@ -266,4 +267,32 @@ t.test('M3 between two clouds', async (t) => {
       })
     },
   )
+
+  await t.test("M3: a phone's user exports the phone's own data in the same layout; the cloud imports it", async (t) => {
+    const phoneDir = tempDir(t)
+    const files = new PhoneFiles({ dataDir: phoneDir, clock: dest.clock })
+    await files.add({ category: 'photos', takenAt: TAKEN, lat: 55.9486, lon: -3.1999 })
+    await files.add({ category: 'contacts', name: 'Grace Hopper', phone: '+1 555 0100' })
+    await files.add({ category: 'notes', title: 'Ideas', body: 'export everything' })
+    const bag = join(tempDir(t), 'phone-bag')
+    const exported = await runCli(['phone', '--data', phoneDir, 'export', '--out', bag])
+    t.match(exported.out, /^Exported the phone to .*phone-bag: 3 items, 7 files, \d+ bytes/)
+    t.equal((await runCli(['bag', 'validate', bag])).code, 0)
+    t.match(
+      (await runCli([...api(dest), 'import', bag, '--account', 'dave'])).out,
+      'Imported into account dave: 4 records added, 0 already there, 0 refused',
+    )
+    const local = (await Promise.all((['photos', 'contacts', 'notes'] as const).map((c) => files.list(c)))).flat()
+    const cloud = (await snapshot(dest, 'dave')).items
+    t.same(
+      cloud.map((i) => [i.category, i.id, i.sha256, i.size, i.meta, i.modifiedAt]),
+      local.map((i) => [i.category, i.id, i.sha256, i.size, i.meta, i.modifiedAt]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    )
+    const tar = join(tempDir(t), 'phone.tar')
+    t.match(JSON.parse((await runCli(['phone', '--data', phoneDir, '--json', 'export', '--out', tar, '--format', 'tar'])).out), {
+      account: 'phone',
+      format: 'tar',
+      files: 7,
+    })
+  })
 })
