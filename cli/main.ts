@@ -25,8 +25,8 @@ export function program(io: Io): Command {
     .description('Fake phones signed in to a simulated vendor cloud: broker, device agents and console')
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
-  for (const make of [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand, bagCommand])
-    root.addCommand(make(io))
+  const commands = [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand]
+  for (const make of [...commands, bagCommand]) root.addCommand(make(io))
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)

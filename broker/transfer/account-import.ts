@@ -110,7 +110,8 @@ export class AccountImporter {
           s: number | null,
         ]
       >(
-        `INSERT OR IGNORE INTO commands (id, device_id, type, envelope, state, reason, data, receipt, created_at, updated_at, expires_at, sent_at)
+        `INSERT OR IGNORE INTO commands
+           (id, device_id, type, envelope, state, reason, data, receipt, created_at, updated_at, expires_at, sent_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       addNotification: db.prepare<
@@ -128,7 +129,8 @@ export class AccountImporter {
           x: number | null,
         ]
       >(
-        `INSERT OR IGNORE INTO notifications (id, device_id, kind, title, body, created_at, expires_at, state, sends, delivered_at, expired_at)
+        `INSERT OR IGNORE INTO notifications
+           (id, device_id, kind, title, body, created_at, expires_at, state, sends, delivered_at, expired_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
     }
@@ -261,7 +263,7 @@ export class AccountImporter {
     for (const c of req.commands)
       record('command', c.id, () => {
         mine(c.device)
-        const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v))
+        const json = (v: object | null): string | null => (v === null ? null : JSON.stringify(v))
         const { changes } = this.sql.addCommand.run(
           c.id,
           c.device,

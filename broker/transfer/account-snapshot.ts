@@ -7,7 +7,7 @@
  * SHA-256 and read separately (transfer-routes.ts). Reading is not activity
  * (A3): an export does not keep an account alive.
  */
-import type { AccountSnapshot, ItemRecord } from '../../common/cloud/transfer-api.js'
+import type { AccountSnapshot, CommandRecord, ItemRecord } from '../../common/cloud/transfer-api.js'
 import type { CloudItem } from '../../common/cloud/sync-api.js'
 import { one, pluck } from '../db.js'
 import { ALL, type TransferDeps } from './deps.js'
@@ -68,7 +68,8 @@ export class AccountSnapshots {
         commands
           .list(d.id, ALL)
           .reverse()
-          .map(({ args: _, ...c }) => c),
+          // A stored command's data is parsed from its row: an object or null, never undefined.
+          .map(({ args: _, ...c }) => ({ ...c, data: c.data as CommandRecord['data'] })),
       ),
       notifications: devices.flatMap((d) => queue.list(d.id, ALL)),
       log: cloud.cloudLog.list(a.id, ALL).reverse(),

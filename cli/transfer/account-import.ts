@@ -14,7 +14,13 @@ import { join } from 'node:path'
 import { z, type ZodType } from 'zod'
 import type { BagProblem, BagReport } from '../../common/bagit/validate.js'
 import type { UploadStateBody } from '../../common/cloud/blob-api.js'
-import { ImportReplySchema, type ImportOutcome, type ImportReply, type ImportRequest } from '../../common/cloud/transfer-api.js'
+import {
+  ImportReplySchema,
+  type FullImportRequest,
+  type ImportOutcome,
+  type ImportReply,
+  type ImportRequest,
+} from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import {
   AccountFileSchema,
@@ -34,7 +40,7 @@ import type { Progress } from './progress.js'
 const GeoJsonFile = z.unknown().transform((v) => fromGeoJson(v))
 
 export interface BagContents {
-  request: ImportRequest & { devices: NonNullable<ImportRequest['devices']> }
+  request: FullImportRequest
   /** Each blob once: its SHA-256, size and file in the bag. */
   blobs: Map<string, { path: string; size: number }>
 }
@@ -43,7 +49,7 @@ export interface BagContents {
 export async function readAccountBag(dir: string, report: BagReport): Promise<BagContents | BagProblem[]> {
   const problems: BagProblem[] = []
   const blobs = new Map<string, { path: string; size: number }>()
-  const json = async <T>(path: string, schema: ZodType<T>, fallback?: T): Promise<T | undefined> => {
+  const json = async <T>(path: string, schema: ZodType<T>, fallback: T | undefined): Promise<T | undefined> => {
     if (!report.manifest.has(`data/${path}`)) {
       if (fallback === undefined) problems.push({ path: `data/${path}`, problem: 'missing: an account bag has this file' })
       return fallback
@@ -64,10 +70,12 @@ export async function readAccountBag(dir: string, report: BagReport): Promise<Ba
     else blobs.set(sha256, { path, size })
   }
 
-  const account = await json('account.json', AccountFileSchema)
+  /** A list file an account bag may leave out (an older or a phone's export): empty then. */
+  const list = async <T>(path: string, schema: ZodType<T[]>): Promise<T[]> => (await json(path, schema, [])) as T[]
+  const account = await json('account.json', AccountFileSchema, undefined)
   const items = []
   for (const path of [...report.manifest.keys()].filter(isSidecar).sort()) {
-    const item = await json(path.slice('data/'.length), ItemRecordSchema)
+    const item = await json(path.slice('data/'.length), ItemRecordSchema, undefined)
     if (item === undefined) continue
     if (`data/${itemPath(item)}${SIDECAR}` !== path) {
       problems.push({ path, problem: `the sidecar is of ${itemPath(item)}, not of the file beside it` })
@@ -76,9 +84,9 @@ export async function readAccountBag(dir: string, report: BagReport): Promise<Ba
     blob(itemPath(item), item.sha256, item.size)
     items.push(item)
   }
-  const drive = (await json('drive/files.json', DriveListFileSchema, [])) ?? []
+  const drive = await list('drive/files.json', DriveListFileSchema)
   for (const f of drive) blob(f.path, f.sha256, f.size)
-  const backups = (await json('backups/backups.json', BackupListFileSchema, [])) ?? []
+  const backups = await list('backups/backups.json', BackupListFileSchema)
   for (const b of backups) blob(b.path, b.sha256, b.size)
   const request: BagContents['request'] = {
     account: account && { tier: account.account.tier, premiumUntil: account.account.premiumUntil, createdAt: account.account.createdAt },
@@ -91,9 +99,9 @@ export async function readAccountBag(dir: string, report: BagReport): Promise<Ba
     notifications: [],
   }
   for (const d of request.devices) {
-    request.locations?.push(...((await json(devicePath(d.id, 'locations.geojson'), GeoJsonFile, [])) ?? []))
-    request.commands?.push(...((await json(devicePath(d.id, 'commands.json'), CommandsFileSchema, [])) ?? []))
-    request.notifications?.push(...((await json(devicePath(d.id, 'notifications.json'), NotificationsFileSchema, [])) ?? []))
+    request.locations.push(...(await list(devicePath(d.id, 'locations.geojson'), GeoJsonFile)))
+    request.commands.push(...(await list(devicePath(d.id, 'commands.json'), CommandsFileSchema)))
+    request.notifications.push(...(await list(devicePath(d.id, 'notifications.json'), NotificationsFileSchema)))
   }
   return problems.length > 0 ? problems : { request, blobs }
 }
@@ -142,9 +150,9 @@ export async function importAccount(
   const count = (r: ImportOutcome['result']): number => outcomes.filter((o) => o.result === r).length
   const reply: ImportReply = { ...rest, imported: count('imported'), present: count('present'), failed: count('failed'), outcomes }
   const shaOf = new Map<string, string>([
-    ...(request.items ?? []).map((i): [string, string] => [`item:${i.category}/${i.id}`, i.sha256]),
-    ...(request.drive ?? []).map((f): [string, string] => [`drive:${f.id}`, f.sha256]),
-    ...(request.backups ?? []).map((b): [string, string] => [`backup:${b.id}`, b.sha256]),
+    ...request.items.map((i): [string, string] => [`item:${i.category}/${i.id}`, i.sha256]),
+    ...request.drive.map((f): [string, string] => [`drive:${f.id}`, f.sha256]),
+    ...request.backups.map((b): [string, string] => [`backup:${b.id}`, b.sha256]),
   ])
   for (const o of reply.outcomes) {
     const why = refused.get(shaOf.get(`${o.kind}:${o.id}`) ?? '')

@@ -17,7 +17,7 @@ export interface OpenBag {
 export async function openBag(path: string): Promise<OpenBag> {
   const found = await stat(path).catch(() => undefined)
   if (!found) throw new UserError(`${path} does not exist`)
-  if (found.isDirectory()) return { dir: path, close: async () => undefined }
+  if (found.isDirectory()) return { dir: path, close: () => Promise.resolve() }
   const tmp = await mkdtemp(join(dirname(path), '.fakephone-bag-'))
   const close = (): Promise<void> => rm(tmp, { recursive: true, force: true })
   try {

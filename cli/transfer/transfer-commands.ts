@@ -136,7 +136,7 @@ export function bagCommand(io: Io): Command {
     .description('check a bag (a directory or a .tar): every manifest entry, no extra files, Payload-Oxum, the tag manifest')
     .action(async (path: string) => {
       const json = cmd.opts<{ json?: boolean }>().json === true
-      const report = await withValidBag(io, json, path, async (_, r) => r)
+      const report = await withValidBag(io, json, path, (_, r) => Promise.resolve(r))
       const view = { bag: path, valid: report.valid, payload: report.payload, problems: report.problems }
       if (json) io.out(JSON.stringify(view) + '\n')
       else if (report.valid)

@@ -57,8 +57,10 @@ export const CommandRecordSchema = z.strictObject({
   type: z.string(),
   state: CommandStateSchema,
   reason: z.string().nullable(),
-  data: z.unknown(),
-  receipt: z.unknown(),
+  /** What the command produced (a position for locate), or null. */
+  data: z.record(z.string(), z.unknown()).nullable(),
+  /** The device's signed receipt of the final state, or null. */
+  receipt: z.record(z.string(), z.unknown()).nullable(),
   /** The signed command as sent. */
   command: z.record(z.string(), z.unknown()),
   createdAt: z.number().int(),
@@ -120,6 +122,8 @@ export const ImportRequestSchema = z.strictObject({
   notifications: z.array(NotificationRecordSchema).default([]),
 })
 export type ImportRequest = z.input<typeof ImportRequestSchema>
+/** An import request with every list present. */
+export type FullImportRequest = z.output<typeof ImportRequestSchema>
 
 export const IMPORT_KINDS = ['account', 'device', 'item', 'drive', 'backup', 'locations', 'command', 'notification'] as const
 export type ImportKind = (typeof IMPORT_KINDS)[number]
