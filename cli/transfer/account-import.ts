@@ -45,6 +45,12 @@ export interface BagContents {
   blobs: Map<string, { path: string; size: number }>
 }
 
+/** Reads a blob of a bag from its file. */
+export const fromBag =
+  (dir: string) =>
+  (_: string, path: string): Promise<Buffer<ArrayBuffer>> =>
+    readFile(join(dir, 'data', path))
+
 /** Reads an account bag that validated; answers its records, or the problems that keep it from being one. */
 export async function readAccountBag(dir: string, report: BagReport): Promise<BagContents | BagProblem[]> {
   const problems: BagProblem[] = []
@@ -109,15 +115,17 @@ export async function readAccountBag(dir: string, report: BagReport): Promise<Ba
 const enc = encodeURIComponent
 
 /**
- * Imports bag contents into `account` on the cloud behind `api`. Blob
+ * Imports bag contents into `account` on the cloud behind `api`, reading
+ * each blob the cloud lacks with `read` (from the bag, or from another
+ * cloud for a migration, M2). Blob
  * uploads that the cloud refuses (over quota, say) are not fatal: their
  * records fail with the cloud's reason, the rest go in.
  */
 export async function importAccount(
   api: ConsoleClient,
-  dir: string,
   account: string,
   contents: BagContents,
+  read: (sha256: string, path: string) => Promise<Buffer<ArrayBuffer>>,
   progress: (total: { items: number; bytes: number }) => Progress,
 ): Promise<ImportReply> {
   const base = `/api/accounts/${enc(account)}`
@@ -132,7 +140,7 @@ export async function importAccount(
       try {
         const state = await api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
         if (!state.stored) {
-          const bytes = await readFile(join(dir, 'data', path))
+          const bytes = await read(sha256, path)
           await api.raw('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
         }
         p.add(size)

@@ -11,7 +11,7 @@ import { DEFAULT_BROKER_OPTIONS } from '../../broker/server.js'
 import { ConsoleClient } from '../../cli/console-client.js'
 import type { Io } from '../../cli/io.js'
 import { exportAccount } from '../../cli/transfer/account-export.js'
-import { importAccount, readAccountBag } from '../../cli/transfer/account-import.js'
+import { fromBag, importAccount, readAccountBag } from '../../cli/transfer/account-import.js'
 import { EXPORT_FORMAT, drivePath } from '../../cli/transfer/bag-layout.js'
 import { openBag } from '../../cli/transfer/open-bag.js'
 import { Progress } from '../../cli/transfer/progress.js'
@@ -86,7 +86,7 @@ t.test('M3: a blob the cloud refuses fails its record with the cloud reason; the
   await bag.finish({}, 0)
   const contents = await readAccountBag(dir, await validateBag(dir))
   if (Array.isArray(contents)) throw new Error('the bag should read')
-  const reply = await importAccount(api, dir, 'tiny', contents, noProgress)
+  const reply = await importAccount(api, 'tiny', contents, fromBag(dir), noProgress)
   t.match(reply, { imported: 2, failed: 1 })
   t.match(reply.outcomes, [
     { kind: 'account', result: 'imported' },
