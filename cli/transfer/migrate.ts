@@ -93,7 +93,8 @@ export async function verifyMigration(
     skip: string[],
     exif: boolean,
   ): Promise<void> => {
-    let [fields, diffs] = compare(rec, other, skip)
+    const [compared, diffs] = compare(rec, other, skip)
+    let fields = compared
     let destSha: string | null = null
     const bytes = other === undefined ? undefined : await download(dest, toAccount, rec.sha256).catch((err: Error) => err)
     if (bytes instanceof Error) diffs.push(`its bytes cannot be read at the destination: ${bytes.message}`)

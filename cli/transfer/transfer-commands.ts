@@ -148,9 +148,10 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
     .requiredOption('--to <url>', "the other cloud's console API, e.g. http://127.0.0.1:9080")
     .requiredOption('--to-token-file <file>', "the other cloud's console token")
     .option('--to-account <name>', 'the account there (default: the same name)')
-    .option('--job <file>', 'where the job is kept (default: ./migrate-ACCOUNT.json)')
-    .action(async (account: string, o: { to: string; toTokenFile: string; toAccount?: string; job?: string }) => {
+    .requiredOption('--job <file>', 'where the job is kept; run the same command again to resume it')
+    .action(async (account: string, o: { to: string; toTokenFile: string; toAccount?: string; job: string }) => {
       const { json = false } = opts()
+      const toAccount = o.toAccount ?? account
       const token = await readFile(o.toTokenFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`cannot read the other cloud's console token ${o.toTokenFile} (${err.code})`)
       })
@@ -159,8 +160,8 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
         dest: new ConsoleClient(o.to, token.trim()),
         account,
         to: o.to,
-        toAccount: o.toAccount ?? account,
-        jobFile: o.job ?? `migrate-${account}.json`,
+        toAccount,
+        jobFile: o.job,
         signal: io.signal,
         now: () => io.clock.now(),
         progress: progressOn(io, json, `migrating ${account}`),

@@ -314,6 +314,8 @@ t.test('M3 between two clouds', async (t) => {
       const migrate = (to: string, io?: TestIo, jobFile = job): Promise<number> | Promise<{ code: number; out: string; err: string }> => {
         const argv = [
           ...api(source),
+          // The in-process run (the cancelled one) asks for JSON.
+          ...(io ? ['--json'] : []),
           'migrate',
           'alice',
           '--to',
@@ -330,13 +332,17 @@ t.test('M3 between two clouds', async (t) => {
       const cancelled = testIo(new ManualClock())
       cancelled.abort()
       t.equal(await migrate('mig', cancelled), 1)
+      t.match(JSON.parse(cancelled.out()), { state: 'cancelled', summary: /run the command again to resume/ })
       t.match(JSON.parse(readFileSync(job, 'utf8')), { state: 'cancelled', runs: 1 })
 
       const done = (await migrate('mig')) as { code: number; out: string }
       t.equal(done.code, 0)
       t.match(
         done.out,
-        /^Migration of alice to http:\/\/127\.0\.0\.1:\d+ \(account mig\): completed\. 8 of 8 items identical, bytes \d+, metadata fields \d+ checked\n$/,
+        new RegExp(
+          String.raw`^Migration of alice to http://127\.0\.0\.1:\d+ \(account mig\): completed\. ` +
+            String.raw`8 of 8 items identical, bytes \d+, metadata fields \d+ checked\n$`,
+        ),
       )
       const saved = JSON.parse(readFileSync(job, 'utf8'))
       t.match(saved, { state: 'completed', runs: 2 }, 'the cancelled job resumed')
@@ -379,14 +385,27 @@ t.test('M3 between two clouds', async (t) => {
       const partial = (await migrate('bob2', undefined, join(dir, 'job2.json'))) as { code: number; out: string }
       t.match(
         partial.out,
-        /\(account bob2\): partially completed\. 4 of 8 items identical[\s\S]*; device phone-a: device phone-a is registered to another account/,
+        new RegExp(
+          String.raw`\(account bob2\): partially completed\. 4 of 8 items identical[\s\S]*; ` +
+            String.raw`device phone-a: device phone-a is registered to another account`,
+        ),
       )
       t.match(partial.out, /drive [0-9a-f-]+: drive file id [0-9a-f-]+ is taken here by another file/)
 
       t.equal(jobState([], 0), 'completed')
       t.equal(jobState([{ identical: false } as ItemReport], 0), 'failed')
       t.equal(jobState([{ identical: true } as ItemReport], 1), 'partially completed')
-      const noToken = (await runCli([...api(source), 'migrate', 'alice', '--to', dest.apiUrl, '--to-token-file', join(dir, 'none')])) as {
+      const noToken = (await runCli([
+        ...api(source),
+        'migrate',
+        'alice',
+        '--to',
+        dest.apiUrl,
+        '--to-token-file',
+        join(dir, 'none'),
+        '--job',
+        job,
+      ])) as {
         err: string
       }
       t.match(noToken.err, /cannot read the other cloud's console token .*none \(ENOENT\)/)
