@@ -127,6 +127,7 @@ export async function importAccount(
   contents: BagContents,
   read: (sha256: string, path: string) => Promise<Buffer<ArrayBuffer>>,
   progress: (total: { items: number; bytes: number }) => Progress,
+  signal?: AbortSignal,
 ): Promise<ImportReply> {
   const base = `/api/accounts/${enc(account)}`
   const post = async (req: ImportRequest): Promise<ImportReply> => ImportReplySchema.parse(await api.request(`${base}/import`, req))
@@ -137,6 +138,8 @@ export async function importAccount(
   const p = progress({ items: blobs.size, bytes: [...blobs.values()].reduce((n, b) => n + b.size, 0) })
   try {
     for (const [sha256, { path, size }] of blobs) {
+      // A cancel (M2) stops between blobs; what arrived stays, and a rerun goes on from there.
+      signal?.throwIfAborted()
       try {
         const state = await api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
         if (!state.stored) {

@@ -207,7 +207,18 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   await save({ state: 'running', runs: job.runs + 1 })
   const snap = await readSnapshot(o.source, o.account)
   if (o.signal.aborted) return save({ state: 'cancelled', summary: 'cancelled before the copy; run the command again to resume' })
-  const reply = await importAccount(o.dest, o.toAccount, contentsOf(snap), (s) => download(o.source, o.account, s), o.progress)
+  const reply = await importAccount(
+    o.dest,
+    o.toAccount,
+    contentsOf(snap),
+    (s) => download(o.source, o.account, s),
+    o.progress,
+    o.signal,
+  ).catch((err: unknown) => {
+    if (o.signal.aborted) return undefined
+    throw err
+  })
+  if (reply === undefined) return save({ state: 'cancelled', summary: 'cancelled during the copy; run the command again to resume' })
   const failed = new Map(reply.outcomes.filter((r) => r.result === 'failed').map((r) => [`${r.kind}:${r.id}`, r.error as string]))
   await save({ state: 'verifying' })
   const report = await verifyMigration(snap, o.dest, o.toAccount, failed)

@@ -17,11 +17,12 @@ import { PhoneFiles } from '../../agent/phone-data/store.js'
 import { readPhotoMeta } from '../../agent/phone-data/exif.js'
 import { toVcard } from '../../agent/phone-data/vcard.js'
 import { makeWav } from '../../agent/phone-data/wav.js'
-import { ConsoleClient } from '../../cli/console-client.js'
+import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 import { heartbeat, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { run as runCli, testIo, type TestIo } from '../fixtures/io.js'
 import { main } from '../../cli/main.js'
-import { jobState, type ItemReport } from '../../cli/transfer/migrate.js'
+import { jobState, migrate as migrateJob, type ItemReport } from '../../cli/transfer/migrate.js'
+import { Progress } from '../../cli/transfer/progress.js'
 import { listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -391,6 +392,36 @@ t.test('M3 between two clouds', async (t) => {
         ),
       )
       t.match(partial.out, /drive [0-9a-f-]+: drive file id [0-9a-f-]+ is taken here by another file/)
+
+      // Cancelled between two blobs of the copy; a destination that refuses the console token fails the run (the job stays running).
+      const controller = new AbortController()
+      class Cancelling extends Progress {
+        override item(): void {
+          controller.abort()
+        }
+      }
+      const options = {
+        source: client(source),
+        dest: client(dest),
+        account: 'alice',
+        to: dest.apiUrl,
+        toAccount: 'mid',
+        jobFile: join(dir, 'job3.json'),
+        signal: controller.signal,
+        now: () => dest.clock.now(),
+        progress: () => new Cancelling(null, dest.clock, 'x', { items: 0, bytes: 0 }),
+      }
+      t.match(await migrateJob(options), { state: 'cancelled', summary: 'cancelled during the copy; run the command again to resume' })
+      await t.rejects(
+        migrateJob({
+          ...options,
+          dest: new ConsoleClient(dest.apiUrl, 'wrong'),
+          jobFile: join(dir, 'job4.json'),
+          signal: new AbortController().signal,
+        }),
+        ConsoleApiError,
+      )
+      t.match(JSON.parse(readFileSync(join(dir, 'job4.json'), 'utf8')), { state: 'running' })
 
       t.equal(jobState([], 0), 'completed')
       t.equal(jobState([{ identical: false } as ItemReport], 0), 'failed')
