@@ -35,6 +35,7 @@ import type { Logger } from '../common/log.js'
 import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './mqtt/access.js'
 import { addConsoleRoutes } from './devices/console-api.js'
+import { addTransferRoutes } from './transfer/transfer-routes.js'
 import { ensureConsoleToken } from './console-token.js'
 import { openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
@@ -314,6 +315,12 @@ export class CloudBroker {
         },
       },
       { name: 'framework', start: () => framework.start(), stop: () => framework.stop(), routes: (r) => framework.addRoutes(r) },
+      // M2, M3: export, import and migration of whole accounts, on the console API.
+      {
+        name: 'transfer',
+        routes: (r) =>
+          addTransferRoutes(r, { db, clock, log: log.child({ component: 'transfer' }), cloud, store, commands, queue: framework.queue }),
+      },
       {
         name: 'time',
         // One time for the whole system: a jump of simulated time reaches every connected phone, ahead of anything sent after it.

@@ -18,6 +18,7 @@ import { addBackupPhoneCommands } from './backup-commands.js'
 import { addFrameworkPhoneCommands } from './framework-commands.js'
 import { addSyncPhoneCommands } from './sync-commands.js'
 import { addPhoneDataCommands } from './phone-data-commands.js'
+import { addPhoneExportCommand } from './transfer/transfer-commands.js'
 import { seedDataCommand } from './seed-data-command.js'
 import { renderFrameworkStatus } from './framework-render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
@@ -220,5 +221,6 @@ export function phoneCommand(io: Io): Command {
   addSyncPhoneCommands(cmd, io)
   addPhoneDataCommands(cmd, io)
   addBackupPhoneCommands(cmd, io)
+  addPhoneExportCommand(cmd, io)
   return cmd
 }

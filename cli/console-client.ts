@@ -59,7 +59,7 @@ export class ConsoleClient {
   }
 
   /** A call whose body or answer is raw bytes (a drive upload or download); a refusal is a ConsoleApiError with the cloud's reason. */
-  async raw(method: 'GET' | 'POST', path: string, bytes?: Uint8Array<ArrayBuffer>): Promise<Response> {
+  async raw(method: 'GET' | 'POST' | 'PUT', path: string, bytes?: Uint8Array<ArrayBuffer>): Promise<Response> {
     const res = await this.reach(path, { method, headers: { authorization: `Bearer ${this.token}` }, body: bytes })
     if (res.ok) return res
     const body = (await res.json().catch(() => ({ error: `HTTP ${res.status}` }))) as { error: string }

@@ -15,6 +15,7 @@ import { addRemoteCommands } from './remote-commands.js'
 import { addSyncConsoleCommands } from './sync-commands.js'
 import { addRetirementCommands } from './retirement-commands.js'
 import { addWebCommand } from './web/web-command.js'
+import { addTransferConsoleCommands } from './transfer/transfer-commands.js'
 
 export interface ConsoleOptions {
   api: string
@@ -138,5 +139,6 @@ export function consoleCommand(io: Io): Command {
     () => client(opts()),
     () => opts().json === true,
   )
+  addTransferConsoleCommands(cmd, io, () => client(opts()), opts)
   return cmd
 }

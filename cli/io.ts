@@ -14,6 +14,8 @@ export interface Io {
   logTo?: DestinationStream
   /** True when stdout is a terminal that a live view may redraw. */
   tty?: boolean
+  /** True when stderr is a terminal: progress lines go there (M3). */
+  errTty?: boolean
   /** Asks the person at the terminal; absent when nobody can answer (no TTY). */
   prompt?: (question: string) => Promise<string>
   /** The environment: config overrides, and systemd's NOTIFY_SOCKET, WATCHDOG_USEC and CREDENTIALS_DIRECTORY. */

@@ -13,6 +13,7 @@ import { agentCommand, phoneCommand } from './agent-command.js'
 import { brokerCommand, deviceCommand } from './broker-command.js'
 import { configCommand } from './config-command.js'
 import { consoleCommand } from './console-command.js'
+import { bagCommand } from './transfer/transfer-commands.js'
 import { demoCommand } from './demo-command.js'
 import { installCommand } from './install-command.js'
 import { FakephoneError } from '../common/errors.js'
@@ -24,8 +25,8 @@ export function program(io: Io): Command {
     .description('Fake phones signed in to a simulated vendor cloud: broker, device agents and console')
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
-  for (const make of [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand])
-    root.addCommand(make(io))
+  const commands = [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand]
+  for (const make of [...commands, bagCommand]) root.addCommand(make(io))
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
@@ -114,6 +115,7 @@ function runAsProcess(): void {
     signal: controller.signal,
     clock: new SystemClock(),
     tty: process.stdout.isTTY,
+    errTty: process.stderr.isTTY,
     prompt: process.stdin.isTTY
       ? async (question) => {
           const rl = createInterface({ input: process.stdin, output: process.stderr })

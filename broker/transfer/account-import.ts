@@ -1,0 +1,325 @@
+/**
+ * M3, M2: adds an exported account's records to this cloud, idempotently:
+ * every record keeps its source id, so a record already here (identical) is
+ * `present` and a second run imports nothing twice. Each record is stored in
+ * its own transaction and answers with its own outcome: blobs must have been
+ * uploaded first (transfer-routes.ts), quota is charged as for any store
+ * (A1: over quota that record fails, nothing else is touched), a drive file
+ * whose folder and name are taken by another file fails as a duplicate name.
+ *
+ * Devices come over as registrations with a fresh random secret nobody
+ * knows: their history belongs to the account, but a phone signs in to this
+ * cloud only once it is given a secret here. A device id registered to
+ * another account on this cloud keeps its history out (that record fails).
+ * Recycle-bin entries keep their deletion time, so their window runs on.
+ */
+import { randomBytes } from 'node:crypto'
+import type { ImportOutcome, ImportReply, ImportRequestSchema } from '../../common/cloud/transfer-api.js'
+import type { z } from 'zod'
+import { one, pluck } from '../db.js'
+import { hashSecret } from '../devices/registry.js'
+import type { TransferDeps } from './deps.js'
+
+type Request = z.output<typeof ImportRequestSchema>
+
+export class AccountImporter {
+  private readonly sql
+
+  constructor(private readonly deps: TransferDeps) {
+    const { db } = deps
+    this.sql = {
+      account: pluck<[id: string], number>(db, 'SELECT 1 FROM accounts WHERE id = ?'),
+      addAccount: db.prepare<[id: string, tier: string, premiumUntil: number | null, now: number, createdAt: number]>(
+        "INSERT INTO accounts (id, tier, premium_until, last_activity_at, last_activity, created_at) VALUES (?, ?, ?, ?, 'import', ?)",
+      ),
+      deviceAccount: pluck<[id: string], string>(db, 'SELECT account FROM devices WHERE id = ?'),
+      addDevice: db.prepare<[id: string, account: string, hash: string, createdAt: number]>(
+        'INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, ?)',
+      ),
+      addDeviceState: db.prepare<[id: string]>('INSERT INTO device_state (device_id) VALUES (?)'),
+      item: db.prepare<[account: string, category: string, id: string], { sha256: string }>(
+        'SELECT sha256 FROM sync_items WHERE account = ? AND category = ? AND id = ?',
+      ),
+      nextSeq: pluck<[account: string], number>(
+        db,
+        'INSERT INTO sync_counters (account, seq) VALUES (?, 1) ON CONFLICT (account) DO UPDATE SET seq = seq + 1 RETURNING seq',
+      ),
+      addItem: db.prepare<
+        [
+          account: string,
+          category: string,
+          id: string,
+          sha256: string,
+          size: number,
+          meta: string,
+          at: number,
+          seq: number,
+          by: string,
+          del: number | null,
+        ]
+      >(
+        `INSERT INTO sync_items (account, category, id, sha256, size, meta, modified_at, seq, changed_by, deleted_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      driveById: db.prepare<[id: string], { account: string; sha256: string }>('SELECT account, sha256 FROM drive_files WHERE id = ?'),
+      driveByName: pluck<[account: string, folder: string, name: string], string>(
+        db,
+        'SELECT id FROM drive_files WHERE account = ? AND folder = ? AND name = ?',
+      ),
+      addDrive: db.prepare<
+        [id: string, account: string, folder: string, name: string, sha256: string, size: number, c: number, u: number, by: string]
+      >(
+        `INSERT INTO drive_files (id, account, folder, name, sha256, size, created_at, updated_at, uploaded_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      backupById: db.prepare<[id: string], { account: string; sha256: string }>('SELECT account, sha256 FROM backups WHERE id = ?'),
+      addBackup: db.prepare<
+        [id: string, account: string, device: string, sha256: string, size: number, manifest: string, plan: string | null, at: number]
+      >('INSERT INTO backups (id, account, device_id, sha256, size, manifest, plan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      addLocation: db.prepare<
+        [
+          device: string,
+          seq: number,
+          at: number,
+          lat: number,
+          lon: number,
+          acc: number,
+          speed: number,
+          bat: number,
+          ch: number,
+          net: string,
+          rx: number,
+        ]
+      >(
+        `INSERT OR IGNORE INTO locations (device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      addCommand: db.prepare<
+        [
+          id: string,
+          device: string,
+          type: string,
+          envelope: string,
+          state: string,
+          reason: string | null,
+          data: string | null,
+          receipt: string | null,
+          c: number,
+          u: number,
+          e: number,
+          s: number | null,
+        ]
+      >(
+        `INSERT OR IGNORE INTO commands
+           (id, device_id, type, envelope, state, reason, data, receipt, created_at, updated_at, expires_at, sent_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      addNotification: db.prepare<
+        [
+          id: string,
+          device: string,
+          kind: string,
+          title: string,
+          body: string,
+          c: number,
+          e: number,
+          state: string,
+          sends: number,
+          d: number | null,
+          x: number | null,
+        ]
+      >(
+        `INSERT OR IGNORE INTO notifications
+           (id, device_id, kind, title, body, created_at, expires_at, state, sends, delivered_at, expired_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+    }
+  }
+
+  async run(account: string, req: Request): Promise<ImportReply> {
+    const { db, clock, cloud } = this.deps
+    const { accounts, blobs } = cloud
+    const outcomes: ImportOutcome[] = []
+    /** Runs `fn` in a transaction; its answer (or its error) is the record's outcome. */
+    const record = (kind: ImportOutcome['kind'], id: string, fn: () => 'imported' | 'present'): void => {
+      try {
+        outcomes.push({ kind, id, result: db.transaction(fn)() })
+      } catch (err) {
+        outcomes.push({ kind, id, result: 'failed', error: (err as Error).message })
+      }
+    }
+    const fail = (message: string): never => {
+      throw new Error(message)
+    }
+    /** Checks the blob is here at the size the record says. */
+    const blob = (sha256: string, size: number): void => {
+      const stored = blobs.size(sha256)
+      if (stored === undefined) fail(`blob ${sha256} has not been uploaded; upload it first`)
+      if (stored !== size) fail(`the record says ${size} bytes but blob ${sha256} has ${stored}`)
+    }
+
+    const now = clock.now()
+    // The account: made when missing (from the request's tier and dates, or a free one); said only when asked or made.
+    const exists = this.sql.account.get(account) !== undefined
+    if (!exists || req.account !== undefined)
+      record('account', account, () => {
+        if (exists) return 'present'
+        const a = req.account ?? { tier: 'free', premiumUntil: null, createdAt: now }
+        this.sql.addAccount.run(account, a.tier, a.tier === 'premium' ? a.premiumUntil : null, now, a.createdAt)
+        return 'imported'
+      })
+    const secretHashes = await Promise.all(req.devices.map(() => hashSecret(randomBytes(32).toString('base64url'))))
+    const ours = new Set<string>()
+    req.devices.forEach((d, i) =>
+      record('device', d.id, () => {
+        const owner = this.sql.deviceAccount.get(d.id)
+        if (owner !== undefined && owner !== account) fail(`device ${d.id} is registered to another account on this cloud`)
+        ours.add(d.id)
+        if (owner === account) return 'present'
+        this.sql.addDevice.run(d.id, account, secretHashes[i] as string, d.createdAt)
+        this.sql.addDeviceState.run(d.id)
+        return 'imported'
+      }),
+    )
+    const mine = (device: string): void => {
+      if (!ours.has(device) && this.sql.deviceAccount.get(device) !== account) fail(`device ${device} is not a device of ${account} here`)
+    }
+
+    for (const it of req.items)
+      record('item', `${it.category}/${it.id}`, () => {
+        const here = this.sql.item.get(account, it.category, it.id)
+        if (here) {
+          if (here.sha256 === it.sha256) return 'present'
+          fail(`a different version of ${it.category}/${it.id} is here already (SHA-256 ${here.sha256})`)
+        }
+        blob(it.sha256, it.size)
+        accounts.charge(account, it.size, `${it.category}/${it.id} (${it.size} bytes)`)
+        blobs.ref(account, it.sha256)
+        const seq = one(this.sql.nextSeq, account)
+        this.sql.addItem.run(
+          account,
+          it.category,
+          it.id,
+          it.sha256,
+          it.size,
+          JSON.stringify(it.meta),
+          it.modifiedAt,
+          seq,
+          it.changedBy,
+          it.deletedAt,
+        )
+        return 'imported'
+      })
+    for (const f of req.drive)
+      record('drive', f.id, () => {
+        const byId = this.sql.driveById.get(f.id)
+        if (byId) {
+          if (byId.account === account && byId.sha256 === f.sha256) return 'present'
+          fail(`drive file id ${f.id} is taken here by another file`)
+        }
+        const taken = this.sql.driveByName.get(account, f.folder, f.name)
+        if (taken !== undefined) fail(`duplicate name: ${f.folder} already holds a file named ${JSON.stringify(f.name)} (id ${taken})`)
+        blob(f.sha256, f.size)
+        accounts.charge(account, f.size, `drive file "${f.name}"`)
+        blobs.ref(account, f.sha256)
+        this.sql.addDrive.run(f.id, account, f.folder, f.name, f.sha256, f.size, f.createdAt, f.updatedAt, f.uploadedBy)
+        return 'imported'
+      })
+    for (const b of req.backups)
+      record('backup', b.id, () => {
+        const here = this.sql.backupById.get(b.id)
+        if (here) {
+          if (here.account === account && here.sha256 === b.sha256) return 'present'
+          fail(`backup id ${b.id} is taken here by another package`)
+        }
+        blob(b.sha256, b.size)
+        accounts.charge(account, b.size, `backup ${b.id}`)
+        blobs.ref(account, b.sha256)
+        this.sql.addBackup.run(b.id, account, b.device, b.sha256, b.size, JSON.stringify(b.manifest), b.planId, b.createdAt)
+        return 'imported'
+      })
+    const byDevice = new Map<string, typeof req.locations>()
+    for (const l of req.locations) byDevice.set(l.device, [...(byDevice.get(l.device) ?? []), l])
+    for (const [device, fixes] of byDevice)
+      record('locations', device, () => {
+        mine(device)
+        let added = 0
+        for (const l of fixes)
+          added += this.sql.addLocation.run(
+            device,
+            l.seq,
+            l.at,
+            l.lat,
+            l.lon,
+            l.accuracy,
+            l.speed,
+            l.battery,
+            l.charging ? 1 : 0,
+            l.network,
+            l.receivedAt,
+          ).changes
+        return added > 0 ? 'imported' : 'present'
+      })
+    for (const c of req.commands)
+      record('command', c.id, () => {
+        mine(c.device)
+        const json = (v: object | null): string | null => (v === null ? null : JSON.stringify(v))
+        const { changes } = this.sql.addCommand.run(
+          c.id,
+          c.device,
+          c.type,
+          JSON.stringify(c.command),
+          c.state,
+          c.reason,
+          json(c.data),
+          json(c.receipt),
+          c.createdAt,
+          c.updatedAt,
+          c.expiresAt,
+          c.sentAt,
+        )
+        return changes > 0 ? 'imported' : 'present'
+      })
+    for (const n of req.notifications)
+      record('notification', n.id, () => {
+        mine(n.deviceId)
+        const { changes } = this.sql.addNotification.run(
+          n.id,
+          n.deviceId,
+          n.kind,
+          n.title,
+          n.body,
+          n.createdAt,
+          n.expiresAt,
+          n.state,
+          n.sends,
+          n.deliveredAt,
+          n.expiredAt,
+        )
+        return changes > 0 ? 'imported' : 'present'
+      })
+    const reply = this.reply(account, outcomes)
+    if (reply.imported > 0) {
+      cloud.items.emit('bin', account)
+      cloud.cloudLog.record(
+        account,
+        'import',
+        `imported ${reply.imported} records (${reply.present} already here, ${reply.failed} refused)`,
+        reply.imported,
+      )
+    }
+    return reply
+  }
+
+  private reply(account: string, outcomes: ImportOutcome[]): ImportReply {
+    const count = (r: ImportOutcome['result']): number => outcomes.filter((o) => o.result === r).length
+    return {
+      now: this.deps.clock.now(),
+      account,
+      imported: count('imported'),
+      present: count('present'),
+      failed: count('failed'),
+      outcomes,
+    }
+  }
+}

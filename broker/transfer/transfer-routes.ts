@@ -1,0 +1,57 @@
+/**
+ * The account transfer on the console API (M3 export/import, M2 migration);
+ * shapes in common/cloud/transfer-api.ts:
+ *   GET  /api/accounts/:account/export                      every record of the account
+ *   GET  /api/accounts/:account/blobs/:sha?size=N           where an upload of the blob stands: {stored, offset}
+ *   PUT  /api/accounts/:account/blobs/:sha?size=N&offset=K  the bytes from K on; resumable, verified against the SHA-256
+ *   GET  /api/accounts/:account/blobs/:sha/content          a blob the account holds
+ *   POST /api/accounts/:account/import                      records to add; idempotent per source id
+ * An upload that would not fit the account's quota is refused before a byte is stored (A1).
+ */
+import { ImportRequestSchema, MAX_IMPORT_BYTES } from '../../common/cloud/transfer-api.js'
+import { MAX_BLOB_BYTES, Sha256Schema } from '../cloud/blob-store.js'
+import { HttpError, intParam, type HttpRouter, type RouteContext } from '../http/router.js'
+import { AccountImporter } from './account-import.js'
+import { AccountSnapshots } from './account-snapshot.js'
+import type { TransferDeps } from './deps.js'
+
+export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void {
+  const { accounts, blobs } = deps.cloud
+  const snapshots = new AccountSnapshots(deps)
+  const importer = new AccountImporter(deps)
+  const CONSOLE = ['console'] as const
+  const target = (ctx: RouteContext): { account: string; sha: string } => {
+    const account = accounts.need(ctx.params.account as string).id
+    const sha = Sha256Schema.safeParse(ctx.params.sha)
+    if (!sha.success) throw new HttpError(400, 'BAD_REQUEST', 'the blob name must be its SHA-256 in lower-case hex')
+    return { account, sha: sha.data }
+  }
+  const upload = async (ctx: RouteContext, write: boolean) => {
+    const { account, sha } = target(ctx)
+    const size = intParam(ctx.url, 'size', -1, 0, MAX_BLOB_BYTES)
+    if (blobs.size(sha) === undefined) accounts.assertFits(account, size, 'this upload')
+    if (!write) return { status: 200, body: await blobs.state(account, sha, size) }
+    const state = await blobs.append(account, sha, size, intParam(ctx.url, 'offset', 0, 0, size), ctx.req)
+    return { status: state.stored ? 201 : 200, body: state }
+  }
+
+  router.add('GET', '/api/accounts/:account/export', CONSOLE, (ctx) => ({
+    status: 200,
+    body: snapshots.take(ctx.params.account as string),
+  }))
+  router.add('GET', '/api/accounts/:account/blobs/:sha', CONSOLE, (ctx) => upload(ctx, false))
+  router.add('PUT', '/api/accounts/:account/blobs/:sha', CONSOLE, (ctx) => upload(ctx, true))
+  router.add('GET', '/api/accounts/:account/blobs/:sha/content', CONSOLE, (ctx) => {
+    const { account, sha } = target(ctx)
+    if (!blobs.holds(account, sha)) throw new HttpError(404, 'NOT_FOUND', `blob ${sha} is not in account "${account}"`)
+    return {
+      status: 200,
+      stream: blobs.read(sha),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(blobs.size(sha)) },
+    }
+  })
+  router.add('POST', '/api/accounts/:account/import', CONSOLE, async (ctx) => {
+    const req = await ctx.json(ImportRequestSchema, { maxBytes: MAX_IMPORT_BYTES, what: 'import' })
+    return { status: 200, body: await importer.run(ctx.params.account as string, req) }
+  })
+}

@@ -1,0 +1,99 @@
+/**
+ * M3: `fakephone console export`: an account's whole cloud as a BagIt bag,
+ * read through the console API (the export route for the records, the blob
+ * route for the bytes). Every blob is checked against its SHA-256 as it is
+ * written, so a bag never holds bytes the cloud did not have. The layout is
+ * bag-layout.ts (and docs/EXPORT.md).
+ */
+import { Readable } from 'node:stream'
+import type { ReadableStream } from 'node:stream/web'
+import { BagWriter, type BagSummary } from '../../common/bagit/write.js'
+import { AccountSnapshotSchema, type AccountSnapshot } from '../../common/cloud/transfer-api.js'
+import type { ConsoleClient } from '../console-client.js'
+import { UserError } from '../io.js'
+import { EXPORT_FORMAT, SIDECAR, backupPath, devicePath, drivePath, itemPath, type AccountFile } from './bag-layout.js'
+import { toGeoJson, toGpx } from './location-formats.js'
+import type { Progress } from './progress.js'
+
+export interface ExportResult extends BagSummary {
+  account: string
+  items: number
+}
+
+const enc = encodeURIComponent
+
+/** Reads the account's records from the cloud. */
+export async function readSnapshot(api: ConsoleClient, account: string): Promise<AccountSnapshot> {
+  return AccountSnapshotSchema.parse(await api.request(`/api/accounts/${enc(account)}/export`))
+}
+
+/** Writes the account into a new bag at `dir`; `progress` is made once the totals are known. */
+export async function exportAccount(
+  api: ConsoleClient,
+  account: string,
+  dir: string,
+  source: string,
+  progress: (total: { items: number; bytes: number }) => Progress,
+): Promise<ExportResult> {
+  const snap = await readSnapshot(api, account)
+  const bag = await BagWriter.create(dir)
+  const blobs = [
+    ...snap.items.map((i) => ({ path: itemPath(i), sha256: i.sha256, size: i.size, sidecar: i as unknown })),
+    ...snap.drive.map((f) => ({ path: drivePath(f), sha256: f.sha256, size: f.size, sidecar: undefined })),
+    ...snap.backups.map((b) => ({ path: backupPath(b), sha256: b.sha256, size: b.size, sidecar: undefined })),
+  ]
+  const p = progress({ items: blobs.length, bytes: blobs.reduce((n, b) => n + b.size, 0) })
+  try {
+    for (const b of blobs) {
+      const res = await api.raw('GET', `/api/accounts/${enc(snap.account.id)}/blobs/${b.sha256}/content`)
+      const written = await bag.add(b.path, Readable.fromWeb(res.body as ReadableStream<Uint8Array>), (n) => p.add(n))
+      if (written.sha256 !== b.sha256)
+        throw new UserError(`${b.path} arrived as ${written.sha256}, not the ${b.sha256} the cloud holds; the export stopped, run it again`)
+      if (b.sidecar !== undefined) await bag.addJson(b.path + SIDECAR, b.sidecar)
+      p.item()
+    }
+  } finally {
+    p.done()
+  }
+  const file: AccountFile = { format: EXPORT_FORMAT, exportedAt: snap.now, source, account: snap.account, devices: snap.devices }
+  await bag.addJson('account.json', file)
+  await bag.addJson(
+    'drive/files.json',
+    snap.drive.map((f) => ({ ...f, path: drivePath(f) })),
+  )
+  await bag.addJson(
+    'backups/backups.json',
+    snap.backups.map((b) => ({ ...b, path: backupPath(b) })),
+  )
+  for (const d of snap.devices) {
+    const fixes = snap.locations.filter((l) => l.device === d.id)
+    await bag.add(devicePath(d.id, 'locations.gpx'), toGpx(d.id, fixes))
+    await bag.addJson(devicePath(d.id, 'locations.geojson'), toGeoJson(fixes))
+    await bag.addJson(
+      devicePath(d.id, 'commands.json'),
+      snap.commands.filter((c) => c.device === d.id),
+    )
+    await bag.addJson(
+      devicePath(d.id, 'notifications.json'),
+      snap.notifications.filter((n) => n.deviceId === d.id),
+    )
+  }
+  await bag.addJson('cloud-log.json', snap.log)
+  const summary = await bag.finish(
+    {
+      'Source-Organization': 'fakephone',
+      'Bag-Software-Agent': 'fakephone',
+      'External-Description': `fakephone cloud export of account ${snap.account.id}`,
+      'External-Identifier': `${snap.account.id}@${source}`,
+      'Fakephone-Format': EXPORT_FORMAT,
+      'Fakephone-Account': snap.account.id,
+      'Fakephone-Source': source,
+      'Fakephone-Exported-At': new Date(snap.now).toISOString(),
+      'Fakephone-Items': String(snap.items.length),
+      'Fakephone-Drive-Files': String(snap.drive.length),
+      'Fakephone-Backups': String(snap.backups.length),
+    },
+    snap.now,
+  )
+  return { ...summary, account: snap.account.id, items: blobs.length }
+}

@@ -1,0 +1,173 @@
+/**
+ * M3: `fakephone console import`: a bag made by `console export` (or
+ * `phone export`) into an account of any fakephone cloud, through its
+ * console API. The bag is validated first (BagIt: every manifest entry,
+ * Payload-Oxum, the tag manifest; then fakephone's own files: each sidecar
+ * matches the bytes beside it); a bag with any problem is refused with the
+ * whole list and nothing is imported. Then the account and its devices are
+ * made, each blob the cloud does not hold yet is uploaded (resumable,
+ * verified by the cloud against its SHA-256), and the records are added;
+ * the cloud keeps source ids, so importing twice imports nothing twice.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z, type ZodType } from 'zod'
+import type { BagProblem, BagReport } from '../../common/bagit/validate.js'
+import type { UploadStateBody } from '../../common/cloud/blob-api.js'
+import {
+  ImportReplySchema,
+  type FullImportRequest,
+  type ImportOutcome,
+  type ImportReply,
+  type ImportRequest,
+} from '../../common/cloud/transfer-api.js'
+import type { ConsoleClient } from '../console-client.js'
+import {
+  AccountFileSchema,
+  BackupListFileSchema,
+  CommandsFileSchema,
+  DriveListFileSchema,
+  ItemRecordSchema,
+  NotificationsFileSchema,
+  SIDECAR,
+  devicePath,
+  isSidecar,
+  itemPath,
+} from './bag-layout.js'
+import { fromGeoJson } from './location-formats.js'
+import type { Progress } from './progress.js'
+
+const GeoJsonFile = z.unknown().transform((v) => fromGeoJson(v))
+
+export interface BagContents {
+  request: FullImportRequest
+  /** Each blob once: its SHA-256, size and file in the bag. */
+  blobs: Map<string, { path: string; size: number }>
+}
+
+/** Reads a blob of a bag from its file. */
+export const fromBag =
+  (dir: string) =>
+  (_: string, path: string): Promise<Buffer<ArrayBuffer>> =>
+    readFile(join(dir, 'data', path))
+
+/** Reads an account bag that validated; answers its records, or the problems that keep it from being one. */
+export async function readAccountBag(dir: string, report: BagReport): Promise<BagContents | BagProblem[]> {
+  const problems: BagProblem[] = []
+  const blobs = new Map<string, { path: string; size: number }>()
+  const json = async <T>(path: string, schema: ZodType<T>, fallback: T | undefined): Promise<T | undefined> => {
+    if (!report.manifest.has(`data/${path}`)) {
+      if (fallback === undefined) problems.push({ path: `data/${path}`, problem: 'missing: an account bag has this file' })
+      return fallback
+    }
+    try {
+      return schema.parse(JSON.parse(await readFile(join(dir, 'data', path), 'utf8')))
+    } catch (err) {
+      problems.push({ path: `data/${path}`, problem: `not what fakephone wrote: ${(err as Error).message.replace(/\s+/g, ' ')}` })
+      return fallback
+    }
+  }
+  /** A blob-backed record: its file must be in the bag with the SHA-256 the record says. */
+  const blob = (path: string, sha256: string, size: number): void => {
+    const listed = report.manifest.get(`data/${path}`)
+    if (listed === undefined) problems.push({ path: `data/${path}`, problem: 'missing: its record is in the bag, its bytes are not' })
+    else if (listed !== sha256)
+      problems.push({ path: `data/${path}`, problem: `its record says SHA-256 ${sha256}, the bag's manifest ${listed}` })
+    else blobs.set(sha256, { path, size })
+  }
+
+  /** A list file an account bag may leave out (an older or a phone's export): empty then. */
+  const list = async <T>(path: string, schema: ZodType<T[]>): Promise<T[]> => (await json(path, schema, [])) as T[]
+  const account = await json('account.json', AccountFileSchema, undefined)
+  const items = []
+  for (const path of [...report.manifest.keys()].filter(isSidecar).sort()) {
+    const item = await json(path.slice('data/'.length), ItemRecordSchema, undefined)
+    if (item === undefined) continue
+    if (`data/${itemPath(item)}${SIDECAR}` !== path) {
+      problems.push({ path, problem: `the sidecar is of ${itemPath(item)}, not of the file beside it` })
+      continue
+    }
+    blob(itemPath(item), item.sha256, item.size)
+    items.push(item)
+  }
+  const drive = await list('drive/files.json', DriveListFileSchema)
+  for (const f of drive) blob(f.path, f.sha256, f.size)
+  const backups = await list('backups/backups.json', BackupListFileSchema)
+  for (const b of backups) blob(b.path, b.sha256, b.size)
+  const request: BagContents['request'] = {
+    account: account && { tier: account.account.tier, premiumUntil: account.account.premiumUntil, createdAt: account.account.createdAt },
+    devices: account?.devices ?? [],
+    items,
+    drive: drive.map(({ path: _, ...f }) => f),
+    backups: backups.map(({ path: _, ...b }) => b),
+    locations: [],
+    commands: [],
+    notifications: [],
+  }
+  for (const d of request.devices) {
+    request.locations.push(...(await list(devicePath(d.id, 'locations.geojson'), GeoJsonFile)))
+    request.commands.push(...(await list(devicePath(d.id, 'commands.json'), CommandsFileSchema)))
+    request.notifications.push(...(await list(devicePath(d.id, 'notifications.json'), NotificationsFileSchema)))
+  }
+  return problems.length > 0 ? problems : { request, blobs }
+}
+
+const enc = encodeURIComponent
+
+/**
+ * Imports bag contents into `account` on the cloud behind `api`, reading
+ * each blob the cloud lacks with `read` (from the bag, or from another
+ * cloud for a migration, M2). Blob
+ * uploads that the cloud refuses (over quota, say) are not fatal: their
+ * records fail with the cloud's reason, the rest go in.
+ */
+export async function importAccount(
+  api: ConsoleClient,
+  account: string,
+  contents: BagContents,
+  read: (sha256: string, path: string) => Promise<Buffer<ArrayBuffer>>,
+  progress: (total: { items: number; bytes: number }) => Progress,
+  signal?: AbortSignal,
+): Promise<ImportReply> {
+  const base = `/api/accounts/${enc(account)}`
+  const post = async (req: ImportRequest): Promise<ImportReply> => ImportReplySchema.parse(await api.request(`${base}/import`, req))
+  const { request, blobs } = contents
+  // The account and its devices first: uploads are charged to an account that exists.
+  const first = await post({ account: request.account, devices: request.devices })
+  const refused = new Map<string, string>()
+  const p = progress({ items: blobs.size, bytes: [...blobs.values()].reduce((n, b) => n + b.size, 0) })
+  try {
+    for (const [sha256, { path, size }] of blobs) {
+      // A cancel (M2) stops between blobs; what arrived stays, and a rerun goes on from there.
+      signal?.throwIfAborted()
+      try {
+        const state = await api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
+        if (!state.stored) {
+          const bytes = await read(sha256, path)
+          await api.raw('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
+        }
+        p.add(size)
+      } catch (err) {
+        refused.set(sha256, (err as Error).message)
+      }
+      p.item()
+    }
+  } finally {
+    p.done()
+  }
+  const { account: _, devices: __, ...records } = request
+  const rest = await post(records)
+  const outcomes = [...first.outcomes, ...rest.outcomes]
+  const count = (r: ImportOutcome['result']): number => outcomes.filter((o) => o.result === r).length
+  const reply: ImportReply = { ...rest, imported: count('imported'), present: count('present'), failed: count('failed'), outcomes }
+  const shaOf = new Map<string, string>([
+    ...request.items.map((i): [string, string] => [`item:${i.category}/${i.id}`, i.sha256]),
+    ...request.drive.map((f): [string, string] => [`drive:${f.id}`, f.sha256]),
+    ...request.backups.map((b): [string, string] => [`backup:${b.id}`, b.sha256]),
+  ])
+  for (const o of reply.outcomes) {
+    const why = refused.get(shaOf.get(`${o.kind}:${o.id}`) ?? '')
+    if (o.result === 'failed' && why !== undefined) o.error = `its bytes were refused: ${why}`
+  }
+  return reply
+}

@@ -1,0 +1,228 @@
+/**
+ * M2: `fakephone console migrate`: an account copied to another fakephone
+ * cloud as a job, with the same enumeration (the export route) and the same
+ * idempotent import as M3, then verified. The job is a JSON file beside the
+ * console (`--job`), saved at every state change: new -> running ->
+ * verifying -> completed | partially completed | failed | cancelled. Running
+ * the command again resumes a job that did not complete: blobs the
+ * destination already holds are not sent again, records already there are
+ * `present` (ids are kept). A signal (Ctrl-C) between items cancels it.
+ *
+ * Verify-after-import re-reads the destination: every blob is downloaded
+ * and hashed, every record's fields compared with the source, and each
+ * photo's EXIF (capture time, GPS, camera, read with exifr) compared with
+ * the metadata the source kept. A job that cannot prove every item
+ * identical does not say completed.
+ */
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import { readPhotoMeta } from '../../agent/phone-data/exif.js'
+import { FakephoneError } from '../../common/errors.js'
+import { JsonFile } from '../../common/json-file.js'
+import type { AccountSnapshot } from '../../common/cloud/transfer-api.js'
+import type { ConsoleClient } from '../console-client.js'
+import { importAccount, type BagContents } from './account-import.js'
+import { readSnapshot } from './account-export.js'
+import type { Progress } from './progress.js'
+
+export const JOB_STATES = ['new', 'running', 'verifying', 'completed', 'partially completed', 'failed', 'cancelled'] as const
+
+const ItemReportSchema = z.strictObject({
+  kind: z.string(),
+  id: z.string(),
+  bytes: z.number().int(),
+  sourceSha256: z.string().nullable(),
+  destSha256: z.string().nullable(),
+  /** Fields compared (record fields, and EXIF fields for photos). */
+  fieldsChecked: z.number().int(),
+  identical: z.boolean(),
+  error: z.string().nullable(),
+})
+export type ItemReport = z.infer<typeof ItemReportSchema>
+
+export const MigrationJobSchema = z.strictObject({
+  account: z.string(),
+  to: z.string(),
+  toAccount: z.string(),
+  state: z.enum(JOB_STATES),
+  startedAt: z.number().int(),
+  updatedAt: z.number().int(),
+  /** How many times it was run (1 + resumes). */
+  runs: z.number().int(),
+  report: z.array(ItemReportSchema),
+  summary: z.string(),
+})
+export type MigrationJob = z.infer<typeof MigrationJobSchema>
+
+const enc = encodeURIComponent
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+async function download(api: ConsoleClient, account: string, sha256: string): Promise<Buffer<ArrayBuffer>> {
+  return Buffer.from(await (await api.raw('GET', `/api/accounts/${enc(account)}/blobs/${sha256}/content`)).arrayBuffer())
+}
+
+/** The records of a snapshot as an import, each blob read from the source cloud. */
+function contentsOf(snap: AccountSnapshot): BagContents {
+  const { account: a, now: _, log: __, ...records } = snap
+  const blobs = new Map<string, { path: string; size: number }>()
+  for (const r of [...snap.items, ...snap.drive, ...snap.backups]) blobs.set(r.sha256, { path: r.sha256, size: r.size })
+  return { request: { ...records, account: { tier: a.tier, premiumUntil: a.premiumUntil, createdAt: a.createdAt } }, blobs }
+}
+
+/** Compares two records field by field; answers how many fields and which differ. */
+function compare(source: Record<string, unknown>, dest: Record<string, unknown> | undefined, skip: readonly string[]): [number, string[]] {
+  const keys = Object.keys(source).filter((k) => !skip.includes(k))
+  if (dest === undefined) return [0, ['not at the destination']]
+  return [keys.length, keys.filter((k) => JSON.stringify(source[k]) !== JSON.stringify(dest[k])).map((k) => `${k} differs`)]
+}
+
+/** M2's verify-after-import: every blob hashed at the destination, every record and each photo's EXIF compared. */
+export async function verifyMigration(
+  source: AccountSnapshot,
+  dest: ConsoleClient,
+  toAccount: string,
+  failed: Map<string, string>,
+): Promise<ItemReport[]> {
+  const there = await readSnapshot(dest, toAccount)
+  const report: ItemReport[] = []
+  const check = async (
+    kind: string,
+    id: string,
+    rec: { sha256: string; size: number } & Record<string, unknown>,
+    other: Record<string, unknown> | undefined,
+    skip: string[],
+    exif: boolean,
+  ): Promise<void> => {
+    const [compared, diffs] = compare(rec, other, skip)
+    let fields = compared
+    let destSha: string | null = null
+    const bytes = other === undefined ? undefined : await download(dest, toAccount, rec.sha256).catch((err: Error) => err)
+    if (bytes instanceof Error) diffs.push(`its bytes cannot be read at the destination: ${bytes.message}`)
+    else if (bytes !== undefined) {
+      destSha = sha(bytes)
+      if (destSha !== rec.sha256) diffs.push(`bytes hash to ${destSha} at the destination`)
+      if (exif) {
+        const meta = await readPhotoMeta(bytes)
+        const kept = rec.meta as Record<string, unknown>
+        for (const f of ['takenAt', 'lat', 'lon', 'camera'] as const)
+          if (JSON.stringify(meta[f]) !== JSON.stringify(kept[f] ?? null)) diffs.push(`EXIF ${f} differs`)
+        fields += 4
+      }
+    }
+    const error = failed.get(`${kind}:${id}`) ?? (diffs.length > 0 ? diffs.join('; ') : null)
+    report.push({
+      kind,
+      id,
+      bytes: rec.size,
+      sourceSha256: rec.sha256,
+      destSha256: destSha,
+      fieldsChecked: fields,
+      identical: error === null,
+      error,
+    })
+  }
+  for (const i of source.items) {
+    const key = `${i.category}/${i.id}`
+    await check(
+      'item',
+      key,
+      i,
+      there.items.find((d) => `${d.category}/${d.id}` === key),
+      ['seq', 'daysLeft'],
+      i.category === 'photos',
+    )
+  }
+  for (const f of source.drive)
+    await check(
+      'drive',
+      f.id,
+      f,
+      there.drive.find((d) => d.id === f.id),
+      [],
+      false,
+    )
+  for (const b of source.backups)
+    await check(
+      'backup',
+      b.id,
+      b,
+      there.backups.find((d) => d.id === b.id),
+      [],
+      false,
+    )
+  return report
+}
+
+export function summarize(report: readonly ItemReport[]): string {
+  const same = report.filter((r) => r.identical)
+  const bytes = same.reduce((n, r) => n + r.bytes, 0)
+  const fields = report.reduce((n, r) => n + r.fieldsChecked, 0)
+  return `${same.length} of ${report.length} items identical, bytes ${bytes}, metadata fields ${fields} checked`
+}
+
+/** Completed only when every item is proven identical and no other record failed; failed when nothing arrived intact. */
+export function jobState(report: readonly ItemReport[], otherFailures: number): MigrationJob['state'] {
+  const same = report.filter((r) => r.identical).length
+  if (same === report.length && otherFailures === 0) return 'completed'
+  return same === 0 && report.length > 0 ? 'failed' : 'partially completed'
+}
+
+export interface MigrateOptions {
+  source: ConsoleClient
+  dest: ConsoleClient
+  account: string
+  to: string
+  toAccount: string
+  jobFile: string
+  signal: AbortSignal
+  now(): number
+  progress: (total: { items: number; bytes: number }) => Progress
+}
+
+/** Runs (or resumes) the migration job; answers the job as saved last. */
+export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
+  const file = new JsonFile(o.jobFile, MigrationJobSchema)
+  const fresh: MigrationJob = {
+    account: o.account,
+    to: o.to,
+    toAccount: o.toAccount,
+    state: 'new',
+    startedAt: o.now(),
+    updatedAt: o.now(),
+    runs: 0,
+    report: [],
+    summary: '',
+  }
+  let job = await file.load(fresh)
+  if (job.account !== o.account || job.to !== o.to || job.toAccount !== o.toAccount)
+    throw new FakephoneError(
+      'JOB_MISMATCH',
+      `${o.jobFile} is the migration of ${job.account} to ${job.to} (account ${job.toAccount}); give this one another --job file`,
+    )
+  const save = async (change: Partial<MigrationJob>): Promise<MigrationJob> => {
+    job = { ...job, ...change, updatedAt: o.now() }
+    await file.save(job)
+    return job
+  }
+  await save({ state: 'running', runs: job.runs + 1 })
+  const snap = await readSnapshot(o.source, o.account)
+  if (o.signal.aborted) return save({ state: 'cancelled', summary: 'cancelled before the copy; run the command again to resume' })
+  const reply = await importAccount(
+    o.dest,
+    o.toAccount,
+    contentsOf(snap),
+    (s) => download(o.source, o.account, s),
+    o.progress,
+    o.signal,
+  ).catch((err: unknown) => {
+    if (o.signal.aborted) return undefined
+    throw err
+  })
+  if (reply === undefined) return save({ state: 'cancelled', summary: 'cancelled during the copy; run the command again to resume' })
+  const failed = new Map(reply.outcomes.filter((r) => r.result === 'failed').map((r) => [`${r.kind}:${r.id}`, r.error as string]))
+  await save({ state: 'verifying' })
+  const report = await verifyMigration(snap, o.dest, o.toAccount, failed)
+  const others = reply.outcomes.filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
+  const extra = others.map((r) => `; ${r.kind} ${r.id}: ${r.error}`).join('')
+  return save({ state: jobState(report, others.length), report, summary: summarize(report) + extra })
+}

@@ -1,0 +1,63 @@
+/**
+ * A progress line for transfers that take more than a second (M3): items,
+ * bytes, rate and time left, redrawn in place on stderr when it is a
+ * terminal; nothing at all under --json or when stderr is not a terminal.
+ * Rate and ETA read the injected clock.
+ */
+import type { Clock } from '../../common/clock.js'
+import { formatBytes } from '../../broker/cloud/accounts.js'
+
+/** No line before the transfer has run this long, ms. */
+const QUIET_MS = 1000
+/** At most one redraw this often, ms. */
+const REDRAW_MS = 200
+
+export class Progress {
+  private readonly start: number
+  private items = 0
+  private bytes = 0
+  private drawnAt: number | null = null
+
+  constructor(
+    private readonly write: ((text: string) => void) | null,
+    private readonly clock: Clock,
+    private readonly label: string,
+    private readonly total: { items: number; bytes: number },
+  ) {
+    this.start = clock.now()
+  }
+
+  item(): void {
+    this.items++
+    this.draw()
+  }
+
+  add(bytes: number): void {
+    this.bytes += bytes
+    this.draw()
+  }
+
+  /** Clears the line, if one was drawn. */
+  done(): void {
+    if (this.write && this.drawnAt !== null) this.write('\r\x1b[K')
+  }
+
+  /** The line as it stands now. */
+  line(): string {
+    const elapsed = Math.max(1, this.clock.now() - this.start)
+    const rate = (this.bytes * 1000) / elapsed
+    const left = this.total.bytes - this.bytes
+    const eta = rate > 0 ? `${Math.ceil(left / rate)}s` : '?'
+    return (
+      `${this.label}: ${this.items}/${this.total.items} items, ${formatBytes(this.bytes)} of ${formatBytes(this.total.bytes)}, ` +
+      `${formatBytes(Math.round(rate))}/s, ETA ${eta}`
+    )
+  }
+
+  private draw(): void {
+    const now = this.clock.now()
+    if (!this.write || now - this.start < QUIET_MS || (this.drawnAt !== null && now - this.drawnAt < REDRAW_MS)) return
+    this.drawnAt = now
+    this.write(`\r${this.line()}\x1b[K`)
+  }
+}

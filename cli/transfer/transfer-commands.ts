@@ -1,0 +1,191 @@
+/**
+ * M3 on the command line:
+ *   fakephone console export ACCOUNT --out PATH [--format dir|tar]   an account's whole cloud as a BagIt bag
+ *   fakephone console import BAG --account NAME                     a bag into an account of this cloud (validated first)
+ *   fakephone bag validate BAG                                      any BagIt 1.0 bag, directory or .tar
+ * Progress goes to stderr on a terminal; --json prints one JSON object and no progress.
+ */
+import { Command, InvalidArgumentError } from 'commander'
+import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
+import type { ImportReply } from '../../common/cloud/transfer-api.js'
+import { readFile } from 'node:fs/promises'
+import { ConsoleClient } from '../console-client.js'
+import { UserError, type Io } from '../io.js'
+import { exportAccount, type ExportResult } from './account-export.js'
+import { exportPhone } from './phone-export.js'
+import { fromBag, importAccount, readAccountBag } from './account-import.js'
+import { migrate, type MigrationJob } from './migrate.js'
+import { bagTo, openBag } from './open-bag.js'
+import { Progress } from './progress.js'
+
+export type BagFormat = 'dir' | 'tar'
+
+export function bagFormat(value: string): BagFormat {
+  if (value !== 'dir' && value !== 'tar') throw new InvalidArgumentError('must be "dir" (a bag directory) or "tar" (one file)')
+  return value
+}
+
+/** A progress line factory: on stderr when it is a terminal and the output is not JSON. */
+export const progressOn =
+  (io: Io, json: boolean, label: string) =>
+  (total: { items: number; bytes: number }): Progress =>
+    new Progress(io.errTty === true && !json ? (s) => io.err(s) : null, io.clock, label, total)
+
+export function renderProblems(bag: string, problems: readonly BagProblem[]): string {
+  return (
+    `${bag} is not a valid bag: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n` +
+    problems.map((p) => `  ${JSON.stringify(p.path)}: ${p.problem}\n`).join('')
+  )
+}
+
+export function renderImport(reply: ImportReply): string {
+  const failed = reply.outcomes.filter((o) => o.result === 'failed')
+  return (
+    `Imported into account ${reply.account}: ${reply.imported} records added, ${reply.present} already there, ${reply.failed} refused\n` +
+    failed.map((o) => `  ${o.kind} ${o.id}: ${o.error}\n`).join('')
+  )
+}
+
+/** Validates a bag (directory or tar) and runs `use` on it while it is open; refuses an invalid bag with its problems. */
+export async function withValidBag<T>(
+  io: Io,
+  json: boolean,
+  path: string,
+  use: (dir: string, report: Awaited<ReturnType<typeof validateBag>>) => Promise<T>,
+): Promise<T> {
+  const bag = await openBag(path)
+  try {
+    let progress: Progress | undefined
+    const report = await validateBag(bag.dir, {
+      onBytes: (n, bytes) => (progress ??= progressOn(io, json, 'validating')({ items: 0, bytes })).add(n),
+    })
+    progress?.done()
+    return await use(bag.dir, report)
+  } finally {
+    await bag.close()
+  }
+}
+
+/** Writes a bag (directory or tar) with `write` and says what went in. */
+async function writeBag(
+  io: Io,
+  json: boolean,
+  o: { out: string; format: BagFormat },
+  write: (dir: string) => Promise<ExportResult>,
+): Promise<void> {
+  const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), write)
+  const view = { bag: o.out, format: o.format, account: result.account, files: result.files, bytes: result.bytes, oxum: result.oxum }
+  io.out(
+    json
+      ? JSON.stringify(view) + '\n'
+      : `Exported ${view.account === 'phone' ? 'the phone' : `account ${view.account}`} to ${o.out}: ${result.items} items, ` +
+          `${view.files} files, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).\n`,
+  )
+}
+
+/** `fakephone phone export`: the phone's own data, as the phone's user, in the same bag layout. */
+export function addPhoneExportCommand(phone: Command, io: Io): void {
+  phone
+    .command('export')
+    .description("M3: the phone's photos, contacts, notes and recordings as a BagIt bag (read from its data directory)")
+    .requiredOption('--out <path>', 'where the bag goes: a new directory, or a file with --format tar')
+    .option('--format <dir|tar>', 'a bag directory, or one tar file of it', bagFormat, 'dir' as BagFormat)
+    .action(async (o: { out: string; format: BagFormat }) => {
+      const { data, json = false } = phone.opts<{ data: string; json?: boolean }>()
+      await writeBag(io, json, o, (dir) => exportPhone(data, dir, io.clock, progressOn(io, json, 'exporting the phone')))
+    })
+}
+
+export function addTransferConsoleCommands(
+  cmd: Command,
+  io: Io,
+  client: () => Promise<ConsoleClient>,
+  opts: () => { json?: boolean; api: string },
+): void {
+  addMigrateCommand(cmd, io, client, opts)
+  cmd
+    .command('export <account>')
+    .description("M3: the account's whole cloud as a BagIt bag: items with sidecars, drive, backups, history, commands, notifications")
+    .requiredOption('--out <path>', 'where the bag goes: a new directory, or a file with --format tar')
+    .option('--format <dir|tar>', 'a bag directory, or one tar file of it', bagFormat, 'dir' as BagFormat)
+    .action(async (account: string, o: { out: string; format: BagFormat }) => {
+      const { json = false, api: url } = opts()
+      const api = await client()
+      await writeBag(io, json, o, (dir) => exportAccount(api, account, dir, url, progressOn(io, json, `exporting ${account}`)))
+    })
+  cmd
+    .command('import <bag>')
+    .description('M3: a bag from `console export` into an account of this cloud: validated first, nothing imported twice')
+    .requiredOption('--account <name>', 'the account to import into (made when it does not exist)')
+    .action(async (path: string, o: { account: string }) => {
+      const { json = false } = opts()
+      const api = await client()
+      const reply = await withValidBag(io, json, path, async (dir, report) => {
+        const contents = report.valid ? await readAccountBag(dir, report) : report.problems
+        if (Array.isArray(contents)) throw new UserError(renderProblems(path, contents).trimEnd() + '\nNothing was imported.')
+        return importAccount(api, o.account, contents, fromBag(dir), progressOn(io, json, `importing into ${o.account}`))
+      })
+      io.out(json ? JSON.stringify(reply) + '\n' : renderImport(reply))
+      if (reply.failed > 0) throw new UserError(`${reply.failed} records were refused (listed above); the rest are in`)
+    })
+}
+
+export function renderJob(job: MigrationJob): string {
+  return (
+    `Migration of ${job.account} to ${job.to} (account ${job.toAccount}): ${job.state}. ${job.summary}\n` +
+    job.report
+      .filter((r) => !r.identical)
+      .map((r) => `  ${r.kind} ${r.id}: ${r.error}\n`)
+      .join('')
+  )
+}
+
+/** `console migrate`: M2, the account copied to another cloud and verified, as a resumable job. */
+export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<ConsoleClient>, opts: () => { json?: boolean }): void {
+  cmd
+    .command('migrate <account>')
+    .description('M2: copy the account to another fakephone cloud and verify every item there (a job: run again to resume)')
+    .requiredOption('--to <url>', "the other cloud's console API, e.g. http://127.0.0.1:9080")
+    .requiredOption('--to-token-file <file>', "the other cloud's console token")
+    .option('--to-account <name>', 'the account there (default: the same name)')
+    .requiredOption('--job <file>', 'where the job is kept; run the same command again to resume it')
+    .action(async (account: string, o: { to: string; toTokenFile: string; toAccount?: string; job: string }) => {
+      const { json = false } = opts()
+      const toAccount = o.toAccount ?? account
+      const token = await readFile(o.toTokenFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new UserError(`cannot read the other cloud's console token ${o.toTokenFile} (${err.code})`)
+      })
+      const job = await migrate({
+        source: await client(),
+        dest: new ConsoleClient(o.to, token.trim()),
+        account,
+        to: o.to,
+        toAccount,
+        jobFile: o.job,
+        signal: io.signal,
+        now: () => io.clock.now(),
+        progress: progressOn(io, json, `migrating ${account}`),
+      })
+      io.out(json ? JSON.stringify(job) + '\n' : renderJob(job))
+      if (job.state !== 'completed') throw new UserError(`the migration is ${job.state}: ${job.summary}`)
+    })
+}
+
+export function bagCommand(io: Io): Command {
+  const cmd = new Command('bag')
+    .description('BagIt bags (RFC 8493), as `console export` writes them')
+    .option('--json', 'machine-readable output')
+  cmd
+    .command('validate <bag>')
+    .description('check a bag (a directory or a .tar): every manifest entry, no extra files, Payload-Oxum, the tag manifest')
+    .action(async (path: string) => {
+      const json = cmd.opts<{ json?: boolean }>().json === true
+      const report = await withValidBag(io, json, path, (_, r) => Promise.resolve(r))
+      const view = { bag: path, valid: report.valid, payload: report.payload, problems: report.problems }
+      if (json) io.out(JSON.stringify(view) + '\n')
+      else if (report.valid)
+        io.out(`${path} is a valid BagIt 1.0 bag: ${report.payload.files} payload files, ${report.payload.bytes} bytes.\n`)
+      if (!report.valid) throw new UserError(json ? 'the bag is not valid' : renderProblems(path, report.problems).trimEnd())
+    })
+  return cmd
+}

@@ -1,0 +1,235 @@
+/**
+ * Validates a BagIt bag (RFC 8493; M3) and reports every problem exactly,
+ * as a path and what is wrong with it:
+ *   - `bagit.txt` declares `BagIt-Version: 1.0` and `Tag-File-Character-Encoding: UTF-8` (section 2.1.1);
+ *   - at least one payload manifest, each of a known algorithm (md5, sha1, sha256, sha512);
+ *     each line `checksum path`, the path under `data/`, decoded per section 2.1.3 (paths.ts);
+ *   - every manifest entry is present and its checksum matches (section 3, "valid");
+ *   - every file under `data/` is in every payload manifest (no extra payload files);
+ *   - `Payload-Oxum` in bag-info.txt, when there, matches the payload's bytes and file count;
+ *   - every tag manifest entry is present and matches;
+ *   - `fetch.txt` is refused: this validator fetches nothing, so such a bag is not complete here.
+ */
+import { createHash, type Hash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { lstat, readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { decodeManifestPath, unsafePath } from './paths.js'
+
+export interface BagProblem {
+  /** The file the problem is about, relative to the bag (`bag-info.txt`, `data/photos/IMG_1.jpg`). */
+  path: string
+  problem: string
+}
+
+export interface BagReport {
+  valid: boolean
+  problems: BagProblem[]
+  /** Files and bytes under `data/`. */
+  payload: { files: number; bytes: number }
+  /** bag-info.txt's fields, in order (a label may repeat). */
+  info: [label: string, value: string][]
+  /** Payload files listed in the manifests, decoded, with their SHA-256 when a sha256 manifest lists them. */
+  manifest: Map<string, string | undefined>
+}
+
+export interface ValidateOptions {
+  /** Hears each chunk hashed: its length, and the payload's total bytes. */
+  onBytes?: (n: number, total: number) => void
+}
+
+const ALGORITHMS: Readonly<Record<string, { name: string; hexLength: number }>> = {
+  md5: { name: 'md5', hexLength: 32 },
+  sha1: { name: 'sha1', hexLength: 40 },
+  sha256: { name: 'sha256', hexLength: 64 },
+  sha512: { name: 'sha512', hexLength: 128 },
+}
+
+interface Manifest {
+  file: string
+  algorithm: string
+  /** Decoded path to expected checksum (lower case). */
+  entries: Map<string, string>
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  )
+}
+
+/** Every regular file under `dir` (relative paths with `/`); other kinds are reported. */
+async function walk(base: string, rel: string, files: Map<string, number>, problems: BagProblem[]): Promise<void> {
+  for (const entry of await readdir(join(base, rel), { withFileTypes: true })) {
+    const path = `${rel}/${entry.name}`
+    if (entry.isDirectory()) await walk(base, path, files, problems)
+    else if (entry.isFile()) files.set(path, (await lstat(join(base, path))).size)
+    else problems.push({ path, problem: 'not a regular file (a link or a device): a bag holds files only' })
+  }
+}
+
+/** bag-info.txt's `Label: value` lines, continuation lines folded in (section 2.2.2). */
+export function parseBagInfo(text: string, problems: BagProblem[]): [string, string][] {
+  const fields: [string, string][] = []
+  text.split(/\r\n|\r|\n/).forEach((line, i) => {
+    if (line === '') return
+    const last = fields[fields.length - 1]
+    if (/^[ \t]/.test(line) && last) {
+      last[1] += `\n${line.trim()}`
+      return
+    }
+    const m = /^([^:\s][^:]*):[ \t]*(.*)$/.exec(line)
+    if (m) fields.push([(m[1] as string).trim(), m[2] as string])
+    else problems.push({ path: 'bag-info.txt', problem: `line ${i + 1} is not "Label: value": ${JSON.stringify(line)}` })
+  })
+  return fields
+}
+
+function parseManifest(file: string, algorithm: string, text: string, tag: boolean, problems: BagProblem[]): Manifest {
+  const entries = new Map<string, string>()
+  const { hexLength } = ALGORITHMS[algorithm] as { hexLength: number }
+  text.split(/\r\n|\r|\n/).forEach((line, i) => {
+    if (line === '') return
+    const m = /^([0-9A-Fa-f]+)[ \t]+(.+)$/.exec(line)
+    if (!m || (m[1] as string).length !== hexLength) {
+      problems.push({ path: file, problem: `line ${i + 1} is not "<${algorithm} checksum> <path>": ${JSON.stringify(line)}` })
+      return
+    }
+    const path = decodeManifestPath((m[2] as string).replace(/^\*/, ''))
+    const why = unsafePath(path)
+    if (why !== null) problems.push({ path: file, problem: `line ${i + 1} names ${why}: ${JSON.stringify(path)}` })
+    else if (!tag && !path.startsWith('data/'))
+      problems.push({
+        path: file,
+        problem: `line ${i + 1} names ${JSON.stringify(path)}, outside data/ (a payload manifest lists payload only)`,
+      })
+    else if (tag && path.startsWith('data/'))
+      problems.push({
+        path: file,
+        problem: `line ${i + 1} names the payload file ${JSON.stringify(path)} (a tag manifest lists tag files)`,
+      })
+    else if (entries.has(path)) problems.push({ path: file, problem: `line ${i + 1} lists ${JSON.stringify(path)} a second time` })
+    else entries.set(path, (m[1] as string).toLowerCase())
+  })
+  return { file, algorithm, entries }
+}
+
+async function hashFile(path: string, algorithms: readonly string[], onBytes: (n: number) => void): Promise<Map<string, string>> {
+  const hashes = new Map<string, Hash>(algorithms.map((a) => [a, createHash(a)]))
+  for await (const chunk of createReadStream(path)) {
+    for (const h of hashes.values()) h.update(chunk as Buffer)
+    onBytes((chunk as Buffer).length)
+  }
+  return new Map([...hashes].map(([a, h]) => [a, h.digest('hex')]))
+}
+
+function checkBagitTxt(text: string, problems: BagProblem[]): void {
+  const bad = (problem: string): void => void problems.push({ path: 'bagit.txt', problem })
+  if (text.startsWith('\uFEFF')) return bad('starts with a byte-order mark, which RFC 8493 forbids')
+  const lines = text.split(/\r\n|\r|\n/).filter((l, i, all) => !(l === '' && i === all.length - 1))
+  const version = /^BagIt-Version: (\d+)\.(\d+)$/.exec(lines[0] ?? '')
+  if (!version) bad(`first line must be "BagIt-Version: 1.0", not ${JSON.stringify(lines[0] ?? '')}`)
+  else if (`${version[1]}.${version[2]}` !== '1.0') bad(`declares BagIt ${version[1]}.${version[2]}; this reads BagIt 1.0`)
+  if (lines[1] !== 'Tag-File-Character-Encoding: UTF-8')
+    bad(`second line must be "Tag-File-Character-Encoding: UTF-8", not ${JSON.stringify(lines[1] ?? '')}`)
+  if (lines.length > 2) bad(`has ${lines.length} lines; it holds exactly two`)
+}
+
+/** Checks the bag in `dir`; never throws for what is wrong with the bag, only reports it. */
+export async function validateBag(dir: string, opts: ValidateOptions = {}): Promise<BagReport> {
+  const problems: BagProblem[] = []
+  const read = async (name: string): Promise<string | undefined> => readFile(join(dir, name), 'utf8').catch(() => undefined)
+  const report = (): BagReport => ({
+    valid: problems.length === 0,
+    problems: problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+    payload,
+    info,
+    manifest: payloadEntries,
+  })
+  const payload = { files: 0, bytes: 0 }
+  let info: [string, string][] = []
+  const payloadEntries = new Map<string, string | undefined>()
+
+  const bagit = await read('bagit.txt')
+  if (bagit === undefined) {
+    problems.push({ path: 'bagit.txt', problem: 'missing: this is not a bag (or not its base directory)' })
+    return report()
+  }
+  checkBagitTxt(bagit, problems)
+  if (await exists(join(dir, 'fetch.txt')))
+    problems.push({
+      path: 'fetch.txt',
+      problem: 'this bag lists files to fetch from elsewhere; fakephone fetches nothing, so it is not complete',
+    })
+
+  const files = new Map<string, number>()
+  if (await exists(join(dir, 'data'))) await walk(dir, 'data', files, problems)
+  else problems.push({ path: 'data/', problem: 'missing: a bag keeps its payload in data/' })
+  for (const size of files.values()) payload.bytes += size
+  payload.files = files.size
+
+  const manifests: Manifest[] = []
+  const tagManifests: Manifest[] = []
+  for (const name of (await readdir(dir)).sort()) {
+    const m = /^(tag)?manifest-([a-z0-9]+)\.txt$/.exec(name)
+    if (!m) continue
+    const algorithm = m[2] as string
+    if (!(algorithm in ALGORITHMS)) {
+      problems.push({ path: name, problem: `unknown algorithm "${algorithm}": this reads ${Object.keys(ALGORITHMS).join(', ')}` })
+      continue
+    }
+    const parsed = parseManifest(name, algorithm, (await read(name)) as string, m[1] === 'tag', problems)
+    ;(m[1] === 'tag' ? tagManifests : manifests).push(parsed)
+  }
+  if (manifests.length === 0) problems.push({ path: 'manifest-sha256.txt', problem: 'missing: a bag has at least one payload manifest' })
+
+  const bagInfo = await read('bag-info.txt')
+  if (bagInfo !== undefined) info = parseBagInfo(bagInfo, problems)
+  const oxum = info.find(([label]) => label === 'Payload-Oxum')?.[1]
+  if (oxum !== undefined) {
+    const m = /^(\d+)\.(\d+)$/.exec(oxum.trim())
+    if (!m) problems.push({ path: 'bag-info.txt', problem: `Payload-Oxum ${JSON.stringify(oxum)} is not "<bytes>.<files>"` })
+    else if (Number(m[1]) !== payload.bytes || Number(m[2]) !== payload.files)
+      problems.push({
+        path: 'bag-info.txt',
+        problem: `Payload-Oxum says ${m[1]} bytes in ${m[2]} files, but data/ holds ${payload.bytes} bytes in ${payload.files} files`,
+      })
+  }
+
+  // Every payload file in every manifest; every entry present.
+  for (const m of manifests) {
+    for (const path of files.keys())
+      if (!m.entries.has(path)) problems.push({ path, problem: `not listed in ${m.file} (a payload file the bag does not account for)` })
+    for (const [path, sum] of m.entries) {
+      if (!files.has(path)) problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
+      payloadEntries.set(path, m.algorithm === 'sha256' ? sum : payloadEntries.get(path))
+    }
+  }
+
+  // Hash each file once, for every manifest that lists it.
+  const total = payload.bytes
+  const onBytes = (n: number): void => opts.onBytes?.(n, total)
+  const checkAll = async (list: Manifest[], sizes: (path: string) => boolean): Promise<void> => {
+    const wanted = new Map<string, string[]>()
+    for (const m of list) for (const path of m.entries.keys()) if (sizes(path)) wanted.set(path, [...(wanted.get(path) ?? []), m.algorithm])
+    for (const [path, algorithms] of wanted) {
+      const actual = await hashFile(join(dir, path), [...new Set(algorithms)], path.startsWith('data/') ? onBytes : () => undefined)
+      for (const m of list) {
+        const expected = m.entries.get(path)
+        const got = actual.get(m.algorithm)
+        if (expected !== undefined && got !== expected)
+          problems.push({ path, problem: `checksum mismatch: ${m.file} says ${expected}, the file hashes to ${got}` })
+      }
+    }
+  }
+  await checkAll(manifests, (path) => files.has(path))
+  const tagPresent = new Set<string>()
+  for (const m of tagManifests)
+    for (const path of m.entries.keys()) {
+      if (await exists(join(dir, path))) tagPresent.add(path)
+      else problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
+    }
+  await checkAll(tagManifests, (path) => tagPresent.has(path))
+  return report()
+}

@@ -1,0 +1,162 @@
+/** M3: what `console import` refuses in a bag that is valid BagIt but not a fakephone account, progress lines, and faults in transit. */
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { BagWriter } from '../../common/bagit/write.js'
+import { validateBag } from '../../common/bagit/validate.js'
+import { writeTar } from '../../common/bagit/tar.js'
+import { ManualClock } from '../../common/clock.js'
+import { DEFAULT_BROKER_OPTIONS } from '../../broker/server.js'
+import { ConsoleClient } from '../../cli/console-client.js'
+import type { Io } from '../../cli/io.js'
+import { exportAccount } from '../../cli/transfer/account-export.js'
+import { fromBag, importAccount, readAccountBag } from '../../cli/transfer/account-import.js'
+import { EXPORT_FORMAT, drivePath } from '../../cli/transfer/bag-layout.js'
+import { openBag } from '../../cli/transfer/open-bag.js'
+import { Progress } from '../../cli/transfer/progress.js'
+import { bagFormat, progressOn, renderProblems } from '../../cli/transfer/transfer-commands.js'
+import { startCloud } from '../fixtures/cloud.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
+const account = {
+  id: 'a',
+  tier: 'free',
+  premiumUntil: null,
+  quotaBytes: 0,
+  usedBytes: 0,
+  createdAt: 0,
+  lastActivityAt: 0,
+  lastActivity: 'x',
+  frozenAt: null,
+  serviceOffAt: null,
+  binWindowDays: 30,
+}
+const item = (id: string, body: string) => ({
+  category: 'notes',
+  id,
+  sha256: sha(body),
+  size: body.length,
+  meta: {},
+  modifiedAt: 1,
+  seq: 1,
+  changedBy: 'p',
+  deletedAt: null,
+  purgeAt: null,
+  daysLeft: null,
+})
+const noProgress = (): Progress => new Progress(null, new ManualClock(), 'x', { items: 0, bytes: 0 })
+
+t.test('M3: a valid bag that is not a fakephone account is refused with each reason', async (t) => {
+  const dir = join(tempDir(t), 'bag')
+  const bag = await BagWriter.create(dir)
+  await bag.add('notes/ok.txt', 'ok')
+  await bag.addJson('notes/ok.txt.meta.json', item('ok.txt', 'ok'))
+  await bag.addJson('notes/moved.txt.meta.json', item('other.txt', 'x'))
+  await bag.addJson('notes/nofile.txt.meta.json', item('nofile.txt', 'x'))
+  await bag.add('notes/wrong.txt', 'actual')
+  await bag.addJson('notes/wrong.txt.meta.json', item('wrong.txt', 'claimed'))
+  await bag.add('notes/broken.txt.meta.json', '{"not": "an item"}')
+  await bag.add('drive/files.json', 'not json')
+  await bag.finish({}, 0)
+  t.match(await readAccountBag(dir, await validateBag(dir)), [
+    { path: 'data/account.json', problem: 'missing: an account bag has this file' },
+    { path: 'data/notes/broken.txt.meta.json', problem: /^not what fakephone wrote: / },
+    { path: 'data/notes/moved.txt.meta.json', problem: 'the sidecar is of notes/other.txt, not of the file beside it' },
+    { path: 'data/notes/nofile.txt', problem: 'missing: its record is in the bag, its bytes are not' },
+    { path: 'data/notes/wrong.txt', problem: `its record says SHA-256 ${sha('claimed')}, the bag's manifest ${sha('actual')}` },
+    { path: 'data/drive/files.json', problem: /^not what fakephone wrote: Unexpected token/ },
+  ])
+})
+
+t.test('M3: a blob the cloud refuses fails its record with the cloud reason; the rest go in', async (t) => {
+  const cloud = await startCloud(t, {
+    cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 100 } },
+  })
+  const api = new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
+  const dir = join(tempDir(t), 'bag')
+  const bag = await BagWriter.create(dir)
+  const big = 'x'.repeat(200)
+  await bag.add('notes/big.txt', big)
+  await bag.addJson('notes/big.txt.meta.json', item('big.txt', big))
+  await bag.add('notes/small.txt', 'small')
+  await bag.addJson('notes/small.txt.meta.json', item('small.txt', 'small'))
+  await bag.addJson('account.json', { format: EXPORT_FORMAT, exportedAt: 0, source: 'test', account, devices: [] })
+  await bag.finish({}, 0)
+  const contents = await readAccountBag(dir, await validateBag(dir))
+  if (Array.isArray(contents)) throw new Error('the bag should read')
+  const reply = await importAccount(api, 'tiny', contents, fromBag(dir), noProgress)
+  t.match(reply, { imported: 2, failed: 1 })
+  t.match(reply.outcomes, [
+    { kind: 'account', result: 'imported' },
+    { kind: 'item', id: 'notes/big.txt', result: 'failed', error: /^its bytes were refused: over quota: this upload needs 200 B/ },
+    { kind: 'item', id: 'notes/small.txt', result: 'imported' },
+  ])
+
+  // A blob damaged on the cloud's disk: the export notices and stops.
+  const stored = join(cloud.dataDir, 'blobs', sha('small').slice(0, 2), sha('small'))
+  writeFileSync(stored, 'smalL')
+  await t.rejects(exportAccount(api, 'tiny', join(tempDir(t), 'out'), 'test', noProgress), {
+    message: `notes/small.txt arrived as ${sha('smalL')}, not the ${sha('small')} the cloud holds; the export stopped, run it again`,
+  })
+})
+
+t.test(
+  'M3: progress: quiet for a second, then items, bytes, rate and ETA on stderr; never under --json or without a terminal',
+  async (t) => {
+    const clock = new ManualClock()
+    const lines: string[] = []
+    const p = new Progress((s) => lines.push(s), clock, 'exporting', { items: 2, bytes: 2048 })
+    p.add(512)
+    t.same(lines, [], 'nothing in the first second')
+    clock.advance(1000)
+    p.add(512)
+    p.item()
+    t.same(lines, ['\rexporting: 0/2 items, 1.0 KB of 2.0 KB, 1.0 KB/s, ETA 1s\x1b[K'], 'one redraw per 200 ms at most')
+    clock.advance(200)
+    p.item()
+    t.equal(lines.length, 2)
+    p.done()
+    t.equal(lines[2], '\r\x1b[K')
+    t.match(new Progress(null, clock, 'x', { items: 1, bytes: 1 }).line(), /ETA \?$/)
+    const quiet = new Progress(null, clock, 'x', { items: 1, bytes: 1 })
+    quiet.done()
+    const err: string[] = []
+    const io = { err: (s: string) => err.push(s), errTty: true, clock } as unknown as Io
+    const shown = progressOn(io, false, 'x')({ items: 1, bytes: 10 })
+    clock.advance(2000)
+    shown.add(1)
+    t.equal(err.length, 1)
+    const hidden = progressOn(io, true, 'x')({ items: 1, bytes: 10 })
+    clock.advance(2000)
+    hidden.add(1)
+    t.equal(err.length, 1, '--json is quiet')
+  },
+)
+
+t.test('M3: small pieces: formats, problem lists, drive paths, tar archives that are not one bag', async (t) => {
+  t.equal(bagFormat('tar'), 'tar')
+  t.throws(() => bagFormat('zip'), { message: 'must be "dir" (a bag directory) or "tar" (one file)' })
+  t.equal(renderProblems('b', [{ path: 'p', problem: 'x' }]), 'b is not a valid bag: 1 problem\n  "p": x\n')
+  t.match(
+    renderProblems('b', [
+      { path: 'p', problem: 'x' },
+      { path: 'q', problem: 'y' },
+    ]),
+    /2 problems/,
+  )
+  t.equal(drivePath({ folder: '/', name: 'a b' }), 'drive/files/a b')
+  t.equal(drivePath({ folder: '/x/y', name: 'a' }), 'drive/files/x/y/a')
+  const root = tempDir(t)
+  await t.rejects(openBag(join(root, 'nope')), { message: `${join(root, 'nope')} does not exist` })
+  mkdirSync(join(root, 'two'))
+  writeFileSync(join(root, 'two', 'a'), '')
+  await writeTar(join(root, 'two'), join(root, 'x.tar'), 'x', 0)
+  await writeTar(join(root, 'two'), join(root, 'y.tar'), 'y', 0)
+  const x = readFileSync(join(root, 'x.tar'))
+  writeFileSync(join(root, 'xy.tar'), Buffer.concat([x.subarray(0, x.length - 1024), readFileSync(join(root, 'y.tar'))]))
+  await t.rejects(openBag(join(root, 'xy.tar')), {
+    message: /xy\.tar holds 2 top-level entries; a bag archive holds one directory, the bag/,
+  })
+})

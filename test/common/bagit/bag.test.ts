@@ -1,0 +1,220 @@
+/** M3: BagIt 1.0 bags (RFC 8493) written and validated; every broken bag refused with its exact reason. */
+import t, { type Test } from 'tap'
+import { createHash } from 'node:crypto'
+import { appendFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { decodeManifestPath, encodeManifestPath, unsafePath } from '../../../common/bagit/paths.js'
+import { BagWriter, formatBagInfo } from '../../../common/bagit/write.js'
+import { parseBagInfo, validateBag } from '../../../common/bagit/validate.js'
+import { tempDir } from '../../fixtures/scope.js'
+
+const NOW = Date.UTC(2026, 11, 4, 9, 0)
+const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex')
+
+/** A small bag: three files, one of them with a space, a percent sign and a newline in its name. */
+async function smallBag(t: Test): Promise<string> {
+  const dir = join(tempDir(t), 'bag')
+  const bag = await BagWriter.create(dir)
+  await bag.add('a.txt', 'hello\n')
+  await bag.add('photos/my photo 100%\nfinal.jpg', Buffer.from([0xff, 0xd8, 0xff, 0xd9]))
+  await bag.add('streamed.bin', Readable.from([Buffer.from('one'), Buffer.from('two')]))
+  await bag.finish({ 'Source-Organization': 'fakephone', 'Fakephone-Account': 'alice' }, NOW)
+  return dir
+}
+
+t.test('M3: a written bag has the RFC 8493 tag files and validates; odd file names are percent-encoded in its manifest', async (t) => {
+  const dir = await smallBag(t)
+  t.equal(readFileSync(join(dir, 'bagit.txt'), 'utf8'), 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n')
+  const manifest = readFileSync(join(dir, 'manifest-sha256.txt'), 'utf8')
+  t.equal(
+    manifest,
+    `${sha('hello\n')}  data/a.txt\n` +
+      `${sha(Buffer.from([0xff, 0xd8, 0xff, 0xd9]))}  data/photos/my photo 100%25%0Afinal.jpg\n` +
+      `${sha('onetwo')}  data/streamed.bin\n`,
+  )
+  t.equal(
+    readFileSync(join(dir, 'bag-info.txt'), 'utf8'),
+    'Payload-Oxum: 16.3\nBagging-Date: 2026-12-04\nSource-Organization: fakephone\nFakephone-Account: alice\n',
+  )
+  const tags = readFileSync(join(dir, 'tagmanifest-sha256.txt'), 'utf8')
+  t.equal(tags.split('\n').filter(Boolean).length, 3)
+  t.match(tags, `${sha(manifest)}  manifest-sha256.txt`)
+  const report = await validateBag(dir)
+  t.same(report.problems, [])
+  t.equal(report.valid, true)
+  t.same(report.payload, { files: 3, bytes: 16 })
+  t.same(report.info[0], ['Payload-Oxum', '16.3'])
+  t.equal(report.manifest.get('data/photos/my photo 100%\nfinal.jpg'), sha(Buffer.from([0xff, 0xd8, 0xff, 0xd9])))
+})
+
+t.test('M3: one flipped byte is refused: the file, and both checksums', async (t) => {
+  const dir = await smallBag(t)
+  writeFileSync(join(dir, 'data/a.txt'), 'hellp\n')
+  const { valid, problems } = await validateBag(dir)
+  t.equal(valid, false)
+  t.same(problems, [
+    { path: 'data/a.txt', problem: `checksum mismatch: manifest-sha256.txt says ${sha('hello\n')}, the file hashes to ${sha('hellp\n')}` },
+  ])
+})
+
+t.test('M3: one missing file is refused: missing, and the Oxum that no longer adds up', async (t) => {
+  const dir = await smallBag(t)
+  rmSync(join(dir, 'data/streamed.bin'))
+  t.same((await validateBag(dir)).problems, [
+    { path: 'bag-info.txt', problem: 'Payload-Oxum says 16 bytes in 3 files, but data/ holds 10 bytes in 2 files' },
+    { path: 'data/streamed.bin', problem: 'missing: listed in manifest-sha256.txt but not in the bag' },
+  ])
+})
+
+t.test('M3: one extra file is refused: not in the manifest, and the Oxum', async (t) => {
+  const dir = await smallBag(t)
+  writeFileSync(join(dir, 'data/extra.txt'), 'x')
+  t.same((await validateBag(dir)).problems, [
+    { path: 'bag-info.txt', problem: 'Payload-Oxum says 16 bytes in 3 files, but data/ holds 17 bytes in 4 files' },
+    { path: 'data/extra.txt', problem: 'not listed in manifest-sha256.txt (a payload file the bag does not account for)' },
+  ])
+})
+
+t.test('M3: a wrong Oxum is refused, and the tag manifest catches the edited bag-info.txt', async (t) => {
+  const dir = await smallBag(t)
+  const info = readFileSync(join(dir, 'bag-info.txt'), 'utf8')
+  const edited = info.replace('16.3', '17.3')
+  writeFileSync(join(dir, 'bag-info.txt'), edited)
+  t.same((await validateBag(dir)).problems, [
+    { path: 'bag-info.txt', problem: 'Payload-Oxum says 17 bytes in 3 files, but data/ holds 16 bytes in 3 files' },
+    { path: 'bag-info.txt', problem: `checksum mismatch: tagmanifest-sha256.txt says ${sha(info)}, the file hashes to ${sha(edited)}` },
+  ])
+  writeFileSync(join(dir, 'bag-info.txt'), 'Payload-Oxum: lots\nbroken line\n')
+  t.match((await validateBag(dir)).problems, [
+    { path: 'bag-info.txt', problem: 'line 2 is not "Label: value": "broken line"' },
+    { path: 'bag-info.txt', problem: 'Payload-Oxum "lots" is not "<bytes>.<files>"' },
+    { path: 'bag-info.txt', problem: /checksum mismatch/ },
+  ])
+})
+
+t.test('M3: bagit.txt must declare BagIt 1.0 in UTF-8, in two lines, without a byte-order mark', async (t) => {
+  const dir = await smallBag(t)
+  const problemsWith = async (text: string): Promise<string[]> => {
+    writeFileSync(join(dir, 'bagit.txt'), text)
+    return (await validateBag(dir)).problems
+      .filter((p) => p.path === 'bagit.txt' && !p.problem.startsWith('checksum'))
+      .map((p) => p.problem)
+  }
+  t.same(await problemsWith('\uFEFFBagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n'), [
+    'starts with a byte-order mark, which RFC 8493 forbids',
+  ])
+  t.same(await problemsWith('BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n'), ['declares BagIt 0.97; this reads BagIt 1.0'])
+  t.same(await problemsWith('BagIt 1.0\nTag-File-Character-Encoding: ISO-8859-1\nmore\n'), [
+    'first line must be "BagIt-Version: 1.0", not "BagIt 1.0"',
+    'second line must be "Tag-File-Character-Encoding: UTF-8", not "Tag-File-Character-Encoding: ISO-8859-1"',
+    'has 3 lines; it holds exactly two',
+  ])
+  t.same(await problemsWith(''), [
+    'first line must be "BagIt-Version: 1.0", not ""',
+    'second line must be "Tag-File-Character-Encoding: UTF-8", not ""',
+  ])
+  rmSync(join(dir, 'bagit.txt'))
+  t.same((await validateBag(dir)).problems, [{ path: 'bagit.txt', problem: 'missing: this is not a bag (or not its base directory)' }])
+})
+
+t.test('M3: manifests: bad lines, paths outside data/ or the bag, duplicates, unknown algorithms, a second algorithm', async (t) => {
+  const dir = await smallBag(t)
+  const good = readFileSync(join(dir, 'manifest-sha256.txt'), 'utf8')
+  appendFileSync(
+    join(dir, 'manifest-sha256.txt'),
+    `nothex  data/x\n${sha('a')}  bagit.txt\n${sha('a')}  data/../etc/passwd\n${sha('a')}  data/a.txt\n`,
+  )
+  writeFileSync(join(dir, 'manifest-crc32.txt'), '')
+  writeFileSync(join(dir, 'manifest-md5.txt'), `${createHash('md5').update('hello\n').digest('hex')} *data/a.txt\n`)
+  appendFileSync(join(dir, 'tagmanifest-sha256.txt'), `${sha('a')}  data/a.txt\n${sha('a')}  missing-tag.txt\n`)
+  const problems = (await validateBag(dir)).problems.filter((p) => !p.problem.startsWith('checksum mismatch: tagmanifest'))
+  t.same(problems, [
+    {
+      path: 'data/photos/my photo 100%\nfinal.jpg',
+      problem: 'not listed in manifest-md5.txt (a payload file the bag does not account for)',
+    },
+    { path: 'data/streamed.bin', problem: 'not listed in manifest-md5.txt (a payload file the bag does not account for)' },
+    { path: 'manifest-crc32.txt', problem: 'unknown algorithm "crc32": this reads md5, sha1, sha256, sha512' },
+    { path: 'manifest-sha256.txt', problem: 'line 4 is not "<sha256 checksum> <path>": "nothex  data/x"' },
+    { path: 'manifest-sha256.txt', problem: 'line 5 names "bagit.txt", outside data/ (a payload manifest lists payload only)' },
+    { path: 'manifest-sha256.txt', problem: 'line 6 names a path that climbs out of the bag (".."): "data/../etc/passwd"' },
+    { path: 'manifest-sha256.txt', problem: 'line 7 lists "data/a.txt" a second time' },
+    { path: 'missing-tag.txt', problem: 'missing: listed in tagmanifest-sha256.txt but not in the bag' },
+    { path: 'tagmanifest-sha256.txt', problem: 'line 4 names the payload file "data/a.txt" (a tag manifest lists tag files)' },
+  ])
+  writeFileSync(join(dir, 'manifest-sha256.txt'), good)
+})
+
+t.test('M3: no payload manifest, no data/, links and fetch.txt are refused', async (t) => {
+  const dir = await smallBag(t)
+  rmSync(join(dir, 'manifest-sha256.txt'))
+  symlinkSync('/etc/hostname', join(dir, 'data/link'))
+  writeFileSync(join(dir, 'fetch.txt'), 'http://example.com/x 1 data/x\n')
+  t.match((await validateBag(dir)).problems, [
+    { path: 'data/link', problem: 'not a regular file (a link or a device): a bag holds files only' },
+    { path: 'fetch.txt', problem: /fetches nothing/ },
+    { path: 'manifest-sha256.txt', problem: 'missing: a bag has at least one payload manifest' },
+    { path: 'manifest-sha256.txt', problem: /^missing: listed in tagmanifest/ },
+  ])
+  rmSync(join(dir, 'data'), { recursive: true })
+  t.same(
+    (await validateBag(dir)).problems.find((p) => p.path === 'data/'),
+    { path: 'data/', problem: 'missing: a bag keeps its payload in data/' },
+  )
+})
+
+t.test('M3: progress hears every payload byte hashed', async (t) => {
+  const dir = await smallBag(t)
+  let seen = 0
+  await validateBag(dir, {
+    onBytes: (n, total) => {
+      seen += n
+      t.equal(total, 16)
+    },
+  })
+  t.equal(seen, 16)
+})
+
+t.test('M3: the writer refuses a used directory, unsafe or repeated paths and bad labels; info folds long values', async (t) => {
+  const used = tempDir(t)
+  writeFileSync(join(used, 'x'), '')
+  await t.rejects(BagWriter.create(used), { code: 'BAG_EXISTS', message: /is not empty/ })
+  const bag = await BagWriter.create(join(tempDir(t), 'b'))
+  await t.rejects(bag.add('../x', 'x'), {
+    code: 'BAD_PATH',
+    message: 'cannot put "../x" in a bag: a path that climbs out of the bag ("..")',
+  })
+  await bag.add('x', 'x')
+  await t.rejects(bag.add('x', 'y'), { code: 'DUPLICATE', message: '"data/x" is already in the bag' })
+  await bag.addJson('j.json', { a: 1 })
+  t.same(
+    bag.written.map((f) => f.path),
+    ['data/x', 'data/j.json'],
+  )
+  t.throws(() => formatBagInfo({ 'Bad: label': 'x' }), { code: 'BAD_INFO' })
+  const text = formatBagInfo({ Note: 'one\ntwo', Tag: ['a', 'b'] })
+  t.equal(text, 'Note: one\n  two\nTag: a\nTag: b\n')
+  const problems: { path: string; problem: string }[] = []
+  t.same(parseBagInfo(text, problems), [
+    ['Note', 'one\ntwo'],
+    ['Tag', 'a'],
+    ['Tag', 'b'],
+  ])
+  t.same(problems, [])
+})
+
+t.test('M3: manifest path encoding is exactly CR, LF and % (RFC 8493 2.1.3); unsafe paths are named', async (t) => {
+  t.equal(encodeManifestPath('a\r\nb%c d'), 'a%0D%0Ab%25c d')
+  t.equal(decodeManifestPath('a%0d%0Ab%25c%20d'), 'a\r\nb%c%20d', 'other escapes stay as they are')
+  t.equal(decodeManifestPath(encodeManifestPath('x%0Ay')), 'x%0Ay')
+  t.equal(unsafePath(''), 'an empty path')
+  t.equal(unsafePath('/etc'), 'an absolute path')
+  t.equal(unsafePath('C:/x'), 'an absolute path')
+  t.equal(unsafePath('a\\b'), 'a path with "\\" (BagIt paths use "/")')
+  t.equal(unsafePath('a\u0000'), 'a path with a NUL character')
+  t.equal(unsafePath('a//b'), 'a path with an empty or "." segment')
+  t.equal(unsafePath('a/./b'), 'a path with an empty or "." segment')
+  t.equal(unsafePath('data/ok name'), null)
+  mkdirSync(join(tempDir(t), 'unused'))
+})
