@@ -6,9 +6,10 @@
  *   PUT  /api/accounts/:account/blobs/:sha?size=N&offset=K  the bytes from K on; resumable, verified against the SHA-256
  *   GET  /api/accounts/:account/blobs/:sha/content          a blob the account holds
  *   POST /api/accounts/:account/import                      records to add; idempotent per source id
+ *   POST /api/accounts/:account/transferred                 the export or migration finished whole (M1's guarantee)
  * An upload that would not fit the account's quota is refused before a byte is stored (A1).
  */
-import { ImportRequestSchema, MAX_IMPORT_BYTES } from '../../common/cloud/transfer-api.js'
+import { ImportRequestSchema, MAX_IMPORT_BYTES, TransferredSchema } from '../../common/cloud/transfer-api.js'
 import { MAX_BLOB_BYTES, Sha256Schema } from '../cloud/blob-store.js'
 import { HttpError, intParam, type HttpRouter, type RouteContext } from '../http/router.js'
 import { AccountImporter } from './account-import.js'
@@ -53,5 +54,9 @@ export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void 
   router.add('POST', '/api/accounts/:account/import', CONSOLE, async (ctx) => {
     const req = await ctx.json(ImportRequestSchema, { maxBytes: MAX_IMPORT_BYTES, what: 'import' })
     return { status: 200, body: await importer.run(ctx.params.account as string, req) }
+  })
+  router.add('POST', '/api/accounts/:account/transferred', CONSOLE, async (ctx) => {
+    const { how, detail } = await ctx.json(TransferredSchema)
+    return { status: 200, body: deps.cloud.retirement.markMigrated(ctx.params.account as string, how, undefined, detail) }
   })
 }

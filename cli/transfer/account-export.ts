@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream'
 import type { ReadableStream } from 'node:stream/web'
 import { BagWriter, type BagSummary } from '../../common/bagit/write.js'
-import { AccountSnapshotSchema, type AccountSnapshot } from '../../common/cloud/transfer-api.js'
+import { AccountSnapshotSchema, type AccountSnapshot, type Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { UserError } from '../io.js'
 import { EXPORT_FORMAT, SIDECAR, backupPath, devicePath, drivePath, itemPath, type AccountFile } from './bag-layout.js'
@@ -95,5 +95,10 @@ export async function exportAccount(
     },
     snap.now,
   )
+  // Only a bag written to its end counts as the account's data out (M1 keeps it readable past its deadline).
+  await api.request(`/api/accounts/${enc(snap.account.id)}/transferred`, {
+    how: 'export',
+    detail: `bag of ${blobs.length} files`,
+  } satisfies Transferred)
   return { ...summary, account: snap.account.id, items: blobs.length }
 }

@@ -19,7 +19,7 @@ import { z } from 'zod'
 import { readPhotoMeta } from '../../agent/phone-data/exif.js'
 import { FakephoneError } from '../../common/errors.js'
 import { JsonFile } from '../../common/json-file.js'
-import type { AccountSnapshot } from '../../common/cloud/transfer-api.js'
+import type { AccountSnapshot, Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { importAccount, type BagContents } from './account-import.js'
 import { readSnapshot } from './account-export.js'
@@ -224,5 +224,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   const report = await verifyMigration(snap, o.dest, o.toAccount, failed)
   const others = reply.outcomes.filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
   const extra = others.map((r) => `; ${r.kind} ${r.id}: ${r.error}`).join('')
-  return save({ state: jobState(report, others.length), report, summary: summarize(report) + extra })
+  const state = jobState(report, others.length)
+  // Only a migration proven identical counts as the account's data out (M1 keeps it readable past its deadline).
+  if (state === 'completed')
+    await o.source.request(`/api/accounts/${enc(o.account)}/transferred`, { how: 'migrate', detail: `to ${o.to}` } satisfies Transferred)
+  return save({ state, report, summary: summarize(report) + extra })
 }

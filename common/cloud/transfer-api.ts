@@ -125,6 +125,14 @@ export type ImportRequest = z.input<typeof ImportRequestSchema>
 /** An import request with every list present. */
 export type FullImportRequest = z.output<typeof ImportRequestSchema>
 
+/**
+ * POST /api/accounts/:account/transferred: the account's data left this cloud
+ * whole (an export written to the end, a migration verified identical); M1
+ * keeps such an account readable past its deadline and its data 30 days.
+ */
+export const TransferredSchema = z.strictObject({ how: z.enum(['export', 'migrate']), detail: z.string().max(500).default('') })
+export type Transferred = z.input<typeof TransferredSchema>
+
 export const IMPORT_KINDS = ['account', 'device', 'item', 'drive', 'backup', 'locations', 'command', 'notification'] as const
 export type ImportKind = (typeof IMPORT_KINDS)[number]
 

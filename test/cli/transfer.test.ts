@@ -133,6 +133,11 @@ t.test('M3 between two clouds', async (t) => {
       t.equal(exported.code, 0, exported.err)
       t.match(exported.out, /^Exported account alice to .*alice-bag: 8 items, \d+ files, \d+ bytes \(Payload-Oxum \d+\.\d+\)\.\n$/)
       t.same(readdirSync(bag).sort(), ['bag-info.txt', 'bagit.txt', 'data', 'manifest-sha256.txt', 'tagmanifest-sha256.txt'])
+      t.match(
+        source.broker.cloud.retirement.migration('alice'),
+        { how: 'export', detail: 'bag of 8 files' },
+        'M1: an export written to its end keeps the account readable past its deadline',
+      )
       t.same(readdirSync(join(bag, 'data')).sort(), [
         'account.json',
         'backups',
@@ -347,6 +352,11 @@ t.test('M3 between two clouds', async (t) => {
       )
       const saved = JSON.parse(readFileSync(job, 'utf8'))
       t.match(saved, { state: 'completed', runs: 2 }, 'the cancelled job resumed')
+      t.match(
+        source.broker.cloud.retirement.migration('alice'),
+        { how: 'migrate', detail: /^to http:\/\/127\.0\.0\.1:\d+$/ },
+        'M1: a migration proven identical is recorded at the source',
+      )
       t.equal(saved.report.length, 8)
       t.ok(
         saved.report.every(
