@@ -136,7 +136,7 @@ export class AccountImporter {
     }
   }
 
-  async run(account: string, req: Request): Promise<ImportReply> {
+  run(account: string, req: Request): ImportReply {
     const { db, clock, cloud } = this.deps
     const { accounts, blobs } = cloud
     const outcomes: ImportOutcome[] = []
@@ -168,7 +168,7 @@ export class AccountImporter {
         this.sql.addAccount.run(account, a.tier, a.tier === 'premium' ? a.premiumUntil : null, now, a.createdAt)
         return 'imported'
       })
-    const secretHashes = await Promise.all(req.devices.map(() => hashSecret(randomBytes(32).toString('base64url'))))
+    const secretHashes = req.devices.map(() => hashSecret(randomBytes(32).toString('base64url')))
     const ours = new Set<string>()
     req.devices.forEach((d, i) =>
       record('device', d.id, () => {

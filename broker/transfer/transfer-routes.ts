@@ -53,7 +53,7 @@ export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void 
   })
   router.add('POST', '/api/accounts/:account/import', CONSOLE, async (ctx) => {
     const req = await ctx.json(ImportRequestSchema, { maxBytes: MAX_IMPORT_BYTES, what: 'import' })
-    return { status: 200, body: await importer.run(ctx.params.account as string, req) }
+    return { status: 200, body: importer.run(ctx.params.account as string, req) }
   })
   router.add('POST', '/api/accounts/:account/transferred', CONSOLE, async (ctx) => {
     const { how, detail } = await ctx.json(TransferredSchema)
