@@ -2,9 +2,13 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
 import { connect, createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { assertBuilt, cliCommand } from './fixtures/child.js'
 import { takeViolations } from './fixtures/port-guard.js'
+import { tempDir } from './fixtures/scope.js'
 
 t.test('a connection to a port the OS did not choose is never made, fails with EFIXEDPORT and is reported', async (t) => {
   t.teardown(() => void takeViolations())
@@ -22,6 +26,17 @@ t.test('a child process started by a test is guarded too, and its attempt is rep
   const { stdout } = await promisify(execFile)(process.execPath, ['-e', script])
   t.equal(stdout.trim(), 'EFIXEDPORT')
   t.match(takeViolations(), [/127\.0\.0\.1:2947/])
+})
+
+t.test('the built CLI, started as the tests start it (cliCommand: without tap hooks), is guarded too', async (t) => {
+  assertBuilt()
+  t.teardown(() => void takeViolations())
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'console.token'), 'x\n')
+  const [file, args] = cliCommand(['console', '--api', 'http://127.0.0.1:8080', '--data', dir, 'devices'])
+  const failed = (await promisify(execFile)(file, args).catch((e: unknown) => e)) as { code?: unknown }
+  t.equal(failed.code, 1, 'the console cannot reach the API')
+  t.match(takeViolations(), [/127\.0\.0\.1:8080, a port the OS did not choose/])
 })
 
 t.test('a port the OS chose is reached as usual', async (t) => {

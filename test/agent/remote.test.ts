@@ -14,13 +14,13 @@ import { startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { commandState, listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
 
-async function setup(t: Test) {
+async function setup(t: Test, heartbeatMs = 30_000) {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
   const owner = makeOwner(t)
   const secret = await provision(cloud, owner, 'phone-a')
   const dataDir = tempDir(t)
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey, heartbeatMs })
   await listening(cloud, 'phone-a')
   return { cloud, clock, owner, secret, dataDir, agent }
 }
@@ -120,7 +120,8 @@ t.test(
 )
 
 t.test('F4 Find Device cannot be switched off in lost mode, nor until 72 hours after it ended', async (t) => {
-  const { cloud, clock, owner, agent } = await setup(t)
+  // A heartbeat an hour: the test jumps the clock by 72 hours, 8,640 heartbeats at the usual 30 s.
+  const { cloud, clock, owner, agent } = await setup(t, 3_600_000)
   await run(cloud, signed(owner, 'phone-a', 'lost-mode', { on: true, message: 'Lost', phone: '555' }, clock.now()))
   await t.rejects(agent.setSwitch('findDevice', false), { code: 'F4_GUARD', message: /in lost mode: the owner must leave lost mode first/ })
   await run(cloud, signed(owner, 'phone-a', 'lost-mode', { on: false }, clock.now()))

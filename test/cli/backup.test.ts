@@ -17,7 +17,12 @@ t.test(
     const cloud = await startCloud(t)
     const clock = cloud.clock as ManualClock
     const dataDir = tempDir(t, 'fakephone-phone-')
-    const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { dataDir, systemProfile: true })
+    // A heartbeat a day: the test jumps the clock by hours, and at the usual 30 s the jumps fired 10,000 heartbeats.
+    const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), {
+      dataDir,
+      systemProfile: true,
+      heartbeatMs: 24 * HOUR,
+    })
     const control = await serveControl(agent, dataDir, cloud.logs.logger())
     onEnd(t, () => control.close())
     await agentConnected(agent)

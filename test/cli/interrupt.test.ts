@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { testIo } from '../fixtures/io.js'
-import { assertBuilt, CLI, runCli, spawnCli } from '../fixtures/child.js'
+import { assertBuilt, cliCommand, runCli, spawnCli } from '../fixtures/child.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 import { within } from '../fixtures/wait.js'
 
@@ -28,7 +28,7 @@ interface Watched {
 }
 
 function start(t: Test, args: string[]): Watched {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: 'pipe' })
+  const proc = spawn(...cliCommand(args), { stdio: 'pipe' })
   const text = { out: '', err: '' }
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
   onEnd(t, () => {

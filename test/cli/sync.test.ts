@@ -32,6 +32,9 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
       phoneDir,
       '--fixed',
       '55.95,-3.19',
+      // A heartbeat a day: the test jumps the clock by 29 days, 83,520 heartbeats at the default 30 s.
+      '--interval',
+      '1d',
     ],
     agentIo.io,
   )

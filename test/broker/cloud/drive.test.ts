@@ -70,7 +70,8 @@ async function phone(
   const cloud = await startCloud(t, opts)
   const secret = await addDevice(cloud, 'phone-a', 'alice')
   const dataDir = tempDir(t, 'fakephone-phone-')
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  // A heartbeat a day: these tests jump the clock by days, and at the usual 30 s the jumps fired 100,000 heartbeats.
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, heartbeatMs: DAY })
   await agentConnected(agent)
   return { cloud, clock: cloud.clock as ManualClock, agent, secret, dataDir }
 }
