@@ -14,6 +14,7 @@ import { brokerCommand, deviceCommand } from './broker-command.js'
 import { configCommand } from './config-command.js'
 import { consoleCommand } from './console-command.js'
 import { demoCommand } from './demo-command.js'
+import { fleetCommand } from './fleet-command.js'
 import { installCommand } from './install-command.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Io } from './io.js'
@@ -26,6 +27,7 @@ export function program(io: Io): Command {
     .showHelpAfterError('(add --help for usage)')
   for (const make of [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand])
     root.addCommand(make(io))
+  root.addCommand(fleetCommand(io))
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
