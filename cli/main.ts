@@ -43,7 +43,7 @@ export function program(io: Io): Command {
 }
 
 /** Commands that run until Ctrl-C and then stop cleanly by themselves (daemons, live views): they exit 0. */
-const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch'])
+const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'fleet run'])
 
 /**
  * Resolves with exit code 130 once `io.signal` is aborted (Ctrl-C), unless the
