@@ -91,7 +91,8 @@ function locationOf(loaded: LoadedScenario, groupIndex: number, seed: string, in
       const north = rng.between(-m.offsetM, m.offsetM)
       const east = rng.between(-m.offsetM, m.offsetM)
       const phase = rng.next()
-      const points = loaded.tracks.get(groupIndex) ?? []
+      // checkScenario read every gpx group's track.
+      const points = loaded.tracks.get(groupIndex) as Point[]
       return (runStartAt) => {
         const track = new RouteSource(points, m.speedMps, runStartAt)
         // One lap takes at most this long; the phone starts somewhere along it.

@@ -54,6 +54,8 @@ interface Slot {
   phone: FleetPhone | null
   /** This phone's actions, one after the other. */
   chain: Promise<void>
+  /** The planned time of the action running now. */
+  at: number
 }
 
 export class FleetRun {
@@ -76,6 +78,7 @@ export class FleetRun {
       plan,
       device: opts.devices[i] as FleetDevice,
       phone: null,
+      at: 0,
       chain: Promise.resolve(),
     }))
   }
@@ -86,7 +89,7 @@ export class FleetRun {
     const actions: Omit<Action, 'order'>[] = []
     for (const [index, slot] of this.slots.entries()) {
       const { plan } = slot
-      const onPhone = (at: number, fn: () => Promise<void>): void => void actions.push({ at, index, run: () => this.onPhone(slot, fn) })
+      const onPhone = (at: number, fn: () => Promise<void>): void => void actions.push({ at, index, run: () => this.onPhone(slot, at, fn) })
       onPhone(plan.startAt, () => this.bringUp(slot, 'start'))
       for (const o of plan.outages) {
         onPhone(o.at, () => this.takeDown(slot, 'outage', `for ${o.forMs} ms`))
@@ -94,11 +97,17 @@ export class FleetRun {
       }
       for (const s of plan.switches) onPhone(s.at, () => this.flip(slot, s.name, s.on))
       for (const c of plan.commands) actions.push({ at: c.at, index, run: () => this.track(this.command(slot, c)) })
-      for (const n of plan.notifications) actions.push({ at: n.at, index, run: () => this.track(this.notify(slot, n.id)) })
+      for (const n of plan.notifications) actions.push({ at: n.at, index, run: () => this.track(this.notify(slot, n)) })
       if (Number.isFinite(plan.stopAt)) onPhone(plan.stopAt, () => this.takeDown(slot, 'stop', ''))
     }
     this.actions = actions.map((a, order) => ({ ...a, order })).sort((a, b) => a.at - b.at || a.order - b.order)
     this.schedule()
+  }
+
+  /** The event log, in a stable order (time, device, kind, detail): two runs of one seed on a ManualClock give the same. */
+  eventLog(): FleetEvent[] {
+    const key = (e: FleetEvent): string => `${e.device}\u0000${e.kind}\u0000${e.detail}`
+    return [...this.events].sort((a, b) => a.t - b.t || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
   }
 
   /** ms since the run started, on its clock. */
@@ -142,7 +151,7 @@ export class FleetRun {
     this.timer?.cancel()
     this.timer = null
     await Promise.all(this.inflight)
-    await Promise.all(this.slots.map((s) => this.onPhone(s, () => this.takeDown(s, 'stop', 'end of run'))))
+    await Promise.all(this.slots.map((s) => this.onPhone(s, this.elapsed, () => this.takeDown(s, 'stop', 'end of run'))))
   }
 
   /** Notifications the console queued and the phones showed. */
@@ -164,10 +173,16 @@ export class FleetRun {
     this.schedule()
   }
 
-  private onPhone(slot: Slot, fn: () => Promise<void>): Promise<void> {
-    const done = slot.chain.then(fn).catch((err: unknown) => {
-      this.opts.log.error({ device: slot.device.id, err: (err as Error).message }, 'fleet phone action failed')
-    })
+  /** Runs `fn` after the phone's earlier actions; what it records is stamped with its planned time `at`. */
+  private onPhone(slot: Slot, at: number, fn: () => Promise<void>): Promise<void> {
+    const done = slot.chain
+      .then(() => {
+        slot.at = at
+        return fn()
+      })
+      .catch((err: unknown) => {
+        this.opts.log.error({ device: slot.device.id, err: (err as Error).message }, 'fleet phone action failed')
+      })
     slot.chain = done
     return done
   }
@@ -182,7 +197,7 @@ export class FleetRun {
     return done
   }
 
-  private record(device: string, kind: string, detail: string, t = this.elapsed): void {
+  private record(device: string, kind: string, detail: string, t: number): void {
     this.events.push({ t, device, kind, detail })
   }
 
@@ -243,7 +258,7 @@ export class FleetRun {
     })
     phone.framework.on('duplicate', () => void this.tally.notifications.duplicates++)
     slot.phone = phone
-    this.record(device.id, kind, '')
+    this.record(device.id, kind, '', slot.at)
     this.tally.phones.started++
     try {
       await phone.start()
@@ -259,7 +274,7 @@ export class FleetRun {
     const phone = slot.phone
     if (!phone) return
     slot.phone = null
-    this.record(slot.device.id, kind, detail)
+    this.record(slot.device.id, kind, detail, slot.at)
     if (kind === 'outage') this.tally.phones.outages++
     else this.tally.phones.stopped++
     await phone.stop()
@@ -268,15 +283,15 @@ export class FleetRun {
   private async flip(slot: Slot, name: PhonePlan['switches'][number]['name'], on: boolean): Promise<void> {
     const phone = slot.phone
     const state = on ? 'on' : 'off'
-    if (!phone) return this.record(slot.device.id, 'switch-skipped', `${name}=${state} (phone down)`)
+    if (!phone) return this.record(slot.device.id, 'switch-skipped', `${name}=${state} (phone down)`, slot.at)
     this.tally.phones.switches++
     try {
       if (name === 'networkPermission') await phone.framework.setNetworkPermission(on)
       else await phone.setSwitch(name, on)
-      this.record(slot.device.id, 'switch', `${name}=${state}`)
+      this.record(slot.device.id, 'switch', `${name}=${state}`, slot.at)
     } catch (err) {
       this.tally.phones.switchesRefused++
-      this.record(slot.device.id, 'switch-refused', `${name}=${state}: ${(err as Error).message}`)
+      this.record(slot.device.id, 'switch-refused', `${name}=${state}: ${(err as Error).message}`, slot.at)
     }
   }
 
@@ -285,7 +300,7 @@ export class FleetRun {
     if (!fleetConsole) return
     const expected = slot.plan.answer(c.id).answer
     this.tally.commands.issued++
-    this.record(slot.device.id, 'command', `${c.type} ${c.id} expect ${expected}`)
+    this.record(slot.device.id, 'command', `${c.type} ${c.id} expect ${expected}`, c.at)
     const said = await fleetConsole.command({
       device: slot.device.id,
       account: slot.device.account,
@@ -297,11 +312,12 @@ export class FleetRun {
     if (said === 'refused') this.tally.commands.refused++
   }
 
-  private async notify(slot: Slot, key: string): Promise<void> {
+  private async notify(slot: Slot, n: PhonePlan['notifications'][number]): Promise<void> {
+    const key = n.id
     const fleetConsole = this.opts.console
     if (!fleetConsole) return
     this.tally.notifications.issued++
-    this.record(slot.device.id, 'notify', key)
+    this.record(slot.device.id, 'notify', key, n.at)
     this.issuedNotifications.add(await fleetConsole.notify(slot.device.id, `fleet ${key.slice(0, 8)}`))
   }
 }

@@ -15,17 +15,15 @@ import { parseDuration } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 
 /** A duration: milliseconds, or text such as 500ms, 30s, 5m, 2h. */
-const Duration = z.union([
-  z.number().int().nonnegative(),
-  z.string().transform((text, ctx) => {
-    try {
-      return parseDuration(text)
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message })
-      return z.NEVER
-    }
-  }),
-])
+const Duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value
+  try {
+    return parseDuration(value)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message })
+    return z.NEVER
+  }
+})
 const PositiveDuration = Duration.refine((ms) => ms > 0, 'must be above 0')
 const Share = z.number().min(0).max(1)
 const LatLon = z.tuple([z.number().min(-90).max(90), z.number().min(-180).max(180)])
