@@ -98,8 +98,10 @@ export class FleetRun {
       for (const s of plan.switches) onPhone(s.at, () => this.flip(slot, s.name, s.on))
       for (const c of plan.commands) actions.push({ at: c.at, index, run: () => this.track(this.command(slot, c)) })
       for (const n of plan.notifications) actions.push({ at: n.at, index, run: () => this.track(this.notify(slot, n)) })
-      if (Number.isFinite(plan.stopAt)) onPhone(plan.stopAt, () => this.takeDown(slot, 'stop', ''))
+      // Phones that stay to the end are stopped by `stop()`, after the answers still due have come in.
+      if (plan.stopAt < this.opts.plan.endAt) onPhone(plan.stopAt, () => this.takeDown(slot, 'stop', ''))
     }
+    if (Number.isFinite(this.opts.plan.endAt)) actions.push({ at: this.opts.plan.endAt, index: -1, run: () => Promise.resolve() })
     this.actions = actions.map((a, order) => ({ ...a, order })).sort((a, b) => a.at - b.at || a.order - b.order)
     this.schedule()
   }
@@ -152,6 +154,13 @@ export class FleetRun {
     this.timer = null
     await Promise.all(this.inflight)
     await Promise.all(this.slots.map((s) => this.onPhone(s, this.elapsed, () => this.takeDown(s, 'stop', 'end of run'))))
+  }
+
+  /** Resolves once every notification the console queued was shown, or after `limitMs` of real time. */
+  async notificationsShown(limitMs: number): Promise<void> {
+    const until = performance.now() + limitMs
+    while (this.notificationCounts().shown < this.issuedNotifications.size && performance.now() < until)
+      await new Promise((resolve) => setTimeout(resolve, 50))
   }
 
   /** Notifications the console queued and the phones showed. */
