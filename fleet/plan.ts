@@ -16,7 +16,7 @@ import type { LoadedScenario, ScenarioGroup } from './scenario.js'
 /** Plans reach this far when a run has no end of its own (it runs until stopped). */
 export const OPEN_HORIZON_MS = 7 * 86_400_000
 
-/** The fleet's console sends nothing to a phone this close to its stop, so each command can be answered. */
+/** The fleet's console sends nothing to a phone this close to its ramp-down stop, so each command can be answered. */
 export const ANSWER_MARGIN_MS = 5_000
 
 export type SwitchName = 'findDevice' | 'cloudService' | 'networkPermission'
@@ -159,11 +159,13 @@ export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly st
     const consoleCmds = scenario.console.commands
     const cmdRng = Rng.stream(seed, index, 'console/commands')
     const commands = consoleCmds
-      ? poisson(cmdRng, consoleCmds.every, startAt, horizon - ANSWER_MARGIN_MS - g.commands.delay.max).map((at) => ({
-          at,
-          type: consoleCmds.types[Math.floor(cmdRng.next() * consoleCmds.types.length)] as 'locate' | 'ring',
-          id: seededUuid(cmdRng),
-        }))
+      ? poisson(cmdRng, consoleCmds.every, startAt, stopAt < endAt ? horizon - ANSWER_MARGIN_MS - g.commands.delay.max : horizon).map(
+          (at) => ({
+            at,
+            type: consoleCmds.types[Math.floor(cmdRng.next() * consoleCmds.types.length)] as 'locate' | 'ring',
+            id: seededUuid(cmdRng),
+          }),
+        )
       : []
     const notifyRng = Rng.stream(seed, index, 'console/notifications')
     const notifications = scenario.console.notifications

@@ -69,13 +69,11 @@ export async function buildReport(
   let lostHeartbeats = 0
   for (const [device, sent] of t.sentSeqs) {
     const cloud = stored(device)
-    const have = cloud ? await cloud : (t.ackedSeqs.get(device) ?? new Set<number>())
-    if (!cloud) storedCount = null
-    for (const seq of sent) {
-      if (have.has(seq)) {
-        if (storedCount !== null) storedCount++
-      } else lostHeartbeats++
-    }
+    // Without the cloud to ask, a PUBACK is the best evidence there is.
+    const have = cloud ? await cloud : (t.ackedSeqs.get(device) as Set<number>)
+    const found = [...sent].filter((seq) => have.has(seq)).length
+    storedCount = cloud && storedCount !== null ? storedCount + found : null
+    lostHeartbeats += sent.size - found
   }
   const notes = run.notificationCounts()
   const report: FleetReport = {

@@ -173,7 +173,10 @@ export class FleetRun {
   private schedule(): void {
     const next = this.actions[this.nextAction]
     if (!next) return this.endResolve()
-    this.timer = this.opts.clock.after(this.startAt + next.at - this.opts.clock.now(), () => this.fire())
+    const wait = this.startAt + next.at - this.opts.clock.now()
+    // Due already (the start of the run): at once, not on the clock's next move.
+    if (wait <= 0) return this.fire()
+    this.timer = this.opts.clock.after(wait, () => this.fire())
   }
 
   private fire(): void {

@@ -14,7 +14,7 @@ import type { HistoryReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import { OwnerKeys, readPublicKey } from '../common/signing.js'
 import { HttpFleetConsole } from './console-driver.js'
-import type { Credentials } from './credentials.js'
+import { CredentialsError, type Credentials } from './credentials.js'
 import { planFleet } from './plan.js'
 import { Rng } from './prng.js'
 import { provision } from './provision.js'
@@ -50,6 +50,8 @@ export interface SessionOptions {
   workDir: string
   /** A running broker; none: one in this process. */
   remote?: RemoteBroker
+  /** How long the fleet may take to settle before the report (default 15 s). */
+  settleMs?: number
   /** Called about once a second of real time while the run goes (the live view). */
   tick?: (run: FleetRun) => void
 }
@@ -121,7 +123,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
   try {
     const devices = target.credentials.devices.slice(0, o.count)
     if (devices.length < o.count)
-      throw new Error(`--count ${o.count}, but the credentials file has only ${devices.length} devices: provision more`)
+      throw new CredentialsError(`--count ${o.count}, but the credentials file has only ${devices.length} devices: provision more`)
     const plan = planFleet(
       o.loaded,
       o.seed,
@@ -162,7 +164,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       run.start()
       // An open run (no end in its stages, no --duration) goes on until Ctrl-C.
       await untilEither(Number.isFinite(plan.endAt) ? run.ended : new Promise<void>(() => {}), o.signal)
-      await run.settled().catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
+      await run.settled(o.settleMs).catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       // Phones that stay to the end are still up: the answers and notifications still due come in before they stop.
       fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : fates

@@ -23,10 +23,6 @@ export class Samples {
     }
   }
 
-  get count(): number {
-    return this.seen
-  }
-
   /** p50, p90, p99 and max, rounded to 0.1 ms; zeros without samples. */
   percentiles(): { count: number; p50: number; p90: number; p99: number; max: number } {
     const sorted = [...this.values].sort((a, b) => a - b)
@@ -53,6 +49,7 @@ export class Tally {
   heartbeatSent(device: string, seq: number): void {
     this.heartbeats.sent++
     setOf(this.sentSeqs, device).add(seq)
+    setOf(this.ackedSeqs, device)
   }
 
   heartbeatAcked(device: string, seq: number, ms: number): void {
