@@ -33,7 +33,7 @@ export interface FleetConsole {
 }
 
 /** An ignored command must stay unanswered; the others must reach the final state the plan says. */
-function fate(expected: Answer, state: CommandState | undefined): CommandFate {
+export function fate(expected: Answer, state: CommandState | undefined): CommandFate {
   if (state === 'rejected') return 'refused'
   if (expected === 'ignore') return state !== undefined && FINAL_STATES.has(state) ? 'lost' : 'ignored'
   return state === (expected === 'succeed' ? 'succeeded' : 'failed') ? 'answered' : 'lost'
@@ -97,7 +97,7 @@ export class HttpFleetConsole implements FleetConsole {
         const { commands } = await this.client.commands(device)
         const states = new Map(commands.map((v) => [v.id, v.state]))
         const mine = this.submitted.get(device) as Map<string, Answer>
-        const waiting = [...mine].some(([id, expected]) => expected !== 'ignore' && !FINAL_STATES.has(states.get(id) ?? 'queued'))
+        const waiting = [...mine].some(([id, expected]) => expected !== 'ignore' && !FINAL_STATES.has(states.get(id) as CommandState))
         if (waiting && !last) {
           next.push(device)
           continue

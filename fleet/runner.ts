@@ -64,7 +64,7 @@ export class FleetRun {
   private readonly slots: Slot[]
   private actions: Action[] = []
   private nextAction = 0
-  private timer: Timer | null = null
+  private timer: Timer = { cancel: () => {} }
   private startAt = 0
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly issuedNotifications = new Set<string>()
@@ -150,8 +150,7 @@ export class FleetRun {
 
   /** Stops every phone still running (in parallel) and the scheduler. */
   async stop(): Promise<void> {
-    this.timer?.cancel()
-    this.timer = null
+    this.timer.cancel()
     await Promise.all(this.inflight)
     await Promise.all(this.slots.map((s) => this.onPhone(s, this.elapsed, () => this.takeDown(s, 'stop', 'end of run'))))
   }
@@ -214,7 +213,6 @@ export class FleetRun {
   }
 
   private async bringUp(slot: Slot, kind: 'start' | 'back'): Promise<void> {
-    if (slot.phone) return
     const { plan, device } = slot
     const o = this.opts
     const receivedAt = new Map<string, number>()
@@ -252,18 +250,19 @@ export class FleetRun {
       this.record(device.id, 'heartbeat', `#${hb.seq} ${hb.lat},${hb.lon} ${hb.battery}%${hb.charging ? '+' : ''}`, hb.at - this.startAt)
     })
     phone.on('heartbeatAcked', (hb) => {
-      this.tally.heartbeatAcked(device.id, hb.seq, performance.now() - (sentAt.get(hb.seq) ?? performance.now()))
+      this.tally.heartbeatAcked(device.id, hb.seq, performance.now() - (sentAt.get(hb.seq) as number))
       sentAt.delete(hb.seq)
     })
     phone.remote.on('settled', (id, handling) => {
-      if (id === null || handling !== 'ran') return
+      if (handling !== 'ran') return
       this.tally.commands.answered++
-      const t = receivedAt.get(id)
-      receivedAt.delete(id)
+      // A command that ran had an id.
+      const t = receivedAt.get(id as string)
+      receivedAt.delete(id as string)
       if (t !== undefined) this.tally.commandAnswer.add(performance.now() - t)
     })
     phone.framework.on('notification', (n) => {
-      if (this.shownNotifications.has(n.id)) return
+      // The inbox shows each notification once (a repeat comes as 'duplicate').
       this.shownNotifications.add(n.id)
       this.tally.notifications.shown++
       this.tally.notificationDelay.add(n.delayMs)

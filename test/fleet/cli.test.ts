@@ -43,7 +43,11 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const scenario = join(dir, 's.json')
   writeFileSync(
     scenario,
-    JSON.stringify({ name: 'remote', groups: [{ name: 'g', heartbeat: { every: 300 } }], console: { notifications: { every: 400 } } }),
+    JSON.stringify({
+      name: 'remote',
+      groups: [{ name: 'g', heartbeat: { every: 300 } }],
+      console: { notifications: { every: 400 }, commands: { every: 700 } },
+    }),
   )
   const live = testIo(new SystemClock())
   live.io.tty = true

@@ -29,7 +29,11 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   const keys = new OwnerKeys(credentials.keysDir)
   const device = credentials.devices[0]!
   const scenario = checkScenario(
-    { stages: [{ kind: 'steady', for: '20s' }], groups: [{ name: 'g', switches: [{ at: '10s', name: 'findDevice', on: false }] }] },
+    {
+      stages: [{ kind: 'steady', for: '20s' }],
+      groups: [{ name: 'g', switches: [{ at: '10s', name: 'findDevice', on: false }] }],
+      console: { notifications: { every: '3s' } },
+    },
     'f4',
     dir,
   )
@@ -42,6 +46,12 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
     clock,
     log: cloud.logs.logger(),
     random: (i) => Rng.stream('s', i, 'agent').next,
+    // A console whose notifications never reach the cloud: the run waits for them in vain, within its limit.
+    console: {
+      command: () => Promise.resolve('submitted'),
+      fates: () => Promise.reject(new Error('unused')),
+      notify: () => Promise.resolve('never'),
+    },
   })
   t.teardown(() => run.stop())
   run.start()
@@ -58,6 +68,8 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   t.match(refused?.detail, /^findDevice=off: Find Device cannot be turned off in lost mode/)
   t.equal(run.tally.phones.switchesRefused, 1)
   t.equal(run.phonesUp().running, 1, 'the phone keeps running')
+  await run.notificationsShown(0)
+  t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
 })
 
 t.test('a fleet phone passes a payload without a command id to the agent, which rejects it', async (t) => {
@@ -165,5 +177,19 @@ t.test('a phone that cannot start fails the run (exit 1); an interrupted open ru
     settleMs: 0,
   })
   t.equal(report.phones.target, 1)
+  const later = new AbortController()
+  const interrupted = runSession({
+    count: 1,
+    loaded: checkScenario({}, 'open', dir),
+    seed: 's',
+    push: false,
+    clock: new SystemClock(),
+    log: log.logger(),
+    signal: later.signal,
+    workDir: join(dir, 'later'),
+    settleMs: 0,
+  })
+  setImmediate(() => later.abort())
+  t.equal((await interrupted).phones.target, 1, 'Ctrl-C during an open run ends it with a report')
   t.ok(log.has('the fleet did not settle before the report'))
 })

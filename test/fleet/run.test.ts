@@ -48,7 +48,7 @@ const BUSY = {
     {
       name: 'desk',
       movement: { type: 'stationary', at: [51.5, -0.12] },
-      battery: { level: [10, 20], drainPerHour: 400, chargePerHour: 4000, plugAt: 5 },
+      battery: { level: [10, 20], drainPerHour: 2000, chargePerHour: 4000, plugAt: 5 },
       heartbeat: { every: '2s' },
       commands: { answer: { succeed: 0.5, fail: 0.3, ignore: 0.2 } },
     },
@@ -106,6 +106,10 @@ t.test('two runs of one seed on a ManualClock give the same event log', async (t
   t.equal(a.tally.heartbeats.acked, a.tally.heartbeats.sent, 'every heartbeat acknowledged')
   t.ok(a.tally.commands.received > 0 && a.tally.notifications.shown > 0)
   t.equal(a.phonesUp().running, 0, 'every phone stopped at its planned time')
+  t.ok(
+    log.some((e) => e.kind === 'heartbeat' && e.detail.endsWith('+')),
+    'a drained battery plugs in and charges',
+  )
 })
 
 t.test('a 100-phone fleet against the real broker reconciles to nothing lost; planned answers are honoured', async (t) => {
@@ -122,7 +126,7 @@ t.test('a 100-phone fleet against the real broker reconciles to nothing lost; pl
           name: 'phones',
           movement: { type: 'random-walk', centre: [55.95, -3.19] },
           heartbeat: { every: '1s', jitter: 0.2 },
-          commands: { answer: { succeed: 0.6, fail: 0.2, ignore: 0.2 } },
+          commands: { answer: { succeed: 0.6, fail: 0.2, ignore: 0.2 }, delay: { min: 0, max: '50ms' } },
         },
       ],
       console: { commands: { every: '2s' }, notifications: { every: '3s' } },

@@ -8,6 +8,7 @@ import { OPEN_HORIZON_MS, planFleet, seededUuid } from '../../fleet/plan.js'
 import { hash32, mulberry32, Rng } from '../../fleet/prng.js'
 import { checkScenario, loadScenario, ScenarioError } from '../../fleet/scenario.js'
 import { Samples } from '../../fleet/tally.js'
+import { fate } from '../../fleet/console-driver.js'
 import { fleetIds } from '../../fleet/provision.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -223,6 +224,17 @@ t.test('a plan is a function of scenario, seed and ids: ramps, groups, outages, 
   t.equal(steadyOnly.endAt, 1000)
   t.equal(planFleet(checkScenario({ stages: [{ kind: 'ramp-up', rate: 1 }] }, 'x', dir), 's', []).endAt, Infinity)
   t.ok(OPEN_HORIZON_MS > 0)
+})
+
+t.test("a command's fate: answered as planned, refused, ignored, or lost", async (t) => {
+  t.equal(fate('succeed', 'succeeded'), 'answered')
+  t.equal(fate('fail', 'failed'), 'answered')
+  t.equal(fate('succeed', 'failed'), 'lost')
+  t.equal(fate('succeed', undefined), 'lost')
+  t.equal(fate('fail', 'rejected'), 'refused')
+  t.equal(fate('ignore', 'queued'), 'ignored')
+  t.equal(fate('ignore', undefined), 'ignored')
+  t.equal(fate('ignore', 'succeeded'), 'lost', 'an ignored command that got answered means the plan was not followed')
 })
 
 t.test('a random walk turns back at its edge', async (t) => {
