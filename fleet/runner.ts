@@ -109,7 +109,7 @@ export class FleetRun {
   /** The event log, in a stable order (time, device, kind, detail): two runs of one seed on a ManualClock give the same. */
   eventLog(): FleetEvent[] {
     const key = (e: FleetEvent): string => `${e.device}\u0000${e.kind}\u0000${e.detail}`
-    return [...this.events].sort((a, b) => a.t - b.t || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
+    return [...this.events].sort((a, b) => a.t - b.t || Number(key(a) > key(b)) - Number(key(a) < key(b)))
   }
 
   /** ms since the run started, on its clock. */

@@ -164,7 +164,9 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       run.start()
       // An open run (no end in its stages, no --duration) goes on until Ctrl-C.
       await untilEither(Number.isFinite(plan.endAt) ? run.ended : new Promise<void>(() => {}), o.signal)
-      await run.settled(o.settleMs).catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
+      await run
+        .settled(o.settleMs)
+        .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       // Phones that stay to the end are still up: the answers and notifications still due come in before they stop.
       fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : fates

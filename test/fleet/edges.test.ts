@@ -4,7 +4,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleApiError } from '../../cli/console-client.js'
 import { ManualClock, SystemClock } from '../../common/clock.js'
-import { OwnerKeys, readPublicKey } from '../../common/signing.js'
+import { OwnerKeys, readPublicKey, signPayload } from '../../common/signing.js'
+import type { Command } from '../../common/contract.js'
 import { HttpFleetConsole } from '../../fleet/console-driver.js'
 import { FleetPhone } from '../../fleet/phone.js'
 import { planFleet } from '../../fleet/plan.js'
@@ -18,7 +19,7 @@ import { Tally } from '../../fleet/tally.js'
 import { run as runCli } from '../fixtures/io.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
-import { commandState, listening, signed, type Owner } from '../fixtures/owner.js'
+import { commandState, listening, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
 
 t.test('F4: a planned Find Device switch-off in lost mode is refused and logged; the run goes on', async (t) => {
@@ -62,13 +63,18 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   const done = commandState(cloud, lost.id)
   cloud.broker.commands.submit(device.id, lost)
   t.equal((await done).state, 'succeeded')
+  const forged = signPayload(unsigned(device.id, 'ring', { seconds: 1 }, clock.now()), strangerKey()) as Command
+  const refusedByPhone = commandState(cloud, forged.id)
+  cloud.broker.commands.submit(device.id, forged)
+  t.equal((await refusedByPhone).state, 'rejected', 'a command the owner did not sign is rejected by the phone, not counted as answered')
+  t.equal(run.tally.commands.answered, 1)
   clock.advance(10_000)
   await run.settled()
   const refused = run.eventLog().find((e) => e.kind === 'switch-refused')
   t.match(refused?.detail, /^findDevice=off: Find Device cannot be turned off in lost mode/)
   t.equal(run.tally.phones.switchesRefused, 1)
   t.equal(run.phonesUp().running, 1, 'the phone keeps running')
-  await run.notificationsShown(0)
+  await run.notificationsShown(120)
   t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
 })
 
