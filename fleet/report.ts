@@ -119,7 +119,8 @@ export function renderReport(r: FleetReport): string {
     `  commands      ${c.issued} issued, ${c.received} received, ${c.answered} answered, ${c.refused} refused, ` +
       `${c.failedByScenario} failed and ${c.ignoredByScenario} ignored as planned, ${c.lost} lost; answer ${pct(c.answerMs)}`,
     `  notifications ${n.issued} queued, ${n.shown} shown, ${n.lost} lost, ` + `${n.duplicated} duplicated; queued→shown ${pct(n.delayMs)}`,
-    `  resources     RSS ${res.rssStartMb.toFixed(0)} → peak ${res.rssPeakMb.toFixed(0)} MB (${res.rssPerPhoneKb.toFixed(0)} KB per phone), ` +
+    `  resources     RSS ${res.rssStartMb.toFixed(0)} → peak ${res.rssPeakMb.toFixed(0)} MB ` +
+      `(${res.rssPerPhoneKb.toFixed(0)} KB per phone), ` +
       `CPU ${(res.cpuUserMs / 1000).toFixed(1)} s user + ${(res.cpuSystemMs / 1000).toFixed(1)} s system ` +
       `(${res.cpuPerMessageUs.toFixed(0)} µs per message), loop delay p99 ${res.loopDelayP99Ms.toFixed(1)} ms` +
       (res.brokerInProcess ? ' -- broker included' : ''),

@@ -21,7 +21,9 @@ import { startCloud } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 import { LogCapture } from '../fixtures/logs.js'
 
-const GPX = `<gpx><trk><trkseg><trkpt lat="55.95" lon="-3.19"/><trkpt lat="55.951" lon="-3.185"/><trkpt lat="55.949" lon="-3.18"/></trkseg></trk></gpx>`
+const GPX =
+  '<gpx><trk><trkseg><trkpt lat="55.95" lon="-3.19"/><trkpt lat="55.951" lon="-3.185"/>' +
+  '<trkpt lat="55.949" lon="-3.18"/></trkseg></trk></gpx>'
 
 const BUSY = {
   stages: [

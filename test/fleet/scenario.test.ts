@@ -12,7 +12,9 @@ import { fate } from '../../fleet/console-driver.js'
 import { fleetIds } from '../../fleet/provision.js'
 import { tempDir } from '../fixtures/scope.js'
 
-const GPX = `<gpx><trk><trkseg><trkpt lat="55.95" lon="-3.19"/><trkpt lat="55.951" lon="-3.185"/><trkpt lat="55.949" lon="-3.18"/></trkseg></trk></gpx>`
+const GPX =
+  '<gpx><trk><trkseg><trkpt lat="55.95" lon="-3.19"/><trkpt lat="55.951" lon="-3.185"/>' +
+  '<trkpt lat="55.949" lon="-3.18"/></trkseg></trk></gpx>'
 
 function issuesOf(value: unknown, dir = '.'): string[] {
   try {
