@@ -28,7 +28,7 @@ const GPX =
 const BUSY = {
   stages: [
     { kind: 'ramp-up', rate: 4 },
-    { kind: 'steady', for: '40s' },
+    { kind: 'steady', for: '30s' },
     { kind: 'ramp-down', rate: 4 },
   ],
   groups: [
