@@ -13,7 +13,7 @@ import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { runSession } from '../fleet/session.js'
 import { DEFAULT_KEYS_DIR } from './broker-command.js'
 import { logger, UserError, type Io } from './io.js'
-import { duration, positiveInt } from './options.js'
+import { duration, port, positiveInt } from './options.js'
 
 interface RunFlags {
   count: number
@@ -27,6 +27,7 @@ interface RunFlags {
   push: boolean
   work?: string
   report?: string
+  metricsPort: number
   json?: boolean
   logLevel: string
 }
@@ -80,6 +81,7 @@ export function fleetCommand(io: Io): Command {
     .option('--console-token <token>', "the broker's console token (with --api)")
     .option('--no-push', 'data channel only: no push channel per phone')
     .option('--work <dir>', "where the phones' data directories go (default: a temporary directory, removed after)")
+    .option('--metrics-port <port>', 'Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs (0: a port the OS picks)', port, 0)
     .option('--report <file>', 'also write the report as JSON to this file')
     .option('--json', 'print the report as JSON instead of the summary')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
@@ -109,6 +111,8 @@ export function fleetCommand(io: Io): Command {
           workDir: work,
           remote,
           tick: io.tty ? (run) => io.out(liveLine(run)) : undefined,
+          metricsPort: o.metricsPort,
+          serving: (url) => io.err(`metrics: ${url}\n`),
         })
         if (o.report) await writeFile(o.report, JSON.stringify(report, null, 2) + '\n')
         io.out(o.json ? JSON.stringify(report) + '\n' : renderReport(report))

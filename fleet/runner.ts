@@ -14,6 +14,7 @@ import type { Clock, Timer } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import type { FleetDevice } from './credentials.js'
 import type { FleetConsole } from './console-driver.js'
+import { FleetMetrics } from './metrics.js'
 import { FleetPhone } from './phone.js'
 import type { FleetPlan, PhonePlan } from './plan.js'
 import { Tally } from './tally.js'
@@ -60,6 +61,7 @@ interface Slot {
 
 export class FleetRun {
   readonly tally = new Tally()
+  readonly metrics: FleetMetrics
   readonly events: FleetEvent[] = []
   private readonly slots: Slot[]
   private actions: Action[] = []
@@ -74,6 +76,7 @@ export class FleetRun {
   readonly ended = new Promise<void>((resolve) => (this.endResolve = resolve))
 
   constructor(private readonly opts: FleetRunOptions) {
+    this.metrics = new FleetMetrics(() => this.phonesUp().connected)
     this.slots = opts.plan.phones.map((plan, i) => ({
       plan,
       device: opts.devices[i] as FleetDevice,
@@ -247,27 +250,41 @@ export class FleetRun {
     phone.on('heartbeat', (hb) => {
       sentAt.set(hb.seq, performance.now())
       this.tally.heartbeatSent(device.id, hb.seq)
+      this.metrics.outcomes.inc({ outcome: 'heartbeat-sent' })
       this.record(device.id, 'heartbeat', `#${hb.seq} ${hb.lat},${hb.lon} ${hb.battery}%${hb.charging ? '+' : ''}`, hb.at - this.startAt)
     })
     phone.on('heartbeatAcked', (hb) => {
-      this.tally.heartbeatAcked(device.id, hb.seq, performance.now() - (sentAt.get(hb.seq) as number))
+      const ms = performance.now() - (sentAt.get(hb.seq) as number)
+      this.tally.heartbeatAcked(device.id, hb.seq, ms)
+      this.metrics.heartbeatAck.observe(ms / 1000)
+      this.metrics.outcomes.inc({ outcome: 'heartbeat-acked' })
       sentAt.delete(hb.seq)
     })
     phone.remote.on('settled', (id, handling) => {
       if (handling !== 'ran') return
       this.tally.commands.answered++
       // A command that ran had an id.
-      const t = receivedAt.get(id as string)
+      // It ran, so it came through `received` on this phone, which noted when.
+      const t = receivedAt.get(id as string) as number
       receivedAt.delete(id as string)
-      if (t !== undefined) this.tally.commandAnswer.add(performance.now() - t)
+      this.metrics.outcomes.inc({ outcome: 'command-answered' })
+      this.tally.commandAnswer.add(performance.now() - t)
+      this.metrics.commandAnswer.observe((performance.now() - t) / 1000)
     })
     phone.framework.on('notification', (n) => {
       // The inbox shows each notification once (a repeat comes as 'duplicate').
       this.shownNotifications.add(n.id)
       this.tally.notifications.shown++
       this.tally.notificationDelay.add(n.delayMs)
+      this.metrics.notificationDelay.observe(n.delayMs / 1000)
+      this.metrics.outcomes.inc({ outcome: 'notification-shown' })
     })
     phone.framework.on('duplicate', () => void this.tally.notifications.duplicates++)
+    let connects = 0
+    phone.on('channel', (state) => {
+      if (state !== 'connected') return
+      if (connects++ > 0) this.metrics.reconnects.inc()
+    })
     slot.phone = phone
     this.record(device.id, kind, '', slot.at)
     this.tally.phones.started++

@@ -50,6 +50,9 @@ export interface SessionOptions {
   workDir: string
   /** A running broker; none: one in this process. */
   remote?: RemoteBroker
+  /** Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while the run goes (0: a port the OS picks); `serving` gets the URL. */
+  metricsPort?: number
+  serving?: (url: string) => void
   /** How long the fleet may take to settle before the report (default 15 s). */
   settleMs?: number
   /** Called about once a second of real time while the run goes (the live view). */
@@ -150,6 +153,8 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       backoff: { baseMs: 500, capMs: 10_000 },
       random: (index) => Rng.stream(o.seed, index, 'agent').next,
     })
+    const metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
+    if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)
     const loop = monitorEventLoopDelay({ resolution: 10 })
     loop.enable()
     const cpuStart = process.cpuUsage()
@@ -175,6 +180,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     } finally {
       clearInterval(ticker)
       loop.disable()
+      await metrics?.close()
     }
     const cpu = process.cpuUsage(cpuStart)
     const t = run.tally

@@ -68,6 +68,9 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const code = await main([...argv, '--api', cloud.apiUrl, '--console-token', cloud.consoleToken], live.io)
   t.equal(code, 0, live.err())
   t.match(live.out(), /\r\x1b\[K\d+ s: \d\/3 connected/)
+  const url = /metrics: (\S+)/.exec(live.err())?.[1] as string
+  t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+  await t.rejects(fetch(url), 'the metrics endpoint closes with the run')
   t.match(live.out(), /notifications \d+ queued, \d+ shown, 0 lost/)
   t.match(live.out(), /resources .*MB(?! -- broker included)/)
 

@@ -7,6 +7,7 @@ import { ManualClock, SystemClock } from '../../common/clock.js'
 import { OwnerKeys, readPublicKey, signPayload } from '../../common/signing.js'
 import type { Command } from '../../common/contract.js'
 import { HttpFleetConsole } from '../../fleet/console-driver.js'
+import { FleetMetrics } from '../../fleet/metrics.js'
 import { FleetPhone } from '../../fleet/phone.js'
 import { planFleet } from '../../fleet/plan.js'
 import { Rng } from '../../fleet/prng.js'
@@ -32,7 +33,16 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   const scenario = checkScenario(
     {
       stages: [{ kind: 'steady', for: '20s' }],
-      groups: [{ name: 'g', switches: [{ at: '10s', name: 'findDevice', on: false }] }],
+      groups: [
+        {
+          name: 'g',
+          switches: [
+            { at: '10s', name: 'findDevice', on: false },
+            { at: '12s', name: 'cloudService', on: false },
+            { at: '14s', name: 'cloudService', on: true },
+          ],
+        },
+      ],
       console: { notifications: { every: '3s' } },
     },
     'f4',
@@ -74,6 +84,9 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   t.match(refused?.detail, /^findDevice=off: Find Device cannot be turned off in lost mode/)
   t.equal(run.tally.phones.switchesRefused, 1)
   t.equal(run.phonesUp().running, 1, 'the phone keeps running')
+  clock.advance(5000)
+  await run.settled()
+  t.match(await run.metrics.registry.metrics(), /^fakephone_fleet_reconnects_total 1$/m, 'cloud service off and on: one reconnect')
   await run.notificationsShown(120)
   t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
 })
@@ -108,6 +121,17 @@ t.test('a fleet phone passes a payload without a command id to the agent, which 
   t.same(seen, [], 'no id: nothing to plan an answer for')
   t.same(settled, ['rejected', 'rejected'], 'the agent rejects both, as any phone does')
   await phone.stop()
+})
+
+t.test('the metrics endpoint answers /metrics and nothing else', async (t) => {
+  const metrics = new FleetMetrics(() => 3)
+  const served = await metrics.serve(0)
+  t.teardown(() => served.close())
+  const base = `http://127.0.0.1:${served.port}`
+  t.equal((await fetch(`${base}/other`)).status, 404)
+  const res = await fetch(`${base}/metrics`)
+  t.match(res.headers.get('content-type'), /^text\/plain/)
+  t.match(await res.text(), /^fakephone_fleet_phones_connected 3$/m)
 })
 
 t.test('tallies, the console driver and the report say what went wrong', async (t) => {

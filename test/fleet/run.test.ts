@@ -136,6 +136,8 @@ t.test('a 100-phone fleet against the real broker reconciles to nothing lost; pl
     'ci',
     dir,
   )
+  let metricsUrl = ''
+  let scraped: Promise<string> | undefined
   const started = performance.now()
   const report = await runSession({
     count: 100,
@@ -146,7 +148,21 @@ t.test('a 100-phone fleet against the real broker reconciles to nothing lost; pl
     log: new LogCapture().logger(),
     signal: new AbortController().signal,
     workDir: dir,
+    metricsPort: 0,
+    serving: (url) => (metricsUrl = url),
+    // Scraped once, a second into the run.
+    tick: () => void (scraped ??= fetch(metricsUrl).then((r) => r.text())),
   })
+  const metrics = await (scraped as unknown as Promise<string>)
+  for (const name of [
+    'fakephone_fleet_heartbeat_puback_seconds_bucket',
+    'fakephone_fleet_command_answer_seconds_count',
+    'fakephone_fleet_notification_delay_seconds_sum',
+    'fakephone_fleet_reconnects_total',
+    'fakephone_fleet_outcomes_total',
+    'fakephone_fleet_phones_connected',
+  ])
+    t.match(metrics, name)
   t.comment(`100 phones: ${((performance.now() - started) / 1000).toFixed(1)} s`)
   t.comment(renderReport(report))
   t.equal(report.phones.started, 100)
