@@ -28,7 +28,7 @@ import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { MqttLink, type LinkState } from '../common/mqtt.js'
-import { Battery } from './battery.js'
+import { Battery, type BatteryModel } from './battery.js'
 import { CommandExecutor } from './executor.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
 import { HeartbeatLoop } from './heartbeat.js'
@@ -81,6 +81,8 @@ export interface AgentOptions {
   followCloud?: (cloudNow: number) => void
   /** Heartbeat sequence numbers reserved per settings write (default SEQ_BLOCK). */
   seqBlock?: number
+  /** The battery's starting level and model (default: a level drawn from 60-100 %, DEFAULT_BATTERY); fleet scenarios set it. */
+  battery?: { level: number; model: BatteryModel }
 }
 
 /** F4: how long Find Device stays on after lost mode ends. */
@@ -115,6 +117,8 @@ export interface AgentStatus {
 
 interface AgentEvents {
   heartbeat: [hb: Heartbeat]
+  /** The broker acknowledged a heartbeat (PUBACK). */
+  heartbeatAcked: [hb: Heartbeat]
   /** Bulk transfers became possible (true: cloud service on and a network) or were halted (false). */
   transfers: [possible: boolean]
   /** The data channel changed state. */
@@ -190,11 +194,13 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       random: this.random,
       heartbeatMs: opts.heartbeatMs,
       jitter: opts.jitter,
-      battery: new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() }),
+      battery: opts.battery
+        ? new Battery({ level: opts.battery.level, at: opts.clock.now() }, opts.battery.model)
+        : new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() }),
       settings: this.settings,
       seqs: this.seqs,
       connected: () => this.link.connected,
-      send: (hb) => this.publish('heartbeat', encodePayload('heartbeat', hb), false),
+      send: (hb) => this.publish('heartbeat', encodePayload('heartbeat', hb), false, () => this.emit('heartbeatAcked', hb)),
     })
     this.heartbeat.on('heartbeat', (hb) => this.emit('heartbeat', hb))
     this.executor = new CommandExecutor({

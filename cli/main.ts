@@ -15,6 +15,7 @@ import { configCommand } from './config-command.js'
 import { consoleCommand } from './console-command.js'
 import { bagCommand } from './transfer/transfer-commands.js'
 import { demoCommand } from './demo-command.js'
+import { fleetCommand } from './fleet-command.js'
 import { installCommand } from './install-command.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Io } from './io.js'
@@ -26,7 +27,7 @@ export function program(io: Io): Command {
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
   const commands = [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand]
-  for (const make of [...commands, bagCommand]) root.addCommand(make(io))
+  for (const make of [...commands, bagCommand, fleetCommand]) root.addCommand(make(io))
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
@@ -42,7 +43,7 @@ export function program(io: Io): Command {
 }
 
 /** Commands that run until Ctrl-C and then stop cleanly by themselves (daemons, live views): they exit 0. */
-const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'console web'])
+const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'console web', 'fleet run'])
 
 /**
  * Resolves with exit code 130 once `io.signal` is aborted (Ctrl-C), unless the

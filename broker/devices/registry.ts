@@ -34,6 +34,8 @@ import type { Db } from '../db.js'
 
 const SHA256_PREFIX = 'sha256$'
 const KEY_LEN = 32
+/** Secrets hashed at once by `addMany`: enough to keep libuv's pool busy, few enough to bound memory. */
+const BULK_HASH_BATCH = 64
 
 export interface DeviceRecord {
   id: string
@@ -113,6 +115,35 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     this.db.prepare('INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, ?)').run(id, account, hash, createdAt)
     this.db.prepare('INSERT INTO device_state (device_id) VALUES (?)').run(id)
     return { device: { id, account, createdAt }, secret }
+  }
+
+  /**
+   * Registers many devices in one transaction (`fakephone fleet provision`):
+   * all or none. Each secret is hashed with the same `hashSecret` as `add`,
+   * in parallel batches (scrypt runs on libuv's pool), before the transaction opens.
+   */
+  async addMany(entries: readonly { id: string; account: string }[]): Promise<{ device: DeviceRecord; secret: string }[]> {
+    for (const { id } of entries) {
+      const parsed = DeviceIdSchema.safeParse(id)
+      if (!parsed.success) throw new RegistryError('BAD_ID', `invalid device id "${id}": ${parsed.error.issues[0]?.message}`)
+      if (this.exists(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
+    }
+    const secrets = entries.map(() => randomBytes(32).toString('base64url'))
+    const hashes: string[] = []
+    for (let i = 0; i < secrets.length; i += BULK_HASH_BATCH)
+      hashes.push(...(await Promise.all(secrets.slice(i, i + BULK_HASH_BATCH).map((s) => hashSecret(s)))))
+    const createdAt = this.now()
+    const account = this.db.prepare('INSERT OR IGNORE INTO accounts (id, last_activity_at, created_at) VALUES (?, ?, ?)')
+    const device = this.db.prepare('INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, ?)')
+    const state = this.db.prepare('INSERT INTO device_state (device_id) VALUES (?)')
+    this.db.transaction(() => {
+      entries.forEach((e, i) => {
+        account.run(e.account, createdAt, createdAt)
+        device.run(e.id, e.account, hashes[i], createdAt)
+        state.run(e.id)
+      })
+    })()
+    return entries.map((e, i) => ({ device: { id: e.id, account: e.account, createdAt }, secret: secrets[i] as string }))
   }
 
   get(id: string): DeviceRecord | undefined {

@@ -1,0 +1,136 @@
+/** `fakephone fleet provision | run | report`: a fleet of fake phones from one command (issue 12). */
+import { Command } from 'commander'
+import { DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
+import { recordedClock } from '../common/cloud-time.js'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { readCredentials, writeCredentials } from '../fleet/credentials.js'
+import { provision } from '../fleet/provision.js'
+import { renderReport } from '../fleet/report.js'
+import type { FleetRun } from '../fleet/runner.js'
+import { checkScenario, loadScenario } from '../fleet/scenario.js'
+import { runSession } from '../fleet/session.js'
+import { DEFAULT_KEYS_DIR } from './broker-command.js'
+import { logger, UserError, type Io } from './io.js'
+import { duration, port, positiveInt } from './options.js'
+
+interface RunFlags {
+  count: number
+  scenario?: string
+  seed: string
+  duration?: number
+  broker?: string
+  credentials?: string
+  api?: string
+  consoleToken?: string
+  push: boolean
+  work?: string
+  report?: string
+  metricsPort: number
+  json?: boolean
+  logLevel: string
+}
+
+interface ProvisionFlags {
+  count: number
+  accountPrefix: string
+  accounts?: number
+  data: string
+  keys: string
+  out: string
+}
+
+export function fleetCommand(io: Io): Command {
+  const cmd = new Command('fleet').description('a fleet of fake phones in one process: provision them, run a scenario, report')
+  cmd
+    .command('provision')
+    .description('register N devices in one transaction and write their credentials to one file (mode 0600)')
+    .requiredOption('--count <n>', 'how many devices', positiveInt)
+    .requiredOption('--account-prefix <prefix>', 'device ids are <prefix>-00001...; accounts <prefix>-owner-001...')
+    .option('--accounts <n>', 'owner accounts the devices are spread over (default: one per device)', positiveInt)
+    .option('--data <dir>', 'broker data directory', DEFAULT_BROKER_OPTIONS.dataDir)
+    .option('--keys <dir>', "the owners' keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)
+    .option('--out <file>', 'the credentials file to write', 'fleet-credentials.json')
+    .action(async (o: ProvisionFlags) => {
+      if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(o.accountPrefix))
+        throw new UserError(`--account-prefix "${o.accountPrefix}": 1-41 of a-z, 0-9 and "-", not starting with "-"`)
+      const started = performance.now()
+      const credentials = await provision({
+        dataDir: o.data,
+        keysDir: o.keys,
+        count: o.count,
+        prefix: o.accountPrefix,
+        accounts: o.accounts,
+        clock: recordedClock(o.data, io.clock),
+      })
+      await writeCredentials(o.out, credentials)
+      const seconds = ((performance.now() - started) / 1000).toFixed(1)
+      io.out(`Registered ${o.count} devices in ${seconds} s; credentials in ${o.out} (mode 0600), owner keys in ${o.keys}.\n`)
+    })
+  cmd
+    .command('run')
+    .description('run N complete phones in this process, following a scenario; prints a reconciled report (exit 1 when anything was lost)')
+    .requiredOption('--count <n>', 'how many phones', positiveInt)
+    .option('--scenario <file>', 'a scenario file, YAML or JSON (docs/SCENARIOS.md); default: stationary phones, 30 s heartbeats')
+    .option('--seed <text>', 'the same seed and scenario give the same ids, routes, battery curves and event times', '1')
+    .option('--duration <duration>', 'end the run after this long (default: when its stages end, or Ctrl-C)', duration)
+    .option('--broker <url>', 'a running broker (mqtt://host:port); default: one started in this process')
+    .option('--credentials <file>', 'the devices to run, from `fleet provision` (with --broker)')
+    .option('--api <url>', "the broker's HTTP side, http://host:port: push channel, the fleet's console and the reconciliation")
+    .option('--console-token <token>', "the broker's console token (with --api)")
+    .option('--no-push', 'data channel only: no push channel per phone')
+    .option('--work <dir>', "where the phones' data directories go (default: a temporary directory, removed after)")
+    .option('--metrics-port <port>', 'Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs (0: a port the OS picks)', port, 0)
+    .option('--report <file>', 'also write the report as JSON to this file')
+    .option('--json', 'print the report as JSON instead of the summary')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
+    .action(async (o: RunFlags) => {
+      const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
+      if (o.broker && !o.credentials) throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
+      const remote = o.broker
+        ? {
+            brokerUrl: o.broker,
+            pushUrl: o.api ? o.api.replace(/^http/, 'ws') + '/push' : undefined,
+            apiUrl: o.api,
+            consoleToken: o.consoleToken,
+            credentials: await readCredentials(o.credentials as string),
+          }
+        : undefined
+      const work = o.work ?? (await mkdtemp(join(tmpdir(), 'fakephone-fleet-')))
+      try {
+        const report = await runSession({
+          count: o.count,
+          loaded,
+          seed: o.seed,
+          durationMs: o.duration,
+          push: o.push,
+          clock: io.clock,
+          log: logger(io, o.logLevel),
+          signal: io.signal,
+          workDir: work,
+          remote,
+          tick: io.tty ? (run) => io.out(liveLine(run)) : undefined,
+          metricsPort: o.metricsPort,
+          serving: (url) => io.err(`metrics: ${url}\n`),
+        })
+        if (o.report) await writeFile(o.report, JSON.stringify(report, null, 2) + '\n')
+        io.out(o.json ? JSON.stringify(report) + '\n' : renderReport(report))
+        if (!report.ok) throw new UserError('the fleet lost messages (see the report)')
+      } finally {
+        if (!o.work) await rm(work, { recursive: true, force: true, maxRetries: 3 })
+      }
+    })
+  return cmd
+}
+
+/** The live one-line view on a terminal, redrawn in place. */
+function liveLine(run: FleetRun): string {
+  const up = run.phonesUp()
+  const t = run.tally
+  return (
+    `\r\x1b[K${(run.elapsed / 1000).toFixed(0)} s: ${up.connected}/${up.target} connected, ` +
+    `${t.heartbeats.sent} heartbeats (${t.heartbeats.acked} acked), ${t.commands.answered} commands answered, ` +
+    `${t.notifications.shown} notifications shown, ${t.phones.startFailures} start failures`
+  )
+}

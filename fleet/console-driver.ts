@@ -1,0 +1,127 @@
+/**
+ * The fleet's own console: what a scenario's `console` section asks of the
+ * phones, sent through the console API as `fakephone console` would send it
+ * (commands signed with the account's owner key, notifications queued for
+ * the push channel), so a run exercises the whole round trip and can count
+ * every answer.
+ */
+import type { KeyObject } from 'node:crypto'
+import { ConsoleApiError, type ConsoleClient } from '../cli/console-client.js'
+import { DEFAULT_EXPIRY } from '../cli/remote-commands.js'
+import { FINAL_STATES, type CommandState, type UnsignedCommand } from '../common/contract.js'
+import type { NotifyReply } from '../common/console-api.js'
+import { type OwnerKeys, signPayload } from '../common/signing.js'
+import type { Answer } from './plan.js'
+
+/** What became of one command the fleet sent: answered as planned, refused by the cloud or phone (F3), or no final state in time. */
+export type CommandFate = 'answered' | 'refused' | 'ignored' | 'lost'
+
+export interface FleetConsole {
+  /** Submits a signed command; 'refused' when the cloud refuses it (F3), 'submitted' otherwise. */
+  command(c: {
+    device: string
+    account: string
+    type: 'locate' | 'ring'
+    id: string
+    expected: Answer
+    now: number
+  }): Promise<'submitted' | 'refused'>
+  /** What became of every submitted command, after waiting (bounded) for the answers still due. */
+  fates(limitMs: number): Promise<Record<CommandFate, number>>
+  /** Queues a notification; resolves with the cloud's id for it. */
+  notify(device: string, title: string): Promise<string>
+}
+
+/** An ignored command must stay unanswered; the others must reach the final state the plan says. */
+export function fate(expected: Answer, state: CommandState | undefined): CommandFate {
+  if (state === 'rejected') return 'refused'
+  if (expected === 'ignore') return state !== undefined && FINAL_STATES.has(state) ? 'lost' : 'ignored'
+  return state === (expected === 'succeed' ? 'succeeded' : 'failed') ? 'answered' : 'lost'
+}
+
+export class HttpFleetConsole implements FleetConsole {
+  private readonly signing = new Map<string, KeyObject>()
+
+  constructor(
+    private readonly client: ConsoleClient,
+    private readonly keys: OwnerKeys,
+  ) {}
+
+  /** Submitted commands per device, with the answer the plan expects. */
+  private readonly submitted = new Map<string, Map<string, Answer>>()
+
+  /**
+   * Each device's submissions, one after the other: a command must reach the
+   * cloud before the next (higher seq) one, or the phone takes the earlier for a replay.
+   */
+  private readonly queues = new Map<string, Promise<unknown>>()
+
+  command(c: Parameters<FleetConsole['command']>[0]): Promise<'submitted' | 'refused'> {
+    const done = (this.queues.get(c.device) ?? Promise.resolve()).then(() => this.submit(c))
+    const settled = done.catch(() => {})
+    this.queues.set(c.device, settled)
+    void settled.then(() => this.queues.get(c.device) === settled && this.queues.delete(c.device))
+    return done
+  }
+
+  private async submit(c: Parameters<FleetConsole['command']>[0]): Promise<'submitted' | 'refused'> {
+    const unsigned = {
+      id: c.id,
+      device: c.device,
+      type: c.type,
+      args: c.type === 'ring' ? { seconds: 5 } : {},
+      issuedAt: c.now,
+      expiresAt: c.now + DEFAULT_EXPIRY[c.type],
+      seq: this.keys.nextSeq(c.device, c.now),
+    } as UnsignedCommand
+    try {
+      await this.client.submit(signPayload(unsigned, this.key(c.account)))
+    } catch (err) {
+      if (err instanceof ConsoleApiError && err.status === 409) return 'refused'
+      throw err
+    }
+    let mine = this.submitted.get(c.device)
+    if (!mine) this.submitted.set(c.device, (mine = new Map<string, Answer>()))
+    mine.set(c.id, c.expected)
+    return 'submitted'
+  }
+
+  async fates(limitMs: number): Promise<Record<CommandFate, number>> {
+    const fates: Record<CommandFate, number> = { answered: 0, refused: 0, ignored: 0, lost: 0 }
+    const until = performance.now() + limitMs
+    let pending = [...this.submitted.keys()]
+    while (pending.length > 0) {
+      const last = performance.now() > until
+      const next: string[] = []
+      for (const device of pending) {
+        const { commands } = await this.client.commands(device)
+        const states = new Map(commands.map((v) => [v.id, v.state]))
+        const mine = this.submitted.get(device) as Map<string, Answer>
+        const waiting = [...mine].some(([id, expected]) => expected !== 'ignore' && !FINAL_STATES.has(states.get(id) as CommandState))
+        if (waiting && !last) {
+          next.push(device)
+          continue
+        }
+        for (const [id, expected] of mine) fates[fate(expected, states.get(id))]++
+      }
+      pending = next
+      if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    return fates
+  }
+
+  async notify(device: string, title: string): Promise<string> {
+    const reply = await this.client.request<NotifyReply>(`/api/devices/${encodeURIComponent(device)}/notifications`, { title })
+    return reply.notification.id
+  }
+
+  private key(account: string): KeyObject {
+    let key = this.signing.get(account)
+    if (!key) {
+      key = this.keys.existingSigningKey(account)
+      if (!key) throw new Error(`no owner key for account "${account}" in ${this.keys.dir}`)
+      this.signing.set(account, key)
+    }
+    return key
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The fleet's credentials file: what `fakephone fleet provision` writes and
+ * `fakephone fleet run --credentials` reads. It holds every device's secret,
+ * so it is written with mode 0600 and never overwritten.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { DeviceIdSchema } from '../common/contract.js'
+import { FakephoneError } from '../common/errors.js'
+
+export const FleetDeviceSchema = z.strictObject({ id: DeviceIdSchema, account: z.string().min(1), secret: z.string().min(1) })
+export type FleetDevice = z.infer<typeof FleetDeviceSchema>
+
+export const CredentialsSchema = z.strictObject({
+  version: z.literal(1),
+  /** The owner keys folder the devices were provisioned with (each account's public key is there). */
+  keysDir: z.string(),
+  devices: z.array(FleetDeviceSchema),
+})
+export type Credentials = z.infer<typeof CredentialsSchema>
+
+export class CredentialsError extends FakephoneError {
+  constructor(message: string) {
+    super('CREDENTIALS', message)
+  }
+}
+
+/** Writes the file with mode 0600; refuses to replace one that exists (its secrets may be the only copy). */
+export async function writeCredentials(file: string, credentials: Credentials): Promise<void> {
+  try {
+    await writeFile(file, JSON.stringify(credentials) + '\n', { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new CredentialsError(
+      e.code === 'EEXIST'
+        ? `${file} exists: its secrets may be the only copy, so it is not replaced`
+        : `cannot write ${file}: ${e.message}`,
+    )
+  }
+}
+
+export async function readCredentials(file: string): Promise<Credentials> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new CredentialsError(`cannot read ${file}: ${(err as Error).message}`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new CredentialsError(`${file} is not JSON: ${(err as Error).message}`)
+  }
+  const parsed = CredentialsSchema.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as z.core.$ZodIssue
+    throw new CredentialsError(`${file} is not a fleet credentials file: ${issue.path.join('.') || '(top)'}: ${issue.message}`)
+  }
+  return parsed.data
+}

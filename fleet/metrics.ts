@@ -1,0 +1,72 @@
+/**
+ * The fleet's Prometheus metrics (prom-client, its own registry), served at
+ * `/metrics` on 127.0.0.1 while a run goes: latency histograms (heartbeat
+ * publish→PUBACK, command received→answered, notification queued→shown),
+ * reconnects, outcome counters and the phones connected.
+ */
+import { createServer, type Server } from 'node:http'
+import { once } from 'node:events'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+const SECONDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+export class FleetMetrics {
+  readonly registry = new Registry()
+  readonly heartbeatAck = new Histogram({
+    name: 'fakephone_fleet_heartbeat_puback_seconds',
+    help: 'heartbeat publish to PUBACK',
+    buckets: SECONDS,
+    registers: [this.registry],
+  })
+  readonly commandAnswer = new Histogram({
+    name: 'fakephone_fleet_command_answer_seconds',
+    help: 'command received to answered',
+    buckets: SECONDS,
+    registers: [this.registry],
+  })
+  readonly notificationDelay = new Histogram({
+    name: 'fakephone_fleet_notification_delay_seconds',
+    help: 'notification queued to shown',
+    buckets: SECONDS,
+    registers: [this.registry],
+  })
+  readonly reconnects = new Counter({
+    name: 'fakephone_fleet_reconnects_total',
+    help: 'data channels connected again',
+    registers: [this.registry],
+  })
+  readonly outcomes = new Counter({
+    name: 'fakephone_fleet_outcomes_total',
+    help: 'what happened, by kind (heartbeat-sent, heartbeat-acked, command-received, command-answered, notification-shown, ...)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  })
+
+  constructor(connected: () => number) {
+    new Gauge({
+      name: 'fakephone_fleet_phones_connected',
+      help: 'phones with the data channel up',
+      registers: [this.registry],
+      collect() {
+        this.set(connected())
+      },
+    })
+  }
+
+  /** Serves `/metrics` on 127.0.0.1 at `port` (0: one the OS picks); resolves with the port and a close. */
+  async serve(port: number): Promise<{ port: number; close(): Promise<void> }> {
+    const server: Server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('not found: try /metrics\n')
+        return
+      }
+      void this.registry.metrics().then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text))
+    })
+    server.listen(port, '127.0.0.1')
+    await once(server, 'listening')
+    return {
+      port: (server.address() as { port: number }).port,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    }
+  }
+}

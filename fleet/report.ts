@@ -1,0 +1,130 @@
+/**
+ * The end-of-run report: every heartbeat, command and notification
+ * accounted for (sent, acknowledged, stored by the cloud, lost, duplicated)
+ * with latency percentiles, the phones' life events, and the memory and CPU
+ * the run took. `lost` anywhere makes the run fail (exit status 1).
+ */
+import type { CommandFate } from './console-driver.js'
+import type { FleetRun } from './runner.js'
+import type { Samples } from './tally.js'
+
+export type Percentiles = ReturnType<Samples['percentiles']>
+
+export interface Resources {
+  phones: number
+  rssStartMb: number
+  rssPeakMb: number
+  /** (peak RSS - RSS before the first phone) / phones. */
+  rssPerPhoneKb: number
+  cpuUserMs: number
+  cpuSystemMs: number
+  /** CPU time per message handled (heartbeats, commands, notifications), µs. */
+  cpuPerMessageUs: number
+  loopDelayP99Ms: number
+  /** True when the broker ran in this process too (its share is in these figures). */
+  brokerInProcess: boolean
+}
+
+export interface FleetReport {
+  scenario: string
+  seed: string
+  durationMs: number
+  phones: {
+    target: number
+    started: number
+    stopped: number
+    outages: number
+    startFailures: number
+    switches: number
+    switchesRefused: number
+  }
+  heartbeats: { sent: number; acked: number; stored: number | null; lost: number; duplicated: number; ackMs: Percentiles }
+  commands: {
+    issued: number
+    received: number
+    answered: number
+    refused: number
+    failedByScenario: number
+    ignoredByScenario: number
+    lost: number
+    answerMs: Percentiles
+  }
+  notifications: { issued: number; shown: number; lost: number; duplicated: number; delayMs: Percentiles }
+  resources: Resources
+  ok: boolean
+}
+
+/** The heartbeat seqs the cloud stored for a device (null: the cloud cannot be asked, only PUBACKs count). */
+export type StoredSeqs = (device: string) => Promise<Set<number>> | null
+
+export async function buildReport(
+  run: FleetRun,
+  meta: { scenario: string; seed: string; durationMs: number },
+  resources: Resources,
+  stored: StoredSeqs,
+  fates: Record<CommandFate, number>,
+): Promise<FleetReport> {
+  const t = run.tally
+  let storedCount: number | null = 0
+  let lostHeartbeats = 0
+  for (const [device, sent] of t.sentSeqs) {
+    const cloud = stored(device)
+    // Without the cloud to ask, a PUBACK is the best evidence there is.
+    const have = cloud ? await cloud : (t.ackedSeqs.get(device) as Set<number>)
+    const found = [...sent].filter((seq) => have.has(seq)).length
+    storedCount = cloud && storedCount !== null ? storedCount + found : null
+    lostHeartbeats += sent.size - found
+  }
+  const notes = run.notificationCounts()
+  const report: FleetReport = {
+    ...meta,
+    phones: { target: run.phonesUp().target, ...t.phones },
+    heartbeats: {
+      sent: t.heartbeats.sent,
+      acked: t.heartbeats.acked,
+      stored: storedCount,
+      lost: lostHeartbeats,
+      duplicated: t.heartbeats.duplicateAcks,
+      ackMs: t.heartbeatAck.percentiles(),
+    },
+    commands: { ...t.commands, answered: fates.answered, lost: fates.lost, answerMs: t.commandAnswer.percentiles() },
+    notifications: {
+      issued: notes.issued,
+      shown: notes.shown,
+      lost: notes.issued - notes.shown,
+      duplicated: t.notifications.duplicates,
+      delayMs: t.notificationDelay.percentiles(),
+    },
+    resources,
+    ok: false,
+  }
+  report.ok = report.heartbeats.lost === 0 && report.commands.lost === 0 && report.notifications.lost === 0 && t.phones.startFailures === 0
+  return report
+}
+
+const pct = (p: Percentiles): string => (p.count === 0 ? 'no samples' : `p50 ${p.p50} / p90 ${p.p90} / p99 ${p.p99} / max ${p.max} ms`)
+
+/** The report for people. */
+export function renderReport(r: FleetReport): string {
+  const h = r.heartbeats
+  const c = r.commands
+  const n = r.notifications
+  const res = r.resources
+  return [
+    `fleet "${r.scenario}" (seed ${r.seed}): ${r.phones.started} phone starts of ${r.phones.target}, ${(r.durationMs / 1000).toFixed(1)} s`,
+    `  phones        ${r.phones.stopped} stopped, ${r.phones.outages} outages, ` +
+      `${r.phones.switches} switches (${r.phones.switchesRefused} refused), ${r.phones.startFailures} failed to start`,
+    `  heartbeats    ${h.sent} sent, ${h.acked} acked, ${h.stored ?? 'n/a'} stored, ${h.lost} lost, ` +
+      `${h.duplicated} duplicated; PUBACK ${pct(h.ackMs)}`,
+    `  commands      ${c.issued} issued, ${c.received} received, ${c.answered} answered, ${c.refused} refused, ` +
+      `${c.failedByScenario} failed and ${c.ignoredByScenario} ignored as planned, ${c.lost} lost; answer ${pct(c.answerMs)}`,
+    `  notifications ${n.issued} queued, ${n.shown} shown, ${n.lost} lost, ` + `${n.duplicated} duplicated; queued→shown ${pct(n.delayMs)}`,
+    `  resources     RSS ${res.rssStartMb.toFixed(0)} → peak ${res.rssPeakMb.toFixed(0)} MB ` +
+      `(${res.rssPerPhoneKb.toFixed(0)} KB per phone), ` +
+      `CPU ${(res.cpuUserMs / 1000).toFixed(1)} s user + ${(res.cpuSystemMs / 1000).toFixed(1)} s system ` +
+      `(${res.cpuPerMessageUs.toFixed(0)} µs per message), loop delay p99 ${res.loopDelayP99Ms.toFixed(1)} ms` +
+      (res.brokerInProcess ? ' -- broker included' : ''),
+    r.ok ? 'result: OK, nothing lost' : 'result: FAILED, something was lost or a phone did not start',
+    '',
+  ].join('\n')
+}

@@ -1,0 +1,351 @@
+/**
+ * Runs a planned fleet in this process: each phone a complete agent
+ * (fleet/phone.ts) started, stopped, cut off and switched at its planned
+ * times on the injected clock, by one scheduler (a single timer for the
+ * next due action, so ten thousand phones cost one timer). Each phone's
+ * actions run one after the other; phones run side by side. Everything that
+ * happens is counted (fleet/tally.ts) and written to an event log whose
+ * times are clock times, so two runs of one seed on a ManualClock give the
+ * same log.
+ */
+import type { KeyObject } from 'node:crypto'
+import { join } from 'node:path'
+import type { Clock, Timer } from '../common/clock.js'
+import type { Logger } from '../common/log.js'
+import type { FleetDevice } from './credentials.js'
+import type { FleetConsole } from './console-driver.js'
+import { FleetMetrics } from './metrics.js'
+import { FleetPhone } from './phone.js'
+import type { FleetPlan, PhonePlan } from './plan.js'
+import { Tally } from './tally.js'
+
+export interface FleetRunOptions {
+  plan: FleetPlan
+  /** The devices, in the plan's order. */
+  devices: readonly FleetDevice[]
+  /** Each account's public key (without one, phones refuse every command). */
+  ownerKey(account: string): KeyObject | undefined
+  brokerUrl: string
+  /** The push channel's URL; none: data channel only (--no-push). */
+  pushUrl?: string
+  /** Where each phone's data directory goes (one folder per device). */
+  dataDir: string
+  clock: Clock
+  log: Logger
+  /** The fleet's own console (scenario `console` section); none: phones only answer whoever else sends commands. */
+  console?: FleetConsole
+  backoff?: { baseMs: number; capMs: number }
+  /** A seeded stream for the agents' own draws (reconnect jitter); per phone. */
+  random(index: number): () => number
+}
+
+export interface FleetEvent {
+  /** ms from the run's start, on the run's clock. */
+  t: number
+  device: string
+  kind: string
+  detail: string
+}
+
+type Action = { at: number; index: number; order: number; run: () => Promise<void> }
+
+interface Slot {
+  plan: PhonePlan
+  device: FleetDevice
+  phone: FleetPhone | null
+  /** This phone's actions, one after the other. */
+  chain: Promise<void>
+  /** The planned time of the action running now. */
+  at: number
+}
+
+export class FleetRun {
+  readonly tally = new Tally()
+  readonly metrics: FleetMetrics
+  readonly events: FleetEvent[] = []
+  private readonly slots: Slot[]
+  private actions: Action[] = []
+  private nextAction = 0
+  private timer: Timer = { cancel: () => {} }
+  private startAt = 0
+  private readonly inflight = new Set<Promise<unknown>>()
+  private readonly issuedNotifications = new Set<string>()
+  private readonly shownNotifications = new Set<string>()
+  private endResolve!: () => void
+  /** Resolves once every planned action has run (the end of a run that has one). */
+  readonly ended = new Promise<void>((resolve) => (this.endResolve = resolve))
+
+  constructor(private readonly opts: FleetRunOptions) {
+    this.metrics = new FleetMetrics(() => this.phonesUp().connected)
+    this.slots = opts.plan.phones.map((plan, i) => ({
+      plan,
+      device: opts.devices[i] as FleetDevice,
+      phone: null,
+      at: 0,
+      chain: Promise.resolve(),
+    }))
+  }
+
+  /** Schedules every planned action from now on the run's clock. */
+  start(): void {
+    this.startAt = this.opts.clock.now()
+    const actions: Omit<Action, 'order'>[] = []
+    for (const [index, slot] of this.slots.entries()) {
+      const { plan } = slot
+      const onPhone = (at: number, fn: () => Promise<void>): void => void actions.push({ at, index, run: () => this.onPhone(slot, at, fn) })
+      onPhone(plan.startAt, () => this.bringUp(slot, 'start'))
+      for (const o of plan.outages) {
+        onPhone(o.at, () => this.takeDown(slot, 'outage', `for ${o.forMs} ms`))
+        if (o.at + o.forMs < plan.stopAt) onPhone(o.at + o.forMs, () => this.bringUp(slot, 'back'))
+      }
+      for (const s of plan.switches) onPhone(s.at, () => this.flip(slot, s.name, s.on))
+      for (const c of plan.commands) actions.push({ at: c.at, index, run: () => this.track(this.command(slot, c)) })
+      for (const n of plan.notifications) actions.push({ at: n.at, index, run: () => this.track(this.notify(slot, n)) })
+      // Phones that stay to the end are stopped by `stop()`, after the answers still due have come in.
+      if (plan.stopAt < this.opts.plan.endAt) onPhone(plan.stopAt, () => this.takeDown(slot, 'stop', ''))
+    }
+    if (Number.isFinite(this.opts.plan.endAt)) actions.push({ at: this.opts.plan.endAt, index: -1, run: () => Promise.resolve() })
+    this.actions = actions.map((a, order) => ({ ...a, order })).sort((a, b) => a.at - b.at || a.order - b.order)
+    this.schedule()
+  }
+
+  /** The event log, in a stable order (time, device, kind, detail): two runs of one seed on a ManualClock give the same. */
+  eventLog(): FleetEvent[] {
+    const key = (e: FleetEvent): string => `${e.device}\u0000${e.kind}\u0000${e.detail}`
+    return [...this.events].sort((a, b) => a.t - b.t || Number(key(a) > key(b)) - Number(key(a) < key(b)))
+  }
+
+  /** ms since the run started, on its clock. */
+  get elapsed(): number {
+    return this.opts.clock.now() - this.startAt
+  }
+
+  /** Phones up now, and how many the plan has. */
+  phonesUp(): { running: number; connected: number; target: number } {
+    let running = 0
+    let connected = 0
+    for (const s of this.slots) {
+      if (!s.phone) continue
+      running++
+      if (s.phone.status().dataChannel === 'connected') connected++
+    }
+    return { running, connected, target: this.slots.length }
+  }
+
+  /**
+   * Resolves once nothing is in flight: every phone's actions done, every
+   * running phone with its cloud service on connected, every heartbeat
+   * acknowledged, every console call answered. Bounded by `limitMs` of real time.
+   */
+  async settled(limitMs = 15_000): Promise<void> {
+    const until = performance.now() + limitMs
+    for (;;) {
+      await Promise.all([...this.slots.map((s) => s.chain), ...this.inflight])
+      const quiet =
+        this.tally.heartbeats.acked + this.tally.heartbeats.duplicateAcks >= this.tally.heartbeats.sent &&
+        this.slots.every((s) => !s.phone || !s.phone.status().cloudService || s.phone.status().dataChannel === 'connected') &&
+        this.inflight.size === 0
+      if (quiet) return
+      if (performance.now() > until) throw new Error('the fleet did not settle in time')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+
+  /** Stops every phone still running (in parallel) and the scheduler. */
+  async stop(): Promise<void> {
+    this.timer.cancel()
+    await Promise.all(this.inflight)
+    await Promise.all(this.slots.map((s) => this.onPhone(s, this.elapsed, () => this.takeDown(s, 'stop', 'end of run'))))
+  }
+
+  /** Resolves once every notification the console queued was shown, or after `limitMs` of real time. */
+  async notificationsShown(limitMs: number): Promise<void> {
+    const until = performance.now() + limitMs
+    while (this.notificationCounts().shown < this.issuedNotifications.size && performance.now() < until)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+
+  /** Notifications the console queued and the phones showed. */
+  notificationCounts(): { issued: number; shown: number } {
+    let shown = 0
+    for (const id of this.issuedNotifications) if (this.shownNotifications.has(id)) shown++
+    return { issued: this.issuedNotifications.size, shown }
+  }
+
+  private schedule(): void {
+    const next = this.actions[this.nextAction]
+    if (!next) return this.endResolve()
+    const wait = this.startAt + next.at - this.opts.clock.now()
+    // Due already (the start of the run): at once, not on the clock's next move.
+    if (wait <= 0) return this.fire()
+    this.timer = this.opts.clock.after(wait, () => this.fire())
+  }
+
+  private fire(): void {
+    const now = this.elapsed
+    for (let a = this.actions[this.nextAction]; a && a.at <= now; a = this.actions[++this.nextAction]) void a.run()
+    this.schedule()
+  }
+
+  /** Runs `fn` after the phone's earlier actions; what it records is stamped with its planned time `at`. */
+  private onPhone(slot: Slot, at: number, fn: () => Promise<void>): Promise<void> {
+    const done = slot.chain
+      .then(() => {
+        slot.at = at
+        return fn()
+      })
+      .catch((err: unknown) => {
+        this.opts.log.error({ device: slot.device.id, err: (err as Error).message }, 'fleet phone action failed')
+      })
+    slot.chain = done
+    return done
+  }
+
+  private track<T>(work: Promise<T>): Promise<void> {
+    const done = work.then(
+      () => undefined,
+      (err: unknown) => this.opts.log.error({ err: (err as Error).message }, 'fleet console call failed'),
+    )
+    this.inflight.add(done)
+    void done.finally(() => this.inflight.delete(done))
+    return done
+  }
+
+  private record(device: string, kind: string, detail: string, t: number): void {
+    this.events.push({ t, device, kind, detail })
+  }
+
+  private async bringUp(slot: Slot, kind: 'start' | 'back'): Promise<void> {
+    const { plan, device } = slot
+    const o = this.opts
+    const receivedAt = new Map<string, number>()
+    const phone = new FleetPhone(
+      {
+        id: device.id,
+        secret: device.secret,
+        brokerUrl: o.brokerUrl,
+        pushUrl: o.pushUrl,
+        dataDir: join(o.dataDir, device.id),
+        clock: o.clock,
+        log: o.log.child({ device: device.id }),
+        location: plan.location(this.startAt),
+        heartbeatMs: plan.heartbeatMs,
+        jitter: plan.jitter,
+        random: o.random(plan.index),
+        backoff: o.backoff,
+        ownerKey: o.ownerKey(device.account),
+        battery: plan.battery,
+      },
+      plan,
+      {
+        received: (id) => {
+          this.tally.commands.received++
+          receivedAt.set(id, performance.now())
+        },
+        ignored: () => void this.tally.commands.ignoredByScenario++,
+        failed: () => void this.tally.commands.failedByScenario++,
+      },
+    )
+    const sentAt = new Map<number, number>()
+    phone.on('heartbeat', (hb) => {
+      sentAt.set(hb.seq, performance.now())
+      this.tally.heartbeatSent(device.id, hb.seq)
+      this.metrics.outcomes.inc({ outcome: 'heartbeat-sent' })
+      this.record(device.id, 'heartbeat', `#${hb.seq} ${hb.lat},${hb.lon} ${hb.battery}%${hb.charging ? '+' : ''}`, hb.at - this.startAt)
+    })
+    phone.on('heartbeatAcked', (hb) => {
+      const ms = performance.now() - (sentAt.get(hb.seq) as number)
+      this.tally.heartbeatAcked(device.id, hb.seq, ms)
+      this.metrics.heartbeatAck.observe(ms / 1000)
+      this.metrics.outcomes.inc({ outcome: 'heartbeat-acked' })
+      sentAt.delete(hb.seq)
+    })
+    phone.remote.on('settled', (id, handling) => {
+      if (handling !== 'ran') return
+      this.tally.commands.answered++
+      // A command that ran had an id.
+      // It ran, so it came through `received` on this phone, which noted when.
+      const t = receivedAt.get(id as string) as number
+      receivedAt.delete(id as string)
+      this.metrics.outcomes.inc({ outcome: 'command-answered' })
+      this.tally.commandAnswer.add(performance.now() - t)
+      this.metrics.commandAnswer.observe((performance.now() - t) / 1000)
+    })
+    phone.framework.on('notification', (n) => {
+      // The inbox shows each notification once (a repeat comes as 'duplicate').
+      this.shownNotifications.add(n.id)
+      this.tally.notifications.shown++
+      this.tally.notificationDelay.add(n.delayMs)
+      this.metrics.notificationDelay.observe(n.delayMs / 1000)
+      this.metrics.outcomes.inc({ outcome: 'notification-shown' })
+    })
+    phone.framework.on('duplicate', () => void this.tally.notifications.duplicates++)
+    let connects = 0
+    phone.on('channel', (state) => {
+      if (state !== 'connected') return
+      if (connects++ > 0) this.metrics.reconnects.inc()
+    })
+    slot.phone = phone
+    this.record(device.id, kind, '', slot.at)
+    this.tally.phones.started++
+    try {
+      await phone.start()
+    } catch (err) {
+      this.tally.phones.startFailures++
+      slot.phone = null
+      await phone.stop()
+      throw err
+    }
+  }
+
+  private async takeDown(slot: Slot, kind: 'stop' | 'outage', detail: string): Promise<void> {
+    const phone = slot.phone
+    if (!phone) return
+    slot.phone = null
+    this.record(slot.device.id, kind, detail, slot.at)
+    if (kind === 'outage') this.tally.phones.outages++
+    else this.tally.phones.stopped++
+    await phone.stop()
+  }
+
+  private async flip(slot: Slot, name: PhonePlan['switches'][number]['name'], on: boolean): Promise<void> {
+    const phone = slot.phone
+    const state = on ? 'on' : 'off'
+    if (!phone) return this.record(slot.device.id, 'switch-skipped', `${name}=${state} (phone down)`, slot.at)
+    this.tally.phones.switches++
+    try {
+      if (name === 'networkPermission') await phone.framework.setNetworkPermission(on)
+      else await phone.setSwitch(name, on)
+      this.record(slot.device.id, 'switch', `${name}=${state}`, slot.at)
+    } catch (err) {
+      this.tally.phones.switchesRefused++
+      this.record(slot.device.id, 'switch-refused', `${name}=${state}: ${(err as Error).message}`, slot.at)
+    }
+  }
+
+  private async command(slot: Slot, c: PhonePlan['commands'][number]): Promise<void> {
+    const fleetConsole = this.opts.console
+    if (!fleetConsole) return
+    const expected = slot.plan.answer(c.id).answer
+    this.tally.commands.issued++
+    this.record(slot.device.id, 'command', `${c.type} ${c.id} expect ${expected}`, c.at)
+    const said = await fleetConsole.command({
+      device: slot.device.id,
+      account: slot.device.account,
+      type: c.type,
+      id: c.id,
+      expected,
+      now: this.opts.clock.now(),
+    })
+    if (said === 'refused') this.tally.commands.refused++
+  }
+
+  private async notify(slot: Slot, n: PhonePlan['notifications'][number]): Promise<void> {
+    const key = n.id
+    const fleetConsole = this.opts.console
+    if (!fleetConsole) return
+    this.tally.notifications.issued++
+    this.record(slot.device.id, 'notify', key, n.at)
+    this.issuedNotifications.add(await fleetConsole.notify(slot.device.id, `fleet ${key.slice(0, 8)}`))
+  }
+}

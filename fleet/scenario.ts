@@ -1,0 +1,200 @@
+/**
+ * Scenario files for `fakephone fleet run --scenario` (YAML or JSON,
+ * documented in docs/SCENARIOS.md): the stages of a run (ramp-up, steady,
+ * ramp-down), groups of phones with their movement, heartbeat pace, battery,
+ * outages, the user's switches over time and how they answer commands, and
+ * what the fleet itself asks of its phones as a console would. Every error is
+ * reported with its path (`groups.0.movement.centre: ...`), all at once.
+ */
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { readGpx, type Point } from '../agent/location.js'
+import { parseDuration } from '../common/clock.js'
+import { FakephoneError } from '../common/errors.js'
+
+/** A duration: milliseconds, or text such as 500ms, 30s, 5m, 2h. */
+const Duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value
+  try {
+    return parseDuration(value)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message })
+    return z.NEVER
+  }
+})
+const PositiveDuration = Duration.refine((ms) => ms > 0, 'must be above 0')
+const Share = z.number().min(0).max(1)
+const LatLon = z.tuple([z.number().min(-90).max(90), z.number().min(-180).max(180)])
+
+const Stage = z.discriminatedUnion('kind', [
+  /** Phones started per second until every phone is up. */
+  z.strictObject({ kind: z.literal('ramp-up'), rate: z.number().positive() }),
+  z.strictObject({ kind: z.literal('steady'), for: Duration }),
+  /** Phones stopped per second until none is left. */
+  z.strictObject({ kind: z.literal('ramp-down'), rate: z.number().positive() }),
+])
+
+const Movement = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('random-walk'),
+    centre: LatLon,
+    radiusM: z.number().positive().default(500),
+    speedMps: z.number().positive().default(1.4),
+    /** A new heading is drawn this often. */
+    stepEvery: PositiveDuration.default(10_000),
+  }),
+  z.strictObject({
+    type: z.literal('gpx'),
+    /** Relative to the scenario file. */
+    file: z.string().min(1),
+    speedMps: z.number().positive().default(1.4),
+    /** Each phone walks the track shifted by up to this many metres, starting at its own point along it. */
+    offsetM: z.number().nonnegative().default(50),
+  }),
+  z.strictObject({ type: z.literal('stationary'), at: LatLon, spreadM: z.number().nonnegative().default(100) }),
+])
+
+const SwitchName = z.enum(['findDevice', 'cloudService', 'networkPermission'])
+
+const Answer = z
+  .strictObject({
+    succeed: Share.default(1),
+    fail: Share.default(0),
+    /** The phone drops the command: no receipt at all. */
+    ignore: Share.default(0),
+  })
+  .refine((a) => Math.abs(a.succeed + a.fail + a.ignore - 1) < 1e-9, 'succeed + fail + ignore must add up to 1')
+
+const Group = z.strictObject({
+  name: z.string().regex(/^[a-z0-9-]{1,32}$/, '1-32 of a-z, 0-9 and "-"'),
+  /** This group's part of the fleet, as a weight against the other groups' shares. */
+  share: z.number().positive().default(1),
+  movement: Movement.default({ type: 'stationary', at: [55.9486, -3.1999], spreadM: 100 }),
+  heartbeat: z.strictObject({ every: PositiveDuration.default(30_000), jitter: z.number().min(0).max(0.9).default(0.1) }).default({
+    every: 30_000,
+    jitter: 0.1,
+  }),
+  battery: z
+    .strictObject({
+      /** The level each phone starts at is drawn from [min, max]. */
+      level: z
+        .tuple([z.number().min(0).max(100), z.number().min(0).max(100)])
+        .refine(([a, b]) => a <= b, 'the first level must not be above the second')
+        .default([60, 100]),
+      drainPerHour: z.number().nonnegative().default(4),
+      chargePerHour: z.number().positive().default(40),
+      plugAt: z.number().min(0).max(100).default(15),
+    })
+    .default({ level: [60, 100], drainPerHour: 4, chargePerHour: 40, plugAt: 15 }),
+  /** Each phone loses its connection for `for`, on average every `every` (a Poisson process per phone). */
+  outages: z.strictObject({ every: PositiveDuration, for: PositiveDuration }).optional(),
+  /** At `at` after the run starts, `share` of the group's phones (the same phones for every entry of one switch) set it. */
+  switches: z.array(z.strictObject({ at: Duration, name: SwitchName, on: z.boolean(), share: Share.default(1) })).default([]),
+  commands: z
+    .strictObject({
+      answer: Answer.default({ succeed: 1, fail: 0, ignore: 0 }),
+      /** How long a phone takes before it runs a command, drawn uniformly from [min, max]. */
+      delay: z
+        .strictObject({ min: Duration.default(0), max: Duration.default(0) })
+        .refine((d) => d.min <= d.max, 'min must not be above max')
+        .default({ min: 0, max: 0 }),
+    })
+    .default({ answer: { succeed: 1, fail: 0, ignore: 0 }, delay: { min: 0, max: 0 } }),
+})
+
+export const ScenarioSchema = z.strictObject({
+  name: z.string().default('fleet'),
+  stages: z.array(Stage).default([]),
+  groups: z
+    .array(Group)
+    .min(1)
+    .default([Group.parse({ name: 'phones' })]),
+  /** What the fleet asks of its phones as a console would (needs the console token: in-process broker or --console-token). */
+  console: z
+    .strictObject({
+      /** Each phone gets a command on average this often. */
+      commands: z
+        .strictObject({
+          every: PositiveDuration,
+          types: z
+            .array(z.enum(['locate', 'ring']))
+            .min(1)
+            .default(['locate']),
+        })
+        .optional(),
+      /** Each phone gets a push notification on average this often. */
+      notifications: z.strictObject({ every: PositiveDuration }).optional(),
+    })
+    .default({}),
+})
+
+export type Scenario = z.infer<typeof ScenarioSchema>
+export type ScenarioGroup = Scenario['groups'][number]
+export type MovementSpec = ScenarioGroup['movement']
+
+/** A scenario with its GPX tracks read: what the planner needs. */
+export interface LoadedScenario {
+  scenario: Scenario
+  /** Track points per group index (gpx movement only). */
+  tracks: Map<number, Point[]>
+}
+
+export class ScenarioError extends FakephoneError {
+  constructor(
+    readonly issues: string[],
+    source: string,
+  ) {
+    super('SCENARIO', `${source}: ${issues.length === 1 ? 'an error' : `${issues.length} errors`}\n  ${issues.join('\n  ')}`)
+  }
+}
+
+const pathOf = (path: readonly PropertyKey[]): string => (path.length === 0 ? '(top)' : path.map(String).join('.'))
+
+/** Validates a parsed scenario; every problem is named by its path. `baseDir` is where GPX paths are relative to. */
+export function checkScenario(value: unknown, source: string, baseDir: string): LoadedScenario {
+  const parsed = ScenarioSchema.safeParse(value ?? {})
+  if (!parsed.success)
+    throw new ScenarioError(
+      parsed.error.issues.map((i) => `${pathOf(i.path)}: ${i.message}`),
+      source,
+    )
+  const scenario = parsed.data
+  const issues: string[] = []
+  const tracks = new Map<number, Point[]>()
+  scenario.groups.forEach((g, i) => {
+    if (g.movement.type !== 'gpx') return
+    try {
+      tracks.set(i, readGpx(resolve(baseDir, g.movement.file)))
+    } catch (err) {
+      issues.push(`groups.${i}.movement.file: ${(err as Error).message}`)
+    }
+  })
+  const names = scenario.groups.map((g) => g.name)
+  names.forEach((n, i) => names.indexOf(n) !== i && issues.push(`groups.${i}.name: "${n}" is already the name of another group`))
+  const kinds = scenario.stages.map((s) => s.kind)
+  if (kinds.filter((k) => k === 'ramp-up').length > 1 || kinds.filter((k) => k === 'ramp-down').length > 1)
+    issues.push('stages: at most one ramp-up and one ramp-down')
+  if (kinds.includes('ramp-down') && kinds[kinds.length - 1] !== 'ramp-down') issues.push('stages: the ramp-down comes last')
+  if (kinds.includes('ramp-up') && kinds[0] !== 'ramp-up') issues.push('stages: the ramp-up comes first')
+  if (issues.length > 0) throw new ScenarioError(issues, source)
+  return { scenario, tracks }
+}
+
+/** Reads a scenario file: JSON when it ends in .json, YAML otherwise. */
+export async function loadScenario(file: string): Promise<LoadedScenario> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ScenarioError([`cannot read it: ${(err as Error).message}`], file)
+  }
+  let value: unknown
+  try {
+    value = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
+  } catch (err) {
+    throw new ScenarioError([`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`], file)
+  }
+  return checkScenario(value, file, dirname(file))
+}

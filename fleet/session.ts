@@ -1,0 +1,208 @@
+/**
+ * One `fakephone fleet run`, start to report: the broker to talk to (one
+ * started in this process on a temporary data directory with its devices
+ * provisioned, or a running one with a credentials file), the plan, the
+ * phones, the fleet's console, the resource figures and the reconciled report.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { join } from 'node:path'
+import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
+import { ensureConsoleToken } from '../broker/console-token.js'
+import { ConsoleClient } from '../cli/console-client.js'
+import type { Clock } from '../common/clock.js'
+import type { HistoryReply } from '../common/console-api.js'
+import type { Logger } from '../common/log.js'
+import { OwnerKeys, readPublicKey } from '../common/signing.js'
+import { HttpFleetConsole } from './console-driver.js'
+import { CredentialsError, type Credentials } from './credentials.js'
+import { planFleet } from './plan.js'
+import { Rng } from './prng.js'
+import { provision } from './provision.js'
+import { buildReport, type FleetReport, type StoredSeqs } from './report.js'
+import { FleetRun } from './runner.js'
+import type { LoadedScenario } from './scenario.js'
+
+const LOOPBACK = '127.0.0.1'
+const MB = 1024 * 1024
+/** How long the console waits for a command's final state. */
+const COMMAND_WAIT_MS = 10_000
+
+export interface RemoteBroker {
+  brokerUrl: string
+  /** The push channel, ws://host:port/push. */
+  pushUrl?: string
+  /** The console API (http://host:port) and its token: the fleet's own console and the reconciliation need both. */
+  apiUrl?: string
+  consoleToken?: string
+  credentials: Credentials
+}
+
+export interface SessionOptions {
+  count: number
+  loaded: LoadedScenario
+  seed: string
+  durationMs?: number
+  push: boolean
+  clock: Clock
+  log: Logger
+  signal: AbortSignal
+  /** Phones' data directories (and the in-process broker's) go here. */
+  workDir: string
+  /** A running broker; none: one in this process. */
+  remote?: RemoteBroker
+  /** Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while the run goes (0: a port the OS picks); `serving` gets the URL. */
+  metricsPort?: number
+  serving?: (url: string) => void
+  /** How long the fleet may take to settle before the report (default 15 s). */
+  settleMs?: number
+  /** Called about once a second of real time while the run goes (the live view). */
+  tick?: (run: FleetRun) => void
+}
+
+interface Target {
+  brokerUrl: string
+  pushUrl: string | undefined
+  credentials: Credentials
+  client: ConsoleClient | null
+  stored: StoredSeqs
+  stop(): Promise<void>
+}
+
+async function inProcessBroker(o: SessionOptions): Promise<Target> {
+  const dataDir = join(o.workDir, 'cloud')
+  const broker = new CloudBroker(
+    {
+      ...DEFAULT_BROKER_OPTIONS,
+      dataDir,
+      host: LOOPBACK,
+      mqttPort: 0,
+      httpPort: 0,
+      // Every phone connects from 127.0.0.1: the per-address connection limit would take the fleet for one noisy client.
+      rateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
+    },
+    o.clock,
+    o.log.child({ module: 'broker' }),
+  )
+  const { mqttPort, httpPort } = await broker.start()
+  const credentials = await provision({ dataDir, keysDir: join(o.workDir, 'keys'), count: o.count, prefix: 'fleet', clock: o.clock })
+  return {
+    brokerUrl: `mqtt://${LOOPBACK}:${mqttPort}`,
+    pushUrl: `ws://${LOOPBACK}:${httpPort}/push`,
+    credentials,
+    client: new ConsoleClient(`http://${LOOPBACK}:${httpPort}`, ensureConsoleToken(dataDir)),
+    stored: (id) => {
+      broker.store.flush()
+      return Promise.resolve(new Set(broker.store.history(id, 10_000).map((r) => r.seq)))
+    },
+    stop: () => broker.stop(),
+  }
+}
+
+function remoteBroker(r: RemoteBroker): Target {
+  const client = r.apiUrl && r.consoleToken ? new ConsoleClient(r.apiUrl, r.consoleToken) : null
+  return {
+    brokerUrl: r.brokerUrl,
+    pushUrl: r.pushUrl,
+    credentials: r.credentials,
+    client,
+    stored: (id) =>
+      client &&
+      client
+        .request<HistoryReply>(`/api/devices/${encodeURIComponent(id)}/history?limit=10000`)
+        .then((h) => new Set(h.history.map((x) => x.seq))),
+    stop: () => Promise.resolve(),
+  }
+}
+
+/** Resolves when `promise` does or `signal` aborts. */
+function untilEither(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return Promise.race([promise, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))])
+}
+
+export async function runSession(o: SessionOptions): Promise<FleetReport> {
+  const rssStart = process.memoryUsage.rss()
+  const target = o.remote ? remoteBroker(o.remote) : await inProcessBroker(o)
+  try {
+    const devices = target.credentials.devices.slice(0, o.count)
+    if (devices.length < o.count)
+      throw new CredentialsError(`--count ${o.count}, but the credentials file has only ${devices.length} devices: provision more`)
+    const plan = planFleet(
+      o.loaded,
+      o.seed,
+      devices.map((d) => d.id),
+      o.durationMs,
+    )
+    const keys = new OwnerKeys(target.credentials.keysDir)
+    const publicKeys = new Map<string, ReturnType<typeof readPublicKey> | undefined>()
+    const ownerKey = (account: string): ReturnType<typeof readPublicKey> | undefined => {
+      if (!publicKeys.has(account)) publicKeys.set(account, keys.existingSigningKey(account) && readPublicKey(keys.ownerKeyFile(account)))
+      return publicKeys.get(account)
+    }
+    const fleetConsole = target.client ? new HttpFleetConsole(target.client, keys) : undefined
+    const run = new FleetRun({
+      plan,
+      devices,
+      ownerKey,
+      brokerUrl: target.brokerUrl,
+      pushUrl: o.push ? target.pushUrl : undefined,
+      dataDir: join(o.workDir, 'phones'),
+      clock: o.clock,
+      log: o.log.child({ module: 'fleet' }),
+      console: fleetConsole,
+      backoff: { baseMs: 500, capMs: 10_000 },
+      random: (index) => Rng.stream(o.seed, index, 'agent').next,
+    })
+    const metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
+    if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)
+    const loop = monitorEventLoopDelay({ resolution: 10 })
+    loop.enable()
+    const cpuStart = process.cpuUsage()
+    let rssPeak = process.memoryUsage.rss()
+    const started = performance.now()
+    let fates = { answered: 0, refused: 0, ignored: 0, lost: 0 }
+    const ticker = setInterval(() => {
+      rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
+      o.tick?.(run)
+    }, 1000)
+    try {
+      run.start()
+      // An open run (no end in its stages, no --duration) goes on until Ctrl-C.
+      await untilEither(Number.isFinite(plan.endAt) ? run.ended : new Promise<void>(() => {}), o.signal)
+      await run
+        .settled(o.settleMs)
+        .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
+      rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
+      // Phones that stay to the end are still up: the answers and notifications still due come in before they stop.
+      fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : fates
+      await run.notificationsShown(COMMAND_WAIT_MS)
+      await run.stop()
+    } finally {
+      clearInterval(ticker)
+      loop.disable()
+      await metrics?.close()
+    }
+    const cpu = process.cpuUsage(cpuStart)
+    const t = run.tally
+    const messages = t.heartbeats.sent + t.commands.received + t.notifications.shown
+    return await buildReport(
+      run,
+      { scenario: o.loaded.scenario.name, seed: o.seed, durationMs: performance.now() - started },
+      {
+        phones: devices.length,
+        rssStartMb: rssStart / MB,
+        rssPeakMb: rssPeak / MB,
+        rssPerPhoneKb: (rssPeak - rssStart) / Math.max(1, devices.length) / 1024,
+        cpuUserMs: cpu.user / 1000,
+        cpuSystemMs: cpu.system / 1000,
+        cpuPerMessageUs: messages === 0 ? 0 : (cpu.user + cpu.system) / messages,
+        loopDelayP99Ms: loop.percentile(99) / 1e6,
+        brokerInProcess: !o.remote,
+      },
+      target.stored,
+      fates,
+    )
+  } finally {
+    await target.stop()
+  }
+}

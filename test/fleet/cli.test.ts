@@ -1,0 +1,86 @@
+/** `fakephone fleet run` from the command line, in-process (issue 12): its own broker, a running one, errors. */
+import t from 'tap'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SystemClock } from '../../common/clock.js'
+import { main } from '../../cli/main.js'
+import { startCloud } from '../fixtures/cloud.js'
+import { run, testIo } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+t.test('fleet run with its own broker prints the report; --json and --report give it as JSON', async (t) => {
+  const dir = tempDir(t)
+  const scenario = join(dir, 's.yaml')
+  writeFileSync(scenario, 'name: cli\ngroups:\n  - name: g\n    heartbeat: { every: 500ms }\n')
+  const text = await run(['fleet', 'run', '--count', '3', '--scenario', scenario, '--duration', '2s', '--no-push'], new SystemClock())
+  t.equal(text.code, 0, text.err)
+  t.match(text.out, /fleet "cli" \(seed 1\): 3 phone starts of 3/)
+  t.match(text.out, /result: OK, nothing lost/)
+  const report = join(dir, 'r.json')
+  const json = await run(
+    ['fleet', 'run', '--count', '2', '--duration', '1s', '--json', '--report', report, '--work', join(dir, 'w')],
+    new SystemClock(),
+  )
+  t.equal(json.code, 0, json.err)
+  const parsed = JSON.parse(json.out) as { ok: boolean; phones: { target: number } }
+  t.same([parsed.ok, parsed.phones.target], [true, 2])
+  t.same(JSON.parse(readFileSync(report, 'utf8')), parsed)
+  const bad = await run(['fleet', 'run', '--count', '1', '--scenario', join(dir, 'none.yaml')])
+  t.equal(bad.code, 1)
+  t.match(bad.err, /none\.yaml: an error\n {2}cannot read it/)
+})
+
+t.test('fleet run against a running broker with provisioned credentials; the live line on a terminal', async (t) => {
+  const cloud = await startCloud(t, { rateLimit: { burst: 1000, perSecond: 1000 } }, new SystemClock())
+  const dir = tempDir(t)
+  const creds = join(dir, 'fleet.json')
+  const keys = join(dir, 'keys')
+  t.equal(
+    (await run(['fleet', 'provision', '--count', '3', '--account-prefix', 'rm', '--data', cloud.dataDir, '--keys', keys, '--out', creds]))
+      .code,
+    0,
+  )
+  const scenario = join(dir, 's.json')
+  writeFileSync(
+    scenario,
+    JSON.stringify({
+      name: 'remote',
+      groups: [{ name: 'g', heartbeat: { every: 300 } }],
+      console: { notifications: { every: 400 }, commands: { every: 700 } },
+    }),
+  )
+  const live = testIo(new SystemClock())
+  live.io.tty = true
+  const argv = [
+    'fleet',
+    'run',
+    '--count',
+    '3',
+    '--scenario',
+    scenario,
+    '--duration',
+    '2500ms',
+    '--broker',
+    cloud.mqttUrl,
+    '--credentials',
+    creds,
+  ]
+  const code = await main([...argv, '--api', cloud.apiUrl, '--console-token', cloud.consoleToken], live.io)
+  t.equal(code, 0, live.err())
+  t.match(live.out(), /\r\x1b\[K\d+ s: \d\/3 connected/)
+  const url = /metrics: (\S+)/.exec(live.err())?.[1] as string
+  t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+  await t.rejects(fetch(url), 'the metrics endpoint closes with the run')
+  t.match(live.out(), /notifications \d+ queued, \d+ shown, 0 lost/)
+  t.match(live.out(), /resources .*MB(?! -- broker included)/)
+
+  const noApi = await run([...argv, '--no-push'], new SystemClock())
+  t.equal(noApi.code, 0, noApi.err)
+  t.match(noApi.out, /heartbeats +\d+ sent, \d+ acked, n\/a stored/)
+
+  const tooMany = await run(['fleet', 'run', '--count', '4', '--broker', cloud.mqttUrl, '--credentials', creds])
+  t.equal(tooMany.code, 1)
+  t.match(tooMany.err, /--count 4, but the credentials file has only 3 devices/)
+  const noCreds = await run(['fleet', 'run', '--count', '1', '--broker', cloud.mqttUrl])
+  t.match(noCreds.err, /--broker needs --credentials/)
+})

@@ -1,0 +1,226 @@
+/** The fleet's less travelled paths (issue 12): refused switches (F4), bad command payloads, failed starts, an interrupted run. */
+import t from 'tap'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ConsoleApiError } from '../../cli/console-client.js'
+import { ManualClock, SystemClock } from '../../common/clock.js'
+import { OwnerKeys, readPublicKey, signPayload } from '../../common/signing.js'
+import type { Command } from '../../common/contract.js'
+import { HttpFleetConsole } from '../../fleet/console-driver.js'
+import { FleetMetrics } from '../../fleet/metrics.js'
+import { FleetPhone } from '../../fleet/phone.js'
+import { planFleet } from '../../fleet/plan.js'
+import { Rng } from '../../fleet/prng.js'
+import { provision } from '../../fleet/provision.js'
+import { renderReport, type FleetReport } from '../../fleet/report.js'
+import { FleetRun } from '../../fleet/runner.js'
+import { checkScenario } from '../../fleet/scenario.js'
+import { runSession } from '../../fleet/session.js'
+import { Tally } from '../../fleet/tally.js'
+import { run as runCli } from '../fixtures/io.js'
+import { startCloud } from '../fixtures/cloud.js'
+import { LogCapture } from '../fixtures/logs.js'
+import { commandState, listening, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
+import { tempDir } from '../fixtures/scope.js'
+
+t.test('F4: a planned Find Device switch-off in lost mode is refused and logged; the run goes on', async (t) => {
+  const clock = new ManualClock()
+  const cloud = await startCloud(t, {}, clock)
+  const dir = tempDir(t)
+  const credentials = await provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix: 'f4', clock })
+  const keys = new OwnerKeys(credentials.keysDir)
+  const device = credentials.devices[0]!
+  const scenario = checkScenario(
+    {
+      stages: [{ kind: 'steady', for: '20s' }],
+      groups: [
+        {
+          name: 'g',
+          switches: [
+            { at: '10s', name: 'findDevice', on: false },
+            { at: '12s', name: 'cloudService', on: false },
+            { at: '14s', name: 'cloudService', on: true },
+          ],
+        },
+      ],
+      console: { notifications: { every: '3s' } },
+    },
+    'f4',
+    dir,
+  )
+  const run = new FleetRun({
+    plan: planFleet(scenario, 's', [device.id]),
+    devices: credentials.devices,
+    ownerKey: (account) => readPublicKey(keys.ownerKeyFile(account)),
+    brokerUrl: cloud.mqttUrl,
+    dataDir: join(dir, 'phones'),
+    clock,
+    log: cloud.logs.logger(),
+    random: (i) => Rng.stream('s', i, 'agent').next,
+    // A console whose notifications never reach the cloud: the run waits for them in vain, within its limit.
+    console: {
+      command: () => Promise.resolve('submitted'),
+      fates: () => Promise.reject(new Error('unused')),
+      notify: () => Promise.resolve('never'),
+    },
+  })
+  t.teardown(() => run.stop())
+  run.start()
+  await run.settled()
+  await listening(cloud, device.id)
+  const owner: Owner = { keys, privateKey: keys.signingKey(device.account), publicKey: readPublicKey(keys.ownerKeyFile(device.account)) }
+  const lost = signed(owner, device.id, 'lost-mode', { on: true, message: 'lost', phone: '123' }, clock.now())
+  const done = commandState(cloud, lost.id)
+  cloud.broker.commands.submit(device.id, lost)
+  t.equal((await done).state, 'succeeded')
+  const forged = signPayload(unsigned(device.id, 'ring', { seconds: 1 }, clock.now()), strangerKey()) as Command
+  const refusedByPhone = commandState(cloud, forged.id)
+  cloud.broker.commands.submit(device.id, forged)
+  t.equal((await refusedByPhone).state, 'rejected', 'a command the owner did not sign is rejected by the phone, not counted as answered')
+  t.equal(run.tally.commands.answered, 1)
+  clock.advance(10_000)
+  await run.settled()
+  const refused = run.eventLog().find((e) => e.kind === 'switch-refused')
+  t.match(refused?.detail, /^findDevice=off: Find Device cannot be turned off in lost mode/)
+  t.equal(run.tally.phones.switchesRefused, 1)
+  t.equal(run.phonesUp().running, 1, 'the phone keeps running')
+  clock.advance(5000)
+  await run.settled()
+  t.match(await run.metrics.registry.metrics(), /^fakephone_fleet_reconnects_total 1$/m, 'cloud service off and on: one reconnect')
+  await run.notificationsShown(120)
+  t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
+})
+
+t.test('a fleet phone passes a payload without a command id to the agent, which rejects it', async (t) => {
+  const dir = tempDir(t)
+  const plan = planFleet(checkScenario({}, 'x', dir), 's', ['p-1']).phones[0]!
+  const seen: string[] = []
+  const phone = new FleetPhone(
+    {
+      id: 'p-1',
+      secret: 's'.repeat(43),
+      brokerUrl: 'mqtt://127.0.0.1:1',
+      dataDir: join(dir, 'p'),
+      clock: new ManualClock(),
+      log: new LogCapture().logger(),
+      location: plan.location(0),
+      heartbeatMs: 1000,
+      jitter: 0,
+    },
+    plan,
+    {
+      received: (id) => seen.push(`received ${id}`),
+      ignored: (id) => seen.push(`ignored ${id}`),
+      failed: (id) => seen.push(`failed ${id}`),
+    },
+  )
+  const settled: string[] = []
+  phone.remote.on('settled', (_id, handling) => settled.push(handling))
+  await phone.remote.receive(Buffer.from('not json'))
+  await phone.remote.receive(Buffer.from('{"no":"id"}'))
+  t.same(seen, [], 'no id: nothing to plan an answer for')
+  t.same(settled, ['rejected', 'rejected'], 'the agent rejects both, as any phone does')
+  await phone.stop()
+})
+
+t.test('the metrics endpoint answers /metrics and nothing else', async (t) => {
+  const metrics = new FleetMetrics(() => 3)
+  const served = await metrics.serve(0)
+  t.teardown(() => served.close())
+  const base = `http://127.0.0.1:${served.port}`
+  t.equal((await fetch(`${base}/other`)).status, 404)
+  const res = await fetch(`${base}/metrics`)
+  t.match(res.headers.get('content-type'), /^text\/plain/)
+  t.match(await res.text(), /^fakephone_fleet_phones_connected 3$/m)
+})
+
+t.test('tallies, the console driver and the report say what went wrong', async (t) => {
+  const tally = new Tally()
+  tally.heartbeatSent('d', 1)
+  tally.heartbeatAcked('d', 1, 5)
+  tally.heartbeatAcked('d', 1, 6)
+  t.same(tally.heartbeats, { sent: 1, acked: 1, duplicateAcks: 1 }, 'a second PUBACK for one seq is a duplicate')
+
+  const failing = new HttpFleetConsole(
+    {
+      submit: () => Promise.reject(new ConsoleApiError(500, 'the cloud broke')),
+    } as unknown as ConstructorParameters<typeof HttpFleetConsole>[0],
+    { nextSeq: () => 1, existingSigningKey: () => undefined, dir: 'keys' } as unknown as OwnerKeys,
+  )
+  const c = {
+    device: 'd',
+    account: 'a',
+    type: 'locate' as const,
+    id: '0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a10',
+    expected: 'succeed' as const,
+    now: 1,
+  }
+  await t.rejects(failing.command(c), { message: 'no owner key for account "a" in keys' })
+
+  const report = { ok: false, phones: { started: 0 }, heartbeats: {}, commands: {}, notifications: {}, resources: {} }
+  t.match(
+    renderReport(
+      JSON.parse(
+        JSON.stringify({
+          ...report,
+          scenario: 's',
+          seed: '1',
+          durationMs: 0,
+          phones: { target: 1, started: 1, stopped: 0, outages: 0, startFailures: 1, switches: 0, switchesRefused: 0 },
+          heartbeats: { sent: 0, acked: 0, stored: null, lost: 0, duplicated: 0, ackMs: { count: 0 } },
+          commands: { answerMs: { count: 0 } },
+          notifications: { delayMs: { count: 0 } },
+          resources: { rssStartMb: 1, rssPeakMb: 1, rssPerPhoneKb: 0, cpuUserMs: 0, cpuSystemMs: 0, cpuPerMessageUs: 0, loopDelayP99Ms: 0 },
+        }),
+      ) as FleetReport,
+    ),
+    /result: FAILED/,
+  )
+})
+
+t.test('a phone that cannot start fails the run (exit 1); an interrupted open run still reports', async (t) => {
+  const dir = tempDir(t)
+  // The phones' folder is a file: no phone can make its data directory.
+  mkdirSync(join(dir, 'w'))
+  writeFileSync(join(dir, 'w', 'phones'), '')
+  const failed = await runCli(
+    ['fleet', 'run', '--count', '1', '--duration', '1s', '--no-push', '--work', join(dir, 'w')],
+    new SystemClock(),
+  )
+  t.equal(failed.code, 1)
+  t.match(failed.out, /1 failed to start/)
+  t.match(failed.err, /the fleet lost messages/)
+  t.ok(failed.logs.has('fleet phone action failed'))
+
+  const stop = new AbortController()
+  stop.abort()
+  const log = new LogCapture()
+  const report = await runSession({
+    count: 1,
+    loaded: checkScenario({}, 'open', dir),
+    seed: 's',
+    push: false,
+    clock: new SystemClock(),
+    log: log.logger(),
+    signal: stop.signal,
+    workDir: join(dir, 'open'),
+    settleMs: 0,
+  })
+  t.equal(report.phones.target, 1)
+  const later = new AbortController()
+  const interrupted = runSession({
+    count: 1,
+    loaded: checkScenario({}, 'open', dir),
+    seed: 's',
+    push: false,
+    clock: new SystemClock(),
+    log: log.logger(),
+    signal: later.signal,
+    workDir: join(dir, 'later'),
+    settleMs: 0,
+    // The first tick comes a second into the run, when it waits for Ctrl-C.
+    tick: () => later.abort(),
+  })
+  t.equal((await interrupted).phones.target, 1, 'Ctrl-C during an open run ends it with a report')
+  t.ok(log.has('the fleet did not settle before the report'))
+})

@@ -1,0 +1,113 @@
+/** `fakephone fleet provision`: bulk registration in one transaction and the credentials file (issue 12). */
+import t from 'tap'
+import { existsSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { openDb } from '../../broker/db.js'
+import { DeviceRegistry } from '../../broker/devices/registry.js'
+import { readCredentials } from '../../fleet/credentials.js'
+import { fleetIds } from '../../fleet/provision.js'
+import { run } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+t.test('fleet provision registers N devices, writes their credentials 0600 and the owner keys', async (t) => {
+  const dir = tempDir(t)
+  const data = join(dir, 'cloud')
+  const out = join(dir, 'fleet.json')
+  const keys = join(dir, 'keys')
+  const result = await run([
+    'fleet',
+    'provision',
+    '--count',
+    '30',
+    '--account-prefix',
+    'qa',
+    '--accounts',
+    '3',
+    '--data',
+    data,
+    '--keys',
+    keys,
+    '--out',
+    out,
+  ])
+  t.equal(result.code, 0, result.err)
+  t.match(result.out, /Registered 30 devices in \d+\.\d s; credentials in .*fleet\.json \(mode 0600\)/)
+  t.equal(statSync(out).mode & 0o777, 0o600)
+  const credentials = await readCredentials(out)
+  t.equal(credentials.devices.length, 30)
+  t.same(
+    credentials.devices.slice(0, 4).map((d) => [d.id, d.account]),
+    [
+      ['qa-00001', 'qa-owner-001'],
+      ['qa-00002', 'qa-owner-002'],
+      ['qa-00003', 'qa-owner-003'],
+      ['qa-00004', 'qa-owner-001'],
+    ],
+  )
+  t.equal(credentials.keysDir, keys)
+  t.ok(existsSync(join(keys, 'qa-owner-002.key')), "each account's owner key")
+  t.ok(existsSync(join(keys, 'devices', 'qa-00030.pub')), "each device's receipt key")
+  const db = openDb(data)
+  t.teardown(() => db.close())
+  const registry = new DeviceRegistry(db, () => 0)
+  t.equal(registry.list().length, 30)
+  const last = credentials.devices[29]!
+  t.ok(await registry.verify(last.id, last.secret), 'the secret in the file is the one the broker checks')
+
+  const again = await run(['fleet', 'provision', '--count', '2', '--account-prefix', 'qb', '--data', data, '--keys', keys, '--out', out])
+  t.equal(again.code, 1)
+  t.match(again.err, /fleet\.json exists: its secrets may be the only copy/)
+})
+
+t.test('bulk registration is all or none; bad ids and prefixes are refused with the reason', async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(join(dir, 'cloud'))
+  t.teardown(() => db.close())
+  const registry = new DeviceRegistry(db, () => 7)
+  await registry.add('qa-00002', 'x')
+  await t.rejects(
+    registry.addMany([
+      { id: 'qa-00001', account: 'a' },
+      { id: 'qa-00002', account: 'a' },
+    ]),
+    { code: 'EXISTS' },
+  )
+  t.same(
+    registry.list().map((d) => d.id),
+    ['qa-00002'],
+    'nothing of a refused batch is registered',
+  )
+  await t.rejects(registry.addMany([{ id: 'Bad Id', account: 'a' }]), { code: 'BAD_ID', message: /invalid device id "Bad Id"/ })
+  const bad = await run([
+    'fleet',
+    'provision',
+    '--count',
+    '1',
+    '--account-prefix',
+    '-x',
+    '--data',
+    join(dir, 'c2'),
+    '--out',
+    join(dir, 'f'),
+  ])
+  t.equal(bad.code, 1)
+  t.match(bad.err, /--account-prefix "-x": 1-41 of a-z/)
+  t.equal(fleetIds('w', 100_000)[0], 'w-000001', 'ids widen with the count, so they stay sortable')
+})
+
+t.test('a credentials file that is missing, not JSON or of the wrong shape is named with the reason', async (t) => {
+  const dir = tempDir(t)
+  await t.rejects(readCredentials(join(dir, 'none.json')), { code: 'CREDENTIALS', message: /cannot read .*none\.json/ })
+  writeFileSync(join(dir, 'a.json'), '{')
+  await t.rejects(readCredentials(join(dir, 'a.json')), { message: /a\.json is not JSON/ })
+  writeFileSync(join(dir, 'b.json'), JSON.stringify({ version: 1, keysDir: 'k', devices: [{ id: 'x', account: 'a' }] }))
+  await t.rejects(readCredentials(join(dir, 'b.json')), { message: /b\.json is not a fleet credentials file: devices\.0\.secret/ })
+  writeFileSync(join(dir, 'c.json'), '[]')
+  await t.rejects(readCredentials(join(dir, 'c.json')), { message: /: \(top\): / })
+  await t.rejects(
+    import('../../fleet/credentials.js').then((m) =>
+      m.writeCredentials(join(dir, 'no', 'such', 'dir.json'), { version: 1, keysDir: 'k', devices: [] }),
+    ),
+    { message: /cannot write .*dir\.json: ENOENT/ },
+  )
+})

@@ -1,0 +1,249 @@
+/** Scenario files, the seeded plan and movement of `fakephone fleet run` (issue 12): pure functions, no broker. */
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { distanceM } from '../../agent/location.js'
+import { near, RandomWalk } from '../../fleet/movement.js'
+import { OPEN_HORIZON_MS, planFleet, seededUuid } from '../../fleet/plan.js'
+import { hash32, mulberry32, Rng } from '../../fleet/prng.js'
+import { checkScenario, loadScenario, ScenarioError } from '../../fleet/scenario.js'
+import { Samples } from '../../fleet/tally.js'
+import { fate } from '../../fleet/console-driver.js'
+import { fleetIds } from '../../fleet/provision.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const GPX =
+  '<gpx><trk><trkseg><trkpt lat="55.95" lon="-3.19"/><trkpt lat="55.951" lon="-3.185"/>' +
+  '<trkpt lat="55.949" lon="-3.18"/></trkseg></trk></gpx>'
+
+function issuesOf(value: unknown, dir = '.'): string[] {
+  try {
+    checkScenario(value, 'test.yaml', dir)
+  } catch (err) {
+    if (err instanceof ScenarioError) return err.issues
+    throw err
+  }
+  return []
+}
+
+t.test('scenario validation reports every error with its path', async (t) => {
+  const issues = issuesOf({
+    stages: [{ kind: 'steady', for: 'soon' }, { kind: 'warp' }],
+    groups: [
+      {
+        name: 'Walkers!',
+        movement: { type: 'random-walk', centre: [95, 0] },
+        heartbeat: { every: 0 },
+        battery: { level: [90, 10] },
+        switches: [{ at: '1m', name: 'wifi', on: true }],
+        commands: { answer: { succeed: 0.5, fail: 0.1 }, delay: { min: '2s', max: '1s' } },
+        colour: 'red',
+      },
+    ],
+  })
+  const expected = [
+    /^stages\.0\.for: not a duration: "soon"/,
+    /^stages\.1\.kind: /,
+    /^groups\.0\.name: 1-32 of a-z/,
+    /^groups\.0\.movement\.centre\.0: /,
+    /^groups\.0\.heartbeat\.every: must be above 0/,
+    /^groups\.0\.battery\.level: the first level must not be above the second/,
+    /^groups\.0\.switches\.0\.name: /,
+    /^groups\.0\.commands\.answer: succeed \+ fail \+ ignore must add up to 1/,
+    /^groups\.0\.commands\.delay: min must not be above max/,
+    /^groups\.0: Unrecognized key: "colour"/,
+  ]
+  for (const want of expected)
+    t.ok(
+      issues.some((i) => want.test(i)),
+      String(want),
+    )
+  t.equal(issues.length, expected.length, 'one issue each, all at once')
+  t.same(issuesOf([]), ['(top): Invalid input: expected object, received array'])
+
+  const dir = tempDir(t)
+  const ordered = issuesOf(
+    {
+      stages: [
+        { kind: 'steady', for: 1 },
+        { kind: 'ramp-down', rate: 1 },
+        { kind: 'ramp-up', rate: 1 },
+        { kind: 'ramp-up', rate: 2 },
+      ],
+      groups: [{ name: 'a', movement: { type: 'gpx', file: 'missing.gpx' } }, { name: 'a' }],
+    },
+    dir,
+  )
+  t.same(ordered, [
+    `groups.0.movement.file: ENOENT: no such file or directory, open '${join(dir, 'missing.gpx')}'`,
+    'groups.1.name: "a" is already the name of another group',
+    'stages: at most one ramp-up and one ramp-down',
+    'stages: the ramp-down comes last',
+    'stages: the ramp-up comes first',
+  ])
+  const err = t.throws(() => checkScenario({ stages: 1 }, 'x.json', '.')) as ScenarioError
+  t.match(err.message, /^x\.json: an error\n  stages: /)
+  t.match(new ScenarioError(['a', 'b'], 'y').message, /^y: 2 errors\n  a\n  b$/)
+})
+
+t.test('scenario files load from YAML or JSON, with defaults and GPX tracks relative to the file', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'walk.gpx'), GPX)
+  writeFileSync(join(dir, 's.yaml'), 'name: tour\ngroups:\n  - name: tourists\n    movement: { type: gpx, file: walk.gpx }\n')
+  const yaml = await loadScenario(join(dir, 's.yaml'))
+  t.equal(yaml.scenario.name, 'tour')
+  t.equal(yaml.tracks.get(0)?.length, 3)
+  t.same(yaml.scenario.groups[0]?.heartbeat, { every: 30_000, jitter: 0.1 })
+  writeFileSync(join(dir, 's.json'), JSON.stringify({ groups: [{ name: 'g', heartbeat: { every: '5s' } }] }))
+  t.equal((await loadScenario(join(dir, 's.json'))).scenario.groups[0]?.heartbeat.every, 5000)
+  const empty = checkScenario(null, 'none', dir).scenario
+  t.same(
+    empty.groups.map((g) => g.name),
+    ['phones'],
+    'an empty file is the default scenario',
+  )
+  writeFileSync(join(dir, 'bad.json'), '{')
+  await t.rejects(loadScenario(join(dir, 'bad.json')), { message: /bad\.json: an error\n  not valid JSON: / })
+  writeFileSync(join(dir, 'bad.yaml'), 'a: [')
+  await t.rejects(loadScenario(join(dir, 'bad.yaml')), { message: /not valid YAML: / })
+  await t.rejects(loadScenario(join(dir, 'none.yaml')), { message: /none\.yaml: an error\n  cannot read it: ENOENT/ })
+})
+
+t.test('the PRNG: fixed numbers per seed, independent streams, sound draws', async (t) => {
+  const a = mulberry32(42)
+  t.same(
+    [a(), a()].map((x) => x.toFixed(6)),
+    ['0.601104', '0.448291'],
+    'mulberry32 gives the published sequence for seed 42',
+  )
+  t.equal(hash32('fleet'), hash32('fleet'))
+  t.not(hash32('fleet/1/route'), hash32('fleet/2/route'))
+  const r = Rng.stream('s', 3, 'x')
+  const counts = [0, 0, 0]
+  for (let i = 0; i < 3000; i++) counts[r.weighted([1, 0, 2])]!++
+  t.equal(counts[1], 0, 'a zero weight is never drawn')
+  t.ok(Math.abs(counts[2]! / 3000 - 2 / 3) < 0.04, 'weights are honoured')
+  const edge = new Rng(1)
+  Object.defineProperty(edge, 'next', { value: () => 0.9999999999999999 })
+  t.equal(edge.weighted([0.1, 0.2, 0.3, 0]), 2, 'rounding past the end lands on the last non-zero weight')
+  t.ok(r.exponential(1000) >= 0)
+  t.match(seededUuid(r), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  const s = new Samples(3, () => 0)
+  for (const v of [5, 1, 9, 7]) s.add(v)
+  t.same(s.percentiles(), { count: 4, p50: 7, p90: 9, p99: 9, max: 9 }, 'beyond its bound the reservoir replaces samples')
+  t.same(new Samples().percentiles(), { count: 0, p50: 0, p90: 0, p99: 0, max: 0 })
+  const kept = new Samples(1, () => 0.99)
+  kept.add(1)
+  kept.add(2)
+  t.same(kept.percentiles().max, 1, 'a draw past the bound keeps the sample')
+})
+
+t.test('a plan is a function of scenario, seed and ids: ramps, groups, outages, switches, console', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'walk.gpx'), GPX)
+  const loaded = checkScenario(
+    {
+      stages: [
+        { kind: 'ramp-up', rate: 10 },
+        { kind: 'steady', for: '1m' },
+        { kind: 'ramp-down', rate: 20 },
+      ],
+      groups: [
+        {
+          name: 'walk',
+          share: 2,
+          movement: { type: 'random-walk', centre: [55.95, -3.19], radiusM: 50, stepEvery: '5s' },
+          outages: { every: '20s', for: '5s' },
+        },
+        {
+          name: 'track',
+          movement: { type: 'gpx', file: 'walk.gpx', offsetM: 30 },
+          switches: [
+            { at: '10s', name: 'findDevice', on: false, share: 0.5 },
+            { at: '20s', name: 'findDevice', on: true, share: 0.5 },
+          ],
+        },
+        {
+          name: 'desk',
+          movement: { type: 'stationary', at: [51.5, -0.12] },
+          commands: { answer: { succeed: 0.5, fail: 0.25, ignore: 0.25 }, delay: { min: 100, max: 900 } },
+        },
+      ],
+      console: { commands: { every: '10s' }, notifications: { every: '15s' } },
+    },
+    'plan',
+    dir,
+  )
+  const ids = fleetIds('p', 40)
+  const a = planFleet(loaded, 'seed-1', ids)
+  const b = planFleet(loaded, 'seed-1', ids)
+  const c = planFleet(loaded, 'seed-2', ids)
+  const shape = (p: typeof a): string => JSON.stringify(p)
+  t.equal(shape(a), shape(b), 'same seed, same plan')
+  t.not(shape(a), shape(c), 'another seed, another plan')
+  t.same(
+    a.phones.slice(0, 3).map((p) => p.startAt),
+    [0, 100, 200],
+    'ramp-up at 10 phones a second',
+  )
+  t.equal(a.phones[0]?.stopAt, 3900 + 60_000, 'the ramp-down starts after the steady minute')
+  t.equal(a.phones[39]?.stopAt, 3900 + 60_000 + 1950)
+  t.equal(a.endAt, 3900 + 60_000 + 1950)
+  const groups = new Set(a.phones.map((p) => p.group))
+  t.same([...groups].sort(), ['desk', 'track', 'walk'])
+  const walker = a.phones.find((p) => p.group === 'walk')!
+  t.ok(walker.outages.length > 0 && walker.outages.every((o) => o.forMs === 5000 && o.at >= walker.startAt && o.at < walker.stopAt))
+  const tracks = a.phones.filter((p) => p.group === 'track')
+  t.ok(tracks.some((p) => p.switches.length === 2) && tracks.every((p) => p.switches.length % 2 === 0), 'the same phones switch off and on')
+  t.ok(
+    a.phones.slice(0, -1).every((p) => p.commands.every((x) => x.at < p.stopAt - 5000)),
+    'no command in the last five seconds before a ramp-down stop',
+  )
+  t.ok(a.phones.some((p) => p.notifications.length > 0))
+  const desk = a.phones.find((p) => p.group === 'desk')!
+  t.same(desk.answer('x'), desk.answer('x'), 'the same command gets the same answer')
+  const answers = Array.from({ length: 400 }, (_, i) => desk.answer(`c${i}`))
+  t.ok(answers.every((x) => x.delayMs >= 100 && x.delayMs <= 900))
+  t.ok(answers.some((x) => x.answer === 'ignore') && answers.some((x) => x.answer === 'fail'))
+  // Movement: each source answers on the run's clock.
+  const start = Date.UTC(2026, 0, 1)
+  const w = walker.location(start)
+  const p0 = w.fix(start)!
+  const p1 = w.fix(start + 600_000)!
+  t.ok(distanceM({ lat: 55.95, lon: -3.19 }, p1) < 50 + 8, 'the walk stays near its centre')
+  t.same(w.fix(start), w.fix(start + 600_000), 'an earlier time than the current step is the step start')
+  t.ok(p0.lat !== p1.lat)
+  const trk = tracks[0]!.location(start)
+  t.not(JSON.stringify(trk.fix(start)), JSON.stringify(trk.fix(start + 60_000)), 'a track phone moves')
+  t.ok(distanceM(desk.location(start).fix(start)!, { lat: 51.5, lon: -0.12 }) <= 101, 'stationary within its spread')
+
+  const open = planFleet(checkScenario({}, 'open', dir), 's', ids.slice(0, 2))
+  t.equal(open.endAt, Infinity, 'no stages: the run goes on until stopped')
+  t.equal(open.phones[0]?.stopAt, Infinity)
+  const cut = planFleet(checkScenario({}, 'open', dir), 's', ids.slice(0, 2), 5000)
+  t.same([cut.endAt, cut.phones[1]?.stopAt], [5000, 5000], '--duration ends it')
+  const steadyOnly = planFleet(checkScenario({ stages: [{ kind: 'steady', for: 1000 }] }, 'x', dir), 's', ids.slice(0, 1))
+  t.equal(steadyOnly.endAt, 1000)
+  t.equal(planFleet(checkScenario({ stages: [{ kind: 'ramp-up', rate: 1 }] }, 'x', dir), 's', []).endAt, Infinity)
+  t.ok(OPEN_HORIZON_MS > 0)
+})
+
+t.test("a command's fate: answered as planned, refused, ignored, or lost", async (t) => {
+  t.equal(fate('succeed', 'succeeded'), 'answered')
+  t.equal(fate('fail', 'failed'), 'answered')
+  t.equal(fate('succeed', 'failed'), 'lost')
+  t.equal(fate('succeed', undefined), 'lost')
+  t.equal(fate('fail', 'rejected'), 'refused')
+  t.equal(fate('ignore', 'queued'), 'ignored')
+  t.equal(fate('ignore', undefined), 'ignored')
+  t.equal(fate('ignore', 'succeeded'), 'lost', 'an ignored command that got answered means the plan was not followed')
+})
+
+t.test('a random walk turns back at its edge', async (t) => {
+  const centre = { lat: 0, lon: 0 }
+  const walk = new RandomWalk({ centre, radiusM: 20, speedMps: 5, stepMs: 10_000, startAt: 0 }, new Rng(3))
+  let far = 0
+  for (let s = 0; s < 200; s++) far = Math.max(far, distanceM(centre, walk.fix(s * 10_000)))
+  t.ok(far < 20 + 50 + 1, `never more than one step past the edge (${far.toFixed(0)} m)`)
+  t.ok(distanceM(centre, near(centre, 10, new Rng(1))) <= 10.01)
+})
