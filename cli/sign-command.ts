@@ -4,7 +4,7 @@
  * locate|ring|lock|lost-mode|wipe` and the web console (cli/web/), so both
  * sign the same way and the key never leaves the console's process.
  */
-import { randomUUID } from 'node:crypto'
+import { randomUUID, type KeyObject } from 'node:crypto'
 import type { Command, CommandArgs, CommandType, UnsignedCommand } from '../common/contract.js'
 import type { DeviceView } from '../common/console-api.js'
 import { signPayload, type OwnerKeys } from '../common/signing.js'
@@ -36,14 +36,23 @@ export async function signCommand<T extends CommandType>(
     throw new UserError(
       `no owner key for account "${device.account}" in ${keys.dir}: use the keys folder the device was provisioned with (--keys)`,
     )
+  return { command: commandAt(keys, key, { id: randomUUID(), device: id, type, args, now, expiresMs }), device }
+}
+
+/** A command stamped at the cloud's `now` (its window, the device's next seq) and signed with `key`; the fleet signs this way too. */
+export function commandAt<T extends CommandType>(
+  keys: OwnerKeys,
+  key: KeyObject,
+  c: { id: string; device: string; type: T; args: CommandArgs<T>; now: number; expiresMs?: number | undefined },
+): Command {
   const unsigned = {
-    id: randomUUID(),
-    device: id,
-    type,
-    args,
-    issuedAt: now,
-    expiresAt: now + (expiresMs ?? DEFAULT_EXPIRY[type]),
-    seq: keys.nextSeq(id, now),
+    id: c.id,
+    device: c.device,
+    type: c.type,
+    args: c.args,
+    issuedAt: c.now,
+    expiresAt: c.now + (c.expiresMs ?? DEFAULT_EXPIRY[c.type]),
+    seq: keys.nextSeq(c.device, c.now),
   } as UnsignedCommand
-  return { command: signPayload(unsigned, key) as Command, device }
+  return signPayload(unsigned, key) as Command
 }

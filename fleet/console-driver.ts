@@ -7,10 +7,10 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { ConsoleApiError, type ConsoleClient } from '../cli/console-client.js'
-import { DEFAULT_EXPIRY } from '../cli/remote-commands.js'
-import { FINAL_STATES, type CommandState, type UnsignedCommand } from '../common/contract.js'
+import { commandAt } from '../cli/sign-command.js'
+import { FINAL_STATES, type CommandState } from '../common/contract.js'
 import type { NotifyReply } from '../common/console-api.js'
-import { type OwnerKeys, signPayload } from '../common/signing.js'
+import type { OwnerKeys } from '../common/signing.js'
 import type { Answer } from './plan.js'
 
 /** What became of one command the fleet sent: answered as planned, refused by the cloud or phone (F3), or no final state in time. */
@@ -65,17 +65,15 @@ export class HttpFleetConsole implements FleetConsole {
   }
 
   private async submit(c: Parameters<FleetConsole['command']>[0]): Promise<'submitted' | 'refused'> {
-    const unsigned = {
+    const command = commandAt(this.keys, this.key(c.account), {
       id: c.id,
       device: c.device,
       type: c.type,
       args: c.type === 'ring' ? { seconds: 5 } : {},
-      issuedAt: c.now,
-      expiresAt: c.now + DEFAULT_EXPIRY[c.type],
-      seq: this.keys.nextSeq(c.device, c.now),
-    } as UnsignedCommand
+      now: c.now,
+    })
     try {
-      await this.client.submit(signPayload(unsigned, this.key(c.account)))
+      await this.client.submit(command)
     } catch (err) {
       if (err instanceof ConsoleApiError && err.status === 409) return 'refused'
       throw err
