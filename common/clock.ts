@@ -15,15 +15,28 @@ export interface Clock {
   after(ms: number, fn: () => void): Timer
 }
 
-/** Wall-clock time and Node timers. Timers do not keep the process alive. */
+/** The longest delay a Node timer holds (2^31 - 1 ms, 24.8 days); a longer one would fire at once, with a TimeoutOverflowWarning. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Wall-clock time and Node timers. Timers do not keep the process alive. A
+ * delay longer than a Node timer holds (a 28-day notification lifetime, a
+ * 30-day bin) waits in steps of at most `maxTimerMs`.
+ */
 export class SystemClock implements Clock {
+  constructor(private readonly maxTimerMs = MAX_TIMER_MS) {}
+
   now(): number {
     return Date.now()
   }
 
   after(ms: number, fn: () => void): Timer {
-    const handle = setTimeout(fn, Math.max(0, ms))
-    handle.unref()
+    let handle: NodeJS.Timeout
+    const arm = (left: number): void => {
+      handle = left > this.maxTimerMs ? setTimeout(() => arm(left - this.maxTimerMs), this.maxTimerMs) : setTimeout(fn, left)
+      handle.unref()
+    }
+    arm(Math.max(0, ms))
     return { cancel: () => clearTimeout(handle) }
   }
 }

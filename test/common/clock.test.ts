@@ -66,6 +66,32 @@ t.test('SystemClock reads wall time and its timers fire and cancel', async (t) =
   t.notOk(cancelledFired, 'a cancelled timer due before the last one never fired')
 })
 
+t.test('SystemClock waits out a delay longer than a Node timer holds, in steps, and can be cancelled on any step', async (t) => {
+  // Node fires a timer of more than 2^31-1 ms (24.8 days) at once; a 28-day notification must not expire at once.
+  const warnings: Error[] = []
+  const onWarning = (w: Error): number => warnings.push(w)
+  process.on('warning', onWarning)
+  const keepAlive = setInterval(() => {}, 1000)
+  const month = new SystemClock().after(30 * 86_400_000, () => t.fail('a 30-day timer fired at once'))
+  // Steps of 8 ms: a 60 ms timer takes eight of them; one cancelled after its first step never fires.
+  const stepped = new SystemClock(8)
+  const started = Date.now()
+  let cancelledFired = false
+  const cancelled = stepped.after(40, () => (cancelledFired = true))
+  setTimeout(() => cancelled.cancel(), 12)
+  await new Promise<void>((resolve) => stepped.after(60, resolve))
+  t.ok(Date.now() - started >= 59, 'the stepped timer waited its whole delay')
+  t.notOk(cancelledFired, 'a timer cancelled between its steps never fired')
+  month.cancel()
+  clearInterval(keepAlive)
+  process.off('warning', onWarning)
+  t.same(
+    warnings.map((w) => w.name),
+    [],
+    'no TimeoutOverflowWarning',
+  )
+})
+
 t.test('parseDuration reads the units people write and names what it cannot read', (t) => {
   t.equal(parseDuration('500ms'), 500)
   t.equal(parseDuration('30s'), 30_000)
