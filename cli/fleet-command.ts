@@ -56,7 +56,7 @@ export function fleetCommand(io: Io): Command {
       if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(o.accountPrefix))
         throw new UserError(`--account-prefix "${o.accountPrefix}": 1-41 of a-z, 0-9 and "-", not starting with "-"`)
       const started = performance.now()
-      const credentials = await provision({
+      const credentials = provision({
         dataDir: o.data,
         keysDir: o.keys,
         count: o.count,

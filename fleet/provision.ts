@@ -35,13 +35,13 @@ export function fleetAccount(prefix: string, index: number, accounts: number): s
   return `${prefix}-owner-${pad((index % accounts) + 1, Math.max(3, String(accounts).length))}`
 }
 
-export async function provision(opts: ProvisionOptions): Promise<Credentials> {
+export function provision(opts: ProvisionOptions): Credentials {
   const accounts = opts.accounts ?? opts.count
   const entries = fleetIds(opts.prefix, opts.count).map((id, i) => ({ id, account: fleetAccount(opts.prefix, i, accounts) }))
   const db = openDb(opts.dataDir)
   let added
   try {
-    added = await new DeviceRegistry(db, () => opts.clock.now()).addMany(entries)
+    added = new DeviceRegistry(db, () => opts.clock.now()).addMany(entries)
   } finally {
     db.close()
   }

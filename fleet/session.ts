@@ -84,7 +84,7 @@ async function inProcessBroker(o: SessionOptions): Promise<Target> {
     o.log.child({ module: 'broker' }),
   )
   const { mqttPort, httpPort } = await broker.start()
-  const credentials = await provision({ dataDir, keysDir: join(o.workDir, 'keys'), count: o.count, prefix: 'fleet', clock: o.clock })
+  const credentials = provision({ dataDir, keysDir: join(o.workDir, 'keys'), count: o.count, prefix: 'fleet', clock: o.clock })
   return {
     brokerUrl: `mqtt://${LOOPBACK}:${mqttPort}`,
     pushUrl: `ws://${LOOPBACK}:${httpPort}/push`,

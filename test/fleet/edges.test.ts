@@ -27,7 +27,7 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   const clock = new ManualClock()
   const cloud = await startCloud(t, {}, clock)
   const dir = tempDir(t)
-  const credentials = await provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix: 'f4', clock })
+  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix: 'f4', clock })
   const keys = new OwnerKeys(credentials.keysDir)
   const device = credentials.devices[0]!
   const scenario = checkScenario(

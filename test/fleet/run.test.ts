@@ -64,7 +64,7 @@ async function manualRun(t: Test, seed: string): Promise<FleetRun> {
   const cloud = await startCloud(t, {}, clock)
   const dir = tempDir(t)
   writeFileSync(join(dir, 'walk.gpx'), GPX)
-  const credentials = await provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 8, prefix: 'det', accounts: 2, clock })
+  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 8, prefix: 'det', accounts: 2, clock })
   const keys = new OwnerKeys(credentials.keysDir)
   const plan = planFleet(
     checkScenario(BUSY, 'busy', dir),
