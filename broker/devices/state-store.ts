@@ -23,6 +23,21 @@ interface StateEvents {
   status: [deviceId: string, locationEnabled: boolean]
 }
 
+/** The positional parameters of storeHeartbeat, in the view's column order. */
+type HeartbeatParams = [
+  deviceId: string,
+  seq: number,
+  at: number,
+  lat: number,
+  lon: number,
+  accuracy: number,
+  speed: number,
+  battery: number,
+  charging: number,
+  network: string,
+  receivedAt: number,
+]
+
 interface Queued {
   deviceId: string
   hb: Heartbeat
@@ -34,8 +49,7 @@ export class StateStore extends EventEmitter<StateEvents> {
   private scheduled = false
   /** Devices whose map position is offline (F3); read on every heartbeat, so kept in memory. */
   private readonly locationOff: Set<string>
-  private readonly insertLocation
-  private readonly updateLast
+  private readonly storeHeartbeat
   private readonly writeBatch
   private readonly sql
   /** Heartbeats dropped: rows that failed to write, and rows of removed devices still queued. */
@@ -47,15 +61,22 @@ export class StateStore extends EventEmitter<StateEvents> {
     private readonly maxBatch = 1000,
   ) {
     super()
-    this.insertLocation = db.prepare(
-      `INSERT OR IGNORE INTO locations (device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at)
-       VALUES (@deviceId, @seq, @at, @lat, @lon, @accuracy, @speed, @battery, @charging, @network, @receivedAt)`,
+    // One prepared statement per heartbeat: an insert into a view of this connection whose trigger stores the row and
+    // moves the last known state (TEMP: it lives with this connection only, no schema change, and no other insert into
+    // locations -- an account import -- moves the last known state).
+    db.exec(
+      `CREATE TEMP VIEW IF NOT EXISTS heartbeat_in AS
+         SELECT device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at FROM main.locations WHERE 0;
+       CREATE TEMP TRIGGER IF NOT EXISTS heartbeat_in_store INSTEAD OF INSERT ON heartbeat_in BEGIN
+         INSERT OR IGNORE INTO locations (device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at)
+           VALUES (NEW.device_id, NEW.seq, NEW.at, NEW.lat, NEW.lon, NEW.accuracy, NEW.speed, NEW.battery, NEW.charging,
+                   NEW.network, NEW.received_at);
+         UPDATE device_state SET seq = NEW.seq, at = NEW.at, lat = NEW.lat, lon = NEW.lon, accuracy = NEW.accuracy,
+           speed = NEW.speed, battery = NEW.battery, charging = NEW.charging, network = NEW.network, received_at = NEW.received_at
+         WHERE device_id = NEW.device_id AND (seq IS NULL OR seq < NEW.seq);
+       END;`,
     )
-    this.updateLast = db.prepare(
-      `UPDATE device_state SET seq = @seq, at = @at, lat = @lat, lon = @lon, accuracy = @accuracy, speed = @speed,
-         battery = @battery, charging = @charging, network = @network, received_at = @receivedAt
-       WHERE device_id = @deviceId AND (seq IS NULL OR seq < @seq)`,
-    )
+    this.storeHeartbeat = db.prepare<HeartbeatParams>('INSERT INTO heartbeat_in VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
     const view = `SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id`
     this.sql = {
       presence: db.prepare<[online: number, at: number, deviceId: string]>(
@@ -114,9 +135,19 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   private writeRow({ deviceId, hb, receivedAt }: Queued): void {
-    const row = { deviceId, ...hb, charging: hb.charging ? 1 : 0, receivedAt }
-    this.insertLocation.run(row)
-    this.updateLast.run(row)
+    this.storeHeartbeat.run(
+      deviceId,
+      hb.seq,
+      hb.at,
+      hb.lat,
+      hb.lon,
+      hb.accuracy,
+      hb.speed,
+      hb.battery,
+      hb.charging ? 1 : 0,
+      hb.network,
+      receivedAt,
+    )
   }
 
   /** The fallback for a failed batch: one transaction per row, so one bad row costs only itself. */
