@@ -6,6 +6,14 @@
  * removed while its heartbeats were queued) is written again row by row:
  * each bad row is counted and reported ('refused'), the rest are stored,
  * and nothing is thrown into the event loop.
+ *
+ * Presence changes (a device connecting or going away) ride in the same
+ * batch: at a fleet's connect ramp one commit each cost more than the
+ * connection itself. Only the last change per device in a batch is written;
+ * the 'presence' event is emitted at once, and the reads that show presence
+ * (devices, device) write the pending batch first, so nothing a user reads is
+ * stale. The broker's stop writes the batch before the database closes; a
+ * batch scheduled on a database already closed is dropped, not thrown.
  */
 import { EventEmitter } from 'node:events'
 import type { DeviceView, LocationRow } from '../../common/console-api.js'
@@ -46,6 +54,8 @@ interface Queued {
 
 export class StateStore extends EventEmitter<StateEvents> {
   private queue: Queued[] = []
+  /** Presence changes waiting for the next batch: device → [online 0/1, at]; the last change wins. */
+  private presence = new Map<string, [online: number, at: number]>()
   private scheduled = false
   /** Devices whose map position is offline (F3); read on every heartbeat, so kept in memory. */
   private readonly locationOff: Set<string>
@@ -95,7 +105,8 @@ export class StateStore extends EventEmitter<StateEvents> {
       ),
     }
     this.locationOff = new Set(pluck<[], string>(db, 'SELECT device_id FROM device_state WHERE location_off_at IS NOT NULL').all())
-    this.writeBatch = db.transaction((batch: Queued[]) => {
+    this.writeBatch = db.transaction((presence: Map<string, [number, number]>, batch: Queued[]) => {
+      this.writePresence(presence)
       for (const q of batch) this.writeRow(q)
     })
   }
@@ -104,25 +115,38 @@ export class StateStore extends EventEmitter<StateEvents> {
   recordHeartbeat(deviceId: string, hb: Heartbeat, receivedAt: number): void {
     this.queue.push({ deviceId, hb, receivedAt })
     if (this.queue.length >= this.maxBatch) this.flush()
-    else if (!this.scheduled) {
-      this.scheduled = true
-      setImmediate(() => this.flush())
-    }
+    else this.schedule()
   }
 
-  /** Writes everything queued so far. */
+  private schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => {
+      // A store whose database closed without a stop (a test's fixture) has nothing to write to.
+      if (this.db.open) this.flush()
+    })
+  }
+
+  /** Writes everything queued so far: presence changes and heartbeats, in one transaction. */
   flush(): void {
     this.scheduled = false
-    if (this.queue.length === 0) return
+    if (this.queue.length === 0 && this.presence.size === 0) return
     const batch = this.queue
+    const presence = this.presence
     this.queue = []
+    this.presence = new Map()
     let stored = batch.length
     try {
-      this.writeBatch(batch)
+      this.writeBatch(presence, batch)
     } catch {
+      this.db.transaction(() => this.writePresence(presence))()
       stored = this.writeRows(batch)
     }
-    this.emit('stored', stored)
+    if (batch.length > 0) this.emit('stored', stored)
+  }
+
+  private writePresence(presence: Map<string, [number, number]>): void {
+    for (const [deviceId, [online, at]] of presence) this.sql.presence.run(online, at, deviceId)
   }
 
   /** Drops the queued heartbeats of `deviceId` (it was removed); returns how many. */
@@ -165,13 +189,16 @@ export class StateStore extends EventEmitter<StateEvents> {
     return stored
   }
 
+  /** Queues a presence change; it is written with the next batch (see the module comment). */
   setPresence(deviceId: string, online: boolean, at: number): void {
-    this.sql.presence.run(online ? 1 : 0, at, deviceId)
+    this.presence.set(deviceId, [online ? 1 : 0, at])
+    this.schedule()
     this.emit('presence', deviceId, online)
   }
 
   /** Marks every device offline: used at start-up, when no client is connected yet. */
   resetPresence(at: number): void {
+    this.presence.clear()
     this.db.prepare('UPDATE device_state SET online = 0, presence_at = ? WHERE online = 1').run(at)
   }
 
@@ -197,10 +224,12 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   devices(): DeviceView[] {
+    this.flush()
     return this.sql.devices.all().map(toView)
   }
 
   device(id: string): DeviceView | undefined {
+    this.flush()
     const row = this.sql.device.get(id)
     return row && toView(row)
   }
