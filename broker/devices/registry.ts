@@ -4,6 +4,15 @@
  * A removal made here is announced ('removed') so the running broker
  * disconnects the device at once; a removal made by another process on the
  * same data directory shows in `exists`, which the broker asks on every message.
+ * `exists` answers from an in-memory set of the registered ids, kept exact by
+ * add and remove here (the only place that deletes a device); an id it lacks
+ * is looked up, so a device added on this connection elsewhere (an account
+ * import) is found. A change made by another connection (the CLI) is seen
+ * through SQLite's `PRAGMA data_version`, which moves only when another
+ * connection commits: it is read at most once per turn of the event loop, and
+ * when it moved the set is read again. A message handled after the other
+ * process committed is therefore judged on the new registry, as before, without
+ * a query per message.
  *
  * The verifier is `sha256$` + SHA-256 of the secret. A device secret is not a
  * password: it is 256 bits from the CSPRNG, shown once. For such a secret a
@@ -80,7 +89,14 @@ interface RegistryEvents {
 }
 
 export class DeviceRegistry extends EventEmitter<RegistryEvents> {
+  private readonly idsStmt
   private readonly existsStmt
+  private readonly dataVersionStmt
+  /** The registered ids (see the module comment). */
+  private ids: Set<string>
+  private dataVersion: number
+  /** True from a data_version check until the end of that turn of the event loop. */
+  private checkedThisTurn = false
   private readonly upgradeStmt
   /** Asked on every connect, so prepared once. */
   private readonly verifierStmt
@@ -90,7 +106,11 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     private readonly now: () => number,
   ) {
     super()
+    this.idsStmt = db.prepare<[], string>('SELECT id FROM devices').pluck()
     this.existsStmt = db.prepare('SELECT 1 FROM devices WHERE id = ?').pluck()
+    this.dataVersionStmt = db.prepare<[], number>('PRAGMA data_version').pluck()
+    this.dataVersion = this.readDataVersion()
+    this.ids = new Set(this.idsStmt.all())
     this.verifierStmt = db.prepare<[string], { hash: string; account: string }>(
       'SELECT secret_hash AS hash, account FROM devices WHERE id = ?',
     )
@@ -112,6 +132,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     this.db.prepare('INSERT OR IGNORE INTO accounts (id, last_activity_at, created_at) VALUES (?, ?, ?)').run(account, createdAt, createdAt)
     this.db.prepare('INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, ?)').run(id, account, hash, createdAt)
     this.db.prepare('INSERT INTO device_state (device_id) VALUES (?)').run(id)
+    this.ids.add(id)
     return { device: { id, account, createdAt }, secret }
   }
 
@@ -153,12 +174,33 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   remove(id: string): void {
     const info = this.db.prepare('DELETE FROM devices WHERE id = ?').run(id)
     if (info.changes === 0) throw new RegistryError('NOT_FOUND', `no device "${id}" is registered`)
+    this.ids.delete(id)
     this.emit('removed', id)
   }
 
-  /** True while device `id` is registered (asked on every message, so one cached statement). */
+  /** True while device `id` is registered (asked on every message, so answered from memory: see the module comment). */
   exists(id: string): boolean {
-    return this.existsStmt.get(id) !== undefined
+    if (!this.checkedThisTurn) this.checkOtherWriters()
+    if (this.ids.has(id)) return true
+    if (this.existsStmt.get(id) === undefined) return false
+    this.ids.add(id)
+    return true
+  }
+
+  /** Rereads the ids when another connection committed since the last check. */
+  private checkOtherWriters(): void {
+    this.checkedThisTurn = true
+    setImmediate(() => {
+      this.checkedThisTurn = false
+    })
+    const version = this.readDataVersion()
+    if (version === this.dataVersion) return
+    this.dataVersion = version
+    this.ids = new Set(this.idsStmt.all())
+  }
+
+  private readDataVersion(): number {
+    return this.dataVersionStmt.get() as number
   }
 
   /** True when `secret` is the secret of registered device `id`. */

@@ -6,6 +6,14 @@
  * removed while its heartbeats were queued) is written again row by row:
  * each bad row is counted and reported ('refused'), the rest are stored,
  * and nothing is thrown into the event loop.
+ *
+ * Presence changes (a device connecting or going away) ride in the same
+ * batch: at a fleet's connect ramp one commit each cost more than the
+ * connection itself. Only the last change per device in a batch is written;
+ * the 'presence' event is emitted at once, and the reads that show presence
+ * (devices, device) write the pending batch first, so nothing a user reads is
+ * stale. The broker's stop writes the batch before the database closes; a
+ * batch scheduled on a database already closed is dropped, not thrown.
  */
 import { EventEmitter } from 'node:events'
 import type { DeviceView, LocationRow } from '../../common/console-api.js'
@@ -23,6 +31,21 @@ interface StateEvents {
   status: [deviceId: string, locationEnabled: boolean]
 }
 
+/** The positional parameters of storeHeartbeat, in the view's column order. */
+type HeartbeatParams = [
+  deviceId: string,
+  seq: number,
+  at: number,
+  lat: number,
+  lon: number,
+  accuracy: number,
+  speed: number,
+  battery: number,
+  charging: number,
+  network: string,
+  receivedAt: number,
+]
+
 interface Queued {
   deviceId: string
   hb: Heartbeat
@@ -31,11 +54,12 @@ interface Queued {
 
 export class StateStore extends EventEmitter<StateEvents> {
   private queue: Queued[] = []
+  /** Presence changes waiting for the next batch: device → [online 0/1, at]; the last change wins. */
+  private presence = new Map<string, [online: number, at: number]>()
   private scheduled = false
   /** Devices whose map position is offline (F3); read on every heartbeat, so kept in memory. */
   private readonly locationOff: Set<string>
-  private readonly insertLocation
-  private readonly updateLast
+  private readonly storeHeartbeat
   private readonly writeBatch
   private readonly sql
   /** Heartbeats dropped: rows that failed to write, and rows of removed devices still queued. */
@@ -47,15 +71,22 @@ export class StateStore extends EventEmitter<StateEvents> {
     private readonly maxBatch = 1000,
   ) {
     super()
-    this.insertLocation = db.prepare(
-      `INSERT OR IGNORE INTO locations (device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at)
-       VALUES (@deviceId, @seq, @at, @lat, @lon, @accuracy, @speed, @battery, @charging, @network, @receivedAt)`,
+    // One prepared statement per heartbeat: an insert into a view of this connection whose trigger stores the row and
+    // moves the last known state (TEMP: it lives with this connection only, no schema change, and no other insert into
+    // locations -- an account import -- moves the last known state).
+    db.exec(
+      `CREATE TEMP VIEW IF NOT EXISTS heartbeat_in AS
+         SELECT device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at FROM main.locations WHERE 0;
+       CREATE TEMP TRIGGER IF NOT EXISTS heartbeat_in_store INSTEAD OF INSERT ON heartbeat_in BEGIN
+         INSERT OR IGNORE INTO locations (device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at)
+           VALUES (NEW.device_id, NEW.seq, NEW.at, NEW.lat, NEW.lon, NEW.accuracy, NEW.speed, NEW.battery, NEW.charging,
+                   NEW.network, NEW.received_at);
+         UPDATE device_state SET seq = NEW.seq, at = NEW.at, lat = NEW.lat, lon = NEW.lon, accuracy = NEW.accuracy,
+           speed = NEW.speed, battery = NEW.battery, charging = NEW.charging, network = NEW.network, received_at = NEW.received_at
+         WHERE device_id = NEW.device_id AND (seq IS NULL OR seq < NEW.seq);
+       END;`,
     )
-    this.updateLast = db.prepare(
-      `UPDATE device_state SET seq = @seq, at = @at, lat = @lat, lon = @lon, accuracy = @accuracy, speed = @speed,
-         battery = @battery, charging = @charging, network = @network, received_at = @receivedAt
-       WHERE device_id = @deviceId AND (seq IS NULL OR seq < @seq)`,
-    )
+    this.storeHeartbeat = db.prepare<HeartbeatParams>('INSERT INTO heartbeat_in VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
     const view = `SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id`
     this.sql = {
       presence: db.prepare<[online: number, at: number, deviceId: string]>(
@@ -74,7 +105,8 @@ export class StateStore extends EventEmitter<StateEvents> {
       ),
     }
     this.locationOff = new Set(pluck<[], string>(db, 'SELECT device_id FROM device_state WHERE location_off_at IS NOT NULL').all())
-    this.writeBatch = db.transaction((batch: Queued[]) => {
+    this.writeBatch = db.transaction((presence: Map<string, [number, number]>, batch: Queued[]) => {
+      this.writePresence(presence)
       for (const q of batch) this.writeRow(q)
     })
   }
@@ -83,25 +115,38 @@ export class StateStore extends EventEmitter<StateEvents> {
   recordHeartbeat(deviceId: string, hb: Heartbeat, receivedAt: number): void {
     this.queue.push({ deviceId, hb, receivedAt })
     if (this.queue.length >= this.maxBatch) this.flush()
-    else if (!this.scheduled) {
-      this.scheduled = true
-      setImmediate(() => this.flush())
-    }
+    else this.schedule()
   }
 
-  /** Writes everything queued so far. */
+  private schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => {
+      // A store whose database closed without a stop (a test's fixture) has nothing to write to.
+      if (this.db.open) this.flush()
+    })
+  }
+
+  /** Writes everything queued so far: presence changes and heartbeats, in one transaction. */
   flush(): void {
     this.scheduled = false
-    if (this.queue.length === 0) return
+    if (this.queue.length === 0 && this.presence.size === 0) return
     const batch = this.queue
+    const presence = this.presence
     this.queue = []
+    this.presence = new Map()
     let stored = batch.length
     try {
-      this.writeBatch(batch)
+      this.writeBatch(presence, batch)
     } catch {
+      this.db.transaction(() => this.writePresence(presence))()
       stored = this.writeRows(batch)
     }
-    this.emit('stored', stored)
+    if (batch.length > 0) this.emit('stored', stored)
+  }
+
+  private writePresence(presence: Map<string, [number, number]>): void {
+    for (const [deviceId, [online, at]] of presence) this.sql.presence.run(online, at, deviceId)
   }
 
   /** Drops the queued heartbeats of `deviceId` (it was removed); returns how many. */
@@ -114,9 +159,19 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   private writeRow({ deviceId, hb, receivedAt }: Queued): void {
-    const row = { deviceId, ...hb, charging: hb.charging ? 1 : 0, receivedAt }
-    this.insertLocation.run(row)
-    this.updateLast.run(row)
+    this.storeHeartbeat.run(
+      deviceId,
+      hb.seq,
+      hb.at,
+      hb.lat,
+      hb.lon,
+      hb.accuracy,
+      hb.speed,
+      hb.battery,
+      hb.charging ? 1 : 0,
+      hb.network,
+      receivedAt,
+    )
   }
 
   /** The fallback for a failed batch: one transaction per row, so one bad row costs only itself. */
@@ -134,13 +189,16 @@ export class StateStore extends EventEmitter<StateEvents> {
     return stored
   }
 
+  /** Queues a presence change; it is written with the next batch (see the module comment). */
   setPresence(deviceId: string, online: boolean, at: number): void {
-    this.sql.presence.run(online ? 1 : 0, at, deviceId)
+    this.presence.set(deviceId, [online ? 1 : 0, at])
+    this.schedule()
     this.emit('presence', deviceId, online)
   }
 
   /** Marks every device offline: used at start-up, when no client is connected yet. */
   resetPresence(at: number): void {
+    this.presence.clear()
     this.db.prepare('UPDATE device_state SET online = 0, presence_at = ? WHERE online = 1').run(at)
   }
 
@@ -166,10 +224,12 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   devices(): DeviceView[] {
+    this.flush()
     return this.sql.devices.all().map(toView)
   }
 
   device(id: string): DeviceView | undefined {
+    this.flush()
     const row = this.sql.device.get(id)
     return row && toView(row)
   }

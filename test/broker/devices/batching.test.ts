@@ -1,0 +1,94 @@
+/**
+ * F1/F3 ingest without a query per message: the registry answers `exists`
+ * from memory, and presence changes ride in the heartbeat batch. Both on a
+ * real SQLite database, in process (no broker: the broker-level paths are in
+ * test/broker/mqtt/ingest.test.ts and test/broker/devices/removal.test.ts).
+ */
+import t from 'tap'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { openDb } from '../../../broker/db.js'
+import { DeviceRegistry } from '../../../broker/devices/registry.js'
+import { StateStore } from '../../../broker/devices/state-store.js'
+import type { Heartbeat } from '../../../common/contract.js'
+
+const hb = (seq: number): Heartbeat => ({
+  seq,
+  at: 1000 + seq,
+  lat: 52.5,
+  lon: 13.4,
+  accuracy: 5,
+  speed: 0,
+  battery: 0.5,
+  charging: false,
+  network: 'wifi',
+})
+
+t.test('exists answers from memory, sees another connection remove or add a device from the next turn on', async (t) => {
+  const dir = t.testdir()
+  const db = openDb(dir)
+  const other = openDb(dir)
+  t.teardown(() => {
+    db.close()
+    other.close()
+  })
+  const registry = new DeviceRegistry(db, () => 1)
+  const cli = new DeviceRegistry(other, () => 1)
+  await registry.add('phone-a', 'alice')
+  t.ok(registry.exists('phone-a'))
+  registry.remove('phone-a')
+  t.notOk(registry.exists('phone-a'), 'a removal here is seen at once')
+
+  await cli.add('phone-b', 'alice')
+  await nextTurn()
+  t.ok(registry.exists('phone-b'), "another connection's device is known on the next turn")
+  cli.remove('phone-b')
+  await nextTurn()
+  t.notOk(registry.exists('phone-b'), "another connection's removal is refused on the next turn")
+
+  // A device inserted on this connection without the registry (an account import) is looked up, then remembered.
+  db.prepare("INSERT INTO devices (id, account, secret_hash, created_at) VALUES ('phone-c', 'alice', 'x', 1)").run()
+  t.ok(registry.exists('phone-c'))
+  t.ok(registry.exists('phone-c'))
+})
+
+t.test('presence rides in the heartbeat batch and is read through it; one change per device, the last one', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+  const store = new StateStore(db)
+  const onlineInDb = (): unknown => db.prepare("SELECT online FROM device_state WHERE device_id = 'phone-a'").pluck().get()
+  let stored = 0
+  store.on('stored', () => stored++)
+
+  store.setPresence('phone-a', true, 5)
+  t.equal(onlineInDb(), 0, 'not written yet: it waits for the batch')
+  t.equal(store.device('phone-a')?.online, true, 'a read writes the pending batch first')
+  t.equal(onlineInDb(), 1)
+
+  store.setPresence('phone-a', true, 6)
+  store.setPresence('phone-a', false, 7)
+  store.recordHeartbeat('phone-a', { ...hb(1), charging: true }, 8)
+  await nextTurn()
+  t.equal(stored, 1, 'heartbeats and presence in one batch, reported once')
+  const [view] = store.devices()
+  t.match(view, { online: false, presenceAt: 7, last: { seq: 1, charging: true, receivedAt: 8 } })
+  t.equal(stored, 1, 'a presence-only flush reports no stored heartbeats')
+})
+
+t.test('a failed batch still writes its presence; a batch scheduled on a database closed without a stop is dropped', async (t) => {
+  const db = openDb(t.testdir())
+  await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+  const store = new StateStore(db)
+  const refused: string[] = []
+  store.on('refused', (id) => refused.push(id))
+  store.setPresence('phone-a', true, 5)
+  store.recordHeartbeat('ghost', hb(1), 6) // no such device: the batch fails on its foreign key
+  store.flush()
+  t.same(refused, ['ghost'])
+  t.equal(store.device('phone-a')?.online, true)
+
+  store.setPresence('phone-a', false, 7)
+  db.close()
+  await nextTurn() // the scheduled flush finds the database closed: nothing thrown
+  t.equal(db.open, false)
+})
