@@ -45,10 +45,10 @@ async function ensureDemoDevice(dataDir: string, secretFile: string, keys: Owner
 }
 
 /** Under the live table: where the demo keeps what a person needs, and what to try first. */
-export function demoGuide(data: string, keys: string, httpPort: number, webLogin?: string): string {
+export function demoGuide(data: string, keys: string, httpPort: number, webLogin: string): string {
   const api = ` --api http://127.0.0.1:${httpPort}`
   return [
-    ...(webLogin === undefined ? [] : [`Web console (map, commands, cloud data, clock): open ${webLogin} once to sign in`]),
+    `Web console (map, commands, cloud data, clock): open ${webLogin} once to sign in`,
     `Device secret: ${join(data, `${DEMO_DEVICE}.secret`)}   console token: ${join(data, CONSOLE_TOKEN_FILE)}   owner keys: ${keys}`,
     'Try, in another terminal:',
     `  fakephone console${api} --data ${data} locate ${DEMO_DEVICE} --keys ${keys}`,

@@ -65,14 +65,14 @@ export class HttpFleetConsole implements FleetConsole {
   }
 
   private async submit(c: Parameters<FleetConsole['command']>[0]): Promise<'submitted' | 'refused'> {
-    const command = commandAt(this.keys, this.key(c.account), {
-      id: c.id,
-      device: c.device,
-      type: c.type,
-      args: c.type === 'ring' ? { seconds: 5 } : {},
-      now: c.now,
-    })
     try {
+      const command = commandAt(this.keys, this.key(c.account), {
+        id: c.id,
+        device: c.device,
+        type: c.type,
+        args: c.type === 'ring' ? { seconds: 5 } : {},
+        now: c.now,
+      })
       await this.client.submit(command)
     } catch (err) {
       if (err instanceof ConsoleApiError && err.status === 409) return 'refused'
