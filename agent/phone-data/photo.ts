@@ -4,7 +4,7 @@
  * little sensor noise, drawn from a seed) and whose EXIF carries the capture
  * time, the GPS position and the camera.
  */
-import jpeg from 'jpeg-js'
+import { encodeJpeg } from './jpeg-encoder.js'
 import { withExif, type PhotoExif } from './exif.js'
 
 export const PHOTO_WIDTH = 256
@@ -59,7 +59,7 @@ function scene(seed: number): Uint8ClampedArray {
 
 /** The bytes of one photo: `seed` picks the scene, `exif` is what the camera wrote. */
 export function makePhoto(exif: PhotoExif, seed: number): Buffer {
-  const encoded = jpeg.encode({ width: PHOTO_WIDTH, height: PHOTO_HEIGHT, data: scene(seed) }, 75).data
+  const encoded = encodeJpeg(PHOTO_WIDTH, PHOTO_HEIGHT, scene(seed), 75)
   return withExif(encoded, exif)
 }
 

@@ -4,6 +4,7 @@
 import t from 'tap'
 import exifr from 'exifr'
 import jpeg from 'jpeg-js'
+import { encodeJpeg } from '../../agent/phone-data/jpeg-encoder.js'
 import { exifDate, readPhotoMeta, withExif } from '../../agent/phone-data/exif.js'
 import { makePhoto, seededRandom, seedOf, splitCamera } from '../../agent/phone-data/photo.js'
 import { parseNote, toNoteText } from '../../agent/phone-data/note.js'
@@ -42,6 +43,15 @@ t.test(
     t.not(jpeg.decode(south).data.compare(pixels.data), 0, 'each photo has its own pixels')
   },
 )
+
+t.test('S1: the reused JPEG encoder gives the bytes jpeg-js encode() gives, photo after photo', async (t) => {
+  for (const seed of [1, 2, 3]) {
+    const pixels = new Uint8ClampedArray(32 * 24 * 4).map((_, i) => (i * seed * 37) % 256)
+    const ours = encodeJpeg(32, 24, pixels, 75)
+    t.ok(Buffer.isBuffer(ours), 'a Buffer, as encode() gives')
+    t.ok(ours.equals(jpeg.encode({ width: 32, height: 24, data: pixels }, 75).data), `image ${seed}: the same bytes`)
+  }
+})
 
 t.test('a photo taken without a location fix has no GPS in its EXIF', async (t) => {
   const photo = makePhoto({ takenAt: TAKEN, lat: null, lon: null, make: 'Xiaomi', model: '' }, 1)
