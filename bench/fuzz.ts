@@ -9,20 +9,9 @@
 import { connect as tcpConnect } from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import type { Heartbeat } from '../common/contract.js'
+import { seededRandom } from '../common/random.js'
 
 export type Level = 3 | 4 | 5
-
-/** mulberry32: small, fast and good enough to pick mutations; the same seed gives the same sequence. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export interface FuzzCredentials {
   deviceId: string

@@ -4,14 +4,11 @@
  * route does not change when another phone or another purpose draws more
  * numbers. The same seed gives the same numbers on every machine.
  */
+import { seededRandom, seedOf } from '../common/random.js'
 
 /** FNV-1a over the string, then a murmur3 finaliser: a well-mixed 32-bit seed from any label. */
 export function hash32(text: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
+  let h = seedOf(text)
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
@@ -20,24 +17,12 @@ export function hash32(text: string): number {
   return h >>> 0
 }
 
-/** mulberry32: uniform numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** A seeded stream with the draws the fleet needs. */
 export class Rng {
   readonly next: () => number
 
   constructor(seed: number) {
-    this.next = mulberry32(seed)
+    this.next = seededRandom(seed)
   }
 
   /** The stream for one purpose of one device: independent of every other (seed, index, purpose). */

@@ -4,30 +4,12 @@
  * little sensor noise, drawn from a seed) and whose EXIF carries the capture
  * time, the GPS position and the camera.
  */
+import { seededRandom } from '../../common/random.js'
 import { encodeJpeg } from './jpeg-encoder.js'
 import { withExif, type PhotoExif } from './exif.js'
 
 export const PHOTO_WIDTH = 256
 export const PHOTO_HEIGHT = 192
-
-/** A small fast PRNG (mulberry32): the same seed gives the same numbers. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** A 32-bit seed from any text (FNV-1a). */
-export function seedOf(text: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
-  return h >>> 0
-}
 
 /** RGBA pixels of one scene: a sky gradient, a horizon, a ground gradient, a sun, and noise. */
 function scene(seed: number): Uint8ClampedArray {

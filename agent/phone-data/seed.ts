@@ -8,7 +8,8 @@
  * writes through PhoneFiles (atomic, no `changed` events), adding to what
  * the phone already has, whether or not its agent is running.
  */
-import { makePhoto, seededRandom, splitCamera } from './photo.js'
+import { seededRandom } from '../../common/random.js'
+import { makePhoto, splitCamera } from './photo.js'
 import { fileStamp, type PhoneFiles } from './store.js'
 import type { Category } from './types.js'
 import { toNoteText } from './note.js'

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { distanceM } from '../../agent/location.js'
 import { near, RandomWalk } from '../../fleet/movement.js'
 import { OPEN_HORIZON_MS, planFleet, seededUuid } from '../../fleet/plan.js'
-import { hash32, mulberry32, Rng } from '../../fleet/prng.js'
+import { hash32, Rng } from '../../fleet/prng.js'
+import { seededRandom } from '../../common/random.js'
 import { checkScenario, loadScenario, ScenarioError } from '../../fleet/scenario.js'
 import { Samples } from '../../fleet/tally.js'
 import { fate } from '../../fleet/console-driver.js'
@@ -110,7 +111,7 @@ t.test('scenario files load from YAML or JSON, with defaults and GPX tracks rela
 })
 
 t.test('the PRNG: fixed numbers per seed, independent streams, sound draws', async (t) => {
-  const a = mulberry32(42)
+  const a = seededRandom(42)
   t.same(
     [a(), a()].map((x) => x.toFixed(6)),
     ['0.601104', '0.448291'],
