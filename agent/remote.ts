@@ -120,9 +120,8 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     try {
       await this.journaled(command)
     } catch (err) {
-      // Without its journal the phone cannot promise to run a command exactly once, so it does not run it.
       this.opts.log.error({ err, command: command.id }, 'command journal could not be written')
-      this.publish({ command: command.id, state: 'failed', reason: `the phone could not record the command: ${(err as Error).message}` })
+      this.settleUnrecorded(command, err as Error)
     } finally {
       this.busy.delete(command.id)
     }
@@ -147,6 +146,28 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     this.publish({ command: command.id, state: 'executing' })
     this.opts.log.info({ command: command.id, type: command.type }, 'executing command')
     return this.phone.run(command).catch((err: unknown) => ({ state: 'failed' as const, reason: (err as Error).message }))
+  }
+
+  /**
+   * A journal write failed. A step is in memory before it is on disk, and a later write puts memory on disk: so the
+   * entry is made final here, or a command the owner was told failed would run at the next reconnect or start.
+   */
+  private settleUnrecorded(command: Command, err: Error): void {
+    const entry = this.journal.entry(command.id)
+    // Only the last step failed: the command ran, and its result is the answer (sent again after a restart if need be).
+    if (entry?.step === 'done') return this.report(entry)
+    // Without its journal the phone cannot promise to run a command exactly once, so it does not run it.
+    const reason = `the phone could not record the command: ${err.message}`
+    const failed: JournalEntry = {
+      step: 'done',
+      command,
+      result: this.sign({ command: command.id, state: 'failed', reason }),
+      reported: false,
+    }
+    this.journal
+      .put(failed)
+      .catch((again: unknown) => this.opts.log.warn({ err: again, command: command.id }, 'command failure kept in memory only'))
+    this.report(failed)
   }
 
   /** Publishes the final receipt and marks it reported once the broker has it. */

@@ -208,7 +208,7 @@ t.test('F2 a wipe whose journal line was torn by a crash mid-write finishes once
 t.test(
   'F2 when the journal cannot be written (a full disk) the command is not run, the owner is told why, and the phone carries on',
   async (t) => {
-    const { cloud, clock, owner, agent, dataDir } = await setup(t)
+    const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
     // The journal cannot be written while a directory has its name: the write fails as on a full disk.
     rmSync(join(dataDir, 'commands.jsonl'))
     mkdirSync(join(dataDir, 'commands.jsonl'))
@@ -222,8 +222,42 @@ t.test(
       'succeeded',
       'with room again, the next command runs',
     )
+    await agent.remote.idle()
+    await agent.stop()
+    const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+    await listening(cloud, 'phone-a')
+    await restarted.remote.idle()
+    t.match(restarted.remote.journal.entry(ring.id), { step: 'done', result: { state: 'failed' } }, 'the failed command is final on disk')
+    t.equal(restarted.status().ringingUntil, null, 'and does not run after a restart')
+    t.equal(cloud.broker.commands.get(ring.id)?.state, 'failed')
   },
 )
+
+t.test('F2 when only the last step cannot be written, the command has run and its real result is the answer', async (t) => {
+  const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
+  const journalPath = join(dataDir, 'commands.jsonl')
+  const ringOnce = agent.run.bind(agent)
+  // The disk fills while the phone rings: "executing" is on disk, "done" cannot be.
+  agent.run = async (command) => {
+    rmSync(journalPath)
+    mkdirSync(journalPath)
+    return ringOnce(command)
+  }
+  const ring = await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))
+  t.equal(ring.state, 'succeeded', 'the owner hears what happened: the phone rang')
+  t.equal(agent.status().ringingUntil, clock.now() + 5_000)
+  agent.run = ringOnce
+  rmSync(journalPath, { recursive: true })
+  t.equal((await run(cloud, signed(owner, 'phone-a', 'locate', {}, clock.now()))).state, 'succeeded')
+  await agent.remote.idle()
+  await agent.stop()
+  clock.advance(5_000)
+  const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  await listening(cloud, 'phone-a')
+  await restarted.remote.idle()
+  t.match(restarted.remote.journal.entry(ring.id), { step: 'done', result: { state: 'succeeded' } }, 'on disk as done once there was room')
+  t.equal(restarted.status().ringingUntil, null, 'it does not ring again after a restart')
+})
 
 t.test('F2 a result for a command the cloud does not know, or for another device, is ignored', async (t) => {
   const { cloud, clock, owner } = await setup(t)
