@@ -2,10 +2,14 @@
  * Logging: one pino root logger per process, a child per module. JSON lines
  * to stdout (journald keeps them); human-readable when stdout is a terminal.
  */
+import { createRequire } from 'node:module'
 import { pino, type Logger, type DestinationStream } from 'pino'
-import pretty from 'pino-pretty'
+import type PinoPretty from 'pino-pretty'
 
 export type { Logger }
+
+/** pino-pretty is loaded only for a terminal: every process that logs JSON (daemons, tests, CLI children) skips its load. */
+const require = createRequire(import.meta.url)
 
 export interface LogOptions {
   level?: string
@@ -21,6 +25,7 @@ export const REDACT = ['secret', 'password', 'token', '*.secret', '*.password', 
 export function createLogger(opts: LogOptions = {}): Logger {
   const options = { level: opts.level ?? 'info', redact: REDACT }
   const human = opts.pretty ?? Boolean(process.stdout.isTTY)
-  const destination = opts.destination ?? (human ? pretty({ colorize: true, destination: 2 }) : pino.destination(1))
+  const pretty = (): DestinationStream => (require('pino-pretty') as typeof PinoPretty)({ colorize: true, destination: 2 })
+  const destination = opts.destination ?? (human ? pretty() : pino.destination(1))
   return pino(options, destination)
 }

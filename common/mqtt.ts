@@ -7,11 +7,22 @@
  * channel) without building a new client.
  */
 import { EventEmitter, once } from 'node:events'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { createRequire } from 'node:module'
+import type { connect, IClientOptions, MqttClient } from 'mqtt'
 import { RetryTimer, type BackoffOptions } from './backoff.js'
 import type { Clock } from './clock.js'
 import { FakephoneError } from './errors.js'
 import type { Logger } from './log.js'
+
+const require = createRequire(import.meta.url)
+
+/**
+ * mqtt.js's `connect`, loaded on first use: mqtt.js takes about a third of a second of CPU to load, which every CLI
+ * command that never speaks MQTT (device add, the console's HTTP commands, phone data) paid at start-up.
+ */
+export function connectMqtt(url: string, options: IClientOptions): MqttClient {
+  return (require('mqtt') as { connect: typeof connect }).connect(url, options)
+}
 
 /** `off`: closed on purpose and not retrying until switched on again; `stopped`: closed for good. */
 export type LinkState = 'connecting' | 'connected' | 'waiting' | 'off' | 'stopped'
@@ -53,7 +64,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.opened = !opts.startOff
     this.stateNow = opts.startOff ? 'off' : 'connecting'
-    this.client = mqtt.connect(opts.url, { ...opts.mqtt, reconnectPeriod: 0, manualConnect: opts.startOff === true })
+    this.client = connectMqtt(opts.url, { ...opts.mqtt, reconnectPeriod: 0, manualConnect: opts.startOff === true })
     this.client.on('connect', () => {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
       stream.setNoDelay?.(true)

@@ -5,7 +5,6 @@
  * camera (Make, Model), written as a standard TIFF structure in a JPEG APP1
  * segment that any EXIF reader understands. Reading goes through exifr.
  */
-import exifr from 'exifr'
 
 export interface PhotoExif {
   /** Capture time, ms since the epoch (UTC). */
@@ -209,6 +208,8 @@ export interface PhotoMeta {
 
 /** What a JPEG's EXIF says; every field null when it says nothing (or is no JPEG at all). */
 export async function readPhotoMeta(bytes: Buffer): Promise<PhotoMeta> {
+  // exifr is loaded on first use: a tenth of a second of CPU that every CLI start-up paid.
+  const { default: exifr } = await import('exifr')
   let tags: RawTags | undefined
   try {
     tags = (await exifr.parse(bytes, { reviveValues: false, tiff: true, exif: true, gps: true, pick: undefined })) as RawTags | undefined

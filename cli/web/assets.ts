@@ -10,7 +10,6 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { feature } from 'topojson-client'
 import type { Topology } from 'topojson-specification'
 
 const TYPES: Readonly<Record<string, string>> = {
@@ -85,6 +84,8 @@ async function readAsset(file: string): Promise<Asset> {
 /** Natural Earth 1:110m countries as GeoJSON (light enough to load and draw at once), coordinates rounded to 3 decimals. */
 async function worldGeoJson(): Promise<Buffer> {
   const topology = JSON.parse(await readFile(require.resolve('world-atlas/countries-110m.json'), 'utf8')) as Topology
+  // topojson-client is loaded on first use: the map's data is built once per server, not at every CLI start-up.
+  const { feature } = await import('topojson-client')
   const countries = feature(topology, topology.objects['countries'] as Parameters<typeof feature>[1])
   return Buffer.from(JSON.stringify(countries, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v)))
 }

@@ -12,9 +12,10 @@
  *   event: clock     {}                             the cloud clock was moved
  */
 import type { ServerResponse } from 'node:http'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import { randomBytes } from 'node:crypto'
 import { parseTopic } from '../../common/contract.js'
+import { connectMqtt } from '../../common/mqtt.js'
 import type { Logger } from '../../common/log.js'
 import type { ConsoleClient } from '../console-client.js'
 
@@ -45,7 +46,7 @@ export class LiveFeed {
 
   /** Connects to the broker; rejects with the reason when it refuses or cannot be reached. */
   async start(): Promise<void> {
-    const client = mqtt.connect(this.opts.mqttUrl, {
+    const client = connectMqtt(this.opts.mqttUrl, {
       clientId: `console.web-${randomBytes(6).toString('hex')}`,
       username: 'console',
       password: this.opts.consoleToken,
