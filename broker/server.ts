@@ -92,6 +92,11 @@ export interface BrokerCounters {
   handlerFailures: number
 }
 
+/** How long the heartbeat batch waits for more before its commit, ms (see StateStore). */
+const HEARTBEAT_BATCH_MS = 20
+/** Largest heartbeat batch. */
+const HEARTBEAT_BATCH_MAX = 1000
+
 /** Publishes handed to Aedes per event-loop turn. */
 const OUTBOX_BATCH = 200
 
@@ -209,7 +214,7 @@ export class CloudBroker {
     const now = (): number => clock.now()
     const db = openDb(this.opts.dataDir)
     const registry = new DeviceRegistry(db, now)
-    const store = new StateStore(db)
+    const store = new StateStore(db, HEARTBEAT_BATCH_MAX, HEARTBEAT_BATCH_MS)
     const token = ensureConsoleToken(this.opts.dataDir)
     const access = new AccessControl(registry, token, log.child({ component: 'access' }))
     const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)
