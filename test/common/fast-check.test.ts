@@ -17,18 +17,7 @@ import {
   decodeJson,
 } from '../../common/contract.js'
 import { compileCheck } from '../../common/fast-check.js'
-
-const heartbeat = (seq: number): Record<string, unknown> => ({
-  seq,
-  at: 1_767_225_600_000 + seq,
-  lat: 55.95,
-  lon: -3.19,
-  accuracy: 8,
-  speed: 1.4,
-  battery: 80,
-  charging: false,
-  network: 'wifi',
-})
+import { heartbeat } from '../fixtures/cloud.js'
 
 const AWKWARD: readonly unknown[] = [
   undefined,
@@ -95,7 +84,7 @@ function agree(t: Test, name: string, schema: z.ZodType, valid: Record<string, u
 }
 
 t.test('the contract payloads checked on every message: compiled check and zod agree', (t) => {
-  agree(t, 'heartbeat', HeartbeatSchema, heartbeat(1))
+  agree(t, 'heartbeat', HeartbeatSchema, { ...heartbeat(1) })
   agree(t, 'presence', PresenceSchema, { state: 'online', at: 5 })
   agree(t, 'presence without its optional field', PresenceSchema, { state: 'offline' })
   agree(t, 'status', StatusSchema, { cloudService: true, findDevice: false, backup: true, at: 1 })
