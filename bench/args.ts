@@ -31,7 +31,7 @@ export interface BenchArgs {
   compareSeconds: number
   /** Compare mode: which brokers run (all by default; Mosquitto only when installed). */
   brokers: ReadonlySet<string>
-  /** Compare mode: write the fakephone broker's CPU profiles (node --cpu-prof) here. */
+  /** Compare mode: write the fakephone and stock Aedes brokers' CPU profiles (V8 profiler, measured window only) here. */
   profile: string | null
   only: ReadonlySet<Scenario>
   json: boolean
@@ -52,7 +52,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --rounds <n>           compare mode: interleaved rounds, medians shown (default 3, 1-9)
   --compare-seconds <n>  compare mode: length of each broker's load (default 5, 1-120)
   --brokers <list>       compare mode: comma-separated: fakephone, aedes, mosquitto (default: all)
-  --profile <dir>        compare mode: write a CPU profile of the fakephone broker during the measured load to <dir>
+  --profile <dir>        compare mode: write CPU profiles of fakephone and stock Aedes during the measured load to <dir>
   --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron (default: all)
   --json                 print only the JSON result
   --help                 this text`

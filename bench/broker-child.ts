@@ -7,7 +7,7 @@
  *   node dist/bench/broker-child.js aedes                stock Aedes, no hooks, in-memory, TCP_NODELAY like the others
  * Prints `{"port":N}` on stdout once it listens on 127.0.0.1; stops on SIGTERM.
  * With FAKEPHONE_PROFILE_DIR set, SIGUSR2 starts the V8 CPU profiler and the
- * next SIGUSR2 writes `ingest-PID.cpuprofile` there and prints `{"profiled":PATH}`:
+ * next SIGUSR2 writes `KIND-PID.cpuprofile` there and prints `{"profiled":PATH}`:
  * a profile of the measured load alone, without start-up and the connect ramp.
  */
 import { Aedes } from 'aedes'
@@ -47,7 +47,7 @@ async function aedes(): Promise<{ port: number; stop: () => Promise<void> }> {
 }
 
 /** SIGUSR2 toggles the CPU profiler (see the module comment). */
-function profileOnSignal(dir: string): void {
+function profileOnSignal(dir: string, kind: string): void {
   mkdirSync(dir, { recursive: true })
   let session: Session | null = null
   const toggle = async (): Promise<void> => {
@@ -61,7 +61,7 @@ function profileOnSignal(dir: string): void {
     const { profile } = await session.post('Profiler.stop')
     session.disconnect()
     session = null
-    const file = join(dir, `ingest-${process.pid}.cpuprofile`)
+    const file = join(dir, `${kind}-${process.pid}.cpuprofile`)
     writeFileSync(file, JSON.stringify(profile))
     process.stdout.write(`${JSON.stringify({ profiled: file })}\n`)
   }
@@ -69,9 +69,9 @@ function profileOnSignal(dir: string): void {
 }
 
 async function main(): Promise<void> {
-  const profileDir = process.env['FAKEPHONE_PROFILE_DIR']
-  if (profileDir) profileOnSignal(profileDir)
   const [kind, dataDir] = process.argv.slice(2)
+  const profileDir = process.env['FAKEPHONE_PROFILE_DIR']
+  if (profileDir) profileOnSignal(profileDir, kind ?? 'broker')
   const started = kind === 'fakephone' && dataDir ? await fakephone(dataDir) : kind === 'aedes' ? await aedes() : null
   if (!started) {
     process.stderr.write('usage: broker-child.js fakephone DATA_DIR | aedes\n')

@@ -50,7 +50,7 @@ export interface CompareResult {
   sizes: number[]
   mosquitto: { version: string } | { skipped: string }
   runs: CompareRun[]
-  /** Where the fakephone broker's CPU profiles went, with --profile. */
+  /** Where the Node brokers' CPU profiles went, with --profile. */
   profileDir: string | null
 }
 
@@ -149,7 +149,7 @@ async function measure(
       kind === 'fakephone'
         ? await startFakephone(creds, profileDir, cleanup)
         : kind === 'aedes'
-          ? await startNodeBroker(['aedes'], null, cleanup)
+          ? await startNodeBroker(['aedes'], profileDir, cleanup)
           : await startMosquitto(mosquittoBin as string, creds, cleanup, ctx.signal)
     const pid = broker.child.pid as number
     ctx.progress(`compare round ${round} ${kind}: connecting ${devices} devices`)
@@ -196,8 +196,8 @@ export async function runCompare(ctx: ScenarioContext, cleanup: Cleanup): Promis
       // Rotated each round, so no broker always runs first (a cold machine) or last.
       const order = kinds.map((_, i) => kinds[(i + round - 1) % kinds.length] as BrokerKind)
       for (const kind of order) {
-        // Profile one fakephone run per size: the first round's.
-        const profile = kind === 'fakephone' && round === 1 ? profileDir : null
+        // Profile one run of each Node broker per size, the first round's: fakephone's next to stock Aedes' shows what is ours.
+        const profile = kind !== 'mosquitto' && round === 1 ? profileDir : null
         try {
           runs.push(await measure(ctx, kind, devices, round, bin, profile))
         } catch (err) {
@@ -253,6 +253,7 @@ export function renderCompare(r: CompareResult): string {
       row('heartbeats acknowledged', (x) => x.acked, 0, ''),
     )
   }
-  if (r.profileDir) lines.push('', `fakephone CPU profiles of the measured load: ${r.profileDir} (node dist/bench/cpu-top.js FILE)`)
+  if (r.profileDir)
+    lines.push('', `CPU profiles of the measured load (fakephone-*, aedes-*): ${r.profileDir} (node dist/bench/cpu-top.js FILE)`)
   return lines.filter((l, i) => l !== '' || i > 1).join('\n')
 }

@@ -92,6 +92,18 @@ export interface BrokerCounters {
   handlerFailures: number
 }
 
+/** How long the heartbeat batch waits for more before its commit, ms (see StateStore). */
+const HEARTBEAT_BATCH_MS = 20
+/** Largest heartbeat batch. */
+const HEARTBEAT_BATCH_MAX = 1000
+/**
+ * WAL pages between checkpoints on the broker's connection (SQLite's default is 1,000). The heartbeat batches rewrite
+ * the same pages (each device's last leaf of `locations`, `device_state`): a checkpoint copies a page once however
+ * often it was written since the last one, so checkpoints ten times rarer copy and fsync far less per heartbeat
+ * (about 2.5 µs of CPU less each at 1,000 devices; the WAL file grows to about 40 MB between checkpoints).
+ */
+const WAL_CHECKPOINT_PAGES = 10_000
+
 /** Publishes handed to Aedes per event-loop turn. */
 const OUTBOX_BATCH = 200
 
@@ -208,10 +220,11 @@ export class CloudBroker {
     const clock = this.clock
     const now = (): number => clock.now()
     const db = openDb(this.opts.dataDir)
+    db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
     const registry = new DeviceRegistry(db, now)
-    const store = new StateStore(db)
+    const store = new StateStore(db, HEARTBEAT_BATCH_MAX, HEARTBEAT_BATCH_MS)
     const token = ensureConsoleToken(this.opts.dataDir)
-    const access = new AccessControl(registry, token, log.child({ component: 'access' }))
+    const access = new AccessControl(registry, token, log.child({ component: 'access' }), () => this.counters.publishRefused++)
     const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)
     const framework = new FrameworkServices(
       { db, registry, store, clock, log, allow: (a) => limiter.allow(a), authenticated: (a) => limiter.authenticated(a) },
@@ -237,11 +250,6 @@ export class CloudBroker {
     const ingest = this.safely('published', (msg: AcceptedMessage, client: Client | null) => this.ingest(msg, client))
     const aedes = new Aedes({
       ...hooks,
-      authorizePublish: (client, packet, done) =>
-        hooks.authorizePublish(client, packet, (err) => {
-          if (err) this.counters.publishRefused++
-          done(err)
-        }),
       // Stored here, decoded once in authorizePublish; a failure is logged and counted, and the connection stays up.
       published: (packet, client, done) => {
         const msg = access.accepted(packet)

@@ -87,6 +87,8 @@ export class AccessControl {
     private readonly registry: DeviceRegistry,
     consoleToken: string,
     private readonly log: Logger,
+    /** Called for each publish refused (the broker counts them). */
+    private readonly onPublishRefused: () => void = () => {},
   ) {
     this.consoleTokenDigest = digest(consoleToken)
   }
@@ -126,16 +128,8 @@ export class AccessControl {
         const refuse = (): void => answer(authError('refused', BAD_USERNAME_OR_PASSWORD), false)
         this.boundary('authenticate', client, answered, () => this.authenticate(client, username, password, answer, refuse), refuse)
       },
-      authorizePublish: (client, packet, done) => {
-        const { answer, answered } = answerOnce(done)
-        this.boundary(
-          'authorizePublish',
-          client,
-          answered,
-          () => this.authorizePublish(client, packet, answer),
-          () => answer(new Error('refused')),
-        )
-      },
+      // Called for every message: its own boundary, without the closures the others build (see authorizePublish).
+      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => {
         const { answer, answered } = answerOnce(done)
         this.boundary(
@@ -204,14 +198,28 @@ export class AccessControl {
     )
   }
 
+  /**
+   * The error boundary of the other hooks, written out: whatever the check throws is logged and counted and the publish
+   * refused; whatever `done` throws is logged and counted, and not answered twice.
+   */
   private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
-    const verdict = this.checkPublish(client, packet)
-    if (typeof verdict === 'string') {
-      this.log.warn({ clientId: client?.id, topic: packet.topic, reason: verdict }, 'publish refused')
-      return done(new Error(verdict))
+    let answer: Error | null = null
+    try {
+      const verdict = this.checkPublish(client, packet)
+      if (typeof verdict === 'string') {
+        this.log.warn({ clientId: client?.id, topic: packet.topic, reason: verdict }, 'publish refused')
+        answer = new Error(verdict)
+      } else this.decoded.set(packet, verdict)
+    } catch (err) {
+      this.failed('authorizePublish', client, err)
+      answer = new Error('refused')
     }
-    this.decoded.set(packet, verdict)
-    done(null)
+    if (answer) this.onPublishRefused()
+    try {
+      done(answer)
+    } catch (err) {
+      this.failed('authorizePublish', client, err)
+    }
   }
 
   private checkPublish(client: Client | null, packet: PublishPacket): AcceptedMessage | string {

@@ -5,6 +5,7 @@
  * test/broker/mqtt/ingest.test.ts and test/broker/devices/removal.test.ts).
  */
 import t from 'tap'
+import { once } from 'node:events'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { openDb } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
@@ -91,4 +92,26 @@ t.test('a failed batch still writes its presence; a batch scheduled on a databas
   db.close()
   await nextTurn() // the scheduled flush finds the database closed: nothing thrown
   t.equal(db.open, false)
+})
+
+t.test('with a batch wait, heartbeats and presence are written together once it passes, or at once by a read', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+  const store = new StateStore(db, 1000, 5)
+  const storedCounts: number[] = []
+  store.on('stored', (n) => storedCounts.push(n))
+
+  store.recordHeartbeat('phone-a', hb(1), 2)
+  await nextTurn()
+  t.same(storedCounts, [], 'not written on the next turn: the batch waits')
+  t.equal(store.history('phone-a', 10).length, 1, 'a read of the history writes the pending batch first')
+  t.same(storedCounts, [1])
+
+  const written = once(store, 'stored')
+  store.setPresence('phone-a', true, 3)
+  store.recordHeartbeat('phone-a', hb(2), 4)
+  store.recordHeartbeat('phone-a', hb(3), 4)
+  t.same(await written, [2], 'one batch once the wait passed')
+  t.match(store.device('phone-a'), { online: true, last: { seq: 3 } })
 })

@@ -59,6 +59,31 @@ t.test('a hook that throws refuses the client and logs why; a rejected secret ch
   t.equal(logs.lines.filter((l) => l.msg === 'broker hook failed; the client is refused').length, 3, 'each failure logged')
 })
 
+t.test('authorizePublish answers once: an accepted publish whose answer throws is logged and counted, not answered again', async (t) => {
+  let refused = 0
+  const logs = new LogCapture()
+  const control = new AccessControl(
+    { verify: async () => true, exists: () => true } as Partial<DeviceRegistry> as DeviceRegistry,
+    'token',
+    logs.logger(),
+    () => refused++,
+  )
+  const hooks = control.hooks()
+  const device = client('phone-a')
+  await authenticated(hooks, device, 'phone-a')
+  const packet = { topic: 'fp/v1/phone-a/heartbeat', payload: Buffer.from(JSON.stringify(heartbeat(1))) } as PublishPacket
+  let answers = 0
+  hooks.authorizePublish(device, packet, () => {
+    answers++
+    boom()
+  })
+  t.equal(answers, 1)
+  t.equal(control.hookFailures, 1)
+  t.ok(control.accepted(packet), 'the publish was accepted before its answer threw')
+  hooks.authorizePublish(device, { ...packet, topic: 'fp/v1/phone-b/heartbeat' }, (err) => t.match(err, Error, 'refused'))
+  t.equal(refused, 1, 'a refusal is reported to the broker')
+})
+
 t.test('ingest that throws in the published path is logged and counted; the device stays connected and served', async (t) => {
   const cloud = await startCloud(t)
   const secret = await addDevice(cloud, 'phone-a')

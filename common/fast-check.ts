@@ -1,0 +1,137 @@
+/**
+ * A plain-function check compiled from a zod schema, for the payloads checked
+ * on every message (issue 14: the heartbeat, F1). The zod schema stays the one
+ * source of truth: this reads its definition (`schema._zod.def`) and builds a
+ * closure per field, so a change to the schema changes the check with it.
+ * zod 4's `safeParse` builds a result, a copy of the object and an issue list
+ * per call; for a strict object of numbers, booleans, enums and bounded
+ * strings the answer is a handful of comparisons.
+ *
+ * Only what can be checked exactly is compiled: strict objects, numbers with
+ * bounds and the integer check, booleans, enums, literals, optional fields,
+ * strings with length bounds and regex checks. Anything else (formats such as
+ * uuid or email, arrays, records, unions, refinements, transforms, defaults) makes
+ * `compileCheck` answer undefined, and the caller keeps using zod. An accepted
+ * value is exactly what zod would return for it (nothing is transformed or
+ * added); a refusal is left to zod to explain (see decodeJson).
+ */
+import type { z } from 'zod'
+
+/** True when `value` (as JSON.parse returned it) is accepted by the schema the check was compiled from. */
+export type Check = (value: unknown) => boolean
+
+interface Def {
+  type: string
+  checks?: readonly { _zod: { def: CheckDef } }[]
+  shape?: Record<string, z.ZodType>
+  catchall?: z.ZodType
+  innerType?: z.ZodType
+  entries?: Record<string, unknown>
+  values?: readonly unknown[]
+  /** Set when the schema is a check itself (see compileCheck). */
+  check?: string
+}
+
+interface CheckDef {
+  check: string
+  format?: string
+  value?: number
+  inclusive?: boolean
+  minimum?: number
+  maximum?: number
+  pattern?: RegExp
+  when?: unknown
+}
+
+const LENGTH_CHECKS: ReadonlySet<string> = new Set(['min_length', 'max_length'])
+
+const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def
+
+/** The schema's check, or undefined when it uses anything this does not compile exactly. */
+export function compileCheck(schema: z.ZodType): Check | undefined {
+  const def = defOf(schema)
+  // A schema can be a check itself (z.int() is a number with the safeint check): it comes first.
+  const checks = [...(def.check === undefined ? [] : [def as CheckDef]), ...(def.checks ?? []).map((c) => c._zod.def)]
+  // Checks with a condition of their own (`when`) are zod's business -- except the one zod puts on its length checks,
+  // which skips inputs without a length: the string check below refuses those first.
+  if (checks.some((c) => c.when !== undefined && !LENGTH_CHECKS.has(c.check))) return undefined
+  switch (def.type) {
+    case 'object':
+      return checks.length === 0 ? objectCheck(def) : undefined
+    case 'optional': {
+      const inner = compileCheck(def.innerType as z.ZodType)
+      return inner && ((v) => v === undefined || inner(v))
+    }
+    case 'number':
+      return numberCheck(checks)
+    case 'string':
+      return stringCheck(checks)
+    case 'boolean':
+      return checks.length === 0 ? (v) => typeof v === 'boolean' : undefined
+    case 'enum':
+      return oneOf(Object.values(def.entries as Record<string, unknown>))
+    case 'literal':
+      return oneOf(def.values as readonly unknown[])
+    default:
+      return undefined
+  }
+}
+
+function oneOf(values: readonly unknown[]): Check {
+  const allowed = new Set(values)
+  return (v) => allowed.has(v)
+}
+
+/** A strict object (unknown keys refused): every key known and valid, every required key present. */
+function objectCheck(def: Def): Check | undefined {
+  if (def.catchall === undefined || defOf(def.catchall).type !== 'never') return undefined
+  const fields = new Map<string, { check: Check; required: boolean }>()
+  let required = 0
+  for (const [key, field] of Object.entries(def.shape as Record<string, z.ZodType>)) {
+    const check = compileCheck(field)
+    if (!check) return undefined
+    const isRequired = defOf(field).type !== 'optional'
+    fields.set(key, { check, required: isRequired })
+    if (isRequired) required++
+  }
+  return (v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
+    const obj = v as Record<string, unknown>
+    let requiredPresent = 0
+    for (const key of Object.keys(obj)) {
+      const field = fields.get(key)
+      if (!field || !field.check(obj[key])) return false
+      if (field.required) requiredPresent++
+    }
+    return requiredPresent === required
+  }
+}
+
+function numberCheck(checks: readonly CheckDef[]): Check | undefined {
+  const parts: ((n: number) => boolean)[] = []
+  for (const c of checks) {
+    const bound = c.value as number
+    if (c.check === 'number_format' && c.format === 'safeint') parts.push((n) => Number.isSafeInteger(n))
+    else if (c.check === 'greater_than') parts.push(c.inclusive ? (n) => n >= bound : (n) => n > bound)
+    else if (c.check === 'less_than') parts.push(c.inclusive ? (n) => n <= bound : (n) => n < bound)
+    else return undefined
+  }
+  // JSON.parse gives Infinity for 1e400; zod refuses it, as it refuses NaN.
+  return (v) => typeof v === 'number' && Number.isFinite(v) && parts.every((p) => p(v))
+}
+
+function stringCheck(checks: readonly CheckDef[]): Check | undefined {
+  const parts: ((s: string) => boolean)[] = []
+  for (const c of checks) {
+    if (c.check === 'min_length') parts.push((s) => s.length >= (c.minimum as number))
+    else if (c.check === 'max_length') parts.push((s) => s.length <= (c.maximum as number))
+    else if (c.check === 'string_format' && c.format === 'regex') {
+      const pattern = c.pattern as RegExp
+      parts.push((s) => {
+        pattern.lastIndex = 0
+        return pattern.test(s)
+      })
+    } else return undefined
+  }
+  return (v) => typeof v === 'string' && parts.every((p) => p(v))
+}
