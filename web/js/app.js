@@ -13,6 +13,11 @@ function dataCell(d) {
   return h('span', { class: d.online ? 'on' : 'off', text: d.online ? 'online' : 'offline' })
 }
 
+function lostCell(d) {
+  if (d.lostMode === null) return h('span', { class: 'muted', text: '-' })
+  return h('span', { class: d.lostMode.on ? 'warn' : '', text: d.lostMode.on ? 'on' : 'off' })
+}
+
 function rowCells(d) {
   const now = cloudNow()
   const last = d.last
@@ -22,6 +27,7 @@ function rowCells(d) {
     h('td', { text: last ? `${age(now - last.at)} ago` : '-' }),
     h('td', { text: last ? `${last.battery}%${last.charging ? '+' : ''}` : '-' }),
     h('td', { text: last ? last.network : '-' }),
+    h('td', {}, lostCell(d)),
   ]
 }
 
@@ -134,7 +140,7 @@ async function start() {
   byId('filter').addEventListener('input', applyFilter)
   window.addEventListener('hashchange', () => void route())
   // For the browser tests: where the map shows a phone.
-  window.fakephone = { position: (id) => state.map.position(id), ready: false }
+  window.fakephone = { position: (id) => state.map.position(id), label: (id) => state.map.label(id), ready: false }
   // The base map draws while the devices load; the dots go on top of it whichever comes first.
   const base = state.map.base(config)
   await loadClock()

@@ -12,6 +12,18 @@ function colour(d) {
   return d.online ? COLOURS.online : COLOURS.offline
 }
 
+/** The name beside a dot, with its lost mode when the owner switched it on. */
+export function label(d) {
+  return d.lostMode?.on ? `${d.id} · lost mode: “${d.lostMode.message}”, call ${d.lostMode.phone}` : d.id
+}
+
+/** Leaflet puts a string tooltip in as HTML: the label goes in as text. */
+function labelElement(text) {
+  const el = document.createElement('span')
+  el.textContent = text
+  return el
+}
+
 export class DeviceMap {
   constructor(el, onSelect) {
     this.renderer = L.canvas({ padding: 0.5 })
@@ -49,14 +61,18 @@ export class DeviceMap {
         // Smaller dots for a fleet, so a thousand phones stay apart at country scale.
         const radius = total > 200 ? 4 : 7
         const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: '#fff', fillOpacity: 1 })
-        marker.bindTooltip(d.id, { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
+        marker.bindTooltip(labelElement(d.id), { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
         marker.on('click', () => this.onSelect(d.id))
-        dot = { marker, circle }
+        dot = { marker, circle, label: d.id }
         this.dots.set(d.id, dot)
         circle.addTo(this.map)
         marker.addTo(this.map)
       }
       dot.marker.setLatLng(at)
+      if (dot.label !== label(d)) {
+        dot.label = label(d)
+        dot.marker.setTooltipContent(labelElement(dot.label))
+      }
       dot.marker.setStyle({ fillColor: colour(d) })
       dot.circle.setLatLng(at)
       dot.circle.setRadius(d.last.accuracy)
@@ -73,6 +89,11 @@ export class DeviceMap {
   focus(id) {
     const dot = this.dots.get(id)
     if (dot) this.map.setView(dot.marker.getLatLng(), Math.max(this.map.getZoom(), 13))
+  }
+
+  /** The label beside `id`'s dot (read by the browser tests). */
+  label(id) {
+    return this.dots.get(id)?.marker.getTooltip().getContent().textContent ?? null
   }
 
   /** Where the map shows `id`, [lat, lon], or null (read by the browser tests). */
