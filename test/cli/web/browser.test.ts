@@ -10,21 +10,11 @@ import t from 'tap'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { chromium, type Page } from 'playwright-core'
+import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
 import { packageRoot } from '../../../cli/web/assets.js'
 import { startWeb, tempDir } from '../../fixtures/web.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 /** Where the README's pictures go when asked for (`npm run screenshots`); the test's temp folder otherwise. */
 const SCREENSHOTS = process.env['FAKEPHONE_SCREENSHOTS']
 const PICTURES = ['web-map.png', 'web-track.png', 'web-service-off.png', 'web-phone.png', 'web-fleet.png']
