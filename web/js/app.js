@@ -153,7 +153,7 @@ async function start() {
   applyClock(await clock)
   applyDevices(await devices)
   // The first frame with the phones on the map (read by `npm run bench -- --only web`).
-  requestAnimationFrame(() => (window.fakephone.drawnAt = performance.now()))
+  window.requestAnimationFrame(() => (window.fakephone.drawnAt = performance.now()))
   listen()
   // The base map goes under the phones once they show.
   await Promise.all([state.map.base(await config), route()])

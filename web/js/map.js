@@ -6,6 +6,11 @@ const L = window.L
 const COLOURS = { online: '#1b7f3a', offline: '#777777', locationOff: '#b85c00' }
 /** Phones with a name shown beside their dot; with more, names show on hover. */
 const LABELLED = 30
+/**
+ * Accuracy circles are drawn from this zoom on: below it a typical accuracy (tens of metres) is under a pixel, and a
+ * thousand invisible circles would double what each redraw of the map costs.
+ */
+const CIRCLE_ZOOM = 12
 
 function colour(d) {
   if (d.locationOffAt !== null) return COLOURS.locationOff
@@ -26,9 +31,12 @@ function labelElement(text) {
 
 export class DeviceMap {
   constructor(el, onSelect) {
-    this.renderer = L.canvas({ padding: 0.5 })
+    // Leaflet's own padding: the canvas is 1.2 times the view, not twice (0.5), so each redraw paints a third of the pixels.
+    this.renderer = L.canvas({ padding: 0.1 })
     this.map = L.map(el, { preferCanvas: true, renderer: this.renderer, worldCopyJump: true, minZoom: 2 }).setView([30, 0], 2)
     this.onSelect = onSelect
+    this.circles = L.layerGroup()
+    this.map.on('zoomend', () => this.showCircles())
     this.dots = new Map()
     this.fitted = false
     this.track = null
@@ -65,7 +73,7 @@ export class DeviceMap {
         marker.on('click', () => this.onSelect(d.id))
         dot = { marker, circle, label: d.id }
         this.dots.set(d.id, dot)
-        circle.addTo(this.map)
+        this.circles.addLayer(circle)
         marker.addTo(this.map)
       }
       dot.marker.setLatLng(at)
@@ -73,16 +81,28 @@ export class DeviceMap {
         dot.label = label(d)
         dot.marker.setTooltipContent(labelElement(dot.label))
       }
-      dot.marker.setStyle({ fillColor: colour(d) })
       dot.circle.setLatLng(at)
       dot.circle.setRadius(d.last.accuracy)
-      dot.circle.setStyle({ color: colour(d) })
+      const fill = colour(d)
+      if (dot.colour !== fill) {
+        dot.colour = fill
+        dot.marker.setStyle({ fillColor: fill })
+        dot.circle.setStyle({ color: fill })
+      }
     }
     if (!this.fitted && this.dots.size > 0) {
       this.fitted = true
       const bounds = L.latLngBounds([...this.dots.values()].map((x) => x.marker.getLatLng()))
       // Far enough out to see the country around the phones; a click on one zooms in.
       this.map.fitBounds(bounds.pad(0.3), { maxZoom: 6 })
+    }
+  }
+
+  showCircles() {
+    const wanted = this.map.getZoom() >= CIRCLE_ZOOM
+    if (wanted !== this.map.hasLayer(this.circles)) {
+      if (wanted) this.circles.addTo(this.map)
+      else this.circles.remove()
     }
   }
 
