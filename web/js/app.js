@@ -4,7 +4,7 @@ import { age, api, attempt, enc, h } from './util.js'
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
-const state = { devices: new Map(), rows: new Map(), offset: 0, simulated: false, page: null }
+const state = { devices: new Map(), rows: new Map(), offset: 0, simulated: false, page: null, liveTick: 0, touched: new Map() }
 const cloudNow = () => Date.now() + state.offset
 const byId = (id) => document.getElementById(id)
 
@@ -13,9 +13,10 @@ function dataCell(d) {
   return h('span', { class: d.online ? 'on' : 'off', text: d.online ? 'online' : 'offline' })
 }
 
-function lostCell(d) {
-  if (d.lostMode === null) return h('span', { class: 'muted', text: '-' })
-  return h('span', { class: d.lostMode.on ? 'warn' : '', text: d.lostMode.on ? 'on' : 'off' })
+/** F2: under the data channel, lost mode once the owner has switched it (the list stays narrow enough for the map). */
+function lostLine(d) {
+  if (d.lostMode === null) return null
+  return h('div', { class: `lost ${d.lostMode.on ? 'warn' : 'muted'}`, text: `lost mode ${d.lostMode.on ? 'on' : 'off'}` })
 }
 
 function rowCells(d) {
@@ -23,11 +24,10 @@ function rowCells(d) {
   const last = d.last
   return [
     h('td', {}, h('a', { href: `#/device/${enc(d.id)}`, text: d.id }), h('div', { class: 'muted', text: d.account })),
-    h('td', {}, dataCell(d)),
+    h('td', {}, dataCell(d), lostLine(d)),
     h('td', { text: last ? `${age(now - last.at)} ago` : '-' }),
     h('td', { text: last ? `${last.battery}%${last.charging ? '+' : ''}` : '-' }),
     h('td', { text: last ? last.network : '-' }),
-    h('td', {}, lostCell(d)),
   ]
 }
 
@@ -64,7 +64,11 @@ function applyDevices({ now, devices }) {
 }
 
 async function loadDevices() {
-  applyDevices(await api('GET', '/devices'))
+  const since = state.liveTick
+  const answer = await api('GET', '/devices')
+  // A device the live stream updated while this read was on its way keeps the newer view.
+  answer.devices = answer.devices.filter((d) => (state.touched.get(d.id) ?? 0) <= since)
+  applyDevices(answer)
 }
 
 function renderClock() {
@@ -90,8 +94,9 @@ async function advance(by) {
   if (!moved) return
   const from = new Date(moved.from).toISOString()
   const to = new Date(moved.now).toISOString()
-  byId('live').textContent = `Moved the cloud clock from ${from} to ${to}; ${moved.fired} timer(s) fell due and ran.`
   await onClock()
+  // Said once the page shows what the move changed.
+  byId('live').textContent = `Moved the cloud clock from ${from} to ${to}; ${moved.fired} timer(s) fell due and ran.`
 }
 
 async function onClock() {
@@ -132,7 +137,12 @@ function listen() {
   const live = byId('live')
   events.onopen = () => (live.textContent = 'live')
   events.onerror = () => (live.textContent = 'reconnecting…')
-  events.addEventListener('devices', (e) => merge(JSON.parse(e.data).devices))
+  events.addEventListener('devices', (e) => {
+    const { devices } = JSON.parse(e.data)
+    state.liveTick++
+    for (const d of devices) state.touched.set(d.id, state.liveTick)
+    merge(devices)
+  })
   events.addEventListener('commands', (e) => {
     if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) void state.page.loadCommands()
   })
