@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['compare', 'ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync', 'cron'] as const
+export const SCENARIOS = ['compare', 'ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync', 'cron', 'web'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -38,7 +38,7 @@ export interface BenchArgs {
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run build; or npm run bench -- [options])
-  --devices <n>          MQTT devices publishing in the ingest scenarios (default 1000, 1-10000)
+  --devices <n>          MQTT devices publishing in the ingest scenarios; phones on the web console's map (default 1000, 1-10000)
   --rate <n>             aggregate heartbeats per second (default 1000, 1-50000)
   --seconds <n>          length of each measured run (default 10, 1-120)
   --agents <n>           Agent instances in fleet mode (default 200, 1-2000)
@@ -53,7 +53,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --compare-seconds <n>  compare mode: length of each broker's load (default 5, 1-120)
   --brokers <list>       compare mode: comma-separated: fakephone, aedes, mosquitto (default: all)
   --profile <dir>        compare mode: write CPU profiles of fakephone and stock Aedes during the measured load to <dir>
-  --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron (default: all)
+  --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron, web (default: all)
   --json                 print only the JSON result
   --help                 this text`
 

@@ -12,6 +12,7 @@ import type { MosquittoOutcome } from './mosquitto.js'
 import type { PushResult } from './push.js'
 import type { SyncResult } from './sync.js'
 import type { CronResult } from './cron.js'
+import type { WebResult } from './web.js'
 import type { CompareResult } from './compare.js'
 import type { LatencySummary } from './stats.js'
 
@@ -38,6 +39,7 @@ export interface BenchReport {
   push?: PushResult | Failed
   sync?: SyncResult | Failed
   cron?: CronResult | Failed
+  web?: WebResult | Failed
   compare?: CompareResult | Failed
 }
 
@@ -312,6 +314,21 @@ function cronSection(r: BenchReport): string {
   return `${title}\n${table(rows)}`
 }
 
+function webSection(r: BenchReport): string {
+  const w = r.web as WebResult | Failed
+  const title = `Web console (F1): ${int(r.args.devices)} phones on the map in Chromium (headless), median / min / max`
+  if (isFailed(w)) return `${title}\n  failed: ${w.error}`
+  const spread = (s: WebResult['ready']): string => `${ms(s.median)} / ${ms(s.min)} / ${ms(s.max)} ms`
+  const rows: Row[] = [
+    ['navigation → first frame with the phones on the map', spread(w.firstMap)],
+    ['navigation → page ready (list, map, clock, live)', spread(w.ready)],
+    ["the page's files as transferred", `${(w.transferBytes / 1024).toFixed(0)} KiB`],
+    ...w.interactions.map((i): Row => [i.name, spread(i.latency)]),
+    ['longest main-thread task during the interactions', `${ms(w.longestTaskMs)} ms`],
+  ]
+  return `${title}\n${table(rows)}`
+}
+
 function pushSection(r: BenchReport): string {
   const p = r.push
   if (p === undefined) return ''
@@ -341,5 +358,6 @@ export function renderReport(r: BenchReport): string {
   if (r.push !== undefined) sections.push(pushSection(r))
   if (r.sync !== undefined) sections.push(syncSection(r))
   if (r.cron !== undefined) sections.push(cronSection(r))
+  if (r.web !== undefined) sections.push(webSection(r))
   return `${sections.join('\n\n')}\n\nJSON:\n${JSON.stringify(r)}\n`
 }

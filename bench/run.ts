@@ -4,7 +4,8 @@
  * prints only the JSON). Scenarios: heartbeat ingest over MQTT/TCP, a fleet
  * of in-process agents, remote commands end to end (round trip and
  * fan-out), the ingest load against Mosquitto when it is installed, and
- * push delivery to many agents (X1, X3), and app data sync with a resumed upload (S1, S3). The load generator shares this
+ * push delivery to many agents (X1, X3), app data sync with a resumed upload (S1, S3), and the web console with 1,000
+ * phones on its map in Chromium (F1). The load generator shares this
  * process with the broker.
  * Progress and warnings go to stderr; results to stdout. Ctrl-C or an
  * error stops everything started so far.
@@ -21,6 +22,7 @@ import { runMosquitto, type MosquittoOutcome } from './mosquitto.js'
 import { runPush, type PushResult } from './push.js'
 import { runSync, type SyncResult } from './sync.js'
 import { runCron, type CronResult } from './cron.js'
+import { runWeb, type WebResult } from './web.js'
 import { renderCompare, runCompare, type CompareResult } from './compare.js'
 import { machineInfo, renderReport, type BenchReport } from './report.js'
 
@@ -66,6 +68,7 @@ async function runAll(ctx: ScenarioContext): Promise<BenchReport> {
   if (only.has('push')) report.push = await scenario<PushResult>('push', ctx, runPush)
   if (only.has('sync')) report.sync = await scenario<SyncResult>('sync', ctx, runSync)
   if (only.has('cron')) report.cron = await scenario<CronResult>('cron', ctx, runCron)
+  if (only.has('web')) report.web = await scenario<WebResult>('web', ctx, runWeb)
   return report
 }
 
@@ -92,7 +95,7 @@ async function main(): Promise<number> {
     const report = await runAll(ctx)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report))
     if (!args.json && report.compare && !('error' in report.compare)) process.stdout.write(`\n${renderCompare(report.compare)}\n`)
-    return [report.ingest, report.fleet, report.commands, report.mosquitto, report.push].some(failed) ? 1 : 0
+    return [report.ingest, report.fleet, report.commands, report.mosquitto, report.push, report.web].some(failed) ? 1 : 0
   } catch (err) {
     progress(ctx.signal.aborted ? 'interrupted; everything started was stopped' : `failed: ${errorText(err)}`)
     return ctx.signal.aborted ? 130 : 1

@@ -251,6 +251,11 @@ const MIGRATIONS: readonly string[] = [
      done_at INTEGER NOT NULL,
      PRIMARY KEY (account, step)
    ) WITHOUT ROWID;`,
+  // F2: lost mode as the device's state, recorded when a lost-mode command's signed receipt says it succeeded.
+  `ALTER TABLE device_state ADD COLUMN lost_mode INTEGER;
+   ALTER TABLE device_state ADD COLUMN lost_message TEXT;
+   ALTER TABLE device_state ADD COLUMN lost_phone TEXT;
+   ALTER TABLE device_state ADD COLUMN lost_mode_at INTEGER;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

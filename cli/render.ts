@@ -23,7 +23,7 @@ export function locationCell(d: DeviceView): string {
 export function renderDevices(devices: DeviceView[], now: number): string {
   if (devices.length === 0) return 'No devices registered. Add one with: fakephone device add ID\n'
   return table(
-    ['DEVICE', 'ACCOUNT', 'STATE', 'LOCATION', 'AGE', 'BATTERY', 'NETWORK'],
+    ['DEVICE', 'ACCOUNT', 'STATE', 'LOCATION', 'AGE', 'BATTERY', 'NETWORK', 'LOST MODE'],
     devices.map((d) => [
       d.id,
       d.account,
@@ -32,6 +32,7 @@ export function renderDevices(devices: DeviceView[], now: number): string {
       d.last && d.locationOffAt === null ? formatAge(now - d.last.at) : '-',
       d.last ? `${Math.round(d.last.battery)}%${d.last.charging ? ' charging' : ''}` : '-',
       d.last ? d.last.network : '-',
+      d.lostMode === null ? '-' : d.lostMode.on ? 'on' : 'off',
     ]),
   )
 }

@@ -26,7 +26,17 @@ export interface DeviceView {
   findDevice: boolean | null
   /** Set when Find Device or the cloud service was switched off: the map position is offline from then on. */
   locationOffAt: number | null
+  /** F2: lost mode as the device's last succeeded lost-mode command left it (null: never switched from the console). */
+  lostMode: LostModeState | null
   last: (Heartbeat & { receivedAt: number }) | null
+}
+
+/** F2: lost mode on (with what the lock screen shows) or off, since `at` (when the device signed its receipt). */
+export interface LostModeState {
+  on: boolean
+  message: string | null
+  phone: string | null
+  at: number
 }
 
 export interface LocationRow extends Heartbeat {

@@ -6,7 +6,8 @@
  * that is not final each time it subscribes, so nothing is lost to a
  * disconnect or a broker restart; the device's journal makes repeats harmless.
  * The cloud cannot sign commands (it holds no owner key) and only stores the
- * device's signed receipts for the owner to verify.
+ * device's signed receipts for the owner to verify. A lost-mode command that
+ * succeeded moves the device's lost-mode state (StateStore.setLostMode).
  */
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
@@ -251,7 +252,10 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
       return
     }
     this.log.info({ command: row.id, device: deviceId, state: result.state, reason: result.reason }, 'command state')
-    this.emit('changed', toView(row))
+    const view = toView(row)
+    // Lost mode becomes the device's state once its signed receipt, on the device's own topic, says the switch happened.
+    if (view.command.type === 'lost-mode' && view.state === 'succeeded') this.store.setLostMode(deviceId, view.command.args, result.at)
+    this.emit('changed', view)
   }
 
   /** Cancels a command that has not been handed to the device yet: one conditional UPDATE, a read only to say why not. */

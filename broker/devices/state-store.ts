@@ -25,7 +25,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type { DeviceView, LocationRow } from '../../common/console-api.js'
-import type { Heartbeat, Status } from '../../common/contract.js'
+import type { CommandArgs, Heartbeat, Status } from '../../common/contract.js'
 import { type Db, pluck } from '../db.js'
 
 export type { DeviceView, LocationRow }
@@ -110,6 +110,10 @@ export class StateStore extends EventEmitter<StateEvents> {
       ),
       devices: db.prepare<[], StateRow>(`${view} ORDER BY d.id`),
       device: db.prepare<[id: string], StateRow>(`${view} WHERE d.id = ?`),
+      lostMode: db.prepare<[{ on: number; message: string | null; phone: string | null; at: number; deviceId: string }]>(
+        `UPDATE device_state SET lost_mode = @on, lost_message = @message, lost_phone = @phone, lost_mode_at = @at
+         WHERE device_id = @deviceId AND (lost_mode_at IS NULL OR lost_mode_at <= @at)`,
+      ),
       history: db.prepare<[id: string, limit: number], HistoryRow>(
         `SELECT seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at AS receivedAt
          FROM locations WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
@@ -237,6 +241,20 @@ export class StateStore extends EventEmitter<StateEvents> {
     this.emit('status', deviceId, enabled)
   }
 
+  /**
+   * F2: lost mode as the device's state, from a lost-mode command the device's signed receipt says succeeded (the
+   * command center calls this). `at` is when the receipt was signed: an older receipt arriving late does not undo a newer one.
+   */
+  setLostMode(deviceId: string, args: CommandArgs<'lost-mode'>, at: number): void {
+    this.sql.lostMode.run({
+      on: args.on ? 1 : 0,
+      message: args.on ? args.message : null,
+      phone: args.on ? args.phone : null,
+      at,
+      deviceId,
+    })
+  }
+
   /** True when the device last said both the cloud service and Find Device are on (or has not said yet). */
   locationEnabled(deviceId: string): boolean {
     return !this.locationOff.has(deviceId)
@@ -279,6 +297,10 @@ interface StateRow {
   cloud_service: number | null
   find_device: number | null
   location_off_at: number | null
+  lost_mode: number | null
+  lost_message: string | null
+  lost_phone: string | null
+  lost_mode_at: number | null
 }
 
 /** A location row as stored: `charging` is 0 or 1. */
@@ -295,6 +317,8 @@ function toView(r: StateRow): DeviceView {
     cloudService: bool(r.cloud_service),
     findDevice: bool(r.find_device),
     locationOffAt: r.location_off_at,
+    lostMode:
+      r.lost_mode === null ? null : { on: r.lost_mode === 1, message: r.lost_message, phone: r.lost_phone, at: r.lost_mode_at as number },
     last:
       r.seq === null
         ? null

@@ -2,7 +2,8 @@
  * The web console's live feed (F1): one MQTT connection to the broker as the
  * console (it may watch everything under fp/v1/), whatever number of pages
  * are open. A heartbeat, presence or status message marks its device changed;
- * a command or its receipt marks the device's command list changed. Changes
+ * a command or its receipt marks the device's command list changed (a receipt
+ * marks the device changed too: lost mode is part of its state). Changes
  * are gathered for `coalesceMs` and then sent to every open page as
  * server-sent events -- the devices that changed, read once from the console
  * API -- so 1,000 phones beating at once cost one read, not 1,000, and the
@@ -90,8 +91,11 @@ export class LiveFeed {
     const parsed = parseTopic(topic)
     if (!parsed) return
     if (DEVICE_KINDS.has(parsed.kind)) this.devices.add(parsed.deviceId)
-    else if (COMMAND_KINDS.has(parsed.kind)) this.commands.add(parsed.deviceId)
-    else if (parsed.kind === 'time') this.clock = true
+    else if (COMMAND_KINDS.has(parsed.kind)) {
+      this.commands.add(parsed.deviceId)
+      // A lost-mode receipt moves the device's lost mode: its row is sent again.
+      if (parsed.kind === 'result') this.devices.add(parsed.deviceId)
+    } else if (parsed.kind === 'time') this.clock = true
     else return
     this.schedule()
   }

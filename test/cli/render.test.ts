@@ -13,24 +13,29 @@ const base: DeviceView = {
   cloudService: true,
   findDevice: true,
   locationOffAt: null,
+  lostMode: null,
   last: null,
 }
 const last = { ...heartbeat(3, { at: now - 5000, lat: 1.5, lon: 2.25, battery: 42.4, charging: true }), receivedAt: now }
 
-t.test('F1/F3: each device row says where it is, how old that is, or why its position is offline', (t) => {
+t.test('F1/F3: each device row says where it is, how old that is, or why its position is offline; F2: lost mode', (t) => {
   const out = renderDevices(
     [
       { ...base, id: 'moving', last },
       { ...base, id: 'no-find', findDevice: false, locationOffAt: now, last },
       { ...base, id: 'no-cloud', online: false, cloudService: false, locationOffAt: now, last },
       { ...base, id: 'new' },
+      { ...base, id: 'lost', lostMode: { on: true, message: 'm', phone: 'p', at: now } },
+      { ...base, id: 'found', lostMode: { on: false, message: null, phone: null, at: now } },
     ],
     now,
   )
   t.match(out, /moving\s+a\s+online\s+1\.50000,2\.25000\s+5s\s+42% charging\s+wifi/)
   t.match(out, /no-find\s+a\s+online\s+offline \(Find Device off\)\s+-\s+42% charging/)
   t.match(out, /no-cloud\s+a\s+offline\s+offline \(cloud service off\)\s+-/)
-  t.match(out, /new\s+a\s+online\s+no fix yet\s+-\s+-\s+-/)
+  t.match(out, /new\s+a\s+online\s+no fix yet\s+-\s+-\s+-\s+-\n/)
+  t.match(out, /lost\s+a\s+online\s+no fix yet\s+-\s+-\s+-\s+on\n/, 'F2: lost mode on')
+  t.match(out, /found\s+a\s+online\s+no fix yet\s+-\s+-\s+-\s+off\n/, 'F2: lost mode off')
   t.equal(renderDevices([], now), 'No devices registered. Add one with: fakephone device add ID\n')
   t.equal(renderHistory('p', [], now), 'No locations recorded for p.\n')
   t.equal(table(['A', 'LONG'], [['xyz', 'b']]), 'A    LONG\nxyz  b\n', 'columns are as wide as their widest cell')

@@ -4,7 +4,7 @@ import { age, api, attempt, enc, h } from './util.js'
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
-const state = { devices: new Map(), rows: new Map(), offset: 0, simulated: false, page: null }
+const state = { devices: new Map(), rows: new Map(), offset: 0, simulated: false, page: null, liveTick: 0, touched: new Map() }
 const cloudNow = () => Date.now() + state.offset
 const byId = (id) => document.getElementById(id)
 
@@ -13,12 +13,18 @@ function dataCell(d) {
   return h('span', { class: d.online ? 'on' : 'off', text: d.online ? 'online' : 'offline' })
 }
 
+/** F2: under the data channel, lost mode once the owner has switched it (the list stays narrow enough for the map). */
+function lostLine(d) {
+  if (d.lostMode === null) return null
+  return h('div', { class: `lost ${d.lostMode.on ? 'warn' : 'muted'}`, text: `lost mode ${d.lostMode.on ? 'on' : 'off'}` })
+}
+
 function rowCells(d) {
   const now = cloudNow()
   const last = d.last
   return [
     h('td', {}, h('a', { href: `#/device/${enc(d.id)}`, text: d.id }), h('div', { class: 'muted', text: d.account })),
-    h('td', {}, dataCell(d)),
+    h('td', {}, dataCell(d), lostLine(d)),
     h('td', { text: last ? `${age(now - last.at)} ago` : '-' }),
     h('td', { text: last ? `${last.battery}%${last.charging ? '+' : ''}` : '-' }),
     h('td', { text: last ? last.network : '-' }),
@@ -52,10 +58,17 @@ function merge(devices) {
   applyFilter()
 }
 
-async function loadDevices() {
-  const { now, devices } = await api('GET', '/devices')
+function applyDevices({ now, devices }) {
   state.offset = now - Date.now()
   merge(devices)
+}
+
+async function loadDevices() {
+  const since = state.liveTick
+  const answer = await api('GET', '/devices')
+  // A device the live stream updated while this read was on its way keeps the newer view.
+  answer.devices = answer.devices.filter((d) => (state.touched.get(d.id) ?? 0) <= since)
+  applyDevices(answer)
 }
 
 function renderClock() {
@@ -64,8 +77,7 @@ function renderClock() {
   el.textContent = state.simulated ? `${text} (simulated, ${age(state.ahead)} ahead)` : `${text} (real time)`
 }
 
-async function loadClock() {
-  const c = await api('GET', '/clock')
+function applyClock(c) {
   state.offset = c.now - Date.now()
   state.simulated = c.simulated
   state.ahead = c.aheadMs
@@ -73,13 +85,18 @@ async function loadClock() {
   renderClock()
 }
 
+async function loadClock() {
+  applyClock(await api('GET', '/clock'))
+}
+
 async function advance(by) {
   const moved = await attempt(() => api('POST', '/clock/advance', { by }))
   if (!moved) return
   const from = new Date(moved.from).toISOString()
   const to = new Date(moved.now).toISOString()
-  byId('live').textContent = `Moved the cloud clock from ${from} to ${to}; ${moved.fired} timer(s) fell due and ran.`
   await onClock()
+  // Said once the page shows what the move changed.
+  byId('live').textContent = `Moved the cloud clock from ${from} to ${to}; ${moved.fired} timer(s) fell due and ran.`
 }
 
 async function onClock() {
@@ -120,7 +137,12 @@ function listen() {
   const live = byId('live')
   events.onopen = () => (live.textContent = 'live')
   events.onerror = () => (live.textContent = 'reconnecting…')
-  events.addEventListener('devices', (e) => merge(JSON.parse(e.data).devices))
+  events.addEventListener('devices', (e) => {
+    const { devices } = JSON.parse(e.data)
+    state.liveTick++
+    for (const d of devices) state.touched.set(d.id, state.liveTick)
+    merge(devices)
+  })
   events.addEventListener('commands', (e) => {
     if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) void state.page.loadCommands()
   })
@@ -128,19 +150,23 @@ function listen() {
 }
 
 async function start() {
-  const config = await (await fetch('/config.json')).json()
+  // Everything the first frame needs is asked for at once (index.html preloads the same addresses).
+  const config = fetch('/config.json').then((r) => r.json())
+  const clock = api('GET', '/clock')
+  const devices = api('GET', '/devices')
   state.map = new DeviceMap(byId('map'), (id) => (location.hash = `#/device/${enc(id)}`))
   for (const b of byId('advance').querySelectorAll('button')) b.addEventListener('click', () => advance(b.dataset.by))
   byId('filter').addEventListener('input', applyFilter)
   window.addEventListener('hashchange', () => void route())
-  // For the browser tests: where the map shows a phone.
-  window.fakephone = { position: (id) => state.map.position(id), ready: false }
-  // The base map draws while the devices load; the dots go on top of it whichever comes first.
-  const base = state.map.base(config)
-  await loadClock()
-  await loadDevices()
+  // For the browser tests and the bench: where the map shows a phone, its label, the Leaflet map.
+  window.fakephone = { position: (id) => state.map.position(id), label: (id) => state.map.label(id), leaflet: state.map.map, ready: false }
+  applyClock(await clock)
+  applyDevices(await devices)
+  // The first frame with the phones on the map (read by `npm run bench -- --only web`).
+  window.requestAnimationFrame(() => (window.fakephone.drawnAt = performance.now()))
   listen()
-  await Promise.all([base, route()])
+  // The base map goes under the phones once they show.
+  await Promise.all([state.map.base(await config), route()])
   setInterval(() => {
     renderClock()
     for (const d of state.devices.values()) if (d.last) state.rows.get(d.id).children[2].textContent = `${age(cloudNow() - d.last.at)} ago`

@@ -10,6 +10,13 @@ const TRACK_FIXES = 500
 const yesNo = (v, yes, no) =>
   v === null ? h('span', { class: 'muted', text: 'not reported' }) : h('span', { class: v ? 'on' : 'off', text: v ? yes : no })
 
+/** F2: lost mode as the device's last signed receipt left it. */
+function lostMode(l) {
+  if (l === null) return h('span', { class: 'muted', text: 'never switched on' })
+  if (!l.on) return h('span', { class: 'off', text: `off since ${iso(l.at)}` })
+  return h('span', { class: 'warn', text: `on since ${iso(l.at)}: “${l.message}”, call ${l.phone}` })
+}
+
 export class DevicePage {
   constructor(el, id, ctx) {
     this.el = el
@@ -83,6 +90,7 @@ export class DevicePage {
           ? `${last.lat.toFixed(5)}, ${last.lon.toFixed(5)} (±${Math.round(last.accuracy)} m), ${age(now - last.at)} ago`
           : h('span', { class: 'muted', text: 'none yet' }),
       ],
+      ['Lost mode', lostMode(d.lostMode)],
       ['Battery', last ? `${last.battery}%${last.charging ? ', charging' : ''}` : '-'],
       ['Network', last ? last.network : '-'],
     ]

@@ -6,17 +6,37 @@ const L = window.L
 const COLOURS = { online: '#1b7f3a', offline: '#777777', locationOff: '#b85c00' }
 /** Phones with a name shown beside their dot; with more, names show on hover. */
 const LABELLED = 30
+/**
+ * Accuracy circles are drawn from this zoom on: below it a typical accuracy (tens of metres) is under a pixel, and a
+ * thousand invisible circles would double what each redraw of the map costs.
+ */
+const CIRCLE_ZOOM = 12
 
 function colour(d) {
   if (d.locationOffAt !== null) return COLOURS.locationOff
   return d.online ? COLOURS.online : COLOURS.offline
 }
 
+/** The name beside a dot, with its lost mode when the owner switched it on. */
+export function label(d) {
+  return d.lostMode?.on ? `${d.id} · lost mode: “${d.lostMode.message}”, call ${d.lostMode.phone}` : d.id
+}
+
+/** Leaflet puts a string tooltip in as HTML: the label goes in as text. */
+function labelElement(text) {
+  const el = document.createElement('span')
+  el.textContent = text
+  return el
+}
+
 export class DeviceMap {
   constructor(el, onSelect) {
-    this.renderer = L.canvas({ padding: 0.5 })
+    // Leaflet's own padding: the canvas is 1.2 times the view, not twice (0.5), so each redraw paints a third of the pixels.
+    this.renderer = L.canvas({ padding: 0.1 })
     this.map = L.map(el, { preferCanvas: true, renderer: this.renderer, worldCopyJump: true, minZoom: 2 }).setView([30, 0], 2)
     this.onSelect = onSelect
+    this.circles = L.layerGroup()
+    this.map.on('zoomend', () => this.showCircles())
     this.dots = new Map()
     this.fitted = false
     this.track = null
@@ -49,18 +69,26 @@ export class DeviceMap {
         // Smaller dots for a fleet, so a thousand phones stay apart at country scale.
         const radius = total > 200 ? 4 : 7
         const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: '#fff', fillOpacity: 1 })
-        marker.bindTooltip(d.id, { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
+        marker.bindTooltip(labelElement(d.id), { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
         marker.on('click', () => this.onSelect(d.id))
-        dot = { marker, circle }
+        dot = { marker, circle, label: d.id }
         this.dots.set(d.id, dot)
-        circle.addTo(this.map)
+        this.circles.addLayer(circle)
         marker.addTo(this.map)
       }
       dot.marker.setLatLng(at)
-      dot.marker.setStyle({ fillColor: colour(d) })
+      if (dot.label !== label(d)) {
+        dot.label = label(d)
+        dot.marker.setTooltipContent(labelElement(dot.label))
+      }
       dot.circle.setLatLng(at)
       dot.circle.setRadius(d.last.accuracy)
-      dot.circle.setStyle({ color: colour(d) })
+      const fill = colour(d)
+      if (dot.colour !== fill) {
+        dot.colour = fill
+        dot.marker.setStyle({ fillColor: fill })
+        dot.circle.setStyle({ color: fill })
+      }
     }
     if (!this.fitted && this.dots.size > 0) {
       this.fitted = true
@@ -70,9 +98,22 @@ export class DeviceMap {
     }
   }
 
+  showCircles() {
+    const wanted = this.map.getZoom() >= CIRCLE_ZOOM
+    if (wanted !== this.map.hasLayer(this.circles)) {
+      if (wanted) this.circles.addTo(this.map)
+      else this.circles.remove()
+    }
+  }
+
   focus(id) {
     const dot = this.dots.get(id)
     if (dot) this.map.setView(dot.marker.getLatLng(), Math.max(this.map.getZoom(), 13))
+  }
+
+  /** The label beside `id`'s dot (read by the browser tests). */
+  label(id) {
+    return this.dots.get(id)?.marker.getTooltip().getContent().textContent ?? null
   }
 
   /** Where the map shows `id`, [lat, lon], or null (read by the browser tests). */

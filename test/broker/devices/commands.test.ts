@@ -87,6 +87,44 @@ t.test('F2 a reported step moves a command forward in one statement; repeats, st
   offline.stop()
 })
 
+t.test('F2 lost mode becomes the device state when a lost-mode receipt says succeeded, and only then', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+  const clock = new ManualClock()
+  const store = new StateStore(db)
+  const center = new CommandCenter(db, store, clock, new LogCapture().logger(), () => true)
+  const owner = makeOwner(t)
+  t.equal(store.device('phone-a')?.lostMode, null, 'never switched: null')
+  const send = (args: { on: true; message: string; phone: string } | { on: false }, state: Result['state'], at: number) => {
+    const cmd = signed(owner, 'phone-a', 'lost-mode', args, clock.now())
+    center.submit('phone-a', cmd)
+    center.onResult('phone-a', { command: cmd.id, device: 'phone-a', state, at, sig: 'AAAA' } as Result)
+    clock.advance(1000)
+  }
+  send({ on: true, message: 'Lost!', phone: '555' }, 'executing', clock.now())
+  t.equal(store.device('phone-a')?.lostMode, null, 'not before the receipt says succeeded')
+  send({ on: true, message: 'Lost!', phone: '555' }, 'failed', clock.now())
+  t.equal(store.device('phone-a')?.lostMode, null, 'not when it failed')
+  const onAt = clock.now()
+  send({ on: true, message: 'Lost!', phone: '555' }, 'succeeded', onAt)
+  t.same(store.device('phone-a')?.lostMode, { on: true, message: 'Lost!', phone: '555', at: onAt })
+  send({ on: false }, 'succeeded', onAt - 500)
+  t.same(
+    store.device('phone-a')?.lostMode,
+    { on: true, message: 'Lost!', phone: '555', at: onAt },
+    'an older receipt arriving late changes nothing',
+  )
+  const ring = signed(owner, 'phone-a', 'ring', { seconds: 1 }, clock.now())
+  center.submit('phone-a', ring)
+  center.onResult('phone-a', { command: ring.id, device: 'phone-a', state: 'succeeded', at: clock.now(), sig: 'AAAA' } as Result)
+  t.equal(store.device('phone-a')?.lostMode?.on, true, 'another command leaves it')
+  const offAt = clock.now()
+  send({ on: false }, 'succeeded', offAt)
+  t.same(store.device('phone-a')?.lostMode, { on: false, message: null, phone: null, at: offAt })
+  center.stop()
+})
+
 t.test('F2 3,000 commands submitted to 300 devices in one event-loop turn all arrive', async (t) => {
   const { startCloud, connectDevice } = await import('../../fixtures/cloud.js')
   const { provision, listening } = await import('../../fixtures/owner.js')

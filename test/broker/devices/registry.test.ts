@@ -71,9 +71,10 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    11,
+    12,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
-      "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1)",
+      "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
+      'lost mode as device state (F2)',
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -112,11 +113,17 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   old.exec('CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)')
   for (const table of ['service_retirement', 'retirement_deadlines', 'account_migrations', 'retirement_steps'])
     old.exec(`DROP TABLE ${table}`)
+  for (const column of ['lost_mode', 'lost_message', 'lost_phone', 'lost_mode_at'])
+    old.exec(`ALTER TABLE device_state DROP COLUMN ${column}`)
   old.pragma('user_version = 9')
   old.close()
   const db = openDb(dir)
   t.notOk(tables(db).includes('secrets'))
   t.equal(schemaVersion(db), SCHEMA_VERSION)
+  t.ok(
+    (db.pragma('table_info(device_state)') as { name: string }[]).some((c) => c.name === 'lost_mode_at'),
+    'F2: the lost-mode columns are added to an older database',
+  )
   db.close()
   t.end()
 })

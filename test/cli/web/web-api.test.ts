@@ -204,45 +204,59 @@ t.test('F2: a command for a phone that is away stays queued and can be cancelled
   t.match(await res.json(), { code: 'NO_OWNER_KEY', error: /^no owner key for account "alice" in / })
 })
 
-t.test('time and cloud data: clock and advance, account, items, bin, backups, drive, log, notifications', async (t) => {
-  const s = await startWeb(t)
-  const live = await events(t, s)
-  t.match((await s.call('GET', '/app/api/clock')).body, { simulated: true, aheadMs: 0 })
-  const moved = await s.call('POST', '/app/api/clock/advance', { body: JSON.stringify({ by: '73h' }) })
-  t.match(moved.body, { simulated: true, aheadMs: 73 * 3_600_000, fired: Number })
-  await live.next('clock')
-  t.match((await s.call('POST', '/app/api/clock/advance', { body: '{"by":"soon"}' })).body, { code: 'BAD_REQUEST' })
-  t.match((await s.call('GET', '/app/api/accounts')).body, { accounts: [{ id: 'alice', tier: 'free' }] })
-  t.match((await s.call('GET', '/app/api/accounts/alice/log?limit=5')).body, { account: 'alice', log: Array })
-  t.match((await s.call('GET', '/app/api/accounts/alice/items')).body, { account: 'alice', items: [] })
-  t.match((await s.call('GET', '/app/api/accounts/alice/bin')).body, { windowDays: 30, entries: [] })
-  t.match((await s.call('DELETE', '/app/api/accounts/alice/bin/photos/x.jpg')).body, { code: 'NOT_FOUND' })
-  t.match((await s.call('POST', '/app/api/accounts/alice/bin/photos/x.jpg/restore')).body, { code: 'NOT_FOUND' })
-  t.match((await s.call('GET', '/app/api/accounts/alice/backups')).body, { retention: { state: 'active' }, backups: [] })
+t.test(
+  'F2 lost mode as device state; time and cloud data: clock and advance, account, items, bin, backups, drive, log, notifications',
+  async (t) => {
+    const s = await startWeb(t)
+    const live = await events(t, s)
+    // F2: lost mode is the device's state once the phone's receipt says it switched; every open page hears of it.
+    t.equal((await s.call('GET', '/app/api/devices/phone-a')).body.device.lostMode, null, 'never switched')
+    const lost = { type: 'lost-mode', args: { on: true, message: 'Lost!', phone: '555' } }
+    t.equal((await s.call('POST', '/app/api/devices/phone-a/commands', { body: JSON.stringify(lost) })).status, 201)
+    const on = await live.next('devices', (d) => d.devices[0]?.lostMode?.on === true)
+    t.match(on.devices[0], { id: 'phone-a', lostMode: { on: true, message: 'Lost!', phone: '555', at: Number } })
+    t.match((await s.call('GET', '/app/api/devices')).body.devices[0].lostMode, { on: true, message: 'Lost!' })
+    const found = { type: 'lost-mode', args: { on: false } }
+    t.equal((await s.call('POST', '/app/api/devices/phone-a/commands', { body: JSON.stringify(found) })).status, 201)
+    const off = await live.next('devices', (d) => d.devices[0]?.lostMode?.on === false)
+    t.match(off.devices[0].lostMode, { on: false, message: null, phone: null })
+    t.match((await s.call('GET', '/app/api/clock')).body, { simulated: true, aheadMs: 0 })
+    const moved = await s.call('POST', '/app/api/clock/advance', { body: JSON.stringify({ by: '73h' }) })
+    t.match(moved.body, { simulated: true, aheadMs: 73 * 3_600_000, fired: Number })
+    await live.next('clock')
+    t.match((await s.call('POST', '/app/api/clock/advance', { body: '{"by":"soon"}' })).body, { code: 'BAD_REQUEST' })
+    t.match((await s.call('GET', '/app/api/accounts')).body, { accounts: [{ id: 'alice', tier: 'free' }] })
+    t.match((await s.call('GET', '/app/api/accounts/alice/log?limit=5')).body, { account: 'alice', log: Array })
+    t.match((await s.call('GET', '/app/api/accounts/alice/items')).body, { account: 'alice', items: [] })
+    t.match((await s.call('GET', '/app/api/accounts/alice/bin')).body, { windowDays: 30, entries: [] })
+    t.match((await s.call('DELETE', '/app/api/accounts/alice/bin/photos/x.jpg')).body, { code: 'NOT_FOUND' })
+    t.match((await s.call('POST', '/app/api/accounts/alice/bin/photos/x.jpg/restore')).body, { code: 'NOT_FOUND' })
+    t.match((await s.call('GET', '/app/api/accounts/alice/backups')).body, { retention: { state: 'active' }, backups: [] })
 
-  const up = await s.call('POST', '/app/api/accounts/alice/drive/files?name=hello.txt&folder=%2F', {
-    body: new TextEncoder().encode('hello') as Uint8Array<ArrayBuffer>,
-    headers: { 'content-type': 'application/octet-stream' },
-  })
-  t.match(up, { status: 201, body: { file: { name: 'hello.txt', size: 5, uploadedBy: 'console' } } })
-  const files = (await s.call('GET', '/app/api/accounts/alice/drive/files')).body.files
-  t.equal(files.length, 1)
-  const content = await s.call('GET', `/app/api/accounts/alice/drive/files/${files[0].id}/content`)
-  t.equal(content.text, 'hello')
-  t.equal(content.headers.get('content-disposition'), "attachment; filename*=UTF-8''hello.txt")
-  const share = await s.call('POST', `/app/api/accounts/alice/drive/files/${files[0].id}/shares`, { body: '{}' })
-  t.match(share.body, { url: /\/share\// })
-  t.equal(await (await fetch(share.body.url)).text(), 'hello', 'the share link works for anyone')
+    const up = await s.call('POST', '/app/api/accounts/alice/drive/files?name=hello.txt&folder=%2F', {
+      body: new TextEncoder().encode('hello') as Uint8Array<ArrayBuffer>,
+      headers: { 'content-type': 'application/octet-stream' },
+    })
+    t.match(up, { status: 201, body: { file: { name: 'hello.txt', size: 5, uploadedBy: 'console' } } })
+    const files = (await s.call('GET', '/app/api/accounts/alice/drive/files')).body.files
+    t.equal(files.length, 1)
+    const content = await s.call('GET', `/app/api/accounts/alice/drive/files/${files[0].id}/content`)
+    t.equal(content.text, 'hello')
+    t.equal(content.headers.get('content-disposition'), "attachment; filename*=UTF-8''hello.txt")
+    const share = await s.call('POST', `/app/api/accounts/alice/drive/files/${files[0].id}/shares`, { body: '{}' })
+    t.match(share.body, { url: /\/share\// })
+    t.equal(await (await fetch(share.body.url)).text(), 'hello', 'the share link works for anyone')
 
-  const sent = await s.call('POST', '/app/api/devices/phone-a/notifications', { body: JSON.stringify({ title: 'Hi' }) })
-  t.match(sent, { status: 201, body: { notification: { title: 'Hi' } } })
-  t.match((await s.call('GET', '/app/api/devices/phone-a/notifications')).body, { notifications: [{ title: 'Hi' }] })
-  t.match((await s.call('GET', '/app/api/accounts/alice/drive/tokens')).body, {
-    error: 'GET /app/api/accounts/alice/drive/tokens: the web console has no such call',
-    code: 'NOT_FOUND',
-  })
-  t.equal((await s.call('PUT', '/app/api/accounts/alice/membership', { body: '{"tier":"premium"}' })).status, 404, 'not a page call')
-})
+    const sent = await s.call('POST', '/app/api/devices/phone-a/notifications', { body: JSON.stringify({ title: 'Hi' }) })
+    t.match(sent, { status: 201, body: { notification: { title: 'Hi' } } })
+    t.match((await s.call('GET', '/app/api/devices/phone-a/notifications')).body, { notifications: [{ title: 'Hi' }] })
+    t.match((await s.call('GET', '/app/api/accounts/alice/drive/tokens')).body, {
+      error: 'GET /app/api/accounts/alice/drive/tokens: the web console has no such call',
+      code: 'NOT_FOUND',
+    })
+    t.equal((await s.call('PUT', '/app/api/accounts/alice/membership', { body: '{"tier":"premium"}' })).status, 404, 'not a page call')
+  },
+)
 
 t.test('the broker away: calls say so (502), the feed logs what it could not read, and start refuses clearly', async (t) => {
   const s = await startWeb(t)
