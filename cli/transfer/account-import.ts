@@ -21,7 +21,7 @@ import {
   type ImportReply,
   type ImportRequest,
 } from '../../common/cloud/transfer-api.js'
-import type { ConsoleClient } from '../console-client.js'
+import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import {
   AccountFileSchema,
   BackupListFileSchema,
@@ -114,12 +114,50 @@ export async function readAccountBag(dir: string, report: BagReport): Promise<Ba
 
 const enc = encodeURIComponent
 
+/** How many times one blob is sent before it counts as refused (M2: a bytes-in-transit fault is retried, boundedly). */
+export const BLOB_ATTEMPTS = 3
+
+/** A refusal worth another attempt: the connection failed (0), the bytes did not hash right (422), an upload still settling (409). */
+const retryable = (err: unknown): err is ConsoleApiError => err instanceof ConsoleApiError && [0, 409, 422].includes(err.status)
+
+/**
+ * Uploads one blob unless the cloud holds it, each attempt from the offset
+ * the cloud reports (a cut connection resumes where the bytes stopped; a
+ * checksum mismatch starts over, the cloud having discarded them). Each
+ * failed attempt is told to `fault`; after BLOB_ATTEMPTS it throws.
+ */
+async function uploadBlob(
+  api: ConsoleClient,
+  base: string,
+  sha256: string,
+  size: number,
+  read: () => Promise<Buffer<ArrayBuffer>>,
+  fault: (why: string) => void,
+): Promise<void> {
+  let bytes: Buffer<ArrayBuffer> | undefined
+  const faults: string[] = []
+  for (let attempt = 1; ; attempt++) {
+    const state = await api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
+    if (state.stored) return
+    if (attempt > BLOB_ATTEMPTS) throw new ConsoleApiError(0, `not stored after ${BLOB_ATTEMPTS} attempts: ${faults.join('; ')}`)
+    bytes ??= await read()
+    try {
+      await api.raw('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
+    } catch (err) {
+      if (!retryable(err)) throw err
+      faults.push(`attempt ${attempt} from offset ${state.offset}: ${err.message}`)
+      fault(faults[faults.length - 1] as string)
+    }
+  }
+}
+
 /**
  * Imports bag contents into `account` on the cloud behind `api`, reading
  * each blob the cloud lacks with `read` (from the bag, or from another
  * cloud for a migration, M2). Blob
  * uploads that the cloud refuses (over quota, say) are not fatal: their
- * records fail with the cloud's reason, the rest go in.
+ * records fail with the cloud's reason, the rest go in. A blob whose
+ * upload failed and was retried has each failed attempt in `transit`.
  */
 export async function importAccount(
   api: ConsoleClient,
@@ -128,6 +166,7 @@ export async function importAccount(
   read: (sha256: string, path: string) => Promise<Buffer<ArrayBuffer>>,
   progress: (total: { items: number; bytes: number }) => Progress,
   signal?: AbortSignal,
+  transit?: Map<string, string[]>,
 ): Promise<ImportReply> {
   const base = `/api/accounts/${enc(account)}`
   const post = async (req: ImportRequest): Promise<ImportReply> => ImportReplySchema.parse(await api.request(`${base}/import`, req))
@@ -141,11 +180,14 @@ export async function importAccount(
       // A cancel (M2) stops between blobs; what arrived stays, and a rerun goes on from there.
       signal?.throwIfAborted()
       try {
-        const state = await api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
-        if (!state.stored) {
-          const bytes = await read(sha256, path)
-          await api.raw('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
-        }
+        await uploadBlob(
+          api,
+          base,
+          sha256,
+          size,
+          () => read(sha256, path),
+          (why) => transit?.set(sha256, [...(transit.get(sha256) ?? []), why]),
+        )
         p.add(size)
       } catch (err) {
         refused.set(sha256, (err as Error).message)

@@ -37,6 +37,8 @@ const ItemReportSchema = z.strictObject({
   fieldsChecked: z.number().int(),
   identical: z.boolean(),
   error: z.string().nullable(),
+  /** Each failed upload attempt of its bytes (a cut connection, a checksum mismatch), also when a retry then succeeded. */
+  transit: z.array(z.string()).default([]),
 })
 export type ItemReport = z.infer<typeof ItemReportSchema>
 
@@ -82,6 +84,7 @@ export async function verifyMigration(
   dest: ConsoleClient,
   toAccount: string,
   failed: Map<string, string>,
+  transit: ReadonlyMap<string, string[]> = new Map(),
 ): Promise<ItemReport[]> {
   const there = await readSnapshot(dest, toAccount)
   const report: ItemReport[] = []
@@ -119,6 +122,7 @@ export async function verifyMigration(
       fieldsChecked: fields,
       identical: error === null,
       error,
+      transit: transit.get(rec.sha256) ?? [],
     })
   }
   for (const i of source.items) {
@@ -207,6 +211,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   await save({ state: 'running', runs: job.runs + 1 })
   const snap = await readSnapshot(o.source, o.account)
   if (o.signal.aborted) return save({ state: 'cancelled', summary: 'cancelled before the copy; run the command again to resume' })
+  const transit = new Map<string, string[]>()
   const reply = await importAccount(
     o.dest,
     o.toAccount,
@@ -214,6 +219,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     (s) => download(o.source, o.account, s),
     o.progress,
     o.signal,
+    transit,
   ).catch((err: unknown) => {
     if (o.signal.aborted) return undefined
     throw err
@@ -221,7 +227,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   if (reply === undefined) return save({ state: 'cancelled', summary: 'cancelled during the copy; run the command again to resume' })
   const failed = new Map(reply.outcomes.filter((r) => r.result === 'failed').map((r) => [`${r.kind}:${r.id}`, r.error as string]))
   await save({ state: 'verifying' })
-  const report = await verifyMigration(snap, o.dest, o.toAccount, failed)
+  const report = await verifyMigration(snap, o.dest, o.toAccount, failed, transit)
   const others = reply.outcomes.filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
   const extra = others.map((r) => `; ${r.kind} ${r.id}: ${r.error}`).join('')
   const state = jobState(report, others.length)
