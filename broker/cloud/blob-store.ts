@@ -52,8 +52,8 @@ export interface UploadState {
 export class BlobStore {
   private readonly root: string
   private readonly incoming: string
-  /** Partial files being written now, so two requests never append to one at once. */
-  private readonly busy = new Set<string>()
+  /** Partial files being written now (settled when the write ends), so two requests never append to one at once. */
+  private readonly busy = new Map<string, Promise<void>>()
   private readonly sql
 
   constructor(
@@ -96,8 +96,9 @@ export class BlobStore {
     return this.sql.holds.get(account, sha256) !== undefined
   }
 
-  /** Where an upload of `sha256` by `account` stands. */
+  /** Where an upload of `sha256` by `account` stands; once a write of it still going (a cut connection being noticed) has ended. */
   async state(account: string, sha256: string, size: number): Promise<UploadState> {
+    await this.busy.get(`${account}\u0000${sha256}`)
     if (this.size(sha256) !== undefined) return { sha256, size, stored: true, offset: size }
     return { sha256, size, stored: false, offset: await this.partialSize(account, sha256) }
   }
@@ -116,7 +117,8 @@ export class BlobStore {
     }
     const key = `${account}\u0000${sha256}`
     if (this.busy.has(key)) throw new BlobError('BUSY', 'an upload of this blob is already in progress')
-    this.busy.add(key)
+    let settle!: () => void
+    this.busy.set(key, new Promise<void>((resolve) => (settle = resolve)))
     const partial = this.partialPath(account, sha256)
     try {
       const have = await this.partialSize(account, sha256)
@@ -147,6 +149,7 @@ export class BlobStore {
       return { sha256, size, stored: true, offset: size }
     } finally {
       this.busy.delete(key)
+      settle()
     }
   }
 

@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z, type ZodType } from 'zod'
 import type { BagProblem, BagReport } from '../../common/bagit/validate.js'
-import type { UploadStateBody } from '../../common/cloud/blob-api.js'
+import { UploadStateSchema, type UploadStateBody } from '../../common/cloud/blob-api.js'
 import {
   ImportReplySchema,
   type FullImportRequest,
@@ -124,7 +124,8 @@ const retryable = (err: unknown): err is ConsoleApiError => err instanceof Conso
  * Uploads one blob unless the cloud holds it, each attempt from the offset
  * the cloud reports (a cut connection resumes where the bytes stopped; a
  * checksum mismatch starts over, the cloud having discarded them). Each
- * failed attempt is told to `fault`; after BLOB_ATTEMPTS it throws.
+ * failed attempt is told to `fault`, and so is the attempt that then
+ * stored it (with the offset it resumed from); after BLOB_ATTEMPTS it throws.
  */
 async function uploadBlob(
   api: ConsoleClient,
@@ -136,18 +137,26 @@ async function uploadBlob(
 ): Promise<void> {
   let bytes: Buffer<ArrayBuffer> | undefined
   const faults: string[] = []
-  for (let attempt = 1; ; attempt++) {
-    const state = await api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
-    if (state.stored) return
+  const where = (): Promise<UploadStateBody> => api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
+  for (let state = await where(), attempt = 1; !state.stored; state = await where(), attempt++) {
     if (attempt > BLOB_ATTEMPTS) throw new ConsoleApiError(0, `not stored after ${BLOB_ATTEMPTS} attempts: ${faults.join('; ')}`)
     bytes ??= await read()
+    const from = `attempt ${attempt} from offset ${state.offset}`
+    let why: string
     try {
-      await api.raw('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
+      const res = await api.raw('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
+      const after = UploadStateSchema.parse(await res.json())
+      if (after.stored) {
+        if (faults.length > 0) fault(`${from}: stored`)
+        return
+      }
+      why = `${from}: the cloud kept ${after.offset} of ${size} bytes`
     } catch (err) {
       if (!retryable(err)) throw err
-      faults.push(`attempt ${attempt} from offset ${state.offset}: ${err.message}`)
-      fault(faults[faults.length - 1] as string)
+      why = `${from}: ${err.message}`
     }
+    faults.push(why)
+    fault(why)
   }
 }
 
