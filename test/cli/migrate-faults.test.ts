@@ -132,7 +132,8 @@ t.test('M2 faults between the migration and the destination', async (t) => {
           destSha256: s.note.sha256,
           transit: [
             new RegExp(
-              `^attempt 1 from offset 0: the bytes received hash to [0-9a-f]{64}, not ${s.note.sha256}; the partial upload was discarded, send it again$`,
+              `^attempt 1 from offset 0: the bytes received hash to [0-9a-f]{64}, not ${s.note.sha256}; ` +
+                'the partial upload was discarded, send it again$',
             ),
             'attempt 2 from offset 0: stored',
           ],
