@@ -13,6 +13,7 @@ import type { PushResult } from './push.js'
 import type { SyncResult } from './sync.js'
 import type { CronResult } from './cron.js'
 import type { CompareResult } from './compare.js'
+import type { MigrateResult } from './migrate.js'
 import type { LatencySummary } from './stats.js'
 
 export interface MachineInfo {
@@ -39,6 +40,7 @@ export interface BenchReport {
   sync?: SyncResult | Failed
   cron?: CronResult | Failed
   compare?: CompareResult | Failed
+  migrate?: MigrateResult | Failed
 }
 
 export function machineInfo(): MachineInfo {
