@@ -13,6 +13,8 @@ import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Session } from 'node:inspector/promises'
+import { writeFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { seedPhoneData } from '../agent/phone-data/seed.js'
 import { PhoneFiles } from '../agent/phone-data/store.js'
@@ -85,6 +87,14 @@ export async function runMigrate(ctx: ScenarioContext, cleanup: Cleanup): Promis
   const tar1 = await tarAndHash(blobDir)
   ctx.progress('migrate: migrating and verifying')
   const clock = new SystemClock()
+  // FAKEPHONE_PROFILE_DIR: a V8 CPU profile of the migration alone (not the seeding) goes there.
+  const profileDir = process.env.FAKEPHONE_PROFILE_DIR
+  const session = new Session()
+  if (profileDir) {
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.start')
+  }
   const started = performance.now()
   const job = await migrate({
     source: client(source),
@@ -98,6 +108,13 @@ export async function runMigrate(ctx: ScenarioContext, cleanup: Cleanup): Promis
     progress: (total) => new Progress(null, clock, 'migrate', total),
   })
   const migrateMs = performance.now() - started
+  if (profileDir) {
+    const { profile } = await session.post('Profiler.stop')
+    const file = join(profileDir, `migrate-${process.pid}.cpuprofile`)
+    writeFileSync(file, JSON.stringify(profile))
+    ctx.progress(`migrate: profile in ${file}`)
+    session.disconnect()
+  }
   if (job.state !== 'completed') throw new Error(`the migration is ${job.state}: ${job.summary}`)
   ctx.progress('migrate: tar c | sha256sum again')
   const tar2 = await tarAndHash(blobDir)

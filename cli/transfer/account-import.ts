@@ -34,6 +34,7 @@ import {
   isSidecar,
   itemPath,
 } from './bag-layout.js'
+import { eachAtOnce } from './each-at-once.js'
 import { fromGeoJson } from './location-formats.js'
 import type { Progress } from './progress.js'
 
@@ -114,6 +115,12 @@ export async function readAccountBag(dir: string, report: BagReport): Promise<Ba
 
 const enc = encodeURIComponent
 
+/**
+ * Blobs sent at once (M2: round trips and the cloud's fsyncs overlap); each is read whole, so a transfer holds at most
+ * this many blobs in memory.
+ */
+export const BLOBS_AT_ONCE = 8
+
 /** How many times one blob is sent before it counts as refused (M2: a bytes-in-transit fault is retried, boundedly). */
 export const BLOB_ATTEMPTS = 3
 
@@ -185,24 +192,28 @@ export async function importAccount(
   const refused = new Map<string, string>()
   const p = progress({ items: blobs.size, bytes: [...blobs.values()].reduce((n, b) => n + b.size, 0) })
   try {
-    for (const [sha256, { path, size }] of blobs) {
-      // A cancel (M2) stops between blobs; what arrived stays, and a rerun goes on from there.
-      signal?.throwIfAborted()
-      try {
-        await uploadBlob(
-          api,
-          base,
-          sha256,
-          size,
-          () => read(sha256, path),
-          (why) => transit?.set(sha256, [...(transit.get(sha256) ?? []), why]),
-        )
-        p.add(size)
-      } catch (err) {
-        refused.set(sha256, (err as Error).message)
-      }
-      p.item()
-    }
+    // A cancel (M2) stops between blobs; what arrived stays, and a rerun goes on from there.
+    await eachAtOnce(
+      [...blobs],
+      BLOBS_AT_ONCE,
+      async ([sha256, { path, size }]) => {
+        try {
+          await uploadBlob(
+            api,
+            base,
+            sha256,
+            size,
+            () => read(sha256, path),
+            (why) => transit?.set(sha256, [...(transit.get(sha256) ?? []), why]),
+          )
+          p.add(size)
+        } catch (err) {
+          refused.set(sha256, (err as Error).message)
+        }
+        p.item()
+      },
+      signal,
+    )
   } finally {
     p.done()
   }

@@ -21,7 +21,8 @@ import { FakephoneError } from '../../common/errors.js'
 import { JsonFile } from '../../common/json-file.js'
 import type { AccountSnapshot, Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
-import { importAccount, type BagContents } from './account-import.js'
+import { BLOBS_AT_ONCE, importAccount, type BagContents } from './account-import.js'
+import { eachAtOnce } from './each-at-once.js'
 import { readSnapshot } from './account-export.js'
 import type { Progress } from './progress.js'
 
@@ -87,7 +88,6 @@ export async function verifyMigration(
   transit: ReadonlyMap<string, string[]> = new Map(),
 ): Promise<ItemReport[]> {
   const there = await readSnapshot(dest, toAccount)
-  const report: ItemReport[] = []
   const check = async (
     kind: string,
     id: string,
@@ -95,7 +95,7 @@ export async function verifyMigration(
     other: Record<string, unknown> | undefined,
     skip: string[],
     exif: boolean,
-  ): Promise<void> => {
+  ): Promise<ItemReport> => {
     const [compared, diffs] = compare(rec, other, skip)
     let fields = compared
     let destSha: string | null = null
@@ -113,7 +113,7 @@ export async function verifyMigration(
       }
     }
     const error = failed.get(`${kind}:${id}`) ?? (diffs.length > 0 ? diffs.join('; ') : null)
-    report.push({
+    return {
       kind,
       id,
       bytes: rec.size,
@@ -123,37 +123,24 @@ export async function verifyMigration(
       identical: error === null,
       error,
       transit: transit.get(rec.sha256) ?? [],
-    })
+    }
   }
-  for (const i of source.items) {
-    const key = `${i.category}/${i.id}`
-    await check(
-      'item',
-      key,
-      i,
-      there.items.find((d) => `${d.category}/${d.id}` === key),
-      ['seq', 'daysLeft'],
-      i.category === 'photos',
-    )
-  }
-  for (const f of source.drive)
-    await check(
-      'drive',
-      f.id,
-      f,
-      there.drive.find((d) => d.id === f.id),
-      [],
-      false,
-    )
-  for (const b of source.backups)
-    await check(
-      'backup',
-      b.id,
-      b,
-      there.backups.find((d) => d.id === b.id),
-      [],
-      false,
-    )
+  const items = new Map(there.items.map((d) => [`${d.category}/${d.id}`, d]))
+  const drive = new Map(there.drive.map((d) => [d.id, d]))
+  const backups = new Map(there.backups.map((d) => [d.id, d]))
+  const checks = [
+    ...source.items.map((i) => {
+      const key = `${i.category}/${i.id}`
+      return () => check('item', key, i, items.get(key), ['seq', 'daysLeft'], i.category === 'photos')
+    }),
+    ...source.drive.map((f) => () => check('drive', f.id, f, drive.get(f.id), [], false)),
+    ...source.backups.map((b) => () => check('backup', b.id, b, backups.get(b.id), [], false)),
+  ]
+  // Downloads overlap (as the uploads did); the report keeps the source's order.
+  const report: ItemReport[] = new Array<ItemReport>(checks.length)
+  await eachAtOnce(checks, BLOBS_AT_ONCE, async (run, i) => {
+    report[i] = await run()
+  })
   return report
 }
 

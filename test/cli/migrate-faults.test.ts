@@ -21,6 +21,7 @@ import { seededRandom } from '../../common/random.js'
 import { DEFAULT_BROKER_OPTIONS } from '../../broker/server.js'
 import { ConsoleClient } from '../../cli/console-client.js'
 import { BLOB_ATTEMPTS, importAccount } from '../../cli/transfer/account-import.js'
+import { eachAtOnce } from '../../cli/transfer/each-at-once.js'
 import { migrate, type MigrationJob } from '../../cli/transfer/migrate.js'
 import { Progress } from '../../cli/transfer/progress.js'
 import { renderJob } from '../../cli/transfer/transfer-commands.js'
@@ -274,4 +275,17 @@ t.test('M2 faults between the migration and the destination', async (t) => {
       t.match(reply.outcomes, [{ id: 'd', result: 'failed', error: 'its bytes were refused: no room' }])
     },
   )
+})
+
+t.test('M2: blobs a few at once: a job that fails fails the lot, once the others have ended', async (t) => {
+  const ended: number[] = []
+  await t.rejects(
+    eachAtOnce([1, 2, 3], 2, async (n) => {
+      if (n === 1) throw new Error('one failed')
+      await Promise.resolve()
+      ended.push(n)
+    }),
+    /one failed/,
+  )
+  t.same(ended, [2, 3])
 })
