@@ -151,8 +151,8 @@ async function uploadBlob(
     const from = `attempt ${attempt} from offset ${state.offset}`
     let why: string
     try {
-      const res = await api.raw('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
-      const after = UploadStateSchema.parse(await res.json())
+      const answer = await api.bytes('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
+      const after = UploadStateSchema.parse(JSON.parse(answer.toString()))
       if (after.stored) {
         if (faults.length > 0) fault(`${from}: stored`)
         return

@@ -60,8 +60,8 @@ export type MigrationJob = z.infer<typeof MigrationJobSchema>
 const enc = encodeURIComponent
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-async function download(api: ConsoleClient, account: string, sha256: string): Promise<Buffer<ArrayBuffer>> {
-  return Buffer.from(await (await api.raw('GET', `/api/accounts/${enc(account)}/blobs/${sha256}/content`)).arrayBuffer())
+function download(api: ConsoleClient, account: string, sha256: string): Promise<Buffer<ArrayBuffer>> {
+  return api.bytes('GET', `/api/accounts/${enc(account)}/blobs/${sha256}/content`)
 }
 
 /** The records of a snapshot as an import, each blob read from the source cloud. */

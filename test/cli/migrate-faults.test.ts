@@ -223,7 +223,7 @@ t.test('M2 faults between the migration and the destination', async (t) => {
     'M2: a cloud that answers an upload without storing it all, or refuses it: attempts are bounded, each reported',
     async (t) => {
       // A stand-in destination on a real socket (no fakephone cloud answers so; another might): a PUT of blob a keeps 3 bytes
-      // of 10, a PUT of blob b is refused for good (HTTP 507): not a fault in transit, not tried again.
+      // of 10, a PUT of blob b is refused for good (HTTP 507, in plain text): not a fault in transit, not tried again.
       const [a, b] = ['a'.repeat(64), 'b'.repeat(64)]
       const server = createHttpServer((req, res) => {
         const path = new URL(req.url as string, 'http://x').pathname
@@ -233,8 +233,7 @@ t.test('M2 faults between the migration and the destination', async (t) => {
           const failed = { kind: 'drive', id: 'd', result: 'failed', error: 'not uploaded' }
           if (path.endsWith('/import'))
             res.end(JSON.stringify({ now: 0, account: 'x', imported: 0, present: 0, failed: 1, outcomes: [failed] }))
-          else if (req.method === 'PUT' && path.endsWith(b))
-            res.writeHead(507).end(JSON.stringify({ error: 'no room', code: 'QUOTA_EXCEEDED' }))
+          else if (req.method === 'PUT' && path.endsWith(b)) res.writeHead(507, { 'content-type': 'text/plain' }).end('no room')
           else res.end(JSON.stringify({ sha256: a, size: 10, stored: false, offset: req.method === 'PUT' ? 3 : 0 }))
         })
       })
@@ -272,7 +271,7 @@ t.test('M2 faults between the migration and the destination', async (t) => {
         [1, 2, 3].map((n) => `attempt ${n} from offset 0: the cloud kept 3 of 10 bytes`),
       )
       t.equal(transit.get(b), undefined)
-      t.match(reply.outcomes, [{ id: 'd', result: 'failed', error: 'its bytes were refused: no room' }])
+      t.match(reply.outcomes, [{ id: 'd', result: 'failed', error: 'its bytes were refused: HTTP 507: no room' }])
     },
   )
 })
