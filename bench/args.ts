@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['compare', 'ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync', 'cron', 'web'] as const
+export const SCENARIOS = ['compare', 'ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync', 'cron', 'web', 'migrate'] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -46,14 +46,15 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --commands <n>         commands mode: sequential locate round trips on one agent (default 500, 1-10000)
   --fanout <n>           commands mode: agents that each get one ring at once (default 200, 1-1000)
   --push-rate <n>        push mode: notifications per second across the agents (default 200, 1-5000)
-  --photos <n>           sync mode: photos one phone syncs and another pulls (default 1000, 1-20000)
+  --photos <n>           sync and migrate modes: photos one phone syncs and another pulls, or the migrated account holds
+                         (default 1000, 1-20000)
   --compare-devices <l>  compare mode: comma-separated device counts (default 1000; each 1-10000)
   --big                  compare mode: 1000,5000,10000 devices
   --rounds <n>           compare mode: interleaved rounds, medians shown (default 3, 1-9)
   --compare-seconds <n>  compare mode: length of each broker's load (default 5, 1-120)
   --brokers <list>       compare mode: comma-separated: fakephone, aedes, mosquitto (default: all)
   --profile <dir>        compare mode: write CPU profiles of fakephone and stock Aedes during the measured load to <dir>
-  --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron, web (default: all)
+  --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron, web, migrate (default: all)
   --json                 print only the JSON result
   --help                 this text`
 

@@ -14,6 +14,7 @@ import type { SyncResult } from './sync.js'
 import type { CronResult } from './cron.js'
 import type { WebResult } from './web.js'
 import type { CompareResult } from './compare.js'
+import type { MigrateResult } from './migrate.js'
 import type { LatencySummary } from './stats.js'
 
 export interface MachineInfo {
@@ -41,6 +42,7 @@ export interface BenchReport {
   cron?: CronResult | Failed
   web?: WebResult | Failed
   compare?: CompareResult | Failed
+  migrate?: MigrateResult | Failed
 }
 
 export function machineInfo(): MachineInfo {

@@ -3,6 +3,7 @@
  * demo's live view use to read the cloud. The shapes it sends and gets are
  * the contract in common/console-api.ts.
  */
+import { request as httpRequest } from 'node:http'
 import { FakephoneError } from '../common/errors.js'
 import type { Command } from '../common/contract.js'
 import type { CommandChangeReply, CommandReply, CommandsReply, DeviceReply, DevicesReply, HistoryReply } from '../common/console-api.js'
@@ -64,6 +65,33 @@ export class ConsoleClient {
     if (res.ok) return res
     const body = (await res.json().catch(() => ({ error: `HTTP ${res.status}` }))) as { error: string }
     throw new ConsoleApiError(res.status, body.error)
+  }
+
+  /**
+   * A blob's bytes to or from the console API over node:http, whole (M2: fetch copied a 64 MiB blob several times over
+   * through web streams, most of a migration's CPU); a refusal is a ConsoleApiError with the cloud's reason, status 0
+   * when the broker could not be reached or the connection broke.
+   */
+  bytes(method: 'GET' | 'PUT', path: string, body?: Uint8Array): Promise<Buffer<ArrayBuffer>> {
+    return new Promise((resolve, reject) => {
+      const unreachable = (err: Error): void => reject(new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}`))
+      const headers = { authorization: `Bearer ${this.token}`, 'content-length': String(body?.length ?? 0) }
+      const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('error', unreachable)
+        res.on('end', () => {
+          const all = Buffer.concat(chunks)
+          const status = res.statusCode as number
+          if (status < 300) return resolve(all)
+          const text = all.toString()
+          const json = res.headers['content-type']?.startsWith('application/json') === true
+          reject(new ConsoleApiError(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`))
+        })
+      })
+      req.on('error', unreachable)
+      req.end(body)
+    })
   }
 
   /** One console API call with any method; `body` goes as JSON when given. */

@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z, type ZodType } from 'zod'
 import type { BagProblem, BagReport } from '../../common/bagit/validate.js'
-import type { UploadStateBody } from '../../common/cloud/blob-api.js'
+import { UploadStateSchema, type UploadStateBody } from '../../common/cloud/blob-api.js'
 import {
   ImportReplySchema,
   type FullImportRequest,
@@ -21,7 +21,7 @@ import {
   type ImportReply,
   type ImportRequest,
 } from '../../common/cloud/transfer-api.js'
-import type { ConsoleClient } from '../console-client.js'
+import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import {
   AccountFileSchema,
   BackupListFileSchema,
@@ -34,6 +34,7 @@ import {
   isSidecar,
   itemPath,
 } from './bag-layout.js'
+import { eachAtOnce } from './each-at-once.js'
 import { fromGeoJson } from './location-formats.js'
 import type { Progress } from './progress.js'
 
@@ -115,11 +116,64 @@ export async function readAccountBag(dir: string, report: BagReport): Promise<Ba
 const enc = encodeURIComponent
 
 /**
+ * Blobs sent at once (M2: round trips and the cloud's fsyncs overlap); each is read whole, so a transfer holds at most
+ * this many blobs in memory.
+ */
+export const BLOBS_AT_ONCE = 8
+
+/** How many times one blob is sent before it counts as refused (M2: a bytes-in-transit fault is retried, boundedly). */
+export const BLOB_ATTEMPTS = 3
+
+/** A refusal worth another attempt: the connection failed (0), the bytes did not hash right (422), an upload still settling (409). */
+const retryable = (err: unknown): err is ConsoleApiError => err instanceof ConsoleApiError && [0, 409, 422].includes(err.status)
+
+/**
+ * Uploads one blob unless the cloud holds it, each attempt from the offset
+ * the cloud reports (a cut connection resumes where the bytes stopped; a
+ * checksum mismatch starts over, the cloud having discarded them). Each
+ * failed attempt is told to `fault`, and so is the attempt that then
+ * stored it (with the offset it resumed from); after BLOB_ATTEMPTS it throws.
+ */
+async function uploadBlob(
+  api: ConsoleClient,
+  base: string,
+  sha256: string,
+  size: number,
+  read: () => Promise<Buffer<ArrayBuffer>>,
+  fault: (why: string) => void,
+): Promise<void> {
+  let bytes: Buffer<ArrayBuffer> | undefined
+  const faults: string[] = []
+  const where = (): Promise<UploadStateBody> => api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
+  for (let state = await where(), attempt = 1; !state.stored; state = await where(), attempt++) {
+    if (attempt > BLOB_ATTEMPTS) throw new ConsoleApiError(0, `not stored after ${BLOB_ATTEMPTS} attempts: ${faults.join('; ')}`)
+    bytes ??= await read()
+    const from = `attempt ${attempt} from offset ${state.offset}`
+    let why: string
+    try {
+      const answer = await api.bytes('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
+      const after = UploadStateSchema.parse(JSON.parse(answer.toString()))
+      if (after.stored) {
+        if (faults.length > 0) fault(`${from}: stored`)
+        return
+      }
+      why = `${from}: the cloud kept ${after.offset} of ${size} bytes`
+    } catch (err) {
+      if (!retryable(err)) throw err
+      why = `${from}: ${err.message}`
+    }
+    faults.push(why)
+    fault(why)
+  }
+}
+
+/**
  * Imports bag contents into `account` on the cloud behind `api`, reading
  * each blob the cloud lacks with `read` (from the bag, or from another
  * cloud for a migration, M2). Blob
  * uploads that the cloud refuses (over quota, say) are not fatal: their
- * records fail with the cloud's reason, the rest go in.
+ * records fail with the cloud's reason, the rest go in. A blob whose
+ * upload failed and was retried has each failed attempt in `transit`.
  */
 export async function importAccount(
   api: ConsoleClient,
@@ -128,6 +182,7 @@ export async function importAccount(
   read: (sha256: string, path: string) => Promise<Buffer<ArrayBuffer>>,
   progress: (total: { items: number; bytes: number }) => Progress,
   signal?: AbortSignal,
+  transit?: Map<string, string[]>,
 ): Promise<ImportReply> {
   const base = `/api/accounts/${enc(account)}`
   const post = async (req: ImportRequest): Promise<ImportReply> => ImportReplySchema.parse(await api.request(`${base}/import`, req))
@@ -137,21 +192,28 @@ export async function importAccount(
   const refused = new Map<string, string>()
   const p = progress({ items: blobs.size, bytes: [...blobs.values()].reduce((n, b) => n + b.size, 0) })
   try {
-    for (const [sha256, { path, size }] of blobs) {
-      // A cancel (M2) stops between blobs; what arrived stays, and a rerun goes on from there.
-      signal?.throwIfAborted()
-      try {
-        const state = await api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
-        if (!state.stored) {
-          const bytes = await read(sha256, path)
-          await api.raw('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
+    // A cancel (M2) stops between blobs; what arrived stays, and a rerun goes on from there.
+    await eachAtOnce(
+      [...blobs],
+      BLOBS_AT_ONCE,
+      async ([sha256, { path, size }]) => {
+        try {
+          await uploadBlob(
+            api,
+            base,
+            sha256,
+            size,
+            () => read(sha256, path),
+            (why) => transit?.set(sha256, [...(transit.get(sha256) ?? []), why]),
+          )
+          p.add(size)
+        } catch (err) {
+          refused.set(sha256, (err as Error).message)
         }
-        p.add(size)
-      } catch (err) {
-        refused.set(sha256, (err as Error).message)
-      }
-      p.item()
-    }
+        p.item()
+      },
+      signal,
+    )
   } finally {
     p.done()
   }

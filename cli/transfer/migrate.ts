@@ -21,7 +21,8 @@ import { FakephoneError } from '../../common/errors.js'
 import { JsonFile } from '../../common/json-file.js'
 import type { AccountSnapshot, Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
-import { importAccount, type BagContents } from './account-import.js'
+import { BLOBS_AT_ONCE, importAccount, type BagContents } from './account-import.js'
+import { eachAtOnce } from './each-at-once.js'
 import { readSnapshot } from './account-export.js'
 import type { Progress } from './progress.js'
 
@@ -37,6 +38,8 @@ const ItemReportSchema = z.strictObject({
   fieldsChecked: z.number().int(),
   identical: z.boolean(),
   error: z.string().nullable(),
+  /** Each failed upload attempt of its bytes (a cut connection, a checksum mismatch), also when a retry then succeeded. */
+  transit: z.array(z.string()).default([]),
 })
 export type ItemReport = z.infer<typeof ItemReportSchema>
 
@@ -57,8 +60,8 @@ export type MigrationJob = z.infer<typeof MigrationJobSchema>
 const enc = encodeURIComponent
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-async function download(api: ConsoleClient, account: string, sha256: string): Promise<Buffer<ArrayBuffer>> {
-  return Buffer.from(await (await api.raw('GET', `/api/accounts/${enc(account)}/blobs/${sha256}/content`)).arrayBuffer())
+function download(api: ConsoleClient, account: string, sha256: string): Promise<Buffer<ArrayBuffer>> {
+  return api.bytes('GET', `/api/accounts/${enc(account)}/blobs/${sha256}/content`)
 }
 
 /** The records of a snapshot as an import, each blob read from the source cloud. */
@@ -82,9 +85,9 @@ export async function verifyMigration(
   dest: ConsoleClient,
   toAccount: string,
   failed: Map<string, string>,
+  transit: ReadonlyMap<string, string[]> = new Map(),
 ): Promise<ItemReport[]> {
   const there = await readSnapshot(dest, toAccount)
-  const report: ItemReport[] = []
   const check = async (
     kind: string,
     id: string,
@@ -92,7 +95,7 @@ export async function verifyMigration(
     other: Record<string, unknown> | undefined,
     skip: string[],
     exif: boolean,
-  ): Promise<void> => {
+  ): Promise<ItemReport> => {
     const [compared, diffs] = compare(rec, other, skip)
     let fields = compared
     let destSha: string | null = null
@@ -110,7 +113,7 @@ export async function verifyMigration(
       }
     }
     const error = failed.get(`${kind}:${id}`) ?? (diffs.length > 0 ? diffs.join('; ') : null)
-    report.push({
+    return {
       kind,
       id,
       bytes: rec.size,
@@ -119,37 +122,25 @@ export async function verifyMigration(
       fieldsChecked: fields,
       identical: error === null,
       error,
-    })
+      transit: transit.get(rec.sha256) ?? [],
+    }
   }
-  for (const i of source.items) {
-    const key = `${i.category}/${i.id}`
-    await check(
-      'item',
-      key,
-      i,
-      there.items.find((d) => `${d.category}/${d.id}` === key),
-      ['seq', 'daysLeft'],
-      i.category === 'photos',
-    )
-  }
-  for (const f of source.drive)
-    await check(
-      'drive',
-      f.id,
-      f,
-      there.drive.find((d) => d.id === f.id),
-      [],
-      false,
-    )
-  for (const b of source.backups)
-    await check(
-      'backup',
-      b.id,
-      b,
-      there.backups.find((d) => d.id === b.id),
-      [],
-      false,
-    )
+  const items = new Map(there.items.map((d) => [`${d.category}/${d.id}`, d]))
+  const drive = new Map(there.drive.map((d) => [d.id, d]))
+  const backups = new Map(there.backups.map((d) => [d.id, d]))
+  const checks = [
+    ...source.items.map((i) => {
+      const key = `${i.category}/${i.id}`
+      return () => check('item', key, i, items.get(key), ['seq', 'daysLeft'], i.category === 'photos')
+    }),
+    ...source.drive.map((f) => () => check('drive', f.id, f, drive.get(f.id), [], false)),
+    ...source.backups.map((b) => () => check('backup', b.id, b, backups.get(b.id), [], false)),
+  ]
+  // Downloads overlap (as the uploads did); the report keeps the source's order.
+  const report: ItemReport[] = new Array<ItemReport>(checks.length)
+  await eachAtOnce(checks, BLOBS_AT_ONCE, async (run, i) => {
+    report[i] = await run()
+  })
   return report
 }
 
@@ -207,6 +198,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   await save({ state: 'running', runs: job.runs + 1 })
   const snap = await readSnapshot(o.source, o.account)
   if (o.signal.aborted) return save({ state: 'cancelled', summary: 'cancelled before the copy; run the command again to resume' })
+  const transit = new Map<string, string[]>()
   const reply = await importAccount(
     o.dest,
     o.toAccount,
@@ -214,6 +206,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     (s) => download(o.source, o.account, s),
     o.progress,
     o.signal,
+    transit,
   ).catch((err: unknown) => {
     if (o.signal.aborted) return undefined
     throw err
@@ -221,7 +214,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   if (reply === undefined) return save({ state: 'cancelled', summary: 'cancelled during the copy; run the command again to resume' })
   const failed = new Map(reply.outcomes.filter((r) => r.result === 'failed').map((r) => [`${r.kind}:${r.id}`, r.error as string]))
   await save({ state: 'verifying' })
-  const report = await verifyMigration(snap, o.dest, o.toAccount, failed)
+  const report = await verifyMigration(snap, o.dest, o.toAccount, failed, transit)
   const others = reply.outcomes.filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
   const extra = others.map((r) => `; ${r.kind} ${r.id}: ${r.error}`).join('')
   const state = jobState(report, others.length)

@@ -136,6 +136,11 @@ export function renderJob(job: MigrationJob): string {
     job.report
       .filter((r) => !r.identical)
       .map((r) => `  ${r.kind} ${r.id}: ${r.error}\n`)
+      .join('') +
+    // M2: every fault in transit is shown, also when a retry then delivered the bytes intact.
+    job.report
+      .filter((r) => r.identical && r.transit.length > 0)
+      .map((r) => `  ${r.kind} ${r.id}: identical after a retry; ${r.transit.join('; ')}\n`)
       .join('')
   )
 }

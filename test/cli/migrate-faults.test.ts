@@ -1,0 +1,290 @@
+/**
+ * M2: faults injected between the migration job and the destination cloud,
+ * through a real TCP proxy (test/fixtures/proxy.ts) in front of the
+ * destination's HTTP port, and what the job's report says of each: a
+ * connection cut mid-blob (resumed from the destination's offset), a byte
+ * flipped in transit (refused by the checksum, sent again; three in a row
+ * and the item is not copied, each attempt listed), the destination over
+ * quota (partially completed, each item not copied named with the reason,
+ * the source unchanged), a duplicate name at the destination (skipped with
+ * the reason, the destination's file untouched; resolved there, a rerun
+ * completes). Each subtest migrates its own account, so no blob is already
+ * at the destination (blobs are content-addressed there).
+ */
+import t from 'tap'
+import type { AddressInfo } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
+import { join } from 'node:path'
+import { makePhoto } from '../../agent/phone-data/photo.js'
+import { ManualClock } from '../../common/clock.js'
+import { seededRandom } from '../../common/random.js'
+import { DEFAULT_BROKER_OPTIONS } from '../../broker/server.js'
+import { ConsoleClient } from '../../cli/console-client.js'
+import { BLOB_ATTEMPTS, importAccount } from '../../cli/transfer/account-import.js'
+import { eachAtOnce } from '../../cli/transfer/each-at-once.js'
+import { migrate, type MigrationJob } from '../../cli/transfer/migrate.js'
+import { Progress } from '../../cli/transfer/progress.js'
+import { renderJob } from '../../cli/transfer/transfer-commands.js'
+import { addDevice, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { startProxy } from '../fixtures/proxy.js'
+import { onEnd, tempDir } from '../fixtures/scope.js'
+
+const QUOTA = 1024 * 1024
+const DRIVE_BYTES = 200 * 1024
+const TAKEN = Date.UTC(2026, 5, 1, 12, 30, 15)
+
+interface Seeded {
+  account: string
+  photo: string
+  note: { id: string; sha256: string; size: number }
+  drive: { id: string; sha256: string; folder: string; name: string }
+}
+
+/** An account of its own on the source: two photos, a contact, a note, a 200 KiB drive file; bytes differ per account. */
+async function seedAccount(cloud: Cloud, account: string, seed: number): Promise<Seeded> {
+  await addDevice(cloud, `phone-${account}`, account)
+  const { blobs, items, drive } = cloud.broker.cloud
+  const put = async (category: 'photos' | 'contacts' | 'notes', id: string, bytes: Buffer, meta: Record<string, string | number | null>) =>
+    items.put(account, `phone-${account}`, category, id, { sha256: await blobs.put(bytes), size: bytes.length, meta, modifiedAt: TAKEN })
+  const exif = { takenAt: TAKEN, lat: 55.9486, lon: -3.1999, make: 'Xiaomi', model: '13' }
+  const photo = `IMG_${seed}_1.jpg`
+  await put('photos', photo, makePhoto(exif, seed), { takenAt: TAKEN, lat: 55.9486, lon: -3.1999, camera: 'Xiaomi 13' })
+  await put('photos', `IMG_${seed}_2.jpg`, makePhoto({ ...exif, lat: null, lon: null }, seed + 1), {
+    takenAt: TAKEN,
+    lat: null,
+    lon: null,
+    camera: 'Xiaomi 13',
+  })
+  await put('contacts', `c-${seed}.vcf`, Buffer.from(`BEGIN:VCARD\nFN:Friend ${seed}\nEND:VCARD\n`), { name: `Friend ${seed}` })
+  const text = Buffer.from(`Notes of ${account}\n${'a line of a long note\n'.repeat(1000)}`)
+  const note = await put('notes', `n-${seed}.txt`, text, { title: `Notes of ${account}` })
+  const random = seededRandom(seed)
+  const bytes = Buffer.from(Array.from({ length: DRIVE_BYTES }, () => Math.floor(random() * 256)))
+  const file = drive.files.put(account, {
+    folder: '/Documents',
+    name: 'figures.bin',
+    sha256: await blobs.put(bytes),
+    size: bytes.length,
+    uploadedBy: 'console',
+  })
+  return { account, photo, note: { id: note.id, sha256: note.sha256, size: note.size }, drive: file }
+}
+
+const driveOf = (job: MigrationJob, s: Seeded) => job.report.find((r) => r.kind === 'drive' && r.id === s.drive.id)
+const snapshot = (cloud: Cloud, account: string): Promise<Record<string, unknown>> =>
+  new ConsoleClient(cloud.apiUrl, cloud.consoleToken).request(`/api/accounts/${account}/export`)
+
+t.test('M2 faults between the migration and the destination', async (t) => {
+  const source = await startCloud(t)
+  const dest = await startCloud(
+    t,
+    { cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: QUOTA } } },
+    new ManualClock(source.clock.now()),
+  )
+  const proxy = await startProxy(t, dest.apiUrl)
+  const dir = tempDir(t)
+  const run = (s: Seeded, toAccount: string): Promise<MigrationJob> =>
+    migrate({
+      source: new ConsoleClient(source.apiUrl, source.consoleToken),
+      dest: new ConsoleClient(proxy.url, dest.consoleToken),
+      account: s.account,
+      to: proxy.url,
+      toAccount,
+      jobFile: join(dir, `${toAccount}.json`),
+      signal: new AbortController().signal,
+      now: () => dest.clock.now(),
+      progress: (total) => new Progress(null, dest.clock, 'migrating', total),
+    })
+  const put = (to: string, sha256: string): string => `PUT /api/accounts/${to}/blobs/${sha256}?`
+
+  await t.test('M2: a connection cut mid-blob: the job resumes from the offset the destination kept and completes verified', async (t) => {
+    const s = await seedAccount(source, 'anna', 1)
+    const cut = proxy.arm({ marker: put('anna', s.drive.sha256), bodyOffset: 150_000, action: 'cut' })
+    const job = await run(s, 'anna')
+    await cut
+    t.match(job, { state: 'completed', summary: /^5 of 5 items identical, bytes \d+, metadata fields \d+ checked$/ })
+    const kept = dest.logs.lines.find((l) => l.msg === 'upload cut short; kept for resume')?.offset as number
+    t.ok(kept > 0 && kept <= 150_000, `the destination kept ${kept} bytes of the cut upload`)
+    t.match(driveOf(job, s), {
+      identical: true,
+      sourceSha256: s.drive.sha256,
+      destSha256: s.drive.sha256,
+      transit: [new RegExp(`^attempt 1 from offset 0: cannot reach the broker at ${proxy.url}: `), `attempt 2 from offset ${kept}: stored`],
+    })
+    t.ok(
+      job.report.filter((r) => r !== driveOf(job, s)).every((r) => r.identical && r.transit.length === 0),
+      'nothing else saw a fault',
+    )
+    t.match(renderJob(job), `  drive ${s.drive.id}: identical after a retry; attempt 1 from offset 0: cannot reach the broker`)
+  })
+
+  await t.test(
+    'M2: a byte flipped in transit is refused by the checksum and sent again; three in a row and the item is not copied',
+    async (t) => {
+      const s = await seedAccount(source, 'bert', 2)
+      const flipped = proxy.arm({ marker: put('bert', s.note.sha256), bodyOffset: 100, action: 'flip' })
+      const job = await run(s, 'bert')
+      await flipped
+      t.equal(job.state, 'completed')
+      t.match(
+        job.report.find((r) => r.id === `notes/${s.note.id}`),
+        {
+          identical: true,
+          destSha256: s.note.sha256,
+          transit: [
+            new RegExp(
+              `^attempt 1 from offset 0: the bytes received hash to [0-9a-f]{64}, not ${s.note.sha256}; ` +
+                'the partial upload was discarded, send it again$',
+            ),
+            'attempt 2 from offset 0: stored',
+          ],
+        },
+      )
+      t.equal(job.report.filter((r) => r.transit.length > 0).length, 1, 'one item saw a fault')
+
+      const c = await seedAccount(source, 'cleo', 3)
+      const all = Array.from({ length: BLOB_ATTEMPTS }, () =>
+        proxy.arm({ marker: put('cleo', c.drive.sha256), bodyOffset: 5, action: 'flip' }),
+      )
+      const failed = await run(c, 'cleo')
+      await Promise.all(all)
+      t.match(failed, { state: 'partially completed', summary: /^4 of 5 items identical/ })
+      const drive = driveOf(failed, c)
+      t.match(drive, {
+        identical: false,
+        destSha256: null,
+        error: /^its bytes were refused: not stored after 3 attempts: attempt 1 from offset 0: the bytes/,
+      })
+      t.equal(drive?.transit.length, 3, 'each failed attempt is in the report')
+      t.match(renderJob(failed), `  drive ${c.drive.id}: its bytes were refused: not stored after 3 attempts`)
+    },
+  )
+
+  await t.test(
+    'M2: the destination over quota: partially completed, each item not copied named with the reason, the source unchanged',
+    async (t) => {
+      const s = await seedAccount(source, 'dora', 4)
+      const before = await snapshot(source, 'dora')
+      // The destination account exists already, with room for every item but one byte: items go in in (category, id) order,
+      // so the last photo is the one that does not fit; the 200 KiB drive file is refused before its bytes are sent.
+      await addDevice(dest, 'phone-full', 'full')
+      const items = before.items as { size: number; id: string; category: string }[]
+      const last = items[items.length - 1] as (typeof items)[number]
+      dest.broker.cloud.accounts.charge('full', QUOTA - (items.reduce((n, i) => n + i.size, 0) - 1), 'filler')
+      const job = await run(s, 'full')
+      t.match(job, { state: 'partially completed', summary: /^3 of 5 items identical/ })
+      t.match(
+        job.report.find((r) => r.id === `${last.category}/${last.id}`),
+        {
+          identical: false,
+          destSha256: null,
+          error: new RegExp(`^over quota: photos/${last.id} \\(${last.size} bytes\\) needs .* is free; nothing stored was touched$`),
+        },
+      )
+      t.match(driveOf(job, s), { identical: false, error: /^its bytes were refused: over quota: this upload needs 200 KB but .* is free/ })
+      t.same(
+        job.report.filter((r) => !r.identical).map((r) => r.kind),
+        ['item', 'drive'],
+        'the last photo and the drive file, nothing else',
+      )
+      const after = await snapshot(source, 'dora')
+      t.same({ ...after, now: 0, log: [] }, { ...before, now: 0, log: [] }, 'the source holds what it held')
+      t.equal(source.broker.cloud.retirement.migration('dora'), null, 'nor is the source account marked migrated')
+    },
+  )
+
+  await t.test('M2: a duplicate name at the destination is skipped with the reason; renamed there, a rerun completes', async (t) => {
+    const s = await seedAccount(source, 'emil', 5)
+    await addDevice(dest, 'phone-emil', 'emil')
+    const theirs = Buffer.from('their own figures\n')
+    const { files } = dest.broker.cloud.drive
+    const other = files.put('emil', {
+      folder: s.drive.folder,
+      name: s.drive.name,
+      sha256: await dest.broker.cloud.blobs.put(theirs),
+      size: theirs.length,
+      uploadedBy: 'console',
+    })
+    const job = await run(s, 'emil')
+    t.match(job, { state: 'partially completed', summary: /^4 of 5 items identical/ })
+    t.match(driveOf(job, s), {
+      identical: false,
+      destSha256: null,
+      error: `duplicate name: /Documents already holds a file named "figures.bin" (id ${other.id})`,
+    })
+    t.match(files.list('emil'), [{ id: other.id, sha256: other.sha256 }], "the destination's file is untouched")
+
+    files.delete('emil', other.id)
+    const again = await run(s, 'emil')
+    t.match(again, { state: 'completed', runs: 2, summary: /^5 of 5 items identical/ })
+  })
+
+  await t.test(
+    'M2: a cloud that answers an upload without storing it all, or refuses it: attempts are bounded, each reported',
+    async (t) => {
+      // A stand-in destination on a real socket (no fakephone cloud answers so; another might): a PUT of blob a keeps 3 bytes
+      // of 10, a PUT of blob b is refused for good (HTTP 507, in plain text): not a fault in transit, not tried again.
+      const [a, b] = ['a'.repeat(64), 'b'.repeat(64)]
+      const server = createHttpServer((req, res) => {
+        const path = new URL(req.url as string, 'http://x').pathname
+        req.resume()
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json')
+          const failed = { kind: 'drive', id: 'd', result: 'failed', error: 'not uploaded' }
+          if (path.endsWith('/import'))
+            res.end(JSON.stringify({ now: 0, account: 'x', imported: 0, present: 0, failed: 1, outcomes: [failed] }))
+          else if (req.method === 'PUT' && path.endsWith(b)) res.writeHead(507, { 'content-type': 'text/plain' }).end('no room')
+          else res.end(JSON.stringify({ sha256: a, size: 10, stored: false, offset: req.method === 'PUT' ? 3 : 0 }))
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      onEnd(t, () => new Promise((resolve) => server.close(resolve)))
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const transit = new Map<string, string[]>()
+      const file = { id: 'd', folder: '/', name: 'd', sha256: b, size: 10, createdAt: 0, updatedAt: 0, uploadedBy: 'console' }
+      const reply = await importAccount(
+        new ConsoleClient(url, 'token'),
+        'x',
+        {
+          request: {
+            account: undefined,
+            devices: [],
+            items: [],
+            drive: [file],
+            backups: [],
+            locations: [],
+            commands: [],
+            notifications: [],
+          },
+          blobs: new Map([
+            [a, { path: 'a', size: 10 }],
+            [b, { path: 'b', size: 10 }],
+          ]),
+        },
+        () => Promise.resolve(Buffer.alloc(10)),
+        (total) => new Progress(null, dest.clock, 'x', total),
+        undefined,
+        transit,
+      )
+      t.same(
+        transit.get(a),
+        [1, 2, 3].map((n) => `attempt ${n} from offset 0: the cloud kept 3 of 10 bytes`),
+      )
+      t.equal(transit.get(b), undefined)
+      t.match(reply.outcomes, [{ id: 'd', result: 'failed', error: 'its bytes were refused: HTTP 507: no room' }])
+    },
+  )
+})
+
+t.test('M2: blobs a few at once: a job that fails fails the lot, once the others have ended', async (t) => {
+  const ended: number[] = []
+  await t.rejects(
+    eachAtOnce([1, 2, 3], 2, async (n) => {
+      if (n === 1) throw new Error('one failed')
+      await Promise.resolve()
+      ended.push(n)
+    }),
+    /one failed/,
+  )
+  t.same(ended, [2, 3])
+})
