@@ -136,7 +136,8 @@ export function renderJob(job: MigrationJob): string {
     job.report
       .filter((r) => !r.identical)
       .map((r) => `  ${r.kind} ${r.id}: ${r.error}\n`)
-      .join('')
+      .join('') +
+    (job.phones ? `Phones told to follow (push): ${job.phones.devices.join(', ') || 'none'} -> ${job.phones.to.cloud}\n` : '')
   )
 }
 
