@@ -350,7 +350,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
    */
   private async follow(move: CloudMove): Promise<void> {
     const log = this.opts.log
-    const from = { mqtt: this.opts.brokerUrl, push: this.opts.pushUrl ?? null, cloud: this.opts.cloudUrl ?? null }
+    const from = { mqtt: this.opts.brokerUrl, push: this.opts.pushUrl, cloud: this.opts.cloudUrl }
     if (from.mqtt === move.to.mqtt && from.push === move.to.push && from.cloud === move.to.cloud)
       return void log.info({ to: move.to }, 'cloud moved: already there')
     const home: CloudHome = { to: move.to, account: move.account, movedAt: move.at, from }

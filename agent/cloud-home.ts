@@ -19,7 +19,7 @@ export const CloudHomeSchema = z.strictObject({
   /** When the old cloud sent the notice, ms. */
   movedAt: z.number().int(),
   /** The cloud the phone left. */
-  from: z.strictObject({ mqtt: z.string(), push: z.string().nullable(), cloud: z.string().nullable() }),
+  from: z.strictObject({ mqtt: z.string(), push: z.string().optional(), cloud: z.string().optional() }),
 })
 export type CloudHome = z.infer<typeof CloudHomeSchema>
 

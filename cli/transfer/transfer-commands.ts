@@ -137,7 +137,7 @@ export function renderJob(job: MigrationJob): string {
       .filter((r) => !r.identical)
       .map((r) => `  ${r.kind} ${r.id}: ${r.error}\n`)
       .join('') +
-    (job.phones ? `Phones told to follow (push): ${job.phones.devices.join(', ') || 'none'} -> ${job.phones.to.cloud}\n` : '')
+    (job.phones ? `Phones told over push to follow to ${job.phones.to.cloud}: ${job.phones.devices.join(', ')}\n` : '')
   )
 }
 

@@ -71,7 +71,7 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
       progress: (total) => new Progress(null, clock, 'x', total),
     })
     t.match(job, { state: 'completed', phones: { devices: ['phone-a', 'phone-b'], to: endpointsOf(dest.apiUrl) } })
-    t.match(renderJob(job), `Phones told to follow (push): phone-a, phone-b -> ${dest.apiUrl}\n`)
+    t.match(renderJob(job), `Phones told over push to follow to ${dest.apiUrl}: phone-a, phone-b\n`)
     await connectedTo(dest, agent, 'phone-a')
     await pushAtCloud(source, 'phone-a', false)
     t.notOk(source.broker.isConnected('phone-a'), 'gone from the source')
@@ -114,6 +114,17 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
     await connectedTo(dest, agent, 'phone-a')
     t.match(agent.status().home, { to: { cloud: dest.apiUrl } })
     t.notOk(source.broker.isConnected('phone-a'))
+    // A move while the push channel is blocked (X3) takes effect when it may connect again.
+    await agent.framework.setNetworkPermission(false)
+    agent.framework.movePush(dest.pushUrl)
+    t.equal(agent.status().framework.pushChannel, 'blocked')
+    await agent.framework.setNetworkPermission(true)
+    await pushConnected(agent)
+    t.same(endpointsOf('https://cloud.example:8443/'), {
+      mqtt: 'wss://cloud.example:8443/mqtt',
+      push: 'wss://cloud.example:8443/push',
+      cloud: 'https://cloud.example:8443',
+    })
   })
 
   await top.test('a phone that was away gets the notice when it is back, and follows', async (t) => {
