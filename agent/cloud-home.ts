@@ -32,7 +32,9 @@ export function readHome(dataDir: string): CloudHome | null {
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    // No file, or no data directory yet (made by start, which says what is wrong with it).
+    const { code } = err as NodeJS.ErrnoException
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null
     throw err
   }
   const decoded = decodeJson(CloudHomeSchema, text)
