@@ -17,6 +17,7 @@ import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 import { migrate } from '../../cli/transfer/migrate.js'
 import { Progress } from '../../cli/transfer/progress.js'
 import { renderJob } from '../../cli/transfer/transfer-commands.js'
+import { renderFrameworkStatus } from '../../cli/framework-render.js'
 import { ManualClock } from '../../common/clock.js'
 import { CLOUD_MOVED, endpointsOf, secretVerifier, signMove } from '../../common/cloud/cloud-move.js'
 import { addDevice, agentConnected, startAgent, startCloud, storedHeartbeats, type Cloud } from '../fixtures/cloud.js'
@@ -75,6 +76,7 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
     await connectedTo(dest, agent, 'phone-a')
     await pushAtCloud(source, 'phone-a', false)
     t.notOk(source.broker.isConnected('phone-a'), 'gone from the source')
+    t.match(renderFrameworkStatus(agent.status().framework), `cloud         moved: Your cloud moved to ${dest.apiUrl} (`)
     t.match(agent.status().home, { to: endpointsOf(dest.apiUrl), account: 'alice', from: { mqtt: source.mqttUrl, cloud: source.apiUrl } })
     t.match(await source.logs.waitFor((l) => l.msg === `cloud moved: the phone follows its account to ${dest.apiUrl}`), {
       from: { mqtt: source.mqttUrl },
