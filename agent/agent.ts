@@ -11,7 +11,11 @@
  * is module-level state: a process may run many agents. X1: the cloud
  * service off closes the data channel (after telling the cloud) and on opens
  * it again; the resident framework (framework.ts) keeps the push channel and
- * the behaviour log (X2) apart from it.
+ * the behaviour log (X2) apart from it. M2: a verified `cloud-moved` notice
+ * moves the data channel, the push channel and the cloud transfers to the
+ * account's new cloud, kept in `<data>/cloud-home.json` (cloud-home.ts) so a
+ * restart stays there; sync carries on there without uploading again what
+ * the migration copied (same ids, same bytes).
  */
 import { EventEmitter, once } from 'node:events'
 import { mkdir } from 'node:fs/promises'
@@ -40,6 +44,8 @@ import { SyncEngine, type SyncStatus } from './sync/engine.js'
 import { PhoneSettings, RestorableSettingsSchema } from './settings.js'
 import { PhoneBackup, type BackupStatus } from './backup/phone-backup.js'
 import { ensureSystemProfile } from './backup/system-profile.js'
+import { homeFile, readHome, type CloudHome } from './cloud-home.js'
+import type { CloudMove } from '../common/cloud/cloud-move.js'
 
 export interface AgentOptions {
   id: string
@@ -113,6 +119,8 @@ export interface AgentStatus {
   sync: SyncStatus | null
   /** The cloud-backup switch and the last backup (B1-B4). */
   backup: BackupStatus
+  /** M2: where the phone's cloud moved to when its account migrated; null while it is the one it was started with. */
+  home: CloudHome | null
 }
 
 interface AgentEvents {
@@ -130,8 +138,12 @@ export type Switch = 'cloudService' | 'findDevice'
 export class Agent extends EventEmitter<AgentEvents> implements Phone {
   readonly framework: ResidentFramework
   private readonly settings: PhoneSettings
-  /** The data channel: built with the phone, opened by `start`, closed for good by `stop`. */
-  private readonly link: MqttLink
+  /** The data channel: built with the phone, opened by `start`, closed for good by `stop`; M2 replaces it when the cloud moves. */
+  private link: MqttLink
+  /** M2: the cloud the account moved to (cloud-home.ts), or null. */
+  private home: CloudHome | null
+  /** M2: a move in progress (stop waits for it). */
+  private moving: Promise<void> = Promise.resolve()
   private readonly seqs: SeqReserve
   private readonly heartbeat: HeartbeatLoop
   private readonly executor: CommandExecutor
@@ -152,8 +164,14 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /** Cloud backup (B1-B4). */
   readonly backup: PhoneBackup
 
-  constructor(private readonly opts: AgentOptions) {
+  private readonly opts: AgentOptions
+
+  constructor(opts: AgentOptions) {
     super()
+    this.home = readHome(opts.dataDir)
+    // M2: a phone whose account migrated talks to the new cloud, whatever it was started with.
+    opts = { ...opts, ...(this.home && { brokerUrl: this.home.to.mqtt, pushUrl: this.home.to.push, cloudUrl: this.home.to.cloud }) }
+    this.opts = opts
     this.settings = new PhoneSettings(opts.dataDir)
     this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock, log: opts.log.child({ component: 'phone-data' }) })
     this.random = opts.random ?? Math.random
@@ -185,7 +203,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       applySettings: (values) => this.settings.update(RestorableSettingsSchema.parse(values)),
       switchChanged: () => this.publishStatus(),
     })
-    this.link = this.dataChannel()
+    this.link = this.dataChannel(opts.brokerUrl)
     this.seqs = new SeqReserve(this.settings, opts.seqBlock)
     this.heartbeat = new HeartbeatLoop({
       clock: opts.clock,
@@ -241,6 +259,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       phone: () => this.settings.value,
       data: { connected: () => this.link.connected, publish: (batch) => this.publishLogs(batch) },
     })
+    this.framework.on('moved', (move) => {
+      this.moving = this.moving.then(() => this.follow(move))
+    })
   }
 
   /**
@@ -283,6 +304,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
    * stop. Safe after a failed start and when called again.
    */
   async stop(): Promise<void> {
+    // A move that arrives from here on changes the home on disk, and opens no channel.
+    this.channelOpened = false
+    await this.moving
     this.haltTransfers()
     for (let next = this.undo.pop(); next; next = this.undo.pop()) {
       try {
@@ -312,7 +336,41 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       framework: this.framework.status(),
       sync: this.sync?.status() ?? null,
       backup: this.backup.status(),
+      home: this.home,
     }
+  }
+
+  /**
+   * M2: the account migrated and its cloud said so (a verified notice): the
+   * new home is written first (a crash mid-way still ends there), then the
+   * cloud transfers, the push channel and the data channel -- the old one
+   * says "offline" -- move, and sync reads the new cloud's change feed from
+   * its start: what the migration copied has the same ids and bytes, so
+   * nothing is uploaded or downloaded again.
+   */
+  private async follow(move: CloudMove): Promise<void> {
+    const log = this.opts.log
+    const from = { mqtt: this.opts.brokerUrl, push: this.opts.pushUrl, cloud: this.opts.cloudUrl }
+    if (from.mqtt === move.to.mqtt && from.push === move.to.push && from.cloud === move.to.cloud)
+      return void log.info({ to: move.to }, 'cloud moved: already there')
+    const home: CloudHome = { to: move.to, account: move.account, movedAt: move.at, from }
+    try {
+      await homeFile(this.opts.dataDir).save(home)
+    } catch (err) {
+      return void log.error({ err: (err as Error).message, to: move.to }, 'cloud moved, but the phone cannot keep its new home: it stays')
+    }
+    this.home = home
+    Object.assign(this.opts, { brokerUrl: move.to.mqtt, pushUrl: move.to.push, cloudUrl: move.to.cloud })
+    log.warn({ from, to: move.to, account: move.account }, `cloud moved: the phone follows its account to ${move.to.cloud}`)
+    this.haltTransfers()
+    this.cloud?.moveTo(move.to.cloud)
+    await this.sync?.cloudMoved()
+    this.framework.movePush(move.to.push)
+    const old = this.link
+    this.link = this.dataChannel(move.to.mqtt)
+    await this.closeLink(old)
+    old.removeAllListeners()
+    if (this.channelOpened && this.settings.value.cloudService) this.link.resume()
   }
 
   /** The user flips a switch on the phone. F4: Find Device stays on in lost mode and for 72 h after. */
@@ -400,10 +458,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   /** The MQTT data channel, switched off until `start` opens it; its last will says "offline". */
-  private dataChannel(): MqttLink {
+  private dataChannel(url: string): MqttLink {
     const { id } = this.opts
     const link = new MqttLink({
-      url: this.opts.brokerUrl,
+      url,
       clock: this.opts.clock,
       log: this.opts.log,
       backoff: this.opts.backoff,
@@ -441,24 +499,27 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   /** Says goodbye (presence offline), closes the data channel for good and lets the commands in hand finish. */
-  private async closeDataChannel(): Promise<void> {
-    await this.sayOffline()
-    await this.link.stop()
+  private closeDataChannel(): Promise<void> {
+    return this.closeLink(this.link)
+  }
+
+  private async closeLink(link: MqttLink): Promise<void> {
+    await this.sayOffline(link)
+    await link.stop()
     await this.remote.idle()
   }
 
   /** X1: off closes the data channel once the status above and "offline" are acknowledged; on opens it again. */
   private async switchDataChannel(on: boolean): Promise<void> {
     if (on) return this.link.resume()
-    await this.sayOffline()
+    await this.sayOffline(this.link)
     await this.link.pause()
   }
 
   /**
    * Publishes "offline" when connected: said, or the connection dropped, or the broker stopped answering -- never hangs on a dead broker.
    */
-  private async sayOffline(): Promise<void> {
-    const link = this.link
+  private async sayOffline(link: MqttLink): Promise<void> {
     if (!link.connected) return
     const offline = encodePayload('presence', { state: 'offline', at: this.opts.clock.now() })
     await Promise.race([

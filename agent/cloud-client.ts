@@ -42,10 +42,18 @@ export function cloudUrlOf(pushUrl: string): string {
 export class CloudClient {
   private readonly authorization: string
   private readonly chunkBytes: number
+  /** Where the cloud is; M2 moves it (moveTo). */
+  private base: string
 
-  constructor(private readonly opts: CloudClientOptions) {
+  constructor(opts: CloudClientOptions) {
+    this.base = opts.baseUrl
     this.authorization = `Basic ${Buffer.from(`${opts.deviceId}:${opts.secret}`).toString('base64')}`
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES
+  }
+
+  /** M2: the account migrated; every call from now on goes to the new cloud (http://host:port). */
+  moveTo(baseUrl: string): void {
+    this.base = baseUrl
   }
 
   /** One JSON call; the answer is checked against `schema`. Errors are CloudErrors with the cloud's reason. */
@@ -115,7 +123,7 @@ export class CloudClient {
   }
 
   private async answer<T>(path: string, init: RequestInit, signal: AbortSignal, read: (res: Response) => Promise<T>): Promise<T> {
-    const res = await fetch(new URL(path, this.opts.baseUrl), {
+    const res = await fetch(new URL(path, this.base), {
       ...init,
       signal,
       headers: { ...(init.headers as Record<string, string>), authorization: this.authorization },
@@ -131,7 +139,7 @@ export class CloudClient {
     if (err instanceof CloudError) return err
     if (aborted) return new CloudError('ABORTED', 'stopped', 0)
     // fetch() and the body readers fail with TypeError('fetch failed' / 'terminated'), the network error as cause.
-    return new CloudError('UNREACHABLE', `cannot reach the cloud at ${this.opts.baseUrl}: ${(err as Error).message}`, 0)
+    return new CloudError('UNREACHABLE', `cannot reach the cloud at ${this.base}: ${(err as Error).message}`, 0)
   }
 }
 

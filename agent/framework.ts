@@ -15,6 +15,7 @@ import type { Clock } from '../common/clock.js'
 import { JsonFile } from '../common/json-file.js'
 import type { Logger } from '../common/log.js'
 import type { PushNotification } from '../common/push-protocol.js'
+import { CLOUD_MOVED, readMove, type CloudMove } from '../common/cloud/cloud-move.js'
 import {
   BehaviourLog,
   DEFAULT_LOG_TIMINGS,
@@ -74,6 +75,8 @@ interface FrameworkEvents {
   duplicate: [id: string]
   /** The push channel changed state. */
   push: [state: PushState]
+  /** M2: a verified `cloud-moved` notice: the account migrated, the phone follows. */
+  moved: [move: CloudMove]
 }
 
 export class ResidentFramework extends EventEmitter<FrameworkEvents> {
@@ -161,6 +164,11 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     return this.status()
   }
 
+  /** M2: the push channel goes to the account's new cloud. */
+  movePush(url: string): void {
+    this.push?.moveTo(url)
+  }
+
   private async change(patch: Partial<FrameworkSettings>): Promise<void> {
     this.settings = { ...this.settings, ...patch }
     await this.file.save(this.settings)
@@ -173,6 +181,12 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     const log = this.opts.log
     this.intake = this.intake
       .then(async () => {
+        // M2: a notice that the cloud moved must be this device's, from its own cloud; any other is refused, said and acknowledged.
+        const move = n.kind === CLOUD_MOVED ? readMove(n.body, this.opts.deviceId, this.opts.secret) : null
+        if (move && !move.ok) {
+          log.warn({ id: n.id, reason: move.reason }, `cloud-moved notice refused: ${move.reason}`)
+          return push.ack(n.id)
+        }
         const shown = await this.inbox.receive(n, this.opts.clock.now())
         if (shown) {
           log.info({ id: n.id, kind: n.kind, title: n.title, delayMs: shown.delayMs }, 'notification shown')
@@ -184,6 +198,8 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
           this.emit('duplicate', n.id)
         }
         push.ack(n.id)
+        // After the acknowledgement went out on this connection: following the move closes it.
+        if (shown && move) this.emit('moved', move.value)
       })
       .catch((err: unknown) =>
         log.error({ err: (err as Error).message, id: n.id }, 'could not take in a notification; the cloud will send it again'),

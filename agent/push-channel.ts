@@ -75,9 +75,12 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   private awaitingPong = false
   /** Why the last connection failed, for the retry's log line. */
   private lastError: string | null = null
+  /** The push endpoint; M2 moves it (moveTo). */
+  private url: string
 
   constructor(private readonly opts: PushChannelOptions) {
     super()
+    this.url = opts.url
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.keepalive = opts.keepaliveClock ?? new SystemClock()
     this.pingMs = opts.pingMs ?? DEFAULT_PING_MS
@@ -117,6 +120,15 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     if (ws.readyState !== WebSocket.CLOSED) await new Promise((resolve) => ws.once('close', resolve))
   }
 
+  /** M2: the account migrated: the channel goes to `url` now (at once when it is up or trying; else when it starts). */
+  moveTo(url: string): void {
+    this.url = url
+    if (this.stateNow !== 'connecting' && this.stateNow !== 'connected' && this.stateNow !== 'waiting') return
+    this.detach()?.close(1000, 'the cloud moved')
+    this.retry.reset()
+    this.connect()
+  }
+
   /**
    * Acknowledges a notification by id on the current connection, once the
    * cloud welcomed it; otherwise the acknowledgement is lost and the cloud
@@ -128,7 +140,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
 
   private connect(): void {
     this.setState('connecting')
-    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, maxPayload: PUSH_MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
+    const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: PUSH_MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
     this.ws = ws
     ws.on('open', () => {
       ws.send(
@@ -155,7 +167,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     switch (frame.type) {
       case 'welcome':
         this.retry.reset()
-        this.opts.log.info({ url: this.opts.url }, 'push connected')
+        this.opts.log.info({ url: this.url }, 'push connected')
         this.setState('connected')
         this.stopPing()
         this.awaitingPong = false

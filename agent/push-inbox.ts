@@ -29,16 +29,19 @@ const InboxSchema = z.strictObject({
   recent: z.array(ShownNotificationSchema).max(INBOX_SIZE),
   shown: z.number().int().nonnegative(),
   duplicates: z.number().int().nonnegative(),
-  /** M1: the newest notice of the cloud service's end (kind `retirement` or `service-gone`); kept however old. */
+  /** M1: the newest notice of the cloud service's end (kind `retirement` or `service-gone`), or M2's `cloud-moved`; kept however old. */
   service: ShownNotificationSchema.nullable().optional(),
 })
 type Inbox = z.infer<typeof InboxSchema>
 
 const EMPTY: Inbox = { delivered: [], recent: [], shown: 0, duplicates: 0 }
 
-/** M1: what the phone knows of its cloud service's end: retiring (with the newest notice), or gone (since the shutdown notice). */
+/**
+ * M1: what the phone knows of its cloud service's end: retiring (with the newest notice), or gone (since the shutdown notice);
+ * M2: moved (its account migrated and the phone followed: what the old cloud said of its end is no longer the phone's).
+ */
 export interface CloudServiceNotice {
-  state: 'retiring' | 'gone'
+  state: 'retiring' | 'gone' | 'moved'
   title: string
   body: string
   /** When the cloud sent the notice. */
@@ -80,7 +83,10 @@ export class PushInbox {
     const shown: ShownNotification = { ...n, shownAt: now, delayMs: Math.max(0, now - n.createdAt) }
     const previous = this.state.service ?? null
     // Once gone, the service stays gone: a later notice (a purge date) says more, but not that it is back.
-    const service = n.kind === 'service-gone' || (n.kind === 'retirement' && previous?.kind !== 'service-gone') ? shown : previous
+    const service =
+      n.kind === 'service-gone' || n.kind === 'cloud-moved' || (n.kind === 'retirement' && previous?.kind !== 'service-gone')
+        ? shown
+        : previous
     await this.commit({
       delivered: [...this.state.delivered, n.id].slice(-REMEMBERED_IDS),
       recent: [shown, ...this.state.recent].slice(0, INBOX_SIZE),
@@ -100,7 +106,7 @@ export class PushInbox {
   status(): InboxStatus {
     const s = this.state.service ?? null
     const service: CloudServiceNotice | null = s && {
-      state: s.kind === 'service-gone' ? 'gone' : 'retiring',
+      state: s.kind === 'service-gone' ? 'gone' : s.kind === 'cloud-moved' ? 'moved' : 'retiring',
       title: s.title,
       body: s.body,
       at: s.createdAt,

@@ -72,7 +72,11 @@ export function renderFrameworkStatus(f: FrameworkStatus): string {
   const deferred = l.deferred ? ` (waiting: ${l.deferred})` : ''
   const service = n.service
   const cloud = service
-    ? [`cloud         ${service.state === 'gone' ? 'GONE' : 'retiring'}: ${service.title} (${utc(service.at)}): ${service.body}`]
+    ? [
+        service.state === 'moved'
+          ? `cloud         moved: ${service.title} (${utc(service.at)})`
+          : `cloud         ${service.state === 'gone' ? 'GONE' : 'retiring'}: ${service.title} (${utc(service.at)}): ${service.body}`,
+      ]
     : []
   return (
     [

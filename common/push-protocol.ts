@@ -26,8 +26,11 @@ export const PUSH_CLOSE = {
   PROTOCOL_ERROR: 4003,
 } as const
 
-/** `retirement`: a notice of the cloud service's end (M1); `service-gone`: the cloud service has shut down (M1). */
-export const NotificationKindSchema = z.enum(['weather', 'system-update', 'message', 'cloud', 'retirement', 'service-gone'])
+/**
+ * `retirement`: a notice of the cloud service's end (M1); `service-gone`: the cloud service has shut down (M1); `cloud-moved`:
+ * the account migrated, the phone follows (M2; its body is a signed CloudMove, common/cloud/cloud-move.ts).
+ */
+export const NotificationKindSchema = z.enum(['weather', 'system-update', 'message', 'cloud', 'retirement', 'service-gone', 'cloud-moved'])
 export type NotificationKind = z.infer<typeof NotificationKindSchema>
 
 /** One notification as the device receives it. Ids are UUIDs, so they never repeat, even across cloud databases. */

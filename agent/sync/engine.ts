@@ -176,6 +176,12 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     }
   }
 
+  /** M2: the account's cloud moved: its change feed is read from the start once the pass in progress (halted) is over. */
+  async cloudMoved(): Promise<void> {
+    await this.idle()
+    await this.state.restartFeeds()
+  }
+
   /** S1: the user flips a category's switch in the app-data-sync list. */
   async setCategory(category: Category, on: boolean): Promise<SyncStatus> {
     await this.switches.setCategory(category, on)

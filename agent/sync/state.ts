@@ -72,6 +72,12 @@ export class SyncState {
     this.save()
   }
 
+  /** M2: the cloud moved: its change feed is another one, read from its start (the links stay: same ids, same bytes). */
+  async restartFeeds(): Promise<void> {
+    for (const c of CATEGORIES) this.values[c].cursor = 0
+    await this.file.save(this.values)
+  }
+
   setCursor(category: Category, cursor: number): void {
     this.values[category].cursor = cursor
     this.save()

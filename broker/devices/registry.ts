@@ -37,6 +37,7 @@
 import { EventEmitter } from 'node:events'
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 import { promisify } from 'node:util'
+import { secretVerifier } from '../../common/cloud/cloud-move.js'
 import { DeviceIdSchema } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Db } from '../db.js'
@@ -61,10 +62,8 @@ const scryptWithOptions = promisify(scrypt) as (secret: string, salt: Buffer, ke
 
 const sha256 = (secret: string): Buffer => createHash('sha256').update(secret).digest()
 
-/** The verifier stored for a device secret (see the module comment for why one unsalted hash is enough). */
-export function hashSecret(secret: string): string {
-  return SHA256_PREFIX + sha256(secret).toString('base64')
-}
+/** The verifier stored for a device secret (see the module comment for why one unsalted hash is enough; M2's notices are keyed with it). */
+export const hashSecret = secretVerifier
 
 /**
  * What a login with `secret` against the `stored` verifier yields: refused (false), accepted (true), or accepted with the

@@ -9,7 +9,8 @@
  *
  * Devices come over as registrations with a fresh random secret nobody
  * knows: their history belongs to the account, but a phone signs in to this
- * cloud only once it is given a secret here. A device id registered to
+ * cloud only once it is given a secret here, or once a migration brings its
+ * verifier over (M2, device-move.ts). A device id registered to
  * another account on this cloud keeps its history out (that record fails).
  * Recycle-bin entries keep their deletion time, so their window runs on.
  */

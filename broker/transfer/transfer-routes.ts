@@ -7,6 +7,7 @@
  *   GET  /api/accounts/:account/blobs/:sha/content          a blob the account holds
  *   POST /api/accounts/:account/import                      records to add; idempotent per source id
  *   POST /api/accounts/:account/transferred                 the export or migration finished whole (M1's guarantee)
+ *   .../device-verifiers, .../moved                          the phones follow a migration (M2, device-move.ts)
  * An upload that would not fit the account's quota is refused before a byte is stored (A1).
  */
 import { ImportRequestSchema, MAX_IMPORT_BYTES, TransferredSchema } from '../../common/cloud/transfer-api.js'
@@ -14,6 +15,7 @@ import { MAX_BLOB_BYTES, Sha256Schema } from '../cloud/blob-store.js'
 import { HttpError, intParam, type HttpRouter, type RouteContext } from '../http/router.js'
 import { AccountImporter } from './account-import.js'
 import { AccountSnapshots } from './account-snapshot.js'
+import { addDeviceMoveRoutes } from './device-move.js'
 import type { TransferDeps } from './deps.js'
 
 export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void {
@@ -59,4 +61,5 @@ export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void 
     const { how, detail } = await ctx.json(TransferredSchema)
     return { status: 200, body: deps.cloud.retirement.markMigrated(ctx.params.account as string, how, undefined, detail) }
   })
+  addDeviceMoveRoutes(router, deps)
 }

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { readPhotoMeta } from '../../agent/phone-data/exif.js'
+import { MovedReplySchema } from '../../common/cloud/cloud-move.js'
 import { FakephoneError } from '../../common/errors.js'
 import { JsonFile } from '../../common/json-file.js'
 import type { AccountSnapshot, Transferred } from '../../common/cloud/transfer-api.js'
@@ -24,6 +25,7 @@ import type { ConsoleClient } from '../console-client.js'
 import { BLOBS_AT_ONCE, importAccount, type BagContents } from './account-import.js'
 import { eachAtOnce } from './each-at-once.js'
 import { readSnapshot } from './account-export.js'
+import { phonesFollow } from './phones-follow.js'
 import type { Progress } from './progress.js'
 
 export const JOB_STATES = ['new', 'running', 'verifying', 'completed', 'partially completed', 'failed', 'cancelled'] as const
@@ -54,6 +56,8 @@ export const MigrationJobSchema = z.strictObject({
   runs: z.number().int(),
   report: z.array(ItemReportSchema),
   summary: z.string(),
+  /** M2 across devices: the phones told to follow, and where to (once completed). */
+  phones: MovedReplySchema.optional(),
 })
 export type MigrationJob = z.infer<typeof MigrationJobSchema>
 
@@ -221,5 +225,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   // Only a migration proven identical counts as the account's data out (M1 keeps it readable past its deadline).
   if (state === 'completed')
     await o.source.request(`/api/accounts/${enc(o.account)}/transferred`, { how: 'migrate', detail: `to ${o.to}` } satisfies Transferred)
-  return save({ state, report, summary: summarize(report) + extra })
+  // M2 across devices: the account's phones follow a migration proven identical (phones-follow.ts).
+  const phones = state === 'completed' ? await phonesFollow(o) : undefined
+  return save({ state, report, summary: summarize(report) + extra, phones })
 }

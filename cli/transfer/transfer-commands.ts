@@ -141,7 +141,8 @@ export function renderJob(job: MigrationJob): string {
     job.report
       .filter((r) => r.identical && r.transit.length > 0)
       .map((r) => `  ${r.kind} ${r.id}: identical after a retry; ${r.transit.join('; ')}\n`)
-      .join('')
+      .join('') +
+    (job.phones ? `Phones told over push to follow to ${job.phones.to.cloud}: ${job.phones.devices.join(', ')}\n` : '')
   )
 }
 

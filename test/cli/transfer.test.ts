@@ -347,7 +347,9 @@ t.test('M3 between two clouds', async (t) => {
         done.out,
         new RegExp(
           String.raw`^Migration of alice to http://127\.0\.0\.1:\d+ \(account mig\): completed\. ` +
-            String.raw`8 of 8 items identical, bytes \d+, metadata fields \d+ checked\n$`,
+            String.raw`8 of 8 items identical, bytes \d+, metadata fields \d+ checked\n` +
+            // M2 across devices: the account's phone is told to follow (test/cli/migrate-follow.test.ts).
+            String.raw`Phones told over push to follow to http://127\.0\.0\.1:\d+: phone-a\n$`,
         ),
       )
       const saved = JSON.parse(readFileSync(job, 'utf8'))

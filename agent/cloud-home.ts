@@ -1,0 +1,43 @@
+/**
+ * M2 across devices: where the phone's cloud is once its account migrated.
+ * A verified `cloud-moved` notice (common/cloud/cloud-move.ts) is kept in
+ * `<data>/cloud-home.json`; the agent reads it when it is built, so after a
+ * restart the data channel, push channel and cloud transfers go to the new
+ * cloud whatever URLs the agent was started with.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { CloudEndpointsSchema } from '../common/cloud/cloud-move.js'
+import { decodeJson } from '../common/contract.js'
+import { JsonFile, JsonFileError } from '../common/json-file.js'
+
+export const CloudHomeSchema = z.strictObject({
+  to: CloudEndpointsSchema,
+  /** The account at the new cloud. */
+  account: z.string(),
+  /** When the old cloud sent the notice, ms. */
+  movedAt: z.number().int(),
+  /** The cloud the phone left. */
+  from: z.strictObject({ mqtt: z.string(), push: z.string().optional(), cloud: z.string().optional() }),
+})
+export type CloudHome = z.infer<typeof CloudHomeSchema>
+
+export const homeFile = (dataDir: string): JsonFile<CloudHome> => new JsonFile(join(dataDir, 'cloud-home.json'), CloudHomeSchema)
+
+/** The kept home, or null before any move; an unreadable or invalid file is an error naming it (the phone must not guess its cloud). */
+export function readHome(dataDir: string): CloudHome | null {
+  const path = homeFile(dataDir).path
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    // No file, or no data directory yet (made by start, which says what is wrong with it).
+    const { code } = err as NodeJS.ErrnoException
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null
+    throw err
+  }
+  const decoded = decodeJson(CloudHomeSchema, text)
+  if (!decoded.ok) throw new JsonFileError('INVALID', path, `${path}: ${decoded.reason}`)
+  return decoded.value
+}
