@@ -108,8 +108,17 @@ export function fleetCommand(io: Io): Command {
     .option('--report <file>', 'also write the report as JSON to this file')
     .option('--json', 'print the report as JSON instead of the summary')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
-    .option('--workers <k>', 'child processes to run the phones in; auto: as the open-file limit and the cores need (README)', workers, 'auto')
-    .option('--shard <I/N>', "run the I-th of N deterministic slices of the fleet (every N-th phone); merge the shards' reports after", shard)
+    .option(
+      '--workers <k>',
+      'child processes to run the phones in; auto: as the open-file limit and the cores need (README)',
+      workers,
+      'auto',
+    )
+    .option(
+      '--shard <I/N>',
+      "run the I-th of N deterministic slices of the fleet (every N-th phone); merge the shards' reports after",
+      shard,
+    )
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
       if (o.broker && !o.credentials) throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
@@ -158,7 +167,9 @@ export function fleetCommand(io: Io): Command {
     .command('report')
     .description("fleet reports: `merge` joins shards' reports")
     .command('merge')
-    .description('join the reports of one fleet run\'s shards (`fleet run --shard I/N --report FILE`) into one; exit 1 when it lost anything')
+    .description(
+      "join the reports of one fleet run's shards (`fleet run --shard I/N --report FILE`) into one; exit 1 when it lost anything",
+    )
     .argument('<reports...>', 'report files (JSON)')
     .requiredOption('--out <file>', 'write the merged report here (JSON)')
     .option('--json', 'print the merged report as JSON instead of the summary')

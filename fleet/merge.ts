@@ -40,9 +40,16 @@ const ReportSchema = z.object({
     answerMs: Pct,
   }),
   notifications: Counts(['issued', 'shown', 'lost', 'duplicated']).extend({ delayMs: Pct }),
-  resources: Counts(['phones', 'rssStartMb', 'rssPeakMb', 'rssPerPhoneKb', 'cpuUserMs', 'cpuSystemMs', 'cpuPerMessageUs', 'loopDelayP99Ms']).extend(
-    { brokerInProcess: z.boolean() },
-  ),
+  resources: Counts([
+    'phones',
+    'rssStartMb',
+    'rssPeakMb',
+    'rssPerPhoneKb',
+    'cpuUserMs',
+    'cpuSystemMs',
+    'cpuPerMessageUs',
+    'loopDelayP99Ms',
+  ]).extend({ brokerInProcess: z.boolean() }),
   histograms: z.object({ heartbeatAckMs: Histogram, commandAnswerMs: Histogram, notificationDelayMs: Histogram }),
 })
 
@@ -102,7 +109,9 @@ function checkSameFleet(reports: readonly FleetReport[], names: readonly string[
   reports.forEach((r, i) => {
     const name = names[i] as string
     const differs = (what: string, a: unknown, b: unknown): never => {
-      throw new MergeError(`${name} and ${names[0]} are not of one fleet run: ${what} ${JSON.stringify(b)} there, ${JSON.stringify(a)} here`)
+      throw new MergeError(
+        `${name} and ${names[0]} are not of one fleet run: ${what} ${JSON.stringify(b)} there, ${JSON.stringify(a)} here`,
+      )
     }
     if (r.scenario !== first.scenario || r.fleet.scenarioHash !== first.fleet.scenarioHash)
       differs('scenario', `${r.scenario} (${r.fleet.scenarioHash})`, `${first.scenario} (${first.fleet.scenarioHash})`)
@@ -164,7 +173,16 @@ export function lostReport(meta: { scenario: string; seed: string; fleet: FleetS
     seed: meta.seed,
     durationMs: 0,
     fleet: meta.fleet,
-    phones: { target: meta.phones, lost: meta.phones, started: 0, stopped: 0, outages: 0, startFailures: 0, switches: 0, switchesRefused: 0 },
+    phones: {
+      target: meta.phones,
+      lost: meta.phones,
+      started: 0,
+      stopped: 0,
+      outages: 0,
+      startFailures: 0,
+      switches: 0,
+      switchesRefused: 0,
+    },
     heartbeats: { sent: 0, acked: 0, stored: 0, lost: 0, duplicated: 0, ackMs: pct },
     commands: { issued: 0, received: 0, answered: 0, refused: 0, failedByScenario: 0, ignoredByScenario: 0, lost: 0, answerMs: pct },
     notifications: { issued: 0, shown: 0, lost: 0, duplicated: 0, delayMs: pct },

@@ -85,7 +85,9 @@ export interface FleetReport {
 
 /** A fingerprint of a checked scenario and its tracks. */
 export function scenarioHash(loaded: LoadedScenario): string {
-  return hash32(JSON.stringify([loaded.scenario, [...loaded.tracks]])).toString(16).padStart(8, '0')
+  return hash32(JSON.stringify([loaded.scenario, [...loaded.tracks]]))
+    .toString(16)
+    .padStart(8, '0')
 }
 
 /** The scope of a run of `shard` of a `size`-phone fleet. */

@@ -21,7 +21,7 @@ import { provision } from './provision.js'
 import { buildReport, scopeOf, type FleetReport, type StoredSeqs } from './report.js'
 import { FleetRun } from './runner.js'
 import type { LoadedScenario } from './scenario.js'
-import { inShard, WHOLE, type Shard } from './shard.js'
+import { slicePlan, WHOLE, type Shard } from './shard.js'
 
 const LOOPBACK = '127.0.0.1'
 const MB = 1024 * 1024
@@ -141,7 +141,8 @@ export const openTarget = (o: TargetOptions): Promise<Target> => (o.remote ? Pro
 /** The first `count` devices of the credentials: the fleet. */
 export function fleetDevices(credentials: Credentials, count: number): Credentials['devices'] {
   const devices = credentials.devices.slice(0, count)
-  if (devices.length < count) throw new CredentialsError(`--count ${count}, but the credentials file has only ${devices.length} devices: provision more`)
+  if (devices.length < count)
+    throw new CredentialsError(`--count ${count}, but the credentials file has only ${devices.length} devices: provision more`)
   return devices
 }
 
@@ -151,14 +152,13 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
   try {
     const fleet = fleetDevices(target.credentials, o.count)
     const shard = o.shard ?? WHOLE
-    // The whole fleet's plan, cut to this shard: each phone keeps the plan it has in the whole fleet.
     const whole = planFleet(
       o.loaded,
       o.seed,
       fleet.map((d) => d.id),
       o.durationMs,
     )
-    const plan = { ...whole, phones: whole.phones.filter((p) => inShard(p.index, shard)) }
+    const plan = slicePlan(whole, shard)
     const devices = plan.phones.map((p) => fleet[p.index] as (typeof fleet)[number])
     const keys = new OwnerKeys(target.credentials.keysDir)
     const publicKeys = new Map<string, ReturnType<typeof readPublicKey> | undefined>()

@@ -7,6 +7,7 @@
  * level down, so workers and shards are one mechanism.
  */
 import { FakephoneError } from '../common/errors.js'
+import type { FleetPlan } from './plan.js'
 
 /** Shard `index` (1-based) of `count`. */
 export interface Shard {
@@ -38,4 +39,10 @@ export const inShard = (i: number, shard: Shard): boolean => i % shard.count ===
 export const workerShard = (shard: Shard, worker: number, workers: number): Shard => ({
   index: shard.count * worker + shard.index,
   count: shard.count * workers,
+})
+
+/** The whole fleet's plan cut to the shard's phones, each with the plan it has in the whole fleet. */
+export const slicePlan = (plan: FleetPlan, shard: Shard): FleetPlan => ({
+  ...plan,
+  phones: plan.phones.filter((p) => inShard(p.index, shard)),
 })

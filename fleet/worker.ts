@@ -24,7 +24,8 @@ process.on('message', (msg: ToWorker) => {
     // stdout is the parent's report; this worker's log lines go to stderr.
     log: createLogger({ level: job.logLevel, destination: pino.destination(2) }).child({ worker: job.worker }),
     signal: controller.signal,
-    tick: (run) => void run.metrics.registry.getMetricsAsJSON().then((metrics) => send({ type: 'progress', progress: progressOf(run), metrics })),
+    tick: (run) =>
+      void run.metrics.registry.getMetricsAsJSON().then((metrics) => send({ type: 'progress', progress: progressOf(run), metrics })),
   }).then(
     (report) => send({ type: 'report', report }, () => process.exit(0)),
     (err: unknown) => send({ type: 'failed', message: (err as Error).message }, () => process.exit(1)),

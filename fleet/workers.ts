@@ -115,7 +115,9 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
     o.spawned?.(children.map((c) => c.pid))
     if (o.metricsPort !== undefined) {
       metrics = await serveMetrics(o.metricsPort, () =>
-        children.some((c) => c.metrics) ? AggregatorRegistry.aggregate(children.flatMap((c) => (c.metrics ? [c.metrics] : []))) : new Registry(),
+        children.some((c) => c.metrics)
+          ? AggregatorRegistry.aggregate(children.flatMap((c) => (c.metrics ? [c.metrics] : [])))
+          : new Registry(),
       )
       o.serving?.(`http://127.0.0.1:${metrics.port}/metrics`)
     }
@@ -127,7 +129,10 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
       const [code, signal] = exits[i] as [number | null, NodeJS.Signals | null]
       if (c.report) return { index: c.index, pid: c.pid, phones: c.phones, outcome: 'reported' }
       const reason = c.failure ?? (signal ? `killed by ${signal}` : `exited with status ${code}`)
-      o.log.error({ worker: c.index + 1, pid: c.pid, reason }, `fleet worker ${c.index + 1} ended without a report; its ${c.phones} phones are lost`)
+      o.log.error(
+        { worker: c.index + 1, pid: c.pid, reason },
+        `fleet worker ${c.index + 1} ended without a report; its ${c.phones} phones are lost`,
+      )
       return { index: c.index, pid: c.pid, phones: c.phones, outcome: 'lost', reason }
     })
     const reports = children.map(
