@@ -135,7 +135,7 @@ export function fleetCommand(io: Io): Command {
       let k = o.workers
       if (k === 'auto') {
         const auto = autoWorkers(Math.ceil(o.count / slice.count), o.push ? 2 : 1)
-        if (auto.why) io.err(`${auto.why}\n`)
+        io.err(`${auto.why}\n`)
         k = auto.workers
       }
       const work = o.work ?? (await mkdtemp(join(tmpdir(), 'fakephone-fleet-')))

@@ -109,9 +109,7 @@ function checkSameFleet(reports: readonly FleetReport[], names: readonly string[
   reports.forEach((r, i) => {
     const name = names[i] as string
     const differs = (what: string, a: unknown, b: unknown): never => {
-      throw new MergeError(
-        `${name} and ${names[0]} are not of one fleet run: ${what} ${JSON.stringify(b)} there, ${JSON.stringify(a)} here`,
-      )
+      throw new MergeError(`${name} is not of the fleet run of ${names[0]}: its ${what} is ${JSON.stringify(a)}, not ${JSON.stringify(b)}`)
     }
     if (r.scenario !== first.scenario || r.fleet.scenarioHash !== first.fleet.scenarioHash)
       differs('scenario', `${r.scenario} (${r.fleet.scenarioHash})`, `${first.scenario} (${first.fleet.scenarioHash})`)

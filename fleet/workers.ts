@@ -44,23 +44,24 @@ export type ToParent =
   | { type: 'report'; report: FleetReport }
   | { type: 'failed'; message: string }
 
-/** How many processes a fleet of `count` phones needs, and why (empty when one is enough). */
+/** How many processes a fleet of `count` phones needs, and why (printed on stderr by `fleet run --workers auto`). */
 export function autoWorkers(
   count: number,
   socketsPerPhone: number,
-  room: ConnectionRoom | undefined = connectionRoom(),
+  room: ConnectionRoom | null = connectionRoom() ?? null,
   cores = availableParallelism(),
 ): { workers: number; why: string } {
   const sockets = count * socketsPerPhone
   const byFiles = room ? Math.ceil(sockets / Math.max(1, room.connections)) : 1
   const byCpu = Math.min(cores, Math.ceil(count / PHONES_PER_CORE))
   const workers = Math.max(1, byFiles, byCpu)
-  if (workers === 1) return { workers, why: '' }
-  const why =
-    byFiles >= byCpu
-      ? `${count} phones × ${socketsPerPhone} sockets pass the open-file room of one process (${room?.connections} connections)`
-      : `${count} phones are more than one core holds (${PHONES_PER_CORE} per core; ${cores} cores)`
-  return { workers, why: `${workers} workers: ${why}` }
+  const files = room ? `an open-file room of ${room.connections} per process` : 'an unknown open-file room (no /proc)'
+  return {
+    workers,
+    why:
+      `${workers === 1 ? '1 process' : `${workers} worker processes`}: ${sockets} sockets (${count} phones × ${socketsPerPhone}) ` +
+      `for ${files}; ${count} phones at up to ${PHONES_PER_CORE} per core, ${cores} cores`,
+  }
 }
 
 export interface FleetOptions extends Omit<SessionOptions, 'tick'> {
