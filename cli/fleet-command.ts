@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander'
 import { DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { recordedClock } from '../common/cloud-time.js'
+import { connectionRoom } from '../common/open-files.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +12,7 @@ import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
 import { renderReport, type FleetReport } from '../fleet/report.js'
 import { checkScenario, loadScenario } from '../fleet/scenario.js'
-import { parseShard, WHOLE, type Shard } from '../fleet/shard.js'
+import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { autoWorkers, runFleet } from '../fleet/workers.js'
 import { DEFAULT_KEYS_DIR } from './broker-command.js'
 import { logger, UserError, type Io } from './io.js'
@@ -134,7 +135,7 @@ export function fleetCommand(io: Io): Command {
       const slice = o.shard ?? WHOLE
       let k = o.workers
       if (k === 'auto') {
-        const auto = autoWorkers(Math.ceil(o.count / slice.count), o.push ? 2 : 1)
+        const auto = autoWorkers(shardSize(o.count, slice), o.push ? 2 : 1, connectionRoom())
         io.err(`${auto.why}\n`)
         k = auto.workers
       }

@@ -6,7 +6,6 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
-import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { ensureConsoleToken } from '../broker/console-token.js'
 import { ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
@@ -78,6 +77,8 @@ type TargetOptions = Pick<SessionOptions, 'remote' | 'workDir' | 'count' | 'cloc
 
 async function inProcessBroker(o: TargetOptions): Promise<Target> {
   const dataDir = join(o.workDir, 'cloud')
+  // Loaded when needed: a --workers child never starts a broker, and the broker's modules are much of its start-up.
+  const { CloudBroker, DEFAULT_BROKER_OPTIONS } = await import('../broker/server.js')
   const broker = new CloudBroker(
     {
       ...DEFAULT_BROKER_OPTIONS,

@@ -35,6 +35,9 @@ export function parseShard(text: string): Shard {
 /** Whether phone `i` (0-based, in fleet order) belongs to the shard. */
 export const inShard = (i: number, shard: Shard): boolean => i % shard.count === shard.index - 1
 
+/** How many of a `count`-phone fleet's phones are in the shard. */
+export const shardSize = (count: number, shard: Shard): number => Math.max(0, Math.ceil((count - shard.index + 1) / shard.count))
+
 /** Worker `worker` (0-based) of `workers` inside `shard`, as a shard of the whole fleet. */
 export const workerShard = (shard: Shard, worker: number, workers: number): Shard => ({
   index: shard.count * worker + shard.index,

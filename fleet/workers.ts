@@ -19,13 +19,20 @@ import { availableParallelism } from 'node:os'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AggregatorRegistry, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
-import { connectionRoom, type ConnectionRoom } from '../common/open-files.js'
+import type { ConnectionRoom } from '../common/open-files.js'
 import { lostReport, mergeReports, mergedResources } from './merge.js'
 import { serveMetrics } from './metrics.js'
 import { progressOf, sumProgress, type Progress } from './progress.js'
 import { scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
-import { fleetDevices, openTarget, runSession, type RemoteBroker, type SessionOptions } from './session.js'
-import { inShard, WHOLE, workerShard, type Shard } from './shard.js'
+import { openTarget, runSession, type RemoteBroker, type SessionOptions } from './session.js'
+import { shardSize, WHOLE, workerShard, type Shard } from './shard.js'
+import { FakephoneError } from '../common/errors.js'
+
+export class WorkersError extends FakephoneError {
+  constructor(message: string) {
+    super('WORKERS', message)
+  }
+}
 
 /** What one core holds: the issue's target, 10,000 complete phones on 2 cores at 1,000 heartbeats/s in all. */
 export const PHONES_PER_CORE = 5_000
@@ -48,7 +55,7 @@ export type ToParent =
 export function autoWorkers(
   count: number,
   socketsPerPhone: number,
-  room: ConnectionRoom | null = connectionRoom() ?? null,
+  room: ConnectionRoom | undefined,
   cores = availableParallelism(),
 ): { workers: number; why: string } {
   const sockets = count * socketsPerPhone
@@ -111,8 +118,7 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
     o.tick?.(sumProgress(children.flatMap((c) => (c.progress ? [c.progress] : []))))
   }, 1000)
   try {
-    const slice = fleetDevices(target.credentials, o.count).filter((_, i) => inShard(i, shard)).length
-    for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w, slice))
+    for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w))
     o.spawned?.(children.map((c) => c.pid))
     if (o.metricsPort !== undefined) {
       metrics = await serveMetrics(o.metricsPort, () =>
@@ -136,6 +142,9 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
       )
       return { index: c.index, pid: c.pid, phones: c.phones, outcome: 'lost', reason }
     })
+    // Every worker refused the job for one reason (the credentials are short of --count): that is the run's error.
+    const failures = children.flatMap((c) => (c.failure ? [c.failure] : []))
+    if (failures.length === children.length) throw new WorkersError(failures[0] as string)
     const reports = children.map(
       (c) =>
         c.report ??
@@ -181,13 +190,12 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
   }
 }
 
-function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: number, slice: number): Child {
+function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: number): Child {
   const proc = fork(WORKER, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const child: Child = {
     index: w,
     pid: proc.pid as number,
-    // Worker w takes every `workers`-th phone of the slice, starting at the w-th.
-    phones: Math.max(0, Math.ceil((slice - w) / o.workers)),
+    phones: shardSize(o.count, workerShard(shard, w, o.workers)),
     exited: once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>,
     send: (msg) => void (proc.connected && proc.send(msg)),
   }

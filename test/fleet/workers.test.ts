@@ -3,15 +3,11 @@
  * `/metrics` and one report for the whole fleet; a worker killed mid-run is named and its phones counted lost.
  */
 import t from 'tap'
-import { fork } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { SystemClock } from '../../common/clock.js'
 import { renderReport } from '../../fleet/report.js'
 import { checkScenario } from '../../fleet/scenario.js'
-import { openTarget } from '../../fleet/session.js'
-import { runFleet, type FleetOptions, type ToParent, type ToWorker } from '../../fleet/workers.js'
+import { runFleet, type FleetOptions } from '../../fleet/workers.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -48,13 +44,13 @@ t.test('--workers 2: both workers report, the merged report has every phone and 
   const ticks: number[] = []
   const report = await runFleet(
     options(dir, {
-      durationMs: 1500,
+      durationMs: 2500,
       metricsPort: 0,
       serving: (url) => (metricsUrl = url),
       tick: (p) => {
         ticks.push(p.target)
-        // Once both workers have sent their metrics, once.
-        if (p.target === 6) scraped ??= fetch(metricsUrl).then((r) => r.text())
+        // Once both workers have sent their metrics, with heartbeats counted.
+        if (p.target === 6 && p.heartbeatsSent > 0) scraped ??= fetch(metricsUrl).then((r) => r.text())
       },
     }),
   )
@@ -68,7 +64,7 @@ t.test('--workers 2: both workers report, the merged report has every phone and 
   )
   t.same([report.phones.target, report.phones.started, report.phones.lost], [6, 6, 0], 'every phone, in one report')
   t.same(report.fleet.shards, { count: 1, parts: [1] })
-  t.ok(report.heartbeats.sent > 12, `${report.heartbeats.sent} heartbeats`)
+  t.ok(report.heartbeats.sent >= 6, `${report.heartbeats.sent} heartbeats`)
   t.equal(report.heartbeats.stored, report.heartbeats.sent, 'the cloud stored every heartbeat the workers sent')
   t.equal(report.histograms.heartbeatAckMs.count, report.heartbeats.acked, "the merged histogram holds every worker's samples")
   t.ok(report.commands.answered > 0 && report.notifications.shown > 0)
@@ -85,6 +81,8 @@ t.test('a worker killed mid-run: named on the log, its phones lost, the run fail
   const dir = tempDir(t)
   const logs = new LogCapture()
   const stop = new AbortController()
+  let url = ''
+  const scrapes: Promise<string>[] = []
   const report = await runFleet(
     options(dir, {
       // An open run: it ends at Ctrl-C.
@@ -92,8 +90,17 @@ t.test('a worker killed mid-run: named on the log, its phones lost, the run fail
       log: logs.logger(),
       signal: stop.signal,
       metricsPort: 0,
+      // Scraped before any worker has sent its metrics, and once only one worker can.
+      serving: (u) => {
+        url = u
+        scrapes.push(fetch(url).then((r) => r.text()))
+      },
       spawned: (pids) => process.kill(pids[1]!, 'SIGKILL'),
-      tick: (p) => p.heartbeatsAcked > 0 && stop.abort(),
+      tick: (p) => {
+        if (p.heartbeatsAcked === 0) return
+        scrapes.push(fetch(url).then((r) => r.text()))
+        stop.abort()
+      },
     }),
   )
   t.comment(renderReport(report))
@@ -106,33 +113,37 @@ t.test('a worker killed mid-run: named on the log, its phones lost, the run fail
   )
   t.same([report.phones.target, report.phones.lost], [6, 3])
   t.notOk(report.ok)
+  const [before, during] = await Promise.all(scrapes)
+  t.equal(before, '\n', 'before any worker has sent metrics: none')
+  t.match(during, /fakephone_fleet_outcomes_total\{outcome="heartbeat-acked"\} \d+/, "the one live worker's metrics")
   t.match(renderReport(report), /workers +#1 pid \d+: 3 phones reported; #2 pid \d+: 3 phones lost \(killed by SIGKILL\)/)
   t.match(renderReport(report), /3 lost with their worker/)
   const line = logs.lines.find((l) => l.msg === 'fleet worker 2 ended without a report; its 3 phones are lost')
   t.match(line, { worker: 2, reason: 'killed by SIGKILL' })
 })
 
-t.test('a worker whose session fails says why and exits 1', async (t) => {
+t.test("workers that refuse the job make it the run's error; workers that crash before a report are lost", async (t) => {
   const dir = tempDir(t)
-  const target = await openTarget({ count: 1, workDir: dir, clock: new SystemClock(), log: new LogCapture().logger() })
-  t.teardown(() => target.stop())
-  const worker = fork(fileURLToPath(new URL('../../fleet/worker.ts', import.meta.url)), [], { serialization: 'advanced' })
-  const said = once(worker, 'message') as Promise<[ToParent]>
-  const job: ToWorker = {
-    type: 'run',
-    job: {
-      count: 2,
-      loaded,
-      seed: 's',
-      push: false,
-      workDir: join(dir, 'w'),
-      remote: target.shared,
-      shard: { index: 1, count: 1 },
-      worker: 1,
-      logLevel: 'warn',
-    },
-  }
-  worker.send(job)
-  t.same((await said)[0], { type: 'failed', message: '--count 2, but the credentials file has only 1 devices: provision more' })
-  t.same(await once(worker, 'exit'), [1, null])
+  const device = { id: 'wk-00001', account: 'wk-owner', secret: 'x' }
+  // Nothing connects: the workers fail before their phones start.
+  const remote = { brokerUrl: 'mqtt://127.0.0.1:9', credentials: { version: 1 as const, keysDir: dir, devices: [device] } }
+  const logs = new LogCapture()
+  const [short, crashed] = await Promise.all([
+    runFleet(options(join(dir, 'a'), { count: 2, remote })).then(
+      () => t.fail('a run short of devices does not start'),
+      (err: Error) => err,
+    ),
+    // A log level pino does not know: each worker throws before it can answer.
+    runFleet(options(join(dir, 'b'), { count: 1, remote, logLevel: 'bogus', log: logs.logger() })),
+  ])
+  t.match(short, { code: 'WORKERS', message: '--count 2, but the credentials file has only 1 devices: provision more' })
+  t.same(
+    crashed.workers?.map((w) => [w.phones, w.outcome, w.reason]),
+    [
+      [1, 'lost', 'exited with status 1'],
+      [0, 'lost', 'exited with status 1'],
+    ],
+  )
+  t.same([crashed.phones.target, crashed.phones.lost, crashed.ok], [1, 1, false])
+  t.equal(logs.lines.filter((l) => /^fleet worker \d ended without a report/.test(l.msg as string)).length, 2)
 })
