@@ -195,7 +195,7 @@ t.test('fleet run --shard and fleet report merge from the command line', async (
   t.equal(lost.code, 1)
   t.match(lost.err, /the fleet lost messages or phones/)
 
-  const badShard = await run(['fleet', 'run', '--count', '3', '--shard', '3/2'])
+  const badShard = await run(['fleet', 'run', '--count', '3', '--workers', 'auto', '--shard', '3/2'])
   t.match(badShard.err, /--shard "3\/2": expected I\/N/)
   const badWorkers = await run(['fleet', 'run', '--count', '3', '--workers', 'many'])
   t.match(badWorkers.err, /--workers.*must be a whole number above 0/)
