@@ -24,15 +24,8 @@ import { lostReport, mergeReports, mergedResources } from './merge.js'
 import { serveMetrics } from './metrics.js'
 import { progressOf, sumProgress, type Progress } from './progress.js'
 import { scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
-import { openTarget, runSession, type RemoteBroker, type SessionOptions } from './session.js'
+import { fleetDevices, openTarget, runSession, type RemoteBroker, type SessionOptions } from './session.js'
 import { shardSize, WHOLE, workerShard, type Shard } from './shard.js'
-import { FakephoneError } from '../common/errors.js'
-
-export class WorkersError extends FakephoneError {
-  constructor(message: string) {
-    super('WORKERS', message)
-  }
-}
 
 /** What one core holds: the issue's target, 10,000 complete phones on 2 cores at 1,000 heartbeats/s in all. */
 export const PHONES_PER_CORE = 5_000
@@ -47,9 +40,7 @@ export type WorkerJob = Pick<SessionOptions, 'count' | 'loaded' | 'seed' | 'dura
 
 export type ToWorker = { type: 'run'; job: WorkerJob } | { type: 'stop' }
 export type ToParent =
-  | { type: 'progress'; progress: Progress; metrics: MetricObjectWithValues<MetricValue<string>>[] }
-  | { type: 'report'; report: FleetReport }
-  | { type: 'failed'; message: string }
+  { type: 'progress'; progress: Progress; metrics: MetricObjectWithValues<MetricValue<string>>[] } | { type: 'report'; report: FleetReport }
 
 /** How many processes a fleet of `count` phones needs, and why (printed on stderr by `fleet run --workers auto`). */
 export function autoWorkers(
@@ -99,7 +90,6 @@ interface Child {
   progress?: Progress
   metrics?: MetricObjectWithValues<MetricValue<string>>[]
   report?: FleetReport
-  failure?: string
   exited: Promise<[number | null, NodeJS.Signals | null]>
   send(msg: ToWorker): void
 }
@@ -118,6 +108,8 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
     o.tick?.(sumProgress(children.flatMap((c) => (c.progress ? [c.progress] : []))))
   }, 1000)
   try {
+    // Short of devices: said here, before any worker starts.
+    fleetDevices(target.credentials, o.count)
     for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w))
     o.spawned?.(children.map((c) => c.pid))
     if (o.metricsPort !== undefined) {
@@ -135,16 +127,13 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
     const outcomes: WorkerOutcome[] = children.map((c, i) => {
       const [code, signal] = exits[i] as [number | null, NodeJS.Signals | null]
       if (c.report) return { index: c.index, pid: c.pid, phones: c.phones, outcome: 'reported' }
-      const reason = c.failure ?? (signal ? `killed by ${signal}` : `exited with status ${code}`)
+      const reason = signal ? `killed by ${signal}` : `exited with status ${code}`
       o.log.error(
         { worker: c.index + 1, pid: c.pid, reason },
         `fleet worker ${c.index + 1} ended without a report; its ${c.phones} phones are lost`,
       )
       return { index: c.index, pid: c.pid, phones: c.phones, outcome: 'lost', reason }
     })
-    // Every worker refused the job for one reason (the credentials are short of --count): that is the run's error.
-    const failures = children.flatMap((c) => (c.failure ? [c.failure] : []))
-    if (failures.length === children.length) throw new WorkersError(failures[0] as string)
     const reports = children.map(
       (c) =>
         c.report ??
@@ -201,8 +190,7 @@ function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: numb
   }
   proc.on('message', (msg: ToParent) => {
     if (msg.type === 'progress') Object.assign(child, { progress: msg.progress, metrics: msg.metrics })
-    else if (msg.type === 'report') child.report = msg.report
-    else child.failure = msg.message
+    else child.report = msg.report
   })
   child.send({
     type: 'run',
