@@ -5,38 +5,12 @@
  */
 import t from 'tap'
 import { join } from 'node:path'
-import { SystemClock } from '../../common/clock.js'
 import { renderReport } from '../../fleet/report.js'
 import { checkScenario } from '../../fleet/scenario.js'
-import { runFleet, type FleetOptions } from '../../fleet/workers.js'
+import { runFleet } from '../../fleet/workers.js'
+import { workerOptions } from '../fixtures/fleet-workers.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
-
-const loaded = checkScenario(
-  {
-    name: 'workers',
-    groups: [{ name: 'g', heartbeat: { every: '400ms' } }],
-    console: { commands: { every: '1s' }, notifications: { every: '1s' } },
-  },
-  'workers',
-  '.',
-)
-
-function options(dir: string, o: Partial<FleetOptions>): FleetOptions {
-  return {
-    count: 6,
-    loaded,
-    seed: 'w',
-    push: true,
-    clock: new SystemClock(),
-    log: new LogCapture().logger(),
-    signal: new AbortController().signal,
-    workDir: dir,
-    workers: 2,
-    logLevel: 'warn',
-    ...o,
-  }
-}
 
 t.test('a worker killed mid-run: named on the log, its phones lost, the run failed; Ctrl-C stops the others', async (t) => {
   const dir = tempDir(t)
@@ -46,7 +20,7 @@ t.test('a worker killed mid-run: named on the log, its phones lost, the run fail
   let pids: number[] = []
   const scrapes: Promise<string>[] = []
   const report = await runFleet(
-    options(dir, {
+    workerOptions(dir, {
       // An open run: it ends at Ctrl-C.
       loaded: checkScenario({ groups: [{ name: 'g', heartbeat: { every: '300ms' } }] }, 'open', '.'),
       log: logs.logger(),
@@ -95,14 +69,14 @@ t.test('a fleet short of devices is refused before any worker starts; workers th
   // Nothing connects: the workers fail before their phones start.
   const remote = { brokerUrl: 'mqtt://127.0.0.1:9', credentials: { version: 1 as const, keysDir: dir, devices: [device] } }
   let forked = false
-  await t.rejects(runFleet(options(join(dir, 'a'), { count: 2, remote, spawned: () => (forked = true) })), {
+  await t.rejects(runFleet(workerOptions(join(dir, 'a'), { count: 2, remote, spawned: () => (forked = true) })), {
     code: 'CREDENTIALS',
     message: '--count 2, but the credentials file has only 1 devices: provision more',
   })
   t.notOk(forked)
   const logs = new LogCapture()
   // A log level pino does not know: each worker says so on stderr and exits 1.
-  const crashed = await runFleet(options(join(dir, 'b'), { count: 1, remote, logLevel: 'bogus', log: logs.logger() }))
+  const crashed = await runFleet(workerOptions(join(dir, 'b'), { count: 1, remote, logLevel: 'bogus', log: logs.logger() }))
   t.same(
     crashed.workers?.map((w) => [w.phones, w.outcome, w.reason]),
     [

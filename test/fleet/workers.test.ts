@@ -3,38 +3,10 @@
  * `/metrics` and one report for the whole fleet (workers-lost.test.ts: workers that die).
  */
 import t from 'tap'
-import { SystemClock } from '../../common/clock.js'
 import { renderReport } from '../../fleet/report.js'
-import { checkScenario } from '../../fleet/scenario.js'
-import { runFleet, type FleetOptions } from '../../fleet/workers.js'
-import { LogCapture } from '../fixtures/logs.js'
+import { runFleet } from '../../fleet/workers.js'
+import { workerOptions } from '../fixtures/fleet-workers.js'
 import { tempDir } from '../fixtures/scope.js'
-
-const loaded = checkScenario(
-  {
-    name: 'workers',
-    groups: [{ name: 'g', heartbeat: { every: '400ms' } }],
-    console: { commands: { every: '1s' }, notifications: { every: '1s' } },
-  },
-  'workers',
-  '.',
-)
-
-function options(dir: string, o: Partial<FleetOptions>): FleetOptions {
-  return {
-    count: 6,
-    loaded,
-    seed: 'w',
-    push: true,
-    clock: new SystemClock(),
-    log: new LogCapture().logger(),
-    signal: new AbortController().signal,
-    workDir: dir,
-    workers: 2,
-    logLevel: 'warn',
-    ...o,
-  }
-}
 
 t.test('--workers 2: both workers report, the merged report has every phone and reconciles to nothing lost', async (t) => {
   const dir = tempDir(t)
@@ -42,7 +14,7 @@ t.test('--workers 2: both workers report, the merged report has every phone and 
   let scraped: Promise<string> | undefined
   const ticks: number[] = []
   const report = await runFleet(
-    options(dir, {
+    workerOptions(dir, {
       durationMs: 2500,
       metricsPort: 0,
       serving: (url) => (metricsUrl = url),
