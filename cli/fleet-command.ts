@@ -1,16 +1,19 @@
-/** `fakephone fleet provision | run | report`: a fleet of fake phones from one command (issue 12). */
-import { Command } from 'commander'
+/** `fakephone fleet provision | run | report merge`: a fleet of fake phones from one command (issue 12). */
+import { Command, InvalidArgumentError } from 'commander'
 import { DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { recordedClock } from '../common/cloud-time.js'
+import { connectionRoom } from '../common/open-files.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readCredentials, writeCredentials } from '../fleet/credentials.js'
 import { provision } from '../fleet/provision.js'
-import { renderReport } from '../fleet/report.js'
-import type { FleetRun } from '../fleet/runner.js'
+import { mergeReports, readReport } from '../fleet/merge.js'
+import { liveLine } from '../fleet/progress.js'
+import { renderReport, type FleetReport } from '../fleet/report.js'
 import { checkScenario, loadScenario } from '../fleet/scenario.js'
-import { runSession } from '../fleet/session.js'
+import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
+import { autoWorkers, runFleet } from '../fleet/workers.js'
 import { DEFAULT_KEYS_DIR } from './broker-command.js'
 import { logger, UserError, type Io } from './io.js'
 import { duration, port, positiveInt } from './options.js'
@@ -30,6 +33,27 @@ interface RunFlags {
   metricsPort: number
   json?: boolean
   logLevel: string
+  workers: number | 'auto'
+  shard?: Shard
+}
+
+function workers(value: string): number | 'auto' {
+  return value === 'auto' ? value : positiveInt(value)
+}
+
+function shard(value: string): Shard {
+  try {
+    return parseShard(value)
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message)
+  }
+}
+
+/** Prints the report (summary or JSON), writes it to `file` when asked; exit 1 when it lost anything. */
+async function putReport(io: Io, report: FleetReport, o: { json?: boolean; file?: string }): Promise<void> {
+  if (o.file) await writeFile(o.file, JSON.stringify(report, null, 2) + '\n')
+  io.out(o.json ? JSON.stringify(report) + '\n' : renderReport(report))
+  if (!report.ok) throw new UserError('the fleet lost messages or phones (see the report)')
 }
 
 interface ProvisionFlags {
@@ -85,6 +109,17 @@ export function fleetCommand(io: Io): Command {
     .option('--report <file>', 'also write the report as JSON to this file')
     .option('--json', 'print the report as JSON instead of the summary')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
+    .option(
+      '--workers <k>',
+      'child processes to run the phones in; auto: as the open-file limit and the cores need (README)',
+      workers,
+      'auto',
+    )
+    .option(
+      '--shard <I/N>',
+      "run the I-th of N deterministic slices of the fleet (every N-th phone); merge the shards' reports after",
+      shard,
+    )
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
       if (o.broker && !o.credentials) throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
@@ -97,10 +132,20 @@ export function fleetCommand(io: Io): Command {
             credentials: await readCredentials(o.credentials as string),
           }
         : undefined
+      const slice = o.shard ?? WHOLE
+      let k = o.workers
+      if (k === 'auto') {
+        const auto = autoWorkers(shardSize(o.count, slice), o.push ? 2 : 1, connectionRoom())
+        io.err(`${auto.why}\n`)
+        k = auto.workers
+      }
       const work = o.work ?? (await mkdtemp(join(tmpdir(), 'fakephone-fleet-')))
       try {
-        const report = await runSession({
+        const report = await runFleet({
           count: o.count,
+          shard: slice,
+          workers: k,
+          logLevel: o.logLevel,
           loaded,
           seed: o.seed,
           durationMs: o.duration,
@@ -110,27 +155,28 @@ export function fleetCommand(io: Io): Command {
           signal: io.signal,
           workDir: work,
           remote,
-          tick: io.tty ? (run) => io.out(liveLine(run)) : undefined,
+          tick: io.tty ? (p) => io.out(liveLine(p)) : undefined,
           metricsPort: o.metricsPort,
           serving: (url) => io.err(`metrics: ${url}\n`),
         })
-        if (o.report) await writeFile(o.report, JSON.stringify(report, null, 2) + '\n')
-        io.out(o.json ? JSON.stringify(report) + '\n' : renderReport(report))
-        if (!report.ok) throw new UserError('the fleet lost messages (see the report)')
+        await putReport(io, report, { json: o.json, file: o.report })
       } finally {
         if (!o.work) await rm(work, { recursive: true, force: true, maxRetries: 3 })
       }
     })
+  cmd
+    .command('report')
+    .description("fleet reports: `merge` joins shards' reports")
+    .command('merge')
+    .description(
+      "join the reports of one fleet run's shards (`fleet run --shard I/N --report FILE`) into one; exit 1 when it lost anything",
+    )
+    .argument('<reports...>', 'report files (JSON)')
+    .requiredOption('--out <file>', 'write the merged report here (JSON)')
+    .option('--json', 'print the merged report as JSON instead of the summary')
+    .action(async (files: string[], o: { out: string; json?: boolean }) => {
+      const merged = mergeReports(await Promise.all(files.map(readReport)), files)
+      await putReport(io, merged, { json: o.json, file: o.out })
+    })
   return cmd
-}
-
-/** The live one-line view on a terminal, redrawn in place. */
-function liveLine(run: FleetRun): string {
-  const up = run.phonesUp()
-  const t = run.tally
-  return (
-    `\r\x1b[K${(run.elapsed / 1000).toFixed(0)} s: ${up.connected}/${up.target} connected, ` +
-    `${t.heartbeats.sent} heartbeats (${t.heartbeats.acked} acked), ${t.commands.answered} commands answered, ` +
-    `${t.notifications.shown} notifications shown, ${t.phones.startFailures} start failures`
-  )
 }

@@ -59,19 +59,30 @@ export class FleetMetrics {
   }
 
   /** Serves `/metrics` on 127.0.0.1 at `port` (0: one the OS picks); resolves with the port and a close. */
-  async serve(port: number): Promise<{ port: number; close(): Promise<void> }> {
-    const server: Server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end('not found: try /metrics\n')
-        return
-      }
-      void this.registry.metrics().then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text))
-    })
-    server.listen(port, '127.0.0.1')
-    await once(server, 'listening')
-    return {
-      port: (server.address() as { port: number }).port,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  serve(port: number): Promise<MetricsServer> {
+    return serveMetrics(port, () => this.registry)
+  }
+}
+
+export interface MetricsServer {
+  port: number
+  close(): Promise<void>
+}
+
+/** Serves the registry `current()` gives at each scrape (a `--workers` run's: every worker's metrics summed). */
+export async function serveMetrics(port: number, current: () => Registry): Promise<MetricsServer> {
+  const server: Server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end('not found: try /metrics\n')
+      return
     }
+    const registry = current()
+    void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+  })
+  server.listen(port, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
 }

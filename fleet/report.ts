@@ -5,10 +5,13 @@
  * the run took. `lost` anywhere makes the run fail (exit status 1).
  */
 import type { CommandFate } from './console-driver.js'
+import type { HistogramData, Percentiles } from './histogram.js'
+import { hash32 } from './prng.js'
 import type { FleetRun } from './runner.js'
-import type { Samples } from './tally.js'
+import type { LoadedScenario } from './scenario.js'
+import type { Shard } from './shard.js'
 
-export type Percentiles = ReturnType<Samples['percentiles']>
+export type { Percentiles }
 
 export interface Resources {
   phones: number
@@ -25,12 +28,35 @@ export interface Resources {
   brokerInProcess: boolean
 }
 
+/** What a report covers: merging checks that reports are of one fleet, and joins their shards. */
+export interface FleetScope {
+  /** Phones in the whole fleet (all shards). */
+  size: number
+  /** A fingerprint of the scenario (its checked form and GPX tracks): reports of other scenarios do not merge. */
+  scenarioHash: string
+  /** The shards of `count` this report covers (1-based); one run without --shard is 1 of 1. */
+  shards: { count: number; parts: number[] }
+}
+
+/** One worker process of a `--workers` run. */
+export interface WorkerOutcome {
+  index: number
+  pid: number
+  phones: number
+  /** `lost`: it ended without a report (crashed or killed); its phones count as lost. */
+  outcome: 'reported' | 'lost'
+  reason?: string
+}
+
 export interface FleetReport {
   scenario: string
   seed: string
   durationMs: number
+  fleet: FleetScope
   phones: {
     target: number
+    /** Phones whose worker died before reporting: nothing of theirs is accounted for. */
+    lost: number
     started: number
     stopped: number
     outages: number
@@ -51,15 +77,36 @@ export interface FleetReport {
   }
   notifications: { issued: number; shown: number; lost: number; duplicated: number; delayMs: Percentiles }
   resources: Resources
+  /** The latency histograms behind the percentiles, for `fleet report merge` (fleet/histogram.ts). */
+  histograms: { heartbeatAckMs: HistogramData; commandAnswerMs: HistogramData; notificationDelayMs: HistogramData }
+  workers?: WorkerOutcome[]
   ok: boolean
 }
+
+/** A fingerprint of a checked scenario and its tracks. */
+export function scenarioHash(loaded: LoadedScenario): string {
+  return hash32(JSON.stringify([loaded.scenario, [...loaded.tracks]]))
+    .toString(16)
+    .padStart(8, '0')
+}
+
+/** The scope of a run of `shard` of a `size`-phone fleet. */
+export const scopeOf = (loaded: LoadedScenario, size: number, shard: Shard): FleetScope => ({
+  size,
+  scenarioHash: scenarioHash(loaded),
+  shards: { count: shard.count, parts: [shard.index] },
+})
+
+/** Nothing lost, no phone that failed to start or was lost with its worker. */
+export const reportOk = (r: FleetReport): boolean =>
+  r.heartbeats.lost === 0 && r.commands.lost === 0 && r.notifications.lost === 0 && r.phones.startFailures === 0 && r.phones.lost === 0
 
 /** The heartbeat seqs the cloud stored for a device (null: the cloud cannot be asked, only PUBACKs count). */
 export type StoredSeqs = (device: string) => Promise<Set<number>> | null
 
 export async function buildReport(
   run: FleetRun,
-  meta: { scenario: string; seed: string; durationMs: number },
+  meta: { scenario: string; seed: string; durationMs: number; fleet: FleetScope },
   resources: Resources,
   stored: StoredSeqs,
   fates: Record<CommandFate, number>,
@@ -78,7 +125,7 @@ export async function buildReport(
   const notes = run.notificationCounts()
   const report: FleetReport = {
     ...meta,
-    phones: { target: run.phonesUp().target, ...t.phones },
+    phones: { target: run.phonesUp().target, lost: 0, ...t.phones },
     heartbeats: {
       sent: t.heartbeats.sent,
       acked: t.heartbeats.acked,
@@ -96,13 +143,33 @@ export async function buildReport(
       delayMs: t.notificationDelay.percentiles(),
     },
     resources,
+    histograms: {
+      heartbeatAckMs: t.heartbeatAck.toJSON(),
+      commandAnswerMs: t.commandAnswer.toJSON(),
+      notificationDelayMs: t.notificationDelay.toJSON(),
+    },
     ok: false,
   }
-  report.ok = report.heartbeats.lost === 0 && report.commands.lost === 0 && report.notifications.lost === 0 && t.phones.startFailures === 0
+  report.ok = reportOk(report)
   return report
 }
 
 const pct = (p: Percentiles): string => (p.count === 0 ? 'no samples' : `p50 ${p.p50} / p90 ${p.p90} / p99 ${p.p99} / max ${p.max} ms`)
+
+/** Which shards and workers the report covers, when it is not one whole run in one process. */
+function scopeLines(r: FleetReport): string[] {
+  const { shards, size } = r.fleet
+  const lines: string[] = []
+  if (shards.count > 1) {
+    const all = shards.parts.length === shards.count ? 'all' : `${shards.count - shards.parts.length} missing`
+    lines.push(`  shards        ${shards.parts.join(', ')} of ${shards.count} (${all}) of a ${size}-phone fleet`)
+  }
+  if (r.workers) {
+    const each = r.workers.map((w) => `#${w.index + 1} pid ${w.pid}: ${w.phones} phones ${w.outcome}${w.reason ? ` (${w.reason})` : ''}`)
+    lines.push(`  workers       ${each.join('; ')}`)
+  }
+  return lines
+}
 
 /** The report for people. */
 export function renderReport(r: FleetReport): string {
@@ -113,7 +180,9 @@ export function renderReport(r: FleetReport): string {
   return [
     `fleet "${r.scenario}" (seed ${r.seed}): ${r.phones.started} phone starts of ${r.phones.target}, ${(r.durationMs / 1000).toFixed(1)} s`,
     `  phones        ${r.phones.stopped} stopped, ${r.phones.outages} outages, ` +
-      `${r.phones.switches} switches (${r.phones.switchesRefused} refused), ${r.phones.startFailures} failed to start`,
+      `${r.phones.switches} switches (${r.phones.switchesRefused} refused), ${r.phones.startFailures} failed to start, ` +
+      `${r.phones.lost} lost with their worker`,
+    ...scopeLines(r),
     `  heartbeats    ${h.sent} sent, ${h.acked} acked, ${h.stored ?? 'n/a'} stored, ${h.lost} lost, ` +
       `${h.duplicated} duplicated; PUBACK ${pct(h.ackMs)}`,
     `  commands      ${c.issued} issued, ${c.received} received, ${c.answered} answered, ${c.refused} refused, ` +

@@ -6,7 +6,6 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
-import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { ensureConsoleToken } from '../broker/console-token.js'
 import { ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
@@ -18,9 +17,10 @@ import { CredentialsError, type Credentials } from './credentials.js'
 import { planFleet } from './plan.js'
 import { Rng } from './prng.js'
 import { provision } from './provision.js'
-import { buildReport, type FleetReport, type StoredSeqs } from './report.js'
+import { buildReport, scopeOf, type FleetReport, type StoredSeqs } from './report.js'
 import { FleetRun } from './runner.js'
 import type { LoadedScenario } from './scenario.js'
+import { slicePlan, WHOLE, type Shard } from './shard.js'
 
 const LOOPBACK = '127.0.0.1'
 const MB = 1024 * 1024
@@ -38,7 +38,9 @@ export interface RemoteBroker {
 }
 
 export interface SessionOptions {
+  /** Phones in the whole fleet; with `shard`, this process runs its slice of them. */
   count: number
+  shard?: Shard
   loaded: LoadedScenario
   seed: string
   durationMs?: number
@@ -59,17 +61,24 @@ export interface SessionOptions {
   tick?: (run: FleetRun) => void
 }
 
-interface Target {
+export interface Target {
   brokerUrl: string
   pushUrl: string | undefined
   credentials: Credentials
+  /** The same broker, as other processes (a run's workers) reach it. */
+  shared: RemoteBroker
   client: ConsoleClient | null
   stored: StoredSeqs
   stop(): Promise<void>
 }
 
-async function inProcessBroker(o: SessionOptions): Promise<Target> {
+/** What it takes to reach the broker, or start one. */
+type TargetOptions = Pick<SessionOptions, 'remote' | 'workDir' | 'count' | 'clock' | 'log'>
+
+async function inProcessBroker(o: TargetOptions): Promise<Target> {
   const dataDir = join(o.workDir, 'cloud')
+  // Loaded when needed: a --workers child never starts a broker, and the broker's modules are much of its start-up.
+  const { CloudBroker, DEFAULT_BROKER_OPTIONS } = await import('../broker/server.js')
   const broker = new CloudBroker(
     {
       ...DEFAULT_BROKER_OPTIONS,
@@ -85,11 +94,17 @@ async function inProcessBroker(o: SessionOptions): Promise<Target> {
   )
   const { mqttPort, httpPort } = await broker.start()
   const credentials = provision({ dataDir, keysDir: join(o.workDir, 'keys'), count: o.count, prefix: 'fleet', clock: o.clock })
-  return {
+  const shared = {
     brokerUrl: `mqtt://${LOOPBACK}:${mqttPort}`,
     pushUrl: `ws://${LOOPBACK}:${httpPort}/push`,
+    apiUrl: `http://${LOOPBACK}:${httpPort}`,
+    consoleToken: ensureConsoleToken(dataDir),
     credentials,
-    client: new ConsoleClient(`http://${LOOPBACK}:${httpPort}`, ensureConsoleToken(dataDir)),
+  }
+  return {
+    ...shared,
+    shared,
+    client: new ConsoleClient(shared.apiUrl, shared.consoleToken),
     stored: (id) => {
       broker.store.flush()
       return Promise.resolve(new Set(broker.store.history(id, 10_000).map((r) => r.seq)))
@@ -104,6 +119,7 @@ function remoteBroker(r: RemoteBroker): Target {
     brokerUrl: r.brokerUrl,
     pushUrl: r.pushUrl,
     credentials: r.credentials,
+    shared: r,
     client,
     stored: (id) =>
       client &&
@@ -120,19 +136,31 @@ function untilEither(promise: Promise<void>, signal: AbortSignal): Promise<void>
   return Promise.race([promise, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))])
 }
 
+/** The broker a run talks to: the one named, or one started in this process with the fleet provisioned on it. */
+export const openTarget = (o: TargetOptions): Promise<Target> => (o.remote ? Promise.resolve(remoteBroker(o.remote)) : inProcessBroker(o))
+
+/** The first `count` devices of the credentials: the fleet. */
+export function fleetDevices(credentials: Credentials, count: number): Credentials['devices'] {
+  const devices = credentials.devices.slice(0, count)
+  if (devices.length < count)
+    throw new CredentialsError(`--count ${count}, but the credentials file has only ${devices.length} devices: provision more`)
+  return devices
+}
+
 export async function runSession(o: SessionOptions): Promise<FleetReport> {
   const rssStart = process.memoryUsage.rss()
-  const target = o.remote ? remoteBroker(o.remote) : await inProcessBroker(o)
+  const target = await openTarget(o)
   try {
-    const devices = target.credentials.devices.slice(0, o.count)
-    if (devices.length < o.count)
-      throw new CredentialsError(`--count ${o.count}, but the credentials file has only ${devices.length} devices: provision more`)
-    const plan = planFleet(
+    const fleet = fleetDevices(target.credentials, o.count)
+    const shard = o.shard ?? WHOLE
+    const whole = planFleet(
       o.loaded,
       o.seed,
-      devices.map((d) => d.id),
+      fleet.map((d) => d.id),
       o.durationMs,
     )
+    const plan = slicePlan(whole, shard)
+    const devices = plan.phones.map((p) => fleet[p.index] as (typeof fleet)[number])
     const keys = new OwnerKeys(target.credentials.keysDir)
     const publicKeys = new Map<string, ReturnType<typeof readPublicKey> | undefined>()
     const ownerKey = (account: string): ReturnType<typeof readPublicKey> | undefined => {
@@ -187,7 +215,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     const messages = t.heartbeats.sent + t.commands.received + t.notifications.shown
     return await buildReport(
       run,
-      { scenario: o.loaded.scenario.name, seed: o.seed, durationMs: performance.now() - started },
+      { scenario: o.loaded.scenario.name, seed: o.seed, durationMs: performance.now() - started, fleet: scopeOf(o.loaded, o.count, shard) },
       {
         phones: devices.length,
         rssStartMb: rssStart / MB,

@@ -8,7 +8,6 @@ import { OPEN_HORIZON_MS, planFleet, seededUuid } from '../../fleet/plan.js'
 import { hash32, Rng } from '../../fleet/prng.js'
 import { seededRandom } from '../../common/random.js'
 import { checkScenario, loadScenario, ScenarioError } from '../../fleet/scenario.js'
-import { Samples } from '../../fleet/tally.js'
 import { fate } from '../../fleet/console-driver.js'
 import { fleetIds } from '../../fleet/provision.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -129,14 +128,6 @@ t.test('the PRNG: fixed numbers per seed, independent streams, sound draws', asy
   t.equal(edge.weighted([0.1, 0.2, 0.3, 0]), 2, 'rounding past the end lands on the last non-zero weight')
   t.ok(r.exponential(1000) >= 0)
   t.match(seededUuid(r), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
-  const s = new Samples(3, () => 0)
-  for (const v of [5, 1, 9, 7]) s.add(v)
-  t.same(s.percentiles(), { count: 4, p50: 7, p90: 9, p99: 9, max: 9 }, 'beyond its bound the reservoir replaces samples')
-  t.same(new Samples().percentiles(), { count: 0, p50: 0, p90: 0, p99: 0, max: 0 })
-  const kept = new Samples(1, () => 0.99)
-  kept.add(1)
-  kept.add(2)
-  t.same(kept.percentiles().max, 1, 'a draw past the bound keeps the sample')
 })
 
 t.test('a plan is a function of scenario, seed and ids: ramps, groups, outages, switches, console', async (t) => {

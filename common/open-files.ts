@@ -12,7 +12,7 @@
  * shell `ulimit -Hn` (raised in /etc/security/limits.conf).
  */
 import { readFileSync, readdirSync } from 'node:fs'
-import type { Logger } from '../common/log.js'
+import type { Logger } from './log.js'
 
 export interface OpenFileLimit {
   soft: number

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { FLEET_TARGET, RESERVED_FILES, connectionRoom, logConnectionRoom, parseOpenFileLimit } from '../../broker/open-files.js'
+import { FLEET_TARGET, RESERVED_FILES, connectionRoom, logConnectionRoom, parseOpenFileLimit } from '../../common/open-files.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 

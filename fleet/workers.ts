@@ -1,0 +1,212 @@
+/**
+ * `fleet run --workers K`: the fleet split over K child processes
+ * (fleet/worker.ts, forked with an IPC channel), each running its slice of
+ * the phones (fleet/shard.ts) against one broker: the named one, or one this
+ * process starts. This process gathers the workers' progress for the live
+ * line and their Prometheus metrics for one `/metrics` of the whole fleet,
+ * sends `stop` on Ctrl-C, and merges their reports (fleet/merge.ts). A worker
+ * that ends without a report is named on the log, and its phones are counted
+ * lost, so the run fails.
+ *
+ * How many workers when not told (`--workers auto`): enough that no process
+ * holds more sockets than its open-file limit leaves room for (one per phone,
+ * two with the push channel), and one per PHONES_PER_CORE phones up to the
+ * cores there are.
+ */
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
+import { availableParallelism } from 'node:os'
+import { extname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { AggregatorRegistry, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
+import type { ConnectionRoom } from '../common/open-files.js'
+import { lostReport, mergeReports, mergedResources } from './merge.js'
+import { serveMetrics } from './metrics.js'
+import { progressOf, sumProgress, type Progress } from './progress.js'
+import { scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
+import { fleetDevices, openTarget, runSession, type RemoteBroker, type SessionOptions } from './session.js'
+import { shardSize, WHOLE, workerShard, type Shard } from './shard.js'
+
+/** What one core holds: the issue's target, 10,000 complete phones on 2 cores at 1,000 heartbeats/s in all. */
+export const PHONES_PER_CORE = 5_000
+
+/** What a worker is asked to run (sent over IPC with the advanced serialisation: the scenario's Map of tracks survives). */
+export type WorkerJob = Pick<SessionOptions, 'count' | 'loaded' | 'seed' | 'durationMs' | 'push' | 'workDir' | 'settleMs'> & {
+  remote: RemoteBroker
+  shard: Shard
+  worker: number
+  logLevel: string
+}
+
+export type ToWorker = { type: 'run'; job: WorkerJob } | { type: 'stop' }
+export type ToParent =
+  { type: 'progress'; progress: Progress; metrics: MetricObjectWithValues<MetricValue<string>>[] } | { type: 'report'; report: FleetReport }
+
+/** How many processes a fleet of `count` phones needs, and why (printed on stderr by `fleet run --workers auto`). */
+export function autoWorkers(
+  count: number,
+  socketsPerPhone: number,
+  room: ConnectionRoom | undefined,
+  cores = availableParallelism(),
+): { workers: number; why: string } {
+  const sockets = count * socketsPerPhone
+  const byFiles = room ? Math.ceil(sockets / Math.max(1, room.connections)) : 1
+  const byCpu = Math.min(cores, Math.ceil(count / PHONES_PER_CORE))
+  const workers = Math.max(1, byFiles, byCpu)
+  const files = room ? `an open-file room of ${room.connections} per process` : 'an unknown open-file room (no /proc)'
+  return {
+    workers,
+    why:
+      `${workers === 1 ? '1 process' : `${workers} worker processes`}: ${sockets} sockets (${count} phones × ${socketsPerPhone}) ` +
+      `for ${files}; ${count} phones at up to ${PHONES_PER_CORE} per core, ${cores} cores`,
+  }
+}
+
+export interface FleetOptions extends Omit<SessionOptions, 'tick'> {
+  /** Processes to run the phones in; 1: this one. */
+  workers: number
+  /** The workers' log level. */
+  logLevel: string
+  /** About once a second: the whole fleet's progress. */
+  tick?: (p: Progress) => void
+  /** The workers' process ids, once forked. */
+  spawned?: (pids: number[]) => void
+}
+
+/** One `fleet run`: in this process, or over `workers` child processes. */
+export function runFleet(o: FleetOptions): Promise<FleetReport> {
+  const tick = o.tick
+  if (o.workers <= 1) return runSession({ ...o, tick: tick && ((run) => tick(progressOf(run))) })
+  return runWorkers(o)
+}
+
+/** The worker entry beside this module: worker.ts from the sources (tests), worker.js when built. */
+const WORKER = fileURLToPath(new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
+
+interface Child {
+  index: number
+  pid: number
+  phones: number
+  progress?: Progress
+  metrics?: MetricObjectWithValues<MetricValue<string>>[]
+  report?: FleetReport
+  exited: Promise<[number | null, NodeJS.Signals | null]>
+  send(msg: ToWorker): void
+}
+
+async function runWorkers(o: FleetOptions): Promise<FleetReport> {
+  const rssStart = process.memoryUsage.rss()
+  let rssPeak = rssStart
+  const cpuStart = process.cpuUsage()
+  const started = performance.now()
+  const target = await openTarget(o)
+  const shard = o.shard ?? WHOLE
+  const children: Child[] = []
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | null = null
+  const ticker = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
+    o.tick?.(sumProgress(children.flatMap((c) => (c.progress ? [c.progress] : []))))
+  }, 1000)
+  try {
+    // Short of devices: said here, before any worker starts.
+    fleetDevices(target.credentials, o.count)
+    for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w))
+    o.spawned?.(children.map((c) => c.pid))
+    if (o.metricsPort !== undefined) {
+      metrics = await serveMetrics(o.metricsPort, () =>
+        children.some((c) => c.metrics)
+          ? AggregatorRegistry.aggregate(children.flatMap((c) => (c.metrics ? [c.metrics] : [])))
+          : new Registry(),
+      )
+      o.serving?.(`http://127.0.0.1:${metrics.port}/metrics`)
+    }
+    const stop = (): void => children.forEach((c) => c.send({ type: 'stop' }))
+    o.signal.addEventListener('abort', stop, { once: true })
+    const exits = await Promise.all(children.map((c) => c.exited))
+    o.signal.removeEventListener('abort', stop)
+    const outcomes: WorkerOutcome[] = children.map((c, i) => {
+      const [code, signal] = exits[i] as [number | null, NodeJS.Signals | null]
+      if (c.report) return { index: c.index, pid: c.pid, phones: c.phones, outcome: 'reported' }
+      const reason = signal ? `killed by ${signal}` : `exited with status ${code}`
+      o.log.error(
+        { worker: c.index + 1, pid: c.pid, reason },
+        `fleet worker ${c.index + 1} ended without a report; its ${c.phones} phones are lost`,
+      )
+      return { index: c.index, pid: c.pid, phones: c.phones, outcome: 'lost', reason }
+    })
+    const reports = children.map(
+      (c) =>
+        c.report ??
+        lostReport({
+          scenario: o.loaded.scenario.name,
+          seed: o.seed,
+          fleet: scopeOf(o.loaded, o.count, workerShard(shard, c.index, o.workers)),
+          phones: c.phones,
+        }),
+    )
+    const merged = mergeReports(
+      reports,
+      children.map((c) => `worker ${c.index + 1}`),
+    )
+    const cpu = process.cpuUsage(cpuStart)
+    merged.resources = mergedResources(
+      [
+        merged.resources,
+        {
+          phones: 0,
+          rssStartMb: rssStart / 2 ** 20,
+          rssPeakMb: Math.max(rssPeak, process.memoryUsage.rss()) / 2 ** 20,
+          rssPerPhoneKb: 0,
+          cpuUserMs: cpu.user / 1000,
+          cpuSystemMs: cpu.system / 1000,
+          cpuPerMessageUs: 0,
+          loopDelayP99Ms: 0,
+          brokerInProcess: !o.remote,
+        },
+      ],
+      merged.heartbeats.sent + merged.commands.received + merged.notifications.shown,
+    )
+    merged.durationMs = performance.now() - started
+    merged.fleet.shards = { count: shard.count, parts: [shard.index] }
+    merged.workers = outcomes
+    return merged
+  } finally {
+    clearInterval(ticker)
+    for (const c of children) c.send({ type: 'stop' })
+    await Promise.all(children.map((c) => c.exited))
+    await metrics?.close()
+    await target.stop()
+  }
+}
+
+function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: number): Child {
+  const proc = fork(WORKER, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child: Child = {
+    index: w,
+    pid: proc.pid as number,
+    phones: shardSize(o.count, workerShard(shard, w, o.workers)),
+    exited: once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>,
+    send: (msg) => void (proc.connected && proc.send(msg)),
+  }
+  proc.on('message', (msg: ToParent) => {
+    if (msg.type === 'progress') Object.assign(child, { progress: msg.progress, metrics: msg.metrics })
+    else child.report = msg.report
+  })
+  child.send({
+    type: 'run',
+    job: {
+      count: o.count,
+      loaded: o.loaded,
+      seed: o.seed,
+      durationMs: o.durationMs,
+      push: o.push,
+      settleMs: o.settleMs,
+      workDir: join(o.workDir, `worker-${w + 1}`),
+      remote,
+      shard: workerShard(shard, w, o.workers),
+      worker: w + 1,
+      logLevel: o.logLevel,
+    },
+  })
+  return child
+}

@@ -1,0 +1,215 @@
+/**
+ * Shards and merged reports (issue 12): histograms that merge exactly, the shard rule, how many workers, `fleet report
+ * merge` joining shard reports and refusing reports of another fleet run with the reason.
+ */
+import t from 'tap'
+import { writeFileSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SystemClock } from '../../common/clock.js'
+import { LatencyHistogram } from '../../fleet/histogram.js'
+import { lostReport, mergeReports, readReport } from '../../fleet/merge.js'
+import { planFleet } from '../../fleet/plan.js'
+import { renderReport, scopeOf, type FleetReport } from '../../fleet/report.js'
+import { checkScenario } from '../../fleet/scenario.js'
+import { inShard, parseShard, slicePlan, workerShard } from '../../fleet/shard.js'
+import { autoWorkers, PHONES_PER_CORE } from '../../fleet/workers.js'
+import { run } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const loaded = checkScenario({ name: 'm' }, 'm', '.')
+
+/** A report of shard `part` of 3 of a 6-phone fleet: 2 phones that sent and had acknowledged `acks`. */
+function shardReport(part: number, acks: number[], over: Partial<FleetReport> = {}): FleetReport {
+  const r = lostReport({ scenario: 'm', seed: 's', fleet: scopeOf(loaded, 6, { index: part, count: 3 }), phones: 2 })
+  const ack = new LatencyHistogram()
+  for (const ms of acks) ack.add(ms)
+  r.phones = { ...r.phones, lost: 0, started: 2, stopped: 2 }
+  r.heartbeats = { sent: acks.length, acked: acks.length, stored: acks.length, lost: 0, duplicated: 0, ackMs: ack.percentiles() }
+  r.histograms.heartbeatAckMs = ack.toJSON()
+  r.resources = { ...r.resources, phones: 2, rssStartMb: 100, rssPeakMb: 101, cpuUserMs: 50, cpuSystemMs: 10, loopDelayP99Ms: part }
+  r.durationMs = 1000 * part
+  r.ok = true
+  return { ...r, ...over }
+}
+
+t.test('latency histograms: percentiles within 1 % of the samples, merged halves give the whole', async (t) => {
+  const all = new LatencyHistogram()
+  const halves = [new LatencyHistogram(), new LatencyHistogram()]
+  for (let i = 1; i <= 1000; i++) {
+    all.add(i / 10)
+    halves[i % 2]!.add(i / 10)
+  }
+  const p = all.percentiles()
+  t.equal(p.count, 1000)
+  for (const [got, exact] of [
+    [p.p50, 50],
+    [p.p90, 90],
+    [p.p99, 99],
+  ] as const)
+    t.ok(got >= exact && got <= exact * 1.01 + 0.05, `${got} is ${exact} within 1 %`)
+  t.equal(p.max, 100, 'the maximum is exact')
+  const merged = new LatencyHistogram().merge(halves[0]!.toJSON()).merge(halves[1]!.toJSON())
+  t.same(merged.toJSON(), all.toJSON(), 'merging the halves gives the histogram of every sample')
+  t.same(merged.percentiles(), p)
+  t.same(new LatencyHistogram().percentiles(), { count: 0, p50: 0, p90: 0, p99: 0, max: 0 })
+  const tiny = new LatencyHistogram()
+  tiny.add(0)
+  tiny.add(0.0005)
+  t.same(tiny.toJSON().buckets, [[0, 2]], 'values at or below 1 µs share the first bucket')
+})
+
+t.test('shards: I/N takes every N-th phone; worker w of K inside a shard is a shard one level down', async (t) => {
+  t.same(parseShard('2/3'), { index: 2, count: 3 })
+  for (const bad of ['0/3', '4/3', '1/0', '1', 'a/b', '1/2/3'])
+    t.throws(() => parseShard(bad), { message: `--shard "${bad}": expected I/N with 1 ≤ I ≤ N, e.g. 2/3` })
+  const host = { index: 2, count: 3 }
+  const phones = Array.from({ length: 20 }, (_, i) => i)
+  const inHost = phones.filter((i) => inShard(i, host))
+  t.same(inHost, [1, 4, 7, 10, 13, 16, 19])
+  const byWorker = [0, 1].map((w) => phones.filter((i) => inShard(i, workerShard(host, w, 2))))
+  t.same(byWorker, [
+    [1, 7, 13, 19],
+    [4, 10, 16],
+  ])
+  const plan = planFleet(loaded, 's', ['a', 'b', 'c', 'd'])
+  const sliced = slicePlan(plan, { index: 2, count: 2 })
+  t.same(
+    sliced.phones.map((p) => [p.index, p.id]),
+    [
+      [1, 'b'],
+      [3, 'd'],
+    ],
+  )
+  t.equal(sliced.phones[0], plan.phones[1], "a phone keeps the whole fleet's plan")
+})
+
+t.test('--workers auto: enough processes for the open files, one per core for big fleets', async (t) => {
+  const room = (connections: number): { limit: { soft: number; hard: number }; open: number; connections: number } => ({
+    limit: { soft: connections + 100, hard: connections + 100 },
+    open: 36,
+    connections,
+  })
+  t.same(autoWorkers(100, 2, room(20_000), 2), {
+    workers: 1,
+    why:
+      '1 process: 200 sockets (100 phones × 2) for an open-file room of 20000 per process; ' +
+      `100 phones at up to ${PHONES_PER_CORE} per core, 2 cores`,
+  })
+  t.equal(autoWorkers(15_000, 2, room(20_000), 8).workers, 3, '30,000 sockets need 2 processes by files, 3 by cores')
+  t.equal(autoWorkers(30_000, 2, room(20_000), 2).workers, 3, 'files win over cores: 60,000 sockets in 3 processes')
+  t.equal(autoWorkers(9_000, 1, room(20_000), 1).workers, 1, 'one core: one process while the sockets fit')
+  const unknown = autoWorkers(10, 1, undefined, 4)
+  t.equal(unknown.workers, 1)
+  t.match(unknown.why, /an unknown open-file room \(no \/proc\)/)
+})
+
+t.test('merge: counts add up, percentiles come from the merged histograms, shards join', async (t) => {
+  const a = shardReport(1, [1, 2, 3])
+  const b = shardReport(3, [10, 20, 30, 40], { heartbeats: { ...shardReport(3, [10, 20, 30, 40]).heartbeats, stored: null } })
+  const m = mergeReports([a, b], ['a.json', 'b.json'])
+  t.same(m.fleet, { size: 6, scenarioHash: a.fleet.scenarioHash, shards: { count: 3, parts: [1, 3] } })
+  t.same([m.phones.target, m.phones.started, m.heartbeats.sent, m.heartbeats.acked], [4, 4, 7, 7])
+  t.equal(m.heartbeats.stored, null, 'a shard that could not ask the cloud makes the stored count unknown')
+  t.same(m.heartbeats.ackMs, { count: 7, p50: 10, p90: 40, p99: 40, max: 40 })
+  t.equal(m.durationMs, 3000, 'the longest shard')
+  t.same([m.resources.phones, m.resources.cpuUserMs, m.resources.loopDelayP99Ms, m.resources.rssPerPhoneKb], [4, 100, 3, 512])
+  t.equal(m.resources.cpuPerMessageUs, 120_000 / 7)
+  t.ok(m.ok)
+  t.match(renderReport(m), /shards +1, 3 of 3 \(1 missing\) of a 6-phone fleet/)
+  const whole = mergeReports([a, b, shardReport(2, [])], ['a', 'b', 'c'])
+  t.match(renderReport(whole), /shards +1, 2, 3 of 3 \(all\)/)
+  t.equal(whole.heartbeats.stored, null)
+  t.equal(mergeReports([a], ['a']).heartbeats.stored, 3)
+  t.equal(mergeReports([shardReport(1, []), shardReport(2, [])], ['a', 'b']).resources.cpuPerMessageUs, 0)
+})
+
+t.test('merge refuses reports of another run, naming both files and what differs', async (t) => {
+  const a = shardReport(1, [1])
+  const refuse = (other: FleetReport, message: string): void => {
+    t.throws(() => mergeReports([a, other], ['a.json', 'b.json']), { code: 'MERGE', message })
+  }
+  refuse(shardReport(2, [1], { seed: 't' }), 'b.json is not of the fleet run of a.json: its seed is "t", not "s"')
+  const hash = a.fleet.scenarioHash
+  refuse(
+    shardReport(2, [1], { fleet: { ...a.fleet, scenarioHash: 'ffffffff', shards: { count: 3, parts: [2] } } }),
+    `b.json is not of the fleet run of a.json: its scenario is "m (ffffffff)", not "m (${hash})"`,
+  )
+  refuse(
+    shardReport(2, [1], { fleet: { ...a.fleet, size: 7, shards: { count: 3, parts: [2] } } }),
+    'b.json is not of the fleet run of a.json: its fleet size is 7, not 6',
+  )
+  refuse(
+    shardReport(2, [1], { fleet: { ...a.fleet, shards: { count: 4, parts: [2] } } }),
+    'b.json is not of the fleet run of a.json: its shard count is 4, not 3',
+  )
+  refuse(shardReport(1, [2]), 'shard 1/3 is in both a.json and b.json')
+  t.throws(() => mergeReports([], []), { message: 'no reports to merge' })
+})
+
+t.test('fleet run --shard and fleet report merge from the command line', async (t) => {
+  const dir = tempDir(t)
+  const file = (name: string): string => join(dir, name)
+  const shardRun = (i: number): Promise<{ code: number; out: string; err: string }> =>
+    run(
+      [
+        'fleet',
+        'run',
+        '--count',
+        '3',
+        '--shard',
+        `${i}/2`,
+        '--workers',
+        '1',
+        '--duration',
+        '1s',
+        '--no-push',
+        '--report',
+        file(`s${i}.json`),
+      ],
+      new SystemClock(),
+    )
+  const [one, two] = await Promise.all([shardRun(1), shardRun(2)])
+  t.equal(one.code, 0, one.err)
+  t.match(one.out, /2 phone starts of 2/)
+  t.match(one.out, /shards +1 of 2 \(1 missing\) of a 3-phone fleet/)
+  t.match(two.out, /1 phone starts of 1/)
+  const merged = await run(['fleet', 'report', 'merge', file('s1.json'), file('s2.json'), '--out', file('m.json')])
+  t.equal(merged.code, 0, merged.err)
+  t.match(merged.out, /3 phone starts of 3/)
+  t.match(merged.out, /shards +1, 2 of 2 \(all\) of a 3-phone fleet/)
+  const saved = JSON.parse(readFileSync(file('m.json'), 'utf8')) as FleetReport
+  t.same([saved.phones.started, saved.ok], [3, true])
+  const json = await run(['fleet', 'report', 'merge', file('s1.json'), '--out', file('m1.json'), '--json'])
+  t.equal((JSON.parse(json.out) as FleetReport).phones.target, 2)
+
+  const other = shardReport(1, [1], { seed: 'x' })
+  writeFileSync(file('x.json'), JSON.stringify(other))
+  const mismatch = await run(['fleet', 'report', 'merge', file('s2.json'), file('x.json'), '--out', file('bad.json')])
+  t.equal(mismatch.code, 1)
+  t.match(mismatch.err, /x\.json is not of the fleet run of .*s2\.json: its scenario is "m \(\w+\)", not "fleet \(\w+\)"/)
+  writeFileSync(
+    file('lost.json'),
+    JSON.stringify(lostReport({ scenario: 'm', seed: 's', fleet: scopeOf(loaded, 6, { index: 2, count: 3 }), phones: 2 })),
+  )
+  const lost = await run(['fleet', 'report', 'merge', file('lost.json'), '--out', file('l.json')])
+  t.equal(lost.code, 1)
+  t.match(lost.err, /the fleet lost messages or phones/)
+
+  const badShard = await run(['fleet', 'run', '--count', '3', '--workers', 'auto', '--shard', '3/2'])
+  t.match(badShard.err, /--shard "3\/2": expected I\/N/)
+  const badWorkers = await run(['fleet', 'run', '--count', '3', '--workers', 'many'])
+  t.match(badWorkers.err, /--workers.*must be a whole number above 0/)
+})
+
+t.test('readReport: a missing file, not JSON, not a report', async (t) => {
+  const dir = tempDir(t)
+  await t.rejects(readReport(join(dir, 'none.json')), { code: 'MERGE', message: /cannot read .*none\.json as JSON: ENOENT/ })
+  writeFileSync(join(dir, 'text.json'), 'hello')
+  await t.rejects(readReport(join(dir, 'text.json')), { message: /text\.json as JSON: Unexpected token/ })
+  writeFileSync(join(dir, 'old.json'), JSON.stringify({ ...shardReport(1, []), histograms: undefined }))
+  await t.rejects(readReport(join(dir, 'old.json')), {
+    message: /old\.json is not a fleet report from `fleet run --report`: histograms: Invalid input/,
+  })
+  writeFileSync(join(dir, 'arr.json'), '[]')
+  await t.rejects(readReport(join(dir, 'arr.json')), { message: /arr\.json is not a fleet report .*: \(top\): Invalid input/ })
+})

@@ -1,0 +1,49 @@
+/**
+ * `fleet run --workers K` (issue 12): the phones split over forked worker processes against one broker, one
+ * `/metrics` and one report for the whole fleet (workers-lost.test.ts: workers that die).
+ */
+import t from 'tap'
+import { renderReport } from '../../fleet/report.js'
+import { runFleet } from '../../fleet/workers.js'
+import { workerOptions } from '../fixtures/fleet-workers.js'
+import { tempDir } from '../fixtures/scope.js'
+
+t.test('--workers 2: both workers report, the merged report has every phone and reconciles to nothing lost', async (t) => {
+  const dir = tempDir(t)
+  let metricsUrl = ''
+  let scraped: Promise<string> | undefined
+  const ticks: number[] = []
+  const report = await runFleet(
+    workerOptions(dir, {
+      durationMs: 2500,
+      metricsPort: 0,
+      serving: (url) => (metricsUrl = url),
+      tick: (p) => {
+        ticks.push(p.target)
+        // Once both workers have sent their metrics, with heartbeats counted.
+        if (p.target === 6 && p.heartbeatsSent > 0) scraped ??= fetch(metricsUrl).then((r) => r.text())
+      },
+    }),
+  )
+  t.comment(renderReport(report))
+  t.same(
+    report.workers?.map((w) => [w.phones, w.outcome]),
+    [
+      [3, 'reported'],
+      [3, 'reported'],
+    ],
+  )
+  t.same([report.phones.target, report.phones.started, report.phones.lost], [6, 6, 0], 'every phone, in one report')
+  t.same(report.fleet.shards, { count: 1, parts: [1] })
+  t.ok(report.heartbeats.sent >= 6, `${report.heartbeats.sent} heartbeats`)
+  t.equal(report.heartbeats.stored, report.heartbeats.sent, 'the cloud stored every heartbeat the workers sent')
+  t.equal(report.histograms.heartbeatAckMs.count, report.heartbeats.acked, "the merged histogram holds every worker's samples")
+  t.ok(report.commands.answered > 0 && report.notifications.shown > 0)
+  t.ok(report.ok, 'nothing lost')
+  t.ok(report.resources.brokerInProcess && report.resources.cpuUserMs > 0)
+  t.ok(ticks.includes(6), 'the live view summed both workers')
+  const metrics = await (scraped as unknown as Promise<string>)
+  t.match(metrics, /fakephone_fleet_phones_connected \d/, "one /metrics for the whole fleet, from the workers' registries")
+  t.match(metrics, /fakephone_fleet_outcomes_total\{outcome="heartbeat-sent"\} \d+/)
+  await t.rejects(fetch(metricsUrl), 'the metrics endpoint closes with the run')
+})
