@@ -5,7 +5,7 @@ import { recordedClock } from '../common/cloud-time.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readCredentials, writeCredentials } from '../fleet/credentials.js'
+import { anonymousDevices, readCredentials, writeCredentials } from '../fleet/credentials.js'
 import { provision } from '../fleet/provision.js'
 import { renderReport } from '../fleet/report.js'
 import type { FleetRun } from '../fleet/runner.js'
@@ -28,6 +28,7 @@ interface RunFlags {
   work?: string
   report?: string
   metricsPort: number
+  profile?: string
   json?: boolean
   logLevel: string
 }
@@ -83,18 +84,22 @@ export function fleetCommand(io: Io): Command {
     .option('--work <dir>', "where the phones' data directories go (default: a temporary directory, removed after)")
     .option('--metrics-port <port>', 'Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs (0: a port the OS picks)', port, 0)
     .option('--report <file>', 'also write the report as JSON to this file')
+    .option('--profile <name>', 'owntracks: publish OwnTracks JSON to owntracks/USER/DEVICE on any MQTT broker (anonymous without --credentials)')
     .option('--json', 'print the report as JSON instead of the summary')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
-      if (o.broker && !o.credentials) throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
+      if (o.profile !== undefined && o.profile !== 'owntracks') throw new UserError(`--profile "${o.profile}": the one profile is owntracks`)
+      const profile = o.profile
+      if (o.broker && !o.credentials && !profile)
+        throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
       const remote = o.broker
         ? {
             brokerUrl: o.broker,
             pushUrl: o.api ? o.api.replace(/^http/, 'ws') + '/push' : undefined,
             apiUrl: o.api,
             consoleToken: o.consoleToken,
-            credentials: await readCredentials(o.credentials as string),
+            credentials: o.credentials ? await readCredentials(o.credentials) : anonymousDevices(o.count, 'owntracks', 'fleet'),
           }
         : undefined
       const work = o.work ?? (await mkdtemp(join(tmpdir(), 'fakephone-fleet-')))
@@ -112,6 +117,7 @@ export function fleetCommand(io: Io): Command {
           remote,
           tick: io.tty ? (run) => io.out(liveLine(run)) : undefined,
           metricsPort: o.metricsPort,
+          profile,
           serving: (url) => io.err(`metrics: ${url}\n`),
         })
         if (o.report) await writeFile(o.report, JSON.stringify(report, null, 2) + '\n')
