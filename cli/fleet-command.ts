@@ -84,12 +84,16 @@ export function fleetCommand(io: Io): Command {
     .option('--work <dir>', "where the phones' data directories go (default: a temporary directory, removed after)")
     .option('--metrics-port <port>', 'Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs (0: a port the OS picks)', port, 0)
     .option('--report <file>', 'also write the report as JSON to this file')
-    .option('--profile <name>', 'owntracks: publish OwnTracks JSON to owntracks/USER/DEVICE on any MQTT broker (anonymous without --credentials)')
+    .option(
+      '--profile <name>',
+      'owntracks: publish OwnTracks JSON to owntracks/USER/DEVICE on any MQTT broker (anonymous without --credentials)',
+    )
     .option('--json', 'print the report as JSON instead of the summary')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
-      if (o.profile !== undefined && o.profile !== 'owntracks') throw new UserError(`--profile "${o.profile}": the one profile is owntracks`)
+      if (o.profile !== undefined && o.profile !== 'owntracks')
+        throw new UserError(`--profile "${o.profile}": the one profile is owntracks`)
       const profile = o.profile
       if (o.broker && !o.credentials && !profile)
         throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')

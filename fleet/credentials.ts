@@ -66,6 +66,10 @@ export async function readCredentials(file: string): Promise<Credentials> {
  * (the phones connect anonymously).
  */
 export function anonymousDevices(count: number, prefix: string, user: string): Credentials {
-  const devices = Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${String(i + 1).padStart(5, '0')}`, account: user, secret: '' }))
+  const devices = Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}-${String(i + 1).padStart(5, '0')}`,
+    account: user,
+    secret: '',
+  }))
   return { version: 1, keysDir: '', devices }
 }

@@ -10,7 +10,7 @@
  * as acknowledged on its PUBACK. One MQTT connection, one clock timer and a
  * battery: nothing else per phone.
  */
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { Battery, type BatteryModel } from '../agent/battery.js'
 import { roundDegrees } from '../agent/heartbeat.js'
 import type { LocationSource } from '../agent/location.js'
@@ -70,7 +70,12 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
         ...(opts.password === undefined ? {} : { username: opts.device, password: opts.password }),
         clean: true,
         // The booklet: the lwt's tst is when the app first connected.
-        will: { topic: this.topic, payload: Buffer.from(JSON.stringify({ _type: 'lwt', tst: Math.floor(now / 1000) })), qos: 1, retain: false },
+        will: {
+          topic: this.topic,
+          payload: Buffer.from(JSON.stringify({ _type: 'lwt', tst: Math.floor(now / 1000) })),
+          qos: 1,
+          retain: false,
+        },
       },
     })
     this.link.on('state', (state) => this.emit('channel', state))
@@ -90,14 +95,8 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
   async start(): Promise<void> {
     this.link.resume()
     this.schedule()
-    await new Promise<void>((resolve) => {
-      const check = (state: LinkState): void => {
-        if (state === 'connecting') return
-        this.link.off('state', check)
-        resolve()
-      }
-      this.link.on('state', check)
-    })
+    // resume() said `connecting`; the next state is `connected` or `waiting` (a retry on the clock).
+    await once(this.link, 'state')
   }
 
   /** A clean stop: DISCONNECT, so the broker does not publish the last will. */

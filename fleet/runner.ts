@@ -355,7 +355,12 @@ export class FleetRun {
     const phone = slot.phone
     const state = on ? 'on' : 'off'
     if (!(phone instanceof FleetPhone))
-      return this.record(slot.device.id, 'switch-skipped', `${name}=${state} (${phone ? 'an OwnTracks phone has no switches' : 'phone down'})`, slot.at)
+      return this.record(
+        slot.device.id,
+        'switch-skipped',
+        `${name}=${state} (${phone ? 'an OwnTracks phone has no switches' : 'phone down'})`,
+        slot.at,
+      )
     this.tally.phones.switches++
     try {
       if (name === 'networkPermission') await phone.framework.setNetworkPermission(on)
