@@ -186,16 +186,17 @@ async function parent(argv: string[]): Promise<void> {
     const rows: Figures[] = []
     for (const variant of VARIANTS) {
       process.stderr.write(`${variant}: ${n} phones, one heartbeat every ${every} ms, ${seconds} s\n`)
-      rows.push(
-        await runChild({
-          variant,
-          mqttUrl: `mqtt://${LOOPBACK}:${mqttPort}`,
-          pushUrl: `ws://${LOOPBACK}:${httpPort}/push`,
-          credentials,
-          every,
-          seconds,
-        }),
-      )
+      const row = await runChild({
+        variant,
+        mqttUrl: `mqtt://${LOOPBACK}:${mqttPort}`,
+        pushUrl: `ws://${LOOPBACK}:${httpPort}/push`,
+        credentials,
+        every,
+        seconds,
+      })
+      // Said at once, so a later variant's failure does not lose it.
+      process.stderr.write(`${JSON.stringify(row)}\n`)
+      rows.push(row)
     }
     const cpu = cpus()[0]
     console.log(`machine: ${cpus().length} × ${cpu?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`)

@@ -12,7 +12,7 @@
  */
 import { EventEmitter, once } from 'node:events'
 import { Battery, type BatteryModel } from '../agent/battery.js'
-import { roundDegrees } from '../agent/heartbeat.js'
+import { readingOf } from '../agent/heartbeat.js'
 import type { LocationSource } from '../agent/location.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock, Timer } from '../common/clock.js'
@@ -139,18 +139,7 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
     const now = this.opts.clock.now()
     const fix = this.opts.location.fix(now)
     if (!this.link.connected || !fix) return
-    const battery = this.battery.read(now)
-    const hb: Heartbeat = {
-      seq: this.seq++,
-      at: now,
-      lat: roundDegrees(fix.lat),
-      lon: roundDegrees(fix.lon),
-      accuracy: fix.accuracy,
-      speed: fix.speed,
-      battery: battery.level,
-      charging: battery.charging,
-      network: 'wifi',
-    }
+    const hb: Heartbeat = { seq: this.seq++, ...readingOf(now, fix, this.battery.read(now), 'wifi') }
     const payload = JSON.stringify(locationPayload(hb, this.opts.device, t))
     this.emit('heartbeat', hb)
     this.link.client.publish(this.topic, payload, { qos: 1, retain: true }, (err) => {

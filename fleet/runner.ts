@@ -230,13 +230,7 @@ export class FleetRun {
         brokerUrl: o.brokerUrl,
         pushUrl: o.pushUrl,
         dataDir: join(o.dataDir, device.id),
-        clock: o.clock,
-        log: o.log.child({ device: device.id }),
-        location: plan.location(this.startAt),
-        heartbeatMs: plan.heartbeatMs,
-        jitter: plan.jitter,
-        random: o.random(plan.index),
-        backoff: o.backoff,
+        ...this.phoneBasics(slot),
         ownerKey: o.ownerKey(device.account),
         battery: plan.battery,
       },
@@ -272,6 +266,20 @@ export class FleetRun {
     })
     phone.framework.on('duplicate', () => void this.tally.notifications.duplicates++)
     await this.launch(slot, kind, phone)
+  }
+
+  /** What every kind of phone takes from the run and its plan. */
+  private phoneBasics({ plan, device }: Slot) {
+    const o = this.opts
+    return {
+      clock: o.clock,
+      log: o.log.child({ device: device.id }),
+      location: plan.location(this.startAt),
+      heartbeatMs: plan.heartbeatMs,
+      jitter: plan.jitter,
+      random: o.random(plan.index),
+      backoff: o.backoff,
+    }
   }
 
   /** Counts a phone's heartbeats, sent and acknowledged, with their PUBACK latency. */
@@ -323,14 +331,8 @@ export class FleetRun {
       user: device.account,
       device: device.id,
       password: device.secret === '' ? undefined : device.secret,
-      clock: o.clock,
-      log: o.log.child({ device: device.id }),
-      location: plan.location(this.startAt),
-      heartbeatMs: plan.heartbeatMs,
-      jitter: plan.jitter,
-      random: o.random(plan.index),
+      ...this.phoneBasics(slot),
       battery: plan.battery,
-      backoff: o.backoff,
     })
     this.countHeartbeats(device, phone)
     phone.on('command', (action, answered) => {
