@@ -18,6 +18,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
+import { readingOf } from '../agent/heartbeat.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { ensureConsoleToken } from '../broker/console-token.js'
 import { SystemClock } from '../common/clock.js'
@@ -71,17 +72,8 @@ async function bare(a: ChildArgs): Promise<Figures> {
     let seq = 0
     return setInterval(
       () => {
-        const hb = {
-          seq: seq++,
-          at: Date.now(),
-          lat: 55.95,
-          lon: -3.19,
-          accuracy: 8,
-          speed: 1.4,
-          battery: 80,
-          charging: false,
-          network: 'wifi' as const,
-        }
+        const fix = { lat: 55.95, lon: -3.19, accuracy: 8, speed: 1.4 }
+        const hb = { seq: seq++, ...readingOf(Date.now(), fix, { level: 80, charging: false }, 'wifi') }
         c.publish(topicFor((devices[i] as { id: string }).id, 'heartbeat'), encodePayload('heartbeat', hb), { qos: 1 })
         messages++
       },
@@ -204,7 +196,8 @@ async function parent(argv: string[]): Promise<void> {
     console.log('|---|---|---|---|---|---|')
     for (const r of rows)
       console.log(
-        `| ${r.variant} | ${r.phones} | ${r.connected} | ${r.kbPerPhone.toFixed(1)} | ${r.cpuPerMessageUs.toFixed(0)} µs | ${r.messages} |`,
+        `| ${r.variant} | ${r.phones} | ${r.connected} | ${r.kbPerPhone.toFixed(1)} | ` +
+          `${r.cpuPerMessageUs.toFixed(0)} µs | ${r.messages} |`,
       )
     writeFileSync(join(tmpdir(), 'fakephone-fleet-footprint.json'), JSON.stringify(rows, null, 2))
   } finally {
