@@ -9,11 +9,11 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Clock, Timer } from '../common/clock.js'
-import type { Heartbeat } from '../common/contract.js'
+import type { Heartbeat, Network } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import type { Battery } from './battery.js'
 import type { SeqReserve } from './heartbeat-seq.js'
-import type { LocationSource } from './location.js'
+import type { Fix, LocationSource } from './location.js'
 import type { PhoneSettings } from './settings.js'
 
 /** F2: in lost mode heartbeats come this many times as often. */
@@ -44,6 +44,20 @@ interface HeartbeatEvents {
 /** Degrees to 1e-6 (about 0.1 m). */
 export function roundDegrees(deg: number): number {
   return Math.round(deg * 1e6) / 1e6
+}
+
+/** What a heartbeat says at `at` (all but its seq): the fix, rounded to 1e-6°, the battery and the network. */
+export function readingOf(at: number, fix: Fix, battery: { level: number; charging: boolean }, network: Network): Omit<Heartbeat, 'seq'> {
+  return {
+    at,
+    lat: roundDegrees(fix.lat),
+    lon: roundDegrees(fix.lon),
+    accuracy: fix.accuracy,
+    speed: fix.speed,
+    battery: battery.level,
+    charging: battery.charging,
+    network,
+  }
 }
 
 export class HeartbeatLoop extends EventEmitter<HeartbeatEvents> {
@@ -100,17 +114,7 @@ export class HeartbeatLoop extends EventEmitter<HeartbeatEvents> {
     const fix = this.opts.location.fix(now)
     const { cloudService, findDevice, network } = this.opts.settings.value
     if (!cloudService || !findDevice || !this.opts.connected() || !fix) return
-    const battery = this.opts.battery.read(now)
-    const reading = {
-      at: now,
-      lat: roundDegrees(fix.lat),
-      lon: roundDegrees(fix.lon),
-      accuracy: fix.accuracy,
-      speed: fix.speed,
-      battery: battery.level,
-      charging: battery.charging,
-      network,
-    }
+    const reading = readingOf(now, fix, this.opts.battery.read(now), network)
     this.sending = this.sending.then(async () => {
       try {
         this.publish({ seq: await this.opts.seqs.take(), ...reading })

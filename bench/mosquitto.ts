@@ -118,7 +118,7 @@ export async function mosquittoVersion(bin: string): Promise<string> {
   return /mosquitto version (\S+)/.exec(text)?.[1] ?? 'unknown'
 }
 
-interface Mosquitto {
+export interface Mosquitto {
   child: ChildProcess
   url: string
   /** The tail of what it wrote to stderr. */
@@ -127,11 +127,24 @@ interface Mosquitto {
 
 async function startMosquitto(bin: string, cleanup: Cleanup, signal: AbortSignal): Promise<Mosquitto> {
   const dir = await tempDir(cleanup, 'mosquitto')
+  return launchMosquitto(bin, dir, signal, (child) => cleanup.defer('stop mosquitto', () => stopChild(child)))
+}
+
+/**
+ * Starts `bin` on a free port of 127.0.0.1 with the config above, its files in `dir` (the bench and the tests' fixture,
+ * test/fixtures/mosquitto.ts); `started` gets the child at once, so the caller can stop it whatever happens next.
+ */
+export async function launchMosquitto(
+  bin: string,
+  dir: string,
+  signal: AbortSignal,
+  started: (child: ChildProcess) => void,
+): Promise<Mosquitto> {
   const port = await freePort()
   const conf = join(dir, 'mosquitto.conf')
   await writeFile(conf, mosquittoConfig(port))
   const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-  cleanup.defer('stop mosquitto', () => stopChild(child))
+  started(child)
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
   child.on('error', () => {}) // a failed spawn shows as an exit code below

@@ -34,6 +34,7 @@ import { SimulatedClock, type Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './mqtt/access.js'
+import { OwnTracksIngest } from './mqtt/owntracks-ingest.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { addTransferRoutes } from './transfer/transfer-routes.js'
 import { ensureConsoleToken } from './console-token.js'
@@ -45,7 +46,7 @@ import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from 
 import { DeviceRegistry } from './devices/registry.js'
 import { StateStore } from './devices/state-store.js'
 import { CommandCenter } from './devices/commands.js'
-import { encodePayload, parseTopic, topicFor } from '../common/contract.js'
+import { encodePayload, parseTopic, topicFor, type Heartbeat } from '../common/contract.js'
 import { routeUpgrades } from './http/upgrade-router.js'
 import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
 
@@ -139,6 +140,8 @@ export class CloudBroker {
   private readonly outbox: { topic: string; payload: Buffer }[] = []
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
+  /** Numbers OwnTracks locations as heartbeats. */
+  private readonly owntracks = new OwnTracksIngest((id) => this.store.device(id)?.last?.seq ?? null)
 
   constructor(
     private readonly opts: BrokerOptions,
@@ -450,6 +453,7 @@ export class CloudBroker {
     const kept = this.outbox.filter((m) => parseTopic(m.topic)?.deviceId !== deviceId)
     this.outbox.splice(0, this.outbox.length, ...kept)
     const heartbeats = this.store.forget(deviceId)
+    this.owntracks.forget(deviceId)
     this.log.warn(
       { deviceId, heartbeats, toDevice: before - this.outbox.length },
       'device removed: disconnected, its queued messages dropped',
@@ -498,17 +502,14 @@ export class CloudBroker {
     const now = this.clock.now()
     switch (msg.kind) {
       case 'heartbeat':
-        if (this.cloud.retirement.shutDown()) {
-          this.log.warn({ deviceId: msg.deviceId }, 'heartbeat ignored: the cloud service was shut down (M1)')
-          return
-        }
-        if (!this.store.locationEnabled(msg.deviceId)) {
-          this.log.warn({ deviceId: msg.deviceId }, 'heartbeat ignored: the device has Find Device or the cloud service off')
-          return
-        }
-        this.counters.heartbeats++
-        this.store.recordHeartbeat(msg.deviceId, msg.value, now)
-        return
+        return this.takeHeartbeat(msg.deviceId, msg.value, now)
+      case 'owntracks': {
+        // Its last will says no more than the presence will does; only a location is stored.
+        if (msg.value._type !== 'location') return
+        const hb = this.owntracks.heartbeat(msg.deviceId, msg.value)
+        if (!hb.ok) return this.log.warn({ deviceId: msg.deviceId, reason: hb.reason }, 'OwnTracks location not stored')
+        return this.takeHeartbeat(msg.deviceId, hb.value, now)
+      }
       case 'presence':
         // The last will of a connection a newer one took over says nothing about the device. Aedes 1.x publishes a replaced
         // connection's will before the new one is announced, so this guards against a change of that order in Aedes.
@@ -529,6 +530,20 @@ export class CloudBroker {
         this.framework.ingestLogs(msg.deviceId, msg.value, now)
         return
     }
+  }
+
+  /** F1: a heartbeat is stored unless the cloud service was shut down (M1) or the device has locating off (F3). */
+  private takeHeartbeat(deviceId: string, hb: Heartbeat, now: number): void {
+    if (this.cloud.retirement.shutDown()) {
+      this.log.warn({ deviceId }, 'heartbeat ignored: the cloud service was shut down (M1)')
+      return
+    }
+    if (!this.store.locationEnabled(deviceId)) {
+      this.log.warn({ deviceId }, 'heartbeat ignored: the device has Find Device or the cloud service off')
+      return
+    }
+    this.counters.heartbeats++
+    this.store.recordHeartbeat(deviceId, hb, now)
   }
 
   private parts(): Built {

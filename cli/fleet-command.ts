@@ -6,7 +6,7 @@ import { connectionRoom } from '../common/open-files.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readCredentials, writeCredentials } from '../fleet/credentials.js'
+import { anonymousDevices, readCredentials, writeCredentials } from '../fleet/credentials.js'
 import { provision } from '../fleet/provision.js'
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
@@ -31,6 +31,7 @@ interface RunFlags {
   work?: string
   report?: string
   metricsPort: number
+  profile?: string
   json?: boolean
   logLevel: string
   workers: number | 'auto'
@@ -107,6 +108,10 @@ export function fleetCommand(io: Io): Command {
     .option('--work <dir>', "where the phones' data directories go (default: a temporary directory, removed after)")
     .option('--metrics-port <port>', 'Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs (0: a port the OS picks)', port, 0)
     .option('--report <file>', 'also write the report as JSON to this file')
+    .option(
+      '--profile <name>',
+      'owntracks: publish OwnTracks JSON to owntracks/USER/DEVICE on any MQTT broker (anonymous without --credentials)',
+    )
     .option('--json', 'print the report as JSON instead of the summary')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'warn')
     .option(
@@ -122,14 +127,18 @@ export function fleetCommand(io: Io): Command {
     )
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
-      if (o.broker && !o.credentials) throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
+      if (o.profile !== undefined && o.profile !== 'owntracks')
+        throw new UserError(`--profile "${o.profile}": the one profile is owntracks`)
+      const profile = o.profile
+      if (o.broker && !o.credentials && !profile)
+        throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
       const remote = o.broker
         ? {
             brokerUrl: o.broker,
             pushUrl: o.api ? o.api.replace(/^http/, 'ws') + '/push' : undefined,
             apiUrl: o.api,
             consoleToken: o.consoleToken,
-            credentials: await readCredentials(o.credentials as string),
+            credentials: o.credentials ? await readCredentials(o.credentials) : anonymousDevices(o.count, 'owntracks', 'fleet'),
           }
         : undefined
       const slice = o.shard ?? WHOLE
@@ -157,6 +166,7 @@ export function fleetCommand(io: Io): Command {
           remote,
           tick: io.tty ? (p) => io.out(liveLine(p)) : undefined,
           metricsPort: o.metricsPort,
+          profile,
           serving: (url) => io.err(`metrics: ${url}\n`),
         })
         await putReport(io, report, { json: o.json, file: o.report })

@@ -59,3 +59,17 @@ export async function readCredentials(file: string): Promise<Credentials> {
   }
   return parsed.data
 }
+
+/**
+ * Devices for a broker that needs no credentials (--profile owntracks against a
+ * plain Mosquitto): ids `<prefix>-00001`..., all under one user, no secret
+ * (the phones connect anonymously).
+ */
+export function anonymousDevices(count: number, prefix: string, user: string): Credentials {
+  const devices = Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}-${String(i + 1).padStart(5, '0')}`,
+    account: user,
+    secret: '',
+  }))
+  return { version: 1, keysDir: '', devices }
+}

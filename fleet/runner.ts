@@ -16,6 +16,7 @@ import type { FleetDevice } from './credentials.js'
 import type { FleetConsole } from './console-driver.js'
 import { FleetMetrics } from './metrics.js'
 import { FleetPhone } from './phone.js'
+import { OwnTracksPhone } from './owntracks-phone.js'
 import type { FleetPlan, PhonePlan } from './plan.js'
 import { Tally } from './tally.js'
 
@@ -37,6 +38,8 @@ export interface FleetRunOptions {
   backoff?: { baseMs: number; capMs: number }
   /** A seeded stream for the agents' own draws (reconnect jitter); per phone. */
   random(index: number): () => number
+  /** `owntracks`: each phone speaks OwnTracks JSON on any MQTT broker (fleet/owntracks-phone.ts) instead of being an agent. */
+  profile?: 'owntracks'
 }
 
 export interface FleetEvent {
@@ -52,7 +55,7 @@ type Action = { at: number; index: number; order: number; run: () => Promise<voi
 interface Slot {
   plan: PhonePlan
   device: FleetDevice
-  phone: FleetPhone | null
+  phone: FleetPhone | OwnTracksPhone | null
   /** This phone's actions, one after the other. */
   chain: Promise<void>
   /** The planned time of the action running now. */
@@ -216,6 +219,7 @@ export class FleetRun {
   }
 
   private async bringUp(slot: Slot, kind: 'start' | 'back'): Promise<void> {
+    if (this.opts.profile === 'owntracks') return this.bringUpOwnTracks(slot, kind)
     const { plan, device } = slot
     const o = this.opts
     const receivedAt = new Map<string, number>()
@@ -226,13 +230,7 @@ export class FleetRun {
         brokerUrl: o.brokerUrl,
         pushUrl: o.pushUrl,
         dataDir: join(o.dataDir, device.id),
-        clock: o.clock,
-        log: o.log.child({ device: device.id }),
-        location: plan.location(this.startAt),
-        heartbeatMs: plan.heartbeatMs,
-        jitter: plan.jitter,
-        random: o.random(plan.index),
-        backoff: o.backoff,
+        ...this.phoneBasics(slot),
         ownerKey: o.ownerKey(device.account),
         battery: plan.battery,
       },
@@ -246,20 +244,7 @@ export class FleetRun {
         failed: () => void this.tally.commands.failedByScenario++,
       },
     )
-    const sentAt = new Map<number, number>()
-    phone.on('heartbeat', (hb) => {
-      sentAt.set(hb.seq, performance.now())
-      this.tally.heartbeatSent(device.id, hb.seq)
-      this.metrics.outcomes.inc({ outcome: 'heartbeat-sent' })
-      this.record(device.id, 'heartbeat', `#${hb.seq} ${hb.lat},${hb.lon} ${hb.battery}%${hb.charging ? '+' : ''}`, hb.at - this.startAt)
-    })
-    phone.on('heartbeatAcked', (hb) => {
-      const ms = performance.now() - (sentAt.get(hb.seq) as number)
-      this.tally.heartbeatAcked(device.id, hb.seq, ms)
-      this.metrics.heartbeatAck.observe(ms / 1000)
-      this.metrics.outcomes.inc({ outcome: 'heartbeat-acked' })
-      sentAt.delete(hb.seq)
-    })
+    this.countHeartbeats(device, phone)
     phone.remote.on('settled', (id, handling) => {
       if (handling !== 'ran') return
       this.tally.commands.answered++
@@ -280,13 +265,52 @@ export class FleetRun {
       this.metrics.outcomes.inc({ outcome: 'notification-shown' })
     })
     phone.framework.on('duplicate', () => void this.tally.notifications.duplicates++)
+    await this.launch(slot, kind, phone)
+  }
+
+  /** What every kind of phone takes from the run and its plan. */
+  private phoneBasics({ plan, device }: Slot) {
+    const o = this.opts
+    return {
+      clock: o.clock,
+      log: o.log.child({ device: device.id }),
+      location: plan.location(this.startAt),
+      heartbeatMs: plan.heartbeatMs,
+      jitter: plan.jitter,
+      random: o.random(plan.index),
+      backoff: o.backoff,
+    }
+  }
+
+  /** Counts a phone's heartbeats, sent and acknowledged, with their PUBACK latency. */
+  private countHeartbeats(device: FleetDevice, phone: FleetPhone | OwnTracksPhone): void {
+    const sentAt = new Map<number, number>()
+    // Both kinds of phone emit the same two events; TypeScript cannot call `on` on a union of emitters.
+    const p = phone as OwnTracksPhone
+    p.on('heartbeat', (hb) => {
+      sentAt.set(hb.seq, performance.now())
+      this.tally.heartbeatSent(device.id, hb.seq)
+      this.metrics.outcomes.inc({ outcome: 'heartbeat-sent' })
+      this.record(device.id, 'heartbeat', `#${hb.seq} ${hb.lat},${hb.lon} ${hb.battery}%${hb.charging ? '+' : ''}`, hb.at - this.startAt)
+    })
+    p.on('heartbeatAcked', (hb) => {
+      const ms = performance.now() - (sentAt.get(hb.seq) as number)
+      this.tally.heartbeatAcked(device.id, hb.seq, ms)
+      this.metrics.heartbeatAck.observe(ms / 1000)
+      this.metrics.outcomes.inc({ outcome: 'heartbeat-acked' })
+      sentAt.delete(hb.seq)
+    })
+  }
+
+  /** Starts a built phone: reconnects counted, its start recorded; a phone that fails to start is stopped and counted. */
+  private async launch(slot: Slot, kind: 'start' | 'back', phone: FleetPhone | OwnTracksPhone): Promise<void> {
     let connects = 0
-    phone.on('channel', (state) => {
+    ;(phone as OwnTracksPhone).on('channel', (state) => {
       if (state !== 'connected') return
       if (connects++ > 0) this.metrics.reconnects.inc()
     })
     slot.phone = phone
-    this.record(device.id, kind, '', slot.at)
+    this.record(slot.device.id, kind, '', slot.at)
     this.tally.phones.started++
     try {
       await phone.start()
@@ -296,6 +320,27 @@ export class FleetRun {
       await phone.stop()
       throw err
     }
+  }
+
+  /** An OwnTracks phone (--profile owntracks): the same plan, spoken as OwnTracks JSON; a cmd counts as a command received and answered. */
+  private async bringUpOwnTracks(slot: Slot, kind: 'start' | 'back'): Promise<void> {
+    const { plan, device } = slot
+    const o = this.opts
+    const phone = new OwnTracksPhone({
+      brokerUrl: o.brokerUrl,
+      user: device.account,
+      device: device.id,
+      password: device.secret === '' ? undefined : device.secret,
+      ...this.phoneBasics(slot),
+      battery: plan.battery,
+    })
+    this.countHeartbeats(device, phone)
+    phone.on('command', (action, answered) => {
+      this.tally.commands.received++
+      this.record(device.id, 'owntracks-cmd', action, this.elapsed)
+      if (answered) this.tally.commands.answered++
+    })
+    await this.launch(slot, kind, phone)
   }
 
   private async takeDown(slot: Slot, kind: 'stop' | 'outage', detail: string): Promise<void> {
@@ -311,7 +356,13 @@ export class FleetRun {
   private async flip(slot: Slot, name: PhonePlan['switches'][number]['name'], on: boolean): Promise<void> {
     const phone = slot.phone
     const state = on ? 'on' : 'off'
-    if (!phone) return this.record(slot.device.id, 'switch-skipped', `${name}=${state} (phone down)`, slot.at)
+    if (!(phone instanceof FleetPhone))
+      return this.record(
+        slot.device.id,
+        'switch-skipped',
+        `${name}=${state} (${phone ? 'an OwnTracks phone has no switches' : 'phone down'})`,
+        slot.at,
+      )
     this.tally.phones.switches++
     try {
       if (name === 'networkPermission') await phone.framework.setNetworkPermission(on)

@@ -57,6 +57,8 @@ export interface SessionOptions {
   serving?: (url: string) => void
   /** How long the fleet may take to settle before the report (default 15 s). */
   settleMs?: number
+  /** `owntracks`: the phones speak OwnTracks JSON (no push channel, no fleet console; PUBACKs are the evidence). */
+  profile?: 'owntracks'
   /** Called about once a second of real time while the run goes (the live view). */
   tick?: (run: FleetRun) => void
 }
@@ -167,19 +169,20 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       if (!publicKeys.has(account)) publicKeys.set(account, keys.existingSigningKey(account) && readPublicKey(keys.ownerKeyFile(account)))
       return publicKeys.get(account)
     }
-    const fleetConsole = target.client ? new HttpFleetConsole(target.client, keys) : undefined
+    const fleetConsole = target.client && !o.profile ? new HttpFleetConsole(target.client, keys) : undefined
     const run = new FleetRun({
       plan,
       devices,
       ownerKey,
       brokerUrl: target.brokerUrl,
-      pushUrl: o.push ? target.pushUrl : undefined,
+      pushUrl: o.push && !o.profile ? target.pushUrl : undefined,
       dataDir: join(o.workDir, 'phones'),
       clock: o.clock,
       log: o.log.child({ module: 'fleet' }),
       console: fleetConsole,
       backoff: { baseMs: 500, capMs: 10_000 },
       random: (index) => Rng.stream(o.seed, index, 'agent').next,
+      profile: o.profile,
     })
     const metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
     if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)
@@ -227,7 +230,8 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
         loopDelayP99Ms: loop.percentile(99) / 1e6,
         brokerInProcess: !o.remote,
       },
-      target.stored,
+      // OwnTracks has no sequence numbers: the cloud numbers what it stores itself, so PUBACKs are the evidence.
+      o.profile ? () => null : target.stored,
       fates,
     )
   } finally {

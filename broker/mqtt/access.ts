@@ -20,6 +20,7 @@ import {
   DEVICE_PUBLISH_KINDS,
   TOPICS,
   TOPIC_ROOT,
+  decodeJson,
   decodePayload,
   parseTopic,
   type DeviceKind,
@@ -27,9 +28,11 @@ import {
   type TopicKind,
 } from '../../common/contract.js'
 import type { Logger } from '../../common/log.js'
+import { OWNTRACKS_ROOT, OwnTracksBaseSchema, owntracksTopic, parseOwnTracksTopic, type OwnTracksBase } from '../../common/owntracks.js'
 import type { DeviceRegistry } from '../devices/registry.js'
 
-export type Principal = { role: 'device'; deviceId: string } | { role: 'console' }
+/** A device's account is its OwnTracks user (owntracks/<account>/<device id>). */
+export type Principal = { role: 'device'; deviceId: string; account: string } | { role: 'console' }
 
 export const CONSOLE_USER = 'console'
 export const CONSOLE_CLIENT_PREFIX = 'console.'
@@ -38,7 +41,9 @@ export const CONSOLE_CLIENT_PREFIX = 'console.'
 const IDENTIFIER_REJECTED = 2
 const BAD_USERNAME_OR_PASSWORD = 4
 
-export type AcceptedMessage = { [K in DeviceKind]: { deviceId: string; kind: K; value: PayloadOf<K> } }[DeviceKind]
+export type AcceptedMessage =
+  | { [K in DeviceKind]: { deviceId: string; kind: K; value: PayloadOf<K> } }[DeviceKind]
+  | { deviceId: string; kind: 'owntracks'; value: OwnTracksBase }
 
 function authError(message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
@@ -185,10 +190,10 @@ export class AccessControl {
       return done(null, true)
     }
     if (client.id !== username) return refuse('a device must use its device id as client id', IDENTIFIER_REJECTED)
-    this.registry.verify(username, password.toString()).then(
-      (ok) => {
-        if (!ok) return refuse('unknown device or wrong secret')
-        this.principals.set(client, { role: 'device', deviceId: username })
+    this.registry.verifiedAccount(username, password.toString()).then(
+      (account) => {
+        if (account === undefined) return refuse('unknown device or wrong secret')
+        this.principals.set(client, { role: 'device', deviceId: username, account })
         done(null, true)
       },
       (err: unknown) => {
@@ -230,17 +235,28 @@ export class AccessControl {
     if (client === null) return 'a last will without its client'
     const principal = this.principals.get(client)
     if (!principal) return NOT_AUTHENTICATED
+    const owntracks = packet.topic.startsWith(`${OWNTRACKS_ROOT}/`)
     const target = parseTopic(packet.topic)
-    if (!target) return 'topic is outside the contract'
+    if (!target && !owntracks) return 'topic is outside the contract'
     if (principal.role === 'console') return 'the console does not publish over MQTT'
     const deviceId = principal.deviceId
     if (!this.registry.exists(deviceId)) return DEVICE_REMOVED
+    if (!target) return this.checkOwnTracks(principal, packet)
     if (target.deviceId !== deviceId) return `device ${deviceId} may not publish for ${target.deviceId}`
     if (!DEVICE_PUBLISH_KINDS.has(target.kind)) return `devices do not publish "${target.kind}"`
     const kind = target.kind as DeviceKind
     const decoded = decodePayload(kind, packet.payload as Buffer)
     if (!decoded.ok) return `malformed ${kind} payload: ${decoded.reason}`
     return { deviceId, kind, value: decoded.value } as AcceptedMessage
+  }
+
+  /** A device speaking OwnTracks may publish its location and its last will on owntracks/<its account>/<its id>, nothing else. */
+  private checkOwnTracks(principal: { deviceId: string; account: string }, packet: PublishPacket): AcceptedMessage | string {
+    const own = owntracksTopic(principal.account, principal.deviceId)
+    if (packet.topic !== own) return `device ${principal.deviceId} may publish OwnTracks only on ${own}`
+    const decoded = decodeJson(OwnTracksBaseSchema, packet.payload as Buffer)
+    if (!decoded.ok) return `malformed OwnTracks payload: ${decoded.reason}`
+    return { deviceId: principal.deviceId, kind: 'owntracks', value: decoded.value }
   }
 
   private authorizeSubscribe(
@@ -263,6 +279,10 @@ export class AccessControl {
     if (principal.role === 'console')
       return topic === `${TOPIC_ROOT}/#` || topic.startsWith(`${TOPIC_ROOT}/`) ? null : 'the console watches fp/v1/ only'
     if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
+    if (parseOwnTracksTopic(topic)) {
+      const cmd = owntracksTopic(principal.account, principal.deviceId, 'cmd')
+      return topic === cmd ? null : `device ${principal.deviceId} may subscribe only to ${cmd} in owntracks/`
+    }
     const target = parseTopic(topic)
     if (!target || target.deviceId !== principal.deviceId) return `device ${principal.deviceId} may subscribe only to its own topics`
     if (!DEVICE_SUBSCRIBE_KINDS.has(target.kind)) return `devices do not subscribe to "${target.kind}"`

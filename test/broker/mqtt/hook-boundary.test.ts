@@ -29,7 +29,7 @@ async function authenticated(hooks: ReturnType<AccessControl['hooks']>, c: Clien
 }
 
 t.test('a hook that throws refuses the client and logs why; a rejected secret check refuses too', async (t) => {
-  const { hooks, control, logs } = access({ verify: async () => true, exists: boom })
+  const { hooks, control, logs } = access({ verifiedAccount: async () => 'acct', exists: boom })
   const throwingPacket = {
     get clientId(): string {
       return boom()
@@ -38,12 +38,15 @@ t.test('a hook that throws refuses the client and logs why; a rejected secret ch
   hooks.preConnect(client('a'), throwingPacket, (err, ok) => t.match([err, ok], [Error, false], 'preConnect refuses'))
 
   const refused = await new Promise<unknown>((resolve) =>
-    access({ verify: boom }).hooks.authenticate(client('b'), 'b', Buffer.from('s'), (err) => resolve(err)),
+    access({ verifiedAccount: boom }).hooks.authenticate(client('b'), 'b', Buffer.from('s'), (err) => resolve(err)),
   )
   t.match(refused, { returnCode: 4 }, 'authenticate refuses when the secret check throws')
   const rejected = await new Promise<unknown>((resolve) =>
-    access({ verify: () => Promise.reject(new Error('disk gone')) }).hooks.authenticate(client('c'), 'c', Buffer.from('s'), (err) =>
-      resolve(err),
+    access({ verifiedAccount: () => Promise.reject(new Error('disk gone')) }).hooks.authenticate(
+      client('c'),
+      'c',
+      Buffer.from('s'),
+      (err) => resolve(err),
     ),
   )
   t.match(rejected, { returnCode: 4 }, 'authenticate refuses when the secret check rejects')
