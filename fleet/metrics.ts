@@ -70,7 +70,7 @@ export interface MetricsServer {
 }
 
 /** Serves the registry `current()` gives at each scrape (a `--workers` run's: every worker's metrics summed). */
-export async function serveMetrics(port: number, current: () => Registry): Promise<MetricsServer> {
+export async function serveMetrics(port: number, current: () => PromClient.Registry): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end('not found: try /metrics\n')
