@@ -171,6 +171,11 @@ export class CloudBroker {
     return this.parts().cloud
   }
 
+  /** The Aedes instance that speaks MQTT, for code that embeds the broker. */
+  get aedes(): Aedes {
+    return this.parts().aedes
+  }
+
   /** Starts every part; resolves with the ports actually bound. A failed start leaves nothing open (no port, no database, no lock). */
   async start(): Promise<{ mqttPort: number; httpPort: number }> {
     // First thing: a second broker on this data directory must refuse before it touches any state.
@@ -260,6 +265,11 @@ export class CloudBroker {
         done()
       },
       connectTimeout: this.opts.connectTimeoutMs,
+      // No cap on messages in flight: with Aedes' default of 100, messages queue behind slow deliveries, and once those
+      // finish the queue is drained by recursion, one stack level per queued message that has no subscriber (a
+      // heartbeat): a burst of a few thousand overflowed the stack and stopped the broker. The queue it would keep is
+      // unbounded either way; without the cap the messages are handled at once.
+      concurrency: 0,
     })
     const gate: Gate = { serving: false, waiting: [] }
     // A connection that arrives before the parts are up waits for them (see start()).

@@ -66,7 +66,7 @@ t.test('authorizePublish answers once: an accepted publish whose answer throws i
   let refused = 0
   const logs = new LogCapture()
   const control = new AccessControl(
-    { verify: async () => true, exists: () => true } as Partial<DeviceRegistry> as DeviceRegistry,
+    { verifiedAccount: async () => 'acct', exists: () => true } as Partial<DeviceRegistry> as DeviceRegistry,
     'token',
     logs.logger(),
     () => refused++,
@@ -112,4 +112,26 @@ t.test('a broker event handler that throws is logged and counted; the broker kee
   t.equal(cloud.broker.counters.handlerFailures, 1)
   t.match(await cloud.logs.waitFor((l) => l.msg === 'broker event handler failed'), { event: 'removed' })
   t.ok(await connectDevice(t, cloud, 'phone-a', secret), 'a device still connects')
+})
+
+interface Emitter {
+  on(topic: string, notify: (message: unknown, done: () => void) => void): void
+  emit(message: object, done?: () => void): void
+  readonly length: number
+}
+
+t.test('a burst of heartbeats behind 150 slow deliveries does not overflow the stack when the deliveries finish', async (t) => {
+  const cloud = await startCloud(t)
+  // Aedes' types leave out its message emitter (mqemitter), which is what queued and recursed.
+  const mq = (cloud.broker.aedes as unknown as { mq: Emitter }).mq
+  const held: (() => void)[] = []
+  // A subscriber whose deliveries wait (a console reading slowly): Aedes' default cap queued every message behind 100 of them.
+  mq.on('fp/v1/slow/status', (_message: unknown, done: () => void) => held.push(done))
+  for (let i = 0; i < 150; i++) mq.emit({ topic: 'fp/v1/slow/status', payload: '', cmd: 'publish', qos: 0, dup: false, retain: false })
+  let handled = 0
+  for (let i = 0; i < 50_000; i++)
+    mq.emit({ topic: 'fp/v1/nobody/heartbeat', payload: '', cmd: 'publish', qos: 0, dup: false, retain: false }, () => handled++)
+  t.equal(handled, 50_000, 'the messages nobody subscribes to are handled at once, not queued')
+  t.doesNotThrow(() => held.forEach((done) => done()), 'the slow deliveries finish without a stack overflow')
+  t.equal(mq.length, 0, 'nothing is left queued')
 })
