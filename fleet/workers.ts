@@ -31,7 +31,7 @@ import { shardSize, WHOLE, workerShard, type Shard } from './shard.js'
 export const PHONES_PER_CORE = 5_000
 
 /** What a worker is asked to run (sent over IPC with the advanced serialisation: the scenario's Map of tracks survives). */
-export type WorkerJob = Pick<SessionOptions, 'count' | 'loaded' | 'seed' | 'durationMs' | 'push' | 'workDir' | 'settleMs'> & {
+export type WorkerJob = Pick<SessionOptions, 'count' | 'loaded' | 'seed' | 'durationMs' | 'push' | 'workDir' | 'settleMs' | 'profile'> & {
   remote: RemoteBroker
   shard: Shard
   worker: number
@@ -201,6 +201,7 @@ function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: numb
       durationMs: o.durationMs,
       push: o.push,
       settleMs: o.settleMs,
+      profile: o.profile,
       workDir: join(o.workDir, `worker-${w + 1}`),
       remote,
       shard: workerShard(shard, w, o.workers),

@@ -367,12 +367,39 @@ t.test('fleet run --profile owntracks from the command line with credentials; a 
 
 t.test('fleet run --profile owntracks against a plain Mosquitto: anonymous phones', needsMosquitto, async (t) => {
   const url = await startMosquitto(t, MOSQUITTO as string)
+  const scenario = join(tempDir(t), 'fast.json')
+  writeFileSync(scenario, JSON.stringify({ groups: [{ name: 'g', heartbeat: { every: 200 } }] }))
   const anon = await runCli(
-    ['fleet', 'run', '--count', '2', '--profile', 'owntracks', '--broker', url, '--duration', '1s'],
+    [
+      'fleet',
+      'run',
+      '--count',
+      '2',
+      '--profile',
+      'owntracks',
+      '--broker',
+      url,
+      '--duration',
+      '1s',
+      '--workers',
+      '2',
+      '--scenario',
+      scenario,
+    ],
     new SystemClock(),
   )
   t.equal(anon.code, 0, anon.err)
+  t.match(anon.out, /workers +#1 pid \d+: 1 phones reported; #2 pid \d+: 1 phones reported/)
   t.match(anon.out, /result: OK/)
+  // Locations are retained: a subscriber that comes after the run still gets each phone's last one.
+  const { client, seen } = await watch(t, url)
+  const topics = (): Set<string> => new Set(seen.filter((m) => m.body['_type'] === 'location').map((m) => m.topic))
+  await seenUntil(client, () => topics().size === 2, 'a location from each phone')
+  t.same(
+    [...topics()].sort(),
+    ['owntracks/fleet/owntracks-00001', 'owntracks/fleet/owntracks-00002'],
+    'each worker ran its phone as OwnTracks',
+  )
 })
 
 t.test('runSession with the owntracks profile and its own broker', async (t) => {
