@@ -1,5 +1,6 @@
 /** The fleet's less travelled paths (issue 12): refused switches (F4), bad command payloads, failed starts, an interrupted run. */
 import t from 'tap'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleApiError } from '../../cli/console-client.js'
@@ -177,6 +178,34 @@ t.test('tallies, the console driver and the report say what went wrong', async (
     ),
     /result: FAILED/,
   )
+})
+
+t.test('the console driver waits for a command still in flight, then counts its fate', async (t) => {
+  // A stand-in console API (the real one is driven in run.test.ts): the first poll finds the command queued, the next answered.
+  const polls: string[] = []
+  const states = ['queued', 'succeeded']
+  const driver = new HttpFleetConsole(
+    {
+      submit: async () => {},
+      commands: async () => {
+        const state = states[Math.min(polls.length, states.length - 1)] as string
+        polls.push(state)
+        return { commands: [{ id: '0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a11', state }] }
+      },
+    } as unknown as ConstructorParameters<typeof HttpFleetConsole>[0],
+    { nextSeq: () => 1, existingSigningKey: () => generateKeyPairSync('ed25519').privateKey, dir: 'keys' } as unknown as OwnerKeys,
+  )
+  const c = {
+    device: 'd',
+    account: 'a',
+    type: 'locate' as const,
+    id: '0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a11',
+    expected: 'succeed' as const,
+    now: 1,
+  }
+  t.equal(await driver.command(c), 'submitted')
+  t.same(await driver.fates(60_000), { answered: 1, refused: 0, ignored: 0, lost: 0 }, 'answered once it was')
+  t.same(polls, ['queued', 'succeeded'], 'polled again while it was queued')
 })
 
 t.test('a phone that cannot start fails the run (exit 1); an interrupted open run still reports', async (t) => {

@@ -30,7 +30,7 @@ import { provision } from '../../fleet/provision.js'
 import { FleetRun } from '../../fleet/runner.js'
 import { checkScenario } from '../../fleet/scenario.js'
 import { runSession } from '../../fleet/session.js'
-import { startCloud } from '../fixtures/cloud.js'
+import { heartbeat, startCloud } from '../fixtures/cloud.js'
 import { run as runCli } from '../fixtures/io.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { mosquittoBin, NO_MOSQUITTO, startMosquitto } from '../fixtures/mosquitto.js'
@@ -310,6 +310,20 @@ t.test("against fakephone's broker: locations stored as heartbeats; a device is 
   )
   cloud.broker.registry.remove(a.id)
   t.ok(cloud.logs.has('device removed: disconnected, its queued messages dropped'), 'its numbering goes with it')
+
+  // A device that sent fakephone heartbeats first: its OwnTracks locations carry on from the highest seq stored.
+  const [c] = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys2'), count: 1, prefix: 'otc', clock }).devices as [FleetDevice]
+  const both = mqtt.connect(cloud.mqttUrl, { clientId: c.id, username: c.id, password: c.secret, reconnectPeriod: 0 })
+  onEnd(t, () => both.endAsync(true))
+  await next(both, 'connect')
+  await both.publishAsync(`fp/v1/${c.id}/heartbeat`, JSON.stringify(heartbeat(7, { at: clock.now() })), { qos: 1 })
+  await both.publishAsync(owntracksTopic(c.account, c.id), loc, { qos: 1 })
+  cloud.broker.store.flush()
+  t.same(
+    cloud.broker.store.history(c.id, 10).map((r) => r.seq),
+    [8, 7],
+    'the location is heartbeat 8',
+  )
 })
 
 t.test('fleet run --profile owntracks from the command line with credentials; a profile it does not know', async (t) => {
