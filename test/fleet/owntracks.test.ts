@@ -326,6 +326,13 @@ t.test("against fakephone's broker: locations stored as heartbeats; a device is 
   )
 })
 
+/** A scenario file in `dir` whose phones send a location every `everyMs`. */
+function fastScenario(dir: string, everyMs: number): string {
+  const file = join(dir, `every-${everyMs}.json`)
+  writeFileSync(file, JSON.stringify({ groups: [{ name: 'g', heartbeat: { every: everyMs } }] }))
+  return file
+}
+
 t.test('fleet run --profile owntracks from the command line with credentials; a profile it does not know', async (t) => {
   const cloud = await startCloud(t, {}, new SystemClock())
   const dir = tempDir(t)
@@ -349,8 +356,7 @@ t.test('fleet run --profile owntracks from the command line with credentials; a 
     ).code,
     0,
   )
-  const scenario = join(dir, 's.json')
-  writeFileSync(scenario, JSON.stringify({ groups: [{ name: 'g', heartbeat: { every: 300 } }] }))
+  const scenario = fastScenario(dir, 300)
   const out = await runCli(
     [
       'fleet',
@@ -381,8 +387,7 @@ t.test('fleet run --profile owntracks from the command line with credentials; a 
 
 t.test('fleet run --profile owntracks against a plain Mosquitto: anonymous phones', needsMosquitto, async (t) => {
   const url = await startMosquitto(t, MOSQUITTO as string)
-  const scenario = join(tempDir(t), 'fast.json')
-  writeFileSync(scenario, JSON.stringify({ groups: [{ name: 'g', heartbeat: { every: 200 } }] }))
+  const scenario = fastScenario(tempDir(t), 200)
   const anon = await runCli(
     [
       'fleet',
