@@ -180,7 +180,9 @@ if (!existsSync(CHROMIUM)) {
       t.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to the device', 'the first stop skips to the device')
       await page.getByRole('link', { name: 'phone-a' }).focus()
       await page.keyboard.press('Enter')
+      // The title is drawn before the page's data has loaded; the focus moves once it has.
       await page.waitForSelector('#device-title')
+      await page.waitForFunction(() => document.activeElement?.id === 'detail', undefined, { timeout: 5_000 })
       t.equal(await page.evaluate(() => document.activeElement?.id), 'detail', 'the device page takes the focus')
       t.equal(
         await page
