@@ -18,10 +18,10 @@ import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { AggregatorRegistry, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
+import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { ConnectionRoom } from '../common/open-files.js'
 import { lostReport, mergeReports, mergedResources } from './merge.js'
-import { serveMetrics } from './metrics.js'
+import { promClient, serveMetrics } from './metrics.js'
 import { progressOf, sumProgress, type Progress } from './progress.js'
 import { scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
 import { fleetDevices, openTarget, runSession, type RemoteBroker, type SessionOptions } from './session.js'
@@ -115,8 +115,8 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
     if (o.metricsPort !== undefined) {
       metrics = await serveMetrics(o.metricsPort, () =>
         children.some((c) => c.metrics)
-          ? AggregatorRegistry.aggregate(children.flatMap((c) => (c.metrics ? [c.metrics] : [])))
-          : new Registry(),
+          ? promClient().AggregatorRegistry.aggregate(children.flatMap((c) => (c.metrics ? [c.metrics] : [])))
+          : new (promClient().Registry)(),
       )
       o.serving?.(`http://127.0.0.1:${metrics.port}/metrics`)
     }

@@ -326,6 +326,9 @@ t.test("against fakephone's broker: locations stored as heartbeats; a device is 
   )
 })
 
+/** Two OwnTracks phones from the command line; each test adds where they go. */
+const RUN_TWO = ['fleet', 'run', '--count', '2', '--profile', 'owntracks']
+
 /** A scenario file in `dir` whose phones send a location every `everyMs`. */
 function fastScenario(dir: string, everyMs: number): string {
   const file = join(dir, `every-${everyMs}.json`)
@@ -358,23 +361,7 @@ t.test('fleet run --profile owntracks from the command line with credentials; a 
   )
   const scenario = fastScenario(dir, 300)
   const out = await runCli(
-    [
-      'fleet',
-      'run',
-      '--count',
-      '2',
-      '--profile',
-      'owntracks',
-      '--broker',
-      cloud.mqttUrl,
-      '--credentials',
-      creds,
-      '--scenario',
-      scenario,
-      '--duration',
-      '1500ms',
-      '--json',
-    ],
+    [...RUN_TWO, '--broker', cloud.mqttUrl, '--credentials', creds, '--scenario', scenario, '--duration', '1500ms', '--json'],
     new SystemClock(),
   )
   t.equal(out.code, 0, out.err)
@@ -388,25 +375,7 @@ t.test('fleet run --profile owntracks from the command line with credentials; a 
 t.test('fleet run --profile owntracks against a plain Mosquitto: anonymous phones', needsMosquitto, async (t) => {
   const url = await startMosquitto(t, MOSQUITTO as string)
   const scenario = fastScenario(tempDir(t), 200)
-  const anon = await runCli(
-    [
-      'fleet',
-      'run',
-      '--count',
-      '2',
-      '--profile',
-      'owntracks',
-      '--broker',
-      url,
-      '--duration',
-      '1s',
-      '--workers',
-      '2',
-      '--scenario',
-      scenario,
-    ],
-    new SystemClock(),
-  )
+  const anon = await runCli([...RUN_TWO, '--broker', url, '--duration', '1s', '--workers', '2', '--scenario', scenario], new SystemClock())
   t.equal(anon.code, 0, anon.err)
   t.match(anon.out, /workers +#1 pid \d+: 1 phones reported; #2 pid \d+: 1 phones reported/)
   t.match(anon.out, /result: OK/)
