@@ -3,7 +3,8 @@
  * demo's live view use to read the cloud. The shapes it sends and gets are
  * the contract in common/console-api.ts.
  */
-import { request as httpRequest } from 'node:http'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import type { Readable } from 'node:stream'
 import { FakephoneError } from '../common/errors.js'
 import type { Command } from '../common/contract.js'
 import type { CommandChangeReply, CommandReply, CommandsReply, DeviceReply, DevicesReply, HistoryReply } from '../common/console-api.js'
@@ -72,26 +73,52 @@ export class ConsoleClient {
    * through web streams, most of a migration's CPU); a refusal is a ConsoleApiError with the cloud's reason, status 0
    * when the broker could not be reached or the connection broke.
    */
-  bytes(method: 'GET' | 'PUT', path: string, body?: Uint8Array): Promise<Buffer<ArrayBuffer>> {
+  async bytes(method: 'GET' | 'PUT', path: string, body?: Uint8Array): Promise<Buffer<ArrayBuffer>> {
+    const res = await this.stream(method, path, body)
     return new Promise((resolve, reject) => {
-      const unreachable = (err: Error): void => reject(new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}`))
-      const headers = { authorization: `Bearer ${this.token}`, 'content-length': String(body?.length ?? 0) }
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('error', (err) => reject(this.unreachable(err)))
+      res.on('end', () => resolve(Buffer.concat(chunks)))
+    })
+  }
+
+  /**
+   * A console API call whose body (bytes, or a stream of `length` bytes sent as it is produced) or answer is streamed (M2's batch
+   * routes); resolves with the answer to read once its status says success, else rejects like `bytes`.
+   */
+  stream(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body?: Uint8Array | { stream: Readable; length: number },
+    contentType?: string,
+  ): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
+      if (contentType !== undefined) headers['content-type'] = contentType
+      headers['content-length'] = String(body === undefined ? 0 : body.length)
       const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, (res) => {
+        const status = res.statusCode as number
+        if (status < 300) return resolve(res)
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('error', unreachable)
+        res.on('error', (err) => reject(this.unreachable(err)))
         res.on('end', () => {
-          const all = Buffer.concat(chunks)
-          const status = res.statusCode as number
-          if (status < 300) return resolve(all)
-          const text = all.toString()
+          const text = Buffer.concat(chunks).toString()
           const json = res.headers['content-type']?.startsWith('application/json') === true
           reject(new ConsoleApiError(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`))
         })
       })
-      req.on('error', unreachable)
-      req.end(body)
+      req.on('error', (err) => reject(this.unreachable(err)))
+      if (body !== undefined && 'stream' in body) {
+        body.stream.on('error', (err) => req.destroy(err))
+        body.stream.pipe(req)
+      } else req.end(body)
     })
+  }
+
+  private unreachable(err: Error): ConsoleApiError {
+    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}`)
   }
 
   /** One console API call with any method; `body` goes as JSON when given. */

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync, type ReadStream } from 'node:fs'
-import { open, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -47,6 +47,13 @@ export interface UploadState {
   stored: boolean
   /** Bytes the cloud already has: where the next request carries on. */
   offset: number
+}
+
+/** A blob received whole in a batch (M2) and checked, not yet durable: `commitMany` stores it. */
+export interface ReceivedBlob {
+  partial: string
+  sha256: string
+  size: number
 }
 
 export class BlobStore {
@@ -115,10 +122,7 @@ export class BlobStore {
       body.resume()
       return { sha256, size, stored: true, offset: size }
     }
-    const key = `${account}\u0000${sha256}`
-    if (this.busy.has(key)) throw new BlobError('BUSY', 'an upload of this blob is already in progress')
-    let settle!: () => void
-    this.busy.set(key, new Promise<void>((resolve) => (settle = resolve)))
+    const release = this.claim(account, sha256)
     const partial = this.partialPath(account, sha256)
     try {
       const have = await this.partialSize(account, sha256)
@@ -151,9 +155,68 @@ export class BlobStore {
       await this.commit(partial, sha256, size, hash?.digest('hex'))
       return { sha256, size, stored: true, offset: size }
     } finally {
+      release()
+    }
+  }
+
+  /**
+   * M2's batch upload: takes the blob's upload for the batch (released by the caller once the batch is committed), so
+   * `state` waits for the batch and no other request appends to it at once.
+   */
+  claim(account: string, sha256: string): () => void {
+    const key = `${account}\u0000${sha256}`
+    if (this.busy.has(key)) throw new BlobError('BUSY', 'an upload of this blob is already in progress')
+    let settle!: () => void
+    this.busy.set(key, new Promise<void>((resolve) => (settle = resolve)))
+    return () => {
       this.busy.delete(key)
       settle()
     }
+  }
+
+  /**
+   * M2's batch upload of one blob (claimed by the caller): `body` (its bytes from `offset`, exactly) goes to the
+   * account's partial file, hashed as it arrives. Answers the blob, checked but not yet durable, for `commitMany`;
+   * a body that breaks off keeps what arrived for a resume (and throws); bytes that do not hash right are discarded
+   * (CHECKSUM_MISMATCH).
+   */
+  async receive(account: string, sha256: string, size: number, offset: number, body: AsyncIterable<Buffer>): Promise<ReceivedBlob> {
+    const partial = this.partialPath(account, sha256)
+    const have = await this.partialSize(account, sha256)
+    if (offset !== have) throw new BlobError('BAD_OFFSET', `the cloud has ${have} bytes of this blob; send from offset ${have}`)
+    const hash = have === 0 ? createHash('sha256') : undefined
+    const fh = await open(partial, 'a')
+    let received = have
+    try {
+      for await (const chunk of body) {
+        hash?.update(chunk)
+        await fh.write(chunk)
+        received += chunk.length
+      }
+    } catch (err) {
+      this.log.info({ account, sha256, offset: received, err: (err as Error).message }, 'upload cut short; kept for resume')
+      throw err
+    } finally {
+      await fh.close()
+    }
+    await this.check(partial, sha256, hash?.digest('hex'))
+    return { partial, sha256, size }
+  }
+
+  /** M2: stores the blobs a batch received, durably at once: every file synced, renamed, each directory synced once, one transaction. */
+  async commitMany(received: readonly ReceivedBlob[]): Promise<void> {
+    await Promise.all(received.map((r) => withFile(r.partial, 'r+', (fh) => fh.sync())))
+    const dirs = new Set(received.map((r) => join(this.root, r.sha256.slice(0, 2))))
+    await Promise.all([...dirs].map((dir) => mkdir(dir, { recursive: true })))
+    await Promise.all(received.map((r) => rename(r.partial, this.blobPath(r.sha256))))
+    await Promise.all([...dirs].map((dir) => withFile(dir, 'r', (fh) => fh.sync())))
+    const now = this.clock.now()
+    this.db.transaction(() => received.forEach((r) => this.sql.insert.run(r.sha256, r.size, now)))()
+  }
+
+  /** The path of a stored blob, for a batch read (M2). */
+  pathOf(sha256: string): string {
+    return this.blobPath(sha256)
   }
 
   /** Stores a blob the cloud made itself (a backup assembled on the server, a console upload) in one go. */
@@ -161,12 +224,7 @@ export class BlobStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex')
     if (this.size(sha256) !== undefined) return sha256
     const tmp = join(this.incoming, `local-${sha256}.part`)
-    const fh = await open(tmp, 'w')
-    try {
-      await fh.writeFile(bytes)
-    } finally {
-      await fh.close()
-    }
+    await withFile(tmp, 'w', (fh) => fh.writeFile(bytes))
     await this.commit(tmp, sha256, bytes.length, sha256)
     return sha256
   }
@@ -202,6 +260,16 @@ export class BlobStore {
 
   /** Stores the partial file as the blob once its bytes hash to `sha256` (`hashed`: what they hashed to as they were written). */
   private async commit(partial: string, sha256: string, size: number, hashed?: string): Promise<void> {
+    await this.check(partial, sha256, hashed)
+    await withFile(partial, 'r+', (fh) => fh.sync())
+    const dir = join(this.root, sha256.slice(0, 2))
+    mkdirSync(dir, { recursive: true })
+    await rename(partial, this.blobPath(sha256))
+    this.sql.insert.run(sha256, size, this.clock.now())
+  }
+
+  /** Throws CHECKSUM_MISMATCH (the partial file discarded) unless the partial file's bytes hash to `sha256`. */
+  private async check(partial: string, sha256: string, hashed: string | undefined): Promise<void> {
     const actual = hashed ?? (await hashFile(partial))
     if (actual !== sha256) {
       await rm(partial, { force: true })
@@ -210,16 +278,6 @@ export class BlobStore {
         `the bytes received hash to ${actual}, not ${sha256}; the partial upload was discarded, send it again`,
       )
     }
-    const fh = await open(partial, 'r+')
-    try {
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    const dir = join(this.root, sha256.slice(0, 2))
-    mkdirSync(dir, { recursive: true })
-    await rename(partial, this.blobPath(sha256))
-    this.sql.insert.run(sha256, size, this.clock.now())
   }
 
   private blobPath(sha256: string): string {
@@ -236,6 +294,15 @@ export class BlobStore {
     } catch {
       return 0
     }
+  }
+}
+
+async function withFile(path: string, flags: string, fn: (fh: FileHandle) => Promise<void>): Promise<void> {
+  const fh = await open(path, flags)
+  try {
+    await fn(fh)
+  } finally {
+    await fh.close()
   }
 }
 

@@ -5,6 +5,7 @@
  *   GET  /api/accounts/:account/blobs/:sha?size=N           where an upload of the blob stands: {stored, offset}
  *   PUT  /api/accounts/:account/blobs/:sha?size=N&offset=K  the bytes from K on; resumable, verified against the SHA-256
  *   GET  /api/accounts/:account/blobs/:sha/content          a blob the account holds
+ *   POST /api/accounts/:account/blobs/{state,batch,read}  many blobs at once (M2, blob-batch-routes.ts)
  *   POST /api/accounts/:account/import                      records to add; idempotent per source id
  *   POST /api/accounts/:account/transferred                 the export or migration finished whole (M1's guarantee)
  *   .../device-verifiers, .../moved                          the phones follow a migration (M2, device-move.ts)
@@ -15,6 +16,7 @@ import { MAX_BLOB_BYTES, Sha256Schema } from '../cloud/blob-store.js'
 import { HttpError, intParam, type HttpRouter, type RouteContext } from '../http/router.js'
 import { AccountImporter } from './account-import.js'
 import { AccountSnapshots } from './account-snapshot.js'
+import { addBlobBatchRoutes } from './blob-batch-routes.js'
 import { addDeviceMoveRoutes } from './device-move.js'
 import type { TransferDeps } from './deps.js'
 
@@ -61,5 +63,6 @@ export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void 
     const { how, detail } = await ctx.json(TransferredSchema)
     return { status: 200, body: deps.cloud.retirement.markMigrated(ctx.params.account as string, how, undefined, detail) }
   })
+  addBlobBatchRoutes(router, deps)
   addDeviceMoveRoutes(router, deps)
 }

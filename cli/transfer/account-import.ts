@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { z, type ZodType } from 'zod'
 import type { BagProblem, BagReport } from '../../common/bagit/validate.js'
 import { UploadStateSchema, type UploadStateBody } from '../../common/cloud/blob-api.js'
+import type { Part } from '../../common/cloud/blob-batch.js'
 import {
   ImportReplySchema,
   type FullImportRequest,
@@ -34,6 +35,7 @@ import {
   isSidecar,
   itemPath,
 } from './bag-layout.js'
+import { uploadInBatches } from './blob-batch.js'
 import { eachAtOnce } from './each-at-once.js'
 import { fromGeoJson } from './location-formats.js'
 import type { Progress } from './progress.js'
@@ -167,6 +169,11 @@ async function uploadBlob(
   }
 }
 
+/** M2: blobs read many at once (another cloud's batch read) and so sent in batches (blob-batch.ts), not one by one. */
+export interface BatchRead {
+  many(sha256s: string[]): AsyncIterable<Part>
+}
+
 /**
  * Imports bag contents into `account` on the cloud behind `api`, reading
  * each blob the cloud lacks with `read` (from the bag, or from another
@@ -179,7 +186,7 @@ export async function importAccount(
   api: ConsoleClient,
   account: string,
   contents: BagContents,
-  read: (sha256: string, path: string) => Promise<Buffer<ArrayBuffer>>,
+  read: ((sha256: string, path: string) => Promise<Buffer<ArrayBuffer>>) | BatchRead,
   progress: (total: { items: number; bytes: number }) => Progress,
   signal?: AbortSignal,
   transit?: Map<string, string[]>,
@@ -191,29 +198,39 @@ export async function importAccount(
   const first = await post({ account: request.account, devices: request.devices })
   const refused = new Map<string, string>()
   const p = progress({ items: blobs.size, bytes: [...blobs.values()].reduce((n, b) => n + b.size, 0) })
+  const fault = (sha256: string, why: string): void => void transit?.set(sha256, [...(transit.get(sha256) ?? []), why])
   try {
-    // A cancel (M2) stops between blobs; what arrived stays, and a rerun goes on from there.
-    await eachAtOnce(
-      [...blobs],
-      BLOBS_AT_ONCE,
-      async ([sha256, { path, size }]) => {
-        try {
-          await uploadBlob(
-            api,
-            base,
-            sha256,
-            size,
-            () => read(sha256, path),
-            (why) => transit?.set(sha256, [...(transit.get(sha256) ?? []), why]),
-          )
-          p.add(size)
-        } catch (err) {
-          refused.set(sha256, (err as Error).message)
-        }
-        p.item()
-      },
-      signal,
-    )
+    // A cancel (M2) stops between blobs (or batches); what arrived stays, and a rerun goes on from there.
+    if (typeof read !== 'function') {
+      const events = {
+        stored: (_: string, bytes: number) => (p.add(bytes), p.item()),
+        refused: (sha256: string, why: string) => (refused.set(sha256, why), p.item()),
+        fault,
+      }
+      const list = [...blobs].map(([sha256, { size }]) => ({ sha256, size }))
+      await uploadInBatches(api, account, list, read.many, events, signal, BLOB_ATTEMPTS)
+    } else
+      await eachAtOnce(
+        [...blobs],
+        BLOBS_AT_ONCE,
+        async ([sha256, { path, size }]) => {
+          try {
+            await uploadBlob(
+              api,
+              base,
+              sha256,
+              size,
+              () => read(sha256, path),
+              (why) => fault(sha256, why),
+            )
+            p.add(size)
+          } catch (err) {
+            refused.set(sha256, (err as Error).message)
+          }
+          p.item()
+        },
+        signal,
+      )
   } finally {
     p.done()
   }

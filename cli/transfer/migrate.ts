@@ -16,14 +16,14 @@
  */
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { readPhotoMeta } from '../../agent/phone-data/exif.js'
+import { readPhotoMeta, type PhotoMeta } from '../../agent/phone-data/exif.js'
 import { MovedReplySchema } from '../../common/cloud/cloud-move.js'
 import { FakephoneError } from '../../common/errors.js'
 import { JsonFile } from '../../common/json-file.js'
 import type { AccountSnapshot, Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
-import { BLOBS_AT_ONCE, importAccount, type BagContents } from './account-import.js'
-import { eachAtOnce } from './each-at-once.js'
+import { importAccount, type BagContents } from './account-import.js'
+import { readBlobs } from './blob-batch.js'
 import { readSnapshot } from './account-export.js'
 import { phonesFollow } from './phones-follow.js'
 import type { Progress } from './progress.js'
@@ -62,10 +62,38 @@ export const MigrationJobSchema = z.strictObject({
 export type MigrationJob = z.infer<typeof MigrationJobSchema>
 
 const enc = encodeURIComponent
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-function download(api: ConsoleClient, account: string, sha256: string): Promise<Buffer<ArrayBuffer>> {
-  return api.bytes('GET', `/api/accounts/${enc(account)}/blobs/${sha256}/content`)
+/** A photo's EXIF is in its first segments: this much of it is kept to read them. */
+const EXIF_HEAD = 256 * 1024
+
+/** What verification read back of one blob at the destination: what its bytes hash to, and a photo's EXIF; or why it could not. */
+type ReadBack = { sha256: string; meta: PhotoMeta | undefined } | Error
+
+/**
+ * M2: the blobs `wanted` read back from the destination in batches (blob-batch.ts), each hashed as it streams by and
+ * a photo's EXIF read once from its first bytes (`wanted` says which are photos).
+ */
+async function readBack(dest: ConsoleClient, account: string, wanted: ReadonlyMap<string, boolean>): Promise<Map<string, ReadBack>> {
+  const out = new Map<string, ReadBack>()
+  for await (const part of readBlobs(dest, account, [...wanted.keys()])) {
+    if (part.kind === 'gone') {
+      out.set(part.sha256, new Error(`the cloud cannot give blob ${part.sha256}`))
+      continue
+    }
+    const hash = createHash('sha256')
+    const exif = wanted.get(part.sha256) === true
+    const head: Buffer[] = []
+    let kept = 0
+    for await (const chunk of part.body) {
+      hash.update(chunk)
+      if (exif && kept < EXIF_HEAD) {
+        head.push(chunk)
+        kept += chunk.length
+      }
+    }
+    out.set(part.sha256, { sha256: hash.digest('hex'), meta: exif ? await readPhotoMeta(Buffer.concat(head)) : undefined })
+  }
+  return out
 }
 
 /** The records of a snapshot as an import, each blob read from the source cloud. */
@@ -92,27 +120,36 @@ export async function verifyMigration(
   transit: ReadonlyMap<string, string[]> = new Map(),
 ): Promise<ItemReport[]> {
   const there = await readSnapshot(dest, toAccount)
-  const check = async (
-    kind: string,
-    id: string,
-    rec: { sha256: string; size: number } & Record<string, unknown>,
-    other: Record<string, unknown> | undefined,
-    skip: string[],
-    exif: boolean,
-  ): Promise<ItemReport> => {
+  const items = new Map(there.items.map((d) => [`${d.category}/${d.id}`, d]))
+  const drive = new Map(there.drive.map((d) => [d.id, d]))
+  const backups = new Map(there.backups.map((d) => [d.id, d]))
+  type Rec = { sha256: string; size: number } & Record<string, unknown>
+  type Check = [kind: string, id: string, rec: Rec, other: Record<string, unknown> | undefined, skip: string[], exif: boolean]
+  const checks: Check[] = [
+    ...source.items.map((i): Check => {
+      const key = `${i.category}/${i.id}`
+      return ['item', key, i, items.get(key), ['seq', 'daysLeft'], i.category === 'photos']
+    }),
+    ...source.drive.map((f): Check => ['drive', f.id, f, drive.get(f.id), [], false]),
+    ...source.backups.map((b): Check => ['backup', b.id, b, backups.get(b.id), [], false]),
+  ]
+  // Every blob a record at the destination points to is read back once (a photo's EXIF with it).
+  const wanted = new Map<string, boolean>()
+  for (const [, , rec, other, , exif] of checks) if (other !== undefined) wanted.set(rec.sha256, wanted.get(rec.sha256) === true || exif)
+  const read = await readBack(dest, toAccount, wanted)
+  const check = ([kind, id, rec, other, skip, exif]: Check): ItemReport => {
     const [compared, diffs] = compare(rec, other, skip)
     let fields = compared
     let destSha: string | null = null
-    const bytes = other === undefined ? undefined : await download(dest, toAccount, rec.sha256).catch((err: Error) => err)
-    if (bytes instanceof Error) diffs.push(`its bytes cannot be read at the destination: ${bytes.message}`)
-    else if (bytes !== undefined) {
-      destSha = sha(bytes)
+    const back = other === undefined ? undefined : read.get(rec.sha256)
+    if (back instanceof Error) diffs.push(`its bytes cannot be read at the destination: ${back.message}`)
+    else if (back !== undefined) {
+      destSha = back.sha256
       if (destSha !== rec.sha256) diffs.push(`bytes hash to ${destSha} at the destination`)
       if (exif) {
-        const meta = await readPhotoMeta(bytes)
         const kept = rec.meta as Record<string, unknown>
         for (const f of ['takenAt', 'lat', 'lon', 'camera'] as const)
-          if (JSON.stringify(meta[f]) !== JSON.stringify(kept[f] ?? null)) diffs.push(`EXIF ${f} differs`)
+          if (JSON.stringify((back.meta as PhotoMeta)[f]) !== JSON.stringify(kept[f] ?? null)) diffs.push(`EXIF ${f} differs`)
         fields += 4
       }
     }
@@ -129,23 +166,7 @@ export async function verifyMigration(
       transit: transit.get(rec.sha256) ?? [],
     }
   }
-  const items = new Map(there.items.map((d) => [`${d.category}/${d.id}`, d]))
-  const drive = new Map(there.drive.map((d) => [d.id, d]))
-  const backups = new Map(there.backups.map((d) => [d.id, d]))
-  const checks = [
-    ...source.items.map((i) => {
-      const key = `${i.category}/${i.id}`
-      return () => check('item', key, i, items.get(key), ['seq', 'daysLeft'], i.category === 'photos')
-    }),
-    ...source.drive.map((f) => () => check('drive', f.id, f, drive.get(f.id), [], false)),
-    ...source.backups.map((b) => () => check('backup', b.id, b, backups.get(b.id), [], false)),
-  ]
-  // Downloads overlap (as the uploads did); the report keeps the source's order.
-  const report: ItemReport[] = new Array<ItemReport>(checks.length)
-  await eachAtOnce(checks, BLOBS_AT_ONCE, async (run, i) => {
-    report[i] = await run()
-  })
-  return report
+  return checks.map(check)
 }
 
 export function summarize(report: readonly ItemReport[]): string {
@@ -207,7 +228,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     o.dest,
     o.toAccount,
     contentsOf(snap),
-    (s) => download(o.source, o.account, s),
+    { many: (sha256s) => readBlobs(o.source, o.account, sha256s) },
     o.progress,
     o.signal,
     transit,

@@ -1,0 +1,118 @@
+/**
+ * M2: the batch blob routes of the console API (shapes and framing in
+ * common/cloud/blob-batch.ts): where many uploads stand in one query, many
+ * blobs in one streamed upload, many blobs read back in one streamed answer.
+ * An upload batch hashes each blob as it arrives and refuses each one on
+ * its own (over quota before a byte of it is stored, a checksum mismatch
+ * discarded, a resume from the wrong offset); the blobs that arrived whole
+ * are made durable together: their files synced, renamed, each directory
+ * synced once, one SQLite transaction. A batch that breaks off (a cut
+ * connection) keeps the partial file of the blob it was in for a resume and
+ * still commits the blobs before it; a malformed one is refused (400) after
+ * the same, a larger one (413) too.
+ */
+import { open } from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import {
+  BatchFramingError,
+  BlobReadRequestSchema,
+  BlobStateRequestSchema,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_PARTS,
+  partHeader,
+  readParts,
+  type BlobOutcome,
+} from '../../common/cloud/blob-batch.js'
+import { FakephoneError } from '../../common/errors.js'
+import { MAX_BLOB_BYTES, type ReceivedBlob } from '../cloud/blob-store.js'
+import { HttpError, type HttpRouter, type RouteContext } from '../http/router.js'
+import type { TransferDeps } from './deps.js'
+
+/** A blob read whole into memory when at most this large; larger ones are streamed from their file. */
+const READ_WHOLE = 1024 * 1024
+
+export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void {
+  const { accounts, blobs } = deps.cloud
+  const CONSOLE = ['console'] as const
+  const account = (ctx: RouteContext): string => accounts.need(ctx.params.account as string).id
+  /** An expected refusal of one blob (quota, checksum, offset...) is its outcome; anything else fails the request. */
+  const refusal = (sha256: string, err: unknown): BlobOutcome => {
+    if (!(err instanceof FakephoneError) || err instanceof BatchFramingError) throw err
+    return { sha256, code: err.code, error: err.message }
+  }
+
+  router.add('POST', '/api/accounts/:account/blobs/state', CONSOLE, async (ctx) => {
+    const id = account(ctx)
+    const req = await ctx.json(BlobStateRequestSchema, { what: 'blob state query' })
+    const out: BlobOutcome[] = []
+    for (const { sha256, size } of req.blobs)
+      try {
+        if (blobs.size(sha256) === undefined) accounts.assertFits(id, size, 'this upload')
+        const { stored, offset } = await blobs.state(id, sha256, size)
+        out.push({ sha256, stored, offset })
+      } catch (err) {
+        out.push(refusal(sha256, err))
+      }
+    return { status: 200, body: { blobs: out } }
+  })
+
+  router.add('POST', '/api/accounts/:account/blobs/batch', CONSOLE, async (ctx) => {
+    const id = account(ctx)
+    if (Number(ctx.req.headers['content-length'] ?? 0) > MAX_BATCH_BYTES)
+      throw new HttpError(413, 'TOO_LARGE', `a batch may be at most ${MAX_BATCH_BYTES} bytes`)
+    const out: BlobOutcome[] = []
+    const received: ReceivedBlob[] = []
+    const releases: (() => void)[] = []
+    try {
+      for await (const part of readParts(ctx.req, MAX_BATCH_BYTES, MAX_BLOB_BYTES)) {
+        if (part.kind !== 'blob') throw new BatchFramingError('BAD_REQUEST', 'an upload batch carries blob parts only')
+        if (out.length === MAX_BATCH_PARTS) throw new BatchFramingError('BAD_REQUEST', `a batch holds at most ${MAX_BATCH_PARTS} blobs`)
+        const { sha256, size, offset } = part
+        try {
+          if (blobs.size(sha256) !== undefined) {
+            out.push({ sha256, stored: true, offset: size })
+            continue
+          }
+          accounts.assertFits(id, size, 'this upload')
+          releases.push(blobs.claim(id, sha256))
+          received.push(await blobs.receive(id, sha256, size, offset, part.body))
+          out.push({ sha256, stored: true, offset: size })
+        } catch (err) {
+          out.push(refusal(sha256, err))
+        }
+      }
+    } catch (err) {
+      // Cut or malformed: what arrived whole before it is kept all the same (its checksum held).
+      await blobs.commitMany(received).finally(() => releases.forEach((r) => r()))
+      const e = err as BatchFramingError
+      throw new HttpError(e.code === 'TOO_LARGE' ? 413 : 400, e.code === 'TOO_LARGE' ? 'TOO_LARGE' : 'BAD_REQUEST', e.message, {
+        stored: received.map((r) => r.sha256),
+      })
+    }
+    await blobs.commitMany(received).finally(() => releases.forEach((r) => r()))
+    return { status: 200, body: { blobs: out } }
+  })
+
+  router.add('POST', '/api/accounts/:account/blobs/read', CONSOLE, async (ctx) => {
+    const id = account(ctx)
+    const { sha256: list } = await ctx.json(BlobReadRequestSchema, { what: 'blob read' })
+    async function* parts(): AsyncGenerator<Buffer> {
+      for (const sha256 of list) {
+        const fh = blobs.holds(id, sha256) ? await open(blobs.pathOf(sha256)).catch(() => undefined) : undefined
+        if (fh === undefined) {
+          yield partHeader('gone', sha256, 0, 0)
+          continue
+        }
+        try {
+          const { size } = await fh.stat()
+          yield partHeader('blob', sha256, size, 0)
+          if (size <= READ_WHOLE) yield await fh.readFile()
+          else yield* fh.createReadStream({ autoClose: false, highWaterMark: READ_WHOLE }) as AsyncIterable<Buffer>
+        } finally {
+          await fh.close()
+        }
+      }
+    }
+    return { status: 200, stream: Readable.from(parts(), { objectMode: false }), headers: { 'content-type': 'application/octet-stream' } }
+  })
+}
