@@ -12,11 +12,22 @@
  * points at it); quota is the items' business, see accounts.ts.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream, mkdirSync, type ReadStream } from 'node:fs'
+import {
+  close as closeCb,
+  createReadStream,
+  createWriteStream,
+  fsync as fsyncCb,
+  mkdirSync,
+  open as openCb,
+  writeFile as writeFileCb,
+  type ReadStream,
+} from 'node:fs'
+import { once } from 'node:events'
+import { finished, pipeline } from 'node:stream/promises'
+import { promisify } from 'node:util'
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { z } from 'zod'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
@@ -54,7 +65,12 @@ export interface ReceivedBlob {
   partial: string
   sha256: string
   size: number
+  /** Settles once its partial file is written. */
+  written: Promise<void>
 }
+
+/** A blob of at most this many bytes is gathered in memory by a batch upload and written in one go (M2). */
+const WRITE_WHOLE = 64 * 1024
 
 export class BlobStore {
   private readonly root: string
@@ -176,40 +192,52 @@ export class BlobStore {
 
   /**
    * M2's batch upload of one blob (claimed by the caller): `body` (its bytes from `offset`, exactly) goes to the
-   * account's partial file, hashed as it arrives. Answers the blob, checked but not yet durable, for `commitMany`;
-   * a body that breaks off keeps what arrived for a resume (and throws); bytes that do not hash right are discarded
-   * (CHECKSUM_MISMATCH).
+   * account's partial file, hashed as it arrives; from offset 0 it starts the partial file over. Answers the blob,
+   * checked, its file still being written (a blob up to WRITE_WHOLE bytes is written in one go, not awaited, so a
+   * batch's files are written side by side): `commitMany` makes it durable. A body that breaks off keeps what arrived
+   * for a resume (and throws); bytes that do not hash right are discarded (CHECKSUM_MISMATCH).
    */
   async receive(account: string, sha256: string, size: number, offset: number, body: AsyncIterable<Buffer>): Promise<ReceivedBlob> {
     const partial = this.partialPath(account, sha256)
-    const have = await this.partialSize(account, sha256)
+    const have = offset === 0 ? 0 : await this.partialSize(account, sha256)
     if (offset !== have) throw new BlobError('BAD_OFFSET', `the cloud has ${have} bytes of this blob; send from offset ${have}`)
-    const hash = have === 0 ? createHash('sha256') : undefined
-    const fh = await open(partial, 'a')
-    let received = have
+    const hash = offset === 0 ? createHash('sha256') : undefined
+    const flags = offset === 0 ? 'w' : 'a'
+    const whole = size - offset <= WRITE_WHOLE
+    const chunks: Buffer[] = []
+    const out = whole ? undefined : createWriteStream(partial, { flags })
+    let received = offset
     try {
       for await (const chunk of body) {
         hash?.update(chunk)
-        await fh.write(chunk)
         received += chunk.length
+        if (out === undefined) chunks.push(chunk)
+        else if (!out.write(chunk)) await once(out, 'drain')
       }
     } catch (err) {
+      if (out === undefined) await writeFileAsync(partial, Buffer.concat(chunks), { flag: flags })
       this.log.info({ account, sha256, offset: received, err: (err as Error).message }, 'upload cut short; kept for resume')
       throw err
     } finally {
-      await fh.close()
+      if (out !== undefined) await finished(out.end())
     }
-    await this.check(partial, sha256, hash?.digest('hex'))
-    return { partial, sha256, size }
+    const hashed = hash?.digest('hex')
+    const written = out === undefined ? writeFileAsync(partial, Buffer.concat(chunks), { flag: flags }) : Promise.resolve()
+    // Hashed as they arrived and right: the write goes on beside the next blobs'. Else the file decides (and goes if wrong).
+    if (hashed !== sha256) {
+      await written
+      await this.check(partial, sha256, hashed)
+    }
+    return { partial, sha256, size, written }
   }
 
   /** M2: stores the blobs a batch received, durably at once: every file synced, renamed, each directory synced once, one transaction. */
   async commitMany(received: readonly ReceivedBlob[]): Promise<void> {
-    await Promise.all(received.map((r) => withFile(r.partial, 'r+', (fh) => fh.sync())))
+    await Promise.all(received.map((r) => r.written.then(() => syncPath(r.partial, 'r+'))))
     const dirs = new Set(received.map((r) => join(this.root, r.sha256.slice(0, 2))))
     await Promise.all([...dirs].map((dir) => mkdir(dir, { recursive: true })))
     await Promise.all(received.map((r) => rename(r.partial, this.blobPath(r.sha256))))
-    await Promise.all([...dirs].map((dir) => withFile(dir, 'r', (fh) => fh.sync())))
+    await Promise.all([...dirs].map((dir) => syncPath(dir, 'r')))
     const now = this.clock.now()
     this.db.transaction(() => received.forEach((r) => this.sql.insert.run(r.sha256, r.size, now)))()
   }
@@ -273,10 +301,7 @@ export class BlobStore {
     const actual = hashed ?? (await hashFile(partial))
     if (actual !== sha256) {
       await rm(partial, { force: true })
-      throw new BlobError(
-        'CHECKSUM_MISMATCH',
-        `the bytes received hash to ${actual}, not ${sha256}; the partial upload was discarded, send it again`,
-      )
+      throw mismatch(actual, sha256)
     }
   }
 
@@ -294,6 +319,24 @@ export class BlobStore {
     } catch {
       return 0
     }
+  }
+}
+
+const mismatch = (actual: string, sha256: string): BlobError =>
+  new BlobError('CHECKSUM_MISMATCH', `the bytes received hash to ${actual}, not ${sha256}; the partial upload was discarded, send it again`)
+
+const openAsync = promisify(openCb)
+const fsyncAsync = promisify(fsyncCb)
+const closeAsync = promisify(closeCb)
+const writeFileAsync = promisify(writeFileCb)
+
+/** Opens, syncs and closes a file or directory (node:fs's callbacks: a batch syncs hundreds at once, FileHandles cost more). */
+async function syncPath(path: string, flags: string): Promise<void> {
+  const fd = await openAsync(path, flags)
+  try {
+    await fsyncAsync(fd)
+  } finally {
+    await closeAsync(fd)
   }
 }
 

@@ -11,7 +11,9 @@
  * still commits the blobs before it; a malformed one is refused (400) after
  * the same, a larger one (413) too.
  */
+import { readFile, type ReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { Readable } from 'node:stream'
 import {
   BatchFramingError,
@@ -29,7 +31,28 @@ import { HttpError, type HttpRouter, type RouteContext } from '../http/router.js
 import type { TransferDeps } from './deps.js'
 
 /** A blob read whole into memory when at most this large; larger ones are streamed from their file. */
-const READ_WHOLE = 1024 * 1024
+const READ_WHOLE = 64 * 1024
+
+const readFileAsync = promisify(readFile)
+
+/**
+ * A stored blob's bytes for a batch read: a small one whole (its header goes with them), a large one as a stream; undefined
+ * when its file cannot be read or no longer has the size it was stored with (the reader is told it is gone).
+ */
+async function readBlob(path: string, size: number): Promise<Buffer | ReadStream | undefined> {
+  try {
+    if (size <= READ_WHOLE) {
+      const bytes = await readFileAsync(path)
+      return bytes.length === size ? bytes : undefined
+    }
+    const fh = await open(path)
+    if ((await fh.stat()).size === size) return fh.createReadStream({ highWaterMark: 1024 * 1024 })
+    await fh.close()
+    return undefined
+  } catch {
+    return undefined
+  }
+}
 
 export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void {
   const { accounts, blobs } = deps.cloud
@@ -98,18 +121,13 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     const { sha256: list } = await ctx.json(BlobReadRequestSchema, { what: 'blob read' })
     async function* parts(): AsyncGenerator<Buffer> {
       for (const sha256 of list) {
-        const fh = blobs.holds(id, sha256) ? await open(blobs.pathOf(sha256)).catch(() => undefined) : undefined
-        if (fh === undefined) {
-          yield partHeader('gone', sha256, 0, 0)
-          continue
-        }
-        try {
-          const { size } = await fh.stat()
+        const size = blobs.holds(id, sha256) ? (blobs.size(sha256) as number) : -1
+        const bytes = size < 0 ? undefined : await readBlob(blobs.pathOf(sha256), size)
+        if (bytes === undefined) yield partHeader('gone', sha256, 0, 0)
+        else if (bytes instanceof Buffer) yield Buffer.concat([partHeader('blob', sha256, size, 0), bytes])
+        else {
           yield partHeader('blob', sha256, size, 0)
-          if (size <= READ_WHOLE) yield await fh.readFile()
-          else yield* fh.createReadStream({ autoClose: false, highWaterMark: READ_WHOLE }) as AsyncIterable<Buffer>
-        } finally {
-          await fh.close()
+          yield* bytes
         }
       }
     }

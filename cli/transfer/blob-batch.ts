@@ -18,6 +18,8 @@ import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 /** Bytes a batch carries before the next one starts (a larger blob goes alone); two batches go at once. */
 export const BATCH_BYTES = 8 * 1024 * 1024
 const BATCHES_AT_ONCE = 2
+/** Bytes gathered into one write of a batch body. */
+const GATHER = 64 * 1024
 /** A refusal of one blob worth another attempt: its bytes did not hash right, or an upload of it was still settling. */
 const RETRY = ['CHECKSUM_MISMATCH', 'BUSY', 'BAD_OFFSET']
 
@@ -86,18 +88,34 @@ class SourceGone extends Error {
 /** The upload body of a batch: each blob's header and its bytes from `from`, as `read` streams them; its length in bytes. */
 function framed(batch: readonly Pending[], read: AsyncIterable<Part>): { stream: Readable; length: number } {
   const header = (b: Pending): Buffer => partHeader('blob', b.sha256, b.size, b.from)
+  // Small pieces (headers, small blobs) go out gathered, a write of at least GATHER bytes each.
+  let held: Buffer[] = []
+  let heldBytes = 0
+  function* send(piece: Buffer): Generator<Buffer> {
+    if (piece.length >= GATHER && heldBytes === 0) {
+      yield piece
+      return
+    }
+    held.push(piece)
+    heldBytes += piece.length
+    if (heldBytes < GATHER) return
+    yield Buffer.concat(held)
+    held = []
+    heldBytes = 0
+  }
   async function* frames(): AsyncGenerator<Buffer> {
     let i = 0
     for await (const part of read) {
       const blob = batch[i++] as Pending
       if (part.kind === 'gone' || part.sha256 !== blob.sha256 || part.size !== blob.size) throw new SourceGone(blob.sha256)
-      yield header(blob)
+      yield* send(header(blob))
       let skip = blob.from
       for await (const chunk of part.body) {
-        if (skip < chunk.length) yield skip > 0 ? chunk.subarray(skip) : chunk
+        if (skip < chunk.length) yield* send(skip > 0 ? chunk.subarray(skip) : chunk)
         skip = Math.max(0, skip - chunk.length)
       }
     }
+    if (heldBytes > 0) yield Buffer.concat(held)
   }
   const length = batch.reduce((n, b) => n + header(b).length + b.size - b.from, 0)
   return { stream: Readable.from(frames(), { objectMode: false }), length }
