@@ -81,7 +81,7 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
 
   router.add('POST', '/api/accounts/:account/blobs/batch', CONSOLE, async (ctx) => {
     const id = account(ctx)
-    if (Number(ctx.req.headers['content-length'] ?? 0) > MAX_BATCH_BYTES)
+    if (Number(ctx.req.headers['content-length']) > MAX_BATCH_BYTES)
       throw new HttpError(413, 'TOO_LARGE', `a batch may be at most ${MAX_BATCH_BYTES} bytes`)
     const out: BlobOutcome[] = []
     const received: ReceivedBlob[] = []

@@ -13,15 +13,13 @@
  */
 import { Readable } from 'node:stream'
 import { BlobOutcomesSchema, MAX_BATCH_PARTS, partHeader, readParts, type BlobOutcome, type Part } from '../../common/cloud/blob-batch.js'
-import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
+import type { ConsoleClient } from '../console-client.js'
 
 /** Bytes a batch carries before the next one starts (a larger blob goes alone); two batches go at once. */
 export const BATCH_BYTES = 8 * 1024 * 1024
 const BATCHES_AT_ONCE = 2
 /** Bytes gathered into one write of a batch body. */
 const GATHER = 64 * 1024
-/** A refusal of one blob worth another attempt: its bytes did not hash right, or an upload of it was still settling. */
-const RETRY = ['CHECKSUM_MISMATCH', 'BUSY', 'BAD_OFFSET']
 
 const enc = encodeURIComponent
 
@@ -78,15 +76,11 @@ function batches<T extends BatchBlob>(blobs: readonly T[]): T[][] {
   return out
 }
 
-/** The source could not give a blob of a batch (M2: it lists the blob but cannot read it). */
-class SourceGone extends Error {
-  constructor(readonly sha256: string) {
-    super(`the source cannot read blob ${sha256}`)
-  }
-}
-
-/** The upload body of a batch: each blob's header and its bytes from `from`, as `read` streams them; its length in bytes. */
-function framed(batch: readonly Pending[], read: AsyncIterable<Part>): { stream: Readable; length: number } {
+/**
+ * The upload body of a batch: each blob's header and its bytes from `from`, as `read` streams them; its length in bytes.
+ * A blob the source does not give is told to `gone`, and the body breaks off there.
+ */
+function framed(batch: readonly Pending[], read: AsyncIterable<Part>, gone: (b: Pending) => void): { stream: Readable; length: number } {
   const header = (b: Pending): Buffer => partHeader('blob', b.sha256, b.size, b.from)
   // Small pieces (headers, small blobs) go out gathered, a write of at least GATHER bytes each.
   let held: Buffer[] = []
@@ -107,7 +101,10 @@ function framed(batch: readonly Pending[], read: AsyncIterable<Part>): { stream:
     let i = 0
     for await (const part of read) {
       const blob = batch[i++] as Pending
-      if (part.kind === 'gone' || part.sha256 !== blob.sha256 || part.size !== blob.size) throw new SourceGone(blob.sha256)
+      if (part.kind === 'gone' || part.sha256 !== blob.sha256 || part.size !== blob.size) {
+        gone(blob)
+        throw new Error(`the source cannot read blob ${blob.sha256}`)
+      }
       yield* send(header(blob))
       let skip = blob.from
       for await (const chunk of part.body) {
@@ -155,9 +152,8 @@ export async function uploadInBatches(
     events.stored(b.sha256, b.attempts > 0 ? b.size - b.from : 0)
   }
   const send = async (batch: Pending[]): Promise<void> => {
-    const body = framed(batch, read(batch.map((b) => b.sha256)))
-    let gone: SourceGone | undefined
-    body.stream.once('error', (err) => (gone = err instanceof SourceGone ? err : undefined))
+    let gone: Pending | undefined
+    const body = framed(batch, read(batch.map((b) => b.sha256)), (b) => (gone = b))
     let reply: BlobOutcome[]
     try {
       const res = await dest.stream('POST', `${base}/blobs/batch`, body, 'application/octet-stream')
@@ -165,12 +161,12 @@ export async function uploadInBatches(
     } catch (err) {
       if (gone !== undefined) {
         // Not the destination's fault: that blob is refused, the others of the batch go again uncounted.
-        refuse(batch.find((b) => b.sha256 === gone?.sha256) as Pending, 'the source cannot read it')
+        refuse(gone, 'the source cannot read it')
         batch.forEach((b) => b.attempts--)
         return
       }
-      if (!(err instanceof ConsoleApiError) || err.status !== 0) throw err
-      cut.push({ batch, why: err.message })
+      // A cut connection (or an answer that is not one): the next round's query says what arrived.
+      cut.push({ batch, why: (err as Error).message })
       return
     }
     const answered = new Map(reply.map((o) => [o.sha256, o]))
@@ -178,9 +174,8 @@ export async function uploadInBatches(
       const o = answered.get(b.sha256)
       /* c8 ignore next -- a fakephone cloud answers for every part of a batch it read to the end */
       if (o === undefined) fault(b, 'the cloud did not answer for it')
-      else if (!('error' in o)) stored(b)
-      else if (RETRY.includes(o.code)) fault(b, o.error)
-      else refuse(b, o.error)
+      else if ('error' in o) fault(b, o.error)
+      else stored(b)
     }
   }
   while (todo.length > 0) {
