@@ -32,6 +32,8 @@ import type { TransferDeps } from './deps.js'
 
 /** A blob read whole into memory when at most this large; larger ones are streamed from their file. */
 const READ_WHOLE = 64 * 1024
+/** Small blobs a batch read has in flight ahead of the one it sends. */
+const READ_AHEAD = 32
 
 const readFileAsync = promisify(readFile)
 
@@ -119,10 +121,22 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
   router.add('POST', '/api/accounts/:account/blobs/read', CONSOLE, async (ctx) => {
     const id = account(ctx)
     const { sha256: list } = await ctx.json(BlobReadRequestSchema, { what: 'blob read' })
+    const sizes = list.map((sha256) => (blobs.holds(id, sha256) ? (blobs.size(sha256) as number) : -1))
+    // Small blobs are read READ_AHEAD ahead of the one being sent (their reads overlap in the threadpool); a large one
+    // is opened when its turn comes.
+    const ahead = new Map<number, Promise<Buffer | ReadStream | undefined>>()
+    const start = (i: number): void => {
+      const size = sizes[i] as number
+      if (i < list.length && size <= READ_WHOLE)
+        ahead.set(i, size < 0 ? Promise.resolve(undefined) : readBlob(blobs.pathOf(list[i] as string), size))
+    }
     async function* parts(): AsyncGenerator<Buffer> {
-      for (const sha256 of list) {
-        const size = blobs.holds(id, sha256) ? (blobs.size(sha256) as number) : -1
-        const bytes = size < 0 ? undefined : await readBlob(blobs.pathOf(sha256), size)
+      for (let i = 0; i < READ_AHEAD; i++) start(i)
+      for (const [i, sha256] of list.entries()) {
+        start(i + READ_AHEAD)
+        const size = sizes[i] as number
+        const bytes = await (ahead.get(i) ?? readBlob(blobs.pathOf(sha256), size))
+        ahead.delete(i)
         if (bytes === undefined) yield partHeader('gone', sha256, 0, 0)
         else if (bytes instanceof Buffer) yield Buffer.concat([partHeader('blob', sha256, size, 0), bytes])
         else {
