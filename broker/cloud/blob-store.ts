@@ -25,7 +25,7 @@ import {
 import { once } from 'node:events'
 import { finished, pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { z } from 'zod'
@@ -120,10 +120,19 @@ export class BlobStore {
   }
 
   /** Where an upload of `sha256` by `account` stands; once a write of it still going (a cut connection being noticed) has ended. */
-  async state(account: string, sha256: string, size: number): Promise<UploadState> {
+  async state(account: string, sha256: string, size: number, partials?: ReadonlySet<string>): Promise<UploadState> {
     await this.busy.get(`${account}\u0000${sha256}`)
     if (this.size(sha256) !== undefined) return { sha256, size, stored: true, offset: size }
-    return { sha256, size, stored: false, offset: await this.partialSize(account, sha256) }
+    // M2's state of many blobs: one listing says which have a partial file (0 for the others is safe: a batch starts over).
+    const offset = partials === undefined || partials.has(sha256) ? await this.partialSize(account, sha256) : 0
+    return { sha256, size, stored: false, offset }
+  }
+
+  /** The blobs `account` has a partial upload of (M2: one directory listing instead of a stat per blob). */
+  async partials(account: string): Promise<Set<string>> {
+    const prefix = `${Buffer.from(account).toString('hex')}-`
+    const names = await readdir(this.incoming)
+    return new Set(names.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length, -'.part'.length)))
   }
 
   /**

@@ -70,10 +70,11 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     const id = account(ctx)
     const req = await ctx.json(BlobStateRequestSchema, { what: 'blob state query' })
     const out: BlobOutcome[] = []
+    const partials = await blobs.partials(id)
     for (const { sha256, size } of req.blobs)
       try {
         if (blobs.size(sha256) === undefined) accounts.assertFits(id, size, 'this upload')
-        const { stored, offset } = await blobs.state(id, sha256, size)
+        const { stored, offset } = await blobs.state(id, sha256, size, partials)
         out.push({ sha256, stored, offset })
       } catch (err) {
         out.push(refusal(sha256, err))
