@@ -8,9 +8,10 @@
  * destination already holds are not sent again, records already there are
  * `present` (ids are kept). A signal (Ctrl-C) between items cancels it.
  *
- * Verify-after-import re-reads the destination: every blob is downloaded
- * and hashed, every record's fields compared with the source, and each
- * photo's EXIF (capture time, GPS, camera, read with exifr) compared with
+ * Blobs go many at once (blob-batch.ts): streamed from the source's batch
+ * read into the destination's batch upload. Verify-after-import re-reads
+ * the destination: every blob is read back in batches and hashed, every
+ * record's fields compared with the source, and each photo's EXIF (capture time, GPS, camera, read with exifr) compared with
  * the metadata the source kept. A job that cannot prove every item
  * identical does not say completed.
  */
