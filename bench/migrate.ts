@@ -3,8 +3,9 @@
  * a real CloudBroker is seeded with the phone's own seeded data (S1's
  * seedPhoneData: 1,000 EXIF photos, contacts, notes) and a 64 MiB drive
  * file; `console migrate`'s job (cli/transfer/migrate.ts) copies it to a
- * second broker over loopback HTTP and verifies it (every blob downloaded
- * back and hashed, every record and each photo's EXIF compared). In the
+ * second broker over loopback HTTP through the batch blob routes and
+ * verifies it (every blob read back in batches and hashed, every record
+ * and each photo's EXIF compared). In the
  * same run, on the same disk, `tar c` of the source's blob directory (the
  * same bytes) piped into `sha256sum` is timed before and after; the ratio is
  * migration / tar-and-hash (the mean of the two).

@@ -35,7 +35,7 @@ import {
   isSidecar,
   itemPath,
 } from './bag-layout.js'
-import { uploadInBatches } from './blob-batch.js'
+import { uploadInBatches, type BatchEvents } from './blob-batch.js'
 import { eachAtOnce } from './each-at-once.js'
 import { fromGeoJson } from './location-formats.js'
 import type { Progress } from './progress.js'
@@ -202,9 +202,15 @@ export async function importAccount(
   try {
     // A cancel (M2) stops between blobs (or batches); what arrived stays, and a rerun goes on from there.
     if (typeof read !== 'function') {
-      const events = {
-        stored: (_: string, bytes: number) => (p.add(bytes), p.item()),
-        refused: (sha256: string, why: string) => (refused.set(sha256, why), p.item()),
+      const events: BatchEvents = {
+        stored: (_, bytes) => {
+          p.add(bytes)
+          p.item()
+        },
+        refused: (sha256, why) => {
+          refused.set(sha256, why)
+          p.item()
+        },
         fault,
       }
       const list = [...blobs].map(([sha256, { size }]) => ({ sha256, size }))
