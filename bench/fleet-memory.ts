@@ -1,6 +1,6 @@
 /**
  * Where a fleet phone's memory goes (issue 12): the fakephone broker in a
- * process of its own, then in this one (run with --expose-gc) N phones
+ * process of its own (fleet-broker.ts), then in this one (run with --expose-gc) N phones
  * brought up and connected, then N more; after each step a full GC, the
  * heap/external/RSS figures and a heap snapshot summed by object kind
  * (constructor name for objects; closures, strings, arrays, code by type).
@@ -10,13 +10,11 @@
  *   npm run build && node --expose-gc dist/bench/fleet-memory.js [N] [--no-push] [--owntracks] [--snapshot] [--top K] [--broker-prof DIR]
  * (RSS figures are taken before each snapshot, but a snapshot's own allocations stay in RSS: read RSS from a run without --snapshot)
  */
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8'
+import { startBrokerChild } from './fleet-broker.js'
 import { SystemClock } from '../common/clock.js'
 import { createLogger } from '../common/log.js'
 import { OwnerKeys, readPublicKey } from '../common/signing.js'
@@ -27,26 +25,6 @@ import { FleetRun } from '../fleet/runner.js'
 import { checkScenario } from '../fleet/scenario.js'
 
 const LOOPBACK = '127.0.0.1'
-
-/** `broker DATA_DIR`: the broker alone, printing its ports. */
-async function brokerChild(dataDir: string): Promise<void> {
-  const { CloudBroker, DEFAULT_BROKER_OPTIONS } = await import('../broker/server.js')
-  const broker = new CloudBroker(
-    {
-      ...DEFAULT_BROKER_OPTIONS,
-      dataDir,
-      host: LOOPBACK,
-      mqttPort: 0,
-      httpPort: 0,
-      rateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
-    },
-    new SystemClock(),
-    createLogger({ level: 'error' }),
-  )
-  const ports = await broker.start()
-  console.log(JSON.stringify(ports))
-  process.on('SIGTERM', () => void broker.stop().then(() => process.exit(0)))
-}
 
 interface Sample {
   heap: number
@@ -150,13 +128,15 @@ async function main(argv: string[]): Promise<void> {
   const credentials = provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: 2 * n, prefix: 'fm', clock })
   const profIdx = argv.indexOf('--broker-prof')
   const prof = profIdx >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${argv[profIdx + 1] as string}`] : []
-  const broker = spawn(process.execPath, [...prof, fileURLToPath(import.meta.url), 'broker', cloud], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const [line] = (await once(broker.stdout, 'data')) as [Buffer]
-  const { mqttPort, httpPort } = JSON.parse(line.toString()) as { mqttPort: number; httpPort: number }
+  const broker = await startBrokerChild(cloud, 0, prof)
+  const { mqttPort, httpPort } = broker
   const keys = new OwnerKeys(credentials.keysDir)
   const loaded = checkScenario({ groups: [{ name: 'g', heartbeat: { every: 10_000, jitter: 0.1 } }] }, 'memory', '.')
+  const ownerKeys = new Map<string, ReturnType<typeof readPublicKey>>()
+  const ownerKey = (account: string): ReturnType<typeof readPublicKey> => {
+    if (!ownerKeys.has(account)) ownerKeys.set(account, readPublicKey(keys.ownerKeyFile(account)))
+    return ownerKeys.get(account) as ReturnType<typeof readPublicKey>
+  }
   const runs: FleetRun[] = []
   const bringUp = async (from: number): Promise<number> => {
     const devices = credentials.devices.slice(from, from + n)
@@ -168,7 +148,7 @@ async function main(argv: string[]): Promise<void> {
         600_000,
       ),
       devices,
-      ownerKey: (account) => readPublicKey(keys.ownerKeyFile(account)),
+      ownerKey,
       brokerUrl: `mqtt://${LOOPBACK}:${mqttPort}`,
       pushUrl: push ? `ws://${LOOPBACK}:${httpPort}/push` : undefined,
       dataDir: join(dir, 'phones'),
@@ -220,15 +200,10 @@ async function main(argv: string[]): Promise<void> {
     )
   } finally {
     for (const run of runs) await run.stop()
-    broker.kill('SIGTERM')
-    await once(broker, 'exit')
+    await broker.stop()
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-const [mode, arg] = process.argv.slice(2)
-if (mode === 'broker') await brokerChild(arg as string)
-else {
-  await main(process.argv.slice(2))
-  process.exit(0)
-}
+await main(process.argv.slice(2))
+process.exit(0)
