@@ -2,9 +2,10 @@
  * The fakephone broker in a process of its own for the fleet benches
  * (fleet-memory.ts, fleet-scale.ts), so the fleet's RSS and CPU are the
  * fleet's alone. The per-address rate limit is lifted (every phone comes from
- * 127.0.0.1). Prints `{"mqttPort":N,"httpPort":M}` once it listens, and, when
- * given a target, `{"ramp":{...}}` once that many MQTT clients are connected:
- * the first and last CONNACK, and the phones connected per second between.
+ * 127.0.0.1). Prints `{"mqttPort":N,"httpPort":M}` once it listens, and
+ * `{"ramp":{...}}` once TARGET MQTT clients are connected (or, short of it,
+ * when told to stop): how many, the time from the first CONNACK to the
+ * last, and the phones connected per second between.
  *   node dist/bench/fleet-broker.js DATA_DIR [TARGET]
  */
 import { once } from 'node:events'
@@ -18,12 +19,13 @@ export interface BrokerChild {
   mqttPort: number
   httpPort: number
   child: ChildProcessByStdio<null, Readable, null>
-  /** Resolves with the ramp once TARGET clients are connected. */
+  /** Resolves with the ramp once TARGET clients are connected, or with what there was at stop(). */
   ramp: Promise<Ramp>
   stop(): Promise<void>
 }
 
 export interface Ramp {
+  /** Connections made (a reconnect counts again); short of the target when the run ended first. */
   connected: number
   firstToLastS: number
   perSecond: number
@@ -51,6 +53,7 @@ export async function startBrokerChild(dataDir: string, target = 0, execArgv: st
     child,
     ramp: lines.next().then((r) => (r.done ? Promise.reject(new Error('no ramp')) : r.value.ramp)),
     stop: async () => {
+      if (child.exitCode !== null) return
       child.kill('SIGTERM')
       await once(child, 'exit')
     },
@@ -75,13 +78,22 @@ async function main(dataDir: string, target: number): Promise<void> {
   console.log(JSON.stringify(ports))
   let connected = 0
   let firstAt = 0
-  broker.aedes.on('clientReady', () => {
-    if (connected++ === 0) firstAt = performance.now()
-    if (connected !== target) return
-    const firstToLastS = (performance.now() - firstAt) / 1000
+  let lastAt = 0
+  let said = false
+  const say = (): void => {
+    said = true
+    const firstToLastS = (lastAt - firstAt) / 1000
     console.log(JSON.stringify({ ramp: { connected, firstToLastS, perSecond: connected / Math.max(firstToLastS, 1e-3) } }))
+  }
+  broker.aedes.on('clientReady', () => {
+    lastAt = performance.now()
+    if (connected++ === 0) firstAt = lastAt
+    if (connected === target) say()
   })
-  process.on('SIGTERM', () => void broker.stop().then(() => process.exit(0)))
+  process.on('SIGTERM', () => {
+    if (!said) say()
+    void broker.stop().then(() => process.exit(0))
+  })
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv[2] as string, Number(process.argv[3] ?? 0))

@@ -164,6 +164,8 @@ async function main(argv: string[]): Promise<void> {
     while (run.phonesUp().connected < n) await new Promise((resolve) => setTimeout(resolve, 20))
     return n / ((performance.now() - started) / 1000)
   }
+  let peak = 0
+  const peaks = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100)
   try {
     const s0 = sample(dir, 's0', snapshot)
     const ramp1 = await bringUp(0)
@@ -176,6 +178,7 @@ async function main(argv: string[]): Promise<void> {
       push,
       profile: profile ?? 'agent',
       rampPerSecond: [Math.round(ramp1), Math.round(ramp2)],
+      peakRssMb: Math.round(peak / 2 ** 20),
       firstN: { heapKb: kb(s0.heap, s1.heap), externalKb: kb(s0.external, s1.external), rssKb: kb(s0.rss, s1.rss) },
       secondN: {
         heapKb: kb(s1.heap, s2.heap),
@@ -199,6 +202,7 @@ async function main(argv: string[]): Promise<void> {
       JSON.stringify({ out, rows }, null, 1),
     )
   } finally {
+    clearInterval(peaks)
     for (const run of runs) await run.stop()
     await broker.stop()
     rmSync(dir, { recursive: true, force: true })

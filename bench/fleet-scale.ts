@@ -37,7 +37,10 @@ const cloud = join(dir, 'cloud')
 try {
   process.stderr.write(`provisioning ${n} devices...\n`)
   const credentials = join(dir, 'fleet.json')
-  await writeCredentials(credentials, provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: n, prefix: 'fs', clock: new SystemClock() }))
+  await writeCredentials(
+    credentials,
+    provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: n, prefix: 'fs', clock: new SystemClock() }),
+  )
   const token = ensureConsoleToken(cloud)
   const scenario = join(dir, 'scenario.json')
   writeFileSync(scenario, JSON.stringify({ name: 'scale', groups: [{ name: 'g', heartbeat: { every, jitter: 0.1 } }] }))
@@ -46,7 +49,9 @@ try {
     const loadBefore = loadavg()[0] as number
     const reportFile = join(dir, 'report.json')
     const main = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'cli', 'main.js')
-    process.stderr.write(`${n} phones${push ? '' : ' (--no-push)'}, a heartbeat each every ${every} ms, ${seconds} s, --workers ${workers}\n`)
+    process.stderr.write(
+      `${n} phones${push ? '' : ' (--no-push)'}, a heartbeat each every ${every} ms, ${seconds} s, --workers ${workers}\n`,
+    )
     const fleet = spawn(
       process.execPath,
       [
@@ -60,8 +65,9 @@ try {
       ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     )
-    const ramp = await Promise.race([broker.ramp, once(fleet, 'exit').then(() => null)])
-    await (fleet.exitCode === null ? once(fleet, 'exit') : Promise.resolve())
+    await once(fleet, 'exit')
+    await broker.stop()
+    const ramp = await broker.ramp
     const r = JSON.parse(readFileSync(reportFile, 'utf8')) as FleetReport
     const cpu = cpus()[0]
     const figures = {
@@ -70,7 +76,7 @@ try {
       phones: n,
       push,
       workers: r.workers?.length ?? 1,
-      ramp: ramp satisfies Ramp | null,
+      ramp: ramp satisfies Ramp,
       started: r.phones.started,
       startFailures: r.phones.startFailures,
       lost: { phones: r.phones.lost, heartbeats: r.heartbeats.lost, commands: r.commands.lost, notifications: r.notifications.lost },
