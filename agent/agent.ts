@@ -233,12 +233,13 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       statusChanged: () => this.publishStatus(),
     })
     const remoteLog = opts.log.child({ component: 'remote' })
+    let deviceKey: KeyObject | undefined
     // The phone the commands run on is this one (which hands them to the executor), so whoever holds the agent sees every command.
     this.remote = new RemoteCommands(
       {
         deviceId: opts.id,
         ownerKey: opts.ownerKey,
-        deviceKey: deviceKeys(opts.secret).privateKey,
+        deviceKey: () => (deviceKey ??= deviceKeys(opts.secret).privateKey),
         dataDir: opts.dataDir,
         clock: opts.clock,
         log: remoteLog,

@@ -34,6 +34,7 @@ import { SimulatedClock, type Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './mqtt/access.js'
+import { indexRetained, type RetainedStore } from './mqtt/retained-index.js'
 import { OwnTracksIngest } from './mqtt/owntracks-ingest.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { addTransferRoutes } from './transfer/transfer-routes.js'
@@ -191,6 +192,8 @@ export class CloudBroker {
     try {
       // Aedes' persistence is set up asynchronously (its createBroker factory is `new Aedes()` plus this).
       await b.aedes.listen()
+      // Aedes' types leave out the persistence it sets up in listen(); retained-index.ts says why it is wrapped.
+      indexRetained((b.aedes as unknown as { persistence: RetainedStore }).persistence)
       // Both ports before any part starts: a broker that cannot bind writes nothing (resetPresence is the state part's start).
       const mqttPort = await listen(b.tcp, 'MQTT', this.opts.mqttPort, this.opts.host)
       const httpPort = await listen(b.http, 'HTTP', this.opts.httpPort, this.opts.host)

@@ -1,0 +1,99 @@
+/**
+ * The fakephone broker in a process of its own for the fleet benches
+ * (fleet-memory.ts, fleet-scale.ts), so the fleet's RSS and CPU are the
+ * fleet's alone. The per-address rate limit is lifted (every phone comes from
+ * 127.0.0.1). Prints `{"mqttPort":N,"httpPort":M}` once it listens, and
+ * `{"ramp":{...}}` once TARGET MQTT clients are connected (or, short of it,
+ * when told to stop): how many, the time from the first CONNACK to the
+ * last, and the phones connected per second between.
+ *   node dist/bench/fleet-broker.js DATA_DIR [TARGET]
+ */
+import { once } from 'node:events'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import type { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { SystemClock } from '../common/clock.js'
+import { createLogger } from '../common/log.js'
+
+export interface BrokerChild {
+  mqttPort: number
+  httpPort: number
+  child: ChildProcessByStdio<null, Readable, null>
+  /** Resolves with the ramp once TARGET clients are connected, or with what there was at stop(). */
+  ramp: Promise<Ramp>
+  stop(): Promise<void>
+}
+
+export interface Ramp {
+  /** Connections made (a reconnect counts again); short of the target when the run ended first. */
+  connected: number
+  firstToLastS: number
+  perSecond: number
+}
+
+/** Starts the broker child on `dataDir` (its devices provisioned beforehand); `execArgv` for --cpu-prof and the like. */
+export async function startBrokerChild(dataDir: string, target = 0, execArgv: string[] = []): Promise<BrokerChild> {
+  const child = spawn(process.execPath, [...execArgv, fileURLToPath(import.meta.url), dataDir, String(target)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const lines = (async function* () {
+    let buf = ''
+    for await (const chunk of child.stdout) {
+      buf += String(chunk)
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        yield JSON.parse(buf.slice(0, i)) as { mqttPort: number; httpPort: number } & { ramp: Ramp }
+        buf = buf.slice(i + 1)
+      }
+    }
+  })()
+  const first = await lines.next()
+  if (first.done) throw new Error('the broker child ended before it listened')
+  return {
+    ...first.value,
+    child,
+    ramp: lines.next().then((r) => (r.done ? Promise.reject(new Error('no ramp')) : r.value.ramp)),
+    stop: async () => {
+      if (child.exitCode !== null) return
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    },
+  }
+}
+
+async function main(dataDir: string, target: number): Promise<void> {
+  const { CloudBroker, DEFAULT_BROKER_OPTIONS } = await import('../broker/server.js')
+  const broker = new CloudBroker(
+    {
+      ...DEFAULT_BROKER_OPTIONS,
+      dataDir,
+      host: '127.0.0.1',
+      mqttPort: 0,
+      httpPort: 0,
+      rateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
+    },
+    new SystemClock(),
+    createLogger({ level: 'error' }),
+  )
+  const ports = await broker.start()
+  console.log(JSON.stringify(ports))
+  let connected = 0
+  let firstAt = 0
+  let lastAt = 0
+  let said = false
+  const say = (): void => {
+    said = true
+    const firstToLastS = (lastAt - firstAt) / 1000
+    console.log(JSON.stringify({ ramp: { connected, firstToLastS, perSecond: connected / Math.max(firstToLastS, 1e-3) } }))
+  }
+  broker.aedes.on('clientReady', () => {
+    lastAt = performance.now()
+    if (connected++ === 0) firstAt = lastAt
+    if (connected === target) say()
+  })
+  process.on('SIGTERM', () => {
+    if (!said) say()
+    void broker.stop().then(() => process.exit(0))
+  })
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv[2] as string, Number(process.argv[3] ?? 0))

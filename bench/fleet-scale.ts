@@ -1,0 +1,93 @@
+/**
+ * Issue 12's big run: N complete phones (`fakephone fleet run`, workers as
+ * `--workers` says, auto by default) against the fakephone broker in a
+ * process of its own (fleet-broker.ts), one heartbeat each every `--every`
+ * ms (10,000 phones every 10 s: 1,000 heartbeats/s). Says the ramp (MQTT
+ * clients connected per second, counted by the broker), phones connected,
+ * messages lost, the fleet's RSS per phone, event-loop delay p99 and CPU per
+ * message from the run's own reconciled report.
+ *   npm run build && node dist/bench/fleet-scale.js [N] [--every MS] [--seconds S] [--no-push] [--workers K|auto]
+ */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ensureConsoleToken } from '../broker/console-token.js'
+import { SystemClock } from '../common/clock.js'
+import { writeCredentials } from '../fleet/credentials.js'
+import { provision } from '../fleet/provision.js'
+import type { FleetReport } from '../fleet/report.js'
+import { startBrokerChild, type Ramp } from './fleet-broker.js'
+
+const argv = process.argv.slice(2)
+const opt = (name: string, dflt: string): string => {
+  const i = argv.indexOf(name)
+  return i >= 0 ? (argv[i + 1] as string) : dflt
+}
+const n = Number(argv.find((x) => /^\d+$/.test(x)) ?? 10_000)
+const every = Number(opt('--every', '10000'))
+const seconds = Number(opt('--seconds', '60'))
+const workers = opt('--workers', 'auto')
+const push = !argv.includes('--no-push')
+
+const dir = mkdtempSync(join(tmpdir(), 'fakephone-fleet-scale-'))
+const cloud = join(dir, 'cloud')
+try {
+  process.stderr.write(`provisioning ${n} devices...\n`)
+  const credentials = join(dir, 'fleet.json')
+  await writeCredentials(
+    credentials,
+    provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: n, prefix: 'fs', clock: new SystemClock() }),
+  )
+  const token = ensureConsoleToken(cloud)
+  const scenario = join(dir, 'scenario.json')
+  writeFileSync(scenario, JSON.stringify({ name: 'scale', groups: [{ name: 'g', heartbeat: { every, jitter: 0.1 } }] }))
+  const broker = await startBrokerChild(cloud, n)
+  try {
+    const loadBefore = loadavg()[0] as number
+    const reportFile = join(dir, 'report.json')
+    const main = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'cli', 'main.js')
+    process.stderr.write(
+      `${n} phones${push ? '' : ' (--no-push)'}, a heartbeat each every ${every} ms, ${seconds} s, --workers ${workers}\n`,
+    )
+    const fleet = spawn(
+      process.execPath,
+      [
+        main,
+        'fleet',
+        'run',
+        ...['--count', String(n), '--scenario', scenario, '--duration', `${seconds}s`, '--workers', workers],
+        ...['--broker', `mqtt://127.0.0.1:${broker.mqttPort}`, '--credentials', credentials],
+        ...['--api', `http://127.0.0.1:${broker.httpPort}`, '--console-token', token, '--report', reportFile, '--log-level', 'error'],
+        ...(push ? [] : ['--no-push']),
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    )
+    await once(fleet, 'exit')
+    await broker.stop()
+    const ramp = await broker.ramp
+    const r = JSON.parse(readFileSync(reportFile, 'utf8')) as FleetReport
+    const cpu = cpus()[0]
+    const figures = {
+      machine: `${cpus().length} × ${cpu?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`,
+      load: { before: loadBefore, after: loadavg()[0] },
+      phones: n,
+      push,
+      workers: r.workers?.length ?? 1,
+      ramp: ramp satisfies Ramp,
+      started: r.phones.started,
+      startFailures: r.phones.startFailures,
+      lost: { phones: r.phones.lost, heartbeats: r.heartbeats.lost, commands: r.commands.lost, notifications: r.notifications.lost },
+      heartbeats: r.heartbeats,
+      resources: r.resources,
+    }
+    console.log(JSON.stringify(figures, null, 1))
+    writeFileSync(join(tmpdir(), `fakephone-fleet-scale-${n}${push ? '' : '-no-push'}.json`), JSON.stringify(figures, null, 1))
+  } finally {
+    await broker.stop()
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
