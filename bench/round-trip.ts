@@ -13,8 +13,6 @@
  *    one round trip is publish → answer received.
  * Both sides of each probe live in the bench process, like the load.
  */
-import type { KeyObject } from 'node:crypto'
-import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { Agent } from '../agent/agent.js'
@@ -27,6 +25,7 @@ import { verifyPayload } from '../common/signing.js'
 import { BENCH_BACKOFF } from './cloud.js'
 import type { Owner } from './commands.js'
 import { errorText, sleep, withTimeout } from './lifecycle.js'
+import { connected } from './load.js'
 import { LatencyRecorder } from './stats.js'
 
 /** Time between the starts of two probes, ms: 40 a second, a small share of the broker's load. */
@@ -83,20 +82,15 @@ export async function warmUp(probe: RoundTripProbe): Promise<void> {
   for (let i = 0; i < PROBE_WARMUP; i++) await probe.once()
 }
 
-function connectClient(url: string, clientId: string, username?: string, password?: string): Promise<MqttClient> {
+async function connectClient(url: string, clientId: string, username?: string, password?: string): Promise<MqttClient> {
   const client = mqtt.connect(url, { clientId, username, password, clean: true, protocolVersion: 4, reconnectPeriod: 0 })
-  return new Promise((resolve, reject) => {
-    client.once('connect', () => {
-      ;(client.stream as Socket).setNoDelay(true) // like the load and the agent: no Nagle delay on small packets
-      client.removeAllListeners('error')
-      client.on('error', () => {}) // a later error fails the probe's request, by its timeout
-      resolve(client)
-    })
-    client.once('error', (err) => {
-      client.end(true)
-      reject(err)
-    })
-  })
+  try {
+    await connected(client)
+  } catch (err) {
+    await client.endAsync(true)
+    throw err
+  }
+  return client
 }
 
 export interface RawEndpoints {
@@ -155,7 +149,6 @@ export interface CommandEndpoints {
 /** fakephone's round trip: a signed command through the console API to a real Agent, and its verified receipt. */
 export async function commandProbe(ends: CommandEndpoints): Promise<RoundTripProbe> {
   const { device, owner } = ends
-  const deviceKey = owner.keys.deviceKey(device.id) as KeyObject
   const agent = new Agent({
     id: device.id,
     secret: device.secret,
@@ -176,7 +169,9 @@ export async function commandProbe(ends: CommandEndpoints): Promise<RoundTripPro
     await api.submit(command)
     const { command: view } = await api.command(command.id, PROBE_LIMIT_MS)
     if (view.state !== 'succeeded') throw new Error(`${view.state}: ${view.reason ?? 'no final state in time'}`)
-    if (!view.receipt || !verifyPayload(view.receipt, deviceKey)) throw new Error('the receipt is not signed by the device')
+    // As the console does (cli/remote-commands.ts): the device key the keys folder holds now.
+    const deviceKey = owner.keys.deviceKey(device.id)
+    if (!view.receipt || !deviceKey || !verifyPayload(view.receipt, deviceKey)) throw new Error('the receipt is not signed by the device')
   }
   return { kind: 'signed command', once, close: () => agent.stop() }
 }
