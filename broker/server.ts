@@ -43,10 +43,11 @@ import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { connectionRoom, logConnectionRoom } from '../common/open-files.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './mqtt/guard.js'
+import { skipUnheard } from './mqtt/unheard.js'
 import { DeviceRegistry } from './devices/registry.js'
 import { StateStore } from './devices/state-store.js'
 import { CommandCenter } from './devices/commands.js'
-import { encodePayload, parseTopic, topicFor, type Heartbeat } from '../common/contract.js'
+import { TOPIC_ROOT, encodePayload, parseTopic, topicFor, type Heartbeat } from '../common/contract.js'
 import { routeUpgrades } from './http/upgrade-router.js'
 import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
 
@@ -271,6 +272,8 @@ export class CloudBroker {
       // unbounded either way; without the cap the messages are handled at once.
       concurrency: 0,
     })
+    // A device's message goes past Aedes' delivery pipeline unless a console can receive it (issue 14).
+    skipUnheard(aedes, (packet) => access.consoleListening && packet.topic.startsWith(`${TOPIC_ROOT}/`))
     const gate: Gate = { serving: false, waiting: [] }
     // A connection that arrives before the parts are up waits for them (see start()).
     const arrived = (stream: Duplex, address: string): void => {
@@ -392,6 +395,7 @@ export class CloudBroker {
     aedes.on(
       'clientDisconnect',
       this.safely('clientDisconnect', (client) => {
+        access.clientGone(client)
         const p = access.principal(client)
         if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
         this.current.delete(p.deviceId)
