@@ -339,6 +339,7 @@ export function renderCompare(r: CompareResult): string {
       row('round trip p50 (fakephone: signed command; others: raw MQTT)', (x) => x.roundTrip?.p50 ?? null, 2, ' ms'),
       row('round trip p99', (x) => x.roundTrip?.p99 ?? null, 2, ' ms'),
       row('round trips measured', (x) => x.roundTrip?.count ?? null, 0, ''),
+      row("of which the agent's durable journal steps", (x) => x.roundTrip?.journalMs ?? null, 2, ' ms'),
     )
   }
   for (const x of r.runs.filter((run) => run.roundTrip?.firstFailure))

@@ -23,6 +23,7 @@ import { topicFor } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import { verifyPayload } from '../common/signing.js'
 import { BENCH_BACKOFF } from './cloud.js'
+import { JournalTimer } from './command-probe.js'
 import type { Owner } from './commands.js'
 import { errorText, sleep, withTimeout } from './lifecycle.js'
 import { connected } from './load.js'
@@ -46,11 +47,15 @@ export interface RoundTripSummary {
   firstFailure: string | null
   p50: number | null
   p99: number | null
+  /** fakephone: mean time per round trip the agent spent on journal steps before its receipt (each durable: fdatasync). */
+  journalMs: number | null
 }
 
 /** One request/response, resolved when the answer is in and checked; rejects with the reason it failed. */
 export interface RoundTripProbe {
   readonly kind: RoundTripSummary['kind']
+  /** The agent's journal writes, timed (fakephone). */
+  readonly journal?: JournalTimer
   once(): Promise<void>
   close(): Promise<void>
 }
@@ -60,6 +65,7 @@ export async function probeRoundTrips(probe: RoundTripProbe, stop: () => boolean
   const latency = new LatencyRecorder(4096)
   let failed = 0
   let firstFailure: string | null = null
+  probe.journal?.reset()
   while (!stop()) {
     signal.throwIfAborted()
     const started = performance.now()
@@ -74,7 +80,8 @@ export async function probeRoundTrips(probe: RoundTripProbe, stop: () => boolean
     if (rest > 0) await sleep(rest, undefined, { signal })
   }
   const s = latency.summary()
-  return { kind: probe.kind, count: s.count, failed, firstFailure, p50: s.p50, p99: s.p99 }
+  const journalMs = probe.journal ? probe.journal.inPath.totalMs / Math.max(1, s.count + failed) : null
+  return { kind: probe.kind, count: s.count, failed, firstFailure, p50: s.p50, p99: s.p99, journalMs }
 }
 
 /** PROBE_WARMUP round trips, not measured; the first also waits for the responder to be listening. */
@@ -162,6 +169,8 @@ export async function commandProbe(ends: CommandEndpoints): Promise<RoundTripPro
     jitter: 0,
     ownerKey: owner.publicKey,
   })
+  const journal = new JournalTimer()
+  const detach = journal.attach(agent.remote.journal)
   await agent.start()
   const api = new ConsoleClient(ends.apiUrl, ends.consoleToken)
   const once = async (): Promise<void> => {
@@ -173,5 +182,13 @@ export async function commandProbe(ends: CommandEndpoints): Promise<RoundTripPro
     const deviceKey = owner.keys.deviceKey(device.id)
     if (!view.receipt || !deviceKey || !verifyPayload(view.receipt, deviceKey)) throw new Error('the receipt is not signed by the device')
   }
-  return { kind: 'signed command', once, close: () => agent.stop() }
+  return {
+    kind: 'signed command',
+    journal,
+    once,
+    close: async () => {
+      await agent.stop()
+      detach()
+    },
+  }
 }

@@ -41,6 +41,7 @@ t.test('F2: a signed command through the console API to a real agent, its receip
   const summary = await probeRoundTrips(probe, after(3), never)
   t.match(summary, { kind: 'signed command', count: 3, failed: 0, firstFailure: null })
   t.ok((summary.p99 ?? 0) >= (summary.p50 ?? Infinity), 'p99 is at least p50')
+  t.ok((summary.journalMs ?? 0) > 0, "the agent's journal writes are timed")
   t.equal(cloud.broker.commands.list('probe-a').filter((c) => c.state === 'succeeded').length, 3 + 5, 'every command succeeded')
 
   // A receipt the owner cannot verify (the owner holds another device key) fails the round trip, with its reason.
@@ -64,6 +65,7 @@ t.test('a raw MQTT request/response through stock Aedes is one round trip', asyn
   const summary = await probeRoundTrips(probe, after(4), never)
   t.match(summary, { kind: 'raw MQTT', count: 4, failed: 0, firstFailure: null })
   t.ok(summary.p50 !== null && summary.p50 > 0)
+  t.equal(summary.journalMs, null, 'no journal on a raw round trip')
 })
 
 t.test('a raw probe that cannot connect says why', async (t) => {
