@@ -3,12 +3,12 @@
  * console API to a real agent with its receipt verified, a raw request/response through stock Aedes, and the pacing
  * loop's counts.
  */
-import { Aedes } from 'aedes'
 import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { Owner } from '../../bench/commands.js'
 import { commandProbe, probeRoundTrips, rawProbe, warmUp, type RoundTripProbe } from '../../bench/round-trip.js'
 import { SystemClock } from '../../common/clock.js'
+import { startAedes } from '../fixtures/aedes.js'
 import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
@@ -51,15 +51,7 @@ t.test('F2: a signed command through the console API to a real agent, its receip
 })
 
 t.test('a raw MQTT request/response through stock Aedes is one round trip', async (t) => {
-  const broker = new Aedes()
-  await broker.listen()
-  const server = createServer((socket) => broker.handle(socket))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  onEnd(t, async () => {
-    await new Promise<void>((resolve) => broker.close(() => resolve()))
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const { url } = await startAedes(t)
   const probe = await rawProbe({ url, responder: { id: 'dev-a' }, requester: { id: 'cloud', secret: 'x' } })
   onEnd(t, () => probe.close())
   const summary = await probeRoundTrips(probe, after(4), never)

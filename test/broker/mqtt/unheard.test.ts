@@ -3,11 +3,11 @@
  * past Aedes' delivery pipeline (broker/mqtt/unheard.ts); whatever someone can receive still reaches them, including a
  * console with a persistent session that was away.
  */
-import { Aedes, type PublishPacket } from 'aedes'
+import type { PublishPacket } from 'aedes'
 import mqtt from 'mqtt'
-import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { skipUnheard } from '../../../broker/mqtt/unheard.js'
+import { startAedes } from '../../fixtures/aedes.js'
 import {
   addDevice,
   connect,
@@ -23,27 +23,22 @@ import { onEnd } from '../../fixtures/scope.js'
 t.test('an unheard publish reaches `published` only; a heard, retained or broker-made one is delivered', async (t) => {
   const published: string[] = []
   let reached = (): void => {}
-  const aedes = new Aedes({
-    published: (packet, _client, done) => {
-      if (packet.topic.startsWith('fp/')) published.push(packet.payload.toString())
-      reached()
-      done()
+  let heard = false
+  const { aedes, url } = await startAedes(
+    t,
+    {
+      published: (packet, _client, done) => {
+        if (packet.topic.startsWith('fp/')) published.push(packet.payload.toString())
+        reached()
+        done()
+      },
     },
-  })
+    (a) => skipUnheard(a, (packet: PublishPacket) => heard && packet.topic.startsWith('fp/v1/')),
+  )
   // Aedes writes a QoS 1 PUBACK before it publishes: the hook may run after the publisher has its PUBACK.
   const hooked = async (n: number): Promise<void> => {
     while (published.length < n) await new Promise<void>((resolve) => (reached = resolve))
   }
-  await aedes.listen()
-  let heard = false
-  skipUnheard(aedes, (packet: PublishPacket) => heard && packet.topic.startsWith('fp/v1/'))
-  const server = createServer((socket) => aedes.handle(socket))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  onEnd(t, async () => {
-    await new Promise<void>((resolve) => aedes.close(() => resolve()))
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`
   const watcher = await connect(t, url, { clientId: 'watcher' })
   await watcher.subscribeAsync('fp/v1/#', { qos: 1 })
   const device = await connect(t, url, { clientId: 'dev-a' })
