@@ -27,6 +27,7 @@
 import { Aedes, type Client } from 'aedes'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
+import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { PartLifecycle, type BrokerPart } from './parts.js'
 import { WebSocketServer, createWebSocketStream } from 'ws'
@@ -38,12 +39,13 @@ import { OwnTracksIngest } from './mqtt/owntracks-ingest.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { addTransferRoutes } from './transfer/transfer-routes.js'
 import { ensureConsoleToken } from './console-token.js'
-import { openDb } from './db.js'
+import { DB_FILE, openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { connectionRoom, logConnectionRoom } from '../common/open-files.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './mqtt/guard.js'
 import { skipUnheard } from './mqtt/unheard.js'
+import { DEFAULT_WAL_CHECKPOINT, WalCheckpointer, type WalCheckpointOptions } from './wal-checkpointer.js'
 import { DeviceRegistry } from './devices/registry.js'
 import { StateStore } from './devices/state-store.js'
 import { CommandCenter } from './devices/commands.js'
@@ -66,6 +68,8 @@ export interface BrokerOptions {
   framework: FrameworkServicesOptions
   /** Accounts, quota and the cloud-data rules (S, R, B, D, A). */
   cloud: CloudDataOptions
+  /** SQLite's WAL checkpoints in a worker thread, off the event loop (issue 14; default DEFAULT_WAL_CHECKPOINT). */
+  walCheckpoint?: WalCheckpointOptions
 }
 
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
@@ -230,6 +234,11 @@ export class CloudBroker {
     const now = (): number => clock.now()
     const db = openDb(this.opts.dataDir)
     db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
+    const checkpointer = new WalCheckpointer(
+      join(this.opts.dataDir, DB_FILE),
+      this.opts.walCheckpoint ?? DEFAULT_WAL_CHECKPOINT,
+      log.child({ component: 'wal' }),
+    )
     const registry = new DeviceRegistry(db, now)
     const store = new StateStore(db, HEARTBEAT_BATCH_MAX, HEARTBEAT_BATCH_MS)
     const token = ensureConsoleToken(this.opts.dataDir)
@@ -317,6 +326,7 @@ export class CloudBroker {
           db.close()
         },
       },
+      { name: 'checkpoints', start: () => checkpointer.start(), stop: () => checkpointer.stop() },
       { name: 'state', start: () => store.resetPresence(clock.now()), stop: () => store.flush() },
       {
         name: 'commands',
