@@ -5,7 +5,8 @@
  *   node dist/bench/broker-child.js fakephone DATA_DIR   the fakephone broker as shipped: authentication, ACL, storage,
  *                                                        default rate limit; devices registered in DATA_DIR beforehand
  *   node dist/bench/broker-child.js aedes                stock Aedes, no hooks, in-memory, TCP_NODELAY like the others
- * Prints `{"port":N}` on stdout once it listens on 127.0.0.1; stops on SIGTERM.
+ * Prints `{"port":N}` (fakephone: `{"port":N,"httpPort":M}`, M its console API) on stdout once it listens on
+ * 127.0.0.1; stops on SIGTERM.
  * With FAKEPHONE_PROFILE_DIR set, SIGUSR2 starts the V8 CPU profiler and the
  * next SIGUSR2 writes `KIND-PID.cpuprofile` there and prints `{"profiled":PATH}`:
  * a profile of the measured load alone, without start-up and the connect ramp.
@@ -22,14 +23,21 @@ import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 
 const LOOPBACK = '127.0.0.1'
 
-async function fakephone(dataDir: string): Promise<{ port: number; stop: () => Promise<void> }> {
-  const log = createLogger({ level: 'warn', destination: pino.destination({ dest: 2, sync: true }) })
-  const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir, host: LOOPBACK, mqttPort: 0, httpPort: 0 }, new SystemClock(), log)
-  const { mqttPort } = await broker.start()
-  return { port: mqttPort, stop: () => broker.stop() }
+interface Listening {
+  port: number
+  /** fakephone's HTTP side (the console API). */
+  httpPort?: number
+  stop: () => Promise<void>
 }
 
-async function aedes(): Promise<{ port: number; stop: () => Promise<void> }> {
+async function fakephone(dataDir: string): Promise<Listening> {
+  const log = createLogger({ level: 'warn', destination: pino.destination({ dest: 2, sync: true }) })
+  const broker = new CloudBroker({ ...DEFAULT_BROKER_OPTIONS, dataDir, host: LOOPBACK, mqttPort: 0, httpPort: 0 }, new SystemClock(), log)
+  const { mqttPort, httpPort } = await broker.start()
+  return { port: mqttPort, httpPort, stop: () => broker.stop() }
+}
+
+async function aedes(): Promise<Listening> {
   const broker = new Aedes()
   await broker.listen()
   const server = createServer((socket) => {
@@ -81,7 +89,7 @@ async function main(): Promise<void> {
     // A graceful stop, so `--cpu-prof` can write its profile on the way out.
     void started.stop().finally(() => process.exit(0))
   })
-  process.stdout.write(`${JSON.stringify({ port: started.port })}\n`)
+  process.stdout.write(`${JSON.stringify({ port: started.port, httpPort: started.httpPort })}\n`)
 }
 
 void main().catch((err: unknown) => {

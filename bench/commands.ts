@@ -145,7 +145,7 @@ export interface CommandsResult {
 }
 
 /** The owner side, as `fakephone device add` and the console keep it. */
-class Owner {
+export class Owner {
   readonly keys: OwnerKeys
   readonly privateKey: KeyObject
   readonly publicKey: KeyObject

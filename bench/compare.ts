@@ -20,11 +20,14 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { openDb } from '../broker/db.js'
+import { ensureConsoleToken } from '../broker/console-token.js'
 import { DeviceRegistry } from '../broker/devices/registry.js'
 import type { ScenarioContext } from './context.js'
 import { LOOPBACK, deviceIds, tempDir } from './cloud.js'
 import { Cleanup, errorText, withTimeout } from './lifecycle.js'
-import { connectPublishers, runLoad, type Credentials } from './load.js'
+import { Owner } from './commands.js'
+import { connectPublishers, runLoad, type Credentials, type Publisher } from './load.js'
+import { commandProbe, probeRoundTrips, rawProbe, warmUp, type RoundTripProbe, type RoundTripSummary } from './round-trip.js'
 import { findOnPath, freePort, mosquittoVersion, sampleProcess, stopChild, waitForListener } from './mosquitto.js'
 
 export type BrokerKind = 'fakephone' | 'aedes' | 'mosquitto'
@@ -43,6 +46,8 @@ export interface CompareRun {
   cpuUsPerHeartbeat: number | null
   /** Broker RSS with every device connected, after the load, MB. */
   rssMb: number | null
+  /** The round-trip probe under a second window of the same load (round-trip.ts); null when it could not start. */
+  roundTrip: RoundTripSummary | null
 }
 
 export interface CompareResult {
@@ -60,7 +65,13 @@ const READY_TIMEOUT_MS = 20_000
 interface Started {
   child: ChildProcess
   url: string
+  /** fakephone's HTTP side (the console API). */
+  apiUrl?: string
 }
+
+/** The round-trip probe's two ends: the device that answers, and the requester (Mosquitto's ACL lets it use any device's topics). */
+const PROBE_DEVICE = 'cmp-probe'
+const PROBE_REQUESTER = 'cmp-requester'
 
 /** Spawns broker-child.js and resolves with its port once it printed it. */
 async function startNodeBroker(args: string[], profileDir: string | null, cleanup: Cleanup): Promise<Started> {
@@ -68,19 +79,20 @@ async function startNodeBroker(args: string[], profileDir: string | null, cleanu
   const child = spawn(process.execPath, [join(HERE, 'broker-child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env })
   cleanup.defer(`stop ${args[0]}`, () => stopChild(child))
   let out = ''
-  const port = await withTimeout(
-    new Promise<number>((resolve, reject) => {
+  const [port, httpPort] = await withTimeout(
+    new Promise<[number, number | undefined]>((resolve, reject) => {
       child.stdout?.on('data', (d: Buffer) => {
         out += d.toString()
-        const line = /\{"port":(\d+)\}/.exec(out)
-        if (line) resolve(Number(line[1]))
+        const line = /\{"port":(\d+)(?:,"httpPort":(\d+))?\}/.exec(out)
+        if (line) resolve([Number(line[1]), line[2] === undefined ? undefined : Number(line[2])])
       })
       child.once('exit', (code) => reject(new Error(`${args[0]} exited with code ${code} before listening`)))
     }),
     READY_TIMEOUT_MS,
     `${args[0]} to listen`,
   )
-  return { child, url: `mqtt://${LOOPBACK}:${port}` }
+  const apiUrl = httpPort === undefined ? undefined : `http://${LOOPBACK}:${httpPort}`
+  return { child, url: `mqtt://${LOOPBACK}:${port}`, apiUrl }
 }
 
 /** Stops the child's profiler (SIGUSR2) and resolves once it wrote the profile. */
@@ -97,14 +109,26 @@ async function profiled(child: ChildProcess): Promise<void> {
   await withTimeout(written, READY_TIMEOUT_MS, 'the CPU profile')
 }
 
-/** Registers the devices in a fresh data directory (as `fakephone device add` would) and starts the broker on it. */
-async function startFakephone(creds: Credentials[], profileDir: string | null, cleanup: Cleanup): Promise<Started> {
+/**
+ * Registers the devices and the probe device in a fresh data directory (as `fakephone device add` would, the probe
+ * device's receipt key going to `owner`) and starts the broker on it.
+ */
+async function startFakephone(
+  creds: Credentials[],
+  probe: Credentials,
+  owner: Owner,
+  profileDir: string | null,
+  cleanup: Cleanup,
+): Promise<Started & { consoleToken: string }> {
   const dir = await tempDir(cleanup, 'compare-fakephone')
   const db = openDb(dir)
   const registry = new DeviceRegistry(db, Date.now)
   for (const c of creds) c.secret = (await registry.add(c.id, 'bench')).secret
+  probe.secret = (await registry.add(probe.id, 'bench')).secret
+  owner.keys.rememberDevice(probe.id, probe.secret)
   db.close()
-  return startNodeBroker(['fakephone', dir], profileDir, cleanup)
+  const started = await startNodeBroker(['fakephone', dir], profileDir, cleanup)
+  return { ...started, consoleToken: ensureConsoleToken(dir) }
 }
 
 /** Mosquitto with a password file (hashed by mosquitto_passwd -U) and an ACL that keeps each device to its own topics. */
@@ -115,7 +139,8 @@ async function startMosquitto(bin: string, creds: Credentials[], cleanup: Cleanu
   const tool = (await findOnPath('mosquitto_passwd')) ?? '/usr/bin/mosquitto_passwd'
   await promisify(execFile)(tool, ['-U', passwd])
   const acl = join(dir, 'acl')
-  await writeFile(acl, 'pattern readwrite fp/v1/%u/#\n')
+  // The probe's requester plays the cloud: it may use every device's topics.
+  await writeFile(acl, `pattern readwrite fp/v1/%u/#\nuser ${PROBE_REQUESTER}\ntopic readwrite fp/v1/#\n`)
   const port = await freePort()
   const conf = join(dir, 'mosquitto.conf')
   // Started as root, Mosquitto switches to its own user, which could not read these files: it stays this process's user.
@@ -133,7 +158,33 @@ async function startMosquitto(bin: string, creds: Credentials[], cleanup: Cleanu
   return { child, url: `mqtt://${LOOPBACK}:${port}` }
 }
 
-/** One broker, one size: connect every device, run the load, sample the broker process, stop everything. */
+/** The round-trip probe for `kind`: a signed command to a real agent on fakephone, a raw request/response elsewhere. */
+async function startProbe(
+  ctx: ScenarioContext,
+  broker: Started & { consoleToken?: string },
+  probe: { device: Credentials; requester: Credentials; owner: Owner },
+  cleanup: Cleanup,
+): Promise<RoundTripProbe> {
+  const started =
+    broker.apiUrl !== undefined && broker.consoleToken !== undefined
+      ? await commandProbe({
+          mqttUrl: broker.url,
+          apiUrl: broker.apiUrl,
+          consoleToken: broker.consoleToken,
+          device: { id: probe.device.id, secret: probe.device.secret as string },
+          owner: probe.owner,
+          dataDir: await tempDir(cleanup, 'compare-agent'),
+          log: ctx.log,
+        })
+      : await rawProbe({ url: broker.url, responder: probe.device, requester: probe.requester })
+  cleanup.defer('close the round-trip probe', () => started.close())
+  return started
+}
+
+/**
+ * One broker, one size: connect every device, run the load (its CPU, PUBACKs and RSS measured), then a second window of
+ * the same load with the round-trip probe running, stop everything.
+ */
 async function measure(
   ctx: ScenarioContext,
   kind: BrokerKind,
@@ -145,12 +196,17 @@ async function measure(
   const cleanup = new Cleanup()
   try {
     const creds: Credentials[] = deviceIds('cmp', devices).map((id) => ({ id, secret: `s-${id}-${round}` }))
+    const probeEnds = {
+      device: { id: PROBE_DEVICE, secret: `s-${PROBE_DEVICE}-${round}` },
+      requester: { id: PROBE_REQUESTER, secret: `s-${PROBE_REQUESTER}-${round}` },
+      owner: new Owner(await tempDir(cleanup, 'compare-owner')),
+    }
     const broker =
       kind === 'fakephone'
-        ? await startFakephone(creds, profileDir, cleanup)
+        ? await startFakephone(creds, probeEnds.device, probeEnds.owner, profileDir, cleanup)
         : kind === 'aedes'
           ? await startNodeBroker(['aedes'], profileDir, cleanup)
-          : await startMosquitto(mosquittoBin as string, creds, cleanup, ctx.signal)
+          : await startMosquitto(mosquittoBin as string, [...creds, probeEnds.device, probeEnds.requester], cleanup, ctx.signal)
     const pid = broker.child.pid as number
     ctx.progress(`compare round ${round} ${kind}: connecting ${devices} devices`)
     const conn = await connectPublishers(broker.url, creds, cleanup, ctx.signal)
@@ -162,6 +218,7 @@ async function measure(
     const load = await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: ctx.args.compareSeconds, signal: ctx.signal })
     const after = await sampleProcess(pid)
     if (profileDir) await profiled(broker.child)
+    const roundTrip = await probeUnderLoad(ctx, kind, broker, probeEnds, conn.publishers, cleanup)
     return {
       broker: kind,
       devices,
@@ -174,10 +231,38 @@ async function measure(
       p99: load.puback.p99,
       cpuUsPerHeartbeat: before && after && load.acked > 0 ? ((after.cpuMs - before.cpuMs) * 1000) / load.acked : null,
       rssMb: after?.rssMb ?? null,
+      roundTrip,
     }
   } finally {
     await cleanup.runAll(ctx.progress)
   }
+}
+
+/** The second window: the same heartbeat load, the round-trip probe one request at a time beside it; null if it cannot start. */
+async function probeUnderLoad(
+  ctx: ScenarioContext,
+  kind: BrokerKind,
+  broker: Started & { consoleToken?: string },
+  ends: { device: Credentials; requester: Credentials; owner: Owner },
+  publishers: Publisher[],
+  cleanup: Cleanup,
+): Promise<RoundTripSummary | null> {
+  let probe: RoundTripProbe
+  try {
+    probe = await startProbe(ctx, broker, ends, cleanup)
+    await warmUp(probe)
+  } catch (err) {
+    if (ctx.signal.aborted) throw err
+    ctx.progress(`compare ${kind}: the round-trip probe could not start: ${errorText(err)}`)
+    return null
+  }
+  ctx.progress(`compare ${kind}: ${probe.kind} round trips under the same load for ${ctx.args.compareSeconds} s`)
+  let loading = true
+  const [, roundTrip] = await Promise.all([
+    runLoad(publishers, { rate: ctx.args.rate, seconds: ctx.args.compareSeconds, signal: ctx.signal }).finally(() => (loading = false)),
+    probeRoundTrips(probe, () => !loading, ctx.signal),
+  ])
+  return roundTrip
 }
 
 export async function runCompare(ctx: ScenarioContext, cleanup: Cleanup): Promise<CompareResult> {
@@ -251,8 +336,16 @@ export function renderCompare(r: CompareResult): string {
       row('broker CPU per heartbeat', (x) => x.cpuUsPerHeartbeat, 0, ' µs'),
       row('broker RSS, all connected', (x) => x.rssMb, 0, ' MB'),
       row('heartbeats acknowledged', (x) => x.acked, 0, ''),
+      row('round trip p50 (fakephone: signed command; others: raw MQTT)', (x) => x.roundTrip?.p50 ?? null, 2, ' ms'),
+      row('round trip p99', (x) => x.roundTrip?.p99 ?? null, 2, ' ms'),
+      row('round trips measured', (x) => x.roundTrip?.count ?? null, 0, ''),
+      row("of which the agent's durable journal steps", (x) => x.roundTrip?.journalMs ?? null, 2, ' ms'),
     )
   }
+  for (const x of r.runs.filter((run) => run.roundTrip?.firstFailure))
+    lines.push(
+      `${x.devices} devices, round ${x.round}, ${x.broker}: ${x.roundTrip?.failed} round trip(s) failed: ${x.roundTrip?.firstFailure}`,
+    )
   if (r.profileDir)
     lines.push('', `CPU profiles of the measured load (fakephone-*, aedes-*): ${r.profileDir} (node dist/bench/cpu-top.js FILE)`)
   return lines.filter((l, i) => l !== '' || i > 1).join('\n')

@@ -104,7 +104,7 @@ export async function connectPublishers(
 }
 
 /** Resolves on CONNACK (and turns Nagle off); rejects on a refusal or a closed socket. */
-function connected(client: MqttClient): Promise<void> {
+export function connected(client: MqttClient): Promise<void> {
   return new Promise((resolve, reject) => {
     const settle = (err?: Error): void => {
       client.off('connect', onConnect)

@@ -27,6 +27,7 @@
 import { Aedes, type Client } from 'aedes'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
+import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { PartLifecycle, type BrokerPart } from './parts.js'
 import { WebSocketServer, createWebSocketStream } from 'ws'
@@ -39,15 +40,17 @@ import { OwnTracksIngest } from './mqtt/owntracks-ingest.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { addTransferRoutes } from './transfer/transfer-routes.js'
 import { ensureConsoleToken } from './console-token.js'
-import { openDb } from './db.js'
+import { DB_FILE, openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { connectionRoom, logConnectionRoom } from '../common/open-files.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './mqtt/guard.js'
+import { skipUnheard } from './mqtt/unheard.js'
+import { DEFAULT_WAL_CHECKPOINT, WalCheckpointer, type WalCheckpointOptions } from './wal-checkpointer.js'
 import { DeviceRegistry } from './devices/registry.js'
 import { StateStore } from './devices/state-store.js'
 import { CommandCenter } from './devices/commands.js'
-import { encodePayload, parseTopic, topicFor, type Heartbeat } from '../common/contract.js'
+import { TOPIC_ROOT, encodePayload, parseTopic, topicFor, type Heartbeat } from '../common/contract.js'
 import { routeUpgrades } from './http/upgrade-router.js'
 import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
 
@@ -66,6 +69,8 @@ export interface BrokerOptions {
   framework: FrameworkServicesOptions
   /** Accounts, quota and the cloud-data rules (S, R, B, D, A). */
   cloud: CloudDataOptions
+  /** SQLite's WAL checkpoints in a worker thread, off the event loop (issue 14; default DEFAULT_WAL_CHECKPOINT). */
+  walCheckpoint?: WalCheckpointOptions
 }
 
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
@@ -232,6 +237,11 @@ export class CloudBroker {
     const now = (): number => clock.now()
     const db = openDb(this.opts.dataDir)
     db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
+    const checkpointer = new WalCheckpointer(
+      join(this.opts.dataDir, DB_FILE),
+      this.opts.walCheckpoint ?? DEFAULT_WAL_CHECKPOINT,
+      log.child({ component: 'wal' }),
+    )
     const registry = new DeviceRegistry(db, now)
     const store = new StateStore(db, HEARTBEAT_BATCH_MAX, HEARTBEAT_BATCH_MS)
     const token = ensureConsoleToken(this.opts.dataDir)
@@ -274,6 +284,8 @@ export class CloudBroker {
       // unbounded either way; without the cap the messages are handled at once.
       concurrency: 0,
     })
+    // A device's message goes past Aedes' delivery pipeline unless a console can receive it (issue 14).
+    skipUnheard(aedes, (packet) => access.consoleListening && packet.topic.startsWith(`${TOPIC_ROOT}/`))
     const gate: Gate = { serving: false, waiting: [] }
     // A connection that arrives before the parts are up waits for them (see start()).
     const arrived = (stream: Duplex, address: string): void => {
@@ -317,6 +329,7 @@ export class CloudBroker {
           db.close()
         },
       },
+      { name: 'checkpoints', start: () => checkpointer.start(), stop: () => checkpointer.stop() },
       { name: 'state', start: () => store.resetPresence(clock.now()), stop: () => store.flush() },
       {
         name: 'commands',
@@ -395,6 +408,7 @@ export class CloudBroker {
     aedes.on(
       'clientDisconnect',
       this.safely('clientDisconnect', (client) => {
+        access.clientGone(client)
         const p = access.principal(client)
         if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
         this.current.delete(p.deviceId)

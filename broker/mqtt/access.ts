@@ -85,6 +85,11 @@ export class AccessControl {
    * (see accepted()); weak, so a packet Aedes drops before publishing it (its PUBACK could not be written) leaves nothing.
    */
   private readonly decoded = new WeakMap<PublishPacket, AcceptedMessage>()
+  /** Console clients with a clean session that were granted a subscription: their subscriptions end with them. */
+  private readonly listeners = new WeakSet<Client>()
+  private listenerCount = 0
+  /** A console with a persistent session was granted a subscription: Aedes keeps it, and queues for it, after it leaves. */
+  private persistentListener = false
   /** Hook failures caught by the error boundary. */
   hookFailures = 0
 
@@ -108,6 +113,20 @@ export class AccessControl {
    */
   accepted(packet: PublishPacket): AcceptedMessage | undefined {
     return this.decoded.get(packet)
+  }
+
+  /**
+   * True while a console may receive what devices publish: devices subscribe only to their own cloud→device topics, so a
+   * device's message has no other possible receiver (see server.ts, skipUnheard). Counted as Aedes grants subscriptions;
+   * a console with a persistent session counts for good, as its subscriptions outlive it.
+   */
+  get consoleListening(): boolean {
+    return this.persistentListener || this.listenerCount > 0
+  }
+
+  /** A client is gone (Aedes' clientDisconnect): a clean console takes its subscriptions along. */
+  clientGone(client: Client): void {
+    if (this.listeners.delete(client)) this.listenerCount--
   }
 
   /** True when `token` is the console token. */
@@ -269,7 +288,16 @@ export class AccessControl {
       this.log.warn({ clientId: client.id, topic: sub.topic, reason }, 'subscription refused')
       return done(null, null)
     }
+    if (this.principals.get(client)?.role === 'console') this.consoleGranted(client)
     done(null, sub)
+  }
+
+  private consoleGranted(client: Client): void {
+    if (!client.clean) this.persistentListener = true
+    else if (!this.listeners.has(client)) {
+      this.listeners.add(client)
+      this.listenerCount++
+    }
   }
 
   private checkSubscribe(client: Client, topic: string): string | null {
