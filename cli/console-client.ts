@@ -73,7 +73,7 @@ export class ConsoleClient {
    * through web streams, most of a migration's CPU); a refusal is a ConsoleApiError with the cloud's reason, status 0
    * when the broker could not be reached or the connection broke.
    */
-  async bytes(method: 'GET' | 'PUT', path: string, body?: Uint8Array): Promise<Buffer<ArrayBuffer>> {
+  async bytes(method: 'PUT', path: string, body: Uint8Array): Promise<Buffer<ArrayBuffer>> {
     const res = await this.stream(method, path, body)
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = []
@@ -90,13 +90,13 @@ export class ConsoleClient {
   stream(
     method: 'GET' | 'POST' | 'PUT',
     path: string,
-    body?: Uint8Array | { stream: Readable; length: number },
+    body: Uint8Array | { stream: Readable; length: number },
     contentType?: string,
   ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
       if (contentType !== undefined) headers['content-type'] = contentType
-      headers['content-length'] = String(body === undefined ? 0 : body.length)
+      headers['content-length'] = String(body.length)
       const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, (res) => {
         const status = res.statusCode as number
         if (status < 300) return resolve(res)
@@ -110,7 +110,7 @@ export class ConsoleClient {
         })
       })
       req.on('error', (err) => reject(this.unreachable(err)))
-      if (body !== undefined && 'stream' in body) {
+      if ('stream' in body) {
         body.stream.on('error', (err) => req.destroy(err))
         body.stream.pipe(req)
       } else req.end(body)

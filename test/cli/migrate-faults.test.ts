@@ -288,3 +288,22 @@ t.test('M2: blobs a few at once: a job that fails fails the lot, once the others
   )
   t.same(ended, [2, 3])
 })
+
+t.test('M2: blobs a few at once: once the signal aborts no new job starts, the running ones end, and the abort is thrown', async (t) => {
+  const started: number[] = []
+  const stop = new AbortController()
+  await t.rejects(
+    eachAtOnce(
+      [1, 2, 3, 4],
+      2,
+      async (n) => {
+        started.push(n)
+        if (n === 2) stop.abort(new Error('stopped by the user'))
+        await Promise.resolve()
+      },
+      stop.signal,
+    ),
+    /stopped by the user/,
+  )
+  t.same(started, [1, 2], 'the two already running ended; 3 and 4 never started')
+})
