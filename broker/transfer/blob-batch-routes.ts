@@ -89,6 +89,7 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     const out: BlobOutcome[] = []
     const received: ReceivedBlob[] = []
     const releases: (() => void)[] = []
+    let broken: BatchFramingError | undefined
     try {
       for await (const part of readParts(ctx.req, MAX_BATCH_BYTES, MAX_BLOB_BYTES)) {
         if (part.kind !== 'blob') throw new BatchFramingError('BAD_REQUEST', 'an upload batch carries blob parts only')
@@ -108,15 +109,15 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
         }
       }
     } catch (err) {
-      // Cut or malformed: what arrived whole before it is kept all the same (its checksum held).
-      await blobs.commitMany(received).finally(() => releases.forEach((r) => r()))
-      const e = err as BatchFramingError
-      throw new HttpError(e.code === 'TOO_LARGE' ? 413 : 400, e.code === 'TOO_LARGE' ? 'TOO_LARGE' : 'BAD_REQUEST', e.message, {
-        stored: received.map((r) => r.sha256),
-      })
+      broken = err as BatchFramingError
     }
+    // Cut or malformed too: what arrived whole before it is kept all the same (its checksum held).
     await blobs.commitMany(received).finally(() => releases.forEach((r) => r()))
-    return { status: 200, body: { blobs: out } }
+    if (broken === undefined) return { status: 200, body: { blobs: out } }
+    const tooLarge = broken.code === 'TOO_LARGE'
+    throw new HttpError(tooLarge ? 413 : 400, tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST', broken.message, {
+      stored: received.map((r) => r.sha256),
+    })
   })
 
   router.add('POST', '/api/accounts/:account/blobs/read', CONSOLE, async (ctx) => {
