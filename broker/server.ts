@@ -30,7 +30,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { PartLifecycle, type BrokerPart } from './parts.js'
-import { WebSocketServer, createWebSocketStream } from 'ws'
+import { WebSocketServer } from 'ws'
 import { SimulatedClock, type Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { PUSH_PATH } from '../common/push-protocol.js'
@@ -44,7 +44,8 @@ import { DB_FILE, openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { connectionRoom, logConnectionRoom } from '../common/open-files.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
-import { ConnectionRateLimiter, GuardedConnection, type RateLimitOptions } from './mqtt/guard.js'
+import { mqttWebSocketStream } from './mqtt/ws-connection.js'
+import { ConnectionRateLimiter, guardConnection, guardedAddress, type RateLimitOptions } from './mqtt/guard.js'
 import { skipUnheard } from './mqtt/unheard.js'
 import { DEFAULT_WAL_CHECKPOINT, WalCheckpointer, type WalCheckpointOptions } from './wal-checkpointer.js'
 import { DeviceRegistry } from './devices/registry.js'
@@ -314,7 +315,7 @@ export class CloudBroker {
     )
     wss.on('connection', (ws, req) => {
       req.socket.setNoDelay(true)
-      arrived(createWebSocketStream(ws), req.socket.remoteAddress as string)
+      arrived(mqttWebSocketStream(ws), req.socket.remoteAddress as string)
     })
     const subscribedTo = (topics: readonly string[], deviceId: string, kind: 'cmd' | 'plan' | 'time'): boolean =>
       topics.includes(topicFor(deviceId, kind))
@@ -397,8 +398,8 @@ export class CloudBroker {
     aedes.on(
       'client',
       this.safely('client', (client) => {
-        // Every connection reaches Aedes through accept(), so its stream is the guard that knows the address.
-        limiter.authenticated((client.conn as unknown as GuardedConnection).remoteAddress)
+        // Every connection reaches Aedes through accept(), which guarded it with its address.
+        limiter.authenticated(guardedAddress(client.conn) as string)
         const p = access.principal(client)
         if (p?.role !== 'device') return
         this.current.set(p.deviceId, client)
@@ -512,7 +513,7 @@ export class CloudBroker {
       stream.destroy()
       return
     }
-    const guarded = new GuardedConnection(
+    guardConnection(
       stream,
       this.opts,
       (reason, detail) => {
@@ -521,8 +522,7 @@ export class CloudBroker {
       },
       address,
     )
-    guarded.on('error', () => {})
-    aedes.handle(guarded)
+    aedes.handle(stream)
   }
 
   private ingest(msg: AcceptedMessage, client: Client | null): void {

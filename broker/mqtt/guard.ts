@@ -1,15 +1,20 @@
 /**
  * A guard in front of Aedes, which has no maximum packet size and buffers
- * whatever a peer announces. Every connection (TCP or WebSocket) passes
- * through `GuardedConnection`, which follows MQTT's framing without parsing
- * payloads and drops the peer, with a reason, when:
+ * whatever a peer announces. Every connection (TCP or WebSocket) is watched by
+ * `guardConnection`, which follows MQTT's framing without parsing payloads and
+ * drops the peer, with a reason, when:
  *  - the first packet is not CONNECT [MQTT-3.1.0-1],
  *  - a packet announces more than `maxPacketBytes`,
  *  - a remaining-length field runs past four bytes [MQTT-2.2.3],
  *  - CONNECT has not arrived within `connectTimeoutMs`.
- * Bytes are passed on as they arrive, so nothing is held back or copied.
+ * It looks at the bytes where Aedes reads them (`inspectReads`), so Aedes is
+ * handed the connection itself: no stream layer between the socket and Aedes'
+ * parser, and Aedes' writes reach the socket as in stock Aedes (mqtt-packet
+ * corks it, so a packet's pieces go out in one write). Nothing is held back or
+ * copied; an oversize packet is refused on its fixed header, before Aedes'
+ * parser buffers any of it.
  */
-import { Duplex } from 'node:stream'
+import type { Duplex } from 'node:stream'
 import type { Clock } from '../../common/clock.js'
 
 export interface GuardOptions {
@@ -24,62 +29,88 @@ const CONNECT = 1
 /** What the framing tracker is reading next. */
 type Phase = 'type' | 'length' | 'body'
 
-export class GuardedConnection extends Duplex {
+/** The address each guarded connection came from, for the rate limiter's refund once it authenticates. */
+const addresses = new WeakMap<Duplex, string>()
+
+/** The remote address `conn` was guarded with (undefined for a connection that never passed `guardConnection`). */
+export function guardedAddress(conn: Duplex): string | undefined {
+  return addresses.get(conn)
+}
+
+/**
+ * Puts the packet guard on `conn` before it is handed to Aedes: every byte
+ * Aedes reads from it is inspected first, and a peer that breaks a rule is
+ * destroyed, after `onReject` heard why.
+ */
+export function guardConnection(
+  conn: Duplex,
+  opts: GuardOptions,
+  onReject: (reason: RejectReason, detail: string) => void,
+  remoteAddress: string,
+): void {
+  addresses.set(conn, remoteAddress)
+  const framing = new PacketFraming(opts.maxPacketBytes)
+  let rejected = false
+  const reject = (reason: RejectReason, detail: string): false => {
+    if (!rejected) {
+      rejected = true
+      clearTimeout(timer)
+      onReject(reason, detail)
+      conn.destroy()
+    }
+    return false
+  }
+  // A connection closed before its time is up is not dropped for it.
+  const timer = setTimeout(
+    () => conn.destroyed || reject('no CONNECT in time', `${opts.connectTimeoutMs} ms passed`),
+    opts.connectTimeoutMs,
+  )
+  conn.once('close', () => clearTimeout(timer))
+  let connected = false
+  inspectReads(conn, (chunk) => {
+    const broken = framing.inspect(chunk)
+    if (broken) return reject(broken.reason, broken.detail)
+    if (!connected && framing.packets > 0) {
+      connected = true
+      clearTimeout(timer)
+    }
+    return true
+  })
+}
+
+/**
+ * Where the guard relies on Aedes (1.x, lib/client.js `nextBatch`): Aedes consumes a connection only by calling
+ * `conn.read()` when it is readable and handing what it got to its parser, never by 'data' events or piping. So a
+ * wrapper around this stream's own `read` sees every byte before Aedes' parser does, in order; when `inspect` says
+ * no, the wrapper answers null (nothing to parse) and the connection is already destroyed.
+ * test/broker/mqtt/guard.test.ts ("Aedes reads its connection only through read()") fails if Aedes changes this.
+ */
+export function inspectReads(conn: Duplex, inspect: (chunk: Buffer) => boolean): void {
+  const read = conn.read.bind(conn)
+  conn.read = (size?: number): Buffer | null => {
+    const chunk = read(size) as Buffer | null
+    return chunk === null || inspect(chunk) ? chunk : null
+  }
+}
+
+/** Follows MQTT's packet boundaries through the bytes of one connection, without parsing what is inside a packet. */
+export class PacketFraming {
   private phase: Phase = 'type'
-  private packets = 0
+  /** Packets that arrived whole. */
+  packets = 0
   private lengthBytes = 0
   private multiplier = 1
   private remaining = 0
-  private rejected = false
-  private readonly timer: NodeJS.Timeout
 
-  constructor(
-    private readonly inner: Duplex,
-    private readonly opts: GuardOptions,
-    private readonly onReject: (reason: RejectReason, detail: string) => void,
-    readonly remoteAddress: string,
-  ) {
-    super()
-    this.timer = setTimeout(() => this.reject('no CONNECT in time', `${opts.connectTimeoutMs} ms passed`), opts.connectTimeoutMs)
-    inner.on('data', (chunk: Buffer) => {
-      if (!this.inspect(chunk)) return
-      if (!this.push(chunk)) inner.pause()
-    })
-    inner.on('end', () => this.push(null))
-    inner.on('error', (err) => this.destroy(err))
-    inner.on('close', () => this.destroy())
-  }
+  constructor(private readonly maxPacketBytes: number) {}
 
-  override _read(): void {
-    this.inner.resume()
-  }
-
-  /**
-   * Aedes writes a packet as several small chunks; one socket write per batch
-   * means one TCP segment, not three. (With no _write, Node sends single
-   * writes here too.)
-   */
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    this.inner.write(Buffer.concat(chunks.map((c) => c.chunk)), cb)
-  }
-
-  override _final(cb: () => void): void {
-    this.inner.end(cb)
-  }
-
-  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
-    clearTimeout(this.timer)
-    this.inner.destroy()
-    cb(err)
-  }
-
-  /** Follows packet boundaries through `chunk`; false when the peer was dropped. */
-  private inspect(chunk: Buffer): boolean {
+  /** Follows packet boundaries through `chunk`; the broken rule, if it breaks one. */
+  inspect(chunk: Buffer): { reason: RejectReason; detail: string } | null {
     let i = 0
     while (i < chunk.length) {
       if (this.phase === 'type') {
         if (this.packets === 0 && (chunk[i] as number) >> 4 !== CONNECT)
-          return this.reject('first packet is not CONNECT', `first byte 0x${(chunk[i] as number).toString(16)}`)
+          return { reason: 'first packet is not CONNECT', detail: `first byte 0x${(chunk[i] as number).toString(16)}` }
         this.phase = 'length'
         this.lengthBytes = 0
         this.multiplier = 1
@@ -91,12 +122,12 @@ export class GuardedConnection extends Duplex {
         this.multiplier *= 128
         this.lengthBytes++
         if (byte & 0x80) {
-          if (this.lengthBytes === 4) return this.reject('malformed remaining length', 'more than four length bytes')
+          if (this.lengthBytes === 4) return { reason: 'malformed remaining length', detail: 'more than four length bytes' }
           continue
         }
         const size = 1 + this.lengthBytes + this.remaining
-        if (size > this.opts.maxPacketBytes)
-          return this.reject('packet too large', `${size} bytes announced, limit ${this.opts.maxPacketBytes}`)
+        if (size > this.maxPacketBytes)
+          return { reason: 'packet too large', detail: `${size} bytes announced, limit ${this.maxPacketBytes}` }
         this.phase = 'body'
         if (this.remaining === 0) this.endPacket()
       } else {
@@ -106,21 +137,12 @@ export class GuardedConnection extends Duplex {
         if (this.remaining === 0) this.endPacket()
       }
     }
-    return true
+    return null
   }
 
   private endPacket(): void {
-    if (this.packets++ === 0) clearTimeout(this.timer)
+    this.packets++
     this.phase = 'type'
-  }
-
-  private reject(reason: RejectReason, detail: string): false {
-    if (!this.rejected) {
-      this.rejected = true
-      this.onReject(reason, detail)
-      this.destroy()
-    }
-    return false
   }
 }
 

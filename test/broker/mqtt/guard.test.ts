@@ -5,11 +5,13 @@
  * broker's memory stays bounded.
  */
 import t from 'tap'
-import { connect as tcpConnect, type Socket } from 'node:net'
+import { Aedes } from 'aedes'
+import mqtt from 'mqtt'
+import { connect as tcpConnect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
 import { ManualClock } from '../../../common/clock.js'
-import { ConnectionRateLimiter, GuardedConnection } from '../../../broker/mqtt/guard.js'
+import { ConnectionRateLimiter, guardConnection, guardedAddress, inspectReads } from '../../../broker/mqtt/guard.js'
 import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats } from '../../fixtures/cloud.js'
 
 async function rawSocket(port: number): Promise<Socket> {
@@ -79,32 +81,58 @@ t.test('a malformed remaining length and a peer that never sends CONNECT are dro
 t.test('the guard passes a byte-by-byte CONNECT and zero-length packets through untouched', async (t) => {
   const inner = new PassThrough()
   const reasons: string[] = []
-  const guarded = new GuardedConnection(inner, { maxPacketBytes: 100, connectTimeoutMs: 1000 }, (r) => reasons.push(r), 'peer')
+  guardConnection(inner, { maxPacketBytes: 100, connectTimeoutMs: 1000 }, (r) => reasons.push(r), 'peer')
   const got: Buffer[] = []
-  guarded.on('data', (b: Buffer) => got.push(b))
   const bytes = [0x10, 0x02, 0x00, 0x00, 0xc0, 0x00, 0xc0, 0x00]
-  for (const b of bytes) inner.write(Buffer.from([b]))
-  await new Promise((r) => setImmediate(r))
-  t.same([...Buffer.concat(got)], bytes, 'CONNECT then two PINGREQs arrive whole')
+  for (const b of bytes) {
+    inner.write(Buffer.from([b]))
+    got.push(inner.read() as Buffer)
+  }
+  t.same([...Buffer.concat(got)], bytes, 'CONNECT then two PINGREQs are read whole, one byte at a time')
   t.same(reasons, [])
-  t.equal(guarded.remoteAddress, 'peer')
-  guarded.end()
-  await once(inner, 'finish')
-  guarded.destroy()
+  t.equal(guardedAddress(inner), 'peer')
+  t.equal(guardedAddress(new PassThrough()), undefined, 'a stream that was never guarded has no address')
+  inner.destroy()
 })
 
-t.test('the guard pauses its socket when Aedes reads slower than the peer writes', async (t) => {
-  const inner = new PassThrough()
-  const guarded = new GuardedConnection(inner, { maxPacketBytes: 1 << 20, connectTimeoutMs: 1000 }, () => {}, 'peer')
-  const body = Buffer.alloc(100_000, 7)
-  inner.write(Buffer.concat([announce(1, body.length), body]))
-  await new Promise((r) => setImmediate(r))
-  t.ok(inner.isPaused(), 'the socket is paused while nobody reads')
-  let received = 0
-  guarded.on('data', (b: Buffer) => (received += b.length))
-  while (received < body.length + 4) await once(guarded, 'data')
-  t.equal(received, body.length + 4, 'everything arrives once the reader catches up')
-  guarded.destroy()
+t.test('a connection that is gone when its CONNECT time is up is not dropped for it', async (t) => {
+  const reasons: string[] = []
+  const opts = { maxPacketBytes: 100, connectTimeoutMs: 1 }
+  // This one never says 'close' (as ws' stream until its socket is gone), so its timer still fires.
+  const gone = new PassThrough({ emitClose: false })
+  guardConnection(gone, opts, (r) => reasons.push(`gone: ${r}`), 'a')
+  gone.destroy()
+  const silent = new PassThrough()
+  const dropped = new Promise<void>((resolve) => guardConnection(silent, opts, (r) => resolve(void reasons.push(`silent: ${r}`)), 'b'))
+  await dropped
+  t.same(reasons, ['silent: no CONNECT in time'], 'timers of the same length fire in order: the gone one fired first, silently')
+  t.ok(silent.destroyed)
+})
+
+t.test("Aedes reads its connection only through read(): the guard's wrapper sees every byte before Aedes parses it", async (t) => {
+  // The assumption inspectReads() rests on (lib/client.js in Aedes 1.x): if Aedes reads its connection any other way,
+  // bytes reach its parser unseen and this test fails.
+  const aedes = new Aedes()
+  await aedes.listen()
+  let seen = 0
+  const server = createServer((socket) => {
+    inspectReads(socket, (chunk) => {
+      seen += chunk.length
+      return true
+    })
+    aedes.handle(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(async () => {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, { clientId: 'reader' })
+  await client.publishAsync('a/b', 'hello', { qos: 1 })
+  t.ok(seen > 0)
+  t.equal(seen, (client.stream as Socket).bytesWritten, 'CONNECT and PUBLISH were acknowledged, and every byte of them went through read()')
+  await client.endAsync()
 })
 
 t.test('a connection flood from one address is refused past its budget and allowed again later', async (t) => {
