@@ -61,6 +61,8 @@ export interface CompareResult {
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const READY_TIMEOUT_MS = 20_000
+/** Unmeasured load before each measured window. */
+const WARM_UP_SECONDS = 2
 
 interface Started {
   child: ChildProcess
@@ -210,8 +212,9 @@ async function measure(
     const pid = broker.child.pid as number
     ctx.progress(`compare round ${round} ${kind}: connecting ${devices} devices`)
     const conn = await connectPublishers(broker.url, creds, cleanup, ctx.signal)
-    // A second of the same load first, not measured: every broker gets its caches (and V8 its JIT) warm.
-    await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: 1, signal: ctx.signal })
+    // Some of the same load first, not measured: every broker gets its caches (and V8 its JIT) warm, and what a broker
+    // starts once under load (fakephone's WAL checkpointer, at 1 MB of WAL) is started before the window.
+    await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: WARM_UP_SECONDS, signal: ctx.signal })
     const before = await sampleProcess(pid)
     ctx.progress(`compare round ${round} ${kind}: ${ctx.args.rate}/s for ${ctx.args.compareSeconds} s`)
     if (profileDir) broker.child.kill('SIGUSR2')

@@ -24,8 +24,13 @@ export interface WalCheckpointOptions {
   walBytes: number
 }
 
-/** Once the WAL passes 4 MB (about 20 s of 1,000 heartbeats/s), a checkpoint a second keeps it from the autocheckpoint. */
-export const DEFAULT_WAL_CHECKPOINT: WalCheckpointOptions = { everyMs: 1000, walBytes: 4 * 1024 * 1024 }
+/**
+ * Once the WAL passes 1 MB, a checkpoint a second keeps it from the autocheckpoint. At 1,000 heartbeats/s from 1,000
+ * devices the WAL grows about 1.1 MB/s, so the worker starts within the first seconds of such a load rather than in
+ * the middle of it (starting it, a V8 isolate and the driver, takes 60-110 ms of CPU once); a broker that writes
+ * little takes long to get there, and a short test never does.
+ */
+export const DEFAULT_WAL_CHECKPOINT: WalCheckpointOptions = { everyMs: 1000, walBytes: 1024 * 1024 }
 
 /** What SQLite's `PRAGMA wal_checkpoint` answers: 1 in `busy` when it could not finish, frames in the WAL and copied. */
 export interface CheckpointResult {
