@@ -352,7 +352,6 @@ const openAsync = promisify(openCb)
 const fsyncAsync = promisify(fsyncCb)
 const closeAsync = promisify(closeCb)
 const writeFileAsync = promisify(writeFileCb)
-
 const writeAsync = promisify(writeCb)
 
 /** Writes `bytes` to a file (flags 'w' or 'a') and syncs it before closing it: four calls (M2's batch of small blobs). */

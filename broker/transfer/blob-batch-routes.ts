@@ -11,9 +11,8 @@
  * still commits the blobs before it; a malformed one is refused (400) after
  * the same, a larger one (413) too.
  */
-import { close as closeCb, open as openCb, read as readCb, type ReadStream } from 'node:fs'
+import { closeSync, openSync, readSync, type ReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { promisify } from 'node:util'
 import { Readable } from 'node:stream'
 import {
   BatchFramingError,
@@ -33,35 +32,30 @@ import type { TransferDeps } from './deps.js'
 
 /** A blob read whole into memory when at most this large; larger ones are streamed from their file. */
 const READ_WHOLE = 64 * 1024
-/** Small blobs a batch read has in flight ahead of the one it sends. */
-const READ_AHEAD = 32
-
-const openAsync = promisify(openCb)
-const readAsync = promisify(readCb)
-const closeAsync = promisify(closeCb)
 
 /**
- * A small blob's bytes in three calls (open, one read of a byte more than its size, close: its size is known, no stat),
- * or undefined when the file does not have that size.
+ * A small blob's bytes, or undefined when its file cannot be read or no longer has the size it was stored with. Read
+ * synchronously in three calls (open, one read of a byte more than its size, close; no stat, its size is known): each
+ * async call is a round trip through the threadpool costing more CPU than the read itself, and this is at most 64 KiB from a
+ * local file (M2's bench: 2.6 s instead of 4.1 s to migrate and verify 1,300 blobs).
  */
-async function readSmall(path: string, size: number): Promise<Buffer | undefined> {
-  const fd = await openAsync(path, 'r')
+function readSmall(path: string, size: number): Buffer | undefined {
   try {
-    const bytes = Buffer.allocUnsafe(size + 1)
-    const { bytesRead } = await readAsync(fd, bytes, 0, size + 1, 0)
-    return bytesRead === size ? bytes.subarray(0, size) : undefined
-  } finally {
-    await closeAsync(fd)
+    const fd = openSync(path, 'r')
+    try {
+      const bytes = Buffer.allocUnsafe(size + 1)
+      return readSync(fd, bytes, 0, size + 1, 0) === size ? bytes.subarray(0, size) : undefined
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return undefined
   }
 }
 
-/**
- * A stored blob's bytes for a batch read: a small one whole (its header goes with them), a large one as a stream; undefined
- * when its file cannot be read or no longer has the size it was stored with (the reader is told it is gone).
- */
-async function readBlob(path: string, size: number): Promise<Buffer | ReadStream | undefined> {
+/** A large stored blob's bytes as a stream, or undefined as for readSmall. */
+async function readLarge(path: string, size: number): Promise<ReadStream | undefined> {
   try {
-    if (size <= READ_WHOLE) return await readSmall(path, size)
     const fh = await open(path)
     if ((await fh.stat()).size === size) return fh.createReadStream({ highWaterMark: 1024 * 1024 })
     await fh.close()
@@ -142,21 +136,11 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     const { id } = account(ctx)
     const { sha256: list } = await ctx.json(BlobReadRequestSchema, { what: 'blob read' })
     const sizes = list.map((sha256) => blobs.heldSize(id, sha256) ?? -1)
-    // Small blobs are read READ_AHEAD ahead of the one being sent (their reads overlap in the threadpool); a large one
-    // is opened when its turn comes.
-    const ahead = new Map<number, Promise<Buffer | ReadStream | undefined>>()
-    const start = (i: number): void => {
-      const size = sizes[i] as number
-      if (i < list.length && size <= READ_WHOLE)
-        ahead.set(i, size < 0 ? Promise.resolve(undefined) : readBlob(blobs.pathOf(list[i] as string), size))
-    }
     async function* parts(): AsyncGenerator<Buffer> {
-      for (let i = 0; i < READ_AHEAD; i++) start(i)
       for (const [i, sha256] of list.entries()) {
-        start(i + READ_AHEAD)
         const size = sizes[i] as number
-        const bytes = await (ahead.get(i) ?? readBlob(blobs.pathOf(sha256), size))
-        ahead.delete(i)
+        const path = blobs.pathOf(sha256)
+        const bytes = size < 0 ? undefined : size <= READ_WHOLE ? readSmall(path, size) : await readLarge(path, size)
         if (bytes === undefined) yield partHeader('gone', sha256, 0, 0)
         else if (bytes instanceof Buffer) yield Buffer.concat([partHeader('blob', sha256, size, 0), bytes])
         else {
