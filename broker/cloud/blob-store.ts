@@ -26,7 +26,7 @@ import {
 import { once } from 'node:events'
 import { finished, pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { z } from 'zod'
@@ -185,7 +185,8 @@ export class BlobStore {
         await rm(partial, { force: true })
         throw new BlobError('CHECKSUM_MISMATCH', `more than the announced ${size} bytes arrived; the partial upload was discarded`)
       }
-      const now = await this.partialSize(account, sha256)
+      // Every byte that arrived is on disk (the pipeline ended well): no stat to learn how many.
+      const now = received
       if (now < size) return { sha256, size, stored: false, offset: now }
       await this.commit(partial, sha256, size, hash?.digest('hex'))
       return { sha256, size, stored: true, offset: size }
@@ -275,7 +276,7 @@ export class BlobStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex')
     if (this.size(sha256) !== undefined) return sha256
     const tmp = join(this.incoming, `local-${sha256}.part`)
-    await withFile(tmp, 'w', (fh) => fh.writeFile(bytes))
+    await writeFileAsync(tmp, bytes)
     await this.commit(tmp, sha256, bytes.length, sha256)
     return sha256
   }
@@ -312,7 +313,7 @@ export class BlobStore {
   /** Stores the partial file as the blob once its bytes hash to `sha256` (`hashed`: what they hashed to as they were written). */
   private async commit(partial: string, sha256: string, size: number, hashed?: string): Promise<void> {
     await this.check(partial, sha256, hashed)
-    await withFile(partial, 'r+', (fh) => fh.sync())
+    await syncPath(partial, 'r+')
     const dir = join(this.root, sha256.slice(0, 2))
     mkdirSync(dir, { recursive: true })
     await rename(partial, this.blobPath(sha256))
@@ -372,15 +373,6 @@ async function syncPath(path: string, flags: string): Promise<void> {
     await fsyncAsync(fd)
   } finally {
     await closeAsync(fd)
-  }
-}
-
-async function withFile(path: string, flags: string, fn: (fh: FileHandle) => Promise<void>): Promise<void> {
-  const fh = await open(path, flags)
-  try {
-    await fn(fh)
-  } finally {
-    await fh.close()
   }
 }
 
