@@ -99,6 +99,18 @@ const frozen = (account: string): AccountError =>
     `account "${account}" was frozen after a year without activity and its cloud data cleared; sign in to the console to use it again`,
   )
 
+/** A1's check against an account already read: M2's batch routes read it once for a thousand blobs. */
+export function assertRoom(a: AccountView, bytes: number, what: string): void {
+  if (a.frozenAt !== null) throw frozen(a.id)
+  if (bytes > 0 && a.usedBytes + bytes > a.quotaBytes) {
+    throw new AccountError(
+      'QUOTA_EXCEEDED',
+      `over quota: ${what} needs ${formatBytes(bytes)} but ${formatBytes(Math.max(0, a.quotaBytes - a.usedBytes))} of ` +
+        `${formatBytes(a.quotaBytes)} is free; nothing stored was touched`,
+    )
+  }
+}
+
 /** D3: the words every entry point answers with while the account's cloud service is off. */
 export const SERVICE_NOT_ENABLED = "cloud service is not enabled: turn it on in the phone's settings"
 
@@ -240,15 +252,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
 
   /** A1: throws the reason `bytes` more would not fit (or the account is frozen); stores nothing. */
   assertFits(account: string, bytes: number, what: string): void {
-    const a = this.need(account)
-    if (a.frozenAt !== null) throw frozen(account)
-    if (bytes > 0 && a.usedBytes + bytes > a.quotaBytes) {
-      throw new AccountError(
-        'QUOTA_EXCEEDED',
-        `over quota: ${what} needs ${formatBytes(bytes)} but ${formatBytes(Math.max(0, a.quotaBytes - a.usedBytes))} of ` +
-          `${formatBytes(a.quotaBytes)} is free; nothing stored was touched`,
-      )
-    }
+    assertRoom(this.need(account), bytes, what)
   }
 
   /** Gives back quota when stored data is removed. */

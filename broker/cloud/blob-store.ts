@@ -19,13 +19,14 @@ import {
   fsync as fsyncCb,
   mkdirSync,
   open as openCb,
+  write as writeCb,
   writeFile as writeFileCb,
   type ReadStream,
 } from 'node:fs'
 import { once } from 'node:events'
 import { finished, pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { z } from 'zod'
@@ -105,6 +106,10 @@ export class BlobStore {
         db,
         'SELECT sha256 FROM blobs b WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500',
       ),
+      heldSize: pluck<[account: string, sha256: string], number>(
+        db,
+        'SELECT b.size FROM blob_refs r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.account = ? AND r.sha256 = ?',
+      ),
       deleteBlob: db.prepare<[sha256: string]>('DELETE FROM blobs WHERE sha256 = ?'),
     }
   }
@@ -117,6 +122,11 @@ export class BlobStore {
   /** True when `account` holds a reference to the blob (and so may read it). */
   holds(account: string, sha256: string): boolean {
     return this.sql.holds.get(account, sha256) !== undefined
+  }
+
+  /** M2's batch read: the size of a stored blob `account` holds (one query for both), or undefined. */
+  heldSize(account: string, sha256: string): number | undefined {
+    return this.sql.heldSize.get(account, sha256)
   }
 
   /** Where an upload of `sha256` by `account` stands; once a write of it still going (a cut connection being noticed) has ended. */
@@ -175,7 +185,8 @@ export class BlobStore {
         await rm(partial, { force: true })
         throw new BlobError('CHECKSUM_MISMATCH', `more than the announced ${size} bytes arrived; the partial upload was discarded`)
       }
-      const now = await this.partialSize(account, sha256)
+      // Every byte that arrived is on disk (the pipeline ended well): no stat to learn how many.
+      const now = received
       if (now < size) return { sha256, size, stored: false, offset: now }
       await this.commit(partial, sha256, size, hash?.digest('hex'))
       return { sha256, size, stored: true, offset: size }
@@ -231,7 +242,8 @@ export class BlobStore {
       if (out !== undefined) await finished(out.end())
     }
     const hashed = hash?.digest('hex')
-    const written = out === undefined ? writeFileAsync(partial, Buffer.concat(chunks), { flag: flags }) : Promise.resolve()
+    // A small blob's file is written and synced through one descriptor (open, write, fsync, close), beside the next blobs'.
+    const written = out === undefined ? writeDurably(partial, Buffer.concat(chunks), flags) : syncPath(partial, 'r+')
     // Hashed as they arrived and right: the write goes on beside the next blobs'. Else the file decides (and goes if wrong).
     if (hashed !== sha256) {
       await written
@@ -240,9 +252,12 @@ export class BlobStore {
     return { partial, sha256, size, written }
   }
 
-  /** M2: stores the blobs a batch received, durably at once: every file synced, renamed, each directory synced once, one transaction. */
+  /**
+   * M2: stores the blobs a batch received, durably at once: every file synced (as `receive` wrote it), renamed, each
+   * directory synced once, one transaction.
+   */
   async commitMany(received: readonly ReceivedBlob[]): Promise<void> {
-    await Promise.all(received.map((r) => r.written.then(() => syncPath(r.partial, 'r+'))))
+    await Promise.all(received.map((r) => r.written))
     const dirs = new Set(received.map((r) => join(this.root, r.sha256.slice(0, 2))))
     await Promise.all([...dirs].map((dir) => mkdir(dir, { recursive: true })))
     await Promise.all(received.map((r) => rename(r.partial, this.blobPath(r.sha256))))
@@ -261,7 +276,7 @@ export class BlobStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex')
     if (this.size(sha256) !== undefined) return sha256
     const tmp = join(this.incoming, `local-${sha256}.part`)
-    await withFile(tmp, 'w', (fh) => fh.writeFile(bytes))
+    await writeFileAsync(tmp, bytes)
     await this.commit(tmp, sha256, bytes.length, sha256)
     return sha256
   }
@@ -298,7 +313,7 @@ export class BlobStore {
   /** Stores the partial file as the blob once its bytes hash to `sha256` (`hashed`: what they hashed to as they were written). */
   private async commit(partial: string, sha256: string, size: number, hashed?: string): Promise<void> {
     await this.check(partial, sha256, hashed)
-    await withFile(partial, 'r+', (fh) => fh.sync())
+    await syncPath(partial, 'r+')
     const dir = join(this.root, sha256.slice(0, 2))
     mkdirSync(dir, { recursive: true })
     await rename(partial, this.blobPath(sha256))
@@ -338,6 +353,18 @@ const openAsync = promisify(openCb)
 const fsyncAsync = promisify(fsyncCb)
 const closeAsync = promisify(closeCb)
 const writeFileAsync = promisify(writeFileCb)
+const writeAsync = promisify(writeCb)
+
+/** Writes `bytes` to a file (flags 'w' or 'a') and syncs it before closing it: four calls (M2's batch of small blobs). */
+async function writeDurably(path: string, bytes: Buffer, flags: string): Promise<void> {
+  const fd = await openAsync(path, flags)
+  try {
+    for (let at = 0; at < bytes.length;) at += (await writeAsync(fd, bytes, at, bytes.length - at)).bytesWritten
+    await fsyncAsync(fd)
+  } finally {
+    await closeAsync(fd)
+  }
+}
 
 /** Opens, syncs and closes a file or directory (node:fs's callbacks: a batch syncs hundreds at once, FileHandles cost more). */
 async function syncPath(path: string, flags: string): Promise<void> {
@@ -346,15 +373,6 @@ async function syncPath(path: string, flags: string): Promise<void> {
     await fsyncAsync(fd)
   } finally {
     await closeAsync(fd)
-  }
-}
-
-async function withFile(path: string, flags: string, fn: (fh: FileHandle) => Promise<void>): Promise<void> {
-  const fh = await open(path, flags)
-  try {
-    await fn(fh)
-  } finally {
-    await fh.close()
   }
 }
 

@@ -11,9 +11,8 @@
  * still commits the blobs before it; a malformed one is refused (400) after
  * the same, a larger one (413) too.
  */
-import { readFile, type ReadStream } from 'node:fs'
+import { closeSync, openSync, readSync, type ReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { promisify } from 'node:util'
 import { Readable } from 'node:stream'
 import {
   BatchFramingError,
@@ -26,27 +25,37 @@ import {
   type BlobOutcome,
 } from '../../common/cloud/blob-batch.js'
 import { FakephoneError } from '../../common/errors.js'
+import { assertRoom, type AccountView } from '../cloud/accounts.js'
 import { MAX_BLOB_BYTES, type ReceivedBlob } from '../cloud/blob-store.js'
 import { HttpError, type HttpRouter, type RouteContext } from '../http/router.js'
 import type { TransferDeps } from './deps.js'
 
 /** A blob read whole into memory when at most this large; larger ones are streamed from their file. */
 const READ_WHOLE = 64 * 1024
-/** Small blobs a batch read has in flight ahead of the one it sends. */
-const READ_AHEAD = 32
-
-const readFileAsync = promisify(readFile)
 
 /**
- * A stored blob's bytes for a batch read: a small one whole (its header goes with them), a large one as a stream; undefined
- * when its file cannot be read or no longer has the size it was stored with (the reader is told it is gone).
+ * A small blob's bytes, or undefined when its file cannot be read or no longer has the size it was stored with. Read
+ * synchronously in three calls (open, one read of a byte more than its size, close; no stat, its size is known): each
+ * async call is a round trip through the threadpool costing more CPU than the read itself, and this is at most 64 KiB from a
+ * local file (M2's bench: 2.6 s instead of 4.1 s to migrate and verify 1,300 blobs).
  */
-async function readBlob(path: string, size: number): Promise<Buffer | ReadStream | undefined> {
+function readSmall(path: string, size: number): Buffer | undefined {
   try {
-    if (size <= READ_WHOLE) {
-      const bytes = await readFileAsync(path)
-      return bytes.length === size ? bytes : undefined
+    const fd = openSync(path, 'r')
+    try {
+      const bytes = Buffer.allocUnsafe(size + 1)
+      return readSync(fd, bytes, 0, size + 1, 0) === size ? bytes.subarray(0, size) : undefined
+    } finally {
+      closeSync(fd)
     }
+  } catch {
+    return undefined
+  }
+}
+
+/** A large stored blob's bytes as a stream, or undefined as for readSmall. */
+async function readLarge(path: string, size: number): Promise<ReadStream | undefined> {
+  try {
     const fh = await open(path)
     if ((await fh.stat()).size === size) return fh.createReadStream({ highWaterMark: 1024 * 1024 })
     await fh.close()
@@ -59,7 +68,7 @@ async function readBlob(path: string, size: number): Promise<Buffer | ReadStream
 export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void {
   const { accounts, blobs } = deps.cloud
   const CONSOLE = ['console'] as const
-  const account = (ctx: RouteContext): string => accounts.need(ctx.params.account as string).id
+  const account = (ctx: RouteContext): AccountView => accounts.need(ctx.params.account as string)
   /** An expected refusal of one blob (quota, checksum, offset...) is its outcome; anything else fails the request. */
   const refusal = (sha256: string, err: unknown): BlobOutcome => {
     if (!(err instanceof FakephoneError) || err instanceof BatchFramingError) throw err
@@ -67,13 +76,14 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
   }
 
   router.add('POST', '/api/accounts/:account/blobs/state', CONSOLE, async (ctx) => {
-    const id = account(ctx)
+    const a = account(ctx)
+    const id = a.id
     const req = await ctx.json(BlobStateRequestSchema, { what: 'blob state query' })
     const out: BlobOutcome[] = []
     const partials = await blobs.partials(id)
     for (const { sha256, size } of req.blobs)
       try {
-        if (blobs.size(sha256) === undefined) accounts.assertFits(id, size, 'this upload')
+        if (blobs.size(sha256) === undefined) assertRoom(a, size, 'this upload')
         const { stored, offset } = await blobs.state(id, sha256, size, partials)
         out.push({ sha256, stored, offset })
       } catch (err) {
@@ -83,7 +93,9 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
   })
 
   router.add('POST', '/api/accounts/:account/blobs/batch', CONSOLE, async (ctx) => {
-    const id = account(ctx)
+    // Read once for the whole batch: its blobs are charged when their records are stored, not here.
+    const a = account(ctx)
+    const id = a.id
     if (Number(ctx.req.headers['content-length']) > MAX_BATCH_BYTES)
       throw new HttpError(413, 'TOO_LARGE', `a batch may be at most ${MAX_BATCH_BYTES} bytes`)
     const out: BlobOutcome[] = []
@@ -100,7 +112,7 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
             out.push({ sha256, stored: true, offset: size })
             continue
           }
-          accounts.assertFits(id, size, 'this upload')
+          assertRoom(a, size, 'this upload')
           releases.push(blobs.claim(id, sha256))
           received.push(await blobs.receive(id, sha256, size, offset, part.body))
           out.push({ sha256, stored: true, offset: size })
@@ -121,24 +133,14 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
   })
 
   router.add('POST', '/api/accounts/:account/blobs/read', CONSOLE, async (ctx) => {
-    const id = account(ctx)
+    const { id } = account(ctx)
     const { sha256: list } = await ctx.json(BlobReadRequestSchema, { what: 'blob read' })
-    const sizes = list.map((sha256) => (blobs.holds(id, sha256) ? (blobs.size(sha256) as number) : -1))
-    // Small blobs are read READ_AHEAD ahead of the one being sent (their reads overlap in the threadpool); a large one
-    // is opened when its turn comes.
-    const ahead = new Map<number, Promise<Buffer | ReadStream | undefined>>()
-    const start = (i: number): void => {
-      const size = sizes[i] as number
-      if (i < list.length && size <= READ_WHOLE)
-        ahead.set(i, size < 0 ? Promise.resolve(undefined) : readBlob(blobs.pathOf(list[i] as string), size))
-    }
+    const sizes = list.map((sha256) => blobs.heldSize(id, sha256) ?? -1)
     async function* parts(): AsyncGenerator<Buffer> {
-      for (let i = 0; i < READ_AHEAD; i++) start(i)
       for (const [i, sha256] of list.entries()) {
-        start(i + READ_AHEAD)
         const size = sizes[i] as number
-        const bytes = await (ahead.get(i) ?? readBlob(blobs.pathOf(sha256), size))
-        ahead.delete(i)
+        const path = blobs.pathOf(sha256)
+        const bytes = size < 0 ? undefined : size <= READ_WHOLE ? readSmall(path, size) : await readLarge(path, size)
         if (bytes === undefined) yield partHeader('gone', sha256, 0, 0)
         else if (bytes instanceof Buffer) yield Buffer.concat([partHeader('blob', sha256, size, 0), bytes])
         else {

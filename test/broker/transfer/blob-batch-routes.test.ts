@@ -189,10 +189,11 @@ t.test('M2: the batch blob routes on a real cloud', async (t) => {
       'a file shorter than the blob stored',
     )
     rmSync(path(small))
+    rmSync(path(large))
     t.same(
-      (await read([sha(small)])).map(([kind]) => kind),
-      ['gone'],
-      'a file removed',
+      (await read([sha(small), sha(large)])).map(([kind]) => kind),
+      ['gone', 'gone'],
+      'a file removed, read whole or streamed',
     )
   })
 })
