@@ -29,6 +29,8 @@ export interface Ramp {
   connected: number
   firstToLastS: number
   perSecond: number
+  /** The broker's CPU (user + system) from listening to the last CONNACK, per connection, ms. */
+  cpuPerPhoneMs: number
 }
 
 /** Starts the broker child on `dataDir` (its devices provisioned beforehand); `execArgv` for --cpu-prof and the like. */
@@ -75,6 +77,8 @@ async function main(dataDir: string, target: number): Promise<void> {
     createLogger({ level: 'error' }),
   )
   const ports = await broker.start()
+  const cpuStart = process.cpuUsage()
+  let cpuAtLast = cpuStart
   console.log(JSON.stringify(ports))
   let connected = 0
   let firstAt = 0
@@ -83,10 +87,12 @@ async function main(dataDir: string, target: number): Promise<void> {
   const say = (): void => {
     said = true
     const firstToLastS = (lastAt - firstAt) / 1000
-    console.log(JSON.stringify({ ramp: { connected, firstToLastS, perSecond: connected / Math.max(firstToLastS, 1e-3) } }))
+    const cpuPerPhoneMs = (cpuAtLast.user + cpuAtLast.system - cpuStart.user - cpuStart.system) / 1000 / Math.max(connected, 1)
+    console.log(JSON.stringify({ ramp: { connected, firstToLastS, perSecond: connected / Math.max(firstToLastS, 1e-3), cpuPerPhoneMs } }))
   }
   broker.aedes.on('clientReady', () => {
     lastAt = performance.now()
+    cpuAtLast = process.cpuUsage()
     if (connected++ === 0) firstAt = lastAt
     if (connected === target) say()
   })

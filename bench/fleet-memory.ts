@@ -130,7 +130,7 @@ async function main(argv: string[]): Promise<void> {
   const credentials = provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: 2 * n, prefix: 'fm', clock })
   const profIdx = argv.indexOf('--broker-prof')
   const prof = profIdx >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${argv[profIdx + 1] as string}`] : []
-  const broker = await startBrokerChild(cloud, 0, prof)
+  const broker = await startBrokerChild(cloud, 2 * n, prof)
   const { mqttPort, httpPort } = broker
   const keys = new OwnerKeys(credentials.keysDir)
   const loaded = checkScenario({ groups: [{ name: 'g', heartbeat: { every: 600_000, jitter: 0.1 } }] }, 'memory', '.')
@@ -140,6 +140,8 @@ async function main(argv: string[]): Promise<void> {
     return ownerKeys.get(account) as ReturnType<typeof readPublicKey>
   }
   const runs: FleetRun[] = []
+  /** This process's CPU per phone brought up, ms, by step. */
+  const cpuPerPhoneMs: number[] = []
   const bringUp = async (from: number): Promise<number> => {
     const devices = credentials.devices.slice(from, from + n)
     const run = new FleetRun({
@@ -162,8 +164,11 @@ async function main(argv: string[]): Promise<void> {
     })
     runs.push(run)
     const started = performance.now()
+    const cpu = process.cpuUsage()
     run.start()
     while (run.phonesUp().connected < n) await new Promise((resolve) => setTimeout(resolve, 20))
+    const used = process.cpuUsage(cpu)
+    cpuPerPhoneMs.push(Math.round(((used.user + used.system) / 1000 / n) * 100) / 100)
     return n / ((performance.now() - started) / 1000)
   }
   let peak = 0
@@ -180,6 +185,8 @@ async function main(argv: string[]): Promise<void> {
       push,
       profile: profile ?? 'agent',
       rampPerSecond: [Math.round(ramp1), Math.round(ramp2)],
+      cpuPerPhoneMs,
+      brokerCpuPerPhoneMs: (await broker.ramp).cpuPerPhoneMs,
       peakRssMb: Math.round(peak / 2 ** 20),
       events: runs.reduce((sum, r) => sum + r.events.length, 0),
       firstN: { heapKb: kb(s0.heap, s1.heap), externalKb: kb(s0.external, s1.external), rssKb: kb(s0.rss, s1.rss) },

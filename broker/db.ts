@@ -256,6 +256,9 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE device_state ADD COLUMN lost_message TEXT;
    ALTER TABLE device_state ADD COLUMN lost_phone TEXT;
    ALTER TABLE device_state ADD COLUMN lost_mode_at INTEGER;`,
+  // An account's devices by index, not a scan of every device: each phone's status asks whether any phone of its
+  // account has the cloud service on (A3, D3), quadratic at a fleet's connect ramp without it.
+  `CREATE INDEX devices_by_account ON devices (account, id);`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -64,6 +64,21 @@ export class DueTimer {
     this.timer = due === null ? null : this.clock.after(due - this.clock.now(), () => this.fire())
   }
 
+  /**
+   * A change made something fall due at `at` at the latest and moved nothing else earlier (A3's touch: one account's
+   * year starts again): arms for `at` when that is earlier than the timer is armed for, without asking `nextDue`. A
+   * wake that finds nothing due just looks again. Constant time, where reschedule()'s look-up may scan the table:
+   * for changes made once per connection at a fleet's connect ramp.
+   */
+  dueBy(at: number): void {
+    if (!this.running || this.firing) return
+    const due = Math.max(at, this.notBefore)
+    if (this.timer && (this.armedFor as number) <= due) return
+    this.timer?.cancel()
+    this.armedFor = due
+    this.timer = this.clock.after(due - this.clock.now(), () => this.fire())
+  }
+
   private fire(): void {
     this.timer = null
     this.armedFor = null

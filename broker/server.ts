@@ -544,12 +544,8 @@ export class CloudBroker {
         if (client !== this.current.get(msg.deviceId)) return
         this.store.setPresence(msg.deviceId, msg.value.state === 'online', now)
         return
-      case 'status': {
-        const before = this.store.device(msg.deviceId)
-        this.store.setStatus(msg.deviceId, msg.value, now)
-        this.cloud.deviceStatus(msg.deviceId, msg.value, before)
-        return
-      }
+      case 'status':
+        return this.store.setStatus(msg.deviceId, msg.value, now, (before) => this.cloud.deviceStatus(msg.deviceId, msg.value, before))
       case 'result':
         this.commands.onResult(msg.deviceId, msg.value)
         return

@@ -269,8 +269,10 @@ export class Accounts extends EventEmitter<AccountEvents> {
 
   /** A3: an activity from the list resets the year (and signs a frozen account back in, empty). */
   touch(account: string, activity: Activity): void {
-    const changed = this.sql.touch.run(this.clock.now(), activity, account).changes
-    if (changed > 0) this.freezeTimer.reschedule()
+    const now = this.clock.now()
+    const changed = this.sql.touch.run(now, activity, account).changes
+    // The account's next step is now its warning, a year less the notice from now; no other account's moved.
+    if (changed > 0) this.freezeTimer.dueBy(now + this.rules.inactivityMs - this.rules.freezeWarningMs)
   }
 
   /** A2: starts a membership (until a time, or open-ended with null) or ends it now (tier free). */
@@ -300,12 +302,13 @@ export class Accounts extends EventEmitter<AccountEvents> {
     const now = this.clock.now()
     if (findDevice && cloudService && previous?.findDevice !== true) this.touch(account, 'find-device-on')
     const on = one(this.sql.anyOn, account) > 0
-    const a = this.need(account)
-    if (!on && a.serviceOffAt === null) {
+    // The row, not the view: the view lists the account's devices, which this does not need.
+    const offAt = (this.sql.get.get(account) as Row).service_off_at
+    if (!on && offAt === null) {
       this.sql.serviceOff.run(now, account)
       this.cloudLog.record(account, 'service-off', `cloud service turned off on ${deviceId}`)
       this.emit('service-off', account, now)
-    } else if (on && a.serviceOffAt !== null) {
+    } else if (on && offAt !== null) {
       this.sql.serviceOff.run(null, account)
       this.cloudLog.record(account, 'service-on', `cloud service turned on on ${deviceId}`)
       this.emit('service-on', account, now)

@@ -30,6 +30,12 @@ import { type Db, pluck } from '../db.js'
 
 export type { DeviceView, LocationRow }
 
+/** The switches a device last said (null: not said yet). */
+export interface Switches {
+  cloudService: boolean | null
+  findDevice: boolean | null
+}
+
 interface StateEvents {
   /** A batch of heartbeats was written. */
   stored: [count: number]
@@ -70,6 +76,7 @@ export class StateStore extends EventEmitter<StateEvents> {
   private readonly locationOff: Set<string>
   private readonly storeHeartbeat
   private readonly writeBatch
+  private readonly statusTransaction
   private readonly sql
   /** Heartbeats dropped: rows that failed to write, and rows of removed devices still queued. */
   readonly counters = { rowsRefused: 0, rowsDropped: 0 }
@@ -108,6 +115,9 @@ export class StateStore extends EventEmitter<StateEvents> {
            location_off_at = CASE WHEN @enabled THEN NULL ELSE COALESCE(location_off_at, @receivedAt) END
          WHERE device_id = @deviceId`,
       ),
+      switches: db.prepare<[deviceId: string], { cloud_service: number | null; find_device: number | null }>(
+        'SELECT cloud_service, find_device FROM device_state WHERE device_id = ?',
+      ),
       devices: db.prepare<[], StateRow>(`${view} ORDER BY d.id`),
       device: db.prepare<[id: string], StateRow>(`${view} WHERE d.id = ?`),
       lostMode: db.prepare<[{ on: number; message: string | null; phone: string | null; at: number; deviceId: string }]>(
@@ -120,6 +130,7 @@ export class StateStore extends EventEmitter<StateEvents> {
       ),
     }
     this.locationOff = new Set(pluck<[], string>(db, 'SELECT device_id FROM device_state WHERE location_off_at IS NOT NULL').all())
+    this.statusTransaction = db.transaction(this.writeStatus.bind(this))
     this.writeBatch = db.transaction((presence: Map<string, [number, number]>, batch: Queued[]) => {
       this.writePresence(presence)
       for (const q of batch) this.writeRow(q)
@@ -225,8 +236,18 @@ export class StateStore extends EventEmitter<StateEvents> {
     this.db.prepare('UPDATE device_state SET online = 0, presence_at = ? WHERE online = 1').run(at)
   }
 
-  /** F3: a device that switched Find Device or the cloud service off has its map position go offline. */
-  setStatus(deviceId: string, status: Status, receivedAt: number): void {
+  /**
+   * F3: a device that switched Find Device or the cloud service off has its map position go offline. `then` gets the
+   * switches the device said before (undefined: an unknown device) and runs in the same transaction, so a status and
+   * what follows from it cost one commit, not one each (a fleet's connect ramp sends one status per phone). The
+   * switches are read without writing the pending batch: presence and heartbeats never touch them.
+   */
+  setStatus(deviceId: string, status: Status, receivedAt: number, then: (before: Switches | undefined) => void): void {
+    this.statusTransaction(deviceId, status, receivedAt, then)
+  }
+
+  private writeStatus(deviceId: string, status: Status, receivedAt: number, then: (before: Switches | undefined) => void): void {
+    const row = this.sql.switches.get(deviceId)
     const enabled = status.cloudService && status.findDevice
     if (enabled) this.locationOff.delete(deviceId)
     else this.locationOff.add(deviceId)
@@ -238,6 +259,7 @@ export class StateStore extends EventEmitter<StateEvents> {
       receivedAt,
       deviceId,
     })
+    then(row && { cloudService: bool(row.cloud_service), findDevice: bool(row.find_device) })
     this.emit('status', deviceId, enabled)
   }
 

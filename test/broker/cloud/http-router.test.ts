@@ -190,3 +190,45 @@ t.test('a rule that fails runs again a minute later instead of spinning; a rule 
   daily.stop()
   t.end()
 })
+
+t.test('A3 dueBy arms for an earlier due time without asking the rule; a later one keeps the timer; an early wake looks again', (t) => {
+  const clock = new ManualClock(0)
+  let asked = 0
+  let due: number | null = null
+  const runs: number[] = []
+  const timer: DueTimer = new DueTimer(
+    clock,
+    () => (asked++, due),
+    (now) => {
+      runs.push(now)
+      due = null
+      // Changes made while the rule runs need no look-ahead of their own: it looks once when done.
+      timer.dueBy(now + 1)
+      timer.reschedule()
+    },
+    new LogCapture().logger(),
+    'test-rule',
+  )
+  timer.dueBy(10)
+  clock.advance(20)
+  t.same(runs, [], 'not started: dueBy arms nothing')
+  timer.start()
+  const looks = asked
+  timer.dueBy(100)
+  timer.dueBy(200)
+  timer.dueBy(50)
+  t.equal(asked, looks, 'dueBy never asks the rule for its next due time')
+  clock.advance(29)
+  t.same(runs, [])
+  clock.advance(1)
+  t.same(runs, [50], 'woken at the earliest time given (50 ms from the start, the clock at 20 then)')
+  t.equal(asked, looks + 1, 'then it asks once')
+  due = 70
+  timer.reschedule()
+  timer.reschedule()
+  timer.dueBy(80)
+  clock.advance(20)
+  t.same(runs, [50, 70], 'a later dueBy left the earlier timer armed')
+  timer.stop()
+  t.end()
+})

@@ -115,3 +115,27 @@ t.test('with a batch wait, heartbeats and presence are written together once it 
   t.same(await written, [2], 'one batch once the wait passed')
   t.match(store.device('phone-a'), { online: true, last: { seq: 3 } })
 })
+
+t.test(
+  'F3 a status hands what follows from it the switches said before, in its transaction, leaving the presence batch queued',
+  async (t) => {
+    const db = openDb(t.testdir())
+    t.teardown(() => db.close())
+    await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+    const store = new StateStore(db)
+    const onlineInDb = (): unknown => db.prepare("SELECT online FROM device_state WHERE device_id = 'phone-a'").pluck().get()
+    const seen: unknown[] = []
+    store.setPresence('phone-a', true, 5)
+    store.setStatus('phone-a', { cloudService: true, findDevice: false, at: 6 }, 6, (before) => seen.push(before, db.inTransaction))
+    store.setStatus('phone-a', { cloudService: true, findDevice: true, at: 7 }, 7, (before) => seen.push(before))
+    store.setStatus('gone', { cloudService: true, findDevice: true, at: 8 }, 8, (before) => seen.push(before))
+    t.same(
+      seen,
+      [{ cloudService: null, findDevice: null }, true, { cloudService: true, findDevice: false }, undefined],
+      'null: not said yet; undefined: no such device',
+    )
+    t.equal(onlineInDb(), 0, 'the presence change still waits for its batch')
+    t.equal(store.device('phone-a')?.findDevice, true)
+    t.ok(store.locationEnabled('phone-a'))
+  },
+)

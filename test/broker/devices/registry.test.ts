@@ -71,10 +71,10 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    12,
+    13,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
       "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
-      'lost mode as device state (F2)',
+      'lost mode as device state (F2), devices indexed by account',
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -115,6 +115,7 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
     old.exec(`DROP TABLE ${table}`)
   for (const column of ['lost_mode', 'lost_message', 'lost_phone', 'lost_mode_at'])
     old.exec(`ALTER TABLE device_state DROP COLUMN ${column}`)
+  old.exec('DROP INDEX devices_by_account')
   old.pragma('user_version = 9')
   old.close()
   const db = openDb(dir)
@@ -123,6 +124,13 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   t.ok(
     (db.pragma('table_info(device_state)') as { name: string }[]).some((c) => c.name === 'lost_mode_at'),
     'F2: the lost-mode columns are added to an older database',
+  )
+  t.ok(
+    db
+      .prepare("EXPLAIN QUERY PLAN SELECT id FROM devices WHERE account = 'a' ORDER BY id")
+      .all()
+      .some((r) => JSON.stringify(r).includes('devices_by_account')),
+    "an account's devices are found by the index added to an older database",
   )
   db.close()
   t.end()
