@@ -163,15 +163,12 @@ function send(url: URL, init: Request, signal: AbortSignal): Promise<Answer> {
       res.on('end', () =>
         resolve({ status: res.statusCode as number, statusText: res.statusMessage as string, body: Buffer.concat(chunks) }),
       )
+      // An answer cut short (the connection closed, or `signal` destroyed the request) fails here with 'aborted'.
       res.on('error', reject)
-      res.on('close', () => {
-        if (!res.complete) reject(new Error('the answer was cut short'))
-      })
     })
     const stop = (): void => void req.destroy(new Error('stopped'))
     signal.addEventListener('abort', stop, { once: true })
     req.on('error', reject)
-    // A connection closed before the answer ended rejects above (res or req 'error'); a late 'close' changes nothing.
     req.on('close', () => signal.removeEventListener('abort', stop))
     if (signal.aborted) stop()
     else req.end(init.body)
