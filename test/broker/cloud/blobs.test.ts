@@ -240,6 +240,12 @@ t.test('the cloud client says when the cloud is not there or not a fakephone clo
     { code: 'HTTP', status: 502 },
     'an answer without the contract error body',
   )
+  const strangerTls = `https://127.0.0.1:${(stranger.address() as AddressInfo).port}`
+  await t.rejects(
+    new CloudClient({ baseUrl: strangerTls, deviceId: 'p1', secret }).call('GET', '/cloud/v1/anything', z.unknown()),
+    { code: 'UNREACHABLE', status: 0, message: `cannot reach the cloud at ${strangerTls}` },
+    'an https:// cloud is reached over TLS: a server without it is no cloud',
+  )
   t.equal(cloudUrlOf('ws://127.0.0.1:8080/push'), 'http://127.0.0.1:8080')
   t.equal(cloudUrlOf('wss://cloud.example:443/push'), 'https://cloud.example')
 })
