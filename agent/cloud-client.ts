@@ -12,6 +12,7 @@ import { request as httpsRequest } from 'node:https'
 import type { z } from 'zod'
 import { BLOB_PATH, CloudErrorSchema, UploadStateSchema, type UploadStateBody } from '../common/cloud/blob-api.js'
 import { FakephoneError } from '../common/errors.js'
+import { readWholeBody } from '../common/http-body.js'
 
 export class CloudError extends FakephoneError {
   constructor(
@@ -158,13 +159,11 @@ function send(url: URL, init: Request, signal: AbortSignal): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
     const headers = init.body === undefined ? init.headers : { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) }
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: init.method, headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () =>
-        resolve({ status: res.statusCode as number, statusText: res.statusMessage as string, body: Buffer.concat(chunks) }),
+      // An answer cut short (the connection closed, or `signal` destroyed the request) fails the read.
+      readWholeBody(res).then(
+        (body) => resolve({ status: res.statusCode as number, statusText: res.statusMessage as string, body }),
+        reject,
       )
-      // An answer cut short (the connection closed, or `signal` destroyed the request) fails here with 'aborted'.
-      res.on('error', reject)
     })
     const stop = (): void => void req.destroy(new Error('stopped'))
     signal.addEventListener('abort', stop, { once: true })

@@ -4,6 +4,7 @@
  * the contract in common/console-api.ts.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { readWholeBody } from '../common/http-body.js'
 import type { Readable } from 'node:stream'
 import { FakephoneError } from '../common/errors.js'
 import type { Command } from '../common/contract.js'
@@ -75,12 +76,7 @@ export class ConsoleClient {
    */
   async bytes(method: 'PUT', path: string, body: Uint8Array): Promise<Buffer<ArrayBuffer>> {
     const res = await this.stream(method, path, body)
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('error', (err) => reject(this.unreachable(err)))
-      res.on('end', () => resolve(Buffer.concat(chunks)))
-    })
+    return readWholeBody(res).catch((err: Error) => Promise.reject(this.unreachable(err)))
   }
 
   /**
@@ -100,14 +96,14 @@ export class ConsoleClient {
       const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, (res) => {
         const status = res.statusCode as number
         if (status < 300) return resolve(res)
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('error', (err) => reject(this.unreachable(err)))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString()
-          const json = res.headers['content-type']?.startsWith('application/json') === true
-          reject(new ConsoleApiError(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`))
-        })
+        readWholeBody(res).then(
+          (bytes) => {
+            const text = bytes.toString()
+            const json = res.headers['content-type']?.startsWith('application/json') === true
+            reject(new ConsoleApiError(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`))
+          },
+          (err: Error) => reject(this.unreachable(err)),
+        )
       })
       req.on('error', (err) => reject(this.unreachable(err)))
       if ('stream' in body) {

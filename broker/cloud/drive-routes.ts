@@ -31,7 +31,7 @@ import {
   SHARE_PATH,
   type DriveFile,
 } from '../../common/cloud/drive-api.js'
-import { readBodyBytes } from '../http/body.js'
+import { readBodyBytes } from '../../common/http-body.js'
 import type { AccountError } from './accounts.js'
 import { MAX_BLOB_BYTES } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'

@@ -23,7 +23,7 @@ import type { z } from 'zod'
 import { decodeJson } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
-import { readBodyText } from './body.js'
+import { readBodyText } from '../../common/http-body.js'
 import { basicCredentials, bearerToken } from './credentials.js'
 
 export type Principal =

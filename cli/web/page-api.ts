@@ -14,7 +14,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
-import { readBodyBytes } from '../../broker/http/body.js'
+import { readBodyBytes } from '../../common/http-body.js'
 import { COMMAND_TYPES, CommandArgsSchemas, decodeJson, type CommandType } from '../../common/contract.js'
 import type { CommandView, HistoryReply } from '../../common/console-api.js'
 import type { OwnerKeys } from '../../common/signing.js'
