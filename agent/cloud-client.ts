@@ -71,7 +71,8 @@ export class CloudClient {
    * Uploads `bytes` (resuming what the cloud already has) and returns their
    * SHA-256. A blob that fits in one request (most photos) is sent straight
    * away; a larger one asks first where the cloud stands. A cloud that holds
-   * part of it answers BAD_OFFSET, and the upload carries on from its offset.
+   * part of it answers BAD_OFFSET, one still writing it (a cut connection not
+   * yet noticed) BUSY; either way the upload carries on from the cloud's offset.
    */
   async upload(bytes: Buffer, signal?: AbortSignal, onProgress?: (sent: number, size: number) => void): Promise<string> {
     const sha256 = createHash('sha256').update(bytes).digest('hex')
@@ -87,7 +88,9 @@ export class CloudClient {
           readJson(res, UploadStateSchema, path),
         )
       } catch (err) {
-        if (!(err instanceof CloudError && err.code === 'BAD_OFFSET')) throw err
+        // BAD_OFFSET: the cloud holds more or less than we sent from. BUSY: a write of this blob is still going (a
+        // connection cut a moment ago, not yet noticed by the cloud); asking where it stands waits for that write.
+        if (!(err instanceof CloudError && (err.code === 'BAD_OFFSET' || err.code === 'BUSY'))) throw err
         state = await where()
       }
     }

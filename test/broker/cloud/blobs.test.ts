@@ -81,6 +81,23 @@ t.test('S3: a connection cut in the middle of a request keeps the bytes that rea
   t.equal(await client.upload(bytes), sha(bytes), 'the rest goes up and the checksum matches')
 })
 
+t.test('S3: an upload that meets a write of the same blob still going waits for it and carries on', async (t) => {
+  const cloud = await startCloud(t)
+  const { client } = await phone(t, cloud)
+  const bytes = randomBytes(500)
+  // The write a cut connection leaves behind for a moment, held until the client asks where the cloud stands
+  // (observed on the real store: the cloud's HTTP server is not reachable from a test).
+  const blobs = cloud.broker.cloud.blobs
+  const release = blobs.claim('alice', sha(bytes))
+  const calls: string[] = []
+  const { append, state } = blobs
+  blobs.append = (...args) => (calls.push('append'), append.apply(blobs, args))
+  blobs.state = (...args) => (calls.push('state'), release(), state.apply(blobs, args))
+  t.equal(await client.upload(bytes), sha(bytes), 'the upload is not refused as busy')
+  t.same(calls, ['append', 'state', 'append'], 'refused once as busy, it asked where the cloud stood and sent again')
+  t.equal(cloud.broker.cloud.blobs.size(sha(bytes)), 500, 'stored whole')
+})
+
 t.test('corrupt, misplaced and oversized uploads are refused with the reason; nothing partial stays', async (t) => {
   const cloud = await startCloud(t)
   const { client, secret } = await phone(t, cloud)
