@@ -262,6 +262,8 @@ const MIGRATIONS: readonly string[] = [
 ]
 
 export const DB_FILE = 'cloud.sqlite'
+/** The broker's data directory unless told otherwise. */
+export const DEFAULT_DATA_DIR = './data'
 
 /** The schema version this code writes and understands. */
 export const SCHEMA_VERSION = MIGRATIONS.length

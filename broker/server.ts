@@ -40,7 +40,7 @@ import { OwnTracksIngest } from './mqtt/owntracks-ingest.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { addTransferRoutes } from './transfer/transfer-routes.js'
 import { ensureConsoleToken } from './console-token.js'
-import { DB_FILE, openDb } from './db.js'
+import { DB_FILE, DEFAULT_DATA_DIR, openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { connectionRoom, logConnectionRoom } from '../common/open-files.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
@@ -75,7 +75,7 @@ export interface BrokerOptions {
 }
 
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
-  dataDir: './data',
+  dataDir: DEFAULT_DATA_DIR,
   host: '127.0.0.1',
   mqttPort: 1883,
   httpPort: 8080,

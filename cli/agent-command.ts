@@ -1,7 +1,7 @@
 /** `fakephone agent` (one fake phone) and `fakephone phone` (its user's thumbs). */
 import { Command, Option } from 'commander'
 import type { Server } from 'node:net'
-import { Agent } from '../agent/agent.js'
+import type { Agent } from '../agent/agent.js'
 import { sendControl, serveControl, type ControlRequest } from '../agent/control.js'
 import { AGENT_CONFIG, AgentConfigSchema, channelUrls, type AgentConfig } from '../agent/config.js'
 import { GpsdSource } from '../agent/gpsd.js'
@@ -80,6 +80,8 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
       'no push channel (and, without --cloud, no cloud transfers): an mqtt:// broker URL does not say where the cloud listens; ' +
         'give --push ws://HOST:PORT/push or a ws://HOST:PORT/mqtt broker',
     )
+  // The phone's own code loads here, when a phone runs: `fakephone phone ...` only talks to one over its control socket.
+  const { Agent } = await import('../agent/agent.js')
   const agent = new Agent({
     id: c.id,
     secret,

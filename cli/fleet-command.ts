@@ -1,6 +1,6 @@
 /** `fakephone fleet provision | run | report merge`: a fleet of fake phones from one command (issue 12). */
 import { Command, InvalidArgumentError } from 'commander'
-import { DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
+import { DEFAULT_DATA_DIR } from '../broker/db.js'
 import { recordedClock } from '../common/cloud-time.js'
 import { connectionRoom } from '../common/open-files.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -14,9 +14,8 @@ import { renderReport, type FleetReport } from '../fleet/report.js'
 import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { autoWorkers, runFleet } from '../fleet/workers.js'
-import { DEFAULT_KEYS_DIR } from './broker-command.js'
 import { logger, UserError, type Io } from './io.js'
-import { duration, port, positiveInt } from './options.js'
+import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
 
 interface RunFlags {
   count: number
@@ -74,7 +73,7 @@ export function fleetCommand(io: Io): Command {
     .requiredOption('--count <n>', 'how many devices', positiveInt)
     .requiredOption('--account-prefix <prefix>', 'device ids are <prefix>-00001...; accounts <prefix>-owner-001...')
     .option('--accounts <n>', 'owner accounts the devices are spread over (default: one per device)', positiveInt)
-    .option('--data <dir>', 'broker data directory', DEFAULT_BROKER_OPTIONS.dataDir)
+    .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
     .option('--keys <dir>', "the owners' keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)
     .option('--out <file>', 'the credentials file to write', 'fleet-credentials.json')
     .action(async (o: ProvisionFlags) => {

@@ -9,25 +9,42 @@ import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline/promises'
 import { SystemClock } from '../common/clock.js'
-import { agentCommand, phoneCommand } from './agent-command.js'
-import { brokerCommand, deviceCommand } from './broker-command.js'
-import { configCommand } from './config-command.js'
-import { consoleCommand } from './console-command.js'
-import { bagCommand } from './transfer/transfer-commands.js'
-import { demoCommand } from './demo-command.js'
-import { fleetCommand } from './fleet-command.js'
-import { installCommand } from './install-command.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Io } from './io.js'
 import { duration, formatDuration } from './options.js'
 
-export function program(io: Io): Command {
+type MakeCommand = (io: Io) => Command
+
+/**
+ * Each top-level command's module, in the order the help lists them, loaded when it is needed: a command line that
+ * names one loads that module only (the broker's, the agent's, the console's code each take a good part of a second of
+ * CPU to load, and the tests run the CLI as a child process dozens of times).
+ */
+const COMMANDS = new Map<string, () => Promise<MakeCommand>>([
+  ['broker', async () => (await import('./broker-command.js')).brokerCommand],
+  ['device', async () => (await import('./device-command.js')).deviceCommand],
+  ['agent', async () => (await import('./agent-command.js')).agentCommand],
+  ['phone', async () => (await import('./agent-command.js')).phoneCommand],
+  ['console', async () => (await import('./console-command.js')).consoleCommand],
+  ['demo', async () => (await import('./demo-command.js')).demoCommand],
+  ['config', async () => (await import('./config-command.js')).configCommand],
+  ['install', async () => (await import('./install-command.js')).installCommand],
+  ['bag', async () => (await import('./transfer/transfer-commands.js')).bagCommand],
+  ['fleet', async () => (await import('./fleet-command.js')).fleetCommand],
+])
+
+/**
+ * The command tree for `argv`: only the command it names when it names one (that command's help, errors and action
+ * are the same either way), every command otherwise (the top-level help, `help`, `--version`, an unknown command and
+ * its "did you mean").
+ */
+export async function program(io: Io, argv: readonly string[]): Promise<Command> {
   const root = new Command('fakephone')
     .description('Fake phones signed in to a simulated vendor cloud: broker, device agents and console')
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
-  const commands = [brokerCommand, deviceCommand, agentCommand, phoneCommand, consoleCommand, demoCommand, configCommand, installCommand]
-  for (const make of [...commands, bagCommand, fleetCommand]) root.addCommand(make(io))
+  const named = COMMANDS.get(argv[0] ?? '')
+  for (const make of await Promise.all(named ? [named()] : [...COMMANDS.values()].map((load) => load()))) root.addCommand(make(io))
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
@@ -63,7 +80,7 @@ function interruption(io: Io, running: () => string): { stopped: Promise<number>
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {
-  const root = program(io)
+  const root = await program(io, argv)
   // Bare `fakephone` is a question, not a mistake: the help, exit 0.
   if (argv.length === 0) {
     root.outputHelp()

@@ -4,6 +4,9 @@ import { parseHostPort, parseLatLon } from '../agent/config.js'
 import type { Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
 
+/** Where the console keeps owner keys unless told otherwise. */
+export const DEFAULT_KEYS_DIR = './keys'
+
 export function port(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535')

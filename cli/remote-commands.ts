@@ -10,9 +10,8 @@ import { FINAL_STATES, type CommandType, type CommandArgs } from '../common/cont
 import { OwnerKeys, verifyPayload } from '../common/signing.js'
 import type { CommandView } from '../common/console-api.js'
 import type { ConsoleClient } from './console-client.js'
-import { DEFAULT_KEYS_DIR } from './broker-command.js'
 import { UserError, type Io } from './io.js'
-import { duration, formatDuration, onOff, positiveInt } from './options.js'
+import { DEFAULT_KEYS_DIR, duration, formatDuration, onOff, positiveInt } from './options.js'
 import { table } from './render.js'
 import { DEFAULT_EXPIRY, signCommand } from './sign-command.js'
 

@@ -6,10 +6,9 @@
  */
 import { spawn } from 'node:child_process'
 import type { Command } from 'commander'
-import { DEFAULT_KEYS_DIR } from '../broker-command.js'
 import { logger, untilAborted, type Io } from '../io.js'
-import { port } from '../options.js'
-import { WebConsole } from './server.js'
+import { DEFAULT_KEYS_DIR, port } from '../options.js'
+import type { WebConsole } from './server.js'
 
 interface WebOptions {
   port: number
@@ -43,6 +42,9 @@ export function addWebCommand(root: Command, io: Io, connection: () => Promise<{
     .option('--keys <dir>', "the owner's keys folder: commands are signed with it in this process", DEFAULT_KEYS_DIR)
     .option('--tiles <url>', 'a map tile URL template for when you are online, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png')
     .action(async (o: WebOptions) => {
+      // The web server's code (HTTP router, live feed, page assets) loads only when this command runs, not for every
+      // `console` command.
+      const { WebConsole } = await import('./server.js')
       const web = new WebConsole({
         ...(await connection()),
         keysDir: o.keys,

@@ -1,16 +1,25 @@
 /**
- * One time for the whole system, the way a user runs it: broker, agent,
- * phone and console as separate processes of the built CLI. After
- * `console clock advance 73h` remote commands still run, the console shows
+ * One time for the whole system, the way a user runs it: broker, agent and
+ * `console clock advance` as separate processes of the built CLI; device add
+ * and the console and phone commands run `main` in this test's process on the real
+ * clock, as a CLI process of their own would (neither the cloud's nor the
+ * phone's process: the cloud's time reaches them only over the API, the
+ * control socket and the data directory), at a fraction of a process's CPU.
+ * After `console clock advance 73h` remote commands still run, the console shows
  * the phone's fixes as fresh, and the phone's own commands say "0s ago"
  * (clock-restart.test.ts: the data directory and a restarted broker).
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { SystemClock } from '../../common/clock.js'
 import { assertBuilt, runCli, spawnCli } from '../fixtures/child.js'
 import { connect, nextMessage, recordMessages } from '../fixtures/cloud.js'
+import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
+
+/** A CLI command line run in this process, on the real clock as in a process of its own. */
+const cli = (argv: string[]): ReturnType<typeof run> => run(argv, new SystemClock())
 
 t.test('after `console clock advance 73h` the console, the phone in its own process and its CLI all read the cloud time', async (t) => {
   assertBuilt()
@@ -19,7 +28,7 @@ t.test('after `console clock advance 73h` the console, the phone in its own proc
   const secretFile = join(data, 'phone.secret')
   const phoneDir = join(data, 'phone')
   t.equal(
-    (await runCli(['device', 'add', 'clock-phone', '--account', 'qa', '--data', data, '--keys', keys, '--secret-out', secretFile])).code,
+    (await cli(['device', 'add', 'clock-phone', '--account', 'qa', '--data', data, '--keys', keys, '--secret-out', secretFile])).code,
     0,
   )
 
@@ -54,24 +63,24 @@ t.test('after `console clock advance 73h` the console, the phone in its own proc
   t.equal(advanced.code, 0, advanced.err)
   const cloudNow = (JSON.parse(advanced.out) as { now: number }).now
 
-  const locate = await runCli([...api, 'locate', 'clock-phone', '--keys', keys])
+  const locate = await cli([...api, 'locate', 'clock-phone', '--keys', keys])
   t.equal(locate.code, 0, `a command signed after the jump runs: ${locate.err}`)
   t.match(locate.out, /clock-phone is at [\d.,-]+ \(±\d+ m\), fix taken \d+s ago\ncommand \S+: verified receipt/)
 
   const [, next] = await nextMessage(watcher)
   t.ok((JSON.parse(next.toString()) as { at: number }).at >= cloudNow, 'the next heartbeat is stamped in cloud time')
-  const devices = await runCli([...api, 'devices'])
+  const devices = await cli([...api, 'devices'])
   t.match(
     devices.out,
     /clock-phone\s+qa\s+online\s+\S+\s+\d+s\s/,
     'the phone in its own process stamps in cloud time: its fix is seconds old, not 73 h',
   )
 
-  t.equal((await runCli(['phone', '--data', phoneDir, 'backup', 'now'])).code, 0)
-  const backups = await runCli(['phone', '--data', phoneDir, 'backup', 'list'])
+  t.equal((await cli(['phone', '--data', phoneDir, 'backup', 'now'])).code, 0)
+  const backups = await cli(['phone', '--data', phoneDir, 'backup', 'list'])
   t.match(backups.out, /\(\d+s ago\)/, 'the phone lists the cloud-stamped backup as just made')
   t.notMatch(backups.out, /in the future/)
-  const sync = await runCli(['phone', '--data', phoneDir, 'sync', 'now'])
+  const sync = await cli(['phone', '--data', phoneDir, 'sync', 'now'])
   t.match(sync.out, /photos .* \d+s ago/, 'the phone says its last sync was just now')
   t.notMatch(sync.out, /in the future/)
 

@@ -8,7 +8,9 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { SystemClock } from '../../common/clock.js'
 import { assertBuilt, runCli, spawnCli } from '../fixtures/child.js'
+import { run } from '../fixtures/io.js'
 import { connect, recordMessages } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -81,12 +83,17 @@ t.test('F1/F3/X1 end to end with the built CLI: broker, agent, phone and console
   t.ok(await broker.waitForLog((l) => l.msg === 'broker stopped'))
 })
 
+// The brokers and the agent are processes (one is killed); device add and the console commands, run as processes in the
+// test above, run in this process on the real clock here.
 t.test('F2 a broker killed (SIGKILL) with commands in flight loses none of them', async (t) => {
   assertBuilt()
   const data = tempDir(t)
   const keys = join(data, 'keys')
   const secretFile = join(data, 'p.secret')
-  t.equal((await runCli(['device', 'add', 'kill-phone', '--data', data, '--keys', keys, '--secret-out', secretFile])).code, 0)
+  t.equal(
+    (await run(['device', 'add', 'kill-phone', '--data', data, '--keys', keys, '--secret-out', secretFile], new SystemClock())).code,
+    0,
+  )
 
   const first = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
   const up = await first.waitForLog((l) => l.msg === 'broker listening')
@@ -97,7 +104,7 @@ t.test('F2 a broker killed (SIGKILL) with commands in flight loses none of them'
     ['lock', 'kill-phone', '--message', 'found?', '--phone', '1'],
     ['locate', 'kill-phone'],
   ]) {
-    const r = await runCli([...api(up.httpPort), ...cmd, '--keys', keys, '--wait', '0ms'])
+    const r = await run([...api(up.httpPort), ...cmd, '--keys', keys, '--wait', '0ms'], new SystemClock())
     t.equal(r.code, 0, r.err)
     issued.push(/command ([0-9a-f-]{36}) is queued/.exec(r.out)?.[1] as string)
   }

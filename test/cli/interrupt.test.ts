@@ -13,8 +13,9 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
-import { testIo } from '../fixtures/io.js'
-import { assertBuilt, cliCommand, runCli, spawnCli } from '../fixtures/child.js'
+import { SystemClock } from '../../common/clock.js'
+import { run, testIo } from '../fixtures/io.js'
+import { assertBuilt, cliCommand, spawnCli } from '../fixtures/child.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 import { within } from '../fixtures/wait.js'
 
@@ -104,7 +105,13 @@ t.test('F2 a command to an offline phone says at once that it is queued; Ctrl-C 
   assertBuilt()
   const data = tempDir(t)
   const keys = join(data, 'keys')
-  t.equal((await runCli(['device', 'add', 'away-phone', '--data', data, '--keys', keys, '--secret-out', join(data, 'p.secret')])).code, 0)
+  // device add and the listing run in this process (on the real clock, as a process of their own would); the broker and the
+  // interrupted console are processes: the Ctrl-C is a signal to one.
+  const secretOut = join(data, 'p.secret')
+  t.equal(
+    (await run(['device', 'add', 'away-phone', '--data', data, '--keys', keys, '--secret-out', secretOut], new SystemClock())).code,
+    0,
+  )
   const broker = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
   const up = await broker.waitForLog((l) => l.msg === 'broker listening')
   const ringing = start(t, [
@@ -132,16 +139,10 @@ t.test('F2 a command to an offline phone says at once that it is queued; Ctrl-C 
   t.equal(await interrupt(ringing, 1000), 130, 'the minute-long wait is cut short')
   t.match(ringing.err(), /interrupted: fakephone console ring stopped before it finished\n$/)
   const id = /command ([0-9a-f-]{36}) is queued/.exec(said)?.[1] as string
-  const listed = await runCli([
-    'console',
-    '--api',
-    `http://127.0.0.1:${String(up.httpPort)}`,
-    '--data',
-    data,
-    '--json',
-    'commands',
-    'away-phone',
-  ])
+  const listed = await run(
+    ['console', '--api', `http://127.0.0.1:${String(up.httpPort)}`, '--data', data, '--json', 'commands', 'away-phone'],
+    new SystemClock(),
+  )
   t.match(JSON.parse(listed.out), { commands: [{ id, state: 'queued' }] }, 'the command stays queued for the phone')
   t.equal(await broker.stop('SIGINT'), 0)
 })

@@ -8,7 +8,9 @@
 import t from 'tap'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { assertBuilt, runCli, spawnCli } from '../fixtures/child.js'
+import { SystemClock } from '../../common/clock.js'
+import { assertBuilt, spawnCli } from '../fixtures/child.js'
+import { run } from '../fixtures/io.js'
 import { fakeServiceManager, noServiceManager } from '../fixtures/service-manager.js'
 import { tempDir } from '../fixtures/scope.js'
 import { within } from '../fixtures/wait.js'
@@ -19,17 +21,11 @@ t.test('broker and agent under a Type=notify unit: ready when serving, watchdog,
   const data = join(dir, 'broker')
   const credentials = join(dir, 'credentials')
   mkdirSync(credentials)
-  const added = await runCli([
-    'device',
-    'add',
-    'kitchen-pi',
-    '--data',
-    data,
-    '--keys',
-    join(data, 'keys'),
-    '--secret-out',
-    join(credentials, 'device-secret'),
-  ])
+  // Provisioning runs in this process (on the real clock, as a process of its own would); the units' daemons are processes.
+  const added = await run(
+    ['device', 'add', 'kitchen-pi', '--data', data, '--keys', join(data, 'keys'), '--secret-out', join(credentials, 'device-secret')],
+    new SystemClock(),
+  )
   t.equal(added.code, 0, added.err)
 
   const brokerManager = await fakeServiceManager(t)

@@ -1,0 +1,78 @@
+/** `fakephone device ...`: registering devices in the broker's data directory, running broker or not. */
+import { Command } from 'commander'
+import { writeFile } from 'node:fs/promises'
+import { DEFAULT_DATA_DIR, openDb } from '../broker/db.js'
+import { DeviceRegistry } from '../broker/devices/registry.js'
+import { formatAge, type Clock } from '../common/clock.js'
+import { recordedClock } from '../common/cloud-time.js'
+import { OwnerKeys } from '../common/signing.js'
+import type { Io } from './io.js'
+import { DEFAULT_KEYS_DIR } from './options.js'
+import { table } from './render.js'
+
+/** Opens the data directory's registry, stamping with the cloud's time as recorded there (`clock`). */
+async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
+  const db = openDb(dataDir)
+  try {
+    return await fn(new DeviceRegistry(db, () => clock.now()))
+  } finally {
+    db.close()
+  }
+}
+
+export function deviceCommand(io: Io): Command {
+  const cmd = new Command('device').description('register, list and remove devices (works on the data directory, running broker or not)')
+  cmd
+    .command('add <id>')
+    .description('register a device and print its credentials (the secret is shown once)')
+    .option('--account <name>', 'owner account', 'default')
+    .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
+    .option('--secret-out <file>', 'write the secret to this file (mode 0600) instead of printing it')
+    .option('--keys <dir>', "the owner's keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, o: { account: string; data: string; secretOut?: string; keys: string; json?: boolean }) => {
+      const { device, secret } = await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account))
+      // Provisioning: the owner's key pair (made once per account) and the device's receipt key.
+      const keys = new OwnerKeys(o.keys)
+      keys.signingKey(device.account)
+      keys.rememberDevice(device.id, secret)
+      const ownerKeyFile = keys.ownerKeyFile(device.account)
+      if (o.secretOut) await writeFile(o.secretOut, secret + '\n', { mode: 0o600, flag: 'wx' })
+      if (o.json)
+        return io.out(JSON.stringify({ ...device, ownerKeyFile, ...(o.secretOut ? { secretFile: o.secretOut } : { secret }) }) + '\n')
+      io.out(`Registered device ${device.id} (account ${device.account}).\n`)
+      io.out(
+        o.secretOut
+          ? `Secret written to ${o.secretOut}; it is not stored anywhere else.\n`
+          : `Secret (shown once, stored only as a hash): ${secret}\n`,
+      )
+      io.out(`Owner public key: ${ownerKeyFile} -- give it to the agent with --owner-key so it obeys only you.\n`)
+    })
+  cmd
+    .command('list')
+    .description('list registered devices')
+    .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { data: string; json?: boolean }) => {
+      const clock = recordedClock(o.data, io.clock)
+      const devices = await withRegistry(o.data, clock, (r) => r.list())
+      if (o.json) return io.out(JSON.stringify({ devices }) + '\n')
+      if (devices.length === 0) return io.out('No devices registered.\n')
+      const now = clock.now()
+      io.out(
+        table(
+          ['DEVICE', 'ACCOUNT', 'REGISTERED'],
+          devices.map((x) => [x.id, x.account, `${formatAge(now - x.createdAt)} ago`]),
+        ),
+      )
+    })
+  cmd
+    .command('remove <id>')
+    .description('remove a device, its state and its location history')
+    .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
+    .action(async (id: string, o: { data: string }) => {
+      await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.remove(id))
+      io.out(`Removed device ${id}. Its credentials no longer work.\n`)
+    })
+  return cmd
+}
