@@ -72,6 +72,8 @@ export interface BrokerOptions {
   cloud: CloudDataOptions
   /** SQLite's WAL checkpoints in a worker thread, off the event loop (issue 14; default DEFAULT_WAL_CHECKPOINT). */
   walCheckpoint?: WalCheckpointOptions
+  /** How stale a message's view of the registry may be, ms (issue 14; default REGISTRY_RECHECK_MS; 0: none, a read per message). */
+  registryRecheckMs?: number
 }
 
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
@@ -104,6 +106,11 @@ export interface BrokerCounters {
 const HEARTBEAT_BATCH_MS = 20
 /** Largest heartbeat batch. */
 const HEARTBEAT_BATCH_MAX = 1000
+/**
+ * How long a message may be judged on the registry as last read, ms: another process's removal of a device (the CLI)
+ * is looked for at most this often, and this long after a message judged without a look (see DeviceRegistry).
+ */
+const REGISTRY_RECHECK_MS = 20
 /**
  * WAL pages between checkpoints on the broker's connection (SQLite's default is 1,000). The heartbeat batches rewrite
  * the same pages (each device's last leaf of `locations`, `device_state`): a checkpoint copies a page once however
@@ -243,8 +250,15 @@ export class CloudBroker {
       this.opts.walCheckpoint ?? DEFAULT_WAL_CHECKPOINT,
       log.child({ component: 'wal' }),
     )
-    const registry = new DeviceRegistry(db, now)
-    const store = new StateStore(db, HEARTBEAT_BATCH_MAX, HEARTBEAT_BATCH_MS)
+    const registry = new DeviceRegistry(db, now, {
+      recheckMs: this.opts.registryRecheckMs ?? REGISTRY_RECHECK_MS,
+      failed: (err) => {
+        this.counters.handlerFailures++
+        log.error({ err }, 'looking for devices removed by another process failed')
+      },
+    })
+    // Before a batch is written, a device another process removed is found: its queued rows are dropped, not refused.
+    const store = new StateStore(db, HEARTBEAT_BATCH_MAX, HEARTBEAT_BATCH_MS, () => registry.recheck())
     const token = ensureConsoleToken(this.opts.dataDir)
     const access = new AccessControl(registry, token, log.child({ component: 'access' }), () => this.counters.publishRefused++)
     const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)
@@ -473,8 +487,9 @@ export class CloudBroker {
   /**
    * A device removed from the registry through this broker: its connection
    * is closed at once, and what is still queued for it or from it is dropped
-   * with a logged reason. (A removal by another process on the same data
-   * directory is noticed on the device's next message: see AccessControl.)
+   * with a logged reason. A removal by another process on the same data
+   * directory comes here too, once the registry notices it (within
+   * REGISTRY_RECHECK_MS, see DeviceRegistry).
    */
   private deviceRemoved(deviceId: string): void {
     const before = this.outbox.length

@@ -87,6 +87,8 @@ export class StateStore extends EventEmitter<StateEvents> {
     private readonly maxBatch = 1000,
     /** How long a batch waits for more before it is written, ms; 0: the next turn of the event loop. */
     private readonly batchMs = 0,
+    /** Called before a batch is written (the broker looks for devices another process removed: their rows are dropped). */
+    private readonly beforeWrite: () => void = () => {},
   ) {
     super()
     // One prepared statement per heartbeat: an insert into a view of this connection whose trigger stores the row and
@@ -162,6 +164,7 @@ export class StateStore extends EventEmitter<StateEvents> {
 
   /** Writes everything queued so far: presence changes and heartbeats, in one transaction. */
   flush(): void {
+    if (this.queue.length > 0) this.beforeWrite()
     this.cancelWrite?.()
     this.cancelWrite = null
     if (this.queue.length === 0 && this.presence.size === 0) return
