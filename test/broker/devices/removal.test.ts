@@ -21,6 +21,26 @@ function otherProcessRegistry(t: Test, cloud: Cloud): DeviceRegistry {
 const events = (from: number, n: number): BehaviourEvent[] =>
   [...Array(n).keys()].map((i) => ({ seq: from + i, at: 1000 + i, type: 'screen-on', detail: '' }))
 
+/**
+ * For a heartbeat and a behaviour-log batch in turn: registers phone-a, connects it, removes it through `cli` (another
+ * process), publishes as it and waits for its connection to close; `logged` then checks the reason given.
+ */
+async function removedThenPublishes(t: Test, cloud: Cloud, cli: DeviceRegistry, logged: (kind: string) => Promise<void>): Promise<void> {
+  for (const [kind, payload] of [
+    ['heartbeat', heartbeat(1)],
+    ['logs', { events: events(0, 3) }],
+  ] as const) {
+    const { secret } = await cloud.broker.registry.add('phone-a', 'alice')
+    const phone = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
+    cli.remove('phone-a')
+    const gone = closed(phone)
+    phone.publish(`fp/v1/phone-a/${kind}`, JSON.stringify(payload), { qos: 1 })
+    await gone
+    t.pass(`${kind}: the connection is closed`)
+    await logged(kind)
+  }
+}
+
 t.test('a device removed through the broker is disconnected at once, its queued heartbeats dropped, and refused thereafter', async (t) => {
   const cloud = await startCloud(t)
   const secret = await addDevice(cloud, 'phone-a')
@@ -57,25 +77,14 @@ t.test(
     await subscriberGone
     t.pass('a subscription is refused and the device disconnected')
 
-    for (const [kind, payload] of [
-      ['heartbeat', heartbeat(1)],
-      ['logs', { events: events(0, 3) }],
-    ] as const) {
-      await cloud.broker.registry.add('phone-a', 'alice').then(async ({ secret }) => {
-        const phone = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
-        cli.remove('phone-a')
-        const gone = closed(phone)
-        phone.publish(`fp/v1/phone-a/${kind}`, JSON.stringify(payload), { qos: 1 })
-        await gone
-        t.pass(`${kind}: the connection is closed`)
-        t.ok(
-          await cloud.logs.waitFor(
-            (l) => l.msg === 'publish refused' && l.reason === 'the device was removed' && String(l.topic).endsWith(kind),
-          ),
-          `${kind}: refused with a logged reason`,
-        )
-      })
-    }
+    await removedThenPublishes(t, cloud, cli, async (kind) => {
+      t.ok(
+        await cloud.logs.waitFor(
+          (l) => l.msg === 'publish refused' && l.reason === 'the device was removed' && String(l.topic).endsWith(kind),
+        ),
+        `${kind}: refused with a logged reason`,
+      )
+    })
   },
 )
 
@@ -92,20 +101,10 @@ t.test(
 
     // Whether the broker read the registry within the last 20 ms decides which comes first: the message refused on a
     // fresh read, or taken on the last one and the device dropped with what it sent by the read due 20 ms later.
-    for (const [kind, payload] of [
-      ['heartbeat', heartbeat(1)],
-      ['logs', { events: events(0, 3) }],
-    ] as const) {
-      const { secret } = await cloud.broker.registry.add('phone-a', 'alice')
-      const phone = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
-      cli.remove('phone-a')
-      const gone = closed(phone)
-      phone.publish(`fp/v1/phone-a/${kind}`, JSON.stringify(payload), { qos: 1 })
-      await gone
-      t.pass(`${kind}: the connection is closed`)
+    await removedThenPublishes(t, cloud, cli, async (kind) => {
       t.ok(await cloud.logs.waitFor(removedLine('phone-a')), `${kind}: with a logged reason`)
       cloud.logs.lines.splice(0)
-    }
+    })
     t.equal(cloud.broker.store.counters.rowsRefused, 0, 'no row of the removed device ever reached a batch')
     const refused = await connectDevice(t, cloud, 'phone-a', 'any').then(
       () => null,
