@@ -102,8 +102,14 @@ export interface BrokerCounters {
   handlerFailures: number
 }
 
-/** How long the heartbeat batch waits for more before its commit, ms (see StateStore). */
-const HEARTBEAT_BATCH_MS = 20
+/**
+ * How long the heartbeat batch waits for more before its commit, ms (see StateStore). A commit writes a WAL page per
+ * device touched plus the shared ones (device_state's pages, the trees' inner pages): at 1,000 heartbeats/s, 50 ms
+ * (about 50 rows a commit) write 5.2 KB of WAL per heartbeat where 20 ms wrote 6.7 KB, and storing one costs about
+ * 15 µs of CPU instead of 18-22 (issue 14, measured in-process). Longer waits gain little more and stop the event loop
+ * longer per commit (about 0.8 ms at 50 rows), which PUBACKs arriving meanwhile wait for.
+ */
+const HEARTBEAT_BATCH_MS = 50
 /** Largest heartbeat batch. */
 const HEARTBEAT_BATCH_MAX = 1000
 /**
