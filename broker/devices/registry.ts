@@ -213,7 +213,8 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   exists(id: string): boolean {
     const since = this.recheckMs === 0 ? 0 : this.monotonic() - this.checkedAt
     if (since >= this.recheckMs) this.recheck()
-    else if (!this.recheckDue) this.recheckIn(this.recheckMs - since)
+    // Whole milliseconds: Node keeps one timer list per duration, and a fractional one would make a list per timer.
+    else if (!this.recheckDue) this.recheckIn(Math.ceil(this.recheckMs - since))
     if (this.ids.has(id)) return true
     if (this.existsStmt.get(id) === undefined) return false
     this.ids.add(id)
