@@ -13,9 +13,10 @@
  * connection commits; when it moved, the set is read again and every device
  * gone from it is announced ('removed') as if removed here: the broker
  * disconnects it, whether or not it says anything more. Reading it costs a
- * read transaction (file and shared-memory locks: 8-13 µs on the bench
- * machine, the largest part of the broker's own work per heartbeat), so the
- * broker's registry reads it at most once per `recheckMs` (issue 14): a
+ * read transaction (file and shared-memory locks: 8-19 µs on the bench
+ * machine, by its load; read once per event-loop turn, it was the largest part
+ * of the broker's own work per heartbeat), so the broker's registry reads it
+ * at most once per `recheckMs` (issue 14): a
  * message judged within `recheckMs` of the last read is judged on that view,
  * and then a read falls due when `recheckMs` have passed since the last one (a
  * timer, armed only while messages are judged that way). So under traffic a
