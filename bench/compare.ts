@@ -44,6 +44,8 @@ export interface CompareRun {
   p99: number | null
   /** Broker CPU (user + system) per acknowledged heartbeat, µs. */
   cpuUsPerHeartbeat: number | null
+  /** Of that, the broker's main thread (its event loop), µs; the rest is GC helper threads and workers. */
+  mainCpuUsPerHeartbeat: number | null
   /** Broker RSS with every device connected, after the load, MB. */
   rssMb: number | null
   /** The round-trip probe under a second window of the same load (round-trip.ts); null when it could not start. */
@@ -233,6 +235,7 @@ async function measure(
       p50: load.puback.p50,
       p99: load.puback.p99,
       cpuUsPerHeartbeat: before && after && load.acked > 0 ? ((after.cpuMs - before.cpuMs) * 1000) / load.acked : null,
+      mainCpuUsPerHeartbeat: before && after && load.acked > 0 ? ((after.mainCpuMs - before.mainCpuMs) * 1000) / load.acked : null,
       rssMb: after?.rssMb ?? null,
       roundTrip,
     }
@@ -337,6 +340,7 @@ export function renderCompare(r: CompareResult): string {
       row('PUBACK p50', (x) => x.p50, 2, ' ms'),
       row('PUBACK p99', (x) => x.p99, 2, ' ms'),
       row('broker CPU per heartbeat', (x) => x.cpuUsPerHeartbeat, 0, ' µs'),
+      row('of which its main thread', (x) => x.mainCpuUsPerHeartbeat, 0, ' µs'),
       row('broker RSS, all connected', (x) => x.rssMb, 0, ' MB'),
       row('heartbeats acknowledged', (x) => x.acked, 0, ''),
       row('round trip p50 (fakephone: signed command; others: raw MQTT)', (x) => x.roundTrip?.p50 ?? null, 2, ' ms'),

@@ -91,20 +91,27 @@ export interface ProcessSample {
   peakRssMb: number
   /** User + system CPU time so far, ms. */
   cpuMs: number
+  /** The same for the process's main thread alone (a Node broker's event loop: JS, SQLite, syscalls; not GC helpers or workers). */
+  mainCpuMs: number
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times: 100 on every mainstream Linux build. */
 const CLOCK_TICKS_PER_S = 100
 
+/** User + system CPU ms of a /proc `stat` line: fields 14 and 15 of the whole line, counted after the parenthesised name. */
+function cpuMsOf(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S
+}
+
 /** Memory and CPU time of a process from Linux's /proc; null elsewhere. */
 export async function sampleProcess(pid: number): Promise<ProcessSample | null> {
   try {
-    const [status, stat] = await Promise.all([readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')])
-    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ticks = Number(fields[11]) + Number(fields[12])
-    return { rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024, cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_S }
+    const [status, stat, main] = await Promise.all(
+      [`/proc/${pid}/status`, `/proc/${pid}/stat`, `/proc/${pid}/task/${pid}/stat`].map((f) => readFile(f, 'utf8')),
+    )
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status as string)?.[1] ?? NaN)
+    return { rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024, cpuMs: cpuMsOf(stat as string), mainCpuMs: cpuMsOf(main as string) }
   } catch {
     return null
   }

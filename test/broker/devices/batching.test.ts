@@ -1,13 +1,14 @@
 /**
  * F1/F3 ingest without a query per message: the registry answers `exists`
- * from memory, and presence changes ride in the heartbeat batch. Both on a
+ * from memory (and the broker's looks for another process's removals at most
+ * once per recheckMs, issue 14), and presence changes ride in the heartbeat batch. Both on a
  * real SQLite database, in process (no broker: the broker-level paths are in
  * test/broker/mqtt/ingest.test.ts and test/broker/devices/removal.test.ts).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { setImmediate as nextTurn } from 'node:timers/promises'
-import { openDb } from '../../../broker/db.js'
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
+import { openDb, type Db } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { StateStore } from '../../../broker/devices/state-store.js'
 import type { Heartbeat } from '../../../common/contract.js'
@@ -24,7 +25,7 @@ const hb = (seq: number): Heartbeat => ({
   network: 'wifi',
 })
 
-t.test('exists answers from memory, sees another connection remove or add a device from the next turn on', async (t) => {
+t.test('exists answers from memory; without RecheckOptions (the CLI) it sees another connection remove or add a device', async (t) => {
   const dir = t.testdir()
   const db = openDb(dir)
   const other = openDb(dir)
@@ -50,6 +51,86 @@ t.test('exists answers from memory, sees another connection remove or add a devi
   db.prepare("INSERT INTO devices (id, account, secret_hash, created_at) VALUES ('phone-c', 'alice', 'x', 1)").run()
   t.ok(registry.exists('phone-c'))
   t.ok(registry.exists('phone-c'))
+})
+
+/** The broker's registry and the CLI's, on two connections to one database; `ms` is the broker registry's monotonic clock. */
+function brokerAndCli(
+  t: Test,
+  recheckMs = 20,
+): { registry: DeviceRegistry; cli: DeviceRegistry; db: Db; ms: { now: number }; failures: unknown[]; removed: string[] } {
+  const dir = t.testdir()
+  const db = openDb(dir)
+  const other = openDb(dir)
+  t.teardown(() => {
+    if (db.open) db.close()
+    other.close()
+  })
+  const ms = { now: 1000 }
+  const failures: unknown[] = []
+  const registry = new DeviceRegistry(db, () => 1, { recheckMs, monotonic: () => ms.now, failed: (err) => failures.push(err) })
+  const removed: string[] = []
+  registry.on('removed', (id) => removed.push(id))
+  return { registry, cli: new DeviceRegistry(other, () => 1), db, ms, failures, removed }
+}
+
+t.test(
+  'issue 14: the broker reads data_version at most once per recheckMs, and once more recheckMs after a message judged without it',
+  async (t) => {
+    const { registry, cli, ms, removed } = brokerAndCli(t)
+    await cli.add('phone-a', 'alice')
+    await cli.add('phone-b', 'alice')
+    t.ok(registry.exists('phone-a'), 'the first message reads: a device the CLI added is known')
+    cli.remove('phone-a')
+    ms.now += 5
+    t.ok(registry.exists('phone-a'), 'within recheckMs of the last read, a message is judged on that view')
+    t.same(removed, [], 'nothing noticed yet')
+    t.same(await once(registry, 'removed'), ['phone-a'], 'the read due recheckMs after the last one finds the removal and announces it')
+    t.notOk(registry.exists('phone-a'), 'and the device is refused from then on')
+
+    ms.now += 20
+    cli.remove('phone-b')
+    t.notOk(registry.exists('phone-b'), 'after a quiet spell of recheckMs, the next message is judged on a fresh read')
+    t.same(removed, ['phone-a', 'phone-b'], 'and the removal announced at once')
+  },
+)
+
+t.test('issue 14: a read due after the database closed (the broker stopped) does nothing', async (t) => {
+  const { registry, cli, db, ms, failures } = brokerAndCli(t, 5)
+  await cli.add('phone-a', 'alice')
+  t.ok(registry.exists('phone-a'))
+  ms.now += 1
+  t.ok(registry.exists('phone-a'), 'judged on the last view: a read falls due in 4 ms')
+  db.close()
+  await sleep(20) // that read is a timer of the registry's own with no event to wait for; this timer expires after it
+  t.same(failures, [], 'nothing read, nothing thrown')
+})
+
+t.test('issue 14: what a read throws goes to `failed` (the next message reads again); without RecheckOptions, to the caller', async (t) => {
+  const { registry, cli, ms, failures } = brokerAndCli(t)
+  await cli.add('phone-a', 'alice')
+  await cli.add('phone-b', 'alice')
+  t.ok(registry.exists('phone-a'))
+  registry.once('removed', () => {
+    throw new Error('a listener failed')
+  })
+  cli.remove('phone-a')
+  ms.now += 20
+  t.notOk(registry.exists('phone-a'), 'the message is still judged on what was read')
+  t.match(failures, [{ message: 'a listener failed' }])
+  cli.remove('phone-b')
+  t.notOk(registry.exists('phone-b'), 'the next message reads again, without waiting recheckMs')
+
+  const dir = t.testdir()
+  const [mine, theirs] = [openDb(dir), openDb(dir)]
+  t.teardown(() => [mine, theirs].forEach((db) => db.close()))
+  const plain = new DeviceRegistry(mine, () => 1)
+  await plain.add('phone-c', 'alice')
+  t.ok(plain.exists('phone-c'))
+  plain.once('removed', () => {
+    throw new Error('a listener failed')
+  })
+  new DeviceRegistry(theirs, () => 1).remove('phone-c')
+  t.throws(() => plain.exists('phone-c'), { message: 'a listener failed' })
 })
 
 t.test('presence rides in the heartbeat batch and is read through it; one change per device, the last one', async (t) => {
