@@ -9,7 +9,10 @@
  * 127.0.0.1; stops on SIGTERM.
  * With FAKEPHONE_PROFILE_DIR set, SIGUSR2 starts the V8 CPU profiler and the
  * next SIGUSR2 writes `KIND-PID.cpuprofile` there and prints `{"profiled":PATH}`:
- * a profile of the measured load alone, without start-up and the connect ramp.
+ * a profile of the measured load alone, without start-up. With
+ * FAKEPHONE_PROFILE_PHASES (comma-separated names) the n-th profile is named
+ * after the n-th phase, `KIND-PID-PHASE.cpuprofile` (an empty name keeps the
+ * plain one): compare.ts profiles the connect ramp first, then the load.
  */
 import { Aedes } from 'aedes'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -55,9 +58,10 @@ async function aedes(): Promise<Listening> {
 }
 
 /** SIGUSR2 toggles the CPU profiler (see the module comment). */
-function profileOnSignal(dir: string, kind: string): void {
+function profileOnSignal(dir: string, kind: string, phases: string[]): void {
   mkdirSync(dir, { recursive: true })
   let session: Session | null = null
+  let written = 0
   const toggle = async (): Promise<void> => {
     if (!session) {
       session = new Session()
@@ -69,7 +73,8 @@ function profileOnSignal(dir: string, kind: string): void {
     const { profile } = await session.post('Profiler.stop')
     session.disconnect()
     session = null
-    const file = join(dir, `${kind}-${process.pid}.cpuprofile`)
+    const phase = phases[written++]
+    const file = join(dir, `${kind}-${process.pid}${phase ? `-${phase}` : ''}.cpuprofile`)
     writeFileSync(file, JSON.stringify(profile))
     process.stdout.write(`${JSON.stringify({ profiled: file })}\n`)
   }
@@ -79,7 +84,7 @@ function profileOnSignal(dir: string, kind: string): void {
 async function main(): Promise<void> {
   const [kind, dataDir] = process.argv.slice(2)
   const profileDir = process.env['FAKEPHONE_PROFILE_DIR']
-  if (profileDir) profileOnSignal(profileDir, kind ?? 'broker')
+  if (profileDir) profileOnSignal(profileDir, kind ?? 'broker', (process.env['FAKEPHONE_PROFILE_PHASES'] ?? '').split(','))
   const started = kind === 'fakephone' && dataDir ? await fakephone(dataDir) : kind === 'aedes' ? await aedes() : null
   if (!started) {
     process.stderr.write('usage: broker-child.js fakephone DATA_DIR | aedes\n')

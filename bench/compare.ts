@@ -8,10 +8,13 @@
  * Every device authenticates with its own credentials: fakephone with its
  * registry and per-device ACL; Mosquitto with a password file and a
  * `pattern` ACL; stock Aedes accepts anyone (no hooks). Figures per broker:
- * time to connect all devices, publish→PUBACK p50/p99 at QoS 1, broker CPU
- * per heartbeat (from /proc/PID/stat: user + system over the load window,
- * divided by the heartbeats acknowledged) and broker RSS with every device
- * connected.
+ * time to connect all devices, broker CPU per connect (over the connect ramp,
+ * divided by the devices connected) and the load generator's own CPU per
+ * connect (this process: when it is near the broker's, the ramp is the
+ * generator's pace as much as the broker's), publish→PUBACK p50/p99 at QoS 1,
+ * broker CPU per heartbeat (from /proc/PID/stat: user + system over the load
+ * window, divided by the heartbeats acknowledged) and broker RSS with every
+ * device connected.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -38,6 +41,10 @@ export interface CompareRun {
   round: number
   connected: number
   connectMs: number
+  /** Broker CPU (user + system) over the connect ramp per device connected, µs. */
+  cpuUsPerConnect: number | null
+  /** The load generator's (this process's) CPU over the connect ramp per device connected, µs. */
+  generatorUsPerConnect: number | null
   sent: number
   acked: number
   p50: number | null
@@ -79,7 +86,8 @@ const PROBE_REQUESTER = 'cmp-requester'
 
 /** Spawns broker-child.js and resolves with its port once it printed it. */
 async function startNodeBroker(args: string[], profileDir: string | null, cleanup: Cleanup): Promise<Started> {
-  const env = profileDir ? { ...process.env, FAKEPHONE_PROFILE_DIR: profileDir } : process.env
+  // Two profiles: the connect ramp (KIND-PID-connect.cpuprofile), then the measured load (KIND-PID.cpuprofile).
+  const env = profileDir ? { ...process.env, FAKEPHONE_PROFILE_DIR: profileDir, FAKEPHONE_PROFILE_PHASES: 'connect,' } : process.env
   const child = spawn(process.execPath, [join(HERE, 'broker-child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env })
   cleanup.defer(`stop ${args[0]}`, () => stopChild(child))
   let out = ''
@@ -213,7 +221,8 @@ async function measure(
           : await startMosquitto(mosquittoBin as string, [...creds, probeEnds.device, probeEnds.requester], cleanup, ctx.signal)
     const pid = broker.child.pid as number
     ctx.progress(`compare round ${round} ${kind}: connecting ${devices} devices`)
-    const conn = await connectPublishers(broker.url, creds, cleanup, ctx.signal)
+    const ramp = await connectRamp(broker, creds, profileDir, cleanup, ctx.signal)
+    const conn = ramp.conn
     // Some of the same load first, not measured: every broker gets its caches (and V8 its JIT) warm, and what a broker
     // starts once under load (fakephone's WAL checkpointer, at 1 MB of WAL) is started before the window.
     await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: WARM_UP_SECONDS, signal: ctx.signal })
@@ -230,6 +239,8 @@ async function measure(
       round,
       connected: conn.publishers.length,
       connectMs: conn.connectMs,
+      cpuUsPerConnect: ramp.brokerUs === null ? null : ramp.brokerUs / conn.publishers.length,
+      generatorUsPerConnect: ramp.generatorUs / conn.publishers.length,
       sent: load.sent,
       acked: load.acked,
       p50: load.puback.p50,
@@ -242,6 +253,26 @@ async function measure(
   } finally {
     await cleanup.runAll(ctx.progress)
   }
+}
+
+/** Connects every device, with the CPU the broker and this process spent on it (and the broker's profile of it, with --profile). */
+async function connectRamp(
+  broker: Started,
+  creds: Credentials[],
+  profileDir: string | null,
+  cleanup: Cleanup,
+  signal: AbortSignal,
+): Promise<{ conn: Awaited<ReturnType<typeof connectPublishers>>; brokerUs: number | null; generatorUs: number }> {
+  const pid = broker.child.pid as number
+  if (profileDir) broker.child.kill('SIGUSR2')
+  const before = await sampleProcess(pid)
+  const ours = process.cpuUsage()
+  const conn = await connectPublishers(broker.url, creds, cleanup, signal)
+  const generator = process.cpuUsage(ours)
+  const after = await sampleProcess(pid)
+  if (profileDir) await profiled(broker.child)
+  const brokerUs = before && after ? (after.cpuMs - before.cpuMs) * 1000 : null
+  return { conn, brokerUs, generatorUs: generator.user + generator.system }
 }
 
 /** The second window: the same heartbeat load, the round-trip probe one request at a time beside it; null if it cannot start. */
@@ -337,6 +368,8 @@ export function renderCompare(r: CompareResult): string {
     lines.push(
       row('time to connect all', (x) => x.connectMs / 1000, 2, ' s'),
       row('devices connected', (x) => x.connected, 0, ''),
+      row('broker CPU per connect', (x) => x.cpuUsPerConnect, 0, ' µs'),
+      row('load generator CPU per connect (one generator for all)', (x) => x.generatorUsPerConnect, 0, ' µs'),
       row('PUBACK p50', (x) => x.p50, 2, ' ms'),
       row('PUBACK p99', (x) => x.p99, 2, ' ms'),
       row('broker CPU per heartbeat', (x) => x.cpuUsPerHeartbeat, 0, ' µs'),
@@ -354,6 +387,10 @@ export function renderCompare(r: CompareResult): string {
       `${x.devices} devices, round ${x.round}, ${x.broker}: ${x.roundTrip?.failed} round trip(s) failed: ${x.roundTrip?.firstFailure}`,
     )
   if (r.profileDir)
-    lines.push('', `CPU profiles of the measured load (fakephone-*, aedes-*): ${r.profileDir} (node dist/bench/cpu-top.js FILE)`)
+    lines.push(
+      '',
+      `CPU profiles of the measured load (fakephone-PID, aedes-PID) and the connect ramp (*-connect): ${r.profileDir} ` +
+        '(node dist/bench/cpu-top.js FILE)',
+    )
   return lines.filter((l, i) => l !== '' || i > 1).join('\n')
 }

@@ -33,6 +33,10 @@ t.test('a device secret is shown once and stored only as its SHA-256 verifier', 
   t.notOk(await registry.verify('pi-kitchen', secret + 'x'))
   t.notOk(await registry.verify('pi-kitchen', stored), 'the verifier is not a secret that logs in')
   t.notOk(await registry.verify('nobody', secret))
+  // Issue 14: the connect path gets its answer at once, no promise, for a SHA-256 verifier.
+  t.equal(registry.verifiedAccountNow('pi-kitchen', secret), 'bob', 'answered at once with the account')
+  t.equal(registry.verifiedAccountNow('pi-kitchen', secret + 'x'), undefined, 'a wrong secret at once too')
+  t.equal(registry.verifiedAccountNow('nobody', secret), undefined, 'and an unknown device')
   t.equal(await verifySecret('s', 'sha256$AAAA'), false, 'a verifier of the wrong length never matches')
   t.equal(await verifySecret('s', 'md5$x'), false, 'an unknown scheme never matches')
 })
@@ -44,6 +48,7 @@ t.test('a device registered with an older scrypt verifier still logs in, and its
   const { secret } = await registry.add('old-phone', 'bob')
   const old = scryptVerifier(secret)
   db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(old, 'old-phone')
+  t.type(registry.verifiedAccountNow('old-phone', secret + 'x'), Promise, 'a scrypt verifier is checked off the event loop')
   t.notOk(await registry.verify('old-phone', secret + 'x'), 'a wrong secret is refused')
   t.equal(verifierOf(db, 'old-phone'), old, 'and changes nothing')
   t.equal(await registry.verifiedAccount('old-phone', secret), 'bob')
@@ -62,6 +67,14 @@ t.test('registry errors carry a code and say what is wrong', async (t) => {
   registry.remove('a')
   t.same(registry.list(), [])
   t.equal(registry.get('a'), undefined)
+})
+
+t.test('a secret check that fails (the database closed) reaches its caller as a rejection', async (t) => {
+  const db = openDb(t.testdir())
+  const registry = new DeviceRegistry(db, Date.now)
+  const { secret } = await registry.add('a', 'x')
+  db.close()
+  await t.rejects(registry.verifiedAccount('a', secret), { message: /not open/ })
 })
 
 t.test('opening the database twice keeps the schema and its data', (t) => {

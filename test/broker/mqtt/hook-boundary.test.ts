@@ -29,7 +29,7 @@ async function authenticated(hooks: ReturnType<AccessControl['hooks']>, c: Clien
 }
 
 t.test('a hook that throws refuses the client and logs why; a rejected secret check refuses too', async (t) => {
-  const { hooks, control, logs } = access({ verifiedAccount: async () => 'acct', exists: boom })
+  const { hooks, control, logs } = access({ verifiedAccountNow: () => 'acct', exists: boom })
   const throwingPacket = {
     get clientId(): string {
       return boom()
@@ -38,11 +38,11 @@ t.test('a hook that throws refuses the client and logs why; a rejected secret ch
   hooks.preConnect(client('a'), throwingPacket, (err, ok) => t.match([err, ok], [Error, false], 'preConnect refuses'))
 
   const refused = await new Promise<unknown>((resolve) =>
-    access({ verifiedAccount: boom }).hooks.authenticate(client('b'), 'b', Buffer.from('s'), (err) => resolve(err)),
+    access({ verifiedAccountNow: boom }).hooks.authenticate(client('b'), 'b', Buffer.from('s'), (err) => resolve(err)),
   )
   t.match(refused, { returnCode: 4 }, 'authenticate refuses when the secret check throws')
   const rejected = await new Promise<unknown>((resolve) =>
-    access({ verifiedAccount: () => Promise.reject(new Error('disk gone')) }).hooks.authenticate(
+    access({ verifiedAccountNow: () => Promise.reject(new Error('disk gone')) }).hooks.authenticate(
       client('c'),
       'c',
       Buffer.from('s'),
@@ -66,7 +66,7 @@ t.test('authorizePublish answers once: an accepted publish whose answer throws i
   let refused = 0
   const logs = new LogCapture()
   const control = new AccessControl(
-    { verifiedAccount: async () => 'acct', exists: () => true } as Partial<DeviceRegistry> as DeviceRegistry,
+    { verifiedAccountNow: () => 'acct', exists: () => true } as Partial<DeviceRegistry> as DeviceRegistry,
     'token',
     logs.logger(),
     () => refused++,

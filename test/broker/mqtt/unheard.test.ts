@@ -102,3 +102,26 @@ t.test('heartbeats are stored with no console; a console gets them while it watc
   t.equal(JSON.parse((await nextMessage(back))[1].toString()).seq, 4, 'the heartbeat sent while it was away was kept for it')
   t.equal(cloud.broker.store.history('phone-a', 10).length, 4, 'every heartbeat was stored')
 })
+
+t.test("the broker's own connect, disconnect and subscription announcements are not published; its heartbeat is", async (t) => {
+  const { aedes, url } = await startAedes(t, {}, (a) => skipUnheard(a, () => false))
+  const announced: string[] = []
+  aedes.on('publish', (packet) => {
+    if (packet.topic.startsWith('$SYS/')) announced.push(packet.topic.slice(`$SYS/${aedes.id}/`.length))
+  })
+  const first = await connect(t, url, { clientId: 'dev-a', clean: false })
+  await first.subscribeAsync('fp/v1/dev-a/cmd', { qos: 1 })
+  await first.unsubscribeAsync('fp/v1/dev-a/cmd')
+  // The same client id again: Aedes still closes the older connection (its takeover does not rely on the announcement).
+  const closed = new Promise<void>((resolve) => first.once('close', () => resolve()))
+  const second = await connect(t, url, { clientId: 'dev-a', clean: false })
+  await closed
+  await second.endAsync()
+  await new Promise<void>((resolve) =>
+    aedes.publish(
+      { cmd: 'publish', topic: `$SYS/${aedes.id}/heartbeat`, payload: Buffer.from(aedes.id), qos: 0, retain: false, dup: false },
+      () => resolve(),
+    ),
+  )
+  t.same(announced, ['heartbeat'], 'only the heartbeat, which Aedes keeps its record of live brokers on')
+})
