@@ -276,9 +276,18 @@ export function parseDuration(text: string): number {
   }, 0)
 }
 
-/** "3m 12s ago"-style age of a timestamp, for people. */
+/**
+ * How far ahead of "now" a timestamp may be and still read as just made: a phone and the CLI on its data directory
+ * learn the cloud's time from the cloud's messages, so their clock runs behind the cloud's by the time a message took
+ * (a backup the cloud stamped a moment ago could otherwise read "in the future"). Well above a message's delay under
+ * load, far below any clock rule's step.
+ */
+export const FOLLOW_SKEW_MS = 5000
+
+/** "3m 12s ago"-style age of a timestamp, for people; "0s" for one at most FOLLOW_SKEW_MS ahead. */
 export function formatAge(ms: number): string {
-  if (ms < 0) return 'in the future'
+  if (ms < -FOLLOW_SKEW_MS) return 'in the future'
+  if (ms < 0) return '0s'
   const s = Math.floor(ms / 1000)
   if (s < 60) return `${s}s`
   const m = Math.floor(s / 60)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { FollowingClock, ManualClock, SimulatedClock, SystemClock, formatAge, parseDuration } from '../../common/clock.js'
+import { FOLLOW_SKEW_MS, FollowingClock, ManualClock, SimulatedClock, SystemClock, formatAge, parseDuration } from '../../common/clock.js'
 
 t.test('ManualClock fires due timers in time order, ties in the order set, and reads each due time', (t) => {
   const clock = new ManualClock(1000)
@@ -103,7 +103,9 @@ t.test('parseDuration reads the units people write and names what it cannot read
 })
 
 t.test('formatAge says ages the way people read them', (t) => {
-  t.equal(formatAge(-1), 'in the future')
+  t.equal(formatAge(-1), '0s', 'a clock that learnt the cloud time from a message lags it by the delay: just made')
+  t.equal(formatAge(-FOLLOW_SKEW_MS), '0s')
+  t.equal(formatAge(-FOLLOW_SKEW_MS - 1), 'in the future', 'beyond a message delay, a stamp ahead is a real clock fault')
   t.equal(formatAge(42_000), '42s')
   t.equal(formatAge(192_000), '3m 12s')
   t.equal(formatAge(5 * 3_600_000 + 60_000), '5h 1m')
