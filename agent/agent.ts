@@ -156,7 +156,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   readonly cloud: CloudClient | null
   /** The cloud drive's file-manager entry and the Drive folder's sync (D1-D3). */
   readonly drive: PhoneDrive
-  private transfers = new AbortController()
+  /** Made when a transfer first asks for its signal (a phone without a cloud never does): aborting one costs an Error and an event. */
+  private transfers: AbortController | null = null
   /** The user's photos, contacts, notes and recordings (S1-S4), as files under the data directory. */
   readonly data: PhoneData
   /** App data sync (S1-S4); null when no cloud URL was given. */
@@ -321,11 +322,21 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await this.backup.flushed()
   }
 
+  /** The data channel's state alone: a fleet asks it of every phone, often, and `status()` builds every part's. */
+  get dataChannelState(): LinkState {
+    return this.channelOpened ? this.link.state : 'stopped'
+  }
+
+  /** The cloud-service switch alone (see `dataChannelState`). */
+  get cloudServiceOn(): boolean {
+    return this.settings.value.cloudService
+  }
+
   status(): AgentStatus {
     const settings = this.settings.value
     return {
       id: this.opts.id,
-      dataChannel: this.channelOpened ? this.link.state : 'stopped',
+      dataChannel: this.dataChannelState,
       cloudService: settings.cloudService,
       findDevice: settings.findDevice,
       network: settings.network,
@@ -444,7 +455,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
    * upload in progress passes it to fetch and halts at once.
    */
   get transferSignal(): AbortSignal {
-    return this.transfers.signal
+    return (this.transfers ??= new AbortController()).signal
   }
 
   private transfersChanged(): void {
@@ -454,8 +465,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   private haltTransfers(): void {
-    this.transfers.abort()
-    this.transfers = new AbortController()
+    this.transfers?.abort()
+    this.transfers = null
   }
 
   /** The MQTT data channel, switched off until `start` opens it; its last will says "offline". */
@@ -473,6 +484,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         username: id,
         password: this.opts.secret,
         clean: false,
+        // The phone subscribes on every connect itself (below): mqtt.js would send the same SUBSCRIBE again after a reconnect.
+        resubscribe: false,
         keepalive: this.opts.keepaliveS ?? 30,
         will: {
           topic: topicFor(id, 'presence'),
@@ -485,12 +498,14 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     link.on('state', (state) => this.emit('channel', state))
     const planTopic = topicFor(id, 'plan')
     const timeTopic = topicFor(id, 'time')
+    // Commands, the backup plan and the cloud's time in one SUBSCRIBE: one packet and one SUBACK each way per connect.
+    const topics = [topicFor(id, 'cmd'), planTopic, timeTopic]
     link.on('connect', () => {
       this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
       // Transfers may start once the cloud has taken in that the service is on, or it refuses them.
       this.publishStatus(() => this.transfersChanged())
+      link.client.subscribe(topics, { qos: 1 })
       void this.remote.onConnect(link)
-      link.client.subscribe([planTopic, timeTopic], { qos: 1 })
     })
     link.client.on('message', (topic, payload) => {
       if (topic === timeTopic) return this.receiveCloudTime(payload)

@@ -5,7 +5,7 @@
  * restart the data channel, push channel and cloud transfers go to the new
  * cloud whatever URLs the agent was started with.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { CloudEndpointsSchema } from '../common/cloud/cloud-move.js'
@@ -30,6 +30,8 @@ export function readHome(dataDir: string): CloudHome | null {
   const path = homeFile(dataDir).path
   let text: string
   try {
+    // No move yet (nearly always): a stat says so without the Error and stack trace of a failed read.
+    if (!statSync(path, { throwIfNoEntry: false })) return null
     text = readFileSync(path, 'utf8')
   } catch (err) {
     // No file, or no data directory yet (made by start, which says what is wrong with it).

@@ -63,10 +63,12 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     await this.journal.load()
   }
 
-  /** Called on every (re)connect: subscribe, finish interrupted work, resend receipts not yet acknowledged. */
+  /**
+   * Called on every (re)connect, once the phone has subscribed to its command topic (agent.ts): finish interrupted work,
+   * resend receipts not yet acknowledged.
+   */
   onConnect(link: MqttLink): Promise<void> {
     this.link = link
-    link.client.subscribe(topicFor(this.opts.deviceId, 'cmd'), { qos: 1 })
     return this.track(async () => {
       for (const entry of this.journal.unfinished()) await this.execute(entry.command)
       for (const entry of this.journal.unreported()) this.report(entry)

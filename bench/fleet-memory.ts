@@ -10,12 +10,16 @@
  * phone's, and would grow with the time the steps take. Also times the connect ramp of each
  * step (phones connected per second).
  *   npm run build && node --expose-gc dist/bench/fleet-memory.js [N] [--no-push] [--owntracks] [--snapshot] [--top K] [--broker-prof DIR]
+ *     [--prof DIR]
+ * (--prof: a CPU profile of this process during each step's ramp only, DIR/fleet-step1.cpuprofile and -step2: not the
+ * provisioning, GCs or clean-up around them; `node dist/bench/cpu-top.js` lists them)
  * (RSS figures are taken before each snapshot, but a snapshot's own allocations stay in RSS: read RSS from a run without --snapshot)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8'
+import { Session } from 'node:inspector/promises'
 import { startBrokerChild } from './fleet-broker.js'
 import { SystemClock } from '../common/clock.js'
 import { createLogger } from '../common/log.js'
@@ -140,6 +144,11 @@ async function main(argv: string[]): Promise<void> {
     return ownerKeys.get(account) as ReturnType<typeof readPublicKey>
   }
   const runs: FleetRun[] = []
+  const fleetProfIdx = argv.indexOf('--prof')
+  const fleetProf = fleetProfIdx >= 0 ? (argv[fleetProfIdx + 1] as string) : null
+  const session = fleetProf === null ? null : new Session()
+  session?.connect()
+  await session?.post('Profiler.enable')
   /** This process's CPU per phone brought up, ms, by step. */
   const cpuPerPhoneMs: number[] = []
   const bringUp = async (from: number): Promise<number> => {
@@ -165,9 +174,12 @@ async function main(argv: string[]): Promise<void> {
     runs.push(run)
     const started = performance.now()
     const cpu = process.cpuUsage()
+    await session?.post('Profiler.start')
     run.start()
     while (run.phonesUp().connected < n) await new Promise((resolve) => setTimeout(resolve, 20))
     const used = process.cpuUsage(cpu)
+    const prof = await session?.post('Profiler.stop')
+    if (prof) writeFileSync(join(fleetProf as string, `fleet-step${runs.length}.cpuprofile`), JSON.stringify(prof.profile))
     cpuPerPhoneMs.push(Math.round(((used.user + used.system) / 1000 / n) * 100) / 100)
     return n / ((performance.now() - started) / 1000)
   }

@@ -50,6 +50,12 @@ export class LinkDownError extends FakephoneError {
   }
 }
 
+/**
+ * mqtt.js's own trace: without one of ours each client makes a `debug` instance of its own and calls it two dozen times
+ * per connection with its arguments built, to print nothing (a fleet of thousands of links paid for it in its ramp).
+ */
+const silent = (): void => {}
+
 export class MqttLink extends EventEmitter<LinkEvents> {
   readonly client: MqttClient
   private readonly retry: RetryTimer
@@ -64,7 +70,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.opened = !opts.startOff
     this.stateNow = opts.startOff ? 'off' : 'connecting'
-    this.client = connectMqtt(opts.url, { ...opts.mqtt, reconnectPeriod: 0, manualConnect: opts.startOff === true })
+    this.client = connectMqtt(opts.url, { log: silent, ...opts.mqtt, reconnectPeriod: 0, manualConnect: opts.startOff === true })
     this.client.on('connect', () => {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
       stream.setNoDelay?.(true)

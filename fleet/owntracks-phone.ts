@@ -88,8 +88,15 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
   }
 
   status(): { dataChannel: LinkState; cloudService: boolean } {
-    return { dataChannel: this.link.state, cloudService: true }
+    return { dataChannel: this.dataChannelState, cloudService: this.cloudServiceOn }
   }
+
+  get dataChannelState(): LinkState {
+    return this.link.state
+  }
+
+  /** An OwnTracks phone has no cloud-service switch: always on. */
+  readonly cloudServiceOn = true
 
   /** Connects and starts the location pace; resolves once connected (or retrying: the link keeps trying on the clock). */
   async start(): Promise<void> {

@@ -130,7 +130,7 @@ export class FleetRun {
     for (const s of this.slots) {
       if (!s.phone) continue
       running++
-      if (s.phone.status().dataChannel === 'connected') connected++
+      if (s.phone.dataChannelState === 'connected') connected++
     }
     return { running, connected, target: this.slots.length }
   }
@@ -146,7 +146,7 @@ export class FleetRun {
       await Promise.all([...this.slots.map((s) => s.chain), ...this.inflight])
       const quiet =
         this.tally.heartbeats.acked + this.tally.heartbeats.duplicateAcks >= this.tally.heartbeats.sent &&
-        this.slots.every((s) => !s.phone || !s.phone.status().cloudService || s.phone.status().dataChannel === 'connected') &&
+        this.slots.every((s) => !s.phone || !s.phone.cloudServiceOn || s.phone.dataChannelState === 'connected') &&
         this.inflight.size === 0
       if (quiet) return
       if (performance.now() > until) throw new Error('the fleet did not settle in time')

@@ -84,7 +84,10 @@ t.test('F2 a step is never durable before its sync, and steps put during a sync 
   const syncs = new HeldSyncs()
   const { journal } = journalIn(dir, { datasync: syncs.datasync })
   await journal.load()
-  t.equal(journal.syncs, 2, 'a new journal creates its log at load (write, fsync, rename, directory fsync), off the command path')
+  t.equal(journal.syncs, 0, 'a new journal writes nothing at load (issue 12: a fleet phone starts without a file write)')
+  t.notOk(existsSync(join(dir, JOURNAL_FILE)))
+  await journal.put({ step: 'done', command: locate(owner, 1), reported: true })
+  t.equal(journal.syncs, 2, 'its first step creates the log (write, fsync, rename, directory fsync)')
   t.equal(syncs.calls, 0)
 
   const first = locate(owner, 2)
@@ -107,7 +110,7 @@ t.test('F2 a step is never durable before its sync, and steps put during a sync 
   syncs.release()
   await Promise.all(others.map((o) => o.promise))
   t.equal(journal.syncs - 2, 2, '10 steps, 2 fdatasyncs')
-  t.equal(logLines(dir).length, 11, 'one line per step after the lastSeq line')
+  t.equal(logLines(dir).length, 12, 'one line per step after the lastSeq line and the first step')
   await journal.flushed()
 
   const again = await reopened(dir)
@@ -252,7 +255,7 @@ t.test('F2 a failed write rejects its steps; the next write replaces the log who
   await t.rejects(journal.put({ step: 'received', command: two, reported: false }), { code: 'ENOSPC' })
   fail = false
   await journal.put({ step: 'received', command: three, reported: false })
-  t.equal(journal.compactions, 2, 'the load and the write after the failure rewrote the log')
+  t.equal(journal.compactions, 2, 'the first step (which created the log) and the write after the failure rewrote the log')
   t.same(
     (await reopened(dir)).unfinished().map((e) => e.command.id),
     [one.id, two.id, three.id],

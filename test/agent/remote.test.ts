@@ -210,7 +210,7 @@ t.test(
   async (t) => {
     const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
     // The journal cannot be written while a directory has its name: the write fails as on a full disk.
-    rmSync(join(dataDir, 'commands.jsonl'))
+    rmSync(join(dataDir, 'commands.jsonl'), { force: true })
     mkdirSync(join(dataDir, 'commands.jsonl'))
     const ring = await run(cloud, signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()))
     t.match(ring, { state: 'failed', reason: /the phone could not record the command: EISDIR/ })
