@@ -21,12 +21,11 @@
  * threads and held the ramp at about 350 phones a second).
  */
 import type { FileHandle } from 'node:fs/promises'
-import { statSync } from 'node:fs'
-import { open, readFile, rm } from 'node:fs/promises'
+import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { CommandSchema, UnsignedResultSchema, decodeJson } from '../common/contract.js'
-import { JsonFile, JsonFileError, writeAtomic } from '../common/json-file.js'
+import { JsonFile, JsonFileError, readTextIfExists, writeAtomic } from '../common/json-file.js'
 import type { Logger } from '../common/log.js'
 
 export const JournalEntrySchema = z.strictObject({
@@ -104,7 +103,7 @@ export class CommandJournal {
    */
   async load(): Promise<void> {
     this.data = { lastSeq: 0, entries: {} }
-    const text = await readIfExists(this.path)
+    const text = await readTextIfExists(this.path)
     if (text === null) {
       const legacy = await new JsonFile(this.legacyPath, JournalSchema.nullable()).load(null)
       // Nothing on disk: nothing to write or remove now. `rewrite` is still true, so the first step creates the log.
@@ -241,17 +240,5 @@ export class CommandJournal {
 
   private all(): JournalEntry[] {
     return Object.values(this.data.entries).sort((a, b) => a.command.seq - b.command.seq)
-  }
-}
-
-async function readIfExists(path: string): Promise<string | null> {
-  // A stat says "no file" without the Error and stack trace of a failed read (every phone's first start).
-  if (!statSync(path, { throwIfNoEntry: false })) return null
-  try {
-    return await readFile(path, 'utf8')
-  } catch (err) {
-    /* c8 ignore next -- only when the file is removed between the stat and the read */
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
   }
 }

@@ -32,17 +32,8 @@ export class JsonFile<T> {
 
   /** The stored value, `fallback` when the file does not exist; an invalid file is an error naming the file. */
   async load(fallback: T): Promise<T> {
-    // A missing file is the usual case at a phone's first start (half a dozen of them): a stat that makes no Error says so
-    // at a tenth of the cost of a failed read, whose Error and stack trace cost more than the read (a fleet's ramp).
-    if (!statSync(this.path, { throwIfNoEntry: false })) return fallback
-    let text: string
-    try {
-      text = await readFile(this.path, 'utf8')
-    } catch (err) {
-      /* c8 ignore next -- only when the file is removed between the stat and the read */
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fallback
-      throw err
-    }
+    const text = await readTextIfExists(this.path)
+    if (text === null) return fallback
     const decoded = decodeJson(this.schema, text)
     if (!decoded.ok) throw new JsonFileError('INVALID', this.path, `${this.path}: ${decoded.reason}`)
     return decoded.value
@@ -71,6 +62,22 @@ export class JsonFile<T> {
     } finally {
       this.writing = null
     }
+  }
+}
+
+/**
+ * A file's text, or null when it does not exist. A missing file is the usual case at a phone's first start (half a
+ * dozen of them): a stat that makes no Error says so at a tenth of the cost of a failed read, whose Error and stack trace
+ * cost more than the read (a fleet's ramp).
+ */
+export async function readTextIfExists(path: string): Promise<string | null> {
+  if (!statSync(path, { throwIfNoEntry: false })) return null
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    /* c8 ignore next -- only when the file is removed between the stat and the read */
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
   }
 }
 
