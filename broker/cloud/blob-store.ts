@@ -157,10 +157,17 @@ export class BlobStore {
     return this.sql.holds.get(account, sha256) !== undefined
   }
 
-  /** M2's batch read: where the bytes of a stored blob `account` holds are (one query for both), or undefined. */
-  held(account: string, sha256: string): BlobFile | undefined {
-    const row = this.sql.held.get(account, sha256)
-    return row && this.fileOf(sha256, row)
+  /**
+   * M2's batch read: where the bytes of each stored blob `account` holds are (one query for both), or undefined; in one
+   * read transaction, not SQLite's shared-lock calls (fcntl) around each query.
+   */
+  held(account: string, sha256s: readonly string[]): (BlobFile | undefined)[] {
+    return this.db.transaction(() =>
+      sha256s.map((sha256) => {
+        const row = this.sql.held.get(account, sha256)
+        return row && this.fileOf(sha256, row)
+      }),
+    )()
   }
 
   /** Where an upload of `sha256` by `account` stands; once a write of it still going (a cut connection being noticed) has ended. */

@@ -153,7 +153,7 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
   router.add('POST', '/api/accounts/:account/blobs/read', CONSOLE, async (ctx) => {
     const { id } = account(ctx)
     const { sha256: list } = await ctx.json(BlobReadRequestSchema, { what: 'blob read' })
-    const files = list.map((sha256) => blobs.held(id, sha256))
+    const files = blobs.held(id, list)
     async function* parts(): AsyncGenerator<Buffer> {
       const small = new SmallReader()
       try {
