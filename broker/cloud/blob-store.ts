@@ -254,7 +254,7 @@ export class BlobStore {
   /**
    * M2's batch upload of one blob (claimed by the caller): `body` (its bytes from `offset`, exactly), hashed as it
    * arrives. A blob of 1 to PACK_MAX bytes sent from its first byte is kept in memory for the batch's pack (a partial
-   * file of it from an earlier attempt, in `partials`, goes); any other goes to the account's partial file (from offset
+   * file of it from an earlier attempt, in the listing `partials`, goes); any other goes to the account's partial file (from offset
    * 0 started over), still being written when this answers (one of up to PACK_MAX bytes in one go, not awaited, so a
    * batch's files are written side by side). `commitMany` makes them durable. A body that breaks off keeps what arrived
    * for a resume (and throws); bytes that do not hash right are discarded (CHECKSUM_MISMATCH).
@@ -265,7 +265,7 @@ export class BlobStore {
     size: number,
     offset: number,
     body: AsyncIterable<Buffer>,
-    partials: ReadonlySet<string>,
+    partials: Promise<ReadonlySet<string>>,
   ): Promise<ReceivedBlob> {
     const partial = this.partialPath(account, sha256)
     const have = offset === 0 ? 0 : await this.partialSize(account, sha256)
@@ -292,7 +292,7 @@ export class BlobStore {
     }
     const hashed = hash?.digest('hex')
     if (offset === 0 && whole && size > 0) {
-      if (partials.has(sha256)) await rm(partial, { force: true })
+      if ((await partials).has(sha256)) await rm(partial, { force: true })
       if (hashed !== sha256) throw mismatch(hashed as string, sha256)
       return { sha256, size, bytes: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) }
     }
