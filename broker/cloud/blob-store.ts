@@ -274,7 +274,8 @@ export class BlobStore {
     const flags = offset === 0 ? 'w' : 'a'
     const whole = size - offset <= PACK_MAX
     const chunks: Buffer[] = []
-    const out = whole ? undefined : createWriteStream(partial, { flags })
+    // 1 MiB buffered, not 16 KiB: a large blob's 64 KiB chunks go to the disk gathered, not one threadpool write each.
+    const out = whole ? undefined : createWriteStream(partial, { flags, highWaterMark: 1024 * 1024 })
     let received = offset
     try {
       for await (const chunk of body) {
