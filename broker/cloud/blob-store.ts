@@ -11,7 +11,9 @@
  * checked, in one pack file (`<data>/blobs/packs/`, one file created and
  * synced per batch instead of one per blob: creating a file cost more CPU
  * than all else the destination does for a blob); the database says which
- * pack holds a blob and where. A pack is deleted once no blob in it is held.
+ * pack holds a blob and where. A pack is deleted once no blob in it is held,
+ * or by a sweep an hour after it was written when no blob points into it (a
+ * batch stopped between its pack and its transaction).
  *
  * A blob is kept while some account holds a reference to it (`ref` /
  * `unref`, called in the transaction that stores or removes the item that
@@ -316,7 +318,8 @@ export class BlobStore {
   async commitMany(received: readonly ReceivedBlob[]): Promise<void> {
     const packed = received.filter((r) => 'bytes' in r)
     const loose = received.filter((r) => 'partial' in r)
-    const pack = packed.length > 0 ? `${randomBytes(12).toString('hex')}.pack` : undefined
+    // Named by the cloud's time, so a sweep knows a pack no blob points into as a stray once it is old enough.
+    const pack = packed.length > 0 ? `${this.clock.now()}-${randomBytes(12).toString('hex')}.pack` : undefined
     const offsets: number[] = []
     if (pack !== undefined) {
       let at = 0
@@ -376,6 +379,7 @@ export class BlobStore {
 
   /** Deletes blobs nobody holds any more; returns how many went. */
   async sweep(): Promise<number> {
+    await this.dropStrayPacks()
     let removed = 0
     for (;;) {
       const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS)
@@ -390,6 +394,17 @@ export class BlobStore {
       for (const pack of packs) if (this.sql.packUsed.get(pack) === undefined) await rm(join(this.packs, pack), { force: true })
       removed += orphans.length
     }
+  }
+
+  /**
+   * Deletes the packs no blob points into that were written over the grace hour ago: those of a batch the cloud was
+   * stopped in between writing its pack and its transaction (the blobs of such a batch are sent again).
+   */
+  private async dropStrayPacks(): Promise<void> {
+    const before = this.clock.now() - ORPHAN_GRACE_MS
+    for (const name of await readdir(this.packs))
+      if (Number(name.split('-')[0]) <= before && this.sql.packUsed.get(name) === undefined)
+        await rm(join(this.packs, name), { force: true })
   }
 
   /** Stores the partial file as the blob once its bytes hash to `sha256` (`hashed`: what they hashed to as they were written). */

@@ -366,4 +366,12 @@ t.test("M2: a batch's small blobs go into one pack, read back from it; a pack go
   store.unref('a', sha(two))
   t.equal(await store.sweep(), 1)
   t.same(packs(), [], 'and goes with the last one')
+
+  // A pack no blob points into (the cloud stopped between a batch's pack and its transaction) goes after the grace hour.
+  writeFileSync(join(dir, 'blobs', 'packs', `${clock.now()}-${'0'.repeat(24)}.pack`), 'stray')
+  t.equal(await store.sweep(), 0)
+  t.equal(packs().length, 1, 'not yet: it may be a batch just before its transaction')
+  clock.advance(3_600_000)
+  t.equal(await store.sweep(), 0)
+  t.same(packs(), [], 'an hour later it goes')
 })

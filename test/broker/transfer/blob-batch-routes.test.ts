@@ -183,7 +183,7 @@ t.test('M2: the batch blob routes on a real cloud', async (t) => {
     ])
     // The small blob came in a batch, so it is in the batch's pack; the large one has a file of its own.
     const file = (b: Buffer): BlobFile => cloud.broker.cloud.blobs.locate(sha(b)) as BlobFile
-    t.match(file(small), { packed: true, path: new RegExp(`^${join(cloud.dataDir, 'blobs', 'packs')}/[0-9a-f]{24}\\.pack$`) })
+    t.match(file(small), { packed: true, path: new RegExp(`^${join(cloud.dataDir, 'blobs', 'packs')}/\\d+-[0-9a-f]{24}\\.pack$`) })
     t.same(file(large), {
       size: large.length,
       path: join(cloud.dataDir, 'blobs', sha(large).slice(0, 2), sha(large)),
