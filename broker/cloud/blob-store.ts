@@ -256,10 +256,10 @@ export class BlobStore {
   /**
    * M2's batch upload of one blob (claimed by the caller): `body` (its bytes from `offset`, exactly), hashed as it
    * arrives. A blob of 1 to PACK_MAX bytes sent from its first byte is kept in memory for the batch's pack (a partial
-   * file of it from an earlier attempt, in the listing `partials`, goes); any other goes to the account's partial file (from offset
-   * 0 started over), still being written when this answers (one of up to PACK_MAX bytes in one go, not awaited, so a
-   * batch's files are written side by side). `commitMany` makes them durable. A body that breaks off keeps what arrived
-   * for a resume (and throws); bytes that do not hash right are discarded (CHECKSUM_MISMATCH).
+   * file of it from an earlier attempt, in the listing `partials`, goes); any other goes to the account's partial
+   * file (from offset 0 started over), still being written when this answers (one of up to PACK_MAX bytes in one go,
+   * not awaited, so a batch's files are written side by side). `commitMany` makes them durable. A body that breaks
+   * off keeps what arrived for a resume (and throws); bytes that do not hash right are discarded (CHECKSUM_MISMATCH).
    */
   async receive(
     account: string,
