@@ -259,6 +259,11 @@ const MIGRATIONS: readonly string[] = [
   // An account's devices by index, not a scan of every device: each phone's status asks whether any phone of its
   // account has the cloud service on (A3, D3), quadratic at a fleet's connect ramp without it.
   `CREATE INDEX devices_by_account ON devices (account, id);`,
+  // M2: the small blobs a migration's batch brings are appended to one pack file per batch (blob-store.ts): a blob's
+  // pack and where in it it starts, or NULL for a blob in a file of its own; a pack goes once no row points into it.
+  `ALTER TABLE blobs ADD COLUMN pack TEXT;
+   ALTER TABLE blobs ADD COLUMN pack_offset INTEGER;
+   CREATE INDEX blobs_by_pack ON blobs (pack) WHERE pack IS NOT NULL;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

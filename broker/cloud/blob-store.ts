@@ -7,11 +7,19 @@
  * checksum matches is the blob renamed into place (after an fsync), so the
  * cloud never holds a partial or corrupt object (S3).
  *
+ * A migration's batch (M2) stores its small blobs, each received whole and
+ * checked, in one pack file (`<data>/blobs/packs/`, one file created and
+ * synced per batch instead of one per blob: creating a file cost more CPU
+ * than all else the destination does for a blob); the database says which
+ * pack holds a blob and where. A pack is deleted once no blob in it is held,
+ * or by a sweep an hour after it was written when no blob points into it (a
+ * batch stopped between its pack and its transaction).
+ *
  * A blob is kept while some account holds a reference to it (`ref` /
  * `unref`, called in the transaction that stores or removes the item that
  * points at it); quota is the items' business, see accounts.ts.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import {
   close as closeCb,
   createReadStream,
@@ -61,21 +69,44 @@ export interface UploadState {
   offset: number
 }
 
-/** A blob received whole in a batch (M2) and checked, not yet durable: `commitMany` stores it. */
-export interface ReceivedBlob {
-  partial: string
-  sha256: string
+/**
+ * A blob received whole in a batch (M2) and checked, not yet durable: `commitMany` stores it. Either its bytes, to go
+ * into the batch's pack, or its partial file, being written.
+ */
+export type ReceivedBlob =
+  | { sha256: string; size: number; bytes: Buffer }
+  | {
+      sha256: string
+      size: number
+      partial: string
+      /** Settles once its partial file is written. */
+      written: Promise<void>
+    }
+
+/** Where a stored blob's bytes are: its own file (offset 0) or a pack, from `offset`. */
+export interface BlobFile {
   size: number
-  /** Settles once its partial file is written. */
-  written: Promise<void>
+  path: string
+  offset: number
+  packed: boolean
 }
 
-/** A blob of at most this many bytes is gathered in memory by a batch upload and written in one go (M2). */
-const WRITE_WHOLE = 64 * 1024
+/**
+ * A blob of at most this many bytes is gathered in memory by a batch upload (M2): into the batch's pack when it arrived
+ * whole, else written in one go.
+ */
+export const PACK_MAX = 64 * 1024
+
+interface BlobRow {
+  size: number
+  pack: string | null
+  offset: number | null
+}
 
 export class BlobStore {
   private readonly root: string
   private readonly incoming: string
+  private readonly packs: string
   /** Partial files being written now (settled when the write ends), so two requests never append to one at once. */
   private readonly busy = new Map<string, Promise<void>>()
   private readonly sql
@@ -88,12 +119,16 @@ export class BlobStore {
   ) {
     this.root = join(dataDir, 'blobs')
     this.incoming = join(this.root, 'incoming')
+    this.packs = join(this.root, 'packs')
     mkdirSync(this.incoming, { recursive: true })
+    mkdirSync(this.packs, { recursive: true })
     this.sql = {
       get: pluck<[sha256: string], number>(db, 'SELECT size FROM blobs WHERE sha256 = ?'),
-      insert: db.prepare<[sha256: string, size: number, createdAt: number]>(
-        'INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)',
+      insert: db.prepare<[sha256: string, size: number, createdAt: number, pack: string | null, offset: number | null]>(
+        'INSERT OR IGNORE INTO blobs (sha256, size, created_at, pack, pack_offset) VALUES (?, ?, ?, ?, ?)',
       ),
+      locate: db.prepare<[sha256: string], BlobRow>('SELECT size, pack, pack_offset AS offset FROM blobs WHERE sha256 = ?'),
+      packUsed: pluck<[pack: string], number>(db, 'SELECT 1 FROM blobs WHERE pack = ? LIMIT 1'),
       ref: db.prepare<[account: string, sha256: string]>(
         'INSERT INTO blob_refs (account, sha256, refs) VALUES (?, ?, 1) ON CONFLICT (account, sha256) DO UPDATE SET refs = refs + 1',
       ),
@@ -102,13 +137,13 @@ export class BlobStore {
       ),
       dropRef: db.prepare<[account: string, sha256: string]>('DELETE FROM blob_refs WHERE account = ? AND sha256 = ? AND refs = 1'),
       holds: pluck<[account: string, sha256: string], number>(db, 'SELECT refs FROM blob_refs WHERE account = ? AND sha256 = ?'),
-      orphans: pluck<[createdBefore: number], string>(
-        db,
-        'SELECT sha256 FROM blobs b WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500',
+      orphans: db.prepare<[createdBefore: number], { sha256: string; pack: string | null }>(
+        `SELECT sha256, pack FROM blobs b
+         WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500`,
       ),
-      heldSize: pluck<[account: string, sha256: string], number>(
-        db,
-        'SELECT b.size FROM blob_refs r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.account = ? AND r.sha256 = ?',
+      held: db.prepare<[account: string, sha256: string], BlobRow>(
+        `SELECT b.size, b.pack, b.pack_offset AS offset FROM blob_refs r JOIN blobs b ON b.sha256 = r.sha256
+         WHERE r.account = ? AND r.sha256 = ?`,
       ),
       deleteBlob: db.prepare<[sha256: string]>('DELETE FROM blobs WHERE sha256 = ?'),
     }
@@ -124,9 +159,17 @@ export class BlobStore {
     return this.sql.holds.get(account, sha256) !== undefined
   }
 
-  /** M2's batch read: the size of a stored blob `account` holds (one query for both), or undefined. */
-  heldSize(account: string, sha256: string): number | undefined {
-    return this.sql.heldSize.get(account, sha256)
+  /**
+   * M2's batch read: where the bytes of each stored blob `account` holds are (one query for both), or undefined; in one
+   * read transaction, not SQLite's shared-lock calls (fcntl) around each query.
+   */
+  held(account: string, sha256s: readonly string[]): (BlobFile | undefined)[] {
+    return this.db.transaction(() =>
+      sha256s.map((sha256) => {
+        const row = this.sql.held.get(account, sha256)
+        return row && this.fileOf(sha256, row)
+      }),
+    )()
   }
 
   /** Where an upload of `sha256` by `account` stands; once a write of it still going (a cut connection being noticed) has ended. */
@@ -211,21 +254,30 @@ export class BlobStore {
   }
 
   /**
-   * M2's batch upload of one blob (claimed by the caller): `body` (its bytes from `offset`, exactly) goes to the
-   * account's partial file, hashed as it arrives; from offset 0 it starts the partial file over. Answers the blob,
-   * checked, its file still being written (a blob up to WRITE_WHOLE bytes is written in one go, not awaited, so a
-   * batch's files are written side by side): `commitMany` makes it durable. A body that breaks off keeps what arrived
-   * for a resume (and throws); bytes that do not hash right are discarded (CHECKSUM_MISMATCH).
+   * M2's batch upload of one blob (claimed by the caller): `body` (its bytes from `offset`, exactly), hashed as it
+   * arrives. A blob of 1 to PACK_MAX bytes sent from its first byte is kept in memory for the batch's pack (a partial
+   * file of it from an earlier attempt, in the listing `partials`, goes); any other goes to the account's partial
+   * file (from offset 0 started over), still being written when this answers (one of up to PACK_MAX bytes in one go,
+   * not awaited, so a batch's files are written side by side). `commitMany` makes them durable. A body that breaks
+   * off keeps what arrived for a resume (and throws); bytes that do not hash right are discarded (CHECKSUM_MISMATCH).
    */
-  async receive(account: string, sha256: string, size: number, offset: number, body: AsyncIterable<Buffer>): Promise<ReceivedBlob> {
+  async receive(
+    account: string,
+    sha256: string,
+    size: number,
+    offset: number,
+    body: AsyncIterable<Buffer>,
+    partials: Promise<ReadonlySet<string>>,
+  ): Promise<ReceivedBlob> {
     const partial = this.partialPath(account, sha256)
     const have = offset === 0 ? 0 : await this.partialSize(account, sha256)
     if (offset !== have) throw new BlobError('BAD_OFFSET', `the cloud has ${have} bytes of this blob; send from offset ${have}`)
     const hash = offset === 0 ? createHash('sha256') : undefined
     const flags = offset === 0 ? 'w' : 'a'
-    const whole = size - offset <= WRITE_WHOLE
+    const whole = size - offset <= PACK_MAX
     const chunks: Buffer[] = []
-    const out = whole ? undefined : createWriteStream(partial, { flags })
+    // 1 MiB buffered, not 16 KiB: a large blob's 64 KiB chunks go to the disk gathered, not one threadpool write each.
+    const out = whole ? undefined : createWriteStream(partial, { flags, highWaterMark: 1024 * 1024 })
     let received = offset
     try {
       for await (const chunk of body) {
@@ -242,6 +294,11 @@ export class BlobStore {
       if (out !== undefined) await finished(out.end())
     }
     const hashed = hash?.digest('hex')
+    if (offset === 0 && whole && size > 0) {
+      if ((await partials).has(sha256)) await rm(partial, { force: true })
+      if (hashed !== sha256) throw mismatch(hashed as string, sha256)
+      return { sha256, size, bytes: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) }
+    }
     // A small blob's file is written and synced through one descriptor (open, write, fsync, close), beside the next blobs'.
     const written = out === undefined ? writeDurably(partial, Buffer.concat(chunks), flags) : syncPath(partial, 'r+')
     // Hashed as they arrived and right: the write goes on beside the next blobs'. Else the file decides (and goes if wrong).
@@ -253,22 +310,37 @@ export class BlobStore {
   }
 
   /**
-   * M2: stores the blobs a batch received, durably at once: every file synced (as `receive` wrote it), renamed, each
-   * directory synced once, one transaction.
+   * M2: stores the blobs a batch received, durably at once, before any is said stored: the small ones written to one
+   * new pack file, synced with its directory; the others' files synced (as `receive` wrote them), renamed, each
+   * directory synced once; then one transaction. A pack none of whose blobs was new (each stored meanwhile by another
+   * request) goes again.
    */
   async commitMany(received: readonly ReceivedBlob[]): Promise<void> {
-    await Promise.all(received.map((r) => r.written))
-    const dirs = new Set(received.map((r) => join(this.root, r.sha256.slice(0, 2))))
+    const packed = received.filter((r) => 'bytes' in r)
+    const loose = received.filter((r) => 'partial' in r)
+    // Named by the cloud's time, so a sweep knows a pack no blob points into as a stray once it is old enough.
+    const pack = packed.length > 0 ? `${this.clock.now()}-${randomBytes(12).toString('hex')}.pack` : undefined
+    const offsets: number[] = []
+    if (pack !== undefined) {
+      let at = 0
+      for (const r of packed) {
+        offsets.push(at)
+        at += r.size
+      }
+      await writeDurably(join(this.packs, pack), Buffer.concat(packed.map((r) => r.bytes)), 'wx')
+    }
+    await Promise.all(loose.map((r) => r.written))
+    const dirs = new Set(loose.map((r) => join(this.root, r.sha256.slice(0, 2))))
+    if (pack !== undefined) dirs.add(this.packs)
     await Promise.all([...dirs].map((dir) => mkdir(dir, { recursive: true })))
-    await Promise.all(received.map((r) => rename(r.partial, this.blobPath(r.sha256))))
+    await Promise.all(loose.map((r) => rename(r.partial, this.blobPath(r.sha256))))
     await Promise.all([...dirs].map((dir) => syncPath(dir, 'r')))
     const now = this.clock.now()
-    this.db.transaction(() => received.forEach((r) => this.sql.insert.run(r.sha256, r.size, now)))()
-  }
-
-  /** The path of a stored blob, for a batch read (M2). */
-  pathOf(sha256: string): string {
-    return this.blobPath(sha256)
+    const added = this.db.transaction(() => {
+      loose.forEach((r) => this.sql.insert.run(r.sha256, r.size, now, null, null))
+      return packed.reduce((n, r, i) => n + this.sql.insert.run(r.sha256, r.size, now, pack as string, offsets[i] as number).changes, 0)
+    })()
+    if (pack !== undefined && added === 0) await rm(join(this.packs, pack), { force: true })
   }
 
   /** Stores a blob the cloud made itself (a backup assembled on the server, a console upload) in one go. */
@@ -282,8 +354,16 @@ export class BlobStore {
   }
 
   read(sha256: string): ReadStream {
-    if (this.size(sha256) === undefined) throw new BlobError('NOT_FOUND', `blob ${sha256} is not stored`)
-    return createReadStream(this.blobPath(sha256))
+    const file = this.locate(sha256)
+    if (file === undefined) throw new BlobError('NOT_FOUND', `blob ${sha256} is not stored`)
+    // A packed blob is never empty (receive): its last byte is at offset + size - 1.
+    return file.packed ? createReadStream(file.path, { start: file.offset, end: file.offset + file.size - 1 }) : createReadStream(file.path)
+  }
+
+  /** Where a stored blob's bytes are, or undefined. */
+  locate(sha256: string): BlobFile | undefined {
+    const row = this.sql.locate.get(sha256)
+    return row && this.fileOf(sha256, row)
   }
 
   /** Takes a reference for `account`; call inside the transaction that stores the item. */
@@ -299,15 +379,32 @@ export class BlobStore {
 
   /** Deletes blobs nobody holds any more; returns how many went. */
   async sweep(): Promise<number> {
+    await this.dropStrayPacks()
     let removed = 0
     for (;;) {
       const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS)
       if (orphans.length === 0) return removed
       // Rows go in one synchronous transaction, so nothing can take a reference in between; files after.
-      this.db.transaction(() => orphans.forEach((sha) => this.sql.deleteBlob.run(sha)))()
-      for (const sha of orphans) await rm(this.blobPath(sha), { force: true })
+      this.db.transaction(() => orphans.forEach((o) => this.sql.deleteBlob.run(o.sha256)))()
+      const packs = new Set<string>()
+      for (const o of orphans)
+        if (o.pack === null) await rm(this.blobPath(o.sha256), { force: true })
+        else packs.add(o.pack)
+      // A pack goes with the last blob in it (the space of the others that went before stays taken until then).
+      for (const pack of packs) if (this.sql.packUsed.get(pack) === undefined) await rm(join(this.packs, pack), { force: true })
       removed += orphans.length
     }
+  }
+
+  /**
+   * Deletes the packs no blob points into that were written over the grace hour ago: those of a batch the cloud was
+   * stopped in between writing its pack and its transaction (the blobs of such a batch are sent again).
+   */
+  private async dropStrayPacks(): Promise<void> {
+    const before = this.clock.now() - ORPHAN_GRACE_MS
+    for (const name of await readdir(this.packs))
+      if (Number(name.split('-')[0]) <= before && this.sql.packUsed.get(name) === undefined)
+        await rm(join(this.packs, name), { force: true })
   }
 
   /** Stores the partial file as the blob once its bytes hash to `sha256` (`hashed`: what they hashed to as they were written). */
@@ -317,7 +414,7 @@ export class BlobStore {
     const dir = join(this.root, sha256.slice(0, 2))
     mkdirSync(dir, { recursive: true })
     await rename(partial, this.blobPath(sha256))
-    this.sql.insert.run(sha256, size, this.clock.now())
+    this.sql.insert.run(sha256, size, this.clock.now(), null, null)
   }
 
   /** Throws CHECKSUM_MISMATCH (the partial file discarded) unless the partial file's bytes hash to `sha256`. */
@@ -327,6 +424,13 @@ export class BlobStore {
       await rm(partial, { force: true })
       throw mismatch(actual, sha256)
     }
+  }
+
+  private fileOf(sha256: string, row: BlobRow): BlobFile {
+    const { size, pack, offset } = row
+    return pack === null
+      ? { size, path: this.blobPath(sha256), offset: 0, packed: false }
+      : { size, path: join(this.packs, pack), offset: offset as number, packed: true }
   }
 
   private blobPath(sha256: string): string {
@@ -355,7 +459,7 @@ const closeAsync = promisify(closeCb)
 const writeFileAsync = promisify(writeFileCb)
 const writeAsync = promisify(writeCb)
 
-/** Writes `bytes` to a file (flags 'w' or 'a') and syncs it before closing it: four calls (M2's batch of small blobs). */
+/** Writes `bytes` to a file (flags 'w', 'wx' or 'a') and syncs it before closing it: four calls (M2's batch of small blobs, a pack). */
 async function writeDurably(path: string, bytes: Buffer, flags: string): Promise<void> {
   const fd = await openAsync(path, flags)
   try {

@@ -138,6 +138,23 @@ export class AccountImporter {
   }
 
   run(account: string, req: Request): ImportReply {
+    // All records in one transaction, each still in its own (a savepoint: one that fails leaves the others): one commit
+    // and one write of each changed page, not one per record (M2's bench: 1,301 records).
+    const outcomes = this.deps.db.transaction(() => this.records(account, req))()
+    const reply = this.reply(account, outcomes)
+    if (reply.imported > 0) {
+      this.deps.cloud.items.emit('bin', account)
+      this.deps.cloud.cloudLog.record(
+        account,
+        'import',
+        `imported ${reply.imported} records (${reply.present} already here, ${reply.failed} refused)`,
+        reply.imported,
+      )
+    }
+    return reply
+  }
+
+  private records(account: string, req: Request): ImportOutcome[] {
     const { db, clock, cloud } = this.deps
     const { accounts, blobs } = cloud
     const outcomes: ImportOutcome[] = []
@@ -299,17 +316,7 @@ export class AccountImporter {
         )
         return changes > 0 ? 'imported' : 'present'
       })
-    const reply = this.reply(account, outcomes)
-    if (reply.imported > 0) {
-      cloud.items.emit('bin', account)
-      cloud.cloudLog.record(
-        account,
-        'import',
-        `imported ${reply.imported} records (${reply.present} already here, ${reply.failed} refused)`,
-        reply.imported,
-      )
-    }
-    return reply
+    return outcomes
   }
 
   private reply(account: string, outcomes: ImportOutcome[]): ImportReply {

@@ -17,6 +17,7 @@ import { PhoneFiles } from '../../agent/phone-data/store.js'
 import { readPhotoMeta } from '../../agent/phone-data/exif.js'
 import { toVcard } from '../../agent/phone-data/vcard.js'
 import { makeWav } from '../../agent/phone-data/wav.js'
+import type { BlobFile } from '../../broker/cloud/blob-store.js'
 import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 import { heartbeat, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { run as runCli, testIo, type TestIo } from '../fixtures/io.js'
@@ -85,7 +86,7 @@ async function seededSource(t: Test): Promise<Cloud> {
     { name: 'Ada Lovelace', phone: '+44 20 1234', email: 'ada@example.com' },
   )
   await putItem(cloud, 'notes', 'a1b2c3d4-0000-4000-8000-000000000002.txt', Buffer.from('Groceries\nmilk\n'), { title: 'Groceries' })
-  await putItem(cloud, 'recordings', 'REC_20260601_123015_000.wav', makeWav(0.2, 440), { durationS: 0.2 })
+  await putItem(cloud, 'recordings', 'REC_20260601_123015_000.wav', makeWav(5, 440), { durationS: 5 })
   await putItem(cloud, 'notes', 'a1b2c3d4-0000-4000-8000-000000000003.txt', Buffer.from('Old\n'), { title: 'Old' })
   cloud.broker.cloud.items.delete('alice', 'phone-a', 'notes', 'a1b2c3d4-0000-4000-8000-000000000003.txt')
   clock.advance(3 * 86_400_000)
@@ -373,10 +374,15 @@ t.test('M3 between two clouds', async (t) => {
 
       // A blob damaged at the destination after the copy: verification finds it and the job does not say completed.
       const photo = (await snapshot(source, 'alice')).items.find((i) => i.id === 'IMG_20260601_123015_000.jpg')?.sha256 as string
-      const stored = join(dest.dataDir, 'blobs', photo.slice(0, 2), photo)
-      writeFileSync(stored, Buffer.from(readFileSync(stored).toString('latin1').replace('Xiaomi', 'Xiaomj'), 'latin1'))
       const wav = (await snapshot(source, 'alice')).items.find((i) => i.category === 'recordings')?.sha256 as string
-      rmSync(join(dest.dataDir, 'blobs', wav.slice(0, 2), wav))
+      const locate = (sha256: string): BlobFile => dest.broker.cloud.blobs.locate(sha256) as BlobFile
+      // The photo is small, so in the pack of the batch that brought it (blob-store.ts); the recording (80 KB) is not.
+      const [p, w] = [locate(photo), locate(wav)]
+      t.match([p, w], [{ packed: true }, { packed: false }])
+      const bytes = readFileSync(p.path)
+      bytes.write('Xiaomj', bytes.indexOf('Xiaomi', p.offset, 'latin1'), 'latin1')
+      writeFileSync(p.path, bytes)
+      rmSync(w.path)
       const damaged = (await migrate('mig')) as { code: number; out: string; err: string }
       t.equal(damaged.code, 1)
       t.match(

@@ -309,3 +309,69 @@ t.test('the blob store: references keep blobs, a sweep removes the rest after a 
   )
   t.match(await store.state('a', sha(target), target.length), { stored: true, offset: target.length })
 })
+
+t.test("M2: a batch's small blobs go into one pack, read back from it; a pack goes with the last blob held in it", async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  onEnd(t, () => db.close())
+  db.prepare("INSERT INTO accounts (id, last_activity_at, created_at) VALUES ('a', 0, 0)").run()
+  const clock = new ManualClock()
+  const store = new BlobStore(dir, db, clock, new LogCapture().logger())
+  const packs = (): string[] => readdirSync(join(dir, 'blobs', 'packs'))
+  const gather = async (stream: Readable): Promise<Buffer> => {
+    const chunks: Buffer[] = []
+    for await (const c of stream) chunks.push(c as Buffer)
+    return Buffer.concat(chunks)
+  }
+  const [one, two] = [Buffer.from('first blob'), Buffer.from('second blob, sent in two pieces')]
+  // An earlier attempt at `two` left part of it; sent again from its first byte, that partial file goes.
+  t.match(await store.append('a', sha(two), two.length, 0, Readable.from([two.subarray(0, 5)])), { stored: false, offset: 5 })
+  const partials = store.partials('a')
+  t.ok((await partials).has(sha(two)))
+  // A large blob (past what the write stream holds before it drains) keeps a file of its own, in the same batch.
+  const large = randomBytes(1_500_000)
+  const pieces = Array.from({ length: Math.ceil(large.length / 65_536) }, (_, i) => large.subarray(i * 65_536, (i + 1) * 65_536))
+  const received = [
+    await store.receive('a', sha(one), one.length, 0, Readable.from([one]), partials),
+    await store.receive('a', sha(two), two.length, 0, Readable.from([two.subarray(0, 7), two.subarray(7)]), partials),
+    await store.receive('a', sha(large), large.length, 0, Readable.from(pieces), partials),
+  ]
+  t.same(
+    readdirSync(join(dir, 'blobs', 'incoming')),
+    [`${Buffer.from('a').toString('hex')}-${sha(large)}.part`],
+    'no partial file but the large one',
+  )
+  await t.rejects(store.receive('a', sha(one), one.length, 0, Readable.from([Buffer.from('first blub')]), partials), {
+    code: 'CHECKSUM_MISMATCH',
+  })
+  await store.commitMany(received)
+  t.equal(packs().length, 1, 'one pack file for the batch')
+  t.match(store.locate(sha(two)), { size: two.length, offset: one.length, packed: true })
+  t.same(await gather(store.read(sha(one))), one)
+  t.same(await gather(store.read(sha(two))), two)
+  t.match(store.locate(sha(large)), { offset: 0, packed: false })
+  t.same(await gather(store.read(sha(large))), large)
+
+  // Both stored meanwhile (by another request): a pack with nothing new in it goes again.
+  await store.commitMany([await store.receive('a', sha(one), one.length, 0, Readable.from([one]), Promise.resolve(new Set()))])
+  t.equal(packs().length, 1)
+
+  store.ref('a', sha(one))
+  store.ref('a', sha(two))
+  clock.advance(3_600_000)
+  store.unref('a', sha(one))
+  t.equal(await store.sweep(), 2, 'the first blob and the large one, held by nobody')
+  t.equal(packs().length, 1, 'the pack stays while a blob in it is held')
+  t.same(await gather(store.read(sha(two))), two)
+  store.unref('a', sha(two))
+  t.equal(await store.sweep(), 1)
+  t.same(packs(), [], 'and goes with the last one')
+
+  // A pack no blob points into (the cloud stopped between a batch's pack and its transaction) goes after the grace hour.
+  writeFileSync(join(dir, 'blobs', 'packs', `${clock.now()}-${'0'.repeat(24)}.pack`), 'stray')
+  t.equal(await store.sweep(), 0)
+  t.equal(packs().length, 1, 'not yet: it may be a batch just before its transaction')
+  clock.advance(3_600_000)
+  t.equal(await store.sweep(), 0)
+  t.same(packs(), [], 'an hour later it goes')
+})

@@ -84,10 +84,10 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    13,
+    14,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
       "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
-      'lost mode as device state (F2), devices indexed by account',
+      "lost mode as device state (F2), devices indexed by account, a blob's pack (M2)",
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -129,6 +129,8 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   for (const column of ['lost_mode', 'lost_message', 'lost_phone', 'lost_mode_at'])
     old.exec(`ALTER TABLE device_state DROP COLUMN ${column}`)
   old.exec('DROP INDEX devices_by_account')
+  old.exec('DROP INDEX blobs_by_pack')
+  for (const column of ['pack', 'pack_offset']) old.exec(`ALTER TABLE blobs DROP COLUMN ${column}`)
   old.pragma('user_version = 9')
   old.close()
   const db = openDb(dir)
@@ -144,6 +146,10 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
       .all()
       .some((r) => JSON.stringify(r).includes('devices_by_account')),
     "an account's devices are found by the index added to an older database",
+  )
+  t.ok(
+    (db.pragma('table_info(blobs)') as { name: string }[]).some((c) => c.name === 'pack_offset'),
+    "M2: a blob's pack is added to an older database",
   )
   db.close()
   t.end()

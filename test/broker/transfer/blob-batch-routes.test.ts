@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { DEFAULT_BROKER_OPTIONS } from '../../../broker/server.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { MAX_BATCH_BYTES, MAX_BATCH_PARTS, partHeader, readParts, type Part } from '../../../common/cloud/blob-batch.js'
+import type { BlobFile } from '../../../broker/cloud/blob-store.js'
 import { addDevice, startCloud } from '../../fixtures/cloud.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
@@ -180,16 +181,24 @@ t.test('M2: the batch blob routes on a real cloud', async (t) => {
       ['blob', sha(large), large],
       ['gone', sha(big), Buffer.alloc(0)],
     ])
-    const path = (b: Buffer): string => join(cloud.dataDir, 'blobs', sha(b).slice(0, 2), sha(b))
-    truncateSync(path(small), 3)
-    truncateSync(path(large), 3)
+    // The small blob came in a batch, so it is in the batch's pack; the large one has a file of its own.
+    const file = (b: Buffer): BlobFile => cloud.broker.cloud.blobs.locate(sha(b)) as BlobFile
+    t.match(file(small), { packed: true, path: new RegExp(`^${join(cloud.dataDir, 'blobs', 'packs')}/\\d+-[0-9a-f]{24}\\.pack$`) })
+    t.same(file(large), {
+      size: large.length,
+      path: join(cloud.dataDir, 'blobs', sha(large).slice(0, 2), sha(large)),
+      offset: 0,
+      packed: false,
+    })
+    truncateSync(file(small).path, file(small).offset + 3)
+    truncateSync(file(large).path, 3)
     t.same(
       (await read([sha(small), sha(large)])).map(([kind]) => kind),
       ['gone', 'gone'],
       'a file shorter than the blob stored',
     )
-    rmSync(path(small))
-    rmSync(path(large))
+    rmSync(file(small).path)
+    rmSync(file(large).path)
     t.same(
       (await read([sha(small), sha(large)])).map(([kind]) => kind),
       ['gone', 'gone'],
