@@ -35,6 +35,7 @@ import { SimulatedClock, type Clock } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { PUSH_PATH } from '../common/push-protocol.js'
 import { AccessControl, type AcceptedMessage } from './mqtt/access.js'
+import { skipEmptyQueues, type QueueStore } from './mqtt/lean-queue.js'
 import { indexRetained, type RetainedStore } from './mqtt/retained-index.js'
 import { OwnTracksIngest } from './mqtt/owntracks-ingest.js'
 import { addConsoleRoutes } from './devices/console-api.js'
@@ -213,6 +214,8 @@ export class CloudBroker {
       await b.aedes.listen()
       // Aedes' types leave out the persistence it sets up in listen(); retained-index.ts says why it is wrapped.
       indexRetained((b.aedes as unknown as { persistence: RetainedStore }).persistence)
+      // An empty offline queue answered without streams on each CONNECT (lean-queue.ts).
+      skipEmptyQueues((b.aedes as unknown as { persistence: QueueStore }).persistence)
       // Both ports before any part starts: a broker that cannot bind writes nothing (resetPresence is the state part's start).
       const mqttPort = await listen(b.tcp, 'MQTT', this.opts.mqttPort, this.opts.host)
       const httpPort = await listen(b.http, 'HTTP', this.opts.httpPort, this.opts.host)
