@@ -3,7 +3,7 @@
  * uploads from a real CloudClient to a real broker; the cloud never holds a
  * partial or corrupt object.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, writeFileSync } from 'node:fs'
 import { createServer, request } from 'node:http'
@@ -267,13 +267,18 @@ t.test('the cloud client says when the cloud is not there or not a fakephone clo
   t.equal(cloudUrlOf('wss://cloud.example:443/push'), 'https://cloud.example')
 })
 
-t.test('the blob store: references keep blobs, a sweep removes the rest after a grace hour, appends wait their turn', async (t) => {
+/** A blob store on a fresh database in a temp dir, with account 'a', on a manual clock. */
+function blobStoreWithAccount(t: Test): { dir: string; clock: ManualClock; store: BlobStore } {
   const dir = tempDir(t)
   const db = openDb(dir)
   onEnd(t, () => db.close())
   db.prepare("INSERT INTO accounts (id, last_activity_at, created_at) VALUES ('a', 0, 0)").run()
   const clock = new ManualClock()
-  const store = new BlobStore(dir, db, clock, new LogCapture().logger())
+  return { dir, clock, store: new BlobStore(dir, db, clock, new LogCapture().logger()) }
+}
+
+t.test('the blob store: references keep blobs, a sweep removes the rest after a grace hour, appends wait their turn', async (t) => {
+  const { clock, store } = blobStoreWithAccount(t)
   const bytes = Buffer.from('hello')
   const id = await store.put(bytes)
   t.equal(await store.put(bytes), id, 'putting the same bytes twice stores one blob')
@@ -311,12 +316,7 @@ t.test('the blob store: references keep blobs, a sweep removes the rest after a 
 })
 
 t.test("M2: a batch's small blobs go into one pack, read back from it; a pack goes with the last blob held in it", async (t) => {
-  const dir = tempDir(t)
-  const db = openDb(dir)
-  onEnd(t, () => db.close())
-  db.prepare("INSERT INTO accounts (id, last_activity_at, created_at) VALUES ('a', 0, 0)").run()
-  const clock = new ManualClock()
-  const store = new BlobStore(dir, db, clock, new LogCapture().logger())
+  const { dir, clock, store } = blobStoreWithAccount(t)
   const packs = (): string[] => readdirSync(join(dir, 'blobs', 'packs'))
   const gather = async (stream: Readable): Promise<Buffer> => {
     const chunks: Buffer[] = []
