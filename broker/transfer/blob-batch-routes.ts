@@ -30,7 +30,7 @@ import { MAX_BLOB_BYTES, PACK_MAX, type BlobFile, type ReceivedBlob } from '../c
 import { HttpError, type HttpRouter, type RouteContext } from '../http/router.js'
 import type { TransferDeps } from './deps.js'
 
-/** A blob read whole into memory when at most this large (every packed one is); larger ones are streamed from their file. */
+/** A blob read whole into memory when at most this large, or packed (readLarge streams a file of its own from its start). */
 const READ_WHOLE = PACK_MAX
 
 /**
@@ -163,7 +163,7 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
       try {
         for (const [i, sha256] of list.entries()) {
           const file = files[i]
-          const bytes = file && (file.size <= READ_WHOLE ? small.read(file) : await readLarge(file.path, file.size))
+          const bytes = file && (file.packed || file.size <= READ_WHOLE ? small.read(file) : await readLarge(file.path, file.size))
           if (file === undefined || bytes === undefined) yield partHeader('gone', sha256, 0, 0)
           else if (bytes instanceof Buffer) yield Buffer.concat([partHeader('blob', sha256, file.size, 0), bytes])
           else {
