@@ -1,9 +1,10 @@
 #!/bin/sh
-# npm test: lint beside the one tsc run that type checks and builds (npm run compile), then tap with npm test's
-# arguments (`npm test -- --reporter=terse`). Lint and compile are one thread each, so lint takes the core that compile
-# and then tap leave, instead of tap waiting for the longer of the two. Exits non-zero if lint, compile or tap fails.
-npm run lint &
-lint=$!
-npm run compile && tap "$@"
+# npm test: `prettier --check` beside scripts/compile-and-lint.mjs, which type checks and builds (as npm run compile),
+# then starts tap with npm test's arguments (`npm test -- --reporter=terse`) and runs ESLint (as `eslint .`) on the
+# program the type check built while the tests run. Prettier and that script are one thread each, so Prettier takes
+# the core the build leaves. Exits non-zero if the layout check, type check, build, ESLint or tap fails.
+prettier --check --log-level warn . &
+layout=$!
+node scripts/compile-and-lint.mjs -- tap "$@"
 tested=$?
-wait $lint && exit $tested
+wait $layout && exit $tested
