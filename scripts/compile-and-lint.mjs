@@ -7,7 +7,8 @@
 //   node scripts/compile-and-lint.mjs [-- COMMAND ARGS...]
 //
 // 1. Type checks every file of tsconfig.json and prints the errors as tsc does; emits the build (dist/) as tsc does,
-//    without the compiled tests (dist/test/, which nothing runs).
+//    without the compiled tests (dist/test/, which nothing runs); fills the tests' transpile cache with the same
+//    JavaScript (test/fixtures/ts-hooks.mjs's cacheEmitted), so tap's ts-warm.mjs finds nothing left to transpile.
 // 2. If the type check passed and a COMMAND is given, starts it (npm test: tap) with this process's terminal, so the
 //    tests run while ESLint does.
 // 3. Runs ESLint over the project as `eslint .` does (same eslint.config.js, same files) and prints its findings.
@@ -17,6 +18,7 @@ import { rmSync } from 'node:fs'
 import { join, sep } from 'node:path'
 import { ESLint } from 'eslint'
 import ts from 'typescript'
+import { cacheEmitted } from '../test/fixtures/ts-hooks.mjs'
 
 const separator = process.argv.indexOf('--')
 const command = separator === -1 ? [] : process.argv.slice(separator + 1)
@@ -34,8 +36,13 @@ function compile() {
   })
   const diagnostics = [...ts.getPreEmitDiagnostics(program)]
   const compiledTests = join(config.options.outDir ?? 'dist', 'test') + sep
-  const emitted = program.emit(undefined, (file, text, bom) => {
+  /** Each source file's source map, emitted just before its JavaScript. */
+  const maps = new Map()
+  const emitted = program.emit(undefined, (file, text, bom, _onError, [source] = []) => {
     if (!file.startsWith(compiledTests)) ts.sys.writeFile(file, text, bom)
+    if (source === undefined) return
+    if (file.endsWith('.map')) maps.set(source, text)
+    else if (maps.has(source)) cacheEmitted(source, text, maps.get(source), config.options)
   })
   // A build from before this script emitted the tests too.
   rmSync(compiledTests, { recursive: true, force: true })
