@@ -76,7 +76,9 @@ function start([file, ...args]) {
 /** `eslint .` with the given program for every TypeScript file; resolves to whether no rule reported an error. */
 async function lint(program) {
   const eslint = new ESLint({
-    overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parserOptions: { programs: [program], project: false } } }],
+    overrideConfig: [
+      { files: ['**/*.ts', '**/*.mts', '**/*.cts'], languageOptions: { parserOptions: { programs: [program], project: false } } },
+    ],
   })
   const results = await eslint.lintFiles(['.'])
   const formatter = await eslint.loadFormatter('stylish')
