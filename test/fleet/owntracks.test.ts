@@ -125,10 +125,13 @@ async function watch(t: Test, url: string): Promise<{ client: MqttClient; seen: 
   return { client, seen }
 }
 
-/** Waits, by the subscriber's own messages, until `ok()` holds. */
+/**
+ * Waits, by the subscriber's own messages, until `ok()` holds. The bound is for a fleet that never publishes: phones
+ * start, connect and send their first location on the real clock, which a loaded machine stretched past 5 s.
+ */
 async function seenUntil(client: MqttClient, ok: () => boolean, what: string): Promise<void> {
   await within(
-    5_000,
+    20_000,
     what,
     (async () => {
       while (!ok()) await next(client, 'message')
