@@ -65,8 +65,11 @@ export interface AgentOptions {
   keepaliveS?: number
   /** How long a stop waits for the broker to acknowledge "offline", ms (default 2000). */
   stopTimeoutMs?: number
-  /** The owner's public key, learnt at provisioning; without it the phone refuses every remote command. */
-  ownerKey?: KeyObject
+  /**
+   * The owner's public key, learnt at provisioning; without it the phone refuses every remote command. A function is
+   * asked only when a command arrives: a fleet's phones mostly never get one, and reading the key was ~1 ms a phone.
+   */
+  ownerKey?: KeyObject | (() => KeyObject | undefined)
   /** The cloud's push endpoint, ws://host:port/push (X1); no push channel without it. */
   pushUrl?: string
   /** The cloud's HTTP side, http://host:port, for sync, backup and drive transfers; none without it. */

@@ -29,7 +29,8 @@ export interface Phone {
 
 export interface RemoteOptions {
   deviceId: string
-  ownerKey: KeyObject | undefined
+  /** A function is asked when a command arrives (see AgentOptions.ownerKey); one that throws leaves that command unverifiable. */
+  ownerKey: KeyObject | (() => KeyObject | undefined) | undefined
   /** The device's receipt key; derived on the first receipt (a fleet of thousands of phones paid ~1.4 ms each at start-up). */
   deviceKey: () => KeyObject
   dataDir: string
@@ -96,7 +97,7 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     const now = this.opts.clock.now()
     const verdict = verifyCommand(payload, {
       deviceId: this.opts.deviceId,
-      ownerKey: this.opts.ownerKey,
+      ownerKey: this.ownerKey(),
       now,
       lastSeq: this.journal.lastSeq,
     })
@@ -116,6 +117,18 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     }
     await this.execute(verdict.command)
     this.emit('settled', verdict.command.id, 'ran')
+  }
+
+  /** The owner's key now: read when the first command needs it, if it was given as a function. */
+  private ownerKey(): KeyObject | undefined {
+    const key = this.opts.ownerKey
+    if (typeof key !== 'function') return key
+    try {
+      return key()
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message }, "the owner's key cannot be read: the command is refused")
+      return undefined
+    }
   }
 
   private async execute(command: Command): Promise<void> {

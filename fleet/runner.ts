@@ -24,7 +24,7 @@ export interface FleetRunOptions {
   plan: FleetPlan
   /** The devices, in the plan's order. */
   devices: readonly FleetDevice[]
-  /** Each account's public key (without one, phones refuse every command). */
+  /** Each account's public key (without one, phones refuse every command); asked at a phone's first command: remember what it read. */
   ownerKey(account: string): KeyObject | undefined
   brokerUrl: string
   /** The push channel's URL; none: data channel only (--no-push). */
@@ -231,7 +231,8 @@ export class FleetRun {
         pushUrl: o.pushUrl,
         dataDir: join(o.dataDir, device.id),
         ...this.phoneBasics(slot),
-        ownerKey: o.ownerKey(device.account),
+        // Read when the phone's first command arrives, not at its start (most phones of a run never get one).
+        ownerKey: () => o.ownerKey(device.account),
         battery: plan.battery,
       },
       plan,

@@ -166,7 +166,9 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     const keys = new OwnerKeys(target.credentials.keysDir)
     const publicKeys = new Map<string, ReturnType<typeof readPublicKey> | undefined>()
     const ownerKey = (account: string): ReturnType<typeof readPublicKey> | undefined => {
-      if (!publicKeys.has(account)) publicKeys.set(account, keys.existingSigningKey(account) && readPublicKey(keys.ownerKeyFile(account)))
+      // Once per account, when its first phone gets a command; an account whose private key is not here has no console to obey.
+      if (!publicKeys.has(account))
+        publicKeys.set(account, keys.hasSigningKey(account) ? readPublicKey(keys.ownerKeyFile(account)) : undefined)
       return publicKeys.get(account)
     }
     const fleetConsole = target.client && !o.profile ? new HttpFleetConsole(target.client, keys) : undefined

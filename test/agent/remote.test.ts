@@ -259,6 +259,35 @@ t.test('F2 when only the last step cannot be written, the command has run and it
   t.equal(restarted.status().ringingUntil, null, 'it does not ring again after a restart')
 })
 
+t.test('F2 an owner key given as a function is read when the first command arrives; one that cannot be read refuses it', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const owner = makeOwner(t)
+  let asked = 0
+  await startAgent(t, cloud, 'phone-a', await provision(cloud, owner, 'phone-a'), {
+    ownerKey: () => {
+      asked++
+      return owner.publicKey
+    },
+  })
+  await listening(cloud, 'phone-a')
+  t.equal(asked, 0, 'not read at start')
+  t.equal((await run(cloud, signed(owner, 'phone-a', 'locate', {}, clock.now()))).state, 'succeeded')
+  t.equal(asked, 1, 'read for the command')
+
+  await startAgent(t, cloud, 'phone-b', await provision(cloud, owner, 'phone-b'), {
+    ownerKey: () => {
+      throw new Error('EACCES: the key file')
+    },
+  })
+  await listening(cloud, 'phone-b')
+  const refused = await run(cloud, signed(owner, 'phone-b', 'locate', {}, clock.now()))
+  t.match(refused, { state: 'rejected', reason: 'this device is not paired with an owner' })
+  t.ok(
+    await cloud.logs.waitFor((l) => l.msg === "the owner's key cannot be read: the command is refused" && l.err === 'EACCES: the key file'),
+  )
+})
+
 t.test('F2 a result for a command the cloud does not know, or for another device, is ignored', async (t) => {
   const { cloud, clock, owner } = await setup(t)
   const { connectDevice } = await import('../fixtures/cloud.js')
