@@ -235,16 +235,20 @@ export class AccessControl {
    */
   private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     let answer: Error | null = null
+    let accepted: AcceptedMessage | undefined
     try {
       const verdict = this.checkPublish(client, packet)
       if (typeof verdict === 'string') {
         this.log.warn({ clientId: client?.id, topic: packet.topic, reason: verdict }, 'publish refused')
         answer = new Error(verdict)
-      } else (packet as Decorated)[DECODED] = verdict
+      } else accepted = verdict
     } catch (err) {
       this.failed('authorizePublish', client, err)
       answer = new Error('refused')
     }
+    // Every packet judged here carries its own verdict, a refused one none: an object spread copies symbol keys too, so a
+    // copy of an accepted packet that is then refused must not keep the message it was copied with.
+    ;(packet as Decorated)[DECODED] = accepted
     if (answer) this.onPublishRefused()
     try {
       done(answer)
