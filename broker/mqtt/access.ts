@@ -71,6 +71,16 @@ function answerOnce<A extends unknown[]>(done: (...args: A) => void): { answer: 
   }
 }
 
+/**
+ * Each publish authorised here carries its message, decoded once, on the packet object Aedes hands on to its `published`
+ * hook (see accepted()), under a symbol only this module holds: no packet off the wire can carry it (mqtt-packet builds
+ * packets with string keys only), and it goes with the packet, so a packet Aedes drops before publishing it (its PUBACK
+ * could not be written) leaves nothing behind. (Until issue 14's eighth part a WeakMap keyed by the packet held them: one
+ * ephemeron per message for the collector to trace.)
+ */
+const DECODED: unique symbol = Symbol('fakephone.accepted')
+type Decorated = PublishPacket & { [DECODED]?: AcceptedMessage }
+
 const DEVICE_SUBSCRIBE_KINDS: ReadonlySet<string> = new Set(
   (Object.keys(TOPICS) as TopicKind[]).filter((k) => TOPICS[k].direction === 'cloud→device'),
 )
@@ -80,11 +90,6 @@ export class AccessControl {
   /** Clients that sent an empty client id with clean=false; Aedes would otherwise invent an id for them. */
   private readonly emptyPersistent = new WeakSet<Client>()
   private readonly consoleTokenDigest: Buffer
-  /**
-   * Each publish authorised here, decoded once, keyed by the packet object Aedes hands on to its `published` hook
-   * (see accepted()); weak, so a packet Aedes drops before publishing it (its PUBACK could not be written) leaves nothing.
-   */
-  private readonly decoded = new WeakMap<PublishPacket, AcceptedMessage>()
   /** Console clients with a clean session that were granted a subscription: their subscriptions end with them. */
   private readonly listeners = new WeakSet<Client>()
   private listenerCount = 0
@@ -112,7 +117,7 @@ export class AccessControl {
    * (the same packet object reaches both hooks); undefined for anything it did not authorise ($SYS, the broker's own).
    */
   accepted(packet: PublishPacket): AcceptedMessage | undefined {
-    return this.decoded.get(packet)
+    return (packet as Decorated)[DECODED]
   }
 
   /**
@@ -230,16 +235,20 @@ export class AccessControl {
    */
   private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     let answer: Error | null = null
+    let accepted: AcceptedMessage | undefined
     try {
       const verdict = this.checkPublish(client, packet)
       if (typeof verdict === 'string') {
         this.log.warn({ clientId: client?.id, topic: packet.topic, reason: verdict }, 'publish refused')
         answer = new Error(verdict)
-      } else this.decoded.set(packet, verdict)
+      } else accepted = verdict
     } catch (err) {
       this.failed('authorizePublish', client, err)
       answer = new Error('refused')
     }
+    // Every packet judged here carries its own verdict, a refused one none: an object spread copies symbol keys too, so a
+    // copy of an accepted packet that is then refused must not keep the message it was copied with.
+    ;(packet as Decorated)[DECODED] = accepted
     if (answer) this.onPublishRefused()
     try {
       done(answer)

@@ -83,8 +83,14 @@ t.test('authorizePublish answers once: an accepted publish whose answer throws i
   t.equal(answers, 1)
   t.equal(control.hookFailures, 1)
   t.ok(control.accepted(packet), 'the publish was accepted before its answer threw')
-  hooks.authorizePublish(device, { ...packet, topic: 'fp/v1/phone-b/heartbeat' }, (err) => t.match(err, Error, 'refused'))
+  const copy = { ...packet, topic: 'fp/v1/phone-b/heartbeat' }
+  t.ok(control.accepted(copy), 'a spread copy of the accepted packet carries its message (symbol keys are copied)')
+  hooks.authorizePublish(device, copy, (err) => t.match(err, Error, 'refused'))
   t.equal(refused, 1, 'a refusal is reported to the broker')
+  t.equal(control.accepted(copy), undefined, 'issue 14: the refused copy no longer carries the message it was copied with')
+  t.ok(control.accepted(packet), 'the accepted packet still does')
+  const other = { topic: 'fp/v1/phone-a/heartbeat', payload: packet.payload } as PublishPacket
+  t.equal(control.accepted(other), undefined, 'a packet this access control never judged carries nothing')
 })
 
 t.test('ingest that throws in the published path is logged and counted; the device stays connected and served', async (t) => {

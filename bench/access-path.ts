@@ -1,0 +1,88 @@
+/**
+ * `node dist/bench/access-path.js [check|store] [DATA_DIR]`: the broker's own JavaScript per heartbeat, in-process and
+ * without sockets (issue 14, F1): `authorizePublish` (the access check and the payload decode) on a fresh packet object
+ * per message, as Aedes hands one over, and with `store` also what Aedes' `published` hook does with it (the decoded
+ * message taken from the packet, queued, and written in the 50 ms batches with their `data_version` looks). 1,000
+ * registered devices take turns, 20 messages per event-loop turn; five 1 s windows after a 1 s warm-up, each printed
+ * as CPU (user + system) per message. The packets' payloads are built beforehand, so what is timed is the broker's
+ * part. Run the builds to compare alternately: the machine is shared.
+ */
+import type { Client, PublishPacket } from 'aedes'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openDb } from '../broker/db.js'
+import { DeviceRegistry } from '../broker/devices/registry.js'
+import { StateStore } from '../broker/devices/state-store.js'
+import { AccessControl } from '../broker/mqtt/access.js'
+import { createLogger } from '../common/log.js'
+import { heartbeatPayload } from './load.js'
+
+const DEVICES = 1000
+const PER_TURN = 20
+const PAYLOADS = 20_000
+/** As the broker (server.ts): the heartbeat batch and the registry's look for another process's removals. */
+const BATCH_MS = 50
+const RECHECK_MS = 20
+
+async function main(): Promise<void> {
+  const mode = process.argv[2] === 'store' ? 'store' : 'check'
+  const db = openDb(process.argv[3] ?? mkdtempSync(join(tmpdir(), 'fp-access-path-')))
+  const registry = new DeviceRegistry(db, () => Date.now(), {
+    recheckMs: RECHECK_MS,
+    failed: (err) => {
+      throw err
+    },
+  })
+  const ids = Array.from({ length: DEVICES }, (_, i) => `d${i}`)
+  const secrets = registry.addMany(ids.map((id) => ({ id, account: 'bench' }))).map((r) => r.secret)
+  const store = new StateStore(db, 1000, BATCH_MS, () => registry.recheck())
+  const access = new AccessControl(registry, 'bench-console-token', createLogger({ level: 'silent' }))
+  const hooks = access.hooks()
+  // Stand-in clients: the hooks read only the id and key their principals by the object.
+  const clients = ids.map((id) => ({ id }) as Client)
+  await Promise.all(
+    clients.map(
+      (c, i) =>
+        new Promise<void>((resolve, reject) =>
+          hooks.authenticate(c, c.id, Buffer.from(secrets[i] as string), (err) => (err ? reject(err) : resolve())),
+        ),
+    ),
+  )
+  const topics = ids.map((id) => `fp/v1/${id}/heartbeat`)
+  const payloads = Array.from({ length: PAYLOADS }, (_, k) => Buffer.from(heartbeatPayload(k)))
+  let n = 0
+  const refused = (err?: Error | null): void => {
+    if (err) throw err
+  }
+  const one = (): void => {
+    const i = n % DEVICES
+    const packet = { cmd: 'publish', topic: topics[i], payload: payloads[n % PAYLOADS], qos: 1, retain: false, dup: false }
+    n++
+    hooks.authorizePublish(clients[i] as Client, packet as PublishPacket, refused)
+    if (mode === 'store') {
+      const msg = access.accepted(packet as PublishPacket)
+      if (msg?.kind === 'heartbeat') store.recordHeartbeat(msg.deviceId, msg.value, Date.now())
+    }
+  }
+  const window = async (ms: number): Promise<number> => {
+    const start = performance.now()
+    const cpu = process.cpuUsage()
+    const first = n
+    while (performance.now() - start < ms) {
+      for (let k = 0; k < PER_TURN; k++) one()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    const used = process.cpuUsage(cpu)
+    return (used.user + used.system) / (n - first)
+  }
+  await window(1000)
+  const figures: number[] = []
+  for (let w = 0; w < 5; w++) figures.push(await window(1000))
+  const sorted = [...figures].sort((a, b) => a - b)
+  console.log(`${mode}: CPU per message ${figures.map((f) => f.toFixed(2)).join(' ')} µs (median ${(sorted[2] as number).toFixed(2)})`)
+  store.flush()
+  db.close()
+}
+
+await main()
