@@ -70,6 +70,11 @@ export class OwnerKeys {
     return existsSync(this.signingKeyFile(account))
   }
 
+  /** The account's public key when this folder holds its private key (a console that signs for it), else undefined. */
+  existingOwnerKey(account: string): KeyObject | undefined {
+    return this.hasSigningKey(account) ? readPublicKey(this.ownerKeyFile(account)) : undefined
+  }
+
   private signingKeyFile(account: string): string {
     return join(this.dir, `${account}.key`)
   }

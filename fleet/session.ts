@@ -4,6 +4,7 @@
  * provisioned, or a running one with a credentials file), the plan, the
  * phones, the fleet's console, the resource figures and the reconciled report.
  */
+import type { KeyObject } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { ensureConsoleToken } from '../broker/console-token.js'
@@ -11,7 +12,7 @@ import { ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
 import type { HistoryReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
-import { OwnerKeys, readPublicKey } from '../common/signing.js'
+import { OwnerKeys } from '../common/signing.js'
 import { HttpFleetConsole } from './console-driver.js'
 import { CredentialsError, type Credentials } from './credentials.js'
 import { planFleet } from './plan.js'
@@ -164,11 +165,10 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     const plan = slicePlan(whole, shard)
     const devices = plan.phones.map((p) => fleet[p.index] as (typeof fleet)[number])
     const keys = new OwnerKeys(target.credentials.keysDir)
-    const publicKeys = new Map<string, ReturnType<typeof readPublicKey> | undefined>()
-    const ownerKey = (account: string): ReturnType<typeof readPublicKey> | undefined => {
+    const publicKeys = new Map<string, KeyObject | undefined>()
+    const ownerKey = (account: string): KeyObject | undefined => {
       // Once per account, when its first phone gets a command; an account whose private key is not here has no console to obey.
-      if (!publicKeys.has(account))
-        publicKeys.set(account, keys.hasSigningKey(account) ? readPublicKey(keys.ownerKeyFile(account)) : undefined)
+      if (!publicKeys.has(account)) publicKeys.set(account, keys.existingOwnerKey(account))
       return publicKeys.get(account)
     }
     const fleetConsole = target.client && !o.profile ? new HttpFleetConsole(target.client, keys) : undefined

@@ -92,6 +92,13 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
 })
 
+t.test("F2: a fleet's phones obey an account's key only when the fleet's keys folder can sign for that account", async (t) => {
+  const keys = new OwnerKeys(join(tempDir(t), 'keys'))
+  keys.signingKey('alice')
+  t.same(keys.existingOwnerKey('alice')?.export({ format: 'jwk' }), readPublicKey(keys.ownerKeyFile('alice')).export({ format: 'jwk' }))
+  t.equal(keys.existingOwnerKey('bob'), undefined, 'no signing key here: no owner key, so its phones refuse every command')
+})
+
 t.test('a fleet phone passes a payload without a command id to the agent, which rejects it', async (t) => {
   const dir = tempDir(t)
   const plan = planFleet(checkScenario({}, 'x', dir), 's', ['p-1']).phones[0]!
