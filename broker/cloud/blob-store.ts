@@ -154,6 +154,11 @@ export class BlobStore {
     return this.sql.get.get(sha256)
   }
 
+  /** M2's state of many blobs: the size of each one stored (or undefined), in one read transaction (see `held`). */
+  sizes(sha256s: readonly string[]): (number | undefined)[] {
+    return this.db.transaction(() => sha256s.map((sha256) => this.sql.get.get(sha256)))()
+  }
+
   /** True when `account` holds a reference to the blob (and so may read it). */
   holds(account: string, sha256: string): boolean {
     return this.sql.holds.get(account, sha256) !== undefined
