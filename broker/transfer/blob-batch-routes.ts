@@ -11,7 +11,6 @@
  * still commits the blobs before it; a malformed one is refused (400) after
  * the same, a larger one (413) too.
  */
-import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync, type ReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { Readable } from 'node:stream'
@@ -23,7 +22,6 @@ import {
   MAX_BATCH_PARTS,
   partHeader,
   readParts,
-  type BlobDigests,
   type BlobOutcome,
 } from '../../common/cloud/blob-batch.js'
 import { FakephoneError } from '../../common/errors.js'
@@ -167,36 +165,6 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     throw new HttpError(tooLarge ? 413 : 400, tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST', broken.message, {
       stored: received.map((r) => r.sha256),
     })
-  })
-
-  router.add('POST', '/api/accounts/:account/blobs/digest', CONSOLE, async (ctx) => {
-    const { id } = account(ctx)
-    const { sha256: list } = await ctx.json(BlobReadRequestSchema, { what: 'blob digest' })
-    const files = blobs.held(id, list)
-    const small = new SmallReader()
-    const scratch = Buffer.allocUnsafe(READ_WHOLE + 1)
-    const out: BlobDigests['blobs'] = []
-    try {
-      for (const [i, sha256] of list.entries()) {
-        const file = files[i]
-        let digest: string | null = null
-        // Read as the read route reads it (the same reader, the same offsets), hashed here instead of sent.
-        if (file !== undefined && (file.packed || file.size <= READ_WHOLE)) {
-          if (small.readInto(file, scratch, 0)) digest = createHash('sha256').update(scratch.subarray(0, file.size)).digest('hex')
-        } else if (file !== undefined) {
-          const stream = await readLarge(file.path, file.size)
-          if (stream !== undefined) {
-            const hash = createHash('sha256')
-            for await (const chunk of stream) hash.update(chunk as Buffer)
-            digest = hash.digest('hex')
-          }
-        }
-        out.push({ sha256, size: file?.size ?? 0, digest })
-      }
-    } finally {
-      small.close()
-    }
-    return { status: 200, body: { blobs: out } satisfies BlobDigests }
   })
 
   router.add('POST', '/api/accounts/:account/blobs/read', CONSOLE, async (ctx) => {

@@ -12,15 +12,7 @@
  * transit (the first of it the destination does not hold).
  */
 import { Readable } from 'node:stream'
-import {
-  BlobDigestsSchema,
-  BlobOutcomesSchema,
-  MAX_BATCH_PARTS,
-  partHeader,
-  readParts,
-  type BlobOutcome,
-  type Part,
-} from '../../common/cloud/blob-batch.js'
+import { BlobOutcomesSchema, MAX_BATCH_PARTS, partHeader, readParts, type BlobOutcome, type Part } from '../../common/cloud/blob-batch.js'
 import type { ConsoleClient } from '../console-client.js'
 
 /** Bytes a batch carries before the next one starts (a larger blob goes alone); two batches go at once. */
@@ -38,19 +30,6 @@ export async function* readBlobs(api: ConsoleClient, account: string, sha256s: r
     const res = await api.stream('POST', `/api/accounts/${enc(account)}/blobs/read`, body, 'application/json')
     yield* readParts(res, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
   }
-}
-
-/**
- * What the blobs `sha256s` that `account` holds on the cloud behind `api` hash to as the cloud reads them back now
- * (null for one it cannot give), without their bytes (M2's verification of all but photos).
- */
-export async function digestBlobs(api: ConsoleClient, account: string, sha256s: readonly string[]): Promise<Map<string, string | null>> {
-  const out = new Map<string, string | null>()
-  for (let i = 0; i < sha256s.length; i += MAX_BATCH_PARTS) {
-    const reply = await api.request(`/api/accounts/${enc(account)}/blobs/digest`, { sha256: sha256s.slice(i, i + MAX_BATCH_PARTS) })
-    for (const b of BlobDigestsSchema.parse(reply).blobs) out.set(b.sha256, b.digest)
-  }
-  return out
 }
 
 export interface BatchBlob {

@@ -10,12 +10,9 @@
  *
  * Blobs go many at once (blob-batch.ts): streamed from the source's batch
  * read into the destination's batch upload. Verify-after-import re-reads
- * the destination: every blob is read back from its store and hashed (a
- * photo's bytes here, in batches, with its EXIF: capture time, GPS, camera,
- * read with exifr and compared with the metadata the source kept; any
- * other blob by the destination's digest route, which reads it with the
- * same reader as the read route and hashes it there), and every record's
- * fields compared with the source. A job that cannot prove every item
+ * the destination: every blob is read back in batches and hashed, every
+ * record's fields compared with the source, and each photo's EXIF (capture time, GPS, camera, read with exifr) compared with
+ * the metadata the source kept. A job that cannot prove every item
  * identical does not say completed.
  */
 import { createHash } from 'node:crypto'
@@ -27,7 +24,7 @@ import { JsonFile } from '../../common/json-file.js'
 import type { AccountSnapshot, Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { importAccount, type BagContents } from './account-import.js'
-import { digestBlobs, readBlobs } from './blob-batch.js'
+import { readBlobs } from './blob-batch.js'
 import { readSnapshot } from './account-export.js'
 import { phonesFollow } from './phones-follow.js'
 import type { Progress } from './progress.js'
@@ -74,34 +71,28 @@ const EXIF_HEAD = 256 * 1024
 type ReadBack = { sha256: string; meta: PhotoMeta | undefined } | Error
 
 /**
- * M2: the blobs `wanted` read back at the destination. A photo's bytes come here in batches (blob-batch.ts), each hashed
- * as it streams by and its EXIF read once from its first bytes (`wanted` says which are photos); every other blob is
- * read back and hashed by the destination itself (its digest route: the read route's reader, the bytes not sent), so a
- * 64 MiB drive file does not cross the network again to be hashed here.
+ * M2: the blobs `wanted` read back from the destination in batches (blob-batch.ts), each hashed as it streams by and
+ * a photo's EXIF read once from its first bytes (`wanted` says which are photos).
  */
 async function readBack(dest: ConsoleClient, account: string, wanted: ReadonlyMap<string, boolean>): Promise<Map<string, ReadBack>> {
   const out = new Map<string, ReadBack>()
-  const gone = (sha256: string): Error => new Error(`the cloud cannot give blob ${sha256}`)
-  const photos = [...wanted].filter(([, exif]) => exif).map(([sha256]) => sha256)
-  const others = [...wanted].filter(([, exif]) => !exif).map(([sha256]) => sha256)
-  for (const [sha256, digest] of await digestBlobs(dest, account, others))
-    out.set(sha256, digest === null ? gone(sha256) : { sha256: digest, meta: undefined })
-  for await (const part of readBlobs(dest, account, photos)) {
+  for await (const part of readBlobs(dest, account, [...wanted.keys()])) {
     if (part.kind === 'gone') {
-      out.set(part.sha256, gone(part.sha256))
+      out.set(part.sha256, new Error(`the cloud cannot give blob ${part.sha256}`))
       continue
     }
     const hash = createHash('sha256')
+    const exif = wanted.get(part.sha256) === true
     const head: Buffer[] = []
     let kept = 0
     for await (const chunk of part.body) {
       hash.update(chunk)
-      if (kept < EXIF_HEAD) {
+      if (exif && kept < EXIF_HEAD) {
         head.push(chunk)
         kept += chunk.length
       }
     }
-    out.set(part.sha256, { sha256: hash.digest('hex'), meta: await readPhotoMeta(Buffer.concat(head)) })
+    out.set(part.sha256, { sha256: hash.digest('hex'), meta: exif ? await readPhotoMeta(Buffer.concat(head)) : undefined })
   }
   return out
 }

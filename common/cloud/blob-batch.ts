@@ -8,7 +8,6 @@
  *   POST /api/accounts/:account/blobs/state  {blobs: [{sha256, size}]}  where each upload stands, or why it is refused
  *   POST /api/accounts/:account/blobs/batch  framed parts (below)        each blob stored, or why not (BatchReply)
  *   POST /api/accounts/:account/blobs/read   {sha256: [...]}             the blobs the account holds, framed
- *   POST /api/accounts/:account/blobs/digest {sha256: [...]}             what each blob's stored bytes hash to, read back now
  *
  * The framing: each part is a header line `blob SHA256 SIZE OFFSET`, a blank
  * line (`\r\n\r\n` ends the header, as in HTTP), then the blob's bytes from
@@ -34,16 +33,6 @@ export const BlobStateRequestSchema = z.strictObject({
   blobs: z.array(z.strictObject({ sha256: Sha256, size: z.number().int().nonnegative() })).max(MAX_BATCH_PARTS),
 })
 export const BlobReadRequestSchema = z.strictObject({ sha256: z.array(Sha256).max(MAX_BATCH_PARTS) })
-
-/**
- * M2's verification of blobs whose bytes it does not need (all but photos, whose EXIF it reads): the SHA-256 of each
- * blob's bytes as the cloud read them back from its store for this request (the read route's reader), or null for one
- * the account does not hold or whose file cannot be read whole.
- */
-export const BlobDigestsSchema = z.strictObject({
-  blobs: z.array(z.strictObject({ sha256: Sha256, size: z.number().int().nonnegative(), digest: Sha256.nullable() })),
-})
-export type BlobDigests = z.infer<typeof BlobDigestsSchema>
 
 /** One blob's answer: where its upload stands, or the reason the cloud refuses it (over quota, a checksum mismatch...). */
 export const BlobOutcomeSchema = z.union([

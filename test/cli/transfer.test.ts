@@ -22,7 +22,7 @@ import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 import { heartbeat, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { run as runCli, testIo, type TestIo } from '../fixtures/io.js'
 import { main } from '../../cli/main.js'
-import { jobState, migrate as migrateJob, verifyMigration, type ItemReport } from '../../cli/transfer/migrate.js'
+import { jobState, migrate as migrateJob, type ItemReport } from '../../cli/transfer/migrate.js'
 import { Progress } from '../../cli/transfer/progress.js'
 import { listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -394,22 +394,6 @@ t.test('M3 between two clouds', async (t) => {
         ),
       )
       t.match(damaged.err, 'the migration is partially completed')
-      // A photo's bytes are read back here (its EXIF is read from them), the others' hashed by the destination: a photo
-      // whose blob the destination cannot give is said so too.
-      const other = (await snapshot(source, 'alice')).items.find((i) => i.id === 'IMG_20260601_123016_000.jpg')
-      const lost = {
-        ...(await snapshot(source, 'alice')),
-        items: [{ ...(other as AccountSnapshot['items'][number]), sha256: 'f'.repeat(64) }],
-      }
-      const verified = await verifyMigration(lost, client(dest), 'mig', new Map())
-      t.match(
-        verified.find((r) => r.kind === 'item'),
-        {
-          id: 'photos/IMG_20260601_123016_000.jpg',
-          identical: false,
-          error: new RegExp(`its bytes cannot be read at the destination: the cloud cannot give blob ${'f'.repeat(64)}$`),
-        },
-      )
 
       // Into an account whose drive file, backup and device ids another account holds there: those fail, each said
       // (and the two blobs damaged above are the same blobs for this account: content-addressed).
