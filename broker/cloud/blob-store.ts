@@ -28,6 +28,7 @@ import {
   mkdirSync,
   open as openCb,
   write as writeCb,
+  writev as writevCb,
   writeFile as writeFileCb,
   type ReadStream,
 } from 'node:fs'
@@ -152,6 +153,11 @@ export class BlobStore {
   /** Size of a stored blob, or undefined. */
   size(sha256: string): number | undefined {
     return this.sql.get.get(sha256)
+  }
+
+  /** M2's state of many blobs: the size of each one stored (or undefined), in one read transaction (see `held`). */
+  sizes(sha256s: readonly string[]): (number | undefined)[] {
+    return this.db.transaction(() => sha256s.map((sha256) => this.sql.get.get(sha256)))()
   }
 
   /** True when `account` holds a reference to the blob (and so may read it). */
@@ -327,7 +333,12 @@ export class BlobStore {
         offsets.push(at)
         at += r.size
       }
-      await writeDurably(join(this.packs, pack), Buffer.concat(packed.map((r) => r.bytes)), 'wx')
+      // The blobs' buffers as they are, one gathered write (writev), not copied into one buffer first.
+      await writeDurably(
+        join(this.packs, pack),
+        packed.map((r) => r.bytes),
+        'wx',
+      )
     }
     await Promise.all(loose.map((r) => r.written))
     const dirs = new Set(loose.map((r) => join(this.root, r.sha256.slice(0, 2))))
@@ -458,12 +469,18 @@ const fsyncAsync = promisify(fsyncCb)
 const closeAsync = promisify(closeCb)
 const writeFileAsync = promisify(writeFileCb)
 const writeAsync = promisify(writeCb)
+const writevAsync = promisify(writevCb)
 
-/** Writes `bytes` to a file (flags 'w', 'wx' or 'a') and syncs it before closing it: four calls (M2's batch of small blobs, a pack). */
-async function writeDurably(path: string, bytes: Buffer, flags: string): Promise<void> {
+/**
+ * Writes `bytes` (one buffer, or a pack's blobs one after another) to a file (flags 'w', 'wx' or 'a') and syncs it
+ * before closing it: four calls (M2's batch of small blobs, a pack).
+ */
+async function writeDurably(path: string, bytes: Buffer | Buffer[], flags: string): Promise<void> {
   const fd = await openAsync(path, flags)
   try {
-    for (let at = 0; at < bytes.length;) at += (await writeAsync(fd, bytes, at, bytes.length - at)).bytesWritten
+    // libuv's writev writes every buffer (a short write carries on from where it stopped, IOV_MAX at a time) or fails.
+    if (Array.isArray(bytes)) await writevAsync(fd, bytes)
+    else for (let at = 0; at < bytes.length;) at += (await writeAsync(fd, bytes, at, bytes.length - at)).bytesWritten
     await fsyncAsync(fd)
   } finally {
     await closeAsync(fd)

@@ -44,10 +44,11 @@ class SmallReader {
   private fd: number | undefined
 
   /**
-   * A small blob's bytes, or undefined when its file cannot be read or no longer has the size it was stored with: one
-   * read (no stat, its size is known) of a byte more than its size from its own file, of its size from a pack.
+   * Reads a small blob's bytes into `into` at `at`; answers false when its file cannot be read or no longer has the
+   * size it was stored with: one read (no stat, its size is known) of a byte more than its size from its own file (so
+   * `into` has room for size + 1 bytes from `at`), of its size from a pack.
    */
-  read(file: BlobFile): Buffer | undefined {
+  readInto(file: BlobFile, into: Buffer, at: number): boolean {
     try {
       if (this.path !== file.path) {
         this.close()
@@ -55,10 +56,9 @@ class SmallReader {
         this.path = file.path
       }
       const want = file.packed ? file.size : file.size + 1
-      const bytes = Buffer.allocUnsafe(want)
-      return readSync(this.fd as number, bytes, 0, want, file.offset) === file.size ? bytes.subarray(0, file.size) : undefined
+      return readSync(this.fd as number, into, at, want, file.offset) === file.size
     } catch {
-      return undefined
+      return false
     }
   }
 
@@ -68,6 +68,13 @@ class SmallReader {
     this.path = undefined
   }
 }
+
+/**
+ * Bytes of part headers and small blobs a batch read gathers into one buffer before it goes out: the blobs are read
+ * straight into it, not each into a buffer of its own then copied beside its header, and the answer is a write per
+ * GATHER bytes, not two per blob (M2's bench).
+ */
+const GATHER = 256 * 1024
 
 /** A large stored blob's bytes as a stream, or undefined as for readSmall. */
 async function readLarge(path: string, size: number): Promise<ReadStream | undefined> {
@@ -97,9 +104,15 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     const req = await ctx.json(BlobStateRequestSchema, { what: 'blob state query' })
     const out: BlobOutcome[] = []
     const partials = await blobs.partials(id)
-    for (const { sha256, size } of req.blobs)
+    // Which are stored already: one read transaction, not a query (and SQLite's locking) per blob.
+    const sizes = blobs.sizes(req.blobs.map((b) => b.sha256))
+    for (const [i, { sha256, size }] of req.blobs.entries())
       try {
-        if (blobs.size(sha256) === undefined) assertRoom(a, size, 'this upload')
+        if (sizes[i] !== undefined) {
+          out.push({ sha256, stored: true, offset: size })
+          continue
+        }
+        assertRoom(a, size, 'this upload')
         const { stored, offset } = await blobs.state(id, sha256, size, partials)
         out.push({ sha256, stored, offset })
       } catch (err) {
@@ -160,17 +173,42 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     const files = blobs.held(id, list)
     async function* parts(): AsyncGenerator<Buffer> {
       const small = new SmallReader()
+      let out = Buffer.allocUnsafe(GATHER)
+      let at = 0
+      /** What was gathered goes out unless `room` bytes are left after it (Infinity: whatever there is). */
+      function* flush(room: number): Generator<Buffer> {
+        if (at === 0 || out.length - at >= room) return
+        yield out.subarray(0, at)
+        out = Buffer.allocUnsafe(GATHER)
+        at = 0
+      }
+      function* gone(sha256: string): Generator<Buffer> {
+        const header = partHeader('gone', sha256, 0, 0)
+        yield* flush(header.length)
+        at += header.copy(out, at)
+      }
       try {
         for (const [i, sha256] of list.entries()) {
           const file = files[i]
-          const bytes = file && (file.packed || file.size <= READ_WHOLE ? small.read(file) : await readLarge(file.path, file.size))
-          if (file === undefined || bytes === undefined) yield partHeader('gone', sha256, 0, 0)
-          else if (bytes instanceof Buffer) yield Buffer.concat([partHeader('blob', sha256, file.size, 0), bytes])
-          else {
-            yield partHeader('blob', sha256, file.size, 0)
-            yield* bytes
+          if (file === undefined) yield* gone(sha256)
+          else if (file.packed || file.size <= READ_WHOLE) {
+            // The header, then the bytes read straight after it; for a blob that cannot be read, a `gone` header instead.
+            const header = partHeader('blob', sha256, file.size, 0)
+            yield* flush(header.length + file.size + 1)
+            header.copy(out, at)
+            if (small.readInto(file, out, at + header.length)) at += header.length + file.size
+            else yield* gone(sha256)
+          } else {
+            const stream = await readLarge(file.path, file.size)
+            if (stream === undefined) yield* gone(sha256)
+            else {
+              yield* flush(Infinity)
+              yield partHeader('blob', sha256, file.size, 0)
+              yield* stream
+            }
           }
         }
+        yield* flush(Infinity)
       } finally {
         small.close()
       }

@@ -109,7 +109,9 @@ function contentsOf(snap: AccountSnapshot): BagContents {
 function compare(source: Record<string, unknown>, dest: Record<string, unknown> | undefined, skip: readonly string[]): [number, string[]] {
   const keys = Object.keys(source).filter((k) => !skip.includes(k))
   if (dest === undefined) return [0, ['not at the destination']]
-  return [keys.length, keys.filter((k) => JSON.stringify(source[k]) !== JSON.stringify(dest[k])).map((k) => `${k} differs`)]
+  // The same value is the same JSON: only values that are not (objects, or different) are compared as JSON.
+  const differs = (k: string): boolean => source[k] !== dest[k] && JSON.stringify(source[k]) !== JSON.stringify(dest[k])
+  return [keys.length, keys.filter(differs).map((k) => `${k} differs`)]
 }
 
 /** M2's verify-after-import: every blob hashed at the destination, every record and each photo's EXIF compared. */

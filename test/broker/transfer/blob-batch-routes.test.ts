@@ -181,6 +181,21 @@ t.test('M2: the batch blob routes on a real cloud', async (t) => {
       ['blob', sha(large), large],
       ['gone', sha(big), Buffer.alloc(0)],
     ])
+    // Small blobs are gathered into one buffer of the answer until the next would not fit: five of 60,000 bytes do not.
+    const mid = Buffer.alloc(60_000, 'm')
+    items.put('yara', 'phone-y', 'notes', 'm', {
+      sha256: await cloud.broker.cloud.blobs.put(mid),
+      size: mid.length,
+      meta: {},
+      modifiedAt: 0,
+    })
+    const mids = Array.from({ length: 5 }, () => sha(mid))
+    t.same(await read([sha(small), ...mids, sha(large), sha(mid)]), [
+      ['blob', sha(small), small],
+      ...mids.map((m) => ['blob', m, mid]),
+      ['blob', sha(large), large],
+      ['blob', sha(mid), mid],
+    ])
     // The small blob came in a batch, so it is in the batch's pack; the large one has a file of its own.
     const file = (b: Buffer): BlobFile => cloud.broker.cloud.blobs.locate(sha(b)) as BlobFile
     t.match(file(small), { packed: true, path: new RegExp(`^${join(cloud.dataDir, 'blobs', 'packs')}/\\d+-[0-9a-f]{24}\\.pack$`) })
