@@ -97,10 +97,8 @@ function objectCheck(def: Def): Check | undefined {
   return (v) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
     const obj = v as Record<string, unknown>
-    const keys = Object.keys(obj)
     let requiredPresent = 0
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string
+    for (const key of Object.keys(obj)) {
       const field = fields.get(key)
       if (!field || !field.check(obj[key])) return false
       if (field.required) requiredPresent++

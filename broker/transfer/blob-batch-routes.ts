@@ -72,9 +72,10 @@ class SmallReader {
 /**
  * Bytes of part headers and small blobs a batch read gathers into one buffer before it goes out: the blobs are read
  * straight into it, not each into a buffer of its own then copied beside its header, and the answer is a write per
- * GATHER bytes, not two per blob (M2's bench).
+ * GATHER bytes, not two per blob (M2's bench). Derived from READ_WHOLE, so an empty buffer always has room for any
+ * blob read whole, its header and the byte more read from a file of its own (256 KiB today).
  */
-const GATHER = 256 * 1024
+const GATHER = 4 * READ_WHOLE
 
 /** A large stored blob's bytes as a stream, or undefined as for readSmall. */
 async function readLarge(path: string, size: number): Promise<ReadStream | undefined> {
