@@ -29,7 +29,7 @@ import type { ScenarioContext } from './context.js'
 import { LOOPBACK, deviceIds, tempDir } from './cloud.js'
 import { Cleanup, errorText, withTimeout } from './lifecycle.js'
 import { Owner } from './commands.js'
-import { connectPublishers, runLoad, type Credentials, type Publisher } from './load.js'
+import { connectPublishers, runLoad, type Credentials, type LoadResult } from './load.js'
 import { commandProbe, probeRoundTrips, rawProbe, warmUp, type RoundTripProbe, type RoundTripSummary } from './round-trip.js'
 import { findOnPath, freePort, mosquittoVersion, sampleProcess, stopChild, waitForListener } from './mosquitto.js'
 
@@ -225,14 +225,23 @@ async function measure(
     const conn = ramp.conn
     // Some of the same load first, not measured: every broker gets its caches (and V8 its JIT) warm, and what a broker
     // starts once under load (fakephone's WAL checkpointer, at 1 MB of WAL) is started before the window.
-    await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: WARM_UP_SECONDS, signal: ctx.signal })
+    // Each window's heartbeats carry seqs after the window's before it, so every one is a new row to fakephone (the same
+    // seqs again would be QoS 1 redeliveries to it, ignored without a write: until 2026-12-05 the measured window's first
+    // 2,000 and the round-trip window's all were).
+    let nextSeq = 0
+    const window = async (seconds: number): Promise<LoadResult> => {
+      const firstSeq = nextSeq
+      nextSeq += Math.ceil(ctx.args.rate * seconds)
+      return runLoad(conn.publishers, { rate: ctx.args.rate, seconds, signal: ctx.signal, firstSeq })
+    }
+    await window(WARM_UP_SECONDS)
     const before = await sampleProcess(pid)
     ctx.progress(`compare round ${round} ${kind}: ${ctx.args.rate}/s for ${ctx.args.compareSeconds} s`)
     if (profileDir) broker.child.kill('SIGUSR2')
-    const load = await runLoad(conn.publishers, { rate: ctx.args.rate, seconds: ctx.args.compareSeconds, signal: ctx.signal })
+    const load = await window(ctx.args.compareSeconds)
     const after = await sampleProcess(pid)
     if (profileDir) await profiled(broker.child)
-    const roundTrip = await probeUnderLoad(ctx, kind, broker, probeEnds, conn.publishers, cleanup)
+    const roundTrip = await probeUnderLoad(ctx, kind, broker, probeEnds, () => window(ctx.args.compareSeconds), cleanup)
     return {
       broker: kind,
       devices,
@@ -281,7 +290,7 @@ async function probeUnderLoad(
   kind: BrokerKind,
   broker: Started & { consoleToken?: string },
   ends: { device: Credentials; requester: Credentials; owner: Owner },
-  publishers: Publisher[],
+  load: () => Promise<LoadResult>,
   cleanup: Cleanup,
 ): Promise<RoundTripSummary | null> {
   let probe: RoundTripProbe
@@ -295,10 +304,7 @@ async function probeUnderLoad(
   }
   ctx.progress(`compare ${kind}: ${probe.kind} round trips under the same load for ${ctx.args.compareSeconds} s`)
   let loading = true
-  const [, roundTrip] = await Promise.all([
-    runLoad(publishers, { rate: ctx.args.rate, seconds: ctx.args.compareSeconds, signal: ctx.signal }).finally(() => (loading = false)),
-    probeRoundTrips(probe, () => !loading, ctx.signal),
-  ])
+  const [, roundTrip] = await Promise.all([load().finally(() => (loading = false)), probeRoundTrips(probe, () => !loading, ctx.signal)])
   return roundTrip
 }
 

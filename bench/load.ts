@@ -47,6 +47,11 @@ export interface LoadPlan {
   signal: AbortSignal
   /** Called as each heartbeat goes out, with its unique seq and performance.now() time. */
   onSend?: (seq: number, at: number) => void
+  /**
+   * The seq of this window's first heartbeat (default 0). A later window against the same broker starts where the one
+   * before ended: a (device, seq) it already stored is a QoS 1 redelivery to fakephone, ignored without a write.
+   */
+  firstSeq?: number
 }
 
 export interface LoadResult {
@@ -211,14 +216,15 @@ export async function runLoad(publishers: readonly Publisher[], plan: LoadPlan):
   }
 }
 
-/** The send window: every tick, sends what the schedule says is due by now (heartbeat number = seq). */
+/** The send window: every tick, sends what the schedule says is due by now (heartbeat number n, seq = firstSeq + n). */
 async function pace(publishers: readonly Publisher[], plan: LoadPlan, flight: Flight, rss: PeakRss): Promise<void> {
   const total = Math.ceil(plan.rate * plan.seconds)
   const windowMs = plan.seconds * 1000
   const startedAt = performance.now()
+  const firstSeq = plan.firstSeq ?? 0
   const sendUpTo = (target: number): void => {
-    for (let seq = flight.sent + flight.skipped; seq < target; seq++)
-      flight.send(publishers[seq % publishers.length] as Publisher, seq, plan.onSend)
+    for (let n = flight.sent + flight.skipped; n < target; n++)
+      flight.send(publishers[n % publishers.length] as Publisher, firstSeq + n, plan.onSend)
   }
   let nextRssAt = 0
   // setTimeout never fires sooner than 1 ms, so the tick cap only matters if time misbehaves.
