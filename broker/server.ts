@@ -124,7 +124,7 @@ const REGISTRY_RECHECK_MS = 20
  * often it was written since the last one, so checkpoints ten times rarer copy and fsync far less per heartbeat
  * (about 2.5 µs of CPU less each at 1,000 devices; the WAL file grows to about 40 MB between checkpoints).
  */
-const WAL_CHECKPOINT_PAGES = 10_000
+export const WAL_CHECKPOINT_PAGES = 10_000
 
 /** Publishes handed to Aedes per event-loop turn. */
 const OUTBOX_BATCH = 200
