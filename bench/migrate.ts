@@ -47,6 +47,8 @@ export interface MigrateRun {
   ratio: number
   /** Over tar's mean CPU time: less at the mercy of a shared machine's load. */
   cpuRatio: number
+  /** Separate processes: each one's share of cpuMs. */
+  cpuByProcess?: { source: number; dest: number; console: number }
 }
 
 export interface MigrateResult {
@@ -141,10 +143,11 @@ export async function runMigrate(ctx: ScenarioContext, cleanup: Cleanup): Promis
     }
     if (process.env['FAKEPHONE_PROFILE_DIR'])
       await Promise.all([from.ask({ profile: 'start' }), to.ask({ profile: 'start' }), profiler.start()])
-    const children = procCpuMs(from.pid) + procCpuMs(to.pid)
+    const [fromCpu, toCpu] = [procCpuMs(from.pid), procCpuMs(to.pid)]
     const r = await migrateOnce(source, dest, join(work, `job-separate-${phase}.json`), ctx.signal)
-    const childrenMs = procCpuMs(from.pid) + procCpuMs(to.pid) - children
-    raw.push({ topology: 'separate processes', phase, ms: r.ms, cpuMs: r.cpuMs + childrenMs })
+    const cpuByProcess = { source: procCpuMs(from.pid) - fromCpu, dest: procCpuMs(to.pid) - toCpu, console: r.cpuMs }
+    const cpuMs = cpuByProcess.source + cpuByProcess.dest + cpuByProcess.console
+    raw.push({ topology: 'separate processes', phase, ms: r.ms, cpuMs, cpuByProcess })
     if (process.env['FAKEPHONE_PROFILE_DIR'])
       for (const file of [
         (await from.ask({ profile: 'stop', name: `migrate-source-${phase}` }))['profiled'],
@@ -191,7 +194,10 @@ export function renderMigrate(m: MigrateResult | { error: string }): string {
     ...m.runs.map(
       (r) =>
         `  ${`${r.topology}, ${r.phase}`.padEnd(28)}${s(r.ms)}, CPU ${s(r.cpuMs)}   ratio ${r.ratio.toFixed(2)} x wall, ` +
-        `${r.cpuRatio.toFixed(2)} x CPU`,
+        `${r.cpuRatio.toFixed(2)} x CPU` +
+        (r.cpuByProcess
+          ? ` (CPU: source ${s(r.cpuByProcess.source)}, destination ${s(r.cpuByProcess.dest)}, console ${s(r.cpuByProcess.console)})`
+          : ''),
     ),
   ].join('\n')
 }
