@@ -31,10 +31,15 @@ import { createLogger } from '../common/log.js'
 export const ACCOUNT = 'bench'
 const LOOPBACK = '127.0.0.1'
 
-/** One migration as measured: wall ms, and the CPU ms of every process taking part. */
-export interface TimedRun {
-  ms: number
+/** CPU ms (user + system) and minor page faults (each a fresh page of memory the kernel zeroed and mapped). */
+export interface Usage {
   cpuMs: number
+  minorFaults: number
+}
+
+/** One migration as measured: wall ms, and the CPU ms and page faults of the process that ran it. */
+export interface TimedRun extends Usage {
+  ms: number
   job: Pick<MigrationJob, 'state' | 'summary'> & { bytes: number }
 }
 
@@ -61,6 +66,7 @@ export async function migrateOnce(source: Side, dest: Side, jobFile: string, sig
   const clock = new SystemClock()
   const started = performance.now()
   const cpu = process.cpuUsage()
+  const faults = process.resourceUsage().minorPageFault
   const job = await migrate({
     source: consoleOf(source),
     dest: consoleOf(dest),
@@ -74,11 +80,12 @@ export async function migrateOnce(source: Side, dest: Side, jobFile: string, sig
   })
   const ms = performance.now() - started
   const used = process.cpuUsage(cpu)
+  const minorFaults = process.resourceUsage().minorPageFault - faults
   if (job.state !== 'completed') throw new Error(`the migration is ${job.state}: ${job.summary}`)
   const saved = JSON.parse(readFileSync(jobFile, 'utf8')) as { state: string }
   if (saved.state !== 'completed') throw new Error('the job file does not say completed')
   const bytes = job.report.reduce((n, r) => n + r.bytes, 0)
-  return { ms, cpuMs: (used.user + used.system) / 1000, job: { state: job.state, summary: job.summary, bytes } }
+  return { ms, cpuMs: (used.user + used.system) / 1000, minorFaults, job: { state: job.state, summary: job.summary, bytes } }
 }
 
 /** This process's V8 CPU profiler, on while `FAKEPHONE_PROFILE_DIR` is set; `stop` writes NAME-PID.cpuprofile there. */
@@ -121,11 +128,11 @@ async function* jsonLines(out: Readable): AsyncGenerator<Record<string, unknown>
 
 const TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
-/** CPU ms (user + system) a process has used so far, from /proc/PID/stat (fields 14 and 15, in clock ticks). */
-export function procCpuMs(pid: number): number {
+/** What a process has used so far, from /proc/PID/stat: CPU ms (user + system: fields 14, 15, in ticks), minor page faults (10). */
+export function procUsage(pid: number): Usage {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S
+  return { cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S, minorFaults: Number(fields[7]) }
 }
 
 /** A child of this module: its pid, one request/answer at a time over stdin/stdout, and how to stop it. */

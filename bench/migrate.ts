@@ -27,7 +27,7 @@ import { SystemClock } from '../common/clock.js'
 import { startCloud, tempDir, type BenchCloud } from './cloud.js'
 import type { ScenarioContext } from './context.js'
 import type { Cleanup } from './lifecycle.js'
-import { ACCOUNT, migrateOnce, procCpuMs, Profiler, startChild, type Side, type TimedRun } from './migrate-child.js'
+import { ACCOUNT, migrateOnce, procUsage, Profiler, type Usage, startChild, type Side, type TimedRun } from './migrate-child.js'
 
 const DRIVE_BYTES = 64 * 2 ** 20
 const CONTACTS = 200
@@ -47,8 +47,8 @@ export interface MigrateRun {
   ratio: number
   /** Over tar's mean CPU time: less at the mercy of a shared machine's load. */
   cpuRatio: number
-  /** Separate processes: each one's share of cpuMs. */
-  cpuByProcess?: { source: number; dest: number; console: number }
+  /** Separate processes: each one's share of cpuMs, and its minor page faults. */
+  byProcess?: { source: Usage; dest: Usage; console: Usage }
 }
 
 export interface MigrateResult {
@@ -143,11 +143,19 @@ export async function runMigrate(ctx: ScenarioContext, cleanup: Cleanup): Promis
     }
     if (process.env['FAKEPHONE_PROFILE_DIR'])
       await Promise.all([from.ask({ profile: 'start' }), to.ask({ profile: 'start' }), profiler.start()])
-    const [fromCpu, toCpu] = [procCpuMs(from.pid), procCpuMs(to.pid)]
+    const [fromAt, toAt] = [procUsage(from.pid), procUsage(to.pid)]
     const r = await migrateOnce(source, dest, join(work, `job-separate-${phase}.json`), ctx.signal)
-    const cpuByProcess = { source: procCpuMs(from.pid) - fromCpu, dest: procCpuMs(to.pid) - toCpu, console: r.cpuMs }
-    const cpuMs = cpuByProcess.source + cpuByProcess.dest + cpuByProcess.console
-    raw.push({ topology: 'separate processes', phase, ms: r.ms, cpuMs, cpuByProcess })
+    const since = (pid: number, at: Usage): Usage => {
+      const now = procUsage(pid)
+      return { cpuMs: now.cpuMs - at.cpuMs, minorFaults: now.minorFaults - at.minorFaults }
+    }
+    const byProcess = {
+      source: since(from.pid, fromAt),
+      dest: since(to.pid, toAt),
+      console: { cpuMs: r.cpuMs, minorFaults: r.minorFaults },
+    }
+    const cpuMs = byProcess.source.cpuMs + byProcess.dest.cpuMs + byProcess.console.cpuMs
+    raw.push({ topology: 'separate processes', phase, ms: r.ms, cpuMs, byProcess })
     if (process.env['FAKEPHONE_PROFILE_DIR'])
       for (const file of [
         (await from.ask({ profile: 'stop', name: `migrate-source-${phase}` }))['profiled'],
@@ -180,6 +188,13 @@ export async function runMigrate(ctx: ScenarioContext, cleanup: Cleanup): Promis
   }
 }
 
+/** Each process's CPU and page faults, on one line. */
+function perProcess(by: NonNullable<MigrateRun['byProcess']>): string {
+  const name = { source: 'source', dest: 'destination', console: 'console' } as const
+  const one = (p: keyof typeof name): string => `${name[p]} ${(by[p].cpuMs / 1000).toFixed(2)} s CPU, ${by[p].minorFaults} page faults`
+  return (['source', 'dest', 'console'] as const).map(one).join('; ')
+}
+
 export function renderMigrate(m: MigrateResult | { error: string }): string {
   const title = 'Migration (M2): an account copied to a second broker and verified, against tar c | sha256sum of the same bytes'
   if ('error' in m) return `${title}\n  failed: ${m.error}`
@@ -195,9 +210,7 @@ export function renderMigrate(m: MigrateResult | { error: string }): string {
       (r) =>
         `  ${`${r.topology}, ${r.phase}`.padEnd(28)}${s(r.ms)}, CPU ${s(r.cpuMs)}   ratio ${r.ratio.toFixed(2)} x wall, ` +
         `${r.cpuRatio.toFixed(2)} x CPU` +
-        (r.cpuByProcess
-          ? ` (CPU: source ${s(r.cpuByProcess.source)}, destination ${s(r.cpuByProcess.dest)}, console ${s(r.cpuByProcess.console)})`
-          : ''),
+        (r.byProcess ? `\n${' '.repeat(30)}${perProcess(r.byProcess)}` : ''),
     ),
   ].join('\n')
 }
