@@ -37,16 +37,33 @@ interface LazyLogger {
   made: Logger | undefined
 }
 
-/** A lazy child answers this key with the pino logger it stands for (making it); a pino logger answers undefined. */
-const REAL = Symbol('the pino logger a lazy child stands for')
+/** A lazy child answers this key with its state; a pino logger answers undefined. */
+const STATE = Symbol('a lazy child logger')
+
+function stateOf(log: Logger): LazyLogger | undefined {
+  return (log as Logger & { [STATE]?: LazyLogger })[STATE]
+}
 
 function realOf(log: Logger): Logger {
-  return (log as Logger & { [REAL]?: Logger })[REAL] ?? log
+  const lazy = stateOf(log)
+  return lazy ? made(lazy) : log
 }
 
 function made(lazy: LazyLogger): Logger {
   return (lazy.made ??= realOf(lazy.parent).child(lazy.bindings))
 }
+
+/** Whether `log` writes lines of `level`, asked of the nearest logger up its line that was made (none is made for it). */
+function writes(log: Logger, level: string): boolean {
+  for (let lazy = stateOf(log); lazy; lazy = stateOf(log)) {
+    if (lazy.made) return lazy.made.isLevelEnabled(level)
+    log = lazy.parent
+  }
+  return log.isLevelEnabled(level)
+}
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+const dropped = (): void => {}
 
 /** `child` of a lazy child not made yet: another lazy child, so a phone's parts' loggers cost nothing until one logs. */
 function lazyChildOf(this: Logger, bindings: Bindings, options?: ChildLoggerOptions): Logger {
@@ -56,8 +73,12 @@ function lazyChildOf(this: Logger, bindings: Bindings, options?: ChildLoggerOpti
 /** One handler for every lazy child (its state is the proxy's target): each costs a proxy and a small record, no closure. */
 const LAZY: ProxyHandler<LazyLogger> = {
   get(lazy, key) {
-    if (key === REAL) return made(lazy)
-    if (key === 'child' && lazy.made === undefined) return lazyChildOf
+    if (key === STATE) return lazy
+    if (lazy.made === undefined) {
+      if (key === 'child') return lazyChildOf
+      // A line below the level (a fleet logs at error; each phone says "push connected" at info) makes no child.
+      if (typeof key === 'string' && LEVELS.has(key) && !writes(lazy.parent, key)) return dropped
+    }
     const real = made(lazy)
     const value: unknown = Reflect.get(real, key)
     // pino's methods read their state from `this`: they run on the child they belong to.
@@ -68,9 +89,10 @@ const LAZY: ProxyHandler<LazyLogger> = {
 }
 
 /**
- * `parent.child(bindings)`, made when first used: a log call, a level asked or set, a child with options. Its lines
- * are the eager child's, byte for byte. pino's `child` runs the redaction paths over every binding and concatenates
- * the bindings' JSON: ~1.3 KB of garbage and ~0.2 KB kept per child, six per fleet phone (the phone's and five of its
+ * `parent.child(bindings)`, made when first used: a line at a level the parent writes, a level asked or set, a child
+ * with options. Its lines are the eager child's, byte for byte (a child takes its parent's level when made: levels are
+ * set once, at the root, here). pino's `child` runs the redaction paths over every binding and concatenates the
+ * bindings' JSON: ~1.3 KB of garbage and ~0.2 KB kept per child, six per fleet phone (the phone's and five of its
  * parts'), which mostly never log (a fleet logs at level error).
  */
 export function lazyChild(parent: Logger, bindings: Bindings): Logger {

@@ -66,6 +66,33 @@ t.test('a lazy child makes its pino child on first use only, and no earlier for 
   t.end()
 })
 
+t.test('a line below the level makes no child; one at the level does, and the made child answers for its own', (t) => {
+  const out = capture()
+  const root = out.logger('warn')
+  const made: unknown[] = []
+  const child = root.child.bind(root)
+  root.child = ((bindings: Record<string, unknown>) => {
+    made.push(bindings)
+    return child(bindings)
+  }) as typeof root.child
+  const phone = lazyChild(root, { device: 'd1' })
+  const part = lazyChild(phone, { component: 'framework' })
+  part.info('push connected')
+  phone.debug('quiet')
+  t.same(made, [], 'nothing made for lines not written')
+  phone.warn('up')
+  t.same(made, [{ device: 'd1' }])
+  part.info('still below the level, asked of the phone made')
+  t.same(made, [{ device: 'd1' }])
+  part.error('written')
+  t.same(made, [{ device: 'd1' }, { component: 'framework' }])
+  t.same(
+    out.lines.map((l) => (l as { msg: string }).msg),
+    ['up', 'written'],
+  )
+  t.end()
+})
+
 t.test("a lazy child's level, `in` and child options are the pino child's", (t) => {
   const out = capture()
   const log = lazyChild(out.logger('info'), { device: 'd1' })
