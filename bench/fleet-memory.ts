@@ -39,7 +39,14 @@ interface Sample {
   external: number
   arrayBuffers: number
   rss: number
-  kinds: Map<string, { count: number; bytes: number }>
+  /** The snapshot's kinds (kindsOf), kept in a file: held in this heap, their tens of thousands of keys were in the next snapshot. */
+  kinds: string | null
+}
+
+type Kinds = Map<string, { count: number; bytes: number }>
+
+function readKinds(file: string | null): Kinds {
+  return new Map(file === null ? [] : (JSON.parse(readFileSync(file, 'utf8')) as [string, { count: number; bytes: number }][]))
 }
 
 /**
@@ -131,10 +138,11 @@ function sample(dir: string, label: string, snapshot: boolean): Sample {
   if (!gc) throw new Error('run with node --expose-gc')
   for (let i = 0; i < 3; i++) gc()
   const m = process.memoryUsage()
-  let kinds = new Map<string, { count: number; bytes: number }>()
+  let kinds: string | null = null
   if (snapshot) {
     const file = writeHeapSnapshot(join(dir, `${label}.heapsnapshot`))
-    kinds = kindsOf(file)
+    kinds = join(dir, `${label}.kinds.json`)
+    writeFileSync(kinds, JSON.stringify([...kindsOf(file).entries()]))
     rmSync(file)
     gc()
   }
@@ -247,9 +255,10 @@ async function main(argv: string[]): Promise<void> {
       },
     }
     console.log(JSON.stringify(out))
-    const rows = [...s2.kinds.entries()]
+    const kinds1 = readKinds(s1.kinds)
+    const rows = [...readKinds(s2.kinds).entries()]
       .map(([key, k]) => {
-        const before = s1.kinds.get(key) ?? { count: 0, bytes: 0 }
+        const before = kinds1.get(key) ?? { count: 0, bytes: 0 }
         return { key, perPhone: (k.count - before.count) / n, bytesPerPhone: (k.bytes - before.bytes) / n }
       })
       .sort((a, b) => b.bytesPerPhone - a.bytesPerPhone)
