@@ -30,7 +30,7 @@ import { CloudClient } from './cloud-client.js'
 import { PhoneDrive } from './drive/phone-drive.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock } from '../common/clock.js'
-import type { Logger } from '../common/log.js'
+import { lazyChild, type Logger } from '../common/log.js'
 import { MqttLink, type LinkState } from '../common/mqtt.js'
 import { Battery, type BatteryModel } from './battery.js'
 import { CommandExecutor } from './executor.js'
@@ -177,13 +177,13 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     opts = { ...opts, ...(this.home && { brokerUrl: this.home.to.mqtt, pushUrl: this.home.to.push, cloudUrl: this.home.to.cloud }) }
     this.opts = opts
     this.settings = new PhoneSettings(opts.dataDir)
-    this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock, log: opts.log.child({ component: 'phone-data' }) })
+    this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock, log: lazyChild(opts.log, { component: 'phone-data' }) })
     this.random = opts.random ?? Math.random
     this.cloud =
       opts.cloudUrl === undefined
         ? null
         : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
-    this.drive = new PhoneDrive(this, opts.dataDir, opts.clock, opts.log.child({ component: 'drive' }), opts.driveSyncMs)
+    this.drive = new PhoneDrive(this, opts.dataDir, opts.clock, lazyChild(opts.log, { component: 'drive' }), opts.driveSyncMs)
     this.sync =
       this.cloud &&
       new SyncEngine({
@@ -192,14 +192,14 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         cloud: this.cloud,
         gate: this,
         clock: opts.clock,
-        log: opts.log.child({ component: 'sync' }),
+        log: lazyChild(opts.log, { component: 'sync' }),
         intervalMs: opts.syncIntervalMs,
       })
     this.backup = new PhoneBackup({
       deviceId: opts.id,
       dataDir: opts.dataDir,
       clock: opts.clock,
-      log: opts.log.child({ component: 'backup' }),
+      log: lazyChild(opts.log, { component: 'backup' }),
       cloud: this.cloud,
       canTransfer: () => this.canTransfer(),
       transferSignal: () => this.transferSignal,
@@ -236,7 +236,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       paceChanged: () => this.heartbeat.reschedule(),
       statusChanged: () => this.publishStatus(),
     })
-    const remoteLog = opts.log.child({ component: 'remote' })
+    const remoteLog = lazyChild(opts.log, { component: 'remote' })
     let deviceKey: KeyObject | undefined
     // The phone the commands run on is this one (which hands them to the executor), so whoever holds the agent sees every command.
     this.remote = new RemoteCommands(

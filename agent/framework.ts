@@ -13,7 +13,7 @@ import { z } from 'zod'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock } from '../common/clock.js'
 import { JsonFile } from '../common/json-file.js'
-import type { Logger } from '../common/log.js'
+import { lazyChild, type Logger } from '../common/log.js'
 import type { PushNotification } from '../common/push-protocol.js'
 import { CLOUD_MOVED, readMove, type CloudMove } from '../common/cloud/cloud-move.js'
 import {
@@ -92,7 +92,7 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     super()
     this.file = new JsonFile(join(opts.dataDir, 'framework.json'), FrameworkSettingsSchema)
     this.inbox = new PushInbox(opts.dataDir)
-    const log = opts.log.child({ component: 'framework' })
+    const log = lazyChild(opts.log, { component: 'framework' })
     this.behaviour = new BehaviourLog({
       ...DEFAULT_LOG_TIMINGS,
       ...opts.timings,

@@ -13,13 +13,15 @@
  *     [--prof DIR]
  * (--prof: a CPU profile of this process during each step's ramp only, DIR/fleet-step1.cpuprofile and -step2: not the
  * provisioning, GCs or clean-up around them; `node dist/bench/cpu-top.js` lists them)
+ * (--alloc-prof DIR: V8's sampling heap profiler over the second step's ramp, garbage included,
+ * DIR/fleet-step2.heapprofile, and the allocation sites that made the most bytes per phone)
  * (RSS figures are taken before each snapshot, but a snapshot's own allocations stay in RSS: read RSS from a run without --snapshot)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8'
-import { Session } from 'node:inspector/promises'
+import { Session, type HeapProfiler } from 'node:inspector/promises'
 import { startBrokerChild } from './fleet-broker.js'
 import { SystemClock } from '../common/clock.js'
 import { createLogger } from '../common/log.js'
@@ -37,7 +39,14 @@ interface Sample {
   external: number
   arrayBuffers: number
   rss: number
-  kinds: Map<string, { count: number; bytes: number }>
+  /** The snapshot's kinds (kindsOf), kept in a file: held in this heap, their tens of thousands of keys were in the next snapshot. */
+  kinds: string | null
+}
+
+type Kinds = Map<string, { count: number; bytes: number }>
+
+function readKinds(file: string | null): Kinds {
+  return new Map(file === null ? [] : (JSON.parse(readFileSync(file, 'utf8')) as [string, { count: number; bytes: number }][]))
 }
 
 /**
@@ -105,15 +114,35 @@ function kindsOf(file: string): Map<string, { count: number; bytes: number }> {
   return kinds
 }
 
+/** The sampling heap profile's allocation sites (function, file and line) by bytes per phone, most first. */
+function printAllocationSites(profile: HeapProfiler.SamplingHeapProfile, n: number, top: number): void {
+  const sites = new Map<string, number>()
+  let total = 0
+  const walk = (node: HeapProfiler.SamplingHeapProfileNode): void => {
+    const f = node.callFrame
+    const where = f.url ? `${f.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${f.lineNumber + 1}` : ''
+    const key = `${f.functionName || '(anonymous)'} ${where}`.trim()
+    sites.set(key, (sites.get(key) ?? 0) + node.selfSize)
+    total += node.selfSize
+    for (const child of node.children) walk(child)
+  }
+  walk(profile.head)
+  console.log(`allocated during the second step's ramp: ${(total / n / 1024).toFixed(1)} KB per phone`)
+  console.log('| allocation site | bytes per phone |\n|---|---|')
+  for (const [key, bytes] of [...sites.entries()].sort((a, b) => b[1] - a[1]).slice(0, top))
+    console.log(`| \`${key}\` | ${(bytes / n).toFixed(0)} |`)
+}
+
 function sample(dir: string, label: string, snapshot: boolean): Sample {
   const gc = (globalThis as { gc?: () => void }).gc
   if (!gc) throw new Error('run with node --expose-gc')
   for (let i = 0; i < 3; i++) gc()
   const m = process.memoryUsage()
-  let kinds = new Map<string, { count: number; bytes: number }>()
+  let kinds: string | null = null
   if (snapshot) {
     const file = writeHeapSnapshot(join(dir, `${label}.heapsnapshot`))
-    kinds = kindsOf(file)
+    kinds = join(dir, `${label}.kinds.json`)
+    writeFileSync(kinds, JSON.stringify([...kindsOf(file).entries()]))
     rmSync(file)
     gc()
   }
@@ -149,6 +178,10 @@ async function main(argv: string[]): Promise<void> {
   const session = fleetProf === null ? null : new Session()
   session?.connect()
   await session?.post('Profiler.enable')
+  const allocIdx = argv.indexOf('--alloc-prof')
+  const allocProf = allocIdx >= 0 ? (argv[allocIdx + 1] as string) : null
+  const heapSession = allocProf === null ? null : new Session()
+  heapSession?.connect()
   /** This process's CPU per phone brought up, ms, by step. */
   const cpuPerPhoneMs: number[] = []
   const bringUp = async (from: number): Promise<number> => {
@@ -175,10 +208,22 @@ async function main(argv: string[]): Promise<void> {
     const started = performance.now()
     const cpu = process.cpuUsage()
     await session?.post('Profiler.start')
+    // Every 1 KB allocated, on average; objects a GC collected stay in the profile, so it shows the garbage of the ramp too.
+    const sampling = from > 0 ? heapSession : null
+    await sampling?.post('HeapProfiler.startSampling', {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    })
     run.start()
     while (run.phonesUp().connected < n) await new Promise((resolve) => setTimeout(resolve, 20))
     const used = process.cpuUsage(cpu)
     const prof = await session?.post('Profiler.stop')
+    const heapProf = await sampling?.post('HeapProfiler.stopSampling')
+    if (heapProf) {
+      writeFileSync(join(allocProf as string, 'fleet-step2.heapprofile'), JSON.stringify(heapProf.profile))
+      printAllocationSites(heapProf.profile, n, top)
+    }
     if (prof) writeFileSync(join(fleetProf as string, `fleet-step${runs.length}.cpuprofile`), JSON.stringify(prof.profile))
     cpuPerPhoneMs.push(Math.round(((used.user + used.system) / 1000 / n) * 100) / 100)
     return n / ((performance.now() - started) / 1000)
@@ -210,9 +255,10 @@ async function main(argv: string[]): Promise<void> {
       },
     }
     console.log(JSON.stringify(out))
-    const rows = [...s2.kinds.entries()]
+    const kinds1 = readKinds(s1.kinds)
+    const rows = [...readKinds(s2.kinds).entries()]
       .map(([key, k]) => {
-        const before = s1.kinds.get(key) ?? { count: 0, bytes: 0 }
+        const before = kinds1.get(key) ?? { count: 0, bytes: 0 }
         return { key, perPhone: (k.count - before.count) / n, bytesPerPhone: (k.bytes - before.bytes) / n }
       })
       .sort((a, b) => b.bytesPerPhone - a.bytesPerPhone)

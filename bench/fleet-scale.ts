@@ -7,6 +7,7 @@
  * messages lost, the fleet's RSS per phone, event-loop delay p99 and CPU per
  * message from the run's own reconciled report.
  *   npm run build && node dist/bench/fleet-scale.js [N] [--every MS] [--seconds S] [--no-push] [--workers K|auto]
+ *     [--fleet-node-flags "--flag ..."]   (V8/Node flags for the fleet's process only, not the broker's: heap trials)
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -31,6 +32,7 @@ const every = Number(opt('--every', '10000'))
 const seconds = Number(opt('--seconds', '60'))
 const workers = opt('--workers', 'auto')
 const push = !argv.includes('--no-push')
+const fleetNodeFlags = opt('--fleet-node-flags', '').split(' ').filter(Boolean)
 
 const dir = mkdtempSync(join(tmpdir(), 'fakephone-fleet-scale-'))
 const cloud = join(dir, 'cloud')
@@ -55,6 +57,7 @@ try {
     const fleet = spawn(
       process.execPath,
       [
+        ...fleetNodeFlags,
         main,
         'fleet',
         'run',
@@ -75,6 +78,7 @@ try {
       load: { before: loadBefore, after: loadavg()[0] },
       phones: n,
       push,
+      fleetNodeFlags,
       workers: r.workers?.length ?? 1,
       ramp: ramp satisfies Ramp,
       started: r.phones.started,

@@ -3,7 +3,7 @@
  * to stdout (journald keeps them); human-readable when stdout is a terminal.
  */
 import { createRequire } from 'node:module'
-import { pino, type Logger, type DestinationStream } from 'pino'
+import { pino, type Bindings, type ChildLoggerOptions, type Logger, type DestinationStream } from 'pino'
 import type PinoPretty from 'pino-pretty'
 
 export type { Logger }
@@ -28,4 +28,74 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const pretty = (): DestinationStream => (require('pino-pretty') as typeof PinoPretty)({ colorize: true, destination: 2 })
   const destination = opts.destination ?? (human ? pretty() : pino.destination(1))
   return pino(options, destination)
+}
+
+/** What a lazy child holds until it is first used: its parent (itself maybe lazy), its bindings, and then the pino child made. */
+interface LazyLogger {
+  parent: Logger
+  bindings: Bindings
+  made: Logger | undefined
+}
+
+/** A lazy child answers this key with its state; a pino logger answers undefined. */
+const STATE = Symbol('a lazy child logger')
+
+function stateOf(log: Logger): LazyLogger | undefined {
+  return (log as Logger & { [STATE]?: LazyLogger })[STATE]
+}
+
+function realOf(log: Logger): Logger {
+  const lazy = stateOf(log)
+  return lazy ? made(lazy) : log
+}
+
+function made(lazy: LazyLogger): Logger {
+  return (lazy.made ??= realOf(lazy.parent).child(lazy.bindings))
+}
+
+/** Whether `log` writes lines of `level`, asked of the nearest logger up its line that was made (none is made for it). */
+function writes(log: Logger, level: string): boolean {
+  for (let lazy = stateOf(log); lazy; lazy = stateOf(log)) {
+    if (lazy.made) return lazy.made.isLevelEnabled(level)
+    log = lazy.parent
+  }
+  return log.isLevelEnabled(level)
+}
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+const dropped = (): void => {}
+
+/** `child` of a lazy child not made yet: another lazy child, so a phone's parts' loggers cost nothing until one logs. */
+function lazyChildOf(this: Logger, bindings: Bindings, options?: ChildLoggerOptions): Logger {
+  return options === undefined ? lazyChild(this, bindings) : realOf(this).child(bindings, options)
+}
+
+/** One handler for every lazy child (its state is the proxy's target): each costs a proxy and a small record, no closure. */
+const LAZY: ProxyHandler<LazyLogger> = {
+  get(lazy, key) {
+    if (key === STATE) return lazy
+    if (lazy.made === undefined) {
+      if (key === 'child') return lazyChildOf
+      // A line below the level (a fleet logs at error; each phone says "push connected" at info) makes no child.
+      if (typeof key === 'string' && LEVELS.has(key) && !writes(lazy.parent, key)) return dropped
+    }
+    const real = made(lazy)
+    const value: unknown = Reflect.get(real, key)
+    // pino's methods read their state from `this`: they run on the child they belong to.
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(real) : value
+  },
+  set: (lazy, key, value) => Reflect.set(made(lazy), key, value),
+  has: (lazy, key) => Reflect.has(made(lazy), key),
+}
+
+/**
+ * `parent.child(bindings)`, made when first used: a line at a level the parent writes, a level asked or set, a child
+ * with options. Its lines are the eager child's, byte for byte (a child takes its parent's level when made: levels are
+ * set once, at the root, here). pino's `child` runs the redaction paths over every binding and concatenates the
+ * bindings' JSON: ~1.3 KB of garbage and ~0.2 KB kept per child, six per fleet phone (the phone's and five of its
+ * parts'), which mostly never log (a fleet logs at level error).
+ */
+export function lazyChild(parent: Logger, bindings: Bindings): Logger {
+  // The target is the proxy's state, not a Logger: every key a Logger has is answered by the trap, from the pino child.
+  return new Proxy<LazyLogger>({ parent, bindings, made: undefined }, LAZY) as unknown as Logger
 }

@@ -21,7 +21,30 @@ const require = createRequire(import.meta.url)
  * command that never speaks MQTT (device add, the console's HTTP commands, phone data) paid at start-up.
  */
 export function connectMqtt(url: string, options: IClientOptions): MqttClient {
-  return (require('mqtt') as { connect: typeof connect }).connect(url, options)
+  const mqtt = require('mqtt') as { connect: typeof connect }
+  const target = mqttTarget(url)
+  // mqtt.js copies and changes the options it is given: each client gets an object of its own.
+  return target ? mqtt.connect({ ...target, ...options }) : mqtt.connect(url, options)
+}
+
+/** A plain broker URL: scheme, host (a name or IPv4 address) and port, nothing else (no user, path or query). */
+const PLAIN_URL = /^(mqtts?|tcp):\/\/([\w.-]+):(\d+)\/?$/
+
+/** The last plain URL taken apart: a fleet's thousands of links share one or two. */
+let lastTarget: { url: string; target: Pick<IClientOptions, 'protocol' | 'host' | 'port'> } | null = null
+
+/**
+ * A plain broker URL as the options mqtt.js would make of it (protocol, host, port), or null for any other URL,
+ * which mqtt.js parses itself. Given a URL, mqtt.js runs Node's legacy `url.parse` with its query for every client:
+ * ~6 KB of garbage each, a fleet's ramp makes thousands.
+ */
+export function mqttTarget(url: string): Pick<IClientOptions, 'protocol' | 'host' | 'port'> | null {
+  if (lastTarget?.url === url) return lastTarget.target
+  const m = PLAIN_URL.exec(url)
+  if (!m) return null
+  const target = { protocol: m[1] as 'mqtt' | 'mqtts' | 'tcp', host: m[2] as string, port: Number(m[3]) }
+  lastTarget = { url, target }
+  return target
 }
 
 /** `off`: closed on purpose and not retrying until switched on again; `stopped`: closed for good. */

@@ -11,7 +11,7 @@
 import type { KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import type { Clock, Timer } from '../common/clock.js'
-import type { Logger } from '../common/log.js'
+import { lazyChild, type Logger } from '../common/log.js'
 import type { FleetDevice } from './credentials.js'
 import type { FleetConsole } from './console-driver.js'
 import { FleetMetrics } from './metrics.js'
@@ -274,7 +274,7 @@ export class FleetRun {
     const o = this.opts
     return {
       clock: o.clock,
-      log: o.log.child({ device: device.id }),
+      log: lazyChild(o.log, { device: device.id }),
       location: plan.location(this.startAt),
       heartbeatMs: plan.heartbeatMs,
       jitter: plan.jitter,

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { LogCapture } from '../fixtures/logs.js'
-import { createLogger } from '../../common/log.js'
+import { createLogger, lazyChild, type Logger } from '../../common/log.js'
 
 t.test('secrets never reach a log line', (t) => {
   const logs = new LogCapture()
@@ -16,5 +16,94 @@ t.test('loggers default to level info, JSON on stdout or pretty lines for a term
   t.equal(createLogger().level, 'info')
   t.equal(createLogger({ level: 'silent', pretty: true }).level, 'silent')
   t.equal(createLogger({ level: 'warn', pretty: false }).level, 'warn')
+  t.end()
+})
+
+/** Every line written, parsed, without its time (two loggers never log in the same millisecond for sure). */
+function capture(): { lines: unknown[]; logger: (level?: string) => Logger } {
+  const lines: unknown[] = []
+  const destination = {
+    write: (line: string): void => {
+      const { time: _time, ...rest } = JSON.parse(line) as Record<string, unknown>
+      lines.push(rest)
+    },
+  }
+  return { lines, logger: (level = 'debug') => createLogger({ level, destination }) }
+}
+
+t.test('a lazy child logs what the eager child logs, bindings redacted the same, in the same order', (t) => {
+  const eager = capture()
+  const lazy = capture()
+  const bindings = { device: 'd1', creds: { secret: 's1' } }
+  const e = eager.logger().child(bindings).child({ component: 'remote' })
+  const l = lazyChild(lazyChild(lazy.logger(), bindings), { component: 'remote' })
+  for (const log of [e, l]) {
+    log.info({ token: 't1', n: 1 }, 'hello')
+    log.child({ part: 'x' }).warn('from a grandchild')
+  }
+  t.same(lazy.lines, eager.lines)
+  t.notMatch(JSON.stringify(lazy.lines), /s1|t1/)
+  t.match(lazy.lines[0], { device: 'd1', component: 'remote', n: 1, msg: 'hello' })
+  t.end()
+})
+
+t.test('a lazy child makes its pino child on first use only, and no earlier for its own children', (t) => {
+  const root = capture().logger()
+  const made: unknown[] = []
+  const child = root.child.bind(root)
+  root.child = ((bindings: Record<string, unknown>) => {
+    made.push(bindings)
+    return child(bindings)
+  }) as typeof root.child
+  const phone = lazyChild(root, { device: 'd1' })
+  const part = phone.child({ component: 'drive' })
+  t.same(made, [], 'nothing made while nothing logs')
+  part.error('once')
+  // pino's children inherit the root's own properties, the spy among them: the phone's child makes the part's.
+  t.same(made, [{ device: 'd1' }, { component: 'drive' }], "the part's first line made the phone's child, then the part's")
+  phone.error('twice')
+  t.same(made.length, 2, 'each made once')
+  t.end()
+})
+
+t.test('a line below the level makes no child; one at the level does, and the made child answers for its own', (t) => {
+  const out = capture()
+  const root = out.logger('warn')
+  const made: unknown[] = []
+  const child = root.child.bind(root)
+  root.child = ((bindings: Record<string, unknown>) => {
+    made.push(bindings)
+    return child(bindings)
+  }) as typeof root.child
+  const phone = lazyChild(root, { device: 'd1' })
+  const part = lazyChild(phone, { component: 'framework' })
+  part.info('push connected')
+  phone.debug('quiet')
+  t.same(made, [], 'nothing made for lines not written')
+  phone.warn('up')
+  t.same(made, [{ device: 'd1' }])
+  part.info('still below the level, asked of the phone made')
+  t.same(made, [{ device: 'd1' }])
+  part.error('written')
+  t.same(made, [{ device: 'd1' }, { component: 'framework' }])
+  t.same(
+    out.lines.map((l) => (l as { msg: string }).msg),
+    ['up', 'written'],
+  )
+  t.end()
+})
+
+t.test("a lazy child's level, `in` and child options are the pino child's", (t) => {
+  const out = capture()
+  const log = lazyChild(out.logger('info'), { device: 'd1' })
+  t.equal(log.level, 'info')
+  t.ok('warn' in log)
+  log.level = 'error'
+  log.warn('dropped')
+  t.equal(log.level, 'error')
+  const loud = lazyChild(out.logger('info'), { device: 'd2' }).child({ component: 'c' }, { level: 'debug' })
+  loud.debug('kept')
+  t.same(out.lines.length, 1)
+  t.match(out.lines[0], { device: 'd2', component: 'c', msg: 'kept' })
   t.end()
 })

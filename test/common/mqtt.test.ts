@@ -1,11 +1,15 @@
 /** The shared MQTT connection: capped, jittered backoff on the injected clock instead of mqtt.js's fixed one-second retry. */
 import t from 'tap'
 import { once } from 'node:events'
+import { createRequire } from 'node:module'
+import type { connect } from 'mqtt'
 import { createServer, type AddressInfo } from 'node:net'
 import { ManualClock } from '../../common/clock.js'
-import { MqttLink } from '../../common/mqtt.js'
+import { connectMqtt, mqttTarget, MqttLink } from '../../common/mqtt.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { closedPort } from '../fixtures/ports.js'
+
+const require = createRequire(import.meta.url)
 
 t.test('a link that cannot connect waits a jittered delay, retries, and stops for good when told', async (t) => {
   // A port that refuses at once: bound by us, then closed.
@@ -119,4 +123,21 @@ t.test('one connection failure is one log line, with its reason, even when mqtt.
   t.equal(clock.waiting, 1, 'one retry waits')
   t.match(logs.lines, [{ msg: 'mqtt disconnected, retrying', err: /ECONNREFUSED/, attempt: 1 }])
   t.equal(logs.lines.length, 1)
+})
+
+t.test('a plain broker URL is taken apart once, as mqtt.js would take it; any other URL is left to mqtt.js', async (t) => {
+  const plain = mqttTarget('mqtt://127.0.0.1:1883')
+  t.same(plain, { protocol: 'mqtt', host: '127.0.0.1', port: 1883 })
+  t.equal(mqttTarget('mqtt://127.0.0.1:1883'), plain, 'the same URL again: the same options, not parsed again')
+  t.same(mqttTarget('mqtts://broker.example:8883/'), { protocol: 'mqtts', host: 'broker.example', port: 8883 })
+  for (const url of ['mqtt://u:p@h:1', 'mqtt://h', 'ws://h:1/mqtt', 'mqtt://[::1]:1883', 'mqtt://h:1/?clientId=x', 'mqtt://h:1/x'])
+    t.equal(mqttTarget(url), null, url)
+  const port = await closedPort()
+  for (const url of [`mqtt://127.0.0.1:${port}`, `mqtt://who@127.0.0.1:${port}/`]) {
+    const ours = connectMqtt(url, { manualConnect: true, clientId: 'c' })
+    const theirs = (require('mqtt') as { connect: typeof connect }).connect(url, { manualConnect: true, clientId: 'c' })
+    for (const key of ['protocol', 'host', 'port', 'username', 'clientId'] as const)
+      t.equal(ours.options[key], theirs.options[key], `${url}: ${key}`)
+    // Never told to connect, they hold no socket (and mqtt.js cannot end a client that never connected).
+  }
 })

@@ -4,7 +4,8 @@
  */
 import t from 'tap'
 import { renderReport } from '../../fleet/report.js'
-import { runFleet } from '../../fleet/workers.js'
+import { readFileSync } from 'node:fs'
+import { runFleet, WORKER_HEAP_FLAGS, workerExecArgv } from '../../fleet/workers.js'
 import { workerOptions } from '../fixtures/fleet-workers.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -13,9 +14,11 @@ t.test('--workers 2: both workers report, the merged report has every phone and 
   let metricsUrl = ''
   let scraped: Promise<string> | undefined
   const ticks: number[] = []
+  let commandLines: string[][] = []
   const report = await runFleet(
     workerOptions(dir, {
       durationMs: 2500,
+      spawned: (pids) => (commandLines = pids.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))),
       metricsPort: 0,
       serving: (url) => (metricsUrl = url),
       tick: (p) => {
@@ -42,8 +45,16 @@ t.test('--workers 2: both workers report, the merged report has every phone and 
   t.ok(report.ok, 'nothing lost')
   t.ok(report.resources.brokerInProcess && report.resources.cpuUserMs > 0)
   t.ok(ticks.includes(6), 'the live view summed both workers')
+  t.equal(commandLines.length, 2)
+  for (const line of commandLines) t.same(line.slice(1, 3), WORKER_HEAP_FLAGS, "each worker runs with the fleet's heap flags")
   const metrics = await (scraped as unknown as Promise<string>)
   t.match(metrics, /fakephone_fleet_phones_connected \d/, "one /metrics for the whole fleet, from the workers' registries")
   t.match(metrics, /fakephone_fleet_outcomes_total\{outcome="heartbeat-sent"\} \d+/)
   await t.rejects(fetch(metricsUrl), 'the metrics endpoint closes with the run')
+})
+
+t.test("a worker's Node flags: the heap's, then the parent's own, which win", (t) => {
+  t.same(workerExecArgv(['--max-semi-space-size=16', '--inspect']), [...WORKER_HEAP_FLAGS, '--max-semi-space-size=16', '--inspect'])
+  t.same(workerExecArgv(), [...WORKER_HEAP_FLAGS, ...process.execArgv])
+  t.end()
 })
