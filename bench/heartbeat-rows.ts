@@ -21,6 +21,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Db, openDb } from '../broker/db.js'
+import type { HeartbeatParams } from '../broker/devices/state-store.js'
 import { WAL_CHECKPOINT_PAGES } from '../broker/server.js'
 
 const VARIANTS = ['today', 'no-state', 'no-row', 'no-fk', 'two', 'rowid', 'memory'] as const
@@ -30,19 +31,8 @@ const WARM_UP_BATCHES = 200
 const WINDOW_BATCHES = 200
 const WINDOWS = 5
 
-type Row = [
-  deviceId: string,
-  seq: number,
-  at: number,
-  lat: number,
-  lon: number,
-  accuracy: number,
-  speed: number,
-  battery: number,
-  charging: number,
-  network: string,
-  receivedAt: number,
-]
+/** A `locations` row, in its column order. */
+type Row = HeartbeatParams
 
 const STORE_ROW = `INSERT OR IGNORE INTO locations (device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at)
   VALUES (NEW.device_id, NEW.seq, NEW.at, NEW.lat, NEW.lon, NEW.accuracy, NEW.speed, NEW.battery, NEW.charging, NEW.network,

@@ -46,8 +46,8 @@ interface StateEvents {
   status: [deviceId: string, locationEnabled: boolean]
 }
 
-/** The positional parameters of storeHeartbeat, in the view's column order. */
-type HeartbeatParams = [
+/** The positional parameters of storeHeartbeat, in the view's column order (a `locations` row). */
+export type HeartbeatParams = [
   deviceId: string,
   seq: number,
   at: number,

@@ -47,14 +47,20 @@ t.test('a lazy child logs what the eager child logs, bindings redacted the same,
   t.end()
 })
 
-t.test('a lazy child makes its pino child on first use only, and no earlier for its own children', (t) => {
-  const root = capture().logger()
+/** Records the bindings of every pino child `root` makes (pino's children inherit the spy). */
+function childrenMade(root: Logger): unknown[] {
   const made: unknown[] = []
   const child = root.child.bind(root)
   root.child = ((bindings: Record<string, unknown>) => {
     made.push(bindings)
     return child(bindings)
   }) as typeof root.child
+  return made
+}
+
+t.test('a lazy child makes its pino child on first use only, and no earlier for its own children', (t) => {
+  const root = capture().logger()
+  const made = childrenMade(root)
   const phone = lazyChild(root, { device: 'd1' })
   const part = phone.child({ component: 'drive' })
   t.same(made, [], 'nothing made while nothing logs')
@@ -69,12 +75,7 @@ t.test('a lazy child makes its pino child on first use only, and no earlier for 
 t.test('a line below the level makes no child; one at the level does, and the made child answers for its own', (t) => {
   const out = capture()
   const root = out.logger('warn')
-  const made: unknown[] = []
-  const child = root.child.bind(root)
-  root.child = ((bindings: Record<string, unknown>) => {
-    made.push(bindings)
-    return child(bindings)
-  }) as typeof root.child
+  const made = childrenMade(root)
   const phone = lazyChild(root, { device: 'd1' })
   const part = lazyChild(phone, { component: 'framework' })
   part.info('push connected')
