@@ -143,9 +143,11 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
       lastSeq: this.journal.lastSeq,
     })
     const known = verdict.command && this.journal.entry(verdict.command.id)
-    if (known || (verdict.command && this.busy.has(verdict.command.id))) {
-      // A redelivery (QoS 1 retry, broker restart): the stored receipt answers it; nothing runs again.
-      if (known && known.step === 'done') this.report(known)
+    const busy = verdict.command !== undefined && this.busy.has(verdict.command.id)
+    if (known || busy) {
+      // A redelivery (QoS 1 retry, broker restart): the stored receipt answers it; nothing runs again. One still being
+      // handled is answered when its handling ends: its done step may be in memory but not yet on disk.
+      if (known && known.step === 'done' && !busy) this.report(known)
       this.emit('settled', (verdict.command as Command).id, 'repeat')
       return
     }

@@ -180,7 +180,8 @@ t.test('F2 a locate costs one sync before its receipt, a ring two; recording the
 })
 
 t.test(
-  'F2 a wipe does nothing and says nothing until its executing line is synced; a locate gives no fix until its done line is',
+  'F2 a wipe does nothing and says nothing until its executing line is synced; a locate gives no fix until its done line is, ' +
+    'not even to a redelivery',
   async (t) => {
     const { cloud, clock, owner, agent, dataDir, seed } = await setup(t)
     // The first step of a new phone creates the log whole: a command first, so the wipe's step is an append.
@@ -220,8 +221,12 @@ t.test(
       { step: 'done', command: { id: locate.id }, result: { state: 'succeeded', data: { lat: 55.9486 } }, reported: false },
       'its only line holds the fix',
     )
+    // A redelivery meanwhile (a QoS 1 retry, or a broker that replays) must not get the fix either.
+    const settled = once(agent.remote, 'settled')
+    cloud.broker.sendToDevice('phone-a', JSON.stringify(locate))
+    t.same((await settled).slice(1), ['repeat'], 'the redelivery is a repeat')
     await phonePublishesArrived(cloud, clock)
-    t.equal(cloud.broker.commands.get(locate.id)?.state, 'queued', 'which has not left the phone')
+    t.equal(cloud.broker.commands.get(locate.id)?.state, 'queued', 'the fix has not left the phone, not even for the redelivery')
     heldLocate.release()
     t.same((await located).data, last.result?.data, 'the receipt carries the fix the line holds')
   },
