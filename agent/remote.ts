@@ -41,8 +41,10 @@
  *    the receipt: the stored receipt is sent at the next connect; the command
  *    does not run again, and a redelivery or a replay is answered with it.
  *  - locate, before `done` is synced: no fix left the phone (the receipt goes
- *    out only after the sync) and nothing on the phone changed; the line is
- *    absent, torn (ignored) or whole (then as the case above). Absent, the
+ *    out only after the sync, to a redelivery meanwhile too: a command being
+ *    handled is answered by its handler) and nothing on the phone changed;
+ *    the line is absent, torn (ignored) or whole (then as the case above).
+ *    Absent, the
  *    cloud resends the command and the phone answers it once, with a fix taken
  *    then. So a broker that replays a locate never gets a second fix for it.
  */
