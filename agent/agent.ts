@@ -413,6 +413,11 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     return this.executor.findDeviceEnabled()
   }
 
+  /** F2: the outcome of a command that changes nothing, taken at once (locate), or undefined (agent/executor.ts). */
+  answerAtOnce(command: Command): Outcome | undefined {
+    return this.executor.answerAtOnce(command)
+  }
+
   /** F2: runs one verified command against this phone (agent/executor.ts). */
   run(command: Command): Promise<Outcome> {
     return this.executor.run(command)

@@ -43,16 +43,25 @@ export class CommandExecutor implements Phone {
     return cloudService && findDevice && paired
   }
 
+  /**
+   * F2: the outcome of a command that changes nothing on the phone, taken at once (locate: the current fix); undefined
+   * for a command that must run. agent/remote.ts journals such an outcome as the command's only step.
+   */
+  answerAtOnce(command: Command): Outcome | undefined {
+    if (command.type !== 'locate') return undefined
+    const now = this.opts.clock.now()
+    const fix = this.opts.location.fix(now)
+    if (!fix) return { state: 'failed', reason: 'no location fix' }
+    return { state: 'succeeded', data: { lat: fix.lat, lon: fix.lon, accuracy: fix.accuracy, at: now } }
+  }
+
   /** F2: runs one verified command against this phone. */
   async run(command: Command): Promise<Outcome> {
     const now = this.opts.clock.now()
     const settings = this.opts.settings
     switch (command.type) {
-      case 'locate': {
-        const fix = this.opts.location.fix(now)
-        if (!fix) return { state: 'failed', reason: 'no location fix' }
-        return { state: 'succeeded', data: { lat: fix.lat, lon: fix.lon, accuracy: fix.accuracy, at: now } }
-      }
+      case 'locate':
+        return this.answerAtOnce(command) as Outcome
       case 'ring':
         this.ringing = now + command.args.seconds * 1000
         return { state: 'succeeded', data: { seconds: command.args.seconds } }

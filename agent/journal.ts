@@ -1,9 +1,13 @@
 /**
  * F2 exactly once: the agent's command journal, an append-only log
- * (`<data>/commands.jsonl`, one JSON line per step). Each step -- received,
- * executing, done -- is on disk before the next one starts, so a command
- * redelivered by MQTT, replayed, or interrupted by a crash runs to
- * completion once. `lastSeq` is the highest sequence number accepted;
+ * (`<data>/commands.jsonl`, one JSON line per step). Each step is on disk
+ * before the next one starts, so a command redelivered by MQTT, replayed, or
+ * interrupted by a crash runs to completion once. Since issue 14 a command
+ * writes `executing` then `done`, or `done` alone when it is answered at once
+ * (locate) or refused; agent/remote.ts says what a crash between them leaves
+ * and what the next start does. `received`, written first before issue 14, is
+ * still read from older logs: an entry at `received` or `executing` is
+ * unfinished alike. `lastSeq` is the highest sequence number accepted;
  * anything at or below it is a replay.
  *
  * A step costs one write and one fdatasync at most: steps put while a sync
@@ -53,7 +57,7 @@ export const LEGACY_JOURNAL_FILE = 'commands.json'
 
 /** Finished entries kept for answering redeliveries; older ones are covered by lastSeq. */
 const KEEP_DONE = 200
-/** Lines appended beyond the entries kept before the log is compacted (about 200 commands of 4 steps). */
+/** Lines appended beyond the entries kept before the log is compacted (200 commands of 4 lines before issue 14; 2 or 3 lines now). */
 export const COMPACT_AFTER = 4 * KEEP_DONE
 
 export interface JournalOptions {

@@ -6,6 +6,47 @@
  * receipt, never run again; one left unfinished by a crash is finished at
  * start-up. A command that arrives while Find Device or the cloud service is
  * off is refused (F3).
+ *
+ * The steps a command waits for (issue 14: each is an append and an
+ * fdatasync, shared with concurrent commands): nothing is done and no receipt
+ * leaves the phone before the line that says so has been synced. The first
+ * line is put in the same synchronous turn as the check, so the lines keep
+ * the order in which commands were accepted, and a later command's line on
+ * disk means every earlier one's is too (lastSeq is never durable ahead of a
+ * command it covers).
+ *  - A command that changes the phone (ring, lock, lost mode, wipe): `executing`
+ *    (one line: before issue 14 a `received` line and an `executing` line,
+ *    two syncs, which recovery treated alike), then it runs, then `done` with
+ *    its result; the `executing` receipt goes out after the first sync, the
+ *    final one after the second. 2 syncs before the receipt.
+ *  - A command that changes nothing (locate: `Phone.answerAtOnce`), and any
+ *    command refused because Find Device is off: its outcome is taken at once
+ *    and `done` is its only line; the final receipt, which carries the fix,
+ *    goes out after that sync. 1 sync before the receipt.
+ *  - After the broker acknowledges the final receipt: `done`, reported (not
+ *    waited for by anyone; lost, the receipt is sent again after a restart).
+ *
+ * What a crash leaves, and what the next start does:
+ *  - wipe, before the `executing` line is synced (not written, torn, or
+ *    written but not reported durable): nothing was wiped and nothing was
+ *    published. At most the line is on disk; torn, it is ignored at replay.
+ *    Without it the command is unknown and above lastSeq: the cloud, which
+ *    resends every unfinished command when the phone subscribes, sends it
+ *    again and it runs once. With it, as the next case.
+ *  - wipe, after `executing` is on disk, before `done` is (mid-wipe, or the
+ *    `done` line torn): the entry is unfinished, so the start runs the wipe
+ *    again to completion (wipeData removes what is left) and sends its
+ *    receipt; a redelivery meanwhile is ignored (busy), as before issue 14.
+ *  - wipe or locate, after `done` is on disk, before the broker acknowledged
+ *    the receipt: the stored receipt is sent at the next connect; the command
+ *    does not run again, and a redelivery or a replay is answered with it.
+ *  - locate, before `done` is synced: no fix left the phone (the receipt goes
+ *    out only after the sync, to a redelivery meanwhile too: a command being
+ *    handled is answered by its handler) and nothing on the phone changed;
+ *    the line is absent, torn (ignored) or whole (then as the case above).
+ *    Absent, the
+ *    cloud resends the command and the phone answers it once, with a fix taken
+ *    then. So a broker that replays a locate never gets a second fix for it.
  */
 import type { KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -24,6 +65,8 @@ export type Outcome = Pick<UnsignedResult, 'state' | 'reason' | 'data'>
 export interface Phone {
   /** F3: true when Find Device and the cloud service are both on. */
   findDeviceEnabled(): boolean
+  /** The outcome of a command that changes nothing on the phone (locate), taken at once; undefined if it must run. */
+  answerAtOnce(command: Command): Outcome | undefined
   run(command: Command): Promise<Outcome>
 }
 
@@ -102,9 +145,11 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
       lastSeq: this.journal.lastSeq,
     })
     const known = verdict.command && this.journal.entry(verdict.command.id)
-    if (known || (verdict.command && this.busy.has(verdict.command.id))) {
-      // A redelivery (QoS 1 retry, broker restart): the stored receipt answers it; nothing runs again.
-      if (known && known.step === 'done') this.report(known)
+    const busy = verdict.command !== undefined && this.busy.has(verdict.command.id)
+    if (known || busy) {
+      // A redelivery (QoS 1 retry, broker restart): the stored receipt answers it; nothing runs again. One still being
+      // handled is answered when its handling ends: its done step may be in memory but not yet on disk.
+      if (known && known.step === 'done' && !busy) this.report(known)
       this.emit('settled', (verdict.command as Command).id, 'repeat')
       return
     }
@@ -133,46 +178,52 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
 
   private async execute(command: Command): Promise<void> {
     this.busy.add(command.id)
+    const progress = { ran: false }
     try {
-      await this.journaled(command)
+      await this.journaled(command, progress)
     } catch (err) {
       this.opts.log.error({ err, command: command.id }, 'command journal could not be written')
-      this.settleUnrecorded(command, err as Error)
+      this.settleUnrecorded(command, err as Error, progress.ran)
     } finally {
       this.busy.delete(command.id)
     }
   }
 
-  /** received → executing → done, each on disk before the next step (one fdatasync each at most, shared with concurrent commands). */
-  private async journaled(command: Command): Promise<void> {
-    if (!this.journal.entry(command.id)) {
-      await this.journal.put({ step: 'received', command, reported: false })
-      this.publish({ command: command.id, state: 'delivered' })
-    }
-    const outcome = this.phone.findDeviceEnabled()
-      ? await this.runStep(command)
+  /**
+   * The steps of the module doc: `done` alone for a command answered at once (locate) or refused (Find Device off);
+   * `executing`, the run, `done` for the others. Everything up to the first put runs in the turn the command arrived in.
+   */
+  private async journaled(command: Command, progress: { ran: boolean }): Promise<void> {
+    const atOnce = this.phone.findDeviceEnabled()
+      ? this.phone.answerAtOnce(command)
       : ({ state: 'rejected', reason: 'this device has not enabled Find Device' } as const)
+    const outcome = atOnce ?? (await this.runStep(command, progress))
     const entry: JournalEntry = { step: 'done', command, result: this.sign({ command: command.id, ...outcome }), reported: false }
     await this.journal.put(entry)
     this.report(entry)
   }
 
-  private async runStep(command: Command): Promise<Outcome> {
-    await this.journal.put({ step: 'executing', command, reported: false })
+  private async runStep(command: Command, progress: { ran: boolean }): Promise<Outcome> {
+    // A start finishing a command a crash interrupted after its `executing` line does not write that line again.
+    if (this.journal.entry(command.id)?.step !== 'executing') await this.journal.put({ step: 'executing', command, reported: false })
     this.publish({ command: command.id, state: 'executing' })
     this.opts.log.info({ command: command.id, type: command.type }, 'executing command')
-    return this.phone.run(command).catch((err: unknown) => ({ state: 'failed' as const, reason: (err as Error).message }))
+    const outcome = await this.phone.run(command).catch((err: unknown) => ({ state: 'failed' as const, reason: (err as Error).message }))
+    progress.ran = true
+    return outcome
   }
 
   /**
    * A journal write failed. A step is in memory before it is on disk, and a later write puts memory on disk: so the
    * entry is made final here, or a command the owner was told failed would run at the next reconnect or start.
    */
-  private settleUnrecorded(command: Command, err: Error): void {
-    const entry = this.journal.entry(command.id)
-    // Only the last step failed: the command ran, and its result is the answer (sent again after a restart if need be).
-    if (entry?.step === 'done') return this.report(entry)
-    // Without its journal the phone cannot promise to run a command exactly once, so it does not run it.
+  private settleUnrecorded(command: Command, err: Error, ran: boolean): void {
+    // Only the last step failed: the command ran, and its result (in memory as done) is the answer, sent again after a
+    // restart if need be.
+    if (ran) return this.report(this.journal.entry(command.id) as JournalEntry)
+    // Without its journal the phone cannot promise to run a command exactly once, so it does not run it. A command
+    // answered at once (locate) whose answer is not on disk is not answered either: a replay after a restart would get a
+    // second fix for it.
     const reason = `the phone could not record the command: ${err.message}`
     const failed: JournalEntry = {
       step: 'done',

@@ -3,7 +3,8 @@
  * instances (the broker's and the agents' code is unchanged):
  *  - CommandWatcher: one 'changed' listener on the broker's CommandCenter
  *    that notes when each tracked command reaches delivered, executing and
- *    its final state (one listener for all commands, not one per command);
+ *    its final state (one listener for all commands, not one per command; a
+ *    state the phone skips counts as reached with the next);
  *  - JournalTimer: wraps `put` on agents' command journals and times each
  *    step until it is durable (appended and fdatasynced, the sync shared
  *    with concurrent steps), by the step it records, and counts the syncs;
@@ -41,9 +42,14 @@ export class CommandWatcher {
     if (!w) return
     const now = performance.now()
     const t = w.tracked
+    // A state the phone skipped (issue 14: it sends no `delivered`, and a locate no `executing`) is reached with the next one.
     if (v.state === 'delivered') t.deliveredAt ??= now
-    else if (v.state === 'executing') t.executingAt ??= now
-    else if (FINAL_STATES.has(v.state)) {
+    else if (v.state === 'executing') {
+      t.deliveredAt ??= now
+      t.executingAt ??= now
+    } else if (FINAL_STATES.has(v.state)) {
+      t.deliveredAt ??= now
+      t.executingAt ??= now
       t.finalAt = now
       this.settle(v.id, v.state, v.reason, v.receipt)
     }
@@ -142,7 +148,7 @@ export class JournalTimer {
     this.syncBase += this.syncs
   }
 
-  /** Writes a command waits for before its final receipt goes out: received, executing, done. */
+  /** Writes a command waits for before its final receipt goes out: executing (not for a locate), done; `received` from older agents. */
   get inPath(): { count: number; totalMs: number } {
     const steps: JournalStep[] = ['received', 'executing', 'done']
     return { count: steps.reduce((s, k) => s + this.count[k], 0), totalMs: steps.reduce((s, k) => s + this.totalMs[k], 0) }

@@ -11,9 +11,11 @@
  *  3. Burst: one agent, BURST_SIZE `locate` commands submitted at once,
  *     BURSTS times; per-command latency and fdatasyncs per journal step,
  *     which group commit keeps below one when commands run concurrently.
- * Each command costs the agent three journal steps (one appended line and
- * at most one fdatasync each, shared with concurrent steps) before its final
- * receipt goes out, plus one after the broker acknowledges it; and the
+ * Each command costs the agent one journal step (locate: done) or two
+ * (ring: executing, done) before its final receipt goes out (one appended
+ * line and at most one fdatasync each, shared with concurrent steps; three
+ * for every command before issue 14's fourth part), plus one after the
+ * broker acknowledges it; and the
  * broker a handful of SQLite statements. Both are timed by wrapping those
  * calls on these instances (bench/command-probe.ts).
  */
@@ -130,7 +132,7 @@ export interface BurstResult {
   firstFailure: string | null
   receiptsVerified: number
   latency: LatencySummary
-  /** fsyncs and fdatasyncs per journal step (4 steps a command): below 1 when steps share a sync. */
+  /** fsyncs and fdatasyncs per journal step (2 steps a locate): below 1 when steps share a sync. */
   syncsPerStep: number
   journal: JournalFigures
   elapsedMs: number

@@ -226,7 +226,10 @@ function commandsSection(r: BenchReport): string {
         `${secs(rt.elapsedMs)} in all`,
     ],
     ['submit→succeeded p50 / p99 / max', `${latency3(rt.latency)} (mean ${ms(rt.meanMs)} ms)`],
-    ['legs p50: →delivered / →executing / →succeeded', `${ms(legs.delivered)} / ${ms(legs.executing)} / ${ms(legs.final)} ms`],
+    [
+      'legs p50: →delivered / →executing / →succeeded (a skipped state counts as reached)',
+      `${ms(legs.delivered)} / ${ms(legs.executing)} / ${ms(legs.final)} ms`,
+    ],
     [
       'agent journal steps (append + fdatasync)',
       `${count(rt.journal.inPathPerCommand)} per command × ${ms(rt.journal.meanWriteMs)} ms = ${ms(rt.journal.perCommandMs)} ` +
@@ -274,8 +277,9 @@ function commandsSection(r: BenchReport): string {
     ...lines.slice(roundTripRows.length + fanoutRows.length),
   ]
   const notes = [
-    '  Every command: the agent journals 3 steps (one line appended to commands.jsonl, at most one fdatasync,',
-    '  shared by concurrent steps) before its final receipt goes out and 1 after; the broker runs SQLite statements',
+    '  Every command: the agent journals 1 step (locate: done) or 2 (ring: executing, done) before its final receipt',
+    '  goes out (one line appended to commands.jsonl, at most one fdatasync, shared by concurrent steps) and 1',
+    '  after; a locate sends no delivered/executing receipt, so its legs are all one; the broker runs SQLite statements',
     '  (WAL, synchronous=NORMAL: no fsync per commit) inside submit() and each receipt. Times measured by wrapping',
     '  those calls; broker time blocks the event loop. Each round trip and each burst starts with the agent quiet',
     '  (the previous "reported" steps durable).',

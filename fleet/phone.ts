@@ -51,13 +51,26 @@ export class FleetPhone extends Agent {
     }
   }
 
+  /**
+   * A locate is answered at once (agent/remote.ts), past `run`: the plan decides it here too. A planned delay makes it a
+   * command that takes its time, so it goes through `run` (its `executing` step journaled first, as for a ring).
+   */
+  override answerAtOnce(command: Command): Outcome | undefined {
+    const { answer, delayMs } = this.plan.answer(command.id)
+    if (delayMs > 0) return undefined
+    if (answer === 'fail') return this.failed(command)
+    return super.answerAtOnce(command)
+  }
+
   override async run(command: Command): Promise<Outcome> {
     const { answer, delayMs } = this.plan.answer(command.id)
     if (delayMs > 0) await new Promise<void>((resolve) => this.delays.after(delayMs, resolve))
-    if (answer === 'fail') {
-      this.hooks.failed(command.id)
-      return { state: 'failed', reason: 'the fleet scenario has this phone fail the command' }
-    }
+    if (answer === 'fail') return this.failed(command)
     return super.run(command)
+  }
+
+  private failed(command: Command): Outcome {
+    this.hooks.failed(command.id)
+    return { state: 'failed', reason: 'the fleet scenario has this phone fail the command' }
   }
 }
