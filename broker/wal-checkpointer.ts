@@ -11,12 +11,15 @@
  * large, so a quiet broker (and a short test) never has one. Nothing about durability
  * changes: a checkpoint copies committed pages from the WAL into the database, whichever connection runs it.
  *
- * With `frames`, a look checkpoints only when the WAL would otherwise hold that many frames not yet copied by the next
- * look (the frames found, plus as many again as came since the last look: `PRAGMA wal_checkpoint(NOOP)` counts them
- * and copies nothing). A checkpoint copies each page once however often the WAL holds it, and the heartbeat batches
- * rewrite the same pages (each device's last `locations` leaf, `device_state`'s): checkpoints every few seconds copy a
- * device's leaf once for several heartbeats instead of once for each (issue 14, the tenth ingest part). A load that
- * adds `frames` in one interval is checkpointed at every look, as without it.
+ * With `frames`, a look checkpoints only when the WAL would hold that many frames by the next look (the frames it
+ * holds, plus as many again as came since the last look: `PRAGMA wal_checkpoint(NOOP)` counts them and copies
+ * nothing). A checkpoint copies each page once however often the WAL holds it, and the heartbeat batches rewrite the
+ * same pages (each device's last `locations` leaf, `device_state`'s): checkpoints every few seconds copy a device's
+ * leaf once for several heartbeats instead of once for each (issue 14, the tenth ingest part). The count is the WAL's
+ * whole length, copied frames included, as SQLite's autocheckpoint counts it: a WAL that did not start over after a
+ * checkpoint (a commit came while it copied) is checkpointed at every look once it is that long, as without
+ * `frames`, so the autocheckpoint finds no more to copy than before. A load that adds `frames` in one interval is
+ * checkpointed at every look too.
  */
 import { EventEmitter } from 'node:events'
 import { statSync } from 'node:fs'
@@ -30,8 +33,8 @@ export interface WalCheckpointOptions {
   /** WAL size that calls for a checkpoint, bytes. */
   walBytes: number
   /**
-   * Uncopied WAL frames a look lets the next look find (see the module comment); a look predicting fewer copies
-   * nothing. 0 or absent: every look checkpoints.
+   * WAL frames a look lets the next look find (see the module comment); a look predicting fewer copies nothing. 0 or
+   * absent: every look checkpoints.
    */
   frames?: number
 }
@@ -64,9 +67,7 @@ interface WorkerAnswer {
 // CommonJS, evaluated in the worker: it loads the same better-sqlite3 the broker does, by its resolved path. It never
 // waits for a lock (timeout 0); a PASSIVE checkpoint that meets one reports it in `busy` and the next look tries again.
 // With the frames option, a look first counts the WAL's frames (NOOP copies nothing); `lastLog` is the count the last
-// look saw, 0 after a checkpoint (the WAL starts over at the next commit, or, while a reader holds it, grows on: every
-// frame then counts as new, which checkpoints sooner, never later); a count below it means another connection's
-// checkpoint let the WAL start over since.
+// look or checkpoint saw, and a count below it means the WAL started over since (every frame then is new).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
@@ -83,13 +84,13 @@ parentPort.on('message', (message) => {
     const found = db.pragma('wal_checkpoint(NOOP)')[0]
     const added = found.log >= lastLog ? found.log - lastLog : found.log
     lastLog = found.log
-    if (found.log - found.checkpointed + added < message.frames) {
+    if (found.log + added < message.frames) {
       parentPort.postMessage({ checkpointed: false, result: found })
       return
     }
   }
   const result = db.pragma('wal_checkpoint(PASSIVE)')[0]
-  lastLog = 0
+  lastLog = result.log
   parentPort.postMessage({ checkpointed: true, result })
 })
 `

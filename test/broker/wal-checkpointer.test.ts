@@ -1,7 +1,7 @@
 /**
  * Issue 14: SQLite's WAL checkpoints run in a worker thread (broker/wal-checkpointer.ts) on a real database file: none
- * while the WAL is small, every committed frame copied once it is large, with `frames` none until the WAL would hold
- * that many uncopied frames by the next look, a failure logged and survived, the worker's connection closed at stop;
+ * while the WAL is small, every committed frame copied once it is large, with `frames` none until the WAL would be that
+ * many frames long by the next look, a failure logged and survived, the worker's connection closed at stop;
  * and the broker uses it.
  */
 import Database from 'better-sqlite3'
@@ -64,7 +64,7 @@ async function look(checkpointer: WalCheckpointer): Promise<string> {
   return what
 }
 
-t.test('with frames, a look copies nothing until the WAL would hold that many uncopied frames by the next look', async (t) => {
+t.test('with frames, a look copies nothing until the WAL would be that many frames long by the next look', async (t) => {
   const file = join(tempDir(t, 'fakephone-wal-'), 'test.sqlite')
   const db = new Database(file)
   onEnd(t, () => db.close())
@@ -93,8 +93,17 @@ t.test('with frames, a look copies nothing until the WAL would hold that many un
   db.pragma('wal_checkpoint(TRUNCATE)')
   commits(3)
   t.equal(await look(checkpointer), 'skipped 3', "another connection's checkpoint started the WAL over: 3 new frames")
+  // A reader holding the WAL as it is now keeps SQLite from starting it over after the next checkpoint.
+  const reader = new Database(file, { readonly: true })
+  onEnd(t, () => reader.close())
   commits(20)
+  reader.exec('BEGIN')
+  reader.prepare('SELECT v FROM one').get()
   t.equal(await look(checkpointer), 'checkpointed 23 of 23', '23 frames, 20 since the last look')
+  commits(2)
+  // 2 frames came, 25 long: a checkpoint, which copies as far as the reader's snapshot.
+  t.equal(await look(checkpointer), 'checkpointed 23 of 25', 'the WAL did not start over: 25 frames long, so a checkpoint')
+  reader.exec('COMMIT')
 })
 
 t.test('a worker that cannot start or fails gives the checkpoints back to SQLite, with the reason logged', async (t) => {
