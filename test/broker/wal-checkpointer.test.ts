@@ -1,14 +1,13 @@
 /**
  * Issue 14: SQLite's WAL checkpoints run in a worker thread (broker/wal-checkpointer.ts) on a real database file: none
- * while the WAL is small, every committed frame copied once it is large, with `frames` none until the WAL would be that
- * many frames long by the next look, a failure logged and survived, the worker's connection closed at stop;
- * and the broker uses it.
+ * while the WAL is small, every committed frame copied once it is large, a failure logged and survived, the worker's
+ * connection closed at stop; and the broker uses it.
  */
 import Database from 'better-sqlite3'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import t from 'tap'
-import { type CheckpointResult, WalCheckpointer } from '../../broker/wal-checkpointer.js'
+import { WalCheckpointer } from '../../broker/wal-checkpointer.js'
 import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
@@ -49,61 +48,6 @@ t.test('no worker while the WAL is small; once it is large, a checkpoint in the 
   t.ok(logs.has('WAL checkpointed'))
   await checkpointer.stop()
   t.equal(checkpointer.working, false, 'stopped')
-})
-
-/** One look of `checkpointer`: what it did, with the frames it counted ('skipped 10') or copied ('checkpointed 20 of 20'). */
-async function look(checkpointer: WalCheckpointer): Promise<string> {
-  const other = new AbortController()
-  const { signal } = other
-  checkpointer.tick()
-  const what = await Promise.race([
-    once(checkpointer, 'skipped', { signal }).then(([r]: CheckpointResult[]) => `skipped ${r?.log}`),
-    once(checkpointer, 'checkpointed', { signal }).then(([r]: CheckpointResult[]) => `checkpointed ${r?.checkpointed} of ${r?.log}`),
-  ])
-  other.abort()
-  return what
-}
-
-t.test('with frames, a look copies nothing until the WAL would be that many frames long by the next look', async (t) => {
-  const file = join(tempDir(t, 'fakephone-wal-'), 'test.sqlite')
-  const db = new Database(file)
-  onEnd(t, () => db.close())
-  db.pragma('journal_mode = WAL')
-  db.pragma('wal_autocheckpoint = 0')
-  db.exec('CREATE TABLE one (v INTEGER); INSERT INTO one VALUES (0)')
-  db.pragma('wal_checkpoint(TRUNCATE)')
-  const update = db.prepare<[number]>('UPDATE one SET v = ?')
-  // A one-row table: each commit of a new value writes exactly one WAL frame.
-  let value = 0
-  const commits = (n: number): void => {
-    for (let i = 0; i < n; i++) update.run(++value)
-  }
-  const logs = new LogCapture()
-  const checkpointer = new WalCheckpointer(file, { everyMs: 0, walBytes: 0, frames: 25 }, logs.logger())
-  onEnd(t, () => checkpointer.stop())
-
-  commits(10)
-  t.equal(await look(checkpointer), 'skipped 10', '10 frames, 10 since the last look: 20 by the next, fewer than 25')
-  t.equal(checkpointer.done, 0)
-  commits(10)
-  t.equal(await look(checkpointer), 'checkpointed 20 of 20', '20 frames, 10 since: 30 by the next look, so a checkpoint now')
-  t.equal(checkpointer.done, 1)
-  commits(5)
-  t.equal(await look(checkpointer), 'skipped 5', 'the WAL started over after the checkpoint: 5 new frames, 10 by the next look')
-  db.pragma('wal_checkpoint(TRUNCATE)')
-  commits(3)
-  t.equal(await look(checkpointer), 'skipped 3', "another connection's checkpoint started the WAL over: 3 new frames")
-  // A reader holding the WAL as it is now keeps SQLite from starting it over after the next checkpoint.
-  const reader = new Database(file, { readonly: true })
-  onEnd(t, () => reader.close())
-  commits(20)
-  reader.exec('BEGIN')
-  reader.prepare('SELECT v FROM one').get()
-  t.equal(await look(checkpointer), 'checkpointed 23 of 23', '23 frames, 20 since the last look')
-  commits(2)
-  // 2 frames came, 25 long: a checkpoint, which copies as far as the reader's snapshot.
-  t.equal(await look(checkpointer), 'checkpointed 23 of 25', 'the WAL did not start over: 25 frames long, so a checkpoint')
-  reader.exec('COMMIT')
 })
 
 t.test('a worker that cannot start or fails gives the checkpoints back to SQLite, with the reason logged', async (t) => {
