@@ -3,6 +3,7 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
+import { get } from 'node:http'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -16,8 +17,12 @@ t.test('a connection to a port the OS did not choose is never made, fails with E
   const [err] = (await once(socket, 'error').catch((e: unknown) => [e])) as [NodeJS.ErrnoException]
   t.equal(err.code, 'EFIXEDPORT')
   await t.rejects(fetch('http://127.0.0.1:1883/'), 'fetch is refused too')
+  // node:http hands net the request's path beside the port: still a TCP connection, still refused.
+  const request = get('http://127.0.0.1:2947/api/devices')
+  const [httpErr] = (await once(request, 'error')) as [NodeJS.ErrnoException]
+  t.equal(httpErr.code, 'EFIXEDPORT', 'node:http is refused too')
   const seen = takeViolations()
-  t.match(seen, [/127\.0\.0\.1:8080, a port the OS did not choose/, /127\.0\.0\.1:1883/])
+  t.match(seen, [/127\.0\.0\.1:8080, a port the OS did not choose/, /127\.0\.0\.1:1883/, /127\.0\.0\.1:2947/])
 })
 
 t.test('a child process started by a test is guarded too, and its attempt is reported here', async (t) => {
