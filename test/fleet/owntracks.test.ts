@@ -378,14 +378,16 @@ t.test('fleet run --profile owntracks from the command line with credentials; a 
 t.test('fleet run --profile owntracks against a plain Mosquitto: anonymous phones', needsMosquitto, async (t) => {
   const url = await startMosquitto(t, MOSQUITTO as string)
   const scenario = fastScenario(tempDir(t), 200)
-  const anon = await runCli([...RUN_TWO, '--broker', url, '--duration', '1s', '--workers', '2', '--scenario', scenario], new SystemClock())
+  // 3 s, not 1: each worker's phone must get its first location out before the run stops it, and on a loaded machine a
+  // freshly forked worker's first second can go on loading code (this failed twice at load 10-12 with 1 s).
+  const anon = await runCli([...RUN_TWO, '--broker', url, '--duration', '3s', '--workers', '2', '--scenario', scenario], new SystemClock())
   t.equal(anon.code, 0, anon.err)
   t.match(anon.out, /workers +#1 pid \d+: 1 phones reported; #2 pid \d+: 1 phones reported/)
   t.match(anon.out, /result: OK/)
   // Locations are retained: a subscriber that comes after the run still gets each phone's last one.
   const { client, seen } = await watch(t, url)
   const topics = (): Set<string> => new Set(seen.filter((m) => m.body['_type'] === 'location').map((m) => m.topic))
-  await seenUntil(client, () => topics().size === 2, 'a location from each phone')
+  await seenUntil(client, () => topics().size === 2, `a location from each phone (the run said: ${anon.out})`)
   t.same(
     [...topics()].sort(),
     ['owntracks/fleet/owntracks-00001', 'owntracks/fleet/owntracks-00002'],
