@@ -17,6 +17,7 @@ import { BehaviourEventSchema, type BehaviourEvent, type LogBatch, type Network 
 import type { Clock, Timer } from '../common/clock.js'
 import { JsonFile } from '../common/json-file.js'
 import type { Logger } from '../common/log.js'
+import { withChanges } from '../common/with-changes.js'
 
 export type EventType = BehaviourEvent['type']
 
@@ -118,14 +119,14 @@ export class BehaviourLog {
   /** Records one event, if the cloud service is on; otherwise it is only counted. */
   record(type: EventType, detail: string): void {
     if (!this.opts.phone().cloudService) {
-      this.state = { ...this.state, notCollected: this.state.notCollected + 1 }
+      this.state = withChanges(this.state, { notCollected: this.state.notCollected + 1 })
     } else {
       const event: BehaviourEvent = { seq: this.state.nextSeq, at: this.opts.clock.now(), type, detail }
       const pending = [...this.state.pending, event]
       const dropped = pending.splice(0, Math.max(0, pending.length - this.opts.pendingMax))
       if (dropped.length > 0)
         this.opts.log.warn({ dropped: dropped.length, kept: pending.length }, 'behaviour log full: oldest events dropped')
-      this.state = { ...this.state, nextSeq: event.seq + 1, pending }
+      this.state = withChanges(this.state, { nextSeq: event.seq + 1, pending })
     }
     void this.save()
   }
@@ -179,12 +180,11 @@ export class BehaviourLog {
         const events = this.state.pending.slice(0, this.opts.batchMax)
         await this.opts.data.publish({ events })
         const last = (events[events.length - 1] as BehaviourEvent).seq
-        this.state = {
-          ...this.state,
+        this.state = withChanges(this.state, {
           pending: this.state.pending.filter((e) => e.seq > last),
           uploaded: this.state.uploaded + events.length,
           lastUploadAt: this.opts.clock.now(),
-        }
+        })
         this.opts.log.debug({ events: events.length, waiting: this.state.pending.length }, 'behaviour log batch uploaded')
         void this.save()
       }

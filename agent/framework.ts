@@ -93,9 +93,9 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     this.file = new JsonFile(join(opts.dataDir, 'framework.json'), FrameworkSettingsSchema)
     this.inbox = new PushInbox(opts.dataDir)
     const log = lazyChild(opts.log, { component: 'framework' })
+    // The named options first: an object literal that begins with a spread gets a hidden class of its own in V8 (~300
+    // bytes a phone, common/with-changes.ts); the timings' keys are none of them, so the order changes no value.
     this.behaviour = new BehaviourLog({
-      ...DEFAULT_LOG_TIMINGS,
-      ...opts.timings,
       dataDir: opts.dataDir,
       clock: opts.clock,
       log,
@@ -103,6 +103,8 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
       phone: opts.phone,
       logsOverMobile: () => this.settings.logsOverMobile,
       data: opts.data,
+      ...DEFAULT_LOG_TIMINGS,
+      ...opts.timings,
     })
     this.push = opts.pushUrl
       ? new PushChannel({

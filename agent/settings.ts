@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { NetworkSchema } from '../common/contract.js'
 import { JsonFile } from '../common/json-file.js'
 import { join } from 'node:path'
+import { withChanges } from '../common/with-changes.js'
 
 export const SettingsSchema = z.strictObject({
   /** The whole vendor cloud service (X1). */
@@ -67,7 +68,7 @@ export class PhoneSettings {
 
   /** Changes the settings at once; resolves when the change is on disk. */
   update(change: Partial<Settings>): Promise<void> {
-    this.current = { ...this.current, ...change }
+    this.current = withChanges(this.current, change)
     return this.file.save(this.current)
   }
 

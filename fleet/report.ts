@@ -9,6 +9,7 @@ import type { HistogramData, Percentiles } from './histogram.js'
 import { hash32 } from './prng.js'
 import type { FleetRun } from './runner.js'
 import type { LoadedScenario } from './scenario.js'
+import type { SeqSet } from './seq-set.js'
 import type { Shard } from './shard.js'
 
 export type { Percentiles }
@@ -117,7 +118,7 @@ export async function buildReport(
   for (const [device, sent] of t.sentSeqs) {
     const cloud = stored(device)
     // Without the cloud to ask, a PUBACK is the best evidence there is.
-    const have = cloud ? await cloud : (t.ackedSeqs.get(device) as Set<number>)
+    const have = cloud ? await cloud : (t.ackedSeqs.get(device) as SeqSet)
     const found = [...sent].filter((seq) => have.has(seq)).length
     storedCount = cloud && storedCount !== null ? storedCount + found : null
     lostHeartbeats += sent.size - found

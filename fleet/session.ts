@@ -185,6 +185,8 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       backoff: { baseMs: 500, capMs: 10_000 },
       random: (index) => Rng.stream(o.seed, index, 'agent').next,
       profile: o.profile,
+      // Nothing reads a session's event log: its heartbeats would only grow with the run.
+      heartbeatEvents: false,
     })
     const metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
     if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)

@@ -4,12 +4,13 @@
  * shown), with latency histograms for percentiles. The report reconciles them.
  */
 import { LatencyHistogram } from './histogram.js'
+import { SeqSet } from './seq-set.js'
 
 export class Tally {
   readonly heartbeats = { sent: 0, acked: 0, duplicateAcks: 0 }
-  /** Per device: the heartbeat seqs sent and acknowledged in this run. */
-  readonly sentSeqs = new Map<string, Set<number>>()
-  readonly ackedSeqs = new Map<string, Set<number>>()
+  /** Per device: the heartbeat seqs sent and acknowledged in this run (as ranges: a phone's seqs follow one another). */
+  readonly sentSeqs = new Map<string, SeqSet>()
+  readonly ackedSeqs = new Map<string, SeqSet>()
   readonly heartbeatAck = new LatencyHistogram()
   readonly commands = { issued: 0, refused: 0, received: 0, answered: 0, failedByScenario: 0, ignoredByScenario: 0 }
   readonly commandAnswer = new LatencyHistogram()
@@ -35,8 +36,8 @@ export class Tally {
   }
 }
 
-function setOf(map: Map<string, Set<number>>, key: string): Set<number> {
+function setOf(map: Map<string, SeqSet>, key: string): SeqSet {
   let set = map.get(key)
-  if (!set) map.set(key, (set = new Set()))
+  if (!set) map.set(key, (set = new SeqSet()))
   return set
 }

@@ -92,6 +92,46 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
 })
 
+t.test('a run told to keep no heartbeat events counts every heartbeat and logs the rest', async (t) => {
+  const clock = new ManualClock()
+  const cloud = await startCloud(t, {}, clock)
+  const dir = tempDir(t)
+  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix: 'hb', clock })
+  const keys = new OwnerKeys(credentials.keysDir)
+  const scenario = checkScenario(
+    { stages: [{ kind: 'steady', for: '10s' }], groups: [{ name: 'g', heartbeat: { every: '1s' } }] },
+    'hb',
+    dir,
+  )
+  const run = new FleetRun({
+    plan: planFleet(scenario, 's', [credentials.devices[0]!.id]),
+    devices: credentials.devices,
+    ownerKey: (account) => readPublicKey(keys.ownerKeyFile(account)),
+    brokerUrl: cloud.mqttUrl,
+    dataDir: join(dir, 'phones'),
+    clock,
+    log: cloud.logs.logger(),
+    random: (i) => Rng.stream('s', i, 'agent').next,
+    heartbeatEvents: false,
+  })
+  t.teardown(() => run.stop())
+  run.start()
+  await run.settled()
+  // A heartbeat is sent once its seq is reserved (a file write): each step waits for the one it made due.
+  for (let i = 1; i <= 3; i++) {
+    clock.advance(1200)
+    while (run.tally.heartbeats.sent < i) await new Promise((resolve) => setImmediate(resolve))
+  }
+  await run.settled()
+  t.ok(run.tally.heartbeats.sent >= 3, `${run.tally.heartbeats.sent} heartbeats sent`)
+  t.equal(run.tally.heartbeats.acked, run.tally.heartbeats.sent, 'and acknowledged')
+  t.same(
+    run.eventLog().map((e) => e.kind),
+    ['start'],
+    'the log has the start, no heartbeat',
+  )
+})
+
 t.test("F2: a fleet's phones obey an account's key only when the fleet's keys folder can sign for that account", async (t) => {
   const keys = new OwnerKeys(join(tempDir(t), 'keys'))
   keys.signingKey('alice')
