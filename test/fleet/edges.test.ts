@@ -1,5 +1,6 @@
 /** The fleet's less travelled paths (issue 12): refused switches (F4), bad command payloads, failed starts, an interrupted run. */
 import t from 'tap'
+import type { Test } from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -15,7 +16,7 @@ import { Rng } from '../../fleet/prng.js'
 import { provision } from '../../fleet/provision.js'
 import { renderReport, type FleetReport } from '../../fleet/report.js'
 import { FleetRun } from '../../fleet/runner.js'
-import { checkScenario } from '../../fleet/scenario.js'
+import { checkScenario, type LoadedScenario } from '../../fleet/scenario.js'
 import { runSession } from '../../fleet/session.js'
 import { Tally } from '../../fleet/tally.js'
 import { run as runCli } from '../fixtures/io.js'
@@ -24,33 +25,21 @@ import { LogCapture } from '../fixtures/logs.js'
 import { commandState, listening, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
 
-t.test('F4: a planned Find Device switch-off in lost mode is refused and logged; the run goes on', async (t) => {
+/** One provisioned phone run by a FleetRun against `cloud` on `clock`, with `extra` options (the console, heartbeat events). */
+async function onePhoneRun(
+  t: Test,
+  prefix: string,
+  scenarioOf: (dir: string) => LoadedScenario,
+  extra: Partial<ConstructorParameters<typeof FleetRun>[0]> = {},
+) {
   const clock = new ManualClock()
   const cloud = await startCloud(t, {}, clock)
   const dir = tempDir(t)
-  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix: 'f4', clock })
+  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix, clock })
   const keys = new OwnerKeys(credentials.keysDir)
   const device = credentials.devices[0]!
-  const scenario = checkScenario(
-    {
-      stages: [{ kind: 'steady', for: '20s' }],
-      groups: [
-        {
-          name: 'g',
-          switches: [
-            { at: '10s', name: 'findDevice', on: false },
-            { at: '12s', name: 'cloudService', on: false },
-            { at: '14s', name: 'cloudService', on: true },
-          ],
-        },
-      ],
-      console: { notifications: { every: '3s' } },
-    },
-    'f4',
-    dir,
-  )
   const run = new FleetRun({
-    plan: planFleet(scenario, 's', [device.id]),
+    plan: planFleet(scenarioOf(dir), 's', [device.id]),
     devices: credentials.devices,
     ownerKey: (account) => readPublicKey(keys.ownerKeyFile(account)),
     brokerUrl: cloud.mqttUrl,
@@ -58,14 +47,44 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
     clock,
     log: cloud.logs.logger(),
     random: (i) => Rng.stream('s', i, 'agent').next,
-    // A console whose notifications never reach the cloud: the run waits for them in vain, within its limit.
-    console: {
-      command: () => Promise.resolve('submitted'),
-      fates: () => Promise.reject(new Error('unused')),
-      notify: () => Promise.resolve('never'),
-    },
+    ...extra,
   })
   t.teardown(() => run.stop())
+  return { clock, cloud, keys, device, run }
+}
+
+t.test('F4: a planned Find Device switch-off in lost mode is refused and logged; the run goes on', async (t) => {
+  const { clock, cloud, keys, device, run } = await onePhoneRun(
+    t,
+    'f4',
+    (dir) =>
+      checkScenario(
+        {
+          stages: [{ kind: 'steady', for: '20s' }],
+          groups: [
+            {
+              name: 'g',
+              switches: [
+                { at: '10s', name: 'findDevice', on: false },
+                { at: '12s', name: 'cloudService', on: false },
+                { at: '14s', name: 'cloudService', on: true },
+              ],
+            },
+          ],
+          console: { notifications: { every: '3s' } },
+        },
+        'f4',
+        dir,
+      ),
+    {
+      // A console whose notifications never reach the cloud: the run waits for them in vain, within its limit.
+      console: {
+        command: () => Promise.resolve('submitted'),
+        fates: () => Promise.reject(new Error('unused')),
+        notify: () => Promise.resolve('never'),
+      },
+    },
+  )
   run.start()
   await run.settled()
   await listening(cloud, device.id)
@@ -93,28 +112,12 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
 })
 
 t.test('a run told to keep no heartbeat events counts every heartbeat and logs the rest', async (t) => {
-  const clock = new ManualClock()
-  const cloud = await startCloud(t, {}, clock)
-  const dir = tempDir(t)
-  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix: 'hb', clock })
-  const keys = new OwnerKeys(credentials.keysDir)
-  const scenario = checkScenario(
-    { stages: [{ kind: 'steady', for: '10s' }], groups: [{ name: 'g', heartbeat: { every: '1s' } }] },
+  const { clock, run } = await onePhoneRun(
+    t,
     'hb',
-    dir,
+    (dir) => checkScenario({ stages: [{ kind: 'steady', for: '10s' }], groups: [{ name: 'g', heartbeat: { every: '1s' } }] }, 'hb', dir),
+    { heartbeatEvents: false },
   )
-  const run = new FleetRun({
-    plan: planFleet(scenario, 's', [credentials.devices[0]!.id]),
-    devices: credentials.devices,
-    ownerKey: (account) => readPublicKey(keys.ownerKeyFile(account)),
-    brokerUrl: cloud.mqttUrl,
-    dataDir: join(dir, 'phones'),
-    clock,
-    log: cloud.logs.logger(),
-    random: (i) => Rng.stream('s', i, 'agent').next,
-    heartbeatEvents: false,
-  })
-  t.teardown(() => run.stop())
   run.start()
   await run.settled()
   // A heartbeat is sent once its seq is reserved (a file write): each step waits for the one it made due.
