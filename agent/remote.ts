@@ -44,9 +44,9 @@
  *    out only after the sync, to a redelivery meanwhile too: a command being
  *    handled is answered by its handler) and nothing on the phone changed;
  *    the line is absent, torn (ignored) or whole (then as the case above).
- *    Absent, the
- *    cloud resends the command and the phone answers it once, with a fix taken
- *    then. So a broker that replays a locate never gets a second fix for it.
+ *    Absent, the cloud resends the command and the phone answers it once, with
+ *    a fix taken then. So a broker that replays a locate never gets a second
+ *    fix for it.
  */
 import type { KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'

@@ -133,3 +133,23 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     json: values.json ?? false,
   }
 }
+
+/** The flags of a standalone bench script (`node dist/bench/fleet-scale.js 10000 --every 5000 ...`): no usage, no bounds. */
+export interface LooseFlags {
+  /** The first bare number, or `dflt`: the phone count. */
+  count(dflt: number): number
+  /** The word after `name`, or `dflt`. */
+  value(name: string, dflt: string): string
+  has(name: string): boolean
+}
+
+export function looseFlags(argv: readonly string[] = process.argv.slice(2)): LooseFlags {
+  return {
+    count: (dflt) => Number(argv.find((x) => /^\d+$/.test(x)) ?? dflt),
+    value: (name, dflt) => {
+      const i = argv.indexOf(name)
+      return i >= 0 ? (argv[i + 1] as string) : dflt
+    },
+    has: (name) => argv.includes(name),
+  }
+}

@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { readingOf } from '../agent/heartbeat.js'
+import { looseFlags } from './args.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
 import { ensureConsoleToken } from '../broker/console-token.js'
 import { SystemClock } from '../common/clock.js'
@@ -144,13 +145,10 @@ function runChild(a: ChildArgs): Promise<Figures> {
 }
 
 async function parent(argv: string[]): Promise<void> {
-  const n = Number(argv.find((x) => /^\d+$/.test(x)) ?? 1000)
-  const opt = (name: string, dflt: number): number => {
-    const i = argv.indexOf(name)
-    return i >= 0 ? Number(argv[i + 1]) : dflt
-  }
-  const every = opt('--every', 5000)
-  const seconds = opt('--seconds', 20)
+  const flags = looseFlags(argv)
+  const n = flags.count(1000)
+  const every = Number(flags.value('--every', '5000'))
+  const seconds = Number(flags.value('--seconds', '20'))
   const dir = mkdtempSync(join(tmpdir(), 'fakephone-footprint-'))
   const log = createLogger({ level: 'error' })
   const clock = new SystemClock()

@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { getHeapStatistics } from 'node:v8'
 import { startBrokerChild } from './fleet-broker.js'
 import { SystemClock } from '../common/clock.js'
+import { looseFlags } from './args.js'
 import { createLogger } from '../common/log.js'
 import { OwnerKeys, readPublicKey } from '../common/signing.js'
 import { planFleet } from '../fleet/plan.js'
@@ -24,15 +25,11 @@ import { provision } from '../fleet/provision.js'
 import { FleetRun } from '../fleet/runner.js'
 import { checkScenario } from '../fleet/scenario.js'
 
-const argv = process.argv.slice(2)
-const opt = (name: string, dflt: string): string => {
-  const i = argv.indexOf(name)
-  return i >= 0 ? (argv[i + 1] as string) : dflt
-}
-const n = Number(argv.find((x) => /^\d+$/.test(x)) ?? 2000)
-const every = Number(opt('--every', '2000'))
-const holdS = Number(opt('--hold', '60'))
-const push = !argv.includes('--no-push')
+const flags = looseFlags()
+const n = flags.count(2000)
+const every = Number(flags.value('--every', '2000'))
+const holdS = Number(flags.value('--hold', '60'))
+const push = !flags.has('--no-push')
 const gc = (globalThis as { gc?: () => void }).gc
 if (!gc) throw new Error('run with node --expose-gc')
 const KB = 1024

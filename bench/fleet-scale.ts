@@ -16,23 +16,20 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureConsoleToken } from '../broker/console-token.js'
+import { looseFlags } from './args.js'
 import { SystemClock } from '../common/clock.js'
 import { writeCredentials } from '../fleet/credentials.js'
 import { provision } from '../fleet/provision.js'
 import type { FleetReport } from '../fleet/report.js'
 import { startBrokerChild, type Ramp } from './fleet-broker.js'
 
-const argv = process.argv.slice(2)
-const opt = (name: string, dflt: string): string => {
-  const i = argv.indexOf(name)
-  return i >= 0 ? (argv[i + 1] as string) : dflt
-}
-const n = Number(argv.find((x) => /^\d+$/.test(x)) ?? 10_000)
-const every = Number(opt('--every', '10000'))
-const seconds = Number(opt('--seconds', '60'))
-const workers = opt('--workers', 'auto')
-const push = !argv.includes('--no-push')
-const fleetNodeFlags = opt('--fleet-node-flags', '').split(' ').filter(Boolean)
+const flags = looseFlags()
+const n = flags.count(10_000)
+const every = Number(flags.value('--every', '10000'))
+const seconds = Number(flags.value('--seconds', '60'))
+const workers = flags.value('--workers', 'auto')
+const push = !flags.has('--no-push')
+const fleetNodeFlags = flags.value('--fleet-node-flags', '').split(' ').filter(Boolean)
 
 const dir = mkdtempSync(join(tmpdir(), 'fakephone-fleet-scale-'))
 const cloud = join(dir, 'cloud')
