@@ -21,6 +21,16 @@ import { tempDir } from '../fixtures/scope.js'
 /** A CLI command line run in this process, on the real clock as in a process of its own. */
 const cli = (argv: string[]): ReturnType<typeof run> => run(argv, new SystemClock())
 
+const DAY = 86_400_000
+
+/**
+ * B1's schedule kept clear of the 73 h jump: monthly at 03:00 UTC on the day of the month five days from `now`, so it
+ * next fires over four days on. At the default daily 03:00 the jump crosses three planned backups, and the phone makes
+ * the one left open in its own process while this test runs: `phone backup now` below was refused with "a backup is
+ * already being made" whenever that backup took longer than the commands before it.
+ */
+const cronClearOfTheJump = (now: number): string => `0 3 ${new Date(now + 5 * DAY).getUTCDate()} * *`
+
 t.test('after `console clock advance 73h` the console, the phone in its own process and its CLI all read the cloud time', async (t) => {
   assertBuilt()
   const data = tempDir(t)
@@ -32,7 +42,18 @@ t.test('after `console clock advance 73h` the console, the phone in its own proc
     0,
   )
 
-  const broker = spawnCli(t, ['broker', '--simulated-time', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
+  const broker = spawnCli(t, [
+    'broker',
+    '--simulated-time',
+    '--data',
+    data,
+    '--mqtt-port',
+    '0',
+    '--http-port',
+    '0',
+    '--backup-cron',
+    cronClearOfTheJump(Date.now()),
+  ])
   const up = await broker.waitForLog((l) => l.msg === 'broker listening')
   const mqttUrl = `mqtt://127.0.0.1:${String(up.mqttPort)}`
   const api = ['console', '--api', `http://127.0.0.1:${String(up.httpPort)}`, '--data', data]
@@ -62,6 +83,9 @@ t.test('after `console clock advance 73h` the console, the phone in its own proc
   const advanced = await runCli([...api, '--json', 'clock', 'advance', '73h'])
   t.equal(advanced.code, 0, advanced.err)
   const cloudNow = (JSON.parse(advanced.out) as { now: number }).now
+  const plans = JSON.parse((await cli([...api, '--json', 'backups', 'qa'])).out) as { plans: unknown[]; nextPlanAt: number }
+  t.same(plans.plans, [], 'the jump crossed no planned backup: nothing runs beside `phone backup now` below')
+  t.ok(plans.nextPlanAt > cloudNow, 'the schedule fires after the jump')
 
   const locate = await cli([...api, 'locate', 'clock-phone', '--keys', keys])
   t.equal(locate.code, 0, `a command signed after the jump runs: ${locate.err}`)
