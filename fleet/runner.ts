@@ -91,6 +91,8 @@ export class FleetRun {
   private actions: (Action | undefined)[] = []
   private nextAction = 0
   private timer: Timer = { cancel: () => {} }
+  /** Set by `stop()`: a phone still waiting for its turn to come up does not start. */
+  private stopped = false
   private startAt = 0
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly issuedNotifications = new Set<string>()
@@ -186,6 +188,7 @@ export class FleetRun {
   /** Stops every phone still running (in parallel) and the scheduler. */
   async stop(): Promise<void> {
     this.timer.cancel()
+    this.stopped = true
     await Promise.all(this.inflight)
     await Promise.all(this.slots.map((s) => this.onPhone(s, this.elapsed, () => this.takeDown(s, 'stop', 'end of run'))))
   }
@@ -254,6 +257,7 @@ export class FleetRun {
   /** Builds the slot's phone and starts it, once the gate lets it in (left by `launch`, or here when it cannot be built). */
   private async bringUp(slot: Slot, kind: 'start' | 'back'): Promise<void> {
     await this.starting.enter()
+    if (this.stopped) return this.starting.leave()
     let phone: FleetPhone | OwnTracksPhone
     try {
       phone = this.opts.profile === 'owntracks' ? this.ownTracksPhone(slot) : this.agentPhone(slot)

@@ -127,3 +127,13 @@ t.test('phones that cannot be built or started make room for the next ones', asy
   t.equal(broken.run.tally.phones.started, 2, 'the two others started')
   t.equal(broken.run.phonesUp().connected, 2)
 })
+
+t.test('a fleet stopped while phones wait for their turn starts none of them', async (t) => {
+  const { run } = await gatedRun(t, 5, 1)
+  run.start()
+  while (run.tally.phones.started === 0) await new Promise((resolve) => setImmediate(resolve))
+  await run.stop()
+  t.equal(run.tally.phones.started, 1, 'only the phone let in at once started')
+  t.equal(run.tally.phones.stopped, 1, 'and was stopped')
+  t.equal(run.phonesUp().running, 0)
+})
