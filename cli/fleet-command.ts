@@ -13,6 +13,7 @@ import { liveLine } from '../fleet/progress.js'
 import { renderReport, type FleetReport } from '../fleet/report.js'
 import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
+import { PHONES_AT_ONCE } from '../fleet/runner.js'
 import { autoWorkers, runFleet } from '../fleet/workers.js'
 import { logger, UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
@@ -35,6 +36,7 @@ interface RunFlags {
   logLevel: string
   workers: number | 'auto'
   shard?: Shard
+  phonesAtOnce: number
 }
 
 function workers(value: string): number | 'auto' {
@@ -124,6 +126,12 @@ export function fleetCommand(io: Io): Command {
       "run the I-th of N deterministic slices of the fleet (every N-th phone); merge the shards' reports after",
       shard,
     )
+    .option(
+      '--phones-at-once <n>',
+      'per process, at most this many phones coming up (until connected or failed), and as many going down, at once',
+      positiveInt,
+      PHONES_AT_ONCE,
+    )
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
       if (o.profile !== undefined && o.profile !== 'owntracks')
@@ -166,6 +174,7 @@ export function fleetCommand(io: Io): Command {
           tick: io.tty ? (p) => io.out(liveLine(p)) : undefined,
           metricsPort: o.metricsPort,
           profile,
+          phonesAtOnce: o.phonesAtOnce,
           serving: (url) => io.err(`metrics: ${url}\n`),
         })
         await putReport(io, report, { json: o.json, file: o.report })

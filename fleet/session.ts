@@ -60,6 +60,8 @@ export interface SessionOptions {
   settleMs?: number
   /** `owntracks`: the phones speak OwnTracks JSON (no push channel, no fleet console; PUBACKs are the evidence). */
   profile?: 'owntracks'
+  /** At most this many phones coming up, and as many going down, at once (FleetRunOptions.phonesAtOnce). */
+  phonesAtOnce?: number
   /** Called about once a second of real time while the run goes (the live view). */
   tick?: (run: FleetRun) => void
 }
@@ -187,6 +189,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       profile: o.profile,
       // Nothing reads a session's event log: its heartbeats would only grow with the run.
       heartbeatEvents: false,
+      phonesAtOnce: o.phonesAtOnce,
     })
     const metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
     if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)

@@ -46,7 +46,10 @@ export function workerExecArgv(own: readonly string[] = process.execArgv): strin
 }
 
 /** What a worker is asked to run (sent over IPC with the advanced serialisation: the scenario's Map of tracks survives). */
-export type WorkerJob = Pick<SessionOptions, 'count' | 'loaded' | 'seed' | 'durationMs' | 'push' | 'workDir' | 'settleMs' | 'profile'> & {
+export type WorkerJob = Pick<
+  SessionOptions,
+  'count' | 'loaded' | 'seed' | 'durationMs' | 'push' | 'workDir' | 'settleMs' | 'profile' | 'phonesAtOnce'
+> & {
   remote: RemoteBroker
   shard: Shard
   worker: number
@@ -217,6 +220,7 @@ function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: numb
       push: o.push,
       settleMs: o.settleMs,
       profile: o.profile,
+      phonesAtOnce: o.phonesAtOnce,
       workDir: join(o.workDir, `worker-${w + 1}`),
       remote,
       shard: workerShard(shard, w, o.workers),

@@ -12,10 +12,16 @@ t.test('fleet run with its own broker prints the report; --json and --report giv
   const dir = tempDir(t)
   const scenario = join(dir, 's.yaml')
   writeFileSync(scenario, 'name: cli\ngroups:\n  - name: g\n    heartbeat: { every: 500ms }\n')
-  const text = await run(['fleet', 'run', '--count', '3', '--scenario', scenario, '--duration', '2s', '--no-push'], new SystemClock())
+  const text = await run(
+    ['fleet', 'run', '--count', '3', '--scenario', scenario, '--duration', '2s', '--no-push', '--phones-at-once', '1'],
+    new SystemClock(),
+  )
   t.equal(text.code, 0, text.err)
   t.match(text.out, /fleet "cli" \(seed 1\): 3 phone starts of 3/)
   t.match(text.out, /result: OK, nothing lost/)
+  const none = await run(['fleet', 'run', '--count', '1', '--phones-at-once', '0'])
+  t.equal(none.code, 1)
+  t.match(none.err, /--phones-at-once/)
   const report = join(dir, 'r.json')
   const json = await run(
     ['fleet', 'run', '--count', '2', '--duration', '1s', '--json', '--report', report, '--work', join(dir, 'w')],
