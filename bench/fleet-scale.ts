@@ -8,6 +8,7 @@
  * message from the run's own reconciled report.
  *   npm run build && node dist/bench/fleet-scale.js [N] [--every MS] [--seconds S] [--no-push] [--workers K|auto]
  *     [--fleet-node-flags "--flag ..."]   (V8/Node flags for the fleet's process only, not the broker's: heap trials)
+ *     [--phones-at-once N]   (fleet run's gate, fleet/gate.ts)
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -16,6 +17,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureConsoleToken } from '../broker/console-token.js'
+import { CONNECTIONS_PER_PHONE, connectionRoom } from '../common/open-files.js'
 import { looseFlags } from './args.js'
 import { SystemClock } from '../common/clock.js'
 import { writeCredentials } from '../fleet/credentials.js'
@@ -30,6 +32,7 @@ const seconds = Number(flags.value('--seconds', '60'))
 const workers = flags.value('--workers', 'auto')
 const push = !flags.has('--no-push')
 const fleetNodeFlags = flags.value('--fleet-node-flags', '').split(' ').filter(Boolean)
+const phonesAtOnce = flags.value('--phones-at-once', '')
 
 const dir = mkdtempSync(join(tmpdir(), 'fakephone-fleet-scale-'))
 const cloud = join(dir, 'cloud')
@@ -51,6 +54,15 @@ try {
     process.stderr.write(
       `${n} phones${push ? '' : ' (--no-push)'}, a heartbeat each every ${every} ms, ${seconds} s, --workers ${workers}\n`,
     )
+    // The broker child has this process's limits; past its room the OS refuses connections and the ramp grows a tail.
+    const room = connectionRoom()
+    const holds = room && Math.floor(room.connections / (push ? CONNECTIONS_PER_PHONE : 1))
+    if (holds !== undefined && holds < n) {
+      process.stderr.write(
+        `the broker's open-file room (about ${room?.connections} connections) holds ${holds} of these phones: ` +
+          `the last ${n - holds} wait, retrying, until others let go, and the ramp below ends with them\n`,
+      )
+    }
     const fleet = spawn(
       process.execPath,
       [
@@ -62,6 +74,7 @@ try {
         ...['--broker', `mqtt://127.0.0.1:${broker.mqttPort}`, '--credentials', credentials],
         ...['--api', `http://127.0.0.1:${broker.httpPort}`, '--console-token', token, '--report', reportFile, '--log-level', 'error'],
         ...(push ? [] : ['--no-push']),
+        ...(phonesAtOnce ? ['--phones-at-once', phonesAtOnce] : []),
       ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     )
