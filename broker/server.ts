@@ -26,7 +26,7 @@
  */
 import { Aedes, type Client } from 'aedes'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { PartLifecycle, type BrokerPart } from './parts.js'
@@ -44,6 +44,7 @@ import { ensureConsoleToken } from './console-token.js'
 import { DB_FILE, DEFAULT_DATA_DIR, openDb } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { connectionRoom, logConnectionRoom } from '../common/open-files.js'
+import { closeServer, listen } from './listeners.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { mqttWebSocketStream } from './mqtt/ws-connection.js'
 import { ConnectionRateLimiter, guardConnection, guardedAddress, type RateLimitOptions } from './mqtt/guard.js'
@@ -217,8 +218,8 @@ export class CloudBroker {
       // An empty offline queue answered without streams on each CONNECT (lean-queue.ts).
       skipEmptyQueues((b.aedes as unknown as { persistence: QueueStore }).persistence)
       // Both ports before any part starts: a broker that cannot bind writes nothing (resetPresence is the state part's start).
-      const mqttPort = await listen(b.tcp, 'MQTT', this.opts.mqttPort, this.opts.host)
-      const httpPort = await listen(b.http, 'HTTP', this.opts.httpPort, this.opts.host)
+      const mqttPort = await listen(b.tcp, 'MQTT', this.opts.mqttPort, this.opts.host, this.log)
+      const httpPort = await listen(b.http, 'HTTP', this.opts.httpPort, this.opts.host, this.log)
       await b.lifecycle.start()
       b.gate.serving = true
       for (const { stream, address } of b.gate.waiting.splice(0)) this.accept(b.limiter, b.aedes, stream, address)
@@ -608,29 +609,6 @@ async function closeNetwork(gate: Gate, aedes: Aedes, wss: WebSocketServer, tcp:
   // Late disconnect events of clients Aedes just closed must not reach a closed database.
   aedes.removeAllListeners()
   await Promise.all([closeServer(tcp), closeServer(http)])
-}
-
-/** Binds `server`; a failure names the port and address, e.g. `MQTT port 127.0.0.1:1883 is in use (EADDRINUSE)`. */
-function listen(server: TcpServer | HttpServer, label: string, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const fail = (err: NodeJS.ErrnoException): void => reject(listenError(err, label, `${host}:${port}`))
-    server.once('error', fail)
-    server.listen(port, host, () => {
-      server.off('error', fail)
-      resolve((server.address() as AddressInfo).port)
-    })
-  })
-}
-
-function listenError(err: NodeJS.ErrnoException, label: string, address: string): NodeJS.ErrnoException {
-  const what = err.code === 'EADDRINUSE' ? `is in use (${err.code})` : `cannot be bound: ${err.message}`
-  return Object.assign(new Error(`${label} port ${address} ${what}`), { code: err.code })
-}
-
-function closeServer(server: TcpServer | HttpServer | undefined): Promise<void> {
-  if (!server?.listening) return Promise.resolve()
-  if ('closeAllConnections' in server) server.closeAllConnections()
-  return new Promise((resolve) => server.close(() => resolve()))
 }
 
 export type { Socket }
