@@ -125,6 +125,19 @@ async function phonePublishesArrived(cloud: Awaited<ReturnType<typeof startCloud
   await stored
 }
 
+/**
+ * A crash left a wipe in the journal: the wipe was queued while the phone was down, the phone's files are seeded, and
+ * its journal holds `journal(wipe)` and nothing else. The phone is not restarted yet.
+ */
+async function wipeLeftInJournal(t: Test, journal: (wipe: Command) => string) {
+  const s = await setup(t)
+  const wipe = signed(s.owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, s.clock.now())
+  await offlineWith(s.cloud, s.agent, wipe)
+  s.seed()
+  writeFileSync(join(s.dataDir, JOURNAL_FILE), journal(wipe))
+  return { s, wipe, finished: commandState(s.cloud, wipe.id) }
+}
+
 /** The phone is down with `command` queued for it in the cloud. */
 async function offlineWith(cloud: Awaited<ReturnType<typeof startCloud>>, agent: Agent, command: Command): Promise<void> {
   await agent.stop()
@@ -233,13 +246,8 @@ t.test(
 )
 
 t.test("F2 a crash after a wipe's executing line: the wipe finishes once at the next start, without writing that line again", async (t) => {
-  const s = await setup(t)
-  const { cloud, clock, owner, agent, dataDir, seed } = s
-  const wipe = signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now())
-  await offlineWith(cloud, agent, wipe)
-  seed()
-  writeFileSync(join(dataDir, JOURNAL_FILE), `${line({ step: 'executing', command: wipe, reported: false })}\n`)
-  const finished = commandState(cloud, wipe.id)
+  const { s, wipe, finished } = await wipeLeftInJournal(t, (w) => `${line({ step: 'executing', command: w, reported: false })}\n`)
+  const { cloud, dataDir, seed } = s
   const { agent: restarted, puts } = await restart(t, s)
   t.match(await finished, { state: 'succeeded', data: { files: 1, bytes: 1024 } }, 'the wipe completed after the restart')
   t.notOk(existsSync(join(dataDir, 'user')))
@@ -254,13 +262,8 @@ t.test("F2 a crash after a wipe's executing line: the wipe finishes once at the 
 })
 
 t.test("F2 a crash while a wipe's executing line was being written (torn): nothing ran, the cloud resends it, it runs once", async (t) => {
-  const s = await setup(t)
-  const { cloud, clock, owner, agent, dataDir, seed } = s
-  const wipe = signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now())
-  await offlineWith(cloud, agent, wipe)
-  seed()
-  writeFileSync(join(dataDir, JOURNAL_FILE), line({ step: 'executing', command: wipe, reported: false }).slice(0, 50))
-  const finished = commandState(cloud, wipe.id)
+  const { s, wipe, finished } = await wipeLeftInJournal(t, (w) => line({ step: 'executing', command: w, reported: false }).slice(0, 50))
+  const { cloud, dataDir } = s
   const { puts } = await restart(t, s)
   t.ok(cloud.logs.has('torn last journal line ignored'))
   t.match(await finished, { state: 'succeeded', data: { files: 1 } }, 'the resent wipe ran')
@@ -311,13 +314,8 @@ t.test("F2 a crash while a locate's done line was being written (torn): no fix l
 })
 
 t.test('F2 a log an older version left with a wipe at received (its first step then) still finishes it once', async (t) => {
-  const s = await setup(t)
-  const { cloud, clock, owner, agent, dataDir, seed } = s
-  const wipe = signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now())
-  await offlineWith(cloud, agent, wipe)
-  seed()
-  writeFileSync(join(dataDir, JOURNAL_FILE), `${line({ step: 'received', command: wipe, reported: false })}\n`)
-  const finished = commandState(cloud, wipe.id)
+  const { s, wipe, finished } = await wipeLeftInJournal(t, (w) => `${line({ step: 'received', command: w, reported: false })}\n`)
+  const { dataDir } = s
   const { puts } = await restart(t, s)
   t.match(await finished, { state: 'succeeded', data: { files: 1 } })
   await puts.durable(wipe.id, 'done, reported')
