@@ -1,0 +1,43 @@
+/** F2: the owner keys folder the console signs from -- command sequence numbers. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { OwnerKeys } from '../../common/signing.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const seqOnDisk = (dir: string, device: string): string => readFileSync(join(dir, 'devices', `${device}.seq`), 'utf8')
+
+t.test('F2 sequence numbers rise past the last issued and the clock, across a restart and two consoles on one folder', (t) => {
+  const dir = tempDir(t)
+  const first = new OwnerKeys(dir)
+  t.equal(first.nextSeq('p', 1000), 1000, 'the first command takes the clock, and makes the devices folder')
+  t.equal(first.nextSeq('p', 10), 1001, 'a clock behind the last number: one above it')
+  t.equal(seqOnDisk(dir, 'p'), '1001')
+  const restarted = new OwnerKeys(dir)
+  t.equal(restarted.nextSeq('p', 0), 1002, 'a console started again goes on from the folder')
+  t.equal(first.nextSeq('p', 0), 1003, 'a second console sharing the folder: each sees the numbers the other issued')
+  t.equal(first.nextSeq('q', 5), 5, 'each device counts on its own')
+  t.equal(first.nextSeq('p', 99_999), 99_999, 'a clock ahead wins, and the file grows to its digits')
+  t.equal(seqOnDisk(dir, 'p'), '99999')
+  t.end()
+})
+
+t.test('F2 a sequence file holding more than a number is rewritten to the number alone', (t) => {
+  const dir = tempDir(t)
+  mkdirSync(join(dir, 'devices'))
+  writeFileSync(join(dir, 'devices', 'p.seq'), '  41\n\n\n     ')
+  const keys = new OwnerKeys(dir)
+  t.equal(keys.nextSeq('p', 0), 42)
+  t.equal(seqOnDisk(dir, 'p'), '42', 'cut to the new number: nothing of the old text is left after it')
+  t.equal(keys.nextSeq('p', 0), 43)
+  writeFileSync(join(dir, 'devices', 'p.seq'), '')
+  t.equal(keys.nextSeq('p', 7), 7, 'an empty file counts as nothing issued')
+  t.end()
+})
+
+t.test('F2 a keys folder that is not a folder is an error when a number is asked for', (t) => {
+  const file = join(tempDir(t), 'not-a-folder')
+  writeFileSync(file, '')
+  t.throws(() => new OwnerKeys(file).nextSeq('p', 0), { code: 'ENOTDIR' })
+  t.end()
+})
