@@ -1,8 +1,8 @@
-/** F2: the owner keys folder the console signs from -- command sequence numbers. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+/** F2: the owner keys folder the console signs from -- command sequence numbers and the device receipt keys. */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { OwnerKeys } from '../../common/signing.js'
+import { OwnerKeys, deviceKeys, publicKeyPem } from '../../common/signing.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const seqOnDisk = (dir: string, device: string): string => readFileSync(join(dir, 'devices', `${device}.seq`), 'utf8')
@@ -39,5 +39,32 @@ t.test('F2 a keys folder that is not a folder is an error when a number is asked
   const file = join(tempDir(t), 'not-a-folder')
   writeFileSync(file, '')
   t.throws(() => new OwnerKeys(file).nextSeq('p', 0), { code: 'ENOTDIR' })
+  t.end()
+})
+
+t.test('F2 receipt keys: parsed once, and a device provisioned again is checked with its new key', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  t.equal(keys.deviceKey('p'), undefined, 'a device this folder did not provision has no key')
+  keys.rememberDevice('p', 'first-secret')
+  const key = keys.deviceKey('p')
+  t.equal(key?.export({ type: 'spki', format: 'pem' }).toString(), publicKeyPem(deviceKeys('first-secret').publicKey))
+  t.equal(keys.deviceKey('p'), key, 'the same file text: the key parsed before, not parsed again')
+  // Another console sharing the folder re-provisions the device: the file changes under this one.
+  new OwnerKeys(dir).rememberDevice('p', 'second-secret')
+  const rotated = keys.deviceKey('p')
+  t.equal(rotated?.export({ type: 'spki', format: 'pem' }).toString(), publicKeyPem(deviceKeys('second-secret').publicKey))
+  t.end()
+})
+
+t.test('F2 receipt keys: a key file removed means not provisioned here; one that cannot be read is an error', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  keys.rememberDevice('p', 'secret')
+  t.ok(keys.deviceKey('p'))
+  rmSync(join(dir, 'devices', 'p.pub'))
+  t.equal(keys.deviceKey('p'), undefined, 'its key file gone: no key, not the one parsed before')
+  mkdirSync(join(dir, 'devices', 'q.pub'))
+  t.throws(() => keys.deviceKey('q'), { code: 'EISDIR' })
   t.end()
 })
