@@ -188,11 +188,11 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     if (!decoded.ok) throw new CommandError('BAD_COMMAND', `not a valid command: ${decoded.reason}`)
     const command = decoded.value
     if (command.device !== deviceId) throw new CommandError('BAD_COMMAND', `the command is for ${command.device}, not ${deviceId}`)
-    const device = this.store.device(deviceId)
-    if (!device) throw new CommandError('NOT_FOUND', `device "${deviceId}" not found`)
+    const switches = this.store.switches(deviceId)
+    if (!switches) throw new CommandError('NOT_FOUND', `device "${deviceId}" not found`)
     const now = this.clock.now()
     const refused =
-      device.findDevice === false || device.cloudService === false
+      switches.findDevice === false || switches.cloudService === false
         ? NOT_ENABLED
         : command.expiresAt <= now
           ? 'it expired before it was sent'
