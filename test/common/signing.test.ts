@@ -1,4 +1,5 @@
 /** F2: the owner keys folder the console signs from -- command sequence numbers and the device receipt keys. */
+import { createPublicKey, type KeyObject } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -66,5 +67,26 @@ t.test('F2 receipt keys: a key file removed means not provisioned here; one that
   t.equal(keys.deviceKey('p'), undefined, 'its key file gone: no key, not the one parsed before')
   mkdirSync(join(dir, 'devices', 'q.pub'))
   t.throws(() => keys.deviceKey('q'), { code: 'EISDIR' })
+  t.end()
+})
+
+t.test('F2 the owner signing key: parsed once, and a key file replaced in the folder is the one used', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  t.equal(keys.existingSigningKey('alice'), undefined, 'no key for the account in this folder')
+  keys.signingKey('alice')
+  const key = keys.existingSigningKey('alice')
+  t.ok(key)
+  t.equal(keys.existingSigningKey('alice'), key, 'the same file text: the key parsed before, not parsed again')
+  const other = new OwnerKeys(tempDir(t))
+  other.signingKey('alice')
+  writeFileSync(join(dir, 'alice.key'), readFileSync(join(other.dir, 'alice.key')))
+  const replaced = keys.existingSigningKey('alice')
+  t.not(replaced, key)
+  t.equal(
+    publicKeyPem(createPublicKey(replaced as KeyObject)),
+    readFileSync(join(other.dir, 'alice.pub'), 'utf8'),
+    "the replacing file's key",
+  )
   t.end()
 })
