@@ -23,6 +23,14 @@
  * step creates the log, as a compaction (issue 12: the two fsyncs each phone
  * of a fleet paid before its data channel opened queued on libuv's four
  * threads and held the ramp at about 350 phones a second).
+ *
+ * The log stays open for KEEP_OPEN_MS after an append, so the steps of a
+ * command (and the commands that follow soon) append through one descriptor:
+ * opening and closing it around each step was two more trips to libuv's
+ * threads, the close before the step resolved (issue 14: the command round
+ * trip). An idle phone holds none (a fleet of phones in one process counts its
+ * descriptors), and a compaction closes it before it replaces the file, so an
+ * append never lands in the file a rename took away.
  */
 import type { FileHandle } from 'node:fs/promises'
 import { open, rm } from 'node:fs/promises'
@@ -59,6 +67,8 @@ export const LEGACY_JOURNAL_FILE = 'commands.json'
 const KEEP_DONE = 200
 /** Lines appended beyond the entries kept before the log is compacted (200 commands of 4 lines before issue 14; 2 or 3 lines now). */
 export const COMPACT_AFTER = 4 * KEEP_DONE
+/** How long the log stays open after an append, ms. */
+export const KEEP_OPEN_MS = 1000
 
 export interface JournalOptions {
   log: Logger
@@ -66,6 +76,8 @@ export interface JournalOptions {
   compactAfter?: number
   /** Makes the appended lines durable; tests wrap it to hold or count syncs. */
   datasync?: (file: FileHandle) => Promise<void>
+  /** How long the log stays open after an append; KEEP_OPEN_MS unless a test wants it short. */
+  keepOpenMs?: number
 }
 
 interface Waiter {
@@ -86,6 +98,10 @@ export class CommandJournal {
   private rewrite = true
   private waiting: Waiter[] = []
   private flushing: Promise<void> | null = null
+  /** The log, open to append, between an append and KEEP_OPEN_MS after the last one. */
+  private file: FileHandle | null = null
+  private closeTimer: NodeJS.Timeout | null = null
+  private readonly keepOpenMs: number
   /** fsyncs and fdatasyncs issued so far (a compaction counts two: the file and its directory). */
   syncs = 0
   /** Compactions so far. */
@@ -99,6 +115,7 @@ export class CommandJournal {
     this.legacyPath = join(dataDir, LEGACY_JOURNAL_FILE)
     this.compactAfter = opts.compactAfter ?? COMPACT_AFTER
     this.datasync = opts.datasync ?? ((file) => file.datasync())
+    this.keepOpenMs = opts.keepOpenMs ?? KEEP_OPEN_MS
   }
 
   /**
@@ -220,19 +237,53 @@ export class CommandJournal {
   }
 
   private async append(text: string, lines: number): Promise<void> {
-    const file = await open(this.path, 'a')
+    this.cancelClose()
+    const file = (this.file ??= await open(this.path, 'a'))
     try {
       await file.writeFile(text)
       await this.datasync(file)
       this.syncs++
-    } finally {
-      await file.close()
+    } catch (err) {
+      // The next write replaces the log whole (drain): it starts from a fresh descriptor.
+      await this.closeFile()
+      throw err
     }
     this.lines += lines
+    this.closeTimer = setTimeout(() => void this.closeIdle(), this.keepOpenMs).unref()
+  }
+
+  /** Whether the log is open now (between an append and KEEP_OPEN_MS after it). */
+  get isOpen(): boolean {
+    return this.file !== null
+  }
+
+  private cancelClose(): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer)
+    this.closeTimer = null
+  }
+
+  /** The log went KEEP_OPEN_MS without an append: closed. Its lines are already durable, so a failure here loses nothing. */
+  private async closeIdle(): Promise<void> {
+    try {
+      await this.closeFile()
+      this.opts.log.debug({ file: this.path }, 'command journal closed while idle')
+    } catch (err) {
+      this.opts.log.warn({ err, file: this.path }, 'command journal could not be closed')
+    }
+  }
+
+  /** Closes the log if open. Only drain and the timer it set call this, never while an append is in flight. */
+  private async closeFile(): Promise<void> {
+    this.cancelClose()
+    const file = this.file
+    this.file = null
+    await file?.close()
   }
 
   /** Replaces the log with what memory holds: the lastSeq, then the entries kept, oldest first. */
   private async compact(): Promise<void> {
+    // The rename below takes the file away from any descriptor open on it: appends after it must open the new one.
+    await this.closeFile()
     const entries = this.all()
     const text = [JSON.stringify({ lastSeq: this.data.lastSeq }), ...entries.map((e) => JSON.stringify(e))].join('\n') + '\n'
     await writeAtomic(this.path, text)

@@ -212,6 +212,11 @@ export function decodeJson<T>(schema: z.ZodType<T>, payload: Buffer | string): D
   } catch {
     return { ok: false, reason: 'payload is not valid JSON' }
   }
+  return decodeValue(schema, data)
+}
+
+/** Checks a value already parsed from JSON (a request body) against `schema`, as decodeJson does; never throws. */
+export function decodeValue<T>(schema: z.ZodType<T>, data: unknown): Decoded<T> {
   if (fastCheck(schema)?.(data)) return { ok: true, value: data as T }
   const result = schema.safeParse(data)
   if (result.success) return { ok: true, value: result.data }

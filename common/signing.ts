@@ -9,7 +9,7 @@
  * owner learns the device's public key at provisioning with no extra step.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, constants, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 
 /** JSON with object keys sorted at every level: the bytes that get signed. */
@@ -54,15 +54,21 @@ export function deviceKeys(secret: string): { privateKey: KeyObject; publicKey: 
  *   <dir>/devices/<id>.pub  each device's receipt key
  */
 export class OwnerKeys {
+  /** Each key file parsed so far (device and signing keys), with the text it was parsed from. */
+  private readonly parsed = new Map<string, { pem: string; key: KeyObject }>()
+
   constructor(readonly dir: string) {}
 
   ownerKeyFile(account: string): string {
     return join(this.dir, `${account}.pub`)
   }
 
-  /** The account's private key, or undefined when this folder has none. */
+  /**
+   * The account's private key, or undefined when this folder has none. Read at every call (the web console signs each
+   * command with it), parsed again only when the file's text changed: parsing it was ~0.4 ms of every command.
+   */
   existingSigningKey(account: string): KeyObject | undefined {
-    return this.hasSigningKey(account) ? createPrivateKey(readFileSync(this.signingKeyFile(account), 'utf8')) : undefined
+    return this.parsedFile(this.signingKeyFile(account), (pem) => createPrivateKey(pem))
   }
 
   /** Whether this folder holds the account's private key, without reading it (parsing one costs ~1 ms). */
@@ -100,19 +106,67 @@ export class OwnerKeys {
    * The sequence number for the next command to `deviceId`: above the last
    * one issued and never below the clock, so a lost keys folder cannot make a
    * device refuse new commands as replays.
+   *
+   * `devices/<id>.seq` is read and rewritten on every call (another console
+   * sharing the folder sees each number), through one descriptor and in place:
+   * a new number is never shorter than the one it follows, so the file is cut
+   * only when it held something longer. Truncating and rewriting it whole, as
+   * before, made ext4 start writing it back at each close (its rule for files
+   * replaced by truncation): 1.8 ms a command on this machine, 0.1 ms now. The
+   * file was never synced, before or now: a number lost in a crash gives way
+   * to the clock.
    */
   nextSeq(deviceId: string, now: number): number {
-    mkdirSync(join(this.dir, 'devices'), { recursive: true, mode: 0o700 })
-    const file = join(this.dir, 'devices', `${deviceId}.seq`)
-    const last = existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0
-    const seq = Math.max(last + 1, now)
-    writeFileSync(file, String(seq))
-    return seq
+    const fd = this.openSeqFile(deviceId)
+    try {
+      // A fresh descriptor reads from the start; an empty (new) file counts as 0, as a missing one did.
+      const text = readFileSync(fd, 'utf8')
+      const seq = Math.max(Number(text) + 1, now)
+      const written = writeSync(fd, String(seq), 0)
+      if (Buffer.byteLength(text) > written) ftruncateSync(fd, written)
+      return seq
+    } finally {
+      closeSync(fd)
+    }
   }
 
-  /** The device's receipt key, or undefined when this console did not provision it. */
+  /** `devices/<id>.seq` open to read and write (made if missing, never truncated on opening). */
+  private openSeqFile(deviceId: string): number {
+    const file = join(this.dir, 'devices', `${deviceId}.seq`)
+    const flags = constants.O_RDWR | constants.O_CREAT
+    try {
+      return openSync(file, flags)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      mkdirSync(join(this.dir, 'devices'), { recursive: true, mode: 0o700 })
+      return openSync(file, flags)
+    }
+  }
+
+  /**
+   * The device's receipt key, or undefined when this console did not provision it. The file is read at every call, so
+   * a key rewritten meanwhile (a device re-provisioned, here or by another console sharing the folder) is the one
+   * returned; it is parsed again only when its text changed (parsing cost ~0.2 ms of every receipt check).
+   */
   deviceKey(deviceId: string): KeyObject | undefined {
-    const file = join(this.dir, 'devices', `${deviceId}.pub`)
-    return existsSync(file) ? readPublicKey(file) : undefined
+    return this.parsedFile(join(this.dir, 'devices', `${deviceId}.pub`), (pem) => createPublicKey(pem))
+  }
+
+  /** The key in `file`, or undefined when there is none; `parse` runs only when the text differs from the last parsed. */
+  private parsedFile(file: string, parse: (pem: string) => KeyObject): KeyObject | undefined {
+    let pem: string
+    try {
+      pem = readFileSync(file, 'utf8')
+    } catch (err) {
+      // As before the cache: a file that is not there means no key; one that is there but unreadable is an error.
+      if (existsSync(file)) throw err
+      this.parsed.delete(file)
+      return undefined
+    }
+    const known = this.parsed.get(file)
+    if (known?.pem === pem) return known.key
+    const key = parse(pem)
+    this.parsed.set(file, { pem, key })
+    return key
   }
 }

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
 import type { CommandView } from '../../common/console-api.js'
-import { CommandSchema, FINAL_STATES, decodeJson, type Command, type CommandState, type Result } from '../../common/contract.js'
+import { CommandSchema, FINAL_STATES, decodeValue, type Command, type CommandState, type Result } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, one, pluck } from '../db.js'
@@ -179,17 +179,20 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     this.expiry.stop()
   }
 
-  /** Accepts a signed command from the console: stored, then delivered if the device is connected. */
+  /**
+   * Accepts a signed command from the console: stored, then delivered if the device is connected. `body` is the request
+   * body as parsed from JSON, checked here once (it was written out and parsed again before).
+   */
   submit(deviceId: string, body: unknown): CommandView {
-    const decoded = decodeJson(CommandSchema, JSON.stringify(body))
+    const decoded = decodeValue(CommandSchema, body)
     if (!decoded.ok) throw new CommandError('BAD_COMMAND', `not a valid command: ${decoded.reason}`)
     const command = decoded.value
     if (command.device !== deviceId) throw new CommandError('BAD_COMMAND', `the command is for ${command.device}, not ${deviceId}`)
-    const device = this.store.device(deviceId)
-    if (!device) throw new CommandError('NOT_FOUND', `device "${deviceId}" not found`)
+    const switches = this.store.switches(deviceId)
+    if (!switches) throw new CommandError('NOT_FOUND', `device "${deviceId}" not found`)
     const now = this.clock.now()
     const refused =
-      device.findDevice === false || device.cloudService === false
+      switches.findDevice === false || switches.cloudService === false
         ? NOT_ENABLED
         : command.expiresAt <= now
           ? 'it expired before it was sent'

@@ -82,7 +82,9 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
     return { status: 200, body: { now: ctx.now(), commands: ctx.commands.list(id) } }
   })
   router.add('POST', '/api/devices/:id/commands', CONSOLE, async (r) => {
-    const { id } = device(r.params.id as string)
+    const id = r.params.id as string
+    // Known or 404 before the body is read; the switches are all a submit reads, so the heartbeats queued stay queued.
+    if (!ctx.store.switches(id)) throw new HttpError(404, 'NOT_FOUND', `device "${id}" not found`)
     const body = await r.json(z.unknown(), { maxBytes: MAX_CONSOLE_BODY_BYTES })
     return commandCall(() => ctx.commands.submit(id, body), 201)
   })

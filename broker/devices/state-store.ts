@@ -20,7 +20,8 @@
  * batch: at a fleet's connect ramp one commit each cost more than the
  * connection itself. Only the last change per device in a batch is written;
  * the 'presence' event is emitted at once, and the reads (devices, device,
- * history) write the pending batch first, so nothing a user reads is stale.
+ * history) write the pending batch first, so nothing a user reads is stale
+ * (`switches`, which holds nothing the batch writes, reads without it).
  * The broker's stop writes the batch before the database closes; a batch
  * scheduled on a database already closed is dropped, not thrown.
  */
@@ -251,7 +252,7 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   private writeStatus(deviceId: string, status: Status, receivedAt: number, then: (before: Switches | undefined) => void): void {
-    const row = this.sql.switches.get(deviceId)
+    const before = this.switches(deviceId)
     const enabled = status.cloudService && status.findDevice
     if (enabled) this.locationOff.delete(deviceId)
     else this.locationOff.add(deviceId)
@@ -263,7 +264,7 @@ export class StateStore extends EventEmitter<StateEvents> {
       receivedAt,
       deviceId,
     })
-    then(row && { cloudService: bool(row.cloud_service), findDevice: bool(row.find_device) })
+    then(before)
     this.emit('status', deviceId, enabled)
   }
 
@@ -284,6 +285,16 @@ export class StateStore extends EventEmitter<StateEvents> {
   /** True when the device last said both the cloud service and Find Device are on (or has not said yet). */
   locationEnabled(deviceId: string): boolean {
     return !this.locationOff.has(deviceId)
+  }
+
+  /**
+   * The device's Cloud Service and Find Device switches as it last said them (null: not said yet), or undefined for a
+   * device not registered. Read without writing the pending batch first: a status is written when it arrives, never
+   * queued, so nothing here is stale, and a command submitted under heartbeat load does not pay for the batch (issue 14).
+   */
+  switches(deviceId: string): Switches | undefined {
+    const row = this.sql.switches.get(deviceId)
+    return row && { cloudService: bool(row.cloud_service), findDevice: bool(row.find_device) }
   }
 
   devices(): DeviceView[] {

@@ -23,6 +23,11 @@ async function reopened(dir: string): Promise<CommandJournal> {
 }
 
 const locate = (owner: Owner, seq: number): Command => signed(owner, 'p', 'locate', {}, 1000, { seq })
+/** The journal's idle-close timer does not hold the process open; a test waiting for it must. */
+function holdOpen(t: Test): void {
+  const timer = setInterval(() => {}, 60_000)
+  t.teardown(() => clearInterval(timer))
+}
 const logLines = (dir: string): string[] => readFileSync(join(dir, JOURNAL_FILE), 'utf8').split('\n').slice(0, -1)
 
 /** A datasync the test lets through one call at a time, so it sees what is (not) resolved while a sync is in flight. */
@@ -283,4 +288,77 @@ t.test('an unpaired device refuses every command', (t) => {
 t.test('canonical JSON sorts keys at every level, arrays included, and drops undefined', (t) => {
   t.equal(canonical({ b: [{ d: 1, c: 2 }], a: 'x', u: undefined }), '{"a":"x","b":[{"c":2,"d":1}]}')
   t.end()
+})
+
+t.test("F2 a command's steps append through one open log; it closes when idle and before a compaction replaces it", async (t) => {
+  const owner = makeOwner(t)
+  const dir = tempDir(t)
+  const handles: FileHandle[] = []
+  const { journal, logs } = journalIn(dir, {
+    compactAfter: 3,
+    keepOpenMs: 60_000,
+    datasync: async (file) => {
+      handles.push(file)
+      await file.datasync()
+    },
+  })
+  await journal.load()
+  const [one, two, three] = [locate(owner, 1), locate(owner, 2), locate(owner, 3)]
+  await journal.put({ step: 'received', command: one, reported: false }) // creates the log: a compaction
+  t.notOk(journal.isOpen, 'a compaction leaves no descriptor open')
+  await journal.put({ step: 'done', command: one, reported: false })
+  await journal.put({ step: 'done', command: one, reported: true })
+  await journal.put({ step: 'received', command: two, reported: false })
+  t.equal(handles.length, 3)
+  t.ok(handles[0] === handles[1] && handles[1] === handles[2], 'the steps shared one descriptor')
+  t.ok(journal.isOpen, 'still open after the last step')
+  await journal.put({ step: 'done', command: two, reported: true }) // past the bound: compacted, the file renamed over
+  t.equal(journal.compactions, 2)
+  t.notOk(journal.isOpen, 'the compaction closed it before the rename')
+  await journal.put({ step: 'received', command: three, reported: false })
+  t.not(handles[3], handles[0], 'the step after the compaction opened the new file')
+  t.same(
+    logLines(dir).map((l) => (JSON.parse(l) as { step?: string }).step),
+    [undefined, 'done', 'done', 'received'],
+    'the step after it is in the file a restart reads',
+  )
+  const again = await reopened(dir)
+  t.equal(again.entry(two.id)?.reported, true)
+  t.equal(again.entry(three.id)?.step, 'received')
+  t.equal(logs.lines.length, 0, 'nothing said meanwhile')
+
+  holdOpen(t)
+  const idle = journalIn(dir, { keepOpenMs: 1 })
+  await idle.journal.load()
+  await idle.journal.put({ step: 'done', command: three, reported: false })
+  t.ok(idle.journal.isOpen)
+  await idle.logs.waitFor((l) => l.msg === 'command journal closed while idle')
+  t.notOk(idle.journal.isOpen, 'closed once idle')
+  await idle.journal.put({ step: 'done', command: three, reported: true })
+  t.equal((await reopened(dir)).entry(three.id)?.reported, true, 'a step after the idle close opens it again')
+})
+
+t.test('F2 a log that cannot be closed when idle is said once and lost nothing', async (t) => {
+  const owner = makeOwner(t)
+  const dir = tempDir(t)
+  let last: FileHandle | undefined
+  const { journal, logs } = journalIn(dir, {
+    keepOpenMs: 1,
+    datasync: async (file) => {
+      last = file
+      await file.datasync()
+    },
+  })
+  await journal.load()
+  const command = locate(owner, 1)
+  await journal.put({ step: 'received', command, reported: false }) // creates the log (a compaction)
+  await journal.put({ step: 'done', command, reported: false })
+  const file = last as FileHandle
+  holdOpen(t)
+  const close = file.close.bind(file)
+  file.close = () => Promise.reject(Object.assign(new Error('input/output error'), { code: 'EIO' }))
+  const said = await logs.waitFor((l) => l.msg === 'command journal could not be closed')
+  t.match(said, { level: 40, err: { code: 'EIO' } })
+  await close()
+  t.equal((await reopened(dir)).entry(command.id)?.step, 'done')
 })

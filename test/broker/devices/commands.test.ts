@@ -5,7 +5,7 @@ import { openDb } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { StateStore } from '../../../broker/devices/state-store.js'
 import { ManualClock } from '../../../common/clock.js'
-import type { Result } from '../../../common/contract.js'
+import type { Heartbeat, Result } from '../../../common/contract.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { makeOwner, signed } from '../../fixtures/owner.js'
 
@@ -86,6 +86,37 @@ t.test('F2 a reported step moves a command forward in one statement; repeats, st
   t.equal(offline.cancel(later.id).state, 'cancelled')
   offline.stop()
 })
+
+t.test(
+  'F2 a command submitted while heartbeats wait for their batch leaves them waiting, and sees the switches said meanwhile',
+  async (t) => {
+    const db = openDb(t.testdir())
+    t.teardown(() => db.close())
+    await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+    const clock = new ManualClock()
+    const store = new StateStore(db, 1000, 60_000)
+    t.teardown(() => store.flush())
+    const stored: number[] = []
+    store.on('stored', (n: number) => stored.push(n))
+    const center = new CommandCenter(db, store, clock, new LogCapture().logger(), () => true)
+    const owner = makeOwner(t)
+    const hb: Heartbeat = { seq: 1, at: 1, lat: 52.5, lon: 13.4, accuracy: 5, speed: 0, battery: 0.5, charging: false, network: 'wifi' }
+    store.recordHeartbeat('phone-a', hb, 1)
+    store.setStatus('phone-a', { cloudService: true, findDevice: false, at: 1 }, 1, () => {})
+    t.throws(() => center.submit('phone-a', signed(owner, 'phone-a', 'locate', {}, clock.now())), { code: 'NOT_ENABLED' })
+    store.setStatus('phone-a', { cloudService: true, findDevice: true, at: 2 }, 2, () => {})
+    t.equal(
+      center.submit('phone-a', signed(owner, 'phone-a', 'locate', {}, clock.now())).state,
+      'queued',
+      'the switch turned on is seen at once',
+    )
+    t.throws(() => center.submit('phone-z', signed(owner, 'phone-z', 'locate', {}, clock.now())), { code: 'NOT_FOUND' })
+    t.same(stored, [], 'the queued heartbeat was not written for the commands')
+    t.equal(store.device('phone-a')?.last?.seq, 1, 'a read of the device writes it first, as before')
+    t.same(stored, [1])
+    center.stop()
+  },
+)
 
 t.test('F2 lost mode becomes the device state when a lost-mode receipt says succeeded, and only then', async (t) => {
   const db = openDb(t.testdir())

@@ -1,0 +1,92 @@
+/** F2: the owner keys folder the console signs from -- command sequence numbers and the device receipt keys. */
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { OwnerKeys, deviceKeys, publicKeyPem } from '../../common/signing.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const seqOnDisk = (dir: string, device: string): string => readFileSync(join(dir, 'devices', `${device}.seq`), 'utf8')
+
+t.test('F2 sequence numbers rise past the last issued and the clock, across a restart and two consoles on one folder', (t) => {
+  const dir = tempDir(t)
+  const first = new OwnerKeys(dir)
+  t.equal(first.nextSeq('p', 1000), 1000, 'the first command takes the clock, and makes the devices folder')
+  t.equal(first.nextSeq('p', 10), 1001, 'a clock behind the last number: one above it')
+  t.equal(seqOnDisk(dir, 'p'), '1001')
+  const restarted = new OwnerKeys(dir)
+  t.equal(restarted.nextSeq('p', 0), 1002, 'a console started again goes on from the folder')
+  t.equal(first.nextSeq('p', 0), 1003, 'a second console sharing the folder: each sees the numbers the other issued')
+  t.equal(first.nextSeq('q', 5), 5, 'each device counts on its own')
+  t.equal(first.nextSeq('p', 99_999), 99_999, 'a clock ahead wins, and the file grows to its digits')
+  t.equal(seqOnDisk(dir, 'p'), '99999')
+  t.end()
+})
+
+t.test('F2 a sequence file holding more than a number is rewritten to the number alone', (t) => {
+  const dir = tempDir(t)
+  mkdirSync(join(dir, 'devices'))
+  writeFileSync(join(dir, 'devices', 'p.seq'), '  41\n\n\n     ')
+  const keys = new OwnerKeys(dir)
+  t.equal(keys.nextSeq('p', 0), 42)
+  t.equal(seqOnDisk(dir, 'p'), '42', 'cut to the new number: nothing of the old text is left after it')
+  t.equal(keys.nextSeq('p', 0), 43)
+  writeFileSync(join(dir, 'devices', 'p.seq'), '')
+  t.equal(keys.nextSeq('p', 7), 7, 'an empty file counts as nothing issued')
+  t.end()
+})
+
+t.test('F2 a keys folder that is not a folder is an error when a number is asked for', (t) => {
+  const file = join(tempDir(t), 'not-a-folder')
+  writeFileSync(file, '')
+  t.throws(() => new OwnerKeys(file).nextSeq('p', 0), { code: 'ENOTDIR' })
+  t.end()
+})
+
+t.test('F2 receipt keys: parsed once, and a device provisioned again is checked with its new key', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  t.equal(keys.deviceKey('p'), undefined, 'a device this folder did not provision has no key')
+  keys.rememberDevice('p', 'first-secret')
+  const key = keys.deviceKey('p')
+  t.equal(key?.export({ type: 'spki', format: 'pem' }).toString(), publicKeyPem(deviceKeys('first-secret').publicKey))
+  t.equal(keys.deviceKey('p'), key, 'the same file text: the key parsed before, not parsed again')
+  // Another console sharing the folder re-provisions the device: the file changes under this one.
+  new OwnerKeys(dir).rememberDevice('p', 'second-secret')
+  const rotated = keys.deviceKey('p')
+  t.equal(rotated?.export({ type: 'spki', format: 'pem' }).toString(), publicKeyPem(deviceKeys('second-secret').publicKey))
+  t.end()
+})
+
+t.test('F2 receipt keys: a key file removed means not provisioned here; one that cannot be read is an error', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  keys.rememberDevice('p', 'secret')
+  t.ok(keys.deviceKey('p'))
+  rmSync(join(dir, 'devices', 'p.pub'))
+  t.equal(keys.deviceKey('p'), undefined, 'its key file gone: no key, not the one parsed before')
+  mkdirSync(join(dir, 'devices', 'q.pub'))
+  t.throws(() => keys.deviceKey('q'), { code: 'EISDIR' })
+  t.end()
+})
+
+t.test('F2 the owner signing key: parsed once, and a key file replaced in the folder is the one used', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  t.equal(keys.existingSigningKey('alice'), undefined, 'no key for the account in this folder')
+  keys.signingKey('alice')
+  const key = keys.existingSigningKey('alice')
+  t.ok(key)
+  t.equal(keys.existingSigningKey('alice'), key, 'the same file text: the key parsed before, not parsed again')
+  const other = new OwnerKeys(tempDir(t))
+  other.signingKey('alice')
+  writeFileSync(join(dir, 'alice.key'), readFileSync(join(other.dir, 'alice.key')))
+  const replaced = keys.existingSigningKey('alice')
+  t.not(replaced, key)
+  t.equal(
+    publicKeyPem(createPublicKey(replaced as KeyObject)),
+    readFileSync(join(other.dir, 'alice.pub'), 'utf8'),
+    "the replacing file's key",
+  )
+  t.end()
+})
