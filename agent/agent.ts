@@ -531,6 +531,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     await this.sayOffline(link)
     await link.stop()
     await this.remote.idle()
+    // No command can arrive on a closed channel: the journal's descriptor goes now, not a second later (a fleet counts them).
+    await this.remote.journal.release()
   }
 
   /** X1: off closes the data channel once the status above and "offline" are acknowledged; on opens it again. */

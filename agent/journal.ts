@@ -252,6 +252,15 @@ export class CommandJournal {
     this.closeTimer = setTimeout(() => void this.closeIdle(), this.keepOpenMs).unref()
   }
 
+  /**
+   * Closes the log now rather than KEEP_OPEN_MS after its last append, once no write is in flight: the phone's data
+   * channel closed, so no step is coming. A later step opens it again.
+   */
+  async release(): Promise<void> {
+    await this.flushed()
+    if (!this.flushing) await this.closeIdle()
+  }
+
   /** Whether the log is open now (between an append and KEEP_OPEN_MS after it). */
   get isOpen(): boolean {
     return this.file !== null
@@ -272,7 +281,7 @@ export class CommandJournal {
     }
   }
 
-  /** Closes the log if open. Only drain and the timer it set call this, never while an append is in flight. */
+  /** Closes the log if open. Only drain, the timer it set and release call this, never while an append is in flight. */
   private async closeFile(): Promise<void> {
     this.cancelClose()
     const file = this.file

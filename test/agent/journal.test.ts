@@ -336,6 +336,17 @@ t.test("F2 a command's steps append through one open log; it closes when idle an
   t.notOk(idle.journal.isOpen, 'closed once idle')
   await idle.journal.put({ step: 'done', command: three, reported: true })
   t.equal((await reopened(dir)).entry(three.id)?.reported, true, 'a step after the idle close opens it again')
+
+  const released = journalIn(dir)
+  await released.journal.load()
+  const step = released.journal.put({ step: 'done', command: two, reported: true })
+  const release = released.journal.release()
+  await step
+  t.ok(released.journal.isOpen, 'the step in flight when release was asked kept its descriptor to the end')
+  await release
+  t.notOk(released.journal.isOpen, 'release closed it without waiting out the second')
+  await released.journal.release()
+  t.notOk(released.journal.isOpen, 'a second release has nothing to close')
 })
 
 t.test('F2 a log that cannot be closed when idle is said once and lost nothing', async (t) => {
