@@ -11,6 +11,7 @@ import { Buffer } from 'node:buffer'
 import { openSync, readSync } from 'node:fs'
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks'
 import { setInterval } from 'node:timers'
+import { getHeapSpaceStatistics } from 'node:v8'
 
 const on = process.env.LOOP_PROBE === '1' || /fleet[/\\]worker\.[jt]s$/.test(process.argv[1] ?? '')
 if (on) {
@@ -68,7 +69,13 @@ if (on) {
       .filter(Boolean)
       .map((s) => Number(s) * 1000)
     const edges = [0, ...cuts, Infinity]
-    const lines = [`loop-probe pid ${process.pid}, all of it, ${summary(0, Infinity)}`]
+    // The young generation as it ended (what --max-semi-space-size allowed it to grow to) and the flags it ran with.
+    const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')
+    const youngMb = young ? (young.space_size / 2 ** 20).toFixed(1) : '?'
+    const lines = [
+      `loop-probe pid ${process.pid}, flags ${process.execArgv.join(' ')}, new space ${youngMb} MB`,
+      `  all of it, ${summary(0, Infinity)}`,
+    ]
     if (cuts.length > 0) for (let i = 0; i + 1 < edges.length; i++) lines.push(`  ${summary(edges[i], edges[i + 1]) ?? 'no ticks'}`)
     process.stderr.write(lines.join('\n') + '\n')
   })
