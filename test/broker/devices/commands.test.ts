@@ -1,7 +1,7 @@
 /** F2 command bookkeeping in the cloud: what it refuses at submission, and what can still be cancelled. */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { CommandCenter } from '../../../broker/devices/commands.js'
-import { openDb } from '../../../broker/db.js'
+import { openDb, type Db } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { StateStore } from '../../../broker/devices/state-store.js'
 import { ManualClock } from '../../../common/clock.js'
@@ -9,12 +9,18 @@ import type { Heartbeat, Result } from '../../../common/contract.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { makeOwner, signed } from '../../fixtures/owner.js'
 
+/** A fresh cloud database, closed with the test, with `phone-a` registered to alice. */
+async function dbWithPhone(t: Test): Promise<Db> {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+  return db
+}
+
 t.test(
   'F2 the cloud refuses commands for the wrong device, unknown devices and ones already expired, and cannot cancel one already sent',
   async (t) => {
-    const db = openDb(t.testdir())
-    t.teardown(() => db.close())
-    await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+    const db = await dbWithPhone(t)
     const clock = new ManualClock()
     let online = false
     const center = new CommandCenter(db, new StateStore(db), clock, new LogCapture().logger(), () => online)
@@ -90,9 +96,7 @@ t.test('F2 a reported step moves a command forward in one statement; repeats, st
 t.test(
   'F2 a command submitted while heartbeats wait for their batch leaves them waiting, and sees the switches said meanwhile',
   async (t) => {
-    const db = openDb(t.testdir())
-    t.teardown(() => db.close())
-    await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+    const db = await dbWithPhone(t)
     const clock = new ManualClock()
     const store = new StateStore(db, 1000, 60_000)
     t.teardown(() => store.flush())
@@ -119,9 +123,7 @@ t.test(
 )
 
 t.test('F2 lost mode becomes the device state when a lost-mode receipt says succeeded, and only then', async (t) => {
-  const db = openDb(t.testdir())
-  t.teardown(() => db.close())
-  await new DeviceRegistry(db, () => 1).add('phone-a', 'alice')
+  const db = await dbWithPhone(t)
   const clock = new ManualClock()
   const store = new StateStore(db)
   const center = new CommandCenter(db, store, clock, new LogCapture().logger(), () => true)
