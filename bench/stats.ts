@@ -4,8 +4,6 @@
  * recording is allocation-free and memory is capped; samples past the
  * capacity are counted, not kept.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks'
-
 export interface LatencySummary {
   count: number
   /** Milliseconds; null when there were no samples. */
@@ -46,30 +44,7 @@ export function quantile(sorted: Float64Array, q: number): number | null {
   return sorted[rank - 1] as number
 }
 
-/** Sampling interval of the event-loop delay monitor, ms. */
-const LOOP_RESOLUTION_MS = 10
-
-/**
- * Event-loop delay while it runs. Node's histogram records the whole time
- * between its timer's firings, so the sampling interval is taken off: an
- * idle loop reads about 0 ms.
- */
-export class LoopDelay {
-  private readonly histogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
-
-  start(): this {
-    this.histogram.reset()
-    this.histogram.enable()
-    return this
-  }
-
-  /** Stops sampling; the p99 and max delay in ms. */
-  stop(): { p99: number; max: number } {
-    this.histogram.disable()
-    const excess = (ns: number): number => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS)
-    return { p99: excess(this.histogram.percentile(99)), max: excess(this.histogram.max) }
-  }
-}
+export { LoopDelay } from '../common/loop-delay.js'
 
 /** Highest resident set size seen by `sample()` calls, bytes. */
 export class PeakRss {

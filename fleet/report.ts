@@ -24,7 +24,7 @@ export interface Resources {
   cpuSystemMs: number
   /** CPU time per message handled (heartbeats, commands, notifications), µs. */
   cpuPerMessageUs: number
-  /** The event loop's delay p99: how late its ~10 ms timer fired, the timer's own interval taken off. */
+  /** The event loop's delay p99: how late its ~10 ms timer fired, the timer's own interval taken off (common/loop-delay.ts). */
   loopDelayP99Ms: number
   /** True when the broker ran in this process too (its share is in these figures). */
   brokerInProcess: boolean

@@ -5,13 +5,13 @@
  * phones, the fleet's console, the resource figures and the reconciled report.
  */
 import type { KeyObject } from 'node:crypto'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { ensureConsoleToken } from '../broker/console-token.js'
 import { ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
 import type { HistoryReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
+import { LoopDelay } from '../common/loop-delay.js'
 import { OwnerKeys } from '../common/signing.js'
 import { HttpFleetConsole } from './console-driver.js'
 import { CredentialsError, type Credentials } from './credentials.js'
@@ -27,11 +27,6 @@ const LOOPBACK = '127.0.0.1'
 const MB = 1024 * 1024
 /** How long the console waits for a command's final state. */
 const COMMAND_WAIT_MS = 10_000
-/**
- * The loop monitor's sampling interval. Node's histogram records the whole time between its timer's firings, so the
- * interval is taken off the p99 (as bench/stats.ts' LoopDelay does): an idle loop reads about 0 ms, not 10.
- */
-const LOOP_RESOLUTION_MS = 10
 
 export interface RemoteBroker {
   brokerUrl: string
@@ -198,8 +193,8 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     })
     const metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
     if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)
-    const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
-    loop.enable()
+    const loop = new LoopDelay().start()
+    let loopDelayP99Ms = 0
     const cpuStart = process.cpuUsage()
     let rssPeak = process.memoryUsage.rss()
     const started = performance.now()
@@ -222,7 +217,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       await run.stop()
     } finally {
       clearInterval(ticker)
-      loop.disable()
+      loopDelayP99Ms = loop.stop().p99
       await metrics?.close()
     }
     const cpu = process.cpuUsage(cpuStart)
@@ -239,7 +234,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
         cpuUserMs: cpu.user / 1000,
         cpuSystemMs: cpu.system / 1000,
         cpuPerMessageUs: messages === 0 ? 0 : (cpu.user + cpu.system) / messages,
-        loopDelayP99Ms: Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
+        loopDelayP99Ms,
         brokerInProcess: !o.remote,
       },
       // OwnTracks has no sequence numbers: the cloud numbers what it stores itself, so PUBACKs are the evidence.
