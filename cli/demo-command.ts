@@ -37,7 +37,7 @@ async function ensureDemoDevice(dataDir: string, secretFile: string, keys: Owner
     if (registry.get(DEMO_DEVICE)) registry.remove(DEMO_DEVICE)
     const { secret } = await registry.add(DEMO_DEVICE, 'demo')
     await writeFile(secretFile, secret + '\n', { mode: 0o600 })
-    keys.signingKey('demo')
+    keys.ensureSigningKey('demo')
     keys.rememberDevice(DEMO_DEVICE, secret)
   } finally {
     db.close()

@@ -34,7 +34,7 @@ export function deviceCommand(io: Io): Command {
       const { device, secret } = await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account))
       // Provisioning: the owner's key pair (made once per account) and the device's receipt key.
       const keys = new OwnerKeys(o.keys)
-      keys.signingKey(device.account)
+      keys.ensureSigningKey(device.account)
       keys.rememberDevice(device.id, secret)
       const ownerKeyFile = keys.ownerKeyFile(device.account)
       if (o.secretOut) await writeFile(o.secretOut, secret + '\n', { mode: 0o600, flag: 'wx' })

@@ -46,10 +46,8 @@ export function provision(opts: ProvisionOptions): Credentials {
     db.close()
   }
   const keys = new OwnerKeys(opts.keysDir)
-  for (const { device, secret } of added) {
-    keys.signingKey(device.account)
-    keys.rememberDevice(device.id, secret)
-  }
+  for (const account of new Set(added.map(({ device }) => device.account))) keys.ensureSigningKey(account)
+  for (const { device, secret } of added) keys.rememberDevice(device.id, secret)
   return {
     version: 1,
     keysDir: resolve(opts.keysDir),

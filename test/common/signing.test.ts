@@ -1,5 +1,5 @@
 /** F2: the owner keys folder the console signs from -- command sequence numbers and the device receipt keys. */
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -88,5 +88,37 @@ t.test('F2 the owner signing key: parsed once, and a key file replaced in the fo
     readFileSync(join(other.dir, 'alice.pub'), 'utf8'),
     "the replacing file's key",
   )
+  t.end()
+})
+
+t.test(
+  'F2 a device receipt key is the one earlier versions derived: the HKDF seed as PKCS#8, so keys folders made before still check receipts',
+  (t) => {
+    // The derivation before the JWK import: the seed wrapped in RFC 8410's PKCS#8 prefix and decoded by OpenSSL.
+    const pkcs8Prefix = Buffer.from('302e020100300506032b657004220420', 'hex')
+    for (const secret of ['first-secret', 'a'.repeat(64), '\u00e9t\u00e9']) {
+      const seed = Buffer.from(hkdfSync('sha256', secret, 'fakephone', 'device receipt key v1', 32))
+      const before = createPrivateKey({ key: Buffer.concat([pkcs8Prefix, seed]), format: 'der', type: 'pkcs8' })
+      const { privateKey, publicKey } = deviceKeys(secret)
+      t.equal(publicKeyPem(publicKey), publicKeyPem(createPublicKey(before)), `${secret}: the same public key`)
+      const receipt = Buffer.from('receipt')
+      t.ok(
+        verify(null, receipt, createPublicKey(before), sign(null, receipt, privateKey)),
+        `${secret}: its signatures check with the key made before`,
+      )
+    }
+    t.not(publicKeyPem(deviceKeys('one').publicKey), publicKeyPem(deviceKeys('two').publicKey), 'each secret its own key')
+    t.end()
+  },
+)
+
+t.test('F2 the owner signing key is made once: ensureSigningKey keeps an existing key, signingKey returns it', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  keys.ensureSigningKey('alice')
+  const made = readFileSync(join(dir, 'alice.key'), 'utf8')
+  keys.ensureSigningKey('alice')
+  t.equal(readFileSync(join(dir, 'alice.key'), 'utf8'), made, 'a second call leaves the key as it was')
+  t.equal(publicKeyPem(createPublicKey(keys.signingKey('alice'))), readFileSync(join(dir, 'alice.pub'), 'utf8'), 'the pair on disk')
   t.end()
 })
