@@ -49,7 +49,7 @@ const ReportSchema = z.object({
     'cpuSystemMs',
     'cpuPerMessageUs',
     'loopDelayP99Ms',
-  ]).extend({ brokerInProcess: z.boolean() }),
+  ]).extend({ loopDelayAllUpP99Ms: z.number().nonnegative().nullable(), brokerInProcess: z.boolean() }),
   histograms: z.object({ heartbeatAckMs: Histogram, commandAnswerMs: Histogram, notificationDelayMs: Histogram }),
 })
 
@@ -98,6 +98,10 @@ export function mergedResources(rs: readonly Resources[], messages: number): Res
     cpuSystemMs: s.cpuSystemMs as number,
     cpuPerMessageUs: messages === 0 ? 0 : (((s.cpuUserMs as number) + (s.cpuSystemMs as number)) * 1000) / messages,
     loopDelayP99Ms: Math.max(...rs.map((r) => r.loopDelayP99Ms)),
+    // Every phone of the fleet was up only if every process's were (each measured its own stretch).
+    loopDelayAllUpP99Ms: rs.some((r) => r.loopDelayAllUpP99Ms === null)
+      ? null
+      : Math.max(...rs.map((r) => r.loopDelayAllUpP99Ms as number)),
     brokerInProcess: rs.some((r) => r.brokerInProcess),
   }
 }
@@ -193,6 +197,8 @@ export function lostReport(meta: { scenario: string; seed: string; fleet: FleetS
       cpuSystemMs: 0,
       cpuPerMessageUs: 0,
       loopDelayP99Ms: 0,
+      // Its phones went with it: the fleet's were never all up.
+      loopDelayAllUpP99Ms: null,
       brokerInProcess: false,
     },
     histograms: { heartbeatAckMs: none.toJSON(), commandAnswerMs: none.toJSON(), notificationDelayMs: none.toJSON() },

@@ -26,6 +26,8 @@ export interface Resources {
   cpuPerMessageUs: number
   /** The event loop's delay p99: how late its ~10 ms timer fired, the timer's own interval taken off (common/loop-delay.ts). */
   loopDelayP99Ms: number
+  /** The same p99 over the stretch when every phone was connected at once (fleet/all-up-delay.ts); null when they never all were. */
+  loopDelayAllUpP99Ms: number | null
   /** True when the broker ran in this process too (its share is in these figures). */
   brokerInProcess: boolean
 }
@@ -194,6 +196,7 @@ export function renderReport(r: FleetReport): string {
       `(${res.rssPerPhoneKb.toFixed(0)} KB per phone), ` +
       `CPU ${(res.cpuUserMs / 1000).toFixed(1)} s user + ${(res.cpuSystemMs / 1000).toFixed(1)} s system ` +
       `(${res.cpuPerMessageUs.toFixed(0)} µs per message), loop delay p99 ${res.loopDelayP99Ms.toFixed(1)} ms` +
+      (typeof res.loopDelayAllUpP99Ms === 'number' ? ` (${res.loopDelayAllUpP99Ms.toFixed(1)} ms with every phone up)` : '') +
       (res.brokerInProcess ? ' -- broker included' : ''),
     r.ok ? 'result: OK, nothing lost' : 'result: FAILED, something was lost or a phone did not start',
     '',

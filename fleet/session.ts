@@ -12,6 +12,7 @@ import type { Clock } from '../common/clock.js'
 import type { HistoryReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import { LoopDelay } from '../common/loop-delay.js'
+import { AllUpLoopDelay } from './all-up-delay.js'
 import { OwnerKeys } from '../common/signing.js'
 import { HttpFleetConsole } from './console-driver.js'
 import { CredentialsError, type Credentials } from './credentials.js'
@@ -195,18 +196,23 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)
     const loop = new LoopDelay().start()
     let loopDelayP99Ms = 0
+    const allUp = new AllUpLoopDelay()
     const cpuStart = process.cpuUsage()
     let rssPeak = process.memoryUsage.rss()
     const started = performance.now()
     let fates = { answered: 0, refused: 0, ignored: 0, lost: 0 }
     const ticker = setInterval(() => {
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
+      const up = run.phonesUp()
+      allUp.check(up.connected, up.target)
       o.tick?.(run)
     }, 1000)
     try {
       run.start()
       // An open run (no end in its stages, no --duration) goes on until Ctrl-C.
       await untilEither(Number.isFinite(plan.endAt) ? run.ended : new Promise<void>(() => {}), o.signal)
+      // The plan's end (or Ctrl-C): what follows is the phones stopping, the ramp down.
+      allUp.close()
       await run
         .settled(o.settleMs)
         .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
@@ -218,6 +224,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     } finally {
       clearInterval(ticker)
       loopDelayP99Ms = loop.stop().p99
+      allUp.close()
       await metrics?.close()
     }
     const cpu = process.cpuUsage(cpuStart)
@@ -235,6 +242,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
         cpuSystemMs: cpu.system / 1000,
         cpuPerMessageUs: messages === 0 ? 0 : (cpu.user + cpu.system) / messages,
         loopDelayP99Ms,
+        loopDelayAllUpP99Ms: allUp.p99Ms,
         brokerInProcess: !o.remote,
       },
       // OwnTracks has no sequence numbers: the cloud numbers what it stores itself, so PUBACKs are the evidence.

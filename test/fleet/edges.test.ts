@@ -287,6 +287,8 @@ t.test('a phone that cannot start fails the run (exit 1); an interrupted open ru
     settleMs: 0,
   })
   t.equal(report.phones.target, 1)
+  t.equal(report.resources.loopDelayAllUpP99Ms, null, 'ended before its first check: never every phone up, no figure')
+  t.notMatch(renderReport(report), /with every phone up/)
   const later = new AbortController()
   const interrupted = runSession({
     count: 1,
@@ -303,4 +305,23 @@ t.test('a phone that cannot start fails the run (exit 1); an interrupted open ru
   })
   t.equal((await interrupted).phones.target, 1, 'Ctrl-C during an open run ends it with a report')
   t.ok(log.has('the fleet did not settle before the report'))
+
+  // Ctrl-C at the first check that finds both phones connected: the stretch with every phone up opened there and ends with the run.
+  const allUp = new AbortController()
+  const upReport = await runSession({
+    count: 2,
+    loaded: checkScenario({}, 'open', dir),
+    seed: 's',
+    push: false,
+    clock: new SystemClock(),
+    log: log.logger(),
+    signal: allUp.signal,
+    workDir: join(dir, 'all-up'),
+    tick: (run) => {
+      const up = run.phonesUp()
+      if (up.connected === up.target) allUp.abort()
+    },
+  })
+  t.type(upReport.resources.loopDelayAllUpP99Ms, 'number', 'every phone was up: the figure of that stretch')
+  t.match(renderReport(upReport), /loop delay p99 \d+\.\d ms \(\d+\.\d ms with every phone up\)/)
 })

@@ -123,6 +123,25 @@ t.test('merge: counts add up, percentiles come from the merged histograms, shard
   t.equal(mergeReports([shardReport(1, []), shardReport(2, [])], ['a', 'b']).resources.cpuPerMessageUs, 0)
 })
 
+t.test(
+  "merge: the loop delay with every phone up is the worst shard's, and unknown when one shard never had its phones all up",
+  async (t) => {
+    const up = (part: number, ms: number | null): FleetReport => {
+      const r = shardReport(part, [1])
+      r.resources = { ...r.resources, loopDelayAllUpP99Ms: ms }
+      return r
+    }
+    t.equal(mergeReports([up(1, 4.5), up(2, 7.25), up(3, 0)], ['a', 'b', 'c']).resources.loopDelayAllUpP99Ms, 7.25)
+    t.equal(mergeReports([up(1, 4.5), up(2, null)], ['a', 'b']).resources.loopDelayAllUpP99Ms, null)
+    t.equal(
+      lostReport({ scenario: 'm', seed: 's', fleet: scopeOf(loaded, 6, { index: 1, count: 3 }), phones: 2 }).resources.loopDelayAllUpP99Ms,
+      null,
+      "a lost worker's phones were not up",
+    )
+    t.match(renderReport(mergeReports([up(1, 4.5)], ['a'])), /loop delay p99 1\.0 ms \(4\.5 ms with every phone up\)/)
+  },
+)
+
 t.test('merge refuses reports of another run, naming both files and what differs', async (t) => {
   const a = shardReport(1, [1])
   const refuse = (other: FleetReport, message: string): void => {
