@@ -3,7 +3,8 @@
  * run while the heartbeat load goes on, one request at a time at a fixed
  * pace:
  *  - fakephone: an owner-signed `locate` submitted through the console API
- *    (POST /api/devices/:id/commands, then GET /api/commands/:cid?wait=),
+ *    (POST /api/devices/:id/commands?wait=, one request that answers with the
+ *    command once final, as the CLI's remote commands submit),
  *    run by a real Agent (its executor, its journal) and answered with the
  *    device's signed receipt, which the probe verifies with the device key;
  *    one round trip is submit → verified receipt;
@@ -175,8 +176,7 @@ export async function commandProbe(ends: CommandEndpoints): Promise<RoundTripPro
   const api = new ConsoleClient(ends.apiUrl, ends.consoleToken)
   const once = async (): Promise<void> => {
     const command = owner.sign(device.id, 'locate', {})
-    await api.submit(command)
-    const { command: view } = await api.command(command.id, PROBE_LIMIT_MS)
+    const { command: view } = await api.submitAndWait(command, PROBE_LIMIT_MS)
     if (view.state !== 'succeeded') throw new Error(`${view.state}: ${view.reason ?? 'no final state in time'}`)
     // As the console does (cli/remote-commands.ts): the device key the keys folder holds now.
     const deviceKey = owner.keys.deviceKey(device.id)

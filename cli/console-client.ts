@@ -7,8 +7,17 @@ import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { readWholeBody } from '../common/http-body.js'
 import type { Readable } from 'node:stream'
 import { FakephoneError } from '../common/errors.js'
-import type { Command } from '../common/contract.js'
-import type { CommandChangeReply, CommandReply, CommandsReply, DeviceReply, DevicesReply, HistoryReply } from '../common/console-api.js'
+import { FINAL_STATES, type Command } from '../common/contract.js'
+import {
+  MAX_COMMAND_WAIT_MS,
+  type CommandChangeReply,
+  type CommandReply,
+  type CommandView,
+  type CommandsReply,
+  type DeviceReply,
+  type DevicesReply,
+  type HistoryReply,
+} from '../common/console-api.js'
 
 /** A console API call that failed; `status` is the HTTP status, 0 when the broker could not be reached. */
 export class ConsoleApiError extends FakephoneError {
@@ -21,9 +30,11 @@ export class ConsoleApiError extends FakephoneError {
 }
 
 export class ConsoleClient {
+  /** @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll) */
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
+    private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
   ) {}
 
   devices(): Promise<DevicesReply> {
@@ -42,14 +53,40 @@ export class ConsoleClient {
     return this.request(`/api/devices/${encodeURIComponent(id)}/commands`)
   }
 
-  /** Submits a signed command; a refusal (F3) is a ConsoleApiError with status 409. */
-  submit(command: Command): Promise<CommandChangeReply> {
-    return this.request(`/api/devices/${encodeURIComponent(command.device)}/commands`, command)
+  /**
+   * Submits a signed command and, in the same request, waits up to `waitMs` (at most the cloud's cap) for it to reach a
+   * final state (F2): the command as it stands then. A refusal (F3) is a ConsoleApiError with status 409.
+   */
+  submit(command: Command, waitMs = 0): Promise<CommandReply> {
+    const wait = Math.min(waitMs, this.waitCapMs)
+    return this.request(`/api/devices/${encodeURIComponent(command.device)}/commands${wait > 0 ? `?wait=${wait}` : ''}`, command)
   }
 
-  /** The command, after waiting up to `waitMs` for it to reach a final state. */
+  /**
+   * Submits a signed command and waits up to `waitMs` in all for it to reach a final state: one request when the phone
+   * answers within the cloud's cap, long polls after it for a longer wait. With `beforeWait`, the submit does not wait:
+   * `beforeWait` hears of the queued command first (the CLI says an offline phone is away before it waits).
+   */
+  async submitAndWait(command: Command, waitMs: number, beforeWait?: (submitted: CommandView) => void): Promise<CommandReply> {
+    if (beforeWait) {
+      const submitted = await this.submit(command)
+      beforeWait(submitted.command)
+      return this.poll(submitted, waitMs)
+    }
+    return this.poll(await this.submit(command, waitMs), waitMs - Math.min(waitMs, this.waitCapMs))
+  }
+
+  /** The command, after waiting up to `waitMs` (at most the cloud's cap) for it to reach a final state. */
   command(id: string, waitMs: number): Promise<CommandReply> {
-    return this.request(`/api/commands/${encodeURIComponent(id)}?wait=${waitMs}`)
+    return this.request(`/api/commands/${encodeURIComponent(id)}?wait=${Math.min(waitMs, this.waitCapMs)}`)
+  }
+
+  /** `reply` if its command is final, else long polls for it up to `leftMs` more (the cloud answered each poll only at its wait's end). */
+  private async poll(reply: CommandReply, leftMs: number): Promise<CommandReply> {
+    let answer = reply
+    for (let left = leftMs; left > 0 && !FINAL_STATES.has(answer.command.state); left -= this.waitCapMs)
+      answer = await this.command(answer.command.id, left)
+    return answer
   }
 
   cancel(id: string): Promise<CommandChangeReply> {

@@ -68,12 +68,15 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     const client = await api()
     const keys = new OwnerKeys(o.keys)
     const { command, device } = await signCommand(client, keys, id, type, args, o.expires)
-    const { command: submitted } = await client.submit(command)
     const follow = `follow it with: fakephone console commands ${id}`
-    // Said before waiting, so nobody waits on a phone the cloud already knows is away.
-    if (!device.online && !json())
-      io.out(`${id} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
-    const { command: view, now: at } = await client.command(submitted.id, o.wait)
+    // An offline phone is said before waiting, so nobody waits on a phone the cloud already knows is away; an online
+    // phone's answer comes back in the submit's own request.
+    const sayOffline =
+      !device.online && !json()
+        ? (submitted: CommandView) =>
+            io.out(`${id} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
+        : undefined
+    const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline)
     if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
     io.out(`${describe(view, at)}\n`)
     if (FINAL_STATES.has(view.state)) io.out(`command ${view.id}: ${receiptLine(view, keys)}\n`)

@@ -136,12 +136,18 @@ export interface CommandsReply {
   now: number
   commands: CommandView[]
 }
-/** GET /api/commands/:cid?wait=MS */
+/** The longest `?wait=MS` of GET /api/commands/:cid and POST /api/devices/:id/commands, ms; a console that waits longer asks again. */
+export const MAX_COMMAND_WAIT_MS = 60_000
+
+/**
+ * GET /api/commands/:cid?wait=MS, and POST /api/devices/:id/commands?wait=MS (201: created, whatever its state; without
+ * `wait`, or with 0, the command as submitted): the command once final, or as it stands when the wait ran out.
+ */
 export interface CommandReply {
   now: number
   command: CommandView
 }
-/** POST /api/devices/:id/commands (201) and POST /api/commands/:cid/cancel */
+/** POST /api/commands/:cid/cancel */
 export interface CommandChangeReply {
   command: CommandView
 }

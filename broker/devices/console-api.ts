@@ -7,7 +7,8 @@
  *   GET  /api/devices/:id                  one device
  *   GET  /api/devices/:id/history          location history, newest first (?limit=N, at most 10,000)
  *   GET  /api/devices/:id/commands         its remote commands, newest first (F2)
- *   POST /api/devices/:id/commands         submit a signed command (F2); 409 when Find Device is off (F3)
+ *   POST /api/devices/:id/commands         submit a signed command (F2), 201; 409 when Find Device is off (F3);
+ *                                          ?wait=MS: the same request then waits as the GET below does (one request per round trip)
  *   GET  /api/commands/:cid                one command (?wait=MS waits up to 60 s for a final state)
  *   POST /api/commands/:cid/cancel         cancel a command still queued
  * A refused command answers `{error, code, command}` (code BAD_COMMAND,
@@ -15,8 +16,9 @@
  */
 import { z } from 'zod'
 import { FINAL_STATES } from '../../common/contract.js'
+import { MAX_COMMAND_WAIT_MS } from '../../common/console-api.js'
 import type { CommandCenter, CommandError, CommandErrorCode, CommandView } from './commands.js'
-import { HttpError, intParam, type HttpRouter, type Reply } from '../http/router.js'
+import { HttpError, intParam, type HttpRouter } from '../http/router.js'
 import type { DeviceView, StateStore } from './state-store.js'
 
 export interface ConsoleApiContext {
@@ -25,7 +27,6 @@ export interface ConsoleApiContext {
   now(): number
 }
 
-const MAX_WAIT_MS = 60_000
 /** Largest request body (a signed command), bytes. */
 export const MAX_CONSOLE_BODY_BYTES = 64 * 1024
 
@@ -37,13 +38,19 @@ const STATUS_OF: Record<CommandErrorCode, number> = {
   NOT_CANCELLABLE: 409,
 }
 
-function commandCall(fn: () => CommandView, ok: number): Reply {
+/** What `fn` made of a command; a CommandError is the HTTP refusal it stands for. */
+function commandOrRefusal(fn: () => CommandView): CommandView {
   try {
-    return { status: ok, body: { command: fn() } }
+    return fn()
   } catch (err) {
     const e = err as CommandError
     throw new HttpError(STATUS_OF[e.code], e.code, e.message, { command: e.view })
   }
+}
+
+/** `?wait=MS` of the GET and of the submit, one schema: a whole number of ms from 0 (no wait, the default) to 60 s. */
+function waitParam(url: URL): number {
+  return intParam(url, 'wait', 0, 0, MAX_COMMAND_WAIT_MS)
 }
 
 /** Resolves with the command once it is final, or as it is after `ms`; undefined when it went meanwhile (its device was removed). */
@@ -60,6 +67,14 @@ function waitForFinal(commands: CommandCenter, id: string, ms: number): Promise<
     const timer = setTimeout(done, ms)
     commands.on('changed', onChange)
   })
+}
+
+/** `view` once it is final, or as it stands after `wait` ms (none when 0 or already final); a 404 when its device went meanwhile. */
+async function settled(commands: CommandCenter, view: CommandView, wait: number): Promise<CommandView> {
+  // waitForFinal listens from this very turn: an answer to a command just submitted cannot come in before it does.
+  const command = wait > 0 && !FINAL_STATES.has(view.state) ? await waitForFinal(commands, view.id, wait) : view
+  if (!command) throw new HttpError(404, 'NOT_FOUND', `command ${view.id} is gone: its device was removed while the request waited`)
+  return command
 }
 
 /** Adds the console API's routes; apart from the store and the commands they touch nothing. */
@@ -85,16 +100,22 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
     const id = r.params.id as string
     // Known or 404 before the body is read; the switches are all a submit reads, so the heartbeats queued stay queued.
     if (!ctx.store.switches(id)) throw new HttpError(404, 'NOT_FOUND', `device "${id}" not found`)
+    // A bad wait is refused before anything is submitted.
+    const wait = waitParam(r.url)
     const body = await r.json(z.unknown(), { maxBytes: MAX_CONSOLE_BODY_BYTES })
-    return commandCall(() => ctx.commands.submit(id, body), 201)
+    const submitted = commandOrRefusal(() => ctx.commands.submit(id, body))
+    // 201 whether or not the wait saw it final: the command was created either way; its state says where it stands.
+    const command = await settled(ctx.commands, submitted, wait)
+    return { status: 201, body: { now: ctx.now(), command } }
   })
   router.add('GET', '/api/commands/:id', CONSOLE, async (r) => {
     const view = ctx.commands.get(r.params.id as string)
     if (!view) throw new HttpError(404, 'NOT_FOUND', `command ${r.params.id} not found`)
-    const wait = intParam(r.url, 'wait', 0, 0, MAX_WAIT_MS)
-    const command = wait > 0 && !FINAL_STATES.has(view.state) ? await waitForFinal(ctx.commands, view.id, wait) : view
-    if (!command) throw new HttpError(404, 'NOT_FOUND', `command ${view.id} is gone: its device was removed while the request waited`)
+    const command = await settled(ctx.commands, view, waitParam(r.url))
     return { status: 200, body: { now: ctx.now(), command } }
   })
-  router.add('POST', '/api/commands/:id/cancel', CONSOLE, (r) => commandCall(() => ctx.commands.cancel(r.params.id as string), 200))
+  router.add('POST', '/api/commands/:id/cancel', CONSOLE, (r) => ({
+    status: 200,
+    body: { command: commandOrRefusal(() => ctx.commands.cancel(r.params.id as string)) },
+  }))
 }

@@ -4,13 +4,14 @@ import { once } from 'node:events'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
+import { ConsoleClient } from '../../cli/console-client.js'
 import { describe, receiptLine } from '../../cli/remote-commands.js'
 import type { CommandView } from '../../broker/devices/commands.js'
 import { OwnerKeys } from '../../common/signing.js'
 import { startAgent, startCloud, type TestAgentOptions } from '../fixtures/cloud.js'
 import { serveControl } from '../../agent/control.js'
 import { run, testIo } from '../fixtures/io.js'
-import { listening, makeOwner, provision } from '../fixtures/owner.js'
+import { listening, makeOwner, provision, signed } from '../fixtures/owner.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
 async function setup(t: Test, extra: TestAgentOptions = {}) {
@@ -26,6 +27,63 @@ async function setup(t: Test, extra: TestAgentOptions = {}) {
     run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args, '--keys', owner.keys.dir], cloud.clock)
   return { cloud, owner, secret, dataDir, agent, con }
 }
+
+/** A console client that keeps every request it sends ("METHOD path") and can say when its next long poll goes out. */
+class CountingClient extends ConsoleClient {
+  readonly sent: string[] = []
+  private onPoll: (() => void) | undefined
+
+  override send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
+    this.sent.push(`${method} ${path}`)
+    if (path.startsWith('/api/commands/')) this.onPoll?.()
+    return super.send(method, path, json)
+  }
+
+  /** Resolves when the next GET /api/commands/:cid goes out. */
+  nextPoll(): Promise<void> {
+    return new Promise((resolve) => (this.onPoll = resolve))
+  }
+}
+
+t.test('F2 a submit that waits answers with the final, verified command in one request when the phone answers', async (t) => {
+  const { cloud, owner } = await setup(t)
+  const client = new CountingClient(cloud.apiUrl, cloud.consoleToken)
+  const locate = signed(owner, 'phone-a', 'locate', {}, cloud.clock.now())
+  const reply = await client.submitAndWait(locate, 30_000)
+  t.same(client.sent, ['POST /api/devices/phone-a/commands?wait=30000'], 'one request: no long poll after it')
+  t.match(reply, { now: Number, command: { id: locate.id, state: 'succeeded', data: { lat: Number, lon: Number } } })
+  t.match(receiptLine(reply.command, owner.keys), /^verified receipt signed by phone-a at /)
+  const raw = await fetch(`${cloud.apiUrl}/api/devices/phone-a/commands?wait=30000`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${cloud.consoleToken}` },
+    body: JSON.stringify(signed(owner, 'phone-a', 'ring', { seconds: 1 }, cloud.clock.now())),
+  })
+  t.equal(raw.status, 201, 'created, final or not')
+  t.match(await raw.json(), { command: { state: 'succeeded', receipt: { state: 'succeeded' } } })
+})
+
+t.test('F2 a submit whose wait runs out answers the pending view; a longer wait long polls until the phone answers', async (t) => {
+  const { cloud, owner, agent, secret, dataDir } = await setup(t)
+  await agent.stop()
+  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+  const short = new CountingClient(cloud.apiUrl, cloud.consoleToken, 20)
+  const ring = signed(owner, 'phone-a', 'ring', { seconds: 1 }, cloud.clock.now())
+  t.match(await short.submitAndWait(ring, 50), { command: { id: ring.id, state: 'queued', receipt: null } }, 'the pending view')
+  t.same(
+    short.sent,
+    ['POST /api/devices/phone-a/commands?wait=20', `GET /api/commands/${ring.id}?wait=20`, `GET /api/commands/${ring.id}?wait=10`],
+    "a wait over one request's cap goes on in long polls, each within the cap, 50 ms in all",
+  )
+
+  const long = new CountingClient(cloud.apiUrl, cloud.consoleToken, 100)
+  const locate = signed(owner, 'phone-a', 'locate', {}, cloud.clock.now())
+  const answered = long.submitAndWait(locate, 30_000)
+  await long.nextPoll()
+  await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  t.match(await answered, { command: { id: locate.id, state: 'succeeded' } }, 'the phone came back while the console long polled')
+  t.equal(long.sent[0], 'POST /api/devices/phone-a/commands?wait=100')
+  t.ok(long.sent.length >= 2, 'it long polled after the submit')
+})
 
 t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified receipt', async (t) => {
   const { con, agent, dataDir, cloud } = await setup(t)
@@ -63,6 +121,7 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   t.equal((await con('commands', 'phone-b')).err, 'error: device "phone-b" not found\n')
   const strangerView = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'commands', 'phone-a', '--keys', tempDir(t)])
   t.equal(strangerView.out.match(/NOT verified/g)?.length, 6, 'a console without the device key cannot vouch for the receipts')
+  t.match((await con('locate', 'phone-a', '--wait', '2m')).out, /^phone-a is at /, "a wait over the cloud's 60 s cap works")
 })
 
 t.test('F2 wipe asks for confirmation, and says what it removed and kept', async (t) => {

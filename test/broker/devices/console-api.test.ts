@@ -11,6 +11,7 @@ import { heartbeat } from '../../fixtures/cloud.js'
 import { rawRequest, serveRouter } from '../../fixtures/http.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { makeOwner, signed } from '../../fixtures/owner.js'
+import type { Command } from '../../../common/contract.js'
 
 t.test('the console API answers only the console token and says what it cannot do', async (t) => {
   const db = openDb(t.testdir())
@@ -103,6 +104,41 @@ t.test('the console API answers only the console token and says what it cannot d
     body: { code: 'NOT_CANCELLABLE', error: 'it is already cancelled', command: { id: cmd.id } },
   })
   t.equal((await call('POST', '/api/commands/nope/cancel')).status, 404)
+
+  // F2: POST ?wait=MS submits and waits in the same request, with the GET's wait and its schema.
+  const submitted = (cmd: Command, wait: string) => call('POST', `/api/devices/phone-a/commands?wait=${wait}`, 'Bearer good', cmd)
+  for (const wait of ['-1', '60001', '1.5', 'soon']) {
+    const bad = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+    t.same(
+      await submitted(bad, wait),
+      { status: 400, body: { error: 'wait must be a whole number from 0 to 60000', code: 'BAD_REQUEST' } },
+      `F2 a submit with wait=${wait} is a 400 that says what wait may be`,
+    )
+    t.equal(commands.get(bad.id), undefined, `F2 and nothing was submitted (wait=${wait})`)
+  }
+  const unanswered = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+  t.same(
+    await submitted(unanswered, '5'),
+    { status: 201, body: { now: 7, command: commands.get(unanswered.id) } },
+    'F2 a submit whose wait runs out is created (201) and answers the pending view, queued',
+  )
+  t.equal(commands.get(unanswered.id)?.state, 'queued')
+  t.match(await submitted(signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now()), '0'), {
+    status: 201,
+    body: { now: 7, command: { state: 'queued' } },
+  })
+  const answered = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+  const inOne = submitted(answered, '60000')
+  for (let i = 0; i < 1000 && commands.listenerCount('changed') === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.ok(commands.get(answered.id), 'the command was submitted before its request answered')
+  commands.cancel(answered.id)
+  t.match(
+    await inOne,
+    { status: 201, body: { now: 7, command: { id: answered.id, state: 'cancelled', reason: 'cancelled by the owner' } } },
+    'F2 a submit that waits answers as soon as the command is final, in the same request',
+  )
+  t.equal(commands.listenerCount('changed'), 0, 'the wait stopped listening once answered')
+  t.match(await submitted(answered, '60000'), { status: 409, body: { code: 'DUPLICATE' } }, 'a refused submit does not wait')
 
   const doomed = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
   t.equal((await call('POST', '/api/devices/phone-a/commands', 'Bearer good', doomed)).status, 201)
