@@ -146,8 +146,16 @@ function runAsProcess(): void {
       : undefined,
     env: process.env,
   }
+  // Over a pipe, process.exit drops what stdout has not written yet (a `--json` answer past 64 KiB came out cut): exit
+  // once both streams have written what they were given.
+  const exit = (code: number): void => {
+    let open = 2
+    const drained = (): void => void (--open === 0 && process.exit(code))
+    process.stdout.write('', drained)
+    process.stderr.write('', drained)
+  }
   main(process.argv.slice(2), io).then(
-    (code) => process.exit(code),
+    (code) => exit(code),
     (err: unknown) => {
       process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`)
       process.exit(1)
