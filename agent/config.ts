@@ -13,27 +13,13 @@ import { DurationSchema, LogLevelSchema, type ConfigSpec } from '../common/confi
 import { DeviceIdSchema } from '../common/contract.js'
 import { cloudUrlOf } from './cloud-client.js'
 import type { Point } from './location.js'
+import { parseHostPort, parseLatLon } from './place-text.js'
 import { defaultPushUrl } from './push-channel.js'
 
 export type LocationSpec =
   { kind: 'route' } | { kind: 'gpx'; file: string } | { kind: 'fixed'; point: Point } | { kind: 'gpsd'; host: string; port: number }
 
 export const GPSD_DEFAULT = { host: '127.0.0.1', port: 2947 }
-
-/** `LAT,LON` in degrees, or null. */
-export function parseLatLon(text: string): Point | null {
-  const [lat, lon, extra] = text.split(',').map((part) => (part.trim() === '' ? NaN : Number(part)))
-  if (extra !== undefined || lat === undefined || lon === undefined || !(Math.abs(lat) <= 90) || !(Math.abs(lon) <= 180)) return null
-  return { lat, lon }
-}
-
-/** `HOST:PORT` (or `[v6]:PORT`), or null. */
-export function parseHostPort(text: string): { host: string; port: number } | null {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text)
-  const port = Number(m?.[3])
-  if (!m || port < 1 || port > 65535) return null
-  return { host: (m[1] ?? m[2]) as string, port }
-}
 
 /** Parses a `location` setting; throws with what is wrong. */
 export function parseLocation(text: string): LocationSpec {

@@ -10,16 +10,21 @@
  * migration) and warm (a second one, to a fresh destination, in the same
  * processes): all in one process, and as a user runs it, each broker in a
  * process of its own and the console's job in this one (CPU summed over
- * the three). In the same run, on the same disk, `tar c` of the source's
- * blob directory (the same bytes) piped into `sha256sum` is timed before
- * and after; the ratios are migration / tar-and-hash (the mean of the two).
+ * the three). Then, once, the command itself: `fakephone console migrate`
+ * (the built CLI) in a fresh process of its own against the same two
+ * brokers, to a fresh destination, its start-up (loading the command's
+ * modules) included, its CPU from GNU time. In the same run, on the same
+ * disk, `tar c` of the source's blob directory (the same bytes) piped into
+ * `sha256sum` is timed before and after; the ratios are migration / tar-and-hash (the mean of the two).
  * FAKEPHONE_PROFILE_DIR: a V8 CPU profile of each migration in each process.
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cp } from 'node:fs/promises'
+import { cp, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { seedPhoneData } from '../agent/phone-data/seed.js'
 import { PhoneFiles } from '../agent/phone-data/store.js'
 import { CATEGORIES } from '../agent/phone-data/types.js'
@@ -27,18 +32,22 @@ import { SystemClock } from '../common/clock.js'
 import { startCloud, tempDir, type BenchCloud } from './cloud.js'
 import type { ScenarioContext } from './context.js'
 import type { Cleanup } from './lifecycle.js'
+import type { MigrationJob } from '../cli/transfer/migrate.js'
 import { ACCOUNT, migrateOnce, procUsage, Profiler, type Usage, startChild, type Side, type TimedRun } from './migrate-child.js'
 
 const DRIVE_BYTES = 64 * 2 ** 20
 const CONTACTS = 200
 const NOTES = 100
 
-export type Topology = 'one process' | 'separate processes'
+export type Topology = 'one process' | 'separate processes' | 'the command'
 
 /** One measured migration: where it ran, whether its processes had run one before, and its times. */
 export interface MigrateRun {
   topology: Topology
-  /** cold: the first migration in fresh processes; warm: a second one, to a fresh destination, in the same processes. */
+  /**
+   * cold: the first migration in fresh processes; warm: a second one, to a fresh destination, in the same processes
+   * (the command: its process is fresh, the brokers have run the two migrations before it).
+   */
   phase: 'cold' | 'warm'
   ms: number
   /** CPU time (user + system) of every process taking part, summed. */
@@ -89,6 +98,47 @@ async function seed(ctx: ScenarioContext, cloud: BenchCloud, dir: string): Promi
   const big = randomBytes(DRIVE_BYTES)
   drive.files.put(ACCOUNT, { folder: '/', name: 'big.bin', sha256: await blobs.put(big), size: big.length, uploadedBy: 'console' })
   return n + 1
+}
+
+/** The console's `migration` as separate processes measure it: with what the two brokers' processes used meanwhile. */
+async function withBrokers(
+  fromPid: number,
+  toPid: number,
+  migration: () => Promise<TimedRun>,
+): Promise<Pick<MigrateRun, 'ms' | 'cpuMs' | 'byProcess'>> {
+  const [fromAt, toAt] = [procUsage(fromPid), procUsage(toPid)]
+  const r = await migration()
+  const since = (pid: number, at: Usage): Usage => {
+    const now = procUsage(pid)
+    return { cpuMs: now.cpuMs - at.cpuMs, minorFaults: now.minorFaults - at.minorFaults }
+  }
+  const byProcess = { source: since(fromPid, fromAt), dest: since(toPid, toAt), console: { cpuMs: r.cpuMs, minorFaults: r.minorFaults } }
+  return { ms: r.ms, cpuMs: byProcess.source.cpuMs + byProcess.dest.cpuMs + byProcess.console.cpuMs, byProcess }
+}
+
+/** The built CLI, beside this bench in dist/. */
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url))
+
+/**
+ * `fakephone console migrate` of ACCOUNT from `source` to `dest` as a user runs it, in a fresh process: its wall ms,
+ * and its CPU ms and minor page faults from GNU time (`/usr/bin/time`: the process's whole life, start-up included).
+ */
+async function migrateCommand(source: Side, dest: Side, work: string, signal: AbortSignal): Promise<TimedRun> {
+  const url = (side: Side): string => `http://127.0.0.1:${side.httpPort}`
+  const times = join(work, 'command.time')
+  const job = join(work, 'job-command.json')
+  const argv = ['console', '--api', url(source), '--data', source.dataDir, 'migrate', ACCOUNT, '--to', url(dest)]
+  argv.push('--to-token-file', join(dest.dataDir, CONSOLE_TOKEN_FILE), '--job', job)
+  const started = performance.now()
+  await run('/usr/bin/time', ['-f', '%U %S %R', '-o', times, process.execPath, CLI, ...argv], { signal })
+  const ms = performance.now() - started
+  const [user, sys, faults] = (await readFile(times, 'utf8')).trim().split(/\s+/).map(Number)
+  // The job as the command saved it last (its output is a summary line; the exit code already said completed).
+  const done = JSON.parse(await readFile(job, 'utf8')) as MigrationJob
+  if (done.state !== 'completed') throw new Error(`the command's migration is ${done.state}: ${done.summary}`)
+  const bytes = done.report.reduce((n, r) => n + r.bytes, 0)
+  const cpuMs = ((user ?? NaN) + (sys ?? NaN)) * 1000
+  return { ms, cpuMs, minorFaults: faults ?? NaN, job: { state: done.state, summary: done.summary, bytes } }
 }
 
 /** Times `tar c DIR | sha256sum`: wall ms, and the CPU ms (user + system) of tar and sha256sum together, from bash's `time`. */
@@ -143,19 +193,8 @@ export async function runMigrate(ctx: ScenarioContext, cleanup: Cleanup): Promis
     }
     if (process.env['FAKEPHONE_PROFILE_DIR'])
       await Promise.all([from.ask({ profile: 'start' }), to.ask({ profile: 'start' }), profiler.start()])
-    const [fromAt, toAt] = [procUsage(from.pid), procUsage(to.pid)]
-    const r = await migrateOnce(source, dest, join(work, `job-separate-${phase}.json`), ctx.signal)
-    const since = (pid: number, at: Usage): Usage => {
-      const now = procUsage(pid)
-      return { cpuMs: now.cpuMs - at.cpuMs, minorFaults: now.minorFaults - at.minorFaults }
-    }
-    const byProcess = {
-      source: since(from.pid, fromAt),
-      dest: since(to.pid, toAt),
-      console: { cpuMs: r.cpuMs, minorFaults: r.minorFaults },
-    }
-    const cpuMs = byProcess.source.cpuMs + byProcess.dest.cpuMs + byProcess.console.cpuMs
-    raw.push({ topology: 'separate processes', phase, ms: r.ms, cpuMs, byProcess })
+    const r = await withBrokers(from.pid, to.pid, () => migrateOnce(source, dest, join(work, `job-separate-${phase}.json`), ctx.signal))
+    raw.push({ topology: 'separate processes', phase, ...r })
     if (process.env['FAKEPHONE_PROFILE_DIR'])
       for (const file of [
         (await from.ask({ profile: 'stop', name: `migrate-source-${phase}` }))['profiled'],
@@ -164,6 +203,16 @@ export async function runMigrate(ctx: ScenarioContext, cleanup: Cleanup): Promis
       ])
         ctx.progress(`migrate: profile in ${String(file)}`)
   }
+
+  // As a user runs it, start-up included: `fakephone console migrate` in a fresh process, to a fresh destination.
+  ctx.progress('migrate: the command, `fakephone console migrate`, in a fresh process')
+  const dataDir = join(work, 'command-dest')
+  dest = { dataDir, httpPort: (await to.ask({ fresh: dataDir }))['httpPort'] as number }
+  raw.push({
+    topology: 'the command',
+    phase: 'cold',
+    ...(await withBrokers(from.pid, to.pid, () => migrateCommand(source, dest, work, ctx.signal))),
+  })
 
   ctx.progress('migrate: tar c | sha256sum again')
   const tar2 = await tarAndHash(blobDir)

@@ -1,21 +1,17 @@
-/** `fakephone console ...`: the owner's view of the cloud, through the console API. */
+/**
+ * `fakephone console ...`: the owner's view of the cloud, through the console API. Each group of subcommands is in a
+ * module of its own, loaded when a command line names one of its subcommands (as cli/main.ts loads the command groups):
+ * `console migrate` loads the migration's code, not the web console's, the bags' or the remote commands' (together
+ * ~150-190 ms of CPU a command, M2's cold start); a command line that names none (help, a typo) loads them all.
+ */
 import { Command } from 'commander'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConsoleClient } from './console-client.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
-import { addAccountCommands } from './account-commands.js'
-import { addDriveConsoleCommands } from './drive-commands.js'
-import { addBackupConsoleCommands } from './backup-commands.js'
-import { addFrameworkConsoleCommands } from './framework-commands.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
-import { addRemoteCommands } from './remote-commands.js'
-import { addSyncConsoleCommands } from './sync-commands.js'
-import { addRetirementCommands } from './retirement-commands.js'
-import { addWebCommand } from './web/web-command.js'
-import { addTransferConsoleCommands } from './transfer/transfer-commands.js'
 
 export interface ConsoleOptions {
   api: string
@@ -66,7 +62,107 @@ export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, 
   clearInterval(timer)
 }
 
-export function consoleCommand(io: Io): Command {
+/** What a group of subcommands is given: the console command to add them to, and its client and options. */
+interface Wiring {
+  cmd: Command
+  io: Io
+  client: () => Promise<ConsoleClient>
+  opts: () => ConsoleOptions
+  json: () => boolean
+}
+
+/** A group of console subcommands: the names it adds (the first word of each), and its module, loaded on use. */
+interface Group {
+  names: readonly string[]
+  load(): Promise<(w: Wiring) => void>
+}
+
+/** Most groups' way in: `add(cmd, io, client, json)`, as the group's module exports it. */
+type AddListing = (cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean) => void
+const listing =
+  (load: () => Promise<AddListing>): Group['load'] =>
+  async () => {
+    const add = await load()
+    return (w) => add(w.cmd, w.io, w.client, w.json)
+  }
+
+/** The groups in the order the help lists them (after devices, history and watch, which are here). */
+export const CONSOLE_GROUPS: readonly Group[] = [
+  {
+    names: ['locate', 'ring', 'lock', 'lost-mode', 'wipe', 'commands', 'cancel'],
+    load: async () => {
+      const { addRemoteCommands } = await import('./remote-commands.js')
+      return (w) => addRemoteCommands(w.cmd, w.io, w.client)
+    },
+  },
+  {
+    names: ['web'],
+    load: async () => {
+      const { addWebCommand } = await import('./web/web-command.js')
+      return (w) => addWebCommand(w.cmd, w.io, async () => ({ apiUrl: w.opts().api, consoleToken: await readToken(w.opts()) }))
+    },
+  },
+  {
+    names: ['device', 'notify', 'notifications', 'logs'],
+    load: listing(async () => (await import('./framework-commands.js')).addFrameworkConsoleCommands),
+  },
+  {
+    names: ['accounts', 'account', 'membership', 'clock'],
+    load: listing(async () => (await import('./account-commands.js')).addAccountCommands),
+  },
+  {
+    names: ['drive'],
+    load: listing(async () => (await import('./drive-commands.js')).addDriveConsoleCommands),
+  },
+  {
+    names: ['items', 'delete', 'bin', 'restore', 'delete-forever'],
+    load: listing(async () => (await import('./sync-commands.js')).addSyncConsoleCommands),
+  },
+  {
+    names: ['backups', 'backup'],
+    load: listing(async () => (await import('./backup-commands.js')).addBackupConsoleCommands),
+  },
+  {
+    names: ['service'],
+    load: listing(async () => (await import('./retirement-commands.js')).addRetirementCommands),
+  },
+  {
+    names: ['migrate'],
+    load: async () => {
+      const { addMigrateCommand } = await import('./transfer/migrate-command.js')
+      return (w) => addMigrateCommand(w.cmd, w.io, w.client, w.opts)
+    },
+  },
+  {
+    names: ['export', 'import'],
+    load: async () => {
+      const { addTransferConsoleCommands } = await import('./transfer/transfer-commands.js')
+      return (w) => addTransferConsoleCommands(w.cmd, w.io, w.client, w.opts)
+    },
+  },
+]
+
+/**
+ * The subcommand `argv` (what follows `console`) names: its first word that is not an option or an option's value
+ * (the console's own options come before it: `console --api URL migrate ...`); undefined when there is none.
+ */
+export function subcommandOf(cmd: Command, argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === '--') return argv[i + 1]
+    if (!arg.startsWith('-')) return arg
+    const option = cmd.options.find((o) => o.long === arg || o.short === arg)
+    if (option !== undefined && (option.required || option.optional)) i++
+  }
+  return undefined
+}
+
+/**
+ * `fakephone console` for the command line `argv` (what follows `console`): its own subcommands, and the group that
+ * adds the subcommand argv names; every group when it names none of theirs but not one of the console's own either
+ * (the help, `help`, an unknown subcommand and its "did you mean": the same as with every group loaded).
+ */
+export async function consoleCommand(io: Io, argv: readonly string[] = []): Promise<Command> {
   const cmd = new Command('console')
     .description("the owner's console: devices, their positions and history")
     .option('--api <url>', 'the broker HTTP address', 'http://127.0.0.1:8080')
@@ -101,44 +197,11 @@ export function consoleCommand(io: Io): Command {
         `Try, in another terminal: fakephone console history ID, fakephone console locate ID\n`
       await watchDevices(await client(o2), io, o.every, guide)
     })
-  addRemoteCommands(cmd, io, () => client(opts()))
-  addWebCommand(cmd, io, async () => ({ apiUrl: opts().api, consoleToken: await readToken(opts()) }))
-  addFrameworkConsoleCommands(
-    cmd,
-    io,
-    () => client(opts()),
-    () => opts().json === true,
-  )
-  addAccountCommands(
-    cmd,
-    io,
-    () => client(opts()),
-    () => opts().json === true,
-  )
-  addDriveConsoleCommands(
-    cmd,
-    io,
-    () => client(opts()),
-    () => opts().json === true,
-  )
-  addSyncConsoleCommands(
-    cmd,
-    io,
-    () => client(opts()),
-    () => opts().json === true,
-  )
-  addBackupConsoleCommands(
-    cmd,
-    io,
-    () => client(opts()),
-    () => opts().json === true,
-  )
-  addRetirementCommands(
-    cmd,
-    io,
-    () => client(opts()),
-    () => opts().json === true,
-  )
-  addTransferConsoleCommands(cmd, io, () => client(opts()), opts)
+  const named = subcommandOf(cmd, argv)
+  const own = cmd.commands.some((c) => c.name() === named)
+  const wanted = own ? [] : CONSOLE_GROUPS.filter((g) => g.names.includes(named as string))
+  const wiring: Wiring = { cmd, io, client: () => client(opts()), opts, json: () => opts().json === true }
+  const groups = await Promise.all((own || wanted.length > 0 ? wanted : CONSOLE_GROUPS).map((g) => g.load()))
+  for (const add of groups) add(wiring)
   return cmd
 }

@@ -13,7 +13,8 @@ import { FakephoneError } from '../common/errors.js'
 import type { Io } from './io.js'
 import { duration, formatDuration } from './options.js'
 
-type MakeCommand = (io: Io) => Command
+/** A command group for the command line `argv` (what follows the command's name; a group may load less for it). */
+type MakeCommand = (io: Io, argv: readonly string[]) => Command | Promise<Command>
 
 /**
  * Each top-level command's module, in the order the help lists them, loaded when it is needed: a command line that
@@ -44,7 +45,8 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
   const named = COMMANDS.get(argv[0] ?? '')
-  for (const make of await Promise.all(named ? [named()] : [...COMMANDS.values()].map((load) => load()))) root.addCommand(make(io))
+  const makers = await Promise.all(named ? [named()] : [...COMMANDS.values()].map((load) => load()))
+  for (const cmd of await Promise.all(makers.map(async (make) => make(io, named ? argv.slice(1) : [])))) root.addCommand(cmd)
   const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
@@ -144,8 +146,16 @@ function runAsProcess(): void {
       : undefined,
     env: process.env,
   }
+  // Over a pipe, process.exit drops what stdout has not written yet (a `--json` answer past 64 KiB came out cut): exit
+  // once both streams have written what they were given.
+  const exit = (code: number): void => {
+    let open = 2
+    const drained = (): void => void (--open === 0 && process.exit(code))
+    process.stdout.write('', drained)
+    process.stderr.write('', drained)
+  }
   main(process.argv.slice(2), io).then(
-    (code) => process.exit(code),
+    (code) => exit(code),
     (err: unknown) => {
       process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`)
       process.exit(1)

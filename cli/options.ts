@@ -1,6 +1,6 @@
 /** Option parsers shared by the subcommands: each names what was wrong. */
 import { InvalidArgumentError } from 'commander'
-import { parseHostPort, parseLatLon } from '../agent/config.js'
+import { parseHostPort, parseLatLon } from '../agent/place-text.js'
 import type { Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
 

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../../common/clock.js'
 import { formatBytes } from '../../broker/cloud/accounts.js'
+import type { Io } from '../io.js'
 
 /** No line before the transfer has run this long, ms. */
 const QUIET_MS = 1000
@@ -61,3 +62,9 @@ export class Progress {
     this.write(`\r${this.line()}\x1b[K`)
   }
 }
+
+/** A progress line factory: on stderr when it is a terminal and the output is not JSON. */
+export const progressOn =
+  (io: Io, json: boolean, label: string) =>
+  (total: { items: number; bytes: number }): Progress =>
+    new Progress(io.errTty === true && !json ? (s) => io.err(s) : null, io.clock, label, total)

@@ -8,15 +8,13 @@
 import { Command, InvalidArgumentError } from 'commander'
 import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
 import type { ImportReply } from '../../common/cloud/transfer-api.js'
-import { readFile } from 'node:fs/promises'
-import { ConsoleClient } from '../console-client.js'
+import type { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { exportAccount, type ExportResult } from './account-export.js'
 import { exportPhone } from './phone-export.js'
 import { fromBag, importAccount, readAccountBag } from './account-import.js'
-import { migrate, type MigrationJob } from './migrate.js'
 import { bagTo, openBag } from './open-bag.js'
-import { Progress } from './progress.js'
+import { progressOn, type Progress } from './progress.js'
 
 export type BagFormat = 'dir' | 'tar'
 
@@ -24,12 +22,6 @@ export function bagFormat(value: string): BagFormat {
   if (value !== 'dir' && value !== 'tar') throw new InvalidArgumentError('must be "dir" (a bag directory) or "tar" (one file)')
   return value
 }
-
-/** A progress line factory: on stderr when it is a terminal and the output is not JSON. */
-export const progressOn =
-  (io: Io, json: boolean, label: string) =>
-  (total: { items: number; bytes: number }): Progress =>
-    new Progress(io.errTty === true && !json ? (s) => io.err(s) : null, io.clock, label, total)
 
 export function renderProblems(bag: string, problems: readonly BagProblem[]): string {
   return (
@@ -102,7 +94,6 @@ export function addTransferConsoleCommands(
   client: () => Promise<ConsoleClient>,
   opts: () => { json?: boolean; api: string },
 ): void {
-  addMigrateCommand(cmd, io, client, opts)
   cmd
     .command('export <account>')
     .description("M3: the account's whole cloud as a BagIt bag: items with sidecars, drive, backups, history, commands, notifications")
@@ -127,53 +118,6 @@ export function addTransferConsoleCommands(
       })
       io.out(json ? JSON.stringify(reply) + '\n' : renderImport(reply))
       if (reply.failed > 0) throw new UserError(`${reply.failed} records were refused (listed above); the rest are in`)
-    })
-}
-
-export function renderJob(job: MigrationJob): string {
-  return (
-    `Migration of ${job.account} to ${job.to} (account ${job.toAccount}): ${job.state}. ${job.summary}\n` +
-    job.report
-      .filter((r) => !r.identical)
-      .map((r) => `  ${r.kind} ${r.id}: ${r.error}\n`)
-      .join('') +
-    // M2: every fault in transit is shown, also when a retry then delivered the bytes intact.
-    job.report
-      .filter((r) => r.identical && r.transit.length > 0)
-      .map((r) => `  ${r.kind} ${r.id}: identical after a retry; ${r.transit.join('; ')}\n`)
-      .join('') +
-    (job.phones ? `Phones told over push to follow to ${job.phones.to.cloud}: ${job.phones.devices.join(', ')}\n` : '')
-  )
-}
-
-/** `console migrate`: M2, the account copied to another cloud and verified, as a resumable job. */
-export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<ConsoleClient>, opts: () => { json?: boolean }): void {
-  cmd
-    .command('migrate <account>')
-    .description('M2: copy the account to another fakephone cloud and verify every item there (a job: run again to resume)')
-    .requiredOption('--to <url>', "the other cloud's console API, e.g. http://127.0.0.1:9080")
-    .requiredOption('--to-token-file <file>', "the other cloud's console token")
-    .option('--to-account <name>', 'the account there (default: the same name)')
-    .requiredOption('--job <file>', 'where the job is kept; run the same command again to resume it')
-    .action(async (account: string, o: { to: string; toTokenFile: string; toAccount?: string; job: string }) => {
-      const { json = false } = opts()
-      const toAccount = o.toAccount ?? account
-      const token = await readFile(o.toTokenFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`cannot read the other cloud's console token ${o.toTokenFile} (${err.code})`)
-      })
-      const job = await migrate({
-        source: await client(),
-        dest: new ConsoleClient(o.to, token.trim()),
-        account,
-        to: o.to,
-        toAccount,
-        jobFile: o.job,
-        signal: io.signal,
-        now: () => io.clock.now(),
-        progress: progressOn(io, json, `migrating ${account}`),
-      })
-      io.out(json ? JSON.stringify(job) + '\n' : renderJob(job))
-      if (job.state !== 'completed') throw new UserError(`the migration is ${job.state}: ${job.summary}`)
     })
 }
 

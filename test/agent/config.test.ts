@@ -1,6 +1,7 @@
 /** The agent's settings: one `location` setting for every kind of place, and the defaults. */
 import t from 'tap'
-import { AgentConfigSchema, channelUrls, parseHostPort, parseLatLon, parseLocation } from '../../agent/config.js'
+import { AgentConfigSchema, channelUrls, parseLocation } from '../../agent/config.js'
+import { parseHostPort, parseLatLon } from '../../agent/place-text.js'
 
 t.test('location settings: route, gpx:FILE, fixed:LAT,LON, gpsd and gpsd:HOST:PORT; anything else says what is allowed', (t) => {
   t.same(parseLocation('route'), { kind: 'route' })

@@ -24,7 +24,7 @@ import { BLOB_ATTEMPTS, importAccount } from '../../cli/transfer/account-import.
 import { eachAtOnce } from '../../cli/transfer/each-at-once.js'
 import { migrate, type MigrationJob } from '../../cli/transfer/migrate.js'
 import { Progress } from '../../cli/transfer/progress.js'
-import { renderJob } from '../../cli/transfer/transfer-commands.js'
+import { renderJob } from '../../cli/transfer/migrate-command.js'
 import { addDevice, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { startProxy } from '../fixtures/proxy.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'

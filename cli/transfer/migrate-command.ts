@@ -1,0 +1,59 @@
+/**
+ * M2 on the command line: `fakephone console migrate ACCOUNT --to URL --to-token-file FILE --job FILE`, the account
+ * copied to another cloud and verified (migrate.ts). A module of its own, apart from export and import
+ * (transfer-commands.ts), so that `console migrate` loads the migration's code and not the bags' (console-command.ts
+ * loads a subcommand's module when it is named).
+ */
+import type { Command } from 'commander'
+import { readFile } from 'node:fs/promises'
+import { ConsoleClient } from '../console-client.js'
+import { UserError, type Io } from '../io.js'
+import { migrate, type MigrationJob } from './migrate.js'
+import { progressOn } from './progress.js'
+
+export function renderJob(job: MigrationJob): string {
+  return (
+    `Migration of ${job.account} to ${job.to} (account ${job.toAccount}): ${job.state}. ${job.summary}\n` +
+    job.report
+      .filter((r) => !r.identical)
+      .map((r) => `  ${r.kind} ${r.id}: ${r.error}\n`)
+      .join('') +
+    // M2: every fault in transit is shown, also when a retry then delivered the bytes intact.
+    job.report
+      .filter((r) => r.identical && r.transit.length > 0)
+      .map((r) => `  ${r.kind} ${r.id}: identical after a retry; ${r.transit.join('; ')}\n`)
+      .join('') +
+    (job.phones ? `Phones told over push to follow to ${job.phones.to.cloud}: ${job.phones.devices.join(', ')}\n` : '')
+  )
+}
+
+/** `console migrate`: M2, the account copied to another cloud and verified, as a resumable job. */
+export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<ConsoleClient>, opts: () => { json?: boolean }): void {
+  cmd
+    .command('migrate <account>')
+    .description('M2: copy the account to another fakephone cloud and verify every item there (a job: run again to resume)')
+    .requiredOption('--to <url>', "the other cloud's console API, e.g. http://127.0.0.1:9080")
+    .requiredOption('--to-token-file <file>', "the other cloud's console token")
+    .option('--to-account <name>', 'the account there (default: the same name)')
+    .requiredOption('--job <file>', 'where the job is kept; run the same command again to resume it')
+    .action(async (account: string, o: { to: string; toTokenFile: string; toAccount?: string; job: string }) => {
+      const { json = false } = opts()
+      const toAccount = o.toAccount ?? account
+      const token = await readFile(o.toTokenFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new UserError(`cannot read the other cloud's console token ${o.toTokenFile} (${err.code})`)
+      })
+      const job = await migrate({
+        source: await client(),
+        dest: new ConsoleClient(o.to, token.trim()),
+        account,
+        to: o.to,
+        toAccount,
+        jobFile: o.job,
+        signal: io.signal,
+        now: () => io.clock.now(),
+        progress: progressOn(io, json, `migrating ${account}`),
+      })
+      io.out(json ? JSON.stringify(job) + '\n' : renderJob(job))
+      if (job.state !== 'completed') throw new UserError(`the migration is ${job.state}: ${job.summary}`)
+    })
+}

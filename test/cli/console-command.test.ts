@@ -1,0 +1,61 @@
+/**
+ * `fakephone console`'s subcommand groups are loaded when a command line names one of theirs (M2's cold start: `console
+ * migrate` loads the migration's code only): each group adds exactly the names it is listed with, a command line adds
+ * the one group it names (after the console's own options), and one that names none of them (help, a typo) adds them
+ * all, in the order the help lists them.
+ */
+import t from 'tap'
+import { Command } from 'commander'
+import { CONSOLE_GROUPS, consoleCommand, subcommandOf } from '../../cli/console-command.js'
+import { run, testIo } from '../fixtures/io.js'
+
+const OWN = ['devices', 'history', 'watch']
+const names = (cmd: Command): string[] => cmd.commands.map((c) => c.name())
+
+t.test('each group adds exactly the subcommands it is listed with', async (t) => {
+  const { io } = testIo()
+  for (const group of CONSOLE_GROUPS) {
+    const cmd = new Command('console')
+    const wiring = {
+      cmd,
+      io,
+      client: () => Promise.reject(new Error('not called')),
+      opts: () => ({ api: '', data: '' }),
+      json: () => false,
+    }
+    ;(await group.load())(wiring)
+    t.same(names(cmd), group.names, group.names.join(', '))
+  }
+  const all = CONSOLE_GROUPS.flatMap((g) => g.names)
+  t.equal(new Set([...OWN, ...all]).size, OWN.length + all.length, 'no name is in two groups')
+})
+
+t.test('a command line adds the group of the subcommand it names, and no other', async (t) => {
+  const { io } = testIo()
+  const all = [...OWN, ...CONSOLE_GROUPS.flatMap((g) => g.names)]
+  t.same(names(await consoleCommand(io, ['--api', 'http://127.0.0.1:1', '--json', 'migrate', 'a', '--to', 'x'])), [...OWN, 'migrate'])
+  t.same(names(await consoleCommand(io, ['--data', 'd', '--token-file', 'f', 'export', 'a'])), [...OWN, 'export', 'import'])
+  t.same(names(await consoleCommand(io, ['devices'])), OWN, "the console's own subcommand: no group")
+  t.same(names(await consoleCommand(io, [])), all, 'none named: every group, in the order of the help')
+  t.same(names(await consoleCommand(io, ['--help'])), all)
+  t.same(names(await consoleCommand(io, ['help', 'migrate'])), all)
+  t.same(names(await consoleCommand(io)), all)
+})
+
+t.test('the subcommand is the first word that is not an option or its value', async (t) => {
+  const cmd = await consoleCommand(testIo().io, ['devices'])
+  t.equal(subcommandOf(cmd, ['--api', 'migrate', 'web']), 'web', "--api's value is not the subcommand")
+  t.equal(subcommandOf(cmd, ['--api=http://x', 'migrate']), 'migrate')
+  t.equal(subcommandOf(cmd, ['--json', '--', 'locate']), 'locate')
+  t.equal(subcommandOf(cmd, ['--json']), undefined)
+  t.equal(subcommandOf(cmd, ['--api']), undefined)
+})
+
+t.test('through main: a typo still gets its "did you mean", a named group runs as before', async (t) => {
+  const typo = await run(['console', '--api', 'http://127.0.0.1:1', 'migrat', 'a'])
+  t.equal(typo.code, 1)
+  t.match(typo.err, /unknown command 'migrat'[\s\S]*Did you mean migrate\?/)
+  const help = await run(['console', 'migrate', '--help'])
+  t.equal(help.code, 0)
+  t.match(help.out, /--to-token-file <file>/)
+})
