@@ -1,5 +1,5 @@
 /** `fakephone broker`: the cloud side (`fakephone device ...` is device-command.ts). */
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker } from '../broker/server.js'
 import { loadConfig } from '../common/config.js'
@@ -33,17 +33,16 @@ export function brokerCommand(io: Io): Command {
     .option('--mqtt-port <port>', 'MQTT over TCP', port, d.mqttPort)
     .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api', port, d.httpPort)
     .option('--max-packet-bytes <n>', 'largest MQTT packet a client may send', positiveInt, d.maxPacketBytes)
-    .option(
-      '--service-notices <duration>',
-      'queue a weather warning or a system-update reminder for every device this often, e.g. 1h (default: never)',
-      duration,
-      d.serviceNotices,
+    .addOption(
+      new Option('--service-notices <duration>', 'queue a weather warning or a system-update reminder for every device this often, e.g. 1h')
+        .argParser(duration)
+        .default(d.serviceNotices, 'never'),
     )
     .option(
       '--simulated-time',
       'run the cloud on simulated time: `fakephone console clock advance 73h` jumps it forward, running every rule that falls due',
     )
-    .option('--free-quota <size>', 'what a free account may store, e.g. 500MB (default 5GB)')
+    .option('--free-quota <size>', 'what a free account may store, e.g. 500MB (default: 5GB)')
     .option('--backup-cron <expression>', 'when the cloud plans backups (B1), a cron expression in UTC', d.backupCron)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
     .action(async (o: { config?: string }) => {

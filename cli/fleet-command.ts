@@ -68,7 +68,9 @@ interface ProvisionFlags {
 }
 
 export function fleetCommand(io: Io): Command {
-  const cmd = new Command('fleet').description('a fleet of fake phones in one process: provision them, run a scenario, report')
+  const cmd = new Command('fleet').description(
+    'a fleet of fake phones: provision them, run a scenario (over worker processes, or hosts by shard), report',
+  )
   cmd
     .command('provision')
     .description('register N devices in one transaction and write their credentials to one file (mode 0600)')
@@ -96,7 +98,9 @@ export function fleetCommand(io: Io): Command {
     })
   cmd
     .command('run')
-    .description('run N complete phones in this process, following a scenario; prints a reconciled report (exit 1 when anything was lost)')
+    .description(
+      'run N complete phones following a scenario, here or in --workers processes; prints a reconciled report (exit 1 if any was lost)',
+    )
     .requiredOption('--count <n>', 'how many phones', positiveInt)
     .option('--scenario <file>', 'a scenario file, YAML or JSON (docs/SCENARIOS.md); default: stationary phones, 30 s heartbeats')
     .option('--seed <text>', 'the same seed and scenario give the same ids, routes, battery curves and event times', '1')

@@ -52,7 +52,7 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
     cmd.exitOverride().configureOutput(output)
     // Help shows a duration's default as the flag takes it ("30s"), not as milliseconds.
     for (const option of cmd.options) {
-      if (option.parseArg === duration && typeof option.defaultValue === 'number')
+      if (option.parseArg === duration && typeof option.defaultValue === 'number' && option.defaultValueDescription === undefined)
         option.defaultValueDescription = formatDuration(option.defaultValue)
     }
     cmd.commands.forEach(configure)

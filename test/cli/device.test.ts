@@ -33,6 +33,9 @@ t.test('help shows each default in the form its flag accepts', async (t) => {
   const agent = (await run(['agent', '--help'])).out
   t.match(agent, /--interval <duration>\s+time between heartbeats, e\.g\. 30s \(default: 30s\)/)
   t.notMatch(agent, /default: \d{4,}\)/, 'no duration in milliseconds')
+  const broker = (await run(['broker', '--help'])).out
+  t.match(broker, /e\.g\. 1h\s+\(default: never\)/, 'a duration whose default means "never" says so')
+  t.notMatch(broker, /0ms/, 'and not as a duration of 0')
   for (const [ms, text] of [
     [0, '0ms'],
     [1500, '1s500ms'],
