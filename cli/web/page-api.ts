@@ -183,6 +183,7 @@ export class PageApi {
    * (the console token added there); unreachable, or cut off mid-answer, it is a ConsoleApiError with status 0 (a 502).
    */
   private async relay(method: string, path: string, url: URL | undefined, payload?: Buffer, type = 'application/json'): Promise<Answer> {
+    // Only the routes above get here: GET, POST and DELETE.
     const verb = method as 'GET' | 'POST' | 'DELETE'
     const res = await this.ctx.api.call(verb, `/api${path}${url?.search ?? ''}`, payload, payload === undefined ? undefined : type)
     const answer: Answer = {

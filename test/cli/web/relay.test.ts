@@ -44,8 +44,10 @@ async function setup(t: Test, handler: Handler, brokerUrl?: string): Promise<{ g
       })
     })
     url = await listen(broker)
-    t.teardown(() => new Promise((resolve) => broker.close(resolve)))
-    t.teardown(() => broker.closeAllConnections())
+    t.teardown(() => {
+      broker.closeAllConnections()
+      return new Promise((resolve) => broker.close(resolve))
+    })
   }
   const api = new ConsoleClient(url, 'console-token')
   const keys = new OwnerKeys(tempDir(t))
