@@ -4,7 +4,19 @@
  */
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['compare', 'ingest', 'fleet', 'commands', 'mosquitto', 'push', 'sync', 'cron', 'web', 'migrate'] as const
+export const SCENARIOS = [
+  'compare',
+  'ingest',
+  'fleet',
+  'commands',
+  'mosquitto',
+  'push',
+  'sync',
+  'cron',
+  'web',
+  'web-command',
+  'migrate',
+] as const
 export type Scenario = (typeof SCENARIOS)[number]
 
 export interface BenchArgs {
@@ -54,7 +66,8 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (after npm run b
   --compare-seconds <n>  compare mode: length of each broker's load (default 5, 1-120)
   --brokers <list>       compare mode: comma-separated: fakephone, aedes, mosquitto (default: all)
   --profile <dir>        compare mode: write CPU profiles of fakephone and stock Aedes during the measured load to <dir>
-  --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron, web, migrate (default: all)
+  --only <list>          comma-separated: compare, ingest, fleet, commands, mosquitto, push, sync, cron, web, web-command,
+                         migrate (default: all)
   --json                 print only the JSON result
   --help                 this text`
 

@@ -12,7 +12,7 @@ import type { MosquittoOutcome } from './mosquitto.js'
 import type { PushResult } from './push.js'
 import type { SyncResult } from './sync.js'
 import type { CronResult } from './cron.js'
-import type { WebResult } from './web.js'
+import type { WebCommandResult, WebResult } from './web.js'
 import type { CompareResult } from './compare.js'
 import type { MigrateResult } from './migrate.js'
 import type { LatencySummary } from './stats.js'
@@ -41,6 +41,7 @@ export interface BenchReport {
   sync?: SyncResult | Failed
   cron?: CronResult | Failed
   web?: WebResult | Failed
+  webCommand?: WebCommandResult | Failed
   compare?: CompareResult | Failed
   migrate?: MigrateResult | Failed
 }
@@ -335,6 +336,18 @@ function webSection(r: BenchReport): string {
   return `${title}\n${table(rows)}`
 }
 
+function webCommandSection(r: BenchReport): string {
+  const c = r.webCommand as WebCommandResult | Failed
+  const title = "Web console's command path (F2): the page's POST of a locate through the relay, until its answer (201, queued)"
+  if (isFailed(c)) return `${title}\n  failed: ${c.error}`
+  const rows: Row[] = [
+    ["the process's first command (first relayed call): wall / process CPU", `${ms(c.first.ms)} / ${ms(c.first.cpuMs)} ms`],
+    [`warm, ${int(c.warm.count)} one after another: p50 / p99 / max`, latency3(c.warm)],
+    ['warm: process CPU per command (broker and web console)', `${ms(c.warm.cpuMsPerCommand)} ms`],
+  ]
+  return `${title}\n${table(rows)}`
+}
+
 function pushSection(r: BenchReport): string {
   const p = r.push
   if (p === undefined) return ''
@@ -365,5 +378,6 @@ export function renderReport(r: BenchReport): string {
   if (r.sync !== undefined) sections.push(syncSection(r))
   if (r.cron !== undefined) sections.push(cronSection(r))
   if (r.web !== undefined) sections.push(webSection(r))
+  if (r.webCommand !== undefined) sections.push(webCommandSection(r))
   return `${sections.join('\n\n')}\n\nJSON:\n${JSON.stringify(r)}\n`
 }

@@ -22,7 +22,7 @@ import { runMosquitto, type MosquittoOutcome } from './mosquitto.js'
 import { runPush, type PushResult } from './push.js'
 import { runSync, type SyncResult } from './sync.js'
 import { runCron, type CronResult } from './cron.js'
-import { runWeb, type WebResult } from './web.js'
+import { runWeb, runWebCommand, type WebCommandResult, type WebResult } from './web.js'
 import { renderMigrate, runMigrate, type MigrateResult } from './migrate.js'
 import { renderCompare, runCompare, type CompareResult } from './compare.js'
 import { machineInfo, renderReport, type BenchReport } from './report.js'
@@ -70,6 +70,7 @@ async function runAll(ctx: ScenarioContext): Promise<BenchReport> {
   if (only.has('sync')) report.sync = await scenario<SyncResult>('sync', ctx, runSync)
   if (only.has('cron')) report.cron = await scenario<CronResult>('cron', ctx, runCron)
   if (only.has('web')) report.web = await scenario<WebResult>('web', ctx, runWeb)
+  if (only.has('web-command')) report.webCommand = await scenario<WebCommandResult>('web-command', ctx, runWebCommand)
   if (only.has('migrate')) report.migrate = await scenario<MigrateResult>('migrate', ctx, runMigrate)
   return report
 }
@@ -98,7 +99,18 @@ async function main(): Promise<number> {
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report))
     if (!args.json && report.compare && !('error' in report.compare)) process.stdout.write(`\n${renderCompare(report.compare)}\n`)
     if (!args.json && report.migrate) process.stdout.write(`\n${renderMigrate(report.migrate)}\n`)
-    return [report.ingest, report.fleet, report.commands, report.mosquitto, report.push, report.web, report.migrate].some(failed) ? 1 : 0
+    return [
+      report.ingest,
+      report.fleet,
+      report.commands,
+      report.mosquitto,
+      report.push,
+      report.web,
+      report.webCommand,
+      report.migrate,
+    ].some(failed)
+      ? 1
+      : 0
   } catch (err) {
     progress(ctx.signal.aborted ? 'interrupted; everything started was stopped' : `failed: ${errorText(err)}`)
     return ctx.signal.aborted ? 130 : 1

@@ -9,17 +9,29 @@
  * the list's filter, opening a device page, and a live update that moves every
  * phone at once (heartbeats stored → the last phone's dot moved). The longest
  * main-thread task seen (Long Tasks API) says whether the page ever froze.
+ *
+ * `--only web-command` (runWebCommand) measures F2 through the web console's
+ * relay without a browser: the page's POST of a command to /app/api (signed
+ * there, relayed to the broker's console API), then the answer, as the first
+ * call of a fresh process (what loading the relay's HTTP client costs shows
+ * there) and warm, one after another. Nothing else in the process makes an
+ * HTTP call before it: the page's side is node:http, as is the sign-in.
  */
 import { join } from 'node:path'
 import { existsSync } from 'node:fs'
+import { request, type IncomingHttpHeaders } from 'node:http'
+import { FixedSource } from '../agent/location.js'
+import { SystemClock } from '../common/clock.js'
 import { WebConsole } from '../cli/web/server.js'
 import { ensureConsoleToken } from '../broker/console-token.js'
 import { encodePayload, type Heartbeat } from '../common/contract.js'
 import { CHROMIUM, CHROMIUM_FLAGS } from './chromium.js'
-import { deviceIds, startCloud, tempDir } from './cloud.js'
+import { benchAgent, deviceIds, registerDevices, startCloud, tempDir } from './cloud.js'
+import { Owner } from './commands.js'
 import type { ScenarioContext } from './context.js'
-import type { Cleanup } from './lifecycle.js'
+import { waitUntil, type Cleanup } from './lifecycle.js'
 import { connectPublishers } from './load.js'
+import { LatencyRecorder, type LatencySummary } from './stats.js'
 
 /** Page loads measured (after one warm-up load). */
 const LOADS = 5
@@ -216,4 +228,98 @@ export async function runWeb(ctx: ScenarioContext, cleanup: Cleanup): Promise<We
     interactions: [...samples].map(([name, ms]) => ({ name, latency: summarize(ms) })),
     longestTaskMs,
   }
+}
+
+/** Commands the page sends after the first, before the measured ones: JIT, SQLite's page cache. */
+const WEB_COMMAND_WARMUP = 20
+/** Commands measured warm, one after another. */
+const WEB_COMMANDS = 200
+/** How long the phone may take to connect and report Find Device on. */
+const ENABLE_LIMIT_MS = 30_000
+
+export interface WebCommandResult {
+  /** The process's first command through the relay (its first relayed call): wall and process CPU, ms. */
+  first: { ms: number; cpuMs: number }
+  /** Warm commands, one after another: latency, and process CPU per command (broker and web console share it), ms. */
+  warm: LatencySummary & { cpuMsPerCommand: number }
+}
+
+/** One HTTP exchange as the page makes it (node:http, the global keep-alive agent): status, headers and body text. */
+function pageCall(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, text: Buffer.concat(chunks).toString() }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since)
+  return (used.user + used.system) / 1000
+}
+
+/** F2 through the web console's relay: a command's POST from the page to its answer, first in the process and warm. */
+export async function runWebCommand(ctx: ScenarioContext, cleanup: Cleanup): Promise<WebCommandResult> {
+  const cloud = await startCloud(cleanup, ctx.log, 'web-command')
+  const owner = new Owner(await tempDir(cleanup, 'web-command-keys'))
+  const [device] = await registerDevices(cloud, deviceIds('webcmd', 1), ctx.signal)
+  const { id, secret } = device as { id: string; secret: string }
+  owner.keys.rememberDevice(id, secret)
+  // The phone reports Find Device on, then goes away: every command stays queued, so only the submission is timed.
+  const agent = benchAgent(ctx, cloud, { id, secret }, new SystemClock(), {
+    location: new FixedSource({ lat: 55.9486, lon: -3.1999 }),
+    heartbeatMs: 3_600_000,
+    jitter: 0,
+    ownerKey: owner.publicKey,
+  })
+  await agent.start()
+  const enabled = await waitUntil(() => cloud.broker.store.device(id)?.findDevice === true, ENABLE_LIMIT_MS, ctx.signal)
+  await agent.stop()
+  if (!enabled) throw new Error(`${id} did not report Find Device on within ${ENABLE_LIMIT_MS} ms`)
+
+  const web = new WebConsole({
+    apiUrl: cloud.httpUrl,
+    consoleToken: ensureConsoleToken(join(cloud.dataDir, 'cloud')),
+    keysDir: owner.keys.dir,
+    log: ctx.log.child({ module: 'web' }),
+  })
+  await web.start()
+  cleanup.defer('stop the web console', () => web.stop())
+  const login = await pageCall(new URL(web.loginUrl as string), 'GET', {})
+  const session = /^fakephone_session=[^;]*/.exec(login.headers['set-cookie']?.[0] ?? '')?.[0]
+  if (session === undefined) throw new Error(`the sign-in link answered ${login.status} without a session`)
+  const target = new URL(`/app/api/devices/${id}/commands`, web.url)
+  const headers = { cookie: session, 'x-fakephone-page': '1', 'content-type': 'application/json' }
+  const command = JSON.stringify({ type: 'locate', args: {} })
+  const submit = async (): Promise<void> => {
+    const answer = await pageCall(target, 'POST', headers, command)
+    if (answer.status !== 201) throw new Error(`the page's command was answered ${answer.status}: ${answer.text}`)
+  }
+
+  let cpu = process.cpuUsage()
+  let started = performance.now()
+  await submit()
+  const first = { ms: performance.now() - started, cpuMs: cpuMs(cpu) }
+  for (let i = 0; i < WEB_COMMAND_WARMUP; i++) await submit()
+  const latency = new LatencyRecorder(WEB_COMMANDS)
+  cpu = process.cpuUsage()
+  for (let i = 0; i < WEB_COMMANDS; i++) {
+    ctx.signal.throwIfAborted()
+    started = performance.now()
+    await submit()
+    latency.record(performance.now() - started)
+  }
+  const warm = { ...latency.summary(), cpuMsPerCommand: cpuMs(cpu) / WEB_COMMANDS }
+  ctx.progress(`web-command: first ${first.ms.toFixed(1)} ms (${first.cpuMs.toFixed(1)} ms CPU), warm p50 ${warm.p50?.toFixed(2)} ms`)
+  return { first, warm }
 }

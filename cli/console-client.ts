@@ -3,7 +3,7 @@
  * demo's live view use to read the cloud. The shapes it sends and gets are
  * the contract in common/console-api.ts.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { readWholeBody } from '../common/http-body.js'
 import type { Readable } from 'node:stream'
 import { FakephoneError } from '../common/errors.js'
@@ -27,6 +27,13 @@ export class ConsoleApiError extends FakephoneError {
   ) {
     super('EAPI', message)
   }
+}
+
+/** A console API call's answer as it came, whatever its status. */
+export interface ApiAnswer {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Buffer<ArrayBuffer>
 }
 
 export class ConsoleClient {
@@ -172,9 +179,8 @@ export class ConsoleClient {
    */
   async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
     const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json))
-    const res = await this.open(method, path, body, body === undefined ? undefined : 'application/json')
-    const status = res.statusCode as number
-    const text = (await this.whole(res)).toString()
+    const { status, body: bytes } = await this.call(method, path, body, body === undefined ? undefined : 'application/json')
+    const text = bytes.toString()
     let answer: T & { error: string }
     try {
       answer = JSON.parse(text) as T & { error: string }
@@ -183,6 +189,15 @@ export class ConsoleClient {
     }
     if (status >= 300) throw new ConsoleApiError(status, answer.error)
     return answer
+  }
+
+  /**
+   * One call over node:http whose answer, status, headers and whole body, is the caller's to read whatever its status (the web
+   * console's relay passes it to the page as it is); status 0 as in `bytes` when the broker could not be reached.
+   */
+  async call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: Uint8Array, contentType?: string): Promise<ApiAnswer> {
+    const res = await this.open(method, path, body, contentType)
+    return { status: res.statusCode as number, headers: res.headers, body: await this.whole(res) }
   }
 
   private async reach(path: string, init: RequestInit): Promise<Response> {

@@ -78,9 +78,8 @@ const json = (status: number, value: unknown): Answer => ({ status, type: 'appli
 const refusal = (status: number, code: string, error: string): Answer => json(status, { error, code })
 
 export interface PageApiContext {
+  /** The console API, with the console token: the page's reads and relayed calls go through it. */
   api: ConsoleClient
-  apiUrl: string
-  consoleToken: string
   keys: OwnerKeys
   live: LiveFeed
 }
@@ -179,25 +178,22 @@ export class PageApi {
     return json(201, { command: this.explain(command, signed.command.issuedAt) })
   }
 
-  /** The broker's answer to the same call under /api, status and body as they are. */
+  /**
+   * The broker's answer to the same call under /api, status and body as they are, over the console client's node:http call
+   * (the console token added there); unreachable, or cut off mid-answer, it is a ConsoleApiError with status 0 (a 502).
+   */
   private async relay(method: string, path: string, url: URL | undefined, payload?: Buffer, type = 'application/json'): Promise<Answer> {
-    const target = new URL(`/api${path}${url?.search ?? ''}`, this.ctx.apiUrl)
-    const headers: Record<string, string> = { authorization: `Bearer ${this.ctx.consoleToken}` }
-    if (payload !== undefined) headers['content-type'] = type
-    let res: Response
-    try {
-      res = await fetch(target, { method, headers, body: payload === undefined ? undefined : new Uint8Array(payload) })
-    } catch (err) {
-      throw new ConsoleApiError(0, `cannot reach the broker at ${this.ctx.apiUrl}: ${String((err as { cause: unknown }).cause)}`)
-    }
+    // Only the routes above get here: GET, POST and DELETE.
+    const verb = method as 'GET' | 'POST' | 'DELETE'
+    const res = await this.ctx.api.call(verb, `/api${path}${url?.search ?? ''}`, payload, payload === undefined ? undefined : type)
     const answer: Answer = {
       status: res.status,
       // The broker types every answer: JSON, or a download's octet stream.
-      type: res.headers.get('content-type') as string,
-      body: Buffer.from(await res.arrayBuffer()),
+      type: res.headers['content-type'] as string,
+      body: res.body,
     }
-    const disposition = res.headers.get('content-disposition')
-    if (disposition !== null) answer.disposition = disposition
+    const disposition = res.headers['content-disposition']
+    if (disposition !== undefined) answer.disposition = disposition
     return answer
   }
 }

@@ -63,8 +63,6 @@ export class WebConsole {
     })
     this.pageApi = new PageApi({
       api,
-      apiUrl: opts.apiUrl,
-      consoleToken: opts.consoleToken,
       keys: new OwnerKeys(opts.keysDir),
       live: this.live,
     })

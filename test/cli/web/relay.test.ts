@@ -1,0 +1,158 @@
+/**
+ * The web console's relay (cli/web/page-api.ts) against a stand-in broker that records what it gets and answers what the
+ * test says, bytes as they are: the console token and the page's body and type go through, the broker's status, type,
+ * download name and body come back intact (a refused command's 409 too, F2), and a broker that is away or cuts its answer
+ * short is a 502 with the reason.
+ */
+import t, { type Test } from 'tap'
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { PageApi } from '../../../cli/web/page-api.js'
+import { LiveFeed } from '../../../cli/web/live.js'
+import { ConsoleClient } from '../../../cli/console-client.js'
+import { OwnerKeys } from '../../../common/signing.js'
+import { readWholeBody } from '../../../common/http-body.js'
+import { closedPort } from '../../fixtures/ports.js'
+import { LogCapture } from '../../fixtures/logs.js'
+import { tempDir } from '../../fixtures/scope.js'
+
+/** What the stand-in broker got. */
+interface Got {
+  method: string
+  url: string
+  headers: IncomingMessage['headers']
+  body: string
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, got: Got) => void
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** A stand-in broker answering with `handler`, and the page's side: PageApi.handle behind a server of its own. */
+async function setup(t: Test, handler: Handler, brokerUrl?: string): Promise<{ got: Got[]; page: PageCall }> {
+  const got: Got[] = []
+  let url = brokerUrl
+  if (url === undefined) {
+    const broker = createServer((req, res) => {
+      void readWholeBody(req).then((body) => {
+        const one = { method: req.method as string, url: req.url as string, headers: req.headers, body: body.toString() }
+        got.push(one)
+        handler(req, res, one)
+      })
+    })
+    url = await listen(broker)
+    t.teardown(() => {
+      broker.closeAllConnections()
+      return new Promise((resolve) => broker.close(resolve))
+    })
+  }
+  const api = new ConsoleClient(url, 'console-token')
+  const keys = new OwnerKeys(tempDir(t))
+  keys.signingKey('alice')
+  const live = new LiveFeed(api, { mqttUrl: 'ws://127.0.0.1:1/mqtt', consoleToken: 'console-token', log: new LogCapture().logger() })
+  const pageApi = new PageApi({ api, keys, live })
+  const front = createServer((req, res) => {
+    const u = new URL(req.url as string, 'http://page')
+    void pageApi.handle(req, res, u.pathname.slice('/app/api'.length), u)
+  })
+  const base = await listen(front)
+  t.teardown(() => new Promise((resolve) => front.close(resolve)))
+  const page: PageCall = (method, path, body, headers = {}) =>
+    new Promise((resolve, reject) => {
+      const req = request(new URL(path, base), { method, headers }, (res) => {
+        void readWholeBody(res).then((bytes) => resolve({ status: res.statusCode as number, headers: res.headers, body: bytes.toString() }))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+  return { got, page }
+}
+
+type PageCall = (
+  method: string,
+  path: string,
+  body?: string,
+  headers?: Record<string, string>,
+) => Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>
+
+t.test('relayed as they are: the token, query, body and type to the broker; status, type, download name and bytes back', async (t) => {
+  const { got, page } = await setup(t, (req, res) => {
+    if (req.url?.endsWith('/content')) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': "attachment; filename*=UTF-8''a.bin" })
+      res.end(Buffer.from([0, 1, 2, 255]))
+    } else if (req.method === 'POST') {
+      res.writeHead(201, { 'content-type': 'application/json' })
+      res.end('{"file": {"id": "f1"}}')
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' })
+      res.end('{"error":"no such account","code":"NOT_FOUND"}')
+    }
+  })
+  const up = await page('POST', '/app/api/accounts/alice/drive/files?name=a.bin&folder=%2F', 'raw bytes', {
+    'content-type': 'application/octet-stream',
+  })
+  t.same(up, { status: 201, headers: up.headers, body: '{"file": {"id": "f1"}}' }, 'the body byte for byte, spacing and all')
+  t.equal(up.headers['content-type'], 'application/json')
+  t.equal(up.headers['cache-control'], 'no-store')
+  t.match(got[0], {
+    method: 'POST',
+    url: '/api/accounts/alice/drive/files?name=a.bin&folder=%2F',
+    headers: { authorization: 'Bearer console-token', 'content-type': 'application/octet-stream', 'content-length': '9' },
+    body: 'raw bytes',
+  })
+
+  const down = await page('GET', '/app/api/accounts/alice/drive/files/f1/content')
+  t.equal(down.status, 200)
+  t.equal(down.headers['content-type'], 'application/octet-stream')
+  t.equal(down.headers['content-disposition'], "attachment; filename*=UTF-8''a.bin")
+  t.match(got[1], { method: 'GET', url: '/api/accounts/alice/drive/files/f1/content', headers: { authorization: 'Bearer console-token' } })
+  t.equal(got[1]?.headers['content-type'], undefined, 'a GET has no body and says no type')
+
+  const missing = await page('GET', '/app/api/accounts/bob/items')
+  t.same([missing.status, missing.body], [404, '{"error":"no such account","code":"NOT_FOUND"}'])
+  t.equal(missing.headers['content-disposition'], undefined)
+
+  const plain = await page('POST', '/app/api/devices/phone-a/notifications', '{"title":"Hi"}')
+  t.equal(plain.status, 201)
+  t.equal(got[3]?.headers['content-type'], 'application/json', "the page's body is JSON unless it says otherwise")
+})
+
+t.test("F2: a refused command's 409 reaches the page as the broker wrote it", async (t) => {
+  const refusal = '{"error":"this device has not enabled Find Device","code":"NOT_ENABLED"}'
+  const { got, page } = await setup(t, (req, res) => {
+    res.writeHead(req.method === 'GET' ? 200 : 409, { 'content-type': 'application/json' })
+    res.end(req.method === 'GET' ? JSON.stringify({ now: 1_000_000, device: { id: 'phone-a', account: 'alice' } }) : refusal)
+  })
+  const refused = await page('POST', '/app/api/devices/phone-a/commands', '{"type":"locate","args":{}}')
+  t.same([refused.status, refused.body], [409, refusal])
+  t.match(got, [
+    { method: 'GET', url: '/api/devices/phone-a' },
+    {
+      method: 'POST',
+      url: '/api/devices/phone-a/commands',
+      headers: { authorization: 'Bearer console-token', 'content-type': 'application/json' },
+    },
+  ])
+  t.match(JSON.parse((got[1] as Got).body), { device: 'phone-a', type: 'locate', issuedAt: 1_000_000, sig: String }, 'signed here')
+})
+
+t.test('the broker away, or cutting its answer short: a 502 that says why', async (t) => {
+  const away = await setup(t, () => {}, `http://127.0.0.1:${await closedPort()}`)
+  const refused = await away.page('POST', '/app/api/accounts/alice/drive/files?name=x', 'x')
+  t.equal(refused.status, 502)
+  t.match(JSON.parse(refused.body), {
+    code: 'BAD_GATEWAY',
+    error: /^cannot reach the broker at http:\/\/127\.0\.0\.1:\d+: Error: connect ECONNREFUSED/,
+  })
+
+  const cut = await setup(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '100' })
+    res.write('only ten b', () => res.destroy())
+  })
+  const short = await cut.page('GET', '/app/api/accounts/alice/drive/files/f1/content')
+  t.equal(short.status, 502)
+  t.match(JSON.parse(short.body), { code: 'BAD_GATEWAY', error: /^cannot reach the broker at .*: Error: aborted/ })
+})
