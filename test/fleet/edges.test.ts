@@ -17,7 +17,7 @@ import { provision } from '../../fleet/provision.js'
 import { renderReport, type FleetReport } from '../../fleet/report.js'
 import { FleetRun } from '../../fleet/runner.js'
 import { checkScenario, type LoadedScenario } from '../../fleet/scenario.js'
-import { runSession } from '../../fleet/session.js'
+import { runSession, type SessionOptions } from '../../fleet/session.js'
 import { Tally } from '../../fleet/tally.js'
 import { run as runCli } from '../fixtures/io.js'
 import { startCloud } from '../fixtures/cloud.js'
@@ -272,51 +272,35 @@ t.test('a phone that cannot start fails the run (exit 1); an interrupted open ru
   t.match(failed.err, /the fleet lost messages/)
   t.ok(failed.logs.has('fleet phone action failed'))
 
+  const log = new LogCapture()
+  /** An open run (no end: it waits for Ctrl-C) of `count` phones, ended by `signal`; `tick` hears it each second. */
+  const openRun = (count: number, work: string, signal: AbortSignal, extra: Pick<SessionOptions, 'settleMs' | 'tick'>) =>
+    runSession({
+      count,
+      loaded: checkScenario({}, 'open', dir),
+      seed: 's',
+      push: false,
+      clock: new SystemClock(),
+      log: log.logger(),
+      signal,
+      workDir: join(dir, work),
+      ...extra,
+    })
   const stop = new AbortController()
   stop.abort()
-  const log = new LogCapture()
-  const report = await runSession({
-    count: 1,
-    loaded: checkScenario({}, 'open', dir),
-    seed: 's',
-    push: false,
-    clock: new SystemClock(),
-    log: log.logger(),
-    signal: stop.signal,
-    workDir: join(dir, 'open'),
-    settleMs: 0,
-  })
+  const report = await openRun(1, 'open', stop.signal, { settleMs: 0 })
   t.equal(report.phones.target, 1)
   t.equal(report.resources.loopDelayAllUpP99Ms, null, 'ended before its first check: never every phone up, no figure')
   t.notMatch(renderReport(report), /with every phone up/)
   const later = new AbortController()
-  const interrupted = runSession({
-    count: 1,
-    loaded: checkScenario({}, 'open', dir),
-    seed: 's',
-    push: false,
-    clock: new SystemClock(),
-    log: log.logger(),
-    signal: later.signal,
-    workDir: join(dir, 'later'),
-    settleMs: 0,
-    // The first tick comes a second into the run, when it waits for Ctrl-C.
-    tick: () => later.abort(),
-  })
+  // The first tick comes a second into the run, when it waits for Ctrl-C.
+  const interrupted = openRun(1, 'later', later.signal, { settleMs: 0, tick: () => later.abort() })
   t.equal((await interrupted).phones.target, 1, 'Ctrl-C during an open run ends it with a report')
   t.ok(log.has('the fleet did not settle before the report'))
 
   // Ctrl-C at the first check that finds both phones connected: the stretch with every phone up opened there and ends with the run.
   const allUp = new AbortController()
-  const upReport = await runSession({
-    count: 2,
-    loaded: checkScenario({}, 'open', dir),
-    seed: 's',
-    push: false,
-    clock: new SystemClock(),
-    log: log.logger(),
-    signal: allUp.signal,
-    workDir: join(dir, 'all-up'),
+  const upReport = await openRun(2, 'all-up', allUp.signal, {
     tick: (run) => {
       const up = run.phonesUp()
       if (up.connected === up.target) allUp.abort()
