@@ -93,6 +93,8 @@ export class AccountError extends FakephoneError {
   }
 }
 
+const notFound = (account: string): AccountError => new AccountError('NOT_FOUND', `account "${account}" not found`)
+
 const frozen = (account: string): AccountError =>
   new AccountError(
     'FROZEN',
@@ -100,7 +102,7 @@ const frozen = (account: string): AccountError =>
   )
 
 /** A1's check against an account already read: M2's batch routes read it once for a thousand blobs. */
-export function assertRoom(a: AccountView, bytes: number, what: string): void {
+export function assertRoom(a: Pick<AccountView, 'id' | 'frozenAt' | 'usedBytes' | 'quotaBytes'>, bytes: number, what: string): void {
   if (a.frozenAt !== null) throw frozen(a.id)
   if (bytes > 0 && a.usedBytes + bytes > a.quotaBytes) {
     throw new AccountError(
@@ -224,7 +226,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
   /** The account, or an AccountError NOT_FOUND. */
   need(id: string): AccountView {
     const view = this.get(id)
-    if (!view) throw new AccountError('NOT_FOUND', `account "${id}" not found`)
+    if (!view) throw notFound(id)
     return view
   }
 
@@ -250,9 +252,14 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.sql.addUsed.run(bytes, account)
   }
 
-  /** A1: throws the reason `bytes` more would not fit (or the account is frozen); stores nothing. */
+  /**
+   * A1: throws the reason `bytes` more would not fit (or the account is frozen); stores nothing. From the account's row
+   * alone, not its whole view: `charge` runs per stored item (M2's import: per record), and the view lists its devices.
+   */
   assertFits(account: string, bytes: number, what: string): void {
-    assertRoom(this.need(account), bytes, what)
+    const row = this.sql.get.get(account)
+    if (!row) throw notFound(account)
+    assertRoom({ id: row.id, frozenAt: row.frozen_at, usedBytes: row.used_bytes, quotaBytes: this.quotaOf(row.tier) }, bytes, what)
   }
 
   /** Gives back quota when stored data is removed. */
@@ -357,6 +364,10 @@ export class Accounts extends EventEmitter<AccountEvents> {
     }
   }
 
+  private quotaOf(tier: Tier): number {
+    return tier === 'premium' ? this.rules.premiumQuotaBytes : this.rules.freeQuotaBytes
+  }
+
   private view(r: Row): AccountView {
     const { rules } = this
     const premium = r.tier === 'premium'
@@ -364,7 +375,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
       id: r.id,
       tier: r.tier,
       premiumUntil: r.premium_until,
-      quotaBytes: premium ? rules.premiumQuotaBytes : rules.freeQuotaBytes,
+      quotaBytes: this.quotaOf(r.tier),
       usedBytes: r.used_bytes,
       binMs: premium ? rules.premiumBinMs : rules.freeBinMs,
       lastActivityAt: r.last_activity_at,

@@ -110,6 +110,8 @@ export class BlobStore {
   private readonly packs: string
   /** Partial files being written now (settled when the write ends), so two requests never append to one at once. */
   private readonly busy = new Map<string, Promise<void>>()
+  /** Bumped whenever blobs are stored (see `sizes`). */
+  private stores = 0
   private readonly sql
 
   constructor(
@@ -155,9 +157,12 @@ export class BlobStore {
     return this.sql.get.get(sha256)
   }
 
-  /** M2's state of many blobs: the size of each one stored (or undefined), in one read transaction (see `held`). */
-  sizes(sha256s: readonly string[]): (number | undefined)[] {
-    return this.db.transaction(() => sha256s.map((sha256) => this.sql.get.get(sha256)))()
+  /**
+   * M2's state of many blobs: the size of each one stored (or undefined), in one read transaction (see `held`), and
+   * `asOf` for `state` to know whether any blob was stored since.
+   */
+  sizes(sha256s: readonly string[]): { sizes: (number | undefined)[]; asOf: number } {
+    return { sizes: this.db.transaction(() => sha256s.map((sha256) => this.sql.get.get(sha256)))(), asOf: this.stores }
   }
 
   /** True when `account` holds a reference to the blob (and so may read it). */
@@ -178,10 +183,15 @@ export class BlobStore {
     )()
   }
 
-  /** Where an upload of `sha256` by `account` stands; once a write of it still going (a cut connection being noticed) has ended. */
-  async state(account: string, sha256: string, size: number, partials?: ReadonlySet<string>): Promise<UploadState> {
+  /**
+   * Where an upload of `sha256` by `account` stands; once a write of it still going (a cut connection being noticed) has
+   * ended. M2's state of many blobs passes its listing `partials` and asks only about blobs `sizes` found not stored,
+   * with its `asOf`: whether one is stored is asked again only when some blob was stored since, not in a second query
+   * (with its own locking) per blob.
+   */
+  async state(account: string, sha256: string, size: number, partials?: ReadonlySet<string>, asOf?: number): Promise<UploadState> {
     await this.busy.get(`${account}\u0000${sha256}`)
-    if (this.size(sha256) !== undefined) return { sha256, size, stored: true, offset: size }
+    if (asOf !== this.stores && this.size(sha256) !== undefined) return { sha256, size, stored: true, offset: size }
     // M2's state of many blobs: one listing says which have a partial file (0 for the others is safe: a batch starts over).
     const offset = partials === undefined || partials.has(sha256) ? await this.partialSize(account, sha256) : 0
     return { sha256, size, stored: false, offset }
@@ -275,15 +285,16 @@ export class BlobStore {
     body: AsyncIterable<Buffer>,
     partials: Promise<ReadonlySet<string>>,
   ): Promise<ReceivedBlob> {
-    const partial = this.partialPath(account, sha256)
     const have = offset === 0 ? 0 : await this.partialSize(account, sha256)
     if (offset !== have) throw new BlobError('BAD_OFFSET', `the cloud has ${have} bytes of this blob; send from offset ${have}`)
     const hash = offset === 0 ? createHash('sha256') : undefined
     const flags = offset === 0 ? 'w' : 'a'
     const whole = size - offset <= PACK_MAX
+    // Named only when a partial file is written or removed: a blob that arrives whole for the pack needs none.
+    const partial = (): string => this.partialPath(account, sha256)
     const chunks: Buffer[] = []
     // 1 MiB buffered, not 16 KiB: a large blob's 64 KiB chunks go to the disk gathered, not one threadpool write each.
-    const out = whole ? undefined : createWriteStream(partial, { flags, highWaterMark: 1024 * 1024 })
+    const out = whole ? undefined : createWriteStream(partial(), { flags, highWaterMark: 1024 * 1024 })
     let received = offset
     try {
       for await (const chunk of body) {
@@ -293,7 +304,7 @@ export class BlobStore {
         else if (!out.write(chunk)) await once(out, 'drain')
       }
     } catch (err) {
-      if (out === undefined) await writeFileAsync(partial, Buffer.concat(chunks), { flag: flags })
+      if (out === undefined) await writeFileAsync(partial(), Buffer.concat(chunks), { flag: flags })
       this.log.info({ account, sha256, offset: received, err: (err as Error).message }, 'upload cut short; kept for resume')
       throw err
     } finally {
@@ -301,18 +312,19 @@ export class BlobStore {
     }
     const hashed = hash?.digest('hex')
     if (offset === 0 && whole && size > 0) {
-      if ((await partials).has(sha256)) await rm(partial, { force: true })
+      if ((await partials).has(sha256)) await rm(partial(), { force: true })
       if (hashed !== sha256) throw mismatch(hashed as string, sha256)
       return { sha256, size, bytes: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) }
     }
+    const file = partial()
     // A small blob's file is written and synced through one descriptor (open, write, fsync, close), beside the next blobs'.
-    const written = out === undefined ? writeDurably(partial, Buffer.concat(chunks), flags) : syncPath(partial, 'r+')
+    const written = out === undefined ? writeDurably(file, Buffer.concat(chunks), flags) : syncPath(file, 'r+')
     // Hashed as they arrived and right: the write goes on beside the next blobs'. Else the file decides (and goes if wrong).
     if (hashed !== sha256) {
       await written
-      await this.check(partial, sha256, hashed)
+      await this.check(file, sha256, hashed)
     }
-    return { partial, sha256, size, written }
+    return { partial: file, sha256, size, written }
   }
 
   /**
@@ -351,6 +363,7 @@ export class BlobStore {
       loose.forEach((r) => this.sql.insert.run(r.sha256, r.size, now, null, null))
       return packed.reduce((n, r, i) => n + this.sql.insert.run(r.sha256, r.size, now, pack as string, offsets[i] as number).changes, 0)
     })()
+    this.stores++
     if (pack !== undefined && added === 0) await rm(join(this.packs, pack), { force: true })
   }
 
@@ -426,6 +439,7 @@ export class BlobStore {
     mkdirSync(dir, { recursive: true })
     await rename(partial, this.blobPath(sha256))
     this.sql.insert.run(sha256, size, this.clock.now(), null, null)
+    this.stores++
   }
 
   /** Throws CHECKSUM_MISMATCH (the partial file discarded) unless the partial file's bytes hash to `sha256`. */

@@ -106,7 +106,7 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     const out: BlobOutcome[] = []
     const partials = await blobs.partials(id)
     // Which are stored already: one read transaction, not a query (and SQLite's locking) per blob.
-    const sizes = blobs.sizes(req.blobs.map((b) => b.sha256))
+    const { sizes, asOf } = blobs.sizes(req.blobs.map((b) => b.sha256))
     for (const [i, { sha256, size }] of req.blobs.entries())
       try {
         if (sizes[i] !== undefined) {
@@ -114,7 +114,7 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
           continue
         }
         assertRoom(a, size, 'this upload')
-        const { stored, offset } = await blobs.state(id, sha256, size, partials)
+        const { stored, offset } = await blobs.state(id, sha256, size, partials, asOf)
         out.push({ sha256, stored, offset })
       } catch (err) {
         out.push(refusal(sha256, err))

@@ -49,6 +49,7 @@ t.test('A1: charges count against the quota; a store that would not fit is refus
   accounts.release('alice', 7 * 1024)
   t.equal(accounts.need('alice').usedBytes, 0, 'use never goes below nothing')
   t.throws(() => accounts.need('nobody'), { code: 'NOT_FOUND' })
+  t.throws(() => accounts.charge('nobody', 1, 'a photo'), { code: 'NOT_FOUND', message: 'account "nobody" not found' })
   const { out } = await consoleCli(cloud, 'accounts')
   t.match(out, /alice\s+free\s+\[-{20}\] 0% 0 B of 10 KB\s+on/)
   t.equal(accounts.get('alice')?.quotaBytes, 10 * 1024)
