@@ -105,20 +105,12 @@ export class ConsoleClient {
     return post === undefined ? this.send('GET', path) : this.send('POST', path, post)
   }
 
-  /** A call whose body or answer is raw bytes (a drive upload or download); a refusal is a ConsoleApiError with the cloud's reason. */
-  async raw(method: 'GET' | 'POST' | 'PUT', path: string, bytes?: Uint8Array<ArrayBuffer>): Promise<Response> {
-    const res = await this.reach(path, { method, headers: { authorization: `Bearer ${this.token}` }, body: bytes })
-    if (res.ok) return res
-    const body = (await res.json().catch(() => ({ error: `HTTP ${res.status}` }))) as { error: string }
-    throw new ConsoleApiError(res.status, body.error)
-  }
-
   /**
-   * A blob's bytes to or from the console API over node:http, whole (M2: fetch copied a 64 MiB blob several times over
-   * through web streams, most of a migration's CPU); a refusal is a ConsoleApiError with the cloud's reason, status 0
+   * A blob's or a drive file's bytes to or from the console API over node:http, whole (M2: fetch copied a 64 MiB blob
+   * several times over through web streams, most of a migration's CPU); a refusal is a ConsoleApiError with the cloud's reason, status 0
    * when the broker could not be reached or the connection broke.
    */
-  async bytes(method: 'PUT', path: string, body: Uint8Array): Promise<Buffer<ArrayBuffer>> {
+  async bytes(method: 'GET' | 'POST' | 'PUT', path: string, body?: Uint8Array): Promise<Buffer<ArrayBuffer>> {
     const res = await this.stream(method, path, body)
     return this.whole(res)
   }
@@ -130,7 +122,7 @@ export class ConsoleClient {
   stream(
     method: 'GET' | 'POST' | 'PUT',
     path: string,
-    body: Uint8Array | { stream: Readable; length: number },
+    body?: Uint8Array | { stream: Readable; length: number },
     contentType?: string,
   ): Promise<IncomingMessage> {
     return this.open(method, path, body, contentType).then(async (res) => {
@@ -198,14 +190,5 @@ export class ConsoleClient {
   async call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: Uint8Array, contentType?: string): Promise<ApiAnswer> {
     const res = await this.open(method, path, body, contentType)
     return { status: res.statusCode as number, headers: res.headers, body: await this.whole(res) }
-  }
-
-  private async reach(path: string, init: RequestInit): Promise<Response> {
-    try {
-      return await fetch(new URL(path, this.baseUrl), init)
-    } catch (err) {
-      // fetch() rejects with TypeError('fetch failed') whose cause is the network error.
-      throw new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String((err as { cause: unknown }).cause)}`)
-    }
   }
 }

@@ -50,16 +50,15 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .action(async (account: string, file: string, o: { name?: string; folder: string }) => {
       const bytes = await readLocal(file)
       const query = `?name=${encodeURIComponent(o.name ?? basename(file))}&folder=${encodeURIComponent(o.folder)}`
-      const res = await (await api()).raw('POST', path(account, `/files${query}`), bytes)
-      const { file: stored } = (await res.json()) as { file: DriveFile }
+      const answer = await (await api()).bytes('POST', path(account, `/files${query}`), bytes)
+      const { file: stored } = JSON.parse(answer.toString()) as { file: DriveFile }
       print(stored, `Uploaded ${stored.name} (${formatBytes(stored.size)}) as ${stored.id}.\n`)
     })
   cmd
     .command('download <account> <id> <dest>')
     .description('save a drive file')
     .action(async (account: string, id: string, dest: string) => {
-      const res = await (await api()).raw('GET', path(account, `/files/${encodeURIComponent(id)}/content`))
-      const bytes = Buffer.from(await res.arrayBuffer())
+      const bytes = await (await api()).bytes('GET', path(account, `/files/${encodeURIComponent(id)}/content`))
       await writeFile(dest, bytes)
       print({ id, dest, size: bytes.length }, `Saved ${formatBytes(bytes.length)} to ${dest}.\n`)
     })

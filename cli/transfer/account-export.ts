@@ -5,8 +5,6 @@
  * written, so a bag never holds bytes the cloud did not have. The layout is
  * bag-layout.ts (and docs/EXPORT.md).
  */
-import { Readable } from 'node:stream'
-import type { ReadableStream } from 'node:stream/web'
 import { BagWriter, type BagSummary } from '../../common/bagit/write.js'
 import { AccountSnapshotSchema, type AccountSnapshot, type Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
@@ -45,8 +43,9 @@ export async function exportAccount(
   const p = progress({ items: blobs.length, bytes: blobs.reduce((n, b) => n + b.size, 0) })
   try {
     for (const b of blobs) {
-      const res = await api.raw('GET', `/api/accounts/${enc(snap.account.id)}/blobs/${b.sha256}/content`)
-      const written = await bag.add(b.path, Readable.fromWeb(res.body as ReadableStream<Uint8Array>), (n) => p.add(n))
+      // Over node:http, the answer's own stream: fetch's web streams copied every chunk again (M2 measured it on 64 MiB).
+      const res = await api.stream('GET', `/api/accounts/${enc(snap.account.id)}/blobs/${b.sha256}/content`)
+      const written = await bag.add(b.path, res, (n) => p.add(n))
       if (written.sha256 !== b.sha256)
         throw new UserError(`${b.path} arrived as ${written.sha256}, not the ${b.sha256} the cloud holds; the export stopped, run it again`)
       if (b.sidecar !== undefined) await bag.addJson(b.path + SIDECAR, b.sidecar)

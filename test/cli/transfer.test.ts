@@ -116,7 +116,7 @@ const api = (cloud: Cloud): string[] => ['console', '--api', cloud.apiUrl, '--da
 const client = (cloud: Cloud): ConsoleClient => new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
 const snapshot = (cloud: Cloud, account: string): Promise<AccountSnapshot> => client(cloud).request(`/api/accounts/${account}/export`)
 async function blob(cloud: Cloud, account: string, sha: string): Promise<Buffer> {
-  return Buffer.from(await (await client(cloud).raw('GET', `/api/accounts/${account}/blobs/${sha}/content`)).arrayBuffer())
+  return client(cloud).bytes('GET', `/api/accounts/${account}/blobs/${sha}/content`)
 }
 
 // One source and one destination for every subtest (a broker and an agent cost seconds on a busy machine).
