@@ -7,7 +7,7 @@
  */
 import { BagWriter, type BagSummary } from '../../common/bagit/write.js'
 import { AccountSnapshotSchema, type AccountSnapshot, type Transferred } from '../../common/cloud/transfer-api.js'
-import type { ConsoleClient } from '../console-client.js'
+import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { UserError } from '../io.js'
 import { EXPORT_FORMAT, SIDECAR, backupPath, devicePath, drivePath, itemPath, type AccountFile } from './bag-layout.js'
 import { toGeoJson, toGpx } from './location-formats.js'
@@ -45,7 +45,16 @@ export async function exportAccount(
     for (const b of blobs) {
       // Over node:http, the answer's own stream: fetch's web streams copied every chunk again (M2 measured it on 64 MiB).
       const res = await api.stream('GET', `/api/accounts/${enc(snap.account.id)}/blobs/${b.sha256}/content`)
-      const written = await bag.add(b.path, res, (n) => p.add(n))
+      const written = await bag
+        .add(b.path, res, (n) => p.add(n))
+        .catch((err: NodeJS.ErrnoException) => {
+          // The answer broke off (node:http's 'aborted'): which file, and that a new run is safe; any other failure is its own.
+          if (err.code !== 'ECONNRESET') throw err
+          throw new ConsoleApiError(
+            0,
+            `${b.path}: the broker's answer broke off (${err.message}); nothing at the cloud changed, run the export again`,
+          )
+        })
       if (written.sha256 !== b.sha256)
         throw new UserError(`${b.path} arrived as ${written.sha256}, not the ${b.sha256} the cloud holds; the export stopped, run it again`)
       if (b.sidecar !== undefined) await bag.addJson(b.path + SIDECAR, b.sidecar)

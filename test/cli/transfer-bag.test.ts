@@ -1,6 +1,8 @@
 /** M3: what `console import` refuses in a bag that is valid BagIt but not a fakephone account, progress lines, and faults in transit. */
 import t from 'tap'
 import { createHash } from 'node:crypto'
+import { createServer, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BagWriter } from '../../common/bagit/write.js'
@@ -159,4 +161,41 @@ t.test('M3: small pieces: formats, problem lists, drive paths, tar archives that
   await t.rejects(openBag(join(root, 'xy.tar')), {
     message: /xy\.tar holds 2 top-level entries; a bag archive holds one directory, the bag/,
   })
+})
+
+t.test('M3: an export whose blob answer breaks off says which file and that the export can run again', async (t) => {
+  const cloud = await startCloud(t)
+  const api = new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
+  const body = 'b'.repeat(200_000)
+  await api.request('/api/accounts/cutx/import', { account: { tier: 'free', premiumUntil: null, createdAt: 1 } })
+  await api.bytes('PUT', `/api/accounts/cutx/blobs/${sha(body)}?size=${body.length}&offset=0`, Buffer.from(body))
+  await api.request('/api/accounts/cutx/import', { items: [item('big.txt', body)] })
+  // In front of the broker: every call passes, but a blob's answer stops after its first kilobyte and the connection drops;
+  // or, once `fault.occupy` names a bag, the blob's file is made in it first, as if the user's disk had failed under the export.
+  const fault: { occupy?: string } = {}
+  const cutter = createServer((req, res) => {
+    const up = request(new URL(req.url as string, cloud.apiUrl), { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode as number, answer.headers)
+      if (!(req.url as string).endsWith('/content')) return void answer.pipe(res)
+      if (fault.occupy !== undefined) {
+        mkdirSync(join(fault.occupy, 'data', 'notes'), { recursive: true })
+        writeFileSync(join(fault.occupy, 'data', 'notes', 'big.txt'), 'in the way')
+        return void answer.pipe(res)
+      }
+      answer.once('data', (chunk: Buffer) => res.write(chunk.subarray(0, 1024), () => res.socket?.destroy()))
+    })
+    req.pipe(up)
+  })
+  await new Promise<void>((resolve) => cutter.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    cutter.closeAllConnections()
+    cutter.close()
+  })
+  const via = new ConsoleClient(`http://127.0.0.1:${(cutter.address() as AddressInfo).port}`, cloud.consoleToken)
+  await t.rejects(exportAccount(via, 'cutx', join(tempDir(t), 'out'), 'test', noProgress), {
+    status: 0,
+    message: /^notes\/big\.txt: the broker's answer broke off \(.+\); nothing at the cloud changed, run the export again$/,
+  })
+  fault.occupy = join(tempDir(t), 'occupied')
+  await t.rejects(exportAccount(via, 'cutx', fault.occupy, 'test', noProgress), { code: 'EEXIST' }, "the bag's own failure keeps its error")
 })
