@@ -1,8 +1,9 @@
 /**
  * `fakephone console ...`: the owner's view of the cloud, through the console API. Each group of subcommands is in a
  * module of its own, loaded when a command line names one of its subcommands (as cli/main.ts loads the command groups):
- * `console migrate` loads the migration's code, not the web console's, the bags' or the remote commands' (together
- * ~150-190 ms of CPU a command, M2's cold start); a command line that names none (help, a typo) loads them all.
+ * `console migrate` loads the migration's code, not the web console's, the bags' or the remote commands' (~25 ms of
+ * CPU a command, measured: most of a command's start-up is zod, which the groups share); a command line that names none
+ * (help, a typo) loads them all.
  */
 import { Command } from 'commander'
 import { readFile } from 'node:fs/promises'
