@@ -206,7 +206,9 @@ function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: numb
     pid: proc.pid as number,
     phones: shardSize(o.count, workerShard(shard, w, o.workers)),
     exited: once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>,
-    send: (msg) => void (proc.connected && proc.send(msg)),
+    // With a callback, a message the worker can no longer take (it exited after its report, the pipe closing: EPIPE) is
+    // dropped there instead of being an 'error' event no one listens to, which crashed the parent; its end is `exited`.
+    send: (msg) => void (proc.connected && proc.send(msg, () => {})),
   }
   proc.on('message', (msg: ToParent) => {
     if (msg.type === 'progress') Object.assign(child, { progress: msg.progress, metrics: msg.metrics })
