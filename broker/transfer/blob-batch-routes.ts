@@ -10,21 +10,30 @@
  * connection) keeps the partial file of the blob it was in for a resume and
  * still commits the blobs before it; a malformed one is refused (400) after
  * the same, a larger one (413) too.
+ *
+ * Verification (M2's verify-after-import) re-reads blobs from the cloud's own
+ * disk, packs and files alike, hashes them and reads a photo's EXIF from its
+ * first 256 KiB, and answers in JSON: the bytes do not cross HTTP again.
  */
+import { createHash } from 'node:crypto'
 import { closeSync, openSync, readSync, type ReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { Readable } from 'node:stream'
+import { setImmediate as turn } from 'node:timers/promises'
 import {
   BatchFramingError,
   BlobReadRequestSchema,
   BlobStateRequestSchema,
+  BlobVerifyRequestSchema,
   MAX_BATCH_BYTES,
   MAX_BATCH_PARTS,
   partHeader,
   readParts,
   type BlobOutcome,
+  type BlobVerdict,
 } from '../../common/cloud/blob-batch.js'
 import { FakephoneError } from '../../common/errors.js'
+import { readPhotoMeta } from '../../common/photo-meta.js'
 import { assertRoom, type AccountView } from '../cloud/accounts.js'
 import { MAX_BLOB_BYTES, PACK_MAX, type BlobFile, type ReceivedBlob } from '../cloud/blob-store.js'
 import { HttpError, type HttpRouter, type RouteContext } from '../http/router.js'
@@ -87,6 +96,52 @@ async function readLarge(path: string, size: number): Promise<ReadStream | undef
   } catch {
     return undefined
   }
+}
+
+/** A photo's EXIF is in its first segments: verification reads it from this much of the blob. */
+const EXIF_HEAD = 256 * 1024
+
+/** Bytes verification reads and hashes synchronously (small blobs) before it lets the event loop run. */
+const VERIFY_TURN = 1024 * 1024
+
+/**
+ * M2's verification of one blob from the cloud's disk: what its bytes hash to and, when `exif`, what its first
+ * EXIF_HEAD bytes say; or why it cannot be read. A small blob is read synchronously through `small` into `into`
+ * (READ_WHOLE + 1 bytes), a large one streamed.
+ */
+async function verifyOne(
+  sha256: string,
+  file: BlobFile | undefined,
+  exif: boolean,
+  small: SmallReader,
+  into: Buffer,
+): Promise<BlobVerdict> {
+  if (file === undefined) return { sha256, code: 'NOT_FOUND', error: 'this account holds no such blob' }
+  const unreadable: BlobVerdict = { sha256, code: 'UNREADABLE', error: 'its file is gone or not the size it was stored with' }
+  const hash = createHash('sha256')
+  let head: Buffer
+  if (file.packed || file.size <= READ_WHOLE) {
+    if (!small.readInto(file, into, 0)) return unreadable
+    head = into.subarray(0, file.size)
+    hash.update(head)
+  } else {
+    const stream = await readLarge(file.path, file.size)
+    if (stream === undefined) return unreadable
+    const kept: Buffer[] = []
+    let keptBytes = 0
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk)
+      if (exif && keptBytes < EXIF_HEAD) {
+        kept.push(chunk)
+        keptBytes += chunk.length
+      }
+    }
+    head = Buffer.concat(kept)
+  }
+  const hashed = hash.digest('hex')
+  if (!exif) return { sha256, hashed, meta: null }
+  const { takenAt, lat, lon, camera } = await readPhotoMeta(head.subarray(0, EXIF_HEAD))
+  return { sha256, hashed, meta: { takenAt, lat, lon, camera } }
 }
 
 export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void {
@@ -215,5 +270,33 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
       }
     }
     return { status: 200, stream: Readable.from(parts(), { objectMode: false }), headers: { 'content-type': 'application/octet-stream' } }
+  })
+
+  router.add('POST', '/api/accounts/:account/blobs/verify', CONSOLE, async (ctx) => {
+    const { id } = account(ctx)
+    const { blobs: list } = await ctx.json(BlobVerifyRequestSchema, { what: 'blob verification' })
+    const files = blobs.held(
+      id,
+      list.map((b) => b.sha256),
+    )
+    const small = new SmallReader()
+    const into = Buffer.allocUnsafe(READ_WHOLE + 1)
+    const out: BlobVerdict[] = []
+    let since = 0
+    try {
+      for (const [i, { sha256, exif }] of list.entries()) {
+        const file = files[i]
+        out.push(await verifyOne(sha256, file, exif, small, into))
+        // Small blobs are read and hashed synchronously: other requests (phones' heartbeats) get a turn every MiB or so.
+        since += file?.size ?? 0
+        if (since >= VERIFY_TURN) {
+          since = 0
+          await turn()
+        }
+      }
+    } finally {
+      small.close()
+    }
+    return { status: 200, body: { blobs: out } }
   })
 }

@@ -9,10 +9,21 @@
  * retried from the offset the destination kept, at most BLOB_ATTEMPTS
  * times, each failed attempt (and the one that then stored it) told to
  * `fault`; a cut batch counts an attempt only for the blob that was in
- * transit (the first of it the destination does not hold).
+ * transit (the first of it the destination does not hold). Verification
+ * has the destination re-read and hash its blobs itself (`verifyBlobs`).
  */
 import { Readable } from 'node:stream'
-import { BlobOutcomesSchema, MAX_BATCH_PARTS, partHeader, readParts, type BlobOutcome, type Part } from '../../common/cloud/blob-batch.js'
+import {
+  BlobOutcomesSchema,
+  MAX_BATCH_PARTS,
+  partHeader,
+  readParts,
+  VerifyReplySchema,
+  type BlobOutcome,
+  type BlobVerdict,
+  type Part,
+} from '../../common/cloud/blob-batch.js'
+import { FakephoneError } from '../../common/errors.js'
 import type { ConsoleClient } from '../console-client.js'
 
 /** Bytes a batch carries before the next one starts (a larger blob goes alone); two batches go at once. */
@@ -30,6 +41,32 @@ export async function* readBlobs(api: ConsoleClient, account: string, sha256s: r
     const res = await api.stream('POST', `/api/accounts/${enc(account)}/blobs/read`, body, 'application/json')
     yield* readParts(res, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
   }
+}
+
+/** Bytes of blobs one verification request has the cloud re-read and hash (a larger blob goes alone). */
+export const VERIFY_BYTES = 256 * 1024 * 1024
+
+export interface VerifyBlob extends BatchBlob {
+  /** A photo: its EXIF is read too. */
+  exif: boolean
+}
+
+/**
+ * M2's verification: the blobs `blobs` of `account` re-read from the disk of the cloud behind `api` and hashed there
+ * (a photo's EXIF read there too), by requests of at most MAX_BATCH_PARTS blobs and VERIFY_BYTES; each blob's verdict,
+ * by its SHA-256. The bytes stay on the cloud.
+ */
+export async function verifyBlobs(api: ConsoleClient, account: string, blobs: readonly VerifyBlob[]): Promise<Map<string, BlobVerdict>> {
+  const out = new Map<string, BlobVerdict>()
+  for (const batch of batches(blobs, VERIFY_BYTES)) {
+    const body = { blobs: batch.map(({ sha256, exif }) => ({ sha256, exif })) }
+    const reply = VerifyReplySchema.parse(await api.request(`/api/accounts/${enc(account)}/blobs/verify`, body))
+    // One verdict per blob asked, in that order: a blob left out must not pass for one that was checked.
+    if (reply.blobs.length !== batch.length || reply.blobs.some((v, i) => v.sha256 !== batch[i]?.sha256))
+      throw new FakephoneError('BAD_REPLY', `the cloud's verification does not answer for the ${batch.length} blobs asked, in order`)
+    for (const verdict of reply.blobs) out.set(verdict.sha256, verdict)
+  }
+  return out
 }
 
 export interface BatchBlob {
@@ -59,13 +96,13 @@ async function outcomes(api: ConsoleClient, base: string, blobs: readonly BatchB
   return out
 }
 
-/** Groups blobs into batches of at most BATCH_BYTES (a larger blob alone) and MAX_BATCH_PARTS. */
-function batches<T extends BatchBlob>(blobs: readonly T[]): T[][] {
+/** Groups blobs into batches of at most `most` bytes (a larger blob alone) and MAX_BATCH_PARTS. */
+function batches<T extends BatchBlob>(blobs: readonly T[], most = BATCH_BYTES): T[][] {
   const out: T[][] = []
   let bytes = Infinity
   for (const b of blobs) {
     const last = out[out.length - 1]
-    if (last === undefined || bytes + b.size > BATCH_BYTES || last.length === MAX_BATCH_PARTS) {
+    if (last === undefined || bytes + b.size > most || last.length === MAX_BATCH_PARTS) {
       out.push([b])
       bytes = b.size
     } else {

@@ -15,16 +15,15 @@
  * the metadata the source kept. A job that cannot prove every item
  * identical does not say completed.
  */
-import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import { readPhotoMeta, type PhotoMeta } from '../../agent/phone-data/exif.js'
 import { MovedReplySchema } from '../../common/cloud/cloud-move.js'
 import { FakephoneError } from '../../common/errors.js'
 import { JsonFile } from '../../common/json-file.js'
+import type { BlobVerdict, VerifiedMeta } from '../../common/cloud/blob-batch.js'
 import type { AccountSnapshot, Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { importAccount, type BagContents } from './account-import.js'
-import { readBlobs } from './blob-batch.js'
+import { readBlobs, verifyBlobs, type VerifyBlob } from './blob-batch.js'
 import { readSnapshot } from './account-export.js'
 import { phonesFollow } from './phones-follow.js'
 import type { Progress } from './progress.js'
@@ -64,39 +63,6 @@ export type MigrationJob = z.infer<typeof MigrationJobSchema>
 
 const enc = encodeURIComponent
 
-/** A photo's EXIF is in its first segments: this much of it is kept to read them. */
-const EXIF_HEAD = 256 * 1024
-
-/** What verification read back of one blob at the destination: what its bytes hash to, and a photo's EXIF; or why it could not. */
-type ReadBack = { sha256: string; meta: PhotoMeta | undefined } | Error
-
-/**
- * M2: the blobs `wanted` read back from the destination in batches (blob-batch.ts), each hashed as it streams by and
- * a photo's EXIF read once from its first bytes (`wanted` says which are photos).
- */
-async function readBack(dest: ConsoleClient, account: string, wanted: ReadonlyMap<string, boolean>): Promise<Map<string, ReadBack>> {
-  const out = new Map<string, ReadBack>()
-  for await (const part of readBlobs(dest, account, [...wanted.keys()])) {
-    if (part.kind === 'gone') {
-      out.set(part.sha256, new Error(`the cloud cannot give blob ${part.sha256}`))
-      continue
-    }
-    const hash = createHash('sha256')
-    const exif = wanted.get(part.sha256) === true
-    const head: Buffer[] = []
-    let kept = 0
-    for await (const chunk of part.body) {
-      hash.update(chunk)
-      if (exif && kept < EXIF_HEAD) {
-        head.push(chunk)
-        kept += chunk.length
-      }
-    }
-    out.set(part.sha256, { sha256: hash.digest('hex'), meta: exif ? await readPhotoMeta(Buffer.concat(head)) : undefined })
-  }
-  return out
-}
-
 /** The records of a snapshot as an import, each blob read from the source cloud. */
 function contentsOf(snap: AccountSnapshot): BagContents {
   const { account: a, now: _, log: __, ...records } = snap
@@ -114,7 +80,7 @@ function compare(source: Record<string, unknown>, dest: Record<string, unknown> 
   return [keys.length, keys.filter(differs).map((k) => `${k} differs`)]
 }
 
-/** M2's verify-after-import: every blob hashed at the destination, every record and each photo's EXIF compared. */
+/** M2's verify-after-import: every blob re-read and hashed by the destination, every record and each photo's EXIF compared. */
 export async function verifyMigration(
   source: AccountSnapshot,
   dest: ConsoleClient,
@@ -136,23 +102,27 @@ export async function verifyMigration(
     ...source.drive.map((f): Check => ['drive', f.id, f, drive.get(f.id), [], false]),
     ...source.backups.map((b): Check => ['backup', b.id, b, backups.get(b.id), [], false]),
   ]
-  // Every blob a record at the destination points to is read back once (a photo's EXIF with it).
-  const wanted = new Map<string, boolean>()
-  for (const [, , rec, other, , exif] of checks) if (other !== undefined) wanted.set(rec.sha256, wanted.get(rec.sha256) === true || exif)
-  const read = await readBack(dest, toAccount, wanted)
+  // Every blob a record at the destination points to is re-read there once (a photo's EXIF with it).
+  const present = checks.filter(([, , , other]) => other !== undefined)
+  const photos = new Set(present.filter(([, , , , , exif]) => exif).map(([, , rec]) => rec.sha256))
+  const wanted = new Map(
+    present.map(([, , { sha256, size }]): [string, VerifyBlob] => [sha256, { sha256, size, exif: photos.has(sha256) }]),
+  )
+  const read = await verifyBlobs(dest, toAccount, [...wanted.values()])
   const check = ([kind, id, rec, other, skip, exif]: Check): ItemReport => {
     const [compared, diffs] = compare(rec, other, skip)
     let fields = compared
     let destSha: string | null = null
-    const back = other === undefined ? undefined : read.get(rec.sha256)
-    if (back instanceof Error) diffs.push(`its bytes cannot be read at the destination: ${back.message}`)
+    // verifyBlobs answers for every blob asked; one not at the destination was not asked (compare said so).
+    const back = other === undefined ? undefined : (read.get(rec.sha256) as BlobVerdict)
+    if (back !== undefined && 'error' in back) diffs.push(`its bytes cannot be read at the destination: ${back.error}`)
     else if (back !== undefined) {
-      destSha = back.sha256
+      destSha = back.hashed
       if (destSha !== rec.sha256) diffs.push(`bytes hash to ${destSha} at the destination`)
       if (exif) {
         const kept = rec.meta as Record<string, unknown>
         for (const f of ['takenAt', 'lat', 'lon', 'camera'] as const)
-          if (JSON.stringify((back.meta as PhotoMeta)[f]) !== JSON.stringify(kept[f] ?? null)) diffs.push(`EXIF ${f} differs`)
+          if (JSON.stringify((back.meta as VerifiedMeta)[f]) !== JSON.stringify(kept[f] ?? null)) diffs.push(`EXIF ${f} differs`)
         fields += 4
       }
     }

@@ -8,6 +8,8 @@
  *   POST /api/accounts/:account/blobs/state  {blobs: [{sha256, size}]}  where each upload stands, or why it is refused
  *   POST /api/accounts/:account/blobs/batch  framed parts (below)        each blob stored, or why not (BatchReply)
  *   POST /api/accounts/:account/blobs/read   {sha256: [...]}             the blobs the account holds, framed
+ *   POST /api/accounts/:account/blobs/verify {blobs: [{sha256, exif}]}   what each blob's bytes on the cloud's disk hash
+ *                                                                        to, and a photo's EXIF (VerifyReply, JSON)
  *
  * The framing: each part is a header line `blob SHA256 SIZE OFFSET`, a blank
  * line (`\r\n\r\n` ends the header, as in HTTP), then the blob's bytes from
@@ -33,6 +35,33 @@ export const BlobStateRequestSchema = z.strictObject({
   blobs: z.array(z.strictObject({ sha256: Sha256, size: z.number().int().nonnegative() })).max(MAX_BATCH_PARTS),
 })
 export const BlobReadRequestSchema = z.strictObject({ sha256: z.array(Sha256).max(MAX_BATCH_PARTS) })
+
+/** M2's verification at the destination: blobs to re-read from the cloud's own disk and hash; `exif` for a photo's EXIF too. */
+export const BlobVerifyRequestSchema = z.strictObject({
+  blobs: z.array(z.strictObject({ sha256: Sha256, exif: z.boolean() })).max(MAX_BATCH_PARTS),
+})
+export type BlobVerifyRequest = z.infer<typeof BlobVerifyRequestSchema>
+
+/** The EXIF fields verification compares (common/photo-meta.ts reads them), each null when the photo does not say. */
+export const VerifiedMetaSchema = z.strictObject({
+  takenAt: z.number().nullable(),
+  lat: z.number().nullable(),
+  lon: z.number().nullable(),
+  camera: z.string().nullable(),
+})
+export type VerifiedMeta = z.infer<typeof VerifiedMetaSchema>
+
+/**
+ * One blob's verification, in the order asked: what its bytes read from the cloud's disk hash to (`hashed`, not the
+ * hash it was stored under) and, when asked, its EXIF (else null); or why its bytes cannot be read (NOT_FOUND: the
+ * account does not hold it; UNREADABLE: its file is gone or not the size stored).
+ */
+export const BlobVerdictSchema = z.union([
+  z.strictObject({ sha256: Sha256, hashed: Sha256, meta: VerifiedMetaSchema.nullable() }),
+  z.strictObject({ sha256: Sha256, code: z.enum(['NOT_FOUND', 'UNREADABLE']), error: z.string() }),
+])
+export type BlobVerdict = z.infer<typeof BlobVerdictSchema>
+export const VerifyReplySchema = z.strictObject({ blobs: z.array(BlobVerdictSchema) })
 
 /** One blob's answer: where its upload stands, or the reason the cloud refuses it (over quota, a checksum mismatch...). */
 export const BlobOutcomeSchema = z.union([

@@ -6,14 +6,16 @@
  * source cannot give is refused with that reason while the rest of its
  * batch goes again uncounted. And the one-blob-at-a-time upload M3's import
  * keeps: a byte flipped in transit is refused by the checksum and sent again.
+ * And how verification's requests are cut, and an answer not for the blobs
+ * asked refused.
  */
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { ConsoleClient } from '../../cli/console-client.js'
 import { importAccount } from '../../cli/transfer/account-import.js'
-import { uploadInBatches, type BatchEvents } from '../../cli/transfer/blob-batch.js'
+import { uploadInBatches, verifyBlobs, VERIFY_BYTES, type BatchEvents, type VerifyBlob } from '../../cli/transfer/blob-batch.js'
 import { Progress } from '../../cli/transfer/progress.js'
-import type { Part } from '../../common/cloud/blob-batch.js'
+import type { BlobVerdict, Part } from '../../common/cloud/blob-batch.js'
 import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { startProxy } from '../fixtures/proxy.js'
 
@@ -103,3 +105,30 @@ t.test('M2: batch uploads through a proxy that cuts and flips', async (t) => {
     t.match(transit.get(sha(e)), [/^attempt 1 from offset 0: the bytes received hash to /, 'attempt 2 from offset 0: stored'])
   })
 })
+
+t.test(
+  "M2: verification's requests: at most 1,000 blobs and VERIFY_BYTES each; an answer must be for the blobs asked, in order",
+  async (t) => {
+    const blob = (n: number, size = 1): VerifyBlob => ({ sha256: n.toString(16).padStart(64, '0'), size, exif: n % 2 === 0 })
+    const verdict = (b: { sha256: string }): BlobVerdict => ({ sha256: b.sha256, hashed: b.sha256, meta: null })
+    const asked: number[] = []
+    /** A cloud that answers for what it was asked, passed through `answer`. */
+    const cloud = (answer: (v: BlobVerdict[]) => BlobVerdict[] = (v) => v): ConsoleClient =>
+      ({
+        request: (path: string, body: { blobs: { sha256: string; exif: boolean }[] }): Promise<unknown> => {
+          t.equal(path, '/api/accounts/a%2Fb/blobs/verify')
+          asked.push(body.blobs.length)
+          return Promise.resolve({ blobs: answer(body.blobs.map(verdict)) })
+        },
+      }) as unknown as ConsoleClient
+    const many = [blob(1, VERIFY_BYTES), blob(2), ...Array.from({ length: 1001 }, (_, i) => blob(i + 3))]
+    const out = await verifyBlobs(cloud(), 'a/b', many)
+    t.same(asked, [1, 1000, 2], 'a blob of VERIFY_BYTES alone, then 1,000 and the rest')
+    t.same([...out.values()], many.map(verdict))
+    for (const wrong of [(v: BlobVerdict[]) => v.slice(1), (v: BlobVerdict[]) => [...v].reverse()])
+      await t.rejects(verifyBlobs(cloud(wrong), 'a/b', [blob(1), blob(2)]), {
+        code: 'BAD_REPLY',
+        message: "the cloud's verification does not answer for the 2 blobs asked, in order",
+      })
+  },
+)

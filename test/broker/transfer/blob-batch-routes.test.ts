@@ -6,17 +6,21 @@
  * the cloud's partial file, a batch cut off mid-blob (what arrived is kept),
  * the batch's own limits (malformed framing, a body too large, too many
  * parts), and the streamed read-back (a blob gone or damaged on disk is
- * `gone`).
+ * `gone`). And the verification route: each blob re-read from the cloud's
+ * own disk (pack or file) and hashed there, a photo's EXIF read there; a
+ * byte flipped on disk shows in the hash, a file gone or cut short is
+ * UNREADABLE; bad input refused whole.
  */
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { request } from 'node:http'
-import { rmSync, truncateSync } from 'node:fs'
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DEFAULT_BROKER_OPTIONS } from '../../../broker/server.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { MAX_BATCH_BYTES, MAX_BATCH_PARTS, partHeader, readParts, type Part } from '../../../common/cloud/blob-batch.js'
 import type { BlobFile } from '../../../broker/cloud/blob-store.js'
+import { makePhoto } from '../../../agent/phone-data/photo.js'
 import { addDevice, startCloud } from '../../fixtures/cloud.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
@@ -219,5 +223,102 @@ t.test('M2: the batch blob routes on a real cloud', async (t) => {
       ['gone', 'gone'],
       'a file removed, read whole or streamed',
     )
+  })
+})
+
+t.test("M2: verification at the cloud: each blob re-read from the cloud's disk and hashed there, a photo's EXIF read there", async (t) => {
+  const cloud = await startCloud(t)
+  await addDevice(cloud, 'phone-v', 'vera')
+  await addDevice(cloud, 'phone-w', 'walt')
+  const api = new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
+  const verify = (blobs: { sha256: string; exif: boolean }[], account = 'vera'): Promise<unknown> =>
+    api.request(`/api/accounts/${account}/blobs/verify`, { blobs })
+  const exif = { takenAt: Date.UTC(2026, 5, 1, 12, 30, 15, 0), lat: 55.948612, lon: -3.199935, make: 'Xiaomi', model: '13 Pro' }
+  const meta = { takenAt: exif.takenAt, lat: exif.lat, lon: exif.lon, camera: 'Xiaomi 13 Pro' }
+  const photo = makePhoto(exif, 3)
+  // A photo larger than a socket read and the EXIF head (the first 256 KiB), so it is streamed from a file of its own.
+  const bigPhoto = Buffer.concat([makePhoto(exif, 4), Buffer.alloc(2 * 1024 * 1024, 9)])
+  const note = Buffer.from('a note, not a photo')
+  const large = Buffer.alloc(300_000, 5)
+  const others = Buffer.from("another account's blob")
+  const res = await api.stream(
+    'POST',
+    '/api/accounts/vera/blobs/batch',
+    Buffer.concat([frame(photo), frame(note)]),
+    'application/octet-stream',
+  )
+  for await (const _ of res);
+  const { blobs, items } = cloud.broker.cloud
+  for (const b of [bigPhoto, large, others]) await blobs.put(b)
+  for (const [i, b] of [photo, note, bigPhoto, large].entries())
+    items.put('vera', 'phone-v', 'notes', `n${i}`, { sha256: sha(b), size: b.length, meta: {}, modifiedAt: 0 })
+  items.put('walt', 'phone-w', 'notes', 'w', { sha256: sha(others), size: others.length, meta: {}, modifiedAt: 0 })
+  const file = (b: Buffer): BlobFile => blobs.locate(sha(b)) as BlobFile
+  t.match(
+    [file(photo), file(note), file(bigPhoto), file(large)],
+    [{ packed: true }, { packed: true }, { packed: false }, { packed: false }],
+  )
+
+  await t.test('each blob hashed from its bytes on disk, in the order asked; EXIF when asked', async (t) => {
+    t.same(
+      await verify([
+        { sha256: sha(photo), exif: true },
+        { sha256: sha(note), exif: false },
+        { sha256: sha(bigPhoto), exif: true },
+        { sha256: sha(large), exif: false },
+        { sha256: sha(note), exif: true },
+        { sha256: sha(others), exif: false },
+      ]),
+      {
+        blobs: [
+          { sha256: sha(photo), hashed: sha(photo), meta },
+          { sha256: sha(note), hashed: sha(note), meta: null },
+          { sha256: sha(bigPhoto), hashed: sha(bigPhoto), meta },
+          { sha256: sha(large), hashed: sha(large), meta: null },
+          { sha256: sha(note), hashed: sha(note), meta: { takenAt: null, lat: null, lon: null, camera: null } },
+          { sha256: sha(others), code: 'NOT_FOUND', error: 'this account holds no such blob' },
+        ],
+      },
+    )
+    t.same(await verify([], 'walt'), { blobs: [] })
+  })
+
+  await t.test('bad input is refused whole: 400, 401 without the console token, 404 for an unknown account', async (t) => {
+    await t.rejects(verify([{ sha256: 'nothex', exif: false }]), { status: 400, message: /SHA-256/ })
+    await t.rejects(api.request('/api/accounts/vera/blobs/verify', { blobs: [{ sha256: sha(note) }] }), { status: 400, message: /./ })
+    await t.rejects(api.request('/api/accounts/vera/blobs/verify', { sha256: [sha(note)] }), { status: 400, message: /./ })
+    const many = Array.from({ length: MAX_BATCH_PARTS + 1 }, () => ({ sha256: sha(note), exif: false }))
+    await t.rejects(verify(many), { status: 400, message: /./ })
+    await t.rejects(new ConsoleClient(cloud.apiUrl, 'wrong').request('/api/accounts/vera/blobs/verify', { blobs: [] }), {
+      status: 401,
+      message: /./,
+    })
+    await t.rejects(verify([], 'nobody'), { status: 404, message: /./ })
+  })
+
+  await t.test('bytes damaged on disk hash to what they are now; a file gone or cut short is UNREADABLE', async (t) => {
+    // One byte flipped in the pack (the photo's camera) and in the large blob's file: the cloud reads them, not its records.
+    const pack = file(photo)
+    const bytes = readFileSync(pack.path)
+    bytes.write('Xiaomj', bytes.indexOf('Xiaomi', pack.offset, 'latin1'), 'latin1')
+    writeFileSync(pack.path, bytes)
+    const damaged = Buffer.from(large)
+    damaged[1000] = 6
+    writeFileSync(file(large).path, damaged)
+    truncateSync(file(bigPhoto).path, 1000)
+    const reply = (await verify([
+      { sha256: sha(photo), exif: true },
+      { sha256: sha(large), exif: false },
+      { sha256: sha(bigPhoto), exif: true },
+    ])) as { blobs: unknown[] }
+    const flipped = Buffer.from(photo)
+    flipped.write('Xiaomj', flipped.indexOf('Xiaomi', 0, 'latin1'), 'latin1')
+    t.same(reply.blobs, [
+      { sha256: sha(photo), hashed: sha(flipped), meta: { ...meta, camera: 'Xiaomj 13 Pro' } },
+      { sha256: sha(large), hashed: sha(damaged), meta: null },
+      { sha256: sha(bigPhoto), code: 'UNREADABLE', error: 'its file is gone or not the size it was stored with' },
+    ])
+    rmSync(pack.path)
+    t.match(await verify([{ sha256: sha(note), exif: false }]), { blobs: [{ sha256: sha(note), code: 'UNREADABLE' }] }, 'its pack removed')
   })
 })
