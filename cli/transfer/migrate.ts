@@ -35,6 +35,7 @@ const ItemReportSchema = z.strictObject({
   id: z.string(),
   bytes: z.number().int(),
   sourceSha256: z.string().nullable(),
+  /** What the blob's bytes hash to, re-read by the destination from its own disk (null: not there, or not readable). */
   destSha256: z.string().nullable(),
   /** Fields compared (record fields, and EXIF fields for photos). */
   fieldsChecked: z.number().int(),
