@@ -223,6 +223,26 @@ export function decodeValue<T>(schema: z.ZodType<T>, data: unknown): Decoded<T> 
   return { ok: false, reason: z.prettifyError(result.error).replace(/\n+/g, '; ') }
 }
 
+/**
+ * The decode of one topic kind's payloads, as decodePayload, with the schema's compiled check looked up on its first use
+ * instead of on every call: for the payloads decoded on every message (issue 14: the heartbeat).
+ */
+export function payloadDecoder<K extends TopicKind>(kind: K): (payload: Buffer | string) => Decoded<PayloadOf<K>> {
+  // As in decodePayload: a generic key loses the key-to-schema correlation.
+  const schema = TOPICS[kind].schema as unknown as z.ZodType<PayloadOf<K>>
+  let check: Check | null | undefined
+  return (payload) => {
+    let data: unknown
+    try {
+      data = JSON.parse(payload.toString())
+    } catch {
+      return { ok: false, reason: 'payload is not valid JSON' }
+    }
+    check ??= fastCheck(schema)
+    return check?.(data) ? { ok: true, value: data as PayloadOf<K> } : decodeValue(schema, data)
+  }
+}
+
 /** Decodes the payload of a contract topic kind. */
 export function decodePayload<K extends TopicKind>(kind: K, payload: Buffer | string): Decoded<PayloadOf<K>> {
   // Indexing TOPICS with a generic key loses the key-to-schema correlation that PayloadOf<K> restores.

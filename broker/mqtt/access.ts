@@ -22,7 +22,9 @@ import {
   TOPIC_ROOT,
   decodeJson,
   decodePayload,
+  payloadDecoder,
   parseTopic,
+  topicFor,
   type DeviceKind,
   type PayloadOf,
   type TopicKind,
@@ -31,8 +33,12 @@ import type { Logger } from '../../common/log.js'
 import { OWNTRACKS_ROOT, OwnTracksBaseSchema, owntracksTopic, parseOwnTracksTopic, type OwnTracksBase } from '../../common/owntracks.js'
 import type { DeviceRegistry } from '../devices/registry.js'
 
-/** A device's account is its OwnTracks user (owntracks/<account>/<device id>). */
-export type Principal = { role: 'device'; deviceId: string; account: string } | { role: 'console' }
+/**
+ * A device's account is its OwnTracks user (owntracks/<account>/<device id>). `heartbeatTopic` is the one topic a device
+ * publishes on every second, `fp/v1/<its id>/heartbeat`, kept so that checkPublish knows it by one string comparison
+ * (null where the contract would not parse that topic as the device's, which a registered id never is).
+ */
+export type Principal = { role: 'device'; deviceId: string; account: string; heartbeatTopic: string | null } | { role: 'console' }
 
 export const CONSOLE_USER = 'console'
 export const CONSOLE_CLIENT_PREFIX = 'console.'
@@ -80,6 +86,19 @@ function answerOnce<A extends unknown[]>(done: (...args: A) => void): { answer: 
  */
 const DECODED: unique symbol = Symbol('fakephone.accepted')
 type Decorated = PublishPacket & { [DECODED]?: AcceptedMessage }
+
+/** The heartbeat's decode, its compiled check looked up once rather than per message. */
+const decodeHeartbeat = payloadDecoder('heartbeat')
+
+/** The topic `fp/v1/<deviceId>/heartbeat` when the contract parses it as that device's heartbeat topic, else null. */
+function heartbeatTopicOf(deviceId: string): string | null {
+  const topic = topicFor(deviceId, 'heartbeat')
+  const target = parseTopic(topic)
+  // A registered id is always one topic level (DeviceIdSchema): the null only keeps the two paths' verdicts equal by
+  // construction.
+  /* c8 ignore next */
+  return target?.deviceId === deviceId && target.kind === 'heartbeat' ? topic : null
+}
 
 const DEVICE_SUBSCRIBE_KINDS: ReadonlySet<string> = new Set(
   (Object.keys(TOPICS) as TopicKind[]).filter((k) => TOPICS[k].direction === 'cloud→device'),
@@ -216,7 +235,7 @@ export class AccessControl {
     if (client.id !== username) return refuse('a device must use its device id as client id', IDENTIFIER_REJECTED)
     const verified = (account: string | undefined): void => {
       if (account === undefined) return refuse('unknown device or wrong secret')
-      this.principals.set(client, { role: 'device', deviceId: username, account })
+      this.principals.set(client, { role: 'device', deviceId: username, account, heartbeatTopic: heartbeatTopicOf(username) })
       done(null, true)
     }
     // Answered at once for a current verifier (issue 14: Aedes goes on with the CONNECT in the same turn); a promise only
@@ -265,6 +284,14 @@ export class AccessControl {
     if (client === null) return 'a last will without its client'
     const principal = this.principals.get(client)
     if (!principal) return NOT_AUTHENTICATED
+    // A device's own heartbeat, nearly every message: the verdict the general path below comes to for it (the topic is
+    // the device's own, its kind one devices publish), without parsing the topic (issue 14).
+    if (principal.role === 'device' && packet.topic === principal.heartbeatTopic) {
+      if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
+      const decoded = decodeHeartbeat(packet.payload as Buffer)
+      if (!decoded.ok) return `malformed heartbeat payload: ${decoded.reason}`
+      return { deviceId: principal.deviceId, kind: 'heartbeat', value: decoded.value }
+    }
     const owntracks = packet.topic.startsWith(`${OWNTRACKS_ROOT}/`)
     const target = parseTopic(packet.topic)
     if (!target && !owntracks) return 'topic is outside the contract'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { DEVICE_PUBLISH_KINDS, TOPICS, decodePayload, encodePayload, parseTopic, topicFor } from '../../common/contract.js'
+import { DEVICE_PUBLISH_KINDS, TOPICS, decodePayload, encodePayload, parseTopic, payloadDecoder, topicFor } from '../../common/contract.js'
 import { heartbeat } from '../fixtures/cloud.js'
 
 t.test('topics are built and split the same way', (t) => {
@@ -49,6 +49,29 @@ t.test('X2 a behaviour-log batch is checked event by event', (t) => {
     ['more than 500 events', { events: Array.from({ length: 501 }, (_, seq) => ({ ...event, seq })) }],
   ] as const) {
     t.equal(decodePayload('logs', JSON.stringify(batch)).ok, false, name)
+  }
+  t.end()
+})
+
+t.test('issue 14: payloadDecoder(kind) decides every payload as decodePayload(kind) does, with a compiled check or with zod', (t) => {
+  const event = { seq: 0, at: 1, type: 'app-opened', detail: 'Weather' }
+  const payloads = {
+    heartbeat: [
+      JSON.stringify(heartbeat(1)),
+      '{"seq":',
+      JSON.stringify(heartbeat(1, { lat: 91 })),
+      JSON.stringify({ ...heartbeat(1), evil: true }),
+      JSON.stringify({ seq: 1 }),
+    ],
+    // The logs schema has an array: zod alone checks it (no compiled check).
+    logs: [JSON.stringify({ events: [event] }), JSON.stringify({ events: [] }), 'not json'],
+  } as const
+  for (const kind of ['heartbeat', 'logs'] as const) {
+    const decode = payloadDecoder(kind)
+    for (const payload of payloads[kind]) {
+      // Twice: the first call looks the compiled check up, the second uses what it found.
+      for (const round of [1, 2]) t.same(decode(Buffer.from(payload)), decodePayload(kind, payload), `${kind} ${payload} (${round})`)
+    }
   }
   t.end()
 })
