@@ -118,18 +118,34 @@ function allOf<T>(parts: readonly ((x: T) => boolean)[]): (x: T) => boolean {
   }
 }
 
+/**
+ * A number's checks folded into one closure: the strictest lower and upper bound (a larger lower bound, a smaller upper
+ * one, and at the same bound the exclusive one) and the integer check. Until issue 14 (2026-12-06) each check was a
+ * closure of its own called through allOf: three or four calls per number, seven numbers per heartbeat.
+ */
 function numberCheck(checks: readonly CheckDef[]): Check | undefined {
-  const parts: ((n: number) => boolean)[] = []
+  let integer = false
+  let low = -Infinity
+  let lowInclusive = true
+  let high = Infinity
+  let highInclusive = true
   for (const c of checks) {
     const bound = c.value as number
-    if (c.check === 'number_format' && c.format === 'safeint') parts.push((n) => Number.isSafeInteger(n))
-    else if (c.check === 'greater_than') parts.push(c.inclusive ? (n) => n >= bound : (n) => n > bound)
-    else if (c.check === 'less_than') parts.push(c.inclusive ? (n) => n <= bound : (n) => n < bound)
-    else return undefined
+    const inclusive = c.inclusive === true
+    if (c.check === 'number_format' && c.format === 'safeint') integer = true
+    else if (c.check === 'greater_than') {
+      if (bound > low || (bound === low && !inclusive)) [low, lowInclusive] = [bound, inclusive]
+    } else if (c.check === 'less_than') {
+      if (bound < high || (bound === high && !inclusive)) [high, highInclusive] = [bound, inclusive]
+    } else return undefined
   }
   // JSON.parse gives Infinity for 1e400; zod refuses it, as it refuses NaN.
-  const all = allOf(parts)
-  return (v) => typeof v === 'number' && Number.isFinite(v) && all(v)
+  return (v) =>
+    typeof v === 'number' &&
+    Number.isFinite(v) &&
+    (lowInclusive ? v >= low : v > low) &&
+    (highInclusive ? v <= high : v < high) &&
+    (!integer || Number.isSafeInteger(v))
 }
 
 function stringCheck(checks: readonly CheckDef[]): Check | undefined {

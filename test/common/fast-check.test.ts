@@ -111,6 +111,27 @@ t.test('every kind of field it compiles agrees with zod', (t) => {
     'a global regex is reset each time',
   )
   t.ok(check?.({ id: 'phone-1', short: 'x', sticky: 'axb', yes: true, positive: 1, below: 1, whole: 0 }), '... so it matches again')
+  // issue 14: a number's bounds are folded into one check: the strictest of several wins, at a tie the exclusive one.
+  const bounds: [string, z.ZodType][] = [
+    ['two lower bounds', z.number().min(0).gt(1)],
+    ['a lower bound after a stricter one', z.number().gt(1).min(0)],
+    ['the same lower bound, inclusive then exclusive', z.number().gte(1).gt(1)],
+    ['the same lower bound, exclusive then inclusive', z.number().gt(1).gte(1)],
+    ['two upper bounds', z.number().max(10).lt(5)],
+    ['an upper bound after a stricter one', z.number().lt(5).max(10)],
+    ['the same upper bound, inclusive then exclusive', z.number().lte(5).lt(5)],
+    ['the same upper bound, exclusive then inclusive', z.number().lt(5).lte(5)],
+    ['an integer between bounds', z.int().gt(0).lte(3)],
+  ]
+  const numbers = [-Infinity, -1, 0, 0.5, 1, 1.5, 2, 3, 4, 4.5, 5, 5.5, 10, 11, Infinity, NaN, 2 ** 53, '1', null]
+  for (const [name, schema] of bounds) {
+    const compiled = compileCheck(schema)
+    t.same(
+      numbers.filter((n) => compiled?.(n) !== schema.safeParse(n).success),
+      [],
+      `${name}: the compiled check and zod agree on ${numbers.length} values`,
+    )
+  }
   const optionalAlone = compileCheck(z.number().optional())
   t.ok(optionalAlone?.(undefined))
   t.notOk(optionalAlone?.('1'))
