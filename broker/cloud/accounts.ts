@@ -154,11 +154,13 @@ export class Accounts extends EventEmitter<AccountEvents> {
       membership: db.prepare<[tier: Tier, premiumUntil: number | null, id: string]>(
         'UPDATE accounts SET tier = ?, premium_until = ? WHERE id = ?',
       ),
-      // A phone that has not said counts as on: a new phone is signed in with the service on.
+      // A phone that has not said counts as on: a new phone is signed in with the service on. EXISTS stops at the first
+      // phone on, where COUNT(*) read every phone of the account: asked on each phone's status (one per connect), that
+      // was 2.5 ms a status in an account of 10,000 phones, and a fleet's ramp into one account grew with its square.
       anyOn: pluck<[account: string], number>(
         db,
-        `SELECT COUNT(*) FROM devices d JOIN device_state s ON s.device_id = d.id
-         WHERE d.account = ? AND (s.cloud_service IS NULL OR s.cloud_service = 1)`,
+        `SELECT EXISTS (SELECT 1 FROM devices d JOIN device_state s ON s.device_id = d.id
+         WHERE d.account = ? AND (s.cloud_service IS NULL OR s.cloud_service = 1))`,
       ),
       serviceOff: db.prepare<[offAt: number | null, id: string]>('UPDATE accounts SET service_off_at = ? WHERE id = ?'),
       nextMembershipEnd: pluck<[], number | null>(
