@@ -10,7 +10,8 @@
  * phone's, and would grow with the time the steps take. Also times the connect ramp of each
  * step (phones connected per second).
  *   npm run build && node --expose-gc dist/bench/fleet-memory.js [N] [--no-push] [--owntracks] [--snapshot] [--top K] [--broker-prof DIR]
- *     [--prof DIR]
+ *     [--prof DIR] [--accounts K]
+ * (--accounts K: the 2N devices spread over K owner accounts, as `fleet provision --accounts`; one per device by default)
  * (--prof: a CPU profile of this process during each step's ramp only, DIR/fleet-step1.cpuprofile and -step2: not the
  * provisioning, GCs or clean-up around them; `node dist/bench/cpu-top.js` lists them)
  * (--alloc-prof DIR: V8's sampling heap profiler over the second step's ramp, garbage included,
@@ -160,7 +161,9 @@ async function main(argv: string[]): Promise<void> {
   const clock = new SystemClock()
   const log = createLogger({ level: 'error' })
   const cloud = join(dir, 'cloud')
-  const credentials = provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: 2 * n, prefix: 'fm', clock })
+  const accountsIdx = argv.indexOf('--accounts')
+  const accounts = accountsIdx >= 0 ? Number(argv[accountsIdx + 1]) : undefined
+  const credentials = provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: 2 * n, accounts, prefix: 'fm', clock })
   const profIdx = argv.indexOf('--broker-prof')
   const prof = profIdx >= 0 ? ['--cpu-prof', `--cpu-prof-dir=${argv[profIdx + 1] as string}`] : []
   const broker = await startBrokerChild(cloud, 2 * n, prof)
