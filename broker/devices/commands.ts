@@ -117,6 +117,13 @@ interface CommandEvents {
   listening: [deviceId: string]
 }
 
+/**
+ * A device's commands not yet finished, oldest first: sent again at each SUBSCRIBE. Read through the partial index
+ * `commands_open_by_device` (broker/db.ts), so a reconnect does not walk the device's whole command history.
+ */
+export const OPEN_COMMANDS_SQL =
+  "SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') " + 'ORDER BY created_at, rowid'
+
 export class CommandCenter extends EventEmitter<CommandEvents> {
   /** Expires queued commands at their deadline; a failure is logged and retried (DueTimer). */
   private readonly expiry: DueTimer
@@ -143,9 +150,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
       list: db.prepare<[deviceId: string, limit: number], Row>(
         'SELECT * FROM commands WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?',
       ),
-      pending: db.prepare<[deviceId: string], Row>(
-        `SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') ORDER BY created_at, rowid`,
-      ),
+      pending: db.prepare<[deviceId: string], Row>(OPEN_COMMANDS_SQL),
       sent: db.prepare<[sentAt: number, id: string]>('UPDATE commands SET sent_at = COALESCE(sent_at, ?) WHERE id = ?'),
       advance: db.prepare<[Advance], Row>(
         `UPDATE commands SET state = @state, reason = @reason, data = @data, receipt = @receipt, updated_at = @now

@@ -1,6 +1,6 @@
 /** F2 command bookkeeping in the cloud: what it refuses at submission, and what can still be cancelled. */
 import t, { type Test } from 'tap'
-import { CommandCenter } from '../../../broker/devices/commands.js'
+import { CommandCenter, OPEN_COMMANDS_SQL } from '../../../broker/devices/commands.js'
 import { openDb, type Db } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { StateStore } from '../../../broker/devices/state-store.js'
@@ -185,4 +185,34 @@ t.test('F2 3,000 commands submitted to 300 devices in one event-loop turn all ar
   })
   await all
   t.equal(received, devices.length * perDevice, 'every command was delivered')
+})
+
+t.test('F2 a reconnecting device gets only its open commands, oldest first, without its history being walked', async (t) => {
+  const db = await dbWithPhone(t)
+  const clock = new ManualClock()
+  let online = false
+  const sent: string[] = []
+  const deliver = (_device: string, c: { id: string }): boolean => {
+    if (online) sent.push(c.id)
+    return online
+  }
+  const center = new CommandCenter(db, new StateStore(db), clock, new LogCapture().logger(), deliver)
+  t.teardown(() => center.stop())
+  const owner = makeOwner(t)
+  const done = (id: string, state: Result['state']): void =>
+    center.onResult('phone-a', { command: id, device: 'phone-a', state, at: clock.now(), sig: 'AAAA' } as Result)
+  // A long history: 300 finished commands around three still open, one of them executing.
+  const open: string[] = []
+  for (let i = 0; i < 300; i++) {
+    clock.advance(1)
+    const { id } = center.submit('phone-a', signed(owner, 'phone-a', 'locate', {}, clock.now()))
+    if (i % 100 === 50) open.push(id)
+    else done(id, 'succeeded')
+  }
+  done(open[1] as string, 'executing')
+  online = true
+  center.deviceListening('phone-a')
+  t.same(sent, open, 'the open ones, oldest first, whatever their step; none of the finished')
+  const plan = db.prepare<[string], { detail: string }>(`EXPLAIN QUERY PLAN ${OPEN_COMMANDS_SQL}`).all('phone-a')
+  t.match(plan[0]?.detail, /USING INDEX commands_open_by_device/, 'read through the index of open commands, not the history')
 })
