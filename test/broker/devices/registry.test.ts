@@ -84,10 +84,11 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    14,
+    15,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
       "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
-      "lost mode as device state (F2), devices indexed by account, a blob's pack (M2)",
+      "lost mode as device state (F2), devices indexed by account, a blob's pack (M2), " +
+      'open commands indexed by device (F2)',
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -130,6 +131,7 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
     old.exec(`ALTER TABLE device_state DROP COLUMN ${column}`)
   old.exec('DROP INDEX devices_by_account')
   old.exec('DROP INDEX blobs_by_pack')
+  old.exec('DROP INDEX commands_open_by_device')
   for (const column of ['pack', 'pack_offset']) old.exec(`ALTER TABLE blobs DROP COLUMN ${column}`)
   old.pragma('user_version = 9')
   old.close()
@@ -150,6 +152,12 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   t.ok(
     (db.pragma('table_info(blobs)') as { name: string }[]).some((c) => c.name === 'pack_offset'),
     "M2: a blob's pack is added to an older database",
+  )
+  t.ok(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).some(
+      (r) => r.name === 'commands_open_by_device',
+    ),
+    "F2: the open commands' index is added to an older database",
   )
   db.close()
   t.end()
