@@ -57,6 +57,11 @@ t.test('a malformed heartbeat is refused, logged and never stored; the broker ke
   )
   t.equal(cloud.broker.store.history('phone-a', 10).length, 0, 'nothing stored')
   t.equal(cloud.broker.counters.publishRefused, 4)
+  // Its other topics take the general check (the heartbeat has a path of its own): a malformed status is refused too.
+  const statusSender = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
+  statusSender.publish('fp/v1/phone-a/status', '{"cloudService":"yes"}', { qos: 1 })
+  await closed(statusSender)
+  t.match(cloud.logs.lines.filter((l) => l.msg === 'publish refused').at(-1), { reason: /^malformed status payload/ })
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
   const stored = storedHeartbeats(cloud, 1)
   await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
