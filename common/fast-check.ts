@@ -97,7 +97,11 @@ function discriminatedCheck(def: Def): Check | undefined {
     const tag = optionDef.type === 'object' ? optionDef.shape?.[key] : undefined
     const check = compileCheck(option)
     if (!tag || defOf(tag).type !== 'literal' || !check) continue
-    for (const value of defOf(tag).values as readonly unknown[]) byValue.set(value, check)
+    for (const value of defOf(tag).values as readonly unknown[]) {
+      // Two options claiming one value: zod refuses the union itself at its first parse, so it is zod's to say.
+      if (byValue.has(value)) return undefined
+      byValue.set(value, check)
+    }
   }
   if (byValue.size === 0) return undefined
   return (v) => {

@@ -139,6 +139,10 @@ t.test('what cannot be compiled exactly is left to zod', (t) => {
     ['a plain union', z.union([z.strictObject({ type: z.literal('a') }), z.strictObject({ type: z.literal('b') })])],
     ['a refined discriminated union', z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a') })]).refine(() => true)],
     [
+      'a discriminated union with a value claimed twice',
+      z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a') }), z.strictObject({ type: z.literal('a'), n: z.number() })]),
+    ],
+    [
       'a discriminated union with no option compiled',
       z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a'), id: z.uuid() })]),
     ],
