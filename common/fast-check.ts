@@ -12,7 +12,7 @@
  * strings with length bounds and regex checks, and discriminated unions (the
  * option a value's discriminator names, when that option compiles; a push
  * frame's `hello` and `welcome`, once per phone). Anything else (formats such as
- * uuid or email, arrays, records, unions, refinements, transforms, defaults) makes
+ * uuid or email, arrays, records, plain unions, refinements, transforms, defaults) makes
  * `compileCheck` answer undefined, and the caller keeps using zod. An accepted
  * value is exactly what zod would return for it (nothing is transformed or
  * added); a refusal is left to zod to explain (see decodeJson).
