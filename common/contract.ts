@@ -255,6 +255,11 @@ export function decodePayload<K extends TopicKind>(kind: K, payload: Buffer | st
  * every presence, status and heartbeat was a tenth of a fleet phone's connect).
  */
 export function encodePayload<K extends TopicKind>(kind: K, value: PayloadOf<K>): string {
-  const schema = TOPICS[kind].schema
-  return JSON.stringify(fastCheck(schema)?.(value) ? value : schema.parse(value))
+  return JSON.stringify(checked(TOPICS[kind].schema as unknown as z.ZodType<PayloadOf<K>>, value))
+}
+
+/** `value` when the schema's compiled check accepts it, else zod's parse of it (which throws, saying what is wrong). */
+export function checked<T>(schema: z.ZodType<T>, value: T): T {
+  const check = fastCheck(schema)
+  return check !== null && check(value) ? value : schema.parse(value)
 }

@@ -9,8 +9,10 @@
  *
  * Only what can be checked exactly is compiled: strict objects, numbers with
  * bounds and the integer check, booleans, enums, literals, optional fields,
- * strings with length bounds and regex checks. Anything else (formats such as
- * uuid or email, arrays, records, unions, refinements, transforms, defaults) makes
+ * strings with length bounds and regex checks, and discriminated unions (the
+ * option a value's discriminator names, when that option compiles; a push
+ * frame's `hello` and `welcome`, once per phone). Anything else (formats such as
+ * uuid or email, arrays, records, plain unions, refinements, transforms, defaults) makes
  * `compileCheck` answer undefined, and the caller keeps using zod. An accepted
  * value is exactly what zod would return for it (nothing is transformed or
  * added); a refusal is left to zod to explain (see decodeJson).
@@ -26,6 +28,8 @@ interface Def {
   shape?: Record<string, z.ZodType>
   catchall?: z.ZodType
   innerType?: z.ZodType
+  options?: readonly z.ZodType[]
+  discriminator?: string
   entries?: Record<string, unknown>
   values?: readonly unknown[]
   /** Set when the schema is a check itself (see compileCheck). */
@@ -72,8 +76,38 @@ export function compileCheck(schema: z.ZodType): Check | undefined {
       return oneOf(Object.values(def.entries as Record<string, unknown>))
     case 'literal':
       return oneOf(def.values as readonly unknown[])
+    case 'union':
+      return checks.length === 0 ? discriminatedCheck(def) : undefined
     default:
       return undefined
+  }
+}
+
+/**
+ * A discriminated union, as zod checks one: the option whose literal discriminator the value names decides alone. A value
+ * naming an option that does not compile (or none) is refused here and left to zod, which says why or accepts it. A
+ * plain union (no discriminator) is not compiled: zod returns its first option that succeeds, transforms included.
+ */
+function discriminatedCheck(def: Def): Check | undefined {
+  const key = def.discriminator
+  if (key === undefined) return undefined
+  const byValue = new Map<unknown, Check>()
+  for (const option of def.options as readonly z.ZodType[]) {
+    const optionDef = defOf(option)
+    const tag = optionDef.type === 'object' ? optionDef.shape?.[key] : undefined
+    const check = compileCheck(option)
+    if (!tag || defOf(tag).type !== 'literal' || !check) continue
+    for (const value of defOf(tag).values as readonly unknown[]) {
+      // Two options claiming one value: zod refuses the union itself at its first parse, so it is zod's to say.
+      if (byValue.has(value)) return undefined
+      byValue.set(value, check)
+    }
+  }
+  if (byValue.size === 0) return undefined
+  return (v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
+    const check = byValue.get((v as Record<string, unknown>)[key])
+    return check !== undefined && check(v)
   }
 }
 

@@ -1,7 +1,8 @@
 /** X2: behaviour logs go up in batches over the data channel, never with the cloud service off, over mobile data only if allowed. */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { BehaviourLog, DEFAULT_LOG_TIMINGS, type DataPort, type PhoneState } from '../../agent/behaviour-log.js'
 import { ManualClock } from '../../common/clock.js'
 import type { LogBatch } from '../../common/contract.js'
@@ -211,5 +212,30 @@ t.test('X2 a log that cannot be saved says so and carries on in memory', async (
   clock.advance(MINUTE)
   t.ok(await logs.waitFor((l) => l.msg === 'could not save the behaviour log'))
   t.equal(log.status().waiting, 1)
+  mkdirSync(dataDir)
   await log.stop()
+  const kept = JSON.parse(readFileSync(join(dataDir, 'behaviour-log.json'), 'utf8')) as { pending: unknown[] }
+  t.equal(kept.pending.length, 1, 'the stop wrote what the failed save could not')
+})
+
+t.test('X2 a stop writes the log only when it holds something not yet saved', async (t) => {
+  const { log, clock, dataDir, logs } = makeLog(t, fakePort())
+  const file = join(dataDir, 'behaviour-log.json')
+  await log.start()
+  await log.stop()
+  t.notOk(existsSync(file), 'nothing recorded: no file written at stop')
+
+  await log.start()
+  clock.advance(MINUTE)
+  await log.stop()
+  t.equal((JSON.parse(readFileSync(file, 'utf8')) as { pending: unknown[] }).pending.length, 1, 'the event recorded is on disk')
+
+  const again = makeLog(t, fakePort(), { dataDir, log: logs.logger() }).log
+  await again.start()
+  t.equal(again.status().waiting, 1, 'loaded')
+  // Changed behind the log's back: a stop that wrote the log again would put the event back.
+  const emptied = { nextSeq: 1, pending: [], uploaded: 0, notCollected: 0, lastUploadAt: null }
+  writeFileSync(file, JSON.stringify(emptied))
+  await again.stop()
+  t.same(JSON.parse(readFileSync(file, 'utf8')), emptied, 'nothing new since the load: not written again')
 })

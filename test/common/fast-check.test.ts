@@ -6,6 +6,7 @@
  * safeParse must agree on every one.
  */
 import t, { type Test } from 'tap'
+import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import {
   BehaviourEventSchema,
@@ -15,8 +16,10 @@ import {
   PresenceSchema,
   StatusSchema,
   decodeJson,
+  decodeValue,
 } from '../../common/contract.js'
 import { compileCheck } from '../../common/fast-check.js'
+import { ClientFrameSchema, PUSH_PROTOCOL_VERSION, ServerFrameSchema, encodeFrame } from '../../common/push-protocol.js'
 import { heartbeat } from '../fixtures/cloud.js'
 
 const AWKWARD: readonly unknown[] = [
@@ -154,8 +157,49 @@ t.test('what cannot be compiled exactly is left to zod', (t) => {
     ['a refined boolean', z.boolean().refine((b) => b)],
     ['an optional of something unsupported', z.uuid().optional()],
     ['an array', z.array(z.number())],
+    ['a plain union', z.union([z.strictObject({ type: z.literal('a') }), z.strictObject({ type: z.literal('b') })])],
+    ['a refined discriminated union', z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a') })]).refine(() => true)],
+    [
+      'a discriminated union with a value claimed twice',
+      z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a') }), z.strictObject({ type: z.literal('a'), n: z.number() })]),
+    ],
+    [
+      'a discriminated union with no option compiled',
+      z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a'), id: z.uuid() })]),
+    ],
   ]
   for (const [name, schema] of unsupported) t.equal(compileCheck(schema), undefined, name)
+  t.end()
+})
+
+t.test('a discriminated union: the option its discriminator names decides, as in zod (push frames)', (t) => {
+  agree(t, 'hello frame', ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: 'phone-1', secret: 's' })
+  agree(t, 'welcome frame', ServerFrameSchema, { type: 'welcome', device: 'phone-1', at: 1 })
+  const mixed = z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('a'), n: z.number() }),
+    z.strictObject({ type: z.enum(['b', 'c']), n: z.number() }),
+    z.strictObject({ type: z.literal('d'), id: z.uuid() }),
+    z.lazy(() => z.strictObject({ type: z.literal('e') })),
+  ])
+  agree(t, 'a compiled option among others', mixed, { type: 'a', n: 1 })
+  const check = compileCheck(mixed)
+  for (const left of [{ type: 'b', n: 1 }, { type: 'd', id: randomUUID() }, { type: 'e' }]) {
+    t.equal(check?.(left), false, `${left.type}: an option not compiled is left to zod`)
+    t.same(decodeValue(mixed, left), { ok: true, value: left }, '... which accepts it')
+  }
+  t.equal(
+    encodeFrame(ClientFrameSchema, { type: 'ack', id: 'e3c4f0a2-5b1d-4c8e-9f00-0123456789ab' }).length > 0,
+    true,
+    'an ack frame (zod) is encoded',
+  )
+  const hello = { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: 'phone-1', secret: 's' } as const
+  t.equal(encodeFrame(ClientFrameSchema, hello), JSON.stringify(hello), 'a hello frame (compiled check) is encoded as it is')
+  const id = randomUUID()
+  t.equal(encodeFrame(z.strictObject({ id: z.uuid() }), { id }), JSON.stringify({ id }), 'a schema with no compiled check: zod alone')
+  t.throws(
+    () => encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: '-bad', secret: 's' }),
+    'a bad frame is not',
+  )
   t.end()
 })
 
