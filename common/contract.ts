@@ -206,14 +206,23 @@ function fastCheck(schema: z.ZodType): Check | null {
  * returned as parsed (it is what zod would return); anything else goes through zod, which words the refusal.
  */
 export function decodeJson<T>(schema: z.ZodType<T>, payload: Buffer | string): Decoded<T> {
-  let data: unknown
-  try {
-    data = JSON.parse(payload.toString())
-  } catch {
-    return { ok: false, reason: 'payload is not valid JSON' }
-  }
-  return decodeValue(schema, data)
+  const data = parseJson(payload)
+  return data === NOT_JSON ? notJson() : decodeValue(schema, data)
 }
+
+/** What parseJson answers for a payload that is not JSON (no JSON text parses to a symbol). */
+const NOT_JSON: unique symbol = Symbol('not JSON')
+
+/** The value of a JSON payload, or NOT_JSON; never throws. */
+function parseJson(payload: Buffer | string): unknown {
+  try {
+    return JSON.parse(payload.toString()) as unknown
+  } catch {
+    return NOT_JSON
+  }
+}
+
+const notJson = (): { ok: false; reason: string } => ({ ok: false, reason: 'payload is not valid JSON' })
 
 /** Checks a value already parsed from JSON (a request body) against `schema`, as decodeJson does; never throws. */
 export function decodeValue<T>(schema: z.ZodType<T>, data: unknown): Decoded<T> {
@@ -232,13 +241,9 @@ export function payloadDecoder<K extends TopicKind>(kind: K): (payload: Buffer |
   const schema = TOPICS[kind].schema as unknown as z.ZodType<PayloadOf<K>>
   let check: Check | null | undefined
   return (payload) => {
-    let data: unknown
-    try {
-      data = JSON.parse(payload.toString())
-    } catch {
-      return { ok: false, reason: 'payload is not valid JSON' }
-    }
-    check ??= fastCheck(schema)
+    const data = parseJson(payload)
+    if (data === NOT_JSON) return notJson()
+    if (check === undefined) check = fastCheck(schema)
     return check?.(data) ? { ok: true, value: data as PayloadOf<K> } : decodeValue(schema, data)
   }
 }
