@@ -4,7 +4,7 @@
  * `perf record -g` of a process run with `--perf-basic-prof --interpreted-frames-native-stack` (fleet-scale.ts'
  * `--broker-node-flags` / `--fleet-node-flags` give them). V8's own sampling profiler (`--cpu-prof`) is not used for
  * this: under a loaded run queue its samples land where a descheduled thread resumes, so it charged 10.8 % of a ramp's
- * broker samples to the bench's `process.cpuUsage()` (0.4-1 % on the CPU by perf) and 9.6 % of the fleet's to the
+ * broker samples to the bench's `process.cpuUsage()` (about 1 % on the CPU by perf) and 9.6 % of the fleet's to the
  * binding call of an async `mkdir`.
  *   perf record -F 499 -g -p PID -o FILE
  *   node dist/bench/perf-split.js FILE [--from S] [--to S] [--top N]
