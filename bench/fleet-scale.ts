@@ -9,6 +9,7 @@
  *   npm run build && node dist/bench/fleet-scale.js [N] [--every MS] [--seconds S] [--no-push] [--workers K|auto]
  *     [--fleet-node-flags "--flag ..."]   (V8/Node flags for the fleet's process only, not the broker's: heap trials)
  *     [--phones-at-once N]   (fleet run's gate, fleet/gate.ts)
+ *     [--broker-node-flags "--flag ..."]   (the same for the broker's process: `--cpu-prof --cpu-prof-dir DIR` profiles it)
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -33,6 +34,7 @@ const workers = flags.value('--workers', 'auto')
 const push = !flags.has('--no-push')
 const fleetNodeFlags = flags.value('--fleet-node-flags', '').split(' ').filter(Boolean)
 const phonesAtOnce = flags.value('--phones-at-once', '')
+const brokerNodeFlags = flags.value('--broker-node-flags', '').split(' ').filter(Boolean)
 
 const dir = mkdtempSync(join(tmpdir(), 'fakephone-fleet-scale-'))
 const cloud = join(dir, 'cloud')
@@ -46,7 +48,7 @@ try {
   const token = ensureConsoleToken(cloud)
   const scenario = join(dir, 'scenario.json')
   writeFileSync(scenario, JSON.stringify({ name: 'scale', groups: [{ name: 'g', heartbeat: { every, jitter: 0.1 } }] }))
-  const broker = await startBrokerChild(cloud, n)
+  const broker = await startBrokerChild(cloud, n, brokerNodeFlags)
   try {
     const loadBefore = loadavg()[0] as number
     const reportFile = join(dir, 'report.json')
