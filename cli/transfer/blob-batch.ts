@@ -124,11 +124,11 @@ const MAX_HEADER = 256
 
 /**
  * The upload body of a batch (`batch`, in order) from the source's batch read answer, piped in: each chunk passed on
- * as it came (M2: parsing the answer into parts and framing each again cost the console a tenth of a migration's CPU,
- * two async generators and a copy per chunk). The header of every part is checked as it passes: a part that is not the
- * blob expected (`gone`, another blob or size, or an offset) is told to `gone` and the body breaks off there with an
- * error, as it does when the answer ends before the batch's last byte. A blob the destination has part of already is
- * sent from there: its header says its offset, its bytes before it are left out.
+ * as it came (M2: parsing the answer into parts and framing each again, async generators and copies per chunk, was
+ * 15 % of the console's main thread in a migration's profile, 3 % as a pipe). The header of every part is checked as
+ * it passes: a part that is not the blob expected (`gone`, another blob or size, or an offset) is told to `gone` and
+ * the body breaks off there with an error, as it does when the answer ends before the batch's last byte. A blob the
+ * destination has part of already is sent from there: its header says its offset, its bytes before it are left out.
  */
 export class Relay<B extends Sending = Sending> extends Transform {
   /** The part whose header comes next, or whose bytes are passing. */
