@@ -16,7 +16,7 @@
  * modules) included, its CPU from GNU time. In the same run, on the same
  * disk, `tar c` of the source's blob directory (the same bytes) piped into
  * `sha256sum` is timed before and after; the ratios are migration / tar-and-hash (the mean of the two).
- * FAKEPHONE_PROFILE_DIR: a V8 CPU profile of each migration in each process.
+ * FAKEPHONE_PROFILE_DIR: a V8 CPU profile of each migration in each process (the command's own from its start).
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -129,8 +129,11 @@ async function migrateCommand(source: Side, dest: Side, work: string, signal: Ab
   const job = join(work, 'job-command.json')
   const argv = ['console', '--api', url(source), '--data', source.dataDir, 'migrate', ACCOUNT, '--to', url(dest)]
   argv.push('--to-token-file', join(dest.dataDir, CONSOLE_TOKEN_FILE), '--job', job)
+  // FAKEPHONE_PROFILE_DIR: its main thread's V8 CPU profile, its start-up included (migrate-command-console.cpuprofile).
+  const dir = process.env['FAKEPHONE_PROFILE_DIR']
+  const profile = dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-name=migrate-command-console.cpuprofile'] : []
   const started = performance.now()
-  await run('/usr/bin/time', ['-f', '%U %S %R', '-o', times, process.execPath, CLI, ...argv], { signal })
+  await run('/usr/bin/time', ['-f', '%U %S %R', '-o', times, process.execPath, ...profile, CLI, ...argv], { signal })
   const ms = performance.now() - started
   const [user, sys, faults] = (await readFile(times, 'utf8')).trim().split(/\s+/).map(Number)
   // The job as the command saved it last (its output is a summary line; the exit code already said completed).
@@ -208,11 +211,18 @@ export async function runMigrate(ctx: ScenarioContext, cleanup: Cleanup): Promis
   ctx.progress('migrate: the command, `fakephone console migrate`, in a fresh process')
   const dataDir = join(work, 'command-dest')
   dest = { dataDir, httpPort: (await to.ask({ fresh: dataDir }))['httpPort'] as number }
+  if (process.env['FAKEPHONE_PROFILE_DIR']) await Promise.all([from.ask({ profile: 'start' }), to.ask({ profile: 'start' })])
   raw.push({
     topology: 'the command',
     phase: 'cold',
     ...(await withBrokers(from.pid, to.pid, () => migrateCommand(source, dest, work, ctx.signal))),
   })
+  if (process.env['FAKEPHONE_PROFILE_DIR'])
+    for (const [name, side] of [
+      ['source', from],
+      ['dest', to],
+    ] as const)
+      ctx.progress(`migrate: profile in ${String((await side.ask({ profile: 'stop', name: `migrate-${name}-command` }))['profiled'])}`)
 
   ctx.progress('migrate: tar c | sha256sum again')
   const tar2 = await tarAndHash(blobDir)

@@ -8,7 +8,8 @@
  */
 import type { Command } from 'commander'
 import type { ConsoleClient } from './console-client.js'
-import { formatBytes, type AccountView, type Tier } from '../broker/cloud/accounts.js'
+import type { AccountView, Tier } from '../broker/cloud/accounts.js'
+import { formatBytes } from '../common/format-bytes.js'
 import type { CloudLogEntry } from '../broker/cloud/cloud-log.js'
 import { formatAge } from '../common/clock.js'
 import { UserError, type Io } from './io.js'

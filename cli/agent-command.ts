@@ -23,7 +23,8 @@ import { seedDataCommand } from './seed-data-command.js'
 import { renderFrameworkStatus } from './framework-render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
-import { logger, UserError, type Io } from './io.js'
+import { UserError, type Io } from './io.js'
+import { logger } from './logger.js'
 import { checked, duration, fraction, hostPort, latLon, onOff } from './options.js'
 
 export interface RunningAgent {

@@ -6,7 +6,8 @@ import { loadConfig } from '../common/config.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { givenFlags } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
-import { logger, UserError, type Io } from './io.js'
+import { UserError, type Io } from './io.js'
+import { logger } from './logger.js'
 import { duration, port, positiveInt } from './options.js'
 
 /** Commander option → broker config key. */

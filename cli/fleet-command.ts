@@ -15,7 +15,8 @@ import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { PHONES_AT_ONCE } from '../fleet/runner.js'
 import { autoWorkers, runFleet } from '../fleet/workers.js'
-import { logger, UserError, type Io } from './io.js'
+import { UserError, type Io } from './io.js'
+import { logger } from './logger.js'
 import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
 
 interface RunFlags {

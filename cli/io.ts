@@ -2,7 +2,6 @@
 import type { DestinationStream } from 'pino'
 import type { Clock } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
-import { createLogger, type Logger } from '../common/log.js'
 
 export interface Io {
   out(text: string): void
@@ -27,10 +26,6 @@ export class UserError extends FakephoneError {
   constructor(message: string) {
     super('EUSER', message)
   }
-}
-
-export function logger(io: Io, level: string | undefined): Logger {
-  return createLogger({ level, destination: io.logTo })
 }
 
 /** Resolves when `signal` is aborted. */

@@ -8,7 +8,7 @@ import type { Command } from 'commander'
 import { sendControl, type ControlRequest } from '../agent/control.js'
 import type { SyncStatus } from '../agent/sync/engine.js'
 import type { ConsoleClient } from './console-client.js'
-import { formatBytes } from '../broker/cloud/accounts.js'
+import { formatBytes } from '../common/format-bytes.js'
 import { formatAge } from '../common/clock.js'
 import { recordedClock } from '../common/cloud-time.js'
 import {

@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
+import { formatBytes } from '../../common/format-bytes.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, one, pluck } from '../db.js'
 import type { CloudLog } from './cloud-log.js'
@@ -389,16 +390,4 @@ export class Accounts extends EventEmitter<AccountEvents> {
       devices: this.devices(r.id),
     }
   }
-}
-
-/** "1.5 GB"-style sizes for people. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB']
-  let v = n
-  let u = 0
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024
-    u++
-  }
-  return `${u === 0 ? v : v.toFixed(v >= 10 ? 0 : 1)} ${units[u]}`
 }

@@ -11,10 +11,10 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { z, type ZodType } from 'zod'
 import type { BagProblem, BagReport } from '../../common/bagit/validate.js'
 import { UploadStateSchema, type UploadStateBody } from '../../common/cloud/blob-api.js'
-import type { Part } from '../../common/cloud/blob-batch.js'
 import {
   ImportReplySchema,
   type FullImportRequest,
@@ -169,9 +169,12 @@ async function uploadBlob(
   }
 }
 
-/** M2: blobs read many at once (another cloud's batch read) and so sent in batches (blob-batch.ts), not one by one. */
+/**
+ * M2: blobs read many at once (another cloud's batch read: its answer, framed) and so sent in batches (blob-batch.ts),
+ * not one by one.
+ */
 export interface BatchRead {
-  many(sha256s: string[]): AsyncIterable<Part>
+  many(sha256s: string[]): Promise<Readable>
 }
 
 /**

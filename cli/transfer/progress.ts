@@ -5,7 +5,7 @@
  * Rate and ETA read the injected clock.
  */
 import type { Clock } from '../../common/clock.js'
-import { formatBytes } from '../../broker/cloud/accounts.js'
+import { formatBytes } from '../../common/format-bytes.js'
 import type { Io } from '../io.js'
 
 /** No line before the transfer has run this long, ms. */

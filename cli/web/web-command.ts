@@ -6,7 +6,8 @@
  */
 import { spawn } from 'node:child_process'
 import type { Command } from 'commander'
-import { logger, untilAborted, type Io } from '../io.js'
+import { untilAborted, type Io } from '../io.js'
+import { logger } from '../logger.js'
 import { DEFAULT_KEYS_DIR, port } from '../options.js'
 import type { WebConsole } from './server.js'
 

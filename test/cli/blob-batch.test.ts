@@ -11,36 +11,35 @@
  */
 import t from 'tap'
 import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { buffer } from 'node:stream/consumers'
 import { ConsoleClient } from '../../cli/console-client.js'
 import { importAccount } from '../../cli/transfer/account-import.js'
-import { uploadInBatches, verifyBlobs, VERIFY_BYTES, type BatchEvents, type VerifyBlob } from '../../cli/transfer/blob-batch.js'
+import { Relay, uploadInBatches, verifyBlobs, VERIFY_BYTES, type BatchEvents, type VerifyBlob } from '../../cli/transfer/blob-batch.js'
 import { Progress } from '../../cli/transfer/progress.js'
-import type { BlobVerdict, Part } from '../../common/cloud/blob-batch.js'
+import { partHeader, type BlobVerdict } from '../../common/cloud/blob-batch.js'
 import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { startProxy } from '../fixtures/proxy.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-/** A source that streams blobs from memory, in 1000-byte chunks; one not in `have` is `gone`. */
+/** A source's batch read from memory, framed, in 1000-byte chunks; a blob not in `have` is `gone`. */
 const fromMemory =
   (have: Buffer[]) =>
-  (sha256s: string[]): AsyncIterable<Part> =>
-    (async function* () {
-      for (const s of sha256s) {
-        const b = have.find((h) => sha(h) === s)
-        if (b === undefined) yield { kind: 'gone' as const, sha256: s, size: 0, offset: 0, body: (async function* () {})() }
-        else
-          yield {
-            kind: 'blob' as const,
-            sha256: s,
-            size: b.length,
-            offset: 0,
-            body: (async function* () {
-              for (let i = 0; i < b.length; i += 1000) yield b.subarray(i, i + 1000)
-            })(),
-          }
-      }
-    })()
+  (sha256s: string[]): Promise<Readable> => {
+    const parts = sha256s.map((s) => {
+      const b = have.find((h) => sha(h) === s)
+      return b === undefined ? partHeader('gone', s, 0, 0) : Buffer.concat([partHeader('blob', s, b.length, 0), b])
+    })
+    return Promise.resolve(inChunks(Buffer.concat(parts), 1000))
+  }
+
+/** `bytes` as a stream of chunks of `size` bytes. */
+const inChunks = (bytes: Buffer, size: number): Readable =>
+  Readable.from(
+    Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size)),
+    { objectMode: false },
+  )
 
 function recorder(): BatchEvents & { log: Map<string, string[]> } {
   const log = new Map<string, string[]>()
@@ -132,3 +131,54 @@ t.test(
       })
   },
 )
+
+t.test("M2: the source's batch read passed on to the destination as it came, each part's header checked", async (t) => {
+  const a = Buffer.alloc(2500, 'a')
+  const b = Buffer.from('the second blob')
+  const empty = Buffer.alloc(0)
+  const c = Buffer.from('one the source lost')
+  const blob = (x: Buffer, from = 0) => ({ sha256: sha(x), size: x.length, from })
+  const part = (x: Buffer): Buffer => Buffer.concat([partHeader('blob', sha(x), x.length, 0), x])
+  /** What the relay of `answer` (in chunks of `size` bytes) for `batch` passes on, or its error; and the blobs said gone. */
+  const relayed = async (batch: ReturnType<typeof blob>[], answer: Buffer, size: number) => {
+    const gone: string[] = []
+    const relay = new Relay(batch, (x) => gone.push(x.sha256))
+    const out = await buffer(inChunks(answer, size).pipe(relay)).catch((err: Error) => err)
+    return { out, gone, length: relay.length }
+  }
+  const answer = Buffer.concat([part(a), part(empty), part(b)])
+  for (const size of [7, 100, 1000, 1_000_000]) {
+    const r = await relayed([blob(a), blob(empty), blob(b)], answer, size)
+    t.same(r.out, answer, `from the first byte: the answer as it came, in chunks of ${size} bytes (headers cut across chunks too)`)
+    t.equal(r.length, answer.length)
+  }
+  const resumed = await relayed([blob(a, 1000), blob(b, b.length), blob(empty)], Buffer.concat([part(a), part(b), part(empty)]), 300)
+  const sent = Buffer.concat([
+    partHeader('blob', sha(a), a.length, 1000),
+    a.subarray(1000),
+    partHeader('blob', sha(b), b.length, b.length),
+    part(empty),
+  ])
+  t.same(resumed.out, sent, 'a blob the destination has part of: its header says its offset, its first bytes left out')
+  t.equal(resumed.length, sent.length)
+
+  const lost = await relayed([blob(a), blob(c)], Buffer.concat([part(a), partHeader('gone', sha(c), 0, 0)]), 1000)
+  t.match(lost, { out: { message: `the source cannot read blob ${sha(c)}` }, gone: [sha(c)] }, 'a blob the source cannot give')
+  const swapped = await relayed([blob(a), blob(b)], Buffer.concat([part(b), part(a)]), 1000)
+  t.match(swapped, { out: { message: `the source cannot read blob ${sha(a)}` }, gone: [sha(a)] }, 'another blob than the one expected')
+  const noHeader = await relayed([blob(a)], Buffer.alloc(300, 'x'), 1000)
+  t.match(noHeader, { out: { message: `the source cannot read blob ${sha(a)}` }, gone: [sha(a)] }, 'no header in its first 256 bytes')
+  for (const [what, bytes] of [
+    ['inside a blob', part(a).subarray(0, 200)],
+    ['before the next header', part(a)],
+    ['inside the next header', Buffer.concat([part(a), part(b).subarray(0, 20)])],
+  ] as const) {
+    const cut = await relayed([blob(a), blob(b)], bytes, 1000)
+    const which = what === 'inside a blob' ? a : b
+    t.match(cut, { out: { message: `the source's answer ended before the end of blob ${sha(which)}` }, gone: [] }, `cut ${what}`)
+  }
+  for (const extra of [part(b), Buffer.from('more')]) {
+    const past = await relayed([blob(a)], Buffer.concat([part(a), extra]), 1000)
+    t.match(past, { out: { message: 'the source answered past the 1 blobs asked' }, gone: [] }, 'an answer past the batch')
+  }
+})

@@ -1,0 +1,10 @@
+/**
+ * A long-running command's root logger (pino), where its Io says. A module of its own, apart from io.ts, which nearly
+ * every command loads: a command that does not log (`console migrate`, M2) does not load pino (~40 ms of CPU).
+ */
+import { createLogger, type Logger } from '../common/log.js'
+import type { Io } from './io.js'
+
+export function logger(io: Io, level: string | undefined): Logger {
+  return createLogger({ level, destination: io.logTo })
+}
