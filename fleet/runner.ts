@@ -58,7 +58,7 @@ export interface FleetRunOptions {
 /**
  * How many phones may be coming up, and going down, at once unless told. 16 against no limit, 2,000 phones over two
  * workers: event-loop delay p99 73 against 100 ms, 69 against 82 KB of RSS per phone, the ramp unchanged within the
- * noise; 64 gave 125-152 ms (README, "Eighth round").
+ * noise; 64 gave 125-152 ms (docs/PERFORMANCE.md, "Eighth round").
  */
 export const PHONES_AT_ONCE = 16
 

@@ -34,7 +34,7 @@ export const PHONES_PER_CORE = 5_000
  * V8's heap for a worker, a process that holds nothing but phones: a young generation of at most 2 × 4 MB (Node's
  * default grows it to 2 × 16 MB) and the old generation allowed to grow by 30 % after each full GC (V8's default lets
  * it grow up to 4 ×, so the garbage a ramp promotes stays until the run ends). At 1,000 phones: ~78 KB of RSS per
- * phone by the report's peak instead of ~120, for ~7 % more CPU (README, "Sixth round"). The young generation's size
+ * phone by the report's peak instead of ~120, for ~7 % more CPU (docs/PERFORMANCE.md, "Sixth round"). The young generation's size
  * is fixed when V8 starts, so a run in one process (`--workers 1`) keeps Node's defaults unless started with these
  * flags (`node --max-semi-space-size=4 --heap-growing-percent=30 dist/cli/main.js fleet run ...`).
  */
