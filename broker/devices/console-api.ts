@@ -53,18 +53,21 @@ function waitParam(url: URL): number {
   return intParam(url, 'wait', 0, 0, MAX_COMMAND_WAIT_MS)
 }
 
-/** Resolves with the command once it is final, or as it is after `ms`; undefined when it went meanwhile (its device was removed). */
+/**
+ * Resolves with the command once it is final (the view the change announced: the row as its write returned it, not read
+ * again), or as it is after `ms`; undefined when it went meanwhile (its device was removed).
+ */
 function waitForFinal(commands: CommandCenter, id: string, ms: number): Promise<CommandView | undefined> {
   return new Promise((resolve) => {
-    const done = (): void => {
+    const done = (view: CommandView | undefined): void => {
       clearTimeout(timer)
       commands.off('changed', onChange)
-      resolve(commands.get(id))
+      resolve(view)
     }
     const onChange = (view: CommandView): void => {
-      if (view.id === id && FINAL_STATES.has(view.state)) done()
+      if (view.id === id && FINAL_STATES.has(view.state)) done(view)
     }
-    const timer = setTimeout(done, ms)
+    const timer = setTimeout(() => done(commands.get(id)), ms)
     commands.on('changed', onChange)
   })
 }
