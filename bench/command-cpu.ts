@@ -42,7 +42,7 @@ const everyMs = Number(values.every)
 const log =
   values.log === 'warn'
     ? createLogger({ level: 'warn', destination: pino.destination({ dest: 2, sync: true }) })
-    : createLogger({ level: values.log, destination: pino.destination({ dest: '/dev/null', sync: false }) })
+    : createLogger({ level: values.log, destination: pino.destination({ dest: process.env.CMD_CPU_LOG ?? '/dev/null', sync: false }) })
 
 const cleanup = new Cleanup()
 try {
