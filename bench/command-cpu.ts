@@ -10,8 +10,8 @@
  * threads, user + system) per round trip over the measured ones, and the
  * journal's share. `--profile FILE` writes a V8 CPU profile of the measured
  * round trips only (node:inspector, started after the warm-up); `--log info`
- * runs the broker and agent at a daemon's log level (to /dev/null) instead of
- * the bench's `warn`.
+ * runs the broker and agent at a daemon's log level (to /dev/null, or to the file
+ * CMD_CPU_LOG names) instead of the bench's `warn`.
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
