@@ -54,7 +54,6 @@ export const JournalSchema = z.strictObject({
   lastSeq: z.number().int().nonnegative(),
   entries: z.record(z.string(), JournalEntrySchema),
 })
-export type JournalData = z.infer<typeof JournalSchema>
 
 /** The journal an older version left, if any: built once, not at each phone's start (zod takes 10-25 µs to build it). */
 const LegacyJournalSchema = JournalSchema.nullable()
@@ -89,8 +88,15 @@ interface Waiter {
   reject: (err: unknown) => void
 }
 
+/** A finished entry whose receipt the broker acknowledged: KEEP_DONE of them are kept. */
+const isReported = (e: JournalEntry): boolean => e.step === 'done' && e.reported
+
 export class CommandJournal {
-  private data: JournalData = { lastSeq: 0, entries: {} }
+  private highestSeq = 0
+  /** Entries by command id, in the order each id was first put (as the object it replaced kept them). */
+  private readonly entries = new Map<string, JournalEntry>()
+  /** How many entries are reported (isReported): counted, so that only a put past KEEP_DONE looks for the oldest. */
+  private reported = 0
   readonly path: string
   private readonly legacyPath: string
   private readonly compactAfter: number
@@ -126,13 +132,19 @@ export class CommandJournal {
    * line before the last is an error naming it.
    */
   async load(): Promise<void> {
-    this.data = { lastSeq: 0, entries: {} }
+    this.highestSeq = 0
+    this.entries.clear()
+    this.reported = 0
     const text = await readTextIfExists(this.path)
     if (text === null) {
       const legacy = await new JsonFile(this.legacyPath, LegacyJournalSchema).load(null)
       // Nothing on disk: nothing to write or remove now. `rewrite` is still true, so the first step creates the log.
       if (!legacy) return
-      this.data = legacy
+      this.highestSeq = legacy.lastSeq
+      for (const [id, entry] of Object.entries(legacy.entries)) {
+        this.entries.set(id, entry)
+        if (isReported(entry)) this.reported++
+      }
       this.opts.log.info({ entries: Object.keys(legacy.entries).length }, `command journal migrated from ${LEGACY_JOURNAL_FILE}`)
     } else this.replay(text)
     // A torn, migrated or overlong log is made whole and compact now, so a command's first step costs one sync like the others.
@@ -150,11 +162,11 @@ export class CommandJournal {
   }
 
   get lastSeq(): number {
-    return this.data.lastSeq
+    return this.highestSeq
   }
 
   entry(id: string): JournalEntry | undefined {
-    return this.data.entries[id]
+    return this.entries.get(id)
   }
 
   /** Entries a crash left unfinished, oldest first. */
@@ -181,14 +193,25 @@ export class CommandJournal {
     while (this.flushing) await this.flushing
   }
 
+  /**
+   * Puts `entry` in memory; past KEEP_DONE reported entries the oldest (lowest seq, the first put among equals) go. One
+   * pass over the entries per entry dropped, only when one must go: the whole list was gathered, filtered and sorted at
+   * every receipt's `reported` step before (issue 14: ~0.1 ms of each command round trip with 200 kept).
+   */
   private apply(entry: JournalEntry): void {
-    const entries = this.data.entries
-    entries[entry.command.id] = entry
-    this.data.lastSeq = Math.max(this.data.lastSeq, entry.command.seq)
-    if (entry.step !== 'done' || !entry.reported) return
-    const done = Object.values(entries).filter((e) => e.step === 'done' && e.reported)
-    if (done.length <= KEEP_DONE) return
-    for (const old of done.sort((a, b) => a.command.seq - b.command.seq).slice(0, done.length - KEEP_DONE)) delete entries[old.command.id]
+    const id = entry.command.id
+    const before = this.entries.get(id)
+    if (before && isReported(before)) this.reported--
+    this.entries.set(id, entry)
+    this.highestSeq = Math.max(this.highestSeq, entry.command.seq)
+    if (!isReported(entry)) return
+    this.reported++
+    while (this.reported > KEEP_DONE) {
+      let oldest: [string, JournalEntry] | undefined
+      for (const kept of this.entries) if (isReported(kept[1]) && (!oldest || kept[1].command.seq < oldest[1].command.seq)) oldest = kept
+      this.entries.delete((oldest as [string, JournalEntry])[0])
+      this.reported--
+    }
   }
 
   private replay(text: string): void {
@@ -199,7 +222,7 @@ export class CommandJournal {
     lines.forEach((line, i) => {
       const decoded = decodeJson(LineSchema, line)
       if (decoded.ok) {
-        if ('lastSeq' in decoded.value) this.data.lastSeq = Math.max(this.data.lastSeq, decoded.value.lastSeq)
+        if ('lastSeq' in decoded.value) this.highestSeq = Math.max(this.highestSeq, decoded.value.lastSeq)
         else this.apply(decoded.value)
       } else if (i === lines.length - 1) {
         // Its step never resolved as durable, so nothing was done on its strength: as if it had never been written.
@@ -236,7 +259,7 @@ export class CommandJournal {
 
   /** True when `more` lines would take the log past its bound: the entries kept plus compactAfter. */
   private overBound(more: number): boolean {
-    return this.lines + more > this.compactAfter + Object.keys(this.data.entries).length
+    return this.lines + more > this.compactAfter + this.entries.size
   }
 
   private async append(text: string, lines: number): Promise<void> {
@@ -297,7 +320,7 @@ export class CommandJournal {
     // The rename below takes the file away from any descriptor open on it: appends after it must open the new one.
     await this.closeFile()
     const entries = this.all()
-    const text = [JSON.stringify({ lastSeq: this.data.lastSeq }), ...entries.map((e) => JSON.stringify(e))].join('\n') + '\n'
+    const text = [JSON.stringify({ lastSeq: this.highestSeq }), ...entries.map((e) => JSON.stringify(e))].join('\n') + '\n'
     await writeAtomic(this.path, text)
     this.syncs += 2
     this.compactions++
@@ -306,6 +329,6 @@ export class CommandJournal {
   }
 
   private all(): JournalEntry[] {
-    return Object.values(this.data.entries).sort((a, b) => a.command.seq - b.command.seq)
+    return [...this.entries.values()].sort((a, b) => a.command.seq - b.command.seq)
   }
 }

@@ -9,13 +9,17 @@
  *
  * Only what can be checked exactly is compiled: strict objects, numbers with
  * bounds and the integer check, booleans, enums, literals, optional fields,
- * strings with length bounds and regex checks, and discriminated unions (the
- * option a value's discriminator names, when that option compiles; a push
- * frame's `hello` and `welcome`, once per phone). Anything else (formats such as
- * uuid or email, arrays, records, plain unions, refinements, transforms, defaults) makes
- * `compileCheck` answer undefined, and the caller keeps using zod. An accepted
- * value is exactly what zod would return for it (nothing is transformed or
- * added); a refusal is left to zod to explain (see decodeJson).
+ * strings with length bounds, regex checks and the uuid and base64 formats,
+ * records with string keys, plain unions whose every option compiles, and
+ * discriminated unions (the option a value's discriminator names, when that
+ * option compiles; a push frame's `hello` and `welcome`, once per phone). Since
+ * issue 14's command round trip the signed command and receipt compile too
+ * (a uuid, a base64 signature, a receipt's record of data): zod parsed each
+ * four times per command. Anything else (other formats such as email, arrays,
+ * exclusive unions, refinements, transforms, defaults) makes `compileCheck`
+ * answer undefined, and the caller keeps using zod. An accepted value is
+ * exactly what zod would return for it (nothing is transformed or added); a
+ * refusal is left to zod to explain (see decodeJson).
  */
 import type { z } from 'zod'
 
@@ -28,6 +32,12 @@ interface Def {
   shape?: Record<string, z.ZodType>
   catchall?: z.ZodType
   innerType?: z.ZodType
+  keyType?: z.ZodType
+  valueType?: z.ZodType
+  /** A record's: 'loose' passes keys its key schema refuses. */
+  mode?: string
+  /** false on exclusive and discriminated unions. */
+  inclusive?: boolean
   options?: readonly z.ZodType[]
   discriminator?: string
   entries?: Record<string, unknown>
@@ -77,7 +87,10 @@ export function compileCheck(schema: z.ZodType): Check | undefined {
     case 'literal':
       return oneOf(def.values as readonly unknown[])
     case 'union':
-      return checks.length === 0 ? discriminatedCheck(def) : undefined
+      if (checks.length > 0) return undefined
+      return def.discriminator === undefined ? unionCheck(def) : discriminatedCheck(def)
+    case 'record':
+      return checks.length === 0 ? recordCheck(def) : undefined
     default:
       return undefined
   }
@@ -85,12 +98,10 @@ export function compileCheck(schema: z.ZodType): Check | undefined {
 
 /**
  * A discriminated union, as zod checks one: the option whose literal discriminator the value names decides alone. A value
- * naming an option that does not compile (or none) is refused here and left to zod, which says why or accepts it. A
- * plain union (no discriminator) is not compiled: zod returns its first option that succeeds, transforms included.
+ * naming an option that does not compile (or none) is refused here and left to zod, which says why or accepts it.
  */
 function discriminatedCheck(def: Def): Check | undefined {
-  const key = def.discriminator
-  if (key === undefined) return undefined
+  const key = def.discriminator as string
   const byValue = new Map<unknown, Check>()
   for (const option of def.options as readonly z.ZodType[]) {
     const optionDef = defOf(option)
@@ -109,6 +120,57 @@ function discriminatedCheck(def: Def): Check | undefined {
     const check = byValue.get((v as Record<string, unknown>)[key])
     return check !== undefined && check(v)
   }
+}
+
+/**
+ * A plain union whose every option compiles: accepted when one option accepts. zod returns the first option that
+ * succeeds, which is the value itself when nothing transforms. An exclusive union (z.xor: more than one match is a
+ * refusal) is zod's.
+ */
+function unionCheck(def: Def): Check | undefined {
+  if (def.inclusive === false) return undefined
+  const options: Check[] = []
+  for (const option of def.options as readonly z.ZodType[]) {
+    const check = compileCheck(option)
+    if (!check) return undefined
+    options.push(check)
+  }
+  return (v) => {
+    for (let i = 0; i < options.length; i++) if ((options[i] as Check)(v)) return true
+    return false
+  }
+}
+
+/**
+ * A record with string keys (z.record(z.string(), ...)): a plain object whose every own enumerable key and value pass.
+ * zod leaves a `__proto__` key out of what it returns, so a value with one is left to zod; it also checks symbol keys,
+ * which a string key schema refuses.
+ */
+function recordCheck(def: Def): Check | undefined {
+  if (def.mode === 'loose') return undefined
+  const keyType = def.keyType as z.ZodType
+  if (defOf(keyType).type !== 'string') return undefined
+  const key = compileCheck(keyType)
+  const value = compileCheck(def.valueType as z.ZodType)
+  if (!key || !value) return undefined
+  return (v) => {
+    if (!isPlainObject(v)) return false
+    const obj = v as Record<PropertyKey, unknown>
+    for (const k of Reflect.ownKeys(obj)) {
+      if (!Object.prototype.propertyIsEnumerable.call(obj, k)) continue
+      if (k === '__proto__' || !key(k) || !value(obj[k])) return false
+    }
+    return true
+  }
+}
+
+/** zod's isPlainObject: an object, not an array, whose constructor (if a function) has a prototype of its own kind. */
+function isPlainObject(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
+  const ctor = (v as { constructor?: unknown }).constructor
+  if (typeof ctor !== 'function') return true
+  const prototype = (ctor as { prototype?: unknown }).prototype
+  return typeof prototype === 'object' && prototype !== null && !Array.isArray(prototype) && Object.hasOwn(prototype, 'isPrototypeOf')
 }
 
 function oneOf(values: readonly unknown[]): Check {
@@ -187,14 +249,28 @@ function stringCheck(checks: readonly CheckDef[]): Check | undefined {
   for (const c of checks) {
     if (c.check === 'min_length') parts.push((s) => s.length >= (c.minimum as number))
     else if (c.check === 'max_length') parts.push((s) => s.length <= (c.maximum as number))
-    else if (c.check === 'string_format' && c.format === 'regex') {
+    else if (c.check === 'string_format' && (c.format === 'regex' || c.format === 'uuid')) {
+      // A uuid is its pattern alone in zod (the one its def carries), as a regex check is.
       const pattern = c.pattern as RegExp
       parts.push((s) => {
         pattern.lastIndex = 0
         return pattern.test(s)
       })
-    } else return undefined
+    } else if (c.check === 'string_format' && c.format === 'base64') parts.push(isBase64)
+    else return undefined
   }
   const all = allOf(parts)
   return (v) => typeof v === 'string' && all(v)
+}
+
+/** zod's base64 check (its isValidBase64; the charset in its def is not what it tests): whole groups of four that atob decodes. */
+function isBase64(s: string): boolean {
+  if (s === '') return true
+  if (/\s/.test(s) || s.length % 4 !== 0) return false
+  try {
+    atob(s)
+    return true
+  } catch {
+    return false
+  }
 }

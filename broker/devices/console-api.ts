@@ -30,6 +30,9 @@ export interface ConsoleApiContext {
 /** Largest request body (a signed command), bytes. */
 export const MAX_CONSOLE_BODY_BYTES = 64 * 1024
 
+/** The submit's body as parsed (CommandCenter.submit checks it): one schema, not a new one built and tried per request. */
+const ANY_BODY = z.unknown()
+
 const STATUS_OF: Record<CommandErrorCode, number> = {
   BAD_COMMAND: 400,
   NOT_ENABLED: 409,
@@ -53,18 +56,21 @@ function waitParam(url: URL): number {
   return intParam(url, 'wait', 0, 0, MAX_COMMAND_WAIT_MS)
 }
 
-/** Resolves with the command once it is final, or as it is after `ms`; undefined when it went meanwhile (its device was removed). */
+/**
+ * Resolves with the command once it is final (the view the change announced: the row as its write returned it, not read
+ * again), or as it is after `ms`; undefined when it went meanwhile (its device was removed).
+ */
 function waitForFinal(commands: CommandCenter, id: string, ms: number): Promise<CommandView | undefined> {
   return new Promise((resolve) => {
-    const done = (): void => {
+    const done = (view: CommandView | undefined): void => {
       clearTimeout(timer)
       commands.off('changed', onChange)
-      resolve(commands.get(id))
+      resolve(view)
     }
     const onChange = (view: CommandView): void => {
-      if (view.id === id && FINAL_STATES.has(view.state)) done()
+      if (view.id === id && FINAL_STATES.has(view.state)) done(view)
     }
-    const timer = setTimeout(done, ms)
+    const timer = setTimeout(() => done(commands.get(id)), ms)
     commands.on('changed', onChange)
   })
 }
@@ -102,7 +108,7 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
     if (!ctx.store.switches(id)) throw new HttpError(404, 'NOT_FOUND', `device "${id}" not found`)
     // A bad wait is refused before anything is submitted.
     const wait = waitParam(r.url)
-    const body = await r.json(z.unknown(), { maxBytes: MAX_CONSOLE_BODY_BYTES })
+    const body = await r.json(ANY_BODY, { maxBytes: MAX_CONSOLE_BODY_BYTES })
     const submitted = commandOrRefusal(() => ctx.commands.submit(id, body))
     // 201 whether or not the wait saw it final: the command was created either way; its state says where it stands.
     const command = await settled(ctx.commands, submitted, wait)
