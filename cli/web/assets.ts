@@ -1,7 +1,9 @@
 /**
  * The web console's files, all served from this machine (no CDN, no network
- * at run time): the page itself from web/ in the package, Leaflet from its
- * npm package, and the base map -- Natural Earth's 1:110m country outlines
+ * at run time): the page itself from web/ in the package, the byte-size
+ * formatter the CLI uses (`/js/format-bytes.js`, the built
+ * common/format-bytes.js: one formatter, so the page and the CLI show a
+ * quota alike), Leaflet from its npm package, and the base map -- Natural Earth's 1:110m country outlines
  * from world-atlas, converted from TopoJSON to GeoJSON with topojson-client
  * once, on first request, and drawn by Leaflet as vectors.
  */
@@ -41,10 +43,12 @@ const require = createRequire(import.meta.url)
 export class Assets {
   private readonly cache = new Map<string, Asset>()
   private readonly web: string
+  private readonly formatBytes: string
   private readonly leaflet: string
 
   constructor(root = packageRoot()) {
     this.web = join(root, 'web')
+    this.formatBytes = join(root, 'dist', 'common', 'format-bytes.js')
     this.leaflet = join(dirname(require.resolve('leaflet/package.json')), 'dist')
   }
 
@@ -67,6 +71,7 @@ export class Assets {
   private fileFor(path: string): string | undefined {
     if (path === '/' || path === '/index.html') return join(this.web, 'index.html')
     if (path === '/world.geojson') return WORLD
+    if (path === '/js/format-bytes.js') return this.formatBytes
     let m = /^\/(app\.css|js\/[a-z-]+\.js)$/.exec(path)
     if (m) return join(this.web, m[1] as string)
     m = /^\/vendor\/(leaflet\.js|leaflet\.css|images\/[a-z0-9-]+\.png)$/.exec(path)

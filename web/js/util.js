@@ -1,4 +1,5 @@
 // Small helpers shared by the page's modules: building elements, calling the page API, words for times and sizes.
+import { formatBytes } from './format-bytes.js'
 
 /** An element with attributes (on* are listeners) and children (strings become text, never HTML). */
 export function h(tag, attrs = {}, ...children) {
@@ -52,16 +53,8 @@ export function age(ms) {
 
 export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'))
 
-export function bytes(n) {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB']
-  let v = n
-  let i = 0
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000
-    i++
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
-}
+/** Sizes as the CLI and the cloud's refusals say them ("5.0 GB" for 5 GiB): the one formatter, served from the build. */
+export const bytes = formatBytes
 
 let toastTimer
 /** Says something to the person at the page; errors stay until the next message. */

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { chromium, type Page, type Request } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
 import { packageRoot } from '../../../cli/web/assets.js'
+import { formatBytes } from '../../../common/format-bytes.js'
 import { startWeb, tempDir } from '../../fixtures/web.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
 
@@ -205,6 +206,19 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForSelector('#timeline li')
       await page.locator('#data').screenshot({ path: join(IMG, 'web-service-off.png') })
       t.same(problems, [], 'no console error, no failed request')
+    })
+
+    await t.test('A1: the page says the account\'s quota in the CLI\'s words (one formatter: 5 GiB is "5.0 GB")', async (t) => {
+      const quota = await page.textContent('#quota-text')
+      t.match(quota, / of 5\.0 GB$/, "the free tier's 5 GiB")
+      t.equal(quota?.replace(/^\d+% .* of /, ''), formatBytes(5 * 1024 ** 3), "as the CLI and the cloud's refusals say it")
+      // The page's module, loaded by the page: its `bytes` is the CLI's formatter.
+      const inPage = await page.evaluate(async () => {
+        const served: string = '/js/util.js'
+        const util = (await import(served)) as { bytes: (n: number) => string }
+        return util.bytes(1536)
+      })
+      t.equal(inPage, formatBytes(1536))
     })
 
     await t.test('a phone-sized screen: one column, no sideways scrolling; the keyboard reaches a device page', async (t) => {

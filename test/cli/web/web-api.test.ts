@@ -71,6 +71,7 @@ t.test('the page, Leaflet and the Natural Earth base map are served from this ma
     ['/app.css', /text\/css/],
     ['/js/app.js', /javascript/],
     ['/js/map.js', /javascript/],
+    ['/js/format-bytes.js', /javascript/],
     ['/vendor/leaflet.js', /javascript/],
     ['/vendor/leaflet.css', /text\/css/],
     ['/vendor/images/layers.png', /image\/png/],
