@@ -175,6 +175,3 @@ export function withExif(jpeg: Buffer, exif: PhotoExif): Buffer {
   const jfif = jpeg.readUInt16BE(2) === 0xffe0 ? 2 + jpeg.readUInt16BE(4) : 0
   return Buffer.concat([jpeg.subarray(0, 2), exifSegment(exif), jpeg.subarray(2 + jfif)])
 }
-
-/** Reading a photo's EXIF back is shared with the cloud (M2's verification at the destination): common/photo-meta.ts. */
-export { readPhotoMeta, type PhotoMeta } from '../../common/photo-meta.js'
