@@ -21,8 +21,11 @@ export interface ConsoleOptions {
   json?: boolean
 }
 
+/** Said when the broker cannot be reached: the console's default address is not where every broker listens. */
+const API_HINT = '; is the broker running? If it listens elsewhere, give its HTTP address with --api URL'
+
 async function client(o: ConsoleOptions): Promise<ConsoleClient> {
-  return new ConsoleClient(o.api, await readToken(o))
+  return new ConsoleClient(o.api, await readToken(o), undefined, API_HINT)
 }
 
 /** The console token from --token-file or the broker's data directory. */

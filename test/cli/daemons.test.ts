@@ -160,6 +160,7 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   const closedUrl = `http://127.0.0.1:${await closedPort()}`
   const closed = await run(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])
   t.match(closed.err, `cannot reach the broker at ${closedUrl}`)
+  t.match(closed.err, /; is the broker running\? If it listens elsewhere, give its HTTP address with --api URL\n$/, 'and what to do')
   const stranger = createServer((_req, res) => res.end('<html>hello</html>'))
   await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
   t.teardown(() => stranger.close())
