@@ -37,11 +37,15 @@ export interface ApiAnswer {
 }
 
 export class ConsoleClient {
-  /** @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll) */
+  /**
+   * @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll)
+   * @param unreachableHint what to do, added to "cannot reach the broker" (the console CLI names its --api flag)
+   */
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
     private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
+    private readonly unreachableHint = '',
   ) {}
 
   devices(): Promise<DevicesReply> {
@@ -162,7 +166,7 @@ export class ConsoleClient {
   }
 
   private unreachable(err: Error): ConsoleApiError {
-    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}`)
+    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}${this.unreachableHint}`)
   }
 
   /**

@@ -21,8 +21,11 @@ export interface ConsoleOptions {
   json?: boolean
 }
 
+/** Said when the broker cannot be reached: the console's default address is not where every broker listens. */
+const API_HINT = '; is the broker running? If it listens elsewhere, give its HTTP address with --api URL'
+
 async function client(o: ConsoleOptions): Promise<ConsoleClient> {
-  return new ConsoleClient(o.api, await readToken(o))
+  return new ConsoleClient(o.api, await readToken(o), undefined, API_HINT)
 }
 
 /** The console token from --token-file or the broker's data directory. */
@@ -40,19 +43,20 @@ export async function readToken(o: ConsoleOptions): Promise<string> {
 }
 
 /**
- * Redraws the device table every `everyMs` until aborted, with `guide` (where
- * things are, what to try) under it. On a TTY it repaints in place: cursor home,
+ * Redraws the device table every `everyMs` until aborted, headed by the cloud's
+ * time, with `guide` (where things are, what to try) under it. On a TTY it repaints in place: cursor home,
  * each line cleared to its end, the rest of the screen cleared; the screen is
  * wiped once, at the start, so redraws never flood the scrollback.
  */
 export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, guide = ''): Promise<void> {
   let first = true
   const draw = async (): Promise<void> => {
-    const view = await api.devices().then(
-      ({ now, devices }) => renderDevices(devices, now),
-      (err: Error) => `${err.message}\n`,
+    // The cloud's time heads the table, as its ages are counted from it (simulated time runs ahead of this machine's).
+    const { now, view } = await api.devices().then(
+      ({ now, devices }) => ({ now, view: renderDevices(devices, now) }),
+      (err: Error) => ({ now: io.clock.now(), view: `${err.message}\n` }),
     )
-    const screen = `fakephone console -- ${new Date(io.clock.now()).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n' + guide
+    const screen = `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n' + guide
     if (!io.tty) return io.out(screen)
     io.out((first ? '\x1b[2J' : '') + '\x1b[H' + screen.replaceAll('\n', '\x1b[K\n') + '\x1b[J')
     first = false

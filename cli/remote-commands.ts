@@ -10,6 +10,7 @@ import { FINAL_STATES, type CommandType, type CommandArgs } from '../common/cont
 import { OwnerKeys, verifyPayload } from '../common/signing.js'
 import type { CommandView } from '../common/console-api.js'
 import type { ConsoleClient } from './console-client.js'
+import type { ConsoleOptions } from './console-command.js'
 import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, duration, formatDuration, onOff, positiveInt } from './options.js'
 import { table } from './render.js'
@@ -61,6 +62,11 @@ export function describe(view: CommandView, now: number): string {
   }
 }
 
+/** `fakephone console` with where this one found the broker and its token, so a line it prints works as printed. */
+function consoleLine(o: ConsoleOptions): string {
+  return `fakephone console --api ${o.api} ${o.tokenFile === undefined ? `--data ${o.data}` : `--token-file ${o.tokenFile}`}`
+}
+
 export function addRemoteCommands(root: Command, io: Io, api: () => Promise<ConsoleClient>): void {
   const json = (): boolean => Boolean(root.opts<{ json?: boolean }>().json)
 
@@ -68,7 +74,7 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     const client = await api()
     const keys = new OwnerKeys(o.keys)
     const { command, device } = await signCommand(client, keys, id, type, args, o.expires)
-    const follow = `follow it with: fakephone console commands ${id}`
+    const follow = `follow it with: ${consoleLine(root.opts<ConsoleOptions>())} commands ${id}`
     // An offline phone is said before waiting, so nobody waits on a phone the cloud already knows is away; an online
     // phone's answer comes back in the submit's own request.
     const sayOffline =

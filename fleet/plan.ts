@@ -3,10 +3,13 @@
  * scenario, the seed and the device ids: which group a phone is in, when it
  * starts (ramp-up) and stops (ramp-down), its heartbeat pace, battery,
  * movement, outages, switch flips, how it answers commands and what the
- * fleet's console asks of it. Times are milliseconds from the run's start.
+ * fleet's console asks of it (the ids its commands go out under also take
+ * the run's own id, so no two runs send one id). Times are milliseconds from
+ * the run's start.
  * Every draw comes from the phone's own stream (seed, index, purpose), so a
  * phone's plan is the same whichever shard or worker runs it.
  */
+import { createHash } from 'node:crypto'
 import { distanceM, RouteSource, type LocationSource, type Point } from '../agent/location.js'
 import type { BatteryModel } from '../agent/battery.js'
 import { Rng, hash32 } from './prng.js'
@@ -57,6 +60,17 @@ export function seededUuid(rng: Rng): string {
   hex[16] = (8 + Math.floor(rng.next() * 4)).toString(16)
   const h = hex.join('')
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
+/**
+ * The id a run sends planned command `planned` under: a version-4-shaped UUID from SHA-256 of the run's id and the
+ * planned one. A cloud refuses a command id it has seen (409), so a second run of the same seed against the same broker
+ * needs ids of its own; the phone's answer stays the planned command's (PhonePlan.answer maps the id back).
+ */
+export function runCommandId(runId: string, planned: string): string {
+  const h = createHash('sha256').update(`${runId}/${planned}`).digest('hex')
+  const variant = (8 + (parseInt(h.charAt(16), 16) & 3)).toString(16)
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
 /** Times of a Poisson process with this mean gap, from `from` up to (not including) `until`. */
@@ -131,7 +145,12 @@ function timeline(
   return { starts, stops, endAt: stops.length === 0 && durationMs === undefined && open ? Infinity : endAt }
 }
 
-export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly string[], durationMs?: number): FleetPlan {
+/**
+ * The fleet's plan. `runId`, when given, is this run's own: the console's commands go out under ids made from it and the
+ * planned ids (runCommandId), so each run's ids are new to the cloud while everything else, answers included, is the
+ * seed's; without it the commands keep their planned ids.
+ */
+export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly string[], durationMs?: number, runId?: string): FleetPlan {
   const { scenario } = loaded
   const { starts, stops, endAt } = timeline(loaded, ids.length, durationMs)
   const shares = scenario.groups.map((g) => g.share)
@@ -158,13 +177,18 @@ export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly st
       .sort((a, b) => a.at - b.at)
     const consoleCmds = scenario.console.commands
     const cmdRng = Rng.stream(seed, index, 'console/commands')
+    /** The run's command ids and the planned ids they stand for (only with a run id, and only for phones with commands). */
+    let planned: Map<string, string> | undefined
     const commands = consoleCmds
       ? poisson(cmdRng, consoleCmds.every, startAt, stopAt < endAt ? horizon - ANSWER_MARGIN_MS - g.commands.delay.max : horizon).map(
-          (at) => ({
-            at,
-            type: consoleCmds.types[Math.floor(cmdRng.next() * consoleCmds.types.length)] as 'locate' | 'ring',
-            id: seededUuid(cmdRng),
-          }),
+          (at) => {
+            const type = consoleCmds.types[Math.floor(cmdRng.next() * consoleCmds.types.length)] as 'locate' | 'ring'
+            const id = seededUuid(cmdRng)
+            if (runId === undefined) return { at, type, id }
+            const sent = runCommandId(runId, id)
+            ;(planned ??= new Map()).set(sent, id)
+            return { at, type, id: sent }
+          },
         )
       : []
     const notifyRng = Rng.stream(seed, index, 'console/notifications')
@@ -191,7 +215,7 @@ export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly st
       notifications,
       location: locationOf(loaded, groupIndex, seed, index),
       answer: (commandId) => {
-        const rng = new Rng(hash32(`${seed}/${index}/answer/${commandId}`))
+        const rng = new Rng(hash32(`${seed}/${index}/answer/${planned?.get(commandId) ?? commandId}`))
         return { answer: ANSWERS[rng.weighted(weights)] as Answer, delayMs: Math.round(rng.between(min, max)) }
       },
     }

@@ -4,7 +4,7 @@
  * provisioned, or a running one with a credentials file), the plan, the
  * phones, the fleet's console, the resource figures and the reconciled report.
  */
-import type { KeyObject } from 'node:crypto'
+import { randomUUID, type KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import { ensureConsoleToken } from '../broker/console-token.js'
 import { ConsoleClient } from '../cli/console-client.js'
@@ -164,6 +164,8 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       o.seed,
       fleet.map((d) => d.id),
       o.durationMs,
+      // Each run's commands go out under ids of their own: a cloud refuses an id a run before this one sent it.
+      randomUUID(),
     )
     const plan = slicePlan(whole, shard)
     const devices = plan.phones.map((p) => fleet[p.index] as (typeof fleet)[number])

@@ -43,6 +43,10 @@ const LOGIN_PAGE = (why: string): string =>
   `<!doctype html><meta charset="utf-8"><title>fakephone console</title><p>${why}</p>` +
   `<p>Run <code>fakephone console web</code> and open the link it prints.</p>\n`
 
+/** What a page without a session is told: the one-time link cannot be opened again, and nothing else issues one. */
+const NOT_SIGNED_IN =
+  'not signed in: open the login link this console printed when it started (a link works once; start it again for a new one)'
+
 export class WebConsole {
   private readonly sessions: Sessions
   private readonly assets = new Assets()
@@ -123,7 +127,7 @@ export class WebConsole {
     if (url.pathname === '/login' && method === 'GET') return this.login(url, res)
     const api = url.pathname.startsWith('/app/api/')
     if (!this.sessions.valid(req)) {
-      if (api || url.pathname === '/events') return refuse(res, 401, 'UNAUTHORIZED', 'not signed in: open the login link again')
+      if (api || url.pathname === '/events') return refuse(res, 401, 'UNAUTHORIZED', NOT_SIGNED_IN)
       return html(res, 401, LOGIN_PAGE('You are not signed in to this console.'))
     }
     if (method !== 'GET' && method !== 'HEAD' && req.headers[PAGE_HEADER] !== '1') {

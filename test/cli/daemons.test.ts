@@ -5,7 +5,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
-import { type ManualClock, SystemClock } from '../../common/clock.js'
+import { ManualClock, SystemClock } from '../../common/clock.js'
 import { deviceOnDisk, addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { closedPort } from '../fixtures/ports.js'
 import { run, testIo } from '../fixtures/io.js'
@@ -130,11 +130,13 @@ t.test('console devices, history and watch show what the cloud knows, in words a
   t.equal((await run([...api, 'history', 'phone-b'])).out, 'No locations recorded for phone-b.\n')
   t.match((await run([...api, 'history', 'nobody'])).err, /device "nobody" not found/)
 
-  const ui = testIo(cloud.clock)
+  // This machine's clock a day behind the cloud's, as under simulated time after `clock advance 24h`.
+  const ui = testIo(new ManualClock(cloud.clock.now() - 86_400_000))
   const watching = main([...api, 'watch', '--every', '20ms'], ui.io)
   await ui.waitForOut(/fakephone console[\s\S]*phone-a[\s\S]*fakephone console/)
   ui.abort()
   t.equal(await watching, 0, 'watch redraws until stopped')
+  t.match(ui.out(), `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)`, "headed by the cloud's time, as its ages are")
   t.match(
     ui.out(),
     /\nConsole token: .*console\.token\nTry, in another terminal: fakephone console history ID, fakephone console locate ID\n/,
@@ -160,6 +162,7 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   const closedUrl = `http://127.0.0.1:${await closedPort()}`
   const closed = await run(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])
   t.match(closed.err, `cannot reach the broker at ${closedUrl}`)
+  t.match(closed.err, /; is the broker running\? If it listens elsewhere, give its HTTP address with --api URL\n$/, 'and what to do')
   const stranger = createServer((_req, res) => res.end('<html>hello</html>'))
   await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
   t.teardown(() => stranger.close())

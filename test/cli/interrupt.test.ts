@@ -114,12 +114,13 @@ t.test('F2 a command to an offline phone says at once that it is queued; Ctrl-C 
   )
   const broker = spawnCli(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
   const up = await broker.waitForLog((l) => l.msg === 'broker listening')
+  const tokenFile = join(data, 'console.token')
   const ringing = start(t, [
     'console',
     '--api',
     `http://127.0.0.1:${String(up.httpPort)}`,
-    '--data',
-    data,
+    '--token-file',
+    tokenFile,
     'ring',
     'away-phone',
     '--keys',
@@ -132,7 +133,7 @@ t.test('F2 a command to an offline phone says at once that it is queued; Ctrl-C 
     said,
     new RegExp(
       String.raw`^away-phone is offline: ring command [0-9a-f-]{36} is queued and runs when it comes back; follow it with: ` +
-        String.raw`fakephone console commands away-phone\n$`,
+        `fakephone console --api http://127.0.0.1:${String(up.httpPort)} --token-file ${tokenFile} commands away-phone\n$`,
     ),
     'said before waiting',
   )

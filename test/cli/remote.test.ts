@@ -164,7 +164,8 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
     queued.out,
     new RegExp(
       String.raw`ring is queued: the device is offline or busy; it runs when the device comes back \(expires in 1h 0m\)\ncommand ` +
-        String.raw`([0-9a-f-]{36}) is queued; follow it with: fakephone console commands phone-a`,
+        String.raw`([0-9a-f-]{36}) is queued; follow it with: ` +
+        `fakephone console --api ${cloud.apiUrl} --data ${cloud.dataDir} commands phone-a`,
     ),
   )
   const id = /command ([0-9a-f-]{36}) is queued/.exec(queued.out)?.[1] as string
@@ -172,9 +173,9 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
     queued.out,
     new RegExp(
       String.raw`^phone-a is offline: ring command [0-9a-f-]{36} is queued and runs when it comes back; follow it with: ` +
-        String.raw`fakephone console commands phone-a\n`,
+        `fakephone console --api ${cloud.apiUrl} --data ${cloud.dataDir} commands phone-a\n`,
     ),
-    'offline is said first',
+    'offline is said first, with the flags that reach this broker',
   )
   const listedId = /\n(\S+)\s+ring\s+queued/.exec((await con('commands', 'phone-a')).out)?.[1]
   t.equal(listedId, id, 'the id in the commands table is the one cancel takes')
@@ -188,6 +189,12 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
     reason: 'cancelled by the owner',
   })
   t.match((await con('commands', 'phone-a')).out, /ring\s+cancelled\s+\S+ ago\s+cancelled by the owner\s+-/)
+  const tokenFile = join(cloud.dataDir, 'console.token')
+  const byToken = await run(
+    ['console', '--api', cloud.apiUrl, '--token-file', tokenFile, 'ring', 'phone-a', '--wait', '10ms', '--keys', owner.keys.dir],
+    cloud.clock,
+  )
+  t.match(byToken.out, `follow it with: fakephone console --api ${cloud.apiUrl} --token-file ${tokenFile} commands phone-a\n`)
   await provision(cloud, owner, 'phone-c')
   t.equal((await con('commands', 'phone-c')).out, 'No commands for phone-c.\n')
   t.match(

@@ -90,3 +90,51 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const noCreds = await run(['fleet', 'run', '--count', '1', '--broker', cloud.mqttUrl])
   t.match(noCreds.err, /--broker needs --credentials/)
 })
+
+t.test("F2: the same fleet run twice against one broker: the second run's commands are answered, not refused", async (t) => {
+  const cloud = await startCloud(t, { rateLimit: { burst: 1000, perSecond: 1000 } }, new SystemClock())
+  const dir = tempDir(t)
+  const creds = join(dir, 'fleet.json')
+  const keys = join(dir, 'keys')
+  const provisioned = await run([
+    'fleet',
+    'provision',
+    '--count',
+    '2',
+    '--account-prefix',
+    'rr',
+    '--data',
+    cloud.dataDir,
+    '--keys',
+    keys,
+    '--out',
+    creds,
+  ])
+  t.equal(provisioned.code, 0, provisioned.err)
+  const scenario = join(dir, 's.json')
+  writeFileSync(
+    scenario,
+    JSON.stringify({
+      name: 'again',
+      groups: [{ name: 'g', heartbeat: { every: 1000 }, commands: { answer: { succeed: 1, fail: 0, ignore: 0 } } }],
+      console: { commands: { every: 400 } },
+    }),
+  )
+  const argv = ['fleet', 'run', '--count', '2', '--scenario', scenario, '--seed', '42', '--duration', '2500ms', '--json']
+  const remote = ['--broker', cloud.mqttUrl, '--credentials', creds, '--api', cloud.apiUrl, '--console-token', cloud.consoleToken]
+  type Commands = { issued: number; refused: number; answered: number; lost: number }
+  const commandsOf = async (): Promise<Commands> => {
+    const r = await run([...argv, ...remote], new SystemClock())
+    t.equal(r.code, 0, r.err)
+    return (JSON.parse(r.out) as { commands: Commands }).commands
+  }
+  const first = await commandsOf()
+  const second = await commandsOf()
+  t.ok(first.issued > 0, 'the scenario sends commands')
+  t.equal(second.issued, first.issued, 'the same seed plans the same commands')
+  t.same(
+    [second.refused, second.answered, second.lost],
+    [0, second.issued, 0],
+    'none refused as if Find Device were off: the cloud has not seen their ids',
+  )
+})

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { distanceM } from '../../agent/location.js'
 import { near, RandomWalk } from '../../fleet/movement.js'
-import { OPEN_HORIZON_MS, planFleet, seededUuid } from '../../fleet/plan.js'
+import { OPEN_HORIZON_MS, planFleet, seededUuid, type FleetPlan } from '../../fleet/plan.js'
 import { hash32, Rng } from '../../fleet/prng.js'
 import { seededRandom } from '../../common/random.js'
 import { checkScenario, loadScenario, ScenarioError } from '../../fleet/scenario.js'
@@ -218,6 +218,29 @@ t.test('a plan is a function of scenario, seed and ids: ramps, groups, outages, 
   t.equal(steadyOnly.endAt, 1000)
   t.equal(planFleet(checkScenario({ stages: [{ kind: 'ramp-up', rate: 1 }] }, 'x', dir), 's', []).endAt, Infinity)
   t.ok(OPEN_HORIZON_MS > 0)
+})
+
+t.test("each run sends the plan's commands under ids of its own, answered as the seed planned", async (t) => {
+  const loaded = checkScenario(
+    {
+      groups: [{ name: 'g', commands: { answer: { succeed: 0.4, fail: 0.3, ignore: 0.3 }, delay: { min: 0, max: 1000 } } }],
+      console: { commands: { every: '1s', types: ['locate', 'ring'] } },
+    },
+    'runs',
+    tempDir(t),
+  )
+  const ids = fleetIds('p', 3)
+  const planned = planFleet(loaded, 's', ids, 60_000)
+  const [a, b] = ['run-a', 'run-b'].map((runId) => planFleet(loaded, 's', ids, 60_000, runId)) as [FleetPlan, FleetPlan]
+  const sent = (p: FleetPlan): string[] => p.phones.flatMap((x) => x.commands.map((c) => c.id))
+  t.ok(sent(planned).length > 20)
+  t.equal(new Set([...sent(planned), ...sent(a), ...sent(b)]).size, 3 * sent(planned).length, 'no id is in two runs')
+  t.ok(sent(a).every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)))
+  t.same(sent(planFleet(loaded, 's', ids, 60_000, 'run-a')), sent(a), 'the same run id, the same ids')
+  const shape = (p: FleetPlan): unknown => p.phones.map((x) => x.commands.map((c) => [c.at, c.type, x.answer(c.id)]))
+  t.same(shape(a), shape(planned), "times, types and answers are the seed's in every run")
+  t.same(shape(b), shape(planned))
+  t.same(a.phones[0]?.answer('not-planned'), planned.phones[0]?.answer('not-planned'), 'a command the plan did not send: by its own id')
 })
 
 t.test("a command's fate: answered as planned, refused, ignored, or lost", async (t) => {

@@ -43,7 +43,10 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
     t.match(r.text, /not signed in/)
   }
   for (const path of ['/app/api/devices', '/events']) {
-    t.same((await s.call('GET', path, { cookie: '' })).body, { error: 'not signed in: open the login link again', code: 'UNAUTHORIZED' })
+    t.same((await s.call('GET', path, { cookie: '' })).body, {
+      error: 'not signed in: open the login link this console printed when it started (a link works once; start it again for a new one)',
+      code: 'UNAUTHORIZED',
+    })
   }
   t.equal((await s.call('GET', '/app/api/devices', { cookie: 'fakephone_session=forged' })).status, 401, 'a forged session')
   t.equal((await s.call('POST', '/app/api/clock/advance', { cookie: '', body: '{"by":"1h"}' })).status, 401)
