@@ -6,6 +6,7 @@
  *    cloud→device kinds under its own topic;
  *  - the console: username `console`, password = the console token, client
  *    id starting with `console.`; it may watch everything under `fp/v1/`.
+ * A device retains only the kinds the contract retains (presence, status).
  * `$SYS/` stays closed to everyone. Refused subscriptions get a SUBACK
  * failure (0x80); a refused publish closes the connection [MQTT-3.3.5-2].
  * A client without an authenticated principal -- Aedes still hands on what
@@ -56,6 +57,9 @@ function authError(message: string, returnCode: number): AuthenticateError {
 }
 
 const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest()
+
+/** The refusal reason of a retained publish on a kind the contract never retains. */
+const neverRetained = (kind: string): string => `"${kind}" is never retained`
 
 /** The refusal reason of a client that never authenticated. */
 export const NOT_AUTHENTICATED = 'not authenticated'
@@ -288,6 +292,7 @@ export class AccessControl {
     // the device's own, its kind one devices publish), without parsing the topic (issue 14).
     if (principal.role === 'device' && packet.topic === principal.heartbeatTopic) {
       if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
+      if (packet.retain) return neverRetained('heartbeat')
       const decoded = decodeHeartbeat(packet.payload as Buffer)
       if (!decoded.ok) return `malformed heartbeat payload: ${decoded.reason}`
       return { deviceId: principal.deviceId, kind: 'heartbeat', value: decoded.value }
@@ -302,6 +307,8 @@ export class AccessControl {
     if (target.deviceId !== deviceId) return `device ${deviceId} may not publish for ${target.deviceId}`
     if (!DEVICE_PUBLISH_KINDS.has(target.kind)) return `devices do not publish "${target.kind}"`
     const kind = target.kind as DeviceKind
+    // Retained only where the contract says so: a stale heartbeat, receipt or log batch is not handed to every later subscriber.
+    if (packet.retain && !TOPICS[kind].retain) return neverRetained(kind)
     const decoded = decodePayload(kind, packet.payload as Buffer)
     if (!decoded.ok) return `malformed ${kind} payload: ${decoded.reason}`
     return { deviceId, kind, value: decoded.value } as AcceptedMessage
