@@ -26,8 +26,9 @@ export function addBlobRoutes(parts: CloudParts): void {
     const account = servedDevice(parts.accounts, ctx).account
     const sha = shaOf(ctx)
     const size = intParam(ctx.url, 'size', -1, 0, MAX_BLOB_BYTES)
-    // A1: refused before a byte is stored.
-    if (blobs.size(sha) === undefined) accounts.assertFits(account, size, 'this upload')
+    // A1: refused before a byte is stored, counting what the account's unfinished uploads hold: a phone that never
+    // finishes its uploads does not fill the cloud's disk. A blob the account may claim takes no bytes.
+    if (!blobs.mayClaim(account, sha)) accounts.assertFits(account, size + (await blobs.pendingBytes(account, sha)), 'this upload')
     // A blob stored for another account is not there for this one until it sends the bytes (blob-store.ts).
     if (!write) return { status: 200, body: await blobs.ownState(account, sha, size) }
     const offset = intParam(ctx.url, 'offset', 0, 0, size)

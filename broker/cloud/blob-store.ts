@@ -505,6 +505,16 @@ export class BlobStore {
     return join(this.incoming, `${Buffer.from(account).toString('hex')}-${sha256}.part`)
   }
 
+  /**
+   * A1: the bytes `account`'s unfinished uploads hold on disk, but for `sha256`'s: what a phone's new upload must find
+   * room for besides its own size, so uploads never finished cannot fill the cloud's disk past the quota.
+   */
+  async pendingBytes(account: string, sha256: string): Promise<number> {
+    let total = 0
+    for (const other of await this.partials(account)) if (other !== sha256) total += await this.partialSize(account, other)
+    return total
+  }
+
   private async partialSize(account: string, sha256: string): Promise<number> {
     try {
       return (await stat(this.partialPath(account, sha256))).size

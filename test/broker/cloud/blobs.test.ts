@@ -142,6 +142,30 @@ t.test('A1: an upload that would not fit the free quota is refused before a byte
   t.ok(await client.upload(randomBytes(1000)), 'exactly the quota fits')
 })
 
+t.test("A1: uploads a phone never finishes count against its account's quota: they cannot fill the cloud's disk", async (t) => {
+  const cloud = await startCloud(t, {
+    cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 1000 } },
+  })
+  const { client, secret } = await phone(t, cloud)
+  // Each upload announces what fits and sends all but its last byte: never finished, never charged, until now.
+  const put = (bytes: Buffer): Promise<unknown> =>
+    fetch(new URL(`/cloud/v1/blobs/${sha(bytes)}?size=${bytes.length}&offset=0`, cloud.apiUrl), {
+      method: 'PUT',
+      headers: { authorization: `Basic ${Buffer.from(`p1:${secret}`).toString('base64')}` },
+      body: new Uint8Array(bytes.subarray(0, bytes.length - 1)),
+    }).then(async (res) => ({ status: res.status, body: (await res.json()) as unknown }))
+  const first = randomBytes(600)
+  t.match(await put(first), { status: 200, body: { stored: false, offset: 599 } })
+  t.match(await put(randomBytes(600)), {
+    status: 507,
+    body: { code: 'QUOTA_EXCEEDED', error: /^over quota: this upload needs / },
+  })
+  t.equal(incoming(cloud).length, 1, 'the second was refused before a byte of it was kept')
+  // The unfinished one resumes and completes as before: its own bytes are not counted twice.
+  t.equal(await client.upload(first), sha(first))
+  t.same(incoming(cloud), [])
+})
+
 t.test('X1/D3: with the cloud service off on every phone of the account, the data channel refuses transfers', async (t) => {
   const cloud = await startCloud(t)
   const { client, secret } = await phone(t, cloud)
