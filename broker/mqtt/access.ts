@@ -58,6 +58,9 @@ function authError(message: string, returnCode: number): AuthenticateError {
 
 const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest()
 
+/** Refused subscriptions logged one by one per connection; the rest are summed up in one line. */
+export const LOGGED_SUBSCRIBE_REFUSALS = 10
+
 /** The refusal reason of a retained publish on a kind the contract never retains. */
 const neverRetained = (kind: string): string => `"${kind}" is never retained`
 
@@ -120,6 +123,8 @@ export class AccessControl {
   private persistentListener = false
   /** Hook failures caught by the error boundary. */
   hookFailures = 0
+  /** Subscriptions refused per connection, for the log's cap (LOGGED_SUBSCRIBE_REFUSALS). */
+  private readonly refusedSubscriptions = new WeakMap<Client, number>()
 
   constructor(
     private readonly registry: DeviceRegistry,
@@ -330,7 +335,13 @@ export class AccessControl {
   ): void {
     const reason = this.checkSubscribe(client, sub.topic)
     if (reason) {
-      this.log.warn({ clientId: client.id, topic: sub.topic, reason }, 'subscription refused')
+      // A refusal keeps the connection, so one SUBSCRIBE of 256 KiB could ask for 65,000 topics: a line for each would turn
+      // a packet into megabytes of log. The first few of a connection are logged, then that the rest are not.
+      const refused = (this.refusedSubscriptions.get(client) ?? 0) + 1
+      this.refusedSubscriptions.set(client, refused)
+      if (refused <= LOGGED_SUBSCRIBE_REFUSALS) this.log.warn({ clientId: client.id, topic: sub.topic, reason }, 'subscription refused')
+      else if (refused === LOGGED_SUBSCRIBE_REFUSALS + 1)
+        this.log.warn({ clientId: client.id, reason }, 'more subscriptions refused on this connection; they are not logged')
       return done(null, null)
     }
     if (this.principals.get(client)?.role === 'console') this.consoleGranted(client)

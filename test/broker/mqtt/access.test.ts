@@ -14,6 +14,7 @@ import {
   startCloud,
   subackCode,
 } from '../../fixtures/cloud.js'
+import { LOGGED_SUBSCRIBE_REFUSALS } from '../../../broker/mqtt/access.js'
 
 /** A CONNECT with CleanSession=0, username and password [MQTT-3.1]. */
 function rawConnect(clientId: string, username: string, password: string): Buffer {
@@ -126,4 +127,21 @@ t.test('the console watches every device read-only, over TCP and over WebSocket'
   watcher.publish('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(8)), { qos: 1 })
   await closed(watcher)
   t.ok(await cloud.logs.waitFor((l) => l.reason === 'the console does not publish over MQTT'))
+})
+
+t.test('a SUBSCRIBE asking for thousands of foreign topics is refused topic by topic, and logs a few lines, not thousands', async (t) => {
+  const cloud = await startCloud(t)
+  const a = await connectDevice(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'))
+  const topics = Array.from({ length: 2000 }, (_, i) => `fp/v1/phone-${i}/cmd`)
+  const granted = await a.subscribeAsync(topics, { qos: 1 }).catch((err: { packet: { granted: number[] } }) => err.packet.granted)
+  t.equal(granted.length, 2000)
+  t.ok(
+    (granted as (number | { qos: number })[]).every((g) => (typeof g === 'number' ? g : g.qos) === 128),
+    'every one refused with 0x80',
+  )
+  const refused = cloud.logs.lines.filter((l) => l.msg === 'subscription refused')
+  t.equal(refused.length, LOGGED_SUBSCRIBE_REFUSALS, 'the first ones are logged with their reason')
+  t.match(refused[0], { clientId: 'phone-a', topic: 'fp/v1/phone-0/cmd', reason: 'device phone-a may subscribe only to its own topics' })
+  t.equal(cloud.logs.lines.filter((l) => l.msg === 'more subscriptions refused on this connection; they are not logged').length, 1)
+  t.equal(await subackCode(a, 'fp/v1/phone-a/cmd'), 1, 'the device is still connected and gets its own topic')
 })
