@@ -7,7 +7,7 @@
 import type { Command } from 'commander'
 import { formatAge } from '../common/clock.js'
 import { FINAL_STATES, type CommandType, type CommandArgs } from '../common/contract.js'
-import { OwnerKeys, verifyPayload } from '../common/signing.js'
+import { OwnerKeys, canonical, verifyPayload } from '../common/signing.js'
 import type { CommandView } from '../common/console-api.js'
 import type { ConsoleClient } from './console-client.js'
 import type { ConsoleOptions } from './console-command.js'
@@ -22,14 +22,24 @@ interface IssueOptions {
   wait: number
 }
 
-/** "verified receipt from X" when the device's key signed it, in words otherwise. */
+/**
+ * "verified receipt from X" when the device's key signed it, it is the receipt of this very command, and it says the
+ * outcome the cloud shows (state, reason, data); in words otherwise. A signature alone is not enough: whoever controls
+ * the broker could show a genuine receipt of another command (an earlier wipe's under a new wipe) or change the
+ * position a signed receipt of a locate carries.
+ */
 export function receiptLine(view: CommandView, keys: OwnerKeys): string {
-  if (!view.receipt) return 'no receipt'
+  const receipt = view.receipt
+  if (!receipt) return 'no receipt'
   const key = keys.deviceKey(view.device)
   if (!key) return `receipt NOT verified: this keys folder did not provision ${view.device}`
-  return verifyPayload(view.receipt, key)
-    ? `verified receipt signed by ${view.device} at ${new Date(view.receipt.at).toISOString()}`
-    : `receipt NOT verified: the signature is not ${view.device}'s`
+  if (!verifyPayload(receipt, key)) return `receipt NOT verified: the signature is not ${view.device}'s`
+  if (receipt.command !== view.id || receipt.device !== view.device)
+    return `receipt NOT verified: it is ${receipt.device}'s receipt of command ${receipt.command}, not of this one`
+  const said = (o: { state: string; reason?: string | null | undefined; data?: unknown }): string =>
+    canonical({ state: o.state, reason: o.reason ?? null, data: o.data ?? null })
+  if (said(receipt) !== said(view)) return `receipt NOT verified: the device's receipt says ${said(receipt)}, not what the cloud shows`
+  return `verified receipt signed by ${view.device} at ${new Date(receipt.at).toISOString()}`
 }
 
 /** What happened, in words a person understands. */

@@ -25,6 +25,7 @@ import { ChangesSchema, ItemReplySchema, SYNC_PATH, type CloudItem } from '../..
 import type { Logger } from '../../common/log.js'
 import { CloudError, type CloudClient } from '../cloud-client.js'
 import { CATEGORIES, type Category, type LocalItem, type PhoneData } from '../phone-data/types.js'
+import { checkId } from '../phone-data/store.js'
 import { SyncState } from './state.js'
 import { SyncSwitches, type PhotoSwitch, type SyncSwitchValues } from './switches.js'
 
@@ -362,6 +363,14 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   /** Brings one cloud change to the phone; true when it wrote or removed a file. */
   private async apply(category: Category, change: CloudItem, signal: AbortSignal): Promise<boolean> {
     const { id } = change
+    // An id this phone cannot keep as a file of the category (another phone's naming, an imported bag) is passed over with
+    // the reason: thrown, it would stop every pull at this change, for good.
+    try {
+      checkId(category, id)
+    } catch (err) {
+      this.opts.log.warn({ category, id, reason: (err as Error).message }, 'a cloud item this phone cannot keep is skipped')
+      return false
+    }
     const link = this.state.link(category, id)
     const local = await this.opts.data.get(category, id)
     // A local change not yet uploaded wins: it goes up next pass.

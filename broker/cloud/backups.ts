@@ -73,7 +73,8 @@ export class Backups {
       throw new HttpError(409, 'STALE_PLAN', `backup plan ${planId} is no longer open (dropped or answered); no package was registered`)
     }
     if (manifest.device !== deviceId) throw new HttpError(400, 'BAD_REQUEST', `the manifest is of ${manifest.device}, not ${deviceId}`)
-    const size = blobs.size(sha256)
+    // Only a blob this account holds or sent the bytes of: a hash alone gets no other account's package (blob-store.ts).
+    const size = blobs.mayClaim(account, sha256) ? blobs.size(sha256) : undefined
     if (size === undefined) throw new HttpError(404, 'NOT_FOUND', `blob ${sha256} has not been uploaded; upload the package first`)
     if (size !== manifest.size)
       throw new HttpError(400, 'BAD_REQUEST', `the manifest says ${manifest.size} bytes but the package has ${size}`)

@@ -18,6 +18,15 @@
  * A blob is kept while some account holds a reference to it (`ref` /
  * `unref`, called in the transaction that stores or removes the item that
  * points at it); quota is the items' business, see accounts.ts.
+ *
+ * Blobs are stored once for every account, but a phone gets no other
+ * account's blob by naming its hash (D1, S1, B1): to a phone whose account
+ * does not hold it, a stored blob is not there (`ownState`) until the phone
+ * sends its bytes and they hash right (`append` with `prove`; the console's
+ * uploads for the account count too); only then may an item of its account
+ * point at it (`mayClaim`). Otherwise a hash and a size would have said
+ * whether the cloud holds a file and, registered as a drive file, sync item
+ * or backup, fetched its bytes.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import {
@@ -112,6 +121,8 @@ export class BlobStore {
   private readonly busy = new Map<string, Promise<void>>()
   /** Bumped whenever blobs are stored (see `sizes`). */
   private stores = 0
+  /** The accounts that sent each blob's bytes and hold no reference to it yet (see the module doc); in memory only. */
+  private readonly proofs = new Map<string, Set<string>>()
   private readonly sql
 
   constructor(
@@ -165,6 +176,26 @@ export class BlobStore {
     return { sizes: this.db.transaction(() => sha256s.map((sha256) => this.sql.get.get(sha256)))(), asOf: this.stores }
   }
 
+  /** True when the blob is stored and `account` may point an item at it: it holds it, or it sent its bytes (D1, S1, B1). */
+  mayClaim(account: string, sha256: string): boolean {
+    return this.size(sha256) !== undefined && (this.proofs.get(sha256)?.has(account) === true || this.holds(account, sha256))
+  }
+
+  /** `account` sent the bytes of the stored blob `sha256` (a phone's upload, or the console's for that account). */
+  proved(account: string, sha256: string): void {
+    this.proofs.set(sha256, (this.proofs.get(sha256) ?? new Set()).add(account))
+  }
+
+  /**
+   * Where a phone's upload of `sha256` stands: as `state`, except that a blob `account` may not claim is not stored as
+   * far as it is told, so it sends the bytes (D1, S1, B1).
+   */
+  async ownState(account: string, sha256: string, size: number): Promise<UploadState> {
+    if (this.size(sha256) === undefined || this.mayClaim(account, sha256)) return this.state(account, sha256, size)
+    await this.busy.get(`${account}\u0000${sha256}`)
+    return { sha256, size, stored: false, offset: await this.partialSize(account, sha256) }
+  }
+
   /** True when `account` holds a reference to the blob (and so may read it). */
   holds(account: string, sha256: string): boolean {
     return this.sql.holds.get(account, sha256) !== undefined
@@ -210,9 +241,10 @@ export class BlobStore {
    * checksum is verified: a match stores the blob, a mismatch discards the
    * partial file and throws CHECKSUM_MISMATCH.
    */
-  async append(account: string, sha256: string, size: number, offset: number, body: Readable): Promise<UploadState> {
+  async append(account: string, sha256: string, size: number, offset: number, body: Readable, prove = false): Promise<UploadState> {
     if (size > MAX_BLOB_BYTES) throw new BlobError('TOO_LARGE', `a blob may be at most ${MAX_BLOB_BYTES} bytes`)
-    if (this.size(sha256) !== undefined) {
+    // A phone (`prove`) whose account may not claim a stored blob sends its bytes all the same: they prove it has them.
+    if (this.size(sha256) !== undefined && (!prove || this.mayClaim(account, sha256))) {
       body.resume()
       return { sha256, size, stored: true, offset: size }
     }
@@ -248,6 +280,7 @@ export class BlobStore {
       const now = received
       if (now < size) return { sha256, size, stored: false, offset: now }
       await this.commit(partial, sha256, size, hash?.digest('hex'))
+      this.proved(account, sha256)
       return { sha256, size, stored: true, offset: size }
     } finally {
       release()
@@ -394,6 +427,9 @@ export class BlobStore {
   ref(account: string, sha256: string): void {
     if (this.size(sha256) === undefined) throw new BlobError('NOT_FOUND', `blob ${sha256} has not been uploaded`)
     this.sql.ref.run(account, sha256)
+    // Held from now on: the proof is not needed any more.
+    const proved = this.proofs.get(sha256)
+    if (proved?.delete(account) && proved.size === 0) this.proofs.delete(sha256)
   }
 
   /** Drops one reference of `account`; a blob nobody holds is deleted by `sweep`. */
@@ -410,6 +446,7 @@ export class BlobStore {
       if (orphans.length === 0) return removed
       // Rows go in one synchronous transaction, so nothing can take a reference in between; files after.
       this.db.transaction(() => orphans.forEach((o) => this.sql.deleteBlob.run(o.sha256)))()
+      for (const o of orphans) this.proofs.delete(o.sha256)
       const packs = new Set<string>()
       for (const o of orphans)
         if (o.pack === null) await rm(this.blobPath(o.sha256), { force: true })
@@ -434,6 +471,8 @@ export class BlobStore {
   /** Stores the partial file as the blob once its bytes hash to `sha256` (`hashed`: what they hashed to as they were written). */
   private async commit(partial: string, sha256: string, size: number, hashed?: string): Promise<void> {
     await this.check(partial, sha256, hashed)
+    // Stored already (for another account, or by a concurrent upload): these bytes only proved they match it.
+    if (this.size(sha256) !== undefined) return rm(partial, { force: true })
     await syncPath(partial, 'r+')
     const dir = join(this.root, sha256.slice(0, 2))
     mkdirSync(dir, { recursive: true })
@@ -464,6 +503,16 @@ export class BlobStore {
 
   private partialPath(account: string, sha256: string): string {
     return join(this.incoming, `${Buffer.from(account).toString('hex')}-${sha256}.part`)
+  }
+
+  /**
+   * A1: the bytes `account`'s unfinished uploads hold on disk, but for `sha256`'s: what a phone's new upload must find
+   * room for besides its own size, so uploads never finished cannot fill the cloud's disk past the quota.
+   */
+  async pendingBytes(account: string, sha256: string): Promise<number> {
+    let total = 0
+    for (const other of await this.partials(account)) if (other !== sha256) total += await this.partialSize(account, other)
+    return total
   }
 
   private async partialSize(account: string, sha256: string): Promise<number> {

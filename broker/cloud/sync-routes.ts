@@ -49,6 +49,9 @@ export function addSyncRoutes(parts: CloudParts, items: SyncItems, bin: RecycleB
     const me = servedDevice(accounts, ctx)
     const { category, id } = itemOf(ctx)
     const req = await ctx.json(PutItemSchema)
+    // Only a blob this account holds or sent the bytes of: a hash alone gets no other account's file (blob-store.ts).
+    if (!parts.blobs.mayClaim(me.account, req.sha256))
+      throw new HttpError(409, 'CONFLICT', `upload the bytes of ${category}/${id} first: blob ${req.sha256} is not in the cloud`)
     return { status: 200, body: { item: items.put(me.account, me.deviceId, category, id, req) } }
   })
   router.add('DELETE', '/cloud/v1/sync/:category/:id', ['device'], (ctx) => {

@@ -6,6 +6,7 @@
  *    cloud→device kinds under its own topic;
  *  - the console: username `console`, password = the console token, client
  *    id starting with `console.`; it may watch everything under `fp/v1/`.
+ * A device retains only the kinds the contract retains (presence, status).
  * `$SYS/` stays closed to everyone. Refused subscriptions get a SUBACK
  * failure (0x80); a refused publish closes the connection [MQTT-3.3.5-2].
  * A client without an authenticated principal -- Aedes still hands on what
@@ -56,6 +57,12 @@ function authError(message: string, returnCode: number): AuthenticateError {
 }
 
 const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest()
+
+/** Refused subscriptions logged one by one per connection; the rest are summed up in one line. */
+export const LOGGED_SUBSCRIBE_REFUSALS = 10
+
+/** The refusal reason of a retained publish on a kind the contract never retains. */
+const neverRetained = (kind: string): string => `"${kind}" is never retained`
 
 /** The refusal reason of a client that never authenticated. */
 export const NOT_AUTHENTICATED = 'not authenticated'
@@ -116,6 +123,8 @@ export class AccessControl {
   private persistentListener = false
   /** Hook failures caught by the error boundary. */
   hookFailures = 0
+  /** Subscriptions refused per connection, for the log's cap (LOGGED_SUBSCRIBE_REFUSALS). */
+  private readonly refusedSubscriptions = new WeakMap<Client, number>()
 
   constructor(
     private readonly registry: DeviceRegistry,
@@ -288,6 +297,7 @@ export class AccessControl {
     // the device's own, its kind one devices publish), without parsing the topic (issue 14).
     if (principal.role === 'device' && packet.topic === principal.heartbeatTopic) {
       if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
+      if (packet.retain) return neverRetained('heartbeat')
       const decoded = decodeHeartbeat(packet.payload as Buffer)
       if (!decoded.ok) return `malformed heartbeat payload: ${decoded.reason}`
       return { deviceId: principal.deviceId, kind: 'heartbeat', value: decoded.value }
@@ -302,6 +312,8 @@ export class AccessControl {
     if (target.deviceId !== deviceId) return `device ${deviceId} may not publish for ${target.deviceId}`
     if (!DEVICE_PUBLISH_KINDS.has(target.kind)) return `devices do not publish "${target.kind}"`
     const kind = target.kind as DeviceKind
+    // Retained only where the contract says so: a stale heartbeat, receipt or log batch is not handed to every later subscriber.
+    if (packet.retain && !TOPICS[kind].retain) return neverRetained(kind)
     const decoded = decodePayload(kind, packet.payload as Buffer)
     if (!decoded.ok) return `malformed ${kind} payload: ${decoded.reason}`
     return { deviceId, kind, value: decoded.value } as AcceptedMessage
@@ -323,7 +335,13 @@ export class AccessControl {
   ): void {
     const reason = this.checkSubscribe(client, sub.topic)
     if (reason) {
-      this.log.warn({ clientId: client.id, topic: sub.topic, reason }, 'subscription refused')
+      // A refusal keeps the connection, so one SUBSCRIBE of 256 KiB could ask for 65,000 topics: a line for each would turn
+      // a packet into megabytes of log. The first few of a connection are logged, then that the rest are not.
+      const refused = (this.refusedSubscriptions.get(client) ?? 0) + 1
+      this.refusedSubscriptions.set(client, refused)
+      if (refused <= LOGGED_SUBSCRIBE_REFUSALS) this.log.warn({ clientId: client.id, topic: sub.topic, reason }, 'subscription refused')
+      else if (refused === LOGGED_SUBSCRIBE_REFUSALS + 1)
+        this.log.warn({ clientId: client.id, reason }, 'more subscriptions refused on this connection; they are not logged')
       return done(null, null)
     }
     if (this.principals.get(client)?.role === 'console') this.consoleGranted(client)

@@ -216,6 +216,8 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     }
     // Cut or malformed too: what arrived whole before it is kept all the same (its checksum held).
     await blobs.commitMany(received).finally(() => releases.forEach((r) => r()))
+    // Sent for this account: its phones may point items at them (blob-store.ts, mayClaim).
+    for (const r of received) blobs.proved(id, r.sha256)
     if (broken === undefined) return { status: 200, body: { blobs: out } }
     const tooLarge = broken.code === 'TOO_LARGE'
     throw new HttpError(tooLarge ? 413 : 400, tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST', broken.message, {

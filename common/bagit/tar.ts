@@ -12,6 +12,8 @@ import { FakephoneError } from '../errors.js'
 import { unsafePath } from './paths.js'
 
 const BLOCK = 512
+/** The largest pax extended header read (it is read whole). */
+const MAX_PAX_BYTES = 1 << 20
 
 export class TarError extends FakephoneError {
   constructor(message: string) {
@@ -134,6 +136,17 @@ export function paxRecords(body: Buffer): Map<string, string> {
   return records
 }
 
+/**
+ * The refusal of an entry that cannot be made: one that lands where an earlier one already is (a name given twice, or a
+ * name under a file's), or one the file system refuses (a name segment over 255 bytes), said as the archive's fault.
+ */
+const clash =
+  (name: string) =>
+  (err: NodeJS.ErrnoException): never => {
+    const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'an earlier entry is already there (a name given twice)' : err.message
+    throw new TarError(`the archive holds ${JSON.stringify(name)}, which cannot be unpacked: ${why}`)
+  }
+
 /** Extracts the tar file `file` into `dir`; returns the top-level names it held. */
 export async function readTar(file: string, dir: string): Promise<string[]> {
   const fh = await open(file, 'r')
@@ -149,13 +162,20 @@ export async function readTar(file: string, dir: string): Promise<string[]> {
       for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (h[i] as number)
       if (parseInt(field(h, 148, 8).trim(), 8) !== sum)
         throw new TarError(`the header at offset ${at - BLOCK} fails its checksum: not a tar file, or damaged`)
-      const size = parseInt(field(h, 124, 12).trim(), 8)
+      // Octal digits only: parseInt would read "-1000" as -512 (a header that points back at itself, read forever) and "x" as NaN.
+      const sizeField = field(h, 124, 12).trim()
+      if (!/^[0-7]+$/.test(sizeField))
+        throw new TarError(`the header at offset ${at - BLOCK} gives its size as ${JSON.stringify(sizeField)}, not an octal number`)
+      const size = parseInt(sizeField, 8)
       const type = field(h, 156, 1) || '0'
       const prefix = field(h, 345, 155)
       const name = paxPath ?? (prefix === '' ? field(h, 0, 100) : `${prefix}/${field(h, 0, 100)}`)
       const dataAt = at
       at += Math.ceil(size / BLOCK) * BLOCK
       if (type === 'x') {
+        // Read whole into memory: a header claiming gigabytes must not get them allocated (a path record is a few KiB at most).
+        if (size > MAX_PAX_BYTES)
+          throw new TarError(`the pax header at offset ${dataAt - BLOCK} is ${size} bytes; at most ${MAX_PAX_BYTES} are read`)
         paxPath = paxRecords(await readExactly(fh, dataAt, size)).get('path')
         continue
       }
@@ -166,10 +186,10 @@ export async function readTar(file: string, dir: string): Promise<string[]> {
       if (why !== null) throw new TarError(`the archive holds ${JSON.stringify(name)}: ${why}`)
       tops.add(rel.split('/')[0] as string)
       if (type === '5') {
-        await mkdir(join(dir, rel), { recursive: true })
+        await mkdir(join(dir, rel), { recursive: true }).catch(clash(name))
       } else if (type === '0') {
-        await mkdir(dirname(join(dir, rel)), { recursive: true })
-        const out = await open(join(dir, rel), 'wx')
+        await mkdir(dirname(join(dir, rel)), { recursive: true }).catch(clash(name))
+        const out = await open(join(dir, rel), 'wx').catch(clash(name))
         try {
           for (let done = 0; done < size;) {
             const chunk = await readExactly(fh, dataAt + done, Math.min(1 << 20, size - done))

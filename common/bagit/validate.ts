@@ -65,8 +65,17 @@ async function walk(base: string, rel: string, files: Map<string, number>, probl
     const path = `${rel}/${entry.name}`
     if (entry.isDirectory()) await walk(base, path, files, problems)
     else if (entry.isFile()) files.set(path, (await lstat(join(base, path))).size)
-    else problems.push({ path, problem: 'not a regular file (a link or a device): a bag holds files only' })
+    else problems.push({ path, problem: NOT_A_FILE })
   }
+}
+
+const NOT_A_FILE = 'not a regular file (a link or a device): a bag holds files only'
+
+/** True when `path` is a regular file; a link, a device or a directory there is reported as `name`; nothing there is false. */
+async function regular(path: string, name: string, problems: BagProblem[]): Promise<boolean> {
+  const found = await lstat(path).catch(() => undefined)
+  if (found !== undefined && !found.isFile()) problems.push({ path: name, problem: NOT_A_FILE })
+  return found?.isFile() === true
 }
 
 /** bag-info.txt's `Label: value` lines, continuation lines folded in (section 2.2.2). */
@@ -139,7 +148,11 @@ function checkBagitTxt(text: string, problems: BagProblem[]): void {
 /** Checks the bag in `dir`; never throws for what is wrong with the bag, only reports it. */
 export async function validateBag(dir: string, opts: ValidateOptions = {}): Promise<BagReport> {
   const problems: BagProblem[] = []
-  const read = async (name: string): Promise<string | undefined> => readFile(join(dir, name), 'utf8').catch(() => undefined)
+  // A tag file that is a link (or a device) is reported and not read: a bag's files are its own, never another's.
+  const read = async (name: string): Promise<string | undefined> => {
+    if (!(await regular(join(dir, name), name, problems))) return undefined
+    return readFile(join(dir, name), 'utf8').catch(() => undefined)
+  }
   const report = (): BagReport => ({
     valid: problems.length === 0,
     problems: problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
@@ -164,7 +177,9 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
     })
 
   const files = new Map<string, number>()
-  if (await exists(join(dir, 'data'))) await walk(dir, 'data', files, problems)
+  const data = await lstat(join(dir, 'data')).catch(() => undefined)
+  if (data?.isDirectory()) await walk(dir, 'data', files, problems)
+  else if (data) problems.push({ path: 'data/', problem: NOT_A_FILE })
   else problems.push({ path: 'data/', problem: 'missing: a bag keeps its payload in data/' })
   for (const size of files.values()) payload.bytes += size
   payload.files = files.size
@@ -179,7 +194,7 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
       problems.push({ path: name, problem: `unknown algorithm "${algorithm}": this reads ${Object.keys(ALGORITHMS).join(', ')}` })
       continue
     }
-    const parsed = parseManifest(name, algorithm, (await read(name)) as string, m[1] === 'tag', problems)
+    const parsed = parseManifest(name, algorithm, (await read(name)) ?? '', m[1] === 'tag', problems)
     ;(m[1] === 'tag' ? tagManifests : manifests).push(parsed)
   }
   if (manifests.length === 0) problems.push({ path: 'manifest-sha256.txt', problem: 'missing: a bag has at least one payload manifest' })
@@ -227,8 +242,8 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
   const tagPresent = new Set<string>()
   for (const m of tagManifests)
     for (const path of m.entries.keys()) {
-      if (await exists(join(dir, path))) tagPresent.add(path)
-      else problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
+      if (await regular(join(dir, path), path, problems)) tagPresent.add(path)
+      else if (!(await exists(join(dir, path)))) problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
     }
   await checkAll(tagManifests, (path) => tagPresent.has(path))
   return report()

@@ -11,11 +11,11 @@
  *   POST /api/accounts/:account/import                 records to add (ImportRequest), idempotent per source id
  */
 import { z } from 'zod'
-import { CommandStateSchema, HeartbeatSchema } from '../contract.js'
+import { CommandStateSchema, DeviceIdSchema, HeartbeatSchema } from '../contract.js'
 import { NotificationKindSchema } from '../push-protocol.js'
 import { BackupViewSchema } from './backup-api.js'
-import { DriveFileSchema } from './drive-api.js'
-import { CloudItemSchema } from './sync-api.js'
+import { DriveFileSchema, FileNameSchema, FolderSchema } from './drive-api.js'
+import { CloudItemSchema, ItemIdSchema } from './sync-api.js'
 
 /** The account itself: membership, quota, dates. */
 export const AccountRecordSchema = z.strictObject({
@@ -110,12 +110,17 @@ export const AccountSnapshotSchema = z.strictObject({
 })
 export type AccountSnapshot = z.infer<typeof AccountSnapshotSchema>
 
-/** POST /api/accounts/:account/import: what to add; every list may be left out. */
+/**
+ * POST /api/accounts/:account/import: what to add; every list may be left out. The names a phone or the cloud use as
+ * topic levels or file names are held to the rules they meet when made on the cloud (an import comes from a bag, an
+ * untrusted file): device ids as `device add` takes them, sync item ids and drive names and folders as the data channel
+ * takes them.
+ */
 export const ImportRequestSchema = z.strictObject({
   account: AccountRecordSchema.pick({ tier: true, premiumUntil: true, createdAt: true }).optional(),
-  devices: z.array(DeviceRecordSchema).default([]),
-  items: z.array(ItemRecordSchema).default([]),
-  drive: z.array(DriveFileSchema).default([]),
+  devices: z.array(DeviceRecordSchema.extend({ id: DeviceIdSchema })).default([]),
+  items: z.array(ItemRecordSchema.extend({ id: ItemIdSchema })).default([]),
+  drive: z.array(DriveFileSchema.extend({ name: FileNameSchema, folder: FolderSchema })).default([]),
   backups: z.array(BackupRecordSchema).default([]),
   locations: z.array(LocationRecordSchema).default([]),
   commands: z.array(CommandRecordSchema).default([]),

@@ -66,6 +66,22 @@ const cloudIds = (cloud: Cloud, category?: Category): string[] =>
   cloud.broker.cloud.items.live('alice', category).items.map((i) => `${i.category}/${i.id}`)
 const localIds = async (agent: Agent, category: Category): Promise<string[]> => (await agent.data.list(category)).map((i) => i.id)
 
+t.test('S1: a cloud item named as this phone cannot keep it is skipped with the reason; the pull goes on past it', async (t) => {
+  const { cloud, a, b } = await phones(t)
+  // Another phone's naming, or an imported bag's: a "note" that is not a .txt file, first in the change feed.
+  const bytes = Buffer.from('not a note')
+  const sha256 = await cloud.broker.cloud.blobs.put(bytes)
+  cloud.broker.cloud.items.put('alice', 'phone-x', 'notes', 'evil.jpg', { sha256, size: bytes.length, meta: {}, modifiedAt: 0 })
+  const note = await a.data.add({ category: 'notes', title: 'After it', body: 'still arrives' })
+  await passes(a, b)
+  t.same(await localIds(b, 'notes'), [note.id], 'the note after it arrived; the one the phone cannot keep did not')
+  t.ok(cloud.logs.has('a cloud item this phone cannot keep is skipped'), 'the reason is logged')
+  t.match(
+    cloud.logs.lines.find((l) => l.msg === 'a cloud item this phone cannot keep is skipped'),
+    { category: 'notes', id: 'evil.jpg', reason: /bad notes id "evil.jpg"/ },
+  )
+})
+
 t.test("S1: two phones of one account see each other's items in every category, deletes go to the recycle bin (R1)", async (t) => {
   const { cloud, clock, a, b } = await phones(t)
   const note = await a.data.add({ category: 'notes', title: 'Groceries', body: 'milk' })

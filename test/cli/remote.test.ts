@@ -7,7 +7,8 @@ import { main } from '../../cli/main.js'
 import { ConsoleClient } from '../../cli/console-client.js'
 import { describe, receiptLine } from '../../cli/remote-commands.js'
 import type { CommandView } from '../../broker/devices/commands.js'
-import { OwnerKeys } from '../../common/signing.js'
+import { OwnerKeys, deviceKeys, signPayload } from '../../common/signing.js'
+import type { Result } from '../../common/contract.js'
 import { startAgent, startCloud, type TestAgentOptions } from '../fixtures/cloud.js'
 import { serveControl } from '../../agent/control.js'
 import { run, testIo } from '../fixtures/io.js'
@@ -232,6 +233,50 @@ t.test('the console API answers a broken body with 400 and an oversized one with
   })
   t.equal(empty.status, 404, 'a POST without a body is routed like any other')
 })
+
+t.test(
+  'F2: a genuine receipt of another command, or one that says another outcome or position than the cloud shows, is not ' +
+    'called verified',
+  (t) => {
+    const keys = new OwnerKeys(tempDir(t))
+    keys.rememberDevice('p', 'some-secret')
+    const device = deviceKeys('some-secret').privateKey
+    const view = {
+      id: 'c2',
+      device: 'p',
+      type: 'locate',
+      args: {},
+      state: 'succeeded',
+      reason: null,
+      data: { lat: 55.9, lon: -3.2, accuracy: 8, at: 0 },
+      receipt: null,
+      createdAt: 0,
+      updatedAt: 0,
+      expiresAt: 600_000,
+      sentAt: null,
+    } as unknown as CommandView
+    const receipt = (r: Partial<Result>): Result =>
+      signPayload({ command: 'c2', device: 'p', state: 'succeeded', at: 0, data: view.data ?? undefined, ...r } as Result, device)
+    t.match(receiptLine({ ...view, receipt: receipt({}) }, keys), /^verified receipt signed by p at /, "this command's own receipt")
+    // Whoever controls the broker shows an earlier command's genuine receipt, or changes what a genuine one is shown with.
+    t.equal(
+      receiptLine({ ...view, receipt: receipt({ command: 'c1' }) }, keys),
+      "receipt NOT verified: it is p's receipt of command c1, not of this one",
+    )
+    t.match(receiptLine({ ...view, receipt: receipt({ device: 'q' }) }, keys), /NOT verified: it is q's receipt/)
+    t.match(
+      receiptLine({ ...view, receipt: receipt({}), data: { lat: 48.85, lon: 2.35, accuracy: 8, at: 0 } }, keys),
+      /^receipt NOT verified: the device's receipt says .*"lat":55\.9.*, not what the cloud shows$/,
+      'a moved position',
+    )
+    t.match(
+      receiptLine({ ...view, receipt: receipt({ state: 'failed', reason: 'no fix', data: undefined }) }, keys),
+      /NOT verified: the device's receipt says \{"data":null,"reason":"no fix","state":"failed"\}/,
+      'a failure shown as a success',
+    )
+    t.end()
+  },
+)
 
 t.test('receipts are verified against the key the owner provisioned, and results are said in words', (t) => {
   const keys = new OwnerKeys(tempDir(t))

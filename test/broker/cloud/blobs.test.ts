@@ -17,6 +17,8 @@ import { openDb } from '../../../broker/db.js'
 import { DEFAULT_BROKER_OPTIONS } from '../../../broker/server.js'
 import { ManualClock } from '../../../common/clock.js'
 import { UploadStateSchema } from '../../../common/cloud/blob-api.js'
+import { PACKAGE_FORMAT, PART_NAMES } from '../../../common/cloud/backup-api.js'
+import { DRIVE_DEVICE_PATH, DriveFileReplySchema } from '../../../common/cloud/drive-api.js'
 import { z } from 'zod'
 import { addDevice, connectDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
 import { closedPort } from '../../fixtures/ports.js'
@@ -140,6 +142,30 @@ t.test('A1: an upload that would not fit the free quota is refused before a byte
   t.ok(await client.upload(randomBytes(1000)), 'exactly the quota fits')
 })
 
+t.test("A1: uploads a phone never finishes count against its account's quota: they cannot fill the cloud's disk", async (t) => {
+  const cloud = await startCloud(t, {
+    cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: 1000 } },
+  })
+  const { client, secret } = await phone(t, cloud)
+  // Each upload announces what fits and sends all but its last byte: never finished, never charged, until now.
+  const put = (bytes: Buffer): Promise<unknown> =>
+    fetch(new URL(`/cloud/v1/blobs/${sha(bytes)}?size=${bytes.length}&offset=0`, cloud.apiUrl), {
+      method: 'PUT',
+      headers: { authorization: `Basic ${Buffer.from(`p1:${secret}`).toString('base64')}` },
+      body: new Uint8Array(bytes.subarray(0, bytes.length - 1)),
+    }).then(async (res) => ({ status: res.status, body: (await res.json()) as unknown }))
+  const first = randomBytes(600)
+  t.match(await put(first), { status: 200, body: { stored: false, offset: 599 } })
+  t.match(await put(randomBytes(600)), {
+    status: 507,
+    body: { code: 'QUOTA_EXCEEDED', error: /^over quota: this upload needs / },
+  })
+  t.equal(incoming(cloud).length, 1, 'the second was refused before a byte of it was kept')
+  // The unfinished one resumes and completes as before: its own bytes are not counted twice.
+  t.equal(await client.upload(first), sha(first))
+  t.same(incoming(cloud), [])
+})
+
 t.test('X1/D3: with the cloud service off on every phone of the account, the data channel refuses transfers', async (t) => {
   const cloud = await startCloud(t)
   const { client, secret } = await phone(t, cloud)
@@ -163,6 +189,73 @@ t.test('downloads: only an account holding the blob reads it, and damage is caug
   writeFileSync(join(cloud.dataDir, 'blobs', id.slice(0, 2), id), randomBytes(2000))
   await t.rejects(client.download(id), { code: 'CHECKSUM_MISMATCH' })
 })
+
+t.test(
+  "D1, S1, B1: a phone knowing only a blob's hash and size cannot learn that the cloud holds it, nor claim it as a drive file, " +
+    'sync item or backup; sending the bytes proves it has them',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const alice = (await phone(t, cloud)).client
+    const { client: bob, secret: bobSecret } = await phone(t, cloud, 'p2', 'bob')
+    const secret = Buffer.from("alice's photo of her passport")
+    const id = await alice.upload(secret)
+    const file = { name: 'passport.jpg', folder: '/', sha256: id, size: secret.length }
+    await alice.call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, file)
+
+    // Bob has the hash (a leaked listing, a guess at a well-known file) and nothing else.
+    const where = `/cloud/v1/blobs/${id}?size=${secret.length}`
+    t.match(await bob.call('GET', where, UploadStateSchema), { stored: false, offset: 0 }, 'not stored, as far as bob is told')
+    await t.rejects(bob.call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, { ...file, name: 'mine.jpg' }), {
+      code: 'CONFLICT',
+      status: 409,
+    })
+    await t.rejects(
+      bob.call('PUT', '/cloud/v1/sync/photos/mine.jpg', z.unknown(), { sha256: id, size: secret.length, meta: {}, modifiedAt: 1 }),
+      {
+        code: 'CONFLICT',
+        message: /is not in the cloud/,
+      },
+    )
+    const manifest = {
+      format: PACKAGE_FORMAT,
+      device: 'p2',
+      createdAt: 1,
+      size: secret.length,
+      parts: PART_NAMES.map((name) => ({ name, files: 0, bytes: 0, count: 0 })),
+    }
+    await t.rejects(bob.call('POST', '/cloud/v1/backups', z.unknown(), { sha256: id, manifest }), { code: 'NOT_FOUND', status: 404 })
+    await t.rejects(bob.download(id), { code: 'NOT_FOUND' }, "and bob reads none of alice's bytes")
+    t.equal(cloud.broker.cloud.blobs.holds('bob', id), false)
+    // Sending other bytes under the hash proves nothing: refused, and nothing of them kept.
+    const forged = await fetch(new URL(`${where}&offset=0`, cloud.apiUrl), {
+      method: 'PUT',
+      headers: { authorization: `Basic ${Buffer.from(`p2:${bobSecret}`).toString('base64')}` },
+      body: new Uint8Array(Buffer.alloc(secret.length, 0x41)),
+    })
+    t.match({ status: forged.status, body: await forged.json() }, { status: 422, body: { code: 'CHECKSUM_MISMATCH' } })
+    t.same(incoming(cloud), [], 'bytes that do not hash right leave nothing behind')
+
+    // Carol has the same file: she sends it (once more, from the start), and it is hers to use.
+    const carol = (await phone(t, cloud, 'p3', 'carol', 10)).client
+    t.match(await carol.call('GET', where, UploadStateSchema), { stored: false, offset: 0 })
+    t.equal(await carol.upload(secret), id)
+    t.match(await carol.call('GET', where, UploadStateSchema), { stored: true, offset: secret.length }, 'stored for carol now')
+    await carol.call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, file)
+    t.same(await carol.download(id), secret)
+    t.same(incoming(cloud), [], 'her copy of the bytes was only a proof: the cloud keeps the one blob')
+    t.equal(readdirSync(join(cloud.dataDir, 'blobs', id.slice(0, 2))).length, 1)
+    // Her proof is spent once an item holds the blob; holding it keeps it hers (a second item needs no upload).
+    await carol.call('PUT', '/cloud/v1/sync/photos/p.jpg', z.unknown(), { sha256: id, size: secret.length, meta: {}, modifiedAt: 1 })
+    t.ok(cloud.broker.cloud.blobs.mayClaim('carol', id))
+    // The route checks the claim; the store of items, called by the cloud's own parts too, still refuses a blob not stored.
+    t.throws(
+      () => cloud.broker.cloud.items.put('carol', 'p3', 'notes', 'n', { sha256: 'f'.repeat(64), size: 1, meta: {}, modifiedAt: 1 }),
+      {
+        code: 'CONFLICT',
+      },
+    )
+  },
+)
 
 t.test(
   'S3: a blob small enough for one request is sent straight away; when the cloud already holds part of it, the upload carries on ' +

@@ -14,6 +14,7 @@ import {
   startCloud,
   subackCode,
 } from '../../fixtures/cloud.js'
+import { LOGGED_SUBSCRIBE_REFUSALS } from '../../../broker/mqtt/access.js'
 
 /** A CONNECT with CleanSession=0, username and password [MQTT-3.1]. */
 function rawConnect(clientId: string, username: string, password: string): Buffer {
@@ -80,18 +81,32 @@ t.test("a device cannot publish or subscribe to another device's topics, $SYS or
   }
   t.ok(a.connected, 'a refused subscription does not drop the device')
 
-  for (const [topic, reason] of [
+  for (const [topic, reason, retain] of [
     ['fp/v1/phone-b/heartbeat', 'device phone-a may not publish for phone-b'],
     ['$SYS/broker/x', '$SYS is reserved'],
     ['elsewhere', 'topic is outside the contract'],
     ['fp/v1/phone-a/cmd', 'devices do not publish "cmd"'],
+    // F1, F2, X2: retained only where the contract says (presence, status); a later subscriber is not handed stale ones.
+    ['fp/v1/phone-a/heartbeat', '"heartbeat" is never retained', true],
+    ['fp/v1/phone-a/result', '"result" is never retained', true],
   ] as const) {
     const c = await connectDevice(t, cloud, 'phone-a', secretA)
-    c.publish(topic, JSON.stringify(heartbeat(1)), { qos: 1 })
+    c.publish(topic, JSON.stringify(heartbeat(1)), { qos: 1, retain: retain === true })
     await closed(c)
     t.ok(await cloud.logs.waitFor((l) => l.msg === 'publish refused' && l.reason === reason), `publish to ${topic} refused: ${reason}`)
   }
   t.equal(cloud.broker.store.history('phone-b', 10).length, 0)
+  t.equal(cloud.broker.store.history('phone-a', 10).length, 0, 'the retained heartbeat was not stored either')
+  const watcher = await connectConsole(t, cloud)
+  const retained: string[] = []
+  watcher.on('message', (topic) => retained.push(topic))
+  await watcher.subscribeAsync('fp/v1/#', { qos: 1 })
+  // A message published after the SUBSCRIBE reaches the watcher after any retained ones it was due.
+  const b = await connectDevice(t, cloud, 'phone-b', await addDevice(cloud, 'phone-b'))
+  const seen = nextMessage(watcher)
+  await b.publishAsync('fp/v1/phone-b/status', JSON.stringify({ cloudService: true, findDevice: true, at: 1 }), { qos: 1, retain: true })
+  await seen
+  t.same(retained, ['fp/v1/phone-b/status'], 'no retained heartbeat or receipt of phone-a was kept; a retained status is')
 })
 
 t.test('the console watches every device read-only, over TCP and over WebSocket', async (t) => {
@@ -112,4 +127,21 @@ t.test('the console watches every device read-only, over TCP and over WebSocket'
   watcher.publish('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(8)), { qos: 1 })
   await closed(watcher)
   t.ok(await cloud.logs.waitFor((l) => l.reason === 'the console does not publish over MQTT'))
+})
+
+t.test('a SUBSCRIBE asking for thousands of foreign topics is refused topic by topic, and logs a few lines, not thousands', async (t) => {
+  const cloud = await startCloud(t)
+  const a = await connectDevice(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'))
+  const topics = Array.from({ length: 2000 }, (_, i) => `fp/v1/phone-${i}/cmd`)
+  const granted = await a.subscribeAsync(topics, { qos: 1 }).catch((err: { packet: { granted: number[] } }) => err.packet.granted)
+  t.equal(granted.length, 2000)
+  t.ok(
+    (granted as (number | { qos: number })[]).every((g) => (typeof g === 'number' ? g : g.qos) === 128),
+    'every one refused with 0x80',
+  )
+  const refused = cloud.logs.lines.filter((l) => l.msg === 'subscription refused')
+  t.equal(refused.length, LOGGED_SUBSCRIBE_REFUSALS, 'the first ones are logged with their reason')
+  t.match(refused[0], { clientId: 'phone-a', topic: 'fp/v1/phone-0/cmd', reason: 'device phone-a may subscribe only to its own topics' })
+  t.equal(cloud.logs.lines.filter((l) => l.msg === 'more subscriptions refused on this connection; they are not logged').length, 1)
+  t.equal(await subackCode(a, 'fp/v1/phone-a/cmd'), 1, 'the device is still connected and gets its own topic')
 })

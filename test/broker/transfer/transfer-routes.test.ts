@@ -142,3 +142,35 @@ t.test('M3: blob routes and import refusals, each with its reason', async (t) =>
     commands: [{ id: 'c1', state: 'cancelled', data: null, receipt: null }],
   })
 })
+
+t.test(
+  'M3: an import (from a bag, an untrusted file) naming a device, sync item or drive file as the cloud never would is refused ' +
+    'with the reason, and nothing is stored',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const api = new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
+    const post = (req: ImportRequest): Promise<ImportReply> => api.request('/api/accounts/zoe/import', req)
+    const now = cloud.clock.now()
+    await post({})
+    const bytes = Buffer.from('0123456789')
+    const stored = await api.stream('PUT', `/api/accounts/zoe/blobs/${sha(bytes)}?size=10&offset=0`, new Uint8Array(bytes))
+    stored.resume()
+    const row = { category: 'notes' as const, id: 'n1.txt', sha256: sha(bytes), size: 10, meta: {}, modifiedAt: now }
+    const item = { ...row, seq: 1, changedBy: 'console', deletedAt: null, purgeAt: null, daysLeft: null }
+    const file = { id: 'f1', name: 'a.txt', folder: '/', sha256: sha(bytes), size: 10, createdAt: now, updatedAt: now, uploadedBy: 'x' }
+    for (const [req, where] of [
+      // A topic level with wildcards, and one that is two levels: fp/v1/<id>/cmd would not be this device's topic.
+      [{ devices: [{ id: 'phone+#', createdAt: now }] }, /devices\[0\]\.id/],
+      [{ devices: [{ id: 'a/b', createdAt: now }] }, /devices\[0\]\.id/],
+      // Phones write a pulled item to <category folder>/<id>.
+      [{ items: [{ ...item, id: '../../.profile' }] }, /items\[0\]\.id/],
+      [{ drive: [{ ...file, name: '../x' }] }, /drive\[0\]\.name/],
+      [{ drive: [{ ...file, folder: '/a/../../b' }] }, /drive\[0\]\.folder/],
+    ] as const) {
+      await t.rejects(post(req as unknown as ImportRequest), { status: 400, message: where }, JSON.stringify(req).slice(0, 80))
+    }
+    const snapshot = await api.request<{ devices: unknown[]; items: unknown[]; drive: unknown[] }>('/api/accounts/zoe/export')
+    t.same([snapshot.devices, snapshot.items, snapshot.drive], [[], [], []], 'nothing of them was stored')
+    t.match(await post({ devices: [{ id: 'phone-z', createdAt: now }], items: [item], drive: [file] }), { failed: 0 }, 'good names go in')
+  },
+)

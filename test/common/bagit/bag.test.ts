@@ -164,6 +164,44 @@ t.test('M3: no payload manifest, no data/, links and fetch.txt are refused', asy
   )
 })
 
+t.test('M3: a bag directory whose data/ or tag files are links elsewhere is refused, and what they point at is not read', async (t) => {
+  // Outside the bag: a folder and a file the person validating the bag has, which the bag's maker must not get imported.
+  const outside = join(tempDir(t), 'outside')
+  mkdirSync(outside)
+  writeFileSync(join(outside, 'id_rsa'), 'PRIVATE KEY\n')
+  writeFileSync(join(outside, 'info'), 'Secret-Line: of the validator\n')
+  const dir = join(tempDir(t), 'bag')
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'bagit.txt'), 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n')
+  symlinkSync(outside, join(dir, 'data'))
+  writeFileSync(join(dir, 'manifest-sha256.txt'), `${sha('PRIVATE KEY\n')}  data/id_rsa\n`)
+  // Without the fix this bag was valid: data/ was walked through the link, id_rsa counted as its payload.
+  t.same((await validateBag(dir)).problems, [
+    { path: 'data/', problem: 'not a regular file (a link or a device): a bag holds files only' },
+    { path: 'data/id_rsa', problem: 'missing: listed in manifest-sha256.txt but not in the bag' },
+  ])
+
+  symlinkSync(join(outside, 'info'), join(dir, 'bag-info.txt'))
+  symlinkSync(join(outside, 'info'), join(dir, 'tagmanifest-sha1.txt'))
+  mkdirSync(join(dir, 'manifest-md5.txt'))
+  writeFileSync(join(dir, 'tagmanifest-sha256.txt'), `${sha('x')}  bag-info.txt\n${sha('x')}  tags\n`)
+  mkdirSync(join(dir, 'tags'))
+  const report = await validateBag(dir)
+  t.same(report.info, [], "the link's target is not read as bag-info.txt")
+  t.same(
+    report.problems.filter((p) => p.problem.startsWith('not a regular file')).map((p) => p.path),
+    ['bag-info.txt', 'bag-info.txt', 'data/', 'manifest-md5.txt', 'tagmanifest-sha1.txt', 'tags'],
+  )
+  t.notMatch(JSON.stringify(report.problems), /Secret-Line/, 'nothing of the target is shown')
+  symlinkSync(join(outside, 'info'), join(dir, 'bagit-link'))
+  rmSync(join(dir, 'bagit.txt'))
+  symlinkSync(join(dir, 'bagit-link'), join(dir, 'bagit.txt'))
+  t.match((await validateBag(dir)).problems, [
+    { path: 'bagit.txt', problem: 'not a regular file (a link or a device): a bag holds files only' },
+    { path: 'bagit.txt', problem: /^missing/ },
+  ])
+})
+
 t.test('M3: progress hears every payload byte hashed', async (t) => {
   const dir = await smallBag(t)
   let seen = 0

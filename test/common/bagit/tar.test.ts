@@ -85,3 +85,66 @@ t.test('M3: damaged, truncated, linking or escaping archives are refused', async
   t.throws(() => paxRecords(Buffer.from('99 path=x\n')), { message: 'a pax header record is malformed' })
   t.throws(() => paxRecords(Buffer.from('nolength')), { message: 'a pax header record is malformed' })
 })
+
+t.test(
+  'M3: an archive whose headers lie about sizes, or hold a name twice, is refused with a reason, never read forever',
+  { timeout: 30_000 },
+  async (t) => {
+    const root = tempDir(t)
+    const at = (name: string, bytes: Buffer): string => {
+      writeFileSync(join(root, name), bytes)
+      return join(root, name)
+    }
+    /** A ustar header for `name` of `type` whose size field is `size` as written, with its checksum right. */
+    const header = (type: string, name: string, size: string): Buffer => {
+      const h = Buffer.alloc(512)
+      h.write(name, 0)
+      h.write('0000644\u0000', 100)
+      h.write(size.padEnd(11, '\u0000') + '\u0000', 124)
+      h.write(type, 156)
+      h.write('ustar\u000000', 257)
+      h.write('        ', 148)
+      let sum = 0
+      for (const b of h) sum += b
+      h.write(sum.toString(8).padStart(6, '0') + '\u0000 ', 148)
+      return h
+    }
+    const end = Buffer.alloc(1024)
+    // parseInt('-1000', 8) is -512: the next header was this one again, for ever.
+    await t.rejects(readTar(at('negative.tar', Buffer.concat([header('g', 'pax_global_header', '-1000'), end])), join(root, 'o1')), {
+      code: 'BAD_TAR',
+      message: 'the header at offset 0 gives its size as "-1000", not an octal number',
+    })
+    await t.rejects(readTar(at('nan.tar', Buffer.concat([header('5', 'b/', 'zz'), end])), join(root, 'o2')), {
+      code: 'BAD_TAR',
+      message: 'the header at offset 0 gives its size as "zz", not an octal number',
+    })
+    // 8 GiB claimed by a 1.5 KiB file: refused before a buffer of that size is asked for.
+    await t.rejects(readTar(at('huge-pax.tar', Buffer.concat([header('x', 'PaxHeader', '77777777777'), end])), join(root, 'o3')), {
+      code: 'BAD_TAR',
+      message: `the pax header at offset 0 is ${0o77777777777} bytes; at most 1048576 are read`,
+    })
+    const file = (name: string): Buffer => Buffer.concat([header('0', name, '1'), Buffer.from('x'.padEnd(512, '\u0000'))])
+    await t.rejects(readTar(at('twice.tar', Buffer.concat([file('b/a'), file('b/a'), end])), join(root, 'o4')), {
+      code: 'BAD_TAR',
+      message: 'the archive holds "b/a", which cannot be unpacked: an earlier entry is already there (a name given twice)',
+    })
+    await t.rejects(readTar(at('under-file.tar', Buffer.concat([file('b/a'), header('5', 'b/a/c/', '0'), end])), join(root, 'o5')), {
+      code: 'BAD_TAR',
+      message: 'the archive holds "b/a/c/", which cannot be unpacked: an earlier entry is already there (a name given twice)',
+    })
+    const long = `b/${'n'.repeat(300)}`
+    const pax = Buffer.from(`${long.length + 10} path=${long}\n`) // 3 digits, a space, "path=", the name, a newline
+    const longTar = Buffer.concat([
+      header('x', 'PaxHeader', pax.length.toString(8)),
+      pax,
+      Buffer.alloc(512 - pax.length),
+      file('b/stub'),
+      end,
+    ])
+    await t.rejects(readTar(at('long.tar', longTar), join(root, 'o6')), {
+      code: 'BAD_TAR',
+      message: /^the archive holds "b\/n{300}", which cannot be unpacked: ENAMETOOLONG/,
+    })
+  },
+)
