@@ -123,6 +123,8 @@ export class AccessControl {
     private readonly log: Logger,
     /** Called for each publish refused (the broker counts them). */
     private readonly onPublishRefused: () => void = () => {},
+    /** Why heartbeats are refused for now (the database refuses writes and holds too many, see StateStore), or null. */
+    private readonly heartbeatsHeldBack: () => string | null = () => null,
   ) {
     this.consoleTokenDigest = digest(consoleToken)
   }
@@ -288,6 +290,8 @@ export class AccessControl {
     // the device's own, its kind one devices publish), without parsing the topic (issue 14).
     if (principal.role === 'device' && packet.topic === principal.heartbeatTopic) {
       if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
+      const heldBack = this.heartbeatsHeldBack()
+      if (heldBack) return heldBack
       const decoded = decodeHeartbeat(packet.payload as Buffer)
       if (!decoded.ok) return `malformed heartbeat payload: ${decoded.reason}`
       return { deviceId: principal.deviceId, kind: 'heartbeat', value: decoded.value }
