@@ -33,6 +33,7 @@ import {
   type BlobVerdict,
 } from '../../common/cloud/blob-batch.js'
 import { FakephoneError } from '../../common/errors.js'
+import { storageFailure } from '../../common/storage-errors.js'
 import { readPhotoMeta } from '../../common/photo-meta.js'
 import { assertRoom, type AccountView } from '../cloud/accounts.js'
 import { MAX_BLOB_BYTES, PACK_MAX, type BlobFile, type ReceivedBlob } from '../cloud/blob-store.js'
@@ -217,6 +218,8 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     // Cut or malformed too: what arrived whole before it is kept all the same (its checksum held).
     await blobs.commitMany(received).finally(() => releases.forEach((r) => r()))
     if (broken === undefined) return { status: 200, body: { blobs: out } }
+    // A full or failing disk is the cloud's: 507 with the reason (router.ts), not the batch's framing.
+    if (storageFailure(broken)) throw broken
     const tooLarge = broken.code === 'TOO_LARGE'
     throw new HttpError(tooLarge ? 413 : 400, tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST', broken.message, {
       stored: received.map((r) => r.sha256),
