@@ -282,6 +282,7 @@ export class StateStore extends EventEmitter<StateEvents> {
     if (held?.timer) clearTimeout(held.timer)
     this.holding = null
     this.write()
+    // write() holds what the database refuses once more (with no timer now).
     const still = this.holding as { reason: string } | null
     return still && { heartbeats: this.queue.length, reason: still.reason }
   }

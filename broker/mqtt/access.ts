@@ -10,7 +10,10 @@
  * failure (0x80); a refused publish closes the connection [MQTT-3.3.5-2].
  * A client without an authenticated principal -- Aedes still hands on what
  * arrives while it answers a refused CONNECT -- is refused everywhere, and
- * so is a device removed from the registry since it connected. Every hook
+ * so is a device removed from the registry since it connected. A heartbeat
+ * is refused, before its PUBACK, while the database refuses writes and the
+ * heartbeats held for it reached their bound (StateStore.holdingBack): the
+ * device keeps it and sends it again. Every hook
  * runs inside an error boundary: whatever it throws is logged and the
  * client refused, never passed to the process.
  */
