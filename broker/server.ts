@@ -375,7 +375,7 @@ export class CloudBroker {
         start: () => store.resetPresence(clock.now()),
         stop: () => {
           const lost = store.close()
-          if (lost) log.error(lost, 'broker stopped while the database refuses writes: the heartbeats it held are not stored')
+          if (lost) log.error(lost, 'broker stopped while the database refuses writes: the heartbeats and statuses it held are not stored')
         },
       },
       {
@@ -439,6 +439,9 @@ export class CloudBroker {
     store.on('refused', (deviceId, seq, reason) => log.warn({ deviceId, seq, reason }, 'heartbeat not stored'))
     store.on('held', (held, reason, retryInMs) =>
       log.error({ held, reason, retryInMs }, 'the database cannot take heartbeats: they are held in memory and written when it can'),
+    )
+    store.on('statusHeld', (deviceId, reason, retryInMs) =>
+      log.error({ deviceId, reason, retryInMs }, "the database cannot take the device's status: it is held and written when it can"),
     )
     store.on('resumed', (stored) => log.info({ stored }, 'the database takes writes again: the held heartbeats are stored'))
     registry.on(

@@ -18,8 +18,10 @@
  * they are acknowledged (holdingBack, checked in the broker's publish
  * authorisation): the device's connection closes, and the device keeps them
  * and sends them again when it reconnects. Meanwhile reads answer what is
- * stored. A broker stopped while the database still refuses says how many
- * held heartbeats go with it (close()).
+ * stored. A status (F3) the database cannot take is held the same way, the
+ * device's newest one, and its switches count in memory meanwhile. A broker
+ * stopped while the database still refuses says how many held heartbeats
+ * and statuses go with it (close()).
  *
  * A batch is written `batchMs` after its first heartbeat or presence change
  * (the broker waits a few milliseconds: a commit writes one WAL page per
@@ -64,7 +66,12 @@ interface StateEvents {
   resumed: [count: number]
   presence: [deviceId: string, online: boolean]
   status: [deviceId: string, locationEnabled: boolean]
+  /** A status the database cannot take now: held (the device's newest) and written again in `retryMs`. */
+  statusHeld: [deviceId: string, reason: string, retryMs: number]
 }
+
+/** A status and what follows from it (setStatus's arguments), held while the database cannot take it. */
+type HeldStatus = [status: Status, receivedAt: number, then: (before: Switches | undefined) => void]
 
 /** The positional parameters of storeHeartbeat, in the view's column order (a `locations` row). */
 export type HeartbeatParams = [
@@ -116,6 +123,12 @@ export class StateStore extends EventEmitter<StateEvents> {
   /** The wait before the next retry while holding, ms; 0 when not holding. */
   private retryWaitMs = 0
   private closed = false
+  /** Statuses the database could not take, the newest per device, and their retry (see setStatus). */
+  private readonly heldStatus = new Map<string, HeldStatus>()
+  private statusRetry: NodeJS.Timeout | null = null
+  private statusWaitMs = 0
+  /** Why the last status was held. */
+  private statusFailure = ''
   /** Heartbeats dropped: rows that failed to write, and rows of removed devices still queued. */
   readonly counters = { rowsRefused: 0, rowsDropped: 0 }
 
@@ -273,18 +286,22 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   /**
-   * The broker's stop: writes what is queued, held or not, once more; returns how many heartbeats the database still
-   * refused (they go with the process) and why, or null when everything was written.
+   * The broker's stop: writes what is queued, held or not, once more; returns how many heartbeats and statuses the
+   * database still refused (they go with the process) and why, or null when everything was written.
    */
-  close(): { heartbeats: number; reason: string } | null {
+  close(): { heartbeats: number; statuses: number; reason: string } | null {
     this.closed = true
     const held = this.holding
     if (held?.timer) clearTimeout(held.timer)
     this.holding = null
+    if (this.statusRetry) clearTimeout(this.statusRetry)
+    for (const [id, [status, receivedAt, then]] of [...this.heldStatus]) this.setStatus(id, status, receivedAt, then)
     this.write()
     // write() holds what the database refuses once more (with no timer now).
     const still = this.holding as { reason: string } | null
-    return still && { heartbeats: this.queue.length, reason: still.reason }
+    if (!still && this.heldStatus.size === 0) return null
+    const statuses = this.heldStatus.size
+    return { heartbeats: this.queue.length, statuses, reason: statuses > 0 ? this.statusFailure : (still as { reason: string }).reason }
   }
 
   private writePresence(presence: Map<string, [number, number]>): void {
@@ -367,7 +384,34 @@ export class StateStore extends EventEmitter<StateEvents> {
    * switches are read without writing the pending batch: presence and heartbeats never touch them.
    */
   setStatus(deviceId: string, status: Status, receivedAt: number, then: (before: Switches | undefined) => void): void {
-    this.statusTransaction(deviceId, status, receivedAt, then)
+    // A newer status replaces one held: the device's last word is what is written.
+    this.heldStatus.delete(deviceId)
+    try {
+      this.statusTransaction(deviceId, status, receivedAt, then)
+    } catch (err) {
+      const failure = storageFailure(err)
+      if (!failure) throw err
+      this.holdStatus(deviceId, [status, receivedAt, then], failure)
+    }
+  }
+
+  /**
+   * F3 on a full disk: the status was acknowledged, and the device says it again only at its next connection, so it is
+   * held (its switches already count in memory: heartbeats follow what it said) and written again after 1 s, doubling
+   * to 30 s, like the heartbeat batch.
+   */
+  private holdStatus(deviceId: string, held: HeldStatus, reason: string): void {
+    this.heldStatus.set(deviceId, held)
+    this.statusFailure = reason
+    if (!this.statusRetry && !this.closed) {
+      this.statusWaitMs = this.statusWaitMs === 0 ? this.holdOpts.retryMs : Math.min(this.statusWaitMs * 2, this.holdOpts.retryMaxMs)
+      this.statusRetry = setTimeout(() => {
+        this.statusRetry = null
+        for (const [id, [status, receivedAt, then]] of [...this.heldStatus]) this.setStatus(id, status, receivedAt, then)
+        if (this.heldStatus.size === 0) this.statusWaitMs = 0
+      }, this.statusWaitMs)
+    }
+    this.emit('statusHeld', deviceId, reason, this.statusWaitMs)
   }
 
   private writeStatus(deviceId: string, status: Status, receivedAt: number, then: (before: Switches | undefined) => void): void {

@@ -8,6 +8,7 @@
  */
 import t, { type Test } from 'tap'
 import type { MqttClient } from 'mqtt'
+import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { openDb, type Db } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
@@ -109,8 +110,44 @@ t.test('a broker stopped while its database is still full says how many held hea
   await cloud.logs.waitFor((l) => l.msg === 'the database cannot take heartbeats: they are held in memory and written when it can')
   await cloud.broker.stop()
   t.match(
-    cloud.logs.lines.find((l) => l.msg === 'broker stopped while the database refuses writes: the heartbeats it held are not stored'),
+    cloud.logs.lines.find(
+      (l) => l.msg === 'broker stopped while the database refuses writes: the heartbeats and statuses it held are not stored',
+    ),
     { level: 50, heartbeats: Number, reason: /SQLITE_FULL/ },
+  )
+})
+
+t.test('F3 a status the database cannot take is held, logged and written once it can; the newest one wins', async (t) => {
+  const cloud = await startCloud(t, { heartbeatHold: QUICK })
+  const secret = await addDevice(cloud, 'phone-a')
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  const { db, store } = cloud.broker
+  const HELD = "the database cannot take the device's status: it is held and written when it can"
+  const heldLines = (): number => cloud.logs.lines.filter((l) => l.msg === HELD).length
+  const status = (findDevice: boolean, at: number): Promise<unknown> =>
+    phone.publishAsync('fp/v1/phone-a/status', JSON.stringify({ cloudService: true, findDevice, at }), { qos: 1 })
+  // A real refusal by SQLite: the broker's connection may not write (SQLITE_READONLY).
+  db.pragma('query_only = 1')
+  await status(false, 1)
+  t.match(await cloud.logs.waitFor((l) => l.msg === HELD), { level: 50, deviceId: 'phone-a', reason: /SQLITE_READONLY/ })
+  t.notOk(store.locationEnabled('phone-a'), 'heartbeats already follow what the device said')
+  await cloud.logs.waitFor(() => heldLines() >= 3) // retries that found it still read-only
+  await status(true, 2)
+  const written = once(store, 'status')
+  db.pragma('query_only = 0')
+  t.same(await written, ['phone-a', true], 'written once the database takes writes')
+  t.match(store.device('phone-a'), { findDevice: true, cloudService: true }, 'the newest status')
+
+  db.pragma('query_only = 1')
+  const before = heldLines()
+  await status(false, 3)
+  await cloud.logs.waitFor(() => heldLines() > before)
+  await cloud.broker.stop()
+  t.match(
+    cloud.logs.lines.find(
+      (l) => l.msg === 'broker stopped while the database refuses writes: the heartbeats and statuses it held are not stored',
+    ),
+    { level: 50, statuses: 1, reason: /SQLITE_READONLY/ },
   )
 })
 
@@ -155,6 +192,14 @@ t.test('presence changes the database fails are held, never dropped', async (t) 
   db.exec('DROP TRIGGER no_presence')
   await new Promise((resolve) => store.once('resumed', resolve))
   t.match(store.device('phone-a'), { online: false, presenceAt: 6 }, 'the newest change wins')
+  const failing = (): void => {
+    throw new Error('what follows failed')
+  }
+  t.throws(
+    () => store.setStatus('phone-a', { cloudService: true, findDevice: true, at: 7 }, 7, failing),
+    { message: 'what follows failed' },
+    "a status that fails for a reason not the storage's is not held: the caller hears it",
+  )
 })
 
 t.test('a retry due after the database closed without a stop does nothing', async (t) => {
