@@ -41,7 +41,7 @@ import { OwnTracksIngest } from './mqtt/owntracks-ingest.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { addTransferRoutes } from './transfer/transfer-routes.js'
 import { ensureConsoleToken } from './console-token.js'
-import { DB_FILE, DEFAULT_DATA_DIR, openDb } from './db.js'
+import { DB_FILE, DEFAULT_DATA_DIR, openDb, type Db } from './db.js'
 import { lockDataDir, type DataDirLock } from './data-lock.js'
 import { connectionRoom, logConnectionRoom } from '../common/open-files.js'
 import { closeServer, listen } from './listeners.js'
@@ -51,7 +51,7 @@ import { ConnectionRateLimiter, guardConnection, guardedAddress, type RateLimitO
 import { skipUnheard } from './mqtt/unheard.js'
 import { DEFAULT_WAL_CHECKPOINT, WalCheckpointer, type WalCheckpointOptions } from './wal-checkpointer.js'
 import { DeviceRegistry } from './devices/registry.js'
-import { StateStore } from './devices/state-store.js'
+import { StateStore, type HoldOptions } from './devices/state-store.js'
 import { CommandCenter } from './devices/commands.js'
 import { TOPIC_ROOT, encodePayload, parseTopic, topicFor, type Heartbeat } from '../common/contract.js'
 import { routeUpgrades } from './http/upgrade-router.js'
@@ -76,6 +76,8 @@ export interface BrokerOptions {
   walCheckpoint?: WalCheckpointOptions
   /** How stale a message's view of the registry may be, ms (issue 14; default REGISTRY_RECHECK_MS; 0: none, a read per message). */
   registryRecheckMs?: number
+  /** Heartbeats held while the database refuses writes, and the retries' waits (default DEFAULT_HOLD, see StateStore). */
+  heartbeatHold?: HoldOptions
 }
 
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
@@ -136,6 +138,7 @@ const OUTBOX_BATCH = 200
 /** Everything a started broker is made of, built in one step once the data directory is locked (see build()). */
 interface Built {
   readonly lock: DataDirLock
+  readonly db: Db
   readonly registry: DeviceRegistry
   readonly store: StateStore
   readonly commands: CommandCenter
@@ -194,6 +197,11 @@ export class CloudBroker {
   /** Accounts, storage and the cloud-data rules (S, R, B, D, A). */
   get cloud(): CloudData {
     return this.parts().cloud
+  }
+
+  /** The broker's own SQLite connection, for code that embeds the broker (a test limits its size: PRAGMA max_page_count). */
+  get db(): Db {
+    return this.parts().db
   }
 
   /** The Aedes instance that speaks MQTT, for code that embeds the broker. */
@@ -271,9 +279,16 @@ export class CloudBroker {
       },
     })
     // Before a batch is written, a device another process removed is found: its queued rows are dropped, not refused.
-    const store = new StateStore(db, HEARTBEAT_BATCH_MAX, HEARTBEAT_BATCH_MS, () => registry.recheck())
+    const store = new StateStore(db, HEARTBEAT_BATCH_MAX, HEARTBEAT_BATCH_MS, () => registry.recheck(), this.opts.heartbeatHold)
     const token = ensureConsoleToken(this.opts.dataDir)
-    const access = new AccessControl(registry, token, log.child({ component: 'access' }), () => this.counters.publishRefused++)
+    // Past the heartbeats held for a database that refuses writes, new ones are refused before their PUBACK (StateStore).
+    const access = new AccessControl(
+      registry,
+      token,
+      log.child({ component: 'access' }),
+      () => this.counters.publishRefused++,
+      () => store.holdingBack(),
+    )
     const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)
     const framework = new FrameworkServices(
       { db, registry, store, clock, log, allow: (a) => limiter.allow(a), authenticated: (a) => limiter.authenticated(a) },
@@ -358,7 +373,14 @@ export class CloudBroker {
         },
       },
       { name: 'checkpoints', start: () => checkpointer.start(), stop: () => checkpointer.stop() },
-      { name: 'state', start: () => store.resetPresence(clock.now()), stop: () => store.flush() },
+      {
+        name: 'state',
+        start: () => store.resetPresence(clock.now()),
+        stop: () => {
+          const lost = store.close()
+          if (lost) log.error(lost, 'broker stopped while the database refuses writes: the heartbeats and statuses it held are not stored')
+        },
+      },
       {
         name: 'commands',
         start: () => commands.start(),
@@ -404,7 +426,7 @@ export class CloudBroker {
     const lifecycle = new PartLifecycle(parts, log)
     lifecycle.each((p) => p.routes?.(router))
     this.wire(aedes, access, store, registry, lifecycle, limiter)
-    return { lock, registry, store, commands, framework, cloud, limiter, aedes, tcp, http, wss, lifecycle, gate }
+    return { lock, db, registry, store, commands, framework, cloud, limiter, aedes, tcp, http, wss, lifecycle, gate }
   }
 
   /** The broker events, each handed to the parts inside a `safely()` boundary. */
@@ -418,6 +440,13 @@ export class CloudBroker {
   ): void {
     const log = this.log
     store.on('refused', (deviceId, seq, reason) => log.warn({ deviceId, seq, reason }, 'heartbeat not stored'))
+    store.on('held', (held, reason, retryInMs) =>
+      log.error({ held, reason, retryInMs }, 'the database cannot take heartbeats: they are held in memory and written when it can'),
+    )
+    store.on('statusHeld', (deviceId, reason, retryInMs) =>
+      log.error({ deviceId, reason, retryInMs }, "the database cannot take the device's status: it is held and written when it can"),
+    )
+    store.on('resumed', (stored) => log.info({ stored }, 'the database takes writes again: the held heartbeats are stored'))
     registry.on(
       'removed',
       this.safely('removed', (deviceId) => this.deviceRemoved(deviceId)),

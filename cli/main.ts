@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline/promises'
 import { SystemClock } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
+import { storageFailure } from '../common/storage-errors.js'
 import type { Io } from './io.js'
 import { duration, formatDuration } from './options.js'
 
@@ -104,6 +105,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     if (err instanceof FakephoneError) {
       io.err(`error: ${err.message}\n`)
+      return 1
+    }
+    // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).
+    const storage = storageFailure(err)
+    if (storage) {
+      io.err(`error: ${storage}: ${(err as Error).message}\n`)
       return 1
     }
     /* c8 ignore next 2 -- anything else is a bug: runAsProcess prints its stack and exits 1 */

@@ -4,7 +4,7 @@
  * that overlap are coalesced: the newest value always lands last.
  */
 import { statSync } from 'node:fs'
-import { open, readFile, rename } from 'node:fs/promises'
+import { open, readFile, rename, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { z } from 'zod'
 import { decodeJson } from './contract.js'
@@ -81,15 +81,22 @@ export async function readTextIfExists(path: string): Promise<string | null> {
   }
 }
 
+/**
+ * Replaces `path` with `text` durably: a temporary file beside it, synced, renamed over it, the directory synced. A
+ * write that fails (a full disk) leaves `path` as it was and removes the temporary file.
+ */
 export async function writeAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`
   const fh = await open(tmp, 'w', 0o600)
   try {
     await fh.writeFile(text)
     await fh.sync()
-  } finally {
+  } catch (err) {
     await fh.close()
+    await rm(tmp, { force: true })
+    throw err
   }
+  await fh.close()
   await rename(tmp, path)
   // The rename itself is durable only once the directory is synced (power loss right after it could undo it).
   const dir = await open(dirname(path), 'r')

@@ -50,6 +50,7 @@ import type { Readable } from 'node:stream'
 import { z } from 'zod'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
+import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, pluck } from '../db.js'
 
@@ -265,6 +266,8 @@ export class BlobStore {
       try {
         await pipeline(body, createWriteStream(partial, { flags: 'a' }))
       } catch (err) {
+        // A full or failing disk: what reached it is kept to resume from, and the caller is told why (507, router.ts).
+        if (storageFailure(err)) throw err
         // A cut connection: keep what reached the disk, the client resumes from there.
         this.log.info(
           { account, sha256, offset: await this.partialSize(account, sha256), err: (err as Error).message },
@@ -405,7 +408,13 @@ export class BlobStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex')
     if (this.size(sha256) !== undefined) return sha256
     const tmp = join(this.incoming, `local-${sha256}.part`)
-    await writeFileAsync(tmp, bytes)
+    try {
+      await writeFileAsync(tmp, bytes)
+    } catch (err) {
+      // A full disk: none of a part-written file is worth keeping (the next attempt writes it whole).
+      await rm(tmp, { force: true })
+      throw err
+    }
     await this.commit(tmp, sha256, bytes.length, sha256)
     return sha256
   }

@@ -8,12 +8,22 @@
  * The cloud cannot sign commands (it holds no owner key) and only stores the
  * device's signed receipts for the owner to verify. A lost-mode command that
  * succeeded moves the device's lost-mode state (StateStore.setLostMode).
+ *
+ * A full disk or database (common/storage-errors.ts): a command that cannot be
+ * written is not sent, and the console is told why (507, router.ts); a step
+ * a device reported (its receipt was acknowledged before it is written, see
+ * server.ts) is held in memory and written again after 1 s, doubling to 30 s,
+ * each attempt logged with the reason -- the device's journal would report it
+ * again only when the command is resent at its next connection. A command
+ * delivered whose "sent" mark cannot be written is logged; it stays open and
+ * is sent again at the device's next connection, which its journal answers.
  */
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
 import type { CommandView } from '../../common/console-api.js'
 import { CommandSchema, FINAL_STATES, decodeValue, type Command, type CommandState, type Result } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
+import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, one, pluck } from '../db.js'
 import type { StateStore } from './state-store.js'
@@ -36,6 +46,9 @@ export class CommandError extends FakephoneError {
 
 /** F3: the words the console shows when Find Device or the cloud service is off. */
 export const NOT_ENABLED = 'this device has not enabled Find Device'
+
+/** The longest wait between retries of the steps the database could not take, ms. */
+const RETRY_MAX_MS = 30_000
 
 const RANK: Record<CommandState, number> = {
   queued: 0,
@@ -125,6 +138,11 @@ export const OPEN_COMMANDS_SQL =
   "SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') " + 'ORDER BY created_at, rowid'
 
 export class CommandCenter extends EventEmitter<CommandEvents> {
+  /** Steps devices reported that the database could not take (see recordLater). */
+  private readonly unrecorded: { deviceId: string; result: Result }[] = []
+  private retryTimer: NodeJS.Timeout | null = null
+  /** The wait before the next retry while steps are held, ms; 0 when none are. */
+  private retryWaitMs = 0
   /** Expires queued commands at their deadline; a failure is logged and retried (DueTimer). */
   private readonly expiry: DueTimer
   /** Devices connected and subscribed to their command topic. */
@@ -138,6 +156,8 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     private readonly log: Logger,
     /** Hands a command to the device's live connection; false when the device is not connected. */
     private readonly deliver: (deviceId: string, command: Command) => boolean,
+    /** The wait before the first retry of a step the database could not take, ms (then doubled, up to RETRY_MAX_MS). */
+    private readonly retryMs = 1000,
   ) {
     super()
     this.sql = {
@@ -182,6 +202,13 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
 
   stop(): void {
     this.expiry.stop()
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    this.retryTimer = null
+    if (this.unrecorded.length > 0)
+      this.log.error(
+        { steps: this.unrecorded.length },
+        'broker stopped with command steps the database could not take: each device reports them again when its command is resent',
+      )
   }
 
   /**
@@ -241,18 +268,18 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
   /**
    * Records a step the device reported. States only move forward; a final state keeps its receipt. One
    * conditional UPDATE moves the row; only a result that moved nothing is looked up, to tell a repeat from a stray.
+   * A step the database cannot take now is held and written again (see the module comment).
    */
   onResult(deviceId: string, result: Result): void {
-    const row = this.sql.advance.get({
-      id: result.command,
-      device: deviceId,
-      state: result.state,
-      rank: RANK[result.state],
-      reason: result.reason ?? null,
-      data: result.data ? JSON.stringify(result.data) : null,
-      receipt: FINAL_STATES.has(result.state) ? JSON.stringify(result) : null,
-      now: this.clock.now(),
-    })
+    let row: Row | undefined
+    try {
+      row = this.advance(deviceId, result)
+    } catch (err) {
+      const failure = storageFailure(err)
+      if (!failure) throw err
+      this.recordLater(deviceId, result, failure)
+      return
+    }
     if (!row) {
       const current = this.get(result.command)
       if (!current || current.device !== deviceId)
@@ -264,6 +291,35 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     // Lost mode becomes the device's state once its signed receipt, on the device's own topic, says the switch happened.
     if (view.command.type === 'lost-mode' && view.state === 'succeeded') this.store.setLostMode(deviceId, view.command.args, result.at)
     this.emit('changed', view)
+  }
+
+  /** Holds a step the database could not take and schedules a retry of every held step (I/O pacing: Node's timers). */
+  private recordLater(deviceId: string, result: Result, reason: string): void {
+    this.unrecorded.push({ deviceId, result })
+    this.log.error(
+      { device: deviceId, command: result.command, state: result.state, reason, held: this.unrecorded.length },
+      'command step not recorded: the database cannot take it; held and written again when it can',
+    )
+    if (this.retryTimer) return
+    this.retryWaitMs = this.retryWaitMs === 0 ? this.retryMs : Math.min(this.retryWaitMs * 2, RETRY_MAX_MS)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      for (const held of this.unrecorded.splice(0)) this.onResult(held.deviceId, held.result)
+      if (this.unrecorded.length === 0) this.retryWaitMs = 0
+    }, this.retryWaitMs)
+  }
+
+  private advance(deviceId: string, result: Result): Row | undefined {
+    return this.sql.advance.get({
+      id: result.command,
+      device: deviceId,
+      state: result.state,
+      rank: RANK[result.state],
+      reason: result.reason ?? null,
+      data: result.data ? JSON.stringify(result.data) : null,
+      receipt: FINAL_STATES.has(result.state) ? JSON.stringify(result) : null,
+      now: this.clock.now(),
+    })
   }
 
   /** Cancels a command that has not been handed to the device yet: one conditional UPDATE, a read only to say why not. */
@@ -289,7 +345,14 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
   }
 
   private send(view: CommandView): void {
-    if (this.deliver(view.device, view.command)) this.sql.sent.run(this.clock.now(), view.id)
+    if (!this.deliver(view.device, view.command)) return
+    try {
+      this.sql.sent.run(this.clock.now(), view.id)
+    } catch (err) {
+      // Only the database's state (full, read-only, failing) can fail this UPDATE of a row just read or written.
+      const { message: reason, code } = err as Error & { code?: string }
+      this.log.error({ command: view.id, device: view.device, reason, code }, 'command sent, but the database could not mark it sent')
+    }
   }
 
   /** Logs and announces a row the cloud itself moved to a final state. */

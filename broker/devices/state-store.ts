@@ -2,10 +2,26 @@
  * Last known state and location history (F1, F3). Heartbeats are queued and
  * written in one transaction per batch, so the ingest path does one SQLite
  * commit per burst instead of one per message. A duplicate (device, seq) --
- * a QoS 1 redelivery -- is stored once. A batch that fails (a device
+ * a QoS 1 redelivery -- is stored once. A batch that fails on a row (a device
  * removed while its heartbeats were queued) is written again row by row:
  * each bad row is counted and reported ('refused'), the rest are stored,
  * and nothing is thrown into the event loop.
+ *
+ * A batch the database cannot take -- the disk or database is full
+ * (SQLITE_FULL), the disk fails (SQLITE_IOERR), the file is read-only or
+ * locked (common/storage-errors.ts) -- is no row's fault, and its heartbeats
+ * were already acknowledged (PUBACK, see server.ts): it is held in memory,
+ * ahead of what arrives next, and written again after 1 s, doubling to 30 s
+ * ('held', logged with the reason and how many are held; 'resumed' once
+ * written). Nothing acknowledged is dropped for the database's state. Past
+ * `maxHeld` held heartbeats (100,000 by default) new ones are refused before
+ * they are acknowledged (holdingBack, checked in the broker's publish
+ * authorisation): the device's connection closes, and the device keeps them
+ * and sends them again when it reconnects. Meanwhile reads answer what is
+ * stored. A status (F3) the database cannot take is held the same way, the
+ * device's newest one, and its switches count in memory meanwhile. A broker
+ * stopped while the database still refuses says how many held heartbeats
+ * and statuses go with it (close()).
  *
  * A batch is written `batchMs` after its first heartbeat or presence change
  * (the broker waits a few milliseconds: a commit writes one WAL page per
@@ -28,6 +44,7 @@
 import { EventEmitter } from 'node:events'
 import type { DeviceView, LocationRow } from '../../common/console-api.js'
 import type { CommandArgs, Heartbeat, Status } from '../../common/contract.js'
+import { storageFailure } from '../../common/storage-errors.js'
 import { type Db, pluck } from '../db.js'
 
 export type { DeviceView, LocationRow }
@@ -41,11 +58,20 @@ export interface Switches {
 interface StateEvents {
   /** A batch of heartbeats was written. */
   stored: [count: number]
-  /** One heartbeat could not be written and was dropped. */
+  /** One heartbeat could not be written and was dropped (its row broke a constraint: a removed device's). */
   refused: [deviceId: string, seq: number, reason: string]
+  /** The database cannot take writes now: `count` heartbeats are held in memory and written again in `retryMs`. */
+  held: [count: number, reason: string, retryMs: number]
+  /** The database took the held heartbeats again: `count` of them stored. */
+  resumed: [count: number]
   presence: [deviceId: string, online: boolean]
   status: [deviceId: string, locationEnabled: boolean]
+  /** A status the database cannot take now: held (the device's newest) and written again in `retryMs`. */
+  statusHeld: [deviceId: string, reason: string, retryMs: number]
 }
+
+/** A status and what follows from it (setStatus's arguments), held while the database cannot take it. */
+type HeldStatus = [status: Status, receivedAt: number, then: (before: Switches | undefined) => void]
 
 /** The positional parameters of storeHeartbeat, in the view's column order (a `locations` row). */
 export type HeartbeatParams = [
@@ -61,6 +87,18 @@ export type HeartbeatParams = [
   network: string,
   receivedAt: number,
 ]
+
+/** What the store does while the database refuses writes (see hold()). */
+export interface HoldOptions {
+  /** Heartbeats held in memory before new ones are refused at the door (the device keeps them and sends them again). */
+  maxHeld: number
+  /** The wait before the first retry, ms; it doubles with each failed retry, up to `retryMaxMs`. */
+  retryMs: number
+  retryMaxMs: number
+}
+
+/** About 20 MB of heartbeats held at most: at one per device a minute, 10,000 phones for 10 minutes. */
+export const DEFAULT_HOLD: HoldOptions = { maxHeld: 100_000, retryMs: 1000, retryMaxMs: 30_000 }
 
 interface Queued {
   deviceId: string
@@ -80,6 +118,17 @@ export class StateStore extends EventEmitter<StateEvents> {
   private readonly writeBatch
   private readonly statusTransaction
   private readonly sql
+  /** Set while the database refuses writes: why, and the retry's timer (null after close()). */
+  private holding: { reason: string; timer: NodeJS.Timeout | null } | null = null
+  /** The wait before the next retry while holding, ms; 0 when not holding. */
+  private retryWaitMs = 0
+  private closed = false
+  /** Statuses the database could not take, the newest per device, and their retry (see setStatus). */
+  private readonly heldStatus = new Map<string, HeldStatus>()
+  private statusRetry: NodeJS.Timeout | null = null
+  private statusWaitMs = 0
+  /** Why the last status was held. */
+  private statusFailure = ''
   /** Heartbeats dropped: rows that failed to write, and rows of removed devices still queued. */
   readonly counters = { rowsRefused: 0, rowsDropped: 0 }
 
@@ -91,6 +140,7 @@ export class StateStore extends EventEmitter<StateEvents> {
     private readonly batchMs = 0,
     /** Called before a batch is written (the broker looks for devices another process removed: their rows are dropped). */
     private readonly beforeWrite: () => void = () => {},
+    private readonly holdOpts: HoldOptions = DEFAULT_HOLD,
   ) {
     super()
     // One prepared statement per heartbeat: an insert into a view of this connection whose trigger stores the row and
@@ -149,7 +199,7 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   private schedule(): void {
-    if (this.cancelWrite) return
+    if (this.cancelWrite || this.holding) return
     const write = (): void => {
       this.cancelWrite = null
       // A store whose database closed without a stop (a test's fixture) has nothing to write to.
@@ -164,12 +214,20 @@ export class StateStore extends EventEmitter<StateEvents> {
     }
   }
 
-  /** Writes everything queued so far: presence changes and heartbeats, in one transaction. */
+  /**
+   * Writes everything queued so far: presence changes and heartbeats, in one transaction. While the database refuses
+   * writes (see hold()) it writes nothing: the retry does, and reads answer what is stored.
+   */
   flush(): void {
+    if (!this.holding) this.write()
+  }
+
+  /** Writes the queue; returns how many heartbeats were stored. */
+  private write(): number {
     if (this.queue.length > 0) this.beforeWrite()
     this.cancelWrite?.()
     this.cancelWrite = null
-    if (this.queue.length === 0 && this.presence.size === 0) return
+    if (this.queue.length === 0 && this.presence.size === 0) return 0
     const batch = this.queue
     const presence = this.presence
     this.queue = []
@@ -177,11 +235,73 @@ export class StateStore extends EventEmitter<StateEvents> {
     let stored = batch.length
     try {
       this.writeBatch(presence, batch)
-    } catch {
-      this.db.transaction(() => this.writePresence(presence))()
-      stored = this.writeRows(batch)
+    } catch (err) {
+      const failure = storageFailure(err)
+      if (failure) {
+        this.hold(presence, batch, failure)
+        return 0
+      }
+      stored = this.writeRows(presence, batch)
     }
     if (batch.length > 0) this.emit('stored', stored)
+    return stored
+  }
+
+  /**
+   * The database cannot take writes now (full, failing, locked: storageFailure): `rest` and `presence` go back to the
+   * queue, ahead of anything queued later, and are written again after a wait that doubles with each
+   * failed retry up to `retryMaxMs`. Once `maxHeld` heartbeats wait, new ones are refused at the door (holdingBack).
+   */
+  private hold(presence: Map<string, [number, number]>, rest: Queued[], reason: string): void {
+    // Nothing was queued since write() took the queue: it runs in one turn.
+    this.queue = rest
+    this.presence = presence
+    this.retryWaitMs = this.retryWaitMs === 0 ? this.holdOpts.retryMs : Math.min(this.retryWaitMs * 2, this.holdOpts.retryMaxMs)
+    // A retry is I/O pacing, not a time rule: Node's timers, like the batch wait. None after close().
+    const timer = this.closed
+      ? null
+      : setTimeout(() => {
+          // A store whose database closed without a stop (a test's fixture) has nothing to write to.
+          if (this.db.open) this.retry()
+        }, this.retryWaitMs)
+    this.holding = { reason, timer }
+    this.emit('held', this.queue.length, reason, this.retryWaitMs)
+  }
+
+  private retry(): void {
+    this.holding = null
+    const stored = this.write()
+    if (this.holding) return
+    this.retryWaitMs = 0
+    this.emit('resumed', stored)
+  }
+
+  /**
+   * Why a new heartbeat is refused before it is acknowledged (the device keeps it and sends it again), or null: the
+   * database refuses writes and `maxHeld` heartbeats are already held in memory.
+   */
+  holdingBack(): string | null {
+    if (!this.holding || this.queue.length < this.holdOpts.maxHeld) return null
+    return `the cloud cannot store heartbeats now: ${this.holding.reason}; ${this.queue.length} are held for a retry`
+  }
+
+  /**
+   * The broker's stop: writes what is queued, held or not, once more; returns how many heartbeats and statuses the
+   * database still refused (they go with the process) and why, or null when everything was written.
+   */
+  close(): { heartbeats: number; statuses: number; reason: string } | null {
+    this.closed = true
+    const held = this.holding
+    if (held?.timer) clearTimeout(held.timer)
+    this.holding = null
+    if (this.statusRetry) clearTimeout(this.statusRetry)
+    for (const [id, [status, receivedAt, then]] of [...this.heldStatus]) this.setStatus(id, status, receivedAt, then)
+    this.write()
+    // write() holds what the database refuses once more (with no timer now).
+    const still = this.holding as { reason: string } | null
+    if (!still && this.heldStatus.size === 0) return null
+    const statuses = this.heldStatus.size
+    return { heartbeats: this.queue.length, statuses, reason: statuses > 0 ? this.statusFailure : (still as { reason: string }).reason }
   }
 
   private writePresence(presence: Map<string, [number, number]>): void {
@@ -213,14 +333,30 @@ export class StateStore extends EventEmitter<StateEvents> {
     )
   }
 
-  /** The fallback for a failed batch: one transaction per row, so one bad row costs only itself. */
-  private writeRows(batch: Queued[]): number {
+  /**
+   * The fallback for a batch that failed on a row: one transaction per row, so one bad row (a removed device's foreign
+   * key) costs only itself. A storage failure on the way holds what is left (see hold()) instead: no row is refused for
+   * the database's state.
+   */
+  private writeRows(presence: Map<string, [number, number]>, batch: Queued[]): number {
+    try {
+      this.db.transaction(() => this.writePresence(presence))()
+    } catch (err) {
+      // Presence changes break no constraint of a row: whatever fails them is the database's, and they are held.
+      this.hold(presence, batch, storageFailure(err) ?? (err as Error).message)
+      return 0
+    }
     let stored = 0
-    for (const q of batch) {
+    for (const [i, q] of batch.entries()) {
       try {
         this.db.transaction(() => this.writeRow(q))()
         stored++
       } catch (err) {
+        const failure = storageFailure(err)
+        if (failure) {
+          this.hold(new Map(), batch.slice(i), failure)
+          break
+        }
         this.counters.rowsRefused++
         this.emit('refused', q.deviceId, q.hb.seq, (err as Error).message)
       }
@@ -248,7 +384,34 @@ export class StateStore extends EventEmitter<StateEvents> {
    * switches are read without writing the pending batch: presence and heartbeats never touch them.
    */
   setStatus(deviceId: string, status: Status, receivedAt: number, then: (before: Switches | undefined) => void): void {
-    this.statusTransaction(deviceId, status, receivedAt, then)
+    // A newer status replaces one held: the device's last word is what is written.
+    this.heldStatus.delete(deviceId)
+    try {
+      this.statusTransaction(deviceId, status, receivedAt, then)
+    } catch (err) {
+      const failure = storageFailure(err)
+      if (!failure) throw err
+      this.holdStatus(deviceId, [status, receivedAt, then], failure)
+    }
+  }
+
+  /**
+   * F3 on a full disk: the status was acknowledged, and the device says it again only at its next connection, so it is
+   * held (its switches already count in memory: heartbeats follow what it said) and written again after 1 s, doubling
+   * to 30 s, like the heartbeat batch.
+   */
+  private holdStatus(deviceId: string, held: HeldStatus, reason: string): void {
+    this.heldStatus.set(deviceId, held)
+    this.statusFailure = reason
+    if (!this.statusRetry && !this.closed) {
+      this.statusWaitMs = this.statusWaitMs === 0 ? this.holdOpts.retryMs : Math.min(this.statusWaitMs * 2, this.holdOpts.retryMaxMs)
+      this.statusRetry = setTimeout(() => {
+        this.statusRetry = null
+        for (const [id, [status, receivedAt, then]] of [...this.heldStatus]) this.setStatus(id, status, receivedAt, then)
+        if (this.heldStatus.size === 0) this.statusWaitMs = 0
+      }, this.statusWaitMs)
+    }
+    this.emit('statusHeld', deviceId, reason, this.statusWaitMs)
   }
 
   private writeStatus(deviceId: string, status: Status, receivedAt: number, then: (before: Switches | undefined) => void): void {

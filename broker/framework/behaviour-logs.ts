@@ -1,12 +1,15 @@
 /**
  * X2: what the cloud received of each device's behaviour logs. A batch is
  * written in one transaction; `(device, seq)` is the key, so a batch sent
- * again after a lost acknowledgement is stored once. A batch that fails to
- * write is written again event by event: each bad event is reported and
- * the rest stored, never thrown at the ingest path.
+ * again after a lost acknowledgement is stored once. A batch that fails on
+ * an event is written again event by event: each bad event is reported and
+ * the rest stored, never thrown at the ingest path. What the database cannot
+ * take for its own state (full, failing: common/storage-errors.ts) is handed
+ * back as `held`, for the caller to write again (framework-services.ts).
  */
 import type { LogSummary, ReceivedEvent } from '../../common/console-api.js'
 import type { BehaviourEvent } from '../../common/contract.js'
+import { storageFailure } from '../../common/storage-errors.js'
 import { type Db, one } from '../db.js'
 
 export type { LogSummary, ReceivedEvent }
@@ -16,6 +19,8 @@ export interface RecordResult {
   stored: number
   /** Events that could not be written, with why. */
   refused: { seq: number; reason: string }[]
+  /** Events the database could not take now (full, failing), and why; null when none. */
+  held: { events: readonly BehaviourEvent[]; reason: string } | null
 }
 
 export class BehaviourLogStore {
@@ -43,16 +48,26 @@ export class BehaviourLogStore {
     })
   }
 
-  /** Stores a batch in one transaction, or event by event when that fails. */
+  /**
+   * Stores a batch in one transaction, or event by event when that fails on an event; a storage failure hands back
+   * what is left as `held`.
+   */
   record(deviceId: string, events: readonly BehaviourEvent[], receivedAt: number): RecordResult {
     try {
-      return { stored: this.insertBatch(deviceId, events, receivedAt), refused: [] }
-    } catch {
-      const result: RecordResult = { stored: 0, refused: [] }
-      for (const e of events) {
+      return { stored: this.insertBatch(deviceId, events, receivedAt), refused: [], held: null }
+    } catch (err) {
+      const failure = storageFailure(err)
+      if (failure) return { stored: 0, refused: [], held: { events, reason: failure } }
+      const result: RecordResult = { stored: 0, refused: [], held: null }
+      for (const [i, e] of events.entries()) {
         try {
           result.stored += this.sql.insert.run({ deviceId, ...e, receivedAt }).changes
         } catch (err) {
+          const failure = storageFailure(err)
+          if (failure) {
+            result.held = { events: events.slice(i), reason: failure }
+            break
+          }
           result.refused.push({ seq: e.seq, reason: (err as Error).message })
         }
       }

@@ -5,7 +5,7 @@
  * of behaviour logs received over the data channel, and their console API.
  */
 import type { Clock } from '../../common/clock.js'
-import type { LogBatch } from '../../common/contract.js'
+import type { BehaviourEvent, LogBatch } from '../../common/contract.js'
 import type { Logger } from '../../common/log.js'
 import { BehaviourLogStore } from './behaviour-logs.js'
 import type { Db } from '../db.js'
@@ -22,6 +22,10 @@ export interface FrameworkServicesOptions {
   /** Queue a weather warning or a system-update reminder for every device this often, ms; 0 for never. */
   serviceNoticeEveryMs: number
 }
+
+/** The first and the longest wait before behaviour logs the database could not take are written again, ms (see holdLogs). */
+const LOG_RETRY_MS = 1000
+const LOG_RETRY_MAX_MS = 30_000
 
 export const DEFAULT_FRAMEWORK_OPTIONS: FrameworkServicesOptions = { push: DEFAULT_PUSH_GATEWAY_OPTIONS, serviceNoticeEveryMs: 0 }
 
@@ -43,6 +47,10 @@ export class FrameworkServices {
   readonly gateway: PushGateway
   readonly counters = { logEvents: 0, logBatchesIgnored: 0, logEventsRefused: 0 }
   private readonly notices: ServiceNotices | null
+  /** X2 batches the database could not take, and their retry (see holdLogs). */
+  private readonly heldLogs: { deviceId: string; events: readonly BehaviourEvent[]; receivedAt: number }[] = []
+  private logRetry: NodeJS.Timeout | null = null
+  private logRetryMs = 0
   private readonly api: FrameworkApiContext
 
   constructor(
@@ -85,6 +93,10 @@ export class FrameworkServices {
     this.notices?.stop()
     this.gateway.stop()
     this.queue.stop()
+    if (this.logRetry) clearTimeout(this.logRetry)
+    this.logRetry = null
+    const held = this.heldLogs.reduce((n, b) => n + b.events.length, 0)
+    if (held > 0) this.deps.log.error({ events: held }, 'broker stopped with behaviour logs the database could not take: they are lost')
   }
 
   /** X2: a behaviour-log batch accepted on the data channel; refused when the device said its cloud service is off. */
@@ -94,14 +106,40 @@ export class FrameworkServices {
       this.deps.log.warn({ deviceId, events: batch.events.length }, 'behaviour logs ignored: the device has its cloud service off')
       return
     }
-    const { stored, refused } = this.logs.record(deviceId, batch.events, receivedAt)
+    this.storeLogs(deviceId, batch.events, receivedAt)
+  }
+
+  private storeLogs(deviceId: string, events: readonly BehaviourEvent[], receivedAt: number): void {
+    const { stored, refused, held } = this.logs.record(deviceId, events, receivedAt)
     this.counters.logEvents += stored
     this.counters.logEventsRefused += refused.length
     for (const r of refused) this.deps.log.warn({ deviceId, seq: r.seq, reason: r.reason }, 'behaviour log event not stored')
     this.deps.log.debug(
-      { deviceId, stored, refused: refused.length, lastSeq: (batch.events.at(-1) as { seq: number }).seq },
+      { deviceId, stored, refused: refused.length, lastSeq: (events.at(-1) as { seq: number }).seq },
       'behaviour logs stored',
     )
+    if (held) this.holdLogs(deviceId, held.events, receivedAt, held.reason)
+  }
+
+  /**
+   * X2: events the database could not take (a full disk) were acknowledged to the phone, which then forgets them: they
+   * are held in memory and written again after 1 s, doubling to 30 s (I/O pacing, Node's timers), each attempt logged.
+   * A phone uploads a batch every 15 minutes at most, so what is held stays small.
+   */
+  private holdLogs(deviceId: string, events: readonly BehaviourEvent[], receivedAt: number, reason: string): void {
+    this.heldLogs.push({ deviceId, events, receivedAt })
+    const held = this.heldLogs.reduce((n, b) => n + b.events.length, 0)
+    this.deps.log.error(
+      { deviceId, events: events.length, held, reason },
+      'behaviour logs held: the database cannot take them; written again when it can',
+    )
+    if (this.logRetry) return
+    this.logRetryMs = this.logRetryMs === 0 ? LOG_RETRY_MS : Math.min(this.logRetryMs * 2, LOG_RETRY_MAX_MS)
+    this.logRetry = setTimeout(() => {
+      this.logRetry = null
+      for (const b of this.heldLogs.splice(0)) this.storeLogs(b.deviceId, b.events, b.receivedAt)
+      if (this.heldLogs.length === 0) this.logRetryMs = 0
+    }, this.logRetryMs)
   }
 
   /** Adds the framework's console API routes to the broker's HTTP router. */

@@ -13,8 +13,12 @@
  * `{"error": "...", "code": "..."}` with a status that says what kind it is:
  * 400 BAD_REQUEST for a malformed request (a bad `%` escape, bad JSON, a body
  * its schema refuses), 401 UNAUTHORIZED, 404 NOT_FOUND, 405
- * METHOD_NOT_ALLOWED, 413 TOO_LARGE; 500 INTERNAL only for the broker's own
- * failure, logged with its error.
+ * METHOD_NOT_ALLOWED, 413 TOO_LARGE; 507 INSUFFICIENT_STORAGE when the
+ * cloud's own storage cannot take the write now (a full disk or database, a
+ * failing disk: common/storage-errors.ts), with the reason, logged -- the
+ * write was not stored (see each store for what is kept to resume), the
+ * broker goes on, and the same request succeeds once there is room; 500
+ * INTERNAL only for the broker's own failure, logged with its error.
  */
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -22,6 +26,7 @@ import type { Readable } from 'node:stream'
 import type { z } from 'zod'
 import { decodeJson } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
+import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
 import { readBodyText } from '../../common/http-body.js'
 import { basicCredentials, bearerToken } from './credentials.js'
@@ -194,6 +199,12 @@ export class HttpRouter {
     if (err instanceof HttpError) return { status: err.status, body: { error: err.message, code: err.code, ...err.details } }
     if (err instanceof FakephoneError && STATUS_OF_CODE[err.code] !== undefined) {
       return { status: STATUS_OF_CODE[err.code] as number, body: { error: err.message, code: err.code } }
+    }
+    const storage = storageFailure(err)
+    if (storage) {
+      this.log.error({ reason: storage, method, path: target }, 'HTTP request not stored: the cloud cannot write now')
+      const error = `the cloud cannot store this now: ${storage}; nothing of it was kept as stored, try again later`
+      return { status: 507, body: { error, code: 'INSUFFICIENT_STORAGE' } }
     }
     this.log.error({ err, method, path: target }, 'HTTP request failed')
     return { status: 500, body: { error: 'the cloud could not answer this request; its log says why', code: 'INTERNAL' } }

@@ -11,7 +11,10 @@
  * failure (0x80); a refused publish closes the connection [MQTT-3.3.5-2].
  * A client without an authenticated principal -- Aedes still hands on what
  * arrives while it answers a refused CONNECT -- is refused everywhere, and
- * so is a device removed from the registry since it connected. Every hook
+ * so is a device removed from the registry since it connected. A heartbeat
+ * is refused, before its PUBACK, while the database refuses writes and the
+ * heartbeats held for it reached their bound (StateStore.holdingBack): the
+ * device keeps it and sends it again. Every hook
  * runs inside an error boundary: whatever it throws is logged and the
  * client refused, never passed to the process.
  */
@@ -132,6 +135,8 @@ export class AccessControl {
     private readonly log: Logger,
     /** Called for each publish refused (the broker counts them). */
     private readonly onPublishRefused: () => void = () => {},
+    /** Why heartbeats are refused for now (the database refuses writes and holds too many, see StateStore), or null. */
+    private readonly heartbeatsHeldBack: () => string | null = () => null,
   ) {
     this.consoleTokenDigest = digest(consoleToken)
   }
@@ -298,6 +303,8 @@ export class AccessControl {
     if (principal.role === 'device' && packet.topic === principal.heartbeatTopic) {
       if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
       if (packet.retain) return neverRetained('heartbeat')
+      const heldBack = this.heartbeatsHeldBack()
+      if (heldBack) return heldBack
       const decoded = decodeHeartbeat(packet.payload as Buffer)
       if (!decoded.ok) return `malformed heartbeat payload: ${decoded.reason}`
       return { deviceId: principal.deviceId, kind: 'heartbeat', value: decoded.value }

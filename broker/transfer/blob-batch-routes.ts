@@ -33,6 +33,7 @@ import {
   type BlobVerdict,
 } from '../../common/cloud/blob-batch.js'
 import { FakephoneError } from '../../common/errors.js'
+import { storageFailure } from '../../common/storage-errors.js'
 import { readPhotoMeta } from '../../common/photo-meta.js'
 import { assertRoom, type AccountView } from '../cloud/accounts.js'
 import { MAX_BLOB_BYTES, PACK_MAX, type BlobFile, type ReceivedBlob } from '../cloud/blob-store.js'
@@ -219,6 +220,8 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     // Sent for this account: its phones may point items at them (blob-store.ts, mayClaim).
     for (const r of received) blobs.proved(id, r.sha256)
     if (broken === undefined) return { status: 200, body: { blobs: out } }
+    // A full or failing disk is the cloud's: 507 with the reason (router.ts), not the batch's framing.
+    if (storageFailure(broken)) throw broken
     const tooLarge = broken.code === 'TOO_LARGE'
     throw new HttpError(tooLarge ? 413 : 400, tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST', broken.message, {
       stored: received.map((r) => r.sha256),

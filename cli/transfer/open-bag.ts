@@ -7,6 +7,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { readTar, writeTar } from '../../common/bagit/tar.js'
+import { storageFailure } from '../../common/storage-errors.js'
 import { UserError } from '../io.js'
 
 export interface OpenBag {
@@ -30,9 +31,26 @@ export async function openBag(path: string): Promise<OpenBag> {
   }
 }
 
-/** Runs `write` on a fresh bag directory: `out` itself, or (as a tar) a temporary one archived into `out` afterwards. */
+/**
+ * Runs `write` on a fresh bag directory: `out` itself, or (as a tar) a temporary one archived into `out` afterwards.
+ * A disk that fills up (or fails) under it leaves no part of a bag behind (`out` goes, as the temporary directory and
+ * a tar cut short do) and is said as the user's to fix, with the reason.
+ */
 export async function bagTo<T>(out: string, tar: boolean, mtime: number, write: (dir: string) => Promise<T>): Promise<T> {
-  if (!tar) return write(out)
+  try {
+    return await (tar ? toTar(out, mtime, write) : write(out))
+  } catch (err) {
+    const full = storageFailure(err)
+    if (!full) throw err
+    // A bag goes into a new or empty directory (BagWriter.create): all that is in it is the part written.
+    if (!tar) await rm(out, { recursive: true, force: true })
+    throw new UserError(
+      `cannot write the bag ${out}: ${full}; the part written was removed and nothing else changed: free some space and run it again`,
+    )
+  }
+}
+
+async function toTar<T>(out: string, mtime: number, write: (dir: string) => Promise<T>): Promise<T> {
   const tmp = await mkdtemp(join(dirname(out), '.fakephone-bag-'))
   try {
     const name = basename(out).replace(/\.tar$/, '')

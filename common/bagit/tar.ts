@@ -6,7 +6,7 @@
  * links, devices and any name that would land outside the target directory.
  */
 import { createReadStream } from 'node:fs'
-import { mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { FakephoneError } from '../errors.js'
 import { unsafePath } from './paths.js'
@@ -76,7 +76,10 @@ const asciiStub = (name: string): string =>
 
 const pad = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((BLOCK - (b.length % BLOCK)) % BLOCK)])
 
-/** Writes the directory `dir` into the tar file `out`, every entry under `top/`; `onBytes` hears the file bytes written. */
+/**
+ * Writes the directory `dir` into the tar file `out` (a new file), every entry under `top/`; `onBytes` hears the file bytes
+ * written. A write that fails (a full disk) removes `out`: no archive cut short is left under the bag's name.
+ */
 export async function writeTar(dir: string, out: string, top: string, mtime: number, onBytes?: (n: number) => void): Promise<void> {
   const fh = await open(out, 'wx')
   try {
@@ -103,9 +106,13 @@ export async function writeTar(dir: string, out: string, top: string, mtime: num
     for (const h of headers(`${top}/`, '5', 0, mtime)) await put(h)
     await walk('')
     await put(Buffer.alloc(BLOCK * 2))
-  } finally {
+  } catch (err) {
+    // Never part of an archive under the bag's name (a full disk): the file this call made goes.
     await fh.close()
+    await rm(out, { force: true })
+    throw err
   }
+  await fh.close()
 }
 
 const field = (h: Buffer, at: number, len: number): string => {

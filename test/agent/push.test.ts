@@ -5,7 +5,7 @@
  * own life (reconnect with backoff, refusals) and the framework on its own.
  */
 import t from 'tap'
-import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleClient } from '../../cli/console-client.js'
 import { FrameworkConsole } from '../../cli/framework-client.js'
@@ -263,4 +263,29 @@ t.test('X3 a notification the phone cannot write down is not acknowledged, so th
   mkdirSync(dataDir)
   t.equal(cloud.broker.framework.queue.list('phone-a', 1)[0]?.state, 'queued')
   t.equal(framework.status().notifications.shown, 0)
+})
+
+t.test('X3 a notification met by a full disk is not acknowledged and leaves no temporary file; the next one is shown', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const dataDir = tempDir(t)
+  const logs = new LogCapture()
+  const framework = new ResidentFramework(options(dataDir, { secret, pushUrl: cloud.pushUrl, clock: cloud.clock, log: logs.logger() }))
+  onEnd(t, () => framework.stop())
+  await framework.start()
+  await pushAtCloud(cloud, 'phone-a', true)
+  // A real ENOSPC: the inbox's temporary file is /dev/full, which takes no byte.
+  const tmp = join(dataDir, 'push-inbox.json.tmp')
+  symlinkSync('/dev/full', tmp)
+  const n = notify(cloud, 'phone-a', { title: 'disk full' })
+  t.match(await logs.waitFor((l) => l.msg === 'could not take in a notification; the cloud will send it again'), {
+    id: n.id,
+    err: /ENOSPC/,
+  })
+  t.equal(cloud.broker.framework.queue.list('phone-a', 1)[0]?.state, 'queued', 'not acknowledged: the cloud keeps it')
+  t.equal(framework.status().notifications.shown, 0)
+  t.notOk(existsSync(tmp), 'the temporary file is removed (here the link: room again)')
+  const shown = new Promise((resolve) => framework.once('notification', resolve))
+  const next = notify(cloud, 'phone-a', { title: 'room again' })
+  t.match(await shown, { id: next.id, title: 'room again' })
 })

@@ -83,6 +83,9 @@ t.test(
     const back = join(work, 'back.csv')
     t.equal((await run([...api, 'drive', 'download', 'alice', cid, back])).out, `Saved 8 B to ${back}.\n`)
     t.equal(readFileSync(back, 'utf8'), 'a,b\n1,2\n')
+    // A real full disk: /dev/full takes no byte. The user is told why, not shown a stack trace.
+    const full = await run([...api, 'drive', 'download', 'alice', cid, '/dev/full'])
+    t.match(full, { code: 1, err: /^error: the disk is full \(ENOSPC\): ENOSPC: no space left on device/ })
     const shared = await run([...api, 'drive', 'share', 'alice', cid])
     const token = /unshare alice (\S+)\)/.exec(shared.out)?.[1] as string
     t.match(shared.out, new RegExp(`^${cloud.apiUrl}/share/${token}\\n`))

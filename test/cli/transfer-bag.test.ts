@@ -3,7 +3,7 @@ import t from 'tap'
 import { createHash } from 'node:crypto'
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BagWriter } from '../../common/bagit/write.js'
 import { validateBag } from '../../common/bagit/validate.js'
@@ -15,7 +15,7 @@ import type { Io } from '../../cli/io.js'
 import { exportAccount } from '../../cli/transfer/account-export.js'
 import { fromBag, importAccount, readAccountBag } from '../../cli/transfer/account-import.js'
 import { EXPORT_FORMAT, drivePath } from '../../cli/transfer/bag-layout.js'
-import { openBag } from '../../cli/transfer/open-bag.js'
+import { bagTo, openBag } from '../../cli/transfer/open-bag.js'
 import { Progress, progressOn } from '../../cli/transfer/progress.js'
 import { bagFormat, renderProblems } from '../../cli/transfer/transfer-commands.js'
 import { startCloud } from '../fixtures/cloud.js'
@@ -198,4 +198,28 @@ t.test('M3: an export whose blob answer breaks off says which file and that the 
   })
   fault.occupy = join(tempDir(t), 'occupied')
   await t.rejects(exportAccount(via, 'cutx', fault.occupy, 'test', noProgress), { code: 'EEXIST' }, "the bag's own failure keeps its error")
+})
+
+t.test('M3: a disk that fills up under an export leaves no part of a bag, dir or tar, and says why', async (t) => {
+  // Injected: a bag is written with 'wx' (a link to /dev/full is refused as existing) and a real full filesystem
+  // needs a mount; so the failure is the ENOSPC Node would throw, after part of the bag was really written.
+  const writeThenFill = async (dir: string): Promise<never> => {
+    const bag = await BagWriter.create(dir)
+    await bag.add('photos/IMG_1.jpg', Buffer.alloc(10_000, 1))
+    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+  }
+  const parent = tempDir(t)
+  const out = join(parent, 'bag')
+  await t.rejects(bagTo(out, false, 0, writeThenFill), {
+    message:
+      `cannot write the bag ${out}: the disk is full (ENOSPC); the part written was removed and nothing else changed: free some ` +
+      `space and run it again`,
+  })
+  await t.rejects(bagTo(join(parent, 'bag.tar'), true, 0, writeThenFill), { message: /^cannot write the bag .*bag\.tar: the disk is full/ })
+  t.same(readdirSync(parent), [], 'no bag directory, no tar, no temporary bag')
+  await t.rejects(
+    bagTo(out, false, 0, () => Promise.reject(new Error('not the disk'))),
+    { message: 'not the disk' },
+    'any other failure keeps its error',
+  )
 })

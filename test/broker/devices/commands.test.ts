@@ -216,3 +216,61 @@ t.test('F2 a reconnecting device gets only its open commands, oldest first, with
   const plan = db.prepare<[string], { detail: string }>(`EXPLAIN QUERY PLAN ${OPEN_COMMANDS_SQL}`).all('phone-a')
   t.match(plan[0]?.detail, /USING INDEX commands_open_by_device/, 'read through the index of open commands, not the history')
 })
+
+t.test(
+  'F2 steps reported while the database cannot write are held, logged and recorded once it can; a failed sent mark is logged',
+  async (t) => {
+    const db = await dbWithPhone(t)
+    const clock = new ManualClock()
+    const logs = new LogCapture()
+    // A real refusal by SQLite (SQLITE_READONLY), from the moment the command is handed to the device.
+    const readOnly = (on: boolean): unknown => db.pragma(`query_only = ${on ? 1 : 0}`)
+    const deliver = (): boolean => {
+      readOnly(true)
+      return true
+    }
+    const center = new CommandCenter(db, new StateStore(db), clock, logs.logger(), deliver, 5)
+    const owner = makeOwner(t)
+    const ring = signed(owner, 'phone-a', 'ring', { seconds: 1 }, clock.now())
+    t.match(center.submit('phone-a', ring), { state: 'queued' }, 'stored and sent: the console is answered')
+    t.match(
+      logs.lines.find((l) => l.msg === 'command sent, but the database could not mark it sent'),
+      {
+        level: 50,
+        command: ring.id,
+        code: 'SQLITE_READONLY',
+      },
+    )
+    t.equal(center.get(ring.id)?.sentAt, null, 'not marked: it stays open and goes again at the next connection')
+
+    const result = (state: Result['state']): Result =>
+      ({ command: ring.id, device: 'phone-a', state, at: clock.now(), sig: 'AAAA' }) as Result
+    const notRecorded = (): number => logs.lines.filter((l) => l.msg.startsWith('command step not recorded')).length
+    center.onResult('phone-a', result('executing'))
+    center.onResult('phone-a', result('succeeded'))
+    t.match(
+      logs.lines.find((l) => l.msg.startsWith('command step not recorded')),
+      { level: 50, reason: /SQLITE_READONLY/, held: 1 },
+    )
+    await logs.waitFor(() => notRecorded() >= 4) // both again on the first retry, still read-only
+    const succeeded = new Promise((resolve) => center.on('changed', (v) => v.state === 'succeeded' && resolve(v)))
+    readOnly(false)
+    t.match(await succeeded, { id: ring.id, state: 'succeeded' }, 'recorded in order once the database takes writes')
+    t.equal(notRecorded(), 4)
+
+    const lock = signed(owner, 'phone-a', 'ring', { seconds: 2 }, clock.now())
+    center.submit('phone-a', lock)
+    center.onResult('phone-a', { ...result('executing'), command: lock.id })
+    center.stop()
+    t.match(logs.lines.at(-1), { level: 50, steps: 1, msg: /^broker stopped with command steps the database could not take/ })
+    readOnly(false)
+    db.exec(`CREATE TEMP TRIGGER refuse BEFORE UPDATE ON commands BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END`)
+    t.throws(
+      () => center.onResult('phone-a', { ...result('executing'), command: lock.id }),
+      {
+        message: 'refused by a trigger',
+      },
+      "a failure that is not the storage's goes to the caller (the broker's event boundary logs it)",
+    )
+  },
+)

@@ -14,7 +14,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { request } from 'node:http'
-import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DEFAULT_BROKER_OPTIONS } from '../../../broker/server.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
@@ -124,6 +124,22 @@ t.test('M2: the batch blob routes on a real cloud', async (t) => {
       ],
     })
     await t.rejects(api.request(`${base}/state`, { blobs: [{ sha256: 'x', size: 1 }] }), { status: 400, message: /SHA-256/ })
+  })
+
+  await t.test('a full disk under a batch: 507 with the reason, what arrived whole before it kept; the broker goes on', async (t) => {
+    const first = Buffer.from('whole before the disk filled')
+    const blob = Buffer.alloc(80_000, 'f') // over PACK_MAX: written to its partial file, which here is /dev/full (ENOSPC)
+    const partial = join(cloud.dataDir, 'blobs', 'incoming', `${Buffer.from('yara').toString('hex')}-${sha(blob)}.part`)
+    symlinkSync('/dev/full', partial)
+    const full = await api.stream('POST', `${base}/batch`, Buffer.concat([frame(first), frame(blob)]), 'application/octet-stream').then(
+      () => null,
+      (err: unknown) => err,
+    )
+    t.match(full, { status: 507, message: /^the cloud cannot store this now: the disk is full \(ENOSPC\)/ })
+    t.equal(cloud.broker.cloud.blobs.size(sha(first)), first.length, 'the blob that arrived whole before it is stored')
+    t.equal(cloud.broker.cloud.blobs.size(sha(blob)), undefined, 'the other is not')
+    rmSync(partial)
+    t.match(await batch(frame(blob)), { blobs: [{ sha256: sha(blob), stored: true }] }, 'sent again once there is room')
   })
 
   await t.test('a batch cut mid-blob keeps what arrived, and a resume from there completes it', async (t) => {

@@ -1,6 +1,6 @@
 /** M3: the single-file form of a bag: a ustar/pax archive written and read back byte for byte, bad archives refused. */
 import t from 'tap'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BagWriter } from '../../../common/bagit/write.js'
 import { validateBag } from '../../../common/bagit/validate.js'
@@ -30,6 +30,12 @@ t.test('M3: a bag goes into a tar and comes out identical and valid, long and od
   t.same(readFileSync(join(out, 'alice-bag/data/big.bin')), Buffer.alloc(70_000, 7))
   t.same((await validateBag(join(out, 'alice-bag'))).problems, [])
   await t.rejects(writeTar(join(root, 'bag'), join(root, 'bag.tar'), 'x', NOW), { code: 'EEXIST' })
+  // A failure part-way (here the progress callback's; a full disk's ENOSPC takes the same path) leaves no tar cut short.
+  const failing = writeTar(join(root, 'bag'), join(root, 'cut.tar'), 'x', NOW, () => {
+    throw new Error('stopped part-way')
+  })
+  await t.rejects(failing, { message: 'stopped part-way' })
+  t.notOk(existsSync(join(root, 'cut.tar')), 'the part written is removed')
 })
 
 t.test('M3: damaged, truncated, linking or escaping archives are refused', async (t) => {
