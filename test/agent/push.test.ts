@@ -4,7 +4,7 @@
  * their delay -- or are marked expired; never lost. Also the push channel's
  * own life (reconnect with backoff, refusals) and the framework on its own.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleClient } from '../../cli/console-client.js'
@@ -248,7 +248,8 @@ t.test('X3 without a push endpoint there is no push channel, and the permission 
   await again.stop()
 })
 
-t.test('X3 a notification the phone cannot write down is not acknowledged, so the cloud keeps it', async (t) => {
+/** A cloud and phone-a's framework, its push channel up at the cloud, logging to a capture. */
+async function pushedPhone(t: Test): Promise<{ cloud: Cloud; dataDir: string; logs: LogCapture; framework: ResidentFramework }> {
   const cloud = await startCloud(t)
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
@@ -257,6 +258,11 @@ t.test('X3 a notification the phone cannot write down is not acknowledged, so th
   onEnd(t, () => framework.stop())
   await framework.start()
   await pushAtCloud(cloud, 'phone-a', true)
+  return { cloud, dataDir, logs, framework }
+}
+
+t.test('X3 a notification the phone cannot write down is not acknowledged, so the cloud keeps it', async (t) => {
+  const { cloud, dataDir, logs, framework } = await pushedPhone(t)
   rmSync(dataDir, { recursive: true })
   const n = notify(cloud, 'phone-a', { title: 'disk full' })
   t.match(await logs.waitFor((l) => l.msg === 'could not take in a notification; the cloud will send it again'), { id: n.id })
@@ -266,14 +272,7 @@ t.test('X3 a notification the phone cannot write down is not acknowledged, so th
 })
 
 t.test('X3 a notification met by a full disk is not acknowledged and leaves no temporary file; the next one is shown', async (t) => {
-  const cloud = await startCloud(t)
-  const secret = await addDevice(cloud, 'phone-a')
-  const dataDir = tempDir(t)
-  const logs = new LogCapture()
-  const framework = new ResidentFramework(options(dataDir, { secret, pushUrl: cloud.pushUrl, clock: cloud.clock, log: logs.logger() }))
-  onEnd(t, () => framework.stop())
-  await framework.start()
-  await pushAtCloud(cloud, 'phone-a', true)
+  const { cloud, dataDir, logs, framework } = await pushedPhone(t)
   // A real ENOSPC: the inbox's temporary file is /dev/full, which takes no byte.
   const tmp = join(dataDir, 'push-inbox.json.tmp')
   symlinkSync('/dev/full', tmp)

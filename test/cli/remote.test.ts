@@ -46,6 +46,22 @@ class CountingClient extends ConsoleClient {
   }
 }
 
+/** A succeeded command of device p as the console API shows it, without a receipt. */
+function commandView(fields: Pick<CommandView, 'id' | 'type' | 'data'>): CommandView {
+  return {
+    device: 'p',
+    args: {},
+    state: 'succeeded',
+    reason: null,
+    receipt: null,
+    createdAt: 0,
+    updatedAt: 0,
+    expiresAt: 600_000,
+    sentAt: null,
+    ...fields,
+  } as unknown as CommandView
+}
+
 t.test('F2 a submit that waits answers with the final, verified command in one request when the phone answers', async (t) => {
   const { cloud, owner } = await setup(t)
   const client = new CountingClient(cloud.apiUrl, cloud.consoleToken)
@@ -241,20 +257,7 @@ t.test(
     const keys = new OwnerKeys(tempDir(t))
     keys.rememberDevice('p', 'some-secret')
     const device = deviceKeys('some-secret').privateKey
-    const view = {
-      id: 'c2',
-      device: 'p',
-      type: 'locate',
-      args: {},
-      state: 'succeeded',
-      reason: null,
-      data: { lat: 55.9, lon: -3.2, accuracy: 8, at: 0 },
-      receipt: null,
-      createdAt: 0,
-      updatedAt: 0,
-      expiresAt: 600_000,
-      sentAt: null,
-    } as unknown as CommandView
+    const view = commandView({ id: 'c2', type: 'locate', data: { lat: 55.9, lon: -3.2, accuracy: 8, at: 0 } })
     const receipt = (r: Partial<Result>): Result =>
       signPayload({ command: 'c2', device: 'p', state: 'succeeded', at: 0, data: view.data ?? undefined, ...r } as Result, device)
     t.match(receiptLine({ ...view, receipt: receipt({}) }, keys), /^verified receipt signed by p at /, "this command's own receipt")
@@ -280,20 +283,7 @@ t.test(
 
 t.test('receipts are verified against the key the owner provisioned, and results are said in words', (t) => {
   const keys = new OwnerKeys(tempDir(t))
-  const base = {
-    id: 'c',
-    device: 'p',
-    type: 'ring',
-    args: {},
-    state: 'succeeded',
-    reason: null,
-    data: { seconds: 3 },
-    receipt: null,
-    createdAt: 0,
-    updatedAt: 0,
-    expiresAt: 600_000,
-    sentAt: null,
-  } as unknown as CommandView
+  const base = commandView({ id: 'c', type: 'ring', data: { seconds: 3 } })
   t.equal(receiptLine(base, keys), 'no receipt')
   const withReceipt = { ...base, receipt: { command: 'c', device: 'p', state: 'succeeded', at: 0, sig: 'AAAA' } } as CommandView
   t.match(receiptLine(withReceipt, keys), /NOT verified: this keys folder did not provision p/)
