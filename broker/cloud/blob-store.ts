@@ -436,9 +436,18 @@ export class BlobStore {
   ref(account: string, sha256: string): void {
     if (this.size(sha256) === undefined) throw new BlobError('NOT_FOUND', `blob ${sha256} has not been uploaded`)
     this.sql.ref.run(account, sha256)
-    // Held from now on: the proof is not needed any more.
+    // Held from now on, once the transaction commits: the proof is not needed any more. Dropped after the transaction
+    // (better-sqlite3's are synchronous), and only when the reference is really there: a transaction rolled back (a
+    // full database) leaves the account its proof, so the same registration can be tried again.
+    setImmediate(() => this.dropProof(account, sha256))
+  }
+
+  private dropProof(account: string, sha256: string): void {
     const proved = this.proofs.get(sha256)
-    if (proved?.delete(account) && proved.size === 0) this.proofs.delete(sha256)
+    // A database closed meanwhile (the broker stopped) takes the proofs with it: they are in memory only.
+    if (proved === undefined || !this.db.open || !this.holds(account, sha256)) return
+    proved.delete(account)
+    if (proved.size === 0) this.proofs.delete(sha256)
   }
 
   /** Drops one reference of `account`; a blob nobody holds is deleted by `sweep`. */
