@@ -332,6 +332,10 @@ export class AccessControl {
     if (packet.topic !== own) return `device ${principal.deviceId} may publish OwnTracks only on ${own}`
     const decoded = decodeJson(OwnTracksBaseSchema, packet.payload as Buffer)
     if (!decoded.ok) return `malformed OwnTracks payload: ${decoded.reason}`
+    // A location is stored as a heartbeat: past the bound of heartbeats held for a full database it is refused before
+    // its PUBACK, as a heartbeat is, and the device sends it again.
+    const heldBack = decoded.value._type === 'location' ? this.heartbeatsHeldBack() : null
+    if (heldBack) return heldBack
     return { deviceId: principal.deviceId, kind: 'owntracks', value: decoded.value }
   }
 

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openDb, type Db } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { StateStore, type HoldOptions } from '../../../broker/devices/state-store.js'
+import { owntracksTopic } from '../../../common/owntracks.js'
 import { addDevice, closed, connectDevice, heartbeat, startCloud, type Cloud } from '../../fixtures/cloud.js'
 
 const QUICK: HoldOptions = { maxHeld: 100_000, retryMs: 5, retryMaxMs: 20 }
@@ -99,6 +100,36 @@ t.test('F1 past the bound of held heartbeats, new ones are refused before their 
   t.pass('every heartbeat was acknowledged in the end: the device sent the refused ones again')
   await rowsReach(cloud, 'phone-a', 350)
   t.equal(rows(db, 'phone-a'), 350, 'all of them stored, once')
+})
+
+t.test('F1 an OwnTracks location past the bound is refused before its PUBACK, as a heartbeat is, and sent again', async (t) => {
+  const cloud = await startCloud(t, { heartbeatHold: { ...QUICK, maxHeld: 10 } })
+  const secret = await addDevice(cloud, 'phone-a')
+  const phone = await connectDevice(t, cloud, 'phone-a', secret, { reconnectPeriod: 20 })
+  const { db } = cloud.broker
+  const locations = (from: number, n: number): Promise<unknown[]> =>
+    Promise.all(
+      [...Array(n).keys()].map((i) =>
+        phone.publishAsync(
+          owntracksTopic('alice', 'phone-a'),
+          JSON.stringify({ _type: 'location', tst: 2_000_000_000 + from + i, lat: 1, lon: 2, batt: 50 }),
+          { qos: 1 },
+        ),
+      ),
+    )
+  fill(db)
+  const first = locations(0, 100)
+  await cloud.logs.waitFor((l) => l.msg === 'the database cannot take heartbeats: they are held in memory and written when it can')
+  const gone = closed(phone)
+  const acked = Promise.all([first, locations(100, 20)])
+  t.match(await cloud.logs.waitFor((l) => l.msg === 'publish refused' && String(l.topic).startsWith('owntracks/')), {
+    reason: /^the cloud cannot store heartbeats now/,
+  })
+  await gone
+  free(db)
+  await acked
+  await rowsReach(cloud, 'phone-a', 120)
+  t.equal(rows(db, 'phone-a'), 120, 'every location stored once')
 })
 
 t.test('a broker stopped while its database is still full says how many held heartbeats go with it', async (t) => {
