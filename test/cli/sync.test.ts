@@ -137,6 +137,15 @@ t.test('sync status without a cloud, and with a last sync and a last error', (t)
     90_000,
   )
   t.match(idle, /^gallery auto-backup on, album sync on\n/)
+  const never = renderSyncStatus(
+    {
+      switches: DEFAULT_SYNC_SWITCHES,
+      running: false,
+      categories: { photos: { ...notes, lastSync: null, lastError: null }, contacts: notes, notes, recordings: notes },
+    },
+    90_000,
+  )
+  t.match(never, /photos\s+on\s+on\s+3\s+2\s+1\s+never\n/, 'a category never synced says so')
   const entry = { category: 'notes' as const, id: 'n.txt', size: 10, deletedAt: 0, purgeAt: 0 }
   t.match(
     renderBin({
