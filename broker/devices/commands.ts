@@ -26,6 +26,7 @@ import { FakephoneError } from '../../common/errors.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, one, pluck } from '../db.js'
+import { RetryBackoff } from '../retry-backoff.js'
 import type { StateStore } from './state-store.js'
 import { DueTimer } from '../due-timer.js'
 
@@ -140,9 +141,7 @@ export const OPEN_COMMANDS_SQL =
 export class CommandCenter extends EventEmitter<CommandEvents> {
   /** Steps devices reported that the database could not take (see recordLater). */
   private readonly unrecorded: { deviceId: string; result: Result }[] = []
-  private retryTimer: NodeJS.Timeout | null = null
-  /** The wait before the next retry while steps are held, ms; 0 when none are. */
-  private retryWaitMs = 0
+  private readonly retry: RetryBackoff
   /** Expires queued commands at their deadline; a failure is logged and retried (DueTimer). */
   private readonly expiry: DueTimer
   /** Devices connected and subscribed to their command topic. */
@@ -157,9 +156,10 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     /** Hands a command to the device's live connection; false when the device is not connected. */
     private readonly deliver: (deviceId: string, command: Command) => boolean,
     /** The wait before the first retry of a step the database could not take, ms (then doubled, up to RETRY_MAX_MS). */
-    private readonly retryMs = 1000,
+    retryMs = 1000,
   ) {
     super()
+    this.retry = new RetryBackoff(retryMs, RETRY_MAX_MS)
     this.sql = {
       // No row back means the id is taken: a duplicate is found by the insert itself, not by a read before it.
       insert: db.prepare<[NewRow], Row>(
@@ -202,8 +202,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
 
   stop(): void {
     this.expiry.stop()
-    if (this.retryTimer) clearTimeout(this.retryTimer)
-    this.retryTimer = null
+    this.retry.cancel()
     if (this.unrecorded.length > 0)
       this.log.error(
         { steps: this.unrecorded.length },
@@ -300,13 +299,10 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
       { device: deviceId, command: result.command, state: result.state, reason, held: this.unrecorded.length },
       'command step not recorded: the database cannot take it; held and written again when it can',
     )
-    if (this.retryTimer) return
-    this.retryWaitMs = this.retryWaitMs === 0 ? this.retryMs : Math.min(this.retryWaitMs * 2, RETRY_MAX_MS)
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null
+    this.retry.schedule(() => {
       for (const held of this.unrecorded.splice(0)) this.onResult(held.deviceId, held.result)
-      if (this.unrecorded.length === 0) this.retryWaitMs = 0
-    }, this.retryWaitMs)
+      if (this.unrecorded.length === 0) this.retry.reset()
+    })
   }
 
   private advance(deviceId: string, result: Result): Row | undefined {

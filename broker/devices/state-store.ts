@@ -46,6 +46,7 @@ import type { DeviceView, LocationRow } from '../../common/console-api.js'
 import type { CommandArgs, Heartbeat, Status } from '../../common/contract.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { type Db, pluck } from '../db.js'
+import { RetryBackoff } from '../retry-backoff.js'
 
 export type { DeviceView, LocationRow }
 
@@ -118,15 +119,14 @@ export class StateStore extends EventEmitter<StateEvents> {
   private readonly writeBatch
   private readonly statusTransaction
   private readonly sql
-  /** Set while the database refuses writes: why, and the retry's timer (null after close()). */
-  private holding: { reason: string; timer: NodeJS.Timeout | null } | null = null
-  /** The wait before the next retry while holding, ms; 0 when not holding. */
-  private retryWaitMs = 0
+  /** Set while the database refuses writes: why. */
+  private holding: { reason: string } | null = null
+  /** The retry of held heartbeats and presence changes. */
+  private readonly batchRetry: RetryBackoff
   private closed = false
   /** Statuses the database could not take, the newest per device, and their retry (see setStatus). */
   private readonly heldStatus = new Map<string, HeldStatus>()
-  private statusRetry: NodeJS.Timeout | null = null
-  private statusWaitMs = 0
+  private readonly statusRetry: RetryBackoff
   /** Why the last status was held. */
   private statusFailure = ''
   /** Heartbeats dropped: rows that failed to write, and rows of removed devices still queued. */
@@ -143,6 +143,8 @@ export class StateStore extends EventEmitter<StateEvents> {
     private readonly holdOpts: HoldOptions = DEFAULT_HOLD,
   ) {
     super()
+    this.batchRetry = new RetryBackoff(holdOpts.retryMs, holdOpts.retryMaxMs)
+    this.statusRetry = new RetryBackoff(holdOpts.retryMs, holdOpts.retryMaxMs)
     // One prepared statement per heartbeat: an insert into a view of this connection whose trigger stores the row and
     // moves the last known state (TEMP: it lives with this connection only, no schema change, and no other insert into
     // locations -- an account import -- moves the last known state).
@@ -256,23 +258,20 @@ export class StateStore extends EventEmitter<StateEvents> {
     // Nothing was queued since write() took the queue: it runs in one turn.
     this.queue = rest
     this.presence = presence
-    this.retryWaitMs = this.retryWaitMs === 0 ? this.holdOpts.retryMs : Math.min(this.retryWaitMs * 2, this.holdOpts.retryMaxMs)
-    // A retry is I/O pacing, not a time rule: Node's timers, like the batch wait. None after close().
-    const timer = this.closed
-      ? null
-      : setTimeout(() => {
-          // A store whose database closed without a stop (a test's fixture) has nothing to write to.
-          if (this.db.open) this.retry()
-        }, this.retryWaitMs)
-    this.holding = { reason, timer }
-    this.emit('held', this.queue.length, reason, this.retryWaitMs)
+    // None after close(). A store whose database closed without a stop (a test's fixture) has nothing to write to.
+    if (!this.closed)
+      this.batchRetry.schedule(() => {
+        if (this.db.open) this.retry()
+      })
+    this.holding = { reason }
+    this.emit('held', this.queue.length, reason, this.batchRetry.waitMs)
   }
 
   private retry(): void {
     this.holding = null
     const stored = this.write()
     if (this.holding) return
-    this.retryWaitMs = 0
+    this.batchRetry.reset()
     this.emit('resumed', stored)
   }
 
@@ -291,10 +290,9 @@ export class StateStore extends EventEmitter<StateEvents> {
    */
   close(): { heartbeats: number; statuses: number; reason: string } | null {
     this.closed = true
-    const held = this.holding
-    if (held?.timer) clearTimeout(held.timer)
+    this.batchRetry.cancel()
     this.holding = null
-    if (this.statusRetry) clearTimeout(this.statusRetry)
+    this.statusRetry.cancel()
     for (const [id, [status, receivedAt, then]] of [...this.heldStatus]) this.setStatus(id, status, receivedAt, then)
     this.write()
     // write() holds what the database refuses once more (with no timer now).
@@ -403,15 +401,12 @@ export class StateStore extends EventEmitter<StateEvents> {
   private holdStatus(deviceId: string, held: HeldStatus, reason: string): void {
     this.heldStatus.set(deviceId, held)
     this.statusFailure = reason
-    if (!this.statusRetry && !this.closed) {
-      this.statusWaitMs = this.statusWaitMs === 0 ? this.holdOpts.retryMs : Math.min(this.statusWaitMs * 2, this.holdOpts.retryMaxMs)
-      this.statusRetry = setTimeout(() => {
-        this.statusRetry = null
+    if (!this.closed)
+      this.statusRetry.schedule(() => {
         for (const [id, [status, receivedAt, then]] of [...this.heldStatus]) this.setStatus(id, status, receivedAt, then)
-        if (this.heldStatus.size === 0) this.statusWaitMs = 0
-      }, this.statusWaitMs)
-    }
-    this.emit('statusHeld', deviceId, reason, this.statusWaitMs)
+        if (this.heldStatus.size === 0) this.statusRetry.reset()
+      })
+    this.emit('statusHeld', deviceId, reason, this.statusRetry.waitMs)
   }
 
   private writeStatus(deviceId: string, status: Status, receivedAt: number, then: (before: Switches | undefined) => void): void {

@@ -8,6 +8,7 @@ import type { Clock } from '../../common/clock.js'
 import type { BehaviourEvent, LogBatch } from '../../common/contract.js'
 import type { Logger } from '../../common/log.js'
 import { BehaviourLogStore } from './behaviour-logs.js'
+import { RetryBackoff } from '../retry-backoff.js'
 import type { Db } from '../db.js'
 import { addFrameworkRoutes, type FrameworkApiContext } from './framework-api.js'
 import type { HttpRouter } from '../http/router.js'
@@ -49,8 +50,7 @@ export class FrameworkServices {
   private readonly notices: ServiceNotices | null
   /** X2 batches the database could not take, and their retry (see holdLogs). */
   private readonly heldLogs: { deviceId: string; events: readonly BehaviourEvent[]; receivedAt: number }[] = []
-  private logRetry: NodeJS.Timeout | null = null
-  private logRetryMs = 0
+  private readonly logRetry = new RetryBackoff(LOG_RETRY_MS, LOG_RETRY_MAX_MS)
   private readonly api: FrameworkApiContext
 
   constructor(
@@ -93,8 +93,7 @@ export class FrameworkServices {
     this.notices?.stop()
     this.gateway.stop()
     this.queue.stop()
-    if (this.logRetry) clearTimeout(this.logRetry)
-    this.logRetry = null
+    this.logRetry.cancel()
     const held = this.heldLogs.reduce((n, b) => n + b.events.length, 0)
     if (held > 0) this.deps.log.error({ events: held }, 'broker stopped with behaviour logs the database could not take: they are lost')
   }
@@ -133,13 +132,10 @@ export class FrameworkServices {
       { deviceId, events: events.length, held, reason },
       'behaviour logs held: the database cannot take them; written again when it can',
     )
-    if (this.logRetry) return
-    this.logRetryMs = this.logRetryMs === 0 ? LOG_RETRY_MS : Math.min(this.logRetryMs * 2, LOG_RETRY_MAX_MS)
-    this.logRetry = setTimeout(() => {
-      this.logRetry = null
+    this.logRetry.schedule(() => {
       for (const b of this.heldLogs.splice(0)) this.storeLogs(b.deviceId, b.events, b.receivedAt)
-      if (this.heldLogs.length === 0) this.logRetryMs = 0
-    }, this.logRetryMs)
+      if (this.heldLogs.length === 0) this.logRetry.reset()
+    })
   }
 
   /** Adds the framework's console API routes to the broker's HTTP router. */
