@@ -74,7 +74,7 @@ export class Backups {
     }
     if (manifest.device !== deviceId) throw new HttpError(400, 'BAD_REQUEST', `the manifest is of ${manifest.device}, not ${deviceId}`)
     // Only a blob this account holds or sent the bytes of: a hash alone gets no other account's package (blob-store.ts).
-    const size = blobs.mayClaim(account, sha256) ? blobs.size(sha256) : undefined
+    const size = blobs.claimableSize(account, sha256)
     if (size === undefined) throw new HttpError(404, 'NOT_FOUND', `blob ${sha256} has not been uploaded; upload the package first`)
     if (size !== manifest.size)
       throw new HttpError(400, 'BAD_REQUEST', `the manifest says ${manifest.size} bytes but the package has ${size}`)

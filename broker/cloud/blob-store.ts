@@ -179,7 +179,13 @@ export class BlobStore {
 
   /** True when the blob is stored and `account` may point an item at it: it holds it, or it sent its bytes (D1, S1, B1). */
   mayClaim(account: string, sha256: string): boolean {
-    return this.size(sha256) !== undefined && (this.proofs.get(sha256)?.has(account) === true || this.holds(account, sha256))
+    return this.claimableSize(account, sha256) !== undefined
+  }
+
+  /** The blob's size when `account` may point an item at it (see mayClaim); undefined when it may not, or none is stored. */
+  claimableSize(account: string, sha256: string): number | undefined {
+    const size = this.size(sha256)
+    return size !== undefined && (this.proofs.get(sha256)?.has(account) === true || this.holds(account, sha256)) ? size : undefined
   }
 
   /** `account` sent the bytes of the stored blob `sha256` (a phone's upload, or the console's for that account). */

@@ -110,7 +110,7 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
     const account = owner(ctx)
     const req = await ctx.json(DriveRegisterSchema)
     // Only a blob this account holds or sent the bytes of: a hash alone gets no other account's file (blob-store.ts).
-    if ((blobs.mayClaim(account, req.sha256) ? blobs.size(req.sha256) : undefined) !== req.size)
+    if (blobs.claimableSize(account, req.sha256) !== req.size)
       throw new HttpError(409, 'CONFLICT', `blob ${req.sha256} of ${req.size} bytes is not uploaded; upload it to /cloud/v1/blobs first`)
     const file = files.put(account, { folder: req.folder, name: req.name, sha256: req.sha256, size: req.size, uploadedBy: uploader(ctx) })
     return { status: 201, body: { file } }
