@@ -153,6 +153,10 @@ export function fleetCommand(io: Io): Command {
             credentials: o.credentials ? await readCredentials(o.credentials) : anonymousDevices(o.count, 'owntracks', 'fleet'),
           }
         : undefined
+      // The scenario's console signs and submits through the console API: without it the run would skip it unsaid.
+      const { commands, notifications } = loaded.scenario.console
+      if (remote && !profile && (commands || notifications) && !(o.api && o.consoleToken))
+        io.err("warning: the scenario's console (commands, notifications) is skipped: with --broker it needs --api and --console-token\n")
       const slice = o.shard ?? WHOLE
       let k = o.workers
       if (k === 'auto') {

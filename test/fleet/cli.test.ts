@@ -83,6 +83,11 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const noApi = await run([...argv, '--no-push'], new SystemClock())
   t.equal(noApi.code, 0, noApi.err)
   t.match(noApi.out, /heartbeats +\d+ sent, \d+ acked, n\/a stored/)
+  t.match(
+    noApi.err,
+    /warning: the scenario's console \(commands, notifications\) is skipped: with --broker it needs --api and --console-token/,
+  )
+  t.notMatch(live.err(), /is skipped/, 'with --api and --console-token the console runs')
 
   const tooMany = await run(['fleet', 'run', '--count', '4', '--broker', cloud.mqttUrl, '--credentials', creds])
   t.equal(tooMany.code, 1)
