@@ -6,7 +6,7 @@ import { connectionRoom } from '../common/open-files.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { anonymousDevices, readCredentials, writeCredentials } from '../fleet/credentials.js'
+import { anonymousDevices, readCredentials, writeCredentialsOf } from '../fleet/credentials.js'
 import { provision } from '../fleet/provision.js'
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
@@ -85,15 +85,17 @@ export function fleetCommand(io: Io): Command {
       if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(o.accountPrefix))
         throw new UserError(`--account-prefix "${o.accountPrefix}": 1-41 of a-z, 0-9 and "-", not starting with "-"`)
       const started = performance.now()
-      const credentials = provision({
-        dataDir: o.data,
-        keysDir: o.keys,
-        count: o.count,
-        prefix: o.accountPrefix,
-        accounts: o.accounts,
-        clock: recordedClock(o.data, io.clock),
-      })
-      await writeCredentials(o.out, credentials)
+      // The file first: one that exists or cannot be written refuses before a device is registered without its secret.
+      await writeCredentialsOf(o.out, () =>
+        provision({
+          dataDir: o.data,
+          keysDir: o.keys,
+          count: o.count,
+          prefix: o.accountPrefix,
+          accounts: o.accounts,
+          clock: recordedClock(o.data, io.clock),
+        }),
+      )
       const seconds = ((performance.now() - started) / 1000).toFixed(1)
       io.out(`Registered ${o.count} devices in ${seconds} s; credentials in ${o.out} (mode 0600), owner keys in ${o.keys}.\n`)
     })

@@ -3,7 +3,7 @@
  * `fakephone fleet run --credentials` reads. It holds every device's secret,
  * so it is written with mode 0600 and never overwritten.
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises'
 import { z } from 'zod'
 import { DeviceIdSchema } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
@@ -26,9 +26,17 @@ export class CredentialsError extends FakephoneError {
 }
 
 /** Writes the file with mode 0600; refuses to replace one that exists (its secrets may be the only copy). */
-export async function writeCredentials(file: string, credentials: Credentials): Promise<void> {
+export const writeCredentials = (file: string, credentials: Credentials): Promise<void> => writeCredentialsOf(file, () => credentials)
+
+/**
+ * Creates the file (mode 0600) before `make` runs, then writes what `make` returns: a file that exists (its secrets
+ * may be the only copy) or cannot be made refuses before `make` registers any device, whose secret would otherwise be
+ * nowhere. When `make` (or the write) fails, the file it made is removed again.
+ */
+export async function writeCredentialsOf(file: string, make: () => Credentials): Promise<void> {
+  let handle: FileHandle
   try {
-    await writeFile(file, JSON.stringify(credentials) + '\n', { mode: 0o600, flag: 'wx' })
+    handle = await open(file, 'wx', 0o600)
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     throw new CredentialsError(
@@ -36,6 +44,14 @@ export async function writeCredentials(file: string, credentials: Credentials): 
         ? `${file} exists: its secrets may be the only copy, so it is not replaced`
         : `cannot write ${file}: ${e.message}`,
     )
+  }
+  try {
+    await handle.writeFile(JSON.stringify(make()) + '\n')
+  } catch (err) {
+    await rm(file, { force: true })
+    throw err
+  } finally {
+    await handle.close()
   }
 }
 

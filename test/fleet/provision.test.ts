@@ -57,6 +57,12 @@ t.test('fleet provision registers N devices, writes their credentials 0600 and t
   const again = await run(['fleet', 'provision', '--count', '2', '--account-prefix', 'qb', '--data', data, '--keys', keys, '--out', out])
   t.equal(again.code, 1)
   t.match(again.err, /fleet\.json exists: its secrets may be the only copy/)
+  t.equal(registry.list().length, 30, 'a refused credentials file registers no device whose secret would be nowhere')
+  const clash = join(dir, 'clash.json')
+  const taken = await run(['fleet', 'provision', '--count', '1', '--account-prefix', 'qa', '--data', data, '--keys', keys, '--out', clash])
+  t.equal(taken.code, 1)
+  t.match(taken.err, /device "qa-00001" is already registered/)
+  t.notOk(existsSync(clash), 'a refused registration leaves no credentials file behind')
 })
 
 t.test('bulk registration is all or none; bad ids and prefixes are refused with the reason', async (t) => {
