@@ -1,6 +1,6 @@
 /** `fakephone device ...` and the CLI's help and errors, in-process. */
 import t from 'tap'
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { duration, formatDuration } from '../../cli/options.js'
 import { run } from '../fixtures/io.js'
@@ -90,6 +90,22 @@ t.test('device add prints the credentials once; list and remove; errors say what
   t.equal(dup.code, 1)
   t.equal(dup.err, 'error: device "pi-kitchen" is already registered\n')
   t.match((await run(['device', 'add', 'Not/OK', '--data', data, '--keys', keys])).err, /invalid device id/)
+  const taken = await run(['device', 'add', 'pi-hall', '--data', data, '--keys', keys, '--secret-out', join(data, 'taken.secret')])
+  t.equal(taken.err, 'error: device "pi-hall" is already registered\n')
+  t.notOk(existsSync(join(data, 'taken.secret')), 'a refused add leaves no secret file behind')
+  for (const [file, why] of [
+    [join(data, 'hall.secret'), 'the file exists and is not replaced'],
+    [join(data, 'no', 'such', 'dir.secret'), 'cannot write it: ENOENT'],
+  ] as const) {
+    const refused = await run(['device', 'add', 'pi-porch', '--data', data, '--keys', keys, '--secret-out', file])
+    t.equal(refused.code, 1)
+    t.match(refused.err, new RegExp(`^error: --secret-out .*: ${why}.*; no device was registered\n$`))
+  }
+  t.notMatch(
+    (await run(['device', 'list', '--data', data])).out,
+    /pi-porch/,
+    'a secret file refused registers no device whose secret would be nowhere',
+  )
 
   t.match((await run(['device', 'remove', 'pi-kitchen', '--data', data])).out, /Removed device pi-kitchen/)
   t.equal((await run(['device', 'remove', 'pi-kitchen', '--data', data])).err, 'error: no device "pi-kitchen" is registered\n')
