@@ -62,6 +62,9 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
   return root
 }
 
+/** Node's codes for a path this user may not use: the person's to fix (another user, sudo), not a bug. */
+const NOT_PERMITTED: ReadonlySet<unknown> = new Set(['EACCES', 'EPERM'])
+
 /** Commands that run until Ctrl-C and then stop cleanly by themselves (daemons, live views): they exit 0. */
 const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'console web', 'fleet run'])
 
@@ -111,6 +114,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const storage = storageFailure(err)
     if (storage) {
       io.err(`error: ${storage}: ${(err as Error).message}\n`)
+      return 1
+    }
+    // A path this user may not use (`fakephone install` without sudo) is the user's to fix too: Node's words name it.
+    if (NOT_PERMITTED.has((err as { code?: unknown } | null)?.code)) {
+      io.err(`error: ${(err as Error).message}: run it as a user who may (e.g. with sudo)\n`)
       return 1
     }
     /* c8 ignore next 2 -- anything else is a bug: runAsProcess prints its stack and exits 1 */

@@ -98,6 +98,14 @@ t.test('install refuses a relative --bin, a bad device id and a bad location, an
     'a checkout under /tmp would not start under the units',
   )
   t.equal((await run(['install', '--prefix', prefix])).code, 0, 'the default --bin is usable')
+  // sysfs refuses a new folder to root too (EPERM; EACCES for anyone else): as /etc does to an install without sudo.
+  const refused = await run(['install', '--prefix', '/sys/fakephone-install-test'])
+  t.equal(refused.code, 1)
+  t.match(
+    refused.err,
+    /^error: E(ACCES|PERM): .*, mkdir '\/sys\/fakephone-install-test': run it as a user who may \(e\.g\. with sudo\)\n$/,
+    'a path this user may not write is one error line, not a stack',
+  )
   t.match(
     readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'),
     `\nExecStart=${execLine(defaultBin())} broker `,
