@@ -35,7 +35,7 @@ const MAX_ENCODED = 120
  * name the rule accepts never holds `~` or `%`, so no two names share a segment.
  */
 export function accountSegment(account: string): string {
-  if (AccountNameSchema.safeParse(account).success) return account
+  if (decodeValue(AccountNameSchema, account).ok) return account
   let encoded = '~'
   for (const byte of Buffer.from(account, 'utf8')) {
     const c = String.fromCharCode(byte)
