@@ -7,7 +7,7 @@ import { formatAge, type Clock } from '../common/clock.js'
 import { recordedClock } from '../common/cloud-time.js'
 import { OwnerKeys } from '../common/signing.js'
 import { UserError, type Io } from './io.js'
-import { DEFAULT_KEYS_DIR } from './options.js'
+import { DEFAULT_KEYS_DIR, accountName } from './options.js'
 import { table } from './render.js'
 
 /** Opens the data directory's registry, stamping with the cloud's time as recorded there (`clock`). */
@@ -40,7 +40,7 @@ export function deviceCommand(io: Io): Command {
   cmd
     .command('add <id>')
     .description('register a device and print its credentials (the secret is shown once)')
-    .option('--account <name>', 'owner account', 'default')
+    .option('--account <name>', 'owner account: 1-64 of a-z, 0-9, ".", "_", "-", "@" (docs/CONTRACT.md)', accountName, 'default')
     .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
     .option('--secret-out <file>', 'write the secret to this file (mode 0600) instead of printing it')
     .option('--keys <dir>', "the owner's keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { anonymousDevices, readCredentials, writeCredentialsOf } from '../fleet/credentials.js'
-import { provision } from '../fleet/provision.js'
+import { FleetPrefixSchema, provision } from '../fleet/provision.js'
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
 import { renderReport, type FleetReport } from '../fleet/report.js'
@@ -82,8 +82,8 @@ export function fleetCommand(io: Io): Command {
     .option('--keys <dir>', "the owners' keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)
     .option('--out <file>', 'the credentials file to write', 'fleet-credentials.json')
     .action(async (o: ProvisionFlags) => {
-      if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(o.accountPrefix))
-        throw new UserError(`--account-prefix "${o.accountPrefix}": 1-41 of a-z, 0-9 and "-", not starting with "-"`)
+      const badPrefix = FleetPrefixSchema.safeParse(o.accountPrefix).error
+      if (badPrefix) throw new UserError(`--account-prefix "${o.accountPrefix}": ${badPrefix.issues[0]?.message}`)
       const started = performance.now()
       // The file first: one that exists or cannot be written refuses before a device is registered without its secret.
       await writeCredentialsOf(o.out, () =>

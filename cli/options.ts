@@ -3,6 +3,7 @@ import { InvalidArgumentError } from 'commander'
 import { parseHostPort, parseLatLon } from '../agent/place-text.js'
 import type { Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
+import { AccountNameSchema } from '../common/contract.js'
 
 /** Where the console keeps owner keys unless told otherwise. */
 export const DEFAULT_KEYS_DIR = './keys'
@@ -17,6 +18,13 @@ export function positiveInt(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number above 0')
   return n
+}
+
+/** The name of an account to make (`device add`, `console import`, `console migrate --to-account`): the contract's rule. */
+export function accountName(value: string): string {
+  const bad = AccountNameSchema.safeParse(value).error
+  if (bad) throw new InvalidArgumentError(bad.issues[0]?.message as string)
+  return value
 }
 
 export function duration(value: string): number {

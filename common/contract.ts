@@ -3,6 +3,7 @@
  * (documented for people in docs/CONTRACT.md). Every payload that crosses a
  * boundary is checked here with a zod schema; nothing else parses payloads.
  */
+import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { BackupPlanSchema } from './cloud/backup-api.js'
 import { compileCheck, type Check } from './fast-check.js'
@@ -12,6 +13,36 @@ export const TOPIC_ROOT = 'fp/v1'
 /** Device ids are topic-safe by construction: no `/`, `+`, `#`, `$` or dots. */
 export const DeviceIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'device id: 1-63 of a-z, 0-9 and "-", not starting with "-"')
 export type DeviceId = z.infer<typeof DeviceIdSchema>
+
+/** The account-name rule (docs/CONTRACT.md, "Account names"), in the words every refusal uses. */
+export const ACCOUNT_NAME_RULE = 'account name: 1-64 of a-z, 0-9, ".", "_", "-" and "@", not starting with "." or "-"'
+
+/**
+ * An owner account's name, checked wherever a name enters to make an account (`device add`, `fleet provision`, an import,
+ * a migration): it becomes a file name in the owner keys folder, an OwnTracks topic level and a URL path segment, so it
+ * holds no `/`, no MQTT wildcard, no space or control character, and is never `.`, `..` or hidden. Lower case only: two
+ * names that differ only in case would share a keys file on a file system that ignores case.
+ */
+export const AccountNameSchema = z.string().regex(/^[a-z0-9_@][a-z0-9._@-]{0,63}$/, ACCOUNT_NAME_RULE)
+
+/** Longest encoded name kept whole by accountSegment; a longer one is hashed (a file name has 255 bytes at most). */
+const MAX_ENCODED = 120
+
+/**
+ * The account's name as one file name, topic level or path segment: a name the rule accepts as it is; a name an account
+ * was given before the rule (a database may still hold one) as `~` and its UTF-8 bytes with every byte but a-z, 0-9,
+ * "_", "-" and "@" %-escaped, or, when that is longer than 120 characters, `~~` and the SHA-256 of the name in hex. A
+ * name the rule accepts never holds `~` or `%`, so no two names share a segment.
+ */
+export function accountSegment(account: string): string {
+  if (decodeValue(AccountNameSchema, account).ok) return account
+  let encoded = '~'
+  for (const byte of Buffer.from(account, 'utf8')) {
+    const c = String.fromCharCode(byte)
+    encoded += /[a-z0-9_@-]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return encoded.length <= MAX_ENCODED ? encoded : `~~${createHash('sha256').update(account).digest('hex')}`
+}
 
 export const NetworkSchema = z.enum(['wifi', 'mobile', 'none'])
 export type Network = z.infer<typeof NetworkSchema>

@@ -38,7 +38,7 @@
  * will QoS 1 not retained, transitions QoS 1 not retained.
  */
 import { z } from 'zod'
-import { HeartbeatSchema, type Heartbeat, type Network } from './contract.js'
+import { HeartbeatSchema, accountSegment, type Heartbeat, type Network } from './contract.js'
 
 export const OWNTRACKS_ROOT = 'owntracks'
 
@@ -92,9 +92,13 @@ export type OwnTracksCmd = z.infer<typeof OwnTracksCmdSchema>
 export const OwnTracksBaseSchema = z.discriminatedUnion('_type', [OwnTracksLocationSchema, OwnTracksLwtSchema])
 export type OwnTracksBase = z.infer<typeof OwnTracksBaseSchema>
 
-/** `owntracks/USER/DEVICE`, or a sub-topic of it (`cmd`, `event`). */
+/**
+ * `owntracks/USER/DEVICE`, or a sub-topic of it (`cmd`, `event`). USER is the device's account name, which the
+ * account-name rule keeps to one topic level without wildcards; the name of an account made before the rule is encoded
+ * (contract.ts, accountSegment), so it too is one level and never a wildcard.
+ */
 export function owntracksTopic(user: string, device: string, sub?: 'cmd' | 'event'): string {
-  return `${OWNTRACKS_ROOT}/${user}/${device}${sub ? `/${sub}` : ''}`
+  return `${OWNTRACKS_ROOT}/${accountSegment(user)}/${device}${sub ? `/${sub}` : ''}`
 }
 
 /** Splits `owntracks/USER/DEVICE[/SUB]`; anything else (including wildcards) is null. */

@@ -9,8 +9,20 @@
  * owner learns the device's public key at provisioning with no extra step.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
-import { closeSync, constants, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  constants,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
+import { accountSegment } from './contract.js'
 
 /** JSON with object keys sorted at every level: the bytes that get signed. */
 export function canonical(value: unknown): string {
@@ -54,6 +66,10 @@ export function deviceKeys(secret: string): { privateKey: KeyObject; publicKey: 
  *   <dir>/<account>.key   the account owner's private signing key (0600)
  *   <dir>/<account>.pub   its public key, given to each device at provisioning
  *   <dir>/devices/<id>.pub  each device's receipt key
+ * `<account>` is the account's name when it meets the account-name rule; the name of an account made before the rule is
+ * encoded (contract.ts, accountSegment), so no name reaches outside the folder or into a subfolder. A key file such an
+ * account was given under its raw name, when that name is one file of this folder, is renamed to the encoded name the
+ * first time it is looked for: its devices keep obeying the key they were provisioned with.
  */
 export class OwnerKeys {
   /** Each key file parsed so far (device and signing keys), with the text it was parsed from. */
@@ -62,7 +78,16 @@ export class OwnerKeys {
   constructor(readonly dir: string) {}
 
   ownerKeyFile(account: string): string {
-    return join(this.dir, `${account}.pub`)
+    return this.accountFile(account, '.pub')
+  }
+
+  /** `<dir>/<account segment><ext>`, after renaming the legacy raw-named file to it (see the class comment). */
+  private accountFile(account: string, ext: '.key' | '.pub'): string {
+    const segment = accountSegment(account)
+    const file = join(this.dir, `${segment}${ext}`)
+    const raw = join(this.dir, `${account}${ext}`)
+    if (segment !== account && !/[/\0]/.test(account) && !existsSync(file) && existsSync(raw)) renameSync(raw, file)
+    return file
   }
 
   /**
@@ -84,7 +109,7 @@ export class OwnerKeys {
   }
 
   private signingKeyFile(account: string): string {
-    return join(this.dir, `${account}.key`)
+    return this.accountFile(account, '.key')
   }
 
   /** Makes the account's key pair when this folder has none; provisioning needs it made, not parsed (~0.4 ms a parse). */

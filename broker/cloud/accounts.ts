@@ -146,6 +146,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.sql = {
       get: db.prepare<[id: string], Row>('SELECT * FROM accounts WHERE id = ?'),
       list: db.prepare<[], Row>('SELECT * FROM accounts ORDER BY id'),
+      names: pluck<[], string>(db, 'SELECT id FROM accounts'),
       devices: pluck<[account: string], string>(db, 'SELECT id FROM devices WHERE account = ? ORDER BY id'),
       accountOf: pluck<[deviceId: string], string>(db, 'SELECT account FROM devices WHERE id = ?'),
       addUsed: db.prepare<[bytes: number, id: string]>('UPDATE accounts SET used_bytes = MAX(0, used_bytes + ?) WHERE id = ?'),
@@ -235,6 +236,11 @@ export class Accounts extends EventEmitter<AccountEvents> {
 
   list(): AccountView[] {
     return this.sql.list.all().map((r) => this.view(r))
+  }
+
+  /** Every account's name (id), without the rest of its view. */
+  names(): string[] {
+    return this.sql.names.all()
   }
 
   accountOf(deviceId: string): string | undefined {

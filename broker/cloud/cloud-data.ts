@@ -13,6 +13,7 @@ import type { Db } from '../db.js'
 import type { NotificationQueue } from '../framework/notification-queue.js'
 import type { DeviceRegistry } from '../devices/registry.js'
 import { Accounts, DEFAULT_ACCOUNT_RULES, type AccountRules } from './accounts.js'
+import { accountPathSchema, warnLegacyNames } from './account-names.js'
 import { addAccountRoutes } from './account-routes.js'
 import { addBlobRoutes } from './blob-routes.js'
 import { BlobStore } from './blob-store.js'
@@ -80,9 +81,11 @@ export class CloudData {
   readonly backups: Backups
   /** M1: the service's retirement plan and its phases. */
   readonly retirement: ServiceRetirement
+  private readonly log: Logger
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
+    this.log = log
     this.cloudLog = new CloudLog(deps.db, deps.clock, log, deps.push)
     this.accounts = new Accounts(deps.db, deps.clock, this.cloudLog, log, opts.accounts)
     this.blobs = new BlobStore(deps.dataDir, deps.db, deps.clock, log)
@@ -114,10 +117,16 @@ export class CloudData {
     this.backups = new Backups(parts, deps.sendPlan, opts.backup)
     this.retirement = new ServiceRetirement(deps.db, deps.clock, this.accounts, this.cloudLog, log, opts.retirement)
     this.router.guard((req) => this.retirement.guard(req))
+    // Every `:account` in a path: a name the rule accepts, or one an account made before the rule still has (account-names.ts).
+    this.router.param(
+      'account',
+      accountPathSchema((name) => this.accounts.get(name) !== undefined),
+    )
     addRetirementRoutes(parts, this.retirement)
   }
 
   start(): void {
+    warnLegacyNames(this.accounts.names(), this.log)
     this.accounts.start()
     this.drive.start()
     this.bin.start()

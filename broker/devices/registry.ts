@@ -55,7 +55,7 @@ import * as crypto from 'node:crypto'
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 import { promisify } from 'node:util'
 import { secretVerifier } from '../../common/cloud/cloud-move.js'
-import { DeviceIdSchema } from '../../common/contract.js'
+import { AccountNameSchema, DeviceIdSchema } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Db } from '../db.js'
 
@@ -69,7 +69,7 @@ export interface DeviceRecord {
 }
 
 export class RegistryError extends FakephoneError {
-  constructor(code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID', message: string) {
+  constructor(code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID' | 'BAD_ACCOUNT', message: string) {
     super(code, message)
   }
 }
@@ -115,6 +115,19 @@ async function verifyScrypt(secret: string, stored: string): Promise<boolean | {
 function sameKey(actual: Buffer, expected: string): boolean {
   const want = Buffer.from(expected, 'base64')
   return want.length === actual.length && timingSafeEqual(actual, want)
+}
+
+/**
+ * A new device's id and its account's name, checked against the contract's schemas. An account named before the
+ * account-name rule keeps its devices (they sign in, its data is read and exported) but gets no new one: it is moved to
+ * a name that meets the rule by export and import (docs/CONTRACT.md, "Account names").
+ */
+function checkNew(id: string, account: string): void {
+  const badId = DeviceIdSchema.safeParse(id).error
+  if (badId) throw new RegistryError('BAD_ID', `invalid device id "${id}": ${badId.issues[0]?.message}`)
+  const badAccount = AccountNameSchema.safeParse(account).error
+  if (badAccount)
+    throw new RegistryError('BAD_ACCOUNT', `invalid account name ${JSON.stringify(account)}: ${badAccount.issues[0]?.message}`)
 }
 
 /** How often another connection's changes are looked for (see the module comment); without it, on every `exists`. */
@@ -172,8 +185,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   /** Registers a device and returns its secret; the secret is not stored anywhere. */
   // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
   async add(id: string, account: string): Promise<{ device: DeviceRecord; secret: string }> {
-    const parsed = DeviceIdSchema.safeParse(id)
-    if (!parsed.success) throw new RegistryError('BAD_ID', `invalid device id "${id}": ${parsed.error.issues[0]?.message}`)
+    checkNew(id, account)
     if (this.get(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
     const secret = randomBytes(32).toString('base64url')
     const hash = hashSecret(secret)
@@ -192,9 +204,8 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
    * (one SHA-256: the secrets are 256 random bits), before the transaction opens.
    */
   addMany(entries: readonly { id: string; account: string }[]): { device: DeviceRecord; secret: string }[] {
-    for (const { id } of entries) {
-      const parsed = DeviceIdSchema.safeParse(id)
-      if (!parsed.success) throw new RegistryError('BAD_ID', `invalid device id "${id}": ${parsed.error.issues[0]?.message}`)
+    for (const { id, account } of entries) {
+      checkNew(id, account)
       if (this.exists(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
     }
     const secrets = entries.map(() => randomBytes(32).toString('base64url'))

@@ -12,7 +12,9 @@
  * checked by a zod schema, except blob uploads which stream. Every error is
  * `{"error": "...", "code": "..."}` with a status that says what kind it is:
  * 400 BAD_REQUEST for a malformed request (a bad `%` escape, bad JSON, a body
- * its schema refuses), 401 UNAUTHORIZED, 404 NOT_FOUND, 405
+ * its schema refuses, a path parameter its schema refuses -- checked once the
+ * caller is known, so a refusal tells nothing to a caller without
+ * credentials), 401 UNAUTHORIZED, 404 NOT_FOUND, 405
  * METHOD_NOT_ALLOWED, 413 TOO_LARGE; 507 INSUFFICIENT_STORAGE when the
  * cloud's own storage cannot take the write now (a full disk or database, a
  * failing disk: common/storage-errors.ts), with the reason, logged -- the
@@ -24,7 +26,7 @@ import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { z } from 'zod'
-import { decodeJson } from '../../common/contract.js'
+import { decodeJson, decodeValue } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
@@ -125,6 +127,8 @@ const CREDENTIAL_TTL_MS = 60_000
 export class HttpRouter {
   private readonly routes: Route[] = []
   private readonly guards: Guard[] = []
+  /** The schema each named path parameter is checked against, on every route that has it. */
+  private readonly paramSchemas = new Map<string, z.ZodType<string>>()
   /** sha256(id:secret) → the account and until when the verification holds. */
   private readonly verified = new Map<string, { account: string; until: number }>()
 
@@ -144,6 +148,11 @@ export class HttpRouter {
       return '([^/]+)'
     })
     this.routes.push({ method, pattern: new RegExp(`^${source}$`), names, callers: new Set(callers), handler })
+  }
+
+  /** Checks path parameter `name` against `schema` on every route that has one (a refusal is a 400 that quotes the value). */
+  param(name: string, schema: z.ZodType<string>): void {
+    this.paramSchemas.set(name, schema)
   }
 
   /** Adds a guard: every request with a route and a known caller passes it before the handler runs. */
@@ -173,6 +182,7 @@ export class HttpRouter {
       const values = (route.pattern.exec(url.pathname) as RegExpExecArray).slice(1)
       const params = Object.fromEntries(route.names.map((n, i) => [n, decodeSegment(values[i] as string)]))
       const principal = await this.authenticate(req.headers.authorization, route.callers)
+      this.checkParams(params)
       for (const guard of this.guards) guard({ method, path: url.pathname, params, principal })
       const json: RouteContext['json'] = (schema, opts = {}) =>
         readJson(req, schema, opts.maxBytes ?? MAX_JSON_BYTES, opts.what ?? 'request')
@@ -193,6 +203,14 @@ export class HttpRouter {
     }
     res.writeHead(reply.status, { 'content-type': 'application/json' })
     res.end(JSON.stringify(reply.body))
+  }
+
+  private checkParams(params: Readonly<Record<string, string>>): void {
+    for (const [name, value] of Object.entries(params)) {
+      const schema = this.paramSchemas.get(name)
+      const decoded = schema && decodeValue(schema, value)
+      if (decoded && !decoded.ok) throw new HttpError(400, 'BAD_REQUEST', `bad ${name} ${JSON.stringify(value)}: ${decoded.reason}`)
+    }
   }
 
   private errorReply(err: unknown, method: string, target: string): Reply {

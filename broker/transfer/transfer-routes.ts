@@ -6,12 +6,13 @@
  *   PUT  /api/accounts/:account/blobs/:sha?size=N&offset=K  the bytes from K on; resumable, verified against the SHA-256
  *   GET  /api/accounts/:account/blobs/:sha/content          a blob the account holds
  *   POST /api/accounts/:account/blobs/{state,batch,read}  many blobs at once (M2, blob-batch-routes.ts)
- *   POST /api/accounts/:account/import                      records to add; idempotent per source id
+ *   POST /api/accounts/:account/import                      records to add; idempotent per source id (the name meets the rule)
  *   POST /api/accounts/:account/transferred                 the export or migration finished whole (M1's guarantee)
  *   .../device-verifiers, .../moved                          the phones follow a migration (M2, device-move.ts)
  * An upload that would not fit the account's quota is refused before a byte is stored (A1).
  */
 import { ImportRequestSchema, MAX_IMPORT_BYTES, TransferredSchema } from '../../common/cloud/transfer-api.js'
+import { AccountNameSchema, decodeValue } from '../../common/contract.js'
 import { MAX_BLOB_BYTES, Sha256Schema } from '../cloud/blob-store.js'
 import { HttpError, intParam, type HttpRouter, type RouteContext } from '../http/router.js'
 import { AccountImporter } from './account-import.js'
@@ -56,8 +57,11 @@ export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void 
     }
   })
   router.add('POST', '/api/accounts/:account/import', CONSOLE, async (ctx) => {
+    // An import may make the account: its name meets the rule, also when an account made before the rule has it (account-names.ts).
+    const account = decodeValue(AccountNameSchema, ctx.params.account)
+    if (!account.ok) throw new HttpError(400, 'BAD_REQUEST', `an import goes into an account whose name meets the rule: ${account.reason}`)
     const req = await ctx.json(ImportRequestSchema, { maxBytes: MAX_IMPORT_BYTES, what: 'import' })
-    return { status: 200, body: importer.run(ctx.params.account as string, req) }
+    return { status: 200, body: importer.run(account.value, req) }
   })
   router.add('POST', '/api/accounts/:account/transferred', CONSOLE, async (ctx) => {
     const { how, detail } = await ctx.json(TransferredSchema)

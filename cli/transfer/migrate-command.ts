@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander'
 import { readFile } from 'node:fs/promises'
+import { AccountNameSchema } from '../../common/contract.js'
 import { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { migrate, type MigrationJob } from './migrate.js'
@@ -34,11 +35,18 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
     .description('M2: copy the account to another fakephone cloud and verify every item there (a job: run again to resume)')
     .requiredOption('--to <url>', "the other cloud's console API, e.g. http://127.0.0.1:9080")
     .requiredOption('--to-token-file <file>', "the other cloud's console token")
-    .option('--to-account <name>', 'the account there (default: the same name)')
+    .option('--to-account <name>', 'the account there (default: the same name; docs/CONTRACT.md says which names)')
     .requiredOption('--job <file>', 'where the job is kept; run the same command again to resume it')
     .action(async (account: string, o: { to: string; toTokenFile: string; toAccount?: string; job: string }) => {
       const { json = false } = opts()
       const toAccount = o.toAccount ?? account
+      // The account is made there: its name must meet the rule (an account named before it moves under a new name).
+      const bad = AccountNameSchema.safeParse(toAccount).error
+      if (bad)
+        throw new UserError(
+          `the account there would be ${JSON.stringify(toAccount)}: ${bad.issues[0]?.message}` +
+            (o.toAccount === undefined ? '; give --to-account with a name that meets it' : ''),
+        )
       const token = await readFile(o.toTokenFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`cannot read the other cloud's console token ${o.toTokenFile} (${err.code})`)
       })

@@ -10,6 +10,7 @@ import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
 import type { ImportReply } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
+import { accountName } from '../options.js'
 import { exportAccount, type ExportResult } from './account-export.js'
 import { exportPhone } from './phone-export.js'
 import { fromBag, importAccount, readAccountBag } from './account-import.js'
@@ -107,7 +108,11 @@ export function addTransferConsoleCommands(
   cmd
     .command('import <bag>')
     .description('M3: a bag from `console export` into an account of this cloud: validated first, nothing imported twice')
-    .requiredOption('--account <name>', 'the account to import into (made when it does not exist)')
+    .requiredOption(
+      '--account <name>',
+      'the account to import into (made when it does not exist; docs/CONTRACT.md says which names)',
+      accountName,
+    )
     .action(async (path: string, o: { account: string }) => {
       const { json = false } = opts()
       const api = await client()

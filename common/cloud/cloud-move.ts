@@ -17,7 +17,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
-import { DeviceIdSchema, decodeJson, type Decoded } from '../contract.js'
+import { AccountNameSchema, DeviceIdSchema, decodeJson, type Decoded } from '../contract.js'
 import { canonical } from '../signing.js'
 
 export const CLOUD_MOVED = 'cloud-moved'
@@ -34,8 +34,8 @@ export const CloudMoveSchema = z.strictObject({
   v: z.literal(1),
   /** The device it is for: a notice for another device is refused. */
   device: DeviceIdSchema,
-  /** The account at the destination. */
-  account: z.string().min(1).max(128),
+  /** The account at the destination: made there by the migration, so its name meets the account-name rule. */
+  account: AccountNameSchema,
   to: CloudEndpointsSchema,
   /** When the source cloud made it, ms. */
   at: z.number().int().nonnegative(),
@@ -90,7 +90,8 @@ export const DeviceVerifiersSchema = z.strictObject({
 })
 export type DeviceVerifiers = z.infer<typeof DeviceVerifiersSchema>
 
-export const MovedRequestSchema = z.strictObject({ account: z.string().min(1).max(128), to: CloudEndpointsSchema })
+/** `account`: the account at the destination (CloudMove's). */
+export const MovedRequestSchema = z.strictObject({ account: AccountNameSchema, to: CloudEndpointsSchema })
 export type MovedRequest = z.infer<typeof MovedRequestSchema>
 
 /** What the source answers: the devices it told. */

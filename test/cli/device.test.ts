@@ -1,8 +1,9 @@
 /** `fakephone device ...` and the CLI's help and errors, in-process. */
 import t from 'tap'
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { duration, formatDuration } from '../../cli/options.js'
+import { ACCOUNT_NAME_RULE } from '../../common/contract.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -123,6 +124,45 @@ t.test('bad option values are refused with the reason, before anything runs', as
     [['phone', 'find-device', 'maybe'], /"on" or "off"/],
     [['phone', 'network', '6g'], /wifi, mobile or none/],
     [['agent', '--secret-file', 'f'], /id: missing; set it in the config file, as FAKEPHONE_AGENT_ID or with --id/],
+    // M3: an import makes the account, M2 a migration makes it at the destination: its name meets the rule.
+    [
+      ['console', '--api', 'http://127.0.0.1:1', 'import', 'bag', '--account', 'Bob Smith'],
+      /argument 'Bob Smith' is invalid\. account name: 1-64/,
+    ],
+    [
+      [
+        'console',
+        '--api',
+        'http://127.0.0.1:1',
+        'migrate',
+        'Bob Smith',
+        '--to',
+        'http://127.0.0.1:1',
+        '--to-token-file',
+        'f',
+        '--job',
+        'j',
+      ],
+      /^error: the account there would be "Bob Smith": account name: 1-64 .*; give --to-account with a name that meets it\n$/,
+    ],
+    [
+      [
+        'console',
+        '--api',
+        'http://127.0.0.1:1',
+        'migrate',
+        'bob',
+        '--to',
+        'http://127.0.0.1:1',
+        '--to-token-file',
+        'f',
+        '--job',
+        'j',
+        '--to-account',
+        '../x',
+      ],
+      /^error: the account there would be "\.\.\/x": account name: 1-64 [^;]*$/,
+    ],
   ]
   for (const [argv, reason] of cases) {
     const r = await run(argv)
@@ -130,3 +170,31 @@ t.test('bad option values are refused with the reason, before anything runs', as
     t.match(r.err, reason, argv.join(' '))
   }
 })
+
+t.test(
+  'device add refuses an account name the rule refuses, naming the rule, before the data directory or keys folder is touched',
+  async (t) => {
+    const dir = tempDir(t)
+    for (const name of ['a/b', '../../etc/x', 'owner+', 'owner#', 'Bob Smith', 'x'.repeat(65), 'bell\u0007', '.hidden', '-dash']) {
+      const r = await run(['device', 'add', 'p-1', '--account', name, '--data', join(dir, 'cloud'), '--keys', join(dir, 'keys')])
+      t.equal(r.code, 1, JSON.stringify(name))
+      t.equal(r.err, `error: option '--account <name>' argument '${name}' is invalid. ${ACCOUNT_NAME_RULE}\n`)
+    }
+    t.same(readdirSync(dir), [], 'nothing made')
+    for (const name of ['alice', 'alice@example.com', 'qa-fleet-0001']) {
+      const r = await run([
+        'device',
+        'add',
+        `p-${name.length}`,
+        '--account',
+        name,
+        '--data',
+        join(dir, 'cloud'),
+        '--keys',
+        join(dir, 'keys'),
+      ])
+      t.equal(r.code, 0, r.err)
+      t.ok(statSync(join(dir, 'keys', `${name}.key`)).isFile(), `${name}: its owner key is ${name}.key`)
+    }
+  },
+)

@@ -146,6 +146,10 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
       }
       await refused('not json', /not valid JSON/)
       await refused(JSON.stringify({ ...payload, to: { mqtt: 'ftp://x' } }), /to\.mqtt/)
+      await refused(
+        JSON.stringify(signMove({ ...payload, account: 'alice' }, secretVerifier(secret))).replace('"alice"', '"a/b"'),
+        /account name: 1-64/,
+      )
       await refused(JSON.stringify(signMove({ ...payload, device: 'phone-b' }, secretVerifier(awaySecret))), /for device phone-b/)
       await refused(JSON.stringify(signMove(payload, secretVerifier('not the secret'))), /signature is not that of this device/)
       t.match(agent.status().home, { to: { cloud: dest.apiUrl } }, 'still at the destination')
@@ -172,6 +176,11 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
     'the clouds refuse what does not fit: an unmigrated account, devices that are not there, a broken home file',
     async (t) => {
       const bob = await addDevice(source, 'phone-c', 'bob')
+      // M2: the account named at the destination was made there by the migration, so it meets the account-name rule.
+      await t.rejects(client(source).request('/api/accounts/bob/moved', { account: 'Bob Smith', to: endpointsOf(dest.apiUrl) }), {
+        status: 400,
+        message: /bad move: .*account name: 1-64/,
+      })
       await t.rejects(client(source).request('/api/accounts/bob/moved', { account: 'bob', to: endpointsOf(dest.apiUrl) }), {
         status: 409,
         message: /bob has no verified migration here: its phones stay/,

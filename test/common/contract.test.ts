@@ -1,6 +1,19 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { DEVICE_PUBLISH_KINDS, TOPICS, decodePayload, encodePayload, parseTopic, payloadDecoder, topicFor } from '../../common/contract.js'
+import {
+  ACCOUNT_NAME_RULE,
+  AccountNameSchema,
+  DEVICE_PUBLISH_KINDS,
+  TOPICS,
+  accountSegment,
+  decodePayload,
+  decodeValue,
+  encodePayload,
+  parseTopic,
+  payloadDecoder,
+  topicFor,
+} from '../../common/contract.js'
+import { owntracksTopic, parseOwnTracksTopic } from '../../common/owntracks.js'
 import { heartbeat } from '../fixtures/cloud.js'
 
 t.test('topics are built and split the same way', (t) => {
@@ -73,5 +86,50 @@ t.test('issue 14: payloadDecoder(kind) decides every payload as decodePayload(ki
       for (const round of [1, 2]) t.same(decode(Buffer.from(payload)), decodePayload(kind, payload), `${kind} ${payload} (${round})`)
     }
   }
+  t.end()
+})
+
+t.test('account names: real-looking names pass; a name that could leave a file, a topic level or a path is refused with the rule', (t) => {
+  for (const good of ['alice', 'alice@example.com', 'qa-fleet-0001', 'qa-owner-001', 'default', 'a', 'first.last', '_svc', 'x'.repeat(64)])
+    t.ok(AccountNameSchema.safeParse(good).success, good)
+  const bad = [
+    '',
+    '.alice',
+    '..',
+    '-a',
+    'a/b',
+    '../keys',
+    'a b',
+    'a\u0000b',
+    'tab\there',
+    'a+b',
+    'a#',
+    '$SYS',
+    'Alice',
+    'x'.repeat(65),
+    'a%2F',
+  ]
+  for (const name of bad)
+    t.same(decodeValue(AccountNameSchema, name), { ok: false, reason: `✖ ${ACCOUNT_NAME_RULE}` }, JSON.stringify(name))
+  t.match(ACCOUNT_NAME_RULE, /1-64 of a-z, 0-9, "\.", "_", "-" and "@", not starting with "\." or "-"/)
+  t.end()
+})
+
+t.test('an account name made before the rule is one safe segment: encoded, never a path, a wildcard or a name the rule allows', (t) => {
+  for (const good of ['alice', 'alice@example.com', 'qa-owner-001']) t.equal(accountSegment(good), good, 'a name the rule accepts is kept')
+  const legacy = ['a/b', '../keys', '..', '.', 'Bob Smith', '+', '#', 'a\nb', 'Ünïcode', '~x', '%41', 'A', 'x'.repeat(65), 'x/'.repeat(200)]
+  const segments = legacy.map(accountSegment)
+  for (const [i, seg] of segments.entries()) {
+    t.match(seg, /^~[A-Za-z0-9_@%-]+$|^~~[0-9a-f]{64}$/, `${JSON.stringify(legacy[i])} -> ${seg}`)
+    t.ok(seg.length <= 120, 'short enough for a file name')
+    t.notOk(AccountNameSchema.safeParse(seg).success, 'never a name the rule allows (no two accounts share it)')
+  }
+  t.equal(new Set(segments).size, legacy.length, 'no two names share a segment')
+  t.equal(accountSegment('Bob Smith'), '~%42ob%20%53mith')
+  t.equal(accountSegment('x/'.repeat(200)), accountSegment('x/'.repeat(200)), 'a long name hashes the same every time')
+  // OwnTracks: USER is one topic level whatever the name.
+  t.equal(owntracksTopic('alice', 'p-1'), 'owntracks/alice/p-1')
+  t.same(parseOwnTracksTopic(owntracksTopic('a/b', 'p-1', 'cmd')), { user: '~a%2Fb', device: 'p-1', sub: 'cmd' })
+  t.same(parseOwnTracksTopic(owntracksTopic('+', 'p-1')), { user: '~%2B', device: 'p-1', sub: null }, 'no wildcard')
   t.end()
 })

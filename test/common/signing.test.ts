@@ -1,6 +1,6 @@
 /** F2: the owner keys folder the console signs from -- command sequence numbers and the device receipt keys. */
 import { createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { OwnerKeys, deviceKeys, publicKeyPem } from '../../common/signing.js'
@@ -122,3 +122,32 @@ t.test('F2 the owner signing key is made once: ensureSigningKey keeps an existin
   t.equal(publicKeyPem(createPublicKey(keys.signingKey('alice'))), readFileSync(join(dir, 'alice.pub'), 'utf8'), 'the pair on disk')
   t.end()
 })
+
+t.test(
+  'owner key files: an account named before the rule gets an encoded file inside the folder; its raw-named keys are taken over',
+  (t) => {
+    const root = tempDir(t)
+    const dir = join(root, 'keys')
+    const keys = new OwnerKeys(dir)
+    keys.ensureSigningKey('alice')
+    t.equal(keys.ownerKeyFile('alice'), join(dir, 'alice.pub'), 'a name the rule accepts is the file name, as before')
+    // A name that would have reached out of the folder stays inside it.
+    keys.ensureSigningKey('../escape')
+    t.notOk(existsSync(join(root, 'escape.key')), 'nothing written outside the folder')
+    t.equal(keys.ownerKeyFile('../escape'), join(dir, '~%2E%2E%2Fescape.pub'))
+    t.ok(keys.existingSigningKey('../escape'), 'and its key is found again')
+    // A key made under the raw name before the rule: its devices obey that key, so it is renamed, not made anew.
+    const before = new OwnerKeys(join(root, 'old'))
+    before.ensureSigningKey('bob')
+    writeFileSync(join(root, 'old', 'Bob Smith.key'), readFileSync(join(root, 'old', 'bob.key')))
+    writeFileSync(join(root, 'old', 'Bob Smith.pub'), readFileSync(join(root, 'old', 'bob.pub')))
+    const pub = readFileSync(join(root, 'old', 'bob.pub'), 'utf8')
+    const old = new OwnerKeys(join(root, 'old'))
+    t.ok(old.hasSigningKey('Bob Smith'), 'the raw-named key is found')
+    old.ensureSigningKey('Bob Smith')
+    t.equal(readFileSync(old.ownerKeyFile('Bob Smith'), 'utf8'), pub, 'the same key pair, not a new one')
+    t.same(readdirSync(join(root, 'old')).sort(), ['bob.key', 'bob.pub', '~%42ob%20%53mith.key', '~%42ob%20%53mith.pub'])
+    t.equal(publicKeyPem(createPublicKey(old.signingKey('Bob Smith'))), pub)
+    t.end()
+  },
+)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { openDb } from '../../broker/db.js'
 import { DeviceRegistry } from '../../broker/devices/registry.js'
 import { readCredentials } from '../../fleet/credentials.js'
-import { fleetIds } from '../../fleet/provision.js'
+import { fleetIds, fleetTaken } from '../../fleet/provision.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -117,4 +117,36 @@ t.test('a credentials file that is missing, not JSON or of the wrong shape is na
     ),
     { message: /cannot write .*dir\.json: ENOENT/ },
   )
+})
+
+t.test('a prefix whose devices or accounts are registered already is refused, saying what is there and what to do', async (t) => {
+  const dir = tempDir(t)
+  const data = join(dir, 'cloud')
+  const keys = join(dir, 'keys')
+  const provisionRun = (prefix: string, count: string, out: string) =>
+    run(['fleet', 'provision', '--count', count, '--account-prefix', prefix, '--data', data, '--keys', keys, '--out', join(dir, out)])
+  t.equal((await provisionRun('qa', '3', 'first.json')).code, 0)
+  const again = await provisionRun('qa', '5', 'second.json')
+  t.equal(again.code, 1)
+  t.equal(
+    again.err,
+    `error: --account-prefix "qa" is taken in ${data}: 3 devices (qa-00001 ... qa-00003) and 3 accounts (qa-owner-001 ... qa-owner-003) ` +
+      'of it are registered already. Give another --account-prefix for a new fleet; to run the fleet provisioned then, give ' +
+      '`fleet run` its credentials file (--credentials FILE); to start again, remove those devices (fakephone device remove ID) ' +
+      'or use a new --data directory.\n',
+  )
+  t.notOk(existsSync(join(dir, 'second.json')), 'no credentials file')
+  t.equal((await provisionRun('qab', '1', 'other.json')).code, 0, 'another prefix, even one that starts the same, is free')
+
+  // Its devices removed, the accounts stay: a new fleet of the prefix would slip into them.
+  for (const id of ['qa-00001', 'qa-00002', 'qa-00003']) t.equal((await run(['device', 'remove', id, '--data', data])).code, 0)
+  t.match((await provisionRun('qa', '1', 'third.json')).err, /"qa" is taken in .*: 3 accounts \(qa-owner-001 \.\.\. qa-owner-003\) of it/)
+  // A device of the prefix registered by hand, in another account: one device, named.
+  t.equal((await run(['device', 'add', 'zz-00007', '--account', 'carol', '--data', data, '--keys', keys])).code, 0)
+  t.match((await provisionRun('zz', '1', 'fourth.json')).err, /"zz" is taken in .*: 1 device \(zz-00007\) of it are registered/)
+  t.equal((await run(['device', 'add', 'solo', '--account', 'yy-owner-001', '--data', data, '--keys', keys])).code, 0)
+  t.match((await provisionRun('yy', '1', 'fifth.json')).err, /: 1 account \(yy-owner-001\) of it/)
+  const db = openDb(data)
+  t.teardown(() => db.close())
+  t.same(fleetTaken(db, 'qab'), { devices: ['qab-00001'], accounts: ['qab-owner-001'] })
 })

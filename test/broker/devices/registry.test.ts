@@ -2,6 +2,7 @@ import t from 'tap'
 import Database from 'better-sqlite3'
 import { DB_FILE, SCHEMA_VERSION, openDb, schemaVersion } from '../../../broker/db.js'
 import { DeviceRegistry, hashSecret, verifySecret } from '../../../broker/devices/registry.js'
+import { ACCOUNT_NAME_RULE } from '../../../common/contract.js'
 import { createHash, randomBytes, scryptSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -67,6 +68,26 @@ t.test('registry errors carry a code and say what is wrong', async (t) => {
   registry.remove('a')
   t.same(registry.list(), [])
   t.equal(registry.get('a'), undefined)
+})
+
+t.test('a device is registered only to an account whose name meets the rule; a refused one leaves nothing behind', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  const registry = new DeviceRegistry(db, () => 1)
+  const rule = /account name: 1-64 of a-z, 0-9, "\.", "_", "-" and "@", not starting with "\." or "-"/
+  for (const bad of ['a/b', '../keys', 'Bob Smith', 'owner+1', 'x#', '.hidden', 'x'.repeat(300), 'bell\u0007']) {
+    await t.rejects(registry.add('p-1', bad), { code: 'BAD_ACCOUNT', message: rule }, JSON.stringify(bad))
+    t.throws(() => registry.addMany([{ id: 'p-2', account: bad }]), { code: 'BAD_ACCOUNT', message: rule })
+  }
+  await t.rejects(registry.add('p-1', 'bell\u0007'), { message: 'invalid account name "bell\\u0007": ' + ACCOUNT_NAME_RULE })
+  t.same(registry.list(), [], 'no device')
+  t.equal(db.prepare('SELECT COUNT(*) FROM accounts').pluck().get(), 0, 'no account')
+  await registry.add('p-1', 'alice@example.com')
+  registry.addMany([{ id: 'qa-fleet-0001', account: 'qa-owner-001' }])
+  t.same(
+    registry.list().map((d) => d.account),
+    ['alice@example.com', 'qa-owner-001'],
+  )
 })
 
 t.test('a secret check that fails (the database closed) reaches its caller as a rejection', async (t) => {
