@@ -27,6 +27,7 @@ import { Backups, DEFAULT_BACKUP_OPTIONS, type BackupOptions } from './backups.j
 import type { BackupPlan } from '../../common/cloud/backup-api.js'
 import { DEFAULT_RETIREMENT_RULES, ServiceRetirement, type RetirementRules } from './retirement.js'
 import { addRetirementRoutes } from './retirement-routes.js'
+import { UploadExpiry } from './upload-expiry.js'
 
 export interface CloudDataOptions {
   accounts: AccountRules
@@ -80,6 +81,8 @@ export class CloudData {
   readonly backups: Backups
   /** M1: the service's retirement plan and its phases. */
   readonly retirement: ServiceRetirement
+  /** A1, S3: unfinished uploads idle for 24 h are removed. */
+  readonly uploads: UploadExpiry
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
@@ -106,6 +109,7 @@ export class CloudData {
     }
     addBlobRoutes(parts)
     addAccountRoutes(parts)
+    this.uploads = new UploadExpiry(parts)
     this.drive = new CloudDrive(parts, opts.drive)
     this.items = new SyncItems(parts)
     this.bin = new RecycleBin(parts, this.items)
@@ -123,9 +127,11 @@ export class CloudData {
     this.bin.start()
     this.backups.start()
     this.retirement.start()
+    this.uploads.start()
   }
 
   stop(): void {
+    this.uploads.stop()
     this.retirement.stop()
     this.bin.stop()
     this.accounts.stop()

@@ -216,7 +216,7 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
       broken = err as BatchFramingError
     }
     // Cut or malformed too: what arrived whole before it is kept all the same (its checksum held).
-    await blobs.commitMany(received).finally(() => releases.forEach((r) => r()))
+    await blobs.commitMany(received, id).finally(() => releases.forEach((r) => r()))
     // Sent for this account: its phones may point items at them (blob-store.ts, mayClaim).
     for (const r of received) blobs.proved(id, r.sha256)
     if (broken === undefined) return { status: 200, body: { blobs: out } }
