@@ -278,6 +278,15 @@ const MIGRATIONS: readonly string[] = [
      expired_at INTEGER,
      PRIMARY KEY (account, sha256)
    ) WITHOUT ROWID;`,
+  // D1, S1, B1: the accounts that sent a stored blob's bytes and hold no reference to it yet, so a restart between a
+  // phone's upload and its item keeps its right to point the item at the blob (blob-store.ts); dropped in the
+  // transaction that commits the reference, or UPLOAD_IDLE_MS after the bytes came. By blob first, for the sweep.
+  `CREATE TABLE blob_proofs (
+     sha256 TEXT NOT NULL,
+     account TEXT NOT NULL,
+     proved_at INTEGER NOT NULL,
+     PRIMARY KEY (sha256, account)
+   ) WITHOUT ROWID;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -26,7 +26,9 @@
  * uploads for the account count too); only then may an item of its account
  * point at it (`mayClaim`). Otherwise a hash and a size would have said
  * whether the cloud holds a file and, registered as a drive file, sync item
- * or backup, fetched its bytes.
+ * or backup, fetched its bytes. That proof is kept in the database, so it
+ * outlives a restart of the cloud, until the transaction that commits the
+ * account's reference drops it, or UPLOAD_IDLE_MS after the bytes came.
  *
  * A partial upload counts against its account's quota (A1) until it is
  * finished or, after UPLOAD_IDLE_MS with no new bytes, removed (`expireIdle`,
@@ -144,8 +146,6 @@ export class BlobStore {
   private readonly busy = new Map<string, Promise<void>>()
   /** Bumped whenever blobs are stored (see `sizes`). */
   private stores = 0
-  /** The accounts that sent each blob's bytes and hold no reference to it yet (see the module doc); in memory only. */
-  private readonly proofs = new Map<string, Set<string>>()
   private readonly sql
 
   constructor(
@@ -183,6 +183,20 @@ export class BlobStore {
          WHERE r.account = ? AND r.sha256 = ?`,
       ),
       deleteBlob: db.prepare<[sha256: string]>('DELETE FROM blobs WHERE sha256 = ?'),
+      claimable: pluck<[sha256: string, account: string, account: string], number>(
+        db,
+        `SELECT b.size FROM blobs b WHERE b.sha256 = ? AND (
+           EXISTS (SELECT 1 FROM blob_refs r WHERE r.account = ? AND r.sha256 = b.sha256)
+           OR EXISTS (SELECT 1 FROM blob_proofs p WHERE p.sha256 = b.sha256 AND p.account = ?))`,
+      ),
+      prove: db.prepare<[sha256: string, account: string, at: number]>(
+        'INSERT INTO blob_proofs (sha256, account, proved_at) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (sha256, account) DO UPDATE SET proved_at = excluded.proved_at',
+      ),
+      dropProof: db.prepare<[sha256: string, account: string]>('DELETE FROM blob_proofs WHERE sha256 = ? AND account = ?'),
+      dropProofs: db.prepare<[sha256: string]>('DELETE FROM blob_proofs WHERE sha256 = ?'),
+      oldProofs: db.prepare<[provedBefore: number]>('DELETE FROM blob_proofs WHERE proved_at <= ?'),
+      proofsNext: pluck<[], number | null>(db, 'SELECT MIN(proved_at) FROM blob_proofs'),
       touch: db.prepare<[account: string, sha256: string, at: number]>(
         'INSERT INTO blob_uploads (account, sha256, touched_at) VALUES (?, ?, ?) ' +
           'ON CONFLICT (account, sha256) DO UPDATE SET touched_at = excluded.touched_at, expired_at = NULL',
@@ -225,13 +239,17 @@ export class BlobStore {
 
   /** The blob's size when `account` may point an item at it (see mayClaim); undefined when it may not, or none is stored. */
   claimableSize(account: string, sha256: string): number | undefined {
-    const size = this.size(sha256)
-    return size !== undefined && (this.proofs.get(sha256)?.has(account) === true || this.holds(account, sha256)) ? size : undefined
+    return this.sql.claimable.get(sha256, account, account)
   }
 
-  /** `account` sent the bytes of the stored blob `sha256` (a phone's upload, or the console's for that account). */
+  /**
+   * `account` sent the bytes of the stored blob `sha256` (a phone's upload, or the console's for that account): kept
+   * until a reference of its account is committed, or UPLOAD_IDLE_MS.
+   */
   proved(account: string, sha256: string): void {
-    this.proofs.set(sha256, (this.proofs.get(sha256) ?? new Set()).add(account))
+    const now = this.clock.now()
+    this.sql.prove.run(sha256, account, now)
+    this.onIdleDue?.(now + UPLOAD_IDLE_MS)
   }
 
   /**
@@ -457,11 +475,16 @@ export class BlobStore {
     const now = this.clock.now()
     const added = this.db.transaction(() => {
       loose.forEach((r) => this.sql.insert.run(r.sha256, r.size, now, null, null))
-      // Their partial files are blobs now: no unfinished upload of them is left to expire.
-      if (account !== undefined) loose.forEach((r) => this.sql.forget.run(account, r.sha256))
+      if (account !== undefined)
+        for (const r of received) {
+          // Sent for `account`: its phones may point items at them (mayClaim). A partial file is a blob now, not left to expire.
+          this.sql.prove.run(r.sha256, account, now)
+          if ('partial' in r) this.sql.forget.run(account, r.sha256)
+        }
       return packed.reduce((n, r, i) => n + this.sql.insert.run(r.sha256, r.size, now, pack as string, offsets[i] as number).changes, 0)
     })()
     this.stores++
+    if (account !== undefined && received.length > 0) this.onIdleDue?.(now + UPLOAD_IDLE_MS)
     if (pack !== undefined && added === 0) await rm(join(this.packs, pack), { force: true })
   }
 
@@ -498,18 +521,10 @@ export class BlobStore {
   ref(account: string, sha256: string): void {
     if (this.size(sha256) === undefined) throw new BlobError('NOT_FOUND', `blob ${sha256} has not been uploaded`)
     this.sql.ref.run(account, sha256)
-    // Held from now on, once the transaction commits: the proof is not needed any more. Dropped after the transaction
-    // (better-sqlite3's are synchronous), and only when the reference is really there: a transaction rolled back (a
-    // full database) leaves the account its proof, so the same registration can be tried again.
-    setImmediate(() => this.dropProof(account, sha256))
-  }
-
-  private dropProof(account: string, sha256: string): void {
-    const proved = this.proofs.get(sha256)
-    // A database closed meanwhile (the broker stopped) takes the proofs with it: they are in memory only.
-    if (proved === undefined || !this.db.open || !this.holds(account, sha256)) return
-    proved.delete(account)
-    if (proved.size === 0) this.proofs.delete(sha256)
+    // Held from now on: the proof is not needed any more. Dropped in the caller's transaction, so only once the reference
+    // is committed: a transaction rolled back (a full database) leaves the account its proof, and the same registration
+    // can be tried again.
+    this.sql.dropProof.run(sha256, account)
   }
 
   /** Drops one reference of `account`; a blob nobody holds is deleted by `sweep`. */
@@ -525,8 +540,12 @@ export class BlobStore {
       const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS)
       if (orphans.length === 0) return removed
       // Rows go in one synchronous transaction, so nothing can take a reference in between; files after.
-      this.db.transaction(() => orphans.forEach((o) => this.sql.deleteBlob.run(o.sha256)))()
-      for (const o of orphans) this.proofs.delete(o.sha256)
+      this.db.transaction(() =>
+        orphans.forEach((o) => {
+          this.sql.dropProofs.run(o.sha256)
+          this.sql.deleteBlob.run(o.sha256)
+        }),
+      )()
       const packs = new Set<string>()
       for (const o of orphans)
         if (o.pack === null) await rm(this.blobPath(o.sha256), { force: true })
@@ -610,15 +629,16 @@ export class BlobStore {
 
   /** When `expireIdle` next has something to do, or null: an idle upload or a record of a removed one falls due. */
   nextIdleDue(): number | null {
-    const next = one(this.sql.uploadsNext)
-    return next === null ? null : next + UPLOAD_IDLE_MS
+    const times = [one(this.sql.uploadsNext), one(this.sql.proofsNext)].filter((at) => at !== null)
+    return times.length === 0 ? null : Math.min(...times) + UPLOAD_IDLE_MS
   }
 
   /**
    * A1, S3: removes the partial uploads that had no new bytes for UPLOAD_IDLE_MS by `now` (their quota is free again)
    * and returns them. Synchronous, so no request starts appending to one in between; one being written now is busy, not
    * idle. A partial file the database does not know (written before it kept track, or left by a failing disk) is taken
-   * in as of now; a record whose file is gone is dropped, as is that of a removal older than UPLOAD_IDLE_MS.
+   * in as of now; a record whose file is gone is dropped, as is that of a removal older than UPLOAD_IDLE_MS. Proofs of
+   * bytes (mayClaim) older than UPLOAD_IDLE_MS go too: a phone registers its item within a day of its upload.
    */
   expireIdle(now: number): ExpiredUpload[] {
     const idleBefore = now - UPLOAD_IDLE_MS
@@ -643,6 +663,8 @@ export class BlobStore {
         const [hex, sha256] = name.slice(0, -'.part'.length).split('-') as [string, string]
         this.sql.adopt.run(Buffer.from(hex, 'hex').toString(), sha256, now)
       }
+      const proofs = this.sql.oldProofs.run(idleBefore).changes
+      if (proofs > 0) this.log.info({ proofs }, 'proofs of uploaded bytes no item claimed within a day dropped')
     })()
     return removed
   }
