@@ -4,8 +4,8 @@
  * the rules did, the broker's one HTTP router (built here, as it checks
  * drive SDK tokens; the console and framework APIs add their routes too), and
  * the console's clock (simulated-time mode). Each feature -- sync and the
- * recycle bin (S, R), backups (B), the drive (D), the service's retirement (M1) -- is a module of its own
- * that this class builds, starts and stops.
+ * recycle bin (S, R), backups (B), the drive (D), the service's retirement (M1), the expiry of unfinished
+ * uploads (A1, S3) -- is a module of its own that this class builds, starts and stops.
  */
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
