@@ -146,6 +146,8 @@ export class BlobStore {
   private readonly busy = new Map<string, Promise<void>>()
   /** Bumped whenever blobs are stored (see `sizes`). */
   private stores = 0
+  /** Told when an unfinished upload or a proof falls due at the latest, as new bytes arrive (upload-expiry.ts arms its timer). */
+  onIdleDue: ((at: number) => void) | undefined
   private readonly sql
 
   constructor(
@@ -624,9 +626,6 @@ export class BlobStore {
     )
   }
 
-  /** Told the latest time an unfinished upload falls due once new bytes of it arrive (upload-expiry.ts arms its timer). */
-  onIdleDue: ((at: number) => void) | undefined
-
   /** When `expireIdle` next has something to do, or null: an idle upload or a record of a removed one falls due. */
   nextIdleDue(): number | null {
     const times = [one(this.sql.uploadsNext), one(this.sql.proofsNext)].filter((at) => at !== null)
@@ -648,11 +647,11 @@ export class BlobStore {
       for (const u of this.sql.uploads.all()) {
         const name = this.partialName(u.account, u.sha256)
         const kept = files.delete(name)
-        if (u.expiredAt !== null) {
-          if (u.expiredAt <= idleBefore) this.forget(u.account, u.sha256)
-        } else if (this.busy.has(`${u.account}\u0000${u.sha256}`)) this.sql.touch.run(u.account, u.sha256, now)
-        else if (!kept) this.forget(u.account, u.sha256)
-        else if (u.touchedAt <= idleBefore) {
+        // Being written now, or begun again after a removal (a batch's file, written before it is touched): idle from now.
+        if (this.busy.has(`${u.account}\u0000${u.sha256}`) || (kept && u.expiredAt !== null)) this.sql.touch.run(u.account, u.sha256, now)
+        else if (!kept) {
+          if (u.expiredAt === null || u.expiredAt <= idleBefore) this.forget(u.account, u.sha256)
+        } else if (u.touchedAt <= idleBefore) {
           const path = join(this.incoming, name)
           removed.push({ account: u.account, sha256: u.sha256, bytes: statSync(path).size })
           rmSync(path, { force: true })

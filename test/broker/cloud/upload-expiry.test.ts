@@ -176,4 +176,14 @@ t.test('A1: an upload being written is never idle; a record whose partial file i
   rmSync(join(dir, 'blobs', 'incoming', `${Buffer.from('a').toString('hex')}-${sha(bytes)}.part`))
   t.same(store.expireIdle(clock.now() + UPLOAD_IDLE_MS), [], 'nothing to remove')
   t.equal(store.nextIdleDue(), null, 'and nothing left to look at')
+
+  // Removed idle, then begun again by a request that writes its file before it is recorded (a migration's batch).
+  const other = randomBytes(100)
+  const start = clock.now()
+  await store.append('a', sha(other), other.length, 0, Readable.from([other.subarray(0, 10)]))
+  t.match(store.expireIdle(start + UPLOAD_IDLE_MS), [{ account: 'a', sha256: sha(other), bytes: 10 }])
+  writeFileSync(join(dir, 'blobs', 'incoming', `${Buffer.from('a').toString('hex')}-${sha(other)}.part`), other.subarray(0, 20))
+  t.same(store.expireIdle(start + UPLOAD_IDLE_MS + 1), [], 'the new file is an upload again, idle from now')
+  t.equal(store.nextIdleDue(), start + 2 * UPLOAD_IDLE_MS + 1)
+  t.match(store.expireIdle(start + 2 * UPLOAD_IDLE_MS + 1), [{ sha256: sha(other), bytes: 20 }])
 })
