@@ -268,6 +268,25 @@ const MIGRATIONS: readonly string[] = [
   // only: commands are kept as history, so the device's index walked its whole history at every reconnect (4.4 ms a
   // SUBSCRIBE at 10,000 past commands, 13 µs with this one).
   `CREATE INDEX commands_open_by_device ON commands (device_id, created_at) WHERE state IN ('queued', 'delivered', 'executing');`,
+  // A1, S3: each account's unfinished upload of a blob (its partial file under blobs/incoming) and when new bytes of it
+  // last arrived, on the cloud's clock: one idle for UPLOAD_IDLE_MS is removed, its quota freed (upload-expiry.ts);
+  // expired_at keeps, for as long again, that it was removed, so a resume is told why it must start again.
+  `CREATE TABLE blob_uploads (
+     account TEXT NOT NULL,
+     sha256 TEXT NOT NULL,
+     touched_at INTEGER NOT NULL,
+     expired_at INTEGER,
+     PRIMARY KEY (account, sha256)
+   ) WITHOUT ROWID;`,
+  // D1, S1, B1: the accounts that sent a stored blob's bytes and hold no reference to it yet, so a restart between a
+  // phone's upload and its item keeps its right to point the item at the blob (blob-store.ts); dropped in the
+  // transaction that commits the reference, or UPLOAD_IDLE_MS after the bytes came. By blob first, for the sweep.
+  `CREATE TABLE blob_proofs (
+     sha256 TEXT NOT NULL,
+     account TEXT NOT NULL,
+     proved_at INTEGER NOT NULL,
+     PRIMARY KEY (sha256, account)
+   ) WITHOUT ROWID;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

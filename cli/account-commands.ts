@@ -55,6 +55,8 @@ export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number)
     `account        ${a.id}`,
     `membership     ${a.tier}${a.premiumUntil === null ? '' : ` until ${day(a.premiumUntil)}`}`,
     `quota          ${quotaBar(a.usedBytes, a.quotaBytes)}`,
+    // A1: unfinished uploads count against the quota until they finish or are removed after 24 h without new bytes.
+    ...(a.pendingBytes ? [`unfinished     ${formatBytes(a.pendingBytes)} held by uploads not finished (removed after 24 h idle)`] : []),
     `recycle bin    entries kept ${Math.round(a.binMs / 86_400_000)} days`,
     `cloud service  ${serviceCell(a, now)}`,
     `last activity  ${a.lastActivity}, ${formatAge(now - a.lastActivityAt)} ago`,

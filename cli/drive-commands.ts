@@ -3,14 +3,18 @@
  *   fakephone console drive list|upload|download|share|unshare|delete <account> ...
  *   fakephone console drive token <account> --app NAME | revoke-token <account> <id>
  *   fakephone phone drive list|upload <file>|download <id> <dest>|share <id>|sync <on|off|now>
+ * A download is checked against its SHA-256 and saved whole or not at all: a failed one (a full disk) leaves <dest> as
+ * it was (common/save-file.ts).
  */
 import type { Command } from 'commander'
-import { readFile, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
 import { askControl, type ControlRequest } from '../agent/control.js'
 import type { DriveListing, SyncReport } from '../agent/drive/phone-drive.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../common/format-bytes.js'
+import { saveFile } from '../common/save-file.js'
 import type { DriveFile } from '../common/cloud/drive-api.js'
 import type { Io } from './io.js'
 import { table } from './render.js'
@@ -58,8 +62,14 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .command('download <account> <id> <dest>')
     .description('save a drive file')
     .action(async (account: string, id: string, dest: string) => {
-      const bytes = await (await api()).bytes('GET', path(account, `/files/${encodeURIComponent(id)}/content`))
-      await writeFile(dest, bytes)
+      const client = await api()
+      const bytes = await client.bytes('GET', path(account, `/files/${encodeURIComponent(id)}/content`))
+      // Checked against the SHA-256 the drive lists it with, then saved whole or not at all (save-file.ts).
+      const { files } = await client.send<{ files: DriveFile[] }>('GET', path(account, '/files'))
+      const sha256 = createHash('sha256').update(bytes).digest('hex')
+      if (files.find((f) => f.id === id)?.sha256 !== sha256)
+        throw new UserError(`drive file ${id} arrived damaged or changed while it was read; nothing was saved to ${dest}`)
+      await saveFile(dest, bytes)
       print({ id, dest, size: bytes.length }, `Saved ${formatBytes(bytes.length)} to ${dest}.\n`)
     })
   cmd

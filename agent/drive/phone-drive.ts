@@ -11,7 +11,7 @@
  *   answers SERVICE_NOT_ENABLED (the account's service is off) it says the same.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, sep } from 'node:path'
 import type { z } from 'zod'
 import { DRIVE_DEVICE_PATH, DriveFileReplySchema, DriveListSchema, DriveShareSchema, type DriveFile } from '../../common/cloud/drive-api.js'
@@ -19,6 +19,7 @@ import type { Clock, Timer } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { JsonFile } from '../../common/json-file.js'
 import type { Logger } from '../../common/log.js'
+import { saveFile } from '../../common/save-file.js'
 import type { CloudClient } from '../cloud-client.js'
 import { AFTER_WIPE_DRIVE_SETTINGS, DEFAULT_DRIVE_SETTINGS, driveFolder, driveSettingsFile, type DriveSettings } from './drive-settings.js'
 
@@ -124,7 +125,8 @@ export class PhoneDrive {
     if (!file) throw new FakephoneError('NOT_FOUND', `no drive file "${id}" (see \`phone drive list\`)`)
     const bytes = await this.cloud().download(file.sha256, signal)
     await mkdir(dirname(dest), { recursive: true })
-    await writeFile(dest, bytes)
+    // Whole or not at all: a failed write (a full disk) leaves `dest` as it was.
+    await saveFile(dest, bytes)
     return file
   }
 

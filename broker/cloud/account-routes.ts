@@ -1,7 +1,8 @@
 /**
  * The console's account views and the clock (A1-A3, simulated time):
  *   GET  /api/accounts                      every account: tier, quota use, service state
- *   GET  /api/accounts/:account             one account; opening it is a web/console sign-in (A3)
+ *   GET  /api/accounts/:account             one account, with what its unfinished uploads hold; opening it is a
+ *                                           web/console sign-in (A3)
  *   PUT  /api/accounts/:account/membership  {"tier":"premium","days":365} or {"tier":"free"} (A2)
  *   GET  /api/accounts/:account/log         what the cloud's rules did to its data, newest first
  *   GET  /api/clock                         the cloud's time, and whether it is simulated
@@ -26,11 +27,13 @@ const AdvanceSchema = z.strictObject({ by: z.union([z.string(), z.number().int()
 export function addAccountRoutes(parts: CloudParts): void {
   const { router, accounts, clock, cloudLog } = parts
   router.add('GET', '/api/accounts', ['console'], () => ({ status: 200, body: { now: clock.now(), accounts: accounts.list() } }))
-  router.add('GET', '/api/accounts/:account', ['console'], (ctx) => {
+  router.add('GET', '/api/accounts/:account', ['console'], async (ctx) => {
     // The account as the owner finds it (frozen, say); opening it then counts as a sign-in.
     const found = accounts.need(ctx.params.account as string)
     accounts.touch(found.id, 'console-sign-in')
-    return { status: 200, body: { now: clock.now(), account: found } }
+    // A1: what its unfinished uploads hold counts against the quota too (blob-routes.ts), so the owner sees it.
+    const pendingBytes = await parts.blobs.pendingBytes(found.id)
+    return { status: 200, body: { now: clock.now(), account: { ...found, pendingBytes } } }
   })
   router.add('PUT', '/api/accounts/:account/membership', ['console'], async (ctx) => {
     const req = await ctx.json(MembershipSchema)

@@ -59,6 +59,11 @@ export interface AccountView {
   premiumUntil: number | null
   quotaBytes: number
   usedBytes: number
+  /**
+   * A1: bytes the account's unfinished uploads hold, counted against the quota until they finish or are removed after
+   * 24 h without new bytes; in the one-account view only (GET /api/accounts/:account).
+   */
+  pendingBytes?: number
   /** R2: how long a deleted item stays in the recycle bin, ms. */
   binMs: number
   lastActivityAt: number

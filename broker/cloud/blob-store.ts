@@ -26,7 +26,15 @@
  * uploads for the account count too); only then may an item of its account
  * point at it (`mayClaim`). Otherwise a hash and a size would have said
  * whether the cloud holds a file and, registered as a drive file, sync item
- * or backup, fetched its bytes.
+ * or backup, fetched its bytes. That proof is kept in the database, so it
+ * outlives a restart of the cloud, until the transaction that commits the
+ * account's reference drops it, or UPLOAD_IDLE_MS after the bytes came.
+ *
+ * A partial upload counts against its account's quota (A1) until it is
+ * finished or, after UPLOAD_IDLE_MS with no new bytes, removed (`expireIdle`,
+ * run by upload-expiry.ts on the cloud's clock): the database keeps when each
+ * one last had new bytes, and for as long again that it was removed, so a
+ * resume from the old offset is told to start again.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import {
@@ -45,6 +53,7 @@ import { once } from 'node:events'
 import { finished, pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { z } from 'zod'
@@ -52,7 +61,7 @@ import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
-import { type Db, pluck } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
 
 export const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lower-case hex')
 
@@ -61,6 +70,21 @@ export const MAX_BLOB_BYTES = 512 * 1024 * 1024
 
 /** A blob just uploaded has this long to be referenced by the item it is for before a sweep may take it. */
 const ORPHAN_GRACE_MS = 3_600_000
+
+/**
+ * A1, S3: a partial upload with no new bytes for this long (24 h on the cloud's clock) is removed and its quota freed; a
+ * phone resumes within it, or starts again from the first byte after it.
+ */
+export const UPLOAD_IDLE_MS = 86_400_000
+const UPLOAD_IDLE_HOURS = UPLOAD_IDLE_MS / 3_600_000
+
+/** A partial upload `expireIdle` removed. */
+export interface ExpiredUpload {
+  account: string
+  sha256: string
+  /** What its partial file held. */
+  bytes: number
+}
 
 export type BlobErrorCode = 'CHECKSUM_MISMATCH' | 'BAD_OFFSET' | 'TOO_LARGE' | 'BUSY' | 'NOT_FOUND'
 
@@ -122,8 +146,8 @@ export class BlobStore {
   private readonly busy = new Map<string, Promise<void>>()
   /** Bumped whenever blobs are stored (see `sizes`). */
   private stores = 0
-  /** The accounts that sent each blob's bytes and hold no reference to it yet (see the module doc); in memory only. */
-  private readonly proofs = new Map<string, Set<string>>()
+  /** Told when an unfinished upload or a proof falls due at the latest, as new bytes arrive (upload-expiry.ts arms its timer). */
+  onIdleDue: ((at: number) => void) | undefined
   private readonly sql
 
   constructor(
@@ -161,6 +185,39 @@ export class BlobStore {
          WHERE r.account = ? AND r.sha256 = ?`,
       ),
       deleteBlob: db.prepare<[sha256: string]>('DELETE FROM blobs WHERE sha256 = ?'),
+      claimable: pluck<[sha256: string, account: string, account: string], number>(
+        db,
+        `SELECT b.size FROM blobs b WHERE b.sha256 = ? AND (
+           EXISTS (SELECT 1 FROM blob_refs r WHERE r.account = ? AND r.sha256 = b.sha256)
+           OR EXISTS (SELECT 1 FROM blob_proofs p WHERE p.sha256 = b.sha256 AND p.account = ?))`,
+      ),
+      prove: db.prepare<[sha256: string, account: string, at: number]>(
+        'INSERT INTO blob_proofs (sha256, account, proved_at) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (sha256, account) DO UPDATE SET proved_at = excluded.proved_at',
+      ),
+      dropProof: db.prepare<[sha256: string, account: string]>('DELETE FROM blob_proofs WHERE sha256 = ? AND account = ?'),
+      dropProofs: db.prepare<[sha256: string]>('DELETE FROM blob_proofs WHERE sha256 = ?'),
+      oldProofs: db.prepare<[provedBefore: number]>('DELETE FROM blob_proofs WHERE proved_at <= ?'),
+      proofsNext: pluck<[], number | null>(db, 'SELECT MIN(proved_at) FROM blob_proofs'),
+      touch: db.prepare<[account: string, sha256: string, at: number]>(
+        'INSERT INTO blob_uploads (account, sha256, touched_at) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (account, sha256) DO UPDATE SET touched_at = excluded.touched_at, expired_at = NULL',
+      ),
+      adopt: db.prepare<[account: string, sha256: string, at: number]>(
+        'INSERT OR IGNORE INTO blob_uploads (account, sha256, touched_at) VALUES (?, ?, ?)',
+      ),
+      forget: db.prepare<[account: string, sha256: string]>('DELETE FROM blob_uploads WHERE account = ? AND sha256 = ?'),
+      expiredAt: pluck<[account: string, sha256: string], number>(
+        db,
+        'SELECT expired_at FROM blob_uploads WHERE account = ? AND sha256 = ? AND expired_at IS NOT NULL',
+      ),
+      uploads: db.prepare<[], { account: string; sha256: string; touchedAt: number; expiredAt: number | null }>(
+        'SELECT account, sha256, touched_at AS touchedAt, expired_at AS expiredAt FROM blob_uploads',
+      ),
+      expired: db.prepare<[at: number, account: string, sha256: string]>(
+        'UPDATE blob_uploads SET expired_at = ? WHERE account = ? AND sha256 = ?',
+      ),
+      uploadsNext: pluck<[], number | null>(db, 'SELECT MIN(COALESCE(expired_at, touched_at)) FROM blob_uploads'),
     }
   }
 
@@ -184,13 +241,17 @@ export class BlobStore {
 
   /** The blob's size when `account` may point an item at it (see mayClaim); undefined when it may not, or none is stored. */
   claimableSize(account: string, sha256: string): number | undefined {
-    const size = this.size(sha256)
-    return size !== undefined && (this.proofs.get(sha256)?.has(account) === true || this.holds(account, sha256)) ? size : undefined
+    return this.sql.claimable.get(sha256, account, account)
   }
 
-  /** `account` sent the bytes of the stored blob `sha256` (a phone's upload, or the console's for that account). */
+  /**
+   * `account` sent the bytes of the stored blob `sha256` (a phone's upload, or the console's for that account): kept
+   * until a reference of its account is committed, or UPLOAD_IDLE_MS.
+   */
   proved(account: string, sha256: string): void {
-    this.proofs.set(sha256, (this.proofs.get(sha256) ?? new Set()).add(account))
+    const now = this.clock.now()
+    this.sql.prove.run(sha256, account, now)
+    this.onIdleDue?.(now + UPLOAD_IDLE_MS)
   }
 
   /**
@@ -259,7 +320,7 @@ export class BlobStore {
     const partial = this.partialPath(account, sha256)
     try {
       const have = await this.partialSize(account, sha256)
-      if (offset !== have) throw new BlobError('BAD_OFFSET', `the cloud has ${have} bytes of this blob; send from offset ${have}`)
+      if (offset !== have) throw this.badOffset(account, sha256, have)
       let received = have
       let tooLong = false
       // Bytes from the start are hashed as they arrive, so the commit need not read the file back (M2's bench: every blob twice).
@@ -269,26 +330,38 @@ export class BlobStore {
         if (received > size) tooLong = true
         hash?.update(chunk)
       })
+      let failure: Error | undefined
       try {
         await pipeline(body, createWriteStream(partial, { flags: 'a' }))
       } catch (err) {
+        failure = err as Error
+      }
+      // What stays for a resume is removed a day after its last new bytes (upload-expiry.ts): new ones start the day again.
+      if (received > have && (failure !== undefined || received < size)) this.touch(account, sha256)
+      if (failure !== undefined) {
         // A full or failing disk: what reached it is kept to resume from, and the caller is told why (507, router.ts).
-        if (storageFailure(err)) throw err
+        if (storageFailure(failure)) throw failure
         // A cut connection: keep what reached the disk, the client resumes from there.
         this.log.info(
-          { account, sha256, offset: await this.partialSize(account, sha256), err: (err as Error).message },
+          { account, sha256, offset: await this.partialSize(account, sha256), err: failure.message },
           'upload cut short; kept for resume',
         )
         return { sha256, size, stored: false, offset: await this.partialSize(account, sha256) }
       }
       if (tooLong) {
         await rm(partial, { force: true })
+        this.forget(account, sha256)
         throw new BlobError('CHECKSUM_MISMATCH', `more than the announced ${size} bytes arrived; the partial upload was discarded`)
       }
       // Every byte that arrived is on disk (the pipeline ended well): no stat to learn how many.
       const now = received
       if (now < size) return { sha256, size, stored: false, offset: now }
-      await this.commit(partial, sha256, size, hash?.digest('hex'))
+      try {
+        await this.commit(partial, sha256, size, hash?.digest('hex'))
+      } finally {
+        // Stored, or discarded as corrupt: no partial file is left; one a failing disk kept is found by `expireIdle`.
+        this.forget(account, sha256)
+      }
       this.proved(account, sha256)
       return { sha256, size, stored: true, offset: size }
     } finally {
@@ -328,7 +401,7 @@ export class BlobStore {
     partials: Promise<ReadonlySet<string>>,
   ): Promise<ReceivedBlob> {
     const have = offset === 0 ? 0 : await this.partialSize(account, sha256)
-    if (offset !== have) throw new BlobError('BAD_OFFSET', `the cloud has ${have} bytes of this blob; send from offset ${have}`)
+    if (offset !== have) throw this.badOffset(account, sha256, have)
     const hash = offset === 0 ? createHash('sha256') : undefined
     const flags = offset === 0 ? 'w' : 'a'
     const whole = size - offset <= PACK_MAX
@@ -347,6 +420,7 @@ export class BlobStore {
       }
     } catch (err) {
       if (out === undefined) await writeFileAsync(partial(), Buffer.concat(chunks), { flag: flags })
+      this.touch(account, sha256)
       this.log.info({ account, sha256, offset: received, err: (err as Error).message }, 'upload cut short; kept for resume')
       throw err
     } finally {
@@ -375,7 +449,7 @@ export class BlobStore {
    * directory synced once; then one transaction. A pack none of whose blobs was new (each stored meanwhile by another
    * request) goes again.
    */
-  async commitMany(received: readonly ReceivedBlob[]): Promise<void> {
+  async commitMany(received: readonly ReceivedBlob[], account?: string): Promise<void> {
     const packed = received.filter((r) => 'bytes' in r)
     const loose = received.filter((r) => 'partial' in r)
     // Named by the cloud's time, so a sweep knows a pack no blob points into as a stray once it is old enough.
@@ -403,9 +477,16 @@ export class BlobStore {
     const now = this.clock.now()
     const added = this.db.transaction(() => {
       loose.forEach((r) => this.sql.insert.run(r.sha256, r.size, now, null, null))
+      if (account !== undefined)
+        for (const r of received) {
+          // Sent for `account`: its phones may point items at them (mayClaim). A partial file is a blob now, not left to expire.
+          this.sql.prove.run(r.sha256, account, now)
+          if ('partial' in r) this.sql.forget.run(account, r.sha256)
+        }
       return packed.reduce((n, r, i) => n + this.sql.insert.run(r.sha256, r.size, now, pack as string, offsets[i] as number).changes, 0)
     })()
     this.stores++
+    if (account !== undefined && received.length > 0) this.onIdleDue?.(now + UPLOAD_IDLE_MS)
     if (pack !== undefined && added === 0) await rm(join(this.packs, pack), { force: true })
   }
 
@@ -442,18 +523,10 @@ export class BlobStore {
   ref(account: string, sha256: string): void {
     if (this.size(sha256) === undefined) throw new BlobError('NOT_FOUND', `blob ${sha256} has not been uploaded`)
     this.sql.ref.run(account, sha256)
-    // Held from now on, once the transaction commits: the proof is not needed any more. Dropped after the transaction
-    // (better-sqlite3's are synchronous), and only when the reference is really there: a transaction rolled back (a
-    // full database) leaves the account its proof, so the same registration can be tried again.
-    setImmediate(() => this.dropProof(account, sha256))
-  }
-
-  private dropProof(account: string, sha256: string): void {
-    const proved = this.proofs.get(sha256)
-    // A database closed meanwhile (the broker stopped) takes the proofs with it: they are in memory only.
-    if (proved === undefined || !this.db.open || !this.holds(account, sha256)) return
-    proved.delete(account)
-    if (proved.size === 0) this.proofs.delete(sha256)
+    // Held from now on: the proof is not needed any more. Dropped in the caller's transaction, so only once the reference
+    // is committed: a transaction rolled back (a full database) leaves the account its proof, and the same registration
+    // can be tried again.
+    this.sql.dropProof.run(sha256, account)
   }
 
   /** Drops one reference of `account`; a blob nobody holds is deleted by `sweep`. */
@@ -469,8 +542,12 @@ export class BlobStore {
       const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS)
       if (orphans.length === 0) return removed
       // Rows go in one synchronous transaction, so nothing can take a reference in between; files after.
-      this.db.transaction(() => orphans.forEach((o) => this.sql.deleteBlob.run(o.sha256)))()
-      for (const o of orphans) this.proofs.delete(o.sha256)
+      this.db.transaction(() =>
+        orphans.forEach((o) => {
+          this.sql.dropProofs.run(o.sha256)
+          this.sql.deleteBlob.run(o.sha256)
+        }),
+      )()
       const packs = new Set<string>()
       for (const o of orphans)
         if (o.pack === null) await rm(this.blobPath(o.sha256), { force: true })
@@ -525,15 +602,85 @@ export class BlobStore {
     return join(this.root, sha256.slice(0, 2), sha256)
   }
 
+  /** New bytes of `account`'s partial upload of `sha256` arrived: it is removed UPLOAD_IDLE_MS after this unless more do. */
+  private touch(account: string, sha256: string): void {
+    const now = this.clock.now()
+    this.sql.touch.run(account, sha256, now)
+    this.onIdleDue?.(now + UPLOAD_IDLE_MS)
+  }
+
+  /** The partial upload became a blob or was discarded. */
+  private forget(account: string, sha256: string): void {
+    this.sql.forget.run(account, sha256)
+  }
+
+  /** A resume from an offset the cloud does not hold: from where it stands, or from the start when it was removed idle. */
+  private badOffset(account: string, sha256: string, have: number): BlobError {
+    const expiredAt = have === 0 ? this.sql.expiredAt.get(account, sha256) : undefined
+    return new BlobError(
+      'BAD_OFFSET',
+      expiredAt === undefined
+        ? `the cloud has ${have} bytes of this blob; send from offset ${have}`
+        : `the partial upload of this blob was removed at ${new Date(expiredAt).toISOString()} after ` +
+            `${UPLOAD_IDLE_HOURS} h without new bytes; start again from offset 0`,
+    )
+  }
+
+  /** When `expireIdle` next has something to do, or null: an idle upload or a record of a removed one falls due. */
+  nextIdleDue(): number | null {
+    const times = [one(this.sql.uploadsNext), one(this.sql.proofsNext)].filter((at) => at !== null)
+    return times.length === 0 ? null : Math.min(...times) + UPLOAD_IDLE_MS
+  }
+
+  /**
+   * A1, S3: removes the partial uploads that had no new bytes for UPLOAD_IDLE_MS by `now` (their quota is free again)
+   * and returns them. Synchronous, so no request starts appending to one in between; one being written now is busy, not
+   * idle. A partial file the database does not know (written before it kept track, or left by a failing disk) is taken
+   * in as of now; a record whose file is gone is dropped, as is that of a removal older than UPLOAD_IDLE_MS. Proofs of
+   * bytes (mayClaim) older than UPLOAD_IDLE_MS go too: a phone registers its item within a day of its upload.
+   */
+  expireIdle(now: number): ExpiredUpload[] {
+    const idleBefore = now - UPLOAD_IDLE_MS
+    const files = new Set(readdirSync(this.incoming).filter((n) => PARTIAL_NAME.test(n)))
+    const removed: ExpiredUpload[] = []
+    this.db.transaction(() => {
+      for (const u of this.sql.uploads.all()) {
+        const name = this.partialName(u.account, u.sha256)
+        const kept = files.delete(name)
+        // Being written now, or begun again after a removal (a batch's file, written before it is touched): idle from now.
+        if (this.busy.has(`${u.account}\u0000${u.sha256}`) || (kept && u.expiredAt !== null)) this.sql.touch.run(u.account, u.sha256, now)
+        else if (!kept) {
+          if (u.expiredAt === null || u.expiredAt <= idleBefore) this.forget(u.account, u.sha256)
+        } else if (u.touchedAt <= idleBefore) {
+          const path = join(this.incoming, name)
+          removed.push({ account: u.account, sha256: u.sha256, bytes: statSync(path).size })
+          rmSync(path, { force: true })
+          this.sql.expired.run(now, u.account, u.sha256)
+        }
+      }
+      for (const name of files) {
+        const [hex, sha256] = name.slice(0, -'.part'.length).split('-') as [string, string]
+        this.sql.adopt.run(Buffer.from(hex, 'hex').toString(), sha256, now)
+      }
+      const proofs = this.sql.oldProofs.run(idleBefore).changes
+      if (proofs > 0) this.log.info({ proofs }, 'proofs of uploaded bytes no item claimed within a day dropped')
+    })()
+    return removed
+  }
+
+  private partialName(account: string, sha256: string): string {
+    return `${Buffer.from(account).toString('hex')}-${sha256}.part`
+  }
+
   private partialPath(account: string, sha256: string): string {
-    return join(this.incoming, `${Buffer.from(account).toString('hex')}-${sha256}.part`)
+    return join(this.incoming, this.partialName(account, sha256))
   }
 
   /**
    * A1: the bytes `account`'s unfinished uploads hold on disk, but for `sha256`'s: what a phone's new upload must find
    * room for besides its own size, so uploads never finished cannot fill the cloud's disk past the quota.
    */
-  async pendingBytes(account: string, sha256: string): Promise<number> {
+  async pendingBytes(account: string, sha256?: string): Promise<number> {
     let total = 0
     for (const other of await this.partials(account)) if (other !== sha256) total += await this.partialSize(account, other)
     return total
@@ -547,6 +694,9 @@ export class BlobStore {
     }
   }
 }
+
+/** An account's partial upload's file name: the account in hex, the blob's SHA-256 (not a `local-` file of `put`). */
+const PARTIAL_NAME = /^[0-9a-f]+-[0-9a-f]{64}\.part$/
 
 const mismatch = (actual: string, sha256: string): BlobError =>
   new BlobError('CHECKSUM_MISMATCH', `the bytes received hash to ${actual}, not ${sha256}; the partial upload was discarded, send it again`)

@@ -4,8 +4,8 @@
  * the rules did, the broker's one HTTP router (built here, as it checks
  * drive SDK tokens; the console and framework APIs add their routes too), and
  * the console's clock (simulated-time mode). Each feature -- sync and the
- * recycle bin (S, R), backups (B), the drive (D), the service's retirement (M1) -- is a module of its own
- * that this class builds, starts and stops.
+ * recycle bin (S, R), backups (B), the drive (D), the service's retirement (M1), the expiry of unfinished
+ * uploads (A1, S3) -- is a module of its own that this class builds, starts and stops.
  */
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
@@ -28,6 +28,7 @@ import { Backups, DEFAULT_BACKUP_OPTIONS, type BackupOptions } from './backups.j
 import type { BackupPlan } from '../../common/cloud/backup-api.js'
 import { DEFAULT_RETIREMENT_RULES, ServiceRetirement, type RetirementRules } from './retirement.js'
 import { addRetirementRoutes } from './retirement-routes.js'
+import { UploadExpiry } from './upload-expiry.js'
 
 export interface CloudDataOptions {
   accounts: AccountRules
@@ -82,6 +83,8 @@ export class CloudData {
   /** M1: the service's retirement plan and its phases. */
   readonly retirement: ServiceRetirement
   private readonly log: Logger
+  /** A1, S3: unfinished uploads idle for 24 h are removed. */
+  readonly uploads: UploadExpiry
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
@@ -109,6 +112,7 @@ export class CloudData {
     }
     addBlobRoutes(parts)
     addAccountRoutes(parts)
+    this.uploads = new UploadExpiry(parts)
     this.drive = new CloudDrive(parts, opts.drive)
     this.items = new SyncItems(parts)
     this.bin = new RecycleBin(parts, this.items)
@@ -132,9 +136,11 @@ export class CloudData {
     this.bin.start()
     this.backups.start()
     this.retirement.start()
+    this.uploads.start()
   }
 
   stop(): void {
+    this.uploads.stop()
     this.retirement.stop()
     this.bin.stop()
     this.accounts.stop()

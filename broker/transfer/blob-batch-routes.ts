@@ -215,10 +215,9 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
     } catch (err) {
       broken = err as BatchFramingError
     }
-    // Cut or malformed too: what arrived whole before it is kept all the same (its checksum held).
-    await blobs.commitMany(received).finally(() => releases.forEach((r) => r()))
-    // Sent for this account: its phones may point items at them (blob-store.ts, mayClaim).
-    for (const r of received) blobs.proved(id, r.sha256)
+    // Cut or malformed too: what arrived whole before it is kept all the same (its checksum held), and its phones may
+    // point items at them (blob-store.ts, mayClaim).
+    await blobs.commitMany(received, id).finally(() => releases.forEach((r) => r()))
     if (broken === undefined) return { status: 200, body: { blobs: out } }
     // A full or failing disk is the cloud's: 507 with the reason (router.ts), not the batch's framing.
     if (storageFailure(broken)) throw broken

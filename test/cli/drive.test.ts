@@ -2,9 +2,10 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { renderDriveFiles } from '../../cli/drive-commands.js'
+import { DOWNLOAD_SUFFIX } from '../../common/save-file.js'
 import { main } from '../../cli/main.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
 import { closedPort } from '../fixtures/ports.js'
@@ -57,6 +58,12 @@ t.test(
     const saved = join(work, 'copy.txt')
     t.equal((await run([...phone, 'drive', 'download', id, saved])).out, `Saved note.txt to ${saved}.\n`)
     t.equal(readFileSync(saved, 'utf8'), 'hello drive')
+    // D1 on a full disk (a real ENOSPC: the temporary file beside the target is /dev/full): the file there survives whole.
+    writeFileSync(saved, 'my own edits')
+    symlinkSync('/dev/full', `${saved}${DOWNLOAD_SUFFIX}`)
+    t.match(await run([...phone, 'drive', 'download', id, saved]), { code: 1, err: /ENOSPC/ })
+    t.equal(readFileSync(saved, 'utf8'), 'my own edits', 'the file at the path is untouched')
+    t.same(readdirSync(work).sort(), ['copy.txt', 'note.txt'], 'and no temporary or truncated file is left beside it')
     t.match((await run([...phone, 'drive', 'share', id])).out, new RegExp(`^${cloud.apiUrl}/share/\\S+\\n$`))
 
     mkdirSync(join(phoneDir, 'sdcard', 'Drive'), { recursive: true })
@@ -83,9 +90,34 @@ t.test(
     const back = join(work, 'back.csv')
     t.equal((await run([...api, 'drive', 'download', 'alice', cid, back])).out, `Saved 8 B to ${back}.\n`)
     t.equal(readFileSync(back, 'utf8'), 'a,b\n1,2\n')
-    // A real full disk: /dev/full takes no byte. The user is told why, not shown a stack trace.
+    // A real full disk: /dev/full takes no byte (a device is written to, not replaced). The user is told why, not shown a
+    // stack trace.
     const full = await run([...api, 'drive', 'download', 'alice', cid, '/dev/full'])
     t.match(full, { code: 1, err: /^error: the disk is full \(ENOSPC\): ENOSPC: no space left on device/ })
+    // The disk fills while the file is written beside a file of the same name: that file survives whole, nothing else stays.
+    writeFileSync(back, 'my own numbers')
+    symlinkSync('/dev/full', `${back}${DOWNLOAD_SUFFIX}`)
+    t.match(await run([...api, 'drive', 'download', 'alice', cid, back]), { code: 1, err: /^error: the disk is full \(ENOSPC\)/ })
+    t.equal(readFileSync(back, 'utf8'), 'my own numbers', 'the file at the path is untouched')
+    t.notOk(existsSync(`${back}${DOWNLOAD_SUFFIX}`), 'the temporary file is removed')
+    const fresh = join(work, 'fresh.csv')
+    symlinkSync('/dev/full', `${fresh}${DOWNLOAD_SUFFIX}`)
+    t.match(await run([...api, 'drive', 'download', 'alice', cid, fresh]), { code: 1, err: /ENOSPC/ })
+    t.same(
+      readdirSync(work).filter((n) => n.startsWith('fresh')),
+      [],
+      'a download to a new path leaves no truncated file',
+    )
+    // Bytes that do not hash to the file's SHA-256 (damaged on the cloud's disk) are not saved either.
+    const { sha256 } = cloud.broker.cloud.drive.files.list('alice').find((f) => f.id === cid) as { sha256: string }
+    const blob = join(cloud.dataDir, 'blobs', sha256.slice(0, 2), sha256)
+    const good = readFileSync(blob)
+    writeFileSync(blob, 'a,b\n6,6\n')
+    t.match(await run([...api, 'drive', 'download', 'alice', cid, back]), { code: 1, err: /arrived damaged .*nothing was saved/ })
+    t.equal(readFileSync(back, 'utf8'), 'my own numbers')
+    writeFileSync(blob, good)
+    t.equal((await run([...api, 'drive', 'download', 'alice', cid, back])).code, 0)
+    t.equal(readFileSync(back, 'utf8'), 'a,b\n1,2\n', 'once there is room, the whole file replaces it')
     const shared = await run([...api, 'drive', 'share', 'alice', cid])
     const token = /unshare alice (\S+)\)/.exec(shared.out)?.[1] as string
     t.match(shared.out, new RegExp(`^${cloud.apiUrl}/share/${token}\\n`))

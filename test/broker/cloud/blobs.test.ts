@@ -6,9 +6,9 @@
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, writeFileSync } from 'node:fs'
-import { createServer, request } from 'node:http'
+import { createServer, globalAgent, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { getEventListeners } from 'node:events'
+import { getEventListeners, once } from 'node:events'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { CloudClient, cloudUrlOf } from '../../../agent/cloud-client.js'
@@ -468,3 +468,54 @@ t.test("M2: a batch's small blobs go into one pack, read back from it; a pack go
   t.equal(await store.sweep(), 0)
   t.same(packs(), [], 'an hour later it goes')
 })
+
+/** Restarts the cloud on its data directory, once the phones' kept-alive connections it closes are closed on their side too. */
+async function restart(cloud: Cloud): Promise<void> {
+  const sockets = Object.values(globalAgent.freeSockets).flatMap((s) => s ?? [])
+  await cloud.restart()
+  await Promise.all(sockets.filter((s) => !s.closed).map((s) => once(s, 'close')))
+}
+
+t.test(
+  "D1, S1: a phone that sent a blob's bytes points its item at it after a restart of the cloud; the proof is spent by the " +
+    'item, and one no item used lapses after 24 h',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const { secret } = await phone(t, cloud)
+    const client = (): CloudClient => new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
+    const photo = randomBytes(3000)
+    const id = await client().upload(photo)
+    // Bob holds the same bytes: the blob is stored whatever alice's proof says, so only the proof decides her claim.
+    const bob = await phone(t, cloud, 'p2', 'bob')
+    t.equal(await bob.client.upload(photo), id)
+    await bob.client.call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, {
+      name: 'b.jpg',
+      folder: '/',
+      sha256: id,
+      size: 3000,
+    })
+
+    await restart(cloud)
+    const file = { name: 'photo.jpg', folder: '/', sha256: id, size: photo.length }
+    const { file: stored } = await client().call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, file)
+    t.equal(stored.sha256, id, 'the item is registered: the proof outlived the restart')
+    t.same(await client().download(id), photo)
+
+    // Spent by the item: once the item is gone, pointing another at the blob needs the bytes again.
+    await client().call('DELETE', `${DRIVE_DEVICE_PATH}/files/${stored.id}`, z.unknown())
+    t.notOk(cloud.broker.cloud.blobs.holds('alice', id))
+    await t.rejects(client().call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, file), { code: 'CONFLICT', status: 409 })
+
+    // Sent again, and not claimed within 24 h: the proof lapses, across a restart too.
+    t.equal(await client().upload(photo), id)
+    t.match(await client().call('GET', `/cloud/v1/blobs/${id}?size=3000`, UploadStateSchema), { stored: true })
+    await restart(cloud)
+    ;(cloud.clock as ManualClock).advance(24 * 3_600_000)
+    t.match(
+      await client().call('GET', `/cloud/v1/blobs/${id}?size=3000`, UploadStateSchema),
+      { stored: false, offset: 0 },
+      'a day later the blob is not there for alice',
+    )
+    await t.rejects(client().call('POST', `${DRIVE_DEVICE_PATH}/files`, DriveFileReplySchema, file), { code: 'CONFLICT', status: 409 })
+  },
+)

@@ -105,11 +105,11 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    15,
+    17,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
       "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
       "lost mode as device state (F2), devices indexed by account, a blob's pack (M2), " +
-      'open commands indexed by device (F2)',
+      'open commands indexed by device (F2), unfinished uploads (A1, S3), proofs of uploaded bytes (D1, S1, B1)',
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -153,6 +153,8 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   old.exec('DROP INDEX devices_by_account')
   old.exec('DROP INDEX blobs_by_pack')
   old.exec('DROP INDEX commands_open_by_device')
+  old.exec('DROP TABLE blob_uploads')
+  old.exec('DROP TABLE blob_proofs')
   for (const column of ['pack', 'pack_offset']) old.exec(`ALTER TABLE blobs DROP COLUMN ${column}`)
   old.pragma('user_version = 9')
   old.close()
@@ -180,6 +182,8 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
     ),
     "F2: the open commands' index is added to an older database",
   )
+  t.ok(tables(db).includes('blob_uploads'), 'A1, S3: unfinished uploads are tracked in an older database')
+  t.ok(tables(db).includes('blob_proofs'), 'D1, S1, B1: proofs of uploaded bytes are kept in an older database')
   db.close()
   t.end()
 })
