@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { DurationSchema, LogLevelSchema, type ConfigSpec } from '../common/config.js'
 import { DeviceIdSchema } from '../common/contract.js'
+import { privateKeyFileRefusal } from '../common/signing.js'
 import { cloudUrlOf } from './cloud-client.js'
 import type { Point } from './location.js'
 import { parseHostPort, parseLatLon } from './place-text.js'
@@ -83,8 +84,18 @@ export const AgentConfigSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'a credential name: letters, digits, "_", "." and "-"')
     .default('device-secret'),
-  /** The owner's public key file (from `fakephone device add`); without it the phone refuses every remote command (F2). */
-  ownerKey: z.string().min(1).optional(),
+  /**
+   * The owner's public key file (from `fakephone device add`); without it the phone refuses every remote command (F2).
+   * The owner's private key is refused: a phone must never hold what signs its wipe command.
+   */
+  ownerKey: z
+    .string()
+    .min(1)
+    .superRefine((file, ctx) => {
+      const refusal = privateKeyFileRefusal(file)
+      if (refusal) ctx.addIssue({ code: 'custom', message: refusal })
+    })
+    .optional(),
   location: LocationSchema.prefault('route'),
   /** Walking speed along a route or GPX track, m/s. */
   speed: z.number().positive().max(1000).default(1.4),

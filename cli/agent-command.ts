@@ -25,7 +25,7 @@ import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
-import { checked, duration, fraction, hostPort, latLon, onOff } from './options.js'
+import { checked, duration, fraction, hostPort, latLon, onOff, publicKeyFile } from './options.js'
 
 export interface RunningAgent {
   agent: Agent
@@ -155,7 +155,11 @@ export function agentCommand(io: Io): Command {
     .option('--speed <m/s>', 'walking speed along the route', Number, d.speed)
     .option('--interval <duration>', 'time between heartbeats, e.g. 30s', duration, d.interval)
     .option('--jitter <fraction>', 'heartbeat interval varies by ± this fraction', fraction, d.jitter)
-    .option('--owner-key <file>', "the owner's public key (printed by `fakephone device add`); remote commands need it")
+    .option(
+      '--owner-key <file>',
+      "the owner's public key, ACCOUNT.pub (printed by `fakephone device add`; never the private ACCOUNT.key); remote commands need it",
+      publicKeyFile,
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
     .action(async (o: { config?: string }) => {
       const config = await loadConfig(AGENT_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, AGENT_FLAGS) })

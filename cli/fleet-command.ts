@@ -14,7 +14,7 @@ import { renderReport, type FleetReport } from '../fleet/report.js'
 import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { PHONES_AT_ONCE } from '../fleet/runner.js'
-import { autoWorkers, runFleet } from '../fleet/workers.js'
+import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
@@ -160,12 +160,18 @@ export function fleetCommand(io: Io): Command {
       if (remote && !profile && (commands || notifications) && !(o.api && o.consoleToken))
         io.err("warning: the scenario's console (commands, notifications) is skipped: with --broker it needs --api and --console-token\n")
       const slice = o.shard ?? WHOLE
+      const here = shardSize(o.count, slice)
+      // An OwnTracks phone has no push channel: one socket.
+      const socketsPerPhone = o.push && !profile ? 2 : 1
+      const room = (io.connectionRoom ?? connectionRoom)()
       let k = o.workers
       if (k === 'auto') {
-        const auto = autoWorkers(shardSize(o.count, slice), o.push ? 2 : 1, connectionRoom())
+        const auto = autoWorkers(here, socketsPerPhone, room)
         io.err(`${auto.why}\n`)
         k = auto.workers
       }
+      const short = remote ? undefined : brokerRoomWarning(here, socketsPerPhone, k, room)
+      if (short) io.err(`${short}\n`)
       const work = o.work ?? (await mkdtemp(join(tmpdir(), 'fakephone-fleet-')))
       try {
         const report = await runFleet({

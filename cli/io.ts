@@ -2,6 +2,7 @@
 import type { DestinationStream } from 'pino'
 import type { Clock } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
+import type { ConnectionRoom } from '../common/open-files.js'
 
 export interface Io {
   out(text: string): void
@@ -19,6 +20,8 @@ export interface Io {
   prompt?: (question: string) => Promise<string>
   /** The environment: config overrides, and systemd's NOTIFY_SOCKET, WATCHDOG_USEC and CREDENTIALS_DIRECTORY. */
   env: Readonly<Record<string, string | undefined>>
+  /** This process's open-file room (common/open-files connectionRoom when absent); a test stands in a small one. */
+  connectionRoom?: () => ConnectionRoom | undefined
 }
 
 /** An error meant for the person at the terminal: printed without a stack, exit code 1. */

@@ -4,6 +4,7 @@ import { parseHostPort, parseLatLon } from '../agent/place-text.js'
 import type { Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
 import { AccountNameSchema } from '../common/contract.js'
+import { privateKeyFileRefusal } from '../common/signing.js'
 
 /** Where the console keeps owner keys unless told otherwise. */
 export const DEFAULT_KEYS_DIR = './keys'
@@ -85,4 +86,11 @@ export function checked(parse: (value: string) => unknown): (value: string) => s
     parse(value)
     return value
   }
+}
+
+/** A public key file for `--owner-key`: the owner's private key is refused here, in one line naming the .pub to give. */
+export function publicKeyFile(value: string): string {
+  const refusal = privateKeyFileRefusal(value)
+  if (refusal) throw new InvalidArgumentError(refusal)
+  return value
 }

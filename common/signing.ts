@@ -47,7 +47,39 @@ export function verifyPayload(signed: { sig: string }, key: KeyObject): boolean 
 }
 
 export const publicKeyPem = (key: KeyObject): string => key.export({ type: 'spki', format: 'pem' }).toString()
-export const readPublicKey = (file: string): KeyObject => createPublicKey(readFileSync(file, 'utf8'))
+
+/** PEM armour of any private key: PKCS#8, encrypted PKCS#8, OpenSSH, SEC1... */
+const PRIVATE_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
+
+/**
+ * Why `pem`, read from `file`, must not be given where a public key is meant, or undefined when it may. Node derives a
+ * public key from a private one without a word, so a phone given `<account>.key` by mistake would run, holding the key
+ * that signs wipe commands (F2, F4): refused, naming the `.pub` file to give instead.
+ */
+export function privateKeyRefusal(file: string, pem: string): string | undefined {
+  if (!PRIVATE_PEM.test(pem)) return undefined
+  const instead = file.endsWith('.key') ? `${file.slice(0, -'.key'.length)}.pub` : 'the .pub file beside it'
+  return `${file} is the owner's PRIVATE key, which must stay with the owner's console: give the public key, ${instead}`
+}
+
+/** Reads a public key file; a private key is refused (see privateKeyRefusal), never turned into its public half. */
+export function readPublicKey(file: string): KeyObject {
+  const pem = readFileSync(file, 'utf8')
+  const refusal = privateKeyRefusal(file, pem)
+  if (refusal) throw new Error(refusal)
+  return createPublicKey(pem)
+}
+
+/** privateKeyRefusal of a file, or undefined when it cannot be read (whoever reads it reports that). */
+export function privateKeyFileRefusal(file: string): string | undefined {
+  let pem: string
+  try {
+    pem = readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
+  return privateKeyRefusal(file, pem)
+}
 
 /**
  * The device's receipt-signing key pair, derived from its secret. The seed is imported as a JWK: Node builds an Ed25519

@@ -57,14 +57,37 @@ const Movement = z.discriminatedUnion('type', [
 
 const SwitchName = z.enum(['findDevice', 'cloudService', 'networkPermission'])
 
+/** Shares within this of 1 add up to 1 (0.1 + 0.2 is not 0.3 in binary). */
+const SUM_SLACK = 1e-9
+
+/**
+ * How a group's phones answer commands. An absent `succeed` takes what `fail` and `ignore` leave (`{fail: 0.2}` is
+ * succeed 0.8), as a user reads it; an absent `fail` or `ignore` is 0. Shares given in full are kept as given, so a
+ * scenario that names all three plans the same answers for a seed as before.
+ */
 const Answer = z
   .strictObject({
-    succeed: Share.default(1),
+    succeed: Share.optional(),
     fail: Share.default(0),
     /** The phone drops the command: no receipt at all. */
     ignore: Share.default(0),
   })
-  .refine((a) => Math.abs(a.succeed + a.fail + a.ignore - 1) < 1e-9, 'succeed + fail + ignore must add up to 1')
+  .transform((a, ctx) => {
+    const rest = 1 - a.fail - a.ignore
+    if (a.succeed === undefined && rest < -SUM_SLACK) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `fail (${String(a.fail)}) + ignore (${String(a.ignore)}) is above 1: no share is left to succeed`,
+      })
+      return z.NEVER
+    }
+    const succeed = a.succeed ?? Math.max(0, rest)
+    if (Math.abs(succeed - rest) >= SUM_SLACK) {
+      ctx.addIssue({ code: 'custom', message: 'succeed + fail + ignore must add up to 1 (leave succeed out and it takes the rest)' })
+      return z.NEVER
+    }
+    return { succeed, fail: a.fail, ignore: a.ignore }
+  })
 
 const Group = z.strictObject({
   name: z.string().regex(/^[a-z0-9-]{1,32}$/, '1-32 of a-z, 0-9 and "-"'),

@@ -19,7 +19,7 @@ import { availableParallelism } from 'node:os'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
-import type { ConnectionRoom } from '../common/open-files.js'
+import { RAISE_THE_LIMIT, type ConnectionRoom } from '../common/open-files.js'
 import { lostReport, mergeReports, mergedResources } from './merge.js'
 import { promClient, serveMetrics } from './metrics.js'
 import { progressOf, sumProgress, type Progress } from './progress.js'
@@ -78,6 +78,30 @@ export function autoWorkers(
       `${workers === 1 ? '1 process' : `${workers} worker processes`}: ${sockets} sockets (${count} phones × ${socketsPerPhone}) ` +
       `for ${files}; ${count} phones at up to ${PHONES_PER_CORE} per core, ${cores} cores`,
   }
+}
+
+/**
+ * The warning `fleet run` prints when the broker it starts (no --broker) has no room for the phones it is asked for, or
+ * undefined when they fit or the room is unknown. That broker lives in this process and holds the other end of every
+ * phone's socket; with one process the phones' own ends are here too. Past the room the OS refuses sockets unlogged
+ * and phones wait, retrying, until others let go (README, "Room for the fleet").
+ */
+export function brokerRoomWarning(
+  count: number,
+  socketsPerPhone: number,
+  workers: number,
+  room: ConnectionRoom | undefined,
+): string | undefined {
+  const sockets = count * socketsPerPhone
+  const need = workers <= 1 ? 2 * sockets : sockets
+  if (!room || need <= room.connections) return undefined
+  const phonesHere = workers <= 1 ? ', and as many again for the phones, in the same process' : ''
+  const workersToo = workers <= 1 ? ', run the phones in --workers' : ''
+  return (
+    `warning: the broker this run starts holds ${sockets} sockets (${count} phones × ${socketsPerPhone})${phonesHere}, ` +
+    `but the open-file limit ${room.limit.soft} leaves room for about ${room.connections}: the phones past it are refused ` +
+    `unlogged and wait until others let go; ${RAISE_THE_LIMIT}${workersToo} or give --broker a running broker with room`
+  )
 }
 
 export interface FleetOptions extends Omit<SessionOptions, 'tick'> {

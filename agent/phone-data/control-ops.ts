@@ -51,12 +51,30 @@ interface Fields {
   body?: string
 }
 
+/** The fields each typed-in kind takes; one meant for the other kind is refused, never dropped without a word. */
+const FIELDS_OF: Readonly<Record<'contacts' | 'notes', readonly (keyof Fields)[]>> = {
+  contacts: ['name', 'phone', 'email'],
+  notes: ['title', 'body'],
+}
+
+/** "--a", "--a and --b", "--a, --b and --c" (`and`), or with `or`. */
+const flagList = (keys: readonly string[], word: 'and' | 'or'): string => {
+  const flags = keys.map((k) => `--${k}`)
+  return flags.length === 1 ? (flags[0] as string) : `${flags.slice(0, -1).join(', ')} ${word} ${flags[flags.length - 1] as string}`
+}
+
 /** What the user typed for a contact or a note; `was` fills a name or title left out of an edit. */
 function inputFor(category: Category, f: Fields, was?: LocalItem): ItemInput {
+  const kind = category === 'contacts' ? 'contact' : 'note'
   const need = (value: string | undefined, kept: unknown, what: string): string => {
     if (value !== undefined) return value
     if (typeof kept === 'string') return kept
-    throw new PhoneDataError('BAD_INPUT', `a new ${category === 'contacts' ? 'contact' : 'note'} needs ${what}`)
+    throw new PhoneDataError('BAD_INPUT', `a new ${kind} needs ${what}`)
+  }
+  if (category === 'contacts' || category === 'notes') {
+    const takes = FIELDS_OF[category]
+    const stray = [...FIELDS_OF.contacts, ...FIELDS_OF.notes].filter((key) => f[key] !== undefined && !takes.includes(key))
+    if (stray.length > 0) throw new PhoneDataError('BAD_INPUT', `a ${kind} takes ${flagList(takes, 'and')}, not ${flagList(stray, 'or')}`)
   }
   switch (category) {
     case 'contacts':

@@ -1,11 +1,12 @@
 /** `fakephone broker`, `agent`, `phone`, `console` and `demo`, run in-process against real sockets. */
 import t from 'tap'
-import { rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { ManualClock, SystemClock } from '../../common/clock.js'
+import { OwnerKeys } from '../../common/signing.js'
 import { deviceOnDisk, addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { closedPort } from '../fixtures/ports.js'
 import { run, testIo } from '../fixtures/io.js'
@@ -97,6 +98,35 @@ t.test('agent start-up errors name the problem', async (t) => {
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err, /cannot read the owner key .*no\.pub: ENOENT/)
   writeFileSync(join(dir, 'garbage.pub'), 'not a key')
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')])).err, /cannot read the owner key .*garbage\.pub/)
+})
+
+t.test('F2 agent: the owner private key is refused as --owner-key, in the config file and in the environment', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'secret'), 's')
+  const keys = new OwnerKeys(join(dir, 'keys'))
+  keys.ensureSigningKey('me')
+  const pub = keys.ownerKeyFile('me')
+  const priv = join(dir, 'keys', 'me.key')
+  const refusal = `${priv} is the owner's PRIVATE key, which must stay with the owner's console: give the public key, ${pub}`
+  const base = ['agent', '--id', 'a', '--secret-file', join(dir, 'secret'), '--data', dir]
+  const flag = await run([...base, '--owner-key', priv])
+  t.equal(flag.code, 1)
+  t.equal(flag.err, `error: option '--owner-key <file>' argument '${priv}' is invalid. ${refusal}\n`, 'one error line naming the .pub')
+  const config = join(dir, 'agent.json')
+  writeFileSync(config, JSON.stringify({ ownerKey: priv }))
+  const file = await run([...base, '--config', config])
+  t.equal(file.code, 1)
+  t.equal(file.err, `error: invalid agent config (1 problem):\n  ${config}: ownerKey: ${refusal}\n`, 'the config key is named')
+  const checked = await run(['config', 'check', config])
+  t.equal(checked.code, 1, '`config check` refuses it too')
+  const env = await run(base, undefined, { FAKEPHONE_AGENT_OWNER_KEY: priv })
+  t.match(env.err, `FAKEPHONE_AGENT_OWNER_KEY: ${refusal}`)
+  const renamed = join(dir, 'owner')
+  writeFileSync(renamed, readFileSync(priv))
+  t.match(
+    (await run([...base, '--owner-key', renamed])).err,
+    /owner is the owner's PRIVATE key.*give the public key, the \.pub file beside it/,
+  )
 })
 
 t.test('console devices, history and watch show what the cloud knows, in words and in JSON', async (t) => {

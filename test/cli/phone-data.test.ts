@@ -129,6 +129,37 @@ t.test('bad input from the user gets a clear error and the phone keeps running',
   t.match((await run(['phone', '--data', tempDir(t), 'data', 'list', 'notes'])).err, /no agent is running with data directory/)
 })
 
+t.test('S1: a flag meant for the other kind is refused, naming the flags the kind takes, and nothing is written', async (t) => {
+  const { phone } = await runningPhone(t)
+  const contact = JSON.parse((await run([...phone, 'add', 'contacts', '--name', 'Ann', '--json'])).out).item
+  const note = JSON.parse((await run([...phone, 'add', 'notes', '--title', 'Plan', '--json'])).out).item
+  const cases: [string[], string][] = [
+    [['add', 'contacts', '--name', 'Bob', '--title', 'x'], 'a contact takes --name, --phone and --email, not --title'],
+    [['add', 'contacts', '--title', 'x', '--body', 'y'], 'a contact takes --name, --phone and --email, not --title or --body'],
+    [['add', 'notes', '--title', 'x', '--email', 'a@b'], 'a note takes --title and --body, not --email'],
+    [['add', 'notes', '--name', 'n', '--phone', '1', '--email', 'e'], 'a note takes --title and --body, not --name, --phone or --email'],
+    [['edit', 'contacts', contact.id, '--body', 'x'], 'a contact takes --name, --phone and --email, not --body'],
+    [['edit', 'notes', note.id, '--title', 'New', '--name', 'x'], 'a note takes --title and --body, not --name'],
+  ]
+  for (const [args, err] of cases) {
+    const r = await run([...phone, ...args])
+    t.equal(r.code, 1, args.join(' '))
+    t.equal(r.err, `error: ${err}\n`)
+  }
+  const contacts = JSON.parse((await run([...phone, 'list', 'contacts', '--json'])).out).items
+  t.same(
+    contacts.map((i: { meta: { name: string } }) => i.meta.name),
+    ['Ann'],
+    'no contact was added or changed',
+  )
+  const notes = JSON.parse((await run([...phone, 'list', 'notes', '--json'])).out).items
+  t.same(
+    notes.map((i: { meta: { title: string } }) => i.meta.title),
+    ['Plan'],
+    'no note was added or changed',
+  )
+})
+
 t.test('seed-data fills a phone directory, deterministic for a seed, adding to what is there, with progress for long runs', async (t) => {
   const dir = tempDir(t)
   const first = await run([

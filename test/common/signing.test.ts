@@ -3,7 +3,7 @@ import { createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObje
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { OwnerKeys, deviceKeys, publicKeyPem } from '../../common/signing.js'
+import { OwnerKeys, deviceKeys, publicKeyPem, readPublicKey } from '../../common/signing.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const seqOnDisk = (dir: string, device: string): string => readFileSync(join(dir, 'devices', `${device}.seq`), 'utf8')
@@ -151,3 +151,15 @@ t.test(
     t.end()
   },
 )
+
+t.test('F2 readPublicKey refuses the owner private key instead of deriving its public half, naming the .pub to give', (t) => {
+  const keys = new OwnerKeys(tempDir(t))
+  keys.ensureSigningKey('me')
+  const pub = keys.ownerKeyFile('me')
+  t.equal(publicKeyPem(readPublicKey(pub)), readFileSync(pub, 'utf8'), 'the public key is read')
+  const priv = pub.replace(/\.pub$/, '.key')
+  t.throws(() => readPublicKey(priv), {
+    message: `${priv} is the owner's PRIVATE key, which must stay with the owner's console: give the public key, ${pub}`,
+  })
+  t.end()
+})

@@ -36,6 +36,24 @@ t.test('fleet run with its own broker prints the report; --json and --report giv
   t.match(bad.err, /none\.yaml: an error\n {2}cannot read it/)
 })
 
+t.test('fleet run warns when the phones it is asked for would not fit the open-file room of the broker it starts', async (t) => {
+  const args = ['fleet', 'run', '--count', '3', '--duration', '1s', '--no-push', '--phones-at-once', '3']
+  const small = testIo(new SystemClock())
+  // 3 phones × 1 socket, both ends in this one process: 6 descriptors for a room of 5.
+  small.io.connectionRoom = () => ({ limit: { soft: 100, hard: 100 }, open: 31, connections: 5 })
+  t.equal(await main(args, small.io), 0, small.err())
+  t.match(
+    small.err(),
+    'warning: the broker this run starts holds 3 sockets (3 phones × 1), and as many again for the phones, in the same ' +
+      'process, but the open-file limit 100 leaves room for about 5: the phones past it are refused unlogged and wait until ' +
+      'others let go; raise the hard limit (LimitNOFILE=',
+  )
+  const roomy = testIo(new SystemClock())
+  roomy.io.connectionRoom = () => ({ limit: { soft: 100, hard: 100 }, open: 30, connections: 6 })
+  t.equal(await main(args, roomy.io), 0, roomy.err())
+  t.notMatch(roomy.err(), /warning/, 'room for both ends of every socket: no warning')
+})
+
 t.test('fleet run against a running broker with provisioned credentials; the live line on a terminal', async (t) => {
   const cloud = await startCloud(t, { rateLimit: { burst: 1000, perSecond: 1000 } }, new SystemClock())
   const dir = tempDir(t)

@@ -12,7 +12,7 @@ import { planFleet } from '../../fleet/plan.js'
 import { renderReport, scopeOf, type FleetReport } from '../../fleet/report.js'
 import { checkScenario } from '../../fleet/scenario.js'
 import { inShard, parseShard, slicePlan, workerShard } from '../../fleet/shard.js'
-import { autoWorkers, PHONES_PER_CORE } from '../../fleet/workers.js'
+import { autoWorkers, brokerRoomWarning, PHONES_PER_CORE } from '../../fleet/workers.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -101,6 +101,25 @@ t.test('--workers auto: enough processes for the open files, one per core for bi
   const unknown = autoWorkers(10, 1, undefined, 4)
   t.equal(unknown.workers, 1)
   t.match(unknown.why, /an unknown open-file room \(no \/proc\)/)
+})
+
+t.test('fleet run on the broker it starts: a warning when its phones would not fit that process, none when they do', async (t) => {
+  const room = { limit: { soft: 20_000, hard: 20_000 }, open: 19, connections: 19_917 }
+  // This project's machine: 10,000 complete phones over workers put 20,000 sockets on the broker's process.
+  t.match(
+    brokerRoomWarning(10_000, 2, 2, room),
+    new RegExp(
+      '^warning: the broker this run starts holds 20000 sockets \\(10000 phones × 2\\), but the open-file limit 20000 leaves ' +
+        'room for about 19917: .*limits\\.conf for a shell\\) or give --broker a running broker with room$',
+    ),
+  )
+  t.equal(brokerRoomWarning(9_958, 2, 2, room), undefined, 'the workers hold the phones: the broker holds one end of each')
+  t.match(
+    brokerRoomWarning(5_000, 2, 1, room),
+    /holds 10000 sockets \(5000 phones × 2\), and as many again for the phones, in the same process.*, run the phones in --workers or/,
+  )
+  t.equal(brokerRoomWarning(4_979, 2, 1, room), undefined, 'both ends fit')
+  t.equal(brokerRoomWarning(1_000_000, 2, 1, undefined), undefined, 'no /proc: nothing to say')
 })
 
 t.test('merge: counts add up, percentiles come from the merged histograms, shards join', async (t) => {

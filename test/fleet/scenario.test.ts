@@ -220,6 +220,34 @@ t.test('a plan is a function of scenario, seed and ids: ramps, groups, outages, 
   t.ok(OPEN_HORIZON_MS > 0)
 })
 
+t.test('an absent succeed takes the share fail and ignore leave; more than 1 between them is refused with its path', async (t) => {
+  const answerOf = (answer: unknown): unknown =>
+    checkScenario({ groups: [{ name: 'g', commands: { answer } }] }, 'test.yaml', '.').scenario.groups[0]?.commands.answer
+  t.same(answerOf({ fail: 0.2 }), { succeed: 0.8, fail: 0.2, ignore: 0 }, 'fail 0.2 alone: the rest succeed')
+  t.same(answerOf({ ignore: 1 }), { succeed: 0, fail: 0, ignore: 1 })
+  t.same(answerOf({}), { succeed: 1, fail: 0, ignore: 0 })
+  t.same(answerOf({ succeed: 0.5, fail: 0.25, ignore: 0.25 }), { succeed: 0.5, fail: 0.25, ignore: 0.25 }, 'all three: as given')
+  t.same(issuesOf({ groups: [{ name: 'g', commands: { answer: { fail: 0.7, ignore: 0.6 } } }] }), [
+    'groups.0.commands.answer: fail (0.7) + ignore (0.6) is above 1: no share is left to succeed',
+  ])
+  t.same(issuesOf({ groups: [{ name: 'g', commands: { answer: { succeed: 0.8 } } }] }), [
+    'groups.0.commands.answer: succeed + fail + ignore must add up to 1 (leave succeed out and it takes the rest)',
+  ])
+  // The same answers for a seed whether succeed is named or left to take the rest.
+  const plan = (answer: unknown): unknown => {
+    const scenario = checkScenario(
+      { groups: [{ name: 'g', commands: { answer } }], console: { commands: { every: '1s' } } },
+      'test.yaml',
+      '.',
+    )
+    const p = planFleet(scenario, 's', fleetIds('p', 2), 60_000)
+    return p.phones.map((x) => x.commands.map((c) => x.answer(c.id).answer))
+  }
+  const named = plan({ succeed: 0.8, fail: 0.2 })
+  t.same(plan({ fail: 0.2 }), named)
+  t.ok((named as string[][]).flat().includes('fail'), 'some commands fail')
+})
+
 t.test("each run sends the plan's commands under ids of its own, answered as the seed planned", async (t) => {
   const loaded = checkScenario(
     {
