@@ -61,7 +61,7 @@ t.test('fleet provision registers N devices, writes their credentials 0600 and t
   const clash = join(dir, 'clash.json')
   const taken = await run(['fleet', 'provision', '--count', '1', '--account-prefix', 'qa', '--data', data, '--keys', keys, '--out', clash])
   t.equal(taken.code, 1)
-  t.match(taken.err, /device "qa-00001" is already registered/)
+  t.match(taken.err, /--account-prefix "qa" is taken in .*: 30 devices \(qa-00001 \.\.\. qa-00030\)/)
   t.notOk(existsSync(clash), 'a refused registration leaves no credentials file behind')
 })
 
