@@ -7,6 +7,12 @@ import { ACCOUNT_NAME_RULE } from '../../common/contract.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
+/** `console migrate ACCOUNT` to an unreachable cloud with `extra` flags: refused on its names before any request. */
+const migrateArgs = (account: string, ...extra: string[]): string[] => [
+  ...['console', '--api', 'http://127.0.0.1:1', 'migrate', account],
+  ...['--to', 'http://127.0.0.1:1', '--to-token-file', 'f', '--job', 'j', ...extra],
+]
+
 t.test('--help lists every subcommand; an unknown command is an error', async (t) => {
   const help = await run(['--help'])
   t.equal(help.code, 0)
@@ -130,39 +136,10 @@ t.test('bad option values are refused with the reason, before anything runs', as
       /argument 'Bob Smith' is invalid\. account name: 1-64/,
     ],
     [
-      [
-        'console',
-        '--api',
-        'http://127.0.0.1:1',
-        'migrate',
-        'Bob Smith',
-        '--to',
-        'http://127.0.0.1:1',
-        '--to-token-file',
-        'f',
-        '--job',
-        'j',
-      ],
+      migrateArgs('Bob Smith'),
       /^error: the account there would be "Bob Smith": account name: 1-64 .*; give --to-account with a name that meets it\n$/,
     ],
-    [
-      [
-        'console',
-        '--api',
-        'http://127.0.0.1:1',
-        'migrate',
-        'bob',
-        '--to',
-        'http://127.0.0.1:1',
-        '--to-token-file',
-        'f',
-        '--job',
-        'j',
-        '--to-account',
-        '../x',
-      ],
-      /^error: the account there would be "\.\.\/x": account name: 1-64 [^;]*$/,
-    ],
+    [migrateArgs('bob', '--to-account', '../x'), /^error: the account there would be "\.\.\/x": account name: 1-64 [^;]*$/],
   ]
   for (const [argv, reason] of cases) {
     const r = await run(argv)
