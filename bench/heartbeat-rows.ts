@@ -25,7 +25,12 @@
  * - `staged`: the row appended to a staging table in arrival order (rowid, no index but the device's foreign key), the
  *   last known state moved as `today`, and every 100 batches (5 s at 1,000 heartbeats/s) the staged rows copied into
  *   `locations` in key order and deleted, in one transaction: a device's five rows then share one leaf's write. Also
- *   prints how long those merges held the thread (wall time, median and largest).
+ *   prints how long those merges held the thread (wall time, median and largest);
+ * - `json`: the whole batch in one statement, `INSERT INTO heartbeat_in SELECT … FROM json_each(?)` with the batch's rows
+ *   as one JSON text, the view's trigger as `today` (one `run` per batch instead of one per row), temporary tables in
+ *   memory (twelfth part);
+ * - `state-wr`: `today` with `device_state` rebuilt `WITHOUT ROWID` (one b-tree descent per update instead of the
+ *   primary key's index and then the table; twelfth part).
  * Run the variants to compare alternately: the machine is shared.
  */
 import Database from 'better-sqlite3'
@@ -37,7 +42,7 @@ import { DB_FILE, type Db, openDb } from '../broker/db.js'
 import type { HeartbeatParams } from '../broker/devices/state-store.js'
 import { WAL_CHECKPOINT_PAGES } from '../broker/server.js'
 
-const VARIANTS = ['today', 'no-state', 'no-row', 'no-fk', 'two', 'rowid', 'memory', 'staged'] as const
+const VARIANTS = ['today', 'no-state', 'no-row', 'no-fk', 'two', 'rowid', 'memory', 'staged', 'json', 'state-wr'] as const
 type Variant = (typeof VARIANTS)[number]
 const BATCH_ROWS = 50
 const WARM_UP_BATCHES = 200
@@ -75,11 +80,23 @@ function open(variant: Variant, ids: readonly string[], pageSize: number | undef
   if (pageSize !== undefined && db.pragma('page_size', { simple: true }) !== pageSize) throw new Error(`page size ${pageSize} refused`)
   db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`)
   if (variant === 'no-fk') db.pragma('foreign_keys = OFF')
+  // Before any TEMP object: changing temp_store drops the temp schema. In memory, the ephemeral table that an INSERT …
+  // SELECT into the view fills first is never written to a file (better-sqlite3 builds SQLite with TEMP_STORE=1).
+  if (variant === 'json') db.pragma('temp_store = MEMORY')
   if (variant === 'rowid')
     db.exec(`CREATE TABLE locations_rowid AS SELECT * FROM locations WHERE 0;
              DROP TABLE locations;
              ALTER TABLE locations_rowid RENAME TO locations;
              CREATE UNIQUE INDEX locations_by_device ON locations (device_id, seq);`)
+  if (variant === 'state-wr') {
+    const sql = db.prepare<[], string>("SELECT sql FROM sqlite_master WHERE name = 'device_state'").pluck().get() as string
+    db.pragma('foreign_keys = OFF')
+    db.exec(`${sql.replace('CREATE TABLE device_state', 'CREATE TABLE device_state_wr')} WITHOUT ROWID;
+             INSERT INTO device_state_wr SELECT * FROM device_state;
+             DROP TABLE device_state;
+             ALTER TABLE device_state_wr RENAME TO device_state;`)
+    db.pragma('foreign_keys = ON')
+  }
   if (variant === 'staged')
     db.exec(`CREATE TABLE heartbeat_log (
                device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
@@ -107,6 +124,21 @@ function memoryDb(pageSize: number | undefined): Db {
   const db = new Database(image)
   db.pragma('foreign_keys = ON')
   return db
+}
+
+/** One batch's write, as the variant does it. */
+function batchWriter(variant: Variant, db: Db): (rows: Row[]) => void {
+  const write = writer(variant, db)
+  if (variant === 'json') {
+    const fields = Array.from({ length: 11 }, (_, i) => `value->>${i}`).join(', ')
+    const many = db.prepare<[json: string]>(`INSERT INTO heartbeat_in SELECT ${fields} FROM json_each(?)`)
+    return db.transaction((rows: Row[]) => {
+      many.run(JSON.stringify(rows))
+    })
+  }
+  return db.transaction((rows: Row[]) => {
+    for (const r of rows) write(r)
+  })
 }
 
 /** One heartbeat's write, as the variant does it. */
@@ -169,10 +201,7 @@ function main(): void {
   const checkpointBatches = Number(values['checkpoint-batches'])
   const ids = Array.from({ length: devices }, (_, i) => `bench-${String(i).padStart(6, '0')}`)
   const db = open(variant, ids, pageSize)
-  const write = writer(variant, db)
-  const batch = db.transaction((rows: Row[]) => {
-    for (const r of rows) write(r)
-  })
+  const batch = batchWriter(variant, db)
   const merge =
     variant === 'staged'
       ? db.transaction(() => {
