@@ -40,12 +40,16 @@ export interface BagSummary {
   oxum: string
 }
 
-/** `Label: value` lines; a value's own line breaks become continuation lines (section 2.2.2). */
+/**
+ * `Label: value` lines; each line break in a value (LF, CR or CRLF, section 2.2.2's three) starts a continuation line
+ * indented by two spaces, so no break is left for a reader to take as the end of a field (a legacy account name may
+ * hold a lone CR). parseBagInfo reads each back as LF.
+ */
 export function formatBagInfo(info: BagInfo): string {
   let text = ''
   for (const [label, value] of Object.entries(info)) {
     if (!/^[^:\s][^:\r\n]*$/.test(label)) throw new BagError('BAD_INFO', `bag-info label "${label}" may not hold ":" or a line break`)
-    for (const v of typeof value === 'string' ? [value] : value) text += `${label}: ${v.replace(/\r?\n/g, '\n  ')}\n`
+    for (const v of typeof value === 'string' ? [value] : value) text += `${label}: ${v.replace(/\r\n|\r|\n/g, '\n  ')}\n`
   }
   return text
 }
