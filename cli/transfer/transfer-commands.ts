@@ -17,6 +17,7 @@ import { exportPhone } from './phone-export.js'
 import { fromBag, importAccount, readAccountBag } from './account-import.js'
 import { bagTo, openBag, unfinished } from './open-bag.js'
 import { progressOn, type Progress } from './progress.js'
+import { forTerminal, linesForTerminal } from '../../common/terminal-text.js'
 
 export type BagFormat = 'dir' | 'tar'
 
@@ -90,7 +91,7 @@ async function writeBag(
   io.out(
     json
       ? JSON.stringify(view) + '\n'
-      : `Exported ${view.account === 'phone' ? 'the phone' : `account ${view.account}`} to ${o.out}: ${result.items} items, ` +
+      : `Exported ${view.account === 'phone' ? 'the phone' : `account ${forTerminal(view.account)}`} to ${o.out}: ${result.items} items, ` +
           `${view.files} files, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).${kept}\n`,
   )
 }
@@ -142,7 +143,7 @@ export function addTransferConsoleCommands(
         if (Array.isArray(contents)) throw new UserError(renderProblems(path, contents).trimEnd() + '\nNothing was imported.')
         return importAccount(api, o.account, contents, fromBag(dir), progressOn(io, json, `importing into ${o.account}`))
       })
-      io.out(json ? JSON.stringify(reply) + '\n' : renderImport(reply))
+      io.out(json ? JSON.stringify(reply) + '\n' : linesForTerminal(renderImport(reply)))
       if (reply.failed > 0) throw new UserError(`${reply.failed} records were refused (listed above); the rest are in`)
     })
 }
