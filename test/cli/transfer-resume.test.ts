@@ -4,6 +4,7 @@
  * in-process. The bag is written in OUT.fakephone-partial (marked as fakephone's) and renamed to OUT only when whole.
  */
 import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -17,7 +18,8 @@ import { ManualClock } from '../../common/clock.js'
 import { PhoneFiles } from '../../agent/phone-data/store.js'
 import { startCloud, type Cloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
-import { tempDir } from '../fixtures/scope.js'
+import { assertBuilt, cliCommand } from '../fixtures/child.js'
+import { onEnd, tempDir } from '../fixtures/scope.js'
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
 const item = (id: string, body: string) => ({
@@ -52,6 +54,8 @@ interface Cutter {
   asked: string[]
   /** Cut the answer for this blob after its first kilobyte (and drop the connection), once. */
   cut?: string
+  /** Hold the answer for this blob after its first kilobyte, once; `stalled` resolves then. */
+  stall?: { sha256: string; stalled: () => void }
 }
 
 /** A proxy in front of the broker that can cut a blob's answer mid-way, as a lost connection does. */
@@ -63,6 +67,11 @@ async function cutter(t: Test, cloud: Cloud): Promise<Cutter> {
     if (blob !== undefined) state.asked.push(blob)
     const up = request(new URL(url, cloud.apiUrl), { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode as number, answer.headers)
+      const stall = state.stall
+      if (stall !== undefined && blob === stall.sha256) {
+        state.stall = undefined
+        return void answer.once('data', (chunk: Buffer) => res.write(chunk.subarray(0, 1024), () => stall.stalled()))
+      }
       if (blob === undefined || blob !== state.cut) return void answer.pipe(res)
       state.cut = undefined
       answer.once('data', (chunk: Buffer) => res.write(chunk.subarray(0, 1024), () => res.socket?.destroy()))
@@ -245,4 +254,34 @@ t.test('M3: `phone export` shares it: an unfinished phone bag is carried on, wha
   t.match(resumed.out, /^Exported the phone to .*phone-bag: 1 items, 3 files, \d+ bytes \(Payload-Oxum \d+\.3\)\.\n$/)
   t.same((await validateBag(out)).problems, [])
   t.notOk(existsSync(`${out}.fakephone-partial`))
+})
+
+t.test('M3: an export killed mid-blob (SIGKILL, the built CLI) leaves nothing at --out; the same command carries it on', async (t) => {
+  assertBuilt()
+  const cloud = await seeded(t)
+  const proxy = await cutter(t, cloud)
+  const parent = tempDir(t)
+  const out = join(parent, 'bag')
+  const cmd = ['console', '--api', proxy.url, '--data', cloud.dataDir, 'export', 'cutx', '--out', out]
+  const stalled = new Promise<void>((stalled) => (proxy.stall = { sha256: sha(NOTES['b.txt']), stalled }))
+  const child = spawn(...cliCommand(cmd), { stdio: 'ignore' })
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_, signal) => resolve(signal)))
+  onEnd(t, () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    return exited
+  })
+  await stalled
+  child.kill('SIGKILL')
+  t.equal(await exited, 'SIGKILL')
+  t.same(readdirSync(parent), ['bag.fakephone-partial'], 'nothing at --out')
+  t.equal(readFileSync(join(`${out}.fakephone-partial`, 'bag', 'data', 'notes', 'a.txt'), 'utf8'), NOTES['a.txt'])
+
+  proxy.asked.length = 0
+  const again = await run(cmd)
+  t.equal(again.code, 0, again.err)
+  t.match(again.err, /^resuming the interrupted export in /)
+  t.match(again.out, / 1 files \(100000 bytes\) were kept from the interrupted run\.\n$/)
+  t.same(proxy.asked, [sha(NOTES['b.txt']), sha(NOTES['c.txt'])])
+  t.same((await validateBag(out)).problems, [])
+  t.same(readdirSync(parent), ['bag'])
 })
