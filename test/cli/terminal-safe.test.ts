@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import { openDb } from '../../broker/db.js'
 import { hashSecret } from '../../broker/devices/registry.js'
 import { validateBag } from '../../common/bagit/validate.js'
+import { ManualClock } from '../../common/clock.js'
+import { Progress } from '../../cli/transfer/progress.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -46,6 +48,11 @@ t.test('an account name with ESC[31m and a newline is shown escaped in every hum
   t.equal(refused.code, 1)
   t.match(refused.err, /^error: .*bad account "x\\x9B2J"/)
   t.notMatch(refused.err, RAW)
+
+  // The progress line of the export names the account too.
+  const line = new Progress(null, new ManualClock(), `exporting ${LEGACY}`, { items: 1, bytes: 1 }).line()
+  t.match(line, `exporting ${SHOWN}: 0/1 items`)
+  t.notMatch(line, RAW)
 
   const json = await run([...console_, '--json', 'accounts'])
   t.equal((JSON.parse(json.out) as { accounts: { id: string }[] }).accounts[0]?.id, LEGACY, '--json: the name exactly')
