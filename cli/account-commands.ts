@@ -15,6 +15,7 @@ import { formatAge } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
 import { positiveInt } from './options.js'
 import { table } from './render.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 const BAR_WIDTH = 20
 
@@ -52,7 +53,7 @@ export function renderAccounts(accounts: AccountView[], now: number): string {
 
 export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number): string {
   const lines = [
-    `account        ${a.id}`,
+    `account        ${forTerminal(a.id)}`,
     `membership     ${a.tier}${a.premiumUntil === null ? '' : ` until ${day(a.premiumUntil)}`}`,
     `quota          ${quotaBar(a.usedBytes, a.quotaBytes)}`,
     // A1: unfinished uploads count against the quota until they finish or are removed after 24 h without new bytes.
@@ -61,7 +62,7 @@ export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number)
     `cloud service  ${serviceCell(a, now)}`,
     `last activity  ${a.lastActivity}, ${formatAge(now - a.lastActivityAt)} ago`,
     `frozen         ${frozenCell(a)}`,
-    `devices        ${a.devices.join(', ') || 'none'}`,
+    `devices        ${a.devices.map(forTerminal).join(', ') || 'none'}`,
   ]
   const history =
     log.length === 0
@@ -89,7 +90,7 @@ function renderClock(c: ClockView): string {
 }
 
 export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
-  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : linesForTerminal(text))
   const path = (id: string, rest = ''): string => `/api/accounts/${encodeURIComponent(id)}${rest}`
   cmd
     .command('accounts')

@@ -26,6 +26,7 @@ import { serveUntilAborted } from './daemon.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { checked, duration, fraction, hostPort, latLon, onOff, publicKeyFile } from './options.js'
+import { linesForTerminal } from '../common/terminal-text.js'
 
 export interface RunningAgent {
   agent: Agent
@@ -183,20 +184,23 @@ export function phoneCommand(io: Io): Command {
     const o = cmd.opts<{ data: string; json?: boolean }>()
     const status = await sendControl(o.data, req)
     if (o.json) return io.out(JSON.stringify(status) + '\n')
+    // The lock message and notification titles come from others: shown terminal-safe.
     io.out(
-      [
-        `device        ${status.id}`,
-        `data channel  ${status.dataChannel}`,
-        `cloud service ${status.cloudService ? 'on' : 'off'}`,
-        `Find Device   ${status.findDevice ? 'on' : 'off'}`,
-        `network       ${status.network}`,
-        `heartbeats    ${status.heartbeatsSent} sent this run`,
-        `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
-        `screen        ${status.lock ? `LOCKED: "${status.lock.message}" -- call ${status.lock.phone}` : 'unlocked'}`,
-        ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
-      ].join('\n') +
-        '\n' +
-        renderFrameworkStatus(status.framework),
+      linesForTerminal(
+        [
+          `device        ${status.id}`,
+          `data channel  ${status.dataChannel}`,
+          `cloud service ${status.cloudService ? 'on' : 'off'}`,
+          `Find Device   ${status.findDevice ? 'on' : 'off'}`,
+          `network       ${status.network}`,
+          `heartbeats    ${status.heartbeatsSent} sent this run`,
+          `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
+          `screen        ${status.lock ? `LOCKED: "${status.lock.message}" -- call ${status.lock.phone}` : 'unlocked'}`,
+          ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
+        ].join('\n') +
+          '\n' +
+          renderFrameworkStatus(status.framework),
+      ),
     )
   }
   cmd

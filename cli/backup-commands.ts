@@ -13,6 +13,7 @@ import { formatAge } from '../common/clock.js'
 import type { BackupView, PlanView, RetentionView } from '../common/cloud/backup-api.js'
 import { UserError, type Io } from './io.js'
 import { table } from './render.js'
+import { linesForTerminal } from '../common/terminal-text.js'
 
 const iso = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString().replace('.000Z', 'Z'))
 
@@ -72,7 +73,7 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
   ): Promise<void> => {
     const o = phone.opts<{ data: string; json?: boolean }>()
     const { result } = await askControl(o.data, { op: 'backup', backup: req })
-    io.out(o.json ? JSON.stringify(shape(result)) + '\n' : text(result))
+    io.out(o.json ? JSON.stringify(shape(result)) + '\n' : linesForTerminal(text(result)))
   }
   cmd
     .command('status')
@@ -121,7 +122,7 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
 }
 
 export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
-  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : linesForTerminal(text))
   cmd
     .command('backups <account>')
     .description("an account's backups: state (active / read-only / cleaning) with its dates, the backups, recent plans")

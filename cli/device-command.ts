@@ -9,6 +9,7 @@ import { OwnerKeys } from '../common/signing.js'
 import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, accountName } from './options.js'
 import { table } from './render.js'
+import { forTerminal } from '../common/terminal-text.js'
 
 /** Opens the data directory's registry, stamping with the cloud's time as recorded there (`clock`). */
 async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
@@ -66,7 +67,7 @@ export function deviceCommand(io: Io): Command {
       const ownerKeyFile = keys.ownerKeyFile(device.account)
       if (o.json)
         return io.out(JSON.stringify({ ...device, ownerKeyFile, ...(o.secretOut ? { secretFile: o.secretOut } : { secret }) }) + '\n')
-      io.out(`Registered device ${device.id} (account ${device.account}).\n`)
+      io.out(`Registered device ${forTerminal(device.id)} (account ${forTerminal(device.account)}).\n`)
       io.out(
         o.secretOut
           ? `Secret written to ${o.secretOut}; it is not stored anywhere else.\n`
@@ -98,7 +99,7 @@ export function deviceCommand(io: Io): Command {
     .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
     .action(async (id: string, o: { data: string }) => {
       await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.remove(id))
-      io.out(`Removed device ${id}. Its credentials no longer work.\n`)
+      io.out(`Removed device ${forTerminal(id)}. Its credentials no longer work.\n`)
     })
   return cmd
 }

@@ -19,6 +19,7 @@ import type { DriveFile } from '../common/cloud/drive-api.js'
 import type { Io } from './io.js'
 import { table } from './render.js'
 import { UserError } from './io.js'
+import { linesForTerminal } from '../common/terminal-text.js'
 
 const path = (account: string, rest = ''): string => `/api/accounts/${encodeURIComponent(account)}/drive${rest}`
 
@@ -37,7 +38,7 @@ export function renderDriveFiles(files: DriveFile[], notice?: string): string {
 }
 
 export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
-  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : linesForTerminal(text))
   const cmd = parent.command('drive').description("an account's cloud drive: files, share links and SDK tokens for other apps (D1)")
   cmd
     .command('list <account>')
@@ -120,7 +121,7 @@ export function addDrivePhoneCommands(parent: Command, io: Io): void {
   }
   const show = async (req: ControlRequest, text: (result: never) => string): Promise<void> => {
     const { result, json } = await ask(req)
-    io.out(json ? JSON.stringify(result) + '\n' : text(result as never))
+    io.out(json ? JSON.stringify(result) + '\n' : linesForTerminal(text(result as never)))
   }
   const cmd = parent.command('drive').description("the file manager's cloud drive and the sync of the phone's Drive folder (D1-D3)")
   cmd

@@ -12,10 +12,11 @@ import { NotificationKindSchema, type NotificationKind } from '../common/push-pr
 import { renderChannels, renderInbox, renderLogs, renderNotifications } from './framework-render.js'
 import type { Io } from './io.js'
 import { duration, onOff, positiveInt } from './options.js'
+import { linesForTerminal } from '../common/terminal-text.js'
 
 export function addFrameworkConsoleCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
   const framework = async (): Promise<FrameworkConsole> => new FrameworkConsole(await api())
-  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : linesForTerminal(text))
   cmd
     .command('device <id>')
     .description("one device's data channel and push channel, its notifications and the behaviour logs the cloud received")
@@ -67,6 +68,6 @@ export function addFrameworkPhoneCommands(cmd: Command, io: Io, send: (req: Cont
     .action(async () => {
       const o = cmd.opts<{ data: string; json?: boolean }>()
       const { recent } = (await sendControl(o.data, { op: 'status' })).framework.notifications
-      io.out(o.json ? JSON.stringify({ recent }) + '\n' : renderInbox(recent))
+      io.out(o.json ? JSON.stringify({ recent }) + '\n' : linesForTerminal(renderInbox(recent)))
     })
 }

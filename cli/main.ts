@@ -13,6 +13,7 @@ import { FakephoneError } from '../common/errors.js'
 import { storageFailure } from '../common/storage-errors.js'
 import type { Io } from './io.js'
 import { duration, formatDuration } from './options.js'
+import { linesForTerminal } from '../common/terminal-text.js'
 
 /** A command group for the command line `argv` (what follows the command's name; a group may load less for it). */
 type MakeCommand = (io: Io, argv: readonly string[]) => Command | Promise<Command>
@@ -107,7 +108,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return err.exitCode
     }
     if (err instanceof FakephoneError) {
-      io.err(`error: ${err.message}\n`)
+      // A message may carry a name someone else chose (a legacy account name): its control characters are shown, not obeyed.
+      io.err(`error: ${linesForTerminal(err.message)}\n`)
       return 1
     }
     // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).

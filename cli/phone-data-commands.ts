@@ -10,6 +10,7 @@ import type { DataReply, DataRequest, DataRow } from '../agent/phone-data/contro
 import { checkCategory } from '../agent/phone-data/store.js'
 import type { Io } from './io.js'
 import { renderItem, renderItems } from './phone-data-render.js'
+import { linesForTerminal } from '../common/terminal-text.js'
 
 function seconds(value: string): number {
   const n = Number(value)
@@ -39,7 +40,7 @@ export function addPhoneDataCommands(phone: Command, io: Io): void {
   const send = async <R extends DataReply>(req: DataRequest, say: (reply: R) => string): Promise<void> => {
     const o = phone.opts<{ data: string; json?: boolean }>()
     const reply = (await sendDataControl(o.data, req)) as R
-    io.out(o.json ? JSON.stringify(reply) + '\n' : say(reply))
+    io.out(o.json ? JSON.stringify(reply) + '\n' : linesForTerminal(say(reply)))
   }
   const one =
     (verb: string) =>

@@ -15,6 +15,7 @@ import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, duration, formatDuration, onOff, positiveInt } from './options.js'
 import { table } from './render.js'
 import { DEFAULT_EXPIRY, signCommand } from './sign-command.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 interface IssueOptions {
   keys: string
@@ -90,12 +91,12 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     const sayOffline =
       !device.online && !json()
         ? (submitted: CommandView) =>
-            io.out(`${id} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
+            io.out(`${forTerminal(id)} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
         : undefined
     const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline)
     if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
-    io.out(`${describe(view, at)}\n`)
-    if (FINAL_STATES.has(view.state)) io.out(`command ${view.id}: ${receiptLine(view, keys)}\n`)
+    io.out(`${linesForTerminal(describe(view, at))}\n`)
+    if (FINAL_STATES.has(view.state)) io.out(`command ${view.id}: ${linesForTerminal(receiptLine(view, keys))}\n`)
     else io.out(`command ${view.id} is ${view.state}; ${follow}\n`)
     if (view.state === 'failed' || view.state === 'rejected') throw new UserError(`${type} did not run`)
   }
@@ -149,7 +150,7 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     .action(async (id: string, o: { keys: string }) => {
       const { now, commands } = await (await api()).commands(id)
       if (json()) return io.out(JSON.stringify({ now, device: id, commands }) + '\n')
-      if (commands.length === 0) return io.out(`No commands for ${id}.\n`)
+      if (commands.length === 0) return io.out(`No commands for ${forTerminal(id)}.\n`)
       const keys = new OwnerKeys(o.keys)
       io.out(
         table(
@@ -170,6 +171,6 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     .description('cancel a command the device has not received yet')
     .action(async (commandId: string) => {
       const { command } = await (await api()).cancel(commandId)
-      io.out(json() ? JSON.stringify(command) + '\n' : `Cancelled ${command.type} ${command.id} for ${command.device}.\n`)
+      io.out(json() ? JSON.stringify(command) + '\n' : `Cancelled ${command.type} ${command.id} for ${forTerminal(command.device)}.\n`)
     })
 }

@@ -1,8 +1,11 @@
-/** Plain-text tables and words for people; `--json` output bypasses all of this. */
+/** Plain-text tables and words for people; `--json` output bypasses all of this. Every cell is shown terminal-safe. */
 import { formatAge } from '../common/clock.js'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
+import { forTerminal } from '../common/terminal-text.js'
 
-export function table(header: string[], rows: string[][]): string {
+export function table(header: string[], cells: string[][]): string {
+  // A cell may hold a name someone else chose (a legacy account name with an escape sequence): shown, never obeyed.
+  const rows = cells.map((r) => r.map(forTerminal))
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
   const line = (cells: string[]): string =>
     cells
@@ -38,7 +41,7 @@ export function renderDevices(devices: DeviceView[], now: number): string {
 }
 
 export function renderHistory(id: string, rows: LocationRow[], now: number): string {
-  if (rows.length === 0) return `No locations recorded for ${id}.\n`
+  if (rows.length === 0) return `No locations recorded for ${forTerminal(id)}.\n`
   return table(
     ['SEQ', 'TIME (UTC)', 'AGE', 'POSITION', 'ACCURACY', 'SPEED', 'BATTERY', 'NETWORK'],
     rows.map((r) => [

@@ -12,6 +12,7 @@ import { utcDate, type AccountRetirement, type RetirementStatus } from '../broke
 import { formatAge } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
 import { table } from './render.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 interface RetireOptions {
   announce?: string
@@ -65,7 +66,7 @@ export function renderRetirement(s: RetirementStatus): string {
 }
 
 export function addRetirementCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
-  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : linesForTerminal(text))
   const service = cmd.command('service').description("the cloud service's retirement (M1): its plan and phases")
   service
     .command('status')
@@ -97,7 +98,7 @@ export function addRetirementCommands(cmd: Command, io: Io, api: () => Promise<C
           `/api/service/retirement/accounts/${encodeURIComponent(o.account)}`,
           { deadline: o.deadline },
         )
-        return print(account, `Account ${account.account} now has its own deadline: ${utcDate(account.deadlineAt)}.\n`)
+        return print(account, `Account ${forTerminal(account.account)} now has its own deadline: ${utcDate(account.deadlineAt)}.\n`)
       }
       if (planFlags.some((f) => f === undefined)) {
         throw new UserError('the plan needs all four dates: --announce, --sync-off, --migration-deadline and --shutdown')

@@ -23,6 +23,7 @@ import {
 } from '../common/cloud/sync-api.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 function categoryArg(value: string): SyncCategory {
   const parsed = SyncCategorySchema.safeParse(value)
@@ -50,7 +51,7 @@ export function renderSyncStatus(s: SyncStatus | null, now: number): string {
 }
 
 export function renderItems(v: ItemsView): string {
-  const lines = [`account ${v.account}: what the cloud keeps`]
+  const lines = [`account ${forTerminal(v.account)}: what the cloud keeps`]
   for (const [category, t] of Object.entries(v.totals))
     lines.push(`  ${category.padEnd(11)} ${String(t.count).padStart(6)} items  ${formatBytes(t.bytes)}`)
   for (const i of v.items)
@@ -59,8 +60,8 @@ export function renderItems(v: ItemsView): string {
 }
 
 export function renderBin(v: BinView): string {
-  if (v.entries.length === 0) return `recently deleted of ${v.account} is empty (entries stay ${v.windowDays} days)\n`
-  const lines = [`recently deleted of ${v.account} (entries stay ${v.windowDays} days):`]
+  if (v.entries.length === 0) return `recently deleted of ${forTerminal(v.account)} is empty (entries stay ${v.windowDays} days)\n`
+  const lines = [`recently deleted of ${forTerminal(v.account)} (entries stay ${v.windowDays} days):`]
   for (const e of v.entries)
     lines.push(
       `${e.category}/${e.id}  ${formatBytes(e.size)}  deleted ${formatAge(v.now - e.deletedAt)} ago  ${e.daysLeft} ` +
@@ -74,7 +75,11 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
     const o = cmd.opts<{ data: string; json?: boolean }>()
     const status = await sendControl(o.data, req)
     // Ages on the phone's clock, which follows the cloud's (kept in its data directory).
-    io.out(o.json ? JSON.stringify({ sync: status.sync }) + '\n' : renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now()))
+    io.out(
+      o.json
+        ? JSON.stringify({ sync: status.sync }) + '\n'
+        : linesForTerminal(renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now())),
+    )
   }
   cmd
     .command('sync <category|status|now> [on|off]')
@@ -99,7 +104,7 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
 }
 
 export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
-  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : text)
+  const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : linesForTerminal(text))
   const path = (...parts: string[]): string => `/api/accounts/${parts.map(encodeURIComponent).join('/')}`
   cmd
     .command('items <account>')

@@ -16,6 +16,8 @@ import type { Progress } from './progress.js'
 export interface ExportResult extends BagSummary {
   account: string
   items: number
+  /** Files an interrupted run had written that this one checked and kept (not read from the source again). */
+  kept: { files: number; bytes: number }
 }
 
 const enc = encodeURIComponent
@@ -25,38 +27,51 @@ export async function readSnapshot(api: ConsoleClient, account: string): Promise
   return AccountSnapshotSchema.parse(await api.request(`/api/accounts/${enc(account)}/export`))
 }
 
-/** Writes the account into a new bag at `dir`; `progress` is made once the totals are known. */
+/**
+ * Writes the account into a new bag at `dir`, or (`resumed`) carries on the bag an interrupted run left there: a blob
+ * already written whose SHA-256 is the cloud's is kept, not downloaded again. `progress` is made once the totals are
+ * known.
+ */
 export async function exportAccount(
   api: ConsoleClient,
   account: string,
   dir: string,
   source: string,
   progress: (total: { items: number; bytes: number }) => Progress,
+  resumed = false,
 ): Promise<ExportResult> {
   const snap = await readSnapshot(api, account)
-  const bag = await BagWriter.create(dir)
+  const bag = await (resumed ? BagWriter.resume(dir) : BagWriter.create(dir))
+  const kept = { files: 0, bytes: 0 }
   const blobs = [
     ...snap.items.map((i) => ({ path: itemPath(i), sha256: i.sha256, size: i.size, sidecar: i as unknown })),
     ...snap.drive.map((f) => ({ path: drivePath(f), sha256: f.sha256, size: f.size, sidecar: undefined })),
     ...snap.backups.map((b) => ({ path: backupPath(b), sha256: b.sha256, size: b.size, sidecar: undefined })),
   ]
   const p = progress({ items: blobs.length, bytes: blobs.reduce((n, b) => n + b.size, 0) })
+  const download = async (b: (typeof blobs)[number]): Promise<void> => {
+    // Over node:http, the answer's own stream: fetch's web streams copied every chunk again (M2 measured it on 64 MiB).
+    const res = await api.stream('GET', `/api/accounts/${enc(snap.account.id)}/blobs/${b.sha256}/content`)
+    const written = await bag
+      .add(b.path, res, (n) => p.add(n))
+      .catch((err: NodeJS.ErrnoException) => {
+        // The answer broke off (node:http's 'aborted'): which file, and that a new run is safe; any other failure is its own.
+        if (err.code !== 'ECONNRESET') throw err
+        throw new ConsoleApiError(
+          0,
+          `${b.path}: the broker's answer broke off (${err.message}); nothing at the cloud changed, run the export again`,
+        )
+      })
+    if (written.sha256 !== b.sha256)
+      throw new UserError(`${b.path} arrived as ${written.sha256}, not the ${b.sha256} the cloud holds; the export stopped, run it again`)
+  }
   try {
     for (const b of blobs) {
-      // Over node:http, the answer's own stream: fetch's web streams copied every chunk again (M2 measured it on 64 MiB).
-      const res = await api.stream('GET', `/api/accounts/${enc(snap.account.id)}/blobs/${b.sha256}/content`)
-      const written = await bag
-        .add(b.path, res, (n) => p.add(n))
-        .catch((err: NodeJS.ErrnoException) => {
-          // The answer broke off (node:http's 'aborted'): which file, and that a new run is safe; any other failure is its own.
-          if (err.code !== 'ECONNRESET') throw err
-          throw new ConsoleApiError(
-            0,
-            `${b.path}: the broker's answer broke off (${err.message}); nothing at the cloud changed, run the export again`,
-          )
-        })
-      if (written.sha256 !== b.sha256)
-        throw new UserError(`${b.path} arrived as ${written.sha256}, not the ${b.sha256} the cloud holds; the export stopped, run it again`)
+      if (await bag.keep(b.path, b.sha256, b.size)) {
+        kept.files++
+        kept.bytes += b.size
+        p.add(b.size)
+      } else await download(b)
       if (b.sidecar !== undefined) await bag.addJson(b.path + SIDECAR, b.sidecar)
       p.item()
     }
@@ -108,5 +123,5 @@ export async function exportAccount(
     how: 'export',
     detail: `bag of ${blobs.length} files`,
   } satisfies Transferred)
-  return { ...summary, account: snap.account.id, items: blobs.length }
+  return { ...summary, account: snap.account.id, items: blobs.length, kept }
 }

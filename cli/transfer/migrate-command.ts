@@ -11,10 +11,11 @@ import { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { migrate, type MigrationJob } from './migrate.js'
 import { progressOn } from './progress.js'
+import { forTerminal, linesForTerminal } from '../../common/terminal-text.js'
 
 export function renderJob(job: MigrationJob): string {
   return (
-    `Migration of ${job.account} to ${job.to} (account ${job.toAccount}): ${job.state}. ${job.summary}\n` +
+    `Migration of ${forTerminal(job.account)} to ${job.to} (account ${job.toAccount}): ${job.state}. ${job.summary}\n` +
     job.report
       .filter((r) => !r.identical)
       .map((r) => `  ${r.kind} ${r.id}: ${r.error}\n`)
@@ -61,7 +62,7 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
         now: () => io.clock.now(),
         progress: progressOn(io, json, `migrating ${account}`),
       })
-      io.out(json ? JSON.stringify(job) + '\n' : renderJob(job))
+      io.out(json ? JSON.stringify(job) + '\n' : linesForTerminal(renderJob(job)))
       if (job.state !== 'completed') throw new UserError(`the migration is ${job.state}: ${job.summary}`)
     })
 }

@@ -1,11 +1,12 @@
 /**
  * A bag given on the command line (M3): a bag directory, or its single-file
  * form (a .tar), unpacked into a temporary directory removed by `close`.
- * Writing a bag to a tar goes the other way: built in a temporary directory
- * beside the target, then archived.
+ * Writing a bag goes the other way (`bagTo`): built in a partial folder
+ * beside the target, marked as fakephone's, and put at the target only once
+ * it is whole; a run cut short is carried on by the next.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { link, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import { readTar, writeTar } from '../../common/bagit/tar.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { UserError } from '../io.js'
@@ -31,33 +32,121 @@ export async function openBag(path: string): Promise<OpenBag> {
   }
 }
 
-/**
- * Runs `write` on a fresh bag directory: `out` itself, or (as a tar) a temporary one archived into `out` afterwards.
- * A disk that fills up (or fails) under it leaves no part of a bag behind (`out` goes, as the temporary directory and
- * a tar cut short do) and is said as the user's to fix, with the reason.
- */
-export async function bagTo<T>(out: string, tar: boolean, mtime: number, write: (dir: string) => Promise<T>): Promise<T> {
+/** Beside the target, while a bag is being written: `OUT.fakephone-partial`. */
+export const PARTIAL = '.fakephone-partial'
+/** The file that marks a partial folder as fakephone's (only such a folder is ever resumed or removed). */
+const MARKER = 'fakephone-partial.json'
+const MARKER_FORMAT = 'fakephone-partial-bag/1'
+
+/** Where the bag for `out` is written until it is whole. */
+export const partialOf = (out: string): string => resolve(out) + PARTIAL
+
+/** True when `partial` is a folder fakephone made for an unfinished bag (its marker is there and says so). */
+async function ours(partial: string): Promise<boolean> {
+  const text = await readFile(join(partial, MARKER), 'utf8').catch(() => undefined)
   try {
-    return await (tar ? toTar(out, mtime, write) : write(out))
+    return (JSON.parse(text ?? 'null') as { format?: unknown } | null)?.format === MARKER_FORMAT
+  } catch {
+    return false
+  }
+}
+
+/** The partial folder of an unfinished bag for `out`, when fakephone left one; undefined when none is there. */
+export async function unfinished(out: string): Promise<string | undefined> {
+  const partial = partialOf(out)
+  return (await ours(partial)) ? partial : undefined
+}
+
+/** Refuses a target that holds something already: a bag never goes over the user's files. */
+async function mustBeFree(out: string, tar: boolean): Promise<void> {
+  const found = await stat(out).catch(() => undefined)
+  if (found === undefined) return
+  if (tar) throw new UserError(`${out} exists: the tar goes to a new file; give another --out or move it away`)
+  if (!found.isDirectory() || (await readdir(out)).length > 0)
+    throw new UserError(`${out} is not empty: a bag goes into a new or empty directory; give another --out or move it away`)
+}
+
+/**
+ * Makes the partial folder for `out`, or finds the one an earlier run left (true: resume it). A folder of that name
+ * that fakephone did not make is refused, never touched.
+ */
+async function openPartial(out: string, partial: string): Promise<boolean> {
+  const found = await lstat(partial).catch(() => undefined)
+  if (found === undefined) {
+    await mkdir(partial, { recursive: true })
+    const marker = { format: MARKER_FORMAT, bag: resolve(out), note: 'an export fakephone has not finished: the same command resumes it' }
+    await writeFile(join(partial, MARKER), JSON.stringify(marker, null, 2) + '\n', { flag: 'wx' })
+    return false
+  }
+  if (found.isDirectory() && (await ours(partial))) return true
+  throw new UserError(
+    `${partial} is in the way: fakephone writes an unfinished bag there, but this is not one of its own; move it away and run again`,
+  )
+}
+
+export interface BagToOptions {
+  /** Told when an earlier run's unfinished bag is carried on, with its folder. */
+  onResume?: (partial: string) => void
+}
+
+/**
+ * Runs `write` on a bag directory and puts the bag at `out` once it is whole (M3): a directory, or (`tar`) one file.
+ * The bag is written in `OUT.fakephone-partial/bag` (the folder marked as fakephone's), then renamed to `out` (a
+ * directory; an empty one there is replaced, anything else refused) or archived and linked there (a tar; a file there
+ * is never replaced), and the partial folder goes: nothing at `out` is ever less than a whole bag. A run cut short (a
+ * broken connection, a checksum that differs, the process killed) leaves the partial folder; the next run for the
+ * same `out` carries it on (`write` is told `resumed`, and `onResume`). A disk that fills up (or fails) leaves no
+ * part of a bag behind (the partial folder goes too) and is said as the user's to fix, with the reason.
+ */
+export async function bagTo<T>(
+  out: string,
+  tar: boolean,
+  mtime: number,
+  write: (dir: string, resumed: boolean) => Promise<T>,
+  opts: BagToOptions = {},
+): Promise<T> {
+  await mustBeFree(out, tar)
+  const partial = partialOf(out)
+  const resumed = await openPartial(out, partial)
+  if (resumed) opts.onResume?.(partial)
+  try {
+    const bag = join(partial, 'bag')
+    const result = await write(bag, resumed)
+    if (tar) {
+      const file = join(partial, 'bag.tar')
+      await rm(file, { force: true })
+      await writeTar(bag, file, basename(out).replace(/\.tar$/, ''), mtime)
+      await placeFile(file, out)
+    } else await placeDir(bag, out)
+    await rm(partial, { recursive: true, force: true })
+    return result
   } catch (err) {
     const full = storageFailure(err)
     if (!full) throw err
-    // A bag goes into a new or empty directory (BagWriter.create): all that is in it is the part written.
-    if (!tar) await rm(out, { recursive: true, force: true })
+    await rm(partial, { recursive: true, force: true })
     throw new UserError(
       `cannot write the bag ${out}: ${full}; the part written was removed and nothing else changed: free some space and run it again`,
     )
   }
 }
 
-async function toTar<T>(out: string, mtime: number, write: (dir: string) => Promise<T>): Promise<T> {
-  const tmp = await mkdtemp(join(dirname(out), '.fakephone-bag-'))
-  try {
-    const name = basename(out).replace(/\.tar$/, '')
-    const result = await write(join(tmp, name))
-    await writeTar(join(tmp, name), out, name, mtime)
-    return result
-  } finally {
-    await rm(tmp, { recursive: true, force: true })
-  }
+/** Renames the whole bag to `out`, which must still be missing or an empty directory. */
+async function placeDir(bag: string, out: string): Promise<void> {
+  await rename(bag, out).catch(async (err: unknown) => {
+    // Something appeared at `out` meanwhile (ENOTEMPTY, ENOTDIR): said as the check before the export says it.
+    await mustBeFree(out, false)
+    /* c8 ignore next -- any other failure (the target still free) is its own */
+    throw err
+  })
+}
+
+/** Puts the archive at `out` without replacing a file that appeared there meanwhile (a hard link: EEXIST). */
+async function placeFile(file: string, out: string): Promise<void> {
+  await link(file, out).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST') return mustBeFree(out, true)
+    /* c8 ignore next 3 -- a filesystem without hard links (FAT on a USB stick): checked, then renamed */
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(err.code ?? '')) throw err
+    await mustBeFree(out, true)
+    await rename(file, out)
+  })
 }

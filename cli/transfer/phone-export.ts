@@ -15,16 +15,21 @@ import { EXPORT_FORMAT, SIDECAR, itemPath, type AccountFile } from './bag-layout
 import type { ExportResult } from './account-export.js'
 import type { Progress } from './progress.js'
 
+/**
+ * Writes the phone's data into a new bag at `dir`; `resumed` carries on the bag an interrupted run left there, every
+ * file written again (they are read from this disk, nothing is downloaded), what is no longer on the phone removed.
+ */
 export async function exportPhone(
   dataDir: string,
   dir: string,
   clock: Clock,
   progress: (total: { items: number; bytes: number }) => Progress,
+  resumed = false,
 ): Promise<ExportResult> {
   const phone = new PhoneFiles({ dataDir, clock })
   const local = (await Promise.all(CATEGORIES.map((c) => phone.list(c)))).flat()
   const now = clock.now()
-  const bag = await BagWriter.create(dir)
+  const bag = await (resumed ? BagWriter.resume(dir) : BagWriter.create(dir))
   const p = progress({ items: local.length, bytes: local.reduce((n, i) => n + i.size, 0) })
   try {
     for (const [n, i] of local.entries()) {
@@ -81,5 +86,5 @@ export async function exportPhone(
     },
     now,
   )
-  return { ...summary, account: 'phone', items: local.length }
+  return { ...summary, account: 'phone', items: local.length, kept: { files: 0, bytes: 0 } }
 }

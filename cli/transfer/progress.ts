@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../../common/clock.js'
 import { formatBytes } from '../../common/format-bytes.js'
+import { forTerminal } from '../../common/terminal-text.js'
 import type { Io } from '../io.js'
 
 /** No line before the transfer has run this long, ms. */
@@ -18,14 +19,17 @@ export class Progress {
   private items = 0
   private bytes = 0
   private drawnAt: number | null = null
+  private readonly label: string
 
   constructor(
     private readonly write: ((text: string) => void) | null,
     private readonly clock: Clock,
-    private readonly label: string,
+    label: string,
     private readonly total: { items: number; bytes: number },
   ) {
     this.start = clock.now()
+    // The label names an account (a legacy name may hold an escape sequence): shown, never obeyed.
+    this.label = forTerminal(label)
   }
 
   item(): void {

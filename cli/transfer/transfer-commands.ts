@@ -3,7 +3,8 @@
  *   fakephone console export ACCOUNT --out PATH [--format dir|tar]   an account's whole cloud as a BagIt bag
  *   fakephone console import BAG --account NAME                     a bag into an account of this cloud (validated first)
  *   fakephone bag validate BAG                                      any BagIt 1.0 bag, directory or .tar
- * Progress goes to stderr on a terminal; --json prints one JSON object and no progress.
+ * Progress goes to stderr on a terminal; --json prints one JSON object and no progress. An export is put at --out only
+ * whole; one cut short is carried on by the same command (open-bag.ts, bagTo), which says so on stderr.
  */
 import { Command, InvalidArgumentError } from 'commander'
 import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
@@ -14,8 +15,9 @@ import { accountName } from '../options.js'
 import { exportAccount, type ExportResult } from './account-export.js'
 import { exportPhone } from './phone-export.js'
 import { fromBag, importAccount, readAccountBag } from './account-import.js'
-import { bagTo, openBag } from './open-bag.js'
+import { bagTo, openBag, unfinished } from './open-bag.js'
 import { progressOn, type Progress } from './progress.js'
+import { forTerminal, linesForTerminal } from '../../common/terminal-text.js'
 
 export type BagFormat = 'dir' | 'tar'
 
@@ -59,20 +61,38 @@ export async function withValidBag<T>(
   }
 }
 
-/** Writes a bag (directory or tar) with `write` and says what went in. */
+/**
+ * Writes a bag (directory or tar) with `write` and says what went in; says on stderr when it carries on an interrupted
+ * run's bag, and, when it stops short, where the part written waits for the next run.
+ */
 async function writeBag(
   io: Io,
   json: boolean,
   o: { out: string; format: BagFormat },
-  write: (dir: string) => Promise<ExportResult>,
+  write: (dir: string, resumed: boolean) => Promise<ExportResult>,
 ): Promise<void> {
-  const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), write)
-  const view = { bag: o.out, format: o.format, account: result.account, files: result.files, bytes: result.bytes, oxum: result.oxum }
+  const onResume = (partial: string): void =>
+    io.err(`resuming the interrupted export in ${partial}: files already written are checked and kept when their checksums match\n`)
+  const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), write, { onResume }).catch(async (err: unknown) => {
+    const partial = await unfinished(o.out)
+    if (partial !== undefined) io.err(`the part written is kept in ${partial}: run the same command again to carry on from it\n`)
+    throw err
+  })
+  const view = {
+    bag: o.out,
+    format: o.format,
+    account: result.account,
+    files: result.files,
+    bytes: result.bytes,
+    oxum: result.oxum,
+    kept: result.kept,
+  }
+  const kept = result.kept.files > 0 ? ` ${result.kept.files} files (${result.kept.bytes} bytes) were kept from the interrupted run.` : ''
   io.out(
     json
       ? JSON.stringify(view) + '\n'
-      : `Exported ${view.account === 'phone' ? 'the phone' : `account ${view.account}`} to ${o.out}: ${result.items} items, ` +
-          `${view.files} files, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).\n`,
+      : `Exported ${view.account === 'phone' ? 'the phone' : `account ${forTerminal(view.account)}`} to ${o.out}: ${result.items} items, ` +
+          `${view.files} files, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).${kept}\n`,
   )
 }
 
@@ -85,7 +105,7 @@ export function addPhoneExportCommand(phone: Command, io: Io): void {
     .option('--format <dir|tar>', 'a bag directory, or one tar file of it', bagFormat, 'dir' as BagFormat)
     .action(async (o: { out: string; format: BagFormat }) => {
       const { data, json = false } = phone.opts<{ data: string; json?: boolean }>()
-      await writeBag(io, json, o, (dir) => exportPhone(data, dir, io.clock, progressOn(io, json, 'exporting the phone')))
+      await writeBag(io, json, o, (dir, resumed) => exportPhone(data, dir, io.clock, progressOn(io, json, 'exporting the phone'), resumed))
     })
 }
 
@@ -103,7 +123,9 @@ export function addTransferConsoleCommands(
     .action(async (account: string, o: { out: string; format: BagFormat }) => {
       const { json = false, api: url } = opts()
       const api = await client()
-      await writeBag(io, json, o, (dir) => exportAccount(api, account, dir, url, progressOn(io, json, `exporting ${account}`)))
+      await writeBag(io, json, o, (dir, resumed) =>
+        exportAccount(api, account, dir, url, progressOn(io, json, `exporting ${account}`), resumed),
+      )
     })
   cmd
     .command('import <bag>')
@@ -121,7 +143,7 @@ export function addTransferConsoleCommands(
         if (Array.isArray(contents)) throw new UserError(renderProblems(path, contents).trimEnd() + '\nNothing was imported.')
         return importAccount(api, o.account, contents, fromBag(dir), progressOn(io, json, `importing into ${o.account}`))
       })
-      io.out(json ? JSON.stringify(reply) + '\n' : renderImport(reply))
+      io.out(json ? JSON.stringify(reply) + '\n' : linesForTerminal(renderImport(reply)))
       if (reply.failed > 0) throw new UserError(`${reply.failed} records were refused (listed above); the rest are in`)
     })
 }

@@ -78,14 +78,17 @@ async function regular(path: string, name: string, problems: BagProblem[]): Prom
   return found?.isFile() === true
 }
 
-/** bag-info.txt's `Label: value` lines, continuation lines folded in (section 2.2.2). */
+/**
+ * bag-info.txt's `Label: value` lines, continuation lines folded in (section 2.2.2): a line ends with LF, CR or CRLF;
+ * a line starting with a space or tab continues the value above, joined to it by LF, its leading whitespace dropped.
+ */
 export function parseBagInfo(text: string, problems: BagProblem[]): [string, string][] {
   const fields: [string, string][] = []
   text.split(/\r\n|\r|\n/).forEach((line, i) => {
     if (line === '') return
     const last = fields[fields.length - 1]
     if (/^[ \t]/.test(line) && last) {
-      last[1] += `\n${line.trim()}`
+      last[1] += `\n${line.replace(/^[ \t]+/, '')}`
       return
     }
     const m = /^([^:\s][^:]*):[ \t]*(.*)$/.exec(line)

@@ -242,6 +242,39 @@ t.test('M3: the writer refuses a used directory, unsafe or repeated paths and ba
   t.same(problems, [])
 })
 
+t.test('M3: a bag-info value with LF, CR or CRLF in it is folded, reads back, and its bag validates (RFC 8493 2.2.2)', async (t) => {
+  // A legacy account name (made before the name rule) may hold any of the three; it goes into External-Description.
+  const value = 'one\ntwo\rthree\r\nfour \r'
+  const dir = join(tempDir(t), 'bag')
+  const bag = await BagWriter.create(dir)
+  await bag.add('a.txt', 'a')
+  await bag.finish({ 'External-Description': value, After: 'x' }, NOW)
+  const text = readFileSync(join(dir, 'bag-info.txt'), 'utf8')
+  t.equal(
+    text.split('\n').slice(2).join('\n'),
+    'External-Description: one\n  two\n  three\n  four \n  \nAfter: x\n',
+    'every break folded, none left raw',
+  )
+  t.notMatch(text, /\r/)
+  const report = await validateBag(dir)
+  t.same(report.problems, [])
+  t.same(report.info.slice(2), [
+    ['External-Description', 'one\ntwo\nthree\nfour \n'],
+    ['After', 'x'],
+  ])
+  // A reader takes all three line endings, and continuation lines (space or tab) after each.
+  const problems: { path: string; problem: string }[] = []
+  t.same(parseBagInfo('A: one\r  two\r\n\tthree\n  four\rB: b\r\nC: c', problems), [
+    ['A', 'one\ntwo\nthree\nfour'],
+    ['B', 'b'],
+    ['C', 'c'],
+  ])
+  t.same(problems, [])
+  t.same(parseBagInfo('A: a\rbroken\r\n', problems), [['A', 'a']])
+  const broken = [{ path: 'bag-info.txt', problem: 'line 2 is not "Label: value": "broken"' }]
+  t.same(problems, broken, 'a line after a lone CR is a line')
+})
+
 t.test('M3: manifest path encoding is exactly CR, LF and % (RFC 8493 2.1.3); unsafe paths are named', async (t) => {
   t.equal(encodeManifestPath('a\r\nb%c d'), 'a%0D%0Ab%25c d')
   t.equal(decodeManifestPath('a%0d%0Ab%25c%20d'), 'a\r\nb%c%20d', 'other escapes stay as they are')

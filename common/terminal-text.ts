@@ -1,0 +1,27 @@
+/**
+ * Text that others chose (an account named before the account-name rule, a device id, a file or note name, a
+ * notification's title), made safe to print on a terminal: a control character in it would otherwise move the
+ * cursor, recolour the screen, retitle the window or forge a line of the CLI's output. Each C0 control (line breaks
+ * and tabs too), DEL and each C1 control shows as `\xNN`, and each invisible character that reorders or breaks text
+ * (bidirectional overrides and isolates, the line and paragraph separators) as `\u{NNNN}`: visible, and nothing else
+ * changes. `--json` output never goes through here: it stays exact JSON.
+ */
+
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const UNSAFE_BUT_LF = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+const escape = (c: string): string => {
+  const code = c.charCodeAt(0)
+  const hex = code.toString(16).toUpperCase()
+  return code <= 0xff ? `\\x${hex.padStart(2, '0')}` : `\\u{${hex}}`
+}
+
+/** One value (a name, an id) for a line of human output: every control character shown escaped, line breaks too. */
+export function forTerminal(text: string): string {
+  return text.replace(UNSAFE, escape)
+}
+
+/** Text of several lines the CLI wrote itself, values inside it from others: as forTerminal, but `\n` stays a line break. */
+export function linesForTerminal(text: string): string {
+  return text.replace(UNSAFE_BUT_LF, escape)
+}

@@ -1,0 +1,63 @@
+/**
+ * A name someone chose before the account-name rule (an escape sequence and a line break in it, written into the
+ * database as an older fakephone left it) is shown by the CLI's human output, never obeyed by the terminal: no
+ * colour, no cursor move, no forged line. --json gives it exactly.
+ */
+import t from 'tap'
+import { join } from 'node:path'
+import { openDb } from '../../broker/db.js'
+import { hashSecret } from '../../broker/devices/registry.js'
+import { validateBag } from '../../common/bagit/validate.js'
+import { ManualClock } from '../../common/clock.js'
+import { Progress } from '../../cli/transfer/progress.js'
+import { startCloud } from '../fixtures/cloud.js'
+import { run } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+const LEGACY = 'evil\x1b[31mred\nline'
+const SHOWN = 'evil\\x1B[31mred\\x0Aline'
+const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/
+
+t.test('an account name with ESC[31m and a newline is shown escaped in every human view; --json keeps it exact', async (t) => {
+  const data = join(tempDir(t), 'cloud')
+  const db = openDb(data)
+  db.prepare('INSERT INTO accounts (id, last_activity_at, created_at) VALUES (?, 0, 0)').run(LEGACY)
+  db.prepare('INSERT INTO devices (id, account, secret_hash, created_at) VALUES (?, ?, ?, 0)').run('old-phone', LEGACY, hashSecret('s'))
+  db.prepare('INSERT INTO device_state (device_id) VALUES (?)').run('old-phone')
+  db.close()
+  const cloud = await startCloud(t, { dataDir: data })
+  const console_ = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
+  const bag = join(tempDir(t), 'bag')
+  const views: [string[], RegExp][] = [
+    [[...console_, 'accounts'], new RegExp(`^${escape(SHOWN)}  +free `, 'm')],
+    [[...console_, 'account', LEGACY], new RegExp(`^account        ${escape(SHOWN)}\n`)],
+    [[...console_, 'devices'], new RegExp(`^old-phone  ${escape(SHOWN)}  offline`, 'm')],
+    [['device', 'list', '--data', cloud.dataDir], new RegExp(`^old-phone  ${escape(SHOWN)}  `, 'm')],
+    [[...console_, 'export', LEGACY, '--out', bag], new RegExp(`^Exported account ${escape(SHOWN)} to `)],
+  ]
+  for (const [argv, shown] of views) {
+    const r = await run(argv)
+    t.equal(r.code, 0, r.err)
+    t.match(r.out, shown, argv.slice(-2).join(' '))
+    t.notMatch(r.out, RAW, 'no control character reaches the terminal')
+  }
+  t.same((await validateBag(bag)).problems, [], "the bag's bag-info.txt folds the name's line break")
+
+  // An error message carrying a name (the broker's refusal quotes it as JSON, which leaves a C1 CSI raw) is escaped too.
+  const refused = await run([...console_, 'account', 'x\x9b2J'])
+  t.equal(refused.code, 1)
+  t.match(refused.err, /^error: .*bad account "x\\x9B2J"/)
+  t.notMatch(refused.err, RAW)
+
+  // The progress line of the export names the account too.
+  const line = new Progress(null, new ManualClock(), `exporting ${LEGACY}`, { items: 1, bytes: 1 }).line()
+  t.match(line, `exporting ${SHOWN}: 0/1 items`)
+  t.notMatch(line, RAW)
+
+  const json = await run([...console_, '--json', 'accounts'])
+  t.equal((JSON.parse(json.out) as { accounts: { id: string }[] }).accounts[0]?.id, LEGACY, '--json: the name exactly')
+})
+
+function escape(s: string): string {
+  return s.replace(/[\\[\]]/g, (c) => `\\${c}`)
+}
