@@ -21,8 +21,12 @@ export class DataPanel {
     const [driveTitle, driveBody] = part('drive', 'Drive')
     const [logTitle, logBody] = part('log', 'What the cloud did (newest first)')
     this.parts = { account: accountBody, items: itemsBody, bin: binBody, backups: backupsBody, drive: driveBody, log: logBody }
+    // What the phones sync, back up and delete reaches the cloud over HTTP, not the live feed: the panel says when it was
+    // read and rereads on a click (and whenever the clock moves or a switch on the phone flips).
+    this.readAt = h('span', { class: 'muted small', id: 'data-read-at' })
     el.append(
       h('h2', { id: 'data-title', text: 'Cloud data' }),
+      h('p', {}, h('button', { type: 'button', onclick: () => this.refresh(), text: 'Reload cloud data' }), ' ', this.readAt),
       accountTitle,
       accountBody,
       itemsTitle,
@@ -50,6 +54,7 @@ export class DataPanel {
       this.show('backups', () => this.loadBackups()),
       this.show('log', () => this.loadLog()),
     ])
+    this.readAt.textContent = `as the cloud had it at ${iso(Math.floor(this.ctx.cloudNow() / 1000) * 1000)}`
   }
 
   /** Fills one part; a refusal (a frozen account, the drive while the service is off) is shown in its place, in the cloud's words. */
@@ -155,7 +160,7 @@ export class DataPanel {
       h(
         'tr',
         {},
-        h('td', { text: `${e.category}/${e.id}` }),
+        h('td', { class: 'wrap', text: `${e.category}/${e.id}` }),
         h('td', { text: bytes(e.size) }),
         h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${e.daysLeft} day(s) left` }),
         h(
@@ -255,7 +260,7 @@ export class DataPanel {
             return h(
               'tr',
               {},
-              h('td', { text: `${f.folder === '/' ? '' : f.folder}/${f.name}` }),
+              h('td', { class: 'wrap', text: `${f.folder === '/' ? '' : f.folder}/${f.name}` }),
               h('td', { text: bytes(f.size) }),
               h('td', { class: 'muted', text: f.uploadedBy }),
               h(

@@ -132,6 +132,16 @@ if (!existsSync(CHROMIUM)) {
       t.match(await page.textContent('#replay-at'), /^fix 6 of 6: /)
       await page.locator('#replay').fill('2')
       t.match(await page.textContent('#replay-at'), /^fix 3 of 6: 2026-01-01T00:01:30Z at 55\.95020, -3\.19030/)
+      // A heartbeat while the page is open joins the track; the slider stays where the owner put it, or follows at the end.
+      s.place.point = { lat: 55.9535, lon: -3.179 }
+      s.real.advance(30_000)
+      await page.waitForSelector('#replay-at:has-text("of 7")')
+      t.match(await page.textContent('#replay-at'), /^fix 3 of 7: /, 'the replay stays where it was')
+      await page.locator('#replay').fill('6')
+      s.place.point = { lat: 55.954, lon: -3.178 }
+      s.real.advance(30_000)
+      await page.waitForSelector('#replay-at:has-text("of 8")')
+      t.match(await page.textContent('#replay-at'), /^fix 8 of 8: .* at 55\.95400, -3\.17800/, 'at the end it follows the phone')
       const download = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'GPX' }).click()])
       t.equal(download[0].suggestedFilename(), 'phone-a.gpx')
       t.match(await page.getAttribute('a[download="phone-a.geojson"]', 'href'), '/app/api/devices/phone-a/track.geojson')
@@ -147,6 +157,7 @@ if (!existsSync(CHROMIUM)) {
       t.match(await page.textContent('#command-result'), /^phone-a is locked — verified receipt signed by phone-a at /)
       t.same(s.agent.status().lock, { message: 'Please call me', phone: '+44 131 555 0100' })
       t.match(await page.locator('#command-table tbody tr').first().textContent(), /locksucceeded.*verified receipt/)
+      t.same(await sticksOut(page), [], 'the command table, receipts and all, fits beside the map')
     })
 
     await t.test('F2: a wipe is sent only after the device id is typed', async (t) => {
@@ -202,6 +213,11 @@ if (!existsSync(CHROMIUM)) {
       t.match(await advance('73 h'), /^Moved the cloud clock from .* to .*; \d+ timer\(s\) fell due and ran\.$/)
       t.equal(await page.textContent('#backup-state'), 'read-only')
       t.match(await page.textContent('#service'), /^off for 3d 1h/)
+      // The header says the move on a second line: the panes shrink, the map's foot stays on the screen.
+      t.ok(
+        await page.evaluate(() => document.querySelector('main')!.getBoundingClientRect().bottom <= window.innerHeight),
+        'nothing pushed below the window',
+      )
       await advance('7 d')
       await page.waitForSelector('#timeline li')
       await page.locator('#data').screenshot({ path: join(IMG, 'web-service-off.png') })
@@ -219,6 +235,27 @@ if (!existsSync(CHROMIUM)) {
         return util.bytes(1536)
       })
       t.equal(inPage, formatBytes(1536))
+    })
+
+    await t.test('the broker stopped and back, and a session the console forgot: the page says so in words', async (t) => {
+      await s.cloud.broker.stop()
+      await page.waitForSelector('#banner:has-text("cannot reach the broker")')
+      t.equal(await page.textContent('#live'), 'broker unreachable', 'not "live" while the broker is away')
+      expected.add('502 POST /app/api/devices/phone-a/commands')
+      await page.getByRole('button', { name: 'Locate' }).click()
+      await page.waitForSelector('#command-result:has-text("error")')
+      t.match(await page.textContent('#command-result'), /^error: cannot reach the broker at http:\/\/127\.0\.0\.1:\d+/)
+      await s.cloud.restart()
+      await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
+      t.equal(await page.textContent('#live'), 'live')
+      // A console restarted since (its sessions live in its memory) no longer knows this browser.
+      const cookies = await context.cookies()
+      await context.clearCookies()
+      expected.add('401 POST /app/api/devices/phone-a/commands')
+      await page.getByRole('button', { name: 'Locate' }).click()
+      await page.waitForSelector('#banner:has-text("You are signed out of this console")')
+      t.match(await page.textContent('#banner'), /Open the sign-in link that `fakephone demo` or `fakephone console web` printed/)
+      await context.addCookies(cookies)
     })
 
     await t.test('a phone-sized screen: one column, no sideways scrolling; the keyboard reaches a device page', async (t) => {
@@ -242,6 +279,8 @@ if (!existsSync(CHROMIUM)) {
         0,
         'every field has a label',
       )
+      await page.waitForSelector('#command-table tbody tr')
+      t.same(await sticksOut(page), [], 'no table pushes its text or buttons out of the screen')
       await page.screenshot({ path: join(IMG, 'web-phone.png') })
     })
 
@@ -304,6 +343,22 @@ if (!existsSync(CHROMIUM)) {
 
 interface Positions {
   fakephone: { position(id: string): [number, number] | null; label(id: string): string | null }
+}
+
+/** What sticks out of the device list or the device page, sideways (hidden or scrolled out of reach). */
+function sticksOut(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const out: string[] = []
+    for (const id of ['devices', 'detail']) {
+      const pane = document.getElementById(id) as HTMLElement
+      const right = pane.getBoundingClientRect().right
+      for (const el of pane.querySelectorAll('*')) {
+        const box = el.getBoundingClientRect()
+        if (box.width > 0 && box.right > right + 1) out.push(`${id}: <${el.tagName.toLowerCase()}> ${el.textContent?.slice(0, 40)}`)
+      }
+    }
+    return out.slice(0, 5)
+  })
 }
 
 function label(page: Page): Promise<string | null> {
