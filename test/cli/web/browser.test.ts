@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { chromium, type Page, type Request } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
 import { packageRoot } from '../../../cli/web/assets.js'
+import { ConsoleClient } from '../../../cli/console-client.js'
 import { formatBytes } from '../../../common/format-bytes.js'
 import { startWeb, tempDir } from '../../fixtures/web.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
@@ -235,6 +236,15 @@ if (!existsSync(CHROMIUM)) {
         return util.bytes(1536)
       })
       t.equal(inPage, formatBytes(1536))
+      // A change the live feed does not carry (a membership, a phone's sync or backup): the panel says when it was read,
+      // and its button reads it again.
+      const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+      await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'premium', days: 30 })
+      t.match(await page.textContent('#data-read-at'), /^as the cloud had it at 2026-\d\d-\d\dT[\d:]+Z$/)
+      await page.getByRole('button', { name: 'Reload cloud data' }).click()
+      await page.waitForSelector('#account-body dd:has-text("premium until")')
+      t.match(await page.textContent('#quota-text'), / of 200 GB$/)
+      await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'free' })
     })
 
     await t.test('the broker stopped and back, and a session the console forgot: the page says so in words', async (t) => {
