@@ -41,6 +41,7 @@ const RELAYED: readonly [string, RegExp][] = (
     ['POST', `devices/${SEG}/notifications`],
     ['POST', `commands/${SEG}/cancel`],
     ['GET', `clock`],
+    ['GET', `service`],
     ['GET', `accounts`],
     ['GET', `accounts/${SEG}/log`],
     ['GET', `accounts/${SEG}/items`],

@@ -247,6 +247,20 @@ if (!existsSync(CHROMIUM)) {
       await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'free' })
     })
 
+    await t.test("M1: the service's retirement, its dates and the account's deadline, access and purge date", async (t) => {
+      t.equal(await page.textContent('#retirement-phase'), 'In service: no retirement is planned.')
+      const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+      const plan = { announce: 'now', syncOff: '30d', migrationDeadline: '60d', shutdown: '90d' }
+      const status = await owner.send<{ now: number }>('PUT', '/api/service/retirement', plan)
+      await page.getByRole('button', { name: 'Reload cloud data' }).click()
+      await page.waitForSelector('#retirement-phase:has-text("announced")')
+      const day = (d: number): string => new Date(status.now + d * 86_400_000).toISOString().replace('.000Z', 'Z')
+      const shown = await page.locator('#retirement').innerText()
+      t.match(shown, new RegExp(`Next\\s+migration-window on ${day(30)} \\(in 30d 0h\\)`))
+      t.match(shown, new RegExp(`Migration deadline\\s+${day(60)} \\(not migrated or exported: access closed\\)`))
+      t.match(shown, new RegExp(`This account\\s+access full; not migrated; data purged from ${day(90)}`))
+    })
+
     await t.test('the broker stopped and back, and a session the console forgot: the page says so in words', async (t) => {
       await s.cloud.broker.stop()
       await page.waitForSelector('#banner:has-text("cannot reach the broker")')

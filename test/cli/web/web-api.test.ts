@@ -244,6 +244,7 @@ t.test(
     await live.next('clock')
     t.match((await s.call('POST', '/app/api/clock/advance', { body: '{"by":"soon"}' })).body, { code: 'BAD_REQUEST' })
     t.match((await s.call('GET', '/app/api/accounts')).body, { accounts: [{ id: 'alice', tier: 'free' }] })
+    t.match((await s.call('GET', '/app/api/service')).body, { phase: 'in-service', plan: null, next: null }, 'M1: the retirement')
     t.match((await s.call('GET', '/app/api/accounts/alice/log?limit=5')).body, { account: 'alice', log: Array })
     t.match((await s.call('GET', '/app/api/accounts/alice/items')).body, { account: 'alice', items: [] })
     t.match((await s.call('GET', '/app/api/accounts/alice/bin')).body, { windowDays: 30, entries: [] })
