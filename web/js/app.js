@@ -91,7 +91,11 @@ async function loadClock() {
 }
 
 async function advance(by) {
+  // One move per press: a double click on "1 y" must not move the cloud two years.
+  const buttons = [...byId('advance').querySelectorAll('button')]
+  for (const b of buttons) b.disabled = true
   const moved = await attempt(() => api('POST', '/clock/advance', { by }))
+  for (const b of buttons) b.disabled = false
   if (!moved) return
   const from = new Date(moved.from).toISOString()
   const to = new Date(moved.now).toISOString()

@@ -286,6 +286,20 @@ export class DevicePage {
   async issue(type, args, confirm) {
     const body = { type, args }
     if (confirm !== undefined) body.confirm = confirm.trim()
+    // One command per press: a double click (or Enter held down) must not sign and send a second ring, lock or wipe.
+    const buttons = [...this.el.querySelectorAll('#commands form button, #commands > p > button')].filter((b) => !b.disabled)
+    for (const b of buttons) b.disabled = true
+    this.result.className = ''
+    this.result.textContent = `Signing ${type} with the owner's key and sending it to ${this.id}…`
+    try {
+      await this.send(type, body)
+    } finally {
+      for (const b of buttons) b.disabled = false
+      this.checkConfirm()
+    }
+  }
+
+  async send(type, body) {
     try {
       const { command } = await api('POST', `/devices/${enc(this.id)}/commands`, body)
       this.pending = command.id

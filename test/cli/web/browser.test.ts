@@ -62,7 +62,12 @@ if (!existsSync(CHROMIUM)) {
      * navigation aborted would count as failed.
      */
     const reload = async (): Promise<void> => {
-      await new Promise<void>((resolve) => {
+      await settled()
+      await page.goto(s.web.url)
+    }
+    /** Resolves once the page has its answer to every request it made (its event stream aside). */
+    const settled = (): Promise<void> =>
+      new Promise<void>((resolve) => {
         const answered = (): void => {
           if (open.size > 0) return
           page.off('requestfinished', answered)
@@ -73,8 +78,6 @@ if (!existsSync(CHROMIUM)) {
         page.on('requestfailed', answered)
         answered()
       })
-      await page.goto(s.web.url)
-    }
     /**
      * Clicks one of the clock's buttons and resolves with what the page then says in its live line: the page says it
      * only once it has read everything the move changed, so none of its requests is still open (a navigation would abort
@@ -172,6 +175,23 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForSelector('#command-result:has-text("was wiped")')
       t.match(await page.textContent('#command-result'), /^phone-a was wiped: \d+ files, \d+ bytes removed; external storage kept;/)
       t.equal(await page.inputValue('#wipe-confirm'), '', 'the confirmation is cleared for the next time')
+    })
+
+    await t.test('F2: a double click sends one command, and moves the clock once', async (t) => {
+      const locates = async (): Promise<number> =>
+        (await s.call('GET', '/app/api/devices/phone-a/commands')).body.commands.filter((c: { type: string }) => c.type === 'locate').length
+      const before = await locates()
+      await page.getByRole('button', { name: 'Locate' }).dblclick()
+      await page.waitForSelector('#command-result:has-text("phone-a is at")')
+      await settled()
+      t.equal((await locates()) - before, 1, 'one locate signed and sent')
+      const ahead = async (): Promise<number> => (await s.call('GET', '/app/api/clock')).body.aheadMs
+      const was = await ahead()
+      const said = await page.textContent('#live')
+      await page.getByRole('button', { name: '1 h' }).dblclick()
+      await page.waitForFunction((w) => document.getElementById('live')?.textContent !== w, said)
+      await settled()
+      t.equal((await ahead()) - was, 3_600_000, 'the cloud clock moved one hour')
     })
 
     await t.test(
