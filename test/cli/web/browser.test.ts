@@ -325,6 +325,7 @@ if (!existsSync(CHROMIUM)) {
       )
       await page.waitForSelector('#command-table tbody tr')
       t.same(await sticksOut(page), [], 'no table pushes its text or buttons out of the screen')
+      t.same(await lowContrast(page), [], 'every text on the device page reads at 4.5:1 or more (WCAG AA)')
       await page.screenshot({ path: join(IMG, 'web-phone.png') })
     })
 
@@ -370,6 +371,7 @@ if (!existsSync(CHROMIUM)) {
         return performance.now() - started
       })
       t.comment(`a zoom step redrew in ${Math.round(zoom)} ms`)
+      t.same(await lowContrast(page), [], 'every text in the header, the list and the banner reads at 4.5:1 or more (WCAG AA)')
       await page.getByLabel('Find').fill('fleet-0042')
       t.equal(await page.locator('#device-table tbody tr:visible').count(), 1, 'the list filters')
       t.same(problems, [], 'no console error, no failed request')
@@ -387,6 +389,34 @@ if (!existsSync(CHROMIUM)) {
 
 interface Positions {
   fakephone: { position(id: string): [number, number] | null; label(id: string): string | null }
+}
+
+/** Texts (at most five) whose colour is under 4.5:1 against what is behind them; disabled controls aside (WCAG 1.4.3). */
+function lowContrast(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number)
+    const lum = ([r, g, b]: number[]): number => {
+      const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+      return 0.2126 * f(r as number) + 0.7152 * f(g as number) + 0.0722 * f(b as number)
+    }
+    const behind = (el: Element | null): number[] => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor)
+        if (c.length === 3 || c[3] !== 0) return c
+      }
+      return [255, 255, 255]
+    }
+    const low: string[] = []
+    for (const el of document.querySelectorAll('header *, #banner, #devices *, #detail *')) {
+      const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent?.trim())
+      if (!text || (el as HTMLButtonElement).disabled || el.getClientRects().length === 0) continue
+      const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(behind(el))]
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)
+      if (ratio < 4.5)
+        low.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent?.trim().slice(0, 20)}" ${ratio.toFixed(2)}:1`)
+    }
+    return low.slice(0, 5)
+  })
 }
 
 /** What sticks out of the device list or the device page, sideways (hidden or scrolled out of reach). */
