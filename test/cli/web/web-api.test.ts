@@ -43,6 +43,7 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
     /<code>fakephone demo<\/code> \(<code>npm start<\/code>\) or <code>fakephone console web<\/code>/,
     'names both commands that print a link',
   )
+  t.match(again.text, /<meta name="viewport" content="width=device-width, initial-scale=1">/, 'readable on a phone, not zoomed out')
   t.equal((await s.call('GET', '/login', { cookie: '' })).status, 401, 'no token')
   for (const path of ['/', '/js/app.js', '/world.geojson', '/config.json']) {
     const r = await s.call('GET', path, { cookie: '' })
