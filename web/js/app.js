@@ -1,7 +1,7 @@
 // The web console's page: the device list and map kept live by the console's event stream (/events), the cloud clock
 // with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID). The header and the
 // banner under it say, in words, when the page is not live: the broker or the console away, or this browser signed out.
-import { SIGNED_OUT, age, api, attempt, banner, enc, h } from './util.js'
+import { SIGNED_OUT, age, api, attempt, banner, enc, h, quietly } from './util.js'
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
@@ -177,9 +177,9 @@ function listen() {
     merge(devices)
   })
   events.addEventListener('commands', (e) => {
-    if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) void state.page.loadCommands()
+    if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) quietly(state.page.loadCommands())
   })
-  events.addEventListener('clock', () => void onClock())
+  events.addEventListener('clock', () => quietly(onClock()))
 }
 
 /** After a gap: the clock, the devices and the open device page as the cloud has them now. */

@@ -1,7 +1,7 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, age, api, attempt, enc, h, iso, toast } from './util.js'
+import { ApiError, age, api, attempt, enc, h, iso, quietly, toast } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -62,7 +62,7 @@ export class DevicePage {
     const newest = this.points[this.points.length - 1]
     if (device.last && (!newest || device.last.at > newest.at)) this.addFix(device.last)
     void this.loadChannels()
-    void this.push.refresh()
+    quietly(this.push.refresh())
     // A switch flipped on the phone changes what the cloud keeps and allows: reread its data.
     if (before.cloudService !== device.cloudService || before.findDevice !== device.findDevice) void this.data.refresh()
   }

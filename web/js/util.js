@@ -79,6 +79,14 @@ export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms)
 /** Sizes as the CLI and the cloud's refusals say them ("5.0 GB" for 5 GiB): the one formatter, served from the build. */
 export const bytes = formatBytes
 
+/**
+ * A reread the live stream asked for. If it fails, the console or the broker is away: the banner says so, and the
+ * page reads everything again when the stream is back. Not an uncaught error.
+ */
+export function quietly(promise) {
+  promise.catch(() => {})
+}
+
 let toastTimer
 /** Says something to the person at the page; errors stay until the next message. */
 export function toast(text, kind = 'error') {

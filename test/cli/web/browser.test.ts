@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { chromium, type Page, type Request } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
 import { packageRoot } from '../../../cli/web/assets.js'
+import { WebConsole } from '../../../cli/web/server.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { formatBytes } from '../../../common/format-bytes.js'
 import { startWeb, tempDir } from '../../fixtures/web.js'
@@ -26,6 +27,8 @@ if (!existsSync(CHROMIUM)) {
 } else {
   t.test('the web console in Chromium', async (t) => {
     const s = await startWeb(t)
+    /** The whole file's test: what a subtest starts for the ones after it is stopped at its end. */
+    const whole = t
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 20_000 })
     t.teardown(() => browser.close())
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
@@ -292,7 +295,37 @@ if (!existsSync(CHROMIUM)) {
       await s.cloud.restart()
       await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
       t.equal(await page.textContent('#live'), 'live')
-      // A console restarted since (its sessions live in its memory) no longer knows this browser.
+      // The web console itself stopped, then started again on the same port: it no longer knows this browser.
+      await settled()
+      const known = problems.length
+      await s.web.stop()
+      await page.waitForSelector('#banner:has-text("This web console is not answering")')
+      t.equal(await page.textContent('#live'), 'reconnecting…')
+      const again = new WebConsole({
+        apiUrl: s.cloud.apiUrl,
+        consoleToken: s.cloud.consoleToken,
+        keysDir: s.owner.keys.dir,
+        log: s.cloud.logs.logger().child({ module: 'web' }),
+        port: Number(new URL(s.web.url).port),
+        loginToken: 'again',
+      })
+      await again.start()
+      whole.teardown(() => again.stop())
+      // The page's event stream is refused now (401); the page asks why and says so, with no click.
+      expected.add('401 GET /events').add('401 GET /app/api/clock')
+      await page.waitForSelector('#live:text-is("signed out")')
+      t.match(await page.textContent('#banner'), /^You are signed out of this console: it was restarted/)
+      // A request the stop cut short, and the browser's attempts to reconnect while the console was away, are the
+      // console's absence, which the page said; not failures of the page.
+      const away = /^failed: GET \S+ net::ERR_CONNECTION_(REFUSED|RESET)$/
+      problems.splice(known, problems.length, ...problems.slice(known).filter((p) => !away.test(p)))
+      await page.goto(again.loginUrl as string)
+      await page.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
+      t.equal(await page.textContent('#live'), 'live', 'signed in again with the new link')
+      await page.getByRole('link', { name: 'phone-a' }).click()
+      await page.waitForSelector('#commands')
+
+      // A session the console does not know (the cookie gone here): said at the first thing the owner does.
       const cookies = await context.cookies()
       await context.clearCookies()
       expected.add('401 POST /app/api/devices/phone-a/commands')
