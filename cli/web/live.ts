@@ -7,10 +7,14 @@
  * are gathered for `coalesceMs` and then sent to every open page as
  * server-sent events -- the devices that changed, read once from the console
  * API -- so 1,000 phones beating at once cost one read, not 1,000, and the
- * pages never poll.
+ * pages never poll. When the connection to the broker drops, every page is
+ * told at once (and a page that opens meanwhile as soon as it attaches), so
+ * nobody takes a stale "online" for the truth; when it is back, the pages are
+ * told again and reread what they show.
  *   event: devices   {now, devices: DeviceView[]}   the devices that changed
  *   event: commands  {devices: string[]}            devices whose commands moved
  *   event: clock     {}                             the cloud clock was moved
+ *   event: broker    {connected: boolean}           the feed lost, or found again, the broker
  */
 import type { ServerResponse } from 'node:http'
 import type { MqttClient } from 'mqtt'
@@ -37,6 +41,9 @@ export class LiveFeed {
   private readonly devices = new Set<string>()
   private readonly commands = new Set<string>()
   private clock = false
+  /** Whether the feed's MQTT connection to the broker is up (it is once start() resolves). */
+  private connected = true
+  private stopped = false
   private timer: NodeJS.Timeout | undefined
   private client: MqttClient | undefined
 
@@ -67,12 +74,24 @@ export class LiveFeed {
       throw new Error(`the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`, { cause: err })
     }
     client.on('error', (err) => this.opts.log.warn({ err: err.message }, 'live feed: MQTT error'))
+    // MQTT.js says 'close' once per lost connection and per failed attempt to reconnect, 'connect' when one succeeds.
+    client.on('close', () => this.brokerIs(false))
+    client.on('connect', () => this.brokerIs(true))
+  }
+
+  /** Tells the pages when the broker went away or came back (once per change). */
+  private brokerIs(connected: boolean): void {
+    if (connected === this.connected || this.stopped) return
+    this.connected = connected
+    this.opts.log.warn({ connected }, connected ? 'live feed: the broker is back' : 'live feed: lost the broker')
+    this.send('broker', { connected })
   }
 
   /** Turns `res` into an event stream for one page. */
   attach(res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
     res.write('retry: 1000\n\n')
+    if (!this.connected) res.write(frame('broker', { connected: false }))
     this.pages.add(res)
     res.on('close', () => this.pages.delete(res))
   }
@@ -127,15 +146,21 @@ export class LiveFeed {
   }
 
   private send(event: string, data: unknown): void {
-    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
-    for (const page of this.pages) page.write(frame)
+    const text = frame(event, data)
+    for (const page of this.pages) page.write(text)
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
     clearTimeout(this.timer)
     this.timer = undefined
     for (const page of this.pages) page.end()
     this.pages.clear()
     await this.client?.endAsync(true)
   }
+}
+
+/** One server-sent event. */
+function frame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
 }

@@ -40,8 +40,10 @@ export interface WebConsoleOptions {
 }
 
 const LOGIN_PAGE = (why: string): string =>
-  `<!doctype html><meta charset="utf-8"><title>fakephone console</title><p>${why}</p>` +
-  `<p>Run <code>fakephone console web</code> and open the link it prints.</p>\n`
+  `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+  `<title>fakephone console</title><p>${why}</p>` +
+  `<p>Open the sign-in link that <code>fakephone demo</code> (<code>npm start</code>) or <code>fakephone console web</code> ` +
+  `printed when it started. A link works once: to sign in another browser, start the console again for a new one.</p>\n`
 
 /** What a page without a session is told: the one-time link cannot be opened again, and nothing else issues one. */
 const NOT_SIGNED_IN =

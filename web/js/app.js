@@ -1,6 +1,7 @@
 // The web console's page: the device list and map kept live by the console's event stream (/events), the cloud clock
-// with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID).
-import { age, api, attempt, enc, h } from './util.js'
+// with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID). The header and the
+// banner under it say, in words, when the page is not live: the broker or the console away, or this browser signed out.
+import { SIGNED_OUT, age, api, attempt, banner, enc, h, quietly } from './util.js'
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
@@ -90,7 +91,11 @@ async function loadClock() {
 }
 
 async function advance(by) {
+  // One move per press: a double click on "1 y" must not move the cloud two years.
+  const buttons = [...byId('advance').querySelectorAll('button')]
+  for (const b of buttons) b.disabled = true
   const moved = await attempt(() => api('POST', '/clock/advance', { by }))
+  for (const b of buttons) b.disabled = false
   if (!moved) return
   const from = new Date(moved.from).toISOString()
   const to = new Date(moved.now).toISOString()
@@ -132,11 +137,39 @@ async function route() {
   }
 }
 
+const BROKER_AWAY = 'This console cannot reach the broker (stopped, or restarting?): the page shows what it said last; reconnecting…'
+const CONSOLE_GONE = 'This web console is not answering (was it stopped?): the page shows what it said last; reconnecting…'
+
+/** The header's word for the connection, and the banner that says more when it is not live. */
+function connection(word, text) {
+  byId('live').textContent = word
+  banner(text)
+}
+
+/**
+ * The live stream. The browser reconnects by itself when the console goes away; it gives up for good when the console
+ * answers with a refusal (a restarted console no longer knows this browser's session): then the page asks why and says
+ * so. Whatever a gap may have missed is read again once the stream is back.
+ */
 function listen() {
   const events = new EventSource('/events')
-  const live = byId('live')
-  events.onopen = () => (live.textContent = 'live')
-  events.onerror = () => (live.textContent = 'reconnecting…')
+  let gap = false
+  events.onopen = () => {
+    connection('live', null)
+    if (gap) void reread()
+    gap = false
+  }
+  events.onerror = () => {
+    gap = true
+    if (events.readyState === EventSource.CLOSED) return void refused()
+    connection('reconnecting…', CONSOLE_GONE)
+  }
+  events.addEventListener('broker', (e) => {
+    if (JSON.parse(e.data).connected) {
+      connection('live', null)
+      void reread()
+    } else connection('broker unreachable', BROKER_AWAY)
+  })
   events.addEventListener('devices', (e) => {
     const { devices } = JSON.parse(e.data)
     state.liveTick++
@@ -144,24 +177,58 @@ function listen() {
     merge(devices)
   })
   events.addEventListener('commands', (e) => {
-    if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) void state.page.loadCommands()
+    if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) quietly(state.page.loadCommands())
   })
-  events.addEventListener('clock', () => void onClock())
+  events.addEventListener('clock', () => quietly(onClock()))
+}
+
+/** After a gap: the clock, the devices and the open device page as the cloud has them now. */
+async function reread() {
+  await attempt(() => onClock())
+}
+
+/** The stream was refused: signed out (said by api()), or the console answered with an error; a new stream when it may work. */
+async function refused() {
+  try {
+    await api('GET', '/clock')
+  } catch (err) {
+    if (err.status === 401) return connection('signed out', SIGNED_OUT)
+  }
+  connection('reconnecting…', CONSOLE_GONE)
+  setTimeout(listen, 2000)
+}
+
+/** The first read, again every 2 s until the console and the broker answer (a page opened while either was away). */
+async function firstRead() {
+  for (;;) {
+    try {
+      return await Promise.all([api('GET', '/clock'), api('GET', '/devices')])
+    } catch (err) {
+      if (err.status === 401) {
+        connection('signed out', SIGNED_OUT)
+        return null
+      }
+      connection('not connected', `${err.message}; trying again…`)
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+    }
+  }
 }
 
 async function start() {
   // Everything the first frame needs is asked for at once (index.html preloads the same addresses).
   const config = fetch('/config.json').then((r) => r.json())
-  const clock = api('GET', '/clock')
-  const devices = api('GET', '/devices')
+  const first = firstRead()
   state.map = new DeviceMap(byId('map'), (id) => (location.hash = `#/device/${enc(id)}`))
   for (const b of byId('advance').querySelectorAll('button')) b.addEventListener('click', () => advance(b.dataset.by))
   byId('filter').addEventListener('input', applyFilter)
   window.addEventListener('hashchange', () => void route())
   // For the browser tests and the bench: where the map shows a phone, its label, the Leaflet map.
   window.fakephone = { position: (id) => state.map.position(id), label: (id) => state.map.label(id), leaflet: state.map.map, ready: false }
-  applyClock(await clock)
-  applyDevices(await devices)
+  const read = await first
+  if (read === null) return
+  connection('connecting…', null)
+  applyClock(read[0])
+  applyDevices(read[1])
   // The first frame with the phones on the map (read by `npm run bench -- --only web`).
   window.requestAnimationFrame(() => (window.fakephone.drawnAt = performance.now()))
   listen()

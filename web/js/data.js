@@ -1,9 +1,12 @@
 // The cloud's data for the device's account, and what the rules did to it: the account (tier, quota bar, service,
 // last activity), items per category, the recycle bin with days left (restore, delete for good), backups with their
-// state (active / read-only / cleaning), drive files (upload, download, share links), and the cloud log as a timeline.
+// state (active / read-only / cleaning), drive files (upload, download, share links), the service's retirement (M1:
+// its phase, dates, and this account's deadline, access and purge date), and the cloud log as a timeline.
 import { age, api, attempt, bytes, enc, h, iso } from './util.js'
 
 const BACKUP_STATE_CLASS = { active: 'on', 'read-only': 'warn', cleaning: 'bad' }
+/** M1: what the owner may still do with the account, in the CLI's words (`console service status`). */
+const ACCESS = { full: 'full', 'read-only': 'read-only', closed: 'CLOSED (410)', purged: 'PURGED' }
 
 export class DataPanel {
   constructor(el, account, ctx) {
@@ -19,10 +22,23 @@ export class DataPanel {
     const [binTitle, binBody] = part('bin', 'Recycle bin')
     const [backupsTitle, backupsBody] = part('backups', 'Backups')
     const [driveTitle, driveBody] = part('drive', 'Drive')
+    const [retirementTitle, retirementBody] = part('retirement', 'Service retirement (M1)')
     const [logTitle, logBody] = part('log', 'What the cloud did (newest first)')
-    this.parts = { account: accountBody, items: itemsBody, bin: binBody, backups: backupsBody, drive: driveBody, log: logBody }
+    this.parts = {
+      account: accountBody,
+      items: itemsBody,
+      bin: binBody,
+      backups: backupsBody,
+      drive: driveBody,
+      retirement: retirementBody,
+      log: logBody,
+    }
+    // What the phones sync, back up and delete reaches the cloud over HTTP, not the live feed: the panel says when it was
+    // read and rereads on a click (and whenever the clock moves or a switch on the phone flips).
+    this.readAt = h('span', { class: 'muted small', id: 'data-read-at' })
     el.append(
       h('h2', { id: 'data-title', text: 'Cloud data' }),
+      h('p', {}, h('button', { type: 'button', onclick: () => this.refresh(), text: 'Reload cloud data' }), ' ', this.readAt),
       accountTitle,
       accountBody,
       itemsTitle,
@@ -33,6 +49,8 @@ export class DataPanel {
       backupsBody,
       driveTitle,
       driveBody,
+      retirementTitle,
+      retirementBody,
       logTitle,
       logBody,
     )
@@ -48,8 +66,10 @@ export class DataPanel {
       this.show('items', () => this.loadItems()),
       this.show('bin', () => this.loadBin()),
       this.show('backups', () => this.loadBackups()),
+      this.show('retirement', () => this.loadRetirement()),
       this.show('log', () => this.loadLog()),
     ])
+    this.readAt.textContent = `as the cloud had it at ${iso(Math.floor(this.ctx.cloudNow() / 1000) * 1000)}`
   }
 
   /** Fills one part; a refusal (a frozen account, the drive while the service is off) is shown in its place, in the cloud's words. */
@@ -155,7 +175,7 @@ export class DataPanel {
       h(
         'tr',
         {},
-        h('td', { text: `${e.category}/${e.id}` }),
+        h('td', { class: 'wrap', text: `${e.category}/${e.id}` }),
         h('td', { text: bytes(e.size) }),
         h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${e.daysLeft} day(s) left` }),
         h(
@@ -232,6 +252,37 @@ export class DataPanel {
     ]
   }
 
+  async loadRetirement() {
+    const s = await api('GET', '/service')
+    const plan = s.plan
+    if (!plan) return [h('p', { id: 'retirement-phase', text: 'In service: no retirement is planned.' })]
+    const mine = s.accounts.find((a) => a.account === this.account)
+    const next = s.next ? `${s.next.phase} on ${iso(s.next.at)} (in ${age(s.next.at - s.now)})` : 'none: the service is gone'
+    const deadline = mine ? `${iso(mine.deadlineAt)}${mine.ownDeadline ? ' (this account’s own)' : ''}` : iso(plan.deadlineAt)
+    const rows = [
+      ['Phase', h('strong', { id: 'retirement-phase', class: ['planned', 'announced'].includes(s.phase) ? 'warn' : 'bad', text: s.phase })],
+      ['Next', next],
+      ['Announced', iso(plan.announceAt)],
+      ['Sync off', `${iso(plan.syncOffAt)} (read-only, uploads refused)`],
+      ['Migration deadline', `${deadline} (not migrated or exported: access closed)`],
+      ['Shutdown', iso(plan.shutdownAt)],
+    ]
+    if (mine) {
+      const moved = mine.migration
+        ? `${mine.migration.how === 'migrate' ? 'migrated' : 'exported'} ${iso(mine.migration.at)}`
+        : 'not migrated'
+      const purge = mine.purgedAt === null ? `data purged from ${iso(mine.purgeAt)}` : `data purged ${iso(mine.purgedAt)}`
+      rows.push(['This account', `access ${ACCESS[mine.access]}; ${moved}; ${purge}`])
+    }
+    return [
+      h(
+        'dl',
+        { id: 'retirement' },
+        rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]),
+      ),
+    ]
+  }
+
   async loadDrive() {
     // D3: the cloud refuses the drive while the service is off or the account frozen; said here in its words, not asked.
     if (this.view && this.view.frozenAt !== null) return [h('p', { class: 'warn', text: 'the account is frozen: its drive was cleared' })]
@@ -255,7 +306,7 @@ export class DataPanel {
             return h(
               'tr',
               {},
-              h('td', { text: `${f.folder === '/' ? '' : f.folder}/${f.name}` }),
+              h('td', { class: 'wrap', text: `${f.folder === '/' ? '' : f.folder}/${f.name}` }),
               h('td', { text: bytes(f.size) }),
               h('td', { class: 'muted', text: f.uploadedBy }),
               h(

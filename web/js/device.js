@@ -1,7 +1,7 @@
-// One device's page: its state (F1), its track with a replay slider and GPX/GeoJSON export, the remote commands (F2,
-// signed by the console process with the owner's key), the command list with receipts, push notifications (X3), and
-// the cloud data of its account (data.js).
-import { ApiError, age, api, attempt, enc, h, iso, toast } from './util.js'
+// One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
+// export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
+// push notifications (X3), and the cloud data of its account (data.js).
+import { ApiError, age, api, attempt, enc, h, iso, quietly, toast } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -58,8 +58,11 @@ export class DevicePage {
     const before = this.device
     this.device = device
     this.renderFacts()
+    // F1: a new fix joins the track; the slider follows it unless the owner moved it back to replay.
+    const newest = this.points[this.points.length - 1]
+    if (device.last && (!newest || device.last.at > newest.at)) this.addFix(device.last)
     void this.loadChannels()
-    void this.push.refresh()
+    quietly(this.push.refresh())
     // A switch flipped on the phone changes what the cloud keeps and allows: reread its data.
     if (before.cloudService !== device.cloudService || before.findDevice !== device.findDevice) void this.data.refresh()
   }
@@ -146,6 +149,16 @@ export class DevicePage {
     this.slider.max = String(Math.max(0, this.points.length - 1))
     this.slider.value = this.slider.max
     this.slider.disabled = this.points.length < 2
+    this.seek()
+  }
+
+  addFix(fix) {
+    const atEnd = this.slider.value === this.slider.max
+    this.points.push(fix)
+    this.ctx.map.extendTrack(fix)
+    this.slider.max = String(this.points.length - 1)
+    this.slider.disabled = this.points.length < 2
+    if (atEnd && !this.timer) this.slider.value = this.slider.max
     this.seek()
   }
 
@@ -258,7 +271,7 @@ export class DevicePage {
           h(
             'tr',
             {},
-            ['Type', 'State', 'Issued', 'What happened', 'Receipt', ''].map((t) => h('th', { scope: 'col', text: t })),
+            ['Type', 'State', 'What happened', ''].map((t) => h('th', { scope: 'col', text: t })),
           ),
         ),
         this.commandRows,
@@ -273,6 +286,20 @@ export class DevicePage {
   async issue(type, args, confirm) {
     const body = { type, args }
     if (confirm !== undefined) body.confirm = confirm.trim()
+    // One command per press: a double click (or Enter held down) must not sign and send a second ring, lock or wipe.
+    const buttons = [...this.el.querySelectorAll('#commands form button, #commands > p > button')].filter((b) => !b.disabled)
+    for (const b of buttons) b.disabled = true
+    this.result.className = ''
+    this.result.textContent = `Signing ${type} with the owner's key and sending it to ${this.id}…`
+    try {
+      await this.send(type, body)
+    } finally {
+      for (const b of buttons) b.disabled = false
+      this.checkConfirm()
+    }
+  }
+
+  async send(type, body) {
     try {
       const { command } = await api('POST', `/devices/${enc(this.id)}/commands`, body)
       this.pending = command.id
@@ -300,10 +327,19 @@ export class DevicePage {
           'tr',
           { 'data-command': c.id, 'data-state': c.state },
           h('td', { text: c.type }),
-          h('td', { class: c.state === 'succeeded' ? 'on' : c.state === 'queued' ? 'warn' : '', text: c.state }),
-          h('td', { text: `${age(now - c.createdAt)} ago` }),
-          h('td', { text: c.text }),
-          h('td', { class: c.verified ? 'on' : c.receipt ? 'bad' : 'muted', text: c.receiptText }),
+          // Four columns, not six: the receipt's line under what happened, so the table fits beside the map and on a phone.
+          h(
+            'td',
+            {},
+            h('span', { class: c.state === 'succeeded' ? 'on' : c.state === 'queued' ? 'warn' : '', text: c.state }),
+            h('div', { class: 'muted small', text: `issued ${age(now - c.createdAt)} ago` }),
+          ),
+          h(
+            'td',
+            {},
+            h('div', { class: 'wrap', text: c.text }),
+            h('div', { class: `wrap small ${c.verified ? 'on' : c.receipt ? 'bad' : 'muted'}`, text: c.receiptText }),
+          ),
           h(
             'td',
             {},

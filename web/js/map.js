@@ -134,6 +134,12 @@ export class DeviceMap {
     this.map.fitBounds(this.track.getBounds().pad(0.2), { maxZoom: 16 })
   }
 
+  /** A fix appended to the drawn track (a live heartbeat), without moving the view. */
+  extendTrack(point) {
+    if (!this.track) return this.showTrack([point])
+    this.track.addLatLng([point.lat, point.lon])
+  }
+
   replayAt(point) {
     if (this.replay) this.replay.setLatLng([point.lat, point.lon])
   }

@@ -23,7 +23,15 @@ export class ApiError extends Error {
   }
 }
 
-/** One page-API call; resolves with the JSON answer, rejects with an ApiError. */
+/** What the page says when this console's own server does not answer (the browser's own words are "Failed to fetch"). */
+export const CONSOLE_AWAY = 'this web console is not answering: was it stopped (Ctrl-C in its terminal)?'
+
+/** What the page says once the console no longer knows this browser (it was restarted: its sessions live in its memory). */
+export const SIGNED_OUT =
+  'You are signed out of this console: it was restarted, or this browser never signed in. Open the sign-in link that ' +
+  '`fakephone demo` or `fakephone console web` printed when it started (a link works once; start it again for a new one).'
+
+/** One page-API call; resolves with the JSON answer, rejects with an ApiError (status 0: the console did not answer). */
 export async function api(method, path, body) {
   const init = { method, headers: {} }
   if (method !== 'GET') init.headers['x-fakephone-page'] = '1'
@@ -31,10 +39,25 @@ export async function api(method, path, body) {
     init.headers['content-type'] = 'application/json'
     init.body = JSON.stringify(body)
   }
-  const res = await fetch(`/app/api${path}`, init)
+  let res
+  try {
+    res = await fetch(`/app/api${path}`, init)
+  } catch {
+    throw new ApiError(0, { error: CONSOLE_AWAY, code: 'CONSOLE_AWAY' })
+  }
   const answer = await res.json()
+  if (res.status === 401) banner(SIGNED_OUT)
   if (!res.ok) throw new ApiError(res.status, answer)
   return answer
+}
+
+/** A line under the header that stays until it is taken back (banner(null)): the console's connection, in words. */
+export function banner(text) {
+  const el = document.getElementById('banner')
+  // Signed out stays: nothing this page does signs it in again.
+  if (el.textContent === SIGNED_OUT && !el.hidden) return
+  el.textContent = text ?? ''
+  el.hidden = text === null
 }
 
 export const enc = encodeURIComponent
@@ -55,6 +78,14 @@ export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms)
 
 /** Sizes as the CLI and the cloud's refusals say them ("5.0 GB" for 5 GiB): the one formatter, served from the build. */
 export const bytes = formatBytes
+
+/**
+ * A reread the live stream asked for. If it fails, the console or the broker is away: the banner says so, and the
+ * page reads everything again when the stream is back. Not an uncaught error.
+ */
+export function quietly(promise) {
+  promise.catch(() => {})
+}
 
 let toastTimer
 /** Says something to the person at the page; errors stay until the next message. */

@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path'
 import { chromium, type Page, type Request } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
 import { packageRoot } from '../../../cli/web/assets.js'
+import { WebConsole } from '../../../cli/web/server.js'
+import { ConsoleClient } from '../../../cli/console-client.js'
 import { formatBytes } from '../../../common/format-bytes.js'
 import { startWeb, tempDir } from '../../fixtures/web.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
@@ -25,6 +27,8 @@ if (!existsSync(CHROMIUM)) {
 } else {
   t.test('the web console in Chromium', async (t) => {
     const s = await startWeb(t)
+    /** The whole file's test: what a subtest starts for the ones after it is stopped at its end. */
+    const whole = t
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 20_000 })
     t.teardown(() => browser.close())
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
@@ -61,7 +65,12 @@ if (!existsSync(CHROMIUM)) {
      * navigation aborted would count as failed.
      */
     const reload = async (): Promise<void> => {
-      await new Promise<void>((resolve) => {
+      await settled()
+      await page.goto(s.web.url)
+    }
+    /** Resolves once the page has its answer to every request it made (its event stream aside). */
+    const settled = (): Promise<void> =>
+      new Promise<void>((resolve) => {
         const answered = (): void => {
           if (open.size > 0) return
           page.off('requestfinished', answered)
@@ -72,8 +81,6 @@ if (!existsSync(CHROMIUM)) {
         page.on('requestfailed', answered)
         answered()
       })
-      await page.goto(s.web.url)
-    }
     /**
      * Clicks one of the clock's buttons and resolves with what the page then says in its live line: the page says it
      * only once it has read everything the move changed, so none of its requests is still open (a navigation would abort
@@ -132,6 +139,16 @@ if (!existsSync(CHROMIUM)) {
       t.match(await page.textContent('#replay-at'), /^fix 6 of 6: /)
       await page.locator('#replay').fill('2')
       t.match(await page.textContent('#replay-at'), /^fix 3 of 6: 2026-01-01T00:01:30Z at 55\.95020, -3\.19030/)
+      // A heartbeat while the page is open joins the track; the slider stays where the owner put it, or follows at the end.
+      s.place.point = { lat: 55.9535, lon: -3.179 }
+      s.real.advance(30_000)
+      await page.waitForSelector('#replay-at:has-text("of 7")')
+      t.match(await page.textContent('#replay-at'), /^fix 3 of 7: /, 'the replay stays where it was')
+      await page.locator('#replay').fill('6')
+      s.place.point = { lat: 55.954, lon: -3.178 }
+      s.real.advance(30_000)
+      await page.waitForSelector('#replay-at:has-text("of 8")')
+      t.match(await page.textContent('#replay-at'), /^fix 8 of 8: .* at 55\.95400, -3\.17800/, 'at the end it follows the phone')
       const download = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'GPX' }).click()])
       t.equal(download[0].suggestedFilename(), 'phone-a.gpx')
       t.match(await page.getAttribute('a[download="phone-a.geojson"]', 'href'), '/app/api/devices/phone-a/track.geojson')
@@ -147,6 +164,7 @@ if (!existsSync(CHROMIUM)) {
       t.match(await page.textContent('#command-result'), /^phone-a is locked — verified receipt signed by phone-a at /)
       t.same(s.agent.status().lock, { message: 'Please call me', phone: '+44 131 555 0100' })
       t.match(await page.locator('#command-table tbody tr').first().textContent(), /locksucceeded.*verified receipt/)
+      t.same(await sticksOut(page), [], 'the command table, receipts and all, fits beside the map')
     })
 
     await t.test('F2: a wipe is sent only after the device id is typed', async (t) => {
@@ -160,6 +178,23 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForSelector('#command-result:has-text("was wiped")')
       t.match(await page.textContent('#command-result'), /^phone-a was wiped: \d+ files, \d+ bytes removed; external storage kept;/)
       t.equal(await page.inputValue('#wipe-confirm'), '', 'the confirmation is cleared for the next time')
+    })
+
+    await t.test('F2: a double click sends one command, and moves the clock once', async (t) => {
+      const locates = async (): Promise<number> =>
+        (await s.call('GET', '/app/api/devices/phone-a/commands')).body.commands.filter((c: { type: string }) => c.type === 'locate').length
+      const before = await locates()
+      await page.getByRole('button', { name: 'Locate' }).dblclick()
+      await page.waitForSelector('#command-result:has-text("phone-a is at")')
+      await settled()
+      t.equal((await locates()) - before, 1, 'one locate signed and sent')
+      const ahead = async (): Promise<number> => (await s.call('GET', '/app/api/clock')).body.aheadMs
+      const was = await ahead()
+      const said = await page.textContent('#live')
+      await page.getByRole('button', { name: '1 h' }).dblclick()
+      await page.waitForFunction((w) => document.getElementById('live')?.textContent !== w, said)
+      await settled()
+      t.equal((await ahead()) - was, 3_600_000, 'the cloud clock moved one hour')
     })
 
     await t.test(
@@ -202,6 +237,11 @@ if (!existsSync(CHROMIUM)) {
       t.match(await advance('73 h'), /^Moved the cloud clock from .* to .*; \d+ timer\(s\) fell due and ran\.$/)
       t.equal(await page.textContent('#backup-state'), 'read-only')
       t.match(await page.textContent('#service'), /^off for 3d 1h/)
+      // The header says the move on a second line: the panes shrink, the map's foot stays on the screen.
+      t.ok(
+        await page.evaluate(() => document.querySelector('main')!.getBoundingClientRect().bottom <= window.innerHeight),
+        'nothing pushed below the window',
+      )
       await advance('7 d')
       await page.waitForSelector('#timeline li')
       await page.locator('#data').screenshot({ path: join(IMG, 'web-service-off.png') })
@@ -219,6 +259,80 @@ if (!existsSync(CHROMIUM)) {
         return util.bytes(1536)
       })
       t.equal(inPage, formatBytes(1536))
+      // A change the live feed does not carry (a membership, a phone's sync or backup): the panel says when it was read,
+      // and its button reads it again.
+      const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+      await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'premium', days: 30 })
+      t.match(await page.textContent('#data-read-at'), /^as the cloud had it at 2026-\d\d-\d\dT[\d:]+Z$/)
+      await page.getByRole('button', { name: 'Reload cloud data' }).click()
+      await page.waitForSelector('#account-body dd:has-text("premium until")')
+      t.match(await page.textContent('#quota-text'), / of 200 GB$/)
+      await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'free' })
+    })
+
+    await t.test("M1: the service's retirement, its dates and the account's deadline, access and purge date", async (t) => {
+      t.equal(await page.textContent('#retirement-phase'), 'In service: no retirement is planned.')
+      const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+      const plan = { announce: 'now', syncOff: '30d', migrationDeadline: '60d', shutdown: '90d' }
+      const status = await owner.send<{ now: number }>('PUT', '/api/service/retirement', plan)
+      await page.getByRole('button', { name: 'Reload cloud data' }).click()
+      await page.waitForSelector('#retirement-phase:has-text("announced")')
+      const day = (d: number): string => new Date(status.now + d * 86_400_000).toISOString().replace('.000Z', 'Z')
+      const shown = await page.locator('#retirement').innerText()
+      t.match(shown, new RegExp(`Next\\s+migration-window on ${day(30)} \\(in 30d 0h\\)`))
+      t.match(shown, new RegExp(`Migration deadline\\s+${day(60)} \\(not migrated or exported: access closed\\)`))
+      t.match(shown, new RegExp(`This account\\s+access full; not migrated; data purged from ${day(90)}`))
+    })
+
+    await t.test('the broker stopped and back, and a session the console forgot: the page says so in words', async (t) => {
+      await s.cloud.broker.stop()
+      await page.waitForSelector('#banner:has-text("cannot reach the broker")')
+      t.equal(await page.textContent('#live'), 'broker unreachable', 'not "live" while the broker is away')
+      expected.add('502 POST /app/api/devices/phone-a/commands')
+      await page.getByRole('button', { name: 'Locate' }).click()
+      await page.waitForSelector('#command-result:has-text("error")')
+      t.match(await page.textContent('#command-result'), /^error: cannot reach the broker at http:\/\/127\.0\.0\.1:\d+/)
+      await s.cloud.restart()
+      await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
+      t.equal(await page.textContent('#live'), 'live')
+      // The web console itself stopped, then started again on the same port: it no longer knows this browser.
+      await settled()
+      const known = problems.length
+      await s.web.stop()
+      await page.waitForSelector('#banner:has-text("This web console is not answering")')
+      t.equal(await page.textContent('#live'), 'reconnecting…')
+      const again = new WebConsole({
+        apiUrl: s.cloud.apiUrl,
+        consoleToken: s.cloud.consoleToken,
+        keysDir: s.owner.keys.dir,
+        log: s.cloud.logs.logger().child({ module: 'web' }),
+        port: Number(new URL(s.web.url).port),
+        loginToken: 'again',
+      })
+      await again.start()
+      whole.teardown(() => again.stop())
+      // The page's event stream is refused now (401); the page asks why and says so, with no click.
+      expected.add('401 GET /events').add('401 GET /app/api/clock')
+      await page.waitForSelector('#live:text-is("signed out")')
+      t.match(await page.textContent('#banner'), /^You are signed out of this console: it was restarted/)
+      // A request the stop cut short, and the browser's attempts to reconnect while the console was away, are the
+      // console's absence, which the page said; not failures of the page.
+      const away = /^failed: GET \S+ net::ERR_CONNECTION_(REFUSED|RESET)$/
+      problems.splice(known, problems.length, ...problems.slice(known).filter((p) => !away.test(p)))
+      await page.goto(again.loginUrl as string)
+      await page.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
+      t.equal(await page.textContent('#live'), 'live', 'signed in again with the new link')
+      await page.getByRole('link', { name: 'phone-a' }).click()
+      await page.waitForSelector('#commands')
+
+      // A session the console does not know (the cookie gone here): said at the first thing the owner does.
+      const cookies = await context.cookies()
+      await context.clearCookies()
+      expected.add('401 POST /app/api/devices/phone-a/commands')
+      await page.getByRole('button', { name: 'Locate' }).click()
+      await page.waitForSelector('#banner:has-text("You are signed out of this console")')
+      t.match(await page.textContent('#banner'), /Open the sign-in link that `fakephone demo` or `fakephone console web` printed/)
+      await context.addCookies(cookies)
     })
 
     await t.test('a phone-sized screen: one column, no sideways scrolling; the keyboard reaches a device page', async (t) => {
@@ -242,6 +356,9 @@ if (!existsSync(CHROMIUM)) {
         0,
         'every field has a label',
       )
+      await page.waitForSelector('#command-table tbody tr')
+      t.same(await sticksOut(page), [], 'no table pushes its text or buttons out of the screen')
+      t.same(await lowContrast(page), [], 'every text on the device page reads at 4.5:1 or more (WCAG AA)')
       await page.screenshot({ path: join(IMG, 'web-phone.png') })
     })
 
@@ -287,6 +404,7 @@ if (!existsSync(CHROMIUM)) {
         return performance.now() - started
       })
       t.comment(`a zoom step redrew in ${Math.round(zoom)} ms`)
+      t.same(await lowContrast(page), [], 'every text in the header, the list and the banner reads at 4.5:1 or more (WCAG AA)')
       await page.getByLabel('Find').fill('fleet-0042')
       t.equal(await page.locator('#device-table tbody tr:visible').count(), 1, 'the list filters')
       t.same(problems, [], 'no console error, no failed request')
@@ -304,6 +422,50 @@ if (!existsSync(CHROMIUM)) {
 
 interface Positions {
   fakephone: { position(id: string): [number, number] | null; label(id: string): string | null }
+}
+
+/** Texts (at most five) whose colour is under 4.5:1 against what is behind them; disabled controls aside (WCAG 1.4.3). */
+function lowContrast(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number)
+    const lum = ([r, g, b]: number[]): number => {
+      const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+      return 0.2126 * f(r as number) + 0.7152 * f(g as number) + 0.0722 * f(b as number)
+    }
+    const behind = (el: Element | null): number[] => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor)
+        if (c.length === 3 || c[3] !== 0) return c
+      }
+      return [255, 255, 255]
+    }
+    const low: string[] = []
+    for (const el of document.querySelectorAll('header *, #banner, #devices *, #detail *')) {
+      const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent?.trim())
+      if (!text || (el as HTMLButtonElement).disabled || el.getClientRects().length === 0) continue
+      const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(behind(el))]
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)
+      if (ratio < 4.5)
+        low.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent?.trim().slice(0, 20)}" ${ratio.toFixed(2)}:1`)
+    }
+    return low.slice(0, 5)
+  })
+}
+
+/** What sticks out of the device list or the device page, sideways (hidden or scrolled out of reach). */
+function sticksOut(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const out: string[] = []
+    for (const id of ['devices', 'detail']) {
+      const pane = document.getElementById(id) as HTMLElement
+      const right = pane.getBoundingClientRect().right
+      for (const el of pane.querySelectorAll('*')) {
+        const box = el.getBoundingClientRect()
+        if (box.width > 0 && box.right > right + 1) out.push(`${id}: <${el.tagName.toLowerCase()}> ${el.textContent?.slice(0, 40)}`)
+      }
+    }
+    return out.slice(0, 5)
+  })
 }
 
 function label(page: Page): Promise<string | null> {

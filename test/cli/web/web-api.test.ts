@@ -11,6 +11,8 @@ import { WebConsole, mqttUrlFor, urlHost } from '../../../cli/web/server.js'
 import { packageRoot } from '../../../cli/web/assets.js'
 import { cookie } from '../../../cli/web/session.js'
 import { LiveFeed } from '../../../cli/web/live.js'
+import { pendingText } from '../../../cli/web/page-api.js'
+import type { CommandView } from '../../../common/console-api.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { closedPort } from '../../fixtures/ports.js'
 import { events, startWeb, tempDir } from '../../fixtures/web.js'
@@ -36,6 +38,12 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   const again = await s.call('GET', '/login?token=whatever', { cookie: '' })
   t.equal(again.status, 401)
   t.match(again.text, /wrong or was already used/)
+  t.match(
+    again.text,
+    /<code>fakephone demo<\/code> \(<code>npm start<\/code>\) or <code>fakephone console web<\/code>/,
+    'names both commands that print a link',
+  )
+  t.match(again.text, /<meta name="viewport" content="width=device-width, initial-scale=1">/, 'readable on a phone, not zoomed out')
   t.equal((await s.call('GET', '/login', { cookie: '' })).status, 401, 'no token')
   for (const path of ['/', '/js/app.js', '/world.geojson', '/config.json']) {
     const r = await s.call('GET', path, { cookie: '' })
@@ -142,7 +150,13 @@ t.test('F2/F3: commands signed in the console process reach the agent; receipts 
     s.call('POST', `/app/api/devices/${device}/commands`, { body: typeof body === 'string' ? body : JSON.stringify(body) })
   const lock = await post({ type: 'lock', args: { message: 'Call me', phone: '555' } })
   t.equal(lock.status, 201)
-  t.match(lock.body.command, { type: 'lock', device: 'phone-a', text: String, verified: false })
+  // F2: the phone is online; its receipt comes in a moment (the page shows it when it does), so nothing says "offline".
+  t.match(lock.body.command, {
+    type: 'lock',
+    device: 'phone-a',
+    text: /^lock sent to phone-a: waiting for its receipt \(expires in 7d 0h\)$/,
+    verified: false,
+  })
   await live.next('commands', (d) => Boolean(d.devices.includes('phone-a')))
   let list = (await s.call('GET', '/app/api/devices/phone-a/commands')).body
   for (let i = 0; i < 50 && list.commands[0].state !== 'succeeded'; i++) {
@@ -179,7 +193,8 @@ t.test('F2: a command for a phone that is away stays queued and can be cancelled
   await s.agent.stop()
   const queued = await s.call('POST', '/app/api/devices/phone-a/commands', { body: JSON.stringify({ type: 'ring', args: { seconds: 3 } }) })
   t.equal(queued.status, 201)
-  t.match(queued.body.command.text, /^ring is queued: the device is offline or busy; it runs when the device comes back \(expires in 10m/)
+  t.match(queued.body.command.text, /^phone-a is offline: ring is queued and runs when it comes back \(expires in 10m 0s\)$/)
+  t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body.commands[0].text, /^phone-a is offline: ring is queued/)
   const cancel = await s.call('POST', `/app/api/commands/${queued.body.command.id}/cancel`, { body: '{}' })
   t.match(cancel.body, { command: { state: 'cancelled' } })
   t.equal((await s.call('POST', `/app/api/commands/${queued.body.command.id}/cancel`, { body: '{}' })).status, 409)
@@ -230,6 +245,7 @@ t.test(
     await live.next('clock')
     t.match((await s.call('POST', '/app/api/clock/advance', { body: '{"by":"soon"}' })).body, { code: 'BAD_REQUEST' })
     t.match((await s.call('GET', '/app/api/accounts')).body, { accounts: [{ id: 'alice', tier: 'free' }] })
+    t.match((await s.call('GET', '/app/api/service')).body, { phase: 'in-service', plan: null, next: null }, 'M1: the retirement')
     t.match((await s.call('GET', '/app/api/accounts/alice/log?limit=5')).body, { account: 'alice', log: Array })
     t.match((await s.call('GET', '/app/api/accounts/alice/items')).body, { account: 'alice', items: [] })
     t.match((await s.call('GET', '/app/api/accounts/alice/bin')).body, { windowDays: 30, entries: [] })
@@ -264,13 +280,19 @@ t.test(
 
 t.test('the broker away: calls say so (502), the feed logs what it could not read, and start refuses clearly', async (t) => {
   const s = await startWeb(t)
+  const live = await events(t, s)
   await s.agent.stop()
   await s.cloud.broker.stop()
+  // Every open page hears at once that what it shows may be stale, and so does a page that opens meanwhile.
+  t.same(await live.next('broker'), { connected: false })
+  t.same(await (await events(t, s)).next('broker'), { connected: false }, 'said to a page as soon as it opens')
   const away = await s.call('GET', '/app/api/devices')
   t.match(away, { status: 502, body: { code: 'BAD_GATEWAY', error: /^cannot reach the broker at / } })
   t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body, { code: 'BAD_GATEWAY' })
   const lost = await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error')
   t.match(lost, { module: 'web', err: /ECONNREFUSED/ }, 'the feed says it lost the broker, and keeps trying')
+  await s.cloud.restart()
+  t.same(await live.next('broker'), { connected: true }, 'and when it is back: the pages reread what they show')
 
   const logs = new LogCapture()
   const feed = new LiveFeed(new ConsoleClient(`http://127.0.0.1:${await closedPort()}`, 'x'), {
@@ -304,4 +326,18 @@ t.test('start: a wrong console token and a port in use are refused with the reas
   })
   await t.rejects(clash.start(), new RegExp(`^the web console cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
   await clash.stop()
+})
+
+t.test("F2: an unfinished command is said as the phone's data channel stands; a finished one is left to the CLI's words", async (t) => {
+  const view = {
+    id: 'c1',
+    device: 'phone-a',
+    type: 'wipe',
+    state: 'executing',
+    createdAt: 0,
+    expiresAt: 90_000,
+  } as unknown as CommandView
+  t.equal(pendingText(view, 30_000, true), 'wipe executing on phone-a: waiting for its receipt (expires in 1m 0s)')
+  t.equal(pendingText(view, 30_000, false), 'phone-a is offline: wipe is executing and runs when it comes back (expires in 1m 0s)')
+  t.equal(pendingText({ ...view, state: 'succeeded' }, 30_000, true), null)
 })
