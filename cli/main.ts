@@ -104,6 +104,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return await Promise.race([root.parseAsync(argv, { from: 'user' }).then(() => 0), interrupted.stopped]).finally(interrupted.dispose)
   } catch (err) {
     if (err instanceof CommanderError) {
+      // A group named without its subcommand (`fakephone console`) has had its help printed: that is the whole answer.
+      if (err.code === 'commander.help') return err.exitCode
       if (err.code.startsWith('commander.') && err.exitCode !== 0 && !err.message.startsWith('error:')) io.err(`error: ${err.message}\n`)
       return err.exitCode
     }

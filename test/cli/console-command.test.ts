@@ -59,3 +59,12 @@ t.test('through main: a typo still gets its "did you mean", a named group runs a
   t.equal(help.code, 0)
   t.match(help.out, /--to-token-file <file>/)
 })
+
+t.test('a group named without a subcommand prints its help and exits 1, with no "error:" line of commander\'s own', async (t) => {
+  for (const argv of [['console'], ['console', 'service'], ['fleet'], ['bag']]) {
+    const got = await run(argv)
+    t.equal(got.code, 1, argv.join(' '))
+    t.match(got.out + got.err, /Usage: fakephone /, argv.join(' '))
+    t.notMatch(got.err, /error:/, argv.join(' '))
+  }
+})
