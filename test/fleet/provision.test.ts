@@ -56,7 +56,10 @@ t.test('fleet provision registers N devices, writes their credentials 0600 and t
 
   const again = await run(['fleet', 'provision', '--count', '2', '--account-prefix', 'qb', '--data', data, '--keys', keys, '--out', out])
   t.equal(again.code, 1)
-  t.match(again.err, /fleet\.json exists: its secrets may be the only copy/)
+  t.match(
+    again.err,
+    /^error: --out .*fleet\.json: the file exists and is not replaced \(a secret in it may be the only copy\); no device was registered\n$/,
+  )
   t.equal(registry.list().length, 30, 'a refused credentials file registers no device whose secret would be nowhere')
   const clash = join(dir, 'clash.json')
   const taken = await run(['fleet', 'provision', '--count', '1', '--account-prefix', 'qa', '--data', data, '--keys', keys, '--out', clash])
@@ -113,9 +116,9 @@ t.test('a credentials file that is missing, not JSON or of the wrong shape is na
   await t.rejects(readCredentials(join(dir, 'c.json')), { message: /: \(top\): / })
   await t.rejects(
     import('../../fleet/credentials.js').then((m) =>
-      m.writeCredentials(join(dir, 'no', 'such', 'dir.json'), { version: 1, keysDir: 'k', devices: [] }),
+      m.writeCredentialsOf(join(dir, 'no', 'such', 'dir.json'), () => ({ version: 1, keysDir: 'k', devices: [] })),
     ),
-    { message: /cannot write .*dir\.json: ENOENT/ },
+    { message: /dir\.json: cannot write it: ENOENT.*; no device was registered$/ },
   )
 })
 
