@@ -10,10 +10,11 @@
  * and the take-over is logged. Release removes the file only while it is still ours.
  */
 import { randomUUID } from 'node:crypto'
-import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '../common/log.js'
 import { FakephoneError } from '../common/errors.js'
+import { makeDirsSync } from '../common/make-dirs.js'
 
 export const LOCK_FILE = 'broker.lock'
 
@@ -58,7 +59,7 @@ export class DataDirLock {
  * naming the live process that holds it. A lock left by a process that is gone is taken over.
  */
 export function lockDataDir(dataDir: string, log: Logger): DataDirLock {
-  mkdirSync(dataDir, { recursive: true })
+  makeDirsSync(dataDir)
   const path = join(dataDir, LOCK_FILE)
   const record: LockRecord = { pid: process.pid, startedAt: new Date().toISOString(), token: randomUUID() }
   if (tryCreate(path, record)) return new DataDirLock(path, record.token)

@@ -4,9 +4,9 @@
  * numbered migrations keyed on `PRAGMA user_version`.
  */
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { FakephoneError } from '../common/errors.js'
+import { makeDirsSync } from '../common/make-dirs.js'
 
 export type Db = Database.Database
 
@@ -313,7 +313,7 @@ export class DbVersionError extends FakephoneError {
  * cannot both migrate it (the second waits for the write lock, then finds it done).
  */
 export function openDb(dataDir: string): Db {
-  mkdirSync(dataDir, { recursive: true })
+  makeDirsSync(dataDir)
   const path = join(dataDir, DB_FILE)
   const db = new Database(path)
   try {

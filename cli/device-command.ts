@@ -31,6 +31,10 @@ export function deviceCommand(io: Io): Command {
     .option('--keys <dir>', "the owner's keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)
     .option('--json', 'machine-readable output')
     .action(async (id: string, o: { account: string; data: string; secretOut?: string; keys: string; json?: boolean }) => {
+      // Provisioning: the owner's key pair (made once per account) and the device's receipt key. The folder first: one
+      // that cannot be made refuses before the device is registered, whose secret would otherwise be shown nowhere.
+      const keys = new OwnerKeys(o.keys)
+      keys.ensureFolder()
       const register = () => withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account))
       // The secret file first: one that exists or cannot be made refuses before a device is registered without its secret.
       const added =
@@ -38,8 +42,6 @@ export function deviceCommand(io: Io): Command {
           ? await register()
           : await writeNewSecretFile(o.secretOut, `--secret-out ${o.secretOut}`, register, (a) => a.secret + '\n')
       const { device, secret } = added
-      // Provisioning: the owner's key pair (made once per account) and the device's receipt key.
-      const keys = new OwnerKeys(o.keys)
       keys.ensureSigningKey(device.account)
       keys.rememberDevice(device.id, secret)
       const ownerKeyFile = keys.ownerKeyFile(device.account)

@@ -31,6 +31,10 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
   const unusable = await run(['broker', '--data', notADir, '--mqtt-port', '0', '--http-port', '0'])
   t.equal(unusable.code, 1)
   t.match(unusable.err, /^error: cannot start the broker: .*(EEXIST|ENOTDIR)/, 'a data directory that cannot be used is named')
+  // /proc refuses a new folder (ENOENT, to root too), where Node's recursive mkdir tried it again for ever.
+  const proc = await run(['broker', '--data', '/proc/self/fakephone-test', '--mqtt-port', '0', '--http-port', '0'])
+  t.equal(proc.code, 1)
+  t.equal(proc.err, "error: cannot start the broker: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'\n")
   t.ok(first.logs.has('broker stopped'))
 })
 
@@ -95,6 +99,13 @@ t.test('agent start-up errors name the problem', async (t) => {
   t.match((await run([...base, '--id', 'Bad Id'])).err, /--id: device id: 1-63 of a-z/)
   t.match((await run(['agent', '--id', 'a', '--secret-file', join(dir, 'none')])).err, /cannot read the secret file .*none: ENOENT/)
   t.match((await run([...base, '--id', 'a', '--gpx', join(dir, 'bad.gpx')])).err, /at least two <trkpt>/)
+  const proc = await run([...base.slice(0, -1), '/proc/self/fakephone-test', '--id', 'a', '--broker', 'mqtt://127.0.0.1:1'])
+  t.equal(proc.code, 1)
+  t.match(
+    proc.err,
+    /(^|\n)error: ENOENT: no such file or directory, mkdir '\/proc\/self\/fakephone-test'\n$/,
+    'a data folder /proc refuses: one line',
+  )
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err, /cannot read the owner key .*no\.pub: ENOENT/)
   writeFileSync(join(dir, 'garbage.pub'), 'not a key')
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')])).err, /cannot read the owner key .*garbage\.pub/)

@@ -114,6 +114,21 @@ t.test('device add prints the credentials once; list and remove; errors say what
     'a secret file refused registers no device whose secret would be nowhere',
   )
 
+  // A keys folder that cannot be made (a file in the way; /proc, where Node's recursive mkdir spun) refuses before the
+  // device is registered, whose secret would be shown nowhere; a data folder that cannot be made is one line too.
+  for (const [keysDir, why] of [
+    [join(data, 'hall.secret', 'keys'), "ENOTDIR: not a directory, mkdir '.*hall\\.secret/keys/devices'"],
+    ['/proc/self/fakephone-test', "ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'"],
+  ] as const) {
+    const noKeys = await run(['device', 'add', 'pi-porch', '--data', data, '--keys', keysDir])
+    t.equal(noKeys.code, 1)
+    t.match(noKeys.err, new RegExp(`^error: ${why}\n$`))
+  }
+  t.notMatch((await run(['device', 'list', '--data', data])).out, /pi-porch/, 'a keys folder refused registers no device')
+  t.equal(
+    (await run(['device', 'list', '--data', '/proc/self/fakephone-test'])).err,
+    "error: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'\n",
+  )
   t.match((await run(['device', 'remove', 'pi-kitchen', '--data', data])).out, /Removed device pi-kitchen/)
   t.equal((await run(['device', 'remove', 'pi-kitchen', '--data', data])).err, 'error: no device "pi-kitchen" is registered\n')
   t.equal((await run(['device', 'list', '--data', tempDir(t)])).out, 'No devices registered.\n')

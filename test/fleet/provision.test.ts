@@ -66,6 +66,23 @@ t.test('fleet provision registers N devices, writes their credentials 0600 and t
   t.equal(taken.code, 1)
   t.match(taken.err, /--account-prefix "qa" is taken in .*: 30 devices \(qa-00001 \.\.\. qa-00030\)/)
   t.notOk(existsSync(clash), 'a refused registration leaves no credentials file behind')
+  const noKeys = await run([
+    'fleet',
+    'provision',
+    '--count',
+    '2',
+    '--account-prefix',
+    'qc',
+    '--data',
+    data,
+    '--keys',
+    join(out, 'keys'),
+    '--out',
+    join(dir, 'qc.json'),
+  ])
+  t.equal(noKeys.code, 1)
+  t.match(noKeys.err, /^error: ENOTDIR: not a directory, mkdir '.*fleet\.json\/keys\/devices'\n$/)
+  t.equal(registry.list().length, 30, 'a keys folder that cannot be made registers no device (its credentials file is removed)')
 })
 
 t.test('bulk registration is all or none; bad ids and prefixes are refused with the reason', async (t) => {
