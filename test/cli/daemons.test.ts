@@ -99,6 +99,11 @@ t.test('agent start-up errors name the problem', async (t) => {
   t.match((await run([...base, '--id', 'Bad Id'])).err, /--id: device id: 1-63 of a-z/)
   t.match((await run(['agent', '--id', 'a', '--secret-file', join(dir, 'none')])).err, /cannot read the secret file .*none: ENOENT/)
   t.match((await run([...base, '--id', 'a', '--gpx', join(dir, 'bad.gpx')])).err, /at least two <trkpt>/)
+  t.match(
+    (await run([...base, '--id', 'a', '--gpx', dir])).err,
+    /^error: \/.*: EISDIR: illegal operation on a directory, read\n$/,
+    'a folder as --gpx is named',
+  )
   const proc = await run([...base.slice(0, -1), '/proc/self/fakephone-test', '--id', 'a', '--broker', 'mqtt://127.0.0.1:1'])
   t.equal(proc.code, 1)
   t.match(
