@@ -1,6 +1,6 @@
 /** `fakephone broker`, `agent`, `phone`, `console` and `demo`, run in-process against real sockets. */
 import t from 'tap'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -86,9 +86,18 @@ t.test('agent and phone: a fake phone is started, controlled by its user and sto
   t.match((await run(['phone', '--data', phoneDir, 'cloud-service', 'off'])).out, /cloud service off/)
   t.match((await run(['phone', '--data', phoneDir, 'network', 'mobile'])).out, /network\s+mobile/)
   t.match((await run(['phone', '--data', tempDir(t), 'status'])).err, /no agent is running with data directory/)
+  // A second phone on the same data directory would take this one's session over and over and share its journal.
+  const second = await run(['agent', '--id', 'phone-a', '--secret-file', secretFile, '--broker', cloud.mqttUrl, '--data', phoneDir])
+  t.equal(second.code, 1)
+  t.match(
+    second.err,
+    new RegExp(`(^|\\n)error: the data directory ${phoneDir} is in use by another agent: process ${process.pid}, running since .*\\n$`),
+  )
+  t.match((await run(['phone', '--data', phoneDir, 'status'])).out, /device\s+phone-a\n/, 'the first phone runs on')
 
   agentIo.abort()
   t.equal(await running, 0)
+  t.notOk(existsSync(join(phoneDir, 'agent.lock')), 'a stopped agent lets go of its data directory')
 })
 
 t.test('agent start-up errors name the problem', async (t) => {
