@@ -109,7 +109,7 @@ export function readGpx(path: string): Point[] {
   } catch (err) {
     // Node's words for a folder (EISDIR, from read) do not name the path, as its others (from open) do: then this does.
     if ((err as { path?: unknown }).path !== undefined) throw err
-    throw new Error(`${path}: ${(err as Error).message}`)
+    throw new Error(`${path}: ${(err as Error).message}`, { cause: err })
   }
   const points = (tag: string): Point[] =>
     [...xml.matchAll(new RegExp(`<${tag}\\b([^>]*)>`, 'g'))].map((m) => {
