@@ -18,7 +18,6 @@
  * the migration copied (same ids, same bytes).
  */
 import { EventEmitter, once } from 'node:events'
-import { mkdir } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { KeyObject } from 'node:crypto'
 import { decodePayload, encodePayload, topicFor, type Command, type Heartbeat, type LogBatch, type Network } from '../common/contract.js'
@@ -46,6 +45,7 @@ import { PhoneBackup, type BackupStatus } from './backup/phone-backup.js'
 import { ensureSystemProfile } from './backup/system-profile.js'
 import { homeFile, readHome, type CloudHome } from './cloud-home.js'
 import type { CloudMove } from '../common/cloud/cloud-move.js'
+import { makeDirsSync } from '../common/make-dirs.js'
 
 export interface AgentOptions {
   id: string
@@ -274,7 +274,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
    * A step that fails leaves the steps before it running: `stop()` undoes them.
    */
   async start(): Promise<void> {
-    await mkdir(this.opts.dataDir, { recursive: true })
+    makeDirsSync(this.opts.dataDir)
     await this.settings.load()
     this.seqs.load()
     await this.remote.load()

@@ -103,7 +103,14 @@ export const DEMO_ROUTE: readonly Point[] = [
  * matching is all the XML this needs.
  */
 export function readGpx(path: string): Point[] {
-  const xml = readFileSync(path, 'utf8')
+  let xml: string
+  try {
+    xml = readFileSync(path, 'utf8')
+  } catch (err) {
+    // Node's words for a folder (EISDIR, from read) do not name the path, as its others (from open) do: then this does.
+    if ((err as { path?: unknown }).path !== undefined) throw err
+    throw new Error(`${path}: ${(err as Error).message}`, { cause: err })
+  }
   const points = (tag: string): Point[] =>
     [...xml.matchAll(new RegExp(`<${tag}\\b([^>]*)>`, 'g'))].map((m) => {
       const attrs = m[1] as string

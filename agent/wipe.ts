@@ -1,7 +1,7 @@
 /**
  * F2 wipe: removes the phone's user data -- every file under its data
  * directory -- except what the phone needs to stay itself and to finish
- * the wipe exactly once (its command journal, its control socket, its
+ * the wipe exactly once (its command journal, its control socket and lock, its
  * settings file, which the caller resets), and the external storage
  * (`sdcard/`) when asked to keep it. Counts what it removed. Safe to run
  * again after a crash: it removes whatever is left.
@@ -31,7 +31,7 @@ const SYSTEM_FILES = new Set(
     'drive.json',
   ]
     .flatMap((f) => [f, `${f}.tmp`])
-    .concat('control.sock'),
+    .concat('control.sock', 'agent.lock'),
 )
 export const SDCARD = 'sdcard'
 

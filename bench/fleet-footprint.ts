@@ -25,7 +25,7 @@ import { ensureConsoleToken } from '../broker/console-token.js'
 import { SystemClock } from '../common/clock.js'
 import { encodePayload, topicFor } from '../common/contract.js'
 import { createLogger } from '../common/log.js'
-import { readCredentials, writeCredentials } from '../fleet/credentials.js'
+import { readCredentials, writeCredentialsOf } from '../fleet/credentials.js'
 import { provision } from '../fleet/provision.js'
 import { checkScenario } from '../fleet/scenario.js'
 import { runSession } from '../fleet/session.js'
@@ -169,8 +169,7 @@ async function parent(argv: string[]): Promise<void> {
     ensureConsoleToken(join(dir, 'cloud'))
     const credentials = join(dir, 'fleet.json')
     process.stderr.write(`provisioning ${n} devices...\n`)
-    await writeCredentials(
-      credentials,
+    await writeCredentialsOf(credentials, () =>
       provision({ dataDir: join(dir, 'cloud'), keysDir: join(dir, 'keys'), count: n, prefix: 'fp', clock }),
     )
     const rows: Figures[] = []

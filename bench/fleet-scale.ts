@@ -21,7 +21,7 @@ import { ensureConsoleToken } from '../broker/console-token.js'
 import { CONNECTIONS_PER_PHONE, connectionRoom } from '../common/open-files.js'
 import { looseFlags } from './args.js'
 import { SystemClock } from '../common/clock.js'
-import { writeCredentials } from '../fleet/credentials.js'
+import { writeCredentialsOf } from '../fleet/credentials.js'
 import { provision } from '../fleet/provision.js'
 import type { FleetReport } from '../fleet/report.js'
 import { startBrokerChild, type Ramp } from './fleet-broker.js'
@@ -41,8 +41,7 @@ const cloud = join(dir, 'cloud')
 try {
   process.stderr.write(`provisioning ${n} devices...\n`)
   const credentials = join(dir, 'fleet.json')
-  await writeCredentials(
-    credentials,
+  await writeCredentialsOf(credentials, () =>
     provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: n, prefix: 'fs', clock: new SystemClock() }),
   )
   const token = ensureConsoleToken(cloud)

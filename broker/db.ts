@@ -4,9 +4,9 @@
  * numbered migrations keyed on `PRAGMA user_version`.
  */
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { FakephoneError } from '../common/errors.js'
+import { makeDirsSync } from '../common/make-dirs.js'
 
 export type Db = Database.Database
 
@@ -306,6 +306,24 @@ export class DbVersionError extends FakephoneError {
   }
 }
 
+/** SQLite's codes (their prefixes) for a database file that cannot be used at all, with what that means. */
+const DB_UNUSABLE: readonly [prefix: string, why: string][] = [
+  ['SQLITE_CANTOPEN', 'it cannot be opened (a folder, or a path this user may not use)'],
+  ['SQLITE_NOTADB', 'it is not a database (another file, or a damaged one)'],
+  ['SQLITE_CORRUPT', 'it is damaged'],
+]
+
+/** `err` as one line naming the file and what to do, when it says the file cannot be used; any other, as it is. */
+function unusable(path: string, err: unknown): unknown {
+  const code = String((err as { code?: unknown }).code)
+  const why = DB_UNUSABLE.find(([prefix]) => code.startsWith(prefix))?.[1]
+  if (why === undefined) return err
+  return new FakephoneError(
+    'DB_UNUSABLE',
+    `the database ${path} cannot be used: ${why} (${code}); restore it from a backup, or give another data directory`,
+  )
+}
+
 /**
  * Opens (creating if needed) the database in `dataDir` and brings its schema up to date.
  * A database newer than this code is refused, untouched. Migrations run in one
@@ -313,9 +331,14 @@ export class DbVersionError extends FakephoneError {
  * cannot both migrate it (the second waits for the write lock, then finds it done).
  */
 export function openDb(dataDir: string): Db {
-  mkdirSync(dataDir, { recursive: true })
+  makeDirsSync(dataDir)
   const path = join(dataDir, DB_FILE)
-  const db = new Database(path)
+  let db: Db
+  try {
+    db = new Database(path)
+  } catch (err) {
+    throw unusable(path, err)
+  }
   try {
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
@@ -329,7 +352,7 @@ export function openDb(dataDir: string): Db {
     }).immediate()
   } catch (err) {
     db.close()
-    throw err
+    throw unusable(path, err)
   }
   return db
 }

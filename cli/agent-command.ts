@@ -23,6 +23,7 @@ import { seedDataCommand } from './seed-data-command.js'
 import { renderFrameworkStatus } from './framework-render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
+import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { checked, duration, fraction, hostPort, latLon, onOff, publicKeyFile } from './options.js'
@@ -73,6 +74,24 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
     throw new UserError(`cannot read the owner key ${c.ownerKey}: ${(err as Error).message}`)
   }
   if (!ownerKey) log.warn('no owner key (--owner-key): this phone will refuse every remote command')
+  // One phone per data directory: a second would take this one's MQTT session over and over and share its journal.
+  const lock = lockDataDir(c.dataDir, log, 'agent')
+  try {
+    return await runAgent(c, io, log, secret, ownerKey, lock)
+  } catch (err) {
+    lock.release()
+    throw err
+  }
+}
+
+async function runAgent(
+  c: AgentConfig,
+  io: Io,
+  log: Logger,
+  secret: string,
+  ownerKey: KeyObject | undefined,
+  lock: DataDirLock,
+): Promise<RunningAgent> {
   // One time for the whole system: the phone stamps with the cloud's time (learnt over MQTT, kept in its data directory).
   const clock = new PhoneClock(c.dataDir, io.clock)
   const where = location(c, { ...io, clock }, log)
@@ -109,6 +128,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
       control.close()
       where.stop()
       await agent.stop()
+      lock.release()
     },
   }
 }

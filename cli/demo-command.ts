@@ -10,10 +10,10 @@ import { join } from 'node:path'
 import { AgentConfigSchema } from '../agent/config.js'
 import { ConsoleClient } from './console-client.js'
 import { openDb } from '../broker/db.js'
-import { lockDataDir } from '../broker/data-lock.js'
+import { lockDataDir } from '../common/data-lock.js'
 import { DeviceRegistry } from '../broker/devices/registry.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../broker/server.js'
-import { writeFile, mkdir } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { pino } from 'pino'
 import { CONSOLE_TOKEN_FILE, ensureConsoleToken } from '../broker/console-token.js'
 import { OwnerKeys } from '../common/signing.js'
@@ -26,6 +26,7 @@ import type { Clock } from '../common/clock.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { DEFAULT_KEYS_DIR, duration, port } from './options.js'
 import { WebConsole } from './web/server.js'
+import { makeDirsSync } from '../common/make-dirs.js'
 
 export const DEMO_DEVICE = 'demo-phone'
 
@@ -81,7 +82,7 @@ export function demoCommand(io: Io): Command {
         logLevel: string
         realTime?: boolean
       }) => {
-        await mkdir(o.data, { recursive: true })
+        makeDirsSync(o.data)
         const logFile = join(o.data, 'fakephone.log')
         const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
         const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)

@@ -1,12 +1,12 @@
 /** `fakephone device ...`: registering devices in the broker's data directory, running broker or not. */
 import { Command } from 'commander'
-import { open, rm, type FileHandle } from 'node:fs/promises'
 import { DEFAULT_DATA_DIR, openDb } from '../broker/db.js'
 import { DeviceRegistry } from '../broker/devices/registry.js'
 import { formatAge, type Clock } from '../common/clock.js'
 import { recordedClock } from '../common/cloud-time.js'
+import { writeNewSecretFile } from '../common/secret-file.js'
 import { OwnerKeys } from '../common/signing.js'
-import { UserError, type Io } from './io.js'
+import type { Io } from './io.js'
 import { DEFAULT_KEYS_DIR, accountName } from './options.js'
 import { table } from './render.js'
 import { forTerminal } from '../common/terminal-text.js'
@@ -21,21 +21,6 @@ async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegi
   }
 }
 
-/**
- * Makes the --secret-out file (mode 0600) before the device is registered: a file that exists (it is never replaced)
- * or cannot be made refuses the add with nothing registered, where a device registered first would have its secret
- * nowhere.
- */
-async function secretFile(file: string): Promise<FileHandle> {
-  try {
-    return await open(file, 'wx', 0o600)
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    const why = e.code === 'EEXIST' ? 'the file exists and is not replaced' : `cannot write it: ${e.message}`
-    throw new UserError(`--secret-out ${file}: ${why}; no device was registered`)
-  }
-}
-
 export function deviceCommand(io: Io): Command {
   const cmd = new Command('device').description('register, list and remove devices (works on the data directory, running broker or not)')
   cmd
@@ -47,21 +32,17 @@ export function deviceCommand(io: Io): Command {
     .option('--keys <dir>', "the owner's keys folder (kept by the console, not the broker)", DEFAULT_KEYS_DIR)
     .option('--json', 'machine-readable output')
     .action(async (id: string, o: { account: string; data: string; secretOut?: string; keys: string; json?: boolean }) => {
-      const out = o.secretOut === undefined ? undefined : await secretFile(o.secretOut)
-      let added: Awaited<ReturnType<DeviceRegistry['add']>>
-      try {
-        added = await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account))
-        await out?.writeFile(added.secret + '\n')
-      } catch (err) {
-        // Refused (a bad or taken id): the file made for its secret goes too, so the same command can run again.
-        if (o.secretOut !== undefined) await rm(o.secretOut, { force: true })
-        throw err
-      } finally {
-        await out?.close()
-      }
-      const { device, secret } = added
-      // Provisioning: the owner's key pair (made once per account) and the device's receipt key.
+      // Provisioning: the owner's key pair (made once per account) and the device's receipt key. The folder first: one
+      // that cannot be made refuses before the device is registered, whose secret would otherwise be shown nowhere.
       const keys = new OwnerKeys(o.keys)
+      keys.ensureFolder()
+      const register = () => withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account))
+      // The secret file first: one that exists or cannot be made refuses before a device is registered without its secret.
+      const added =
+        o.secretOut === undefined
+          ? await register()
+          : await writeNewSecretFile(o.secretOut, `--secret-out ${o.secretOut}`, register, (a) => a.secret + '\n')
+      const { device, secret } = added
       keys.ensureSigningKey(device.account)
       keys.rememberDevice(device.id, secret)
       const ownerKeyFile = keys.ownerKeyFile(device.account)

@@ -86,15 +86,18 @@ export function fleetCommand(io: Io): Command {
       if (badPrefix) throw new UserError(`--account-prefix "${o.accountPrefix}": ${badPrefix.issues[0]?.message}`)
       const started = performance.now()
       // The file first: one that exists or cannot be written refuses before a device is registered without its secret.
-      await writeCredentialsOf(o.out, () =>
-        provision({
-          dataDir: o.data,
-          keysDir: o.keys,
-          count: o.count,
-          prefix: o.accountPrefix,
-          accounts: o.accounts,
-          clock: recordedClock(o.data, io.clock),
-        }),
+      await writeCredentialsOf(
+        o.out,
+        () =>
+          provision({
+            dataDir: o.data,
+            keysDir: o.keys,
+            count: o.count,
+            prefix: o.accountPrefix,
+            accounts: o.accounts,
+            clock: recordedClock(o.data, io.clock),
+          }),
+        `--out ${o.out}`,
       )
       const seconds = ((performance.now() - started) / 1000).toFixed(1)
       io.out(`Registered ${o.count} devices in ${seconds} s; credentials in ${o.out} (mode 0600), owner keys in ${o.keys}.\n`)

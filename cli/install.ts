@@ -5,9 +5,11 @@
  * systemd-sysusers, and starting configs, which are never overwritten.
  */
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { makeDirsSync } from '../common/make-dirs.js'
+import { UserError } from './io.js'
 
 /** The command the shipped units run; `fakephone install` replaces it. */
 export const SHIPPED_BIN = '/usr/local/bin/fakephone'
@@ -79,15 +81,30 @@ export function agentConfigText(id: string, location: string): string {
   )
 }
 
+/**
+ * A folder or file under the prefix that cannot be made, as one line naming it (Node's words) and the prefix: a file
+ * in the way (ENOTDIR), a folder that takes no new entry (/proc: ENOENT), a directory where a unit goes (EISDIR). One
+ * this user may not write (EACCES, EPERM) goes on as it is: the CLI says to run it as a user who may.
+ */
+function refusal(prefix: string, err: unknown): unknown {
+  const code = (err as { code?: unknown }).code
+  if (code === 'EACCES' || code === 'EPERM') return err
+  return new UserError(`--prefix ${prefix}: cannot install there: ${(err as Error).message}`)
+}
+
 export async function install(o: InstallOptions): Promise<InstalledFile[]> {
   const root = o.root ?? packageRoot()
   const units = join(o.prefix, 'etc', 'systemd', 'system')
   const etc = join(o.prefix, 'etc', 'fakephone')
   const files: InstalledFile[] = []
   const put = async (path: string, text: string, overwrite: boolean): Promise<void> => {
-    await mkdir(dirname(path), { recursive: true })
-    if (!overwrite && existsSync(path)) return void files.push({ path, action: 'kept' })
-    await writeFile(path, text, { mode: 0o644 })
+    try {
+      makeDirsSync(dirname(path))
+      if (!overwrite && existsSync(path)) return void files.push({ path, action: 'kept' })
+      await writeFile(path, text, { mode: 0o644 })
+    } catch (err) {
+      throw refusal(o.prefix, err)
+    }
     files.push({ path, action: 'wrote' })
   }
   for (const unit of ['fakephone-broker.service', 'fakephone-agent@.service']) {

@@ -66,6 +66,13 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
 /** Node's codes for a path this user may not use: the person's to fix (another user, sudo), not a bug. */
 const NOT_PERMITTED: ReadonlySet<unknown> = new Set(['EACCES', 'EPERM'])
 
+/**
+ * Node's codes for a path that cannot be used as given: missing, a file where a folder must be or the reverse, a folder
+ * that takes no new entry (under /proc: ENOENT), a link loop, a name too long. From a file-system call (the error
+ * carries the path, which Node's words name) it is the person's to fix, not a bug.
+ */
+const PATH_UNUSABLE: ReadonlySet<unknown> = new Set(['ENOENT', 'ENOTDIR', 'EEXIST', 'EISDIR', 'ELOOP', 'ENAMETOOLONG'])
+
 /** Commands that run until Ctrl-C and then stop cleanly by themselves (daemons, live views): they exit 0. */
 const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'console web', 'fleet run'])
 
@@ -118,6 +125,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const storage = storageFailure(err)
     if (storage) {
       io.err(`error: ${storage}: ${(err as Error).message}\n`)
+      return 1
+    }
+    // A path given that cannot be used (`--data /dev/null/x`, `--keys /proc/x`): Node's words name it and say why.
+    const fsError = err as { code?: unknown; path?: unknown } | null
+    if (PATH_UNUSABLE.has(fsError?.code) && typeof fsError?.path === 'string') {
+      io.err(`error: ${(err as Error).message}\n`)
       return 1
     }
     // A path this user may not use (`fakephone install` without sudo) is the user's to fix too: Node's words name it.

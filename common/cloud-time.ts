@@ -7,12 +7,13 @@
  * commands that open a data directory directly read it, so every process
  * stamps and ages with the same time.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { FollowingClock, SimulatedClock, type Clock } from './clock.js'
 import { decodeJson } from './contract.js'
 import { FakephoneError } from './errors.js'
+import { makeDirsSync } from './make-dirs.js'
 
 export const CLOCK_FILE = 'clock.json'
 
@@ -35,7 +36,7 @@ export function readAhead(dir: string): number {
 
 /** Records the lead atomically (temporary file, then rename). */
 export function writeAhead(dir: string, aheadMs: number): void {
-  mkdirSync(dir, { recursive: true })
+  makeDirsSync(dir)
   const file = join(dir, CLOCK_FILE)
   writeFileSync(`${file}.tmp`, JSON.stringify({ aheadMs: Math.round(aheadMs) }) + '\n')
   renameSync(`${file}.tmp`, file)

@@ -152,7 +152,9 @@ async function fileLayer(file: string): Promise<Layer | string> {
   try {
     data = JSON.parse(text)
   } catch (err) {
-    return `${file}: not valid JSON (${(err as Error).message})`
+    // One line: JSON.parse quotes the start of the text, newlines and all. A YAML file is read as JSON too: say so.
+    const why = (err as Error).message.replace(/\n/g, '\\n')
+    return `${file}: not valid JSON (${why})${/\.ya?ml$/i.test(file) ? ': a config file is JSON (YAML is for scenarios)' : ''}`
   }
   if (!isPlain(data)) return `${file}: must hold one JSON object, {"key": value, ...}`
   return { values: data, origins: new Map(allKeys(data).map((key) => [key, `${file}: ${key}`])) }

@@ -74,6 +74,14 @@ export class LinkDownError extends FakephoneError {
 }
 
 /**
+ * CONNACK codes that refuse the client's credentials (MQTT 3.1.1: 4 bad user name or password, 5 not authorized; MQTT 5:
+ * 134, 135): an unknown device id or a wrong secret. Retried all the same (the device may be registered meanwhile), but
+ * said at warn with what to check, as the push channel warns of its own: at info, as any lost connection, a phone with
+ * a wrong secret looked merely offline.
+ */
+const CREDENTIALS_REFUSED: ReadonlySet<unknown> = new Set([4, 5, 134, 135])
+
+/**
  * mqtt.js's own trace: without one of ours each client makes a `debug` instance of its own and calls it two dozen times
  * per connection with its arguments built, to print nothing (a fleet of thousands of links paid for it in its ramp).
  */
@@ -87,6 +95,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private opened: boolean
   /** Why the connection failed, said once in the retry's log line (mqtt.js reports a failure as an error, then a close). */
   private lastError: string | null = null
+  /** True when that failure was the broker refusing the credentials (CREDENTIALS_REFUSED). */
+  private refused = false
 
   constructor(private readonly opts: LinkOptions) {
     super()
@@ -104,6 +114,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.client.on('close', () => this.scheduleRetry())
     this.client.on('error', (err) => {
       this.lastError = err.message
+      this.refused = CREDENTIALS_REFUSED.has((err as { code?: unknown }).code)
       opts.log.debug({ err: err.message }, 'mqtt connection error')
     })
   }
@@ -185,11 +196,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     })
     if (!scheduled) return
     this.setState('waiting')
-    this.opts.log.info(
-      { err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts },
-      'mqtt disconnected, retrying',
-    )
+    const fields = { err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
+    if (this.refused) this.opts.log.warn(fields, 'mqtt refused this device (an unknown device id or a wrong secret), retrying')
+    else this.opts.log.info(fields, 'mqtt disconnected, retrying')
     this.lastError = null
+    this.refused = false
   }
 
   private setState(state: LinkState): void {

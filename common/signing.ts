@@ -9,20 +9,10 @@
  * owner learns the device's public key at provisioning with no extra step.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
-import {
-  closeSync,
-  constants,
-  existsSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs'
+import { closeSync, constants, existsSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { accountSegment } from './contract.js'
+import { makeDirsSync } from './make-dirs.js'
 
 /** JSON with object keys sorted at every level: the bytes that get signed. */
 export function canonical(value: unknown): string {
@@ -148,7 +138,7 @@ export class OwnerKeys {
   ensureSigningKey(account: string): void {
     const file = this.signingKeyFile(account)
     if (existsSync(file)) return
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    makeDirsSync(this.dir, 0o700)
     const { privateKey, publicKey } = generateKeyPairSync('ed25519')
     writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' })
     writeFileSync(this.ownerKeyFile(account), publicKeyPem(publicKey))
@@ -160,8 +150,16 @@ export class OwnerKeys {
     return this.existingSigningKey(account) as KeyObject
   }
 
+  /**
+   * Makes the folder and its devices/ (mode 0700) when missing: provisioning calls it before it registers a device, so a
+   * keys folder that cannot be made refuses with nothing registered, not after the device's secret has gone nowhere.
+   */
+  ensureFolder(): void {
+    makeDirsSync(join(this.dir, 'devices'), 0o700)
+  }
+
   rememberDevice(deviceId: string, secret: string): void {
-    mkdirSync(join(this.dir, 'devices'), { recursive: true, mode: 0o700 })
+    makeDirsSync(join(this.dir, 'devices'), 0o700)
     writeFileSync(join(this.dir, 'devices', `${deviceId}.pub`), publicKeyPem(deviceKeys(secret).publicKey))
   }
 
@@ -201,7 +199,7 @@ export class OwnerKeys {
       return openSync(file, flags)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      mkdirSync(join(this.dir, 'devices'), { recursive: true, mode: 0o700 })
+      makeDirsSync(join(this.dir, 'devices'), 0o700)
       return openSync(file, flags)
     }
   }

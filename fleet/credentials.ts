@@ -1,12 +1,13 @@
 /**
  * The fleet's credentials file: what `fakephone fleet provision` writes and
  * `fakephone fleet run --credentials` reads. It holds every device's secret,
- * so it is written with mode 0600 and never overwritten.
+ * so it is written with mode 0600 and never overwritten (common/secret-file).
  */
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { DeviceIdSchema } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
+import { writeNewSecretFile } from '../common/secret-file.js'
 
 export const FleetDeviceSchema = z.strictObject({ id: DeviceIdSchema, account: z.string().min(1), secret: z.string().min(1) })
 export type FleetDevice = z.infer<typeof FleetDeviceSchema>
@@ -25,35 +26,13 @@ export class CredentialsError extends FakephoneError {
   }
 }
 
-/** Writes the file with mode 0600; refuses to replace one that exists (its secrets may be the only copy). */
-export const writeCredentials = (file: string, credentials: Credentials): Promise<void> => writeCredentialsOf(file, () => credentials)
-
 /**
- * Creates the file (mode 0600) before `make` runs, then writes what `make` returns: a file that exists (its secrets
- * may be the only copy) or cannot be made refuses before `make` registers any device, whose secret would otherwise be
- * nowhere. When `make` (or the write) fails, the file it made is removed again.
+ * Writes what `register` returns to a new file (mode 0600, common/secret-file): a file that exists (its secrets may be
+ * the only copy) or cannot be made refuses before `register` registers any device; a failing `register` removes the
+ * file again. `named` is how the user gave the file, for the refusal's message.
  */
-export async function writeCredentialsOf(file: string, make: () => Credentials): Promise<void> {
-  let handle: FileHandle
-  try {
-    handle = await open(file, 'wx', 0o600)
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    throw new CredentialsError(
-      e.code === 'EEXIST'
-        ? `${file} exists: its secrets may be the only copy, so it is not replaced`
-        : `cannot write ${file}: ${e.message}`,
-    )
-  }
-  try {
-    await handle.writeFile(JSON.stringify(make()) + '\n')
-  } catch (err) {
-    await rm(file, { force: true })
-    throw err
-  } finally {
-    await handle.close()
-  }
-}
+export const writeCredentialsOf = (file: string, register: () => Credentials, named = file): Promise<Credentials> =>
+  writeNewSecretFile(file, named, register, (credentials) => JSON.stringify(credentials) + '\n')
 
 export async function readCredentials(file: string): Promise<Credentials> {
   let text: string

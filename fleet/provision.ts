@@ -80,6 +80,9 @@ function refuseTaken(db: Db, dataDir: string, prefix: string): void {
 export function provision(opts: ProvisionOptions): Credentials {
   const accounts = opts.accounts ?? opts.count
   const entries = fleetIds(opts.prefix, opts.count).map((id, i) => ({ id, account: fleetAccount(opts.prefix, i, accounts) }))
+  // The keys folder first: one that cannot be made refuses before devices are registered whose keys it would hold.
+  const keys = new OwnerKeys(opts.keysDir)
+  keys.ensureFolder()
   const db = openDb(opts.dataDir)
   let added
   try {
@@ -88,7 +91,6 @@ export function provision(opts: ProvisionOptions): Credentials {
   } finally {
     db.close()
   }
-  const keys = new OwnerKeys(opts.keysDir)
   for (const account of new Set(added.map(({ device }) => device.account))) keys.ensureSigningKey(account)
   for (const { device, secret } of added) keys.rememberDevice(device.id, secret)
   return {

@@ -11,7 +11,7 @@
  *   answers SERVICE_NOT_ENABLED (the account's service is off) it says the same.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, sep } from 'node:path'
 import type { z } from 'zod'
 import { DRIVE_DEVICE_PATH, DriveFileReplySchema, DriveListSchema, DriveShareSchema, type DriveFile } from '../../common/cloud/drive-api.js'
@@ -22,6 +22,7 @@ import type { Logger } from '../../common/log.js'
 import { saveFile } from '../../common/save-file.js'
 import type { CloudClient } from '../cloud-client.js'
 import { AFTER_WIPE_DRIVE_SETTINGS, DEFAULT_DRIVE_SETTINGS, driveFolder, driveSettingsFile, type DriveSettings } from './drive-settings.js'
+import { makeDirsSync } from '../../common/make-dirs.js'
 
 /** D3: what the file manager says instead of the drive while the cloud service is off. */
 export const PHONE_NOT_ENABLED = 'cloud service is not enabled, enable it in settings'
@@ -124,7 +125,7 @@ export class PhoneDrive {
     const file = (await this.list()).files.find((f) => f.id === id)
     if (!file) throw new FakephoneError('NOT_FOUND', `no drive file "${id}" (see \`phone drive list\`)`)
     const bytes = await this.cloud().download(file.sha256, signal)
-    await mkdir(dirname(dest), { recursive: true })
+    makeDirsSync(dirname(dest))
     // Whole or not at all: a failed write (a full disk) leaves `dest` as it was.
     await saveFile(dest, bytes)
     return file

@@ -20,6 +20,7 @@ import type { ServerResponse } from 'node:http'
 import type { MqttClient } from 'mqtt'
 import { randomBytes } from 'node:crypto'
 import { parseTopic } from '../../common/contract.js'
+import { FakephoneError } from '../../common/errors.js'
 import { connectMqtt } from '../../common/mqtt.js'
 import type { Logger } from '../../common/log.js'
 import type { ConsoleClient } from '../console-client.js'
@@ -71,7 +72,8 @@ export class LiveFeed {
       await client.subscribeAsync('fp/v1/+/+', { qos: 0 })
     } catch (err) {
       await client.endAsync(true)
-      throw new Error(`the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`, { cause: err })
+      // A wrong console token or no broker: the person's to fix, one line as the CLI says a FakephoneError, not a stack.
+      throw new FakephoneError('ELIVEFEED', `the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`)
     }
     client.on('error', (err) => this.opts.log.warn({ err: err.message }, 'live feed: MQTT error'))
     // MQTT.js says 'close' once per lost connection and per failed attempt to reconnect, 'connect' when one succeeds.

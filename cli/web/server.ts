@@ -15,6 +15,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
 import { OwnerKeys } from '../../common/signing.js'
 import { ConsoleClient } from '../console-client.js'
@@ -103,7 +104,8 @@ export class WebConsole {
       })
     } catch (err) {
       await this.live.stop()
-      throw new Error(`the web console cannot listen on ${host}:${wanted}: ${(err as Error).message}`, { cause: err })
+      // The person's to fix (another --port), said in one line as the CLI says a FakephoneError, not as a bug's stack.
+      throw new FakephoneError('EWEBLISTEN', `the web console cannot listen on ${host}:${wanted}: ${(err as Error).message}`)
     }
     this.server = server
     const { port } = server.address() as AddressInfo

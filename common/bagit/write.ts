@@ -17,6 +17,7 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { FakephoneError } from '../errors.js'
 import { encodeManifestPath, unsafePath } from './paths.js'
+import { makeDirsSync } from '../make-dirs.js'
 
 export const BAGIT_TXT = 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n'
 
@@ -70,7 +71,7 @@ export class BagWriter {
 
   /** Starts a bag in `dir`, which must not exist or be empty. */
   static async create(dir: string): Promise<BagWriter> {
-    await mkdir(dir, { recursive: true })
+    makeDirsSync(dir)
     if ((await readdir(dir)).length > 0) throw new BagError('BAG_EXISTS', `${dir} is not empty: a bag goes into a new or empty directory`)
     await mkdir(join(dir, 'data'))
     return new BagWriter(dir)

@@ -1,6 +1,6 @@
 /** `fakephone broker`, `agent`, `phone`, `console` and `demo`, run in-process against real sockets. */
 import t from 'tap'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -31,6 +31,10 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
   const unusable = await run(['broker', '--data', notADir, '--mqtt-port', '0', '--http-port', '0'])
   t.equal(unusable.code, 1)
   t.match(unusable.err, /^error: cannot start the broker: .*(EEXIST|ENOTDIR)/, 'a data directory that cannot be used is named')
+  // /proc refuses a new folder (ENOENT, to root too), where Node's recursive mkdir tried it again for ever.
+  const proc = await run(['broker', '--data', '/proc/self/fakephone-test', '--mqtt-port', '0', '--http-port', '0'])
+  t.equal(proc.code, 1)
+  t.equal(proc.err, "error: cannot start the broker: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'\n")
   t.ok(first.logs.has('broker stopped'))
 })
 
@@ -82,9 +86,18 @@ t.test('agent and phone: a fake phone is started, controlled by its user and sto
   t.match((await run(['phone', '--data', phoneDir, 'cloud-service', 'off'])).out, /cloud service off/)
   t.match((await run(['phone', '--data', phoneDir, 'network', 'mobile'])).out, /network\s+mobile/)
   t.match((await run(['phone', '--data', tempDir(t), 'status'])).err, /no agent is running with data directory/)
+  // A second phone on the same data directory would take this one's session over and over and share its journal.
+  const second = await run(['agent', '--id', 'phone-a', '--secret-file', secretFile, '--broker', cloud.mqttUrl, '--data', phoneDir])
+  t.equal(second.code, 1)
+  t.match(
+    second.err,
+    new RegExp(`(^|\\n)error: the data directory ${phoneDir} is in use by another agent: process ${process.pid}, running since .*\\n$`),
+  )
+  t.match((await run(['phone', '--data', phoneDir, 'status'])).out, /device\s+phone-a\n/, 'the first phone runs on')
 
   agentIo.abort()
   t.equal(await running, 0)
+  t.notOk(existsSync(join(phoneDir, 'agent.lock')), 'a stopped agent lets go of its data directory')
 })
 
 t.test('agent start-up errors name the problem', async (t) => {
@@ -95,6 +108,18 @@ t.test('agent start-up errors name the problem', async (t) => {
   t.match((await run([...base, '--id', 'Bad Id'])).err, /--id: device id: 1-63 of a-z/)
   t.match((await run(['agent', '--id', 'a', '--secret-file', join(dir, 'none')])).err, /cannot read the secret file .*none: ENOENT/)
   t.match((await run([...base, '--id', 'a', '--gpx', join(dir, 'bad.gpx')])).err, /at least two <trkpt>/)
+  t.match(
+    (await run([...base, '--id', 'a', '--gpx', dir])).err,
+    /^error: \/.*: EISDIR: illegal operation on a directory, read\n$/,
+    'a folder as --gpx is named',
+  )
+  const proc = await run([...base.slice(0, -1), '/proc/self/fakephone-test', '--id', 'a', '--broker', 'mqtt://127.0.0.1:1'])
+  t.equal(proc.code, 1)
+  t.match(
+    proc.err,
+    /(^|\n)error: ENOENT: no such file or directory, mkdir '\/proc\/self\/fakephone-test'\n$/,
+    'a data folder /proc refuses: one line',
+  )
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err, /cannot read the owner key .*no\.pub: ENOENT/)
   writeFileSync(join(dir, 'garbage.pub'), 'not a key')
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')])).err, /cannot read the owner key .*garbage\.pub/)

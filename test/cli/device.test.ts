@@ -1,7 +1,8 @@
 /** `fakephone device ...` and the CLI's help and errors, in-process. */
 import t from 'tap'
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { DB_FILE } from '../../broker/db.js'
 import { duration, formatDuration } from '../../cli/options.js'
 import { ACCOUNT_NAME_RULE } from '../../common/contract.js'
 import { run } from '../fixtures/io.js'
@@ -114,6 +115,40 @@ t.test('device add prints the credentials once; list and remove; errors say what
     'a secret file refused registers no device whose secret would be nowhere',
   )
 
+  // A keys folder that cannot be made (a file in the way; /proc, where Node's recursive mkdir spun) refuses before the
+  // device is registered, whose secret would be shown nowhere; a data folder that cannot be made is one line too.
+  for (const [keysDir, why] of [
+    [join(data, 'hall.secret', 'keys'), "ENOTDIR: not a directory, mkdir '.*hall\\.secret/keys/devices'"],
+    ['/proc/self/fakephone-test', "ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'"],
+  ] as const) {
+    const noKeys = await run(['device', 'add', 'pi-porch', '--data', data, '--keys', keysDir])
+    t.equal(noKeys.code, 1)
+    t.match(noKeys.err, new RegExp(`^error: ${why}\n$`))
+  }
+  t.notMatch((await run(['device', 'list', '--data', data])).out, /pi-porch/, 'a keys folder refused registers no device')
+  t.equal(
+    (await run(['device', 'list', '--data', '/proc/self/fakephone-test'])).err,
+    "error: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'\n",
+  )
+  // A database file that is not one, or a folder where it goes, is one line naming it and what to do, not a stack.
+  const notADb = tempDir(t)
+  writeFileSync(join(notADb, DB_FILE), 'garbage{')
+  const folderDb = tempDir(t)
+  mkdirSync(join(folderDb, DB_FILE))
+  for (const [dir, why] of [
+    [notADb, 'it is not a database \\(another file, or a damaged one\\) \\(SQLITE_NOTADB\\)'],
+    [folderDb, 'it cannot be opened \\(a folder, or a path this user may not use\\) \\(SQLITE_CANTOPEN\\)'],
+  ] as const) {
+    const refused = await run(['device', 'list', '--data', dir])
+    t.equal(refused.code, 1)
+    t.match(
+      refused.err,
+      new RegExp(
+        `^error: the database .*cloud\\.sqlite cannot be used: ${why}; restore it from a backup, or give another data directory\n$`,
+      ),
+    )
+  }
+  t.equal(readFileSync(join(notADb, DB_FILE), 'utf8'), 'garbage{', 'the file is left as it was')
   t.match((await run(['device', 'remove', 'pi-kitchen', '--data', data])).out, /Removed device pi-kitchen/)
   t.equal((await run(['device', 'remove', 'pi-kitchen', '--data', data])).err, 'error: no device "pi-kitchen" is registered\n')
   t.equal((await run(['device', 'list', '--data', tempDir(t)])).out, 'No devices registered.\n')

@@ -1,6 +1,6 @@
 /** `fakephone install --prefix DIR`: units fitted to this installation, the broker user, configs that are valid and never overwritten. */
 import t from 'tap'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { defaultBin, execLine, packageRoot, renderUnit, SHIPPED_BIN } from '../../cli/install.js'
 import { run } from '../fixtures/io.js'
@@ -112,6 +112,30 @@ t.test('install refuses a relative --bin, a bad device id and a bad location, an
     readFileSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), 'utf8'),
     `\nExecStart=${execLine(defaultBin())} broker `,
   )
+})
+
+t.test('a prefix where a folder cannot be made fails at once with one error line naming the path and why', async (t) => {
+  // /proc refuses a new entry with ENOENT, to root as well: Node's recursive mkdir tried it again for ever there.
+  const proc = await run(['install', '--prefix', '/proc/self/fakephone-install-test', '--bin', '/usr/bin/fakephone'])
+  t.equal(proc.code, 1)
+  t.equal(
+    proc.err,
+    'error: --prefix /proc/self/fakephone-install-test: cannot install there: ENOENT: no such file or directory, mkdir ' +
+      "'/proc/self/fakephone-install-test'\n",
+  )
+  const file = join(tempDir(t), 'file')
+  writeFileSync(file, '')
+  const through = await run(['install', '--prefix', join(file, 'x'), '--bin', '/usr/bin/fakephone'])
+  t.equal(through.code, 1)
+  t.match(
+    through.err,
+    /^error: --prefix .*file\/x: cannot install there: ENOTDIR: not a directory, mkdir '.*file\/x\/etc\/systemd\/system'\n$/,
+  )
+  const prefix = tempDir(t)
+  mkdirSync(join(prefix, 'etc/systemd/system/fakephone-broker.service'), { recursive: true })
+  const dirInTheWay = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/fakephone'])
+  t.equal(dirInTheWay.code, 1)
+  t.match(dirInTheWay.err, /^error: --prefix .*: cannot install there: EISDIR: .*fakephone-broker\.service'\n$/)
 })
 
 t.test('ExecStart= words are quoted only when they must be; the shipped units say where to adapt them', (t) => {

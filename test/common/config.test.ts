@@ -152,6 +152,12 @@ t.test('a file that cannot be read, is not JSON or is not an object is one probl
   t.same(await problems({ file: join(dir, 'none.json'), env }), [`${join(dir, 'none.json')}: cannot read it (ENOENT)`])
   const broken = write(dir, 'broken.json', '{"mqttPort": 1883,,}')
   t.match(await problems({ file: broken, env }), [new RegExp(`^${broken}: not valid JSON \\(.*position 18`)])
+  const yaml = write(dir, 'broker.yaml', 'mqttPort: 1883\nhost: 127.0.0.1\n')
+  t.same(await problems({ file: yaml }), [
+    `${yaml}: not valid JSON (Unexpected token 'm', "mqttPort: "... is not valid JSON): a config file is JSON (YAML is for scenarios)`,
+  ])
+  const short = write(dir, 'short.yml', 'a: 1\n')
+  t.match(await problems({ file: short }), [/^.*short\.yml: not valid JSON \([^\n]*"a: 1\\n" is not valid JSON\): a config file is JSON/])
   const list = write(dir, 'list.json', '[1883]')
   t.same(await problems({ file: list }), [`${list}: must hold one JSON object, {"key": value, ...}`])
   const one = await failure(loadConfig(BROKER_CONFIG, { file: list }))

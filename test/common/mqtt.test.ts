@@ -6,6 +6,7 @@ import type { connect } from 'mqtt'
 import { createServer, type AddressInfo } from 'node:net'
 import { ManualClock } from '../../common/clock.js'
 import { connectMqtt, mqttTarget, MqttLink } from '../../common/mqtt.js'
+import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { closedPort } from '../fixtures/ports.js'
 
@@ -123,6 +124,34 @@ t.test('one connection failure is one log line, with its reason, even when mqtt.
   t.equal(clock.waiting, 1, 'one retry waits')
   t.match(logs.lines, [{ msg: 'mqtt disconnected, retrying', err: /ECONNREFUSED/, attempt: 1 }])
   t.equal(logs.lines.length, 1)
+})
+
+t.test('a broker that refuses the credentials is warned of, saying what to check, and retried', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  for (const [clientId, password] of [
+    ['phone-a', 'not-the-secret'],
+    ['ghost', secret],
+  ] as const) {
+    const logs = new LogCapture()
+    const link = new MqttLink({
+      url: cloud.mqttUrl,
+      clock: new ManualClock(),
+      log: logs.logger('info'),
+      mqtt: { clientId, username: clientId, password },
+    })
+    t.teardown(() => link.stop())
+    await logs.waitFor((l) => l.level === 40)
+    t.match(logs.lines, [
+      {
+        level: 40,
+        msg: 'mqtt refused this device (an unknown device id or a wrong secret), retrying',
+        err: /Bad username or password/,
+        attempt: 1,
+      },
+    ])
+    t.equal(link.state, 'waiting', 'retried: the device may be registered meanwhile')
+  }
 })
 
 t.test('a plain broker URL is taken apart once, as mqtt.js would take it; any other URL is left to mqtt.js', async (t) => {

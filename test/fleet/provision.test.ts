@@ -56,13 +56,33 @@ t.test('fleet provision registers N devices, writes their credentials 0600 and t
 
   const again = await run(['fleet', 'provision', '--count', '2', '--account-prefix', 'qb', '--data', data, '--keys', keys, '--out', out])
   t.equal(again.code, 1)
-  t.match(again.err, /fleet\.json exists: its secrets may be the only copy/)
+  t.match(
+    again.err,
+    /^error: --out .*fleet\.json: the file exists and is not replaced \(a secret in it may be the only copy\); no device was registered\n$/,
+  )
   t.equal(registry.list().length, 30, 'a refused credentials file registers no device whose secret would be nowhere')
   const clash = join(dir, 'clash.json')
   const taken = await run(['fleet', 'provision', '--count', '1', '--account-prefix', 'qa', '--data', data, '--keys', keys, '--out', clash])
   t.equal(taken.code, 1)
   t.match(taken.err, /--account-prefix "qa" is taken in .*: 30 devices \(qa-00001 \.\.\. qa-00030\)/)
   t.notOk(existsSync(clash), 'a refused registration leaves no credentials file behind')
+  const noKeys = await run([
+    'fleet',
+    'provision',
+    '--count',
+    '2',
+    '--account-prefix',
+    'qc',
+    '--data',
+    data,
+    '--keys',
+    join(out, 'keys'),
+    '--out',
+    join(dir, 'qc.json'),
+  ])
+  t.equal(noKeys.code, 1)
+  t.match(noKeys.err, /^error: ENOTDIR: not a directory, mkdir '.*fleet\.json\/keys\/devices'\n$/)
+  t.equal(registry.list().length, 30, 'a keys folder that cannot be made registers no device (its credentials file is removed)')
 })
 
 t.test('bulk registration is all or none; bad ids and prefixes are refused with the reason', async (t) => {
@@ -113,9 +133,9 @@ t.test('a credentials file that is missing, not JSON or of the wrong shape is na
   await t.rejects(readCredentials(join(dir, 'c.json')), { message: /: \(top\): / })
   await t.rejects(
     import('../../fleet/credentials.js').then((m) =>
-      m.writeCredentials(join(dir, 'no', 'such', 'dir.json'), { version: 1, keysDir: 'k', devices: [] }),
+      m.writeCredentialsOf(join(dir, 'no', 'such', 'dir.json'), () => ({ version: 1, keysDir: 'k', devices: [] })),
     ),
-    { message: /cannot write .*dir\.json: ENOENT/ },
+    { message: /dir\.json: cannot write it: ENOENT.*; no device was registered$/ },
   )
 })
 

@@ -1,8 +1,10 @@
 /** `fakephone console web`, in-process: it prints the page and the one-time link, opens a browser when asked, stops on Ctrl-C. */
 import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { main } from '../../../cli/main.js'
 import { startCloud } from '../../fixtures/cloud.js'
-import { testIo } from '../../fixtures/io.js'
+import { run, testIo } from '../../fixtures/io.js'
 import { tempDir } from '../../fixtures/scope.js'
 import type { Io } from '../../../cli/io.js'
 
@@ -43,4 +45,17 @@ t.test('console web: the link signs a browser in once; --open hands it to $BROWS
   t.equal(await running, 0)
   const bad = await main([...args.slice(0, -2), '--port', '70000'], testIo(cloud.clock).io)
   t.equal(bad, 1, 'a port out of range')
+})
+
+t.test('console web: a wrong console token or a port in use is one error line, not a stack', async (t) => {
+  const cloud = await startCloud(t)
+  const token = join(tempDir(t), 'wrong.token')
+  writeFileSync(token, 'wrong\n')
+  const wrong = await run(['console', '--api', cloud.apiUrl, '--token-file', token, 'web', '--keys', tempDir(t)], cloud.clock)
+  t.equal(wrong.code, 1)
+  t.match(wrong.err, /^error: the live feed cannot watch ws:\/\/127\.0\.0\.1:\d+\/mqtt: Connection refused: Bad username or password\n$/)
+  const args = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'web', '--keys', tempDir(t)]
+  const taken = await run([...args, '--port', String(cloud.httpPort)], cloud.clock)
+  t.equal(taken.code, 1)
+  t.match(taken.err, /^error: the web console cannot listen on 127\.0\.0\.1:\d+: listen EADDRINUSE: /)
 })

@@ -1,8 +1,10 @@
 /**
- * One broker per data directory. The broker takes `DATA/broker.lock` before it
+ * One broker, and one agent, per data directory. The broker takes `DATA/broker.lock` before it
  * opens the database or touches any state, so a second broker (a second
  * `npm start`) on the same directory refuses at once, naming the process that
- * holds it, instead of resetting the running broker's presence rows.
+ * holds it, instead of resetting the running broker's presence rows. An agent takes
+ * `DATA/agent.lock` the same way: two phones on one directory would take each other's
+ * MQTT session over and over, and write the same journal and settings.
  *
  * The lock file appears whole (written aside, then hard-linked into place, which
  * fails if the name exists), holds the owner's pid, when it took the lock and a
@@ -10,12 +12,17 @@
  * and the take-over is logged. Release removes the file only while it is still ours.
  */
 import { randomUUID } from 'node:crypto'
-import { linkSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Logger } from '../common/log.js'
-import { FakephoneError } from '../common/errors.js'
+import type { Logger } from './log.js'
+import { FakephoneError } from './errors.js'
+import { makeDirsSync } from './make-dirs.js'
 
+/** The broker's lock file (an agent's is `agent.lock`). */
 export const LOCK_FILE = 'broker.lock'
+
+/** What holds a data directory: its lock file is `<kind>.lock`. */
+export type LockKind = 'broker' | 'agent'
 
 interface LockRecord {
   pid: number
@@ -27,10 +34,11 @@ export class DataDirLockedError extends FakephoneError {
   constructor(
     dataDir: string,
     readonly holder: { pid: number; startedAt: string },
+    kind: LockKind = 'broker',
   ) {
     super(
       'DATA_DIR_LOCKED',
-      `the data directory ${dataDir} is in use by another broker: process ${holder.pid}, running since ${holder.startedAt} ` +
+      `the data directory ${dataDir} is in use by another ${kind}: process ${holder.pid}, running since ${holder.startedAt} ` +
         '(stop it first, or give this one another data directory)',
     )
   }
@@ -57,19 +65,19 @@ export class DataDirLock {
  * Takes the lock on `dataDir` (creating the directory), or throws DataDirLockedError
  * naming the live process that holds it. A lock left by a process that is gone is taken over.
  */
-export function lockDataDir(dataDir: string, log: Logger): DataDirLock {
-  mkdirSync(dataDir, { recursive: true })
-  const path = join(dataDir, LOCK_FILE)
+export function lockDataDir(dataDir: string, log: Logger, kind: LockKind = 'broker'): DataDirLock {
+  makeDirsSync(dataDir)
+  const path = join(dataDir, `${kind}.lock`)
   const record: LockRecord = { pid: process.pid, startedAt: new Date().toISOString(), token: randomUUID() }
   if (tryCreate(path, record)) return new DataDirLock(path, record.token)
   const holder = readRecord(path)
-  if (holder && isAlive(holder.pid)) throw new DataDirLockedError(dataDir, holder)
+  if (holder && isAlive(holder.pid)) throw new DataDirLockedError(dataDir, holder, kind)
   log.warn({ path, stale: holder ?? 'unreadable' }, 'taking over a stale data directory lock: its process is gone')
   // Removed only if it is still the stale one we read (another starter may have just taken it over).
   if (readRecord(path)?.token === holder?.token) rmSync(path, { force: true })
   if (tryCreate(path, record)) return new DataDirLock(path, record.token)
   /* c8 ignore next 2 -- another starter took the lock over between our check and our create: it wins */
-  throw new DataDirLockedError(dataDir, readRecord(path) ?? { pid: 0, startedAt: 'an unknown time' })
+  throw new DataDirLockedError(dataDir, readRecord(path) ?? { pid: 0, startedAt: 'an unknown time' }, kind)
 }
 
 /** Creates `path` with `record`, atomically and only if it does not exist. */

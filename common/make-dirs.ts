@@ -1,0 +1,34 @@
+/**
+ * `mkdir -p` that always ends. Node 20's `mkdir(path, { recursive: true })` (sync and async) spins for ever where a
+ * folder exists but refuses a new entry with ENOENT -- anywhere under /proc, such as `--prefix /proc/self/x` or
+ * `--data /proc/1/x`: it makes the parent (EEXIST), tries the child again (ENOENT), and so on. This makes each
+ * missing folder once, from the deepest one that exists down, and throws the first failure with Node's own words,
+ * which name the folder (ENOENT, ENOTDIR, EACCES...). A path that is a directory already is fine, as with
+ * `recursive`; one that is a file is EEXIST. For paths a user gives (a prefix, a data or keys folder); it is
+ * synchronous, a few system calls at a command's start.
+ */
+import { mkdirSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+
+const code = (err: unknown): unknown => (err as { code?: unknown }).code
+
+/** Makes `path` and any folders above it that are missing, each with `mode` (default 0777 less the umask). */
+export function makeDirsSync(path: string, mode?: number): void {
+  const missing: string[] = []
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    try {
+      mkdirSync(dir, { mode })
+      break
+    } catch (err) {
+      // The deepest folder that exists (the path itself: fine when it is a directory): make the rest below it.
+      if (code(err) === 'EEXIST' && (missing.length > 0 || statSync(dir).isDirectory())) break
+      if (code(err) === 'ENOENT' && dirname(dir) !== dir) {
+        missing.push(dir)
+        continue
+      }
+      throw err
+    }
+  }
+  // Each once: a folder that refuses a new entry throws here, where `recursive` would try it again.
+  for (const dir of missing.reverse()) mkdirSync(dir, { mode })
+}
