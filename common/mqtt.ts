@@ -97,6 +97,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private lastError: string | null = null
   /** True when that failure was the broker refusing the credentials (CREDENTIALS_REFUSED). */
   private refused = false
+  /** True once this run of refusals has been warned of: the retries after it say so at info (a fleet of thousands with a wrong credentials file warns once per phone, not once per phone per retry). */
+  private warnedRefused = false
 
   constructor(private readonly opts: LinkOptions) {
     super()
@@ -108,6 +110,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
       stream.setNoDelay?.(true)
       this.retry.reset()
+      this.warnedRefused = false
       this.setState('connected')
       this.emit('connect')
     })
@@ -197,8 +200,12 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (!scheduled) return
     this.setState('waiting')
     const fields = { err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
-    if (this.refused) this.opts.log.warn(fields, 'mqtt refused this device (an unknown device id or a wrong secret), retrying')
-    else this.opts.log.info(fields, 'mqtt disconnected, retrying')
+    if (!this.refused) this.opts.log.info(fields, 'mqtt disconnected, retrying')
+    else if (this.warnedRefused) this.opts.log.info(fields, 'mqtt refused this device again, retrying')
+    else {
+      this.opts.log.warn(fields, 'mqtt refused this device (an unknown device id or a wrong secret), retrying')
+      this.warnedRefused = true
+    }
     this.lastError = null
     this.refused = false
   }

@@ -154,6 +154,25 @@ t.test('a broker that refuses the credentials is warned of, saying what to check
   }
 })
 
+t.test('a refusal that goes on is warned of once; the retries after it are info lines', async (t) => {
+  const cloud = await startCloud(t)
+  await addDevice(cloud, 'phone-a')
+  const logs = new LogCapture()
+  const clock = new ManualClock()
+  const link = new MqttLink({
+    url: cloud.mqttUrl,
+    clock,
+    log: logs.logger('info'),
+    mqtt: { clientId: 'phone-a', username: 'phone-a', password: 'not-the-secret' },
+  })
+  t.teardown(() => link.stop())
+  await logs.waitFor((l) => l.level === 40)
+  clock.advance(3_600_000)
+  await logs.waitFor((l) => l.msg === 'mqtt refused this device again, retrying')
+  t.equal(logs.lines.filter((l) => l.level === 40).length, 1, 'one warning')
+  t.match(logs.lines.at(-1), { level: 30, attempt: 2, err: /Bad username or password/ })
+})
+
 t.test('a plain broker URL is taken apart once, as mqtt.js would take it; any other URL is left to mqtt.js', async (t) => {
   const plain = mqttTarget('mqtt://127.0.0.1:1883')
   t.same(plain, { protocol: 'mqtt', host: '127.0.0.1', port: 1883 })
