@@ -97,7 +97,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private lastError: string | null = null
   /** True when that failure was the broker refusing the credentials (CREDENTIALS_REFUSED). */
   private refused = false
-  /** True once this run of refusals has been warned of: the retries after it say so at info (a fleet of thousands with a wrong credentials file warns once per phone, not once per phone per retry). */
+  /**
+   * True once this run of refusals has been warned of: the retries after it say so at info (a fleet of thousands with
+   * a wrong credentials file warns once per phone, not once per phone per retry).
+   */
   private warnedRefused = false
 
   constructor(private readonly opts: LinkOptions) {

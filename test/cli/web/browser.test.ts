@@ -182,13 +182,15 @@ if (!existsSync(CHROMIUM)) {
 
     await t.test('F2: a double click sends one command, and moves the clock once', async (t) => {
       const locates = async (): Promise<number> =>
-        (await s.call('GET', '/app/api/devices/phone-a/commands')).body.commands.filter((c: { type: string }) => c.type === 'locate').length
+        ((await s.call('GET', '/app/api/devices/phone-a/commands')).body as { commands: { type: string }[] }).commands.filter(
+          (c) => c.type === 'locate',
+        ).length
       const before = await locates()
       await page.getByRole('button', { name: 'Locate' }).dblclick()
       await page.waitForSelector('#command-result:has-text("phone-a is at")')
       await settled()
       t.equal((await locates()) - before, 1, 'one locate signed and sent')
-      const ahead = async (): Promise<number> => (await s.call('GET', '/app/api/clock')).body.aheadMs
+      const ahead = async (): Promise<number> => ((await s.call('GET', '/app/api/clock')).body as { aheadMs: number }).aheadMs
       const was = await ahead()
       const said = await page.textContent('#live')
       await page.getByRole('button', { name: '1 h' }).dblclick()
