@@ -1,6 +1,5 @@
 /** M3: what `console import` refuses in a bag that is valid BagIt but not a fakephone account, progress lines, and faults in transit. */
 import t from 'tap'
-import { createHash } from 'node:crypto'
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
@@ -18,10 +17,10 @@ import { EXPORT_FORMAT, drivePath } from '../../cli/transfer/bag-layout.js'
 import { bagTo, openBag } from '../../cli/transfer/open-bag.js'
 import { Progress, progressOn } from '../../cli/transfer/progress.js'
 import { bagFormat, renderProblems } from '../../cli/transfer/transfer-commands.js'
+import { noteItem, sha } from '../fixtures/sync-items.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 
-const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
 const account = {
   id: 'a',
   tier: 'free',
@@ -35,30 +34,17 @@ const account = {
   serviceOffAt: null,
   binWindowDays: 30,
 }
-const item = (id: string, body: string) => ({
-  category: 'notes',
-  id,
-  sha256: sha(body),
-  size: body.length,
-  meta: {},
-  modifiedAt: 1,
-  seq: 1,
-  changedBy: 'p',
-  deletedAt: null,
-  purgeAt: null,
-  daysLeft: null,
-})
 const noProgress = (): Progress => new Progress(null, new ManualClock(), 'x', { items: 0, bytes: 0 })
 
 t.test('M3: a valid bag that is not a fakephone account is refused with each reason', async (t) => {
   const dir = join(tempDir(t), 'bag')
   const bag = await BagWriter.create(dir)
   await bag.add('notes/ok.txt', 'ok')
-  await bag.addJson('notes/ok.txt.meta.json', item('ok.txt', 'ok'))
-  await bag.addJson('notes/moved.txt.meta.json', item('other.txt', 'x'))
-  await bag.addJson('notes/nofile.txt.meta.json', item('nofile.txt', 'x'))
+  await bag.addJson('notes/ok.txt.meta.json', noteItem('ok.txt', 'ok'))
+  await bag.addJson('notes/moved.txt.meta.json', noteItem('other.txt', 'x'))
+  await bag.addJson('notes/nofile.txt.meta.json', noteItem('nofile.txt', 'x'))
   await bag.add('notes/wrong.txt', 'actual')
-  await bag.addJson('notes/wrong.txt.meta.json', item('wrong.txt', 'claimed'))
+  await bag.addJson('notes/wrong.txt.meta.json', noteItem('wrong.txt', 'claimed'))
   await bag.add('notes/broken.txt.meta.json', '{"not": "an item"}')
   await bag.add('drive/files.json', 'not json')
   await bag.finish({}, 0)
@@ -81,9 +67,9 @@ t.test('M3: a blob the cloud refuses fails its record with the cloud reason; the
   const bag = await BagWriter.create(dir)
   const big = 'x'.repeat(200)
   await bag.add('notes/big.txt', big)
-  await bag.addJson('notes/big.txt.meta.json', item('big.txt', big))
+  await bag.addJson('notes/big.txt.meta.json', noteItem('big.txt', big))
   await bag.add('notes/small.txt', 'small')
-  await bag.addJson('notes/small.txt.meta.json', item('small.txt', 'small'))
+  await bag.addJson('notes/small.txt.meta.json', noteItem('small.txt', 'small'))
   await bag.addJson('account.json', { format: EXPORT_FORMAT, exportedAt: 0, source: 'test', account, devices: [] })
   await bag.finish({}, 0)
   const contents = await readAccountBag(dir, await validateBag(dir))
@@ -169,7 +155,7 @@ t.test('M3: an export whose blob answer breaks off says which file and that the 
   const body = 'b'.repeat(200_000)
   await api.request('/api/accounts/cutx/import', { account: { tier: 'free', premiumUntil: null, createdAt: 1 } })
   await api.bytes('PUT', `/api/accounts/cutx/blobs/${sha(body)}?size=${body.length}&offset=0`, Buffer.from(body))
-  await api.request('/api/accounts/cutx/import', { items: [item('big.txt', body)] })
+  await api.request('/api/accounts/cutx/import', { items: [noteItem('big.txt', body)] })
   // In front of the broker: every call passes, but a blob's answer stops after its first kilobyte and the connection drops;
   // or, once `fault.occupy` names a bag, the blob's file is made in it first, as if the user's disk had failed under the export.
   const fault: { occupy?: string } = {}

@@ -5,7 +5,6 @@
  */
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
@@ -16,25 +15,12 @@ import { ConsoleClient } from '../../cli/console-client.js'
 import { bagTo } from '../../cli/transfer/open-bag.js'
 import { ManualClock } from '../../common/clock.js'
 import { PhoneFiles } from '../../agent/phone-data/store.js'
+import { noteItem, sha } from '../fixtures/sync-items.js'
 import { startCloud, type Cloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
 import { assertBuilt, cliCommand } from '../fixtures/child.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
-const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
-const item = (id: string, body: string) => ({
-  category: 'notes',
-  id,
-  sha256: sha(body),
-  size: body.length,
-  meta: {},
-  modifiedAt: 1,
-  seq: 1,
-  changedBy: 'p',
-  deletedAt: null,
-  purgeAt: null,
-  daysLeft: null,
-})
 const NOTES = { 'a.txt': 'a'.repeat(100_000), 'b.txt': 'b'.repeat(200_000), 'c.txt': 'c'.repeat(50_000) }
 
 /** An account `cutx` holding three notes, on a real broker. */
@@ -44,7 +30,7 @@ async function seeded(t: Test): Promise<Cloud> {
   await api.request('/api/accounts/cutx/import', { account: { tier: 'free', premiumUntil: null, createdAt: 1 } })
   for (const body of Object.values(NOTES))
     await api.bytes('PUT', `/api/accounts/cutx/blobs/${sha(body)}?size=${body.length}&offset=0`, Buffer.from(body))
-  await api.request('/api/accounts/cutx/import', { items: Object.entries(NOTES).map(([id, body]) => item(id, body)) })
+  await api.request('/api/accounts/cutx/import', { items: Object.entries(NOTES).map(([id, body]) => noteItem(id, body)) })
   return cloud
 }
 
