@@ -94,7 +94,8 @@ export interface BagToOptions {
  * The bag is written in `OUT.fakephone-partial/bag` (the folder marked as fakephone's), then renamed to `out` (a
  * directory; an empty one there is replaced, anything else refused) or archived and linked there (a tar; a file there
  * is never replaced), and the partial folder goes: nothing at `out` is ever less than a whole bag. A run cut short (a
- * broken connection, a checksum that differs, the process killed) leaves the partial folder; the next run for the
+ * broken connection, a checksum that differs, the process killed) once a file is written leaves the partial folder (one
+ * refused before that, as by a wrong token or an unknown account, leaves nothing); the next run for the
  * same `out` carries it on (`write` is told `resumed`, and `onResume`). A disk that fills up (or fails) leaves no
  * part of a bag behind (the partial folder goes too) and is said as the user's to fix, with the reason.
  */
@@ -121,6 +122,8 @@ export async function bagTo<T>(
     await rm(partial, { recursive: true, force: true })
     return result
   } catch (err) {
+    // Stopped before a file of the bag was written (the broker refused, the account is unknown): nothing to carry on.
+    if ((await lstat(join(partial, 'bag')).catch(() => undefined)) === undefined) await rm(partial, { recursive: true, force: true })
     const full = storageFailure(err)
     if (!full) throw err
     await rm(partial, { recursive: true, force: true })

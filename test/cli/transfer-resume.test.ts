@@ -126,6 +126,24 @@ t.test(
   },
 )
 
+t.test('M3: an export refused before any file is written (a wrong console token, an unknown account) leaves nothing behind', async (t) => {
+  const cloud = await seeded(t)
+  const parent = tempDir(t)
+  const out = join(parent, 'bag')
+  const badToken = join(parent, 'wrong.token')
+  writeFileSync(badToken, 'not-the-token\n')
+  for (const [why, argv] of [
+    ['wrong token', ['--token-file', badToken, 'export', 'cutx', '--out', out]],
+    ['unknown account', ['export', 'nobody', '--out', out]],
+  ] as const) {
+    const got = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...argv])
+    t.equal(got.code, 1, why)
+    t.match(got.err, /^error: /, why)
+    t.notMatch(got.err, /the part written is kept/, `${why}: no part to carry on`)
+    t.same(readdirSync(parent), ['wrong.token'], `${why}: no bag, no partial folder`)
+  }
+})
+
 t.test('M3: the tar is put at --out only whole; a second run resumes, and what is at --out already is refused untouched', async (t) => {
   const cloud = await seeded(t)
   const proxy = await cutter(t, cloud)
