@@ -7,11 +7,10 @@ import type { FrameworkStatus } from '../agent/framework.js'
 import type { ShownNotification } from '../agent/push-inbox.js'
 import type { ChannelsView, NotificationRecord, ReceivedEvent } from '../common/console-api.js'
 import { formatAge } from '../common/clock.js'
-import { table } from './render.js'
+import { plural, table } from './render.js'
 
 const utc = (at: number): string => new Date(at).toISOString().replace('T', ' ').slice(0, 19)
 const ago = (now: number, at: number): string => `${formatAge(now - at)} ago`
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 
 /** `console device ID`: the data channel and the push channel side by side, then what went through each. */
 export function renderChannels(v: ChannelsView): string {

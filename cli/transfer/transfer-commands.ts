@@ -12,6 +12,7 @@ import type { ImportReply } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { accountName } from '../options.js'
+import { plural } from '../render.js'
 import { exportAccount, type ExportResult } from './account-export.js'
 import { exportPhone } from './phone-export.js'
 import { fromBag, importAccount, readAccountBag } from './account-import.js'
@@ -87,12 +88,13 @@ async function writeBag(
     oxum: result.oxum,
     kept: result.kept,
   }
-  const kept = result.kept.files > 0 ? ` ${result.kept.files} files (${result.kept.bytes} bytes) were kept from the interrupted run.` : ''
+  const kept =
+    result.kept.files > 0 ? ` ${plural(result.kept.files, 'file')} (${result.kept.bytes} bytes) kept from the interrupted run.` : ''
   io.out(
     json
       ? JSON.stringify(view) + '\n'
-      : `Exported ${view.account === 'phone' ? 'the phone' : `account ${forTerminal(view.account)}`} to ${o.out}: ${result.items} items, ` +
-          `${view.files} files, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).${kept}\n`,
+      : `Exported ${view.account === 'phone' ? 'the phone' : `account ${forTerminal(view.account)}`} to ${o.out}: ` +
+          `${plural(result.items, 'item')}, ${plural(view.files, 'file')}, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).${kept}\n`,
   )
 }
 

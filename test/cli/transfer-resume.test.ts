@@ -111,7 +111,7 @@ t.test(
     )
     t.match(
       again.out,
-      /^Exported account cutx to .*: 3 items, \d+ files, \d+ bytes \(Payload-Oxum \d+\.\d+\)\. 1 files \(100000 bytes\) were kept/,
+      /^Exported account cutx to .*: 3 items, \d+ files, \d+ bytes \(Payload-Oxum \d+\.\d+\)\. 1 file \(100000 bytes\) kept/,
     )
     t.same(
       proxy.asked,
@@ -255,7 +255,7 @@ t.test('M3: `phone export` shares it: an unfinished phone bag is carried on, wha
   const resumed = await run(['phone', '--data', phoneDir, 'export', '--out', out])
   t.equal(resumed.code, 0, resumed.err)
   t.match(resumed.err, /^resuming the interrupted export in .*phone-bag\.fakephone-partial/)
-  t.match(resumed.out, /^Exported the phone to .*phone-bag: 1 items, 3 files, \d+ bytes \(Payload-Oxum \d+\.3\)\.\n$/)
+  t.match(resumed.out, /^Exported the phone to .*phone-bag: 1 item, 3 files, \d+ bytes \(Payload-Oxum \d+\.3\)\.\n$/)
   t.same((await validateBag(out)).problems, [])
   t.notOk(existsSync(`${out}.fakephone-partial`))
 })
@@ -284,7 +284,7 @@ t.test('M3: an export killed mid-blob (SIGKILL, the built CLI) leaves nothing at
   const again = await run(cmd)
   t.equal(again.code, 0, again.err)
   t.match(again.err, /^resuming the interrupted export in /)
-  t.match(again.out, / 1 files \(100000 bytes\) were kept from the interrupted run\.\n$/)
+  t.match(again.out, / 1 file \(100000 bytes\) kept from the interrupted run\.\n$/)
   t.same(proxy.asked, [sha(NOTES['b.txt']), sha(NOTES['c.txt'])])
   t.same((await validateBag(out)).problems, [])
   t.same(readdirSync(parent), ['bag'])
