@@ -21,8 +21,8 @@ import { makeDirsSync } from './make-dirs.js'
 /** The broker's lock file (an agent's is `agent.lock`). */
 export const LOCK_FILE = 'broker.lock'
 
-/** What holds a data directory: its lock file is `<kind>.lock`. */
-export type LockKind = 'broker' | 'agent'
+/** What holds a directory: its lock file is `<kind>.lock` (an export holds its partial bag's folder). */
+export type LockKind = 'broker' | 'agent' | 'export'
 
 interface LockRecord {
   pid: number

@@ -8,6 +8,8 @@
 import { link, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { readTar, writeTar } from '../../common/bagit/tar.js'
+import { DataDirLockedError, lockDataDir, type DataDirLock } from '../../common/data-lock.js'
+import { createLogger } from '../../common/log.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { UserError } from '../io.js'
 
@@ -109,6 +111,7 @@ export async function bagTo<T>(
   await mustBeFree(out, tar)
   const partial = partialOf(out)
   const resumed = await openPartial(out, partial)
+  const lock = holdPartial(partial, out)
   if (resumed) opts.onResume?.(partial)
   try {
     const bag = join(partial, 'bag')
@@ -129,6 +132,32 @@ export async function bagTo<T>(
     await rm(partial, { recursive: true, force: true })
     throw new UserError(
       `cannot write the bag ${out}: ${full}; the part written was removed and nothing else changed: free some space and run it again`,
+    )
+  } finally {
+    lock.release()
+  }
+}
+
+/**
+ * Holds the partial folder for this run: a second export to the same `out` while one runs is refused, naming it (both
+ * would write the same files). A lock left by a run that is gone (killed) is taken over, as the resume says already.
+ */
+function holdPartial(partial: string, out: string): DataDirLock {
+  try {
+    return lockDataDir(partial, createLogger({ level: 'silent' }), 'export')
+  } catch (err) {
+    /* c8 ignore next -- a lock file refused for another reason (a read-only folder) is its own */
+    if (!(err instanceof DataDirLockedError)) throw err
+    throw new ExportRunningError(out, err.holder)
+  }
+}
+
+/** Another export to the same `out` holds its partial folder: that one's to finish, not this one's to carry on. */
+export class ExportRunningError extends UserError {
+  constructor(out: string, holder: { pid: number; startedAt: string }) {
+    super(
+      `another export to ${out} is running (process ${holder.pid}, since ${holder.startedAt}): ` +
+        'wait for it to finish, or give this one another --out',
     )
   }
 }

@@ -16,7 +16,7 @@ import { plural } from '../render.js'
 import { exportAccount, type ExportResult } from './account-export.js'
 import { exportPhone } from './phone-export.js'
 import { fromBag, importAccount, readAccountBag } from './account-import.js'
-import { bagTo, openBag, unfinished } from './open-bag.js'
+import { ExportRunningError, bagTo, openBag, unfinished } from './open-bag.js'
 import { progressOn, type Progress } from './progress.js'
 import { forTerminal, linesForTerminal } from '../../common/terminal-text.js'
 
@@ -75,7 +75,7 @@ async function writeBag(
   const onResume = (partial: string): void =>
     io.err(`resuming the interrupted export in ${partial}: files already written are checked and kept when their checksums match\n`)
   const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), write, { onResume }).catch(async (err: unknown) => {
-    const partial = await unfinished(o.out)
+    const partial = err instanceof ExportRunningError ? undefined : await unfinished(o.out)
     if (partial !== undefined) io.err(`the part written is kept in ${partial}: run the same command again to carry on from it\n`)
     throw err
   })

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { validateBag } from '../../common/bagit/validate.js'
 import { BagWriter } from '../../common/bagit/write.js'
@@ -102,7 +102,21 @@ t.test(
     writeFileSync(join(partial, 'bag', 'data', 'old', 'deep', 'gone.txt'), 'gone')
     writeFileSync(join(partial, 'bag', 'data', 'notes', 'gone.txt'), 'gone')
     writeFileSync(join(partial, 'bag', 'bag-info.txt'), 'left: by the cut run\n')
+
+    // Another export to the same --out running (its lock held by a live process: this one) refuses this run, untouched.
+    const since = '2026-12-06T00:00:00.000Z'
+    writeFileSync(join(partial, 'export.lock'), JSON.stringify({ pid: process.pid, startedAt: since, token: 'another' }))
     proxy.asked.length = 0
+    const busy = await run(cmd)
+    t.equal(busy.code, 1)
+    t.equal(
+      busy.err,
+      `error: another export to ${out} is running (process ${process.pid}, since ${since}): ` +
+        'wait for it to finish, or give this one another --out\n',
+    )
+    t.same(proxy.asked, [], 'nothing downloaded')
+    t.equal(readFileSync(join(partial, 'bag', 'bag-info.txt'), 'utf8'), 'left: by the cut run\n', 'its files untouched')
+    rmSync(join(partial, 'export.lock'))
     const again = await run(cmd)
     t.equal(again.code, 0, again.err)
     t.equal(
