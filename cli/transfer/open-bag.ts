@@ -113,9 +113,14 @@ export async function bagTo<T>(
   const resumed = await openPartial(out, partial)
   const lock = holdPartial(partial, out)
   if (resumed) opts.onResume?.(partial)
+  return await writeWhole(out, tar, mtime, partial, () => write(join(partial, 'bag'), resumed)).finally(() => lock.release())
+}
+
+/** bagTo's work in the partial folder it holds: the bag written, then put at `out`; on a failure, what is left and why. */
+async function writeWhole<T>(out: string, tar: boolean, mtime: number, partial: string, write: () => Promise<T>): Promise<T> {
   try {
     const bag = join(partial, 'bag')
-    const result = await write(bag, resumed)
+    const result = await write()
     if (tar) {
       const file = join(partial, 'bag.tar')
       await rm(file, { force: true })
@@ -133,8 +138,6 @@ export async function bagTo<T>(
     throw new UserError(
       `cannot write the bag ${out}: ${full}; the part written was removed and nothing else changed: free some space and run it again`,
     )
-  } finally {
-    lock.release()
   }
 }
 
