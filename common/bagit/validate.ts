@@ -127,7 +127,12 @@ function parseManifest(file: string, algorithm: string, text: string, tag: boole
   return { file, algorithm, entries }
 }
 
-async function hashFile(path: string, algorithms: readonly string[], onBytes: (n: number) => void): Promise<Map<string, string>> {
+/** The file's digest by each of `algorithms` (hex), read once; `onBytes` hears each chunk's length. */
+export async function hashFile(
+  path: string,
+  algorithms: readonly string[],
+  onBytes: (n: number) => void = () => undefined,
+): Promise<Map<string, string>> {
   const hashes = new Map<string, Hash>(algorithms.map((a) => [a, createHash(a)]))
   for await (const chunk of createReadStream(path)) {
     for (const h of hashes.values()) h.update(chunk as Buffer)

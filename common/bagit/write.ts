@@ -10,13 +10,14 @@
  * this run did not write, so the bag holds exactly this run's files.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createWriteStream } from 'node:fs'
 import { lstat, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { FakephoneError } from '../errors.js'
 import { encodeManifestPath, unsafePath } from './paths.js'
+import { hashFile } from './validate.js'
 import { makeDirsSync } from '../make-dirs.js'
 
 export const BAGIT_TXT = 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n'
@@ -130,9 +131,7 @@ export class BagWriter {
     if (!this.resuming) return undefined
     const found = await lstat(target).catch(() => undefined)
     if (found?.isFile() !== true || found.size !== size) return undefined
-    const hash = createHash('sha256')
-    await pipeline(createReadStream(target), hash)
-    if (hash.digest('hex') !== sha256) return undefined
+    if ((await hashFile(target, ['sha256'])).get('sha256') !== sha256) return undefined
     const file = { path: rel, sha256, size }
     this.files.set(rel, file)
     this.bytes += size
