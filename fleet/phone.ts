@@ -4,7 +4,12 @@
  * command id, so a redelivery gets the same answer: `succeed` runs it as any
  * agent does (after the planned delay), `fail` answers with a failure
  * receipt, `ignore` drops it unseen, as a phone killed in the background
- * would (no receipt at all).
+ * would (no receipt at all). The hooks count each of this run's commands once:
+ * a redelivery (a reconnect, a QoS 1 retry) is not counted again, and a
+ * command this run did not send (one an earlier run of the same devices left
+ * queued in the cloud, or one sent from a console by hand) is answered as any
+ * agent answers it and not counted at all, so the report holds this run's
+ * commands only.
  */
 import { Agent, type AgentOptions } from '../agent/agent.js'
 import type { Outcome } from '../agent/remote.js'
@@ -13,7 +18,7 @@ import type { Command } from '../common/contract.js'
 import type { PhonePlan } from './plan.js'
 
 export interface PhoneHooks {
-  /** A command arrived and will be answered (not ignored). */
+  /** A command of this run arrived for the first time and will be answered (not ignored). */
   received(commandId: string): void
   ignored(commandId: string): void
   failed(commandId: string): void
@@ -31,6 +36,8 @@ function commandId(payload: Buffer): string | null {
 
 export class FleetPhone extends Agent {
   private readonly delays: Clock
+  /** The ids this run sends this phone; any other command is not the plan's to answer. */
+  private readonly ours: ReadonlySet<string>
 
   constructor(
     opts: AgentOptions,
@@ -39,16 +46,26 @@ export class FleetPhone extends Agent {
   ) {
     super(opts)
     this.delays = opts.clock
+    this.ours = new Set(plan.commands.map((c) => c.id))
+    const counted = new Set<string>()
     const receive = this.remote.receive.bind(this.remote)
     this.remote.receive = (payload) => {
       const id = commandId(payload)
-      if (id !== null && this.plan.answer(id).answer === 'ignore') {
-        this.hooks.ignored(id)
+      if (id === null || !this.ours.has(id)) return receive(payload)
+      const first = !counted.has(id)
+      counted.add(id)
+      if (this.plan.answer(id).answer === 'ignore') {
+        if (first) this.hooks.ignored(id)
         return Promise.resolve()
       }
-      if (id !== null) this.hooks.received(id)
+      if (first) this.hooks.received(id)
       return receive(payload)
     }
+  }
+
+  /** Whether `id` is a command this run sent this phone (counted by the hooks, answered as planned). */
+  isOurs(id: string): boolean {
+    return this.ours.has(id)
   }
 
   /**
@@ -56,6 +73,7 @@ export class FleetPhone extends Agent {
    * command that takes its time, so it goes through `run` (its `executing` step journaled first, as for a ring).
    */
   override answerAtOnce(command: Command): Outcome | undefined {
+    if (!this.ours.has(command.id)) return super.answerAtOnce(command)
     const { answer, delayMs } = this.plan.answer(command.id)
     if (delayMs > 0) return undefined
     if (answer === 'fail') return this.failed(command)
@@ -63,6 +81,7 @@ export class FleetPhone extends Agent {
   }
 
   override async run(command: Command): Promise<Outcome> {
+    if (!this.ours.has(command.id)) return super.run(command)
     const { answer, delayMs } = this.plan.answer(command.id)
     if (delayMs > 0) await new Promise<void>((resolve) => this.delays.after(delayMs, resolve))
     if (answer === 'fail') return this.failed(command)

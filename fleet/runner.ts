@@ -297,9 +297,9 @@ export class FleetRun {
     )
     this.countHeartbeats(device, phone)
     phone.remote.on('settled', (id, handling) => {
-      if (handling !== 'ran') return
+      // A command that ran had an id; one this run did not send is not the report's.
+      if (handling !== 'ran' || !phone.isOurs(id as string)) return
       this.tally.commands.answered++
-      // A command that ran had an id.
       // It ran, so it came through `received` on this phone, which noted when.
       const t = receivedAt.get(id as string) as number
       receivedAt.delete(id as string)

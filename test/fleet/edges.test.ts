@@ -22,7 +22,7 @@ import { Tally } from '../../fleet/tally.js'
 import { run as runCli } from '../fixtures/io.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
-import { commandState, listening, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
+import { commandState, listening, makeOwner, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
 
 /** One provisioned phone run by a FleetRun against `cloud` on `clock`, with `extra` options (the console, heartbeat events). */
@@ -97,7 +97,7 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   const refusedByPhone = commandState(cloud, forged.id)
   cloud.broker.commands.submit(device.id, forged)
   t.equal((await refusedByPhone).state, 'rejected', 'a command the owner did not sign is rejected by the phone, not counted as answered')
-  t.equal(run.tally.commands.answered, 1)
+  t.equal(run.tally.commands.answered, 0, 'the lost-mode command ran, but this run did not send it: not in its report')
   clock.advance(10_000)
   await run.settled()
   const refused = run.eventLog().find((e) => e.kind === 'switch-refused')
@@ -140,6 +140,60 @@ t.test("F2: a fleet's phones obey an account's key only when the fleet's keys fo
   keys.signingKey('alice')
   t.same(keys.existingOwnerKey('alice')?.export({ format: 'jwk' }), readPublicKey(keys.ownerKeyFile('alice')).export({ format: 'jwk' }))
   t.equal(keys.existingOwnerKey('bob'), undefined, 'no signing key here: no owner key, so its phones refuse every command')
+})
+
+t.test("F2: a fleet phone counts each of its run's commands once; one the run did not send is answered, not counted", async (t) => {
+  const dir = tempDir(t)
+  const clock = new ManualClock()
+  const owner = makeOwner(t, 'acct')
+  const scenario = checkScenario(
+    {
+      groups: [{ name: 'g', commands: { answer: { succeed: 0, fail: 0.5, ignore: 0.5 } } }],
+      console: { commands: { every: '1s' } },
+    },
+    'x',
+    dir,
+  )
+  const plan = planFleet(scenario, 's', ['p-1'], 60_000, 'run-1').phones[0]!
+  const seen: string[] = []
+  const phone = new FleetPhone(
+    {
+      id: 'p-1',
+      secret: 's'.repeat(43),
+      brokerUrl: 'mqtt://127.0.0.1:1',
+      dataDir: join(dir, 'p'),
+      clock,
+      log: new LogCapture().logger(),
+      location: plan.location(0),
+      heartbeatMs: 1000,
+      jitter: 0,
+      ownerKey: owner.publicKey,
+    },
+    plan,
+    {
+      received: (id) => seen.push(`received ${id}`),
+      ignored: (id) => seen.push(`ignored ${id}`),
+      failed: (id) => seen.push(`failed ${id}`),
+    },
+  )
+  t.teardown(() => phone.stop())
+  const settled: string[] = []
+  phone.remote.on('settled', (id, handling) => settled.push(`${handling} ${id}`))
+  const failing = plan.commands.find((c) => plan.answer(c.id).answer === 'fail')!
+  const ignoring = plan.commands.find((c) => plan.answer(c.id).answer === 'ignore')!
+  const command = (id: string): Buffer => Buffer.from(JSON.stringify(signed(owner, 'p-1', 'locate', {}, clock.now(), { id })))
+  // Each delivered twice, as after a reconnect.
+  for (const id of [failing.id, ignoring.id, failing.id, ignoring.id]) await phone.remote.receive(command(id))
+  // An earlier run's command left queued in the cloud, or one sent by hand: not this run's.
+  const other = signed(owner, 'p-1', 'locate', {}, clock.now())
+  await phone.remote.receive(Buffer.from(JSON.stringify(other)))
+  t.same(
+    seen,
+    [`received ${failing.id}`, `failed ${failing.id}`, `ignored ${ignoring.id}`],
+    "each of the run's commands counted once; the other command not at all",
+  )
+  t.same(settled, [`ran ${failing.id}`, `repeat ${failing.id}`, `ran ${other.id}`], 'the other command runs as on any phone')
+  t.equal(phone.isOurs(other.id), false)
 })
 
 t.test('a fleet phone passes a payload without a command id to the agent, which rejects it', async (t) => {
