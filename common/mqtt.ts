@@ -87,6 +87,9 @@ const CREDENTIALS_REFUSED: ReadonlySet<unknown> = new Set([4, 5, 134, 135])
  */
 const silent = (): void => {}
 
+/** An MQTT 3.1.1 DISCONNECT (MQTT 5 reads the same two bytes as reason 0, "normal disconnection"). */
+const DISCONNECT = Buffer.from([0xe0, 0x00])
+
 export class MqttLink extends EventEmitter<LinkEvents> {
   readonly client: MqttClient
   private readonly retry: RetryTimer
@@ -146,6 +149,16 @@ export class MqttLink extends EventEmitter<LinkEvents> {
    */
   async stop(): Promise<void> {
     this.setState('stopped')
+    await this.close()
+  }
+
+  /**
+   * As `stop()`, but the session ends with a DISCONNECT first, so the broker drops the last will: the way a client
+   * that quits (not one killed or cut off) leaves. `stop()` forces the close, which sends no DISCONNECT.
+   */
+  async stopCleanly(): Promise<void> {
+    this.setState('stopped')
+    if (this.client.connected) await new Promise<void>((resolve) => this.client.stream.write(DISCONNECT, () => resolve()))
     await this.close()
   }
 

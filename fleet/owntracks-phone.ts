@@ -110,7 +110,7 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
   async stop(): Promise<void> {
     this.timer?.cancel()
     this.timer = null
-    await this.link.stop()
+    await this.link.stopCleanly()
   }
 
   /** An abrupt end (the app killed, the network gone): the socket is dropped without DISCONNECT, so the broker publishes the last will. */

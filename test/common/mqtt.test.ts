@@ -39,6 +39,21 @@ t.test('a link that cannot connect waits a jittered delay, retries, and stops fo
   t.equal(clock.waiting, 0, 'stopping cancels the pending retry')
 })
 
+t.test('a link stopped cleanly while it is not connected has no DISCONNECT to send: it just stops', async (t) => {
+  const clock = new ManualClock()
+  const link = new MqttLink({
+    url: `mqtt://127.0.0.1:${await closedPort()}`,
+    clock,
+    log: new LogCapture().logger(),
+    mqtt: { clientId: 'x' },
+  })
+  await once(link, 'state')
+  t.equal(link.state, 'waiting')
+  await link.stopCleanly()
+  t.equal(link.state, 'stopped')
+  t.equal(clock.waiting, 0, 'no retry left')
+})
+
 t.test(
   'X1 a link switched off closes its connection and retries nothing until switched on; an acknowledged publish needs the connection',
   async (t) => {

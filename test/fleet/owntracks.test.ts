@@ -198,7 +198,7 @@ function phone(url: string, clock: Clock, device: string, user: string, logs = n
 }
 
 t.test(
-  'against Mosquitto: every location arrives, reportLocation is answered, the lwt follows an abrupt end',
+  'against Mosquitto: every location arrives, reportLocation is answered, the lwt follows an abrupt end, not a clean stop',
   needsMosquitto,
   async (t) => {
     const url = await startMosquitto(t, MOSQUITTO as string)
@@ -238,10 +238,17 @@ t.test(
     t.equal(lone.status().dataChannel, 'connected')
     clock.advance(1_000)
     t.equal(beats, 0, 'no location without a fix')
+    const quitter = phone(url, clock, 'ot-quits', 'jane', new LogCapture(), false)
+    await quitter.start()
+    await quitter.stop()
     await lone.kill()
     await seenUntil(client, () => seen.some((m) => m.topic === 'owntracks/jane/ot-lone'), 'the broker publishes the last will')
     const will = seen.find((m) => m.topic === 'owntracks/jane/ot-lone')
     t.same(will?.body, { _type: 'lwt', tst: firstConnect }, 'lwt with the time it first connected')
+    t.notOk(
+      seen.some((m) => m.topic === 'owntracks/jane/ot-quits'),
+      'a phone stopped cleanly (stopped before the killed one) sends DISCONNECT: no last will',
+    )
   },
 )
 
