@@ -15,7 +15,11 @@ import type { Progress } from './progress.js'
 
 export interface ExportResult extends BagSummary {
   account: string
+  /** Synced items (bin entries included): bag-info.txt's Fakephone-Items. */
   items: number
+  /** A cloud export's drive files and backup packages (Fakephone-Drive-Files, Fakephone-Backups); absent for a phone's. */
+  driveFiles?: number
+  backups?: number
   /** Files an interrupted run had written that this one checked and kept (not read from the source again). */
   kept: { files: number; bytes: number }
 }
@@ -121,7 +125,14 @@ export async function exportAccount(
   // Only a bag written to its end counts as the account's data out (M1 keeps it readable past its deadline).
   await api.request(`/api/accounts/${enc(snap.account.id)}/transferred`, {
     how: 'export',
-    detail: `bag of ${blobs.length} files`,
+    detail: `bag of ${summary.files} files`,
   } satisfies Transferred)
-  return { ...summary, account: snap.account.id, items: blobs.length, kept }
+  return {
+    ...summary,
+    account: snap.account.id,
+    items: snap.items.length,
+    driveFiles: snap.drive.length,
+    backups: snap.backups.length,
+    kept,
+  }
 }

@@ -90,11 +90,14 @@ async function writeBag(
   }
   const kept =
     result.kept.files > 0 ? ` ${plural(result.kept.files, 'file')} (${result.kept.bytes} bytes) kept from the interrupted run.` : ''
+  // As bag-info.txt counts them: synced items, then (a cloud export) drive files and backups.
+  const cloudOnly =
+    result.driveFiles === undefined ? '' : `${plural(result.driveFiles, 'drive file')}, ${plural(result.backups as number, 'backup')}, `
   io.out(
     json
       ? JSON.stringify(view) + '\n'
       : `Exported ${view.account === 'phone' ? 'the phone' : `account ${forTerminal(view.account)}`} to ${o.out}: ` +
-          `${plural(result.items, 'item')}, ${plural(view.files, 'file')}, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).${kept}\n`,
+          `${plural(result.items, 'item')}, ${cloudOnly}${plural(view.files, 'file')}, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).${kept}\n`,
   )
 }
 
