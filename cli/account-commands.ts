@@ -84,9 +84,13 @@ interface ClockView {
   aheadMs: number
 }
 
-function renderClock(c: ClockView): string {
+/**
+ * The lead is shown to the nearest second: the cloud measures it against its own reading of real time a few
+ * milliseconds apart, so after `clock advance 8d` it is 8d less a few ms, which whole units cut down to "7d 23h".
+ */
+export function renderClock(c: ClockView): string {
   if (!c.simulated) return `cloud time ${new Date(c.now).toISOString()} (real time)\n`
-  return `cloud time ${new Date(c.now).toISOString()} (simulated, ${formatAge(c.aheadMs)} ahead of real time)\n`
+  return `cloud time ${new Date(c.now).toISOString()} (simulated, ${formatAge(Math.round(c.aheadMs / 1000) * 1000)} ahead of real time)\n`
 }
 
 export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
