@@ -129,13 +129,13 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
     .action(async (account: string) => {
       const view = await (
         await api()
-      ).send<{ now: number; retention: RetentionView; nextPlanAt: number; backups: BackupView[]; plans: PlanView[] }>(
+      ).send<{ now: number; retention: RetentionView; nextPlanAt: number | null; backups: BackupView[]; plans: PlanView[] }>(
         'GET',
         `/api/accounts/${encodeURIComponent(account)}/backups`,
       )
       print(
         view,
-        `${renderRetention(view.retention)}next plan at    ${iso(view.nextPlanAt)}\n\n${renderBackups(view.backups, view.now)}\n` +
+        `${renderRetention(view.retention)}next plan at    ${view.nextPlanAt === null ? 'none: no backups are planned while the cloud service is off (B2) or the account is frozen (A3)' : iso(view.nextPlanAt)}\n\n${renderBackups(view.backups, view.now)}\n` +
           `${renderPlans(view.plans)}`,
       )
     })

@@ -64,14 +64,15 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   })
 
   router.add('GET', '/api/accounts/:account/backups', ['console'], (ctx) => {
-    const account = accounts.need(ctx.params.account as string).id
+    const { id: account, serviceOffAt, frozenAt } = accounts.need(ctx.params.account as string)
     return {
       status: 200,
       body: {
         now: clock.now(),
         account,
         retention: retention.view(account),
-        nextPlanAt: plans.nextRun(),
+        // B2: the schedule plans nothing for an account whose cloud service is off (or that is frozen, A3).
+        nextPlanAt: serviceOffAt === null && frozenAt === null ? plans.nextRun() : null,
         backups: store.list(account),
         plans: plans.list(account),
       },

@@ -107,7 +107,8 @@ t.test(
       (await run([...api, 'backups', 'alice'])).out,
       new RegExp(
         String.raw`^state\s+read-only\nservice off at\s+2026-01-01T03:00:00Z\nread-only from\s+2026-01-04T03:00:00Z\ncleaning ` +
-          String.raw`from\s+2026-01-11T03:00:00Z\nnext batch at\s+-\n`,
+          String.raw`from\s+2026-01-11T03:00:00Z\nnext batch at\s+-\nnext plan at\s+none: no backups are planned while the cloud ` +
+          String.raw`service is off \(B2\) or the account is frozen \(A3\)\n`,
       ),
     )
   },

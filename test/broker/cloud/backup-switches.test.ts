@@ -83,6 +83,13 @@ t.test('B2: the cloud service off drops pending plans; the account off drops eve
     plans.list('bob').every((p) => p.state === 'dropped'),
     'and none made after',
   )
+  t.equal((await consoleCall(cloud, 'GET', '/api/accounts/bob/backups')).body.nextPlanAt, null, 'the console is told no plan comes')
+  await a.report(true, true)
+  t.equal(
+    (await consoleCall(cloud, 'GET', '/api/accounts/bob/backups')).body.nextPlanAt,
+    plans.nextRun(),
+    'the service on again: the next 03:00',
+  )
 })
 
 t.test('B2: a phone with backup or the cloud service off refuses a stale plan and makes nothing', async (t) => {
