@@ -1,7 +1,8 @@
 /** Scenario files, the seeded plan and movement of `fakephone fleet run` (issue 12): pure functions, no broker. */
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { distanceM } from '../../agent/location.js'
 import { near, RandomWalk } from '../../fleet/movement.js'
 import { OPEN_HORIZON_MS, planFleet, seededUuid, type FleetPlan } from '../../fleet/plan.js'
@@ -289,4 +290,31 @@ t.test('a random walk turns back at its edge', async (t) => {
   for (let s = 0; s < 200; s++) far = Math.max(far, distanceM(centre, walk.fix(s * 10_000)))
   t.ok(far < 20 + 50 + 1, `never more than one step past the edge (${far.toFixed(0)} m)`)
   t.ok(distanceM(centre, near(centre, 10, new Rng(1))) <= 10.01)
+})
+
+t.test('every scenario the README and docs/SCENARIOS.md show passes the check and plans a fleet', async (t) => {
+  const { parse } = await import('yaml')
+  const root = fileURLToPath(new URL('../../', import.meta.url))
+  const dir = tempDir(t)
+  // The GPX tracks the examples name: any track will do.
+  for (const name of ['walk.gpx', 'royal-mile.gpx']) writeFileSync(join(dir, name), GPX)
+  const blocks = ['README.md', 'docs/SCENARIOS.md'].flatMap((doc) =>
+    [...readFileSync(join(root, doc), 'utf8').matchAll(/^( *)```yaml\n([\s\S]*?)^\1```$/gm)].map((m) => ({
+      doc,
+      yaml: (m[2] as string).replace(new RegExp(`^${m[1]}`, 'gm'), ''),
+    })),
+  )
+  t.ok(blocks.length >= 6, `${blocks.length} examples`)
+  for (const { doc, yaml } of blocks) {
+    const lines = yaml.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'))
+    // The movement block lists alternatives, one per line: each is a group's movement.
+    const values = lines.every((l) => l.startsWith('movement:'))
+      ? lines.map((l) => ({ groups: [{ name: 'g', ...(parse(l) as object) }] }))
+      : [parse(yaml) as unknown]
+    for (const value of values) {
+      const where = `${doc}: ${yaml.split('\n')[0]}`
+      t.same(issuesOf(value, dir), [], where)
+      t.ok(planFleet(checkScenario(value, doc, dir), 's', fleetIds('d', 3), 60_000).phones.length === 3, where)
+    }
+  }
 })
