@@ -9,6 +9,7 @@
 import type { Command } from 'commander'
 import type { ConsoleClient } from './console-client.js'
 import type { AccountView, Tier } from '../broker/cloud/accounts.js'
+import type { AccountRetirement } from '../broker/cloud/retirement-plan.js'
 import { formatBytes } from '../common/format-bytes.js'
 import type { CloudLogEntry } from '../broker/cloud/cloud-log.js'
 import { formatAge } from '../common/clock.js'
@@ -36,7 +37,18 @@ function serviceCell(a: AccountView, now: number): string {
   return a.serviceOn ? 'on' : `off for ${formatAge(now - (a.serviceOffAt as number))}`
 }
 
-export function renderAccounts(accounts: AccountView[], now: number): string {
+/** An account as `GET /api/accounts` lists it: with its place in the service's retirement (M1) once a plan is set. */
+export type ListedAccount = AccountView & { retirement?: AccountRetirement | null }
+
+/** A3's freeze date, unless M1 already closed or deleted the account: then that, since no year of activity matters. */
+function freezesCell(a: ListedAccount): string {
+  const r = a.retirement
+  if (r?.access === 'purged') return `deleted ${day(r.purgedAt as number)} (the service shut down)`
+  if (r?.access === 'closed') return `closed ${day(r.deadlineAt)} (migration deadline passed)`
+  return a.freezesAt === null ? '-' : day(a.freezesAt)
+}
+
+export function renderAccounts(accounts: ListedAccount[], now: number): string {
   if (accounts.length === 0) return 'No accounts yet: an account is made with its first device (fakephone device add ID --account NAME).\n'
   return table(
     ['ACCOUNT', 'TIER', 'QUOTA', 'SERVICE', 'LAST ACTIVITY', 'FREEZES'],
@@ -46,7 +58,7 @@ export function renderAccounts(accounts: AccountView[], now: number): string {
       quotaBar(a.usedBytes, a.quotaBytes),
       serviceCell(a, now),
       `${a.lastActivity}, ${formatAge(now - a.lastActivityAt)} ago`,
-      a.freezesAt === null ? '-' : day(a.freezesAt),
+      freezesCell(a),
     ]),
   )
 }
@@ -100,7 +112,7 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
     .command('accounts')
     .description('every account: membership, quota use, cloud service, last activity and when a year without any freezes it')
     .action(async () => {
-      const view = await (await api()).send<{ now: number; accounts: AccountView[] }>('GET', '/api/accounts')
+      const view = await (await api()).send<{ now: number; accounts: ListedAccount[] }>('GET', '/api/accounts')
       print(view, renderAccounts(view.accounts, view.now))
     })
   cmd

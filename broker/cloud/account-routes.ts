@@ -1,6 +1,7 @@
 /**
  * The console's account views and the clock (A1-A3, simulated time):
- *   GET  /api/accounts                      every account: tier, quota use, service state
+ *   GET  /api/accounts                      every account: tier, quota use, service state, and (M1) its
+ *                                           `retirement` place (access, deadline, purge) once a plan is set
  *   GET  /api/accounts/:account             one account, with what its unfinished uploads hold; opening it is a
  *                                           web/console sign-in (A3)
  *   PUT  /api/accounts/:account/membership  {"tier":"premium","days":365} or {"tier":"free"} (A2)
@@ -11,6 +12,7 @@
 import { z } from 'zod'
 import { SimulatedClock, parseDuration } from '../../common/clock.js'
 import type { CloudParts } from './cloud-data.js'
+import type { AccountRetirement } from './retirement-plan.js'
 import { HttpError, intParam } from '../http/router.js'
 
 const DAY = 86_400_000
@@ -24,9 +26,13 @@ const MembershipSchema = z.union([
 const MAX_ADVANCE_MS = 3650 * DAY
 const AdvanceSchema = z.strictObject({ by: z.union([z.string(), z.number().int().positive()]) })
 
-export function addAccountRoutes(parts: CloudParts): void {
+/** `retirement` is M1's view of one account, asked per request (the retirement is made after these routes). */
+export function addAccountRoutes(parts: CloudParts, retirement: (account: string) => AccountRetirement | null): void {
   const { router, accounts, clock, cloudLog } = parts
-  router.add('GET', '/api/accounts', ['console'], () => ({ status: 200, body: { now: clock.now(), accounts: accounts.list() } }))
+  router.add('GET', '/api/accounts', ['console'], () => ({
+    status: 200,
+    body: { now: clock.now(), accounts: accounts.list().map((a) => ({ ...a, retirement: retirement(a.id) })) },
+  }))
   router.add('GET', '/api/accounts/:account', ['console'], async (ctx) => {
     // The account as the owner finds it (frozen, say); opening it then counts as a sign-in.
     const found = accounts.need(ctx.params.account as string)

@@ -111,7 +111,7 @@ export class CloudData {
       router: this.router,
     }
     addBlobRoutes(parts)
-    addAccountRoutes(parts)
+    addAccountRoutes(parts, (account) => this.retirement.accountNow(account))
     this.uploads = new UploadExpiry(parts)
     this.drive = new CloudDrive(parts, opts.drive)
     this.items = new SyncItems(parts)

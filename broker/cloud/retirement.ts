@@ -254,6 +254,12 @@ export class ServiceRetirement {
     return { how, at, detail }
   }
 
+  /** The account's place in the retirement (its access, deadline, purge); null while the service has no plan. */
+  accountNow(account: string): AccountRetirement | null {
+    const plan = this.plan()
+    return plan ? this.accountView(plan, account, this.clock.now()) : null
+  }
+
   migration(account: string): AccountMigration | null {
     return this.sql.migration.get(account) ?? null
   }

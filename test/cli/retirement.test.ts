@@ -2,6 +2,7 @@
 import t from 'tap'
 import type { ManualClock } from '../../common/clock.js'
 import { renderRetirement } from '../../cli/retirement-commands.js'
+import { renderAccounts, type ListedAccount } from '../../cli/account-commands.js'
 import type { RetirementStatus } from '../../broker/cloud/retirement-plan.js'
 import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
@@ -42,6 +43,9 @@ t.test('M1: console service retire sets the plan and own deadlines; console serv
   t.match(r.out, /bob\s+2026-01-21 00:00 UTC \(own\)\s+deadline-passed\s+CLOSED \(410\)\s+-\s+2026-03-02 00:00 UTC/)
   r = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, '--json', 'service', 'status'])
   t.match(JSON.parse(r.out), { phase: 'migration-window', accounts: [{ account: 'alice' }, { account: 'bob', access: 'closed' }] })
+  r = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'accounts'])
+  t.match(r.out, /\nalice .* 2027-01-\d\d\n/, "alice migrated: A3's freeze date as before")
+  t.match(r.out, /\nbob .* closed 2026-01-21 \(migration deadline passed\)\n/, 'bob lost access: the list says so, not a freeze date')
 })
 
 t.test('M1: status after the shutdown, with an export and a purge; and a plan with no accounts', async (t) => {
@@ -68,4 +72,21 @@ t.test('M1: status after the shutdown, with an export and a purge; and a plan wi
   t.match(text, /next {16}none: the service is gone/)
   t.match(text, /carol\s+1970-01-03 00:00 UTC\s+shut-down\s+PURGED\s+exported 1970-01-02 00:00 UTC\s+done 1970-01-04 00:00 UTC/)
   t.match(renderRetirement({ ...status, accounts: [] }), /\n\nNo accounts\.\n$/)
+  const carol: ListedAccount = {
+    id: 'carol',
+    tier: 'free',
+    premiumUntil: null,
+    quotaBytes: 5e9,
+    usedBytes: 0,
+    binMs: 30 * DAY,
+    lastActivityAt: 0,
+    lastActivity: 'console-sign-in',
+    freezesAt: 365 * DAY,
+    frozenAt: null,
+    serviceOn: true,
+    serviceOffAt: null,
+    devices: [],
+    retirement: status.accounts[0]!,
+  }
+  t.match(renderAccounts([carol], 4 * DAY), /\ncarol .* deleted 1970-01-04 \(the service shut down\)\n$/, 'purged: not a freeze date')
 })
