@@ -121,6 +121,9 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
     )
 }
 
+/** B2 (and A3): the schedule plans nothing for an account whose cloud service is off, or that is frozen. */
+const NO_PLAN = 'none: no backups are planned while the cloud service is off (B2) or the account is frozen (A3)'
+
 export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
   const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : linesForTerminal(text))
   cmd
@@ -133,10 +136,10 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
         'GET',
         `/api/accounts/${encodeURIComponent(account)}/backups`,
       )
+      const next = view.nextPlanAt === null ? NO_PLAN : iso(view.nextPlanAt)
       print(
         view,
-        `${renderRetention(view.retention)}next plan at    ${view.nextPlanAt === null ? 'none: no backups are planned while the cloud service is off (B2) or the account is frozen (A3)' : iso(view.nextPlanAt)}\n\n${renderBackups(view.backups, view.now)}\n` +
-          `${renderPlans(view.plans)}`,
+        `${renderRetention(view.retention)}next plan at    ${next}\n\n${renderBackups(view.backups, view.now)}\n${renderPlans(view.plans)}`,
       )
     })
   const backup = cmd.command('backup').description('one backup: show its manifest, delete it, or delete all of a device')

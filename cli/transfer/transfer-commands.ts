@@ -97,7 +97,8 @@ async function writeBag(
     json
       ? JSON.stringify(view) + '\n'
       : `Exported ${view.account === 'phone' ? 'the phone' : `account ${forTerminal(view.account)}`} to ${o.out}: ` +
-          `${plural(result.items, 'item')}, ${cloudOnly}${plural(view.files, 'file')}, ${view.bytes} bytes (Payload-Oxum ${view.oxum}).${kept}\n`,
+          `${plural(result.items, 'item')}, ${cloudOnly}${plural(view.files, 'file')}, ${view.bytes} bytes ` +
+          `(Payload-Oxum ${view.oxum}).${kept}\n`,
   )
 }
 
