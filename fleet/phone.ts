@@ -36,8 +36,8 @@ function commandId(payload: Buffer): string | null {
 
 export class FleetPhone extends Agent {
   private readonly delays: Clock
-  /** The ids this run sends this phone; any other command is not the plan's to answer. */
-  private readonly ours: ReadonlySet<string>
+  /** This run's commands counted so far; made with the first (most phones of a run never get one). */
+  private counted: Set<string> | undefined
 
   constructor(
     opts: AgentOptions,
@@ -46,12 +46,11 @@ export class FleetPhone extends Agent {
   ) {
     super(opts)
     this.delays = opts.clock
-    this.ours = new Set(plan.commands.map((c) => c.id))
-    const counted = new Set<string>()
     const receive = this.remote.receive.bind(this.remote)
     this.remote.receive = (payload) => {
       const id = commandId(payload)
-      if (id === null || !this.ours.has(id)) return receive(payload)
+      if (id === null || !this.isOurs(id)) return receive(payload)
+      const counted = (this.counted ??= new Set())
       const first = !counted.has(id)
       counted.add(id)
       if (this.plan.answer(id).answer === 'ignore') {
@@ -63,9 +62,9 @@ export class FleetPhone extends Agent {
     }
   }
 
-  /** Whether `id` is a command this run sent this phone (counted by the hooks, answered as planned). */
+  /** Whether `id` is a command this run sent this phone (counted by the hooks, answered as planned): a few per phone. */
   isOurs(id: string): boolean {
-    return this.ours.has(id)
+    return this.plan.commands.some((c) => c.id === id)
   }
 
   /**
@@ -73,7 +72,7 @@ export class FleetPhone extends Agent {
    * command that takes its time, so it goes through `run` (its `executing` step journaled first, as for a ring).
    */
   override answerAtOnce(command: Command): Outcome | undefined {
-    if (!this.ours.has(command.id)) return super.answerAtOnce(command)
+    if (!this.isOurs(command.id)) return super.answerAtOnce(command)
     const { answer, delayMs } = this.plan.answer(command.id)
     if (delayMs > 0) return undefined
     if (answer === 'fail') return this.failed(command)
@@ -81,7 +80,7 @@ export class FleetPhone extends Agent {
   }
 
   override async run(command: Command): Promise<Outcome> {
-    if (!this.ours.has(command.id)) return super.run(command)
+    if (!this.isOurs(command.id)) return super.run(command)
     const { answer, delayMs } = this.plan.answer(command.id)
     if (delayMs > 0) await new Promise<void>((resolve) => this.delays.after(delayMs, resolve))
     if (answer === 'fail') return this.failed(command)
