@@ -63,6 +63,11 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
         progress: progressOn(io, json, `migrating ${account}`),
       })
       io.out(json ? JSON.stringify(job) + '\n' : linesForTerminal(renderJob(job)))
-      if (job.state !== 'completed') throw new UserError(`the migration is ${job.state}: ${job.summary}`)
+      if (job.state === 'completed') return
+      // The lines above already say what did not go across; under --json the error line is the only text, so it says it.
+      throw new UserError(
+        `the migration is ${job.state}: ${json ? job.summary : 'what did not go across is said above'}; resolve it and run ` +
+          'the same command again to carry on',
+      )
     })
 }

@@ -345,6 +345,7 @@ t.test('M3 between two clouds', async (t) => {
       cancelled.abort()
       t.equal(await migrate('mig', cancelled), 1)
       t.match(JSON.parse(cancelled.out()), { state: 'cancelled', summary: /run the command again to resume/ })
+      t.match(cancelled.err(), /^error: the migration is cancelled: cancelled before the copy/, 'under --json the error line says it')
       t.match(JSON.parse(readFileSync(job, 'utf8')), { state: 'cancelled', runs: 1 })
 
       const done = (await migrate('mig')) as { code: number; out: string }
@@ -398,7 +399,12 @@ t.test('M3 between two clouds', async (t) => {
             String.raw`its bytes cannot be read at the destination`,
         ),
       )
-      t.match(damaged.err, 'the migration is partially completed')
+      t.equal(
+        damaged.err,
+        'error: the migration is partially completed: what did not go across is said above; resolve it and run the same ' +
+          'command again to carry on\n',
+        'the summary printed above is not repeated',
+      )
 
       // Into an account whose drive file, backup and device ids another account holds there: those fail, each said
       // (and the two blobs damaged above are the same blobs for this account: content-addressed).
