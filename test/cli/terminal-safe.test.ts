@@ -9,6 +9,7 @@ import { openDb } from '../../broker/db.js'
 import { hashSecret } from '../../broker/devices/registry.js'
 import { validateBag } from '../../common/bagit/validate.js'
 import { ManualClock } from '../../common/clock.js'
+import { ACCOUNT_NAME_RULE } from '../../common/contract.js'
 import { Progress } from '../../cli/transfer/progress.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
@@ -61,3 +62,27 @@ t.test('an account name with ESC[31m and a newline is shown escaped in every hum
 function escape(s: string): string {
   return s.replace(/[\\[\]]/g, (c) => `\\${c}`)
 }
+
+t.test("commander's own errors quote what was typed escaped: no colour, no forged line; its 'did you mean' stays a line", async (t) => {
+  const lines: [string[], string][] = [
+    [['console', '\x1b[31mx'], "error: unknown command '\\x1B[31mx'\n"],
+    [['console', 'x\nerror: forged'], "error: unknown command 'x\\x0Aerror: forged'\n"],
+    [['console', '\\x1B'], "error: unknown command '\\\\x1B'\n"],
+    [['console', 'migrat\x07'], "error: unknown command 'migrat\\x07'\n(Did you mean migrate?)\n"],
+    [['console', 'devices', '--\x1b]0;pwned\x07'], "error: unknown option '--\\x1B]0;pwned\\x07'\n"],
+    [
+      ['console', 'locate', 'p', '--wait', '\x9b2J'],
+      `error: option '--wait <duration>' argument '\\x9B2J' is invalid. not a duration: "\\x9B2J" (use e.g. 500ms, 30s, 5m, 73h, 7d)\n`,
+    ],
+    [['device', 'add', 'p', '--account', 'a\u202eb'], `error: option '--account <name>' argument 'a\\u{202E}b' is invalid. ${ACCOUNT_NAME_RULE}\n`],
+    [['\x1b[2Jx'], "error: unknown command '\\x1B[2Jx'\n(add --help for usage)\n"],
+    [['console', 'locate'], "error: missing required argument 'id'\n"],
+  ]
+  for (const [argv, said] of lines) {
+    const r = await run(argv)
+    t.equal(r.code, 1, argv.join(' '))
+    t.equal(r.err, said, 'the line a user sees')
+    t.notMatch(r.err, RAW, 'no control character reaches the terminal')
+    t.notMatch(r.err, /\u202e/)
+  }
+})
