@@ -23,7 +23,7 @@ const escape = (c: string): string => {
   return code <= 0xff ? `\\x${hex.padStart(2, '0')}` : `\\u{${hex}}`
 }
 
-/** One value (a name, an id) for a line of human output: every control character shown escaped, line breaks too, and a backslash doubled. */
+/** One value (a name, an id) for a line of human output: each control character escaped, line breaks too; a backslash doubled. */
 export function forTerminal(text: string): string {
   return text.replace(UNSAFE, escape)
 }

@@ -74,7 +74,10 @@ t.test("commander's own errors quote what was typed escaped: no colour, no forge
       ['console', 'locate', 'p', '--wait', '\x9b2J'],
       `error: option '--wait <duration>' argument '\\x9B2J' is invalid. not a duration: "\\x9B2J" (use e.g. 500ms, 30s, 5m, 73h, 7d)\n`,
     ],
-    [['device', 'add', 'p', '--account', 'a\u202eb'], `error: option '--account <name>' argument 'a\\u{202E}b' is invalid. ${ACCOUNT_NAME_RULE}\n`],
+    [
+      ['device', 'add', 'p', '--account', 'a\u202eb'],
+      `error: option '--account <name>' argument 'a\\u{202E}b' is invalid. ${ACCOUNT_NAME_RULE}\n`,
+    ],
     [['\x1b[2Jx'], "error: unknown command '\\x1B[2Jx'\n(add --help for usage)\n"],
     [['console', 'locate'], "error: missing required argument 'id'\n"],
   ]
