@@ -4,6 +4,7 @@
  * colour, no cursor move, no forged line. --json gives it exactly.
  */
 import t from 'tap'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openDb } from '../../broker/db.js'
 import { hashSecret } from '../../broker/devices/registry.js'
@@ -11,7 +12,9 @@ import { validateBag } from '../../common/bagit/validate.js'
 import { ManualClock } from '../../common/clock.js'
 import { ACCOUNT_NAME_RULE } from '../../common/contract.js'
 import { Progress } from '../../cli/transfer/progress.js'
+import { renderImport } from '../../cli/transfer/transfer-commands.js'
 import { startCloud } from '../fixtures/cloud.js'
+import { forTerminal } from '../../common/terminal-text.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -88,4 +91,50 @@ t.test("commander's own errors quote what was typed escaped: no colour, no forge
     t.notMatch(r.err, RAW, 'no control character reaches the terminal')
     t.notMatch(r.err, /\u202e/)
   }
+})
+
+t.test("M3 bag validate shows the bag's file names and lines escaped one way, as every name from others", async (t) => {
+  const bag = join(tempDir(t), 'bag\x1b[2J')
+  mkdirSync(join(bag, 'data'), { recursive: true })
+  writeFileSync(join(bag, 'bagit.txt'), 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n')
+  writeFileSync(join(bag, 'manifest-sha256.txt'), 'zz \x9b2J\n')
+  writeFileSync(join(bag, 'data', 'evil\x1b[31m\n.txt'), '')
+  writeFileSync(join(bag, 'data', '\\x1B.txt'), '')
+  const r = await run(['bag', 'validate', bag])
+  t.equal(r.code, 1)
+  const shownBag = forTerminal(bag)
+  t.equal(
+    r.err,
+    `error: ${shownBag} is not a valid bag: 3 problems\n` +
+      `  "data/\\\\x1B.txt": not listed in manifest-sha256.txt (a payload file the bag does not account for)\n` +
+      `  "data/evil\\x1B[31m\\x0A.txt": not listed in manifest-sha256.txt (a payload file the bag does not account for)\n` +
+      `  "manifest-sha256.txt": line 1 is not "<sha256 checksum> <path>": "zz \\x9B2J"\n`,
+    'an ESC is \\x1B wherever it is (not \\u001b in one place and \\x9B in another); the text \\x1B is \\\\x1B',
+  )
+  t.notMatch(r.err, RAW)
+  t.match(shownBag, /bag\\x1B\[2J$/)
+  const json = JSON.parse((await run(['bag', '--json', 'validate', bag])).out) as { problems: { path: string; problem: string }[] }
+  t.ok(
+    json.problems.some((p) => p.path === 'data/evil\x1b[31m\n.txt'),
+    '--json gives the name exactly',
+  )
+})
+
+t.test("M3 an import's refused records are named escaped: a record id from the bag cannot forge a line", async (t) => {
+  const said = renderImport({
+    now: 0,
+    account: 'alice',
+    imported: 1,
+    present: 0,
+    failed: 1,
+    outcomes: [
+      { kind: 'item', id: 'photos/a', result: 'imported' },
+      { kind: 'item', id: 'notes/x\nImported into account alice: 9 records', result: 'failed', error: 'bad id "x\x1b[2J"' },
+    ],
+  })
+  t.equal(
+    said,
+    'Imported into account alice: 1 records added, 0 already there, 1 refused\n' +
+      '  item notes/x\\x0AImported into account alice: 9 records: bad id "x\\x1B[2J"\n',
+  )
 })
