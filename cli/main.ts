@@ -140,18 +140,19 @@ export async function main(argv: string[], io: Io): Promise<number> {
     // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).
     const storage = storageFailure(err)
     if (storage) {
-      io.err(`error: ${storage}: ${(err as Error).message}\n`)
+      io.err(`error: ${storage}: ${forTerminal((err as Error).message)}\n`)
       return 1
     }
-    // A path given that cannot be used (`--data /dev/null/x`, `--keys /proc/x`): Node's words name it and say why.
+    // A path given that cannot be used (`--data /dev/null/x`, `--keys /proc/x`): Node's words name it and say why. Node's
+    // words are one line that quotes the path, which may be a name from others (a file in a bag): shown escaped.
     const fsError = err as { code?: unknown; path?: unknown } | null
     if (PATH_UNUSABLE.has(fsError?.code) && typeof fsError?.path === 'string') {
-      io.err(`error: ${(err as Error).message}\n`)
+      io.err(`error: ${forTerminal((err as Error).message)}\n`)
       return 1
     }
     // A path this user may not use (`fakephone install` without sudo) is the user's to fix too: Node's words name it.
     if (NOT_PERMITTED.has((err as { code?: unknown } | null)?.code)) {
-      io.err(`error: ${(err as Error).message}: run it as a user who may (e.g. with sudo)\n`)
+      io.err(`error: ${forTerminal((err as Error).message)}: run it as a user who may (e.g. with sudo)\n`)
       return 1
     }
     /* c8 ignore next 2 -- anything else is a bug: runAsProcess prints its stack and exits 1 */

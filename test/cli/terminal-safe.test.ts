@@ -66,32 +66,40 @@ function escape(s: string): string {
   return s.replace(/[\\[\]]/g, (c) => `\\${c}`)
 }
 
-t.test("commander's own errors quote what was typed escaped: no colour, no forged line; its 'did you mean' stays a line", async (t) => {
-  const lines: [string[], string][] = [
-    [['console', '\x1b[31mx'], "error: unknown command '\\x1B[31mx'\n"],
-    [['console', 'x\nerror: forged'], "error: unknown command 'x\\x0Aerror: forged'\n"],
-    [['console', '\\x1B'], "error: unknown command '\\\\x1B'\n"],
-    [['console', 'migrat\x07'], "error: unknown command 'migrat\\x07'\n(Did you mean migrate?)\n"],
-    [['console', 'devices', '--\x1b]0;pwned\x07'], "error: unknown option '--\\x1B]0;pwned\\x07'\n"],
-    [
-      ['console', 'locate', 'p', '--wait', '\x9b2J'],
-      `error: option '--wait <duration>' argument '\\x9B2J' is invalid. not a duration: "\\x9B2J" (use e.g. 500ms, 30s, 5m, 73h, 7d)\n`,
-    ],
-    [
-      ['device', 'add', 'p', '--account', 'a\u202eb'],
-      `error: option '--account <name>' argument 'a\\u{202E}b' is invalid. ${ACCOUNT_NAME_RULE}\n`,
-    ],
-    [['\x1b[2Jx'], "error: unknown command '\\x1B[2Jx'\n(add --help for usage)\n"],
-    [['console', 'locate'], "error: missing required argument 'id'\n"],
-  ]
-  for (const [argv, said] of lines) {
-    const r = await run(argv)
-    t.equal(r.code, 1, argv.join(' '))
-    t.equal(r.err, said, 'the line a user sees')
-    t.notMatch(r.err, RAW, 'no control character reaches the terminal')
-    t.notMatch(r.err, /\u202e/)
-  }
-})
+t.test(
+  "commander's own errors and Node's about a path quote what was typed escaped: no colour, no forged line; its 'did you mean' stays a line",
+  async (t) => {
+    const lines: [string[], string][] = [
+      [['console', '\x1b[31mx'], "error: unknown command '\\x1B[31mx'\n"],
+      [['console', 'x\nerror: forged'], "error: unknown command 'x\\x0Aerror: forged'\n"],
+      [['console', '\\x1B'], "error: unknown command '\\\\x1B'\n"],
+      [['console', 'migrat\x07'], "error: unknown command 'migrat\\x07'\n(Did you mean migrate?)\n"],
+      [['console', 'devices', '--\x1b]0;pwned\x07'], "error: unknown option '--\\x1B]0;pwned\\x07'\n"],
+      [
+        ['console', 'locate', 'p', '--wait', '\x9b2J'],
+        `error: option '--wait <duration>' argument '\\x9B2J' is invalid. not a duration: "\\x9B2J" (use e.g. 500ms, 30s, 5m, 73h, 7d)\n`,
+      ],
+      [
+        ['device', 'add', 'p', '--account', 'a\u202eb'],
+        `error: option '--account <name>' argument 'a\\u{202E}b' is invalid. ${ACCOUNT_NAME_RULE}\n`,
+      ],
+      [['\x1b[2Jx'], "error: unknown command '\\x1B[2Jx'\n(add --help for usage)\n"],
+      [['console', 'locate'], "error: missing required argument 'id'\n"],
+      // Node's words for a path that cannot be used quote the path: escaped the same way.
+      [
+        ['device', 'list', '--data', '/proc/self/fakephone-\x1b[31mtest\\'],
+        "error: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-\\x1B[31mtest\\\\'\n",
+      ],
+    ]
+    for (const [argv, said] of lines) {
+      const r = await run(argv)
+      t.equal(r.code, 1, argv.join(' '))
+      t.equal(r.err, said, 'the line a user sees')
+      t.notMatch(r.err, RAW, 'no control character reaches the terminal')
+      t.notMatch(r.err, /\u202e/)
+    }
+  },
+)
 
 t.test("M3 bag validate shows the bag's file names and lines escaped one way, as every name from others", async (t) => {
   const bag = join(tempDir(t), 'bag\x1b[2J')
