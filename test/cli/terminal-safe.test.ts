@@ -13,6 +13,9 @@ import { ManualClock } from '../../common/clock.js'
 import { ACCOUNT_NAME_RULE } from '../../common/contract.js'
 import { Progress } from '../../cli/transfer/progress.js'
 import { renderImport } from '../../cli/transfer/transfer-commands.js'
+import { renderJob } from '../../cli/transfer/migrate-command.js'
+import { renderFrameworkStatus } from '../../cli/framework-render.js'
+import { renderSyncStatus } from '../../cli/sync-commands.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { forTerminal } from '../../common/terminal-text.js'
 import { run } from '../fixtures/io.js'
@@ -146,3 +149,49 @@ t.test("M3 an import's refused records are named escaped: a record id from the b
       '  item notes/x\\x0AImported into account alice: 9 records: bad id "x\\x1B[2J"\n',
   )
 })
+
+t.test(
+  "others' words outside tables (a notification's title, the cloud's notice, an error, a migration's report) shown escaped",
+  async (t) => {
+    const evil = 'x\x1b[2J\nforged'
+    const shown = 'x\\x1B[2J\\x0Aforged'
+    const framework = renderFrameworkStatus({
+      pushChannel: 'connected',
+      networkPermission: true,
+      logsOverMobile: false,
+      notifications: {
+        shown: 1,
+        duplicatesSuppressed: 0,
+        recent: [{ kind: 'message', title: evil, delayMs: 0 }],
+        service: { state: 'retiring', title: evil, at: 0, body: evil },
+      },
+      logs: { waiting: 0, uploaded: 0, notCollected: 0, deferred: null },
+    } as unknown as Parameters<typeof renderFrameworkStatus>[0])
+    t.match(framework, `cloud         retiring: ${shown} (1970-01-01 00:00:00): ${shown}\n`)
+    t.match(framework, `; last: message "${shown}", 0s late`)
+    const sync = renderSyncStatus(
+      {
+        switches: { galleryBackup: true, albumSync: false },
+        running: false,
+        categories: { photos: { sync: true, uploads: true, local: 1, inCloud: 0, pending: 1, lastSync: null, lastError: evil } },
+      } as unknown as Parameters<typeof renderSyncStatus>[0],
+      0,
+    )
+    t.match(sync, `\n             last error: ${shown}\n`)
+    const job = renderJob({
+      account: 'alice',
+      to: 'http://127.0.0.1:1',
+      toAccount: 'alice',
+      state: 'failed',
+      summary: evil,
+      report: [
+        { kind: 'drive', id: evil, identical: false, error: evil, transit: [] },
+        { kind: 'item', id: 'photos/a', identical: true, transit: [evil] },
+      ],
+      phones: { to: { cloud: 'http://127.0.0.1:1' }, devices: ['p\x07'] },
+    } as unknown as Parameters<typeof renderJob>[0])
+    t.match(job, `: failed. ${shown}\n  drive ${shown}: ${shown}\n  item photos/a: identical after a retry; ${shown}\n`)
+    t.match(job, ': p\\x07\n')
+    for (const text of [framework, sync, job]) t.notMatch(text, RAW, 'no control character reaches the terminal')
+  },
+)
