@@ -150,7 +150,8 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
       const b = view.backup
       print(
         view,
-        `backup   ${b.id}\ndevice   ${forTerminal(b.device)} (account ${forTerminal(b.account)})\ncreated  ${iso(b.createdAt)}\nsize     ${b.size} B\n` +
+        `backup   ${b.id}\ndevice   ${forTerminal(b.device)} (account ${forTerminal(b.account)})\n` +
+          `created  ${iso(b.createdAt)}\nsize     ${b.size} B\n` +
           `sha256   ${b.sha256}\nstate    ${view.retention.state}\n\n` +
           table(
             ['PART', 'FILES', 'BYTES', 'COUNT'],
