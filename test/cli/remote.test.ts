@@ -140,6 +140,9 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   const strangerView = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'commands', 'phone-a', '--keys', tempDir(t)])
   t.equal(strangerView.out.match(/NOT verified/g)?.length, 6, 'a console without the device key cannot vouch for the receipts')
   t.match((await con('locate', 'phone-a', '--wait', '2m')).out, /^phone-a is at /, "a wait over the cloud's 60 s cap works")
+  // The lock screen's words are the owner's, not the phone user's: `phone status` shows them escaped, on one line.
+  await con('lock', 'phone-a', '--message', 'Call\x1b[2J\nlost mode     off', '--phone', '555\\x07')
+  t.match((await phone('status')).out, /\nscreen        LOCKED: "Call\\x1B\[2J\\x0Alost mode     off" -- call 555\\\\x07\n/)
 })
 
 t.test('F2 wipe asks for confirmation, and says what it removed and kept', async (t) => {
