@@ -61,10 +61,10 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     // phone's answer comes back in the submit's own request.
     let said = ''
     const unfinished = (view: CommandView, at: number, online: boolean): void => {
-      const now = `${describe(view, at, online, forTerminal)}\ncommand ${view.id} is ${view.state}; ${follow}\n`
+      const lines = `${describe(view, at, online, forTerminal)}\ncommand ${view.id} is ${view.state}; ${follow}\n`
       // Lines already on the screen, unchanged by the wait, are not printed twice.
-      if (now !== said) io.out(now)
-      said = now
+      if (lines !== said) io.out(lines)
+      said = lines
     }
     const sayOffline = !device.online && !json() ? (submitted: CommandView) => unfinished(submitted, submitted.createdAt, false) : undefined
     const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline)
