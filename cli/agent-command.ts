@@ -27,7 +27,7 @@ import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { checked, duration, fraction, hostPort, latLon, onOff, publicKeyFile } from './options.js'
-import { linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 export interface RunningAgent {
   agent: Agent
@@ -205,6 +205,7 @@ export function phoneCommand(io: Io): Command {
     const status = await sendControl(o.data, req)
     if (o.json) return io.out(JSON.stringify(status) + '\n')
     // The lock message and notification titles come from others: shown terminal-safe.
+    const lock = status.lock
     io.out(
       linesForTerminal(
         [
@@ -215,7 +216,7 @@ export function phoneCommand(io: Io): Command {
           `network       ${status.network}`,
           `heartbeats    ${status.heartbeatsSent} sent this run`,
           `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
-          `screen        ${status.lock ? `LOCKED: "${status.lock.message}" -- call ${status.lock.phone}` : 'unlocked'}`,
+          `screen        ${lock === null ? 'unlocked' : `LOCKED: "${forTerminal(lock.message)}" -- call ${forTerminal(lock.phone)}`}`,
           ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
         ].join('\n') +
           '\n' +

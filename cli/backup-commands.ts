@@ -13,7 +13,7 @@ import { formatAge } from '../common/clock.js'
 import type { BackupView, PlanView, RetentionView } from '../common/cloud/backup-api.js'
 import { UserError, type Io } from './io.js'
 import { table } from './render.js'
-import { linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 const iso = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString().replace('.000Z', 'Z'))
 
@@ -57,7 +57,7 @@ function renderPhoneStatus(s: BackupStatus): string {
     [
       `cloud backup  ${s.on ? 'on' : 'off'}`,
       `last backup   ${s.lastBackupId === null ? 'never' : `${s.lastBackupId} at ${iso(s.lastBackupAt)}`}`,
-      ...(s.lastError === null ? [] : [`last error    ${s.lastError}`]),
+      ...(s.lastError === null ? [] : [`last error    ${forTerminal(s.lastError)}`]),
       `plans refused ${s.plansRefused} this run`,
     ].join('\n') + '\n'
   )
@@ -116,7 +116,7 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
     .action((id: string | undefined) =>
       send({ action: 'restore', ...(id === undefined ? {} : { id }) }, (r) => {
         const { backup, files } = r as { backup: BackupView; files: number }
-        return `Restored backup ${backup.id} of ${backup.device} (${iso(backup.createdAt)}): ${files} files put back.\n`
+        return `Restored backup ${backup.id} of ${forTerminal(backup.device)} (${iso(backup.createdAt)}): ${files} files put back.\n`
       }),
     )
 }
@@ -153,7 +153,8 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
       const b = view.backup
       print(
         view,
-        `backup   ${b.id}\ndevice   ${b.device} (account ${b.account})\ncreated  ${iso(b.createdAt)}\nsize     ${b.size} B\n` +
+        `backup   ${b.id}\ndevice   ${forTerminal(b.device)} (account ${forTerminal(b.account)})\n` +
+          `created  ${iso(b.createdAt)}\nsize     ${b.size} B\n` +
           `sha256   ${b.sha256}\nstate    ${view.retention.state}\n\n` +
           table(
             ['PART', 'FILES', 'BYTES', 'COUNT'],

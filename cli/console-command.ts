@@ -13,6 +13,7 @@ import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
+import { linesForTerminal } from '../common/terminal-text.js'
 
 export interface ConsoleOptions {
   api: string
@@ -54,7 +55,8 @@ export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, 
     // The cloud's time heads the table, as its ages are counted from it (simulated time runs ahead of this machine's).
     const { now, view } = await api.devices().then(
       ({ now, devices }) => ({ now, view: renderDevices(devices, now) }),
-      (err: Error) => ({ now: io.clock.now(), view: `${err.message}\n` }),
+      // The broker's refusal may quote a name from others: shown as the other commands' errors are (cli/main).
+      (err: Error) => ({ now: io.clock.now(), view: `${linesForTerminal(err.message)}\n` }),
     )
     const screen = `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n' + guide
     if (!io.tty) return io.out(screen)

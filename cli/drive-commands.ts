@@ -19,7 +19,7 @@ import type { DriveFile } from '../common/cloud/drive-api.js'
 import type { Io } from './io.js'
 import { table } from './render.js'
 import { UserError } from './io.js'
-import { linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 const path = (account: string, rest = ''): string => `/api/accounts/${encodeURIComponent(account)}/drive${rest}`
 
@@ -57,7 +57,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
       const query = `?name=${encodeURIComponent(o.name ?? basename(file))}&folder=${encodeURIComponent(o.folder)}`
       const answer = await (await api()).bytes('POST', path(account, `/files${query}`), bytes)
       const { file: stored } = JSON.parse(answer.toString()) as { file: DriveFile }
-      print(stored, `Uploaded ${stored.name} (${formatBytes(stored.size)}) as ${stored.id}.\n`)
+      print(stored, `Uploaded ${forTerminal(stored.name)} (${formatBytes(stored.size)}) as ${stored.id}.\n`)
     })
   cmd
     .command('download <account> <id> <dest>')
@@ -97,7 +97,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .description('delete a drive file')
     .action(async (account: string, id: string) => {
       const { file } = await (await api()).send<{ file: DriveFile }>('DELETE', path(account, `/files/${encodeURIComponent(id)}`))
-      print(file, `Deleted ${file.name}.\n`)
+      print(file, `Deleted ${forTerminal(file.name)}.\n`)
     })
   cmd
     .command('token <account>')
@@ -135,7 +135,7 @@ export function addDrivePhoneCommands(parent: Command, io: Io): void {
     .action((file: string, o: { folder: string }) =>
       show(
         { op: 'drive-upload', path: resolve(file), folder: o.folder },
-        (r: { file: DriveFile }) => `Uploaded ${r.file.name} (${formatBytes(r.file.size)}) as ${r.file.id}.\n`,
+        (r: { file: DriveFile }) => `Uploaded ${forTerminal(r.file.name)} (${formatBytes(r.file.size)}) as ${r.file.id}.\n`,
       ),
     )
   cmd
@@ -144,7 +144,7 @@ export function addDrivePhoneCommands(parent: Command, io: Io): void {
     .action((id: string, dest: string) =>
       show(
         { op: 'drive-download', id, dest: resolve(dest) },
-        (r: { file: DriveFile; dest: string }) => `Saved ${r.file.name} to ${r.dest}.\n`,
+        (r: { file: DriveFile; dest: string }) => `Saved ${forTerminal(r.file.name)} to ${forTerminal(r.dest)}.\n`,
       ),
     )
   cmd

@@ -13,7 +13,7 @@ import { FakephoneError } from '../common/errors.js'
 import { storageFailure } from '../common/storage-errors.js'
 import type { Io } from './io.js'
 import { duration, formatDuration } from './options.js'
-import { linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 /** A command group for the command line `argv` (what follows the command's name; a group may load less for it). */
 type MakeCommand = (io: Io, argv: readonly string[]) => Command | Promise<Command>
@@ -49,7 +49,11 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
   const named = COMMANDS.get(argv[0] ?? '')
   const makers = await Promise.all(named ? [named()] : [...COMMANDS.values()].map((load) => load()))
   for (const cmd of await Promise.all(makers.map(async (make) => make(io, named ? argv.slice(1) : [])))) root.addCommand(cmd)
-  const output = { writeOut: (s: string) => io.out(s), writeErr: (s: string) => io.err(s) }
+  const output = {
+    writeOut: (s: string) => io.out(s),
+    writeErr: (s: string) => io.err(s),
+    outputError: (s: string, write: (s: string) => void) => write(commanderError(s)),
+  }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
     // Help shows a duration's default as the flag takes it ("30s"), not as milliseconds.
@@ -61,6 +65,17 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
   }
   configure(root)
   return root
+}
+
+/**
+ * One of commander's errors (an unknown option or command, a missing or invalid argument) as the terminal shows it:
+ * it quotes what was typed, which may be a name from others pasted in (`console locate $'\e[31mx'`), so it is escaped as
+ * every such name is (common/terminal-text). The one line commander adds of its own, a "did you mean" of the names it
+ * knows, stays a line; a line break that was typed is shown `\x0A`.
+ */
+export function commanderError(text: string): string {
+  const [, said, suggestion] = /^([\s\S]*?)(\n\(Did you mean [^\n]*\?\))?\n$/.exec(text) as unknown as [string, string, string?]
+  return `${forTerminal(said)}${suggestion ?? ''}\n`
 }
 
 /** Node's codes for a path this user may not use: the person's to fix (another user, sudo), not a bug. */
@@ -113,7 +128,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (err instanceof CommanderError) {
       // A group named without its subcommand (`fakephone console`) has had its help printed: that is the whole answer.
       if (err.code === 'commander.help') return err.exitCode
-      if (err.code.startsWith('commander.') && err.exitCode !== 0 && !err.message.startsWith('error:')) io.err(`error: ${err.message}\n`)
+      if (err.code.startsWith('commander.') && err.exitCode !== 0 && !err.message.startsWith('error:'))
+        io.err(`error: ${linesForTerminal(err.message)}\n`)
       return err.exitCode
     }
     if (err instanceof FakephoneError) {
@@ -124,18 +140,19 @@ export async function main(argv: string[], io: Io): Promise<number> {
     // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).
     const storage = storageFailure(err)
     if (storage) {
-      io.err(`error: ${storage}: ${(err as Error).message}\n`)
+      io.err(`error: ${storage}: ${forTerminal((err as Error).message)}\n`)
       return 1
     }
-    // A path given that cannot be used (`--data /dev/null/x`, `--keys /proc/x`): Node's words name it and say why.
+    // A path given that cannot be used (`--data /dev/null/x`, `--keys /proc/x`): Node's words name it and say why. Node's
+    // words are one line that quotes the path, which may be a name from others (a file in a bag): shown escaped.
     const fsError = err as { code?: unknown; path?: unknown } | null
     if (PATH_UNUSABLE.has(fsError?.code) && typeof fsError?.path === 'string') {
-      io.err(`error: ${(err as Error).message}\n`)
+      io.err(`error: ${forTerminal((err as Error).message)}\n`)
       return 1
     }
     // A path this user may not use (`fakephone install` without sudo) is the user's to fix too: Node's words name it.
     if (NOT_PERMITTED.has((err as { code?: unknown } | null)?.code)) {
-      io.err(`error: ${(err as Error).message}: run it as a user who may (e.g. with sudo)\n`)
+      io.err(`error: ${forTerminal((err as Error).message)}: run it as a user who may (e.g. with sudo)\n`)
       return 1
     }
     /* c8 ignore next 2 -- anything else is a bug: runAsProcess prints its stack and exits 1 */

@@ -15,7 +15,8 @@ import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, duration, formatDuration, onOff, positiveInt } from './options.js'
 import { table } from './render.js'
 import { DEFAULT_EXPIRY, signCommand } from './sign-command.js'
-import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal } from '../common/terminal-text.js'
+import { describe, pendingText } from './command-words.js'
 
 interface IssueOptions {
   keys: string
@@ -43,36 +44,6 @@ export function receiptLine(view: CommandView, keys: OwnerKeys): string {
   return `verified receipt signed by ${view.device} at ${new Date(receipt.at).toISOString()}`
 }
 
-/** What happened, in words a person understands. */
-export function describe(view: CommandView, now: number): string {
-  const d = view.data ?? {}
-  if (view.state === 'rejected' || view.state === 'failed') return `${view.type} ${view.state}: ${view.reason}`
-  if (view.state === 'expired' || view.state === 'cancelled') return `${view.type} ${view.state}: ${view.reason}`
-  if (view.state !== 'succeeded')
-    return (
-      `${view.type} is ${view.state}: the device is offline or busy; it runs when the device comes back (expires in ` +
-      `${formatAge(view.expiresAt - now)})`
-    )
-  switch (view.type) {
-    case 'locate':
-      return (
-        `${view.device} is at ${Number(d['lat']).toFixed(5)},${Number(d['lon']).toFixed(5)} (±${Math.round(Number(d['accuracy']))} ` +
-        `m), fix taken ${formatAge(now - Number(d['at']))} ago`
-      )
-    case 'ring':
-      return `${view.device} is ringing for ${String(d['seconds'])} s`
-    case 'lock':
-      return `${view.device} is locked`
-    case 'lost-mode':
-      return d['lostMode'] ? `${view.device} is in lost mode: locked, reporting more often` : `${view.device} left lost mode`
-    case 'wipe':
-      return (
-        `${view.device} was wiped: ${String(d['files'])} files, ${String(d['bytes'])} bytes removed; external storage ` +
-        `${d['sdcardKept'] ? 'kept' : 'erased'}; Find Device pairing ${d['findDeviceKept'] ? 'kept' : 'cleared'}`
-      )
-  }
-}
-
 /** `fakephone console` with where this one found the broker and its token, so a line it prints works as printed. */
 function consoleLine(o: ConsoleOptions): string {
   return `fakephone console --api ${o.api} ${o.tokenFile === undefined ? `--data ${o.data}` : `--token-file ${o.tokenFile}`}`
@@ -88,16 +59,20 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     const follow = `follow it with: ${consoleLine(root.opts<ConsoleOptions>())} commands ${id}`
     // An offline phone is said before waiting, so nobody waits on a phone the cloud already knows is away; an online
     // phone's answer comes back in the submit's own request.
-    const sayOffline =
-      !device.online && !json()
-        ? (submitted: CommandView) =>
-            io.out(`${forTerminal(id)} is offline: ${type} command ${submitted.id} is queued and runs when it comes back; ${follow}\n`)
-        : undefined
+    let said = ''
+    const unfinished = (view: CommandView, at: number, online: boolean): void => {
+      const lines = `${describe(view, at, online, forTerminal)}\ncommand ${view.id} is ${view.state}; ${follow}\n`
+      // Lines already on the screen, unchanged by the wait, are not printed twice.
+      if (lines !== said) io.out(lines)
+      said = lines
+    }
+    const sayOffline = !device.online && !json() ? (submitted: CommandView) => unfinished(submitted, submitted.createdAt, false) : undefined
     const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline)
     if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
-    io.out(`${linesForTerminal(describe(view, at))}\n`)
-    if (FINAL_STATES.has(view.state)) io.out(`command ${view.id}: ${linesForTerminal(receiptLine(view, keys))}\n`)
-    else io.out(`command ${view.id} is ${view.state}; ${follow}\n`)
+    // Given up waiting: said as the device's data channel stands now, as `console commands` and the web console say it.
+    if (!FINAL_STATES.has(view.state)) return unfinished(view, at, (await client.device(id)).device.online)
+    io.out(`${describe(view, at, true, forTerminal)}\n`)
+    io.out(`command ${view.id}: ${forTerminal(receiptLine(view, keys))}\n`)
     if (view.state === 'failed' || view.state === 'rejected') throw new UserError(`${type} did not run`)
   }
 
@@ -148,10 +123,13 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     .description("a device's remote commands with their state and receipt, newest first")
     .option('--keys <dir>', "the owner's keys folder, to verify receipts", DEFAULT_KEYS_DIR)
     .action(async (id: string, o: { keys: string }) => {
-      const { now, commands } = await (await api()).commands(id)
+      const client = await api()
+      const { now, commands } = await client.commands(id)
       if (json()) return io.out(JSON.stringify({ now, device: id, commands }) + '\n')
       if (commands.length === 0) return io.out(`No commands for ${forTerminal(id)}.\n`)
       const keys = new OwnerKeys(o.keys)
+      // An unfinished command's detail is said as the web console says it, by whether the device is online now.
+      const online = commands.every((c) => FINAL_STATES.has(c.state)) || (await client.device(id)).device.online
       io.out(
         table(
           ['COMMAND', 'TYPE', 'STATE', 'ISSUED', 'DETAIL', 'RECEIPT'],
@@ -160,7 +138,7 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
             c.type,
             c.state,
             `${formatAge(now - c.createdAt)} ago`,
-            c.reason ?? '',
+            pendingText(c, now, online) ?? c.reason ?? '',
             c.receipt ? (receiptLine(c, keys).startsWith('verified') ? 'verified' : 'NOT verified') : '-',
           ]),
         ),

@@ -4,6 +4,7 @@
  * with latency percentiles, the phones' life events, and the memory and CPU
  * the run took. `lost` anywhere makes the run fail (exit status 1).
  */
+import { forTerminal } from '../common/terminal-text.js'
 import type { CommandFate } from './console-driver.js'
 import type { HistogramData, Percentiles } from './histogram.js'
 import { hash32 } from './prng.js'
@@ -169,20 +170,26 @@ function scopeLines(r: FleetReport): string[] {
     lines.push(`  shards        ${shards.parts.join(', ')} of ${shards.count} (${all}) of a ${size}-phone fleet`)
   }
   if (r.workers) {
-    const each = r.workers.map((w) => `#${w.index + 1} pid ${w.pid}: ${w.phones} phones ${w.outcome}${w.reason ? ` (${w.reason})` : ''}`)
+    const each = r.workers.map(
+      (w) => `#${w.index + 1} pid ${w.pid}: ${w.phones} phones ${w.outcome}${w.reason ? ` (${forTerminal(w.reason)})` : ''}`,
+    )
     lines.push(`  workers       ${each.join('; ')}`)
   }
   return lines
 }
 
-/** The report for people. */
+/**
+ * The report for people. A merged report's scenario name and workers' reasons come from the shard reports given, which
+ * anyone may have written: they are shown escaped (common/terminal-text), as every name from others.
+ */
 export function renderReport(r: FleetReport): string {
   const h = r.heartbeats
   const c = r.commands
   const n = r.notifications
   const res = r.resources
   return [
-    `fleet "${r.scenario}" (seed ${r.seed}): ${r.phones.started} phone starts of ${r.phones.target}, ${(r.durationMs / 1000).toFixed(1)} s`,
+    `fleet "${forTerminal(r.scenario)}" (seed ${forTerminal(r.seed)}): ${r.phones.started} phone starts of ${r.phones.target}, ` +
+      `${(r.durationMs / 1000).toFixed(1)} s`,
     `  phones        ${r.phones.stopped} stopped, ${r.phones.outages} outages, ` +
       `${r.phones.switches} switches (${r.phones.switchesRefused} refused), ${r.phones.startFailures} failed to start, ` +
       `${r.phones.lost} lost with their worker`,

@@ -12,6 +12,7 @@ import { UserError } from '../io.js'
 import { EXPORT_FORMAT, SIDECAR, backupPath, devicePath, drivePath, itemPath, type AccountFile } from './bag-layout.js'
 import { toGeoJson, toGpx } from './location-formats.js'
 import type { Progress } from './progress.js'
+import { forTerminal } from '../../common/terminal-text.js'
 
 export interface ExportResult extends BagSummary {
   account: string
@@ -63,11 +64,14 @@ export async function exportAccount(
         if (err.code !== 'ECONNRESET') throw err
         throw new ConsoleApiError(
           0,
-          `${b.path}: the broker's answer broke off (${err.message}); nothing at the cloud changed, run the export again`,
+          `${forTerminal(b.path)}: the broker's answer broke off (${err.message}); nothing at the cloud changed, run the export again`,
         )
       })
     if (written.sha256 !== b.sha256)
-      throw new UserError(`${b.path} arrived as ${written.sha256}, not the ${b.sha256} the cloud holds; the export stopped, run it again`)
+      // A drive file's name, in the path, is whoever made the file's: shown escaped, as every name from others.
+      throw new UserError(
+        `${forTerminal(b.path)} arrived as ${written.sha256}, not the ${b.sha256} the cloud holds; the export stopped, run it again`,
+      )
   }
   try {
     for (const b of blobs) {

@@ -15,17 +15,20 @@ import { forTerminal, linesForTerminal } from '../../common/terminal-text.js'
 
 export function renderJob(job: MigrationJob): string {
   return (
-    `Migration of ${forTerminal(job.account)} to ${job.to} (account ${job.toAccount}): ${job.state}. ${job.summary}\n` +
+    `Migration of ${forTerminal(job.account)} to ${forTerminal(job.to)} (account ${forTerminal(job.toAccount)}): ${job.state}. ` +
+    `${forTerminal(job.summary)}\n` +
     job.report
       .filter((r) => !r.identical)
-      .map((r) => `  ${r.kind} ${r.id}: ${r.error}\n`)
+      .map((r) => `  ${r.kind} ${forTerminal(r.id)}: ${forTerminal(String(r.error))}\n`)
       .join('') +
     // M2: every fault in transit is shown, also when a retry then delivered the bytes intact.
     job.report
       .filter((r) => r.identical && r.transit.length > 0)
-      .map((r) => `  ${r.kind} ${r.id}: identical after a retry; ${r.transit.join('; ')}\n`)
+      .map((r) => `  ${r.kind} ${forTerminal(r.id)}: identical after a retry; ${r.transit.map(forTerminal).join('; ')}\n`)
       .join('') +
-    (job.phones ? `Phones told over push to follow to ${job.phones.to.cloud}: ${job.phones.devices.join(', ')}\n` : '')
+    (job.phones
+      ? `Phones told over push to follow to ${forTerminal(job.phones.to.cloud)}: ${job.phones.devices.map(forTerminal).join(', ')}\n`
+      : '')
   )
 }
 

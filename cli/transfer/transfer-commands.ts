@@ -18,7 +18,7 @@ import { exportPhone } from './phone-export.js'
 import { fromBag, importAccount, readAccountBag } from './account-import.js'
 import { ExportRunningError, bagTo, openBag, unfinished } from './open-bag.js'
 import { progressOn, type Progress } from './progress.js'
-import { forTerminal, linesForTerminal } from '../../common/terminal-text.js'
+import { forTerminal } from '../../common/terminal-text.js'
 
 export type BagFormat = 'dir' | 'tar'
 
@@ -27,18 +27,21 @@ export function bagFormat(value: string): BagFormat {
   return value
 }
 
+/** A bag's problems for a terminal: its file names and lines are whoever made the bag's, each shown escaped, once. */
 export function renderProblems(bag: string, problems: readonly BagProblem[]): string {
   return (
-    `${bag} is not a valid bag: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n` +
-    problems.map((p) => `  ${JSON.stringify(p.path)}: ${p.problem}\n`).join('')
+    `${forTerminal(bag)} is not a valid bag: ${plural(problems.length, 'problem')}\n` +
+    problems.map((p) => `  "${forTerminal(p.path)}": ${forTerminal(p.problem)}\n`).join('')
   )
 }
 
+/** An import's result for a terminal: a refused record's id comes from the bag, its reason may quote it; each escaped. */
 export function renderImport(reply: ImportReply): string {
   const failed = reply.outcomes.filter((o) => o.result === 'failed')
   return (
-    `Imported into account ${reply.account}: ${reply.imported} records added, ${reply.present} already there, ${reply.failed} refused\n` +
-    failed.map((o) => `  ${o.kind} ${o.id}: ${o.error}\n`).join('')
+    `Imported into account ${forTerminal(reply.account)}: ${reply.imported} records added, ${reply.present} already there, ` +
+    `${reply.failed} refused\n` +
+    failed.map((o) => `  ${o.kind} ${forTerminal(o.id)}: ${forTerminal(String(o.error))}\n`).join('')
   )
 }
 
@@ -149,7 +152,7 @@ export function addTransferConsoleCommands(
         if (Array.isArray(contents)) throw new UserError(renderProblems(path, contents).trimEnd() + '\nNothing was imported.')
         return importAccount(api, o.account, contents, fromBag(dir), progressOn(io, json, `importing into ${o.account}`))
       })
-      io.out(json ? JSON.stringify(reply) + '\n' : linesForTerminal(renderImport(reply)))
+      io.out(json ? JSON.stringify(reply) + '\n' : renderImport(reply))
       if (reply.failed > 0) throw new UserError(`${reply.failed} records were refused (listed above); the rest are in`)
     })
 }
@@ -167,7 +170,7 @@ export function bagCommand(io: Io): Command {
       const view = { bag: path, valid: report.valid, payload: report.payload, problems: report.problems }
       if (json) io.out(JSON.stringify(view) + '\n')
       else if (report.valid)
-        io.out(`${path} is a valid BagIt 1.0 bag: ${report.payload.files} payload files, ${report.payload.bytes} bytes.\n`)
+        io.out(`${forTerminal(path)} is a valid BagIt 1.0 bag: ${report.payload.files} payload files, ${report.payload.bytes} bytes.\n`)
       if (!report.valid) throw new UserError(json ? 'the bag is not valid' : renderProblems(path, report.problems).trimEnd())
     })
   return cmd

@@ -5,8 +5,8 @@
  * console's side can do:
  *   POST /app/api/devices/:id/commands        {type, args, expiresMs?, confirm?}: F2, signed here with the owner's key;
  *                                              a wipe needs `confirm` = the device id
- *   GET  /app/api/devices/:id/commands        the command list, each with `text` (the CLI's words; an unfinished one as
- *                                              the phone's data channel stands), `receiptText`, `verified`
+ *   GET  /app/api/devices/:id/commands        the command list, each with `text` (the CLI's words, cli/command-words;
+ *                                              an unfinished one as the phone's data channel stands), `receiptText`, `verified`
  *   GET  /app/api/devices/:id/track.gpx       F1: the location history as GPX (?limit=N, at most 10,000)
  *   GET  /app/api/devices/:id/track.geojson   ...and as GeoJSON
  *   POST /app/api/clock/advance               relayed; then every open page hears the clock moved
@@ -16,12 +16,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
 import { readBodyBytes } from '../../common/http-body.js'
-import { COMMAND_TYPES, CommandArgsSchemas, FINAL_STATES, decodeJson, type CommandType } from '../../common/contract.js'
-import { formatAge } from '../../common/clock.js'
+import { COMMAND_TYPES, CommandArgsSchemas, decodeJson, type CommandType } from '../../common/contract.js'
 import type { CommandView, HistoryReply } from '../../common/console-api.js'
 import type { OwnerKeys } from '../../common/signing.js'
 import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
-import { describe, receiptLine } from '../remote-commands.js'
+import { describe } from '../command-words.js'
+import { receiptLine } from '../remote-commands.js'
 import { signCommand } from '../sign-command.js'
 import type { LiveFeed } from './live.js'
 import { toGeoJson, toGpx } from './track.js'
@@ -150,15 +150,14 @@ export class PageApi {
   }
 
   /**
-   * A command with what the CLI would say of it, and whether this console can vouch for its receipt. One not finished
-   * yet is said as the phone's data channel stands: a phone that is online has it and answers in a moment (the CLI
-   * waits for that answer; the page shows it when it comes), one that is offline gets it when it is back.
+   * A command with what the CLI says of it (cli/command-words: one not finished yet said as the phone's data channel
+   * stands), and whether this console can vouch for its receipt.
    */
   private explain(view: CommandView, now: number, online: boolean): CommandView & { text: string; receiptText: string; verified: boolean } {
     const receiptText = receiptLine(view, this.ctx.keys)
     return {
       ...view,
-      text: pendingText(view, now, online) ?? describe(view, now),
+      text: describe(view, now, online),
       receiptText,
       verified: receiptText.startsWith('verified'),
     }
@@ -208,15 +207,6 @@ export class PageApi {
     if (disposition !== undefined) answer.disposition = disposition
     return answer
   }
-}
-
-/** An unfinished command in words, as the phone's data channel stands; null for a finished one (describe() says it). */
-export function pendingText(view: CommandView, now: number, online: boolean): string | null {
-  if (FINAL_STATES.has(view.state)) return null
-  const expires = `expires in ${formatAge(view.expiresAt - now)}`
-  if (!online) return `${view.device} is offline: ${view.type} is ${view.state} and runs when it comes back (${expires})`
-  const where = view.state === 'queued' ? 'sent to' : `${view.state} on`
-  return `${view.type} ${where} ${view.device}: waiting for its receipt (${expires})`
 }
 
 /** A refusal of the page's own making. */

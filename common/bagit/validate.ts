@@ -16,6 +16,13 @@ import { lstat, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeManifestPath, unsafePath } from './paths.js'
 
+/**
+ * A value from the bag (a line, a path) in a problem, quoted as it is: a problem is exact text (`--json` gives it
+ * exactly), and what shows it on a terminal escapes it once (cli/transfer/transfer-commands.ts renderProblems), as every
+ * name from others. JSON's quoting would escape some characters its way first, and the terminal the rest its own.
+ */
+const quoted = (value: string): string => `"${value}"`
+
 export interface BagProblem {
   /** The file the problem is about, relative to the bag (`bag-info.txt`, `data/photos/IMG_1.jpg`). */
   path: string
@@ -93,7 +100,7 @@ export function parseBagInfo(text: string, problems: BagProblem[]): [string, str
     }
     const m = /^([^:\s][^:]*):[ \t]*(.*)$/.exec(line)
     if (m) fields.push([(m[1] as string).trim(), m[2] as string])
-    else problems.push({ path: 'bag-info.txt', problem: `line ${i + 1} is not "Label: value": ${JSON.stringify(line)}` })
+    else problems.push({ path: 'bag-info.txt', problem: `line ${i + 1} is not "Label: value": ${quoted(line)}` })
   })
   return fields
 }
@@ -105,23 +112,23 @@ function parseManifest(file: string, algorithm: string, text: string, tag: boole
     if (line === '') return
     const m = /^([0-9A-Fa-f]+)[ \t]+(.+)$/.exec(line)
     if (!m || (m[1] as string).length !== hexLength) {
-      problems.push({ path: file, problem: `line ${i + 1} is not "<${algorithm} checksum> <path>": ${JSON.stringify(line)}` })
+      problems.push({ path: file, problem: `line ${i + 1} is not "<${algorithm} checksum> <path>": ${quoted(line)}` })
       return
     }
     const path = decodeManifestPath((m[2] as string).replace(/^\*/, ''))
     const why = unsafePath(path)
-    if (why !== null) problems.push({ path: file, problem: `line ${i + 1} names ${why}: ${JSON.stringify(path)}` })
+    if (why !== null) problems.push({ path: file, problem: `line ${i + 1} names ${why}: ${quoted(path)}` })
     else if (!tag && !path.startsWith('data/'))
       problems.push({
         path: file,
-        problem: `line ${i + 1} names ${JSON.stringify(path)}, outside data/ (a payload manifest lists payload only)`,
+        problem: `line ${i + 1} names ${quoted(path)}, outside data/ (a payload manifest lists payload only)`,
       })
     else if (tag && path.startsWith('data/'))
       problems.push({
         path: file,
-        problem: `line ${i + 1} names the payload file ${JSON.stringify(path)} (a tag manifest lists tag files)`,
+        problem: `line ${i + 1} names the payload file ${quoted(path)} (a tag manifest lists tag files)`,
       })
-    else if (entries.has(path)) problems.push({ path: file, problem: `line ${i + 1} lists ${JSON.stringify(path)} a second time` })
+    else if (entries.has(path)) problems.push({ path: file, problem: `line ${i + 1} lists ${quoted(path)} a second time` })
     else entries.set(path, (m[1] as string).toLowerCase())
   })
   return { file, algorithm, entries }
@@ -146,10 +153,10 @@ function checkBagitTxt(text: string, problems: BagProblem[]): void {
   if (text.startsWith('\uFEFF')) return bad('starts with a byte-order mark, which RFC 8493 forbids')
   const lines = text.split(/\r\n|\r|\n/).filter((l, i, all) => !(l === '' && i === all.length - 1))
   const version = /^BagIt-Version: (\d+)\.(\d+)$/.exec(lines[0] ?? '')
-  if (!version) bad(`first line must be "BagIt-Version: 1.0", not ${JSON.stringify(lines[0] ?? '')}`)
+  if (!version) bad(`first line must be "BagIt-Version: 1.0", not ${quoted(lines[0] ?? '')}`)
   else if (`${version[1]}.${version[2]}` !== '1.0') bad(`declares BagIt ${version[1]}.${version[2]}; this reads BagIt 1.0`)
   if (lines[1] !== 'Tag-File-Character-Encoding: UTF-8')
-    bad(`second line must be "Tag-File-Character-Encoding: UTF-8", not ${JSON.stringify(lines[1] ?? '')}`)
+    bad(`second line must be "Tag-File-Character-Encoding: UTF-8", not ${quoted(lines[1] ?? '')}`)
   if (lines.length > 2) bad(`has ${lines.length} lines; it holds exactly two`)
 }
 
@@ -212,7 +219,7 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
   const oxum = info.find(([label]) => label === 'Payload-Oxum')?.[1]
   if (oxum !== undefined) {
     const m = /^(\d+)\.(\d+)$/.exec(oxum.trim())
-    if (!m) problems.push({ path: 'bag-info.txt', problem: `Payload-Oxum ${JSON.stringify(oxum)} is not "<bytes>.<files>"` })
+    if (!m) problems.push({ path: 'bag-info.txt', problem: `Payload-Oxum ${quoted(oxum)} is not "<bytes>.<files>"` })
     else if (Number(m[1]) !== payload.bytes || Number(m[2]) !== payload.files)
       problems.push({
         path: 'bag-info.txt',

@@ -231,6 +231,21 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   await ui.waitForOut('cannot reach the broker')
   ui.abort()
   t.equal(await watching, 0, 'watch keeps going when the broker is away, saying so')
+  // A refusal quoting a name from others is shown on the live view as on any other command's error line.
+  const refusing = createServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ error: 'device "x\x9b2J\x1b]0;pwned\x07" not found', code: 'NOT_FOUND' }))
+  })
+  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => refusing.close())
+  const refusingUrl = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`
+  const shown = testIo()
+  const refused = main(['console', '--api', refusingUrl, '--token-file', join(dir, 'wrong.token'), 'watch'], shown.io)
+  await shown.waitForOut('not found')
+  shown.abort()
+  t.equal(await refused, 0)
+  t.match(shown.out(), /\ndevice "x\\x9B2J\\x1B\]0;pwned\\x07" not found\n/)
+  t.notMatch(shown.out(), /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, 'no control character reaches the terminal')
 })
 
 t.test('demo: broker, a registered phone walking its route and the live console, in one command', async (t) => {

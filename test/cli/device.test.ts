@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { DB_FILE } from '../../broker/db.js'
 import { duration, formatDuration } from '../../cli/options.js'
 import { ACCOUNT_NAME_RULE } from '../../common/contract.js'
+import { forTerminal } from '../../common/terminal-text.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -190,7 +191,8 @@ t.test(
     for (const name of ['a/b', '../../etc/x', 'owner+', 'owner#', 'Bob Smith', 'x'.repeat(65), 'bell\u0007', '.hidden', '-dash']) {
       const r = await run(['device', 'add', 'p-1', '--account', name, '--data', join(dir, 'cloud'), '--keys', join(dir, 'keys')])
       t.equal(r.code, 1, JSON.stringify(name))
-      t.equal(r.err, `error: option '--account <name>' argument '${name}' is invalid. ${ACCOUNT_NAME_RULE}\n`)
+      // What was typed is quoted as the terminal shows any name from others: the bell as \x07, not rung.
+      t.equal(r.err, `error: option '--account <name>' argument '${forTerminal(name)}' is invalid. ${ACCOUNT_NAME_RULE}\n`)
     }
     t.same(readdirSync(dir), [], 'nothing made')
     for (const name of ['alice', 'alice@example.com', 'qa-fleet-0001']) {

@@ -125,6 +125,11 @@ t.test(
     t.equal((await run([...api, 'drive', 'unshare', 'alice', token])).out, 'Share link revoked.\n')
     t.equal((await fetch(`${cloud.apiUrl}/share/${token}`)).status, 404)
     t.equal((await run([...api, 'drive', 'delete', 'alice', cid])).out, 'Deleted q1.csv.\n')
+    // A drive file's name is whoever uploaded it's (a phone, a shared account): shown escaped, one line.
+    const odd = await run([...api, 'drive', 'upload', 'alice', report, '--name', 'q\x1b[2J\nforged\\x41.csv'])
+    t.match(odd.out, /^Uploaded q\\x1B\[2J\\x0Aforged\\\\x41\.csv \(8 B\) as (\S+)\.\n$/)
+    const oddId = /as (\S+)\.\n/.exec(odd.out)?.[1] as string
+    t.equal((await run([...api, 'drive', 'delete', 'alice', oddId])).out, 'Deleted q\\x1B[2J\\x0Aforged\\\\x41.csv.\n')
     t.match((await run([...api, 'drive', 'download', 'alice', cid, back])).err, /is not in account "alice"/)
 
     const issued = await run([...api, 'drive', 'token', 'alice', '--app', 'gallery'])

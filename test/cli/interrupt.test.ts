@@ -128,11 +128,12 @@ t.test('F2 a command to an offline phone says at once that it is queued; Ctrl-C 
     '--wait',
     '1m',
   ])
-  const said = await ringing.waitFor('out', /\n/)
+  const said = await ringing.waitFor('out', /follow it with: .*\n/)
   t.match(
     said,
     new RegExp(
-      String.raw`^away-phone is offline: ring command [0-9a-f-]{36} is queued and runs when it comes back; follow it with: ` +
+      String.raw`^away-phone is offline: ring is queued and runs when it comes back \(expires in [^)]+\)\n` +
+        String.raw`command [0-9a-f-]{36} is queued; follow it with: ` +
         `fakephone console --api http://127.0.0.1:${String(up.httpPort)} --token-file ${tokenFile} commands away-phone\n$`,
     ),
     'said before waiting',

@@ -209,3 +209,20 @@ t.test('M3: a disk that fills up under an export leaves no part of a bag, dir or
     'any other failure keeps its error',
   )
 })
+
+t.test(
+  "M3: an export stopped by a drive file that arrived changed names it escaped: a drive file's name is whoever made it's",
+  async (t) => {
+    const cloud = await startCloud(t)
+    await cloud.broker.registry.add('phone-a', 'alice')
+    const api = new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
+    const name = 'x\x1b[2J\nerror: forged.txt'
+    await api.bytes('POST', `/api/accounts/alice/drive/files?name=${encodeURIComponent(name)}&folder=%2F`, Buffer.from('drive'))
+    writeFileSync(join(cloud.dataDir, 'blobs', sha('drive').slice(0, 2), sha('drive')), 'drivE')
+    await t.rejects(exportAccount(api, 'alice', join(tempDir(t), 'out'), 'test', noProgress), {
+      message:
+        `drive/files/x\\x1B[2J\\x0Aerror: forged.txt arrived as ${sha('drivE')}, not the ${sha('drive')} the cloud holds; ` +
+        'the export stopped, run it again',
+    })
+  },
+)

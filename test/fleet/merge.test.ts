@@ -251,3 +251,21 @@ t.test('readReport: a missing file, not JSON, not a report', async (t) => {
   writeFileSync(join(dir, 'arr.json'), '[]')
   await t.rejects(readReport(join(dir, 'arr.json')), { message: /arr\.json is not a fleet report .*: \(top\): Invalid input/ })
 })
+
+t.test(
+  "a merged report's scenario name, seed and workers' reasons come from the shard reports: shown escaped, one line each",
+  async (t) => {
+    const evil = shardReport(1, [1], {
+      scenario: 'm\x1b[2J\nresult: OK, nothing lost',
+      seed: 's\x07',
+      workers: [{ index: 0, pid: 7, phones: 2, outcome: 'lost', reason: 'killed\x1b]0;pwned\x07' }],
+    })
+    const lines = renderReport(evil).split('\n')
+    t.equal(lines[0], 'fleet "m\\x1B[2J\\x0Aresult: OK, nothing lost" (seed s\\x07): 2 phone starts of 2, 1.0 s')
+    t.match(
+      lines.find((l) => l.startsWith('  workers')),
+      /^ {2}workers {7}#1 pid 7: 2 phones lost \(killed\\x1B\]0;pwned\\x07\)$/,
+    )
+    t.notMatch(renderReport(evil), /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, 'no control character reaches the terminal')
+  },
+)

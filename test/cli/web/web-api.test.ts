@@ -11,8 +11,6 @@ import { WebConsole, mqttUrlFor, urlHost } from '../../../cli/web/server.js'
 import { packageRoot } from '../../../cli/web/assets.js'
 import { cookie } from '../../../cli/web/session.js'
 import { LiveFeed } from '../../../cli/web/live.js'
-import { pendingText } from '../../../cli/web/page-api.js'
-import type { CommandView } from '../../../common/console-api.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { closedPort } from '../../fixtures/ports.js'
 import { events, startWeb, tempDir } from '../../fixtures/web.js'
@@ -326,18 +324,4 @@ t.test('start: a wrong console token and a port in use are refused with the reas
   })
   await t.rejects(clash.start(), new RegExp(`^the web console cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
   await clash.stop()
-})
-
-t.test("F2: an unfinished command is said as the phone's data channel stands; a finished one is left to the CLI's words", async (t) => {
-  const view = {
-    id: 'c1',
-    device: 'phone-a',
-    type: 'wipe',
-    state: 'executing',
-    createdAt: 0,
-    expiresAt: 90_000,
-  } as unknown as CommandView
-  t.equal(pendingText(view, 30_000, true), 'wipe executing on phone-a: waiting for its receipt (expires in 1m 0s)')
-  t.equal(pendingText(view, 30_000, false), 'phone-a is offline: wipe is executing and runs when it comes back (expires in 1m 0s)')
-  t.equal(pendingText({ ...view, state: 'succeeded' }, 30_000, true), null)
 })

@@ -1,0 +1,58 @@
+/**
+ * A remote command (F2) in words: one wording for the CLI's lines (`console locate|ring|…` when it stops waiting,
+ * `console commands`) and the web console's command list, whose `text` its server puts in the answer
+ * (cli/web/page-api.ts), so the terminal and the page never say one state two ways.
+ *
+ * A command not finished yet is said as the phone's data channel stands, which the cloud knows: a phone that is online
+ * has been sent it and its receipt is what is waited for; one that is offline gets it, or answers it, when it is back.
+ * What others chose (the device's id, a reason the phone gave) goes in through `shown`: forTerminal for a terminal
+ * (common/terminal-text), as it is for the page, which puts the text in as text.
+ */
+import { formatAge } from '../common/clock.js'
+import { FINAL_STATES } from '../common/contract.js'
+import type { CommandView } from '../common/console-api.js'
+
+/** How a value from others is put into the words: escaped for a terminal, or as it is. */
+export type Shown = (value: string) => string
+const asIs: Shown = (value) => value
+
+/** An unfinished command, as the device's data channel stands (`online`); null for a finished one (describe() says it). */
+export function pendingText(view: CommandView, now: number, online: boolean, shown: Shown = asIs): string | null {
+  if (FINAL_STATES.has(view.state)) return null
+  const device = shown(view.device)
+  const expires = `expires in ${formatAge(view.expiresAt - now)}`
+  if (!online) {
+    return view.state === 'queued'
+      ? `${device} is offline: ${view.type} is queued and runs when it comes back (${expires})`
+      : `${device} is offline: ${view.type} reached it (${view.state}); its receipt comes when it is back (${expires})`
+  }
+  const where = view.state === 'queued' ? 'sent to' : view.state === 'delivered' ? 'delivered to' : 'executing on'
+  return `${view.type} ${where} ${device}: waiting for its receipt (${expires})`
+}
+
+/** What happened, in words a person understands; an unfinished command as pendingText says it. */
+export function describe(view: CommandView, now: number, online: boolean, shown: Shown = asIs): string {
+  const pending = pendingText(view, now, online, shown)
+  if (pending !== null) return pending
+  const d = view.data ?? {}
+  const device = shown(view.device)
+  if (view.state !== 'succeeded') return `${view.type} ${view.state}: ${shown(String(view.reason))}`
+  switch (view.type) {
+    case 'locate':
+      return (
+        `${device} is at ${Number(d['lat']).toFixed(5)},${Number(d['lon']).toFixed(5)} (±${Math.round(Number(d['accuracy']))} ` +
+        `m), fix taken ${formatAge(now - Number(d['at']))} ago`
+      )
+    case 'ring':
+      return `${device} is ringing for ${String(d['seconds'])} s`
+    case 'lock':
+      return `${device} is locked`
+    case 'lost-mode':
+      return d['lostMode'] ? `${device} is in lost mode: locked, reporting more often` : `${device} left lost mode`
+    case 'wipe':
+      return (
+        `${device} was wiped: ${String(d['files'])} files, ${String(d['bytes'])} bytes removed; external storage ` +
+        `${d['sdcardKept'] ? 'kept' : 'erased'}; Find Device pairing ${d['findDeviceKept'] ? 'kept' : 'cleared'}`
+      )
+  }
+}
