@@ -45,7 +45,7 @@ import { PhoneBackup, type BackupStatus } from './backup/phone-backup.js'
 import { ensureSystemProfile } from './backup/system-profile.js'
 import { homeFile, readHome, type CloudHome } from './cloud-home.js'
 import type { CloudMove } from '../common/cloud/cloud-move.js'
-import { makeDirsSync } from '../common/make-dirs.js'
+import { makeDataDirSync } from '../common/make-dirs.js'
 
 export interface AgentOptions {
   id: string
@@ -274,7 +274,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
    * A step that fails leaves the steps before it running: `stop()` undoes them.
    */
   async start(): Promise<void> {
-    makeDirsSync(this.opts.dataDir)
+    makeDataDirSync(this.opts.dataDir)
     await this.settings.load()
     this.seqs.load()
     await this.remote.load()

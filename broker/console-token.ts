@@ -6,14 +6,14 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { makeDirsSync } from '../common/make-dirs.js'
+import { makeDataDirSync } from '../common/make-dirs.js'
 
 export const CONSOLE_TOKEN_FILE = 'console.token'
 
 export function ensureConsoleToken(dataDir: string): string {
   const file = join(dataDir, CONSOLE_TOKEN_FILE)
   if (!existsSync(file)) {
-    makeDirsSync(dataDir)
+    makeDataDirSync(dataDir)
     writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' })
   }
   return readFileSync(file, 'utf8').trim()

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { FakephoneError } from '../common/errors.js'
-import { makeDirsSync } from '../common/make-dirs.js'
+import { makeDataDirSync } from '../common/make-dirs.js'
 
 export type Db = Database.Database
 
@@ -331,7 +331,7 @@ function unusable(path: string, err: unknown): unknown {
  * cannot both migrate it (the second waits for the write lock, then finds it done).
  */
 export function openDb(dataDir: string): Db {
-  makeDirsSync(dataDir)
+  makeDataDirSync(dataDir)
   const path = join(dataDir, DB_FILE)
   let db: Db
   try {

@@ -26,7 +26,7 @@ import type { Clock } from '../common/clock.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { DEFAULT_KEYS_DIR, duration, port } from './options.js'
 import { WebConsole } from './web/server.js'
-import { makeDirsSync } from '../common/make-dirs.js'
+import { makeDataDirSync } from '../common/make-dirs.js'
 
 export const DEMO_DEVICE = 'demo-phone'
 
@@ -82,7 +82,7 @@ export function demoCommand(io: Io): Command {
         logLevel: string
         realTime?: boolean
       }) => {
-        makeDirsSync(o.data)
+        makeDataDirSync(o.data)
         const logFile = join(o.data, 'fakephone.log')
         const log = logger({ ...io, logTo: pino.destination({ dest: logFile, sync: true }) }, o.logLevel)
         const secretFile = join(o.data, `${DEMO_DEVICE}.secret`)

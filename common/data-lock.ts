@@ -10,13 +10,16 @@
  * fails if the name exists), holds the owner's pid, when it took the lock and a
  * random token; a lock whose process is gone (a crash, SIGKILL) is taken over
  * and the take-over is logged. Release removes the file only while it is still ours.
+ *
+ * A broker's or an agent's data directory is made private (0700: it holds the account's data); one that other users
+ * can read is warned about at every start, with the command that fixes it.
  */
 import { randomUUID } from 'node:crypto'
-import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from './log.js'
 import { FakephoneError } from './errors.js'
-import { makeDirsSync } from './make-dirs.js'
+import { makeDataDirSync, makeDirsSync } from './make-dirs.js'
 
 /** The broker's lock file (an agent's is `agent.lock`). */
 export const LOCK_FILE = 'broker.lock'
@@ -66,7 +69,16 @@ export class DataDirLock {
  * naming the live process that holds it. A lock left by a process that is gone is taken over.
  */
 export function lockDataDir(dataDir: string, log: Logger, kind: LockKind = 'broker'): DataDirLock {
-  makeDirsSync(dataDir)
+  if (kind === 'export') makeDirsSync(dataDir)
+  else {
+    makeDataDirSync(dataDir)
+    const mode = statSync(dataDir).mode & 0o777
+    if ((mode & 0o077) !== 0)
+      log.warn(
+        { dataDir, mode: mode.toString(8) },
+        `the data directory is readable by other users (mode ${mode.toString(8)}): \`chmod 700 ${dataDir}\` keeps its data to you`,
+      )
+  }
   const path = join(dataDir, `${kind}.lock`)
   const record: LockRecord = { pid: process.pid, startedAt: new Date().toISOString(), token: randomUUID() }
   if (tryCreate(path, record)) return new DataDirLock(path, record.token)

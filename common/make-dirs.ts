@@ -32,3 +32,12 @@ export function makeDirsSync(path: string, mode?: number): void {
   // Each once: a folder that refuses a new entry throws here, where `recursive` would try it again.
   for (const dir of missing.reverse()) mkdirSync(dir, { mode })
 }
+
+/**
+ * A data folder (the cloud's database and blobs, a phone's files): made private, 0700 (with any folders above it that
+ * are missing), because the files in it are one person's data and get the umask's 0644 by default. A folder that is
+ * already there keeps its mode (common/data-lock warns when others can read it).
+ */
+export function makeDataDirSync(path: string): void {
+  makeDirsSync(path, 0o700)
+}

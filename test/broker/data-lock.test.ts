@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { LOCK_FILE, lockDataDir } from '../../common/data-lock.js'
@@ -103,6 +103,31 @@ t.test('stale locks: a dead pid or an unreadable file is taken over; release lea
   const removed = lockDataDir(dataDir, logs.logger())
   rmSync(path)
   t.doesNotThrow(() => removed.release(), 'a lock file someone removed is released quietly')
+})
+
+t.test("a broker's or an agent's new data directory is private (0700); one others can read is warned about with its fix", async (t) => {
+  const logs = new LogCapture()
+  const fresh = join(tempDir(t), 'home', 'data')
+  const b = broker(t, { dataDir: fresh }, logs)
+  await b.start()
+  t.equal(statSync(fresh).mode & 0o777, 0o700, "the cloud's database and blobs are in a folder only its user can open")
+  t.notOk(
+    logs.lines.some((l) => /readable by other users/.test(String(l.msg))),
+    'nothing to warn about',
+  )
+
+  const shared = join(tempDir(t), 'shared')
+  mkdirSync(shared)
+  chmodSync(shared, 0o755)
+  const lock = lockDataDir(shared, logs.logger(), 'agent')
+  t.teardown(() => lock.release())
+  t.match(logs.lines.at(-1), {
+    level: 40,
+    dataDir: shared,
+    mode: '755',
+    msg: `the data directory is readable by other users (mode 755): \`chmod 700 ${shared}\` keeps its data to you`,
+  })
+  t.equal(statSync(shared).mode & 0o777, 0o755, "a folder that was there keeps the user's mode")
 })
 
 t.test('a port in use is named with its address, before the broker reports itself listening', async (t) => {
