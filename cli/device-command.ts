@@ -41,7 +41,9 @@ export function deviceCommand(io: Io): Command {
       // The secret in its file first, durably: one that exists or cannot be written refuses before a device is registered
       // whose secret would be nowhere (common/secret-file).
       const added =
-        o.secretOut === undefined ? await register() : await writeNewSecretFile(o.secretOut, `--secret-out ${o.secretOut}`, secret + '\n', register)
+        o.secretOut === undefined
+          ? await register()
+          : await writeNewSecretFile(o.secretOut, `--secret-out ${o.secretOut}`, secret + '\n', register)
       const { device } = added
       keys.ensureSigningKey(device.account)
       keys.rememberDevice(device.id, secret)
