@@ -4,10 +4,10 @@
  * a credential (`LoadCredential=device-secret:/etc/fakephone/agent-NAME.secret`),
  * which the unit's own user may read even when the original is root's alone.
  */
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Env } from '../common/config.js'
 import { FakephoneError } from '../common/errors.js'
+import { SmallFileError, readSmallFileSync } from '../common/small-file.js'
 
 export class SecretError extends FakephoneError {
   constructor(message: string) {
@@ -15,6 +15,7 @@ export class SecretError extends FakephoneError {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
 export async function readDeviceSecret(o: { secretFile?: string; secretCredential: string }, env: Env): Promise<string> {
   const credentials = env.CREDENTIALS_DIRECTORY
   const file = o.secretFile ?? (credentials ? join(credentials, o.secretCredential) : undefined)
@@ -26,8 +27,9 @@ export async function readDeviceSecret(o: { secretFile?: string; secretCredentia
   }
   let secret: string
   try {
-    secret = (await readFile(file, 'utf8')).trim()
+    secret = readSmallFileSync(file).trim()
   } catch (err) {
+    if (err instanceof SmallFileError) throw new SecretError(`cannot read the secret file: ${err.message}`)
     throw new SecretError(`cannot read the secret file ${file}: ${(err as NodeJS.ErrnoException).code}`)
   }
   if (secret === '') throw new SecretError(`the secret file ${file} is empty`)

@@ -26,7 +26,7 @@ import { SystemClock } from '../common/clock.js'
 import { encodePayload, topicFor } from '../common/contract.js'
 import { createLogger } from '../common/log.js'
 import { readCredentials, writeCredentialsOf } from '../fleet/credentials.js'
-import { provision } from '../fleet/provision.js'
+import { fleetCredentials, provision } from '../fleet/provision.js'
 import { checkScenario } from '../fleet/scenario.js'
 import { runSession } from '../fleet/session.js'
 
@@ -169,9 +169,9 @@ async function parent(argv: string[]): Promise<void> {
     ensureConsoleToken(join(dir, 'cloud'))
     const credentials = join(dir, 'fleet.json')
     process.stderr.write(`provisioning ${n} devices...\n`)
-    await writeCredentialsOf(credentials, () =>
-      provision({ dataDir: join(dir, 'cloud'), keysDir: join(dir, 'keys'), count: n, prefix: 'fp', clock }),
-    )
+    const plan = { dataDir: join(dir, 'cloud'), keysDir: join(dir, 'keys'), count: n, prefix: 'fp', clock }
+    const secrets = fleetCredentials(plan)
+    await writeCredentialsOf(credentials, secrets, () => provision(plan, secrets))
     const rows: Figures[] = []
     for (const variant of VARIANTS) {
       process.stderr.write(`${variant}: ${n} phones, one heartbeat every ${every} ms, ${seconds} s\n`)

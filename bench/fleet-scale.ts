@@ -22,7 +22,7 @@ import { CONNECTIONS_PER_PHONE, connectionRoom } from '../common/open-files.js'
 import { looseFlags } from './args.js'
 import { SystemClock } from '../common/clock.js'
 import { writeCredentialsOf } from '../fleet/credentials.js'
-import { provision } from '../fleet/provision.js'
+import { fleetCredentials, provision } from '../fleet/provision.js'
 import type { FleetReport } from '../fleet/report.js'
 import { startBrokerChild, type Ramp } from './fleet-broker.js'
 
@@ -41,9 +41,9 @@ const cloud = join(dir, 'cloud')
 try {
   process.stderr.write(`provisioning ${n} devices...\n`)
   const credentials = join(dir, 'fleet.json')
-  await writeCredentialsOf(credentials, () =>
-    provision({ dataDir: cloud, keysDir: join(dir, 'keys'), count: n, prefix: 'fs', clock: new SystemClock() }),
-  )
+  const plan = { dataDir: cloud, keysDir: join(dir, 'keys'), count: n, prefix: 'fs', clock: new SystemClock() }
+  const secrets = fleetCredentials(plan)
+  await writeCredentialsOf(credentials, secrets, () => provision(plan, secrets))
   const token = ensureConsoleToken(cloud)
   const scenario = join(dir, 'scenario.json')
   writeFileSync(scenario, JSON.stringify({ name: 'scale', groups: [{ name: 'g', heartbeat: { every, jitter: 0.1 } }] }))

@@ -2,19 +2,74 @@
  * The console token: made on the broker's first start and kept in
  * `<data>/console.token` (mode 0600). Whoever can read that file is the
  * console; `fakephone console` reads it from there by default.
+ *
+ * A new token appears whole: written aside, fsynced, then linked into place (which fails when another starter made
+ * one meanwhile; theirs is used) and the folder fsynced, so a crash never leaves an empty token file behind. A token
+ * file that holds no usable token -- empty, blank, or shorter than CONSOLE_TOKEN_MIN characters -- refuses the start
+ * with one line naming it and saying to delete it (a broker whose token no console can give is of no use, and a file
+ * someone wrote is theirs to remove, not the broker's to replace); one that is not a regular file (a link to
+ * /dev/zero) or is far too large is refused the same way, never read for ever (common/small-file).
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { FakephoneError } from '../common/errors.js'
 import { makeDataDirSync } from '../common/make-dirs.js'
+import { readSmallFileSync } from '../common/small-file.js'
 
 export const CONSOLE_TOKEN_FILE = 'console.token'
+
+/** The fewest characters a console token has (one made here has 43: 256 random bits, base64url). */
+export const CONSOLE_TOKEN_MIN = 16
+
+export class ConsoleTokenError extends FakephoneError {
+  constructor(message: string) {
+    super('CONSOLE_TOKEN', message)
+  }
+}
 
 export function ensureConsoleToken(dataDir: string): string {
   const file = join(dataDir, CONSOLE_TOKEN_FILE)
   if (!existsSync(file)) {
     makeDataDirSync(dataDir)
-    writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' })
+    makeToken(dataDir, file)
   }
-  return readFileSync(file, 'utf8').trim()
+  const what = `the console token ${file}`
+  let token: string
+  try {
+    token = readSmallFileSync(file).trim()
+  } catch (err) {
+    throw new ConsoleTokenError(`cannot read ${what}: ${(err as Error).message}; move it away and the broker makes a new one`)
+  }
+  if (token.length < CONSOLE_TOKEN_MIN) {
+    const holds = token === '' ? 'is empty' : `holds ${token.length} characters, fewer than the ${CONSOLE_TOKEN_MIN} a token needs`
+    throw new ConsoleTokenError(`${what} ${holds}: delete it and the broker makes a new one on its next start`)
+  }
+  return token
+}
+
+/** Puts a new token at `file` whole and durably, unless another starter put one there first. */
+function makeToken(dataDir: string, file: string): void {
+  const aside = `${file}.${randomBytes(8).toString('hex')}`
+  const fd = openSync(aside, 'wx', 0o600)
+  try {
+    writeSync(fd, randomBytes(32).toString('base64url') + '\n')
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  try {
+    linkSync(aside, file)
+  } catch (err) {
+    /* c8 ignore next -- anything but another starter's token there first is its own */
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  } finally {
+    rmSync(aside)
+  }
+  const dir = openSync(dataDir, 'r')
+  try {
+    fsyncSync(dir)
+  } finally {
+    closeSync(dir)
+  }
 }

@@ -6,7 +6,7 @@
  * (help, a typo) loads them all.
  */
 import { Command } from 'commander'
-import { readFile } from 'node:fs/promises'
+import { SmallFileError, readSmallFileSync } from '../common/small-file.js'
 import { join } from 'node:path'
 import { ConsoleClient } from './console-client.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
@@ -30,12 +30,14 @@ async function client(o: ConsoleOptions): Promise<ConsoleClient> {
 }
 
 /** The console token from --token-file or the broker's data directory. */
+// eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
 export async function readToken(o: ConsoleOptions): Promise<string> {
   const file = o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE)
   let token: string
   try {
-    token = (await readFile(file, 'utf8')).trim()
+    token = readSmallFileSync(file).trim()
   } catch (err) {
+    if (err instanceof SmallFileError) throw new UserError(`cannot read the console token: ${err.message}`)
     throw new UserError(
       `cannot read the console token ${file} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`,
     )

@@ -1,7 +1,7 @@
 /** `fakephone device ...`: registering devices in the broker's data directory, running broker or not. */
 import { Command } from 'commander'
 import { DEFAULT_DATA_DIR, openDb } from '../broker/db.js'
-import { DeviceRegistry } from '../broker/devices/registry.js'
+import { DeviceRegistry, newDeviceSecret } from '../broker/devices/registry.js'
 import { formatAge, type Clock } from '../common/clock.js'
 import { recordedClock } from '../common/cloud-time.js'
 import { writeNewSecretFile } from '../common/secret-file.js'
@@ -36,13 +36,15 @@ export function deviceCommand(io: Io): Command {
       // that cannot be made refuses before the device is registered, whose secret would otherwise be shown nowhere.
       const keys = new OwnerKeys(o.keys)
       keys.ensureFolder()
-      const register = () => withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account))
-      // The secret file first: one that exists or cannot be made refuses before a device is registered without its secret.
+      const secret = newDeviceSecret()
+      const register = () => withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account, secret))
+      // The secret in its file first, durably: one that exists or cannot be written refuses before a device is registered
+      // whose secret would be nowhere (common/secret-file).
       const added =
         o.secretOut === undefined
           ? await register()
-          : await writeNewSecretFile(o.secretOut, `--secret-out ${o.secretOut}`, register, (a) => a.secret + '\n')
-      const { device, secret } = added
+          : await writeNewSecretFile(o.secretOut, `--secret-out ${o.secretOut}`, secret + '\n', register)
+      const { device } = added
       keys.ensureSigningKey(device.account)
       keys.rememberDevice(device.id, secret)
       const ownerKeyFile = keys.ownerKeyFile(device.account)

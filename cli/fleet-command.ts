@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { anonymousDevices, readCredentials, writeCredentialsOf } from '../fleet/credentials.js'
-import { FleetPrefixSchema, provision } from '../fleet/provision.js'
+import { FleetPrefixSchema, fleetCredentials, provision } from '../fleet/provision.js'
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
 import { renderReport, type FleetReport } from '../fleet/report.js'
@@ -85,20 +85,18 @@ export function fleetCommand(io: Io): Command {
       const badPrefix = FleetPrefixSchema.safeParse(o.accountPrefix).error
       if (badPrefix) throw new UserError(`--account-prefix "${o.accountPrefix}": ${badPrefix.issues[0]?.message}`)
       const started = performance.now()
-      // The file first: one that exists or cannot be written refuses before a device is registered without its secret.
-      await writeCredentialsOf(
-        o.out,
-        () =>
-          provision({
-            dataDir: o.data,
-            keysDir: o.keys,
-            count: o.count,
-            prefix: o.accountPrefix,
-            accounts: o.accounts,
-            clock: recordedClock(o.data, io.clock),
-          }),
-        `--out ${o.out}`,
-      )
+      // The secrets in their file first, durably: one that exists or cannot be written refuses before a device is
+      // registered whose secret would be nowhere (common/secret-file).
+      const opts = {
+        dataDir: o.data,
+        keysDir: o.keys,
+        count: o.count,
+        prefix: o.accountPrefix,
+        accounts: o.accounts,
+        clock: recordedClock(o.data, io.clock),
+      }
+      const credentials = fleetCredentials(opts)
+      await writeCredentialsOf(o.out, credentials, () => provision(opts, credentials), `--out ${o.out}`)
       const seconds = ((performance.now() - started) / 1000).toFixed(1)
       io.out(`Registered ${o.count} devices in ${seconds} s; credentials in ${o.out} (mode 0600), owner keys in ${o.keys}.\n`)
     })

@@ -9,17 +9,20 @@
  * The lock file appears whole (written aside, then hard-linked into place, which
  * fails if the name exists), holds the owner's pid, when it took the lock and a
  * random token; a lock whose process is gone (a crash, SIGKILL) is taken over
- * and the take-over is logged. Release removes the file only while it is still ours.
+ * and the take-over is logged. Release removes the file only while it is still ours. A lock file that is not a
+ * regular file (a link to /dev/zero, a FIFO) or is far too large is never read for ever: taking the lock is refused
+ * with one line naming it (common/small-file), as it is no lock fakephone made.
  *
  * A broker's or an agent's data directory is made private (0700: it holds the account's data); one that other users
  * can read is warned about at every start, with the command that fixes it.
  */
 import { randomUUID } from 'node:crypto'
-import { linkSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from './log.js'
 import { FakephoneError } from './errors.js'
 import { makeDataDirSync, makeDirsSync } from './make-dirs.js'
+import { SmallFileError, readSmallFileSync } from './small-file.js'
 
 /** The broker's lock file (an agent's is `agent.lock`). */
 export const LOCK_FILE = 'broker.lock'
@@ -47,6 +50,13 @@ export class DataDirLockedError extends FakephoneError {
   }
 }
 
+/** A lock file that is not a regular file, or far too large: not one fakephone made, and never read. */
+export class LockFileError extends FakephoneError {
+  constructor(why: string) {
+    super('LOCK_FILE', `cannot use the lock file: ${why}; it is not one fakephone made: move it away and start again`)
+  }
+}
+
 /** A held lock; `release()` is idempotent. */
 export class DataDirLock {
   private held = true
@@ -59,8 +69,9 @@ export class DataDirLock {
   release(): void {
     if (!this.held) return
     this.held = false
-    // Another process may have taken the file over (it thought us dead): then it is not ours to remove.
-    if (readRecord(this.path)?.token === this.token) unlinkSync(this.path)
+    // Another process may have taken the file over (it thought us dead), or put something else there: then it is not
+    // ours to remove.
+    if (readRecordOrNull(this.path)?.token === this.token) unlinkSync(this.path)
   }
 }
 
@@ -108,11 +119,13 @@ function tryCreate(path: string, record: LockRecord): boolean {
   }
 }
 
+/** The record in the lock file `path`; null when there is none to read or it is not one; LockFileError when it is not a file to read. */
 function readRecord(path: string): LockRecord | null {
   let text: string
   try {
-    text = readFileSync(path, 'utf8')
-  } catch {
+    text = readSmallFileSync(path)
+  } catch (err) {
+    if (err instanceof SmallFileError) throw new LockFileError(err.message)
     return null
   }
   try {
@@ -130,6 +143,15 @@ function readRecord(path: string): LockRecord | null {
     // Not JSON: someone else's file or a damaged one; treated as no owner.
   }
   return null
+}
+
+/** readRecord, with a lock file that is not one to read taken as no record. */
+function readRecordOrNull(path: string): LockRecord | null {
+  try {
+    return readRecord(path)
+  } catch {
+    return null
+  }
 }
 
 /** True if a process with this pid exists (EPERM: it exists, under another user). */

@@ -5,6 +5,7 @@
  */
 import { statSync } from 'node:fs'
 import { open, readFile, rename, rm } from 'node:fs/promises'
+import { syncDir } from './sync-dir.js'
 import { dirname } from 'node:path'
 import type { z } from 'zod'
 import { decodeJson } from './contract.js'
@@ -99,10 +100,5 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
   await fh.close()
   await rename(tmp, path)
   // The rename itself is durable only once the directory is synced (power loss right after it could undo it).
-  const dir = await open(dirname(path), 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
+  await syncDir(dirname(path))
 }

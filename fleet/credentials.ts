@@ -27,12 +27,12 @@ export class CredentialsError extends FakephoneError {
 }
 
 /**
- * Writes what `register` returns to a new file (mode 0600, common/secret-file): a file that exists (its secrets may be
- * the only copy) or cannot be made refuses before `register` registers any device; a failing `register` removes the
- * file again. `named` is how the user gave the file, for the refusal's message.
+ * Writes `credentials` to a new file (mode 0600) and makes it durable before `register` registers their devices
+ * (common/secret-file): a file that exists (its secrets may be the only copy) or cannot be written refuses with no device
+ * registered; a failing `register` removes the file again. `named` is how the user gave the file, for the refusal's message.
  */
-export const writeCredentialsOf = (file: string, register: () => Credentials, named = file): Promise<Credentials> =>
-  writeNewSecretFile(file, named, register, (credentials) => JSON.stringify(credentials) + '\n')
+export const writeCredentialsOf = <T>(file: string, credentials: Credentials, register: () => T, named = file): Promise<T> =>
+  writeNewSecretFile(file, named, JSON.stringify(credentials) + '\n', register)
 
 export async function readCredentials(file: string): Promise<Credentials> {
   let text: string

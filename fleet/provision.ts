@@ -13,7 +13,7 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { openDb, type Db } from '../broker/db.js'
-import { DeviceRegistry } from '../broker/devices/registry.js'
+import { DeviceRegistry, newDeviceSecret } from '../broker/devices/registry.js'
 import type { Clock } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 import { OwnerKeys } from '../common/signing.js'
@@ -77,25 +77,33 @@ function refuseTaken(db: Db, dataDir: string, prefix: string): void {
   )
 }
 
-export function provision(opts: ProvisionOptions): Credentials {
+/**
+ * The fleet's credentials before anything is registered: its ids, accounts and a new secret each, so that they can be
+ * in their file, durably, before a device exists (common/secret-file).
+ */
+export function fleetCredentials(opts: Omit<ProvisionOptions, 'dataDir' | 'clock'>): Credentials {
   const accounts = opts.accounts ?? opts.count
-  const entries = fleetIds(opts.prefix, opts.count).map((id, i) => ({ id, account: fleetAccount(opts.prefix, i, accounts) }))
+  const devices = fleetIds(opts.prefix, opts.count).map((id, i) => ({
+    id,
+    account: fleetAccount(opts.prefix, i, accounts),
+    secret: newDeviceSecret(),
+  }))
+  return { version: 1, keysDir: resolve(opts.keysDir), devices }
+}
+
+/** Registers the devices of `credentials` (by default new ones, fleetCredentials) with their secrets; returns them. */
+export function provision(opts: ProvisionOptions, credentials = fleetCredentials(opts)): Credentials {
   // The keys folder first: one that cannot be made refuses before devices are registered whose keys it would hold.
   const keys = new OwnerKeys(opts.keysDir)
   keys.ensureFolder()
   const db = openDb(opts.dataDir)
-  let added
   try {
     refuseTaken(db, opts.dataDir, opts.prefix)
-    added = new DeviceRegistry(db, () => opts.clock.now()).addMany(entries)
+    new DeviceRegistry(db, () => opts.clock.now()).addMany(credentials.devices)
   } finally {
     db.close()
   }
-  for (const account of new Set(added.map(({ device }) => device.account))) keys.ensureSigningKey(account)
-  for (const { device, secret } of added) keys.rememberDevice(device.id, secret)
-  return {
-    version: 1,
-    keysDir: resolve(opts.keysDir),
-    devices: added.map(({ device, secret }) => ({ id: device.id, account: device.account, secret })),
-  }
+  for (const account of new Set(credentials.devices.map((d) => d.account))) keys.ensureSigningKey(account)
+  for (const { id, secret } of credentials.devices) keys.rememberDevice(id, secret)
+  return credentials
 }

@@ -59,6 +59,7 @@ import type { Readable } from 'node:stream'
 import { z } from 'zod'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
+import { sha256File } from '../../common/hash-file.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, one, pluck } from '../db.js'
@@ -584,7 +585,7 @@ export class BlobStore {
 
   /** Throws CHECKSUM_MISMATCH (the partial file discarded) unless the partial file's bytes hash to `sha256`. */
   private async check(partial: string, sha256: string, hashed: string | undefined): Promise<void> {
-    const actual = hashed ?? (await hashFile(partial))
+    const actual = hashed ?? (await sha256File(partial))
     if (actual !== sha256) {
       await rm(partial, { force: true })
       throw mismatch(actual, sha256)
@@ -732,10 +733,4 @@ async function syncPath(path: string, flags: string): Promise<void> {
   } finally {
     await closeAsync(fd)
   }
-}
-
-async function hashFile(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
-  return hash.digest('hex')
 }

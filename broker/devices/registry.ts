@@ -87,6 +87,9 @@ const sha256: (secret: string) => Buffer =
     : /* c8 ignore next -- Node 20 before 20.12 only; the tests run on a Node that has crypto.hash */
       (secret) => crypto.createHash('sha256').update(secret).digest()
 
+/** A new device secret: 256 bits from the CSPRNG (see the module comment), as base64url. */
+export const newDeviceSecret = (): string => randomBytes(32).toString('base64url')
+
 /** The verifier stored for a device secret (see the module comment for why one unsalted hash is enough; M2's notices are keyed with it). */
 export const hashSecret = secretVerifier
 
@@ -182,12 +185,14 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     )
   }
 
-  /** Registers a device and returns its secret; the secret is not stored anywhere. */
+  /**
+   * Registers a device and returns its secret; the secret is not stored anywhere. `secret` is one newDeviceSecret made
+   * (a caller that writes it to a file first, common/secret-file); by default a new one.
+   */
   // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
-  async add(id: string, account: string): Promise<{ device: DeviceRecord; secret: string }> {
+  async add(id: string, account: string, secret = newDeviceSecret()): Promise<{ device: DeviceRecord; secret: string }> {
     checkNew(id, account)
     if (this.get(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
-    const secret = randomBytes(32).toString('base64url')
     const hash = hashSecret(secret)
     const createdAt = this.now()
     // A3: a new account starts its year of activity with its first device.
@@ -201,14 +206,15 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   /**
    * Registers many devices in one transaction (`fakephone fleet provision`):
    * all or none. Each secret is hashed with the same `hashSecret` as `add`
-   * (one SHA-256: the secrets are 256 random bits), before the transaction opens.
+   * (one SHA-256: the secrets are 256 random bits), before the transaction opens. An entry's `secret` is one
+   * newDeviceSecret made (written to a file first, common/secret-file); by default a new one.
    */
-  addMany(entries: readonly { id: string; account: string }[]): { device: DeviceRecord; secret: string }[] {
+  addMany(entries: readonly { id: string; account: string; secret?: string }[]): { device: DeviceRecord; secret: string }[] {
     for (const { id, account } of entries) {
       checkNew(id, account)
       if (this.exists(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
     }
-    const secrets = entries.map(() => randomBytes(32).toString('base64url'))
+    const secrets = entries.map((e) => e.secret ?? newDeviceSecret())
     const hashes = secrets.map((s) => hashSecret(s))
     const createdAt = this.now()
     const account = this.db.prepare('INSERT OR IGNORE INTO accounts (id, last_activity_at, created_at) VALUES (?, ?, ?)')

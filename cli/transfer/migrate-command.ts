@@ -5,7 +5,7 @@
  * loads a subcommand's module when it is named).
  */
 import type { Command } from 'commander'
-import { readFile } from 'node:fs/promises'
+import { SmallFileError, readSmallFileSync } from '../../common/small-file.js'
 import { AccountNameSchema } from '../../common/contract.js'
 import { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
@@ -51,9 +51,13 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
           `the account there would be ${JSON.stringify(toAccount)}: ${bad.issues[0]?.message}` +
             (o.toAccount === undefined ? '; give --to-account with a name that meets it' : ''),
         )
-      const token = await readFile(o.toTokenFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`cannot read the other cloud's console token ${o.toTokenFile} (${err.code})`)
-      })
+      let token: string
+      try {
+        token = readSmallFileSync(o.toTokenFile)
+      } catch (err) {
+        const why = err instanceof SmallFileError ? `: ${err.message}` : ` ${o.toTokenFile} (${(err as NodeJS.ErrnoException).code})`
+        throw new UserError(`cannot read the other cloud's console token${why}`)
+      }
       const job = await migrate({
         source: await client(),
         dest: new ConsoleClient(o.to, token.trim()),

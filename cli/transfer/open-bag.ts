@@ -11,6 +11,7 @@ import { readTar, writeTar } from '../../common/bagit/tar.js'
 import { DataDirLockedError, lockDataDir, type DataDirLock } from '../../common/data-lock.js'
 import { createLogger } from '../../common/log.js'
 import { storageFailure } from '../../common/storage-errors.js'
+import { syncDir, syncTree } from '../../common/sync-dir.js'
 import { UserError } from '../io.js'
 
 export interface OpenBag {
@@ -95,7 +96,9 @@ export interface BagToOptions {
  * Runs `write` on a bag directory and puts the bag at `out` once it is whole (M3): a directory, or (`tar`) one file.
  * The bag is written in `OUT.fakephone-partial/bag` (the folder marked as fakephone's), then renamed to `out` (a
  * directory; an empty one there is replaced, anything else refused) or archived and linked there (a tar; a file there
- * is never replaced), and the partial folder goes: nothing at `out` is ever less than a whole bag. A run cut short (a
+ * is never replaced), and the partial folder goes: nothing at `out` is ever less than a whole bag. Every file and
+ * folder of the bag (or the archive) is fsynced before the rename (or link), and `out`'s folder after it, so that
+ * holds after a power cut too. A run cut short (a
  * broken connection, a checksum that differs, the process killed) once a file is written leaves the partial folder (one
  * refused before that, as by a wrong token or an unknown account, leaves nothing); the next run for the
  * same `out` carries it on (`write` is told `resumed`, and `onResume`). A disk that fills up (or fails) leaves no
@@ -121,12 +124,18 @@ async function writeWhole<T>(out: string, tar: boolean, mtime: number, partial: 
   try {
     const bag = join(partial, 'bag')
     const result = await write()
+    // Durable before it appears at `out` (the archive synced by writeTar; the bag's files and folders here), and its name
+    // at `out` durable after: a power cut never leaves a bag at `out` that is less than whole.
     if (tar) {
       const file = join(partial, 'bag.tar')
       await rm(file, { force: true })
       await writeTar(bag, file, basename(out).replace(/\.tar$/, ''), mtime)
       await placeFile(file, out)
-    } else await placeDir(bag, out)
+    } else {
+      await syncTree(bag)
+      await placeDir(bag, out)
+    }
+    await syncDir(dirname(resolve(out)))
     await rm(partial, { recursive: true, force: true })
     return result
   } catch (err) {

@@ -106,6 +106,8 @@ export async function writeTar(dir: string, out: string, top: string, mtime: num
     for (const h of headers(`${top}/`, '5', 0, mtime)) await put(h)
     await walk('')
     await put(Buffer.alloc(BLOCK * 2))
+    // Durable before the caller puts it anywhere (M3: an archive at OUT is whole, after a power cut too).
+    await fh.sync()
   } catch (err) {
     // Never part of an archive under the bag's name (a full disk): the file this call made goes.
     await fh.close()

@@ -10,10 +10,9 @@
  *   - every tag manifest entry is present and matches;
  *   - `fetch.txt` is refused: this validator fetches nothing, so such a bag is not complete here.
  */
-import { createHash, type Hash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { lstat, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { hashFile } from '../hash-file.js'
 import { decodeManifestPath, unsafePath } from './paths.js'
 
 /**
@@ -132,20 +131,6 @@ function parseManifest(file: string, algorithm: string, text: string, tag: boole
     else entries.set(path, (m[1] as string).toLowerCase())
   })
   return { file, algorithm, entries }
-}
-
-/** The file's digest by each of `algorithms` (hex), read once; `onBytes` hears each chunk's length. */
-export async function hashFile(
-  path: string,
-  algorithms: readonly string[],
-  onBytes: (n: number) => void = () => undefined,
-): Promise<Map<string, string>> {
-  const hashes = new Map<string, Hash>(algorithms.map((a) => [a, createHash(a)]))
-  for await (const chunk of createReadStream(path)) {
-    for (const h of hashes.values()) h.update(chunk as Buffer)
-    onBytes((chunk as Buffer).length)
-  }
-  return new Map([...hashes].map(([a, h]) => [a, h.digest('hex')]))
 }
 
 function checkBagitTxt(text: string, problems: BagProblem[]): void {

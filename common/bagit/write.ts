@@ -17,7 +17,7 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { FakephoneError } from '../errors.js'
 import { encodeManifestPath, unsafePath } from './paths.js'
-import { hashFile } from './validate.js'
+import { sha256File } from '../hash-file.js'
 import { makeDirsSync } from '../make-dirs.js'
 
 export const BAGIT_TXT = 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n'
@@ -131,7 +131,7 @@ export class BagWriter {
     if (!this.resuming) return undefined
     const found = await lstat(target).catch(() => undefined)
     if (found?.isFile() !== true || found.size !== size) return undefined
-    if ((await hashFile(target, ['sha256'])).get('sha256') !== sha256) return undefined
+    if ((await sha256File(target)) !== sha256) return undefined
     const file = { path: rel, sha256, size }
     this.files.set(rel, file)
     this.bytes += size

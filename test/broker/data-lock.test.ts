@@ -1,8 +1,8 @@
 /** One broker per data directory, and a port error that names the port (issue 10, item 6). */
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { LOCK_FILE, lockDataDir } from '../../common/data-lock.js'
@@ -148,4 +148,23 @@ t.test('a port in use is named with its address, before the broker reports itsel
     code: 'EADDRNOTAVAIL',
     message: /^MQTT port 192\.0\.2\.1:0 cannot be bound: /,
   })
+})
+
+t.test('a lock file that is a link to /dev/zero (or another non-file) refuses with one line naming it, never read for ever', async (t) => {
+  const dataDir = tempDir(t)
+  symlinkSync('/dev/zero', join(dataDir, LOCK_FILE))
+  const refused = broker(t, { dataDir })
+  await t.rejects(refused.start(), {
+    code: 'LOCK_FILE',
+    message:
+      `cannot use the lock file: ${join(dataDir, LOCK_FILE)} is a character device, not a regular file; ` +
+      'it is not one fakephone made: move it away and start again',
+  })
+  rmSync(join(dataDir, 'broker.lock'))
+  // A lock this process holds, replaced meanwhile by a FIFO: release leaves it, and does not wait on it.
+  const lock = lockDataDir(dataDir, new LogCapture().logger(), 'agent')
+  rmSync(lock.path)
+  execFileSync('mkfifo', [lock.path])
+  lock.release()
+  t.ok(existsSync(lock.path), 'what is there now is not ours to remove')
 })

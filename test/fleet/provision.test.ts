@@ -133,7 +133,9 @@ t.test('a credentials file that is missing, not JSON or of the wrong shape is na
   await t.rejects(readCredentials(join(dir, 'c.json')), { message: /: \(top\): / })
   await t.rejects(
     import('../../fleet/credentials.js').then((m) =>
-      m.writeCredentialsOf(join(dir, 'no', 'such', 'dir.json'), () => ({ version: 1, keysDir: 'k', devices: [] })),
+      m.writeCredentialsOf(join(dir, 'no', 'such', 'dir.json'), { version: 1, keysDir: 'k', devices: [] }, () =>
+        t.fail('nothing registered'),
+      ),
     ),
     { message: /dir\.json: cannot write it: ENOENT.*; no device was registered$/ },
   )

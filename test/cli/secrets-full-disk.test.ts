@@ -1,0 +1,64 @@
+/**
+ * A secret file on a disk that is full (common/secret-file): `device add --secret-out` and `fleet provision --out` write
+ * the secrets whole before any device is registered, so a file that cannot be written refuses with nothing registered;
+ * never registered devices whose secrets are nowhere. The disk is a real full filesystem: a 64 KiB tmpfs, filled. A
+ * new file cannot be a link to /dev/full (the file is made with O_EXCL), so this needs a mount; where mounting is not
+ * allowed (not root, no CAP_SYS_ADMIN) the test is skipped, saying so.
+ */
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { run } from '../fixtures/io.js'
+import { tempDir } from '../fixtures/scope.js'
+
+/** A 64 KiB tmpfs at a new folder, filled to the last byte; undefined when this process may not mount one. */
+function fullDisk(): string | undefined {
+  const disk = mkdtempSync(join(tmpdir(), 'fakephone-full-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk], { stdio: 'pipe' })
+  } catch {
+    rmSync(disk, { recursive: true })
+    return undefined
+  }
+  t.teardown(() => {
+    execFileSync('umount', [disk])
+    rmSync(disk, { recursive: true })
+  })
+  try {
+    writeFileSync(join(disk, 'filler'), Buffer.alloc(128 * 1024))
+  } catch {
+    // ENOSPC: the filler took every block there is.
+  }
+  return disk
+}
+
+const disk = fullDisk()
+const skip = disk === undefined && 'mounting a tmpfs is not allowed here (needs root or CAP_SYS_ADMIN)'
+
+t.test('a secret file on a full disk refuses with no device registered, never one whose secret is nowhere', { skip }, async (t) => {
+  if (disk === undefined) return
+  const dir = tempDir(t)
+  const data = join(dir, 'cloud')
+  const keys = join(dir, 'keys')
+  const secretOut = join(disk, 'hall.secret')
+  const add = await run(['device', 'add', 'pi-hall', '--data', data, '--keys', keys, '--secret-out', secretOut])
+  t.equal(add.code, 1)
+  t.match(add.err, new RegExp(`^error: --secret-out ${secretOut}: cannot write it: ENOSPC: .*; no device was registered\n$`))
+  t.notOk(existsSync(secretOut), 'no part-written file is left')
+  const out = join(disk, 'fleet.json')
+  const fleet = await run(['fleet', 'provision', '--count', '3', '--account-prefix', 'qa', '--data', data, '--keys', keys, '--out', out])
+  t.equal(fleet.code, 1)
+  t.match(fleet.err, new RegExp(`^error: --out ${out}: cannot write it: ENOSPC: .*; no device was registered\n$`))
+  t.notOk(existsSync(out))
+  const list = await run(['device', 'list', '--data', data, '--json'])
+  t.same(JSON.parse(list.out), { devices: [] }, 'no device is registered without its secret')
+  // With room again, the same commands succeed.
+  rmSync(join(disk, 'filler'))
+  t.equal((await run(['device', 'add', 'pi-hall', '--data', data, '--keys', keys, '--secret-out', secretOut])).code, 0)
+  t.equal(
+    (await run(['fleet', 'provision', '--count', '3', '--account-prefix', 'qa', '--data', data, '--keys', keys, '--out', out])).code,
+    0,
+  )
+})
