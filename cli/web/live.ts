@@ -10,16 +10,19 @@
  * pages never poll. When the connection to the broker drops, every page is
  * told at once (and a page that opens meanwhile as soon as it attaches), so
  * nobody takes a stale "online" for the truth; when it is back, the pages are
- * told again and reread what they show.
+ * told again and reread what they show. The broker's word that an account's cloud data changed (a phone synced, an
+ * item went to the recycle bin or was purged, a backup, the quota, a retirement step) is gathered the same way and
+ * passed on as the accounts it names, so a page rereads its data panel once however many changes there were.
  *   event: devices   {now, devices: DeviceView[]}   the devices that changed
  *   event: commands  {devices: string[]}            devices whose commands moved
+ *   event: accounts  {accounts: string[] | null}    accounts whose cloud data changed (null: every account)
  *   event: clock     {}                             the cloud clock was moved
  *   event: broker    {connected: boolean}           the feed lost, or found again, the broker
  */
 import type { ServerResponse } from 'node:http'
 import type { MqttClient } from 'mqtt'
 import { randomBytes } from 'node:crypto'
-import { parseTopic } from '../../common/contract.js'
+import { ACCOUNT_CHANGES_FILTER, AccountChangedSchema, decodeJson, isAccountChangedTopic, parseTopic } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import { connectMqtt } from '../../common/mqtt.js'
 import type { Logger } from '../../common/log.js'
@@ -41,6 +44,8 @@ export class LiveFeed {
   private readonly pages = new Set<ServerResponse>()
   private readonly devices = new Set<string>()
   private readonly commands = new Set<string>()
+  private readonly accounts = new Set<string>()
+  private everyAccount = false
   private clock = false
   /** Whether the feed's MQTT connection to the broker is up (it is once start() resolves). */
   private connected = true
@@ -63,13 +68,13 @@ export class LiveFeed {
       connectTimeout: 5000,
     })
     this.client = client
-    client.on('message', (topic) => this.onMessage(topic))
+    client.on('message', (topic, payload) => this.onMessage(topic, payload))
     try {
       await new Promise<void>((resolve, reject) => {
         client.once('connect', () => resolve())
         client.once('error', reject)
       })
-      await client.subscribeAsync('fp/v1/+/+', { qos: 0 })
+      await client.subscribeAsync(['fp/v1/+/+', ACCOUNT_CHANGES_FILTER], { qos: 0 })
     } catch (err) {
       await client.endAsync(true)
       // A wrong console token or no broker: the person's to fix, one line as the CLI says a FakephoneError, not a stack.
@@ -108,7 +113,8 @@ export class LiveFeed {
     this.schedule()
   }
 
-  onMessage(topic: string): void {
+  onMessage(topic: string, payload: Buffer | string = ''): void {
+    if (isAccountChangedTopic(topic)) return this.accountChanged(payload)
     const parsed = parseTopic(topic)
     if (!parsed) return
     if (DEVICE_KINDS.has(parsed.kind)) this.devices.add(parsed.deviceId)
@@ -118,6 +124,17 @@ export class LiveFeed {
       if (parsed.kind === 'result') this.devices.add(parsed.deviceId)
     } else if (parsed.kind === 'time') this.clock = true
     else return
+    this.schedule()
+  }
+
+  /** The broker said an account's data changed (contract.ts, AccountChangedSchema). */
+  private accountChanged(payload: Buffer | string): void {
+    const decoded = decodeJson(AccountChangedSchema, payload)
+    if (!decoded.ok) return this.opts.log.warn({ reason: decoded.reason }, 'live feed: a malformed account change')
+    const { account, clock } = decoded.value
+    if (clock) this.clock = true
+    else if (account === null) this.everyAccount = true
+    else this.accounts.add(account)
     this.schedule()
   }
 
@@ -131,8 +148,11 @@ export class LiveFeed {
     const changed = [...this.devices]
     const commands = [...this.commands]
     const clock = this.clock
+    const accounts = this.everyAccount ? null : [...this.accounts]
     this.devices.clear()
     this.commands.clear()
+    this.accounts.clear()
+    this.everyAccount = false
     this.clock = false
     if (changed.length > 0) {
       try {
@@ -144,7 +164,9 @@ export class LiveFeed {
       }
     }
     if (commands.length > 0) this.send('commands', { devices: commands })
+    // A page rereads everything it shows when the clock moved: the accounts' data with it.
     if (clock) this.send('clock', {})
+    else if (accounts === null || accounts.length > 0) this.send('accounts', { accounts })
   }
 
   private send(event: string, data: unknown): void {

@@ -179,6 +179,7 @@ function listen() {
   events.addEventListener('commands', (e) => {
     if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) quietly(state.page.loadCommands())
   })
+  events.addEventListener('accounts', (e) => state.page?.onAccounts(JSON.parse(e.data).accounts))
   events.addEventListener('clock', () => quietly(onClock()))
 }
 

@@ -67,6 +67,11 @@ export class DevicePage {
     if (before.cloudService !== device.cloudService || before.findDevice !== device.findDevice) void this.data.refresh()
   }
 
+  /** The cloud data of these accounts (null: of every account) changed: the data panel rereads it, if it shows one of them. */
+  onAccounts(accounts) {
+    if (this.data && (accounts === null || accounts.includes(this.data.account))) this.data.changed()
+  }
+
   async onClock() {
     await Promise.all([this.loadCommands(), this.push.refresh(), this.data.refresh()])
     this.renderFacts()

@@ -143,6 +143,28 @@ t.test('F1: devices, history, channels and the track as GPX and GeoJSON; live up
   t.equal((await s.call('GET', '/app/api/devices/%E0%A4%A/track.gpx')).status, 400, 'a malformed %-escape')
 })
 
+t.test("S1, A1: an account's cloud data changed: every page hears which account; a clock move is said as the clock", async (t) => {
+  const s = await startWeb(t)
+  const live = await events(t, s)
+  const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+  await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'premium', days: 30 })
+  t.same(await live.next('accounts'), { accounts: ['alice'] })
+  await owner.send('PUT', '/api/service/retirement', { announce: '10d', syncOff: '20d', migrationDeadline: '30d', shutdown: '40d' })
+  t.same(await live.next('accounts'), { accounts: null }, 'the retirement plan: every account')
+  t.equal((await s.call('POST', '/app/api/clock/advance', { body: JSON.stringify({ by: '1d' }) })).status, 200)
+  t.same(await live.next('clock'), {}, 'the clock moved: the pages reread everything, the accounts with it')
+
+  const logs = new LogCapture()
+  const feed = new LiveFeed(new ConsoleClient('http://127.0.0.1:1', 'x'), {
+    mqttUrl: 'ws://127.0.0.1:1/mqtt',
+    consoleToken: 'x',
+    log: logs.logger(),
+  })
+  feed.onMessage('fp/v1/accounts/alice/changed', 'not json')
+  t.match(logs.lines, [{ msg: 'live feed: a malformed account change', reason: /not valid JSON/ }])
+  await feed.stop()
+})
+
 t.test('F2/F3: commands signed in the console process reach the agent; receipts verified; refusals in the CLI words', async (t) => {
   const s = await startWeb(t)
   const live = await events(t, s)
