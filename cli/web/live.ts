@@ -17,7 +17,11 @@
  *   event: commands  {devices: string[]}            devices whose commands moved
  *   event: accounts  {accounts: string[] | null}    accounts whose cloud data changed (null: every account)
  *   event: clock     {}                             the cloud clock was moved
- *   event: broker    {connected: boolean}           the feed lost, or found again, the broker
+ *   event: broker    {connected: true} | {connected: false, text, detail, lastContactAt}
+ *                                                   the feed found the broker again, or lost it: why in words a person
+ *                                                   acts on (broker-trouble.ts), the technical reason, and when the feed
+ *                                                   last had it (this machine's time, ms); said again when the reason
+ *                                                   changes (closed, then refused while it is down)
  */
 import type { ServerResponse } from 'node:http'
 import type { MqttClient } from 'mqtt'
@@ -27,6 +31,7 @@ import { FakephoneError } from '../../common/errors.js'
 import { connectMqtt } from '../../common/mqtt.js'
 import type { Logger } from '../../common/log.js'
 import type { ConsoleClient } from '../console-client.js'
+import { brokerClosed, brokerTrouble, type BrokerTrouble } from './broker-trouble.js'
 
 export interface LiveFeedOptions {
   /** The broker's MQTT over WebSocket address (ws://host:port/mqtt). */
@@ -35,6 +40,8 @@ export interface LiveFeedOptions {
   log: Logger
   /** How long changes are gathered before the pages hear of them. */
   coalesceMs?: number
+  /** This machine's time, for when the feed last had the broker (said to the person, not a rule: not the cloud's clock). */
+  now?: () => number
 }
 
 const DEVICE_KINDS = new Set(['heartbeat', 'presence', 'status'])
@@ -49,6 +56,11 @@ export class LiveFeed {
   private clock = false
   /** Whether the feed's MQTT connection to the broker is up (it is once start() resolves). */
   private connected = true
+  /** Why the broker cannot be reached, while it cannot. */
+  private trouble: BrokerTrouble | undefined
+  /** An error on the connection while it was up: the reason, once it closes. */
+  private pending: BrokerTrouble | undefined
+  private lastContactAt = 0
   private stopped = false
   private timer: NodeJS.Timeout | undefined
   private client: MqttClient | undefined
@@ -80,25 +92,50 @@ export class LiveFeed {
       // A wrong console token or no broker: the person's to fix, one line as the CLI says a FakephoneError, not a stack.
       throw new FakephoneError('ELIVEFEED', `the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`)
     }
-    client.on('error', (err) => this.opts.log.warn({ err: err.message }, 'live feed: MQTT error'))
+    client.on('error', (err) => {
+      this.opts.log.warn({ err: err.message }, 'live feed: MQTT error')
+      const trouble = brokerTrouble(err, this.opts.mqttUrl)
+      if (this.connected) this.pending = trouble
+      else this.troubleIs(trouble)
+    })
     // MQTT.js says 'close' once per lost connection and per failed attempt to reconnect, 'connect' when one succeeds.
-    client.on('close', () => this.brokerIs(false))
-    client.on('connect', () => this.brokerIs(true))
+    client.on('close', () => {
+      if (this.connected) this.troubleIs(this.pending ?? brokerClosed(this.opts.mqttUrl))
+    })
+    client.on('connect', () => this.backUp())
   }
 
-  /** Tells the pages when the broker went away or came back (once per change). */
-  private brokerIs(connected: boolean): void {
-    if (connected === this.connected || this.stopped) return
-    this.connected = connected
-    this.opts.log.warn({ connected }, connected ? 'live feed: the broker is back' : 'live feed: lost the broker')
-    this.send('broker', { connected })
+  /** Tells the pages the broker went away, and why; again when the reason changes while it is away. */
+  private troubleIs(trouble: BrokerTrouble): void {
+    this.pending = undefined
+    if (this.stopped) return
+    if (this.connected) {
+      this.connected = false
+      this.lastContactAt = (this.opts.now ?? Date.now)()
+      this.opts.log.warn({ connected: false }, 'live feed: lost the broker')
+    } else if (trouble.text === this.trouble?.text) return
+    this.trouble = trouble
+    this.send('broker', this.away())
+  }
+
+  /** Tells the pages the broker is back (once). */
+  private backUp(): void {
+    if (this.connected || this.stopped) return
+    this.connected = true
+    this.trouble = undefined
+    this.opts.log.warn({ connected: true }, 'live feed: the broker is back')
+    this.send('broker', { connected: true })
+  }
+
+  private away(): unknown {
+    return { connected: false, ...this.trouble, lastContactAt: this.lastContactAt }
   }
 
   /** Turns `res` into an event stream for one page. */
   attach(res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
     res.write('retry: 1000\n\n')
-    if (!this.connected) res.write(frame('broker', { connected: false }))
+    if (!this.connected) res.write(frame('broker', this.away()))
     this.pages.add(res)
     res.on('close', () => this.pages.delete(res))
   }

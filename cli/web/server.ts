@@ -70,6 +70,7 @@ export class WebConsole {
     })
     this.pageApi = new PageApi({
       api,
+      apiUrl: opts.apiUrl,
       keys: new OwnerKeys(opts.keysDir),
       live: this.live,
     })

@@ -2,10 +2,14 @@
  * The web console follows the truth live, in a real Chromium (Debian's /usr/bin/chromium, driven by playwright-core)
  * against a real broker: the device page's cloud data panel shows a phone's sync, its delete into the recycle bin and
  * the days left moving with `console clock advance` (S1, R1, R2), a membership and a retirement plan set from the CLI
- * (A1, M1) -- all without a reload or a click, and a burst of uploads costs fewer rereads than uploads.
+ * (A1, M1) -- all without a reload or a click, and a burst of uploads costs fewer rereads than uploads. When the broker
+ * stops, comes back, or refuses the console's token, the banner says so in words a person acts on, with the last
+ * contact's time, and keeps Node's or MQTT's reason in its tooltip.
  */
 import t from 'tap'
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { CONSOLE_TOKEN_FILE } from '../../../broker/console-token.js'
 import { chromium, type Page } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
 import { startWeb, type WebSetup } from '../../fixtures/web.js'
@@ -130,6 +134,40 @@ if (!existsSync(CHROMIUM)) {
       await notesCount(page, burst)
       const reads = itemReads - before
       t.ok(reads >= 1 && reads < burst / 2, `${reads} rereads for ${burst} uploads (${2 * burst} requests)`)
+    })
+
+    await t.test('the broker stopped, back, then with a new console token: the banner says so in words', async (t) => {
+      const port = new URL(s.cloud.apiUrl).port
+      await s.cloud.broker.stop()
+      await page.waitForSelector(`#banner:has-text("The broker is not answering at 127.0.0.1:${port}")`)
+      const said = (await page.textContent('#banner')) as string
+      t.match(
+        said,
+        new RegExp(
+          `^The broker is not answering at 127\\.0\\.0\\.1:${port}: is \`fakephone broker\` \\(or \`fakephone demo\`\\) running\\? ` +
+            'Retrying… Last contact \\d\\d:\\d\\d:\\d\\d; the page shows what the broker said then\\.$',
+        ),
+      )
+      t.notMatch(said, /ECONNREFUSED|Error/, "no Node text in the banner's words")
+      t.match(await page.getAttribute('#banner', 'title'), new RegExp(`^Technical reason: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`))
+      t.equal(await page.textContent('#live'), 'broker unreachable')
+      await s.cloud.restart()
+      await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
+      t.equal(await page.textContent('#live'), 'live', 'back: the banner is gone')
+
+      // The broker's data directory gets a new console token: this console's is refused, and the page says so.
+      await s.cloud.broker.stop()
+      writeFileSync(join(s.cloud.dataDir, CONSOLE_TOKEN_FILE), 'a-new-console-token\n')
+      await s.cloud.restart()
+      await page.waitForSelector(`#banner:has-text("The broker refuses this console's token")`)
+      t.match(
+        await page.getAttribute('#banner', 'title'),
+        /^Technical reason: Connection refused: (Not authorized|Bad username or password)$/,
+      )
+      // What the page reads is refused too: said in the same words, not as "signed out".
+      await page.getByRole('button', { name: 'Reload cloud data' }).click()
+      await page.waitForSelector(`#items-body:has-text("The broker refuses this console's token")`)
+      t.notMatch(await page.textContent('#banner'), /signed out/)
     })
 
     t.same(problems, [], 'no page error')

@@ -288,12 +288,12 @@ if (!existsSync(CHROMIUM)) {
 
     await t.test('the broker stopped and back, and a session the console forgot: the page says so in words', async (t) => {
       await s.cloud.broker.stop()
-      await page.waitForSelector('#banner:has-text("cannot reach the broker")')
+      await page.waitForSelector('#banner:has-text("The broker is not answering at")')
       t.equal(await page.textContent('#live'), 'broker unreachable', 'not "live" while the broker is away')
       expected.add('502 POST /app/api/devices/phone-a/commands')
       await page.getByRole('button', { name: 'Locate' }).click()
       await page.waitForSelector('#command-result:has-text("error")')
-      t.match(await page.textContent('#command-result'), /^error: cannot reach the broker at http:\/\/127\.0\.0\.1:\d+/)
+      t.match(await page.textContent('#command-result'), /^error: The broker is not answering at 127\.0\.0\.1:\d+/)
       await s.cloud.restart()
       await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
       t.equal(await page.textContent('#live'), 'live')
