@@ -31,7 +31,8 @@ export const CONSOLE_AWAY = 'this web console is not answering: was it stopped (
 /** What the page says once the console no longer knows this browser (it was restarted: its sessions live in its memory). */
 export const SIGNED_OUT =
   'You are signed out of this console: it was restarted, or this browser never signed in. Open the sign-in link that ' +
-  '`fakephone demo` or `fakephone console web` printed when it started (a link works once; start it again for a new one).'
+  '`fakephone demo` or `fakephone console web` printed when it started (a link works once; ' +
+  '`fakephone console web-link URL` makes a new one from the console token).'
 
 /** One page-API call; resolves with the JSON answer, rejects with an ApiError (status 0: the console did not answer). */
 export async function api(method, path, body) {

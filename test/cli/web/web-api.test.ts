@@ -37,7 +37,7 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   t.equal(s.web.loginUrl, null, 'the link was used by the fixture')
   const again = await s.call('GET', '/login?token=whatever', { cookie: '' })
   t.equal(again.status, 401)
-  t.match(again.text, /wrong or was already used/)
+  t.match(again.text, /wrong, was already used, or has expired/)
   t.match(
     again.text,
     /<code>fakephone demo<\/code> \(<code>npm start<\/code>\) or <code>fakephone console web<\/code>/,
@@ -52,7 +52,8 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   }
   for (const path of ['/app/api/devices', '/events']) {
     t.same((await s.call('GET', path, { cookie: '' })).body, {
-      error: 'not signed in: open the login link this console printed when it started (a link works once; start it again for a new one)',
+      error:
+        'not signed in: open the login link this console printed when it started (a link works once; `fakephone console web-link URL` makes a new one)',
       code: 'UNAUTHORIZED',
     })
   }
