@@ -43,12 +43,13 @@ export class AccountChanges {
 
   private schedule(): void {
     if (this.timer) return
+    // Not unref'd: what was gathered is said before the process may end (stop() drops it).
     this.timer = setTimeout(() => this.flush(), this.delayMs)
-    this.timer.unref()
   }
 
   /** Says what was gathered: once for every account when that is what changed, else once per account. */
   flush(): void {
+    clearTimeout(this.timer)
     this.timer = undefined
     if (this.every) this.announce({ account: null, clock: this.clock })
     else for (const account of this.accounts) this.announce({ account, clock: false })

@@ -59,10 +59,10 @@ export interface CloudDataDeps {
   isConsoleToken(token: string): boolean
   /** B1: hands a backup plan to the device's live connection; false when it is not listening. */
   sendPlan(deviceId: string, plan: BackupPlan): boolean
-  /** Says to the console that an account's data changed (account-changes.ts); unsaid when absent. */
-  accountChanged?: (change: AccountChanged) => void
+  /** Says to the console that an account's data changed (account-changes.ts). */
+  accountChanged(change: AccountChanged): void
   /** Whether a console listens to such changes. */
-  consoleListening?: () => boolean
+  consoleListening(): boolean
 }
 
 /** Console calls that change no account's cloud data: commands and notifications (the live feed has them), the clock (its jump is said). */
@@ -103,7 +103,10 @@ export class CloudData {
     const log = deps.log.child({ component: 'cloud-data' })
     this.log = log
     this.clock = deps.clock
-    this.changes = new AccountChanges(deps.accountChanged ?? (() => {}), deps.consoleListening ?? (() => false))
+    this.changes = new AccountChanges(
+      (change) => deps.accountChanged(change),
+      () => deps.consoleListening(),
+    )
     this.cloudLog = new CloudLog(deps.db, deps.clock, log, deps.push, (account) => this.changes.touch(account))
     this.accounts = new Accounts(deps.db, deps.clock, this.cloudLog, log, opts.accounts)
     this.blobs = new BlobStore(deps.dataDir, deps.db, deps.clock, log)
@@ -145,7 +148,10 @@ export class CloudData {
     this.router.changed((req) => this.requestChanged(req))
   }
 
-  /** A request changed something: its account's data, or (a console call naming none: the retirement plan, a backup by id) every account's. */
+  /**
+   * A request changed something: its account's data, or (a console call naming none: the retirement plan, a backup by
+   * id) every account's.
+   */
   private requestChanged({ path, params, principal }: GuardedRequest): void {
     if (principal.kind === 'device' || principal.kind === 'sdk') return this.changes.touch(principal.account)
     const account = params['account']

@@ -34,7 +34,7 @@ export class CloudLog {
     private readonly log: Logger,
     private readonly push: NotificationQueue,
     /** Hears the account of every entry: what a rule did changed the account's data (account-changes.ts). */
-    private readonly changed: (account: string) => void = () => {},
+    private readonly changed: (account: string) => void,
   ) {
     this.sql = {
       insert: db.prepare<[string, number, string, string, number]>(

@@ -58,10 +58,7 @@ export class LiveFeed {
   private connected = true
   /** Why the broker cannot be reached, while it cannot. */
   private trouble: BrokerTrouble | undefined
-  /** An error on the connection while it was up: the reason, once it closes. */
-  private pending: BrokerTrouble | undefined
   private lastContactAt = 0
-  private stopped = false
   private timer: NodeJS.Timeout | undefined
   private client: MqttClient | undefined
 
@@ -92,23 +89,33 @@ export class LiveFeed {
       // A wrong console token or no broker: the person's to fix, one line as the CLI says a FakephoneError, not a stack.
       throw new FakephoneError('ELIVEFEED', `the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`)
     }
-    client.on('error', (err) => {
-      this.opts.log.warn({ err: err.message }, 'live feed: MQTT error')
-      const trouble = brokerTrouble(err, this.opts.mqttUrl)
-      if (this.connected) this.pending = trouble
-      else this.troubleIs(trouble)
-    })
-    // MQTT.js says 'close' once per lost connection and per failed attempt to reconnect, 'connect' when one succeeds.
-    client.on('close', () => {
-      if (this.connected) this.troubleIs(this.pending ?? brokerClosed(this.opts.mqttUrl))
-    })
-    client.on('connect', () => this.backUp())
+    // MQTT.js says 'error' when a connection or an attempt to make one fails (a lost connection closes after it), 'close'
+    // once per lost connection and per failed attempt to reconnect, 'connect' when one succeeds.
+    client.on('error', this.onError)
+    client.on('close', this.onClose)
+    client.on('connect', this.onConnect)
+  }
+
+  private readonly onError = (err: Error): void => {
+    this.opts.log.warn({ err: err.message }, 'live feed: MQTT error')
+    this.troubleIs(brokerTrouble(err, this.opts.mqttUrl))
+  }
+
+  /** A close without an error first: the broker closed the connection (a failed attempt's close says nothing new). */
+  private readonly onClose = (): void => {
+    if (this.connected) this.troubleIs(brokerClosed(this.opts.mqttUrl))
+  }
+
+  /** Tells the pages the broker is back (MQTT.js says 'connect' once per connection made after one was lost). */
+  private readonly onConnect = (): void => {
+    this.connected = true
+    this.trouble = undefined
+    this.opts.log.warn({ connected: true }, 'live feed: the broker is back')
+    this.send('broker', { connected: true })
   }
 
   /** Tells the pages the broker went away, and why; again when the reason changes while it is away. */
   private troubleIs(trouble: BrokerTrouble): void {
-    this.pending = undefined
-    if (this.stopped) return
     if (this.connected) {
       this.connected = false
       this.lastContactAt = (this.opts.now ?? Date.now)()
@@ -116,15 +123,6 @@ export class LiveFeed {
     } else if (trouble.text === this.trouble?.text) return
     this.trouble = trouble
     this.send('broker', this.away())
-  }
-
-  /** Tells the pages the broker is back (once). */
-  private backUp(): void {
-    if (this.connected || this.stopped) return
-    this.connected = true
-    this.trouble = undefined
-    this.opts.log.warn({ connected: true }, 'live feed: the broker is back')
-    this.send('broker', { connected: true })
   }
 
   private away(): unknown {
@@ -212,7 +210,12 @@ export class LiveFeed {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true
+    // Its own end is not the broker going away: nothing more is said, nothing logged.
+    this.client
+      ?.off('error', this.onError)
+      .off('close', this.onClose)
+      .off('connect', this.onConnect)
+      .on('error', () => {})
     clearTimeout(this.timer)
     this.timer = undefined
     for (const page of this.pages) page.end()
