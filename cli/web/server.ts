@@ -55,7 +55,8 @@ const LOGIN_PAGE = (why: string): string =>
 
 /** What a page without a session is told: the one-time link cannot be opened again, and nothing else issues one. */
 const NOT_SIGNED_IN =
-  'not signed in: open the login link this console printed when it started (a link works once; `fakephone console web-link URL` makes a new one)'
+  'not signed in: open the login link this console printed when it started ' +
+  '(a link works once; `fakephone console web-link URL` makes a new one)'
 
 export class WebConsole {
   private readonly sessions: Sessions

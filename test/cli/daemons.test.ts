@@ -274,7 +274,8 @@ t.test('demo: broker, a registered phone walking its route and the live console,
       const used = await ui.waitForOut('The sign-in link was used')
       t.ok(
         used.includes(
-          `Web console on ${page}: The sign-in link was used (a link works once). For another browser: fakephone console --data ${data} web-link ${page}\x1b[K\n`,
+          `Web console on ${page}: The sign-in link was used (a link works once). ` +
+            `For another browser: fakephone console --data ${data} web-link ${page}\x1b[K\n`,
         ),
         'the dead link is replaced by the command that makes another',
       )

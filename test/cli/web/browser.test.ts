@@ -261,8 +261,8 @@ if (!existsSync(CHROMIUM)) {
         return util.bytes(1536)
       })
       t.equal(inPage, formatBytes(1536))
-      // A change the live feed does not carry (a membership, a phone's sync or backup): the panel says when it was read,
-      // and its button reads it again.
+      // The panel says when it was read, and its button reads it again (it also follows the account live:
+      // browser-live.test.ts).
       const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
       await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'premium', days: 30 })
       t.match(await page.textContent('#data-read-at'), /^as the cloud had it at 2026-\d\d-\d\dT[\d:]+Z$/)

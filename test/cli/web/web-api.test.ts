@@ -53,7 +53,8 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   for (const path of ['/app/api/devices', '/events']) {
     t.same((await s.call('GET', path, { cookie: '' })).body, {
       error:
-        'not signed in: open the login link this console printed when it started (a link works once; `fakephone console web-link URL` makes a new one)',
+        'not signed in: open the login link this console printed when it started ' +
+        '(a link works once; `fakephone console web-link URL` makes a new one)',
       code: 'UNAUTHORIZED',
     })
   }
@@ -310,7 +311,7 @@ t.test('the broker away: calls say so (502), the feed logs what it could not rea
   const closed = {
     connected: false,
     // The broker closes its connections as it stops (a connection cut short says so too).
-    text: /^The (broker at 127\.0\.0\.1:\d+ closed the connection|connection to the broker at 127\.0\.0\.1:\d+ was cut): was it stopped or restarted\?$/,
+    text: /^The (broker at [\d.:]+ closed the connection|connection to the broker at [\d.:]+ was cut): was it stopped or restarted\?$/,
     detail: String,
     lastContactAt: Number,
   }
