@@ -296,6 +296,8 @@ export class DevicePage {
     for (const b of buttons) b.disabled = true
     this.result.className = ''
     this.result.textContent = `Signing ${type} with the owner's key and sending it to ${this.id}…`
+    // The line is this command's now: a reread of the list (the live feed's) does not put the one before back on it.
+    this.pending = null
     try {
       await this.send(type, body)
     } finally {
