@@ -54,8 +54,8 @@ export class LiveFeed {
   private clock = false
   /** Whether the feed's MQTT connection to the broker is up (it is once start() resolves). */
   private connected = true
-  /** Why the broker cannot be reached, while it cannot. */
-  private trouble: BrokerTrouble | undefined
+  /** Why the broker cannot be reached, while it cannot (what it was the last time, while it can). */
+  private trouble: BrokerTrouble
   private lastContactAt = 0
   private timer: NodeJS.Timeout | undefined
   private client: MqttClient | undefined
@@ -63,7 +63,9 @@ export class LiveFeed {
   constructor(
     private readonly api: ConsoleClient,
     private readonly opts: LiveFeedOptions,
-  ) {}
+  ) {
+    this.trouble = brokerClosed(opts.mqttUrl)
+  }
 
   /** Connects to the broker; rejects with the reason when it refuses or cannot be reached. */
   async start(): Promise<void> {
@@ -107,7 +109,6 @@ export class LiveFeed {
   /** Tells the pages the broker is back (MQTT.js says 'connect' once per connection made after one was lost). */
   private readonly onConnect = (): void => {
     this.connected = true
-    this.trouble = undefined
     this.opts.log.warn({ connected: true }, 'live feed: the broker is back')
     this.send('broker', { connected: true })
   }
@@ -120,7 +121,7 @@ export class LiveFeed {
       // run days ahead of the wall clock.
       this.lastContactAt = Date.now()
       this.opts.log.warn({ connected: false }, 'live feed: lost the broker')
-    } else if (trouble.text === this.trouble?.text) return
+    } else if (trouble.text === this.trouble.text) return
     this.trouble = trouble
     this.send('broker', this.away())
   }

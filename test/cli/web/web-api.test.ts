@@ -325,6 +325,9 @@ t.test('the broker away: calls say so (502), the feed logs what it could not rea
   t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body, { code: 'BAD_GATEWAY' })
   const lost = await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error')
   t.match(lost, { module: 'web', err: /ECONNREFUSED/ }, 'the feed says it lost the broker, and keeps trying')
+  // Each attempt is refused again; the pages heard it once (the next broker event they get is the broker back).
+  let refusals = 0
+  await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error' && ++refusals === 2)
   await s.cloud.restart()
   t.same(await live.next('broker'), { connected: true }, 'and when it is back: the pages reread what they show')
 
