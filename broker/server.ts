@@ -53,7 +53,16 @@ import { DEFAULT_WAL_CHECKPOINT, WalCheckpointer, type WalCheckpointOptions } fr
 import { DeviceRegistry } from './devices/registry.js'
 import { StateStore, type HoldOptions } from './devices/state-store.js'
 import { CommandCenter } from './devices/commands.js'
-import { TOPIC_ROOT, encodePayload, parseTopic, topicFor, type Heartbeat } from '../common/contract.js'
+import {
+  AccountChangedSchema,
+  TOPIC_ROOT,
+  accountChangedTopic,
+  checked,
+  encodePayload,
+  parseTopic,
+  topicFor,
+  type Heartbeat,
+} from '../common/contract.js'
 import { routeUpgrades } from './http/upgrade-router.js'
 import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
 
@@ -304,6 +313,10 @@ export class CloudBroker {
         push: framework.queue,
         isConsoleToken: (t) => access.isConsoleToken(t),
         sendPlan: (deviceId, plan) => this.publishToDevice(deviceId, 'plan', encodePayload('plan', plan)),
+        // Said to the console only: no device may subscribe to an account's topic (AccessControl).
+        accountChanged: (change) =>
+          this.publish(accountChangedTopic(change.account), JSON.stringify(checked(AccountChangedSchema, change))),
+        consoleListening: () => access.consoleListening,
       },
       this.opts.cloud,
     )
@@ -508,10 +521,15 @@ export class CloudBroker {
 
   /** Queues `payload` for the device's `kind` topic (the caller knows the device is listening). */
   private publishToDevice(deviceId: string, kind: 'cmd' | 'plan' | 'time', payload: string): boolean {
-    this.outbox.push({ topic: topicFor(deviceId, kind), payload: Buffer.from(payload) })
+    this.publish(topicFor(deviceId, kind), payload)
+    return true
+  }
+
+  /** Queues `payload` for `topic`, handed to Aedes in batches (drainOutbox). */
+  private publish(topic: string, payload: string): void {
+    this.outbox.push({ topic, payload: Buffer.from(payload) })
     const { aedes } = this.parts()
     if (this.outbox.length === 1) setImmediate(() => this.drainOutbox(aedes))
-    return true
   }
 
   /**

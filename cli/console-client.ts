@@ -19,11 +19,12 @@ import {
   type HistoryReply,
 } from '../common/console-api.js'
 
-/** A console API call that failed; `status` is the HTTP status, 0 when the broker could not be reached. */
+/** A console API call that failed; `status` is the HTTP status, 0 when the broker could not be reached (`reason`: Node's error). */
 export class ConsoleApiError extends FakephoneError {
   constructor(
     readonly status: number,
     message: string,
+    readonly reason?: Error,
   ) {
     super('EAPI', message)
   }
@@ -166,7 +167,7 @@ export class ConsoleClient {
   }
 
   private unreachable(err: Error): ConsoleApiError {
-    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}${this.unreachableHint}`)
+    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}${this.unreachableHint}`, err)
   }
 
   /**

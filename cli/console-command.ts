@@ -29,6 +29,11 @@ async function client(o: ConsoleOptions): Promise<ConsoleClient> {
   return new ConsoleClient(o.api, await readToken(o), undefined, API_HINT)
 }
 
+/** The console options that find the console token, as a command line gives them (`--token-file F`, else `--data D`). */
+export function tokenFlags(o: ConsoleOptions): string {
+  return o.tokenFile !== undefined ? `--token-file ${o.tokenFile}` : `--data ${o.data}`
+}
+
 /** The console token from --token-file or the broker's data directory. */
 // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
 export async function readToken(o: ConsoleOptions): Promise<string> {
@@ -51,7 +56,7 @@ export async function readToken(o: ConsoleOptions): Promise<string> {
  * each line cleared to its end, the rest of the screen cleared; the screen is
  * wiped once, at the start, so redraws never flood the scrollback.
  */
-export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, guide = ''): Promise<void> {
+export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, guide: string | (() => string) = ''): Promise<void> {
   let first = true
   const draw = async (): Promise<void> => {
     // The cloud's time heads the table, as its ages are counted from it (simulated time runs ahead of this machine's).
@@ -60,7 +65,8 @@ export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, 
       // The broker's refusal may quote a name from others: shown as the other commands' errors are (cli/main).
       (err: Error) => ({ now: io.clock.now(), view: `${linesForTerminal(err.message)}\n` }),
     )
-    const screen = `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n' + guide
+    const under = typeof guide === 'string' ? guide : guide()
+    const screen = `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n' + under
     if (!io.tty) return io.out(screen)
     io.out((first ? '\x1b[2J' : '') + '\x1b[H' + screen.replaceAll('\n', '\x1b[K\n') + '\x1b[J')
     first = false
@@ -105,10 +111,18 @@ export const CONSOLE_GROUPS: readonly Group[] = [
     },
   },
   {
-    names: ['web'],
+    names: ['web', 'web-link'],
     load: async () => {
-      const { addWebCommand } = await import('./web/web-command.js')
-      return (w) => addWebCommand(w.cmd, w.io, async () => ({ apiUrl: w.opts().api, consoleToken: await readToken(w.opts()) }))
+      const { addWebCommand, addWebLinkCommand } = await import('./web/web-command.js')
+      return (w) => {
+        addWebCommand(
+          w.cmd,
+          w.io,
+          async () => ({ apiUrl: w.opts().api, consoleToken: await readToken(w.opts()) }),
+          () => tokenFlags(w.opts()),
+        )
+        addWebLinkCommand(w.cmd, w.io, () => readToken(w.opts()))
+      }
     },
   },
   {

@@ -26,6 +26,7 @@ import type { Clock } from '../common/clock.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { DEFAULT_KEYS_DIR, duration, port } from './options.js'
 import { WebConsole } from './web/server.js'
+import { linkUsed } from './web/web-command.js'
 import { makeDataDirSync } from '../common/make-dirs.js'
 
 export const DEMO_DEVICE = 'demo-phone'
@@ -46,11 +47,17 @@ async function ensureDemoDevice(dataDir: string, secretFile: string, keys: Owner
   }
 }
 
-/** Under the live table: where the demo keeps what a person needs, and what to try first. */
-export function demoGuide(data: string, keys: string, httpPort: number, webLogin: string): string {
+/**
+ * Under the live table: where the demo keeps what a person needs, and what to try first. The web console's sign-in
+ * link while it works; once used, that it is dead and the command that makes another.
+ */
+export function demoGuide(data: string, keys: string, httpPort: number, web: Pick<WebConsole, 'url' | 'loginUrl'>): string {
   const api = ` --api http://127.0.0.1:${httpPort}`
+  const login = web.loginUrl
   return [
-    `Web console (map, commands, cloud data, clock): open ${webLogin} once to sign in`,
+    login !== null
+      ? `Web console (map, commands, cloud data, clock): open ${login} once to sign in`
+      : `Web console on ${web.url}: ${linkUsed(`--data ${data}`, web.url)}`,
     `Device secret: ${join(data, `${DEMO_DEVICE}.secret`)}   console token: ${join(data, CONSOLE_TOKEN_FILE)}   owner keys: ${keys}`,
     'Try, in another terminal:',
     `  fakephone console${api} --data ${data} locate ${DEMO_DEVICE} --keys ${keys}`,
@@ -125,13 +132,12 @@ export function demoCommand(io: Io): Command {
           keysDir: o.keys,
           log: log.child({ module: 'web' }),
           port: o.webPort,
+          // Real time: a link `console web-link` makes in another process expires on this machine's clock, not the cloud's.
+          clock: io.clock,
         })
         await web.start()
-        await watchDevices(
-          new ConsoleClient(`http://${host}:${httpPort}`, consoleToken),
-          io,
-          1000,
-          demoGuide(o.data, o.keys, httpPort, web.loginUrl as string),
+        await watchDevices(new ConsoleClient(`http://${host}:${httpPort}`, consoleToken), io, 1000, () =>
+          demoGuide(o.data, o.keys, httpPort, web),
         )
         await web.stop()
         await phone.stop()

@@ -198,6 +198,35 @@ export const TOPICS = {
   time: topic('cloud→device', 1, false, CloudTimeSchema),
 }
 
+/**
+ * The cloud's word to the console that an account's data changed (items, recycle bin, backups, drive, quota, retention,
+ * the service's retirement): `fp/v1/accounts/<account segment>/changed`, with the segment `*` for every account at once
+ * (the cloud clock moved, `clock` true; the retirement plan changed). Three levels under fp/v1/, so no
+ * device topic (fp/v1/<device>/<kind>) is ever one of these: a device may neither subscribe to nor publish them (its ACL
+ * admits its own two-level topics only); only the console, the owner of every account, hears them. The broker gathers
+ * an account's changes for a moment and says them once.
+ */
+export const AccountChangedSchema = z.strictObject({
+  /** The account, by its name; null: every account. */
+  account: z.string().nullable(),
+  /** The cloud clock moved: everything that counts time (days left, retention, phases) moved with it. */
+  clock: z.boolean(),
+})
+export type AccountChanged = z.infer<typeof AccountChangedSchema>
+
+/** The console's subscription to every account's changes. */
+export const ACCOUNT_CHANGES_FILTER = `${TOPIC_ROOT}/accounts/+/changed`
+
+/** Where the change of `account` (null: every account) is said. `*` is no account's segment (accountSegment). */
+export function accountChangedTopic(account: string | null): string {
+  return `${TOPIC_ROOT}/accounts/${account === null ? '*' : accountSegment(account)}/changed`
+}
+
+/** True for a topic accountChangedTopic makes. */
+export function isAccountChangedTopic(topic: string): boolean {
+  return /^fp\/v1\/accounts\/[^/+#]+\/changed$/.test(topic)
+}
+
 export type TopicKind = keyof typeof TOPICS
 /** The kinds a device publishes (direction device→cloud); a test keeps this in step with TOPICS. */
 export type DeviceKind = 'heartbeat' | 'presence' | 'status' | 'result' | 'logs'

@@ -7,18 +7,20 @@
  * recycle bin (S, R), backups (B), the drive (D), the service's retirement (M1), the expiry of unfinished
  * uploads (A1, S3) -- is a module of its own that this class builds, starts and stops.
  */
-import type { Clock } from '../../common/clock.js'
+import { SimulatedClock, type Clock } from '../../common/clock.js'
+import type { AccountChanged } from '../../common/contract.js'
 import type { Logger } from '../../common/log.js'
 import type { Db } from '../db.js'
 import type { NotificationQueue } from '../framework/notification-queue.js'
 import type { DeviceRegistry } from '../devices/registry.js'
 import { Accounts, DEFAULT_ACCOUNT_RULES, type AccountRules } from './accounts.js'
+import { AccountChanges } from './account-changes.js'
 import { accountPathSchema, warnLegacyNames } from './account-names.js'
 import { addAccountRoutes } from './account-routes.js'
 import { addBlobRoutes } from './blob-routes.js'
 import { BlobStore } from './blob-store.js'
 import { CloudLog } from './cloud-log.js'
-import { HttpRouter } from '../http/router.js'
+import { HttpRouter, type GuardedRequest } from '../http/router.js'
 import { CloudDrive } from './drive.js'
 import { DEFAULT_DRIVE_RULES, type DriveRules } from './drive-cleanup.js'
 import { SyncItems } from './items.js'
@@ -57,7 +59,14 @@ export interface CloudDataDeps {
   isConsoleToken(token: string): boolean
   /** B1: hands a backup plan to the device's live connection; false when it is not listening. */
   sendPlan(deviceId: string, plan: BackupPlan): boolean
+  /** Says to the console that an account's data changed (account-changes.ts). */
+  accountChanged(change: AccountChanged): void
+  /** Whether a console listens to such changes. */
+  consoleListening(): boolean
 }
+
+/** Console calls that change no account's cloud data: commands and notifications (the live feed has them), the clock (its jump is said). */
+const NOT_ACCOUNT_DATA = /^\/api\/(devices\/[^/]+\/(commands|notifications)$|commands\/|clock\/)/
 
 /** What every feature module gets to build itself. */
 export interface CloudParts {
@@ -85,11 +94,20 @@ export class CloudData {
   private readonly log: Logger
   /** A1, S3: unfinished uploads idle for 24 h are removed. */
   readonly uploads: UploadExpiry
+  /** What changed in which account, said to the console (the web console's live data panel). */
+  readonly changes: AccountChanges
+  private readonly clock: Clock
+  private stopJumps: (() => void) | undefined
 
   constructor(deps: CloudDataDeps, opts: CloudDataOptions = DEFAULT_CLOUD_DATA_OPTIONS) {
     const log = deps.log.child({ component: 'cloud-data' })
     this.log = log
-    this.cloudLog = new CloudLog(deps.db, deps.clock, log, deps.push)
+    this.clock = deps.clock
+    this.changes = new AccountChanges(
+      (change) => deps.accountChanged(change),
+      () => deps.consoleListening(),
+    )
+    this.cloudLog = new CloudLog(deps.db, deps.clock, log, deps.push, (account) => this.changes.touch(account))
     this.accounts = new Accounts(deps.db, deps.clock, this.cloudLog, log, opts.accounts)
     this.blobs = new BlobStore(deps.dataDir, deps.db, deps.clock, log)
     this.router = new HttpRouter(
@@ -127,10 +145,24 @@ export class CloudData {
       accountPathSchema((name) => this.accounts.get(name) !== undefined),
     )
     addRetirementRoutes(parts, this.retirement)
+    this.router.changed((req) => this.requestChanged(req))
+  }
+
+  /**
+   * A request changed something: its account's data, or (a console call naming none: the retirement plan, a backup by
+   * id) every account's.
+   */
+  private requestChanged({ path, params, principal }: GuardedRequest): void {
+    if (principal.kind === 'device' || principal.kind === 'sdk') return this.changes.touch(principal.account)
+    const account = params['account']
+    if (account !== undefined) return this.changes.touch(account)
+    if (!NOT_ACCOUNT_DATA.test(path)) this.changes.everything()
   }
 
   start(): void {
     warnLegacyNames(this.accounts.names(), this.log)
+    // A jump of simulated time moves every account's days left, retention and retirement phase.
+    if (this.clock instanceof SimulatedClock) this.stopJumps = this.clock.onJump(() => this.changes.everything(true))
     this.accounts.start()
     this.drive.start()
     this.bin.start()
@@ -140,6 +172,8 @@ export class CloudData {
   }
 
   stop(): void {
+    this.stopJumps?.()
+    this.changes.stop()
     this.uploads.stop()
     this.retirement.stop()
     this.bin.stop()

@@ -33,6 +33,8 @@ export class CloudLog {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly push: NotificationQueue,
+    /** Hears the account of every entry: what a rule did changed the account's data (account-changes.ts). */
+    private readonly changed: (account: string) => void,
   ) {
     this.sql = {
       insert: db.prepare<[string, number, string, string, number]>(
@@ -49,6 +51,7 @@ export class CloudLog {
   record(account: string, rule: string, message: string, count = 0): void {
     this.sql.insert.run(account, this.clock.now(), rule, message, count)
     this.log.info({ account, rule, count }, message)
+    this.changed(account)
   }
 
   /** Tells the owner on every phone of the account (push, kind "cloud" unless said) and records it. */

@@ -127,6 +127,7 @@ const CREDENTIAL_TTL_MS = 60_000
 export class HttpRouter {
   private readonly routes: Route[] = []
   private readonly guards: Guard[] = []
+  private readonly changeListeners: ((req: GuardedRequest) => void)[] = []
   /** The schema each named path parameter is checked against, on every route that has it. */
   private readonly paramSchemas = new Map<string, z.ZodType<string>>()
   /** sha256(id:secret) → the account and until when the verification holds. */
@@ -160,6 +161,11 @@ export class HttpRouter {
     this.guards.push(guard)
   }
 
+  /** Hears every request other than a GET that its route answered with success (the live data panel, account-changes.ts). */
+  changed(listener: (req: GuardedRequest) => void): void {
+    this.changeListeners.push(listener)
+  }
+
   /** Answers any request: a route's reply, or the error that says why there is none. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     void this.answer(req, res)
@@ -170,6 +176,7 @@ export class HttpRouter {
     const method = req.method as string
     const target = req.url as string
     let reply: Reply
+    let changed: GuardedRequest | undefined
     try {
       const url = parseTarget(target)
       const matches = this.routes.filter((r) => r.pattern.test(url.pathname))
@@ -187,11 +194,13 @@ export class HttpRouter {
       const json: RouteContext['json'] = (schema, opts = {}) =>
         readJson(req, schema, opts.maxBytes ?? MAX_JSON_BYTES, opts.what ?? 'request')
       reply = await route.handler({ params, url, principal, req, json })
+      if (method !== 'GET' && reply.status < 400) changed = { method, path: url.pathname, params, principal }
     } catch (err) {
       reply = this.errorReply(err, method, target)
       // Whatever of the body was not read is not wanted; closing keeps a client from sending the rest into the void.
       if (!req.complete) res.setHeader('connection', 'close')
     }
+    if (changed) for (const heard of this.changeListeners) heard(changed)
     if ('stream' in reply) {
       res.writeHead(reply.status, reply.headers)
       reply.stream.on('error', (err) => {

@@ -10,20 +10,28 @@
  * pages never poll. When the connection to the broker drops, every page is
  * told at once (and a page that opens meanwhile as soon as it attaches), so
  * nobody takes a stale "online" for the truth; when it is back, the pages are
- * told again and reread what they show.
+ * told again and reread what they show. The broker's word that an account's cloud data changed (a phone synced, an
+ * item went to the recycle bin or was purged, a backup, the quota, a retirement step) is gathered the same way and
+ * passed on as the accounts it names, so a page rereads its data panel once however many changes there were.
  *   event: devices   {now, devices: DeviceView[]}   the devices that changed
  *   event: commands  {devices: string[]}            devices whose commands moved
+ *   event: accounts  {accounts: string[] | null}    accounts whose cloud data changed (null: every account)
  *   event: clock     {}                             the cloud clock was moved
- *   event: broker    {connected: boolean}           the feed lost, or found again, the broker
+ *   event: broker    {connected: true} | {connected: false, text, detail, lastContactAt}
+ *                                                   the feed found the broker again, or lost it: why in words a person
+ *                                                   acts on (broker-trouble.ts), the technical reason, and when the feed
+ *                                                   last had it (this machine's time, ms); said again when the reason
+ *                                                   changes (closed, then refused while it is down)
  */
 import type { ServerResponse } from 'node:http'
 import type { MqttClient } from 'mqtt'
 import { randomBytes } from 'node:crypto'
-import { parseTopic } from '../../common/contract.js'
+import { ACCOUNT_CHANGES_FILTER, AccountChangedSchema, decodeJson, isAccountChangedTopic, parseTopic } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import { connectMqtt } from '../../common/mqtt.js'
 import type { Logger } from '../../common/log.js'
 import type { ConsoleClient } from '../console-client.js'
+import { brokerClosed, brokerTrouble, type BrokerTrouble } from './broker-trouble.js'
 
 export interface LiveFeedOptions {
   /** The broker's MQTT over WebSocket address (ws://host:port/mqtt). */
@@ -41,17 +49,23 @@ export class LiveFeed {
   private readonly pages = new Set<ServerResponse>()
   private readonly devices = new Set<string>()
   private readonly commands = new Set<string>()
+  private readonly accounts = new Set<string>()
+  private everyAccount = false
   private clock = false
   /** Whether the feed's MQTT connection to the broker is up (it is once start() resolves). */
   private connected = true
-  private stopped = false
+  /** Why the broker cannot be reached, while it cannot (what it was the last time, while it can). */
+  private trouble: BrokerTrouble
+  private lastContactAt = 0
   private timer: NodeJS.Timeout | undefined
   private client: MqttClient | undefined
 
   constructor(
     private readonly api: ConsoleClient,
     private readonly opts: LiveFeedOptions,
-  ) {}
+  ) {
+    this.trouble = brokerClosed(opts.mqttUrl)
+  }
 
   /** Connects to the broker; rejects with the reason when it refuses or cannot be reached. */
   async start(): Promise<void> {
@@ -63,37 +77,64 @@ export class LiveFeed {
       connectTimeout: 5000,
     })
     this.client = client
-    client.on('message', (topic) => this.onMessage(topic))
+    client.on('message', (topic, payload) => this.onMessage(topic, payload))
     try {
       await new Promise<void>((resolve, reject) => {
         client.once('connect', () => resolve())
         client.once('error', reject)
       })
-      await client.subscribeAsync('fp/v1/+/+', { qos: 0 })
+      await client.subscribeAsync(['fp/v1/+/+', ACCOUNT_CHANGES_FILTER], { qos: 0 })
     } catch (err) {
       await client.endAsync(true)
       // A wrong console token or no broker: the person's to fix, one line as the CLI says a FakephoneError, not a stack.
       throw new FakephoneError('ELIVEFEED', `the live feed cannot watch ${this.opts.mqttUrl}: ${(err as Error).message}`)
     }
-    client.on('error', (err) => this.opts.log.warn({ err: err.message }, 'live feed: MQTT error'))
-    // MQTT.js says 'close' once per lost connection and per failed attempt to reconnect, 'connect' when one succeeds.
-    client.on('close', () => this.brokerIs(false))
-    client.on('connect', () => this.brokerIs(true))
+    // MQTT.js says 'error' when a connection or an attempt to make one fails (a lost connection closes after it), 'close'
+    // once per lost connection and per failed attempt to reconnect, 'connect' when one succeeds.
+    client.on('error', this.onError)
+    client.on('close', this.onClose)
+    client.on('connect', this.onConnect)
   }
 
-  /** Tells the pages when the broker went away or came back (once per change). */
-  private brokerIs(connected: boolean): void {
-    if (connected === this.connected || this.stopped) return
-    this.connected = connected
-    this.opts.log.warn({ connected }, connected ? 'live feed: the broker is back' : 'live feed: lost the broker')
-    this.send('broker', { connected })
+  private readonly onError = (err: Error): void => {
+    this.opts.log.warn({ err: err.message }, 'live feed: MQTT error')
+    this.troubleIs(brokerTrouble(err, this.opts.mqttUrl))
+  }
+
+  /** A close without an error first: the broker closed the connection (a failed attempt's close says nothing new). */
+  private readonly onClose = (): void => {
+    if (this.connected) this.troubleIs(brokerClosed(this.opts.mqttUrl))
+  }
+
+  /** Tells the pages the broker is back (MQTT.js says 'connect' once per connection made after one was lost). */
+  private readonly onConnect = (): void => {
+    this.connected = true
+    this.opts.log.warn({ connected: true }, 'live feed: the broker is back')
+    this.send('broker', { connected: true })
+  }
+
+  /** Tells the pages the broker went away, and why; again when the reason changes while it is away. */
+  private troubleIs(trouble: BrokerTrouble): void {
+    if (this.connected) {
+      this.connected = false
+      // This machine's time, said to the person ("last contact 14:02:31"): no rule reads it, and the cloud's clock may
+      // run days ahead of the wall clock.
+      this.lastContactAt = Date.now()
+      this.opts.log.warn({ connected: false }, 'live feed: lost the broker')
+    } else if (trouble.text === this.trouble.text) return
+    this.trouble = trouble
+    this.send('broker', this.away())
+  }
+
+  private away(): unknown {
+    return { connected: false, ...this.trouble, lastContactAt: this.lastContactAt }
   }
 
   /** Turns `res` into an event stream for one page. */
   attach(res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
     res.write('retry: 1000\n\n')
-    if (!this.connected) res.write(frame('broker', { connected: false }))
+    if (!this.connected) res.write(frame('broker', this.away()))
     this.pages.add(res)
     res.on('close', () => this.pages.delete(res))
   }
@@ -108,7 +149,8 @@ export class LiveFeed {
     this.schedule()
   }
 
-  onMessage(topic: string): void {
+  onMessage(topic: string, payload: Buffer | string = ''): void {
+    if (isAccountChangedTopic(topic)) return this.accountChanged(payload)
     const parsed = parseTopic(topic)
     if (!parsed) return
     if (DEVICE_KINDS.has(parsed.kind)) this.devices.add(parsed.deviceId)
@@ -118,6 +160,17 @@ export class LiveFeed {
       if (parsed.kind === 'result') this.devices.add(parsed.deviceId)
     } else if (parsed.kind === 'time') this.clock = true
     else return
+    this.schedule()
+  }
+
+  /** The broker said an account's data changed (contract.ts, AccountChangedSchema). */
+  private accountChanged(payload: Buffer | string): void {
+    const decoded = decodeJson(AccountChangedSchema, payload)
+    if (!decoded.ok) return this.opts.log.warn({ reason: decoded.reason }, 'live feed: a malformed account change')
+    const { account, clock } = decoded.value
+    if (clock) this.clock = true
+    else if (account === null) this.everyAccount = true
+    else this.accounts.add(account)
     this.schedule()
   }
 
@@ -131,8 +184,11 @@ export class LiveFeed {
     const changed = [...this.devices]
     const commands = [...this.commands]
     const clock = this.clock
+    const accounts = this.everyAccount ? null : [...this.accounts]
     this.devices.clear()
     this.commands.clear()
+    this.accounts.clear()
+    this.everyAccount = false
     this.clock = false
     if (changed.length > 0) {
       try {
@@ -144,7 +200,9 @@ export class LiveFeed {
       }
     }
     if (commands.length > 0) this.send('commands', { devices: commands })
+    // A page rereads everything it shows when the clock moved: the accounts' data with it.
     if (clock) this.send('clock', {})
+    else if (accounts === null || accounts.length > 0) this.send('accounts', { accounts })
   }
 
   private send(event: string, data: unknown): void {
@@ -153,7 +211,12 @@ export class LiveFeed {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true
+    // Its own end is not the broker going away: nothing more is said, nothing logged.
+    this.client
+      ?.off('error', this.onError)
+      .off('close', this.onClose)
+      .off('connect', this.onConnect)
+      .on('error', () => {})
     clearTimeout(this.timer)
     this.timer = undefined
     for (const page of this.pages) page.end()

@@ -11,7 +11,10 @@
  *   GET  /app/api/devices/:id/track.geojson   ...and as GeoJSON
  *   POST /app/api/clock/advance               relayed; then every open page hears the clock moved
  * Everything else on the list below is relayed as is, status and body; any
- * other path is a 404. Every refusal is `{error, code}`, as the broker's.
+ * other path is a 404. Every refusal is `{error, code}`, as the broker's. A
+ * broker that cannot be reached, or that refuses the console token (a 401 from
+ * the broker is not the page's session), is a 502 whose `error` says so in words
+ * a person acts on and whose `detail` is the technical reason (broker-trouble.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
@@ -23,6 +26,7 @@ import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { describe } from '../command-words.js'
 import { receiptLine } from '../remote-commands.js'
 import { signCommand } from '../sign-command.js'
+import { brokerTrouble } from './broker-trouble.js'
 import type { LiveFeed } from './live.js'
 import { toGeoJson, toGpx } from './track.js'
 
@@ -83,6 +87,8 @@ const refusal = (status: number, code: string, error: string): Answer => json(st
 export interface PageApiContext {
   /** The console API, with the console token: the page's reads and relayed calls go through it. */
   api: ConsoleClient
+  /** Its address, for what the page is told when it cannot be reached. */
+  apiUrl: string
   keys: OwnerKeys
   live: LiveFeed
 }
@@ -97,8 +103,11 @@ export class PageApi {
     try {
       answer = await this.answer(method, path, url, req)
     } catch (err) {
-      if (err instanceof ConsoleApiError) {
-        answer = refusal(err.status === 0 ? 502 : err.status, err.status === 0 ? 'BAD_GATEWAY' : 'REFUSED', err.message)
+      if (err instanceof ConsoleApiError && (err.status === 0 || err.status === 401)) {
+        const trouble = brokerTrouble(err.status === 0 ? err.reason : err, this.ctx.apiUrl)
+        answer = json(502, { error: trouble.text, code: err.status === 0 ? 'BAD_GATEWAY' : 'TOKEN_REFUSED', detail: trouble.detail })
+      } else if (err instanceof ConsoleApiError) {
+        answer = refusal(err.status, 'REFUSED', err.message)
       } else if (err instanceof PageError) {
         answer = refusal(err.status, err.code, err.message)
         /* c8 ignore next 3 -- every call above throws one of the two; anything else is a bug, answered and logged */
@@ -197,6 +206,8 @@ export class PageApi {
     // Only the routes above get here: GET, POST and DELETE.
     const verb = method as 'GET' | 'POST' | 'DELETE'
     const res = await this.ctx.api.call(verb, `/api${path}${url?.search ?? ''}`, payload, payload === undefined ? undefined : type)
+    // The broker's 401 is about the console token, not the page's session: said as the broker's trouble, not "signed out".
+    if (res.status === 401) throw new ConsoleApiError(401, (JSON.parse(res.body.toString()) as { error: string }).error)
     const answer: Answer = {
       status: res.status,
       // The broker types every answer: JSON, or a download's octet stream.

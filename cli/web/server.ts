@@ -6,7 +6,8 @@
  * commands signed here with the owner's keys, which never leave this process
  * and never reach the broker or the browser) and a live event stream
  * (live.ts). Every request needs the session cookie that the one-time login
- * link gives; a request naming another host is refused (DNS rebinding).
+ * link gives (the printed one, or one `fakephone console web-link` made:
+ * session.ts); a request naming another host is refused (DNS rebinding).
  *   GET /login?token=T   trade the link's token for a session cookie, then go to /
  *   GET /events          server-sent events: devices, commands, clock
  *   GET /config.json     what the page needs to know: tile URL (if any), login state
@@ -17,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { FakephoneError } from '../../common/errors.js'
 import type { Logger } from '../../common/log.js'
+import { SystemClock, type Clock } from '../../common/clock.js'
 import { OwnerKeys } from '../../common/signing.js'
 import { ConsoleClient } from '../console-client.js'
 import { Assets } from './assets.js'
@@ -38,17 +40,23 @@ export interface WebConsoleOptions {
   /** The login token (random unless given: tests). */
   loginToken?: string
   coalesceMs?: number
+  /** This machine's clock (real time): when a link made by `console web-link` expires. */
+  clock?: Clock
+  /** Called once, when the printed login link is used: the console says it is dead and how to get another. */
+  onLinkUsed?: () => void
 }
 
 const LOGIN_PAGE = (why: string): string =>
   `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
   `<title>fakephone console</title><p>${why}</p>` +
   `<p>Open the sign-in link that <code>fakephone demo</code> (<code>npm start</code>) or <code>fakephone console web</code> ` +
-  `printed when it started. A link works once: to sign in another browser, start the console again for a new one.</p>\n`
+  `printed when it started. A link works once: for another browser, <code>fakephone console web-link URL</code> (URL: this ` +
+  `console's address) makes a new one from the console token, which works once within 10 minutes.</p>\n`
 
 /** What a page without a session is told: the one-time link cannot be opened again, and nothing else issues one. */
 const NOT_SIGNED_IN =
-  'not signed in: open the login link this console printed when it started (a link works once; start it again for a new one)'
+  'not signed in: open the login link this console printed when it started ' +
+  '(a link works once; `fakephone console web-link URL` makes a new one)'
 
 export class WebConsole {
   private readonly sessions: Sessions
@@ -60,7 +68,12 @@ export class WebConsole {
   private base = ''
 
   constructor(private readonly opts: WebConsoleOptions) {
-    this.sessions = new Sessions(opts.loginToken)
+    this.sessions = new Sessions({
+      token: opts.loginToken,
+      consoleToken: opts.consoleToken,
+      clock: opts.clock ?? new SystemClock(),
+      onUsed: opts.onLinkUsed,
+    })
     const api = new ConsoleClient(opts.apiUrl, opts.consoleToken)
     this.live = new LiveFeed(api, {
       mqttUrl: mqttUrlFor(opts.apiUrl),
@@ -70,6 +83,7 @@ export class WebConsole {
     })
     this.pageApi = new PageApi({
       api,
+      apiUrl: opts.apiUrl,
       keys: new OwnerKeys(opts.keysDir),
       live: this.live,
     })
@@ -152,7 +166,7 @@ export class WebConsole {
 
   private login(url: URL, res: ServerResponse): void {
     const session = this.sessions.login(url.searchParams.get('token') ?? '')
-    if (session === null) return html(res, 401, LOGIN_PAGE('This login link is wrong or was already used.'))
+    if (session === null) return html(res, 401, LOGIN_PAGE('This login link is wrong, was already used, or has expired.'))
     res.writeHead(303, { location: '/', 'set-cookie': sessionCookie(session), 'cache-control': 'no-store' })
     res.end()
   }

@@ -1,12 +1,17 @@
 /**
  * Who may use the web console: whoever opened the one-time login link that
- * `fakephone console web` printed. Opening it trades the link's token for a
- * session cookie (HttpOnly, SameSite=Strict); the token works once. Every
- * other request needs the cookie; a request that changes something also needs
- * the page's own header, which another site's form or image cannot send.
+ * `fakephone console web` (or the demo) printed, or a link that
+ * `fakephone console web-link` made from the console token. Opening one trades
+ * its token for a session cookie (HttpOnly, SameSite=Strict); the token works
+ * once. A made link is `NONCE.EXPIRES.MAC`, the MAC an HMAC-SHA256 keyed with
+ * the console token (whoever holds that may use the console API anyway), and
+ * works once within LINK_TTL_MS on the console's clock. Every other request
+ * needs the cookie; a request that changes something also needs the page's
+ * own header, which another site's form or image cannot send.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import type { Clock } from '../../common/clock.js'
 
 export const SESSION_COOKIE = 'fakephone_session'
 /** Sent by the page's own fetches on every request that changes something. */
@@ -14,13 +19,39 @@ export const PAGE_HEADER = 'x-fakephone-page'
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 
+/** How long a link made by `console web-link` works, ms. */
+export const LINK_TTL_MS = 10 * 60_000
+
+const mac = (key: string, nonce: string, expires: string): string =>
+  createHmac('sha256', key).update(`fakephone web login ${nonce}.${expires}`).digest('base64url')
+
+/** A login token for a console that holds `consoleToken`: works once, until `now` + LINK_TTL_MS. */
+export function mintLoginToken(consoleToken: string, now: number): string {
+  const nonce = randomBytes(12).toString('base64url')
+  const expires = String(now + LINK_TTL_MS)
+  return `${nonce}.${expires}.${mac(consoleToken, nonce, expires)}`
+}
+
+export interface SessionOptions {
+  /** The printed link's token (random unless given: tests). */
+  token?: string
+  /** The console token: the key of made links. */
+  consoleToken: string
+  /** This machine's clock: when made links expire. */
+  clock: Clock
+  /** Called once, when the printed link is used. */
+  onUsed?: () => void
+}
+
 export class Sessions {
   /** The login link's token until it is used. */
   private loginToken: string | null
   private readonly sessions = new Set<string>()
+  /** Made links used, with when they would have expired: each works once. */
+  private readonly usedLinks = new Map<string, number>()
 
-  constructor(token = randomBytes(24).toString('base64url')) {
-    this.loginToken = token
+  constructor(private readonly opts: SessionOptions) {
+    this.loginToken = opts.token ?? randomBytes(24).toString('base64url')
   }
 
   /** The one-time token for the login link; null once used. */
@@ -28,14 +59,30 @@ export class Sessions {
     return this.loginToken
   }
 
-  /** A new session when `token` is the unused login token, else null. */
+  /** A new session when `token` is the unused login token, or a made link's that is sound, unused and unexpired; else null. */
   login(token: string): string | null {
     const expected = this.loginToken
-    if (expected === null || !timingSafeEqual(digest(token), digest(expected))) return null
-    this.loginToken = null
+    if (expected !== null && timingSafeEqual(digest(token), digest(expected))) {
+      this.loginToken = null
+      this.opts.onUsed?.()
+    } else if (!this.madeLink(token)) return null
     const session = randomBytes(24).toString('base64url')
     this.sessions.add(session)
     return session
+  }
+
+  /** True, once, for a sound link made with the console token that has not expired; it is then used. */
+  private madeLink(token: string): boolean {
+    const { consoleToken, clock } = this.opts
+    const parts = token.split('.')
+    if (parts.length !== 3) return false
+    const [nonce, expires, given] = parts as [string, string, string]
+    if (!timingSafeEqual(digest(given), digest(mac(consoleToken, nonce, expires)))) return false
+    const now = clock.now()
+    for (const [used, until] of this.usedLinks) if (until <= now) this.usedLinks.delete(used)
+    if (!(Number(expires) > now) || this.usedLinks.has(nonce)) return false
+    this.usedLinks.set(nonce, Number(expires))
+    return true
   }
 
   /** True when the request carries a live session cookie. */

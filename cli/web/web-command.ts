@@ -1,15 +1,18 @@
 /**
  * `fakephone console web [--port N] [--host H] [--open] [--keys DIR] [--tiles URL]`:
  * serves the owner's console to a browser (server.ts) until Ctrl-C, and prints
- * the one-time link that signs a browser in. `--open` hands the link to
- * $BROWSER, or xdg-open.
+ * the one-time link that signs a browser in; once it is used, one line says so
+ * and how to get another. `--open` hands the link to $BROWSER, or xdg-open.
+ * `fakephone console web-link URL`: a new one-time link for the web console at
+ * URL, made from the console token (session.ts), for another browser.
  */
 import { spawn } from 'node:child_process'
 import type { Command } from 'commander'
-import { untilAborted, type Io } from '../io.js'
+import { UserError, untilAborted, type Io } from '../io.js'
 import { logger } from '../logger.js'
 import { DEFAULT_KEYS_DIR, port } from '../options.js'
 import type { WebConsole } from './server.js'
+import { LINK_TTL_MS, mintLoginToken } from './session.js'
 
 interface WebOptions {
   port: number
@@ -33,7 +36,26 @@ export function webGuide(web: WebConsole): string {
   return `Web console on ${web.url}\nOpen this link once to sign in (it works one time):\n  ${web.loginUrl}\n`
 }
 
-export function addWebCommand(root: Command, io: Io, connection: () => Promise<{ apiUrl: string; consoleToken: string }>): void {
+/** The command that makes a new sign-in link for the web console at `url`, with the console options that find the token. */
+export function webLinkCommand(tokenFlags: string, url: string): string {
+  return `fakephone console ${tokenFlags} web-link ${url}`
+}
+
+/** What is said once the printed link was used: it is dead now, and how to get another. */
+export function linkUsed(tokenFlags: string, url: string): string {
+  return `The sign-in link was used (a link works once). For another browser: ${webLinkCommand(tokenFlags, url)}`
+}
+
+/**
+ * @param tokenFlags the console options that find the console token (`--data DIR` or `--token-file FILE`), for the
+ *   `web-link` command the console suggests once its link was used
+ */
+export function addWebCommand(
+  root: Command,
+  io: Io,
+  connection: () => Promise<{ apiUrl: string; consoleToken: string }>,
+  tokenFlags: () => string,
+): void {
   root
     .command('web')
     .description("the owner's console in a web browser: live map, commands, the cloud's data and time (Ctrl-C stops it)")
@@ -53,11 +75,34 @@ export function addWebCommand(root: Command, io: Io, connection: () => Promise<{
         host: o.host,
         port: o.port,
         tiles: o.tiles,
+        clock: io.clock,
+        onLinkUsed: () => io.out(linkUsed(tokenFlags(), web.url) + '\n'),
       })
       await web.start()
       io.out(webGuide(web))
       if (o.open) openBrowser(io, web.loginUrl as string)
       await untilAborted(io.signal)
       await web.stop()
+    })
+}
+
+/** `console web-link URL`: prints a new one-time sign-in link for the web console at URL. */
+export function addWebLinkCommand(root: Command, io: Io, consoleToken: () => Promise<string>): void {
+  root
+    .command('web-link <url>')
+    .description(
+      'a new one-time sign-in link for the web console at URL (as `console web` or the demo printed it), made from the console token',
+    )
+    .action(async (url: string) => {
+      let base: URL
+      try {
+        base = new URL(url)
+      } catch {
+        throw new UserError(`"${url}" is not the web console's address: give it as printed, e.g. http://127.0.0.1:41234/`)
+      }
+      if (base.protocol !== 'http:' && base.protocol !== 'https:')
+        throw new UserError(`"${url}" is not the web console's address: give it as printed, e.g. http://127.0.0.1:41234/`)
+      const link = new URL(`/login?token=${mintLoginToken(await consoleToken(), io.clock.now())}`, base)
+      io.out(`Open this link once to sign in (it works one time, for ${LINK_TTL_MS / 60_000} minutes):\n  ${link.href}\n`)
     })
 }

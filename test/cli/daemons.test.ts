@@ -281,6 +281,23 @@ t.test('demo: broker, a registered phone walking its route and the live console,
       'and what to try next',
     )
     t.match(screen, /Web console \(map, commands, cloud data, clock\): open http:\/\/127\.0\.0\.1:\d+\/login\?token=[\w-]+ once/)
+    if (round.startsWith('first')) {
+      // Once the link is used the screen says so, and how to get another, instead of a dead link.
+      const [, link, page] =
+        /Web console \(map, commands, cloud data, clock\): open ((http:\/\/127\.0\.0\.1:\d+\/)login\S+) once/.exec(screen) ?? []
+      t.equal((await fetch(link as string, { redirect: 'manual' })).status, 303)
+      const used = await ui.waitForOut('The sign-in link was used')
+      t.ok(
+        used.includes(
+          `Web console on ${page}: The sign-in link was used (a link works once). ` +
+            `For another browser: fakephone console --data ${data} web-link ${page}\x1b[K\n`,
+        ),
+        'the dead link is replaced by the command that makes another',
+      )
+      const made = await run(['console', '--data', data, 'web-link', page as string], new SystemClock())
+      const fresh = /\S+login\S+/.exec(made.out)?.[0] as string
+      t.equal((await fetch(fresh, { redirect: 'manual' })).status, 303, "and that command's link signs a browser in")
+    }
     await ui.waitForOut(/(?:\x1b\[H[\s\S]*?\x1b\[J[\s\S]*?){2}/)
     const screens = ui.out().split('\x1b[H').slice(1)
     t.equal(ui.out().match(/\x1b\[2J/g)?.length, 1, 'the screen is wiped once, not on every redraw (no scrollback flood)')

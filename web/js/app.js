@@ -1,7 +1,7 @@
 // The web console's page: the device list and map kept live by the console's event stream (/events), the cloud clock
 // with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID). The header and the
 // banner under it say, in words, when the page is not live: the broker or the console away, or this browser signed out.
-import { SIGNED_OUT, age, api, attempt, banner, enc, h, quietly } from './util.js'
+import { SIGNED_OUT, age, api, attempt, banner, clockTime, enc, h, quietly } from './util.js'
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
@@ -137,13 +137,14 @@ async function route() {
   }
 }
 
-const BROKER_AWAY = 'This console cannot reach the broker (stopped, or restarting?): the page shows what it said last; reconnecting…'
+/** The broker away, as the console's feed says why (its words, the technical reason, when it last had the broker). */
+const brokerAway = (b) => `${b.text} Retrying… Last contact ${clockTime(b.lastContactAt)}; the page shows what the broker said then.`
 const CONSOLE_GONE = 'This web console is not answering (was it stopped?): the page shows what it said last; reconnecting…'
 
 /** The header's word for the connection, and the banner that says more when it is not live. */
-function connection(word, text) {
+function connection(word, text, detail) {
   byId('live').textContent = word
-  banner(text)
+  banner(text, detail)
 }
 
 /**
@@ -165,10 +166,11 @@ function listen() {
     connection('reconnecting…', CONSOLE_GONE)
   }
   events.addEventListener('broker', (e) => {
-    if (JSON.parse(e.data).connected) {
+    const broker = JSON.parse(e.data)
+    if (broker.connected) {
       connection('live', null)
       void reread()
-    } else connection('broker unreachable', BROKER_AWAY)
+    } else connection('broker unreachable', brokerAway(broker), broker.detail)
   })
   events.addEventListener('devices', (e) => {
     const { devices } = JSON.parse(e.data)
@@ -179,6 +181,7 @@ function listen() {
   events.addEventListener('commands', (e) => {
     if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) quietly(state.page.loadCommands())
   })
+  events.addEventListener('accounts', (e) => state.page?.onAccounts(JSON.parse(e.data).accounts))
   events.addEventListener('clock', () => quietly(onClock()))
 }
 
@@ -208,7 +211,7 @@ async function firstRead() {
         connection('signed out', SIGNED_OUT)
         return null
       }
-      connection('not connected', `${err.message}; trying again…`)
+      connection('not connected', `${err.message} Trying again…`, err.detail)
       await new Promise((resolve) => setTimeout(resolve, 2000))
     }
   }

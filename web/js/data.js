@@ -33,8 +33,9 @@ export class DataPanel {
       retirement: retirementBody,
       log: logBody,
     }
-    // What the phones sync, back up and delete reaches the cloud over HTTP, not the live feed: the panel says when it was
-    // read and rereads on a click (and whenever the clock moves or a switch on the phone flips).
+    // The panel follows the cloud: the live feed says when this account's data changed (a phone synced, an item went to
+    // the recycle bin, a backup, the quota, a rule acted) or the clock moved, and the panel rereads it (changed()). It
+    // says when it was read, and its button reads it again.
     this.readAt = h('span', { class: 'muted small', id: 'data-read-at' })
     el.append(
       h('h2', { id: 'data-title', text: 'Cloud data' }),
@@ -58,6 +59,24 @@ export class DataPanel {
 
   path(rest = '') {
     return `/accounts/${enc(this.account)}${rest}`
+  }
+
+  /**
+   * The account's data changed: one reread at a time, and one more after it when more changes came meanwhile, so a
+   * phone syncing a thousand photos costs a few rereads, not a thousand.
+   */
+  changed() {
+    if (this.rereading) {
+      this.again = true
+      return
+    }
+    this.rereading = (async () => {
+      do {
+        this.again = false
+        await this.refresh()
+      } while (this.again)
+      this.rereading = null
+    })()
   }
 
   async refresh() {

@@ -67,6 +67,11 @@ export class DevicePage {
     if (before.cloudService !== device.cloudService || before.findDevice !== device.findDevice) void this.data.refresh()
   }
 
+  /** The cloud data of these accounts (null: of every account) changed: the data panel rereads it, if it shows one of them. */
+  onAccounts(accounts) {
+    if (this.data && (accounts === null || accounts.includes(this.data.account))) this.data.changed()
+  }
+
   async onClock() {
     await Promise.all([this.loadCommands(), this.push.refresh(), this.data.refresh()])
     this.renderFacts()
@@ -291,6 +296,8 @@ export class DevicePage {
     for (const b of buttons) b.disabled = true
     this.result.className = ''
     this.result.textContent = `Signing ${type} with the owner's key and sending it to ${this.id}…`
+    // The line is this command's now: a reread of the list (the live feed's) does not put the one before back on it.
+    this.pending = null
     try {
       await this.send(type, body)
     } finally {

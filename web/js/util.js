@@ -20,6 +20,8 @@ export class ApiError extends Error {
     super(body.error ?? `HTTP ${status}`)
     this.status = status
     this.code = body.code
+    /** The technical reason behind a broker the console cannot reach (Node's or MQTT's words). */
+    this.detail = body.detail
   }
 }
 
@@ -29,7 +31,8 @@ export const CONSOLE_AWAY = 'this web console is not answering: was it stopped (
 /** What the page says once the console no longer knows this browser (it was restarted: its sessions live in its memory). */
 export const SIGNED_OUT =
   'You are signed out of this console: it was restarted, or this browser never signed in. Open the sign-in link that ' +
-  '`fakephone demo` or `fakephone console web` printed when it started (a link works once; start it again for a new one).'
+  '`fakephone demo` or `fakephone console web` printed when it started (a link works once; ' +
+  '`fakephone console web-link URL` makes a new one from the console token).'
 
 /** One page-API call; resolves with the JSON answer, rejects with an ApiError (status 0: the console did not answer). */
 export async function api(method, path, body) {
@@ -51,13 +54,23 @@ export async function api(method, path, body) {
   return answer
 }
 
-/** A line under the header that stays until it is taken back (banner(null)): the console's connection, in words. */
-export function banner(text) {
+/**
+ * A line under the header that stays until it is taken back (banner(null)): the console's connection, in words; the
+ * technical reason, when there is one, in its tooltip.
+ */
+export function banner(text, detail) {
   const el = document.getElementById('banner')
   // Signed out stays: nothing this page does signs it in again.
   if (el.textContent === SIGNED_OUT && !el.hidden) return
   el.textContent = text ?? ''
+  el.title = detail ? `Technical reason: ${detail}` : ''
   el.hidden = text === null
+}
+
+/** A time of this computer's clock as HH:MM:SS (when the console last had the broker: real time, not the cloud's). */
+export function clockTime(ms) {
+  const d = new Date(ms)
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':')
 }
 
 export const enc = encodeURIComponent

@@ -53,7 +53,7 @@ async function setup(t: Test, handler: Handler, brokerUrl?: string): Promise<{ g
   const keys = new OwnerKeys(tempDir(t))
   keys.signingKey('alice')
   const live = new LiveFeed(api, { mqttUrl: 'ws://127.0.0.1:1/mqtt', consoleToken: 'console-token', log: new LogCapture().logger() })
-  const pageApi = new PageApi({ api, keys, live })
+  const pageApi = new PageApi({ api, apiUrl: url, keys, live })
   const front = createServer((req, res) => {
     const u = new URL(req.url as string, 'http://page')
     void pageApi.handle(req, res, u.pathname.slice('/app/api'.length), u)
@@ -145,7 +145,8 @@ t.test('the broker away, or cutting its answer short: a 502 that says why', asyn
   t.equal(refused.status, 502)
   t.match(JSON.parse(refused.body), {
     code: 'BAD_GATEWAY',
-    error: /^cannot reach the broker at http:\/\/127\.0\.0\.1:\d+: Error: connect ECONNREFUSED/,
+    error: /^The broker is not answering at 127\.0\.0\.1:\d+: is `fakephone broker` \(or `fakephone demo`\) running\?$/,
+    detail: /^connect ECONNREFUSED 127\.0\.0\.1:\d+$/,
   })
 
   const cut = await setup(t, (_req, res) => {
@@ -154,5 +155,24 @@ t.test('the broker away, or cutting its answer short: a 502 that says why', asyn
   })
   const short = await cut.page('GET', '/app/api/accounts/alice/drive/files/f1/content')
   t.equal(short.status, 502)
-  t.match(JSON.parse(short.body), { code: 'BAD_GATEWAY', error: /^cannot reach the broker at .*: Error: aborted/ })
+  t.match(JSON.parse(short.body), {
+    code: 'BAD_GATEWAY',
+    error: /^The connection to the broker at 127\.0\.0\.1:\d+ was cut: was it stopped or restarted\?$/,
+    detail: 'aborted',
+  })
+
+  // The broker's 401 is about the console token (it changed), not this browser's session: not "signed out".
+  const token = await setup(t, (_req, res) => {
+    res.writeHead(401, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ error: 'missing or wrong console token', code: 'UNAUTHORIZED' }))
+  })
+  for (const path of ['/app/api/devices', '/app/api/devices/phone-a/commands']) {
+    const refusedToken = await token.page('GET', path)
+    t.equal(refusedToken.status, 502, path)
+    t.match(JSON.parse(refusedToken.body), {
+      code: 'TOKEN_REFUSED',
+      error: /^The broker refuses this console's token: it changed since this console started/,
+      detail: 'missing or wrong console token',
+    })
+  }
 })

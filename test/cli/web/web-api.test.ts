@@ -35,7 +35,7 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   t.equal(s.web.loginUrl, null, 'the link was used by the fixture')
   const again = await s.call('GET', '/login?token=whatever', { cookie: '' })
   t.equal(again.status, 401)
-  t.match(again.text, /wrong or was already used/)
+  t.match(again.text, /wrong, was already used, or has expired/)
   t.match(
     again.text,
     /<code>fakephone demo<\/code> \(<code>npm start<\/code>\) or <code>fakephone console web<\/code>/,
@@ -50,7 +50,9 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   }
   for (const path of ['/app/api/devices', '/events']) {
     t.same((await s.call('GET', path, { cookie: '' })).body, {
-      error: 'not signed in: open the login link this console printed when it started (a link works once; start it again for a new one)',
+      error:
+        'not signed in: open the login link this console printed when it started ' +
+        '(a link works once; `fakephone console web-link URL` makes a new one)',
       code: 'UNAUTHORIZED',
     })
   }
@@ -139,6 +141,28 @@ t.test('F1: devices, history, channels and the track as GPX and GeoJSON; live up
   })
   t.equal((await s.call('GET', '/app/api/devices/nope/track.gpx')).status, 404)
   t.equal((await s.call('GET', '/app/api/devices/%E0%A4%A/track.gpx')).status, 400, 'a malformed %-escape')
+})
+
+t.test("S1, A1: an account's cloud data changed: every page hears which account; a clock move is said as the clock", async (t) => {
+  const s = await startWeb(t)
+  const live = await events(t, s)
+  const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+  await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'premium', days: 30 })
+  t.same(await live.next('accounts'), { accounts: ['alice'] })
+  await owner.send('PUT', '/api/service/retirement', { announce: '10d', syncOff: '20d', migrationDeadline: '30d', shutdown: '40d' })
+  t.same(await live.next('accounts'), { accounts: null }, 'the retirement plan: every account')
+  t.equal((await s.call('POST', '/app/api/clock/advance', { body: JSON.stringify({ by: '1d' }) })).status, 200)
+  t.same(await live.next('clock'), {}, 'the clock moved: the pages reread everything, the accounts with it')
+
+  const logs = new LogCapture()
+  const feed = new LiveFeed(new ConsoleClient('http://127.0.0.1:1', 'x'), {
+    mqttUrl: 'ws://127.0.0.1:1/mqtt',
+    consoleToken: 'x',
+    log: logs.logger(),
+  })
+  feed.onMessage('fp/v1/accounts/alice/changed', 'not json')
+  t.match(logs.lines, [{ msg: 'live feed: a malformed account change', reason: /not valid JSON/ }])
+  await feed.stop()
 })
 
 t.test('F2/F3: commands signed in the console process reach the agent; receipts verified; refusals in the CLI words', async (t) => {
@@ -282,13 +306,26 @@ t.test('the broker away: calls say so (502), the feed logs what it could not rea
   await s.agent.stop()
   await s.cloud.broker.stop()
   // Every open page hears at once that what it shows may be stale, and so does a page that opens meanwhile.
-  t.same(await live.next('broker'), { connected: false })
-  t.same(await (await events(t, s)).next('broker'), { connected: false }, 'said to a page as soon as it opens')
+  const closed = {
+    connected: false,
+    // The broker closes its connections as it stops (a connection cut short says so too).
+    text: /^The (broker at [\d.:]+ closed the connection|connection to the broker at [\d.:]+ was cut): was it stopped or restarted\?$/,
+    detail: String,
+    lastContactAt: Number,
+  }
+  t.match(await live.next('broker'), closed)
+  // Said again once the feed's attempts to reconnect are refused: the broker is not there.
+  const refused = await live.next('broker')
+  t.match(refused, { connected: false, text: /^The broker is not answering at 127\.0\.0\.1:\d+/, detail: /ECONNREFUSED/ })
+  t.match(await (await events(t, s)).next('broker'), { connected: false, text: refused.text }, 'said to a page as soon as it opens')
   const away = await s.call('GET', '/app/api/devices')
-  t.match(away, { status: 502, body: { code: 'BAD_GATEWAY', error: /^cannot reach the broker at / } })
+  t.match(away, { status: 502, body: { code: 'BAD_GATEWAY', error: /^The broker is not answering at /, detail: /ECONNREFUSED/ } })
   t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body, { code: 'BAD_GATEWAY' })
   const lost = await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error')
   t.match(lost, { module: 'web', err: /ECONNREFUSED/ }, 'the feed says it lost the broker, and keeps trying')
+  // Each attempt is refused again; the pages heard it once (the next broker event they get is the broker back).
+  let refusals = 0
+  await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error' && ++refusals === 2)
   await s.cloud.restart()
   t.same(await live.next('broker'), { connected: true }, 'and when it is back: the pages reread what they show')
 

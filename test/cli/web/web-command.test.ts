@@ -1,8 +1,14 @@
-/** `fakephone console web`, in-process: it prints the page and the one-time link, opens a browser when asked, stops on Ctrl-C. */
+/**
+ * `fakephone console web`, in-process: it prints the page and the one-time link, says once it is used that it is dead
+ * and how to get another, opens a browser when asked, stops on Ctrl-C; `console web-link` makes another from the console
+ * token, which works once and for ten minutes.
+ */
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../../cli/main.js'
+import { LINK_TTL_MS } from '../../../cli/web/session.js'
+import type { ManualClock } from '../../../common/clock.js'
 import { startCloud } from '../../fixtures/cloud.js'
 import { run, testIo } from '../../fixtures/io.js'
 import { tempDir } from '../../fixtures/scope.js'
@@ -46,6 +52,54 @@ t.test('console web: the link signs a browser in once; --open hands it to $BROWS
   const bad = await main([...args.slice(0, -2), '--port', '70000'], testIo(cloud.clock).io)
   t.equal(bad, 1, 'a port out of range')
 })
+
+t.test(
+  'console web: a used link is said to be dead, with the command that makes another; web-link makes one that works once, for ten minutes',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const clock = cloud.clock as ManualClock
+    for (const flags of [
+      ['--data', cloud.dataDir],
+      ['--token-file', join(cloud.dataDir, 'console.token')],
+    ]) {
+      const ui = testIo(clock)
+      const running = main(['console', '--api', cloud.apiUrl, ...flags, 'web', '--keys', tempDir(t)], ui.io)
+      const out = await ui.waitForOut(/login\?token=\S+\n/)
+      const [, page, link] = /^Web console on (\S+)\n.*\n {2}(\S+)\n$/.exec(out) ?? []
+      t.equal((await fetch(link as string, { redirect: 'manual' })).status, 303)
+      const said = await ui.waitForOut('The sign-in link was used')
+      t.equal(
+        said.slice(out.length),
+        `The sign-in link was used (a link works once). For another browser: fakephone console ${flags.join(' ')} web-link ${page}\n`,
+      )
+
+      const made = await run(['console', ...flags, 'web-link', page as string], clock)
+      t.equal(made.code, 0, made.err)
+      const [, fresh] = /^Open this link once to sign in \(it works one time, for 10 minutes\):\n {2}(\S+)\n$/.exec(made.out) ?? []
+      t.match(fresh, new RegExp(`^${page}login\\?token=[\\w-]+\\.\\d+\\.[\\w-]+$`))
+      const signedIn = await fetch(fresh as string, { redirect: 'manual' })
+      t.equal(signedIn.status, 303, 'the made link signs a browser in')
+      const session = (signedIn.headers.get('set-cookie') as string).split(';')[0] as string
+      t.equal((await fetch(new URL('/config.json', page), { headers: { cookie: session } })).status, 200)
+      t.equal((await fetch(fresh as string, { redirect: 'manual' })).status, 401, 'once')
+      t.equal(ui.out().split('The sign-in link was used').length, 2, 'a made link is not the printed one: nothing more is said')
+
+      const late = /\S+login\S+/.exec((await run(['console', ...flags, 'web-link', page as string], clock)).out)?.[0] as string
+      const forged = late.replace(/(token=[\w-]+)\.(\d+)\./, (_m, nonce: string, at: string) => `${nonce}.${Number(at) + LINK_TTL_MS}.`)
+      t.equal((await fetch(forged, { redirect: 'manual' })).status, 401, 'a link whose time was changed is refused')
+      clock.advance(LINK_TTL_MS)
+      t.equal((await fetch(late, { redirect: 'manual' })).status, 401, 'ten minutes on, it no longer works')
+      t.equal((await fetch(new URL('/login?token=a.b', page), { redirect: 'manual' })).status, 401, 'not a link at all')
+      ui.abort()
+      t.equal(await running, 0)
+    }
+    for (const wrong of ['not a url', 'ftp://127.0.0.1/']) {
+      const refused = await run(['console', '--data', cloud.dataDir, 'web-link', wrong], clock)
+      t.equal(refused.code, 1)
+      t.equal(refused.err, `error: "${wrong}" is not the web console's address: give it as printed, e.g. http://127.0.0.1:41234/\n`)
+    }
+  },
+)
 
 t.test('console web: a wrong console token or a port in use is one error line, not a stack', async (t) => {
   const cloud = await startCloud(t)

@@ -1,0 +1,175 @@
+/**
+ * The web console follows the truth live, in a real Chromium (Debian's /usr/bin/chromium, driven by playwright-core)
+ * against a real broker: the device page's cloud data panel shows a phone's sync, its delete into the recycle bin and
+ * the days left moving with `console clock advance` (S1, R1, R2), a membership and a retirement plan set from the CLI
+ * (A1, M1) -- all without a reload or a click, and a burst of uploads costs fewer rereads than uploads. When the broker
+ * stops, comes back, or refuses the console's token, the banner says so in words a person acts on, with the last
+ * contact's time, and keeps Node's or MQTT's reason in its tooltip.
+ */
+import t from 'tap'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { CONSOLE_TOKEN_FILE } from '../../../broker/console-token.js'
+import { chromium, type Page } from 'playwright-core'
+import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
+import { startWeb, type WebSetup } from '../../fixtures/web.js'
+import { run } from '../../fixtures/io.js'
+import { sha } from '../../fixtures/sync-items.js'
+
+/** Uploads a note's bytes and then the note, as phone-a's sync does over its data channel. */
+async function syncNote(s: WebSetup, id: string, body: string): Promise<void> {
+  const headers = { authorization: `Basic ${Buffer.from(`phone-a:${s.secret}`).toString('base64')}` }
+  const bytes = Buffer.from(body)
+  const blob = await fetch(new URL(`/cloud/v1/blobs/${sha(bytes)}?size=${bytes.length}&offset=0`, s.cloud.apiUrl), {
+    method: 'PUT',
+    headers,
+    body: bytes,
+  })
+  if (blob.status !== 201) throw new Error(`blob: ${blob.status} ${await blob.text()}`)
+  const item = await fetch(new URL(`/cloud/v1/sync/notes/${id}`, s.cloud.apiUrl), {
+    method: 'PUT',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: JSON.stringify({ sha256: sha(bytes), size: bytes.length, meta: {}, modifiedAt: 1 }),
+  })
+  if (item.status !== 200) throw new Error(`item: ${item.status} ${await item.text()}`)
+}
+
+/** Deletes a note as phone-a: it goes to the recycle bin. */
+async function deleteNote(s: WebSetup, id: string): Promise<void> {
+  const res = await fetch(new URL(`/cloud/v1/sync/notes/${id}`, s.cloud.apiUrl), {
+    method: 'DELETE',
+    headers: { authorization: `Basic ${Buffer.from(`phone-a:${s.secret}`).toString('base64')}` },
+  })
+  if (res.status !== 200) throw new Error(`delete: ${res.status} ${await res.text()}`)
+}
+
+/** The number of notes the panel's table shows. */
+const notesShown = (page: Page): Promise<string | null> =>
+  page.locator('#items-table tbody tr:has(td:text-is("notes")) td:nth-child(2)').textContent()
+
+/** Waits until the panel's table shows `count` notes. */
+const notesCount = (page: Page, count: number): Promise<unknown> =>
+  page.waitForFunction(
+    (n) =>
+      [...document.querySelectorAll('#items-table tbody tr')].some(
+        (tr) => tr.children[0]?.textContent === 'notes' && tr.children[1]?.textContent === n,
+      ),
+    String(count),
+  )
+
+if (!existsSync(CHROMIUM)) {
+  t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium): the browser tests need Debian's Chromium`)
+} else {
+  t.test('the web console follows the cloud live, in Chromium', async (t) => {
+    const s = await startWeb(t)
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 20_000 })
+    t.teardown(() => browser.close())
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
+    const { value } = /^fakephone_session=(?<value>.*)$/.exec(s.cookie)?.groups as { value: string }
+    await context.addCookies([{ name: 'fakephone_session', value, url: s.web.url }])
+    const page = await context.newPage()
+    page.setDefaultTimeout(10_000)
+    const problems: string[] = []
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+    page.on(
+      'console',
+      (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(`console: ${m.text()}`),
+    )
+    /** How many times the panel read the account's items. */
+    let itemReads = 0
+    page.on('request', (r) => void (new URL(r.url()).pathname === '/app/api/accounts/alice/items' && itemReads++))
+    const cli = (...args: string[]) => run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, ...args], s.real)
+
+    await page.goto(`${s.web.url}#/device/phone-a`)
+    await page.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
+    await page.waitForSelector('#items-table')
+    t.equal(await notesShown(page), '0')
+    t.equal(await page.textContent('#bin-body'), 'Deleted items stay 30 days, then go for good.The recycle bin is empty.')
+
+    await t.test('S1, R1: a phone syncs a note and deletes it; the panel shows both, with no reload', async (t) => {
+      await syncNote(s, 'n-1', 'milk, eggs')
+      await notesCount(page, 1)
+      t.equal(await notesShown(page), '1', 'the synced note is counted')
+      await deleteNote(s, 'n-1')
+      await page.waitForSelector('#bin-table')
+      t.match(await page.textContent('#bin-table'), /^notes\/n-1.*30 day\(s\) left/, 'in the recycle bin, with its days left')
+      t.equal(await notesShown(page), '0')
+    })
+
+    await t.test('R2: `console clock advance` moves the days left on the page, the phone away', async (t) => {
+      // The phone hears the jump over its data channel; away, it cannot pass it on: the cloud's own word must.
+      await s.agent.stop()
+      const moved = await cli('clock', 'advance', '2d')
+      t.equal(moved.code, 0, moved.err)
+      await page.waitForSelector('#bin-table :text("28 day(s) left")')
+      t.pass('28 days left, two days on')
+    })
+
+    await t.test('A1, M1: a membership and a retirement plan from the CLI show without a click', async (t) => {
+      const premium = await cli('membership', 'alice', 'premium', '--days', '30')
+      t.equal(premium.code, 0, premium.err)
+      await page.waitForSelector('#account-body dd:has-text("premium until")')
+      t.match(await page.textContent('#quota-text'), / of 200 GB$/)
+      const plan = await cli(
+        'service',
+        'retire',
+        '--announce',
+        'now',
+        '--sync-off',
+        '30d',
+        '--migration-deadline',
+        '60d',
+        '--shutdown',
+        '90d',
+      )
+      t.equal(plan.code, 0, plan.err)
+      await page.waitForSelector('#retirement-phase:has-text("announced")')
+      t.pass('the retirement phase shows')
+    })
+
+    await t.test('a burst of uploads: the panel rereads fewer times than there were changes', async (t) => {
+      const before = itemReads
+      const burst = 20
+      await Promise.all(Array.from({ length: burst }, (_, i) => syncNote(s, `b-${i}`, `note ${i}`)))
+      await notesCount(page, burst)
+      const reads = itemReads - before
+      t.ok(reads >= 1 && reads < burst / 2, `${reads} rereads for ${burst} uploads (${2 * burst} requests)`)
+    })
+
+    await t.test('the broker stopped, back, then with a new console token: the banner says so in words', async (t) => {
+      const port = new URL(s.cloud.apiUrl).port
+      await s.cloud.broker.stop()
+      await page.waitForSelector(`#banner:has-text("The broker is not answering at 127.0.0.1:${port}")`)
+      const said = (await page.textContent('#banner')) as string
+      t.match(
+        said,
+        new RegExp(
+          `^The broker is not answering at 127\\.0\\.0\\.1:${port}: is \`fakephone broker\` \\(or \`fakephone demo\`\\) running\\? ` +
+            'Retrying… Last contact \\d\\d:\\d\\d:\\d\\d; the page shows what the broker said then\\.$',
+        ),
+      )
+      t.notMatch(said, /ECONNREFUSED|Error/, "no Node text in the banner's words")
+      t.match(await page.getAttribute('#banner', 'title'), new RegExp(`^Technical reason: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`))
+      t.equal(await page.textContent('#live'), 'broker unreachable')
+      await s.cloud.restart()
+      await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
+      t.equal(await page.textContent('#live'), 'live', 'back: the banner is gone')
+
+      // The broker's data directory gets a new console token: this console's is refused, and the page says so.
+      await s.cloud.broker.stop()
+      writeFileSync(join(s.cloud.dataDir, CONSOLE_TOKEN_FILE), 'a-new-console-token\n')
+      await s.cloud.restart()
+      await page.waitForSelector(`#banner:has-text("The broker refuses this console's token")`)
+      t.match(
+        await page.getAttribute('#banner', 'title'),
+        /^Technical reason: Connection refused: (Not authorized|Bad username or password)$/,
+      )
+      // What the page reads is refused too: said in the same words, not as "signed out".
+      await page.getByRole('button', { name: 'Reload cloud data' }).click()
+      await page.waitForSelector(`#items-body:has-text("The broker refuses this console's token")`)
+      t.notMatch(await page.textContent('#banner'), /signed out/)
+    })
+
+    t.same(problems, [], 'no page error')
+  })
+}
