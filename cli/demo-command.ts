@@ -51,10 +51,21 @@ async function ensureDemoDevice(dataDir: string, secretFile: string, keys: Owner
  * Under the live table: where the demo keeps what a person needs, and what to try first. The web console's sign-in
  * link while it works; once used, that it is dead and the command that makes another.
  */
-export function demoGuide(data: string, keys: string, httpPort: number, web: Pick<WebConsole, 'url' | 'loginUrl'>): string {
+/** The broker's addresses, as the line printed before the live table (which the table's first screen clears) says them. */
+const brokerLine = (mqttPort: number, httpPort: number): string =>
+  `Broker on mqtt://${DEFAULT_BROKER_OPTIONS.host}:${mqttPort} and http://${DEFAULT_BROKER_OPTIONS.host}:${httpPort}`
+
+export function demoGuide(
+  data: string,
+  keys: string,
+  { mqttPort, httpPort }: { mqttPort: number; httpPort: number },
+  web: Pick<WebConsole, 'url' | 'loginUrl'>,
+): string {
   const api = ` --api http://127.0.0.1:${httpPort}`
   const login = web.loginUrl
   return [
+    // With `--mqtt-port 0` the port is known only here: the screen keeps saying it.
+    `${brokerLine(mqttPort, httpPort)}; logs in ${join(data, 'fakephone.log')}`,
     login !== null
       ? `Web console (map, commands, cloud data, clock): open ${login} once to sign in`
       : `Web console on ${web.url}: ${linkUsed(`--data ${data}`, web.url)}`,
@@ -110,7 +121,7 @@ export function demoCommand(io: Io): Command {
           log.child({ module: 'broker' }),
         )
         const { mqttPort, httpPort } = await startOrExplain(broker)
-        io.out(`Broker on mqtt://${host}:${mqttPort} and http://${host}:${httpPort}; logs in ${logFile}\n`)
+        io.out(`${brokerLine(mqttPort, httpPort)}; logs in ${logFile}\n`)
         const phone = await startAgent(
           AgentConfigSchema.parse({
             id: DEMO_DEVICE,
@@ -137,7 +148,7 @@ export function demoCommand(io: Io): Command {
         })
         await web.start()
         await watchDevices(new ConsoleClient(`http://${host}:${httpPort}`, consoleToken), io, 1000, () =>
-          demoGuide(o.data, o.keys, httpPort, web),
+          demoGuide(o.data, o.keys, { mqttPort, httpPort }, web),
         )
         await web.stop()
         await phone.stop()

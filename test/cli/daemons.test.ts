@@ -269,6 +269,11 @@ t.test('demo: broker, a registered phone walking its route and the live console,
     )
     const screen = await ui.waitForOut(/demo-phone\s+demo\s+online\s+55\.\d+,-3\.\d+/)
     t.match(screen, /Broker on mqtt:\/\/127\.0\.0\.1:\d+ and http:\/\/127\.0\.0\.1:\d+; logs in .*fakephone\.log/, round)
+    t.match(
+      screen.slice(screen.lastIndexOf('\x1b[2J')),
+      /Broker on mqtt:\/\/127\.0\.0\.1:\d+ and http:\/\/127\.0\.0\.1:\d+; logs in .*fakephone\.log\x1b\[K\n/,
+      'the live screen, which clears the line printed before it, keeps saying the ports (--mqtt-port 0 is known only there)',
+    )
     t.ok(
       screen.includes(
         `Device secret: ${join(data, 'demo-phone.secret')}   console token: ${join(data, 'console.token')}   owner keys: ${keys}\x1b[K\n`,
