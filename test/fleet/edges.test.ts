@@ -53,6 +53,35 @@ async function onePhoneRun(
   return { clock, cloud, keys, device, run }
 }
 
+/** A fleet phone `p-1` that never connects (port 1), with `seen`: what its hooks were told, in order. */
+function offlineFleetPhone(
+  dir: string,
+  plan: ConstructorParameters<typeof FleetPhone>[1],
+  opts: { clock: ManualClock; ownerKey?: ConstructorParameters<typeof FleetPhone>[0]['ownerKey'] },
+): { phone: FleetPhone; seen: string[] } {
+  const seen: string[] = []
+  const phone = new FleetPhone(
+    {
+      id: 'p-1',
+      secret: 's'.repeat(43),
+      brokerUrl: 'mqtt://127.0.0.1:1',
+      dataDir: join(dir, 'p'),
+      log: new LogCapture().logger(),
+      location: plan.location(0),
+      heartbeatMs: 1000,
+      jitter: 0,
+      ...opts,
+    },
+    plan,
+    {
+      received: (id) => seen.push(`received ${id}`),
+      ignored: (id) => seen.push(`ignored ${id}`),
+      failed: (id) => seen.push(`failed ${id}`),
+    },
+  )
+  return { phone, seen }
+}
+
 t.test('F4: a planned Find Device switch-off in lost mode is refused and logged; the run goes on', async (t) => {
   const { clock, cloud, keys, device, run } = await onePhoneRun(
     t,
@@ -155,27 +184,7 @@ t.test("F2: a fleet phone counts each of its run's commands once; one the run di
     dir,
   )
   const plan = planFleet(scenario, 's', ['p-1'], 60_000, 'run-1').phones[0]!
-  const seen: string[] = []
-  const phone = new FleetPhone(
-    {
-      id: 'p-1',
-      secret: 's'.repeat(43),
-      brokerUrl: 'mqtt://127.0.0.1:1',
-      dataDir: join(dir, 'p'),
-      clock,
-      log: new LogCapture().logger(),
-      location: plan.location(0),
-      heartbeatMs: 1000,
-      jitter: 0,
-      ownerKey: owner.publicKey,
-    },
-    plan,
-    {
-      received: (id) => seen.push(`received ${id}`),
-      ignored: (id) => seen.push(`ignored ${id}`),
-      failed: (id) => seen.push(`failed ${id}`),
-    },
-  )
+  const { phone, seen } = offlineFleetPhone(dir, plan, { clock, ownerKey: owner.publicKey })
   t.teardown(() => phone.stop())
   const settled: string[] = []
   phone.remote.on('settled', (id, handling) => settled.push(`${handling} ${id}`))
@@ -199,26 +208,7 @@ t.test("F2: a fleet phone counts each of its run's commands once; one the run di
 t.test('a fleet phone passes a payload without a command id to the agent, which rejects it', async (t) => {
   const dir = tempDir(t)
   const plan = planFleet(checkScenario({}, 'x', dir), 's', ['p-1']).phones[0]!
-  const seen: string[] = []
-  const phone = new FleetPhone(
-    {
-      id: 'p-1',
-      secret: 's'.repeat(43),
-      brokerUrl: 'mqtt://127.0.0.1:1',
-      dataDir: join(dir, 'p'),
-      clock: new ManualClock(),
-      log: new LogCapture().logger(),
-      location: plan.location(0),
-      heartbeatMs: 1000,
-      jitter: 0,
-    },
-    plan,
-    {
-      received: (id) => seen.push(`received ${id}`),
-      ignored: (id) => seen.push(`ignored ${id}`),
-      failed: (id) => seen.push(`failed ${id}`),
-    },
-  )
+  const { phone, seen } = offlineFleetPhone(dir, plan, { clock: new ManualClock() })
   const settled: string[] = []
   phone.remote.on('settled', (_id, handling) => settled.push(handling))
   await phone.remote.receive(Buffer.from('not json'))

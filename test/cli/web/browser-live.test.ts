@@ -10,8 +10,9 @@ import t from 'tap'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CONSOLE_TOKEN_FILE } from '../../../broker/console-token.js'
-import { chromium, type Page } from 'playwright-core'
-import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
+import type { Page } from 'playwright-core'
+import { CHROMIUM } from '../../../bench/chromium.js'
+import { signedInPage } from '../../fixtures/browser.js'
 import { startWeb, type WebSetup } from '../../fixtures/web.js'
 import { run } from '../../fixtures/io.js'
 import { sha } from '../../fixtures/sync-items.js'
@@ -62,13 +63,7 @@ if (!existsSync(CHROMIUM)) {
 } else {
   t.test('the web console follows the cloud live, in Chromium', async (t) => {
     const s = await startWeb(t)
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 20_000 })
-    t.teardown(() => browser.close())
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
-    const { value } = /^fakephone_session=(?<value>.*)$/.exec(s.cookie)?.groups as { value: string }
-    await context.addCookies([{ name: 'fakephone_session', value, url: s.web.url }])
-    const page = await context.newPage()
-    page.setDefaultTimeout(10_000)
+    const page = await signedInPage(t, s)
     const problems: string[] = []
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
     page.on(

@@ -9,8 +9,9 @@
 import t from 'tap'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { chromium, type Page, type Request } from 'playwright-core'
-import { CHROMIUM, CHROMIUM_FLAGS as FLAGS } from '../../../bench/chromium.js'
+import type { Page, Request } from 'playwright-core'
+import { CHROMIUM } from '../../../bench/chromium.js'
+import { signedInPage } from '../../fixtures/browser.js'
 import { packageRoot } from '../../../cli/web/assets.js'
 import { WebConsole } from '../../../cli/web/server.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
@@ -29,13 +30,8 @@ if (!existsSync(CHROMIUM)) {
     const s = await startWeb(t)
     /** The whole file's test: what a subtest starts for the ones after it is stopped at its end. */
     const whole = t
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 20_000 })
-    t.teardown(() => browser.close())
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
-    const { value } = /^fakephone_session=(?<value>.*)$/.exec(s.cookie)?.groups as { value: string }
-    await context.addCookies([{ name: 'fakephone_session', value, url: s.web.url }])
-    const page = await context.newPage()
-    page.setDefaultTimeout(10_000)
+    const page = await signedInPage(t, s)
+    const context = page.context()
     const problems: string[] = []
     /** Refusals the tests provoke on purpose: method and path, with the status expected. */
     const expected = new Set<string>()
