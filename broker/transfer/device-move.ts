@@ -40,7 +40,12 @@ export function addDeviceMoveRoutes(router: HttpRouter, deps: TransferDeps): voi
         if (sql.setVerifier.run(d.verifier, d.id, account).changes === 0)
           throw new HttpError(409, 'NOT_HERE', `device ${d.id} is not a device of ${account} here: import the account first`)
     })()
-    cloud.cloudLog.record(account, 'migration-credentials', `took the secret verifiers of ${devices.length} device(s) from their old cloud`)
+    cloud.cloudLog.record(
+      account,
+      'migration-credentials',
+      `took the secret verifiers of ${devices.length} device(s) from their old cloud`,
+      devices.length,
+    )
     return { status: 200, body: { devices: devices.map((d) => d.id) } }
   })
   router.add('POST', '/api/accounts/:account/moved', CONSOLE, async (ctx) => {
@@ -62,6 +67,7 @@ export function addDeviceMoveRoutes(router: HttpRouter, deps: TransferDeps): voi
       account,
       'migration-followed',
       `told ${devices.length} phone(s) to follow to ${req.to.cloud} (account ${req.account})`,
+      devices.length,
     )
     return { status: 200, body: { devices: devices.map((d) => d.id), to: req.to } satisfies MovedReply }
   })
