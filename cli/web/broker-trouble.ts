@@ -5,6 +5,8 @@
  */
 
 export interface BrokerTrouble {
+  /** The page's one-word state beside "live": whether the broker is away or refuses this console. */
+  state: 'broker unreachable' | 'token refused'
   /** For a person: what is wrong and what to check. */
   text: string
   /** The reason as Node, MQTT or the broker said it. */
@@ -13,7 +15,11 @@ export interface BrokerTrouble {
 
 /** The broker closed the feed's connection without an error (it stopped, or restarted). */
 export function brokerClosed(url: string): BrokerTrouble {
-  return { text: `The broker at ${new URL(url).host} closed the connection: was it stopped or restarted?`, detail: 'connection closed' }
+  return {
+    state: 'broker unreachable',
+    text: `The broker at ${new URL(url).host} closed the connection: was it stopped or restarted?`,
+    detail: 'connection closed',
+  }
 }
 
 /**
@@ -26,12 +32,15 @@ export function brokerTrouble(err: unknown, url: string): BrokerTrouble {
   const code = typeof e.code === 'string' ? e.code : /\b(E[A-Z]{4,})\b/.exec(detail)?.[1]
   const where = new URL(url)
   const at = where.host
-  const text = (t: string): BrokerTrouble => ({ text: t, detail })
+  const text = (t: string): BrokerTrouble => ({ state: 'broker unreachable', text: t, detail })
   if (e.status === 401 || /Not authorized|Bad username or password/.test(detail)) {
-    return text(
-      "The broker refuses this console's token: it changed since this console started (a new data directory, or the " +
+    return {
+      state: 'token refused',
+      detail,
+      text:
+        "The broker refuses this console's token: it changed since this console started (a new data directory, or the " +
         'token file written anew). Start `fakephone console web` again to use the current one.',
-    )
+    }
   }
   switch (code) {
     case 'ECONNREFUSED':

@@ -17,7 +17,7 @@
  *   event: commands  {devices: string[]}            devices whose commands moved
  *   event: accounts  {accounts: string[] | null}    accounts whose cloud data changed (null: every account)
  *   event: clock     {}                             the cloud clock was moved
- *   event: broker    {connected: true} | {connected: false, text, detail, lastContactAt}
+ *   event: broker    {connected: true} | {connected: false, state, text, detail, lastContactAt}
  *                                                   the feed found the broker again, or lost it: why in words a person
  *                                                   acts on (broker-trouble.ts), the technical reason, and when the feed
  *                                                   last had it (this machine's time, ms); said again when the reason

@@ -170,7 +170,7 @@ function listen() {
     if (broker.connected) {
       connection('live', null)
       void reread()
-    } else connection('broker unreachable', brokerAway(broker), broker.detail)
+    } else connection(broker.state, brokerAway(broker), broker.detail)
   })
   events.addEventListener('devices', (e) => {
     const { devices } = JSON.parse(e.data)

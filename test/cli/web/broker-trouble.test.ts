@@ -33,10 +33,13 @@ t.test('each reason Node, MQTT or the broker gives, in words, with the reason as
     { status: 401, message: 'missing or wrong console token' },
   ]) {
     t.match(said(refusal), [/^The broker refuses this console's token: .* Start `fakephone console web` again/, refusal.message])
+    t.equal(brokerTrouble(refusal, URL_).state, 'token refused', 'the page says so beside "live", not "broker unreachable"')
   }
   t.same(said(new Error('something else')), ['The broker at 127.0.0.1:8080 cannot be reached.', 'something else'])
   t.same(said('a string'), ['The broker at 127.0.0.1:8080 cannot be reached.', 'a string'])
+  t.equal(brokerTrouble(sys('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:8080'), URL_).state, 'broker unreachable')
   t.same(brokerClosed(URL_), {
+    state: 'broker unreachable',
     text: 'The broker at 127.0.0.1:8080 closed the connection: was it stopped or restarted?',
     detail: 'connection closed',
   })

@@ -159,6 +159,7 @@ if (!existsSync(CHROMIUM)) {
         await page.getAttribute('#banner', 'title'),
         /^Technical reason: Connection refused: (Not authorized|Bad username or password)$/,
       )
+      t.equal(await page.textContent('#live'), 'token refused', 'beside "live": not "broker unreachable"')
       // What the page reads is refused too: said in the same words, not as "signed out".
       await page.getByRole('button', { name: 'Reload cloud data' }).click()
       await page.waitForSelector(`#items-body:has-text("The broker refuses this console's token")`)

@@ -308,6 +308,7 @@ t.test('the broker away: calls say so (502), the feed logs what it could not rea
   // Every open page hears at once that what it shows may be stale, and so does a page that opens meanwhile.
   const closed = {
     connected: false,
+    state: 'broker unreachable',
     // The broker closes its connections as it stops (a connection cut short says so too).
     text: /^The (broker at [\d.:]+ closed the connection|connection to the broker at [\d.:]+ was cut): was it stopped or restarted\?$/,
     detail: String,
