@@ -3,6 +3,7 @@
  * registered, never replacing one that exists, removed again when the registration fails.
  */
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeNewSecretFile } from '../../common/secret-file.js'
@@ -41,4 +42,26 @@ t.test('a registration that fails leaves no file behind, so the same command can
     { message: 'taken' },
   )
   t.notOk(existsSync(file))
+})
+
+t.test('a write the disk refuses (the kernel says EFBIG) refuses with nothing registered and no file left', async (t) => {
+  // The file-size limit of this very process, lowered for the one call by util-linux's prlimit (any user may lower a
+  // soft limit and raise it back): a real refused write, for any user. test/cli/secrets-full-disk.test.ts fills a real
+  // disk (ENOSPC), where mounting one is allowed.
+  const file = join(tempDir(t), 'fleet.json')
+  const limit = (fsize: string): void => void execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${fsize}`])
+  const [was, hard] = execFileSync('prlimit', ['--pid', String(process.pid), '--fsize', '--noheadings', '--output=SOFT,HARD'], {
+    encoding: 'utf8',
+  })
+    .trim()
+    .split(/\s+/)
+  // Heard, the signal the kernel sends with EFBIG does not end the process: the write fails as a full disk's does.
+  const heard = (): void => {}
+  process.on('SIGXFSZ', heard)
+  limit(`4:${hard}`)
+  const written = writeNewSecretFile(file, `--out ${file}`, 'more than four bytes of secrets', () =>
+    t.fail('nothing is registered'),
+  ).finally(() => limit(`${was}:${hard}`))
+  await t.rejects(written, { code: 'SECRET_FILE', message: /^--out .*: cannot write it: EFBIG: .*; no device was registered$/ })
+  t.notOk(existsSync(file), "the part written is removed: it holds no registered device's secret")
 })
