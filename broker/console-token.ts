@@ -11,10 +11,11 @@
  * /dev/zero) or is far too large is refused the same way, never read for ever (common/small-file).
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, writeSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { FakephoneError } from '../common/errors.js'
 import { makeDataDirSync } from '../common/make-dirs.js'
+import { createWholeSync } from '../common/new-file.js'
 import { readSmallFileSync } from '../common/small-file.js'
 
 export const CONSOLE_TOKEN_FILE = 'console.token'
@@ -32,7 +33,8 @@ export function ensureConsoleToken(dataDir: string): string {
   const file = join(dataDir, CONSOLE_TOKEN_FILE)
   if (!existsSync(file)) {
     makeDataDirSync(dataDir)
-    makeToken(dataDir, file)
+    // Whole and durable; another starter's token there first is the one both use.
+    createWholeSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, durable: true })
   }
   const what = `the console token ${file}`
   let token: string
@@ -46,30 +48,4 @@ export function ensureConsoleToken(dataDir: string): string {
     throw new ConsoleTokenError(`${what} ${holds}: delete it and the broker makes a new one on its next start`)
   }
   return token
-}
-
-/** Puts a new token at `file` whole and durably, unless another starter put one there first. */
-function makeToken(dataDir: string, file: string): void {
-  const aside = `${file}.${randomBytes(8).toString('hex')}`
-  const fd = openSync(aside, 'wx', 0o600)
-  try {
-    writeSync(fd, randomBytes(32).toString('base64url') + '\n')
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
-    linkSync(aside, file)
-  } catch (err) {
-    /* c8 ignore next -- anything but another starter's token there first is its own */
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-  } finally {
-    rmSync(aside)
-  }
-  const dir = openSync(dataDir, 'r')
-  try {
-    fsyncSync(dir)
-  } finally {
-    closeSync(dir)
-  }
 }

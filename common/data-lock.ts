@@ -17,11 +17,12 @@
  * can read is warned about at every start, with the command that fixes it.
  */
 import { randomUUID } from 'node:crypto'
-import { linkSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { rmSync, statSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from './log.js'
 import { FakephoneError } from './errors.js'
 import { makeDataDirSync, makeDirsSync } from './make-dirs.js'
+import { createWholeSync } from './new-file.js'
 import { SmallFileError, readSmallFileSync } from './small-file.js'
 
 /** The broker's lock file (an agent's is `agent.lock`). */
@@ -105,18 +106,7 @@ export function lockDataDir(dataDir: string, log: Logger, kind: LockKind = 'brok
 
 /** Creates `path` with `record`, atomically and only if it does not exist. */
 function tryCreate(path: string, record: LockRecord): boolean {
-  const aside = `${path}.${record.token}`
-  writeFileSync(aside, JSON.stringify(record) + '\n', { mode: 0o644 })
-  try {
-    linkSync(aside, path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
-    /* c8 ignore next 2 -- a link refused for another reason (a read-only directory) is rethrown as is */
-    throw err
-  } finally {
-    unlinkSync(aside)
-  }
+  return createWholeSync(path, JSON.stringify(record) + '\n', { mode: 0o644 })
 }
 
 /** The record in the lock file `path`; null when there is none to read or it is not one; LockFileError when it is not a file to read. */

@@ -6,6 +6,7 @@
  * crash: a secret file written before its devices exist (common/secret-file), a bag put at its target
  * (cli/transfer/open-bag), a JSON file replaced (common/json-file).
  */
+import { closeSync, fsyncSync, openSync } from 'node:fs'
 import { open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -21,6 +22,16 @@ export async function syncPath(path: string): Promise<void> {
 
 /** fsyncs the directory `dir`, so the names created, renamed or linked into it last. */
 export const syncDir = syncPath
+
+/** syncPath, synchronously: for a few small files at a command's or a daemon's start (common/new-file). */
+export function syncPathSync(path: string): void {
+  const fd = openSync(path, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
 
 /**
  * fsyncs every file and folder under `dir` and `dir` itself, `at` a time (the fsyncs of a tree's files overlap in the
