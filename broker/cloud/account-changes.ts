@@ -49,15 +49,12 @@ export class AccountChanges {
 
   /** Says what was gathered: once for every account when that is what changed, else once per account. */
   flush(): void {
-    clearTimeout(this.timer)
-    this.timer = undefined
     if (this.every) this.announce({ account: null, clock: this.clock })
     else for (const account of this.accounts) this.announce({ account, clock: false })
-    this.accounts.clear()
-    this.every = false
-    this.clock = false
+    this.stop()
   }
 
+  /** Drops what was gathered and its timer (the broker stopping; flush, once it was said). */
   stop(): void {
     clearTimeout(this.timer)
     this.timer = undefined
