@@ -287,6 +287,23 @@ const MIGRATIONS: readonly string[] = [
      proved_at INTEGER NOT NULL,
      PRIMARY KEY (sha256, account)
    ) WITHOUT ROWID;`,
+  // M2: the devices this cloud told to follow their account's migration (device-move.ts), so its device views say
+  // where each went rather than "offline": the cloud it went to, the account there, when, and the cloud-moved notice
+  // (its state says whether the phone took it). Filled from the notices of a database older than this table.
+  `CREATE TABLE device_moves (
+     device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+     notice TEXT NOT NULL,
+     cloud TEXT NOT NULL,
+     account TEXT NOT NULL,
+     at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   INSERT OR REPLACE INTO device_moves (device_id, notice, cloud, account, at)
+     SELECT n.device_id, n.id, json_extract(n.body, '$.to.cloud'), json_extract(n.body, '$.account'), n.created_at
+     FROM notifications n JOIN devices d ON d.id = n.device_id
+       JOIN account_migrations m ON m.account = d.account AND m.how = 'migrate'
+     WHERE n.kind = 'cloud-moved' AND json_valid(n.body) AND json_extract(n.body, '$.device') = n.device_id
+       AND json_type(n.body, '$.to.cloud') = 'text' AND json_type(n.body, '$.account') = 'text'
+     ORDER BY n.seq;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

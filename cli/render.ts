@@ -1,4 +1,5 @@
 /** Plain-text tables and words for people; `--json` output bypasses all of this. Every cell is shown terminal-safe. */
+import { utcDate } from '../broker/cloud/retirement-plan.js'
 import { formatAge } from '../common/clock.js'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
 import { forTerminal } from '../common/terminal-text.js'
@@ -26,6 +27,19 @@ export function locationCell(d: DeviceView): string {
   return d.last ? position(d.last.lat, d.last.lon) : 'no fix yet'
 }
 
+/**
+ * Whether the device is connected here; one that is not and was told to follow its account's migration (M2) says where
+ * it went: moved (it took the notice), to follow when it is back (the notice waits for it), or that it missed it.
+ */
+export function stateCell(d: DeviceView): string {
+  if (d.online) return 'online'
+  const m = d.moved
+  if (m === null) return 'offline'
+  if (m.notice === 'delivered') return `moved to ${m.to} on ${utcDate(m.deliveredAt)}`
+  if (m.notice === 'queued') return `offline: follows to ${m.to} when back (told ${utcDate(m.at)})`
+  return `offline: missed the move to ${m.to} (told ${utcDate(m.at)})`
+}
+
 export function renderDevices(devices: DeviceView[], now: number): string {
   if (devices.length === 0) return 'No devices registered. Add one with: fakephone device add ID\n'
   return table(
@@ -33,7 +47,7 @@ export function renderDevices(devices: DeviceView[], now: number): string {
     devices.map((d) => [
       d.id,
       d.account,
-      d.online ? 'online' : 'offline',
+      stateCell(d),
       locationCell(d),
       d.last && d.locationOffAt === null ? formatAge(now - d.last.at) : '-',
       d.last ? `${Math.round(d.last.battery)}%${d.last.charging ? ' charging' : ''}` : '-',

@@ -7,7 +7,8 @@
  * says what kind it is (400 malformed, 401 credentials, 404, 405, 409, 413 too large).
  */
 import { z } from 'zod'
-import type { BehaviourEvent, Command, CommandState, Heartbeat, Result } from './contract.js'
+import { AccountNameSchema, type BehaviourEvent, type Command, type CommandState, type Heartbeat, type Result } from './contract.js'
+import { CloudEndpointsSchema } from './cloud/cloud-move.js'
 import { NotificationKindSchema, PushNotificationSchema, type PushNotification } from './push-protocol.js'
 
 /** Every refusal, on every HTTP API of the broker; some add fields (a refused command adds `command`). */
@@ -29,7 +30,25 @@ export interface DeviceView {
   /** F2: lost mode as the device's last succeeded lost-mode command left it (null: never switched from the console). */
   lostMode: LostModeState | null
   last: (Heartbeat & { receivedAt: number }) | null
+  /** M2: set once this cloud told the device to follow its account's migration to another cloud (null: never told). */
+  moved: DeviceMoved | null
 }
+
+/**
+ * M2: where a device went when its account migrated: the cloud it was told to follow to (`to`, its HTTP URL), the
+ * account there, when it was told, and whether it took the `cloud-moved` notice (`notice`: queued while the phone is
+ * away, delivered once it acknowledged it -- then it follows, at `deliveredAt` -- or expired when it never came back).
+ */
+const MovedToSchema = z.strictObject({
+  to: CloudEndpointsSchema.shape.cloud,
+  account: AccountNameSchema,
+  at: z.number().int().nonnegative(),
+})
+export const DeviceMovedSchema = z.discriminatedUnion('notice', [
+  MovedToSchema.extend({ notice: z.literal('delivered'), deliveredAt: z.number().int().nonnegative() }),
+  MovedToSchema.extend({ notice: z.enum(['queued', 'expired']), deliveredAt: z.null() }),
+])
+export type DeviceMoved = z.infer<typeof DeviceMovedSchema>
 
 /** F2: lost mode on (with what the lock screen shows) or off, since `at` (when the device signed its receipt). */
 export interface LostModeState {

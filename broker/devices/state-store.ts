@@ -42,7 +42,7 @@
  * scheduled on a database already closed is dropped, not thrown.
  */
 import { EventEmitter } from 'node:events'
-import type { DeviceView, LocationRow } from '../../common/console-api.js'
+import { DeviceMovedSchema, type DeviceMoved, type DeviceView, type LocationRow, type NotificationState } from '../../common/console-api.js'
 import type { CommandArgs, Heartbeat, Status } from '../../common/contract.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { type Db, pluck } from '../db.js'
@@ -161,7 +161,11 @@ export class StateStore extends EventEmitter<StateEvents> {
        END;`,
     )
     this.storeHeartbeat = db.prepare<HeartbeatParams>('INSERT INTO heartbeat_in VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    const view = `SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id`
+    // M2: a device told to follow its account's migration carries where it went and its notice's state (two key lookups).
+    const view = `SELECT d.id, d.account, s.*, m.cloud AS moved_to, m.account AS moved_account, m.at AS moved_at,
+        n.state AS moved_notice, n.delivered_at AS moved_delivered_at
+      FROM devices d JOIN device_state s ON s.device_id = d.id
+        LEFT JOIN device_moves m ON m.device_id = d.id LEFT JOIN notifications n ON n.id = m.notice`
     this.sql = {
       presence: db.prepare<[online: number, at: number, deviceId: string]>(
         'UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?',
@@ -496,6 +500,11 @@ interface StateRow {
   lost_message: string | null
   lost_phone: string | null
   lost_mode_at: number | null
+  moved_to: string | null
+  moved_account: string | null
+  moved_at: number | null
+  moved_notice: NotificationState | null
+  moved_delivered_at: number | null
 }
 
 /** A location row as stored: `charging` is 0 or 1. */
@@ -529,5 +538,23 @@ function toView(r: StateRow): DeviceView {
             network: r.network,
             receivedAt: r.received_at,
           },
+    moved: movedOf(r),
   }
+}
+
+/**
+ * M2: where the device went, checked against the contract as it leaves the database; null when it was never told to
+ * move, or when what is stored does not pass (a notice gone, a row an older database's notices filled in badly): the
+ * device is then shown as it stands here, never an answer that breaks the contract.
+ */
+function movedOf(r: StateRow): DeviceMoved | null {
+  if (r.moved_to === null) return null
+  const moved = DeviceMovedSchema.safeParse({
+    to: r.moved_to,
+    account: r.moved_account,
+    at: r.moved_at,
+    notice: r.moved_notice,
+    deliveredAt: r.moved_delivered_at,
+  })
+  return moved.success ? moved.data : null
 }

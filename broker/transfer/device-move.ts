@@ -5,7 +5,9 @@
  * it has: the secret itself never travels), and the source tells each phone
  * of a migrated account, over the push channel, where its cloud is now --
  * a `cloud-moved` notice signed with that device's verifier. The push queue
- * keeps it for a phone that is away until it comes back.
+ * keeps it for a phone that is away until it comes back. Each device told
+ * is kept in device_moves, so this cloud's device views say where it went
+ * (DeviceView.moved) instead of calling it offline.
  */
 import { CLOUD_MOVED, DeviceVerifiersSchema, MovedRequestSchema, signMove, type MovedReply } from '../../common/cloud/cloud-move.js'
 import { HttpError, type HttpRouter } from '../http/router.js'
@@ -22,6 +24,9 @@ export function addDeviceMoveRoutes(router: HttpRouter, deps: TransferDeps): voi
     ),
     setVerifier: db.prepare<[verifier: string, id: string, account: string]>(
       'UPDATE devices SET secret_hash = ? WHERE id = ? AND account = ?',
+    ),
+    moved: db.prepare<[device: string, notice: string, cloud: string, account: string, at: number]>(
+      'INSERT OR REPLACE INTO device_moves (device_id, notice, cloud, account, at) VALUES (?, ?, ?, ?, ?)',
     ),
   }
   const CONSOLE = ['console'] as const
@@ -56,12 +61,14 @@ export function addDeviceMoveRoutes(router: HttpRouter, deps: TransferDeps): voi
     const devices = sql.verifiers.all(account)
     for (const d of devices) {
       const move = signMove({ v: 1, device: d.id, account: req.account, to: req.to, at: clock.now() }, d.verifier)
-      queue.enqueue(d.id, {
+      const notice = queue.enqueue(d.id, {
         kind: CLOUD_MOVED,
         title: `Your cloud moved to ${req.to.cloud}`,
         body: JSON.stringify(move),
         ttlMs: MOVE_TTL_MS,
       })
+      // The device views say where it went (and, by the notice's state, whether it took the notice), not "offline".
+      sql.moved.run(d.id, notice.id, req.to.cloud, req.account, move.at)
     }
     cloud.cloudLog.record(
       account,

@@ -18,13 +18,21 @@ import { migrate } from '../../cli/transfer/migrate.js'
 import { Progress } from '../../cli/transfer/progress.js'
 import { renderJob } from '../../cli/transfer/migrate-command.js'
 import { renderFrameworkStatus } from '../../cli/framework-render.js'
+import { renderDevices } from '../../cli/render.js'
+import { utcDate } from '../../broker/cloud/retirement-plan.js'
+import { DeviceMovedSchema, type DevicesReply, type NotificationRecord } from '../../common/console-api.js'
 import { ManualClock } from '../../common/clock.js'
 import { CLOUD_MOVED, endpointsOf, secretVerifier, signMove } from '../../common/cloud/cloud-move.js'
 import { addDevice, agentConnected, startAgent, startCloud, storedHeartbeats, type Cloud } from '../fixtures/cloud.js'
 import { delivered, notify, pushAtCloud, pushConnected } from '../fixtures/framework.js'
 import { tempDir } from '../fixtures/scope.js'
+import { run } from '../fixtures/io.js'
 
 const client = (cloud: Cloud): ConsoleClient => new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
+
+/** The cloud-moved notice `cloud` queued for the device. */
+const noticeOf = (cloud: Cloud, id: string): NotificationRecord =>
+  cloud.broker.framework.queue.list(id, 100).find((n) => n.kind === CLOUD_MOVED) as NotificationRecord
 
 /** Resolves once the agent's data channel is up at `cloud`. */
 async function connectedTo(cloud: Cloud, agent: Agent, id: string): Promise<void> {
@@ -91,6 +99,23 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
       { rule: 'migration-followed', message: /told 2 phone\(s\) to follow/, count: 2 },
     ])
 
+    // M2: the old cloud's device views say where its phones went: phone-a took the notice; phone-b, away, gets it when back.
+    await delivered(source, 'phone-a', noticeOf(source, 'phone-a').id)
+    const { devices } = await client(source).devices()
+    t.match(devices, [
+      { id: 'phone-a', online: false, moved: { to: dest.apiUrl, account: 'alice', notice: 'delivered', deliveredAt: Number } },
+      { id: 'phone-b', online: false, moved: { to: dest.apiUrl, account: 'alice', notice: 'queued', deliveredAt: null } },
+    ])
+    t.ok(
+      devices.every((d) => DeviceMovedSchema.safeParse(d.moved).success),
+      'the contract holds',
+    )
+    t.match(
+      renderDevices(devices, clock.now()),
+      `phone-b  alice    offline: follows to ${dest.apiUrl} when back (told ${utcDate(noticeOf(source, 'phone-b').createdAt)})`,
+    )
+    t.match((await client(dest).devices()).devices, [{ id: 'phone-a', moved: null }], 'the new cloud has nothing to say of a move')
+
     // Sync runs against the destination: what the migration copied is already there (same ids, same bytes).
     agent.sync?.kick()
     await agent.sync?.idle()
@@ -136,6 +161,24 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
     const away = await startAgent(t, source, 'phone-b', awaySecret)
     await connectedTo(dest, away, 'phone-b')
     t.match(away.status().home, { to: { cloud: dest.apiUrl } })
+  })
+
+  await top.test("M2: the old cloud's table says each phone moved to the new cloud and when, not offline, across a restart", async (t) => {
+    await delivered(source, 'phone-b', noticeOf(source, 'phone-b').id)
+    await source.restart()
+    const console = ['console', '--api', source.apiUrl, '--data', source.dataDir]
+    const table = await run([...console, 'devices'], clock)
+    t.equal(table.code, 0)
+    for (const id of ['phone-a', 'phone-b'])
+      t.match(table.out, `${id}  alice    moved to ${dest.apiUrl} on ${utcDate(noticeOf(source, id).deliveredAt as number)}  `)
+    t.notMatch(table.out, /offline/)
+    const json = await run([...console, '--json', 'devices'], clock)
+    const { devices } = JSON.parse(json.out) as DevicesReply
+    t.same(
+      devices.map((d) => DeviceMovedSchema.parse(d.moved).notice),
+      ['delivered', 'delivered'],
+      'the JSON carries it, as the contract says',
+    )
   })
 
   await top.test(

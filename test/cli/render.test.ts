@@ -15,6 +15,7 @@ const base: DeviceView = {
   locationOffAt: null,
   lostMode: null,
   last: null,
+  moved: null,
 }
 const last = { ...heartbeat(3, { at: now - 5000, lat: 1.5, lon: 2.25, battery: 42.4, charging: true }), receivedAt: now }
 
@@ -39,5 +40,23 @@ t.test('F1/F3: each device row says where it is, how old that is, or why its pos
   t.equal(renderDevices([], now), 'No devices registered. Add one with: fakephone device add ID\n')
   t.equal(renderHistory('p', [], now), 'No locations recorded for p.\n')
   t.equal(table(['A', 'LONG'], [['xyz', 'b']]), 'A    LONG\nxyz  b\n', 'columns are as wide as their widest cell')
+  t.end()
+})
+
+t.test('M2: a device told to follow its account to another cloud says where it went, not just "offline"', (t) => {
+  const to = { to: 'http://127.0.0.1:19180', account: 'a', at: now - 60_000 }
+  const out = renderDevices(
+    [
+      { ...base, id: 'followed', online: false, last, moved: { ...to, notice: 'delivered', deliveredAt: now - 30_000 } },
+      { ...base, id: 'away', online: false, moved: { ...to, notice: 'queued', deliveredAt: null } },
+      { ...base, id: 'missed', online: false, moved: { ...to, notice: 'expired', deliveredAt: null } },
+      { ...base, id: 'back', moved: { ...to, notice: 'queued', deliveredAt: null } },
+    ],
+    now,
+  )
+  t.match(out, /followed\s+a\s+moved to http:\/\/127\.0\.0\.1:19180 on 2026-01-01 11:59 UTC\s+1\.50000,2\.25000/)
+  t.match(out, /away\s+a\s+offline: follows to http:\/\/127\.0\.0\.1:19180 when back \(told 2026-01-01 11:59 UTC\)\s+no fix yet/)
+  t.match(out, /missed\s+a\s+offline: missed the move to http:\/\/127\.0\.0\.1:19180 \(told 2026-01-01 11:59 UTC\)/)
+  t.match(out, /back\s+a\s+online\s+no fix yet/, 'a device connected here is online here, whatever it was told')
   t.end()
 })

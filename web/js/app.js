@@ -1,7 +1,7 @@
 // The web console's page: the device list and map kept live by the console's event stream (/events), the cloud clock
 // with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID). The header and the
 // banner under it say, in words, when the page is not live: the broker or the console away, or this browser signed out.
-import { SIGNED_OUT, age, api, attempt, banner, clockTime, enc, h, quietly } from './util.js'
+import { SIGNED_OUT, age, api, attempt, banner, clockTime, dataState, enc, h, quietly } from './util.js'
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
@@ -10,8 +10,9 @@ const cloudNow = () => Date.now() + state.offset
 const byId = (id) => document.getElementById(id)
 
 function dataCell(d) {
-  if (d.locationOffAt !== null) return h('span', { class: 'warn', text: 'location off' })
-  return h('span', { class: d.online ? 'on' : 'off', text: d.online ? 'online' : 'offline' })
+  // M2: a device that followed its account's migration says where it went, whatever this cloud last heard of it.
+  if (d.locationOffAt !== null && (d.online || d.moved === null)) return h('span', { class: 'warn', text: 'location off' })
+  return h('span', dataState(d))
 }
 
 /** F2: under the data channel, lost mode once the owner has switched it (the list stays narrow enough for the map). */

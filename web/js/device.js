@@ -1,7 +1,7 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, age, api, attempt, enc, h, iso, quietly, toast } from './util.js'
+import { ApiError, age, api, attempt, dataState, enc, h, iso, quietly, toast } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -88,7 +88,7 @@ export class DevicePage {
     const now = this.ctx.cloudNow()
     const last = d.last
     const rows = [
-      ['Data channel', h('span', { class: d.online ? 'on' : 'off', text: d.online ? 'online' : 'offline' })],
+      ['Data channel', h('span', dataState(d))],
       ['Push channel', this.channels ? yesNo(this.channels.push.connected, 'connected', 'not connected') : '…'],
       ['Cloud service', yesNo(d.cloudService, 'on', 'off')],
       ['Find Device', yesNo(d.findDevice, 'on', 'off')],

@@ -89,6 +89,20 @@ export function age(ms) {
 
 export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'))
 
+/**
+ * M2: a device's data channel in the CLI's words (cli/render.ts stateCell): online here, or, for one this cloud told to
+ * follow its account's migration, where it went -- moved, to follow when it is back, or missed -- else offline.
+ */
+export function dataState(d) {
+  if (d.online) return { class: 'on', text: 'online' }
+  const m = d.moved
+  if (m === null) return { class: 'off', text: 'offline' }
+  const date = (ms) => `${iso(ms).slice(0, 16).replace('T', ' ')} UTC`
+  if (m.notice === 'delivered') return { class: 'muted', text: `moved to ${m.to} on ${date(m.deliveredAt)}` }
+  if (m.notice === 'queued') return { class: 'off', text: `offline: follows to ${m.to} when back (told ${date(m.at)})` }
+  return { class: 'off', text: `offline: missed the move to ${m.to} (told ${date(m.at)})` }
+}
+
 /** Sizes as the CLI and the cloud's refusals say them ("5.0 GB" for 5 GiB): the one formatter, served from the build. */
 export const bytes = formatBytes
 

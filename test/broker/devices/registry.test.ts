@@ -2,6 +2,7 @@ import t from 'tap'
 import Database from 'better-sqlite3'
 import { DB_FILE, SCHEMA_VERSION, openDb, schemaVersion } from '../../../broker/db.js'
 import { DeviceRegistry, hashSecret, verifySecret } from '../../../broker/devices/registry.js'
+import { StateStore } from '../../../broker/devices/state-store.js'
 import { ACCOUNT_NAME_RULE } from '../../../common/contract.js'
 import { createHash, randomBytes, scryptSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -105,11 +106,12 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    17,
+    18,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
       "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
       "lost mode as device state (F2), devices indexed by account, a blob's pack (M2), " +
-      'open commands indexed by device (F2), unfinished uploads (A1, S3), proofs of uploaded bytes (D1, S1, B1)',
+      'open commands indexed by device (F2), unfinished uploads (A1, S3), proofs of uploaded bytes (D1, S1, B1), ' +
+      'the devices told to follow a migration (M2)',
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -155,6 +157,7 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   old.exec('DROP INDEX commands_open_by_device')
   old.exec('DROP TABLE blob_uploads')
   old.exec('DROP TABLE blob_proofs')
+  old.exec('DROP TABLE device_moves')
   for (const column of ['pack', 'pack_offset']) old.exec(`ALTER TABLE blobs DROP COLUMN ${column}`)
   old.pragma('user_version = 9')
   old.close()
@@ -184,6 +187,7 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   )
   t.ok(tables(db).includes('blob_uploads'), 'A1, S3: unfinished uploads are tracked in an older database')
   t.ok(tables(db).includes('blob_proofs'), 'D1, S1, B1: proofs of uploaded bytes are kept in an older database')
+  t.ok(tables(db).includes('device_moves'), 'M2: the devices told to follow a migration are kept in an older database')
   db.close()
   t.end()
 })
@@ -205,3 +209,44 @@ t.test(
     t.equal(verifierOf(db, 'old-phone'), hashSecret(secret), 'and the stored verifier is now the SHA-256 one')
   },
 )
+
+t.test("M2: an older database's cloud-moved notices say which devices moved where, the newest for each", (t) => {
+  const dir = t.testdir()
+  const old = openDb(dir)
+  old.exec('DROP TABLE device_moves')
+  const body = (device: string, cloud: string, account = 'alice'): string =>
+    JSON.stringify({ v: 1, device, account, to: { mqtt: 'ws://x/mqtt', push: 'ws://x/push', cloud }, at: 1, sig: 's' })
+  old.exec(`INSERT INTO accounts (id, last_activity_at, created_at) VALUES ('alice', 0, 0), ('bob', 0, 0);
+    INSERT INTO devices (id, account, secret_hash, created_at) VALUES ('a', 'alice', 'h', 0), ('b', 'alice', 'h', 0),
+      ('c', 'alice', 'h', 0), ('d', 'bob', 'h', 0);
+    INSERT INTO device_state (device_id) VALUES ('a'), ('b'), ('c'), ('d');
+    INSERT INTO account_migrations (account, how, at) VALUES ('alice', 'migrate', 5), ('bob', 'export', 5);`)
+  const notice = old.prepare<[id: string, device: string, body: string, at: number]>(
+    "INSERT INTO notifications (id, device_id, kind, title, body, created_at, expires_at) VALUES (?, ?, 'cloud-moved', 't', ?, ?, 99)",
+  )
+  notice.run('n1', 'a', body('a', 'http://first'), 10)
+  notice.run('n2', 'a', body('a', 'http://second'), 20)
+  notice.run('n3', 'b', 'not json', 10)
+  notice.run('n4', 'c', body('b', 'http://other-device'), 10)
+  notice.run('n5', 'd', body('d', 'http://exported'), 10)
+  old.pragma(`user_version = ${SCHEMA_VERSION - 1}`)
+  old.close()
+  const db = openDb(dir)
+  t.same(db.prepare('SELECT * FROM device_moves ORDER BY device_id').all(), [
+    { device_id: 'a', notice: 'n2', cloud: 'http://second', account: 'alice', at: 20 },
+  ])
+  // The device views say so; a stored move that breaks the contract is left out, never served.
+  db.prepare("INSERT INTO device_moves VALUES ('b', 'n3', 'not a url', 'alice', 10)").run()
+  const store = new StateStore(db)
+  t.same(
+    store.devices().map((d) => [d.id, d.moved]),
+    [
+      ['a', { to: 'http://second', account: 'alice', at: 20, notice: 'queued', deliveredAt: null }],
+      ['b', null],
+      ['c', null],
+      ['d', null],
+    ],
+  )
+  db.close()
+  t.end()
+})

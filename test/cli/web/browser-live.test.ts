@@ -15,6 +15,10 @@ import { CHROMIUM } from '../../../bench/chromium.js'
 import { signedInPage } from '../../fixtures/browser.js'
 import { startWeb, type WebSetup } from '../../fixtures/web.js'
 import { run } from '../../fixtures/io.js'
+import { addDevice } from '../../fixtures/cloud.js'
+import { ConsoleClient } from '../../../cli/console-client.js'
+import { endpointsOf } from '../../../common/cloud/cloud-move.js'
+import type { NotificationRecord } from '../../../common/console-api.js'
 import { sha } from '../../fixtures/sync-items.js'
 
 /** Uploads a note's bytes and then the note, as phone-a's sync does over its data channel. */
@@ -129,6 +133,34 @@ if (!existsSync(CHROMIUM)) {
       await notesCount(page, burst)
       const reads = itemReads - before
       t.ok(reads >= 1 && reads < burst / 2, `${reads} rereads for ${burst} uploads (${2 * burst} requests)`)
+    })
+
+    await t.test('M2: a phone told to follow its account to another cloud shows where it went, not "offline"', async (t) => {
+      await addDevice(s.cloud, 'phone-m', 'mover')
+      const api = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+      await api.request('/api/accounts/mover/transferred', { how: 'migrate' })
+      await api.request('/api/accounts/mover/moved', { account: 'mover', to: endpointsOf('http://127.0.0.1:9') })
+      const row = '#device-table tr[data-device="phone-m"]'
+      const reload = async (hash: string): Promise<void> => {
+        await page.goto(`${s.web.url}${hash}`)
+        await page.reload()
+        await page.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
+      }
+      await reload('#/')
+      await page.waitForSelector(`${row}:has-text("offline: follows to http://127.0.0.1:9 when back (told ")`)
+      t.pass('away: the list says it follows when it is back')
+      // The phone takes the notice (its push channel acknowledges it): it has moved.
+      const queue = s.cloud.broker.framework.queue
+      queue.acknowledge('phone-m', (queue.list('phone-m', 10)[0] as NotificationRecord).id)
+      await reload('#/device/phone-m')
+      const moved = /^moved to http:\/\/127\.0\.0\.1:9 on \d{4}-\d\d-\d\d \d\d:\d\d UTC$/
+      await page.waitForSelector(`${row}:has-text("moved to http://127.0.0.1:9 on ")`)
+      t.match(await page.textContent(`${row} td:nth-child(2)`), moved, 'the list')
+      await page.waitForSelector('#facts dd:has-text("moved to")')
+      t.match(await page.textContent('#facts dt:text-is("Data channel") + dd'), moved, "the device's page")
+      // Back to phone-a for the tests after this one.
+      await reload('#/device/phone-a')
+      await page.waitForSelector('#items-table')
     })
 
     await t.test('the broker stopped, back, then with a new console token: the banner says so in words', async (t) => {
