@@ -10,12 +10,13 @@ import type { Command } from 'commander'
 import type { ConsoleClient } from './console-client.js'
 import type { AccountView, Tier } from '../broker/cloud/accounts.js'
 import type { AccountRetirement } from '../broker/cloud/retirement-plan.js'
+import type { AdvanceEffects } from '../broker/cloud/advance-effects.js'
 import { formatBytes } from '../common/format-bytes.js'
 import type { CloudLogEntry } from '../broker/cloud/cloud-log.js'
 import { formatAge } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
 import { positiveInt } from './options.js'
-import { table } from './render.js'
+import { plural, table } from './render.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 const BAR_WIDTH = 20
@@ -145,13 +146,34 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
     .command('advance <duration>')
     .description('simulated time only: move the cloud clock forward, e.g. 73h or 7d, running every rule that falls due in order')
     .action(async (by: string) => {
-      const view = await (await api()).send<ClockView & { from: number; fired: number }>('POST', '/api/clock/advance', { by })
-      print(
-        view,
-        `Moved the cloud clock from ${new Date(view.from).toISOString()} to ${new Date(view.now).toISOString()}; ${view.fired} ` +
-          `timer(s) fell due and ran.\n`,
-      )
+      const view = await (
+        await api()
+      ).send<ClockView & { from: number; fired: number; effects: AdvanceEffects }>('POST', '/api/clock/advance', { by })
+      print(view, renderAdvance(view.from, view.now, view.effects))
     })
+}
+
+/**
+ * What `clock advance` did, in what a user can look up: the cloud log's new entries by rule and the accounts they are
+ * about, and the commands and notifications that expired or were queued; or that none of the rules had anything to do
+ * (the clock's count of timers is no measure: its rules also wake just to look again).
+ */
+export function renderAdvance(from: number, now: number, e: AdvanceEffects): string {
+  const moved = `Moved the cloud clock from ${new Date(from).toISOString()} to ${new Date(now).toISOString()}.`
+  const done: string[] = []
+  if (e.log.length > 0) {
+    const entries = e.log.reduce((n, r) => n + r.entries, 0)
+    const rules = e.log.map((r) => `${r.rule} ${r.entries}`).join(', ')
+    done.push(
+      `${entries} cloud-log ${entries === 1 ? 'entry' : 'entries'} (${rules}) for ${e.accounts.join(', ')}: ` +
+        `\`console account ${e.accounts.length === 1 ? e.accounts[0] : 'NAME'}\` shows them`,
+    )
+  }
+  if (e.commandsExpired > 0) done.push(`${plural(e.commandsExpired, 'command')} expired`)
+  if (e.notificationsQueued > 0) done.push(`${plural(e.notificationsQueued, 'notification')} queued`)
+  if (e.notificationsExpired > 0) done.push(`${plural(e.notificationsExpired, 'notification')} expired`)
+  if (done.length === 0) return `${moved}\nNo rule had anything to do on the way: nothing for the cloud log, no command or notification.\n`
+  return `${moved}\nOn the way: ${done.join('; ')}.\n`
 }
 
 /** A3: whether the account is frozen, or when a year without activity freezes it. */

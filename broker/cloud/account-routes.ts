@@ -7,10 +7,12 @@
  *   PUT  /api/accounts/:account/membership  {"tier":"premium","days":365} or {"tier":"free"} (A2)
  *   GET  /api/accounts/:account/log         what the cloud's rules did to its data, newest first
  *   GET  /api/clock                         the cloud's time, and whether it is simulated
- *   POST /api/clock/advance                 {"by":"73h"}: simulated time only; runs every rule that falls due, in order
+ *   POST /api/clock/advance                 {"by":"73h"}: simulated time only; runs every rule that falls due, in order,
+ *                                           and says what they did (`effects`, advance-effects.ts)
  */
 import { z } from 'zod'
 import { SimulatedClock, parseDuration } from '../../common/clock.js'
+import { AdvanceWatch } from './advance-effects.js'
 import type { CloudParts } from './cloud-data.js'
 import type { AccountRetirement } from './retirement-plan.js'
 import { HttpError, intParam } from '../http/router.js'
@@ -29,6 +31,7 @@ const AdvanceSchema = z.strictObject({ by: z.union([z.string(), z.number().int()
 /** `retirement` is M1's view of one account, asked per request (the retirement is made after these routes). */
 export function addAccountRoutes(parts: CloudParts, retirement: (account: string) => AccountRetirement | null): void {
   const { router, accounts, clock, cloudLog } = parts
+  const watch = new AdvanceWatch(parts.db)
   router.add('GET', '/api/accounts', ['console'], () => ({
     status: 200,
     body: { now: clock.now(), accounts: accounts.list().map((a) => ({ ...a, retirement: retirement(a.id) })) },
@@ -67,8 +70,14 @@ export function addAccountRoutes(parts: CloudParts, retirement: (account: string
     }
     if (ms <= 0 || ms > MAX_ADVANCE_MS) throw new HttpError(400, 'BAD_REQUEST', 'advance the clock by more than nothing and at most 3650d')
     const from = clock.now()
-    const fired = clock.advance(ms)
-    return { status: 200, body: { ...clockView(parts), from, fired } }
+    let fired = 0
+    // What the rules did on the way, as a user can look it up; `fired` counts every timer, look-agains included.
+    const effects = watch.around(
+      from,
+      () => (fired = clock.advance(ms)),
+      () => clock.now(),
+    )
+    return { status: 200, body: { ...clockView(parts), from, fired, effects } }
   })
 }
 

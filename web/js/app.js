@@ -1,7 +1,7 @@
 // The web console's page: the device list and map kept live by the console's event stream (/events), the cloud clock
 // with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID). The header and the
 // banner under it say, in words, when the page is not live: the broker or the console away, or this browser signed out.
-import { SIGNED_OUT, age, api, attempt, banner, clockTime, dataState, enc, h, quietly } from './util.js'
+import { SIGNED_OUT, advanceText, age, api, attempt, banner, clockTime, dataState, enc, h, quietly } from './util.js'
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
@@ -98,11 +98,9 @@ async function advance(by) {
   const moved = await attempt(() => api('POST', '/clock/advance', { by }))
   for (const b of buttons) b.disabled = false
   if (!moved) return
-  const from = new Date(moved.from).toISOString()
-  const to = new Date(moved.now).toISOString()
   await onClock()
   // Said once the page shows what the move changed.
-  byId('live').textContent = `Moved the cloud clock from ${from} to ${to}; ${moved.fired} timer(s) fell due and ran.`
+  byId('live').textContent = advanceText(moved)
 }
 
 async function onClock() {

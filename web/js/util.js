@@ -90,6 +90,28 @@ export function age(ms) {
 export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'))
 
 /**
+ * What a move of the cloud clock did, in the CLI's words (cli/account-commands.ts renderAdvance) on one line: the cloud
+ * log's new entries by rule and account, the commands and notifications that expired or were queued, or that no rule
+ * had anything to do -- not how many timers woke, which the rules also do just to look again.
+ */
+export function advanceText(moved) {
+  const at = (ms) => new Date(ms).toISOString()
+  const e = moved.effects
+  const count = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`
+  const done = []
+  if (e.log.length > 0) {
+    const entries = e.log.reduce((n, r) => n + r.entries, 0)
+    const rules = e.log.map((r) => `${r.rule} ${r.entries}`).join(', ')
+    done.push(`${entries} cloud-log ${entries === 1 ? 'entry' : 'entries'} (${rules}) for ${e.accounts.join(', ')}`)
+  }
+  if (e.commandsExpired > 0) done.push(`${count(e.commandsExpired, 'command')} expired`)
+  if (e.notificationsQueued > 0) done.push(`${count(e.notificationsQueued, 'notification')} queued`)
+  if (e.notificationsExpired > 0) done.push(`${count(e.notificationsExpired, 'notification')} expired`)
+  const what = done.length === 0 ? 'No rule had anything to do on the way.' : `On the way: ${done.join('; ')}.`
+  return `Moved the cloud clock from ${at(moved.from)} to ${at(moved.now)}. ${what}`
+}
+
+/**
  * M2: a device's data channel in the CLI's words (cli/render.ts stateCell): online here, or, for one this cloud told to
  * follow its account's migration, where it went -- moved, to follow when it is back, or missed -- else offline.
  */
