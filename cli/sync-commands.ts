@@ -50,10 +50,12 @@ export function renderSyncStatus(s: SyncStatus | null, now: number): string {
   return lines.join('\n') + '\n'
 }
 
-export function renderItems(v: ItemsView): string {
-  const lines = [`account ${forTerminal(v.account)}: what the cloud keeps`]
+/** With `only` (`--category`), the total of that category alone: the list under it is of that category too. */
+export function renderItems(v: ItemsView, only?: SyncCategory): string {
+  const lines = [`account ${forTerminal(v.account)}: what the cloud keeps${only === undefined ? '' : ` of ${only}`}`]
   for (const [category, t] of Object.entries(v.totals))
-    lines.push(`  ${category.padEnd(11)} ${String(t.count).padStart(6)} items  ${formatBytes(t.bytes)}`)
+    if (only === undefined || category === only)
+      lines.push(`  ${category.padEnd(11)} ${String(t.count).padStart(6)} items  ${formatBytes(t.bytes)}`)
   for (const i of v.items)
     lines.push(`${i.category}/${i.id}  ${formatBytes(i.size)}  changed by ${i.changedBy} ${formatAge(v.now - i.modifiedAt)} ago`)
   return lines.join('\n') + '\n'
@@ -111,9 +113,10 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
     .description('what the cloud keeps of an account: counts and bytes per category, and each item')
     .option('--category <category>', 'one category only')
     .action(async (account: string, o: { category?: string }) => {
-      const query = o.category === undefined ? '' : `?category=${categoryArg(o.category)}`
+      const only = o.category === undefined ? undefined : categoryArg(o.category)
+      const query = only === undefined ? '' : `?category=${only}`
       const view = ItemsViewSchema.parse(await (await api()).send('GET', `${path(account, 'items')}${query}`))
-      print(view, renderItems(view))
+      print(view, renderItems(view, only))
     })
   cmd
     .command('delete <account> <category> <id>')

@@ -83,6 +83,14 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
     items: [],
     totals: { notes: { count: 1 } },
   })
+  // S2: with --category, the total of that category alone heads its list; the JSON keeps every total, as the API gives them.
+  const notes = (await run([...api, 'items', 'alice', '--category', 'notes'])).out
+  t.match(notes, new RegExp(`^account alice: what the cloud keeps of notes\\n  notes\\s+1 items\\s+\\d+ B\\nnotes/${note.id}\\s`))
+  t.notMatch(notes, /photos|contacts|recordings/, 'no other category')
+  t.equal(
+    (await run([...api, 'items', 'alice', '--category', 'photos'])).out,
+    'account alice: what the cloud keeps of photos\n  photos           0 items  0 B\n',
+  )
   t.match((await run([...api, 'items', 'alice', '--category', 'music'])).err, /unknown category/)
   t.equal((await run([...api, 'bin', 'alice'])).out, 'recently deleted of alice is empty (entries stay 30 days)\n')
   t.equal((await run([...api, 'delete', 'alice', 'notes', note.id])).out, `notes/${note.id} moved to recently deleted\n`)
