@@ -27,7 +27,7 @@ import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { checked, duration, fraction, hostPort, latLon, onOff, publicKeyFile } from './options.js'
-import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
 
 export interface RunningAgent {
   agent: Agent
@@ -216,7 +216,7 @@ export function phoneCommand(io: Io): Command {
           `network       ${status.network}`,
           `heartbeats    ${status.heartbeatsSent} sent this run`,
           `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
-          `screen        ${lock === null ? 'unlocked' : `LOCKED: "${forTerminal(lock.message)}" -- call ${forTerminal(lock.phone)}`}`,
+          `screen        ${lock === null ? 'unlocked' : `LOCKED: ${quoted(lock.message)} -- call ${forTerminal(lock.phone)}`}`,
           ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
         ].join('\n') +
           '\n' +

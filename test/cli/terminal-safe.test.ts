@@ -195,3 +195,20 @@ t.test(
     for (const text of [framework, sync, job]) t.notMatch(text, RAW, 'no control character reaches the terminal')
   },
 )
+
+t.test(
+  "a broker's refusal quotes a name as the terminal shows names, escaped once: ESC, a line break, a backslash and a quote",
+  async (t) => {
+    const cloud = await startCloud(t)
+    const console_ = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
+    const name = 'x\x1b[2J\n\\"y'
+    // \x1B and \x0A for the controls, \\ for the backslash, \" for the quote: one backslash starts each escape, none is doubled.
+    const shown = '"x\\x1B[2J\\x0A\\\\\\"y"'
+    const history = await run([...console_, 'history', name])
+    t.equal(history.code, 1)
+    t.equal(history.err, `error: device ${shown} not found\n`)
+    const account = await run([...console_, 'account', name])
+    t.equal(account.code, 1)
+    t.equal(account.err, `error: bad account ${shown}: ✖ ${ACCOUNT_NAME_RULE}\n`, 'where the JSON quoting said "x\\u001b[2J\\n\\\\\\"y"')
+  },
+)
