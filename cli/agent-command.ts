@@ -71,7 +71,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   try {
     ownerKey = c.ownerKey === undefined ? undefined : readPublicKey(c.ownerKey)
   } catch (err) {
-    throw new UserError(`cannot read the owner key ${c.ownerKey}: ${(err as Error).message}`)
+    throw new UserError(`cannot read the owner key ${forTerminal(c.ownerKey as string)}: ${forTerminal((err as Error).message)}`)
   }
   if (!ownerKey) log.warn('no owner key (--owner-key): this phone will refuse every remote command')
   // One phone per data directory: a second would take this one's MQTT session over and over and share its journal.

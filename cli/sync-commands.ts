@@ -23,11 +23,11 @@ import {
 } from '../common/cloud/sync-api.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
-import { forTerminal, lineForTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
 
 function categoryArg(value: string): SyncCategory {
   const parsed = SyncCategorySchema.safeParse(value)
-  if (!parsed.success) throw new UserError(`unknown category "${value}": use ${SyncCategorySchema.options.join(', ')}`)
+  if (!parsed.success) throw new UserError(`unknown category ${quoted(value)}: use ${SyncCategorySchema.options.join(', ')}`)
   return parsed.data
 }
 

@@ -11,7 +11,7 @@ import { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { migrate, type MigrationJob } from './migrate.js'
 import { progressOn } from './progress.js'
-import { forTerminal, lineForTerminal, linesForTerminal } from '../../common/terminal-text.js'
+import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../../common/terminal-text.js'
 
 export function renderJob(job: MigrationJob): string {
   return (
@@ -48,7 +48,7 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
       const bad = AccountNameSchema.safeParse(toAccount).error
       if (bad)
         throw new UserError(
-          `the account there would be ${JSON.stringify(toAccount)}: ${bad.issues[0]?.message}` +
+          `the account there would be ${quoted(toAccount)}: ${bad.issues[0]?.message}` +
             (o.toAccount === undefined ? '; give --to-account with a name that meets it' : ''),
         )
       let token: string
