@@ -16,6 +16,7 @@ import { cloudUrlOf } from './cloud-client.js'
 import type { Point } from './location.js'
 import { parseHostPort, parseLatLon } from './place-text.js'
 import { defaultPushUrl } from './push-channel.js'
+import { quoted } from '../common/terminal-text.js'
 
 export type LocationSpec =
   { kind: 'route' } | { kind: 'gpx'; file: string } | { kind: 'fixed'; point: Point } | { kind: 'gpsd'; host: string; port: number }
@@ -31,16 +32,16 @@ export function parseLocation(text: string): LocationSpec {
   if (kind === 'gpx' && rest) return { kind, file: rest }
   if (kind === 'fixed' && rest !== null) {
     const point = parseLatLon(rest)
-    if (!point) throw new Error(`"${rest}" is not LAT,LON in degrees, e.g. fixed:55.9486,-3.1999`)
+    if (!point) throw new Error(`${quoted(rest)} is not LAT,LON in degrees, e.g. fixed:55.9486,-3.1999`)
     return { kind, point }
   }
   if (kind === 'gpsd') {
     if (rest === null) return { kind, ...GPSD_DEFAULT }
     const at = parseHostPort(rest)
-    if (!at) throw new Error(`"${rest}" is not HOST:PORT, e.g. gpsd:127.0.0.1:2947`)
+    if (!at) throw new Error(`${quoted(rest)} is not HOST:PORT, e.g. gpsd:127.0.0.1:2947`)
     return { kind, ...at }
   }
-  throw new Error(`"${text}" is not a location: use route, gpx:FILE, fixed:LAT,LON, gpsd or gpsd:HOST:PORT`)
+  throw new Error(`${quoted(text)} is not a location: use route, gpx:FILE, fixed:LAT,LON, gpsd or gpsd:HOST:PORT`)
 }
 
 export const LocationSchema = z.string().transform((text, ctx): LocationSpec => {

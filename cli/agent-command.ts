@@ -27,7 +27,7 @@ import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { checked, duration, fraction, hostPort, latLon, onOff, publicKeyFile } from './options.js'
-import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
 
 export interface RunningAgent {
   agent: Agent
@@ -71,7 +71,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   try {
     ownerKey = c.ownerKey === undefined ? undefined : readPublicKey(c.ownerKey)
   } catch (err) {
-    throw new UserError(`cannot read the owner key ${c.ownerKey}: ${(err as Error).message}`)
+    throw new UserError(`cannot read the owner key ${forTerminal(c.ownerKey as string)}: ${forTerminal((err as Error).message)}`)
   }
   if (!ownerKey) log.warn('no owner key (--owner-key): this phone will refuse every remote command')
   // One phone per data directory: a second would take this one's MQTT session over and over and share its journal.
@@ -216,7 +216,7 @@ export function phoneCommand(io: Io): Command {
           `network       ${status.network}`,
           `heartbeats    ${status.heartbeatsSent} sent this run`,
           `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
-          `screen        ${lock === null ? 'unlocked' : `LOCKED: "${forTerminal(lock.message)}" -- call ${forTerminal(lock.phone)}`}`,
+          `screen        ${lock === null ? 'unlocked' : `LOCKED: ${quoted(lock.message)} -- call ${forTerminal(lock.phone)}`}`,
           ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
         ].join('\n') +
           '\n' +

@@ -13,7 +13,7 @@ import { formatAge } from '../common/clock.js'
 import type { BackupView, PlanView, RetentionView } from '../common/cloud/backup-api.js'
 import { UserError, type Io } from './io.js'
 import { table } from './render.js'
-import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, lineForTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 const iso = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString().replace('.000Z', 'Z'))
 
@@ -57,7 +57,7 @@ function renderPhoneStatus(s: BackupStatus): string {
     [
       `cloud backup  ${s.on ? 'on' : 'off'}`,
       `last backup   ${s.lastBackupId === null ? 'never' : `${s.lastBackupId} at ${iso(s.lastBackupAt)}`}`,
-      ...(s.lastError === null ? [] : [`last error    ${forTerminal(s.lastError)}`]),
+      ...(s.lastError === null ? [] : [`last error    ${lineForTerminal(s.lastError)}`]),
       `plans refused ${s.plansRefused} this run`,
     ].join('\n') + '\n'
   )

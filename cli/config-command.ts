@@ -7,6 +7,7 @@ import { BROKER_CONFIG } from '../broker/config.js'
 import { envName, loadConfig, settings, type ConfigSpec } from '../common/config.js'
 import { UserError, type Io } from './io.js'
 import { table } from './render.js'
+import { forTerminal } from '../common/terminal-text.js'
 
 type Kind = 'broker' | 'agent'
 const SPECS: Record<Kind, ConfigSpec<z.ZodObject>> = { broker: BROKER_CONFIG, agent: AGENT_CONFIG }
@@ -19,7 +20,9 @@ function kindOf(file: string, given: Kind | undefined): Kind {
   const name = basename(file)
   if (name.includes('broker')) return 'broker'
   if (name.includes('agent')) return 'agent'
-  throw new UserError(`cannot tell whether ${file} is a broker or an agent config from its name: add --kind broker or --kind agent`)
+  throw new UserError(
+    `cannot tell whether ${forTerminal(file)} is a broker or an agent config from its name: add --kind broker or --kind agent`,
+  )
 }
 
 export function configCommand(io: Io): Command {

@@ -13,7 +13,7 @@ import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
-import { linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 export interface ConsoleOptions {
   api: string
@@ -44,7 +44,7 @@ export async function readToken(o: ConsoleOptions): Promise<string> {
   } catch (err) {
     if (err instanceof SmallFileError) throw new UserError(`cannot read the console token: ${err.message}`)
     throw new UserError(
-      `cannot read the console token ${file} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`,
+      `cannot read the console token ${forTerminal(file)} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`,
     )
   }
   return token

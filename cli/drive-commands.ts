@@ -19,7 +19,7 @@ import type { DriveFile } from '../common/cloud/drive-api.js'
 import type { Io } from './io.js'
 import { table } from './render.js'
 import { UserError } from './io.js'
-import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
 
 const path = (account: string, rest = ''): string => `/api/accounts/${encodeURIComponent(account)}/drive${rest}`
 
@@ -69,7 +69,9 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
       const { files } = await client.send<{ files: DriveFile[] }>('GET', path(account, '/files'))
       const sha256 = createHash('sha256').update(bytes).digest('hex')
       if (files.find((f) => f.id === id)?.sha256 !== sha256)
-        throw new UserError(`drive file ${id} arrived damaged or changed while it was read; nothing was saved to ${dest}`)
+        throw new UserError(
+          `drive file ${quoted(id)} arrived damaged or changed while it was read; nothing was saved to ${forTerminal(dest)}`,
+        )
       await saveFile(dest, bytes)
       print({ id, dest, size: bytes.length }, `Saved ${formatBytes(bytes.length)} to ${dest}.\n`)
     })
@@ -169,6 +171,6 @@ async function readLocal(file: string): Promise<Uint8Array<ArrayBuffer>> {
   try {
     return new Uint8Array(await readFile(file))
   } catch (err) {
-    throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`)
+    throw new UserError(`cannot read ${forTerminal(file)}: ${(err as NodeJS.ErrnoException).code}`)
   }
 }

@@ -18,6 +18,7 @@ import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
+import { quoted } from '../common/terminal-text.js'
 
 interface RunFlags {
   count: number
@@ -83,7 +84,7 @@ export function fleetCommand(io: Io): Command {
     .option('--out <file>', 'the credentials file to write', 'fleet-credentials.json')
     .action(async (o: ProvisionFlags) => {
       const badPrefix = FleetPrefixSchema.safeParse(o.accountPrefix).error
-      if (badPrefix) throw new UserError(`--account-prefix "${o.accountPrefix}": ${badPrefix.issues[0]?.message}`)
+      if (badPrefix) throw new UserError(`--account-prefix ${quoted(o.accountPrefix)}: ${badPrefix.issues[0]?.message}`)
       const started = performance.now()
       // The secrets in their file first, durably: one that exists or cannot be written refuses before a device is
       // registered whose secret would be nowhere (common/secret-file).
@@ -143,7 +144,7 @@ export function fleetCommand(io: Io): Command {
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
       if (o.profile !== undefined && o.profile !== 'owntracks')
-        throw new UserError(`--profile "${o.profile}": the one profile is owntracks`)
+        throw new UserError(`--profile ${quoted(o.profile)}: the one profile is owntracks`)
       const profile = o.profile
       if (o.broker && !o.credentials && !profile)
         throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')

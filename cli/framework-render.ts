@@ -8,7 +8,7 @@ import type { ShownNotification } from '../agent/push-inbox.js'
 import type { ChannelsView, NotificationRecord, ReceivedEvent } from '../common/console-api.js'
 import { formatAge } from '../common/clock.js'
 import { plural, table } from './render.js'
-import { forTerminal } from '../common/terminal-text.js'
+import { forTerminal, quoted } from '../common/terminal-text.js'
 
 const utc = (at: number): string => new Date(at).toISOString().replace('T', ' ').slice(0, 19)
 const ago = (now: number, at: number): string => `${formatAge(now - at)} ago`
@@ -67,7 +67,7 @@ export function renderFrameworkStatus(f: FrameworkStatus): string {
   const last = n.recent[0]
   const shown =
     `${n.shown} shown, ${plural(n.duplicatesSuppressed, 'duplicate')} ` +
-    `suppressed${last ? `; last: ${last.kind} "${forTerminal(last.title)}", ${formatAge(last.delayMs)} late` : ''}`
+    `suppressed${last ? `; last: ${last.kind} ${quoted(last.title)}, ${formatAge(last.delayMs)} late` : ''}`
   const l = f.logs
   const deferred = l.deferred ? ` (waiting: ${l.deferred})` : ''
   const service = n.service

@@ -5,6 +5,7 @@ import { parseLocation } from '../agent/config.js'
 import { DeviceIdSchema } from '../common/contract.js'
 import { UserError, type Io } from './io.js'
 import { defaultBin, execLine, install } from './install.js'
+import { quoted } from '../common/terminal-text.js'
 
 export function installCommand(io: Io): Command {
   return new Command('install')
@@ -21,8 +22,8 @@ export function installCommand(io: Io): Command {
     .action(async (o: { prefix: string; bin?: string; agent: string[]; location: string }) => {
       const bin = o.bin ? o.bin.trim().split(/\s+/) : defaultBin()
       if (!isAbsolute(bin[0] as string))
-        throw new UserError(`--bin must start with an absolute path (systemd does no PATH lookup): "${o.bin}"`)
-      for (const id of o.agent) if (!DeviceIdSchema.safeParse(id).success) throw new UserError(`invalid device id "${id}"`)
+        throw new UserError(`--bin must start with an absolute path (systemd does no PATH lookup): ${quoted(String(o.bin))}`)
+      for (const id of o.agent) if (!DeviceIdSchema.safeParse(id).success) throw new UserError(`invalid device id ${quoted(id)}`)
       try {
         parseLocation(o.location)
       } catch (err) {

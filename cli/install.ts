@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { makeDirsSync } from '../common/make-dirs.js'
 import { UserError } from './io.js'
+import { forTerminal } from '../common/terminal-text.js'
 
 /** The command the shipped units run; `fakephone install` replaces it. */
 export const SHIPPED_BIN = '/usr/local/bin/fakephone'
@@ -89,7 +90,7 @@ export function agentConfigText(id: string, location: string): string {
 function refusal(prefix: string, err: unknown): unknown {
   const code = (err as { code?: unknown }).code
   if (code === 'EACCES' || code === 'EPERM') return err
-  return new UserError(`--prefix ${prefix}: cannot install there: ${(err as Error).message}`)
+  return new UserError(`--prefix ${forTerminal(prefix)}: cannot install there: ${forTerminal((err as Error).message)}`)
 }
 
 export async function install(o: InstallOptions): Promise<InstalledFile[]> {

@@ -10,6 +10,7 @@ import type { DeviceView } from '../common/console-api.js'
 import { signPayload, type OwnerKeys } from '../common/signing.js'
 import type { ConsoleClient } from './console-client.js'
 import { UserError } from './io.js'
+import { quoted, forTerminal } from '../common/terminal-text.js'
 
 /** Defaults people expect: minutes for ring and locate, days for lock, lost mode and wipe. */
 export const DEFAULT_EXPIRY: Record<CommandType, number> = {
@@ -34,7 +35,8 @@ export async function signCommand<T extends CommandType>(
   const key = keys.existingSigningKey(device.account)
   if (!key)
     throw new UserError(
-      `no owner key for account "${device.account}" in ${keys.dir}: use the keys folder the device was provisioned with (--keys)`,
+      `no owner key for account ${quoted(device.account)} in ${forTerminal(keys.dir)}: use the keys folder the device was ` +
+        `provisioned with (--keys)`,
     )
   return { command: commandAt(keys, key, { id: randomUUID(), device: id, type, args, now, expiresMs }), device }
 }

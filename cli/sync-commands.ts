@@ -23,11 +23,11 @@ import {
 } from '../common/cloud/sync-api.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
-import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
 
 function categoryArg(value: string): SyncCategory {
   const parsed = SyncCategorySchema.safeParse(value)
-  if (!parsed.success) throw new UserError(`unknown category "${value}": use ${SyncCategorySchema.options.join(', ')}`)
+  if (!parsed.success) throw new UserError(`unknown category ${quoted(value)}: use ${SyncCategorySchema.options.join(', ')}`)
   return parsed.data
 }
 
@@ -44,7 +44,7 @@ export function renderSyncStatus(s: SyncStatus | null, now: number): string {
     lines.push(
       `${category.padEnd(12)} ${onoff(c.sync).padEnd(7)} ${onoff(c.uploads).padEnd(8)} ${String(c.local).padStart(5)}  ` +
         `${String(c.inCloud).padStart(8)}  ${String(c.pending).padStart(7)}  ${when(c.lastSync, now)}` +
-        (c.lastError === null ? '' : `\n             last error: ${forTerminal(c.lastError)}`),
+        (c.lastError === null ? '' : `\n             last error: ${lineForTerminal(c.lastError)}`),
     )
   }
   return lines.join('\n') + '\n'

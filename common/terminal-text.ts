@@ -11,9 +11,16 @@
  * Each value from others is escaped once, with forTerminal, where it goes into a line. linesForTerminal is the net over
  * a whole text the CLI wrote (a message, a rendered view): it shows any control character that slipped in, but leaves
  * backslashes as they are, so a text whose values were escaped already is not escaped twice.
+ *
+ * A message names a value in quotes with `quoted`, one rule on both sides: the broker's refusals (HTTP error bodies the
+ * CLI and the web console show, MQTT refusals it logs) and the CLI's own errors (a value the user typed) quote a name
+ * once, where they put it in, as the terminal shows names: an ESC in it is `\x1B` everywhere, never `\u001b` in one
+ * place and `\x1B` in another. Whatever prints such a message whole uses a net that leaves backslashes alone:
+ * linesForTerminal, or lineForTerminal where the message must stay on one line.
  */
 
 const UNSAFE = /[\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const UNSAFE_BUT_BACKSLASH = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 const UNSAFE_BUT_LF = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 
 const escape = (c: string): string => {
@@ -34,4 +41,21 @@ export function forTerminal(text: string): string {
  */
 export function linesForTerminal(text: string): string {
   return text.replace(UNSAFE_BUT_LF, escape)
+}
+
+/**
+ * A value from others (a name, an id, a text the user typed) for a message, in double quotes: escaped as forTerminal
+ * escapes it, and a `"` in it shown as `\"`, so the quotes around it are the only bare ones and it reads back one way
+ * (every backslash inside starts an escape).
+ */
+export function quoted(value: string): string {
+  return `"${forTerminal(value).replace(/"/g, '\\"')}"`
+}
+
+/**
+ * A whole message (one whose values were quoted or escaped already, such as a refusal the broker sent) on one line:
+ * control characters shown as forTerminal shows them, a line break too, but a backslash stays as it is.
+ */
+export function lineForTerminal(text: string): string {
+  return text.replace(UNSAFE_BUT_BACKSLASH, escape)
 }

@@ -4,7 +4,7 @@
  * with latency percentiles, the phones' life events, and the memory and CPU
  * the run took. `lost` anywhere makes the run fail (exit status 1).
  */
-import { forTerminal } from '../common/terminal-text.js'
+import { forTerminal, quoted } from '../common/terminal-text.js'
 import type { CommandFate } from './console-driver.js'
 import type { HistogramData, Percentiles } from './histogram.js'
 import { hash32 } from './prng.js'
@@ -188,7 +188,7 @@ export function renderReport(r: FleetReport): string {
   const n = r.notifications
   const res = r.resources
   return [
-    `fleet "${forTerminal(r.scenario)}" (seed ${forTerminal(r.seed)}): ${r.phones.started} phone starts of ${r.phones.target}, ` +
+    `fleet ${quoted(r.scenario)} (seed ${forTerminal(r.seed)}): ${r.phones.started} phone starts of ${r.phones.target}, ` +
       `${(r.durationMs / 1000).toFixed(1)} s`,
     `  phones        ${r.phones.stopped} stopped, ${r.phones.outages} outages, ` +
       `${r.phones.switches} switches (${r.phones.switchesRefused} refused), ${r.phones.startFailures} failed to start, ` +

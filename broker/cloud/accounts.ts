@@ -20,6 +20,7 @@ import type { Logger } from '../../common/log.js'
 import { type Db, one, pluck } from '../db.js'
 import type { CloudLog } from './cloud-log.js'
 import { DueTimer } from '../due-timer.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export type Tier = 'free' | 'premium'
 
@@ -99,12 +100,13 @@ export class AccountError extends FakephoneError {
   }
 }
 
-const notFound = (account: string): AccountError => new AccountError('NOT_FOUND', `account "${account}" not found`)
+const notFound = (account: string): AccountError => new AccountError('NOT_FOUND', `account ${quoted(account)} not found`)
 
 const frozen = (account: string): AccountError =>
   new AccountError(
     'FROZEN',
-    `account "${account}" was frozen after a year without activity and its cloud data cleared; sign in to the console to use it again`,
+    `account ${quoted(account)} was frozen after a year without activity and its cloud data cleared; sign in to the console to ` +
+      `use it again`,
   )
 
 /** A1's check against an account already read: M2's batch routes read it once for a thousand blobs. */

@@ -18,6 +18,7 @@ import type { Backups } from './backups.js'
 import type { CloudParts } from './cloud-data.js'
 import { HttpError } from '../http/router.js'
 import { servedDevice } from './served-device.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   const { router, accounts, clock, blobs } = parts
@@ -25,7 +26,7 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   const need = (id: string, account?: string): BackupView => {
     const b = store.get(id)
     if (!b || (account !== undefined && b.account !== account))
-      throw new HttpError(404, 'NOT_FOUND', `no backup ${id}${account === undefined ? '' : ' in this account'}`)
+      throw new HttpError(404, 'NOT_FOUND', `no backup ${quoted(id)}${account === undefined ? '' : ' in this account'}`)
     return b
   }
   const one = (b: BackupView) => ({ status: 200, body: { now: clock.now(), retention: retention.view(b.account), backup: b } })
@@ -58,7 +59,7 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
     const { deviceId } = servedDevice(parts.accounts, ctx)
     const { reason } = await ctx.json(PlanFailedSchema)
     const id = ctx.params.id as string
-    if (!plans.isOpen(id, deviceId)) throw new HttpError(409, 'STALE_PLAN', `backup plan ${id} is not open`)
+    if (!plans.isOpen(id, deviceId)) throw new HttpError(409, 'STALE_PLAN', `backup plan ${quoted(id)} is not open`)
     plans.finish(id, 'failed', reason, null)
     return { status: 200, body: { now: clock.now(), plan: plans.get(id) } }
   })
@@ -91,7 +92,7 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   router.add('DELETE', '/api/devices/:device/backups', ['console'], async (ctx) => {
     const deviceId = ctx.params.device as string
     const account = accounts.accountOf(deviceId)
-    if (account === undefined) throw new HttpError(404, 'NOT_FOUND', `device "${deviceId}" not found`)
+    if (account === undefined) throw new HttpError(404, 'NOT_FOUND', `device ${quoted(deviceId)} not found`)
     return { status: 200, body: { now: clock.now(), ...(await backups.switchOffAndDelete(account, deviceId, 'from the console')) } }
   })
 }

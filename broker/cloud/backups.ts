@@ -12,6 +12,7 @@ import { BackupRetention, DEFAULT_RETENTION_RULES, type RetentionRules } from '.
 import { addBackupRoutes } from './backup-routes.js'
 import { BackupStore } from './backup-store.js'
 import { HttpError } from '../http/router.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export interface BackupOptions {
   /** B1: when the cloud plans backups, a node-cron expression (five fields). */
@@ -70,9 +71,14 @@ export class Backups {
     this.retention.assertWritable(account, 'add a backup')
     if (!this.plans.backupOn(deviceId)) throw new HttpError(409, 'BACKUP_OFF', `cloud backup is off on ${deviceId}; turn it on to back up`)
     if (planId !== undefined && !this.plans.isOpen(planId, deviceId)) {
-      throw new HttpError(409, 'STALE_PLAN', `backup plan ${planId} is no longer open (dropped or answered); no package was registered`)
+      throw new HttpError(
+        409,
+        'STALE_PLAN',
+        `backup plan ${quoted(planId)} is no longer open (dropped or answered); no package was registered`,
+      )
     }
-    if (manifest.device !== deviceId) throw new HttpError(400, 'BAD_REQUEST', `the manifest is of ${manifest.device}, not ${deviceId}`)
+    if (manifest.device !== deviceId)
+      throw new HttpError(400, 'BAD_REQUEST', `the manifest is of ${quoted(manifest.device)}, not ${deviceId}`)
     // Only a blob this account holds or sent the bytes of: a hash alone gets no other account's package (blob-store.ts).
     const size = blobs.claimableSize(account, sha256)
     if (size === undefined) throw new HttpError(404, 'NOT_FOUND', `blob ${sha256} has not been uploaded; upload the package first`)

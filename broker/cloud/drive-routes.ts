@@ -38,6 +38,7 @@ import type { CloudParts } from './cloud-data.js'
 import type { DriveStore } from './drive-store.js'
 import type { DriveTokens } from './drive-tokens.js'
 import { HttpError, type Reply, type RouteContext } from '../http/router.js'
+import { quoted } from '../../common/terminal-text.js'
 
 const CONSOLE_PATH = '/api/accounts/:account/drive'
 
@@ -75,9 +76,9 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
     if (!folder.success) throw new HttpError(400, 'BAD_REQUEST', 'folder must be a path such as / or /Documents/2026')
     // A1: an announced size that does not fit is refused before the body is read.
     const announced = Number(ctx.req.headers['content-length'])
-    if (announced > 0) accounts.assertFits(account, announced, `drive file "${name.data}"`)
+    if (announced > 0) accounts.assertFits(account, announced, `drive file ${quoted(name.data)}`)
     const bytes = await readBody(ctx.req)
-    accounts.assertFits(account, bytes.length, `drive file "${name.data}"`)
+    accounts.assertFits(account, bytes.length, `drive file ${quoted(name.data)}`)
     const sha256 = await blobs.put(bytes)
     const file = files.put(account, { folder: folder.data, name: name.data, sha256, size: bytes.length, uploadedBy: uploader(ctx) })
     return { status: 201, body: { file } }

@@ -11,6 +11,7 @@ import type { DriveFile } from '../../common/cloud/drive-api.js'
 import { type Db, one, pluck } from '../db.js'
 import type { CloudParts } from './cloud-data.js'
 import { HttpError } from '../http/router.js'
+import { quoted } from '../../common/terminal-text.js'
 
 interface FileRow {
   id: string
@@ -106,7 +107,7 @@ export class DriveStore {
   /** The file, or a 404 that names it. */
   need(account: string, id: string): DriveFile {
     const row = this.sql.get.get(account, id)
-    if (!row) throw new HttpError(404, 'NOT_FOUND', `drive file "${id}" is not in account "${account}"`)
+    if (!row) throw new HttpError(404, 'NOT_FOUND', `drive file ${quoted(id)} is not in account ${quoted(account)}`)
     return view(row)
   }
 
@@ -120,7 +121,7 @@ export class DriveStore {
     const now = clock.now()
     const id = this.db.transaction(() => {
       const old = this.sql.byName.get(account, file.folder, file.name)
-      accounts.charge(account, file.size - (old?.size ?? 0), `drive file "${file.name}"`)
+      accounts.charge(account, file.size - (old?.size ?? 0), `drive file ${quoted(file.name)}`)
       blobs.ref(account, file.sha256)
       if (!old) {
         const fresh = randomUUID()

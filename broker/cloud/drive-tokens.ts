@@ -10,6 +10,7 @@ import type { Clock } from '../../common/clock.js'
 import type { Db } from '../db.js'
 import { hashToken } from './drive-store.js'
 import { HttpError } from '../http/router.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export type DriveToken = z.infer<typeof DriveTokenSchema>
 
@@ -45,6 +46,6 @@ export class DriveTokens {
 
   revoke(account: string, id: string): void {
     if (this.sql.revoke.run(id, account).changes === 0)
-      throw new HttpError(404, 'NOT_FOUND', `no SDK token "${id}" in account "${account}"`)
+      throw new HttpError(404, 'NOT_FOUND', `no SDK token ${quoted(id)} in account ${quoted(account)}`)
   }
 }

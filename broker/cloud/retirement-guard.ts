@@ -11,6 +11,7 @@
  */
 import { HttpError, type GuardedRequest } from '../http/router.js'
 import { utcDate, type AccountRetirement, type RetirementPlan } from './retirement-plan.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export interface GuardContext {
   plan: RetirementPlan
@@ -45,7 +46,7 @@ export function accessRefusal(plan: RetirementPlan, view: AccountRetirement, now
   if (view.purgedAt !== null) {
     return gone(
       'ACCOUNT_PURGED',
-      `account "${account}" was deleted on ${utcDate(view.purgedAt)}: the fakephone cloud shut down on ${utcDate(plan.shutdownAt)}`,
+      `account ${quoted(account)} was deleted on ${utcDate(view.purgedAt)}: the fakephone cloud shut down on ${utcDate(plan.shutdownAt)}`,
       view.purgedAt,
     )
   }
@@ -53,7 +54,7 @@ export function accessRefusal(plan: RetirementPlan, view: AccountRetirement, now
   if (view.access !== 'closed') return undefined
   return gone(
     'ACCOUNT_CLOSED',
-    `account "${account}" lost access on ${utcDate(view.deadlineAt)}: the fakephone cloud is retiring and the account was not ` +
+    `account ${quoted(account)} lost access on ${utcDate(view.deadlineAt)}: the fakephone cloud is retiring and the account was not ` +
       `migrated or exported by its deadline`,
     view.deadlineAt,
   )

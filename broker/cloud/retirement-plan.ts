@@ -5,6 +5,7 @@
  */
 import { parseDuration } from '../../common/clock.js'
 import { HttpError } from '../http/router.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export interface RetirementPlan {
   announceAt: number
@@ -72,7 +73,7 @@ export function resolveDate(value: string, now: number, what: string): number {
     throw new HttpError(
       400,
       'BAD_REQUEST',
-      `${what}: "${value}" is not a date; use an ISO date (2027-03-01 or 2027-03-01T12:00Z), a duration from now on the ` +
+      `${what}: ${quoted(value)} is not a date; use an ISO date (2027-03-01 or 2027-03-01T12:00Z), a duration from now on the ` +
         `cloud's clock (7d, 36h) or now`,
     )
   }

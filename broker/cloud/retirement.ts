@@ -46,6 +46,7 @@ import {
   type RetirementPlan,
   type RetirementStatus,
 } from './retirement-plan.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export type { AccountMigration, MigrationHow, RetirementPlan, RetirementStatus } from './retirement-plan.js'
 
@@ -213,7 +214,7 @@ export class ServiceRetirement {
     const now = this.clock.now()
     const at = resolveDate(value, now, 'deadline')
     if (this.sql.stepDone.get(id, 'deadline') !== undefined) {
-      throw new HttpError(409, 'DEADLINE_PASSED', `the deadline of account "${id}" has passed: it no longer changes`)
+      throw new HttpError(409, 'DEADLINE_PASSED', `the deadline of account ${quoted(id)} has passed: it no longer changes`)
     }
     if (at < now) throw badPlan(`deadline (${utcDate(at)}) is in the past: the cloud's clock says ${utcDate(now)}`)
     if (at < plan.syncOffAt || at > plan.shutdownAt) {

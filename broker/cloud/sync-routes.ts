@@ -19,19 +19,21 @@ import { HttpError, intParam, type RouteContext } from '../http/router.js'
 import { servedDevice } from './served-device.js'
 import type { SyncItems } from './items.js'
 import type { RecycleBin } from './recycle-bin.js'
+import { quoted } from '../../common/terminal-text.js'
 
 const MAX_PAGE = 1000
 
 function category(value: string | null | undefined): SyncCategory {
   const parsed = SyncCategorySchema.safeParse(value)
-  if (!parsed.success) throw new HttpError(400, 'BAD_REQUEST', `unknown category "${value}": use ${SyncCategorySchema.options.join(', ')}`)
+  if (!parsed.success)
+    throw new HttpError(400, 'BAD_REQUEST', `unknown category ${quoted(String(value))}: use ${SyncCategorySchema.options.join(', ')}`)
   return parsed.data
 }
 
 /** The category and item id of a path, checked. */
 function itemOf(ctx: RouteContext): { category: SyncCategory; id: string } {
   const id = ItemIdSchema.safeParse(ctx.params.id)
-  if (!id.success) throw new HttpError(400, 'BAD_REQUEST', `bad item id "${ctx.params.id}": ${id.error.issues[0]?.message}`)
+  if (!id.success) throw new HttpError(400, 'BAD_REQUEST', `bad item id ${quoted(ctx.params.id as string)}: ${id.error.issues[0]?.message}`)
   return { category: category(ctx.params.category), id: id.data }
 }
 

@@ -29,6 +29,7 @@ import { type Db, one, pluck } from '../db.js'
 import { RetryBackoff } from '../retry-backoff.js'
 import type { StateStore } from './state-store.js'
 import { DueTimer } from '../due-timer.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export type { CommandView }
 
@@ -218,9 +219,9 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     const decoded = decodeValue(CommandSchema, body)
     if (!decoded.ok) throw new CommandError('BAD_COMMAND', `not a valid command: ${decoded.reason}`)
     const command = decoded.value
-    if (command.device !== deviceId) throw new CommandError('BAD_COMMAND', `the command is for ${command.device}, not ${deviceId}`)
+    if (command.device !== deviceId) throw new CommandError('BAD_COMMAND', `the command is for ${command.device}, not ${quoted(deviceId)}`)
     const switches = this.store.switches(deviceId)
-    if (!switches) throw new CommandError('NOT_FOUND', `device "${deviceId}" not found`)
+    if (!switches) throw new CommandError('NOT_FOUND', `device ${quoted(deviceId)} not found`)
     const now = this.clock.now()
     const refused =
       switches.findDevice === false || switches.cloudService === false
@@ -323,7 +324,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     const row = this.sql.cancel.get({ id, reason: 'cancelled by the owner', now: this.clock.now() })
     if (row) return this.finished(row)
     const view = this.get(id)
-    if (!view) throw new CommandError('NOT_FOUND', `no command ${id}`)
+    if (!view) throw new CommandError('NOT_FOUND', `no command ${quoted(id)}`)
     throw new CommandError(
       'NOT_CANCELLABLE',
       view.state === 'queued' ? 'it was already sent to the device' : `it is already ${view.state}`,

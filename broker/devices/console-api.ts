@@ -20,6 +20,7 @@ import { MAX_COMMAND_WAIT_MS } from '../../common/console-api.js'
 import type { CommandCenter, CommandError, CommandErrorCode, CommandView } from './commands.js'
 import { HttpError, intParam, type HttpRouter } from '../http/router.js'
 import type { DeviceView, StateStore } from './state-store.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export interface ConsoleApiContext {
   store: StateStore
@@ -87,7 +88,7 @@ async function settled(commands: CommandCenter, view: CommandView, wait: number)
 export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): void {
   const device = (id: string): DeviceView => {
     const found = ctx.store.device(id)
-    if (!found) throw new HttpError(404, 'NOT_FOUND', `device "${id}" not found`)
+    if (!found) throw new HttpError(404, 'NOT_FOUND', `device ${quoted(id)} not found`)
     return found
   }
   const CONSOLE = ['console'] as const
@@ -105,7 +106,7 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
   router.add('POST', '/api/devices/:id/commands', CONSOLE, async (r) => {
     const id = r.params.id as string
     // Known or 404 before the body is read; the switches are all a submit reads, so the heartbeats queued stay queued.
-    if (!ctx.store.switches(id)) throw new HttpError(404, 'NOT_FOUND', `device "${id}" not found`)
+    if (!ctx.store.switches(id)) throw new HttpError(404, 'NOT_FOUND', `device ${quoted(id)} not found`)
     // A bad wait is refused before anything is submitted.
     const wait = waitParam(r.url)
     const body = await r.json(ANY_BODY, { maxBytes: MAX_CONSOLE_BODY_BYTES })
@@ -116,7 +117,7 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
   })
   router.add('GET', '/api/commands/:id', CONSOLE, async (r) => {
     const view = ctx.commands.get(r.params.id as string)
-    if (!view) throw new HttpError(404, 'NOT_FOUND', `command ${r.params.id} not found`)
+    if (!view) throw new HttpError(404, 'NOT_FOUND', `command ${quoted(r.params.id as string)} not found`)
     const command = await settled(ctx.commands, view, waitParam(r.url))
     return { status: 200, body: { now: ctx.now(), command } }
   })

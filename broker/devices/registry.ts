@@ -58,6 +58,7 @@ import { secretVerifier } from '../../common/cloud/cloud-move.js'
 import { AccountNameSchema, DeviceIdSchema } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Db } from '../db.js'
+import { quoted } from '../../common/terminal-text.js'
 
 const SHA256_PREFIX = 'sha256$'
 const KEY_LEN = 32
@@ -127,10 +128,9 @@ function sameKey(actual: Buffer, expected: string): boolean {
  */
 function checkNew(id: string, account: string): void {
   const badId = DeviceIdSchema.safeParse(id).error
-  if (badId) throw new RegistryError('BAD_ID', `invalid device id "${id}": ${badId.issues[0]?.message}`)
+  if (badId) throw new RegistryError('BAD_ID', `invalid device id ${quoted(id)}: ${badId.issues[0]?.message}`)
   const badAccount = AccountNameSchema.safeParse(account).error
-  if (badAccount)
-    throw new RegistryError('BAD_ACCOUNT', `invalid account name ${JSON.stringify(account)}: ${badAccount.issues[0]?.message}`)
+  if (badAccount) throw new RegistryError('BAD_ACCOUNT', `invalid account name ${quoted(account)}: ${badAccount.issues[0]?.message}`)
 }
 
 /** How often another connection's changes are looked for (see the module comment); without it, on every `exists`. */
@@ -192,7 +192,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
   async add(id: string, account: string, secret = newDeviceSecret()): Promise<{ device: DeviceRecord; secret: string }> {
     checkNew(id, account)
-    if (this.get(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
+    if (this.get(id)) throw new RegistryError('EXISTS', `device ${quoted(id)} is already registered`)
     const hash = hashSecret(secret)
     const createdAt = this.now()
     // A3: a new account starts its year of activity with its first device.
@@ -212,7 +212,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   addMany(entries: readonly { id: string; account: string; secret?: string }[]): { device: DeviceRecord; secret: string }[] {
     for (const { id, account } of entries) {
       checkNew(id, account)
-      if (this.exists(id)) throw new RegistryError('EXISTS', `device "${id}" is already registered`)
+      if (this.exists(id)) throw new RegistryError('EXISTS', `device ${quoted(id)} is already registered`)
     }
     const secrets = entries.map((e) => e.secret ?? newDeviceSecret())
     const hashes = secrets.map((s) => hashSecret(s))
@@ -240,7 +240,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
 
   remove(id: string): void {
     const info = this.db.prepare('DELETE FROM devices WHERE id = ?').run(id)
-    if (info.changes === 0) throw new RegistryError('NOT_FOUND', `no device "${id}" is registered`)
+    if (info.changes === 0) throw new RegistryError('NOT_FOUND', `no device ${quoted(id)} is registered`)
     this.ids.delete(id)
     this.emit('removed', id)
   }

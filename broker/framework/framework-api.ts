@@ -16,6 +16,7 @@ import {
   type ReceivedEvent,
 } from '../../common/console-api.js'
 import { HttpError, intParam, type HttpRouter, type RouteContext } from '../http/router.js'
+import { quoted } from '../../common/terminal-text.js'
 
 /** What the framework API reads and changes; FrameworkServices wires it to the real parts. */
 export interface FrameworkApiContext {
@@ -34,7 +35,7 @@ export function addFrameworkRoutes(router: HttpRouter, ctx: FrameworkApiContext)
   const channelsOf = (r: RouteContext): { id: string; channels: Omit<ChannelsView, 'now' | 'device'> } => {
     const id = r.params.id as string
     const channels = ctx.channels(id)
-    if (!channels) throw new HttpError(404, 'NOT_FOUND', `device "${id}" not found`)
+    if (!channels) throw new HttpError(404, 'NOT_FOUND', `device ${quoted(id)} not found`)
     return { id, channels }
   }
   const CONSOLE = ['console'] as const

@@ -16,6 +16,7 @@ import type { Logger } from '../../common/log.js'
 import { PUSH_CLOSE, PUSH_MAX_FRAME_BYTES } from '../../common/push-protocol.js'
 import { toNotification, type NotificationQueue, type NotificationRecord } from './notification-queue.js'
 import { PushSession, type SessionHandlers, type SessionTimings } from './push-session.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export type PushGatewayOptions = SessionTimings
 
@@ -153,7 +154,7 @@ export class PushGateway extends EventEmitter<GatewayEvents> {
     const result = this.deps.queue.acknowledge(deviceId, id)
     if (result.outcome === 'unknown') {
       this.deps.log.warn({ deviceId, id }, 'push acknowledgement for an unknown notification')
-      return session.sendError('UNKNOWN_ID', `no notification ${id} for ${deviceId}`)
+      return session.sendError('UNKNOWN_ID', `no notification ${quoted(id)} for ${deviceId}`)
     }
     if (result.outcome !== 'delivered') return // a repeated acknowledgement
     this.counters.delivered++

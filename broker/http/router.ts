@@ -32,6 +32,7 @@ import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
 import { readBodyText } from '../../common/http-body.js'
 import { basicCredentials, bearerToken } from './credentials.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export type Principal =
   | { kind: 'console' }
@@ -218,7 +219,7 @@ export class HttpRouter {
     for (const [name, value] of Object.entries(params)) {
       const schema = this.paramSchemas.get(name)
       const decoded = schema && decodeValue(schema, value)
-      if (decoded && !decoded.ok) throw new HttpError(400, 'BAD_REQUEST', `bad ${name} ${JSON.stringify(value)}: ${decoded.reason}`)
+      if (decoded && !decoded.ok) throw new HttpError(400, 'BAD_REQUEST', `bad ${name} ${quoted(value)}: ${decoded.reason}`)
     }
   }
 
@@ -278,7 +279,7 @@ function parseTarget(target: string): URL {
   try {
     return new URL(target, 'http://localhost')
   } catch {
-    throw new HttpError(400, 'BAD_REQUEST', `bad request: ${JSON.stringify(target)} is not a path`)
+    throw new HttpError(400, 'BAD_REQUEST', `bad request: ${quoted(target)} is not a path`)
   }
 }
 
@@ -287,7 +288,7 @@ function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment)
   } catch {
-    throw new HttpError(400, 'BAD_REQUEST', `bad request: "${segment}" has a malformed %-escape`)
+    throw new HttpError(400, 'BAD_REQUEST', `bad request: ${quoted(segment)} has a malformed %-escape`)
   }
 }
 

@@ -36,6 +36,7 @@ import {
 import type { Logger } from '../../common/log.js'
 import { OWNTRACKS_ROOT, OwnTracksBaseSchema, owntracksTopic, parseOwnTracksTopic, type OwnTracksBase } from '../../common/owntracks.js'
 import type { DeviceRegistry } from '../devices/registry.js'
+import { quoted } from '../../common/terminal-text.js'
 
 /**
  * A device's account is its OwnTracks user (owntracks/<account>/<device id>). `heartbeatTopic` is the one topic a device
@@ -316,8 +317,8 @@ export class AccessControl {
     const deviceId = principal.deviceId
     if (!this.registry.exists(deviceId)) return DEVICE_REMOVED
     if (!target) return this.checkOwnTracks(principal, packet)
-    if (target.deviceId !== deviceId) return `device ${deviceId} may not publish for ${target.deviceId}`
-    if (!DEVICE_PUBLISH_KINDS.has(target.kind)) return `devices do not publish "${target.kind}"`
+    if (target.deviceId !== deviceId) return `device ${deviceId} may not publish for ${quoted(target.deviceId)}`
+    if (!DEVICE_PUBLISH_KINDS.has(target.kind)) return `devices do not publish ${quoted(target.kind)}`
     const kind = target.kind as DeviceKind
     // Retained only where the contract says so: a stale heartbeat, receipt or log batch is not handed to every later subscriber.
     if (packet.retain && !TOPICS[kind].retain) return neverRetained(kind)
@@ -380,7 +381,7 @@ export class AccessControl {
     }
     const target = parseTopic(topic)
     if (!target || target.deviceId !== principal.deviceId) return `device ${principal.deviceId} may subscribe only to its own topics`
-    if (!DEVICE_SUBSCRIBE_KINDS.has(target.kind)) return `devices do not subscribe to "${target.kind}"`
+    if (!DEVICE_SUBSCRIBE_KINDS.has(target.kind)) return `devices do not subscribe to ${quoted(target.kind)}`
     return null
   }
 }

@@ -20,6 +20,7 @@ import type { z } from 'zod'
 import { one, pluck } from '../db.js'
 import { hashSecret } from '../devices/registry.js'
 import type { TransferDeps } from './deps.js'
+import { quoted } from '../../common/terminal-text.js'
 
 type Request = z.output<typeof ImportRequestSchema>
 
@@ -233,12 +234,12 @@ export class AccountImporter {
         const byId = this.sql.driveById.get(f.id)
         if (byId) {
           if (byId.account === account && byId.sha256 === f.sha256) return 'present'
-          fail(`drive file id ${f.id} is taken here by another file`)
+          fail(`drive file id ${quoted(f.id)} is taken here by another file`)
         }
         const taken = this.sql.driveByName.get(account, f.folder, f.name)
-        if (taken !== undefined) fail(`duplicate name: ${f.folder} already holds a file named ${JSON.stringify(f.name)} (id ${taken})`)
+        if (taken !== undefined) fail(`duplicate name: ${f.folder} already holds a file named ${quoted(f.name)} (id ${taken})`)
         blob(f.sha256, f.size)
-        accounts.charge(account, f.size, `drive file "${f.name}"`)
+        accounts.charge(account, f.size, `drive file ${quoted(f.name)}`)
         blobs.ref(account, f.sha256)
         this.sql.addDrive.run(f.id, account, f.folder, f.name, f.sha256, f.size, f.createdAt, f.updatedAt, f.uploadedBy)
         return 'imported'
@@ -248,7 +249,7 @@ export class AccountImporter {
         const here = this.sql.backupById.get(b.id)
         if (here) {
           if (here.account === account && here.sha256 === b.sha256) return 'present'
-          fail(`backup id ${b.id} is taken here by another package`)
+          fail(`backup id ${quoted(b.id)} is taken here by another package`)
         }
         blob(b.sha256, b.size)
         accounts.charge(account, b.size, `backup ${b.id}`)

@@ -12,6 +12,7 @@
 import { CLOUD_MOVED, DeviceVerifiersSchema, MovedRequestSchema, signMove, type MovedReply } from '../../common/cloud/cloud-move.js'
 import { HttpError, type HttpRouter } from '../http/router.js'
 import type { TransferDeps } from './deps.js'
+import { quoted } from '../../common/terminal-text.js'
 
 /** As long as the source keeps a migrated account's data (M1's guarantee), so a phone away that long still follows. */
 const MOVE_TTL_MS = 30 * 86_400_000
@@ -43,7 +44,7 @@ export function addDeviceMoveRoutes(router: HttpRouter, deps: TransferDeps): voi
     db.transaction(() => {
       for (const d of devices)
         if (sql.setVerifier.run(d.verifier, d.id, account).changes === 0)
-          throw new HttpError(409, 'NOT_HERE', `device ${d.id} is not a device of ${account} here: import the account first`)
+          throw new HttpError(409, 'NOT_HERE', `device ${d.id} is not a device of ${quoted(account)} here: import the account first`)
     })()
     cloud.cloudLog.record(
       account,
@@ -57,7 +58,7 @@ export function addDeviceMoveRoutes(router: HttpRouter, deps: TransferDeps): voi
     const account = accountOf(ctx.params.account)
     const req = await ctx.json(MovedRequestSchema, { what: 'move' })
     if (cloud.retirement.migration(account)?.how !== 'migrate')
-      throw new HttpError(409, 'NOT_MIGRATED', `${account} has no verified migration here: its phones stay`)
+      throw new HttpError(409, 'NOT_MIGRATED', `${quoted(account)} has no verified migration here: its phones stay`)
     const devices = sql.verifiers.all(account)
     for (const d of devices) {
       const move = signMove({ v: 1, device: d.id, account: req.account, to: req.to, at: clock.now() }, d.verifier)

@@ -20,6 +20,7 @@ import { AccountSnapshots } from './account-snapshot.js'
 import { addBlobBatchRoutes } from './blob-batch-routes.js'
 import { addDeviceMoveRoutes } from './device-move.js'
 import type { TransferDeps } from './deps.js'
+import { quoted } from '../../common/terminal-text.js'
 
 export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void {
   const { accounts, blobs } = deps.cloud
@@ -49,7 +50,7 @@ export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void 
   router.add('PUT', '/api/accounts/:account/blobs/:sha', CONSOLE, (ctx) => upload(ctx, true))
   router.add('GET', '/api/accounts/:account/blobs/:sha/content', CONSOLE, (ctx) => {
     const { account, sha } = target(ctx)
-    if (!blobs.holds(account, sha)) throw new HttpError(404, 'NOT_FOUND', `blob ${sha} is not in account "${account}"`)
+    if (!blobs.holds(account, sha)) throw new HttpError(404, 'NOT_FOUND', `blob ${sha} is not in account ${quoted(account)}`)
     return {
       status: 200,
       stream: blobs.read(sha),

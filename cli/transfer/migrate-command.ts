@@ -11,20 +11,20 @@ import { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { migrate, type MigrationJob } from './migrate.js'
 import { progressOn } from './progress.js'
-import { forTerminal, linesForTerminal } from '../../common/terminal-text.js'
+import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../../common/terminal-text.js'
 
 export function renderJob(job: MigrationJob): string {
   return (
     `Migration of ${forTerminal(job.account)} to ${forTerminal(job.to)} (account ${forTerminal(job.toAccount)}): ${job.state}. ` +
-    `${forTerminal(job.summary)}\n` +
+    `${lineForTerminal(job.summary)}\n` +
     job.report
       .filter((r) => !r.identical)
-      .map((r) => `  ${r.kind} ${forTerminal(r.id)}: ${forTerminal(String(r.error))}\n`)
+      .map((r) => `  ${r.kind} ${forTerminal(r.id)}: ${lineForTerminal(String(r.error))}\n`)
       .join('') +
     // M2: every fault in transit is shown, also when a retry then delivered the bytes intact.
     job.report
       .filter((r) => r.identical && r.transit.length > 0)
-      .map((r) => `  ${r.kind} ${forTerminal(r.id)}: identical after a retry; ${r.transit.map(forTerminal).join('; ')}\n`)
+      .map((r) => `  ${r.kind} ${forTerminal(r.id)}: identical after a retry; ${r.transit.map(lineForTerminal).join('; ')}\n`)
       .join('') +
     (job.phones
       ? `Phones told over push to follow to ${forTerminal(job.phones.to.cloud)}: ${job.phones.devices.map(forTerminal).join(', ')}\n`
@@ -48,7 +48,7 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
       const bad = AccountNameSchema.safeParse(toAccount).error
       if (bad)
         throw new UserError(
-          `the account there would be ${JSON.stringify(toAccount)}: ${bad.issues[0]?.message}` +
+          `the account there would be ${quoted(toAccount)}: ${bad.issues[0]?.message}` +
             (o.toAccount === undefined ? '; give --to-account with a name that meets it' : ''),
         )
       let token: string

@@ -13,6 +13,7 @@ import { createLogger } from '../../common/log.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { syncDir, syncTree } from '../../common/sync-dir.js'
 import { UserError } from '../io.js'
+import { forTerminal } from '../../common/terminal-text.js'
 
 export interface OpenBag {
   dir: string
@@ -21,13 +22,14 @@ export interface OpenBag {
 
 export async function openBag(path: string): Promise<OpenBag> {
   const found = await stat(path).catch(() => undefined)
-  if (!found) throw new UserError(`${path} does not exist`)
+  if (!found) throw new UserError(`${forTerminal(path)} does not exist`)
   if (found.isDirectory()) return { dir: path, close: () => Promise.resolve() }
   const tmp = await mkdtemp(join(dirname(path), '.fakephone-bag-'))
   const close = (): Promise<void> => rm(tmp, { recursive: true, force: true })
   try {
     const tops = await readTar(path, tmp)
-    if (tops.length !== 1) throw new UserError(`${path} holds ${tops.length} top-level entries; a bag archive holds one directory, the bag`)
+    if (tops.length !== 1)
+      throw new UserError(`${forTerminal(path)} holds ${tops.length} top-level entries; a bag archive holds one directory, the bag`)
     return { dir: join(tmp, tops[0] as string), close }
   } catch (err) {
     await close()
@@ -64,9 +66,9 @@ export async function unfinished(out: string): Promise<string | undefined> {
 async function mustBeFree(out: string, tar: boolean): Promise<void> {
   const found = await stat(out).catch(() => undefined)
   if (found === undefined) return
-  if (tar) throw new UserError(`${out} exists: the tar goes to a new file; give another --out or move it away`)
+  if (tar) throw new UserError(`${forTerminal(out)} exists: the tar goes to a new file; give another --out or move it away`)
   if (!found.isDirectory() || (await readdir(out)).length > 0)
-    throw new UserError(`${out} is not empty: a bag goes into a new or empty directory; give another --out or move it away`)
+    throw new UserError(`${forTerminal(out)} is not empty: a bag goes into a new or empty directory; give another --out or move it away`)
 }
 
 /**
@@ -83,7 +85,8 @@ async function openPartial(out: string, partial: string): Promise<boolean> {
   }
   if (found.isDirectory() && (await ours(partial))) return true
   throw new UserError(
-    `${partial} is in the way: fakephone writes an unfinished bag there, but this is not one of its own; move it away and run again`,
+    `${forTerminal(partial)} is in the way: fakephone writes an unfinished bag there, but this is not one of its own; move it ` +
+      `away and run again`,
   )
 }
 
@@ -145,7 +148,8 @@ async function writeWhole<T>(out: string, tar: boolean, mtime: number, partial: 
     if (!full) throw err
     await rm(partial, { recursive: true, force: true })
     throw new UserError(
-      `cannot write the bag ${out}: ${full}; the part written was removed and nothing else changed: free some space and run it again`,
+      `cannot write the bag ${forTerminal(out)}: ${full}; the part written was removed and nothing else changed: free some space ` +
+        `and run it again`,
     )
   }
 }

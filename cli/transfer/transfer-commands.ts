@@ -18,7 +18,7 @@ import { exportPhone } from './phone-export.js'
 import { fromBag, importAccount, readAccountBag } from './account-import.js'
 import { ExportRunningError, bagTo, openBag, unfinished } from './open-bag.js'
 import { progressOn, type Progress } from './progress.js'
-import { forTerminal } from '../../common/terminal-text.js'
+import { forTerminal, lineForTerminal, quoted } from '../../common/terminal-text.js'
 
 export type BagFormat = 'dir' | 'tar'
 
@@ -31,7 +31,7 @@ export function bagFormat(value: string): BagFormat {
 export function renderProblems(bag: string, problems: readonly BagProblem[]): string {
   return (
     `${forTerminal(bag)} is not a valid bag: ${plural(problems.length, 'problem')}\n` +
-    problems.map((p) => `  "${forTerminal(p.path)}": ${forTerminal(p.problem)}\n`).join('')
+    problems.map((p) => `  ${quoted(p.path)}: ${forTerminal(p.problem)}\n`).join('')
   )
 }
 
@@ -41,7 +41,7 @@ export function renderImport(reply: ImportReply): string {
   return (
     `Imported into account ${forTerminal(reply.account)}: ${reply.imported} records added, ${reply.present} already there, ` +
     `${reply.failed} refused\n` +
-    failed.map((o) => `  ${o.kind} ${forTerminal(o.id)}: ${forTerminal(String(o.error))}\n`).join('')
+    failed.map((o) => `  ${o.kind} ${forTerminal(o.id)}: ${lineForTerminal(String(o.error))}\n`).join('')
   )
 }
 

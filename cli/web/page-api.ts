@@ -29,6 +29,7 @@ import { signCommand } from '../sign-command.js'
 import { brokerTrouble } from './broker-trouble.js'
 import type { LiveFeed } from './live.js'
 import { toGeoJson, toGpx } from './track.js'
+import { quoted } from '../../common/terminal-text.js'
 
 /** Largest body the page sends (a drive upload is the largest), bytes. */
 export const MAX_PAGE_BODY_BYTES = 8 * 1024 * 1024
@@ -236,7 +237,7 @@ function segment(s: string): string {
   try {
     return decodeURIComponent(s)
   } catch {
-    throw new PageError(400, 'BAD_REQUEST', `bad request: "${s}" has a malformed %-escape`)
+    throw new PageError(400, 'BAD_REQUEST', `bad request: ${quoted(s)} has a malformed %-escape`)
   }
 }
 

@@ -13,6 +13,7 @@ import { logger } from '../logger.js'
 import { DEFAULT_KEYS_DIR, port } from '../options.js'
 import type { WebConsole } from './server.js'
 import { LINK_TTL_MS, mintLoginToken } from './session.js'
+import { quoted } from '../../common/terminal-text.js'
 
 interface WebOptions {
   port: number
@@ -98,10 +99,10 @@ export function addWebLinkCommand(root: Command, io: Io, consoleToken: () => Pro
       try {
         base = new URL(url)
       } catch {
-        throw new UserError(`"${url}" is not the web console's address: give it as printed, e.g. http://127.0.0.1:41234/`)
+        throw new UserError(`${quoted(url)} is not the web console's address: give it as printed, e.g. http://127.0.0.1:41234/`)
       }
       if (base.protocol !== 'http:' && base.protocol !== 'https:')
-        throw new UserError(`"${url}" is not the web console's address: give it as printed, e.g. http://127.0.0.1:41234/`)
+        throw new UserError(`${quoted(url)} is not the web console's address: give it as printed, e.g. http://127.0.0.1:41234/`)
       const link = new URL(`/login?token=${mintLoginToken(await consoleToken(), io.clock.now())}`, base)
       io.out(`Open this link once to sign in (it works one time, for ${LINK_TTL_MS / 60_000} minutes):\n  ${link.href}\n`)
     })

@@ -62,7 +62,7 @@ t.test(
       new RegExp(`^Restored backup ${id} of phone-a \\(2026-01-01T00:00:00Z\\): \\d+ files put back\\.\\n$`),
     )
     t.match((await run([...phone, 'restore', id])).out, /Restored backup/)
-    t.match((await run([...phone, 'restore', 'nope'])).err, /no backup nope/)
+    t.match((await run([...phone, 'restore', 'nope'])).err, /no backup "nope"/)
 
     clock.advance(3 * HOUR)
     await new Promise((resolve) => agent.backup.once('made', resolve))

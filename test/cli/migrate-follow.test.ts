@@ -229,7 +229,7 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
       })
       await t.rejects(client(source).request('/api/accounts/bob/moved', { account: 'bob', to: endpointsOf(dest.apiUrl) }), {
         status: 409,
-        message: /bob has no verified migration here: its phones stay/,
+        message: /"bob" has no verified migration here: its phones stay/,
       })
       await t.rejects(
         client(dest).send('PUT', '/api/accounts/alice/device-verifiers', { devices: [{ id: 'phone-c', verifier: secretVerifier(bob) }] }),

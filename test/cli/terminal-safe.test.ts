@@ -195,3 +195,58 @@ t.test(
     for (const text of [framework, sync, job]) t.notMatch(text, RAW, 'no control character reaches the terminal')
   },
 )
+
+t.test(
+  "a broker's refusal quotes a name as the terminal shows names, escaped once: ESC, a line break, a backslash and a quote",
+  async (t) => {
+    const cloud = await startCloud(t)
+    const console_ = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
+    const name = 'x\x1b[2J\n\\"y'
+    // \x1B and \x0A for the controls, \\ for the backslash, \" for the quote: one backslash starts each escape, none is doubled.
+    const shown = '"x\\x1B[2J\\x0A\\\\\\"y"'
+    const history = await run([...console_, 'history', name])
+    t.equal(history.code, 1)
+    t.equal(history.err, `error: device ${shown} not found\n`)
+    const account = await run([...console_, 'account', name])
+    t.equal(account.code, 1)
+    t.equal(account.err, `error: bad account ${shown}: ✖ ${ACCOUNT_NAME_RULE}\n`, 'where the JSON quoting said "x\\u001b[2J\\n\\\\\\"y"')
+  },
+)
+
+t.test(
+  "a value the user typed is shown escaped in the error it is in, a typed line break as \\x0A; the error's own lines stay",
+  async (t) => {
+    const dir = tempDir(t)
+    const lines: [string[], string][] = [
+      [['bag', 'validate', `${dir}/no\nsuch`], `error: ${dir}/no\\x0Asuch does not exist\n`],
+      [['phone', 'sync', 'x\ny', 'on', '--data', dir], 'error: unknown category "x\\x0Ay": use photos, contacts, notes, recordings\n'],
+      [
+        ['install', '--prefix', dir, '--bin', 'rel\n\\"x'],
+        'error: --bin must start with an absolute path (systemd does no PATH lookup): "rel\\x0A\\\\\\"x"\n',
+      ],
+      [
+        ['fleet', 'provision', '--count', '1', '--account-prefix', 'A\nB', '--data', dir, '--keys', dir],
+        'error: --account-prefix "A\\x0AB": 1-41 of a-z, 0-9 and "-", not starting with "-"\n',
+      ],
+      [
+        ['config', 'check', `${dir}/x\ny.json`],
+        `error: cannot tell whether ${dir}/x\\x0Ay.json is a broker or an agent config from its name: add --kind broker or --kind agent\n`,
+      ],
+      [
+        ['console', 'web-link', 'ftp://x\n', '--data', dir],
+        'error: "ftp://x\\x0A" is not the web console\'s address: give it as printed, e.g. http://127.0.0.1:41234/\n',
+      ],
+    ]
+    for (const [argv, said] of lines) {
+      const r = await run(argv)
+      t.equal(r.code, 1, argv.join(' '))
+      t.equal(r.err, said, 'one line: the typed line break cannot forge a second')
+    }
+    // An error of several lines keeps them; the typed path in its first line is escaped.
+    const bag = join(dir, 'bag\nforged')
+    mkdirSync(join(bag, 'data'), { recursive: true })
+    const r = await run(['bag', 'validate', bag])
+    t.equal(r.code, 1)
+    t.match(r.err, /^error: [^\n]*\/bag\\x0Aforged is not a valid bag: \d+ problems?\n {2}"/)
+  },
+)

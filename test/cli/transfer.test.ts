@@ -252,8 +252,8 @@ t.test('M3 between two clouds', async (t) => {
       t.match(bob.out, /^Imported into account bob: 7 records added, 0 already there, 6 refused\n/)
       t.match(bob.out, '  device phone-a: device phone-a is registered to another account on this cloud\n')
       t.match(bob.out, '  locations phone-a: device phone-a is not a device of bob here\n')
-      t.match(bob.out, /  drive [0-9a-f-]+: drive file id [0-9a-f-]+ is taken here by another file\n/)
-      t.match(bob.out, /  backup [0-9a-f-]+: backup id [0-9a-f-]+ is taken here by another package\n/)
+      t.match(bob.out, /  drive [0-9a-f-]+: drive file id "[0-9a-f-]+" is taken here by another file\n/)
+      t.match(bob.out, /  backup [0-9a-f-]+: backup id "[0-9a-f-]+" is taken here by another package\n/)
       t.match(bob.err, '6 records were refused (listed above); the rest are in')
 
       // One flipped byte: refused before anything is imported.
@@ -420,7 +420,7 @@ t.test('M3 between two clouds', async (t) => {
             String.raw`device phone-a: device phone-a is registered to another account`,
         ),
       )
-      t.match(partial.out, /drive [0-9a-f-]+: drive file id [0-9a-f-]+ is taken here by another file/)
+      t.match(partial.out, /drive [0-9a-f-]+: drive file id "[0-9a-f-]+" is taken here by another file/)
 
       // Cancelled between two blobs of the copy; a destination that refuses the console token fails the run (the job stays running).
       const controller = new AbortController()

@@ -1,6 +1,6 @@
 /** Names someone else chose, shown on a terminal: every control character visible, nothing obeyed, each reading back one way. */
 import t from 'tap'
-import { forTerminal, linesForTerminal } from '../../common/terminal-text.js'
+import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../../common/terminal-text.js'
 
 t.test('C0 controls, DEL and C1 controls show as \\xNN; bidi and line separators as \\u{NNNN}; the rest is untouched', async (t) => {
   t.equal(forTerminal('evil\x1b[31mred\nline'), 'evil\\x1B[31mred\\x0Aline')
@@ -27,4 +27,12 @@ t.test('a backslash shows as \\\\: a name holding the text \\x1B never reads as 
   for (const name of ['\\x1B', '\x1b', '\\\x1b', 'a\\\\b', '\\u{202E}', '\u202e', 'plain\\'])
     t.equal(unescape(forTerminal(name)), name, JSON.stringify(name))
   t.equal(linesForTerminal(`said ${forTerminal('\\x1B\n')}\n`), 'said \\\\x1B\\x0A\n', 'a text of escaped values is not escaped twice')
+})
+
+t.test('quoted: a name in a message, in quotes, escaped as forTerminal escapes it and its own " shown as \\"', async (t) => {
+  t.equal(quoted('x\x1b[2J\n\\"y'), '"x\\x1B[2J\\x0A\\\\\\"y"')
+  t.equal(quoted('phone-a'), '"phone-a"', 'a plain name is only put in quotes')
+  // A whole message (a refusal the broker sent, its names quoted already) stays on its line and is not escaped twice.
+  const refusal = `device ${quoted('a\\b')} not found\nforged\x1b`
+  t.equal(lineForTerminal(refusal), 'device "a\\\\b" not found\\x0Aforged\\x1B')
 })

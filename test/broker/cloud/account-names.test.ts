@@ -11,6 +11,7 @@ import { openDb } from '../../../broker/db.js'
 import { hashSecret } from '../../../broker/devices/registry.js'
 import { ACCOUNT_NAME_RULE } from '../../../common/contract.js'
 import { owntracksTopic } from '../../../common/owntracks.js'
+import { quoted } from '../../../common/terminal-text.js'
 import { connectDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
 import { rawRequest } from '../../fixtures/http.js'
 import { run } from '../../fixtures/io.js'
@@ -96,7 +97,7 @@ t.test('a name no account has and the rule refuses is a 400 naming the rule, onc
     const path = `/api/accounts/${encodeURIComponent(name)}`
     t.same(
       await call(cloud, 'GET', path),
-      { status: 400, body: { error: `bad account ${JSON.stringify(name)}: ✖ ${ACCOUNT_NAME_RULE}`, code: 'BAD_REQUEST' } },
+      { status: 400, body: { error: `bad account ${quoted(name)}: ✖ ${ACCOUNT_NAME_RULE}`, code: 'BAD_REQUEST' } },
       JSON.stringify(name),
     )
     t.equal((await call(cloud, 'POST', `${path}/import`, {})).status, 400, 'an import does not make it')

@@ -84,7 +84,7 @@ t.test('the console API answers only the console token and says what it cannot d
     'a wait that runs out answers the current state',
   )
   t.equal((await call('GET', `/api/commands/${cmd.id}?wait=-1`)).status, 400)
-  t.same(await call('GET', '/api/commands/nope'), { status: 404, body: { error: 'command nope not found', code: 'NOT_FOUND' } })
+  t.same(await call('GET', '/api/commands/nope'), { status: 404, body: { error: 'command "nope" not found', code: 'NOT_FOUND' } })
   const waiting = call('GET', `/api/commands/${cmd.id}?wait=60000`)
   // The waiting request is in the router once the command center has a listener for it.
   for (let i = 0; i < 1000 && commands.listenerCount('changed') === 0; i++) await new Promise((resolve) => setImmediate(resolve))

@@ -80,7 +80,7 @@ t.test('a device is registered only to an account whose name meets the rule; a r
     await t.rejects(registry.add('p-1', bad), { code: 'BAD_ACCOUNT', message: rule }, JSON.stringify(bad))
     t.throws(() => registry.addMany([{ id: 'p-2', account: bad }]), { code: 'BAD_ACCOUNT', message: rule })
   }
-  await t.rejects(registry.add('p-1', 'bell\u0007'), { message: 'invalid account name "bell\\u0007": ' + ACCOUNT_NAME_RULE })
+  await t.rejects(registry.add('p-1', 'bell\u0007'), { message: 'invalid account name "bell\\x07": ' + ACCOUNT_NAME_RULE })
   t.same(registry.list(), [], 'no device')
   t.equal(db.prepare('SELECT COUNT(*) FROM accounts').pluck().get(), 0, 'no account')
   await registry.add('p-1', 'alice@example.com')

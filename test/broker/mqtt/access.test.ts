@@ -82,7 +82,9 @@ t.test("a device cannot publish or subscribe to another device's topics, $SYS or
   t.ok(a.connected, 'a refused subscription does not drop the device')
 
   for (const [topic, reason, retain] of [
-    ['fp/v1/phone-b/heartbeat', 'device phone-a may not publish for phone-b'],
+    ['fp/v1/phone-b/heartbeat', 'device phone-a may not publish for "phone-b"'],
+    // A name the device chose is quoted as the terminal shows names (common/terminal-text): ESC as \x1B, a `"` as \".
+    ['fp/v1/phone-a/x\x1b[2J"\\', 'devices do not publish "x\\x1B[2J\\"\\\\"'],
     ['$SYS/broker/x', '$SYS is reserved'],
     ['elsewhere', 'topic is outside the contract'],
     ['fp/v1/phone-a/cmd', 'devices do not publish "cmd"'],

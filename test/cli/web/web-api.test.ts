@@ -118,6 +118,10 @@ t.test('F1: devices, history, channels and the track as GPX and GeoJSON; live up
   t.match((await s.call('GET', '/app/api/devices')).body, { now: Number, devices: [{ id: 'phone-a', account: 'alice' }] })
   t.match((await s.call('GET', '/app/api/devices/phone-a')).body, { device: { id: 'phone-a', findDevice: true } })
   t.equal((await s.call('GET', '/app/api/devices/phone-b')).status, 404)
+  // The broker's refusal reaches the page as the terminal shows it: a name quoted once, its ESC and line break escaped.
+  t.match((await s.call('GET', `/app/api/devices/${encodeURIComponent('x\x1b[2J\n\\"y')}/history`)).body, {
+    error: 'device "x\\x1B[2J\\x0A\\\\\\"y" not found',
+  })
   t.match((await s.call('GET', '/app/api/devices/phone-a/history?limit=5')).body, { history: { length: 2 } })
   t.match((await s.call('GET', '/app/api/devices/phone-a/history?limit=0')).body, { code: 'BAD_REQUEST' })
   t.match((await s.call('GET', '/app/api/devices/phone-a/channels')).body, { device: 'phone-a', data: { online: true } })
