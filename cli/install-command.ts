@@ -22,7 +22,10 @@ export function installCommand(io: Io): Command {
       const bin = o.bin ? o.bin.trim().split(/\s+/) : defaultBin()
       if (!isAbsolute(bin[0] as string))
         throw new UserError(`--bin must start with an absolute path (systemd does no PATH lookup): "${o.bin}"`)
-      for (const id of o.agent) if (!DeviceIdSchema.safeParse(id).success) throw new UserError(`invalid device id "${id}"`)
+      for (const id of o.agent) {
+        const bad = DeviceIdSchema.safeParse(id).error
+        if (bad) throw new UserError(`invalid device id "${id}": ${bad.issues[0]?.message}`)
+      }
       let spec
       try {
         spec = parseLocation(o.location)

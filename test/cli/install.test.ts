@@ -78,7 +78,10 @@ t.test('install refuses a relative --bin, a bad device id and a bad location, an
     (await run(['install', '--prefix', prefix, '--bin', 'fakephone'])).err,
     /--bin must start with an absolute path \(systemd does no PATH lookup\): "fakephone"/,
   )
-  t.match((await run(['install', '--prefix', prefix, '--agent', 'Kitchen Pi'])).err, /invalid device id "Kitchen Pi"/)
+  t.match(
+    (await run(['install', '--prefix', prefix, '--agent', 'Kitchen Pi'])).err,
+    /invalid device id "Kitchen Pi": device id: 1-63 of a-z, 0-9 and "-", not starting with "-"\n$/,
+  )
   t.match((await run(['install', '--prefix', prefix, '--agent', 'pi', '--location', 'moon'])).err, /--location: "moon" is not a location/)
   const fromHome = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/node /home/pi/fakephone/dist/cli/main.js'])
   t.equal(fromHome.code, 0)
