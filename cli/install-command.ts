@@ -60,7 +60,8 @@ export function installCommand(io: Io): Command {
           '  systemctl enable --now fakephone-broker',
           ...o.agent.map(
             (id) =>
-              `  # put the device secret in ${join(etc, `agent-${id}.secret`)} (mode 0600), then:\n` +
+              `  # put the device secret in ${join(etc, `agent-${id}.secret`)} (mode 0600) and the owner's public key as\n` +
+              `  # "ownerKey" in ${join(etc, `agent-${id}.json`)} (without it the phone refuses every remote command), then:\n` +
               `  systemctl enable --now fakephone-agent@${id}`,
           ),
           '',

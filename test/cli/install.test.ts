@@ -35,7 +35,15 @@ t.test('install writes both units, the sysusers entry and valid configs under th
     written.map((f) => `wrote  ${join(prefix, f)}`),
   )
   t.match(r.out, /systemctl enable --now fakephone-broker\n/)
-  t.match(r.out, /agent-kitchen-pi\.secret \(mode 0600\), then:\n {2}systemctl enable --now fakephone-agent@kitchen-pi\n/)
+  t.match(
+    r.out,
+    new RegExp(
+      String.raw`agent-kitchen-pi\.secret \(mode 0600\) and the owner's public key as\n {2}# "ownerKey" in .*/etc/fakephone/` +
+        String.raw`agent-kitchen-pi\.json \(without it the phone refuses every remote command\), then:\n {2}systemctl enable --now ` +
+        String.raw`fakephone-agent@kitchen-pi\n`,
+    ),
+    'the next steps name the owner key, without which a phone obeys no one',
+  )
   const unit = readFileSync(join(prefix, 'etc/systemd/system/fakephone-agent@.service'), 'utf8')
   t.match(
     unit,
