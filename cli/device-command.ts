@@ -1,12 +1,13 @@
 /** `fakephone device ...`: registering devices in the broker's data directory, running broker or not. */
 import { Command } from 'commander'
+import { basename } from 'node:path'
 import { DEFAULT_DATA_DIR, openDb } from '../broker/db.js'
 import { DeviceRegistry, newDeviceSecret } from '../broker/devices/registry.js'
 import { formatAge, type Clock } from '../common/clock.js'
 import { recordedClock } from '../common/cloud-time.js'
 import { writeNewSecretFile } from '../common/secret-file.js'
 import { OwnerKeys } from '../common/signing.js'
-import type { Io } from './io.js'
+import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, accountName } from './options.js'
 import { table } from './render.js'
 import { forTerminal } from '../common/terminal-text.js'
@@ -37,7 +38,20 @@ export function deviceCommand(io: Io): Command {
       const keys = new OwnerKeys(o.keys)
       keys.ensureFolder()
       const secret = newDeviceSecret()
-      const register = () => withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.add(id, o.account, secret))
+      const register = () =>
+        withRegistry(o.data, recordedClock(o.data, io.clock), (r) => {
+          // A second key pair for an account would split it: its phones obey the key made with the first device, so the
+          // owner could command none of the new ones (a keys folder moved to the owner, as the README's services do).
+          const others = keys.hasSigningKey(o.account) ? 0 : r.list().filter((d) => d.account === o.account).length
+          if (others > 0) {
+            const keyFile = `${basename(keys.ownerKeyFile(o.account), '.pub')}.key`
+            throw new UserError(
+              `account ${o.account} has ${others} device(s) already, which obey the owner key made with the first, and ` +
+                `${o.keys} holds no key of it: give --keys the owner's keys folder (the one with ${keyFile})`,
+            )
+          }
+          return r.add(id, o.account, secret)
+        })
       // The secret in its file first, durably: one that exists or cannot be written refuses before a device is registered
       // whose secret would be nowhere (common/secret-file).
       const added =

@@ -1,8 +1,9 @@
 /** `fakephone fleet provision | run | report merge`: a fleet of fake phones from one command (issue 12). */
-import { Command, InvalidArgumentError } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_DATA_DIR } from '../broker/db.js'
 import { recordedClock } from '../common/cloud-time.js'
 import { connectionRoom } from '../common/open-files.js'
+import { readSmallFileSync } from '../common/small-file.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,6 +30,7 @@ interface RunFlags {
   credentials?: string
   api?: string
   consoleToken?: string
+  consoleTokenFile?: string
   push: boolean
   work?: string
   report?: string
@@ -39,6 +41,18 @@ interface RunFlags {
   workers: number | 'auto'
   shard?: Shard
   phonesAtOnce: number
+}
+
+/** The console token in `file` (as `console --token-file` reads one): a token given on the command line is shown by `ps`. */
+function readConsoleToken(file: string): string {
+  let token: string
+  try {
+    token = readSmallFileSync(file).trim()
+  } catch (err) {
+    throw new UserError(`--console-token-file: cannot read the console token: ${(err as Error).message}`)
+  }
+  if (token === '') throw new UserError(`--console-token-file: ${file} is empty: give the broker's DIR/console.token`)
+  return token
 }
 
 function workers(value: string): number | 'auto' {
@@ -113,7 +127,12 @@ export function fleetCommand(io: Io): Command {
     .option('--broker <url>', 'a running broker (mqtt://host:port); default: one started in this process')
     .option('--credentials <file>', 'the devices to run, from `fleet provision` (with --broker)')
     .option('--api <url>', "the broker's HTTP side, http://host:port: push channel, the fleet's console and the reconciliation")
-    .option('--console-token <token>', "the broker's console token (with --api)")
+    .option('--console-token <token>', "the broker's console token (with --api); --console-token-file keeps it out of `ps`")
+    .addOption(
+      new Option('--console-token-file <file>', "the file holding the broker's console token, DIR/console.token (with --api)").conflicts(
+        'consoleToken',
+      ),
+    )
     .option('--no-push', 'data channel only: no push channel per phone')
     .option('--work <dir>', "where the phones' data directories go (default: a temporary directory, removed after)")
     .option('--metrics-port <port>', 'Prometheus metrics at http://127.0.0.1:PORT/metrics while it runs (0: a port the OS picks)', port, 0)
@@ -148,19 +167,22 @@ export function fleetCommand(io: Io): Command {
       const profile = o.profile
       if (o.broker && !o.credentials && !profile)
         throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
+      const consoleToken = o.consoleTokenFile === undefined ? o.consoleToken : readConsoleToken(o.consoleTokenFile)
       const remote = o.broker
         ? {
             brokerUrl: o.broker,
             pushUrl: o.api ? o.api.replace(/^http/, 'ws') + '/push' : undefined,
             apiUrl: o.api,
-            consoleToken: o.consoleToken,
+            consoleToken,
             credentials: o.credentials ? await readCredentials(o.credentials) : anonymousDevices(o.count, 'owntracks', 'fleet'),
           }
         : undefined
       // The scenario's console signs and submits through the console API: without it the run would skip it unsaid.
       const { commands, notifications } = loaded.scenario.console
-      if (remote && !profile && (commands || notifications) && !(o.api && o.consoleToken))
-        io.err("warning: the scenario's console (commands, notifications) is skipped: with --broker it needs --api and --console-token\n")
+      if (remote && !profile && (commands || notifications) && !(o.api && consoleToken))
+        io.err(
+          "warning: the scenario's console (commands, notifications) is skipped: with --broker it needs --api and --console-token-file\n",
+        )
       const slice = o.shard ?? WHOLE
       const here = shardSize(o.count, slice)
       // An OwnTracks phone has no push channel: one socket.

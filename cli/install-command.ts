@@ -1,6 +1,6 @@
 /** `fakephone install`: the systemd units, the broker's user and starting configs, under a prefix. */
 import { Command } from 'commander'
-import { isAbsolute, join } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { parseLocation } from '../agent/config.js'
 import { DeviceIdSchema } from '../common/contract.js'
 import { UserError, type Io } from './io.js'
@@ -23,25 +23,33 @@ export function installCommand(io: Io): Command {
       const bin = o.bin ? o.bin.trim().split(/\s+/) : defaultBin()
       if (!isAbsolute(bin[0] as string))
         throw new UserError(`--bin must start with an absolute path (systemd does no PATH lookup): ${quoted(String(o.bin))}`)
-      for (const id of o.agent) if (!DeviceIdSchema.safeParse(id).success) throw new UserError(`invalid device id ${quoted(id)}`)
+      for (const id of o.agent) {
+        const bad = DeviceIdSchema.safeParse(id).error
+        if (bad) throw new UserError(`invalid device id ${quoted(id)}: ${bad.issues[0]?.message}`)
+      }
+      let spec
       try {
-        parseLocation(o.location)
+        spec = parseLocation(o.location)
       } catch (err) {
         throw new UserError(`--location: ${(err as Error).message}`)
       }
-      const hidden = bin.find((w) => /^\/(home|root|run\/user)\//.test(w))
+      // The agent runs in its state directory, so a relative GPX path is taken from here, where the operator means it.
+      const gpx = spec.kind === 'gpx' ? resolve(spec.file) : undefined
+      const location = gpx === undefined ? o.location : `gpx:${gpx}`
+      const fix = (w: string): string =>
+        w === gpx
+          ? 'put the GPX file elsewhere (under /etc/fakephone or /opt)'
+          : 'install fakephone elsewhere (npm install -g, or a checkout under /opt)'
+      const hidden = [...bin, gpx].find((w) => w !== undefined && /^\/(home|root|run\/user)\//.test(w))
       if (hidden)
-        io.err(
-          `warning: ${hidden} is under /home, /root or /run/user, which ProtectHome=yes hides from the services: install ` +
-            `fakephone elsewhere (npm install -g, or a checkout under /opt)\n`,
-        )
-      const temporary = bin.find((w) => /^\/(tmp|var\/tmp)\//.test(w))
+        io.err(`warning: ${hidden} is under /home, /root or /run/user, which ProtectHome=yes hides from the services: ${fix(hidden)}\n`)
+      const temporary = [...bin, gpx].find((w) => w !== undefined && /^\/(tmp|var\/tmp)\//.test(w))
       if (temporary)
         io.err(
           `warning: ${temporary} is under /tmp or /var/tmp, which PrivateTmp=yes replaces with an empty folder for the services: ` +
-            `install fakephone elsewhere (npm install -g, or a checkout under /opt)\n`,
+            `${fix(temporary)}\n`,
         )
-      const files = await install({ prefix: o.prefix, bin, agents: o.agent, location: o.location })
+      const files = await install({ prefix: o.prefix, bin, agents: o.agent, location })
       for (const f of files) io.out(`${f.action === 'wrote' ? 'wrote' : 'kept (exists)'}  ${f.path}\n`)
       const etc = join(o.prefix, 'etc', 'fakephone')
       io.out(
@@ -53,7 +61,8 @@ export function installCommand(io: Io): Command {
           '  systemctl enable --now fakephone-broker',
           ...o.agent.map(
             (id) =>
-              `  # put the device secret in ${join(etc, `agent-${id}.secret`)} (mode 0600), then:\n` +
+              `  # put the device secret in ${join(etc, `agent-${id}.secret`)} (mode 0600) and the owner's public key as\n` +
+              `  # "ownerKey" in ${join(etc, `agent-${id}.json`)} (without it the phone refuses every remote command), then:\n` +
               `  systemctl enable --now fakephone-agent@${id}`,
           ),
           '',

@@ -61,10 +61,10 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     // phone's answer comes back in the submit's own request.
     let said = ''
     const unfinished = (view: CommandView, at: number, online: boolean): void => {
-      const lines = `${describe(view, at, online, forTerminal)}\ncommand ${view.id} is ${view.state}; ${follow}\n`
-      // Lines already on the screen, unchanged by the wait, are not printed twice.
-      if (lines !== said) io.out(lines)
-      said = lines
+      // Lines already on the screen are not printed twice when the wait changed nothing but the expiry counting down.
+      const news = `${view.state} ${String(online)}`
+      if (news !== said) io.out(`${describe(view, at, online, forTerminal)}\ncommand ${view.id} is ${view.state}; ${follow}\n`)
+      said = news
     }
     const sayOffline = !device.online && !json() ? (submitted: CommandView) => unfinished(submitted, submitted.createdAt, false) : undefined
     const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline)

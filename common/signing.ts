@@ -52,12 +52,23 @@ export function privateKeyRefusal(file: string, pem: string): string | undefined
   return `${file} is the owner's PRIVATE key, which must stay with the owner's console: give the public key, ${instead}`
 }
 
-/** Reads a public key file; a private key is refused (see privateKeyRefusal), never turned into its public half. */
+/**
+ * Reads an owner's public key file; a private key is refused (see privateKeyRefusal), never turned into its public half,
+ * and anything but an Ed25519 public key is refused saying what to give.
+ */
 export function readPublicKey(file: string): KeyObject {
   const pem = readFileSync(file, 'utf8')
   const refusal = privateKeyRefusal(file, pem)
   if (refusal) throw new Error(refusal)
-  return createPublicKey(pem)
+  let key: KeyObject | undefined
+  try {
+    key = createPublicKey(pem)
+  } catch {
+    // OpenSSL's words ("DECODER routines::unsupported") do not say what the file should have been.
+  }
+  if (key?.asymmetricKeyType !== 'ed25519')
+    throw new Error("not an owner's public key: give the Ed25519 public key (PEM) that `fakephone device add` wrote, ACCOUNT.pub")
+  return key
 }
 
 /** privateKeyRefusal of a file, or undefined when it cannot be read (whoever reads it reports that). */

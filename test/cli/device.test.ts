@@ -155,6 +155,30 @@ t.test('device add prints the credentials once; list and remove; errors say what
   t.equal((await run(['device', 'list', '--data', tempDir(t)])).out, 'No devices registered.\n')
 })
 
+t.test('F2 device add makes no second key pair for an account that has devices: its owner could command none of the new', async (t) => {
+  const data = tempDir(t)
+  const owner = tempDir(t)
+  t.equal((await run(['device', 'add', 'kitchen-pi', '--account', 'me', '--data', data, '--keys', owner])).code, 0)
+  // The README's services move the keys folder to its owner; the next `device add` run as before names an empty one.
+  const elsewhere = tempDir(t)
+  const secretFile = join(data, 'attic.secret')
+  const split = await run(['device', 'add', 'attic', '--account', 'me', '--data', data, '--keys', elsewhere, '--secret-out', secretFile])
+  t.equal(split.code, 1)
+  t.equal(
+    split.err,
+    `error: account me has 1 device(s) already, which obey the owner key made with the first, and ${elsewhere} holds no key ` +
+      "of it: give --keys the owner's keys folder (the one with me.key)\n",
+  )
+  t.notOk(existsSync(join(elsewhere, 'me.key')), 'no second key pair')
+  t.notOk(existsSync(secretFile), 'no secret file for a device that was not registered')
+  t.notMatch((await run(['device', 'list', '--data', data])).out, /attic/)
+  const pub = readFileSync(join(owner, 'me.pub'), 'utf8')
+  const added = await run(['device', 'add', 'attic', '--account', 'me', '--data', data, '--keys', owner, '--json'])
+  t.equal(added.code, 0, added.err)
+  t.equal(readFileSync(JSON.parse(added.out).ownerKeyFile, 'utf8'), pub, 'the phone gets the key its owner signs with')
+  t.equal((await run(['device', 'add', 'porch', '--account', 'you', '--data', data, '--keys', elsewhere])).code, 0, 'a new account may')
+})
+
 t.test('bad option values are refused with the reason, before anything runs', async (t) => {
   const cases: [string[], RegExp][] = [
     [['broker', '--mqtt-port', '99999'], /port number from 0 to 65535/],

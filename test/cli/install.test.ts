@@ -1,7 +1,7 @@
 /** `fakephone install --prefix DIR`: units fitted to this installation, the broker user, configs that are valid and never overwritten. */
 import t from 'tap'
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { defaultBin, execLine, packageRoot, renderUnit, SHIPPED_BIN } from '../../cli/install.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -35,7 +35,15 @@ t.test('install writes both units, the sysusers entry and valid configs under th
     written.map((f) => `wrote  ${join(prefix, f)}`),
   )
   t.match(r.out, /systemctl enable --now fakephone-broker\n/)
-  t.match(r.out, /agent-kitchen-pi\.secret \(mode 0600\), then:\n {2}systemctl enable --now fakephone-agent@kitchen-pi\n/)
+  t.match(
+    r.out,
+    new RegExp(
+      String.raw`agent-kitchen-pi\.secret \(mode 0600\) and the owner's public key as\n {2}# "ownerKey" in .*/etc/fakephone/` +
+        String.raw`agent-kitchen-pi\.json \(without it the phone refuses every remote command\), then:\n {2}systemctl enable --now ` +
+        String.raw`fakephone-agent@kitchen-pi\n`,
+    ),
+    'the next steps name the owner key, without which a phone obeys no one',
+  )
   const unit = readFileSync(join(prefix, 'etc/systemd/system/fakephone-agent@.service'), 'utf8')
   t.match(
     unit,
@@ -78,7 +86,10 @@ t.test('install refuses a relative --bin, a bad device id and a bad location, an
     (await run(['install', '--prefix', prefix, '--bin', 'fakephone'])).err,
     /--bin must start with an absolute path \(systemd does no PATH lookup\): "fakephone"/,
   )
-  t.match((await run(['install', '--prefix', prefix, '--agent', 'Kitchen Pi'])).err, /invalid device id "Kitchen Pi"/)
+  t.match(
+    (await run(['install', '--prefix', prefix, '--agent', 'Kitchen Pi'])).err,
+    /invalid device id "Kitchen Pi": device id: 1-63 of a-z, 0-9 and "-", not starting with "-"\n$/,
+  )
   t.match((await run(['install', '--prefix', prefix, '--agent', 'pi', '--location', 'moon'])).err, /--location: "moon" is not a location/)
   const fromHome = await run(['install', '--prefix', prefix, '--bin', '/usr/bin/node /home/pi/fakephone/dist/cli/main.js'])
   t.equal(fromHome.code, 0)
@@ -113,6 +124,31 @@ t.test('install refuses a relative --bin, a bad device id and a bad location, an
     `\nExecStart=${execLine(defaultBin())} broker `,
   )
 })
+
+t.test(
+  'a GPX track is written with its absolute path (the agent runs in its state directory), and one the units cannot see is warned of',
+  async (t) => {
+    const prefix = tempDir(t)
+    const bin = ['--bin', '/usr/bin/fakephone']
+    const relative = await run(['install', '--prefix', prefix, ...bin, '--agent', 'walker', '--location', 'gpx:tracks/walk.gpx'])
+    t.equal(relative.code, 0, relative.err)
+    t.equal(relative.err, '', 'a track beside the checkout is no trouble')
+    t.equal(
+      JSON.parse(readFileSync(join(prefix, 'etc/fakephone/agent-walker.json'), 'utf8')).location,
+      `gpx:${resolve('tracks/walk.gpx')}`,
+      "taken from where install ran, not from the agent's state directory",
+    )
+    const home = await run(['install', '--prefix', prefix, ...bin, '--agent', 'hiker', '--location', 'gpx:/home/pi/walk.gpx'])
+    t.equal(home.code, 0)
+    t.equal(
+      home.err,
+      'warning: /home/pi/walk.gpx is under /home, /root or /run/user, which ProtectHome=yes hides from the services: put the ' +
+        'GPX file elsewhere (under /etc/fakephone or /opt)\n',
+    )
+    const tmp = await run(['install', '--prefix', prefix, ...bin, '--agent', 'jogger', '--location', 'gpx:/tmp/walk.gpx'])
+    t.match(tmp.err, /^warning: \/tmp\/walk\.gpx is under \/tmp or \/var\/tmp, which PrivateTmp=yes .*: put the GPX file elsewhere/)
+  },
+)
 
 t.test('a prefix where a folder cannot be made fails at once with one error line naming the path and why', async (t) => {
   // /proc refuses a new entry with ENOENT, to root as well: Node's recursive mkdir tried it again for ever there.

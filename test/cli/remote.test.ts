@@ -9,6 +9,7 @@ import { describe } from '../../cli/command-words.js'
 import { receiptLine } from '../../cli/remote-commands.js'
 import type { CommandView } from '../../broker/devices/commands.js'
 import { OwnerKeys, deviceKeys, signPayload } from '../../common/signing.js'
+import type { ManualClock } from '../../common/clock.js'
 import type { Result } from '../../common/contract.js'
 import { connectDevice, startAgent, startCloud, type TestAgentOptions } from '../fixtures/cloud.js'
 import { serveControl } from '../../agent/control.js'
@@ -190,6 +191,19 @@ t.test('F2 a phone online that has not answered when the console stops waiting: 
     (await con('commands', 'phone-a')).out,
     /\n\S+  ring +queued +\S+ ago +ring sent to phone-a: waiting for its receipt \(expires in 1h 0m\) +-\n/,
   )
+})
+
+t.test('F2 waiting on an offline phone says so once: the expiry counting down meanwhile is not news', async (t) => {
+  const { cloud, agent, con } = await setup(t)
+  await agent.stop()
+  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+  const submitted = once(cloud.broker.commands, 'changed')
+  const ring = con('ring', 'phone-a', '--wait', '200ms', '--expires', '1h')
+  await submitted
+  ;(cloud.clock as ManualClock).advance(2000)
+  const out = (await ring).out
+  t.match(out, /^phone-a is offline: ring is queued and runs when it comes back \(expires in 1h 0m\)\ncommand [0-9a-f-]{36} is queued; /)
+  t.equal(out.split('\n').length, 3, `two lines, said before the wait and not again after it: ${out}`)
 })
 
 t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 refusals and missing keys are errors', async (t) => {

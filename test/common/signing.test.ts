@@ -1,5 +1,5 @@
 /** F2: the owner keys folder the console signs from -- command sequence numbers and the device receipt keys. */
-import { createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -151,6 +151,22 @@ t.test(
     t.end()
   },
 )
+
+t.test('F2 readPublicKey says what to give for a file that is not an Ed25519 public key, in words, not OpenSSL codes', (t) => {
+  const dir = tempDir(t)
+  const instead = "not an owner's public key: give the Ed25519 public key (PEM) that `fakephone device add` wrote, ACCOUNT.pub"
+  const secret = join(dir, 'kitchen-pi.secret')
+  writeFileSync(secret, 'CMC6s_FN1rtaOGaS9I06URQb40QdhLI7Pi0eaIi8fo4\n')
+  t.throws(
+    () => readPublicKey(secret),
+    { message: instead },
+    'a device secret given by mistake (OpenSSL said "DECODER routines::unsupported")',
+  )
+  const rsa = join(dir, 'rsa.pub')
+  writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }))
+  t.throws(() => readPublicKey(rsa), { message: instead }, 'a public key of another kind, which could verify no command')
+  t.end()
+})
 
 t.test('F2 readPublicKey refuses the owner private key instead of deriving its public half, naming the .pub to give', (t) => {
   const keys = new OwnerKeys(tempDir(t))

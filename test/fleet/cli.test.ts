@@ -89,7 +89,9 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
     '--credentials',
     creds,
   ]
-  const code = await main([...argv, '--api', cloud.apiUrl, '--console-token', cloud.consoleToken], live.io)
+  // The token from its file, as the README runs it: on the command line `ps` would show it to every user.
+  const tokenFile = join(cloud.dataDir, 'console.token')
+  const code = await main([...argv, '--api', cloud.apiUrl, '--console-token-file', tokenFile], live.io)
   t.equal(code, 0, live.err())
   t.match(live.out(), /\r\x1b\[K\d+ s: \d\/3 connected/)
   const url = /metrics: (\S+)/.exec(live.err())?.[1] as string
@@ -103,9 +105,22 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   t.match(noApi.out, /heartbeats +\d+ sent, \d+ acked, n\/a stored/)
   t.match(
     noApi.err,
-    /warning: the scenario's console \(commands, notifications\) is skipped: with --broker it needs --api and --console-token/,
+    /warning: the scenario's console \(commands, notifications\) is skipped: with --broker it needs --api and --console-token-file\n/,
   )
-  t.notMatch(live.err(), /is skipped/, 'with --api and --console-token the console runs')
+  t.notMatch(live.err(), /is skipped/, 'with --api and --console-token-file the console runs')
+  const remote = [...argv, '--api', cloud.apiUrl]
+  const missing = await run([...remote, '--console-token-file', join(dir, 'nowhere.token')])
+  t.equal(missing.code, 1)
+  t.match(missing.err, /^error: --console-token-file: cannot read the console token: ENOENT: .*nowhere\.token'\n$/)
+  const empty = join(dir, 'empty.token')
+  writeFileSync(empty, '\n')
+  t.equal(
+    (await run([...remote, '--console-token-file', empty])).err,
+    `error: --console-token-file: ${empty} is empty: give the broker's DIR/console.token\n`,
+  )
+  const both = await run([...remote, '--console-token', cloud.consoleToken, '--console-token-file', tokenFile])
+  t.equal(both.code, 1)
+  t.match(both.err, /cannot be used with option '--console-token/)
 
   const tooMany = await run(['fleet', 'run', '--count', '4', '--broker', cloud.mqttUrl, '--credentials', creds])
   t.equal(tooMany.code, 1)

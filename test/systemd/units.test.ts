@@ -87,6 +87,13 @@ t.test('the shipped units: hardened, restarted on failure, ready only when servi
     t.equal(one('CapabilityBoundingSet'), '', `${name}: no capabilities`)
     t.equal(one('ProtectSystem'), 'strict')
     t.match(one('StateDirectory'), /^fakephone/)
+    // systemd applies StateDirectoryMode= at every start, so a mode the daemon warns about (group or others may read:
+    // common/data-lock.ts) would be warned about at every start, and the `chmod 700` the warning gives undone.
+    t.equal(
+      Number.parseInt(one('StateDirectoryMode') ?? '', 8) & 0o077,
+      0,
+      `${name}: StateDirectoryMode=${String(one('StateDirectoryMode'))} is private, as the daemon wants its data directory`,
+    )
     t.ok(one('DynamicUser') === 'yes' || one('User') === 'fakephone', `${name}: a dynamic or dedicated user`)
     for (const on of [
       'NoNewPrivileges',
