@@ -73,7 +73,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   } catch (err) {
     throw new UserError(`cannot read the owner key ${forTerminal(c.ownerKey as string)}: ${forTerminal((err as Error).message)}`)
   }
-  if (!ownerKey) log.warn('no owner key (--owner-key): this phone will refuse every remote command')
+  if (!ownerKey) log.warn('no owner key (--owner-key, or "ownerKey" in its --config file): this phone will refuse every remote command')
   // One phone per data directory: a second would take this one's MQTT session over and over and share its journal.
   const lock = lockDataDir(c.dataDir, log, 'agent')
   try {

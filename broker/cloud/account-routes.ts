@@ -59,7 +59,12 @@ export function addAccountRoutes(parts: CloudParts, retirement: (account: string
   router.add('GET', '/api/clock', ['console'], () => ({ status: 200, body: clockView(parts) }))
   router.add('POST', '/api/clock/advance', ['console'], async (ctx) => {
     if (!(clock instanceof SimulatedClock)) {
-      throw new HttpError(409, 'REAL_TIME', 'the cloud runs on real time; start the broker with --simulated-time to move its clock')
+      throw new HttpError(
+        409,
+        'REAL_TIME',
+        'the cloud runs on real time; start the broker with --simulated-time (or "simulatedTime": true in its --config file) ' +
+          'to move its clock',
+      )
     }
     const { by } = await ctx.json(AdvanceSchema)
     let ms: number

@@ -67,6 +67,10 @@ t.test('agent and phone: a fake phone is started, controlled by its user and sto
     agentIo.io,
   )
   await agentIo.logs.waitFor((l) => l.msg === 'agent started')
+  t.ok(
+    agentIo.logs.has('no owner key (--owner-key, or "ownerKey" in its --config file): this phone will refuse every remote command'),
+    'a phone that obeys no one says so, and where a service sets the key',
+  )
   t.match(JSON.parse((await online)[1].toString()), { state: 'online' }, 'the phone said it is online')
   const stored = storedHeartbeats(cloud, 1)
   clock.advance(10_000)
