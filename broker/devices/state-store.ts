@@ -161,11 +161,11 @@ export class StateStore extends EventEmitter<StateEvents> {
        END;`,
     )
     this.storeHeartbeat = db.prepare<HeartbeatParams>('INSERT INTO heartbeat_in VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    // M2: a device told to follow its account's migration carries where it went and its notice's state (two key lookups).
-    const view = `SELECT d.id, d.account, s.*, m.cloud AS moved_to, m.account AS moved_account, m.at AS moved_at,
+    const view = `SELECT d.id, d.account, s.* FROM devices d JOIN device_state s ON s.device_id = d.id`
+    // M2: the devices told to follow their account's migration, read on their own (few, where every device is in the view).
+    const moves = `SELECT m.device_id, m.cloud AS moved_to, m.account AS moved_account, m.at AS moved_at,
         n.state AS moved_notice, n.delivered_at AS moved_delivered_at
-      FROM devices d JOIN device_state s ON s.device_id = d.id
-        LEFT JOIN device_moves m ON m.device_id = d.id LEFT JOIN notifications n ON n.id = m.notice`
+      FROM device_moves m LEFT JOIN notifications n ON n.id = m.notice`
     this.sql = {
       presence: db.prepare<[online: number, at: number, deviceId: string]>(
         'UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?',
@@ -180,6 +180,8 @@ export class StateStore extends EventEmitter<StateEvents> {
       ),
       devices: db.prepare<[], StateRow>(`${view} ORDER BY d.id`),
       device: db.prepare<[id: string], StateRow>(`${view} WHERE d.id = ?`),
+      moves: db.prepare<[], MoveRow>(moves),
+      move: db.prepare<[id: string], MoveRow>(`${moves} WHERE m.device_id = ?`),
       lostMode: db.prepare<[{ on: number; message: string | null; phone: string | null; at: number; deviceId: string }]>(
         `UPDATE device_state SET lost_mode = @on, lost_message = @message, lost_phone = @phone, lost_mode_at = @at
          WHERE device_id = @deviceId AND (lost_mode_at IS NULL OR lost_mode_at <= @at)`,
@@ -461,13 +463,15 @@ export class StateStore extends EventEmitter<StateEvents> {
 
   devices(): DeviceView[] {
     this.flush()
-    return this.sql.devices.all().map(toView)
+    const moved = new Map(this.sql.moves.all().map((m) => [m.device_id, movedOf(m)]))
+    return this.sql.devices.all().map((r) => toView(r, moved.get(r.id) ?? null))
   }
 
   device(id: string): DeviceView | undefined {
     this.flush()
     const row = this.sql.device.get(id)
-    return row && toView(row)
+    const move = this.sql.move.get(id)
+    return row && toView(row, move ? movedOf(move) : null)
   }
 
   /** Newest first. */
@@ -500,9 +504,14 @@ interface StateRow {
   lost_message: string | null
   lost_phone: string | null
   lost_mode_at: number | null
-  moved_to: string | null
-  moved_account: string | null
-  moved_at: number | null
+}
+
+/** M2: a device told to follow its account's migration, with its notice's state (null: the notice is gone). */
+interface MoveRow {
+  device_id: string
+  moved_to: string
+  moved_account: string
+  moved_at: number
   moved_notice: NotificationState | null
   moved_delivered_at: number | null
 }
@@ -512,7 +521,7 @@ type HistoryRow = Omit<LocationRow, 'charging'> & { charging: number }
 
 const bool = (v: number | null): boolean | null => (v === null ? null : v === 1)
 
-function toView(r: StateRow): DeviceView {
+function toView(r: StateRow, moved: DeviceMoved | null): DeviceView {
   return {
     id: r.id,
     account: r.account,
@@ -538,17 +547,16 @@ function toView(r: StateRow): DeviceView {
             network: r.network,
             receivedAt: r.received_at,
           },
-    moved: movedOf(r),
+    moved,
   }
 }
 
 /**
- * M2: where the device went, checked against the contract as it leaves the database; null when it was never told to
- * move, or when what is stored does not pass (a notice gone, a row an older database's notices filled in badly): the
+ * M2: where the device went, checked against the contract as it leaves the database; null when what is stored does
+ * not pass (a notice gone, a row an older database's notices filled in badly): the
  * device is then shown as it stands here, never an answer that breaks the contract.
  */
-function movedOf(r: StateRow): DeviceMoved | null {
-  if (r.moved_to === null) return null
+function movedOf(r: MoveRow): DeviceMoved | null {
   const moved = DeviceMovedSchema.safeParse({
     to: r.moved_to,
     account: r.moved_account,

@@ -247,6 +247,8 @@ t.test("M2: an older database's cloud-moved notices say which devices moved wher
       ['d', null],
     ],
   )
+  t.match(store.device('a'), { moved: { to: 'http://second', notice: 'queued' } }, 'one device alone, the same')
+  t.match(store.device('c'), { moved: null })
   db.close()
   t.end()
 })
