@@ -20,7 +20,16 @@
 import { EventEmitter, once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { KeyObject } from 'node:crypto'
-import { decodePayload, encodePayload, topicFor, type Command, type Heartbeat, type LogBatch, type Network } from '../common/contract.js'
+import {
+  decodePayload,
+  encodePayload,
+  topicFor,
+  type Command,
+  type Heartbeat,
+  type LocationStatus,
+  type LogBatch,
+  type Network,
+} from '../common/contract.js'
 import { formatAge } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 import { deviceKeys } from '../common/signing.js'
@@ -124,6 +133,8 @@ export interface AgentStatus {
   backup: BackupStatus
   /** M2: where the phone's cloud moved to when its account migrated; null while it is the one it was started with. */
   home: CloudHome | null
+  /** F1: where the position comes from and whether there is one; null from a source that does not say. */
+  location: LocationStatus | null
 }
 
 interface AgentEvents {
@@ -352,6 +363,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       sync: this.sync?.status() ?? null,
       backup: this.backup.status(),
       home: this.home,
+      location: this.opts.location.describe?.(this.opts.clock.now()) ?? null,
     }
   }
 

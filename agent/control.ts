@@ -10,7 +10,7 @@ import { createConnection, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { z } from 'zod'
-import { NetworkSchema, decodeJson } from '../common/contract.js'
+import { LocationStatusSchema, NetworkSchema, decodeJson } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import { SyncCategorySchema } from '../common/cloud/sync-api.js'
@@ -159,8 +159,12 @@ export function askControl(dataDir: string, req: ControlRequest): Promise<{ stat
     socket.on('data', (chunk: string) => (text += chunk))
     socket.on('end', () => {
       const reply = JSON.parse(text) as ControlReply
-      if (reply.ok) resolve(reply)
-      else reject(new ControlError(reply.error, reply.code))
+      if (!reply.ok) return reject(new ControlError(reply.error, reply.code))
+      // F1: the location part is checked against the shared contract; an agent started before it existed says nothing.
+      const location = LocationStatusSchema.nullish().safeParse(reply.status.location)
+      if (!location.success)
+        return reject(new ControlError(`the agent answered a location status this client cannot read: ${z.prettifyError(location.error)}`))
+      resolve({ ...reply, status: { ...reply.status, location: location.data ?? null } })
     })
   })
 }

@@ -6,13 +6,15 @@
  * the injected clock. There is no fix when gpsd says so (mode 0 or 1) or when
  * the last one is older than `maxAgeMs`. A dropped connection is retried with
  * the shared capped backoff; a line that is not a valid report is logged and
- * skipped, so nothing gpsd sends can stop the phone.
+ * skipped, so nothing gpsd sends can stop the phone. F1: its connection, the
+ * retry it waits for and the last fix are what `phone status` shows.
  */
 import { EventEmitter } from 'node:events'
 import { createConnection, type Socket } from 'node:net'
 import { z } from 'zod'
 import { RetryTimer, type BackoffOptions } from '../common/backoff.js'
 import type { Clock } from '../common/clock.js'
+import type { LocationStatus } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import type { Fix, LocationSource } from './location.js'
 
@@ -81,6 +83,10 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
   private discarding = false
   private last: { fix: Fix; at: number } | null = null
   private stateNow: GpsdState = 'stopped'
+  /** gpsd said the receiver has no fix, and none came since. */
+  private lost = false
+  /** When the reconnect now waiting is due, on the clock. */
+  private retryAt = 0
   private readonly retry: RetryTimer
 
   constructor(private readonly opts: GpsdOptions) {
@@ -100,6 +106,22 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
   fix(at: number): Fix | null {
     if (!this.last || at - this.last.at > this.opts.maxAgeMs) return null
     return this.last.fix
+  }
+
+  /** F1: for `phone status`: where gpsd is, whether it is connected (else when it is tried again), and the last fix. */
+  describe(at: number): LocationStatus {
+    const { host, port, maxAgeMs } = this.opts
+    return {
+      kind: 'gpsd',
+      host,
+      port,
+      state: this.stateNow,
+      retryInMs: this.stateNow === 'waiting' ? Math.max(0, this.retryAt - at) : 0,
+      attempt: this.retry.attempts,
+      lost: this.lost,
+      fix: this.last && { ageMs: at - this.last.at, accuracy: this.last.fix.accuracy },
+      maxAgeMs,
+    }
   }
 
   /** Connects, and keeps reconnecting until stopped. */
@@ -134,6 +156,7 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
       this.buffer = ''
       this.discarding = false
       this.retry.schedule(() => this.connect())
+      this.retryAt = this.opts.clock.now() + this.retry.lastDelayMs
       this.setState('waiting')
       log.info({ delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }, 'gpsd disconnected, retrying')
     })
@@ -173,6 +196,7 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
     if (tpv.data.mode < 2) {
       if (this.last) this.opts.log.info('gpsd lost the fix')
       this.last = null
+      this.lost = true
       this.emit('lost')
       return
     }
@@ -181,6 +205,7 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
     const fix = fixOf({ ...tpv.data, lat, lon })
     if (!this.last) this.opts.log.info({ lat, lon, accuracy: fix.accuracy }, 'gpsd has a fix')
     this.last = { fix, at: this.opts.clock.now() }
+    this.lost = false
     this.emit('fix', fix)
   }
 

@@ -5,6 +5,7 @@
  * track, or a fixed point.
  */
 import { readFileSync } from 'node:fs'
+import type { LocationStatus } from '../common/contract.js'
 
 export interface Fix {
   lat: number
@@ -18,6 +19,8 @@ export interface Fix {
 export interface LocationSource {
   /** The fix at time `at` (ms since epoch), or null when there is none (no GPS signal). */
   fix(at: number): Fix | null
+  /** F1: where the position comes from and whether there is one, for `phone status`; a source without it says nothing. */
+  describe?(at: number): LocationStatus
 }
 
 export interface Point {
@@ -45,6 +48,10 @@ export class FixedSource implements LocationSource {
   fix(): Fix {
     return { ...this.point, accuracy: this.accuracy, speed: 0 }
   }
+
+  describe(): LocationStatus {
+    return { kind: 'fixed', ...this.point }
+  }
 }
 
 /** Walks the waypoints in order at `speedMps`, then starts again from the first; position is interpolated. */
@@ -57,6 +64,8 @@ export class RouteSource implements LocationSource {
     private readonly speedMps: number,
     private readonly startAt: number,
     private readonly accuracy = 8,
+    /** The GPX file the waypoints came from, for `phone status`; null: the built-in route. */
+    private readonly gpx: string | null = null,
   ) {
     if (waypoints.length < 2) throw new Error('a route needs at least two waypoints')
     if (!(speedMps > 0)) throw new Error('route speed must be above 0 m/s')
@@ -84,6 +93,10 @@ export class RouteSource implements LocationSource {
       accuracy: this.accuracy,
       speed: this.speedMps,
     }
+  }
+
+  describe(): LocationStatus {
+    return { kind: 'route', gpx: this.gpx, speed: this.speedMps }
   }
 }
 

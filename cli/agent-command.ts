@@ -21,6 +21,7 @@ import { addPhoneDataCommands } from './phone-data-commands.js'
 import { addPhoneExportCommand } from './transfer/transfer-commands.js'
 import { seedDataCommand } from './seed-data-command.js'
 import { renderFrameworkStatus } from './framework-render.js'
+import { locationSourceText } from './render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
 import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
@@ -57,7 +58,8 @@ function location(c: AgentConfig, io: Io, log: Logger): Location {
     }
     default:
       try {
-        return { source: new RouteSource(spec.kind === 'gpx' ? readGpx(spec.file) : DEMO_ROUTE, c.speed, io.clock.now()), stop: () => {} }
+        const [points, gpx] = spec.kind === 'gpx' ? [readGpx(spec.file), spec.file] : [DEMO_ROUTE, null]
+        return { source: new RouteSource(points, c.speed, io.clock.now(), undefined, gpx), stop: () => {} }
       } catch (err) {
         throw new UserError((err as Error).message)
       }
@@ -215,6 +217,7 @@ export function phoneCommand(io: Io): Command {
           `Find Device   ${status.findDevice ? 'on' : 'off'}`,
           `network       ${status.network}`,
           `heartbeats    ${status.heartbeatsSent} sent this run`,
+          ...(status.location === null ? [] : [`location      ${locationSourceText(status.location)}`]),
           `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
           `screen        ${lock === null ? 'unlocked' : `LOCKED: ${quoted(lock.message)} -- call ${forTerminal(lock.phone)}`}`,
           ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),

@@ -12,7 +12,7 @@ import type { ConsoleClient } from './console-client.js'
 import { formatAge } from '../common/clock.js'
 import type { BackupView, PlanView, RetentionView } from '../common/cloud/backup-api.js'
 import { UserError, type Io } from './io.js'
-import { table } from './render.js'
+import { plural, table } from './render.js'
 import { forTerminal, lineForTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 const iso = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString().replace('.000Z', 'Z'))
@@ -91,8 +91,8 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
       send({ action: 'switch', on: false, deleteData: o.deleteData === true }, (r) => {
         const d = (r as { deleted: { deleted: number; releasedBytes: number } | null }).deleted
         if (!d) return 'Cloud backup is off. Existing backups stay in the cloud.\n'
-        const freed = `${d.deleted} backup(s) deleted from the cloud (${d.releasedBytes} bytes freed)`
-        return `Cloud backup is off. ${freed}; they cannot be recovered.\n`
+        const freed = `${plural(d.deleted, 'backup')} deleted from the cloud (${d.releasedBytes} bytes freed)`
+        return `Cloud backup is off. ${freed}, for good: nothing deleted can be recovered.\n`
       }),
     )
   cmd
@@ -116,7 +116,8 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
     .action((id: string | undefined) =>
       send({ action: 'restore', ...(id === undefined ? {} : { id }) }, (r) => {
         const { backup, files } = r as { backup: BackupView; files: number }
-        return `Restored backup ${backup.id} of ${forTerminal(backup.device)} (${iso(backup.createdAt)}): ${files} files put back.\n`
+        const from = `backup ${backup.id} of ${forTerminal(backup.device)} (${iso(backup.createdAt)})`
+        return `Restored ${from}: ${plural(files, 'file')} put back.\n`
       }),
     )
 }
@@ -181,6 +182,6 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
       const r = await (
         await api()
       ).send<{ deleted: number; releasedBytes: number }>('DELETE', `/api/devices/${encodeURIComponent(device)}/backups`)
-      print(r, `Cloud backup of ${device} is off; ${r.deleted} backup(s) deleted (${r.releasedBytes} bytes freed), for good.\n`)
+      print(r, `Cloud backup of ${device} is off; ${plural(r.deleted, 'backup')} deleted (${r.releasedBytes} bytes freed), for good.\n`)
     })
 }

@@ -11,6 +11,7 @@
 import { formatAge } from '../common/clock.js'
 import { FINAL_STATES } from '../common/contract.js'
 import type { CommandView } from '../common/console-api.js'
+import { plural } from './render.js'
 
 /** How a value from others is put into the words: escaped for a terminal, or as it is. */
 export type Shown = (value: string) => string
@@ -51,7 +52,7 @@ export function describe(view: CommandView, now: number, online: boolean, shown:
       return d['lostMode'] ? `${device} is in lost mode: locked, reporting more often` : `${device} left lost mode`
     case 'wipe':
       return (
-        `${device} was wiped: ${String(d['files'])} files, ${String(d['bytes'])} bytes removed; external storage ` +
+        `${device} was wiped: ${plural(Number(d['files']), 'file')}, ${plural(Number(d['bytes']), 'byte')} removed; external storage ` +
         `${d['sdcardKept'] ? 'kept' : 'erased'}; Find Device pairing ${d['findDeviceKept'] ? 'kept' : 'cleared'}`
       )
   }

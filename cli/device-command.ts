@@ -9,7 +9,7 @@ import { writeNewSecretFile } from '../common/secret-file.js'
 import { OwnerKeys } from '../common/signing.js'
 import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, accountName } from './options.js'
-import { table } from './render.js'
+import { plural, table } from './render.js'
 import { forTerminal } from '../common/terminal-text.js'
 
 /** Opens the data directory's registry, stamping with the cloud's time as recorded there (`clock`). */
@@ -46,7 +46,7 @@ export function deviceCommand(io: Io): Command {
           if (others > 0) {
             const keyFile = `${basename(keys.ownerKeyFile(o.account), '.pub')}.key`
             throw new UserError(
-              `account ${o.account} has ${others} device(s) already, which obey the owner key made with the first, and ` +
+              `account ${o.account} has ${plural(others, 'device')} already, obeying the owner key made with the first, and ` +
                 `${o.keys} holds no key of it: give --keys the owner's keys folder (the one with ${keyFile})`,
             )
           }

@@ -17,7 +17,7 @@ import { formatBytes } from '../common/format-bytes.js'
 import { saveFile } from '../common/save-file.js'
 import type { DriveFile } from '../common/cloud/drive-api.js'
 import type { Io } from './io.js'
-import { table } from './render.js'
+import { plural, table } from './render.js'
 import { UserError } from './io.js'
 import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
 
@@ -162,7 +162,7 @@ export function addDrivePhoneCommands(parent: Command, io: Io): void {
       return show(
         req,
         (r: SyncReport & { sync: boolean }) =>
-          `drive sync ${r.sync ? 'on' : 'off'}; ${r.skipped ?? `${r.uploaded.length} file(s) uploaded`}\n`,
+          `drive sync ${r.sync ? 'on' : 'off'}; ${r.skipped ?? `${plural(r.uploaded.length, 'file')} uploaded`}\n`,
       )
     })
 }

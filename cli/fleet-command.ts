@@ -20,6 +20,7 @@ import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
 import { quoted } from '../common/terminal-text.js'
+import { plural } from './render.js'
 
 interface RunFlags {
   count: number
@@ -113,7 +114,7 @@ export function fleetCommand(io: Io): Command {
       const credentials = fleetCredentials(opts)
       await writeCredentialsOf(o.out, credentials, () => provision(opts, credentials), `--out ${o.out}`)
       const seconds = ((performance.now() - started) / 1000).toFixed(1)
-      io.out(`Registered ${o.count} devices in ${seconds} s; credentials in ${o.out} (mode 0600), owner keys in ${o.keys}.\n`)
+      io.out(`Registered ${plural(o.count, 'device')} in ${seconds} s; credentials in ${o.out} (mode 0600), owner keys in ${o.keys}.\n`)
     })
   cmd
     .command('run')

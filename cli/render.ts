@@ -2,6 +2,7 @@
 import { utcDate } from '../broker/cloud/retirement-plan.js'
 import { formatAge } from '../common/clock.js'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
+import type { LocationStatus } from '../common/contract.js'
 import { forTerminal } from '../common/terminal-text.js'
 
 /** `1 item`, `2 items`: a count and its word, agreed. */
@@ -38,6 +39,20 @@ export function stateCell(d: DeviceView): string {
   if (m.notice === 'delivered') return `moved to ${m.to} on ${utcDate(m.deliveredAt)}`
   if (m.notice === 'queued') return `offline: follows to ${m.to} when back (told ${utcDate(m.at)})`
   return `offline: missed the move to ${m.to} (told ${utcDate(m.at)})`
+}
+
+/** F1: `phone status`'s location line: where the position comes from and, for gpsd, why there may be none. */
+export function locationSourceText(l: LocationStatus): string {
+  if (l.kind === 'fixed') return `fixed at ${position(l.lat, l.lon)}`
+  if (l.kind === 'route') return `${l.gpx === null ? 'the built-in route' : `GPX track ${l.gpx}`}, walked at ${l.speed} m/s`
+  const gpsd = `gpsd ${l.host}:${l.port}`
+  if (l.state === 'waiting')
+    return `${gpsd}: not connected, trying again in ${formatAge(l.retryInMs)} (retry ${l.attempt}); no fix, no heartbeats`
+  if (l.state !== 'watching') return `${gpsd}: ${l.state}`
+  if (l.fix === null) return `${gpsd}: connected, ${l.lost ? 'the receiver lost its fix' : 'no fix yet'}; no heartbeats until one`
+  const fix = `last fix ${formatAge(l.fix.ageMs)} ago, accurate to ${Math.round(l.fix.accuracy)} m`
+  if (l.fix.ageMs > l.maxAgeMs) return `${gpsd}: connected, ${fix}: older than ${formatAge(l.maxAgeMs)}, so no heartbeats until a new one`
+  return `${gpsd}: connected, ${fix}`
 }
 
 export function renderDevices(devices: DeviceView[], now: number): string {

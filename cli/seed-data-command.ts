@@ -12,6 +12,7 @@ import { CATEGORIES } from '../agent/phone-data/types.js'
 import type { Io } from './io.js'
 import { latLon } from './options.js'
 import { formatBytes } from './phone-data-render.js'
+import { plural } from './render.js'
 
 function count(value: string): number {
   const n = Number(value)
@@ -66,8 +67,8 @@ export function seedDataCommand(io: Io, agentData: () => string): Command {
       if (o.json) return io.out(JSON.stringify({ dataDir, seed: o.seed, ...result, syncStarted: told }) + '\n')
       const c = result.counts
       io.out(
-        `Seeded ${c.photos} photos, ${c.contacts} contacts, ${c.notes} notes and ${c.recordings} recordings ` +
-          `(${formatBytes(result.bytes)}) into ${dataDir} with seed ${o.seed}.\n`,
+        `Seeded ${plural(c.photos, 'photo')}, ${plural(c.contacts, 'contact')}, ${plural(c.notes, 'note')} and ` +
+          `${plural(c.recordings, 'recording')} (${formatBytes(result.bytes)}) into ${dataDir} with seed ${o.seed}.\n`,
       )
       if (told) io.out('The phone running on this folder is syncing them now (see: fakephone phone --data DIR sync status).\n')
     })

@@ -24,6 +24,7 @@ import {
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
 import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
+import { plural } from './render.js'
 
 function categoryArg(value: string): SyncCategory {
   const parsed = SyncCategorySchema.safeParse(value)
@@ -54,8 +55,11 @@ export function renderSyncStatus(s: SyncStatus | null, now: number): string {
 export function renderItems(v: ItemsView, only?: SyncCategory): string {
   const lines = [`account ${forTerminal(v.account)}: what the cloud keeps${only === undefined ? '' : ` of ${only}`}`]
   for (const [category, t] of Object.entries(v.totals))
-    if (only === undefined || category === only)
-      lines.push(`  ${category.padEnd(11)} ${String(t.count).padStart(6)} items  ${formatBytes(t.bytes)}`)
+    if (only === undefined || category === only) {
+      // The number right-aligned in six columns, its word agreed with it, the sizes in one column.
+      const count = ' '.repeat(Math.max(0, 6 - String(t.count).length)) + plural(t.count, 'item')
+      lines.push(`  ${category.padEnd(11)} ${count.padEnd(12)}  ${formatBytes(t.bytes)}`)
+    }
   for (const i of v.items)
     lines.push(`${i.category}/${i.id}  ${formatBytes(i.size)}  changed by ${i.changedBy} ${formatAge(v.now - i.modifiedAt)} ago`)
   return lines.join('\n') + '\n'

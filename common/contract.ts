@@ -83,6 +83,40 @@ export const StatusSchema = z.strictObject({
 })
 export type Status = z.infer<typeof StatusSchema>
 
+/**
+ * F1: where a phone's position comes from and whether it has one, as its
+ * control socket answers `phone status` (the agent's own view, never sent to
+ * the cloud): a route (the built-in one, or a GPX track) walked at a speed, a
+ * fixed point, or gpsd with its connection and its last fix.
+ */
+export const LocationStatusSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('route'),
+    /** The GPX file walked; null: the built-in demo route. */
+    gpx: z.string().nullable(),
+    /** m/s */
+    speed: z.number().positive(),
+  }),
+  z.strictObject({ kind: z.literal('fixed'), lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) }),
+  z.strictObject({
+    kind: z.literal('gpsd'),
+    host: z.string(),
+    port: z.number().int().min(1).max(65_535),
+    /** watching: connected; waiting: disconnected, retry number `attempt` is due in `retryInMs`. */
+    state: z.enum(['connecting', 'watching', 'waiting', 'stopped']),
+    /** 0 unless waiting. */
+    retryInMs: z.number().nonnegative(),
+    attempt: z.number().int().nonnegative(),
+    /** gpsd said the receiver lost its fix (mode 0 or 1) and has not had one since. */
+    lost: z.boolean(),
+    /** The last fix: its age on the phone's clock and its accuracy (m); null before the first. */
+    fix: z.strictObject({ ageMs: z.number(), accuracy: z.number().nonnegative() }).nullable(),
+    /** A fix older than this is no fix: no heartbeat is sent. */
+    maxAgeMs: z.number().nonnegative(),
+  }),
+])
+export type LocationStatus = z.infer<typeof LocationStatusSchema>
+
 const Text = (max: number) => z.string().min(1).max(max)
 
 /** F2: what each remote command carries. */

@@ -27,6 +27,7 @@ import { readBlobs, verifyBlobs, type VerifyBlob } from './blob-batch.js'
 import { readSnapshot } from './account-export.js'
 import { phonesFollow } from './phones-follow.js'
 import type { Progress } from './progress.js'
+import { plural } from '../render.js'
 
 export const JOB_STATES = ['new', 'running', 'verifying', 'completed', 'partially completed', 'failed', 'cancelled'] as const
 
@@ -147,7 +148,7 @@ export function summarize(report: readonly ItemReport[]): string {
   const same = report.filter((r) => r.identical)
   const bytes = same.reduce((n, r) => n + r.bytes, 0)
   const fields = report.reduce((n, r) => n + r.fieldsChecked, 0)
-  return `${same.length} of ${report.length} items identical, bytes ${bytes}, metadata fields ${fields} checked`
+  return `${same.length} of ${plural(report.length, 'item')} identical, bytes ${bytes}, metadata fields ${fields} checked`
 }
 
 /** Completed only when every item is proven identical and no other record failed; failed when nothing arrived intact. */

@@ -8,6 +8,7 @@ import type { Clock } from '../../common/clock.js'
 import { formatBytes } from '../../common/format-bytes.js'
 import { forTerminal } from '../../common/terminal-text.js'
 import type { Io } from '../io.js'
+import { plural } from '../render.js'
 
 /** No line before the transfer has run this long, ms. */
 const QUIET_MS = 1000
@@ -54,7 +55,7 @@ export class Progress {
     const left = this.total.bytes - this.bytes
     const eta = rate > 0 ? `${Math.ceil(left / rate)}s` : '?'
     return (
-      `${this.label}: ${this.items}/${this.total.items} items, ${formatBytes(this.bytes)} of ${formatBytes(this.total.bytes)}, ` +
+      `${this.label}: ${this.items}/${plural(this.total.items, 'item')}, ${formatBytes(this.bytes)} of ${formatBytes(this.total.bytes)}, ` +
       `${formatBytes(Math.round(rate))}/s, ETA ${eta}`
     )
   }

@@ -170,7 +170,10 @@ export function bagCommand(io: Io): Command {
       const view = { bag: path, valid: report.valid, payload: report.payload, problems: report.problems }
       if (json) io.out(JSON.stringify(view) + '\n')
       else if (report.valid)
-        io.out(`${forTerminal(path)} is a valid BagIt 1.0 bag: ${report.payload.files} payload files, ${report.payload.bytes} bytes.\n`)
+        io.out(
+          `${forTerminal(path)} is a valid BagIt 1.0 bag: ` +
+            `${plural(report.payload.files, 'payload file')}, ${plural(report.payload.bytes, 'byte')}.\n`,
+        )
       if (!report.valid) throw new UserError(json ? 'the bag is not valid' : renderProblems(path, report.problems).trimEnd())
     })
   return cmd

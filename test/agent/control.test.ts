@@ -1,7 +1,7 @@
 /** The phone's local control socket: what `fakephone phone ...` talks to. */
 import t from 'tap'
 import { statSync } from 'node:fs'
-import { createConnection, type Socket } from 'node:net'
+import { createConnection, createServer, type Socket } from 'node:net'
 import { once } from 'node:events'
 import { controlSocketPath, handleControl, sendControl, serveControl, type ControlRequest } from '../../agent/control.js'
 import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
@@ -55,4 +55,20 @@ t.test('a control request that fails inside the agent is answered with its reaso
 
 t.test('with no agent running, the control client says so', async (t) => {
   await t.rejects(sendControl(tempDir(t), { op: 'status' }), { code: 'ECONTROL', message: /no agent is running with data directory/ })
+})
+
+t.test('F1: the location in a status reply is read against the contract; an agent that predates it says none', async (t) => {
+  const dataDir = tempDir(t)
+  let answer: object = {}
+  const fake = createServer((socket) => socket.once('data', () => socket.end(JSON.stringify(answer) + '\n')))
+  await new Promise<void>((resolve) => fake.listen(controlSocketPath(dataDir), resolve))
+  onEnd(t, () => fake.close())
+  answer = { ok: true, status: { id: 'phone-a' } }
+  t.equal((await sendControl(dataDir, { op: 'status' })).location, null, 'an older agent: no location, not a crash')
+  answer = { ok: true, status: { id: 'phone-a', location: { kind: 'gpsd', host: '127.0.0.1' } } }
+  await t.rejects(
+    sendControl(dataDir, { op: 'status' }),
+    { code: 'ECONTROL', message: /location status this client cannot read/ },
+    'a location that breaks the contract is refused, not shown',
+  )
 })

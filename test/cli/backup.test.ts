@@ -86,7 +86,7 @@ t.test(
     t.match((await run([...api, 'backup', 'off', 'phone-a'])).err, /add --delete-data to confirm/)
     t.match(
       (await run([...api, 'backup', 'off', 'phone-a', '--delete-data'])).out,
-      /^Cloud backup of phone-a is off; 1 backup\(s\) deleted \(\d+ bytes freed\), for good\.\n$/,
+      /^Cloud backup of phone-a is off; 1 backup deleted \(\d+ bytes freed\), for good\.\n$/,
     )
     t.match((await run([...api, 'backups', 'alice'])).out, /No backups\./)
 
@@ -96,7 +96,7 @@ t.test(
     t.match((await run([...phone, 'status'])).out, /cloud backup\s+off/)
     t.match(
       (await run([...phone, 'off', '--delete-data'])).out,
-      /^Cloud backup is off\. 1 backup\(s\) deleted from the cloud \(\d+ bytes freed\); they cannot be recovered\.\n$/,
+      /^Cloud backup is off\. 1 backup deleted from the cloud \(\d+ bytes freed\), for good: nothing deleted can be recovered\.\n$/,
     )
 
     const off = new Promise((resolve) => cloud.broker.cloud.accounts.once('service-off', resolve))

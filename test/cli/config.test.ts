@@ -152,6 +152,75 @@ t.test('agent --config: the secret is a systemd credential and never on the comm
   )
 })
 
+t.test(
+  'F1 phone status says where the position comes from: gpsd with its connection and last fix, a GPX track, a point, the route',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const clock = cloud.clock as ManualClock
+    const secret = await addDevice(cloud, 'pi-gps')
+    const dir = tempDir(t)
+    writeFileSync(join(dir, 'secret'), secret)
+    const phone = join(dir, 'phone')
+    const base = ['agent', '--id', 'pi-gps', '--secret-file', join(dir, 'secret'), '--broker', cloud.mqttUrl, '--data', phone]
+    const status = async (): Promise<string> => {
+      const { out } = await run(['phone', '--data', phone, 'status'])
+      return /^location +(.*)$/m.exec(out)?.[1] ?? `no location line in:\n${out}`
+    }
+    const started = async (args: string[]): Promise<{ logged: (msg: string) => Promise<unknown>; stop: () => Promise<number> }> => {
+      const ui = testIo(clock)
+      const running = main([...base, ...args], ui.io)
+      await ui.logs.waitFor((l) => l.msg === 'agent started')
+      return {
+        logged: (msg) => ui.logs.waitFor((l) => l.msg === msg),
+        stop: () => {
+          ui.abort()
+          return running
+        },
+      }
+    }
+
+    const gpsd = await fakeGpsd(t)
+    const agent = await started(['--gpsd', `127.0.0.1:${gpsd.port}`, '--gpsd-max-age', '30s'])
+    const client = await gpsd.nextClient()
+    await client.line()
+    t.equal(await status(), `gpsd 127.0.0.1:${gpsd.port}: connected, no fix yet; no heartbeats until one`, 'watching, no fix yet')
+    client.send({ class: 'TPV', mode: 3, lat: 57.1497, lon: -2.0943, eph: 6.4 })
+    await agent.logged('gpsd has a fix')
+    clock.advance(12_000)
+    t.equal(await status(), `gpsd 127.0.0.1:${gpsd.port}: connected, last fix 12s ago, accurate to 6 m`, 'the fix, its age and accuracy')
+    clock.advance(20_000)
+    t.equal(
+      await status(),
+      `gpsd 127.0.0.1:${gpsd.port}: connected, last fix 32s ago, accurate to 6 m: older than 30s, so no heartbeats until a new one`,
+      'a fix older than --gpsd-max-age is said to be no fix',
+    )
+    client.send({ class: 'TPV', mode: 1 })
+    await agent.logged('gpsd lost the fix')
+    t.equal(await status(), `gpsd 127.0.0.1:${gpsd.port}: connected, the receiver lost its fix; no heartbeats until one`)
+    client.socket.destroy()
+    await agent.logged('gpsd disconnected, retrying')
+    t.match(
+      await status(),
+      new RegExp(`^gpsd 127\\.0\\.0\\.1:${gpsd.port}: not connected, trying again in \\d+s \\(retry 1\\); no fix, no heartbeats$`),
+      'gpsd gone: the retry it waits for',
+    )
+    const json = JSON.parse((await run(['phone', '--data', phone, '--json', 'status'])).out) as { location: unknown }
+    t.match(json.location, { kind: 'gpsd', host: '127.0.0.1', port: gpsd.port, state: 'waiting', lost: true, fix: null, maxAgeMs: 30_000 })
+    t.equal(await agent.stop(), 0)
+
+    writeFileSync(join(dir, 'walk.gpx'), '<gpx><trk><trkpt lat="57.1" lon="-2.1"/><trkpt lat="57.2" lon="-2.2"/></trk></gpx>')
+    const walking = await started(['--gpx', join(dir, 'walk.gpx'), '--speed', '2'])
+    t.equal(await status(), `GPX track ${join(dir, 'walk.gpx')}, walked at 2 m/s`)
+    t.equal(await walking.stop(), 0)
+    const standing = await started(['--fixed', '57.1,-2.1'])
+    t.equal(await status(), 'fixed at 57.10000,-2.10000')
+    t.equal(await standing.stop(), 0)
+    const demo = await started([])
+    t.equal(await status(), 'the built-in route, walked at 1.4 m/s')
+    t.equal(await demo.stop(), 0)
+  },
+)
+
 t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) => {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock

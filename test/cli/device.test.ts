@@ -166,7 +166,7 @@ t.test('F2 device add makes no second key pair for an account that has devices: 
   t.equal(split.code, 1)
   t.equal(
     split.err,
-    `error: account me has 1 device(s) already, which obey the owner key made with the first, and ${elsewhere} holds no key ` +
+    `error: account me has 1 device already, obeying the owner key made with the first, and ${elsewhere} holds no key ` +
       "of it: give --keys the owner's keys folder (the one with me.key)\n",
   )
   t.notOk(existsSync(join(elsewhere, 'me.key')), 'no second key pair')

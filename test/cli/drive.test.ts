@@ -70,7 +70,7 @@ t.test(
     writeFileSync(join(phoneDir, 'sdcard', 'Drive', 'synced.txt'), 'from the folder')
     t.equal((await run([...phone, 'drive', 'sync', 'off'])).out, 'drive sync off; drive sync is off\n')
     t.equal((await run([...phone, 'drive', 'sync', 'now'])).out, 'drive sync off; drive sync is off\n')
-    t.equal((await run([...phone, 'drive', 'sync', 'on'])).out, 'drive sync on; 1 file(s) uploaded\n')
+    t.equal((await run([...phone, 'drive', 'sync', 'on'])).out, 'drive sync on; 1 file uploaded\n')
     t.match(JSON.parse((await run([...phone, '--json', 'drive', 'sync', 'now'])).out), { sync: true, uploaded: [] })
     t.match((await run([...phone, 'drive', 'sync', 'maybe'])).err, /drive sync takes on, off or now/)
 

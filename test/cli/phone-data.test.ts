@@ -179,10 +179,7 @@ t.test('seed-data fills a phone directory, deterministic for a seed, adding to w
     '9',
   ])
   t.equal(first.code, 0)
-  t.match(
-    first.out,
-    new RegExp(`^Seeded 3 photos, 4 contacts, 2 notes and 1 recordings \\(\\d+\\.\\d KB\\) into ${dir} with seed 9\\.\\n$`),
-  )
+  t.match(first.out, new RegExp(`^Seeded 3 photos, 4 contacts, 2 notes and 1 recording \\(\\d+\\.\\d KB\\) into ${dir} with seed 9\\.\\n$`))
   t.equal(first.err, '', 'no progress lines for a short run')
   t.equal(readdirSync(join(dir, 'sdcard', 'DCIM', 'Camera')).length, 3)
   t.equal(readdirSync(join(dir, 'contacts')).length, 4)

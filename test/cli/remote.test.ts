@@ -164,7 +164,7 @@ t.test('F2 wipe asks for confirmation, and says what it removed and kept', async
   t.equal(await main(args, right.io), 0, right.err())
   t.match(
     right.out(),
-    /phone-a was wiped: 1 files, 5 bytes removed; external storage kept; Find Device pairing kept\ncommand .*: verified receipt/,
+    /phone-a was wiped: 1 file, 5 bytes removed; external storage kept; Find Device pairing kept\ncommand .*: verified receipt/,
   )
   const scripted = await con('wipe', 'phone-a', '--yes', '--erase-sdcard', '--clear-find-device')
   t.match(scripted.out, /external storage erased; Find Device pairing cleared/)

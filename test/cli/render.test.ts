@@ -1,6 +1,6 @@
 /** What the console says about devices: F1 position and age, F3 offline positions. */
 import t from 'tap'
-import { renderDevices, renderHistory, table } from '../../cli/render.js'
+import { locationSourceText, renderDevices, renderHistory, table } from '../../cli/render.js'
 import type { DeviceView } from '../../broker/devices/state-store.js'
 import { heartbeat } from '../fixtures/cloud.js'
 
@@ -58,5 +58,11 @@ t.test('M2: a device told to follow its account to another cloud says where it w
   t.match(out, /away\s+a\s+offline: follows to http:\/\/127\.0\.0\.1:19180 when back \(told 2026-01-01 11:59 UTC\)\s+no fix yet/)
   t.match(out, /missed\s+a\s+offline: missed the move to http:\/\/127\.0\.0\.1:19180 \(told 2026-01-01 11:59 UTC\)/)
   t.match(out, /back\s+a\s+online\s+no fix yet/, 'a device connected here is online here, whatever it was told')
+  t.end()
+})
+
+t.test('F1: phone status names a gpsd it is still connecting to', (t) => {
+  const gpsd = { kind: 'gpsd', host: 'gps.local', port: 2947, retryInMs: 0, attempt: 0, lost: false, fix: null, maxAgeMs: 10_000 } as const
+  t.equal(locationSourceText({ ...gpsd, state: 'connecting' }), 'gpsd gps.local:2947: connecting')
   t.end()
 })

@@ -224,8 +224,14 @@ async function start() {
   for (const b of byId('advance').querySelectorAll('button')) b.addEventListener('click', () => advance(b.dataset.by))
   byId('filter').addEventListener('input', applyFilter)
   window.addEventListener('hashchange', () => void route())
-  // For the browser tests and the bench: where the map shows a phone, its label, the Leaflet map.
-  window.fakephone = { position: (id) => state.map.position(id), label: (id) => state.map.label(id), leaflet: state.map.map, ready: false }
+  // For the browser tests and the bench: where the map shows a phone, its label and colour, the Leaflet map.
+  window.fakephone = {
+    position: (id) => state.map.position(id),
+    label: (id) => state.map.label(id),
+    fill: (id) => state.map.fill(id),
+    leaflet: state.map.map,
+    ready: false,
+  }
   const read = await first
   if (read === null) return
   connection('connecting…', null)

@@ -1,9 +1,19 @@
 // The map (F1): Leaflet on a canvas renderer, so 1,000 phones stay cheap; Natural Earth outlines as the base layer
 // (served by the console itself), or tiles when the console was started with --tiles. One dot and one accuracy circle
 // per phone, the selected phone's track, and the replay marker that the time slider moves.
+// M2: a phone that followed its account to another cloud has its own colour and says where it went beside its dot.
+import { dataState, h } from './util.js'
+
 const L = window.L
 
-const COLOURS = { online: '#1b7f3a', offline: '#777777', locationOff: '#b85c00' }
+const COLOURS = { online: '#1b7f3a', offline: '#777777', locationOff: '#b85c00', moved: '#6a3d9a' }
+/** The key under the map, in the order of `colour`'s checks. */
+const LEGEND = [
+  ['moved', 'moved to another cloud (its label says where)'],
+  ['locationOff', 'location off'],
+  ['online', 'online'],
+  ['offline', 'offline'],
+]
 /** Phones with a name shown beside their dot; with more, names show on hover. */
 const LABELLED = 30
 /**
@@ -12,14 +22,30 @@ const LABELLED = 30
  */
 const CIRCLE_ZOOM = 12
 
+/** M2: offline here because it took its account's migration notice (the list says so too: util.js dataState). */
+const moved = (d) => !d.online && d.moved?.notice === 'delivered'
+
 function colour(d) {
+  if (moved(d)) return COLOURS.moved
   if (d.locationOffAt !== null) return COLOURS.locationOff
   return d.online ? COLOURS.online : COLOURS.offline
 }
 
-/** The name beside a dot, with its lost mode when the owner switched it on. */
+/** The name beside a dot, with where it went when it followed a migration (M2) and its lost mode when switched on. */
 export function label(d) {
-  return d.lostMode?.on ? `${d.id} · lost mode: “${d.lostMode.message}”, call ${d.lostMode.phone}` : d.id
+  const name = d.online || d.moved === null ? d.id : `${d.id} · ${dataState(d).text}`
+  return d.lostMode?.on ? `${name} · lost mode: “${d.lostMode.message}”, call ${d.lostMode.phone}` : name
+}
+
+function legend() {
+  const control = L.control({ position: 'bottomleft' })
+  control.onAdd = () =>
+    h(
+      'ul',
+      { class: 'map-legend', 'aria-label': 'Map key' },
+      LEGEND.map(([key, text]) => h('li', {}, h('span', { class: 'swatch', style: `background: ${COLOURS[key]}` }), text)),
+    )
+  return control
 }
 
 /** Leaflet puts a string tooltip in as HTML: the label goes in as text. */
@@ -34,6 +60,7 @@ export class DeviceMap {
     // Leaflet's own padding: the canvas is 1.2 times the view, not twice (0.5), so each redraw paints a third of the pixels.
     this.renderer = L.canvas({ padding: 0.1 })
     this.map = L.map(el, { preferCanvas: true, renderer: this.renderer, worldCopyJump: true, minZoom: 2 }).setView([30, 0], 2)
+    legend().addTo(this.map)
     this.onSelect = onSelect
     this.circles = L.layerGroup()
     this.map.on('zoomend', () => this.showCircles())
@@ -114,6 +141,11 @@ export class DeviceMap {
   /** The label beside `id`'s dot (read by the browser tests). */
   label(id) {
     return this.dots.get(id)?.marker.getTooltip().getContent().textContent ?? null
+  }
+
+  /** The fill colour of `id`'s dot, or null (read by the browser tests). */
+  fill(id) {
+    return this.dots.get(id)?.colour ?? null
   }
 
   /** Where the map shows `id`, [lat, lon], or null (read by the browser tests). */

@@ -15,7 +15,7 @@ import { CHROMIUM } from '../../../bench/chromium.js'
 import { signedInPage } from '../../fixtures/browser.js'
 import { startWeb, type WebSetup } from '../../fixtures/web.js'
 import { run } from '../../fixtures/io.js'
-import { addDevice } from '../../fixtures/cloud.js'
+import { addDevice, connectDevice, heartbeat, storedHeartbeats } from '../../fixtures/cloud.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { endpointsOf } from '../../../common/cloud/cloud-move.js'
 import type { NotificationRecord } from '../../../common/console-api.js'
@@ -136,11 +136,35 @@ if (!existsSync(CHROMIUM)) {
     })
 
     await t.test('M2: a phone told to follow its account to another cloud shows where it went, not "offline"', async (t) => {
-      await addDevice(s.cloud, 'phone-m', 'mover')
+      // It was on the map before it went: one heartbeat over its data channel, then away.
+      const secret = await addDevice(s.cloud, 'phone-m', 'mover')
+      const device = await connectDevice(t, s.cloud, 'phone-m', secret)
+      const stored = storedHeartbeats(s.cloud, 1)
+      await device.publishAsync('fp/v1/phone-m/heartbeat', JSON.stringify(heartbeat(1, { at: s.cloud.clock.now(), lat: 57.15 })), {
+        qos: 1,
+      })
+      await stored
+      await device.endAsync()
       const api = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
       await api.request('/api/accounts/mover/transferred', { how: 'migrate' })
       await api.request('/api/accounts/mover/moved', { account: 'mover', to: endpointsOf('http://127.0.0.1:9') })
       const row = '#device-table tr[data-device="phone-m"]'
+      const dot = (): Promise<{ label: string | null; fill: string | null }> =>
+        page.evaluate(() => {
+          const map = (window as unknown as { fakephone: { label(id: string): string | null; fill(id: string): string | null } }).fakephone
+          return { label: map.label('phone-m'), fill: map.fill('phone-m') }
+        })
+      // A colour as the browser computes it, and that of an entry in the map's key.
+      const css = (colour: string | null): Promise<string> =>
+        page.evaluate((c) => {
+          const el = document.body.appendChild(document.createElement('span'))
+          el.style.background = c ?? ''
+          const computed = getComputedStyle(el).backgroundColor
+          el.remove()
+          return computed
+        }, colour)
+      const keyColour = (text: string): Promise<string> =>
+        page.locator(`.map-legend li:text-is("${text}") .swatch`).evaluate((el) => getComputedStyle(el).backgroundColor)
       const reload = async (hash: string): Promise<void> => {
         await page.goto(`${s.web.url}${hash}`)
         await page.reload()
@@ -149,6 +173,9 @@ if (!existsSync(CHROMIUM)) {
       await reload('#/')
       await page.waitForSelector(`${row}:has-text("offline: follows to http://127.0.0.1:9 when back (told ")`)
       t.pass('away: the list says it follows when it is back')
+      const away = await dot()
+      t.match(away.label, /^phone-m · offline: follows to http:\/\/127\.0\.0\.1:9 when back/, 'and so does its label on the map')
+      t.equal(await css(away.fill), await keyColour('offline'), 'its dot is offline grey')
       // The phone takes the notice (its push channel acknowledges it): it has moved.
       const queue = s.cloud.broker.framework.queue
       queue.acknowledge('phone-m', (queue.list('phone-m', 10)[0] as NotificationRecord).id)
@@ -158,6 +185,10 @@ if (!existsSync(CHROMIUM)) {
       t.match(await page.textContent(`${row} td:nth-child(2)`), moved, 'the list')
       await page.waitForSelector('#facts dd:has-text("moved to")')
       t.match(await page.textContent('#facts dt:text-is("Data channel") + dd'), moved, "the device's page")
+      const onMap = await dot()
+      t.match(onMap.label, /^phone-m · moved to http:\/\/127\.0\.0\.1:9 on \d{4}-\d\d-\d\d \d\d:\d\d UTC$/, 'the map: its label says where')
+      t.equal(await css(onMap.fill), await keyColour('moved to another cloud (its label says where)'), 'its dot has the colour of the key…')
+      t.not(onMap.fill, away.fill, '…no longer the grey of an offline phone')
       // Back to phone-a for the tests after this one.
       await reload('#/device/phone-a')
       await page.waitForSelector('#items-table')
