@@ -43,6 +43,20 @@ export type ControlRequest = z.infer<typeof ControlRequestSchema>
  */
 export type ControlReply = { ok: true; status: AgentStatus; result?: unknown } | { ok: false; error: string; code?: string }
 
+/**
+ * What the client checks of an agent's answer: the envelope, the phone's id and (F1) the location part, each against
+ * the contract. The rest of the status is the agent's own (AgentStatus), written by the same fakephone behind a 0600
+ * socket; an agent older than a part leaves it out, which the client shows as nothing rather than refusing.
+ */
+const ControlReplySchema = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    status: z.looseObject({ id: z.string(), location: LocationStatusSchema.nullish() }),
+    result: z.unknown().optional(),
+  }),
+  z.object({ ok: z.literal(false), error: z.string(), code: z.string().optional() }),
+])
+
 export const controlSocketPath = (dataDir: string): string => join(dataDir, 'control.sock')
 
 /** S1, S3: the phone's sync, which needs a cloud to talk to. */
@@ -158,13 +172,19 @@ export function askControl(dataDir: string, req: ControlRequest): Promise<{ stat
     socket.setEncoding('utf8')
     socket.on('data', (chunk: string) => (text += chunk))
     socket.on('end', () => {
-      const reply = JSON.parse(text) as ControlReply
+      // An agent stopped (or killed) mid-request closes the socket without a word: said as such, not a JSON stack.
+      if (text.trim() === '')
+        return reject(new ControlError(`the agent with data directory ${dataDir} closed the connection without an answer: did it stop?`))
+      const decoded = decodeJson(ControlReplySchema, text)
+      if (!decoded.ok)
+        return reject(
+          new ControlError(`the agent with data directory ${dataDir} gave an answer this client cannot read: ${decoded.reason}`),
+        )
+      const reply = decoded.value
       if (!reply.ok) return reject(new ControlError(reply.error, reply.code))
-      // F1: the location part is checked against the shared contract; an agent started before it existed says nothing.
-      const location = LocationStatusSchema.nullish().safeParse(reply.status.location)
-      if (!location.success)
-        return reject(new ControlError(`the agent answered a location status this client cannot read: ${z.prettifyError(location.error)}`))
-      resolve({ ...reply, status: { ...reply.status, location: location.data ?? null } })
+      // The envelope, id and location are checked above; the rest is the agent's own AgentStatus (see ControlReplySchema).
+      const status = reply.status as unknown as AgentStatus
+      resolve({ result: reply.result, status: { ...status, location: reply.status.location ?? null } })
     })
   })
 }

@@ -68,7 +68,37 @@ t.test('F1: the location in a status reply is read against the contract; an agen
   answer = { ok: true, status: { id: 'phone-a', location: { kind: 'gpsd', host: '127.0.0.1' } } }
   await t.rejects(
     sendControl(dataDir, { op: 'status' }),
-    { code: 'ECONTROL', message: /location status this client cannot read/ },
+    { code: 'ECONTROL', message: /gave an answer this client cannot read: .*location/ },
     'a location that breaks the contract is refused, not shown',
+  )
+})
+
+t.test('an agent that closes without an answer, or answers what is not a reply, is one error line naming its data directory', async (t) => {
+  const dataDir = tempDir(t)
+  let answer = ''
+  const fake = createServer((socket) => socket.once('data', () => socket.end(answer)))
+  await new Promise<void>((resolve) => fake.listen(controlSocketPath(dataDir), resolve))
+  onEnd(t, () => fake.close())
+  await t.rejects(
+    sendControl(dataDir, { op: 'status' }),
+    { code: 'ECONTROL', message: `the agent with data directory ${dataDir} closed the connection without an answer: did it stop?` },
+    'an agent killed mid-request: said, not a SyntaxError stack',
+  )
+  answer = '{"ok": tru'
+  await t.rejects(
+    sendControl(dataDir, { op: 'status' }),
+    {
+      code: 'ECONTROL',
+      message: `the agent with data directory ${dataDir} gave an answer this client cannot read: payload is not valid JSON`,
+    },
+    'half a reply',
+  )
+  answer = JSON.stringify({ ok: true, status: { lostMode: false } })
+  await t.rejects(sendControl(dataDir, { op: 'status' }), { code: 'ECONTROL', message: /cannot read: .*id/ }, 'a status without its phone')
+  answer = JSON.stringify({ ok: false, error: 'no such switch', code: 'BAD_ID' })
+  await t.rejects(
+    sendControl(dataDir, { op: 'status' }),
+    { code: 'ECONTROL', reason: 'BAD_ID', message: 'no such switch' },
+    'a refusal is passed on as it came',
   )
 })
