@@ -55,7 +55,7 @@ interface ChildArgs {
 
 /** The naive fleet: bare connections, each publishing a heartbeat every `every` ms. */
 async function bare(a: ChildArgs): Promise<Figures> {
-  const { devices } = await readCredentials(a.credentials)
+  const { devices } = readCredentials(a.credentials)
   const rssStart = process.memoryUsage.rss()
   const cpuStart = process.cpuUsage()
   const started = performance.now()
@@ -100,7 +100,7 @@ async function bare(a: ChildArgs): Promise<Figures> {
 }
 
 async function fleet(a: ChildArgs): Promise<Figures> {
-  const credentials = await readCredentials(a.credentials)
+  const credentials = readCredentials(a.credentials)
   const work = mkdtempSync(join(tmpdir(), 'fakephone-footprint-'))
   const controller = new AbortController()
   try {

@@ -11,6 +11,7 @@ import { loadConfig } from '../common/config.js'
 import { NetworkSchema } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
+import { SmallFileError } from '../common/small-file.js'
 import type { KeyObject } from 'node:crypto'
 import { PhoneClock } from '../common/cloud-time.js'
 import { addDrivePhoneCommands } from './drive-commands.js'
@@ -73,6 +74,8 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   try {
     ownerKey = c.ownerKey === undefined ? undefined : readPublicKey(c.ownerKey)
   } catch (err) {
+    // The small-file reader's refusal names the file already, escaped; Node's words and the key checks are escaped here.
+    if (err instanceof SmallFileError) throw new UserError(`cannot read the owner key: ${err.message}`)
     throw new UserError(`cannot read the owner key ${forTerminal(c.ownerKey as string)}: ${forTerminal((err as Error).message)}`)
   }
   if (!ownerKey) log.warn('no owner key (--owner-key, or "ownerKey" in its --config file): this phone will refuse every remote command')

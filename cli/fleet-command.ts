@@ -175,7 +175,7 @@ export function fleetCommand(io: Io): Command {
             pushUrl: o.api ? o.api.replace(/^http/, 'ws') + '/push' : undefined,
             apiUrl: o.api,
             consoleToken,
-            credentials: o.credentials ? await readCredentials(o.credentials) : anonymousDevices(o.count, 'owntracks', 'fleet'),
+            credentials: o.credentials ? readCredentials(o.credentials) : anonymousDevices(o.count, 'owntracks', 'fleet'),
           }
         : undefined
       // The scenario's console signs and submits through the console API: without it the run would skip it unsaid.

@@ -10,7 +10,7 @@ import type { DeviceView } from '../common/console-api.js'
 import { signPayload, type OwnerKeys } from '../common/signing.js'
 import type { ConsoleClient } from './console-client.js'
 import { UserError } from './io.js'
-import { quoted, forTerminal } from '../common/terminal-text.js'
+import { forTerminal, quoted } from '../common/terminal-text.js'
 
 /** Defaults people expect: minutes for ring and locate, days for lock, lost mode and wipe. */
 export const DEFAULT_EXPIRY: Record<CommandType, number> = {

@@ -13,6 +13,7 @@ import { closeSync, constants, existsSync, ftruncateSync, openSync, readFileSync
 import { join } from 'node:path'
 import { accountSegment } from './contract.js'
 import { makeDirsSync } from './make-dirs.js'
+import { readSmallFileSync } from './small-file.js'
 
 /** JSON with object keys sorted at every level: the bytes that get signed. */
 export function canonical(value: unknown): string {
@@ -57,7 +58,7 @@ export function privateKeyRefusal(file: string, pem: string): string | undefined
  * and anything but an Ed25519 public key is refused saying what to give.
  */
 export function readPublicKey(file: string): KeyObject {
-  const pem = readFileSync(file, 'utf8')
+  const pem = readSmallFileSync(file)
   const refusal = privateKeyRefusal(file, pem)
   if (refusal) throw new Error(refusal)
   let key: KeyObject | undefined
@@ -75,7 +76,7 @@ export function readPublicKey(file: string): KeyObject {
 export function privateKeyFileRefusal(file: string): string | undefined {
   let pem: string
   try {
-    pem = readFileSync(file, 'utf8')
+    pem = readSmallFileSync(file)
   } catch {
     return undefined
   }
@@ -228,7 +229,7 @@ export class OwnerKeys {
   private parsedFile(file: string, parse: (pem: string) => KeyObject): KeyObject | undefined {
     let pem: string
     try {
-      pem = readFileSync(file, 'utf8')
+      pem = readSmallFileSync(file)
     } catch (err) {
       // As before the cache: a file that is not there means no key; one that is there but unreadable is an error.
       if (existsSync(file)) throw err

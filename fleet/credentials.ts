@@ -1,13 +1,16 @@
 /**
  * The fleet's credentials file: what `fakephone fleet provision` writes and
  * `fakephone fleet run --credentials` reads. It holds every device's secret,
- * so it is written with mode 0600 and never overwritten (common/secret-file).
+ * so it is written with mode 0600 and never overwritten (common/secret-file),
+ * and read only when it is a regular file of at most CREDENTIALS_MAX_BYTES
+ * (common/small-file): a link to /dev/zero or a FIFO given by mistake is a
+ * one-line refusal naming it, not a read that never ends.
  */
-import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { DeviceIdSchema } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
 import { writeNewSecretFile } from '../common/secret-file.js'
+import { SmallFileError, readSmallFileSync } from '../common/small-file.js'
 
 export const FleetDeviceSchema = z.strictObject({ id: DeviceIdSchema, account: z.string().min(1), secret: z.string().min(1) })
 export type FleetDevice = z.infer<typeof FleetDeviceSchema>
@@ -34,11 +37,18 @@ export class CredentialsError extends FakephoneError {
 export const writeCredentialsOf = <T>(file: string, credentials: Credentials, register: () => T, named = file): Promise<T> =>
   writeNewSecretFile(file, named, JSON.stringify(credentials) + '\n', register)
 
-export async function readCredentials(file: string): Promise<Credentials> {
+/**
+ * A device takes 100-200 bytes of the file (its id, account and secret): 10,000 devices about 2 MB. 64 MiB holds some
+ * 300,000 devices of the longest ids and names, and is still read at once.
+ */
+export const CREDENTIALS_MAX_BYTES = 64 * 1024 * 1024
+
+export function readCredentials(file: string): Credentials {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = readSmallFileSync(file, CREDENTIALS_MAX_BYTES)
   } catch (err) {
+    if (err instanceof SmallFileError) throw new CredentialsError(`cannot read the fleet's credentials: ${err.message}`)
     throw new CredentialsError(`cannot read ${file}: ${(err as Error).message}`)
   }
   let json: unknown

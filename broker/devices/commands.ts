@@ -219,7 +219,8 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     const decoded = decodeValue(CommandSchema, body)
     if (!decoded.ok) throw new CommandError('BAD_COMMAND', `not a valid command: ${decoded.reason}`)
     const command = decoded.value
-    if (command.device !== deviceId) throw new CommandError('BAD_COMMAND', `the command is for ${command.device}, not ${quoted(deviceId)}`)
+    if (command.device !== deviceId)
+      throw new CommandError('BAD_COMMAND', `the command is for ${quoted(command.device)}, not ${quoted(deviceId)}`)
     const switches = this.store.switches(deviceId)
     if (!switches) throw new CommandError('NOT_FOUND', `device ${quoted(deviceId)} not found`)
     const now = this.clock.now()

@@ -24,7 +24,7 @@ import { ConsoleClient } from '../console-client.js'
 import { Assets } from './assets.js'
 import { LiveFeed } from './live.js'
 import { PageApi } from './page-api.js'
-import { PAGE_HEADER, Sessions, sessionCookie } from './session.js'
+import { PAGE_HEADER, Sessions, sessionCookie, type Login } from './session.js'
 
 export interface WebConsoleOptions {
   /** The broker's HTTP address (its console API). */
@@ -52,6 +52,17 @@ const LOGIN_PAGE = (why: string): string =>
   `<p>Open the sign-in link that <code>fakephone demo</code> (<code>npm start</code>) or <code>fakephone console web</code> ` +
   `printed when it started. A link works once: for another browser, <code>fakephone console web-link URL</code> (URL: this ` +
   `console's address) makes a new one from the console token, which works once within 10 minutes.</p>\n`
+
+/** Why a login link did not sign in, as the login page says it: a wrong one only that it does not work (cli/web/session). */
+function refusedLogin(login: Exclude<Login, { session: string }>): string {
+  if (login.refused === 'used') return 'This login link was already used: a link works once.'
+  if (login.refused === 'wrong') return 'This login link is wrong, was already used, or has expired.'
+  const at = new Date(login.at).toISOString()
+  return (
+    `This login link expired at ${at.slice(11, 16)} UTC (${at.slice(0, 10)}); ` +
+    '<code>fakephone console web-link URL</code> makes a new one.'
+  )
+}
 
 /** What a page without a session is told: the one-time link cannot be opened again, and nothing else issues one. */
 const NOT_SIGNED_IN =
@@ -165,9 +176,9 @@ export class WebConsole {
   }
 
   private login(url: URL, res: ServerResponse): void {
-    const session = this.sessions.login(url.searchParams.get('token') ?? '')
-    if (session === null) return html(res, 401, LOGIN_PAGE('This login link is wrong, was already used, or has expired.'))
-    res.writeHead(303, { location: '/', 'set-cookie': sessionCookie(session), 'cache-control': 'no-store' })
+    const login = this.sessions.login(url.searchParams.get('token') ?? '')
+    if ('refused' in login) return html(res, 401, LOGIN_PAGE(refusedLogin(login)))
+    res.writeHead(303, { location: '/', 'set-cookie': sessionCookie(login.session), 'cache-control': 'no-store' })
     res.end()
   }
 }

@@ -43,9 +43,18 @@ export interface SessionOptions {
   onUsed?: () => void
 }
 
+/**
+ * What a login token got: a session, or why not. A made link whose MAC is sound is the console's own, so saying it
+ * expired (and when) or was used tells its holder nothing they could not read from it; so is the printed link once it
+ * was used (only its holder knows it). Anything else is `wrong`, and says no more.
+ */
+export type Login = { session: string } | { refused: 'wrong' } | { refused: 'used' } | { refused: 'expired'; at: number }
+
 export class Sessions {
   /** The login link's token until it is used. */
   private loginToken: string | null
+  /** The digest of the printed link's token once it was used: a second use is said to be one. */
+  private usedLoginToken: Buffer | null = null
   private readonly sessions = new Set<string>()
   /** Made links used, with when they would have expired: each works once. */
   private readonly usedLinks = new Map<string, number>()
@@ -59,30 +68,38 @@ export class Sessions {
     return this.loginToken
   }
 
-  /** A new session when `token` is the unused login token, or a made link's that is sound, unused and unexpired; else null. */
-  login(token: string): string | null {
+  /** A new session when `token` is the unused login token, or a made link's that is sound, unused and unexpired. */
+  login(token: string): Login {
     const expected = this.loginToken
-    if (expected !== null && timingSafeEqual(digest(token), digest(expected))) {
+    const given = digest(token)
+    if (expected !== null && timingSafeEqual(given, digest(expected))) {
       this.loginToken = null
+      this.usedLoginToken = given
       this.opts.onUsed?.()
-    } else if (!this.madeLink(token)) return null
+    } else if (this.usedLoginToken !== null && timingSafeEqual(given, this.usedLoginToken)) {
+      return { refused: 'used' }
+    } else {
+      const refused = this.madeLink(token)
+      if (refused) return refused
+    }
     const session = randomBytes(24).toString('base64url')
     this.sessions.add(session)
-    return session
+    return { session }
   }
 
-  /** True, once, for a sound link made with the console token that has not expired; it is then used. */
-  private madeLink(token: string): boolean {
+  /** Null, once, for a sound link made with the console token that has not expired (it is then used); else why not. */
+  private madeLink(token: string): Exclude<Login, { session: string }> | null {
     const { consoleToken, clock } = this.opts
     const parts = token.split('.')
-    if (parts.length !== 3) return false
+    if (parts.length !== 3) return { refused: 'wrong' }
     const [nonce, expires, given] = parts as [string, string, string]
-    if (!timingSafeEqual(digest(given), digest(mac(consoleToken, nonce, expires)))) return false
+    if (!timingSafeEqual(digest(given), digest(mac(consoleToken, nonce, expires)))) return { refused: 'wrong' }
     const now = clock.now()
     for (const [used, until] of this.usedLinks) if (until <= now) this.usedLinks.delete(used)
-    if (!(Number(expires) > now) || this.usedLinks.has(nonce)) return false
+    if (!(Number(expires) > now)) return { refused: 'expired', at: Number(expires) }
+    if (this.usedLinks.has(nonce)) return { refused: 'used' }
     this.usedLinks.set(nonce, Number(expires))
-    return true
+    return null
   }
 
   /** True when the request carries a live session cookie. */

@@ -1,6 +1,7 @@
 /** `fakephone broker`, `agent`, `phone`, `console` and `demo`, run in-process against real sockets. */
 import t from 'tap'
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -127,6 +128,17 @@ t.test('agent start-up errors name the problem', async (t) => {
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err, /cannot read the owner key .*no\.pub: ENOENT/)
   writeFileSync(join(dir, 'garbage.pub'), 'not a key')
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')])).err, /cannot read the owner key .*garbage\.pub/)
+  // A link to /dev/zero or a FIFO as --owner-key: one line naming it, not an agent that never starts.
+  symlinkSync('/dev/zero', join(dir, 'zero.pub'))
+  execFileSync('mkfifo', [join(dir, 'fifo.pub')])
+  for (const [name, kind] of [
+    ['zero.pub', 'a character device'],
+    ['fifo.pub', 'a FIFO'],
+  ] as const)
+    t.equal(
+      (await run([...base, '--id', 'a', '--owner-key', join(dir, name)])).err,
+      `error: cannot read the owner key: ${join(dir, name)} is ${kind}, not a regular file\n`,
+    )
 })
 
 t.test('F2 agent: the owner private key is refused as --owner-key, in the config file and in the environment', async (t) => {

@@ -1,9 +1,10 @@
 /** F2: the owner keys folder the console signs from -- command sequence numbers and the device receipt keys. */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { OwnerKeys, deviceKeys, publicKeyPem, readPublicKey } from '../../common/signing.js'
+import { OwnerKeys, deviceKeys, privateKeyFileRefusal, publicKeyPem, readPublicKey } from '../../common/signing.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const seqOnDisk = (dir: string, device: string): string => readFileSync(join(dir, 'devices', `${device}.seq`), 'utf8')
@@ -66,7 +67,33 @@ t.test('F2 receipt keys: a key file removed means not provisioned here; one that
   rmSync(join(dir, 'devices', 'p.pub'))
   t.equal(keys.deviceKey('p'), undefined, 'its key file gone: no key, not the one parsed before')
   mkdirSync(join(dir, 'devices', 'q.pub'))
-  t.throws(() => keys.deviceKey('q'), { code: 'EISDIR' })
+  t.throws(() => keys.deviceKey('q'), {
+    code: 'NOT_A_SMALL_FILE',
+    message: `${join(dir, 'devices', 'q.pub')} is a directory, not a regular file`,
+  })
+  t.end()
+})
+
+t.test('F2 an owner key file that is a link to /dev/zero or a FIFO is refused naming it, never read for ever', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  keys.ensureFolder()
+  symlinkSync('/dev/zero', join(dir, 'alice.key'))
+  execFileSync('mkfifo', [join(dir, 'bob.key')])
+  symlinkSync('/dev/zero', join(dir, 'devices', 'p.pub'))
+  execFileSync('mkfifo', [join(dir, 'devices', 'q.pub')])
+  const refused = (file: string, kind: string) => ({
+    code: 'NOT_A_SMALL_FILE',
+    message: `${join(dir, file)} is ${kind}, not a regular file`,
+  })
+  t.throws(() => keys.existingSigningKey('alice'), refused('alice.key', 'a character device'), "the owner's private key")
+  t.throws(() => keys.existingSigningKey('bob'), refused('bob.key', 'a FIFO'))
+  t.throws(() => keys.deviceKey('p'), refused('devices/p.pub', 'a character device'), "a device's receipt key")
+  t.throws(() => keys.deviceKey('q'), refused('devices/q.pub', 'a FIFO'))
+  // The agent's --owner-key: refused by the reader; the check for a private key given by mistake leaves it to the reader.
+  t.throws(() => readPublicKey(join(dir, 'alice.key')), refused('alice.key', 'a character device'))
+  t.throws(() => readPublicKey(join(dir, 'bob.key')), refused('bob.key', 'a FIFO'))
+  t.equal(privateKeyFileRefusal(join(dir, 'bob.key')), undefined)
   t.end()
 })
 

@@ -1,10 +1,11 @@
 /** `fakephone fleet provision`: bulk registration in one transaction and the credentials file (issue 12). */
 import t from 'tap'
-import { existsSync, statSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { openDb } from '../../broker/db.js'
 import { DeviceRegistry } from '../../broker/devices/registry.js'
-import { readCredentials } from '../../fleet/credentials.js'
+import { CREDENTIALS_MAX_BYTES, readCredentials } from '../../fleet/credentials.js'
 import { fleetIds, fleetTaken } from '../../fleet/provision.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -33,7 +34,7 @@ t.test('fleet provision registers N devices, writes their credentials 0600 and t
   t.equal(result.code, 0, result.err)
   t.match(result.out, /Registered 30 devices in \d+\.\d s; credentials in .*fleet\.json \(mode 0600\)/)
   t.equal(statSync(out).mode & 0o777, 0o600)
-  const credentials = await readCredentials(out)
+  const credentials = readCredentials(out)
   t.equal(credentials.devices.length, 30)
   t.same(
     credentials.devices.slice(0, 4).map((d) => [d.id, d.account]),
@@ -124,13 +125,29 @@ t.test('bulk registration is all or none; bad ids and prefixes are refused with 
 
 t.test('a credentials file that is missing, not JSON or of the wrong shape is named with the reason', async (t) => {
   const dir = tempDir(t)
-  await t.rejects(readCredentials(join(dir, 'none.json')), { code: 'CREDENTIALS', message: /cannot read .*none\.json/ })
+  t.throws(() => readCredentials(join(dir, 'none.json')), { code: 'CREDENTIALS', message: /cannot read .*none\.json/ })
   writeFileSync(join(dir, 'a.json'), '{')
-  await t.rejects(readCredentials(join(dir, 'a.json')), { message: /a\.json is not JSON/ })
+  t.throws(() => readCredentials(join(dir, 'a.json')), { message: /a\.json is not JSON/ })
   writeFileSync(join(dir, 'b.json'), JSON.stringify({ version: 1, keysDir: 'k', devices: [{ id: 'x', account: 'a' }] }))
-  await t.rejects(readCredentials(join(dir, 'b.json')), { message: /b\.json is not a fleet credentials file: devices\.0\.secret/ })
+  t.throws(() => readCredentials(join(dir, 'b.json')), { message: /b\.json is not a fleet credentials file: devices\.0\.secret/ })
   writeFileSync(join(dir, 'c.json'), '[]')
-  await t.rejects(readCredentials(join(dir, 'c.json')), { message: /: \(top\): / })
+  t.throws(() => readCredentials(join(dir, 'c.json')), { message: /: \(top\): / })
+  // A link to /dev/zero or a FIFO given by mistake is refused naming it, not read for ever; so is a file past the cap.
+  symlinkSync('/dev/zero', join(dir, 'zero.json'))
+  execFileSync('mkfifo', [join(dir, 'fifo.json')])
+  const over = join(dir, 'over.json')
+  writeFileSync(over, '')
+  truncateSync(over, CREDENTIALS_MAX_BYTES + 1)
+  for (const [name, what] of [
+    ['zero.json', 'is a character device, not a regular file'],
+    ['fifo.json', 'is a FIFO, not a regular file'],
+    ['over.json', `is larger than ${CREDENTIALS_MAX_BYTES} bytes, too large for what it holds`],
+  ] as const)
+    t.throws(() => readCredentials(join(dir, name)), {
+      code: 'CREDENTIALS',
+      message: `cannot read the fleet's credentials: ${join(dir, name)} ${what}`,
+    })
+  t.equal(CREDENTIALS_MAX_BYTES, 64 * 1024 * 1024, 'room for 10,000 devices many times over')
   await t.rejects(
     import('../../fleet/credentials.js').then((m) =>
       m.writeCredentialsOf(join(dir, 'no', 'such', 'dir.json'), { version: 1, keysDir: 'k', devices: [] }, () =>

@@ -28,7 +28,7 @@ t.test(
     const now = clock.now()
     t.throws(() => center.submit('phone-a', signed(owner, 'phone-b', 'ring', { seconds: 1 }, now)), {
       code: 'BAD_COMMAND',
-      message: 'the command is for phone-b, not phone-a',
+      message: 'the command is for "phone-b", not "phone-a"',
     })
     t.throws(() => center.submit('phone-z', signed(owner, 'phone-z', 'ring', { seconds: 1 }, now)), { code: 'NOT_FOUND' })
     const stale = signed(owner, 'phone-a', 'ring', { seconds: 1 }, now - 20_000, { expiresAt: now })

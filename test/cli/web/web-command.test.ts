@@ -67,6 +67,9 @@ t.test(
       const out = await ui.waitForOut(/login\?token=\S+\n/)
       const [, page, link] = /^Web console on (\S+)\n.*\n {2}(\S+)\n$/.exec(out) ?? []
       t.equal((await fetch(link as string, { redirect: 'manual' })).status, 303)
+      const again = await fetch(link as string, { redirect: 'manual' })
+      t.equal(again.status, 401)
+      t.match(await again.text(), '<p>This login link was already used: a link works once.</p>', 'the printed link, opened again')
       const said = await ui.waitForOut('The sign-in link was used')
       t.equal(
         said.slice(out.length),
@@ -81,15 +84,29 @@ t.test(
       t.equal(signedIn.status, 303, 'the made link signs a browser in')
       const session = (signedIn.headers.get('set-cookie') as string).split(';')[0] as string
       t.equal((await fetch(new URL('/config.json', page), { headers: { cookie: session } })).status, 200)
-      t.equal((await fetch(fresh as string, { redirect: 'manual' })).status, 401, 'once')
+      const twice = await fetch(fresh as string, { redirect: 'manual' })
+      t.equal(twice.status, 401, 'once')
+      t.match(await twice.text(), '<p>This login link was already used: a link works once.</p>')
       t.equal(ui.out().split('The sign-in link was used').length, 2, 'a made link is not the printed one: nothing more is said')
 
       const late = /\S+login\S+/.exec((await run(['console', ...flags, 'web-link', page as string], clock)).out)?.[0] as string
       const forged = late.replace(/(token=[\w-]+)\.(\d+)\./, (_m, nonce: string, at: string) => `${nonce}.${Number(at) + LINK_TTL_MS}.`)
-      t.equal((await fetch(forged, { redirect: 'manual' })).status, 401, 'a link whose time was changed is refused')
+      const generic = '<p>This login link is wrong, was already used, or has expired.</p>'
+      const changed = await fetch(forged, { redirect: 'manual' })
+      t.equal(changed.status, 401, 'a link whose time was changed is refused')
+      t.match(await changed.text(), generic, 'its MAC does not match: it says no more than that it does not work')
       clock.advance(LINK_TTL_MS)
-      t.equal((await fetch(late, { redirect: 'manual' })).status, 401, 'ten minutes on, it no longer works')
-      t.equal((await fetch(new URL('/login?token=a.b', page), { redirect: 'manual' })).status, 401, 'not a link at all')
+      const expired = await fetch(late, { redirect: 'manual' })
+      t.equal(expired.status, 401, 'ten minutes on, it no longer works')
+      const at = new Date(Number(/token=[\w-]+\.(\d+)\./.exec(late)?.[1])).toISOString()
+      t.match(
+        await expired.text(),
+        `<p>This login link expired at ${at.slice(11, 16)} UTC (${at.slice(0, 10)}); ` +
+          '<code>fakephone console web-link URL</code> makes a new one.</p>',
+      )
+      const notALink = await fetch(new URL('/login?token=a.b', page), { redirect: 'manual' })
+      t.equal(notALink.status, 401, 'not a link at all')
+      t.match(await notALink.text(), generic)
       ui.abort()
       t.equal(await running, 0)
     }
