@@ -6,6 +6,8 @@
 import t, { type Test } from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createServer } from 'node:net'
+import { controlSocketPath } from '../../agent/control.js'
 import { main } from '../../cli/main.js'
 import type { ManualClock } from '../../common/clock.js'
 import { addDevice, connectConsole, startCloud, storedHeartbeats, type Cloud } from '../fixtures/cloud.js'
@@ -217,7 +219,18 @@ t.test(
     t.equal(await standing.stop(), 0)
     const demo = await started([])
     t.equal(await status(), 'the built-in route, walked at 1.4 m/s')
+    const { location, ...older } = JSON.parse((await run(['phone', '--data', phone, '--json', 'status'])).out) as Record<string, unknown>
     t.equal(await demo.stop(), 0)
+
+    // An agent started before `location` existed answers without it: its status shows, with no location line.
+    t.ok(location)
+    const fake = createServer((socket) => socket.once('data', () => socket.end(JSON.stringify({ ok: true, status: older }) + '\n')))
+    await new Promise<void>((resolve) => fake.listen(controlSocketPath(phone), resolve))
+    t.teardown(() => fake.close())
+    const { out, code } = await run(['phone', '--data', phone, 'status'])
+    t.equal(code, 0)
+    t.match(out, /^device +pi-gps$/m, "the older agent's status is shown")
+    t.notMatch(out, /^location/m, 'with no location line')
   },
 )
 

@@ -58,7 +58,7 @@ t.test('an account name with ESC[31m and a newline is shown escaped in every hum
 
   // The progress line of the export names the account too.
   const line = new Progress(null, new ManualClock(), `exporting ${LEGACY}`, { items: 1, bytes: 1 }).line()
-  t.match(line, `exporting ${SHOWN}: 0/1 items`)
+  t.match(line, `exporting ${SHOWN}: 0/1 item,`)
   t.notMatch(line, RAW)
 
   const json = await run([...console_, '--json', 'accounts'])
