@@ -5,8 +5,7 @@ import type { DeviceView, LocationRow } from '../common/console-api.js'
 import type { LocationStatus } from '../common/contract.js'
 import { forTerminal } from '../common/terminal-text.js'
 
-/** `1 item`, `2 items`: a count and its word, agreed. */
-export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
+export { plural } from '../common/plural.js'
 
 export function table(header: string[], cells: string[][]): string {
   // A cell may hold a name someone else chose (a legacy account name with an escape sequence): shown, never obeyed.

@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { ACCOUNT_NAME_RULE, AccountNameSchema, decodeValue } from '../../common/contract.js'
 import type { Logger } from '../../common/log.js'
+import { plural } from '../../common/plural.js'
 
 /** The names shown in the start-up warning at most. */
 const SHOWN = 5
@@ -34,7 +35,8 @@ export function warnLegacyNames(names: readonly string[], log: Logger): void {
   if (legacy.length === 0) return
   log.warn(
     { accounts: legacy.length, names: legacy.slice(0, SHOWN), rule: ACCOUNT_NAME_RULE },
-    `${legacy.length} account(s) have names the account-name rule refuses (made before it): they keep their devices and data, ` +
+    `${plural(legacy.length, 'account')} with a name the account-name rule refuses ` +
+      '(made before it): they keep their devices and data, ' +
       'which sign in, are read and exported as before, but get no new devices. To give one a name that meets the rule, export it ' +
       '(fakephone console export NAME --out BAG) and import it under a new name (fakephone console import BAG --account NEW).',
   )

@@ -17,6 +17,7 @@ import { FakephoneError } from '../../common/errors.js'
 import type { BackupStore } from './backup-store.js'
 import type { CloudLog } from './cloud-log.js'
 import { DueTimer } from '../due-timer.js'
+import { isAre, plural } from '../../common/plural.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -188,8 +189,8 @@ export class BackupRetention {
         row.account,
         'backup-cleanup-notice',
         'Your cloud backups will be removed',
-        `The cloud service has been off since ${day(row.off_at)}. Your ${count} backup(s) are read-only now and will be removed ` +
-          `gradually from ${day(cleaningFrom)}. Turn the cloud service back on to keep them.`,
+        `The cloud service has been off since ${day(row.off_at)}. Your ${plural(count, 'backup')} ${isAre(count)} read-only now ` +
+          `and will be removed gradually from ${day(cleaningFrom)}. Turn the cloud service back on to keep your backups.`,
       )
     }
     this.cleanupTimer.reschedule()
@@ -205,7 +206,7 @@ export class BackupRetention {
       this.cloudLog.record(
         row.account,
         'backup-cleanup',
-        `cloud service off: removed ${batch.length} backup(s) (${released} bytes); ${left} left`,
+        `cloud service off: removed ${plural(batch.length, 'backup')} (${released} bytes); ${left} left`,
         batch.length,
       )
     }

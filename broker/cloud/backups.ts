@@ -13,6 +13,7 @@ import { addBackupRoutes } from './backup-routes.js'
 import { BackupStore } from './backup-store.js'
 import { HttpError } from '../http/router.js'
 import { quoted } from '../../common/terminal-text.js'
+import { plural } from '../../common/plural.js'
 
 export interface BackupOptions {
   /** B1: when the cloud plans backups, a node-cron expression (five fields). */
@@ -101,7 +102,7 @@ export class Backups {
       this.parts.cloudLog.record(
         account,
         'backup-delete',
-        `${why}: ${backups.length} backup(s) removed for good (${released} bytes)`,
+        `${why}: ${plural(backups.length, 'backup')} removed for good (${released} bytes)`,
         backups.length,
       )
     }

@@ -11,6 +11,7 @@ import type { CloudParts } from './cloud-data.js'
 import type { DriveStore } from './drive-store.js'
 import { DueTimer } from '../due-timer.js'
 import { one, pluck } from '../db.js'
+import { isAre, plural } from '../../common/plural.js'
 
 const DAY = 86_400_000
 
@@ -78,8 +79,8 @@ export class DriveCleanup {
       account,
       'drive-cleanup-notice',
       'Your cloud drive files will be deleted',
-      `The cloud service was turned off. Your ${count} drive file(s) are kept until ${new Date(deleteAt).toISOString()} and then ` +
-        `deleted. Turn the cloud service back on before then to keep them.`,
+      `The cloud service was turned off. Your ${plural(count, 'drive file')} ${isAre(count)} kept until ` +
+        `${new Date(deleteAt).toISOString()} and then deleted. Turn the cloud service back on before then to keep your files.`,
     )
     this.timer.reschedule()
   }
@@ -96,7 +97,7 @@ export class DriveCleanup {
       cloudLog.record(
         account,
         'drive-cleanup',
-        `kept ${formatAge(this.rules.keepMs)} after the cloud service was turned off: deleted ${removed} drive file(s)`,
+        `kept ${formatAge(this.rules.keepMs)} after the cloud service was turned off: deleted ${plural(removed, 'drive file')}`,
         removed,
       )
     }

@@ -20,6 +20,7 @@ import type { CloudParts } from './cloud-data.js'
 import type { CloudLog } from './cloud-log.js'
 import { DueTimer } from '../due-timer.js'
 import type { SyncItems } from './items.js'
+import { plural } from '../../common/plural.js'
 
 const DAY = 86_400_000
 /** R2: the owner hears of a purge this long before it. */
@@ -28,7 +29,6 @@ export const PURGE_NOTICE_MS = DAY
 const SHOWN = 10
 
 const date = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 
 export class RecycleBin {
   private readonly timer: DueTimer

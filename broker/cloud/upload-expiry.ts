@@ -10,6 +10,7 @@ import { formatBytes } from '../../common/format-bytes.js'
 import { DueTimer } from '../due-timer.js'
 import { UPLOAD_IDLE_MS, type ExpiredUpload } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
+import { plural } from '../../common/plural.js'
 
 /** A log line names this many uploads at most. */
 const SHOWN = 5
@@ -53,8 +54,9 @@ export class UploadExpiry {
       this.parts.cloudLog.record(
         account,
         'upload-expiry',
-        `${uploads.length} unfinished upload(s) removed after ${UPLOAD_IDLE_MS / 3_600_000} h without new bytes: ${names}; ` +
-          `the ${formatBytes(bytes)} they held count against the quota no more, and an upload of them starts again from ` +
+        `${plural(uploads.length, 'unfinished upload')} removed after ${UPLOAD_IDLE_MS / 3_600_000} h without new bytes: ${names}; ` +
+          `the ${formatBytes(bytes)} ${uploads.length === 1 ? 'it' : 'they'} held count against the quota no more, and an ` +
+          `upload of ${uploads.length === 1 ? 'it' : 'them'} starts again from ` +
           'the first byte',
         uploads.length,
       )

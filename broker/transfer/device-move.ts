@@ -13,6 +13,7 @@ import { CLOUD_MOVED, DeviceVerifiersSchema, MovedRequestSchema, signMove, type 
 import { HttpError, type HttpRouter } from '../http/router.js'
 import type { TransferDeps } from './deps.js'
 import { quoted } from '../../common/terminal-text.js'
+import { plural } from '../../common/plural.js'
 
 /** As long as the source keeps a migrated account's data (M1's guarantee), so a phone away that long still follows. */
 const MOVE_TTL_MS = 30 * 86_400_000
@@ -49,7 +50,7 @@ export function addDeviceMoveRoutes(router: HttpRouter, deps: TransferDeps): voi
     cloud.cloudLog.record(
       account,
       'migration-credentials',
-      `took the secret verifiers of ${devices.length} device(s) from their old cloud`,
+      `took the secret verifiers of ${plural(devices.length, 'device')} from their old cloud`,
       devices.length,
     )
     return { status: 200, body: { devices: devices.map((d) => d.id) } }
@@ -74,7 +75,7 @@ export function addDeviceMoveRoutes(router: HttpRouter, deps: TransferDeps): voi
     cloud.cloudLog.record(
       account,
       'migration-followed',
-      `told ${devices.length} phone(s) to follow to ${req.to.cloud} (account ${req.account})`,
+      `told ${plural(devices.length, 'phone')} to follow to ${req.to.cloud} (account ${req.account})`,
       devices.length,
     )
     return { status: 200, body: { devices: devices.map((d) => d.id), to: req.to } satisfies MovedReply }

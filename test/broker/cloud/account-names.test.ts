@@ -40,18 +40,18 @@ const call = (cloud: Cloud, method: string, path: string, body?: unknown, auth =
 
 t.test('the broker says once at start how many accounts have names the rule refuses, and what their owners can do', async (t) => {
   const cloud = await startCloud(t, { dataDir: legacyDataDir(tempDir(t)) })
-  const warned = cloud.logs.lines.filter((l) => /account\(s\) have names the account-name rule refuses/.test(l.msg))
+  const warned = cloud.logs.lines.filter((l) => /accounts with a name the account-name rule refuses/.test(l.msg))
   t.equal(warned.length, 1, 'one line')
   t.match(warned[0], {
     level: 40,
     accounts: 2,
     names: [LEGACY, 'owner+1'],
     rule: ACCOUNT_NAME_RULE,
-    msg: /^2 account\(s\) have names .* get no new devices\. To give one a name that meets the rule, export it \(fakephone console/,
+    msg: /^2 accounts with a name .* get no new devices\. To give one a name that meets the rule, export it \(fakephone console/,
   })
   t.match(warned[0]?.msg, /and import it under a new name \(fakephone console import BAG --account NEW\)\.$/)
   await cloud.restart()
-  t.equal(cloud.logs.lines.filter((l) => /names the account-name rule refuses/.test(l.msg)).length, 2, 'and once more at each start')
+  t.equal(cloud.logs.lines.filter((l) => /with a name the account-name rule refuses/.test(l.msg)).length, 2, 'and once more at each start')
 })
 
 t.test('F1 M3 an account named before the rule keeps its devices signing in, is read and exported; no new device, no import', async (t) => {

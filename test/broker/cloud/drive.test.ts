@@ -354,7 +354,9 @@ t.test(
     const queued = cloud.broker.framework.queue.list('phone-a', 10).find((n) => n.title === 'Your cloud drive files will be deleted')
     t.match(
       queued?.body,
-      new RegExp(`kept until ${new Date(offAt + 7 * DAY).toISOString()}`),
+      new RegExp(
+        `Your 3 drive files are kept until ${new Date(offAt + 7 * DAY).toISOString()}and then deleted\\. .* to keep your files\\.$`,
+      ),
       "the notice went to the owner's phone with the date",
     )
 
@@ -368,7 +370,11 @@ t.test(
     t.equal(store.count('alice'), 1, 'the next batch waits its interval')
     clock.advance(1000)
     t.equal(store.count('alice'), 0, 'the second batch took the rest')
-    t.match(log('drive-cleanup'), [{ count: 1, at: offAt + 7 * DAY + HOUR }, { count: 2 }], 'every batch is logged')
+    t.match(
+      log('drive-cleanup'),
+      [{ count: 1, at: offAt + 7 * DAY + HOUR, message: /deleted 1 drive file$/ }, { count: 2 }],
+      'every batch is logged, a count of one in the singular',
+    )
     clock.advance(30 * DAY)
     t.equal(log('drive-cleanup').length, 2, 'nothing more runs')
     t.equal(log('drive-cleanup-notice').length, 1, 'and no further notice was sent')

@@ -83,8 +83,8 @@ t.test(
     t.match(
       after.text,
       new RegExp(
-        `upload-expiry +1 +1 unfinished upload\\(s\\) removed after 24 h without new bytes: ${sha(first).slice(0, 12)} \\(599 B\\); ` +
-          'the 599 B they held count against the quota no more, and an upload of them starts again from the first byte',
+        `upload-expiry +1 +1 unfinished upload removed after 24 h without new bytes: ${sha(first).slice(0, 12)} \\(599 B\\); ` +
+          'the 599 B it held count against the quota no more, and an upload of it starts again from the first byte',
       ),
       "the cloud log says what was removed and why (console account's history)",
     )
@@ -146,7 +146,7 @@ t.test(
     clock.advance(1)
     const after = await account(cloud)
     t.equal(after.view.pendingBytes, 0)
-    const removed = /6 unfinished upload\(s\) removed after 24 h without new bytes: (\w{12} \(200 B\), ){4}\w{12} \(200 B\) and 1 more/
+    const removed = /6 unfinished uploads removed after 24 h without new bytes: (\w{12} \(200 B\), ){4}\w{12} \(200 B\) and 1 more/
     t.match(after.text, removed, 'one line for the six: five named, and how many more')
     t.same(incoming(cloud), ['not-an-upload.part'], 'a file that is no upload is left alone')
     clock.advance(UPLOAD_IDLE_MS)
