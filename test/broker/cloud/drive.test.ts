@@ -355,7 +355,7 @@ t.test(
     t.match(
       queued?.body,
       new RegExp(
-        `Your 3 drive files are kept until ${new Date(offAt + 7 * DAY).toISOString()}and then deleted\\. .* to keep your files\\.$`,
+        `Your 3 drive files are kept until ${new Date(offAt + 7 * DAY).toISOString()} and then deleted\\. .* to keep your files\\.$`,
       ),
       "the notice went to the owner's phone with the date",
     )
