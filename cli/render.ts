@@ -1,6 +1,5 @@
 /** Plain-text tables and words for people; `--json` output bypasses all of this. Every cell is shown terminal-safe. */
-import { utcDate } from '../broker/cloud/retirement-plan.js'
-import { formatAge } from '../common/clock.js'
+import { formatAge, utcDate } from '../common/clock.js'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
 import type { LocationStatus } from '../common/contract.js'
 import { forTerminal } from '../common/terminal-text.js'

@@ -8,7 +8,8 @@
  */
 import type { Command } from 'commander'
 import type { ConsoleClient } from './console-client.js'
-import { utcDate, type AccountRetirement, type RetirementStatus } from '../broker/cloud/retirement-plan.js'
+import { utcDate } from '../common/clock.js'
+import type { AccountRetirement, RetirementStatus } from '../broker/cloud/retirement-plan.js'
 import { formatAge } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
 import { table } from './render.js'

@@ -10,7 +10,8 @@
  * A 410's body gives the reason, `at` (ms) and `date` (ISO).
  */
 import { HttpError, type GuardedRequest } from '../http/router.js'
-import { utcDate, type AccountRetirement, type RetirementPlan } from './retirement-plan.js'
+import { utcDate } from '../../common/clock.js'
+import type { AccountRetirement, RetirementPlan } from './retirement-plan.js'
 import { quoted } from '../../common/terminal-text.js'
 
 export interface GuardContext {

@@ -5,7 +5,8 @@
  * cloud log (an account that migrated needs no deadline reminder).
  */
 import type { NotificationKind } from '../../common/push-protocol.js'
-import { utcDate, type AccountMigration, type RetirementPlan } from './retirement-plan.js'
+import { utcDate } from '../../common/clock.js'
+import type { AccountMigration, RetirementPlan } from './retirement-plan.js'
 
 /** Each account's steps, in the order they run when due at the same time. */
 export const STEPS = [

@@ -61,9 +61,6 @@ export interface PlanInput {
   shutdown: string
 }
 
-/** "2027-03-01 12:00 UTC". */
-export const utcDate = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
-
 /** A date as the console gives it: `now`, a duration from now (7d, 36h), or an ISO date or time; else a 400 naming it. */
 export function resolveDate(value: string, now: number, what: string): number {
   if (value === 'now') return now

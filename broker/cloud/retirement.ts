@@ -24,7 +24,7 @@
  * The plan's types and dates: retirement-plan.ts; what each step says:
  * retirement-notices.ts; the refusals: retirement-guard.ts.
  */
-import type { Clock } from '../../common/clock.js'
+import { utcDate, type Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, pluck } from '../db.js'
 import { DueTimer } from '../due-timer.js'
@@ -36,7 +36,6 @@ import { STEPS, stepOutcome, type Step } from './retirement-notices.js'
 import {
   phaseAt,
   resolveDate,
-  utcDate,
   type Access,
   type AccountMigration,
   type AccountRetirement,
