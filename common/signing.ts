@@ -9,11 +9,26 @@
  * owner learns the device's public key at provisioning with no extra step.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
-import { closeSync, constants, existsSync, ftruncateSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, constants, existsSync, ftruncateSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { accountSegment } from './contract.js'
 import { makeDirsSync } from './make-dirs.js'
-import { readSmallFileSync } from './small-file.js'
+import { FakephoneError } from './errors.js'
+import { readSmallFd, readSmallFileSync } from './small-file.js'
+import { forTerminal } from './terminal-text.js'
+
+/**
+ * A command sequence file holds one number (16 digits at most: a safe integer) and, from versions before it was cut in
+ * place, perhaps some whitespace: 64 bytes is far above that and still a bound.
+ */
+export const SEQ_FILE_MAX = 64
+
+/** A sequence file that holds something other than a number: refused, not counted on from NaN. */
+export class SeqFileError extends FakephoneError {
+  constructor(message: string) {
+    super('BAD_SEQ_FILE', message)
+  }
+}
 
 /** JSON with object keys sorted at every level: the bytes that get signed. */
 export function canonical(value: unknown): string {
@@ -93,6 +108,18 @@ export function deviceKeys(secret: string): { privateKey: KeyObject; publicKey: 
   const seed = Buffer.from(hkdfSync('sha256', secret, 'fakephone', 'device receipt key v1', 32))
   const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: '' }, format: 'jwk' })
   return { privateKey, publicKey: createPublicKey(privateKey) }
+}
+
+/** The number a sequence file holds: 0 when it is empty (or only whitespace); a SeqFileError naming it when it is not a number. */
+function lastSeq(file: string, text: string): number {
+  const digits = text.trim()
+  const seq = Number(digits)
+  if (!/^\d*$/.test(digits) || !Number.isSafeInteger(seq))
+    throw new SeqFileError(
+      `${forTerminal(file)} holds no command sequence number (a whole number): remove it, and the next command to the ` +
+        'device counts from the clock',
+    )
+  return seq
 }
 
 /**
@@ -188,13 +215,18 @@ export class OwnerKeys {
    * replaced by truncation): 1.8 ms a command on this machine, 0.1 ms now. The
    * file was never synced, before or now: a number lost in a crash gives way
    * to the clock.
+   *
+   * It is read as the other files of this folder are (common/small-file): a regular file of at most SEQ_FILE_MAX bytes,
+   * so a link to /dev/zero or a FIFO is refused naming it instead of read for ever; a file that holds anything but a
+   * whole number (and whitespace) is refused naming it too, rather than turned into NaN and written back.
    */
   nextSeq(deviceId: string, now: number): number {
-    const fd = this.openSeqFile(deviceId)
+    const file = this.seqFile(deviceId)
+    const fd = this.openSeqFile(file)
     try {
       // A fresh descriptor reads from the start; an empty (new) file counts as 0, as a missing one did.
-      const text = readFileSync(fd, 'utf8')
-      const seq = Math.max(Number(text) + 1, now)
+      const text = readSmallFd(fd, file, SEQ_FILE_MAX)
+      const seq = Math.max(lastSeq(file, text) + 1, now)
       const written = writeSync(fd, String(seq), 0)
       if (Buffer.byteLength(text) > written) ftruncateSync(fd, written)
       return seq
@@ -203,10 +235,16 @@ export class OwnerKeys {
     }
   }
 
-  /** `devices/<id>.seq` open to read and write (made if missing, never truncated on opening). */
-  private openSeqFile(deviceId: string): number {
-    const file = join(this.dir, 'devices', `${deviceId}.seq`)
-    const flags = constants.O_RDWR | constants.O_CREAT
+  private seqFile(deviceId: string): string {
+    return join(this.dir, 'devices', `${deviceId}.seq`)
+  }
+
+  /**
+   * `devices/<id>.seq` open to read and write (made if missing, never truncated on opening); non-blocking, so a FIFO put
+   * there is opened at once and refused by the read.
+   */
+  private openSeqFile(file: string): number {
+    const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK
     try {
       return openSync(file, flags)
     } catch (err) {

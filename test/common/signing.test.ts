@@ -37,6 +37,42 @@ t.test('F2 a sequence file holding more than a number is rewritten to the number
   t.end()
 })
 
+t.test('F2 a sequence file that is too large, not a file or not a number is refused naming it, and left as it was', (t) => {
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(dir)
+  keys.ensureFolder()
+  const file = (device: string): string => join(dir, 'devices', `${device}.seq`)
+  // 41 after a megabyte of spaces: read whole before, and counted on from 41.
+  const padded = ' '.repeat(1 << 20) + '41'
+  writeFileSync(file('big'), padded)
+  t.throws(() => keys.nextSeq('big', 0), {
+    code: 'NOT_A_SMALL_FILE',
+    message: `${file('big')} is larger than 64 bytes, too large for what it holds`,
+  })
+  t.equal(readFileSync(file('big'), 'utf8'), padded, 'not rewritten')
+  symlinkSync('/dev/zero', file('zero'))
+  t.throws(() => keys.nextSeq('zero', 0), {
+    code: 'NOT_A_SMALL_FILE',
+    message: `${file('zero')} is a character device, not a regular file`,
+  })
+  execFileSync('mkfifo', [file('fifo')])
+  t.throws(() => keys.nextSeq('fifo', 0), { code: 'NOT_A_SMALL_FILE', message: `${file('fifo')} is a FIFO, not a regular file` })
+  const notANumber = {
+    code: 'BAD_SEQ_FILE',
+    message:
+      `${file('text')} holds no command sequence number (a whole number): remove it, and the next command to the device counts ` +
+      `from the clock`,
+  }
+  for (const text of ['forty-one', '41 42', '-5', '4.5', '1e3', '99999999999999999999']) {
+    writeFileSync(file('text'), text)
+    t.throws(() => keys.nextSeq('text', 1000), notANumber, `${text}: refused, not counted on from NaN or a guess`)
+    t.equal(readFileSync(file('text'), 'utf8'), text, `${text}: left as it was`)
+  }
+  rmSync(file('text'))
+  t.equal(keys.nextSeq('text', 1000), 1000, 'removed, as the refusal says: the next number comes from the clock')
+  t.end()
+})
+
 t.test('F2 a keys folder that is not a folder is an error when a number is asked for', (t) => {
   const file = join(tempDir(t), 'not-a-folder')
   writeFileSync(file, '')
