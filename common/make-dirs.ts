@@ -12,12 +12,17 @@ import { dirname, resolve } from 'node:path'
 
 const code = (err: unknown): unknown => (err as { code?: unknown }).code
 
-/** Makes `path` and any folders above it that are missing, each with `mode` (default 0777 less the umask). */
-export function makeDirsSync(path: string, mode?: number): void {
+/**
+ * Makes `path` and any folders above it that are missing, each with `mode` (default 0777 less the umask); returns the
+ * folders it made, the topmost first (common/signing gives them to the keys folder's owner under sudo).
+ */
+export function makeDirsSync(path: string, mode?: number): string[] {
   const missing: string[] = []
+  const made: string[] = []
   for (let dir = resolve(path); ; dir = dirname(dir)) {
     try {
       mkdirSync(dir, { mode })
+      made.push(dir)
       break
     } catch (err) {
       // The deepest folder that exists (the path itself: fine when it is a directory): make the rest below it.
@@ -30,7 +35,11 @@ export function makeDirsSync(path: string, mode?: number): void {
     }
   }
   // Each once: a folder that refuses a new entry throws here, where `recursive` would try it again.
-  for (const dir of missing.reverse()) mkdirSync(dir, { mode })
+  for (const dir of missing.reverse()) {
+    mkdirSync(dir, { mode })
+    made.push(dir)
+  }
+  return made
 }
 
 /**

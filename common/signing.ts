@@ -9,11 +9,23 @@
  * owner learns the device's public key at provisioning with no extra step.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
-import { closeSync, constants, existsSync, ftruncateSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs'
+import {
+  chownSync,
+  closeSync,
+  constants,
+  existsSync,
+  fchownSync,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { accountSegment } from './contract.js'
 import { makeDirsSync } from './make-dirs.js'
 import { FakephoneError } from './errors.js'
+import { folderOwner, ownerToGive, type FileOwner } from './folder-owner.js'
 import { readSmallFd, readSmallFileSync } from './small-file.js'
 import { forTerminal } from './terminal-text.js'
 
@@ -131,12 +143,63 @@ function lastSeq(file: string, text: string): number {
  * encoded (contract.ts, accountSegment), so no name reaches outside the folder or into a subfolder. A key file such an
  * account was given under its raw name, when that name is one file of this folder, is renamed to the encoded name the
  * first time it is looked for: its devices keep obeying the key they were provisioned with.
+ *
+ * A console run as root (sudo) on a folder that is another user's gives each file and folder it makes here to the
+ * folder's owner (common/folder-owner), so that user's own console can still write them; a `.seq` file an earlier sudo
+ * run left root's is given back at its next command.
  */
 export class OwnerKeys {
   /** Each key file parsed so far (device and signing keys), with the text it was parsed from. */
   private readonly parsed = new Map<string, { pem: string; key: KeyObject }>()
+  /** Whom what is made here goes to (see the class comment), looked up once, when something is first made as root. */
+  private giveTo?: { owner: FileOwner | undefined }
 
-  constructor(readonly dir: string) {}
+  /** `processUid`: this process's uid (a test says "as root" with 0). */
+  constructor(
+    readonly dir: string,
+    private readonly processUid = process.getuid?.(),
+  ) {}
+
+  /** The owner to give what is made here, or undefined: not root, or the folder is root's. */
+  private owner(): FileOwner | undefined {
+    if (this.processUid !== 0) return undefined
+    this.giveTo ??= { owner: ownerToGive(this.processUid, folderOwner(this.dir)) }
+    return this.giveTo.owner
+  }
+
+  /** makeDirsSync (0700), the folders made given to the owner. */
+  private makeDirs(path: string): void {
+    // Looked up before: once made, the folder is root's.
+    const owner = this.owner()
+    const made = makeDirsSync(path, 0o700)
+    if (owner) for (const dir of made) chownSync(dir, owner.uid, owner.gid)
+  }
+
+  /** Gives the open file to the owner, if there is one to give it to. */
+  private adopt(fd: number): void {
+    const owner = this.owner()
+    if (owner) fchownSync(fd, owner.uid, owner.gid)
+  }
+
+  /**
+   * Open flags for a file here: with an owner to give files to, a link is not followed (ELOOP) -- root writing, and
+   * then giving away, whatever a link the folder's owner put here points at (/etc/shadow) would hand that file over.
+   */
+  private flags(flags: number): number {
+    return this.owner() ? flags | constants.O_NOFOLLOW : flags
+  }
+
+  /** writeFileSync (`exclusive`: only a new file), through a descriptor that is given to the owner before anything is written. */
+  private writeFile(file: string, text: string, exclusive = false, mode?: number): void {
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_EXCL } = constants
+    const fd = openSync(file, this.flags(O_WRONLY | O_CREAT | O_TRUNC | (exclusive ? O_EXCL : 0)), mode)
+    try {
+      this.adopt(fd)
+      writeFileSync(fd, text)
+    } finally {
+      closeSync(fd)
+    }
+  }
 
   ownerKeyFile(account: string): string {
     return this.accountFile(account, '.pub')
@@ -177,10 +240,10 @@ export class OwnerKeys {
   ensureSigningKey(account: string): void {
     const file = this.signingKeyFile(account)
     if (existsSync(file)) return
-    makeDirsSync(this.dir, 0o700)
+    this.makeDirs(this.dir)
     const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-    writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' })
-    writeFileSync(this.ownerKeyFile(account), publicKeyPem(publicKey))
+    this.writeFile(file, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), true, 0o600)
+    this.writeFile(this.ownerKeyFile(account), publicKeyPem(publicKey))
   }
 
   /** The account's private key, made on first use. */
@@ -194,12 +257,12 @@ export class OwnerKeys {
    * keys folder that cannot be made refuses with nothing registered, not after the device's secret has gone nowhere.
    */
   ensureFolder(): void {
-    makeDirsSync(join(this.dir, 'devices'), 0o700)
+    this.makeDirs(join(this.dir, 'devices'))
   }
 
   rememberDevice(deviceId: string, secret: string): void {
-    makeDirsSync(join(this.dir, 'devices'), 0o700)
-    writeFileSync(join(this.dir, 'devices', `${deviceId}.pub`), publicKeyPem(deviceKeys(secret).publicKey))
+    this.makeDirs(join(this.dir, 'devices'))
+    this.writeFile(join(this.dir, 'devices', `${deviceId}.pub`), publicKeyPem(deviceKeys(secret).publicKey))
   }
 
   /**
@@ -227,6 +290,8 @@ export class OwnerKeys {
       // A fresh descriptor reads from the start; an empty (new) file counts as 0, as a missing one did.
       const text = readSmallFd(fd, file, SEQ_FILE_MAX)
       const seq = Math.max(lastSeq(file, text) + 1, now)
+      // A regular file (checked by the read), made now or left root's by an earlier sudo run: the folder owner's.
+      this.adopt(fd)
       const written = writeSync(fd, String(seq), 0)
       if (Buffer.byteLength(text) > written) ftruncateSync(fd, written)
       return seq
@@ -244,12 +309,12 @@ export class OwnerKeys {
    * there is opened at once and refused by the read.
    */
   private openSeqFile(file: string): number {
-    const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK
+    const flags = this.flags(constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK)
     try {
       return openSync(file, flags)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      makeDirsSync(join(this.dir, 'devices'), 0o700)
+      this.makeDirs(join(this.dir, 'devices'))
       return openSync(file, flags)
     }
   }

@@ -1,7 +1,18 @@
 /** F2: the owner keys folder the console signs from -- command sequence numbers and the device receipt keys. */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { OwnerKeys, deviceKeys, privateKeyFileRefusal, publicKeyPem, readPublicKey } from '../../common/signing.js'
@@ -70,6 +81,64 @@ t.test('F2 a sequence file that is too large, not a file or not a number is refu
   }
   rmSync(file('text'))
   t.equal(keys.nextSeq('text', 1000), 1000, 'removed, as the refusal says: the next number comes from the clock')
+  t.end()
+})
+
+const isRoot = process.getuid?.() === 0
+
+t.test(
+  "F2 under sudo: what the console makes in another user's keys folder is that user's, so their own console can write it",
+  { skip: isRoot ? false : 'needs root: only root can make a file that belongs to another user (the decision is tested for any user)' },
+  (t) => {
+    const home = tempDir(t)
+    const user = { uid: 4321, gid: 4322 }
+    chownSync(home, user.uid, user.gid)
+    const dir = join(home, 'keys')
+    const keys = new OwnerKeys(dir)
+    keys.ensureSigningKey('alice')
+    keys.rememberDevice('p', 'secret')
+    t.equal(keys.nextSeq('p', 7), 7)
+    // A .seq file an earlier sudo run left root's is given back at its next command.
+    writeFileSync(join(dir, 'devices', 'q.seq'), '41')
+    chownSync(join(dir, 'devices', 'q.seq'), 0, 0)
+    t.equal(keys.nextSeq('q', 0), 42)
+    for (const made of ['', 'alice.key', 'alice.pub', 'devices', 'devices/p.pub', 'devices/p.seq', 'devices/q.seq']) {
+      const stats = statSync(join(dir, made))
+      t.same({ uid: stats.uid, gid: stats.gid }, user, `${made || 'the keys folder'}: the folder owner's`)
+    }
+    t.equal(statSync(join(dir, 'alice.key')).mode & 0o777, 0o600, 'the private key still 0600')
+    // A link the folder's owner put where a file is written is not followed: root would write and give away its target.
+    const target = join(tempDir(t), 'target')
+    writeFileSync(target, '5')
+    symlinkSync(target, join(dir, 'devices', 'r.seq'))
+    t.throws(() => keys.nextSeq('r', 0), { code: 'ELOOP' })
+    symlinkSync(target, join(dir, 'devices', 'r.pub'))
+    t.throws(() => keys.rememberDevice('r', 'secret'), { code: 'ELOOP' })
+    t.equal(readFileSync(target, 'utf8'), '5', 'the target is not written')
+    t.equal(statSync(target).uid, 0, "and still root's")
+    // Root's own folder: nothing changes hands.
+    const own = new OwnerKeys(tempDir(t))
+    own.nextSeq('p', 1)
+    t.equal(lstatSync(join(own.dir, 'devices', 'p.seq')).uid, 0)
+    t.end()
+  },
+)
+
+t.test("F2 a console told it is root, on a folder of its own user: what it makes is that user's, and still works (any user)", (t) => {
+  // As root this is root's own folder (nothing given); as another user the chown is to itself, which is allowed.
+  const dir = tempDir(t)
+  const keys = new OwnerKeys(join(dir, 'keys'), 0)
+  keys.ensureSigningKey('alice')
+  keys.rememberDevice('p', 'secret')
+  t.equal(keys.nextSeq('p', 3), 3)
+  t.equal(keys.nextSeq('p', 0), 4)
+  const owner = statSync(dir).uid
+  for (const made of ['keys', 'keys/alice.key', 'keys/devices/p.pub', 'keys/devices/p.seq'])
+    t.equal(statSync(join(dir, made)).uid, owner, made)
+  // Told it is not root: nothing is given to anyone, whatever runs it.
+  const notRoot = new OwnerKeys(join(dir, 'other'), 4321)
+  t.equal(notRoot.nextSeq('p', 5), 5)
+  t.equal(statSync(join(dir, 'other', 'devices', 'p.seq')).uid, process.getuid?.(), "the process's own")
   t.end()
 })
 
