@@ -7,21 +7,12 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { z } from 'zod'
-import { CloudEndpointsSchema } from '../common/cloud/cloud-move.js'
 import { decodeJson } from '../common/contract.js'
 import { JsonFile, JsonFileError } from '../common/json-file.js'
+import { CloudHomeSchema, type CloudHome } from '../common/phone-status.js'
 
-export const CloudHomeSchema = z.strictObject({
-  to: CloudEndpointsSchema,
-  /** The account at the new cloud. */
-  account: z.string(),
-  /** When the old cloud sent the notice, ms. */
-  movedAt: z.number().int(),
-  /** The cloud the phone left. */
-  from: z.strictObject({ mqtt: z.string(), push: z.string().optional(), cloud: z.string().optional() }),
-})
-export type CloudHome = z.infer<typeof CloudHomeSchema>
+/** The file's schema is shared with the status the control socket answers (common/phone-status). */
+export type { CloudHome }
 
 export const homeFile = (dataDir: string): JsonFile<CloudHome> => new JsonFile(join(dataDir, 'cloud-home.json'), CloudHomeSchema)
 

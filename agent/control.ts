@@ -10,9 +10,10 @@ import { createConnection, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { z } from 'zod'
-import { LocationStatusSchema, NetworkSchema, decodeJson } from '../common/contract.js'
+import { NetworkSchema, decodeJson } from '../common/contract.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
+import { PhoneStatusSchema, type PhoneStatus } from '../common/phone-status.js'
 import { SyncCategorySchema } from '../common/cloud/sync-api.js'
 import type { Agent, AgentStatus } from './agent.js'
 import { DRIVE_CONTROL_REQUESTS, handleDriveControl } from './drive/drive-control.js'
@@ -39,21 +40,19 @@ export type ControlRequest = z.infer<typeof ControlRequestSchema>
 /**
  * `result` carries what a request other than a switch answers (a drive
  * listing, a share link, the phone's data); a refusal carries the error's
- * code when it has one (NOT_FOUND, BAD_ID, ...).
+ * code when it has one (NOT_FOUND, BAD_ID, ...). The status is the agent's
+ * AgentStatus as the contract has it (PhoneStatus): the compiler holds the
+ * one to the other here, and the client holds the other to the one below.
  */
-export type ControlReply = { ok: true; status: AgentStatus; result?: unknown } | { ok: false; error: string; code?: string }
+export type ControlReply = { ok: true; status: PhoneStatus; result?: unknown } | { ok: false; error: string; code?: string }
 
 /**
- * What the client checks of an agent's answer: the envelope, the phone's id and (F1) the location part, each against
- * the contract. The rest of the status is the agent's own (AgentStatus), written by the same fakephone behind a 0600
- * socket; an agent older than a part leaves it out, which the client shows as nothing rather than refusing.
+ * What the client checks of an agent's answer: the envelope and the whole status (common/phone-status: the switches,
+ * F1's location, the framework, sync and backup parts...), so a status it cannot show is one line, not a stack. An agent
+ * older than `home` or `location` leaves it out, which the client shows as nothing rather than refusing.
  */
 const ControlReplySchema = z.discriminatedUnion('ok', [
-  z.object({
-    ok: z.literal(true),
-    status: z.looseObject({ id: z.string(), location: LocationStatusSchema.nullish() }),
-    result: z.unknown().optional(),
-  }),
+  z.object({ ok: z.literal(true), status: PhoneStatusSchema, result: z.unknown().optional() }),
   z.object({ ok: z.literal(false), error: z.string(), code: z.string().optional() }),
 ])
 
@@ -182,9 +181,8 @@ export function askControl(dataDir: string, req: ControlRequest): Promise<{ stat
         )
       const reply = decoded.value
       if (!reply.ok) return reject(new ControlError(reply.error, reply.code))
-      // The envelope, id and location are checked above; the rest is the agent's own AgentStatus (see ControlReplySchema).
-      const status = reply.status as unknown as AgentStatus
-      resolve({ result: reply.result, status: { ...status, location: reply.status.location ?? null } })
+      const { home, location, ...status } = reply.status
+      resolve({ result: reply.result, status: { ...status, home: home ?? null, location: location ?? null } })
     })
   })
 }

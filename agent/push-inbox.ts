@@ -8,19 +8,17 @@
 import { join } from 'node:path'
 import { z } from 'zod'
 import { JsonFile } from '../common/json-file.js'
-import { PushNotificationSchema, type PushNotification } from '../common/push-protocol.js'
+import type { PushNotification } from '../common/push-protocol.js'
+import { ShownNotificationSchema, type ShownNotification } from '../common/phone-status.js'
+
+/** Its schema is shared with the status the control socket answers (common/phone-status). */
+export type { ShownNotification }
 
 /** Ids remembered: far more than can be in flight between two acknowledgements. */
 export const REMEMBERED_IDS = 1000
 /** Notifications kept for `fakephone phone notifications`. */
 export const INBOX_SIZE = 20
 
-export const ShownNotificationSchema = PushNotificationSchema.extend({
-  shownAt: z.number().int().nonnegative(),
-  /** shownAt - createdAt: how late it arrived. */
-  delayMs: z.number().int().nonnegative(),
-})
-export type ShownNotification = z.infer<typeof ShownNotificationSchema>
 
 const InboxSchema = z.strictObject({
   /** Ids already shown, oldest first. */

@@ -8,19 +8,12 @@
  *   entry of the app-data-sync list; any one of them off stops photo upload.
  */
 import { join } from 'node:path'
-import { z } from 'zod'
 import { JsonFile } from '../../common/json-file.js'
+import { SyncSwitchesSchema, type SyncSwitchValues } from '../../common/phone-status.js'
 import type { Category } from '../phone-data/types.js'
 
-export const SyncSwitchesSchema = z.strictObject({
-  /** S1: the app-data-sync list. */
-  categories: z.strictObject({ photos: z.boolean(), contacts: z.boolean(), notes: z.boolean(), recordings: z.boolean() }),
-  /** S3: the gallery app's auto-backup. */
-  galleryBackup: z.boolean(),
-  /** S3: the album switch on the cloud-service page. */
-  albumSync: z.boolean(),
-})
-export type SyncSwitchValues = z.infer<typeof SyncSwitchesSchema>
+/** The file's schema is shared with the status the control socket answers (common/phone-status). */
+export type { SyncSwitchValues }
 
 /** A phone signed in to the cloud syncs everything until told otherwise. */
 export const DEFAULT_SYNC_SWITCHES: SyncSwitchValues = {

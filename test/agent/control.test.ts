@@ -5,6 +5,7 @@ import { createConnection, createServer, type Socket } from 'node:net'
 import { once } from 'node:events'
 import { controlSocketPath, handleControl, sendControl, serveControl, type ControlRequest } from '../../agent/control.js'
 import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
+import { aStatus, fakeAgent } from '../fixtures/fake-agent.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
 t.test('a running agent answers status and switch requests on its 0600 control socket', async (t) => {
@@ -59,18 +60,45 @@ t.test('with no agent running, the control client says so', async (t) => {
 
 t.test('F1: the location in a status reply is read against the contract; an agent that predates it says none', async (t) => {
   const dataDir = tempDir(t)
-  let answer: object = {}
-  const fake = createServer((socket) => socket.once('data', () => socket.end(JSON.stringify(answer) + '\n')))
-  await new Promise<void>((resolve) => fake.listen(controlSocketPath(dataDir), resolve))
-  onEnd(t, () => fake.close())
-  answer = { ok: true, status: { id: 'phone-a' } }
-  t.equal((await sendControl(dataDir, { op: 'status' })).location, null, 'an older agent: no location, not a crash')
-  answer = { ok: true, status: { id: 'phone-a', location: { kind: 'gpsd', host: '127.0.0.1' } } }
+  const fake = await fakeAgent(t, dataDir)
+  const { location, home, ...older } = aStatus()
+  t.ok(location)
+  t.equal(home, null)
+  fake.answer({ ok: true, status: older })
+  t.match(await sendControl(dataDir, { op: 'status' }), { location: null, home: null }, 'an older agent: no location, not a crash')
+  fake.answer({ ok: true, status: { ...older, location: { kind: 'gpsd', host: '127.0.0.1' } } })
   await t.rejects(
     sendControl(dataDir, { op: 'status' }),
     { code: 'ECONTROL', message: /gave an answer this client cannot read: .*location/ },
     'a location that breaks the contract is refused, not shown',
   )
+})
+
+t.test('X1 S1 B1: the framework, sync and backup parts of a status are read against the contract too', async (t) => {
+  const dataDir = tempDir(t)
+  const fake = await fakeAgent(t, dataDir)
+  const refused = (part: string): { code: string; message: RegExp } => ({
+    code: 'ECONTROL',
+    message: new RegExp(`^the agent with data directory ${dataDir} gave an answer this client cannot read: [^\\n]*status\\.${part}`),
+  })
+  const status = aStatus()
+  fake.answer({ ok: true, status: { ...status, framework: { ...status.framework, pushChannel: 'sideways' } } })
+  await t.rejects(sendControl(dataDir, { op: 'status' }), refused('framework\\.pushChannel'), 'a push channel state there is none of')
+  fake.answer({ ok: true, status: { ...status, framework: { ...status.framework, notifications: { shown: 1 } } } })
+  await t.rejects(sendControl(dataDir, { op: 'status' }), refused('framework\\.notifications'), 'half the notifications part')
+  const photos = { ...status.sync?.categories.photos, local: 'many' }
+  fake.answer({ ok: true, status: { ...status, sync: { ...status.sync, categories: { ...status.sync?.categories, photos } } } })
+  await t.rejects(sendControl(dataDir, { op: 'status' }), refused('sync\\.categories\\.photos\\.local'), 'a count that is not one')
+  const { backup, ...noBackup } = status
+  t.ok(backup)
+  fake.answer({ ok: true, status: noBackup })
+  await t.rejects(sendControl(dataDir, { op: 'status' }), refused('backup'), 'no backup part')
+  fake.answer({ ok: true, status: { ...status, sync: null, battery: 'a part a newer agent added' } })
+  const read = await sendControl(dataDir, { op: 'status' })
+  t.equal(read.sync, null, 'a phone without a cloud: no sync part')
+  t.notOk('battery' in read, 'a part this client does not know is dropped, not refused')
+  t.same(read.framework, status.framework)
+  t.same(read.backup, status.backup)
 })
 
 t.test('an agent that closes without an answer, or answers what is not a reply, is one error line naming its data directory', async (t) => {

@@ -8,6 +8,7 @@ import type { ManualClock } from '../../common/clock.js'
 import { deviceOnDisk, addDevice, startCloud } from '../fixtures/cloud.js'
 import { delivered } from '../fixtures/framework.js'
 import { run, testIo } from '../fixtures/io.js'
+import { aStatus, fakeAgent } from '../fixtures/fake-agent.js'
 import { tempDir } from '../fixtures/scope.js'
 import { renderChannels, renderInbox } from '../../cli/framework-render.js'
 
@@ -206,4 +207,24 @@ t.test('the device view says when a device was last on its push channel, and cou
   )
   t.equal(renderInbox([]), 'No notifications shown yet.\n')
   t.end()
+})
+
+t.test('X1 phone status of an agent whose status breaks the contract is one error line, not a stack', async (t) => {
+  const dataDir = tempDir(t)
+  const fake = await fakeAgent(t, dataDir)
+  const status = aStatus()
+  fake.answer({ ok: true, status })
+  const shown = await run(['phone', '--data', dataDir, 'status'])
+  t.equal(shown.code, 0)
+  t.match(shown.out, /^push channel +connected$/m, 'a status that keeps the contract is shown')
+  fake.answer({ ok: true, status: { ...status, framework: { ...status.framework, logs: null } } })
+  const refused = await run(['phone', '--data', dataDir, 'status'])
+  t.equal(refused.code, 1)
+  t.equal(refused.out, '')
+  t.match(
+    refused.err,
+    new RegExp(
+      `^error: the agent with data directory ${dataDir} gave an answer this client cannot read: [^\\n]*framework\\.logs[^\\n]*\\n$`,
+    ),
+  )
 })
