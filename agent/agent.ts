@@ -526,6 +526,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       this.publishStatus(() => this.transfersChanged())
       link.client.subscribe(topics, { qos: 1 })
       void this.remote.onConnect(link)
+      // F1: the first fix of the run goes out now, not a heartbeat interval after the start.
+      this.heartbeat.channelUp()
     })
     link.client.on('message', (topic, payload) => {
       if (topic === timeTopic) return this.receiveCloudTime(payload)

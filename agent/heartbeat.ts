@@ -2,7 +2,10 @@
  * F1, F3: the phone's location heartbeats. Each interval is drawn from the
  * mean × (1 ± jitter) on the injected clock (six times as often in lost mode,
  * F2); a heartbeat goes out only while Find Device and the cloud service are
- * on (F3), the data channel is up and there is a fix. It carries the fix to
+ * on (F3), the data channel is up and there is a fix. The run's first fix
+ * does not wait for an interval: it is taken and sent as soon as the data
+ * channel is up (`channelUp`), so the console shows where a phone just
+ * started is at once. It carries the fix to
  * 1e-6 degrees (about 0.1 m, finer than any fix) and the battery as an
  * integer percent. Sequence numbers come from agent/heartbeat-seq.ts, so a
  * heartbeat writes no settings file.
@@ -81,6 +84,14 @@ export class HeartbeatLoop extends EventEmitter<HeartbeatEvents> {
 
   start(): void {
     this.schedule()
+  }
+
+  /**
+   * F1: the data channel is up. Until a heartbeat has gone out this run, one is taken now (when locating is on and
+   * there is a fix) rather than an interval after the start; the schedule stays as it was.
+   */
+  channelUp(): void {
+    if (this.timer && this.sentCount === 0) this.beat()
   }
 
   /** F2: lost mode changed the pace: the next interval is drawn anew from now. */

@@ -8,7 +8,16 @@ import { ManualClock } from '../../common/clock.js'
 import { RouteSource } from '../../agent/location.js'
 import { tempDir } from '../fixtures/scope.js'
 import { closedPort } from '../fixtures/ports.js'
-import { addDevice, agentConnected, cloudWithAgent, restartUnder, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import {
+  addDevice,
+  agentConnected,
+  cloudWithAgent,
+  firstFix,
+  restartUnder,
+  startAgent,
+  startCloud,
+  storedHeartbeats,
+} from '../fixtures/cloud.js'
 
 t.test('F1 heartbeats follow the jittered schedule on the injected clock and carry the fix, battery and network', async (t) => {
   const cloud = await startCloud(t)
@@ -24,21 +33,23 @@ t.test('F1 heartbeats follow the jittered schedule on the injected clock and car
   )
   // random() = 0 draws the shortest interval: 30 s × (1 − 0.2) = 24 s.
   const agent = await startAgent(t, cloud, 'phone-a', secret, { jitter: 0.2, random: () => 0, location: route })
+  const fix = firstFix(cloud, agent)
   await agentConnected(agent)
+  t.match(await fix, { seq: 0, at: clock.now(), lat: 55.9 }, 'the first fix goes out as soon as the phone is connected')
   clock.advance(23_999)
-  t.equal(agent.status().heartbeatsSent, 0, 'nothing before the interval')
+  t.equal(agent.status().heartbeatsSent, 1, 'nothing more before the interval')
   const stored = storedHeartbeats(cloud, 2)
   clock.advance(1)
   clock.advance(24_000)
   await stored
   const [second, first] = cloud.broker.store.history('phone-a', 10)
-  t.same([first?.seq, second?.seq], [0, 1])
+  t.same([first?.seq, second?.seq], [1, 2])
   t.equal((second?.at ?? 0) - (first?.at ?? 0), 24_000)
   t.ok((second?.lat ?? 0) > (first?.lat ?? 0), 'the phone moved north along its route')
   t.equal(first?.network, 'wifi')
   t.equal(first?.speed, 10)
   t.ok((first?.battery ?? 0) >= 60)
-  t.equal(agent.status().lastHeartbeat?.seq, 1)
+  t.equal(agent.status().lastHeartbeat?.seq, 2)
 })
 
 t.test('F3 with Find Device or the cloud service off: no heartbeats, the map position goes offline; on resumes', async (t) => {
@@ -97,7 +108,7 @@ t.test('an agent that loses the broker backs off, reconnects and resumes its hea
   const stored = storedHeartbeats(cloud, 1)
   clock.advance(30_000)
   await stored
-  t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'heartbeats resume after the reconnect')
+  t.equal(cloud.broker.store.history('phone-a', 10).length, 2, 'heartbeats resume after the reconnect (the first fix went before)')
 })
 
 t.test('F3 a switch flipped while the phone is offline reaches the cloud when it reconnects', async (t) => {
@@ -119,9 +130,11 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
   const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  const fix = firstFix(cloud, first)
   await agentConnected(first)
-  const stored = storedHeartbeats(cloud, 2)
-  clock.advance(60_000)
+  await fix
+  const stored = storedHeartbeats(cloud, 1)
+  clock.advance(30_000)
   await stored
   await first.setNetwork('mobile')
   await first.setSwitch('findDevice', false)

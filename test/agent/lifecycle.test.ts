@@ -12,7 +12,7 @@ import { Agent, type AgentOptions } from '../../agent/agent.js'
 import { FixedSource } from '../../agent/location.js'
 import { ManualClock } from '../../common/clock.js'
 import type { Heartbeat } from '../../common/contract.js'
-import { addDevice, agentConnected, startAgent, startCloud, storedHeartbeats, type Cloud } from '../fixtures/cloud.js'
+import { addDevice, agentConnected, firstFix, startAgent, startCloud, storedHeartbeats, type Cloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { closedPort } from '../fixtures/ports.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
@@ -29,6 +29,13 @@ async function beats(cloud: Cloud, agent: Agent, count: number, intervalMs = 30_
   return seqs
 }
 
+/** F1: the agent's first heartbeat, sent as soon as it connected, once the cloud stored it. */
+async function connectedFix(cloud: Cloud, agent: Agent): Promise<Heartbeat> {
+  const fix = firstFix(cloud, agent)
+  await agentConnected(agent)
+  return fix
+}
+
 const nextSeqOnDisk = (dataDir: string): number =>
   (JSON.parse(readFileSync(join(dataDir, 'settings.json'), 'utf8')) as { nextSeq: number }).nextSeq
 
@@ -41,9 +48,8 @@ t.test(
     const dataDir = tempDir(t)
     const settingsPath = join(dataDir, 'settings.json')
     const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-    await agentConnected(first)
-    const sent = await beats(cloud, first, 1)
-    t.equal(nextSeqOnDisk(dataDir), 4, 'the first beat reserved seqs 0-3 on disk')
+    const sent = [(await connectedFix(cloud, first)).seq]
+    t.equal(nextSeqOnDisk(dataDir), 4, 'the first beat (the fix sent at connect) reserved seqs 0-3 on disk')
     const written = statSync(settingsPath)
     sent.push(...(await beats(cloud, first, 3)))
     const after = statSync(settingsPath)
@@ -55,17 +61,14 @@ t.test(
     t.equal(nextSeqOnDisk(dataDir), 6, 'a clean stop gives the rest of the block back')
 
     const second = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-    await agentConnected(second)
-    t.same(await beats(cloud, second, 1), [6], 'after a clean restart the next seq follows on')
+    t.equal((await connectedFix(cloud, second)).seq, 6, 'after a clean restart the next seq follows on')
     // A crash now: the disk holds what it held while the phone ran; the clean stop's write never happened.
     const onDiskWhileRunning = readFileSync(settingsPath)
     await second.stop()
     writeFileSync(settingsPath, onDiskWhileRunning)
 
     const third = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-    await agentConnected(third)
-    const [afterCrash] = await beats(cloud, third, 1)
-    t.equal(afterCrash, 10, 'after a crash the seq skips the rest of one block and reuses none')
+    t.equal((await connectedFix(cloud, third)).seq, 10, 'after a crash the seq skips the rest of one block and reuses none')
     cloud.broker.store.flush()
     const stored = cloud.broker.store
       .history('phone-a', 20)
@@ -80,15 +83,15 @@ t.test('F1 a heartbeat whose seqs cannot be reserved is not sent, is logged, and
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
   const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 1 })
-  await agentConnected(agent)
+  t.equal((await connectedFix(cloud, agent)).seq, 0)
   // settings.json is written through a temporary file beside it: a directory in its way makes the write fail.
   const { mkdirSync, rmdirSync } = await import('node:fs')
   mkdirSync(join(dataDir, 'settings.json.tmp'))
   ;(cloud.clock as ManualClock).advance(30_000)
   t.ok(await cloud.logs.waitFor((l) => l.msg === 'heartbeat not sent: could not reserve sequence numbers'))
-  t.equal(agent.status().heartbeatsSent, 0)
+  t.equal(agent.status().heartbeatsSent, 1, 'the first fix only')
   rmdirSync(join(dataDir, 'settings.json.tmp'))
-  t.same(await beats(cloud, agent, 1), [0], 'the seq that could not be reserved was not used')
+  t.same(await beats(cloud, agent, 1), [1], 'the seq that could not be reserved was not used')
 })
 
 t.test('heartbeats carry coordinates to 1e-6 degrees and the battery as an integer percent', async (t) => {

@@ -261,9 +261,10 @@ t.test('agent --gpsd: heartbeats carry where gpsd says the phone is', async (t) 
   const running = main([...base, '--gpsd', `127.0.0.1:${gpsd.port}`, '--gpsd-max-age', '30s'], ui.io)
   const client = await gpsd.nextClient()
   t.match(await client.line(), /^\?WATCH=/)
+  // Connected before gpsd has a fix: the first fix the phone takes at once (F1) finds none, and sends nothing.
+  await isOnline
   client.send({ class: 'TPV', mode: 3, lat: 57.1497, lon: -2.0943, eph: 6, speed: 0.5 })
   await ui.logs.waitFor((l) => l.msg === 'gpsd has a fix')
-  await isOnline
   const stored = storedHeartbeats(cloud, 1)
   clock.advance(10_000)
   await stored

@@ -132,19 +132,20 @@ if (!existsSync(CHROMIUM)) {
     await t.test('F1: the device page replays the track with the slider and offers GPX and GeoJSON', async (t) => {
       await page.getByRole('link', { name: 'phone-a' }).click()
       await page.waitForSelector('#replay:not([disabled])')
-      t.match(await page.textContent('#replay-at'), /^fix 6 of 6: /)
-      await page.locator('#replay').fill('2')
-      t.match(await page.textContent('#replay-at'), /^fix 3 of 6: 2026-01-01T00:01:30Z at 55\.95020, -3\.19030/)
+      // The first fix, sent as the phone connected, then the route's five and the move.
+      t.match(await page.textContent('#replay-at'), /^fix 7 of 7: /)
+      await page.locator('#replay').fill('3')
+      t.match(await page.textContent('#replay-at'), /^fix 4 of 7: 2026-01-01T00:01:30Z at 55\.95020, -3\.19030/)
       // A heartbeat while the page is open joins the track; the slider stays where the owner put it, or follows at the end.
       s.place.point = { lat: 55.9535, lon: -3.179 }
       s.real.advance(30_000)
-      await page.waitForSelector('#replay-at:has-text("of 7")')
-      t.match(await page.textContent('#replay-at'), /^fix 3 of 7: /, 'the replay stays where it was')
-      await page.locator('#replay').fill('6')
+      await page.waitForSelector('#replay-at:has-text("of 8")')
+      t.match(await page.textContent('#replay-at'), /^fix 4 of 8: /, 'the replay stays where it was')
+      await page.locator('#replay').fill('7')
       s.place.point = { lat: 55.954, lon: -3.178 }
       s.real.advance(30_000)
-      await page.waitForSelector('#replay-at:has-text("of 8")')
-      t.match(await page.textContent('#replay-at'), /^fix 8 of 8: .* at 55\.95400, -3\.17800/, 'at the end it follows the phone')
+      await page.waitForSelector('#replay-at:has-text("of 9")')
+      t.match(await page.textContent('#replay-at'), /^fix 9 of 9: .* at 55\.95400, -3\.17800/, 'at the end it follows the phone')
       const download = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'GPX' }).click()])
       t.equal(download[0].suggestedFilename(), 'phone-a.gpx')
       t.match(await page.getAttribute('a[download="phone-a.geojson"]', 'href'), '/app/api/devices/phone-a/track.geojson')

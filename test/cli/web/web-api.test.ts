@@ -122,22 +122,31 @@ t.test('F1: devices, history, channels and the track as GPX and GeoJSON; live up
   t.match((await s.call('GET', `/app/api/devices/${encodeURIComponent('x\x1b[2J\n\\"y')}/history`)).body, {
     error: 'device "x\\x1B[2J\\x0A\\\\\\"y" not found',
   })
-  t.match((await s.call('GET', '/app/api/devices/phone-a/history?limit=5')).body, { history: { length: 2 } })
+  t.match(
+    (await s.call('GET', '/app/api/devices/phone-a/history?limit=5')).body,
+    { history: { length: 3 } },
+    'the first fix at connect, then two',
+  )
   t.match((await s.call('GET', '/app/api/devices/phone-a/history?limit=0')).body, { code: 'BAD_REQUEST' })
   t.match((await s.call('GET', '/app/api/devices/phone-a/channels')).body, { device: 'phone-a', data: { online: true } })
 
   const gpx = await s.call('GET', '/app/api/devices/phone-a/track.gpx')
   t.equal(gpx.headers.get('content-type'), 'application/gpx+xml')
   t.equal(gpx.headers.get('content-disposition'), 'attachment; filename="phone-a.gpx"')
-  t.match(gpx.text, /<trk><name>phone-a<\/name>\n    <trkseg>\n      <trkpt lat="55.9486" lon="-3.1999"><time>2026-01-01T00:00:30.000Z/)
+  t.match(gpx.text, /<trk><name>phone-a<\/name>\n    <trkseg>\n      <trkpt lat="55.9486" lon="-3.1999"><time>2026-01-01T00:00:00.000Z/)
   t.match(gpx.text, /<trkpt lat="55.95" lon="-3.18">/, 'oldest first')
   const geo = await s.call('GET', '/app/api/devices/phone-a/track.geojson?limit=10')
   t.equal(geo.headers.get('content-disposition'), 'attachment; filename="phone-a.geojson"')
   t.match(geo.body.features[0], {
-    properties: { device: 'phone-a', times: ['2026-01-01T00:00:30.000Z', '2026-01-01T00:01:00.000Z'], accuracy: [12, 12] },
+    properties: {
+      device: 'phone-a',
+      times: ['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:30.000Z', '2026-01-01T00:01:00.000Z'],
+      accuracy: [12, 12, 12],
+    },
     geometry: {
       type: 'LineString',
       coordinates: [
+        [-3.1999, 55.9486],
         [-3.1999, 55.9486],
         [-3.18, 55.95],
       ],
