@@ -19,7 +19,6 @@ export const REMEMBERED_IDS = 1000
 /** Notifications kept for `fakephone phone notifications`. */
 export const INBOX_SIZE = 20
 
-
 const InboxSchema = z.strictObject({
   /** Ids already shown, oldest first. */
   delivered: z.array(z.string()).max(REMEMBERED_IDS),
