@@ -62,8 +62,7 @@ export async function withValidBag<T>(
     let progress: Progress | undefined
     const report = await validateBag(bag.dir, {
       onBytes: (n, bytes) => (progress ??= progressOn(io, json, 'validating')({ items: 0, bytes })).add(n),
-    })
-    progress?.done()
+    }).finally(() => progress?.done())
     return await use(bag.dir, report)
   } finally {
     await bag.close()

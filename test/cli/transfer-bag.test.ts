@@ -99,15 +99,24 @@ t.test(
     p.add(512)
     t.same(lines, [], 'nothing in the first second')
     clock.advance(1000)
+    t.same(lines, ['\rexporting: 0/2 items, 512 B of 2.0 KB, 512 B/s, ETA 3s\x1b[K'], 'then what came in it, with nothing more arriving')
     p.add(512)
     p.item()
-    t.same(lines, ['\rexporting: 0/2 items, 1.0 KB of 2.0 KB, 1.0 KB/s, ETA 1s\x1b[K'], 'one redraw per 200 ms at most')
+    t.equal(lines.length, 1, 'one redraw per 200 ms at most')
     clock.advance(200)
+    // A migration's blobs are told stored a batch at a time: the last of a burst is drawn, not the first of it.
+    t.match(lines[1], /^\rexporting: 1\/2 items, 1\.0 KB of 2\.0 KB, 853 B\/s, ETA 2s\x1b\[K$/, 'the end of a burst, 200 ms on')
     p.item()
-    t.equal(lines.length, 2)
     p.done()
-    t.equal(lines[2], '\r\x1b[K')
+    t.same(lines.slice(2), ['\r\x1b[K'], 'done clears the line')
+    clock.advance(1000)
+    t.equal(lines.length, 3, 'and nothing is drawn after it')
     t.match(new Progress(null, clock, 'x', { items: 1, bytes: 1 }).line(), /ETA \?$/)
+    t.equal(
+      new Progress(null, clock, 'validating', { items: 0, bytes: 1024 }).line(),
+      'validating: 0 B of 1.0 KB, 0 B/s, ETA ?',
+      'bytes only',
+    )
     const quiet = new Progress(null, clock, 'x', { items: 1, bytes: 1 })
     quiet.done()
     const err: string[] = []
