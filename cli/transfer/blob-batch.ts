@@ -60,7 +60,7 @@ export async function verifyBlobs(
   api: ConsoleClient,
   account: string,
   blobs: readonly VerifyBlob[],
-  checked: (blob: VerifyBlob) => void = () => undefined,
+  checked: (blob: VerifyBlob) => void,
 ): Promise<Map<string, BlobVerdict>> {
   const out = new Map<string, BlobVerdict>()
   for (const batch of batches(blobs, VERIFY_BYTES)) {
