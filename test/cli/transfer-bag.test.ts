@@ -156,6 +156,13 @@ t.test('M3: small pieces: formats, problem lists, drive paths, tar archives that
   await t.rejects(openBag(join(root, 'xy.tar')), {
     message: /xy\.tar holds 2 top-level entries; a bag archive holds one directory, the bag/,
   })
+  writeFileSync(join(root, 'cut.tar'), x.subarray(0, 700))
+  await t.rejects(openBag(join(root, 'cut.tar')), {
+    message:
+      `${join(root, 'cut.tar')} cannot be opened as a bag: the archive ends early: wanted 512 bytes at offset 512, found 188; ` +
+      'nothing in it was checked. Make the archive again (fakephone console export ACCOUNT --out FILE --format tar) or give ' +
+      'the bag as a directory.',
+  })
 })
 
 t.test('M3: an export whose blob answer breaks off says which file and that the export can run again', async (t) => {
