@@ -9,6 +9,7 @@ import { serveUntilAborted } from './daemon.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { duration, port, positiveInt } from './options.js'
+import { urlHost } from './web/server.js'
 
 /** Commander option → broker config key. */
 const BROKER_FLAGS = {
@@ -53,6 +54,12 @@ export function brokerCommand(io: Io): Command {
       if (config.simulatedTime) log.warn('simulated time: the cloud clock moves with `fakephone console clock advance`')
       const broker = new CloudBroker(brokerOptions(config), clock, log)
       const ports = await startOrExplain(broker)
+      // With --mqtt-port 0 or --http-port 0 the ports are known only now: one line to copy, beside the log's fields.
+      const host = urlHost(config.host)
+      io.err(
+        `Broker on mqtt://${host}:${ports.mqttPort} and http://${host}:${ports.httpPort}; its console: ` +
+          `fakephone console --api http://${host}:${ports.httpPort} --data ${config.dataDir} …\n`,
+      )
       await serveUntilAborted(io, log, `listening on ${config.host}, MQTT ${ports.mqttPort}, HTTP ${ports.httpPort}`, () => broker.stop())
     })
   return cmd

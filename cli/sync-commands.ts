@@ -32,6 +32,12 @@ function categoryArg(value: string): SyncCategory {
   return parsed.data
 }
 
+/**
+ * An item id as `items` and `bin` print it, `notes/ID`, or bare: an id holds no `/`, so the category's own prefix is
+ * dropped (copying the line's first column works); any other prefix is the server's to refuse, with the id rule.
+ */
+const itemIdArg = (category: SyncCategory, id: string): string => (id.startsWith(`${category}/`) ? id.slice(category.length + 1) : id)
+
 const when = (at: number | null, now: number): string => (at === null ? 'never' : `${formatAge(now - at)} ago`)
 
 export function renderSyncStatus(s: SyncStatus | null, now: number): string {
@@ -124,9 +130,10 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
     })
   cmd
     .command('delete <account> <category> <id>')
-    .description('delete a cloud item: it goes to recently deleted, where it can be restored')
+    .description('delete a cloud item (ID as `items` lists it, with or without CATEGORY/): it goes to recently deleted')
     .action(async (account: string, category: string, id: string) => {
-      const { item } = ItemReplySchema.parse(await (await api()).send('DELETE', path(account, 'items', categoryArg(category), id)))
+      const c = categoryArg(category)
+      const { item } = ItemReplySchema.parse(await (await api()).send('DELETE', path(account, 'items', c, itemIdArg(c, id))))
       print(item, `${item.category}/${item.id} moved to recently deleted\n`)
     })
   cmd
@@ -140,14 +147,16 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
     .command('restore <account> <category> <id>')
     .description('bring an entry back from recently deleted; the phones pull it again')
     .action(async (account: string, category: string, id: string) => {
-      const { item } = ItemReplySchema.parse(await (await api()).send('POST', path(account, 'bin', categoryArg(category), id, 'restore')))
+      const c = categoryArg(category)
+      const { item } = ItemReplySchema.parse(await (await api()).send('POST', path(account, 'bin', c, itemIdArg(c, id), 'restore')))
       print(item, `${item.category}/${item.id} restored\n`)
     })
   cmd
     .command('delete-forever <account> <category> <id>')
     .description('delete an entry from recently deleted: gone for good, nothing brings it back')
     .action(async (account: string, category: string, id: string) => {
-      const { purged } = PurgedSchema.parse(await (await api()).send('DELETE', path(account, 'bin', categoryArg(category), id)))
+      const c = categoryArg(category)
+      const { purged } = PurgedSchema.parse(await (await api()).send('DELETE', path(account, 'bin', c, itemIdArg(c, id))))
       print(purged, `${purged.category}/${purged.id} deleted for good (${formatBytes(purged.size)} freed)\n`)
     })
 }

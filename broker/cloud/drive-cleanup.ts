@@ -6,7 +6,7 @@
  * rule destroys data). Turned back on in time, nothing is deleted. Every
  * batch is written to the cloud log. A3's freeze clears the drive at once.
  */
-import { formatAge } from '../../common/clock.js'
+import { formatAge, utcDate } from '../../common/clock.js'
 import type { CloudParts } from './cloud-data.js'
 import type { DriveStore } from './drive-store.js'
 import { DueTimer } from '../due-timer.js'
@@ -80,7 +80,7 @@ export class DriveCleanup {
       'drive-cleanup-notice',
       'Your cloud drive files will be deleted',
       `The cloud service was turned off. Your ${plural(count, 'drive file')} ${isAre(count)} kept until ` +
-        `${new Date(deleteAt).toISOString()} and then deleted. Turn the cloud service back on before then to keep your files.`,
+        `${utcDate(deleteAt)} and then deleted. Turn the cloud service back on before then to keep your files.`,
     )
     this.timer.reschedule()
   }

@@ -16,7 +16,8 @@
  * An account that migrated or exported (M2/M3 call `markMigrated`) keeps its
  * source data, readable from the console, for a guarantee period (30 days)
  * after its migration; every account's data is purged at shutdown at the
- * earliest, in batches, each account told a week before. Reminders go out
+ * earliest, in batches, each account told a week before: its items, drive,
+ * backups and its phones' location history and commands (retirement-purge.ts). Reminders go out
  * a week before sync-off, each deadline and the shutdown.
  *
  * Each of these is a step per account, done once (`retirement_steps`), each
@@ -32,6 +33,7 @@ import { HttpError, type GuardedRequest } from '../http/router.js'
 import type { Accounts } from './accounts.js'
 import type { CloudLog } from './cloud-log.js'
 import { accessRefusal, refusal } from './retirement-guard.js'
+import { findDevicePurge, type FindDevicePurge } from './retirement-purge.js'
 import { STEPS, stepOutcome, type Step } from './retirement-notices.js'
 import {
   phaseAt,
@@ -92,6 +94,8 @@ const badPlan = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST'
 export class ServiceRetirement {
   private readonly sql
   private readonly timer: DueTimer
+  /** The purge's share of the phones' data: their location history, last fix and commands (retirement-purge.ts). */
+  private readonly purgeFindDevice: FindDevicePurge
   /** The plan as last read; undefined until read. */
   private cached: RetirementPlan | null | undefined
 
@@ -126,6 +130,7 @@ export class ServiceRetirement {
       stepDone: pluck<[account: string, step: Step], number>(db, 'SELECT done_at FROM retirement_steps WHERE account = ? AND step = ?'),
       done: db.prepare<[account: string, step: Step, at: number]>('INSERT INTO retirement_steps (account, step, done_at) VALUES (?, ?, ?)'),
     }
+    this.purgeFindDevice = findDevicePurge(db)
     this.timer = new DueTimer(
       clock,
       () => this.nextDue(),
@@ -405,8 +410,17 @@ export class ServiceRetirement {
       if (s.step === 'purge') {
         if (purged >= this.rules.purgeBatch) continue
         purged++
-        const removed = this.accounts.clearData(s.account, now, () => this.sql.done.run(s.account, s.step, now))
-        this.cloudLog.record(s.account, 'retirement-purge', `the service retired: the account's cloud data was deleted`, removed)
+        let findDevice = 0
+        const removed = this.accounts.clearData(s.account, now, () => {
+          findDevice = this.purgeFindDevice(s.account)
+          this.sql.done.run(s.account, s.step, now)
+        })
+        this.cloudLog.record(
+          s.account,
+          'retirement-purge',
+          `the service retired: the account's cloud data was deleted, its phones' location history and commands with it`,
+          removed + findDevice,
+        )
         continue
       }
       this.act(plan, s.account, s.step)

@@ -54,9 +54,14 @@ export interface VerifyBlob extends BatchBlob {
 /**
  * M2's verification: the blobs `blobs` of `account` re-read from the disk of the cloud behind `api` and hashed there
  * (a photo's EXIF read there too), by requests of at most MAX_BATCH_PARTS blobs and VERIFY_BYTES; each blob's verdict,
- * by its SHA-256. The bytes stay on the cloud.
+ * by its SHA-256. The bytes stay on the cloud. `checked` hears each blob once its request is answered (progress).
  */
-export async function verifyBlobs(api: ConsoleClient, account: string, blobs: readonly VerifyBlob[]): Promise<Map<string, BlobVerdict>> {
+export async function verifyBlobs(
+  api: ConsoleClient,
+  account: string,
+  blobs: readonly VerifyBlob[],
+  checked: (blob: VerifyBlob) => void,
+): Promise<Map<string, BlobVerdict>> {
   const out = new Map<string, BlobVerdict>()
   for (const batch of batches(blobs, VERIFY_BYTES)) {
     const body = { blobs: batch.map(({ sha256, exif }) => ({ sha256, exif })) }
@@ -65,6 +70,7 @@ export async function verifyBlobs(api: ConsoleClient, account: string, blobs: re
     if (reply.blobs.length !== batch.length || reply.blobs.some((v, i) => v.sha256 !== batch[i]?.sha256))
       throw new FakephoneError('BAD_REPLY', `the cloud's verification does not answer for the ${batch.length} blobs asked, in order`)
     for (const verdict of reply.blobs) out.set(verdict.sha256, verdict)
+    batch.forEach(checked)
   }
   return out
 }

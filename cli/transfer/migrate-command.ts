@@ -68,6 +68,7 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
         signal: io.signal,
         now: () => io.clock.now(),
         progress: progressOn(io, json, `migrating ${account}`),
+        verifyProgress: progressOn(io, json, `verifying ${account} at ${o.to}`),
       })
       io.out(json ? JSON.stringify(job) + '\n' : linesForTerminal(renderJob(job)))
       if (job.state === 'completed') return

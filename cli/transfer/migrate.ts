@@ -89,6 +89,7 @@ export async function verifyMigration(
   toAccount: string,
   failed: Map<string, string>,
   transit: ReadonlyMap<string, string[]> = new Map(),
+  progress?: (total: { items: number; bytes: number }) => Progress,
 ): Promise<ItemReport[]> {
   const there = await readSnapshot(dest, toAccount)
   const items = new Map(there.items.map((d) => [`${d.category}/${d.id}`, d]))
@@ -110,7 +111,12 @@ export async function verifyMigration(
   const wanted = new Map(
     present.map(([, , { sha256, size }]): [string, VerifyBlob] => [sha256, { sha256, size, exif: photos.has(sha256) }]),
   )
-  const read = await verifyBlobs(dest, toAccount, [...wanted.values()])
+  // The destination re-reads every byte: as long as the copy for an account of large files, so it has its progress line.
+  const p = progress?.({ items: wanted.size, bytes: [...wanted.values()].reduce((n, b) => n + b.size, 0) })
+  const read = await verifyBlobs(dest, toAccount, [...wanted.values()], (b) => {
+    p?.add(b.size)
+    p?.item()
+  }).finally(() => p?.done())
   const check = ([kind, id, rec, other, skip, exif]: Check): ItemReport => {
     const [compared, diffs] = compare(rec, other, skip)
     let fields = compared
@@ -168,6 +174,8 @@ export interface MigrateOptions {
   signal: AbortSignal
   now(): number
   progress: (total: { items: number; bytes: number }) => Progress
+  /** The verification's progress (the destination re-reading every blob); none when absent. */
+  verifyProgress?: (total: { items: number; bytes: number }) => Progress
 }
 
 /** Runs (or resumes) the migration job; answers the job as saved last. */
@@ -214,7 +222,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   if (reply === undefined) return save({ state: 'cancelled', summary: 'cancelled during the copy; run the command again to resume' })
   const failed = new Map(reply.outcomes.filter((r) => r.result === 'failed').map((r) => [`${r.kind}:${r.id}`, r.error as string]))
   await save({ state: 'verifying' })
-  const report = await verifyMigration(snap, o.dest, o.toAccount, failed, transit)
+  const report = await verifyMigration(snap, o.dest, o.toAccount, failed, transit, o.verifyProgress)
   const others = reply.outcomes.filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
   const extra = others.map((r) => `; ${r.kind} ${r.id}: ${r.error}`).join('')
   const state = jobState(report, others.length)

@@ -7,7 +7,7 @@
  */
 import { link, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { readTar, writeTar } from '../../common/bagit/tar.js'
+import { readTar, TarError, writeTar } from '../../common/bagit/tar.js'
 import { DataDirLockedError, lockDataDir, type DataDirLock } from '../../common/data-lock.js'
 import { createLogger } from '../../common/log.js'
 import { storageFailure } from '../../common/storage-errors.js'
@@ -33,6 +33,12 @@ export async function openBag(path: string): Promise<OpenBag> {
     return { dir: join(tmp, tops[0] as string), close }
   } catch (err) {
     await close()
+    // What is wrong, that nothing of the bag was looked at, and how to get an archive that opens.
+    if (err instanceof TarError)
+      throw new UserError(
+        `${forTerminal(path)} cannot be opened as a bag: ${err.message}; nothing in it was checked. Make the archive ` +
+          'again (fakephone console export ACCOUNT --out FILE --format tar) or give the bag as a directory.',
+      )
     throw err
   }
 }

@@ -2,9 +2,12 @@
  * A progress line for transfers that take more than a second (M3): items,
  * bytes, rate and time left, redrawn in place on stderr when it is a
  * terminal; nothing at all under --json or when stderr is not a terminal.
- * Rate and ETA read the injected clock.
+ * Rate and ETA read the injected clock. What is held back by the quiet
+ * second or the redraw limit is drawn when they end (a timer on that clock):
+ * a migration's blobs are told stored a batch at a time, and the line showed
+ * the first of a batch (and a rate and ETA from it) until the next batch.
  */
-import type { Clock } from '../../common/clock.js'
+import type { Clock, Timer } from '../../common/clock.js'
 import { formatBytes } from '../../common/format-bytes.js'
 import { forTerminal } from '../../common/terminal-text.js'
 import type { Io } from '../io.js'
@@ -20,6 +23,8 @@ export class Progress {
   private items = 0
   private bytes = 0
   private drawnAt: number | null = null
+  /** The redraw due when the quiet second or the redraw limit ends. */
+  private pending: Timer | null = null
   private readonly label: string
 
   constructor(
@@ -43,8 +48,10 @@ export class Progress {
     this.draw()
   }
 
-  /** Clears the line, if one was drawn. */
+  /** Clears the line, if one was drawn; nothing is drawn after. */
   done(): void {
+    this.pending?.cancel()
+    this.pending = null
     if (this.write && this.drawnAt !== null) this.write('\r\x1b[K')
   }
 
@@ -54,17 +61,24 @@ export class Progress {
     const rate = (this.bytes * 1000) / elapsed
     const left = this.total.bytes - this.bytes
     const eta = rate > 0 ? `${Math.ceil(left / rate)}s` : '?'
-    return (
-      `${this.label}: ${this.items}/${plural(this.total.items, 'item')}, ${formatBytes(this.bytes)} of ${formatBytes(this.total.bytes)}, ` +
-      `${formatBytes(Math.round(rate))}/s, ETA ${eta}`
-    )
+    // Bytes only (a bag's validation counts no items): "0/0 items" said nothing.
+    const items = this.total.items > 0 ? `${this.items}/${plural(this.total.items, 'item')}, ` : ''
+    const bytes = `${formatBytes(this.bytes)} of ${formatBytes(this.total.bytes)}`
+    return `${this.label}: ${items}${bytes}, ${formatBytes(Math.round(rate))}/s, ETA ${eta}`
   }
 
   private draw(): void {
-    const now = this.clock.now()
-    if (!this.write || now - this.start < QUIET_MS || (this.drawnAt !== null && now - this.drawnAt < REDRAW_MS)) return
-    this.drawnAt = now
-    this.write(`\r${this.line()}\x1b[K`)
+    const write = this.write
+    if (!write || this.pending !== null) return
+    const at = Math.max(this.start + QUIET_MS, this.drawnAt === null ? 0 : this.drawnAt + REDRAW_MS)
+    const redraw = (): void => {
+      this.pending = null
+      this.drawnAt = this.clock.now()
+      write(`\r${this.line()}\x1b[K`)
+    }
+    const wait = at - this.clock.now()
+    if (wait <= 0) redraw()
+    else this.pending = this.clock.after(wait, redraw)
   }
 }
 

@@ -35,6 +35,11 @@ export function renderProblems(bag: string, problems: readonly BagProblem[]): st
   )
 }
 
+/** What to do about a bag that does not validate: its checks are its maker's, so only a new copy mends it. */
+export const BAG_FIX =
+  'A bag is checked against the checksums and counts its maker wrote in it: make it again (fakephone console export, ' +
+  'fakephone phone export) or copy it again whole from the original (files, not links), then try again.'
+
 /** An import's result for a terminal: a refused record's id comes from the bag, its reason may quote it; each escaped. */
 export function renderImport(reply: ImportReply): string {
   const failed = reply.outcomes.filter((o) => o.result === 'failed')
@@ -57,8 +62,7 @@ export async function withValidBag<T>(
     let progress: Progress | undefined
     const report = await validateBag(bag.dir, {
       onBytes: (n, bytes) => (progress ??= progressOn(io, json, 'validating')({ items: 0, bytes })).add(n),
-    })
-    progress?.done()
+    }).finally(() => progress?.done())
     return await use(bag.dir, report)
   } finally {
     await bag.close()
@@ -149,7 +153,7 @@ export function addTransferConsoleCommands(
       const api = await client()
       const reply = await withValidBag(io, json, path, async (dir, report) => {
         const contents = report.valid ? await readAccountBag(dir, report) : report.problems
-        if (Array.isArray(contents)) throw new UserError(renderProblems(path, contents).trimEnd() + '\nNothing was imported.')
+        if (Array.isArray(contents)) throw new UserError(`${renderProblems(path, contents)}Nothing was imported. ${BAG_FIX}`)
         return importAccount(api, o.account, contents, fromBag(dir), progressOn(io, json, `importing into ${o.account}`))
       })
       io.out(json ? JSON.stringify(reply) + '\n' : renderImport(reply))
@@ -174,7 +178,7 @@ export function bagCommand(io: Io): Command {
           `${forTerminal(path)} is a valid BagIt 1.0 bag: ` +
             `${plural(report.payload.files, 'payload file')}, ${plural(report.payload.bytes, 'byte')}.\n`,
         )
-      if (!report.valid) throw new UserError(json ? 'the bag is not valid' : renderProblems(path, report.problems).trimEnd())
+      if (!report.valid) throw new UserError(json ? 'the bag is not valid' : `${renderProblems(path, report.problems)}${BAG_FIX}`)
     })
   return cmd
 }

@@ -15,6 +15,15 @@ const BLOCK = 512
 /** The largest pax extended header read (it is read whole). */
 const MAX_PAX_BYTES = 1 << 20
 
+/** What a tar entry of a type a bag does not hold is, in words (POSIX ustar typeflags). */
+const TAR_KINDS: Readonly<Record<string, string>> = {
+  '1': 'a hard link',
+  '2': 'a symbolic link',
+  '3': 'a character device',
+  '4': 'a block device',
+  '6': 'a FIFO',
+}
+
 export class TarError extends FakephoneError {
   constructor(message: string) {
     super('BAD_TAR', message)
@@ -209,7 +218,10 @@ export async function readTar(file: string, dir: string): Promise<string[]> {
           await out.close()
         }
       } else
-        throw new TarError(`the archive holds ${JSON.stringify(name)} of type "${type}": a bag archive holds only files and directories`)
+        throw new TarError(
+          `the archive holds ${JSON.stringify(name)}, ${TAR_KINDS[type] ?? `an entry of type "${type}"`}: ` +
+            'a bag archive holds only files and directories',
+        )
     }
   } finally {
     await fh.close()

@@ -13,6 +13,7 @@
 import { lstat, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { hashFile } from '../hash-file.js'
+import { isAre, plural } from '../plural.js'
 import { decodeManifestPath, unsafePath } from './paths.js'
 
 /**
@@ -65,17 +66,26 @@ async function exists(path: string): Promise<boolean> {
   )
 }
 
-/** Every regular file under `dir` (relative paths with `/`); other kinds are reported. */
-async function walk(base: string, rel: string, files: Map<string, number>, problems: BagProblem[]): Promise<void> {
+/** Every regular file under `dir` (relative paths with `/`); other kinds are reported, and kept in `links`. */
+async function walk(base: string, rel: string, files: Map<string, number>, links: Map<string, BagProblem>): Promise<void> {
   for (const entry of await readdir(join(base, rel), { withFileTypes: true })) {
     const path = `${rel}/${entry.name}`
-    if (entry.isDirectory()) await walk(base, path, files, problems)
+    if (entry.isDirectory()) await walk(base, path, files, links)
     else if (entry.isFile()) files.set(path, (await lstat(join(base, path))).size)
-    else problems.push({ path, problem: NOT_A_FILE })
+    else links.set(path, { path, problem: NOT_A_FILE })
   }
 }
 
 const NOT_A_FILE = 'not a regular file (a link or a device): a bag holds files only'
+
+/**
+ * The link (or device) in data/ that `path` is, or lies under: the manifests' files there are not read, and are said
+ * once with the link's problem rather than each as missing (one link to a folder made a line per file of it).
+ */
+function linkOf(path: string, links: Map<string, BagProblem>): BagProblem | undefined {
+  for (const [at, problem] of links) if (path === at || path.startsWith(`${at}/`)) return problem
+  return undefined
+}
 
 /** True when `path` is a regular file; a link, a device or a directory there is reported as `name`; nothing there is false. */
 async function regular(path: string, name: string, problems: BagProblem[]): Promise<boolean> {
@@ -177,10 +187,12 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
     })
 
   const files = new Map<string, number>()
+  const links = new Map<string, BagProblem>()
   const data = await lstat(join(dir, 'data')).catch(() => undefined)
-  if (data?.isDirectory()) await walk(dir, 'data', files, problems)
-  else if (data) problems.push({ path: 'data/', problem: NOT_A_FILE })
+  if (data?.isDirectory()) await walk(dir, 'data', files, links)
+  else if (data) links.set('data', { path: 'data/', problem: NOT_A_FILE })
   else problems.push({ path: 'data/', problem: 'missing: a bag keeps its payload in data/' })
+  problems.push(...links.values())
   for (const size of files.values()) payload.bytes += size
   payload.files = files.size
 
@@ -212,15 +224,19 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
       })
   }
 
-  // Every payload file in every manifest; every entry present.
+  // Every payload file in every manifest; every entry present (or under a link, said once with it).
+  const unread = new Map<BagProblem, Set<string>>()
   for (const m of manifests) {
     for (const path of files.keys())
       if (!m.entries.has(path)) problems.push({ path, problem: `not listed in ${m.file} (a payload file the bag does not account for)` })
     for (const [path, sum] of m.entries) {
-      if (!files.has(path)) problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
+      const link = files.has(path) ? undefined : linkOf(path, links)
+      if (link) unread.set(link, (unread.get(link) ?? new Set()).add(path))
+      else if (!files.has(path)) problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
       payloadEntries.set(path, m.algorithm === 'sha256' ? sum : payloadEntries.get(path))
     }
   }
+  for (const [link, { size }] of unread) link.problem += `; the ${plural(size, 'file')} the manifests list there ${isAre(size)} not read`
 
   // Hash each file once, for every manifest that lists it.
   const total = payload.bytes

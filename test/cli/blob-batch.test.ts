@@ -121,14 +121,23 @@ t.test(
         },
       }) as unknown as ConsoleClient
     const many = [blob(1, VERIFY_BYTES), blob(2), ...Array.from({ length: 1001 }, (_, i) => blob(i + 3))]
-    const out = await verifyBlobs(cloud(), 'a/b', many)
+    const heard: string[] = []
+    const out = await verifyBlobs(cloud(), 'a/b', many, (b) => heard.push(b.sha256))
     t.same(asked, [1, 1000, 2], 'a blob of VERIFY_BYTES alone, then 1,000 and the rest')
+    t.same(
+      heard,
+      many.map((b) => b.sha256),
+      'progress hears each blob once its request is answered',
+    )
     t.same([...out.values()], many.map(verdict))
     for (const wrong of [(v: BlobVerdict[]) => v.slice(1), (v: BlobVerdict[]) => [...v].reverse()])
-      await t.rejects(verifyBlobs(cloud(wrong), 'a/b', [blob(1), blob(2)]), {
-        code: 'BAD_REPLY',
-        message: "the cloud's verification does not answer for the 2 blobs asked, in order",
-      })
+      await t.rejects(
+        verifyBlobs(cloud(wrong), 'a/b', [blob(1), blob(2)], () => undefined),
+        {
+          code: 'BAD_REPLY',
+          message: "the cloud's verification does not answer for the 2 blobs asked, in order",
+        },
+      )
   },
 )
 

@@ -28,6 +28,12 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
   )
   first.abort()
   t.equal(await running, 0, 'a stopped broker exits 0')
+  t.equal(
+    first.err(),
+    `Broker on mqtt://127.0.0.1:${String(listening.mqttPort)} and http://127.0.0.1:${String(listening.httpPort)}; its console: ` +
+      `fakephone console --api http://127.0.0.1:${String(listening.httpPort)} --data ${data} …\n`,
+    'ports the OS chose are said in one line to copy',
+  )
   const notADir = join(tempDir(t), 'file')
   writeFileSync(notADir, '')
   const unusable = await run(['broker', '--data', notADir, '--mqtt-port', '0', '--http-port', '0'])

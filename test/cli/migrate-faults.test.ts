@@ -94,7 +94,19 @@ t.test('M2 faults between the migration and the destination', async (t) => {
       signal: new AbortController().signal,
       now: () => dest.clock.now(),
       progress: (total) => new Progress(null, dest.clock, 'migrating', total),
+      verifyProgress: (total) => {
+        const p = new Progress(null, dest.clock, 'verifying', total)
+        const item = p.item.bind(p)
+        verifying.push({ total, items: 0 })
+        p.item = () => {
+          ;(verifying.at(-1) as { items: number }).items++
+          item()
+        }
+        return p
+      },
     })
+  /** Each run's verification progress: its totals, and the items it heard checked. */
+  const verifying: { total: { items: number; bytes: number }; items: number }[] = []
   const put = (_to: string, sha256: string): string => `blob ${sha256} `
 
   await t.test('M2: a connection cut mid-blob: the job resumes from the offset the destination kept and completes verified', async (t) => {
@@ -103,6 +115,8 @@ t.test('M2 faults between the migration and the destination', async (t) => {
     const job = await run(s, 'anna')
     await cut
     t.match(job, { state: 'completed', summary: /^5 of 5 items identical, bytes \d+, metadata fields \d+ checked$/ })
+    const v = verifying.at(-1)
+    t.ok(v !== undefined && v.total.items > 0 && v.items === v.total.items, 'the verification has its progress: every blob, once')
     const kept = dest.logs.lines.find((l) => l.msg === 'upload cut short; kept for resume')?.offset as number
     t.ok(kept > 0 && kept <= 150_000, `the destination kept ${kept} bytes of the cut upload`)
     t.match(driveOf(job, s), {

@@ -100,10 +100,12 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
     (await run([...api, 'bin', 'alice'])).out,
     new RegExp(`recently deleted of alice \\(entries stay 30 days\\):\\nnotes/${note.id}\\s+\\d+ B\\s+deleted 29d 0h ago\\s+1 day left\\n`),
   )
-  t.equal((await run([...api, 'restore', 'alice', 'notes', note.id])).out, `notes/${note.id} restored\n`)
-  await run([...api, 'delete', 'alice', 'notes', note.id])
+  // The id as `bin` and `items` print it, `notes/ID`, is taken as it is copied from there.
+  t.equal((await run([...api, 'restore', 'alice', 'notes', `notes/${note.id}`])).out, `notes/${note.id} restored\n`)
+  t.equal((await run([...api, 'delete', 'alice', 'notes', `notes/${note.id}`])).out, `notes/${note.id} moved to recently deleted\n`)
+  t.match((await run([...api, 'delete', 'alice', 'notes', `photos/${note.id}`])).err, /bad item id "photos\//, 'another prefix is not')
   t.match(
-    (await run([...api, 'delete-forever', 'alice', 'notes', note.id])).out,
+    (await run([...api, 'delete-forever', 'alice', 'notes', `notes/${note.id}`])).out,
     new RegExp(`notes/${note.id} deleted for good \\(\\d+ B freed\\)`),
   )
   t.match((await run([...api, 'restore', 'alice', 'notes', note.id])).err, /is not in recently deleted/)

@@ -12,7 +12,7 @@ import { validateBag } from '../../common/bagit/validate.js'
 import { ManualClock } from '../../common/clock.js'
 import { ACCOUNT_NAME_RULE } from '../../common/contract.js'
 import { Progress } from '../../cli/transfer/progress.js'
-import { renderImport } from '../../cli/transfer/transfer-commands.js'
+import { BAG_FIX, renderImport } from '../../cli/transfer/transfer-commands.js'
 import { renderJob } from '../../cli/transfer/migrate-command.js'
 import { renderFrameworkStatus } from '../../cli/framework-render.js'
 import { renderSyncStatus } from '../../cli/sync-commands.js'
@@ -119,7 +119,8 @@ t.test("M3 bag validate shows the bag's file names and lines escaped one way, as
     `error: ${shownBag} is not a valid bag: 3 problems\n` +
       `  "data/\\\\x1B.txt": not listed in manifest-sha256.txt (a payload file the bag does not account for)\n` +
       `  "data/evil\\x1B[31m\\x0A.txt": not listed in manifest-sha256.txt (a payload file the bag does not account for)\n` +
-      `  "manifest-sha256.txt": line 1 is not "<sha256 checksum> <path>": "zz \\x9B2J"\n`,
+      `  "manifest-sha256.txt": line 1 is not "<sha256 checksum> <path>": "zz \\x9B2J"\n` +
+      `${BAG_FIX}\n`,
     'an ESC is \\x1B wherever it is (not \\u001b in one place and \\x9B in another); the text \\x1B is \\\\x1B',
   )
   t.notMatch(r.err, RAW)

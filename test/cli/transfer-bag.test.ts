@@ -99,15 +99,24 @@ t.test(
     p.add(512)
     t.same(lines, [], 'nothing in the first second')
     clock.advance(1000)
+    t.same(lines, ['\rexporting: 0/2 items, 512 B of 2.0 KB, 512 B/s, ETA 3s\x1b[K'], 'then what came in it, with nothing more arriving')
     p.add(512)
     p.item()
-    t.same(lines, ['\rexporting: 0/2 items, 1.0 KB of 2.0 KB, 1.0 KB/s, ETA 1s\x1b[K'], 'one redraw per 200 ms at most')
+    t.equal(lines.length, 1, 'one redraw per 200 ms at most')
     clock.advance(200)
+    // A migration's blobs are told stored a batch at a time: the last of a burst is drawn, not the first of it.
+    t.match(lines[1], /^\rexporting: 1\/2 items, 1\.0 KB of 2\.0 KB, 853 B\/s, ETA 2s\x1b\[K$/, 'the end of a burst, 200 ms on')
     p.item()
-    t.equal(lines.length, 2)
     p.done()
-    t.equal(lines[2], '\r\x1b[K')
+    t.same(lines.slice(2), ['\r\x1b[K'], 'done clears the line')
+    clock.advance(1000)
+    t.equal(lines.length, 3, 'and nothing is drawn after it')
     t.match(new Progress(null, clock, 'x', { items: 1, bytes: 1 }).line(), /ETA \?$/)
+    t.equal(
+      new Progress(null, clock, 'validating', { items: 0, bytes: 1024 }).line(),
+      'validating: 0 B of 1.0 KB, 0 B/s, ETA ?',
+      'bytes only',
+    )
     const quiet = new Progress(null, clock, 'x', { items: 1, bytes: 1 })
     quiet.done()
     const err: string[] = []
@@ -146,6 +155,13 @@ t.test('M3: small pieces: formats, problem lists, drive paths, tar archives that
   writeFileSync(join(root, 'xy.tar'), Buffer.concat([x.subarray(0, x.length - 1024), readFileSync(join(root, 'y.tar'))]))
   await t.rejects(openBag(join(root, 'xy.tar')), {
     message: /xy\.tar holds 2 top-level entries; a bag archive holds one directory, the bag/,
+  })
+  writeFileSync(join(root, 'cut.tar'), x.subarray(0, 700))
+  await t.rejects(openBag(join(root, 'cut.tar')), {
+    message:
+      `${join(root, 'cut.tar')} cannot be opened as a bag: the archive ends early: wanted 512 bytes at offset 512, found 188; ` +
+      'nothing in it was checked. Make the archive again (fakephone console export ACCOUNT --out FILE --format tar) or give ' +
+      'the bag as a directory.',
   })
 })
 

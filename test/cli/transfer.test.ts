@@ -267,8 +267,11 @@ t.test('M3 between two clouds', async (t) => {
         refused.err,
         new RegExp(
           String.raw`is not a valid bag: 1 problem\n  "data/notes/a1b2c3d4-0000-4000-8000-000000000002.txt": checksum mismatch: ` +
-            String.raw`manifest-sha256.txt says [0-9a-f]{64}, the file hashes to [0-9a-f]{64}\nNothing was imported\.`,
+            String.raw`manifest-sha256.txt says [0-9a-f]{64}, the file hashes to [0-9a-f]{64}\nNothing was imported\. ` +
+            String.raw`A bag is checked against .*: make it again \(fakephone console export, fakephone phone export\) or copy ` +
+            String.raw`it again whole from the original \(files, not links\), then try again\.\n$`,
         ),
+        'what is wrong, that nothing went in, and how to get a bag that imports',
       )
       t.equal(
         (await client(dest).request<{ accounts: { id: string }[] }>('/api/accounts')).accounts.some((a) => a.id === 'carol'),
@@ -277,7 +280,7 @@ t.test('M3 between two clouds', async (t) => {
       )
       const invalid = await runCli(['bag', 'validate', bag])
       t.equal(invalid.code, 1)
-      t.match(invalid.err, /bag is not a valid bag: 1 problem/)
+      t.match(invalid.err, /bag is not a valid bag: 1 problem\n.*\nA bag is checked against .* then try again\.\n$/)
       t.match(JSON.parse((await runCli(['bag', '--json', 'validate', bag])).out), {
         valid: false,
         problems: [{ path: 'data/notes/a1b2c3d4-0000-4000-8000-000000000002.txt' }],

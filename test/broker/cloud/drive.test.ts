@@ -9,7 +9,7 @@ import { driveFolder } from '../../../agent/drive/drive-settings.js'
 import { CloudClient } from '../../../agent/cloud-client.js'
 import { DEFAULT_ACCOUNT_RULES } from '../../../broker/cloud/accounts.js'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
-import type { ManualClock } from '../../../common/clock.js'
+import { utcDate, type ManualClock } from '../../../common/clock.js'
 import { SdkFailedListSchema, type DriveFile } from '../../../common/cloud/drive-api.js'
 import { addDevice, agentConnected, startAgent, startCloud, type Cloud } from '../../fixtures/cloud.js'
 import type { LogLine } from '../../fixtures/logs.js'
@@ -354,9 +354,7 @@ t.test(
     const queued = cloud.broker.framework.queue.list('phone-a', 10).find((n) => n.title === 'Your cloud drive files will be deleted')
     t.match(
       queued?.body,
-      new RegExp(
-        `Your 3 drive files are kept until ${new Date(offAt + 7 * DAY).toISOString()} and then deleted\\. .* to keep your files\\.$`,
-      ),
+      new RegExp(`Your 3 drive files are kept until ${utcDate(offAt + 7 * DAY)} and then deleted\\. .* to keep your files\\.$`),
       "the notice went to the owner's phone with the date",
     )
 

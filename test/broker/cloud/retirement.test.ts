@@ -293,8 +293,13 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
     t.equal(cloud.broker.cloud.items.live('alice').items.length, 0, 'the first batch: alice')
     t.match(await api(cloud, 'GET', '/api/accounts/alice'), { status: 410, body: { code: 'ACCOUNT_PURGED', at: T0 + 60 * DAY } })
     const purge = cloud.broker.cloud.cloudLog.list('alice', 1)[0]
-    t.match(purge, { rule: 'retirement-purge', message: "the service retired: the account's cloud data was deleted" })
-    t.equal(purge?.count, 2, 'its note and its drive file')
+    t.match(purge, {
+      rule: 'retirement-purge',
+      message: "the service retired: the account's cloud data was deleted, its phones' location history and commands with it",
+    })
+    t.equal(purge?.count, 3, 'its note, its drive file and the fix p-find sent after the deadline')
+    t.same(cloud.broker.store.history('p-find', 10), [], "the phone's location history is deleted with the account")
+    t.match(cloud.broker.store.device('p-find'), { id: 'p-find', last: null }, 'and its last known position')
     to(61 * DAY - 1)
     t.equal(
       retirement()

@@ -177,8 +177,10 @@ t.test('M3: a bag directory whose data/ or tag files are links elsewhere is refu
   writeFileSync(join(dir, 'manifest-sha256.txt'), `${sha('PRIVATE KEY\n')}  data/id_rsa\n`)
   // Without the fix this bag was valid: data/ was walked through the link, id_rsa counted as its payload.
   t.same((await validateBag(dir)).problems, [
-    { path: 'data/', problem: 'not a regular file (a link or a device): a bag holds files only' },
-    { path: 'data/id_rsa', problem: 'missing: listed in manifest-sha256.txt but not in the bag' },
+    {
+      path: 'data/',
+      problem: 'not a regular file (a link or a device): a bag holds files only; the 1 file the manifests list there is not read',
+    },
   ])
 
   symlinkSync(join(outside, 'info'), join(dir, 'bag-info.txt'))
@@ -199,6 +201,35 @@ t.test('M3: a bag directory whose data/ or tag files are links elsewhere is refu
   t.match((await validateBag(dir)).problems, [
     { path: 'bagit.txt', problem: 'not a regular file (a link or a device): a bag holds files only' },
     { path: 'bagit.txt', problem: /^missing/ },
+  ])
+})
+
+t.test('M3: a folder of data/ that is a link is one problem, not one "missing" per file the manifests list in it', async (t) => {
+  const outside = join(tempDir(t), 'outside')
+  mkdirSync(outside)
+  const folder = join(tempDir(t), 'with-folder')
+  const bag = await BagWriter.create(folder)
+  for (const name of ['a.jpg', 'b.jpg', 'c.jpg']) await bag.add(`photos/${name}`, name)
+  await bag.add('notes/n.txt', 'n')
+  await bag.finish({}, NOW)
+  // The photos folder moved out of the bag and linked back: a copy tool that kept links, or a bag made to read elsewhere.
+  for (const name of ['a.jpg', 'b.jpg', 'c.jpg']) writeFileSync(join(outside, name), readFileSync(join(folder, 'data/photos', name)))
+  rmSync(join(folder, 'data/photos'), { recursive: true })
+  symlinkSync(outside, join(folder, 'data/photos'))
+  // And a listed file that is a link itself.
+  writeFileSync(join(outside, 'n.txt'), 'n')
+  rmSync(join(folder, 'data/notes/n.txt'))
+  symlinkSync(join(outside, 'n.txt'), join(folder, 'data/notes/n.txt'))
+  t.same((await validateBag(folder)).problems, [
+    { path: 'bag-info.txt', problem: 'Payload-Oxum says 16 bytes in 4 files, but data/ holds 0 bytes in 0 files' },
+    {
+      path: 'data/notes/n.txt',
+      problem: 'not a regular file (a link or a device): a bag holds files only; the 1 file the manifests list there is not read',
+    },
+    {
+      path: 'data/photos',
+      problem: 'not a regular file (a link or a device): a bag holds files only; the 3 files the manifests list there are not read',
+    },
   ])
 })
 

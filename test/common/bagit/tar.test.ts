@@ -71,7 +71,10 @@ t.test('M3: damaged, truncated, linking or escaping archives are refused', async
   }
   const end = Buffer.alloc(1024)
   await t.rejects(readTar(at('link.tar', Buffer.concat([entry('2', 'b/link'), end])), join(root, 'o3')), {
-    message: 'the archive holds "b/link" of type "2": a bag archive holds only files and directories',
+    message: 'the archive holds "b/link", a symbolic link: a bag archive holds only files and directories',
+  })
+  await t.rejects(readTar(at('odd.tar', Buffer.concat([entry('Z', 'b/odd'), end])), join(root, 'o3z')), {
+    message: 'the archive holds "b/odd", an entry of type "Z": a bag archive holds only files and directories',
   })
   await t.rejects(readTar(at('escape.tar', Buffer.concat([entry('5', '../up/'), end])), join(root, 'o4')), {
     message: 'the archive holds "../up/": a path that climbs out of the bag ("..")',
