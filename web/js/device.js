@@ -1,7 +1,7 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, age, api, attempt, dataState, enc, h, iso, quietly, toast } from './util.js'
+import { ApiError, ago, api, attempt, dataState, enc, h, iso, quietly, toast } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -79,6 +79,10 @@ export class DevicePage {
 
   tick() {
     this.renderFacts()
+    // A queued command's age grows while the owner waits for the phone, as the list's last fix does.
+    const now = this.ctx.cloudNow()
+    for (const el of this.commandRows?.querySelectorAll('[data-issued]') ?? [])
+      el.textContent = `issued ${ago(now - Number(el.dataset.issued))}`
   }
 
   renderFacts() {
@@ -95,7 +99,7 @@ export class DevicePage {
       [
         'Last fix',
         last
-          ? `${last.lat.toFixed(5)}, ${last.lon.toFixed(5)} (±${Math.round(last.accuracy)} m), ${age(now - last.at)} ago`
+          ? `${last.lat.toFixed(5)}, ${last.lon.toFixed(5)} (±${Math.round(last.accuracy)} m), ${ago(now - last.at)}`
           : h('span', { class: 'muted', text: 'none yet' }),
       ],
       ['Lost mode', lostMode(d.lostMode)],
@@ -339,7 +343,7 @@ export class DevicePage {
             'td',
             {},
             h('span', { class: c.state === 'succeeded' ? 'on' : c.state === 'queued' ? 'warn' : '', text: c.state }),
-            h('div', { class: 'muted small', text: `issued ${age(now - c.createdAt)} ago` }),
+            h('div', { class: 'muted small', 'data-issued': c.createdAt, text: `issued ${ago(now - c.createdAt)}` }),
           ),
           h(
             'td',
