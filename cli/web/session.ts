@@ -108,11 +108,6 @@ export class Sessions {
     return session !== undefined && this.sessions.has(session) ? session : undefined
   }
 
-  /** True when the request carries a live session cookie. */
-  valid(req: IncomingMessage): boolean {
-    return this.of(req) !== undefined
-  }
-
   /** Signs a session out: its cookie no longer works; a new link is needed to sign in again. */
   end(session: string): void {
     this.sessions.delete(session)
