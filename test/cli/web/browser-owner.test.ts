@@ -1,6 +1,7 @@
 /**
  * The web console as its owner meets it, in a real Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
- * on a phone-sized screen a tap on a phone brings its page into view; a command just issued for a phone that is away
+ * on a phone-sized screen a tap on a phone brings its page into view; a refusal because the phone's cloud service is off
+ * says so (F3: the cloud's words are those for Find Device off); a command just issued for a phone that is away
  * reads "issued 0s ago" (never "in the future ago") and its age grows while it waits (F2); a long move of the cloud
  * clock says it is under way; the cloud data panel, reread while the broker is away, keeps what it showed and says it
  * could not read it; and Sign out ends the session here and in the browser's other tabs.
@@ -50,6 +51,22 @@ if (!existsSync(CHROMIUM)) {
       t.ok(where.top >= 0 && where.bottom <= where.height, `the device's facts are on the screen (${JSON.stringify(where)})`)
       t.equal(await page.evaluate(() => document.activeElement?.id), 'detail', 'and the device page has the focus')
       await page.setViewportSize({ width: 1400, height: 900 })
+    })
+
+    await t.test('F3: a refusal because the cloud service is off says so, beside "Find Device on"', async (t) => {
+      await s.agent.setSwitch('cloudService', false)
+      await page.waitForSelector('#facts dt:has-text("Cloud service") + dd:has-text("off")')
+      t.equal(await page.textContent('#facts dt:has-text("Find Device") + dd'), 'on')
+      await page.getByRole('button', { name: 'Locate' }).click()
+      await page.waitForSelector('#command-result:has-text("error")')
+      t.equal(
+        await page.textContent('#command-result'),
+        "error: this device has not enabled Find Device: the phone's cloud service is off, and Find Device with it " +
+          "(turn it on in the phone's settings)",
+        "the cloud's words (F3), and which switch",
+      )
+      await s.agent.setSwitch('cloudService', true)
+      await page.waitForSelector('#facts dt:has-text("Cloud service") + dd:has-text("on")')
     })
 
     await t.test('F2: a command for a phone that is away reads "issued 0s ago", and its age grows while it waits', async (t) => {
