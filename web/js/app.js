@@ -14,6 +14,7 @@ import {
   dataState,
   enc,
   h,
+  keepFocus,
   quietly,
   toast,
 } from './util.js'
@@ -111,6 +112,7 @@ async function loadClock() {
 async function advance(by) {
   // One move per press: a double click on "1 y" must not move the cloud two years.
   const buttons = [...byId('advance').querySelectorAll('button')]
+  const focused = document.activeElement
   for (const b of buttons) b.disabled = true
   // A long move runs every rule on the way and takes a while: said at once, not the last move's words left standing.
   const live = byId('live')
@@ -118,6 +120,7 @@ async function advance(by) {
   live.textContent = `Moving the cloud clock ${by} ahead…`
   const moved = await attempt(() => api('POST', '/clock/advance', { by }))
   for (const b of buttons) b.disabled = false
+  keepFocus(focused)
   if (!moved) {
     // Refused: the line goes back to what it said (the banner or the toast says why).
     if (live.textContent.startsWith('Moving the cloud clock')) live.textContent = before

@@ -1,7 +1,7 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, ago, api, attempt, dataState, enc, h, iso, quietly, toast } from './util.js'
+import { ApiError, ago, api, attempt, dataState, enc, h, iso, keepFocus, quietly, toast } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -297,6 +297,7 @@ export class DevicePage {
     if (confirm !== undefined) body.confirm = confirm.trim()
     // One command per press: a double click (or Enter held down) must not sign and send a second ring, lock or wipe.
     const buttons = [...this.el.querySelectorAll('#commands form button, #commands > p > button')].filter((b) => !b.disabled)
+    const focused = document.activeElement
     for (const b of buttons) b.disabled = true
     this.result.className = ''
     this.result.textContent = `Signing ${type} with the owner's key and sending it to ${this.id}…`
@@ -307,6 +308,7 @@ export class DevicePage {
     } finally {
       for (const b of buttons) b.disabled = false
       this.checkConfirm()
+      keepFocus(focused)
     }
   }
 

@@ -151,6 +151,15 @@ export function quietly(promise) {
   promise.catch(() => {})
 }
 
+/**
+ * A button pressed from the keyboard is disabled while its request is on the way, and a disabled button loses the focus
+ * to the page's body: no focus ring, and Enter or Space no longer do anything. Once enabled again it gets the focus
+ * back, unless the person moved it meanwhile.
+ */
+export function keepFocus(el) {
+  if (el && el !== document.body && el.isConnected && !el.disabled && document.activeElement === document.body) el.focus()
+}
+
 let toastTimer
 /** Says something to the person at the page; errors stay until the next message. */
 export function toast(text, kind = 'error') {

@@ -4,7 +4,7 @@
  * says so (F3: the cloud's words are those for Find Device off); a command just issued for a phone that is away
  * reads "issued 0s ago" (never "in the future ago") and its age grows while it waits (F2); a long move of the cloud
  * clock says it is under way; the cloud data panel, reread while the broker is away, keeps what it showed and says it
- * could not read it; and Sign out ends the session here and in the browser's other tabs.
+ * could not read it; a button pressed with Enter keeps the focus; and Sign out ends the session here and in the browser's other tabs.
  */
 import t from 'tap'
 import { existsSync } from 'node:fs'
@@ -43,13 +43,13 @@ if (!existsSync(CHROMIUM)) {
       await page.goto(s.web.url)
       await ready()
       await page.getByRole('link', { name: 'phone-a' }).click()
-      await page.waitForSelector('#command-table')
+      // Open: the device page takes the focus once it has read what it shows.
+      await page.waitForFunction(() => document.activeElement?.id === 'detail')
       const where = await page.evaluate(() => {
         const facts = (document.getElementById('facts') as HTMLElement).getBoundingClientRect()
         return { top: facts.top, bottom: facts.bottom, height: window.innerHeight }
       })
       t.ok(where.top >= 0 && where.bottom <= where.height, `the device's facts are on the screen (${JSON.stringify(where)})`)
-      t.equal(await page.evaluate(() => document.activeElement?.id), 'detail', 'and the device page has the focus')
       await page.setViewportSize({ width: 1400, height: 900 })
     })
 
@@ -67,6 +67,21 @@ if (!existsSync(CHROMIUM)) {
       )
       await s.agent.setSwitch('cloudService', true)
       await page.waitForSelector('#facts dt:has-text("Cloud service") + dd:has-text("on")')
+    })
+
+    await t.test('keyboard: a button pressed with Enter keeps the focus once its request is answered', async (t) => {
+      const focused = (): Promise<string | undefined> => page.evaluate(() => document.activeElement?.textContent ?? undefined)
+      await page.getByRole('button', { name: 'Locate' }).focus()
+      await page.keyboard.press('Enter')
+      await page.waitForSelector('#command-result:has-text("phone-a")')
+      await page.waitForSelector('#commands button:text-is("Locate"):not([disabled])')
+      t.equal(await focused(), 'Locate', 'not lost to the page: Enter again sends another')
+      const said = await page.textContent('#live')
+      await page.getByRole('button', { name: '1 h' }).focus()
+      await page.keyboard.press('Enter')
+      await page.waitForFunction((was) => document.getElementById('live')?.textContent !== was, said)
+      await page.waitForSelector('#live:has-text("Moved the cloud clock")')
+      t.equal(await focused(), '1 h')
     })
 
     await t.test('F2: a command for a phone that is away reads "issued 0s ago", and its age grows while it waits', async (t) => {
