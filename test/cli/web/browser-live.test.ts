@@ -223,9 +223,10 @@ if (!existsSync(CHROMIUM)) {
         /^Technical reason: Connection refused: (Not authorized|Bad username or password)$/,
       )
       t.equal(await page.textContent('#live'), 'token refused', 'beside "live": not "broker unreachable"')
-      // What the page reads is refused too: said in the same words, not as "signed out".
+      // What the page reads is refused too: said in the same words, not as "signed out"; the panel keeps what it read.
       await page.getByRole('button', { name: 'Reload cloud data' }).click()
-      await page.waitForSelector(`#items-body:has-text("The broker refuses this console's token")`)
+      await page.waitForSelector(`#data-read-at:has-text("The broker refuses this console's token")`)
+      t.match(await page.textContent('#data-read-at'), /^not read at \S+: The broker refuses this console's token/)
       t.notMatch(await page.textContent('#banner'), /signed out/)
     })
 
