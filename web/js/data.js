@@ -3,6 +3,7 @@
 // state (active / read-only / cleaning), drive files (upload, download, share links), the service's retirement (M1:
 // its phase, dates, and this account's deadline, access and purge date), and the cloud log as a timeline.
 import { age, ago, api, attempt, bytes, enc, h, iso } from './util.js'
+import { plural } from './plural.js'
 
 const BACKUP_STATE_CLASS = { active: 'on', 'read-only': 'warn', cleaning: 'bad' }
 /** M1: what the owner may still do with the account, in the CLI's words (`console service status`). */
@@ -183,7 +184,7 @@ export class DataPanel {
       h(
         'details',
         {},
-        h('summary', { text: `${items.length} item(s)` }),
+        h('summary', { text: plural(items.length, 'item') }),
         h(
           'ul',
           {},
@@ -210,7 +211,7 @@ export class DataPanel {
         {},
         h('td', { class: 'wrap', text: `${e.category}/${e.id}` }),
         h('td', { text: bytes(e.size) }),
-        h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${e.daysLeft} day(s) left` }),
+        h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${plural(e.daysLeft, 'day')} left` }),
         h(
           'td',
           {},

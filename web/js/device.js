@@ -203,7 +203,8 @@ export class DevicePage {
 
   commandSection() {
     const id = this.id
-    const field = (name, label, type = 'text', value = '') => h('label', {}, `${label} `, h('input', { name, type, value, required: true }))
+    const field = (name, label, type = 'text', value = '', limits = {}) =>
+      h('label', {}, `${label} `, h('input', { name, type, value, required: true, ...limits }))
     const form = (name, legend, children, onsubmit) =>
       h(
         'form',
@@ -225,8 +226,11 @@ export class DevicePage {
       { id: 'commands', 'aria-labelledby': 'commands-title' },
       h('h3', { id: 'commands-title', text: 'Remote commands' }),
       h('p', {}, h('button', { type: 'button', onclick: () => this.issue('locate', {}), text: 'Locate' }), ' '),
-      form('ring', 'Ring', [field('seconds', 'Seconds', 'number', '30'), h('button', { type: 'submit', text: 'Ring' })], (f) =>
-        this.issue('ring', { seconds: Number(f.get('seconds')) }),
+      form(
+        'ring',
+        'Ring',
+        [field('seconds', 'Seconds', 'number', '30', { min: 1, max: 600, step: 1 }), h('button', { type: 'submit', text: 'Ring' })],
+        (f) => this.issue('ring', { seconds: Number(f.get('seconds')) }),
       ),
       form(
         'lock',

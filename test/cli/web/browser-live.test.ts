@@ -91,7 +91,7 @@ if (!existsSync(CHROMIUM)) {
       t.equal(await notesShown(page), '1', 'the synced note is counted')
       await deleteNote(s, 'n-1')
       await page.waitForSelector('#bin-table')
-      t.match(await page.textContent('#bin-table'), /^notes\/n-1.*30 day\(s\) left/, 'in the recycle bin, with its days left')
+      t.match(await page.textContent('#bin-table'), /^notes\/n-1.*30 days left/, 'in the recycle bin, with its days left')
       t.equal(await notesShown(page), '0')
     })
 
@@ -100,8 +100,11 @@ if (!existsSync(CHROMIUM)) {
       await s.agent.stop()
       const moved = await cli('clock', 'advance', '2d')
       t.equal(moved.code, 0, moved.err)
-      await page.waitForSelector('#bin-table :text("28 day(s) left")')
+      await page.waitForSelector('#bin-table :text("28 days left")')
       t.pass('28 days left, two days on')
+      t.equal((await cli('clock', 'advance', '27d')).code, 0)
+      await page.waitForSelector('#bin-table :text-is("1 day left")')
+      t.pass('the last day in words, as the CLI says it')
     })
 
     await t.test('A1, M1: a membership and a retirement plan from the CLI show without a click', async (t) => {

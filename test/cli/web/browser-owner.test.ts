@@ -69,6 +69,19 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForSelector('#facts dt:has-text("Cloud service") + dd:has-text("on")')
     })
 
+    await t.test('F2: the ring form holds the seconds the cloud accepts (1-600), so the browser says so before sending', async (t) => {
+      let sent = 0
+      page.on('request', (r) => void (r.method() === 'POST' && r.url().includes('/commands') && sent++))
+      const seconds = page.locator('form[name="ring"] input[name="seconds"]')
+      await seconds.fill('900')
+      await page.locator('form[name="ring"] button[type="submit"]').click()
+      t.equal(await seconds.evaluate((el) => (el as HTMLInputElement).validity.rangeOverflow), true, 'over 600 is out of range')
+      await seconds.fill('0')
+      t.equal(await seconds.evaluate((el) => (el as HTMLInputElement).validity.rangeUnderflow), true, 'under 1 is out of range')
+      t.equal(sent, 0, 'no command was sent')
+      await seconds.fill('30')
+    })
+
     await t.test('keyboard: a button pressed with Enter keeps the focus once its request is answered', async (t) => {
       const focused = (): Promise<string | undefined> => page.evaluate(() => document.activeElement?.textContent ?? undefined)
       await page.getByRole('button', { name: 'Locate' }).focus()
