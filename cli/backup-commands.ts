@@ -15,7 +15,8 @@ import { UserError, type Io } from './io.js'
 import { plural, table } from './render.js'
 import { forTerminal, lineForTerminal, linesForTerminal } from '../common/terminal-text.js'
 
-const iso = (at: number | null): string => (at === null ? '-' : new Date(at).toISOString().replace('.000Z', 'Z'))
+/** ISO 8601 to the second, as the cloud's rules count (a simulated clock's milliseconds are noise here). */
+const iso = (at: number | null): string => (at === null ? '-' : `${new Date(at).toISOString().slice(0, 19)}Z`)
 
 export function renderBackups(backups: readonly BackupView[], now: number): string {
   if (backups.length === 0) return 'No backups.\n'

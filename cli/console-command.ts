@@ -51,13 +51,35 @@ export async function readToken(o: ConsoleOptions): Promise<string> {
 }
 
 /**
+ * What a live view prints when stdout is not a terminal (a log file, `npm start > demo.log`, a service's journal):
+ * the table and the guide under it when first drawn, then each again only when it changed (a table when what the
+ * cloud reports changed, the guide when, say, the demo's sign-in link was used). Reprinting the same screen every
+ * second filled a log with copies of an unchanged table and guide.
+ */
+export class PlainFrames {
+  private view: string | undefined
+  private guide: string | undefined
+
+  /** The text to print for this draw, or undefined when all of it would repeat what was printed. */
+  frame(header: string, view: string, guide: string): string | undefined {
+    const newView = view !== this.view
+    const newGuide = guide !== this.guide
+    if (!newView && !newGuide) return undefined
+    this.view = view
+    this.guide = guide
+    return (newView ? header + view : '') + (newGuide ? '\n' + guide : '')
+  }
+}
+
+/**
  * Redraws the device table every `everyMs` until aborted, headed by the cloud's
  * time, with `guide` (where things are, what to try) under it. On a TTY it repaints in place: cursor home,
  * each line cleared to its end, the rest of the screen cleared; the screen is
- * wiped once, at the start, so redraws never flood the scrollback.
+ * wiped once, at the start, so redraws never flood the scrollback. Elsewhere it prints as PlainFrames says.
  */
 export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, guide: string | (() => string) = ''): Promise<void> {
   let first = true
+  const plain = new PlainFrames()
   const draw = async (): Promise<void> => {
     // The cloud's time heads the table, as its ages are counted from it (simulated time runs ahead of this machine's).
     const { now, view } = await api.devices().then(
@@ -66,9 +88,13 @@ export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, 
       (err: Error) => ({ now: io.clock.now(), view: `${linesForTerminal(err.message)}\n` }),
     )
     const under = typeof guide === 'string' ? guide : guide()
-    const screen = `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)\n\n` + view + '\n' + under
-    if (!io.tty) return io.out(screen)
-    io.out((first ? '\x1b[2J' : '') + '\x1b[H' + screen.replaceAll('\n', '\x1b[K\n') + '\x1b[J')
+    const header = `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)\n\n`
+    if (!io.tty) {
+      const text = plain.frame(header, view, under)
+      if (text !== undefined) io.out(text)
+      return
+    }
+    io.out((first ? '\x1b[2J' : '') + '\x1b[H' + (header + view + '\n' + under).replaceAll('\n', '\x1b[K\n') + '\x1b[J')
     first = false
   }
   await draw()

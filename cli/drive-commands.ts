@@ -20,6 +20,7 @@ import type { Io } from './io.js'
 import { plural, table } from './render.js'
 import { UserError } from './io.js'
 import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
+import { utcSeconds } from '../common/clock.js'
 
 const path = (account: string, rest = ''): string => `/api/accounts/${encodeURIComponent(account)}/drive${rest}`
 
@@ -31,7 +32,7 @@ export function renderDriveFiles(files: DriveFile[], notice?: string): string {
     f.id,
     `${f.folder === '/' ? '' : f.folder}/${f.name}`,
     formatBytes(f.size),
-    new Date(f.updatedAt).toISOString().replace('T', ' ').slice(0, 19),
+    utcSeconds(f.updatedAt),
     f.uploadedBy,
   ])
   return table(['ID', 'FILE', 'SIZE', 'UPDATED (UTC)', 'BY'], rows)

@@ -6,11 +6,10 @@
 import type { FrameworkStatus } from '../agent/framework.js'
 import type { ShownNotification } from '../agent/push-inbox.js'
 import type { ChannelsView, NotificationRecord, ReceivedEvent } from '../common/console-api.js'
-import { formatAge } from '../common/clock.js'
+import { formatAge, utcSeconds } from '../common/clock.js'
 import { plural, table } from './render.js'
 import { forTerminal, quoted } from '../common/terminal-text.js'
 
-const utc = (at: number): string => new Date(at).toISOString().replace('T', ' ').slice(0, 19)
 const ago = (now: number, at: number): string => `${formatAge(now - at)} ago`
 
 /** `console device ID`: the data channel and the push channel side by side, then what went through each. */
@@ -54,7 +53,7 @@ export function renderNotifications(id: string, rows: NotificationRecord[], now:
 
 export function renderLogs(id: string, total: number, events: ReceivedEvent[], now: number): string {
   if (events.length === 0) return `The cloud received no behaviour logs from ${id}.\n`
-  const rows = events.map((e) => [String(e.seq), utc(e.at), e.type, e.detail || '-', ago(now, e.receivedAt)])
+  const rows = events.map((e) => [String(e.seq), utcSeconds(e.at), e.type, e.detail || '-', ago(now, e.receivedAt)])
   return (
     `${plural(total, 'event')} received from ${id}; the newest ${events.length}:\n` +
     table(['SEQ', 'TIME (UTC)', 'TYPE', 'DETAIL', 'RECEIVED'], rows)
@@ -74,8 +73,8 @@ export function renderFrameworkStatus(f: FrameworkStatus): string {
   const cloud = service
     ? [
         service.state === 'moved'
-          ? `cloud         moved: ${forTerminal(service.title)} (${utc(service.at)})`
-          : `cloud         ${service.state === 'gone' ? 'GONE' : 'retiring'}: ${forTerminal(service.title)} (${utc(service.at)}): ` +
+          ? `cloud         moved: ${forTerminal(service.title)} (${utcSeconds(service.at)})`
+          : `cloud         ${service.state === 'gone' ? 'GONE' : 'retiring'}: ${forTerminal(service.title)} (${utcSeconds(service.at)}): ` +
             forTerminal(service.body),
       ]
     : []
@@ -97,6 +96,6 @@ export function renderInbox(recent: ShownNotification[]): string {
   if (recent.length === 0) return 'No notifications shown yet.\n'
   return table(
     ['SHOWN (UTC)', 'KIND', 'TITLE', 'LATE', 'BODY'],
-    recent.map((n) => [utc(n.shownAt), n.kind, n.title, formatAge(n.delayMs), n.body]),
+    recent.map((n) => [utcSeconds(n.shownAt), n.kind, n.title, formatAge(n.delayMs), n.body]),
   )
 }

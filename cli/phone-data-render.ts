@@ -2,6 +2,7 @@
 import type { DataRow } from '../agent/phone-data/control-ops.js'
 import type { Category } from '../agent/phone-data/types.js'
 import { table } from './render.js'
+import { utcSeconds } from '../common/clock.js'
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`
@@ -9,7 +10,6 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MB`
 }
 
-const utc = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 19)
 const cell = (v: string | number | null | undefined): string => (v === null || v === undefined ? '-' : String(v))
 
 /** Each category's own columns, from its metadata. */
@@ -17,7 +17,7 @@ const DETAILS: Readonly<Record<Category, { header: string[]; cells(meta: DataRow
   photos: {
     header: ['TAKEN (UTC)', 'POSITION', 'CAMERA'],
     cells: (m) => [
-      typeof m.takenAt === 'number' ? utc(m.takenAt) : '-',
+      typeof m.takenAt === 'number' ? utcSeconds(m.takenAt) : '-',
       m.lat === null || m.lon === null ? '-' : `${Number(m.lat).toFixed(5)},${Number(m.lon).toFixed(5)}`,
       cell(m.camera),
     ],
@@ -41,7 +41,7 @@ export function renderItems(category: Category, rows: DataRow[]): string {
   const details = DETAILS[category]
   return table(
     ['ID', ...details.header, 'SIZE', 'MODIFIED (UTC)', 'IN CLOUD'],
-    rows.map((r) => [r.id, ...details.cells(r.meta), formatBytes(r.size), utc(r.modifiedAt), inCloud(r.inCloud)]),
+    rows.map((r) => [r.id, ...details.cells(r.meta), formatBytes(r.size), utcSeconds(r.modifiedAt), inCloud(r.inCloud)]),
   )
 }
 

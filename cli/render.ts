@@ -1,5 +1,5 @@
 /** Plain-text tables and words for people; `--json` output bypasses all of this. Every cell is shown terminal-safe. */
-import { formatAge, utcDate } from '../common/clock.js'
+import { formatAge, utcDate, utcSeconds } from '../common/clock.js'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
 import type { LocationStatus } from '../common/contract.js'
 import { forTerminal } from '../common/terminal-text.js'
@@ -76,7 +76,7 @@ export function renderHistory(id: string, rows: LocationRow[], now: number): str
     ['SEQ', 'TIME (UTC)', 'AGE', 'POSITION', 'ACCURACY', 'SPEED', 'BATTERY', 'NETWORK'],
     rows.map((r) => [
       String(r.seq),
-      new Date(r.at).toISOString().replace('T', ' ').slice(0, 19),
+      utcSeconds(r.at),
       formatAge(now - r.at),
       position(r.lat, r.lon),
       `${Math.round(r.accuracy)} m`,

@@ -287,6 +287,9 @@ export const FOLLOW_SKEW_MS = 5000
 /** A time for people, to the minute: "2027-03-01 12:00 UTC" (the cloud's clock may be simulated: no time zone to go on). */
 export const utcDate = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
 
+/** A time for a table's UTC column, to the second: "2027-03-01 12:00:05". */
+export const utcSeconds = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
+
 /** "3m 12s ago"-style age of a timestamp, for people; "0s" for one at most FOLLOW_SKEW_MS ahead. */
 export function formatAge(ms: number): string {
   if (ms < -FOLLOW_SKEW_MS) return 'in the future'

@@ -1,10 +1,11 @@
 /**
  * The web console's files, all served from this machine (no CDN, no network
  * at run time): the page itself from web/ in the package, the byte-size
- * formatter the CLI uses (`/js/format-bytes.js`, the built
- * common/format-bytes.js: one formatter, so the page and the CLI show a
- * quota alike), Leaflet from its npm package, and the base map -- Natural Earth's 1:110m country outlines
- * from world-atlas, converted from TopoJSON to GeoJSON with topojson-client
+ * formatter and the counts in words the CLI uses (`/js/format-bytes.js` and
+ * `/js/plural.js`, the built common/format-bytes.js and common/plural.js: one
+ * formatter, so the page and the CLI show a quota or "1 item" alike), Leaflet
+ * from its npm package, and the base map -- Natural Earth's 1:110m country
+ * outlines from world-atlas, converted from TopoJSON to GeoJSON with topojson-client
  * once, on first request, and drawn by Leaflet as vectors.
  */
 import { existsSync } from 'node:fs'
@@ -43,12 +44,13 @@ const require = createRequire(import.meta.url)
 export class Assets {
   private readonly cache = new Map<string, Asset>()
   private readonly web: string
-  private readonly formatBytes: string
+  /** The built common/ modules the page imports as they are (no imports of their own): served path → file. */
+  private readonly shared: ReadonlyMap<string, string>
   private readonly leaflet: string
 
   constructor(root = packageRoot()) {
     this.web = join(root, 'web')
-    this.formatBytes = join(root, 'dist', 'common', 'format-bytes.js')
+    this.shared = new Map(['format-bytes.js', 'plural.js'].map((name) => [`/js/${name}`, join(root, 'dist', 'common', name)]))
     this.leaflet = join(dirname(require.resolve('leaflet/package.json')), 'dist')
   }
 
@@ -71,7 +73,8 @@ export class Assets {
   private fileFor(path: string): string | undefined {
     if (path === '/' || path === '/index.html') return join(this.web, 'index.html')
     if (path === '/world.geojson') return WORLD
-    if (path === '/js/format-bytes.js') return this.formatBytes
+    const shared = this.shared.get(path)
+    if (shared !== undefined) return shared
     let m = /^\/(app\.css|js\/[a-z-]+\.js)$/.exec(path)
     if (m) return join(this.web, m[1] as string)
     m = /^\/vendor\/(leaflet\.js|leaflet\.css|images\/[a-z0-9-]+\.png)$/.exec(path)

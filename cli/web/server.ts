@@ -9,6 +9,8 @@
  * link gives (the printed one, or one `fakephone console web-link` made:
  * session.ts); a request naming another host is refused (DNS rebinding).
  *   GET /login?token=T   trade the link's token for a session cookie, then go to /
+ *   POST /logout         sign this browser out: its cookie stops working and its event streams close
+ *   GET /signed-out      where the page goes after signing out: says so, and how to sign in again
  *   GET /events          server-sent events: devices, commands, clock
  *   GET /config.json     what the page needs to know: tile URL (if any), login state
  *   *   /app/api/...     page-api.ts
@@ -24,7 +26,7 @@ import { ConsoleClient } from '../console-client.js'
 import { Assets } from './assets.js'
 import { LiveFeed } from './live.js'
 import { PageApi } from './page-api.js'
-import { PAGE_HEADER, Sessions, sessionCookie, type Login } from './session.js'
+import { CLEARED_COOKIE, PAGE_HEADER, Sessions, sessionCookie, type Login } from './session.js'
 
 export interface WebConsoleOptions {
   /** The broker's HTTP address (its console API). */
@@ -69,8 +71,13 @@ const NOT_SIGNED_IN =
   'not signed in: open the login link this console printed when it started ' +
   '(a link works once; `fakephone console web-link URL` makes a new one)'
 
+/** What the page shows once its owner signed out. */
+const SIGNED_OUT_PAGE = LOGIN_PAGE('You signed out of this console: this browser needs a new link to sign in again.')
+
 export class WebConsole {
   private readonly sessions: Sessions
+  /** Each session's open event streams: signing out closes them, so a tab left open stops hearing the phones. */
+  private readonly streams = new Map<string, Set<ServerResponse>>()
   private readonly assets = new Assets()
   private readonly live: LiveFeed
   private readonly pageApi: PageApi
@@ -154,8 +161,10 @@ export class WebConsole {
     // Node's server answers 400 itself to a request without a Host header (requireHostHeader).
     if (!this.hosts.has(req.headers.host as string)) return text(res, 421, `this server answers for ${[...this.hosts].join(' or ')} only\n`)
     if (url.pathname === '/login' && method === 'GET') return this.login(url, res)
+    if (url.pathname === '/signed-out' && method === 'GET') return html(res, 200, SIGNED_OUT_PAGE)
     const api = url.pathname.startsWith('/app/api/')
-    if (!this.sessions.valid(req)) {
+    const session = this.sessions.of(req)
+    if (session === undefined) {
       if (api || url.pathname === '/events') return refuse(res, 401, 'UNAUTHORIZED', NOT_SIGNED_IN)
       return html(res, 401, LOGIN_PAGE('You are not signed in to this console.'))
     }
@@ -163,8 +172,9 @@ export class WebConsole {
       return refuse(res, 403, 'FORBIDDEN', `a change needs the ${PAGE_HEADER} header the page sends`)
     }
     if (api) return this.pageApi.handle(req, res, url.pathname.slice('/app/api'.length), url)
+    if (url.pathname === '/logout' && method === 'POST') return this.logout(session, res)
     if (method !== 'GET') return refuse(res, 405, 'METHOD_NOT_ALLOWED', `${method} is not supported on ${url.pathname}`)
-    if (url.pathname === '/events') return this.live.attach(res)
+    if (url.pathname === '/events') return this.stream(session, res)
     if (url.pathname === '/config.json') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
       return void res.end(JSON.stringify({ tiles: this.opts.tiles ?? null }))
@@ -173,6 +183,27 @@ export class WebConsole {
     if (!asset) return refuse(res, 404, 'NOT_FOUND', `${url.pathname}: there is no such file`)
     res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
     res.end(asset.body)
+  }
+
+  /** An event stream, remembered under its session until it closes. */
+  private stream(session: string, res: ServerResponse): void {
+    const open = this.streams.get(session) ?? new Set<ServerResponse>()
+    this.streams.set(session, open)
+    open.add(res)
+    res.on('close', () => {
+      open.delete(res)
+      if (open.size === 0 && this.streams.get(session) === open) this.streams.delete(session)
+    })
+    this.live.attach(res)
+  }
+
+  /** Signs the session out: the cookie is taken back and stops working here, and its streams end (another tab hears it). */
+  private logout(session: string, res: ServerResponse): void {
+    this.sessions.end(session)
+    for (const open of this.streams.get(session) ?? []) open.end()
+    this.streams.delete(session)
+    res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': CLEARED_COOKIE, 'cache-control': 'no-store' })
+    res.end(JSON.stringify({ signedOut: true, next: '/signed-out' }))
   }
 
   private login(url: URL, res: ServerResponse): void {

@@ -102,12 +102,20 @@ export class Sessions {
     return null
   }
 
-  /** True when the request carries a live session cookie. */
-  valid(req: IncomingMessage): boolean {
+  /** The request's live session, or undefined. */
+  of(req: IncomingMessage): string | undefined {
     const session = cookie(req.headers.cookie, SESSION_COOKIE)
-    return session !== undefined && this.sessions.has(session)
+    return session !== undefined && this.sessions.has(session) ? session : undefined
+  }
+
+  /** Signs a session out: its cookie no longer works; a new link is needed to sign in again. */
+  end(session: string): void {
+    this.sessions.delete(session)
   }
 }
+
+/** The `Set-Cookie` value that takes the session cookie back (signed out). */
+export const CLEARED_COOKIE = `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`
 
 /** The `Set-Cookie` value for a session. */
 export function sessionCookie(session: string): string {

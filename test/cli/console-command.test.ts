@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { Command } from 'commander'
-import { CONSOLE_GROUPS, consoleCommand, subcommandOf } from '../../cli/console-command.js'
+import { CONSOLE_GROUPS, PlainFrames, consoleCommand, subcommandOf } from '../../cli/console-command.js'
 import { run, testIo } from '../fixtures/io.js'
 
 const OWN = ['devices', 'history', 'watch']
@@ -67,4 +67,13 @@ t.test('a group named without a subcommand prints its help and exits 1, with no 
     t.match(got.out + got.err, /Usage: fakephone /, argv.join(' '))
     t.notMatch(got.err, /error:/, argv.join(' '))
   }
+})
+
+t.test('a live view off a terminal prints a table or its guide again only when it changed, not every redraw', async (t) => {
+  const plain = new PlainFrames()
+  t.equal(plain.frame('H1\n', 'table A\n', 'guide 1\n'), 'H1\ntable A\n\nguide 1\n', 'the first draw: header, table and guide')
+  t.equal(plain.frame('H2\n', 'table A\n', 'guide 1\n'), undefined, 'the same table and guide: nothing, though the time moved')
+  t.equal(plain.frame('H3\n', 'table B\n', 'guide 1\n'), 'H3\ntable B\n', 'a changed table, with its time, without the guide')
+  t.equal(plain.frame('H4\n', 'table B\n', 'guide 2\n'), '\nguide 2\n', 'a changed guide (a used sign-in link) alone')
+  t.equal(plain.frame('H5\n', 'table B\n', 'guide 2\n'), undefined)
 })

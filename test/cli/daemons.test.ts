@@ -210,9 +210,13 @@ t.test('console devices, history and watch show what the cloud knows, in words a
   // This machine's clock a day behind the cloud's, as under simulated time after `clock advance 24h`.
   const ui = testIo(new ManualClock(cloud.clock.now() - 86_400_000))
   const watching = main([...api, 'watch', '--every', '20ms'], ui.io)
-  await ui.waitForOut(/fakephone console[\s\S]*phone-a[\s\S]*fakephone console/)
+  await ui.waitForOut(/fakephone console[\s\S]*phone-a[\s\S]*Try, in another terminal/)
+  // Not a terminal: a table is printed again when what the cloud reports changes, not every 20 ms.
+  await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(3, { at: now - 30_000, battery: 50 })), { qos: 1 })
+  await ui.waitForOut(/Try, in another terminal[\s\S]*fakephone console[\s\S]*phone-a\s+alice\s+online\s+\S+\s+30s\s+50%/)
   ui.abort()
   t.equal(await watching, 0, 'watch redraws until stopped')
+  t.equal(ui.out().split('Try, in another terminal').length, 2, 'the guide is printed once, not with every table')
   t.match(ui.out(), `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)`, "headed by the cloud's time, as its ages are")
   t.match(
     ui.out(),

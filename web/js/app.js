@@ -1,13 +1,31 @@
 // The web console's page: the device list and map kept live by the console's event stream (/events), the cloud clock
 // with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID). The header and the
 // banner under it say, in words, when the page is not live: the broker or the console away, or this browser signed out.
-import { SIGNED_OUT, advanceText, age, api, attempt, banner, clockTime, dataState, enc, h, quietly } from './util.js'
+import {
+  CONSOLE_AWAY,
+  SIGNED_OUT,
+  advanceText,
+  age,
+  ago,
+  api,
+  attempt,
+  banner,
+  clockTime,
+  dataState,
+  enc,
+  h,
+  keepFocus,
+  quietly,
+  toast,
+} from './util.js'
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
 const state = { devices: new Map(), rows: new Map(), offset: 0, simulated: false, page: null, liveTick: 0, touched: new Map() }
 const cloudNow = () => Date.now() + state.offset
 const byId = (id) => document.getElementById(id)
+/** app.css's one-column layout (list, map and device page one under the other). */
+const stacked = window.matchMedia('(max-width: 800px)')
 
 function dataCell(d) {
   // M2: a device that followed its account's migration says where it went, whatever this cloud last heard of it.
@@ -27,7 +45,7 @@ function rowCells(d) {
   return [
     h('td', {}, h('a', { href: `#/device/${enc(d.id)}`, text: d.id }), h('div', { class: 'muted', text: d.account })),
     h('td', {}, dataCell(d), lostLine(d)),
-    h('td', { text: last ? `${age(now - last.at)} ago` : '-' }),
+    h('td', { text: last ? ago(now - last.at) : '-' }),
     h('td', { text: last ? `${last.battery}%${last.charging ? '+' : ''}` : '-' }),
     h('td', { text: last ? last.network : '-' }),
   ]
@@ -94,10 +112,20 @@ async function loadClock() {
 async function advance(by) {
   // One move per press: a double click on "1 y" must not move the cloud two years.
   const buttons = [...byId('advance').querySelectorAll('button')]
+  const focused = document.activeElement
   for (const b of buttons) b.disabled = true
+  // A long move runs every rule on the way and takes a while: said at once, not the last move's words left standing.
+  const live = byId('live')
+  const before = live.textContent
+  live.textContent = `Moving the cloud clock ${by} ahead…`
   const moved = await attempt(() => api('POST', '/clock/advance', { by }))
   for (const b of buttons) b.disabled = false
-  if (!moved) return
+  keepFocus(focused)
+  if (!moved) {
+    // Refused: the line goes back to what it said (the banner or the toast says why).
+    if (live.textContent.startsWith('Moving the cloud clock')) live.textContent = before
+    return
+  }
   await onClock()
   // Said once the page shows what the move changed.
   byId('live').textContent = advanceText(moved)
@@ -128,6 +156,9 @@ async function route() {
   try {
     await state.page.open()
     detail.focus({ preventScroll: true })
+    // On a phone-sized screen the page stacks the list, the map and the device: bring the device page into view, or a tap
+    // on a phone in the list only highlights its row above the map while its page opens out of sight below.
+    if (stacked.matches) detail.scrollIntoView({ block: 'start' })
   } catch (err) {
     detail.replaceChildren(
       h('p', { class: 'bad', text: `error: ${err.message}` }),
@@ -216,6 +247,22 @@ async function firstRead() {
   }
 }
 
+/** Ends this browser's session (a shared computer): the console forgets it, and the page says how to sign in again. */
+async function signOut() {
+  const button = byId('sign-out')
+  button.disabled = true
+  try {
+    const res = await fetch('/logout', { method: 'POST', headers: { 'x-fakephone-page': '1' } })
+    const answer = await res.json()
+    // Already signed out (another tab did it, or the console was restarted): the same place says so.
+    if (res.ok || res.status === 401) return void location.assign('/signed-out')
+    toast(`error: ${answer.error}`)
+  } catch {
+    toast(`error: ${CONSOLE_AWAY}`)
+  }
+  button.disabled = false
+}
+
 async function start() {
   // Everything the first frame needs is asked for at once (index.html preloads the same addresses).
   const config = fetch('/config.json').then((r) => r.json())
@@ -223,6 +270,7 @@ async function start() {
   state.map = new DeviceMap(byId('map'), (id) => (location.hash = `#/device/${enc(id)}`))
   for (const b of byId('advance').querySelectorAll('button')) b.addEventListener('click', () => advance(b.dataset.by))
   byId('filter').addEventListener('input', applyFilter)
+  byId('sign-out').addEventListener('click', () => void signOut())
   window.addEventListener('hashchange', () => void route())
   // For the browser tests and the bench: where the map shows a phone, its label and colour, the Leaflet map.
   window.fakephone = {
@@ -244,7 +292,7 @@ async function start() {
   await Promise.all([state.map.base(await config), route()])
   setInterval(() => {
     renderClock()
-    for (const d of state.devices.values()) if (d.last) state.rows.get(d.id).children[2].textContent = `${age(cloudNow() - d.last.at)} ago`
+    for (const d of state.devices.values()) if (d.last) state.rows.get(d.id).children[2].textContent = ago(cloudNow() - d.last.at)
     state.page?.tick()
   }, 1000)
   window.fakephone.ready = true

@@ -2,7 +2,8 @@
 // last activity), items per category, the recycle bin with days left (restore, delete for good), backups with their
 // state (active / read-only / cleaning), drive files (upload, download, share links), the service's retirement (M1:
 // its phase, dates, and this account's deadline, access and purge date), and the cloud log as a timeline.
-import { age, api, attempt, bytes, enc, h, iso } from './util.js'
+import { age, ago, api, attempt, bytes, enc, h, iso } from './util.js'
+import { plural } from './plural.js'
 
 const BACKUP_STATE_CLASS = { active: 'on', 'read-only': 'warn', cleaning: 'bad' }
 /** M1: what the owner may still do with the account, in the CLI's words (`console service status`). */
@@ -80,23 +81,37 @@ export class DataPanel {
   }
 
   async refresh() {
-    await Promise.all([
-      this.show('account', () => this.loadAccount()).then(() => this.show('drive', () => this.loadDrive())),
+    const at = iso(Math.floor(this.ctx.cloudNow() / 1000) * 1000)
+    const failed = await Promise.all([
+      this.show('account', () => this.loadAccount()).then(async (f) => (await this.show('drive', () => this.loadDrive())) ?? f),
       this.show('items', () => this.loadItems()),
       this.show('bin', () => this.loadBin()),
       this.show('backups', () => this.loadBackups()),
       this.show('retirement', () => this.loadRetirement()),
       this.show('log', () => this.loadLog()),
     ])
-    this.readAt.textContent = `as the cloud had it at ${iso(Math.floor(this.ctx.cloudNow() / 1000) * 1000)}`
+    // The console or the broker did not answer: what the panel shows is what it read before, not the cloud as of now.
+    const away = failed.find((err) => err !== undefined)
+    this.readAt.className = away ? 'bad small' : 'muted small'
+    this.readAt.textContent = away
+      ? `not read at ${at}: ${away.message}${this.readOk ? ` (shown: as the cloud had it at ${this.readOk})` : ''}`
+      : `as the cloud had it at ${at}`
+    if (!away) this.readOk = at
   }
 
-  /** Fills one part; a refusal (a frozen account, the drive while the service is off) is shown in its place, in the cloud's words. */
+  /**
+   * Fills one part; a refusal (a frozen account, the drive while the service is off) is shown in its place, in the cloud's
+   * words. When nobody answered (the console or the broker away: status 0 or 502) the part keeps what it showed, and the
+   * error is returned for the panel's "read at" line.
+   */
   async show(name, load) {
     try {
       this.parts[name].replaceChildren(...(await load()))
+      return undefined
     } catch (err) {
+      if (err.status === 0 || err.status === 502) return err
       this.parts[name].replaceChildren(h('p', { class: 'warn', text: err.message }))
+      return undefined
     }
   }
 
@@ -132,7 +147,7 @@ export class DataPanel {
         h('dt', { text: 'Cloud service' }),
         h('dd', { id: 'service', class: a.serviceOn && a.frozenAt === null ? 'on' : 'warn', text: service }),
         h('dt', { text: 'Last activity' }),
-        h('dd', { text: `${a.lastActivity}, ${age(now - a.lastActivityAt)} ago` }),
+        h('dd', { text: `${a.lastActivity}, ${ago(now - a.lastActivityAt)}` }),
         h('dt', { text: 'Freezes' }),
         h('dd', {
           text:
@@ -169,7 +184,7 @@ export class DataPanel {
       h(
         'details',
         {},
-        h('summary', { text: `${items.length} item(s)` }),
+        h('summary', { text: plural(items.length, 'item') }),
         h(
           'ul',
           {},
@@ -196,7 +211,7 @@ export class DataPanel {
         {},
         h('td', { class: 'wrap', text: `${e.category}/${e.id}` }),
         h('td', { text: bytes(e.size) }),
-        h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${e.daysLeft} day(s) left` }),
+        h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${plural(e.daysLeft, 'day')} left` }),
         h(
           'td',
           {},
@@ -262,7 +277,7 @@ export class DataPanel {
                   {},
                   h('td', { text: b.id.slice(0, 8) }),
                   h('td', { text: b.device }),
-                  h('td', { text: `${age(now - b.createdAt)} ago` }),
+                  h('td', { text: ago(now - b.createdAt) }),
                   h('td', { text: bytes(b.size) }),
                 ),
               ),

@@ -1,7 +1,7 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, age, api, attempt, dataState, enc, h, iso, quietly, toast } from './util.js'
+import { ApiError, ago, api, attempt, dataState, enc, h, iso, keepFocus, quietly, toast } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -79,6 +79,10 @@ export class DevicePage {
 
   tick() {
     this.renderFacts()
+    // A queued command's age grows while the owner waits for the phone, as the list's last fix does.
+    const now = this.ctx.cloudNow()
+    for (const el of this.commandRows?.querySelectorAll('[data-issued]') ?? [])
+      el.textContent = `issued ${ago(now - Number(el.dataset.issued))}`
   }
 
   renderFacts() {
@@ -95,7 +99,7 @@ export class DevicePage {
       [
         'Last fix',
         last
-          ? `${last.lat.toFixed(5)}, ${last.lon.toFixed(5)} (±${Math.round(last.accuracy)} m), ${age(now - last.at)} ago`
+          ? `${last.lat.toFixed(5)}, ${last.lon.toFixed(5)} (±${Math.round(last.accuracy)} m), ${ago(now - last.at)}`
           : h('span', { class: 'muted', text: 'none yet' }),
       ],
       ['Lost mode', lostMode(d.lostMode)],
@@ -199,7 +203,8 @@ export class DevicePage {
 
   commandSection() {
     const id = this.id
-    const field = (name, label, type = 'text', value = '') => h('label', {}, `${label} `, h('input', { name, type, value, required: true }))
+    const field = (name, label, type = 'text', value = '', limits = {}) =>
+      h('label', {}, `${label} `, h('input', { name, type, value, required: true, ...limits }))
     const form = (name, legend, children, onsubmit) =>
       h(
         'form',
@@ -221,8 +226,11 @@ export class DevicePage {
       { id: 'commands', 'aria-labelledby': 'commands-title' },
       h('h3', { id: 'commands-title', text: 'Remote commands' }),
       h('p', {}, h('button', { type: 'button', onclick: () => this.issue('locate', {}), text: 'Locate' }), ' '),
-      form('ring', 'Ring', [field('seconds', 'Seconds', 'number', '30'), h('button', { type: 'submit', text: 'Ring' })], (f) =>
-        this.issue('ring', { seconds: Number(f.get('seconds')) }),
+      form(
+        'ring',
+        'Ring',
+        [field('seconds', 'Seconds', 'number', '30', { min: 1, max: 600, step: 1 }), h('button', { type: 'submit', text: 'Ring' })],
+        (f) => this.issue('ring', { seconds: Number(f.get('seconds')) }),
       ),
       form(
         'lock',
@@ -293,6 +301,7 @@ export class DevicePage {
     if (confirm !== undefined) body.confirm = confirm.trim()
     // One command per press: a double click (or Enter held down) must not sign and send a second ring, lock or wipe.
     const buttons = [...this.el.querySelectorAll('#commands form button, #commands > p > button')].filter((b) => !b.disabled)
+    const focused = document.activeElement
     for (const b of buttons) b.disabled = true
     this.result.className = ''
     this.result.textContent = `Signing ${type} with the owner's key and sending it to ${this.id}…`
@@ -303,6 +312,7 @@ export class DevicePage {
     } finally {
       for (const b of buttons) b.disabled = false
       this.checkConfirm()
+      keepFocus(focused)
     }
   }
 
@@ -317,12 +327,21 @@ export class DevicePage {
       }
       await this.loadCommands()
     } catch (err) {
-      this.result.textContent = `error: ${err.message}`
+      this.result.textContent = `error: ${err.message}${this.offBecause(err)}`
       this.result.className = 'bad'
       if (!(err instanceof ApiError)) throw err
       return
     }
     this.result.className = ''
+  }
+
+  /**
+   * F3: the cloud refuses a command with the same words whether Find Device or the whole cloud service is off. The facts
+   * above say "Find Device on" when it is the service: the refusal says which, so the owner knows what to turn on.
+   */
+  offBecause(err) {
+    if (err.code !== 'NOT_ENABLED' || this.device.cloudService !== false || this.device.findDevice === false) return ''
+    return ": the phone's cloud service is off, and Find Device with it (turn it on in the phone's settings)"
   }
 
   async loadCommands() {
@@ -339,7 +358,7 @@ export class DevicePage {
             'td',
             {},
             h('span', { class: c.state === 'succeeded' ? 'on' : c.state === 'queued' ? 'warn' : '', text: c.state }),
-            h('div', { class: 'muted small', text: `issued ${age(now - c.createdAt)} ago` }),
+            h('div', { class: 'muted small', 'data-issued': c.createdAt, text: `issued ${ago(now - c.createdAt)}` }),
           ),
           h(
             'td',

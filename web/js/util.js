@@ -30,7 +30,8 @@ export const CONSOLE_AWAY = 'this web console is not answering: was it stopped (
 
 /** What the page says once the console no longer knows this browser (it was restarted: its sessions live in its memory). */
 export const SIGNED_OUT =
-  'You are signed out of this console: it was restarted, or this browser never signed in. Open the sign-in link that ' +
+  'You are signed out of this console: you signed out (here or in another tab), it was restarted, or this browser never ' +
+  'signed in. Open the sign-in link that ' +
   '`fakephone demo` or `fakephone console web` printed when it started (a link works once; ' +
   '`fakephone console web-link URL` makes a new one from the console token).'
 
@@ -75,9 +76,17 @@ export function clockTime(ms) {
 
 export const enc = encodeURIComponent
 
-/** "3m 12s" the way the CLI says it (common/clock.ts formatAge). */
+/**
+ * How far a clock ahead of the page's estimate of the cloud's may be and still read "0s": the page learns the cloud's time
+ * from an answer that took a while to arrive, so what the cloud stamped just now can look a little ahead (common/clock.ts
+ * FOLLOW_SKEW_MS, the CLI's tolerance).
+ */
+const SKEW_MS = 5000
+
+/** "3m 12s" the way the CLI says it (common/clock.ts formatAge): "0s" for a time at most SKEW_MS ahead. */
 export function age(ms) {
-  if (ms < 0) return 'in the future'
+  if (ms < -SKEW_MS) return 'in the future'
+  if (ms < 0) return '0s'
   const s = Math.floor(ms / 1000)
   if (s < 60) return `${s}s`
   const m = Math.floor(s / 60)
@@ -85,6 +94,12 @@ export function age(ms) {
   const hr = Math.floor(m / 60)
   if (hr < 48) return `${hr}h ${m % 60}m`
   return `${Math.floor(hr / 24)}d ${hr % 24}h`
+}
+
+/** "3m 12s ago" for a time `ms` in the past; a time further ahead than the skew is "in the future", never "… ago". */
+export function ago(ms) {
+  const text = age(ms)
+  return text === 'in the future' ? text : `${text} ago`
 }
 
 export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'))
@@ -134,6 +149,15 @@ export const bytes = formatBytes
  */
 export function quietly(promise) {
   promise.catch(() => {})
+}
+
+/**
+ * A button pressed from the keyboard is disabled while its request is on the way, and a disabled button loses the focus
+ * to the page's body: no focus ring, and Enter or Space no longer do anything. Once enabled again it gets the focus
+ * back, unless the person moved it meanwhile.
+ */
+export function keepFocus(el) {
+  if (el && el !== document.body && el.isConnected && !el.disabled && document.activeElement === document.body) el.focus()
 }
 
 let toastTimer

@@ -91,7 +91,7 @@ if (!existsSync(CHROMIUM)) {
       t.equal(await notesShown(page), '1', 'the synced note is counted')
       await deleteNote(s, 'n-1')
       await page.waitForSelector('#bin-table')
-      t.match(await page.textContent('#bin-table'), /^notes\/n-1.*30 day\(s\) left/, 'in the recycle bin, with its days left')
+      t.match(await page.textContent('#bin-table'), /^notes\/n-1.*30 days left/, 'in the recycle bin, with its days left')
       t.equal(await notesShown(page), '0')
     })
 
@@ -100,8 +100,11 @@ if (!existsSync(CHROMIUM)) {
       await s.agent.stop()
       const moved = await cli('clock', 'advance', '2d')
       t.equal(moved.code, 0, moved.err)
-      await page.waitForSelector('#bin-table :text("28 day(s) left")')
+      await page.waitForSelector('#bin-table :text("28 days left")')
       t.pass('28 days left, two days on')
+      t.equal((await cli('clock', 'advance', '27d')).code, 0)
+      await page.waitForSelector('#bin-table :text-is("1 day left")')
+      t.pass('the last day in words, as the CLI says it')
     })
 
     await t.test('A1, M1: a membership and a retirement plan from the CLI show without a click', async (t) => {
@@ -223,9 +226,10 @@ if (!existsSync(CHROMIUM)) {
         /^Technical reason: Connection refused: (Not authorized|Bad username or password)$/,
       )
       t.equal(await page.textContent('#live'), 'token refused', 'beside "live": not "broker unreachable"')
-      // What the page reads is refused too: said in the same words, not as "signed out".
+      // What the page reads is refused too: said in the same words, not as "signed out"; the panel keeps what it read.
       await page.getByRole('button', { name: 'Reload cloud data' }).click()
-      await page.waitForSelector(`#items-body:has-text("The broker refuses this console's token")`)
+      await page.waitForSelector(`#data-read-at:has-text("The broker refuses this console's token")`)
+      t.match(await page.textContent('#data-read-at'), /^not read at \S+: The broker refuses this console's token/)
       t.notMatch(await page.textContent('#banner'), /signed out/)
     })
 

@@ -322,7 +322,10 @@ if (!existsSync(CHROMIUM)) {
       // The page's event stream is refused now (401); the page asks why and says so, with no click.
       expected.add('401 GET /events').add('401 GET /app/api/clock')
       await page.waitForSelector('#live:text-is("signed out")')
-      t.match(await page.textContent('#banner'), /^You are signed out of this console: it was restarted/)
+      t.match(
+        await page.textContent('#banner'),
+        /^You are signed out of this console: you signed out \(here or in another tab\), it was restarted/,
+      )
       // A request the stop cut short, and the browser's attempts to reconnect while the console was away, are the
       // console's absence, which the page said; not failures of the page.
       const away = /^failed: GET \S+ net::ERR_CONNECTION_(REFUSED|RESET)$/

@@ -9,7 +9,7 @@ import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { WebConsole, mqttUrlFor, urlHost } from '../../../cli/web/server.js'
 import { packageRoot } from '../../../cli/web/assets.js'
-import { cookie } from '../../../cli/web/session.js'
+import { cookie, mintLoginToken } from '../../../cli/web/session.js'
 import { LiveFeed } from '../../../cli/web/live.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { closedPort } from '../../fixtures/ports.js'
@@ -70,6 +70,56 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   t.equal(cookie(undefined, 'fakephone_session'), undefined)
 })
 
+t.test('sign-out: the cookie stops working, its event streams end, and another browser stays signed in', async (t) => {
+  const s = await startWeb(t)
+  // A second browser, signed in with a link `console web-link` would make.
+  const link = new URL(`/login?token=${mintLoginToken(s.cloud.consoleToken, Date.now())}`, s.web.url)
+  const login = await fetch(link, { redirect: 'manual' })
+  const other = (login.headers.get('set-cookie') as string).split(';')[0] as string
+  /** An open event stream of a session; `ended` resolves when the console closes it. */
+  const stream = async (jar: string): Promise<{ ended: Promise<void>; abort(): void }> => {
+    const controller = new AbortController()
+    const res = await fetch(new URL('/events', s.web.url), { headers: { cookie: jar }, signal: controller.signal })
+    const ended = (async () => {
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) void chunk
+      } catch {
+        // aborted by the test
+      }
+    })()
+    return { ended, abort: () => controller.abort() }
+  }
+  const mine = await stream(s.cookie)
+  // The other browser's two tabs: one closed by hand, the other still open when this browser signs out.
+  const tabs = [await stream(other), await stream(other)]
+  tabs[0]?.abort()
+  await tabs[0]?.ended
+
+  const refused = await s.call('POST', '/logout', { page: false })
+  t.equal(refused.status, 403, "another site's form cannot sign the owner out")
+  t.equal((await s.call('GET', '/app/api/clock')).status, 200, 'still signed in')
+
+  const out = await s.call('POST', '/logout')
+  t.equal(out.status, 200)
+  t.same(out.body, { signedOut: true, next: '/signed-out' })
+  t.match(out.headers.get('set-cookie'), /^fakephone_session=; .*Max-Age=0/, 'the browser is told to drop the cookie')
+  await mine.ended
+  t.pass("this browser's event stream was closed: it hears no more positions")
+  t.equal((await s.call('GET', '/app/api/devices')).status, 401, 'the cookie no longer works')
+  t.equal((await s.call('GET', '/events')).status, 401)
+  t.equal((await s.call('POST', '/logout')).status, 401, 'signed out already')
+  const page = await s.call('GET', '/signed-out', { cookie: '' })
+  t.equal(page.status, 200)
+  t.match(page.text, /You signed out of this console: this browser needs a new link to sign in again\./)
+  t.match(page.text, /<code>fakephone console web-link URL<\/code>/)
+
+  t.equal((await s.call('GET', '/app/api/clock', { cookie: other })).status, 200, 'the other browser is still signed in')
+  t.equal(s.web.listeners, 1, 'its open tab still hears the feed')
+  t.equal((await s.call('POST', '/logout', { cookie: other })).status, 200)
+  await tabs[1]?.ended
+  t.equal((await s.call('GET', '/app/api/clock', { cookie: other })).status, 401)
+})
+
 t.test('the page, Leaflet and the Natural Earth base map are served from this machine', async (t) => {
   const s = await startWeb(t)
   const page = await s.call('GET', '/')
@@ -83,6 +133,7 @@ t.test('the page, Leaflet and the Natural Earth base map are served from this ma
     ['/js/app.js', /javascript/],
     ['/js/map.js', /javascript/],
     ['/js/format-bytes.js', /javascript/],
+    ['/js/plural.js', /javascript/],
     ['/vendor/leaflet.js', /javascript/],
     ['/vendor/leaflet.css', /text\/css/],
     ['/vendor/images/layers.png', /image\/png/],
