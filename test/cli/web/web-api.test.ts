@@ -118,6 +118,12 @@ t.test('sign-out: the cookie stops working, its event streams end, and another b
   t.equal((await s.call('POST', '/logout', { cookie: other })).status, 200)
   await tabs[1]?.ended
   t.equal((await s.call('GET', '/app/api/clock', { cookie: other })).status, 401)
+
+  // A browser that never opened the live feed (a script, a page still loading) signs out the same way.
+  const third = await fetch(new URL(`/login?token=${mintLoginToken(s.cloud.consoleToken, Date.now())}`, s.web.url), { redirect: 'manual' })
+  const quiet = (third.headers.get('set-cookie') as string).split(';')[0] as string
+  t.equal((await s.call('POST', '/logout', { cookie: quiet })).status, 200, 'signed out with no event stream open')
+  t.equal((await s.call('GET', '/app/api/clock', { cookie: quiet })).status, 401)
 })
 
 t.test('the page, Leaflet and the Natural Earth base map are served from this machine', async (t) => {
