@@ -140,6 +140,53 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
 })
 
+t.test('F1: a second run of the same devices, in a new work folder, has its heartbeats stored, not dropped as replays', async (t) => {
+  const clock = new ManualClock()
+  const cloud = await startCloud(t, {}, clock)
+  const dir = tempDir(t)
+  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix: 'again', clock })
+  const device = credentials.devices[0]!
+  const loaded = checkScenario(
+    { stages: [{ kind: 'steady', for: '5s' }], groups: [{ name: 'g', heartbeat: { every: '1s' } }] },
+    'again',
+    dir,
+  )
+  /** One run of the device, in its own work folder (as `fleet run` without --work), until it sent `beats` heartbeats. */
+  const runOnce = async (work: string, beats: number): Promise<FleetRun> => {
+    const run = new FleetRun({
+      plan: planFleet(loaded, 's', [device.id]),
+      devices: credentials.devices,
+      ownerKey: () => undefined,
+      brokerUrl: cloud.mqttUrl,
+      dataDir: join(dir, work),
+      clock,
+      log: cloud.logs.logger(),
+      random: (i) => Rng.stream('s', i, 'agent').next,
+    })
+    run.start()
+    await run.settled()
+    // A heartbeat is sent once its seq is reserved (a file write): each step waits for the one it made due.
+    for (let i = 1; i <= beats; i++) {
+      clock.advance(1200)
+      while (run.tally.heartbeats.sent < i) await new Promise((resolve) => setImmediate(resolve))
+    }
+    await run.settled()
+    await run.stop()
+    return run
+  }
+  const first = await runOnce('run-1', 2)
+  clock.advance(60_000)
+  const second = await runOnce('run-2', 2)
+  const stored = cloud.broker.store.history(device.id, 100)
+  t.equal(stored.length, first.tally.heartbeats.sent + second.tally.heartbeats.sent, "the cloud kept both runs' heartbeats")
+  const secondSeqs = [...(second.tally.sentSeqs.get(device.id) ?? [])]
+  t.ok(
+    secondSeqs.every((seq) => stored.some((h) => h.seq === seq && h.at >= clock.now() - 10_000)),
+    "each of the second run's seqs is stored as the second run's fix",
+  )
+  t.equal(cloud.broker.store.device(device.id)?.last?.seq, Math.max(...secondSeqs), "the console shows the second run's position")
+})
+
 t.test('a run told to keep no heartbeat events counts every heartbeat and logs the rest', async (t) => {
   const { clock, run } = await onePhoneRun(
     t,
