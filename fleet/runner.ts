@@ -452,14 +452,19 @@ export class FleetRun {
     const expected = slot.plan.answer(c.id).answer
     this.tally.commands.issued++
     this.record(slot.device.id, 'command', `${c.type} ${c.id} expect ${expected}`, c.at)
-    const said = await fleetConsole.command({
-      device: slot.device.id,
-      account: slot.device.account,
-      type: c.type,
-      id: c.id,
-      expected,
-      now: this.opts.clock.now(),
-    })
+    const said = await fleetConsole
+      .command({
+        device: slot.device.id,
+        account: slot.device.account,
+        type: c.type,
+        id: c.id,
+        expected,
+        now: this.opts.clock.now(),
+      })
+      .catch((err: unknown) => {
+        this.tally.commands.unsent++
+        throw err
+      })
     if (said === 'refused') this.tally.commands.refused++
   }
 

@@ -14,7 +14,7 @@ import type { Logger } from '../common/log.js'
 import { LoopDelay } from '../common/loop-delay.js'
 import { AllUpLoopDelay } from './all-up-delay.js'
 import { OwnerKeys } from '../common/signing.js'
-import { HttpFleetConsole } from './console-driver.js'
+import { HttpFleetConsole, type CommandFate } from './console-driver.js'
 import { CredentialsError, type Credentials } from './credentials.js'
 import { planFleet } from './plan.js'
 import { Rng } from './prng.js'
@@ -202,7 +202,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     const cpuStart = process.cpuUsage()
     let rssPeak = process.memoryUsage.rss()
     const started = performance.now()
-    let fates = { answered: 0, refused: 0, ignored: 0, lost: 0 }
+    let fates: Record<CommandFate, number> | null = null
     const ticker = setInterval(() => {
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       const up = run.phonesUp()
@@ -220,7 +220,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
         .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       // Phones that stay to the end are still up: the answers and notifications still due come in before they stop.
-      fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : fates
+      fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : null
       await run.notificationsShown(COMMAND_WAIT_MS)
       await run.stop()
     } finally {

@@ -14,7 +14,7 @@ import { FleetPhone } from '../../fleet/phone.js'
 import { planFleet } from '../../fleet/plan.js'
 import { Rng } from '../../fleet/prng.js'
 import { provision } from '../../fleet/provision.js'
-import { renderReport, type FleetReport } from '../../fleet/report.js'
+import { buildReport, renderReport, type FleetReport } from '../../fleet/report.js'
 import { FleetRun } from '../../fleet/runner.js'
 import { checkScenario, type LoadedScenario } from '../../fleet/scenario.js'
 import { runSession, type SessionOptions } from '../../fleet/session.js'
@@ -138,6 +138,28 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   t.match(await run.metrics.registry.metrics(), /^fakephone_fleet_reconnects_total 1$/m, 'cloud service off and on: one reconnect')
   await run.notificationsShown(120)
   t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
+})
+
+t.test('a command the console API does not take is counted unsent, and the report counts it lost', async (t) => {
+  const { clock, cloud, run } = await onePhoneRun(
+    t,
+    'unsent',
+    (dir) => checkScenario({ stages: [{ kind: 'steady', for: '10s' }], console: { commands: { every: '1s' } } }, 'unsent', dir),
+    {
+      console: {
+        command: () => Promise.reject(new Error('the console API is down')),
+        fates: () => Promise.reject(new Error('unused')),
+        notify: () => Promise.reject(new Error('unused')),
+      },
+    },
+  )
+  run.start()
+  await run.settled()
+  clock.advance(10_000)
+  await run.settled()
+  t.ok(run.tally.commands.issued > 0, `${run.tally.commands.issued} issued`)
+  t.equal(run.tally.commands.unsent, run.tally.commands.issued, 'none reached the cloud')
+  t.ok(cloud.logs.has('fleet console call failed'))
 })
 
 t.test('F1: a second run of the same devices, in a new work folder, has its heartbeats stored, not dropped as replays', async (t) => {
@@ -319,6 +341,40 @@ t.test('tallies, the console driver and the report say what went wrong', async (
     ),
     /result: FAILED/,
   )
+})
+
+t.test("the report's commands and notifications add up: issued = answered + refused + ignored as planned + lost", async (t) => {
+  const meta = { scenario: 's', seed: '1', durationMs: 1, fleet: { size: 1, scenarioHash: '0', shards: { count: 1, parts: [1] } } }
+  const resources = {} as FleetReport['resources']
+  const runOf = (tally: Tally, notes: { issued: number; shown: number }) =>
+    ({ tally, notificationCounts: () => notes, phonesUp: () => ({ target: 1 }) }) as unknown as FleetRun
+  const tally = new Tally()
+  // 12 issued: 2 refused by the cloud at submission, 1 the console API did not take, 9 submitted. Of those the phones
+  // ignored 1 as planned; another planned ignore never reached its phone; one phone refused one (F3: Find Device off).
+  Object.assign(tally.commands, { issued: 12, refused: 2, unsent: 1, received: 6, answered: 6, failedByScenario: 1, ignoredByScenario: 1 })
+  Object.assign(tally.notifications, { issued: 3 })
+  const fates = { answered: 5, refused: 1, ignored: 2, lost: 1 }
+  const r = await buildReport(runOf(tally, { issued: 2, shown: 2 }), meta, resources, () => null, fates)
+  const c = r.commands
+  t.same(
+    [c.answered, c.refused, c.ignoredByScenario, c.lost],
+    [5, 3, 2, 2],
+    "the console's fates, with the cloud's refusals and the unsent",
+  )
+  t.equal(c.answered + c.refused + c.ignoredByScenario + c.lost, c.issued, 'every issued command accounted for once')
+  t.same(
+    [r.notifications.issued, r.notifications.shown, r.notifications.lost],
+    [3, 2, 1],
+    'a notification the console could not queue is lost',
+  )
+  t.notOk(r.ok)
+
+  // OwnTracks phones: no console of the fleet's own; a cmd sent by hand is received and answered by the phone.
+  const own = new Tally()
+  Object.assign(own.commands, { received: 1, answered: 1 })
+  const o = await buildReport(runOf(own, { issued: 0, shown: 0 }), meta, resources, () => null, null)
+  t.same([o.commands.received, o.commands.answered, o.commands.lost], [1, 1, 0], "without a console, the phones' own count")
+  t.ok(o.ok)
 })
 
 t.test('the console driver waits for a command still in flight, then counts its fate', async (t) => {
