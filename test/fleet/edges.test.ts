@@ -2,6 +2,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleApiError } from '../../cli/console-client.js'
@@ -20,7 +21,7 @@ import { checkScenario, type LoadedScenario } from '../../fleet/scenario.js'
 import { runSession, type SessionOptions } from '../../fleet/session.js'
 import { Tally } from '../../fleet/tally.js'
 import { run as runCli } from '../fixtures/io.js'
-import { startCloud } from '../fixtures/cloud.js'
+import { startCloud, type Cloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { commandState, listening, makeOwner, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -30,7 +31,7 @@ async function onePhoneRun(
   t: Test,
   prefix: string,
   scenarioOf: (dir: string) => LoadedScenario,
-  extra: Partial<ConstructorParameters<typeof FleetRun>[0]> = {},
+  extra: Partial<ConstructorParameters<typeof FleetRun>[0]> | ((cloud: Cloud) => Partial<ConstructorParameters<typeof FleetRun>[0]>) = {},
 ) {
   const clock = new ManualClock()
   const cloud = await startCloud(t, {}, clock)
@@ -47,7 +48,7 @@ async function onePhoneRun(
     clock,
     log: cloud.logs.logger(),
     random: (i) => Rng.stream('s', i, 'agent').next,
-    ...extra,
+    ...(typeof extra === 'function' ? extra(cloud) : extra),
   })
   t.teardown(() => run.stop())
   return { clock, cloud, keys, device, run }
@@ -207,6 +208,44 @@ t.test('F1: a second run of the same devices, in a new work folder, has its hear
     "each of the second run's seqs is stored as the second run's fix",
   )
   t.equal(cloud.broker.store.device(device.id)?.last?.seq, Math.max(...secondSeqs), "the console shows the second run's position")
+})
+
+t.test("X3: the report counts the run's own notifications only, also one shown before the console API answered with its id", async (t) => {
+  const { clock, cloud, device, run } = await onePhoneRun(
+    t,
+    'notes',
+    (dir) => checkScenario({ stages: [{ kind: 'steady', for: '10s' }], console: { notifications: { every: '2s' } } }, 'notes', dir),
+    (cloud) => ({
+      pushUrl: cloud.pushUrl,
+      console: {
+        command: () => Promise.reject(new Error('unused')),
+        fates: () => Promise.reject(new Error('unused')),
+        // Queued in the cloud, but the id comes back only once the phone has shown it (a slow console API answer).
+        notify: async (id, title) => {
+          const queue = cloud.broker.framework.queue
+          const record = queue.enqueue(id, { kind: 'message', title, body: '' })
+          await new Promise<void>((resolve) => {
+            const delivered = (r: { id: string }): void => void (r.id === record.id && (queue.off('delivered', delivered), resolve()))
+            queue.on('delivered', delivered)
+          })
+          return record.id
+        },
+      },
+    }),
+  )
+  // Left in the cloud by someone else (an earlier run, a person at the console) and shown when the phone connects.
+  const stranger = once(cloud.broker.framework.queue, 'delivered')
+  cloud.broker.framework.queue.enqueue(device.id, { kind: 'message', title: 'from an earlier run', body: '' })
+  run.start()
+  await stranger
+  await run.settled()
+  clock.advance(10_000)
+  await run.settled()
+  const { issued, shown } = run.notificationCounts()
+  t.ok(issued > 0, `${issued} queued by the run`)
+  t.equal(shown, issued, "every one of the run's shown, each counted once its id was known")
+  t.equal(run.tally.notifications.shown, issued, 'the stranger is not counted')
+  t.equal(run.tally.notificationDelay.percentiles().count, issued, "nor in the run's latencies")
 })
 
 t.test('a run told to keep no heartbeat events counts every heartbeat and logs the rest', async (t) => {
