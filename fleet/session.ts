@@ -195,7 +195,8 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       if (!publicKeys.has(account)) publicKeys.set(account, keys.existingOwnerKey(account))
       return publicKeys.get(account)
     }
-    const fleetConsole = target.client && !o.profile ? new HttpFleetConsole(target.client, keys) : undefined
+    const fleetConsole =
+      target.client && !o.profile ? new HttpFleetConsole(target.client, keys, o.log.child({ module: 'fleet' })) : undefined
     const run = new FleetRun({
       plan,
       devices,

@@ -444,6 +444,38 @@ t.test('the console driver waits for a command still in flight, then counts its 
   t.same(polls, ['queued', 'succeeded'], 'polled again while it was queued')
 })
 
+t.test('the console driver logs each command it counts lost: which, to which phone, and why', async (t) => {
+  const ids = ['0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a21', '0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a22', '0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a23']
+  const logs = new LogCapture()
+  const driver = new HttpFleetConsole(
+    {
+      submit: async () => {},
+      // The phone went away mid-command; an ignored one got answered; the third the cloud does not list.
+      commands: async () => ({
+        commands: [
+          { id: ids[0], state: 'executing' },
+          { id: ids[1], state: 'succeeded' },
+        ],
+      }),
+    } as unknown as ConstructorParameters<typeof HttpFleetConsole>[0],
+    { nextSeq: () => 1, existingSigningKey: () => generateKeyPairSync('ed25519').privateKey, dir: 'keys' } as unknown as OwnerKeys,
+    logs.logger(),
+  )
+  const expected = ['succeed', 'ignore', 'fail'] as const
+  for (const [i, id] of ids.entries())
+    await driver.command({ device: 'qa-00039', account: 'a', type: 'locate', id, expected: expected[i]!, now: 1 })
+  t.same(await driver.fates(0), { answered: 0, refused: 0, ignored: 0, lost: 3 })
+  const lost = logs.lines.filter((l) => String(l.msg).startsWith('fleet command lost'))
+  t.same(
+    lost.map((l) => [l.command, l.msg]),
+    [
+      [ids[0], 'fleet command lost: executing, not succeeded as planned (see `fakephone console commands qa-00039`)'],
+      [ids[1], 'fleet command lost: succeeded, though the plan has the phone ignore it (see `fakephone console commands qa-00039`)'],
+      [ids[2], 'fleet command lost: unknown to the cloud, not failed as planned (see `fakephone console commands qa-00039`)'],
+    ],
+  )
+})
+
 t.test('a phone that cannot start fails the run (exit 1); an interrupted open run still reports', async (t) => {
   const dir = tempDir(t)
   // The phones' folder is a file: no phone can make its data directory.
