@@ -99,6 +99,11 @@ export interface AgentOptions {
   followCloud?: (cloudNow: number) => void
   /** Heartbeat sequence numbers reserved per settings write (default SEQ_BLOCK). */
   seqBlock?: number
+  /**
+   * The lowest heartbeat seq this start hands out, whatever the settings say (default 0). A fleet phone gets its run's
+   * start time in ms: its data directory is new each run, and the cloud drops a seq it has stored for the device already.
+   */
+  firstSeq?: number
   /** The battery's starting level and model (default: a level drawn from 60-100 %, DEFAULT_BATTERY); fleet scenarios set it. */
   battery?: { level: number; model: BatteryModel }
 }
@@ -219,7 +224,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       switchChanged: () => this.publishStatus(),
     })
     this.link = this.dataChannel(opts.brokerUrl)
-    this.seqs = new SeqReserve(this.settings, opts.seqBlock)
+    this.seqs = new SeqReserve(this.settings, opts.seqBlock, opts.firstSeq)
     this.heartbeat = new HeartbeatLoop({
       clock: opts.clock,
       log: opts.log,

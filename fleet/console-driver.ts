@@ -10,6 +10,7 @@ import { ConsoleApiError, type ConsoleClient } from '../cli/console-client.js'
 import { commandAt } from '../cli/sign-command.js'
 import { FINAL_STATES, type CommandState } from '../common/contract.js'
 import type { NotifyReply } from '../common/console-api.js'
+import type { Logger } from '../common/log.js'
 import type { OwnerKeys } from '../common/signing.js'
 import type { Answer } from './plan.js'
 
@@ -39,12 +40,20 @@ export function fate(expected: Answer, state: CommandState | undefined): Command
   return state === (expected === 'succeed' ? 'succeeded' : 'failed') ? 'answered' : 'lost'
 }
 
+/** Why a command counts lost, in words: what the plan expected against the state the cloud has. */
+export function lostBecause(expected: Answer, state: CommandState | undefined): string {
+  if (expected === 'ignore') return `${state}, though the plan has the phone ignore it`
+  return `${state ?? 'unknown to the cloud'}, not ${expected === 'succeed' ? 'succeeded' : 'failed'} as planned`
+}
+
 export class HttpFleetConsole implements FleetConsole {
   private readonly signing = new Map<string, KeyObject>()
 
+  /** `log` hears of each command counted lost (the report has only the count): which, to which phone, and its state. */
   constructor(
     private readonly client: ConsoleClient,
     private readonly keys: OwnerKeys,
+    private readonly log?: Logger,
   ) {}
 
   /** Submitted commands per device, with the answer the plan expects. */
@@ -100,7 +109,16 @@ export class HttpFleetConsole implements FleetConsole {
           next.push(device)
           continue
         }
-        for (const [id, expected] of mine) fates[fate(expected, states.get(id))]++
+        for (const [id, expected] of mine) {
+          const state = states.get(id)
+          const f = fate(expected, state)
+          fates[f]++
+          if (f === 'lost')
+            this.log?.warn(
+              { device, command: id, expected, state: state ?? null },
+              `fleet command lost: ${lostBecause(expected, state)} (see \`fakephone console commands ${device}\`)`,
+            )
+        }
       }
       pending = next
       if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 200))

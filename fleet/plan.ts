@@ -19,7 +19,7 @@ import type { LoadedScenario, ScenarioGroup } from './scenario.js'
 /** Plans reach this far when a run has no end of its own (it runs until stopped). */
 export const OPEN_HORIZON_MS = 7 * 86_400_000
 
-/** The fleet's console sends nothing to a phone this close to its ramp-down stop, so each command can be answered. */
+/** The fleet's console sends nothing to a phone this close to its ramp-down stop: each command is answered, each notification shown. */
 export const ANSWER_MARGIN_MS = 5_000
 
 export type SwitchName = 'findDevice' | 'cloudService' | 'networkPermission'
@@ -79,6 +79,23 @@ function poisson(rng: Rng, meanMs: number, from: number, until: number, gap = 0)
   for (let t = from + rng.exponential(meanMs); t < until && times.length < 100_000; t += gap + rng.exponential(meanMs))
     times.push(Math.round(t))
   return times
+}
+
+type Outage = { at: number; forMs: number }
+
+/**
+ * When something the console sends at `at` reaches the phone: at once, or, when `at` falls in one of its outages, when
+ * the phone is back. The console sends nothing that would reach the phone too late to be answered or shown (planFleet):
+ * it would stay queued in the cloud, or half done, and count lost.
+ */
+export function reachedAt(outages: readonly Outage[], at: number): number {
+  const away = outages.find((o) => at >= o.at && at < o.at + o.forMs)
+  return away ? away.at + away.forMs : at
+}
+
+/** When the phone goes for good: at the start of an outage it is not back from by its stop (the runner leaves it down), or at its stop. */
+export function goneAt(outages: readonly Outage[], stopAt: number): number {
+  return outages.find((o) => o.at + o.forMs >= stopAt)?.at ?? stopAt
 }
 
 /** The length of the loop a RouteSource walks (back to the first point), metres. */
@@ -175,25 +192,37 @@ export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly st
       })
       .map((s) => ({ at: s.at, name: s.name, on: s.on }))
       .sort((a, b) => a.at - b.at)
+    // A phone the ramp-down stops, or that goes into an outage it is not back from by its stop, is gone before the run
+    // waits for the answers: the console leaves it a margin before it goes.
+    const gone = goneAt(outages, stopAt)
+    const early = gone < endAt
+    const commandsUntil = early ? Math.min(horizon, gone) - ANSWER_MARGIN_MS - g.commands.delay.max : horizon
+    const notificationsUntil = early ? Math.min(horizon, gone) - ANSWER_MARGIN_MS : horizon
     const consoleCmds = scenario.console.commands
     const cmdRng = Rng.stream(seed, index, 'console/commands')
     /** The run's command ids and the planned ids they stand for (only with a run id, and only for phones with commands). */
     let planned: Map<string, string> | undefined
     const commands = consoleCmds
-      ? poisson(cmdRng, consoleCmds.every, startAt, stopAt < endAt ? horizon - ANSWER_MARGIN_MS - g.commands.delay.max : horizon).map(
-          (at) => {
-            const type = consoleCmds.types[Math.floor(cmdRng.next() * consoleCmds.types.length)] as 'locate' | 'ring'
-            const id = seededUuid(cmdRng)
-            if (runId === undefined) return { at, type, id }
-            const sent = runCommandId(runId, id)
-            ;(planned ??= new Map()).set(sent, id)
-            return { at, type, id: sent }
-          },
-        )
+      ? poisson(cmdRng, consoleCmds.every, startAt, horizon)
+          .map((at) => ({
+            at,
+            type: consoleCmds.types[Math.floor(cmdRng.next() * consoleCmds.types.length)] as 'locate' | 'ring',
+            id: seededUuid(cmdRng),
+          }))
+          // Drawn first, dropped after: the phone's other commands keep their types and ids.
+          .filter((c) => reachedAt(outages, c.at) < commandsUntil)
+          .map((c) => {
+            if (runId === undefined) return c
+            const sent = runCommandId(runId, c.id)
+            ;(planned ??= new Map()).set(sent, c.id)
+            return { at: c.at, type: c.type, id: sent }
+          })
       : []
     const notifyRng = Rng.stream(seed, index, 'console/notifications')
     const notifications = scenario.console.notifications
-      ? poisson(notifyRng, scenario.console.notifications.every, startAt, horizon).map((at) => ({ at, id: seededUuid(notifyRng) }))
+      ? poisson(notifyRng, scenario.console.notifications.every, startAt, horizon)
+          .map((at) => ({ at, id: seededUuid(notifyRng) }))
+          .filter((n) => reachedAt(outages, n.at) < notificationsUntil)
       : []
     const weights = [g.commands.answer.succeed, g.commands.answer.fail, g.commands.answer.ignore]
     const { min, max } = g.commands.delay

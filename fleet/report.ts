@@ -109,12 +109,18 @@ export const reportOk = (r: FleetReport): boolean =>
 /** The heartbeat seqs the cloud stored for a device (null: the cloud cannot be asked, only PUBACKs count). */
 export type StoredSeqs = (device: string) => Promise<Set<number>> | null
 
+/**
+ * The report of a run. `fates` is the fleet's console's count of the commands it submitted (null: the run had no console
+ * of its own, as with OwnTracks phones, and the phones' own counts are all there is). The commands line reconciles:
+ * issued = answered + refused (by the cloud at submission, or by the phone: F3) + ignored as planned + lost, where a
+ * command the console could not submit at all counts lost, as does a notification it could not queue.
+ */
 export async function buildReport(
   run: FleetRun,
   meta: { scenario: string; seed: string; durationMs: number; fleet: FleetScope },
   resources: Resources,
   stored: StoredSeqs,
-  fates: Record<CommandFate, number>,
+  fates: Record<CommandFate, number> | null,
 ): Promise<FleetReport> {
   const t = run.tally
   let storedCount: number | null = 0
@@ -139,11 +145,21 @@ export async function buildReport(
       duplicated: t.heartbeats.duplicateAcks,
       ackMs: t.heartbeatAck.percentiles(),
     },
-    commands: { ...t.commands, answered: fates.answered, lost: fates.lost, answerMs: t.commandAnswer.percentiles() },
+    commands: {
+      issued: t.commands.issued,
+      received: t.commands.received,
+      answered: fates ? fates.answered : t.commands.answered,
+      refused: t.commands.refused + (fates?.refused ?? 0),
+      failedByScenario: t.commands.failedByScenario,
+      // The console's count: an ignored command that never reached its phone was ignored all the same.
+      ignoredByScenario: fates ? fates.ignored : t.commands.ignoredByScenario,
+      lost: (fates?.lost ?? 0) + t.commands.unsent,
+      answerMs: t.commandAnswer.percentiles(),
+    },
     notifications: {
-      issued: notes.issued,
+      issued: t.notifications.issued,
       shown: notes.shown,
-      lost: notes.issued - notes.shown,
+      lost: t.notifications.issued - notes.shown,
       duplicated: t.notifications.duplicates,
       delayMs: t.notificationDelay.percentiles(),
     },

@@ -97,6 +97,12 @@ export class FleetRun {
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly issuedNotifications = new Set<string>()
   private readonly shownNotifications = new Set<string>()
+  /**
+   * Shown notifications not (yet) known as this run's, with their delay: one an earlier run or a person queued, which
+   * the report leaves out, or one of this run's that came before the console API's answer with its id (fleet/phone.ts
+   * leaves other commands out the same way).
+   */
+  private readonly shownUnknown = new Map<string, number>()
   /** Phones coming up, and going down (fleet/gate.ts): apart, so a stop never waits for a phone still connecting. */
   private readonly starting: Gate
   private readonly stopping: Gate
@@ -284,6 +290,9 @@ export class FleetRun {
         // Read when the phone's first command arrives, not at its start (most phones of a run never get one).
         ownerKey: () => o.ownerKey(device.account),
         battery: plan.battery,
+        // A new data directory starts at seq 0, as did the last run's of this device: the cloud would take this run's
+        // heartbeats for replays and keep none (agent/heartbeat-seq.ts).
+        firstSeq: this.startAt,
       },
       plan,
       {
@@ -309,13 +318,12 @@ export class FleetRun {
     })
     phone.framework.on('notification', (n) => {
       // The inbox shows each notification once (a repeat comes as 'duplicate').
-      this.shownNotifications.add(n.id)
-      this.tally.notifications.shown++
-      this.tally.notificationDelay.add(n.delayMs)
-      this.metrics.notificationDelay.observe(n.delayMs / 1000)
-      this.metrics.outcomes.inc({ outcome: 'notification-shown' })
+      if (this.issuedNotifications.has(n.id)) this.shown(n.id, n.delayMs)
+      else this.shownUnknown.set(n.id, n.delayMs)
     })
-    phone.framework.on('duplicate', () => void this.tally.notifications.duplicates++)
+    phone.framework.on('duplicate', (id) => {
+      if (this.issuedNotifications.has(id)) this.tally.notifications.duplicates++
+    })
     return phone
   }
 
@@ -449,14 +457,19 @@ export class FleetRun {
     const expected = slot.plan.answer(c.id).answer
     this.tally.commands.issued++
     this.record(slot.device.id, 'command', `${c.type} ${c.id} expect ${expected}`, c.at)
-    const said = await fleetConsole.command({
-      device: slot.device.id,
-      account: slot.device.account,
-      type: c.type,
-      id: c.id,
-      expected,
-      now: this.opts.clock.now(),
-    })
+    const said = await fleetConsole
+      .command({
+        device: slot.device.id,
+        account: slot.device.account,
+        type: c.type,
+        id: c.id,
+        expected,
+        now: this.opts.clock.now(),
+      })
+      .catch((err: unknown) => {
+        this.tally.commands.unsent++
+        throw err
+      })
     if (said === 'refused') this.tally.commands.refused++
   }
 
@@ -466,6 +479,20 @@ export class FleetRun {
     if (!fleetConsole) return
     this.tally.notifications.issued++
     this.record(slot.device.id, 'notify', key, n.at)
-    this.issuedNotifications.add(await fleetConsole.notify(slot.device.id, `fleet ${key.slice(0, 8)}`))
+    const id = await fleetConsole.notify(slot.device.id, `fleet ${key.slice(0, 8)}`)
+    this.issuedNotifications.add(id)
+    const delayMs = this.shownUnknown.get(id)
+    if (delayMs === undefined) return
+    this.shownUnknown.delete(id)
+    this.shown(id, delayMs)
+  }
+
+  /** One of this run's notifications shown on its phone. */
+  private shown(id: string, delayMs: number): void {
+    this.shownNotifications.add(id)
+    this.tally.notifications.shown++
+    this.tally.notificationDelay.add(delayMs)
+    this.metrics.notificationDelay.observe(delayMs / 1000)
+    this.metrics.outcomes.inc({ outcome: 'notification-shown' })
   }
 }

@@ -7,14 +7,14 @@
 import { randomUUID, type KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import { ensureConsoleToken } from '../broker/console-token.js'
-import { ConsoleClient } from '../cli/console-client.js'
+import { ConsoleApiError, ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
 import type { HistoryReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import { LoopDelay } from '../common/loop-delay.js'
 import { AllUpLoopDelay } from './all-up-delay.js'
 import { OwnerKeys } from '../common/signing.js'
-import { HttpFleetConsole } from './console-driver.js'
+import { HttpFleetConsole, type CommandFate } from './console-driver.js'
 import { CredentialsError, type Credentials } from './credentials.js'
 import { planFleet } from './plan.js'
 import { Rng } from './prng.js'
@@ -119,8 +119,27 @@ async function inProcessBroker(o: TargetOptions): Promise<Target> {
   }
 }
 
-function remoteBroker(r: RemoteBroker): Target {
+/**
+ * Asks the console API once, before any phone starts. A wrong --api (another port, the MQTT one) or a token the broker
+ * does not take would otherwise fail the fleet's console on every call and the report's check of what the cloud stored
+ * at the end: the whole run spent, and no report.
+ */
+async function checkConsoleApi(client: ConsoleClient, apiUrl: string): Promise<void> {
+  try {
+    await client.request('/api/clock')
+  } catch (err) {
+    const e = err as ConsoleApiError
+    const why =
+      e.status === 401
+        ? "the broker there refuses the console token: give --console-token-file that broker's DIR/console.token"
+        : `${e.message}: give the broker's HTTP address, http://HOST:PORT with its --http-port (its start-up log says httpPort)`
+    throw new ConsoleApiError(e.status, `--api ${apiUrl}: ${why}`, e.reason)
+  }
+}
+
+async function remoteBroker(r: RemoteBroker): Promise<Target> {
   const client = r.apiUrl && r.consoleToken ? new ConsoleClient(r.apiUrl, r.consoleToken) : null
+  if (client) await checkConsoleApi(client, r.apiUrl as string)
   return {
     brokerUrl: r.brokerUrl,
     pushUrl: r.pushUrl,
@@ -143,7 +162,7 @@ function untilEither(promise: Promise<void>, signal: AbortSignal): Promise<void>
 }
 
 /** The broker a run talks to: the one named, or one started in this process with the fleet provisioned on it. */
-export const openTarget = (o: TargetOptions): Promise<Target> => (o.remote ? Promise.resolve(remoteBroker(o.remote)) : inProcessBroker(o))
+export const openTarget = (o: TargetOptions): Promise<Target> => (o.remote ? remoteBroker(o.remote) : inProcessBroker(o))
 
 /** The first `count` devices of the credentials: the fleet. */
 export function fleetDevices(credentials: Credentials, count: number): Credentials['devices'] {
@@ -176,7 +195,8 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       if (!publicKeys.has(account)) publicKeys.set(account, keys.existingOwnerKey(account))
       return publicKeys.get(account)
     }
-    const fleetConsole = target.client && !o.profile ? new HttpFleetConsole(target.client, keys) : undefined
+    const fleetConsole =
+      target.client && !o.profile ? new HttpFleetConsole(target.client, keys, o.log.child({ module: 'fleet' })) : undefined
     const run = new FleetRun({
       plan,
       devices,
@@ -202,7 +222,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
     const cpuStart = process.cpuUsage()
     let rssPeak = process.memoryUsage.rss()
     const started = performance.now()
-    let fates = { answered: 0, refused: 0, ignored: 0, lost: 0 }
+    let fates: Record<CommandFate, number> | null = null
     const ticker = setInterval(() => {
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       const up = run.phonesUp()
@@ -220,7 +240,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
         .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       // Phones that stay to the end are still up: the answers and notifications still due come in before they stop.
-      fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : fates
+      fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : null
       await run.notificationsShown(COMMAND_WAIT_MS)
       await run.stop()
     } finally {

@@ -12,7 +12,8 @@ export class Tally {
   readonly sentSeqs = new Map<string, SeqSet>()
   readonly ackedSeqs = new Map<string, SeqSet>()
   readonly heartbeatAck = new LatencyHistogram()
-  readonly commands = { issued: 0, refused: 0, received: 0, answered: 0, failedByScenario: 0, ignoredByScenario: 0 }
+  /** `unsent`: issued, but the console API did not take it (an error other than a refusal): lost. */
+  readonly commands = { issued: 0, refused: 0, received: 0, answered: 0, failedByScenario: 0, ignoredByScenario: 0, unsent: 0 }
   readonly commandAnswer = new LatencyHistogram()
   readonly notifications = { issued: 0, shown: 0, duplicates: 0 }
   readonly notificationDelay = new LatencyHistogram()

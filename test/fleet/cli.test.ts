@@ -1,6 +1,9 @@
 /** `fakephone fleet run` from the command line, in-process (issue 12): its own broker, a running one, errors. */
 import t from 'tap'
+import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { SystemClock } from '../../common/clock.js'
 import { main } from '../../cli/main.js'
@@ -121,6 +124,36 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const both = await run([...remote, '--console-token', cloud.consoleToken, '--console-token-file', tokenFile])
   t.equal(both.code, 1)
   t.match(both.err, /cannot be used with option '--console-token/)
+
+  // A wrong --api or token is said before any phone starts, not after the run with no report.
+  const token = ['--console-token-file', tokenFile]
+  const mqttPortAsApi = await run([...argv, '--api', `http://127.0.0.1:${cloud.mqttPort}`, ...token], new SystemClock())
+  t.equal(mqttPortAsApi.code, 1)
+  t.match(
+    mqttPortAsApi.err,
+    `error: --api http://127.0.0.1:${cloud.mqttPort}: cannot reach the broker at http://127.0.0.1:${cloud.mqttPort}`,
+  )
+  t.match(
+    mqttPortAsApi.err,
+    /give the broker's HTTP address, http:\/\/HOST:PORT with its --http-port \(its start-up log says httpPort\)\n$/,
+  )
+  t.notMatch(mqttPortAsApi.out, /fleet "remote"/, 'no run, no report')
+  const wrongToken = join(dir, 'wrong.token')
+  writeFileSync(wrongToken, 'x'.repeat(43))
+  t.match(
+    (await run([...remote, '--console-token-file', wrongToken])).err,
+    `error: --api ${cloud.apiUrl}: the broker there refuses the console token: give --console-token-file that broker's DIR/console.token\n`,
+  )
+  // Some other web server on that port.
+  const other = createServer((_, res) => res.writeHead(404).end('Not Found')).listen(0, '127.0.0.1')
+  await once(other, 'listening')
+  t.teardown(() => other.close())
+  const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`
+  const notApi = await run([...argv, '--api', otherUrl, ...token])
+  t.match(
+    notApi.err,
+    `error: --api ${otherUrl}: ${otherUrl} did not answer like a fakephone broker (HTTP 404): give the broker's HTTP address`,
+  )
 
   const tooMany = await run(['fleet', 'run', '--count', '4', '--broker', cloud.mqttUrl, '--credentials', creds])
   t.equal(tooMany.code, 1)

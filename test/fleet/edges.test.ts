@@ -2,6 +2,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleApiError } from '../../cli/console-client.js'
@@ -14,13 +15,13 @@ import { FleetPhone } from '../../fleet/phone.js'
 import { planFleet } from '../../fleet/plan.js'
 import { Rng } from '../../fleet/prng.js'
 import { provision } from '../../fleet/provision.js'
-import { renderReport, type FleetReport } from '../../fleet/report.js'
+import { buildReport, renderReport, type FleetReport } from '../../fleet/report.js'
 import { FleetRun } from '../../fleet/runner.js'
 import { checkScenario, type LoadedScenario } from '../../fleet/scenario.js'
 import { runSession, type SessionOptions } from '../../fleet/session.js'
 import { Tally } from '../../fleet/tally.js'
 import { run as runCli } from '../fixtures/io.js'
-import { startCloud } from '../fixtures/cloud.js'
+import { startCloud, type Cloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { commandState, listening, makeOwner, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -30,7 +31,7 @@ async function onePhoneRun(
   t: Test,
   prefix: string,
   scenarioOf: (dir: string) => LoadedScenario,
-  extra: Partial<ConstructorParameters<typeof FleetRun>[0]> = {},
+  extra: Partial<ConstructorParameters<typeof FleetRun>[0]> | ((cloud: Cloud) => Partial<ConstructorParameters<typeof FleetRun>[0]>) = {},
 ) {
   const clock = new ManualClock()
   const cloud = await startCloud(t, {}, clock)
@@ -47,7 +48,7 @@ async function onePhoneRun(
     clock,
     log: cloud.logs.logger(),
     random: (i) => Rng.stream('s', i, 'agent').next,
-    ...extra,
+    ...(typeof extra === 'function' ? extra(cloud) : extra),
   })
   t.teardown(() => run.stop())
   return { clock, cloud, keys, device, run }
@@ -138,6 +139,113 @@ t.test('F4: a planned Find Device switch-off in lost mode is refused and logged;
   t.match(await run.metrics.registry.metrics(), /^fakephone_fleet_reconnects_total 1$/m, 'cloud service off and on: one reconnect')
   await run.notificationsShown(120)
   t.ok(run.notificationCounts().issued > 0 && run.notificationCounts().shown === 0, 'queued notifications that never came are counted')
+})
+
+t.test('a command the console API does not take is counted unsent, and the report counts it lost', async (t) => {
+  const { clock, cloud, run } = await onePhoneRun(
+    t,
+    'unsent',
+    (dir) => checkScenario({ stages: [{ kind: 'steady', for: '10s' }], console: { commands: { every: '1s' } } }, 'unsent', dir),
+    {
+      console: {
+        command: () => Promise.reject(new Error('the console API is down')),
+        fates: () => Promise.reject(new Error('unused')),
+        notify: () => Promise.reject(new Error('unused')),
+      },
+    },
+  )
+  run.start()
+  await run.settled()
+  clock.advance(10_000)
+  await run.settled()
+  t.ok(run.tally.commands.issued > 0, `${run.tally.commands.issued} issued`)
+  t.equal(run.tally.commands.unsent, run.tally.commands.issued, 'none reached the cloud')
+  t.ok(cloud.logs.has('fleet console call failed'))
+})
+
+t.test('F1: a second run of the same devices, in a new work folder, has its heartbeats stored, not dropped as replays', async (t) => {
+  const clock = new ManualClock()
+  const cloud = await startCloud(t, {}, clock)
+  const dir = tempDir(t)
+  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix: 'again', clock })
+  const device = credentials.devices[0]!
+  const loaded = checkScenario(
+    { stages: [{ kind: 'steady', for: '5s' }], groups: [{ name: 'g', heartbeat: { every: '1s' } }] },
+    'again',
+    dir,
+  )
+  /** One run of the device, in its own work folder (as `fleet run` without --work), until it sent `beats` heartbeats. */
+  const runOnce = async (work: string, beats: number): Promise<FleetRun> => {
+    const run = new FleetRun({
+      plan: planFleet(loaded, 's', [device.id]),
+      devices: credentials.devices,
+      ownerKey: () => undefined,
+      brokerUrl: cloud.mqttUrl,
+      dataDir: join(dir, work),
+      clock,
+      log: cloud.logs.logger(),
+      random: (i) => Rng.stream('s', i, 'agent').next,
+    })
+    run.start()
+    await run.settled()
+    // A heartbeat is sent once its seq is reserved (a file write): each step waits for the one it made due.
+    for (let i = 1; i <= beats; i++) {
+      clock.advance(1200)
+      while (run.tally.heartbeats.sent < i) await new Promise((resolve) => setImmediate(resolve))
+    }
+    await run.settled()
+    await run.stop()
+    return run
+  }
+  const first = await runOnce('run-1', 2)
+  clock.advance(60_000)
+  const second = await runOnce('run-2', 2)
+  const stored = cloud.broker.store.history(device.id, 100)
+  t.equal(stored.length, first.tally.heartbeats.sent + second.tally.heartbeats.sent, "the cloud kept both runs' heartbeats")
+  const secondSeqs = [...(second.tally.sentSeqs.get(device.id) ?? [])]
+  t.ok(
+    secondSeqs.every((seq) => stored.some((h) => h.seq === seq && h.at >= clock.now() - 10_000)),
+    "each of the second run's seqs is stored as the second run's fix",
+  )
+  t.equal(cloud.broker.store.device(device.id)?.last?.seq, Math.max(...secondSeqs), "the console shows the second run's position")
+})
+
+t.test("X3: the report counts the run's own notifications only, also one shown before the console API answered with its id", async (t) => {
+  const { clock, cloud, device, run } = await onePhoneRun(
+    t,
+    'notes',
+    (dir) => checkScenario({ stages: [{ kind: 'steady', for: '10s' }], console: { notifications: { every: '2s' } } }, 'notes', dir),
+    (cloud) => ({
+      pushUrl: cloud.pushUrl,
+      console: {
+        command: () => Promise.reject(new Error('unused')),
+        fates: () => Promise.reject(new Error('unused')),
+        // Queued in the cloud, but the id comes back only once the phone has shown it (a slow console API answer).
+        notify: async (id, title) => {
+          const queue = cloud.broker.framework.queue
+          const record = queue.enqueue(id, { kind: 'message', title, body: '' })
+          await new Promise<void>((resolve) => {
+            const delivered = (r: { id: string }): void => void (r.id === record.id && (queue.off('delivered', delivered), resolve()))
+            queue.on('delivered', delivered)
+          })
+          return record.id
+        },
+      },
+    }),
+  )
+  // Left in the cloud by someone else (an earlier run, a person at the console) and shown when the phone connects.
+  const stranger = once(cloud.broker.framework.queue, 'delivered')
+  cloud.broker.framework.queue.enqueue(device.id, { kind: 'message', title: 'from an earlier run', body: '' })
+  run.start()
+  await stranger
+  await run.settled()
+  clock.advance(10_000)
+  await run.settled()
+  const { issued, shown } = run.notificationCounts()
+  t.ok(issued > 0, `${issued} queued by the run`)
+  t.equal(shown, issued, "every one of the run's shown, each counted once its id was known")
+  t.equal(run.tally.notifications.shown, issued, 'the stranger is not counted')
+  t.equal(run.tally.notificationDelay.percentiles().count, issued, "nor in the run's latencies")
 })
 
 t.test('a run told to keep no heartbeat events counts every heartbeat and logs the rest', async (t) => {
@@ -274,6 +382,40 @@ t.test('tallies, the console driver and the report say what went wrong', async (
   )
 })
 
+t.test("the report's commands and notifications add up: issued = answered + refused + ignored as planned + lost", async (t) => {
+  const meta = { scenario: 's', seed: '1', durationMs: 1, fleet: { size: 1, scenarioHash: '0', shards: { count: 1, parts: [1] } } }
+  const resources = {} as FleetReport['resources']
+  const runOf = (tally: Tally, notes: { issued: number; shown: number }) =>
+    ({ tally, notificationCounts: () => notes, phonesUp: () => ({ target: 1 }) }) as unknown as FleetRun
+  const tally = new Tally()
+  // 12 issued: 2 refused by the cloud at submission, 1 the console API did not take, 9 submitted. Of those the phones
+  // ignored 1 as planned; another planned ignore never reached its phone; one phone refused one (F3: Find Device off).
+  Object.assign(tally.commands, { issued: 12, refused: 2, unsent: 1, received: 6, answered: 6, failedByScenario: 1, ignoredByScenario: 1 })
+  Object.assign(tally.notifications, { issued: 3 })
+  const fates = { answered: 5, refused: 1, ignored: 2, lost: 1 }
+  const r = await buildReport(runOf(tally, { issued: 2, shown: 2 }), meta, resources, () => null, fates)
+  const c = r.commands
+  t.same(
+    [c.answered, c.refused, c.ignoredByScenario, c.lost],
+    [5, 3, 2, 2],
+    "the console's fates, with the cloud's refusals and the unsent",
+  )
+  t.equal(c.answered + c.refused + c.ignoredByScenario + c.lost, c.issued, 'every issued command accounted for once')
+  t.same(
+    [r.notifications.issued, r.notifications.shown, r.notifications.lost],
+    [3, 2, 1],
+    'a notification the console could not queue is lost',
+  )
+  t.notOk(r.ok)
+
+  // OwnTracks phones: no console of the fleet's own; a cmd sent by hand is received and answered by the phone.
+  const own = new Tally()
+  Object.assign(own.commands, { received: 1, answered: 1 })
+  const o = await buildReport(runOf(own, { issued: 0, shown: 0 }), meta, resources, () => null, null)
+  t.same([o.commands.received, o.commands.answered, o.commands.lost], [1, 1, 0], "without a console, the phones' own count")
+  t.ok(o.ok)
+})
+
 t.test('the console driver waits for a command still in flight, then counts its fate', async (t) => {
   // A stand-in console API (the real one is driven in run.test.ts): the first poll finds the command queued, the next answered.
   const polls: string[] = []
@@ -300,6 +442,38 @@ t.test('the console driver waits for a command still in flight, then counts its 
   t.equal(await driver.command(c), 'submitted')
   t.same(await driver.fates(60_000), { answered: 1, refused: 0, ignored: 0, lost: 0 }, 'answered once it was')
   t.same(polls, ['queued', 'succeeded'], 'polled again while it was queued')
+})
+
+t.test('the console driver logs each command it counts lost: which, to which phone, and why', async (t) => {
+  const ids = ['0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a21', '0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a22', '0d8f3c6e-1c1e-4b6f-9a57-2f1f7f6b9a23']
+  const logs = new LogCapture()
+  const driver = new HttpFleetConsole(
+    {
+      submit: async () => {},
+      // The phone went away mid-command; an ignored one got answered; the third the cloud does not list.
+      commands: async () => ({
+        commands: [
+          { id: ids[0], state: 'executing' },
+          { id: ids[1], state: 'succeeded' },
+        ],
+      }),
+    } as unknown as ConstructorParameters<typeof HttpFleetConsole>[0],
+    { nextSeq: () => 1, existingSigningKey: () => generateKeyPairSync('ed25519').privateKey, dir: 'keys' } as unknown as OwnerKeys,
+    logs.logger(),
+  )
+  const expected = ['succeed', 'ignore', 'fail'] as const
+  for (const [i, id] of ids.entries())
+    await driver.command({ device: 'qa-00039', account: 'a', type: 'locate', id, expected: expected[i]!, now: 1 })
+  t.same(await driver.fates(0), { answered: 0, refused: 0, ignored: 0, lost: 3 })
+  const lost = logs.lines.filter((l) => String(l.msg).startsWith('fleet command lost'))
+  t.same(
+    lost.map((l) => [l.command, l.msg]),
+    [
+      [ids[0], 'fleet command lost: executing, not succeeded as planned (see `fakephone console commands qa-00039`)'],
+      [ids[1], 'fleet command lost: succeeded, though the plan has the phone ignore it (see `fakephone console commands qa-00039`)'],
+      [ids[2], 'fleet command lost: unknown to the cloud, not failed as planned (see `fakephone console commands qa-00039`)'],
+    ],
+  )
 })
 
 t.test('a phone that cannot start fails the run (exit 1); an interrupted open run still reports', async (t) => {

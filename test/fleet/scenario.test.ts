@@ -272,6 +272,72 @@ t.test("each run sends the plan's commands under ids of its own, answered as the
   t.same(a.phones[0]?.answer('not-planned'), planned.phones[0]?.answer('not-planned'), 'a command the plan did not send: by its own id')
 })
 
+t.test(
+  'the console sends a phone nothing it would get too late to answer: not as it goes away for good, nor as the ramp-down stops it',
+  async (t) => {
+    type Phone = FleetPlan['phones'][number]
+    /** When `at` reaches the phone (at once, or when back from the outage it falls in), and when the phone goes for good. */
+    const reached = (p: Phone, at: number): number => {
+      const o = p.outages.find((x) => at >= x.at && at < x.at + x.forMs)
+      return o ? o.at + o.forMs : at
+    }
+    const gone = (p: Phone): number => p.outages.find((o) => o.at + o.forMs >= p.stopAt)?.at ?? p.stopAt
+    /** What reaches the phone within `margin` ms of its going (commands also leave their group's delay.max: 2 s here). */
+    const tooLate = (plan: FleetPlan, p: Phone): unknown[] =>
+      gone(p) >= plan.endAt
+        ? []
+        : [
+            ...p.commands.filter((c) => reached(p, c.at) >= gone(p) - 5000 - 2000),
+            ...p.notifications.filter((n) => reached(p, n.at) >= gone(p) - 5000),
+          ]
+    // README's morning.yaml: outages every 10m for 30s, commands every 2m (answered up to 2 s late), notifications every 3m.
+    const morning = checkScenario(
+      {
+        stages: [
+          { kind: 'ramp-up', rate: 200 },
+          { kind: 'steady', for: '5m' },
+        ],
+        groups: [{ name: 'walkers', outages: { every: '10m', for: '30s' }, commands: { delay: { min: 0, max: '2s' } } }],
+        console: { commands: { every: '2m' }, notifications: { every: '3m' } },
+      },
+      'morning',
+      tempDir(t),
+    )
+    const plan = planFleet(morning, '42', fleetIds('qa', 1000))
+    t.ok(plan.phones.filter((p) => gone(p) < plan.endAt).length > 10, 'phones that end the run away')
+    t.same(
+      plan.phones.flatMap((p) => tooLate(plan, p)),
+      [],
+      'nothing goes to a phone that never comes back, or just before it goes',
+    )
+    const waited = plan.phones.flatMap((p) => [...p.commands, ...p.notifications].filter((x) => reached(p, x.at) > x.at))
+    t.ok(waited.length > 10, 'a phone away for a while still gets what waits for it')
+    // With a ramp-down, the phone must be back in time for the margin before its stop, notifications too.
+    const ramped = checkScenario(
+      {
+        stages: [
+          { kind: 'steady', for: '2m' },
+          { kind: 'ramp-down', rate: 1 },
+        ],
+        groups: [{ name: 'g', outages: { every: '20s', for: '10s' }, commands: { delay: { min: 0, max: '2s' } } }],
+        console: { commands: { every: '3s' }, notifications: { every: '3s' } },
+      },
+      'ramped',
+      tempDir(t),
+    )
+    const down = planFleet(ramped, 's', fleetIds('r', 30))
+    t.ok(
+      down.phones.some((p) => p.outages.length > 0 && p.notifications.length > 0),
+      'phones with outages and notifications',
+    )
+    t.same(
+      down.phones.flatMap((p) => tooLate(down, p)),
+      [],
+      'nothing it would get in its last five seconds',
+    )
+  },
+)
+
 t.test("a command's fate: answered as planned, refused, ignored, or lost", async (t) => {
   t.equal(fate('succeed', 'succeeded'), 'answered')
   t.equal(fate('fail', 'failed'), 'answered')
