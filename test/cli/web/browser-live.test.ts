@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { CONSOLE_TOKEN_FILE } from '../../../broker/console-token.js'
 import type { Page } from 'playwright-core'
 import { CHROMIUM } from '../../../bench/chromium.js'
-import { signedInPage } from '../../fixtures/browser.js'
+import { pageProblems, signedInPage } from '../../fixtures/browser.js'
 import { startWeb, type WebSetup } from '../../fixtures/web.js'
 import { run } from '../../fixtures/io.js'
 import { addDevice, connectDevice, heartbeat, storedHeartbeats } from '../../fixtures/cloud.js'
@@ -68,12 +68,7 @@ if (!existsSync(CHROMIUM)) {
   t.test('the web console follows the cloud live, in Chromium', async (t) => {
     const s = await startWeb(t)
     const page = await signedInPage(t, s)
-    const problems: string[] = []
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
-    page.on(
-      'console',
-      (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(`console: ${m.text()}`),
-    )
+    const problems = pageProblems(page)
     /** How many times the panel read the account's items. */
     let itemReads = 0
     page.on('request', (r) => void (new URL(r.url()).pathname === '/app/api/accounts/alice/items' && itemReads++))

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs'
 import type { Route } from 'playwright-core'
 import { CHROMIUM } from '../../../bench/chromium.js'
 import { mintLoginToken } from '../../../cli/web/session.js'
-import { signedInPage } from '../../fixtures/browser.js'
+import { pageProblems, signedInPage } from '../../fixtures/browser.js'
 import { startWeb } from '../../fixtures/web.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
 
@@ -25,12 +25,7 @@ if (!existsSync(CHROMIUM)) {
   t.test('the web console as its owner meets it, in Chromium', async (t) => {
     const s = await startWeb(t)
     const page = await signedInPage(t, s)
-    const problems: string[] = []
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
-    page.on(
-      'console',
-      (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(`console: ${m.text()}`),
-    )
+    const problems = pageProblems(page)
     const stored = storedHeartbeats(s.cloud, 1)
     s.real.advance(30_000)
     await stored

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Page, Request } from 'playwright-core'
 import { CHROMIUM } from '../../../bench/chromium.js'
-import { signedInPage } from '../../fixtures/browser.js'
+import { pageProblems, signedInPage } from '../../fixtures/browser.js'
 import { packageRoot } from '../../../cli/web/assets.js'
 import { WebConsole } from '../../../cli/web/server.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
@@ -32,15 +32,10 @@ if (!existsSync(CHROMIUM)) {
     const whole = t
     const page = await signedInPage(t, s)
     const context = page.context()
-    const problems: string[] = []
+    // Chromium logs every 4xx as "Failed to load resource"; statuses are checked one by one below instead.
+    const problems = pageProblems(page)
     /** Refusals the tests provoke on purpose: method and path, with the status expected. */
     const expected = new Set<string>()
-    // Chromium logs every 4xx as "Failed to load resource"; statuses are checked one by one below instead.
-    page.on(
-      'console',
-      (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(`console: ${m.text()}`),
-    )
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
     page.on('requestfailed', (r) => {
       // A page that is left (the tests load it again) closes its event stream: that is not a failure.
       if (new URL(r.url()).pathname === '/events' && r.failure()?.errorText === 'net::ERR_ABORTED') return
