@@ -12,6 +12,7 @@ import { z } from 'zod'
 import { readGpx, type Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
+import { plural } from '../common/plural.js'
 
 /** A duration: milliseconds, or text such as 500ms, 30s, 5m, 2h. */
 const Duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
@@ -168,7 +169,7 @@ export class ScenarioError extends FakephoneError {
     readonly issues: string[],
     source: string,
   ) {
-    super('SCENARIO', `${source}: ${issues.length === 1 ? 'an error' : `${issues.length} errors`}\n  ${issues.join('\n  ')}`)
+    super('SCENARIO', `${source}: ${plural(issues.length, 'error')}\n  ${issues.join('\n  ')}`)
   }
 }
 

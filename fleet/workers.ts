@@ -26,6 +26,7 @@ import { progressOf, sumProgress, type Progress } from './progress.js'
 import { scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
 import { fleetDevices, openTarget, runSession, type RemoteBroker, type SessionOptions } from './session.js'
 import { shardSize, WHOLE, workerShard, type Shard } from './shard.js'
+import { plural } from '../common/plural.js'
 
 /** What one core holds: the issue's target, 10,000 complete phones on 2 cores at 1,000 heartbeats/s in all. */
 export const PHONES_PER_CORE = 5_000
@@ -75,8 +76,8 @@ export function autoWorkers(
   return {
     workers,
     why:
-      `${workers === 1 ? '1 process' : `${workers} worker processes`}: ${sockets} sockets (${count} phones × ${socketsPerPhone}) ` +
-      `for ${files}; ${count} phones at up to ${PHONES_PER_CORE} per core, ${cores} cores`,
+      `${workers === 1 ? '1 process' : `${workers} worker processes`}: ${plural(sockets, 'socket')} (${plural(count, 'phone')} × ` +
+      `${socketsPerPhone}) for ${files}; ${plural(count, 'phone')} at up to ${PHONES_PER_CORE} per core, ${plural(cores, 'core')}`,
   }
 }
 

@@ -95,6 +95,11 @@ t.test('--workers auto: enough processes for the open files, one per core for bi
       '1 process: 200 sockets (100 phones × 2) for an open-file room of 20000 per process; ' +
       `100 phones at up to ${PHONES_PER_CORE} per core, 2 cores`,
   })
+  t.match(
+    autoWorkers(1, 1, room(20_000), 1).why,
+    /^1 process: 1 socket \(1 phone × 1\) for .*; 1 phone at up to \d+ per core, 1 core$/,
+    'one of each in the singular',
+  )
   t.equal(autoWorkers(15_000, 2, room(20_000), 8).workers, 3, '30,000 sockets need 2 processes by files, 3 by cores')
   t.equal(autoWorkers(30_000, 2, room(20_000), 2).workers, 3, 'files win over cores: 60,000 sockets in 3 processes')
   t.equal(autoWorkers(9_000, 1, room(20_000), 1).workers, 1, 'one core: one process while the sockets fit')

@@ -83,7 +83,7 @@ t.test('scenario validation reports every error with its path', async (t) => {
     'stages: the ramp-up comes first',
   ])
   const err = t.throws(() => checkScenario({ stages: 1 }, 'x.json', '.')) as ScenarioError
-  t.match(err.message, /^x\.json: an error\n  stages: /)
+  t.match(err.message, /^x\.json: 1 error\n  stages: /)
   t.match(new ScenarioError(['a', 'b'], 'y').message, /^y: 2 errors\n  a\n  b$/)
 })
 
@@ -104,10 +104,10 @@ t.test('scenario files load from YAML or JSON, with defaults and GPX tracks rela
     'an empty file is the default scenario',
   )
   writeFileSync(join(dir, 'bad.json'), '{')
-  await t.rejects(loadScenario(join(dir, 'bad.json')), { message: /bad\.json: an error\n  not valid JSON: / })
+  await t.rejects(loadScenario(join(dir, 'bad.json')), { message: /bad\.json: 1 error\n  not valid JSON: / })
   writeFileSync(join(dir, 'bad.yaml'), 'a: [')
   await t.rejects(loadScenario(join(dir, 'bad.yaml')), { message: /not valid YAML: / })
-  await t.rejects(loadScenario(join(dir, 'none.yaml')), { message: /none\.yaml: an error\n  cannot read it: ENOENT/ })
+  await t.rejects(loadScenario(join(dir, 'none.yaml')), { message: /none\.yaml: 1 error\n  cannot read it: ENOENT/ })
 })
 
 t.test('the PRNG: fixed numbers per seed, independent streams, sound draws', async (t) => {
