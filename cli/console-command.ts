@@ -53,21 +53,24 @@ export async function readToken(o: ConsoleOptions): Promise<string> {
 /**
  * What a live view prints when stdout is not a terminal (a log file, `npm start > demo.log`, a service's journal):
  * the table and the guide under it when first drawn, then each again only when it changed (a table when what the
- * cloud reports changed, the guide when, say, the demo's sign-in link was used). Reprinting the same screen every
- * second filled a log with copies of an unchanged table and guide.
+ * cloud reports changed, as a new fix, not its ages alone; the guide when, say, the demo's sign-in link was used).
+ * Reprinting the same screen every second filled a log with copies of an unchanged table and guide.
  */
 export class PlainFrames {
-  private view: string | undefined
+  private state: string | undefined
   private guide: string | undefined
 
-  /** The text to print for this draw, or undefined when all of it would repeat what was printed. */
-  frame(header: string, view: string, guide: string): string | undefined {
-    const newView = view !== this.view
+  /**
+   * The text to print for this draw, or undefined when all of it would repeat what was printed. `state` is what the
+   * table shows, without the time it is read at (its ages grow every second; a new fix is a change).
+   */
+  frame(header: string, view: string, guide: string, state = view): string | undefined {
+    const newState = state !== this.state
     const newGuide = guide !== this.guide
-    if (!newView && !newGuide) return undefined
-    this.view = view
+    if (!newState && !newGuide) return undefined
+    this.state = state
     this.guide = guide
-    return (newView ? header + view : '') + (newGuide ? '\n' + guide : '')
+    return (newState ? header + view : '') + (newGuide ? '\n' + guide : '')
   }
 }
 
@@ -82,15 +85,15 @@ export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, 
   const plain = new PlainFrames()
   const draw = async (): Promise<void> => {
     // The cloud's time heads the table, as its ages are counted from it (simulated time runs ahead of this machine's).
-    const { now, view } = await api.devices().then(
-      ({ now, devices }) => ({ now, view: renderDevices(devices, now) }),
+    const { now, view, state } = await api.devices().then(
+      ({ now, devices }) => ({ now, view: renderDevices(devices, now), state: JSON.stringify(devices) }),
       // The broker's refusal may quote a name from others: shown as the other commands' errors are (cli/main).
-      (err: Error) => ({ now: io.clock.now(), view: `${linesForTerminal(err.message)}\n` }),
+      (err: Error) => ({ now: io.clock.now(), view: `${linesForTerminal(err.message)}\n`, state: err.message }),
     )
     const under = typeof guide === 'string' ? guide : guide()
     const header = `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)\n\n`
     if (!io.tty) {
-      const text = plain.frame(header, view, under)
+      const text = plain.frame(header, view, under, state)
       if (text !== undefined) io.out(text)
       return
     }

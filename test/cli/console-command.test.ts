@@ -76,4 +76,6 @@ t.test('a live view off a terminal prints a table or its guide again only when i
   t.equal(plain.frame('H3\n', 'table B\n', 'guide 1\n'), 'H3\ntable B\n', 'a changed table, with its time, without the guide')
   t.equal(plain.frame('H4\n', 'table B\n', 'guide 2\n'), '\nguide 2\n', 'a changed guide (a used sign-in link) alone')
   t.equal(plain.frame('H5\n', 'table B\n', 'guide 2\n'), undefined)
+  t.equal(plain.frame('H6\n', 'table B, 1s ago\n', 'guide 2\n', 'B'), 'H6\ntable B, 1s ago\n', 'a new state is printed')
+  t.equal(plain.frame('H7\n', 'table B, 2s ago\n', 'guide 2\n', 'B'), undefined, 'its ages alone growing is not a change')
 })
