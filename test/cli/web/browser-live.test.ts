@@ -6,14 +6,12 @@
  * stops, comes back, or refuses the console's token, the banner says so in words a person acts on, with the last
  * contact's time, and keeps Node's or MQTT's reason in its tooltip.
  */
-import t from 'tap'
-import { existsSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CONSOLE_TOKEN_FILE } from '../../../broker/console-token.js'
 import type { Page } from 'playwright-core'
-import { CHROMIUM } from '../../../bench/chromium.js'
-import { pageProblems, signedInPage } from '../../fixtures/browser.js'
-import { startWeb, type WebSetup } from '../../fixtures/web.js'
+import { chromiumTest } from '../../fixtures/browser.js'
+import type { WebSetup } from '../../fixtures/web.js'
 import { run } from '../../fixtures/io.js'
 import { addDevice, connectDevice, heartbeat, storedHeartbeats } from '../../fixtures/cloud.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
@@ -62,172 +60,165 @@ const notesCount = (page: Page, count: number): Promise<unknown> =>
     String(count),
   )
 
-if (!existsSync(CHROMIUM)) {
-  t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium): the browser tests need Debian's Chromium`)
-} else {
-  t.test('the web console follows the cloud live, in Chromium', async (t) => {
-    const s = await startWeb(t)
-    const page = await signedInPage(t, s)
-    const problems = pageProblems(page)
-    /** How many times the panel read the account's items. */
-    let itemReads = 0
-    page.on('request', (r) => void (new URL(r.url()).pathname === '/app/api/accounts/alice/items' && itemReads++))
-    const cli = (...args: string[]) => run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, ...args], s.real)
+chromiumTest('the web console follows the cloud live, in Chromium', async (t, { s, page, problems }) => {
+  /** How many times the panel read the account's items. */
+  let itemReads = 0
+  page.on('request', (r) => void (new URL(r.url()).pathname === '/app/api/accounts/alice/items' && itemReads++))
+  const cli = (...args: string[]) => run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, ...args], s.real)
 
-    await page.goto(`${s.web.url}#/device/phone-a`)
-    await page.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
-    await page.waitForSelector('#items-table')
+  await page.goto(`${s.web.url}#/device/phone-a`)
+  await page.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
+  await page.waitForSelector('#items-table')
+  t.equal(await notesShown(page), '0')
+  t.equal(await page.textContent('#bin-body'), 'Deleted items stay 30 days, then go for good.The recycle bin is empty.')
+
+  await t.test('S1, R1: a phone syncs a note and deletes it; the panel shows both, with no reload', async (t) => {
+    await syncNote(s, 'n-1', 'milk, eggs')
+    await notesCount(page, 1)
+    t.equal(await notesShown(page), '1', 'the synced note is counted')
+    await deleteNote(s, 'n-1')
+    await page.waitForSelector('#bin-table')
+    t.match(await page.textContent('#bin-table'), /^notes\/n-1.*30 days left/, 'in the recycle bin, with its days left')
     t.equal(await notesShown(page), '0')
-    t.equal(await page.textContent('#bin-body'), 'Deleted items stay 30 days, then go for good.The recycle bin is empty.')
-
-    await t.test('S1, R1: a phone syncs a note and deletes it; the panel shows both, with no reload', async (t) => {
-      await syncNote(s, 'n-1', 'milk, eggs')
-      await notesCount(page, 1)
-      t.equal(await notesShown(page), '1', 'the synced note is counted')
-      await deleteNote(s, 'n-1')
-      await page.waitForSelector('#bin-table')
-      t.match(await page.textContent('#bin-table'), /^notes\/n-1.*30 days left/, 'in the recycle bin, with its days left')
-      t.equal(await notesShown(page), '0')
-    })
-
-    await t.test('R2: `console clock advance` moves the days left on the page, the phone away', async (t) => {
-      // The phone hears the jump over its data channel; away, it cannot pass it on: the cloud's own word must.
-      await s.agent.stop()
-      const moved = await cli('clock', 'advance', '2d')
-      t.equal(moved.code, 0, moved.err)
-      await page.waitForSelector('#bin-table :text("28 days left")')
-      t.pass('28 days left, two days on')
-      t.equal((await cli('clock', 'advance', '27d')).code, 0)
-      await page.waitForSelector('#bin-table :text-is("1 day left")')
-      t.pass('the last day in words, as the CLI says it')
-    })
-
-    await t.test('A1, M1: a membership and a retirement plan from the CLI show without a click', async (t) => {
-      const premium = await cli('membership', 'alice', 'premium', '--days', '30')
-      t.equal(premium.code, 0, premium.err)
-      await page.waitForSelector('#account-body dd:has-text("premium until")')
-      t.match(await page.textContent('#quota-text'), / of 200 GB$/)
-      const plan = await cli(
-        'service',
-        'retire',
-        '--announce',
-        'now',
-        '--sync-off',
-        '30d',
-        '--migration-deadline',
-        '60d',
-        '--shutdown',
-        '90d',
-      )
-      t.equal(plan.code, 0, plan.err)
-      await page.waitForSelector('#retirement-phase:has-text("announced")')
-      t.pass('the retirement phase shows')
-    })
-
-    await t.test('a burst of uploads: the panel rereads fewer times than there were changes', async (t) => {
-      const before = itemReads
-      const burst = 20
-      await Promise.all(Array.from({ length: burst }, (_, i) => syncNote(s, `b-${i}`, `note ${i}`)))
-      await notesCount(page, burst)
-      const reads = itemReads - before
-      t.ok(reads >= 1 && reads < burst / 2, `${reads} rereads for ${burst} uploads (${2 * burst} requests)`)
-    })
-
-    await t.test('M2: a phone told to follow its account to another cloud shows where it went, not "offline"', async (t) => {
-      // It was on the map before it went: one heartbeat over its data channel, then away.
-      const secret = await addDevice(s.cloud, 'phone-m', 'mover')
-      const device = await connectDevice(t, s.cloud, 'phone-m', secret)
-      const stored = storedHeartbeats(s.cloud, 1)
-      await device.publishAsync('fp/v1/phone-m/heartbeat', JSON.stringify(heartbeat(1, { at: s.cloud.clock.now(), lat: 57.15 })), {
-        qos: 1,
-      })
-      await stored
-      await device.endAsync()
-      const api = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
-      await api.request('/api/accounts/mover/transferred', { how: 'migrate' })
-      await api.request('/api/accounts/mover/moved', { account: 'mover', to: endpointsOf('http://127.0.0.1:9') })
-      const row = '#device-table tr[data-device="phone-m"]'
-      const dot = (): Promise<{ label: string | null; fill: string | null }> =>
-        page.evaluate(() => {
-          const map = (window as unknown as { fakephone: { label(id: string): string | null; fill(id: string): string | null } }).fakephone
-          return { label: map.label('phone-m'), fill: map.fill('phone-m') }
-        })
-      // A colour as the browser computes it, and that of an entry in the map's key.
-      const css = (colour: string | null): Promise<string> =>
-        page.evaluate((c) => {
-          const el = document.body.appendChild(document.createElement('span'))
-          el.style.background = c ?? ''
-          const computed = getComputedStyle(el).backgroundColor
-          el.remove()
-          return computed
-        }, colour)
-      const keyColour = (text: string): Promise<string> =>
-        page.locator(`.map-legend li:text-is("${text}") .swatch`).evaluate((el) => getComputedStyle(el).backgroundColor)
-      const reload = async (hash: string): Promise<void> => {
-        await page.goto(`${s.web.url}${hash}`)
-        await page.reload()
-        await page.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
-      }
-      await reload('#/')
-      await page.waitForSelector(`${row}:has-text("offline: follows to http://127.0.0.1:9 when back (told ")`)
-      t.pass('away: the list says it follows when it is back')
-      const away = await dot()
-      t.match(away.label, /^phone-m · offline: follows to http:\/\/127\.0\.0\.1:9 when back/, 'and so does its label on the map')
-      t.equal(await css(away.fill), await keyColour('offline'), 'its dot is offline grey')
-      // The phone takes the notice (its push channel acknowledges it): it has moved.
-      const queue = s.cloud.broker.framework.queue
-      queue.acknowledge('phone-m', (queue.list('phone-m', 10)[0] as NotificationRecord).id)
-      await reload('#/device/phone-m')
-      const moved = /^moved to http:\/\/127\.0\.0\.1:9 on \d{4}-\d\d-\d\d \d\d:\d\d UTC$/
-      await page.waitForSelector(`${row}:has-text("moved to http://127.0.0.1:9 on ")`)
-      t.match(await page.textContent(`${row} td:nth-child(2)`), moved, 'the list')
-      await page.waitForSelector('#facts dd:has-text("moved to")')
-      t.match(await page.textContent('#facts dt:text-is("Data channel") + dd'), moved, "the device's page")
-      const onMap = await dot()
-      t.match(onMap.label, /^phone-m · moved to http:\/\/127\.0\.0\.1:9 on \d{4}-\d\d-\d\d \d\d:\d\d UTC$/, 'the map: its label says where')
-      t.equal(await css(onMap.fill), await keyColour('moved to another cloud (its label says where)'), 'its dot has the colour of the key…')
-      t.not(onMap.fill, away.fill, '…no longer the grey of an offline phone')
-      // Back to phone-a for the tests after this one.
-      await reload('#/device/phone-a')
-      await page.waitForSelector('#items-table')
-    })
-
-    await t.test('the broker stopped, back, then with a new console token: the banner says so in words', async (t) => {
-      const port = new URL(s.cloud.apiUrl).port
-      await s.cloud.broker.stop()
-      await page.waitForSelector(`#banner:has-text("The broker is not answering at 127.0.0.1:${port}")`)
-      const said = (await page.textContent('#banner')) as string
-      t.match(
-        said,
-        new RegExp(
-          `^The broker is not answering at 127\\.0\\.0\\.1:${port}: is \`fakephone broker\` \\(or \`fakephone demo\`\\) running\\? ` +
-            'Retrying… Last contact \\d\\d:\\d\\d:\\d\\d; the page shows what the broker said then\\.$',
-        ),
-      )
-      t.notMatch(said, /ECONNREFUSED|Error/, "no Node text in the banner's words")
-      t.match(await page.getAttribute('#banner', 'title'), new RegExp(`^Technical reason: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`))
-      t.equal(await page.textContent('#live'), 'broker unreachable')
-      await s.cloud.restart()
-      await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
-      t.equal(await page.textContent('#live'), 'live', 'back: the banner is gone')
-
-      // The broker's data directory gets a new console token: this console's is refused, and the page says so.
-      await s.cloud.broker.stop()
-      writeFileSync(join(s.cloud.dataDir, CONSOLE_TOKEN_FILE), 'a-new-console-token\n')
-      await s.cloud.restart()
-      await page.waitForSelector(`#banner:has-text("The broker refuses this console's token")`)
-      t.match(
-        await page.getAttribute('#banner', 'title'),
-        /^Technical reason: Connection refused: (Not authorized|Bad username or password)$/,
-      )
-      t.equal(await page.textContent('#live'), 'token refused', 'beside "live": not "broker unreachable"')
-      // What the page reads is refused too: said in the same words, not as "signed out"; the panel keeps what it read.
-      await page.getByRole('button', { name: 'Reload cloud data' }).click()
-      await page.waitForSelector(`#data-read-at:has-text("The broker refuses this console's token")`)
-      t.match(await page.textContent('#data-read-at'), /^not read at \S+: The broker refuses this console's token/)
-      t.notMatch(await page.textContent('#banner'), /signed out/)
-    })
-
-    t.same(problems, [], 'no page error')
   })
-}
+
+  await t.test('R2: `console clock advance` moves the days left on the page, the phone away', async (t) => {
+    // The phone hears the jump over its data channel; away, it cannot pass it on: the cloud's own word must.
+    await s.agent.stop()
+    const moved = await cli('clock', 'advance', '2d')
+    t.equal(moved.code, 0, moved.err)
+    await page.waitForSelector('#bin-table :text("28 days left")')
+    t.pass('28 days left, two days on')
+    t.equal((await cli('clock', 'advance', '27d')).code, 0)
+    await page.waitForSelector('#bin-table :text-is("1 day left")')
+    t.pass('the last day in words, as the CLI says it')
+  })
+
+  await t.test('A1, M1: a membership and a retirement plan from the CLI show without a click', async (t) => {
+    const premium = await cli('membership', 'alice', 'premium', '--days', '30')
+    t.equal(premium.code, 0, premium.err)
+    await page.waitForSelector('#account-body dd:has-text("premium until")')
+    t.match(await page.textContent('#quota-text'), / of 200 GB$/)
+    const plan = await cli(
+      'service',
+      'retire',
+      '--announce',
+      'now',
+      '--sync-off',
+      '30d',
+      '--migration-deadline',
+      '60d',
+      '--shutdown',
+      '90d',
+    )
+    t.equal(plan.code, 0, plan.err)
+    await page.waitForSelector('#retirement-phase:has-text("announced")')
+    t.pass('the retirement phase shows')
+  })
+
+  await t.test('a burst of uploads: the panel rereads fewer times than there were changes', async (t) => {
+    const before = itemReads
+    const burst = 20
+    await Promise.all(Array.from({ length: burst }, (_, i) => syncNote(s, `b-${i}`, `note ${i}`)))
+    await notesCount(page, burst)
+    const reads = itemReads - before
+    t.ok(reads >= 1 && reads < burst / 2, `${reads} rereads for ${burst} uploads (${2 * burst} requests)`)
+  })
+
+  await t.test('M2: a phone told to follow its account to another cloud shows where it went, not "offline"', async (t) => {
+    // It was on the map before it went: one heartbeat over its data channel, then away.
+    const secret = await addDevice(s.cloud, 'phone-m', 'mover')
+    const device = await connectDevice(t, s.cloud, 'phone-m', secret)
+    const stored = storedHeartbeats(s.cloud, 1)
+    await device.publishAsync('fp/v1/phone-m/heartbeat', JSON.stringify(heartbeat(1, { at: s.cloud.clock.now(), lat: 57.15 })), {
+      qos: 1,
+    })
+    await stored
+    await device.endAsync()
+    const api = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+    await api.request('/api/accounts/mover/transferred', { how: 'migrate' })
+    await api.request('/api/accounts/mover/moved', { account: 'mover', to: endpointsOf('http://127.0.0.1:9') })
+    const row = '#device-table tr[data-device="phone-m"]'
+    const dot = (): Promise<{ label: string | null; fill: string | null }> =>
+      page.evaluate(() => {
+        const map = (window as unknown as { fakephone: { label(id: string): string | null; fill(id: string): string | null } }).fakephone
+        return { label: map.label('phone-m'), fill: map.fill('phone-m') }
+      })
+    // A colour as the browser computes it, and that of an entry in the map's key.
+    const css = (colour: string | null): Promise<string> =>
+      page.evaluate((c) => {
+        const el = document.body.appendChild(document.createElement('span'))
+        el.style.background = c ?? ''
+        const computed = getComputedStyle(el).backgroundColor
+        el.remove()
+        return computed
+      }, colour)
+    const keyColour = (text: string): Promise<string> =>
+      page.locator(`.map-legend li:text-is("${text}") .swatch`).evaluate((el) => getComputedStyle(el).backgroundColor)
+    const reload = async (hash: string): Promise<void> => {
+      await page.goto(`${s.web.url}${hash}`)
+      await page.reload()
+      await page.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
+    }
+    await reload('#/')
+    await page.waitForSelector(`${row}:has-text("offline: follows to http://127.0.0.1:9 when back (told ")`)
+    t.pass('away: the list says it follows when it is back')
+    const away = await dot()
+    t.match(away.label, /^phone-m · offline: follows to http:\/\/127\.0\.0\.1:9 when back/, 'and so does its label on the map')
+    t.equal(await css(away.fill), await keyColour('offline'), 'its dot is offline grey')
+    // The phone takes the notice (its push channel acknowledges it): it has moved.
+    const queue = s.cloud.broker.framework.queue
+    queue.acknowledge('phone-m', (queue.list('phone-m', 10)[0] as NotificationRecord).id)
+    await reload('#/device/phone-m')
+    const moved = /^moved to http:\/\/127\.0\.0\.1:9 on \d{4}-\d\d-\d\d \d\d:\d\d UTC$/
+    await page.waitForSelector(`${row}:has-text("moved to http://127.0.0.1:9 on ")`)
+    t.match(await page.textContent(`${row} td:nth-child(2)`), moved, 'the list')
+    await page.waitForSelector('#facts dd:has-text("moved to")')
+    t.match(await page.textContent('#facts dt:text-is("Data channel") + dd'), moved, "the device's page")
+    const onMap = await dot()
+    t.match(onMap.label, /^phone-m · moved to http:\/\/127\.0\.0\.1:9 on \d{4}-\d\d-\d\d \d\d:\d\d UTC$/, 'the map: its label says where')
+    t.equal(await css(onMap.fill), await keyColour('moved to another cloud (its label says where)'), 'its dot has the colour of the key…')
+    t.not(onMap.fill, away.fill, '…no longer the grey of an offline phone')
+    // Back to phone-a for the tests after this one.
+    await reload('#/device/phone-a')
+    await page.waitForSelector('#items-table')
+  })
+
+  await t.test('the broker stopped, back, then with a new console token: the banner says so in words', async (t) => {
+    const port = new URL(s.cloud.apiUrl).port
+    await s.cloud.broker.stop()
+    await page.waitForSelector(`#banner:has-text("The broker is not answering at 127.0.0.1:${port}")`)
+    const said = (await page.textContent('#banner')) as string
+    t.match(
+      said,
+      new RegExp(
+        `^The broker is not answering at 127\\.0\\.0\\.1:${port}: is \`fakephone broker\` \\(or \`fakephone demo\`\\) running\\? ` +
+          'Retrying… Last contact \\d\\d:\\d\\d:\\d\\d; the page shows what the broker said then\\.$',
+      ),
+    )
+    t.notMatch(said, /ECONNREFUSED|Error/, "no Node text in the banner's words")
+    t.match(await page.getAttribute('#banner', 'title'), new RegExp(`^Technical reason: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`))
+    t.equal(await page.textContent('#live'), 'broker unreachable')
+    await s.cloud.restart()
+    await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
+    t.equal(await page.textContent('#live'), 'live', 'back: the banner is gone')
+
+    // The broker's data directory gets a new console token: this console's is refused, and the page says so.
+    await s.cloud.broker.stop()
+    writeFileSync(join(s.cloud.dataDir, CONSOLE_TOKEN_FILE), 'a-new-console-token\n')
+    await s.cloud.restart()
+    await page.waitForSelector(`#banner:has-text("The broker refuses this console's token")`)
+    t.match(
+      await page.getAttribute('#banner', 'title'),
+      /^Technical reason: Connection refused: (Not authorized|Bad username or password)$/,
+    )
+    t.equal(await page.textContent('#live'), 'token refused', 'beside "live": not "broker unreachable"')
+    // What the page reads is refused too: said in the same words, not as "signed out"; the panel keeps what it read.
+    await page.getByRole('button', { name: 'Reload cloud data' }).click()
+    await page.waitForSelector(`#data-read-at:has-text("The broker refuses this console's token")`)
+    t.match(await page.textContent('#data-read-at'), /^not read at \S+: The broker refuses this console's token/)
+    t.notMatch(await page.textContent('#banner'), /signed out/)
+  })
+
+  t.same(problems, [], 'no page error')
+})
