@@ -13,6 +13,8 @@ import WebSocket from 'ws'
 import { RetryTimer, type BackoffOptions } from '../common/backoff.js'
 import { SystemClock, type Clock, type Timer } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
+import type { PushStateSchema } from '../common/phone-status.js'
+import type { z } from 'zod'
 import {
   ClientFrameSchema,
   PUSH_CLOSE,
@@ -26,7 +28,7 @@ import {
 } from '../common/push-protocol.js'
 
 /** `off`: never started (or no push URL); `blocked`: network permission revoked; `stopped`: the phone stopped. */
-export type PushState = 'off' | 'connecting' | 'connected' | 'waiting' | 'blocked' | 'stopped'
+export type PushState = z.infer<typeof PushStateSchema>
 
 export const DEFAULT_PING_MS = 25_000
 

@@ -13,6 +13,8 @@ import { RetryTimer, type BackoffOptions } from './backoff.js'
 import type { Clock } from './clock.js'
 import { FakephoneError } from './errors.js'
 import type { Logger } from './log.js'
+import type { LinkStateSchema } from './phone-status.js'
+import type { z } from 'zod'
 
 const require = createRequire(import.meta.url)
 
@@ -48,7 +50,7 @@ export function mqttTarget(url: string): Pick<IClientOptions, 'protocol' | 'host
 }
 
 /** `off`: closed on purpose and not retrying until switched on again; `stopped`: closed for good. */
-export type LinkState = 'connecting' | 'connected' | 'waiting' | 'off' | 'stopped'
+export type LinkState = z.infer<typeof LinkStateSchema>
 
 interface LinkEvents {
   state: [state: LinkState]

@@ -17,6 +17,11 @@ const count = z.number().int().nonnegative()
 /** A time on the phone's clock, ms. */
 const time = z.number().nonnegative()
 
+/** A phone's data channel (common/mqtt's MqttLink): the one list of its states, the type derived from it. */
+export const LinkStateSchema = z.enum(['connecting', 'connected', 'waiting', 'off', 'stopped'])
+/** X1: the push channel (agent/push-channel): a link's states, and `blocked` while its network permission is revoked. */
+export const PushStateSchema = z.enum([...LinkStateSchema.options, 'blocked'])
+
 /** X3: a notification the phone showed. */
 export const ShownNotificationSchema = PushNotificationSchema.extend({
   shownAt: z.number().int().nonnegative(),
@@ -50,7 +55,7 @@ export type CloudHome = z.infer<typeof CloudHomeSchema>
 
 /** X1-X3: the resident framework's part. */
 export const FrameworkStatusSchema = z.object({
-  pushChannel: z.enum(['off', 'connecting', 'connected', 'waiting', 'blocked', 'stopped']),
+  pushChannel: PushStateSchema,
   networkPermission: z.boolean(),
   logsOverMobile: z.boolean(),
   notifications: z.object({
@@ -104,7 +109,7 @@ export const BackupStatusSchema = z.object({
 /** The whole status, as the control socket answers it. */
 export const PhoneStatusSchema = z.object({
   id: z.string(),
-  dataChannel: z.enum(['connecting', 'connected', 'waiting', 'off', 'stopped']),
+  dataChannel: LinkStateSchema,
   cloudService: z.boolean(),
   findDevice: z.boolean(),
   network: NetworkSchema,
