@@ -1,9 +1,9 @@
 /**
  * The web console's files, all served from this machine (no CDN, no network
  * at run time): the page itself from web/ in the package, the byte-size
- * formatter and the counts in words the CLI uses (`/js/format-bytes.js` and
- * `/js/plural.js`, the built common/format-bytes.js and common/plural.js: one
- * formatter, so the page and the CLI show a quota or "1 item" alike), Leaflet
+ * formatter, the ages and the counts in words the CLI uses (`/js/format-bytes.js`,
+ * `/js/format-time.js` and `/js/plural.js`, the built common/ files: one formatter,
+ * so the page and the CLI show a quota, "3m 12s" or "1 item" alike), Leaflet
  * from its npm package, and the base map -- Natural Earth's 1:110m country
  * outlines from world-atlas, converted from TopoJSON to GeoJSON with topojson-client
  * once, on first request, and drawn by Leaflet as vectors.
@@ -50,7 +50,9 @@ export class Assets {
 
   constructor(root = packageRoot()) {
     this.web = join(root, 'web')
-    this.shared = new Map(['format-bytes.js', 'plural.js'].map((name) => [`/js/${name}`, join(root, 'dist', 'common', name)]))
+    this.shared = new Map(
+      ['format-bytes.js', 'format-time.js', 'plural.js'].map((name) => [`/js/${name}`, join(root, 'dist', 'common', name)]),
+    )
     this.leaflet = join(dirname(require.resolve('leaflet/package.json')), 'dist')
   }
 

@@ -1,5 +1,6 @@
 // Small helpers shared by the page's modules: building elements, calling the page API, words for times and sizes.
 import { formatBytes } from './format-bytes.js'
+import { formatAge } from './format-time.js'
 
 /** An element with attributes (on* are listeners) and children (strings become text, never HTML). */
 export function h(tag, attrs = {}, ...children) {
@@ -76,25 +77,8 @@ export function clockTime(ms) {
 
 export const enc = encodeURIComponent
 
-/**
- * How far a clock ahead of the page's estimate of the cloud's may be and still read "0s": the page learns the cloud's time
- * from an answer that took a while to arrive, so what the cloud stamped just now can look a little ahead (common/clock.ts
- * FOLLOW_SKEW_MS, the CLI's tolerance).
- */
-const SKEW_MS = 5000
-
-/** "3m 12s" the way the CLI says it (common/clock.ts formatAge): "0s" for a time at most SKEW_MS ahead. */
-export function age(ms) {
-  if (ms < -SKEW_MS) return 'in the future'
-  if (ms < 0) return '0s'
-  const s = Math.floor(ms / 1000)
-  if (s < 60) return `${s}s`
-  const m = Math.floor(s / 60)
-  if (m < 60) return `${m}m ${s % 60}s`
-  const hr = Math.floor(m / 60)
-  if (hr < 48) return `${hr}h ${m % 60}m`
-  return `${Math.floor(hr / 24)}d ${hr % 24}h`
-}
+/** "3m 12s" the way the CLI says it: its own formatAge, "0s" for a time a message's delay ahead (FOLLOW_SKEW_MS). */
+export const age = formatAge
 
 /** "3m 12s ago" for a time `ms` in the past; a time further ahead than the skew is "in the future", never "… ago". */
 export function ago(ms) {

@@ -139,6 +139,7 @@ t.test('the page, Leaflet and the Natural Earth base map are served from this ma
     ['/js/app.js', /javascript/],
     ['/js/map.js', /javascript/],
     ['/js/format-bytes.js', /javascript/],
+    ['/js/format-time.js', /javascript/],
     ['/js/plural.js', /javascript/],
     ['/vendor/leaflet.js', /javascript/],
     ['/vendor/leaflet.css', /text\/css/],
