@@ -279,6 +279,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       timings: opts.framework,
       phone: () => this.settings.value,
       data: { connected: () => this.link.connected, publish: (batch) => this.publishLogs(batch) },
+      // One time for the whole system: the push channel carries the cloud's time too, and stays up with the service off (X1).
+      followCloud: (now) => this.followCloud(now),
     })
     this.framework.on('moved', (move) => {
       this.moving = this.moving.then(() => this.follow(move))
@@ -578,8 +580,13 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   receiveCloudTime(payload: Buffer): void {
     const decoded = decodePayload('time', payload)
     if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'cloud time refused')
+    this.followCloud(decoded.value.now)
+  }
+
+  /** The cloud's clock has reached `now` (said on either channel): the phone's clock follows; a failure to record it is logged. */
+  private followCloud(now: number): void {
     try {
-      this.opts.followCloud?.(decoded.value.now)
+      this.opts.followCloud?.(now)
     } catch (err) {
       this.opts.log.warn({ err }, 'could not record the cloud time')
     }

@@ -58,6 +58,11 @@ export interface FrameworkOptions {
   timings?: Partial<FrameworkTimings>
   phone: () => PhoneState
   data: DataPort
+  /**
+   * The push channel said what time the cloud's clock had at least reached (its welcome, a notification's creation):
+   * the phone's clock follows it, as it follows the data channel's `time` messages, before a notification is shown.
+   */
+  followCloud?: (cloudNow: number) => void
 }
 
 export interface FrameworkStatus {
@@ -127,6 +132,7 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     await this.behaviour.start()
     if (!this.push) return
     this.push.on('state', (state) => this.emit('push', state))
+    if (this.opts.followCloud) this.push.on('cloudTime', this.opts.followCloud)
     this.push.on('notification', (n) => this.take(n))
     this.push.start(!this.settings.networkPermission)
   }

@@ -50,6 +50,11 @@ export interface PushChannelOptions {
 interface PushChannelEvents {
   state: [state: PushState]
   notification: [n: PushNotification]
+  /**
+   * The cloud's clock read at least `cloudNow` when it sent a frame: the welcome's `at`, a notification's `createdAt`.
+   * Said before the notification it came with, so a phone whose data channel is down (X1) follows the cloud's time too.
+   */
+  cloudTime: [cloudNow: number]
 }
 
 /**
@@ -168,6 +173,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     const frame = decoded.value
     switch (frame.type) {
       case 'welcome':
+        this.emit('cloudTime', frame.at)
         this.retry.reset()
         this.opts.log.info({ url: this.url }, 'push connected')
         this.setState('connected')
@@ -177,6 +183,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
         return
       case 'notification': {
         const { type: _, ...notification } = frame
+        this.emit('cloudTime', notification.createdAt)
         this.emit('notification', notification)
         return
       }

@@ -132,7 +132,7 @@ export function demoCommand(io: Io): Command {
             ownerKey: keys.ownerKeyFile('demo'),
             push: `ws://${host}:${httpPort}/push`,
           }),
-          // The phone follows the cloud's time over its data channel, as a phone in its own process does.
+          // The phone follows the cloud's time over its data and push channels, as a phone in its own process does.
           io,
           log.child({ module: 'agent', device: DEMO_DEVICE }),
         )

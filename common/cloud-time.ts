@@ -3,7 +3,8 @@
  * (the broker's or a phone's) holds `clock.json`, `{"aheadMs": N}`: how far
  * the cloud's clock runs ahead of real time. The broker writes it on every
  * `console clock advance` and starts from it (a clock never goes backwards);
- * a phone writes what it learnt from the cloud's `time` messages; the CLI
+ * a phone writes what it learnt from the cloud's `time` messages (and its
+ * push channel's welcomes and notifications); the CLI
  * commands that open a data directory directly read it, so every process
  * stamps and ages with the same time.
  */
@@ -54,7 +55,7 @@ export function recordedClock(dir: string, real: Clock): Clock {
   return new FollowingClock(real, readAhead(dir))
 }
 
-/** A phone's clock: follows the cloud's time messages and records what it learnt in its data directory. */
+/** A phone's clock: follows the cloud's time (over either channel) and records what it learnt in its data directory. */
 export class PhoneClock extends FollowingClock {
   constructor(
     private readonly dir: string,

@@ -1,15 +1,21 @@
 /**
  * One time for the whole system: a phone follows the cloud's clock over its
  * data channel (the `time` topic), so what it stamps -- heartbeats, and so the
- * console's AGE -- reads the cloud's time after `console clock advance`.
+ * console's AGE -- reads the cloud's time after `console clock advance`; and
+ * over its push channel (X1: the one left with the cloud service off), so a
+ * notification shown after a jump is stamped on that same clock.
  */
 import t from 'tap'
+import { once } from 'node:events'
+import type { ShownNotification } from '../../agent/push-inbox.js'
 import { ManualClock, SimulatedClock } from '../../common/clock.js'
-import { PhoneClock } from '../../common/cloud-time.js'
+import { PhoneClock, readAhead } from '../../common/cloud-time.js'
 import { addDevice, agentConnected, cloudWithAgent, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { notify, pushAtCloud, pushConnected, pushState } from '../fixtures/framework.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const HOUR = 3_600_000
+const DAY = 24 * HOUR
 
 t.test('a phone follows a jump of the cloud clock at once, and its heartbeats carry the cloud time', async (t) => {
   const real = new ManualClock()
@@ -65,3 +71,44 @@ t.test('a phone that does not follow the cloud ignores its time', async (t) => {
   t.equal(clock.now(), before)
   t.equal(agent.status().dataChannel, 'connected')
 })
+
+t.test(
+  'X1: with the cloud service off, a phone follows a jump of the cloud clock over its push channel: a notice shown after ' +
+    '`clock advance 3d` is stamped in cloud time, not 3 days before it was sent',
+  async (t) => {
+    const real = new ManualClock()
+    const cloudClock = new SimulatedClock(real)
+    const cloud = await startCloud(t, {}, cloudClock)
+    const secret = await addDevice(cloud, 'phone-a')
+    const dataDir = tempDir(t)
+    const phoneClock = new PhoneClock(dataDir, real)
+    const agent = await startAgent(t, cloud, 'phone-a', secret, {
+      dataDir,
+      clock: phoneClock,
+      followCloud: (now) => phoneClock.follow(now),
+    })
+    await agentConnected(agent)
+    await pushConnected(agent)
+    await agent.setSwitch('cloudService', false)
+    t.equal(agent.status().dataChannel, 'off', 'the data channel is cut: no `time` message reaches the phone')
+
+    cloudClock.advance(3 * DAY)
+    const sent = notify(cloud, 'phone-a', { title: 'after the jump' })
+    let shown: ShownNotification | undefined
+    while (shown?.id !== sent.id) [shown] = (await once(agent.framework, 'notification')) as [ShownNotification]
+    t.equal(shown.createdAt, cloudClock.now(), 'queued on the cloud clock, 3 days on')
+    t.equal(shown.shownAt, cloudClock.now(), 'shown on the same clock: the phone followed the cloud over push')
+    t.equal(shown.delayMs, 0)
+    t.equal(phoneClock.now(), cloudClock.now(), 'the rest of the phone reads that time too')
+    t.equal(readAhead(dataDir), 3 * DAY, 'and keeps it across a restart')
+
+    // A jump with nothing to show: the phone hears the cloud's time in the welcome of its next push connection.
+    cloudClock.advance(DAY)
+    cloud.broker.framework.gateway.drop('phone-a')
+    await pushState(agent, 'waiting')
+    real.advance(1000)
+    await pushAtCloud(cloud, 'phone-a', true)
+    await pushConnected(agent)
+    t.equal(phoneClock.now(), cloudClock.now(), 'the welcome carries the cloud time')
+  },
+)
