@@ -38,6 +38,9 @@
  * the 'presence' event is emitted at once, and the reads (devices, device,
  * history) write the pending batch first, so nothing a user reads is stale
  * (`switches`, which holds nothing the batch writes, reads without it).
+ * M2: a device that connects after it took its cloud-moved notice came back
+ * from the cloud it followed to: its move is forgotten then, so once it goes
+ * again its views say offline, not moved.
  * The broker's stop writes the batch before the database closes; a batch
  * scheduled on a database already closed is dropped, not thrown.
  */
@@ -169,6 +172,11 @@ export class StateStore extends EventEmitter<StateEvents> {
     this.sql = {
       presence: db.prepare<[online: number, at: number, deviceId: string]>(
         'UPDATE device_state SET online = ?, presence_at = ? WHERE device_id = ?',
+      ),
+      // M2: a phone that signs in here after it took its cloud-moved notice came back: where it went is no longer so.
+      cameBack: db.prepare<[{ deviceId: string; at: number }]>(
+        `DELETE FROM device_moves WHERE device_id = @deviceId
+           AND notice IN (SELECT id FROM notifications WHERE device_id = @deviceId AND state = 'delivered' AND delivered_at < @at)`,
       ),
       status: db.prepare<[{ cloud: number; find: number; at: number; enabled: number; receivedAt: number; deviceId: string }]>(
         `UPDATE device_state SET cloud_service = @cloud, find_device = @find, status_at = @at,
@@ -309,7 +317,10 @@ export class StateStore extends EventEmitter<StateEvents> {
   }
 
   private writePresence(presence: Map<string, [number, number]>): void {
-    for (const [deviceId, [online, at]] of presence) this.sql.presence.run(online, at, deviceId)
+    for (const [deviceId, [online, at]] of presence) {
+      this.sql.presence.run(online, at, deviceId)
+      if (online === 1) this.sql.cameBack.run({ deviceId, at })
+    }
   }
 
   /** Drops the queued heartbeats of `deviceId` (it was removed); returns how many. */

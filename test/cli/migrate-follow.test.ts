@@ -180,6 +180,22 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
   })
 
   await top.test(
+    'M2: a phone that followed and came back is online at the old cloud, and offline there, not moved, once it goes',
+    async (t) => {
+      // After the notice was taken: a phone started afresh (no cloud-home.json) signs in at the old cloud again.
+      clock.advance(1000)
+      const back = await startAgent(t, source, 'phone-b', awaySecret)
+      await connectedTo(source, back, 'phone-b')
+      t.match((await client(source).device('phone-b')).device, { online: true })
+      await back.stop()
+      const { device } = await client(source).device('phone-b')
+      t.match(device, { online: false, moved: null }, 'what was said of its move no longer holds')
+      t.match(renderDevices([device], clock.now()), /phone-b {2}alice {4}offline /)
+      t.match((await client(source).device('phone-a')).device.moved, { notice: 'delivered' }, 'a phone that stayed away is still moved')
+    },
+  )
+
+  await top.test(
     'a cloud-moved notice that is malformed, for another device or not signed by its cloud is refused, said why',
     async (t) => {
       const payload = { v: 1 as const, device: 'phone-a', account: 'alice', to: endpointsOf('http://127.0.0.1:9'), at: clock.now() }
