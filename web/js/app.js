@@ -21,7 +21,17 @@ import {
 import { DeviceMap } from './map.js'
 import { DevicePage } from './device.js'
 
-const state = { devices: new Map(), rows: new Map(), offset: 0, simulated: false, page: null, liveTick: 0, touched: new Map() }
+const state = {
+  devices: new Map(),
+  rows: new Map(),
+  /** F2: per device, the newest fix a verified locate brought (its receipt's data), reported by the device page. */
+  located: new Map(),
+  offset: 0,
+  simulated: false,
+  page: null,
+  liveTick: 0,
+  touched: new Map(),
+}
 const cloudNow = () => Date.now() + state.offset
 const byId = (id) => document.getElementById(id)
 /** app.css's one-column layout (list, map and device page one under the other). */
@@ -39,18 +49,36 @@ function lostLine(d) {
   return h('div', { class: `lost ${d.lostMode.on ? 'warn' : 'muted'}`, text: `lost mode ${d.lostMode.on ? 'on' : 'off'}` })
 }
 
+/**
+ * The device as the list and the map show it: with `located`, the fix of its newest verified locate, while that is newer
+ * than its last heartbeat (a heartbeat after it wins again).
+ */
+const shown = (d) => ({ ...d, located: locatedFix(d) })
+
+function locatedFix(d) {
+  const fix = state.located.get(d.id)
+  return fix && (!d.last || fix.at > d.last.at) ? fix : null
+}
+
+/** The list's "Last fix": how old, and "(locate)" when it is the fix a locate brought. */
+function fixAge(d) {
+  const located = locatedFix(d)
+  if (located) return `${ago(cloudNow() - located.at)} (locate)`
+  return d.last ? ago(cloudNow() - d.last.at) : '-'
+}
+
 function rowCells(d) {
-  const now = cloudNow()
   const last = d.last
   return [
     h('td', {}, h('a', { href: `#/device/${enc(d.id)}`, text: d.id }), h('div', { class: 'muted', text: d.account })),
     h('td', {}, dataCell(d), lostLine(d)),
-    h('td', { text: last ? ago(now - last.at) : '-' }),
+    h('td', { text: fixAge(d) }),
     h('td', { text: last ? `${last.battery}%${last.charging ? '+' : ''}` : '-' }),
     h('td', { text: last ? last.network : '-' }),
   ]
 }
 
+/** Draws `d`'s row in the list; `d` as shown() makes it. */
 function renderRow(d) {
   let row = state.rows.get(d.id)
   if (!row) {
@@ -70,10 +98,10 @@ function applyFilter() {
 function merge(devices) {
   for (const d of devices) {
     state.devices.set(d.id, d)
-    renderRow(d)
+    renderRow(shown(d))
     if (state.page?.id === d.id) state.page.onDevice(d)
   }
-  state.map.update(devices, state.devices.size)
+  state.map.update(devices.map(shown), state.devices.size)
   byId('device-count').textContent = `(${state.devices.size})`
   applyFilter()
 }
@@ -131,6 +159,21 @@ async function advance(by) {
   byId('live').textContent = advanceText(moved)
 }
 
+/**
+ * F2: a verified locate of `id` brought `fix` ({lat, lon, accuracy, at}): the list and the map show it (and say so)
+ * until a newer heartbeat comes.
+ */
+function located(id, fix) {
+  const known = state.located.get(id)
+  if (known && known.at >= fix.at) return
+  state.located.set(id, fix)
+  const d = state.devices.get(id)
+  if (!d) return
+  renderRow(shown(d))
+  state.map.update([shown(d)], state.devices.size)
+  state.page?.renderFacts()
+}
+
 async function onClock() {
   await loadClock()
   await loadDevices()
@@ -152,7 +195,7 @@ async function route() {
     )
     return
   }
-  state.page = new DevicePage(detail, id, { map: state.map, cloudNow })
+  state.page = new DevicePage(detail, id, { map: state.map, cloudNow, located, shown })
   try {
     await state.page.open()
     detail.focus({ preventScroll: true })
@@ -292,7 +335,7 @@ async function start() {
   await Promise.all([state.map.base(await config), route()])
   setInterval(() => {
     renderClock()
-    for (const d of state.devices.values()) if (d.last) state.rows.get(d.id).children[2].textContent = ago(cloudNow() - d.last.at)
+    for (const d of state.devices.values()) state.rows.get(d.id).children[2].textContent = fixAge(d)
     state.page?.tick()
   }, 1000)
   window.fakephone.ready = true

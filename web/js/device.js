@@ -1,7 +1,7 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, ago, api, attempt, dataState, enc, h, iso, keepFocus, quietly, toast } from './util.js'
+import { ApiError, ago, api, attempt, dataState, enc, h, iso, keepFocus, locatedAt, quietly, toast } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -91,6 +91,8 @@ export class DevicePage {
     const d = this.device
     const now = this.ctx.cloudNow()
     const last = d.last
+    // F2: the fix a verified locate brought, while it is newer than the last heartbeat's.
+    const fix = this.ctx.shown(d).located ?? last
     const rows = [
       ['Data channel', h('span', dataState(d))],
       ['Push channel', this.channels ? yesNo(this.channels.push.connected, 'connected', 'not connected') : '…'],
@@ -98,8 +100,9 @@ export class DevicePage {
       ['Find Device', yesNo(d.findDevice, 'on', 'off')],
       [
         'Last fix',
-        last
-          ? `${last.lat.toFixed(5)}, ${last.lon.toFixed(5)} (±${Math.round(last.accuracy)} m), ${ago(now - last.at)}`
+        fix
+          ? `${fix.lat.toFixed(5)}, ${fix.lon.toFixed(5)} (±${Math.round(fix.accuracy)} m), ${ago(now - fix.at)}` +
+            (fix === last ? '' : `: ${locatedAt(fix)}`)
           : h('span', { class: 'muted', text: 'none yet' }),
       ],
       ['Lost mode', lostMode(d.lostMode)],
@@ -378,6 +381,12 @@ export class DevicePage {
     )
     const mine = commands.find((c) => c.id === this.pending)
     if (mine) this.result.textContent = mine.receipt ? `${mine.text} — ${mine.receiptText}` : mine.text
+    // F2: the newest locate's fix, when this console verified the phone's signed receipt of it, goes on the map and the list.
+    const locate = commands.find((c) => c.type === 'locate' && c.state === 'succeeded' && c.verified)
+    if (locate) {
+      const { lat, lon, accuracy, at } = locate.data
+      this.ctx.located(this.id, { lat, lon, accuracy, at })
+    }
   }
 
   async cancel(commandId) {

@@ -2,7 +2,7 @@
 // (served by the console itself), or tiles when the console was started with --tiles. One dot and one accuracy circle
 // per phone, the selected phone's track, and the replay marker that the time slider moves.
 // M2: a phone that followed its account to another cloud has its own colour and says where it went beside its dot.
-import { dataState, h } from './util.js'
+import { dataState, h, lastFix, locatedAt } from './util.js'
 
 const L = window.L
 
@@ -31,10 +31,14 @@ function colour(d) {
   return d.online ? COLOURS.online : COLOURS.offline
 }
 
-/** The name beside a dot, with where it went when it followed a migration (M2) and its lost mode when switched on. */
+/**
+ * The name beside a dot, with where it went when it followed a migration (M2), its lost mode when switched on, and
+ * when the dot is at the fix a locate brought (F2), that it is, and its time.
+ */
 export function label(d) {
   const name = d.online || d.moved === null ? d.id : `${d.id} · ${dataState(d).text}`
-  return d.lostMode?.on ? `${name} · lost mode: “${d.lostMode.message}”, call ${d.lostMode.phone}` : name
+  const lost = d.lostMode?.on ? `${name} · lost mode: “${d.lostMode.message}”, call ${d.lostMode.phone}` : name
+  return d.located ? `${lost} · ${locatedAt(d.located)}` : lost
 }
 
 function legend() {
@@ -85,14 +89,15 @@ export class DeviceMap {
     this.map.attributionControl.addAttribution('Natural Earth')
   }
 
-  /** Draws or moves each phone's dot and accuracy circle. */
+  /** Draws or moves each phone's dot and accuracy circle, at its last heartbeat's fix or a newer one a locate brought. */
   update(devices, total) {
     for (const d of devices) {
-      if (!d.last) continue
-      const at = [d.last.lat, d.last.lon]
+      const fix = lastFix(d)
+      if (!fix) continue
+      const at = [fix.lat, fix.lon]
       let dot = this.dots.get(d.id)
       if (!dot) {
-        const circle = L.circle(at, { renderer: this.renderer, radius: d.last.accuracy, weight: 1, fillOpacity: 0.12, interactive: false })
+        const circle = L.circle(at, { renderer: this.renderer, radius: fix.accuracy, weight: 1, fillOpacity: 0.12, interactive: false })
         // Smaller dots for a fleet, so a thousand phones stay apart at country scale.
         const radius = total > 200 ? 4 : 7
         const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: '#fff', fillOpacity: 1 })
@@ -109,7 +114,7 @@ export class DeviceMap {
         dot.marker.setTooltipContent(labelElement(dot.label))
       }
       dot.circle.setLatLng(at)
-      dot.circle.setRadius(d.last.accuracy)
+      dot.circle.setRadius(fix.accuracy)
       const fill = colour(d)
       if (dot.colour !== fill) {
         dot.colour = fill

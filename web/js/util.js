@@ -1,6 +1,6 @@
 // Small helpers shared by the page's modules: building elements, calling the page API, words for times and sizes.
 import { formatBytes } from './format-bytes.js'
-import { formatAge } from './format-time.js'
+import { formatAge, utcSeconds } from './format-time.js'
 
 /** An element with attributes (on* are listeners) and children (strings become text, never HTML). */
 export function h(tag, attrs = {}, ...children) {
@@ -85,6 +85,15 @@ export function ago(ms) {
   const text = age(ms)
   return text === 'in the future' ? text : `${text} ago`
 }
+
+/**
+ * F2: where a phone was seen last: its newest heartbeat's fix, or the fix a verified locate brought (`d.located`, set
+ * by app.js while it is newer than that heartbeat).
+ */
+export const lastFix = (d) => d.located ?? d.last
+
+/** The words that say a fix came from a locate, with its time (the label on the map, the list, the device page). */
+export const locatedAt = (fix) => `fix from locate at ${utcSeconds(fix.at)} UTC`
 
 export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'))
 

@@ -1,7 +1,8 @@
 /**
  * The web console as its owner meets it, in a real Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
  * on a phone-sized screen a tap on a phone brings its page into view; a refusal because the phone's cloud service is off
- * says so (F3: the cloud's words are those for Find Device off); a command just issued for a phone that is away
+ * says so (F3: the cloud's words are those for Find Device off); a locate's fresh fix moves the phone's dot and its
+ * list row there, saying it is the locate's fix and when, until a newer heartbeat (F2); a command just issued for a phone that is away
  * reads "issued 0s ago" (never "in the future ago") and its age grows while it waits (F2); a long move of the cloud
  * clock says it is under way; the cloud data panel, reread while the broker is away, keeps what it showed and says it
  * could not read it; a button pressed with Enter keeps the focus; and Sign out ends the session here and in the browser's other tabs.
@@ -13,6 +14,10 @@ import { storedHeartbeats } from '../../fixtures/cloud.js'
 
 interface Ready {
   fakephone?: { ready: boolean }
+}
+
+interface Map {
+  fakephone: { position(id: string): [number, number] | null; label(id: string): string | null }
 }
 
 chromiumTest('the web console as its owner meets it, in Chromium', async (t, { s, page, problems }) => {
@@ -52,6 +57,36 @@ chromiumTest('the web console as its owner meets it, in Chromium', async (t, { s
     )
     await s.agent.setSwitch('cloudService', true)
     await page.waitForSelector('#facts dt:has-text("Cloud service") + dd:has-text("on")')
+  })
+
+  await t.test('F2: a locate moves the dot and the list to its fix, saying so and when, until a newer heartbeat', async (t) => {
+    const where = (): Promise<{ at: [number, number] | null; label: string | null }> =>
+      page.evaluate(() => {
+        const map = (window as unknown as Map).fakephone
+        return { at: map.position('phone-a'), label: map.label('phone-a') }
+      })
+    const row = page.locator('#device-table tr[data-device="phone-a"] td:nth-child(3)')
+    const fact = page.locator('#facts dt:has-text("Last fix") + dd')
+    t.same(await where(), { at: [55.9486, -3.1999], label: 'phone-a' }, "the last heartbeat's fix")
+    // The phone walks on; no heartbeat is due (real time stands), the cloud's clock moves 5 s on.
+    s.place.point = { lat: 55.9533, lon: -3.1883 }
+    s.clock.advance(5_000)
+    await page.getByRole('button', { name: 'Locate' }).click()
+    await page.waitForSelector('#command-result:has-text("phone-a is at 55.95330,-3.18830")')
+    await page.waitForFunction(() => (window as unknown as Map).fakephone.position('phone-a')?.[0] === 55.9533)
+    const located = `fix from locate at ${new Date(s.clock.now()).toISOString().slice(0, 19).replace('T', ' ')} UTC`
+    t.same(await where(), { at: [55.9533, -3.1883], label: `phone-a · ${located}` }, "the dot is at the locate's fix, and says so")
+    t.match(await row.textContent(), /^\d+s ago \(locate\)$/, "the list's last fix is the locate's")
+    t.match(await fact.textContent(), new RegExp(`^55\\.95330, -3\\.18830 \\(±12 m\\), \\d+s ago: ${located}$`), 'and so is the page')
+
+    // A heartbeat after the locate is the newest fix again: the words go.
+    const stored = storedHeartbeats(s.cloud, 1)
+    s.real.advance(30_000)
+    await stored
+    await page.waitForFunction(() => (window as unknown as Map).fakephone.label('phone-a') === 'phone-a')
+    t.same((await where()).at, [55.9533, -3.1883], "the heartbeat's fix, where the phone is")
+    t.notMatch(await row.textContent(), /locate/, "the list says no more that it is the locate's")
+    t.notMatch(await fact.textContent(), /locate/, 'nor does the page')
   })
 
   await t.test('F2: the ring form holds the seconds the cloud accepts (1-600), so the browser says so before sending', async (t) => {
