@@ -1,5 +1,6 @@
 /** `fakephone agent` (one fake phone) and `fakephone phone` (its user's thumbs). */
 import { Command, Option } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import type { Server } from 'node:net'
 import type { Agent } from '../agent/agent.js'
 import { sendControl, serveControl, type ControlRequest } from '../agent/control.js'
@@ -160,7 +161,7 @@ const AGENT_FLAGS: Readonly<Record<string, FlagKey>> = {
 export function agentCommand(io: Io): Command {
   const d = AgentConfigSchema.omit({ id: true }).parse({})
   const cmd: Command = new Command('agent')
-    .description('run one fake phone')
+    .description(COMMAND_SUMMARIES.agent.description)
     .option('--config <file>', 'JSON config file; FAKEPHONE_AGENT_* variables override it, flags override both')
     .option('--id <id>', 'device id (as registered with `fakephone device add`)')
     .option('--secret-file <file>', 'file holding the device secret (default: the systemd credential device-secret)')
@@ -199,10 +200,7 @@ export function agentCommand(io: Io): Command {
 
 export function phoneCommand(io: Io): Command {
   const cmd = new Command('phone')
-    .description(
-      "act as the phone's user on a running agent: flip switches, change network, show status, use its photos, contacts, notes " +
-        'and recordings',
-    )
+    .description(COMMAND_SUMMARIES.phone.description)
     .option('--data <dir>', "the phone's data directory", './phone')
     .option('--json', 'machine-readable output')
   const send = async (req: ControlRequest): Promise<void> => {

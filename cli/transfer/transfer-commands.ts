@@ -7,6 +7,7 @@
  * whole; one cut short is carried on by the same command (open-bag.ts, bagTo), which says so on stderr.
  */
 import { Command, InvalidArgumentError } from 'commander'
+import { COMMAND_SUMMARIES } from '../command-summaries.js'
 import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
 import type { ImportReply } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
@@ -162,9 +163,7 @@ export function addTransferConsoleCommands(
 }
 
 export function bagCommand(io: Io): Command {
-  const cmd = new Command('bag')
-    .description('BagIt bags (RFC 8493), as `console export` writes them')
-    .option('--json', 'machine-readable output')
+  const cmd = new Command('bag').description(COMMAND_SUMMARIES.bag.description).option('--json', 'machine-readable output')
   cmd
     .command('validate <bag>')
     .description('check a bag (a directory or a .tar): every manifest entry, no extra files, Payload-Oxum, the tag manifest')
