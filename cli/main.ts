@@ -28,7 +28,7 @@ const COMMANDS = new Map<string, () => Promise<MakeCommand>>([
   ['broker', async () => (await import('./broker-command.js')).brokerCommand],
   ['device', async () => (await import('./device-command.js')).deviceCommand],
   ['agent', async () => (await import('./agent-command.js')).agentCommand],
-  ['phone', async () => (await import('./agent-command.js')).phoneCommand],
+  ['phone', async () => (await import('./phone-command.js')).phoneCommand],
   ['console', async () => (await import('./console-command.js')).consoleCommand],
   ['demo', async () => (await import('./demo-command.js')).demoCommand],
   ['config', async () => (await import('./config-command.js')).configCommand],
