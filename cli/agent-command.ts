@@ -1,35 +1,27 @@
-/** `fakephone agent` (one fake phone) and `fakephone phone` (its user's thumbs). */
+/** `fakephone agent`: one fake phone (`fakephone phone`, its user's thumbs, is phone-command.ts). */
 import { Command, Option } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import type { Server } from 'node:net'
 import type { Agent } from '../agent/agent.js'
-import { sendControl, serveControl, type ControlRequest } from '../agent/control.js'
+import { serveControl } from '../agent/control.js'
 import { AGENT_CONFIG, AgentConfigSchema, channelUrls, type AgentConfig } from '../agent/config.js'
 import { GpsdSource } from '../agent/gpsd.js'
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource } from '../agent/location.js'
 import { readDeviceSecret } from '../agent/secret.js'
 import { loadConfig } from '../common/config.js'
-import { NetworkSchema } from '../common/contract.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import { SmallFileError } from '../common/small-file.js'
 import type { KeyObject } from 'node:crypto'
 import { PhoneClock } from '../common/cloud-time.js'
-import { addDrivePhoneCommands } from './drive-commands.js'
-import { addBackupPhoneCommands } from './backup-commands.js'
-import { addFrameworkPhoneCommands } from './framework-commands.js'
-import { addSyncPhoneCommands } from './sync-commands.js'
-import { addPhoneDataCommands } from './phone-data-commands.js'
-import { addPhoneExportCommand } from './transfer/transfer-commands.js'
 import { seedDataCommand } from './seed-data-command.js'
-import { renderFrameworkStatus } from './framework-render.js'
-import { locationSourceText } from './render.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
 import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
-import { checked, duration, fraction, hostPort, latLon, onOff, publicKeyFile } from './options.js'
-import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
+import { checked, duration, fraction, hostPort, latLon, publicKeyFile } from './options.js'
+import { forTerminal } from '../common/terminal-text.js'
 
 export interface RunningAgent {
   agent: Agent
@@ -160,7 +152,7 @@ const AGENT_FLAGS: Readonly<Record<string, FlagKey>> = {
 export function agentCommand(io: Io): Command {
   const d = AgentConfigSchema.omit({ id: true }).parse({})
   const cmd: Command = new Command('agent')
-    .description('run one fake phone')
+    .description(COMMAND_SUMMARIES.agent.description)
     .option('--config <file>', 'JSON config file; FAKEPHONE_AGENT_* variables override it, flags override both')
     .option('--id <id>', 'device id (as registered with `fakephone device add`)')
     .option('--secret-file <file>', 'file holding the device secret (default: the systemd credential device-secret)')
@@ -194,71 +186,5 @@ export function agentCommand(io: Io): Command {
       await serveUntilAborted(io, log, `phone ${config.id} running`, () => running.stop())
     })
   cmd.addCommand(seedDataCommand(io, () => cmd.opts<{ data: string }>().data))
-  return cmd
-}
-
-export function phoneCommand(io: Io): Command {
-  const cmd = new Command('phone')
-    .description(
-      "act as the phone's user on a running agent: flip switches, change network, show status, use its photos, contacts, notes " +
-        'and recordings',
-    )
-    .option('--data <dir>', "the phone's data directory", './phone')
-    .option('--json', 'machine-readable output')
-  const send = async (req: ControlRequest): Promise<void> => {
-    const o = cmd.opts<{ data: string; json?: boolean }>()
-    const status = await sendControl(o.data, req)
-    if (o.json) return io.out(JSON.stringify(status) + '\n')
-    // The lock message and notification titles come from others: shown terminal-safe.
-    const lock = status.lock
-    io.out(
-      linesForTerminal(
-        [
-          `device        ${status.id}`,
-          `data channel  ${status.dataChannel}`,
-          `cloud service ${status.cloudService ? 'on' : 'off'}`,
-          `Find Device   ${status.findDevice ? 'on' : 'off'}`,
-          `network       ${status.network}`,
-          `heartbeats    ${status.heartbeatsSent} sent this run`,
-          ...(status.location === null ? [] : [`location      ${locationSourceText(status.location)}`]),
-          `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
-          `screen        ${lock === null ? 'unlocked' : `LOCKED: ${quoted(lock.message)} -- call ${forTerminal(lock.phone)}`}`,
-          ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
-        ].join('\n') +
-          '\n' +
-          renderFrameworkStatus(status.framework),
-      ),
-    )
-  }
-  cmd
-    .command('status')
-    .description('show the phone')
-    .action(() => send({ op: 'status' }))
-  cmd
-    .command('find-device <on|off>')
-    .description('switch Find Device (off: no more heartbeats, the map position goes offline)')
-    .action((v: string) => send({ op: 'switch', name: 'findDevice', on: onOff(v) }))
-  cmd
-    .command('cloud-service <on|off>')
-    .description('switch the whole cloud service')
-    .action((v: string) => send({ op: 'switch', name: 'cloudService', on: onOff(v) }))
-  cmd
-    .command('unlock <pin>')
-    .description('unlock a screen locked remotely, with the PIN (default 1234)')
-    .action((pin: string) => send({ op: 'unlock', pin }))
-  cmd
-    .command('network <wifi|mobile|none>')
-    .description('what the phone is connected through')
-    .action((v: string) => {
-      const network = NetworkSchema.safeParse(v)
-      if (!network.success) throw new UserError('network must be wifi, mobile or none')
-      return send({ op: 'network', network: network.data })
-    })
-  addFrameworkPhoneCommands(cmd, io, send)
-  addDrivePhoneCommands(cmd, io)
-  addSyncPhoneCommands(cmd, io)
-  addPhoneDataCommands(cmd, io)
-  addBackupPhoneCommands(cmd, io)
-  addPhoneExportCommand(cmd, io)
   return cmd
 }

@@ -1,5 +1,6 @@
 /** `fakephone broker`: the cloud side (`fakephone device ...` is device-command.ts). */
 import { Command, Option } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker } from '../broker/server.js'
 import { loadConfig } from '../common/config.js'
@@ -28,7 +29,7 @@ const BROKER_FLAGS = {
 export function brokerCommand(io: Io): Command {
   const d = BrokerConfigSchema.parse({})
   const cmd: Command = new Command('broker')
-    .description('run the cloud: MQTT over TCP and WebSocket, the console API and the embedded database')
+    .description(COMMAND_SUMMARIES.broker.description)
     .option('--config <file>', 'JSON config file; FAKEPHONE_BROKER_* variables override it, flags override both')
     .option('--data <dir>', 'data directory (database, console token)', d.dataDir)
     .option('--host <address>', 'address to listen on (use 0.0.0.0 to serve a network)', d.host)

@@ -1,5 +1,6 @@
 /** `fakephone config ...`: check a daemon's config file before systemd starts it, list the environment overrides. */
 import { Command, Option } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { basename } from 'node:path'
 import type { z } from 'zod'
 import { AGENT_CONFIG } from '../agent/config.js'
@@ -26,7 +27,7 @@ function kindOf(file: string, given: Kind | undefined): Kind {
 }
 
 export function configCommand(io: Io): Command {
-  const cmd = new Command('config').description('check config files and list their environment overrides')
+  const cmd = new Command('config').description(COMMAND_SUMMARIES.config.description)
   cmd
     .command('check <file>')
     .description(

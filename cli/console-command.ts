@@ -6,6 +6,7 @@
  * (help, a typo) loads them all.
  */
 import { Command } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { SmallFileError, readSmallFileSync } from '../common/small-file.js'
 import { join } from 'node:path'
 import { ConsoleClient } from './console-client.js'
@@ -216,7 +217,7 @@ export function subcommandOf(cmd: Command, argv: readonly string[]): string | un
  */
 export async function consoleCommand(io: Io, argv: readonly string[] = []): Promise<Command> {
   const cmd = new Command('console')
-    .description("the owner's console: devices, their positions and history")
+    .description(COMMAND_SUMMARIES.console.description)
     .option('--api <url>', 'the broker HTTP address', 'http://127.0.0.1:8080')
     .option('--data <dir>', 'broker data directory, where the console token is', './data')
     .option('--token-file <file>', 'console token file (default: DATA/console.token)')

@@ -5,6 +5,7 @@
  * live view stays readable.
  */
 import { Command } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { AgentConfigSchema } from '../agent/config.js'
@@ -80,7 +81,7 @@ export function demoGuide(
 
 export function demoCommand(io: Io): Command {
   return new Command('demo')
-    .description('broker + one fake phone + live console, all in this process (what `npm start` runs)')
+    .description(COMMAND_SUMMARIES.demo.description)
     .option('--data <dir>', 'data directory for the broker and the phone', './data')
     .option('--mqtt-port <port>', 'MQTT over TCP', port, DEFAULT_BROKER_OPTIONS.mqttPort)
     .option('--http-port <port>', 'HTTP (WebSocket MQTT, console API)', port, DEFAULT_BROKER_OPTIONS.httpPort)

@@ -1,5 +1,6 @@
 /** `fakephone device ...`: registering devices in the broker's data directory, running broker or not. */
 import { Command } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { basename } from 'node:path'
 import { DEFAULT_DATA_DIR, openDb } from '../broker/db.js'
 import { DeviceRegistry, newDeviceSecret } from '../broker/devices/registry.js'
@@ -23,7 +24,7 @@ async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegi
 }
 
 export function deviceCommand(io: Io): Command {
-  const cmd = new Command('device').description('register, list and remove devices (works on the data directory, running broker or not)')
+  const cmd = new Command('device').description(COMMAND_SUMMARIES.device.description)
   cmd
     .command('add <id>')
     .description('register a device and print its credentials (the secret is shown once)')

@@ -1,5 +1,6 @@
 /** `fakephone fleet provision | run | report merge`: a fleet of fake phones from one command (issue 12). */
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { DEFAULT_DATA_DIR } from '../broker/db.js'
 import { recordedClock } from '../common/cloud-time.js'
 import { connectionRoom } from '../common/open-files.js'
@@ -85,9 +86,7 @@ interface ProvisionFlags {
 }
 
 export function fleetCommand(io: Io): Command {
-  const cmd = new Command('fleet').description(
-    'a fleet of fake phones: provision them, run a scenario (over worker processes, or hosts by shard), report',
-  )
+  const cmd = new Command('fleet').description(COMMAND_SUMMARIES.fleet.description)
   cmd
     .command('provision')
     .description('register N devices in one transaction and write their credentials to one file (mode 0600)')

@@ -1,5 +1,6 @@
 /** `fakephone install`: the systemd units, the broker's user and starting configs, under a prefix. */
 import { Command } from 'commander'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parseLocation } from '../agent/config.js'
 import { DeviceIdSchema } from '../common/contract.js'
@@ -9,7 +10,7 @@ import { quoted } from '../common/terminal-text.js'
 
 export function installCommand(io: Io): Command {
   return new Command('install')
-    .description('put the systemd units, the broker user (sysusers.d) and starting configs in place; configs that exist are kept')
+    .description(COMMAND_SUMMARIES.install.description)
     .option('--prefix <dir>', 'root to install under', '/')
     .option('--bin <command>', 'the fakephone command for ExecStart= (default: this node running this installation)')
     .option(

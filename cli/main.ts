@@ -4,7 +4,7 @@
  * with its exit code; the process wiring (signals, stdout) is at the bottom,
  * so tests drive `main` in-process.
  */
-import { Command, CommanderError } from 'commander'
+import { Command, CommanderError, Help } from 'commander'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline/promises'
@@ -12,8 +12,9 @@ import { SystemClock } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 import { storageFailure } from '../common/storage-errors.js'
 import type { Io } from './io.js'
-import { duration, formatDuration } from './options.js'
+import { duration, formatDuration } from './duration-option.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { COMMAND_SUMMARIES } from './command-summaries.js'
 
 /** A command group for the command line `argv` (what follows the command's name; a group may load less for it). */
 type MakeCommand = (io: Io, argv: readonly string[]) => Command | Promise<Command>
@@ -27,7 +28,7 @@ const COMMANDS = new Map<string, () => Promise<MakeCommand>>([
   ['broker', async () => (await import('./broker-command.js')).brokerCommand],
   ['device', async () => (await import('./device-command.js')).deviceCommand],
   ['agent', async () => (await import('./agent-command.js')).agentCommand],
-  ['phone', async () => (await import('./agent-command.js')).phoneCommand],
+  ['phone', async () => (await import('./phone-command.js')).phoneCommand],
   ['console', async () => (await import('./console-command.js')).consoleCommand],
   ['demo', async () => (await import('./demo-command.js')).demoCommand],
   ['config', async () => (await import('./config-command.js')).configCommand],
@@ -38,8 +39,10 @@ const COMMANDS = new Map<string, () => Promise<MakeCommand>>([
 
 /**
  * The command tree for `argv`: only the command it names when it names one (that command's help, errors and action
- * are the same either way), every command otherwise (the top-level help, `help`, `--version`, an unknown command and
- * its "did you mean").
+ * are the same either way); every command when a later word names one (`help console`, `--help console`); otherwise
+ * (the top-level help, `--version`, an unknown command and its "did you mean") each command as its summary only, its
+ * name and description (command-summaries.ts), which is all the top-level help and commander's errors show of it, and
+ * no command's module loaded. A summary is never run: commander runs a command only when the command line names it.
  */
 export async function program(io: Io, argv: readonly string[]): Promise<Command> {
   const root = new Command('fakephone')
@@ -47,8 +50,11 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
   const named = COMMANDS.get(argv[0] ?? '')
-  const makers = await Promise.all(named ? [named()] : [...COMMANDS.values()].map((load) => load()))
-  for (const cmd of await Promise.all(makers.map(async (make) => make(io, named ? argv.slice(1) : [])))) root.addCommand(cmd)
+  if (named) root.addCommand(await (await named())(io, argv.slice(1)))
+  else if (argv.some((word) => COMMANDS.has(word))) {
+    const makers = await Promise.all([...COMMANDS.values()].map((load) => load()))
+    for (const cmd of await Promise.all(makers.map(async (make) => make(io, [])))) root.addCommand(cmd)
+  } else summaries(root)
   const output = {
     writeOut: (s: string) => io.out(s),
     writeErr: (s: string) => io.err(s),
@@ -65,6 +71,18 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
   }
   configure(root)
   return root
+}
+
+/** Each command as the top-level help lists it, from its summary: `NAME [options]` when it takes options, and its description. */
+function summaries(root: Command): void {
+  const takesOptions = new Set<Command>()
+  for (const [name, summary] of Object.entries(COMMAND_SUMMARIES)) {
+    const cmd = new Command(name).description(summary.description)
+    if (summary.options) takesOptions.add(cmd)
+    root.addCommand(cmd)
+  }
+  const help = new Help()
+  root.configureHelp({ subcommandTerm: (cmd) => (takesOptions.has(cmd) ? `${cmd.name()} [options]` : help.subcommandTerm(cmd)) })
 }
 
 /**

@@ -2,9 +2,9 @@
 import { InvalidArgumentError } from 'commander'
 import { parseHostPort, parseLatLon } from '../agent/place-text.js'
 import type { Point } from '../agent/location.js'
-import { parseDuration } from '../common/clock.js'
 import { AccountNameSchema } from '../common/contract.js'
 import { privateKeyFileRefusal } from '../common/signing.js'
+export { duration, formatDuration } from './duration-option.js'
 
 /** Where the console keeps owner keys unless told otherwise. */
 export const DEFAULT_KEYS_DIR = './keys'
@@ -26,34 +26,6 @@ export function accountName(value: string): string {
   const bad = AccountNameSchema.safeParse(value).error
   if (bad) throw new InvalidArgumentError(bad.issues[0]?.message as string)
   return value
-}
-
-export function duration(value: string): number {
-  try {
-    return parseDuration(value)
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message)
-  }
-}
-
-const DURATION_UNITS: [string, number][] = [
-  ['d', 86_400_000],
-  ['h', 3_600_000],
-  ['m', 60_000],
-  ['s', 1000],
-  ['ms', 1],
-]
-
-/** `ms` written the way `duration` reads it back: 86400000 is "1d", 90000 "1m30s", 0 "0ms". */
-export function formatDuration(ms: number): string {
-  let rest = ms
-  let text = ''
-  for (const [unit, size] of DURATION_UNITS) {
-    const n = Math.floor(rest / size)
-    rest -= n * size
-    if (n > 0) text += `${n}${unit}`
-  }
-  return text || '0ms'
 }
 
 export function fraction(value: string): number {

@@ -9,7 +9,6 @@ import { link, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, write
 import { basename, dirname, join, resolve } from 'node:path'
 import { readTar, TarError, writeTar } from '../../common/bagit/tar.js'
 import { DataDirLockedError, lockDataDir, type DataDirLock } from '../../common/data-lock.js'
-import { createLogger } from '../../common/log.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { syncDir, syncTree } from '../../common/sync-dir.js'
 import { UserError } from '../io.js'
@@ -123,7 +122,7 @@ export async function bagTo<T>(
   await mustBeFree(out, tar)
   const partial = partialOf(out)
   const resumed = await openPartial(out, partial)
-  const lock = holdPartial(partial, out)
+  const lock = await holdPartial(partial, out)
   if (resumed) opts.onResume?.(partial)
   return await writeWhole(out, tar, mtime, partial, () => write(join(partial, 'bag'), resumed)).finally(() => lock.release())
 }
@@ -164,7 +163,9 @@ async function writeWhole<T>(out: string, tar: boolean, mtime: number, partial: 
  * Holds the partial folder for this run: a second export to the same `out` while one runs is refused, naming it (both
  * would write the same files). A lock left by a run that is gone (killed) is taken over, as the resume says already.
  */
-function holdPartial(partial: string, out: string): DataDirLock {
+async function holdPartial(partial: string, out: string): Promise<DataDirLock> {
+  // pino loads for an export only: `bag validate` and `console import` open bags too and log nothing.
+  const { createLogger } = await import('../../common/log.js')
   try {
     return lockDataDir(partial, createLogger({ level: 'silent' }), 'export')
   } catch (err) {

@@ -4,18 +4,18 @@
  *   fakephone console import BAG --account NAME                     a bag into an account of this cloud (validated first)
  *   fakephone bag validate BAG                                      any BagIt 1.0 bag, directory or .tar
  * Progress goes to stderr on a terminal; --json prints one JSON object and no progress. An export is put at --out only
- * whole; one cut short is carried on by the same command (open-bag.ts, bagTo), which says so on stderr.
+ * whole; one cut short is carried on by the same command (open-bag.ts, bagTo), which says so on stderr. The export's and
+ * the import's code loads when one runs: `bag validate`, and every `phone` command (which adds `phone export`), skip it.
  */
 import { Command, InvalidArgumentError } from 'commander'
+import { COMMAND_SUMMARIES } from '../command-summaries.js'
 import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
 import type { ImportReply } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { accountName } from '../options.js'
 import { plural } from '../render.js'
-import { exportAccount, type ExportResult } from './account-export.js'
-import { exportPhone } from './phone-export.js'
-import { fromBag, importAccount, readAccountBag } from './account-import.js'
+import type { ExportResult } from './account-export.js'
 import { ExportRunningError, bagTo, openBag, unfinished } from './open-bag.js'
 import { progressOn, type Progress } from './progress.js'
 import { forTerminal, lineForTerminal, quoted } from '../../common/terminal-text.js'
@@ -118,6 +118,7 @@ export function addPhoneExportCommand(phone: Command, io: Io): void {
     .option('--format <dir|tar>', 'a bag directory, or one tar file of it', bagFormat, 'dir' as BagFormat)
     .action(async (o: { out: string; format: BagFormat }) => {
       const { data, json = false } = phone.opts<{ data: string; json?: boolean }>()
+      const { exportPhone } = await import('./phone-export.js')
       await writeBag(io, json, o, (dir, resumed) => exportPhone(data, dir, io.clock, progressOn(io, json, 'exporting the phone'), resumed))
     })
 }
@@ -136,6 +137,7 @@ export function addTransferConsoleCommands(
     .action(async (account: string, o: { out: string; format: BagFormat }) => {
       const { json = false, api: url } = opts()
       const api = await client()
+      const { exportAccount } = await import('./account-export.js')
       await writeBag(io, json, o, (dir, resumed) =>
         exportAccount(api, account, dir, url, progressOn(io, json, `exporting ${account}`), resumed),
       )
@@ -151,6 +153,7 @@ export function addTransferConsoleCommands(
     .action(async (path: string, o: { account: string }) => {
       const { json = false } = opts()
       const api = await client()
+      const { fromBag, importAccount, readAccountBag } = await import('./account-import.js')
       const reply = await withValidBag(io, json, path, async (dir, report) => {
         const contents = report.valid ? await readAccountBag(dir, report) : report.problems
         if (Array.isArray(contents)) throw new UserError(`${renderProblems(path, contents)}Nothing was imported. ${BAG_FIX}`)
@@ -162,9 +165,7 @@ export function addTransferConsoleCommands(
 }
 
 export function bagCommand(io: Io): Command {
-  const cmd = new Command('bag')
-    .description('BagIt bags (RFC 8493), as `console export` writes them')
-    .option('--json', 'machine-readable output')
+  const cmd = new Command('bag').description(COMMAND_SUMMARIES.bag.description).option('--json', 'machine-readable output')
   cmd
     .command('validate <bag>')
     .description('check a bag (a directory or a .tar): every manifest entry, no extra files, Payload-Oxum, the tag manifest')

@@ -9,7 +9,6 @@
 import { spawn } from 'node:child_process'
 import type { Command } from 'commander'
 import { UserError, untilAborted, type Io } from '../io.js'
-import { logger } from '../logger.js'
 import { DEFAULT_KEYS_DIR, port } from '../options.js'
 import type { WebConsole } from './server.js'
 import { LINK_TTL_MS, mintLoginToken } from './session.js'
@@ -66,9 +65,9 @@ export function addWebCommand(
     .option('--keys <dir>', "the owner's keys folder: commands are signed with it in this process", DEFAULT_KEYS_DIR)
     .option('--tiles <url>', 'a map tile URL template for when you are online, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png')
     .action(async (o: WebOptions) => {
-      // The web server's code (HTTP router, live feed, page assets) loads only when this command runs, not for every
-      // `console` command.
-      const { WebConsole } = await import('./server.js')
+      // The web server's code (HTTP router, live feed, page assets) and pino load only when this command runs, not for
+      // every `console` command.
+      const [{ WebConsole }, { logger }] = await Promise.all([import('./server.js'), import('../logger.js')])
       const web = new WebConsole({
         ...(await connection()),
         keysDir: o.keys,

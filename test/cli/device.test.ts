@@ -32,6 +32,18 @@ t.test('--help lists every subcommand; an unknown command is an error', async (t
   t.equal(version.out.trim(), '0.1.0')
 })
 
+t.test('the top-level help lists each command with the description and options its own help has', async (t) => {
+  // `fakephone --help` lists the commands from their summaries (cli/command-summaries.ts), loading none of them;
+  // `--help console` loads every command and lists them from what each one says of itself: the two are the same.
+  const help = await run(['--help'])
+  const loaded = await run(['--help', 'console'])
+  t.equal(loaded.code, 0)
+  t.equal(help.out, loaded.out)
+  t.match(help.out, /\n {2}device {13}register, list/, 'a command without options of its own')
+  t.match(help.out, /\n {2}console \[options\] {2}the owner's console/, 'a command with options of its own')
+  t.equal((await run(['help'])).out, help.out)
+})
+
 t.test('help shows each default in the form its flag accepts', async (t) => {
   const lock = (await run(['console', 'lock', '--help'])).out
   t.match(lock, /--expires <duration>\s+how long the command stays valid \(default 7d\)/)

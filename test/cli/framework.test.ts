@@ -5,7 +5,7 @@
 import t from 'tap'
 import { main } from '../../cli/main.js'
 import type { ManualClock } from '../../common/clock.js'
-import { deviceOnDisk, addDevice, startCloud } from '../fixtures/cloud.js'
+import { deviceOnDisk, addDevice, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { delivered } from '../fixtures/framework.js'
 import { run, testIo } from '../fixtures/io.js'
 import { aStatus, fakeAgent } from '../fixtures/fake-agent.js'
@@ -26,6 +26,8 @@ t.test(
     t.match(never.out, /data channel\s+offline \(cloud service not reported yet\)\npush channel\s+not connected since the broker started/)
 
     const agentIo = testIo(clock)
+    // F1: the phone's first fix goes out at connect; stored before the status is asked, so the count is known.
+    const firstFix = storedHeartbeats(cloud, 1)
     const running = main(
       [
         'agent',
@@ -46,12 +48,13 @@ t.test(
     )
     await agentIo.logs.waitFor((l) => l.msg === 'agent started')
     await cloud.logs.waitFor((l) => l.msg === 'push connected')
+    await firstFix
 
     const status = await run([...phone, 'status'])
     t.match(
       status.out,
       new RegExp(
-        String.raw`heartbeats\s+0 sent this run\n[\s\S]*push channel\s+connected\nframework\s+network permission on, behaviour ` +
+        String.raw`heartbeats\s+1 sent this run\n[\s\S]*push channel\s+connected\nframework\s+network permission on, behaviour ` +
           String.raw`logs over mobile data off\nnotifications 0 shown, 0 duplicates suppressed\nbehaviour log 0 waiting, 0 ` +
           String.raw`uploaded, 0 not collected`,
       ),
