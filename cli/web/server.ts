@@ -42,6 +42,8 @@ export interface WebConsoleOptions {
   /** The login token (random unless given: tests). */
   loginToken?: string
   coalesceMs?: number
+  /** How soon the live feed and the pages try again to reach what went away (LiveFeedOptions.retryMs): 1 s unless given. */
+  retryMs?: number
   /** This machine's clock (real time): when a link made by `console web-link` expires. */
   clock?: Clock
   /** Called once, when the printed login link is used: the console says it is dead and how to get another. */
@@ -98,6 +100,7 @@ export class WebConsole {
       consoleToken: opts.consoleToken,
       log: opts.log,
       coalesceMs: opts.coalesceMs,
+      retryMs: opts.retryMs,
     })
     this.pageApi = new PageApi({
       api,
