@@ -138,6 +138,11 @@ async function runAgent(
   }
 }
 
+/** `phone status`'s data channel while the broker refuses the device: what to check (the agent retries meanwhile). */
+const REFUSED =
+  'the broker refuses this device (an unknown device id or a wrong secret): check the id (`fakephone device list` on ' +
+  'the broker) and the secret file; it keeps retrying'
+
 /** Commander option → agent config key; the location flags all set `location`. */
 const AGENT_FLAGS: Readonly<Record<string, FlagKey>> = {
   id: 'id',
@@ -215,7 +220,7 @@ export function phoneCommand(io: Io): Command {
       linesForTerminal(
         [
           `device        ${status.id}`,
-          `data channel  ${status.dataChannel}`,
+          `data channel  ${status.dataChannel}${status.dataChannelRefused ? `: ${REFUSED}` : ''}`,
           `cloud service ${status.cloudService ? 'on' : 'off'}`,
           `Find Device   ${status.findDevice ? 'on' : 'off'}`,
           `network       ${status.network}`,
