@@ -181,7 +181,12 @@ function envLayer(spec: ConfigSpec<z.ZodObject>, env: Env, problems: string[]): 
     if (!name.startsWith(prefix) || raw === undefined) continue
     const leaf = known.get(name)
     if (!leaf) {
-      problems.push(`${name}: no such ${spec.kind} setting (\`fakephone config env --kind ${spec.kind}\` lists them)`)
+      const meant = similarName(
+        name.slice(prefix.length),
+        [...known.keys()].map((k) => k.slice(prefix.length)),
+      )
+      const hint = meant ? `did you mean ${prefix}${meant}?` : `\`fakephone config env --kind ${spec.kind}\` lists them`
+      problems.push(`${name}: no such ${spec.kind} setting (${hint})`)
       continue
     }
     setAt(layer.values, leaf.path, leaf.text ? raw : parseJsonOr(raw))

@@ -83,7 +83,7 @@ t.test('config check applies FAKEPHONE_* variables exactly as the daemon does', 
   const broken = await run(['config', 'check', good], undefined, { FAKEPHONE_BROKER_MQTT_PORT: '"x"', FAKEPHONE_BROKER_HOTS: '0.0.0.0' })
   t.equal(broken.code, 1, 'a config the daemon would refuse for its environment is refused')
   t.match(broken.err, /FAKEPHONE_BROKER_MQTT_PORT: Invalid input: expected number/)
-  t.match(broken.err, /FAKEPHONE_BROKER_HOTS: no such broker setting/)
+  t.match(broken.err, /FAKEPHONE_BROKER_HOTS: no such broker setting \(did you mean FAKEPHONE_BROKER_HOST\?\)/)
   const daemon = await run(['broker', '--config', good, '--mqtt-port', '0', '--http-port', '0', '--data', dir], undefined, {
     FAKEPHONE_BROKER_HOTS: '0.0.0.0',
   })

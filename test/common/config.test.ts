@@ -125,11 +125,17 @@ t.test('every problem is reported at once, each named by the file key, variable 
   })
   const found = await problems({
     file,
-    env: { FAKEPHONE_BROKER_MAX_PACKET_BYTES: '-1', FAKEPHONE_BROKER_LOG_LEVEL: 'loud', FAKEPHONE_BROKER_MQTT_PROT: '1' },
+    env: {
+      FAKEPHONE_BROKER_MAX_PACKET_BYTES: '-1',
+      FAKEPHONE_BROKER_LOG_LEVEL: 'loud',
+      FAKEPHONE_BROKER_MQTT_PROT: '1',
+      FAKEPHONE_BROKER_COLOUR: 'blue',
+    },
     flags: { values: { 'rateLimit.perSecond': 0 }, names: { 'rateLimit.perSecond': '--per-second' } },
   })
   t.match(found, [
-    'FAKEPHONE_BROKER_MQTT_PROT: no such broker setting (`fakephone config env --kind broker` lists them)',
+    'FAKEPHONE_BROKER_MQTT_PROT: no such broker setting (did you mean FAKEPHONE_BROKER_MQTT_PORT?)',
+    'FAKEPHONE_BROKER_COLOUR: no such broker setting (`fakephone config env --kind broker` lists them)',
     new RegExp(`^${file}: mqttPort: Invalid input: expected number, received string$`),
     new RegExp(`^${file}: httpPort: Too big: expected number to be <=65535$`),
     /^FAKEPHONE_BROKER_MAX_PACKET_BYTES: Too small/,
@@ -140,7 +146,7 @@ t.test('every problem is reported at once, each named by the file key, variable 
     /^FAKEPHONE_BROKER_LOG_LEVEL: Invalid option: expected one of "fatal"\|"error"/,
     new RegExp(`^${file}: typo: unknown setting \\(\`fakephone config env --kind broker\` lists every setting\\)$`),
   ])
-  t.equal(found.length, 10, 'nothing more, nothing less')
+  t.equal(found.length, 11, 'nothing more, nothing less')
   const err = await failure(loadConfig(BROKER_CONFIG, { file }))
   t.match(err, { code: 'ECONFIG', kind: 'broker' })
   t.match(err.message, /^invalid broker config \(6 problems\):\n {2}\S+broker\.json: mqttPort/, 'the message heads a list of the problems')
