@@ -47,7 +47,7 @@ export class ConsoleClient {
     private readonly baseUrl: string,
     private readonly token: string,
     private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
-    private readonly hints: { unreachable?: string; unauthorized?: string } = {},
+    private readonly hints: { unreachable: string; unauthorized: string } = { unreachable: '', unauthorized: '' },
   ) {}
 
   devices(): Promise<DevicesReply> {
@@ -168,12 +168,12 @@ export class ConsoleClient {
   }
 
   private unreachable(err: Error): ConsoleApiError {
-    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}${this.hints.unreachable ?? ''}`, err)
+    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}${this.hints.unreachable}`, err)
   }
 
   /** The broker's refusal; one of the token (401) says what to do about it. */
   private refused(status: number, message: string): ConsoleApiError {
-    return new ConsoleApiError(status, `${message}${status === 401 ? (this.hints.unauthorized ?? '') : ''}`)
+    return new ConsoleApiError(status, `${message}${status === 401 ? this.hints.unauthorized : ''}`)
   }
 
   /**
