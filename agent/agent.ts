@@ -120,6 +120,8 @@ export class GuardError extends FakephoneError {
 export interface AgentStatus {
   id: string
   dataChannel: LinkState
+  /** Present (true) while the broker refuses this device's id or secret: the data channel retries in vain until fixed. */
+  dataChannelRefused?: true
   cloudService: boolean
   findDevice: boolean
   network: Network
@@ -358,6 +360,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     return {
       id: this.opts.id,
       dataChannel: this.dataChannelState,
+      ...(this.channelOpened && this.link.credentialsRefused ? { dataChannelRefused: true as const } : {}),
       cloudService: settings.cloudService,
       findDevice: settings.findDevice,
       network: settings.network,

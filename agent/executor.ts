@@ -8,7 +8,7 @@ import type { Clock } from '../common/clock.js'
 import type { Command } from '../common/contract.js'
 import type { PhoneBackup } from './backup/phone-backup.js'
 import type { PhoneDrive } from './drive/phone-drive.js'
-import type { LocationSource } from './location.js'
+import { noFixReason, type LocationSource } from './location.js'
 import type { Outcome, Phone } from './remote.js'
 import { DEFAULT_SETTINGS, type PhoneSettings } from './settings.js'
 import type { SyncEngine } from './sync/engine.js'
@@ -51,7 +51,7 @@ export class CommandExecutor implements Phone {
     if (command.type !== 'locate') return undefined
     const now = this.opts.clock.now()
     const fix = this.opts.location.fix(now)
-    if (!fix) return { state: 'failed', reason: 'no location fix' }
+    if (!fix) return { state: 'failed', reason: noFixReason(this.opts.location.describe?.(now)) }
     return { state: 'succeeded', data: { lat: fix.lat, lon: fix.lon, accuracy: fix.accuracy, at: now } }
   }
 

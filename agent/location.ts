@@ -5,6 +5,7 @@
  * track, or a fixed point.
  */
 import { readFileSync } from 'node:fs'
+import { formatAge } from '../common/clock.js'
 import type { LocationStatus } from '../common/contract.js'
 
 export interface Fix {
@@ -21,6 +22,18 @@ export interface LocationSource {
   fix(at: number): Fix | null
   /** F1: where the position comes from and whether there is one, for `phone status`; a source without it says nothing. */
   describe?(at: number): LocationStatus
+}
+
+/**
+ * F2: why a locate found no fix, as its owner reads it in the receipt: for gpsd, whether gpsd is not reachable, has no
+ * fix (yet, or lost it) or only an old one, so the owner of a Pi with a GPS hat knows where to look.
+ */
+export function noFixReason(source: LocationStatus | undefined): string {
+  if (source?.kind !== 'gpsd') return 'no location fix'
+  const gpsd = `gpsd ${source.host}:${source.port}`
+  if (source.state !== 'watching') return `no location fix: ${gpsd} is not connected (is gpsd running?)`
+  if (source.fix === null) return `no location fix: ${gpsd} ${source.lost ? 'says the receiver lost its fix' : 'has no fix yet'}`
+  return `no location fix: the last from ${gpsd} is ${formatAge(source.fix.ageMs)} old, older than ${formatAge(source.maxAgeMs)}`
 }
 
 export interface Point {

@@ -30,7 +30,10 @@ export async function readDeviceSecret(o: { secretFile?: string; secretCredentia
     secret = readSmallFileSync(file).trim()
   } catch (err) {
     if (err instanceof SmallFileError) throw new SecretError(`cannot read the secret file: ${err.message}`)
-    throw new SecretError(`cannot read the secret file ${file}: ${(err as NodeJS.ErrnoException).code}`)
+    const code = (err as NodeJS.ErrnoException).code
+    // A missing one is most often a step left out: the secret is written once, when the device is registered.
+    const missing = code === 'ENOENT' ? " (no such file): `fakephone device add ID --secret-out FILE` writes a new device's secret" : ''
+    throw new SecretError(`cannot read the secret file ${file}: ${code}${missing}`)
   }
   if (secret === '') throw new SecretError(`the secret file ${file} is empty`)
   return secret

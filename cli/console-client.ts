@@ -40,13 +40,14 @@ export interface ApiAnswer {
 export class ConsoleClient {
   /**
    * @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll)
-   * @param unreachableHint what to do, added to "cannot reach the broker" (the console CLI names its --api flag)
+   * @param hints what to do, added to "cannot reach the broker" and to the broker's refusal of the token (the console CLI
+   * names its --api, --data and --token-file flags)
    */
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
     private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
-    private readonly unreachableHint = '',
+    private readonly hints: { unreachable: string; unauthorized: string } = { unreachable: '', unauthorized: '' },
   ) {}
 
   devices(): Promise<DevicesReply> {
@@ -136,7 +137,7 @@ export class ConsoleClient {
       const bytes = await this.whole(res)
       const text = bytes.toString()
       const json = res.headers['content-type']?.startsWith('application/json') === true
-      throw new ConsoleApiError(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`)
+      throw this.refused(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`)
     })
   }
 
@@ -167,7 +168,12 @@ export class ConsoleClient {
   }
 
   private unreachable(err: Error): ConsoleApiError {
-    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}${this.unreachableHint}`, err)
+    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}${this.hints.unreachable}`, err)
+  }
+
+  /** The broker's refusal; one of the token (401) says what to do about it. */
+  private refused(status: number, message: string): ConsoleApiError {
+    return new ConsoleApiError(status, `${message}${status === 401 ? this.hints.unauthorized : ''}`)
   }
 
   /**
@@ -184,7 +190,7 @@ export class ConsoleClient {
     } catch {
       throw new ConsoleApiError(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
     }
-    if (status >= 300) throw new ConsoleApiError(status, answer.error)
+    if (status >= 300) throw this.refused(status, answer.error)
     return answer
   }
 

@@ -27,7 +27,11 @@ export interface ConsoleOptions {
 const API_HINT = '; is the broker running? If it listens elsewhere, give its HTTP address with --api URL'
 
 async function client(o: ConsoleOptions): Promise<ConsoleClient> {
-  return new ConsoleClient(o.api, await readToken(o), undefined, API_HINT)
+  // A refused token is most often another broker's (the console's default --data is ./data): say where it was read.
+  const unauthorized =
+    `: ${forTerminal(o.api)} did not take the token in ${forTerminal(o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE))}; give that ` +
+    "broker's data directory with --data DIR (it holds console.token), or the token's file with --token-file FILE"
+  return new ConsoleClient(o.api, await readToken(o), undefined, { unreachable: API_HINT, unauthorized })
 }
 
 /** The console options that find the console token, as a command line gives them (`--token-file F`, else `--data D`). */

@@ -11,7 +11,7 @@ import { OwnerKeys } from '../common/signing.js'
 import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, accountName } from './options.js'
 import { plural, table } from './render.js'
-import { forTerminal } from '../common/terminal-text.js'
+import { forTerminal, quoted } from '../common/terminal-text.js'
 
 /** Opens the data directory's registry, stamping with the cloud's time as recorded there (`clock`). */
 async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
@@ -51,6 +51,12 @@ export function deviceCommand(io: Io): Command {
                 `${o.keys} holds no key of it: give --keys the owner's keys folder (the one with ${keyFile})`,
             )
           }
+          // A hobbyist who lost a phone's secret tries to add it again: say how to give it a new one, and what that costs.
+          if (r.get(id))
+            throw new UserError(
+              `device ${quoted(id)} is already registered; for a new secret (the old one lost), remove it with ` +
+                `\`fakephone device remove ${forTerminal(id)}\` (its history goes too) and add it again`,
+            )
           return r.add(id, o.account, secret)
         })
       // The secret in its file first, durably: one that exists or cannot be written refuses before a device is registered

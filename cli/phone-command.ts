@@ -19,6 +19,11 @@ import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
 import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
 
+/** `phone status`'s data channel while the broker refuses the device: what to check (the agent retries meanwhile). */
+const REFUSED =
+  'the broker refuses this device (an unknown device id or a wrong secret): check the id (`fakephone device list` on ' +
+  'the broker) and the secret file; it keeps retrying'
+
 export function phoneCommand(io: Io): Command {
   const cmd = new Command('phone')
     .description(COMMAND_SUMMARIES.phone.description)
@@ -34,7 +39,7 @@ export function phoneCommand(io: Io): Command {
       linesForTerminal(
         [
           `device        ${status.id}`,
-          `data channel  ${status.dataChannel}`,
+          `data channel  ${status.dataChannel}${status.dataChannelRefused ? `: ${REFUSED}` : ''}`,
           `cloud service ${status.cloudService ? 'on' : 'off'}`,
           `Find Device   ${status.findDevice ? 'on' : 'off'}`,
           `network       ${status.network}`,

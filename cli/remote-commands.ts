@@ -71,9 +71,12 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
     // Given up waiting: said as the device's data channel stands now, as `console commands` and the web console say it.
     if (!FINAL_STATES.has(view.state)) return unfinished(view, at, (await client.device(id)).device.online)
-    io.out(`${describe(view, at, true, forTerminal)}\n`)
+    // A command that failed or was rejected is the error line, with the phone's reason (it ran: "did not run" misled).
+    const outcome = describe(view, at, true, forTerminal)
+    const failed = view.state === 'failed' || view.state === 'rejected'
+    if (!failed) io.out(`${outcome}\n`)
     io.out(`command ${view.id}: ${forTerminal(receiptLine(view, keys))}\n`)
-    if (view.state === 'failed' || view.state === 'rejected') throw new UserError(`${type} did not run`)
+    if (failed) throw new UserError(outcome)
   }
 
   const withIssueOptions = (cmd: Command, type: CommandType): Command =>

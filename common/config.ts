@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { parseDuration } from './clock.js'
 import { FakephoneError } from './errors.js'
+import { similarName } from './similar-name.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -103,6 +104,13 @@ export function settings(schema: z.ZodType, path: string[] = []): Leaf[] {
   return [{ path, text: input instanceof z.ZodString || input instanceof z.ZodEnum }]
 }
 
+/** The keys of the object setting at `path` (the top level for []). */
+function keysAt(schema: z.ZodType, path: readonly string[]): string[] {
+  // zod reports unknown keys only on an object it walked into, so every step of `path` is an object here.
+  const s = path.reduce((node, key) => unwrap((unwrap(node) as z.ZodObject).shape[key] as z.ZodType), schema)
+  return Object.keys((unwrap(s) as z.ZodObject).shape)
+}
+
 /** The one rule from a key path to its environment variable. */
 export function envName(kind: string, path: readonly string[]): string {
   return ['fakephone', kind, ...path]
@@ -140,13 +148,18 @@ function merge(base: Plain, over: Plain): Plain {
   return out
 }
 
+/** Node's codes for a config path that is not a file, in words (the code follows them). */
+const UNREADABLE: Readonly<Record<string, string>> = { ENOENT: 'no such file', EISDIR: 'a folder, not a file' }
+
 /** The file's values, or the one problem that stops it from being read as a config. */
 async function fileLayer(file: string): Promise<Layer | string> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    return `${file}: cannot read it (${(err as NodeJS.ErrnoException).code})`
+    const code = (err as NodeJS.ErrnoException).code as string
+    const words = UNREADABLE[code]
+    return `${file}: cannot read it${words ? `: ${words}` : ''} (${code})`
   }
   let data: unknown
   try {
@@ -168,7 +181,12 @@ function envLayer(spec: ConfigSpec<z.ZodObject>, env: Env, problems: string[]): 
     if (!name.startsWith(prefix) || raw === undefined) continue
     const leaf = known.get(name)
     if (!leaf) {
-      problems.push(`${name}: no such ${spec.kind} setting (\`fakephone config env --kind ${spec.kind}\` lists them)`)
+      const meant = similarName(
+        name.slice(prefix.length),
+        [...known.keys()].map((k) => k.slice(prefix.length)),
+      )
+      const hint = meant ? `did you mean ${prefix}${meant}?` : `\`fakephone config env --kind ${spec.kind}\` lists them`
+      problems.push(`${name}: no such ${spec.kind} setting (${hint})`)
       continue
     }
     setAt(layer.values, leaf.path, leaf.text ? raw : parseJsonOr(raw))
@@ -203,8 +221,14 @@ function originOf(layers: Layer[], key: string): string | undefined {
 function describe(spec: ConfigSpec<z.ZodObject>, sources: ConfigSources, layers: Layer[], issue: z.core.$ZodIssue): string[] {
   const path = issue.path.map(String)
   if (issue.code === 'unrecognized_keys') {
-    // Only the file can hold keys the schema does not know, and it names every key it holds.
-    return issue.keys.map((key) => `${originOf(layers, [...path, key].join('.')) as string}: unknown setting`)
+    // Only the file can hold keys the schema does not know, and it names every key it holds. A typo is answered with
+    // the setting it most likely meant; anything else with where every setting is listed.
+    const known = keysAt(spec.schema, path)
+    return issue.keys.map((key) => {
+      const meant = similarName(key, known)
+      const hint = meant ? `; did you mean "${meant}"?` : ` (\`fakephone config env --kind ${spec.kind}\` lists every setting)`
+      return `${originOf(layers, [...path, key].join('.')) as string}: unknown setting${hint}`
+    })
   }
   const dotted = path.join('.')
   const origin = originOf(layers, dotted)

@@ -107,6 +107,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
    * a wrong credentials file warns once per phone, not once per phone per retry).
    */
   private warnedRefused = false
+  /** True while the retry now waiting follows the broker's refusal of the credentials (`phone status` says so). */
+  private refusedNow = false
 
   constructor(private readonly opts: LinkOptions) {
     super()
@@ -119,6 +121,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       stream.setNoDelay?.(true)
       this.retry.reset()
       this.warnedRefused = false
+      this.refusedNow = false
       this.setState('connected')
       this.emit('connect')
     })
@@ -132,6 +135,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   get state(): LinkState {
     return this.stateNow
+  }
+
+  /** Whether the last connection failed because the broker refused the device id or secret (until one succeeds). */
+  get credentialsRefused(): boolean {
+    return this.refusedNow
   }
 
   /** Delay chosen for the retry now waiting, ms (for status displays and tests). */
@@ -217,6 +225,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     })
     if (!scheduled) return
     this.setState('waiting')
+    this.refusedNow = this.refused
     const fields = { err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
     if (!this.refused) this.opts.log.info(fields, 'mqtt disconnected, retrying')
     else if (this.warnedRefused) this.opts.log.info(fields, 'mqtt refused this device again, retrying')

@@ -110,6 +110,8 @@ export const BackupStatusSchema = z.object({
 export const PhoneStatusSchema = z.object({
   id: z.string(),
   dataChannel: LinkStateSchema,
+  /** Only while the broker refuses the device's id or secret; absent from older phones. */
+  dataChannelRefused: z.literal(true).optional(),
   cloudService: z.boolean(),
   findDevice: z.boolean(),
   network: NetworkSchema,

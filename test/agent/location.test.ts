@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DEMO_ROUTE, FixedSource, RouteSource, distanceM, readGpx } from '../../agent/location.js'
+import { DEMO_ROUTE, FixedSource, RouteSource, distanceM, noFixReason, readGpx } from '../../agent/location.js'
 import { Battery } from '../../agent/battery.js'
 import { join } from 'node:path'
 
@@ -60,5 +60,20 @@ t.test('the battery drains, plugs in at 15 %, charges to full and unplugs', (t) 
   )
   const low = new Battery({ level: 5, at: 0 })
   t.same(low.read(h / 4), { level: 15, charging: true }, 'a battery found below 15 % starts charging')
+  t.end()
+})
+
+t.test('F2 a locate without a fix says why: for gpsd, not connected, no fix yet, fix lost or too old', (t) => {
+  const gpsd = { kind: 'gpsd', host: '127.0.0.1', port: 2947, retryInMs: 0, attempt: 0, lost: false, fix: null, maxAgeMs: 10_000 } as const
+  t.equal(noFixReason(undefined), 'no location fix', 'a source that cannot say more')
+  t.equal(noFixReason({ kind: 'fixed', lat: 0, lon: 0 }), 'no location fix')
+  t.equal(noFixReason({ ...gpsd, state: 'waiting' }), 'no location fix: gpsd 127.0.0.1:2947 is not connected (is gpsd running?)')
+  t.equal(noFixReason({ ...gpsd, state: 'connecting' }), 'no location fix: gpsd 127.0.0.1:2947 is not connected (is gpsd running?)')
+  t.equal(noFixReason({ ...gpsd, state: 'watching' }), 'no location fix: gpsd 127.0.0.1:2947 has no fix yet')
+  t.equal(noFixReason({ ...gpsd, state: 'watching', lost: true }), 'no location fix: gpsd 127.0.0.1:2947 says the receiver lost its fix')
+  t.equal(
+    noFixReason({ ...gpsd, state: 'watching', fix: { ageMs: 42_000, accuracy: 6 } }),
+    'no location fix: the last from gpsd 127.0.0.1:2947 is 42s old, older than 10s',
+  )
   t.end()
 })

@@ -217,6 +217,9 @@ t.test(
     )
     t.ok(cloud.logs.has('push connection refused'), 'the cloud says why')
     t.equal(cloud.broker.framework.gateway.connected('phone-b'), false)
+    await cloud.logs.waitFor((l) => l.device === 'phone-b' && /^mqtt refused this device/.test(String(l.msg)))
+    t.match(impostor.status(), { dataChannel: 'waiting', dataChannelRefused: true }, '`phone status` can say the broker refuses it')
+    t.equal(second.status().dataChannelRefused, undefined, 'a phone the broker takes has no such mark')
   },
 )
 

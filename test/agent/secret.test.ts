@@ -27,7 +27,13 @@ t.test('no secret, an unreadable one or an empty one is an error that says what 
       'no device secret: set secretFile in the config (or --secret-file), or run under systemd with LoadCredential=device-secret:FILE',
   })
   await t.rejects(readDeviceSecret({ secretCredential: 'phone' }, { CREDENTIALS_DIRECTORY: dir }), {
-    message: `cannot read the secret file ${join(dir, 'phone')}: ENOENT`,
+    message:
+      `cannot read the secret file ${join(dir, 'phone')}: ENOENT (no such file): ` +
+      "`fakephone device add ID --secret-out FILE` writes a new device's secret",
+  })
+  writeFileSync(join(dir, 'plain'), 'x')
+  await t.rejects(readDeviceSecret({ secretFile: join(dir, 'plain', 'secret'), secretCredential: 'x' }, {}), {
+    message: `cannot read the secret file ${join(dir, 'plain', 'secret')}: ENOTDIR`,
   })
   await t.rejects(readDeviceSecret({ secretFile: join(dir, 'empty'), secretCredential: 'x' }, {}), {
     message: `the secret file ${join(dir, 'empty')} is empty`,

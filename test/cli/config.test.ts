@@ -45,7 +45,7 @@ t.test('config check: a valid file is said to be valid; a broken one gets every 
       'error: invalid broker config (3 problems):',
       `  ${bad}: mqttPort: Invalid input: expected number, received string`,
       `  ${bad}: httpPort: Too small: expected number to be >=0`,
-      `  ${bad}: hots: unknown setting`,
+      `  ${bad}: hots: unknown setting; did you mean "host"?`,
       '',
     ].join('\n'),
   )
@@ -64,7 +64,7 @@ t.test('config check: a valid file is said to be valid; a broken one gets every 
     (await run(['config', 'check', fine])).err,
     /cannot tell whether .*phone\.json is a broker or an agent config from its name: add --kind/,
   )
-  t.match((await run(['config', 'check', join(dir, 'agent-none.json')])).err, /agent-none\.json: cannot read it \(ENOENT\)/)
+  t.match((await run(['config', 'check', join(dir, 'agent-none.json')])).err, /agent-none\.json: cannot read it: no such file \(ENOENT\)/)
 })
 
 t.test('config check applies FAKEPHONE_* variables exactly as the daemon does', async (t) => {
@@ -83,7 +83,7 @@ t.test('config check applies FAKEPHONE_* variables exactly as the daemon does', 
   const broken = await run(['config', 'check', good], undefined, { FAKEPHONE_BROKER_MQTT_PORT: '"x"', FAKEPHONE_BROKER_HOTS: '0.0.0.0' })
   t.equal(broken.code, 1, 'a config the daemon would refuse for its environment is refused')
   t.match(broken.err, /FAKEPHONE_BROKER_MQTT_PORT: Invalid input: expected number/)
-  t.match(broken.err, /FAKEPHONE_BROKER_HOTS: no such broker setting/)
+  t.match(broken.err, /FAKEPHONE_BROKER_HOTS: no such broker setting \(did you mean FAKEPHONE_BROKER_HOST\?\)/)
   const daemon = await run(['broker', '--config', good, '--mqtt-port', '0', '--http-port', '0', '--data', dir], undefined, {
     FAKEPHONE_BROKER_HOTS: '0.0.0.0',
   })

@@ -236,9 +236,17 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
     (await run(['console', '--data', dir, 'devices'])).err,
     /cannot read the console token .*console\.token \(ENOENT\); the broker writes it on first start/,
   )
-  t.match(
+  t.equal(
     (await run(['console', '--api', cloud.apiUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err,
-    /missing or wrong console token/,
+    `error: missing or wrong console token: ${cloud.apiUrl} did not take the token in ${join(dir, 'wrong.token')}; give ` +
+      "that broker's data directory with --data DIR (it holds console.token), or the token's file with --token-file FILE\n",
+    'a refused token says which file it came from and how to give the right one',
+  )
+  writeFileSync(join(dir, 'console.token'), 'another-brokers-token\n')
+  t.match(
+    (await run(['console', '--api', cloud.apiUrl, '--data', dir, 'devices'])).err,
+    `did not take the token in ${join(dir, 'console.token')}; give that broker's data directory with --data DIR`,
+    'from --data: the token of that data directory is named',
   )
   const closedUrl = `http://127.0.0.1:${await closedPort()}`
   const closed = await run(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])

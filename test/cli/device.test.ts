@@ -109,10 +109,15 @@ t.test('device add prints the credentials once; list and remove; errors say what
 
   const dup = await run(['device', 'add', 'pi-kitchen', '--data', data, '--keys', keys])
   t.equal(dup.code, 1)
-  t.equal(dup.err, 'error: device "pi-kitchen" is already registered\n')
+  t.equal(
+    dup.err,
+    'error: device "pi-kitchen" is already registered; for a new secret (the old one lost), remove it with ' +
+      '`fakephone device remove pi-kitchen` (its history goes too) and add it again\n',
+    'and how to give it a new secret',
+  )
   t.match((await run(['device', 'add', 'Not/OK', '--data', data, '--keys', keys])).err, /invalid device id/)
   const taken = await run(['device', 'add', 'pi-hall', '--data', data, '--keys', keys, '--secret-out', join(data, 'taken.secret')])
-  t.equal(taken.err, 'error: device "pi-hall" is already registered\n')
+  t.match(taken.err, /^error: device "pi-hall" is already registered; /)
   t.notOk(existsSync(join(data, 'taken.secret')), 'a refused add leaves no secret file behind')
   for (const [file, why] of [
     [join(data, 'hall.secret'), 'the file exists and is not replaced'],

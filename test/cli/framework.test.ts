@@ -220,6 +220,13 @@ t.test('X1 phone status of an agent whose status breaks the contract is one erro
   const shown = await run(['phone', '--data', dataDir, 'status'])
   t.equal(shown.code, 0)
   t.match(shown.out, /^push channel +connected$/m, 'a status that keeps the contract is shown')
+  t.match(shown.out, /^data channel +connected$/m)
+  fake.answer({ ok: true, status: { ...status, dataChannel: 'waiting', dataChannelRefused: true } })
+  t.match(
+    (await run(['phone', '--data', dataDir, 'status'])).out,
+    /^data channel +waiting: the broker refuses this device \(an unknown device id or a wrong secret\): check the id \(`/m,
+    'a phone the broker refuses says so, and what to check',
+  )
   fake.answer({ ok: true, status: { ...status, framework: { ...status.framework, logs: null } } })
   const refused = await run(['phone', '--data', dataDir, 'status'])
   t.equal(refused.code, 1)

@@ -11,6 +11,7 @@ import type { CommandView } from '../../broker/devices/commands.js'
 import { OwnerKeys, deviceKeys, signPayload } from '../../common/signing.js'
 import type { ManualClock } from '../../common/clock.js'
 import type { Result } from '../../common/contract.js'
+import type { LocationSource } from '../../agent/location.js'
 import { connectDevice, startAgent, startCloud, type TestAgentOptions } from '../fixtures/cloud.js'
 import { serveControl } from '../../agent/control.js'
 import { run, testIo } from '../fixtures/io.js'
@@ -261,12 +262,24 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   t.match((await con('ring', 'ghost')).err, /device "ghost" not found/)
 })
 
-t.test('F2 a command the phone cannot carry out is reported as failed, and the console exits 1', async (t) => {
-  const { con } = await setup(t, { location: { fix: () => null } })
+t.test('F2 a command the phone cannot carry out is reported as failed with why, and the console exits 1', async (t) => {
+  const waiting = {
+    kind: 'gpsd',
+    host: '127.0.0.1',
+    port: 2947,
+    state: 'waiting',
+    retryInMs: 0,
+    attempt: 1,
+    lost: false,
+    fix: null,
+    maxAgeMs: 0,
+  }
+  const { con } = await setup(t, { location: { fix: () => null, describe: () => waiting } as LocationSource })
   const r = await con('locate', 'phone-a')
   t.equal(r.code, 1)
-  t.match(r.out, /^locate failed: no location fix\ncommand .*: verified receipt/)
-  t.equal(r.err, 'error: locate did not run\n')
+  const why = 'no location fix: gpsd 127.0.0.1:2947 is not connected (is gpsd running?)'
+  t.match(r.out, /^command .*: verified receipt/)
+  t.equal(r.err, `error: locate failed: ${why}\n`, 'the error line says it failed and why, not that it "did not run"')
 })
 
 t.test('the console API answers a broken body with 400 and an oversized one with 413, each with a code and a reason', async (t) => {

@@ -125,22 +125,28 @@ t.test('every problem is reported at once, each named by the file key, variable 
   })
   const found = await problems({
     file,
-    env: { FAKEPHONE_BROKER_MAX_PACKET_BYTES: '-1', FAKEPHONE_BROKER_LOG_LEVEL: 'loud', FAKEPHONE_BROKER_MQTT_PROT: '1' },
+    env: {
+      FAKEPHONE_BROKER_MAX_PACKET_BYTES: '-1',
+      FAKEPHONE_BROKER_LOG_LEVEL: 'loud',
+      FAKEPHONE_BROKER_MQTT_PROT: '1',
+      FAKEPHONE_BROKER_COLOUR: 'blue',
+    },
     flags: { values: { 'rateLimit.perSecond': 0 }, names: { 'rateLimit.perSecond': '--per-second' } },
   })
   t.match(found, [
-    'FAKEPHONE_BROKER_MQTT_PROT: no such broker setting (`fakephone config env --kind broker` lists them)',
+    'FAKEPHONE_BROKER_MQTT_PROT: no such broker setting (did you mean FAKEPHONE_BROKER_MQTT_PORT?)',
+    'FAKEPHONE_BROKER_COLOUR: no such broker setting (`fakephone config env --kind broker` lists them)',
     new RegExp(`^${file}: mqttPort: Invalid input: expected number, received string$`),
     new RegExp(`^${file}: httpPort: Too big: expected number to be <=65535$`),
     /^FAKEPHONE_BROKER_MAX_PACKET_BYTES: Too small/,
     new RegExp(`^${file}: connectTimeout: not a duration: "soon"`),
     new RegExp(`^${file}: rateLimit.burst: Too small`),
     /^--per-second: Too small/,
-    new RegExp(`^${file}: rateLimit.brust: unknown setting$`),
+    new RegExp(`^${file}: rateLimit.brust: unknown setting; did you mean "burst"\\?$`),
     /^FAKEPHONE_BROKER_LOG_LEVEL: Invalid option: expected one of "fatal"\|"error"/,
-    new RegExp(`^${file}: typo: unknown setting$`),
+    new RegExp(`^${file}: typo: unknown setting \\(\`fakephone config env --kind broker\` lists every setting\\)$`),
   ])
-  t.equal(found.length, 10, 'nothing more, nothing less')
+  t.equal(found.length, 11, 'nothing more, nothing less')
   const err = await failure(loadConfig(BROKER_CONFIG, { file }))
   t.match(err, { code: 'ECONFIG', kind: 'broker' })
   t.match(err.message, /^invalid broker config \(6 problems\):\n {2}\S+broker\.json: mqttPort/, 'the message heads a list of the problems')
@@ -149,7 +155,10 @@ t.test('every problem is reported at once, each named by the file key, variable 
 t.test('a file that cannot be read, is not JSON or is not an object is one problem, and hides nothing else', async (t) => {
   const dir = tempDir(t)
   const env = { FAKEPHONE_BROKER_MQTT_PORT: 'x' }
-  t.same(await problems({ file: join(dir, 'none.json'), env }), [`${join(dir, 'none.json')}: cannot read it (ENOENT)`])
+  t.same(await problems({ file: join(dir, 'none.json'), env }), [`${join(dir, 'none.json')}: cannot read it: no such file (ENOENT)`])
+  t.same(await problems({ file: dir }), [`${dir}: cannot read it: a folder, not a file (EISDIR)`])
+  const notDir = write(dir, 'plain', 'x')
+  t.same(await problems({ file: join(notDir, 'broker.json') }), [`${join(notDir, 'broker.json')}: cannot read it (ENOTDIR)`])
   const broken = write(dir, 'broken.json', '{"mqttPort": 1883,,}')
   t.match(await problems({ file: broken, env }), [new RegExp(`^${broken}: not valid JSON \\(.*position 18`)])
   const yaml = write(dir, 'broker.yaml', 'mqttPort: 1883\nhost: 127.0.0.1\n')
@@ -186,7 +195,10 @@ t.test('a required setting that nobody set says where it can be set', async (t) 
   const nested = write(dir, 'nested.json', { name: 'x', maxSize: 1, inner: {}, extra: { a: 1 } })
   t.same(
     (await failure(loadConfig(spec, { file: nested }))).problems,
-    [`inner.depth: missing; set it in ${nested} or as FAKEPHONE_THING_INNER_DEPTH`, `${nested}: extra: unknown setting`],
+    [
+      `inner.depth: missing; set it in ${nested} or as FAKEPHONE_THING_INNER_DEPTH`,
+      `${nested}: extra: unknown setting (\`fakephone config env --kind thing\` lists every setting)`,
+    ],
     'a nested key left out is missing, an unknown object is named by its key',
   )
   const err = await failure(loadConfig(spec, { file, flags: { values: {}, names: { name: '--name' } } }))

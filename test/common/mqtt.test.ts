@@ -139,6 +139,7 @@ t.test('one connection failure is one log line, with its reason, even when mqtt.
   t.equal(clock.waiting, 1, 'one retry waits')
   t.match(logs.lines, [{ msg: 'mqtt disconnected, retrying', err: /ECONNREFUSED/, attempt: 1 }])
   t.equal(logs.lines.length, 1)
+  t.equal(link.credentialsRefused, false, 'no broker is not a refusal')
 })
 
 t.test('a broker that refuses the credentials is warned of, saying what to check, and retried', async (t) => {
@@ -166,6 +167,7 @@ t.test('a broker that refuses the credentials is warned of, saying what to check
       },
     ])
     t.equal(link.state, 'waiting', 'retried: the device may be registered meanwhile')
+    t.equal(link.credentialsRefused, true, 'and the link can say it was refused')
   }
 })
 
