@@ -26,12 +26,19 @@ export interface ConsoleOptions {
 /** Said when the broker cannot be reached: the console's default address is not where every broker listens. */
 const API_HINT = '; is the broker running? If it listens elsewhere, give its HTTP address with --api URL'
 
-async function client(o: ConsoleOptions): Promise<ConsoleClient> {
-  // A refused token is most often another broker's (the console's default --data is ./data): say where it was read.
-  const unauthorized =
-    `: ${forTerminal(o.api)} did not take the token in ${forTerminal(o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE))}; give that ` +
+/**
+ * Said when the broker refuses the console token (its API or, for `console web`, its live feed): a refused token is most
+ * often another broker's (the console's default --data is ./data), so it says where the token was read.
+ */
+export function tokenRefusedHint(o: ConsoleOptions): string {
+  return (
+    `${forTerminal(o.api)} did not take the token in ${forTerminal(o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE))}; give that ` +
     "broker's data directory with --data DIR (it holds console.token), or the token's file with --token-file FILE"
-  return new ConsoleClient(o.api, await readToken(o), undefined, { unreachable: API_HINT, unauthorized })
+  )
+}
+
+async function client(o: ConsoleOptions): Promise<ConsoleClient> {
+  return new ConsoleClient(o.api, await readToken(o), undefined, { unreachable: API_HINT, unauthorized: `: ${tokenRefusedHint(o)}` })
 }
 
 /** The console options that find the console token, as a command line gives them (`--token-file F`, else `--data D`). */
@@ -154,6 +161,7 @@ export const CONSOLE_GROUPS: readonly Group[] = [
           w.io,
           async () => ({ apiUrl: w.opts().api, consoleToken: await readToken(w.opts()) }),
           () => tokenFlags(w.opts()),
+          () => tokenRefusedHint(w.opts()),
         )
         addWebLinkCommand(w.cmd, w.io, () => readToken(w.opts()))
       }

@@ -8,7 +8,9 @@
  */
 import { spawn } from 'node:child_process'
 import type { Command } from 'commander'
+import { FakephoneError } from '../../common/errors.js'
 import { UserError, untilAborted, type Io } from '../io.js'
+import { brokerTrouble } from './broker-trouble.js'
 import { DEFAULT_KEYS_DIR, port } from '../options.js'
 import type { WebConsole } from './server.js'
 import { LINK_TTL_MS, mintLoginToken } from './session.js'
@@ -49,12 +51,14 @@ export function linkUsed(tokenFlags: string, url: string): string {
 /**
  * @param tokenFlags the console options that find the console token (`--data DIR` or `--token-file FILE`), for the
  *   `web-link` command the console suggests once its link was used
+ * @param tokenRefused what to do when the broker refuses the console token (which file it was read from, the flags)
  */
 export function addWebCommand(
   root: Command,
   io: Io,
   connection: () => Promise<{ apiUrl: string; consoleToken: string }>,
   tokenFlags: () => string,
+  tokenRefused: () => string,
 ): void {
   root
     .command('web')
@@ -68,8 +72,9 @@ export function addWebCommand(
       // The web server's code (HTTP router, live feed, page assets) and pino load only when this command runs, not for
       // every `console` command.
       const [{ WebConsole }, { logger }] = await Promise.all([import('./server.js'), import('../logger.js')])
+      const conn = await connection()
       const web = new WebConsole({
-        ...(await connection()),
+        ...conn,
         keysDir: o.keys,
         log: logger(io, 'warn').child({ module: 'web' }),
         host: o.host,
@@ -78,7 +83,15 @@ export function addWebCommand(
         clock: io.clock,
         onLinkUsed: () => io.out(linkUsed(tokenFlags(), web.url) + '\n'),
       })
-      await web.start()
+      try {
+        await web.start()
+      } catch (err) {
+        // The live feed's refusal of the token (the broker's words) with what to do about it, as the other console
+        // commands say it.
+        if (err instanceof FakephoneError && err.code === 'ELIVEFEED' && brokerTrouble(err, conn.apiUrl).state === 'token refused')
+          throw new UserError(`${err.message}: ${tokenRefused()}`)
+        throw err
+      }
       io.out(webGuide(web))
       if (o.open) openBrowser(io, web.loginUrl as string)
       await untilAborted(io.signal)

@@ -124,7 +124,13 @@ t.test('console web: a wrong console token or a port in use is one error line, n
   writeFileSync(token, 'wrong\n')
   const wrong = await run(['console', '--api', cloud.apiUrl, '--token-file', token, 'web', '--keys', tempDir(t)], cloud.clock)
   t.equal(wrong.code, 1)
-  t.match(wrong.err, /^error: the live feed cannot watch ws:\/\/127\.0\.0\.1:\d+\/mqtt: Connection refused: Bad username or password\n$/)
+  t.equal(
+    wrong.err,
+    `error: the live feed cannot watch ${cloud.apiUrl.replace('http:', 'ws:')}/mqtt: Connection refused: Bad username or password: ` +
+      `${cloud.apiUrl} did not take the token in ${token}; give that broker's data directory with --data DIR (it holds ` +
+      "console.token), or the token's file with --token-file FILE\n",
+    'it says which token file the broker refused and what to give instead, as the other console commands do',
+  )
   const args = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'web', '--keys', tempDir(t)]
   const taken = await run([...args, '--port', String(cloud.httpPort)], cloud.clock)
   t.equal(taken.code, 1)
