@@ -3,7 +3,6 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_DATA_DIR } from '../broker/db.js'
 import { recordedClock } from '../common/cloud-time.js'
 import { connectionRoom } from '../common/open-files.js'
-import { readSmallFileSync } from '../common/small-file.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,6 +15,7 @@ import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { PHONES_AT_ONCE } from '../fleet/runner.js'
 import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
+import { readConsoleTokenFile } from './console-token-file.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
@@ -42,18 +42,6 @@ interface RunFlags {
   workers: number | 'auto'
   shard?: Shard
   phonesAtOnce: number
-}
-
-/** The console token in `file` (as `console --token-file` reads one): a token given on the command line is shown by `ps`. */
-function readConsoleToken(file: string): string {
-  let token: string
-  try {
-    token = readSmallFileSync(file).trim()
-  } catch (err) {
-    throw new UserError(`--console-token-file: cannot read the console token: ${(err as Error).message}`)
-  }
-  if (token === '') throw new UserError(`--console-token-file: ${file} is empty: give the broker's DIR/console.token`)
-  return token
 }
 
 function workers(value: string): number | 'auto' {
@@ -168,7 +156,14 @@ export function fleetCommand(io: Io): Command {
       const profile = o.profile
       if (o.broker && !o.credentials && !profile)
         throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
-      const consoleToken = o.consoleTokenFile === undefined ? o.consoleToken : readConsoleToken(o.consoleTokenFile)
+      const consoleToken =
+        o.consoleTokenFile === undefined
+          ? o.consoleToken
+          : readConsoleTokenFile(o.consoleTokenFile, {
+              flag: '--console-token-file: ',
+              unreadable: ": give the broker's DIR/console.token",
+              empty: ": give the broker's DIR/console.token",
+            })
       const remote = o.broker
         ? {
             brokerUrl: o.broker,

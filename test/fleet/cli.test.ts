@@ -114,7 +114,14 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const remote = [...argv, '--api', cloud.apiUrl]
   const missing = await run([...remote, '--console-token-file', join(dir, 'nowhere.token')])
   t.equal(missing.code, 1)
-  t.match(missing.err, /^error: --console-token-file: cannot read the console token: ENOENT: .*nowhere\.token'\n$/)
+  // The console's own reader (cli/console-token-file), with the fleet's flag and hint.
+  t.equal(
+    missing.err,
+    `error: --console-token-file: cannot read the console token ${join(dir, 'nowhere.token')} (ENOENT): give the broker's ` +
+      `DIR/console.token\n`,
+  )
+  const notAFile = await run([...remote, '--console-token-file', dir])
+  t.equal(notAFile.err, `error: --console-token-file: cannot read the console token: ${dir} is a directory, not a regular file\n`)
   const empty = join(dir, 'empty.token')
   writeFileSync(empty, '\n')
   t.equal(
