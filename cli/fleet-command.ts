@@ -10,7 +10,7 @@ import { anonymousDevices, readCredentials, writeCredentialsOf } from '../fleet/
 import { FleetPrefixSchema, fleetCredentials, provision } from '../fleet/provision.js'
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
-import { renderReport, type FleetReport } from '../fleet/report.js'
+import { failedWhy, renderReport, type FleetReport } from '../fleet/report.js'
 import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { PHONES_AT_ONCE } from '../fleet/runner.js'
@@ -60,6 +60,7 @@ function shard(value: string): Shard {
 async function putReport(io: Io, report: FleetReport, o: { json?: boolean; file?: string }): Promise<void> {
   if (o.file) await writeFile(o.file, JSON.stringify(report, null, 2) + '\n')
   io.out(o.json ? JSON.stringify(report) + '\n' : renderReport(report))
+  if (report.apiError !== undefined) throw new UserError(`${failedWhy(report)}: ${report.apiError} (see the report)`)
   if (!report.ok) throw new UserError('the fleet lost messages or phones (see the report)')
 }
 

@@ -270,6 +270,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       // OwnTracks has no sequence numbers: the cloud numbers what it stores itself, so PUBACKs are the evidence.
       o.profile ? () => null : target.stored,
       fates,
+      fleetConsole?.apiError,
     )
   } finally {
     await target.stop()

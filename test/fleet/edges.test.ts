@@ -10,6 +10,7 @@ import { ManualClock, SystemClock } from '../../common/clock.js'
 import { OwnerKeys, readPublicKey, signPayload } from '../../common/signing.js'
 import type { Command } from '../../common/contract.js'
 import { HttpFleetConsole } from '../../fleet/console-driver.js'
+import { mergeReports } from '../../fleet/merge.js'
 import { FleetMetrics } from '../../fleet/metrics.js'
 import { FleetPhone } from '../../fleet/phone.js'
 import { planFleet } from '../../fleet/plan.js'
@@ -392,7 +393,7 @@ t.test("the report's commands and notifications add up: issued = answered + refu
   // ignored 1 as planned; another planned ignore never reached its phone; one phone refused one (F3: Find Device off).
   Object.assign(tally.commands, { issued: 12, refused: 2, unsent: 1, received: 6, answered: 6, failedByScenario: 1, ignoredByScenario: 1 })
   Object.assign(tally.notifications, { issued: 3 })
-  const fates = { answered: 5, refused: 1, ignored: 2, lost: 1 }
+  const fates = { answered: 5, refused: 1, ignored: 2, lost: 1, unreconciled: 0 }
   const r = await buildReport(runOf(tally, { issued: 2, shown: 2 }), meta, resources, () => null, fates)
   const c = r.commands
   t.same(
@@ -414,6 +415,46 @@ t.test("the report's commands and notifications add up: issued = answered + refu
   const o = await buildReport(runOf(own, { issued: 0, shown: 0 }), meta, resources, () => null, null)
   t.same([o.commands.received, o.commands.answered, o.commands.lost], [1, 1, 0], "without a console, the phones' own count")
   t.ok(o.ok)
+})
+
+t.test('a console API that fails when asked what the cloud stored: the report comes, by PUBACKs, saying why', async (t) => {
+  const meta = { scenario: 's', seed: '1', durationMs: 1, fleet: { size: 1, scenarioHash: '0', shards: { count: 1, parts: [1] } } }
+  const resources = { rssStartMb: 1, rssPeakMb: 1, rssPerPhoneKb: 0, cpuUserMs: 0, cpuSystemMs: 0, cpuPerMessageUs: 0, loopDelayP99Ms: 0 }
+  const runOf = (tally: Tally) =>
+    ({ tally, notificationCounts: () => ({ issued: 0, shown: 0 }), phonesUp: () => ({ target: 2 }) }) as unknown as FleetRun
+  const tally = new Tally()
+  for (const device of ['a', 'b']) for (const seq of [1, 2]) tally.heartbeatSent(device, seq)
+  tally.heartbeatAcked('a', 1, 1)
+  tally.heartbeatAcked('b', 1, 1)
+  tally.heartbeatAcked('b', 2, 1)
+  const asked: string[] = []
+  const stored = (device: string) => {
+    asked.push(device)
+    return Promise.reject(new ConsoleApiError(0, 'cannot reach the broker at http://127.0.0.1:9'))
+  }
+  const fates = { answered: 0, refused: 0, ignored: 0, lost: 0, unreconciled: 0 }
+  const r = await buildReport(runOf(tally), meta, resources as FleetReport['resources'], stored, fates)
+  t.same(asked, ['a'], 'asked once: the next device is not tried again')
+  t.same([r.heartbeats.stored, r.heartbeats.lost], [null, 1], 'stored unknown; the one not acknowledged lost')
+  t.equal(r.apiError, 'cannot reach the broker at http://127.0.0.1:9')
+  t.notOk(r.ok)
+  const text = renderReport(r)
+  t.match(text, '\n  console API   stopped answering before the report: cannot reach the broker at http://127.0.0.1:9\n')
+  t.match(text, /\nresult: FAILED, the console API stopped answering \(heartbeats stored unknown\)\n$/)
+  t.notMatch(text, /not reconciled/, 'no command was left unreconciled')
+
+  // A shard whose API failed fails the merge, saying why; one with nothing sent says only that the API went.
+  const quiet = await buildReport(runOf(new Tally()), meta, resources as FleetReport['resources'], () => null, fates, 'gone')
+  t.same([quiet.heartbeats.stored, quiet.apiError, quiet.ok], [0, 'gone', false])
+  t.match(renderReport(quiet), /\nresult: FAILED, the console API stopped answering\n$/)
+  const merged = mergeReports(
+    [
+      { ...quiet, fleet: { ...quiet.fleet, shards: { count: 2, parts: [2] } } },
+      { ...r, fleet: { ...r.fleet, shards: { count: 2, parts: [1] } } },
+    ],
+    ['two', 'one'],
+  )
+  t.same([merged.apiError, merged.commands.unreconciled, merged.ok], ['gone', 0, false])
 })
 
 t.test('the console driver waits for a command still in flight, then counts its fate', async (t) => {
@@ -440,7 +481,7 @@ t.test('the console driver waits for a command still in flight, then counts its 
     now: 1,
   }
   t.equal(await driver.command(c), 'submitted')
-  t.same(await driver.fates(60_000), { answered: 1, refused: 0, ignored: 0, lost: 0 }, 'answered once it was')
+  t.same(await driver.fates(60_000), { answered: 1, refused: 0, ignored: 0, lost: 0, unreconciled: 0 }, 'answered once it was')
   t.same(polls, ['queued', 'succeeded'], 'polled again while it was queued')
 })
 
@@ -464,7 +505,7 @@ t.test('the console driver logs each command it counts lost: which, to which pho
   const expected = ['succeed', 'ignore', 'fail'] as const
   for (const [i, id] of ids.entries())
     await driver.command({ device: 'qa-00039', account: 'a', type: 'locate', id, expected: expected[i]!, now: 1 })
-  t.same(await driver.fates(0), { answered: 0, refused: 0, ignored: 0, lost: 3 })
+  t.same(await driver.fates(0), { answered: 0, refused: 0, ignored: 0, lost: 3, unreconciled: 0 })
   const lost = logs.lines.filter((l) => String(l.msg).startsWith('fleet command lost'))
   t.same(
     lost.map((l) => [l.command, l.msg]),
