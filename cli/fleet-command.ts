@@ -214,6 +214,8 @@ export function fleetCommand(io: Io): Command {
           profile,
           phonesAtOnce: o.phonesAtOnce,
           serving: (url) => io.err(`metrics: ${url}\n`),
+          // On a terminal the live line goes on while the report waits; elsewhere one line says so (not with --json).
+          waiting: io.tty || o.json ? undefined : (line) => io.err(`${line}\n`),
         })
         await putReport(io, report, { json: o.json, file: o.report })
       } finally {

@@ -11,6 +11,7 @@ import { ConsoleApiError, ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
 import type { HistoryReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
+import { plural } from '../common/plural.js'
 import { LoopDelay } from '../common/loop-delay.js'
 import { AllUpLoopDelay } from './all-up-delay.js'
 import { OwnerKeys } from '../common/signing.js'
@@ -28,6 +29,16 @@ const LOOPBACK = '127.0.0.1'
 const MB = 1024 * 1024
 /** How long the console waits for a command's final state. */
 const COMMAND_WAIT_MS = 10_000
+/** How long the phones may take to settle (PUBACKs, reconnects) before the report. */
+const SETTLE_MS = 15_000
+
+/** The first wait's line only (`say`), with what is waited for and the seconds left until `deadline` (performance.now()). */
+function waitingOnce(deadline: number, say: ((line: string) => void) | undefined): (what: string) => void {
+  return (what) => {
+    say?.(`waiting up to ${Math.ceil((deadline - performance.now()) / 1000)} s for ${what} before the report`)
+    say = undefined
+  }
+}
 
 export interface RemoteBroker {
   brokerUrl: string
@@ -59,6 +70,13 @@ export interface SessionOptions {
   serving?: (url: string) => void
   /** How long the fleet may take to settle before the report (default 15 s). */
   settleMs?: number
+  /** How long the report then waits for the commands' final states, and for the notifications still due (default 10 s each). */
+  answersMs?: number
+  /**
+   * Hears one line, once, when the report has to wait for what is still due (heartbeat PUBACKs, reconnects, answers,
+   * notifications): what, and how long at most. Off a terminal the run would otherwise go quiet for up to half a minute.
+   */
+  waiting?: (line: string) => void
   /** `owntracks`: the phones speak OwnTracks JSON (no push channel, no fleet console; PUBACKs are the evidence). */
   profile?: 'owntracks'
   /** At most this many phones coming up, and as many going down, at once (FleetRunOptions.phonesAtOnce). */
@@ -235,13 +253,16 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       await untilEither(Number.isFinite(plan.endAt) ? run.ended : new Promise<void>(() => {}), o.signal)
       // The plan's end (or Ctrl-C): what follows is the phones stopping, the ramp down.
       allUp.close()
+      const settleMs = o.settleMs ?? SETTLE_MS
+      const answersMs = o.answersMs ?? COMMAND_WAIT_MS
+      const waiting = waitingOnce(performance.now() + settleMs + 2 * answersMs, o.waiting)
       await run
-        .settled(o.settleMs)
+        .settled(settleMs, waiting)
         .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       // Phones that stay to the end are still up: the answers and notifications still due come in before they stop.
-      fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : null
-      await run.notificationsShown(COMMAND_WAIT_MS)
+      fates = fleetConsole ? await fleetConsole.fates(answersMs, (n) => waiting(`${plural(n, 'command')} without a final state`)) : null
+      await run.notificationsShown(answersMs, waiting)
       await run.stop()
     } finally {
       clearInterval(ticker)

@@ -33,6 +33,7 @@ process.on('message', (msg: ToWorker) => {
         clock: new SystemClock(),
         log,
         signal: controller.signal,
+        waiting: (line) => send({ type: 'waiting', line }),
         tick: (run) =>
           void run.metrics.registry.getMetricsAsJSON().then((metrics) => send({ type: 'progress', progress: progressOf(run), metrics })),
       })

@@ -39,6 +39,23 @@ t.test('fleet run with its own broker prints the report; --json and --report giv
   t.match(bad.err, /none\.yaml: 1 error\n {2}cannot read it/)
 })
 
+t.test('off a terminal, a run that waits for what is still due before its report says what and how long at most, once', async (t) => {
+  const dir = tempDir(t)
+  const scenario = join(dir, 's.json')
+  // Without the push channel no notification can be shown: the report waits for them its 10 s, then counts them lost.
+  writeFileSync(scenario, JSON.stringify({ name: 'due', groups: [{ name: 'g' }], console: { notifications: { every: 300 } } }))
+  const argv = ['fleet', 'run', '--count', '1', '--scenario', scenario, '--duration', '1s', '--no-push']
+  const [plain, json] = await Promise.all([run(argv, new SystemClock()), run([...argv, '--json'], new SystemClock())])
+  t.equal(plain.code, 1, 'the notifications are lost')
+  t.match(plain.out, /notifications +\d+ queued, 0 shown/)
+  const lines = plain.err.split('\n').filter((l) => l.startsWith('waiting'))
+  // Its notifications, most likely: a PUBACK or reconnect still due at the end would come first.
+  t.match(lines, [/^waiting up to ([1-2]\d|3[0-5]) s for .+ before the report$/])
+  t.equal(lines.length, 1, 'one line')
+  t.equal(json.code, 1)
+  t.notMatch(json.err, /waiting/, 'quiet under --json')
+})
+
 t.test('fleet run warns when the phones it is asked for would not fit the open-file room of the broker it starts', async (t) => {
   const args = ['fleet', 'run', '--count', '3', '--duration', '1s', '--no-push', '--phones-at-once', '3']
   const small = testIo(new SystemClock())

@@ -457,6 +457,34 @@ t.test('a console API that fails when asked what the cloud stored: the report co
   t.same([merged.apiError, merged.commands.unreconciled, merged.ok], ['gone', 0, false])
 })
 
+t.test('before the report, a run says what it still waits for, once: PUBACKs, reconnects, console calls, notifications', async (t) => {
+  const run = new FleetRun({
+    plan: planFleet(checkScenario({}, 's', '.'), 's', []),
+    devices: [],
+    ownerKey: () => undefined,
+    brokerUrl: 'mqtt://127.0.0.1:1',
+    dataDir: tempDir(t),
+    clock: new ManualClock(),
+    log: new LogCapture().logger(),
+    random: () => Math.random,
+  })
+  const said: string[] = []
+  const away = { phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve() }
+  Object.assign(run.tally.heartbeats, { sent: 3, acked: 1 })
+  Object.assign(run, { slots: [away, away] })
+  await t.rejects(
+    run.settled(0, (what) => said.push(what)),
+    { message: 'the fleet did not settle in time' },
+  )
+  // A console call answered between the check of the calls and of what is left: the one thing still waited for.
+  Object.assign(run.tally.heartbeats, { acked: 3 })
+  Object.assign(run, { slots: [], inflight: { size: 1, *[Symbol.iterator]() {} } })
+  await t.rejects(run.settled(0, (what) => said.push(what)))
+  Object.assign(run, { issuedNotifications: new Set(['n1', 'n2']) })
+  await run.notificationsShown(0, (what) => said.push(what))
+  t.same(said, ['2 heartbeats not acknowledged yet, 2 phones reconnecting', 'console calls in flight', '2 notifications not shown yet'])
+})
+
 t.test('the console driver waits for a command still in flight, then counts its fate', async (t) => {
   // A stand-in console API (the real one is driven in run.test.ts): the first poll finds the command queued, the next answered.
   const polls: string[] = []
@@ -481,7 +509,13 @@ t.test('the console driver waits for a command still in flight, then counts its 
     now: 1,
   }
   t.equal(await driver.command(c), 'submitted')
-  t.same(await driver.fates(60_000), { answered: 1, refused: 0, ignored: 0, lost: 0, unreconciled: 0 }, 'answered once it was')
+  const waited: number[] = []
+  t.same(
+    await driver.fates(60_000, (n) => waited.push(n)),
+    { answered: 1, refused: 0, ignored: 0, lost: 0, unreconciled: 0 },
+    'answered once it was',
+  )
+  t.same(waited, [1], 'said once that it waits for one command')
   t.same(polls, ['queued', 'succeeded'], 'polled again while it was queued')
 })
 

@@ -53,6 +53,15 @@ t.test('--workers 2: both workers report, the merged report has every phone and 
   await t.rejects(fetch(metricsUrl), 'the metrics endpoint closes with the run')
 })
 
+t.test('--workers 2: the first worker to wait for what is still due before its report says so, once for the fleet', async (t) => {
+  const said: string[] = []
+  // Without the push channel no notification is shown: each worker waits its (here short) time for them.
+  const report = await runFleet(workerOptions(tempDir(t), { durationMs: 2500, push: false, answersMs: 300, waiting: (l) => said.push(l) }))
+  t.ok(report.notifications.issued > 0 && report.notifications.shown === 0, `${report.notifications.issued} notifications, none shown`)
+  t.match(said, [/^waiting up to \d+ s for .+ before the report$/])
+  t.equal(said.length, 1)
+})
+
 t.test("a worker's Node flags: the heap's, then the parent's own, which win", (t) => {
   t.same(workerExecArgv(['--max-semi-space-size=16', '--inspect']), [...WORKER_HEAP_FLAGS, '--max-semi-space-size=16', '--inspect'])
   t.same(workerExecArgv(), [...WORKER_HEAP_FLAGS, ...process.execArgv])
