@@ -17,7 +17,7 @@ import { PHONES_AT_ONCE } from '../fleet/runner.js'
 import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
 import { readConsoleTokenFile } from './console-token-file.js'
 import { UserError, type Io } from './io.js'
-import { logger } from './logger.js'
+import { createLogger } from '../common/log.js'
 import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
 import { quoted } from '../common/terminal-text.js'
 import { plural } from './render.js'
@@ -193,6 +193,10 @@ export function fleetCommand(io: Io): Command {
       }
       const short = remote ? undefined : brokerRoomWarning(here, socketsPerPhone, k, room)
       if (short) io.err(`${short}\n`)
+      // Human-readable on a terminal, as every command's log; JSON lines otherwise and with --json. On stderr either way,
+      // workers' too: stdout is the report (JSON lines there made `fleet run --json > report.json` unreadable).
+      const prettyLog = io.tty === true && !o.json
+      const log = createLogger({ level: o.logLevel, pretty: prettyLog, destination: io.logTo, jsonFd: 2 })
       const work = o.work ?? (await mkdtemp(join(tmpdir(), 'fakephone-fleet-')))
       try {
         const report = await runFleet({
@@ -205,7 +209,8 @@ export function fleetCommand(io: Io): Command {
           durationMs: o.duration,
           push: o.push,
           clock: io.clock,
-          log: logger(io, o.logLevel),
+          log,
+          prettyLog,
           signal: io.signal,
           workDir: work,
           remote,

@@ -55,6 +55,8 @@ export type WorkerJob = Pick<
   shard: Shard
   worker: number
   logLevel: string
+  /** The fleet's log format: human-readable lines (on a terminal) or JSON lines, both on stderr (stdout is the report). */
+  prettyLog: boolean
 }
 
 export type ToWorker = { type: 'run'; job: WorkerJob } | { type: 'stop' }
@@ -112,6 +114,8 @@ export interface FleetOptions extends Omit<SessionOptions, 'tick'> {
   workers: number
   /** The workers' log level. */
   logLevel: string
+  /** The workers' log lines human-readable, as this process's are on a terminal; JSON otherwise. */
+  prettyLog?: boolean
   /** About once a second: the whole fleet's progress. */
   tick?: (p: Progress) => void
   /** The workers' process ids, once forked. */
@@ -265,6 +269,7 @@ function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: numb
       shard: workerShard(shard, w, o.workers),
       worker: w + 1,
       logLevel: o.logLevel,
+      prettyLog: o.prettyLog === true,
     },
   })
   return child
