@@ -21,6 +21,7 @@ import { planFleet } from './plan.js'
 import { Rng } from './prng.js'
 import { provision } from './provision.js'
 import { buildReport, scopeOf, type FleetReport, type StoredSeqs } from './report.js'
+import type { MetricsServer } from './metrics.js'
 import { FleetRun } from './runner.js'
 import type { LoadedScenario } from './scenario.js'
 import { slicePlan, WHOLE, type Shard } from './shard.js'
@@ -81,6 +82,8 @@ export interface SessionOptions {
   profile?: 'owntracks'
   /** At most this many phones coming up, and as many going down, at once (FleetRunOptions.phonesAtOnce). */
   phonesAtOnce?: number
+  /** Called once the report is made and counted in the run's metrics, before `/metrics` closes (a worker sends them on). */
+  ended?: (run: FleetRun) => Promise<void>
   /** Called about once a second of real time while the run goes (the live view). */
   tick?: (run: FleetRun) => void
 }
@@ -193,6 +196,7 @@ export function fleetDevices(credentials: Credentials, count: number): Credentia
 export async function runSession(o: SessionOptions): Promise<FleetReport> {
   const rssStart = process.memoryUsage.rss()
   const target = await openTarget(o)
+  let metrics: MetricsServer | null = null
   try {
     const fleet = fleetDevices(target.credentials, o.count)
     const shard = o.shard ?? WHOLE
@@ -232,7 +236,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       heartbeatEvents: false,
       phonesAtOnce: o.phonesAtOnce,
     })
-    const metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
+    metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
     if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)
     const loop = new LoopDelay().start()
     let loopDelayP99Ms = 0
@@ -268,12 +272,11 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       clearInterval(ticker)
       loopDelayP99Ms = loop.stop().p99
       allUp.close()
-      await metrics?.close()
     }
     const cpu = process.cpuUsage(cpuStart)
     const t = run.tally
     const messages = t.heartbeats.sent + t.commands.received + t.notifications.shown
-    return await buildReport(
+    const report = await buildReport(
       run,
       { scenario: o.loaded.scenario.name, seed: o.seed, durationMs: performance.now() - started, fleet: scopeOf(o.loaded, o.count, shard) },
       {
@@ -293,7 +296,12 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       fates,
       fleetConsole?.apiError,
     )
+    // What the report reconciled, for the last scrapes of /metrics (and a worker's last metrics to its parent).
+    run.metrics.countReport(report)
+    await o.ended?.(run)
+    return report
   } finally {
+    await metrics?.close()
     await target.stop()
   }
 }

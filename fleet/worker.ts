@@ -33,6 +33,9 @@ process.on('message', (msg: ToWorker) => {
         log,
         signal: controller.signal,
         waiting: (line) => send({ type: 'waiting', line }),
+        // The report's losses, counted in the metrics at the end: the parent's /metrics has them before the report.
+        ended: (run) =>
+          run.metrics.registry.getMetricsAsJSON().then((metrics) => send({ type: 'progress', progress: progressOf(run), metrics })),
         tick: (run) =>
           void run.metrics.registry.getMetricsAsJSON().then((metrics) => send({ type: 'progress', progress: progressOf(run), metrics })),
       })

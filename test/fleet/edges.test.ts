@@ -602,3 +602,33 @@ t.test('a phone that cannot start fails the run (exit 1); an interrupted open ru
   t.type(upReport.resources.loopDelayAllUpP99Ms, 'number', 'every phone was up: the figure of that stretch')
   t.match(renderReport(upReport), /loop delay p99 \d+\.\d ms \(\d+\.\d ms with every phone up\)/)
 })
+
+t.test("/metrics counts the report's lost and duplicated heartbeats, commands and notifications, under its names", async (t) => {
+  const dir = tempDir(t)
+  let url = ''
+  let scraped = ''
+  // Without the push channel no notification is shown: the report counts them lost, and so does /metrics.
+  const loaded = checkScenario({ name: 'm', groups: [{ name: 'g' }], console: { notifications: { every: '300ms' } } }, 'm', dir)
+  const report = await runSession({
+    count: 1,
+    loaded,
+    seed: 's',
+    durationMs: 1000,
+    push: false,
+    answersMs: 200,
+    clock: new SystemClock(),
+    log: new LogCapture().logger(),
+    signal: new AbortController().signal,
+    workDir: dir,
+    metricsPort: 0,
+    serving: (u) => (url = u),
+    ended: async () => void (scraped = await (await fetch(url)).text()),
+  })
+  t.ok(report.notifications.lost > 0, `${report.notifications.lost} notifications lost`)
+  t.match(scraped, new RegExp(`^fakephone_fleet_notifications_lost_total ${report.notifications.lost}$`, 'm'))
+  t.match(scraped, /^fakephone_fleet_heartbeats_lost_total 0$/m)
+  t.match(scraped, /^fakephone_fleet_heartbeats_duplicated_total 0$/m)
+  t.match(scraped, /^fakephone_fleet_commands_lost_total 0$/m)
+  t.match(scraped, /^fakephone_fleet_notifications_duplicated_total 0$/m)
+  await t.rejects(fetch(url), 'closed with the run, after')
+})
