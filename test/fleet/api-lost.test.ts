@@ -4,46 +4,23 @@
  */
 import t from 'tap'
 import { once } from 'node:events'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { SystemClock } from '../../common/clock.js'
 import type { FleetReport } from '../../fleet/report.js'
-import { startCloud } from '../fixtures/cloud.js'
+import { remoteFleet } from '../fixtures/fleet-remote.js'
 import { run } from '../fixtures/io.js'
-import { tempDir } from '../fixtures/scope.js'
 
 t.test(
   'a console API that stops answering mid-run: the report still comes, commands not reconciled counted, exit 1 says why',
   async (t) => {
-    const cloud = await startCloud(t, { rateLimit: { burst: 1000, perSecond: 1000 } }, new SystemClock())
-    const dir = tempDir(t)
-    const creds = join(dir, 'fleet.json')
-    const provisioned = await run([
-      'fleet',
-      'provision',
-      '--count',
-      '2',
-      '--account-prefix',
-      'al',
-      '--data',
-      cloud.dataDir,
-      '--keys',
-      join(dir, 'keys'),
-      '--out',
-      creds,
-    ])
-    t.equal(provisioned.code, 0, provisioned.err)
-    const scenario = join(dir, 's.json')
-    writeFileSync(
-      scenario,
-      JSON.stringify({
-        name: 'api-lost',
-        groups: [{ name: 'g', heartbeat: { every: 500 }, commands: { answer: { succeed: 1 } } }],
-        console: { commands: { every: 300 } },
-      }),
-    )
+    const { cloud, dir, creds, scenario } = await remoteFleet(t, 2, 'al', {
+      name: 'api-lost',
+      groups: [{ name: 'g', heartbeat: { every: 500 }, commands: { answer: { succeed: 1 } } }],
+      console: { commands: { every: 300 } },
+    })
     // The console API as the fleet sees it: a relay to the cloud's that goes away for good once it has passed one command on.
     const relay = createServer((req, res) => {
       const upstream = request(new URL(req.url as string, cloud.apiUrl), { method: req.method, headers: req.headers }, (answer) => {

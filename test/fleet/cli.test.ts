@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { SystemClock } from '../../common/clock.js'
 import { main } from '../../cli/main.js'
 import { startCloud } from '../fixtures/cloud.js'
+import { remoteFleet } from '../fixtures/fleet-remote.js'
 import { run, testIo } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -187,34 +188,11 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
 })
 
 t.test("F2: the same fleet run twice against one broker: the second run's commands are answered, not refused", async (t) => {
-  const cloud = await startCloud(t, { rateLimit: { burst: 1000, perSecond: 1000 } }, new SystemClock())
-  const dir = tempDir(t)
-  const creds = join(dir, 'fleet.json')
-  const keys = join(dir, 'keys')
-  const provisioned = await run([
-    'fleet',
-    'provision',
-    '--count',
-    '2',
-    '--account-prefix',
-    'rr',
-    '--data',
-    cloud.dataDir,
-    '--keys',
-    keys,
-    '--out',
-    creds,
-  ])
-  t.equal(provisioned.code, 0, provisioned.err)
-  const scenario = join(dir, 's.json')
-  writeFileSync(
-    scenario,
-    JSON.stringify({
-      name: 'again',
-      groups: [{ name: 'g', heartbeat: { every: 1000 }, commands: { answer: { succeed: 1, fail: 0, ignore: 0 } } }],
-      console: { commands: { every: 400 } },
-    }),
-  )
+  const { cloud, creds, scenario } = await remoteFleet(t, 2, 'rr', {
+    name: 'again',
+    groups: [{ name: 'g', heartbeat: { every: 1000 }, commands: { answer: { succeed: 1, fail: 0, ignore: 0 } } }],
+    console: { commands: { every: 400 } },
+  })
   const argv = ['fleet', 'run', '--count', '2', '--scenario', scenario, '--seed', '42', '--duration', '2500ms', '--json']
   const remote = ['--broker', cloud.mqttUrl, '--credentials', creds, '--api', cloud.apiUrl, '--console-token', cloud.consoleToken]
   type Commands = { issued: number; refused: number; answered: number; lost: number }
