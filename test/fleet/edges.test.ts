@@ -455,6 +455,10 @@ t.test('a console API that fails when asked what the cloud stored: the report co
     ['two', 'one'],
   )
   t.same([merged.apiError, merged.commands.unreconciled, merged.ok], ['gone', 0, false])
+  // A report written before commands were counted unreconciled has none.
+  const older = JSON.parse(JSON.stringify(r)) as { commands: { unreconciled?: number } }
+  delete older.commands.unreconciled
+  t.equal(mergeReports([older as FleetReport], ['older']).commands.unreconciled, 0)
 })
 
 t.test('before the report, a run says what it still waits for, once: PUBACKs, reconnects, console calls, notifications', async (t) => {
