@@ -33,10 +33,10 @@ const COMMAND_WAIT_MS = 10_000
 /** How long the phones may take to settle (PUBACKs, reconnects) before the report. */
 const SETTLE_MS = 15_000
 
-/** The first wait's line only (`say`), with what is waited for and the seconds left until `deadline` (performance.now()). */
-function waitingOnce(deadline: number, say: ((line: string) => void) | undefined): (what: string) => void {
-  return (what) => {
-    say?.(`waiting up to ${Math.ceil((deadline - performance.now()) / 1000)} s for ${what} before the report`)
+/** The first wait's line only (`say`), with what is waited for and at most how long: that wait's and the later ones' limits. */
+function waitingOnce(say: ((line: string) => void) | undefined): (what: string, atMostMs: number) => void {
+  return (what, atMostMs) => {
+    say?.(`waiting up to ${Math.ceil(atMostMs / 1000)} s for ${what} before the report`)
     say = undefined
   }
 }
@@ -259,14 +259,16 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       allUp.close()
       const settleMs = o.settleMs ?? SETTLE_MS
       const answersMs = o.answersMs ?? COMMAND_WAIT_MS
-      const waiting = waitingOnce(performance.now() + settleMs + 2 * answersMs, o.waiting)
+      const waiting = waitingOnce(o.waiting)
       await run
-        .settled(settleMs, waiting)
+        .settled(settleMs, (what) => waiting(what, settleMs + 2 * answersMs))
         .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       // Phones that stay to the end are still up: the answers and notifications still due come in before they stop.
-      fates = fleetConsole ? await fleetConsole.fates(answersMs, (n) => waiting(`${plural(n, 'command')} without a final state`)) : null
-      await run.notificationsShown(answersMs, waiting)
+      fates = fleetConsole
+        ? await fleetConsole.fates(answersMs, (n) => waiting(`${plural(n, 'command')} without a final state`, 2 * answersMs))
+        : null
+      await run.notificationsShown(answersMs, (what) => waiting(what, answersMs))
       await run.stop()
     } finally {
       clearInterval(ticker)
