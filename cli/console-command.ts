@@ -7,9 +7,9 @@
  */
 import { Command } from 'commander'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
-import { SmallFileError, readSmallFileSync } from '../common/small-file.js'
 import { join } from 'node:path'
 import { ConsoleClient } from './console-client.js'
+import { readConsoleTokenFile } from './console-token-file.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { untilAborted, UserError, type Io } from './io.js'
 import { duration, positiveInt } from './options.js'
@@ -49,17 +49,7 @@ export function tokenFlags(o: ConsoleOptions): string {
 /** The console token from --token-file or the broker's data directory. */
 // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
 export async function readToken(o: ConsoleOptions): Promise<string> {
-  const file = o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE)
-  let token: string
-  try {
-    token = readSmallFileSync(file).trim()
-  } catch (err) {
-    if (err instanceof SmallFileError) throw new UserError(`cannot read the console token: ${err.message}`)
-    throw new UserError(
-      `cannot read the console token ${forTerminal(file)} (${(err as NodeJS.ErrnoException).code}); the broker writes it on first start`,
-    )
-  }
-  return token
+  return readConsoleTokenFile(o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE), { unreadable: '; the broker writes it on first start' })
 }
 
 /**

@@ -4,7 +4,6 @@ import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { DEFAULT_DATA_DIR } from '../broker/db.js'
 import { recordedClock } from '../common/cloud-time.js'
 import { connectionRoom } from '../common/open-files.js'
-import { readSmallFileSync } from '../common/small-file.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,13 +11,14 @@ import { anonymousDevices, readCredentials, writeCredentialsOf } from '../fleet/
 import { FleetPrefixSchema, fleetCredentials, provision } from '../fleet/provision.js'
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
-import { renderReport, type FleetReport } from '../fleet/report.js'
+import { failedWhy, renderReport, type FleetReport } from '../fleet/report.js'
 import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { PHONES_AT_ONCE } from '../fleet/runner.js'
 import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
+import { readConsoleTokenFile } from './console-token-file.js'
 import { UserError, type Io } from './io.js'
-import { logger } from './logger.js'
+import { createLogger } from '../common/log.js'
 import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
 import { quoted } from '../common/terminal-text.js'
 import { plural } from './render.js'
@@ -45,18 +45,6 @@ interface RunFlags {
   phonesAtOnce: number
 }
 
-/** The console token in `file` (as `console --token-file` reads one): a token given on the command line is shown by `ps`. */
-function readConsoleToken(file: string): string {
-  let token: string
-  try {
-    token = readSmallFileSync(file).trim()
-  } catch (err) {
-    throw new UserError(`--console-token-file: cannot read the console token: ${(err as Error).message}`)
-  }
-  if (token === '') throw new UserError(`--console-token-file: ${file} is empty: give the broker's DIR/console.token`)
-  return token
-}
-
 function workers(value: string): number | 'auto' {
   return value === 'auto' ? value : positiveInt(value)
 }
@@ -73,6 +61,7 @@ function shard(value: string): Shard {
 async function putReport(io: Io, report: FleetReport, o: { json?: boolean; file?: string }): Promise<void> {
   if (o.file) await writeFile(o.file, JSON.stringify(report, null, 2) + '\n')
   io.out(o.json ? JSON.stringify(report) + '\n' : renderReport(report))
+  if (report.apiError !== undefined) throw new UserError(`${failedWhy(report)}: ${report.apiError} (see the report)`)
   if (!report.ok) throw new UserError('the fleet lost messages or phones (see the report)')
 }
 
@@ -167,7 +156,14 @@ export function fleetCommand(io: Io): Command {
       const profile = o.profile
       if (o.broker && !o.credentials && !profile)
         throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
-      const consoleToken = o.consoleTokenFile === undefined ? o.consoleToken : readConsoleToken(o.consoleTokenFile)
+      const consoleToken =
+        o.consoleTokenFile === undefined
+          ? o.consoleToken
+          : readConsoleTokenFile(o.consoleTokenFile, {
+              flag: '--console-token-file: ',
+              unreadable: ": give the broker's DIR/console.token",
+              empty: ": give the broker's DIR/console.token",
+            })
       const remote = o.broker
         ? {
             brokerUrl: o.broker,
@@ -196,6 +192,10 @@ export function fleetCommand(io: Io): Command {
       }
       const short = remote ? undefined : brokerRoomWarning(here, socketsPerPhone, k, room)
       if (short) io.err(`${short}\n`)
+      // Human-readable on a terminal, as every command's log; JSON lines otherwise and with --json. On stderr either way,
+      // workers' too: stdout is the report (JSON lines there made `fleet run --json > report.json` unreadable).
+      const prettyLog = io.tty === true && !o.json
+      const log = createLogger({ level: o.logLevel, pretty: prettyLog, destination: io.logTo, jsonFd: 2 })
       const work = o.work ?? (await mkdtemp(join(tmpdir(), 'fakephone-fleet-')))
       try {
         const report = await runFleet({
@@ -208,7 +208,8 @@ export function fleetCommand(io: Io): Command {
           durationMs: o.duration,
           push: o.push,
           clock: io.clock,
-          log: logger(io, o.logLevel),
+          log,
+          prettyLog,
           signal: io.signal,
           workDir: work,
           remote,
@@ -217,6 +218,8 @@ export function fleetCommand(io: Io): Command {
           profile,
           phonesAtOnce: o.phonesAtOnce,
           serving: (url) => io.err(`metrics: ${url}\n`),
+          // On a terminal the live line goes on while the report waits; elsewhere one line says so (not with --json).
+          waiting: io.tty || o.json ? undefined : (line) => io.err(`${line}\n`),
         })
         await putReport(io, report, { json: o.json, file: o.report })
       } finally {

@@ -17,6 +17,8 @@ export interface LogOptions {
   pretty?: boolean
   /** Where log lines go; defaults to stdout (pretty-printed on a TTY). */
   destination?: DestinationStream
+  /** Without `destination`, where JSON lines go: 1, stdout (journald keeps them), unless a command's stdout is its output (2). */
+  jsonFd?: 1 | 2
 }
 
 /** Paths whose values never reach a log line. */
@@ -26,7 +28,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const options = { level: opts.level ?? 'info', redact: REDACT }
   const human = opts.pretty ?? Boolean(process.stdout.isTTY)
   const pretty = (): DestinationStream => (require('pino-pretty') as typeof PinoPretty)({ colorize: true, destination: 2 })
-  const destination = opts.destination ?? (human ? pretty() : pino.destination(1))
+  const destination = opts.destination ?? (human ? pretty() : pino.destination(opts.jsonFd ?? 1))
   return pino(options, destination)
 }
 

@@ -11,11 +11,15 @@ import { commandAt } from '../cli/sign-command.js'
 import { FINAL_STATES, type CommandState } from '../common/contract.js'
 import type { NotifyReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
+import { plural } from '../common/plural.js'
 import type { OwnerKeys } from '../common/signing.js'
 import type { Answer } from './plan.js'
 
-/** What became of one command the fleet sent: answered as planned, refused by the cloud or phone (F3), or no final state in time. */
-export type CommandFate = 'answered' | 'refused' | 'ignored' | 'lost'
+/**
+ * What became of one command the fleet sent: answered as planned, refused by the cloud or phone (F3), or no final state
+ * in time; `unreconciled`: unknown, the console API having stopped answering before the cloud could be asked.
+ */
+export type CommandFate = 'answered' | 'refused' | 'ignored' | 'lost' | 'unreconciled'
 
 export interface FleetConsole {
   /** Submits a signed command; 'refused' when the cloud refuses it (F3), 'submitted' otherwise. */
@@ -27,8 +31,14 @@ export interface FleetConsole {
     expected: Answer
     now: number
   }): Promise<'submitted' | 'refused'>
-  /** What became of every submitted command, after waiting (bounded) for the answers still due. */
-  fates(limitMs: number): Promise<Record<CommandFate, number>>
+  /**
+   * What became of every submitted command, after waiting (bounded) for the answers still due; `waiting` hears how many
+   * it waits for, once, when it has to. Never rejects: when the console API stops answering, the commands not yet
+   * reconciled count `unreconciled` and `apiError` says why.
+   */
+  fates(limitMs: number, waiting?: (commands: number) => void): Promise<Record<CommandFate, number>>
+  /** The console API's error, once it has failed a call that the report needs (set by `fates`). */
+  readonly apiError?: string
   /** Queues a notification; resolves with the cloud's id for it. */
   notify(device: string, title: string): Promise<string>
 }
@@ -93,20 +103,30 @@ export class HttpFleetConsole implements FleetConsole {
     return 'submitted'
   }
 
-  async fates(limitMs: number): Promise<Record<CommandFate, number>> {
-    const fates: Record<CommandFate, number> = { answered: 0, refused: 0, ignored: 0, lost: 0 }
+  apiError?: string
+
+  async fates(limitMs: number, waiting?: (commands: number) => void): Promise<Record<CommandFate, number>> {
+    const fates: Record<CommandFate, number> = { answered: 0, refused: 0, ignored: 0, lost: 0, unreconciled: 0 }
     const until = performance.now() + limitMs
     let pending = [...this.submitted.keys()]
     while (pending.length > 0) {
       const last = performance.now() > until
       const next: string[] = []
-      for (const device of pending) {
-        const { commands } = await this.client.commands(device)
+      let awaited = 0
+      for (const [i, device] of pending.entries()) {
+        let commands: Awaited<ReturnType<ConsoleClient['commands']>>['commands']
+        try {
+          commands = (await this.client.commands(device)).commands
+        } catch (err) {
+          this.unreconciled(pending.slice(i).concat(next), fates, err as Error)
+          return fates
+        }
         const states = new Map(commands.map((v) => [v.id, v.state]))
         const mine = this.submitted.get(device) as Map<string, Answer>
-        const waiting = [...mine].some(([id, expected]) => expected !== 'ignore' && !FINAL_STATES.has(states.get(id) as CommandState))
-        if (waiting && !last) {
+        const due = [...mine].filter(([id, expected]) => expected !== 'ignore' && !FINAL_STATES.has(states.get(id) as CommandState))
+        if (due.length > 0 && !last) {
           next.push(device)
+          awaited += due.length
           continue
         }
         for (const [id, expected] of mine) {
@@ -121,9 +141,23 @@ export class HttpFleetConsole implements FleetConsole {
         }
       }
       pending = next
+      if (pending.length > 0) waiting?.(awaited)
+      waiting = undefined
       if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 200))
     }
     return fates
+  }
+
+  /** The console API failed: the commands of `devices` cannot be reconciled; said once on the log, kept for the report. */
+  private unreconciled(devices: readonly string[], fates: Record<CommandFate, number>, err: Error): void {
+    let commands = 0
+    for (const device of devices) commands += (this.submitted.get(device) as Map<string, Answer>).size
+    fates.unreconciled += commands
+    this.apiError = err.message
+    this.log?.warn(
+      { err: err.message, commands, phones: devices.length },
+      `the console API stopped answering: ${plural(commands, 'command')} to ${plural(devices.length, 'phone')} not reconciled`,
+    )
   }
 
   async notify(device: string, title: string): Promise<string> {

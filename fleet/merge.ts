@@ -37,6 +37,8 @@ const ReportSchema = z.object({
   phones: Counts(['target', 'lost', 'started', 'stopped', 'outages', 'startFailures', 'switches', 'switchesRefused']),
   heartbeats: Counts(['sent', 'acked', 'lost', 'duplicated']).extend({ stored: Count.nullable(), ackMs: Pct }),
   commands: Counts(['issued', 'received', 'answered', 'refused', 'failedByScenario', 'ignoredByScenario', 'lost']).extend({
+    // Optional: reports written before it counted them had none.
+    unreconciled: Count.optional(),
     answerMs: Pct,
   }),
   notifications: Counts(['issued', 'shown', 'lost', 'duplicated']).extend({ delayMs: Pct }),
@@ -51,6 +53,7 @@ const ReportSchema = z.object({
     'loopDelayP99Ms',
   ]).extend({ loopDelayAllUpP99Ms: z.number().nonnegative().nullable(), brokerInProcess: z.boolean() }),
   histograms: z.object({ heartbeatAckMs: Histogram, commandAnswerMs: Histogram, notificationDelayMs: Histogram }),
+  apiError: z.string().optional(),
 })
 
 /** Reads and checks one report file. */
@@ -153,7 +156,11 @@ export function mergeReports(reports: readonly FleetReport[], names: readonly st
     },
     phones: sum(reports, (r) => r.phones) as FleetReport['phones'],
     heartbeats: { ...(heartbeats as Omit<FleetReport['heartbeats'], 'ackMs' | 'stored'>), stored, ackMs: ack.percentiles() },
-    commands: { ...(commands as Omit<FleetReport['commands'], 'answerMs'>), answerMs: answer.percentiles() },
+    commands: {
+      ...(commands as Omit<FleetReport['commands'], 'answerMs' | 'unreconciled'>),
+      unreconciled: commands.unreconciled ?? 0,
+      answerMs: answer.percentiles(),
+    },
     notifications: { ...(notifications as Omit<FleetReport['notifications'], 'delayMs'>), delayMs: delay.percentiles() },
     resources: mergedResources(
       reports.map((r) => r.resources),
@@ -162,6 +169,9 @@ export function mergeReports(reports: readonly FleetReport[], names: readonly st
     histograms: { heartbeatAckMs: ack.toJSON(), commandAnswerMs: answer.toJSON(), notificationDelayMs: delay.toJSON() },
     ok: false,
   }
+  // A shard's (a worker's) console API error fails the whole: the first one said is the report's.
+  const apiError = reports.find((r) => r.apiError !== undefined)?.apiError
+  if (apiError !== undefined) merged.apiError = apiError
   merged.ok = reportOk(merged)
   return merged
 }
@@ -186,7 +196,17 @@ export function lostReport(meta: { scenario: string; seed: string; fleet: FleetS
       switchesRefused: 0,
     },
     heartbeats: { sent: 0, acked: 0, stored: 0, lost: 0, duplicated: 0, ackMs: pct },
-    commands: { issued: 0, received: 0, answered: 0, refused: 0, failedByScenario: 0, ignoredByScenario: 0, lost: 0, answerMs: pct },
+    commands: {
+      issued: 0,
+      received: 0,
+      answered: 0,
+      refused: 0,
+      failedByScenario: 0,
+      ignoredByScenario: 0,
+      lost: 0,
+      unreconciled: 0,
+      answerMs: pct,
+    },
     notifications: { issued: 0, shown: 0, lost: 0, duplicated: 0, delayMs: pct },
     resources: {
       phones: 0,

@@ -2,12 +2,15 @@
  * The fleet's Prometheus metrics (prom-client, its own registry), served at
  * `/metrics` on 127.0.0.1 while a run goes: latency histograms (heartbeat
  * publish→PUBACK, command received→answered, notification queued→shown),
- * reconnects, outcome counters and the phones connected.
+ * reconnects, outcome counters, the phones connected, and the report's lost and
+ * duplicated heartbeats, commands and notifications (known once it reconciles
+ * them with the cloud, at the end: counted then, before `/metrics` closes).
  */
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import type * as PromClient from 'prom-client'
+import type { FleetReport } from './report.js'
 
 const require = createRequire(import.meta.url)
 
@@ -46,10 +49,22 @@ export class FleetMetrics {
   })
   readonly outcomes = new this.prom.Counter({
     name: 'fakephone_fleet_outcomes_total',
-    help: 'what happened, by kind (heartbeat-sent, heartbeat-acked, command-received, command-answered, notification-shown, ...)',
+    help: 'what happened, by kind (heartbeat-sent, heartbeat-acked, command-answered, notification-shown)',
     labelNames: ['outcome'],
     registers: [this.registry],
   })
+
+  /** The report's `lost` and `duplicated` counts (fleet/report.ts), under the report's names. */
+  readonly reported = {
+    heartbeatsLost: this.counter(
+      'heartbeats_lost',
+      'heartbeats sent that the cloud did not store (without the console API: not acknowledged)',
+    ),
+    heartbeatsDuplicated: this.counter('heartbeats_duplicated', 'heartbeats acknowledged twice'),
+    commandsLost: this.counter('commands_lost', "the fleet's commands not answered, refused or ignored as planned"),
+    notificationsLost: this.counter('notifications_lost', "the fleet's notifications not shown"),
+    notificationsDuplicated: this.counter('notifications_duplicated', "the fleet's notifications shown again"),
+  }
 
   constructor(connected: () => number) {
     new this.prom.Gauge({
@@ -60,6 +75,19 @@ export class FleetMetrics {
         this.set(connected())
       },
     })
+  }
+
+  /** Counts the report's losses and duplicates, once the report has reconciled them. */
+  countReport(r: Pick<FleetReport, 'heartbeats' | 'commands' | 'notifications'>): void {
+    this.reported.heartbeatsLost.inc(r.heartbeats.lost)
+    this.reported.heartbeatsDuplicated.inc(r.heartbeats.duplicated)
+    this.reported.commandsLost.inc(r.commands.lost)
+    this.reported.notificationsLost.inc(r.notifications.lost)
+    this.reported.notificationsDuplicated.inc(r.notifications.duplicated)
+  }
+
+  private counter(name: string, help: string): PromClient.Counter {
+    return new this.prom.Counter({ name: `fakephone_fleet_${name}_total`, help, registers: [this.registry] })
   }
 
   /** Serves `/metrics` on 127.0.0.1 at `port` (0: one the OS picks); resolves with the port and a close. */

@@ -4,6 +4,7 @@
  * with latency percentiles, the phones' life events, and the memory and CPU
  * the run took. `lost` anywhere makes the run fail (exit status 1).
  */
+import { plural } from '../common/plural.js'
 import { forTerminal, quoted } from '../common/terminal-text.js'
 import type { CommandFate } from './console-driver.js'
 import type { HistogramData, Percentiles } from './histogram.js'
@@ -78,6 +79,8 @@ export interface FleetReport {
     failedByScenario: number
     ignoredByScenario: number
     lost: number
+    /** Submitted, but what became of them is unknown: the console API stopped answering before the cloud could say (`apiError`). */
+    unreconciled: number
     answerMs: Percentiles
   }
   notifications: { issued: number; shown: number; lost: number; duplicated: number; delayMs: Percentiles }
@@ -85,6 +88,12 @@ export interface FleetReport {
   /** The latency histograms behind the percentiles, for `fleet report merge` (fleet/histogram.ts). */
   histograms: { heartbeatAckMs: HistogramData; commandAnswerMs: HistogramData; notificationDelayMs: HistogramData }
   workers?: WorkerOutcome[]
+  /**
+   * Why the cloud could not be asked what it stored or what became of the commands (the console API's error, when it
+   * stopped answering before the report): the heartbeats then count by their PUBACKs (`stored` n/a), the commands not
+   * reconciled as such. Absent when it answered throughout.
+   */
+  apiError?: string
   ok: boolean
 }
 
@@ -102,9 +111,15 @@ export const scopeOf = (loaded: LoadedScenario, size: number, shard: Shard): Fle
   shards: { count: shard.count, parts: [shard.index] },
 })
 
-/** Nothing lost, no phone that failed to start or was lost with its worker. */
+/** Nothing lost, no phone that failed to start or was lost with its worker, every command reconciled with the cloud. */
 export const reportOk = (r: FleetReport): boolean =>
-  r.heartbeats.lost === 0 && r.commands.lost === 0 && r.notifications.lost === 0 && r.phones.startFailures === 0 && r.phones.lost === 0
+  r.heartbeats.lost === 0 &&
+  r.commands.lost === 0 &&
+  r.notifications.lost === 0 &&
+  r.phones.startFailures === 0 &&
+  r.phones.lost === 0 &&
+  !r.commands.unreconciled &&
+  r.apiError === undefined
 
 /** The heartbeat seqs the cloud stored for a device (null: the cloud cannot be asked, only PUBACKs count). */
 export type StoredSeqs = (device: string) => Promise<Set<number>> | null
@@ -113,7 +128,9 @@ export type StoredSeqs = (device: string) => Promise<Set<number>> | null
  * The report of a run. `fates` is the fleet's console's count of the commands it submitted (null: the run had no console
  * of its own, as with OwnTracks phones, and the phones' own counts are all there is). The commands line reconciles:
  * issued = answered + refused (by the cloud at submission, or by the phone: F3) + ignored as planned + lost, where a
- * command the console could not submit at all counts lost, as does a notification it could not queue.
+ * command the console could not submit at all counts lost, as does a notification it could not queue. When the console
+ * API fails (`apiError`, from the fates, or here when asked what the cloud stored) the report still comes, with what the
+ * run knows: the heartbeats by their PUBACKs, the commands not reconciled counted so (+ unreconciled in that sum).
  */
 export async function buildReport(
   run: FleetRun,
@@ -121,14 +138,19 @@ export async function buildReport(
   resources: Resources,
   stored: StoredSeqs,
   fates: Record<CommandFate, number> | null,
+  apiError?: string,
 ): Promise<FleetReport> {
   const t = run.tally
   let storedCount: number | null = 0
   let lostHeartbeats = 0
   for (const [device, sent] of t.sentSeqs) {
-    const cloud = stored(device)
+    let cloud = apiError === undefined ? stored(device) : null
+    const asked = await cloud?.catch((err: unknown) => {
+      apiError = (err as Error).message
+      cloud = null
+    })
     // Without the cloud to ask, a PUBACK is the best evidence there is.
-    const have = cloud ? await cloud : (t.ackedSeqs.get(device) as SeqSet)
+    const have = asked ?? (t.ackedSeqs.get(device) as SeqSet)
     const found = [...sent].filter((seq) => have.has(seq)).length
     storedCount = cloud && storedCount !== null ? storedCount + found : null
     lostHeartbeats += sent.size - found
@@ -154,6 +176,7 @@ export async function buildReport(
       // The console's count: an ignored command that never reached its phone was ignored all the same.
       ignoredByScenario: fates ? fates.ignored : t.commands.ignoredByScenario,
       lost: (fates?.lost ?? 0) + t.commands.unsent,
+      unreconciled: fates?.unreconciled ?? 0,
       answerMs: t.commandAnswer.percentiles(),
     },
     notifications: {
@@ -169,10 +192,20 @@ export async function buildReport(
       commandAnswerMs: t.commandAnswer.toJSON(),
       notificationDelayMs: t.notificationDelay.toJSON(),
     },
+    ...(apiError === undefined ? {} : { apiError }),
     ok: false,
   }
   report.ok = reportOk(report)
   return report
+}
+
+/** Why a run whose console API stopped answering failed: what it could not reconcile. */
+export function failedWhy(r: FleetReport): string {
+  const unknown = [
+    ...(r.commands.unreconciled ? [`${plural(r.commands.unreconciled, 'command')} not reconciled`] : []),
+    ...(r.heartbeats.stored === null ? ['heartbeats stored unknown'] : []),
+  ]
+  return `the console API stopped answering${unknown.length > 0 ? ` (${unknown.join(', ')})` : ''}`
 }
 
 const pct = (p: Percentiles): string => (p.count === 0 ? 'no samples' : `p50 ${p.p50} / p90 ${p.p90} / p99 ${p.p99} / max ${p.max} ms`)
@@ -213,7 +246,8 @@ export function renderReport(r: FleetReport): string {
     `  heartbeats    ${h.sent} sent, ${h.acked} acked, ${h.stored ?? 'n/a'} stored, ${h.lost} lost, ` +
       `${h.duplicated} duplicated; PUBACK ${pct(h.ackMs)}`,
     `  commands      ${c.issued} issued, ${c.received} received, ${c.answered} answered, ${c.refused} refused, ` +
-      `${c.failedByScenario} failed and ${c.ignoredByScenario} ignored as planned, ${c.lost} lost; answer ${pct(c.answerMs)}`,
+      `${c.failedByScenario} failed and ${c.ignoredByScenario} ignored as planned, ${c.lost} lost` +
+      `${c.unreconciled ? `, ${c.unreconciled} not reconciled` : ''}; answer ${pct(c.answerMs)}`,
     `  notifications ${n.issued} queued, ${n.shown} shown, ${n.lost} lost, ` + `${n.duplicated} duplicated; queued→shown ${pct(n.delayMs)}`,
     `  resources     RSS ${res.rssStartMb.toFixed(0)} → peak ${res.rssPeakMb.toFixed(0)} MB ` +
       `(${res.rssPerPhoneKb.toFixed(0)} KB per phone), ` +
@@ -221,7 +255,10 @@ export function renderReport(r: FleetReport): string {
       `(${res.cpuPerMessageUs.toFixed(0)} µs per message), loop delay p99 ${res.loopDelayP99Ms.toFixed(1)} ms` +
       (typeof res.loopDelayAllUpP99Ms === 'number' ? ` (${res.loopDelayAllUpP99Ms.toFixed(1)} ms with every phone up)` : '') +
       (res.brokerInProcess ? ' -- broker included' : ''),
-    r.ok ? 'result: OK, nothing lost' : 'result: FAILED, something was lost or a phone did not start',
+    ...(r.apiError === undefined ? [] : [`  console API   stopped answering before the report: ${forTerminal(r.apiError)}`]),
+    r.ok
+      ? 'result: OK, nothing lost'
+      : `result: FAILED, ${r.apiError === undefined ? 'something was lost or a phone did not start' : failedWhy(r)}`,
     '',
   ].join('\n')
 }

@@ -13,6 +13,7 @@ import type { KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import type { Clock, Timer } from '../common/clock.js'
 import { lazyChild, type Logger } from '../common/log.js'
+import { plural } from '../common/plural.js'
 import type { FleetDevice } from './credentials.js'
 import type { FleetConsole } from './console-driver.js'
 import { Gate } from './gate.js'
@@ -175,17 +176,24 @@ export class FleetRun {
   /**
    * Resolves once nothing is in flight: every phone's actions done, every
    * running phone with its cloud service on connected, every heartbeat
-   * acknowledged, every console call answered. Bounded by `limitMs` of real time.
+   * acknowledged, every console call answered. Bounded by `limitMs` of real time; `waiting` hears what it waits for,
+   * once, when it has to.
    */
-  async settled(limitMs = 15_000): Promise<void> {
+  async settled(limitMs = 15_000, waiting?: (what: string) => void): Promise<void> {
     const until = performance.now() + limitMs
     for (;;) {
       await Promise.all([...this.slots.map((s) => s.chain), ...this.inflight])
-      const quiet =
-        this.tally.heartbeats.acked + this.tally.heartbeats.duplicateAcks >= this.tally.heartbeats.sent &&
-        this.slots.every((s) => !s.phone || !s.phone.cloudServiceOn || s.phone.dataChannelState === 'connected') &&
-        this.inflight.size === 0
-      if (quiet) return
+      const unacked = this.tally.heartbeats.sent - this.tally.heartbeats.acked - this.tally.heartbeats.duplicateAcks
+      const away = this.slots.filter((s) => s.phone && s.phone.cloudServiceOn && s.phone.dataChannelState !== 'connected').length
+      if (unacked <= 0 && away === 0 && this.inflight.size === 0) return
+      waiting?.(
+        [
+          ...(unacked > 0 ? [`${plural(unacked, 'heartbeat')} not acknowledged yet`] : []),
+          ...(away > 0 ? [`${plural(away, 'phone')} reconnecting`] : []),
+          ...(this.inflight.size > 0 ? ['console calls in flight'] : []),
+        ].join(', '),
+      )
+      waiting = undefined
       if (performance.now() > until) throw new Error('the fleet did not settle in time')
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
@@ -199,9 +207,11 @@ export class FleetRun {
     await Promise.all(this.slots.map((s) => this.onPhone(s, this.elapsed, () => this.takeDown(s, 'stop', 'end of run'))))
   }
 
-  /** Resolves once every notification the console queued was shown, or after `limitMs` of real time. */
-  async notificationsShown(limitMs: number): Promise<void> {
+  /** Resolves once every notification the console queued was shown, or after `limitMs` of real time; `waiting` as in `settled`. */
+  async notificationsShown(limitMs: number, waiting?: (what: string) => void): Promise<void> {
     const until = performance.now() + limitMs
+    const due = this.issuedNotifications.size - this.notificationCounts().shown
+    if (due > 0) waiting?.(`${plural(due, 'notification')} not shown yet`)
     while (this.notificationCounts().shown < this.issuedNotifications.size && performance.now() < until)
       await new Promise((resolve) => setTimeout(resolve, 50))
   }

@@ -11,6 +11,7 @@ import { ConsoleApiError, ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
 import type { HistoryReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
+import { plural } from '../common/plural.js'
 import { LoopDelay } from '../common/loop-delay.js'
 import { AllUpLoopDelay } from './all-up-delay.js'
 import { OwnerKeys } from '../common/signing.js'
@@ -20,6 +21,7 @@ import { planFleet } from './plan.js'
 import { Rng } from './prng.js'
 import { provision } from './provision.js'
 import { buildReport, scopeOf, type FleetReport, type StoredSeqs } from './report.js'
+import type { MetricsServer } from './metrics.js'
 import { FleetRun } from './runner.js'
 import type { LoadedScenario } from './scenario.js'
 import { slicePlan, WHOLE, type Shard } from './shard.js'
@@ -28,6 +30,16 @@ const LOOPBACK = '127.0.0.1'
 const MB = 1024 * 1024
 /** How long the console waits for a command's final state. */
 const COMMAND_WAIT_MS = 10_000
+/** How long the phones may take to settle (PUBACKs, reconnects) before the report. */
+const SETTLE_MS = 15_000
+
+/** The first wait's line only (`say`), with what is waited for and at most how long: that wait's and the later ones' limits. */
+function waitingOnce(say: ((line: string) => void) | undefined): (what: string, atMostMs: number) => void {
+  return (what, atMostMs) => {
+    say?.(`waiting up to ${Math.ceil(atMostMs / 1000)} s for ${what} before the report`)
+    say = undefined
+  }
+}
 
 export interface RemoteBroker {
   brokerUrl: string
@@ -59,10 +71,19 @@ export interface SessionOptions {
   serving?: (url: string) => void
   /** How long the fleet may take to settle before the report (default 15 s). */
   settleMs?: number
+  /** How long the report then waits for the commands' final states, and for the notifications still due (default 10 s each). */
+  answersMs?: number
+  /**
+   * Hears one line, once, when the report has to wait for what is still due (heartbeat PUBACKs, reconnects, answers,
+   * notifications): what, and how long at most. Off a terminal the run would otherwise go quiet for up to half a minute.
+   */
+  waiting?: (line: string) => void
   /** `owntracks`: the phones speak OwnTracks JSON (no push channel, no fleet console; PUBACKs are the evidence). */
   profile?: 'owntracks'
   /** At most this many phones coming up, and as many going down, at once (FleetRunOptions.phonesAtOnce). */
   phonesAtOnce?: number
+  /** Called once the report is made and counted in the run's metrics, before `/metrics` closes (a worker sends them on). */
+  ended?: (run: FleetRun) => Promise<void>
   /** Called about once a second of real time while the run goes (the live view). */
   tick?: (run: FleetRun) => void
 }
@@ -175,6 +196,7 @@ export function fleetDevices(credentials: Credentials, count: number): Credentia
 export async function runSession(o: SessionOptions): Promise<FleetReport> {
   const rssStart = process.memoryUsage.rss()
   const target = await openTarget(o)
+  let metrics: MetricsServer | null = null
   try {
     const fleet = fleetDevices(target.credentials, o.count)
     const shard = o.shard ?? WHOLE
@@ -214,7 +236,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       heartbeatEvents: false,
       phonesAtOnce: o.phonesAtOnce,
     })
-    const metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
+    metrics = o.metricsPort === undefined ? null : await run.metrics.serve(o.metricsPort)
     if (metrics) o.serving?.(`http://${LOOPBACK}:${metrics.port}/metrics`)
     const loop = new LoopDelay().start()
     let loopDelayP99Ms = 0
@@ -235,24 +257,28 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       await untilEither(Number.isFinite(plan.endAt) ? run.ended : new Promise<void>(() => {}), o.signal)
       // The plan's end (or Ctrl-C): what follows is the phones stopping, the ramp down.
       allUp.close()
+      const settleMs = o.settleMs ?? SETTLE_MS
+      const answersMs = o.answersMs ?? COMMAND_WAIT_MS
+      const waiting = waitingOnce(o.waiting)
       await run
-        .settled(o.settleMs)
+        .settled(settleMs, (what) => waiting(what, settleMs + 2 * answersMs))
         .catch((err: unknown) => o.log.warn({ err: (err as Error).message }, 'the fleet did not settle before the report'))
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
       // Phones that stay to the end are still up: the answers and notifications still due come in before they stop.
-      fates = fleetConsole ? await fleetConsole.fates(COMMAND_WAIT_MS) : null
-      await run.notificationsShown(COMMAND_WAIT_MS)
+      fates = fleetConsole
+        ? await fleetConsole.fates(answersMs, (n) => waiting(`${plural(n, 'command')} without a final state`, 2 * answersMs))
+        : null
+      await run.notificationsShown(answersMs, (what) => waiting(what, answersMs))
       await run.stop()
     } finally {
       clearInterval(ticker)
       loopDelayP99Ms = loop.stop().p99
       allUp.close()
-      await metrics?.close()
     }
     const cpu = process.cpuUsage(cpuStart)
     const t = run.tally
     const messages = t.heartbeats.sent + t.commands.received + t.notifications.shown
-    return await buildReport(
+    const report = await buildReport(
       run,
       { scenario: o.loaded.scenario.name, seed: o.seed, durationMs: performance.now() - started, fleet: scopeOf(o.loaded, o.count, shard) },
       {
@@ -270,8 +296,14 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       // OwnTracks has no sequence numbers: the cloud numbers what it stores itself, so PUBACKs are the evidence.
       o.profile ? () => null : target.stored,
       fates,
+      fleetConsole?.apiError,
     )
+    // What the report reconciled, for the last scrapes of /metrics (and a worker's last metrics to its parent).
+    run.metrics.countReport(report)
+    await o.ended?.(run)
+    return report
   } finally {
+    await metrics?.close()
     await target.stop()
   }
 }

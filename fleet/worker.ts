@@ -7,7 +7,6 @@
  * the workers too) or the parent going away ends the run early, with a report.
  * A worker that cannot run says why on stderr and exits with status 1.
  */
-import { pino } from 'pino'
 import { SystemClock } from '../common/clock.js'
 import { createLogger } from '../common/log.js'
 import { progressOf } from './progress.js'
@@ -24,8 +23,8 @@ process.on('message', (msg: ToWorker) => {
   const job = msg.job
   Promise.resolve()
     .then(async () => {
-      // stdout is the parent's report; this worker's log lines go to stderr.
-      const log = createLogger({ level: job.logLevel, destination: pino.destination(2) }).child({ worker: job.worker })
+      // stdout is the parent's report; this worker's log lines go to stderr, in the parent's format (pino-pretty writes there).
+      const log = createLogger({ level: job.logLevel, pretty: job.prettyLog, jsonFd: 2 }).child({ worker: job.worker })
       // The phones' modules load once the job is known to be sound (a bad one fails at once).
       const { runSession } = await import('./session.js')
       return runSession({
@@ -33,6 +32,10 @@ process.on('message', (msg: ToWorker) => {
         clock: new SystemClock(),
         log,
         signal: controller.signal,
+        waiting: (line) => send({ type: 'waiting', line }),
+        // The report's losses, counted in the metrics at the end: the parent's /metrics has them before the report.
+        ended: (run) =>
+          run.metrics.registry.getMetricsAsJSON().then((metrics) => send({ type: 'progress', progress: progressOf(run), metrics })),
         tick: (run) =>
           void run.metrics.registry.getMetricsAsJSON().then((metrics) => send({ type: 'progress', progress: progressOf(run), metrics })),
       })

@@ -49,17 +49,21 @@ export function workerExecArgv(own: readonly string[] = process.execArgv): strin
 /** What a worker is asked to run (sent over IPC with the advanced serialisation: the scenario's Map of tracks survives). */
 export type WorkerJob = Pick<
   SessionOptions,
-  'count' | 'loaded' | 'seed' | 'durationMs' | 'push' | 'workDir' | 'settleMs' | 'profile' | 'phonesAtOnce'
+  'count' | 'loaded' | 'seed' | 'durationMs' | 'push' | 'workDir' | 'settleMs' | 'answersMs' | 'profile' | 'phonesAtOnce'
 > & {
   remote: RemoteBroker
   shard: Shard
   worker: number
   logLevel: string
+  /** The fleet's log format: human-readable lines (on a terminal) or JSON lines, both on stderr (stdout is the report). */
+  prettyLog: boolean
 }
 
 export type ToWorker = { type: 'run'; job: WorkerJob } | { type: 'stop' }
 export type ToParent =
-  { type: 'progress'; progress: Progress; metrics: MetricObjectWithValues<MetricValue<string>>[] } | { type: 'report'; report: FleetReport }
+  | { type: 'progress'; progress: Progress; metrics: MetricObjectWithValues<MetricValue<string>>[] }
+  | { type: 'report'; report: FleetReport }
+  | { type: 'waiting'; line: string }
 
 /** How many processes a fleet of `count` phones needs, and why (printed on stderr by `fleet run --workers auto`). */
 export function autoWorkers(
@@ -110,6 +114,8 @@ export interface FleetOptions extends Omit<SessionOptions, 'tick'> {
   workers: number
   /** The workers' log level. */
   logLevel: string
+  /** The workers' log lines human-readable, as this process's are on a terminal; JSON otherwise. */
+  prettyLog?: boolean
   /** About once a second: the whole fleet's progress. */
   tick?: (p: Progress) => void
   /** The workers' process ids, once forked. */
@@ -153,7 +159,13 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
   try {
     // Short of devices: said here, before any worker starts.
     fleetDevices(target.credentials, o.count)
-    for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w))
+    // The first worker to wait for what is still due says so for the fleet; the others wait as long at most.
+    let say = o.waiting
+    const waiting = (line: string): void => {
+      say?.(line)
+      say = undefined
+    }
+    for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w, waiting))
     o.spawned?.(children.map((c) => c.pid))
     if (o.metricsPort !== undefined) {
       metrics = await serveMetrics(o.metricsPort, () =>
@@ -224,7 +236,7 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
   }
 }
 
-function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: number): Child {
+function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: number, waiting: (line: string) => void): Child {
   const proc = fork(WORKER, [], { execArgv: workerExecArgv(), serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const child: Child = {
     index: w,
@@ -237,6 +249,7 @@ function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: numb
   }
   proc.on('message', (msg: ToParent) => {
     if (msg.type === 'progress') Object.assign(child, { progress: msg.progress, metrics: msg.metrics })
+    else if (msg.type === 'waiting') waiting(msg.line)
     else child.report = msg.report
   })
   child.send({
@@ -248,6 +261,7 @@ function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: numb
       durationMs: o.durationMs,
       push: o.push,
       settleMs: o.settleMs,
+      answersMs: o.answersMs,
       profile: o.profile,
       phonesAtOnce: o.phonesAtOnce,
       workDir: join(o.workDir, `worker-${w + 1}`),
@@ -255,6 +269,7 @@ function forkWorker(o: FleetOptions, remote: RemoteBroker, shard: Shard, w: numb
       shard: workerShard(shard, w, o.workers),
       worker: w + 1,
       logLevel: o.logLevel,
+      prettyLog: o.prettyLog === true,
     },
   })
   return child

@@ -16,6 +16,8 @@ t.test('loggers default to level info, JSON on stdout or pretty lines for a term
   t.equal(createLogger().level, 'info')
   t.equal(createLogger({ level: 'silent', pretty: true }).level, 'silent')
   t.equal(createLogger({ level: 'warn', pretty: false }).level, 'warn')
+  // A command whose stdout is its output (fleet run's report) logs its JSON lines on stderr.
+  t.equal(createLogger({ level: 'error', pretty: false, jsonFd: 2 }).level, 'error')
   t.end()
 })
 

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { SystemClock } from '../../common/clock.js'
 import { main } from '../../cli/main.js'
 import { startCloud } from '../fixtures/cloud.js'
+import { remoteFleet } from '../fixtures/fleet-remote.js'
 import { run, testIo } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -37,6 +38,23 @@ t.test('fleet run with its own broker prints the report; --json and --report giv
   const bad = await run(['fleet', 'run', '--count', '1', '--scenario', join(dir, 'none.yaml')])
   t.equal(bad.code, 1)
   t.match(bad.err, /none\.yaml: 1 error\n {2}cannot read it/)
+})
+
+t.test('off a terminal, a run that waits for what is still due before its report says what and how long at most, once', async (t) => {
+  const dir = tempDir(t)
+  const scenario = join(dir, 's.json')
+  // Without the push channel no notification can be shown: the report waits for them its 10 s, then counts them lost.
+  writeFileSync(scenario, JSON.stringify({ name: 'due', groups: [{ name: 'g' }], console: { notifications: { every: 300 } } }))
+  const argv = ['fleet', 'run', '--count', '1', '--scenario', scenario, '--duration', '1s', '--no-push']
+  const [plain, json] = await Promise.all([run(argv, new SystemClock()), run([...argv, '--json'], new SystemClock())])
+  t.equal(plain.code, 1, 'the notifications are lost')
+  t.match(plain.out, /notifications +\d+ queued, 0 shown/)
+  const lines = plain.err.split('\n').filter((l) => l.startsWith('waiting'))
+  // Its notifications, most likely: a PUBACK or reconnect still due at the end would come first.
+  t.match(lines, [/^waiting up to ([1-2]\d|3[0-5]) s for .+ before the report$/])
+  t.equal(lines.length, 1, 'one line')
+  t.equal(json.code, 1)
+  t.notMatch(json.err, /waiting/, 'quiet under --json')
 })
 
 t.test('fleet run warns when the phones it is asked for would not fit the open-file room of the broker it starts', async (t) => {
@@ -114,7 +132,14 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const remote = [...argv, '--api', cloud.apiUrl]
   const missing = await run([...remote, '--console-token-file', join(dir, 'nowhere.token')])
   t.equal(missing.code, 1)
-  t.match(missing.err, /^error: --console-token-file: cannot read the console token: ENOENT: .*nowhere\.token'\n$/)
+  // The console's own reader (cli/console-token-file), with the fleet's flag and hint.
+  t.equal(
+    missing.err,
+    `error: --console-token-file: cannot read the console token ${join(dir, 'nowhere.token')} (ENOENT): give the broker's ` +
+      `DIR/console.token\n`,
+  )
+  const notAFile = await run([...remote, '--console-token-file', dir])
+  t.equal(notAFile.err, `error: --console-token-file: cannot read the console token: ${dir} is a directory, not a regular file\n`)
   const empty = join(dir, 'empty.token')
   writeFileSync(empty, '\n')
   t.equal(
@@ -163,34 +188,11 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
 })
 
 t.test("F2: the same fleet run twice against one broker: the second run's commands are answered, not refused", async (t) => {
-  const cloud = await startCloud(t, { rateLimit: { burst: 1000, perSecond: 1000 } }, new SystemClock())
-  const dir = tempDir(t)
-  const creds = join(dir, 'fleet.json')
-  const keys = join(dir, 'keys')
-  const provisioned = await run([
-    'fleet',
-    'provision',
-    '--count',
-    '2',
-    '--account-prefix',
-    'rr',
-    '--data',
-    cloud.dataDir,
-    '--keys',
-    keys,
-    '--out',
-    creds,
-  ])
-  t.equal(provisioned.code, 0, provisioned.err)
-  const scenario = join(dir, 's.json')
-  writeFileSync(
-    scenario,
-    JSON.stringify({
-      name: 'again',
-      groups: [{ name: 'g', heartbeat: { every: 1000 }, commands: { answer: { succeed: 1, fail: 0, ignore: 0 } } }],
-      console: { commands: { every: 400 } },
-    }),
-  )
+  const { cloud, creds, scenario } = await remoteFleet(t, 2, 'rr', {
+    name: 'again',
+    groups: [{ name: 'g', heartbeat: { every: 1000 }, commands: { answer: { succeed: 1, fail: 0, ignore: 0 } } }],
+    console: { commands: { every: 400 } },
+  })
   const argv = ['fleet', 'run', '--count', '2', '--scenario', scenario, '--seed', '42', '--duration', '2500ms', '--json']
   const remote = ['--broker', cloud.mqttUrl, '--credentials', creds, '--api', cloud.apiUrl, '--console-token', cloud.consoleToken]
   type Commands = { issued: number; refused: number; answered: number; lost: number }

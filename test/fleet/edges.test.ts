@@ -10,6 +10,7 @@ import { ManualClock, SystemClock } from '../../common/clock.js'
 import { OwnerKeys, readPublicKey, signPayload } from '../../common/signing.js'
 import type { Command } from '../../common/contract.js'
 import { HttpFleetConsole } from '../../fleet/console-driver.js'
+import { mergeReports } from '../../fleet/merge.js'
 import { FleetMetrics } from '../../fleet/metrics.js'
 import { FleetPhone } from '../../fleet/phone.js'
 import { planFleet } from '../../fleet/plan.js'
@@ -392,7 +393,7 @@ t.test("the report's commands and notifications add up: issued = answered + refu
   // ignored 1 as planned; another planned ignore never reached its phone; one phone refused one (F3: Find Device off).
   Object.assign(tally.commands, { issued: 12, refused: 2, unsent: 1, received: 6, answered: 6, failedByScenario: 1, ignoredByScenario: 1 })
   Object.assign(tally.notifications, { issued: 3 })
-  const fates = { answered: 5, refused: 1, ignored: 2, lost: 1 }
+  const fates = { answered: 5, refused: 1, ignored: 2, lost: 1, unreconciled: 0 }
   const r = await buildReport(runOf(tally, { issued: 2, shown: 2 }), meta, resources, () => null, fates)
   const c = r.commands
   t.same(
@@ -414,6 +415,78 @@ t.test("the report's commands and notifications add up: issued = answered + refu
   const o = await buildReport(runOf(own, { issued: 0, shown: 0 }), meta, resources, () => null, null)
   t.same([o.commands.received, o.commands.answered, o.commands.lost], [1, 1, 0], "without a console, the phones' own count")
   t.ok(o.ok)
+})
+
+t.test('a console API that fails when asked what the cloud stored: the report comes, by PUBACKs, saying why', async (t) => {
+  const meta = { scenario: 's', seed: '1', durationMs: 1, fleet: { size: 1, scenarioHash: '0', shards: { count: 1, parts: [1] } } }
+  const resources = { rssStartMb: 1, rssPeakMb: 1, rssPerPhoneKb: 0, cpuUserMs: 0, cpuSystemMs: 0, cpuPerMessageUs: 0, loopDelayP99Ms: 0 }
+  const runOf = (tally: Tally) =>
+    ({ tally, notificationCounts: () => ({ issued: 0, shown: 0 }), phonesUp: () => ({ target: 2 }) }) as unknown as FleetRun
+  const tally = new Tally()
+  for (const device of ['a', 'b']) for (const seq of [1, 2]) tally.heartbeatSent(device, seq)
+  tally.heartbeatAcked('a', 1, 1)
+  tally.heartbeatAcked('b', 1, 1)
+  tally.heartbeatAcked('b', 2, 1)
+  const asked: string[] = []
+  const stored = (device: string) => {
+    asked.push(device)
+    return Promise.reject(new ConsoleApiError(0, 'cannot reach the broker at http://127.0.0.1:9'))
+  }
+  const fates = { answered: 0, refused: 0, ignored: 0, lost: 0, unreconciled: 0 }
+  const r = await buildReport(runOf(tally), meta, resources as FleetReport['resources'], stored, fates)
+  t.same(asked, ['a'], 'asked once: the next device is not tried again')
+  t.same([r.heartbeats.stored, r.heartbeats.lost], [null, 1], 'stored unknown; the one not acknowledged lost')
+  t.equal(r.apiError, 'cannot reach the broker at http://127.0.0.1:9')
+  t.notOk(r.ok)
+  const text = renderReport(r)
+  t.match(text, '\n  console API   stopped answering before the report: cannot reach the broker at http://127.0.0.1:9\n')
+  t.match(text, /\nresult: FAILED, the console API stopped answering \(heartbeats stored unknown\)\n$/)
+  t.notMatch(text, /not reconciled/, 'no command was left unreconciled')
+
+  // A shard whose API failed fails the merge, saying why; one with nothing sent says only that the API went.
+  const quiet = await buildReport(runOf(new Tally()), meta, resources as FleetReport['resources'], () => null, fates, 'gone')
+  t.same([quiet.heartbeats.stored, quiet.apiError, quiet.ok], [0, 'gone', false])
+  t.match(renderReport(quiet), /\nresult: FAILED, the console API stopped answering\n$/)
+  const merged = mergeReports(
+    [
+      { ...quiet, fleet: { ...quiet.fleet, shards: { count: 2, parts: [2] } } },
+      { ...r, fleet: { ...r.fleet, shards: { count: 2, parts: [1] } } },
+    ],
+    ['two', 'one'],
+  )
+  t.same([merged.apiError, merged.commands.unreconciled, merged.ok], ['gone', 0, false])
+  // A report written before commands were counted unreconciled has none.
+  const older = JSON.parse(JSON.stringify(r)) as { commands: { unreconciled?: number } }
+  delete older.commands.unreconciled
+  t.equal(mergeReports([older as FleetReport], ['older']).commands.unreconciled, 0)
+})
+
+t.test('before the report, a run says what it still waits for, once: PUBACKs, reconnects, console calls, notifications', async (t) => {
+  const run = new FleetRun({
+    plan: planFleet(checkScenario({}, 's', '.'), 's', []),
+    devices: [],
+    ownerKey: () => undefined,
+    brokerUrl: 'mqtt://127.0.0.1:1',
+    dataDir: tempDir(t),
+    clock: new ManualClock(),
+    log: new LogCapture().logger(),
+    random: () => Math.random,
+  })
+  const said: string[] = []
+  const away = { phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve() }
+  Object.assign(run.tally.heartbeats, { sent: 3, acked: 1 })
+  Object.assign(run, { slots: [away, away] })
+  await t.rejects(
+    run.settled(0, (what) => said.push(what)),
+    { message: 'the fleet did not settle in time' },
+  )
+  // A console call answered between the check of the calls and of what is left: the one thing still waited for.
+  Object.assign(run.tally.heartbeats, { acked: 3 })
+  Object.assign(run, { slots: [], inflight: { size: 1, *[Symbol.iterator]() {} } })
+  await t.rejects(run.settled(0, (what) => said.push(what)))
+  Object.assign(run, { issuedNotifications: new Set(['n1', 'n2']) })
+  await run.notificationsShown(0, (what) => said.push(what))
+  t.same(said, ['2 heartbeats not acknowledged yet, 2 phones reconnecting', 'console calls in flight', '2 notifications not shown yet'])
 })
 
 t.test('the console driver waits for a command still in flight, then counts its fate', async (t) => {
@@ -440,7 +513,13 @@ t.test('the console driver waits for a command still in flight, then counts its 
     now: 1,
   }
   t.equal(await driver.command(c), 'submitted')
-  t.same(await driver.fates(60_000), { answered: 1, refused: 0, ignored: 0, lost: 0 }, 'answered once it was')
+  const waited: number[] = []
+  t.same(
+    await driver.fates(60_000, (n) => waited.push(n)),
+    { answered: 1, refused: 0, ignored: 0, lost: 0, unreconciled: 0 },
+    'answered once it was',
+  )
+  t.same(waited, [1], 'said once that it waits for one command')
   t.same(polls, ['queued', 'succeeded'], 'polled again while it was queued')
 })
 
@@ -464,7 +543,7 @@ t.test('the console driver logs each command it counts lost: which, to which pho
   const expected = ['succeed', 'ignore', 'fail'] as const
   for (const [i, id] of ids.entries())
     await driver.command({ device: 'qa-00039', account: 'a', type: 'locate', id, expected: expected[i]!, now: 1 })
-  t.same(await driver.fates(0), { answered: 0, refused: 0, ignored: 0, lost: 3 })
+  t.same(await driver.fates(0), { answered: 0, refused: 0, ignored: 0, lost: 3, unreconciled: 0 })
   const lost = logs.lines.filter((l) => String(l.msg).startsWith('fleet command lost'))
   t.same(
     lost.map((l) => [l.command, l.msg]),
@@ -526,4 +605,34 @@ t.test('a phone that cannot start fails the run (exit 1); an interrupted open ru
   })
   t.type(upReport.resources.loopDelayAllUpP99Ms, 'number', 'every phone was up: the figure of that stretch')
   t.match(renderReport(upReport), /loop delay p99 \d+\.\d ms \(\d+\.\d ms with every phone up\)/)
+})
+
+t.test("/metrics counts the report's lost and duplicated heartbeats, commands and notifications, under its names", async (t) => {
+  const dir = tempDir(t)
+  let url = ''
+  let scraped = ''
+  // Without the push channel no notification is shown: the report counts them lost, and so does /metrics.
+  const loaded = checkScenario({ name: 'm', groups: [{ name: 'g' }], console: { notifications: { every: '300ms' } } }, 'm', dir)
+  const report = await runSession({
+    count: 1,
+    loaded,
+    seed: 's',
+    durationMs: 1000,
+    push: false,
+    answersMs: 200,
+    clock: new SystemClock(),
+    log: new LogCapture().logger(),
+    signal: new AbortController().signal,
+    workDir: dir,
+    metricsPort: 0,
+    serving: (u) => (url = u),
+    ended: async () => void (scraped = await (await fetch(url)).text()),
+  })
+  t.ok(report.notifications.lost > 0, `${report.notifications.lost} notifications lost`)
+  t.match(scraped, new RegExp(`^fakephone_fleet_notifications_lost_total ${report.notifications.lost}$`, 'm'))
+  t.match(scraped, /^fakephone_fleet_heartbeats_lost_total 0$/m)
+  t.match(scraped, /^fakephone_fleet_heartbeats_duplicated_total 0$/m)
+  t.match(scraped, /^fakephone_fleet_commands_lost_total 0$/m)
+  t.match(scraped, /^fakephone_fleet_notifications_duplicated_total 0$/m)
+  await t.rejects(fetch(url), 'closed with the run, after')
 })

@@ -50,7 +50,17 @@ t.test('--workers 2: both workers report, the merged report has every phone and 
   const metrics = await (scraped as unknown as Promise<string>)
   t.match(metrics, /fakephone_fleet_phones_connected \d/, "one /metrics for the whole fleet, from the workers' registries")
   t.match(metrics, /fakephone_fleet_outcomes_total\{outcome="heartbeat-sent"\} \d+/)
+  t.match(metrics, /^fakephone_fleet_notifications_lost_total 0$/m, "the report's counts, summed over the workers")
   await t.rejects(fetch(metricsUrl), 'the metrics endpoint closes with the run')
+})
+
+t.test('--workers 2: the first worker to wait for what is still due before its report says so, once for the fleet', async (t) => {
+  const said: string[] = []
+  // Without the push channel no notification is shown: each worker waits its (here short) time for them.
+  const report = await runFleet(workerOptions(tempDir(t), { durationMs: 2500, push: false, answersMs: 300, waiting: (l) => said.push(l) }))
+  t.ok(report.notifications.issued > 0 && report.notifications.shown === 0, `${report.notifications.issued} notifications, none shown`)
+  t.match(said, [/^waiting up to \d+ s for .+ before the report$/])
+  t.equal(said.length, 1)
 })
 
 t.test("a worker's Node flags: the heap's, then the parent's own, which win", (t) => {
