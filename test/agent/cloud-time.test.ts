@@ -5,7 +5,7 @@
  * over its push channel (X1: the one left with the cloud service off), so a
  * notification shown after a jump is stamped on that same clock.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import type { ShownNotification } from '../../agent/push-inbox.js'
 import { ManualClock, SimulatedClock } from '../../common/clock.js'
@@ -17,13 +17,18 @@ import { tempDir } from '../fixtures/scope.js'
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
-t.test('a phone follows a jump of the cloud clock at once, and its heartbeats carry the cloud time', async (t) => {
+/** A cloud on a simulated clock over `real` (a manual one), device phone-a registered, and that phone's clock in its data directory. */
+async function simulatedCloud(t: Test) {
   const real = new ManualClock()
   const cloudClock = new SimulatedClock(real)
   const cloud = await startCloud(t, {}, cloudClock)
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
-  const phoneClock = new PhoneClock(dataDir, real)
+  return { real, cloudClock, cloud, secret, dataDir, phoneClock: new PhoneClock(dataDir, real) }
+}
+
+t.test('a phone follows a jump of the cloud clock at once, and its heartbeats carry the cloud time', async (t) => {
+  const { real, cloudClock, cloud, secret, dataDir, phoneClock } = await simulatedCloud(t)
   const heard: number[] = []
   let told: () => void = () => {}
   const agent = await startAgent(t, cloud, 'phone-a', secret, {
@@ -76,12 +81,7 @@ t.test(
   'X1: with the cloud service off, a phone follows a jump of the cloud clock over its push channel: a notice shown after ' +
     '`clock advance 3d` is stamped in cloud time, not 3 days before it was sent',
   async (t) => {
-    const real = new ManualClock()
-    const cloudClock = new SimulatedClock(real)
-    const cloud = await startCloud(t, {}, cloudClock)
-    const secret = await addDevice(cloud, 'phone-a')
-    const dataDir = tempDir(t)
-    const phoneClock = new PhoneClock(dataDir, real)
+    const { real, cloudClock, cloud, secret, dataDir, phoneClock } = await simulatedCloud(t)
     const agent = await startAgent(t, cloud, 'phone-a', secret, {
       dataDir,
       clock: phoneClock,
