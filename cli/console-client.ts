@@ -42,12 +42,16 @@ export class ConsoleClient {
    * @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll)
    * @param hints what to do, added to "cannot reach the broker" and to the broker's refusal of the token (the console CLI
    * names its --api, --data and --token-file flags)
+   * @param silenceMs how long a connection may say nothing either way before the call fails: a broker that took the
+   * connection and hangs ends a command, a migration or a fleet run's report with an error instead of never. Past the
+   * longest long poll (`waitCapMs`), with a minute to spare; smaller only in its test.
    */
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
     private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
     private readonly hints: { unreachable: string; unauthorized: string } = { unreachable: '', unauthorized: '' },
+    private readonly silenceMs = waitCapMs + 60_000,
   ) {}
 
   devices(): Promise<DevicesReply> {
@@ -154,6 +158,10 @@ export class ConsoleClient {
       if (body !== undefined) headers['content-length'] = String(body.length)
       const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, resolve)
       req.on('error', (err) => reject(this.unreachable(err)))
+      // Silence either way (Node counts what is sent and what comes) for silenceMs, the answer's body included: the call fails.
+      req.setTimeout(this.silenceMs, () =>
+        req.destroy(new Error(`it took the connection but said nothing for ${Math.round(this.silenceMs / 1000)} s`)),
+      )
       if (body === undefined) req.end()
       else if ('stream' in body) {
         body.stream.on('error', (err) => req.destroy(err))

@@ -1,0 +1,34 @@
+/**
+ * The console's API client (cli/console-client.ts) against a broker that takes the connection and then says nothing:
+ * `console` commands, `console migrate` and a fleet run's report fail with a reason instead of waiting for ever.
+ */
+import t from 'tap'
+import { createServer, type Socket } from 'node:net'
+import { once } from 'node:events'
+import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
+
+t.test('a broker that took the connection and never answers: the call fails after the client’s silence limit, saying so', async (t) => {
+  const sockets: Socket[] = []
+  // A real TCP server on a port the OS chose that reads each request and answers nothing (a hung process).
+  const hung = createServer((socket) => void sockets.push(socket.resume()))
+  hung.listen(0, '127.0.0.1')
+  await once(hung, 'listening')
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    hung.close()
+  })
+  const { port } = hung.address() as { port: number }
+  const url = `http://127.0.0.1:${port}`
+  const client = new ConsoleClient(url, 'token', 100, { unreachable: '; is the broker running?', unauthorized: '' }, 1000)
+  const err = await client.devices().then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  t.type(err, ConsoleApiError)
+  t.equal((err as ConsoleApiError).status, 0, 'no HTTP status: the broker never answered')
+  t.equal(
+    (err as ConsoleApiError).message,
+    `cannot reach the broker at ${url}: Error: it took the connection but said nothing for 1 s; is the broker running?`,
+  )
+  t.equal(sockets.length, 1, 'the request did reach the server')
+})
