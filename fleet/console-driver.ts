@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto'
 import { ConsoleApiError, type ConsoleClient } from '../cli/console-client.js'
 import { commandAt } from '../cli/sign-command.js'
 import { FINAL_STATES, type CommandState } from '../common/contract.js'
-import type { NotifyReply } from '../common/console-api.js'
+import type { CommandsReply, NotifyReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import { plural } from '../common/plural.js'
 import type { OwnerKeys } from '../common/signing.js'
@@ -114,7 +114,7 @@ export class HttpFleetConsole implements FleetConsole {
       const next: string[] = []
       let awaited = 0
       for (const [i, device] of pending.entries()) {
-        let commands: Awaited<ReturnType<ConsoleClient['commands']>>['commands']
+        let commands: CommandsReply['commands']
         try {
           commands = (await this.client.commands(device)).commands
         } catch (err) {

@@ -33,12 +33,18 @@ const COMMAND_WAIT_MS = 10_000
 /** How long the phones may take to settle (PUBACKs, reconnects) before the report. */
 const SETTLE_MS = 15_000
 
-/** The first wait's line only (`say`), with what is waited for and at most how long: that wait's and the later ones' limits. */
-function waitingOnce(say: ((line: string) => void) | undefined): (what: string, atMostMs: number) => void {
-  return (what, atMostMs) => {
-    say?.(`waiting up to ${Math.ceil(atMostMs / 1000)} s for ${what} before the report`)
+/** `say` for the first line only: the later ones are dropped (one line for a run's waits, or its workers'). */
+export function sayOnce(say: ((line: string) => void) | undefined): (line: string) => void {
+  return (line) => {
+    say?.(line)
     say = undefined
   }
+}
+
+/** The first wait's line only (`say`), with what is waited for and at most how long: that wait's and the later ones' limits. */
+function waitingOnce(say: ((line: string) => void) | undefined): (what: string, atMostMs: number) => void {
+  const once = sayOnce(say)
+  return (what, atMostMs) => once(`waiting up to ${Math.ceil(atMostMs / 1000)} s for ${what} before the report`)
 }
 
 export interface RemoteBroker {

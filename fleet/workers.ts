@@ -24,7 +24,7 @@ import { lostReport, mergeReports, mergedResources } from './merge.js'
 import { promClient, serveMetrics } from './metrics.js'
 import { progressOf, sumProgress, type Progress } from './progress.js'
 import { scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
-import { fleetDevices, openTarget, runSession, type RemoteBroker, type SessionOptions } from './session.js'
+import { fleetDevices, openTarget, runSession, sayOnce, type RemoteBroker, type SessionOptions } from './session.js'
 import { shardSize, WHOLE, workerShard, type Shard } from './shard.js'
 import { plural } from '../common/plural.js'
 
@@ -160,11 +160,7 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
     // Short of devices: said here, before any worker starts.
     fleetDevices(target.credentials, o.count)
     // The first worker to wait for what is still due says so for the fleet; the others wait as long at most.
-    let say = o.waiting
-    const waiting = (line: string): void => {
-      say?.(line)
-      say = undefined
-    }
+    const waiting = sayOnce(o.waiting)
     for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w, waiting))
     o.spawned?.(children.map((c) => c.pid))
     if (o.metricsPort !== undefined) {
