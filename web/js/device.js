@@ -1,7 +1,7 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, ago, api, attempt, dataState, enc, h, iso, keepFocus, locatedAt, quietly, toast } from './util.js'
+import { ApiError, ago, api, attempt, dataState, enc, h, iso, keepFocus, lastFix, locatedAt, quietly, toast } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -91,8 +91,8 @@ export class DevicePage {
     const d = this.device
     const now = this.ctx.cloudNow()
     const last = d.last
-    // F2: the fix a verified locate brought, while it is newer than the last heartbeat's.
-    const fix = this.ctx.shown(d).located ?? last
+    // F2: the fix a verified locate brought, while it is newer than the last heartbeat's (as the map and the list say).
+    const fix = lastFix(this.ctx.shown(d))
     const rows = [
       ['Data channel', h('span', dataState(d))],
       ['Push channel', this.channels ? yesNo(this.channels.push.connected, 'connected', 'not connected') : '…'],
