@@ -176,7 +176,7 @@ export class StateStore extends EventEmitter<StateEvents> {
       // M2: a phone that signs in here after it took its cloud-moved notice came back: where it went is no longer so.
       cameBack: db.prepare<[{ deviceId: string; at: number }]>(
         `DELETE FROM device_moves WHERE device_id = @deviceId
-           AND notice IN (SELECT id FROM notifications WHERE device_id = @deviceId AND state = 'delivered' AND delivered_at < @at)`,
+           AND EXISTS (SELECT 1 FROM notifications n WHERE n.id = device_moves.notice AND n.state = 'delivered' AND n.delivered_at < @at)`,
       ),
       status: db.prepare<[{ cloud: number; find: number; at: number; enabled: number; receivedAt: number; deviceId: string }]>(
         `UPDATE device_state SET cloud_service = @cloud, find_device = @find, status_at = @at,
