@@ -26,13 +26,16 @@ export interface ConsoleOptions {
 /** Said when the broker cannot be reached: the console's default address is not where every broker listens. */
 const API_HINT = '; is the broker running? If it listens elsewhere, give its HTTP address with --api URL'
 
+/** The file the console token is read from: --token-file, else the broker's data directory's console.token. */
+const tokenFileOf = (o: ConsoleOptions): string => o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE)
+
 /**
  * Said when the broker refuses the console token (its API or, for `console web`, its live feed): a refused token is most
  * often another broker's (the console's default --data is ./data), so it says where the token was read.
  */
 export function tokenRefusedHint(o: ConsoleOptions): string {
   return (
-    `${forTerminal(o.api)} did not take the token in ${forTerminal(o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE))}; give that ` +
+    `${forTerminal(o.api)} did not take the token in ${forTerminal(tokenFileOf(o))}; give that ` +
     "broker's data directory with --data DIR (it holds console.token), or the token's file with --token-file FILE"
   )
 }
@@ -49,7 +52,7 @@ export function tokenFlags(o: ConsoleOptions): string {
 /** The console token from --token-file or the broker's data directory. */
 // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
 export async function readToken(o: ConsoleOptions): Promise<string> {
-  return readConsoleTokenFile(o.tokenFile ?? join(o.data, CONSOLE_TOKEN_FILE), { unreadable: '; the broker writes it on first start' })
+  return readConsoleTokenFile(tokenFileOf(o), { unreadable: '; the broker writes it on first start' })
 }
 
 /**
@@ -248,8 +251,7 @@ export async function consoleCommand(io: Io, argv: readonly string[] = []): Prom
       if (opts().json) throw new UserError('watch has no --json form; poll `console devices --json` instead')
       const o2 = opts()
       const guide =
-        `Console token: ${o2.tokenFile ?? join(o2.data, CONSOLE_TOKEN_FILE)}\n` +
-        `Try, in another terminal: fakephone console history ID, fakephone console locate ID\n`
+        `Console token: ${tokenFileOf(o2)}\n` + `Try, in another terminal: fakephone console history ID, fakephone console locate ID\n`
       await watchDevices(await client(o2), io, o.every, guide)
     })
   const named = subcommandOf(cmd, argv)
