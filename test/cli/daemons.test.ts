@@ -12,6 +12,7 @@ import { OwnerKeys } from '../../common/signing.js'
 import { deviceOnDisk, addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { closedPort } from '../fixtures/ports.js'
 import { run, testIo } from '../fixtures/io.js'
+import { startCliAgent } from '../fixtures/cli-agent.js'
 import { tempDir } from '../fixtures/scope.js'
 
 t.test('broker runs until aborted and explains a port that is in use', async (t) => {
@@ -48,33 +49,15 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
 
 t.test('agent and phone: a fake phone is started, controlled by its user and stopped', async (t) => {
   const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
   const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
   const watcher = await connectConsole(t, cloud)
   await watcher.subscribeAsync('fp/v1/phone-a/presence')
   const online = nextMessage(watcher)
-  const agentIo = testIo(clock)
-  const running = main(
-    [
-      'agent',
-      '--id',
-      'phone-a',
-      '--secret-file',
-      secretFile,
-      '--broker',
-      cloud.mqttUrl,
-      '--data',
-      phoneDir,
-      '--fixed',
-      '55.95,-3.19',
-      '--interval',
-      '10s',
-      '--jitter',
-      '0',
-    ],
-    agentIo.io,
+  const { io: agentIo, running } = await startCliAgent(
+    cloud,
+    { secretFile, phoneDir },
+    { push: false, args: ['--interval', '10s', '--jitter', '0'] },
   )
-  await agentIo.logs.waitFor((l) => l.msg === 'agent started')
   t.ok(
     agentIo.logs.has('no owner key (--owner-key, or "ownerKey" in its --config file): this phone will refuse every remote command'),
     'a phone that obeys no one says so, and where a service sets the key',

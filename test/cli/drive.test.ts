@@ -6,10 +6,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from 'node:path'
 import { renderDriveFiles } from '../../cli/drive-commands.js'
 import { DOWNLOAD_SUFFIX } from '../../common/save-file.js'
-import { main } from '../../cli/main.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
 import { closedPort } from '../fixtures/ports.js'
-import { run, testIo } from '../fixtures/io.js'
+import { run } from '../fixtures/io.js'
+import { startCliAgent } from '../fixtures/cli-agent.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
 t.test(
@@ -20,27 +20,7 @@ t.test(
     const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
     const phone = ['phone', '--data', phoneDir]
     const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
-    const agentIo = testIo(cloud.clock)
-    const running = main(
-      [
-        'agent',
-        '--id',
-        'phone-a',
-        '--secret-file',
-        secretFile,
-        '--broker',
-        cloud.mqttUrl,
-        '--push',
-        cloud.pushUrl,
-        '--data',
-        phoneDir,
-        '--fixed',
-        '55.95,-3.19',
-      ],
-      agentIo.io,
-    )
-    await agentIo.logs.waitFor((l) => l.msg === 'agent started')
-    await cloud.logs.waitFor((l) => l.msg === 'push connected')
+    const { io: agentIo, running } = await startCliAgent(cloud, { secretFile, phoneDir })
     const work = tempDir(t)
 
     t.equal((await run([...phone, 'drive', 'list'])).out, 'The drive is empty.\n')

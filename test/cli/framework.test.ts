@@ -8,6 +8,7 @@ import type { ManualClock } from '../../common/clock.js'
 import { deviceOnDisk, addDevice, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { delivered } from '../fixtures/framework.js'
 import { run, testIo } from '../fixtures/io.js'
+import { startCliAgent } from '../fixtures/cli-agent.js'
 import { aStatus, fakeAgent } from '../fixtures/fake-agent.js'
 import { tempDir } from '../fixtures/scope.js'
 import { renderChannels, renderInbox } from '../../cli/framework-render.js'
@@ -25,29 +26,9 @@ t.test(
     const never = await run([...api, 'device', 'phone-a'])
     t.match(never.out, /data channel\s+offline \(cloud service not reported yet\)\npush channel\s+not connected since the broker started/)
 
-    const agentIo = testIo(clock)
     // F1: the phone's first fix goes out at connect; stored before the status is asked, so the count is known.
     const firstFix = storedHeartbeats(cloud, 1)
-    const running = main(
-      [
-        'agent',
-        '--id',
-        'phone-a',
-        '--secret-file',
-        secretFile,
-        '--broker',
-        cloud.mqttUrl,
-        '--push',
-        cloud.pushUrl,
-        '--data',
-        phoneDir,
-        '--fixed',
-        '55.95,-3.19',
-      ],
-      agentIo.io,
-    )
-    await agentIo.logs.waitFor((l) => l.msg === 'agent started')
-    await cloud.logs.waitFor((l) => l.msg === 'push connected')
+    const { io: agentIo, running } = await startCliAgent(cloud, { secretFile, phoneDir })
     await firstFix
 
     const status = await run([...phone, 'status'])

@@ -1,13 +1,13 @@
 /** Sync and the recycle bin from the command line (S1, S3, R1, R3), in-process against a real broker and agent. */
 import t from 'tap'
-import { main } from '../../cli/main.js'
 import type { ManualClock } from '../../common/clock.js'
 import { renderBin, renderSyncStatus } from '../../cli/sync-commands.js'
 import { CloudClient } from '../../agent/cloud-client.js'
 import { ItemReplySchema, SYNC_PATH } from '../../common/cloud/sync-api.js'
 import { DEFAULT_SYNC_SWITCHES } from '../../agent/sync/switches.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
-import { run, testIo } from '../fixtures/io.js'
+import { run } from '../fixtures/io.js'
+import { startCliAgent } from '../fixtures/cli-agent.js'
 
 t.test('phone sync / gallery-backup / album-sync and console items / delete / bin / restore / delete-forever', async (t) => {
   const cloud = await startCloud(t)
@@ -16,29 +16,14 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
   const phone = ['phone', '--data', phoneDir]
   const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
 
-  const agentIo = testIo(clock)
-  const running = main(
-    [
-      'agent',
-      '--id',
-      'phone-a',
-      '--secret-file',
-      secretFile,
-      '--broker',
-      cloud.mqttUrl,
-      '--push',
-      cloud.pushUrl,
-      '--data',
-      phoneDir,
-      '--fixed',
-      '55.95,-3.19',
+  const { io: agentIo, running } = await startCliAgent(
+    cloud,
+    { secretFile, phoneDir },
+    {
       // A heartbeat a day: the test jumps the clock by 29 days, 83,520 heartbeats at the default 30 s.
-      '--interval',
-      '1d',
-    ],
-    agentIo.io,
+      args: ['--interval', '1d'],
+    },
   )
-  await agentIo.logs.waitFor((l) => l.msg === 'agent started')
 
   const status = JSON.parse((await run([...phone, '--json', 'sync', 'status'])).out)
   t.ok(status.sync !== null && typeof status.sync === 'object', '--json is an object holding the sync status')
