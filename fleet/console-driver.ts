@@ -3,7 +3,8 @@
  * phones, sent through the console API as `fakephone console` would send it
  * (commands signed with the account's owner key, notifications queued for
  * the push channel), so a run exercises the whole round trip and can count
- * every answer.
+ * every answer. A console API that stops answering is said once, not per call
+ * (fleet/api-outage.ts).
  */
 import type { KeyObject } from 'node:crypto'
 import { ConsoleApiError, type ConsoleClient } from '../cli/console-client.js'
@@ -13,6 +14,7 @@ import type { CommandsReply, NotifyReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import { plural } from '../common/plural.js'
 import type { OwnerKeys } from '../common/signing.js'
+import { ApiOutage } from './api-outage.js'
 import type { Answer } from './plan.js'
 
 /**
@@ -21,6 +23,11 @@ import type { Answer } from './plan.js'
  */
 export type CommandFate = 'answered' | 'refused' | 'ignored' | 'lost' | 'unreconciled'
 
+/**
+ * The fleet's console. A call the console API does not answer rejects with the ConsoleApiError that says so
+ * (`notAnswering`, fleet/api-outage.ts), which the console has told the log of already (once per outage): the caller
+ * counts it and says nothing more.
+ */
 export interface FleetConsole {
   /** Submits a signed command; 'refused' when the cloud refuses it (F3), 'submitted' otherwise. */
   command(c: {
@@ -58,13 +65,20 @@ export function lostBecause(expected: Answer, state: CommandState | undefined): 
 
 export class HttpFleetConsole implements FleetConsole {
   private readonly signing = new Map<string, KeyObject>()
+  /** Every call to the console API goes through it: an outage is said once, with its failed calls counted. */
+  private readonly outage: ApiOutage
 
-  /** `log` hears of each command counted lost (the report has only the count): which, to which phone, and its state. */
+  /**
+   * `log` hears of each command counted lost (the report has only the count): which, to which phone, and its state; and
+   * of the console API stopping answering and answering again (fleet/api-outage.ts).
+   */
   constructor(
     private readonly client: ConsoleClient,
     private readonly keys: OwnerKeys,
     private readonly log?: Logger,
-  ) {}
+  ) {
+    this.outage = new ApiOutage(log)
+  }
 
   /** Submitted commands per device, with the answer the plan expects. */
   private readonly submitted = new Map<string, Map<string, Answer>>()
@@ -92,7 +106,7 @@ export class HttpFleetConsole implements FleetConsole {
         args: c.type === 'ring' ? { seconds: 5 } : {},
         now: c.now,
       })
-      await this.client.submit(command)
+      await this.outage.call(() => this.client.submit(command))
     } catch (err) {
       if (err instanceof ConsoleApiError && err.status === 409) return 'refused'
       throw err
@@ -116,7 +130,7 @@ export class HttpFleetConsole implements FleetConsole {
       for (const [i, device] of pending.entries()) {
         let commands: CommandsReply['commands']
         try {
-          commands = (await this.client.commands(device)).commands
+          commands = (await this.outage.call(() => this.client.commands(device))).commands
         } catch (err) {
           this.unreconciled(pending.slice(i).concat(next), fates, err as Error)
           return fates
@@ -148,20 +162,26 @@ export class HttpFleetConsole implements FleetConsole {
     return fates
   }
 
-  /** The console API failed: the commands of `devices` cannot be reconciled; said once on the log, kept for the report. */
+  /**
+   * The console API failed: the commands of `devices` cannot be reconciled; said once on the log, with the calls failed
+   * since it stopped answering, kept for the report.
+   */
   private unreconciled(devices: readonly string[], fates: Record<CommandFate, number>, err: Error): void {
     let commands = 0
     for (const device of devices) commands += (this.submitted.get(device) as Map<string, Answer>).size
     fates.unreconciled += commands
     this.apiError = err.message
+    const failedCalls = this.outage.failedCalls
     this.log?.warn(
-      { err: err.message, commands, phones: devices.length },
-      `the console API stopped answering: ${plural(commands, 'command')} to ${plural(devices.length, 'phone')} not reconciled`,
+      { err: err.message, commands, phones: devices.length, failedCalls },
+      `the console API does not answer: ${plural(commands, 'command')} to ${plural(devices.length, 'phone')} not reconciled, ` +
+        `${plural(failedCalls, 'call')} failed since it stopped answering`,
     )
   }
 
   async notify(device: string, title: string): Promise<string> {
-    const reply = await this.client.request<NotifyReply>(`/api/devices/${encodeURIComponent(device)}/notifications`, { title })
+    const path = `/api/devices/${encodeURIComponent(device)}/notifications`
+    const reply = await this.outage.call(() => this.client.request<NotifyReply>(path, { title }))
     return reply.notification.id
   }
 

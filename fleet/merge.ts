@@ -39,6 +39,7 @@ const ReportSchema = z.object({
   commands: Counts(['issued', 'received', 'answered', 'refused', 'failedByScenario', 'ignoredByScenario', 'lost']).extend({
     // Optional: reports written before it counted them had none.
     unreconciled: Count.optional(),
+    answeredByPhones: Count.optional(),
     answerMs: Pct,
   }),
   notifications: Counts(['issued', 'shown', 'lost', 'duplicated']).extend({ delayMs: Pct }),
@@ -157,8 +158,9 @@ export function mergeReports(reports: readonly FleetReport[], names: readonly st
     phones: sum(reports, (r) => r.phones) as FleetReport['phones'],
     heartbeats: { ...(heartbeats as Omit<FleetReport['heartbeats'], 'ackMs' | 'stored'>), stored, ackMs: ack.percentiles() },
     commands: {
-      ...(commands as Omit<FleetReport['commands'], 'answerMs' | 'unreconciled'>),
+      ...(commands as Omit<FleetReport['commands'], 'answerMs' | 'unreconciled' | 'answeredByPhones'>),
       unreconciled: commands.unreconciled ?? 0,
+      answeredByPhones: commands.answeredByPhones ?? 0,
       answerMs: answer.percentiles(),
     },
     notifications: { ...(notifications as Omit<FleetReport['notifications'], 'delayMs'>), delayMs: delay.percentiles() },
@@ -200,6 +202,7 @@ export function lostReport(meta: { scenario: string; seed: string; fleet: FleetS
       issued: 0,
       received: 0,
       answered: 0,
+      answeredByPhones: 0,
       refused: 0,
       failedByScenario: 0,
       ignoredByScenario: 0,

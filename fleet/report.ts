@@ -74,7 +74,17 @@ export interface FleetReport {
   commands: {
     issued: number
     received: number
+    /**
+     * Answered as planned, reconciled with the console: the final state the cloud has for each (without a console of the
+     * fleet's own, as with OwnTracks phones, the phones' count: `answeredByPhones`).
+     */
     answered: number
+    /**
+     * Answered as planned by the phones' own count: the receipt each journaled (F2), whatever the console could confirm.
+     * The same commands seen from the other side, so not one more term of the sum: it exceeds `answered` by the answers
+     * the console could not reconcile (the console API gone: `unreconciled`) or that never reached the cloud (`lost`).
+     */
+    answeredByPhones: number
     refused: number
     failedByScenario: number
     ignoredByScenario: number
@@ -130,7 +140,8 @@ export type StoredSeqs = (device: string) => Promise<Set<number>> | null
  * issued = answered + refused (by the cloud at submission, or by the phone: F3) + ignored as planned + lost, where a
  * command the console could not submit at all counts lost, as does a notification it could not queue. When the console
  * API fails (`apiError`, from the fates, or here when asked what the cloud stored) the report still comes, with what the
- * run knows: the heartbeats by their PUBACKs, the commands not reconciled counted so (+ unreconciled in that sum).
+ * run knows: the heartbeats by their PUBACKs, the commands not reconciled counted so (+ unreconciled in that sum), and
+ * what the phones answered by their own count (`answeredByPhones`, beside the sum).
  */
 export async function buildReport(
   run: FleetRun,
@@ -171,6 +182,7 @@ export async function buildReport(
       issued: t.commands.issued,
       received: t.commands.received,
       answered: fates ? fates.answered : t.commands.answered,
+      answeredByPhones: t.commands.answered,
       refused: t.commands.refused + (fates?.refused ?? 0),
       failedByScenario: t.commands.failedByScenario,
       // The console's count: an ignored command that never reached its phone was ignored all the same.
@@ -210,6 +222,13 @@ export function failedWhy(r: FleetReport): string {
 
 const pct = (p: Percentiles): string => (p.count === 0 ? 'no samples' : `p50 ${p.p50} / p90 ${p.p90} / p99 ${p.p99} / max ${p.max} ms`)
 
+/**
+ * What the phones answered, and what of it the console reconciled (with no command of the fleet's console, nothing to
+ * reconcile: OwnTracks phones, whose commands come from elsewhere).
+ */
+const answeredLine = (c: FleetReport['commands']): string =>
+  `${c.answeredByPhones} answered by the phones${c.issued > 0 ? ` (${c.answered} reconciled with the console)` : ''}`
+
 /** Which shards and workers the report covers, when it is not one whole run in one process. */
 function scopeLines(r: FleetReport): string[] {
   const { shards, size } = r.fleet
@@ -245,7 +264,7 @@ export function renderReport(r: FleetReport): string {
     ...scopeLines(r),
     `  heartbeats    ${h.sent} sent, ${h.acked} acked, ${h.stored ?? 'n/a'} stored, ${h.lost} lost, ` +
       `${h.duplicated} duplicated; PUBACK ${pct(h.ackMs)}`,
-    `  commands      ${c.issued} issued, ${c.received} received, ${c.answered} answered, ${c.refused} refused, ` +
+    `  commands      ${c.issued} issued, ${c.received} received, ${answeredLine(c)}, ${c.refused} refused, ` +
       `${c.failedByScenario} failed and ${c.ignoredByScenario} ignored as planned, ${c.lost} lost` +
       `${c.unreconciled ? `, ${c.unreconciled} not reconciled` : ''}; answer ${pct(c.answerMs)}`,
     `  notifications ${n.issued} queued, ${n.shown} shown, ${n.lost} lost, ` + `${n.duplicated} duplicated; queued→shown ${pct(n.delayMs)}`,

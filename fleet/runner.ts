@@ -15,7 +15,8 @@ import type { Clock, Timer } from '../common/clock.js'
 import { lazyChild, type Logger } from '../common/log.js'
 import { plural } from '../common/plural.js'
 import type { FleetDevice } from './credentials.js'
-import type { FleetConsole } from './console-driver.js'
+import { notAnswering } from './api-outage.js'
+import { fate, type FleetConsole } from './console-driver.js'
 import { Gate } from './gate.js'
 import { FleetMetrics } from './metrics.js'
 import { FleetPhone } from './phone.js'
@@ -256,10 +257,13 @@ export class FleetRun {
     return done
   }
 
+  /** A console call, waited for before the report: a failure logged, unless the console API did not answer (the console said so, once). */
   private track<T>(work: Promise<T>): Promise<void> {
     const done = work.then(
       () => undefined,
-      (err: unknown) => this.opts.log.error({ err: (err as Error).message }, 'fleet console call failed'),
+      (err: unknown) => {
+        if (!notAnswering(err)) this.opts.log.error({ err: (err as Error).message }, 'fleet console call failed')
+      },
     )
     this.inflight.add(done)
     void done.finally(() => this.inflight.delete(done))
@@ -318,10 +322,13 @@ export class FleetRun {
     phone.remote.on('settled', (id, handling) => {
       // A command that ran had an id; one this run did not send is not the report's.
       if (handling !== 'ran' || !phone.isOurs(id as string)) return
-      this.tally.commands.answered++
       // It ran, so it came through `received` on this phone, which noted when.
       const t = receivedAt.get(id as string) as number
       receivedAt.delete(id as string)
+      // Answered as the plan says, by the receipt the phone journaled (F2): one it refused (F3: Find Device off) is not.
+      const state = phone.remote.journal.entry(id as string)?.result?.state
+      if (fate(plan.answer(id as string).answer, state) !== 'answered') return
+      this.tally.commands.answered++
       this.metrics.outcomes.inc({ outcome: 'command-answered' })
       this.tally.commandAnswer.add(performance.now() - t)
       this.metrics.commandAnswer.observe((performance.now() - t) / 1000)

@@ -12,7 +12,10 @@ export class Tally {
   readonly sentSeqs = new Map<string, SeqSet>()
   readonly ackedSeqs = new Map<string, SeqSet>()
   readonly heartbeatAck = new LatencyHistogram()
-  /** `unsent`: issued, but the console API did not take it (an error other than a refusal): lost. */
+  /**
+   * `unsent`: issued, but the console API did not take it (an error other than a refusal): lost. `answered`: the phones'
+   * own count, this run's commands they answered as planned (the receipt each journaled, F2), whatever the console knows.
+   */
   readonly commands = { issued: 0, refused: 0, received: 0, answered: 0, failedByScenario: 0, ignoredByScenario: 0, unsent: 0 }
   readonly commandAnswer = new LatencyHistogram()
   readonly notifications = { issued: 0, shown: 0, duplicates: 0 }

@@ -1,50 +1,74 @@
 /**
  * `fakephone fleet run --api URL` whose console API stops answering mid-run (issue 12): the run still ends with its
- * report (summary, JSON file), the commands it could not reconcile counted as such, and exit 1 saying why.
+ * report (summary, JSON file), the commands it could not reconcile counted as such, what the phones answered counted by
+ * their own receipts, and exit 1 saying why. Its log says once that the API stopped answering and, if it comes back,
+ * once that it answers again, with how many calls failed: not one line per failed call.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { createServer, request } from 'node:http'
+import { createServer, request, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { SystemClock } from '../../common/clock.js'
 import type { FleetReport } from '../../fleet/report.js'
+import type { Cloud } from '../fixtures/cloud.js'
 import { remoteFleet } from '../fixtures/fleet-remote.js'
+import type { LogLine } from '../fixtures/logs.js'
 import { run } from '../fixtures/io.js'
+
+/**
+ * The console API as the fleet sees it: a relay to the cloud's. `pass` decides each request as it comes: relayed, cut
+ * (its connection destroyed unanswered), or, after relaying it, the relay goes away for good.
+ */
+async function relay(t: Test, cloud: Cloud, pass: (req: IncomingMessage) => 'relay' | 'cut' | 'relay, then go'): Promise<string> {
+  const server = createServer((req, res) => {
+    const what = pass(req)
+    if (what === 'cut') return void req.socket.destroy()
+    const upstream = request(new URL(req.url as string, cloud.apiUrl), { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode as number, answer.headers)
+      answer.pipe(res)
+      if (what === 'relay, then go')
+        res.on('finish', () => {
+          server.close()
+          server.closeAllConnections()
+        })
+    })
+    req.pipe(upstream)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** Runs a 2-phone fleet with commands through `api`, as a user would (the CLI); its report file read back. */
+async function fleetThrough(cloud: Cloud, dir: string, creds: string, scenario: string, api: string) {
+  const reportFile = join(dir, 'report.json')
+  const tokenFile = join(cloud.dataDir, 'console.token')
+  const argv = ['fleet', 'run', '--count', '2', '--scenario', scenario, '--duration', '2s', '--no-push', '--report', reportFile]
+  const ran = await run(
+    [...argv, '--broker', cloud.mqttUrl, '--credentials', creds, '--api', api, '--console-token-file', tokenFile],
+    new SystemClock(),
+  )
+  return { ...ran, report: JSON.parse(readFileSync(reportFile, 'utf8')) as FleetReport }
+}
+
+const SCENARIO = {
+  groups: [{ name: 'g', heartbeat: { every: 500 }, commands: { answer: { succeed: 1 } } }],
+  console: { commands: { every: 300 } },
+}
+
+/** The log's lines whose message matches `msg`. */
+const said = (lines: readonly LogLine[], msg: RegExp): LogLine[] => lines.filter((l) => msg.test(l.msg))
 
 t.test(
   'a console API that stops answering mid-run: the report still comes, commands not reconciled counted, exit 1 says why',
   async (t) => {
-    const { cloud, dir, creds, scenario } = await remoteFleet(t, 2, 'al', {
-      name: 'api-lost',
-      groups: [{ name: 'g', heartbeat: { every: 500 }, commands: { answer: { succeed: 1 } } }],
-      console: { commands: { every: 300 } },
-    })
-    // The console API as the fleet sees it: a relay to the cloud's that goes away for good once it has passed one command on.
-    const relay = createServer((req, res) => {
-      const upstream = request(new URL(req.url as string, cloud.apiUrl), { method: req.method, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode as number, answer.headers)
-        answer.pipe(res)
-        if (req.method === 'POST')
-          res.on('finish', () => {
-            relay.close()
-            relay.closeAllConnections()
-          })
-      })
-      req.pipe(upstream)
-    })
-    relay.listen(0, '127.0.0.1')
-    await once(relay, 'listening')
-    t.teardown(() => relay.close())
-    const api = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`
-    const reportFile = join(dir, 'report.json')
-    const tokenFile = join(cloud.dataDir, 'console.token')
-    const argv = ['fleet', 'run', '--count', '2', '--scenario', scenario, '--duration', '2s', '--no-push', '--report', reportFile]
-    const ran = await run(
-      [...argv, '--broker', cloud.mqttUrl, '--credentials', creds, '--api', api, '--console-token-file', tokenFile],
-      new SystemClock(),
-    )
+    const { cloud, dir, creds, scenario } = await remoteFleet(t, 2, 'al', { name: 'api-lost', ...SCENARIO })
+    // It goes away for good once it has passed one command on.
+    const api = await relay(t, cloud, (req) => (req.method === 'POST' ? 'relay, then go' : 'relay'))
+    const ran = await fleetThrough(cloud, dir, creds, scenario, api)
     t.equal(ran.code, 1)
     t.match(ran.out, /^fleet "api-lost" \(seed 1\): 2 phone starts of 2/, 'the summary is printed')
     t.match(
@@ -60,10 +84,17 @@ t.test(
       ),
       'the exit status comes with why',
     )
-    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as FleetReport
+    const { report } = ran
     const c = report.commands
     t.ok(c.unreconciled > 0, `${c.unreconciled} commands submitted before the API went are not reconciled`)
     t.equal(c.answered + c.refused + c.ignoredByScenario + c.lost + c.unreconciled, c.issued, 'every issued command counted once')
+    t.equal(c.answered, 0, 'none reconciled with the console')
+    t.ok(
+      c.answeredByPhones >= c.unreconciled,
+      `the phones' own count: ${c.answeredByPhones} answered, every command that reached the cloud before it went`,
+    )
+    const answered = `${c.answeredByPhones} answered by the phones (0 reconciled with the console)`
+    t.match(ran.out, `\n  commands      ${c.issued} issued, ${c.received} received, ${answered}, `, 'the summary says both')
     t.equal(report.heartbeats.stored, null, 'what the cloud stored is unknown')
     t.ok(
       report.heartbeats.sent > 0 && report.heartbeats.lost === report.heartbeats.sent - report.heartbeats.acked,
@@ -71,5 +102,43 @@ t.test(
     )
     t.match(report.apiError, `cannot reach the broker at ${api}`)
     t.equal(report.ok, false)
+
+    const lines = ran.logs.lines
+    const stopped = said(lines, /^the console API stopped answering/)
+    t.equal(stopped.length, 1, 'one line says it stopped answering')
+    t.match(stopped[0]?.msg, `the console API stopped answering: cannot reach the broker at ${api}: `, 'with why')
+    t.same(said(lines, /^fleet console call failed/), [], 'not one line per failed call')
+    t.same(said(lines, /answers again/), [], 'it never came back')
+    const atReport = said(lines, /^the console API does not answer: /)
+    t.equal(atReport.length, 1, 'one line says what the report could not reconcile')
+    t.match(atReport[0], { commands: c.unreconciled, failedCalls: Number })
+    const failedCalls = atReport[0]?.failedCalls as number
+    t.ok(failedCalls > 1, `with the calls failed since it stopped answering (${failedCalls})`)
   },
 )
+
+t.test('a console API that stops answering and comes back: said once each way, with the calls that failed meanwhile', async (t) => {
+  const { cloud, dir, creds, scenario } = await remoteFleet(t, 2, 'ab', { name: 'api-back', ...SCENARIO })
+  // The first command goes through; the next three calls find it gone (their connections cut); then it is back.
+  let calls = 0
+  const api = await relay(t, cloud, () => (++calls >= 2 && calls <= 4 ? 'cut' : 'relay'))
+  const ran = await fleetThrough(cloud, dir, creds, scenario, api)
+  const lines = ran.logs.lines
+  const stopped = said(lines, /^the console API stopped answering/)
+  t.equal(stopped.length, 1, 'one line says it stopped answering')
+  t.match(stopped[0]?.msg, `the console API stopped answering: cannot reach the broker at ${api}: Error: socket hang up`)
+  const back = said(lines, /^the console API answers again/)
+  t.equal(back.length, 1, 'one line says it answers again')
+  t.match(back[0], { msg: /^the console API answers again after \d+\.\d s; 3 calls failed meanwhile$/, failedCalls: 3, downMs: Number })
+  t.same(said(lines, /^fleet console call failed/), [], 'not one line per failed call')
+
+  const c = ran.report.commands
+  t.equal(ran.report.apiError, undefined, 'it answered for the report')
+  t.equal(c.lost, 3, 'the three commands it did not take are lost')
+  t.equal(c.unreconciled, 0)
+  t.equal(c.answered + c.refused + c.ignoredByScenario + c.lost, c.issued, 'every issued command counted once')
+  t.ok(c.answered > 0, `${c.answered} answered`)
+  t.equal(c.answeredByPhones, c.answered, 'the phones and the console agree on what was answered')
+  t.equal(ran.code, 1)
+  t.match(ran.err, /\nerror: the fleet lost messages or phones \(see the report\)\n$/)
+})

@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConsoleApiError } from '../../cli/console-client.js'
+import { commandAt } from '../../cli/sign-command.js'
 import { ManualClock, SystemClock } from '../../common/clock.js'
 import { OwnerKeys, readPublicKey, signPayload } from '../../common/signing.js'
 import type { Command } from '../../common/contract.js'
@@ -162,6 +163,51 @@ t.test('a command the console API does not take is counted unsent, and the repor
   t.ok(run.tally.commands.issued > 0, `${run.tally.commands.issued} issued`)
   t.equal(run.tally.commands.unsent, run.tally.commands.issued, 'none reached the cloud')
   t.ok(cloud.logs.has('fleet console call failed'))
+})
+
+t.test("F3: a run's command a phone refuses (Find Device off) is received, not answered, by the phones' count", async (t) => {
+  let smuggled = 0
+  const f3 = await onePhoneRun(
+    t,
+    'f3',
+    (dir) =>
+      checkScenario(
+        {
+          stages: [{ kind: 'steady', for: '10s' }],
+          groups: [{ name: 'g', switches: [{ at: '1s', name: 'findDevice', on: false }], commands: { answer: { succeed: 1 } } }],
+          console: { commands: { every: '1s' } },
+        },
+        'f3',
+        dir,
+      ),
+    (cloud) => ({
+      // A console past the cloud's own F3 check (which would refuse these at submission): each command of the run goes
+      // straight to the phone once its Find Device is off, and is waited for until the phone's receipt reaches the cloud.
+      console: {
+        command: async (c) => {
+          if (f3.run.elapsed < 2000) return 'submitted'
+          const command = commandAt(f3.keys, f3.keys.signingKey(c.account), { ...c, args: {}, type: 'locate' })
+          const receipt = cloud.logs.waitFor((l) => l.msg === 'result for an unknown command ignored' && l.command === c.id)
+          cloud.broker.sendToDevice(c.device, JSON.stringify(command))
+          await receipt
+          smuggled++
+          return 'submitted'
+        },
+        fates: () => Promise.reject(new Error('unused')),
+        notify: () => Promise.reject(new Error('unused')),
+      },
+    }),
+  )
+  const { clock, run } = f3
+  run.start()
+  await run.settled()
+  for (let i = 0; i < 20; i++) {
+    clock.advance(500)
+    await run.settled()
+  }
+  t.ok(smuggled > 0, `${smuggled} commands reached the phone with Find Device off`)
+  t.equal(run.tally.commands.received, smuggled, 'each received')
+  t.equal(run.tally.commands.answered, 0, 'none answered: the phone refused them all')
 })
 
 t.test('F1: a second run of the same devices, in a new work folder, has its heartbeats stored, not dropped as replays', async (t) => {
@@ -385,7 +431,15 @@ t.test('tallies, the console driver and the report say what went wrong', async (
 
 t.test("the report's commands and notifications add up: issued = answered + refused + ignored as planned + lost", async (t) => {
   const meta = { scenario: 's', seed: '1', durationMs: 1, fleet: { size: 1, scenarioHash: '0', shards: { count: 1, parts: [1] } } }
-  const resources = {} as FleetReport['resources']
+  const resources = {
+    rssStartMb: 1,
+    rssPeakMb: 1,
+    rssPerPhoneKb: 0,
+    cpuUserMs: 0,
+    cpuSystemMs: 0,
+    cpuPerMessageUs: 0,
+    loopDelayP99Ms: 0,
+  } as FleetReport['resources']
   const runOf = (tally: Tally, notes: { issued: number; shown: number }) =>
     ({ tally, notificationCounts: () => notes, phonesUp: () => ({ target: 1 }) }) as unknown as FleetRun
   const tally = new Tally()
@@ -402,6 +456,8 @@ t.test("the report's commands and notifications add up: issued = answered + refu
     "the console's fates, with the cloud's refusals and the unsent",
   )
   t.equal(c.answered + c.refused + c.ignoredByScenario + c.lost, c.issued, 'every issued command accounted for once')
+  t.equal(c.answeredByPhones, 6, "the phones' own count, beside the console's")
+  t.match(renderReport(r), '\n  commands      12 issued, 6 received, 6 answered by the phones (5 reconciled with the console), 3 refused, ')
   t.same(
     [r.notifications.issued, r.notifications.shown, r.notifications.lost],
     [3, 2, 1],
@@ -414,6 +470,7 @@ t.test("the report's commands and notifications add up: issued = answered + refu
   Object.assign(own.commands, { received: 1, answered: 1 })
   const o = await buildReport(runOf(own, { issued: 0, shown: 0 }), meta, resources, () => null, null)
   t.same([o.commands.received, o.commands.answered, o.commands.lost], [1, 1, 0], "without a console, the phones' own count")
+  t.match(renderReport(o), '\n  commands      0 issued, 1 received, 1 answered by the phones, 0 refused, ', 'nothing to reconcile')
   t.ok(o.ok)
 })
 
@@ -455,10 +512,12 @@ t.test('a console API that fails when asked what the cloud stored: the report co
     ['two', 'one'],
   )
   t.same([merged.apiError, merged.commands.unreconciled, merged.ok], ['gone', 0, false])
-  // A report written before commands were counted unreconciled has none.
-  const older = JSON.parse(JSON.stringify(r)) as { commands: { unreconciled?: number } }
+  // A report written before commands were counted unreconciled, or answered by the phones' count, has none.
+  const older = JSON.parse(JSON.stringify(r)) as { commands: { unreconciled?: number; answeredByPhones?: number } }
   delete older.commands.unreconciled
-  t.equal(mergeReports([older as FleetReport], ['older']).commands.unreconciled, 0)
+  delete older.commands.answeredByPhones
+  const olderMerged = mergeReports([older as FleetReport], ['older']).commands
+  t.same([olderMerged.unreconciled, olderMerged.answeredByPhones], [0, 0])
 })
 
 t.test('before the report, a run says what it still waits for, once: PUBACKs, reconnects, console calls, notifications', async (t) => {

@@ -174,6 +174,7 @@ t.test('a 100-phone fleet against the real broker reconciles to nothing lost; pl
   t.ok(report.ok)
   t.ok(report.resources.rssPeakMb > 0 && report.resources.cpuUserMs > 0)
   const c = report.commands
+  t.equal(c.answeredByPhones, c.answered, "the phones' own count of what they answered is the console's")
   const answeredOrNot = c.received + c.ignoredByScenario
   t.ok(answeredOrNot > 30, `enough commands to judge (${answeredOrNot})`)
   t.ok(Math.abs(c.ignoredByScenario / answeredOrNot - 0.2) < 0.15, `ignored ${c.ignoredByScenario} of ${answeredOrNot}`)
