@@ -317,6 +317,7 @@ export class CloudBroker {
         accountChanged: (change) =>
           this.publish(accountChangedTopic(change.account), JSON.stringify(checked(AccountChangedSchema, change))),
         consoleListening: () => access.consoleListening,
+        writeHeartbeats: () => store.flush(),
       },
       this.opts.cloud,
     )

@@ -16,8 +16,11 @@
  * An account that migrated or exported (M2/M3 call `markMigrated`) keeps its
  * source data, readable from the console, for a guarantee period (30 days)
  * after its migration; every account's data is purged at shutdown at the
- * earliest, in batches, each account told a week before: its items, drive,
- * backups and its phones' location history and commands (retirement-purge.ts). Reminders go out
+ * earliest, in batches, each account told a week before: all of its data and
+ * its phones', but the record of its retirement and its phones' registration
+ * (retirement-purge.ts says table by table what goes and what stays, and
+ * the purge's cloud-log entry, shown by `console service status`, how many of
+ * each went). Reminders go out
  * a week before sync-off, each deadline and the shutdown.
  *
  * Each of these is a step per account, done once (`retirement_steps`), each
@@ -33,7 +36,7 @@ import { HttpError, type GuardedRequest } from '../http/router.js'
 import type { Accounts } from './accounts.js'
 import type { CloudLog } from './cloud-log.js'
 import { accessRefusal, refusal } from './retirement-guard.js'
-import { findDevicePurge, type FindDevicePurge } from './retirement-purge.js'
+import { PURGE_KEEPS, type RetirementPurge } from './retirement-purge.js'
 import { STEPS, stepOutcome, type Step } from './retirement-notices.js'
 import {
   phaseAt,
@@ -95,7 +98,6 @@ export class ServiceRetirement {
   private readonly sql
   private readonly timer: DueTimer
   /** The purge's share of the phones' data: their location history, last fix and commands (retirement-purge.ts). */
-  private readonly purgeFindDevice: FindDevicePurge
   /** The plan as last read; undefined until read. */
   private cached: RetirementPlan | null | undefined
 
@@ -104,6 +106,8 @@ export class ServiceRetirement {
     private readonly clock: Clock,
     private readonly accounts: Accounts,
     private readonly cloudLog: CloudLog,
+    /** What the purge deletes besides the Accounts clearers (retirement-purge.ts). */
+    private readonly purgeRest: RetirementPurge,
     private readonly log: Logger,
     readonly rules: RetirementRules = DEFAULT_RETIREMENT_RULES,
   ) {
@@ -129,8 +133,11 @@ export class ServiceRetirement {
       steps: db.prepare<[], { account: string; step: Step; done_at: number }>('SELECT account, step, done_at FROM retirement_steps'),
       stepDone: pluck<[account: string, step: Step], number>(db, 'SELECT done_at FROM retirement_steps WHERE account = ? AND step = ?'),
       done: db.prepare<[account: string, step: Step, at: number]>('INSERT INTO retirement_steps (account, step, done_at) VALUES (?, ?, ?)'),
+      purgeRecord: pluck<[account: string], string>(
+        db,
+        "SELECT message FROM cloud_log WHERE account = ? AND rule = 'retirement-purge' ORDER BY seq DESC LIMIT 1",
+      ),
     }
-    this.purgeFindDevice = findDevicePurge(db)
     this.timer = new DueTimer(
       clock,
       () => this.nextDue(),
@@ -341,6 +348,7 @@ export class ServiceRetirement {
     const deadlineAt = own ?? plan.deadlineAt
     const migration = this.migration(account)
     const purgedAt = this.sql.stepDone.get(account, 'purge') ?? null
+    const purged = purgedAt === null ? null : (this.sql.purgeRecord.get(account) ?? null)
     let access: Access = now >= plan.syncOffAt ? 'read-only' : 'full'
     if (!migration && now >= deadlineAt) access = 'closed'
     if (purgedAt !== null) access = 'purged'
@@ -353,6 +361,7 @@ export class ServiceRetirement {
       migration,
       purgeAt: this.purgeAt(plan, migration),
       purgedAt,
+      purged,
     }
   }
 
@@ -410,16 +419,19 @@ export class ServiceRetirement {
       if (s.step === 'purge') {
         if (purged >= this.rules.purgeBatch) continue
         purged++
-        let findDevice = 0
-        const removed = this.accounts.clearData(s.account, now, () => {
-          findDevice = this.purgeFindDevice(s.account)
+        let rest: Record<string, number> = {}
+        const cleared = this.accounts.clearData(s.account, now, () => {
+          rest = this.purgeRest(s.account)
           this.sql.done.run(s.account, s.step, now)
         })
+        // The clearers' names say what they delete: items, drive files, backups.
+        const removed = [...Object.entries(cleared), ...Object.entries(rest)]
         this.cloudLog.record(
           s.account,
           'retirement-purge',
-          `the service retired: the account's cloud data was deleted, its phones' location history and commands with it`,
-          removed + findDevice,
+          `the service retired: deleted ${removed.map(([what, n]) => `${what} ${n}`).join(', ')}; with them the recycle ` +
+            `bin, share links, command receipts, and its phones' last known position and lost mode. Kept: ${PURGE_KEEPS}.`,
+          removed.reduce((total, [, n]) => total + n, 0),
         )
         continue
       }
