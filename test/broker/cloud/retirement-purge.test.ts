@@ -275,4 +275,9 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   })
   t.equal(cloud.broker.cloud.retirement.accountNow('alice')?.purged, record?.message)
   t.equal(cloud.broker.cloud.retirement.accountNow('bob')?.purged, null, 'bob is not purged yet')
+  t.match(await call(cloud, `Bearer ${cloud.consoleToken}`, 'GET', '/api/accounts/alice'), {
+    status: 410,
+    body: { code: 'ACCOUNT_PURGED', error: /; `console service status` says what its purge deleted and what the cloud keeps$/ },
+  })
+  t.notMatch((await call(cloud, phone, 'GET', '/cloud/v1/sync/notes/changes?since=0')).body.error, /console/, 'not to a phone')
 })
