@@ -340,13 +340,13 @@ export class Accounts extends EventEmitter<AccountEvents> {
 
   /**
    * Removes all of the account's cloud data with every registered clearer
-   * (A3's freeze, M1's purge), in one transaction with `also`; answers how many entries went, by clearer.
+   * (A3's freeze, M1's purge), in one transaction with `also` (told how many entries went, by clearer); answers them.
    */
-  clearData(account: string, now: number, also: () => void): Record<string, number> {
+  clearData(account: string, now: number, also: (removed: Record<string, number>) => void): Record<string, number> {
     const removed: Record<string, number> = {}
     this.db.transaction(() => {
       for (const [name, clear] of this.clearers) removed[name] = clear(account, now)
-      also()
+      also(removed)
     })()
     return removed
   }

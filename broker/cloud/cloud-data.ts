@@ -202,6 +202,9 @@ export class CloudData {
     status: { cloudService: boolean; findDevice: boolean; backup?: boolean },
     previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined,
   ): void {
+    // M1: after the shutdown the switches are only the phone's (its device state keeps them): no account rule acts on them,
+    // so no cloud-log entry, backup switch or clean-up is written for an account that is purged or about to be.
+    if (this.retirement.shutDown()) return
     this.accounts.deviceStatus(deviceId, status.cloudService, status.findDevice, previous)
     this.backups.deviceStatus(deviceId, status.cloudService, status.backup)
   }

@@ -11,8 +11,9 @@
  *                sign-in and every cloud API answer 410 Gone with the reason
  *                and the date; Find Device keeps working;
  *   - shutdown:  every phone is told the service is gone (kind
- *                `service-gone`); phones' cloud requests, Find Device commands
- *                and heartbeats are refused.
+ *                `service-gone`); phones' cloud requests, Find Device commands,
+ *                heartbeats and behaviour logs are refused, and their switches
+ *                start no rule (cloud-data.ts, server.ts).
  * An account that migrated or exported (M2/M3 call `markMigrated`) keeps its
  * source data, readable from the console, for a guarantee period (30 days)
  * after its migration; every account's data is purged at shutdown at the
@@ -348,7 +349,8 @@ export class ServiceRetirement {
     const deadlineAt = own ?? plan.deadlineAt
     const migration = this.migration(account)
     const purgedAt = this.sql.stepDone.get(account, 'purge') ?? null
-    const purged = purgedAt === null ? null : (this.sql.purgeRecord.get(account) ?? null)
+    // Written in the purge's transaction (runDue): there is one once the purge is done.
+    const purged = purgedAt === null ? null : (this.sql.purgeRecord.get(account) as string)
     let access: Access = now >= plan.syncOffAt ? 'read-only' : 'full'
     if (!migration && now >= deadlineAt) access = 'closed'
     if (purgedAt !== null) access = 'purged'
@@ -419,20 +421,19 @@ export class ServiceRetirement {
       if (s.step === 'purge') {
         if (purged >= this.rules.purgeBatch) continue
         purged++
-        let rest: Record<string, number> = {}
-        const cleared = this.accounts.clearData(s.account, now, () => {
-          rest = this.purgeRest(s.account)
+        // The purge, its step and its cloud-log entry in one transaction: a purged account always has its record.
+        this.accounts.clearData(s.account, now, (cleared) => {
+          // The clearers' names say what they delete: items, drive files, backups.
+          const removed = [...Object.entries(cleared), ...Object.entries(this.purgeRest(s.account))]
           this.sql.done.run(s.account, s.step, now)
+          this.cloudLog.record(
+            s.account,
+            'retirement-purge',
+            `the service retired: deleted ${removed.map(([what, n]) => `${what} ${n}`).join(', ')}; with them the recycle ` +
+              `bin, share links, command receipts, and its phones' last known position and lost mode. Kept: ${PURGE_KEEPS}.`,
+            removed.reduce((total, [, n]) => total + n, 0),
+          )
         })
-        // The clearers' names say what they delete: items, drive files, backups.
-        const removed = [...Object.entries(cleared), ...Object.entries(rest)]
-        this.cloudLog.record(
-          s.account,
-          'retirement-purge',
-          `the service retired: deleted ${removed.map(([what, n]) => `${what} ${n}`).join(', ')}; with them the recycle ` +
-            `bin, share links, command receipts, and its phones' last known position and lost mode. Kept: ${PURGE_KEEPS}.`,
-          removed.reduce((total, [, n]) => total + n, 0),
-        )
         continue
       }
       this.act(plan, s.account, s.step)

@@ -222,6 +222,18 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   t.equal(cloud.broker.cloud.retirement.accountNow('alice')?.access, 'purged')
   // The backups clearer sweeps the blobs no one holds once the purge's transaction is in (setImmediate); the same sweep, awaited.
   await cloud.broker.cloud.blobs.sweep()
+  // A phone of the account that comes back after the purge: its logs, status and fix write nothing of the account's.
+  const back = await connectDevice(t, cloud, 'p-alice-2', secret2)
+  await back.publishAsync('fp/v1/p-alice-2/logs', JSON.stringify({ events: [{ seq: 5, at: 5, type: 'screen-on', detail: '' }] }), {
+    qos: 1,
+  })
+  await back.publishAsync('fp/v1/p-alice-2/status', JSON.stringify({ cloudService: false, findDevice: true, at: clock.now() }), {
+    qos: 1,
+    retain: true,
+  })
+  await back.publishAsync('fp/v1/p-alice-2/heartbeat', JSON.stringify(heartbeat(9)), { qos: 1 })
+  t.ok(cloud.logs.has('behaviour logs ignored: the cloud service was shut down (M1)'), 'its logs are not stored')
+  await back.endAsync()
 
   for (const { name, columns } of tables) {
     if (columns.has('account') || columns.has('device_id')) {
