@@ -317,6 +317,7 @@ export class CloudBroker {
         accountChanged: (change) =>
           this.publish(accountChangedTopic(change.account), JSON.stringify(checked(AccountChangedSchema, change))),
         consoleListening: () => access.consoleListening,
+        writeHeartbeats: () => store.flush(),
       },
       this.opts.cloud,
     )
@@ -625,6 +626,9 @@ export class CloudBroker {
         this.commands.onResult(msg.deviceId, msg.value)
         return
       case 'logs':
+        // M1: after the shutdown a phone's behaviour logs are not stored, as its heartbeats are not (a purge would leave them).
+        if (this.cloud.retirement.shutDown())
+          return this.log.warn({ deviceId: msg.deviceId }, 'behaviour logs ignored: the cloud service was shut down (M1)')
         this.framework.ingestLogs(msg.deviceId, msg.value, now)
         return
     }

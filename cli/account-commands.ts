@@ -166,7 +166,11 @@ export function renderAdvance(from: number, now: number, e: AdvanceEffects): str
     const rules = e.log.map((r) => `${r.rule} ${r.entries}`).join(', ')
     done.push(
       `${entries} cloud-log ${entries === 1 ? 'entry' : 'entries'} (${rules}) for ${e.accounts.join(', ')}: ` +
-        `\`console account ${e.accounts.length === 1 ? e.accounts[0] : 'NAME'}\` shows them`,
+        `\`console account ${e.accounts.length === 1 ? e.accounts[0] : 'NAME'}\` shows them` +
+        // M1: an account that lost access answers `console account` with 410; the purge's entry is in `service status`.
+        (e.log.some((r) => r.rule.startsWith('retirement-'))
+          ? ' while the account is open, `console service status` what each purge deleted and what the cloud keeps'
+          : ''),
     )
   }
   if (e.commandsExpired > 0) done.push(`${plural(e.commandsExpired, 'command')} expired`)

@@ -63,7 +63,9 @@ export function renderRetirement(s: RetirementStatus): string {
             a.purgedAt === null ? utcDate(a.purgeAt) : `done ${utcDate(a.purgedAt)}`,
           ]),
         )
-  return lines.join('\n') + '\n\n' + accounts
+  // M1: what each purge deleted and what the cloud keeps, as the purge's cloud-log entry says it (`console account` is 410).
+  const purged = s.accounts.filter((a) => a.purged !== null).map((a) => `\nPurged ${a.account}: ${a.purged as string}\n`)
+  return lines.join('\n') + '\n\n' + accounts + purged.join('')
 }
 
 export function addRetirementCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {

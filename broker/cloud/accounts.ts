@@ -224,7 +224,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.freezeTimer.stop()
   }
 
-  /** A3, M1: `clear` removes the account's data of kind `name` when it is frozen or purged. */
+  /** A3, M1: `clear` removes the account's data of kind `name` (M1's purge names it in its cloud-log entry) when it is frozen or purged. */
   onFreeze(name: string, clear: Clearer): void {
     this.clearers.set(name, clear)
   }
@@ -340,13 +340,13 @@ export class Accounts extends EventEmitter<AccountEvents> {
 
   /**
    * Removes all of the account's cloud data with every registered clearer
-   * (A3's freeze, M1's purge), in one transaction with `also`; returns how many entries went.
+   * (A3's freeze, M1's purge), in one transaction with `also` (told how many entries went, by clearer); answers them.
    */
-  clearData(account: string, now: number, also: () => void): number {
-    let removed = 0
+  clearData(account: string, now: number, also: (removed: Record<string, number>) => void): Record<string, number> {
+    const removed: Record<string, number> = {}
     this.db.transaction(() => {
-      for (const clear of this.clearers.values()) removed += clear(account, now)
-      also()
+      for (const [name, clear] of this.clearers) removed[name] = clear(account, now)
+      also(removed)
     })()
     return removed
   }
@@ -374,7 +374,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
       )
     }
     for (const id of this.sql.toFreeze.all(inactivityMs, now)) {
-      const removed = this.clearData(id, now, () => this.sql.frozen.run(now, id))
+      const removed = Object.values(this.clearData(id, now, () => this.sql.frozen.run(now, id))).reduce((a, b) => a + b, 0)
       this.cloudLog.record(id, 'inactivity-freeze', `account frozen after a year without activity; cloud data cleared`, removed)
       this.log.warn({ account: id, removed }, 'A3: account frozen after a year without activity')
     }

@@ -6,7 +6,9 @@
  * next subscribes. A phone has at most one open plan: a new one replaces
  * the old (dropped, "superseded"). Backup or the cloud service turned off
  * drops the phone's open plans (state `dropped`, with the reason) and the
- * schedule passes it by until both are on again.
+ * schedule passes it by until both are on again. Once the service shut
+ * down (M1's `shutdown` step of the account) no plan is made: the phone's
+ * upload would be refused, and a purged account would gather plans again.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -76,7 +78,9 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
       ),
       eligible: db.prepare<[], { id: string; account: string }>(
         `SELECT d.id, d.account FROM devices d JOIN backup_devices b ON b.device_id = d.id JOIN accounts a ON a.id = d.account
-         WHERE b.backup_on = 1 AND b.service_on = 1 AND a.service_off_at IS NULL AND a.frozen_at IS NULL ORDER BY d.id`,
+         WHERE b.backup_on = 1 AND b.service_on = 1 AND a.service_off_at IS NULL AND a.frozen_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = d.account AND r.step = 'shutdown')
+         ORDER BY d.id`,
       ),
       insert: db.prepare<[id: string, deviceId: string, account: string, plannedAt: number, updatedAt: number], PlanRow>(
         `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)

@@ -30,6 +30,7 @@ import { Backups, DEFAULT_BACKUP_OPTIONS, type BackupOptions } from './backups.j
 import type { BackupPlan } from '../../common/cloud/backup-api.js'
 import { DEFAULT_RETIREMENT_RULES, ServiceRetirement, type RetirementRules } from './retirement.js'
 import { addRetirementRoutes } from './retirement-routes.js'
+import { retirementPurge } from './retirement-purge.js'
 import { UploadExpiry } from './upload-expiry.js'
 
 export interface CloudDataOptions {
@@ -63,6 +64,11 @@ export interface CloudDataDeps {
   accountChanged(change: AccountChanged): void
   /** Whether a console listens to such changes. */
   consoleListening(): boolean
+  /**
+   * M1: writes the heartbeats received but not yet written (StateStore's pending batch), so a purge deletes those a
+   * phone sent just before the shutdown rather than leave them to be written after it.
+   */
+  writeHeartbeats(): void
 }
 
 /** Console calls that change no account's cloud data: commands and notifications (the live feed has them), the clock (its jump is said). */
@@ -137,7 +143,15 @@ export class CloudData {
     addSyncRoutes(parts, this.items, this.bin)
     this.accounts.onFreeze('items', (account) => this.items.clear(account))
     this.backups = new Backups(parts, deps.sendPlan, opts.backup)
-    this.retirement = new ServiceRetirement(deps.db, deps.clock, this.accounts, this.cloudLog, log, opts.retirement)
+    this.retirement = new ServiceRetirement(
+      deps.db,
+      deps.clock,
+      this.accounts,
+      this.cloudLog,
+      retirementPurge(deps.db, deps.writeHeartbeats),
+      log,
+      opts.retirement,
+    )
     this.router.guard((req) => this.retirement.guard(req))
     // Every `:account` in a path: a name the rule accepts, or one an account made before the rule still has (account-names.ts).
     this.router.param(
@@ -188,6 +202,9 @@ export class CloudData {
     status: { cloudService: boolean; findDevice: boolean; backup?: boolean },
     previous: { cloudService: boolean | null; findDevice: boolean | null } | undefined,
   ): void {
+    // M1: after the shutdown the switches are only the phone's (its device state keeps them): no account rule acts on them,
+    // so no cloud-log entry, backup switch or clean-up is written for an account that is purged or about to be.
+    if (this.retirement.shutDown()) return
     this.accounts.deviceStatus(deviceId, status.cloudService, status.findDevice, previous)
     this.backups.deviceStatus(deviceId, status.cloudService, status.backup)
   }

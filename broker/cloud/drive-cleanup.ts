@@ -56,7 +56,7 @@ export class DriveCleanup {
       this.sql.cancel.run(account)
       this.timer.reschedule()
     })
-    accounts.onFreeze('drive', (account) => {
+    accounts.onFreeze('drive files', (account) => {
       this.sql.cancel.run(account)
       return files.removeOldest(account, Number.MAX_SAFE_INTEGER)
     })

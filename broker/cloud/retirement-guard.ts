@@ -47,7 +47,9 @@ export function accessRefusal(plan: RetirementPlan, view: AccountRetirement, now
   if (view.purgedAt !== null) {
     return gone(
       'ACCOUNT_PURGED',
-      `account ${quoted(account)} was deleted on ${utcDate(view.purgedAt)}: the fakephone cloud shut down on ${utcDate(plan.shutdownAt)}`,
+      `account ${quoted(account)} was deleted on ${utcDate(view.purgedAt)}: the fakephone cloud shut down on ${utcDate(plan.shutdownAt)}` +
+        // The console's operator can look up what went and what stays; a phone or an app cannot.
+        (phone ? '' : '; `console service status` says what its purge deleted and what the cloud keeps'),
       view.purgedAt,
     )
   }

@@ -42,6 +42,8 @@ export interface AccountRetirement {
   /** When its data is purged: at shutdown, or after a migration not before the guarantee period ends. */
   purgeAt: number
   purgedAt: number | null
+  /** Once purged: what the purge deleted (how many of each kind) and what the cloud keeps, as its cloud-log entry says. */
+  purged: string | null
 }
 
 export interface RetirementStatus {

@@ -11,13 +11,17 @@
  *                sign-in and every cloud API answer 410 Gone with the reason
  *                and the date; Find Device keeps working;
  *   - shutdown:  every phone is told the service is gone (kind
- *                `service-gone`); phones' cloud requests, Find Device commands
- *                and heartbeats are refused.
+ *                `service-gone`); phones' cloud requests, Find Device commands,
+ *                heartbeats and behaviour logs are refused, and their switches
+ *                start no rule (cloud-data.ts, server.ts).
  * An account that migrated or exported (M2/M3 call `markMigrated`) keeps its
  * source data, readable from the console, for a guarantee period (30 days)
  * after its migration; every account's data is purged at shutdown at the
- * earliest, in batches, each account told a week before: its items, drive,
- * backups and its phones' location history and commands (retirement-purge.ts). Reminders go out
+ * earliest, in batches, each account told a week before: all of its data and
+ * its phones', but the record of its retirement and its phones' registration
+ * (retirement-purge.ts says table by table what goes and what stays, and
+ * the purge's cloud-log entry, shown by `console service status`, how many of
+ * each went). Reminders go out
  * a week before sync-off, each deadline and the shutdown.
  *
  * Each of these is a step per account, done once (`retirement_steps`), each
@@ -33,7 +37,7 @@ import { HttpError, type GuardedRequest } from '../http/router.js'
 import type { Accounts } from './accounts.js'
 import type { CloudLog } from './cloud-log.js'
 import { accessRefusal, refusal } from './retirement-guard.js'
-import { findDevicePurge, type FindDevicePurge } from './retirement-purge.js'
+import { PURGE_KEEPS, type RetirementPurge } from './retirement-purge.js'
 import { STEPS, stepOutcome, type Step } from './retirement-notices.js'
 import {
   phaseAt,
@@ -95,7 +99,6 @@ export class ServiceRetirement {
   private readonly sql
   private readonly timer: DueTimer
   /** The purge's share of the phones' data: their location history, last fix and commands (retirement-purge.ts). */
-  private readonly purgeFindDevice: FindDevicePurge
   /** The plan as last read; undefined until read. */
   private cached: RetirementPlan | null | undefined
 
@@ -104,6 +107,8 @@ export class ServiceRetirement {
     private readonly clock: Clock,
     private readonly accounts: Accounts,
     private readonly cloudLog: CloudLog,
+    /** What the purge deletes besides the Accounts clearers (retirement-purge.ts). */
+    private readonly purgeRest: RetirementPurge,
     private readonly log: Logger,
     readonly rules: RetirementRules = DEFAULT_RETIREMENT_RULES,
   ) {
@@ -129,8 +134,11 @@ export class ServiceRetirement {
       steps: db.prepare<[], { account: string; step: Step; done_at: number }>('SELECT account, step, done_at FROM retirement_steps'),
       stepDone: pluck<[account: string, step: Step], number>(db, 'SELECT done_at FROM retirement_steps WHERE account = ? AND step = ?'),
       done: db.prepare<[account: string, step: Step, at: number]>('INSERT INTO retirement_steps (account, step, done_at) VALUES (?, ?, ?)'),
+      purgeRecord: pluck<[account: string], string>(
+        db,
+        "SELECT message FROM cloud_log WHERE account = ? AND rule = 'retirement-purge' ORDER BY seq DESC LIMIT 1",
+      ),
     }
-    this.purgeFindDevice = findDevicePurge(db)
     this.timer = new DueTimer(
       clock,
       () => this.nextDue(),
@@ -341,6 +349,8 @@ export class ServiceRetirement {
     const deadlineAt = own ?? plan.deadlineAt
     const migration = this.migration(account)
     const purgedAt = this.sql.stepDone.get(account, 'purge') ?? null
+    // Written in the purge's transaction (runDue): there is one once the purge is done.
+    const purged = purgedAt === null ? null : (this.sql.purgeRecord.get(account) as string)
     let access: Access = now >= plan.syncOffAt ? 'read-only' : 'full'
     if (!migration && now >= deadlineAt) access = 'closed'
     if (purgedAt !== null) access = 'purged'
@@ -353,6 +363,7 @@ export class ServiceRetirement {
       migration,
       purgeAt: this.purgeAt(plan, migration),
       purgedAt,
+      purged,
     }
   }
 
@@ -410,17 +421,19 @@ export class ServiceRetirement {
       if (s.step === 'purge') {
         if (purged >= this.rules.purgeBatch) continue
         purged++
-        let findDevice = 0
-        const removed = this.accounts.clearData(s.account, now, () => {
-          findDevice = this.purgeFindDevice(s.account)
+        // The purge, its step and its cloud-log entry in one transaction: a purged account always has its record.
+        this.accounts.clearData(s.account, now, (cleared) => {
+          // The clearers' names say what they delete: items, drive files, backups.
+          const removed = [...Object.entries(cleared), ...Object.entries(this.purgeRest(s.account))]
           this.sql.done.run(s.account, s.step, now)
+          this.cloudLog.record(
+            s.account,
+            'retirement-purge',
+            `the service retired: deleted ${removed.map(([what, n]) => `${what} ${n}`).join(', ')}; with them the recycle ` +
+              `bin, share links, command receipts, and its phones' last known position and lost mode. Kept: ${PURGE_KEEPS}.`,
+            removed.reduce((total, [, n]) => total + n, 0),
+          )
         })
-        this.cloudLog.record(
-          s.account,
-          'retirement-purge',
-          `the service retired: the account's cloud data was deleted, its phones' location history and commands with it`,
-          removed + findDevice,
-        )
         continue
       }
       this.act(plan, s.account, s.step)

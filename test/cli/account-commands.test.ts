@@ -45,4 +45,10 @@ t.test('`clock advance` names what the rules did, in what a user can look up, no
     }).split('\n')[1],
     'On the way: 3 cloud-log entries (bin-purge 1, backup-cleanup 2) for demo: `console account demo` shows them; 2 commands expired.',
   )
+  t.equal(
+    renderAdvance(from, now, { ...none, log: [{ rule: 'retirement-purge', entries: 1 }], accounts: ['demo'] }).split('\n')[1],
+    'On the way: 1 cloud-log entry (retirement-purge 1) for demo: `console account demo` shows them while the account is open, ' +
+      '`console service status` what each purge deleted and what the cloud keeps.',
+    "M1: an account that lost access answers `console account` with 410: the purge's entry is in `service status`",
+  )
 })

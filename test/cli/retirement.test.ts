@@ -65,12 +65,14 @@ t.test('M1: status after the shutdown, with an export and a purge; and a plan wi
         migration: { how: 'export', at: DAY, detail: '' },
         purgeAt: 3 * DAY,
         purgedAt: 3 * DAY,
+        purged: 'the service retired: deleted items 2, …. Kept: …',
       },
     ],
   }
   const text = renderRetirement(status)
   t.match(text, /next {16}none: the service is gone/)
   t.match(text, /carol\s+1970-01-03 00:00 UTC\s+shut-down\s+PURGED\s+exported 1970-01-02 00:00 UTC\s+done 1970-01-04 00:00 UTC/)
+  t.match(text, /\n\nPurged carol: the service retired: deleted items 2, …\. Kept: …\n$/, 'what the purge deleted and what stays')
   t.match(renderRetirement({ ...status, accounts: [] }), /\n\nNo accounts\.\n$/)
   const carol: ListedAccount = {
     id: 'carol',
