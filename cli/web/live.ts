@@ -47,6 +47,7 @@ import type { Logger } from '../../common/log.js'
 import type { OwnerKeys } from '../../common/signing.js'
 import type { ConsoleClient } from '../console-client.js'
 import { brokerClosed, brokerTrouble, type BrokerTrouble } from './broker-trouble.js'
+import { eachAtOnce } from '../transfer/each-at-once.js'
 import { outcomeOf, type DeviceOutcome } from './outcomes.js'
 
 export interface LiveFeedOptions {
@@ -66,6 +67,8 @@ export interface LiveFeedOptions {
 }
 
 const DEVICE_KINDS = new Set(['heartbeat', 'presence', 'status'])
+/** Command lists read at once when many phones' commands moved in one burst. */
+const OUTCOME_READS = 8
 const COMMAND_KINDS = new Set(['cmd', 'result'])
 
 export class LiveFeed {
@@ -241,16 +244,21 @@ export class LiveFeed {
     else if (accounts === null || accounts.length > 0) this.send('accounts', { accounts })
   }
 
-  /** Reads where each device's commands stand and tells the pages: one read per device, however many steps it took. */
+  /**
+   * Reads where each device's commands stand and tells the pages: one read per device, however many steps it took, a
+   * few at once (a fleet's burst of commands is not a thousand requests to the broker at the same moment).
+   */
   private async readOutcomes(devices: string[]): Promise<void> {
-    const read = await Promise.allSettled(devices.map((id) => this.api.commands(id)))
     const outcomes: DeviceOutcome[] = []
-    read.forEach((r, i) => {
-      // A device removed meanwhile, or the broker away (said to the pages on its own): nothing to tell of it.
-      if (r.status === 'rejected') return this.opts.log.warn({ err: (r.reason as Error).message }, 'live feed: could not read the commands')
-      const outcome = outcomeOf(devices[i] as string, r.value.commands, this.opts.keys)
-      this.outcomes.set(outcome.device, outcome)
-      outcomes.push(outcome)
+    await eachAtOnce(devices, OUTCOME_READS, async (id) => {
+      try {
+        const outcome = outcomeOf(id, (await this.api.commands(id)).commands, this.opts.keys)
+        this.outcomes.set(id, outcome)
+        outcomes.push(outcome)
+      } catch (err) {
+        // A device removed meanwhile, or the broker away (said to the pages on its own): nothing to tell of it.
+        this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not read the commands')
+      }
     })
     if (outcomes.length > 0) this.send('outcomes', { outcomes })
   }
