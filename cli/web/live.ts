@@ -67,9 +67,9 @@ export interface LiveFeedOptions {
 }
 
 const DEVICE_KINDS = new Set(['heartbeat', 'presence', 'status'])
+const COMMAND_KINDS = new Set(['cmd', 'result'])
 /** Command lists read at once when many phones' commands moved in one burst. */
 const OUTCOME_READS = 8
-const COMMAND_KINDS = new Set(['cmd', 'result'])
 
 export class LiveFeed {
   private readonly pages = new Set<ServerResponse>()

@@ -71,6 +71,8 @@ function fixAge(d) {
   return d.last ? ago(cloudNow() - d.last.at) : '-'
 }
 
+const FINAL = new Set(['succeeded', 'failed', 'rejected', 'expired', 'cancelled'])
+
 /**
  * F2: under the data channel, the phone's newest command and where it stands, in the CLI's words for a refusal or a
  * failure (cli/command-words: "ring failed: …"), and whether its receipt is verified; the receipt's line in its tooltip.
@@ -86,7 +88,6 @@ function commandLine(d) {
     text: `${c.type} ${c.state}${c.reason === null ? '' : `: ${c.reason}`}${receipt}`,
   })
 }
-const FINAL = new Set(['succeeded', 'failed', 'rejected', 'expired', 'cancelled'])
 
 function rowCells(d) {
   const last = d.last
