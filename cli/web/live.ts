@@ -13,8 +13,15 @@
  * told again and reread what they show. The broker's word that an account's cloud data changed (a phone synced, an
  * item went to the recycle bin or was purged, a backup, the quota, a retirement step) is gathered the same way and
  * passed on as the accounts it names, so a page rereads its data panel once however many changes there were.
+ * A command or a receipt of any phone is also passed on as where that phone's commands now stand (outcomes.ts: its
+ * newest command, and the fix of its newest verified locate), read once per burst from its command list and verified
+ * here with the owner's keys, so the list and the map follow every phone, not only the one whose page is open (F2).
+ * The feed remembers each phone's last outcome and tells a page that opens (or reopens its stream) at once; a
+ * command the page issues or cancels, and a move of the clock (a queued command may expire), are read again too.
  *   event: devices   {now, devices: DeviceView[]}   the devices that changed
  *   event: commands  {devices: string[]}            devices whose commands moved
+ *   event: outcomes  {outcomes: DeviceOutcome[]}    where those devices' commands stand (outcomes.ts); on attach,
+ *                                                   every device's the feed has read
  *   event: accounts  {accounts: string[] | null}    accounts whose cloud data changed (null: every account)
  *   event: clock     {}                             the cloud clock was moved
  *   event: broker    {connected: true} | {connected: false, state, text, detail, lastContactAt}
@@ -26,17 +33,29 @@
 import type { ServerResponse } from 'node:http'
 import type { MqttClient } from 'mqtt'
 import { randomBytes } from 'node:crypto'
-import { ACCOUNT_CHANGES_FILTER, AccountChangedSchema, decodeJson, isAccountChangedTopic, parseTopic } from '../../common/contract.js'
+import {
+  ACCOUNT_CHANGES_FILTER,
+  AccountChangedSchema,
+  FINAL_STATES,
+  decodeJson,
+  isAccountChangedTopic,
+  parseTopic,
+} from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import { connectMqtt } from '../../common/mqtt.js'
 import type { Logger } from '../../common/log.js'
+import type { OwnerKeys } from '../../common/signing.js'
 import type { ConsoleClient } from '../console-client.js'
 import { brokerClosed, brokerTrouble, type BrokerTrouble } from './broker-trouble.js'
+import { eachAtOnce } from '../transfer/each-at-once.js'
+import { outcomeOf, type DeviceOutcome } from './outcomes.js'
 
 export interface LiveFeedOptions {
   /** The broker's MQTT over WebSocket address (ws://host:port/mqtt). */
   mqttUrl: string
   consoleToken: string
+  /** The owner's keys: a receipt is said verified only when this console can check its signature. */
+  keys: OwnerKeys
   log: Logger
   /** How long changes are gathered before the pages hear of them. */
   coalesceMs?: number
@@ -49,12 +68,16 @@ export interface LiveFeedOptions {
 
 const DEVICE_KINDS = new Set(['heartbeat', 'presence', 'status'])
 const COMMAND_KINDS = new Set(['cmd', 'result'])
+/** Command lists read at once when many phones' commands moved in one burst. */
+const OUTCOME_READS = 8
 
 export class LiveFeed {
   private readonly pages = new Set<ServerResponse>()
   private readonly devices = new Set<string>()
   private readonly commands = new Set<string>()
   private readonly accounts = new Set<string>()
+  /** Each device's outcome as last read: a page that attaches hears them all at once. */
+  private readonly outcomes = new Map<string, DeviceOutcome>()
   private everyAccount = false
   private clock = false
   /** Whether the feed's MQTT connection to the broker is up (it is once start() resolves). */
@@ -140,6 +163,7 @@ export class LiveFeed {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
     res.write(`retry: ${this.opts.retryMs ?? 1000}\n\n`)
     if (!this.connected) res.write(frame('broker', this.away()))
+    if (this.outcomes.size > 0) res.write(frame('outcomes', { outcomes: [...this.outcomes.values()] }))
     this.pages.add(res)
     res.on('close', () => this.pages.delete(res))
   }
@@ -151,6 +175,12 @@ export class LiveFeed {
   /** The cloud clock moved: every page rereads what time rules change. */
   clockMoved(): void {
     this.clock = true
+    this.schedule()
+  }
+
+  /** A page issued or cancelled a command of `device` (a command queued for a phone that is away goes out on no topic). */
+  commandsMoved(device: string): void {
+    this.commands.add(device)
     this.schedule()
   }
 
@@ -205,9 +235,32 @@ export class LiveFeed {
       }
     }
     if (commands.length > 0) this.send('commands', { devices: commands })
+    // A queued command expires on the clock: the devices with one unfinished are read again when it moved.
+    const unfinished = clock ? [...this.outcomes.values()].filter((o) => o.command && !FINAL_STATES.has(o.command.state)) : []
+    const outcomes = new Set([...commands, ...unfinished.map((o) => o.device)])
+    if (outcomes.size > 0) await this.readOutcomes([...outcomes])
     // A page rereads everything it shows when the clock moved: the accounts' data with it.
     if (clock) this.send('clock', {})
     else if (accounts === null || accounts.length > 0) this.send('accounts', { accounts })
+  }
+
+  /**
+   * Reads where each device's commands stand and tells the pages: one read per device, however many steps it took, a
+   * few at once (a fleet's burst of commands is not a thousand requests to the broker at the same moment).
+   */
+  private async readOutcomes(devices: string[]): Promise<void> {
+    const outcomes: DeviceOutcome[] = []
+    await eachAtOnce(devices, OUTCOME_READS, async (id) => {
+      try {
+        const outcome = outcomeOf(id, (await this.api.commands(id)).commands, this.opts.keys)
+        this.outcomes.set(id, outcome)
+        outcomes.push(outcome)
+      } catch (err) {
+        // A device removed meanwhile, or the broker away (said to the pages on its own): nothing to tell of it.
+        this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not read the commands')
+      }
+    })
+    if (outcomes.length > 0) this.send('outcomes', { outcomes })
   }
 
   private send(event: string, data: unknown): void {

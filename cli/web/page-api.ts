@@ -10,6 +10,7 @@
  *   GET  /app/api/devices/:id/track.gpx       F1: the location history as GPX (?limit=N, at most 10,000)
  *   GET  /app/api/devices/:id/track.geojson   ...and as GeoJSON
  *   POST /app/api/clock/advance               relayed; then every open page hears the clock moved
+ *   POST /app/api/commands/:cid/cancel        relayed; then every open page hears where its device's commands stand
  * Everything else on the list below is relayed as is, status and body; any
  * other path is a 404. Every refusal is `{error, code}`, as the broker's. A
  * broker that cannot be reached, or that refuses the console token (a 401 from
@@ -20,14 +21,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
 import { readBodyBytes } from '../../common/http-body.js'
 import { COMMAND_TYPES, CommandArgsSchemas, decodeJson, type CommandType } from '../../common/contract.js'
-import type { CommandView, HistoryReply } from '../../common/console-api.js'
+import type { CommandChangeReply, CommandView, HistoryReply } from '../../common/console-api.js'
 import type { OwnerKeys } from '../../common/signing.js'
 import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { describe } from '../command-words.js'
-import { receiptLine } from '../remote-commands.js'
 import { signCommand } from '../sign-command.js'
 import { brokerTrouble } from './broker-trouble.js'
 import type { LiveFeed } from './live.js'
+import { receiptOf } from './outcomes.js'
 import { toGeoJson, toGpx } from './track.js'
 import { quoted } from '../../common/terminal-text.js'
 
@@ -44,7 +45,6 @@ const RELAYED: readonly [string, RegExp][] = (
     ['GET', `devices/${SEG}/channels`],
     ['GET', `devices/${SEG}/notifications`],
     ['POST', `devices/${SEG}/notifications`],
-    ['POST', `commands/${SEG}/cancel`],
     ['GET', `clock`],
     ['GET', `service`],
     ['GET', `accounts`],
@@ -128,6 +128,12 @@ export class PageApi {
     const commands = /^\/devices\/([^/]+)\/commands$/.exec(path)
     if (commands && method === 'GET') return this.commandList(segment(commands[1] as string))
     if (commands && method === 'POST') return this.issue(segment(commands[1] as string), await body(req))
+    if (/^\/commands\/[^/]+\/cancel$/.test(path) && method === 'POST') {
+      const cancelled = await this.relay(method, path, url, await body(req))
+      if (cancelled.status === 200)
+        this.ctx.live.commandsMoved((JSON.parse(cancelled.body.toString()) as CommandChangeReply).command.device)
+      return cancelled
+    }
     if (path === '/clock/advance' && method === 'POST') {
       const moved = await this.relay(method, path, url, await body(req))
       if (moved.status === 200) this.ctx.live.clockMoved()
@@ -164,13 +170,7 @@ export class PageApi {
    * stands), and whether this console can vouch for its receipt.
    */
   private explain(view: CommandView, now: number, online: boolean): CommandView & { text: string; receiptText: string; verified: boolean } {
-    const receiptText = receiptLine(view, this.ctx.keys)
-    return {
-      ...view,
-      text: describe(view, now, online),
-      receiptText,
-      verified: receiptText.startsWith('verified'),
-    }
+    return { ...view, text: describe(view, now, online), ...receiptOf(view, this.ctx.keys) }
   }
 
   /** F2: checks what the page asked for, signs it with the owner's key here, and submits it. */
@@ -196,6 +196,8 @@ export class PageApi {
     )
     if (submitted.status !== 201) return submitted
     const { command } = JSON.parse(submitted.body.toString()) as { command: CommandView }
+    // Queued for a phone that is away, it goes out on no topic the live feed hears: every page is told here.
+    this.ctx.live.commandsMoved(id)
     return json(201, { command: this.explain(command, signed.command.issuedAt, signed.device.online) })
   }
 

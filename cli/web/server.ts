@@ -11,7 +11,7 @@
  *   GET /login?token=T   trade the link's token for a session cookie, then go to /
  *   POST /logout         sign this browser out: its cookie stops working and its event streams close
  *   GET /signed-out      where the page goes after signing out: says so, and how to sign in again
- *   GET /events          server-sent events: devices, commands, clock
+ *   GET /events          server-sent events: devices, commands and their outcomes, accounts, clock, broker
  *   GET /config.json     what the page needs to know: tile URL (if any), login state
  *   *   /app/api/...     page-api.ts
  *   GET /, /app.css, /js/*.js, /vendor/*, /world.geojson   the page's files (assets.ts)
@@ -95,9 +95,11 @@ export class WebConsole {
       onUsed: opts.onLinkUsed,
     })
     const api = new ConsoleClient(opts.apiUrl, opts.consoleToken)
+    const keys = new OwnerKeys(opts.keysDir)
     this.live = new LiveFeed(api, {
       mqttUrl: mqttUrlFor(opts.apiUrl),
       consoleToken: opts.consoleToken,
+      keys,
       log: opts.log,
       coalesceMs: opts.coalesceMs,
       retryMs: opts.retryMs,
@@ -105,7 +107,7 @@ export class WebConsole {
     this.pageApi = new PageApi({
       api,
       apiUrl: opts.apiUrl,
-      keys: new OwnerKeys(opts.keysDir),
+      keys,
       live: this.live,
     })
   }

@@ -1,6 +1,8 @@
 // The web console's page: the device list and map kept live by the console's event stream (/events), the cloud clock
 // with its advance buttons, and the device page (device.js) chosen by the address (#/device/ID). The header and the
 // banner under it say, in words, when the page is not live: the broker or the console away, or this browser signed out.
+// Every phone's row and dot follow its commands too (F2), whichever page is open: the stream says where each phone's
+// newest command stands and brings the fix of its newest verified locate (cli/web/outcomes.ts).
 import {
   CONSOLE_AWAY,
   SIGNED_OUT,
@@ -24,8 +26,10 @@ import { DevicePage } from './device.js'
 const state = {
   devices: new Map(),
   rows: new Map(),
-  /** F2: per device, the newest fix a verified locate brought (its receipt's data), reported by the device page. */
+  /** F2: per device, the newest fix a verified locate brought (its receipt's data), from the stream or the device page. */
   located: new Map(),
+  /** F2: per device, its newest command as the stream last said it ({type, state, reason, receiptText, verified}). */
+  commands: new Map(),
   offset: 0,
   simulated: false,
   page: null,
@@ -67,11 +71,29 @@ function fixAge(d) {
   return d.last ? ago(cloudNow() - d.last.at) : '-'
 }
 
+const FINAL = new Set(['succeeded', 'failed', 'rejected', 'expired', 'cancelled'])
+
+/**
+ * F2: under the data channel, the phone's newest command and where it stands, in the CLI's words for a refusal or a
+ * failure (cli/command-words: "ring failed: …"), and whether its receipt is verified; the receipt's line in its tooltip.
+ */
+function commandLine(d) {
+  const c = state.commands.get(d.id)
+  if (!c) return null
+  const receipt = c.verified ? ' · verified' : c.receiptText === 'no receipt' ? '' : ' · receipt NOT verified'
+  const kind = c.state === 'succeeded' ? (c.verified ? 'on' : 'bad') : FINAL.has(c.state) ? 'bad' : 'warn'
+  return h('div', {
+    class: `last-command small ${kind}`,
+    title: c.receiptText,
+    text: `${c.type} ${c.state}${c.reason === null ? '' : `: ${c.reason}`}${receipt}`,
+  })
+}
+
 function rowCells(d) {
   const last = d.last
   return [
     h('td', {}, h('a', { href: `#/device/${enc(d.id)}`, text: d.id }), h('div', { class: 'muted', text: d.account })),
-    h('td', {}, dataCell(d), lostLine(d)),
+    h('td', {}, dataCell(d), lostLine(d), commandLine(d)),
     h('td', { text: fixAge(d) }),
     h('td', { text: last ? `${last.battery}%${last.charging ? '+' : ''}` : '-' }),
     h('td', { text: last ? last.network : '-' }),
@@ -174,6 +196,16 @@ function located(id, fix) {
   state.page?.renderFacts()
 }
 
+/** F2: where these phones' commands stand (cli/web/outcomes.ts): each row says its newest, a verified locate moves its dot. */
+function outcomes(list) {
+  for (const o of list) {
+    if (o.command) state.commands.set(o.device, o.command)
+    if (o.located) located(o.device, o.located)
+    const d = state.devices.get(o.device)
+    if (d) renderRow(shown(d))
+  }
+}
+
 async function onClock() {
   await loadClock()
   await loadDevices()
@@ -254,6 +286,7 @@ function listen() {
   events.addEventListener('commands', (e) => {
     if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) quietly(state.page.loadCommands())
   })
+  events.addEventListener('outcomes', (e) => outcomes(JSON.parse(e.data).outcomes))
   events.addEventListener('accounts', (e) => state.page?.onAccounts(JSON.parse(e.data).accounts))
   events.addEventListener('clock', () => quietly(onClock()))
 }

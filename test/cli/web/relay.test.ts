@@ -52,7 +52,7 @@ async function setup(t: Test, handler: Handler, brokerUrl?: string): Promise<{ g
   const api = new ConsoleClient(url, 'console-token')
   const keys = new OwnerKeys(tempDir(t))
   keys.signingKey('alice')
-  const live = new LiveFeed(api, { mqttUrl: 'ws://127.0.0.1:1/mqtt', consoleToken: 'console-token', log: new LogCapture().logger() })
+  const live = new LiveFeed(api, { mqttUrl: 'ws://127.0.0.1:1/mqtt', consoleToken: 'console-token', keys, log: new LogCapture().logger() })
   const pageApi = new PageApi({ api, apiUrl: url, keys, live })
   const front = createServer((req, res) => {
     const u = new URL(req.url as string, 'http://page')

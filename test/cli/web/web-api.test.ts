@@ -13,8 +13,9 @@ import { cookie, mintLoginToken } from '../../../cli/web/session.js'
 import { LiveFeed } from '../../../cli/web/live.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { closedPort } from '../../fixtures/ports.js'
-import { events, startWeb, tempDir } from '../../fixtures/web.js'
+import { consoleCli, events, fakeStream, secondPhone, startWeb, tempDir, type Json } from '../../fixtures/web.js'
 import { LogCapture } from '../../fixtures/logs.js'
+import { OwnerKeys } from '../../../common/signing.js'
 
 /** fetch() sets Host itself: this request names the host it is told to. */
 function statusWithHost(base: string, jar: string, host?: string): Promise<number> {
@@ -229,6 +230,7 @@ t.test("S1, A1: an account's cloud data changed: every page hears which account;
   const feed = new LiveFeed(new ConsoleClient('http://127.0.0.1:1', 'x'), {
     mqttUrl: 'ws://127.0.0.1:1/mqtt',
     consoleToken: 'x',
+    keys: new OwnerKeys(tempDir(t)),
     log: logs.logger(),
   })
   feed.onMessage('fp/v1/accounts/alice/changed', 'not json')
@@ -281,16 +283,67 @@ t.test('F2/F3: commands signed in the console process reach the agent; receipts 
   t.match(refused.body, { error: 'this device has not enabled Find Device', code: 'NOT_ENABLED' })
 })
 
+t.test("F2: every page hears where any phone's commands stand: phone-b located from the CLI, its fix verified", async (t) => {
+  const s = await startWeb(t)
+  await secondPhone(t, s, 'phone-b', { lat: 51.5007, lon: -0.1246 })
+  const live = await events(t, s)
+  const located = await consoleCli(s, 'locate', 'phone-b')
+  t.match(located.out, /^phone-b is at 51\.50070,-0\.12460/, 'the CLI waited for the receipt')
+  const succeeded = (d: Json): boolean => Boolean(d.outcomes.some((o: Json) => o.device === 'phone-b' && o.command.state === 'succeeded'))
+  const heard = await live.next('outcomes', succeeded)
+  t.match(heard.outcomes, [
+    {
+      device: 'phone-b',
+      command: { type: 'locate', state: 'succeeded', reason: null, verified: true, receiptText: /^verified receipt signed by phone-b at / },
+      located: { lat: 51.5007, lon: -0.1246, accuracy: 12, at: s.clock.now() },
+    },
+  ])
+  t.notOk(
+    heard.outcomes.some((o: Json) => o.device === 'phone-a'),
+    "phone-a's commands did not move: it is not in it",
+  )
+  // A page that opens now hears it at once, before anything moves again.
+  const later = await events(t, s)
+  t.match(await later.next('outcomes'), { outcomes: [{ device: 'phone-b', located: { lat: 51.5007 } }] })
+
+  // A receipt this console cannot vouch for: another console, whose keys folder never provisioned phone-b, says so.
+  const stranger = new LiveFeed(new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken), {
+    mqttUrl: mqttUrlFor(s.cloud.apiUrl),
+    consoleToken: s.cloud.consoleToken,
+    keys: new OwnerKeys(tempDir(t)),
+    log: new LogCapture().logger(),
+  })
+  const frames: string[] = []
+  stranger.attach(fakeStream(frames))
+  stranger.commandsMoved('phone-b')
+  await stranger.flush()
+  await stranger.stop()
+  t.match(frames.join(''), /event: outcomes\ndata: .*"verified":false.*"located":null/, 'not verified: no fix on the map')
+  t.match(frames.join(''), /receipt NOT verified: this keys folder did not provision phone-b/)
+})
+
 t.test('F2: a command for a phone that is away stays queued and can be cancelled; a console without the key cannot sign', async (t) => {
   const s = await startWeb(t)
+  const live = await events(t, s)
   await s.agent.stop()
   const queued = await s.call('POST', '/app/api/devices/phone-a/commands', { body: JSON.stringify({ type: 'ring', args: { seconds: 3 } }) })
   t.equal(queued.status, 201)
   t.match(queued.body.command.text, /^phone-a is offline: ring is queued and runs when it comes back \(expires in 10m 0s\)$/)
   t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body.commands[0].text, /^phone-a is offline: ring is queued/)
+  // Queued for a phone that is away, it goes out on no topic: the pages hear of it from the page API that issued it.
+  const newest = (state: string) => (d: Json) => d.outcomes[0]?.command?.state === state
+  t.match(await live.next('outcomes', newest('queued')), { outcomes: [{ device: 'phone-a', command: { type: 'ring', verified: false } }] })
   const cancel = await s.call('POST', `/app/api/commands/${queued.body.command.id}/cancel`, { body: '{}' })
   t.match(cancel.body, { command: { state: 'cancelled' } })
+  t.match(await live.next('outcomes', newest('cancelled')), { outcomes: [{ command: { reason: 'cancelled by the owner' } }] })
   t.equal((await s.call('POST', `/app/api/commands/${queued.body.command.id}/cancel`, { body: '{}' })).status, 409)
+  // A queued command expires on the cloud clock: a move past its deadline is heard as its outcome too.
+  await s.call('POST', '/app/api/devices/phone-a/commands', { body: JSON.stringify({ type: 'ring', args: { seconds: 3 } }) })
+  await live.next('outcomes', newest('queued'))
+  t.equal((await s.call('POST', '/app/api/clock/advance', { body: JSON.stringify({ by: '1h' }) })).status, 200)
+  t.match(await live.next('outcomes', newest('expired')), {
+    outcomes: [{ device: 'phone-a', command: { type: 'ring', reason: 'it expired before the device received it' } }],
+  })
 
   const stranger = new WebConsole({
     apiUrl: s.cloud.apiUrl,
@@ -405,6 +458,7 @@ t.test('the broker away: calls say so (502), the feed logs what it could not rea
   const feed = new LiveFeed(new ConsoleClient(`http://127.0.0.1:${await closedPort()}`, 'x'), {
     mqttUrl: 'ws://127.0.0.1:1/mqtt',
     consoleToken: 'x',
+    keys: new OwnerKeys(tempDir(t)),
     log: logs.logger(),
   })
   feed.onMessage('fp/v1/phone-a/heartbeat')

@@ -1,0 +1,72 @@
+/**
+ * The web console follows every phone of the account, not only the one whose page is open, in a real Chromium
+ * (Debian's /usr/bin/chromium, driven by playwright-core) against a real broker and two real phones: with phone-a's page
+ * open, a locate of phone-b from the terminal (`console locate`) moves phone-b's dot and its list row to the fix it
+ * brought, saying it is the locate's (F2); a ring's outcome shows on phone-b's row; phone-b going away turns its row and
+ * its dot offline (F1) -- all without a reload, over the page's one event stream.
+ */
+import { chromiumTest } from '../../fixtures/browser.js'
+import { consoleCli, secondPhone } from '../../fixtures/web.js'
+
+interface Phones {
+  fakephone: {
+    ready: boolean
+    position(id: string): [number, number] | null
+    label(id: string): string | null
+    fill(id: string): string | null
+  }
+  notReloaded?: boolean
+}
+
+chromiumTest("the web console follows every phone's commands and presence, in Chromium", async (t, { s, page, problems }) => {
+  const b = await secondPhone(t, s, 'phone-b', { lat: 51.5007, lon: -0.1246 })
+  let streams = 0
+  page.on('request', (r) => void (new URL(r.url()).pathname === '/events' && streams++))
+  await page.goto(`${s.web.url}#/device/phone-a`)
+  await page.waitForFunction(() => (window as unknown as Phones).fakephone?.ready === true)
+  await page.waitForSelector('#device-title:text-is("phone-a")')
+  // Gone after a reload: what the page shows below came to this very page.
+  await page.evaluate(() => ((window as unknown as Phones).notReloaded = true))
+  const row = page.locator('#device-table tr[data-device="phone-b"]')
+  const where = (): Promise<{ at: [number, number] | null; label: string | null }> =>
+    page.evaluate(() => {
+      const map = (window as unknown as Phones).fakephone
+      return { at: map.position('phone-b'), label: map.label('phone-b') }
+    })
+  t.same(await where(), { at: [51.5007, -0.1246], label: 'phone-b' }, "phone-b's dot at its heartbeat's fix")
+
+  await t.test("F2: phone-b located from the terminal: its dot and its row move to the locate's fix", async (t) => {
+    // phone-b walks on; no heartbeat is due (real time stands), the cloud's clock moves 5 s on.
+    b.place.point = { lat: 51.5033, lon: -0.1196 }
+    s.clock.advance(5_000)
+    const located = await consoleCli(s, 'locate', 'phone-b')
+    t.match(located.out, /^phone-b is at 51\.50330,-0\.11960/, 'the terminal says where')
+    await page.waitForFunction(() => (window as unknown as Phones).fakephone.position('phone-b')?.[0] === 51.5033)
+    const at = `fix from locate at ${new Date(s.clock.now()).toISOString().slice(0, 19).replace('T', ' ')} UTC`
+    t.same(await where(), { at: [51.5033, -0.1196], label: `phone-b · ${at}` }, "the dot is at the locate's fix, and says so")
+    await page.waitForSelector('#device-table tr[data-device="phone-b"] .last-command:text-is("locate succeeded · verified")')
+    t.match(await row.locator('td:nth-child(3)').textContent(), /^\d+s ago \(locate\)$/, "the list's last fix is the locate's")
+    t.match(await row.locator('.last-command').getAttribute('title'), /^verified receipt signed by phone-b at /)
+    t.equal(await page.textContent('#device-title'), 'phone-a', "phone-a's page stayed open")
+    t.equal(await page.locator('#device-table tr[data-device="phone-a"] .last-command').count(), 0, 'phone-a had no command')
+  })
+
+  await t.test("F2: a ring of phone-b from the terminal: its outcome shows on phone-b's row", async (t) => {
+    const rang = await consoleCli(s, 'ring', 'phone-b', '--seconds', '5')
+    t.match(rang.out, /^phone-b is ringing for 5 s/)
+    await page.waitForSelector('#device-table tr[data-device="phone-b"] .last-command:text-is("ring succeeded · verified")')
+    t.match((await where()).label, /fix from locate at/, "the dot stays at the locate's fix: a ring brings none")
+  })
+
+  await t.test('F1: phone-b goes away: its row and its dot say offline', async (t) => {
+    t.equal(await page.evaluate(() => (window as unknown as Phones).fakephone.fill('phone-b')), '#1b7f3a', 'online')
+    await b.agent.stop()
+    await page.waitForSelector('#device-table tr[data-device="phone-b"] td:nth-child(2) span:text-is("offline")')
+    await page.waitForFunction(() => (window as unknown as Phones).fakephone.fill('phone-b') === '#777777')
+    t.pass("the dot is offline's grey")
+  })
+
+  t.equal(await page.evaluate(() => (window as unknown as Phones).notReloaded), true, 'no reload')
+  t.equal(streams, 1, 'one event stream for every phone')
+  t.same(problems, [], 'no page error')
+})
