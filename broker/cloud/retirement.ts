@@ -98,7 +98,6 @@ const badPlan = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST'
 export class ServiceRetirement {
   private readonly sql
   private readonly timer: DueTimer
-  /** The purge's share of the phones' data: their location history, last fix and commands (retirement-purge.ts). */
   /** The plan as last read; undefined until read. */
   private cached: RetirementPlan | null | undefined
 
