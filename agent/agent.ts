@@ -350,6 +350,11 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     return this.channelOpened ? this.link.state : 'stopped'
   }
 
+  /** While the data channel waits to retry: whether the broker refused this device, and the last failure's words (null: unsaid). */
+  get dataChannelFailure(): { refused: boolean; failure: string | null } {
+    return { refused: this.link.credentialsRefused, failure: this.link.failure }
+  }
+
   /** The cloud-service switch alone (see `dataChannelState`). */
   get cloudServiceOn(): boolean {
     return this.settings.value.cloudService

@@ -36,6 +36,11 @@ export function ensureConsoleToken(dataDir: string): string {
     // Whole and durable; another starter's token there first is the one both use.
     createWholeSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, durable: true })
   }
+  return readConsoleToken(file)
+}
+
+/** The token in a console.token file that exists; refused as the broker's start refuses it (`config check` asks too). */
+export function readConsoleToken(file: string): string {
   const what = `the console token ${file}`
   let token: string
   try {

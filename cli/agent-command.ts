@@ -20,6 +20,7 @@ import { serveUntilAborted } from './daemon.js'
 import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
+import { sayConnection, startUpLines } from './agent-screen.js'
 import { checked, duration, fraction, hostPort, latLon, publicKeyFile } from './options.js'
 import { forTerminal } from '../common/terminal-text.js'
 
@@ -182,8 +183,14 @@ export function agentCommand(io: Io): Command {
     .action(async (o: { config?: string }) => {
       const config = await loadConfig(AGENT_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, AGENT_FLAGS) })
       const log = logger(io, config.logLevel).child({ module: 'agent', device: config.id })
+      // On a terminal, as the log is human-readable there (cli/logger.ts): what starts, then whether it connected.
+      if (io.tty === true) io.err(startUpLines(config))
       const running = await startAgent(config, io, log)
-      await serveUntilAborted(io, log, `phone ${config.id} running`, () => running.stop())
+      const quiet = io.tty === true ? sayConnection(io, running.agent, config) : () => {}
+      await serveUntilAborted(io, log, `phone ${config.id} running`, () => {
+        quiet()
+        return running.stop()
+      })
     })
   cmd.addCommand(seedDataCommand(io, () => cmd.opts<{ data: string }>().data))
   return cmd

@@ -3,9 +3,10 @@ import { Command, Option } from 'commander'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { basename } from 'node:path'
 import type { z } from 'zod'
-import { AGENT_CONFIG } from '../agent/config.js'
-import { BROKER_CONFIG } from '../broker/config.js'
-import { envName, loadConfig, settings, type ConfigSpec } from '../common/config.js'
+import { AGENT_CONFIG, type AgentConfig } from '../agent/config.js'
+import { BROKER_CONFIG, type BrokerConfig } from '../broker/config.js'
+import { agentFiles, brokerFiles } from './config-files.js'
+import { ConfigError, envName, loadConfigWithOrigins, settings, type ConfigSpec } from '../common/config.js'
 import { UserError, type Io } from './io.js'
 import { table } from './render.js'
 import { forTerminal } from '../common/terminal-text.js'
@@ -38,7 +39,12 @@ export function configCommand(io: Io): Command {
     .action(async (file: string, o: { kind?: Kind }) => {
       const kind = kindOf(file, o.kind)
       // The environment the daemon would see overrides the file here exactly as it does there.
-      await loadConfig(SPECS[kind], { file, env: io.env })
+      const { config, origin } = await loadConfigWithOrigins(SPECS[kind], { file, env: io.env })
+      // Then every file it names, as the daemon will use it: a missing owner key or secret is found now, not at the start.
+      const found =
+        kind === 'agent' ? await agentFiles(config as AgentConfig, file, io.env, origin) : brokerFiles(config as BrokerConfig, origin)
+      for (const note of found.notes) io.err(`note: ${forTerminal(note)}\n`)
+      if (found.problems.length > 0) throw new ConfigError(kind, found.problems)
       const prefix = envName(kind, []) + '_'
       const overrides = Object.keys(io.env).filter((name) => name.startsWith(prefix) && io.env[name] !== undefined)
       io.out(`${file}: a valid ${kind} config${overrides.length ? ` with ${overrides.sort().join(', ')} from the environment` : ''}\n`)

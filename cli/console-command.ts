@@ -3,10 +3,11 @@
  * module of its own, loaded when a command line names one of its subcommands (as cli/main.ts loads the command groups):
  * `console migrate` loads the migration's code, not the web console's, the bags' or the remote commands' (~25 ms of
  * CPU a command, measured: most of a command's start-up is zod, which the groups share); a command line that names none
- * (help, a typo) loads them all.
+ * (help, a typo) loads none, listing them from console-summaries.ts; `console help SUBCOMMAND` loads them all.
  */
-import { Command } from 'commander'
+import { Command, Help } from 'commander'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
+import { CONSOLE_SUMMARIES } from './console-summaries.js'
 import { join } from 'node:path'
 import { ConsoleClient } from './console-client.js'
 import { readConsoleTokenFile } from './console-token-file.js'
@@ -257,8 +258,25 @@ export async function consoleCommand(io: Io, argv: readonly string[] = []): Prom
   const named = subcommandOf(cmd, argv)
   const own = cmd.commands.some((c) => c.name() === named)
   const wanted = own ? [] : CONSOLE_GROUPS.filter((g) => g.names.includes(named as string))
+  // The help, a typo and its "did you mean" need only the subcommands' names and summaries; `help SUBCOMMAND` its module.
+  if (!own && wanted.length === 0 && named !== 'help') return summaries(cmd)
   const wiring: Wiring = { cmd, io, client: () => client(opts()), opts, json: () => opts().json === true }
   const groups = await Promise.all((own || wanted.length > 0 ? wanted : CONSOLE_GROUPS).map((g) => g.load()))
   for (const add of groups) add(wiring)
   return cmd
+}
+
+/**
+ * The groups' subcommands as the console's help lists them, from console-summaries.ts, with no group's module loaded. A
+ * summary is never run: commander runs a subcommand only when the command line names it, and then its group is loaded.
+ */
+function summaries(cmd: Command): Command {
+  const terms = new Map<Command, string>()
+  for (const [term, description] of CONSOLE_SUMMARIES) {
+    const sub = new Command(term.split(' ')[0]).description(description)
+    terms.set(sub, term)
+    cmd.addCommand(sub)
+  }
+  const help = new Help()
+  return cmd.configureHelp({ subcommandTerm: (sub) => terms.get(sub) ?? help.subcommandTerm(sub) })
 }

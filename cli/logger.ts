@@ -5,6 +5,7 @@
 import { createLogger, type Logger } from '../common/log.js'
 import type { Io } from './io.js'
 
+/** Human-readable on stderr when stdout is a terminal (as the fleet's, and `agent`'s start-up lines), JSON lines on stdout otherwise. */
 export function logger(io: Io, level: string | undefined): Logger {
-  return createLogger({ level, destination: io.logTo })
+  return createLogger({ level, pretty: io.tty === true, destination: io.logTo })
 }

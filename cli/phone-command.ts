@@ -14,15 +14,10 @@ import { addSyncPhoneCommands } from './sync-commands.js'
 import { addPhoneDataCommands } from './phone-data-commands.js'
 import { addPhoneExportCommand } from './transfer/transfer-commands.js'
 import { renderFrameworkStatus } from './framework-render.js'
-import { locationSourceText } from './render.js'
+import { DATA_CHANNEL_REFUSED, locationSourceText } from './render.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
 import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
-
-/** `phone status`'s data channel while the broker refuses the device: what to check (the agent retries meanwhile). */
-const REFUSED =
-  'the broker refuses this device (an unknown device id or a wrong secret): check the id (`fakephone device list` on ' +
-  'the broker) and the secret file; it keeps retrying'
 
 export function phoneCommand(io: Io): Command {
   const cmd = new Command('phone')
@@ -39,7 +34,7 @@ export function phoneCommand(io: Io): Command {
       linesForTerminal(
         [
           `device        ${status.id}`,
-          `data channel  ${status.dataChannel}${status.dataChannelRefused ? `: ${REFUSED}` : ''}`,
+          `data channel  ${status.dataChannel}${status.dataChannelRefused ? `: ${DATA_CHANNEL_REFUSED}` : ''}`,
           `cloud service ${status.cloudService ? 'on' : 'off'}`,
           `Find Device   ${status.findDevice ? 'on' : 'off'}`,
           `network       ${status.network}`,

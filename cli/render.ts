@@ -6,6 +6,14 @@ import { forTerminal } from '../common/terminal-text.js'
 
 export { plural } from '../common/plural.js'
 
+/**
+ * The data channel while the broker refuses the device: what to check (the agent retries meanwhile). Said by `phone
+ * status` and by `fakephone agent` on a terminal.
+ */
+export const DATA_CHANNEL_REFUSED =
+  'the broker refuses this device (an unknown device id or a wrong secret): check the id (`fakephone device list` on ' +
+  'the broker) and the secret file; it keeps retrying'
+
 export function table(header: string[], cells: string[][]): string {
   // A cell may hold a name someone else chose (a legacy account name with an escape sequence): shown, never obeyed.
   const rows = cells.map((r) => r.map(forTerminal))

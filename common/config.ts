@@ -244,6 +244,17 @@ function describe(spec: ConfigSpec<z.ZodObject>, sources: ConfigSources, layers:
  * the result; throws a ConfigError listing every problem.
  */
 export async function loadConfig<S extends z.ZodObject>(spec: ConfigSpec<S>, sources: ConfigSources): Promise<z.output<S>> {
+  return (await loadConfigWithOrigins(spec, sources)).config
+}
+
+/**
+ * loadConfig's config, and where each setting's value came from as a problem names it (`FILE: key`, the variable, the
+ * flag; undefined for a default): `config check` names the setting whose file cannot be used the same way.
+ */
+export async function loadConfigWithOrigins<S extends z.ZodObject>(
+  spec: ConfigSpec<S>,
+  sources: ConfigSources,
+): Promise<{ config: z.output<S>; origin(key: string): string | undefined }> {
   const problems: string[] = []
   const layers: Layer[] = []
   if (sources.file !== undefined) {
@@ -256,7 +267,7 @@ export async function loadConfig<S extends z.ZodObject>(spec: ConfigSpec<S>, sou
   if (sources.flags) layers.push(flagLayer(sources.flags))
   const merged = layers.reduce<Plain>((acc, layer) => merge(acc, layer.values), {})
   const result = spec.schema.safeParse(merged)
-  if (result.success && problems.length === 0) return result.data
+  if (result.success && problems.length === 0) return { config: result.data, origin: (key) => originOf(layers, key) }
   if (!result.success) problems.push(...result.error.issues.flatMap((issue) => describe(spec, sources, layers, issue)))
   throw new ConfigError(spec.kind, problems)
 }

@@ -109,6 +109,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private warnedRefused = false
   /** True while the retry now waiting follows the broker's refusal of the credentials (`phone status` says so). */
   private refusedNow = false
+  /** Why the connection the retry now waiting follows failed, as its log line said (null: closed without an error). */
+  private failureNow: string | null = null
 
   constructor(private readonly opts: LinkOptions) {
     super()
@@ -122,6 +124,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       this.retry.reset()
       this.warnedRefused = false
       this.refusedNow = false
+      this.failureNow = null
       this.setState('connected')
       this.emit('connect')
     })
@@ -140,6 +143,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   /** Whether the last connection failed because the broker refused the device id or secret (until one succeeds). */
   get credentialsRefused(): boolean {
     return this.refusedNow
+  }
+
+  /** While a retry waits: why the connection before it failed, as mqtt.js said (null: the broker closed it, unsaid). */
+  get failure(): string | null {
+    return this.failureNow
   }
 
   /** Delay chosen for the retry now waiting, ms (for status displays and tests). */
@@ -224,8 +232,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       this.client.reconnect()
     })
     if (!scheduled) return
-    this.setState('waiting')
+    // Said before the state changes: a listener to 'waiting' asks why (`fakephone agent` on a terminal says it).
     this.refusedNow = this.refused
+    this.failureNow = this.lastError
+    this.setState('waiting')
     const fields = { err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
     if (!this.refused) this.opts.log.info(fields, 'mqtt disconnected, retrying')
     else if (this.warnedRefused) this.opts.log.info(fields, 'mqtt refused this device again, retrying')

@@ -1,8 +1,8 @@
 /**
  * `fakephone console`'s subcommand groups are loaded when a command line names one of theirs (M2's cold start: `console
  * migrate` loads the migration's code only): each group adds exactly the names it is listed with, a command line adds
- * the one group it names (after the console's own options), and one that names none of them (help, a typo) adds them
- * all, in the order the help lists them.
+ * the one group it names (after the console's own options), and one that names none of them (help, a typo) lists them
+ * all, in the order the help lists them, from their summaries (cli/console-summaries.ts) without loading their modules.
  */
 import t from 'tap'
 import { Command } from 'commander'
@@ -40,6 +40,16 @@ t.test('a command line adds the group of the subcommand it names, and no other',
   t.same(names(await consoleCommand(io, ['--help'])), all)
   t.same(names(await consoleCommand(io, ['help', 'migrate'])), all)
   t.same(names(await consoleCommand(io)), all)
+})
+
+t.test("the console's help lists the groups' subcommands from their summaries, as their modules would", async (t) => {
+  const { io } = testIo()
+  const summarized = await consoleCommand(io, ['--help'])
+  const loaded = await consoleCommand(io, ['help'])
+  t.equal(summarized.helpInformation(), loaded.helpInformation(), 'console-summaries.ts says what each module adds')
+  const locate = (cmd: Command): Command | undefined => cmd.commands.find((c) => c.name() === 'locate')
+  t.same(locate(summarized)?.options, [], 'a summary: no module loaded for it')
+  t.not(locate(loaded)?.options.length, 0, 'the remote commands module, loaded for `console help locate`')
 })
 
 t.test('the subcommand is the first word that is not an option or its value', async (t) => {

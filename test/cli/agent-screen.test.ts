@@ -1,0 +1,211 @@
+/**
+ * `fakephone agent` on a terminal says in plain lines which phone starts, on which broker, with which data directory,
+ * push channel and owner key (F2), then whether it connected and why not; off a terminal (systemd's journal, a pipe) its
+ * output is the JSON log lines alone, as before.
+ */
+import t, { type Test } from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { main } from '../../cli/main.js'
+import { ManualClock, SystemClock } from '../../common/clock.js'
+import { OwnerKeys } from '../../common/signing.js'
+import { assertBuilt, cliCommand, spawnCli } from '../fixtures/child.js'
+import { deviceOnDisk, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { testIo, run } from '../fixtures/io.js'
+import { closedPort } from '../fixtures/ports.js'
+import { onEnd, tempDir } from '../fixtures/scope.js'
+
+const hasScript = spawnSync('script', ['--version']).status === 0
+
+/** The agent run in-process as on a terminal (`io.tty`): its stderr, and a wait for a line on it. */
+function onTerminal(t: Test, argv: string[], clock = new ManualClock()) {
+  const io = testIo(clock)
+  let err = ''
+  let heard: (() => void) | null = null
+  io.io.tty = true
+  io.io.err = (s) => {
+    err += s
+    heard?.()
+  }
+  const running = main(argv, io.io)
+  onEnd(t, async () => {
+    io.abort()
+    await running
+  })
+  return {
+    logs: io.logs,
+    err: () => err,
+    /** Resolves once stderr contains `text`. */
+    said: (text: string): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (err.includes(text)) resolve()
+        }
+        heard = check
+        check()
+      }),
+    stop: async (): Promise<number> => {
+      io.abort()
+      return running
+    },
+  }
+}
+
+/** Resolves once the cloud stored phone-a's first fix: it went out when the phone connected, after it said so. */
+async function firstFixStored(cloud: Cloud): Promise<void> {
+  while (!cloud.broker.store.device('phone-a')?.last) await once(cloud.broker.store, 'stored')
+}
+
+async function phoneOf(t: Test, cloud: Cloud) {
+  const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
+  return {
+    secretFile,
+    phoneDir,
+    base: ['agent', '--id', 'phone-a', '--secret-file', secretFile, '--data', phoneDir, '--fixed', '55.95,-3.19'],
+  }
+}
+
+t.test('on a terminal: the phone, its broker, data directory, push channel and owner key, then "Connected"', async (t) => {
+  const cloud = await startCloud(t)
+  const { base, phoneDir } = await phoneOf(t, cloud)
+  const keys = new OwnerKeys(join(tempDir(t), 'keys'))
+  keys.ensureSigningKey('alice')
+  const pub = keys.ownerKeyFile('alice')
+  const agent = onTerminal(t, [...base, '--broker', cloud.wsUrl, '--owner-key', pub], cloud.clock as ManualClock)
+  await firstFixStored(cloud)
+  const said = t.equal(
+    agent.err(),
+    [
+      `Phone phone-a, data directory ${phoneDir}`,
+      `  broker        ${cloud.wsUrl}`,
+      `  push channel  on, ${cloud.pushUrl}`,
+      `  cloud         ${cloud.apiUrl}`,
+      `  owner key     ${pub}`,
+      `Connected to the broker ${cloud.wsUrl}`,
+      '',
+    ].join('\n'),
+  )
+  if (!said) return
+
+  // X1: the cloud service switched off on the phone closes the data channel: said, with the way back; on again, connected.
+  t.equal((await run(['phone', '--data', phoneDir, 'cloud-service', 'off'])).code, 0)
+  await agent.said('Not connected: the cloud service is off on this phone')
+  t.match(agent.err(), `(fakephone phone --data ${phoneDir} cloud-service on)\n`)
+  t.equal((await run(['phone', '--data', phoneDir, 'cloud-service', 'on'])).code, 0)
+  await agent.said(`off on this phone (fakephone phone --data ${phoneDir} cloud-service on)\nConnected to the broker`)
+  t.equal(await agent.stop(), 0)
+})
+
+t.test('on a terminal: no push channel, no owner key, a broker that goes away', async (t) => {
+  const cloud = await startCloud(t)
+  const { base } = await phoneOf(t, cloud)
+  const agent = onTerminal(t, [...base, '--broker', cloud.mqttUrl], cloud.clock as ManualClock)
+  await firstFixStored(cloud)
+  t.match(agent.err(), /push channel {2}off: an mqtt:\/\/ broker URL does not say where the cloud listens; give --push ws:/)
+  t.match(agent.err(), /cloud {9}none: no sync, backup or drive \(--cloud http:\/\/HOST:PORT, or a push channel\)/)
+  t.match(agent.err(), /owner key {5}none: every remote command is refused \(--owner-key ACCOUNT\.pub, or "ownerKey" in the config file\)/)
+  await cloud.broker.stop()
+  // The line comes as the retry is planned, before the log says it.
+  await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying')
+  t.match(agent.err(), new RegExp(`\\nNot connected: .*; is it running at ${cloud.mqttUrl}\\? It keeps retrying\\n$`), 'said once')
+})
+
+t.test('on a terminal: why not connected -- nothing listening, a wrong secret', async (t) => {
+  const cloud = await startCloud(t)
+  const { base, secretFile } = await phoneOf(t, cloud)
+  const port = await closedPort()
+  const nobody = onTerminal(t, [...base, '--broker', `mqtt://127.0.0.1:${port}`, '--data', tempDir(t)])
+  await nobody.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying')
+  // Said once the phone has started (the connection may fail before): the start-up lines first, then why.
+  if (!t.match(nobody.err(), /^Phone phone-a, /)) return
+  await nobody.said('Not connected')
+  t.match(
+    nobody.err(),
+    `\nNot connected: cannot reach the broker (connect ECONNREFUSED 127.0.0.1:${port}); is it running at ` +
+      `mqtt://127.0.0.1:${port}? It keeps retrying\n`,
+  )
+  t.equal(await nobody.stop(), 0)
+
+  writeFileSync(secretFile, 'not-the-secret\n')
+  const refused = onTerminal(t, [...base, '--broker', cloud.mqttUrl])
+  await refused.logs.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('mqtt refused this device'))
+  await refused.said('Not connected')
+  t.match(
+    refused.err(),
+    '\nNot connected: the broker refuses this device (an unknown device id or a wrong secret): check the id ' +
+      '(`fakephone device list` on the broker) and the secret file; it keeps retrying\n',
+  )
+  t.equal(await refused.stop(), 0)
+})
+
+t.test('off a terminal: nothing but the log', async (t) => {
+  const cloud = await startCloud(t)
+  const { base } = await phoneOf(t, cloud)
+  const io = testIo(cloud.clock)
+  const running = main([...base, '--broker', cloud.mqttUrl], io.io)
+  await io.logs.waitFor((l) => l.msg === 'agent started')
+  await firstFixStored(cloud)
+  io.abort()
+  t.equal(await running, 0)
+  t.equal(io.err(), '', 'no start-up lines')
+})
+
+/** The built CLI's agent on a config file, as the README's hobbyist runs it. */
+async function configFile(t: Test): Promise<{ cloud: Cloud; config: string; phoneDir: string }> {
+  assertBuilt()
+  // The phone in its own process runs on real time: so does its cloud.
+  const cloud = await startCloud(t, {}, new SystemClock())
+  const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
+  const config = join(tempDir(t), 'agent.json')
+  writeFileSync(
+    config,
+    JSON.stringify({ id: 'phone-a', broker: cloud.wsUrl, dataDir: phoneDir, secretFile, location: 'fixed:55.95,-3.19' }),
+  )
+  return { cloud, config, phoneDir }
+}
+
+t.test(
+  'the built CLI on a terminal: readable start-up lines, no JSON',
+  { skip: hasScript ? false : 'no `script` (util-linux) to give the CLI a terminal' },
+  async (t) => {
+    const { cloud, config, phoneDir } = await configFile(t)
+    const [env, args] = cliCommand(['agent', '--config', config])
+    const command = [env, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+    // `script` runs it on a pseudo-terminal (stdout and stderr both), as a person at a terminal would.
+    const proc = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = once(proc, 'exit')
+    onEnd(t, () => {
+      if (proc.exitCode === null) proc.kill('SIGKILL')
+      return exited
+    })
+    let screen = ''
+    proc.stdout.on('data', (d: Buffer) => (screen += d.toString()))
+    // Connected (and said so) before its first fix went out; `script` passes on all it was given before it exits.
+    await firstFixStored(cloud)
+    proc.kill('SIGTERM')
+    await exited
+    const text = screen.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replaceAll('\r', '')
+    t.match(text, `Phone phone-a, data directory ${phoneDir}\n  broker        ${cloud.wsUrl}\n  push channel  on, ${cloud.pushUrl}`)
+    t.match(text, /owner key {5}none: every remote command is refused/)
+    t.match(text, `\nConnected to the broker ${cloud.wsUrl}\n`)
+    t.notMatch(text, /\{"level"/, 'no JSON log line')
+  },
+)
+
+t.test('the built CLI through a pipe (as under systemd): JSON log lines on stdout, no start-up lines', async (t) => {
+  const { cloud, config } = await configFile(t)
+  const child = spawnCli(t, ['agent', '--config', config])
+  let out = ''
+  let err = ''
+  child.proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.proc.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  await child.waitForLog((l) => l.msg === 'agent started')
+  await firstFixStored(cloud)
+  t.equal(await child.stop(), 0)
+  const lines = out.trimEnd().split('\n')
+  t.ok(lines.length >= 2)
+  for (const line of lines) t.match(JSON.parse(line), { level: Number, msg: String }, 'a JSON log line')
+  t.equal(err, '\nSIGTERM: stopping (again to force)\n', 'stderr says only the stop')
+})
