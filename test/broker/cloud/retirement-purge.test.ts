@@ -24,6 +24,8 @@ import {
   startCloud,
   storedHeartbeats,
   type Cloud,
+  basicAuth,
+  cloudCall,
 } from '../../fixtures/cloud.js'
 import { backupReady, HOUR, nextBackup } from '../../fixtures/backup.js'
 import { notify } from '../../fixtures/framework.js'
@@ -32,31 +34,12 @@ import { listening, makeOwner, provision, run, signed } from '../../fixtures/own
 const DAY = 86_400_000
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-interface Reply {
-  status: number
-  body: Record<string, unknown>
-}
-
-async function call(cloud: Cloud, auth: string, method: string, path: string, body?: Buffer | object): Promise<Reply> {
-  const headers: Record<string, string> = { authorization: auth }
-  let payload: Uint8Array<ArrayBuffer> | string | undefined
-  if (Buffer.isBuffer(body)) payload = new Uint8Array(body)
-  else if (body !== undefined) {
-    headers['content-type'] = 'application/json'
-    payload = JSON.stringify(body)
-  }
-  const res = await fetch(`${cloud.apiUrl}${path}`, { method, headers, body: payload })
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
-}
-
-const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
-
 /** A phone's synced note: its blob, then the item. */
 async function putNote(cloud: Cloud, auth: string, id: string): Promise<string> {
   const bytes = Buffer.from(`alice's private note ${id}`)
   const sha256 = sha(bytes)
-  t.equal((await call(cloud, auth, 'PUT', `/cloud/v1/blobs/${sha256}?size=${bytes.length}&offset=0`, bytes)).status, 201)
-  const item = await call(cloud, auth, 'PUT', `/cloud/v1/sync/notes/${id}`, {
+  t.equal((await cloudCall(cloud, auth, 'PUT', `/cloud/v1/blobs/${sha256}?size=${bytes.length}&offset=0`, bytes)).status, 201)
+  const item = await cloudCall(cloud, auth, 'PUT', `/cloud/v1/sync/notes/${id}`, {
     sha256,
     size: bytes.length,
     meta: { title: id },
@@ -107,9 +90,9 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   const db = cloud.broker.db
   const owner = makeOwner(t)
   const secret = await provision(cloud, owner, 'p-alice', 'alice')
-  const phone = basic('p-alice', secret)
+  const phone = basicAuth('p-alice', secret)
   const secret2 = await addDevice(cloud, 'p-alice-2', 'alice')
-  const bob = basic('p-bob', await addDevice(cloud, 'p-bob', 'bob'))
+  const bob = basicAuth('p-bob', await addDevice(cloud, 'p-bob', 'bob'))
 
   // Find Device: a real phone's fixes (location history, last known position), its switches, and lost mode with its receipt.
   const agent = await startAgent(t, cloud, 'p-alice', secret, { ownerKey: owner.publicKey, systemProfile: true })
@@ -139,33 +122,45 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   await second.publishAsync('fp/v1/p-alice-2/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
   await stored
   // A2: a member, so recently deleted keeps its note 180 days, past the purge. S1, R1: a synced note and one deleted.
-  const member = await call(cloud, `Bearer ${cloud.consoleToken}`, 'PUT', '/api/accounts/alice/membership', { tier: 'premium', days: 365 })
+  const member = await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'PUT', '/api/accounts/alice/membership', {
+    tier: 'premium',
+    days: 365,
+  })
   t.equal(member.status, 200)
   const blobs = [backup.sha256, await putNote(cloud, phone, 'kept'), await putNote(cloud, phone, 'binned')]
-  t.equal((await call(cloud, phone, 'DELETE', '/cloud/v1/sync/notes/binned')).status, 200)
+  t.equal((await cloudCall(cloud, phone, 'DELETE', '/cloud/v1/sync/notes/binned')).status, 200)
   await putNote(cloud, bob, 'bobs')
   // D1: a drive file from an SDK app (its token), shared by a link.
-  const token = (await call(cloud, `Bearer ${cloud.consoleToken}`, 'POST', '/api/accounts/alice/drive/tokens', { app: 'gallery' })).body
-    .token as string
+  const token = (await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'POST', '/api/accounts/alice/drive/tokens', { app: 'gallery' }))
+    .body.token as string
   const file = Buffer.from("alice's tax return")
   blobs.push(sha(file))
-  const put = await call(cloud, `Bearer ${token}`, 'POST', '/sdk/v1/files?name=tax.txt', file)
+  const put = await cloudCall(cloud, `Bearer ${token}`, 'POST', '/sdk/v1/files?name=tax.txt', file)
   const fileId = (put.body.file as { id: string }).id
-  const shared = await call(cloud, `Bearer ${cloud.consoleToken}`, 'POST', `/api/accounts/alice/drive/files/${fileId}/shares`)
+  const shared = await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'POST', `/api/accounts/alice/drive/files/${fileId}/shares`)
   t.equal(shared.status, 201)
   // S3: an upload cut short (a partial file on disk) and bytes no item claimed (a proof, a blob no one holds): upload-expiry.ts
   // removes both a day later, long before the purge; the checks below show nothing of them is left.
   const partial = Buffer.from('a photo never finished')
-  t.equal((await call(cloud, phone, 'PUT', `/cloud/v1/blobs/${sha(partial)}?size=${partial.length + 10}&offset=0`, partial)).status, 200)
+  t.equal(
+    (await cloudCall(cloud, phone, 'PUT', `/cloud/v1/blobs/${sha(partial)}?size=${partial.length + 10}&offset=0`, partial)).status,
+    200,
+  )
   const unclaimed = Buffer.from('bytes no item claimed')
   blobs.push(sha(unclaimed))
-  t.equal((await call(cloud, phone, 'PUT', `/cloud/v1/blobs/${sha(unclaimed)}?size=${unclaimed.length}&offset=0`, unclaimed)).status, 201)
+  t.equal(
+    (await cloudCall(cloud, phone, 'PUT', `/cloud/v1/blobs/${sha(unclaimed)}?size=${unclaimed.length}&offset=0`, unclaimed)).status,
+    201,
+  )
   // X3: a notification with a body of the owner's.
   notify(cloud, 'p-alice-2', { title: 'Private', body: "alice's secret text" })
   // M2: the account migrated and its phones were told where to (device_moves, a cloud-moved notice).
   cloud.broker.cloud.retirement.markMigrated('alice', 'migrate', clock.now(), 'to http://127.0.0.1:9')
   const to = { mqtt: 'mqtt://127.0.0.1:9', push: 'ws://127.0.0.1:9/push', cloud: 'http://127.0.0.1:9' }
-  t.equal((await call(cloud, `Bearer ${cloud.consoleToken}`, 'POST', '/api/accounts/alice/moved', { account: 'alice', to })).status, 200)
+  t.equal(
+    (await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'POST', '/api/accounts/alice/moved', { account: 'alice', to })).status,
+    200,
+  )
   // Every phone off: what arrives after the purge is new data, not what the purge left.
   await agent.stop()
   await second.endAsync()
@@ -217,7 +212,7 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   // bob exported on day 40, so his data is kept 30 days past that, beyond this test's end.
   cloud.broker.cloud.retirement.markMigrated('bob', 'export', clock.now() + 40 * DAY)
   const plan = { announce: 'now', syncOff: '7d', migrationDeadline: '30d', shutdown: '60d' }
-  t.equal((await call(cloud, `Bearer ${cloud.consoleToken}`, 'PUT', '/api/service/retirement', plan)).status, 200)
+  t.equal((await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'PUT', '/api/service/retirement', plan)).status, 200)
   clock.advance(61 * DAY)
   t.equal(cloud.broker.cloud.retirement.accountNow('alice')?.access, 'purged')
   // The backups clearer sweeps the blobs no one holds once the purge's transaction is in (setImmediate); the same sweep, awaited.
@@ -273,7 +268,7 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   )
   t.same(bobAfter, bobBefore, "bob's rows stay")
   t.ok(bobBefore['sync_items'], 'bob has a note')
-  t.match(await call(cloud, bob, 'GET', '/cloud/v1/sync/notes/changes?since=0'), { status: 410 }, 'the service is gone for bob too')
+  t.match(await cloudCall(cloud, bob, 'GET', '/cloud/v1/sync/notes/changes?since=0'), { status: 410 }, 'the service is gone for bob too')
 
   // What the purge says it did, and what `console service status` shows of it.
   const record = cloud.broker.cloud.cloudLog.list('alice', 1)[0]
@@ -287,9 +282,9 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   })
   t.equal(cloud.broker.cloud.retirement.accountNow('alice')?.purged, record?.message)
   t.equal(cloud.broker.cloud.retirement.accountNow('bob')?.purged, null, 'bob is not purged yet')
-  t.match(await call(cloud, `Bearer ${cloud.consoleToken}`, 'GET', '/api/accounts/alice'), {
+  t.match(await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'GET', '/api/accounts/alice'), {
     status: 410,
     body: { code: 'ACCOUNT_PURGED', error: /; `console service status` says what its purge deleted and what the cloud keeps$/ },
   })
-  t.notMatch((await call(cloud, phone, 'GET', '/cloud/v1/sync/notes/changes?since=0')).body.error, /console/, 'not to a phone')
+  t.notMatch((await cloudCall(cloud, phone, 'GET', '/cloud/v1/sync/notes/changes?since=0')).body.error, /console/, 'not to a phone')
 })

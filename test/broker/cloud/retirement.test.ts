@@ -10,38 +10,30 @@ import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
 import { DEFAULT_RETIREMENT_RULES } from '../../../broker/cloud/retirement.js'
 import { resolveDate } from '../../../broker/cloud/retirement-plan.js'
 import type { ManualClock } from '../../../common/clock.js'
-import { addDevice, connectDevice, heartbeat, startCloud, storedHeartbeats, type Cloud } from '../../fixtures/cloud.js'
+import {
+  addDevice,
+  basicAuth,
+  cloudCall,
+  connectDevice,
+  heartbeat,
+  startCloud,
+  storedHeartbeats,
+  type Cloud,
+  type CloudReply,
+} from '../../fixtures/cloud.js'
 
 const DAY = 86_400_000
 
-interface Reply {
-  status: number
-  body: Record<string, unknown>
-}
-
-async function call(cloud: Cloud, auth: string, method: string, path: string, body?: Buffer | object): Promise<Reply> {
-  const headers: Record<string, string> = { authorization: auth }
-  let payload: Uint8Array<ArrayBuffer> | string | undefined
-  if (Buffer.isBuffer(body)) payload = new Uint8Array(body)
-  else if (body !== undefined) {
-    headers['content-type'] = 'application/json'
-    payload = JSON.stringify(body)
-  }
-  const res = await fetch(`${cloud.apiUrl}${path}`, { method, headers, body: payload })
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
-}
-
-const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
 const consoleAuth = (cloud: Cloud): string => `Bearer ${cloud.consoleToken}`
-const api = (cloud: Cloud, method: string, path: string, body?: object): Promise<Reply> =>
-  call(cloud, consoleAuth(cloud), method, path, body)
+const api = (cloud: Cloud, method: string, path: string, body?: object): Promise<CloudReply> =>
+  cloudCall(cloud, consoleAuth(cloud), method, path, body)
 
 /** A phone's upload of a note: the blob, then the item. Answers both statuses. */
-async function upload(cloud: Cloud, auth: string, id: string): Promise<[blob: Reply, item: Reply]> {
+async function upload(cloud: Cloud, auth: string, id: string): Promise<[blob: CloudReply, item: CloudReply]> {
   const bytes = Buffer.from(`note ${id}`)
   const sha256 = createHash('sha256').update(bytes).digest('hex')
-  const blob = await call(cloud, auth, 'PUT', `/cloud/v1/blobs/${sha256}?size=${bytes.length}&offset=0`, bytes)
-  const item = await call(cloud, auth, 'PUT', `/cloud/v1/sync/notes/${id}`, {
+  const blob = await cloudCall(cloud, auth, 'PUT', `/cloud/v1/blobs/${sha256}?size=${bytes.length}&offset=0`, bytes)
+  const item = await cloudCall(cloud, auth, 'PUT', `/cloud/v1/sync/notes/${id}`, {
     sha256,
     size: bytes.length,
     meta: { title: id },
@@ -121,11 +113,12 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
   const T0 = clock.now()
   const to = (ms: number): void => clock.advance(T0 + ms - clock.now())
   const phone: Record<string, string> = {}
-  for (const a of ['alice', 'bob', 'carol', 'dave']) phone[a] = basic(`p-${a}`, await addDevice(cloud, `p-${a}`, a))
-  const read = (a: string): Promise<Reply> => call(cloud, phone[a] as string, 'GET', '/cloud/v1/sync/notes/changes')
+  for (const a of ['alice', 'bob', 'carol', 'dave']) phone[a] = basicAuth(`p-${a}`, await addDevice(cloud, `p-${a}`, a))
+  const read = (a: string): Promise<CloudReply> => cloudCall(cloud, phone[a] as string, 'GET', '/cloud/v1/sync/notes/changes')
   const retirement = () => cloud.broker.cloud.retirement
   const token = (await api(cloud, 'POST', '/api/accounts/alice/drive/tokens', { app: 'gallery' })).body.token as string
-  const sdk = (method: string, body?: Buffer): Promise<Reply> => call(cloud, `Bearer ${token}`, method, '/sdk/v1/files?name=a.txt', body)
+  const sdk = (method: string, body?: Buffer): Promise<CloudReply> =>
+    cloudCall(cloud, `Bearer ${token}`, method, '/sdk/v1/files?name=a.txt', body)
 
   await api(cloud, 'PUT', '/api/service/retirement', { announce: '1d', syncOff: '10d', migrationDeadline: '40d', shutdown: '60d' })
   t.equal((await api(cloud, 'PUT', '/api/service/retirement/accounts/carol', { deadline: '25d' })).status, 200)
@@ -255,7 +248,7 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
     await stored
     t.equal(cloud.broker.store.device('p-find')?.last?.seq, 1, 'Find Device keeps working after the deadline')
     t.equal((await api(cloud, 'POST', '/api/devices/p-find/commands', {})).status, 400)
-    t.equal((await call(cloud, 'Basic x', 'GET', '/share/nothing')).status, 404)
+    t.equal((await cloudCall(cloud, 'Basic x', 'GET', '/share/nothing')).status, 404)
     client.end(true)
   })
 
@@ -277,7 +270,7 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
     }
     t.match(await read('bob'), shutDown, "a migrated account's phone")
     t.match(await api(cloud, 'POST', '/api/devices/p-find/commands', {}), shutDown, 'Find Device commands')
-    t.match(await call(cloud, 'Basic x', 'GET', '/share/nothing'), shutDown, 'share links')
+    t.match(await cloudCall(cloud, 'Basic x', 'GET', '/share/nothing'), shutDown, 'share links')
     t.equal((await api(cloud, 'GET', '/api/accounts/bob/items')).status, 200, 'the source of a migration stays readable to re-verify')
     for (const a of ['alice', 'bob', 'carol', 'dave']) {
       t.match(notices(cloud, `p-${a}`).at(-1), 'service-gone: The fakephone cloud service is gone', a)
