@@ -8,6 +8,7 @@
  * (page-api.ts) says each receipt the same way.
  */
 import type { CommandView } from '../../common/console-api.js'
+import { FINAL_STATES } from '../../common/contract.js'
 import type { OwnerKeys } from '../../common/signing.js'
 import { receiptLine } from '../remote-commands.js'
 
@@ -30,6 +31,8 @@ export interface CommandOutcome {
   id: string
   type: CommandView['type']
   state: CommandView['state']
+  /** Whether the state is final (common/contract's FINAL_STATES): the page marks an unfinished one as pending. */
+  final: boolean
   reason: string | null
   receiptText: string
   verified: boolean
@@ -48,7 +51,14 @@ export interface DeviceOutcome {
 export function outcomeOf(device: string, commands: readonly CommandView[], keys: OwnerKeys): DeviceOutcome {
   const newest = commands[0]
   const command: CommandOutcome | null = newest
-    ? { id: newest.id, type: newest.type, state: newest.state, reason: newest.reason, ...receiptOf(newest, keys) }
+    ? {
+        id: newest.id,
+        type: newest.type,
+        state: newest.state,
+        final: FINAL_STATES.has(newest.state),
+        reason: newest.reason,
+        ...receiptOf(newest, keys),
+      }
     : null
   return { device, command, located: locatedFix(commands, keys) }
 }

@@ -28,7 +28,7 @@ const state = {
   rows: new Map(),
   /** F2: per device, the newest fix a verified locate brought (its receipt's data), from the stream or the device page. */
   located: new Map(),
-  /** F2: per device, its newest command as the stream last said it ({type, state, reason, receiptText, verified}). */
+  /** F2: per device, its newest command as the stream last said it ({type, state, final, reason, receiptText, verified}). */
   commands: new Map(),
   offset: 0,
   simulated: false,
@@ -71,8 +71,6 @@ function fixAge(d) {
   return d.last ? ago(cloudNow() - d.last.at) : '-'
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'rejected', 'expired', 'cancelled'])
-
 /**
  * F2: under the data channel, the phone's newest command and where it stands, in the CLI's words for a refusal or a
  * failure (cli/command-words: "ring failed: …"), and whether its receipt is verified; the receipt's line in its tooltip.
@@ -81,7 +79,7 @@ function commandLine(d) {
   const c = state.commands.get(d.id)
   if (!c) return null
   const receipt = c.verified ? ' · verified' : c.receiptText === 'no receipt' ? '' : ' · receipt NOT verified'
-  const kind = c.state === 'succeeded' ? (c.verified ? 'on' : 'bad') : FINAL.has(c.state) ? 'bad' : 'warn'
+  const kind = c.state === 'succeeded' ? (c.verified ? 'on' : 'bad') : c.final ? 'bad' : 'warn'
   return h('div', {
     class: `last-command small ${kind}`,
     title: c.receiptText,

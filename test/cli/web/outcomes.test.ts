@@ -59,11 +59,11 @@ t.test("outcomeOf: the newest command, and the newest verified locate's fix (a f
   const outcome = outcomeOf('phone-b', [ring, forged, older], owner.keys)
   t.same(outcome, {
     device: 'phone-b',
-    command: { id: ring.id, type: 'ring', state: 'queued', reason: null, receiptText: 'no receipt', verified: false },
+    command: { id: ring.id, type: 'ring', state: 'queued', final: false, reason: null, receiptText: 'no receipt', verified: false },
     located: { lat: 1, lon: 2, accuracy: 3, at: 2_000 },
   })
   t.match(outcomeOf('phone-b', [forged], owner.keys), {
-    command: { verified: false, receiptText: "receipt NOT verified: the signature is not phone-b's" },
+    command: { final: true, verified: false, receiptText: "receipt NOT verified: the signature is not phone-b's" },
     located: null,
   })
   t.same(outcomeOf('phone-b', [], owner.keys), { device: 'phone-b', command: null, located: null }, 'never had a command')

@@ -294,7 +294,14 @@ t.test("F2: every page hears where any phone's commands stand: phone-b located f
   t.match(heard.outcomes, [
     {
       device: 'phone-b',
-      command: { type: 'locate', state: 'succeeded', reason: null, verified: true, receiptText: /^verified receipt signed by phone-b at / },
+      command: {
+        type: 'locate',
+        state: 'succeeded',
+        final: true,
+        reason: null,
+        verified: true,
+        receiptText: /^verified receipt signed by phone-b at /,
+      },
       located: { lat: 51.5007, lon: -0.1246, accuracy: 12, at: s.clock.now() },
     },
   ])
