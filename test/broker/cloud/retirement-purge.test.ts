@@ -29,6 +29,7 @@ import {
 } from '../../fixtures/cloud.js'
 import { backupReady, HOUR, nextBackup } from '../../fixtures/backup.js'
 import { notify } from '../../fixtures/framework.js'
+import { closedPort } from '../../fixtures/ports.js'
 import { listening, makeOwner, provision, run, signed } from '../../fixtures/owner.js'
 
 const DAY = 86_400_000
@@ -155,8 +156,10 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   // X3: a notification with a body of the owner's.
   notify(cloud, 'p-alice-2', { title: 'Private', body: "alice's secret text" })
   // M2: the account migrated and its phones were told where to (device_moves, a cloud-moved notice).
-  cloud.broker.cloud.retirement.markMigrated('alice', 'migrate', clock.now(), 'to http://127.0.0.1:9')
-  const to = { mqtt: 'mqtt://127.0.0.1:9', push: 'ws://127.0.0.1:9/push', cloud: 'http://127.0.0.1:9' }
+  // Somewhere nothing listens (a port the OS chose and closed): the agent, told to move, may try it before it stops.
+  const away = `127.0.0.1:${await closedPort()}`
+  cloud.broker.cloud.retirement.markMigrated('alice', 'migrate', clock.now(), `to http://${away}`)
+  const to = { mqtt: `mqtt://${away}`, push: `ws://${away}/push`, cloud: `http://${away}` }
   t.equal(
     (await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'POST', '/api/accounts/alice/moved', { account: 'alice', to })).status,
     200,
