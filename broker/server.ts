@@ -55,9 +55,11 @@ import { StateStore, type HoldOptions } from './devices/state-store.js'
 import { CommandCenter } from './devices/commands.js'
 import {
   AccountChangedSchema,
+  CommandChangedSchema,
   TOPIC_ROOT,
   accountChangedTopic,
   checked,
+  commandChangedTopic,
   encodePayload,
   parseTopic,
   topicFor,
@@ -324,6 +326,13 @@ export class CloudBroker {
     const commands = new CommandCenter(db, store, clock, log.child({ component: 'commands' }), (deviceId, command) =>
       this.sendToDevice(deviceId, JSON.stringify(command)),
     )
+    // F2: every change of a command's state, said to the console only (no device may subscribe to it, AccessControl),
+    // and only while a console listens: one small publish per step, none when nobody would hear it.
+    commands.on('changed', (view) => {
+      if (!access.consoleListening) return
+      const change = checked(CommandChangedSchema, { device: view.device, command: view.id, state: view.state })
+      this.publish(commandChangedTopic(change.device), JSON.stringify(change))
+    })
     const hooks = access.hooks()
     const ingest = this.safely('published', (msg: AcceptedMessage, client: Client | null) => this.ingest(msg, client))
     const aedes = new Aedes({

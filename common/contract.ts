@@ -261,6 +261,36 @@ export function isAccountChangedTopic(topic: string): boolean {
   return /^fp\/v1\/accounts\/[^/+#]+\/changed$/.test(topic)
 }
 
+/**
+ * The cloud's word to the console that a command's state changed (F2): submitted (queued, or rejected at once), cancelled,
+ * expired, or a step its device reported (delivered, executing, a final state): `fp/v1/commands/<device>/changed`. A
+ * command queued for a phone that is offline, or cancelled before it was sent, goes out on no device topic: this is how
+ * a console watching the broker (the web console's live feed) learns of it. Only ids and the state: no arguments, no
+ * envelope, no receipt (the console reads those from the console API). Like the account changes, three levels under
+ * fp/v1/, so no device topic is ever one of these and a device may neither subscribe to nor publish them; said only
+ * while a console listens.
+ */
+export const CommandChangedSchema = z.strictObject({
+  device: DeviceIdSchema,
+  /** The command's id. */
+  command: z.uuid(),
+  state: CommandStateSchema,
+})
+export type CommandChanged = z.infer<typeof CommandChangedSchema>
+
+/** The console's subscription to every device's command changes. */
+export const COMMAND_CHANGES_FILTER = `${TOPIC_ROOT}/commands/+/changed`
+
+/** Where a change of one of `device`'s commands is said (a device id is always one topic level, DeviceIdSchema). */
+export function commandChangedTopic(device: DeviceId): string {
+  return `${TOPIC_ROOT}/commands/${device}/changed`
+}
+
+/** True for a topic commandChangedTopic makes. */
+export function isCommandChangedTopic(topic: string): boolean {
+  return /^fp\/v1\/commands\/[^/+#]+\/changed$/.test(topic)
+}
+
 export type TopicKind = keyof typeof TOPICS
 /** The kinds a device publishes (direction device→cloud); a test keeps this in step with TOPICS. */
 export type DeviceKind = 'heartbeat' | 'presence' | 'status' | 'result' | 'logs'

@@ -16,8 +16,10 @@
  * A command or a receipt of any phone is also passed on as where that phone's commands now stand (outcomes.ts: its
  * newest command, and the fix of its newest verified locate), read once per burst from its command list and verified
  * here with the owner's keys, so the list and the map follow every phone, not only the one whose page is open (F2).
- * The feed remembers each phone's last outcome and tells a page that opens (or reopens its stream) at once; a
- * command the page issues or cancels, and a move of the clock (a queued command may expire), are read again too.
+ * The broker's word that a command's state changed (its console-only topic, contract.ts CommandChangedSchema) is passed
+ * on the same way: a command queued for a phone that is away, or cancelled, goes out on no device topic, whether a page
+ * or a terminal (`fakephone console ring`) issued it. The feed remembers each phone's last outcome and tells a page that
+ * opens (or reopens its stream) at once; a move of the clock (a queued command may expire) is read again too.
  *   event: devices   {now, devices: DeviceView[]}   the devices that changed
  *   event: commands  {devices: string[]}            devices whose commands moved
  *   event: outcomes  {outcomes: DeviceOutcome[]}    where those devices' commands stand (outcomes.ts); on attach,
@@ -36,9 +38,12 @@ import { randomBytes } from 'node:crypto'
 import {
   ACCOUNT_CHANGES_FILTER,
   AccountChangedSchema,
+  COMMAND_CHANGES_FILTER,
+  CommandChangedSchema,
   FINAL_STATES,
   decodeJson,
   isAccountChangedTopic,
+  isCommandChangedTopic,
   parseTopic,
 } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
@@ -111,7 +116,7 @@ export class LiveFeed {
         client.once('connect', () => resolve())
         client.once('error', reject)
       })
-      await client.subscribeAsync(['fp/v1/+/+', ACCOUNT_CHANGES_FILTER], { qos: 0 })
+      await client.subscribeAsync(['fp/v1/+/+', ACCOUNT_CHANGES_FILTER, COMMAND_CHANGES_FILTER], { qos: 0 })
     } catch (err) {
       await client.endAsync(true)
       // A wrong console token or no broker: the person's to fix, one line as the CLI says a FakephoneError, not a stack.
@@ -178,7 +183,7 @@ export class LiveFeed {
     this.schedule()
   }
 
-  /** A page issued or cancelled a command of `device` (a command queued for a phone that is away goes out on no topic). */
+  /** One of `device`'s commands moved: its outcome is read again with the next flush. */
   commandsMoved(device: string): void {
     this.commands.add(device)
     this.schedule()
@@ -186,6 +191,7 @@ export class LiveFeed {
 
   onMessage(topic: string, payload: Buffer | string = ''): void {
     if (isAccountChangedTopic(topic)) return this.accountChanged(payload)
+    if (isCommandChangedTopic(topic)) return this.commandChanged(payload)
     const parsed = parseTopic(topic)
     if (!parsed) return
     if (DEVICE_KINDS.has(parsed.kind)) this.devices.add(parsed.deviceId)
@@ -207,6 +213,16 @@ export class LiveFeed {
     else if (account === null) this.everyAccount = true
     else this.accounts.add(account)
     this.schedule()
+  }
+
+  /**
+   * The broker said a command's state changed (contract.ts, CommandChangedSchema): how a command queued for a phone that
+   * is away, or cancelled before it was sent, from this console's pages or from a terminal, reaches the pages (F2).
+   */
+  private commandChanged(payload: Buffer | string): void {
+    const decoded = decodeJson(CommandChangedSchema, payload)
+    if (!decoded.ok) return this.opts.log.warn({ reason: decoded.reason }, 'live feed: a malformed command change')
+    this.commandsMoved(decoded.value.device)
   }
 
   private schedule(): void {

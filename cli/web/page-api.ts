@@ -10,7 +10,8 @@
  *   GET  /app/api/devices/:id/track.gpx       F1: the location history as GPX (?limit=N, at most 10,000)
  *   GET  /app/api/devices/:id/track.geojson   ...and as GeoJSON
  *   POST /app/api/clock/advance               relayed; then every open page hears the clock moved
- *   POST /app/api/commands/:cid/cancel        relayed; then every open page hears where its device's commands stand
+ *   POST /app/api/commands/:cid/cancel        relayed; every open page hears where its device's commands stand from the
+ *                                              broker's word that the command changed (live.ts)
  * Everything else on the list below is relayed as is, status and body; any
  * other path is a 404. Every refusal is `{error, code}`, as the broker's. A
  * broker that cannot be reached, or that refuses the console token (a 401 from
@@ -21,7 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
 import { readBodyBytes } from '../../common/http-body.js'
 import { COMMAND_TYPES, CommandArgsSchemas, decodeJson, type CommandType } from '../../common/contract.js'
-import type { CommandChangeReply, CommandView, HistoryReply } from '../../common/console-api.js'
+import type { CommandView, HistoryReply } from '../../common/console-api.js'
 import type { OwnerKeys } from '../../common/signing.js'
 import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { describe } from '../command-words.js'
@@ -45,6 +46,8 @@ const RELAYED: readonly [string, RegExp][] = (
     ['GET', `devices/${SEG}/channels`],
     ['GET', `devices/${SEG}/notifications`],
     ['POST', `devices/${SEG}/notifications`],
+    // F2: the open pages hear of it from the broker's word that the command changed (live.ts).
+    ['POST', `commands/${SEG}/cancel`],
     ['GET', `clock`],
     ['GET', `service`],
     ['GET', `accounts`],
@@ -128,12 +131,6 @@ export class PageApi {
     const commands = /^\/devices\/([^/]+)\/commands$/.exec(path)
     if (commands && method === 'GET') return this.commandList(segment(commands[1] as string))
     if (commands && method === 'POST') return this.issue(segment(commands[1] as string), await body(req))
-    if (/^\/commands\/[^/]+\/cancel$/.test(path) && method === 'POST') {
-      const cancelled = await this.relay(method, path, url, await body(req))
-      if (cancelled.status === 200)
-        this.ctx.live.commandsMoved((JSON.parse(cancelled.body.toString()) as CommandChangeReply).command.device)
-      return cancelled
-    }
     if (path === '/clock/advance' && method === 'POST') {
       const moved = await this.relay(method, path, url, await body(req))
       if (moved.status === 200) this.ctx.live.clockMoved()
@@ -196,8 +193,6 @@ export class PageApi {
     )
     if (submitted.status !== 201) return submitted
     const { command } = JSON.parse(submitted.body.toString()) as { command: CommandView }
-    // Queued for a phone that is away, it goes out on no topic the live feed hears: every page is told here.
-    this.ctx.live.commandsMoved(id)
     return json(201, { command: this.explain(command, signed.command.issuedAt, signed.device.online) })
   }
 

@@ -76,6 +76,9 @@ t.test("a device cannot publish or subscribe to another device's topics, $SYS or
     '$SYS/#',
     'fp/v1/phone-a/heartbeat',
     'other/topic',
+    // F2: the commands' changes are the console's alone, a device's own included.
+    'fp/v1/commands/phone-a/changed',
+    'fp/v1/commands/+/changed',
   ]) {
     t.equal(await subackCode(a, topic), 128, `subscribe ${topic} refused with SUBACK 0x80`)
   }

@@ -15,6 +15,7 @@ import { ConsoleClient } from '../../../cli/console-client.js'
 import { closedPort } from '../../fixtures/ports.js'
 import { consoleCli, events, fakeStream, secondPhone, startWeb, tempDir, type Json } from '../../fixtures/web.js'
 import { LogCapture } from '../../fixtures/logs.js'
+import { run } from '../../fixtures/io.js'
 import { OwnerKeys } from '../../../common/signing.js'
 
 /** fetch() sets Host itself: this request names the host it is told to. */
@@ -234,7 +235,11 @@ t.test("S1, A1: an account's cloud data changed: every page hears which account;
     log: logs.logger(),
   })
   feed.onMessage('fp/v1/accounts/alice/changed', 'not json')
-  t.match(logs.lines, [{ msg: 'live feed: a malformed account change', reason: /not valid JSON/ }])
+  feed.onMessage('fp/v1/commands/phone-a/changed', JSON.stringify({ device: 'phone-a', command: 'x', state: 'queued', args: {} }))
+  t.match(logs.lines, [
+    { msg: 'live feed: a malformed account change', reason: /not valid JSON/ },
+    { msg: 'live feed: a malformed command change' },
+  ])
   await feed.stop()
 })
 
@@ -329,6 +334,21 @@ t.test("F2: every page hears where any phone's commands stand: phone-b located f
   t.match(frames.join(''), /receipt NOT verified: this keys folder did not provision phone-b/)
 })
 
+t.test('F2: a command queued and cancelled from a terminal for a phone that is away reaches an open page', async (t) => {
+  const s = await startWeb(t)
+  const live = await events(t, s)
+  await s.agent.stop()
+  while (s.cloud.broker.isConnected('phone-a')) await once(s.cloud.broker.store, 'presence')
+  const ring = await consoleCli(s, 'ring', 'phone-a', '--wait', '10ms', '--expires', '1h')
+  const id = (/command ([0-9a-f-]{36}) is queued/.exec(ring.out) as RegExpExecArray)[1] as string
+  const newest = (state: string) => (d: Json) => Boolean(d.outcomes.some((o: Json) => o.device === 'phone-a' && o.command?.state === state))
+  t.match(await live.next('outcomes', newest('queued')), { outcomes: [{ device: 'phone-a', command: { id, type: 'ring' } }] })
+  const cancelled = await run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, 'cancel', id], s.real)
+  t.match(cancelled, { out: /^Cancelled ring /, err: '' })
+  t.match(await live.next('outcomes', newest('cancelled')), { outcomes: [{ command: { id, reason: 'cancelled by the owner' } }] })
+  t.notOk(s.cloud.broker.isConnected('phone-a'), 'the phone stayed away')
+})
+
 t.test('F2: a command for a phone that is away stays queued and can be cancelled; a console without the key cannot sign', async (t) => {
   const s = await startWeb(t)
   const live = await events(t, s)
@@ -337,7 +357,7 @@ t.test('F2: a command for a phone that is away stays queued and can be cancelled
   t.equal(queued.status, 201)
   t.match(queued.body.command.text, /^phone-a is offline: ring is queued and runs when it comes back \(expires in 10m 0s\)$/)
   t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body.commands[0].text, /^phone-a is offline: ring is queued/)
-  // Queued for a phone that is away, it goes out on no topic: the pages hear of it from the page API that issued it.
+  // Queued for a phone that is away, it goes out on no device topic: the pages hear of it from the broker's word that it changed.
   const newest = (state: string) => (d: Json) => d.outcomes[0]?.command?.state === state
   t.match(await live.next('outcomes', newest('queued')), { outcomes: [{ device: 'phone-a', command: { type: 'ring', verified: false } }] })
   const cancel = await s.call('POST', `/app/api/commands/${queued.body.command.id}/cancel`, { body: '{}' })
