@@ -112,6 +112,10 @@ export type AgentConfig = z.output<typeof AgentConfigSchema>
 
 export const AGENT_CONFIG: ConfigSpec<typeof AgentConfigSchema> = { kind: 'agent', schema: AgentConfigSchema }
 
+/** Why a phone on an mqtt:// broker URL has no push channel, and what to give: the log and the terminal say it alike. */
+export const NO_PUSH_WHY =
+  'an mqtt:// broker URL does not say where the cloud listens; give --push ws://HOST:PORT/push or a ws://HOST:PORT/mqtt broker'
+
 /**
  * Where the phone's push channel and cloud transfers go. Given URLs win; else
  * both follow the broker URL: ws://HOST:PORT/mqtt gives ws://HOST:PORT/push

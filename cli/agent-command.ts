@@ -4,7 +4,7 @@ import { COMMAND_SUMMARIES } from './command-summaries.js'
 import type { Server } from 'node:net'
 import type { Agent } from '../agent/agent.js'
 import { serveControl } from '../agent/control.js'
-import { AGENT_CONFIG, AgentConfigSchema, channelUrls, type AgentConfig } from '../agent/config.js'
+import { AGENT_CONFIG, AgentConfigSchema, channelUrls, NO_PUSH_WHY, type AgentConfig } from '../agent/config.js'
 import { GpsdSource } from '../agent/gpsd.js'
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource } from '../agent/location.js'
 import { readDeviceSecret } from '../agent/secret.js'
@@ -94,11 +94,7 @@ async function runAgent(
   const clock = new PhoneClock(c.dataDir, io.clock)
   const where = location(c, { ...io, clock }, log)
   const { pushUrl, cloudUrl } = channelUrls(c)
-  if (pushUrl === undefined)
-    log.warn(
-      'no push channel (and, without --cloud, no cloud transfers): an mqtt:// broker URL does not say where the cloud listens; ' +
-        'give --push ws://HOST:PORT/push or a ws://HOST:PORT/mqtt broker',
-    )
+  if (pushUrl === undefined) log.warn(`no push channel (and, without --cloud, no cloud transfers): ${NO_PUSH_WHY}`)
   // The phone's own code loads here, when a phone runs: `fakephone phone ...` only talks to one over its control socket.
   const { Agent } = await import('../agent/agent.js')
   const agent = new Agent({

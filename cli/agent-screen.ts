@@ -5,7 +5,7 @@
  * JSON log lines are the record there, as they were.
  */
 import type { Agent } from '../agent/agent.js'
-import { channelUrls, type AgentConfig } from '../agent/config.js'
+import { channelUrls, NO_PUSH_WHY, type AgentConfig } from '../agent/config.js'
 import type { LinkState } from '../common/mqtt.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 import type { Io } from './io.js'
@@ -14,10 +14,7 @@ import { DATA_CHANNEL_REFUSED } from './render.js'
 /** What the phone is and where it goes, said before it starts. */
 export function startUpLines(c: AgentConfig): string {
   const { pushUrl, cloudUrl } = channelUrls(c)
-  const push =
-    pushUrl === undefined
-      ? 'off: an mqtt:// broker URL does not say where the cloud listens; give --push ws://HOST:PORT/push or a ws://HOST:PORT/mqtt broker'
-      : `on, ${pushUrl}`
+  const push = pushUrl === undefined ? `off: ${NO_PUSH_WHY}` : `on, ${pushUrl}`
   const cloud = cloudUrl ?? 'none: no sync, backup or drive (--cloud http://HOST:PORT, or a push channel)'
   const owner =
     c.ownerKey === undefined
