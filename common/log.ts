@@ -27,9 +27,37 @@ export const REDACT = ['secret', 'password', 'token', '*.secret', '*.password', 
 export function createLogger(opts: LogOptions = {}): Logger {
   const options = { level: opts.level ?? 'info', redact: REDACT }
   const human = opts.pretty ?? Boolean(process.stdout.isTTY)
-  const pretty = (): DestinationStream => (require('pino-pretty') as typeof PinoPretty)({ colorize: true, destination: 2 })
-  const destination = opts.destination ?? (human ? pretty() : pino.destination(opts.jsonFd ?? 1))
+  const destination = opts.destination ?? (human ? prettyLines(2, true) : pino.destination(opts.jsonFd ?? 1))
   return pino(options, destination)
+}
+
+/**
+ * Who said a line, before what it says: `agent pi2: agent started`, `worker 2 fleet: …` (a fleet's worker process); a
+ * root logger's line is its message alone.
+ */
+function saidBy(line: Record<string, unknown>, messageKey: string): string {
+  const worker = typeof line.worker === 'number' ? `worker ${line.worker}` : undefined
+  const who = [worker, line.module, line.device].filter((x) => typeof x === 'string').join(' ')
+  const said = String(line[messageKey])
+  return who === '' ? said : `${who}: ${said}`
+}
+
+/**
+ * A terminal's log lines: one line per entry, `[time] LEVEL: module device: message {other fields}` (pino-pretty's
+ * default gives each field a line of its own, so a start-up entry took seven). An error's stack still takes its lines.
+ * On a terminal (`terminal`, coloured) each line first clears the line it starts on: a live one-line view (a fleet's
+ * progress, redrawn in place without a newline) is wiped, not continued, and is drawn again at its next tick.
+ */
+export function prettyLines(destination: 2 | NodeJS.WritableStream, terminal: boolean): DestinationStream {
+  return (require('pino-pretty') as typeof PinoPretty)({
+    colorize: terminal,
+    destination,
+    singleLine: true,
+    ignore: 'pid,hostname,worker,module,device',
+    messageFormat: saidBy,
+    // pino-pretty hands the time prettifier the time it formatted (a string).
+    ...(terminal && { customPrettifiers: { time: (time) => `\r\x1b[K[${time as string}]` } }),
+  })
 }
 
 /** What a lazy child holds until it is first used: its parent (itself maybe lazy), its bindings, and then the pino child made. */

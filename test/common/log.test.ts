@@ -1,6 +1,9 @@
 import t from 'tap'
 import { LogCapture } from '../fixtures/logs.js'
-import { createLogger, lazyChild, type Logger } from '../../common/log.js'
+import { PassThrough } from 'node:stream'
+import { once } from 'node:events'
+import { pino } from 'pino'
+import { createLogger, lazyChild, prettyLines, type Logger } from '../../common/log.js'
 
 t.test('secrets never reach a log line', (t) => {
   const logs = new LogCapture()
@@ -19,6 +22,33 @@ t.test('loggers default to level info, JSON on stdout or pretty lines for a term
   // A command whose stdout is its output (fleet run's report) logs its JSON lines on stderr.
   t.equal(createLogger({ level: 'error', pretty: false, jsonFd: 2 }).level, 'error')
   t.end()
+})
+
+t.test('a terminal gets one line per entry: who said it, what it said, then its fields', async (t) => {
+  const out = new PassThrough()
+  let text = ''
+  out.on('data', (chunk: Buffer) => (text += chunk.toString()))
+  const log = pino({}, prettyLines(out, false))
+  log.child({ module: 'agent', device: 'pi2' }).info({ broker: 'mqtt://127.0.0.1:1', dataDir: './pi2' }, 'agent started')
+  log.child({ module: 'mqtt' }).warn('publish refused')
+  log.info('plain')
+  log.child({ worker: 2 }).child({ module: 'fleet' }).error('phone lost')
+  log.flush()
+  while (text.split('\n').length < 5) await once(out, 'data')
+  const lines = text.trimEnd().split('\n')
+  t.equal(lines.length, 4, 'four entries, four lines')
+  t.match(lines[0], /^\[[\d:.]+\] INFO: agent pi2: agent started \{"broker":"mqtt:\/\/127\.0\.0\.1:1","dataDir":"\.\/pi2"\}$/)
+  t.match(lines[1], /^\[[\d:.]+\] WARN: mqtt: publish refused$/)
+  t.match(lines[2], /^\[[\d:.]+\] INFO: plain$/)
+  t.match(lines[3], /^\[[\d:.]+\] ERROR: worker 2 fleet: phone lost$/)
+})
+
+t.test("on a terminal a log line first wipes the line it starts on (a fleet's live progress line)", async (t) => {
+  const out = new PassThrough()
+  const log = pino({}, prettyLines(out, true))
+  log.info('hello')
+  const [chunk] = (await once(out, 'data')) as [Buffer]
+  t.match(chunk.toString(), /^\r\x1b\[K\S*\[[\d:.]+\]/, 'carriage return and erase-line, then the time')
 })
 
 /** Every line written, parsed, without its time (two loggers never log in the same millisecond for sure). */

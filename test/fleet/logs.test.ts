@@ -42,7 +42,9 @@ t.test(
     const text = screen.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
     t.match(text, /result: OK, nothing lost/)
     t.notMatch(text, /\{"level"/, 'no JSON log line')
-    t.match(text, /^ {4}worker: 1\r?$/m, "worker 1's lines, pretty-printed")
-    t.match(text, /^ {4}worker: 2\r?$/m)
+    t.match(text, /\[[\d:.]+\] \w+: worker 1 fleet fleet-00001: /, "worker 1's lines, pretty-printed, one line each")
+    t.match(text, /\[[\d:.]+\] \w+: worker 2 fleet fleet-00002: /)
+    // The live progress line is wiped before a log line, not continued by it.
+    t.notMatch(text, /start failures\[/)
   },
 )
