@@ -17,6 +17,7 @@ import { addDevice, connectDevice, heartbeat, storedHeartbeats } from '../../fix
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { endpointsOf } from '../../../common/cloud/cloud-move.js'
 import type { NotificationRecord } from '../../../common/console-api.js'
+import type { RetirementStatus } from '../../../broker/cloud/retirement-plan.js'
 import { sha } from '../../fixtures/sync-items.js'
 
 /** Uploads a note's bytes and then the note, as phone-a's sync does over its data channel. */
@@ -182,6 +183,24 @@ chromiumTest('the web console follows the cloud live, in Chromium', async (t, { 
     // Back to phone-a for the tests after this one.
     await reload('#/device/phone-a')
     await page.waitForSelector('#items-table')
+  })
+
+  await t.test("M1: the clock moved past the shutdown from the page: the purge's record shows, what went and what stays", async (t) => {
+    // Its record as `console service status` prints it, from the same answer of the broker.
+    const record = async (): Promise<string> => {
+      const status = await new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken).send<RetirementStatus>('GET', '/api/service')
+      return status.accounts.find((a) => a.account === 'alice')?.purged ?? 'not purged'
+    }
+    t.equal(await record(), 'not purged')
+    await page.getByRole('button', { name: '1 y' }).click()
+    await page.waitForSelector('#retirement-purged')
+    t.match(await page.locator('#retirement').innerText(), /This account\s+access PURGED; not migrated; data purged 20\d\d-/)
+    const shown = (await page.textContent('#retirement-purged')) as string
+    t.match(shown, /^Purge record: the service retired: deleted drive files 0, items 20, backups 0, location fixes \d+, remote /)
+    t.match(shown, /cloud-log entries \d+; .*\. Kept: the account's name and its retirement's record/)
+    t.equal(shown, `Purge record: ${await record()}`, "the CLI's words, read from the same answer")
+    // The account's own parts are refused alike (410): each says so in a line, pointing at the record, not at a terminal.
+    t.equal(await page.textContent('#bin-body'), 'Deleted when the service shut down: its purge record is under Service retirement.')
   })
 
   await t.test('the broker stopped, back, then with a new console token: the banner says so in words', async (t) => {
