@@ -207,12 +207,6 @@ export class LiveFeed {
     return this.pages.size
   }
 
-  /** The cloud clock moved: every page rereads what time rules change. */
-  clockMoved(): void {
-    this.clock = true
-    this.schedule()
-  }
-
   /** One of `device`'s commands moved: its outcome is read again with the next flush. */
   commandsMoved(device: string): void {
     this.commands.add(device)
