@@ -352,7 +352,7 @@ t.test('F2: a command queued and cancelled from a terminal for a phone that is a
 })
 
 t.test(
-  'F2: a command for a phone that is away stays queued, can be cancelled, expires (the broker down too); a console without the key cannot sign',
+  'F2: a command for a phone that is away stays queued, is cancelled, expires (the broker down too); a console without the key cannot sign',
   async (t) => {
     const s = await startWeb(t)
     const live = await events(t, s)
