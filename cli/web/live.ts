@@ -291,6 +291,7 @@ export class LiveFeed {
    */
   private async readOutcomes(devices: string[], recall = false): Promise<void> {
     const outcomes: DeviceOutcome[] = []
+    const failed: string[] = []
     try {
       await eachAtOnce(
         devices,
@@ -307,7 +308,7 @@ export class LiveFeed {
             outcomes.push(outcome)
           } catch (err) {
             // A device removed meanwhile, or the broker away (said to the pages on its own): nothing to tell of it.
-            this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not read the commands')
+            failed.push((err as Error).message)
           }
         },
         this.stopping.signal,
@@ -316,6 +317,8 @@ export class LiveFeed {
       // The feed stopped: no page is left to tell.
       return
     }
+    // One line however many failed: a recall of a fleet while the broker goes away is not a thousand.
+    if (failed.length > 0) this.opts.log.warn({ err: failed[0], devices: failed.length }, 'live feed: could not read the commands')
     if (outcomes.length > 0) this.send('outcomes', { outcomes })
   }
 
