@@ -19,7 +19,10 @@
  * The broker's word that a command's state changed (its console-only topic, contract.ts CommandChangedSchema) is passed
  * on the same way: a command queued for a phone that is away, or cancelled, goes out on no device topic, whether a page
  * or a terminal (`fakephone console ring`) issued it. The feed remembers each phone's last outcome and tells a page that
- * opens (or reopens its stream) at once; a move of the clock (a queued command may expire) is read again too.
+ * opens (or reopens its stream) at once; a move of the clock (a queued command may expire) is read again too. What it
+ * remembers it first recalls from the broker's command history (recall()): when it starts, so a console that restarts
+ * shows every phone's last command as before, and when it finds the broker again (a queued command the broker expired
+ * as it started went out while the feed was away).
  *   event: devices   {now, devices: DeviceView[]}   the devices that changed
  *   event: commands  {devices: string[]}            devices whose commands moved
  *   event: outcomes  {outcomes: DeviceOutcome[]}    where those devices' commands stand (outcomes.ts); on attach,
@@ -83,6 +86,13 @@ export class LiveFeed {
   private readonly accounts = new Set<string>()
   /** Each device's outcome as last read: a page that attaches hears them all at once. */
   private readonly outcomes = new Map<string, DeviceOutcome>()
+  /** Each device's latest read of its commands (a count): an answer overtaken by a later read's is dropped. */
+  private readonly latestRead = new Map<string, number>()
+  private reads = 0
+  /** Set while the last recall could not list the devices: the next page that attaches tries again. */
+  private unrecalled = false
+  /** Stops a recall's reads when the feed stops. */
+  private readonly stopping = new AbortController()
   private everyAccount = false
   private clock = false
   /** Whether the feed's MQTT connection to the broker is up (it is once start() resolves). */
@@ -127,6 +137,24 @@ export class LiveFeed {
     client.on('error', this.onError)
     client.on('close', this.onClose)
     client.on('connect', this.onConnect)
+    void this.recall()
+  }
+
+  /**
+   * Fills every phone's last outcome from the broker's command history (its command lists, a few at once) and tells the
+   * pages: what the pages showed before a restart of the console shows again without a command moving. A phone that
+   * never had a command is left out. When the devices cannot be listed, the next page that attaches tries again.
+   */
+  async recall(): Promise<void> {
+    let ids: string[]
+    try {
+      ids = (await this.api.devices()).devices.map((d) => d.id)
+    } catch (err) {
+      this.unrecalled = true
+      return this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not list the devices to recall their commands')
+    }
+    this.unrecalled = false
+    await this.readOutcomes(ids, true)
   }
 
   private readonly onError = (err: Error): void => {
@@ -144,6 +172,7 @@ export class LiveFeed {
     this.connected = true
     this.opts.log.warn({ connected: true }, 'live feed: the broker is back')
     this.send('broker', { connected: true })
+    void this.recall()
   }
 
   /** Tells the pages the broker went away, and why; again when the reason changes while it is away. */
@@ -171,16 +200,11 @@ export class LiveFeed {
     if (this.outcomes.size > 0) res.write(frame('outcomes', { outcomes: [...this.outcomes.values()] }))
     this.pages.add(res)
     res.on('close', () => this.pages.delete(res))
+    if (this.unrecalled) void this.recall()
   }
 
   get listeners(): number {
     return this.pages.size
-  }
-
-  /** The cloud clock moved: every page rereads what time rules change. */
-  clockMoved(): void {
-    this.clock = true
-    this.schedule()
   }
 
   /** One of `device`'s commands moved: its outcome is read again with the next flush. */
@@ -262,20 +286,39 @@ export class LiveFeed {
 
   /**
    * Reads where each device's commands stand and tells the pages: one read per device, however many steps it took, a
-   * few at once (a fleet's burst of commands is not a thousand requests to the broker at the same moment).
+   * few at once (a fleet's burst of commands is not a thousand requests to the broker at the same moment). A recall
+   * leaves out the devices that never had a command.
    */
-  private async readOutcomes(devices: string[]): Promise<void> {
+  private async readOutcomes(devices: string[], recall = false): Promise<void> {
     const outcomes: DeviceOutcome[] = []
-    await eachAtOnce(devices, OUTCOME_READS, async (id) => {
-      try {
-        const outcome = outcomeOf(id, (await this.api.commands(id)).commands, this.opts.keys)
-        this.outcomes.set(id, outcome)
-        outcomes.push(outcome)
-      } catch (err) {
-        // A device removed meanwhile, or the broker away (said to the pages on its own): nothing to tell of it.
-        this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not read the commands')
-      }
-    })
+    const failed: string[] = []
+    try {
+      await eachAtOnce(
+        devices,
+        OUTCOME_READS,
+        async (id) => {
+          const read = ++this.reads
+          this.latestRead.set(id, read)
+          try {
+            const outcome = outcomeOf(id, (await this.api.commands(id)).commands, this.opts.keys)
+            // A later read of the device (a command moved while a recall read it) answered first, or will: this answer
+            // may be older than what the pages were told.
+            if (this.latestRead.get(id) !== read || (recall && outcome.command === null)) return
+            this.outcomes.set(id, outcome)
+            outcomes.push(outcome)
+          } catch (err) {
+            // A device removed meanwhile, or the broker away (said to the pages on its own): nothing to tell of it.
+            failed.push((err as Error).message)
+          }
+        },
+        this.stopping.signal,
+      )
+    } catch {
+      // The feed stopped: no page is left to tell.
+      return
+    }
+    // One line however many failed: a recall of a fleet while the broker goes away is not a thousand.
+    if (failed.length > 0) this.opts.log.warn({ err: failed[0], devices: failed.length }, 'live feed: could not read the commands')
     if (outcomes.length > 0) this.send('outcomes', { outcomes })
   }
 
@@ -293,6 +336,7 @@ export class LiveFeed {
       .on('error', () => {})
     clearTimeout(this.timer)
     this.timer = undefined
+    this.stopping.abort()
     for (const page of this.pages) page.end()
     this.pages.clear()
     await this.client?.endAsync(true)

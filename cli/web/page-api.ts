@@ -9,7 +9,9 @@
  *                                              an unfinished one as the phone's data channel stands), `receiptText`, `verified`
  *   GET  /app/api/devices/:id/track.gpx       F1: the location history as GPX (?limit=N, at most 10,000)
  *   GET  /app/api/devices/:id/track.geojson   ...and as GeoJSON
- *   POST /app/api/clock/advance               relayed; then every open page hears the clock moved
+ *   POST /app/api/clock/advance               relayed; every open page hears the clock moved from the broker's word that
+ *                                              it did (an account change with "clock": true, live.ts), as after
+ *                                              `console clock advance`
  *   POST /app/api/commands/:cid/cancel        relayed; every open page hears where its device's commands stand from the
  *                                              broker's word that the command changed (live.ts)
  * Everything else on the list below is relayed as is, status and body; any
@@ -28,7 +30,6 @@ import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { describe } from '../command-words.js'
 import { signCommand } from '../sign-command.js'
 import { brokerTrouble } from './broker-trouble.js'
-import type { LiveFeed } from './live.js'
 import { receiptOf } from './outcomes.js'
 import { toGeoJson, toGpx } from './track.js'
 import { quoted } from '../../common/terminal-text.js'
@@ -49,6 +50,8 @@ const RELAYED: readonly [string, RegExp][] = (
     // F2: the open pages hear of it from the broker's word that the command changed (live.ts).
     ['POST', `commands/${SEG}/cancel`],
     ['GET', `clock`],
+    // The open pages hear the clock moved from the broker's word (live.ts).
+    ['POST', `clock/advance`],
     ['GET', `service`],
     ['GET', `accounts`],
     ['GET', `accounts/${SEG}/log`],
@@ -94,7 +97,6 @@ export interface PageApiContext {
   /** Its address, for what the page is told when it cannot be reached. */
   apiUrl: string
   keys: OwnerKeys
-  live: LiveFeed
 }
 
 export class PageApi {
@@ -131,11 +133,6 @@ export class PageApi {
     const commands = /^\/devices\/([^/]+)\/commands$/.exec(path)
     if (commands && method === 'GET') return this.commandList(segment(commands[1] as string))
     if (commands && method === 'POST') return this.issue(segment(commands[1] as string), await body(req))
-    if (path === '/clock/advance' && method === 'POST') {
-      const moved = await this.relay(method, path, url, await body(req))
-      if (moved.status === 200) this.ctx.live.clockMoved()
-      return moved
-    }
     if (RELAYED.some(([m, pattern]) => m === method && pattern.test(path))) {
       return this.relay(method, path, url, method === 'GET' ? undefined : await body(req), req.headers['content-type'])
     }

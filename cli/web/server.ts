@@ -104,12 +104,7 @@ export class WebConsole {
       coalesceMs: opts.coalesceMs,
       retryMs: opts.retryMs,
     })
-    this.pageApi = new PageApi({
-      api,
-      apiUrl: opts.apiUrl,
-      keys,
-      live: this.live,
-    })
+    this.pageApi = new PageApi({ api, apiUrl: opts.apiUrl, keys })
   }
 
   /** The page's address, once started. */

@@ -1,13 +1,16 @@
 // The cloud's data for the device's account, and what the rules did to it: the account (tier, quota bar, service,
 // last activity), items per category, the recycle bin with days left (restore, delete for good), backups with their
 // state (active / read-only / cleaning), drive files (upload, download, share links), the service's retirement (M1:
-// its phase, dates, and this account's deadline, access and purge date), and the cloud log as a timeline.
+// its phase, dates, and this account's deadline, access and purge date; once purged, what the purge deleted and what the
+// cloud keeps), and the cloud log as a timeline.
 import { age, ago, api, attempt, bytes, enc, h, iso } from './util.js'
 import { plural } from './plural.js'
 
 const BACKUP_STATE_CLASS = { active: 'on', 'read-only': 'warn', cleaning: 'bad' }
 /** M1: what the owner may still do with the account, in the CLI's words (`console service status`). */
 const ACCESS = { full: 'full', 'read-only': 'read-only', closed: 'CLOSED (410)', purged: 'PURGED' }
+/** M1: what a part of a purged account says in place of the broker's 410 (which points a terminal at the record). */
+const PURGED = 'Deleted when the service shut down: its purge record is under Service retirement.'
 
 export class DataPanel {
   constructor(el, account, ctx) {
@@ -110,7 +113,9 @@ export class DataPanel {
       return undefined
     } catch (err) {
       if (err.status === 0 || err.status === 502) return err
-      this.parts[name].replaceChildren(h('p', { class: 'warn', text: err.message }))
+      // M1: every part of a purged account is refused alike; said once in full, as its purge record (loadRetirement).
+      const text = err.code === 'ACCOUNT_PURGED' ? PURGED : err.message
+      this.parts[name].replaceChildren(h('p', { class: 'warn', text }))
       return undefined
     }
   }
@@ -314,6 +319,9 @@ export class DataPanel {
         { id: 'retirement' },
         rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]),
       ),
+      // What the purge deleted, kind by kind, and what the cloud keeps: its cloud-log entry, as `console service status`
+      // prints it. Under the dates, the panel's width: the account's own parts answer 410 from now on.
+      mine?.purged ? h('p', { id: 'retirement-purged' }, h('strong', { text: 'Purge record: ' }), mine.purged) : '',
     ]
   }
 

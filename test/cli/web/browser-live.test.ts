@@ -17,6 +17,7 @@ import { addDevice, connectDevice, heartbeat, storedHeartbeats } from '../../fix
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { endpointsOf } from '../../../common/cloud/cloud-move.js'
 import type { NotificationRecord } from '../../../common/console-api.js'
+import type { RetirementStatus } from '../../../broker/cloud/retirement-plan.js'
 import { sha } from '../../fixtures/sync-items.js'
 
 /** Uploads a note's bytes and then the note, as phone-a's sync does over its data channel. */
@@ -82,14 +83,23 @@ chromiumTest('the web console follows the cloud live, in Chromium', async (t, { 
     t.equal(await notesShown(page), '0')
   })
 
-  await t.test('R2: `console clock advance` moves the days left on the page, the phone away', async (t) => {
+  await t.test("R2: `console clock advance`, or another tab's button, moves the days left on the page, the phone away", async (t) => {
     // The phone hears the jump over its data channel; away, it cannot pass it on: the cloud's own word must.
     await s.agent.stop()
     const moved = await cli('clock', 'advance', '2d')
     t.equal(moved.code, 0, moved.err)
     await page.waitForSelector('#bin-table :text("28 days left")')
     t.pass('28 days left, two days on')
-    t.equal((await cli('clock', 'advance', '27d')).code, 0)
+    // Another tab moves the clock with its button: this page hears it from the broker's word too.
+    const other = await page.context().newPage()
+    await other.goto(s.web.url)
+    await other.waitForFunction(() => (window as unknown as { fakephone?: { ready: boolean } }).fakephone?.ready === true)
+    await other.getByRole('button', { name: '7 d' }).click()
+    await other.waitForSelector('#live:has-text("Moved the cloud clock")')
+    await other.close()
+    await page.waitForSelector('#bin-table :text("21 days left")')
+    t.pass('21 days left, a week on from the other tab')
+    t.equal((await cli('clock', 'advance', '20d')).code, 0)
     await page.waitForSelector('#bin-table :text-is("1 day left")')
     t.pass('the last day in words, as the CLI says it')
   })
@@ -182,6 +192,24 @@ chromiumTest('the web console follows the cloud live, in Chromium', async (t, { 
     // Back to phone-a for the tests after this one.
     await reload('#/device/phone-a')
     await page.waitForSelector('#items-table')
+  })
+
+  await t.test("M1: the clock moved past the shutdown from the page: the purge's record shows, what went and what stays", async (t) => {
+    // Its record as `console service status` prints it, from the same answer of the broker.
+    const record = async (): Promise<string> => {
+      const status = await new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken).send<RetirementStatus>('GET', '/api/service')
+      return status.accounts.find((a) => a.account === 'alice')?.purged ?? 'not purged'
+    }
+    t.equal(await record(), 'not purged')
+    await page.getByRole('button', { name: '1 y' }).click()
+    await page.waitForSelector('#retirement-purged')
+    t.match(await page.locator('#retirement').innerText(), /This account\s+access PURGED; not migrated; data purged 20\d\d-/)
+    const shown = (await page.textContent('#retirement-purged')) as string
+    t.match(shown, /^Purge record: the service retired: deleted drive files 0, items 20, backups 0, location fixes \d+, remote /)
+    t.match(shown, /cloud-log entries \d+; .*\. Kept: the account's name and its retirement's record/)
+    t.equal(shown, `Purge record: ${await record()}`, "the CLI's words, read from the same answer")
+    // The account's own parts are refused alike (410): each says so in a line, pointing at the record, not at a terminal.
+    t.equal(await page.textContent('#bin-body'), 'Deleted when the service shut down: its purge record is under Service retirement.')
   })
 
   await t.test('the broker stopped, back, then with a new console token: the banner says so in words', async (t) => {

@@ -2,11 +2,12 @@
  * F2: where a phone's commands stand, as every page of the web console hears it (cli/web/outcomes.ts, the live feed's
  * `outcomes` event): its newest command with its receipt said verified only when the owner's keys check it, and the fix
  * of its newest locate whose receipt is verified -- a forged receipt's fix never reaches the map. The feed reads a phone
- * again when the clock moves only while its newest command is unfinished.
+ * again when the clock moves only while its newest command is unfinished. A feed that starts recalls every phone's from
+ * the broker's command history (a restarted console loses nothing the pages showed), never over a newer read.
  */
-import t from 'tap'
-import type { CommandView, CommandsReply } from '../../../common/console-api.js'
-import type { CommandState, Result } from '../../../common/contract.js'
+import t, { type Test } from 'tap'
+import type { CommandView, CommandsReply, DeviceView, DevicesReply } from '../../../common/console-api.js'
+import { accountChangedTopic, type CommandState, type Result } from '../../../common/contract.js'
 import { OwnerKeys, deviceKeys, signPayload } from '../../../common/signing.js'
 import type { ConsoleClient } from '../../../cli/console-client.js'
 import { LiveFeed } from '../../../cli/web/live.js'
@@ -69,38 +70,159 @@ t.test("outcomeOf: the newest command, and the newest verified locate's fix (a f
   t.same(outcomeOf('phone-b', [], owner.keys), { device: 'phone-b', command: null, located: null }, 'never had a command')
 })
 
-t.test('the feed rereads a phone on a clock move only while its newest command is unfinished', async (t) => {
-  const owner = makeOwner(t)
-  const lists: Record<string, CommandView[]> = { 'phone-b': [view(owner, 'ring', 'queued', null)], 'phone-c': [] }
+t.test(
+  'F2: the feed rereads a phone on a clock move only while its newest command is unfinished; one log line for those it cannot read',
+  async (t) => {
+    const owner = makeOwner(t)
+    const lists: Record<string, CommandView[]> = { 'phone-b': [view(owner, 'ring', 'queued', null)], 'phone-c': [] }
+    const reads: string[] = []
+    const api = {
+      commands: async (id: string): Promise<CommandsReply> => {
+        reads.push(id)
+        const commands = lists[id]
+        if (!commands) throw new Error(`device ${id} not found`)
+        return { now: 5_000, commands }
+      },
+    } as unknown as ConsoleClient
+    const logs = new LogCapture()
+    const feed = new LiveFeed(api, {
+      mqttUrl: 'ws://127.0.0.1:1/mqtt',
+      consoleToken: 'x',
+      keys: new OwnerKeys(tempDir(t)),
+      log: logs.logger(),
+    })
+    const frames: string[] = []
+    feed.attach(fakeStream(frames))
+    for (const id of ['phone-b', 'phone-c', 'phone-gone', 'phone-lost']) feed.commandsMoved(id)
+    await feed.flush()
+    t.same(reads.sort(), ['phone-b', 'phone-c', 'phone-gone', 'phone-lost'])
+    t.match(logs.lines, [{ msg: 'live feed: could not read the commands', err: /^device phone-(gone|lost) not found$/, devices: 2 }])
+    t.equal(logs.lines.length, 1, 'one line for the two')
+    const said = frames.filter((f) => f.startsWith('event: outcomes'))
+    t.match(said, [/"device":"phone-b".*"device":"phone-c","command":null/], 'one event, both phones read')
+    t.notMatch(said[0], /phone-gone/)
+
+    reads.length = 0
+    // The broker's word that the clock moved (broker/cloud/account-changes.ts, with "clock": true).
+    feed.onMessage(accountChangedTopic(null), JSON.stringify({ account: null, clock: true }))
+    await feed.flush()
+    t.same(reads, ['phone-b'], 'the queued ring may have expired; phone-c has no command to expire')
+    await feed.stop()
+  },
+)
+
+/** A console API of these phones' command lists (a phone not listed is not found), its reads held on request. */
+function fakeApi(lists: Record<string, CommandView[]>) {
   const reads: string[] = []
+  const holds = new Map<string, { reached(): void; released: Promise<void> }>()
+  const state = { listFails: false }
   const api = {
+    devices: async (): Promise<DevicesReply> => {
+      if (state.listFails) throw new Error('the broker is not answering')
+      return { now: 5_000, devices: Object.keys(lists).map((id) => ({ id }) as DeviceView) }
+    },
     commands: async (id: string): Promise<CommandsReply> => {
       reads.push(id)
       const commands = lists[id]
+      const held = holds.get(id)
+      holds.delete(id)
+      held?.reached()
+      await held?.released
       if (!commands) throw new Error(`device ${id} not found`)
       return { now: 5_000, commands }
     },
   } as unknown as ConsoleClient
-  const logs = new LogCapture()
+  /** The next read of `id` waits for release(), its answer as the list was when it came; `reached` once it came. */
+  const hold = (id: string): { reached: Promise<void>; release(): void } => {
+    let release = (): void => {}
+    let reached = (): void => {}
+    const released = new Promise<void>((resolve) => (release = resolve))
+    holds.set(id, { reached: () => reached(), released })
+    return { reached: new Promise<void>((resolve) => (reached = resolve)), release }
+  }
+  return { api, reads, lists, hold, state }
+}
+
+function feedOf(t: Test, api: ConsoleClient, logs = new LogCapture()): LiveFeed {
   const feed = new LiveFeed(api, {
     mqttUrl: 'ws://127.0.0.1:1/mqtt',
     consoleToken: 'x',
     keys: new OwnerKeys(tempDir(t)),
     log: logs.logger(),
   })
-  const frames: string[] = []
-  feed.attach(fakeStream(frames))
-  for (const id of ['phone-b', 'phone-c', 'phone-gone']) feed.commandsMoved(id)
-  await feed.flush()
-  t.same(reads.sort(), ['phone-b', 'phone-c', 'phone-gone'])
-  t.match(logs.lines, [{ msg: 'live feed: could not read the commands', err: 'device phone-gone not found' }])
-  const said = frames.filter((f) => f.startsWith('event: outcomes'))
-  t.match(said, [/"device":"phone-b".*"device":"phone-c","command":null/], 'one event, both phones read')
-  t.notMatch(said[0], /phone-gone/)
+  t.teardown(() => feed.stop())
+  return feed
+}
 
-  reads.length = 0
-  feed.clockMoved()
+/** A page's event stream: the outcomes events it heard, and the next one. */
+function page(feed: LiveFeed): { heard: unknown[]; next(): Promise<unknown> } {
+  const heard: unknown[] = []
+  let wake = (): void => {}
+  feed.attach(
+    fakeStream([], (frame) => {
+      if (!frame.startsWith('event: outcomes')) return
+      heard.push(JSON.parse(frame.slice(frame.indexOf('data: ') + 6)).outcomes)
+      wake()
+    }),
+  )
+  return { heard, next: () => new Promise((resolve) => (wake = () => resolve(heard[heard.length - 1]))) }
+}
+
+t.test("F2: a console that starts recalls every phone's last command from the broker; one that never had one is left out", async (t) => {
+  const owner = makeOwner(t)
+  const fake = fakeApi({ 'phone-b': [view(owner, 'ring', 'queued', null)], 'phone-c': [] })
+  const logs = new LogCapture()
+  const feed = feedOf(t, fake.api, logs)
+  const open = page(feed)
+  await feed.recall()
+  t.same(fake.reads.sort(), ['phone-b', 'phone-c'], "every phone's commands read")
+  t.match(open.heard, [[{ device: 'phone-b', command: { type: 'ring', state: 'queued' } }]])
+  t.notMatch(JSON.stringify(open.heard), /phone-c/, 'phone-c never had a command: not said')
+  t.match(page(feed).heard, [[{ device: 'phone-b', command: { type: 'ring' } }]], 'a page that opens later hears it at once')
+  t.same(logs.lines, [])
+
+  // The broker away as the feed recalls: the next page that attaches tries again.
+  const again = feedOf(t, fake.api, logs)
+  fake.state.listFails = true
+  await again.recall()
+  t.match(logs.lines, [{ msg: 'live feed: could not list the devices to recall their commands', err: 'the broker is not answering' }])
+  fake.state.listFails = false
+  const first = page(again)
+  t.same(first.heard, [], 'nothing to tell yet')
+  t.match(await first.next(), [{ device: 'phone-b', command: { type: 'ring' } }], 'recalled once a page attached')
+  t.equal(page(again).heard.length, 1, 'the next page hears it at once')
+})
+
+t.test('F2: a recall never overwrites a newer read, and stops reading when the feed stops', async (t) => {
+  const owner = makeOwner(t)
+  const queued = view(owner, 'ring', 'queued', null)
+  const fake = fakeApi({ 'phone-b': [queued] })
+  const feed = feedOf(t, fake.api)
+  const open = page(feed)
+  // The recall's read of phone-b is slow; meanwhile the ring succeeds and the live feed reads phone-b again.
+  const slow = fake.hold('phone-b')
+  const recalled = feed.recall()
+  await slow.reached
+  fake.lists['phone-b'] = [{ ...queued, state: 'succeeded' }]
+  feed.commandsMoved('phone-b')
   await feed.flush()
-  t.same(reads, ['phone-b'], 'the queued ring may have expired; phone-c has no command to expire')
-  await feed.stop()
+  t.match(open.heard, [[{ device: 'phone-b', command: { state: 'succeeded' } }]])
+  slow.release()
+  await recalled
+  t.equal(open.heard.length, 1, "the recall's older answer is not said")
+  t.match(page(feed).heard, [[{ command: { state: 'succeeded' } }]], 'nor remembered')
+
+  // Nine phones, eight read at once: the feed stops while the first eight are on their way; the ninth is never read.
+  const ids = Array.from({ length: 9 }, (_, i) => `phone-${i}`)
+  const many = fakeApi(Object.fromEntries(ids.map((id) => [id, [queued]])))
+  const holds = ids.map((id) => many.hold(id))
+  const stopped = feedOf(t, many.api)
+  const said = page(stopped)
+  const recall = stopped.recall()
+  await Promise.all(holds.slice(0, 8).map((h) => h.reached))
+  await stopped.stop()
+  for (const h of holds) h.release()
+  await recall
+  t.same(many.reads, ids.slice(0, 8), 'no read started once the feed stopped')
+  t.same(said.heard, [], 'nothing said')
 })

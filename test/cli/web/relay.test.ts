@@ -8,12 +8,10 @@ import t, { type Test } from 'tap'
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PageApi } from '../../../cli/web/page-api.js'
-import { LiveFeed } from '../../../cli/web/live.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { OwnerKeys } from '../../../common/signing.js'
 import { readWholeBody } from '../../../common/http-body.js'
 import { closedPort } from '../../fixtures/ports.js'
-import { LogCapture } from '../../fixtures/logs.js'
 import { tempDir } from '../../fixtures/scope.js'
 
 /** What the stand-in broker got. */
@@ -52,8 +50,7 @@ async function setup(t: Test, handler: Handler, brokerUrl?: string): Promise<{ g
   const api = new ConsoleClient(url, 'console-token')
   const keys = new OwnerKeys(tempDir(t))
   keys.signingKey('alice')
-  const live = new LiveFeed(api, { mqttUrl: 'ws://127.0.0.1:1/mqtt', consoleToken: 'console-token', keys, log: new LogCapture().logger() })
-  const pageApi = new PageApi({ api, apiUrl: url, keys, live })
+  const pageApi = new PageApi({ api, apiUrl: url, keys })
   const front = createServer((req, res) => {
     const u = new URL(req.url as string, 'http://page')
     void pageApi.handle(req, res, u.pathname.slice('/app/api'.length), u)
