@@ -14,7 +14,17 @@ import t from 'tap'
 import type { ManualClock } from '../../../common/clock.js'
 import { connectDevice, heartbeat, startCloud, cloudCall } from '../../fixtures/cloud.js'
 import { closedPort } from '../../fixtures/ports.js'
-import { assertClearedBut, assertSeeded, type Kept, ofAccount, rowCounter, rowsOf, seedAccount } from '../../fixtures/account-data.js'
+import {
+  assertClearedBut,
+  assertSeeded,
+  BY_CONTENT,
+  type Kept,
+  NO_FIX,
+  ofAccount,
+  rowCounter,
+  rowsOf,
+  seedAccount,
+} from '../../fixtures/account-data.js'
 
 const DAY = 86_400_000
 
@@ -24,12 +34,8 @@ const DAY = 86_400_000
  */
 const KEPT: Kept = {
   devices: { why: 'a phone that signs in is told the service is gone', where: '1' },
-  device_state: {
-    why: 'presence and the switches the phone last reported; no fix, no lost mode',
-    where: `seq IS NULL AND at IS NULL AND lat IS NULL AND lon IS NULL AND accuracy IS NULL AND speed IS NULL AND battery IS NULL
-      AND charging IS NULL AND network IS NULL AND received_at IS NULL AND lost_mode IS NULL AND lost_message IS NULL
-      AND lost_phone IS NULL AND lost_mode_at IS NULL`,
-  },
+  device_state: { why: 'presence and the switches the phone last reported; no fix, no lost mode', where: NO_FIX },
+
   notifications: {
     why: 'the service-gone notice, and the cloud-moved one a device_moves row points at',
     where: "kind = 'service-gone' OR id IN (SELECT notice FROM device_moves)",
@@ -47,10 +53,7 @@ const NOT_BY_OWNER: Record<string, string | null> = {
   accounts: null,
   // The retirement's plan: the service's, not an account's.
   service_retirement: null,
-  // Content-addressed: alice's blobs (no other account holds them) must be gone, rows and files.
-  blobs: 'sha256 IN (SELECT value FROM json_each(@blobs))',
-  // Share links by file: every file they pointed at was alice's.
-  drive_shares: '1',
+  ...BY_CONTENT,
 }
 
 t.test('M1: the purge leaves nothing of an account but what it keeps on purpose, table by table and on disk', async (t) => {
