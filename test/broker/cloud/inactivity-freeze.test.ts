@@ -76,7 +76,10 @@ t.test('A3: a year without activity freezes the account and clears exactly the l
   assertClearedBut(t, cloud, blobs, KEPT, NOT_BY_OWNER)
   t.same(bobsData(), bobBefore, "bob's rows stay")
   t.equal(accounts.need('bob').frozenAt, null, 'bob is not frozen')
-  t.equal(rowsOf(cloud, 'alice', [])['devices'], 2, 'both phones are registered still')
+  const left = rowsOf(cloud, 'alice', [])
+  for (const name of ['devices', 'device_state', 'backup_devices', 'sync_counters', 'cloud_log']) {
+    t.ok(left[name], `${name}: kept (${KEPT[name]?.why})`)
+  }
 
   const [record] = cloud.broker.cloud.cloudLog.list('alice', 1)
   t.match(record, {
@@ -184,13 +187,18 @@ t.test('A3: a frozen account signed in again works and starts empty; its phones 
   const token = (await cloudCall(cloud, asConsole(cloud), 'POST', '/api/accounts/alice/drive/tokens', { app: 'gallery' })).body
     .token as string
   t.equal((await cloudCall(cloud, `Bearer ${token}`, 'POST', '/sdk/v1/files?name=a.txt', Buffer.from('a file'))).status, 201)
-  const mqtt = await connectDevice(t, cloud, 'p1', secret)
-  const stored = storedHeartbeats(cloud, 1)
-  await mqtt.publishAsync('fp/v1/p1/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
-  await stored
-  await mqtt.endAsync()
+  const fix = async (seq: number): Promise<void> => {
+    const mqtt = await connectDevice(t, cloud, 'p1', secret)
+    const stored = storedHeartbeats(cloud, 1)
+    await mqtt.publishAsync('fp/v1/p1/heartbeat', JSON.stringify(heartbeat(seq)), { qos: 1 })
+    await stored
+    await mqtt.endAsync()
+  }
+  await fix(1)
 
   clock.advance(YEAR)
+  // Find Device is not the cloud data the freeze cleared: a fix the phone sends while frozen is stored as before.
+  await fix(2)
   t.match(
     await feed(0),
     { status: 403, body: { code: 'FROZEN', error: /frozen after a year without activity and its cloud data cleared; sign in/ } },
@@ -213,7 +221,15 @@ t.test('A3: a frozen account signed in again works and starts empty; its phones 
   t.match((await cloudCall(cloud, asConsole(cloud), 'GET', '/api/accounts/alice/bin')).body, { entries: [] }, 'the recycle bin is empty')
   t.match(await cloudCall(cloud, asConsole(cloud), 'GET', '/api/accounts/alice/drive/files'), { status: 200, body: { files: [] } })
   t.equal((await cloudCall(cloud, `Bearer ${token}`, 'GET', '/sdk/v1/files')).status, 401, 'the old SDK token is refused')
-  t.equal((await consoleCli(cloud, 'history', 'p1')).out, 'No locations recorded for p1.\n', 'no location history')
+  const history = (await consoleCli(cloud, 'history', 'p1')).out
+  t.same(
+    history
+      .split('\n')
+      .slice(1, -1)
+      .map((row) => row.split(' ')[0]),
+    ['2'],
+    'the location history holds only the fix sent after the freeze',
+  )
 
   await putNote(t, cloud, phone, 'three')
   t.match(
