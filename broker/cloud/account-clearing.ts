@@ -84,7 +84,9 @@ const STEPS: readonly Step[] = [
     ...both(`DELETE FROM notifications WHERE ${OF_ACCOUNT} AND kind != 'service-gone' AND id NOT IN (SELECT notice FROM device_moves)`),
   },
   { kind: 'behaviour-log events', ...both(`DELETE FROM behaviour_logs WHERE ${OF_ACCOUNT}`) },
-  { kind: 'backup plans', ...both('DELETE FROM backup_plans WHERE account = ?') },
+  // By device, the index a plan is found by (its account is its device's): a freeze clears every account idle for the
+  // year at once, and a scan of every plan ever made (one a day per phone) for each of them would hold the cloud up.
+  { kind: 'backup plans', ...both(`DELETE FROM backup_plans WHERE ${OF_ACCOUNT}`) },
   { kind: 'drive SDK tokens', ...both('DELETE FROM drive_tokens WHERE account = ?') },
   {
     kind: 'cloud-log entries',
