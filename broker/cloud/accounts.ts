@@ -112,6 +112,12 @@ const frozen = (account: string): AccountError =>
       `use it again`,
   )
 
+/**
+ * A3 leaves alone an account M1's purge deleted: nothing is left to clear, and no activity can bring it back (every
+ * request of it answers 410), so a notice to sign in to keep it would be false.
+ */
+const NOT_PURGED = "NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = a.id AND r.step = 'purge')"
+
 /** A1's check against an account already read: M2's batch routes read it once for a thousand blobs. */
 export function assertRoom(a: Pick<AccountView, 'id' | 'frozenAt' | 'usedBytes' | 'quotaBytes'>, bytes: number, what: string): void {
   if (a.frozenAt !== null) throw frozen(a.id)
@@ -188,16 +194,16 @@ export class Accounts extends EventEmitter<AccountEvents> {
       nextFreeze: pluck<[{ warnAt: number; freezeAt: number }], number | null>(
         db,
         `SELECT MIN(CASE WHEN freeze_warned_at IS NULL THEN last_activity_at + @warnAt ELSE last_activity_at + @freezeAt END)
-         FROM accounts WHERE frozen_at IS NULL`,
+         FROM accounts a WHERE frozen_at IS NULL AND ${NOT_PURGED}`,
       ),
       toWarn: pluck<[idleFor: number, now: number], string>(
         db,
-        'SELECT id FROM accounts WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ?',
+        `SELECT id FROM accounts a WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ? AND ${NOT_PURGED}`,
       ),
       warned: db.prepare<[at: number, id: string]>('UPDATE accounts SET freeze_warned_at = ? WHERE id = ?'),
       toFreeze: pluck<[idleFor: number, now: number], string>(
         db,
-        'SELECT id FROM accounts WHERE frozen_at IS NULL AND last_activity_at + ? <= ?',
+        `SELECT id FROM accounts a WHERE frozen_at IS NULL AND last_activity_at + ? <= ? AND ${NOT_PURGED}`,
       ),
       frozen: db.prepare<[at: number, id: string]>('UPDATE accounts SET frozen_at = ? WHERE id = ?'),
     }

@@ -5,7 +5,8 @@
  * sqlite_master, as M1's purge test reads them, and the blobs on disk); each
  * activity the behaviour names resets the year; a frozen account signed in
  * again works and starts empty, its old SDK token refused and its phones'
- * change feeds going on from where they stood.
+ * change feeds going on from where they stood; an account M1 purged is left
+ * alone.
  */
 import t from 'tap'
 import type { ManualClock } from '../../../common/clock.js'
@@ -238,4 +239,27 @@ t.test('A3: a frozen account signed in again works and starts empty; its phones 
     'a note synced after the sign-in reaches the phone whose feed stood at 2',
   )
   t.ok(cloud.broker.cloud.accounts.need('alice').usedBytes > 0, 'the account stores again')
+})
+
+t.test('A3, M1: an account the retirement purged is never warned of a freeze nor frozen: nothing can bring it back', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  await addDevice(cloud, 'p1', 'alice')
+  const start = clock.now()
+  const plan = { announce: 'now', syncOff: '7d', migrationDeadline: '30d', shutdown: '60d' }
+  t.equal((await cloudCall(cloud, asConsole(cloud), 'PUT', '/api/service/retirement', plan)).status, 200)
+  clock.advance(61 * DAY)
+  t.equal(cloud.broker.cloud.retirement.accountNow('alice')?.access, 'purged')
+  clock.advance(start + YEAR - 1 - clock.now())
+  t.notOk(
+    cloud.broker.framework.queue.list('p1', 50).some((n) => n.title === 'Your cloud account will be frozen'),
+    'its phone is not told to sign in to keep it',
+  )
+  clock.advance(YEAR)
+  t.match(cloud.broker.cloud.accounts.need('alice'), { frozenAt: null }, 'not frozen')
+  t.same(
+    cloud.broker.cloud.cloudLog.list('alice', 50).filter((e) => !e.rule.startsWith('retirement-')),
+    [],
+    'its log holds its retirement only: no freeze warning, no freeze',
+  )
 })
