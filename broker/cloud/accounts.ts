@@ -10,7 +10,9 @@
  *   and the bin window are read from the tier whenever they are needed.
  * - A3: `touch` records an activity from A3's list and resets the year; a
  *   notice goes out `freezeWarningMs` before the freeze; at the freeze every
- *   registered clearer removes the account's data, and the log says so.
+ *   registered clearer and the freeze's list of tables (account-clearing.ts)
+ *   remove the account's data, and its cloud log says what went, kind by kind,
+ *   and what stays. The next activity brings it back, empty.
  */
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
@@ -21,6 +23,7 @@ import { type Db, one, pluck } from '../db.js'
 import type { CloudLog } from './cloud-log.js'
 import { DueTimer } from '../due-timer.js'
 import { quoted } from '../../common/terminal-text.js'
+import { type ClearRest, describeCleared, FREEZE_KEEPS, totalCleared } from './account-clearing.js'
 
 export type Tier = 'free' | 'premium'
 
@@ -109,6 +112,12 @@ const frozen = (account: string): AccountError =>
       `use it again`,
   )
 
+/**
+ * A3 leaves alone an account M1's purge deleted: nothing is left to clear, and no activity can bring it back (every
+ * request of it answers 410), so a notice to sign in to keep it would be false.
+ */
+const NOT_PURGED = "NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = a.id AND r.step = 'purge')"
+
 /** A1's check against an account already read: M2's batch routes read it once for a thousand blobs. */
 export function assertRoom(a: Pick<AccountView, 'id' | 'frozenAt' | 'usedBytes' | 'quotaBytes'>, bytes: number, what: string): void {
   if (a.frozenAt !== null) throw frozen(a.id)
@@ -133,7 +142,7 @@ interface AccountEvents {
   membership: [account: string, tier: Tier]
 }
 
-/** Removes all of an account's data of one kind (A3's freeze); returns how many entries went. */
+/** Removes all of an account's data of one kind (A3's freeze, M1's purge); returns how many entries went. */
 export type Clearer = (account: string, now: number) => number
 
 export class Accounts extends EventEmitter<AccountEvents> {
@@ -147,6 +156,8 @@ export class Accounts extends EventEmitter<AccountEvents> {
     private readonly clock: Clock,
     private readonly cloudLog: CloudLog,
     private readonly log: Logger,
+    /** A3: what the freeze deletes besides the registered clearers (account-clearing.ts). */
+    private readonly freezeRest: ClearRest,
     readonly rules: AccountRules = DEFAULT_ACCOUNT_RULES,
   ) {
     super()
@@ -183,16 +194,16 @@ export class Accounts extends EventEmitter<AccountEvents> {
       nextFreeze: pluck<[{ warnAt: number; freezeAt: number }], number | null>(
         db,
         `SELECT MIN(CASE WHEN freeze_warned_at IS NULL THEN last_activity_at + @warnAt ELSE last_activity_at + @freezeAt END)
-         FROM accounts WHERE frozen_at IS NULL`,
+         FROM accounts a WHERE frozen_at IS NULL AND ${NOT_PURGED}`,
       ),
       toWarn: pluck<[idleFor: number, now: number], string>(
         db,
-        'SELECT id FROM accounts WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ?',
+        `SELECT id FROM accounts a WHERE frozen_at IS NULL AND freeze_warned_at IS NULL AND last_activity_at + ? <= ? AND ${NOT_PURGED}`,
       ),
       warned: db.prepare<[at: number, id: string]>('UPDATE accounts SET freeze_warned_at = ? WHERE id = ?'),
       toFreeze: pluck<[idleFor: number, now: number], string>(
         db,
-        'SELECT id FROM accounts WHERE frozen_at IS NULL AND last_activity_at + ? <= ?',
+        `SELECT id FROM accounts a WHERE frozen_at IS NULL AND last_activity_at + ? <= ? AND ${NOT_PURGED}`,
       ),
       frozen: db.prepare<[at: number, id: string]>('UPDATE accounts SET frozen_at = ? WHERE id = ?'),
     }
@@ -224,7 +235,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.freezeTimer.stop()
   }
 
-  /** A3, M1: `clear` removes the account's data of kind `name` (M1's purge names it in its cloud-log entry) when it is frozen or purged. */
+  /** A3, M1: `clear` removes the account's data of kind `name` (the freeze's and the purge's log entries name it) at either. */
   onFreeze(name: string, clear: Clearer): void {
     this.clearers.set(name, clear)
   }
@@ -339,13 +350,14 @@ export class Accounts extends EventEmitter<AccountEvents> {
   }
 
   /**
-   * Removes all of the account's cloud data with every registered clearer
-   * (A3's freeze, M1's purge), in one transaction with `also` (told how many entries went, by clearer); answers them.
+   * Removes all of the account's cloud data with every registered clearer and then `rest` (A3's freeze, M1's purge:
+   * account-clearing.ts), in one transaction with `also`, told how many entries went, by kind; answers them.
    */
-  clearData(account: string, now: number, also: (removed: Record<string, number>) => void): Record<string, number> {
+  clearData(account: string, now: number, rest: ClearRest, also: (removed: Record<string, number>) => void): Record<string, number> {
     const removed: Record<string, number> = {}
     this.db.transaction(() => {
       for (const [name, clear] of this.clearers) removed[name] = clear(account, now)
+      Object.assign(removed, rest(account))
       also(removed)
     })()
     return removed
@@ -374,8 +386,18 @@ export class Accounts extends EventEmitter<AccountEvents> {
       )
     }
     for (const id of this.sql.toFreeze.all(inactivityMs, now)) {
-      const removed = Object.values(this.clearData(id, now, () => this.sql.frozen.run(now, id))).reduce((a, b) => a + b, 0)
-      this.cloudLog.record(id, 'inactivity-freeze', `account frozen after a year without activity; cloud data cleared`, removed)
+      const { lastActivity, lastActivityAt } = this.need(id)
+      const removed = this.clearData(id, now, this.freezeRest, (cleared) => {
+        this.sql.frozen.run(now, id)
+        this.cloudLog.record(
+          id,
+          'inactivity-freeze',
+          `account frozen after a year without activity (the last: ${lastActivity} on ` +
+            `${new Date(lastActivityAt).toISOString().slice(0, 10)}); cloud data cleared: ${describeCleared(cleared)}. ` +
+            `Kept: ${FREEZE_KEEPS}.`,
+          totalCleared(cleared),
+        )
+      })
       this.log.warn({ account: id, removed }, 'A3: account frozen after a year without activity')
     }
   }

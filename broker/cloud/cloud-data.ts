@@ -30,7 +30,7 @@ import { Backups, DEFAULT_BACKUP_OPTIONS, type BackupOptions } from './backups.j
 import type { BackupPlan } from '../../common/cloud/backup-api.js'
 import { DEFAULT_RETIREMENT_RULES, ServiceRetirement, type RetirementRules } from './retirement.js'
 import { addRetirementRoutes } from './retirement-routes.js'
-import { retirementPurge } from './retirement-purge.js'
+import { accountClearing } from './account-clearing.js'
 import { UploadExpiry } from './upload-expiry.js'
 
 export interface CloudDataOptions {
@@ -65,8 +65,8 @@ export interface CloudDataDeps {
   /** Whether a console listens to such changes. */
   consoleListening(): boolean
   /**
-   * M1: writes the heartbeats received but not yet written (StateStore's pending batch), so a purge deletes those a
-   * phone sent just before the shutdown rather than leave them to be written after it.
+   * M1, A3: writes the heartbeats received but not yet written (StateStore's pending batch), so a purge or a freeze
+   * deletes those a phone sent just before it rather than leave them to be written after it.
    */
   writeHeartbeats(): void
 }
@@ -114,7 +114,9 @@ export class CloudData {
       () => deps.consoleListening(),
     )
     this.cloudLog = new CloudLog(deps.db, deps.clock, log, deps.push, (account) => this.changes.touch(account))
-    this.accounts = new Accounts(deps.db, deps.clock, this.cloudLog, log, opts.accounts)
+    // M1's purge and A3's freeze: one list of the account's tables, what each clearing deletes and keeps.
+    const clearing = accountClearing(deps.db, deps.writeHeartbeats)
+    this.accounts = new Accounts(deps.db, deps.clock, this.cloudLog, log, clearing.freeze, opts.accounts)
     this.blobs = new BlobStore(deps.dataDir, deps.db, deps.clock, log)
     this.router = new HttpRouter(
       {
@@ -143,15 +145,7 @@ export class CloudData {
     addSyncRoutes(parts, this.items, this.bin)
     this.accounts.onFreeze('items', (account) => this.items.clear(account))
     this.backups = new Backups(parts, deps.sendPlan, opts.backup)
-    this.retirement = new ServiceRetirement(
-      deps.db,
-      deps.clock,
-      this.accounts,
-      this.cloudLog,
-      retirementPurge(deps.db, deps.writeHeartbeats),
-      log,
-      opts.retirement,
-    )
+    this.retirement = new ServiceRetirement(deps.db, deps.clock, this.accounts, this.cloudLog, clearing.purge, log, opts.retirement)
     this.router.guard((req) => this.retirement.guard(req))
     // Every `:account` in a path: a name the rule accepts, or one an account made before the rule still has (account-names.ts).
     this.router.param(

@@ -19,7 +19,7 @@
  * after its migration; every account's data is purged at shutdown at the
  * earliest, in batches, each account told a week before: all of its data and
  * its phones', but the record of its retirement and its phones' registration
- * (retirement-purge.ts says table by table what goes and what stays, and
+ * (account-clearing.ts says table by table what goes and what stays, and
  * the purge's cloud-log entry, shown by `console service status`, how many of
  * each went). Reminders go out
  * a week before sync-off, each deadline and the shutdown.
@@ -37,7 +37,7 @@ import { HttpError, type GuardedRequest } from '../http/router.js'
 import type { Accounts } from './accounts.js'
 import type { CloudLog } from './cloud-log.js'
 import { accessRefusal, refusal } from './retirement-guard.js'
-import { PURGE_KEEPS, type RetirementPurge } from './retirement-purge.js'
+import { type ClearRest, describeCleared, PURGE_KEEPS, totalCleared } from './account-clearing.js'
 import { STEPS, stepOutcome, type Step } from './retirement-notices.js'
 import {
   phaseAt,
@@ -106,8 +106,8 @@ export class ServiceRetirement {
     private readonly clock: Clock,
     private readonly accounts: Accounts,
     private readonly cloudLog: CloudLog,
-    /** What the purge deletes besides the Accounts clearers (retirement-purge.ts). */
-    private readonly purgeRest: RetirementPurge,
+    /** What the purge deletes besides the Accounts clearers (account-clearing.ts). */
+    private readonly purgeRest: ClearRest,
     private readonly log: Logger,
     readonly rules: RetirementRules = DEFAULT_RETIREMENT_RULES,
   ) {
@@ -421,16 +421,13 @@ export class ServiceRetirement {
         if (purged >= this.rules.purgeBatch) continue
         purged++
         // The purge, its step and its cloud-log entry in one transaction: a purged account always has its record.
-        this.accounts.clearData(s.account, now, (cleared) => {
-          // The clearers' names say what they delete: items, drive files, backups.
-          const removed = [...Object.entries(cleared), ...Object.entries(this.purgeRest(s.account))]
+        this.accounts.clearData(s.account, now, this.purgeRest, (removed) => {
           this.sql.done.run(s.account, s.step, now)
           this.cloudLog.record(
             s.account,
             'retirement-purge',
-            `the service retired: deleted ${removed.map(([what, n]) => `${what} ${n}`).join(', ')}; with them the recycle ` +
-              `bin, share links, command receipts, and its phones' last known position and lost mode. Kept: ${PURGE_KEEPS}.`,
-            removed.reduce((total, [, n]) => total + n, 0),
+            `the service retired: deleted ${describeCleared(removed)}. Kept: ${PURGE_KEEPS}.`,
+            totalCleared(removed),
           )
         })
         continue

@@ -129,7 +129,14 @@ t.test(
     )
     const shown = await consoleCli(cloud, 'account', 'alice')
     t.match(shown.out, /frozen\s+since \d{4}-\d\d-\d\d, cloud data cleared/, 'the owner sees it was frozen')
-    t.match(shown.out, /inactivity-freeze\s+42\s+account frozen after a year without activity; cloud data cleared/)
+    t.match(
+      shown.out,
+      new RegExp(
+        'inactivity-freeze\\s+44\\s+account frozen after a year without activity \\(the last: find-device-on on \\d{4}-\\d\\d-\\d\\d\\); ' +
+          'cloud data cleared: .*test-data 42, .*notifications 2, ',
+      ),
+      'what the freeze cleared, kind by kind: the clearers, and the two notices on the phone',
+    )
     t.equal(accounts.need('alice').frozenAt, null, 'signing in to the console brings the account back (empty)')
     t.match((await consoleCli(cloud, 'accounts')).out, /console-sign-in, 0s ago/)
   },
