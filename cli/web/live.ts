@@ -20,7 +20,10 @@
  * on the same way: a command queued for a phone that is away, or cancelled, goes out on no device topic, whether a page
  * or a terminal (`fakephone console ring`) issued it. The feed remembers each phone's last outcome and tells a page that
  * opens (or reopens its stream) at once; a move of the clock (a queued command may expire) is read again too.
- *   event: devices   {now, devices: DeviceView[]}   the devices that changed
+ *   event: devices   {now, devices: DeviceView[], gone: string[]}
+ *                                                   the devices that changed; `gone`: those of them no longer registered
+ *                                                   (removed: the broker cleared their retained presence and status),
+ *                                                   which a page drops from its list and map
  *   event: commands  {devices: string[]}            devices whose commands moved
  *   event: outcomes  {outcomes: DeviceOutcome[]}    where those devices' commands stand (outcomes.ts); on attach,
  *                                                   every device's the feed has read
@@ -245,7 +248,12 @@ export class LiveFeed {
       try {
         const { now, devices } = await this.api.devices()
         const wanted = new Set(changed)
-        this.send('devices', { now, devices: devices.filter((d) => wanted.has(d.id)) })
+        const registered = new Set(devices.map((d) => d.id))
+        this.send('devices', {
+          now,
+          devices: devices.filter((d) => wanted.has(d.id)),
+          gone: changed.filter((id) => !registered.has(id)),
+        })
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not read the devices')
       }

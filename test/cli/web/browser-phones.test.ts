@@ -3,10 +3,12 @@
  * (Debian's /usr/bin/chromium, driven by playwright-core) against a real broker and two real phones: with phone-a's page
  * open, a locate of phone-b from the terminal (`console locate`) moves phone-b's dot and its list row to the fix it
  * brought, saying it is the locate's (F2); a ring's outcome shows on phone-b's row; phone-b going away turns its row and
- * its dot offline (F1) -- all without a reload, over the page's one event stream.
+ * its dot offline (F1), and its removal (`fakephone device remove`) takes its row and its dot off the page -- all
+ * without a reload, over the page's one event stream.
  */
 import { chromiumTest } from '../../fixtures/browser.js'
 import { consoleCli, secondPhone } from '../../fixtures/web.js'
+import { run } from '../../fixtures/io.js'
 
 interface Phones {
   fakephone: {
@@ -64,6 +66,21 @@ chromiumTest("the web console follows every phone's commands and presence, in Ch
     await page.waitForSelector('#device-table tr[data-device="phone-b"] td:nth-child(2) span:text-is("offline")')
     await page.waitForFunction(() => (window as unknown as Phones).fakephone.fill('phone-b') === '#777777')
     t.pass("the dot is offline's grey")
+  })
+
+  await t.test('F1: phone-b removed with `fakephone device remove`: its row and its dot leave the page', async (t) => {
+    t.equal((await run(['device', 'remove', 'phone-b', '--data', s.cloud.dataDir])).code, 0)
+    await page.waitForSelector('#device-table tr[data-device="phone-b"]', { state: 'detached' })
+    await page.waitForSelector('#device-count:text-is("(1)")')
+    t.equal(await page.evaluate(() => (window as unknown as Phones).fakephone.position('phone-b')), null, 'no dot of it on the map')
+    t.equal(await page.textContent('#device-title'), 'phone-a', "phone-a's page stays open")
+  })
+
+  await t.test('F1: phone-a removed while its page is open: the page goes back to the list, which is empty', async (t) => {
+    t.equal((await run(['device', 'remove', 'phone-a', '--data', s.cloud.dataDir])).code, 0)
+    await page.waitForFunction(() => location.hash === '#/')
+    await page.waitForSelector('#device-count:text-is("(0)")')
+    t.equal(await page.locator('#device-table tr[data-device]').count(), 0, 'no row left')
   })
 
   t.equal(await page.evaluate(() => (window as unknown as Phones).notReloaded), true, 'no reload')
