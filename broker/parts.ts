@@ -16,6 +16,8 @@ export interface BrokerPart {
   stop?(): void | Promise<void>
   /** A device's connection ended, or the device was removed. */
   deviceGone?(deviceId: string): void
+  /** The device was removed from the registry (after deviceGone): whatever still lets it in is closed or forgotten. */
+  deviceRemoved?(deviceId: string): void
   /** A device subscribed to these topics (only the ones it was allowed). */
   subscribed?(deviceId: string, topics: readonly string[]): void
   /** Adds the part's HTTP routes to the broker's one router. */

@@ -62,8 +62,10 @@ import {
   commandChangedTopic,
   encodePayload,
   parseTopic,
+  TOPICS,
   topicFor,
   type Heartbeat,
+  type TopicKind,
 } from '../common/contract.js'
 import { routeUpgrades } from './http/upgrade-router.js'
 import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
@@ -143,8 +145,18 @@ const REGISTRY_RECHECK_MS = 50
  */
 export const WAL_CHECKPOINT_PAGES = 10_000
 
+/**
+ * How often the registry is read for devices another process removed while no message makes the broker look (see
+ * DeviceRegistry), ms: an idle phone removed with `fakephone device remove` is disconnected, and its retained presence
+ * and status cleared, within this. One read of data_version (8-19 µs) a second.
+ */
+const REGISTRY_POLL_MS = 1000
+
 /** Publishes handed to Aedes per event-loop turn. */
 const OUTBOX_BATCH = 200
+
+/** The kinds the contract retains (presence, status): what the broker hands a later subscriber of a device. */
+const RETAINED_KINDS = (Object.keys(TOPICS) as TopicKind[]).filter((kind) => TOPICS[kind].retain)
 
 /** Everything a started broker is made of, built in one step once the data directory is locked (see build()). */
 interface Built {
@@ -175,8 +187,8 @@ export class CloudBroker {
   readonly counters: BrokerCounters = { rateLimited: 0, dropped: 0, publishRefused: 0, heartbeats: 0, handlerFailures: 0 }
   /** The built broker, from start() until stop(). */
   private built?: Built
-  /** Publishes to devices waiting to be handed to Aedes (see drainOutbox). */
-  private readonly outbox: { topic: string; payload: Buffer }[] = []
+  /** Publishes waiting to be handed to Aedes (see drainOutbox); `retain`: an empty one that clears a retained topic. */
+  private readonly outbox: { topic: string; payload: Buffer; retain: boolean }[] = []
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
   /** Numbers OwnTracks locations as heartbeats. */
@@ -385,6 +397,7 @@ export class CloudBroker {
     const subscribedTo = (topics: readonly string[], deviceId: string, kind: 'cmd' | 'plan' | 'time'): boolean =>
       topics.includes(topicFor(deviceId, kind))
     let stopJumps: (() => void) | undefined
+    let registryPoll: NodeJS.Timeout | undefined
     // Start order; stop runs in reverse. Placed so that stop keeps the order that works: the parts holding sockets (time,
     // framework, cloud) stop before the network closes; the commands and the heartbeat batch after it, as late messages
     // may still arrive while Aedes closes; the database last.
@@ -416,15 +429,31 @@ export class CloudBroker {
       },
       { name: 'network', stop: () => closeNetwork(gate, aedes, wss, tcp, http) },
       {
+        // A removal by another process (the CLI) is found within REGISTRY_POLL_MS even when no message makes the broker
+        // look; stopped before the network closes, so what a removal does reaches a broker still up.
+        name: 'registry',
+        start: () => {
+          registryPoll = setInterval(() => registry.recheck(), REGISTRY_POLL_MS)
+        },
+        stop: () => clearInterval(registryPoll),
+      },
+      {
         name: 'cloud',
         start: () => cloud.start(),
         stop: () => cloud.stop(),
+        deviceRemoved: (id) => cloud.router.forgetDevice(id),
         deviceGone: (id) => cloud.deviceGone(id),
         subscribed: (id, topics) => {
           if (subscribedTo(topics, id, 'plan')) cloud.planListening(id)
         },
       },
-      { name: 'framework', start: () => framework.start(), stop: () => framework.stop(), routes: (r) => framework.addRoutes(r) },
+      {
+        name: 'framework',
+        start: () => framework.start(),
+        stop: () => framework.stop(),
+        routes: (r) => framework.addRoutes(r),
+        deviceRemoved: (id) => framework.gateway.removed(id),
+      },
       // M2, M3: export, import and migration of whole accounts, on the console API.
       {
         name: 'transfer',
@@ -448,7 +477,7 @@ export class CloudBroker {
     ]
     const lifecycle = new PartLifecycle(parts, log)
     lifecycle.each((p) => p.routes?.(router))
-    this.wire(aedes, access, store, registry, lifecycle, limiter)
+    this.wire(aedes, access, store, registry, cloud, lifecycle, limiter)
     return { lock, db, registry, store, commands, framework, cloud, limiter, aedes, tcp, http, wss, lifecycle, gate }
   }
 
@@ -458,6 +487,7 @@ export class CloudBroker {
     access: AccessControl,
     store: StateStore,
     registry: DeviceRegistry,
+    cloud: CloudData,
     lifecycle: PartLifecycle,
     limiter: ConnectionRateLimiter,
   ): void {
@@ -473,6 +503,10 @@ export class CloudBroker {
     registry.on(
       'removed',
       this.safely('removed', (deviceId) => this.deviceRemoved(deviceId)),
+    )
+    cloud.retirement.on(
+      'purged',
+      this.safely('purged', (account) => this.accountPurged(account)),
     )
     aedes.on(
       'client',
@@ -536,8 +570,8 @@ export class CloudBroker {
   }
 
   /** Queues `payload` for `topic`, handed to Aedes in batches (drainOutbox). */
-  private publish(topic: string, payload: string): void {
-    this.outbox.push({ topic, payload: Buffer.from(payload) })
+  private publish(topic: string, payload: string, retain = false): void {
+    this.outbox.push({ topic, payload: Buffer.from(payload), retain })
     const { aedes } = this.parts()
     if (this.outbox.length === 1) setImmediate(() => this.drainOutbox(aedes))
   }
@@ -548,18 +582,21 @@ export class CloudBroker {
    * message queue (mqemitter) and take the process down.
    */
   private drainOutbox(aedes: Aedes): void {
-    for (const { topic, payload } of this.outbox.splice(0, OUTBOX_BATCH)) {
-      aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, () => {})
+    for (const { topic, payload, retain } of this.outbox.splice(0, OUTBOX_BATCH)) {
+      aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, () => {})
     }
     if (this.outbox.length > 0) setImmediate(() => this.drainOutbox(aedes))
   }
 
   /**
    * A device removed from the registry through this broker: its connection
-   * is closed at once, and what is still queued for it or from it is dropped
-   * with a logged reason. A removal by another process on the same data
-   * directory comes here too, once the registry notices it (within
-   * REGISTRY_RECHECK_MS, see DeviceRegistry).
+   * is closed at once (its last will is refused: it is no device any more),
+   * so is its push connection, its verified HTTP credentials are forgotten,
+   * what is still queued for it or from it is dropped, and its retained
+   * presence and status are cleared (clearRetained), all with a logged
+   * reason. A removal by another process on the same data directory comes
+   * here too, once the registry notices it: within REGISTRY_RECHECK_MS of a
+   * message, or REGISTRY_POLL_MS when none comes (see DeviceRegistry).
    */
   private deviceRemoved(deviceId: string): void {
     const before = this.outbox.length
@@ -569,12 +606,36 @@ export class CloudBroker {
     this.owntracks.forget(deviceId)
     this.log.warn(
       { deviceId, heartbeats, toDevice: before - this.outbox.length },
-      'device removed: disconnected, its queued messages dropped',
+      'device removed: disconnected, its queued messages dropped, its retained presence and status cleared',
     )
     const client = this.current.get(deviceId)
     this.current.delete(deviceId)
-    this.parts().lifecycle.each((part) => part.deviceGone?.(deviceId))
+    const { lifecycle } = this.parts()
+    lifecycle.each((part) => part.deviceGone?.(deviceId))
+    lifecycle.each((part) => part.deviceRemoved?.(deviceId))
     client?.close()
+    this.clearRetained(deviceId)
+  }
+
+  /**
+   * M1: an account's data was purged. Its phones stay registered (a phone that signs in is told the service is gone),
+   * but nothing they said before the purge is handed to a later subscriber: their retained presence and status are
+   * cleared. A phone that says them again afterwards (one still connected changes a switch, or connects again) is
+   * retained again, as its device state keeps them.
+   */
+  private accountPurged(account: string): void {
+    const phones = this.registry.list().filter((d) => d.account === account)
+    for (const { id } of phones) this.clearRetained(id)
+    this.log.warn({ account, phones: phones.length }, "M1: the purged account's phones: their retained presence and status cleared")
+  }
+
+  /**
+   * Clears what the broker retains of a device (presence, status) the MQTT 3.1.1 way, an empty retained publish on each
+   * topic [MQTT-3.3.1-10]: Aedes deletes it from its store, so no later subscriber is handed it, and hands the empty
+   * message to those already listening (a console's watch; the web console's live feed then rereads the device).
+   */
+  private clearRetained(deviceId: string): void {
+    for (const kind of RETAINED_KINDS) this.publish(topicFor(deviceId, kind), '', true)
   }
 
   /** Wraps a broker event handler so that whatever it throws is logged and counted, never passed to the process. */

@@ -103,7 +103,11 @@ export function deviceCommand(io: Io): Command {
     .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
     .action(async (id: string, o: { data: string }) => {
       await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.remove(id))
-      io.out(`Removed device ${forTerminal(id)}. Its credentials no longer work.\n`)
+      // The broker sees the removal on the database it shares (DeviceRegistry: within a second, however idle).
+      io.out(
+        `Removed device ${forTerminal(id)}. Its credentials no longer work; a broker running on ${o.data} disconnects ` +
+          'it within a second and clears its retained presence and status.\n',
+      )
     })
   return cmd
 }

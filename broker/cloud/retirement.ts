@@ -21,7 +21,8 @@
  * its phones', but the record of its retirement and its phones' registration
  * (account-clearing.ts says table by table what goes and what stays, and
  * the purge's cloud-log entry, shown by `console service status`, how many of
- * each went). Reminders go out
+ * each went); once it committed, 'purged' tells the broker, which clears the
+ * presence and status it retains of the account's phones. Reminders go out
  * a week before sync-off, each deadline and the shutdown.
  *
  * Each of these is a step per account, done once (`retirement_steps`), each
@@ -29,6 +30,7 @@
  * The plan's types and dates: retirement-plan.ts; what each step says:
  * retirement-notices.ts; the refusals: retirement-guard.ts.
  */
+import { EventEmitter } from 'node:events'
 import { utcDate, type Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import { type Db, pluck } from '../db.js'
@@ -95,7 +97,12 @@ interface PlanRow {
 
 const badPlan = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST', message)
 
-export class ServiceRetirement {
+interface RetirementEvents {
+  /** An account's data was purged (its transaction committed): the broker clears what it retains of its phones. */
+  purged: [account: string]
+}
+
+export class ServiceRetirement extends EventEmitter<RetirementEvents> {
   private readonly sql
   private readonly timer: DueTimer
   /** The plan as last read; undefined until read. */
@@ -111,6 +118,7 @@ export class ServiceRetirement {
     private readonly log: Logger,
     readonly rules: RetirementRules = DEFAULT_RETIREMENT_RULES,
   ) {
+    super()
     this.sql = {
       plan: db.prepare<[], PlanRow>('SELECT * FROM service_retirement WHERE id = 1'),
       setPlan: db.prepare<[announce: number, syncOff: number, deadline: number, shutdown: number, createdAt: number]>(
@@ -430,6 +438,7 @@ export class ServiceRetirement {
             totalCleared(removed),
           )
         })
+        this.emit('purged', s.account)
         continue
       }
       this.act(plan, s.account, s.step)

@@ -25,7 +25,10 @@
  * it, never stored; the broker also reads data_version before each heartbeat
  * batch is written (`recheck`), so a batch never carries rows of a device
  * removed before it. A message after a quiet spell of `recheckMs` or more is
- * judged on a fresh read, as every message was before. Without RecheckOptions
+ * judged on a fresh read, as every message was before. When no message comes
+ * at all, the broker calls `recheck` once a second (server.ts,
+ * REGISTRY_POLL_MS), so an idle device removed by the CLI is disconnected, and
+ * its retained presence and status cleared, within a second too. Without RecheckOptions
  * (the CLI) every `exists` reads it. A device removed and registered again by
  * other processes within one `recheckMs` keeps its connection (its id never
  * left the set), as one removed and added within one event-loop turn did before.

@@ -7,6 +7,8 @@
  * acknowledges its id, so one sent into a connection that then died is sent
  * again on the next (the device recognises it and does not show it twice).
  * A device has at most one push connection: a newer one replaces the older.
+ * A device removed from the registry has its connection closed (4001, the
+ * reason said in an error frame and logged).
  */
 import { EventEmitter } from 'node:events'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -98,6 +100,11 @@ export class PushGateway extends EventEmitter<GatewayEvents> {
     const session = this.sessions.get(deviceId)
     session?.terminate()
     return session !== undefined
+  }
+
+  /** Device `deviceId` was removed: its push connection is closed with the reason, logged (its secret no longer works). */
+  removed(deviceId: string): void {
+    this.sessions.get(deviceId)?.refuse(PUSH_CLOSE.UNAUTHORIZED, 'UNAUTHORIZED', 'the device was removed')
   }
 
   private accept(ws: WebSocket, address: string): void {

@@ -5,7 +5,9 @@
  * caller meets the same rules. Four kinds of caller:
  *   - `console`: the console API's bearer token;
  *   - `device`:  a phone, HTTP Basic with its device id and secret (the data
- *                channel's bulk transfers: sync, backup, drive);
+ *                channel's bulk transfers: sync, backup, drive), verified
+ *                credentials remembered a minute, a removed device's
+ *                forgotten at once (forgetDevice);
  *   - `sdk`:     a third-party app with a drive SDK token (D1, D5);
  *   - `public`:  anyone, no credentials (the drive's share links, D1).
  * Each feature adds its routes with the callers it accepts; bodies are JSON
@@ -122,7 +124,7 @@ export interface Authenticator {
 export const MAX_JSON_BYTES = 1024 * 1024
 /** Verified device credentials are remembered this many at most, so a sync of 1,000 items does not look the device up 1,000 times. */
 const CREDENTIAL_CACHE = 10_000
-/** ...and for this long: a device removed with `fakephone device remove` (maybe by another process) is locked out within a minute. */
+/** ...and for this long; a device removed is forgotten at once (forgetDevice), this bounds what a change of secret leaves. */
 const CREDENTIAL_TTL_MS = 60_000
 
 export class HttpRouter {
@@ -131,8 +133,8 @@ export class HttpRouter {
   private readonly changeListeners: ((req: GuardedRequest) => void)[] = []
   /** The schema each named path parameter is checked against, on every route that has it. */
   private readonly paramSchemas = new Map<string, z.ZodType<string>>()
-  /** sha256(id:secret) → the account and until when the verification holds. */
-  private readonly verified = new Map<string, { account: string; until: number }>()
+  /** sha256(id:secret) → the device, its account and until when the verification holds. */
+  private readonly verified = new Map<string, { deviceId: string; account: string; until: number }>()
 
   constructor(
     private readonly auth: Authenticator,
@@ -261,9 +263,14 @@ export class HttpRouter {
     const account = await this.auth.device(basic.user, basic.password)
     if (account !== undefined) {
       if (this.verified.size >= this.cacheSize) this.verified.clear()
-      this.verified.set(key, { account, until: this.now() + CREDENTIAL_TTL_MS })
+      this.verified.set(key, { deviceId: basic.user, account, until: this.now() + CREDENTIAL_TTL_MS })
     }
     return account
+  }
+
+  /** Device `deviceId` was removed: its verified credentials are forgotten, so its next request is refused (401). */
+  forgetDevice(deviceId: string): void {
+    for (const [key, entry] of this.verified) if (entry.deviceId === deviceId) this.verified.delete(key)
   }
 }
 

@@ -23,7 +23,10 @@
  * remembers it first recalls from the broker's command history (recall()): when it starts, so a console that restarts
  * shows every phone's last command as before, and when it finds the broker again (a queued command the broker expired
  * as it started went out while the feed was away).
- *   event: devices   {now, devices: DeviceView[]}   the devices that changed
+ *   event: devices   {now, devices: DeviceView[], gone: string[]}
+ *                                                   the devices that changed; `gone`: those of them no longer registered
+ *                                                   (removed: the broker cleared their retained presence and status),
+ *                                                   which a page drops from its list and map
  *   event: commands  {devices: string[]}            devices whose commands moved
  *   event: outcomes  {outcomes: DeviceOutcome[]}    where those devices' commands stand (outcomes.ts); on attach,
  *                                                   every device's the feed has read
@@ -269,7 +272,12 @@ export class LiveFeed {
       try {
         const { now, devices } = await this.api.devices()
         const wanted = new Set(changed)
-        this.send('devices', { now, devices: devices.filter((d) => wanted.has(d.id)) })
+        const registered = new Set(devices.map((d) => d.id))
+        this.send('devices', {
+          now,
+          devices: devices.filter((d) => wanted.has(d.id)),
+          gone: changed.filter((id) => !registered.has(id)),
+        })
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not read the devices')
       }

@@ -319,7 +319,10 @@ t.test("against fakephone's broker: locations stored as heartbeats; a device is 
     'a malformed location is refused',
   )
   cloud.broker.registry.remove(a.id)
-  t.ok(cloud.logs.has('device removed: disconnected, its queued messages dropped'), 'its numbering goes with it')
+  t.ok(
+    cloud.logs.has('device removed: disconnected, its queued messages dropped, its retained presence and status cleared'),
+    'its numbering goes with it',
+  )
 
   // A device that sent fakephone heartbeats first: its OwnTracks locations carry on from the highest seq stored.
   const [c] = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys2'), count: 1, prefix: 'otc', clock }).devices as [FleetDevice]

@@ -126,6 +126,19 @@ function merge(devices) {
   applyFilter()
 }
 
+/** Devices no longer registered (removed): gone from the list, the map and the count; an open page of one goes to the list. */
+function drop(ids) {
+  for (const id of ids) {
+    if (!state.devices.delete(id)) continue
+    state.rows.get(id)?.remove()
+    state.rows.delete(id)
+    state.commands.delete(id)
+    state.map.remove(id)
+    if (state.page?.id === id) location.hash = '#/'
+  }
+  byId('device-count').textContent = `(${state.devices.size})`
+}
+
 function applyDevices({ now, devices }) {
   state.offset = now - Date.now()
   merge(devices)
@@ -276,10 +289,11 @@ function listen() {
     } else connection(broker.state, brokerAway(broker), broker.detail)
   })
   events.addEventListener('devices', (e) => {
-    const { devices } = JSON.parse(e.data)
+    const { devices, gone } = JSON.parse(e.data)
     state.liveTick++
     for (const d of devices) state.touched.set(d.id, state.liveTick)
     merge(devices)
+    drop(gone)
   })
   events.addEventListener('commands', (e) => {
     if (state.page && JSON.parse(e.data).devices.includes(state.page.id)) quietly(state.page.loadCommands())

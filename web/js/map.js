@@ -130,6 +130,15 @@ export class DeviceMap {
     }
   }
 
+  /** Takes a phone's dot and accuracy circle off the map (it was removed). */
+  remove(id) {
+    const dot = this.dots.get(id)
+    if (!dot) return
+    dot.marker.remove()
+    this.circles.removeLayer(dot.circle)
+    this.dots.delete(id)
+  }
+
   showCircles() {
     const wanted = this.map.getZoom() >= CIRCLE_ZOOM
     if (wanted !== this.map.hasLayer(this.circles)) {

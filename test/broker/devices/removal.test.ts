@@ -50,7 +50,9 @@ t.test('a device removed through the broker is disconnected at once, its queued 
   cloud.broker.registry.remove('phone-a')
   await gone
   t.pass('the connection is closed')
-  const line = await cloud.logs.waitFor((l) => l.msg === 'device removed: disconnected, its queued messages dropped')
+  const line = await cloud.logs.waitFor(
+    (l) => l.msg === 'device removed: disconnected, its queued messages dropped, its retained presence and status cleared',
+  )
   t.match(line, { deviceId: 'phone-a', heartbeats: 1 }, 'the queued heartbeat is dropped, with a logged reason')
   t.equal(cloud.broker.store.counters.rowsDropped, 1)
   t.notOk(cloud.broker.isConnected('phone-a'))
@@ -97,7 +99,8 @@ t.test(
     const cli = otherProcessRegistry(t, cloud)
     const other = await connect(t, cloud.mqttUrl, { clientId: 'phone-b', username: 'phone-b', password: secretB })
     const removedLine = (deviceId: string) => (l: Record<string, unknown>) =>
-      l.msg === 'device removed: disconnected, its queued messages dropped' && l.deviceId === deviceId
+      l.msg === 'device removed: disconnected, its queued messages dropped, its retained presence and status cleared' &&
+      l.deviceId === deviceId
 
     // Whether the broker read the registry within the last 50 ms decides which comes first: the message refused on a
     // fresh read, or taken on the last one and the device dropped with what it sent by the read due 50 ms later.
@@ -142,7 +145,9 @@ t.test(
     await storedHeartbeats(cloud, 2)
     t.equal(cloud.broker.store.history('phone-b', 10).length, 2, "the other device's rows are stored")
     t.match(
-      cloud.logs.lines.find((l) => l.msg === 'device removed: disconnected, its queued messages dropped'),
+      cloud.logs.lines.find(
+        (l) => l.msg === 'device removed: disconnected, its queued messages dropped, its retained presence and status cleared',
+      ),
       { deviceId: 'phone-a', heartbeats: 1 },
       'the removed device is noticed before the batch is written, and its row dropped with a logged reason',
     )

@@ -4,10 +4,12 @@
  * open, a locate of phone-b from the terminal (`console locate`) moves phone-b's dot and its list row to the fix it
  * brought, saying it is the locate's (F2); a ring's outcome shows on phone-b's row; phone-b going away turns its row and
  * its dot offline (F1) -- all without a reload, over the page's one event stream. A console started again (a new process,
- * nothing moving after it) shows phone-b's last command and its locate's fix from the broker's command history (F2).
+ * nothing moving after it) shows phone-b's last command and its locate's fix from the broker's command history (F2), and
+ * a phone's removal (`fakephone device remove`) takes its row and its dot off the page (F1).
  */
 import { chromiumTest } from '../../fixtures/browser.js'
 import { consoleCli, secondPhone } from '../../fixtures/web.js'
+import { run } from '../../fixtures/io.js'
 import { WebConsole } from '../../../cli/web/server.js'
 
 interface Phones {
@@ -71,23 +73,43 @@ chromiumTest("the web console follows every phone's commands and presence, in Ch
   t.equal(await page.evaluate(() => (window as unknown as Phones).notReloaded), true, 'no reload')
   t.equal(streams, 1, 'one event stream for every phone')
 
+  // A new console process knows nothing of what the old one heard; nothing moves after it starts.
+  await s.web.stop()
+  const again = new WebConsole({
+    apiUrl: s.cloud.apiUrl,
+    consoleToken: s.cloud.consoleToken,
+    keysDir: s.owner.keys.dir,
+    log: s.cloud.logs.logger().child({ module: 'web' }),
+  })
+  await again.start()
+  t.teardown(() => again.stop())
+
   await t.test("F2: the console restarted: phone-b's row and dot show its last command from the broker's history", async (t) => {
-    // A new console process knows nothing of what the old one heard; nothing moves after it starts.
-    await s.web.stop()
-    const again = new WebConsole({
-      apiUrl: s.cloud.apiUrl,
-      consoleToken: s.cloud.consoleToken,
-      keysDir: s.owner.keys.dir,
-      log: s.cloud.logs.logger().child({ module: 'web' }),
-    })
-    await again.start()
-    t.teardown(() => again.stop())
     await page.goto(again.loginUrl as string)
     await page.waitForFunction(() => (window as unknown as Phones).fakephone?.ready === true)
     await page.waitForSelector('#device-table tr[data-device="phone-b"] .last-command:text-is("ring succeeded · verified")')
     t.match(await row.locator('.last-command').getAttribute('title'), /^verified receipt signed by phone-b at /)
     t.match((await where()).label, /^phone-b · fix from locate at /, "the dot is at the locate's fix again")
     t.equal(await page.locator('#device-table tr[data-device="phone-a"] .last-command').count(), 0, 'phone-a never had a command')
+  })
+
+  // The removals below are seen on phone-a's page of the new console.
+  await page.goto(`${again.url}#/device/phone-a`)
+  await page.waitForSelector('#device-title:text-is("phone-a")')
+
+  await t.test('F1: phone-b removed with `fakephone device remove`: its row and its dot leave the page', async (t) => {
+    t.equal((await run(['device', 'remove', 'phone-b', '--data', s.cloud.dataDir])).code, 0)
+    await page.waitForSelector('#device-table tr[data-device="phone-b"]', { state: 'detached' })
+    await page.waitForSelector('#device-count:text-is("(1)")')
+    t.equal(await page.evaluate(() => (window as unknown as Phones).fakephone.position('phone-b')), null, 'no dot of it on the map')
+    t.equal(await page.textContent('#device-title'), 'phone-a', "phone-a's page stays open")
+  })
+
+  await t.test('F1: phone-a removed while its page is open: the page goes back to the list, which is empty', async (t) => {
+    t.equal((await run(['device', 'remove', 'phone-a', '--data', s.cloud.dataDir])).code, 0)
+    await page.waitForFunction(() => location.hash === '#/')
+    await page.waitForSelector('#device-count:text-is("(0)")')
+    t.equal(await page.locator('#device-table tr[data-device]').count(), 0, 'no row left')
   })
 
   t.same(problems, [], 'no page error')

@@ -216,6 +216,23 @@ t.test('F1: devices, history, channels and the track as GPX and GeoJSON; live up
   t.equal((await s.call('GET', '/app/api/devices/%E0%A4%A/track.gpx')).status, 400, 'a malformed %-escape')
 })
 
+t.test('F1: a phone removed with `fakephone device remove` is said gone to every open page; another phone stays', async (t) => {
+  const s = await startWeb(t)
+  await secondPhone(t, s, 'phone-b', { lat: 51.5, lon: -0.12 })
+  const live = await events(t, s)
+  const removed = await run(['device', 'remove', 'phone-a', '--data', s.cloud.dataDir])
+  t.equal(removed.code, 0)
+  // The broker clears its retained presence and status; the feed hears them emptied and finds it no longer registered.
+  const gone = await live.next('devices', (d) => d.gone.length > 0)
+  t.same(
+    { devices: gone.devices, gone: gone.gone },
+    { devices: [], gone: ['phone-a'] },
+    'the page is told to drop it from its list and map',
+  )
+  s.real.advance(30_000)
+  t.match(await live.next('devices', (d) => d.devices.length > 0), { devices: [{ id: 'phone-b' }], gone: [] }, 'the other phone stays')
+})
+
 t.test("S1, A1: an account's cloud data changed: every page hears which account; a clock move is said as the clock", async (t) => {
   const s = await startWeb(t)
   const live = await events(t, s)
