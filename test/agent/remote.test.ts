@@ -175,12 +175,21 @@ t.test('F2 a wipe interrupted by a crash finishes after restart and sends its re
     JSON.stringify({ lastSeq: wipe.seq, entries: { [wipe.id]: { step: 'executing', command: wipe, reported: false } } }),
   )
   const finished = commandState(cloud, wipe.id)
-  const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  const settled: unknown[] = []
+  const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey }, (a) =>
+    a.remote.on('settled', (...said) => settled.push(said)),
+  )
   const view = await finished
   t.match(view, { state: 'succeeded', data: { files: 1, bytes: 2048 } }, 'the wipe completed after the restart')
   t.notOk(existsSync(join(dataDir, 'user')))
   t.ok(view.receipt, 'with a receipt')
   t.equal(restarted.remote.journal.entry(wipe.id)?.step, 'done')
+  // A fleet counts what its phones ran by this (fleet/runner.ts): one finished at a connect ran as much as one just received.
+  t.same(
+    settled.filter((said) => (said as string[])[1] === 'ran'),
+    [[wipe.id, 'ran']],
+    "the phone says it ran the wipe, once (the cloud's resend meanwhile was a repeat)",
+  )
 })
 
 t.test('F2 a wipe whose journal line was torn by a crash mid-write finishes once after restart', async (t) => {
