@@ -233,7 +233,7 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   )
   const closedUrl = `http://127.0.0.1:${await closedPort()}`
   const closed = await run(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])
-  t.match(closed.err, `cannot reach the broker at ${closedUrl}`)
+  t.match(closed.err, `cannot reach the broker's HTTP API at ${closedUrl} (--api): `, 'it says which address, given by which option')
   t.match(closed.err, /; is the broker running\? If it listens elsewhere, give its HTTP address with --api URL\n$/, 'and what to do')
   const stranger = createServer((_req, res) => res.end('<html>hello</html>'))
   await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
@@ -245,7 +245,7 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   )
   const ui = testIo()
   const watching = main(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'watch'], ui.io)
-  await ui.waitForOut('cannot reach the broker')
+  await ui.waitForOut("cannot reach the broker's HTTP API")
   ui.abort()
   t.equal(await watching, 0, 'watch keeps going when the broker is away, saying so')
   // A refusal quoting a name from others is shown on the live view as on any other command's error line.
