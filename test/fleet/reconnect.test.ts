@@ -7,21 +7,15 @@
  */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { join } from 'node:path'
 import { ConsoleClient } from '../../cli/console-client.js'
-import { ManualClock } from '../../common/clock.js'
-import { OwnerKeys, readPublicKey } from '../../common/signing.js'
 import { HttpFleetConsole } from '../../fleet/console-driver.js'
-import { mergeReports } from '../../fleet/merge.js'
-import { planFleet, type PhonePlan } from '../../fleet/plan.js'
-import { Rng } from '../../fleet/prng.js'
-import { provision } from '../../fleet/provision.js'
+import { mergeReports, noResources } from '../../fleet/merge.js'
+import type { PhonePlan } from '../../fleet/plan.js'
 import { buildReport, renderReport, type FleetReport } from '../../fleet/report.js'
-import { FleetRun } from '../../fleet/runner.js'
 import { checkScenario } from '../../fleet/scenario.js'
-import { startCloud, type Cloud } from '../fixtures/cloud.js'
+import type { Cloud } from '../fixtures/cloud.js'
+import { onePhoneRun } from '../fixtures/fleet-run.js'
 import type { LogCapture } from '../fixtures/logs.js'
-import { tempDir } from '../fixtures/scope.js'
 
 /** Rings that take 3 s on the phone, half planned to fail: each is in flight long enough to be cut off. */
 const SCENARIO = {
@@ -31,19 +25,6 @@ const SCENARIO = {
 }
 const DELAY_MS = 3000
 
-const resources = {
-  phones: 1,
-  rssStartMb: 1,
-  rssPeakMb: 1,
-  rssPerPhoneKb: 0,
-  cpuUserMs: 0,
-  cpuSystemMs: 0,
-  cpuPerMessageUs: 0,
-  loopDelayP99Ms: 0,
-  loopDelayAllUpP99Ms: null,
-  brokerInProcess: true,
-}
-
 /** The next line `msg` the log gets from now on. */
 function nextLine(logs: LogCapture, msg: string, match: (l: Record<string, unknown>) => boolean = () => true): Promise<unknown> {
   const from = logs.lines.length
@@ -52,29 +33,18 @@ function nextLine(logs: LogCapture, msg: string, match: (l: Record<string, unkno
 
 /** One phone of a run with the fleet's own console on the real console API; `adjust` changes its plan (outages). */
 async function oneRingingPhone(t: Test, prefix: string, adjust: (p: PhonePlan) => PhonePlan = (p) => p) {
-  const clock = new ManualClock()
-  const cloud = await startCloud(t, {}, clock)
-  const dir = tempDir(t)
-  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix, clock })
-  const keys = new OwnerKeys(credentials.keysDir)
-  const device = credentials.devices[0]!
-  const planned = planFleet(checkScenario(SCENARIO, prefix, dir), 's', [device.id], undefined, 'run-1')
-  const plan = { ...planned, phones: planned.phones.map(adjust) }
+  let fleetConsole!: HttpFleetConsole
+  const { clock, cloud, device, plan, run } = await onePhoneRun(
+    t,
+    prefix,
+    (dir) => checkScenario(SCENARIO, prefix, dir),
+    (cloud, keys) => ({
+      console: (fleetConsole = new HttpFleetConsole(new ConsoleClient(cloud.apiUrl, cloud.consoleToken), keys)),
+      backoff: { baseMs: 50, capMs: 200 },
+    }),
+    (planned) => ({ ...planned, phones: planned.phones.map(adjust) }),
+  )
   const phone = plan.phones[0]!
-  const fleetConsole = new HttpFleetConsole(new ConsoleClient(cloud.apiUrl, cloud.consoleToken), keys)
-  const run = new FleetRun({
-    plan,
-    devices: credentials.devices,
-    ownerKey: (account) => readPublicKey(keys.ownerKeyFile(account)),
-    brokerUrl: cloud.mqttUrl,
-    dataDir: join(dir, 'phones'),
-    clock,
-    log: cloud.logs.logger(),
-    console: fleetConsole,
-    backoff: { baseMs: 50, capMs: 200 },
-    random: (i) => Rng.stream('s', i, 'agent').next,
-  })
-  t.teardown(() => run.stop())
   /** Steps the run's clock to `at` (ms into the run), settling each step. */
   const until = async (at: number): Promise<void> => {
     for (let i = 0; i < 1000 && run.elapsed < at; i++) {
@@ -100,7 +70,8 @@ async function oneRingingPhone(t: Test, prefix: string, adjust: (p: PhonePlan) =
       durationMs: run.elapsed,
       fleet: { size: 1, scenarioHash: '0', shards: { count: 1, parts: [1] } },
     }
-    return buildReport(run, meta, resources, stored, fates)
+    // What the run cost is not this test's: none measured.
+    return buildReport(run, meta, noResources(), stored, fates)
   }
   return { clock, cloud, device, phone, run, until, report }
 }
