@@ -23,6 +23,9 @@
  *    command refused because Find Device is off: its outcome is taken at once
  *    and `done` is its only line; the final receipt, which carries the fix,
  *    goes out after that sync. 1 sync before the receipt.
+ *  - The connection dropping while a command runs, and coming back, is no
+ *    crash: the command goes on, is not run again at the reconnect (only one
+ *    left by a crash is), and its receipt goes out when it ends.
  *  - After the broker acknowledges the final receipt: `done`, reported (not
  *    waited for by anyone; lost, the receipt is sent again after a restart).
  *
@@ -82,7 +85,10 @@ export interface RemoteOptions {
 }
 
 interface RemoteEvents {
-  /** A message on the command topic was fully handled: run, answered from the journal, or rejected. */
+  /**
+   * A message on the command topic was fully handled: run, answered from the journal, or rejected; or ('ran') a command a
+   * crash left unfinished was finished at a connect.
+   */
   settled: [commandId: string | null, handling: 'ran' | 'repeat' | 'rejected']
 }
 
@@ -109,12 +115,18 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
 
   /**
    * Called on every (re)connect, once the phone has subscribed to its command topic (agent.ts): finish interrupted work,
-   * resend receipts not yet acknowledged.
+   * resend receipts not yet acknowledged. A command still running (busy: the connection dropped while it ran, and came
+   * back) is not interrupted work: its own handling answers it when it ends; run again here, a ring rang twice.
    */
   onConnect(link: MqttLink): Promise<void> {
     this.link = link
     return this.track(async () => {
-      for (const entry of this.journal.unfinished()) await this.execute(entry.command)
+      for (const entry of this.journal.unfinished()) {
+        const id = entry.command.id
+        if (this.busy.has(id)) continue
+        await this.execute(entry.command)
+        this.emit('settled', id, 'ran')
+      }
       for (const entry of this.journal.unreported()) this.report(entry)
     })
   }

@@ -19,7 +19,10 @@ import {
   type HistoryReply,
 } from '../common/console-api.js'
 
-/** A console API call that failed; `status` is the HTTP status, 0 when the broker could not be reached (`reason`: Node's error). */
+/**
+ * A console API call that failed; `status` is the HTTP status, 0 when the broker's HTTP API could not be reached (`reason`:
+ * Node's error).
+ */
 export class ConsoleApiError extends FakephoneError {
   constructor(
     readonly status: number,
@@ -40,8 +43,9 @@ export interface ApiAnswer {
 export class ConsoleClient {
   /**
    * @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll)
-   * @param hints what to do, added to "cannot reach the broker" and to the broker's refusal of the token (the console CLI
-   * names its --api, --data and --token-file flags)
+   * @param hints what to do, added to "cannot reach the broker's HTTP API" and to the broker's refusal of the token (the
+   * console CLI names its --api, --data and --token-file flags); `from`, the option the address came from (`--api`,
+   * `--to`), is said beside the address, so a user whose broker has an MQTT address too knows which one to check
    * @param silenceMs how long a connection may say nothing either way before the call fails: a broker that took the
    * connection and hangs ends a command, a migration or a fleet run's report with an error instead of never. Past the
    * longest long poll (`waitCapMs`), with a minute to spare; smaller only in its test.
@@ -50,7 +54,7 @@ export class ConsoleClient {
     private readonly baseUrl: string,
     private readonly token: string,
     private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
-    private readonly hints: { unreachable: string; unauthorized: string } = { unreachable: '', unauthorized: '' },
+    private readonly hints: { from?: string; unreachable?: string; unauthorized?: string } = {},
     private readonly silenceMs = waitCapMs + 60_000,
   ) {}
 
@@ -176,12 +180,14 @@ export class ConsoleClient {
   }
 
   private unreachable(err: Error): ConsoleApiError {
-    return new ConsoleApiError(0, `cannot reach the broker at ${this.baseUrl}: ${String(err)}${this.hints.unreachable}`, err)
+    const { from, unreachable = '' } = this.hints
+    const where = `${this.baseUrl}${from === undefined ? '' : ` (${from})`}`
+    return new ConsoleApiError(0, `cannot reach the broker's HTTP API at ${where}: ${String(err)}${unreachable}`, err)
   }
 
   /** The broker's refusal; one of the token (401) says what to do about it. */
   private refused(status: number, message: string): ConsoleApiError {
-    return new ConsoleApiError(status, `${message}${status === 401 ? this.hints.unauthorized : ''}`)
+    return new ConsoleApiError(status, `${message}${status === 401 ? (this.hints.unauthorized ?? '') : ''}`)
   }
 
   /**

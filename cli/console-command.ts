@@ -42,7 +42,11 @@ export function tokenRefusedHint(o: ConsoleOptions): string {
 }
 
 async function client(o: ConsoleOptions): Promise<ConsoleClient> {
-  return new ConsoleClient(o.api, await readToken(o), undefined, { unreachable: API_HINT, unauthorized: `: ${tokenRefusedHint(o)}` })
+  return new ConsoleClient(o.api, await readToken(o), undefined, {
+    from: '--api',
+    unreachable: API_HINT,
+    unauthorized: `: ${tokenRefusedHint(o)}`,
+  })
 }
 
 /** The console options that find the console token, as a command line gives them (`--token-file F`, else `--data D`). */

@@ -178,6 +178,22 @@ export function mergeReports(reports: readonly FleetReport[], names: readonly st
   return merged
 }
 
+/** What a process that measured nothing used: none of it, and no stretch with every phone up (a lost worker's phones went with it). */
+export function noResources(): Resources {
+  return {
+    phones: 0,
+    rssStartMb: 0,
+    rssPeakMb: 0,
+    rssPerPhoneKb: 0,
+    cpuUserMs: 0,
+    cpuSystemMs: 0,
+    cpuPerMessageUs: 0,
+    loopDelayP99Ms: 0,
+    loopDelayAllUpP99Ms: null,
+    brokerInProcess: false,
+  }
+}
+
 /** The report of phones whose worker died without one: all of them lost, nothing else known. */
 export function lostReport(meta: { scenario: string; seed: string; fleet: FleetScope; phones: number }): FleetReport {
   const none = new LatencyHistogram()
@@ -211,19 +227,7 @@ export function lostReport(meta: { scenario: string; seed: string; fleet: FleetS
       answerMs: pct,
     },
     notifications: { issued: 0, shown: 0, lost: 0, duplicated: 0, delayMs: pct },
-    resources: {
-      phones: 0,
-      rssStartMb: 0,
-      rssPeakMb: 0,
-      rssPerPhoneKb: 0,
-      cpuUserMs: 0,
-      cpuSystemMs: 0,
-      cpuPerMessageUs: 0,
-      loopDelayP99Ms: 0,
-      // Its phones went with it: the fleet's were never all up.
-      loopDelayAllUpP99Ms: null,
-      brokerInProcess: false,
-    },
+    resources: noResources(),
     histograms: { heartbeatAckMs: none.toJSON(), commandAnswerMs: none.toJSON(), notificationDelayMs: none.toJSON() },
     ok: false,
   }

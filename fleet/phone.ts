@@ -5,7 +5,9 @@
  * agent does (after the planned delay), `fail` answers with a failure
  * receipt, `ignore` drops it unseen, as a phone killed in the background
  * would (no receipt at all). The hooks count each of this run's commands once:
- * a redelivery (a reconnect, a QoS 1 retry) is not counted again, and a
+ * a redelivery (a reconnect, a QoS 1 retry, or the cloud's resend to the
+ * phone built anew after an outage: what it counted is the device's, kept by
+ * the run in `CommandMemory`) is not counted again, and a
  * command this run did not send (one an earlier run of the same devices left
  * queued in the cloud, or one sent from a console by hand) is answered as any
  * agent answers it and not counted at all, so the report holds this run's
@@ -16,6 +18,15 @@ import type { Outcome } from '../agent/remote.js'
 import type { Clock } from '../common/clock.js'
 import type { Command } from '../common/contract.js'
 import type { PhonePlan } from './plan.js'
+
+/**
+ * What a device's phones counted of this run's commands, kept by the run across the phones an outage builds anew (the
+ * cloud resends a command whose final receipt it has not had to the phone that comes back). Made with the first command
+ * (most phones of a run never get one).
+ */
+export interface CommandMemory {
+  counted?: Set<string>
+}
 
 export interface PhoneHooks {
   /** A command of this run arrived for the first time and will be answered (not ignored). */
@@ -36,13 +47,13 @@ function commandId(payload: Buffer): string | null {
 
 export class FleetPhone extends Agent {
   private readonly delays: Clock
-  /** This run's commands counted so far; made with the first (most phones of a run never get one). */
-  private counted: Set<string> | undefined
 
+  /** `memory`: the device's commands counted so far, by this phone and those before it in the run (a phone of its own: new). */
   constructor(
     opts: AgentOptions,
     private readonly plan: PhonePlan,
     private readonly hooks: PhoneHooks,
+    memory: CommandMemory = {},
   ) {
     super(opts)
     this.delays = opts.clock
@@ -50,7 +61,7 @@ export class FleetPhone extends Agent {
     this.remote.receive = (payload) => {
       const id = commandId(payload)
       if (id === null || !this.isOurs(id)) return receive(payload)
-      const counted = (this.counted ??= new Set())
+      const counted = (memory.counted ??= new Set())
       const first = !counted.has(id)
       counted.add(id)
       if (this.plan.answer(id).answer === 'ignore') {

@@ -19,7 +19,7 @@ import { notAnswering } from './api-outage.js'
 import { fate, type FleetConsole } from './console-driver.js'
 import { Gate } from './gate.js'
 import { FleetMetrics } from './metrics.js'
-import { FleetPhone } from './phone.js'
+import { FleetPhone, type CommandMemory } from './phone.js'
 import { OwnTracksPhone } from './owntracks-phone.js'
 import type { FleetPlan, PhonePlan } from './plan.js'
 import { Tally } from './tally.js'
@@ -82,6 +82,11 @@ interface Slot {
   chain: Promise<void>
   /** The planned time of the action running now. */
   at: number
+  /**
+   * This device's commands of the run, kept across the phones its outages build anew: those counted, and when each one
+   * not yet answered arrived (a command one phone received may be finished by the next: agent/remote.ts).
+   */
+  commands: CommandMemory & { receivedAt?: Map<string, number> }
 }
 
 export class FleetRun {
@@ -122,6 +127,7 @@ export class FleetRun {
       phone: null,
       at: 0,
       chain: Promise.resolve(),
+      commands: {},
     }))
   }
 
@@ -290,9 +296,8 @@ export class FleetRun {
 
   /** A complete agent, its events counted. */
   private agentPhone(slot: Slot): FleetPhone {
-    const { plan, device } = slot
+    const { plan, device, commands } = slot
     const o = this.opts
-    const receivedAt = new Map<string, number>()
     const phone = new FleetPhone(
       {
         id: device.id,
@@ -312,17 +317,20 @@ export class FleetRun {
       {
         received: (id) => {
           this.tally.commands.received++
-          receivedAt.set(id, performance.now())
+          ;(commands.receivedAt ??= new Map()).set(id, performance.now())
         },
         ignored: () => void this.tally.commands.ignoredByScenario++,
         failed: () => void this.tally.commands.failedByScenario++,
       },
+      commands,
     )
     this.countHeartbeats(device, phone)
     phone.remote.on('settled', (id, handling) => {
       // A command that ran had an id; one this run did not send is not the report's.
       if (handling !== 'ran' || !phone.isOurs(id as string)) return
-      // It ran, so it came through `received` on this phone, which noted when.
+      // It ran (once: agent/remote.ts), so it came through `received`, on this phone or on one before it in the run
+      // (finished at this one's connect), which noted when.
+      const receivedAt = commands.receivedAt as Map<string, number>
       const t = receivedAt.get(id as string) as number
       receivedAt.delete(id as string)
       // Answered as the plan says, by the receipt the phone journaled (F2): one it refused (F3: Find Device off) is not.

@@ -146,6 +146,10 @@ async function inProcessBroker(o: TargetOptions): Promise<Target> {
   }
 }
 
+/** Said when the console API of `--api` cannot be reached, at the start or during the run. */
+const API_HINT =
+  '; is the broker running there? --api takes its HTTP address, http://HOST:PORT with its --http-port (its start-up log says httpPort)'
+
 /**
  * Asks the console API once, before any phone starts. A wrong --api (another port, the MQTT one) or a token the broker
  * does not take would otherwise fail the fleet's console on every call and the report's check of what the cloud stored
@@ -156,6 +160,8 @@ async function checkConsoleApi(client: ConsoleClient, apiUrl: string): Promise<v
     await client.request('/api/clock')
   } catch (err) {
     const e = err as ConsoleApiError
+    // Unreachable: the client's words name the address, --api and what it takes.
+    if (e.status === 0) throw e
     const why =
       e.status === 401
         ? "the broker there refuses the console token: give --console-token-file that broker's DIR/console.token"
@@ -165,7 +171,8 @@ async function checkConsoleApi(client: ConsoleClient, apiUrl: string): Promise<v
 }
 
 async function remoteBroker(r: RemoteBroker): Promise<Target> {
-  const client = r.apiUrl && r.consoleToken ? new ConsoleClient(r.apiUrl, r.consoleToken) : null
+  const client =
+    r.apiUrl && r.consoleToken ? new ConsoleClient(r.apiUrl, r.consoleToken, undefined, { from: '--api', unreachable: API_HINT }) : null
   if (client) await checkConsoleApi(client, r.apiUrl as string)
   return {
     brokerUrl: r.brokerUrl,

@@ -60,7 +60,7 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
       }
       const job = await migrate({
         source: await client(),
-        dest: new ConsoleClient(o.to, token.trim()),
+        dest: new ConsoleClient(o.to, token.trim(), undefined, { from: '--to' }),
         account,
         to: o.to,
         toAccount,

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { ManualClock } from '../../common/clock.js'
 import { verifyPayload } from '../../common/signing.js'
 import { LOST_MODE_GUARD_MS } from '../../agent/agent.js'
-import { firstFix, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { agentConnected, firstFix, restartUnder, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { commandState, listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -175,12 +175,21 @@ t.test('F2 a wipe interrupted by a crash finishes after restart and sends its re
     JSON.stringify({ lastSeq: wipe.seq, entries: { [wipe.id]: { step: 'executing', command: wipe, reported: false } } }),
   )
   const finished = commandState(cloud, wipe.id)
-  const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey })
+  const settled: unknown[] = []
+  const restarted = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey }, (a) =>
+    a.remote.on('settled', (...said) => settled.push(said)),
+  )
   const view = await finished
   t.match(view, { state: 'succeeded', data: { files: 1, bytes: 2048 } }, 'the wipe completed after the restart')
   t.notOk(existsSync(join(dataDir, 'user')))
   t.ok(view.receipt, 'with a receipt')
   t.equal(restarted.remote.journal.entry(wipe.id)?.step, 'done')
+  // A fleet counts what its phones ran by this (fleet/runner.ts): one finished at a connect ran as much as one just received.
+  t.same(
+    settled.filter((said) => (said as string[])[1] === 'ran'),
+    [[wipe.id, 'ran']],
+    "the phone says it ran the wipe, once (the cloud's resend meanwhile was a repeat)",
+  )
 })
 
 t.test('F2 a wipe whose journal line was torn by a crash mid-write finishes once after restart', async (t) => {
@@ -342,5 +351,43 @@ t.test(
       'signed by the phone',
     )
     t.equal(back.status().ringingUntil, null, 'the restarted phone did not ring again')
+  },
+)
+
+t.test(
+  'F2 a command running when the connection drops runs once: the reconnect does not start it again, its receipt goes out when it ends',
+  async (t) => {
+    const { cloud, clock, owner, agent } = await setup(t)
+    // The agent, link, journal and broker are real; `run` is wrapped (not replaced) to count the runs and hold the first.
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let started = (): void => {}
+    const running = new Promise<void>((resolve) => (started = resolve))
+    let runs = 0
+    const run = agent.run.bind(agent)
+    agent.run = async (command) => {
+      if (runs++ === 0) {
+        started()
+        await held
+      }
+      return run(command)
+    }
+    const ring = signed(owner, 'phone-a', 'ring', { seconds: 5 }, clock.now())
+    cloud.broker.commands.submit('phone-a', ring)
+    await running
+    // The connection goes with the broker while the ring runs; back, the phone is sent the unfinished command again.
+    await restartUnder(cloud, agent)
+    const resent = new Promise<void>((resolve) =>
+      agent.remote.on('settled', (id, handling) => void (id === ring.id && handling === 'repeat' && resolve())),
+    )
+    clock.advance(1000)
+    await agentConnected(agent)
+    await resent
+    t.equal(runs, 1, 'not started again at the reconnect')
+    const finished = commandState(cloud, ring.id)
+    release()
+    t.match(await finished, { state: 'succeeded', data: { seconds: 5 } }, 'the receipt went out when the ring ended')
+    await agent.remote.idle()
+    t.equal(runs, 1, 'it rang once')
   },
 )

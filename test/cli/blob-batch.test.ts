@@ -67,7 +67,7 @@ t.test('M2: batch uploads through a proxy that cuts and flips', async (t) => {
     await uploadInBatches(api, 'quinn', blobs, fromMemory([a, b]), events)
     await cut
     t.match(events.log.get(sha(a)), [
-      new RegExp(`^attempt 1 from offset 0: cannot reach the broker at ${proxy.url}: `),
+      new RegExp(`^attempt 1 from offset 0: cannot reach the broker's HTTP API at ${proxy.url}: `),
       /^attempt 2 from offset \d+: stored$/,
       /^stored \d+$/,
     ])

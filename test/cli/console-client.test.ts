@@ -28,7 +28,7 @@ t.test('a broker that took the connection and never answers: the call fails afte
   t.equal((err as ConsoleApiError).status, 0, 'no HTTP status: the broker never answered')
   t.equal(
     (err as ConsoleApiError).message,
-    `cannot reach the broker at ${url}: Error: it took the connection but said nothing for 1 s; is the broker running?`,
+    `cannot reach the broker's HTTP API at ${url}: Error: it took the connection but said nothing for 1 s; is the broker running?`,
   )
   t.equal(sockets.length, 1, 'the request did reach the server')
 })

@@ -160,7 +160,7 @@ t.test('the console says when the broker is not there or does not answer like on
   t.match(proxy.err, /HTTP 502/)
   const goneUrl = `http://127.0.0.1:${await closedPort()}`
   const gone = await run(['console', '--api', goneUrl, '--data', cloud.dataDir, 'drive', 'download', 'alice', 'x', join(tempDir(t), 'x')])
-  t.match(gone.err, `cannot reach the broker at ${goneUrl}`)
+  t.match(gone.err, `cannot reach the broker's HTTP API at ${goneUrl} (--api): `)
 })
 
 t.test('the drive table puts the folder before the name and a notice instead of an empty table', (t) => {

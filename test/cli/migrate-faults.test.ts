@@ -123,13 +123,13 @@ t.test('M2 faults between the migration and the destination', async (t) => {
       identical: true,
       sourceSha256: s.drive.sha256,
       destSha256: s.drive.sha256,
-      transit: [new RegExp(`^attempt 1 from offset 0: cannot reach the broker at ${proxy.url}: `), `attempt 2 from offset ${kept}: stored`],
+      transit: [`attempt 1 from offset 0: cannot reach the broker's HTTP API at ${proxy.url}: `, `attempt 2 from offset ${kept}: stored`],
     })
     t.ok(
       job.report.filter((r) => r !== driveOf(job, s)).every((r) => r.identical && r.transit.length === 0),
       'nothing else saw a fault',
     )
-    t.match(renderJob(job), `  drive ${s.drive.id}: identical after a retry; attempt 1 from offset 0: cannot reach the broker`)
+    t.match(renderJob(job), `  drive ${s.drive.id}: identical after a retry; attempt 1 from offset 0: cannot reach the broker's HTTP API`)
   })
 
   await t.test(

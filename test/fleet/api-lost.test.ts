@@ -73,14 +73,17 @@ t.test(
     t.match(ran.out, /^fleet "api-lost" \(seed 1\): 2 phone starts of 2/, 'the summary is printed')
     t.match(
       ran.out,
-      new RegExp(`\\n  console API   stopped answering before the report: cannot reach the broker at ${api}: .*ECONNREFUSED`),
+      new RegExp(
+        `\\n  console API   stopped answering before the report: cannot reach the broker's HTTP API at ${api} \\(--api\\): .*ECONNREFUSED`,
+      ),
     )
     t.match(ran.out, /\nresult: FAILED, the console API stopped answering \(\d+ commands? not reconciled, heartbeats stored unknown\)\n$/)
     t.match(
       ran.err,
       new RegExp(
         `\\nerror: the console API stopped answering \\(\\d+ commands? not reconciled, heartbeats stored unknown\\): cannot ` +
-          `reach the broker at ${api}: .* \\(see the report\\)\\n$`,
+          `reach the broker's HTTP API at ${api} \\(--api\\): .*; is the broker running there\\? --api takes its HTTP address, ` +
+          `.* \\(see the report\\)\\n$`,
       ),
       'the exit status comes with why',
     )
@@ -100,13 +103,13 @@ t.test(
       report.heartbeats.sent > 0 && report.heartbeats.lost === report.heartbeats.sent - report.heartbeats.acked,
       'heartbeats by their PUBACKs',
     )
-    t.match(report.apiError, `cannot reach the broker at ${api}`)
+    t.match(report.apiError, `cannot reach the broker's HTTP API at ${api} (--api): `)
     t.equal(report.ok, false)
 
     const lines = ran.logs.lines
     const stopped = said(lines, /^the console API stopped answering/)
     t.equal(stopped.length, 1, 'one line says it stopped answering')
-    t.match(stopped[0]?.msg, `the console API stopped answering: cannot reach the broker at ${api}: `, 'with why')
+    t.match(stopped[0]?.msg, `the console API stopped answering: cannot reach the broker's HTTP API at ${api} (--api): `, 'with why')
     t.same(said(lines, /^fleet console call failed/), [], 'not one line per failed call')
     t.same(said(lines, /answers again/), [], 'it never came back')
     const atReport = said(lines, /^the console API does not answer: /)
@@ -126,7 +129,7 @@ t.test('a console API that stops answering and comes back: said once each way, w
   const lines = ran.logs.lines
   const stopped = said(lines, /^the console API stopped answering/)
   t.equal(stopped.length, 1, 'one line says it stopped answering')
-  t.match(stopped[0]?.msg, `the console API stopped answering: cannot reach the broker at ${api}: Error: socket hang up`)
+  t.match(stopped[0]?.msg, `the console API stopped answering: cannot reach the broker's HTTP API at ${api} (--api): Error: socket hang up`)
   const back = said(lines, /^the console API answers again/)
   t.equal(back.length, 1, 'one line says it answers again')
   t.match(back[0], { msg: /^the console API answers again after \d+\.\d s; 3 calls failed meanwhile$/, failedCalls: 3, downMs: Number })

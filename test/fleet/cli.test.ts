@@ -156,11 +156,12 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   t.equal(mqttPortAsApi.code, 1)
   t.match(
     mqttPortAsApi.err,
-    `error: --api http://127.0.0.1:${cloud.mqttPort}: cannot reach the broker at http://127.0.0.1:${cloud.mqttPort}`,
+    `error: cannot reach the broker's HTTP API at http://127.0.0.1:${cloud.mqttPort} (--api): `,
+    'it names the address and the option it came from, not "the broker" the phones reached',
   )
   t.match(
     mqttPortAsApi.err,
-    /give the broker's HTTP address, http:\/\/HOST:PORT with its --http-port \(its start-up log says httpPort\)\n$/,
+    '; is the broker running there? --api takes its HTTP address, http://HOST:PORT with its --http-port (its start-up log says httpPort)\n',
   )
   t.notMatch(mqttPortAsApi.out, /fleet "remote"/, 'no run, no report')
   const wrongToken = join(dir, 'wrong.token')

@@ -1,6 +1,5 @@
 /** The fleet's less travelled paths (issue 12): refused switches (F4), bad command payloads, failed starts, an interrupted run. */
 import t from 'tap'
-import type { Test } from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -19,42 +18,15 @@ import { Rng } from '../../fleet/prng.js'
 import { provision } from '../../fleet/provision.js'
 import { buildReport, renderReport, type FleetReport } from '../../fleet/report.js'
 import { FleetRun } from '../../fleet/runner.js'
-import { checkScenario, type LoadedScenario } from '../../fleet/scenario.js'
+import { checkScenario } from '../../fleet/scenario.js'
 import { runSession, type SessionOptions } from '../../fleet/session.js'
 import { Tally } from '../../fleet/tally.js'
 import { run as runCli } from '../fixtures/io.js'
-import { startCloud, type Cloud } from '../fixtures/cloud.js'
+import { startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { commandState, listening, makeOwner, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
+import { onePhoneRun } from '../fixtures/fleet-run.js'
 import { tempDir } from '../fixtures/scope.js'
-
-/** One provisioned phone run by a FleetRun against `cloud` on `clock`, with `extra` options (the console, heartbeat events). */
-async function onePhoneRun(
-  t: Test,
-  prefix: string,
-  scenarioOf: (dir: string) => LoadedScenario,
-  extra: Partial<ConstructorParameters<typeof FleetRun>[0]> | ((cloud: Cloud) => Partial<ConstructorParameters<typeof FleetRun>[0]>) = {},
-) {
-  const clock = new ManualClock()
-  const cloud = await startCloud(t, {}, clock)
-  const dir = tempDir(t)
-  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(dir, 'keys'), count: 1, prefix, clock })
-  const keys = new OwnerKeys(credentials.keysDir)
-  const device = credentials.devices[0]!
-  const run = new FleetRun({
-    plan: planFleet(scenarioOf(dir), 's', [device.id]),
-    devices: credentials.devices,
-    ownerKey: (account) => readPublicKey(keys.ownerKeyFile(account)),
-    brokerUrl: cloud.mqttUrl,
-    dataDir: join(dir, 'phones'),
-    clock,
-    log: cloud.logs.logger(),
-    random: (i) => Rng.stream('s', i, 'agent').next,
-    ...(typeof extra === 'function' ? extra(cloud) : extra),
-  })
-  t.teardown(() => run.stop())
-  return { clock, cloud, keys, device, run }
-}
 
 /** A fleet phone `p-1` that never connects (port 1), with `seen`: what its hooks were told, in order. */
 function offlineFleetPhone(
