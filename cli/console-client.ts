@@ -17,6 +17,7 @@ import {
   type DeviceReply,
   type DevicesReply,
   type HistoryReply,
+  type LatestCommandsReply,
 } from '../common/console-api.js'
 
 /** A console API call that failed; `status` is the HTTP status, 0 when the broker could not be reached (`reason`: Node's error). */
@@ -68,6 +69,13 @@ export class ConsoleClient {
 
   commands(id: string): Promise<CommandsReply> {
     return this.request(`/api/devices/${encodeURIComponent(id)}/commands`)
+  }
+
+  /** One page of every device's newest command and newest succeeded locate (F2), the devices after `after` by id. */
+  latestCommands(after = '', limit?: number): Promise<LatestCommandsReply> {
+    const query = new URLSearchParams(after === '' ? {} : { after })
+    if (limit !== undefined) query.set('limit', String(limit))
+    return this.request(`/api/commands/latest${query.size > 0 ? `?${query}` : ''}`)
   }
 
   /**
