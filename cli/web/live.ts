@@ -20,7 +20,8 @@
  * on the same way: a command queued for a phone that is away, or cancelled, goes out on no device topic, whether a page
  * or a terminal (`fakephone console ring`) issued it. The feed remembers each phone's last outcome and tells a page that
  * opens (or reopens its stream) at once; a move of the clock (a queued command may expire) is read again too. What it
- * remembers it first recalls from the broker's command history (recall()): when it starts, so a console that restarts
+ * remembers it first recalls from the broker's command history (recall(): every phone's newest command and newest
+ * succeeded locate in one read, GET /api/commands/latest, not one read per phone): when it starts, so a console that restarts
  * shows every phone's last command as before, and when it finds the broker again (a queued command the broker expired
  * as it started went out while the feed was away).
  *   event: devices   {now, devices: DeviceView[]}   the devices that changed
