@@ -71,11 +71,9 @@ export class ConsoleClient {
     return this.request(`/api/devices/${encodeURIComponent(id)}/commands`)
   }
 
-  /** One page of every device's newest command and newest succeeded locate (F2), the devices after `after` by id. */
-  latestCommands(after = '', limit?: number): Promise<LatestCommandsReply> {
-    const query = new URLSearchParams(after === '' ? {} : { after })
-    if (limit !== undefined) query.set('limit', String(limit))
-    return this.request(`/api/commands/latest${query.size > 0 ? `?${query}` : ''}`)
+  /** One page of every device's newest command and newest succeeded locate (F2): the devices after `after` by id ('': from the first). */
+  latestCommands(after: string): Promise<LatestCommandsReply> {
+    return this.request(`/api/commands/latest?after=${encodeURIComponent(after)}`)
   }
 
   /**

@@ -12,7 +12,7 @@ import { accountChangedTopic, type CommandState, type Result } from '../../../co
 import { OwnerKeys, deviceKeys, signPayload } from '../../../common/signing.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { LiveFeed } from '../../../cli/web/live.js'
-import { outcomeOf } from '../../../cli/web/outcomes.js'
+import { outcomeOf, type DeviceOutcome } from '../../../cli/web/outcomes.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { answered, signed, makeOwner, provision } from '../../fixtures/owner.js'
 import { startCloud } from '../../fixtures/cloud.js'
@@ -227,6 +227,19 @@ t.test('F2: a recall never overwrites a newer read, and stops reading when the f
   t.equal(open.heard.length, 1, "the recall's older answer is not said")
   t.match(page(feed).heard, [[{ command: { state: 'succeeded' } }]], 'nor remembered')
 
+  // The other way round: a burst's read of phone-b is slow; meanwhile the ring fails and a recall reads every phone. The
+  // burst's answer, of a read that started before the recall's, is not said.
+  const burst = fake.hold('phone-b')
+  feed.commandsMoved('phone-b')
+  const bursting = feed.flush()
+  await burst.reached
+  fake.lists['phone-b'] = [{ ...queued, state: 'failed' }]
+  await feed.recall()
+  t.match(open.heard[1], [{ device: 'phone-b', command: { state: 'failed' } }], 'the recall said')
+  burst.release()
+  await bursting
+  t.equal(open.heard.length, 2, "the burst's read is not said after it")
+
   // The feed stops while the recall's read is on its way: its answer is neither said nor remembered.
   const stopping = feedOf(t, fake.api)
   const said = page(stopping)
@@ -238,6 +251,22 @@ t.test('F2: a recall never overwrites a newer read, and stops reading when the f
   await recall
   t.same(said.heard, [], 'nothing said')
   t.equal(page(stopping).heard.length, 0, 'nothing remembered')
+
+  // Nine phones' commands moved, eight read at once: the feed stops while the first eight are on their way; the ninth is
+  // never read.
+  const ids = Array.from({ length: 9 }, (_, i) => `phone-${i}`)
+  const many = fakeApi(Object.fromEntries(ids.map((id) => [id, [queued]])))
+  const holds = ids.map((id) => many.hold(id))
+  const stopped = feedOf(t, many.api)
+  const quiet = page(stopped)
+  for (const id of ids) stopped.commandsMoved(id)
+  const flushed = stopped.flush()
+  await Promise.all(holds.slice(0, 8).map((h) => h.reached))
+  await stopped.stop()
+  for (const h of holds) h.release()
+  await flushed
+  t.same(many.reads, ids.slice(0, 8), 'no read started once the feed stopped')
+  t.same(quiet.heard, [], 'nothing said')
 })
 
 t.test("F2: a recall reads every phone's latest commands from the broker in one request, not one per phone", async (t) => {
@@ -274,7 +303,7 @@ t.test("F2: a recall reads every phone's latest commands from the broker in one 
   await feed.recall()
   t.same(
     served,
-    ['/api/commands/latest', '/api/devices/phone-forged/commands'],
+    ['/api/commands/latest?after=', '/api/devices/phone-forged/commands'],
     'one read of every phone, and the list of the one unvouched',
   )
   const ids = [...Array.from({ length: 10 }, (_, i) => `phone-${i}`), 'phone-forged']
@@ -293,5 +322,31 @@ t.test("F2: a recall reads every phone's latest commands from the broker in one 
     said.find((o) => o.device === 'phone-forged'),
     { located: { at: 100 } },
     "the forged receipt's fix is passed over",
+  )
+})
+
+t.test("F2: a fleet's recall reads its phones' latest commands a page of 1,000 phones at a time", async (t) => {
+  const cloud = await startCloud(t)
+  const owner = makeOwner(t)
+  const ids = Array.from({ length: 1001 }, (_, i) => `fleet-${String(i).padStart(4, '0')}`)
+  cloud.broker.registry.addMany(ids.map((id) => ({ id, account: 'alice' })))
+  for (const id of ids) cloud.broker.commands.submit(id, signed(owner, id, 'ring', { seconds: 5 }, cloud.clock.now()))
+  const served: string[] = []
+  const count = (req: IncomingMessage): void => void served.push(req.url as string)
+  cloud.broker.http.on('request', count)
+  t.teardown(() => cloud.broker.http.off('request', count))
+  const feed = feedOf(t, new ConsoleClient(cloud.apiUrl, cloud.consoleToken))
+  const open = page(feed)
+  await feed.recall()
+  t.same(served, ['/api/commands/latest?after=', '/api/commands/latest?after=fleet-0999'], 'two pages, the second after the first')
+  const said = open.heard.flat() as DeviceOutcome[]
+  t.same(
+    said.map((o) => o.device),
+    ids,
+    'every phone once',
+  )
+  t.ok(
+    said.every((o) => o.command?.type === 'ring' && o.command.state === 'queued'),
+    "each phone's queued ring",
   )
 })
