@@ -114,7 +114,7 @@ async function bulkReadOnly(api: ConsoleClient): Promise<DeviceOutcome[]> {
   const outcomes: DeviceOutcome[] = []
   for (let after: string | null = ''; after !== null;) {
     const page = await api.latestCommands(after)
-    for (const { device, newest } of page.latest) outcomes.push({ device, command: null, located: null, newest } as DeviceOutcome)
+    for (const { device } of page.latest) outcomes.push({ device, command: null, located: null })
     after = page.next
   }
   return outcomes

@@ -192,7 +192,8 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   t.ok(
     db
       .prepare(
-        "EXPLAIN QUERY PLAN SELECT rowid FROM commands WHERE device_id = 'a' AND type = 'locate' AND state = 'succeeded' ORDER BY created_at DESC",
+        "EXPLAIN QUERY PLAN SELECT rowid FROM commands WHERE device_id = 'a' AND type = 'locate' AND state = 'succeeded' " +
+          'ORDER BY created_at DESC',
       )
       .all()
       .some((r) => JSON.stringify(r).includes('commands_located_by_device')),
