@@ -304,6 +304,9 @@ const MIGRATIONS: readonly string[] = [
      WHERE n.kind = 'cloud-moved' AND json_valid(n.body) AND json_extract(n.body, '$.device') = n.device_id
        AND json_type(n.body, '$.to.cloud') = 'text' AND json_type(n.body, '$.account') = 'text'
      ORDER BY n.seq;`,
+  // F2: each device's newest locate that succeeded, by an index of those only, for the web console's recall of every
+  // phone's outcome in one read (commands.ts LATEST_COMMANDS_SQL): a seek per device, not a walk of its newest commands.
+  `CREATE INDEX commands_located_by_device ON commands (device_id, created_at) WHERE type = 'locate' AND state = 'succeeded';`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -232,6 +232,11 @@ export class CloudBroker {
     return this.parts().aedes
   }
 
+  /** The HTTP server of the console API and the cloud's routes, for code that embeds the broker (it may count the requests served). */
+  get http(): HttpServer {
+    return this.parts().http
+  }
+
   /** Starts every part; resolves with the ports actually bound. A failed start leaves nothing open (no port, no database, no lock). */
   async start(): Promise<{ mqttPort: number; httpPort: number }> {
     // First thing: a second broker on this data directory must refuse before it touches any state.

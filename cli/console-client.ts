@@ -17,6 +17,7 @@ import {
   type DeviceReply,
   type DevicesReply,
   type HistoryReply,
+  type LatestCommandsReply,
 } from '../common/console-api.js'
 
 /**
@@ -72,6 +73,11 @@ export class ConsoleClient {
 
   commands(id: string): Promise<CommandsReply> {
     return this.request(`/api/devices/${encodeURIComponent(id)}/commands`)
+  }
+
+  /** One page of every device's newest command and newest succeeded locate (F2): the devices after `after` by id ('': from the first). */
+  latestCommands(after: string): Promise<LatestCommandsReply> {
+    return this.request(`/api/commands/latest?after=${encodeURIComponent(after)}`)
   }
 
   /**

@@ -155,6 +155,26 @@ export interface CommandsReply {
   now: number
   commands: CommandView[]
 }
+/** The most devices one page of GET /api/commands/latest answers (its default). */
+export const MAX_LATEST_COMMANDS_PAGE = 1000
+
+/** A device's newest command and the newest of its commands GET /api/devices/:id/commands lists that is a locate that succeeded. */
+export interface LatestCommands {
+  device: string
+  newest: CommandView
+  /** null: none among those; the newest itself when it is one. */
+  locate: CommandView | null
+}
+/**
+ * GET /api/commands/latest?after=ID&limit=N (F2): the devices that have commands, by id after `after` (from the first
+ * without it), at most `limit` (1 to MAX_LATEST_COMMANDS_PAGE, that by default); `next` is the `after` of the next page,
+ * null on the last one.
+ */
+export interface LatestCommandsReply {
+  now: number
+  latest: LatestCommands[]
+  next: string | null
+}
 /** The longest `?wait=MS` of GET /api/commands/:cid and POST /api/devices/:id/commands, ms; a console that waits longer asks again. */
 export const MAX_COMMAND_WAIT_MS = 60_000
 

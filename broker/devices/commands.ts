@@ -20,7 +20,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
-import type { CommandView } from '../../common/console-api.js'
+import type { CommandView, LatestCommands } from '../../common/console-api.js'
 import { CommandSchema, FINAL_STATES, decodeValue, type Command, type CommandState, type Result } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import { storageFailure } from '../../common/storage-errors.js'
@@ -75,6 +75,13 @@ interface Row {
   updated_at: number
   expires_at: number
   sent_at: number | null
+}
+
+/** A row of LATEST_COMMANDS_SQL: a command and the rowids of its device's newest command and newest succeeded locate. */
+interface LatestRow extends Row {
+  row_id: number
+  newest_row: number
+  locate_row: number | null
 }
 
 /** The named parameters of a new command's row. */
@@ -139,6 +146,37 @@ interface CommandEvents {
 export const OPEN_COMMANDS_SQL =
   "SELECT * FROM commands WHERE device_id = ? AND state IN ('queued', 'delivered', 'executing') " + 'ORDER BY created_at, rowid'
 
+/** How many of a device's commands its list answers, newest first (GET /api/devices/:id/commands). */
+export const COMMAND_LIST_LIMIT = 50
+
+/**
+ * A page of the devices that have commands (ids after `@after`, in order, at most `@limit`): the rows of each one's newest
+ * command and of its newest locate that succeeded among its newest `@window` (only when it is one of those, as its command
+ * list shows it; one row when the newest is that locate), each with the rowids it is picked as. Every step an index seek:
+ * `devices`' primary key, `commands_by_device` for the newest and the `@window`th newest (its entries, not the rows),
+ * `commands_located_by_device` for the locate, the rowid for the rows.
+ */
+export const LATEST_COMMANDS_SQL = `
+  WITH page AS MATERIALIZED (
+    SELECT d.id AS device,
+      (SELECT created_at FROM commands WHERE device_id = d.id ORDER BY created_at DESC, rowid DESC LIMIT 1 OFFSET @window - 1) AS floor_at,
+      (SELECT rowid FROM commands WHERE device_id = d.id ORDER BY created_at DESC, rowid DESC LIMIT 1 OFFSET @window - 1) AS floor_row
+    FROM devices d
+    WHERE d.id > @after AND EXISTS (SELECT 1 FROM commands WHERE device_id = d.id)
+    ORDER BY d.id LIMIT @limit
+  ), picks AS MATERIALIZED (
+    SELECT device,
+      (SELECT rowid FROM commands WHERE device_id = device ORDER BY created_at DESC, rowid DESC LIMIT 1) AS newest_row,
+      (SELECT rowid FROM commands INDEXED BY commands_located_by_device
+        WHERE device_id = device AND type = 'locate' AND state = 'succeeded'
+          AND (floor_at IS NULL OR created_at > floor_at OR (created_at = floor_at AND rowid >= floor_row))
+        ORDER BY created_at DESC, rowid DESC LIMIT 1) AS locate_row
+    FROM page
+  )
+  SELECT picks.newest_row, picks.locate_row, c.rowid AS row_id, c.*
+  FROM picks JOIN commands c ON c.rowid IN (picks.newest_row, picks.locate_row)
+  ORDER BY picks.device`
+
 export class CommandCenter extends EventEmitter<CommandEvents> {
   /** Steps devices reported that the database could not take (see recordLater). */
   private readonly unrecorded: { deviceId: string; result: Result }[] = []
@@ -185,6 +223,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
         `UPDATE commands SET state = 'expired', reason = @reason, data = NULL, receipt = NULL, updated_at = @now
          WHERE state = 'queued' AND expires_at <= @now RETURNING *`,
       ),
+      latest: db.prepare<[{ after: string; limit: number; window: number }], LatestRow>(LATEST_COMMANDS_SQL),
       nextExpiry: pluck<[], number | null>(db, `SELECT MIN(expires_at) FROM commands WHERE state = 'queued'`),
     }
     this.expiry = new DueTimer(
@@ -338,8 +377,26 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     return row && toView(row)
   }
 
-  list(deviceId: string, limit = 50): CommandView[] {
+  list(deviceId: string, limit = COMMAND_LIST_LIMIT): CommandView[] {
     return this.sql.list.all(deviceId, limit).map(toView)
+  }
+
+  /**
+   * The devices that have commands, by id after `after`, at most `limit`: each one's newest command and its newest locate
+   * that succeeded among the commands its list shows (the web console's recall of every phone at once, F2). One read (of
+   * one device more than `limit`, to say whether there are `more`).
+   */
+  latest(after: string, limit: number): { latest: LatestCommands[]; more: boolean } {
+    const latest = new Map<string, LatestCommands>()
+    for (const r of this.sql.latest.all({ after, limit: limit + 1, window: COMMAND_LIST_LIMIT })) {
+      const view = toView(r)
+      const entry = latest.get(r.device_id) ?? { device: r.device_id, newest: view, locate: null }
+      if (r.row_id === r.newest_row) entry.newest = view
+      if (r.row_id === r.locate_row) entry.locate = view
+      latest.set(r.device_id, entry)
+    }
+    const devices = [...latest.values()]
+    return { latest: devices.slice(0, limit), more: devices.length > limit }
   }
 
   private send(view: CommandView): void {

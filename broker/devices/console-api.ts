@@ -9,6 +9,8 @@
  *   GET  /api/devices/:id/commands         its remote commands, newest first (F2)
  *   POST /api/devices/:id/commands         submit a signed command (F2), 201; 409 when Find Device is off (F3);
  *                                          ?wait=MS: the same request then waits as the GET below does (one request per round trip)
+ *   GET  /api/commands/latest              every device's newest command and newest succeeded locate, by device id,
+ *                                          paged (?after=ID&limit=N, at most 1,000): one read for the web console (F2)
  *   GET  /api/commands/:cid                one command (?wait=MS waits up to 60 s for a final state)
  *   POST /api/commands/:cid/cancel         cancel a command still queued
  * A refused command answers `{error, code, command}` (code BAD_COMMAND,
@@ -16,7 +18,7 @@
  */
 import { z } from 'zod'
 import { FINAL_STATES } from '../../common/contract.js'
-import { MAX_COMMAND_WAIT_MS } from '../../common/console-api.js'
+import { MAX_COMMAND_WAIT_MS, MAX_LATEST_COMMANDS_PAGE } from '../../common/console-api.js'
 import type { CommandCenter, CommandError, CommandErrorCode, CommandView } from './commands.js'
 import { HttpError, intParam, type HttpRouter } from '../http/router.js'
 import type { DeviceView, StateStore } from './state-store.js'
@@ -114,6 +116,13 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
     // 201 whether or not the wait saw it final: the command was created either way; its state says where it stands.
     const command = await settled(ctx.commands, submitted, wait)
     return { status: 201, body: { now: ctx.now(), command } }
+  })
+  // Before /api/commands/:id, which would take "latest" for a command id (they are UUIDs).
+  router.add('GET', '/api/commands/latest', CONSOLE, (r) => {
+    const limit = intParam(r.url, 'limit', MAX_LATEST_COMMANDS_PAGE, 1, MAX_LATEST_COMMANDS_PAGE)
+    const { latest, more } = ctx.commands.latest(r.url.searchParams.get('after') ?? '', limit)
+    const next = more ? (latest[latest.length - 1] as { device: string }).device : null
+    return { status: 200, body: { now: ctx.now(), latest, next } }
   })
   router.add('GET', '/api/commands/:id', CONSOLE, async (r) => {
     const view = ctx.commands.get(r.params.id as string)

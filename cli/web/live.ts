@@ -20,7 +20,8 @@
  * on the same way: a command queued for a phone that is away, or cancelled, goes out on no device topic, whether a page
  * or a terminal (`fakephone console ring`) issued it. The feed remembers each phone's last outcome and tells a page that
  * opens (or reopens its stream) at once; a move of the clock (a queued command may expire) is read again too. What it
- * remembers it first recalls from the broker's command history (recall()): when it starts, so a console that restarts
+ * remembers it first recalls from the broker's command history (recall(): every phone's newest command and newest
+ * succeeded locate in one read, GET /api/commands/latest, not one read per phone): when it starts, so a console that restarts
  * shows every phone's last command as before, and when it finds the broker again (a queued command the broker expired
  * as it started went out while the feed was away).
  *   event: devices   {now, devices: DeviceView[], gone: string[]}
@@ -92,7 +93,7 @@ export class LiveFeed {
   /** Each device's latest read of its commands (a count): an answer overtaken by a later read's is dropped. */
   private readonly latestRead = new Map<string, number>()
   private reads = 0
-  /** Set while the last recall could not list the devices: the next page that attaches tries again. */
+  /** Set while the last recall could not read the phones' latest commands: the next page that attaches tries again. */
   private unrecalled = false
   /** Stops a recall's reads when the feed stops. */
   private readonly stopping = new AbortController()
@@ -144,20 +145,43 @@ export class LiveFeed {
   }
 
   /**
-   * Fills every phone's last outcome from the broker's command history (its command lists, a few at once) and tells the
-   * pages: what the pages showed before a restart of the console shows again without a command moving. A phone that
-   * never had a command is left out. When the devices cannot be listed, the next page that attaches tries again.
+   * Fills every phone's last outcome from the broker's command history and tells the pages: what the pages showed before
+   * a restart of the console shows again without a command moving. One read of every phone's newest command and newest
+   * succeeded locate (GET /api/commands/latest, a page per 1,000 phones), not one of each phone's command list; a phone
+   * whose newest succeeded locate this console cannot vouch for, though it has the phone's key, has its list read (an
+   * older locate's may be verified, as outcomeOf takes it). A phone that never had a command is left out. When the read
+   * fails, the next page that attaches tries again.
    */
   async recall(): Promise<void> {
-    let ids: string[]
+    const read = ++this.reads
+    const unvouched: string[] = []
     try {
-      ids = (await this.api.devices()).devices.map((d) => d.id)
+      for (let after: string | null = ''; after !== null;) {
+        const page = await this.api.latestCommands(after)
+        if (this.stopping.signal.aborted) return
+        const outcomes: DeviceOutcome[] = []
+        for (const { device, newest, locate } of page.latest) {
+          // A later read of the device (a command moved while the recall read it) answered first, or will.
+          if ((this.latestRead.get(device) ?? 0) > read) continue
+          this.latestRead.set(device, read)
+          const outcome = outcomeOf(device, locate && locate.id !== newest.id ? [newest, locate] : [newest], this.opts.keys)
+          // Its list says which fix is the map's: this outcome is not said, so a page never sees a fix go and come back.
+          if (locate && !outcome.located && this.opts.keys.deviceKey(device)) {
+            unvouched.push(device)
+            continue
+          }
+          this.outcomes.set(device, outcome)
+          outcomes.push(outcome)
+        }
+        if (outcomes.length > 0) this.send('outcomes', { outcomes })
+        after = page.next
+      }
     } catch (err) {
       this.unrecalled = true
-      return this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not list the devices to recall their commands')
+      return this.opts.log.warn({ err: (err as Error).message }, "live feed: could not read the phones' latest commands to recall them")
     }
     this.unrecalled = false
-    await this.readOutcomes(ids, true)
+    if (unvouched.length > 0) await this.readOutcomes(unvouched)
   }
 
   private readonly onError = (err: Error): void => {
@@ -294,10 +318,9 @@ export class LiveFeed {
 
   /**
    * Reads where each device's commands stand and tells the pages: one read per device, however many steps it took, a
-   * few at once (a fleet's burst of commands is not a thousand requests to the broker at the same moment). A recall
-   * leaves out the devices that never had a command.
+   * few at once (a fleet's burst of commands is not a thousand requests to the broker at the same moment).
    */
-  private async readOutcomes(devices: string[], recall = false): Promise<void> {
+  private async readOutcomes(devices: string[]): Promise<void> {
     const outcomes: DeviceOutcome[] = []
     const failed: string[] = []
     try {
@@ -311,7 +334,7 @@ export class LiveFeed {
             const outcome = outcomeOf(id, (await this.api.commands(id)).commands, this.opts.keys)
             // A later read of the device (a command moved while a recall read it) answered first, or will: this answer
             // may be older than what the pages were told.
-            if (this.latestRead.get(id) !== read || (recall && outcome.command === null)) return
+            if (this.latestRead.get(id) !== read) return
             this.outcomes.set(id, outcome)
             outcomes.push(outcome)
           } catch (err) {

@@ -106,12 +106,12 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    18,
+    19,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
       "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
       "lost mode as device state (F2), devices indexed by account, a blob's pack (M2), " +
       'open commands indexed by device (F2), unfinished uploads (A1, S3), proofs of uploaded bytes (D1, S1, B1), ' +
-      'the devices told to follow a migration (M2)',
+      "the devices told to follow a migration (M2), each device's succeeded locates indexed (F2)",
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -158,6 +158,7 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   old.exec('DROP TABLE blob_uploads')
   old.exec('DROP TABLE blob_proofs')
   old.exec('DROP TABLE device_moves')
+  old.exec('DROP INDEX commands_located_by_device')
   for (const column of ['pack', 'pack_offset']) old.exec(`ALTER TABLE blobs DROP COLUMN ${column}`)
   old.pragma('user_version = 9')
   old.close()
@@ -188,6 +189,16 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   t.ok(tables(db).includes('blob_uploads'), 'A1, S3: unfinished uploads are tracked in an older database')
   t.ok(tables(db).includes('blob_proofs'), 'D1, S1, B1: proofs of uploaded bytes are kept in an older database')
   t.ok(tables(db).includes('device_moves'), 'M2: the devices told to follow a migration are kept in an older database')
+  t.ok(
+    db
+      .prepare(
+        "EXPLAIN QUERY PLAN SELECT rowid FROM commands WHERE device_id = 'a' AND type = 'locate' AND state = 'succeeded' " +
+          'ORDER BY created_at DESC',
+      )
+      .all()
+      .some((r) => JSON.stringify(r).includes('commands_located_by_device')),
+    "F2: a device's newest succeeded locate is found by the index added to an older database",
+  )
   db.close()
   t.end()
 })
@@ -214,6 +225,7 @@ t.test("M2: an older database's cloud-moved notices say which devices moved wher
   const dir = t.testdir()
   const old = openDb(dir)
   old.exec('DROP TABLE device_moves')
+  old.exec('DROP INDEX commands_located_by_device')
   const body = (device: string, cloud: string, account = 'alice'): string =>
     JSON.stringify({ v: 1, device, account, to: { mqtt: 'ws://x/mqtt', push: 'ws://x/push', cloud }, at: 1, sig: 's' })
   old.exec(`INSERT INTO accounts (id, last_activity_at, created_at) VALUES ('alice', 0, 0), ('bob', 0, 0);
@@ -229,7 +241,7 @@ t.test("M2: an older database's cloud-moved notices say which devices moved wher
   notice.run('n3', 'b', 'not json', 10)
   notice.run('n4', 'c', body('b', 'http://other-device'), 10)
   notice.run('n5', 'd', body('d', 'http://exported'), 10)
-  old.pragma(`user_version = ${SCHEMA_VERSION - 1}`)
+  old.pragma(`user_version = ${SCHEMA_VERSION - 2}`)
   old.close()
   const db = openDb(dir)
   t.same(db.prepare('SELECT * FROM device_moves ORDER BY device_id').all(), [

@@ -6,14 +6,17 @@
  * the broker's command history (a restarted console loses nothing the pages showed), never over a newer read.
  */
 import t, { type Test } from 'tap'
-import type { CommandView, CommandsReply, DeviceView, DevicesReply } from '../../../common/console-api.js'
+import type { IncomingMessage } from 'node:http'
+import type { CommandView, CommandsReply, LatestCommandsReply } from '../../../common/console-api.js'
 import { accountChangedTopic, type CommandState, type Result } from '../../../common/contract.js'
 import { OwnerKeys, deviceKeys, signPayload } from '../../../common/signing.js'
-import type { ConsoleClient } from '../../../cli/console-client.js'
+import { ConsoleClient } from '../../../cli/console-client.js'
 import { LiveFeed } from '../../../cli/web/live.js'
-import { outcomeOf } from '../../../cli/web/outcomes.js'
+import { outcomeOf, type DeviceOutcome } from '../../../cli/web/outcomes.js'
 import { LogCapture } from '../../fixtures/logs.js'
-import { signed, makeOwner } from '../../fixtures/owner.js'
+import { answered, signed, makeOwner, provision } from '../../fixtures/owner.js'
+import { startCloud } from '../../fixtures/cloud.js'
+import { ManualClock } from '../../../common/clock.js'
 import { fakeStream, tempDir } from '../../fixtures/web.js'
 
 const SECRET = 'phone-b-secret-0123456789abcdef'
@@ -111,23 +114,35 @@ t.test(
   },
 )
 
-/** A console API of these phones' command lists (a phone not listed is not found), its reads held on request. */
+/**
+ * A console API of these phones' command lists (a phone not listed is not found) and of their latest commands (one page),
+ * each read held on request: `hold('latest')` holds the next read of the latest commands.
+ */
 function fakeApi(lists: Record<string, CommandView[]>) {
   const reads: string[] = []
   const holds = new Map<string, { reached(): void; released: Promise<void> }>()
-  const state = { listFails: false }
+  const state = { latestFails: false }
+  const held = async (id: string): Promise<void> => {
+    reads.push(id)
+    const hold = holds.get(id)
+    holds.delete(id)
+    hold?.reached()
+    await hold?.released
+  }
   const api = {
-    devices: async (): Promise<DevicesReply> => {
-      if (state.listFails) throw new Error('the broker is not answering')
-      return { now: 5_000, devices: Object.keys(lists).map((id) => ({ id }) as DeviceView) }
+    latestCommands: async (): Promise<LatestCommandsReply> => {
+      await held('latest')
+      if (state.latestFails) throw new Error('the broker is not answering')
+      const latest = Object.entries(lists).flatMap(([device, [newest, ...older]]) => {
+        if (!newest) return []
+        const locate = [newest, ...older].find((c) => c.type === 'locate' && c.state === 'succeeded') ?? null
+        return [{ device, newest, locate }]
+      })
+      return { now: 5_000, latest, next: null }
     },
     commands: async (id: string): Promise<CommandsReply> => {
-      reads.push(id)
+      await held(id)
       const commands = lists[id]
-      const held = holds.get(id)
-      holds.delete(id)
-      held?.reached()
-      await held?.released
       if (!commands) throw new Error(`device ${id} not found`)
       return { now: 5_000, commands }
     },
@@ -175,7 +190,7 @@ t.test("F2: a console that starts recalls every phone's last command from the br
   const feed = feedOf(t, fake.api, logs)
   const open = page(feed)
   await feed.recall()
-  t.same(fake.reads.sort(), ['phone-b', 'phone-c'], "every phone's commands read")
+  t.same(fake.reads, ['latest'], "every phone's latest commands read at once")
   t.match(open.heard, [[{ device: 'phone-b', command: { type: 'ring', state: 'queued' } }]])
   t.notMatch(JSON.stringify(open.heard), /phone-c/, 'phone-c never had a command: not said')
   t.match(page(feed).heard, [[{ device: 'phone-b', command: { type: 'ring' } }]], 'a page that opens later hears it at once')
@@ -183,10 +198,10 @@ t.test("F2: a console that starts recalls every phone's last command from the br
 
   // The broker away as the feed recalls: the next page that attaches tries again.
   const again = feedOf(t, fake.api, logs)
-  fake.state.listFails = true
+  fake.state.latestFails = true
   await again.recall()
-  t.match(logs.lines, [{ msg: 'live feed: could not list the devices to recall their commands', err: 'the broker is not answering' }])
-  fake.state.listFails = false
+  t.match(logs.lines, [{ msg: "live feed: could not read the phones' latest commands to recall them", err: 'the broker is not answering' }])
+  fake.state.latestFails = false
   const first = page(again)
   t.same(first.heard, [], 'nothing to tell yet')
   t.match(await first.next(), [{ device: 'phone-b', command: { type: 'ring' } }], 'recalled once a page attached')
@@ -199,8 +214,8 @@ t.test('F2: a recall never overwrites a newer read, and stops reading when the f
   const fake = fakeApi({ 'phone-b': [queued] })
   const feed = feedOf(t, fake.api)
   const open = page(feed)
-  // The recall's read of phone-b is slow; meanwhile the ring succeeds and the live feed reads phone-b again.
-  const slow = fake.hold('phone-b')
+  // The recall's read is slow; meanwhile the ring succeeds and the live feed reads phone-b again.
+  const slow = fake.hold('latest')
   const recalled = feed.recall()
   await slow.reached
   fake.lists['phone-b'] = [{ ...queued, state: 'succeeded' }]
@@ -212,17 +227,126 @@ t.test('F2: a recall never overwrites a newer read, and stops reading when the f
   t.equal(open.heard.length, 1, "the recall's older answer is not said")
   t.match(page(feed).heard, [[{ command: { state: 'succeeded' } }]], 'nor remembered')
 
-  // Nine phones, eight read at once: the feed stops while the first eight are on their way; the ninth is never read.
+  // The other way round: a burst's read of phone-b is slow; meanwhile the ring fails and a recall reads every phone. The
+  // burst's answer, of a read that started before the recall's, is not said.
+  const burst = fake.hold('phone-b')
+  feed.commandsMoved('phone-b')
+  const bursting = feed.flush()
+  await burst.reached
+  fake.lists['phone-b'] = [{ ...queued, state: 'failed' }]
+  await feed.recall()
+  t.match(open.heard[1], [{ device: 'phone-b', command: { state: 'failed' } }], 'the recall said')
+  burst.release()
+  await bursting
+  t.equal(open.heard.length, 2, "the burst's read is not said after it")
+
+  // The feed stops while the recall's read is on its way: its answer is neither said nor remembered.
+  const stopping = feedOf(t, fake.api)
+  const said = page(stopping)
+  const away = fake.hold('latest')
+  const recall = stopping.recall()
+  await away.reached
+  await stopping.stop()
+  away.release()
+  await recall
+  t.same(said.heard, [], 'nothing said')
+  t.equal(page(stopping).heard.length, 0, 'nothing remembered')
+
+  // Nine phones' commands moved, eight read at once: the feed stops while the first eight are on their way; the ninth is
+  // never read.
   const ids = Array.from({ length: 9 }, (_, i) => `phone-${i}`)
   const many = fakeApi(Object.fromEntries(ids.map((id) => [id, [queued]])))
   const holds = ids.map((id) => many.hold(id))
   const stopped = feedOf(t, many.api)
-  const said = page(stopped)
-  const recall = stopped.recall()
+  const quiet = page(stopped)
+  for (const id of ids) stopped.commandsMoved(id)
+  const flushed = stopped.flush()
   await Promise.all(holds.slice(0, 8).map((h) => h.reached))
   await stopped.stop()
   for (const h of holds) h.release()
-  await recall
+  await flushed
   t.same(many.reads, ids.slice(0, 8), 'no read started once the feed stopped')
-  t.same(said.heard, [], 'nothing said')
+  t.same(quiet.heard, [], 'nothing said')
+})
+
+t.test("F2: a recall reads every phone's latest commands from the broker in one request, not one per phone", async (t) => {
+  const clock = new ManualClock()
+  const cloud = await startCloud(t, {}, clock)
+  const owner = makeOwner(t)
+  const fix = { lat: 55.9, lon: -3.2, accuracy: 8, at: 1 }
+  for (let i = 0; i < 10; i++) {
+    const id = `phone-${i}`
+    const secret = await provision(cloud, owner, id)
+    answered(cloud, owner, id, secret, 'locate', 'succeeded', { ...fix, at: i })
+    clock.advance(1000)
+    if (i % 2 === 0) answered(cloud, owner, id, secret, 'ring', 'succeeded')
+  }
+  await provision(cloud, owner, 'phone-quiet')
+  // phone-forged: its newest locate that succeeded carries a receipt this console cannot vouch for; an older one is
+  // verified, and that fix is the one the map shows (outcomeOf over its list): its list is read for it.
+  const forged = await provision(cloud, owner, 'phone-forged')
+  answered(cloud, owner, 'phone-forged', forged, 'locate', 'succeeded', { ...fix, at: 100 })
+  clock.advance(1000)
+  answered(cloud, owner, 'phone-forged', 'someone-else-secret-0123456789', 'locate', 'succeeded', { ...fix, at: 200 })
+  const served: string[] = []
+  const count = (req: IncomingMessage): void => void served.push(req.url as string)
+  cloud.broker.http.on('request', count)
+  t.teardown(() => cloud.broker.http.off('request', count))
+  const feed = new LiveFeed(new ConsoleClient(cloud.apiUrl, cloud.consoleToken), {
+    mqttUrl: 'ws://127.0.0.1:1/mqtt',
+    consoleToken: 'x',
+    keys: owner.keys,
+    log: new LogCapture().logger(),
+  })
+  t.teardown(() => feed.stop())
+  const open = page(feed)
+  await feed.recall()
+  t.same(
+    served,
+    ['/api/commands/latest?after=', '/api/devices/phone-forged/commands'],
+    'one read of every phone, and the list of the one unvouched',
+  )
+  const ids = [...Array.from({ length: 10 }, (_, i) => `phone-${i}`), 'phone-forged']
+  const said = (open.heard.flat() as { device: string }[]).sort((x, y) => x.device.localeCompare(y.device))
+  t.same(
+    said.map((o) => o.device),
+    ids.sort(),
+    'phone-quiet never had a command: left out; each phone said once',
+  )
+  t.same(
+    said,
+    ids.map((id) => outcomeOf(id, cloud.broker.commands.list(id), owner.keys)),
+    "each phone's outcome as its command list says it",
+  )
+  t.match(
+    said.find((o) => o.device === 'phone-forged'),
+    { located: { at: 100 } },
+    "the forged receipt's fix is passed over",
+  )
+})
+
+t.test("F2: a fleet's recall reads its phones' latest commands a page of 1,000 phones at a time", async (t) => {
+  const cloud = await startCloud(t)
+  const owner = makeOwner(t)
+  const ids = Array.from({ length: 1001 }, (_, i) => `fleet-${String(i).padStart(4, '0')}`)
+  cloud.broker.registry.addMany(ids.map((id) => ({ id, account: 'alice' })))
+  for (const id of ids) cloud.broker.commands.submit(id, signed(owner, id, 'ring', { seconds: 5 }, cloud.clock.now()))
+  const served: string[] = []
+  const count = (req: IncomingMessage): void => void served.push(req.url as string)
+  cloud.broker.http.on('request', count)
+  t.teardown(() => cloud.broker.http.off('request', count))
+  const feed = feedOf(t, new ConsoleClient(cloud.apiUrl, cloud.consoleToken))
+  const open = page(feed)
+  await feed.recall()
+  t.same(served, ['/api/commands/latest?after=', '/api/commands/latest?after=fleet-0999'], 'two pages, the second after the first')
+  const said = open.heard.flat() as DeviceOutcome[]
+  t.same(
+    said.map((o) => o.device),
+    ids,
+    'every phone once',
+  )
+  t.ok(
+    said.every((o) => o.command?.type === 'ring' && o.command.state === 'queued'),
+    "each phone's queued ring",
+  )
 })
