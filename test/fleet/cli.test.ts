@@ -200,7 +200,12 @@ t.test("F2: the same fleet run twice against one broker: the second run's comman
   const commandsOf = async (): Promise<Commands> => {
     const r = await run([...argv, ...remote], new SystemClock())
     t.equal(r.code, 0, r.err)
-    return (JSON.parse(r.out) as { commands: Commands }).commands
+    // Once in CI the second run's stdout did not parse (a short JSON value before the report): say what it was.
+    try {
+      return (JSON.parse(r.out) as { commands: Commands }).commands
+    } catch (err) {
+      throw new Error(`fleet run --json printed what is not one JSON report: ${JSON.stringify(r.out.slice(0, 400))}`, { cause: err })
+    }
   }
   const first = await commandsOf()
   const second = await commandsOf()
