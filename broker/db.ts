@@ -304,6 +304,10 @@ const MIGRATIONS: readonly string[] = [
      WHERE n.kind = 'cloud-moved' AND json_valid(n.body) AND json_extract(n.body, '$.device') = n.device_id
        AND json_type(n.body, '$.to.cloud') = 'text' AND json_type(n.body, '$.account') = 'text'
      ORDER BY n.seq;`,
+  // A3: when the cloud last cleared the account's data (its freeze), kept after the account is back, so its phones'
+  // change feeds can say it and a phone that still takes its items for in the cloud uploads them again (sync-api.ts).
+  `ALTER TABLE accounts ADD COLUMN cleared_at INTEGER;
+   UPDATE accounts SET cleared_at = frozen_at WHERE frozen_at IS NOT NULL;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'
