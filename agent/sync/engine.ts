@@ -78,6 +78,8 @@ interface SyncEvents {
   progress: [category: Category, id: string, sent: number, size: number]
   /** A pass ended (done, halted or failed). */
   pass: []
+  /** A3: the change feed said the cloud cleared the account's data (at, on the cloud's clock) since the phone last looked. */
+  'cloud-cleared': [at: number]
 }
 
 export const DEFAULT_SYNC_INTERVAL_MS = 15 * 60_000
@@ -375,6 +377,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
       "the cloud cleared the account's data (A3: a year without activity): the phone's items are uploaded again",
     )
     this.kick()
+    this.emit('cloud-cleared', at)
   }
 
   /** Brings one cloud change to the phone; true when it wrote or removed a file. */

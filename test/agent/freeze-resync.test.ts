@@ -10,11 +10,13 @@
  */
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CloudClient } from '../../agent/cloud-client.js'
 import type { DataRow } from '../../agent/phone-data/control-ops.js'
 import { SyncState } from '../../agent/sync/state.js'
+import { driveFolder } from '../../agent/drive/drive-settings.js'
+import type { DriveFile } from '../../common/cloud/drive-api.js'
 import { FREEZE_NOTICE_TITLE } from '../../broker/cloud/accounts.js'
 import type { ManualClock } from '../../common/clock.js'
 import type { CloudItem } from '../../common/cloud/sync-api.js'
@@ -40,7 +42,7 @@ async function phoneOf(t: Test, cloud: Cloud) {
   const list = async (category: string): Promise<DataRow[]> =>
     (await json<{ items: DataRow[] }>(...phone, '--json', 'data', 'list', category)).items
   const cloudItems = async (): Promise<CloudItem[]> => (await json<{ items: CloudItem[] }>(...api, '--json', 'items', 'alice')).items
-  return { ...onDisk, phone, api, start, stop, list, cloudItems }
+  return { ...onDisk, phone, api, start, stop, json, list, cloudItems }
 }
 
 /** What must arrive again: an item's name, bytes and metadata, not where it sits in the feed nor who sent it. */
@@ -59,6 +61,13 @@ t.test(
     await run([...p.phone, 'data', 'add', 'notes', '--title', 'Groceries', '--body', 'milk, eggs'])
     await run([...p.phone, 'data', 'add', 'notes', '--title', 'Door code', '--body', '4711'])
     t.match((await run([...p.phone, 'sync', 'now'])).out, /photos\s+on\s+on\s+2\s+2\s+0[\s\S]*notes\s+on\s+on\s+2\s+2\s+0/)
+    // And a file in the phone's Drive folder, with drive sync on (D1).
+    const trip = Buffer.from("Edinburgh, 3 days: castle, Arthur's Seat, the Botanics\n")
+    mkdirSync(driveFolder(p.phoneDir), { recursive: true })
+    writeFileSync(join(driveFolder(p.phoneDir), 'trip.txt'), trip)
+    t.match(JSON.parse((await run([...p.phone, '--json', 'drive', 'sync', 'on'])).out), { uploaded: ['trip.txt'] })
+    const driveFiles = async (): Promise<DriveFile[]> =>
+      (await p.json<{ files: DriveFile[] }>(...p.api, '--json', 'drive', 'list', 'alice')).files
     const before = (await p.cloudItems()).map(content).sort(byId)
     t.equal(before.length, 4, 'two photos and two notes in the cloud')
 
@@ -91,6 +100,18 @@ t.test(
       'the phone says its items are in the cloud again',
     )
     t.ok(agent.io.logs.has("the cloud cleared the account's data (A3: a year without activity): the phone's items are uploaded again"))
+    // The Drive folder goes up again too, in the background, started in the first of those passes; `drive sync now` waits
+    // for a sync under way (a sync of a folder the phone still takes for uploaded would upload nothing).
+    await run([...p.phone, 'drive', 'sync', 'now'])
+    t.ok(
+      agent.io.logs.lines.some((l) => l.msg === 'drive folder synced' && l['uploaded'] === 1),
+      'the folder went up again',
+    )
+    t.match(
+      await driveFiles(),
+      [{ name: 'trip.txt', folder: '/', sha256: sha(trip), size: trip.length }],
+      'the Drive folder is in the cloud again',
+    )
 
     const after = await p.cloudItems()
     t.same(
