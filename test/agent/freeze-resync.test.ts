@@ -21,14 +21,16 @@ import { FREEZE_NOTICE_TITLE } from '../../broker/cloud/accounts.js'
 import type { ManualClock } from '../../common/clock.js'
 import type { CloudItem } from '../../common/cloud/sync-api.js'
 import { startCliAgent, type CliAgent } from '../fixtures/cli-agent.js'
-import { deviceOnDisk, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
 
 const DAY = 86_400_000
 const sha = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex')
 
-/** A phone of `alice` on disk, running, and the command lines of its user and of the console. */
-async function phoneOf(t: Test, cloud: Cloud) {
+/** A cloud on its manual clock, a phone of `alice` on disk that it starts and stops, the command lines of its user and of the console. */
+async function phoneOf(t: Test) {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
   const onDisk = await deviceOnDisk(t, cloud)
   const phone = ['phone', '--data', onDisk.phoneDir]
   const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
@@ -42,7 +44,7 @@ async function phoneOf(t: Test, cloud: Cloud) {
   const list = async (category: string): Promise<DataRow[]> =>
     (await json<{ items: DataRow[] }>(...phone, '--json', 'data', 'list', category)).items
   const cloudItems = async (): Promise<CloudItem[]> => (await json<{ items: CloudItem[] }>(...api, '--json', 'items', 'alice')).items
-  return { ...onDisk, phone, api, start, stop, json, list, cloudItems }
+  return { cloud, clock, ...onDisk, phone, api, start, stop, json, list, cloudItems }
 }
 
 /** What must arrive again: an item's name, bytes and metadata, not where it sits in the feed nor who sent it. */
@@ -53,9 +55,8 @@ t.test(
   'A3, S1: signed in after the freeze, the phone uploads exactly the items it still holds, bytes and metadata by SHA-256; ' +
     'one it deleted meanwhile stays deleted; the freeze notice reaches it',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const p = await phoneOf(t, cloud)
+    const p = await phoneOf(t)
+    const { cloud, clock } = p
     let agent = await p.start()
     for (let i = 0; i < 2; i++) await run([...p.phone, 'data', 'take-photo'])
     await run([...p.phone, 'data', 'add', 'notes', '--title', 'Groceries', '--body', 'milk, eggs'])
@@ -136,9 +137,8 @@ t.test(
 )
 
 t.test('A3, X3: with the network permission revoked, the freeze notice waits in the cloud and arrives once it is back', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const p = await phoneOf(t, cloud)
+  const p = await phoneOf(t)
+  const { cloud, clock } = p
   const agent = await p.start()
   await run([...p.phone, 'network-permission', 'off'])
   clock.advance((cloud.broker.cloud.accounts.need('alice').freezesAt as number) - clock.now())
@@ -165,9 +165,8 @@ t.test('A3, X3: with the network permission revoked, the freeze notice waits in 
 t.test(
   'A3: a data dir written before the field takes the first clearing it is told of as new; a cloud without it changes nothing',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const p = await phoneOf(t, cloud)
+    const p = await phoneOf(t)
+    const { cloud, clock } = p
     let agent = await p.start()
     await run([...p.phone, 'data', 'add', 'notes', '--title', 'Old phone', '--body', 'synced before the upgrade'])
     t.match((await run([...p.phone, 'sync', 'now'])).out, /notes\s+on\s+on\s+1\s+1\s+0/)
