@@ -213,6 +213,13 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         log: lazyChild(opts.log, { component: 'sync' }),
         intervalMs: opts.syncIntervalMs,
       })
+    // A3: the change feed is where the phone hears the cloud cleared the account; the Drive folder was cleared with it.
+    this.sync?.on('cloud-cleared', () => {
+      this.drive
+        .cloudCleared()
+        /* c8 ignore next -- drive.json cannot be written (a full or broken disk): the next clearing heard tries again */
+        .catch((err: unknown) => opts.log.warn({ err: (err as Error).message }, 'the Drive folder is not uploaded again'))
+    })
     this.backup = new PhoneBackup({
       deviceId: opts.id,
       dataDir: opts.dataDir,

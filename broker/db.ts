@@ -307,6 +307,10 @@ const MIGRATIONS: readonly string[] = [
   // F2: each device's newest locate that succeeded, by an index of those only, for the web console's recall of every
   // phone's outcome in one read (commands.ts LATEST_COMMANDS_SQL): a seek per device, not a walk of its newest commands.
   `CREATE INDEX commands_located_by_device ON commands (device_id, created_at) WHERE type = 'locate' AND state = 'succeeded';`,
+  // A3: when the cloud last cleared the account's data (its freeze), kept after the account is back, so its phones'
+  // change feeds can say it and a phone that still takes its items for in the cloud uploads them again (sync-api.ts).
+  `ALTER TABLE accounts ADD COLUMN cleared_at INTEGER;
+   UPDATE accounts SET cleared_at = frozen_at WHERE frozen_at IS NOT NULL;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

@@ -9,6 +9,8 @@
  * - D3: with the phone's cloud service off the file manager shows no drive
  *   entries and says so, without calling the cloud; when the cloud itself
  *   answers SERVICE_NOT_ENABLED (the account's service is off) it says the same.
+ * - A3: once the cloud cleared the account's data, the folder is uploaded
+ *   again (cloudCleared).
  */
 import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
@@ -99,6 +101,17 @@ export class PhoneDrive {
   async reset(): Promise<void> {
     this.settings = AFTER_WIPE_DRIVE_SETTINGS
     await this.file.save(this.settings)
+  }
+
+  /**
+   * A3: the cloud cleared the account's data (app data sync heard it on its change feed): nothing the folder's sync
+   * uploaded is there any more, so it forgets what it uploaded and syncs the folder again, every file in it.
+   */
+  async cloudCleared(): Promise<void> {
+    await Promise.allSettled([this.running])
+    this.settings = { ...this.settings, synced: {} }
+    await this.file.save(this.settings)
+    this.syncInBackground()
   }
 
   /** D3: the file manager's drive entries, or none and why. */

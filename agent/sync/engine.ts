@@ -18,6 +18,9 @@
  *   "in the cloud" marker only once the cloud confirmed its metadata.
  * - S4: a delete made while the category does not upload is forgotten, not
  *   sent: the cloud keeps its copy and nothing reaches the recycle bin.
+ * - A3: a change feed that says the cloud cleared the account's data since
+ *   the phone last looked makes it forget what it took for in the cloud and
+ *   upload its items again from its files.
  */
 import { EventEmitter } from 'node:events'
 import type { Clock, Timer } from '../../common/clock.js'
@@ -75,6 +78,8 @@ interface SyncEvents {
   progress: [category: Category, id: string, sent: number, size: number]
   /** A pass ended (done, halted or failed). */
   pass: []
+  /** A3: the change feed said the cloud cleared the account's data (at, on the cloud's clock) since the phone last looked. */
+  'cloud-cleared': [at: number]
 }
 
 export const DEFAULT_SYNC_INTERVAL_MS = 15 * 60_000
@@ -354,10 +359,25 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
         undefined,
         signal,
       )
+      if (this.state.cloudCleared(page.clearedAt)) this.cloudWasCleared(page.clearedAt as number)
       for (const change of page.changes) if (await this.apply(category, change, signal)) touched = true
       this.state.setCursor(category, page.cursor)
       if (!page.more) return touched
     }
+  }
+
+  /**
+   * A3: the cloud cleared the account's data (a freeze) after this phone last synced: its items are no longer there.
+   * The links are gone (SyncState.cloudCleared); another pass uploads every local item again, the categories this pass
+   * already went through included. A delete made meanwhile stays one: the item is no longer on the phone to upload.
+   */
+  private cloudWasCleared(at: number): void {
+    this.opts.log.warn(
+      { clearedAt: new Date(at).toISOString() },
+      "the cloud cleared the account's data (A3: a year without activity): the phone's items are uploaded again",
+    )
+    this.kick()
+    this.emit('cloud-cleared', at)
   }
 
   /** Brings one cloud change to the phone; true when it wrote or removed a file. */

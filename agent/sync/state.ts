@@ -5,7 +5,8 @@
  * item the version the cloud confirmed. An item carries the "in the cloud"
  * marker (S3) only when its bytes match that version -- never while an
  * upload is cut short, since the link is written only after the cloud
- * answered the item's metadata.
+ * answered the item's metadata. A3: when the change feed says the cloud
+ * cleared the account's data since, every link goes (cloudCleared).
  */
 import { join } from 'node:path'
 import { z } from 'zod'
@@ -24,16 +25,25 @@ const CategoryStateSchema = z.strictObject({
   lastSync: z.number().int().nullable(),
 })
 
+type CategoryState = z.infer<typeof CategoryStateSchema>
+
 export const SyncStateSchema = z.strictObject({
   photos: CategoryStateSchema,
   contacts: CategoryStateSchema,
   notes: CategoryStateSchema,
   recordings: CategoryStateSchema,
+  /**
+   * A3: when the cloud last cleared the account's data, as its change feed said it; null or absent (a data dir older
+   * than the field) while the phone has seen none.
+   */
+  clearedAt: z.number().int().nullable().optional(),
 })
 export type SyncStateValues = z.infer<typeof SyncStateSchema>
 
-const empty = (): SyncStateValues =>
-  Object.fromEntries(CATEGORIES.map((c) => [c, { cursor: 0, links: {}, lastSync: null }])) as SyncStateValues
+const empty = (): SyncStateValues => ({
+  ...(Object.fromEntries(CATEGORIES.map((c) => [c, { cursor: 0, links: {}, lastSync: null }])) as Record<Category, CategoryState>),
+  clearedAt: null,
+})
 
 export class SyncState {
   private values: SyncStateValues = empty()
@@ -53,7 +63,7 @@ export class SyncState {
     await this.file.save(this.values)
   }
 
-  of(category: Category): z.infer<typeof CategoryStateSchema> {
+  of(category: Category): CategoryState {
     return this.values[category]
   }
 
@@ -70,6 +80,20 @@ export class SyncState {
     if (!(id in this.values[category].links)) return
     delete this.values[category].links[id]
     this.save()
+  }
+
+  /**
+   * A3: the change feed says when the cloud last cleared the account's data. Another value than the one last seen
+   * (none, in a data dir older than the field) means the cloud no longer holds what the links say: every link goes, so
+   * no item carries the "in the cloud" marker and the next pass uploads each local item again; the cursors stay (the
+   * cloud kept its feed's counter). True when the links went.
+   */
+  cloudCleared(clearedAt: number | null | undefined): boolean {
+    if (clearedAt === null || clearedAt === undefined || clearedAt === this.values.clearedAt) return false
+    for (const c of CATEGORIES) this.values[c].links = {}
+    this.values.clearedAt = clearedAt
+    this.save()
+    return true
   }
 
   /** M2: the cloud moved: its change feed is another one, read from its start (the links stay: same ids, same bytes). */

@@ -38,7 +38,10 @@
  *   - devices and device_state's presence and switches: a phone of a purged
  *     account that signs in is told the service is gone (410), not that it
  *     is unknown; a phone of a frozen account signs in as before;
- *   - device_moves, where a migrated phone went, and the notices above.
+ *   - device_moves, where a migrated phone went, and the notices above;
+ *   - a freeze also keeps when it cleared the account (accounts.cleared_at,
+ *     which its phones' change feeds say, so each uploads its items again),
+ *     and each phone's notice of it, queued after the clearing.
  * test/broker/cloud/retirement-purge.test.ts and inactivity-freeze.test.ts
  * read every table of the schema: a new table with an `account` or
  * `device_id` column fails them until STEPS clears its rows or the test's

@@ -12,7 +12,9 @@
  *   notice goes out `freezeWarningMs` before the freeze; at the freeze every
  *   registered clearer and the freeze's list of tables (account-clearing.ts)
  *   remove the account's data, and its cloud log says what went, kind by kind,
- *   and what stays. The next activity brings it back, empty.
+ *   and what stays; its phones are sent a notice of it, and its change feeds
+ *   say when it was (clearedAt), so a phone uploads its items again. The next
+ *   activity brings it back, empty.
  */
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
@@ -91,6 +93,7 @@ interface Row {
   last_activity: string
   freeze_warned_at: number | null
   frozen_at: number | null
+  cleared_at: number | null
   service_off_at: number | null
 }
 
@@ -140,6 +143,20 @@ interface AccountEvents {
   'service-on': [account: string, at: number]
   /** A membership started or ended (A2). */
   membership: [account: string, tier: Tier]
+}
+
+/** A3: the title of the notice each phone of an account is sent when the account is frozen. */
+export const FREEZE_NOTICE_TITLE = 'Your cloud account was frozen and its cloud data cleared'
+
+const day = (at: number): string => new Date(at).toISOString().slice(0, 10)
+
+/** A3: what the freeze's notice says: when, why, what went, what the phone does once the account is back. */
+function freezeNotice(lastActivityAt: number, frozenAt: number): string {
+  return (
+    `No cloud activity since ${day(lastActivityAt)}: on ${day(frozenAt)} the account was frozen and its cloud data cleared ` +
+    '(synced items, drive files, backups, location history). Sign in to the console to use it again: this phone then ' +
+    'uploads the items it still holds.'
+  )
 }
 
 /** Removes all of an account's data of one kind (A3's freeze, M1's purge); returns how many entries went. */
@@ -205,7 +222,8 @@ export class Accounts extends EventEmitter<AccountEvents> {
         db,
         `SELECT id FROM accounts a WHERE frozen_at IS NULL AND last_activity_at + ? <= ? AND ${NOT_PURGED}`,
       ),
-      frozen: db.prepare<[at: number, id: string]>('UPDATE accounts SET frozen_at = ? WHERE id = ?'),
+      // The data goes with the freeze; when stays after the account is back (clearedAt).
+      frozen: db.prepare<[at: number, clearedAt: number, id: string]>('UPDATE accounts SET frozen_at = ?, cleared_at = ? WHERE id = ?'),
     }
     this.membershipTimer = new DueTimer(
       clock,
@@ -294,6 +312,14 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.sql.addUsed.run(-bytes, account)
   }
 
+  /**
+   * A3: when the cloud last cleared the account's data (its freeze), null if never; it stays once the account is back,
+   * so its phones' change feeds say it (sync-routes.ts) and a phone learns its items are no longer in the cloud.
+   */
+  clearedAt(account: string): number | null {
+    return (this.sql.get.get(account) as Row).cleared_at
+  }
+
   /** D3, B2: throws SERVICE_NOT_ENABLED while the account's cloud service is off, FROZEN when frozen. */
   assertServiceOn(account: string): void {
     const a = this.need(account)
@@ -380,25 +406,27 @@ export class Accounts extends EventEmitter<AccountEvents> {
         id,
         'freeze-warning',
         'Your cloud account will be frozen',
-        `No cloud activity since ${new Date(a.lastActivityAt).toISOString().slice(0, 10)}. On ` +
-          `${new Date(a.lastActivityAt + inactivityMs).toISOString().slice(0, 10)} the account will be frozen and its cloud data ` +
-          `cleared. Sign in, sync, back up or switch Find Device on to keep it.`,
+        `No cloud activity since ${day(a.lastActivityAt)}. On ${day(a.lastActivityAt + inactivityMs)} the account will be ` +
+          'frozen and its cloud data cleared. Sign in, sync, back up or switch Find Device on to keep it.',
       )
     }
     for (const id of this.sql.toFreeze.all(inactivityMs, now)) {
       const { lastActivity, lastActivityAt } = this.need(id)
       const removed = this.clearData(id, now, this.freezeRest, (cleared) => {
-        this.sql.frozen.run(now, id)
+        this.sql.frozen.run(now, now, id)
         this.cloudLog.record(
           id,
           'inactivity-freeze',
           `account frozen after a year without activity (the last: ${lastActivity} on ` +
-            `${new Date(lastActivityAt).toISOString().slice(0, 10)}); cloud data cleared: ${describeCleared(cleared)}. ` +
+            `${day(lastActivityAt)}); cloud data cleared: ${describeCleared(cleared)}. ` +
             `Kept: ${FREEZE_KEEPS}.`,
           totalCleared(cleared),
         )
       })
       this.log.warn({ account: id, removed }, 'A3: account frozen after a year without activity')
+      // After the clearing (which drops the notices not delivered yet, its warning among them), so this one stays; its
+      // phones are told on the push channel, which a freeze does not close (X1), and get it late, not never (X3).
+      this.cloudLog.tell(id, FREEZE_NOTICE_TITLE, freezeNotice(lastActivityAt, now))
     }
   }
 

@@ -3,7 +3,7 @@
  * the console: every purge, every clean-up batch, every freeze is a row
  * here and a line in the broker's log. `notify` also tells the owner, on
  * every phone of the account over the push channel (X1), before a rule
- * destroys cloud data.
+ * destroys cloud data; `tell` after one did (A3's freeze), its entry the record.
  */
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
@@ -56,10 +56,15 @@ export class CloudLog {
 
   /** Tells the owner on every phone of the account (push, kind "cloud" unless said) and records it. */
   notify(account: string, rule: string, title: string, body: string, kind: NotificationKind = 'cloud'): void {
+    this.tell(account, title, body, kind)
+    this.record(account, rule, `notice sent: ${title}`)
+  }
+
+  /** Tells the owner on every phone of the account (push, kind "cloud" unless said), where an entry of its own records it. */
+  tell(account: string, title: string, body: string, kind: NotificationKind = 'cloud'): void {
     for (const { id: deviceId } of this.sql.devices.all(account)) {
       this.push.enqueue(deviceId, { kind, title, body, ttlMs: NOTICE_TTL_MS })
     }
-    this.record(account, rule, `notice sent: ${title}`)
   }
 
   /** Newest first. */

@@ -3,7 +3,8 @@
  * are in common/cloud/sync-api.ts.
  *
  * The phone (device credentials; the cloud service must be on, X1):
- *   GET    /cloud/v1/sync/:category/changes?since=N&limit=M  what changed after cursor N (S1: another phone pulls it)
+ *   GET    /cloud/v1/sync/:category/changes?since=N&limit=M  what changed after cursor N (S1: another phone pulls it), and
+ *                                                             when the account's data was last cleared (A3's freeze)
  *   PUT    /cloud/v1/sync/:category/:id                      an item's metadata, after its blob is uploaded (A1: quota)
  *   DELETE /cloud/v1/sync/:category/:id                      a delete made on the phone: to the recycle bin (R1)
  * The console (its token):
@@ -45,7 +46,9 @@ export function addSyncRoutes(parts: CloudParts, items: SyncItems, bin: RecycleB
     const me = servedDevice(accounts, ctx)
     const since = intParam(ctx.url, 'since', 0, 0, Number.MAX_SAFE_INTEGER)
     const limit = intParam(ctx.url, 'limit', 200, 1, MAX_PAGE)
-    return { status: 200, body: items.changes(me.account, category(ctx.params.category), since, limit) }
+    // A3: with when the account's data was last cleared, so a phone that takes its items for in the cloud learns they are not.
+    const changes = items.changes(me.account, category(ctx.params.category), since, limit)
+    return { status: 200, body: { ...changes, clearedAt: accounts.clearedAt(me.account) } }
   })
   router.add('PUT', '/cloud/v1/sync/:category/:id', ['device'], async (ctx) => {
     const me = servedDevice(accounts, ctx)

@@ -6,6 +6,8 @@
  * A phone uploads an item's bytes as a blob (blob-api.ts) and then puts its
  * metadata; it pulls what other phones changed from a per-category change
  * feed, read from a cursor; a delete moves the item to the recycle bin.
+ * The feed also says when the account's data was last cleared (A3), so a
+ * phone whose account was frozen learns its items are gone from the cloud.
  */
 import { z } from 'zod'
 
@@ -55,6 +57,12 @@ export const ChangesSchema = z.strictObject({
   cursor: z.number().int().nonnegative(),
   /** True when more changes wait after this page. */
   more: z.boolean(),
+  /**
+   * A3: when the cloud last cleared the account's data (a freeze after a year without activity), ms on the cloud's
+   * clock; null if never. A phone that last saw another value forgets which of its items the cloud held and uploads
+   * them again from its files. Optional: a cloud older than the field does not send it (the phone then learns nothing).
+   */
+  clearedAt: z.number().int().nonnegative().nullable().optional(),
 })
 export type Changes = z.infer<typeof ChangesSchema>
 

@@ -23,6 +23,7 @@ import {
 } from '../../fixtures/cloud.js'
 import { backupReady, nextBackup } from '../../fixtures/backup.js'
 import { run } from '../../fixtures/io.js'
+import { FREEZE_NOTICE_TITLE } from '../../../broker/cloud/accounts.js'
 import { assertClearedBut, assertSeeded, BY_CONTENT, type Kept, NO_FIX, putNote, rowsOf, seedAccount } from '../../fixtures/account-data.js'
 
 const DAY = 86_400_000
@@ -39,6 +40,7 @@ const KEPT: Kept = {
   backup_retention: { why: "B3's state of the cloud-service switch", where: '1' },
   sync_counters: { why: "where the phones' change feeds stand", where: '1' },
   cloud_log: { why: "the freeze's record: its warning and its entry", where: "rule IN ('freeze-warning', 'inactivity-freeze')" },
+  notifications: { why: "each phone's notice of the freeze, sent after the clearing", where: `title = '${FREEZE_NOTICE_TITLE}'` },
 }
 
 /** Tables with neither an `account` nor a `device_id` column, and how the account's rows in them are found (or why none are). */

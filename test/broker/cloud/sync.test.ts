@@ -93,7 +93,7 @@ t.test("S1, S2: an item put by one phone is in the other phone's change feed and
   )
   t.equal(feed.more, false)
   const after = await s.other.call('GET', `${SYNC_PATH}/notes/changes?since=${feed.cursor}`, ChangesSchema)
-  t.same(after, { changes: [], cursor: feed.cursor, more: false }, 'nothing new after the cursor')
+  t.same(after, { changes: [], cursor: feed.cursor, more: false, clearedAt: null }, 'nothing new after the cursor; never cleared (A3)')
   const view = await items(s)
   t.same(view.totals.notes, { count: 1, bytes: 14 })
   t.same(view.totals.photos, { count: 1, bytes: 100 })

@@ -106,12 +106,13 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    19,
+    20,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
       "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
       "lost mode as device state (F2), devices indexed by account, a blob's pack (M2), " +
       'open commands indexed by device (F2), unfinished uploads (A1, S3), proofs of uploaded bytes (D1, S1, B1), ' +
-      "the devices told to follow a migration (M2), each device's succeeded locates indexed (F2)",
+      "the devices told to follow a migration (M2), each device's succeeded locates indexed (F2), " +
+      'when an account was last cleared (A3)',
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -160,6 +161,8 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   old.exec('DROP TABLE device_moves')
   old.exec('DROP INDEX commands_located_by_device')
   for (const column of ['pack', 'pack_offset']) old.exec(`ALTER TABLE blobs DROP COLUMN ${column}`)
+  old.exec('ALTER TABLE accounts DROP COLUMN cleared_at')
+  old.exec("INSERT INTO accounts (id, last_activity_at, created_at, frozen_at) VALUES ('idle', 0, 0, 7), ('active', 0, 0, NULL)")
   old.pragma('user_version = 9')
   old.close()
   const db = openDb(dir)
@@ -199,6 +202,14 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
       .some((r) => JSON.stringify(r).includes('commands_located_by_device')),
     "F2: a device's newest succeeded locate is found by the index added to an older database",
   )
+  t.same(
+    db.prepare('SELECT id, cleared_at FROM accounts ORDER BY id').all(),
+    [
+      { id: 'active', cleared_at: null },
+      { id: 'idle', cleared_at: 7 },
+    ],
+    "A3: an account an older database froze was cleared then, as its phones' change feeds now say",
+  )
   db.close()
   t.end()
 })
@@ -226,6 +237,7 @@ t.test("M2: an older database's cloud-moved notices say which devices moved wher
   const old = openDb(dir)
   old.exec('DROP TABLE device_moves')
   old.exec('DROP INDEX commands_located_by_device')
+  old.exec('ALTER TABLE accounts DROP COLUMN cleared_at')
   const body = (device: string, cloud: string, account = 'alice'): string =>
     JSON.stringify({ v: 1, device, account, to: { mqtt: 'ws://x/mqtt', push: 'ws://x/push', cloud }, at: 1, sig: 's' })
   old.exec(`INSERT INTO accounts (id, last_activity_at, created_at) VALUES ('alice', 0, 0), ('bob', 0, 0);
@@ -241,7 +253,7 @@ t.test("M2: an older database's cloud-moved notices say which devices moved wher
   notice.run('n3', 'b', 'not json', 10)
   notice.run('n4', 'c', body('b', 'http://other-device'), 10)
   notice.run('n5', 'd', body('d', 'http://exported'), 10)
-  old.pragma(`user_version = ${SCHEMA_VERSION - 2}`)
+  old.pragma(`user_version = ${SCHEMA_VERSION - 3}`)
   old.close()
   const db = openDb(dir)
   t.same(db.prepare('SELECT * FROM device_moves ORDER BY device_id').all(), [
