@@ -49,6 +49,10 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
     .description('Fake phones signed in to a simulated vendor cloud: broker, device agents and console')
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
+    // `-V`/`--version` is fakephone's own option, before the command only: commander otherwise looks for it in every
+    // word, an option's value too, so a console token that happened to begin `-V` (1 in 4096 of them) printed the
+    // version, exit 0, in place of the command (`fleet run --json` gave "0.1.0" for its report).
+    .enablePositionalOptions()
   const named = COMMANDS.get(argv[0] ?? '')
   if (named) root.addCommand(await (await named())(io, argv.slice(1)))
   else if (argv.some((word) => COMMANDS.has(word))) {

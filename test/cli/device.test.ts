@@ -32,6 +32,19 @@ t.test('--help lists every subcommand; an unknown command is an error', async (t
   t.equal(version.out.trim(), '0.1.0')
 })
 
+t.test("F2 an option's value that begins like --version (a console token may: base64url) is the value, not the version", async (t) => {
+  // `fleet run --json --console-token -V…` printed "0.1.0" (exit 0) for its report: the run never started.
+  for (const value of ['-Vx8k', '--version']) {
+    const r = await run(['fleet', 'run', '--count', '1', '--profile', value])
+    t.equal(r.code, 1, value)
+    t.equal(r.out, '', 'no version printed')
+    t.equal(r.err, `error: --profile "${value}": the one profile is owntracks\n`)
+  }
+  const misplaced = await run(['fleet', 'run', '--count', '1', '-V'])
+  t.equal(misplaced.code, 1, '--version is asked before the command')
+  t.match(misplaced.err, /unknown option '-V'/)
+})
+
 t.test('the top-level help lists each command with the description and options its own help has', async (t) => {
   // `fakephone --help` lists the commands from their summaries (cli/command-summaries.ts), loading none of them;
   // `--help console` loads every command and lists them from what each one says of itself: the two are the same.
