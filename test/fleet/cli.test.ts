@@ -200,7 +200,7 @@ t.test("F2: the same fleet run twice against one broker: the second run's comman
   const commandsOf = async (): Promise<Commands> => {
     const r = await run([...argv, ...remote], new SystemClock())
     t.equal(r.code, 0, r.err)
-    // Once in CI the second run's stdout did not parse (a short JSON value before the report): say what it was.
+    // Say what it printed when it is not one JSON report (once it was the version: a token that began -V, cli/main.ts).
     try {
       return (JSON.parse(r.out) as { commands: Commands }).commands
     } catch (err) {
