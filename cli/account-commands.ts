@@ -75,6 +75,7 @@ export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number)
     `cloud service  ${serviceCell(a, now)}`,
     `last activity  ${a.lastActivity}, ${formatAge(now - a.lastActivityAt)} ago`,
     `frozen         ${frozenCell(a)}`,
+    ...(a.clearedAt === null ? [] : [`cloud data     ${clearedText(a.clearedAt)}`]),
     `devices        ${a.devices.map(forTerminal).join(', ') || 'none'}`,
   ]
   const history =
@@ -184,4 +185,9 @@ export function renderAdvance(from: number, now: number, e: AdvanceEffects): str
 function frozenCell(a: { frozenAt: number | null; freezesAt: number | null }): string {
   if (a.frozenAt !== null) return `since ${day(a.frozenAt)}, cloud data cleared`
   return `no; a year without activity freezes it on ${day(a.freezesAt as number)}`
+}
+
+/** A3: when the cloud last cleared the account, said as long as the account lives (signed in again, it is not frozen). */
+function clearedText(at: number): string {
+  return `cleared on ${day(at)} (a year without activity, A3)`
 }

@@ -77,6 +77,8 @@ export interface AccountView {
   /** A3: when the account will be frozen without further activity (null once frozen). */
   freezesAt: number | null
   frozenAt: number | null
+  /** A3: when a freeze last cleared the account's cloud data; stays once the account is signed in again. */
+  clearedAt: number | null
   /** True while at least one of its phones has the cloud service on (or none has said). */
   serviceOn: boolean
   /** When the last phone with the cloud service on turned it off. */
@@ -448,6 +450,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
       lastActivity: r.last_activity,
       freezesAt: r.frozen_at === null ? r.last_activity_at + rules.inactivityMs : null,
       frozenAt: r.frozen_at,
+      clearedAt: r.cleared_at,
       serviceOn: r.service_off_at === null,
       serviceOffAt: r.service_off_at,
       devices: this.devices(r.id),

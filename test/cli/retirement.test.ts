@@ -85,6 +85,7 @@ t.test('M1: status after the shutdown, with an export and a purge; and a plan wi
     lastActivity: 'console-sign-in',
     freezesAt: 365 * DAY,
     frozenAt: null,
+    clearedAt: null,
     serviceOn: true,
     serviceOffAt: null,
     devices: [],

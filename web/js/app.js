@@ -144,12 +144,19 @@ function applyDevices({ now, devices }) {
   merge(devices)
 }
 
+/**
+ * Every registered device as the cloud has it now. One the page shows that the read no longer names was removed meanwhile
+ * (its removal may have come while the page's stream was cut): it goes, as when the stream says so.
+ */
 async function loadDevices() {
   const since = state.liveTick
   const answer = await api('GET', '/devices')
+  const registered = new Set(answer.devices.map((d) => d.id))
   // A device the live stream updated while this read was on its way keeps the newer view.
-  answer.devices = answer.devices.filter((d) => (state.touched.get(d.id) ?? 0) <= since)
+  const older = (id) => (state.touched.get(id) ?? 0) <= since
+  answer.devices = answer.devices.filter((d) => older(d.id))
   applyDevices(answer)
+  drop([...state.devices.keys()].filter((id) => !registered.has(id) && older(id)))
 }
 
 function renderClock() {
@@ -266,7 +273,7 @@ function connection(word, text, detail) {
 /**
  * The live stream. The browser reconnects by itself when the console goes away; it gives up for good when the console
  * answers with a refusal (a restarted console no longer knows this browser's session): then the page asks why and says
- * so. Whatever a gap may have missed is read again once the stream is back.
+ * so. Whatever a gap may have missed is read again once the stream is back, a device removed meanwhile dropped with it.
  */
 function listen() {
   const events = new EventSource('/events')

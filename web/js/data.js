@@ -158,6 +158,13 @@ export class DataPanel {
           text:
             a.frozenAt !== null ? `frozen since ${iso(a.frozenAt)}, cloud data cleared` : `a year without activity: ${iso(a.freezesAt)}`,
         }),
+        // A3: when a freeze cleared the account, said also once it is signed in again (no longer frozen).
+        ...(a.clearedAt === null
+          ? []
+          : [
+              h('dt', { text: 'Cloud data' }),
+              h('dd', { id: 'cleared', class: 'warn', text: `cleared on ${iso(a.clearedAt)} (a year without activity, A3)` }),
+            ]),
       ),
     ]
   }

@@ -177,7 +177,7 @@ t.test('A3: each activity the behaviour names resets the year: console sign-in, 
   )
 })
 
-t.test('A3: a frozen account signed in again works and starts empty; its phones go on syncing from where they stood', async (t) => {
+t.test('A3: a frozen account signed in again works, starts empty and says when it was cleared; its phones sync on', async (t) => {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
   const secret = await addDevice(cloud, 'p1', 'alice')
@@ -220,6 +220,13 @@ t.test('A3: a frozen account signed in again works and starts empty; its phones 
   )
 
   t.match(cloud.broker.cloud.accounts.need('alice'), { frozenAt: null, lastActivity: 'console-sign-in', usedBytes: 0 }, 'signed in again')
+  // Back, the account is no longer frozen: the view still says when the cloud cleared it, in words and in --json.
+  const clearedOn = (/\nfrozen\s+since (\S+),/.exec(shown) as RegExpExecArray)[1] as string
+  const again = (await consoleCli(cloud, 'account', 'alice')).out
+  t.match(again, /\nfrozen\s+no; a year without activity freezes it on /, 'not frozen any more')
+  t.match(again, `\ncloud data     cleared on ${clearedOn} (a year without activity, A3)\n`, 'and cleared when the year ran out')
+  const json = JSON.parse((await consoleCli(cloud, '--json', 'account', 'alice')).out) as { account: { clearedAt: number } }
+  t.equal(new Date(json.account.clearedAt).toISOString().slice(0, 10), clearedOn, 'its --json has clearedAt')
   t.match(await feed(0), { status: 200, body: { changes: [], cursor: 0 } }, 'no item is left')
   t.match((await cloudCall(cloud, asConsole(cloud), 'GET', '/api/accounts/alice/bin')).body, { entries: [] }, 'the recycle bin is empty')
   t.match(await cloudCall(cloud, asConsole(cloud), 'GET', '/api/accounts/alice/drive/files'), { status: 200, body: { files: [] } })

@@ -5,9 +5,12 @@
  * list row there, saying it is the locate's fix and when, until a newer heartbeat (F2); a command just issued for a phone that is away
  * reads "issued 0s ago" (never "in the future ago") and its age grows while it waits (F2); a long move of the cloud
  * clock says it is under way; the cloud data panel, reread while the broker is away, keeps what it showed and says it
- * could not read it; a button pressed with Enter keeps the focus; and Sign out ends the session here and in the browser's other tabs.
+ * could not read it; a year without activity freezes the account and the panel says when the cloud cleared it, also once
+ * the owner signed in again (A3); a button pressed with Enter keeps the focus; and Sign out ends the session here and in
+ * the browser's other tabs.
  */
 import type { Route } from 'playwright-core'
+import { ConsoleClient } from '../../../cli/console-client.js'
 import { mintLoginToken } from '../../../cli/web/session.js'
 import { chromiumTest } from '../../fixtures/browser.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
@@ -175,6 +178,19 @@ chromiumTest('the web console as its owner meets it, in Chromium', async (t, { s
     await s.cloud.restart()
     await page.waitForSelector('#data-read-at:has-text("as the cloud had it at")')
     t.pass('back: read again')
+  })
+
+  await t.test('A3: a year without activity: the data panel says when the cloud cleared the account, also once it is back', async (t) => {
+    await page.getByRole('button', { name: '1 y' }).click()
+    await page.waitForSelector('#service:has-text("FROZEN since")')
+    const frozenAt = ((await page.textContent('#service')) as string).replace('FROZEN since ', '')
+    t.equal(await page.textContent('#cleared'), `cleared on ${frozenAt} (a year without activity, A3)`, 'frozen: cleared then')
+    // The owner signs in (opening the account in the console API): the account is back, not frozen.
+    await new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken).send('GET', '/api/accounts/alice')
+    await page.getByRole('button', { name: 'Reload cloud data' }).click()
+    await page.waitForSelector('#account-body dd:has-text("a year without activity: ")')
+    t.notMatch(await page.textContent('#service'), /FROZEN/, 'no longer frozen')
+    t.equal(await page.textContent('#cleared'), `cleared on ${frozenAt} (a year without activity, A3)`, 'still says when it was cleared')
   })
 
   await t.test('sign out: this tab goes to a page that says so, another tab of the browser hears it too', async (t) => {

@@ -5,9 +5,12 @@
  * brought, saying it is the locate's (F2); a ring's outcome shows on phone-b's row; phone-b going away turns its row and
  * its dot offline (F1) -- all without a reload, over the page's one event stream. A console started again (a new process,
  * nothing moving after it) shows phone-b's last command and its locate's fix from the broker's command history (F2), and
- * a phone's removal (`fakephone device remove`) takes its row and its dot off the page (F1).
+ * a phone's removal (`fakephone device remove`) takes its row and its dot off the page (F1), also off a page whose
+ * stream was cut when it happened (its line to the console through a proxy the test takes down): once its stream is back.
  */
-import { chromiumTest } from '../../fixtures/browser.js'
+import type { Browser } from 'playwright-core'
+import { chromiumTest, pageProblems } from '../../fixtures/browser.js'
+import { startProxy } from '../../fixtures/proxy.js'
 import { consoleCli, secondPhone } from '../../fixtures/web.js'
 import { run } from '../../fixtures/io.js'
 import { WebConsole } from '../../../cli/web/server.js'
@@ -94,8 +97,40 @@ chromiumTest("the web console follows every phone's commands and presence, in Ch
   })
 
   // The removals below are seen on phone-a's page of the new console.
+  await secondPhone(t, s, 'phone-c', { lat: 51.4545, lon: -2.5879 })
   await page.goto(`${again.url}#/device/phone-a`)
   await page.waitForSelector('#device-title:text-is("phone-a")')
+
+  await t.test("F1: phone-c removed while a page's stream is cut: its row and its dot go once the stream is back", async (t) => {
+    // A second window whose way to the console goes through a line the test cuts (the network away); the console and
+    // the broker run on.
+    const line = await startProxy(t, again.url)
+    const context = await (page.context().browser() as Browser).newContext({ proxy: { server: line.url } })
+    t.teardown(() => context.close())
+    await context.addCookies((await page.context().cookies()).filter((k) => k.name === 'fakephone_session'))
+    const cut = await context.newPage()
+    cut.setDefaultTimeout(10_000)
+    const cutProblems = pageProblems(cut)
+    await cut.goto(again.url)
+    await cut.waitForFunction(() => (window as unknown as Phones).fakephone?.ready === true)
+    await cut.waitForSelector('#device-table tr[data-device="phone-c"]')
+    t.not(await cut.evaluate(() => (window as unknown as Phones).fakephone.position('phone-c')), null, "phone-c's dot is on the map")
+    await cut.evaluate(() => ((window as unknown as Phones).notReloaded = true))
+    line.away()
+    await cut.waitForSelector('#live:text-is("reconnecting…")')
+    t.equal((await run(['device', 'remove', 'phone-c', '--data', s.cloud.dataDir])).code, 0)
+    // The first window heard the removal; the cut one did not.
+    await page.waitForSelector('#device-table tr[data-device="phone-c"]', { state: 'detached' })
+    t.equal(await cut.locator('#device-table tr[data-device="phone-c"]').count(), 1, 'the cut page still shows it')
+    line.back()
+    await cut.waitForSelector('#live:text-is("live")')
+    await cut.waitForSelector('#device-table tr[data-device="phone-c"]', { state: 'detached' })
+    await cut.waitForSelector('#device-count:text-is("(2)")')
+    t.equal(await cut.evaluate(() => (window as unknown as Phones).fakephone.position('phone-c')), null, 'no dot of it on the map')
+    t.equal(await cut.evaluate(() => (window as unknown as Phones).notReloaded), true, 'no reload')
+    // The browser's attempts to reach the console while the line was down are the absence the page said.
+    t.same(cutProblems, [], 'no page error')
+  })
 
   await t.test('F1: phone-b removed with `fakephone device remove`: its row and its dot leave the page', async (t) => {
     t.equal((await run(['device', 'remove', 'phone-b', '--data', s.cloud.dataDir])).code, 0)
