@@ -13,6 +13,7 @@ import WebSocket from 'ws'
 import { RetryTimer, type BackoffOptions } from '../common/backoff.js'
 import { SystemClock, type Clock, type Timer } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
+import { REFUSED_WHY } from '../common/mqtt.js'
 import type { PushStateSchema } from '../common/phone-status.js'
 import type { z } from 'zod'
 import {
@@ -82,6 +83,11 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   private awaitingPong = false
   /** Why the last connection failed, for the retry's log line. */
   private lastError: string | null = null
+  /**
+   * True once this run of refusals (close 4001: removed, unknown or a wrong secret) has been warned of: the retries after
+   * it are info lines, as the data channel's (common/mqtt.ts), until the gateway welcomes the device again.
+   */
+  private warnedRefused = false
   /** The push endpoint; M2 moves it (moveTo). */
   private url: string
 
@@ -175,6 +181,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
       case 'welcome':
         this.emit('cloudTime', frame.at)
         this.retry.reset()
+        this.warnedRefused = false
         this.opts.log.info({ url: this.url }, 'push connected')
         this.setState('connected')
         this.stopPing()
@@ -188,7 +195,11 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
         return
       }
       case 'error':
-        this.opts.log.warn({ code: frame.code, message: frame.message }, 'the push gateway reported an error')
+        // A refusal's words come again as the close's reason, and are said there (warned of once per run of refusals).
+        this.opts.log[frame.code === 'UNAUTHORIZED' ? 'debug' : 'warn'](
+          { code: frame.code, message: frame.message },
+          'the push gateway reported an error',
+        )
         return
     }
   }
@@ -200,13 +211,14 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     // Blocking and stopping let go of the connection first (detach), so a close that gets here was not wanted: retry.
     this.retry.schedule(() => this.connect())
     this.setState('waiting')
-    const level = code === PUSH_CLOSE.UNAUTHORIZED ? 'warn' : 'info'
-    const err = this.lastError ?? undefined
+    const fields = { code, reason, err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
     this.lastError = null
-    this.opts.log[level](
-      { code, reason, err, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts },
-      'push disconnected, retrying',
-    )
+    if (code !== PUSH_CLOSE.UNAUTHORIZED) this.opts.log.info(fields, 'push disconnected, retrying')
+    else if (this.warnedRefused) this.opts.log.info(fields, 'push refused this device again, retrying')
+    else {
+      this.opts.log.warn(fields, `push refused this device: ${REFUSED_WHY}`)
+      this.warnedRefused = true
+    }
   }
 
   /** Lets go of the current connection on purpose, with no retry (the state says why); returns it for closing. */

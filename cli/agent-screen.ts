@@ -1,15 +1,16 @@
 /**
  * `fakephone agent` on a terminal: a few plain lines for the person who started it -- which phone, which broker, its
- * data directory, its push channel (on or off), cloud transfers and owner key (F2), then whether the data channel connected and, if not,
- * why -- on stderr beside the human-readable log. Off a terminal (systemd's journal, a pipe) none of this is said: the
- * JSON log lines are the record there, as they were.
+ * data directory, its push channel (on or off), cloud transfers and owner key (F2), then whether the data channel
+ * connected and, if not, why -- a broker that refuses the device (F1, X1: removed, or a wrong secret) said once with what
+ * to do, not per retry, and said again when it takes the device back -- on stderr beside the human-readable log. Off a
+ * terminal (systemd's journal, a pipe) none of this is said: the JSON log lines are the record there, as they were.
  */
 import type { Agent } from '../agent/agent.js'
 import { channelUrls, NO_PUSH_WHY, type AgentConfig } from '../agent/config.js'
 import type { LinkState } from '../common/mqtt.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 import type { Io } from './io.js'
-import { DATA_CHANNEL_REFUSED } from './render.js'
+import { dataChannelRefused } from './render.js'
 
 /** What the phone is and where it goes, said before it starts. */
 export function startUpLines(c: AgentConfig): string {
@@ -33,8 +34,9 @@ export function startUpLines(c: AgentConfig): string {
 }
 
 /** The data channel's state as the person is told it: one line per change, none for a retry like the one before. */
-function connectionLine(agent: Agent, c: AgentConfig, state: LinkState): { key: string; line: string } | null {
-  if (state === 'connected') return { key: state, line: `Connected to the broker ${c.broker}` }
+function connectionLine(agent: Agent, c: AgentConfig, state: LinkState, said: string | null): { key: string; line: string } | null {
+  if (state === 'connected')
+    return { key: state, line: `Connected to the broker ${c.broker}${said === 'refused' ? ': it accepts this device again' : ''}` }
   if (state === 'off')
     return {
       key: state,
@@ -42,7 +44,7 @@ function connectionLine(agent: Agent, c: AgentConfig, state: LinkState): { key: 
     }
   if (state !== 'waiting') return null
   const { refused, failure } = agent.dataChannelFailure
-  if (refused) return { key: 'refused', line: `Not connected: ${DATA_CHANNEL_REFUSED}` }
+  if (refused) return { key: 'refused', line: `Not connected: ${dataChannelRefused(c.id)}` }
   const why = failure === null ? 'the broker closed the connection' : `cannot reach the broker (${failure})`
   return { key: 'unreachable', line: `Not connected: ${why}; is it running at ${c.broker}? It keeps retrying` }
 }
@@ -51,7 +53,7 @@ function connectionLine(agent: Agent, c: AgentConfig, state: LinkState): { key: 
 export function sayConnection(io: Io, agent: Agent, c: AgentConfig): () => void {
   let said: string | null = null
   const say = (state: LinkState): void => {
-    const next = connectionLine(agent, c, state)
+    const next = connectionLine(agent, c, state, said)
     if (next === null || next.key === said) return
     said = next.key
     io.err(`${forTerminal(next.line)}\n`)

@@ -14,7 +14,7 @@ import { addSyncPhoneCommands } from './sync-commands.js'
 import { addPhoneDataCommands } from './phone-data-commands.js'
 import { addPhoneExportCommand } from './transfer/transfer-commands.js'
 import { renderFrameworkStatus } from './framework-render.js'
-import { DATA_CHANNEL_REFUSED, locationSourceText } from './render.js'
+import { dataChannelRefused, locationSourceText } from './render.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
 import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
@@ -34,7 +34,7 @@ export function phoneCommand(io: Io): Command {
       linesForTerminal(
         [
           `device        ${status.id}`,
-          `data channel  ${status.dataChannel}${status.dataChannelRefused ? `: ${DATA_CHANNEL_REFUSED}` : ''}`,
+          `data channel  ${status.dataChannel}${status.dataChannelRefused ? `: ${dataChannelRefused(status.id)}` : ''}`,
           `cloud service ${status.cloudService ? 'on' : 'off'}`,
           `Find Device   ${status.findDevice ? 'on' : 'off'}`,
           `network       ${status.network}`,

@@ -1,4 +1,5 @@
 /** Plain-text tables and words for people; `--json` output bypasses all of this. Every cell is shown terminal-safe. */
+import { DEFAULT_BACKOFF } from '../common/backoff.js'
 import { formatAge, utcDate, utcSeconds } from '../common/clock.js'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
 import type { LocationStatus } from '../common/contract.js'
@@ -7,12 +8,17 @@ import { forTerminal } from '../common/terminal-text.js'
 export { plural } from '../common/plural.js'
 
 /**
- * The data channel while the broker refuses the device: what to check (the agent retries meanwhile). Said by `phone
- * status` and by `fakephone agent` on a terminal.
+ * The data channel while the broker refuses device `id`'s id and secret: the likely causes and what to do (the agent
+ * retries meanwhile, with a capped backoff). Said by `phone status` and by `fakephone agent` on a terminal.
  */
-export const DATA_CHANNEL_REFUSED =
-  'the broker refuses this device (an unknown device id or a wrong secret): check the id (`fakephone device list` on ' +
-  'the broker) and the secret file; it keeps retrying'
+export function dataChannelRefused(id: string): string {
+  return (
+    `the broker refuses this device's id and secret: it was removed (\`fakephone device list\` on the broker no longer ` +
+    `shows ${id}), or the secret file is wrong. Re-register it (\`fakephone device add ${id} --secret-out FILE\` on the ` +
+    `broker) and restart the agent with that secret file; meanwhile it keeps retrying, every ${DEFAULT_BACKOFF.capMs / 1000} s at ` +
+    'the slowest'
+  )
+}
 
 export function table(header: string[], cells: string[][]): string {
   // A cell may hold a name someone else chose (a legacy account name with an escape sequence): shown, never obeyed.

@@ -84,6 +84,12 @@ export class LinkDownError extends FakephoneError {
 const CREDENTIALS_REFUSED: ReadonlySet<unknown> = new Set([4, 5, 134, 135])
 
 /**
+ * Why a channel's broker refuses the device and what to do, in the one warning of a run of refusals (this link's, the
+ * push channel's): a removed device is refused as an unknown one.
+ */
+export const REFUSED_WHY = 'removed, unknown or a wrong secret (re-register it with `fakephone device add`); retrying with backoff'
+
+/**
  * mqtt.js's own trace: without one of ours each client makes a `debug` instance of its own and calls it two dozen times
  * per connection with its arguments built, to print nothing (a fleet of thousands of links paid for it in its ramp).
  */
@@ -122,6 +128,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
       stream.setNoDelay?.(true)
       this.retry.reset()
+      // A device the broker refused and takes again (registered anew, a broker restored with it) is told so once.
+      if (this.warnedRefused) opts.log.info('mqtt accepted this device again')
       this.warnedRefused = false
       this.refusedNow = false
       this.failureNow = null
@@ -240,7 +248,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (!this.refused) this.opts.log.info(fields, 'mqtt disconnected, retrying')
     else if (this.warnedRefused) this.opts.log.info(fields, 'mqtt refused this device again, retrying')
     else {
-      this.opts.log.warn(fields, 'mqtt refused this device (an unknown device id or a wrong secret), retrying')
+      this.opts.log.warn(fields, `mqtt refused this device: ${REFUSED_WHY}`)
       this.warnedRefused = true
     }
     this.lastError = null

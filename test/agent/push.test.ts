@@ -14,6 +14,7 @@ import { delivered, notify, onePhone, pushAtCloud, pushConnected, pushState, sho
 import { onEnd, tempDir } from '../fixtures/scope.js'
 import { ResidentFramework, type FrameworkOptions } from '../../agent/framework.js'
 import { ManualClock } from '../../common/clock.js'
+import { REFUSED_WHY } from '../../common/mqtt.js'
 import { LogCapture } from '../fixtures/logs.js'
 
 const MINUTE = 60_000
@@ -212,7 +213,7 @@ t.test(
     const impostor = await startAgent(t, cloud, 'phone-b', 'not-the-secret')
     await pushState(impostor, 'waiting')
     t.ok(
-      await cloud.logs.waitFor((l) => l.msg === 'push disconnected, retrying' && l.code === 4001 && l.level === 40),
+      await cloud.logs.waitFor((l) => l.msg === `push refused this device: ${REFUSED_WHY}` && l.code === 4001 && l.level === 40),
       'the phone hears why, as a warning',
     )
     t.ok(cloud.logs.has('push connection refused'), 'the cloud says why')

@@ -9,11 +9,15 @@ import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
+import { DEFAULT_BACKOFF } from '../../common/backoff.js'
 import { ManualClock, SystemClock } from '../../common/clock.js'
+import { REFUSED_WHY } from '../../common/mqtt.js'
 import { OwnerKeys } from '../../common/signing.js'
 import { assertBuilt, cliCommand, spawnCli } from '../fixtures/child.js'
 import { deviceOnDisk, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { dataChannelRefused } from '../../cli/render.js'
 import { testIo, run } from '../fixtures/io.js'
+import type { LogCapture, LogLine } from '../fixtures/logs.js'
 import { closedPort } from '../fixtures/ports.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
@@ -59,8 +63,9 @@ async function firstFixStored(cloud: Cloud): Promise<void> {
 }
 
 async function phoneOf(t: Test, cloud: Cloud) {
-  const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
+  const { secret, secretFile, phoneDir } = await deviceOnDisk(t, cloud)
   return {
+    secret,
     secretFile,
     phoneDir,
     base: ['agent', '--id', 'phone-a', '--secret-file', secretFile, '--data', phoneDir, '--fixed', '55.95,-3.19'],
@@ -134,11 +139,71 @@ t.test('on a terminal: why not connected -- nothing listening, a wrong secret', 
   await refused.said('Not connected')
   t.match(
     refused.err(),
-    '\nNot connected: the broker refuses this device (an unknown device id or a wrong secret): check the id ' +
-      '(`fakephone device list` on the broker) and the secret file; it keeps retrying\n',
+    "\nNot connected: the broker refuses this device's id and secret: it was removed (`fakephone device list` on the " +
+      'broker no longer shows phone-a), or the secret file is wrong. Re-register it (`fakephone device add phone-a ' +
+      '--secret-out FILE` on the broker) and restart the agent with that secret file; meanwhile it keeps retrying, ' +
+      'every 30 s at the slowest\n',
   )
   t.equal(await refused.stop(), 0)
 })
+
+/** Resolves with the log line of `channel`'s retry number `attempt` after a refusal ('mqtt' or 'push'). */
+const refusedRetry = (logs: LogCapture, channel: string, attempt: number): Promise<LogLine> =>
+  logs.waitFor((l) => l.attempt === attempt && String(l.msg).startsWith(`${channel} refused this device`))
+
+t.test(
+  'F1, X1 on a terminal: a device removed while its phone runs is said refused once, with what to do; both channels ' +
+    'retry with a capped backoff, warned of once each in the log; registered again, it is said accepted',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const clock = cloud.clock as ManualClock
+    const { base, secret } = await phoneOf(t, cloud)
+    const agent = onTerminal(t, [...base, '--broker', cloud.mqttUrl, '--push', cloud.pushUrl], clock)
+    await firstFixStored(cloud)
+    await agent.logs.waitFor((l) => l.msg === 'push connected')
+    cloud.broker.registry.remove('phone-a')
+    // The broker closes the MQTT session (retry 1, as any lost connection) and refuses each reconnect; the gateway closes
+    // the push connection with 4001 and refuses each retry. Each retry waits for the phone's clock: none without it.
+    await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 1)
+    await refusedRetry(agent.logs, 'push', 1)
+    for (let n = 2; n <= 12; n++) {
+      clock.advance(DEFAULT_BACKOFF.capMs)
+      await refusedRetry(agent.logs, 'mqtt', n)
+      await refusedRetry(agent.logs, 'push', n)
+    }
+    for (const channel of ['mqtt', 'push']) {
+      const lines = agent.logs.lines.filter((l) => String(l.msg).startsWith(`${channel} refused this device`))
+      t.match(lines[0], { level: 40, msg: `${channel} refused this device: ${REFUSED_WHY}` }, `${channel}: what to do, warned`)
+      t.equal(lines.filter((l) => l.level >= 40).length, 1, `${channel}: warned once in ${lines.length} refusals`)
+      const delays = lines.map((l) => l.delayMs as number)
+      t.ok(Math.max(...delays) <= DEFAULT_BACKOFF.capMs, `${channel}: no wait longer than the cap`)
+      t.ok(delays.at(-1)! >= DEFAULT_BACKOFF.capMs / 2 && delays[0]! < DEFAULT_BACKOFF.capMs / 2, `${channel}: backs off`)
+    }
+    const warnings = agent.logs.lines.filter((l) => l.level >= 40).map((l) => l.msg)
+    t.equal(warnings.filter((msg) => msg === 'the push gateway reported an error').length, 0, 'its words are the close reason')
+
+    // The broker takes the device again (registered with the same secret, as a restored backup has it).
+    await cloud.broker.registry.add('phone-a', 'alice', secret)
+    const before = agent.logs.lines.length
+    clock.advance(DEFAULT_BACKOFF.capMs)
+    await agent.said(`${dataChannelRefused('phone-a')}\nConnected to the broker ${cloud.mqttUrl}`)
+    await agent.logs.waitFor((l) => l.msg === 'push connected' && agent.logs.lines.indexOf(l) >= before)
+    t.ok(agent.logs.has('mqtt accepted this device again'), 'the log says it too')
+    t.equal(
+      agent.err().slice(agent.err().indexOf('\nConnected')),
+      [
+        '',
+        `Connected to the broker ${cloud.mqttUrl}`,
+        `Not connected: the broker closed the connection; is it running at ${cloud.mqttUrl}? It keeps retrying`,
+        `Not connected: ${dataChannelRefused('phone-a')}`,
+        `Connected to the broker ${cloud.mqttUrl}: it accepts this device again`,
+        '',
+      ].join('\n'),
+      'the refusal said once in eleven, and the way back',
+    )
+    t.equal(await agent.stop(), 0)
+  },
+)
 
 t.test('off a terminal: nothing but the log', async (t) => {
   const cloud = await startCloud(t)

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 import type { connect } from 'mqtt'
 import { createServer, type AddressInfo } from 'node:net'
 import { ManualClock } from '../../common/clock.js'
-import { connectMqtt, mqttTarget, MqttLink } from '../../common/mqtt.js'
+import { connectMqtt, mqttTarget, MqttLink, REFUSED_WHY } from '../../common/mqtt.js'
 import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { closedPort } from '../fixtures/ports.js'
@@ -161,7 +161,7 @@ t.test('a broker that refuses the credentials is warned of, saying what to check
     t.match(logs.lines, [
       {
         level: 40,
-        msg: 'mqtt refused this device (an unknown device id or a wrong secret), retrying',
+        msg: `mqtt refused this device: ${REFUSED_WHY}`,
         err: /Bad username or password/,
         attempt: 1,
       },
