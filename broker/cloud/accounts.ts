@@ -314,19 +314,12 @@ export class Accounts extends EventEmitter<AccountEvents> {
     this.sql.addUsed.run(-bytes, account)
   }
 
-  /**
-   * A3: when the cloud last cleared the account's data (its freeze), null if never; it stays once the account is back,
-   * so its phones' change feeds say it (sync-routes.ts) and a phone learns its items are no longer in the cloud.
-   */
-  clearedAt(account: string): number | null {
-    return (this.sql.get.get(account) as Row).cleared_at
-  }
-
-  /** D3, B2: throws SERVICE_NOT_ENABLED while the account's cloud service is off, FROZEN when frozen. */
-  assertServiceOn(account: string): void {
+  /** D3, B2: throws SERVICE_NOT_ENABLED while the account's cloud service is off, FROZEN when frozen; else answers it. */
+  assertServiceOn(account: string): AccountView {
     const a = this.need(account)
     if (a.frozenAt !== null) throw frozen(account)
     if (!a.serviceOn) throw new AccountError('SERVICE_NOT_ENABLED', SERVICE_NOT_ENABLED)
+    return a
   }
 
   /** A3: an activity from the list resets the year (and signs a frozen account back in, empty). */

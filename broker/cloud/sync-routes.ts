@@ -48,7 +48,7 @@ export function addSyncRoutes(parts: CloudParts, items: SyncItems, bin: RecycleB
     const limit = intParam(ctx.url, 'limit', 200, 1, MAX_PAGE)
     // A3: with when the account's data was last cleared, so a phone that takes its items for in the cloud learns they are not.
     const changes = items.changes(me.account, category(ctx.params.category), since, limit)
-    return { status: 200, body: { ...changes, clearedAt: accounts.clearedAt(me.account) } }
+    return { status: 200, body: { ...changes, clearedAt: me.clearedAt } }
   })
   router.add('PUT', '/cloud/v1/sync/:category/:id', ['device'], async (ctx) => {
     const me = servedDevice(accounts, ctx)

@@ -297,11 +297,10 @@ export class LiveFeed {
         const { now, devices } = await this.api.devices()
         const wanted = new Set(changed)
         const registered = new Set(devices.map((d) => d.id))
-        this.send('devices', {
-          now,
-          devices: devices.filter((d) => wanted.has(d.id)),
-          gone: changed.filter((id) => !registered.has(id)),
-        })
+        const gone = changed.filter((id) => !registered.has(id))
+        // A removed phone's last outcome is not told to a page that attaches later, nor kept.
+        for (const id of gone) this.outcomes.delete(id)
+        this.send('devices', { now, devices: devices.filter((d) => wanted.has(d.id)), gone })
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message }, 'live feed: could not read the devices')
       }
