@@ -272,28 +272,22 @@ function connection(word, text, detail) {
 
 /**
  * The live stream. The browser reconnects by itself when the console goes away; it gives up for good when the console
- * answers with a refusal (a restarted console no longer knows this browser's session): then the page asks why and says
- * so. Whatever a gap may have missed is read again once the stream is back, a device removed meanwhile dropped with it.
+ * (or a proxy in front of it) answers with an error: then the page asks why and says so, and opens a new stream after
+ * 2 s unless this browser was signed out. Every stream that opens -- the first, the browser's own reconnect, the page's
+ * new one -- rereads what the page shows (liveAgain()), so nothing a gap missed stays missed: a device removed meanwhile
+ * goes, one added comes, the clock and the open device page are read again.
  */
 function listen() {
   const events = new EventSource('/events')
-  let gap = false
-  events.onopen = () => {
-    connection('live', null)
-    if (gap) void reread()
-    gap = false
-  }
+  events.onopen = liveAgain
   events.onerror = () => {
-    gap = true
     if (events.readyState === EventSource.CLOSED) return void refused()
     connection('reconnecting…', CONSOLE_GONE)
   }
   events.addEventListener('broker', (e) => {
     const broker = JSON.parse(e.data)
-    if (broker.connected) {
-      connection('live', null)
-      void reread()
-    } else connection(broker.state, brokerAway(broker), broker.detail)
+    if (broker.connected) liveAgain()
+    else connection(broker.state, brokerAway(broker), broker.detail)
   })
   events.addEventListener('devices', (e) => {
     const { devices, gone } = JSON.parse(e.data)
@@ -308,6 +302,15 @@ function listen() {
   events.addEventListener('outcomes', (e) => outcomes(JSON.parse(e.data).outcomes))
   events.addEventListener('accounts', (e) => state.page?.onAccounts(JSON.parse(e.data).accounts))
   events.addEventListener('clock', () => quietly(onClock()))
+}
+
+/**
+ * F1: a stream opened, whichever way it came to open, or the feed found the broker again: live, and what the page shows
+ * read again (what came while nothing was told is in no event). The one place the page rereads after a gap.
+ */
+function liveAgain() {
+  connection('live', null)
+  void reread()
 }
 
 /** After a gap: the clock, the devices and the open device page as the cloud has them now. */

@@ -73,6 +73,8 @@ export class DevicePage {
   }
 
   async onClock() {
+    // Still opening (a stream opened meanwhile): open() reads all of it itself.
+    if (!this.data) return
     await Promise.all([this.loadCommands(), this.push.refresh(), this.data.refresh()])
     this.renderFacts()
   }

@@ -7,10 +7,13 @@
  * nothing moving after it) shows phone-b's last command and its locate's fix from the broker's command history (F2), and
  * a phone's removal (`fakephone device remove`) takes its row and its dot off the page (F1), also off a page whose
  * stream was cut when it happened (its line to the console through a proxy the test takes down): once its stream is back.
+ * A page whose browser gave up on its stream (the proxy answered 502) opens a new one itself, 2 s on, and that stream too
+ * brings what changed meanwhile: a phone removed goes, one added comes, with no reload (F1).
  */
-import type { Browser } from 'playwright-core'
+import type { Test } from 'tap'
+import type { Browser, Page } from 'playwright-core'
 import { chromiumTest, pageProblems } from '../../fixtures/browser.js'
-import { startProxy } from '../../fixtures/proxy.js'
+import { startProxy, type Proxy } from '../../fixtures/proxy.js'
 import { consoleCli, secondPhone } from '../../fixtures/web.js'
 import { run } from '../../fixtures/io.js'
 import { WebConsole } from '../../../cli/web/server.js'
@@ -101,26 +104,36 @@ chromiumTest("the web console follows every phone's commands and presence, in Ch
   await page.goto(`${again.url}#/device/phone-a`)
   await page.waitForSelector('#device-title:text-is("phone-a")')
 
-  await t.test("F1: phone-c removed while a page's stream is cut: its row and its dot go once the stream is back", async (t) => {
-    // A second window whose way to the console goes through a line the test cuts (the network away); the console and
-    // the broker run on.
+  /**
+   * A second window whose way to the console goes through a line the test cuts (the network away, or an HTTP proxy that
+   * answers with an error status); the console and the broker run on. Ready, on the list, marked to tell a reload.
+   */
+  const windowThrough = async (t: Test): Promise<{ line: Proxy; cut: Page; problems: string[] }> => {
     const line = await startProxy(t, again.url)
     const context = await (page.context().browser() as Browser).newContext({ proxy: { server: line.url } })
     t.teardown(() => context.close())
     await context.addCookies((await page.context().cookies()).filter((k) => k.name === 'fakephone_session'))
     const cut = await context.newPage()
     cut.setDefaultTimeout(10_000)
-    const cutProblems = pageProblems(cut)
+    const problems = pageProblems(cut)
     await cut.goto(again.url)
     await cut.waitForFunction(() => (window as unknown as Phones).fakephone?.ready === true)
+    await cut.evaluate(() => ((window as unknown as Phones).notReloaded = true))
+    return { line, cut, problems }
+  }
+  const removeDevice = async (t: Test, id: string): Promise<void> => {
+    t.equal((await run(['device', 'remove', id, '--data', s.cloud.dataDir])).code, 0)
+    // The first window hears the removal.
+    await page.waitForSelector(`#device-table tr[data-device="${id}"]`, { state: 'detached' })
+  }
+
+  await t.test("F1: phone-c removed while a page's stream is cut: its row and its dot go once the stream is back", async (t) => {
+    const { line, cut, problems: cutProblems } = await windowThrough(t)
     await cut.waitForSelector('#device-table tr[data-device="phone-c"]')
     t.not(await cut.evaluate(() => (window as unknown as Phones).fakephone.position('phone-c')), null, "phone-c's dot is on the map")
-    await cut.evaluate(() => ((window as unknown as Phones).notReloaded = true))
     line.away()
     await cut.waitForSelector('#live:text-is("reconnecting…")')
-    t.equal((await run(['device', 'remove', 'phone-c', '--data', s.cloud.dataDir])).code, 0)
-    // The first window heard the removal; the cut one did not.
-    await page.waitForSelector('#device-table tr[data-device="phone-c"]', { state: 'detached' })
+    await removeDevice(t, 'phone-c')
     t.equal(await cut.locator('#device-table tr[data-device="phone-c"]').count(), 1, 'the cut page still shows it')
     line.back()
     await cut.waitForSelector('#live:text-is("live")')
@@ -131,6 +144,38 @@ chromiumTest("the web console follows every phone's commands and presence, in Ch
     // The browser's attempts to reach the console while the line was down are the absence the page said.
     t.same(cutProblems, [], 'no page error')
   })
+
+  await t.test(
+    "F1: a page's browser gave up on its stream (its proxy answered 502): the page's own new stream brings phone-d's removal and phone-e",
+    async (t) => {
+      await secondPhone(t, s, 'phone-d', { lat: 53.4808, lon: -2.2426 })
+      const { line, cut, problems: cutProblems } = await windowThrough(t)
+      await cut.waitForSelector('#device-table tr[data-device="phone-d"]')
+      let streams = 0
+      cut.on('request', (r) => void (new URL(r.url()).pathname === '/events' && streams++))
+      // The stream is cut; the browser's reconnect is answered 502, so the browser closes the stream for good and the
+      // page asks the console why (502 too) before it opens a new one of its own, 2 s on.
+      line.away(502)
+      await cut.waitForResponse((r) => new URL(r.url()).pathname === '/app/api/clock' && r.status() === 502)
+      t.equal(await cut.textContent('#live'), 'reconnecting…')
+      t.ok(streams >= 1, 'the browser tried the stream again and was answered 502')
+      // Meanwhile phone-d goes and phone-e comes: no stream of this page is open to hear either.
+      await removeDevice(t, 'phone-d')
+      await secondPhone(t, s, 'phone-e', { lat: 52.2053, lon: 0.1218 })
+      await page.waitForSelector('#device-table tr[data-device="phone-e"]')
+      t.equal(await cut.locator('#device-table tr[data-device="phone-d"]').count(), 1, 'the page still shows phone-d')
+      line.back()
+      await cut.waitForSelector('#device-table tr[data-device="phone-d"]', { state: 'detached' })
+      await cut.waitForSelector('#device-table tr[data-device="phone-e"]')
+      t.equal(await cut.textContent('#live'), 'live')
+      t.equal(await cut.evaluate(() => (window as unknown as Phones).fakephone.position('phone-d')), null, 'no dot of phone-d')
+      t.same(await cut.evaluate(() => (window as unknown as Phones).fakephone.position('phone-e')), [52.2053, 0.1218], "phone-e's dot")
+      t.equal(await cut.evaluate(() => (window as unknown as Phones).notReloaded), true, 'no reload')
+      t.same(cutProblems, [], 'no page error')
+      // The list as the later tests expect it.
+      await removeDevice(t, 'phone-e')
+    },
+  )
 
   await t.test('F1: phone-b removed with `fakephone device remove`: its row and its dot leave the page', async (t) => {
     t.equal((await run(['device', 'remove', 'phone-b', '--data', s.cloud.dataDir])).code, 0)
