@@ -17,6 +17,7 @@ import { table } from './render.js'
 import { DEFAULT_EXPIRY, signCommand } from './sign-command.js'
 import { forTerminal } from '../common/terminal-text.js'
 import { describe, pendingText } from './command-words.js'
+import type { VerifiedReceipts } from './verified-receipts.js'
 
 interface IssueOptions {
   keys: string
@@ -28,14 +29,16 @@ interface IssueOptions {
  * "verified receipt from X" when the device's key signed it, it is the receipt of this very command, and it says the
  * outcome the cloud shows (state, reason, data); in words otherwise. A signature alone is not enough: whoever controls
  * the broker could show a genuine receipt of another command (an earlier wipe's under a new wipe) or change the
- * position a signed receipt of a locate carries.
+ * position a signed receipt of a locate carries. With `verified` (the web console's), a signature it checked before is
+ * not checked again (the rest is, every time).
  */
-export function receiptLine(view: CommandView, keys: OwnerKeys): string {
+export function receiptLine(view: CommandView, keys: OwnerKeys, verified?: VerifiedReceipts): string {
   const receipt = view.receipt
   if (!receipt) return 'no receipt'
   const key = keys.deviceKey(view.device)
   if (!key) return `receipt NOT verified: this keys folder did not provision ${view.device}`
-  if (!verifyPayload(receipt, key)) return `receipt NOT verified: the signature is not ${view.device}'s`
+  const signed = verified ? verified.signedBy(view.id, receipt, key) : verifyPayload(receipt, key)
+  if (!signed) return `receipt NOT verified: the signature is not ${view.device}'s`
   if (receipt.command !== view.id || receipt.device !== view.device)
     return `receipt NOT verified: it is ${receipt.device}'s receipt of command ${receipt.command}, not of this one`
   const said = (o: { state: string; reason?: string | null | undefined; data?: unknown }): string =>

@@ -24,6 +24,8 @@
  * succeeded locate in one read, GET /api/commands/latest, not one read per phone): when it starts, so a console that restarts
  * shows every phone's last command as before, and when it finds the broker again (a queued command the broker expired
  * as it started went out while the feed was away).
+ * A receipt's signature it verified once is not checked again (cli/verified-receipts.ts, sized to the fleet and shared with
+ * the device pages' command lists): a recall again checks only receipts that are new or changed.
  *   event: devices   {now, devices: DeviceView[], gone: string[]}
  *                                                   the devices that changed; `gone`: those of them no longer registered
  *                                                   (removed: the broker cleared their retained presence and status),
@@ -61,6 +63,7 @@ import type { ConsoleClient } from '../console-client.js'
 import { brokerClosed, brokerTrouble, type BrokerTrouble } from './broker-trouble.js'
 import { eachAtOnce } from '../transfer/each-at-once.js'
 import { outcomeOf, type DeviceOutcome } from './outcomes.js'
+import { VerifiedReceipts } from '../verified-receipts.js'
 
 export interface LiveFeedOptions {
   /** The broker's MQTT over WebSocket address (ws://host:port/mqtt). */
@@ -68,6 +71,8 @@ export interface LiveFeedOptions {
   consoleToken: string
   /** The owner's keys: a receipt is said verified only when this console can check its signature. */
   keys: OwnerKeys
+  /** The receipts already verified (cli/verified-receipts.ts), sized here to the fleet; the feed's own unless given. */
+  receipts?: VerifiedReceipts
   log: Logger
   /** How long changes are gathered before the pages hear of them. */
   coalesceMs?: number
@@ -106,12 +111,14 @@ export class LiveFeed {
   private lastContactAt = 0
   private timer: NodeJS.Timeout | undefined
   private client: MqttClient | undefined
+  private readonly receipts: VerifiedReceipts
 
   constructor(
     private readonly api: ConsoleClient,
     private readonly opts: LiveFeedOptions,
   ) {
     this.trouble = brokerClosed(opts.mqttUrl)
+    this.receipts = opts.receipts ?? new VerifiedReceipts()
   }
 
   /** Connects to the broker; rejects with the reason when it refuses or cannot be reached. */
@@ -155,16 +162,20 @@ export class LiveFeed {
   async recall(): Promise<void> {
     const read = ++this.reads
     const unvouched: string[] = []
+    let phones = 0
     try {
       for (let after: string | null = ''; after !== null;) {
         const page = await this.api.latestCommands(after)
         if (this.stopping.signal.aborted) return
+        // Room for every phone's receipts read so far: the next recall finds them all still verified.
+        phones += page.latest.length
+        this.receipts.fitFleet(Math.max(phones, this.outcomes.size))
         const outcomes: DeviceOutcome[] = []
         for (const { device, newest, locate } of page.latest) {
           // A later read of the device (a command moved while the recall read it) answered first, or will.
           if ((this.latestRead.get(device) ?? 0) > read) continue
           this.latestRead.set(device, read)
-          const outcome = outcomeOf(device, locate && locate.id !== newest.id ? [newest, locate] : [newest], this.opts.keys)
+          const outcome = outcomeOf(device, locate && locate.id !== newest.id ? [newest, locate] : [newest], this.opts.keys, this.receipts)
           // Its list says which fix is the map's: this outcome is not said, so a page never sees a fix go and come back.
           if (locate && !outcome.located && this.opts.keys.deviceKey(device)) {
             unvouched.push(device)
@@ -330,7 +341,7 @@ export class LiveFeed {
           const read = ++this.reads
           this.latestRead.set(id, read)
           try {
-            const outcome = outcomeOf(id, (await this.api.commands(id)).commands, this.opts.keys)
+            const outcome = outcomeOf(id, (await this.api.commands(id)).commands, this.opts.keys, this.receipts)
             // A later read of the device (a command moved while a recall read it) answered first, or will: this answer
             // may be older than what the pages were told.
             if (this.latestRead.get(id) !== read) return

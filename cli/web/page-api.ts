@@ -31,6 +31,7 @@ import { describe } from '../command-words.js'
 import { signCommand } from '../sign-command.js'
 import { brokerTrouble } from './broker-trouble.js'
 import { receiptOf } from './outcomes.js'
+import type { VerifiedReceipts } from '../verified-receipts.js'
 import { toGeoJson, toGpx } from './track.js'
 import { quoted } from '../../common/terminal-text.js'
 
@@ -97,6 +98,8 @@ export interface PageApiContext {
   /** Its address, for what the page is told when it cannot be reached. */
   apiUrl: string
   keys: OwnerKeys
+  /** The receipts already verified (shared with the live feed): a device page read again does not check them again. */
+  receipts?: VerifiedReceipts
 }
 
 export class PageApi {
@@ -164,7 +167,7 @@ export class PageApi {
    * stands), and whether this console can vouch for its receipt.
    */
   private explain(view: CommandView, now: number, online: boolean): CommandView & { text: string; receiptText: string; verified: boolean } {
-    return { ...view, text: describe(view, now, online), ...receiptOf(view, this.ctx.keys) }
+    return { ...view, text: describe(view, now, online), ...receiptOf(view, this.ctx.keys, this.ctx.receipts) }
   }
 
   /** F2: checks what the page asked for, signs it with the owner's key here, and submits it. */

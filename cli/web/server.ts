@@ -23,6 +23,7 @@ import type { Logger } from '../../common/log.js'
 import { SystemClock, type Clock } from '../../common/clock.js'
 import { OwnerKeys } from '../../common/signing.js'
 import { ConsoleClient } from '../console-client.js'
+import { VerifiedReceipts } from '../verified-receipts.js'
 import { Assets } from './assets.js'
 import { LiveFeed } from './live.js'
 import { PageApi } from './page-api.js'
@@ -96,15 +97,18 @@ export class WebConsole {
     })
     const api = new ConsoleClient(opts.apiUrl, opts.consoleToken)
     const keys = new OwnerKeys(opts.keysDir)
+    // One memory of verified receipts for the feed's recalls and the device pages' command lists.
+    const receipts = new VerifiedReceipts()
     this.live = new LiveFeed(api, {
       mqttUrl: mqttUrlFor(opts.apiUrl),
       consoleToken: opts.consoleToken,
       keys,
+      receipts,
       log: opts.log,
       coalesceMs: opts.coalesceMs,
       retryMs: opts.retryMs,
     })
-    this.pageApi = new PageApi({ api, apiUrl: opts.apiUrl, keys })
+    this.pageApi = new PageApi({ api, apiUrl: opts.apiUrl, keys, receipts })
   }
 
   /** The page's address, once started. */

@@ -3,7 +3,8 @@
  * `outcomes` event): its newest command with its receipt said verified only when the owner's keys check it, and the fix
  * of its newest locate whose receipt is verified -- a forged receipt's fix never reaches the map. The feed reads a phone
  * again when the clock moves only while its newest command is unfinished. A feed that starts recalls every phone's from
- * the broker's command history (a restarted console loses nothing the pages showed), never over a newer read.
+ * the broker's command history (a restarted console loses nothing the pages showed), never over a newer read; a recall
+ * again checks no receipt's signature it verified before, but one changed in the store since is checked, and refused.
  */
 import t, { type Test } from 'tap'
 import type { IncomingMessage } from 'node:http'
@@ -12,6 +13,7 @@ import { accountChangedTopic, type CommandState, type Result } from '../../../co
 import { OwnerKeys, deviceKeys, signPayload } from '../../../common/signing.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { LiveFeed } from '../../../cli/web/live.js'
+import { VerifiedReceipts } from '../../../cli/verified-receipts.js'
 import { outcomeOf, type DeviceOutcome } from '../../../cli/web/outcomes.js'
 import { LogCapture } from '../../fixtures/logs.js'
 import { answered, signed, makeOwner, provision } from '../../fixtures/owner.js'
@@ -323,6 +325,62 @@ t.test("F2: a recall reads every phone's latest commands from the broker in one 
     { located: { at: 100 } },
     "the forged receipt's fix is passed over",
   )
+})
+
+t.test('F2: a recall again checks no receipt it verified before; one changed in the store since is checked, and refused', async (t) => {
+  const clock = new ManualClock()
+  const cloud = await startCloud(t, {}, clock)
+  const owner = makeOwner(t)
+  const rings = new Map<string, CommandView>()
+  for (let i = 0; i < 3; i++) {
+    const id = `phone-${i}`
+    const secret = await provision(cloud, owner, id)
+    answered(cloud, owner, id, secret, 'locate', 'succeeded', { lat: 55.9, lon: -3.2, accuracy: 8, at: i })
+    clock.advance(1000)
+    rings.set(id, answered(cloud, owner, id, secret, 'ring', 'succeeded'))
+  }
+  const receipts = new VerifiedReceipts()
+  const feed = new LiveFeed(new ConsoleClient(cloud.apiUrl, cloud.consoleToken), {
+    mqttUrl: 'ws://127.0.0.1:1/mqtt',
+    consoleToken: 'x',
+    keys: owner.keys,
+    receipts,
+    log: new LogCapture().logger(),
+  })
+  t.teardown(() => feed.stop())
+  const open = page(feed)
+  const recalled = async (): Promise<DeviceOutcome[]> => {
+    const heard = open.heard.length
+    await feed.recall()
+    return (open.heard.slice(heard).flat() as DeviceOutcome[]).sort((x, y) => x.device.localeCompare(y.device))
+  }
+  const first = await recalled()
+  t.ok(
+    first.every((o) => o.command?.verified && o.located !== null),
+    'each ring verified, each locate verified',
+  )
+  t.equal(receipts.checks, 6, 'two signatures a phone')
+  // The feed finds the broker again (or a page attaches after a failed recall): the same receipts, read again.
+  t.same(await recalled(), first, 'the same outcomes')
+  t.equal(receipts.checks, 6, 'no signature checked again')
+
+  // Whoever holds the broker moves phone-1's ring receipt's time: the signature no longer covers it.
+  const ring = rings.get('phone-1') as CommandView
+  cloud.broker.db
+    .prepare('UPDATE commands SET receipt = ? WHERE id = ?')
+    .run(JSON.stringify({ ...ring.receipt, at: (ring.receipt as Result).at + 86_400_000 }), ring.id)
+  const again = await recalled()
+  t.match(
+    again.find((o) => o.device === 'phone-1')?.command,
+    { type: 'ring', verified: false, receiptText: "receipt NOT verified: the signature is not phone-1's" },
+    'the changed receipt is refused',
+  )
+  t.same(
+    again.filter((o) => o.device !== 'phone-1'),
+    first.filter((o) => o.device !== 'phone-1'),
+    'the others as before',
+  )
+  t.equal(receipts.checks, 7, 'only the changed receipt checked')
 })
 
 t.test("F2: a fleet's recall reads its phones' latest commands a page of 1,000 phones at a time", async (t) => {
