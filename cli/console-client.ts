@@ -46,7 +46,8 @@ export class ConsoleClient {
    * @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll)
    * @param hints what to do, added to "cannot reach the broker's HTTP API" and to the broker's refusal of the token (the
    * console CLI names its --api, --data and --token-file flags); `from`, the option the address came from (`--api`,
-   * `--to`), is said beside the address, so a user whose broker has an MQTT address too knows which one to check
+   * `--to`), is said beside the address, so a user whose broker has an MQTT address too knows which one to check;
+   * `refusals`, what to add to a refusal of the broker by its code (the console CLI's hint of where to look next)
    * @param silenceMs how long a connection may say nothing either way before the call fails: a broker that took the
    * connection and hangs ends a command, a migration or a fleet run's report with an error instead of never. Past the
    * longest long poll (`waitCapMs`), with a minute to spare; smaller only in its test.
@@ -55,7 +56,7 @@ export class ConsoleClient {
     private readonly baseUrl: string,
     private readonly token: string,
     private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
-    private readonly hints: { from?: string; unreachable?: string; unauthorized?: string } = {},
+    private readonly hints: { from?: string; unreachable?: string; unauthorized?: string; refusals?: Record<string, string> } = {},
     private readonly silenceMs = waitCapMs + 60_000,
   ) {}
 
@@ -151,7 +152,9 @@ export class ConsoleClient {
       const bytes = await this.whole(res)
       const text = bytes.toString()
       const json = res.headers['content-type']?.startsWith('application/json') === true
-      throw this.refused(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`)
+      if (!json) throw this.refused(status, `HTTP ${status}: ${text}`)
+      const answer = JSON.parse(text) as { error: string; code?: unknown }
+      throw this.refused(status, answer.error, answer.code)
     })
   }
 
@@ -191,9 +194,10 @@ export class ConsoleClient {
     return new ConsoleApiError(0, `cannot reach the broker's HTTP API at ${where}: ${String(err)}${unreachable}`, err)
   }
 
-  /** The broker's refusal; one of the token (401) says what to do about it. */
-  private refused(status: number, message: string): ConsoleApiError {
-    return new ConsoleApiError(status, `${message}${status === 401 ? (this.hints.unauthorized ?? '') : ''}`)
+  /** The broker's refusal; one of the token (401), or one with a hint for its code, says what to do about it. */
+  private refused(status: number, message: string, code?: unknown): ConsoleApiError {
+    const hint = status === 401 ? this.hints.unauthorized : typeof code === 'string' ? this.hints.refusals?.[code] : undefined
+    return new ConsoleApiError(status, `${message}${hint ?? ''}`)
   }
 
   /**
@@ -204,13 +208,13 @@ export class ConsoleClient {
     const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json))
     const { status, body: bytes } = await this.call(method, path, body, body === undefined ? undefined : 'application/json')
     const text = bytes.toString()
-    let answer: T & { error: string }
+    let answer: T & { error: string; code?: unknown }
     try {
-      answer = JSON.parse(text) as T & { error: string }
+      answer = JSON.parse(text) as T & { error: string; code?: unknown }
     } catch {
       throw new ConsoleApiError(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
     }
-    if (status >= 300) throw this.refused(status, answer.error)
+    if (status >= 300) throw this.refused(status, answer.error, answer.code)
     return answer
   }
 

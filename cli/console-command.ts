@@ -41,11 +41,21 @@ export function tokenRefusedHint(o: ConsoleOptions): string {
   )
 }
 
+/**
+ * What the console CLI adds to a refusal of the broker, by its code: where its operator looks next. The broker's own
+ * words name no command (its API has other readers: scripts, the web console's page).
+ */
+const REFUSAL_HINTS: Record<string, string> = {
+  // M1: the account's own routes answer 410 once purged; the purge's record stays in the service's status.
+  ACCOUNT_PURGED: '; `console service status` says what its purge deleted and what the cloud keeps',
+}
+
 async function client(o: ConsoleOptions): Promise<ConsoleClient> {
   return new ConsoleClient(o.api, await readToken(o), undefined, {
     from: '--api',
     unreachable: API_HINT,
     unauthorized: `: ${tokenRefusedHint(o)}`,
+    refusals: REFUSAL_HINTS,
   })
 }
 

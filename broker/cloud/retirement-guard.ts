@@ -7,7 +7,7 @@
  *     UPLOADS_CLOSED for the rest);
  *   - the console: an account's pages (its sign-in first) answer 410 once it
  *     lost access; after the shutdown, Find Device commands and share links too.
- * A 410's body gives the reason, `at` (ms) and `date` (ISO).
+ * A 410's body gives the reason, `at` (ms) and `date` (ISO): words for anyone who calls the API, no command of the CLI.
  */
 import { HttpError, type GuardedRequest } from '../http/router.js'
 import { utcDate } from '../../common/clock.js'
@@ -47,9 +47,9 @@ export function accessRefusal(plan: RetirementPlan, view: AccountRetirement, now
   if (view.purgedAt !== null) {
     return gone(
       'ACCOUNT_PURGED',
-      `account ${quoted(account)} was deleted on ${utcDate(view.purgedAt)}: the fakephone cloud shut down on ${utcDate(plan.shutdownAt)}` +
-        // The console's operator can look up what went and what stays; a phone or an app cannot.
-        (phone ? '' : '; `console service status` says what its purge deleted and what the cloud keeps'),
+      // The reason and the date, for whoever reads the API (a phone, an app, a script, the web console's page): the
+      // console CLI adds where its operator reads the purge's record (cli/console-command.ts, REFUSAL_HINTS).
+      `account ${quoted(account)} was deleted on ${utcDate(view.purgedAt)}: the fakephone cloud shut down on ${utcDate(plan.shutdownAt)}`,
       view.purgedAt,
     )
   }

@@ -93,3 +93,22 @@ t.test('M1: status after the shutdown, with an export and a purge; and a plan wi
   }
   t.match(renderAccounts([carol], 4 * DAY), /\ncarol .* deleted 1970-01-04 \(the service shut down\)\n$/, 'purged: not a freeze date')
 })
+
+t.test("M1: a purged account: the console CLI says the broker's reason and date, and where the purge's record is", async (t) => {
+  const cloud = await startCloud(t)
+  await addDevice(cloud, 'p-alice', 'alice')
+  const cli = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args])
+  const planned = await cli('service', 'retire', '--announce', 'now', '--sync-off', '1d', '--migration-deadline', '2d', '--shutdown', '3d')
+  t.equal(planned.code, 0, planned.err)
+  ;(cloud.clock as ManualClock).advance(4 * DAY)
+  const r = await cli('account', 'alice')
+  t.equal(r.code, 1)
+  t.match(
+    r.err,
+    new RegExp(
+      '^error: account "alice" was deleted on 2026-01-04 00:00 UTC: the fakephone cloud shut down on 2026-01-04 00:00 UTC; ' +
+        '`console service status` says what its purge deleted and what the cloud keeps\n$',
+    ),
+  )
+  t.match((await cli('service', 'status')).out, /\n\nPurged alice: the service retired: deleted /, 'where the hint points')
+})

@@ -11,7 +11,7 @@
  * The blobs on disk are checked too; another account's data is untouched.
  */
 import t from 'tap'
-import type { ManualClock } from '../../../common/clock.js'
+import { utcDate, type ManualClock } from '../../../common/clock.js'
 import { connectDevice, heartbeat, startCloud, cloudCall } from '../../fixtures/cloud.js'
 import { closedPort } from '../../fixtures/ports.js'
 import {
@@ -126,9 +126,19 @@ t.test('M1: the purge leaves nothing of an account but what it keeps on purpose,
   })
   t.equal(cloud.broker.cloud.retirement.accountNow('alice')?.purged, record?.message)
   t.equal(cloud.broker.cloud.retirement.accountNow('bob')?.purged, null, 'bob is not purged yet')
-  t.match(await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'GET', '/api/accounts/alice'), {
+  // The API's readers (a script, the web console's page) get the reason and the date, and no command of the CLI.
+  const purged = await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'GET', '/api/accounts/alice')
+  const on = cloud.broker.cloud.retirement.accountNow('alice')?.purgedAt as number
+  const shutdownAt = ((await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'GET', '/api/service')).body.plan as { shutdownAt: number })
+    .shutdownAt
+  t.same(purged, {
     status: 410,
-    body: { code: 'ACCOUNT_PURGED', error: /; `console service status` says what its purge deleted and what the cloud keeps$/ },
+    body: {
+      code: 'ACCOUNT_PURGED',
+      error: `account "alice" was deleted on ${utcDate(on)}: the fakephone cloud shut down on ${utcDate(shutdownAt)}`,
+      at: on,
+      date: new Date(on).toISOString(),
+    },
   })
   t.notMatch((await cloudCall(cloud, phone, 'GET', '/cloud/v1/sync/notes/changes?since=0')).body.error, /console/, 'not to a phone')
 })
