@@ -91,13 +91,12 @@ async function perPhone(api: ConsoleClient): Promise<DeviceOutcome[]> {
   return outcomes
 }
 
-/** The receipts the round's feed verified: `bulk` starts it anew, `bulk again` is its next recall. */
+/** The receipts the round's feed verified (new each round): `bulk` starts the feed, `bulk again` is its next recall. */
 let receipts = new VerifiedReceipts()
 let feed: LiveFeed | undefined
 
 /** LiveFeed.recall() as the console runs it, its outcomes as a page would hear them: a new feed's first. */
 async function bulk(api: ConsoleClient): Promise<DeviceOutcome[]> {
-  receipts = new VerifiedReceipts()
   feed = new LiveFeed(api, { mqttUrl: 'ws://127.0.0.1:1/mqtt', consoleToken: 'x', keys, receipts, log })
   return recallOf(feed)
 }
@@ -161,7 +160,8 @@ const api = new ConsoleClient(`http://127.0.0.1:${httpPort}`, ensureConsoleToken
 const sorted = (o: DeviceOutcome[]): string => JSON.stringify([...o].sort((a, b) => a.device.localeCompare(b.device)))
 let expected: string | undefined
 try {
-  for (let round = 1; round <= rounds; round++)
+  for (let round = 1; round <= rounds; round++) {
+    receipts = new VerifiedReceipts()
     for (const [way, recall] of [
       ['per-phone', perPhone],
       ['bulk', bulk],
@@ -193,6 +193,7 @@ try {
         }),
       )
     }
+  }
 } finally {
   await broker.stop()
   rmSync(dataDir, { recursive: true, force: true })

@@ -152,9 +152,7 @@ export class ConsoleClient {
       const bytes = await this.whole(res)
       const text = bytes.toString()
       const json = res.headers['content-type']?.startsWith('application/json') === true
-      if (!json) throw this.refused(status, `HTTP ${status}: ${text}`)
-      const answer = JSON.parse(text) as { error: string; code?: unknown }
-      throw this.refused(status, answer.error, answer.code)
+      throw this.refused(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`)
     })
   }
 
@@ -196,7 +194,8 @@ export class ConsoleClient {
 
   /** The broker's refusal; one of the token (401), or one with a hint for its code, says what to do about it. */
   private refused(status: number, message: string, code?: unknown): ConsoleApiError {
-    const hint = status === 401 ? this.hints.unauthorized : typeof code === 'string' ? this.hints.refusals?.[code] : undefined
+    // A refusal without a code looks up "undefined": no hint.
+    const hint = status === 401 ? this.hints.unauthorized : this.hints.refusals?.[String(code)]
     return new ConsoleApiError(status, `${message}${hint ?? ''}`)
   }
 
