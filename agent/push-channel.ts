@@ -56,6 +56,11 @@ interface PushChannelEvents {
    * Said before the notification it came with, so a phone whose data channel is down (X1) follows the cloud's time too.
    */
   cloudTime: [cloudNow: number]
+  /**
+   * A retry after the gateway refused the device's id and secret (close 4001) is about to connect: a listener may give
+   * a new secret first (useSecret). As often as the backoff retries, never more.
+   */
+  refusedRetry: []
 }
 
 /**
@@ -90,10 +95,13 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   private warnedRefused = false
   /** The push endpoint; M2 moves it (moveTo). */
   private url: string
+  /** The device secret each hello sends; F1, X1: a device given a new one (useSecret) sends that from then on. */
+  private secret: string
 
   constructor(private readonly opts: PushChannelOptions) {
     super()
     this.url = opts.url
+    this.secret = opts.secret
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.keepalive = opts.keepaliveClock ?? new SystemClock()
     this.pingMs = opts.pingMs ?? DEFAULT_PING_MS
@@ -142,6 +150,12 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     this.connect()
   }
 
+  /** F1, X1: the device has a new secret: every hello from now on sends it, and a retry that waits goes at once. */
+  useSecret(secret: string): void {
+    this.secret = secret
+    this.retry.runNow()
+  }
+
   /**
    * Acknowledges a notification by id on the current connection, once the
    * cloud welcomed it; otherwise the acknowledgement is lost and the cloud
@@ -156,9 +170,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: PUSH_MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
     this.ws = ws
     ws.on('open', () => {
-      ws.send(
-        encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.opts.secret }),
-      )
+      ws.send(encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.secret }))
     })
     // A connection let go of (blocked, stopped) may still deliver frames the cloud sent before it heard: they are not taken.
     ws.on('message', (data, isBinary) => {
@@ -209,11 +221,15 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     this.ws = null
     this.stopPing()
     // Blocking and stopping let go of the connection first (detach), so a close that gets here was not wanted: retry.
-    this.retry.schedule(() => this.connect())
+    const refused = code === PUSH_CLOSE.UNAUTHORIZED
+    this.retry.schedule(() => {
+      if (refused) this.emit('refusedRetry')
+      this.connect()
+    })
     this.setState('waiting')
     const fields = { code, reason, err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
     this.lastError = null
-    if (code !== PUSH_CLOSE.UNAUTHORIZED) this.opts.log.info(fields, 'push disconnected, retrying')
+    if (!refused) this.opts.log.info(fields, 'push disconnected, retrying')
     else if (this.warnedRefused) this.opts.log.info(fields, 'push refused this device again, retrying')
     else {
       this.opts.log.warn(fields, `push refused this device: ${REFUSED_WHY}`)
