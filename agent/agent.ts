@@ -17,8 +17,10 @@
  * restart stays there; sync carries on there without uploading again what
  * the migration copied (same ids, same bytes). F1, X1: a phone the broker
  * refuses (its device removed, then added again with a new secret) reads its
- * secret file again at each refusal, and both channels connect with a new
- * secret found there, without a restart.
+ * secret file again before each retry, and both channels connect with a new
+ * secret found there, without a restart. M1: a connected phone whose
+ * retained presence and status the broker cleared (its account purged) says
+ * them again.
  */
 import { EventEmitter, once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
