@@ -578,45 +578,39 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     link.on('refusedRetry', () => this.secretRefused())
     const planTopic = topicFor(id, 'plan')
     const timeTopic = topicFor(id, 'time')
-    const presenceTopic = topicFor(id, 'presence')
-    const statusTopic = topicFor(id, 'status')
-    // Commands, the backup plan and the cloud's time in one SUBSCRIBE: one packet and one SUBACK each way per connect. M1:
-    // its own retained presence and status too, at QoS 0 (nothing is queued for it while away), to hear the broker clear them.
-    const topics = {
-      [topicFor(id, 'cmd')]: { qos: 1 as const },
-      [planTopic]: { qos: 1 as const },
-      [timeTopic]: { qos: 1 as const },
-      [presenceTopic]: { qos: 0 as const },
-      [statusTopic]: { qos: 0 as const },
-    }
+    const clearedTopic = topicFor(id, 'cleared')
+    // Commands, the backup plan, the cloud's time and (M1) the broker's word that it cleared the phone's presence and
+    // status, in one SUBSCRIBE: one packet and one SUBACK each way per connect.
+    const topics = [topicFor(id, 'cmd'), planTopic, timeTopic, clearedTopic]
     link.on('connect', () => {
       this.sayOnline()
       // Transfers may start once the cloud has taken in that the service is on, or it refuses them.
       this.publishStatus(() => this.transfersChanged())
-      link.client.subscribe(topics)
+      link.client.subscribe(topics, { qos: 1 })
       void this.remote.onConnect(link)
       // F1: the first fix of the run goes out now, not a heartbeat interval after the start.
       this.heartbeat.channelUp()
     })
     link.client.on('message', (topic, payload) => {
       if (topic === timeTopic) return this.receiveCloudTime(payload)
-      if (topic === presenceTopic || topic === statusTopic) return this.ownRetained(topic === presenceTopic, payload)
+      if (topic === clearedTopic) return this.receiveRetainedCleared(payload)
       void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload))
     })
     return link
   }
 
   /**
-   * M1: the broker handed back this phone's own retained presence or status. Its own word (non-empty) changes nothing;
-   * an empty one is the broker clearing it (an account purged: the phone stays registered and connected), and the phone
-   * says it again, so a watcher that subscribes later still finds it online with its switches. It follows the clearing
-   * by construction: the phone hears of it only once the broker has cleared it.
+   * M1: the broker cleared what it retains of this phone (its account purged; the phone stays registered and connected)
+   * and said so after the clearing: the phone says its presence and status again, in its own words, so a watcher that
+   * subscribes later still finds it online with its switches. A message that breaks the contract is logged and changes
+   * nothing.
    */
-  private ownRetained(presence: boolean, payload: Buffer): void {
-    if (payload.length > 0) return
-    this.opts.log.info({ kind: presence ? 'presence' : 'status' }, 'the broker cleared what it retains of this phone: said again')
-    if (presence) this.sayOnline()
-    else this.publishStatus()
+  receiveRetainedCleared(payload: Buffer): void {
+    const decoded = decodePayload('cleared', payload)
+    if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'cleared message refused')
+    this.opts.log.info({ at: decoded.value.at }, 'the broker cleared what it retains of this phone: presence and status said again')
+    this.sayOnline()
+    this.publishStatus()
   }
 
   /** Presence "online", retained: said on every connect, and again when the broker cleared it (M1). */

@@ -111,12 +111,8 @@ function heartbeatTopicOf(deviceId: string): string | null {
   return target?.deviceId === deviceId && target.kind === 'heartbeat' ? topic : null
 }
 
-/**
- * What a device may subscribe to under its own id: what the cloud sends it, and its own retained presence and status,
- * so that it hears the broker clear them (M1's purge) and says them again (agent/agent.ts).
- */
 const DEVICE_SUBSCRIBE_KINDS: ReadonlySet<string> = new Set(
-  (Object.keys(TOPICS) as TopicKind[]).filter((k) => TOPICS[k].direction === 'cloud→device' || TOPICS[k].retain),
+  (Object.keys(TOPICS) as TopicKind[]).filter((k) => TOPICS[k].direction === 'cloud→device'),
 )
 
 export class AccessControl {

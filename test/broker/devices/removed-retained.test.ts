@@ -220,7 +220,16 @@ t.test(
     const purgedAt = clock.now()
     // phone-a, connected, hears its own presence and status emptied and says them again: its word, not the broker's.
     await watcher.saidAgain('phone-a')
-    t.ok(cloud.logs.has('the broker cleared what it retains of this phone: said again'), 'the phone says why in its log')
+    t.ok(
+      cloud.logs.has('the broker cleared what it retains of this phone: presence and status said again'),
+      'the phone says why in its log',
+    )
+    agent.receiveRetainedCleared(Buffer.from('{"at":-1}'))
+    t.match(
+      await cloud.logs.waitFor((l) => l.msg === 'cleared message refused'),
+      { reason: /at/ },
+      'one that breaks the contract is logged',
+    )
     t.same(await retainedNow(t, cloud, ['phone-b']), { exact: [], wildcard: [] }, 'a new subscriber is handed nothing of phone-b, away')
     const later = await retainedNow(t, cloud, ['phone-a'])
     t.match(
