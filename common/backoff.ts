@@ -26,8 +26,8 @@ export function backoffDelay(attempt: number, opts: BackoffOptions, random: () =
 export class RetryTimer {
   private attempt = 0
   private timer: Timer | null = null
-  /** What the waiting retry runs. */
-  private waitingFn: () => void = () => {}
+  /** What the waiting retry runs (set with the timer, before anything reads it). */
+  private waitingFn!: () => void
   /** Delay chosen for the retry now waiting, ms (for logs and tests). */
   lastDelayMs = 0
 
