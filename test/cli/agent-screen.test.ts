@@ -148,6 +148,17 @@ t.test('on a terminal: why not connected -- nothing listening, a wrong secret', 
   t.equal(await refused.stop(), 0)
 })
 
+/** phone-a on a new cloud, its agent run on a terminal (with its push channel unless told not to), connected, its first fix stored. */
+async function runningOnTerminal(t: Test, push = true) {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const phone = await phoneOf(t, cloud)
+  const agent = onTerminal(t, [...phone.base, '--broker', cloud.mqttUrl, ...(push ? ['--push', cloud.pushUrl] : [])], clock)
+  await firstFixStored(cloud)
+  if (push) await agent.logs.waitFor((l) => l.msg === 'push connected')
+  return { cloud, clock, agent, ...phone }
+}
+
 /** Resolves with the log line of `channel`'s retry number `attempt` after a refusal ('mqtt' or 'push'). */
 const refusedRetry = (logs: LogCapture, channel: string, attempt: number): Promise<LogLine> =>
   logs.waitFor((l) => l.attempt === attempt && String(l.msg).startsWith(`${channel} refused this device`))
@@ -156,12 +167,7 @@ t.test(
   'F1, X1 on a terminal: a device removed while its phone runs is said refused once, with what to do; both channels ' +
     'retry with a capped backoff, warned of once each in the log; registered again, it is said accepted',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const { base, secret } = await phoneOf(t, cloud)
-    const agent = onTerminal(t, [...base, '--broker', cloud.mqttUrl, '--push', cloud.pushUrl], clock)
-    await firstFixStored(cloud)
-    await agent.logs.waitFor((l) => l.msg === 'push connected')
+    const { cloud, clock, agent, secret } = await runningOnTerminal(t)
     cloud.broker.registry.remove('phone-a')
     // The broker closes the MQTT session (retry 1, as any lost connection) and refuses each reconnect; the gateway closes
     // the push connection with 4001 and refuses each retry. Each retry waits for the phone's clock: none without it.
@@ -236,12 +242,7 @@ t.test(
   'F1, X1 on a terminal: a device removed and added again, its new secret written to the file the agent reads, ' +
     'connects again by itself on both channels at its next retry, said once in its log; no secret is ever shown',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const { base, secret, secretFile } = await phoneOf(t, cloud)
-    const agent = onTerminal(t, [...base, '--broker', cloud.mqttUrl, '--push', cloud.pushUrl], clock)
-    await firstFixStored(cloud)
-    await agent.logs.waitFor((l) => l.msg === 'push connected')
+    const { cloud, clock, agent, secret, secretFile } = await runningOnTerminal(t)
     t.equal((await run(['device', 'remove', 'phone-a', '--data', cloud.dataDir])).code, 0)
     // The running broker finds the removal in the database (within a second) and closes both channels.
     await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 1)
@@ -277,11 +278,7 @@ t.test(
   'F1: a secret file deleted before the new one is written changes nothing (the old secret stays, retried); once ' +
     'written, the phone connects with it -- a phone with no push channel and no cloud too',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const { base, secretFile } = await phoneOf(t, cloud)
-    const agent = onTerminal(t, [...base, '--broker', cloud.mqttUrl], clock)
-    await firstFixStored(cloud)
+    const { cloud, clock, agent, secretFile } = await runningOnTerminal(t, false)
     cloud.broker.registry.remove('phone-a')
     await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 1)
     clock.advance(DEFAULT_BACKOFF.capMs)
