@@ -149,6 +149,13 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     await this.behaviour.stop()
   }
 
+  /**
+   * Whether the push gateway refused the device's id and secret since it last welcomed it (PushChannel.refused); no push channel, false.
+   */
+  get pushRefused(): boolean {
+    return this.push?.refused === true
+  }
+
   status(): FrameworkStatus {
     return {
       pushChannel: this.push?.state ?? 'off',

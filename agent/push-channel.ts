@@ -93,6 +93,8 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
    * it are info lines, as the data channel's (common/mqtt.ts), until the gateway welcomes the device again.
    */
   private warnedRefused = false
+  /** True from the gateway's refusal of the device's id and secret (its error frame, or close 4001) until it welcomes the device. */
+  private refusedNow = false
   /** The push endpoint; M2 moves it (moveTo). */
   private url: string
   /** The device secret each hello sends; F1, X1: a device given a new one (useSecret) sends that from then on. */
@@ -109,6 +111,15 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
 
   get state(): PushState {
     return this.stateNow
+  }
+
+  /**
+   * Whether the gateway refused the device's id and secret since it last welcomed it: a device removed, or a wrong
+   * secret. Its error frame says so before the connection closes, often before the broker's close of the data channel
+   * reaches the phone, which says nothing of why.
+   */
+  get refused(): boolean {
+    return this.refusedNow
   }
 
   /** Connects, or stays blocked when the framework may not use the network. */
@@ -194,6 +205,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
         this.emit('cloudTime', frame.at)
         this.retry.reset()
         this.warnedRefused = false
+        this.refusedNow = false
         this.opts.log.info({ url: this.url }, 'push connected')
         this.setState('connected')
         this.stopPing()
@@ -208,6 +220,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
       }
       case 'error':
         // A refusal's words come again as the close's reason, and are said there (warned of once per run of refusals).
+        if (frame.code === 'UNAUTHORIZED') this.refusedNow = true
         this.opts.log[frame.code === 'UNAUTHORIZED' ? 'debug' : 'warn'](
           { code: frame.code, message: frame.message },
           'the push gateway reported an error',
@@ -222,6 +235,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     this.stopPing()
     // Blocking and stopping let go of the connection first (detach), so a close that gets here was not wanted: retry.
     const refused = code === PUSH_CLOSE.UNAUTHORIZED
+    if (refused) this.refusedNow = true
     this.retry.schedule(() => {
       if (refused) this.emit('refusedRetry')
       this.connect()

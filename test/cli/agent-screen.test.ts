@@ -196,18 +196,34 @@ t.test(
     await agent.said(`${dataChannelRefused('phone-a')}\nConnected to the broker ${cloud.mqttUrl}`)
     await agent.logs.waitFor((l) => l.msg === 'push connected' && agent.logs.lines.indexOf(l) >= before)
     t.ok(agent.logs.has('mqtt accepted this device again'), 'the log says it too')
+    // Said first only when the data channel's close reaches the phone before the push channel's refusal (see below).
+    const closed = `Not connected: the broker closed the connection; is it running at ${cloud.mqttUrl}? It keeps retrying\n`
     t.equal(
-      agent.err().slice(agent.err().indexOf('\nConnected')),
+      agent.err().slice(agent.err().indexOf('\nConnected')).replace(closed, ''),
       [
         '',
         `Connected to the broker ${cloud.mqttUrl}`,
-        `Not connected: the broker closed the connection; is it running at ${cloud.mqttUrl}? It keeps retrying`,
         `Not connected: ${dataChannelRefused('phone-a')}`,
         `Connected to the broker ${cloud.mqttUrl}: it accepts this device again`,
         '',
       ].join('\n'),
       'the refusal said once in eleven, and the way back',
     )
+    t.equal(await agent.stop(), 0)
+  },
+)
+
+t.test(
+  'F1 on a terminal: a device removed while its phone runs is said refused, with what to do, as soon as both channels ' +
+    "are closed, before any retry: the push channel's refusal says why the broker closed the data channel",
+  async (t) => {
+    const { cloud, agent } = await runningOnTerminal(t)
+    cloud.broker.registry.remove('phone-a')
+    // No retry goes (the phone's clock does not move); both closes have been taken in once both are logged.
+    await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 1)
+    await refusedRetry(agent.logs, 'push', 1)
+    t.equal(agent.logs.lines.filter((l) => String(l.msg).startsWith('mqtt refused')).length, 0, 'the data channel was not refused yet')
+    t.equal(agent.err().split('\n').at(-2), `Not connected: ${dataChannelRefused('phone-a')}`, 'its terminal says so, and what to do')
     t.equal(await agent.stop(), 0)
   },
 )
