@@ -15,7 +15,12 @@
  * moves the data channel, the push channel and the cloud transfers to the
  * account's new cloud, kept in `<data>/cloud-home.json` (cloud-home.ts) so a
  * restart stays there; sync carries on there without uploading again what
- * the migration copied (same ids, same bytes).
+ * the migration copied (same ids, same bytes). F1, X1: a phone the broker
+ * refuses (its device removed, then added again with a new secret) reads its
+ * secret file again before each retry, and both channels connect with a new
+ * secret found there, without a restart. M1: a connected phone whose
+ * retained presence and status the broker cleared (its account purged) says
+ * them again.
  */
 import { EventEmitter, once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -55,10 +60,16 @@ import { ensureSystemProfile } from './backup/system-profile.js'
 import { homeFile, readHome, type CloudHome } from './cloud-home.js'
 import type { CloudMove } from '../common/cloud/cloud-move.js'
 import { makeDataDirSync } from '../common/make-dirs.js'
+import { readSecretFile } from './secret.js'
 
 export interface AgentOptions {
   id: string
   secret: string
+  /**
+   * The file `secret` was read from. F1, X1: read again each time either channel is refused (as often as their backoff
+   * retries), so a device removed and added again with its new secret written there connects without a restart.
+   */
+  secretFile?: string
   brokerUrl: string
   dataDir: string
   clock: Clock
@@ -187,6 +198,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   readonly backup: PhoneBackup
 
   private readonly opts: AgentOptions
+  /** The receipt-signing key, derived from the secret when a command first needs it (again after a new secret). */
+  private deviceKey: KeyObject | undefined
 
   constructor(opts: AgentOptions) {
     super()
@@ -262,13 +275,12 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       statusChanged: () => this.publishStatus(),
     })
     const remoteLog = lazyChild(opts.log, { component: 'remote' })
-    let deviceKey: KeyObject | undefined
     // The phone the commands run on is this one (which hands them to the executor), so whoever holds the agent sees every command.
     this.remote = new RemoteCommands(
       {
         deviceId: opts.id,
         ownerKey: opts.ownerKey,
-        deviceKey: () => (deviceKey ??= deviceKeys(opts.secret).privateKey),
+        deviceKey: () => (this.deviceKey ??= deviceKeys(this.opts.secret).privateKey),
         dataDir: opts.dataDir,
         clock: opts.clock,
         log: remoteLog,
@@ -294,6 +306,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.framework.on('moved', (move) => {
       this.moving = this.moving.then(() => this.follow(move))
     })
+    this.framework.on('refusedRetry', () => this.secretRefused())
   }
 
   /**
@@ -422,6 +435,30 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     if (this.channelOpened && this.settings.value.cloudService) this.link.resume()
   }
 
+  /**
+   * F1, X1: a channel refused the device's id and secret is about to retry: the secret file is read again first (so no
+   * more often than the channels retry, each after its backoff). A new secret there (the device removed and added again)
+   * is taken by every part that sends it, and both channels connect with it now (the other's waiting retry goes at once);
+   * an unreadable file (the old one deleted, the new one not written yet) changes nothing. The secret is never logged.
+   */
+  private secretRefused(): void {
+    const file = this.opts.secretFile
+    if (file === undefined) return
+    let secret: string
+    try {
+      secret = readSecretFile(file)
+    } catch (err) {
+      return void this.opts.log.debug({ err: (err as Error).message }, 'the secret file cannot be read again; the secret stays')
+    }
+    if (secret === this.opts.secret) return
+    this.opts.secret = secret
+    this.deviceKey = undefined
+    this.opts.log.info({ file }, `new device secret read from ${file}; connecting again`)
+    this.cloud?.useSecret(secret)
+    this.framework.useSecret(secret)
+    this.link.usePassword(secret)
+  }
+
   /** The user flips a switch on the phone. F4: Find Device stays on in lost mode and for 72 h after. */
   async setSwitch(name: Switch, on: boolean): Promise<AgentStatus> {
     if (name === 'findDevice' && !on) this.checkLostModeGuard()
@@ -538,12 +575,15 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       },
     })
     link.on('state', (state) => this.emit('channel', state))
+    link.on('refusedRetry', () => this.secretRefused())
     const planTopic = topicFor(id, 'plan')
     const timeTopic = topicFor(id, 'time')
-    // Commands, the backup plan and the cloud's time in one SUBSCRIBE: one packet and one SUBACK each way per connect.
-    const topics = [topicFor(id, 'cmd'), planTopic, timeTopic]
+    const clearedTopic = topicFor(id, 'cleared')
+    // Commands, the backup plan, the cloud's time and (M1) the broker's word that it cleared the phone's presence and
+    // status, in one SUBSCRIBE: one packet and one SUBACK each way per connect.
+    const topics = [topicFor(id, 'cmd'), planTopic, timeTopic, clearedTopic]
     link.on('connect', () => {
-      this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
+      this.sayOnline()
       // Transfers may start once the cloud has taken in that the service is on, or it refuses them.
       this.publishStatus(() => this.transfersChanged())
       link.client.subscribe(topics, { qos: 1 })
@@ -553,9 +593,29 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     })
     link.client.on('message', (topic, payload) => {
       if (topic === timeTopic) return this.receiveCloudTime(payload)
+      if (topic === clearedTopic) return this.receiveRetainedCleared(payload)
       void (topic === planTopic ? this.backup.receivePlan(payload) : this.remote.receive(payload))
     })
     return link
+  }
+
+  /**
+   * M1: the broker cleared what it retains of this phone (its account purged; the phone stays registered and connected)
+   * and said so after the clearing: the phone says its presence and status again, in its own words, so a watcher that
+   * subscribes later still finds it online with its switches. A message that breaks the contract is logged and changes
+   * nothing.
+   */
+  receiveRetainedCleared(payload: Buffer): void {
+    const decoded = decodePayload('cleared', payload)
+    if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'cleared message refused')
+    this.opts.log.info({ at: decoded.value.at }, 'the broker cleared what it retains of this phone: presence and status said again')
+    this.sayOnline()
+    this.publishStatus()
+  }
+
+  /** Presence "online", retained: said on every connect, and again when the broker cleared it (M1). */
+  private sayOnline(): void {
+    this.publish('presence', encodePayload('presence', { state: 'online', at: this.opts.clock.now() }), true)
   }
 
   /** Says goodbye (presence offline), closes the data channel for good and lets the commands in hand finish. */

@@ -42,16 +42,29 @@ export function cloudUrlOf(pushUrl: string): string {
   return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}`
 }
 
+/** HTTP Basic credentials of a device. */
+function basicAuthorization(deviceId: string, secret: string): string {
+  return `Basic ${Buffer.from(`${deviceId}:${secret}`).toString('base64')}`
+}
+
 export class CloudClient {
-  private readonly authorization: string
+  private readonly deviceId: string
+  /** The device's id and secret as sent with every call; F1, X1: a new secret changes it (useSecret). */
+  private authorization: string
   private readonly chunkBytes: number
   /** Where the cloud is; M2 moves it (moveTo). */
   private base: string
 
   constructor(opts: CloudClientOptions) {
+    this.deviceId = opts.deviceId
     this.base = opts.baseUrl
-    this.authorization = `Basic ${Buffer.from(`${opts.deviceId}:${opts.secret}`).toString('base64')}`
+    this.authorization = basicAuthorization(opts.deviceId, opts.secret)
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES
+  }
+
+  /** F1, X1: the device was given a new secret: every call from now on sends it. */
+  useSecret(secret: string): void {
+    this.authorization = basicAuthorization(this.deviceId, secret)
   }
 
   /** M2: the account migrated; every call from now on goes to the new cloud (http://host:port). */

@@ -82,6 +82,8 @@ interface FrameworkEvents {
   push: [state: PushState]
   /** M2: a verified `cloud-moved` notice: the account migrated, the phone follows. */
   moved: [move: CloudMove]
+  /** F1, X1: a push retry after the gateway refused the device's id and secret is about to connect (PushChannel's refusedRetry). */
+  refusedRetry: []
 }
 
 export class ResidentFramework extends EventEmitter<FrameworkEvents> {
@@ -92,9 +94,12 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
   private readonly push: PushChannel | null
   /** Notifications are taken in one at a time, in the order they arrived. */
   private intake: Promise<void> = Promise.resolve()
+  /** The device secret: the push channel's hello and a `cloud-moved` notice's check (M2) use it; useSecret changes it. */
+  private secret: string
 
   constructor(private readonly opts: FrameworkOptions) {
     super()
+    this.secret = opts.secret
     this.file = new JsonFile(join(opts.dataDir, 'framework.json'), FrameworkSettingsSchema)
     this.inbox = new PushInbox(opts.dataDir)
     const log = lazyChild(opts.log, { component: 'framework' })
@@ -134,6 +139,7 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     this.push.on('state', (state) => this.emit('push', state))
     if (this.opts.followCloud) this.push.on('cloudTime', this.opts.followCloud)
     this.push.on('notification', (n) => this.take(n))
+    this.push.on('refusedRetry', () => this.emit('refusedRetry'))
     this.push.start(!this.settings.networkPermission)
   }
 
@@ -141,6 +147,13 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     await this.push?.stop()
     await this.intake
     await this.behaviour.stop()
+  }
+
+  /**
+   * Whether the push gateway refused the device's id and secret since it last welcomed it (PushChannel.refused); no push channel, false.
+   */
+  get pushRefused(): boolean {
+    return this.push?.refused === true
   }
 
   status(): FrameworkStatus {
@@ -172,6 +185,12 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     return this.status()
   }
 
+  /** F1, X1: the device was given a new secret: the push channel connects with it, at once if a retry waits. */
+  useSecret(secret: string): void {
+    this.secret = secret
+    this.push?.useSecret(secret)
+  }
+
   /** M2: the push channel goes to the account's new cloud. */
   movePush(url: string): void {
     this.push?.moveTo(url)
@@ -190,7 +209,7 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     this.intake = this.intake
       .then(async () => {
         // M2: a notice that the cloud moved must be this device's, from its own cloud; any other is refused, said and acknowledged.
-        const move = n.kind === CLOUD_MOVED ? readMove(n.body, this.opts.deviceId, this.opts.secret) : null
+        const move = n.kind === CLOUD_MOVED ? readMove(n.body, this.opts.deviceId, this.secret) : null
         if (move && !move.ok) {
           log.warn({ id: n.id, reason: move.reason }, `cloud-moved notice refused: ${move.reason}`)
           return push.ack(n.id)

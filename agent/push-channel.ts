@@ -56,6 +56,11 @@ interface PushChannelEvents {
    * Said before the notification it came with, so a phone whose data channel is down (X1) follows the cloud's time too.
    */
   cloudTime: [cloudNow: number]
+  /**
+   * A retry after the gateway refused the device's id and secret (close 4001) is about to connect: a listener may give
+   * a new secret first (useSecret). As often as the backoff retries, never more.
+   */
+  refusedRetry: []
 }
 
 /**
@@ -88,12 +93,17 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
    * it are info lines, as the data channel's (common/mqtt.ts), until the gateway welcomes the device again.
    */
   private warnedRefused = false
+  /** True from the gateway's refusal of the device's id and secret (its error frame, or close 4001) until it welcomes the device. */
+  private refusedNow = false
   /** The push endpoint; M2 moves it (moveTo). */
   private url: string
+  /** The device secret each hello sends; F1, X1: a device given a new one (useSecret) sends that from then on. */
+  private secret: string
 
   constructor(private readonly opts: PushChannelOptions) {
     super()
     this.url = opts.url
+    this.secret = opts.secret
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.keepalive = opts.keepaliveClock ?? new SystemClock()
     this.pingMs = opts.pingMs ?? DEFAULT_PING_MS
@@ -101,6 +111,15 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
 
   get state(): PushState {
     return this.stateNow
+  }
+
+  /**
+   * Whether the gateway refused the device's id and secret since it last welcomed it: a device removed, or a wrong
+   * secret. Its error frame says so before the connection closes, often before the broker's close of the data channel
+   * reaches the phone, which says nothing of why.
+   */
+  get refused(): boolean {
+    return this.refusedNow
   }
 
   /** Connects, or stays blocked when the framework may not use the network. */
@@ -142,6 +161,12 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     this.connect()
   }
 
+  /** F1, X1: the device has a new secret: every hello from now on sends it, and a retry that waits goes at once. */
+  useSecret(secret: string): void {
+    this.secret = secret
+    this.retry.runNow()
+  }
+
   /**
    * Acknowledges a notification by id on the current connection, once the
    * cloud welcomed it; otherwise the acknowledgement is lost and the cloud
@@ -156,9 +181,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: PUSH_MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
     this.ws = ws
     ws.on('open', () => {
-      ws.send(
-        encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.opts.secret }),
-      )
+      ws.send(encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.secret }))
     })
     // A connection let go of (blocked, stopped) may still deliver frames the cloud sent before it heard: they are not taken.
     ws.on('message', (data, isBinary) => {
@@ -182,6 +205,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
         this.emit('cloudTime', frame.at)
         this.retry.reset()
         this.warnedRefused = false
+        this.refusedNow = false
         this.opts.log.info({ url: this.url }, 'push connected')
         this.setState('connected')
         this.stopPing()
@@ -196,6 +220,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
       }
       case 'error':
         // A refusal's words come again as the close's reason, and are said there (warned of once per run of refusals).
+        if (frame.code === 'UNAUTHORIZED') this.refusedNow = true
         this.opts.log[frame.code === 'UNAUTHORIZED' ? 'debug' : 'warn'](
           { code: frame.code, message: frame.message },
           'the push gateway reported an error',
@@ -209,11 +234,16 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     this.ws = null
     this.stopPing()
     // Blocking and stopping let go of the connection first (detach), so a close that gets here was not wanted: retry.
-    this.retry.schedule(() => this.connect())
+    const refused = code === PUSH_CLOSE.UNAUTHORIZED
+    if (refused) this.refusedNow = true
+    this.retry.schedule(() => {
+      if (refused) this.emit('refusedRetry')
+      this.connect()
+    })
     this.setState('waiting')
     const fields = { code, reason, err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
     this.lastError = null
-    if (code !== PUSH_CLOSE.UNAUTHORIZED) this.opts.log.info(fields, 'push disconnected, retrying')
+    if (!refused) this.opts.log.info(fields, 'push disconnected, retrying')
     else if (this.warnedRefused) this.opts.log.info(fields, 'push refused this device again, retrying')
     else {
       this.opts.log.warn(fields, `push refused this device: ${REFUSED_WHY}`)

@@ -569,7 +569,7 @@ export class CloudBroker {
   }
 
   /** Queues `payload` for the device's `kind` topic (the caller knows the device is listening). */
-  private publishToDevice(deviceId: string, kind: 'cmd' | 'plan' | 'time', payload: string): boolean {
+  private publishToDevice(deviceId: string, kind: 'cmd' | 'plan' | 'time' | 'cleared', payload: string): boolean {
     this.publish(topicFor(deviceId, kind), payload)
     return true
   }
@@ -625,13 +625,18 @@ export class CloudBroker {
   /**
    * M1: an account's data was purged. Its phones stay registered (a phone that signs in is told the service is gone),
    * but nothing they said before the purge is handed to a later subscriber: their retained presence and status are
-   * cleared. A phone that says them again afterwards (one still connected changes a switch, or connects again) is
-   * retained again, as its device state keeps them.
+   * cleared. A phone connected then is told so (`cleared`) and says both again; one away says them when it connects.
+   * What a phone says afterwards is retained again, as its device state keeps them.
    */
   private accountPurged(account: string): void {
     // Its phones by the account's index: a batch of purges is not a read of every device for each account.
     const phones = this.parts().cloud.accounts.devices(account)
-    for (const id of phones) this.clearRetained(id)
+    const cleared = encodePayload('cleared', { at: this.clock.now() })
+    for (const id of phones) {
+      this.clearRetained(id)
+      // After the clearing, in the same queue: a phone connected now says both again, its own words (never the broker's).
+      if (this.current.has(id)) this.publishToDevice(id, 'cleared', cleared)
+    }
     this.log.warn({ account, phones: phones.length }, "M1: the purged account's phones: their retained presence and status cleared")
   }
 

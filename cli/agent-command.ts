@@ -7,7 +7,7 @@ import { serveControl } from '../agent/control.js'
 import { AGENT_CONFIG, AgentConfigSchema, channelUrls, NO_PUSH_WHY, type AgentConfig } from '../agent/config.js'
 import { GpsdSource } from '../agent/gpsd.js'
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource } from '../agent/location.js'
-import { readDeviceSecret } from '../agent/secret.js'
+import { deviceSecretFile, readSecretFile } from '../agent/secret.js'
 import { loadConfig } from '../common/config.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
@@ -62,7 +62,9 @@ function location(c: AgentConfig, io: Io, log: Logger): Location {
 
 /** Starts one agent with its control socket; used by `agent` and by `demo`. */
 export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<RunningAgent> {
-  const secret = await readDeviceSecret(c, io.env)
+  // Read again by the phone when the broker refuses it (F1, X1): a device added anew gets its new secret there.
+  const secretFile = deviceSecretFile(c, io.env)
+  const secret = readSecretFile(secretFile)
   let ownerKey: KeyObject | undefined
   try {
     ownerKey = c.ownerKey === undefined ? undefined : readPublicKey(c.ownerKey)
@@ -75,7 +77,7 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   // One phone per data directory: a second would take this one's MQTT session over and over and share its journal.
   const lock = lockDataDir(c.dataDir, log, 'agent')
   try {
-    return await runAgent(c, io, log, secret, ownerKey, lock)
+    return await runAgent(c, io, log, { secret, secretFile }, ownerKey, lock)
   } catch (err) {
     lock.release()
     throw err
@@ -86,7 +88,7 @@ async function runAgent(
   c: AgentConfig,
   io: Io,
   log: Logger,
-  secret: string,
+  secret: { secret: string; secretFile: string },
   ownerKey: KeyObject | undefined,
   lock: DataDirLock,
 ): Promise<RunningAgent> {
@@ -99,7 +101,7 @@ async function runAgent(
   const { Agent } = await import('../agent/agent.js')
   const agent = new Agent({
     id: c.id,
-    secret,
+    ...secret,
     brokerUrl: c.broker,
     dataDir: c.dataDir,
     clock,

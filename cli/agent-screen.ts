@@ -2,7 +2,8 @@
  * `fakephone agent` on a terminal: a few plain lines for the person who started it -- which phone, which broker, its
  * data directory, its push channel (on or off), cloud transfers and owner key (F2), then whether the data channel
  * connected and, if not, why -- a broker that refuses the device (F1, X1: removed, or a wrong secret) said once with what
- * to do, not per retry, and said again when it takes the device back -- on stderr beside the human-readable log. Off a
+ * to do, not per retry (a device removed while it runs at once: the push channel's refusal says why the broker closed
+ * the data channel), and said again when it takes the device back -- on stderr beside the human-readable log. Off a
  * terminal (systemd's journal, a pipe) none of this is said: the JSON log lines are the record there, as they were.
  */
 import type { Agent } from '../agent/agent.js'
@@ -44,7 +45,9 @@ function connectionLine(agent: Agent, c: AgentConfig, state: LinkState, said: st
     }
   if (state !== 'waiting') return null
   const { refused, failure } = agent.dataChannelFailure
-  if (refused) return { key: 'refused', line: `Not connected: ${dataChannelRefused(c.id)}` }
+  // F1: a broker that removes the device closes its data channel without a word, the push channel with why: said at once.
+  if (refused || (failure === null && agent.framework.pushRefused))
+    return { key: 'refused', line: `Not connected: ${dataChannelRefused(c.id)}` }
   const why = failure === null ? 'the broker closed the connection' : `cannot reach the broker (${failure})`
   return { key: 'unreachable', line: `Not connected: ${why}; is it running at ${c.broker}? It keeps retrying` }
 }
@@ -58,7 +61,13 @@ export function sayConnection(io: Io, agent: Agent, c: AgentConfig): () => void 
     said = next.key
     io.err(`${forTerminal(next.line)}\n`)
   }
+  // The push channel's refusal may reach the phone after the data channel closed: the line is looked at again then.
+  const pushChanged = (): void => say(agent.dataChannelState)
   say(agent.dataChannelState)
   agent.on('channel', say)
-  return () => void agent.off('channel', say)
+  agent.framework.on('push', pushChanged)
+  return () => {
+    agent.off('channel', say)
+    agent.framework.off('push', pushChanged)
+  }
 }

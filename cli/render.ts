@@ -9,14 +9,16 @@ export { plural } from '../common/plural.js'
 
 /**
  * The data channel while the broker refuses device `id`'s id and secret: the likely causes and what to do (the agent
- * retries meanwhile, with a capped backoff). Said by `phone status` and by `fakephone agent` on a terminal.
+ * retries meanwhile, with a capped backoff, and reads its secret file again at each refusal: agent/agent.ts). Said by
+ * `phone status` and by `fakephone agent` on a terminal. Under systemd the file it reads is the credential systemd copied
+ * when the unit started, which never changes while it runs: there the unit is restarted.
  */
 export function dataChannelRefused(id: string): string {
   return (
     `the broker refuses this device's id and secret: it was removed (\`fakephone device list\` on the broker no longer ` +
     `shows ${id}), or the secret file is wrong. Re-register it (\`fakephone device add ${id} --secret-out FILE\` on the ` +
-    `broker) and restart the agent with that secret file; meanwhile it keeps retrying, every ${DEFAULT_BACKOFF.capMs / 1000} s at ` +
-    'the slowest'
+    `broker, FILE this agent's secret file): it reads the file again at each retry, every ${DEFAULT_BACKOFF.capMs / 1000} s ` +
+    'at the slowest, and connects with the new secret (under systemd, restart the unit: its credential is copied at the start)'
   )
 }
 

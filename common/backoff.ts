@@ -26,6 +26,8 @@ export function backoffDelay(attempt: number, opts: BackoffOptions, random: () =
 export class RetryTimer {
   private attempt = 0
   private timer: Timer | null = null
+  /** What the waiting retry runs (set with the timer, before anything reads it). */
+  private waitingFn!: () => void
   /** Delay chosen for the retry now waiting, ms (for logs and tests). */
   lastDelayMs = 0
 
@@ -49,11 +51,19 @@ export class RetryTimer {
   schedule(fn: () => void): boolean {
     if (this.timer) return false
     this.lastDelayMs = backoffDelay(this.attempt++, this.opts, this.random)
+    this.waitingFn = fn
     this.timer = this.clock.after(this.lastDelayMs, () => {
       this.timer = null
       fn()
     })
     return true
+  }
+
+  /** Runs the waiting retry at once, its delay cut short (what it waited for came: a device's new secret); none waits, nothing. */
+  runNow(): void {
+    if (!this.timer) return
+    this.cancel()
+    this.waitingFn()
   }
 
   reset(): void {

@@ -212,6 +212,16 @@ export const CloudTimeSchema = z.strictObject({
 })
 export type CloudTime = z.infer<typeof CloudTimeSchema>
 
+/**
+ * M1: the broker cleared what it retains of the phone (its presence and status: its account was purged, the phone
+ * stays registered), sent to a phone connected then, after the clearing: the phone says both again, in its own words.
+ */
+export const RetainedClearedSchema = z.strictObject({
+  /** The cloud's time of the clearing. */
+  at: z.number().int().nonnegative(),
+})
+export type RetainedCleared = z.infer<typeof RetainedClearedSchema>
+
 export type Direction = 'device→cloud' | 'cloud→device'
 
 function topic<S extends z.ZodType>(direction: Direction, qos: 0 | 1, retain: boolean, schema: S) {
@@ -230,6 +240,8 @@ export const TOPICS = {
   plan: topic('cloud→device', 1, false, BackupPlanSchema),
   /** The cloud's time (one clock for the whole system). */
   time: topic('cloud→device', 1, false, CloudTimeSchema),
+  /** M1: the broker cleared the phone's retained presence and status. */
+  cleared: topic('cloud→device', 1, false, RetainedClearedSchema),
 }
 
 /**

@@ -55,6 +55,11 @@ export type LinkState = z.infer<typeof LinkStateSchema>
 interface LinkEvents {
   state: [state: LinkState]
   connect: []
+  /**
+   * A retry after the broker refused the credentials (CREDENTIALS_REFUSED) is about to connect: a listener may give new
+   * ones first (usePassword). As often as the backoff retries, never more.
+   */
+  refusedRetry: []
 }
 
 export interface LinkOptions {
@@ -195,6 +200,15 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     await this.close()
   }
 
+  /**
+   * F1, X1: the credentials changed (a device given a new secret): every connect from now on sends `password`, and a
+   * retry that waits goes at once.
+   */
+  usePassword(password: string): void {
+    this.client.options.password = password
+    this.retry.runNow()
+  }
+
   /** Connects again after `pause()` (or a start switched off). */
   resume(): void {
     if (this.stateNow !== 'off') return
@@ -236,6 +250,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (this.stateNow === 'stopped' || this.stateNow === 'off') return
     // mqtt.js may report one loss twice; the timer keeps a single retry waiting either way, and the log says it once.
     const scheduled = this.retry.schedule(() => {
+      if (this.refusedNow) this.emit('refusedRetry')
       this.setState('connecting')
       this.client.reconnect()
     })

@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { DEFAULT_BACKOFF } from '../../common/backoff.js'
@@ -141,11 +141,23 @@ t.test('on a terminal: why not connected -- nothing listening, a wrong secret', 
     refused.err(),
     "\nNot connected: the broker refuses this device's id and secret: it was removed (`fakephone device list` on the " +
       'broker no longer shows phone-a), or the secret file is wrong. Re-register it (`fakephone device add phone-a ' +
-      '--secret-out FILE` on the broker) and restart the agent with that secret file; meanwhile it keeps retrying, ' +
-      'every 30 s at the slowest\n',
+      "--secret-out FILE` on the broker, FILE this agent's secret file): it reads the file again at each retry, every " +
+      '30 s at the slowest, and connects with the new secret (under systemd, restart the unit: its credential is copied ' +
+      'at the start)\n',
   )
   t.equal(await refused.stop(), 0)
 })
+
+/** phone-a on a new cloud, its agent run on a terminal (with its push channel unless told not to), connected, its first fix stored. */
+async function runningOnTerminal(t: Test, push = true) {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const phone = await phoneOf(t, cloud)
+  const agent = onTerminal(t, [...phone.base, '--broker', cloud.mqttUrl, ...(push ? ['--push', cloud.pushUrl] : [])], clock)
+  await firstFixStored(cloud)
+  if (push) await agent.logs.waitFor((l) => l.msg === 'push connected')
+  return { cloud, clock, agent, ...phone }
+}
 
 /** Resolves with the log line of `channel`'s retry number `attempt` after a refusal ('mqtt' or 'push'). */
 const refusedRetry = (logs: LogCapture, channel: string, attempt: number): Promise<LogLine> =>
@@ -155,12 +167,7 @@ t.test(
   'F1, X1 on a terminal: a device removed while its phone runs is said refused once, with what to do; both channels ' +
     'retry with a capped backoff, warned of once each in the log; registered again, it is said accepted',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const { base, secret } = await phoneOf(t, cloud)
-    const agent = onTerminal(t, [...base, '--broker', cloud.mqttUrl, '--push', cloud.pushUrl], clock)
-    await firstFixStored(cloud)
-    await agent.logs.waitFor((l) => l.msg === 'push connected')
+    const { cloud, clock, agent, secret } = await runningOnTerminal(t)
     cloud.broker.registry.remove('phone-a')
     // The broker closes the MQTT session (retry 1, as any lost connection) and refuses each reconnect; the gateway closes
     // the push connection with 4001 and refuses each retry. Each retry waits for the phone's clock: none without it.
@@ -189,18 +196,122 @@ t.test(
     await agent.said(`${dataChannelRefused('phone-a')}\nConnected to the broker ${cloud.mqttUrl}`)
     await agent.logs.waitFor((l) => l.msg === 'push connected' && agent.logs.lines.indexOf(l) >= before)
     t.ok(agent.logs.has('mqtt accepted this device again'), 'the log says it too')
+    // Said first only when the data channel's close reaches the phone before the push channel's refusal (see below).
+    const closed = `Not connected: the broker closed the connection; is it running at ${cloud.mqttUrl}? It keeps retrying\n`
     t.equal(
-      agent.err().slice(agent.err().indexOf('\nConnected')),
+      agent.err().slice(agent.err().indexOf('\nConnected')).replace(closed, ''),
       [
         '',
         `Connected to the broker ${cloud.mqttUrl}`,
-        `Not connected: the broker closed the connection; is it running at ${cloud.mqttUrl}? It keeps retrying`,
         `Not connected: ${dataChannelRefused('phone-a')}`,
         `Connected to the broker ${cloud.mqttUrl}: it accepts this device again`,
         '',
       ].join('\n'),
       'the refusal said once in eleven, and the way back',
     )
+    t.equal(await agent.stop(), 0)
+  },
+)
+
+t.test(
+  'F1 on a terminal: a device removed while its phone runs is said refused, with what to do, as soon as both channels ' +
+    "are closed, before any retry: the push channel's refusal says why the broker closed the data channel",
+  async (t) => {
+    const { cloud, agent } = await runningOnTerminal(t)
+    cloud.broker.registry.remove('phone-a')
+    // No retry goes (the phone's clock does not move); both closes have been taken in once both are logged.
+    await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 1)
+    await refusedRetry(agent.logs, 'push', 1)
+    t.equal(agent.logs.lines.filter((l) => String(l.msg).startsWith('mqtt refused')).length, 0, 'the data channel was not refused yet')
+    t.equal(agent.err().split('\n').at(-2), `Not connected: ${dataChannelRefused('phone-a')}`, 'its terminal says so, and what to do')
+    t.equal(await agent.stop(), 0)
+  },
+)
+
+/** What became of the data channel's retry number `attempt`: accepted, or refused again. */
+const nextTry = (logs: LogCapture, attempt: number): Promise<LogLine> =>
+  logs.waitFor(
+    (l) => l.msg === 'mqtt accepted this device again' || (l.attempt === attempt && l.msg === 'mqtt refused this device again, retrying'),
+  )
+
+/** `fakephone device add phone-a` as on the broker, its secret written to `secretFile` (which must not exist). */
+async function addAgain(t: Test, cloud: Cloud, secretFile: string): Promise<string> {
+  const keys = join(tempDir(t), 'keys')
+  const added = await run([
+    'device',
+    'add',
+    'phone-a',
+    '--account',
+    'alice',
+    '--data',
+    cloud.dataDir,
+    '--secret-out',
+    secretFile,
+    '--keys',
+    keys,
+  ])
+  t.equal(added.code, 0, added.err)
+  return readFileSync(secretFile, 'utf8').trim()
+}
+
+t.test(
+  'F1, X1 on a terminal: a device removed and added again, its new secret written to the file the agent reads, ' +
+    'connects again by itself on both channels at its next retry, said once in its log; no secret is ever shown',
+  async (t) => {
+    const { cloud, clock, agent, secret, secretFile } = await runningOnTerminal(t)
+    t.equal((await run(['device', 'remove', 'phone-a', '--data', cloud.dataDir])).code, 0)
+    // The running broker finds the removal in the database (within a second) and closes both channels.
+    await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 1)
+    await refusedRetry(agent.logs, 'push', 1)
+    clock.advance(DEFAULT_BACKOFF.capMs)
+    await refusedRetry(agent.logs, 'mqtt', 2)
+    await refusedRetry(agent.logs, 'push', 2)
+    await agent.said(`Not connected: ${dataChannelRefused('phone-a')}`)
+
+    // The hobbyist re-registers it: the old secret file goes, `device add --secret-out` writes the new one in its place.
+    rmSync(secretFile)
+    const fresh = await addAgain(t, cloud, secretFile)
+    const before = agent.logs.lines.length
+    clock.advance(DEFAULT_BACKOFF.capMs)
+    t.equal((await nextTry(agent.logs, 3)).msg, 'mqtt accepted this device again', 'its next retry is taken, not refused')
+    await agent.said(`Connected to the broker ${cloud.mqttUrl}: it accepts this device again`)
+    await agent.logs.waitFor((l) => l.msg === 'push connected' && agent.logs.lines.indexOf(l) >= before)
+    t.ok(cloud.broker.isConnected('phone-a'), 'the broker has its data channel again')
+    t.ok(cloud.broker.framework.gateway.connected('phone-a'), 'and its push channel')
+    const told = agent.logs.lines.filter((l) => String(l.msg).startsWith('new device secret'))
+    t.match(told, [{ level: 30, msg: `new device secret read from ${secretFile}; connecting again`, file: secretFile }], 'said once')
+    for (const channel of ['mqtt', 'push']) {
+      const warned = agent.logs.lines.filter((l) => l.level >= 40 && String(l.msg).startsWith(`${channel} refused this device`))
+      t.equal(warned.length, 1, `${channel}: the refusal warned of once`)
+    }
+    const shown = agent.err() + JSON.stringify(agent.logs.lines)
+    t.notOk(shown.includes(secret) || shown.includes(fresh), 'neither secret is in its log or on its terminal')
+    t.equal(await agent.stop(), 0)
+  },
+)
+
+t.test(
+  'F1: a secret file deleted before the new one is written changes nothing (the old secret stays, retried); once ' +
+    'written, the phone connects with it -- a phone with no push channel and no cloud too',
+  async (t) => {
+    const { cloud, clock, agent, secretFile } = await runningOnTerminal(t, false)
+    cloud.broker.registry.remove('phone-a')
+    await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 1)
+    clock.advance(DEFAULT_BACKOFF.capMs)
+    await refusedRetry(agent.logs, 'mqtt', 2)
+    rmSync(secretFile)
+    clock.advance(DEFAULT_BACKOFF.capMs)
+    await refusedRetry(agent.logs, 'mqtt', 3)
+    t.notOk(
+      agent.logs.lines.some((l) => String(l.msg).startsWith('new device secret')),
+      'no file, no new secret: it keeps retrying',
+    )
+
+    await addAgain(t, cloud, secretFile)
+    clock.advance(DEFAULT_BACKOFF.capMs)
+    t.equal((await nextTry(agent.logs, 4)).msg, 'mqtt accepted this device again', 'its next retry is taken, not refused')
+    await agent.said(`Connected to the broker ${cloud.mqttUrl}: it accepts this device again`)
+    t.ok(agent.logs.has(`new device secret read from ${secretFile}; connecting again`), 'said in its log')
     t.equal(await agent.stop(), 0)
   },
 )

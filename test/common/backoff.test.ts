@@ -69,3 +69,18 @@ t.test('a retry timer waits the next delay on the injected clock, never twice at
   )
   t.end()
 })
+
+t.test('F1, X1: a waiting retry can be run at once (a device given a new secret), once; with none waiting, nothing runs', (t) => {
+  const clock = new ManualClock()
+  const retry = new RetryTimer(clock, { baseMs: 100, capMs: 300 }, () => 1)
+  let runs = 0
+  retry.runNow()
+  t.equal(runs, 0, 'none waits: nothing runs')
+  retry.schedule(() => runs++)
+  retry.runNow()
+  t.equal(runs, 1, 'ran without its delay')
+  t.equal(retry.pending, false)
+  clock.advance(1000)
+  t.equal(runs, 1, 'and not again when its delay passes')
+  t.end()
+})

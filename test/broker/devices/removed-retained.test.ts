@@ -40,7 +40,12 @@ const status = (at: number): string => JSON.stringify({ cloudService: true, find
 async function watch(
   t: Test,
   cloud: Cloud,
-): Promise<{ seen: string[]; heard(start: string): Promise<void>; cleared(id: string): Promise<void> }> {
+): Promise<{
+  seen: string[]
+  heard(start: string): Promise<void>
+  cleared(id: string): Promise<void>
+  saidAgain(id: string): Promise<void>
+}> {
   const client = await connectConsole(t, cloud)
   const seen: string[] = []
   const waiters: (() => void)[] = []
@@ -56,6 +61,14 @@ async function watch(
     seen,
     heard: (start) => until(() => seen.some((m) => m.startsWith(start))),
     cleared: (id) => until(() => RETAINED.every((kind) => seen.includes(`fp/v1/${id}/${kind} `))),
+    // Its presence and status, each said (a JSON payload) after the broker emptied it.
+    saidAgain: (id) =>
+      until(() =>
+        RETAINED.every((kind) => {
+          const emptied = seen.indexOf(`fp/v1/${id}/${kind} `)
+          return emptied >= 0 && seen.slice(emptied + 1).some((m) => m.startsWith(`fp/v1/${id}/${kind} {`))
+        }),
+      ),
   }
 }
 
@@ -168,7 +181,8 @@ t.test(
 
 t.test(
   "M1: a purge clears the retained presence and status of the account's phones, connected or away; they stay " +
-    "registered and connected, a phone's later word is retained again, and another account's phones keep theirs",
+    'registered and connected, a connected phone says both again at once (a watcher subscribing later finds it ' +
+    "online), one away says them when it is back, and another account's phones keep theirs",
   async (t) => {
     const { cloud, agent } = await cloudWithAgent(t, 'phone-a')
     const clock = cloud.clock as ManualClock
@@ -203,7 +217,30 @@ t.test(
     await watcher.cleared('phone-a')
     await watcher.cleared('phone-b')
     t.pass('a console watching sees both phones of the account emptied')
-    t.same(await retainedNow(t, cloud, ['phone-a', 'phone-b']), { exact: [], wildcard: [] }, 'a new subscriber is handed nothing of them')
+    const purgedAt = clock.now()
+    // phone-a, connected, hears its own presence and status emptied and says them again: its word, not the broker's.
+    await watcher.saidAgain('phone-a')
+    t.ok(
+      cloud.logs.has('the broker cleared what it retains of this phone: presence and status said again'),
+      'the phone says why in its log',
+    )
+    agent.receiveRetainedCleared(Buffer.from('{"at":-1}'))
+    t.match(
+      await cloud.logs.waitFor((l) => l.msg === 'cleared message refused'),
+      { reason: /at/ },
+      'one that breaks the contract is logged',
+    )
+    t.same(await retainedNow(t, cloud, ['phone-b']), { exact: [], wildcard: [] }, 'a new subscriber is handed nothing of phone-b, away')
+    const later = await retainedNow(t, cloud, ['phone-a'])
+    t.match(
+      later.exact,
+      [
+        `fp/v1/phone-a/presence {"state":"online","at":${purgedAt}}`,
+        /^fp\/v1\/phone-a\/status \{"cloudService":true,"findDevice":true,.*"at":/,
+      ],
+      'and online with its switches of phone-a, said after the purge',
+    )
+    t.same(later.wildcard, later.exact)
     t.match(await cloud.logs.waitFor((l) => l.msg === "M1: the purged account's phones: their retained presence and status cleared"), {
       account: 'alice',
       phones: 2,
