@@ -103,18 +103,28 @@ export type AccountErrorCode = 'NOT_FOUND' | 'QUOTA_EXCEEDED' | 'FROZEN' | 'SERV
 
 export class AccountError extends FakephoneError {
   declare readonly code: AccountErrorCode
-  constructor(code: AccountErrorCode, message: string) {
+  constructor(
+    code: AccountErrorCode,
+    message: string,
+    /** Go into the error body beside `error` and `code` (FROZEN: `clearedAt`). */
+    readonly details: Readonly<Record<string, unknown>> = {},
+  ) {
     super(code, message)
   }
 }
 
 const notFound = (account: string): AccountError => new AccountError('NOT_FOUND', `account ${quoted(account)} not found`)
 
-const frozen = (account: string): AccountError =>
+/**
+ * A3: the refusal of a frozen account, with when its data was cleared: a phone learns from it at once that the cloud no
+ * longer holds its items, the same value its change feed says once the account is back (so it uploads them once).
+ */
+const frozen = (account: string, clearedAt: number | null): AccountError =>
   new AccountError(
     'FROZEN',
     `account ${quoted(account)} was frozen after a year without activity and its cloud data cleared; sign in to the console to ` +
       `use it again`,
+    { clearedAt },
   )
 
 /**
@@ -124,8 +134,12 @@ const frozen = (account: string): AccountError =>
 const NOT_PURGED = "NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = a.id AND r.step = 'purge')"
 
 /** A1's check against an account already read: M2's batch routes read it once for a thousand blobs. */
-export function assertRoom(a: Pick<AccountView, 'id' | 'frozenAt' | 'usedBytes' | 'quotaBytes'>, bytes: number, what: string): void {
-  if (a.frozenAt !== null) throw frozen(a.id)
+export function assertRoom(
+  a: Pick<AccountView, 'id' | 'frozenAt' | 'clearedAt' | 'usedBytes' | 'quotaBytes'>,
+  bytes: number,
+  what: string,
+): void {
+  if (a.frozenAt !== null) throw frozen(a.id, a.clearedAt)
   if (bytes > 0 && a.usedBytes + bytes > a.quotaBytes) {
     throw new AccountError(
       'QUOTA_EXCEEDED',
@@ -306,7 +320,8 @@ export class Accounts extends EventEmitter<AccountEvents> {
   assertFits(account: string, bytes: number, what: string): void {
     const row = this.sql.get.get(account)
     if (!row) throw notFound(account)
-    assertRoom({ id: row.id, frozenAt: row.frozen_at, usedBytes: row.used_bytes, quotaBytes: this.quotaOf(row.tier) }, bytes, what)
+    const { id, frozen_at: frozenAt, cleared_at: clearedAt, used_bytes: usedBytes } = row
+    assertRoom({ id, frozenAt, clearedAt, usedBytes, quotaBytes: this.quotaOf(row.tier) }, bytes, what)
   }
 
   /** Gives back quota when stored data is removed. */
@@ -317,7 +332,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
   /** D3, B2: throws SERVICE_NOT_ENABLED while the account's cloud service is off, FROZEN when frozen; else answers it. */
   assertServiceOn(account: string): AccountView {
     const a = this.need(account)
-    if (a.frozenAt !== null) throw frozen(account)
+    if (a.frozenAt !== null) throw frozen(account, a.clearedAt)
     if (!a.serviceOn) throw new AccountError('SERVICE_NOT_ENABLED', SERVICE_NOT_ENABLED)
     return a
   }
