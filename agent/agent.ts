@@ -222,7 +222,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     })
     // A3: back after a clearing, what went besides the items goes up again now: the Drive folder and a fresh backup.
     this.sync?.on('account-back', () => {
-      this.drive.sync().catch((err: unknown) => opts.log.warn({ err: (err as Error).message }, 'drive sync failed; it tries again later'))
+      this.drive.syncInBackground()
       void this.backup.afterClearing()
     })
     this.backup = new PhoneBackup({

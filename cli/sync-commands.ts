@@ -45,9 +45,9 @@ const when = (at: number | null, now: number): string => (at === null ? 'never' 
  * up again once its owner signs in (the items of the categories that upload); empty otherwise.
  */
 function frozenLine(s: SyncStatus): string[] {
-  if (s.cloud?.frozen !== true) return []
-  const { clearedAt } = s.cloud
-  const cleared = clearedAt === null ? 'cleared' : `cleared on ${new Date(clearedAt).toISOString().slice(0, 10)}`
+  // A cloud that says no date (older than the field) left the links, and so the counts, as they were.
+  if (s.cloud?.frozen !== true || s.cloud.clearedAt === null) return []
+  const cleared = `cleared on ${new Date(s.cloud.clearedAt).toISOString().slice(0, 10)}`
   const again = Object.values(s.categories).reduce((n, c) => n + (c.uploads ? c.pending : 0), 0)
   return [
     `in cloud: ${cleared} (A3: a year without activity; the account is frozen): ${plural(again, 'item')} will upload again ` +

@@ -160,12 +160,15 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
 
   /**
    * A3: the cloud cleared the account's data, its backups with them, and the account is usable again: with backup on,
-   * a fresh one is made at once (a plan's wait could be a day) so the cloud holds a copy of the phone again. Never throws:
+   * a fresh one is made at once (a plan's wait could be a day) so the cloud holds a copy of the phone again, after any
+   * backup under way (begun while frozen, it fails). Never throws:
    * a backup that fails says so in the status, and the schedule's next plan tries again.
    */
   async afterClearing(): Promise<void> {
     if (!this.state.on) return
     this.host.log.info('the cloud cleared the account (A3): a fresh backup now, the one it held went with it')
+    // A plan's backup under way began while the account was frozen: it fails, so this one waits for it, not the schedule.
+    await Promise.allSettled([this.running])
     await this.backup(undefined).catch(() => undefined)
   }
 

@@ -95,8 +95,8 @@ interface SyncEvents {
   pass: []
   /** A3: the cloud said (its feed, or a FROZEN answer) it cleared the account's data (at, on its clock) since the phone last looked. */
   'cloud-cleared': [at: number]
-  /** A3: the account is usable again after a clearing (cleared at `at`) the phone knows of. */
-  'account-back': [clearedAt: number]
+  /** A3: the account answers again after a clearing or a freeze the phone knows of. */
+  'account-back': []
 }
 
 export const DEFAULT_SYNC_INTERVAL_MS = 15 * 60_000
@@ -277,21 +277,20 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
 
   private async pass(): Promise<void> {
     const signal = this.opts.gate.transferSignal
-    const pulls = CATEGORIES.some((c) => this.switches.isOn(c))
-    if ((this.lookWanted || (this.state.frozen && !pulls)) && this.opts.gate.canTransfer()) await this.look(signal)
-    for (const category of CATEGORIES) {
-      const online = this.opts.gate.canTransfer() && !signal.aborted
-      try {
-        await this.syncCategory(category, online, signal)
-      } catch (err) {
-        if (isFrozen(err)) this.heard(err.clearedAt, true)
-        this.opts.log.info({ category, err: (err as Error).message }, 'sync pass halted')
-        // The rest waits for the next pass; still count what is on the phone.
-        for (const rest of CATEGORIES.slice(CATEGORIES.indexOf(category))) {
-          this.errors.set(rest, (err as Error).message)
-          await this.scan(rest)
-        }
-        return
+    const online = (): boolean => this.opts.gate.canTransfer() && !signal.aborted
+    // A3: asked to (a cloud notice), or frozen with no category that reads its feed and so would hear the sign-in.
+    const look = this.lookWanted || (this.state.frozen && !CATEGORIES.some((c) => this.switches.isOn(c)))
+    let category: Category = CATEGORIES[0]
+    try {
+      if (look && online()) await this.look(signal)
+      for (category of CATEGORIES) await this.syncCategory(category, online(), signal)
+    } catch (err) {
+      if (isFrozen(err)) this.heard(err.clearedAt, true)
+      this.opts.log.info({ category, err: (err as Error).message }, 'sync pass halted')
+      // The rest waits for the next pass; still count what is on the phone.
+      for (const rest of CATEGORIES.slice(CATEGORIES.indexOf(category))) {
+        this.errors.set(rest, (err as Error).message)
+        await this.scan(rest)
       }
     }
   }
@@ -403,18 +402,13 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
 
   /**
    * A3: one page of one item of the feed, to hear whether the cloud cleared or froze the account: not an activity (a
-   * read), one request. What it says is taken in (heard); an error other than FROZEN leaves what the phone knows.
+   * read), one request; its page moves no cursor. A refusal (FROZEN among them) ends the pass as a pull's would.
    */
   private async look(signal: AbortSignal): Promise<void> {
     this.lookWanted = false
     const since = this.state.of('photos').cursor
-    try {
-      const page = await this.opts.cloud.call('GET', `${SYNC_PATH}/photos/changes?since=${since}&limit=1`, ChangesSchema, undefined, signal)
-      this.heard(page.clearedAt, false)
-    } catch (err) {
-      if (isFrozen(err)) this.heard(err.clearedAt, true)
-      else this.opts.log.info({ err: (err as Error).message }, 'could not ask the cloud whether it cleared the account')
-    }
+    const page = await this.opts.cloud.call('GET', `${SYNC_PATH}/photos/changes?since=${since}&limit=1`, ChangesSchema, undefined, signal)
+    this.heard(page.clearedAt, false)
   }
 
   /**
@@ -427,8 +421,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     const cleared = this.state.cloudCleared(clearedAt)
     this.state.setFrozen(frozen)
     if (cleared) this.cloudWasCleared(clearedAt as number, frozen)
-    const at = this.state.clearedAt
-    if (!frozen && (cleared || wasFrozen) && at !== null) this.emit('account-back', at)
+    if (!frozen && (cleared || wasFrozen)) this.emit('account-back')
   }
 
   /**

@@ -218,6 +218,8 @@ t.test(
     const p = await phoneOf(t)
     const { cloud, clock } = p
     let agent = await p.start()
+    // This owner keeps no backups (B2): none is made when the account is back either.
+    await run([...p.phone, 'backup', 'off'])
     for (let i = 0; i < 2; i++) await run([...p.phone, 'data', 'take-photo'])
     await run([...p.phone, 'data', 'add', 'notes', '--title', 'Groceries', '--body', 'milk, eggs'])
     t.match((await run([...p.phone, 'sync', 'now'])).out, /photos\s+on\s+on\s+2\s+2\s+0[\s\S]*notes\s+on\s+on\s+1\s+1\s+0/)
@@ -255,6 +257,10 @@ t.test(
       'the restarted phone heard no clearing it did not know of',
     )
     t.same((await p.json<{ sync: { cloud: unknown } }>(...p.phone, '--json', 'status')).sync.cloud, { clearedAt: frozenAt, frozen: false })
+    t.notOk(
+      agent.io.logs.lines.some((l) => l.component === 'backup'),
+      'with backup off the phone makes no backup when the account is back',
+    )
     await p.stop(agent)
   },
 )
@@ -295,7 +301,11 @@ t.test(
     const fresh = 'the cloud cleared the account (A3): a fresh backup now, the one it held went with it'
     // Started by the pass that heard the account is back; awaited below only once started, so old code fails here.
     if (!t.ok(agent.io.logs.has(fresh), 'back, the phone starts a fresh backup')) return p.stop(agent)
-    await agent.io.logs.waitFor((l) => l.msg === 'backup made' && l['backup'] !== first)
+    // The fresh backup's end, made or failed (a plan's backup names its plan; the one made at the start is `first`).
+    const ended = await agent.io.logs.waitFor(
+      (l) => (l.msg === 'backup made' && l['backup'] !== first) || (l.msg === 'backup failed' && l['plan'] === undefined),
+    )
+    t.equal(ended.msg, 'backup made', 'the fresh backup is made')
     const backups = (await p.json<{ backups: { device: string; createdAt: number }[] }>(...p.api, '--json', 'backups', 'alice')).backups
     t.match(backups, [{ device: 'phone-a', createdAt: clock.now() }], 'a new backup of the phone, made at the sign-in')
     t.notMatch((await run([...p.phone, 'sync', 'status'])).out, /^in cloud:/m, 'and the status no longer says frozen')
