@@ -16,6 +16,7 @@
  *   say when it was (clearedAt), so a phone uploads its items again. The next
  *   activity brings it back, empty.
  */
+import type { AccountView, Tier } from '../../common/cloud/account-api.js'
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
@@ -27,7 +28,7 @@ import { DueTimer } from '../due-timer.js'
 import { quoted } from '../../common/terminal-text.js'
 import { type ClearRest, describeCleared, FREEZE_KEEPS, totalCleared } from './account-clearing.js'
 
-export type Tier = 'free' | 'premium'
+export type { Tier } from '../../common/cloud/account-api.js'
 
 /** A3's list: what counts as cloud activity. */
 export type Activity = 'console-sign-in' | 'find-device-on' | 'backup' | 'sync' | 'delete' | 'drive' | 'membership'
@@ -59,32 +60,8 @@ export const DEFAULT_ACCOUNT_RULES: AccountRules = {
   freezeWarningMs: 30 * DAY,
 }
 
-export interface AccountView {
-  id: string
-  tier: Tier
-  premiumUntil: number | null
-  quotaBytes: number
-  usedBytes: number
-  /**
-   * A1: bytes the account's unfinished uploads hold, counted against the quota until they finish or are removed after
-   * 24 h without new bytes; in the one-account view only (GET /api/accounts/:account).
-   */
-  pendingBytes?: number
-  /** R2: how long a deleted item stays in the recycle bin, ms. */
-  binMs: number
-  lastActivityAt: number
-  lastActivity: string
-  /** A3: when the account will be frozen without further activity (null once frozen). */
-  freezesAt: number | null
-  frozenAt: number | null
-  /** A3: when a freeze last cleared the account's cloud data; stays once the account is signed in again. */
-  clearedAt: number | null
-  /** True while at least one of its phones has the cloud service on (or none has said). */
-  serviceOn: boolean
-  /** When the last phone with the cloud service on turned it off. */
-  serviceOffAt: number | null
-  devices: string[]
-}
+/** The console's view of an account: its type is the schema's the console client parses (common/cloud/account-api.ts). */
+export type { AccountView } from '../../common/cloud/account-api.js'
 
 interface Row {
   id: string
