@@ -402,12 +402,13 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
 
   /**
    * A3: one page of one item of the feed, to hear whether the cloud cleared or froze the account: not an activity (a
-   * read), one request; its page moves no cursor. A refusal (FROZEN among them) ends the pass as a pull's would.
+   * read), one request; its page moves no cursor. A refusal (FROZEN among them) ends the pass as a pull's would; asked
+   * for by a notice, it is asked again at each pass until a page comes (a cut network does not lose the notice).
    */
   private async look(signal: AbortSignal): Promise<void> {
-    this.lookWanted = false
     const since = this.state.of('photos').cursor
     const page = await this.opts.cloud.call('GET', `${SYNC_PATH}/photos/changes?since=${since}&limit=1`, ChangesSchema, undefined, signal)
+    this.lookWanted = false
     this.heard(page.clearedAt, false)
   }
 
