@@ -233,6 +233,11 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         /* c8 ignore next -- drive.json cannot be written (a full or broken disk): the next clearing heard tries again */
         .catch((err: unknown) => opts.log.warn({ err: (err as Error).message }, 'the Drive folder is not uploaded again'))
     })
+    // A3: back after a clearing, what went besides the items goes up again now: the Drive folder and a fresh backup.
+    this.sync?.on('account-back', () => {
+      this.drive.syncInBackground()
+      void this.backup.afterClearing()
+    })
     this.backup = new PhoneBackup({
       deviceId: opts.id,
       dataDir: opts.dataDir,
@@ -302,6 +307,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       data: { connected: () => this.link.connected, publish: (batch) => this.publishLogs(batch) },
       // One time for the whole system: the push channel carries the cloud's time too, and stays up with the service off (X1).
       followCloud: (now) => this.followCloud(now),
+    })
+    // A3: a cloud notice (the freeze's among them) may mean the cloud cleared the account: sync asks, with sync off too.
+    this.framework.on('notification', (n) => {
+      if (n.kind === 'cloud') this.sync?.checkCleared()
     })
     this.framework.on('moved', (move) => {
       this.moving = this.moving.then(() => this.follow(move))

@@ -20,6 +20,8 @@ export class CloudError extends FakephoneError {
     message: string,
     /** The HTTP status, 0 when the cloud was not reached or the call was aborted. */
     readonly status: number,
+    /** A3: with `FROZEN`, when the cloud cleared the account's data (undefined: not said). */
+    readonly clearedAt?: number | null,
   ) {
     super(code, message)
   }
@@ -142,7 +144,7 @@ export class CloudClient {
     if (res.status >= 200 && res.status < 300) return read(res)
     const e = CloudErrorSchema.safeParse(parseJson(res.body))
     throw e.success
-      ? new CloudError(e.data.code, e.data.error, res.status)
+      ? new CloudError(e.data.code, e.data.error, res.status, e.data.clearedAt)
       : new CloudError('HTTP', `the cloud answered ${res.status} ${res.statusText}`, res.status)
   }
 

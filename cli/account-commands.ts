@@ -8,11 +8,17 @@
  */
 import type { Command } from 'commander'
 import type { ConsoleClient } from './console-client.js'
-import type { AccountView, Tier } from '../broker/cloud/accounts.js'
-import type { AccountRetirement } from '../broker/cloud/retirement-plan.js'
+import {
+  AccountListSchema,
+  AccountOneSchema,
+  CloudLogViewSchema,
+  type AccountView,
+  type CloudLogEntry,
+  type ListedAccount,
+  type Tier,
+} from '../common/cloud/account-api.js'
 import type { AdvanceEffects } from '../broker/cloud/advance-effects.js'
 import { formatBytes } from '../common/format-bytes.js'
-import type { CloudLogEntry } from '../broker/cloud/cloud-log.js'
 import { formatAge } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
 import { positiveInt } from './options.js'
@@ -39,7 +45,7 @@ function serviceCell(a: AccountView, now: number): string {
 }
 
 /** An account as `GET /api/accounts` lists it: with its place in the service's retirement (M1) once a plan is set. */
-export type ListedAccount = AccountView & { retirement?: AccountRetirement | null }
+export type { ListedAccount }
 
 /** A3's freeze date, unless M1 already closed or deleted the account: then that, since no year of activity matters. */
 function freezesCell(a: ListedAccount): string {
@@ -114,7 +120,7 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
     .command('accounts')
     .description('every account: membership, quota use, cloud service, last activity and when a year without any freezes it')
     .action(async () => {
-      const view = await (await api()).send<{ now: number; accounts: ListedAccount[] }>('GET', '/api/accounts')
+      const view = await (await api()).read(AccountListSchema, 'GET', '/api/accounts')
       print(view, renderAccounts(view.accounts, view.now))
     })
   cmd
@@ -123,8 +129,8 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
     .option('--limit <n>', 'how many log entries', positiveInt, 20)
     .action(async (id: string, o: { limit: number }) => {
       const client = await api()
-      const { now, account } = await client.send<{ now: number; account: AccountView }>('GET', path(id))
-      const { log } = await client.send<{ log: CloudLogEntry[] }>('GET', path(id, `/log?limit=${o.limit}`))
+      const { now, account } = await client.read(AccountOneSchema, 'GET', path(id))
+      const { log } = await client.read(CloudLogViewSchema, 'GET', path(id, `/log?limit=${o.limit}`))
       print({ now, account, log }, renderAccount(account, log, now))
     })
   cmd
@@ -135,7 +141,7 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
       if (tier !== 'premium' && tier !== 'free') throw new UserError('the tier is premium or free')
       if (tier === 'free' && o.days !== undefined) throw new UserError('--days goes with premium')
       const body: { tier: Tier; days?: number } = tier === 'premium' && o.days !== undefined ? { tier, days: o.days } : { tier }
-      const { now, account } = await (await api()).send<{ now: number; account: AccountView }>('PUT', path(id, '/membership'), body)
+      const { now, account } = await (await api()).read(AccountOneSchema, 'PUT', path(id, '/membership'), body)
       print(account, renderAccount(account, [], now).split('\n\n')[0] + '\n')
     })
   const clock = cmd.command('clock').description("the cloud's time (see `clock advance` for simulated time)")

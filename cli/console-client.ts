@@ -7,7 +7,8 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage 
 import { readWholeBody } from '../common/http-body.js'
 import type { Readable } from 'node:stream'
 import { FakephoneError } from '../common/errors.js'
-import { FINAL_STATES, type Command } from '../common/contract.js'
+import type { z } from 'zod'
+import { FINAL_STATES, decodeValue, type Command } from '../common/contract.js'
 import {
   MAX_COMMAND_WAIT_MS,
   type CommandChangeReply,
@@ -204,6 +205,30 @@ export class ConsoleClient {
    * cost a migrating console ~90 ms of CPU to load and several ms per call until warm).
    */
   async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
+    return (await this.answerOf<T>(method, path, json)).answer
+  }
+
+  /**
+   * One console API call whose answer is checked against `schema` (common/cloud/*-api.ts): one this console cannot read
+   * (another version's broker, or not a broker) is a ConsoleApiError that says what is wrong, not a render of half a view.
+   */
+  async read<T>(schema: z.ZodType<T>, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
+    const { status, answer } = await this.answerOf<unknown>(method, path, json)
+    const decoded = decodeValue(schema, answer)
+    if (!decoded.ok)
+      throw new ConsoleApiError(
+        status,
+        `${this.baseUrl} answered ${method} ${path} with what this console cannot read (${decoded.reason}): is it a ` +
+          'fakephone broker of another version?',
+      )
+    return decoded.value
+  }
+
+  private async answerOf<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    json?: unknown,
+  ): Promise<{ status: number; answer: T }> {
     const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json))
     const { status, body: bytes } = await this.call(method, path, body, body === undefined ? undefined : 'application/json')
     const text = bytes.toString()
@@ -214,7 +239,7 @@ export class ConsoleClient {
       throw new ConsoleApiError(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
     }
     if (status >= 300) throw this.refused(status, answer.error, answer.code)
-    return answer
+    return { status, answer }
   }
 
   /**

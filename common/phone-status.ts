@@ -94,6 +94,8 @@ export const SyncStatusSchema = z.object({
     notes: CategorySyncStatusSchema,
     recordings: CategorySyncStatusSchema,
   }),
+  /** A3: when the cloud last cleared the account's data (null: never) and whether it is frozen; absent from older phones. */
+  cloud: z.object({ clearedAt: time.nullable(), frozen: z.boolean() }).optional(),
 })
 
 /** B1-B4: the cloud-backup switch and the last backup. */

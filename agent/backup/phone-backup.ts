@@ -7,7 +7,8 @@
  * backup or the cloud service is off is refused and nothing is made (B2).
  * Turning backup off with "also delete backup data" deletes the phone's
  * backups in the cloud first (B4). Restore downloads a package and puts
- * every file back byte for byte.
+ * every file back byte for byte. A3: once the account is usable again after
+ * the cloud cleared it, a phone with backup on makes a fresh one at once.
  */
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
@@ -155,6 +156,20 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
     if (!this.state.on)
       return Promise.reject(new BackupError('BACKUP_OFF', 'cloud backup is off on this phone: turn it on first (phone backup on)'))
     return this.backup(undefined)
+  }
+
+  /**
+   * A3: the cloud cleared the account's data, its backups with them, and the account is usable again: with backup on,
+   * a fresh one is made at once (a plan's wait could be a day) so the cloud holds a copy of the phone again, after any
+   * backup under way (begun while frozen, it fails). Never throws:
+   * a backup that fails says so in the status, and the schedule's next plan tries again.
+   */
+  async afterClearing(): Promise<void> {
+    if (!this.state.on) return
+    this.host.log.info('the cloud cleared the account (A3): a fresh backup now, the one it held went with it')
+    // A plan's backup under way began while the account was frozen: it fails, so this one waits for it, not the schedule.
+    await Promise.allSettled([this.running])
+    await this.backup(undefined).catch(() => undefined)
   }
 
   /** The account's backups in the cloud, newest first. */

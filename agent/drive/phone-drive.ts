@@ -203,7 +203,8 @@ export class PhoneDrive {
     return this.phone.cloud
   }
 
-  private syncInBackground(): void {
+  /** Syncs the folder without waiting for the schedule (A3: the account is back); a failure is logged, the schedule tries again. */
+  syncInBackground(): void {
     this.sync().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'drive sync failed; it tries again later'))
   }
 

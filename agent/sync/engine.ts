@@ -20,7 +20,12 @@
  *   sent: the cloud keeps its copy and nothing reaches the recycle bin.
  * - A3: a change feed that says the cloud cleared the account's data since
  *   the phone last looked makes it forget what it took for in the cloud and
- *   upload its items again from its files.
+ *   upload its items again from its files. A `FROZEN` answer says it too,
+ *   while the account is frozen: the status says the cloud holds none of the
+ *   items until they are uploaded again, after the owner's sign-in. A phone
+ *   with every category off asks once when a `cloud` notice arrives (the
+ *   freeze's among them), and at each pass while its account is frozen, with
+ *   one page of one item of the feed (checkCleared): no activity, one request.
  */
 import { EventEmitter } from 'node:events'
 import type { Clock, Timer } from '../../common/clock.js'
@@ -67,10 +72,20 @@ export interface CategorySyncStatus {
   lastError: string | null
 }
 
+/** A3: what the phone was told of a clearing of the account's cloud data. */
+export interface CloudClearing {
+  /** When the cloud last cleared the account's data (a year without activity), ms on its clock; null if never. */
+  clearedAt: number | null
+  /** The cloud's last answer said the account is frozen: nothing goes up until its owner signs in. */
+  frozen: boolean
+}
+
 export interface SyncStatus {
   switches: SyncSwitchValues
   running: boolean
   categories: Record<Category, CategorySyncStatus>
+  /** A3 (absent from older phones). */
+  cloud?: CloudClearing
 }
 
 interface SyncEvents {
@@ -78,8 +93,10 @@ interface SyncEvents {
   progress: [category: Category, id: string, sent: number, size: number]
   /** A pass ended (done, halted or failed). */
   pass: []
-  /** A3: the change feed said the cloud cleared the account's data (at, on the cloud's clock) since the phone last looked. */
+  /** A3: the cloud said (its feed, or a FROZEN answer) it cleared the account's data (at, on its clock) since the phone last looked. */
   'cloud-cleared': [at: number]
+  /** A3: the account answers again after a clearing or a freeze the phone knows of. */
+  'account-back': []
 }
 
 export const DEFAULT_SYNC_INTERVAL_MS = 15 * 60_000
@@ -95,6 +112,9 @@ function ends(err: unknown): boolean {
 
 const key = (category: Category, id: string): string => `${category}/${id}`
 
+/** A3: the cloud refuses the account because it is frozen. */
+const isFrozen = (err: unknown): err is CloudError => err instanceof CloudError && err.code === 'FROZEN'
+
 export class SyncEngine extends EventEmitter<SyncEvents> {
   readonly switches: SyncSwitches
   private readonly state: SyncState
@@ -104,6 +124,8 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   private readonly errors = new Map<Category, string>()
   private running: Promise<void> | null = null
   private wanted = false
+  /** A3: a `cloud` notice arrived: the next pass asks whether the cloud cleared or froze the account (checkCleared). */
+  private lookWanted = false
   private started = false
   private paused = false
   private timer: Timer | null = null
@@ -224,7 +246,17 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
         return [c, s]
       }),
     ) as Record<Category, CategorySyncStatus>
-    return { switches: this.switches.current, running: this.running !== null, categories }
+    const cloud = { clearedAt: this.state.clearedAt, frozen: this.state.frozen }
+    return { switches: this.switches.current, running: this.running !== null, categories, cloud }
+  }
+
+  /**
+   * A3: a `cloud` notice arrived (the freeze's, or another rule's): a phone whose categories are all off reads no feed,
+   * so the next pass asks the cloud once whether it cleared or froze the account.
+   */
+  checkCleared(): void {
+    this.lookWanted = true
+    this.kick()
   }
 
   private schedule(): void {
@@ -245,18 +277,20 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
 
   private async pass(): Promise<void> {
     const signal = this.opts.gate.transferSignal
-    for (const category of CATEGORIES) {
-      const online = this.opts.gate.canTransfer() && !signal.aborted
-      try {
-        await this.syncCategory(category, online, signal)
-      } catch (err) {
-        this.opts.log.info({ category, err: (err as Error).message }, 'sync pass halted')
-        // The rest waits for the next pass; still count what is on the phone.
-        for (const rest of CATEGORIES.slice(CATEGORIES.indexOf(category))) {
-          this.errors.set(rest, (err as Error).message)
-          await this.scan(rest)
-        }
-        return
+    const online = (): boolean => this.opts.gate.canTransfer() && !signal.aborted
+    // A3: asked to (a cloud notice), or frozen with no category that reads its feed and so would hear the sign-in.
+    const look = this.lookWanted || (this.state.frozen && !CATEGORIES.some((c) => this.switches.isOn(c)))
+    let category: Category = CATEGORIES[0]
+    try {
+      if (look && online()) await this.look(signal)
+      for (category of CATEGORIES) await this.syncCategory(category, online(), signal)
+    } catch (err) {
+      if (isFrozen(err)) this.heard(err.clearedAt, true)
+      this.opts.log.info({ category, err: (err as Error).message }, 'sync pass halted')
+      // The rest waits for the next pass; still count what is on the phone.
+      for (const rest of CATEGORIES.slice(CATEGORIES.indexOf(category))) {
+        this.errors.set(rest, (err as Error).message)
+        await this.scan(rest)
       }
     }
   }
@@ -359,7 +393,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
         undefined,
         signal,
       )
-      if (this.state.cloudCleared(page.clearedAt)) this.cloudWasCleared(page.clearedAt as number)
+      this.heard(page.clearedAt, false)
       for (const change of page.changes) if (await this.apply(category, change, signal)) touched = true
       this.state.setCursor(category, page.cursor)
       if (!page.more) return touched
@@ -367,16 +401,42 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   }
 
   /**
-   * A3: the cloud cleared the account's data (a freeze) after this phone last synced: its items are no longer there.
-   * The links are gone (SyncState.cloudCleared); another pass uploads every local item again, the categories this pass
-   * already went through included. A delete made meanwhile stays one: the item is no longer on the phone to upload.
+   * A3: one page of one item of the feed, to hear whether the cloud cleared or froze the account: not an activity (a
+   * read), one request; its page moves no cursor. A refusal (FROZEN among them) ends the pass as a pull's would; asked
+   * for by a notice, it is asked again at each pass until a page comes (a cut network does not lose the notice).
    */
-  private cloudWasCleared(at: number): void {
+  private async look(signal: AbortSignal): Promise<void> {
+    const since = this.state.of('photos').cursor
+    const page = await this.opts.cloud.call('GET', `${SYNC_PATH}/photos/changes?since=${since}&limit=1`, ChangesSchema, undefined, signal)
+    this.lookWanted = false
+    this.heard(page.clearedAt, false)
+  }
+
+  /**
+   * A3: what the cloud said of the account: when it last cleared its data, and whether it is frozen (a FROZEN answer)
+   * or not (a page of the feed). The same clearing heard twice -- while frozen, then from the feed once the account is
+   * back -- changes the links once, so each item goes up once.
+   */
+  private heard(clearedAt: number | null | undefined, frozen: boolean): void {
+    const wasFrozen = this.state.frozen
+    const cleared = this.state.cloudCleared(clearedAt)
+    this.state.setFrozen(frozen)
+    if (cleared) this.cloudWasCleared(clearedAt as number, frozen)
+    if (!frozen && (cleared || wasFrozen)) this.emit('account-back')
+  }
+
+  /**
+   * A3: the cloud cleared the account's data (a freeze) after this phone last synced: its items are no longer there.
+   * The links are gone (SyncState.cloudCleared); unless the account is still frozen, another pass uploads every local
+   * item again, the categories this pass already went through included. A delete made meanwhile stays one: the item is
+   * no longer on the phone to upload.
+   */
+  private cloudWasCleared(at: number, frozen: boolean): void {
     this.opts.log.warn(
-      { clearedAt: new Date(at).toISOString() },
+      { clearedAt: new Date(at).toISOString(), frozen },
       "the cloud cleared the account's data (A3: a year without activity): the phone's items are uploaded again",
     )
-    this.kick()
+    if (!frozen) this.kick()
     this.emit('cloud-cleared', at)
   }
 

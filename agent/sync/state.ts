@@ -37,12 +37,18 @@ export const SyncStateSchema = z.strictObject({
    * than the field) while the phone has seen none.
    */
   clearedAt: z.number().int().nullable().optional(),
+  /**
+   * A3: the cloud's last answer said the account is frozen (403 FROZEN); false or absent once an answer says it is not.
+   * Kept, so a phone restarted while its account is frozen still says so.
+   */
+  frozen: z.boolean().optional(),
 })
 export type SyncStateValues = z.infer<typeof SyncStateSchema>
 
 const empty = (): SyncStateValues => ({
   ...(Object.fromEntries(CATEGORIES.map((c) => [c, { cursor: 0, links: {}, lastSync: null }])) as Record<Category, CategoryState>),
   clearedAt: null,
+  frozen: false,
 })
 
 export class SyncState {
@@ -94,6 +100,22 @@ export class SyncState {
     this.values.clearedAt = clearedAt
     this.save()
     return true
+  }
+
+  /** A3: when the cloud last cleared the account's data, as the phone was told; null while it was told of none. */
+  get clearedAt(): number | null {
+    return this.values.clearedAt ?? null
+  }
+
+  /** A3: whether the cloud's last answer said the account is frozen. */
+  get frozen(): boolean {
+    return this.values.frozen === true
+  }
+
+  setFrozen(frozen: boolean): void {
+    if (this.frozen === frozen) return
+    this.values.frozen = frozen
+    this.save()
   }
 
   /** M2: the cloud moved: its change feed is another one, read from its start (the links stay: same ids, same bytes). */

@@ -16,6 +16,7 @@
  *   say when it was (clearedAt), so a phone uploads its items again. The next
  *   activity brings it back, empty.
  */
+import type { AccountView, Tier } from '../../common/cloud/account-api.js'
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
@@ -27,7 +28,7 @@ import { DueTimer } from '../due-timer.js'
 import { quoted } from '../../common/terminal-text.js'
 import { type ClearRest, describeCleared, FREEZE_KEEPS, totalCleared } from './account-clearing.js'
 
-export type Tier = 'free' | 'premium'
+export type { Tier } from '../../common/cloud/account-api.js'
 
 /** A3's list: what counts as cloud activity. */
 export type Activity = 'console-sign-in' | 'find-device-on' | 'backup' | 'sync' | 'delete' | 'drive' | 'membership'
@@ -59,32 +60,8 @@ export const DEFAULT_ACCOUNT_RULES: AccountRules = {
   freezeWarningMs: 30 * DAY,
 }
 
-export interface AccountView {
-  id: string
-  tier: Tier
-  premiumUntil: number | null
-  quotaBytes: number
-  usedBytes: number
-  /**
-   * A1: bytes the account's unfinished uploads hold, counted against the quota until they finish or are removed after
-   * 24 h without new bytes; in the one-account view only (GET /api/accounts/:account).
-   */
-  pendingBytes?: number
-  /** R2: how long a deleted item stays in the recycle bin, ms. */
-  binMs: number
-  lastActivityAt: number
-  lastActivity: string
-  /** A3: when the account will be frozen without further activity (null once frozen). */
-  freezesAt: number | null
-  frozenAt: number | null
-  /** A3: when a freeze last cleared the account's cloud data; stays once the account is signed in again. */
-  clearedAt: number | null
-  /** True while at least one of its phones has the cloud service on (or none has said). */
-  serviceOn: boolean
-  /** When the last phone with the cloud service on turned it off. */
-  serviceOffAt: number | null
-  devices: string[]
-}
+/** The console's view of an account: its type is the schema's the console client parses (common/cloud/account-api.ts). */
+export type { AccountView } from '../../common/cloud/account-api.js'
 
 interface Row {
   id: string
@@ -103,18 +80,28 @@ export type AccountErrorCode = 'NOT_FOUND' | 'QUOTA_EXCEEDED' | 'FROZEN' | 'SERV
 
 export class AccountError extends FakephoneError {
   declare readonly code: AccountErrorCode
-  constructor(code: AccountErrorCode, message: string) {
+  constructor(
+    code: AccountErrorCode,
+    message: string,
+    /** Go into the error body beside `error` and `code` (FROZEN: `clearedAt`). */
+    readonly details: Readonly<Record<string, unknown>> = {},
+  ) {
     super(code, message)
   }
 }
 
 const notFound = (account: string): AccountError => new AccountError('NOT_FOUND', `account ${quoted(account)} not found`)
 
-const frozen = (account: string): AccountError =>
+/**
+ * A3: the refusal of a frozen account, with when its data was cleared: a phone learns from it at once that the cloud no
+ * longer holds its items, the same value its change feed says once the account is back (so it uploads them once).
+ */
+const frozen = (account: string, clearedAt: number | null): AccountError =>
   new AccountError(
     'FROZEN',
     `account ${quoted(account)} was frozen after a year without activity and its cloud data cleared; sign in to the console to ` +
       `use it again`,
+    { clearedAt },
   )
 
 /**
@@ -124,8 +111,12 @@ const frozen = (account: string): AccountError =>
 const NOT_PURGED = "NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = a.id AND r.step = 'purge')"
 
 /** A1's check against an account already read: M2's batch routes read it once for a thousand blobs. */
-export function assertRoom(a: Pick<AccountView, 'id' | 'frozenAt' | 'usedBytes' | 'quotaBytes'>, bytes: number, what: string): void {
-  if (a.frozenAt !== null) throw frozen(a.id)
+export function assertRoom(
+  a: Pick<AccountView, 'id' | 'frozenAt' | 'clearedAt' | 'usedBytes' | 'quotaBytes'>,
+  bytes: number,
+  what: string,
+): void {
+  if (a.frozenAt !== null) throw frozen(a.id, a.clearedAt)
   if (bytes > 0 && a.usedBytes + bytes > a.quotaBytes) {
     throw new AccountError(
       'QUOTA_EXCEEDED',
@@ -306,7 +297,8 @@ export class Accounts extends EventEmitter<AccountEvents> {
   assertFits(account: string, bytes: number, what: string): void {
     const row = this.sql.get.get(account)
     if (!row) throw notFound(account)
-    assertRoom({ id: row.id, frozenAt: row.frozen_at, usedBytes: row.used_bytes, quotaBytes: this.quotaOf(row.tier) }, bytes, what)
+    const { id, frozen_at: frozenAt, cleared_at: clearedAt, used_bytes: usedBytes } = row
+    assertRoom({ id, frozenAt, clearedAt, usedBytes, quotaBytes: this.quotaOf(row.tier) }, bytes, what)
   }
 
   /** Gives back quota when stored data is removed. */
@@ -317,7 +309,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
   /** D3, B2: throws SERVICE_NOT_ENABLED while the account's cloud service is off, FROZEN when frozen; else answers it. */
   assertServiceOn(account: string): AccountView {
     const a = this.need(account)
-    if (a.frozenAt !== null) throw frozen(account)
+    if (a.frozenAt !== null) throw frozen(account, a.clearedAt)
     if (!a.serviceOn) throw new AccountError('SERVICE_NOT_ENABLED', SERVICE_NOT_ENABLED)
     return a
   }

@@ -5,22 +5,15 @@
  * every phone of the account over the push channel (X1), before a rule
  * destroys cloud data; `tell` after one did (A3's freeze), its entry the record.
  */
+import type { CloudLogEntry } from '../../common/cloud/account-api.js'
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
 import type { Db } from '../db.js'
 import type { NotificationQueue } from '../framework/notification-queue.js'
 import type { NotificationKind } from '../../common/push-protocol.js'
 
-export interface CloudLogEntry {
-  seq: number
-  account: string
-  at: number
-  /** The rule that acted: bin-purge, backup-read-only, drive-cleanup, inactivity-freeze, ... */
-  rule: string
-  message: string
-  /** How many entries it removed or changed. */
-  count: number
-}
+/** One line of the cloud log; its schema is the console client's (common/cloud/account-api.ts). */
+export type { CloudLogEntry } from '../../common/cloud/account-api.js'
 
 /** Notices live as long as the longest rule they announce, so a phone that is away a while still gets them. */
 const NOTICE_TTL_MS = 90 * 86_400_000

@@ -3,6 +3,8 @@
  * account's place in them -- and how the console's dates are read: `now`,
  * a duration from now on the cloud's clock (`7d`), or an ISO date or time.
  */
+import type { z } from 'zod'
+import { type ACCESS, PHASES, type AccountRetirementSchema } from '../../common/cloud/account-api.js'
 import { parseDuration } from '../../common/clock.js'
 import { HttpError } from '../http/router.js'
 import { quoted } from '../../common/terminal-text.js'
@@ -16,7 +18,7 @@ export interface RetirementPlan {
 }
 
 /** The phases in order; `in-service` is a cloud with no retirement plan. */
-export const PHASES = ['in-service', 'planned', 'announced', 'migration-window', 'deadline-passed', 'shut-down'] as const
+export { PHASES }
 export type Phase = (typeof PHASES)[number]
 
 export type MigrationHow = 'migrate' | 'export'
@@ -29,22 +31,10 @@ export interface AccountMigration {
 }
 
 /** What the account's owner may still do: everything, read (and export, migrate), nothing, or nothing is left. */
-export type Access = 'full' | 'read-only' | 'closed' | 'purged'
+export type Access = (typeof ACCESS)[number]
 
-export interface AccountRetirement {
-  account: string
-  deadlineAt: number
-  /** True when the account has a deadline of its own (a staggered notice). */
-  ownDeadline: boolean
-  phase: Phase
-  access: Access
-  migration: AccountMigration | null
-  /** When its data is purged: at shutdown, or after a migration not before the guarantee period ends. */
-  purgeAt: number
-  purgedAt: number | null
-  /** Once purged: what the purge deleted (how many of each kind) and what the cloud keeps, as its cloud-log entry says. */
-  purged: string | null
-}
+/** An account's place in the retirement; its schema is the console client's (common/cloud/account-api.ts). */
+export type AccountRetirement = z.infer<typeof AccountRetirementSchema>
 
 export interface RetirementStatus {
   now: number

@@ -228,7 +228,9 @@ export class HttpRouter {
   private errorReply(err: unknown, method: string, target: string): Reply {
     if (err instanceof HttpError) return { status: err.status, body: { error: err.message, code: err.code, ...err.details } }
     if (err instanceof FakephoneError && STATUS_OF_CODE[err.code] !== undefined) {
-      return { status: STATUS_OF_CODE[err.code] as number, body: { error: err.message, code: err.code } }
+      // An expected error may say more than its message in `details` (the account rules': A3's FROZEN says when the data went).
+      const details = 'details' in err ? (err.details as Readonly<Record<string, unknown>>) : {}
+      return { status: STATUS_OF_CODE[err.code] as number, body: { error: err.message, code: err.code, ...details } }
     }
     const storage = storageFailure(err)
     if (storage) {

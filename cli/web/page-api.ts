@@ -15,7 +15,10 @@
  *   POST /app/api/commands/:cid/cancel        relayed; every open page hears where its device's commands stand from the
  *                                              broker's word that the command changed (live.ts)
  * Everything else on the list below is relayed as is, status and body; any
- * other path is a 404. Every refusal is `{error, code}`, as the broker's. A
+ * other path is a 404. The account views the page reads (A1-A3: the list and
+ * an account's log) are checked with their schema first
+ * (common/cloud/account-api.ts): an answer of another version's broker is a
+ * 502 saying what it could not read, not a panel of half-read values. Every refusal is `{error, code}`, as the broker's. A
  * broker that cannot be reached, or that refuses the console token (a 401 from
  * the broker is not the page's session), is a 502 whose `error` says so in words
  * a person acts on and whose `detail` is the technical reason (broker-trouble.ts).
@@ -30,10 +33,17 @@ import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { describe } from '../command-words.js'
 import { signCommand } from '../sign-command.js'
 import { brokerTrouble } from './broker-trouble.js'
+import { AccountListSchema, CloudLogViewSchema } from '../../common/cloud/account-api.js'
 import { receiptOf } from './outcomes.js'
 import type { VerifiedReceipts } from '../verified-receipts.js'
 import { toGeoJson, toGpx } from './track.js'
 import { quoted } from '../../common/terminal-text.js'
+
+/** The relayed reads checked with their schema before the page gets them (a path, as after /app/api). */
+const CHECKED: readonly [RegExp, z.ZodType][] = [
+  [/^\/accounts$/, AccountListSchema],
+  [/^\/accounts\/[^/]+\/log$/, CloudLogViewSchema],
+]
 
 /** Largest body the page sends (a drive upload is the largest), bytes. */
 export const MAX_PAGE_BODY_BYTES = 8 * 1024 * 1024
@@ -214,6 +224,10 @@ export class PageApi {
     }
     const disposition = res.headers['content-disposition']
     if (disposition !== undefined) answer.disposition = disposition
+    const schema = res.status === 200 ? CHECKED.find(([pattern]) => pattern.test(path))?.[1] : undefined
+    const decoded = schema && decodeJson(schema, res.body)
+    if (decoded && !decoded.ok)
+      return refusal(502, 'BAD_ANSWER', `the broker answered GET /api${path} with what this console cannot read: ${decoded.reason}`)
     return answer
   }
 }

@@ -18,5 +18,9 @@ export const UploadStateSchema = z.strictObject({
 })
 export type UploadStateBody = z.infer<typeof UploadStateSchema>
 
-/** Every error the cloud's HTTP entry points answer with. */
-export const CloudErrorSchema = z.object({ error: z.string(), code: z.string() })
+/**
+ * Every error the cloud's HTTP entry points answer with; other fields an error carries pass unread. A3: `FROZEN` says
+ * when the cloud cleared the account's data (ms on the cloud's clock), as the change feed's `clearedAt` does once the
+ * account is back; optional, a cloud older than it does not send it.
+ */
+export const CloudErrorSchema = z.object({ error: z.string(), code: z.string(), clearedAt: z.number().int().nullable().optional() })

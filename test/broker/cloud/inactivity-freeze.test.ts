@@ -202,11 +202,16 @@ t.test('A3: a frozen account signed in again works, starts empty and says when i
   clock.advance(YEAR)
   // Find Device is not the cloud data the freeze cleared: a fix the phone sends while frozen is stored as before.
   await fix(2)
+  const { clearedAt } = cloud.broker.cloud.accounts.need('alice')
   t.match(
     await feed(0),
-    { status: 403, body: { code: 'FROZEN', error: /frozen after a year without activity and its cloud data cleared; sign in/ } },
-    'the phone is told the account is frozen',
+    {
+      status: 403,
+      body: { code: 'FROZEN', error: /frozen after a year without activity and its cloud data cleared; sign in/, clearedAt },
+    },
+    'the phone is told the account is frozen, and when its data was cleared: the value its feed says once the account is back',
   )
+  t.type(clearedAt, 'number')
   t.match((await consoleCli(cloud, 'accounts')).out, /\nalice .* FROZEN since /)
   const shown = (await consoleCli(cloud, 'account', 'alice')).out
   t.match(shown, /\nfrozen\s+since \d{4}-\d\d-\d\d, cloud data cleared\n/, 'the owner signs in and sees the account was frozen')

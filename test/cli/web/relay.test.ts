@@ -173,3 +173,44 @@ t.test('the broker away, or cutting its answer short: a 502 that says why', asyn
     })
   }
 })
+
+t.test('A3: the account views the page reads are checked with their schema; one it cannot read is a 502 naming the field', async (t) => {
+  const account = {
+    id: 'alice',
+    tier: 'free',
+    premiumUntil: null,
+    quotaBytes: 5e9,
+    usedBytes: 0,
+    binMs: 30 * 86_400_000,
+    lastActivityAt: 0,
+    lastActivity: 'sync',
+    freezesAt: null,
+    frozenAt: 0,
+    clearedAt: 0,
+    serviceOn: true,
+    serviceOffAt: null,
+    devices: ['phone-a'],
+  }
+  const good = JSON.stringify({ now: 1, accounts: [account] })
+  const { page } = await setup(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    // A broker of another version: the account list as it should be, the log's entries without their time.
+    if (req.url === '/api/accounts') res.end(good)
+    else
+      res.end(
+        JSON.stringify({
+          now: 1,
+          account: 'alice',
+          log: [{ seq: 1, account: 'alice', rule: 'inactivity-freeze', message: 'x', count: 1 }],
+        }),
+      )
+  })
+  const listed = await page('GET', '/app/api/accounts')
+  t.same([listed.status, listed.body], [200, good], 'one it reads goes through as it is')
+  const log = await page('GET', '/app/api/accounts/alice/log?limit=5')
+  t.equal(log.status, 502)
+  t.match(JSON.parse(log.body), {
+    code: 'BAD_ANSWER',
+    error: /^the broker answered GET \/api\/accounts\/alice\/log with what this console cannot read: .*log\[0\]\.at/,
+  })
+})
