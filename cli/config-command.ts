@@ -1,31 +1,19 @@
 /** `fakephone config ...`: check a daemon's config file before systemd starts it, list the environment overrides. */
 import { Command, Option } from 'commander'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
-import { basename } from 'node:path'
 import type { z } from 'zod'
 import { AGENT_CONFIG, type AgentConfig } from '../agent/config.js'
 import { BROKER_CONFIG, type BrokerConfig } from '../broker/config.js'
 import { agentFiles, brokerFiles } from './config-files.js'
+import { configKind, type ConfigKind as Kind } from './config-kind.js'
 import { ConfigError, envName, loadConfigWithOrigins, settings, type ConfigSpec } from '../common/config.js'
-import { UserError, type Io } from './io.js'
+import type { Io } from './io.js'
 import { table } from './render.js'
 import { forTerminal } from '../common/terminal-text.js'
 
-type Kind = 'broker' | 'agent'
 const SPECS: Record<Kind, ConfigSpec<z.ZodObject>> = { broker: BROKER_CONFIG, agent: AGENT_CONFIG }
 
 const kindOption = (what: string): Option => new Option('--kind <kind>', what).choices(['broker', 'agent'])
-
-/** `broker.json` is a broker config, `agent-kitchen.json` an agent's; anything else must say. */
-function kindOf(file: string, given: Kind | undefined): Kind {
-  if (given) return given
-  const name = basename(file)
-  if (name.includes('broker')) return 'broker'
-  if (name.includes('agent')) return 'agent'
-  throw new UserError(
-    `cannot tell whether ${forTerminal(file)} is a broker or an agent config from its name: add --kind broker or --kind agent`,
-  )
-}
 
 export function configCommand(io: Io): Command {
   const cmd = new Command('config').description(COMMAND_SUMMARIES.config.description)
@@ -35,9 +23,14 @@ export function configCommand(io: Io): Command {
       'check a config file with the FAKEPHONE_* environment applied as the daemon applies it: every problem with its key (exit ' +
         '1), or that it is valid',
     )
-    .addOption(kindOption('broker or agent (default: from the file name)'))
+    .addOption(
+      kindOption(
+        'broker or agent (default: from the file name when it holds "broker" or "agent", else from its keys: ' +
+          'one only an agent config has, like id or location, or only a broker config has, like mqttPort)',
+      ),
+    )
     .action(async (file: string, o: { kind?: Kind }) => {
-      const kind = kindOf(file, o.kind)
+      const kind = await configKind(file, o.kind, SPECS)
       // The environment the daemon would see overrides the file here exactly as it does there.
       const { config, origin } = await loadConfigWithOrigins(SPECS[kind], { file, env: io.env })
       // Then every file it names, as the daemon will use it: a missing owner key or secret is found now, not at the start.

@@ -173,6 +173,12 @@ async function fileLayer(file: string): Promise<Layer | string> {
   return { values: data, origins: new Map(allKeys(data).map((key) => [key, `${file}: ${key}`])) }
 }
 
+/** The top-level keys of a config file, or the one problem that stops it from being read as a config. */
+export async function configFileKeys(file: string): Promise<string[] | string> {
+  const layer = await fileLayer(file)
+  return typeof layer === 'string' ? layer : Object.keys(layer.values)
+}
+
 function envLayer(spec: ConfigSpec<z.ZodObject>, env: Env, problems: string[]): Layer {
   const layer: Layer = { values: {}, origins: new Map() }
   const known = new Map(settings(spec.schema).map((leaf) => [envName(spec.kind, leaf.path), leaf]))

@@ -60,12 +60,40 @@ t.test('config check: a valid file is said to be valid; a broken one gets every 
     `${fine}: a valid agent config\n`,
     '--kind when the name does not say',
   )
-  t.match(
-    (await run(['config', 'check', fine])).err,
-    /cannot tell whether .*phone\.json is a broker or an agent config from its name: add --kind/,
-  )
   t.match((await run(['config', 'check', join(dir, 'agent-none.json')])).err, /agent-none\.json: cannot read it: no such file \(ENOENT\)/)
 })
+
+t.test(
+  'config check tells an agent from a broker config by its keys when the name says neither; ambiguous: which kinds, and --kind',
+  async (t) => {
+    const dir = tempDir(t)
+    const pi = write(dir, 'pi.json', { id: 'kitchen-pi', dataDir: join(dir, 'phone'), interval: '10s' })
+    t.match(await run(['config', 'check', pi]), { code: 0, out: `${pi}: a valid agent config\n` }, 'agent keys: an agent config')
+    const laptop = write(dir, 'laptop.json', { dataDir: join(dir, 'cloud'), mqttPort: 0, httpPort: 0 })
+    t.match(await run(['config', 'check', laptop]), { code: 0, out: `${laptop}: a valid broker config\n` }, 'broker keys: a broker config')
+    const typo = write(dir, 'pi-typo.json', { id: 'kitchen-pi', intervall: '10s' })
+    t.match((await run(['config', 'check', typo])).err, /invalid agent config .*\n.*intervall: unknown setting; did you mean "interval"\?/s)
+    const both = write(dir, 'both.json', { id: 'kitchen-pi', mqttPort: 1883, dataDir: 'x' })
+    t.match(await run(['config', 'check', both]), {
+      code: 1,
+      err:
+        `error: cannot tell whether ${both} is a broker or an agent config: its name holds neither "broker" nor "agent" and it has ` +
+        'keys of both: mqttPort (broker) and id (agent); the kinds are broker and agent: add --kind broker or --kind agent\n',
+    })
+    const neither = write(dir, 'shared.json', { dataDir: 'x', logLevel: 'debug' })
+    t.match(await run(['config', 'check', neither]), {
+      code: 1,
+      err: /cannot tell whether .*shared\.json .* it has no key only one of them has .*: add --kind broker or --kind agent\n$/,
+    })
+    t.match(await run(['config', 'check', neither, '--kind', 'broker']), { code: 0, out: `${neither}: a valid broker config\n` })
+    t.match(await run(['config', 'check', join(dir, 'gone.json')]), {
+      code: 1,
+      err: /gone\.json: cannot read it: no such file \(ENOENT\)\n$/,
+    })
+    t.match(await run(['config', 'check', write(dir, 'list.json', [1])]), { code: 1, err: /list\.json: must hold one JSON object/ })
+    t.match((await run(['config', 'check', '--help'])).out, /else from its keys: one only an agent\s+config has/)
+  },
+)
 
 t.test('config check applies FAKEPHONE_* variables exactly as the daemon does', async (t) => {
   const dir = tempDir(t)
