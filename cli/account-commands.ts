@@ -17,7 +17,7 @@ import {
   type ListedAccount,
   type Tier,
 } from '../common/cloud/account-api.js'
-import type { AdvanceEffects } from '../broker/cloud/advance-effects.js'
+import { ClockAdvanceSchema, ClockViewSchema, type AdvanceEffects, type ClockView } from '../common/cloud/clock-api.js'
 import { formatBytes } from '../common/format-bytes.js'
 import { formatAge } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
@@ -98,12 +98,6 @@ export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number)
   return [...lines, ...history].join('\n') + '\n'
 }
 
-interface ClockView {
-  now: number
-  simulated: boolean
-  aheadMs: number
-}
-
 /**
  * The lead is shown to the nearest second: the cloud measures it against its own reading of real time a few
  * milliseconds apart, so after `clock advance 8d` it is 8d less a few ms, which whole units cut down to "7d 23h".
@@ -146,16 +140,14 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
     })
   const clock = cmd.command('clock').description("the cloud's time (see `clock advance` for simulated time)")
   clock.action(async () => {
-    const view = await (await api()).send<ClockView>('GET', '/api/clock')
+    const view = await (await api()).read(ClockViewSchema, 'GET', '/api/clock')
     print(view, renderClock(view))
   })
   clock
     .command('advance <duration>')
     .description('simulated time only: move the cloud clock forward, e.g. 73h or 7d, running every rule that falls due in order')
     .action(async (by: string) => {
-      const view = await (
-        await api()
-      ).send<ClockView & { from: number; fired: number; effects: AdvanceEffects }>('POST', '/api/clock/advance', { by })
+      const view = await (await api()).read(ClockAdvanceSchema, 'POST', '/api/clock/advance', { by })
       print(view, renderAdvance(view.from, view.now, view.effects))
     })
 }

@@ -10,7 +10,14 @@ import { askControl, type ControlRequest } from '../agent/control.js'
 import type { BackupStatus } from '../agent/backup/phone-backup.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatAge } from '../common/clock.js'
-import type { BackupView, PlanView, RetentionView } from '../common/cloud/backup-api.js'
+import {
+  BackupDeletedSchema,
+  BackupOneSchema,
+  ConsoleBackupListSchema,
+  type BackupView,
+  type PlanView,
+  type RetentionView,
+} from '../common/cloud/backup-api.js'
 import { UserError, type Io } from './io.js'
 import { plural, table } from './render.js'
 import { forTerminal, lineForTerminal, linesForTerminal } from '../common/terminal-text.js'
@@ -132,12 +139,7 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
     .command('backups <account>')
     .description("an account's backups: state (active / read-only / cleaning) with its dates, the backups, recent plans")
     .action(async (account: string) => {
-      const view = await (
-        await api()
-      ).send<{ now: number; retention: RetentionView; nextPlanAt: number | null; backups: BackupView[]; plans: PlanView[] }>(
-        'GET',
-        `/api/accounts/${encodeURIComponent(account)}/backups`,
-      )
+      const view = await (await api()).read(ConsoleBackupListSchema, 'GET', `/api/accounts/${encodeURIComponent(account)}/backups`)
       const next = view.nextPlanAt === null ? NO_PLAN : iso(view.nextPlanAt)
       print(
         view,
@@ -149,9 +151,7 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
     .command('show <id>')
     .description("a backup's manifest: parts, sizes, counts, when it was made")
     .action(async (id: string) => {
-      const view = await (
-        await api()
-      ).send<{ backup: BackupView; retention: RetentionView }>('GET', `/api/backups/${encodeURIComponent(id)}`)
+      const view = await (await api()).read(BackupOneSchema, 'GET', `/api/backups/${encodeURIComponent(id)}`)
       const b = view.backup
       print(
         view,
@@ -168,7 +168,7 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
     .command('delete <id>')
     .description('delete one backup for good (refused once backups are read-only)')
     .action(async (id: string) => {
-      const r = await (await api()).send<{ deleted: number; releasedBytes: number }>('DELETE', `/api/backups/${encodeURIComponent(id)}`)
+      const r = await (await api()).read(BackupDeletedSchema, 'DELETE', `/api/backups/${encodeURIComponent(id)}`)
       print(r, `Deleted backup ${id} (${r.releasedBytes} bytes freed); it cannot be recovered.\n`)
     })
   backup
@@ -180,9 +180,7 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
         throw new UserError(
           'from the console, backup off always deletes the data: add --delete-data to confirm (to keep it, turn backup off on the phone)',
         )
-      const r = await (
-        await api()
-      ).send<{ deleted: number; releasedBytes: number }>('DELETE', `/api/devices/${encodeURIComponent(device)}/backups`)
+      const r = await (await api()).read(BackupDeletedSchema, 'DELETE', `/api/devices/${encodeURIComponent(device)}/backups`)
       print(r, `Cloud backup of ${device} is off; ${plural(r.deleted, 'backup')} deleted (${r.releasedBytes} bytes freed), for good.\n`)
     })
 }

@@ -214,6 +214,16 @@ export class ConsoleClient {
    */
   async read<T>(schema: z.ZodType<T>, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
     const { status, answer } = await this.answerOf<unknown>(method, path, json)
+    return this.checked(schema, status, method, path, answer)
+  }
+
+  /** `bytes` whose JSON answer is checked against `schema` as `read` does (a drive upload's answer, D1). */
+  async readAfterBytes<T>(schema: z.ZodType<T>, method: 'POST' | 'PUT', path: string, body: Uint8Array): Promise<T> {
+    return this.checked(schema, 200, method, path, this.json(200, await this.bytes(method, path, body)))
+  }
+
+  /** `answer`, when `schema` reads it; else the ConsoleApiError that says what is wrong. */
+  private checked<T>(schema: z.ZodType<T>, status: number, method: string, path: string, answer: unknown): T {
     const decoded = decodeValue(schema, answer)
     if (!decoded.ok)
       throw new ConsoleApiError(
@@ -231,15 +241,18 @@ export class ConsoleClient {
   ): Promise<{ status: number; answer: T }> {
     const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json))
     const { status, body: bytes } = await this.call(method, path, body, body === undefined ? undefined : 'application/json')
-    const text = bytes.toString()
-    let answer: T & { error: string; code?: unknown }
+    const answer = this.json(status, bytes) as T & { error: string; code?: unknown }
+    if (status >= 300) throw this.refused(status, answer.error, answer.code)
+    return { status, answer }
+  }
+
+  /** An answer's body read as JSON; one that is not JSON says the broker did not answer like one. */
+  private json(status: number, bytes: Buffer): unknown {
     try {
-      answer = JSON.parse(text) as T & { error: string; code?: unknown }
+      return JSON.parse(bytes.toString())
     } catch {
       throw new ConsoleApiError(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
     }
-    if (status >= 300) throw this.refused(status, answer.error, answer.code)
-    return { status, answer }
   }
 
   /**

@@ -15,7 +15,7 @@ import type { DriveListing, SyncReport } from '../agent/drive/phone-drive.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../common/format-bytes.js'
 import { saveFile } from '../common/save-file.js'
-import type { DriveFile } from '../common/cloud/drive-api.js'
+import { DriveFileReplySchema, DriveListSchema, DriveShareSchema, DriveTokenSchema, type DriveFile } from '../common/cloud/drive-api.js'
 import type { Io } from './io.js'
 import { plural, table } from './render.js'
 import { UserError } from './io.js'
@@ -45,7 +45,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .command('list <account>')
     .description("the account's drive files")
     .action(async (account: string) => {
-      const { files } = await (await api()).send<{ files: DriveFile[] }>('GET', path(account, '/files'))
+      const { files } = await (await api()).read(DriveListSchema, 'GET', path(account, '/files'))
       print({ files }, renderDriveFiles(files))
     })
   cmd
@@ -56,8 +56,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .action(async (account: string, file: string, o: { name?: string; folder: string }) => {
       const bytes = await readLocal(file)
       const query = `?name=${encodeURIComponent(o.name ?? basename(file))}&folder=${encodeURIComponent(o.folder)}`
-      const answer = await (await api()).bytes('POST', path(account, `/files${query}`), bytes)
-      const { file: stored } = JSON.parse(answer.toString()) as { file: DriveFile }
+      const { file: stored } = await (await api()).readAfterBytes(DriveFileReplySchema, 'POST', path(account, `/files${query}`), bytes)
       print(stored, `Uploaded ${forTerminal(stored.name)} (${formatBytes(stored.size)}) as ${stored.id}.\n`)
     })
   cmd
@@ -67,7 +66,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
       const client = await api()
       const bytes = await client.bytes('GET', path(account, `/files/${encodeURIComponent(id)}/content`))
       // Checked against the SHA-256 the drive lists it with, then saved whole or not at all (save-file.ts).
-      const { files } = await client.send<{ files: DriveFile[] }>('GET', path(account, '/files'))
+      const { files } = await client.read(DriveListSchema, 'GET', path(account, '/files'))
       const sha256 = createHash('sha256').update(bytes).digest('hex')
       if (files.find((f) => f.id === id)?.sha256 !== sha256)
         throw new UserError(
@@ -80,9 +79,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .command('share <account> <id>')
     .description('a public download link for a drive file, until revoked')
     .action(async (account: string, id: string) => {
-      const link = await (
-        await api()
-      ).send<{ url: string; token: string }>('POST', path(account, `/files/${encodeURIComponent(id)}/shares`), {})
+      const link = await (await api()).read(DriveShareSchema, 'POST', path(account, `/files/${encodeURIComponent(id)}/shares`), {})
       print(link, `${link.url}\n(revoke with: console drive unshare ${account} ${link.token})\n`)
     })
   const revoke = (name: string, what: string, under: string, done: string): void => {
@@ -99,7 +96,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .command('delete <account> <id>')
     .description('delete a drive file')
     .action(async (account: string, id: string) => {
-      const { file } = await (await api()).send<{ file: DriveFile }>('DELETE', path(account, `/files/${encodeURIComponent(id)}`))
+      const { file } = await (await api()).read(DriveFileReplySchema, 'DELETE', path(account, `/files/${encodeURIComponent(id)}`))
       print(file, `Deleted ${forTerminal(file.name)}.\n`)
     })
   cmd
@@ -107,7 +104,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
     .description("issue a drive SDK token for a third-party app (shown once; send it as 'Authorization: Bearer TOKEN')")
     .requiredOption('--app <name>', 'the app it is for')
     .action(async (account: string, o: { app: string }) => {
-      const token = await (await api()).send<{ id: string; token: string }>('POST', path(account, '/tokens'), { app: o.app })
+      const token = await (await api()).read(DriveTokenSchema, 'POST', path(account, '/tokens'), { app: o.app })
       print(
         token,
         `${token.token}\nSDK token ${token.id} for ${o.app}; it is not shown again (revoke with: console drive revoke-token ` +

@@ -10,6 +10,7 @@ import type { Command } from 'commander'
 import type { ConsoleClient } from './console-client.js'
 import { utcDate } from '../common/clock.js'
 import type { AccountRetirement, RetirementStatus } from '../broker/cloud/retirement-plan.js'
+import { AccountDeadlineSchema, RetirementStatusSchema } from '../common/cloud/account-api.js'
 import { formatAge } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
 import { table } from './render.js'
@@ -75,7 +76,7 @@ export function addRetirementCommands(cmd: Command, io: Io, api: () => Promise<C
     .command('status')
     .description('the phase now, the next one and when, and every account: its deadline, access, migration and purge date')
     .action(async () => {
-      const status = await (await api()).send<RetirementStatus>('GET', '/api/service')
+      const status = await (await api()).read(RetirementStatusSchema, 'GET', '/api/service')
       print(status, renderRetirement(status))
     })
   service
@@ -96,7 +97,8 @@ export function addRetirementCommands(cmd: Command, io: Io, api: () => Promise<C
       if (o.account !== undefined || o.deadline !== undefined) {
         if (o.account === undefined || o.deadline === undefined) throw new UserError('--account and --deadline go together')
         if (planFlags.some((f) => f !== undefined)) throw new UserError("give either the plan's four dates or --account with --deadline")
-        const { account } = await client.send<{ account: AccountRetirement }>(
+        const { account } = await client.read(
+          AccountDeadlineSchema,
           'PUT',
           `/api/service/retirement/accounts/${encodeURIComponent(o.account)}`,
           { deadline: o.deadline },
@@ -106,7 +108,7 @@ export function addRetirementCommands(cmd: Command, io: Io, api: () => Promise<C
       if (planFlags.some((f) => f === undefined)) {
         throw new UserError('the plan needs all four dates: --announce, --sync-off, --migration-deadline and --shutdown')
       }
-      const status = await client.send<RetirementStatus>('PUT', '/api/service/retirement', {
+      const status = await client.read(RetirementStatusSchema, 'PUT', '/api/service/retirement', {
         announce: o.announce,
         syncOff: o.syncOff,
         migrationDeadline: o.migrationDeadline,

@@ -141,7 +141,7 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
     .action(async (account: string, o: { category?: string }) => {
       const only = o.category === undefined ? undefined : categoryArg(o.category)
       const query = only === undefined ? '' : `?category=${only}`
-      const view = ItemsViewSchema.parse(await (await api()).send('GET', `${path(account, 'items')}${query}`))
+      const view = await (await api()).read(ItemsViewSchema, 'GET', `${path(account, 'items')}${query}`)
       print(view, renderItems(view, only))
     })
   cmd
@@ -149,14 +149,14 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
     .description('delete a cloud item (ID as `items` lists it, with or without CATEGORY/): it goes to recently deleted')
     .action(async (account: string, category: string, id: string) => {
       const c = categoryArg(category)
-      const { item } = ItemReplySchema.parse(await (await api()).send('DELETE', path(account, 'items', c, itemIdArg(c, id))))
+      const { item } = await (await api()).read(ItemReplySchema, 'DELETE', path(account, 'items', c, itemIdArg(c, id)))
       print(item, `${item.category}/${item.id} moved to recently deleted\n`)
     })
   cmd
     .command('bin <account>')
     .description('recently deleted: each entry with the days it has left')
     .action(async (account: string) => {
-      const view = BinViewSchema.parse(await (await api()).send('GET', path(account, 'bin')))
+      const view = await (await api()).read(BinViewSchema, 'GET', path(account, 'bin'))
       print(view, renderBin(view))
     })
   cmd
@@ -164,7 +164,7 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
     .description('bring an entry back from recently deleted; the phones pull it again')
     .action(async (account: string, category: string, id: string) => {
       const c = categoryArg(category)
-      const { item } = ItemReplySchema.parse(await (await api()).send('POST', path(account, 'bin', c, itemIdArg(c, id), 'restore')))
+      const { item } = await (await api()).read(ItemReplySchema, 'POST', path(account, 'bin', c, itemIdArg(c, id), 'restore'))
       print(item, `${item.category}/${item.id} restored\n`)
     })
   cmd
@@ -172,7 +172,7 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
     .description('delete an entry from recently deleted: gone for good, nothing brings it back')
     .action(async (account: string, category: string, id: string) => {
       const c = categoryArg(category)
-      const { purged } = PurgedSchema.parse(await (await api()).send('DELETE', path(account, 'bin', c, itemIdArg(c, id))))
+      const { purged } = await (await api()).read(PurgedSchema, 'DELETE', path(account, 'bin', c, itemIdArg(c, id)))
       print(purged, `${purged.category}/${purged.id} deleted for good (${formatBytes(purged.size)} freed)\n`)
     })
 }

@@ -13,6 +13,7 @@
 import { z } from 'zod'
 import { SimulatedClock, parseDuration } from '../../common/clock.js'
 import { AdvanceWatch } from './advance-effects.js'
+import type { ClockAdvance, ClockView } from '../../common/cloud/clock-api.js'
 import type { CloudParts } from './cloud-data.js'
 import type { AccountRetirement } from './retirement-plan.js'
 import { HttpError, intParam } from '../http/router.js'
@@ -82,11 +83,12 @@ export function addAccountRoutes(parts: CloudParts, retirement: (account: string
       () => (fired = clock.advance(ms)),
       () => clock.now(),
     )
-    return { status: 200, body: { ...clockView(parts), from, fired, effects } }
+    const body: ClockAdvance = { ...clockView(parts), from, fired, effects }
+    return { status: 200, body }
   })
 }
 
-function clockView(parts: CloudParts): { now: number; simulated: boolean; aheadMs: number } {
+function clockView(parts: CloudParts): ClockView {
   const { clock } = parts
   return { now: clock.now(), simulated: clock instanceof SimulatedClock, aheadMs: clock instanceof SimulatedClock ? clock.ahead : 0 }
 }

@@ -8,19 +8,12 @@
  * another process added) and a cron schedule fires when nothing is planned,
  * so an empty cloud counted 28 timers in 7 days with nothing done.
  */
+import type { AdvanceEffects } from '../../common/cloud/clock-api.js'
 import type { Db } from '../db.js'
 import { pluck } from '../db.js'
 
-/** What fell due and did something between `from` and `now` of an advance. */
-export interface AdvanceEffects {
-  /** The cloud log's new entries, by rule, in the order they first came. */
-  log: { rule: string; entries: number }[]
-  /** The accounts those entries are about, by name. */
-  accounts: string[]
-  commandsExpired: number
-  notificationsQueued: number
-  notificationsExpired: number
-}
+/** What fell due and did something between `from` and `now` of an advance; its schema is the console's (common/cloud/clock-api.ts). */
+export type { AdvanceEffects }
 
 export class AdvanceWatch {
   private readonly sql

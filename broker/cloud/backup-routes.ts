@@ -13,7 +13,7 @@
  *   DELETE /api/backups/:id                        delete one backup (refused while read-only)
  *   DELETE /api/devices/:device/backups            B4 from the console: backup off for the device, its backups deleted
  */
-import { PlanFailedSchema, RegisterBackupSchema, type BackupView } from '../../common/cloud/backup-api.js'
+import { PlanFailedSchema, RegisterBackupSchema, type BackupView, type ConsoleBackupList } from '../../common/cloud/backup-api.js'
 import type { Backups } from './backups.js'
 import type { CloudParts } from './cloud-data.js'
 import { HttpError } from '../http/router.js'
@@ -66,18 +66,16 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
 
   router.add('GET', '/api/accounts/:account/backups', ['console'], (ctx) => {
     const { id: account, serviceOffAt, frozenAt } = accounts.need(ctx.params.account as string)
-    return {
-      status: 200,
-      body: {
-        now: clock.now(),
-        account,
-        retention: retention.view(account),
-        // B2: the schedule plans nothing for an account whose cloud service is off (or that is frozen, A3).
-        nextPlanAt: serviceOffAt === null && frozenAt === null ? plans.nextRun() : null,
-        backups: store.list(account),
-        plans: plans.list(account),
-      },
+    const body: ConsoleBackupList = {
+      now: clock.now(),
+      account,
+      retention: retention.view(account),
+      // B2: the schedule plans nothing for an account whose cloud service is off (or that is frozen, A3).
+      nextPlanAt: serviceOffAt === null && frozenAt === null ? plans.nextRun() : null,
+      backups: store.list(account),
+      plans: plans.list(account),
     }
+    return { status: 200, body }
   })
   router.add('GET', '/api/backups/:id', ['console'], (ctx) => one(need(ctx.params.id as string)))
   router.add('GET', '/api/backups/:id/package', ['console'], (ctx) => {

@@ -4,18 +4,19 @@
  * a duration from now on the cloud's clock (`7d`), or an ISO date or time.
  */
 import type { z } from 'zod'
-import { type ACCESS, PHASES, type AccountRetirementSchema } from '../../common/cloud/account-api.js'
+import {
+  type ACCESS,
+  PHASES,
+  type AccountRetirementSchema,
+  type RetirementPlanSchema,
+  type RetirementStatusSchema,
+} from '../../common/cloud/account-api.js'
 import { parseDuration } from '../../common/clock.js'
 import { HttpError } from '../http/router.js'
 import { quoted } from '../../common/terminal-text.js'
 
-export interface RetirementPlan {
-  announceAt: number
-  syncOffAt: number
-  deadlineAt: number
-  shutdownAt: number
-  createdAt: number
-}
+/** The plan's four dates; its schema is the console client's (common/cloud/account-api.ts). */
+export type RetirementPlan = z.infer<typeof RetirementPlanSchema>
 
 /** The phases in order; `in-service` is a cloud with no retirement plan. */
 export { PHASES }
@@ -36,14 +37,8 @@ export type Access = (typeof ACCESS)[number]
 /** An account's place in the retirement; its schema is the console client's (common/cloud/account-api.ts). */
 export type AccountRetirement = z.infer<typeof AccountRetirementSchema>
 
-export interface RetirementStatus {
-  now: number
-  plan: RetirementPlan | null
-  phase: Phase
-  /** The next phase of the service and when it starts. */
-  next: { phase: Phase; at: number } | null
-  accounts: AccountRetirement[]
-}
+/** The service's retirement as the console reads it (GET /api/service); its schema is the console client's. */
+export type RetirementStatus = z.infer<typeof RetirementStatusSchema>
 
 /** The dates as given: ISO dates or times, durations from now on the cloud's clock (`7d`), or `now`. */
 export interface PlanInput {

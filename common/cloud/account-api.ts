@@ -2,7 +2,8 @@
  * The console's account views (A1-A3, M1), as the cloud answers them and
  * the console client parses them; documented in docs/CONTRACT.md ("Console
  * API"): `GET /api/accounts`, `GET /api/accounts/<id>`, `PUT
- * /api/accounts/<id>/membership` and `GET /api/accounts/<id>/log`. The
+ * /api/accounts/<id>/membership` and `GET /api/accounts/<id>/log`; the service's retirement (M1): `GET
+ * /api/service`, `PUT /api/service/retirement[/accounts/<id>]`. The
  * broker's AccountView is this schema's type, so the two cannot drift apart.
  * Objects are not strict: a newer cloud may add a field, an older client
  * leaves it.
@@ -64,6 +65,24 @@ export const AccountRetirementSchema = z.object({
   /** Once purged: what the purge deleted (how many of each kind) and what the cloud keeps, as its cloud-log entry says. */
   purged: z.string().nullable(),
 })
+
+/** M1: the retirement plan's four dates, as the console set them, and when it was set. */
+export const RetirementPlanSchema = z.object({ announceAt: time, syncOffAt: time, deadlineAt: time, shutdownAt: time, createdAt: time })
+
+/**
+ * M1: `GET /api/service` and `PUT /api/service/retirement`: the phase now, the next one and when, every account's place.
+ * The broker's RetirementStatus is this schema's type.
+ */
+export const RetirementStatusSchema = z.object({
+  now: time,
+  plan: RetirementPlanSchema.nullable(),
+  phase: z.enum(PHASES),
+  /** The next phase of the service and when it starts. */
+  next: z.object({ phase: z.enum(PHASES), at: time }).nullable(),
+  accounts: z.array(AccountRetirementSchema),
+})
+/** M1: `PUT /api/service/retirement/accounts/<id>`: the account's place with its own deadline. */
+export const AccountDeadlineSchema = z.object({ now: time, account: AccountRetirementSchema })
 
 /** An account as `GET /api/accounts` lists it: with its place in the service's retirement (M1), null while no plan is set. */
 export const ListedAccountSchema = AccountViewSchema.extend({ retirement: AccountRetirementSchema.nullable().optional() })

@@ -2,7 +2,8 @@
  * Cloud backup's contract (B1-B4), used by the phone and the cloud alike and
  * documented in docs/CONTRACT.md ("Cloud backup"): the package format, its
  * manifest, the plan the cloud sends on `fp/v1/<device>/plan`, and the HTTP
- * bodies of the device and console routes.
+ * bodies of the device and console routes (the console reads its answers with
+ * these schemas too).
  */
 import { z } from 'zod'
 
@@ -133,3 +134,18 @@ export const PlanViewSchema = z.strictObject({
   updatedAt: z.number(),
 })
 export type PlanView = z.infer<typeof PlanViewSchema>
+
+/**
+ * B2, B3: `GET /api/accounts/<id>/backups`, the console's view of an account's backups: their state with its dates, when
+ * the schedule plans the next one (null while it plans none), the backups and the recent plans. The broker's answer is
+ * this schema's type. (The console's one backup is BackupOneSchema, a deletion BackupDeletedSchema.)
+ */
+export const ConsoleBackupListSchema = z.object({
+  now: z.number(),
+  account: z.string(),
+  retention: RetentionViewSchema,
+  nextPlanAt: z.number().nullable(),
+  backups: z.array(BackupViewSchema),
+  plans: z.array(PlanViewSchema),
+})
+export type ConsoleBackupList = z.infer<typeof ConsoleBackupListSchema>

@@ -4,15 +4,11 @@
  * clear error that names what is wrong, not a table of half-read values.
  */
 import t from 'tap'
-import { once } from 'node:events'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { ManualClock } from '../../common/clock.js'
 import { AccountListSchema, AccountOneSchema } from '../../common/cloud/account-api.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
+import { otherVersionBroker } from '../fixtures/http.js'
 
 t.test(
   'A3, A1: `console accounts` and `console account` read a real broker, a frozen account with its clearing too (the view as ' +
@@ -36,22 +32,12 @@ t.test(
 )
 
 t.test('A3: an account list this console cannot read is refused with what is wrong; nothing half-read is shown', async (t) => {
-  // A real HTTP server on loopback (an OS-chosen port) that answers like a broker of another version: no quota fields.
-  const server = createServer((req, res) => {
-    const body =
-      req.url === '/api/accounts'
-        ? { now: 0, accounts: [{ id: 'alice', tier: 'free', lastActivity: 'sync', devices: ['phone-a'] }] }
-        : { now: 0, account: { id: 'alice', tier: 'gold' } }
-    res.writeHead(200, { 'content-type': 'application/json' })
-    res.end(JSON.stringify(body))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => server.close())
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const tokenFile = join(t.testdir(), 'console.token')
-  writeFileSync(tokenFile, 'a-token\n')
-  const api = ['console', '--api', url, '--token-file', tokenFile]
+  // A broker of another version: no quota fields.
+  const { url, console: api } = await otherVersionBroker(t, (_method, path) =>
+    path === '/api/accounts'
+      ? { now: 0, accounts: [{ id: 'alice', tier: 'free', lastActivity: 'sync', devices: ['phone-a'] }] }
+      : { now: 0, account: { id: 'alice', tier: 'gold' } },
+  )
 
   const listed = await run([...api, 'accounts'])
   t.equal(listed.code, 1, 'it fails')
