@@ -238,6 +238,31 @@ t.test('bad option values are refused with the reason, before anything runs', as
   }
 })
 
+t.test("F1 a console --api that is not the broker's HTTP address says which to give, not Node's stack trace", async (t) => {
+  // The broker prints both addresses ("Broker on mqtt://127.0.0.1:N and http://127.0.0.1:M"): the MQTT one, a ws:// one
+  // and a bare HOST:PORT were taken as given, and the first request died with "fatal: TypeError [ERR_INVALID_PROTOCOL]".
+  const said = (instead: string): string =>
+    `must be the broker's HTTP address: ${instead} (the broker says it at start: "Broker on mqtt://… and http://…")\n`
+  for (const [api, instead] of [
+    ['mqtt://127.0.0.1:37889', 'that is the MQTT address; the console talks to the HTTP one, http://127.0.0.1:HTTP-PORT'],
+    ['ws://127.0.0.1:39653/mqtt', 'that is MQTT over WebSocket; the console talks to http://127.0.0.1:39653'],
+    ['127.0.0.1:39653', 'give it as http://127.0.0.1:39653'],
+    ['localhost:39653/', 'give it as http://localhost:39653'],
+    ['https://127.0.0.1:39653', 'the broker serves plain HTTP, http://HOST:PORT'],
+    ['the-broker', 'http://HOST:PORT'],
+  ]) {
+    for (const argv of [
+      ['console', '--api', api, 'devices'],
+      ['console', '--api', 'http://127.0.0.1:1', 'migrate', 'a', '--to', api, '--to-token-file', 'f', '--job', 'j'],
+      ['fleet', 'run', '--count', '1', '--api', api],
+    ]) {
+      const r = await run(argv)
+      t.equal(r.code, 1, argv.join(' '))
+      t.equal(r.err, `error: option '${argv.includes('--to') ? '--to' : '--api'} <url>' argument '${api}' is invalid. ${said(instead)}`)
+    }
+  }
+})
+
 t.test(
   'device add refuses an account name the rule refuses, naming the rule, before the data directory or keys folder is touched',
   async (t) => {
