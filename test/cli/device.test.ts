@@ -243,14 +243,15 @@ t.test("F1 a console --api that is not the broker's HTTP address says which to g
   // and a bare HOST:PORT were taken as given, and the first request died with "fatal: TypeError [ERR_INVALID_PROTOCOL]".
   const said = (instead: string): string =>
     `must be the broker's HTTP address: ${instead} (the broker says it at start: "Broker on mqtt://… and http://…")\n`
-  for (const [api, instead] of [
+  const refused: [string, string][] = [
     ['mqtt://127.0.0.1:37889', 'that is the MQTT address; the console talks to the HTTP one, http://127.0.0.1:HTTP-PORT'],
     ['ws://127.0.0.1:39653/mqtt', 'that is MQTT over WebSocket; the console talks to http://127.0.0.1:39653'],
     ['127.0.0.1:39653', 'give it as http://127.0.0.1:39653'],
     ['localhost:39653/', 'give it as http://localhost:39653'],
     ['https://127.0.0.1:39653', 'the broker serves plain HTTP, http://HOST:PORT'],
     ['the-broker', 'http://HOST:PORT'],
-  ]) {
+  ]
+  for (const [api, instead] of refused) {
     for (const argv of [
       ['console', '--api', api, 'devices'],
       ['console', '--api', 'http://127.0.0.1:1', 'migrate', 'a', '--to', api, '--to-token-file', 'f', '--job', 'j'],
