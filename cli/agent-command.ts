@@ -21,6 +21,7 @@ import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { sayConnection, startUpLines } from './agent-screen.js'
+import { besideConfig } from './config-paths.js'
 import { checked, duration, fraction, hostPort, latLon, publicKeyFile } from './options.js'
 import { forTerminal } from '../common/terminal-text.js'
 
@@ -181,7 +182,13 @@ export function agentCommand(io: Io): Command {
       const log = logger(io, config.logLevel).child({ module: 'agent', device: config.id })
       // On a terminal, as the log is human-readable there (cli/logger.ts): what starts, then whether it connected.
       if (io.tty === true) io.err(startUpLines(config))
-      const running = await startAgent(config, io, log)
+      const running = await startAgent(config, io, log).catch((err: unknown) => {
+        // A secret or owner key missing where a relative path in the config file points: said as `config check` says it.
+        const from = o.config
+        const hint =
+          from === undefined ? '' : [config.secretFile, config.ownerKey].map((f) => (f ? besideConfig(f, from) : '')).find(Boolean)
+        throw hint ? new UserError(`${(err as Error).message}${hint}`) : err
+      })
       const quiet = io.tty === true ? sayConnection(io, running.agent, config) : () => {}
       await serveUntilAborted(io, log, `phone ${config.id} running`, () => {
         quiet()
