@@ -8,7 +8,7 @@ import { AGENT_CONFIG, AgentConfigSchema, channelUrls, NO_PUSH_WHY, type AgentCo
 import { GpsdSource } from '../agent/gpsd.js'
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource } from '../agent/location.js'
 import { readDeviceSecret } from '../agent/secret.js'
-import { loadConfig } from '../common/config.js'
+import { loadConfigWithOrigins } from '../common/config.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import { SmallFileError } from '../common/small-file.js'
@@ -178,8 +178,14 @@ export function agentCommand(io: Io): Command {
     )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
     .action(async (o: { config?: string }) => {
-      const config = await loadConfig(AGENT_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, AGENT_FLAGS) })
+      const { config, notes } = await loadConfigWithOrigins(AGENT_CONFIG, {
+        file: o.config,
+        env: io.env,
+        flags: givenFlags(cmd, AGENT_FLAGS),
+      })
       const log = logger(io, config.logLevel).child({ module: 'agent', device: config.id })
+      // Said before it starts: `"interval": 30` runs, a heartbeat every 30 ms, but the log says it was not 30 seconds (F1).
+      for (const note of notes) log.warn(note)
       // On a terminal, as the log is human-readable there (cli/logger.ts): what starts, then whether it connected.
       if (io.tty === true) io.err(startUpLines(config))
       const running = await startAgent(config, io, log).catch((err: unknown) => {
