@@ -358,8 +358,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   /** While the data channel waits to retry: whether the broker refused this device, and the last failure's words (null: unsaid). */
-  get dataChannelFailure(): { refused: boolean; failure: string | null } {
-    return { refused: this.link.credentialsRefused, failure: this.link.failure }
+  get dataChannelFailure(): { refused: boolean; notMqtt: boolean; failure: string | null } {
+    return { refused: this.link.credentialsRefused, notMqtt: this.link.answersNotMqtt, failure: this.link.failure }
   }
 
   /** The cloud-service switch alone (see `dataChannelState`). */

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { DEFAULT_BACKOFF } from '../../common/backoff.js'
 import { ManualClock, SystemClock } from '../../common/clock.js'
-import { REFUSED_WHY } from '../../common/mqtt.js'
+import { NOT_MQTT_WHY, REFUSED_WHY } from '../../common/mqtt.js'
 import { OwnerKeys } from '../../common/signing.js'
 import { assertBuilt, cliCommand, spawnCli } from '../fixtures/child.js'
 import { deviceOnDisk, startCloud, type Cloud } from '../fixtures/cloud.js'
@@ -145,6 +145,31 @@ t.test('on a terminal: why not connected -- nothing listening, a wrong secret', 
       'every 30 s at the slowest\n',
   )
   t.equal(await refused.stop(), 0)
+})
+
+t.test('F1 the broker URL given the HTTP port: said once that it looks like an HTTP port, not retried in silence', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const { base } = await phoneOf(t, cloud)
+  // The hobbyist's slip: the HTTP port the broker printed, in an mqtt:// URL. It answers `HTTP/1.1 400`, read as a PUBACK.
+  const httpAsMqtt = cloud.apiUrl.replace('http://', 'mqtt://')
+  const agent = onTerminal(t, [...base, '--broker', httpAsMqtt], clock)
+  const warned = await agent.logs.waitFor((l) => /^mqtt(:| disconnected)/.test(l.msg))
+  if (!t.equal(warned.msg, `mqtt: ${httpAsMqtt} does not answer in MQTT: ${NOT_MQTT_WHY}`)) return
+  t.equal(warned.level, 40, 'a warning')
+  t.match(warned, { err: /^Invalid header flag bits/ })
+  await agent.said('Not connected')
+  t.match(
+    agent.err(),
+    `\nNot connected: ${httpAsMqtt} does not answer in MQTT (Invalid header flag bits, must be 0x0 for puback packet): this ` +
+      'looks like an HTTP port: give the MQTT port instead (the broker prints `Broker on mqtt://HOST:N and http://HOST:M` at its start)\n',
+  )
+  // The retries after it are info lines, and the terminal says nothing new: one warning, not one per retry.
+  clock.advance(DEFAULT_BACKOFF.capMs)
+  await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 2)
+  t.equal(agent.logs.lines.filter((l) => l.level === 40 && /MQTT/.test(l.msg)).length, 1, 'warned once')
+  t.equal(agent.err().split('Not connected').length, 2, 'the terminal said it once')
+  t.equal(await agent.stop(), 0)
 })
 
 /** Resolves with the log line of `channel`'s retry number `attempt` after a refusal ('mqtt' or 'push'). */
