@@ -39,7 +39,7 @@ import { PhoneDrive } from './drive/phone-drive.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock } from '../common/clock.js'
 import { lazyChild, type Logger } from '../common/log.js'
-import { MqttLink, type LinkState } from '../common/mqtt.js'
+import { MqttLink, NOT_MQTT_WHY, type LinkState } from '../common/mqtt.js'
 import { Battery, type BatteryModel } from './battery.js'
 import { CommandExecutor } from './executor.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
@@ -122,6 +122,8 @@ export interface AgentStatus {
   dataChannel: LinkState
   /** Present (true) while the broker refuses this device's id or secret: the data channel retries in vain until fixed. */
   dataChannelRefused?: true
+  /** Present while the data channel waits to retry: since when it has failed and why, as `phone status` says it. */
+  dataChannelWaiting?: { since: number; why: string | null }
   cloudService: boolean
   findDevice: boolean
   network: Network
@@ -362,6 +364,15 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     return { refused: this.link.credentialsRefused, notMqtt: this.link.answersNotMqtt, failure: this.link.failure }
   }
 
+  /** While the data channel waits to retry: since when, and the last failure's words (an HTTP port said as such). */
+  private dataChannelWaiting(): Pick<AgentStatus, 'dataChannelWaiting'> {
+    if (this.dataChannelState !== 'waiting') return {}
+    const { notMqtt, failure } = this.dataChannelFailure
+    // A waiting link has failed at least once since it last connected: it knows since when.
+    const since = this.link.waitingSince as number
+    return { dataChannelWaiting: { since, why: notMqtt ? `${failure as string}: ${NOT_MQTT_WHY}` : failure } }
+  }
+
   /** The cloud-service switch alone (see `dataChannelState`). */
   get cloudServiceOn(): boolean {
     return this.settings.value.cloudService
@@ -373,6 +384,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       id: this.opts.id,
       dataChannel: this.dataChannelState,
       ...(this.channelOpened && this.link.credentialsRefused ? { dataChannelRefused: true as const } : {}),
+      ...this.dataChannelWaiting(),
       cloudService: settings.cloudService,
       findDevice: settings.findDevice,
       network: settings.network,

@@ -130,6 +130,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private warnedRefused = false
   /** True while the retry now waiting follows the broker's refusal of the credentials (`phone status` says so). */
   private refusedNow = false
+  /** When the first retry of this run of failures was planned (the link's clock), ms; null while connected or never failed. */
+  private waitingSinceNow: number | null = null
   /** True while the retry now waiting follows a server whose first bytes were not MQTT (an HTTP port). */
   private notMqttNow = false
   /** Why the connection the retry now waiting follows failed, as its log line said (null: closed without an error). */
@@ -152,6 +154,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       this.refusedNow = false
       this.notMqttNow = false
       this.failureNow = null
+      this.waitingSinceNow = null
       this.setState('connected')
       this.emit('connect')
     })
@@ -171,6 +174,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   /** Whether the last connection failed because the broker refused the device id or secret (until one succeeds). */
   get credentialsRefused(): boolean {
     return this.refusedNow
+  }
+
+  /** Since when (the link's clock, ms) the link has failed to connect, retry after retry; null once connected. */
+  get waitingSince(): number | null {
+    return this.waitingSinceNow
   }
 
   /** Whether the last connection failed because the server's first bytes were not MQTT (until one succeeds). */
@@ -225,6 +233,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (this.stateNow !== 'off') return
     this.opened = true
     this.retry.reset()
+    // A run of failures before the pause is over: the next one starts its own "since".
+    this.waitingSinceNow = null
     this.setState('connecting')
     this.client.reconnect()
   }
@@ -269,6 +279,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.refusedNow = this.refused
     this.failureNow = this.lastError
     this.notMqttNow = this.notMqtt
+    this.waitingSinceNow ??= this.opts.clock.now()
     this.setState('waiting')
     const fields = { err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
     if (this.notMqtt && !this.warnedNotMqtt) {
