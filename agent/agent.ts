@@ -448,8 +448,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     return this.status()
   }
 
-  /** The user types the PIN on the lock screen. */
+  /** The user types the PIN on the lock screen; with no lock screen there is nothing to type it into (F2). */
   async unlock(pin: string): Promise<AgentStatus> {
+    // Said before the PIN is checked: "wrong PIN" on a phone that was never locked sent a user looking for the right one.
+    if (this.settings.value.lock === null) throw new FakephoneError('NOT_LOCKED', 'the screen is not locked: nothing to unlock')
     if (pin !== this.settings.value.pin) throw new FakephoneError('WRONG_PIN', 'wrong PIN')
     await this.settings.update({ lock: null })
     return this.status()
