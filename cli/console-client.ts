@@ -42,13 +42,14 @@ export interface ApiAnswer {
 }
 
 /**
- * Said when the address took the connection but no HTTP came back: the broker's MQTT port closes a connection whose
- * first bytes are not MQTT, which Node calls "socket hang up"; "is the broker running?" sent a user whose broker ran
- * to look for the wrong fault.
+ * Said when the address took the connection but no HTTP came back, and never has to this client: the broker's MQTT port
+ * closes a connection whose first bytes are not MQTT, which Node calls "socket hang up"; "is the broker running?" sent
+ * a user whose broker ran to look for the wrong fault. An address that answered in HTTP before is HTTP: a cut there (a
+ * broker stopping, a proxy dropping connections) keeps the usual hint.
  */
 const NOT_HTTP_HINT =
-  ': it took the connection but did not answer in HTTP, so this is probably the MQTT port; give the HTTP port the broker ' +
-  'printed at its start (`Broker on mqtt://HOST:N and http://HOST:M`)'
+  ': it took the connection but gave no HTTP answer; if the broker is running, this is probably its MQTT port: give the ' +
+  'HTTP port the broker printed at its start (`Broker on mqtt://HOST:N and http://HOST:M`)'
 
 /** A connection that opened and closed with no HTTP answer, or answered with bytes that are not HTTP. */
 function notHttp(err: NodeJS.ErrnoException): boolean {
@@ -56,6 +57,9 @@ function notHttp(err: NodeJS.ErrnoException): boolean {
 }
 
 export class ConsoleClient {
+  /** True once this address answered in HTTP: a connection cut there later is not said to be the MQTT port. */
+  private answeredHttp = false
+
   /**
    * @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll)
    * @param hints what to do, added to "cannot reach the broker's HTTP API" and to the broker's refusal of the token (the
@@ -180,8 +184,11 @@ export class ConsoleClient {
       const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
       if (contentType !== undefined) headers['content-type'] = contentType
       if (body !== undefined) headers['content-length'] = String(body.length)
-      const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, resolve)
-      req.on('error', (err) => reject(this.unreachable(err, notHttp(err))))
+      const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, (res) => {
+        this.answeredHttp = true
+        resolve(res)
+      })
+      req.on('error', (err) => reject(this.unreachable(err, !this.answeredHttp && notHttp(err))))
       // Silence either way (Node counts what is sent and what comes) for silenceMs, the answer's body included: the call fails.
       req.setTimeout(this.silenceMs, () =>
         req.destroy(new Error(`it took the connection but said nothing for ${Math.round(this.silenceMs / 1000)} s`)),

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import { createServer, type Socket } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
 import { once } from 'node:events'
 import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 
@@ -46,7 +47,27 @@ t.test(
     const client = new ConsoleClient(url, 'token', 100, { from: '--api', unreachable: '; is the broker running?' })
     const err = (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
     t.match(err.message, /^cannot reach the broker's HTTP API at http:\/\/127\.0\.0\.1:\d+ \(--api\): Error: Parse Error/)
-    t.match(err.message, /: it took the connection but did not answer in HTTP, so this is probably the MQTT port; give the HTTP port/)
+    t.match(
+      err.message,
+      /: it took the connection but gave no HTTP answer; if the broker is running, this is probably its MQTT port: give the HTTP port/,
+    )
     t.notMatch(err.message, /is the broker running/, 'the broker is running: that hint is not given')
   },
 )
+
+t.test('F2 an address that answered in HTTP and then cuts a connection keeps the usual hint: it is no MQTT port', async (t) => {
+  let calls = 0
+  const cutting = createHttpServer((req, res) => {
+    if (++calls > 1) return void req.socket.destroy()
+    res.writeHead(200, { 'content-type': 'application/json', connection: 'close' })
+    res.end(JSON.stringify({ devices: [] }))
+  })
+  cutting.listen(0, '127.0.0.1')
+  await once(cutting, 'listening')
+  t.teardown(() => cutting.close())
+  const url = `http://127.0.0.1:${(cutting.address() as { port: number }).port}`
+  const client = new ConsoleClient(url, 'token', 100, { from: '--api', unreachable: '; is the broker running?' })
+  t.same(await client.devices(), { devices: [] })
+  const err = (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
+  t.equal(err.message, `cannot reach the broker's HTTP API at ${url} (--api): Error: socket hang up; is the broker running?`)
+})

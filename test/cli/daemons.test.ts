@@ -281,9 +281,9 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   const mqttPort = cloud.mqttUrl.replace('mqtt://', 'http://')
   t.equal(
     (await run(['console', '--api', mqttPort, '--data', cloud.dataDir, 'devices'])).err,
-    `error: cannot reach the broker's HTTP API at ${mqttPort} (--api): Error: socket hang up: it took the connection but did ` +
-      'not answer in HTTP, so this is probably the MQTT port; give the HTTP port the broker printed at its start ' +
-      '(`Broker on mqtt://HOST:N and http://HOST:M`)\n',
+    `error: cannot reach the broker's HTTP API at ${mqttPort} (--api): Error: socket hang up: it took the connection but gave ` +
+      'no HTTP answer; if the broker is running, this is probably its MQTT port: give the HTTP port the broker printed at ' +
+      'its start (`Broker on mqtt://HOST:N and http://HOST:M`)\n',
     'the MQTT port given as --api is said to be probably the MQTT port',
   )
   const stranger = createServer((_req, res) => res.end('<html>hello</html>'))
