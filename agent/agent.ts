@@ -44,7 +44,7 @@ import { PhoneDrive } from './drive/phone-drive.js'
 import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock } from '../common/clock.js'
 import { lazyChild, type Logger } from '../common/log.js'
-import { MqttLink, type LinkState } from '../common/mqtt.js'
+import { MqttLink, NOT_MQTT_WHY, type LinkState } from '../common/mqtt.js'
 import { Battery, type BatteryModel } from './battery.js'
 import { CommandExecutor } from './executor.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
@@ -133,6 +133,8 @@ export interface AgentStatus {
   dataChannel: LinkState
   /** Present (true) while the broker refuses this device's id or secret: the data channel retries in vain until fixed. */
   dataChannelRefused?: true
+  /** Present while the data channel waits to retry: since when it has failed and why, as `phone status` says it. */
+  dataChannelWaiting?: { since: number; why: string | null }
   cloudService: boolean
   findDevice: boolean
   network: Network
@@ -380,8 +382,17 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   /** While the data channel waits to retry: whether the broker refused this device, and the last failure's words (null: unsaid). */
-  get dataChannelFailure(): { refused: boolean; failure: string | null } {
-    return { refused: this.link.credentialsRefused, failure: this.link.failure }
+  get dataChannelFailure(): { refused: boolean; notMqtt: boolean; failure: string | null } {
+    return { refused: this.link.credentialsRefused, notMqtt: this.link.answersNotMqtt, failure: this.link.failure }
+  }
+
+  /** While the data channel waits to retry: since when, and the last failure's words (an HTTP port said as such). */
+  private dataChannelWaiting(): Pick<AgentStatus, 'dataChannelWaiting'> {
+    if (this.dataChannelState !== 'waiting') return {}
+    const { notMqtt, failure } = this.dataChannelFailure
+    // A waiting link has failed at least once since it last connected: it knows since when.
+    const since = this.link.waitingSince as number
+    return { dataChannelWaiting: { since, why: notMqtt ? `${failure as string}: ${NOT_MQTT_WHY}` : failure } }
   }
 
   /** The cloud-service switch alone (see `dataChannelState`). */
@@ -395,6 +406,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       id: this.opts.id,
       dataChannel: this.dataChannelState,
       ...(this.channelOpened && this.link.credentialsRefused ? { dataChannelRefused: true as const } : {}),
+      ...this.dataChannelWaiting(),
       cloudService: settings.cloudService,
       findDevice: settings.findDevice,
       network: settings.network,
@@ -482,8 +494,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     return this.status()
   }
 
-  /** The user types the PIN on the lock screen. */
+  /** The user types the PIN on the lock screen; with no lock screen there is nothing to type it into (F2). */
   async unlock(pin: string): Promise<AgentStatus> {
+    // Said before the PIN is checked: "wrong PIN" on a phone that was never locked sent a user looking for the right one.
+    if (this.settings.value.lock === null) throw new FakephoneError('NOT_LOCKED', 'the screen is not locked: nothing to unlock')
     if (pin !== this.settings.value.pin) throw new FakephoneError('WRONG_PIN', 'wrong PIN')
     await this.settings.update({ lock: null })
     return this.status()

@@ -59,17 +59,31 @@ const urlOf =
   (text: string): boolean =>
     URL.canParse(text) && protocols.includes(new URL(text).protocol) && new URL(text).hostname !== ''
 
+/**
+ * A ws:// URL must name the path the broker serves it on: with none (`ws://HOST:PORT`) the broker turns the upgrade
+ * down without a reason, and the phone retried for ever, logging "mqtt disconnected, retrying" and nothing else.
+ */
+const withPath =
+  (path: string) =>
+  (text: string, ctx: z.RefinementCtx): void => {
+    const url = URL.canParse(text) ? new URL(text) : undefined // a URL that does not parse is refused above
+    if (url?.protocol.startsWith('ws') && url.pathname === '/')
+      ctx.addIssue({ code: 'custom', message: `a ${url.protocol}// URL needs the path the broker serves it on: ${url.origin}${path}` })
+  }
+
 export const AgentConfigSchema = z.strictObject({
   /** As registered with `fakephone device add`. */
   id: DeviceIdSchema,
   broker: z
     .string()
     .refine(urlOf(['mqtt:', 'mqtts:', 'ws:', 'wss:']), 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt')
+    .superRefine(withPath('/mqtt'))
     .default('mqtt://127.0.0.1:1883'),
   /** The push channel (X1), ws://HOST:PORT/push; by default the broker's origin when it is a ws:// URL, else none (see channelUrls). */
   push: z
     .string()
     .refine(urlOf(['ws:', 'wss:']), 'expected a push URL: ws://HOST:PORT/push')
+    .superRefine(withPath('/push'))
     .optional(),
   /** The cloud's HTTP side for sync, backup and drive transfers, http://HOST:PORT; by default the push URL's host and port, else none. */
   cloud: z

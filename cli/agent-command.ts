@@ -8,7 +8,7 @@ import { AGENT_CONFIG, AgentConfigSchema, channelUrls, NO_PUSH_WHY, type AgentCo
 import { GpsdSource } from '../agent/gpsd.js'
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource } from '../agent/location.js'
 import { deviceSecretFile, readSecretFile } from '../agent/secret.js'
-import { loadConfig } from '../common/config.js'
+import { loadConfigWithOrigins } from '../common/config.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import { SmallFileError } from '../common/small-file.js'
@@ -21,6 +21,7 @@ import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { sayConnection, startUpLines } from './agent-screen.js'
+import { besideConfig } from './config-paths.js'
 import { checked, duration, fraction, hostPort, latLon, publicKeyFile } from './options.js'
 import { forTerminal } from '../common/terminal-text.js'
 
@@ -179,11 +180,23 @@ export function agentCommand(io: Io): Command {
     )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
     .action(async (o: { config?: string }) => {
-      const config = await loadConfig(AGENT_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, AGENT_FLAGS) })
+      const { config, notes } = await loadConfigWithOrigins(AGENT_CONFIG, {
+        file: o.config,
+        env: io.env,
+        flags: givenFlags(cmd, AGENT_FLAGS),
+      })
       const log = logger(io, config.logLevel).child({ module: 'agent', device: config.id })
+      // Said before it starts: `"interval": 30` runs, a heartbeat every 30 ms, but the log says it was not 30 seconds (F1).
+      for (const note of notes) log.warn(note)
       // On a terminal, as the log is human-readable there (cli/logger.ts): what starts, then whether it connected.
       if (io.tty === true) io.err(startUpLines(config))
-      const running = await startAgent(config, io, log)
+      const running = await startAgent(config, io, log).catch((err: unknown) => {
+        // A secret or owner key missing where a relative path in the config file points: said as `config check` says it.
+        const from = o.config
+        const hint =
+          from === undefined ? '' : [config.secretFile, config.ownerKey].map((f) => (f ? besideConfig(f, from) : '')).find(Boolean)
+        throw hint ? new UserError(`${(err as Error).message}${hint}`) : err
+      })
       const quiet = io.tty === true ? sayConnection(io, running.agent, config) : () => {}
       await serveUntilAborted(io, log, `phone ${config.id} running`, () => {
         quiet()

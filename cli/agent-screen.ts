@@ -8,7 +8,7 @@
  */
 import type { Agent } from '../agent/agent.js'
 import { channelUrls, NO_PUSH_WHY, type AgentConfig } from '../agent/config.js'
-import type { LinkState } from '../common/mqtt.js'
+import { NOT_MQTT_WHY, type LinkState } from '../common/mqtt.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 import type { Io } from './io.js'
 import { dataChannelRefused } from './render.js'
@@ -44,10 +44,12 @@ function connectionLine(agent: Agent, c: AgentConfig, state: LinkState, said: st
       line: `Not connected: the cloud service is off on this phone (fakephone phone --data ${c.dataDir} cloud-service on)`,
     }
   if (state !== 'waiting') return null
-  const { refused, failure } = agent.dataChannelFailure
+  const { refused, notMqtt, failure } = agent.dataChannelFailure
   // F1: a broker that removes the device closes its data channel without a word, the push channel with why: said at once.
   if (refused || (failure === null && agent.framework.pushRefused))
     return { key: 'refused', line: `Not connected: ${dataChannelRefused(c.id)}` }
+  if (notMqtt)
+    return { key: 'not-mqtt', line: `Not connected: ${c.broker} does not answer in MQTT (${failure as string}): ${NOT_MQTT_WHY}` }
   const why = failure === null ? 'the broker closed the connection' : `cannot reach the broker (${failure})`
   return { key: 'unreachable', line: `Not connected: ${why}; is it running at ${c.broker}? It keeps retrying` }
 }

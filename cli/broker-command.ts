@@ -3,7 +3,7 @@ import { Command, Option } from 'commander'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker } from '../broker/server.js'
-import { loadConfig } from '../common/config.js'
+import { loadConfigWithOrigins } from '../common/config.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { givenFlags } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
@@ -49,8 +49,13 @@ export function brokerCommand(io: Io): Command {
     .option('--backup-cron <expression>', 'when the cloud plans backups (B1), a cron expression in UTC', d.backupCron)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', d.logLevel)
     .action(async (o: { config?: string }) => {
-      const config = await loadConfig(BROKER_CONFIG, { file: o.config, env: io.env, flags: givenFlags(cmd, BROKER_FLAGS) })
+      const { config, notes } = await loadConfigWithOrigins(BROKER_CONFIG, {
+        file: o.config,
+        env: io.env,
+        flags: givenFlags(cmd, BROKER_FLAGS),
+      })
       const log = logger(io, config.logLevel).child({ module: 'broker' })
+      for (const note of notes) log.warn(note)
       const clock = config.simulatedTime ? persistedSimulatedClock(config.dataDir, io.clock) : io.clock
       if (config.simulatedTime) log.warn('simulated time: the cloud clock moves with `fakephone console clock advance`')
       const broker = new CloudBroker(brokerOptions(config), clock, log)

@@ -32,7 +32,9 @@ export function configCommand(io: Io): Command {
     .action(async (file: string, o: { kind?: Kind }) => {
       const kind = await configKind(file, o.kind, SPECS)
       // The environment the daemon would see overrides the file here exactly as it does there.
-      const { config, origin } = await loadConfigWithOrigins(SPECS[kind], { file, env: io.env })
+      const { config, origin, notes } = await loadConfigWithOrigins(SPECS[kind], { file, env: io.env })
+      // Valid, but most likely not meant (`"interval": 30` is 30 ms): said, and the file is still valid.
+      for (const note of notes) io.err(`warning: ${forTerminal(note)}\n`)
       // Then every file it names, as the daemon will use it: a missing owner key or secret is found now, not at the start.
       const found =
         kind === 'agent' ? await agentFiles(config as AgentConfig, file, io.env, origin) : brokerFiles(config as BrokerConfig, origin)

@@ -15,6 +15,7 @@ import { CONSOLE_TOKEN_FILE, readConsoleToken } from '../broker/console-token.js
 import type { Env } from '../common/config.js'
 import { readPublicKey } from '../common/signing.js'
 import { similarName } from '../common/similar-name.js'
+import { besideConfig } from './config-paths.js'
 
 /** What `config check` found: problems (exit 1) and notes on what it could not check. */
 export interface FileFindings {
@@ -64,19 +65,19 @@ function folderProblem(dir: string, found: FileFindings, named: string): void {
   )
 }
 
-/** A device secret file as the agent reads it, and (`mode`) not open to every user. */
-async function secretProblem(file: string, named: string, found: FileFindings, mode: boolean): Promise<void> {
+/** A device secret file as the agent reads it, and (`mode`) not open to every user; `hint` follows a refusal. */
+async function secretProblem(file: string, named: string, found: FileFindings, mode: boolean, hint = ''): Promise<void> {
   try {
     await readDeviceSecret({ secretFile: file, secretCredential: '' }, {})
   } catch (err) {
-    return void found.problems.push(`${named}: ${(err as Error).message}`)
+    return void found.problems.push(`${named}: ${(err as Error).message}${hint}`)
   }
   const open = mode ? openToAll(file) : undefined
   if (open) found.problems.push(`${named}: ${open}`)
 }
 
 /** The owner's public key (F2): a missing one is answered with a file of a similar name beside it and where keys come from. */
-function ownerKeyProblem(file: string, named: string, found: FileFindings): void {
+function ownerKeyProblem(file: string, named: string, found: FileFindings, hint: string): void {
   try {
     readPublicKey(file)
     return
@@ -88,12 +89,12 @@ function ownerKeyProblem(file: string, named: string, found: FileFindings): void
   try {
     near = similarName(basename(file), readdirSync(folder))
   } catch {
-    return void found.problems.push(`${named}: ${file}: no such file, nor folder ${folder}`)
+    return void found.problems.push(`${named}: ${file}: no such file, nor folder ${folder}${hint}`)
   }
   const meant = near === undefined ? '' : `; did you mean ${join(folder, near)}?`
   found.problems.push(
     `${named}: ${file}: no such file${meant} (\`fakephone device add ID --account NAME --keys DIR\` writes the owner's ` +
-      'public key as DIR/NAME.pub: copy it here)',
+      `public key as DIR/NAME.pub: copy it here)${hint}`,
   )
 }
 
@@ -105,7 +106,8 @@ export async function agentFiles(c: AgentConfig, file: string, env: Env, origin:
   const found: FileFindings = { problems: [], notes: [] }
   const credentials = env.CREDENTIALS_DIRECTORY
   const unit = /^agent-(.+)\.json$/.exec(basename(file))?.[1]
-  if (c.secretFile !== undefined) await secretProblem(c.secretFile, setting(origin, 'secretFile'), found, true)
+  if (c.secretFile !== undefined)
+    await secretProblem(c.secretFile, setting(origin, 'secretFile'), found, true, besideConfig(c.secretFile, file))
   else if (credentials) await secretProblem(join(credentials, c.secretCredential), `credential ${c.secretCredential}`, found, false)
   else if (unit !== undefined && c.secretCredential === 'device-secret') {
     const loaded = join(dirname(file), `agent-${unit}.secret`)
@@ -117,7 +119,7 @@ export async function agentFiles(c: AgentConfig, file: string, env: Env, origin:
           `mode 0600)`,
       )
   } else found.notes.push(`the device secret is the systemd credential ${c.secretCredential}, read when the service starts: not checked`)
-  if (c.ownerKey !== undefined) ownerKeyProblem(c.ownerKey, setting(origin, 'ownerKey'), found)
+  if (c.ownerKey !== undefined) ownerKeyProblem(c.ownerKey, setting(origin, 'ownerKey'), found, besideConfig(c.ownerKey, file))
   folderProblem(c.dataDir, found, setting(origin, 'dataDir'))
   if (c.location.kind === 'gpx') {
     const gpx = c.location.file
@@ -125,7 +127,10 @@ export async function agentFiles(c: AgentConfig, file: string, env: Env, origin:
       readGpx(gpx)
     } catch (err) {
       // A relative path is read from the folder the agent starts in: under systemd, its state directory.
-      const why = codeOf(err) === 'ENOENT' ? `${gpx}: no such file (give the GPX track's absolute path)` : (err as Error).message
+      const why =
+        codeOf(err) === 'ENOENT'
+          ? `${gpx}: no such file (give the GPX track's absolute path)${besideConfig(gpx, file)}`
+          : (err as Error).message
       found.problems.push(`${setting(origin, 'location')}: ${why}`)
     }
   }

@@ -42,7 +42,25 @@ export interface ApiAnswer {
   body: Buffer<ArrayBuffer>
 }
 
+/**
+ * Said when the address took the connection but no HTTP came back, and never has to this client: the broker's MQTT port
+ * closes a connection whose first bytes are not MQTT, which Node calls "socket hang up"; "is the broker running?" sent
+ * a user whose broker ran to look for the wrong fault. An address that answered in HTTP before is HTTP: a cut there (a
+ * broker stopping, a proxy dropping connections) keeps the usual hint.
+ */
+const NOT_HTTP_HINT =
+  ': it took the connection but gave no HTTP answer; if the broker is running, this is probably its MQTT port: give the ' +
+  'HTTP port the broker printed at its start (`Broker on mqtt://HOST:N and http://HOST:M`)'
+
+/** A connection that opened and closed with no HTTP answer, or answered with bytes that are not HTTP. */
+function notHttp(err: NodeJS.ErrnoException): boolean {
+  return (err.code === 'ECONNRESET' && err.message === 'socket hang up') || err.code?.startsWith('HPE_') === true
+}
+
 export class ConsoleClient {
+  /** True once this address answered in HTTP: a connection cut there later is not said to be the MQTT port. */
+  private answeredHttp = false
+
   /**
    * @param waitCapMs the longest wait one request asks the cloud for (its cap; smaller only in tests of the long poll)
    * @param hints what to do, added to "cannot reach the broker's HTTP API" and to the broker's refusal of the token (the
@@ -168,8 +186,11 @@ export class ConsoleClient {
       const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
       if (contentType !== undefined) headers['content-type'] = contentType
       if (body !== undefined) headers['content-length'] = String(body.length)
-      const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, resolve)
-      req.on('error', (err) => reject(this.unreachable(err)))
+      const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, (res) => {
+        this.answeredHttp = true
+        resolve(res)
+      })
+      req.on('error', (err) => reject(this.unreachable(err, !this.answeredHttp && notHttp(err))))
       // Silence either way (Node counts what is sent and what comes) for silenceMs, the answer's body included: the call fails.
       req.setTimeout(this.silenceMs, () =>
         req.destroy(new Error(`it took the connection but said nothing for ${Math.round(this.silenceMs / 1000)} s`)),
@@ -187,10 +208,12 @@ export class ConsoleClient {
     return readWholeBody(res).catch((err: Error) => Promise.reject(this.unreachable(err)))
   }
 
-  private unreachable(err: Error): ConsoleApiError {
+  /** `notHttp`: the connection opened but what answered was not HTTP (said instead of the `unreachable` hint). */
+  private unreachable(err: Error, notHttp = false): ConsoleApiError {
     const { from, unreachable = '' } = this.hints
     const where = `${this.baseUrl}${from === undefined ? '' : ` (${from})`}`
-    return new ConsoleApiError(0, `cannot reach the broker's HTTP API at ${where}: ${String(err)}${unreachable}`, err)
+    const hint = notHttp ? NOT_HTTP_HINT : unreachable
+    return new ConsoleApiError(0, `cannot reach the broker's HTTP API at ${where}: ${String(err)}${hint}`, err)
   }
 
   /** The broker's refusal; one of the token (401), or one with a hint for its code, says what to do about it. */

@@ -13,7 +13,7 @@ import { ConsoleClient } from './console-client.js'
 import { readConsoleTokenFile } from './console-token-file.js'
 import { CONSOLE_TOKEN_FILE } from '../broker/console-token.js'
 import { untilAborted, UserError, type Io } from './io.js'
-import { duration, positiveInt } from './options.js'
+import { duration, httpUrl, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 
@@ -238,7 +238,7 @@ export function subcommandOf(cmd: Command, argv: readonly string[]): string | un
 export async function consoleCommand(io: Io, argv: readonly string[] = []): Promise<Command> {
   const cmd = new Command('console')
     .description(COMMAND_SUMMARIES.console.description)
-    .option('--api <url>', 'the broker HTTP address', 'http://127.0.0.1:8080')
+    .option('--api <url>', "the broker's HTTP address, http://HOST:PORT", httpUrl, 'http://127.0.0.1:8080')
     .option('--data <dir>', 'broker data directory, where the console token is', './data')
     .option('--token-file <file>', 'console token file (default: DATA/console.token)')
     .option('--json', 'machine-readable output')

@@ -122,7 +122,9 @@ export function demoCommand(io: Io): Command {
           log.child({ module: 'broker' }),
         )
         const { mqttPort, httpPort } = await startOrExplain(broker)
-        io.out(`${brokerLine(mqttPort, httpPort)}; logs in ${logFile}\n`)
+        // On a terminal the line shows while the phone starts, until the live table's first screen clears it (the guide
+        // under the table says it again). Piped, nothing is cleared: the guide's copy, printed with the first table, is the one.
+        if (io.tty === true) io.out(`${brokerLine(mqttPort, httpPort)}; logs in ${logFile}\n`)
         const phone = await startAgent(
           AgentConfigSchema.parse({
             id: DEMO_DEVICE,

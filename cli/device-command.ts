@@ -1,8 +1,9 @@
 /** `fakephone device ...`: registering devices in the broker's data directory, running broker or not. */
 import { Command } from 'commander'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
-import { basename } from 'node:path'
-import { DEFAULT_DATA_DIR, openDb } from '../broker/db.js'
+import { existsSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { DB_FILE, DEFAULT_DATA_DIR, openDb } from '../broker/db.js'
 import { DeviceRegistry, newDeviceSecret } from '../broker/devices/registry.js'
 import { formatAge, type Clock } from '../common/clock.js'
 import { recordedClock } from '../common/cloud-time.js'
@@ -23,6 +24,22 @@ async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegi
   }
 }
 
+/** Whether `dataDir` holds a cloud's database: one a broker (or an earlier `device add`) made. */
+const holdsCloud = (dataDir: string): boolean => existsSync(join(dataDir, DB_FILE))
+
+/**
+ * `device list` and `device remove` read the broker's directory: one with no database is another (a typo, or the
+ * default ./data while the broker runs with --data DIR), where they made an empty database and said "No devices
+ * registered" or that the device is not there.
+ */
+function mustHoldCloud(dataDir: string): void {
+  if (!holdsCloud(dataDir))
+    throw new UserError(
+      `${forTerminal(dataDir)} holds no broker data (no ${DB_FILE}): give --data the directory the broker runs on ` +
+        '(it says it at start: "its console: fakephone console --api … --data DIR"); nothing was made there',
+    )
+}
+
 export function deviceCommand(io: Io): Command {
   const cmd = new Command('device').description(COMMAND_SUMMARIES.device.description)
   cmd
@@ -39,6 +56,7 @@ export function deviceCommand(io: Io): Command {
       const keys = new OwnerKeys(o.keys)
       keys.ensureFolder()
       const secret = newDeviceSecret()
+      const newCloud = !holdsCloud(o.data)
       const register = () =>
         withRegistry(o.data, recordedClock(o.data, io.clock), (r) => {
           // A second key pair for an account would split it: its phones obey the key made with the first device, so the
@@ -78,6 +96,12 @@ export function deviceCommand(io: Io): Command {
           : `Secret (shown once, stored only as a hash): ${secret}\n`,
       )
       io.out(`Owner public key: ${ownerKeyFile} -- give it to the agent with --owner-key so it obeys only you.\n`)
+      // A forgotten --data registers the phone in a new ./data that no broker reads: its agent is then refused as unknown.
+      if (newCloud)
+        io.err(
+          `note: ${forTerminal(o.data)} held no broker data, so a new cloud was made there: only a broker started with ` +
+            `--data ${forTerminal(o.data)} knows ${forTerminal(device.id)} (a broker already running elsewhere does not)\n`,
+        )
     })
   cmd
     .command('list')
@@ -85,6 +109,7 @@ export function deviceCommand(io: Io): Command {
     .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
     .option('--json', 'machine-readable output')
     .action(async (o: { data: string; json?: boolean }) => {
+      mustHoldCloud(o.data)
       const clock = recordedClock(o.data, io.clock)
       const devices = await withRegistry(o.data, clock, (r) => r.list())
       if (o.json) return io.out(JSON.stringify({ devices }) + '\n')
@@ -102,6 +127,7 @@ export function deviceCommand(io: Io): Command {
     .description('remove a device, its state and its location history')
     .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
     .action(async (id: string, o: { data: string }) => {
+      mustHoldCloud(o.data)
       await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.remove(id))
       // The broker sees the removal on the database it shares (DeviceRegistry: within a second, however idle).
       io.out(

@@ -19,7 +19,7 @@ import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
 import { readConsoleTokenFile } from './console-token-file.js'
 import { UserError, type Io } from './io.js'
 import { createLogger } from '../common/log.js'
-import { DEFAULT_KEYS_DIR, duration, port, positiveInt } from './options.js'
+import { DEFAULT_KEYS_DIR, duration, httpUrl, port, positiveInt } from './options.js'
 import { quoted } from '../common/terminal-text.js'
 import { plural } from './render.js'
 
@@ -115,7 +115,7 @@ export function fleetCommand(io: Io): Command {
     .option('--duration <duration>', 'end the run after this long (default: when its stages end, or Ctrl-C)', duration)
     .option('--broker <url>', 'a running broker (mqtt://host:port); default: one started in this process')
     .option('--credentials <file>', 'the devices to run, from `fleet provision` (with --broker)')
-    .option('--api <url>', "the broker's HTTP side, http://host:port: push channel, the fleet's console and the reconciliation")
+    .option('--api <url>', "the broker's HTTP side, http://host:port: push channel, the fleet's console and the reconciliation", httpUrl)
     .option('--console-token <token>', "the broker's console token (with --api); --console-token-file keeps it out of `ps`")
     .addOption(
       new Option('--console-token-file <file>', "the file holding the broker's console token, DIR/console.token (with --api)").conflicts(

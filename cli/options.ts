@@ -66,3 +66,25 @@ export function publicKeyFile(value: string): string {
   if (refusal) throw new InvalidArgumentError(refusal)
   return value
 }
+
+/** What each other kind of URL given for an HTTP address is, and the address to give instead, from `url`'s host. */
+const NOT_HTTP: Record<string, (url: URL) => string> = {
+  'mqtt:': (url) => `that is the MQTT address; the console talks to the HTTP one, http://${url.hostname}:HTTP-PORT`,
+  'ws:': (url) => `that is MQTT over WebSocket; the console talks to http://${url.host}`,
+  'https:': () => 'the broker serves plain HTTP, http://HOST:PORT',
+}
+
+/**
+ * A cloud's HTTP address (`console --api`, `console migrate --to`, `fleet run --api`): `http://HOST:PORT`, which the
+ * broker prints at start ("Broker on mqtt://… and http://…"). The MQTT URL, a ws:// URL or a bare HOST:PORT were taken
+ * as given and crashed the first request with Node's stack trace; each is refused with the address to give.
+ */
+export function httpUrl(value: string): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  if (url?.protocol === 'http:') return value
+  const hostPort = /^[^:/\s]+:\d+\/?$/.test(value) ? `give it as http://${value.replace(/\/$/, '')}` : undefined
+  const instead = hostPort ?? (url && NOT_HTTP[url.protocol]?.(url)) ?? 'http://HOST:PORT'
+  throw new InvalidArgumentError(
+    `must be the broker's HTTP address: ${instead} (the broker says it at start: "Broker on mqtt://… and http://…")`,
+  )
+}

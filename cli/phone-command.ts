@@ -3,6 +3,7 @@
  * from the agent's (cli/agent-command.ts), which loads the phone's config, its cloud client and push channel (ws) and
  * pino: a `phone status` needs none of them.
  */
+import type { PhoneStatus } from '../common/phone-status.js'
 import { Command } from 'commander'
 import { sendControl, type ControlRequest } from '../agent/control.js'
 import { NetworkSchema } from '../common/contract.js'
@@ -14,10 +15,16 @@ import { addSyncPhoneCommands } from './sync-commands.js'
 import { addPhoneDataCommands } from './phone-data-commands.js'
 import { addPhoneExportCommand } from './transfer/transfer-commands.js'
 import { renderFrameworkStatus } from './framework-render.js'
-import { dataChannelRefused, locationSourceText } from './render.js'
+import { dataChannelRefused, dataChannelWaitingText, locationSourceText } from './render.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
 import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
+
+/** After the data channel's state: why it is not connected, when the phone knows (refused, or waiting since when and why). */
+function dataChannelWhy(status: PhoneStatus): string {
+  if (status.dataChannelRefused) return `: ${dataChannelRefused(status.id)}`
+  return status.dataChannelWaiting ? ` ${dataChannelWaitingText(status.dataChannelWaiting)}` : ''
+}
 
 export function phoneCommand(io: Io): Command {
   const cmd = new Command('phone')
@@ -34,7 +41,7 @@ export function phoneCommand(io: Io): Command {
       linesForTerminal(
         [
           `device        ${status.id}`,
-          `data channel  ${status.dataChannel}${status.dataChannelRefused ? `: ${dataChannelRefused(status.id)}` : ''}`,
+          `data channel  ${status.dataChannel}${dataChannelWhy(status)}`,
           `cloud service ${status.cloudService ? 'on' : 'off'}`,
           `Find Device   ${status.findDevice ? 'on' : 'off'}`,
           `network       ${status.network}`,

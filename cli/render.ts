@@ -22,6 +22,18 @@ export function dataChannelRefused(id: string): string {
   )
 }
 
+/**
+ * The data channel while it waits to retry, for `phone status`: since when it has failed and the last failure, Node's
+ * `connect ECONNREFUSED HOST:PORT` in words. "waiting" alone left a user with a stopped broker to guess why.
+ */
+export function dataChannelWaitingText(waiting: { since: number; why: string | null }): string {
+  const refused = waiting.why === null ? null : /^connect ECONNREFUSED (\S+)$/.exec(waiting.why)
+  const why = refused
+    ? `connection refused by ${refused[1] as string} (is the broker running?)`
+    : (waiting.why ?? 'the broker closed the connection')
+  return `since ${utcSeconds(waiting.since)} UTC: ${why}; it keeps retrying`
+}
+
 export function table(header: string[], cells: string[][]): string {
   // A cell may hold a name someone else chose (a legacy account name with an escape sequence): shown, never obeyed.
   const rows = cells.map((r) => r.map(forTerminal))

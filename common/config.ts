@@ -86,6 +86,8 @@ interface Leaf {
   path: string[]
   /** Environment values are taken as text, never as JSON. */
   text: boolean
+  /** A DurationSchema setting: a bare number in it is milliseconds. */
+  duration: boolean
 }
 
 /** The schema itself, under any default, prefault or optional wrappers. */
@@ -101,7 +103,9 @@ export function settings(schema: z.ZodType, path: string[] = []): Leaf[] {
   if (s instanceof z.ZodObject)
     return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([key, inner]) => settings(inner, [...path, key]))
   const input = s instanceof z.ZodPipe ? unwrap(s.in as z.ZodType) : s
-  return [{ path, text: input instanceof z.ZodString || input instanceof z.ZodEnum }]
+  return [
+    { path, text: input instanceof z.ZodString || input instanceof z.ZodEnum, duration: s === DurationSchema || input === DurationSchema },
+  ]
 }
 
 /** The keys of the object setting at `path` (the top level for []). */
@@ -126,6 +130,8 @@ const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null 
 interface Layer {
   values: Plain
   origins: Map<string, string>
+  /** Flags: a duration was given with its unit (`--interval 100ms`), its value a number only once parsed. */
+  parsed?: true
 }
 
 function setAt(target: Plain, path: readonly string[], value: unknown): void {
@@ -202,7 +208,7 @@ function envLayer(spec: ConfigSpec<z.ZodObject>, env: Env, problems: string[]): 
 }
 
 function flagLayer(flags: NonNullable<ConfigSources['flags']>): Layer {
-  const layer: Layer = { values: {}, origins: new Map() }
+  const layer: Layer = { values: {}, origins: new Map(), parsed: true }
   for (const [key, value] of Object.entries(flags.values)) {
     setAt(layer.values, key.split('.'), value)
     // Callers give a name for every flag they pass (see cli/config-flags.ts).
@@ -245,6 +251,28 @@ function describe(spec: ConfigSpec<z.ZodObject>, sources: ConfigSources, layers:
   return [`${dotted}: missing; set it ${ways.slice(0, -1).join(', ')} or ${ways[ways.length - 1] as string}`]
 }
 
+/** The value at `path` in the values of a layer that set it (so every step above it is an object). */
+function valueAt(values: Plain, path: readonly string[]): unknown {
+  return path.reduce<unknown>((node, key) => (node as Plain)[key], values)
+}
+
+/**
+ * A duration given as a bare number under a second, each named where it was set: a bare number is milliseconds, and
+ * `"interval": 30` meant as 30 seconds sent a heartbeat every 30 ms (F1), enough to fill a Pi's SD card. Said, not
+ * refused: tests and fleets run short intervals on purpose. Flags never hold a bare number (they need a unit).
+ */
+function shortDurationNotes(spec: ConfigSpec<z.ZodObject>, layers: Layer[]): string[] {
+  return settings(spec.schema)
+    .filter((leaf) => leaf.duration)
+    .flatMap((leaf) => {
+      const dotted = leaf.path.join('.')
+      const layer = [...layers].reverse().find((l) => l.origins.has(dotted))
+      const n = layer === undefined || layer.parsed ? undefined : valueAt(layer.values, leaf.path)
+      if (typeof n !== 'number' || n <= 0 || n >= 1000) return []
+      return [`${originOf(layers, dotted) as string}: ${n} is in milliseconds (${n} ms); for ${n} seconds give ${n * 1000} (or "${n}s")`]
+    })
+}
+
 /**
  * Reads the layers that are given, merges them (file < env < flags) and checks
  * the result; throws a ConfigError listing every problem.
@@ -255,12 +283,14 @@ export async function loadConfig<S extends z.ZodObject>(spec: ConfigSpec<S>, sou
 
 /**
  * loadConfig's config, and where each setting's value came from as a problem names it (`FILE: key`, the variable, the
- * flag; undefined for a default): `config check` names the setting whose file cannot be used the same way.
+ * flag; undefined for a default): `config check` names the setting whose file cannot be used the same way. `notes` are
+ * values that are valid but most likely not meant (a duration of 30 ms given as `30`): the daemon and `config check`
+ * say them, and run.
  */
 export async function loadConfigWithOrigins<S extends z.ZodObject>(
   spec: ConfigSpec<S>,
   sources: ConfigSources,
-): Promise<{ config: z.output<S>; origin(key: string): string | undefined }> {
+): Promise<{ config: z.output<S>; origin(key: string): string | undefined; notes: string[] }> {
   const problems: string[] = []
   const layers: Layer[] = []
   if (sources.file !== undefined) {
@@ -273,7 +303,8 @@ export async function loadConfigWithOrigins<S extends z.ZodObject>(
   if (sources.flags) layers.push(flagLayer(sources.flags))
   const merged = layers.reduce<Plain>((acc, layer) => merge(acc, layer.values), {})
   const result = spec.schema.safeParse(merged)
-  if (result.success && problems.length === 0) return { config: result.data, origin: (key) => originOf(layers, key) }
+  if (result.success && problems.length === 0)
+    return { config: result.data, origin: (key) => originOf(layers, key), notes: shortDurationNotes(spec, layers) }
   if (!result.success) problems.push(...result.error.issues.flatMap((issue) => describe(spec, sources, layers, issue)))
   throw new ConfigError(spec.kind, problems)
 }

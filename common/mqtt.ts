@@ -95,6 +95,17 @@ const CREDENTIALS_REFUSED: ReadonlySet<unknown> = new Set([4, 5, 134, 135])
 export const REFUSED_WHY = 'removed, unknown or a wrong secret (re-register it with `fakephone device add`); retrying with backoff'
 
 /**
+ * mqtt-packet's words for bytes that are no MQTT packet: from a server's first bytes (before its CONNACK), what an HTTP
+ * port answers (`HTTP/1.1 400` read as a PUBACK: "Invalid header flag bits, must be 0x0 for puback packet").
+ */
+const NOT_MQTT = /^(Invalid|Malformed|Cannot parse|Packet too short|Not supported)/
+
+/** What the link says once when the broker URL's server does not speak MQTT (the broker's HTTP port given instead). */
+export const NOT_MQTT_WHY =
+  'this looks like an HTTP port: give the MQTT port instead (the broker prints `Broker on mqtt://HOST:N and http://HOST:M` ' +
+  'at its start)'
+
+/**
  * mqtt.js's own trace: without one of ours each client makes a `debug` instance of its own and calls it two dozen times
  * per connection with its arguments built, to print nothing (a fleet of thousands of links paid for it in its ramp).
  */
@@ -113,6 +124,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private lastError: string | null = null
   /** True when that failure was the broker refusing the credentials (CREDENTIALS_REFUSED). */
   private refused = false
+  /** True when that failure was the server's first bytes not being MQTT (NOT_MQTT). */
+  private notMqtt = false
+  /** True once a server that does not speak MQTT has been warned of: said once a run, not once a retry. */
+  private warnedNotMqtt = false
   /**
    * True once this run of refusals has been warned of: the retries after it say so at info (a fleet of thousands with
    * a wrong credentials file warns once per phone, not once per phone per retry).
@@ -120,6 +135,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private warnedRefused = false
   /** True while the retry now waiting follows the broker's refusal of the credentials (`phone status` says so). */
   private refusedNow = false
+  /** When the first retry of this run of failures was planned (the link's clock), ms; null while connected or never failed. */
+  private waitingSinceNow: number | null = null
+  /** True while the retry now waiting follows a server whose first bytes were not MQTT (an HTTP port). */
+  private notMqttNow = false
   /** Why the connection the retry now waiting follows failed, as its log line said (null: closed without an error). */
   private failureNow: string | null = null
 
@@ -136,8 +155,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       // A device the broker refused and takes again (registered anew, a broker restored with it) is told so once.
       if (this.warnedRefused) opts.log.info('mqtt accepted this device again')
       this.warnedRefused = false
+      this.warnedNotMqtt = false
       this.refusedNow = false
+      this.notMqttNow = false
       this.failureNow = null
+      this.waitingSinceNow = null
       this.setState('connected')
       this.emit('connect')
     })
@@ -145,6 +167,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.client.on('error', (err) => {
       this.lastError = err.message
       this.refused = CREDENTIALS_REFUSED.has((err as { code?: unknown }).code)
+      this.notMqtt = !this.client.connected && NOT_MQTT.test(err.message)
       opts.log.debug({ err: err.message }, 'mqtt connection error')
     })
   }
@@ -156,6 +179,16 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   /** Whether the last connection failed because the broker refused the device id or secret (until one succeeds). */
   get credentialsRefused(): boolean {
     return this.refusedNow
+  }
+
+  /** Since when (the link's clock, ms) the link has failed to connect, retry after retry; null once connected. */
+  get waitingSince(): number | null {
+    return this.waitingSinceNow
+  }
+
+  /** Whether the last connection failed because the server's first bytes were not MQTT (until one succeeds). */
+  get answersNotMqtt(): boolean {
+    return this.notMqttNow
   }
 
   /** While a retry waits: why the connection before it failed, as mqtt.js said (null: the broker closed it, unsaid). */
@@ -214,6 +247,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     if (this.stateNow !== 'off') return
     this.opened = true
     this.retry.reset()
+    // A run of failures before the pause is over: the next one starts its own "since".
+    this.waitingSinceNow = null
     this.setState('connecting')
     this.client.reconnect()
   }
@@ -258,9 +293,14 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     // Said before the state changes: a listener to 'waiting' asks why (`fakephone agent` on a terminal says it).
     this.refusedNow = this.refused
     this.failureNow = this.lastError
+    this.notMqttNow = this.notMqtt
+    this.waitingSinceNow ??= this.opts.clock.now()
     this.setState('waiting')
     const fields = { err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
-    if (!this.refused) this.opts.log.info(fields, 'mqtt disconnected, retrying')
+    if (this.notMqtt && !this.warnedNotMqtt) {
+      this.opts.log.warn({ ...fields, url: this.opts.url }, `mqtt: ${this.opts.url} does not answer in MQTT: ${NOT_MQTT_WHY}`)
+      this.warnedNotMqtt = true
+    } else if (!this.refused) this.opts.log.info(fields, 'mqtt disconnected, retrying')
     else if (this.warnedRefused) this.opts.log.info(fields, 'mqtt refused this device again, retrying')
     else {
       this.opts.log.warn(fields, `mqtt refused this device: ${REFUSED_WHY}`)
@@ -268,6 +308,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     }
     this.lastError = null
     this.refused = false
+    this.notMqtt = false
   }
 
   private setState(state: LinkState): void {

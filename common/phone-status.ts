@@ -114,6 +114,11 @@ export const PhoneStatusSchema = z.object({
   dataChannel: LinkStateSchema,
   /** Only while the broker refuses the device's id or secret; absent from older phones. */
   dataChannelRefused: z.literal(true).optional(),
+  /**
+   * Only while the data channel waits to retry: since when it has failed (the phone's clock, ms) and the last failure's
+   * words (null: the broker closed the connection without one); absent from older phones.
+   */
+  dataChannelWaiting: z.object({ since: time, why: z.string().nullable() }).optional(),
   cloudService: z.boolean(),
   findDevice: z.boolean(),
   network: NetworkSchema,

@@ -9,6 +9,7 @@ import { SmallFileError, readSmallFileSync } from '../../common/small-file.js'
 import { AccountNameSchema } from '../../common/contract.js'
 import { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
+import { httpUrl } from '../options.js'
 import { migrate, type MigrationJob } from './migrate.js'
 import { progressOn } from './progress.js'
 import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../../common/terminal-text.js'
@@ -37,7 +38,7 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
   cmd
     .command('migrate <account>')
     .description('M2: copy the account to another fakephone cloud and verify every item there (a job: run again to resume)')
-    .requiredOption('--to <url>', "the other cloud's console API, e.g. http://127.0.0.1:9080")
+    .requiredOption('--to <url>', "the other cloud's console API, e.g. http://127.0.0.1:9080", httpUrl)
     .requiredOption('--to-token-file <file>', "the other cloud's console token")
     .option('--to-account <name>', 'the account there (default: the same name; docs/CONTRACT.md says which names)')
     .requiredOption('--job <file>', 'where the job is kept; run the same command again to resume it')

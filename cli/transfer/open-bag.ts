@@ -5,10 +5,11 @@
  * beside the target, marked as fakephone's, and put at the target only once
  * it is whole; a run cut short is carried on by the next.
  */
-import { link, lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { link, lstat, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { readTar, TarError, writeTar } from '../../common/bagit/tar.js'
 import { DataDirLockedError, lockDataDir, type DataDirLock } from '../../common/data-lock.js'
+import { readSmallFileSync } from '../../common/small-file.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { syncDir, syncTree } from '../../common/sync-dir.js'
 import { UserError } from '../io.js'
@@ -51,20 +52,22 @@ const MARKER_FORMAT = 'fakephone-partial-bag/1'
 /** Where the bag for `out` is written until it is whole. */
 export const partialOf = (out: string): string => resolve(out) + PARTIAL
 
-/** True when `partial` is a folder fakephone made for an unfinished bag (its marker is there and says so). */
-async function ours(partial: string): Promise<boolean> {
-  const text = await readFile(join(partial, MARKER), 'utf8').catch(() => undefined)
+/**
+ * True when `partial` is a folder fakephone made for an unfinished bag (its marker is there and says so). At once, not
+ * awaited: a Ctrl-C asks it on its way out, before the process ends. A marker that is not a small regular file is not one.
+ */
+function ours(partial: string): boolean {
   try {
-    return (JSON.parse(text ?? 'null') as { format?: unknown } | null)?.format === MARKER_FORMAT
+    return (JSON.parse(readSmallFileSync(join(partial, MARKER))) as { format?: unknown } | null)?.format === MARKER_FORMAT
   } catch {
     return false
   }
 }
 
 /** The partial folder of an unfinished bag for `out`, when fakephone left one; undefined when none is there. */
-export async function unfinished(out: string): Promise<string | undefined> {
+export function unfinished(out: string): string | undefined {
   const partial = partialOf(out)
-  return (await ours(partial)) ? partial : undefined
+  return ours(partial) ? partial : undefined
 }
 
 /** Refuses a target that holds something already: a bag never goes over the user's files. */
@@ -88,7 +91,7 @@ async function openPartial(out: string, partial: string): Promise<boolean> {
     await writeFile(join(partial, MARKER), JSON.stringify(marker, null, 2) + '\n', { flag: 'wx' })
     return false
   }
-  if (found.isDirectory() && (await ours(partial))) return true
+  if (found.isDirectory() && ours(partial)) return true
   throw new UserError(
     `${forTerminal(partial)} is in the way: fakephone writes an unfinished bag there, but this is not one of its own; move it ` +
       `away and run again`,

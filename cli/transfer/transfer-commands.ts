@@ -81,11 +81,20 @@ async function writeBag(
 ): Promise<void> {
   const onResume = (partial: string): void =>
     io.err(`resuming the interrupted export in ${partial}: files already written are checked and kept when their checksums match\n`)
-  const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), write, { onResume }).catch(async (err: unknown) => {
-    const partial = err instanceof ExportRunningError ? undefined : await unfinished(o.out)
+  // Said once, whichever stops the export: a failure, or a Ctrl-C (which ends the process without waiting for the export).
+  let told = false
+  const tellWhatIsKept = (): void => {
+    const partial = told ? undefined : unfinished(o.out)
+    told = true
     if (partial !== undefined) io.err(`the part written is kept in ${partial}: run the same command again to carry on from it\n`)
-    throw err
-  })
+  }
+  io.signal.addEventListener('abort', tellWhatIsKept, { once: true })
+  const result = await bagTo(o.out, o.format === 'tar', io.clock.now(), write, { onResume })
+    .catch((err: unknown) => {
+      if (!(err instanceof ExportRunningError)) tellWhatIsKept()
+      throw err
+    })
+    .finally(() => io.signal.removeEventListener('abort', tellWhatIsKept))
   const view = {
     bag: o.out,
     format: o.format,

@@ -38,6 +38,7 @@ import { receiptOf } from './outcomes.js'
 import type { VerifiedReceipts } from '../verified-receipts.js'
 import { toGeoJson, toGpx } from './track.js'
 import { quoted } from '../../common/terminal-text.js'
+import { issuesText } from '../../common/issue-text.js'
 
 /** The relayed reads checked with their schema before the page gets them (a path, as after /app/api). */
 const CHECKED: readonly [RegExp, z.ZodType][] = [
@@ -185,8 +186,9 @@ export class PageApi {
     const decoded = decodeJson(PageCommandSchema, raw.toString('utf8') || '{}')
     if (!decoded.ok) return refusal(400, 'BAD_REQUEST', `bad command: ${decoded.reason}`)
     const { type, args, expiresMs, confirm } = decoded.value
-    const checked = CommandArgsSchemas[type].safeParse(args)
-    if (!checked.success) return refusal(400, 'BAD_REQUEST', `bad ${type} arguments: ${z.prettifyError(checked.error)}`)
+    // Each problem by its field and what the field takes, with the value given: read by a curl user, not only the page.
+    const checked = CommandArgsSchemas[type].safeParse(args, { reportInput: true })
+    if (!checked.success) return refusal(400, 'BAD_REQUEST', `bad ${type} arguments: ${issuesText(checked.error)}`)
     if (type === 'wipe' && confirm !== id) return refusal(400, 'NOT_CONFIRMED', 'not confirmed: nothing was sent')
     let signed
     try {

@@ -66,6 +66,21 @@ t.test('only the id is required; the rest has working defaults', (t) => {
   t.end()
 })
 
+t.test('F1 a ws:// broker or push URL without its path is refused with the URL to give, not retried for ever', (t) => {
+  // `--broker ws://127.0.0.1:8080` (the broker serves MQTT over WebSocket at /mqtt) was taken: the broker turned the
+  // upgrade down and the phone logged "mqtt disconnected, retrying", with no reason, for ever.
+  const issues = (config: object): string[] | undefined =>
+    AgentConfigSchema.safeParse({ id: 'x', ...config }).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
+  t.same(issues({ broker: 'ws://127.0.0.1:8080', push: 'wss://cloud.example/' }), [
+    'broker: a ws:// URL needs the path the broker serves it on: ws://127.0.0.1:8080/mqtt',
+    'push: a wss:// URL needs the path the broker serves it on: wss://cloud.example/push',
+  ])
+  t.same(issues({ broker: 'nonsense' }), ['broker: expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt'], 'one reason')
+  for (const broker of ['ws://127.0.0.1:8080/mqtt', 'wss://proxy.example/fakephone/mqtt', 'mqtt://127.0.0.1:1883'])
+    t.equal(issues({ broker }), undefined, broker)
+  t.end()
+})
+
 t.test('push and cloud URLs follow a ws:// broker URL; an mqtt:// broker gives none unless told (9: no fixed port guessed)', (t) => {
   t.same(channelUrls({ broker: 'ws://10.0.0.5:9000/mqtt' }), { pushUrl: 'ws://10.0.0.5:9000/push', cloudUrl: 'http://10.0.0.5:9000' })
   t.same(channelUrls({ broker: 'wss://cloud.example/mqtt' }), { pushUrl: 'wss://cloud.example/push', cloudUrl: 'https://cloud.example' })

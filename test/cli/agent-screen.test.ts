@@ -10,8 +10,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { DEFAULT_BACKOFF } from '../../common/backoff.js'
-import { ManualClock, SystemClock } from '../../common/clock.js'
-import { REFUSED_WHY } from '../../common/mqtt.js'
+import { ManualClock, SystemClock, utcSeconds } from '../../common/clock.js'
+import { NOT_MQTT_WHY, REFUSED_WHY } from '../../common/mqtt.js'
 import { OwnerKeys } from '../../common/signing.js'
 import { assertBuilt, cliCommand, spawnCli } from '../fixtures/child.js'
 import { deviceOnDisk, startCloud, type Cloud } from '../fixtures/cloud.js'
@@ -105,7 +105,7 @@ t.test('on a terminal: the phone, its broker, data directory, push channel and o
 
 t.test('on a terminal: no push channel, no owner key, a broker that goes away', async (t) => {
   const cloud = await startCloud(t)
-  const { base } = await phoneOf(t, cloud)
+  const { base, phoneDir } = await phoneOf(t, cloud)
   const agent = onTerminal(t, [...base, '--broker', cloud.mqttUrl], cloud.clock as ManualClock)
   await firstFixStored(cloud)
   t.match(agent.err(), /push channel {2}off: an mqtt:\/\/ broker URL does not say where the cloud listens; give --push ws:/)
@@ -115,14 +115,30 @@ t.test('on a terminal: no push channel, no owner key, a broker that goes away', 
   // The line comes as the retry is planned, before the log says it.
   await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying')
   t.match(agent.err(), new RegExp(`\\nNot connected: .*; is it running at ${cloud.mqttUrl}\\? It keeps retrying\\n$`), 'said once')
+  t.match(
+    (await run(['phone', '--data', phoneDir, 'status'])).out,
+    /\ndata channel {2}waiting since [\d-]+ [\d:]+ UTC: the broker closed the connection; it keeps retrying\n/,
+    'phone status says why it waits',
+  )
 })
 
 t.test('on a terminal: why not connected -- nothing listening, a wrong secret', async (t) => {
   const cloud = await startCloud(t)
   const { base, secretFile } = await phoneOf(t, cloud)
   const port = await closedPort()
-  const nobody = onTerminal(t, [...base, '--broker', `mqtt://127.0.0.1:${port}`, '--data', tempDir(t)])
+  const clock = new ManualClock()
+  const nobodyDir = tempDir(t)
+  const failedAt = clock.now()
+  const nobody = onTerminal(t, [...base, '--broker', `mqtt://127.0.0.1:${port}`, '--data', nobodyDir], clock)
   await nobody.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying')
+  // F1 `phone status` says why too, and since when: the first failure's time stays through the retries after it.
+  clock.advance(DEFAULT_BACKOFF.capMs)
+  await nobody.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 2)
+  t.match(
+    (await run(['phone', '--data', nobodyDir, 'status'])).out,
+    `\ndata channel  waiting since ${utcSeconds(failedAt)} UTC: connection refused by 127.0.0.1:${port} (is the broker ` +
+      'running?); it keeps retrying\n',
+  )
   // Said once the phone has started (the connection may fail before): the start-up lines first, then why.
   if (!t.match(nobody.err(), /^Phone phone-a, /)) return
   await nobody.said('Not connected')
@@ -146,6 +162,37 @@ t.test('on a terminal: why not connected -- nothing listening, a wrong secret', 
       'at the start)\n',
   )
   t.equal(await refused.stop(), 0)
+})
+
+t.test('F1 the broker URL given the HTTP port: said once that it looks like an HTTP port, not retried in silence', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const failedAt = clock.now()
+  const { base, phoneDir } = await phoneOf(t, cloud)
+  // The hobbyist's slip: the HTTP port the broker printed, in an mqtt:// URL. It answers `HTTP/1.1 400`, read as a PUBACK.
+  const httpAsMqtt = cloud.apiUrl.replace('http://', 'mqtt://')
+  const agent = onTerminal(t, [...base, '--broker', httpAsMqtt], clock)
+  const warned = await agent.logs.waitFor((l) => /^mqtt(:| disconnected)/.test(l.msg))
+  if (!t.equal(warned.msg, `mqtt: ${httpAsMqtt} does not answer in MQTT: ${NOT_MQTT_WHY}`)) return
+  t.equal(warned.level, 40, 'a warning')
+  t.match(warned, { err: /^Invalid header flag bits/ })
+  await agent.said('Not connected')
+  t.match(
+    agent.err(),
+    `\nNot connected: ${httpAsMqtt} does not answer in MQTT (Invalid header flag bits, must be 0x0 for puback packet): this ` +
+      'looks like an HTTP port: give the MQTT port instead (the broker prints `Broker on mqtt://HOST:N and http://HOST:M` at its start)\n',
+  )
+  // The retries after it are info lines, and the terminal says nothing new: one warning, not one per retry.
+  clock.advance(DEFAULT_BACKOFF.capMs)
+  await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 2)
+  t.equal(agent.logs.lines.filter((l) => l.level === 40 && /MQTT/.test(l.msg)).length, 1, 'warned once')
+  t.equal(agent.err().split('Not connected').length, 2, 'the terminal said it once')
+  t.match(
+    (await run(['phone', '--data', phoneDir, 'status'])).out,
+    `\ndata channel  waiting since ${utcSeconds(failedAt)} UTC: Invalid header flag bits, must be 0x0 for puback packet: ${NOT_MQTT_WHY}`,
+    'phone status says it too',
+  )
+  t.equal(await agent.stop(), 0)
 })
 
 /** phone-a on a new cloud, its agent run on a terminal (with its push channel unless told not to), connected, its first fix stored. */

@@ -144,6 +144,46 @@ t.test('the data folder and the GPX track', async (t) => {
   t.match((await run(['config', 'check', all])).err, /^error: invalid agent config \(2 problems\):\n/)
 })
 
+t.test('F2 paths in a config relative to its own folder: config check and the agent say they are read from the cwd', async (t) => {
+  // A hobbyist keeps agent-pi.json, pi.secret and keys/me.pub in one folder and starts the agent from its parent:
+  // "no such file" of files they could see. Both now name where it looked and the path to give.
+  const e = etc(t)
+  mkdirSync(join(e.dir, 'walks'))
+  writeFileSync(join(e.dir, 'walks', 'loop.gpx'), '<gpx></gpx>')
+  const file = e.config('agent-pi.json', {
+    id: 'pi',
+    secretFile: 'agent-kitchen-pi.secret',
+    ownerKey: 'keys/me.pub',
+    location: 'gpx:walks/loop.gpx',
+  })
+  const give = (path: string): string =>
+    `; a relative path is read from the folder the agent starts in (${process.cwd()}), not the config file's: give ${join(e.dir, path)}\n`
+  const checked = await run(['config', 'check', file])
+  t.equal(checked.code, 1)
+  t.equal(
+    checked.err,
+    'error: invalid agent config (3 problems):\n' +
+      `  ${file}: secretFile: cannot read the secret file agent-kitchen-pi.secret: ENOENT (no such file): ` +
+      `\`fakephone device add ID --secret-out FILE\` writes a new device's secret${give('agent-kitchen-pi.secret')}` +
+      `  ${file}: ownerKey: keys/me.pub: no such file, nor folder keys${give('keys/me.pub')}` +
+      `  ${file}: location: walks/loop.gpx: no such file (give the GPX track's absolute path)${give('walks/loop.gpx')}`,
+  )
+  const started = await run(['agent', '--config', file])
+  t.equal(started.code, 1)
+  t.equal(
+    started.err,
+    'error: cannot read the secret file agent-kitchen-pi.secret: ENOENT (no such file): `fakephone device add ID --secret-out FILE` ' +
+      `writes a new device's secret${give('agent-kitchen-pi.secret')}`,
+  )
+  e.config('agent-pi.json', { id: 'pi', secretFile: e.secret, ownerKey: 'keys/me.pub' })
+  t.equal(
+    (await run(['agent', '--config', file])).err,
+    `error: cannot read the owner key keys/me.pub: ENOENT: no such file or directory, open 'keys/me.pub'${give('keys/me.pub')}`,
+  )
+  e.config('agent-pi.json', { id: 'pi', secretFile: e.secret, ownerKey: join(e.dir, 'none.pub') })
+  t.match((await run(['agent', '--config', file])).err, /^error: cannot read the owner key .*none\.pub: ENOENT[^;]*\n$/, 'no hint')
+})
+
 t.test('the broker: its data folder and console token', async (t) => {
   const e = etc(t)
   const data = join(e.dir, 'data')

@@ -118,6 +118,38 @@ t.test('config check applies FAKEPHONE_* variables exactly as the daemon does', 
   t.match(daemon.err, /FAKEPHONE_BROKER_HOTS: no such broker setting/, 'the daemon refuses the same environment the same way')
 })
 
+t.test('F1 a duration given as a bare number under a second is said to be milliseconds, by config check and the agent', async (t) => {
+  const dir = tempDir(t)
+  // A hobbyist meant 30 seconds: the agent stored a heartbeat every 30 ms (~166 in 6 s) and `config check` called it valid.
+  const file = write(dir, 'agent-pi.json', { id: 'pi', interval: 30, gpsdMaxAge: '500ms' })
+  const checked = await run(['config', 'check', file])
+  t.match(checked, { code: 0, out: `${file}: a valid agent config\n` }, 'still valid: short intervals are allowed')
+  const warnings = checked.err.split('\n').filter((line) => line.startsWith('warning: '))
+  t.same(
+    warnings,
+    [`warning: ${file}: interval: 30 is in milliseconds (30 ms); for 30 seconds give 30000 (or "30s")`],
+    'a bare number is warned about; a duration with its unit (500ms) is not',
+  )
+  const fromEnv = await run(['config', 'check', write(dir, 'agent-ok.json', { id: 'pi' })], undefined, { FAKEPHONE_AGENT_INTERVAL: '5' })
+  t.match(fromEnv.err, /^warning: FAKEPHONE_AGENT_INTERVAL: 5 is in milliseconds \(5 ms\); for 5 seconds give 5000/)
+  t.notMatch(
+    (await run(['config', 'check', write(dir, 'agent-ms.json', { id: 'pi', interval: 30_000, gpsdMaxAge: 0 })])).err,
+    /warning/,
+    '30000 is fine, and so is 0',
+  )
+  // The agent says it at its start too (here it then stops for want of a secret: the warning came first).
+  const started = await run(['agent', '--config', file, '--data', join(dir, 'phone')])
+  t.match(started.logs.lines, [
+    { level: 40, msg: `${file}: interval: 30 is in milliseconds (30 ms); for 30 seconds give 30000 (or "30s")` },
+  ])
+  t.match(started.err, /no device secret/)
+  const flagged = await run(['agent', '--config', file, '--data', join(dir, 'phone'), '--interval', '100ms'])
+  t.notOk(
+    flagged.logs.lines.some((l) => l.msg.includes('milliseconds')),
+    'a flag gives its unit: --interval 100ms over the file is not warned about',
+  )
+})
+
 t.test('config env lists the variable that overrides each setting', async (t) => {
   const r = await run(['config', 'env', '--kind', 'broker'])
   t.match(r.out, /^SETTING\s+VARIABLE\ndataDir\s+FAKEPHONE_BROKER_DATA_DIR\n/)
@@ -130,8 +162,15 @@ t.test('broker --config: the file is overridden by FAKEPHONE_BROKER_* and both b
   const dir = tempDir(t)
   const fromEnv = join(dir, 'env-data')
   const file = write(dir, 'broker.json', { dataDir: join(dir, 'file-data'), mqttPort: 0, httpPort: 0, logLevel: 'error' })
-  const ui = testIo(undefined, { FAKEPHONE_BROKER_DATA_DIR: fromEnv, FAKEPHONE_BROKER_LOG_LEVEL: 'warn' })
+  const ui = testIo(undefined, {
+    FAKEPHONE_BROKER_DATA_DIR: fromEnv,
+    FAKEPHONE_BROKER_LOG_LEVEL: 'warn',
+    FAKEPHONE_BROKER_CONNECT_TIMEOUT: '50',
+  })
   const running = main(['broker', '--config', file, '--log-level', 'info', '--simulated-time', '--free-quota', '1GB'], ui.io)
+  await ui.logs.waitFor(
+    (l) => l.msg === 'FAKEPHONE_BROKER_CONNECT_TIMEOUT: 50 is in milliseconds (50 ms); for 50 seconds give 50000 (or "50s")',
+  )
   await ui.logs.waitFor((l) => /simulated time/.test(l.msg))
   const listening = await ui.logs.waitFor((l) => l.msg === 'broker listening')
   t.equal(listening.dataDir, fromEnv, 'the environment beat the file')

@@ -1,9 +1,11 @@
 /**
  * The console's API client (cli/console-client.ts) against a broker that takes the connection and then says nothing:
- * `console` commands, `console migrate` and a fleet run's report fail with a reason instead of waiting for ever.
+ * `console` commands, `console migrate` and a fleet run's report fail with a reason instead of waiting for ever; and against
+ * an address that is not HTTP (the MQTT port), said to be probably the MQTT port.
  */
 import t from 'tap'
 import { createServer, type Socket } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
 import { once } from 'node:events'
 import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 
@@ -31,4 +33,41 @@ t.test('a broker that took the connection and never answers: the call fails afte
     `cannot reach the broker's HTTP API at ${url}: Error: it took the connection but said nothing for 1 s; is the broker running?`,
   )
   t.equal(sockets.length, 1, 'the request did reach the server')
+})
+
+t.test(
+  'F2 the console at an address that answers in something other than HTTP (an MQTT port): said to be probably the MQTT port',
+  async (t) => {
+    // An MQTT port that writes first: a CONNACK's four bytes where the HTTP status line should be, then it closes.
+    const mqttLike = createServer((socket) => socket.end(Buffer.from([0x20, 0x02, 0x00, 0x00])))
+    mqttLike.listen(0, '127.0.0.1')
+    await once(mqttLike, 'listening')
+    t.teardown(() => mqttLike.close())
+    const url = `http://127.0.0.1:${(mqttLike.address() as { port: number }).port}`
+    const client = new ConsoleClient(url, 'token', 100, { from: '--api', unreachable: '; is the broker running?' })
+    const err = (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
+    t.match(err.message, /^cannot reach the broker's HTTP API at http:\/\/127\.0\.0\.1:\d+ \(--api\): Error: Parse Error/)
+    t.match(
+      err.message,
+      /: it took the connection but gave no HTTP answer; if the broker is running, this is probably its MQTT port: give the HTTP port/,
+    )
+    t.notMatch(err.message, /is the broker running/, 'the broker is running: that hint is not given')
+  },
+)
+
+t.test('F2 an address that answered in HTTP and then cuts a connection keeps the usual hint: it is no MQTT port', async (t) => {
+  let calls = 0
+  const cutting = createHttpServer((req, res) => {
+    if (++calls > 1) return void req.socket.destroy()
+    res.writeHead(200, { 'content-type': 'application/json', connection: 'close' })
+    res.end(JSON.stringify({ devices: [] }))
+  })
+  cutting.listen(0, '127.0.0.1')
+  await once(cutting, 'listening')
+  t.teardown(() => cutting.close())
+  const url = `http://127.0.0.1:${(cutting.address() as { port: number }).port}`
+  const client = new ConsoleClient(url, 'token', 100, { from: '--api', unreachable: '; is the broker running?' })
+  t.same(await client.devices(), { devices: [] })
+  const err = (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
+  t.equal(err.message, `cannot reach the broker's HTTP API at ${url} (--api): Error: socket hang up; is the broker running?`)
 })

@@ -277,6 +277,15 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   const closed = await run(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])
   t.match(closed.err, `cannot reach the broker's HTTP API at ${closedUrl} (--api): `, 'it says which address, given by which option')
   t.match(closed.err, /; is the broker running\? If it listens elsewhere, give its HTTP address with --api URL\n$/, 'and what to do')
+  // The MQTT port given as --api: the broker runs, so "is the broker running?" sent the user the wrong way.
+  const mqttPort = cloud.mqttUrl.replace('mqtt://', 'http://')
+  t.equal(
+    (await run(['console', '--api', mqttPort, '--data', cloud.dataDir, 'devices'])).err,
+    `error: cannot reach the broker's HTTP API at ${mqttPort} (--api): Error: socket hang up: it took the connection but gave ` +
+      'no HTTP answer; if the broker is running, this is probably its MQTT port: give the HTTP port the broker printed at ' +
+      'its start (`Broker on mqtt://HOST:N and http://HOST:M`)\n',
+    'the MQTT port given as --api is said to be probably the MQTT port',
+  )
   const stranger = createServer((_req, res) => res.end('<html>hello</html>'))
   await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
   t.teardown(() => stranger.close())

@@ -158,7 +158,7 @@ t.test('device add prints the credentials once; list and remove; errors say what
   }
   t.notMatch((await run(['device', 'list', '--data', data])).out, /pi-porch/, 'a keys folder refused registers no device')
   t.equal(
-    (await run(['device', 'list', '--data', '/proc/self/fakephone-test'])).err,
+    (await run(['device', 'add', 'pi-porch', '--data', '/proc/self/fakephone-test', '--keys', keys])).err,
     "error: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'\n",
   )
   // A database file that is not one, or a folder where it goes, is one line naming it and what to do, not a stack.
@@ -182,7 +182,44 @@ t.test('device add prints the credentials once; list and remove; errors say what
   t.equal(readFileSync(join(notADb, DB_FILE), 'utf8'), 'garbage{', 'the file is left as it was')
   t.match((await run(['device', 'remove', 'pi-kitchen', '--data', data])).out, /Removed device pi-kitchen/)
   t.equal((await run(['device', 'remove', 'pi-kitchen', '--data', data])).err, 'error: no device "pi-kitchen" is registered\n')
-  t.equal((await run(['device', 'list', '--data', tempDir(t)])).out, 'No devices registered.\n')
+  const none = tempDir(t)
+  t.equal((await run(['device', 'add', 'pi-gone', '--data', none, '--keys', keys])).code, 0)
+  t.match((await run(['device', 'remove', 'pi-gone', '--data', none])).out, /Removed device pi-gone/)
+  t.equal((await run(['device', 'list', '--data', none])).out, 'No devices registered.\n')
+})
+
+t.test('F1 device commands on a directory that holds no broker data say so, instead of making an empty cloud there', async (t) => {
+  // A broker run with --data cloud, then `device list` without --data (or with a typo): an empty database was made in
+  // ./data and the answer was "No devices registered."; `device add` there registered a phone no running broker knows.
+  const dir = tempDir(t)
+  const cloud = join(dir, 'cloud')
+  const keys = join(dir, 'keys')
+  const first = await run(['device', 'add', 'pi', '--account', 'me', '--data', cloud, '--keys', keys])
+  t.equal(first.code, 0)
+  t.equal(
+    first.err,
+    `note: ${cloud} held no broker data, so a new cloud was made there: only a broker started with --data ${cloud} knows pi ` +
+      '(a broker already running elsewhere does not)\n',
+  )
+  const second = await run(['device', 'add', 'laptop', '--account', 'me', '--data', cloud, '--keys', keys])
+  t.equal(second.err, '', 'no note once the directory holds the cloud')
+  const typo = join(dir, 'clod')
+  for (const argv of [
+    ['device', 'list', '--data', typo],
+    ['device', 'list', '--data', typo, '--json'],
+    ['device', 'remove', 'pi', '--data', typo],
+  ]) {
+    const r = await run(argv)
+    t.equal(r.code, 1, argv.join(' '))
+    t.equal(r.out, '')
+    t.equal(
+      r.err,
+      `error: ${typo} holds no broker data (no cloud.sqlite): give --data the directory the broker runs on ` +
+        '(it says it at start: "its console: fakephone console --api … --data DIR"); nothing was made there\n',
+    )
+  }
+  t.same(readdirSync(dir).sort(), ['cloud', 'keys'], 'nothing made at the typo')
+  t.match((await run(['device', 'list', '--data', cloud])).out, /laptop\s+me[\s\S]*pi\s+me/, 'both phones where the broker is')
 })
 
 t.test('F2 device add makes no second key pair for an account that has devices: its owner could command none of the new', async (t) => {
@@ -235,6 +272,32 @@ t.test('bad option values are refused with the reason, before anything runs', as
     const r = await run(argv)
     t.equal(r.code, 1, argv.join(' '))
     t.match(r.err, reason, argv.join(' '))
+  }
+})
+
+t.test("F1 a console --api that is not the broker's HTTP address says which to give, not Node's stack trace", async (t) => {
+  // The broker prints both addresses ("Broker on mqtt://127.0.0.1:N and http://127.0.0.1:M"): the MQTT one, a ws:// one
+  // and a bare HOST:PORT were taken as given, and the first request died with "fatal: TypeError [ERR_INVALID_PROTOCOL]".
+  const said = (instead: string): string =>
+    `must be the broker's HTTP address: ${instead} (the broker says it at start: "Broker on mqtt://… and http://…")\n`
+  const refused: [string, string][] = [
+    ['mqtt://127.0.0.1:37889', 'that is the MQTT address; the console talks to the HTTP one, http://127.0.0.1:HTTP-PORT'],
+    ['ws://127.0.0.1:39653/mqtt', 'that is MQTT over WebSocket; the console talks to http://127.0.0.1:39653'],
+    ['127.0.0.1:39653', 'give it as http://127.0.0.1:39653'],
+    ['localhost:39653/', 'give it as http://localhost:39653'],
+    ['https://127.0.0.1:39653', 'the broker serves plain HTTP, http://HOST:PORT'],
+    ['the-broker', 'http://HOST:PORT'],
+  ]
+  for (const [api, instead] of refused) {
+    for (const argv of [
+      ['console', '--api', api, 'devices'],
+      ['console', '--api', 'http://127.0.0.1:1', 'migrate', 'a', '--to', api, '--to-token-file', 'f', '--job', 'j'],
+      ['fleet', 'run', '--count', '1', '--api', api],
+    ]) {
+      const r = await run(argv)
+      t.equal(r.code, 1, argv.join(' '))
+      t.equal(r.err, `error: option '${argv.includes('--to') ? '--to' : '--api'} <url>' argument '${api}' is invalid. ${said(instead)}`)
+    }
   }
 })
 

@@ -131,6 +131,9 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   )
   t.equal((await phone('unlock', '0000')).err, 'error: wrong PIN\n')
   t.match((await phone('unlock', '1234')).out, /screen        unlocked/)
+  // F2 a phone that is not locked: said so, whatever the PIN, not "wrong PIN".
+  t.equal((await phone('unlock', '9999')).err, 'error: the screen is not locked: nothing to unlock\n')
+  t.equal((await phone('unlock', '1234')).code, 1, 'the right PIN too: there is no lock screen to type it into')
   const asJson = JSON.parse((await con('--json', 'locate', 'phone-a')).out)
   t.match(asJson, { type: 'locate', state: 'succeeded', verified: true })
 

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { openDb } from '../../broker/db.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -41,6 +42,7 @@ t.test('a secret file on a full disk refuses with no device registered, never on
   if (disk === undefined) return
   const dir = tempDir(t)
   const data = join(dir, 'cloud')
+  openDb(data).close() // the broker's data directory, as its first start leaves it (`device list` reads only such a one)
   const keys = join(dir, 'keys')
   const secretOut = join(disk, 'hall.secret')
   const add = await run(['device', 'add', 'pi-hall', '--data', data, '--keys', keys, '--secret-out', secretOut])

@@ -90,7 +90,7 @@ t.test(
       [['console', 'locate'], "error: missing required argument 'id'\n"],
       // Node's words for a path that cannot be used quote the path: escaped the same way.
       [
-        ['device', 'list', '--data', '/proc/self/fakephone-\x1b[31mtest\\'],
+        ['device', 'add', 'p', '--data', '/proc/self/fakephone-\x1b[31mtest\\', '--keys', tempDir(t)],
         "error: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-\\x1B[31mtest\\\\'\n",
       ],
     ]

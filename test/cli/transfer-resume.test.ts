@@ -17,7 +17,8 @@ import { ManualClock } from '../../common/clock.js'
 import { PhoneFiles } from '../../agent/phone-data/store.js'
 import { noteItem, sha } from '../fixtures/sync-items.js'
 import { startCloud, type Cloud } from '../fixtures/cloud.js'
-import { run } from '../fixtures/io.js'
+import { run, testIo } from '../fixtures/io.js'
+import { main } from '../../cli/main.js'
 import { assertBuilt, cliCommand } from '../fixtures/child.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
@@ -272,6 +273,26 @@ t.test('M3: `phone export` shares it: an unfinished phone bag is carried on, wha
   t.match(resumed.out, /^Exported the phone to .*phone-bag: 1 item, 3 files, \d+ bytes \(Payload-Oxum \d+\.3\)\.\n$/)
   t.same((await validateBag(out)).problems, [])
   t.notOk(existsSync(`${out}.fakephone-partial`))
+})
+
+t.test('M3: Ctrl-C in the middle of an export says where the part written is kept and that the same command carries it on', async (t) => {
+  // The README promises that line for a Ctrl-C too; the interruption ended the command before the export could say it.
+  const cloud = await seeded(t)
+  const proxy = await cutter(t, cloud)
+  const parent = tempDir(t)
+  const out = join(parent, 'bag')
+  const stalled = new Promise<void>((stalled) => (proxy.stall = { sha256: sha(NOTES['b.txt']), stalled }))
+  const ctrlC = testIo()
+  const exporting = main(['console', '--api', proxy.url, '--data', cloud.dataDir, 'export', 'cutx', '--out', out], ctrlC.io)
+  await stalled
+  ctrlC.abort()
+  t.equal(await exporting, 130)
+  t.equal(
+    ctrlC.err(),
+    'interrupted: fakephone console export stopped before it finished\n' +
+      `the part written is kept in ${out}.fakephone-partial: run the same command again to carry on from it\n`,
+  )
+  t.same(readdirSync(parent), ['bag.fakephone-partial'], 'nothing at --out')
 })
 
 t.test('M3: an export killed mid-blob (SIGKILL, the built CLI) leaves nothing at --out; the same command carries it on', async (t) => {

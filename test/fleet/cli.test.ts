@@ -161,7 +161,9 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   )
   t.match(
     mqttPortAsApi.err,
-    '; is the broker running there? --api takes its HTTP address, http://HOST:PORT with its --http-port (its start-up log says httpPort)\n',
+    ': it took the connection but gave no HTTP answer; if the broker is running, this is probably its MQTT port: give the HTTP ' +
+      'port the broker printed at its start',
+    'the MQTT port is said to be probably the MQTT port, not "is the broker running there?"',
   )
   t.notMatch(mqttPortAsApi.out, /fleet "remote"/, 'no run, no report')
   const wrongToken = join(dir, 'wrong.token')

@@ -293,7 +293,21 @@ t.test('F2/F3: commands signed in the console process reach the agent; receipts 
   t.equal((await post({ type: 'wipe', args: { eraseSdcard: false, keepFindDevice: true }, confirm: 'phone-b' })).status, 400)
   t.match((await post('{not json')).body, { code: 'BAD_REQUEST', error: /^bad command: / })
   t.match((await post({ type: 'explode', args: {} })).body, { code: 'BAD_REQUEST', error: /^bad command: / })
-  t.match((await post({ type: 'lock', args: { message: 'x' } })).body, { code: 'BAD_REQUEST', error: /^bad lock arguments: / })
+  t.same((await post({ type: 'lock', args: { message: 'x' } })).body, {
+    code: 'BAD_REQUEST',
+    error: 'bad lock arguments: phone is missing: give text (a JSON string)',
+  })
+  // F2 from curl: each field the wipe takes is named with what it takes, not zod's "✖ Invalid input … → at eraseSdcard".
+  t.same((await post({ type: 'wipe', args: { eraseSdcard: 'yes', sdcard: true }, confirm: 'phone-a' })).body, {
+    code: 'BAD_REQUEST',
+    error:
+      'bad wipe arguments: eraseSdcard must be true or false, not "yes"; keepFindDevice is missing: give true or false; ' +
+      'unknown field "sdcard"',
+  })
+  t.match((await post({ type: 'ring', args: { seconds: 0 } })).body, {
+    error: 'bad ring arguments: seconds: Too small: expected number to be >=1',
+  })
+  t.match((await post({ type: 'locate', args: [] })).body, { error: 'bad locate arguments: the value must be an object, {...}, not []' })
   t.match((await post({ type: 'locate', args: {} }, 'phone-b')).body, { error: 'device "phone-b" not found', code: 'REFUSED' })
   t.equal((await post('')).status, 400, 'an empty body')
   const big = await s.call('POST', '/app/api/devices/phone-a/commands', { body: 'x'.repeat(8 * 1024 * 1024 + 1) })
