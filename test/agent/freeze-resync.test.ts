@@ -22,7 +22,7 @@ import type { ManualClock } from '../../common/clock.js'
 import type { CloudItem } from '../../common/cloud/sync-api.js'
 import { startCliAgent, type CliAgent } from '../fixtures/cli-agent.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
-import { run } from '../fixtures/io.js'
+import { run, runJson } from '../fixtures/io.js'
 
 const DAY = 86_400_000
 const sha = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex')
@@ -35,12 +35,12 @@ async function phoneOf(t: Test) {
   const phone = ['phone', '--data', onDisk.phoneDir]
   const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
   // A heartbeat a day: the clock moves by a year.
-  const start = (): Promise<CliAgent> => startCliAgent(cloud, onDisk, { args: ['--interval', '1d'] })
+  const start = (): Promise<CliAgent> => startCliAgent(t, cloud, onDisk, { args: ['--interval', '1d'] })
   const stop = async (agent: CliAgent): Promise<void> => {
     agent.io.abort()
     t.equal(await agent.running, 0, 'the agent stops cleanly')
   }
-  const json = async <T>(...args: string[]): Promise<T> => JSON.parse((await run(args)).out) as T
+  const json = <T>(...args: string[]): Promise<T> => runJson<T>(args)
   const list = async (category: string): Promise<DataRow[]> =>
     (await json<{ items: DataRow[] }>(...phone, '--json', 'data', 'list', category)).items
   const cloudItems = async (): Promise<CloudItem[]> => (await json<{ items: CloudItem[] }>(...api, '--json', 'items', 'alice')).items

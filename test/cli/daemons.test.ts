@@ -54,6 +54,7 @@ t.test('agent and phone: a fake phone is started, controlled by its user and sto
   await watcher.subscribeAsync('fp/v1/phone-a/presence')
   const online = nextMessage(watcher)
   const { io: agentIo, running } = await startCliAgent(
+    t,
     cloud,
     { secretFile, phoneDir },
     { push: false, args: ['--interval', '10s', '--jitter', '0'] },

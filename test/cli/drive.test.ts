@@ -20,7 +20,7 @@ t.test(
     const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
     const phone = ['phone', '--data', phoneDir]
     const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
-    const { io: agentIo, running } = await startCliAgent(cloud, { secretFile, phoneDir })
+    const { io: agentIo, running } = await startCliAgent(t, cloud, { secretFile, phoneDir })
     const work = tempDir(t)
 
     t.equal((await run([...phone, 'drive', 'list'])).out, 'The drive is empty.\n')

@@ -29,7 +29,7 @@ t.test(
 
     // F1: the phone's first fix goes out at connect; stored before the status is asked, so the count is known.
     const firstFix = storedHeartbeats(cloud, 1)
-    const { io: agentIo, running } = await startCliAgent(cloud, { secretFile, phoneDir })
+    const { io: agentIo, running } = await startCliAgent(t, cloud, { secretFile, phoneDir })
     await firstFix
 
     const status = await run([...phone, 'status'])

@@ -17,6 +17,7 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
   const api = ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
 
   const { io: agentIo, running } = await startCliAgent(
+    t,
     cloud,
     { secretFile, phoneDir },
     {
