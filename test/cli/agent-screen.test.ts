@@ -115,6 +115,8 @@ t.test('on a terminal: no push channel, no owner key, a broker that goes away', 
   // The line comes as the retry is planned, before the log says it.
   await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying')
   t.match(agent.err(), new RegExp(`\\nNot connected: .*; is it running at ${cloud.mqttUrl}\\? It keeps retrying\\n$`), 'said once')
+  // Its control socket opens once the phone has started, which may be after its first retry.
+  await agent.logs.waitFor((l) => l.msg === 'agent started')
   t.match(
     (await run(['phone', '--data', phoneDir, 'status'])).out,
     /\ndata channel {2}waiting since [\d-]+ [\d:]+ UTC: the broker closed the connection; it keeps retrying\n/,
@@ -134,6 +136,8 @@ t.test('on a terminal: why not connected -- nothing listening, a wrong secret', 
   // F1 `phone status` says why too, and since when: the first failure's time stays through the retries after it.
   clock.advance(DEFAULT_BACKOFF.capMs)
   await nobody.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 2)
+  // Its control socket opens once the phone has started, which may be after its first retry.
+  await nobody.logs.waitFor((l) => l.msg === 'agent started')
   t.match(
     (await run(['phone', '--data', nobodyDir, 'status'])).out,
     `\ndata channel  waiting since ${utcSeconds(failedAt)} UTC: connection refused by 127.0.0.1:${port} (is the broker ` +
@@ -187,6 +191,8 @@ t.test('F1 the broker URL given the HTTP port: said once that it looks like an H
   await agent.logs.waitFor((l) => l.msg === 'mqtt disconnected, retrying' && l.attempt === 2)
   t.equal(agent.logs.lines.filter((l) => l.level === 40 && /MQTT/.test(l.msg)).length, 1, 'warned once')
   t.equal(agent.err().split('Not connected').length, 2, 'the terminal said it once')
+  // Its control socket opens once the phone has started, which may be after its first retry.
+  await agent.logs.waitFor((l) => l.msg === 'agent started')
   t.match(
     (await run(['phone', '--data', phoneDir, 'status'])).out,
     `\ndata channel  waiting since ${utcSeconds(failedAt)} UTC: Invalid header flag bits, must be 0x0 for puback packet: ${NOT_MQTT_WHY}`,
