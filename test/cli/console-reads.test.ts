@@ -13,6 +13,7 @@ import { run } from '../fixtures/io.js'
 import { otherVersionBroker } from '../fixtures/http.js'
 import { tempDir } from '../fixtures/scope.js'
 import { makeOwner } from '../fixtures/owner.js'
+import { deviceView } from '../fixtures/cloud.js'
 import { ConsoleClient } from '../../cli/console-client.js'
 
 /** The one line a read of another version's answer is refused with: names the method, the path and the field. */
@@ -46,18 +47,7 @@ async function refusedReads(
 }
 
 /** A device as a broker of this version shows it (F1), for the reads that need one before the read under test. */
-const DEVICE = {
-  id: 'phone-a',
-  account: 'alice',
-  online: true,
-  presenceAt: 0,
-  cloudService: true,
-  findDevice: true,
-  locationOffAt: null,
-  lostMode: null,
-  last: null,
-  moved: null,
-}
+const DEVICE = deviceView()
 
 t.test(
   "F1, F2: the console's device and command reads refuse another version's answer; a command is not sent on a misread device",
