@@ -57,10 +57,13 @@ t.test(
     const { findDevice: _, ...oldDevice } = DEVICE
     const oldCommand = { id: '0b5e2f7e-8a40-4b8e-9d4a-1f0f3c1a2b3c', device: 'phone-a', type: 'ring', state: 'succeeded' }
     const fix = { seq: 1, at: 0, lat: 0, lon: 0, accuracy: 5, speed: 0, battery: 50, charging: false, receivedAt: 0 }
-    const answers = (method: string, path: string): unknown =>
-      path === '/api/devices/phone-a'
+    const asked: string[] = []
+    const answers = (method: string, path: string): unknown => {
+      asked.push(`${method} ${path}`)
+      return path === '/api/devices/phone-a'
         ? { now: 0, device: DEVICE }
         : { now: 0, device: oldDevice, devices: [oldDevice], history: [fix], commands: [oldCommand], command: oldCommand }
+    }
     await refusedReads(t, answers, [
       { args: ['devices'], method: 'GET', path: '/api/devices', field: 'findDevice' },
       { args: ['history', 'phone-a'], method: 'GET', path: '/api/devices/phone-a/history?limit=20', field: 'network' },
@@ -79,6 +82,10 @@ t.test(
         field: 'receipt',
       },
     ])
+    t.notOk(
+      asked.some((a) => a.startsWith('POST /api/devices/phone-b/')),
+      'no command went to the device the console could not read',
+    )
     // The web console's recall of every phone's newest command (cli/web/live.ts) reads through the same schema.
     const { url } = await otherVersionBroker(t, () => ({
       now: 0,
