@@ -1,7 +1,8 @@
 /**
  * The console's side of the console API: what `fakephone console` and the
  * demo's live view use to read the cloud. The shapes it sends and gets are
- * the contract in common/console-api.ts.
+ * the contract in common/console-api.ts; the devices' and commands' answers
+ * (F1, F2) are read through its schemas, like the cloud data's (common/cloud/).
  */
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { readWholeBody } from '../common/http-body.js'
@@ -10,6 +11,13 @@ import { FakephoneError } from '../common/errors.js'
 import type { z } from 'zod'
 import { FINAL_STATES, decodeValue, type Command } from '../common/contract.js'
 import {
+  CommandChangeReplySchema,
+  CommandReplySchema,
+  CommandsReplySchema,
+  DeviceReplySchema,
+  DevicesReplySchema,
+  HistoryReplySchema,
+  LatestCommandsReplySchema,
   MAX_COMMAND_WAIT_MS,
   type CommandChangeReply,
   type CommandReply,
@@ -80,24 +88,24 @@ export class ConsoleClient {
   ) {}
 
   devices(): Promise<DevicesReply> {
-    return this.request('/api/devices')
+    return this.read(DevicesReplySchema, 'GET', '/api/devices')
   }
 
   history(id: string, limit: number): Promise<HistoryReply> {
-    return this.request(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
+    return this.read(HistoryReplySchema, 'GET', `/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
   }
 
   device(id: string): Promise<DeviceReply> {
-    return this.request(`/api/devices/${encodeURIComponent(id)}`)
+    return this.read(DeviceReplySchema, 'GET', `/api/devices/${encodeURIComponent(id)}`)
   }
 
   commands(id: string): Promise<CommandsReply> {
-    return this.request(`/api/devices/${encodeURIComponent(id)}/commands`)
+    return this.read(CommandsReplySchema, 'GET', `/api/devices/${encodeURIComponent(id)}/commands`)
   }
 
   /** One page of every device's newest command and newest succeeded locate (F2): the devices after `after` by id ('': from the first). */
   latestCommands(after: string): Promise<LatestCommandsReply> {
-    return this.request(`/api/commands/latest?after=${encodeURIComponent(after)}`)
+    return this.read(LatestCommandsReplySchema, 'GET', `/api/commands/latest?after=${encodeURIComponent(after)}`)
   }
 
   /**
@@ -106,7 +114,8 @@ export class ConsoleClient {
    */
   submit(command: Command, waitMs = 0): Promise<CommandReply> {
     const wait = Math.min(waitMs, this.waitCapMs)
-    return this.request(`/api/devices/${encodeURIComponent(command.device)}/commands${wait > 0 ? `?wait=${wait}` : ''}`, command)
+    const path = `/api/devices/${encodeURIComponent(command.device)}/commands${wait > 0 ? `?wait=${wait}` : ''}`
+    return this.read(CommandReplySchema, 'POST', path, command)
   }
 
   /**
@@ -125,7 +134,7 @@ export class ConsoleClient {
 
   /** The command, after waiting up to `waitMs` (at most the cloud's cap) for it to reach a final state. */
   command(id: string, waitMs: number): Promise<CommandReply> {
-    return this.request(`/api/commands/${encodeURIComponent(id)}?wait=${Math.min(waitMs, this.waitCapMs)}`)
+    return this.read(CommandReplySchema, 'GET', `/api/commands/${encodeURIComponent(id)}?wait=${Math.min(waitMs, this.waitCapMs)}`)
   }
 
   /** `reply` if its command is final, else long polls for it up to `leftMs` more (the cloud answered each poll only at its wait's end). */
@@ -137,7 +146,7 @@ export class ConsoleClient {
   }
 
   cancel(id: string): Promise<CommandChangeReply> {
-    return this.request(`/api/commands/${encodeURIComponent(id)}/cancel`, {})
+    return this.read(CommandChangeReplySchema, 'POST', `/api/commands/${encodeURIComponent(id)}/cancel`, {})
   }
 
   /** One console API call: a GET, or a POST of `post` as JSON when given. */

@@ -15,7 +15,14 @@ import type { DriveListing, SyncReport } from '../agent/drive/phone-drive.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../common/format-bytes.js'
 import { saveFile } from '../common/save-file.js'
-import { DriveFileReplySchema, DriveListSchema, DriveShareSchema, DriveTokenSchema, type DriveFile } from '../common/cloud/drive-api.js'
+import {
+  DriveFileReplySchema,
+  DriveListSchema,
+  DriveRevokedSchema,
+  DriveShareSchema,
+  DriveTokenSchema,
+  type DriveFile,
+} from '../common/cloud/drive-api.js'
 import type { Io } from './io.js'
 import { plural, table } from './render.js'
 import { UserError } from './io.js'
@@ -87,7 +94,7 @@ export function addDriveConsoleCommands(parent: Command, io: Io, api: () => Prom
       .command(`${name} <account> <id>`)
       .description(`revoke ${what}`)
       .action(async (account: string, id: string) => {
-        const reply = await (await api()).send('DELETE', path(account, `${under}/${encodeURIComponent(id)}`))
+        const reply = await (await api()).read(DriveRevokedSchema, 'DELETE', path(account, `${under}/${encodeURIComponent(id)}`))
         print(reply, `${done}\n`)
       })
   }

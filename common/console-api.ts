@@ -1,37 +1,38 @@
 /**
  * The console API's contract (F1-F3, X1-X3): the requests the console sends
  * and the answers the cloud gives on `/api/devices/...` and `/api/commands/...`,
- * shared by the broker that serves them and the CLI that calls them. The
+ * shared by the broker that serves them and the CLI that calls them: the
+ * answers are zod schemas whose types the broker builds, so the two cannot
+ * drift, and the console reads each answer through its schema. View objects
+ * are not strict (a newer cloud may add a field, an older console leaves it);
+ * what they carry from the MQTT wire (heartbeats, signed commands and
+ * receipts, notifications, behaviour events) is checked with the wire's own
+ * strict schemas (common/contract.ts, common/push-protocol.ts). The
  * cloud data's own routes (accounts, sync, backups, drive) have theirs in
  * common/cloud/. Every refusal is an {@link ApiErrorBody} with a status that
  * says what kind it is (400 malformed, 401 credentials, 404, 405, 409, 413 too large).
  */
 import { z } from 'zod'
-import { AccountNameSchema, type BehaviourEvent, type Command, type CommandState, type Heartbeat, type Result } from './contract.js'
+import {
+  AccountNameSchema,
+  BehaviourEventSchema,
+  CommandArgsSchemas,
+  CommandSchema,
+  CommandStateSchema,
+  HeartbeatSchema,
+  ResultSchema,
+  type CommandType,
+} from './contract.js'
 import { CloudEndpointsSchema } from './cloud/cloud-move.js'
-import { NotificationKindSchema, PushNotificationSchema, type PushNotification } from './push-protocol.js'
+import { NotificationKindSchema, PushNotificationSchema } from './push-protocol.js'
+
+const time = z.number().int()
+const count = z.number().int().nonnegative()
 
 /** Every refusal, on every HTTP API of the broker; some add fields (a refused command adds `command`). */
 export interface ApiErrorBody {
   error: string
   code: string
-}
-
-/** A device as the console sees it (F1). */
-export interface DeviceView {
-  id: string
-  account: string
-  online: boolean
-  presenceAt: number | null
-  cloudService: boolean | null
-  findDevice: boolean | null
-  /** Set when Find Device or the cloud service was switched off: the map position is offline from then on. */
-  locationOffAt: number | null
-  /** F2: lost mode as the device's last succeeded lost-mode command left it (null: never switched from the console). */
-  lostMode: LostModeState | null
-  last: (Heartbeat & { receivedAt: number }) | null
-  /** M2: set once this cloud told the device to follow its account's migration to another cloud (null: never told). */
-  moved: DeviceMoved | null
 }
 
 /**
@@ -51,63 +52,85 @@ export const DeviceMovedSchema = z.discriminatedUnion('notice', [
 export type DeviceMoved = z.infer<typeof DeviceMovedSchema>
 
 /** F2: lost mode on (with what the lock screen shows) or off, since `at` (when the device signed its receipt). */
-export interface LostModeState {
-  on: boolean
-  message: string | null
-  phone: string | null
-  at: number
-}
+export const LostModeStateSchema = z.object({
+  on: z.boolean(),
+  message: z.string().nullable(),
+  phone: z.string().nullable(),
+  at: time,
+})
+export type LostModeState = z.infer<typeof LostModeStateSchema>
 
-export interface LocationRow extends Heartbeat {
-  receivedAt: number
-}
+/** F1: a heartbeat as the cloud received it. */
+export const LocationRowSchema = HeartbeatSchema.extend({ receivedAt: time })
+export type LocationRow = z.infer<typeof LocationRowSchema>
+
+/** A device as the console sees it (F1). */
+export const DeviceViewSchema = z.object({
+  id: z.string(),
+  account: z.string(),
+  online: z.boolean(),
+  presenceAt: time.nullable(),
+  cloudService: z.boolean().nullable(),
+  findDevice: z.boolean().nullable(),
+  /** Set when Find Device or the cloud service was switched off: the map position is offline from then on. */
+  locationOffAt: time.nullable(),
+  /** F2: lost mode as the device's last succeeded lost-mode command left it (null: never switched from the console). */
+  lostMode: LostModeStateSchema.nullable(),
+  last: LocationRowSchema.nullable(),
+  /** M2: set once this cloud told the device to follow its account's migration to another cloud (null: never told). */
+  moved: DeviceMovedSchema.nullable(),
+})
+export type DeviceView = z.infer<typeof DeviceViewSchema>
+
+const { locate, ring, lock, wipe } = CommandArgsSchemas
 
 /** A remote command and where it stands (F2). */
-export interface CommandView {
-  id: string
-  device: string
-  type: Command['type']
-  args: Command['args']
-  state: CommandState
-  reason: string | null
-  data: Result['data'] | null
+export const CommandViewSchema = z.object({
+  id: z.string(),
+  device: z.string(),
+  type: z.enum(Object.keys(CommandArgsSchemas) as [CommandType, ...CommandType[]]),
+  args: z.union([locate, ring, lock, CommandArgsSchemas['lost-mode'], wipe]),
+  state: CommandStateSchema,
+  reason: z.string().nullable(),
+  data: ResultSchema.shape.data.nullable(),
   /** The device's signed receipt of the final state, for the owner to verify. */
-  receipt: Result | null
-  command: Command
-  createdAt: number
-  updatedAt: number
-  expiresAt: number
-  sentAt: number | null
-}
+  receipt: ResultSchema.nullable(),
+  command: CommandSchema,
+  createdAt: time,
+  updatedAt: time,
+  expiresAt: time,
+  sentAt: time.nullable(),
+})
+export type CommandView = z.infer<typeof CommandViewSchema>
 
-export type NotificationState = 'queued' | 'delivered' | 'expired'
+export const NotificationStateSchema = z.enum(['queued', 'delivered', 'expired'])
+export type NotificationState = z.infer<typeof NotificationStateSchema>
 
-export interface NotificationRecord extends PushNotification {
-  deviceId: string
-  state: NotificationState
+export const NotificationRecordSchema = PushNotificationSchema.extend({
+  deviceId: z.string(),
+  state: NotificationStateSchema,
   /** How many times it went out on a push connection. */
-  sends: number
-  deliveredAt: number | null
+  sends: count,
+  deliveredAt: time.nullable(),
   /** deliveredAt - createdAt, once delivered. */
-  delayMs: number | null
-  expiredAt: number | null
-}
+  delayMs: z.number().nullable(),
+  expiredAt: time.nullable(),
+})
+export type NotificationRecord = z.infer<typeof NotificationRecordSchema>
 
 /** A behaviour-log event as the cloud received it (X2). */
-export interface ReceivedEvent extends BehaviourEvent {
-  receivedAt: number
-}
+export const ReceivedEventSchema = BehaviourEventSchema.extend({ receivedAt: time })
+export type ReceivedEvent = z.infer<typeof ReceivedEventSchema>
 
-export interface LogSummary {
-  events: number
-  lastReceivedAt: number | null
-}
+export const LogSummarySchema = z.object({ events: count, lastReceivedAt: time.nullable() })
+export type LogSummary = z.infer<typeof LogSummarySchema>
 
-export interface PushPresence {
-  connected: boolean
+export const PushPresenceSchema = z.object({
+  connected: z.boolean(),
   /** When it connected, or when it last disconnected; null when it never connected since the broker started. */
-  since: number | null
-}
+  since: time.nullable(),
+})
+export type PushPresence = z.infer<typeof PushPresenceSchema>
 
 /** A notification's longest time to live, ms. */
 export const MAX_NOTIFICATION_TTL_MS = 90 * 86_400_000
@@ -123,58 +146,48 @@ export const NotifyRequestSchema = z.strictObject({
 export type NotifyRequest = z.infer<typeof NotifyRequestSchema>
 
 /** GET /api/devices/:id/channels (X1). */
-export interface ChannelsView {
-  now: number
-  device: string
+export const ChannelsViewSchema = z.object({
+  now: time,
+  device: z.string(),
   /** The MQTT data channel (sync, upload, heartbeats): up only while the phone's cloud service is on (X1). */
-  data: { online: boolean; cloudService: boolean | null; since: number | null }
+  data: z.object({ online: z.boolean(), cloudService: z.boolean().nullable(), since: time.nullable() }),
   /** The push channel (notifications). */
-  push: PushPresence
-  notifications: Record<NotificationState, number>
-  logs: LogSummary
-}
+  push: PushPresenceSchema,
+  notifications: z.object({ queued: count, delivered: count, expired: count }),
+  logs: LogSummarySchema,
+})
+export type ChannelsView = z.infer<typeof ChannelsViewSchema>
 
 /** GET /api/devices */
-export interface DevicesReply {
-  now: number
-  devices: DeviceView[]
-}
+export const DevicesReplySchema = z.object({ now: time, devices: z.array(DeviceViewSchema) })
+export type DevicesReply = z.infer<typeof DevicesReplySchema>
 /** GET /api/devices/:id */
-export interface DeviceReply {
-  now: number
-  device: DeviceView
-}
+export const DeviceReplySchema = z.object({ now: time, device: DeviceViewSchema })
+export type DeviceReply = z.infer<typeof DeviceReplySchema>
 /** GET /api/devices/:id/history?limit=N */
-export interface HistoryReply {
-  now: number
-  device: string
-  history: LocationRow[]
-}
+export const HistoryReplySchema = z.object({ now: time, device: z.string(), history: z.array(LocationRowSchema) })
+export type HistoryReply = z.infer<typeof HistoryReplySchema>
 /** GET /api/devices/:id/commands */
-export interface CommandsReply {
-  now: number
-  commands: CommandView[]
-}
+export const CommandsReplySchema = z.object({ now: time, commands: z.array(CommandViewSchema) })
+export type CommandsReply = z.infer<typeof CommandsReplySchema>
 /** The most devices one page of GET /api/commands/latest answers (its default). */
 export const MAX_LATEST_COMMANDS_PAGE = 1000
 
 /** A device's newest command and the newest of its commands GET /api/devices/:id/commands lists that is a locate that succeeded. */
-export interface LatestCommands {
-  device: string
-  newest: CommandView
+export const LatestCommandsSchema = z.object({
+  device: z.string(),
+  newest: CommandViewSchema,
   /** null: none among those; the newest itself when it is one. */
-  locate: CommandView | null
-}
+  locate: CommandViewSchema.nullable(),
+})
+export type LatestCommands = z.infer<typeof LatestCommandsSchema>
 /**
  * GET /api/commands/latest?after=ID&limit=N (F2): the devices that have commands, by id after `after` (from the first
  * without it), at most `limit` (1 to MAX_LATEST_COMMANDS_PAGE, that by default); `next` is the `after` of the next page,
  * null on the last one.
  */
-export interface LatestCommandsReply {
-  now: number
-  latest: LatestCommands[]
-  next: string | null
-}
+export const LatestCommandsReplySchema = z.object({ now: time, latest: z.array(LatestCommandsSchema), next: z.string().nullable() })
+export type LatestCommandsReply = z.infer<typeof LatestCommandsReplySchema>
 /** The longest `?wait=MS` of GET /api/commands/:cid and POST /api/devices/:id/commands, ms; a console that waits longer asks again. */
 export const MAX_COMMAND_WAIT_MS = 60_000
 
@@ -182,29 +195,17 @@ export const MAX_COMMAND_WAIT_MS = 60_000
  * GET /api/commands/:cid?wait=MS, and POST /api/devices/:id/commands?wait=MS (201: created, whatever its state; without
  * `wait`, or with 0, the command as submitted): the command once final, or as it stands when the wait ran out.
  */
-export interface CommandReply {
-  now: number
-  command: CommandView
-}
+export const CommandReplySchema = z.object({ now: time, command: CommandViewSchema })
+export type CommandReply = z.infer<typeof CommandReplySchema>
 /** POST /api/commands/:cid/cancel */
-export interface CommandChangeReply {
-  command: CommandView
-}
+export const CommandChangeReplySchema = z.object({ command: CommandViewSchema })
+export type CommandChangeReply = z.infer<typeof CommandChangeReplySchema>
 /** GET /api/devices/:id/notifications?limit=N */
-export interface NotificationsReply {
-  now: number
-  device: string
-  notifications: NotificationRecord[]
-}
+export const NotificationsReplySchema = z.object({ now: time, device: z.string(), notifications: z.array(NotificationRecordSchema) })
+export type NotificationsReply = z.infer<typeof NotificationsReplySchema>
 /** POST /api/devices/:id/notifications (201) */
-export interface NotifyReply {
-  now: number
-  notification: NotificationRecord
-}
+export const NotifyReplySchema = z.object({ now: time, notification: NotificationRecordSchema })
+export type NotifyReply = z.infer<typeof NotifyReplySchema>
 /** GET /api/devices/:id/logs?limit=N */
-export interface LogsReply {
-  now: number
-  device: string
-  total: number
-  events: ReceivedEvent[]
-}
+export const LogsReplySchema = z.object({ now: time, device: z.string(), total: count, events: z.array(ReceivedEventSchema) })
+export type LogsReply = z.infer<typeof LogsReplySchema>

@@ -30,6 +30,7 @@ import {
   FolderSchema,
   SHARE_PATH,
   type DriveFile,
+  type DriveRevoked,
 } from '../../common/cloud/drive-api.js'
 import { readBodyBytes } from '../../common/http-body.js'
 import type { AccountError } from './accounts.js'
@@ -41,6 +42,8 @@ import { HttpError, type Reply, type RouteContext } from '../http/router.js'
 import { quoted } from '../../common/terminal-text.js'
 
 const CONSOLE_PATH = '/api/accounts/:account/drive'
+/** The answer to a share link's or an SDK token's revocation. */
+const REVOKED: DriveRevoked = { revoked: true }
 
 export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: DriveTokens): void {
   const { router, accounts, blobs } = parts
@@ -103,7 +106,7 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
     router.add('POST', `${base}/files/:id/shares`, callers, share)
     router.add('DELETE', `${base}/shares/:token`, callers, (ctx) => {
       files.unshare(owner(ctx), ctx.params.token as string)
-      return { status: 200, body: { revoked: true } }
+      return { status: 200, body: REVOKED }
     })
   }
 
@@ -125,7 +128,7 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
   })
   router.add('DELETE', `${CONSOLE_PATH}/tokens/:id`, ['console'], (ctx) => {
     tokens.revoke(accounts.need(ctx.params.account as string).id, ctx.params.id as string)
-    return { status: 200, body: { revoked: true } }
+    return { status: 200, body: REVOKED }
   })
 
   // D5: the picker gets an empty list and a failure, never a stale list.

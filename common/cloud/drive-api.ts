@@ -62,6 +62,10 @@ export const DriveTokenSchema = z.strictObject({
   token: z.string(),
 })
 
+/** A share link or an SDK token revoked (`DELETE .../drive/shares/:token`, `DELETE .../drive/tokens/:id`). */
+export const DriveRevokedSchema = z.strictObject({ revoked: z.literal(true) })
+export type DriveRevoked = z.infer<typeof DriveRevokedSchema>
+
 export const DriveTokenRequestSchema = z.strictObject({ app: z.string().min(1).max(100) })
 
 /** D5: the SDK file picker's answer while the cloud service is off: no files, and a failure. */

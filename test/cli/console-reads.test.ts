@@ -1,9 +1,10 @@
 /**
- * The console's reads of backups (B2-B4), the drive (D1), the service's retirement (M1), the cloud's clock (simulated
+ * The console's reads of devices and commands (F1, F2), of a device's channels, notifications and behaviour logs
+ * (X1-X3), of backups (B2-B4), the drive (D1), the service's retirement (M1), the cloud's clock (simulated
  * time, A3) and sync items and the recycle bin (S1, R1, R3) are checked against their schemas (common/cloud/*-api.ts):
  * an answer of another version's broker is a one-line error that names the method, the path and the field this console
  * cannot read, with exit status 1 -- no stack trace, nothing half-read printed. Real brokers' answers are read in each
- * group's own test file (backup, drive, retirement, clock, sync).
+ * group's own test file (commands, framework, backup, drive, retirement, clock, sync).
  */
 import t, { type Test } from 'tap'
 import { existsSync, writeFileSync } from 'node:fs'
@@ -11,30 +12,126 @@ import { join } from 'node:path'
 import { run } from '../fixtures/io.js'
 import { otherVersionBroker } from '../fixtures/http.js'
 import { tempDir } from '../fixtures/scope.js'
+import { makeOwner } from '../fixtures/owner.js'
+import { deviceView } from '../fixtures/cloud.js'
+import { ConsoleClient } from '../../cli/console-client.js'
 
-/** Runs `args` against a broker that answers every request with `answer`; each read is refused as `reads` says. */
+/** The one line a read of another version's answer is refused with: names the method, the path and the field. */
+const refusal = (url: string, method: string, path: string, field: string): RegExp =>
+  new RegExp(
+    `${url} answered ${method} ${path.replace(/[?]/g, '\\?')} with what this console cannot read ` +
+      `\\([^\\n]*${field}[^\\n]*\\): ` +
+      'is it a fakephone broker of another version\\?',
+  )
+
+/**
+ * Runs `args` against a broker that answers every request with `answer` (or what it answers for the method and path);
+ * each read is refused as `reads` says.
+ */
 async function refusedReads(
   t: Test,
   answer: unknown,
   reads: { args: string[]; method: string; path: string; field: string }[],
 ): Promise<void> {
-  const { url, console: api } = await otherVersionBroker(t, () => answer)
+  const { url, console: api } = await otherVersionBroker(
+    t,
+    typeof answer === 'function' ? (answer as (method: string, path: string) => unknown) : () => answer,
+  )
   for (const { args, method, path, field } of reads) {
     const r = await run([...api, ...args])
     t.equal(r.code, 1, `${args.join(' ')}: it fails`)
     t.equal(r.out, '', `${args.join(' ')}: nothing half-read is printed`)
-    t.match(
-      r.err,
-      new RegExp(
-        `^error: ${url} answered ${method} ${path.replace(/[?]/g, '\\?')} with what this console cannot read ` +
-          `\\([^\\n]*${field}[^\\n]*\\): ` +
-          'is it a fakephone broker of another version\\?\\n$',
-      ),
-      `${args.join(' ')}: one line naming the field`,
-    )
+    t.match(r.err, new RegExp(`^error: ${refusal(url, method, path, field).source}\\n$`), `${args.join(' ')}: one line naming the field`)
     t.notMatch(r.err, /\n\s+at /, `${args.join(' ')}: no stack trace`)
   }
 }
+
+/** A device as a broker of this version shows it (F1), for the reads that need one before the read under test. */
+const DEVICE = deviceView()
+
+t.test(
+  "F1, F2: the console's device and command reads refuse another version's answer; a command is not sent on a misread device",
+  async (t) => {
+    const owner = makeOwner(t)
+    // Another version's device: Find Device under no name; its command view: no signed receipt.
+    const { findDevice: _, ...oldDevice } = DEVICE
+    const oldCommand = { id: '0b5e2f7e-8a40-4b8e-9d4a-1f0f3c1a2b3c', device: 'phone-a', type: 'ring', state: 'succeeded' }
+    const fix = { seq: 1, at: 0, lat: 0, lon: 0, accuracy: 5, speed: 0, battery: 50, charging: false, receivedAt: 0 }
+    const asked: string[] = []
+    const answers = (method: string, path: string): unknown => {
+      asked.push(`${method} ${path}`)
+      return path === '/api/devices/phone-a'
+        ? { now: 0, device: DEVICE }
+        : { now: 0, device: oldDevice, devices: [oldDevice], history: [fix], commands: [oldCommand], command: oldCommand }
+    }
+    await refusedReads(t, answers, [
+      { args: ['devices'], method: 'GET', path: '/api/devices', field: 'findDevice' },
+      { args: ['history', 'phone-a'], method: 'GET', path: '/api/devices/phone-a/history?limit=20', field: 'network' },
+      { args: ['commands', 'phone-a'], method: 'GET', path: '/api/devices/phone-a/commands', field: 'receipt' },
+      {
+        args: ['ring', 'phone-a', '--keys', owner.keys.dir],
+        method: 'POST',
+        path: '/api/devices/phone-a/commands?wait=30000',
+        field: 'receipt',
+      },
+      { args: ['ring', 'phone-b', '--keys', owner.keys.dir], method: 'GET', path: '/api/devices/phone-b', field: 'findDevice' },
+      {
+        args: ['cancel', oldCommand.id],
+        method: 'POST',
+        path: `/api/commands/${oldCommand.id}/cancel`,
+        field: 'receipt',
+      },
+    ])
+    t.notOk(
+      asked.some((a) => a.startsWith('POST /api/devices/phone-b/')),
+      'no command went to the device the console could not read',
+    )
+    // The web console's recall of every phone's newest command (cli/web/live.ts) reads through the same schema.
+    const { url } = await otherVersionBroker(t, () => ({
+      now: 0,
+      latest: [{ device: 'phone-a', newest: oldCommand, locate: null }],
+      next: null,
+    }))
+    await t.rejects(new ConsoleClient(url, 'a-token').latestCommands(''), {
+      code: 'EAPI',
+      message: refusal(url, 'GET', '/api/commands/latest?after=', 'receipt'),
+    })
+  },
+)
+
+t.test("X1, X2, X3: the console's channels, notifications and logs reads refuse another version's answer", async (t) => {
+  // Another version's views: the push channel without its presence, notifications without a state, events without a type.
+  const notification = { id: '0b5e2f7e-8a40-4b8e-9d4a-1f0f3c1a2b3c', deviceId: 'phone-a', kind: 'message', title: 'hi', body: '' }
+  await refusedReads(
+    t,
+    {
+      now: 0,
+      device: 'phone-a',
+      data: { online: true, cloudService: true, since: 0 },
+      notifications: [notification],
+      notification,
+      logs: { events: 0, lastReceivedAt: null },
+      total: 1,
+      events: [{ seq: 1, at: 0, detail: 'x', receivedAt: 0 }],
+    },
+    [
+      { args: ['device', 'phone-a'], method: 'GET', path: '/api/devices/phone-a/channels', field: 'push' },
+      {
+        args: ['notifications', 'phone-a'],
+        method: 'GET',
+        path: '/api/devices/phone-a/notifications?limit=20',
+        field: 'state',
+      },
+      {
+        args: ['notify', 'phone-a', '--title', 'hi'],
+        method: 'POST',
+        path: '/api/devices/phone-a/notifications',
+        field: 'state',
+      },
+      { args: ['logs', 'phone-a'], method: 'GET', path: '/api/devices/phone-a/logs?limit=20', field: 'type' },
+    ],
+  )
+})
 
 t.test("B2, B3, B4: the console's backup views and deletions refuse another version's answer", async (t) => {
   // The old view: no retention state (B3), no deletion counts (B4).
@@ -68,6 +165,8 @@ t.test("D1: the console's drive reads refuse another version's answer; a downloa
     { args: ['drive', 'share', 'alice', 'f-1'], method: 'POST', path: '/api/accounts/alice/drive/files/f-1/shares', field: 'url' },
     { args: ['drive', 'delete', 'alice', 'f-1'], method: 'DELETE', path: '/api/accounts/alice/drive/files/f-1', field: 'sha256' },
     { args: ['drive', 'token', 'alice', '--app', 'notes'], method: 'POST', path: '/api/accounts/alice/drive/tokens', field: 'token' },
+    { args: ['drive', 'unshare', 'alice', 'tok-1'], method: 'DELETE', path: '/api/accounts/alice/drive/shares/tok-1', field: 'revoked' },
+    { args: ['drive', 'revoke-token', 'alice', 't-1'], method: 'DELETE', path: '/api/accounts/alice/drive/tokens/t-1', field: 'revoked' },
   ])
   t.notOk(existsSync(join(dir, 'saved')), 'the download saved nothing')
 })

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
-import { ConsoleClient } from '../../cli/console-client.js'
+import { ConsoleClient, type ApiAnswer } from '../../cli/console-client.js'
 import { describe } from '../../cli/command-words.js'
 import { receiptLine } from '../../cli/remote-commands.js'
 import type { CommandView } from '../../broker/devices/commands.js'
@@ -37,10 +37,10 @@ class CountingClient extends ConsoleClient {
   readonly sent: string[] = []
   private onPoll: (() => void) | undefined
 
-  override send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
+  override call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: Uint8Array, contentType?: string): Promise<ApiAnswer> {
     this.sent.push(`${method} ${path}`)
     if (path.startsWith('/api/commands/')) this.onPoll?.()
-    return super.send(method, path, json)
+    return super.call(method, path, body, contentType)
   }
 
   /** Resolves when the next GET /api/commands/:cid goes out. */

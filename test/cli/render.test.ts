@@ -2,21 +2,10 @@
 import t from 'tap'
 import { locationSourceText, renderDevices, renderHistory, table } from '../../cli/render.js'
 import type { DeviceView } from '../../broker/devices/state-store.js'
-import { heartbeat } from '../fixtures/cloud.js'
+import { deviceView, heartbeat } from '../fixtures/cloud.js'
 
 const now = Date.UTC(2026, 0, 1, 12)
-const base: DeviceView = {
-  id: 'p',
-  account: 'a',
-  online: true,
-  presenceAt: now,
-  cloudService: true,
-  findDevice: true,
-  locationOffAt: null,
-  lostMode: null,
-  last: null,
-  moved: null,
-}
+const base: DeviceView = deviceView({ id: 'p', account: 'a', presenceAt: now })
 const last = { ...heartbeat(3, { at: now - 5000, lat: 1.5, lon: 2.25, battery: 42.4, charging: true }), receivedAt: now }
 
 t.test('F1/F3: each device row says where it is, how old that is, or why its position is offline; F2: lost mode', (t) => {

@@ -185,7 +185,10 @@ t.test('what cannot be compiled exactly is left to zod', (t) => {
   // zod 4 takes `when` on every check (not in its types for min): a check that runs only when a condition holds.
   const conditional = { message: 'conditional', when: () => true }
   const unsupported: [string, z.ZodType][] = [
-    ['a stripping object', z.object({ a: z.number() })],
+    ['a loose object', z.looseObject({ a: z.number() })],
+    ['an array with a length check', z.array(z.number()).min(1)],
+    ['an array of something unsupported', z.array(z.email())],
+    ['a nullable of something unsupported', z.email().nullable()],
     ['an object with a refinement', z.strictObject({ a: z.number() }).refine(() => true)],
     ['an object with an unsupported field', z.strictObject({ a: z.email() })],
     ['a string format', z.email()],
@@ -197,7 +200,6 @@ t.test('what cannot be compiled exactly is left to zod', (t) => {
     ['a conditional check', z.number().min(0, conditional)],
     ['a refined boolean', z.boolean().refine((b) => b)],
     ['an optional of something unsupported', z.email().optional()],
-    ['an array', z.array(z.number())],
     ['a plain union with an option not compiled', z.union([z.number(), z.email()])],
     ['an exclusive union', z.xor([z.number(), z.string()])],
     ['a refined union', z.union([z.number(), z.string()]).refine(() => true)],
@@ -292,6 +294,26 @@ t.test('uuids, base64, records and plain unions: compiled check and zod agree', 
   const withProto = JSON.parse('{"a":1,"__proto__":2}') as unknown
   t.equal(compileCheck(record)?.(withProto), false, 'a record with an own __proto__ key is left to zod')
   t.same(decodeValue(record, withProto), { ok: true, value: { a: 1 } }, '... which leaves that key out')
+  t.end()
+})
+
+t.test('F1, F2: stripping objects, arrays and nullables (the console API answers) agree with zod; an unknown key is left to zod', (t) => {
+  const answer = z.object({
+    now: z.int(),
+    next: z.string().nullable(),
+    devices: z.array(z.object({ id: DeviceIdSchema, at: z.int().nullable(), last: HeartbeatSchema.nullable() })),
+  })
+  const device = { id: 'phone-1', at: null, last: { ...heartbeat(1) } }
+  agree(t, 'an answer', answer, { now: 1, next: null, devices: [device, { ...device, at: 5, last: null }] })
+  agree(t, 'an answer with no devices', answer, { now: 1, next: 'phone-1', devices: [] })
+  agree(t, 'a device', answer.shape.devices.element, device)
+  const check = compileCheck(answer)
+  t.notOk(check?.({ now: 1, next: null, devices: [{ ...device, newer: 1 }] }), "a newer broker's field: zod's")
+  t.same(
+    decodeValue(answer, { now: 1, next: null, devices: [{ ...device, newer: 1 }] }),
+    { ok: true, value: { now: 1, next: null, devices: [device] } },
+    '... which reads the answer without it',
+  )
   t.end()
 })
 
