@@ -33,6 +33,9 @@ import {
  * A console API call that failed; `status` is the HTTP status, 0 when the broker's HTTP API could not be reached (`reason`:
  * Node's error).
  */
+/** An answer that came but cannot be read: the gateway's trouble (HTTP 502), not a refusal by the broker. */
+const BAD_GATEWAY = 502
+
 export class ConsoleApiError extends FakephoneError {
   constructor(
     readonly status: number,
@@ -237,7 +240,11 @@ export class ConsoleClient {
    * cost a migrating console ~90 ms of CPU to load and several ms per call until warm).
    */
   async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
-    return (await this.answerOf<T>(method, path, json)).answer
+    const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json))
+    const { status, body: bytes } = await this.call(method, path, body, body === undefined ? undefined : 'application/json')
+    const answer = this.json(status, bytes) as T & { error: string; code?: unknown }
+    if (status >= 300) throw this.refused(status, answer.error, answer.code)
+    return answer
   }
 
   /**
@@ -245,37 +252,26 @@ export class ConsoleClient {
    * (another version's broker, or not a broker) is a ConsoleApiError that says what is wrong, not a render of half a view.
    */
   async read<T>(schema: z.ZodType<T>, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
-    const { status, answer } = await this.answerOf<unknown>(method, path, json)
-    return this.checked(schema, status, method, path, answer)
+    return this.checked(schema, method, path, await this.send<unknown>(method, path, json))
   }
 
   /** `bytes` whose JSON answer is checked against `schema` as `read` does (a drive upload's answer, D1). */
   async readAfterBytes<T>(schema: z.ZodType<T>, method: 'POST' | 'PUT', path: string, body: Uint8Array): Promise<T> {
-    return this.checked(schema, 200, method, path, this.json(200, await this.bytes(method, path, body)))
+    return this.checked(schema, method, path, this.json(200, await this.bytes(method, path, body)))
   }
 
   /** `answer`, when `schema` reads it; else the ConsoleApiError that says what is wrong. */
-  private checked<T>(schema: z.ZodType<T>, status: number, method: string, path: string, answer: unknown): T {
+  private checked<T>(schema: z.ZodType<T>, method: string, path: string, answer: unknown): T {
     const decoded = decodeValue(schema, answer)
+    // A 502, whatever status came with it: the broker answered, but nothing a caller may take as its answer (the web
+    // console's relay passes a ConsoleApiError's status on to the page).
     if (!decoded.ok)
       throw new ConsoleApiError(
-        status,
+        BAD_GATEWAY,
         `${this.baseUrl} answered ${method} ${path} with what this console cannot read (${decoded.reason}): is it a ` +
           'fakephone broker of another version?',
       )
     return decoded.value
-  }
-
-  private async answerOf<T>(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    path: string,
-    json?: unknown,
-  ): Promise<{ status: number; answer: T }> {
-    const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json))
-    const { status, body: bytes } = await this.call(method, path, body, body === undefined ? undefined : 'application/json')
-    const answer = this.json(status, bytes) as T & { error: string; code?: unknown }
-    if (status >= 300) throw this.refused(status, answer.error, answer.code)
-    return { status, answer }
   }
 
   /** An answer's body read as JSON; one that is not JSON says the broker did not answer like one. */
@@ -283,7 +279,10 @@ export class ConsoleClient {
     try {
       return JSON.parse(bytes.toString())
     } catch {
-      throw new ConsoleApiError(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
+      throw new ConsoleApiError(
+        status < 300 ? BAD_GATEWAY : status,
+        `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`,
+      )
     }
   }
 

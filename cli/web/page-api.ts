@@ -127,7 +127,8 @@ export class PageApi {
         const trouble = brokerTrouble(err.status === 0 ? err.reason : err, this.ctx.apiUrl)
         answer = json(502, { error: trouble.text, code: err.status === 0 ? 'BAD_GATEWAY' : 'TOKEN_REFUSED', detail: trouble.detail })
       } else if (err instanceof ConsoleApiError) {
-        answer = refusal(err.status, 'REFUSED', err.message)
+        // A 502 is an answer the console could not read (another version's broker), as the relay's own BAD_ANSWER.
+        answer = refusal(err.status, err.status === 502 ? 'BAD_ANSWER' : 'REFUSED', err.message)
       } else if (err instanceof PageError) {
         answer = refusal(err.status, err.code, err.message)
         /* c8 ignore next 3 -- every call above throws one of the two; anything else is a bug, answered and logged */

@@ -60,14 +60,30 @@ t.test('F2 an address that answered in HTTP and then cuts a connection keeps the
   const cutting = createHttpServer((req, res) => {
     if (++calls > 1) return void req.socket.destroy()
     res.writeHead(200, { 'content-type': 'application/json', connection: 'close' })
-    res.end(JSON.stringify({ devices: [] }))
+    res.end(JSON.stringify({ now: 0, devices: [] }))
   })
   cutting.listen(0, '127.0.0.1')
   await once(cutting, 'listening')
   t.teardown(() => cutting.close())
   const url = `http://127.0.0.1:${(cutting.address() as { port: number }).port}`
   const client = new ConsoleClient(url, 'token', 100, { from: '--api', unreachable: '; is the broker running?' })
-  t.same(await client.devices(), { devices: [] })
+  t.same(await client.devices(), { now: 0, devices: [] })
   const err = (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
   t.equal(err.message, `cannot reach the broker's HTTP API at ${url} (--api): Error: socket hang up; is the broker running?`)
+})
+
+t.test('F1 an answer that is not JSON is the gateway trouble (502) when it came as a success, its own status otherwise', async (t) => {
+  const stranger = createHttpServer((req, res) => {
+    res.writeHead(req.url === '/api/devices' ? 200 : 404, { 'content-type': 'text/html' })
+    res.end('<html>hello</html>')
+  })
+  stranger.listen(0, '127.0.0.1')
+  await once(stranger, 'listening')
+  t.teardown(() => stranger.close())
+  const url = `http://127.0.0.1:${(stranger.address() as { port: number }).port}`
+  const client = new ConsoleClient(url, 'token')
+  const ok = (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
+  t.same([ok.status, ok.message], [502, `${url} did not answer like a fakephone broker (HTTP 200)`])
+  const missing = (await client.device('phone-a').catch((e: unknown) => e)) as ConsoleApiError
+  t.same([missing.status, missing.message], [404, `${url} did not answer like a fakephone broker (HTTP 404)`])
 })

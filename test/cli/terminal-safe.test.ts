@@ -229,10 +229,7 @@ t.test(
         ['fleet', 'provision', '--count', '1', '--account-prefix', 'A\nB', '--data', dir, '--keys', dir],
         'error: --account-prefix "A\\x0AB": 1-41 of a-z, 0-9 and "-", not starting with "-"\n',
       ],
-      [
-        ['config', 'check', `${dir}/x\ny.json`],
-        `error: cannot tell whether ${dir}/x\\x0Ay.json is a broker or an agent config from its name: add --kind broker or --kind agent\n`,
-      ],
+      [['config', 'check', `${dir}/x\ny.json`], `error: ${dir}/x\\x0Ay.json: cannot read it: no such file (ENOENT)\n`],
       [
         ['console', 'web-link', 'ftp://x\n', '--data', dir],
         'error: "ftp://x\\x0A" is not the web console\'s address: give it as printed, e.g. http://127.0.0.1:41234/\n',

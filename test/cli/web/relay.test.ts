@@ -11,6 +11,7 @@ import { PageApi } from '../../../cli/web/page-api.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { OwnerKeys } from '../../../common/signing.js'
 import { readWholeBody } from '../../../common/http-body.js'
+import { deviceView } from '../../fixtures/cloud.js'
 import { closedPort } from '../../fixtures/ports.js'
 import { tempDir } from '../../fixtures/scope.js'
 
@@ -121,7 +122,7 @@ t.test("F2: a refused command's 409 reaches the page as the broker wrote it", as
   const refusal = '{"error":"this device has not enabled Find Device","code":"NOT_ENABLED"}'
   const { got, page } = await setup(t, (req, res) => {
     res.writeHead(req.method === 'GET' ? 200 : 409, { 'content-type': 'application/json' })
-    res.end(req.method === 'GET' ? JSON.stringify({ now: 1_000_000, device: { id: 'phone-a', account: 'alice' } }) : refusal)
+    res.end(req.method === 'GET' ? JSON.stringify({ now: 1_000_000, device: deviceView() }) : refusal)
   })
   const refused = await page('POST', '/app/api/devices/phone-a/commands', '{"type":"locate","args":{}}')
   t.same([refused.status, refused.body], [409, refusal])
@@ -134,6 +135,24 @@ t.test("F2: a refused command's 409 reaches the page as the broker wrote it", as
     },
   ])
   t.match(JSON.parse((got[1] as Got).body), { device: 'phone-a', type: 'locate', issuedAt: 1_000_000, sig: String }, 'signed here')
+})
+
+t.test("F2: a device view the console cannot read (another version's broker) is a 502 naming the field, and nothing is sent", async (t) => {
+  const { got, page } = await setup(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ now: 1_000_000, device: { id: 'phone-a', account: 'alice' } }))
+  })
+  const refused = await page('POST', '/app/api/devices/phone-a/commands', '{"type":"locate","args":{}}')
+  t.equal(refused.status, 502, "the gateway's trouble, not a 200 the page would take for an answer")
+  t.match(JSON.parse(refused.body), {
+    code: 'BAD_ANSWER',
+    error: /answered GET \/api\/devices\/phone-a with what this console cannot read .*device\.online/,
+  })
+  t.same(
+    got.map((g) => g.method),
+    ['GET'],
+    'no command went to a device whose view could not be read',
+  )
 })
 
 t.test('the broker away, or cutting its answer short: a 502 that says why', async (t) => {
