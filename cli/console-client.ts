@@ -234,9 +234,8 @@ export class ConsoleClient {
     if (err instanceof ConnectionClosedError)
       return new ConsoleApiError(
         0,
-        `the broker's HTTP API at ${where} closed the connection mid-request (${err.message}): it had answered on that ` +
-          'connection, so it is running; the request was not sent again, as it may have arrived: check whether it took ' +
-          'effect, then retry',
+        `the broker's HTTP API at ${where} closed the connection mid-request (${err.message}), one it had answered on ` +
+          'before; the request was not sent again, as it may have arrived: check whether it took effect, then retry',
         err,
       )
     const hint = notHttp ? NOT_HTTP_HINT : unreachable
