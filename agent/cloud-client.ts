@@ -7,12 +7,12 @@
  * bytes carries on from what the cloud kept.
  */
 import { createHash } from 'node:crypto'
-import { request as httpRequest } from 'node:http'
-import { request as httpsRequest } from 'node:https'
+import type { ClientRequest } from 'node:http'
 import type { z } from 'zod'
 import { BLOB_PATH, CloudErrorSchema, UploadStateSchema, type UploadStateBody } from '../common/cloud/blob-api.js'
 import { FakephoneError } from '../common/errors.js'
 import { readWholeBody } from '../common/http-body.js'
+import { ConnectionClosedError, requestAnswer } from '../common/http-request.js'
 
 export class CloudError extends FakephoneError {
   constructor(
@@ -151,6 +151,12 @@ export class CloudClient {
   private asCloudError(err: unknown, aborted: boolean): CloudError {
     if (err instanceof CloudError) return err
     if (aborted) return new CloudError('ABORTED', 'stopped', 0)
+    if (err instanceof ConnectionClosedError)
+      return new CloudError(
+        'UNREACHABLE',
+        `the cloud at ${this.base} closed the connection mid-request (${err.message}): not sent again, as it may have arrived`,
+        0,
+      )
     return new CloudError('UNREACHABLE', `cannot reach the cloud at ${this.base}: ${(err as Error).message}`, 0)
   }
 }
@@ -172,23 +178,27 @@ interface Answer {
  * One HTTP exchange with node:http (kept-alive connections of the global
  * agent): about a third of fetch()'s CPU per request, which a sync of 1,000
  * photos makes thousands of. `signal` stops it at once, answer half-read or not.
+ * A GET or PUT the cloud cut as it reused the connection is sent again once
+ * (common/http-request.ts): a PUT sets a whole state (S1's item), or a blob's
+ * chunk at its offset, which a repeat finds stored (BAD_OFFSET, and upload asks
+ * where the cloud stands). A POST (B1's backup registration) or DELETE is not.
  */
 function send(url: URL, init: Request, signal: AbortSignal): Promise<Answer> {
-  return new Promise<Answer>((resolve, reject) => {
-    const headers = init.body === undefined ? init.headers : { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) }
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: init.method, headers }, (res) => {
-      // An answer cut short (the connection closed, or `signal` destroyed the request) fails the read.
-      readWholeBody(res).then(
-        (body) => resolve({ status: res.statusCode as number, statusText: res.statusMessage as string, body }),
-        reject,
-      )
-    })
-    const stop = (): void => void req.destroy(new Error('stopped'))
-    signal.addEventListener('abort', stop, { once: true })
-    req.on('error', reject)
-    req.on('close', () => signal.removeEventListener('abort', stop))
-    if (signal.aborted) stop()
-    else req.end(init.body)
+  const headers = init.body === undefined ? init.headers : { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) }
+  const sending = {
+    resend: init.method === 'GET' || init.method === 'PUT',
+    send(req: ClientRequest): void {
+      const stop = (): void => void req.destroy(new Error('stopped'))
+      signal.addEventListener('abort', stop, { once: true })
+      req.on('close', () => signal.removeEventListener('abort', stop))
+      if (signal.aborted) stop()
+      else req.end(init.body)
+    },
+  }
+  // An answer cut short (the connection closed, or `signal` destroyed the request) fails the read.
+  return requestAnswer(url, { method: init.method, headers }, sending).then(async (res) => {
+    const body = await readWholeBody(res)
+    return { status: res.statusCode as number, statusText: res.statusMessage as string, body }
   })
 }
 

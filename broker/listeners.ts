@@ -1,8 +1,7 @@
 /**
  * The broker's two listeners (MQTT over TCP, HTTP with the WebSocket
  * upgrades): bound with an error that names the port, kept serving after an
- * error of their own, closed with every connection; an idle HTTP connection
- * is kept open longer than its client keeps it (HTTP_KEEP_ALIVE_MS).
+ * error of their own, closed with every connection.
  *
  * A listening server emits 'error' when `accept` fails in a way libuv does not
  * absorb: out of open files (EMFILE, ENFILE) when its reserved descriptor could
@@ -16,15 +15,6 @@ import type { AddressInfo, Server as TcpServer } from 'node:net'
 import type { Logger } from '../common/log.js'
 
 type Listener = TcpServer | HttpServer
-
-/**
- * How long the HTTP listener keeps an idle kept-alive connection open, ms: longer than a Node client keeps one in its
- * pool (the global agent's 5 s, which the phone's CloudClient and the console's ConsoleClient use). With Node's 5 s on
- * both ends the client could send its next request on a connection the broker was closing that moment, and the request
- * failed with "read ECONNRESET" (nodejs/node#52649): a phone's sync, upload or backup, or a console call made beside a
- * phone in one process. Now the client drops an idle connection first; the broker's close is for clients that never do.
- */
-export const HTTP_KEEP_ALIVE_MS = 65_000
 
 /** Binds `server`; a failure names the port and address, e.g. `MQTT port 127.0.0.1:1883 is in use (EADDRINUSE)`. */
 export function listen(server: Listener, label: string, port: number, host: string, log: Logger): Promise<number> {

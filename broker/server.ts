@@ -44,7 +44,8 @@ import { ensureConsoleToken } from './console-token.js'
 import { DB_FILE, DEFAULT_DATA_DIR, openDb, type Db } from './db.js'
 import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
 import { connectionRoom, logConnectionRoom } from '../common/open-files.js'
-import { HTTP_KEEP_ALIVE_MS, closeServer, listen } from './listeners.js'
+import { closeServer, listen } from './listeners.js'
+import { keepIdleConnections } from '../common/http-keep-alive.js'
 import { DEFAULT_FRAMEWORK_OPTIONS, FrameworkServices, type FrameworkServicesOptions } from './framework/framework-services.js'
 import { mqttWebSocketStream } from './mqtt/ws-connection.js'
 import { ConnectionRateLimiter, guardConnection, guardedAddress, type RateLimitOptions } from './mqtt/guard.js'
@@ -383,8 +384,8 @@ export class CloudBroker {
     })
     // The cloud data's router is the broker's one router (item 5); the other parts add their routes to it.
     const router = cloud.router
-    const http = createHttpServer((req, res) => router.handle(req, res))
-    http.keepAliveTimeout = HTTP_KEEP_ALIVE_MS
+    // An idle API connection is kept longer than a phone's or a console's pool keeps it (common/http-keep-alive.ts).
+    const http = keepIdleConnections(createHttpServer((req, res) => router.handle(req, res)))
     const wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPacketBytes })
     http.on(
       'upgrade',

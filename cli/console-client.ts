@@ -4,8 +4,9 @@
  * the contract in common/console-api.ts; the devices' and commands' answers
  * (F1, F2) are read through its schemas, like the cloud data's (common/cloud/).
  */
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { readWholeBody } from '../common/http-body.js'
+import { ConnectionClosedError, requestAnswer } from '../common/http-request.js'
 import type { Readable } from 'node:stream'
 import { FakephoneError } from '../common/errors.js'
 import type { z } from 'zod'
@@ -187,32 +188,41 @@ export class ConsoleClient {
     })
   }
 
-  /** Sends one request over node:http (keep-alive: the global agent's); resolves with the answer whatever its status. */
+  /**
+   * Sends one request over node:http (keep-alive: the global agent's); resolves with the answer whatever its status. A GET
+   * the broker cut as it reused the connection is sent again once (common/http-request.ts); a POST (F2's submit: a
+   * repeat is refused as DUPLICATE), PUT or DELETE is not: it may have arrived.
+   */
   private open(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     body: Uint8Array | { stream: Readable; length: number } | undefined,
     contentType?: string,
   ): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
-      if (contentType !== undefined) headers['content-type'] = contentType
-      if (body !== undefined) headers['content-length'] = String(body.length)
-      const req = httpRequest(new URL(path, this.baseUrl), { method, headers }, (res) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
+    if (contentType !== undefined) headers['content-type'] = contentType
+    if (body !== undefined) headers['content-length'] = String(body.length)
+    const sending = {
+      resend: method === 'GET',
+      send: (req: ClientRequest): void => {
+        // Silence either way (Node counts what is sent and what comes) for silenceMs, the answer's body included: the call fails.
+        req.setTimeout(this.silenceMs, () =>
+          req.destroy(new Error(`it took the connection but said nothing for ${Math.round(this.silenceMs / 1000)} s`)),
+        )
+        if (body === undefined) req.end()
+        else if ('stream' in body) {
+          body.stream.on('error', (err) => req.destroy(err))
+          body.stream.pipe(req)
+        } else req.end(body)
+      },
+    }
+    return requestAnswer(new URL(path, this.baseUrl), { method, headers }, sending).then(
+      (res) => {
         this.answeredHttp = true
-        resolve(res)
-      })
-      req.on('error', (err) => reject(this.unreachable(err, !this.answeredHttp && notHttp(err))))
-      // Silence either way (Node counts what is sent and what comes) for silenceMs, the answer's body included: the call fails.
-      req.setTimeout(this.silenceMs, () =>
-        req.destroy(new Error(`it took the connection but said nothing for ${Math.round(this.silenceMs / 1000)} s`)),
-      )
-      if (body === undefined) req.end()
-      else if ('stream' in body) {
-        body.stream.on('error', (err) => req.destroy(err))
-        body.stream.pipe(req)
-      } else req.end(body)
-    })
+        return res
+      },
+      (err: Error) => Promise.reject(this.unreachable(err, !this.answeredHttp && notHttp(err))),
+    )
   }
 
   /** An answer's whole body; a connection cut before its end is a ConsoleApiError with status 0. */
@@ -224,6 +234,13 @@ export class ConsoleClient {
   private unreachable(err: Error, notHttp = false): ConsoleApiError {
     const { from, unreachable = '' } = this.hints
     const where = `${this.baseUrl}${from === undefined ? '' : ` (${from})`}`
+    if (err instanceof ConnectionClosedError)
+      return new ConsoleApiError(
+        0,
+        `the broker's HTTP API at ${where} closed the connection mid-request (${err.message}), one it had answered on ` +
+          'before; the request was not sent again, as it may have arrived: check whether it took effect, then retry',
+        err,
+      )
     const hint = notHttp ? NOT_HTTP_HINT : unreachable
     return new ConsoleApiError(0, `cannot reach the broker's HTTP API at ${where}: ${String(err)}${hint}`, err)
   }

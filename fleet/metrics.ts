@@ -11,6 +11,7 @@ import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import type * as PromClient from 'prom-client'
 import type { FleetReport } from './report.js'
+import { keepIdleConnections } from '../common/http-keep-alive.js'
 
 const require = createRequire(import.meta.url)
 
@@ -103,14 +104,17 @@ export interface MetricsServer {
 
 /** Serves the registry `current()` gives at each scrape (a `--workers` run's: every worker's metrics summed). */
 export async function serveMetrics(port: number, current: () => PromClient.Registry): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end('not found: try /metrics\n')
-      return
-    }
-    const registry = current()
-    void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
-  })
+  // Kept open between scrapes (Prometheus's every 15 s reuses one connection): common/http-keep-alive.ts.
+  const server: Server = keepIdleConnections(
+    createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('not found: try /metrics\n')
+        return
+      }
+      const registry = current()
+      void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+    }),
+  )
   server.listen(port, '127.0.0.1')
   await once(server, 'listening')
   return {

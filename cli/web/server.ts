@@ -19,6 +19,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { FakephoneError } from '../../common/errors.js'
+import { keepIdleConnections } from '../../common/http-keep-alive.js'
 import type { Logger } from '../../common/log.js'
 import { SystemClock, type Clock } from '../../common/clock.js'
 import { OwnerKeys } from '../../common/signing.js'
@@ -130,7 +131,8 @@ export class WebConsole {
     await this.live.start()
     // The base map is converted while the first page loads its script, not after it asks.
     void this.assets.get('/world.geojson')
-    const server = createServer((req, res) => void this.handle(req, res))
+    // A page's next fetch never goes out on a connection this server is closing (common/http-keep-alive.ts).
+    const server = keepIdleConnections(createServer((req, res) => void this.handle(req, res)))
     const host = this.opts.host ?? '127.0.0.1'
     const wanted = this.opts.port ?? 0
     try {

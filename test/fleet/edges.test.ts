@@ -27,6 +27,7 @@ import { LogCapture } from '../fixtures/logs.js'
 import { commandState, listening, makeOwner, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
 import { onePhoneRun } from '../fixtures/fleet-run.js'
 import { tempDir } from '../fixtures/scope.js'
+import { announcedKeepAlive } from '../fixtures/keep-alive.js'
 
 /** A fleet phone `p-1` that never connects (port 1), with `seen`: what its hooks were told, in order. */
 function offlineFleetPhone(
@@ -354,6 +355,15 @@ t.test('the metrics endpoint answers /metrics and nothing else', async (t) => {
   const res = await fetch(`${base}/metrics`)
   t.match(res.headers.get('content-type'), /^text\/plain/)
   t.match(await res.text(), /^fakephone_fleet_phones_connected 3$/m)
+})
+
+t.test("/metrics keeps a scraper's connection open between scrapes, longer than Prometheus waits between two", async (t) => {
+  const served = await new FleetMetrics(() => 3).serve(0)
+  t.teardown(() => served.close())
+  const { status, hint, ms } = await announcedKeepAlive(`http://127.0.0.1:${served.port}/metrics`)
+  t.equal(status, 200)
+  // Prometheus scrapes every minute unless told (every 15 s in its example configuration) on one kept-alive connection.
+  t.ok(ms > 60_000, `it holds the connection longer (${hint}) than the minute between two scrapes`)
 })
 
 t.test('tallies, the console driver and the report say what went wrong', async (t) => {
