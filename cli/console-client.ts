@@ -43,6 +43,13 @@ export class ConsoleApiError extends FakephoneError {
   }
 }
 
+/**
+ * An answer this console cannot read: not JSON, or not of the schema the call is read with (another version's broker,
+ * or not a broker). The API answered, but with nothing to act on: the web console answers it 502, the fleet counts it
+ * with the calls that failed and says it once (fleet/api-outage.ts).
+ */
+export class ConsoleAnswerError extends ConsoleApiError {}
+
 /** A console API call's answer as it came, whatever its status. */
 export interface ApiAnswer {
   status: number
@@ -258,7 +265,7 @@ export class ConsoleClient {
   private checked<T>(schema: z.ZodType<T>, status: number, method: string, path: string, answer: unknown): T {
     const decoded = decodeValue(schema, answer)
     if (!decoded.ok)
-      throw new ConsoleApiError(
+      throw new ConsoleAnswerError(
         status,
         `${this.baseUrl} answered ${method} ${path} with what this console cannot read (${decoded.reason}): is it a ` +
           'fakephone broker of another version?',
@@ -283,7 +290,7 @@ export class ConsoleClient {
     try {
       return JSON.parse(bytes.toString())
     } catch {
-      throw new ConsoleApiError(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
+      throw new ConsoleAnswerError(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
     }
   }
 

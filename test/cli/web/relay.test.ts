@@ -13,6 +13,7 @@ import { OwnerKeys } from '../../../common/signing.js'
 import { readWholeBody } from '../../../common/http-body.js'
 import { closedPort } from '../../fixtures/ports.js'
 import { tempDir } from '../../fixtures/scope.js'
+import { deviceView } from '../../fixtures/cloud.js'
 
 /** What the stand-in broker got. */
 interface Got {
@@ -121,7 +122,7 @@ t.test("F2: a refused command's 409 reaches the page as the broker wrote it", as
   const refusal = '{"error":"this device has not enabled Find Device","code":"NOT_ENABLED"}'
   const { got, page } = await setup(t, (req, res) => {
     res.writeHead(req.method === 'GET' ? 200 : 409, { 'content-type': 'application/json' })
-    res.end(req.method === 'GET' ? JSON.stringify({ now: 1_000_000, device: { id: 'phone-a', account: 'alice' } }) : refusal)
+    res.end(req.method === 'GET' ? JSON.stringify({ now: 1_000_000, device: deviceView() }) : refusal)
   })
   const refused = await page('POST', '/app/api/devices/phone-a/commands', '{"type":"locate","args":{}}')
   t.same([refused.status, refused.body], [409, refusal])
@@ -213,4 +214,22 @@ t.test('A3: the account views the page reads are checked with their schema; one 
     code: 'BAD_ANSWER',
     error: /^the broker answered GET \/api\/accounts\/alice\/log with what this console cannot read: .*log\[0\]\.at/,
   })
+})
+
+t.test('F1: a track download of a history the console cannot read is a 502 naming the field, not an empty or broken file', async (t) => {
+  const { got, page } = await setup(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    // A broker of another version: its fixes' place under another name.
+    res.end(JSON.stringify({ now: 1, device: 'phone-a', history: [{ seq: 1, at: 1, position: { lat: 55.9, lon: -3.2 } }] }))
+  })
+  for (const format of ['gpx', 'geojson']) {
+    const track = await page('GET', `/app/api/devices/phone-a/track.${format}?limit=5`)
+    t.equal(track.status, 502, format)
+    t.equal(track.headers['content-disposition'], undefined, 'no file is offered')
+    t.match(JSON.parse(track.body), {
+      code: 'BAD_ANSWER',
+      error: /answered GET \/api\/devices\/phone-a\/history\?limit=5 with what this console cannot read \(.*history\[0\]\.lat.*\)/,
+    })
+  }
+  t.equal(got[0]?.url, '/api/devices/phone-a/history?limit=5', 'the limit the page gave')
 })
