@@ -29,7 +29,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
 import { readBodyBytes } from '../../common/http-body.js'
 import { COMMAND_TYPES, CommandArgsSchemas, decodeJson, type CommandType } from '../../common/contract.js'
-import { HistoryReplySchema, type CommandView } from '../../common/console-api.js'
+import { CommandReplySchema, HistoryReplySchema, type CommandView } from '../../common/console-api.js'
 import type { OwnerKeys } from '../../common/signing.js'
 import { ConsoleAnswerError, ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { describe } from '../command-words.js'
@@ -104,6 +104,9 @@ interface Answer {
 
 const json = (status: number, value: unknown): Answer => ({ status, type: 'application/json', body: JSON.stringify(value) })
 const refusal = (status: number, code: string, error: string): Answer => json(status, { error, code })
+/** The broker's answer to `method /api{path}` was not what this console reads (another version's broker): a 502. */
+const badAnswer = (method: string, path: string, reason: string): Answer =>
+  refusal(502, 'BAD_ANSWER', `the broker answered ${method} /api${path} with what this console cannot read: ${reason}`)
 
 export interface PageApiContext {
   /** The console API, with the console token: the page's reads and relayed calls go through it. */
@@ -210,7 +213,10 @@ export class PageApi {
       Buffer.from(JSON.stringify(signed.command)),
     )
     if (submitted.status !== 201) return submitted
-    const { command } = JSON.parse(submitted.body.toString()) as { command: CommandView }
+    // F2: the command as the broker took it, read through its schema before the page is told it was sent.
+    const reply = decodeJson(CommandReplySchema, submitted.body)
+    if (!reply.ok) return badAnswer('POST', `/devices/${encodeURIComponent(id)}/commands`, reply.reason)
+    const { command } = reply.value
     return json(201, { command: this.explain(command, signed.command.issuedAt, signed.device.online) })
   }
 
@@ -234,8 +240,7 @@ export class PageApi {
     if (disposition !== undefined) answer.disposition = disposition
     const schema = res.status === 200 ? CHECKED.find(([pattern]) => pattern.test(path))?.[1] : undefined
     const decoded = schema && decodeJson(schema, res.body)
-    if (decoded && !decoded.ok)
-      return refusal(502, 'BAD_ANSWER', `the broker answered GET /api${path} with what this console cannot read: ${decoded.reason}`)
+    if (decoded && !decoded.ok) return badAnswer('GET', path, decoded.reason)
     return answer
   }
 }

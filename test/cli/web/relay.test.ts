@@ -233,3 +233,18 @@ t.test('F1: a track download of a history the console cannot read is a 502 namin
   }
   t.equal(got[0]?.url, '/api/devices/phone-a/history?limit=5', 'the limit the page gave')
 })
+
+t.test('F2: a sent command the broker answers in a shape the console cannot read is a 502 naming the field, not "sent"', async (t) => {
+  const { got, page } = await setup(t, (req, res) => {
+    res.writeHead(req.method === 'GET' ? 200 : 201, { 'content-type': 'application/json' })
+    // A broker of another version: the command it took, without where it stands.
+    res.end(JSON.stringify(req.method === 'GET' ? { now: 1_000_000, device: deviceView() } : { now: 1_000_000, command: { id: 'c1' } }))
+  })
+  const sent = await page('POST', '/app/api/devices/phone-a/commands', '{"type":"locate","args":{}}')
+  t.equal(sent.status, 502)
+  t.match(JSON.parse(sent.body), {
+    code: 'BAD_ANSWER',
+    error: /^the broker answered POST \/api\/devices\/phone-a\/commands with what this console cannot read: .*command\.device/,
+  })
+  t.equal(got.length, 2, 'the command went to the broker: only its answer was unreadable')
+})
