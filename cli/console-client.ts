@@ -290,7 +290,9 @@ export class ConsoleClient {
     try {
       return JSON.parse(bytes.toString())
     } catch {
-      throw new ConsoleAnswerError(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
+      // An error status is a refusal whatever its body (a proxy's page, another server's 404): only a success is an answer to read.
+      const Err = status < 300 ? ConsoleAnswerError : ConsoleApiError
+      throw new Err(status, `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`)
     }
   }
 

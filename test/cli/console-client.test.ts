@@ -60,14 +60,14 @@ t.test('F2 an address that answered in HTTP and then cuts a connection keeps the
   const cutting = createHttpServer((req, res) => {
     if (++calls > 1) return void req.socket.destroy()
     res.writeHead(200, { 'content-type': 'application/json', connection: 'close' })
-    res.end(JSON.stringify({ devices: [] }))
+    res.end(JSON.stringify({ now: 0, devices: [] }))
   })
   cutting.listen(0, '127.0.0.1')
   await once(cutting, 'listening')
   t.teardown(() => cutting.close())
   const url = `http://127.0.0.1:${(cutting.address() as { port: number }).port}`
   const client = new ConsoleClient(url, 'token', 100, { from: '--api', unreachable: '; is the broker running?' })
-  t.same(await client.devices(), { devices: [] })
+  t.same(await client.devices(), { now: 0, devices: [] })
   const err = (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
   t.equal(err.message, `cannot reach the broker's HTTP API at ${url} (--api): Error: socket hang up; is the broker running?`)
 })
