@@ -47,6 +47,13 @@ export class ConsoleApiError extends FakephoneError {
   }
 }
 
+/**
+ * An answer this console cannot read: not JSON, or not of the schema the call is read with (another version's broker,
+ * or not a broker). The API answered, but with nothing to act on: the web console answers it 502, the fleet counts it
+ * with the calls that failed and says it once (fleet/api-outage.ts).
+ */
+export class ConsoleAnswerError extends ConsoleApiError {}
+
 /** A console API call's answer as it came, whatever its status. */
 export interface ApiAnswer {
   status: number
@@ -283,7 +290,7 @@ export class ConsoleClient {
     // A 502, whatever status came with it: the broker answered, but nothing a caller may take as its answer (the web
     // console's relay passes a ConsoleApiError's status on to the page).
     if (!decoded.ok)
-      throw new ConsoleApiError(
+      throw new ConsoleAnswerError(
         BAD_GATEWAY,
         `${this.baseUrl} answered ${method} ${path} with what this console cannot read (${decoded.reason}): is it a ` +
           'fakephone broker of another version?',
@@ -296,10 +303,9 @@ export class ConsoleClient {
     try {
       return JSON.parse(bytes.toString())
     } catch {
-      throw new ConsoleApiError(
-        status < 300 ? BAD_GATEWAY : status,
-        `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`,
-      )
+      // An error status is a refusal whatever its body (a proxy's page, another server's 404): only a success is an answer to read.
+      const said = `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`
+      throw status < 300 ? new ConsoleAnswerError(BAD_GATEWAY, said) : new ConsoleApiError(status, said)
     }
   }
 

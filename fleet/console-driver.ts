@@ -10,7 +10,7 @@ import type { KeyObject } from 'node:crypto'
 import { ConsoleApiError, type ConsoleClient } from '../cli/console-client.js'
 import { commandAt } from '../cli/sign-command.js'
 import { FINAL_STATES, type CommandState } from '../common/contract.js'
-import type { CommandsReply, NotifyReply } from '../common/console-api.js'
+import { NotifyReplySchema, type CommandsReply } from '../common/console-api.js'
 import type { Logger } from '../common/log.js'
 import { plural } from '../common/plural.js'
 import type { OwnerKeys } from '../common/signing.js'
@@ -181,7 +181,7 @@ export class HttpFleetConsole implements FleetConsole {
 
   async notify(device: string, title: string): Promise<string> {
     const path = `/api/devices/${encodeURIComponent(device)}/notifications`
-    const reply = await this.outage.call(() => this.client.request<NotifyReply>(path, { title }))
+    const reply = await this.outage.call(() => this.client.read(NotifyReplySchema, 'POST', path, { title }))
     return reply.notification.id
   }
 

@@ -15,7 +15,7 @@ import type { Clock, Timer } from '../common/clock.js'
 import { lazyChild, type Logger } from '../common/log.js'
 import { plural } from '../common/plural.js'
 import type { FleetDevice } from './credentials.js'
-import { notAnswering } from './api-outage.js'
+import { toldOnLog } from './api-outage.js'
 import { fate, type FleetConsole } from './console-driver.js'
 import { Gate } from './gate.js'
 import { FleetMetrics } from './metrics.js'
@@ -263,12 +263,15 @@ export class FleetRun {
     return done
   }
 
-  /** A console call, waited for before the report: a failure logged, unless the console API did not answer (the console said so, once). */
+  /**
+   * A console call, waited for before the report: a failure logged, unless the console API did not answer or answered
+   * what the fleet cannot read (the console said so, once).
+   */
   private track<T>(work: Promise<T>): Promise<void> {
     const done = work.then(
       () => undefined,
       (err: unknown) => {
-        if (!notAnswering(err)) this.opts.log.error({ err: (err as Error).message }, 'fleet console call failed')
+        if (!toldOnLog(err)) this.opts.log.error({ err: (err as Error).message }, 'fleet console call failed')
       },
     )
     this.inflight.add(done)

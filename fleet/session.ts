@@ -7,9 +7,9 @@
 import { randomUUID, type KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import { ensureConsoleToken } from '../broker/console-token.js'
-import { ConsoleApiError, ConsoleClient } from '../cli/console-client.js'
+import { ConsoleAnswerError, ConsoleApiError, ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
-import type { HistoryReply } from '../common/console-api.js'
+import { ClockViewSchema } from '../common/cloud/clock-api.js'
 import type { Logger } from '../common/log.js'
 import { plural } from '../common/plural.js'
 import { LoopDelay } from '../common/loop-delay.js'
@@ -152,16 +152,18 @@ const API_HINT =
 
 /**
  * Asks the console API once, before any phone starts. A wrong --api (another port, the MQTT one) or a token the broker
- * does not take would otherwise fail the fleet's console on every call and the report's check of what the cloud stored
- * at the end: the whole run spent, and no report.
+ * does not take, or another version's broker whose clock answer it cannot read (A3), would otherwise fail the fleet's
+ * console on every call and the report's check of what the cloud stored at the end: the whole run spent, and no report.
  */
 async function checkConsoleApi(client: ConsoleClient, apiUrl: string): Promise<void> {
   try {
-    await client.request('/api/clock')
+    await client.read(ClockViewSchema, 'GET', '/api/clock')
   } catch (err) {
     const e = err as ConsoleApiError
     // Unreachable: the client's words name the address, --api and what it takes.
     if (e.status === 0) throw e
+    // Another version's broker (A3: its clock answer of another shape): the client's words name the call and the field.
+    if (e instanceof ConsoleAnswerError) throw new ConsoleApiError(e.status, `--api ${apiUrl}: ${e.message}`)
     const why =
       e.status === 401
         ? "the broker there refuses the console token: give --console-token-file that broker's DIR/console.token"
@@ -180,11 +182,7 @@ async function remoteBroker(r: RemoteBroker): Promise<Target> {
     credentials: r.credentials,
     shared: r,
     client,
-    stored: (id) =>
-      client &&
-      client
-        .request<HistoryReply>(`/api/devices/${encodeURIComponent(id)}/history?limit=10000`)
-        .then((h) => new Set(h.history.map((x) => x.seq))),
+    stored: (id) => client && client.history(id, 10_000).then((h) => new Set(h.history.map((x) => x.seq))),
     stop: () => Promise.resolve(),
   }
 }

@@ -29,7 +29,7 @@ const enc = encodeURIComponent
 
 /** Reads the account's records from the cloud. */
 export async function readSnapshot(api: ConsoleClient, account: string): Promise<AccountSnapshot> {
-  return AccountSnapshotSchema.parse(await api.request(`/api/accounts/${enc(account)}/export`))
+  return api.read(AccountSnapshotSchema, 'GET', `/api/accounts/${enc(account)}/export`)
 }
 
 /**

@@ -17,8 +17,10 @@
  * Everything else on the list below is relayed as is, status and body; any
  * other path is a 404. The account views the page reads (A1-A3: the list and
  * an account's log) are checked with their schema first
- * (common/cloud/account-api.ts): an answer of another version's broker is a
- * 502 saying what it could not read, not a panel of half-read values. Every refusal is `{error, code}`, as the broker's. A
+ * (common/cloud/account-api.ts), and so is the history a track download is
+ * made of (F1, common/console-api.ts): an answer of another version's broker
+ * is a 502 BAD_ANSWER saying what it could not read, not a panel of half-read
+ * values or a GPX file of undefined points. Every refusal is `{error, code}`, as the broker's. A
  * broker that cannot be reached, or that refuses the console token (a 401 from
  * the broker is not the page's session), is a 502 whose `error` says so in words
  * a person acts on and whose `detail` is the technical reason (broker-trouble.ts).
@@ -27,9 +29,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { z } from 'zod'
 import { readBodyBytes } from '../../common/http-body.js'
 import { COMMAND_TYPES, CommandArgsSchemas, decodeJson, type CommandType } from '../../common/contract.js'
-import type { CommandView, HistoryReply } from '../../common/console-api.js'
+import { CommandReplySchema, HistoryReplySchema, type CommandView } from '../../common/console-api.js'
 import type { OwnerKeys } from '../../common/signing.js'
-import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
+import { ConsoleAnswerError, ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { describe } from '../command-words.js'
 import { signCommand } from '../sign-command.js'
 import { brokerTrouble } from './broker-trouble.js'
@@ -102,6 +104,9 @@ interface Answer {
 
 const json = (status: number, value: unknown): Answer => ({ status, type: 'application/json', body: JSON.stringify(value) })
 const refusal = (status: number, code: string, error: string): Answer => json(status, { error, code })
+/** The broker's answer to `method /api{path}` was not what this console reads (another version's broker): a 502. */
+const badAnswer = (method: string, path: string, reason: string): Answer =>
+  refusal(502, 'BAD_ANSWER', `the broker answered ${method} /api${path} with what this console cannot read: ${reason}`)
 
 export interface PageApiContext {
   /** The console API, with the console token: the page's reads and relayed calls go through it. */
@@ -126,9 +131,10 @@ export class PageApi {
       if (err instanceof ConsoleApiError && (err.status === 0 || err.status === 401)) {
         const trouble = brokerTrouble(err.status === 0 ? err.reason : err, this.ctx.apiUrl)
         answer = json(502, { error: trouble.text, code: err.status === 0 ? 'BAD_GATEWAY' : 'TOKEN_REFUSED', detail: trouble.detail })
+      } else if (err instanceof ConsoleAnswerError) {
+        answer = refusal(502, 'BAD_ANSWER', err.message)
       } else if (err instanceof ConsoleApiError) {
-        // A 502 is an answer the console could not read (another version's broker), as the relay's own BAD_ANSWER.
-        answer = refusal(err.status, err.status === 502 ? 'BAD_ANSWER' : 'REFUSED', err.message)
+        answer = refusal(err.status, 'REFUSED', err.message)
       } else if (err instanceof PageError) {
         answer = refusal(err.status, err.code, err.message)
         /* c8 ignore next 3 -- every call above throws one of the two; anything else is a bug, answered and logged */
@@ -156,7 +162,9 @@ export class PageApi {
 
   private async track(id: string, format: 'gpx' | 'geojson', url: URL): Promise<Answer> {
     const limit = url.searchParams.get('limit') ?? '10000'
-    const { history } = await this.ctx.api.request<HistoryReply>(`/api/devices/${encodeURIComponent(id)}/history?limit=${limit}`)
+    // F1: read through its schema, as the CLI's history is; the limit as the page gave it (the broker says what it takes).
+    const path = `/api/devices/${encodeURIComponent(id)}/history?limit=${encodeURIComponent(limit)}`
+    const { history } = await this.ctx.api.read(HistoryReplySchema, 'GET', path)
     const name = id.replace(/[^A-Za-z0-9_-]/g, '_')
     if (format === 'gpx') {
       return { status: 200, type: 'application/gpx+xml', body: toGpx(id, history), disposition: `attachment; filename="${name}.gpx"` }
@@ -205,7 +213,10 @@ export class PageApi {
       Buffer.from(JSON.stringify(signed.command)),
     )
     if (submitted.status !== 201) return submitted
-    const { command } = JSON.parse(submitted.body.toString()) as { command: CommandView }
+    // F2: the command as the broker took it, read through its schema before the page is told it was sent.
+    const reply = decodeJson(CommandReplySchema, submitted.body)
+    if (!reply.ok) return badAnswer('POST', `/devices/${encodeURIComponent(id)}/commands`, reply.reason)
+    const { command } = reply.value
     return json(201, { command: this.explain(command, signed.command.issuedAt, signed.device.online) })
   }
 
@@ -229,8 +240,7 @@ export class PageApi {
     if (disposition !== undefined) answer.disposition = disposition
     const schema = res.status === 200 ? CHECKED.find(([pattern]) => pattern.test(path))?.[1] : undefined
     const decoded = schema && decodeJson(schema, res.body)
-    if (decoded && !decoded.ok)
-      return refusal(502, 'BAD_ANSWER', `the broker answered GET /api${path} with what this console cannot read: ${decoded.reason}`)
+    if (decoded && !decoded.ok) return badAnswer('GET', path, decoded.reason)
     return answer
   }
 }

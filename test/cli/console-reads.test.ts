@@ -1,10 +1,10 @@
 /**
  * The console's reads of devices and commands (F1, F2), of a device's channels, notifications and behaviour logs
  * (X1-X3), of backups (B2-B4), the drive (D1), the service's retirement (M1), the cloud's clock (simulated
- * time, A3) and sync items and the recycle bin (S1, R1, R3) are checked against their schemas (common/cloud/*-api.ts):
- * an answer of another version's broker is a one-line error that names the method, the path and the field this console
- * cannot read, with exit status 1 -- no stack trace, nothing half-read printed. Real brokers' answers are read in each
- * group's own test file (commands, framework, backup, drive, retirement, clock, sync).
+ * time, A3), sync items and the recycle bin (S1, R1, R3) and the snapshot `console export` bags (M3) are checked
+ * against their schemas (common/cloud/*-api.ts): an answer of another version's broker is a one-line error that names
+ * the method, the path and the field this console cannot read, with exit status 1 -- no stack trace, nothing half-read
+ * printed. Real brokers' answers are read in each group's own test file (commands, framework, backup, drive, retirement, clock, sync).
  */
 import t, { type Test } from 'tap'
 import { existsSync, writeFileSync } from 'node:fs'
@@ -207,4 +207,13 @@ t.test("S1, R1, R3: the console's sync items and recycle bin refuse another vers
     { args: ['restore', 'alice', 'notes', 'n-1'], method: 'POST', path: '/api/accounts/alice/bin/notes/n-1/restore', field: 'item' },
     { args: ['delete-forever', 'alice', 'notes', 'n-1'], method: 'DELETE', path: '/api/accounts/alice/bin/notes/n-1', field: 'purged' },
   ])
+})
+
+t.test("M3: `console export` refuses another version's account snapshot and writes no bag", async (t) => {
+  const dir = tempDir(t)
+  // A snapshot of another version: the account's records under other names.
+  await refusedReads(t, { now: 0, account: { name: 'alice' }, records: [] }, [
+    { args: ['export', 'alice', '--out', join(dir, 'bag')], method: 'GET', path: '/api/accounts/alice/export', field: 'account' },
+  ])
+  t.notOk(existsSync(join(dir, 'bag')), 'no bag was written')
 })

@@ -16,15 +16,26 @@ import type { Cloud } from '../fixtures/cloud.js'
 import { remoteFleet } from '../fixtures/fleet-remote.js'
 import type { LogLine } from '../fixtures/logs.js'
 import { run } from '../fixtures/io.js'
+import { otherVersionBroker } from '../fixtures/http.js'
 
 /**
  * The console API as the fleet sees it: a relay to the cloud's. `pass` decides each request as it comes: relayed, cut
- * (its connection destroyed unanswered), or, after relaying it, the relay goes away for good.
+ * (its connection destroyed unanswered), after relaying it the relay goes away for good, or answered 200 with `answer`
+ * instead (another version's broker).
  */
-async function relay(t: Test, cloud: Cloud, pass: (req: IncomingMessage) => 'relay' | 'cut' | 'relay, then go'): Promise<string> {
+async function relay(
+  t: Test,
+  cloud: Cloud,
+  pass: (req: IncomingMessage) => 'relay' | 'cut' | 'relay, then go' | { answer: unknown },
+): Promise<string> {
   const server = createServer((req, res) => {
     const what = pass(req)
     if (what === 'cut') return void req.socket.destroy()
+    if (typeof what === 'object') {
+      req.resume()
+      res.writeHead(200, { 'content-type': 'application/json' })
+      return void res.end(JSON.stringify(what.answer))
+    }
     const upstream = request(new URL(req.url as string, cloud.apiUrl), { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode as number, answer.headers)
       answer.pipe(res)
@@ -149,3 +160,79 @@ t.test('a console API that stops answering and comes back: said once each way, w
   t.equal(ran.code, 1)
   t.match(ran.err, /\nerror: the fleet lost messages or phones \(see the report\)\n$/)
 })
+
+t.test(
+  'A3: a broker whose clock answer the fleet cannot read: the run stops before any phone starts, naming the call and field',
+  async (t) => {
+    const { cloud, dir, creds, scenario } = await remoteFleet(t, 2, 'ac', { name: 'api-clock', ...SCENARIO })
+    const other = await otherVersionBroker(t, () => ({ now: 'noon', simulated: false, aheadMs: 0 }))
+    const ran = await run(
+      [
+        'fleet',
+        'run',
+        '--count',
+        '2',
+        '--scenario',
+        scenario,
+        '--duration',
+        '2s',
+        '--no-push',
+        '--report',
+        join(dir, 'report.json'),
+      ].concat([
+        '--broker',
+        cloud.mqttUrl,
+        '--credentials',
+        creds,
+        '--api',
+        other.url,
+        '--console-token-file',
+        join(cloud.dataDir, 'console.token'),
+      ]),
+      new SystemClock(),
+    )
+    t.equal(ran.code, 1)
+    t.match(
+      ran.err,
+      `error: --api ${other.url}: ${other.url} answered GET /api/clock with what this console cannot read (`,
+      'one line naming the call',
+    )
+    t.match(ran.err, /at now\b.*is it a fakephone broker of another version\?\n$/, '...and the field')
+    t.notMatch(ran.out, /phone starts/, 'no phone started, no report')
+  },
+)
+
+t.test(
+  'issue 12, F1, X2: a broker answering notifications and histories the fleet cannot read: said once, the report names the field',
+  async (t) => {
+    const { cloud, dir, creds, scenario } = await remoteFleet(t, 2, 'au', {
+      name: 'api-unreadable',
+      groups: [{ name: 'g', heartbeat: { every: 500 } }],
+      console: { notifications: { every: 300 } },
+    })
+    // Another version's broker: a notification queued without its id, a history whose fixes have no seq.
+    const api = await relay(t, cloud, (req) => {
+      if (req.method === 'POST') return { answer: { now: 1, notification: { title: 'x' } } }
+      if (req.url?.includes('/history')) return { answer: { now: 1, device: 'x', history: [{ at: 1 }] } }
+      return 'relay'
+    })
+    const ran = await fleetThrough(cloud, dir, creds, scenario, api)
+    const lines = ran.logs.lines
+    const unreadable = said(lines, /^the console API answers what this fleet cannot read/)
+    t.equal(unreadable.length, 1, 'one line says so')
+    t.match(
+      unreadable[0]?.msg,
+      new RegExp(`: ${api} answered POST /api/devices/au-\\d+/notifications with what this console cannot read \\(.*notification\\.id`),
+    )
+    t.same(said(lines, /^fleet console call failed/), [], 'not one line per call')
+    t.same(said(lines, /stopped answering/), [], 'it answers: no outage')
+    const { report } = ran
+    t.ok(report.notifications.issued > 1, `${report.notifications.issued} notifications issued`)
+    t.match(
+      report.apiError,
+      new RegExp(`${api} answered GET /api/devices/au-\\d+/history\\?limit=10000 with what this console cannot read \\(.*history\\[0\\]`),
+    )
+    t.equal(report.heartbeats.stored, null, 'what the cloud stored is unknown, not counted from a history it could not read')
+    t.equal(ran.code, 1)
+  },
+)

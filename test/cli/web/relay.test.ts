@@ -233,3 +233,36 @@ t.test('A3: the account views the page reads are checked with their schema; one 
     error: /^the broker answered GET \/api\/accounts\/alice\/log with what this console cannot read: .*log\[0\]\.at/,
   })
 })
+
+t.test('F1: a track download of a history the console cannot read is a 502 naming the field, not an empty or broken file', async (t) => {
+  const { got, page } = await setup(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    // A broker of another version: its fixes' place under another name.
+    res.end(JSON.stringify({ now: 1, device: 'phone-a', history: [{ seq: 1, at: 1, position: { lat: 55.9, lon: -3.2 } }] }))
+  })
+  for (const format of ['gpx', 'geojson']) {
+    const track = await page('GET', `/app/api/devices/phone-a/track.${format}?limit=5`)
+    t.equal(track.status, 502, format)
+    t.equal(track.headers['content-disposition'], undefined, 'no file is offered')
+    t.match(JSON.parse(track.body), {
+      code: 'BAD_ANSWER',
+      error: /answered GET \/api\/devices\/phone-a\/history\?limit=5 with what this console cannot read \(.*history\[0\]\.lat.*\)/,
+    })
+  }
+  t.equal(got[0]?.url, '/api/devices/phone-a/history?limit=5', 'the limit the page gave')
+})
+
+t.test('F2: a sent command the broker answers in a shape the console cannot read is a 502 naming the field, not "sent"', async (t) => {
+  const { got, page } = await setup(t, (req, res) => {
+    res.writeHead(req.method === 'GET' ? 200 : 201, { 'content-type': 'application/json' })
+    // A broker of another version: the command it took, without where it stands.
+    res.end(JSON.stringify(req.method === 'GET' ? { now: 1_000_000, device: deviceView() } : { now: 1_000_000, command: { id: 'c1' } }))
+  })
+  const sent = await page('POST', '/app/api/devices/phone-a/commands', '{"type":"locate","args":{}}')
+  t.equal(sent.status, 502)
+  t.match(JSON.parse(sent.body), {
+    code: 'BAD_ANSWER',
+    error: /^the broker answered POST \/api\/devices\/phone-a\/commands with what this console cannot read: .*command\.device/,
+  })
+  t.equal(got.length, 2, 'the command went to the broker: only its answer was unreadable')
+})
