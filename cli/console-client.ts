@@ -30,13 +30,13 @@ import {
   type LatestCommandsReply,
 } from '../common/console-api.js'
 
+/** An answer that came but cannot be read: the gateway's trouble (HTTP 502), not a refusal by the broker. */
+const BAD_GATEWAY = 502
+
 /**
  * A console API call that failed; `status` is the HTTP status, 0 when the broker's HTTP API could not be reached (`reason`:
  * Node's error).
  */
-/** An answer that came but cannot be read: the gateway's trouble (HTTP 502), not a refusal by the broker. */
-const BAD_GATEWAY = 502
-
 export class ConsoleApiError extends FakephoneError {
   constructor(
     readonly status: number,
