@@ -9,7 +9,8 @@ import { readWholeBody } from '../common/http-body.js'
 import { ConnectionClosedError, requestAnswer } from '../common/http-request.js'
 import type { Readable } from 'node:stream'
 import { FakephoneError } from '../common/errors.js'
-import type { z } from 'zod'
+import { quoted } from '../common/terminal-text.js'
+import { z } from 'zod'
 import { FINAL_STATES, decodeValue, type Command } from '../common/contract.js'
 import {
   CommandChangeReplySchema,
@@ -53,6 +54,33 @@ export class ConsoleApiError extends FakephoneError {
  * with the calls that failed and says it once (fleet/api-outage.ts).
  */
 export class ConsoleAnswerError extends ConsoleApiError {}
+
+/** What a refusal of the console API carries (common/console-api.ts's ApiErrorBody): its reason, and a code a hint may name. */
+const RefusalSchema = z.object({ error: z.string(), code: z.unknown() })
+
+/** How much of an answer that is no broker's is quoted in the error: enough to tell a proxy's page or another server. */
+const FIRST_BYTES = 80
+
+/**
+ * What came back, on one line, for an answer that is no broker's: its status, content type and first bytes, quoted
+ * with each control character (a line break too) shown as an escape (common/terminal-text.ts).
+ */
+function whatCame({ status, headers, body }: ApiAnswer): string {
+  const type = headers['content-type'] ?? 'no content type'
+  if (body.length === 0) return `HTTP ${status}, ${type}, an empty body`
+  const more = body.length > FIRST_BYTES ? ` (${body.length} bytes in all)` : ''
+  return `HTTP ${status}, ${type}: ${quoted(body.subarray(0, FIRST_BYTES).toString())}${more}`
+}
+
+/** An answer's body as JSON, or NOT_JSON. */
+const NOT_JSON: unique symbol = Symbol('not JSON')
+function parsed(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString())
+  } catch {
+    return NOT_JSON
+  }
+}
 
 /** A console API call's answer as it came, whatever its status. */
 export interface ApiAnswer {
@@ -188,10 +216,7 @@ export class ConsoleClient {
     return this.open(method, path, body, contentType).then(async (res) => {
       const status = res.statusCode as number
       if (status < 300) return res
-      const bytes = await this.whole(res)
-      const text = bytes.toString()
-      const json = res.headers['content-type']?.startsWith('application/json') === true
-      throw this.refused(status, json ? (JSON.parse(text) as { error: string }).error : `HTTP ${status}: ${text}`)
+      throw this.refusal({ status, headers: res.headers, body: await this.whole(res) })
     })
   }
 
@@ -252,11 +277,22 @@ export class ConsoleClient {
     return new ConsoleApiError(0, `cannot reach the broker's HTTP API at ${where}: ${String(err)}${hint}`, err)
   }
 
-  /** The broker's refusal; one of the token (401), or one with a hint for its code, says what to do about it. */
-  private refused(status: number, message: string, code?: unknown): ConsoleApiError {
+  /**
+   * An error status's answer as a ConsoleApiError: the broker's refusal, its reason as it said it (one of the token, 401,
+   * or one with a hint for its code, says what to do about it); a body that is no refusal of a broker (a proxy's error
+   * page, another server's 404, JSON without a reason) says what came back, on one line, with its status.
+   */
+  refusal(answer: ApiAnswer): ConsoleApiError {
+    const refusal = RefusalSchema.safeParse(parsed(answer.body))
+    if (!refusal.success) return new ConsoleApiError(answer.status, this.notBroker(answer))
     // A refusal without a code looks up "undefined": no hint.
-    const hint = status === 401 ? this.hints.unauthorized : this.hints.refusals?.[String(code)]
-    return new ConsoleApiError(status, `${message}${hint ?? ''}`)
+    const hint = answer.status === 401 ? this.hints.unauthorized : this.hints.refusals?.[String(refusal.data.code)]
+    return new ConsoleApiError(answer.status, `${refusal.data.error}${hint ?? ''}`)
+  }
+
+  /** Said of an answer that is not a broker's: what came back, on one line. */
+  private notBroker(answer: ApiAnswer): string {
+    return `${this.baseUrl} did not answer like a fakephone broker (${whatCame(answer)})`
   }
 
   /**
@@ -265,10 +301,7 @@ export class ConsoleClient {
    */
   async send<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json?: unknown): Promise<T> {
     const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json))
-    const { status, body: bytes } = await this.call(method, path, body, body === undefined ? undefined : 'application/json')
-    const answer = this.json(status, bytes) as T & { error: string; code?: unknown }
-    if (status >= 300) throw this.refused(status, answer.error, answer.code)
-    return answer
+    return this.json(await this.call(method, path, body, body === undefined ? undefined : 'application/json')) as T
   }
 
   /**
@@ -279,9 +312,20 @@ export class ConsoleClient {
     return this.checked(schema, method, path, await this.send<unknown>(method, path, json))
   }
 
-  /** `bytes` whose JSON answer is checked against `schema` as `read` does (a drive upload's answer, D1). */
-  async readAfterBytes<T>(schema: z.ZodType<T>, method: 'POST' | 'PUT', path: string, body: Uint8Array): Promise<T> {
-    return this.checked(schema, method, path, this.json(200, await this.bytes(method, path, body)))
+  /**
+   * An upload of bytes (`stream`'s body: a drive file, D1; a blob or a batch of them, M2) whose JSON answer is checked
+   * against `schema` as `read` does.
+   */
+  async readAfterBytes<T>(
+    schema: z.ZodType<T>,
+    method: 'POST' | 'PUT',
+    path: string,
+    body: Uint8Array | { stream: Readable; length: number },
+    contentType?: string,
+  ): Promise<T> {
+    const res = await this.stream(method, path, body, contentType)
+    const answer = this.json({ status: res.statusCode as number, headers: res.headers, body: await this.whole(res) })
+    return this.checked(schema, method, path, answer)
   }
 
   /** `answer`, when `schema` reads it; else the ConsoleApiError that says what is wrong. */
@@ -298,15 +342,15 @@ export class ConsoleClient {
     return decoded.value
   }
 
-  /** An answer's body read as JSON; one that is not JSON says the broker did not answer like one. */
-  private json(status: number, bytes: Buffer): unknown {
-    try {
-      return JSON.parse(bytes.toString())
-    } catch {
-      // An error status is a refusal whatever its body (a proxy's page, another server's 404): only a success is an answer to read.
-      const said = `${this.baseUrl} did not answer like a fakephone broker (HTTP ${status})`
-      throw status < 300 ? new ConsoleAnswerError(BAD_GATEWAY, said) : new ConsoleApiError(status, said)
-    }
+  /**
+   * A success's body read as JSON; one that is not JSON is an answer this console cannot read, said with what came back.
+   * An error status is a refusal whatever its body (`refusal`).
+   */
+  private json(answer: ApiAnswer): unknown {
+    if (answer.status >= 300) throw this.refusal(answer)
+    const value = parsed(answer.body)
+    if (value === NOT_JSON) throw new ConsoleAnswerError(BAD_GATEWAY, this.notBroker(answer))
+    return value
   }
 
   /**

@@ -146,15 +146,15 @@ async function uploadBlob(
 ): Promise<void> {
   let bytes: Buffer<ArrayBuffer> | undefined
   const faults: string[] = []
-  const where = (): Promise<UploadStateBody> => api.request<UploadStateBody>(`${base}/blobs/${sha256}?size=${size}`)
+  const where = (): Promise<UploadStateBody> => api.read(UploadStateSchema, 'GET', `${base}/blobs/${sha256}?size=${size}`)
   for (let state = await where(), attempt = 1; !state.stored; state = await where(), attempt++) {
     if (attempt > BLOB_ATTEMPTS) throw new ConsoleApiError(0, `not stored after ${BLOB_ATTEMPTS} attempts: ${faults.join('; ')}`)
     bytes ??= await read()
     const from = `attempt ${attempt} from offset ${state.offset}`
     let why: string
     try {
-      const answer = await api.bytes('PUT', `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`, bytes.subarray(state.offset))
-      const after = UploadStateSchema.parse(JSON.parse(answer.toString()))
+      const path = `${base}/blobs/${sha256}?size=${size}&offset=${state.offset}`
+      const after = await api.readAfterBytes(UploadStateSchema, 'PUT', path, bytes.subarray(state.offset))
       if (after.stored) {
         if (faults.length > 0) fault(`${from}: stored`)
         return
@@ -195,7 +195,7 @@ export async function importAccount(
   transit?: Map<string, string[]>,
 ): Promise<ImportReply> {
   const base = `/api/accounts/${enc(account)}`
-  const post = async (req: ImportRequest): Promise<ImportReply> => ImportReplySchema.parse(await api.request(`${base}/import`, req))
+  const post = (req: ImportRequest): Promise<ImportReply> => api.read(ImportReplySchema, 'POST', `${base}/import`, req)
   const { request, blobs } = contents
   // The account and its devices first: uploads are charged to an account that exists.
   const first = await post({ account: request.account, devices: request.devices })

@@ -65,7 +65,7 @@ export async function verifyBlobs(
   const out = new Map<string, BlobVerdict>()
   for (const batch of batches(blobs, VERIFY_BYTES)) {
     const body = { blobs: batch.map(({ sha256, exif }) => ({ sha256, exif })) }
-    const reply = VerifyReplySchema.parse(await api.request(`/api/accounts/${enc(account)}/blobs/verify`, body))
+    const reply = await api.read(VerifyReplySchema, 'POST', `/api/accounts/${enc(account)}/blobs/verify`, body)
     // One verdict per blob asked, in that order: a blob left out must not pass for one that was checked.
     if (reply.blobs.length !== batch.length || reply.blobs.some((v, i) => v.sha256 !== batch[i]?.sha256))
       throw new FakephoneError('BAD_REPLY', `the cloud's verification does not answer for the ${batch.length} blobs asked, in order`)
@@ -101,7 +101,7 @@ async function outcomes(api: ConsoleClient, base: string, blobs: readonly BatchB
   const out: BlobOutcome[] = []
   for (let i = 0; i < blobs.length; i += MAX_BATCH_PARTS) {
     const list = blobs.slice(i, i + MAX_BATCH_PARTS).map(({ sha256, size }) => ({ sha256, size }))
-    out.push(...BlobOutcomesSchema.parse(await api.request(`${base}/blobs/state`, { blobs: list })).blobs)
+    out.push(...(await api.read(BlobOutcomesSchema, 'POST', `${base}/blobs/state`, { blobs: list })).blobs)
   }
   return out
 }
@@ -256,8 +256,7 @@ export async function uploadInBatches(
       relay = new Relay(batch, (b) => (gone = b))
       // An answer cut or refused (or the upload cut) ends the other too: the source's connection is not left waiting.
       const body = { stream: pipeline(answer, relay, () => undefined), length: relay.length }
-      const res = await dest.stream('POST', `${base}/blobs/batch`, body, 'application/octet-stream')
-      reply = BlobOutcomesSchema.parse(JSON.parse((await readAll(res)).toString())).blobs
+      reply = (await dest.readAfterBytes(BlobOutcomesSchema, 'POST', `${base}/blobs/batch`, body, 'application/octet-stream')).blobs
     } catch (err) {
       relay?.destroy()
       if (gone !== undefined) {
@@ -309,11 +308,4 @@ export async function uploadInBatches(
   }
   // Aborted as the last batch ran: the caller goes no further either.
   signal?.throwIfAborted()
-}
-
-/** A whole answer's bytes. */
-async function readAll(res: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of res) chunks.push(chunk)
-  return Buffer.concat(chunks)
 }

@@ -16,8 +16,8 @@ export async function phonesFollow(o: {
   toAccount: string
 }): Promise<MovedReply> {
   const enc = encodeURIComponent
-  const verifiers = DeviceVerifiersSchema.parse(await o.source.request(`/api/accounts/${enc(o.account)}/device-verifiers`))
+  const verifiers = await o.source.read(DeviceVerifiersSchema, 'GET', `/api/accounts/${enc(o.account)}/device-verifiers`)
   await o.dest.send('PUT', `/api/accounts/${enc(o.toAccount)}/device-verifiers`, verifiers)
-  const moved = await o.source.request(`/api/accounts/${enc(o.account)}/moved`, { account: o.toAccount, to: endpointsOf(o.to) })
-  return MovedReplySchema.parse(moved)
+  const moved = { account: o.toAccount, to: endpointsOf(o.to) }
+  return o.source.read(MovedReplySchema, 'POST', `/api/accounts/${enc(o.account)}/moved`, moved)
 }

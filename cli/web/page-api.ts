@@ -229,7 +229,8 @@ export class PageApi {
     const verb = method as 'GET' | 'POST' | 'DELETE'
     const res = await this.ctx.api.call(verb, `/api${path}${url?.search ?? ''}`, payload, payload === undefined ? undefined : type)
     // The broker's 401 is about the console token, not the page's session: said as the broker's trouble, not "signed out".
-    if (res.status === 401) throw new ConsoleApiError(401, (JSON.parse(res.body.toString()) as { error: string }).error)
+    // Its reason as the broker said it; a body that is no broker's refusal (a proxy's) says what came back.
+    if (res.status === 401) throw this.ctx.api.refusal(res)
     const answer: Answer = {
       status: res.status,
       // The broker types every answer: JSON, or a download's octet stream.

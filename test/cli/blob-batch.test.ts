@@ -7,7 +7,7 @@
  * batch goes again uncounted. And the one-blob-at-a-time upload M3's import
  * keeps: a byte flipped in transit is refused by the checksum and sent again.
  * And how verification's requests are cut, and an answer not for the blobs
- * asked refused.
+ * asked, or of another shape, refused (a real HTTP server on loopback answering).
  */
 import t from 'tap'
 import { createHash } from 'node:crypto'
@@ -20,6 +20,7 @@ import { Progress } from '../../cli/transfer/progress.js'
 import { partHeader, type BlobVerdict } from '../../common/cloud/blob-batch.js'
 import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { startProxy } from '../fixtures/proxy.js'
+import { otherVersionBroker } from '../fixtures/http.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
@@ -112,18 +113,19 @@ t.test(
     const blob = (n: number, size = 1): VerifyBlob => ({ sha256: n.toString(16).padStart(64, '0'), size, exif: n % 2 === 0 })
     const verdict = (b: { sha256: string }): BlobVerdict => ({ sha256: b.sha256, hashed: b.sha256, meta: null })
     const asked: number[] = []
-    /** A cloud that answers for what it was asked, passed through `answer`. */
-    const cloud = (answer: (v: BlobVerdict[]) => BlobVerdict[] = (v) => v): ConsoleClient =>
-      ({
-        request: (path: string, body: { blobs: { sha256: string; exif: boolean }[] }): Promise<unknown> => {
-          t.equal(path, '/api/accounts/a%2Fb/blobs/verify')
-          asked.push(body.blobs.length)
-          return Promise.resolve({ blobs: answer(body.blobs.map(verdict)) })
-        },
-      }) as unknown as ConsoleClient
+    /** A cloud (a real HTTP server on loopback) that answers for what it was asked, passed through `answer`. */
+    const cloud = async (answer: (v: BlobVerdict[]) => unknown = (v) => ({ blobs: v })): Promise<ConsoleClient> => {
+      const { url } = await otherVersionBroker(t, (method, path, body) => {
+        t.equal(`${method} ${path}`, 'POST /api/accounts/a%2Fb/blobs/verify')
+        const { blobs } = body as { blobs: { sha256: string; exif: boolean }[] }
+        asked.push(blobs.length)
+        return answer(blobs.map(verdict))
+      })
+      return new ConsoleClient(url, 'a-token')
+    }
     const many = [blob(1, VERIFY_BYTES), blob(2), ...Array.from({ length: 1001 }, (_, i) => blob(i + 3))]
     const heard: string[] = []
-    const out = await verifyBlobs(cloud(), 'a/b', many, (b) => heard.push(b.sha256))
+    const out = await verifyBlobs(await cloud(), 'a/b', many, (b) => heard.push(b.sha256))
     t.same(asked, [1, 1000, 2], 'a blob of VERIFY_BYTES alone, then 1,000 and the rest')
     t.same(
       heard,
@@ -131,14 +133,26 @@ t.test(
       'progress hears each blob once its request is answered',
     )
     t.same([...out.values()], many.map(verdict))
-    for (const wrong of [(v: BlobVerdict[]) => v.slice(1), (v: BlobVerdict[]) => [...v].reverse()])
+    for (const wrong of [(v: BlobVerdict[]) => ({ blobs: v.slice(1) }), (v: BlobVerdict[]) => ({ blobs: [...v].reverse() })])
       await t.rejects(
-        verifyBlobs(cloud(wrong), 'a/b', [blob(1), blob(2)], () => undefined),
+        verifyBlobs(await cloud(wrong), 'a/b', [blob(1), blob(2)], () => undefined),
         {
           code: 'BAD_REPLY',
           message: "the cloud's verification does not answer for the 2 blobs asked, in order",
         },
       )
+    // Another version's cloud: its answer under another name is one line naming the route and the field, not zod's issues.
+    await t.rejects(
+      verifyBlobs(await cloud((v) => ({ verdicts: v })), 'a/b', [blob(1)], () => undefined),
+      {
+        status: 502,
+        message: new RegExp(
+          '^http://127\\.0\\.0\\.1:\\d+ answered POST /api/accounts/a%2Fb/blobs/verify with what this console cannot read ' +
+            '\\([^\\n]*blobs[^\\n]*\\): is it a fakephone broker of another version\\?$',
+        ),
+      },
+      'an answer of another shape: one line naming the route and the field',
+    )
   },
 )
 

@@ -83,7 +83,47 @@ t.test('F1 an answer that is not JSON is the gateway trouble (502) when it came 
   const url = `http://127.0.0.1:${(stranger.address() as { port: number }).port}`
   const client = new ConsoleClient(url, 'token')
   const ok = (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
-  t.same([ok.status, ok.message], [502, `${url} did not answer like a fakephone broker (HTTP 200)`])
+  t.same([ok.status, ok.message], [502, `${url} did not answer like a fakephone broker (HTTP 200, text/html: "<html>hello</html>")`])
   const missing = (await client.device('phone-a').catch((e: unknown) => e)) as ConsoleApiError
-  t.same([missing.status, missing.message], [404, `${url} did not answer like a fakephone broker (HTTP 404)`])
+  t.same(
+    [missing.status, missing.message],
+    [404, `${url} did not answer like a fakephone broker (HTTP 404, text/html: "<html>hello</html>")`],
+  )
 })
+
+t.test(
+  "M2, D1: a refusal whose body is no broker's (a proxy's error page, JSON without a reason) says what came back on one line",
+  async (t) => {
+    // A proxy's error page of several lines, longer than what is quoted; JSON of no refusal; nothing at all.
+    const page = `<html>\n<head><title>500 Internal Server Error</title></head>\n<body>${'x'.repeat(200)}</body>\n</html>\n`
+    const bodies: Record<string, [string | undefined, string]> = {
+      '/page': ['text/html', page],
+      '/json': ['application/json', '{"message":"busy"}'],
+      '/empty': [undefined, ''],
+    }
+    const proxy = createHttpServer((req, res) => {
+      const [type, body] = bodies[(req.url as string).replace(/^\/api/, '')] as [string | undefined, string]
+      res.writeHead(500, type === undefined ? {} : { 'content-type': type })
+      res.end(body)
+    })
+    proxy.listen(0, '127.0.0.1')
+    await once(proxy, 'listening')
+    t.teardown(() => proxy.close())
+    const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`
+    const client = new ConsoleClient(url, 'token')
+    const said =
+      `${url} did not answer like a fakephone broker (HTTP 500, text/html: "<html>\\x0A<head><title>500 Internal Server ` +
+      `Error</title></head>\\x0A<body>${'x'.repeat(13)}" (${Buffer.byteLength(page)} bytes in all))`
+    // The bytes of a blob or a drive file (streamed), and a JSON call: the same line.
+    for (const call of [() => client.bytes('GET', '/api/page'), () => client.send('GET', '/api/page')])
+      t.match(await call().catch((e: unknown) => e), { status: 500, message: said })
+    t.match(await client.bytes('GET', '/api/json').catch((e: unknown) => e), {
+      status: 500,
+      message: `${url} did not answer like a fakephone broker (HTTP 500, application/json: "{\\"message\\":\\"busy\\"}")`,
+    })
+    t.match(await client.send('GET', '/api/empty').catch((e: unknown) => e), {
+      status: 500,
+      message: `${url} did not answer like a fakephone broker (HTTP 500, no content type, an empty body)`,
+    })
+  },
+)

@@ -1,16 +1,21 @@
 /**
  * The console's reads of devices and commands (F1, F2), of a device's channels, notifications and behaviour logs
  * (X1-X3), of backups (B2-B4), the drive (D1), the service's retirement (M1), the cloud's clock (simulated
- * time, A3), sync items and the recycle bin (S1, R1, R3) and the snapshot `console export` bags (M3) are checked
- * against their schemas (common/cloud/*-api.ts): an answer of another version's broker is a one-line error that names
- * the method, the path and the field this console cannot read, with exit status 1 -- no stack trace, nothing half-read
- * printed. Real brokers' answers are read in each group's own test file (commands, framework, backup, drive, retirement, clock, sync).
+ * time, A3), sync items and the recycle bin (S1, R1, R3), the snapshot `console export` bags (M3) and what `console
+ * import` (M3) and `console migrate` (M2) read of either cloud are checked against their schemas
+ * (common/cloud/*-api.ts): an answer of another version's broker is a one-line error that names the method, the path
+ * and the field this console cannot read, with exit status 1 -- no stack trace, nothing half-read printed. A refusal
+ * whose body is no broker's (a proxy's error page) says what came back, on one line. Real brokers' answers are read in each group's own
+ * test file (commands, framework, backup, drive, retirement, clock, sync).
  */
 import t, { type Test } from 'tap'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../fixtures/io.js'
-import { otherVersionBroker } from '../fixtures/http.js'
+import { answeringServer, consoleArgs, otherVersionBroker } from '../fixtures/http.js'
+import { addDevice, basicAuth, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { putNote } from '../fixtures/account-data.js'
+import { readSnapshot } from '../../cli/transfer/account-export.js'
 import { tempDir } from '../fixtures/scope.js'
 import { makeOwner } from '../fixtures/owner.js'
 import { deviceView } from '../fixtures/cloud.js'
@@ -216,4 +221,108 @@ t.test("M3: `console export` refuses another version's account snapshot and writ
     { args: ['export', 'alice', '--out', join(dir, 'bag')], method: 'GET', path: '/api/accounts/alice/export', field: 'account' },
   ])
   t.notOk(existsSync(join(dir, 'bag')), 'no bag was written')
+})
+
+/** `fakephone console` arguments for a real cloud. */
+const consoleOf = (cloud: Cloud): string[] => ['console', '--api', cloud.apiUrl, '--data', cloud.dataDir]
+
+/** The one line `args` fail with, exit 1 and nothing on stdout. */
+async function failsWith(t: Test, args: string[], line: RegExp | string): Promise<void> {
+  const r = await run(args)
+  t.equal(r.code, 1, 'it fails')
+  t.equal(r.out, '', 'nothing half-read is printed')
+  if (typeof line === 'string') t.equal(r.err, `error: ${line}\n`, 'one line saying what came back')
+  else t.match(r.err, new RegExp(`^error: ${line.source}\\n$`), 'one line naming the route and the field')
+  t.notMatch(r.err, /\n\s+at /, 'no stack trace')
+}
+
+t.test(
+  "M3: `console import` refuses another version's answer to the import; a refusal that is no broker's says what came back",
+  async (t) => {
+    const cloud = await startCloud(t)
+    const secret = await addDevice(cloud, 'phone-a', 'alice')
+    const sha256 = await putNote(t, cloud, basicAuth('phone-a', secret), 'n-1')
+    const bag = join(tempDir(t), 'bag')
+    t.equal((await run([...consoleOf(cloud), 'export', 'alice', '--out', bag])).code, 0, 'a bag of alice')
+    // The import's answer of another version: its counts under other names.
+    await refusedReads(t, { now: 0, account: 'alice', added: 1 }, [
+      { args: ['import', bag, '--account', 'alice'], method: 'POST', path: '/api/accounts/alice/import', field: 'outcomes' },
+    ])
+    // A destination of another version that takes the import but answers for the note's blob under other names, where
+    // its upload stands (GET) or what it kept of it (PUT): the note is refused with that one line; the rest goes in.
+    const size = Buffer.byteLength('a private note n-1')
+    const blobPath = `/api/accounts/alice/blobs/${sha256}?size=${size}`
+    for (const [method, path, field] of [
+      ['GET', blobPath, 'sha256'],
+      ['PUT', `${blobPath}&offset=0`, 'sha256'],
+    ] as const) {
+      const { url, console: api } = await otherVersionBroker(t, (m, p, body) => {
+        const failed = [{ kind: 'item', id: 'notes/n-1', result: 'failed', error: 'no bytes' }]
+        if (p.endsWith('/import')) {
+          const items = (body as { items?: unknown[] }).items === undefined ? [] : failed
+          return { now: 0, account: 'alice', imported: 0, present: 0, failed: items.length, outcomes: items }
+        }
+        // Wrong where the loop's method says; the GET before a PUT answers as this version does.
+        if (m === method) return { now: 0, kept: 0 }
+        return { sha256, size, stored: false, offset: 0 }
+      })
+      const r = await run([...api, 'import', bag, '--account', 'alice'])
+      t.equal(r.code, 1, `${method}: the import fails`)
+      t.match(
+        r.out,
+        new RegExp(`\\n  item notes/n-1: its bytes were refused: ${refusal(url, method, path, field).source}\\n$`),
+        `${method}: the note is refused with one line naming the route and the field`,
+      )
+    }
+    // A proxy's error page in front of the broker: its status, type and first bytes, its line breaks shown as escapes.
+    const page = '<html>\n<h1>Internal Server Error</h1>\n</html>\n'
+    const proxy = await answeringServer(t, () => ({ status: 500, type: 'text/html', body: page }))
+    await failsWith(
+      t,
+      [...consoleArgs(t, proxy), 'import', bag, '--account', 'alice'],
+      `${proxy} did not answer like a fakephone broker (HTTP 500, text/html: "<html>\\x0A<h1>Internal Server Error</h1>\\x0A</html>\\x0A")`,
+    )
+  },
+)
+
+t.test("M2: `console migrate` refuses another version's answer of the destination or of the source", async (t) => {
+  const source = await startCloud(t)
+  const secret = await addDevice(source, 'phone-a', 'alice')
+  await putNote(t, source, basicAuth('phone-a', secret), 'n-1')
+  /** `console migrate` from the console API `from` speaks to, to the one at `to` with the token in `tokenFile`. */
+  const migrate = (from: string[], to: string, tokenFile: string): string[] => [
+    ...from,
+    ...['migrate', 'alice', '--to', to, '--to-token-file', tokenFile, '--job', join(tempDir(t), 'job.json')],
+  ]
+  const reply = { now: 0, account: 'alice', imported: 0, present: 0, failed: 0, outcomes: [] }
+  // A destination of another version: it takes the import, but its blobs' states come under another name.
+  const dest = await otherVersionBroker(t, (_, path) => (path.endsWith('/import') ? reply : { now: 0, states: [] }))
+  await failsWith(
+    t,
+    migrate(consoleOf(source), dest.url, dest.console[4] as string),
+    refusal(dest.url, 'POST', '/api/accounts/alice/blobs/state', 'blobs'),
+  )
+
+  // A source of another version that gives the account (a snapshot as this version's) but not its phones' verifiers, or
+  // not where it told them to go: the copy is done and verified, the phones' move is refused with one line.
+  const {
+    items: _,
+    drive: __,
+    backups: ___,
+    ...records
+  } = await readSnapshot(new ConsoleClient(source.apiUrl, source.consoleToken), 'alice')
+  const snapshot = { ...records, items: [], drive: [], backups: [] }
+  const verifier = `sha256$${'A'.repeat(43)}=`
+  for (const [verifiers, moved, path, field] of [
+    [{ devices: [{ id: 'phone-a', secret }] }, {}, 'GET /api/accounts/alice/device-verifiers', 'verifier'],
+    [{ devices: [{ id: 'phone-a', verifier }] }, { devices: ['phone-a'] }, 'POST /api/accounts/alice/moved', 'to'],
+  ] as const) {
+    const other = await otherVersionBroker(t, (_, p) =>
+      p.endsWith('/export') ? snapshot : p.endsWith('/device-verifiers') ? verifiers : p.endsWith('/moved') ? moved : {},
+    )
+    const [method, route] = path.split(' ') as [string, string]
+    const dest = await startCloud(t)
+    const migration = migrate(other.console, dest.apiUrl, join(dest.dataDir, 'console.token'))
+    await failsWith(t, migration, refusal(other.url, method, route, field))
+  }
 })

@@ -293,7 +293,7 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   const strangerUrl = `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`
   t.match(
     (await run(['console', '--api', strangerUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err,
-    /did not answer like a fakephone broker \(HTTP 200\)/,
+    /did not answer like a fakephone broker \(HTTP 200, no content type: "<html>hello<\/html>"\)\n$/,
   )
   const ui = testIo()
   const watching = main(['console', '--api', closedUrl, '--token-file', join(dir, 'wrong.token'), 'watch'], ui.io)

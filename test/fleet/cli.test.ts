@@ -180,7 +180,8 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const notApi = await run([...argv, '--api', otherUrl, ...token])
   t.match(
     notApi.err,
-    `error: --api ${otherUrl}: ${otherUrl} did not answer like a fakephone broker (HTTP 404): give the broker's HTTP address`,
+    `error: --api ${otherUrl}: ${otherUrl} did not answer like a fakephone broker (HTTP 404, no content type: "Not Found"): give ` +
+      `the broker's HTTP address`,
   )
 
   const tooMany = await run(['fleet', 'run', '--count', '4', '--broker', cloud.mqttUrl, '--credentials', creds])

@@ -191,6 +191,22 @@ t.test('the broker away, or cutting its answer short: a 502 that says why', asyn
       detail: 'missing or wrong console token',
     })
   }
+  // A 401 that is no broker's (a proxy's login page in front of it): what came back, on one line, not the web console failing.
+  const proxy = await setup(t, (_req, res) => {
+    res.writeHead(401, { 'content-type': 'text/html' })
+    res.end('<html>\n<body>Sign in</body>\n</html>\n')
+  })
+  for (const path of ['/app/api/devices', '/app/api/devices/phone-a/commands']) {
+    const refused = await proxy.page('GET', path)
+    t.equal(refused.status, 502, path)
+    t.match(JSON.parse(refused.body), {
+      code: 'TOKEN_REFUSED',
+      detail: new RegExp(
+        String.raw`^http:\/\/127\.0\.0\.1:\d+ did not answer like a fakephone broker \(HTTP 401, text\/html: ` +
+          String.raw`"<html>\\x0A<body>Sign in<\/body>\\x0A<\/html>\\x0A"\)$`,
+      ),
+    })
+  }
 })
 
 t.test('A3: the account views the page reads are checked with their schema; one it cannot read is a 502 naming the field', async (t) => {
