@@ -9,18 +9,25 @@
  *
  * Only what can be checked exactly is compiled: strict objects (and stripping
  * ones, for a value without unknown keys), arrays, nullables, numbers with
- * bounds and the integer check, booleans, enums, literals, optional fields,
+ * bounds and the integer check, booleans, enums, literals, null, optional fields,
  * strings with length bounds, regex checks and the uuid and base64 formats,
  * records with string keys, plain unions whose every option compiles, and
  * discriminated unions (the option a value's discriminator names, when that
  * option compiles; a push frame's `hello` and `welcome`, once per phone). Since
  * issue 14's command round trip the signed command and receipt compile too
  * (a uuid, a base64 signature, a receipt's record of data): zod parsed each
- * four times per command. Anything else (other formats such as email, arrays,
- * exclusive unions, refinements, transforms, defaults) makes `compileCheck`
- * answer undefined, and the caller keeps using zod. An accepted value is
- * exactly what zod would return for it (nothing is transformed or added); a
- * refusal is left to zod to explain (see decodeJson).
+ * four times per command. Anything else (other formats such as email, arrays
+ * with length checks, exclusive unions, refinements, transforms, defaults)
+ * makes `compileCheck` answer undefined for that schema, and the caller keeps
+ * using zod. Inside a compiled schema, a scalar leaf that does not compile (a
+ * string, number or boolean with another format or check: the devices
+ * answer's `moved.to`, a z.url) is checked by zod's own parse of that leaf
+ * alone, so the rest stays compiled (F1: the devices answer of 10,000 phones
+ * went to zod whole for one such leaf, see docs/PERFORMANCE.md). A leaf that
+ * zod may change (coerced, trimmed or lower-cased, a normalized URL) is not
+ * delegated: its schema is left to zod whole. An accepted value is exactly
+ * what zod would return for it (nothing is transformed or added); a refusal is
+ * left to zod to explain (see decodeJson), so its path and message are zod's.
  */
 import type { z } from 'zod'
 
@@ -64,6 +71,33 @@ const LENGTH_CHECKS: ReadonlySet<string> = new Set(['min_length', 'max_length'])
 
 const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def
 
+/** The types of the leaves zod's own parse may check inside a compiled schema (`zodLeaf`). */
+const SCALARS: ReadonlySet<string> = new Set(['string', 'number', 'boolean', 'bigint', 'template_literal'])
+
+/**
+ * A part of a compiled schema: its compiled check, or else, for a scalar leaf, zod's parse of that leaf alone
+ * (`zodLeaf`); undefined when neither (the whole schema is then zod's).
+ */
+function compilePart(schema: z.ZodType): Check | undefined {
+  return compileCheck(schema) ?? zodLeaf(schema)
+}
+
+/**
+ * A scalar leaf this does not compile (another string format, a refinement), checked by zod's own parse of it alone:
+ * accepted exactly when zod accepts it and returns it as it is. A leaf zod may change (coerced, an overwrite check such
+ * as trim, a URL it normalizes) is not delegated: in a union, an option that changed the value would be the one zod
+ * picks, not the next option that takes it as it is.
+ */
+function zodLeaf(schema: z.ZodType): Check | undefined {
+  const def = defOf(schema) as Def & { coerce?: boolean; normalize?: boolean }
+  const changes = (d: { check?: string; normalize?: boolean }): boolean => d.check === 'overwrite' || d.normalize === true
+  if (!SCALARS.has(def.type) || def.coerce === true || changes(def) || (def.checks ?? []).some((c) => changes(c._zod.def))) return undefined
+  return (v) => {
+    const parsed = schema.safeParse(v)
+    return parsed.success && parsed.data === v
+  }
+}
+
 /** The schema's check, or undefined when it uses anything this does not compile exactly. */
 export function compileCheck(schema: z.ZodType): Check | undefined {
   const def = defOf(schema)
@@ -76,11 +110,11 @@ export function compileCheck(schema: z.ZodType): Check | undefined {
     case 'object':
       return checks.length === 0 ? objectCheck(def) : undefined
     case 'optional': {
-      const inner = compileCheck(def.innerType as z.ZodType)
+      const inner = compilePart(def.innerType as z.ZodType)
       return inner && ((v) => v === undefined || inner(v))
     }
     case 'nullable': {
-      const inner = compileCheck(def.innerType as z.ZodType)
+      const inner = compilePart(def.innerType as z.ZodType)
       return inner && ((v) => v === null || inner(v))
     }
     case 'array':
@@ -95,6 +129,8 @@ export function compileCheck(schema: z.ZodType): Check | undefined {
       return oneOf(Object.values(def.entries as Record<string, unknown>))
     case 'literal':
       return oneOf(def.values as readonly unknown[])
+    case 'null':
+      return checks.length === 0 ? (v) => v === null : undefined
     case 'union':
       if (checks.length > 0) return undefined
       return def.discriminator === undefined ? unionCheck(def) : discriminatedCheck(def)
@@ -106,7 +142,7 @@ export function compileCheck(schema: z.ZodType): Check | undefined {
 }
 
 /**
- * A discriminated union, as zod checks one: the option whose literal discriminator the value names decides alone. A value
+ * A discriminated union, as zod checks one: the option whose discriminator (a literal or an enum) the value names decides alone. A value
  * naming an option that does not compile (or none) is refused here and left to zod, which says why or accepts it.
  */
 function discriminatedCheck(def: Def): Check | undefined {
@@ -115,9 +151,17 @@ function discriminatedCheck(def: Def): Check | undefined {
   for (const option of def.options as readonly z.ZodType[]) {
     const optionDef = defOf(option)
     const tag = optionDef.type === 'object' ? optionDef.shape?.[key] : undefined
-    const check = compileCheck(option)
-    if (!tag || defOf(tag).type !== 'literal' || !check) continue
-    for (const value of defOf(tag).values as readonly unknown[]) {
+    const check = compilePart(option)
+    const tagDef = tag && defOf(tag)
+    // A literal's values, or an enum's (M2: a moved device's notice, `queued` or `expired`, is one option).
+    const values =
+      tagDef?.type === 'literal'
+        ? tagDef.values
+        : tagDef?.type === 'enum'
+          ? Object.values(tagDef.entries as Record<string, unknown>)
+          : undefined
+    if (!values || !check) continue
+    for (const value of values) {
       // Two options claiming one value: zod refuses the union itself at its first parse, so it is zod's to say.
       if (byValue.has(value)) return undefined
       byValue.set(value, check)
@@ -140,7 +184,7 @@ function unionCheck(def: Def): Check | undefined {
   if (def.inclusive === false) return undefined
   const options: Check[] = []
   for (const option of def.options as readonly z.ZodType[]) {
-    const check = compileCheck(option)
+    const check = compilePart(option)
     if (!check) return undefined
     options.push(check)
   }
@@ -159,8 +203,8 @@ function recordCheck(def: Def): Check | undefined {
   if (def.mode === 'loose') return undefined
   const keyType = def.keyType as z.ZodType
   if (defOf(keyType).type !== 'string') return undefined
-  const key = compileCheck(keyType)
-  const value = compileCheck(def.valueType as z.ZodType)
+  const key = compilePart(keyType)
+  const value = compilePart(def.valueType as z.ZodType)
   if (!key || !value) return undefined
   return (v) => {
     if (!isPlainObject(v)) return false
@@ -193,7 +237,7 @@ function oneOf(values: readonly unknown[]): Check {
  * here rather than by zod, which copies every element.
  */
 function arrayCheck(def: Def): Check | undefined {
-  const element = compileCheck(def.element as z.ZodType)
+  const element = compilePart(def.element as z.ZodType)
   return (
     element &&
     ((v) => {
@@ -214,7 +258,7 @@ function objectCheck(def: Def): Check | undefined {
   const fields = new Map<string, { check: Check; required: boolean }>()
   let required = 0
   for (const [key, field] of Object.entries(def.shape as Record<string, z.ZodType>)) {
-    const check = compileCheck(field)
+    const check = compilePart(field)
     if (!check) return undefined
     const isRequired = defOf(field).type !== 'optional'
     fields.set(key, { check, required: isRequired })

@@ -3,7 +3,11 @@
  * exactly what zod accepts. Each schema is tried with a valid payload and
  * with every field of it missing, replaced by each of a list of awkward
  * values, or joined by an unknown key; the compiled check and zod's
- * safeParse must agree on every one.
+ * safeParse must agree on every one. A leaf that does not compile is checked
+ * by zod's parse of it alone: over thousands of seeded random changes of a
+ * devices answer (F1, M2's `moved`) and of a schema of such leaves, what
+ * decodeValue says -- accepted or refused, the value, the path and message --
+ * is what zod's safeParse says.
  */
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
@@ -23,9 +27,11 @@ import {
 } from '../../common/contract.js'
 import { JournalEntrySchema } from '../../agent/journal.js'
 import { compileCheck } from '../../common/fast-check.js'
+import { DevicesReplySchema } from '../../common/console-api.js'
+import { seededRandom } from '../../common/random.js'
 import { canonical } from '../../common/signing.js'
 import { ClientFrameSchema, PUSH_PROTOCOL_VERSION, ServerFrameSchema, encodeFrame } from '../../common/push-protocol.js'
-import { heartbeat } from '../fixtures/cloud.js'
+import { deviceView, heartbeat } from '../fixtures/cloud.js'
 
 const AWKWARD: readonly unknown[] = [
   undefined,
@@ -181,16 +187,23 @@ t.test('every kind of field it compiles agrees with zod', (t) => {
   t.end()
 })
 
-t.test('what cannot be compiled exactly is left to zod', (t) => {
+t.test('what cannot be compiled exactly is left to zod: a whole schema, or a scalar leaf inside a compiled one', (t) => {
   // zod 4 takes `when` on every check (not in its types for min): a check that runs only when a condition holds.
   const conditional = { message: 'conditional', when: () => true }
   const unsupported: [string, z.ZodType][] = [
     ['a loose object', z.looseObject({ a: z.number() })],
     ['an array with a length check', z.array(z.number()).min(1)],
-    ['an array of something unsupported', z.array(z.email())],
-    ['a nullable of something unsupported', z.email().nullable()],
+    ['an array of something unsupported', z.array(z.strictObject({ a: z.number() }).refine(() => true))],
+    ['a nullable of something unsupported', z.looseObject({ a: z.number() }).nullable()],
     ['an object with a refinement', z.strictObject({ a: z.number() }).refine(() => true)],
-    ['an object with an unsupported field', z.strictObject({ a: z.email() })],
+    ['an object with an unsupported field', z.strictObject({ a: z.looseObject({}) })],
+    // A leaf zod changes is not zod's to check alone: the whole schema is zod's.
+    ['an object with a trimmed string', z.strictObject({ a: z.string().trim() })],
+    ['an object with a lower-cased string', z.strictObject({ a: z.string().toLowerCase() })],
+    ['an object with a normalized URL', z.strictObject({ a: z.url({ normalize: true }) })],
+    ['a union whose first option trims', z.union([z.string().trim(), z.string()])],
+    ['an object with a coerced number of a check not compiled', z.strictObject({ a: z.coerce.number().multipleOf(2) })],
+    ['a refined null', z.null().refine(() => true)],
     ['a string format', z.email()],
     ['a base64url string', z.base64url()],
     ['a string format on a string', z.string().email()],
@@ -199,12 +212,11 @@ t.test('what cannot be compiled exactly is left to zod', (t) => {
     ['another integer format', z.int32()],
     ['a conditional check', z.number().min(0, conditional)],
     ['a refined boolean', z.boolean().refine((b) => b)],
-    ['an optional of something unsupported', z.email().optional()],
-    ['a plain union with an option not compiled', z.union([z.number(), z.email()])],
+    ['an optional of something unsupported', z.looseObject({}).optional()],
+    ['a plain union with an option not compiled', z.union([z.number(), z.looseObject({})])],
     ['an exclusive union', z.xor([z.number(), z.string()])],
     ['a refined union', z.union([z.number(), z.string()]).refine(() => true)],
-    ['a record of values not compiled', z.record(z.string(), z.email())],
-    ['a record whose keys are not compiled', z.record(z.email(), z.number())],
+    ['a record of values not compiled', z.record(z.string(), z.looseObject({}))],
     ['a record with an enum for keys', z.record(z.enum(['a', 'b']), z.number())],
     ['a loose record', z.looseRecord(z.string().min(2), z.number())],
     ['a refined record', z.record(z.string(), z.number()).refine(() => true)],
@@ -215,10 +227,153 @@ t.test('what cannot be compiled exactly is left to zod', (t) => {
     ],
     [
       'a discriminated union with no option compiled',
-      z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a'), id: z.email() })]),
+      z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a'), id: z.looseObject({}) })]),
     ],
   ]
   for (const [name, schema] of unsupported) t.equal(compileCheck(schema), undefined, name)
+  // Inside a compiled schema, a scalar leaf that does not compile is zod's parse of that leaf alone: the rest compiles.
+  const leaves: [string, z.ZodType][] = [
+    ['an array of emails', z.array(z.email())],
+    ['a nullable email', z.email().nullable()],
+    ['an object with an email', z.strictObject({ a: z.email() })],
+    ['a plain union with an email', z.union([z.number(), z.email()])],
+    ['a record of emails', z.record(z.string(), z.email())],
+    ['a record with email keys', z.record(z.email(), z.number())],
+    ['a discriminated union with an email', z.discriminatedUnion('type', [z.strictObject({ type: z.literal('a'), id: z.email() })])],
+    ['the devices answer (F1, M2: its `moved.to` is a z.url)', DevicesReplySchema],
+  ]
+  for (const [name, schema] of leaves) t.type(compileCheck(schema), 'function', name)
+  t.end()
+})
+
+/** `value` with the part at a random path (an object's key, an array's index, however deep) changed by `change`. */
+function changedAt(value: unknown, random: () => number, change: (old: unknown) => unknown): unknown {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
+  // Stop here one time in four, or at a leaf; else go one level down.
+  const children: (string | number)[] = Array.isArray(value)
+    ? value.map((_, i) => i)
+    : value !== null && typeof value === 'object'
+      ? Object.keys(value)
+      : []
+  if (children.length === 0 || random() < 0.25) return change(value)
+  const at = pick(children)
+  if (Array.isArray(value)) return (value as unknown[]).map((v, i) => (i === at ? changedAt(v, random, change) : v))
+  const obj = value as Record<string, unknown>
+  return { ...obj, [at]: changedAt(obj[at], random, change) }
+}
+
+/** Seeded random changes of `valid`, one to three each: a part replaced by an awkward value, left out, or joined by a key. */
+function randomVariants(valid: unknown, seed: number, count: number, awkward: readonly unknown[]): unknown[] {
+  const random = seededRandom(seed)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
+  const changes: ((old: unknown) => unknown)[] = [
+    () => pick(awkward),
+    (old) => (old !== null && typeof old === 'object' && !Array.isArray(old) ? { ...old, extra: pick(awkward) } : pick(awkward)),
+    (old) => {
+      if (old === null || typeof old !== 'object' || Array.isArray(old)) return old
+      const { [pick(Object.keys(old))]: _, ...rest } = old as Record<string, unknown>
+      return rest
+    },
+  ]
+  return Array.from({ length: count }, () => {
+    let v = valid
+    for (let n = 1 + Math.floor(random() * 3); n > 0; n--) v = changedAt(v, random, pick(changes))
+    return v
+  })
+}
+
+/** Where decodeValue and zod's own safeParse differ on `values`: accepted or refused, the value, the refusal's wording. */
+function differences(schema: z.ZodType, values: readonly unknown[]): unknown[] {
+  return values.filter((v) => {
+    const zod = schema.safeParse(v)
+    const expected = zod.success ? { ok: true, value: zod.data } : { ok: false, reason: z.prettifyError(zod.error).replace(/\n+/g, '; ') }
+    return canonical(decodeValue(schema, v)) !== canonical(expected)
+  })
+}
+
+t.test('F1, M2: a leaf left to zod inside a compiled check: decodeValue says what zod says, over many random changes', (t) => {
+  const to = 'https://cloud.example.org'
+  const moved = [
+    { to, account: 'alice', at: 5, notice: 'delivered', deliveredAt: 6 },
+    { to, account: 'alice', at: 5, notice: 'queued', deliveredAt: null },
+  ]
+  const lostMode = { on: true, message: 'call me', phone: '+44 1', at: 3 }
+  const answer = {
+    now: 10,
+    devices: [
+      deviceView({ moved: moved[0] as never }),
+      deviceView({ id: 'phone-b', moved: moved[1] as never, lostMode, last: { ...heartbeat(1), receivedAt: 2 } }),
+      deviceView({ id: 'phone-c' }),
+    ],
+  }
+  const urls = ['https://other.example.org', 'http://127.0.0.1:8080', 'ftp://x', 'not a url', 'HTTPS://A.ORG', 'https://', 'http://a b']
+  const awkward = [...AWKWARD, ...urls]
+  const check = compileCheck(DevicesReplySchema)
+  t.ok(check?.(answer), 'a devices answer with phones that moved is accepted by the compiled check, not left to zod')
+  const values = randomVariants(answer, 14, 3000, awkward)
+  const accepted = values.filter((v) => DevicesReplySchema.safeParse(v).success).length
+  t.same(differences(DevicesReplySchema, values), [], `the devices answer: decodeValue and zod agree on ${values.length} random changes`)
+  t.ok(accepted > 100 && accepted < values.length - 100, `some accepted (${accepted}), some refused`)
+  t.same(
+    values.filter((v) => check?.(v) === true && !unchanged(DevicesReplySchema, v)),
+    [],
+    'the compiled check accepts nothing zod refuses or changes',
+  )
+
+  // A schema of leaves zod checks alone, in every place one can be: a field, optional, nullable, an array's element, a
+  // record's keys and values, a union's option, a discriminated union's option.
+  const leaves = z.strictObject({
+    email: z.email(),
+    url: z.url({ protocol: /^https?$/ }),
+    prefix: z.string().startsWith('a'),
+    even: z.number().multipleOf(2),
+    int32: z.int32(),
+    yes: z.boolean().refine((b) => b, { message: 'must be true' }),
+    maybe: z.email().optional(),
+    orNull: z.email().nullable(),
+    list: z.array(z.string().endsWith('x')),
+    byEmail: z.record(z.email(), z.number().multipleOf(3)),
+    either: z.union([z.number().int(), z.email()]),
+    tagged: z.discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('a'), id: z.email() }),
+      z.strictObject({ kind: z.literal('b'), n: z.number() }),
+    ]),
+  })
+  const valid = {
+    email: 'a@example.org',
+    url: to,
+    prefix: 'abc',
+    even: 4,
+    int32: 7,
+    yes: true,
+    maybe: 'b@example.org',
+    orNull: null,
+    list: ['x', 'ax'],
+    byEmail: { 'c@example.org': 3 },
+    either: 'd@example.org',
+    tagged: { kind: 'a', id: 'e@example.org' },
+  }
+  t.type(compileCheck(leaves), 'function', 'a schema of such leaves compiles')
+  const more = [...awkward, 'a@example.org', 'abc', 'ax', 3, 4, 6, 2 ** 31, -(2 ** 31), { kind: 'a', id: 'x' }, { kind: 'b', n: 1 }]
+  const tried = randomVariants(valid, 3, 3000, more)
+  t.same(differences(leaves, tried), [], `leaves zod checks alone: decodeValue and zod agree on ${tried.length} random changes`)
+  t.ok(tried.some((v) => leaves.safeParse(v).success) && tried.some((v) => !leaves.safeParse(v).success), 'some accepted, some refused')
+  const refused = decodeValue(leaves, { ...valid, tagged: { kind: 'a', id: 'nope' } })
+  t.same(refused, {
+    ok: false,
+    reason: z.prettifyError(leaves.safeParse({ ...valid, tagged: { kind: 'a', id: 'nope' } }).error as z.ZodError).replace(/\n+/g, '; '),
+  })
+  t.match(refused, { ok: false, reason: /tagged\.id/ }, "a refusal's path is zod's: the leaf's place in the whole")
+  // Leaves zod changes (left to zod whole): what decodeValue returns is zod's changed value, in a union's first option too.
+  const changing = [
+    z.strictObject({ a: z.string().trim() }),
+    z.strictObject({ a: z.url({ normalize: true }) }),
+    z.union([z.string().trim(), z.string()]),
+    z.array(z.union([z.string().toLowerCase(), z.string()])),
+  ]
+  const texts = [' x ', 'X', 'x', 'HTTPS://A.ORG', 'https://a.org/', 1]
+  const inputs = texts.flatMap((x) => [x, { a: x }, [x]])
+  for (const schema of changing) t.same(differences(schema, inputs), [], 'a leaf zod changes: decodeValue returns what zod does')
   t.end()
 })
 
@@ -327,11 +482,13 @@ t.test('a discriminated union: the option its discriminator names decides, as in
     z.lazy(() => z.strictObject({ type: z.literal('e') })),
   ])
   agree(t, 'a compiled option among others', mixed, { type: 'a', n: 1 })
+  agree(t, 'an option named by an enum', mixed, { type: 'b', n: 1 })
+  agree(t, 'an option with a leaf zod checks', mixed, { type: 'd', id: 'a@example.org' })
   const check = compileCheck(mixed)
-  for (const left of [{ type: 'b', n: 1 }, { type: 'd', id: 'a@example.org' }, { type: 'e' }]) {
-    t.equal(check?.(left), false, `${left.type}: an option not compiled is left to zod`)
-    t.same(decodeValue(mixed, left), { ok: true, value: left }, '... which accepts it')
-  }
+  t.equal(check?.({ type: 'b', n: 1 }), true, 'an option named by an enum is compiled')
+  t.equal(check?.({ type: 'd', id: 'a@example.org' }), true, 'an option with an email (zod checks the leaf) is compiled')
+  t.equal(check?.({ type: 'e' }), false, 'an option not compiled (lazy) is left to zod')
+  t.same(decodeValue(mixed, { type: 'e' }), { ok: true, value: { type: 'e' } }, '... which accepts it')
   t.equal(
     encodeFrame(ClientFrameSchema, { type: 'ack', id: 'e3c4f0a2-5b1d-4c8e-9f00-0123456789ab' }).length > 0,
     true,
