@@ -6,7 +6,7 @@ import { AGENT_CONFIG, type AgentConfig } from '../agent/config.js'
 import { BROKER_CONFIG, type BrokerConfig } from '../broker/config.js'
 import { agentFiles, brokerFiles } from './config-files.js'
 import { configKind, type ConfigKind as Kind } from './config-kind.js'
-import { ConfigError, envName, loadConfigWithOrigins, settings, type ConfigSpec } from '../common/config.js'
+import { ConfigError, envName, loadConfigWithOrigins, readConfigFile, settings, type ConfigSpec } from '../common/config.js'
 import type { Io } from './io.js'
 import { table } from './render.js'
 import { forTerminal } from '../common/terminal-text.js'
@@ -30,9 +30,11 @@ export function configCommand(io: Io): Command {
       ),
     )
     .action(async (file: string, o: { kind?: Kind }) => {
-      const kind = await configKind(file, o.kind, SPECS)
+      // Read once: its keys may tell its kind, its values are checked (a pipe, `<(…)`, can be read only once).
+      const read = await readConfigFile(file)
+      const kind = configKind(read, o.kind, SPECS)
       // The environment the daemon would see overrides the file here exactly as it does there.
-      const { config, origin, notes } = await loadConfigWithOrigins(SPECS[kind], { file, env: io.env })
+      const { config, origin, notes } = await loadConfigWithOrigins(SPECS[kind], { file: read, env: io.env })
       // Valid, but most likely not meant (`"interval": 30` is 30 ms): said, and the file is still valid.
       for (const note of notes) io.err(`warning: ${forTerminal(note)}\n`)
       // Then every file it names, as the daemon will use it: a missing owner key or secret is found now, not at the start.

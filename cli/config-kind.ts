@@ -5,22 +5,23 @@
  */
 import { basename } from 'node:path'
 import type { z } from 'zod'
-import { configFileKeys, type ConfigSpec } from '../common/config.js'
+import { configFileKeys, type ConfigFile, type ConfigSpec } from '../common/config.js'
 import { forTerminal } from '../common/terminal-text.js'
 import { UserError } from './io.js'
 
 export type ConfigKind = 'broker' | 'agent'
 
-export async function configKind(
-  file: string,
+/** `file`, read once (readConfigFile): its keys here, its values for the check. */
+export function configKind(
+  file: ConfigFile,
   given: ConfigKind | undefined,
   specs: Record<ConfigKind, ConfigSpec<z.ZodObject>>,
-): Promise<ConfigKind> {
+): ConfigKind {
   if (given) return given
-  const name = basename(file)
+  const name = basename(file.path)
   if (name.includes('broker')) return 'broker'
   if (name.includes('agent')) return 'agent'
-  const keys = await configFileKeys(file)
+  const keys = configFileKeys(file)
   if (typeof keys === 'string') throw new UserError(forTerminal(keys))
   const onlyIn = (kind: ConfigKind, other: ConfigKind): string[] =>
     keys.filter((key) => key in specs[kind].schema.shape && !(key in specs[other].schema.shape))
@@ -33,7 +34,7 @@ export async function configKind(
       ? `it has keys of both: ${brokerKeys.map(forTerminal).join(', ')} (broker) and ${agentKeys.map(forTerminal).join(', ')} (agent)`
       : 'it has no key only one of them has (a broker config: mqttPort, httpPort, …; an agent config: id, broker, location, …)'
   throw new UserError(
-    `cannot tell whether ${forTerminal(file)} is a broker or an agent config: its name holds neither "broker" nor "agent" and ` +
+    `cannot tell whether ${forTerminal(file.path)} is a broker or an agent config: its name holds neither "broker" nor "agent" and ` +
       `${why}; the kinds are broker and agent: add --kind broker or --kind agent`,
   )
 }

@@ -25,8 +25,8 @@ export interface ConfigSpec<S extends z.ZodObject> {
 }
 
 export interface ConfigSources {
-  /** A JSON file holding one object. */
-  file?: string
+  /** A JSON file holding one object: its path, or the file as read already (readConfigFile). */
+  file?: string | ConfigFile
   env?: Env
   flags?: {
     /** Values given on the command line, by dotted key (`rateLimit.burst`); each key has a name below. */
@@ -127,7 +127,7 @@ type Plain = Record<string, unknown>
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** One source of values, with the name of each value it set, by dotted key. */
-interface Layer {
+export interface Layer {
   values: Plain
   origins: Map<string, string>
   /** Flags: a duration was given with its unit (`--interval 100ms`), its value a number only once parsed. */
@@ -179,10 +179,23 @@ async function fileLayer(file: string): Promise<Layer | string> {
   return { values: data, origins: new Map(allKeys(data).map((key) => [key, `${file}: ${key}`])) }
 }
 
+/**
+ * A config file read once: its values (or the one problem that stops it from being read as a config), for both
+ * `config check`'s guess of its kind from its keys and the check itself. Read twice, a file that is a pipe
+ * (`config check <(…)`) was empty the second time, and one rewritten in between was checked against the kind of the other.
+ */
+export interface ConfigFile {
+  path: string
+  read: Layer | string
+}
+
+export async function readConfigFile(path: string): Promise<ConfigFile> {
+  return { path, read: await fileLayer(path) }
+}
+
 /** The top-level keys of a config file, or the one problem that stops it from being read as a config. */
-export async function configFileKeys(file: string): Promise<string[] | string> {
-  const layer = await fileLayer(file)
-  return typeof layer === 'string' ? layer : Object.keys(layer.values)
+export function configFileKeys(file: ConfigFile): string[] | string {
+  return typeof file.read === 'string' ? file.read : Object.keys(file.read.values)
 }
 
 function envLayer(spec: ConfigSpec<z.ZodObject>, env: Env, problems: string[]): Layer {
@@ -230,7 +243,13 @@ function originOf(layers: Layer[], key: string): string | undefined {
   return layers.reduce<string | undefined>((found, layer) => layer.origins.get(key) ?? found, undefined)
 }
 
-function describe(spec: ConfigSpec<z.ZodObject>, sources: ConfigSources, layers: Layer[], issue: z.core.$ZodIssue): string[] {
+/** `sources.file`: the file's path. */
+function describe(
+  spec: ConfigSpec<z.ZodObject>,
+  sources: ConfigSources & { file?: string },
+  layers: Layer[],
+  issue: z.core.$ZodIssue,
+): string[] {
   const path = issue.path.map(String)
   if (issue.code === 'unrecognized_keys') {
     // Only the file can hold keys the schema does not know, and it names every key it holds. A typo is answered with
@@ -293,11 +312,11 @@ export async function loadConfigWithOrigins<S extends z.ZodObject>(
 ): Promise<{ config: z.output<S>; origin(key: string): string | undefined; notes: string[] }> {
   const problems: string[] = []
   const layers: Layer[] = []
-  if (sources.file !== undefined) {
-    const file = await fileLayer(sources.file)
+  const file = typeof sources.file === 'string' ? await readConfigFile(sources.file) : sources.file
+  if (file !== undefined) {
     // An unreadable file hides every setting in it: checking the rest would only add noise.
-    if (typeof file === 'string') throw new ConfigError(spec.kind, [file])
-    layers.push(file)
+    if (typeof file.read === 'string') throw new ConfigError(spec.kind, [file.read])
+    layers.push(file.read)
   }
   layers.push(envLayer(spec, sources.env ?? {}, problems))
   if (sources.flags) layers.push(flagLayer(sources.flags))
@@ -305,6 +324,7 @@ export async function loadConfigWithOrigins<S extends z.ZodObject>(
   const result = spec.schema.safeParse(merged)
   if (result.success && problems.length === 0)
     return { config: result.data, origin: (key) => originOf(layers, key), notes: shortDurationNotes(spec, layers) }
-  if (!result.success) problems.push(...result.error.issues.flatMap((issue) => describe(spec, sources, layers, issue)))
+  const named = { ...sources, file: file?.path }
+  if (!result.success) problems.push(...result.error.issues.flatMap((issue) => describe(spec, named, layers, issue)))
   throw new ConfigError(spec.kind, problems)
 }

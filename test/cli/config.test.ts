@@ -5,6 +5,8 @@
  */
 import t, { type Test } from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { controlSocketPath } from '../../agent/control.js'
@@ -14,6 +16,7 @@ import { addDevice, connectConsole, startCloud, storedHeartbeats, type Cloud } f
 import { fakeGpsd } from '../fixtures/gpsd.js'
 import { run, testIo } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
+import { assertBuilt, cliCommand } from '../fixtures/child.js'
 import { takeViolations } from '../fixtures/port-guard.js'
 
 const write = (dir: string, name: string, value: unknown): string => {
@@ -94,6 +97,21 @@ t.test(
     t.match((await run(['config', 'check', '--help'])).out, /else from its keys: one only an agent\s+config has/)
   },
 )
+
+t.test('config check reads the file once: a config given as a pipe (`config check <(…)`) is told by its keys and checked', async (t) => {
+  assertBuilt()
+  const dir = tempDir(t)
+  const pi = write(dir, 'pi.json', { id: 'kitchen-pi', dataDir: join(dir, 'phone'), interval: '10s' })
+  // bash gives `<(cat FILE)` as /dev/fd/63, a pipe: its name says neither kind, and what is read of it is gone.
+  const quote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`
+  const [program, args] = cliCommand(['config', 'check'])
+  const bash = spawn('bash', ['-c', `${[program, ...args].map(quote).join(' ')} <(cat ${quote(pi)})`], { stdio: 'pipe' })
+  let out = ''
+  bash.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  bash.stderr.resume()
+  const [code] = (await once(bash, 'close')) as [number]
+  t.match({ code, out }, { code: 0, out: /^\/dev\/fd\/\d+: a valid agent config\n$/ })
+})
 
 t.test('config check applies FAKEPHONE_* variables exactly as the daemon does', async (t) => {
   const dir = tempDir(t)
