@@ -1,9 +1,11 @@
 import t from 'tap'
+import { randomUUID } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PART_NAMES, BackupPackageSchema } from '../../../common/cloud/backup-api.js'
 import { ManualClock, SimulatedClock } from '../../../common/clock.js'
-import { backupPhone, backupReady, nextBackup, HOUR, MINUTE } from '../../fixtures/backup.js'
+import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
+import { backupPhone, backupReady, consoleCall, nextBackup, HOUR, MINUTE } from '../../fixtures/backup.js'
 import { addDevice, agentConnected, startAgent, startCloud } from '../../fixtures/cloud.js'
 import { tempDir } from '../../fixtures/scope.js'
 
@@ -95,5 +97,43 @@ t.test(
       'no backup was tried against the frozen account',
     )
     t.same(agent.status().backup.lastError, null)
+  },
+)
+
+t.test(
+  'A3, B1: a backup refused FROZEN teaches the phone its account is frozen and when the cloud cleared it; a plan planned ' +
+    'before that clearing is refused without a try; once the account is back, the next plan is answered',
+  async (t) => {
+    const { cloud, clock, agent } = await backupPhone(
+      t,
+      { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, inactivityMs: 2 * DAY } } },
+      // No push channel, no sync pass of its own: only the backup's refusal can tell the phone of the freeze.
+      { heartbeatMs: DAY, pushUrl: undefined, syncIntervalMs: 365 * DAY },
+    )
+    const sync = agent.sync as NonNullable<typeof agent.sync>
+    // Nor a sync pass started by a change on the phone: every category off.
+    for (const category of ['photos', 'contacts', 'notes', 'recordings'] as const) await sync.setCategory(category, false)
+    clock.advance(2 * DAY)
+    const { frozenAt, clearedAt } = cloud.broker.cloud.accounts.need('alice')
+    t.equal(frozenAt, clock.now(), 'frozen')
+    t.same(sync.clearing, { clearedAt: null, frozen: false }, 'the phone has heard nothing yet')
+    await t.rejects(agent.backup.backupNow(), { code: 'FROZEN' }, '"back up now" is refused')
+    t.same(sync.clearing, { clearedAt, frozen: true }, 'the refusal taught the phone')
+    t.same(agent.status().backup.cloud, { clearedAt, frozen: true }, 'and its backup status says it')
+
+    // A plan a broker queued for the phone before the freeze, handed over after it.
+    const stale = { id: randomUUID(), device: 'phone-a', plannedAt: (clearedAt as number) - HOUR }
+    const refused: [string, string][] = []
+    agent.backup.on('refused', (id, why) => refused.push([id, why]))
+    // Resolves once the plan is handled: refused, or (before this) tried and failed.
+    await agent.backup.receivePlan(Buffer.from(JSON.stringify(stale)))
+    t.same(refused, [[stale.id, 'planned before the cloud cleared the account (A3: a year without activity): the freeze dropped it']])
+    t.equal(cloud.logs.lines.filter((l) => l.msg === 'backup failed').length, 1, 'no backup was tried for it')
+
+    t.equal((await consoleCall(cloud, 'GET', '/api/accounts/alice')).status, 200, 'the owner signs in')
+    const made = nextBackup(agent)
+    clock.advance(cloud.broker.cloud.backups.plans.nextRun() - clock.now())
+    const [plan] = cloud.broker.cloud.backups.plans.list('alice')
+    t.equal((await made).planId, plan?.id, 'a plan made after the clearing is answered')
   },
 )
