@@ -31,7 +31,7 @@ import type { Clock } from '../../common/clock.js'
 import { CronSchedule } from '../../common/cron.js'
 import type { Logger } from '../../common/log.js'
 import type { BackupPlan, PlanState, PlanView } from '../../common/cloud/backup-api.js'
-import { type Db, one } from '../db.js'
+import type { Db } from '../db.js'
 import type { CloudLog } from './cloud-log.js'
 
 interface PlanRow {
@@ -70,7 +70,7 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   private readonly listening = new Set<string>()
   /** Phones with a plan made in this turn of the event loop: each is sent its open plan once the turn is over. */
   private readonly toSend = new Set<string>()
-  private sending: NodeJS.Immediate | null = null
+  private sending: NodeJS.Immediate | undefined
   private readonly sql
 
   constructor(
@@ -100,9 +100,8 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
            AND NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = d.account AND r.step = 'shutdown')
          ORDER BY d.id`,
       ),
-      insert: db.prepare<[id: string, deviceId: string, account: string, plannedAt: number, updatedAt: number], PlanRow>(
-        `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)
-         RETURNING *`,
+      insert: db.prepare<[id: string, deviceId: string, account: string, plannedAt: number, updatedAt: number]>(
+        `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)`,
       ),
       get: db.prepare<[id: string], PlanRow>('SELECT * FROM backup_plans WHERE id = ?'),
       open: db.prepare<[deviceId: string], PlanRow>(
@@ -127,8 +126,9 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
 
   stop(): void {
     this.schedule.stop()
-    if (this.sending) clearImmediate(this.sending)
-    this.sending = null
+    // A stop in the turn a plan was made: the database closes next, and the phone gets the plan when it subscribes again.
+    clearImmediate(this.sending)
+    this.sending = undefined
     this.toSend.clear()
   }
 
@@ -218,9 +218,9 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
     let planned = 0
     for (const { id, account } of this.sql.eligible.all()) {
       for (const old of this.sql.open.all(id)) this.finish(old.id, 'dropped', 'superseded by a newer plan', null)
-      const plan = one(this.sql.insert, randomUUID(), id, account, at, at)
+      this.sql.insert.run(randomUUID(), id, account, at, at)
       planned++
-      if (this.listening.has(plan.device_id)) this.deliverSoon(plan.device_id)
+      this.deliverSoon(id)
     }
     this.log.info({ planned, at: new Date(at).toISOString() }, 'backup plans made')
     return planned
@@ -242,7 +242,7 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   private deliverSoon(deviceId: string): void {
     this.toSend.add(deviceId)
     this.sending ??= setImmediate(() => {
-      this.sending = null
+      this.sending = undefined
       const devices = [...this.toSend]
       this.toSend.clear()
       for (const id of devices) this.sendOpen(id)
