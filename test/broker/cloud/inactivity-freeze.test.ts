@@ -10,6 +10,7 @@
  */
 import t from 'tap'
 import { once } from 'node:events'
+import type { Heartbeat } from '../../../common/contract.js'
 import { utcSeconds, type ManualClock } from '../../../common/clock.js'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
 import {
@@ -288,9 +289,13 @@ t.test(
     const accounts = { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, inactivityMs: 2 * DAY, freezeWarningMs: DAY }
     const cloud = await startCloud(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts } })
     const clock = cloud.clock as ManualClock
-    // A fix every three days: none falls due while the year (two days here) runs out.
-    const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { heartbeatMs: 3 * DAY })
-    const first = await firstFix(cloud, agent)
+    // A fix every three days: none falls due while the year (two days here) runs out. The first is awaited from before
+    // the agent starts: it is sent as soon as its channel is up.
+    let stored: Promise<Heartbeat> | undefined
+    const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { heartbeatMs: 3 * DAY }, (a) => {
+      stored = firstFix(cloud, a)
+    })
+    const first = await (stored as Promise<Heartbeat>)
     clock.advance(2 * DAY)
     const { frozenAt, lastActivity } = cloud.broker.cloud.accounts.need('alice')
     t.equal(frozenAt, clock.now(), 'frozen')
