@@ -91,7 +91,7 @@ export class ConsoleClient {
    * longest long poll (`waitCapMs`), with a minute to spare; smaller only in its test.
    */
   constructor(
-    private readonly baseUrl: string,
+    readonly baseUrl: string,
     private readonly token: string,
     private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
     private readonly hints: { from?: string; unreachable?: string; unauthorized?: string; refusals?: Record<string, string> } = {},
