@@ -71,12 +71,13 @@ async function openSource(from: BlobPullRequest['from'], sha256s: string[]): Pro
     )
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    if (UNREACHABLE.has(e.code ?? ''))
+    if (UNREACHABLE.has(String(e.code)))
       throw new HttpError(502, 'SOURCE_UNREACHABLE', `this cloud cannot reach the source at ${where}: ${e.message}`)
     throw new HttpError(502, 'SOURCE_CUT', `the source at ${where} broke off before it answered: ${e.message}`)
   }
   const status = res.statusCode as number
   if (status === 200) return res
+  // What it said, if it said it whole in at most 64 KiB: a refusal's reason, not a download.
   const text = (await readBodyText(res, 64 * 1024).catch(() => null)) ?? ''
   if (status >= 300 && status < 400)
     throw new HttpError(
