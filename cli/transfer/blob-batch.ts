@@ -1,20 +1,22 @@
 /**
  * M2: blobs between two clouds in batches (the routes in
- * common/cloud/blob-batch.ts): a few requests carry a thousand blobs, each
- * batch's answer from the source's batch read passed on as it arrives into
- * the destination's batch upload, so the bytes in flight are a few stream
- * buffers whatever the account's size. The two framings are the same for a
- * blob sent from its first byte, so the console does not take the answer
- * apart into parts and frame them again: it checks each part's header as it
- * passes and passes the bytes on as they came (`Relay`). Each blob keeps
- * the per-item rules of a single upload (cli/transfer/account-import.ts):
- * the destination's refusal (over quota) is that blob's; a checksum
- * mismatch or a cut connection is retried from the offset the destination
- * kept, at most BLOB_ATTEMPTS times, each failed attempt (and the one that
- * then stored it) told to `fault`; a cut batch counts an attempt only for
- * the blob that was in transit (the first of it the destination does not
- * hold). Verification has the destination re-read and hash its blobs itself
- * (`verifyBlobs`).
+ * common/cloud/blob-batch.ts): a few requests carry a thousand blobs. By
+ * default the destination pulls each batch from the source's batch read
+ * itself (broker/transfer/blob-pull-routes.ts), with a transfer grant the
+ * source issues for that batch and this console revokes once the batch is
+ * answered, so the bytes do not pass through the console and the console
+ * token never leaves it. When the destination cannot reach the source (or
+ * no pull is asked for) the console relays: the source's batch read answer
+ * passed on as it arrives into the destination's batch upload, checking
+ * each part's header as it passes (`Relay`, common/cloud/blob-relay.ts).
+ * Each blob keeps the per-item rules of a single upload
+ * (cli/transfer/account-import.ts) either way: the destination's refusal
+ * (over quota) is that blob's; a checksum mismatch or a cut connection is
+ * retried from the offset the destination kept, at most BLOB_ATTEMPTS
+ * times, each failed attempt (and the one that then stored it) told to
+ * `fault`; a cut batch counts an attempt only for the blob that was in
+ * transit (the first of it the destination does not hold). Verification
+ * has the destination re-read and hash its blobs itself (`verifyBlobs`).
  */
 import { pipeline, type Readable } from 'node:stream'
 import {
