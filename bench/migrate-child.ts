@@ -77,11 +77,14 @@ export async function migrateOnce(source: Side, dest: Side, jobFile: string, sig
     signal,
     now: () => clock.now(),
     progress: (total) => new Progress(null, clock, 'migrate', total),
+    // As `fakephone console migrate` does: the destination pulls the bytes from the source itself.
+    pullFrom: urlOf(source),
   })
   const ms = performance.now() - started
   const used = process.cpuUsage(cpu)
   const minorFaults = process.resourceUsage().minorPageFault - faults
   if (job.state !== 'completed') throw new Error(`the migration is ${job.state}: ${job.summary}`)
+  if (job.copiedBy !== 'destination') throw new Error(`the destination did not pull the bytes: ${job.relayedBecause}`)
   const saved = JSON.parse(readFileSync(jobFile, 'utf8')) as { state: string }
   if (saved.state !== 'completed') throw new Error('the job file does not say completed')
   const bytes = job.report.reduce((n, r) => n + r.bytes, 0)

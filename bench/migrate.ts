@@ -4,7 +4,8 @@
  * seedPhoneData: 1,000 EXIF photos, contacts, notes) and a 64 MiB drive
  * file; `console migrate`'s job (cli/transfer/migrate.ts) copies it to a
  * second broker over loopback HTTP through the batch blob routes and
- * verifies it (every blob read back in batches and hashed, every record
+ * verifies it (the destination pulling the blobs from the source itself
+ * with a transfer grant per batch, as the command does; every blob read back in batches and hashed, every record
  * and each photo's EXIF compared). Two topologies, each in fresh processes
  * (migrate-child.ts), each migrated twice: cold (the processes' first
  * migration) and warm (a second one, to a fresh destination, in the same
@@ -139,6 +140,7 @@ async function migrateCommand(source: Side, dest: Side, work: string, signal: Ab
   // The job as the command saved it last (its output is a summary line; the exit code already said completed).
   const done = JSON.parse(await readFile(job, 'utf8')) as MigrationJob
   if (done.state !== 'completed') throw new Error(`the command's migration is ${done.state}: ${done.summary}`)
+  if (done.copiedBy !== 'destination') throw new Error(`the command's destination did not pull the bytes: ${done.relayedBecause}`)
   const bytes = done.report.reduce((n, r) => n + r.bytes, 0)
   const cpuMs = ((user ?? NaN) + (sys ?? NaN)) * 1000
   return { ms, cpuMs, minorFaults: faults ?? NaN, job: { state: done.state, summary: done.summary, bytes } }

@@ -72,9 +72,9 @@ function whatCame({ status, headers, body }: ApiAnswer): string {
   return `HTTP ${status}, ${type}: ${quoted(body.subarray(0, FIRST_BYTES).toString())}${more}`
 }
 
-/** An answer's body as JSON, or NOT_JSON. */
+/** An answer's body as JSON, or NOT_JSON (which no schema accepts). */
 const NOT_JSON: unique symbol = Symbol('not JSON')
-function parsed(body: Buffer): unknown {
+export function parsedJson(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString())
   } catch {
@@ -119,7 +119,7 @@ export class ConsoleClient {
    * longest long poll (`waitCapMs`), with a minute to spare; smaller only in its test.
    */
   constructor(
-    private readonly baseUrl: string,
+    readonly baseUrl: string,
     private readonly token: string,
     private readonly waitCapMs = MAX_COMMAND_WAIT_MS,
     private readonly hints: { from?: string; unreachable?: string; unauthorized?: string; refusals?: Record<string, string> } = {},
@@ -283,7 +283,7 @@ export class ConsoleClient {
    * page, another server's 404, JSON without a reason) says what came back, on one line, with its status.
    */
   refusal(answer: ApiAnswer): ConsoleApiError {
-    const refusal = RefusalSchema.safeParse(parsed(answer.body))
+    const refusal = RefusalSchema.safeParse(parsedJson(answer.body))
     if (!refusal.success) return new ConsoleApiError(answer.status, this.notBroker(answer))
     // A refusal without a code looks up "undefined": no hint.
     const hint = answer.status === 401 ? this.hints.unauthorized : this.hints.refusals?.[String(refusal.data.code)]
@@ -328,6 +328,11 @@ export class ConsoleClient {
     return this.checked(schema, method, path, answer)
   }
 
+  /** A `call`'s answer checked as `read` checks one: an error status is a refusal, a success `schema` cannot read a 502. */
+  answered<T>(schema: z.ZodType<T>, method: string, path: string, answer: ApiAnswer): T {
+    return this.checked(schema, method, path, this.json(answer))
+  }
+
   /** `answer`, when `schema` reads it; else the ConsoleApiError that says what is wrong. */
   private checked<T>(schema: z.ZodType<T>, method: string, path: string, answer: unknown): T {
     const decoded = decodeValue(schema, answer)
@@ -348,7 +353,7 @@ export class ConsoleClient {
    */
   private json(answer: ApiAnswer): unknown {
     if (answer.status >= 300) throw this.refusal(answer)
-    const value = parsed(answer.body)
+    const value = parsedJson(answer.body)
     if (value === NOT_JSON) throw new ConsoleAnswerError(BAD_GATEWAY, this.notBroker(answer))
     return value
   }

@@ -7,6 +7,7 @@
  * recycle bin (S, R), backups (B), the drive (D), the service's retirement (M1), the expiry of unfinished
  * uploads (A1, S3) -- is a module of its own that this class builds, starts and stops.
  */
+import { TransferGrants } from '../transfer/transfer-grants.js'
 import { SimulatedClock, type Clock } from '../../common/clock.js'
 import type { AccountChanged } from '../../common/contract.js'
 import type { Logger } from '../../common/log.js'
@@ -97,6 +98,8 @@ export class CloudData {
   readonly backups: Backups
   /** M1: the service's retirement plan and its phases. */
   readonly retirement: ServiceRetirement
+  /** M2: the transfer grants another cloud pulls an account's blobs with. */
+  readonly grants: TransferGrants
   private readonly log: Logger
   /** A1, S3: unfinished uploads idle for 24 h are removed. */
   readonly uploads: UploadExpiry
@@ -118,11 +121,13 @@ export class CloudData {
     const clearing = accountClearing(deps.db, deps.writeHeartbeats)
     this.accounts = new Accounts(deps.db, deps.clock, this.cloudLog, log, clearing.freeze, opts.accounts)
     this.blobs = new BlobStore(deps.dataDir, deps.db, deps.clock, log)
+    this.grants = new TransferGrants(deps.clock)
     this.router = new HttpRouter(
       {
         isConsoleToken: deps.isConsoleToken,
         device: (id, secret) => deps.registry.verifiedAccount(id, secret),
         sdk: (token) => this.drive.tokens.verify(token),
+        grant: (token) => this.grants.verify(token),
       },
       deps.log.child({ component: 'http' }),
       () => deps.clock.now(),

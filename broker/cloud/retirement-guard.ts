@@ -6,7 +6,8 @@
  *     from sync-off on, anything but a read is 409 (SYNC_STOPPED for sync,
  *     UPLOADS_CLOSED for the rest);
  *   - the console: an account's pages (its sign-in first) answer 410 once it
- *     lost access; after the shutdown, Find Device commands and share links too.
+ *     lost access; after the shutdown, Find Device commands and share links too;
+ *   - another cloud pulling with a transfer grant (M2): 410 as the console's pages.
  * A 410's body gives the reason, `at` (ms) and `date` (ISO): words for anyone who calls the API, no command of the CLI.
  */
 import { HttpError, type GuardedRequest } from '../http/router.js'
@@ -37,7 +38,9 @@ export function refusal(req: GuardedRequest, c: GuardContext): HttpError | undef
   if (now >= plan.shutdownAt && (principal.kind === 'public' || (method === 'POST' && FIND_DEVICE_COMMAND.test(path)))) {
     return shutDownError(plan)
   }
-  const view = principal.kind === 'console' && path.startsWith('/api/accounts/') ? c.account(req.params.account as string) : undefined
+  // The console's account pages, and an M2 transfer grant's reads (issued before the deadline, used after it).
+  const pages = (principal.kind === 'console' || principal.kind === 'grant') && path.startsWith('/api/accounts/')
+  const view = pages ? c.account(req.params.account as string) : undefined
   return view && accessRefusal(plan, view, now, false)
 }
 

@@ -9,6 +9,9 @@
  *                credentials remembered a minute, a removed device's
  *                forgotten at once (forgetDevice);
  *   - `sdk`:     a third-party app with a drive SDK token (D1, D5);
+ *   - `grant`:   another cloud pulling an account's blobs with a transfer
+ *                grant (M2, broker/transfer/transfer-grants.ts): only the
+ *                routes that name this caller take it (the batch read);
  *   - `public`:  anyone, no credentials (the drive's share links, D1).
  * Each feature adds its routes with the callers it accepts; bodies are JSON
  * checked by a zod schema, except blob uploads which stream. Every error is
@@ -40,6 +43,7 @@ export type Principal =
   | { kind: 'console' }
   | { kind: 'device'; deviceId: string; account: string }
   | { kind: 'sdk'; account: string; app: string }
+  | { kind: 'grant'; account: string }
   | { kind: 'public' }
 export type CallerKind = Principal['kind']
 
@@ -119,6 +123,8 @@ export interface Authenticator {
   device(deviceId: string, secret: string): Promise<string | undefined>
   /** The account and app a drive SDK token was issued for. */
   sdk(token: string): { account: string; app: string } | undefined
+  /** The account a transfer grant (M2) is for, while it holds. */
+  grant(token: string): { account: string } | undefined
 }
 
 export const MAX_JSON_BYTES = 1024 * 1024
@@ -249,6 +255,8 @@ export class HttpRouter {
       if (callers.has('console') && this.auth.isConsoleToken(bearer)) return { kind: 'console' }
       const sdk = callers.has('sdk') ? this.auth.sdk(bearer) : undefined
       if (sdk) return { kind: 'sdk', ...sdk }
+      const grant = callers.has('grant') ? this.auth.grant(bearer) : undefined
+      if (grant) return { kind: 'grant', ...grant }
     }
     const basic = callers.has('device') ? basicCredentials(header) : undefined
     if (basic !== undefined) {
@@ -280,6 +288,7 @@ const CREDENTIALS: Record<CallerKind, string> = {
   console: 'console token',
   device: 'device id and secret',
   sdk: 'drive SDK token',
+  grant: 'transfer grant (expired or revoked?)',
   public: 'nothing',
 }
 

@@ -11,6 +11,9 @@
  * still commits the blobs before it; a malformed one is refused (400) after
  * the same, a larger one (413) too.
  *
+ * The batch read is the one route a transfer grant opens (the source's side
+ * of a pull, blob-pull-routes.ts), for the grant's account only.
+ *
  * Verification (M2's verify-after-import) re-reads blobs from the cloud's own
  * disk, packs and files alike, hashes them and reads a photo's EXIF from its
  * first 256 KiB, and answers in JSON: the bytes do not cross HTTP again.
@@ -36,9 +39,10 @@ import { FakephoneError } from '../../common/errors.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { readPhotoMeta } from '../../common/photo-meta.js'
 import { assertRoom, type AccountView } from '../cloud/accounts.js'
-import { MAX_BLOB_BYTES, PACK_MAX, type BlobFile, type ReceivedBlob } from '../cloud/blob-store.js'
+import { MAX_BLOB_BYTES, PACK_MAX, type BlobFile, type BlobStore, type ReceivedBlob } from '../cloud/blob-store.js'
 import { HttpError, type HttpRouter, type RouteContext } from '../http/router.js'
 import type { TransferDeps } from './deps.js'
+import { quoted } from '../../common/terminal-text.js'
 
 /** A blob read whole into memory when at most this large, or packed (readLarge streams a file of its own from its start). */
 const READ_WHOLE = PACK_MAX
@@ -145,15 +149,70 @@ async function verifyOne(
   return { sha256, hashed, meta: { takenAt, lat, lon, camera } }
 }
 
+/** What a batch stored: each blob's outcome in order, the blobs made durable, and what broke the batch off if anything did. */
+export interface StoredBatch {
+  out: BlobOutcome[]
+  stored: string[]
+  broken?: Error
+}
+
+/** An expected refusal of one blob (quota, checksum, offset...) is its outcome; anything else fails the batch. */
+function refusal(sha256: string, err: unknown): BlobOutcome {
+  if (!(err instanceof FakephoneError) || err instanceof BatchFramingError) throw err
+  return { sha256, code: err.code, error: err.message }
+}
+
+/**
+ * Stores the framed blobs of `body` (a batch upload's body, or the source's answer a pull passes through `Relay`) for
+ * account `a`, each with the rules of a single upload: one already stored is stored, one over quota refused before a
+ * byte is kept, each hashed as it arrives, a resume only from the offset kept. What arrived whole before a break (a cut
+ * connection, a malformed part) is made durable all the same; the blob in transit keeps its partial file for a resume.
+ */
+export async function storeBatch(blobs: BlobStore, a: AccountView, body: AsyncIterable<Buffer>): Promise<StoredBatch> {
+  const id = a.id
+  const out: BlobOutcome[] = []
+  // Which blobs have a partial file from an earlier attempt: one listing for the batch, not a call per blob. Not
+  // awaited here: the body is read from the start (a connection cut meanwhile must not take bytes that had arrived).
+  const partials = blobs.partials(id)
+  // Awaited by the first small blob, if any: a failed listing fails that blob, and is not an unhandled rejection here.
+  /* c8 ignore next -- listing the store's own incoming directory fails only when it is taken from under the cloud */
+  partials.catch(() => undefined)
+  const received: ReceivedBlob[] = []
+  const releases: (() => void)[] = []
+  let broken: Error | undefined
+  try {
+    for await (const part of readParts(body, MAX_BATCH_BYTES, MAX_BLOB_BYTES)) {
+      if (part.kind !== 'blob') throw new BatchFramingError('BAD_REQUEST', 'an upload batch carries blob parts only')
+      if (out.length === MAX_BATCH_PARTS) throw new BatchFramingError('BAD_REQUEST', `a batch holds at most ${MAX_BATCH_PARTS} blobs`)
+      const { sha256, size, offset } = part
+      try {
+        if (blobs.size(sha256) !== undefined) {
+          out.push({ sha256, stored: true, offset: size })
+          continue
+        }
+        assertRoom(a, size, 'this upload')
+        releases.push(blobs.claim(id, sha256))
+        received.push(await blobs.receive(id, sha256, size, offset, part.body, partials))
+        out.push({ sha256, stored: true, offset: size })
+      } catch (err) {
+        out.push(refusal(sha256, err))
+      }
+    }
+  } catch (err) {
+    broken = err as Error
+  }
+  // Cut or malformed too: what arrived whole before it is kept all the same (its checksum held), and its phones may
+  // point items at them (blob-store.ts, mayClaim).
+  await blobs.commitMany(received, id).finally(() => releases.forEach((r) => r()))
+  // A full or failing disk is the cloud's: 507 with the reason (router.ts), not the batch's framing.
+  if (broken !== undefined && storageFailure(broken)) throw broken
+  return { out, stored: received.map((r) => r.sha256), broken }
+}
+
 export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void {
   const { accounts, blobs } = deps.cloud
   const CONSOLE = ['console'] as const
   const account = (ctx: RouteContext): AccountView => accounts.need(ctx.params.account as string)
-  /** An expected refusal of one blob (quota, checksum, offset...) is its outcome; anything else fails the request. */
-  const refusal = (sha256: string, err: unknown): BlobOutcome => {
-    if (!(err instanceof FakephoneError) || err instanceof BatchFramingError) throw err
-    return { sha256, code: err.code, error: err.message }
-  }
 
   router.add('POST', '/api/accounts/:account/blobs/state', CONSOLE, async (ctx) => {
     const a = account(ctx)
@@ -181,54 +240,20 @@ export function addBlobBatchRoutes(router: HttpRouter, deps: TransferDeps): void
   router.add('POST', '/api/accounts/:account/blobs/batch', CONSOLE, async (ctx) => {
     // Read once for the whole batch: its blobs are charged when their records are stored, not here.
     const a = account(ctx)
-    const id = a.id
     if (Number(ctx.req.headers['content-length']) > MAX_BATCH_BYTES)
       throw new HttpError(413, 'TOO_LARGE', `a batch may be at most ${MAX_BATCH_BYTES} bytes`)
-    const out: BlobOutcome[] = []
-    // Which blobs have a partial file from an earlier attempt: one listing for the batch, not a call per blob. Not
-    // awaited here: the body is read from the start (a connection cut meanwhile must not take bytes that had arrived).
-    const partials = blobs.partials(id)
-    // Awaited by the first small blob, if any: a failed listing fails that blob, and is not an unhandled rejection here.
-    /* c8 ignore next -- listing the store's own incoming directory fails only when it is taken from under the cloud */
-    partials.catch(() => undefined)
-    const received: ReceivedBlob[] = []
-    const releases: (() => void)[] = []
-    let broken: BatchFramingError | undefined
-    try {
-      for await (const part of readParts(ctx.req, MAX_BATCH_BYTES, MAX_BLOB_BYTES)) {
-        if (part.kind !== 'blob') throw new BatchFramingError('BAD_REQUEST', 'an upload batch carries blob parts only')
-        if (out.length === MAX_BATCH_PARTS) throw new BatchFramingError('BAD_REQUEST', `a batch holds at most ${MAX_BATCH_PARTS} blobs`)
-        const { sha256, size, offset } = part
-        try {
-          if (blobs.size(sha256) !== undefined) {
-            out.push({ sha256, stored: true, offset: size })
-            continue
-          }
-          assertRoom(a, size, 'this upload')
-          releases.push(blobs.claim(id, sha256))
-          received.push(await blobs.receive(id, sha256, size, offset, part.body, partials))
-          out.push({ sha256, stored: true, offset: size })
-        } catch (err) {
-          out.push(refusal(sha256, err))
-        }
-      }
-    } catch (err) {
-      broken = err as BatchFramingError
-    }
-    // Cut or malformed too: what arrived whole before it is kept all the same (its checksum held), and its phones may
-    // point items at them (blob-store.ts, mayClaim).
-    await blobs.commitMany(received, id).finally(() => releases.forEach((r) => r()))
+    const { out, stored, broken } = await storeBatch(blobs, a, ctx.req)
     if (broken === undefined) return { status: 200, body: { blobs: out } }
-    // A full or failing disk is the cloud's: 507 with the reason (router.ts), not the batch's framing.
-    if (storageFailure(broken)) throw broken
-    const tooLarge = broken.code === 'TOO_LARGE'
-    throw new HttpError(tooLarge ? 413 : 400, tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST', broken.message, {
-      stored: received.map((r) => r.sha256),
-    })
+    const tooLarge = (broken as FakephoneError).code === 'TOO_LARGE'
+    throw new HttpError(tooLarge ? 413 : 400, tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST', broken.message, { stored })
   })
 
-  router.add('POST', '/api/accounts/:account/blobs/read', CONSOLE, async (ctx) => {
+  // M2: another cloud pulling with a transfer grant may read too, the blobs of the account the grant is for only.
+  router.add('POST', '/api/accounts/:account/blobs/read', ['console', 'grant'], async (ctx) => {
     const { id } = account(ctx)
+    const { principal } = ctx
+    if (principal.kind === 'grant' && principal.account !== id)
+      throw new HttpError(403, 'FORBIDDEN', `this transfer grant is for another account, not ${quoted(id)}`)
     const { sha256: list } = await ctx.json(BlobReadRequestSchema, { what: 'blob read' })
     const files = blobs.held(id, list)
     async function* parts(): AsyncGenerator<Buffer> {

@@ -6,6 +6,7 @@
  *   PUT  /api/accounts/:account/blobs/:sha?size=N&offset=K  the bytes from K on; resumable, verified against the SHA-256
  *   GET  /api/accounts/:account/blobs/:sha/content          a blob the account holds
  *   POST /api/accounts/:account/blobs/{state,batch,read}  many blobs at once (M2, blob-batch-routes.ts)
+ *   POST /api/accounts/:account/transfer-grants, .../blobs/pull  the destination pulls from the source (M2, blob-pull-routes.ts)
  *   POST /api/accounts/:account/import                      records to add; idempotent per source id (the name meets the rule)
  *   POST /api/accounts/:account/transferred                 the export or migration finished whole (M1's guarantee)
  *   .../device-verifiers, .../moved                          the phones follow a migration (M2, device-move.ts)
@@ -18,6 +19,7 @@ import { HttpError, intParam, type HttpRouter, type RouteContext } from '../http
 import { AccountImporter } from './account-import.js'
 import { AccountSnapshots } from './account-snapshot.js'
 import { addBlobBatchRoutes } from './blob-batch-routes.js'
+import { addBlobPullRoutes } from './blob-pull-routes.js'
 import { addDeviceMoveRoutes } from './device-move.js'
 import type { TransferDeps } from './deps.js'
 import { quoted } from '../../common/terminal-text.js'
@@ -69,5 +71,6 @@ export function addTransferRoutes(router: HttpRouter, deps: TransferDeps): void 
     return { status: 200, body: deps.cloud.retirement.markMigrated(ctx.params.account as string, how, undefined, detail) }
   })
   addBlobBatchRoutes(router, deps)
+  addBlobPullRoutes(router, deps)
   addDeviceMoveRoutes(router, deps)
 }

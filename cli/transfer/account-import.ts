@@ -35,7 +35,7 @@ import {
   isSidecar,
   itemPath,
 } from './bag-layout.js'
-import { uploadInBatches, type BatchEvents } from './blob-batch.js'
+import { uploadInBatches, type BatchEvents, type PullFrom } from './blob-batch.js'
 import { eachAtOnce } from './each-at-once.js'
 import { fromGeoJson } from './location-formats.js'
 import type { Progress } from './progress.js'
@@ -175,6 +175,8 @@ async function uploadBlob(
  */
 export interface BatchRead {
   many(sha256s: string[]): Promise<Readable>
+  /** M2: the destination pulls the blobs from the source itself (relaying with `many` if it cannot reach it). */
+  pull?: PullFrom
 }
 
 /**
@@ -217,7 +219,7 @@ export async function importAccount(
         fault,
       }
       const list = [...blobs].map(([sha256, { size }]) => ({ sha256, size }))
-      await uploadInBatches(api, account, list, read.many, events, signal, BLOB_ATTEMPTS)
+      await uploadInBatches(api, account, list, read.many, events, signal, BLOB_ATTEMPTS, read.pull)
     } else
       await eachAtOnce(
         [...blobs],

@@ -1,32 +1,36 @@
 /**
  * M2: blobs between two clouds in batches (the routes in
- * common/cloud/blob-batch.ts): a few requests carry a thousand blobs, each
- * batch's answer from the source's batch read passed on as it arrives into
- * the destination's batch upload, so the bytes in flight are a few stream
- * buffers whatever the account's size. The two framings are the same for a
- * blob sent from its first byte, so the console does not take the answer
- * apart into parts and frame them again: it checks each part's header as it
- * passes and passes the bytes on as they came (`Relay`). Each blob keeps
- * the per-item rules of a single upload (cli/transfer/account-import.ts):
- * the destination's refusal (over quota) is that blob's; a checksum
- * mismatch or a cut connection is retried from the offset the destination
- * kept, at most BLOB_ATTEMPTS times, each failed attempt (and the one that
- * then stored it) told to `fault`; a cut batch counts an attempt only for
- * the blob that was in transit (the first of it the destination does not
- * hold). Verification has the destination re-read and hash its blobs itself
- * (`verifyBlobs`).
+ * common/cloud/blob-batch.ts): a few requests carry a thousand blobs. By
+ * default the destination pulls each batch from the source's batch read
+ * itself (broker/transfer/blob-pull-routes.ts), with a transfer grant the
+ * source issues for that batch and this console revokes once the batch is
+ * answered, so the bytes do not pass through the console and the console
+ * token never leaves it. When the destination cannot reach the source (or
+ * no pull is asked for) the console relays: the source's batch read answer
+ * passed on as it arrives into the destination's batch upload, checking
+ * each part's header as it passes (`Relay`, common/cloud/blob-relay.ts).
+ * Each blob keeps the per-item rules of a single upload
+ * (cli/transfer/account-import.ts) either way: the destination's refusal
+ * (over quota) is that blob's; a checksum mismatch or a cut connection is
+ * retried from the offset the destination kept, at most BLOB_ATTEMPTS
+ * times, each failed attempt (and the one that then stored it) told to
+ * `fault`; a cut batch counts an attempt only for the blob that was in
+ * transit (the first of it the destination does not hold). Verification
+ * has the destination re-read and hash its blobs itself (`verifyBlobs`).
  */
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream'
+import { pipeline, type Readable } from 'node:stream'
 import {
   BlobOutcomesSchema,
   MAX_BATCH_PARTS,
-  partHeader,
+  PullRefusalSchema,
+  type BlobPullRequest,
   VerifyReplySchema,
   type BlobOutcome,
   type BlobVerdict,
 } from '../../common/cloud/blob-batch.js'
+import { Relay, type Sending } from '../../common/cloud/blob-relay.js'
 import { FakephoneError } from '../../common/errors.js'
-import type { ConsoleClient } from '../console-client.js'
+import { parsedJson, type ConsoleClient } from '../console-client.js'
 
 /** Bytes a batch carries before the next one starts (a larger blob goes alone); two batches go at once. */
 export const BATCH_BYTES = 8 * 1024 * 1024
@@ -87,11 +91,6 @@ export interface BatchEvents {
   fault(sha256: string, why: string): void
 }
 
-/** A blob of a batch being sent: from its byte `from` on (the destination holds the ones before). */
-export interface Sending extends BatchBlob {
-  from: number
-}
-
 interface Pending extends Sending {
   attempts: number
   faults: string[]
@@ -123,101 +122,25 @@ function batches<T extends BatchBlob>(blobs: readonly T[], most = BATCH_BYTES): 
   return out
 }
 
-/** Ends a part header, as in HTTP. */
-const END = Buffer.from('\r\n\r\n')
-/** Longest part header the source may send (the cloud's own limit). */
-const MAX_HEADER = 256
-
 /**
- * The upload body of a batch (`batch`, in order) from the source's batch read answer, piped in: each chunk passed on
- * as it came (M2: parsing the answer into parts and framing each again, async generators and copies per chunk, was
- * 15 % of the console's main thread in a migration's profile, 3 % as a pipe). The header of every part is checked as
- * it passes: a part that is not the blob expected (`gone`, another blob or size, or an offset) is told to `gone` and
- * the body breaks off there with an error, as it does when the answer ends before the batch's last byte. A blob the
- * destination has part of already is sent from there: its header says its offset, its bytes before it are left out.
+ * M2: where the destination pulls the blobs from, when it pulls them itself (the source's console API as the destination
+ * reaches it, the account there, a grant for one batch), and who hears, once, that it cannot and this console relays.
  */
-export class Relay<B extends Sending = Sending> extends Transform {
-  /** The part whose header comes next, or whose bytes are passing. */
-  private next = 0
-  /** Bytes of the passing part still to come... */
-  private left = 0
-  /** ...of which the first `skip` are left out. */
-  private skip = 0
-  /** The start of a header the last chunk ended in. */
-  private carry: Buffer | undefined
-
-  constructor(
-    private readonly batch: readonly B[],
-    private readonly gone: (b: B) => void,
-  ) {
-    super()
-  }
-
-  /** The upload body's length: each blob's header and its bytes from its offset. */
-  get length(): number {
-    return this.batch.reduce((n, b) => n + header(b).length + b.size - b.from, 0)
-  }
-
-  override _transform(data: Buffer, _: BufferEncoding, done: TransformCallback): void {
-    const chunk = this.carry === undefined ? data : Buffer.concat([this.carry, data])
-    this.carry = undefined
-    /** `chunk` from `kept` on goes out as it is. */
-    let kept = 0
-    const pass = (end: number): void => {
-      if (end > kept) this.push(kept === 0 && end === chunk.length ? chunk : chunk.subarray(kept, end))
-    }
-    let at = 0
-    while (at < chunk.length)
-      if (this.left > 0) {
-        const n = Math.min(this.left, chunk.length - at)
-        const skip = Math.min(this.skip, n)
-        if (skip > 0) {
-          pass(at)
-          kept = at + skip
-          this.skip -= skip
-        }
-        at += n
-        this.left -= n
-      } else {
-        const end = chunk.indexOf(END, at)
-        if (end < 0 && chunk.length - at <= MAX_HEADER) {
-          pass(at)
-          this.carry = chunk.subarray(at)
-          return done()
-        }
-        const blob = this.batch[this.next]
-        if (blob === undefined) return done(new Error(`the source answered past the ${this.batch.length} blobs asked`))
-        if (end < 0 || chunk.toString('latin1', at, end) !== `blob ${blob.sha256} ${blob.size} 0`) {
-          this.gone(blob)
-          return done(new Error(`the source cannot read blob ${blob.sha256}`))
-        }
-        this.next++
-        this.left = blob.size
-        this.skip = blob.from
-        if (blob.from > 0) {
-          pass(at)
-          this.push(header(blob))
-          kept = end + END.length
-        }
-        at = end + END.length
-      }
-    pass(chunk.length)
-    done()
-  }
-
-  override _flush(done: TransformCallback): void {
-    const unfinished = this.left > 0 ? this.batch[this.next - 1] : this.batch[this.next]
-    if (unfinished !== undefined) done(new Error(`the source's answer ended before the end of blob ${unfinished.sha256}`))
-    else done(this.carry === undefined ? null : new Error(`the source answered past the ${this.batch.length} blobs asked`))
-  }
+export interface PullFrom {
+  url: string
+  account: string
+  /** A transfer grant of the source's for one batch; `revoke` once the batch is done. */
+  grant(): Promise<{ token: string; revoke(): Promise<void> }>
+  relaying(why: string): void
 }
 
-const header = (b: Sending): Buffer => partHeader('blob', b.sha256, b.size, b.from)
+/** How a batch went: the destination's answer for each blob, a blob the source cannot give, a cut, or a source out of reach. */
+type Sent = { reply: BlobOutcome[] } | { gone: string } | { cut: string } | { unreachable: string }
 
 /**
- * Copies `blobs` to `account` on the cloud behind `dest`, reading them with
- * `read` (M2: the source cloud's batch read), in batches; stops between
- * batches once `signal` is aborted (and throws the abort).
+ * Copies `blobs` to `account` on the cloud behind `dest` in batches: the destination pulls each batch from the source
+ * itself when `pull` is given and it can reach the source, else this console relays what `read` (the source cloud's
+ * batch read) answers; stops between batches once `signal` is aborted (and throws the abort).
  */
 export async function uploadInBatches(
   dest: ConsoleClient,
@@ -227,6 +150,7 @@ export async function uploadInBatches(
   events: BatchEvents,
   signal?: AbortSignal,
   attempts = 3,
+  pull?: PullFrom,
 ): Promise<void> {
   const base = `/api/accounts/${enc(account)}`
   let todo: Pending[] = blobs.map((b) => ({ ...b, attempts: 0, from: 0, faults: [] }))
@@ -238,38 +162,80 @@ export async function uploadInBatches(
     b.faults.push(said)
     events.fault(b.sha256, said)
   }
-  const refuse = (b: Pending, why: string): void => {
-    done.add(b.sha256)
-    events.refused(b.sha256, why)
+  const refuse = (sha256: string, why: string): void => {
+    done.add(sha256)
+    events.refused(sha256, why)
   }
   const stored = (b: Pending): void => {
     done.add(b.sha256)
     if (b.faults.length > 0) events.fault(b.sha256, `attempt ${b.attempts} from offset ${b.from}: stored`)
     events.stored(b.sha256, b.attempts > 0 ? b.size - b.from : 0)
   }
-  const send = async (batch: Pending[]): Promise<void> => {
+  /** The console relays: the source's answer passed on into the destination's batch upload. */
+  const relayed = async (batch: Pending[]): Promise<Exclude<Sent, { unreachable: string }>> => {
     let gone: Pending | undefined
     let relay: Relay<Pending> | undefined
-    let reply: BlobOutcome[]
     try {
       const answer = await read(batch.map((b) => b.sha256))
       relay = new Relay(batch, (b) => (gone = b))
       // An answer cut or refused (or the upload cut) ends the other too: the source's connection is not left waiting.
       const body = { stream: pipeline(answer, relay, () => undefined), length: relay.length }
-      reply = (await dest.readAfterBytes(BlobOutcomesSchema, 'POST', `${base}/blobs/batch`, body, 'application/octet-stream')).blobs
+      return {
+        reply: (await dest.readAfterBytes(BlobOutcomesSchema, 'POST', `${base}/blobs/batch`, body, 'application/octet-stream')).blobs,
+      }
     } catch (err) {
       relay?.destroy()
-      if (gone !== undefined) {
-        // Not the destination's fault: that blob is refused, the others of the batch go again uncounted.
-        refuse(gone, 'the source cannot read it')
-        batch.forEach((b) => b.attempts--)
-        return
-      }
-      // A cut connection (or an answer that is not one): the next round's query says what arrived.
-      cut.push({ batch, why: (err as Error).message })
+      return gone !== undefined ? { gone: gone.sha256 } : { cut: (err as Error).message }
+    }
+  }
+  /** The destination pulls the batch from the source itself, with a grant of the source's for this batch alone. */
+  const pulled = async (batch: Pending[], from: PullFrom): Promise<Sent> => {
+    try {
+      const grant = await from.grant()
+      const req = {
+        from: { url: from.url, account: from.account, grant: grant.token },
+        blobs: batch.map(({ sha256, size, from: offset }) => ({ sha256, size, offset })),
+      } satisfies BlobPullRequest
+      // Revoked once the destination answered, whatever it answered: the grant lives no longer than its batch.
+      const answer = await dest
+        .call('POST', `${base}/blobs/pull`, Buffer.from(JSON.stringify(req)), 'application/json')
+        .finally(() => grant.revoke())
+      if (answer.status === 200) return { reply: dest.answered(BlobOutcomesSchema, 'POST', `${base}/blobs/pull`, answer).blobs }
+      const refusal = PullRefusalSchema.safeParse(parsedJson(answer.body))
+      if (!refusal.success) throw dest.refusal(answer)
+      if (refusal.data.code === 'SOURCE_UNREACHABLE') return { unreachable: refusal.data.error }
+      // A destination without the pull route (a fakephone from before it) cannot pull either: this console relays.
+      if (answer.status === 404 && refusal.data.code === 'NOT_FOUND')
+        return { unreachable: `${dest.baseUrl} cannot pull (it has no ${base}/blobs/pull: an older fakephone?)` }
+      // A SOURCE_GONE names the blob; any other refusal (the source's answer cut, the grant refused) is a cut batch.
+      return refusal.data.code === 'SOURCE_GONE' ? { gone: refusal.data.sha256 as string } : { cut: refusal.data.error }
+    } catch (err) {
+      // The destination's connection cut (or an answer that is not one): the next round's query says what arrived.
+      return { cut: (err as Error).message }
+    }
+  }
+  /** Pulling until the destination says it cannot reach the source; from then on this console relays. */
+  let pulling = pull
+  const send = async (batch: Pending[]): Promise<void> => {
+    let sent = pulling === undefined ? await relayed(batch) : await pulled(batch, pulling)
+    if ('unreachable' in sent) {
+      // Said once, however many batches heard it.
+      pulling?.relaying(sent.unreachable)
+      pulling = undefined
+      sent = await relayed(batch)
+    }
+    if ('gone' in sent) {
+      // Not the destination's fault: that blob is refused, the others of the batch go again uncounted.
+      refuse(sent.gone, 'the source cannot read it')
+      batch.forEach((b) => b.attempts--)
       return
     }
-    const answered = new Map(reply.map((o) => [o.sha256, o]))
+    if ('cut' in sent) {
+      // A cut connection (or an answer that is not one): the next round's query says what arrived.
+      cut.push({ batch, why: sent.cut })
+      return
+    }
+    const answered = new Map(sent.reply.map((o) => [o.sha256, o]))
     for (const b of batch) {
       const o = answered.get(b.sha256)
       /* c8 ignore next -- a fakephone cloud answers for every part of a batch it read to the end */
@@ -290,9 +256,9 @@ export async function uploadInBatches(
     const next: Pending[] = []
     for (const b of todo) {
       const state = states.get(b.sha256) as BlobOutcome
-      if ('error' in state) refuse(b, state.error)
+      if ('error' in state) refuse(b.sha256, state.error)
       else if (state.stored) stored(b)
-      else if (b.attempts >= attempts) refuse(b, `not stored after ${attempts} attempts: ${b.faults.join('; ')}`)
+      else if (b.attempts >= attempts) refuse(b.sha256, `not stored after ${attempts} attempts: ${b.faults.join('; ')}`)
       else next.push(Object.assign(b, { attempts: b.attempts + 1, from: state.offset }))
     }
     const queue = batches(next)

@@ -27,6 +27,10 @@ export function renderJob(job: MigrationJob): string {
       .filter((r) => r.identical && r.transit.length > 0)
       .map((r) => `  ${r.kind} ${forTerminal(r.id)}: identical after a retry; ${r.transit.map(lineForTerminal).join('; ')}\n`)
       .join('') +
+    // M2: the destination could not reach the source, so the bytes came through this console: said once.
+    (job.relayedBecause === undefined
+      ? ''
+      : `The destination could not reach the source (${lineForTerminal(job.relayedBecause)}): this console relayed the bytes instead.\n`) +
     (job.phones
       ? `Phones told over push to follow to ${forTerminal(job.phones.to.cloud)}: ${job.phones.devices.map(forTerminal).join(', ')}\n`
       : '')
@@ -42,41 +46,54 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
     .requiredOption('--to-token-file <file>', "the other cloud's console token")
     .option('--to-account <name>', 'the account there (default: the same name; docs/CONTRACT.md says which names)')
     .requiredOption('--job <file>', 'where the job is kept; run the same command again to resume it')
-    .action(async (account: string, o: { to: string; toTokenFile: string; toAccount?: string; job: string }) => {
-      const { json = false } = opts()
-      const toAccount = o.toAccount ?? account
-      // The account is made there: its name must meet the rule (an account named before it moves under a new name).
-      const bad = AccountNameSchema.safeParse(toAccount).error
-      if (bad)
+    .option(
+      '--from-url <url>',
+      "this cloud's console API as the other cloud reaches it, to pull the bytes from (default: --api's address)",
+      httpUrl,
+    )
+    .option('--relay', 'carry the bytes through this console instead of letting the other cloud pull them')
+    .action(
+      async (
+        account: string,
+        o: { to: string; toTokenFile: string; toAccount?: string; job: string; fromUrl?: string; relay?: boolean },
+      ) => {
+        const { json = false } = opts()
+        const toAccount = o.toAccount ?? account
+        // The account is made there: its name must meet the rule (an account named before it moves under a new name).
+        const bad = AccountNameSchema.safeParse(toAccount).error
+        if (bad)
+          throw new UserError(
+            `the account there would be ${quoted(toAccount)}: ${bad.issues[0]?.message}` +
+              (o.toAccount === undefined ? '; give --to-account with a name that meets it' : ''),
+          )
+        let token: string
+        try {
+          token = readSmallFileSync(o.toTokenFile)
+        } catch (err) {
+          const why = err instanceof SmallFileError ? `: ${err.message}` : ` ${o.toTokenFile} (${(err as NodeJS.ErrnoException).code})`
+          throw new UserError(`cannot read the other cloud's console token${why}`)
+        }
+        const source = await client()
+        const job = await migrate({
+          source,
+          dest: new ConsoleClient(o.to, token.trim(), undefined, { from: '--to' }),
+          account,
+          to: o.to,
+          toAccount,
+          jobFile: o.job,
+          signal: io.signal,
+          now: () => io.clock.now(),
+          progress: progressOn(io, json, `migrating ${account}`),
+          verifyProgress: progressOn(io, json, `verifying ${account} at ${o.to}`),
+          pullFrom: o.relay === true ? undefined : (o.fromUrl ?? source.baseUrl),
+        })
+        io.out(json ? JSON.stringify(job) + '\n' : linesForTerminal(renderJob(job)))
+        if (job.state === 'completed') return
+        // The lines above already say what did not go across; under --json the error line is the only text, so it says it.
         throw new UserError(
-          `the account there would be ${quoted(toAccount)}: ${bad.issues[0]?.message}` +
-            (o.toAccount === undefined ? '; give --to-account with a name that meets it' : ''),
+          `the migration is ${job.state}: ${json ? job.summary : 'what did not go across is said above'}; resolve it and run ` +
+            'the same command again to carry on',
         )
-      let token: string
-      try {
-        token = readSmallFileSync(o.toTokenFile)
-      } catch (err) {
-        const why = err instanceof SmallFileError ? `: ${err.message}` : ` ${o.toTokenFile} (${(err as NodeJS.ErrnoException).code})`
-        throw new UserError(`cannot read the other cloud's console token${why}`)
-      }
-      const job = await migrate({
-        source: await client(),
-        dest: new ConsoleClient(o.to, token.trim(), undefined, { from: '--to' }),
-        account,
-        to: o.to,
-        toAccount,
-        jobFile: o.job,
-        signal: io.signal,
-        now: () => io.clock.now(),
-        progress: progressOn(io, json, `migrating ${account}`),
-        verifyProgress: progressOn(io, json, `verifying ${account} at ${o.to}`),
-      })
-      io.out(json ? JSON.stringify(job) + '\n' : linesForTerminal(renderJob(job)))
-      if (job.state === 'completed') return
-      // The lines above already say what did not go across; under --json the error line is the only text, so it says it.
-      throw new UserError(
-        `the migration is ${job.state}: ${json ? job.summary : 'what did not go across is said above'}; resolve it and run ` +
-          'the same command again to carry on',
-      )
-    })
+      },
+    )
 }

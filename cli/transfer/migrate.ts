@@ -8,8 +8,13 @@
  * destination already holds are not sent again, records already there are
  * `present` (ids are kept). A signal (Ctrl-C) between items cancels it.
  *
- * Blobs go many at once (blob-batch.ts): streamed from the source's batch
- * read into the destination's batch upload. Verify-after-import re-reads
+ * Blobs go many at once (blob-batch.ts): the destination pulls them from
+ * the source's batch read itself, with a transfer grant the source issues
+ * for one batch of this account's blobs and the console revokes once the
+ * batch is done (the console token never leaves the console); when the
+ * destination cannot reach the source, the console relays them (streamed
+ * from the source's batch read into the destination's batch upload), and
+ * the job says so. Verify-after-import re-reads
  * the destination: every blob is read back in batches and hashed, every
  * record's fields compared with the source, and each photo's EXIF (capture time, GPS, camera, read with exifr) compared with
  * the metadata the source kept. A job that cannot prove every item
@@ -19,11 +24,11 @@ import { z } from 'zod'
 import { MovedReplySchema } from '../../common/cloud/cloud-move.js'
 import { FakephoneError } from '../../common/errors.js'
 import { JsonFile } from '../../common/json-file.js'
-import type { BlobVerdict, VerifiedMeta } from '../../common/cloud/blob-batch.js'
+import { TransferGrantSchema, type BlobVerdict, type VerifiedMeta } from '../../common/cloud/blob-batch.js'
 import type { AccountSnapshot, Transferred } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { importAccount, type BagContents } from './account-import.js'
-import { readBlobs, verifyBlobs, type VerifyBlob } from './blob-batch.js'
+import { readBlobs, verifyBlobs, type PullFrom, type VerifyBlob } from './blob-batch.js'
 import { readSnapshot } from './account-export.js'
 import { phonesFollow } from './phones-follow.js'
 import type { Progress } from './progress.js'
@@ -60,6 +65,10 @@ export const MigrationJobSchema = z.strictObject({
   summary: z.string(),
   /** M2 across devices: the phones told to follow, and where to (once completed). */
   phones: MovedReplySchema.optional(),
+  /** Who carried the bytes in the last run: the destination pulling from the source, or this console relaying them. */
+  copiedBy: z.enum(['destination', 'console']).optional(),
+  /** Why the console relayed though it asked the destination to pull (it could not reach the source). */
+  relayedBecause: z.string().optional(),
 })
 export type MigrationJob = z.infer<typeof MigrationJobSchema>
 
@@ -176,6 +185,25 @@ export interface MigrateOptions {
   progress: (total: { items: number; bytes: number }) => Progress
   /** The verification's progress (the destination re-reading every blob); none when absent. */
   verifyProgress?: (total: { items: number; bytes: number }) => Progress
+  /**
+   * M2: the source's console API as the destination reaches it: the destination pulls the blobs from there itself, with
+   * a transfer grant per batch (never the console token); absent, this console relays them.
+   */
+  pullFrom?: string
+}
+
+/** The destination pulls from `url` with a grant of the source's per batch, revoked once the batch is done. */
+function pullFrom(o: MigrateOptions, url: string, relaying: (why: string) => void): PullFrom {
+  const grants = `/api/accounts/${enc(o.account)}/transfer-grants`
+  return {
+    url,
+    account: o.account,
+    grant: async () => {
+      const { id, token } = await o.source.read(TransferGrantSchema, 'POST', grants, {})
+      return { token, revoke: () => o.source.send('DELETE', `${grants}/${enc(id)}`).then(() => undefined) }
+    },
+    relaying,
+  }
 }
 
 /** Runs (or resumes) the migration job; answers the job as saved last. */
@@ -207,11 +235,13 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   const snap = await readSnapshot(o.source, o.account)
   if (o.signal.aborted) return save({ state: 'cancelled', summary: 'cancelled before the copy; run the command again to resume' })
   const transit = new Map<string, string[]>()
+  let relayedBecause: string | undefined
+  const pull = o.pullFrom === undefined ? undefined : pullFrom(o, o.pullFrom, (why) => (relayedBecause = why))
   const reply = await importAccount(
     o.dest,
     o.toAccount,
     contentsOf(snap),
-    { many: (sha256s) => readBlobs(o.source, o.account, sha256s) },
+    { many: (sha256s) => readBlobs(o.source, o.account, sha256s), pull },
     o.progress,
     o.signal,
     transit,
@@ -220,6 +250,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     throw err
   })
   if (reply === undefined) return save({ state: 'cancelled', summary: 'cancelled during the copy; run the command again to resume' })
+  const copiedBy = pull === undefined || relayedBecause !== undefined ? 'console' : 'destination'
   const failed = new Map(reply.outcomes.filter((r) => r.result === 'failed').map((r) => [`${r.kind}:${r.id}`, r.error as string]))
   await save({ state: 'verifying' })
   const report = await verifyMigration(snap, o.dest, o.toAccount, failed, transit, o.verifyProgress)
@@ -231,5 +262,5 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     await o.source.request(`/api/accounts/${enc(o.account)}/transferred`, { how: 'migrate', detail: `to ${o.to}` } satisfies Transferred)
   // M2 across devices: the account's phones follow a migration proven identical (phones-follow.ts).
   const phones = state === 'completed' ? await phonesFollow(o) : undefined
-  return save({ state, report, summary: summarize(report) + extra, phones })
+  return save({ state, report, summary: summarize(report) + extra, phones, copiedBy, relayedBecause })
 }

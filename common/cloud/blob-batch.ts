@@ -10,6 +10,12 @@
  *   POST /api/accounts/:account/blobs/read   {sha256: [...]}             the blobs the account holds, framed
  *   POST /api/accounts/:account/blobs/verify {blobs: [{sha256, exif}]}   what each blob's bytes on the cloud's disk hash
  *                                                                        to, and a photo's EXIF (VerifyReply, JSON)
+ *   POST /api/accounts/:account/transfer-grants  {}                     a transfer grant (TransferGrant): the source's
+ *                                                                        batch read of this account, for a minute
+ *   DELETE /api/accounts/:account/transfer-grants/:id                    the grant revoked
+ *   POST /api/accounts/:account/blobs/pull   {from, blobs: [{sha256, size, offset}]}  the destination reads the blobs
+ *                                                                        from the source cloud itself with a grant and
+ *                                                                        stores them as a batch upload would (BatchReply)
  *
  * The framing: each part is a header line `blob SHA256 SIZE OFFSET`, a blank
  * line (`\r\n\r\n` ends the header, as in HTTP), then the blob's bytes from
@@ -41,6 +47,31 @@ export const BlobVerifyRequestSchema = z.strictObject({
   blobs: z.array(z.strictObject({ sha256: Sha256, exif: z.boolean() })).max(MAX_BATCH_PARTS),
 })
 export type BlobVerifyRequest = z.infer<typeof BlobVerifyRequestSchema>
+
+/**
+ * M2's pull: where the destination reads the blobs (the source's console API address, http or https; the account
+ * there; a transfer grant the source issued for it, never a console token) and which, each from `offset` on (the
+ * bytes before it the destination holds already from an earlier attempt).
+ */
+export const BlobPullRequestSchema = z.strictObject({
+  from: z.strictObject({ url: z.string().max(2048), account: z.string().min(1).max(200), grant: z.string().min(1).max(200) }),
+  blobs: z
+    .array(z.strictObject({ sha256: Sha256, size: z.number().int().nonnegative(), offset: z.number().int().nonnegative() }))
+    .max(MAX_BATCH_PARTS),
+})
+export type BlobPullRequest = z.infer<typeof BlobPullRequestSchema>
+
+/** A pull the destination could not finish: why (SOURCE_UNREACHABLE, SOURCE_REFUSED, SOURCE_CUT, SOURCE_GONE with its blob). */
+export const PullRefusalSchema = z.object({ error: z.string(), code: z.string(), sha256: Sha256.optional() })
+
+/** A transfer grant as issued: the token is seen only here (the source keeps its SHA-256); `expiresAt` on its clock. */
+export const TransferGrantSchema = z.strictObject({
+  id: z.string(),
+  account: z.string(),
+  token: z.string(),
+  expiresAt: z.number().int(),
+})
+export type TransferGrant = z.infer<typeof TransferGrantSchema>
 
 /** The EXIF fields verification compares (common/photo-meta.ts reads them), each null when the photo does not say. */
 export const VerifiedMetaSchema = z.strictObject({

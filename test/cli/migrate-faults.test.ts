@@ -11,9 +11,10 @@
  * completes). Each subtest migrates its own account, so no blob is already
  * at the destination (blobs are content-addressed there).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { AddressInfo } from 'node:net'
-import { createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpServer, request as httpRequest } from 'node:http'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { makePhoto } from '../../agent/phone-data/photo.js'
 import { ManualClock } from '../../common/clock.js'
@@ -25,6 +26,7 @@ import { eachAtOnce } from '../../cli/transfer/each-at-once.js'
 import { migrate, type MigrationJob } from '../../cli/transfer/migrate.js'
 import { Progress } from '../../cli/transfer/progress.js'
 import { renderJob } from '../../cli/transfer/migrate-command.js'
+import type { BlobFile } from '../../broker/cloud/blob-store.js'
 import { addDevice, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { startProxy } from '../fixtures/proxy.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
@@ -74,21 +76,30 @@ const driveOf = (job: MigrationJob, s: Seeded) => job.report.find((r) => r.kind 
 const snapshot = (cloud: Cloud, account: string): Promise<Record<string, unknown>> =>
   new ConsoleClient(cloud.apiUrl, cloud.consoleToken).request(`/api/accounts/${account}/export`)
 
-t.test('M2 faults between the migration and the destination', async (t) => {
+/**
+ * Where the faults strike: `relay`, the console carries the bytes and the proxy stands in front of the destination (the
+ * faults in the console's upload); `pull`, the destination pulls from the source itself and the proxy stands between
+ * the two brokers (the faults in the source's answer to the destination).
+ */
+type Path = 'relay' | 'pull'
+
+const faultsOn = (path: Path) => async (t: Test) => {
   const source = await startCloud(t)
   const dest = await startCloud(
     t,
     { cloud: { ...DEFAULT_BROKER_OPTIONS.cloud, accounts: { ...DEFAULT_BROKER_OPTIONS.cloud.accounts, freeQuotaBytes: QUOTA } } },
     new ManualClock(source.clock.now()),
   )
-  const proxy = await startProxy(t, dest.apiUrl)
+  const proxy = await startProxy(t, path === 'relay' ? dest.apiUrl : source.apiUrl)
+  const to = path === 'relay' ? proxy.url : dest.apiUrl
   const dir = tempDir(t)
   const run = (s: Seeded, toAccount: string): Promise<MigrationJob> =>
     migrate({
       source: new ConsoleClient(source.apiUrl, source.consoleToken),
-      dest: new ConsoleClient(proxy.url, dest.consoleToken),
+      dest: new ConsoleClient(to, dest.consoleToken),
+      pullFrom: path === 'pull' ? proxy.url : undefined,
       account: s.account,
-      to: proxy.url,
+      to,
       toAccount,
       jobFile: join(dir, `${toAccount}.json`),
       signal: new AbortController().signal,
@@ -107,14 +118,22 @@ t.test('M2 faults between the migration and the destination', async (t) => {
     })
   /** Each run's verification progress: its totals, and the items it heard checked. */
   const verifying: { total: { items: number; bytes: number }; items: number }[] = []
-  const put = (_to: string, sha256: string): string => `blob ${sha256} `
+  /** The part of a batch (the console's upload, or the source's answer to the destination) that carries the blob. */
+  const put = (_to: string, sha256: string): { marker: string; in: 'request' | 'answer' } => ({
+    marker: `blob ${sha256} `,
+    in: path === 'relay' ? 'request' : 'answer',
+  })
+  /** What the job says of the cut connection: the console's upload closed, or the source's answer to the destination. */
+  const cutSaid =
+    path === 'relay' ? `the broker's HTTP API at ${proxy.url} closed the connection mid-request ` : `the source's answer broke off: aborted`
 
   await t.test('M2: a connection cut mid-blob: the job resumes from the offset the destination kept and completes verified', async (t) => {
     const s = await seedAccount(source, 'anna', 1)
-    const cut = proxy.arm({ marker: put('anna', s.drive.sha256), bodyOffset: 150_000, action: 'cut' })
+    const cut = proxy.arm({ ...put('anna', s.drive.sha256), bodyOffset: 150_000, action: 'cut' })
     const job = await run(s, 'anna')
     await cut
     t.match(job, { state: 'completed', summary: /^5 of 5 items identical, bytes \d+, metadata fields \d+ checked$/ })
+    t.equal(job.copiedBy, path === 'relay' ? 'console' : 'destination', `the bytes went by ${path}`)
     const v = verifying.at(-1)
     t.ok(v !== undefined && v.total.items > 0 && v.items === v.total.items, 'the verification has its progress: every blob, once')
     const kept = dest.logs.lines.find((l) => l.msg === 'upload cut short; kept for resume')?.offset as number
@@ -124,27 +143,20 @@ t.test('M2 faults between the migration and the destination', async (t) => {
       sourceSha256: s.drive.sha256,
       destSha256: s.drive.sha256,
       // The proxy cut a connection that had answered before: a close mid-request, not a broker that may be down.
-      transit: [
-        `attempt 1 from offset 0: the broker's HTTP API at ${proxy.url} closed the connection mid-request `,
-        `attempt 2 from offset ${kept}: stored`,
-      ],
+      transit: [`attempt 1 from offset 0: ${cutSaid}`, `attempt 2 from offset ${kept}: stored`],
     })
     t.ok(
       job.report.filter((r) => r !== driveOf(job, s)).every((r) => r.identical && r.transit.length === 0),
       'nothing else saw a fault',
     )
-    t.match(
-      renderJob(job),
-      `  drive ${s.drive.id}: identical after a retry; attempt 1 from offset 0: the broker's HTTP API at ${proxy.url} closed the ` +
-        `connection mid-request`,
-    )
+    t.match(renderJob(job), `  drive ${s.drive.id}: identical after a retry; attempt 1 from offset 0: ${cutSaid}`)
   })
 
   await t.test(
     'M2: a byte flipped in transit is refused by the checksum and sent again; three in a row and the item is not copied',
     async (t) => {
       const s = await seedAccount(source, 'bert', 2)
-      const flipped = proxy.arm({ marker: put('bert', s.note.sha256), bodyOffset: 100, action: 'flip' })
+      const flipped = proxy.arm({ ...put('bert', s.note.sha256), bodyOffset: 100, action: 'flip' })
       const job = await run(s, 'bert')
       await flipped
       t.equal(job.state, 'completed')
@@ -166,7 +178,8 @@ t.test('M2 faults between the migration and the destination', async (t) => {
 
       const c = await seedAccount(source, 'cleo', 3)
       const all = Array.from({ length: BLOB_ATTEMPTS }, () =>
-        proxy.arm({ marker: put('cleo', c.drive.sha256), bodyOffset: 5, action: 'flip' }),
+        // Well into the blob's bytes: in the source's answer a large blob's first bytes follow an HTTP chunk's size line.
+        proxy.arm({ ...put('cleo', c.drive.sha256), bodyOffset: 1000, action: 'flip' }),
       )
       const failed = await run(c, 'cleo')
       await Promise.all(all)
@@ -298,7 +311,10 @@ t.test('M2 faults between the migration and the destination', async (t) => {
       t.match(reply.outcomes, [{ id: 'd', result: 'failed', error: refused }])
     },
   )
-})
+}
+
+t.test('M2 faults between the migration and the destination (the console relays the bytes)', faultsOn('relay'))
+t.test('M2 faults between the two brokers (the destination pulls the bytes from the source)', faultsOn('pull'))
 
 t.test('M2: blobs a few at once: a job that fails fails the lot, once the others have ended', async (t) => {
   const ended: number[] = []
@@ -331,3 +347,125 @@ t.test('M2: blobs a few at once: once the signal aborts no new job starts, the r
   )
   t.same(started, [1, 2], 'the two already running ended; 3 and 4 never started')
 })
+
+t.test(
+  'M2: the destination pulls with a grant per batch, and the console relays when the destination cannot reach the source',
+  async (t) => {
+    const source = await startCloud(t)
+    const dest = await startCloud(t, {}, new ManualClock(source.clock.now()))
+    const dir = tempDir(t)
+    /** The calls the console makes to the destination, with their bodies: what the destination is handed. */
+    const handed: string[] = []
+    class Watched extends ConsoleClient {
+      override call(...args: Parameters<ConsoleClient['call']>): ReturnType<ConsoleClient['call']> {
+        handed.push(`${args[0]} ${args[1]} ${args[2]?.toString() ?? ''}`)
+        return super.call(...args)
+      }
+    }
+    const run = (s: Seeded, pullFrom: string, to = dest.apiUrl): Promise<MigrationJob> =>
+      migrate({
+        source: new ConsoleClient(source.apiUrl, source.consoleToken),
+        dest: new Watched(to, dest.consoleToken),
+        pullFrom,
+        account: s.account,
+        to,
+        toAccount: s.account,
+        jobFile: join(dir, `${s.account}.json`),
+        signal: new AbortController().signal,
+        now: () => dest.clock.now(),
+        progress: (total) => new Progress(null, dest.clock, 'migrating', total),
+      })
+
+    await t.test('M2: a grant per batch, never the console token, each revoked once its batch is done', async (t) => {
+      const s = await seedAccount(source, 'gina', 7)
+      const job = await run(s, source.apiUrl)
+      t.match(job, { state: 'completed', copiedBy: 'destination', summary: /^5 of 5 items identical/ })
+      t.equal(job.relayedBecause, undefined)
+      t.notMatch(renderJob(job), /relayed/, 'nothing said of a relay')
+      const pulls = handed.filter((h) => h.startsWith('POST /api/accounts/gina/blobs/pull '))
+      t.ok(pulls.length > 0, 'the destination was asked to pull')
+      t.notOk(
+        handed.some((h) => h.includes(source.consoleToken)),
+        "the source's console token is in nothing the destination was handed",
+      )
+      const grants = pulls.map((h) => (JSON.parse(h.slice(h.indexOf('{'))) as { from: { grant: string } }).from.grant)
+      t.equal(new Set(grants).size, grants.length, 'a grant of its own for each batch')
+      t.same(
+        grants.map((g) => source.broker.cloud.grants.verify(g)),
+        grants.map(() => undefined),
+        'each grant revoked: the source takes none of them any more',
+      )
+    })
+
+    await t.test('M2: the destination cannot reach the source: the console relays, and says so once', async (t) => {
+      const s = await seedAccount(source, 'hugo', 8)
+      // A port the OS gave and took back: nothing listens there (connection refused).
+      const closed = createHttpServer()
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+      const unreachable = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`
+      await new Promise((resolve) => closed.close(resolve))
+      const job = await run(s, unreachable)
+      t.match(job, { state: 'completed', copiedBy: 'console', summary: /^5 of 5 items identical/ })
+      t.match(job.relayedBecause, new RegExp(`^this cloud cannot reach the source at ${unreachable}: connect ECONNREFUSED`))
+      const said = renderJob(job)
+        .split('\n')
+        .filter((l) => l.includes('could not reach the source'))
+      t.match(said, [
+        /^The destination could not reach the source \(this cloud cannot reach .*\): this console relayed the bytes instead\.$/,
+      ])
+      t.equal(said.length, 1, 'said once')
+    })
+
+    await t.test('M2: a destination from before the pull route (404 NOT_FOUND): the console relays, and says why', async (t) => {
+      const s = await seedAccount(source, 'olga', 11)
+      // The real destination behind a front that answers its pull route as an older broker's router does (no such path).
+      const older = createHttpServer((req, res) => {
+        if (req.url?.endsWith('/blobs/pull')) {
+          req.resume()
+          const error = `${req.method} ${req.url}: there is no such path`
+          res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error, code: 'NOT_FOUND' }))
+          return
+        }
+        const ahead = httpRequest(new URL(req.url ?? '/', dest.apiUrl), { method: req.method, headers: req.headers }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers)
+          up.pipe(res)
+        })
+        req.pipe(ahead)
+      })
+      await new Promise<void>((resolve) => older.listen(0, '127.0.0.1', resolve))
+      onEnd(t, () => {
+        older.closeAllConnections()
+        return new Promise((resolve) => older.close(resolve))
+      })
+      const olderUrl = `http://127.0.0.1:${(older.address() as AddressInfo).port}`
+      const job = await run(s, source.apiUrl, olderUrl)
+      t.match(job, { state: 'completed', copiedBy: 'console', summary: /^5 of 5 items identical/ })
+      t.equal(job.relayedBecause, `${olderUrl} cannot pull (it has no /api/accounts/olga/blobs/pull: an older fakephone?)`)
+    })
+
+    await t.test('M2: a blob the source cannot read is refused with the reason; the rest of its batch still goes', async (t) => {
+      const s = await seedAccount(source, 'ida', 9)
+      rmSync((source.broker.cloud.blobs.locate(s.drive.sha256) as BlobFile).path)
+      const job = await run(s, source.apiUrl)
+      t.match(job, { state: 'partially completed', copiedBy: 'destination', summary: /^4 of 5 items identical/ })
+      t.match(driveOf(job, s), { identical: false, error: 'its bytes were refused: the source cannot read it' })
+    })
+
+    await t.test("M2: the destination's connection cut as it is asked to pull: sent again, the job completes", async (t) => {
+      const s = await seedAccount(source, 'jan', 10)
+      const proxy = await startProxy(t, dest.apiUrl)
+      const cut = proxy.arm({ marker: 'POST /api/accounts/jan/blobs/pull', bodyOffset: 10, action: 'cut' })
+      const job = await run(s, source.apiUrl, proxy.url)
+      await cut
+      t.match(job, { state: 'completed', copiedBy: 'destination', summary: /^5 of 5 items identical/ })
+      t.match(
+        job.report.flatMap((r) => r.transit),
+        [
+          `attempt 1 from offset 0: the broker's HTTP API at ${proxy.url} closed the connection mid-request `,
+          'attempt 2 from offset 0: stored',
+        ],
+        'the blob in transit saw the cut, and was stored next time',
+      )
+    })
+  },
+)

@@ -8,6 +8,8 @@
  */
 import t, { type Test } from 'tap'
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
 import { PACKAGE_FORMAT, PART_NAMES } from '../../common/cloud/backup-api.js'
@@ -326,7 +328,12 @@ t.test('M3 between two clouds', async (t) => {
       const tokenFile = join(dir, 'dest.token')
       writeFileSync(tokenFile, dest.consoleToken + '\n')
       const job = join(dir, 'job.json')
-      const migrate = (to: string, io?: TestIo, jobFile = job): Promise<number> | Promise<{ code: number; out: string; err: string }> => {
+      const migrate = (
+        to: string,
+        io?: TestIo,
+        jobFile = job,
+        extra: string[] = [],
+      ): Promise<number> | Promise<{ code: number; out: string; err: string }> => {
         const argv = [
           ...api(source),
           // The in-process run (the cancelled one) asks for JSON.
@@ -341,6 +348,7 @@ t.test('M3 between two clouds', async (t) => {
           to,
           '--job',
           jobFile,
+          ...extra,
         ]
         return io ? main(argv, io.io) : runCli(argv)
       }
@@ -364,6 +372,7 @@ t.test('M3 between two clouds', async (t) => {
       )
       const saved = JSON.parse(readFileSync(job, 'utf8'))
       t.match(saved, { state: 'completed', runs: 2 }, 'the cancelled job resumed')
+      t.equal(saved.copiedBy, 'destination', 'M2: the destination pulled the bytes from the source itself (--api’s address)')
       t.match(
         source.broker.cloud.retirement.migration('alice'),
         { how: 'migrate', detail: /^to http:\/\/127\.0\.0\.1:\d+$/ },
@@ -392,7 +401,9 @@ t.test('M3 between two clouds', async (t) => {
       bytes.write('Xiaomj', bytes.indexOf('Xiaomi', p.offset, 'latin1'), 'latin1')
       writeFileSync(p.path, bytes)
       rmSync(w.path)
-      const damaged = (await migrate('mig')) as { code: number; out: string; err: string }
+      // --relay: the bytes through this console, as before the destination could pull.
+      const damaged = (await migrate('mig', undefined, job, ['--relay'])) as { code: number; out: string; err: string }
+      t.equal(JSON.parse(readFileSync(job, 'utf8')).copiedBy, 'console')
       t.equal(damaged.code, 1)
       t.match(
         damaged.out,
@@ -424,6 +435,40 @@ t.test('M3 between two clouds', async (t) => {
         ),
       )
       t.match(partial.out, /drive [0-9a-f-]+: drive file id "[0-9a-f-]+" is taken here by another file/)
+
+      // --from-url: the source as the destination reaches it; here an address where nothing listens, so the console relays
+      // (to a cloud of its own: the blobs are not there yet) and says so.
+      const other = await startCloud(t, {}, new ManualClock(source.clock.now()))
+      writeFileSync(join(dir, 'other.token'), other.consoleToken)
+      const closed = createServer()
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+      const nowhere = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`
+      await new Promise((resolve) => closed.close(resolve))
+      const relayed = await runCli([
+        ...api(source),
+        'migrate',
+        'alice',
+        '--to',
+        other.apiUrl,
+        '--to-token-file',
+        join(dir, 'other.token'),
+        '--job',
+        join(dir, 'job5.json'),
+        '--from-url',
+        nowhere,
+      ])
+      t.equal(relayed.code, 0)
+      t.match(
+        relayed.out,
+        new RegExp(
+          String.raw`completed\. 8 of 8 items identical, bytes \d+, metadata fields \d+ checked\n` +
+            String.raw`The destination could not reach the source \(this cloud cannot reach the source at ` +
+            String.raw`http://127\.0\.0\.1:\d+: connect ECONNREFUSED 127\.0\.0\.1:\d+\): this console relayed the bytes instead\.\n` +
+            String.raw`Phones told`,
+        ),
+      )
+      t.ok(relayed.out.includes(nowhere), 'the address it could not reach')
+      t.match(JSON.parse(readFileSync(join(dir, 'job5.json'), 'utf8')), { copiedBy: 'console', relayedBecause: /ECONNREFUSED/ })
 
       // Cancelled between two blobs of the copy; a destination that refuses the console token fails the run (the job stays running).
       const controller = new AbortController()

@@ -38,6 +38,7 @@ t.test('each route names its callers; every failure is a JSON body with a code a
         return secret === `s${id.slice(1)}` ? 'alice' : undefined
       },
       sdk: (tok) => (tok === 'sdk-token' ? { account: 'alice', app: 'notes-app' } : undefined),
+      grant: () => undefined,
     },
     logs.logger(),
     () => clock.now(),

@@ -5,6 +5,7 @@
  * after a migration, purge batches, and the notices the phones get.
  */
 import t from 'tap'
+import { ConsoleClient } from '../../../cli/console-client.js'
 import { createHash } from 'node:crypto'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
 import { DEFAULT_RETIREMENT_RULES } from '../../../broker/cloud/retirement.js'
@@ -193,7 +194,16 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
     to(20 * DAY - 1)
     t.equal((await read('carol')).status, 200)
     t.equal((await api(cloud, 'GET', '/api/accounts/carol')).status, 200)
+    // M2: a transfer grant issued a millisecond before the deadline reads nothing after it.
+    const grant = (await api(cloud, 'POST', '/api/accounts/carol/transfer-grants', {})).body as { token: string }
+    const holder = new ConsoleClient(cloud.apiUrl, grant.token)
+    const pull = async (): Promise<{ status: number; body: unknown }> => {
+      const res = await holder.call('POST', '/api/accounts/carol/blobs/read', Buffer.from('{"sha256":[]}'), 'application/json')
+      return { status: res.status, body: res.status === 200 ? null : JSON.parse(res.body.toString()) }
+    }
+    t.equal((await pull()).status, 200)
     to(20 * DAY)
+    t.match(await pull(), { status: 410, body: { code: 'ACCOUNT_CLOSED' } }, "a transfer grant's reads")
     const gone = {
       status: 410,
       body: {

@@ -26,7 +26,7 @@ t.test('the console API answers only the console token and says what it cannot d
   const logs = new LogCapture()
   const commands = new CommandCenter(db, store, clock, logs.logger(), () => false)
   const router = new HttpRouter(
-    { isConsoleToken: (tok) => tok === 'good', device: async () => undefined, sdk: () => undefined },
+    { isConsoleToken: (tok) => tok === 'good', device: async () => undefined, sdk: () => undefined, grant: () => undefined },
     logs.logger(),
     () => clock.now(),
   )

@@ -26,7 +26,7 @@ const ctx: FrameworkApiContext = {
 
 async function serve(t: Parameters<typeof serveRouter>[0], api: FrameworkApiContext, logs = new LogCapture()) {
   const router = new HttpRouter(
-    { isConsoleToken: (tok) => tok === 'good', device: async () => undefined, sdk: () => undefined },
+    { isConsoleToken: (tok) => tok === 'good', device: async () => undefined, sdk: () => undefined, grant: () => undefined },
     logs.logger(),
     () => 0,
   )
