@@ -87,6 +87,9 @@ interface Slot {
    * not yet answered arrived (a command one phone received may be finished by the next: agent/remote.ts).
    */
   commands: CommandMemory & { receivedAt?: Map<string, number> }
+  /** Whether a phone of this device was started in the run, and whether one had its data channel connected. */
+  launched: boolean
+  connected: boolean
 }
 
 export class FleetRun {
@@ -128,6 +131,8 @@ export class FleetRun {
       at: 0,
       chain: Promise.resolve(),
       commands: {},
+      launched: false,
+      connected: false,
     }))
   }
 
@@ -212,6 +217,24 @@ export class FleetRun {
     this.stopped = true
     await Promise.all(this.inflight)
     await Promise.all(this.slots.map((s) => this.onPhone(s, this.elapsed, () => this.takeDown(s, 'stop', 'end of run'))))
+    this.countNeverConnected()
+  }
+
+  /**
+   * A phone started in the run whose data channel never connected (its broker refused its credentials, or was not
+   * there) sent nothing and was asked nothing: it failed to start (F1), not a quiet success. Counted once, at the stop.
+   */
+  private countNeverConnected(): void {
+    const never = this.slots.filter((s) => s.launched && !s.connected)
+    for (const s of never) s.launched = false
+    if (never.length === 0) return
+    this.tally.phones.startFailures += never.length
+    const ids = never.slice(0, 3).map((s) => s.device.id)
+    this.opts.log.warn(
+      { count: never.length, devices: ids },
+      `${plural(never.length, 'phone')} (${ids.join(', ')}${never.length > ids.length ? ', …' : ''}) never connected to ` +
+        `${this.opts.brokerUrl}: counted as failed to start (are their credentials from that broker's data directory?)`,
+    )
   }
 
   /** Resolves once every notification the console queued was shown, or after `limitMs` of real time; `waiting` as in `settled`. */
@@ -395,15 +418,19 @@ export class FleetRun {
     let connects = 0
     ;(phone as OwnTracksPhone).on('channel', (state) => {
       if (state !== 'connected') return
+      slot.connected = true
       if (connects++ > 0) this.metrics.reconnects.inc()
     })
     slot.phone = phone
+    slot.launched = true
     this.record(slot.device.id, kind, '', slot.at)
     this.tally.phones.started++
     try {
       await phone.start()
     } catch (err) {
       this.tally.phones.startFailures++
+      // Counted here: not again as one that never connected.
+      slot.launched = false
       slot.phone = null
       try {
         await phone.stop()

@@ -162,6 +162,8 @@ export interface LoadedScenario {
   scenario: Scenario
   /** Track points per group index (gpx movement only). */
   tracks: Map<number, Point[]>
+  /** What the check let through but the user most likely did not mean, by path (`fleet run` prints them on stderr). */
+  warnings: string[]
 }
 
 export class ScenarioError extends FakephoneError {
@@ -171,6 +173,24 @@ export class ScenarioError extends FakephoneError {
   ) {
     super('SCENARIO', `${source}: ${plural(issues.length, 'error')}\n  ${issues.join('\n  ')}`)
   }
+}
+
+/** The keys whose numbers are durations: `at` of a switch too (a stationary group's `at` is a [lat, lon], not a number). */
+const DURATION_KEYS = new Set(['every', 'for', 'at', 'min', 'max', 'stepEvery'])
+
+/**
+ * Durations given as bare numbers under a second: a number is milliseconds, so `heartbeat: { every: 30 }` is a
+ * heartbeat every 30 ms (a flood), most likely meant as 30 s. Said, not refused: a JSON scenario may mean it (and says
+ * so with "30ms").
+ */
+function bareMillisecondWarnings(value: unknown, path: string[] = []): string[] {
+  if (typeof value !== 'object' || value === null) return []
+  return Object.entries(value).flatMap(([key, v]) => {
+    const at = [...path, key]
+    if (typeof v === 'number' && v > 0 && v < 1000 && DURATION_KEYS.has(key) && !Array.isArray(value))
+      return [`${at.join('.')}: ${v} is ${v} ms (a bare number is milliseconds): write ${v}s for seconds, or "${v}ms" if you mean it`]
+    return bareMillisecondWarnings(v, at)
+  })
 }
 
 const pathOf = (path: readonly PropertyKey[]): string => (path.length === 0 ? '(top)' : path.map(String).join('.'))
@@ -202,7 +222,7 @@ export function checkScenario(value: unknown, source: string, baseDir: string): 
   if (kinds.includes('ramp-down') && kinds[kinds.length - 1] !== 'ramp-down') issues.push('stages: the ramp-down comes last')
   if (kinds.includes('ramp-up') && kinds[0] !== 'ramp-up') issues.push('stages: the ramp-up comes first')
   if (issues.length > 0) throw new ScenarioError(issues, source)
-  return { scenario, tracks }
+  return { scenario, tracks, warnings: bareMillisecondWarnings(value) }
 }
 
 /** Reads a scenario file: JSON when it ends in .json, YAML otherwise. */

@@ -358,6 +358,32 @@ t.test('a random walk turns back at its edge', async (t) => {
   t.ok(distanceM(centre, near(centre, 10, new Rng(1))) <= 10.01)
 })
 
+t.test('a duration written as a bare number under a second is said, with its path: `every: 30` is 30 ms, not 30 s', async (t) => {
+  const loaded = checkScenario(
+    {
+      stages: [{ kind: 'steady', for: 10 }],
+      groups: [
+        {
+          name: 'g',
+          heartbeat: { every: 30 },
+          movement: { type: 'stationary', at: [55.95, -3.19] },
+          switches: [{ at: 5, name: 'findDevice', on: false }],
+          commands: { delay: { min: 0, max: '2s' } },
+        },
+      ],
+      console: { commands: { every: 1500 }, notifications: { every: '30ms' } },
+    },
+    'x',
+    '.',
+  )
+  t.same(loaded.warnings, [
+    'stages.0.for: 10 is 10 ms (a bare number is milliseconds): write 10s for seconds, or "10ms" if you mean it',
+    'groups.0.heartbeat.every: 30 is 30 ms (a bare number is milliseconds): write 30s for seconds, or "30ms" if you mean it',
+    'groups.0.switches.0.at: 5 is 5 ms (a bare number is milliseconds): write 5s for seconds, or "5ms" if you mean it',
+  ])
+  t.equal(loaded.scenario.groups[0]?.heartbeat.every, 30, 'said, not refused: a JSON scenario may mean it')
+})
+
 t.test('every scenario the README and docs/SCENARIOS.md show passes the check and plans a fleet', async (t) => {
   const { parse } = await import('yaml')
   const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -380,7 +406,9 @@ t.test('every scenario the README and docs/SCENARIOS.md show passes the check an
     for (const value of values) {
       const where = `${doc}: ${yaml.split('\n')[0]}`
       t.same(issuesOf(value, dir), [], where)
-      t.ok(planFleet(checkScenario(value, doc, dir), 's', fleetIds('d', 3), 60_000).phones.length === 3, where)
+      const loaded = checkScenario(value, doc, dir)
+      t.same(loaded.warnings, [], `${where}: no warning either`)
+      t.ok(planFleet(loaded, 's', fleetIds('d', 3), 60_000).phones.length === 3, where)
     }
   }
 })
