@@ -299,39 +299,54 @@ t.test("F2: a fleet's phones obey an account's key only when the fleet's keys fo
   t.equal(keys.existingOwnerKey('bob'), undefined, 'no signing key here: no owner key, so its phones refuse every command')
 })
 
-t.test("F2: a fleet phone counts each of its run's commands once; one the run did not send is answered, not counted", async (t) => {
-  const dir = tempDir(t)
-  const clock = new ManualClock()
-  const owner = makeOwner(t, 'acct')
-  const scenario = checkScenario(
-    {
-      groups: [{ name: 'g', commands: { answer: { succeed: 0, fail: 0.5, ignore: 0.5 } } }],
-      console: { commands: { every: '1s' } },
-    },
-    'x',
-    dir,
-  )
-  const plan = planFleet(scenario, 's', ['p-1'], 60_000, 'run-1').phones[0]!
-  const { phone, seen } = offlineFleetPhone(dir, plan, { clock, ownerKey: owner.publicKey })
-  t.teardown(() => phone.stop())
-  const settled: string[] = []
-  phone.remote.on('settled', (id, handling) => settled.push(`${handling} ${id}`))
-  const failing = plan.commands.find((c) => plan.answer(c.id).answer === 'fail')!
-  const ignoring = plan.commands.find((c) => plan.answer(c.id).answer === 'ignore')!
-  const command = (id: string): Buffer => Buffer.from(JSON.stringify(signed(owner, 'p-1', 'locate', {}, clock.now(), { id })))
-  // Each delivered twice, as after a reconnect.
-  for (const id of [failing.id, ignoring.id, failing.id, ignoring.id]) await phone.remote.receive(command(id))
-  // An earlier run's command left queued in the cloud, or one sent by hand: not this run's.
-  const other = signed(owner, 'p-1', 'locate', {}, clock.now())
-  await phone.remote.receive(Buffer.from(JSON.stringify(other)))
-  t.same(
-    seen,
-    [`received ${failing.id}`, `failed ${failing.id}`, `ignored ${ignoring.id}`],
-    "each of the run's commands counted once; the other command not at all",
-  )
-  t.same(settled, [`ran ${failing.id}`, `repeat ${failing.id}`, `ran ${other.id}`], 'the other command runs as on any phone')
-  t.equal(phone.isOurs(other.id), false)
-})
+t.test(
+  "F2: a fleet phone counts each of its run's commands once; one the run did not send is answered as its group plans, not counted",
+  async (t) => {
+    const dir = tempDir(t)
+    const clock = new ManualClock()
+    const owner = makeOwner(t, 'acct')
+    const scenario = checkScenario(
+      {
+        groups: [{ name: 'g', commands: { answer: { succeed: 0, fail: 0.5, ignore: 0.5 } } }],
+        console: { commands: { every: '1s' } },
+      },
+      'x',
+      dir,
+    )
+    const plan = planFleet(scenario, 's', ['p-1'], 60_000, 'run-1').phones[0]!
+    const { phone, seen } = offlineFleetPhone(dir, plan, { clock, ownerKey: owner.publicKey })
+    t.teardown(() => phone.stop())
+    const settled: string[] = []
+    phone.remote.on('settled', (id, handling) => settled.push(`${handling} ${id}`))
+    const failing = plan.commands.find((c) => plan.answer(c.id).answer === 'fail')!
+    const ignoring = plan.commands.find((c) => plan.answer(c.id).answer === 'ignore')!
+    const command = (id: string): Buffer => Buffer.from(JSON.stringify(signed(owner, 'p-1', 'locate', {}, clock.now(), { id })))
+    // Each delivered twice, as after a reconnect.
+    for (const id of [failing.id, ignoring.id, failing.id, ignoring.id]) await phone.remote.receive(command(id))
+    // Sent from the console under test by hand (or an earlier run's, left queued in the cloud): not this run's. The group
+    // answers it as planned all the same (succeed 0): one the plan fails, one it ignores, whatever their ids.
+    mkdirSync(join(dir, 'p'), { recursive: true }) // the phone is not started: its journal's folder, made here
+    const others = Array.from({ length: 64 }, () => signed(owner, 'p-1', 'locate', {}, clock.now()))
+    const otherFailing = others.find((c) => plan.answer(c.id).answer === 'fail')!
+    const otherIgnored = others.find((c) => plan.answer(c.id).answer === 'ignore')!
+    for (const other of [otherFailing, otherIgnored, otherIgnored]) await phone.remote.receive(Buffer.from(JSON.stringify(other)))
+    t.same(
+      seen,
+      [`received ${failing.id}`, `failed ${failing.id}`, `ignored ${ignoring.id}`],
+      "each of the run's commands counted once; the others not at all",
+    )
+    t.same(
+      settled,
+      [`ran ${failing.id}`, `repeat ${failing.id}`, `ran ${otherFailing.id}`],
+      'the other commands answered as the scenario says: one failed, one ignored (no receipt), each time it comes',
+    )
+    t.match(phone.remote.journal.entry(otherFailing.id)?.result, {
+      state: 'failed',
+      reason: 'the fleet scenario has this phone fail the command',
+    })
+    t.equal(phone.isOurs(otherFailing.id), false)
+  },
+)
 
 t.test('a fleet phone passes a payload without a command id to the agent, which rejects it', async (t) => {
   const dir = tempDir(t)
