@@ -90,8 +90,8 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
     scenario,
     JSON.stringify({
       name: 'remote',
-      groups: [{ name: 'g', heartbeat: { every: 300 } }],
-      console: { notifications: { every: 400 }, commands: { every: 700 } },
+      groups: [{ name: 'g', heartbeat: { every: '300ms' } }],
+      console: { notifications: { every: '400ms' }, commands: { every: '700ms' } },
     }),
   )
   const live = testIo(new SystemClock())
