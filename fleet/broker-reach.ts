@@ -6,37 +6,28 @@
 import { createConnection } from 'node:net'
 import { FakephoneError } from '../common/errors.js'
 
-/** How long the check waits for the broker to take the connection. */
-const REACH_MS = 5_000
-
-/** The port an MQTT URL means without one: 1883 for mqtt://, 8883 for mqtts://, 80/443 for ws:// and wss://. */
-const DEFAULT_PORTS: Record<string, number> = { 'mqtt:': 1883, 'tcp:': 1883, 'mqtts:': 8883, 'ssl:': 8883, 'ws:': 80, 'wss:': 443 }
+/** The schemes an MQTT client takes (mqtt.js): over TCP, TLS or WebSocket. */
+const MQTT_SCHEMES = new Set(['mqtt:', 'tcp:', 'mqtts:', 'ssl:', 'ws:', 'wss:'])
 
 const HINT =
   '; is the broker running there? --broker takes its MQTT address, mqtt://HOST:PORT with its --mqtt-port ' +
   '(fakephone broker says it at start: `Broker on mqtt://HOST:N and http://HOST:M`)'
 
-/** Resolves once something at `brokerUrl` takes a TCP connection; a clear error naming the URL and --broker otherwise. */
+/**
+ * Resolves once something at `brokerUrl` takes a TCP connection; a clear error naming the URL and --broker otherwise
+ * (a host that drops the connection attempt is said when the OS gives up on it: ETIMEDOUT).
+ */
 export async function reachBroker(brokerUrl: string): Promise<void> {
-  let url: URL
-  try {
-    url = new URL(brokerUrl)
-  } catch {
-    throw new FakephoneError('BAD_BROKER_URL', `--broker ${brokerUrl}: not a URL; give mqtt://HOST:PORT`)
-  }
-  const fallback = DEFAULT_PORTS[url.protocol]
-  if (fallback === undefined)
-    throw new FakephoneError('BAD_BROKER_URL', `--broker ${brokerUrl}: ${url.protocol}// is not MQTT; give mqtt://HOST:PORT`)
-  const port = url.port === '' ? fallback : Number(url.port)
+  const url = URL.canParse(brokerUrl) ? new URL(brokerUrl) : null
+  if (!url || !MQTT_SCHEMES.has(url.protocol) || url.port === '')
+    throw new FakephoneError('BAD_BROKER_URL', `--broker ${brokerUrl}: give the broker's MQTT address, mqtt://HOST:PORT`)
   const host = url.hostname.replace(/^\[|\]$/g, '')
   await new Promise<void>((resolve, reject) => {
-    const socket = createConnection({ host, port, timeout: REACH_MS })
-    const fail = (why: string): void => {
-      socket.destroy()
-      reject(new FakephoneError('UNREACHABLE', `cannot reach the broker at ${brokerUrl} (--broker): ${why}${HINT}`))
-    }
+    const socket = createConnection({ host, port: Number(url.port) })
     socket.once('connect', () => socket.end(resolve))
-    socket.once('timeout', () => fail(`no answer in ${REACH_MS / 1000} s`))
-    socket.once('error', (err) => fail(err.message))
+    socket.once('error', (err) => {
+      socket.destroy()
+      reject(new FakephoneError('UNREACHABLE', `cannot reach the broker at ${brokerUrl} (--broker): ${err.message}${HINT}`))
+    })
   })
 }

@@ -35,20 +35,22 @@ t.test('F1 a --broker nothing listens on is said at once, naming the URL, --brok
       'start: `Broker on mqtt://HOST:N and http://HOST:M`)\n',
   )
   t.equal(r.out, '', 'no report of a run that sent nothing')
-  // The broker's HTTP address given for its MQTT one: refused before any connection.
-  const http = await run(['fleet', 'run', '--count', '1', '--broker', 'http://127.0.0.1:1', '--credentials', creds])
-  t.equal(http.code, 1)
-  t.match(http.err, /\nerror: --broker http:\/\/127\.0\.0\.1:1: http:\/\/ is not MQTT; give mqtt:\/\/HOST:PORT\n$/)
+  // The broker's HTTP address given for its MQTT one, no port, no URL: refused before any connection.
+  for (const wrong of ['http://127.0.0.1:1', 'mqtt://127.0.0.1', 'the-broker']) {
+    const r = await run(['fleet', 'run', '--count', '1', '--broker', wrong, '--credentials', creds])
+    t.equal(r.code, 1)
+    t.match(r.err, `\nerror: --broker ${wrong}: give the broker's MQTT address, mqtt://HOST:PORT\n`)
+  }
 })
 
 t.test("F1 phones whose credentials the broker refuses (another cloud's file) fail to start: the run says so and exits 1", async (t) => {
   const here = await remoteFleet(t, 1, 'qa', { name: 'morning', groups: [{ name: 'walkers' }] })
   // Provisioned on another data directory: the broker here knows none of these devices.
-  const elsewhere = await remoteFleet(t, 2, 'other', { name: 'morning', groups: [{ name: 'walkers' }] })
-  const argv = ['fleet', 'run', '--count', '2', '--scenario', here.scenario, '--duration', '500ms', '--no-push']
+  const elsewhere = await remoteFleet(t, 4, 'other', { name: 'morning', groups: [{ name: 'walkers' }] })
+  const argv = ['fleet', 'run', '--count', '4', '--scenario', here.scenario, '--duration', '500ms', '--no-push']
   const r = await run([...argv, '--broker', here.cloud.mqttUrl, '--credentials', elsewhere.creds], new SystemClock())
   t.equal(r.code, 1, 'not "OK, nothing lost"')
-  t.match(r.out, /phones +2 stopped, 0 outages, 0 switches \(0 refused\), 2 failed to start/)
+  t.match(r.out, /phones +4 stopped, 0 outages, 0 switches \(0 refused\), 4 failed to start/)
   t.match(r.out, /heartbeats +0 sent/)
   t.match(r.out, /result: FAILED, something was lost or a phone did not start/)
   t.equal(
@@ -60,8 +62,8 @@ t.test("F1 phones whose credentials the broker refuses (another cloud's file) fa
   )
   t.ok(
     r.logs.has(
-      `2 phones (other-00001, other-00002) never connected to ${here.cloud.mqttUrl}: counted as failed to start (are their ` +
-        "credentials from that broker's data directory?)",
+      `4 phones (other-00001, other-00002, other-00003, …) never connected to ${here.cloud.mqttUrl}: counted as failed to ` +
+        "start (are their credentials from that broker's data directory?)",
     ),
     'the log names them and what to check',
   )
