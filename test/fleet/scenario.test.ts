@@ -52,7 +52,7 @@ t.test('scenario validation reports every error with its path', async (t) => {
     /^groups\.0\.switches\.0\.name: /,
     /^groups\.0\.commands\.answer: succeed \+ fail \+ ignore must add up to 1/,
     /^groups\.0\.commands\.delay: min must not be above max/,
-    /^groups\.0: Unrecognized key: "colour"/,
+    /^groups\.0\.colour: unknown key; it takes name, share, movement, heartbeat, battery, outages, switches, commands$/,
   ]
   for (const want of expected)
     t.ok(
@@ -85,6 +85,38 @@ t.test('scenario validation reports every error with its path', async (t) => {
   const err = t.throws(() => checkScenario({ stages: 1 }, 'x.json', '.')) as ScenarioError
   t.match(err.message, /^x\.json: 1 error\n  stages: /)
   t.match(new ScenarioError(['a', 'b'], 'y').message, /^y: 2 errors\n  a\n  b$/)
+})
+
+t.test('a mistyped key is answered with the one it most likely meant; a missing duration says it is required', async (t) => {
+  t.same(
+    issuesOf({
+      stages: [
+        { kind: 'steady', fro: '5m' },
+        { kind: 'steady', for: true },
+      ],
+      groups: [
+        {
+          name: 'walkers',
+          movment: { type: 'random-walk', centre: [55.95, -3.19] },
+          movement: { type: 'stationary', at: [55.95, -3.19], spread: 50 },
+          commands: { answer: { succed: 0.9, fail: 0.1 } },
+          photos: { count: 20, sync: false },
+        },
+      ],
+      consol: {},
+    }),
+    [
+      'stages.0.for: required: a duration, e.g. 30s',
+      'stages.0.fro: unknown key; did you mean "for"?',
+      'stages.1.for: not a duration (use e.g. 500ms, 30s, 5m)',
+      'groups.0.movement.spread: unknown key; did you mean "spreadM"?',
+      'groups.0.commands.answer.succed: unknown key; did you mean "succeed"?',
+      'groups.0.movment: unknown key; did you mean "movement"?',
+      // Scenarios have no photos (S1): the keys a group takes, not a guess.
+      'groups.0.photos: unknown key; it takes name, share, movement, heartbeat, battery, outages, switches, commands',
+      'consol: unknown key; did you mean "console"?',
+    ],
+  )
 })
 
 t.test('scenario files load from YAML or JSON, with defaults and GPX tracks relative to the file', async (t) => {
