@@ -196,12 +196,16 @@ export class FleetRun {
     for (;;) {
       await Promise.all([...this.slots.map((s) => s.chain), ...this.inflight])
       const unacked = this.tally.heartbeats.sent - this.tally.heartbeats.acked - this.tally.heartbeats.duplicateAcks
-      const away = this.slots.filter((s) => s.phone && s.phone.cloudServiceOn && s.phone.dataChannelState !== 'connected').length
-      if (unacked <= 0 && away === 0 && this.inflight.size === 0) return
+      const down = this.slots.filter((s) => s.phone && s.phone.cloudServiceOn && s.phone.dataChannelState !== 'connected')
+      // A phone that was never up is not "reconnecting": its broker may be refusing it (another cloud's credentials).
+      const never = down.filter((s) => !s.connected).length
+      const away = down.length - never
+      if (unacked <= 0 && down.length === 0 && this.inflight.size === 0) return
       waiting?.(
         [
           ...(unacked > 0 ? [`${plural(unacked, 'heartbeat')} not acknowledged yet`] : []),
           ...(away > 0 ? [`${plural(away, 'phone')} reconnecting`] : []),
+          ...(never > 0 ? [`${plural(never, 'phone')} not connected once yet`] : []),
           ...(this.inflight.size > 0 ? ['console calls in flight'] : []),
         ].join(', '),
       )

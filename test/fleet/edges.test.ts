@@ -517,33 +517,42 @@ t.test('a console API that fails when asked what the cloud stored: the report co
   t.same([olderMerged.unreconciled, olderMerged.answeredByPhones], [0, 0])
 })
 
-t.test('before the report, a run says what it still waits for, once: PUBACKs, reconnects, console calls, notifications', async (t) => {
-  const run = new FleetRun({
-    plan: planFleet(checkScenario({}, 's', '.'), 's', []),
-    devices: [],
-    ownerKey: () => undefined,
-    brokerUrl: 'mqtt://127.0.0.1:1',
-    dataDir: tempDir(t),
-    clock: new ManualClock(),
-    log: new LogCapture().logger(),
-    random: () => Math.random,
-  })
-  const said: string[] = []
-  const away = { phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve() }
-  Object.assign(run.tally.heartbeats, { sent: 3, acked: 1 })
-  Object.assign(run, { slots: [away, away] })
-  await t.rejects(
-    run.settled(0, (what) => said.push(what)),
-    { message: 'the fleet did not settle in time' },
-  )
-  // A console call answered between the check of the calls and of what is left: the one thing still waited for.
-  Object.assign(run.tally.heartbeats, { acked: 3 })
-  Object.assign(run, { slots: [], inflight: { size: 1, *[Symbol.iterator]() {} } })
-  await t.rejects(run.settled(0, (what) => said.push(what)))
-  Object.assign(run, { issuedNotifications: new Set(['n1', 'n2']) })
-  await run.notificationsShown(0, (what) => said.push(what))
-  t.same(said, ['2 heartbeats not acknowledged yet, 2 phones reconnecting', 'console calls in flight', '2 notifications not shown yet'])
-})
+t.test(
+  'F1 before the report, a run says what it still waits for, once: PUBACKs, reconnects, first connects, console calls, notifications',
+  async (t) => {
+    const run = new FleetRun({
+      plan: planFleet(checkScenario({}, 's', '.'), 's', []),
+      devices: [],
+      ownerKey: () => undefined,
+      brokerUrl: 'mqtt://127.0.0.1:1',
+      dataDir: tempDir(t),
+      clock: new ManualClock(),
+      log: new LogCapture().logger(),
+      random: () => Math.random,
+    })
+    const said: string[] = []
+    const away = { phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve(), connected: true }
+    // Never up in the run (its broker refuses it, say): not "reconnecting".
+    const neverUp = { ...away, connected: false }
+    Object.assign(run.tally.heartbeats, { sent: 3, acked: 1 })
+    Object.assign(run, { slots: [away, away, neverUp] })
+    await t.rejects(
+      run.settled(0, (what) => said.push(what)),
+      { message: 'the fleet did not settle in time' },
+    )
+    // A console call answered between the check of the calls and of what is left: the one thing still waited for.
+    Object.assign(run.tally.heartbeats, { acked: 3 })
+    Object.assign(run, { slots: [], inflight: { size: 1, *[Symbol.iterator]() {} } })
+    await t.rejects(run.settled(0, (what) => said.push(what)))
+    Object.assign(run, { issuedNotifications: new Set(['n1', 'n2']) })
+    await run.notificationsShown(0, (what) => said.push(what))
+    t.same(said, [
+      '2 heartbeats not acknowledged yet, 2 phones reconnecting, 1 phone not connected once yet',
+      'console calls in flight',
+      '2 notifications not shown yet',
+    ])
+  },
+)
 
 t.test('the console driver waits for a command still in flight, then counts its fate', async (t) => {
   // A stand-in console API (the real one is driven in run.test.ts): the first poll finds the command queued, the next answered.

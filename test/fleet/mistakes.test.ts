@@ -52,6 +52,7 @@ t.test("F1 phones whose credentials the broker refuses (another cloud's file) fa
   t.equal(r.code, 1, 'not "OK, nothing lost"')
   t.match(r.out, /phones +4 stopped, 0 outages, 0 switches \(0 refused\), 4 failed to start/)
   t.match(r.out, /heartbeats +0 sent/)
+  t.match(r.err, /\nwaiting up to 35 s for 4 phones not connected once yet before the report\n/, 'not "reconnecting"')
   t.match(r.out, /result: FAILED, something was lost or a phone did not start/)
   t.equal(
     r.err
