@@ -65,6 +65,33 @@ async function putReport(io: Io, report: FleetReport, o: { json?: boolean; file?
   if (!report.ok) throw new UserError('the fleet lost messages or phones (see the report)')
 }
 
+/**
+ * The flags of a running broker go together: without --broker the run starts a broker of its own and provisions its
+ * own phones, so a --credentials file (or --api) given alone was ignored and the run looked like the fleet's; an --api
+ * without its token (or a token without --api) left the console and the reconciliation out, unsaid.
+ */
+function checkRemoteFlags(o: RunFlags): void {
+  const given = (
+    [
+      ['--credentials', o.credentials],
+      ['--api', o.api],
+      ['--console-token', o.consoleToken],
+      ['--console-token-file', o.consoleTokenFile],
+    ] as const
+  )
+    .filter(([, value]) => value !== undefined)
+    .map(([flag]) => flag)
+  if (!o.broker && given.length > 0)
+    throw new UserError(
+      `${given.join(', ')} ${given.length > 1 ? 'go' : 'goes'} with --broker mqtt://HOST:PORT (a running broker's MQTT address): ` +
+        'without it the run starts a broker of its own and provisions phones of its own',
+    )
+  if (o.api && o.consoleToken === undefined && o.consoleTokenFile === undefined)
+    throw new UserError("--api needs the broker's console token: --console-token-file DIR/console.token (the broker's --data DIR)")
+  if (!o.api && (o.consoleToken !== undefined || o.consoleTokenFile !== undefined))
+    throw new UserError("the console token goes with --api http://HOST:PORT, the broker's HTTP address")
+}
+
 interface ProvisionFlags {
   count: number
   accountPrefix: string
@@ -151,11 +178,13 @@ export function fleetCommand(io: Io): Command {
     )
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
+      for (const warning of loaded.warnings) io.err(`warning: ${o.scenario}: ${warning}\n`)
       if (o.profile !== undefined && o.profile !== 'owntracks')
         throw new UserError(`--profile ${quoted(o.profile)}: the one profile is owntracks`)
       const profile = o.profile
       if (o.broker && !o.credentials && !profile)
         throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
+      checkRemoteFlags(o)
       const consoleToken =
         o.consoleTokenFile === undefined
           ? o.consoleToken
@@ -197,6 +226,13 @@ export function fleetCommand(io: Io): Command {
       const prettyLog = io.tty === true && !o.json
       const log = createLogger({ level: o.logLevel, pretty: prettyLog, destination: io.logTo, jsonFd: 2 })
       const work = o.work ?? (await mkdtemp(join(tmpdir(), 'fakephone-fleet-')))
+      // The live line is drawn in place, without a newline: cleared once the run is over, so the report (or an error)
+      // starts on a line of its own.
+      let drawn = false
+      const clearLiveLine = (): void => {
+        if (drawn) io.out('\r\x1b[K')
+        drawn = false
+      }
       try {
         const report = await runFleet({
           count: o.count,
@@ -213,7 +249,12 @@ export function fleetCommand(io: Io): Command {
           signal: io.signal,
           workDir: work,
           remote,
-          tick: io.tty ? (p) => io.out(liveLine(p)) : undefined,
+          tick: io.tty
+            ? (p) => {
+                drawn = true
+                io.out(liveLine(p))
+              }
+            : undefined,
           metricsPort: o.metricsPort,
           profile,
           phonesAtOnce: o.phonesAtOnce,
@@ -221,8 +262,10 @@ export function fleetCommand(io: Io): Command {
           // On a terminal the live line goes on while the report waits; elsewhere one line says so (not with --json).
           waiting: io.tty || o.json ? undefined : (line) => io.err(`${line}\n`),
         })
+        clearLiveLine()
         await putReport(io, report, { json: o.json, file: o.report })
       } finally {
+        clearLiveLine()
         if (!o.work) await rm(work, { recursive: true, force: true, maxRetries: 3 })
       }
     })

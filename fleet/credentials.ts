@@ -55,7 +55,12 @@ export function readCredentials(file: string): Credentials {
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new CredentialsError(`${file} is not JSON: ${(err as Error).message}`)
+    // Not the parser's words: they quote the start of the file, which may be a secret given by mistake (a console.token).
+    const where = /at position \d+(?: \(line \d+ column \d+\))?/.exec((err as Error).message)?.[0]
+    const at = where ? ` (${where})` : ''
+    throw new CredentialsError(
+      `${file} is not a fleet credentials file: not JSON${at}; give the file \`fakephone fleet provision --out\` wrote`,
+    )
   }
   const parsed = CredentialsSchema.safeParse(json)
   if (!parsed.success) {

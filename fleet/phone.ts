@@ -7,11 +7,13 @@
  * would (no receipt at all). The hooks count each of this run's commands once:
  * a redelivery (a reconnect, a QoS 1 retry, or the cloud's resend to the
  * phone built anew after an outage: what it counted is the device's, kept by
- * the run in `CommandMemory`) is not counted again, and a
- * command this run did not send (one an earlier run of the same devices left
- * queued in the cloud, or one sent from a console by hand) is answered as any
- * agent answers it and not counted at all, so the report holds this run's
- * commands only.
+ * the run in `CommandMemory`) is not counted again. A command this run did not
+ * send (one from the console under test, sent by hand or by its own code, or
+ * one an earlier run of the same devices left queued in the cloud) is answered
+ * as the group's `commands.answer` says too (F2: succeed, fail or ignore, after
+ * its delay; the same answer for the same command id), so a console pointed at
+ * the fleet meets the failures and silences the scenario plans; it is not
+ * counted, so the report holds this run's commands only.
  */
 import { Agent, type AgentOptions } from '../agent/agent.js'
 import type { Outcome } from '../agent/remote.js'
@@ -60,11 +62,13 @@ export class FleetPhone extends Agent {
     const receive = this.remote.receive.bind(this.remote)
     this.remote.receive = (payload) => {
       const id = commandId(payload)
-      if (id === null || !this.isOurs(id)) return receive(payload)
+      if (id === null) return receive(payload)
+      const ignore = this.plan.answer(id).answer === 'ignore'
+      if (!this.isOurs(id)) return ignore ? Promise.resolve() : receive(payload)
       const counted = (memory.counted ??= new Set())
       const first = !counted.has(id)
       counted.add(id)
-      if (this.plan.answer(id).answer === 'ignore') {
+      if (ignore) {
         if (first) this.hooks.ignored(id)
         return Promise.resolve()
       }
@@ -83,7 +87,6 @@ export class FleetPhone extends Agent {
    * command that takes its time, so it goes through `run` (its `executing` step journaled first, as for a ring).
    */
   override answerAtOnce(command: Command): Outcome | undefined {
-    if (!this.isOurs(command.id)) return super.answerAtOnce(command)
     const { answer, delayMs } = this.plan.answer(command.id)
     if (delayMs > 0) return undefined
     if (answer === 'fail') return this.failed(command)
@@ -91,7 +94,6 @@ export class FleetPhone extends Agent {
   }
 
   override async run(command: Command): Promise<Outcome> {
-    if (!this.isOurs(command.id)) return super.run(command)
     const { answer, delayMs } = this.plan.answer(command.id)
     if (delayMs > 0) await new Promise<void>((resolve) => this.delays.after(delayMs, resolve))
     if (answer === 'fail') return this.failed(command)
@@ -99,7 +101,7 @@ export class FleetPhone extends Agent {
   }
 
   private failed(command: Command): Outcome {
-    this.hooks.failed(command.id)
+    if (this.isOurs(command.id)) this.hooks.failed(command.id)
     return { state: 'failed', reason: 'the fleet scenario has this phone fail the command' }
   }
 }

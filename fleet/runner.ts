@@ -87,6 +87,9 @@ interface Slot {
    * not yet answered arrived (a command one phone received may be finished by the next: agent/remote.ts).
    */
   commands: CommandMemory & { receivedAt?: Map<string, number> }
+  /** Whether a phone of this device was started in the run, and whether one had its data channel connected. */
+  launched: boolean
+  connected: boolean
 }
 
 export class FleetRun {
@@ -128,6 +131,8 @@ export class FleetRun {
       at: 0,
       chain: Promise.resolve(),
       commands: {},
+      launched: false,
+      connected: false,
     }))
   }
 
@@ -191,12 +196,16 @@ export class FleetRun {
     for (;;) {
       await Promise.all([...this.slots.map((s) => s.chain), ...this.inflight])
       const unacked = this.tally.heartbeats.sent - this.tally.heartbeats.acked - this.tally.heartbeats.duplicateAcks
-      const away = this.slots.filter((s) => s.phone && s.phone.cloudServiceOn && s.phone.dataChannelState !== 'connected').length
-      if (unacked <= 0 && away === 0 && this.inflight.size === 0) return
+      const down = this.slots.filter((s) => s.phone && s.phone.cloudServiceOn && s.phone.dataChannelState !== 'connected')
+      // A phone that was never up is not "reconnecting": its broker may be refusing it (another cloud's credentials).
+      const never = down.filter((s) => !s.connected).length
+      const away = down.length - never
+      if (unacked <= 0 && down.length === 0 && this.inflight.size === 0) return
       waiting?.(
         [
           ...(unacked > 0 ? [`${plural(unacked, 'heartbeat')} not acknowledged yet`] : []),
           ...(away > 0 ? [`${plural(away, 'phone')} reconnecting`] : []),
+          ...(never > 0 ? [`${plural(never, 'phone')} not connected once yet`] : []),
           ...(this.inflight.size > 0 ? ['console calls in flight'] : []),
         ].join(', '),
       )
@@ -212,6 +221,24 @@ export class FleetRun {
     this.stopped = true
     await Promise.all(this.inflight)
     await Promise.all(this.slots.map((s) => this.onPhone(s, this.elapsed, () => this.takeDown(s, 'stop', 'end of run'))))
+    this.countNeverConnected()
+  }
+
+  /**
+   * A phone started in the run whose data channel never connected (its broker refused its credentials, or was not
+   * there) sent nothing and was asked nothing: it failed to start (F1), not a quiet success. Counted once, at the stop.
+   */
+  private countNeverConnected(): void {
+    const never = this.slots.filter((s) => s.launched && !s.connected)
+    for (const s of never) s.launched = false
+    if (never.length === 0) return
+    this.tally.phones.startFailures += never.length
+    const ids = never.slice(0, 3).map((s) => s.device.id)
+    this.opts.log.warn(
+      { count: never.length, devices: ids },
+      `${plural(never.length, 'phone')} (${ids.join(', ')}${never.length > ids.length ? ', …' : ''}) never connected to ` +
+        `${this.opts.brokerUrl}: counted as failed to start (are their credentials from that broker's data directory?)`,
+    )
   }
 
   /** Resolves once every notification the console queued was shown, or after `limitMs` of real time; `waiting` as in `settled`. */
@@ -395,15 +422,19 @@ export class FleetRun {
     let connects = 0
     ;(phone as OwnTracksPhone).on('channel', (state) => {
       if (state !== 'connected') return
+      slot.connected = true
       if (connects++ > 0) this.metrics.reconnects.inc()
     })
     slot.phone = phone
+    slot.launched = true
     this.record(slot.device.id, kind, '', slot.at)
     this.tally.phones.started++
     try {
       await phone.start()
     } catch (err) {
       this.tally.phones.startFailures++
+      // Counted here: not again as one that never connected.
+      slot.launched = false
       slot.phone = null
       try {
         await phone.stop()

@@ -13,17 +13,23 @@ import { readGpx, type Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 import { plural } from '../common/plural.js'
+import { similarName } from '../common/similar-name.js'
 
 /** A duration: milliseconds, or text such as 500ms, 30s, 5m, 2h. */
-const Duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
-  if (typeof value === 'number') return value
-  try {
-    return parseDuration(value)
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message })
-    return z.NEVER
-  }
-})
+const Duration = z
+  .union([z.number().int().nonnegative(), z.string()], {
+    // Not zod's "Invalid input": a steady stage without its `for`, or a `for: true`, says what it takes.
+    error: (issue) => (issue.input === undefined ? 'required: a duration, e.g. 30s' : 'not a duration (use e.g. 500ms, 30s, 5m)'),
+  })
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value
+    try {
+      return parseDuration(value)
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message })
+      return z.NEVER
+    }
+  })
 const PositiveDuration = Duration.refine((ms) => ms > 0, 'must be above 0')
 const Share = z.number().min(0).max(1)
 const LatLon = z.tuple([z.number().min(-90).max(90), z.number().min(-180).max(180)])
@@ -162,6 +168,8 @@ export interface LoadedScenario {
   scenario: Scenario
   /** Track points per group index (gpx movement only). */
   tracks: Map<number, Point[]>
+  /** What the check let through but the user most likely did not mean, by path (`fleet run` prints them on stderr). */
+  warnings: string[]
 }
 
 export class ScenarioError extends FakephoneError {
@@ -173,16 +181,63 @@ export class ScenarioError extends FakephoneError {
   }
 }
 
+/** The keys whose numbers are durations: `at` of a switch too (a stationary group's `at` is a [lat, lon], not a number). */
+const DURATION_KEYS = new Set(['every', 'for', 'at', 'min', 'max', 'stepEvery'])
+
+/**
+ * Durations given as bare numbers under a second: a number is milliseconds, so `heartbeat: { every: 30 }` is a
+ * heartbeat every 30 ms (a flood), most likely meant as 30 s. Said, not refused: a JSON scenario may mean it (and says
+ * so with "30ms").
+ */
+function bareMillisecondWarnings(value: unknown, path: string[] = []): string[] {
+  if (typeof value !== 'object' || value === null) return []
+  return Object.entries(value).flatMap(([key, v]) => {
+    const at = [...path, key]
+    if (typeof v === 'number' && v > 0 && v < 1000 && DURATION_KEYS.has(key) && !Array.isArray(value))
+      return [`${at.join('.')}: ${v} is ${v} ms (a bare number is milliseconds): write ${v}s for seconds, or "${v}ms" if you mean it`]
+    return bareMillisecondWarnings(v, at)
+  })
+}
+
 const pathOf = (path: readonly PropertyKey[]): string => (path.length === 0 ? '(top)' : path.map(String).join('.'))
+
+/** The schema under its default, optional and transform wrappers. */
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema
+  for (;;) {
+    if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType
+    else if (s instanceof z.ZodPipe) s = s.in as z.ZodType
+    else return s
+  }
+}
+
+/**
+ * The keys a scenario may hold at `path`: zod reports unknown keys only on an object it walked into, so each step is an
+ * object, a list or a choice of objects (a movement's or a stage's kinds: their keys together).
+ */
+function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  const s = unwrap(schema)
+  if (s instanceof z.ZodUnion) return (s.options as z.ZodType[]).flatMap((option) => keysAt(option, path))
+  if (s instanceof z.ZodArray) return keysAt(s.element as z.ZodType, path.slice(1))
+  const shape = (s as z.ZodObject).shape as Record<string, z.ZodType>
+  return path.length === 0 ? Object.keys(shape) : keysAt(shape[String(path[0])] as z.ZodType, path.slice(1))
+}
+
+/** One line per problem: an unknown key (a typo, or a part scenarios do not have) with the key it most likely meant. */
+function describeIssue(issue: z.core.$ZodIssue): string[] {
+  if (issue.code !== 'unrecognized_keys') return [`${pathOf(issue.path)}: ${issue.message}`]
+  const known = [...new Set(keysAt(ScenarioSchema, issue.path))]
+  return issue.keys.map((key) => {
+    const meant = similarName(key, known)
+    const hint = meant ? `did you mean "${meant}"?` : `it takes ${known.join(', ')}`
+    return `${pathOf([...issue.path, key])}: unknown key; ${hint}`
+  })
+}
 
 /** Validates a parsed scenario; every problem is named by its path. `baseDir` is where GPX paths are relative to. */
 export function checkScenario(value: unknown, source: string, baseDir: string): LoadedScenario {
   const parsed = ScenarioSchema.safeParse(value ?? {})
-  if (!parsed.success)
-    throw new ScenarioError(
-      parsed.error.issues.map((i) => `${pathOf(i.path)}: ${i.message}`),
-      source,
-    )
+  if (!parsed.success) throw new ScenarioError(parsed.error.issues.flatMap(describeIssue), source)
   const scenario = parsed.data
   const issues: string[] = []
   const tracks = new Map<number, Point[]>()
@@ -202,7 +257,7 @@ export function checkScenario(value: unknown, source: string, baseDir: string): 
   if (kinds.includes('ramp-down') && kinds[kinds.length - 1] !== 'ramp-down') issues.push('stages: the ramp-down comes last')
   if (kinds.includes('ramp-up') && kinds[0] !== 'ramp-up') issues.push('stages: the ramp-up comes first')
   if (issues.length > 0) throw new ScenarioError(issues, source)
-  return { scenario, tracks }
+  return { scenario, tracks, warnings: bareMillisecondWarnings(value) }
 }
 
 /** Reads a scenario file: JSON when it ends in .json, YAML otherwise. */

@@ -18,6 +18,7 @@ import { OwnerKeys } from '../common/signing.js'
 import { HttpFleetConsole, type CommandFate } from './console-driver.js'
 import { CredentialsError, type Credentials } from './credentials.js'
 import { planFleet } from './plan.js'
+import { reachBroker } from './broker-reach.js'
 import { Rng } from './prng.js'
 import { provision } from './provision.js'
 import { buildReport, scopeOf, type FleetReport, type StoredSeqs } from './report.js'
@@ -173,6 +174,7 @@ async function checkConsoleApi(client: ConsoleClient, apiUrl: string): Promise<v
 }
 
 async function remoteBroker(r: RemoteBroker): Promise<Target> {
+  await reachBroker(r.brokerUrl)
   const client =
     r.apiUrl && r.consoleToken ? new ConsoleClient(r.apiUrl, r.consoleToken, undefined, { from: '--api', unreachable: API_HINT }) : null
   if (client) await checkConsoleApi(client, r.apiUrl as string)

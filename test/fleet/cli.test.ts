@@ -90,8 +90,8 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
     scenario,
     JSON.stringify({
       name: 'remote',
-      groups: [{ name: 'g', heartbeat: { every: 300 } }],
-      console: { notifications: { every: 400 }, commands: { every: 700 } },
+      groups: [{ name: 'g', heartbeat: { every: '300ms' } }],
+      console: { notifications: { every: '400ms' }, commands: { every: '700ms' } },
     }),
   )
   const live = testIo(new SystemClock())
@@ -115,6 +115,8 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const code = await main([...argv, '--api', cloud.apiUrl, '--console-token-file', tokenFile], live.io)
   t.equal(code, 0, live.err())
   t.match(live.out(), /\r\x1b\[K\d+ s: \d\/3 connected/)
+  // The live line has no newline of its own: it is cleared before the report, which starts on a line of its own.
+  t.match(live.out(), /start failures\r\x1b\[Kfleet "remote" \(seed 1\)/)
   const url = /metrics: (\S+)/.exec(live.err())?.[1] as string
   t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
   await t.rejects(fetch(url), 'the metrics endpoint closes with the run')

@@ -299,39 +299,54 @@ t.test("F2: a fleet's phones obey an account's key only when the fleet's keys fo
   t.equal(keys.existingOwnerKey('bob'), undefined, 'no signing key here: no owner key, so its phones refuse every command')
 })
 
-t.test("F2: a fleet phone counts each of its run's commands once; one the run did not send is answered, not counted", async (t) => {
-  const dir = tempDir(t)
-  const clock = new ManualClock()
-  const owner = makeOwner(t, 'acct')
-  const scenario = checkScenario(
-    {
-      groups: [{ name: 'g', commands: { answer: { succeed: 0, fail: 0.5, ignore: 0.5 } } }],
-      console: { commands: { every: '1s' } },
-    },
-    'x',
-    dir,
-  )
-  const plan = planFleet(scenario, 's', ['p-1'], 60_000, 'run-1').phones[0]!
-  const { phone, seen } = offlineFleetPhone(dir, plan, { clock, ownerKey: owner.publicKey })
-  t.teardown(() => phone.stop())
-  const settled: string[] = []
-  phone.remote.on('settled', (id, handling) => settled.push(`${handling} ${id}`))
-  const failing = plan.commands.find((c) => plan.answer(c.id).answer === 'fail')!
-  const ignoring = plan.commands.find((c) => plan.answer(c.id).answer === 'ignore')!
-  const command = (id: string): Buffer => Buffer.from(JSON.stringify(signed(owner, 'p-1', 'locate', {}, clock.now(), { id })))
-  // Each delivered twice, as after a reconnect.
-  for (const id of [failing.id, ignoring.id, failing.id, ignoring.id]) await phone.remote.receive(command(id))
-  // An earlier run's command left queued in the cloud, or one sent by hand: not this run's.
-  const other = signed(owner, 'p-1', 'locate', {}, clock.now())
-  await phone.remote.receive(Buffer.from(JSON.stringify(other)))
-  t.same(
-    seen,
-    [`received ${failing.id}`, `failed ${failing.id}`, `ignored ${ignoring.id}`],
-    "each of the run's commands counted once; the other command not at all",
-  )
-  t.same(settled, [`ran ${failing.id}`, `repeat ${failing.id}`, `ran ${other.id}`], 'the other command runs as on any phone')
-  t.equal(phone.isOurs(other.id), false)
-})
+t.test(
+  "F2: a fleet phone counts each of its run's commands once; one the run did not send is answered as its group plans, not counted",
+  async (t) => {
+    const dir = tempDir(t)
+    const clock = new ManualClock()
+    const owner = makeOwner(t, 'acct')
+    const scenario = checkScenario(
+      {
+        groups: [{ name: 'g', commands: { answer: { succeed: 0, fail: 0.5, ignore: 0.5 } } }],
+        console: { commands: { every: '1s' } },
+      },
+      'x',
+      dir,
+    )
+    const plan = planFleet(scenario, 's', ['p-1'], 60_000, 'run-1').phones[0]!
+    const { phone, seen } = offlineFleetPhone(dir, plan, { clock, ownerKey: owner.publicKey })
+    t.teardown(() => phone.stop())
+    const settled: string[] = []
+    phone.remote.on('settled', (id, handling) => settled.push(`${handling} ${id}`))
+    const failing = plan.commands.find((c) => plan.answer(c.id).answer === 'fail')!
+    const ignoring = plan.commands.find((c) => plan.answer(c.id).answer === 'ignore')!
+    const command = (id: string): Buffer => Buffer.from(JSON.stringify(signed(owner, 'p-1', 'locate', {}, clock.now(), { id })))
+    // Each delivered twice, as after a reconnect.
+    for (const id of [failing.id, ignoring.id, failing.id, ignoring.id]) await phone.remote.receive(command(id))
+    // Sent from the console under test by hand (or an earlier run's, left queued in the cloud): not this run's. The group
+    // answers it as planned all the same (succeed 0): one the plan fails, one it ignores, whatever their ids.
+    mkdirSync(join(dir, 'p'), { recursive: true }) // the phone is not started: its journal's folder, made here
+    const others = Array.from({ length: 64 }, () => signed(owner, 'p-1', 'locate', {}, clock.now()))
+    const otherFailing = others.find((c) => plan.answer(c.id).answer === 'fail')!
+    const otherIgnored = others.find((c) => plan.answer(c.id).answer === 'ignore')!
+    for (const other of [otherFailing, otherIgnored, otherIgnored]) await phone.remote.receive(Buffer.from(JSON.stringify(other)))
+    t.same(
+      seen,
+      [`received ${failing.id}`, `failed ${failing.id}`, `ignored ${ignoring.id}`],
+      "each of the run's commands counted once; the others not at all",
+    )
+    t.same(
+      settled,
+      [`ran ${failing.id}`, `repeat ${failing.id}`, `ran ${otherFailing.id}`],
+      'the other commands answered as the scenario says: one failed, one ignored (no receipt), each time it comes',
+    )
+    t.match(phone.remote.journal.entry(otherFailing.id)?.result, {
+      state: 'failed',
+      reason: 'the fleet scenario has this phone fail the command',
+    })
+    t.equal(phone.isOurs(otherFailing.id), false)
+  },
+)
 
 t.test('a fleet phone passes a payload without a command id to the agent, which rejects it', async (t) => {
   const dir = tempDir(t)
@@ -502,33 +517,42 @@ t.test('a console API that fails when asked what the cloud stored: the report co
   t.same([olderMerged.unreconciled, olderMerged.answeredByPhones], [0, 0])
 })
 
-t.test('before the report, a run says what it still waits for, once: PUBACKs, reconnects, console calls, notifications', async (t) => {
-  const run = new FleetRun({
-    plan: planFleet(checkScenario({}, 's', '.'), 's', []),
-    devices: [],
-    ownerKey: () => undefined,
-    brokerUrl: 'mqtt://127.0.0.1:1',
-    dataDir: tempDir(t),
-    clock: new ManualClock(),
-    log: new LogCapture().logger(),
-    random: () => Math.random,
-  })
-  const said: string[] = []
-  const away = { phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve() }
-  Object.assign(run.tally.heartbeats, { sent: 3, acked: 1 })
-  Object.assign(run, { slots: [away, away] })
-  await t.rejects(
-    run.settled(0, (what) => said.push(what)),
-    { message: 'the fleet did not settle in time' },
-  )
-  // A console call answered between the check of the calls and of what is left: the one thing still waited for.
-  Object.assign(run.tally.heartbeats, { acked: 3 })
-  Object.assign(run, { slots: [], inflight: { size: 1, *[Symbol.iterator]() {} } })
-  await t.rejects(run.settled(0, (what) => said.push(what)))
-  Object.assign(run, { issuedNotifications: new Set(['n1', 'n2']) })
-  await run.notificationsShown(0, (what) => said.push(what))
-  t.same(said, ['2 heartbeats not acknowledged yet, 2 phones reconnecting', 'console calls in flight', '2 notifications not shown yet'])
-})
+t.test(
+  'F1 before the report, a run says what it still waits for, once: PUBACKs, reconnects, first connects, console calls, notifications',
+  async (t) => {
+    const run = new FleetRun({
+      plan: planFleet(checkScenario({}, 's', '.'), 's', []),
+      devices: [],
+      ownerKey: () => undefined,
+      brokerUrl: 'mqtt://127.0.0.1:1',
+      dataDir: tempDir(t),
+      clock: new ManualClock(),
+      log: new LogCapture().logger(),
+      random: () => Math.random,
+    })
+    const said: string[] = []
+    const away = { phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve(), connected: true }
+    // Never up in the run (its broker refuses it, say): not "reconnecting".
+    const neverUp = { ...away, connected: false }
+    Object.assign(run.tally.heartbeats, { sent: 3, acked: 1 })
+    Object.assign(run, { slots: [away, away, neverUp] })
+    await t.rejects(
+      run.settled(0, (what) => said.push(what)),
+      { message: 'the fleet did not settle in time' },
+    )
+    // A console call answered between the check of the calls and of what is left: the one thing still waited for.
+    Object.assign(run.tally.heartbeats, { acked: 3 })
+    Object.assign(run, { slots: [], inflight: { size: 1, *[Symbol.iterator]() {} } })
+    await t.rejects(run.settled(0, (what) => said.push(what)))
+    Object.assign(run, { issuedNotifications: new Set(['n1', 'n2']) })
+    await run.notificationsShown(0, (what) => said.push(what))
+    t.same(said, [
+      '2 heartbeats not acknowledged yet, 2 phones reconnecting, 1 phone not connected once yet',
+      'console calls in flight',
+      '2 notifications not shown yet',
+    ])
+  },
+)
 
 t.test('the console driver waits for a command still in flight, then counts its fate', async (t) => {
   // A stand-in console API (the real one is driven in run.test.ts): the first poll finds the command queued, the next answered.

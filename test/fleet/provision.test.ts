@@ -123,40 +123,54 @@ t.test('bulk registration is all or none; bad ids and prefixes are refused with 
   t.equal(fleetIds('w', 100_000)[0], 'w-000001', 'ids widen with the count, so they stay sortable')
 })
 
-t.test('a credentials file that is missing, not JSON or of the wrong shape is named with the reason', async (t) => {
-  const dir = tempDir(t)
-  t.throws(() => readCredentials(join(dir, 'none.json')), { code: 'CREDENTIALS', message: /cannot read .*none\.json/ })
-  writeFileSync(join(dir, 'a.json'), '{')
-  t.throws(() => readCredentials(join(dir, 'a.json')), { message: /a\.json is not JSON/ })
-  writeFileSync(join(dir, 'b.json'), JSON.stringify({ version: 1, keysDir: 'k', devices: [{ id: 'x', account: 'a' }] }))
-  t.throws(() => readCredentials(join(dir, 'b.json')), { message: /b\.json is not a fleet credentials file: devices\.0\.secret/ })
-  writeFileSync(join(dir, 'c.json'), '[]')
-  t.throws(() => readCredentials(join(dir, 'c.json')), { message: /: \(top\): / })
-  // A link to /dev/zero or a FIFO given by mistake is refused naming it, not read for ever; so is a file past the cap.
-  symlinkSync('/dev/zero', join(dir, 'zero.json'))
-  execFileSync('mkfifo', [join(dir, 'fifo.json')])
-  const over = join(dir, 'over.json')
-  writeFileSync(over, '')
-  truncateSync(over, CREDENTIALS_MAX_BYTES + 1)
-  for (const [name, what] of [
-    ['zero.json', 'is a character device, not a regular file'],
-    ['fifo.json', 'is a FIFO, not a regular file'],
-    ['over.json', `is larger than ${CREDENTIALS_MAX_BYTES} bytes, too large for what it holds`],
-  ] as const)
-    t.throws(() => readCredentials(join(dir, name)), {
-      code: 'CREDENTIALS',
-      message: `cannot read the fleet's credentials: ${join(dir, name)} ${what}`,
+t.test(
+  'F1 a credentials file that is missing, not JSON (never quoted: it may be a secret) or of the wrong shape is named with the reason',
+  async (t) => {
+    const dir = tempDir(t)
+    t.throws(() => readCredentials(join(dir, 'none.json')), { code: 'CREDENTIALS', message: /cannot read .*none\.json/ })
+    writeFileSync(join(dir, 'a.json'), '{')
+    t.throws(() => readCredentials(join(dir, 'a.json')), {
+      message:
+        /a\.json is not a fleet credentials file: not JSON \(at position 1.*\); give the file `fakephone fleet provision --out` wrote$/,
     })
-  t.equal(CREDENTIALS_MAX_BYTES, 64 * 1024 * 1024, 'room for 10,000 devices many times over')
-  await t.rejects(
-    import('../../fleet/credentials.js').then((m) =>
-      m.writeCredentialsOf(join(dir, 'no', 'such', 'dir.json'), { version: 1, keysDir: 'k', devices: [] }, () =>
-        t.fail('nothing registered'),
+    // A broker's console.token given by mistake: the parser would quote its first characters, which no error may show.
+    const token = 'rR8Zvm8VnnSecretSecretSecretSecret'
+    writeFileSync(join(dir, 'console.token'), token)
+    t.throws(() => readCredentials(join(dir, 'console.token')), {
+      message:
+        `${join(dir, 'console.token')} is not a fleet credentials file: not JSON; ` +
+        'give the file `fakephone fleet provision --out` wrote',
+    })
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ version: 1, keysDir: 'k', devices: [{ id: 'x', account: 'a' }] }))
+    t.throws(() => readCredentials(join(dir, 'b.json')), { message: /b\.json is not a fleet credentials file: devices\.0\.secret/ })
+    writeFileSync(join(dir, 'c.json'), '[]')
+    t.throws(() => readCredentials(join(dir, 'c.json')), { message: /: \(top\): / })
+    // A link to /dev/zero or a FIFO given by mistake is refused naming it, not read for ever; so is a file past the cap.
+    symlinkSync('/dev/zero', join(dir, 'zero.json'))
+    execFileSync('mkfifo', [join(dir, 'fifo.json')])
+    const over = join(dir, 'over.json')
+    writeFileSync(over, '')
+    truncateSync(over, CREDENTIALS_MAX_BYTES + 1)
+    for (const [name, what] of [
+      ['zero.json', 'is a character device, not a regular file'],
+      ['fifo.json', 'is a FIFO, not a regular file'],
+      ['over.json', `is larger than ${CREDENTIALS_MAX_BYTES} bytes, too large for what it holds`],
+    ] as const)
+      t.throws(() => readCredentials(join(dir, name)), {
+        code: 'CREDENTIALS',
+        message: `cannot read the fleet's credentials: ${join(dir, name)} ${what}`,
+      })
+    t.equal(CREDENTIALS_MAX_BYTES, 64 * 1024 * 1024, 'room for 10,000 devices many times over')
+    await t.rejects(
+      import('../../fleet/credentials.js').then((m) =>
+        m.writeCredentialsOf(join(dir, 'no', 'such', 'dir.json'), { version: 1, keysDir: 'k', devices: [] }, () =>
+          t.fail('nothing registered'),
+        ),
       ),
-    ),
-    { message: /dir\.json: cannot write it: ENOENT.*; no device was registered$/ },
-  )
-})
+      { message: /dir\.json: cannot write it: ENOENT.*; no device was registered$/ },
+    )
+  },
+)
 
 t.test('a prefix whose devices or accounts are registered already is refused, saying what is there and what to do', async (t) => {
   const dir = tempDir(t)

@@ -52,7 +52,7 @@ t.test('scenario validation reports every error with its path', async (t) => {
     /^groups\.0\.switches\.0\.name: /,
     /^groups\.0\.commands\.answer: succeed \+ fail \+ ignore must add up to 1/,
     /^groups\.0\.commands\.delay: min must not be above max/,
-    /^groups\.0: Unrecognized key: "colour"/,
+    /^groups\.0\.colour: unknown key; it takes name, share, movement, heartbeat, battery, outages, switches, commands$/,
   ]
   for (const want of expected)
     t.ok(
@@ -85,6 +85,38 @@ t.test('scenario validation reports every error with its path', async (t) => {
   const err = t.throws(() => checkScenario({ stages: 1 }, 'x.json', '.')) as ScenarioError
   t.match(err.message, /^x\.json: 1 error\n  stages: /)
   t.match(new ScenarioError(['a', 'b'], 'y').message, /^y: 2 errors\n  a\n  b$/)
+})
+
+t.test('a mistyped key is answered with the one it most likely meant; a missing duration says it is required', async (t) => {
+  t.same(
+    issuesOf({
+      stages: [
+        { kind: 'steady', fro: '5m' },
+        { kind: 'steady', for: true },
+      ],
+      groups: [
+        {
+          name: 'walkers',
+          movment: { type: 'random-walk', centre: [55.95, -3.19] },
+          movement: { type: 'stationary', at: [55.95, -3.19], spread: 50 },
+          commands: { answer: { succed: 0.9, fail: 0.1 } },
+          photos: { count: 20, sync: false },
+        },
+      ],
+      consol: {},
+    }),
+    [
+      'stages.0.for: required: a duration, e.g. 30s',
+      'stages.0.fro: unknown key; did you mean "for"?',
+      'stages.1.for: not a duration (use e.g. 500ms, 30s, 5m)',
+      'groups.0.movement.spread: unknown key; did you mean "spreadM"?',
+      'groups.0.commands.answer.succed: unknown key; did you mean "succeed"?',
+      'groups.0.movment: unknown key; did you mean "movement"?',
+      // Scenarios have no photos (S1): the keys a group takes, not a guess.
+      'groups.0.photos: unknown key; it takes name, share, movement, heartbeat, battery, outages, switches, commands',
+      'consol: unknown key; did you mean "console"?',
+    ],
+  )
 })
 
 t.test('scenario files load from YAML or JSON, with defaults and GPX tracks relative to the file', async (t) => {
@@ -358,6 +390,32 @@ t.test('a random walk turns back at its edge', async (t) => {
   t.ok(distanceM(centre, near(centre, 10, new Rng(1))) <= 10.01)
 })
 
+t.test('a duration written as a bare number under a second is said, with its path: `every: 30` is 30 ms, not 30 s', async (t) => {
+  const loaded = checkScenario(
+    {
+      stages: [{ kind: 'steady', for: 10 }],
+      groups: [
+        {
+          name: 'g',
+          heartbeat: { every: 30 },
+          movement: { type: 'stationary', at: [55.95, -3.19] },
+          switches: [{ at: 5, name: 'findDevice', on: false }],
+          commands: { delay: { min: 0, max: '2s' } },
+        },
+      ],
+      console: { commands: { every: 1500 }, notifications: { every: '30ms' } },
+    },
+    'x',
+    '.',
+  )
+  t.same(loaded.warnings, [
+    'stages.0.for: 10 is 10 ms (a bare number is milliseconds): write 10s for seconds, or "10ms" if you mean it',
+    'groups.0.heartbeat.every: 30 is 30 ms (a bare number is milliseconds): write 30s for seconds, or "30ms" if you mean it',
+    'groups.0.switches.0.at: 5 is 5 ms (a bare number is milliseconds): write 5s for seconds, or "5ms" if you mean it',
+  ])
+  t.equal(loaded.scenario.groups[0]?.heartbeat.every, 30, 'said, not refused: a JSON scenario may mean it')
+})
+
 t.test('every scenario the README and docs/SCENARIOS.md show passes the check and plans a fleet', async (t) => {
   const { parse } = await import('yaml')
   const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -380,7 +438,9 @@ t.test('every scenario the README and docs/SCENARIOS.md show passes the check an
     for (const value of values) {
       const where = `${doc}: ${yaml.split('\n')[0]}`
       t.same(issuesOf(value, dir), [], where)
-      t.ok(planFleet(checkScenario(value, doc, dir), 's', fleetIds('d', 3), 60_000).phones.length === 3, where)
+      const loaded = checkScenario(value, doc, dir)
+      t.same(loaded.warnings, [], `${where}: no warning either`)
+      t.ok(planFleet(loaded, 's', fleetIds('d', 3), 60_000).phones.length === 3, where)
     }
   }
 })

@@ -4,6 +4,8 @@
  * workers.test.ts so that each file's forks finish well inside tap's per-file time limit on a loaded machine.)
  */
 import t from 'tap'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { renderReport } from '../../fleet/report.js'
 import { checkScenario } from '../../fleet/scenario.js'
@@ -66,8 +68,13 @@ t.test('a worker killed mid-run: named on the log, its phones lost, the run fail
 t.test('a fleet short of devices is refused before any worker starts; workers that cannot run are lost', async (t) => {
   const dir = tempDir(t)
   const device = { id: 'wk-00001', account: 'wk-owner', secret: 'x' }
-  // Nothing connects: the workers fail before their phones start.
-  const remote = { brokerUrl: 'mqtt://127.0.0.1:9', credentials: { version: 1 as const, keysDir: dir, devices: [device] } }
+  // Something takes TCP connections there (the run tries --broker before anything else), but no MQTT: the workers fail
+  // before their phones start.
+  const silent = createServer((socket) => socket.destroy()).listen(0, '127.0.0.1')
+  await once(silent, 'listening')
+  t.teardown(() => silent.close())
+  const brokerUrl = `mqtt://127.0.0.1:${(silent.address() as AddressInfo).port}`
+  const remote = { brokerUrl, credentials: { version: 1 as const, keysDir: dir, devices: [device] } }
   let forked = false
   await t.rejects(runFleet(workerOptions(join(dir, 'a'), { count: 2, remote, spawned: () => (forked = true) })), {
     code: 'CREDENTIALS',
