@@ -215,12 +215,14 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
 
   await t.test('B3: 73 h after the phone turned the cloud service off, the backups turn read-only', async (t) => {
     t.equal(await page.textContent('#backup-state'), 'active')
+    // B1: after the lost-mode test's 73 h jump the phone made one catch-up backup (the newest plan, not one per day).
+    await page.waitForSelector('#backup-table')
     await s.agent.setSwitch('cloudService', false)
     // The status the phone sent, seen by the cloud: from now on the account's service is off (and its drive refused).
     await page.waitForSelector('#facts dt:has-text("Cloud service") + dd:has-text("off")')
     t.match(
       await advance('73 h'),
-      /^Moved the cloud clock from \S+ to \S+\. On the way: 1 cloud-log entry \(backup-read-only 1\) for alice\.$/,
+      /^Moved the cloud clock from \S+ to \S+\. On the way: 2 cloud-log entries \(backup-read-only 1, backup-cleanup-notice 1\) for alice; 1 notification queued\.$/,
       'what the rules did, not how many timers woke',
     )
     t.equal(await page.textContent('#backup-state'), 'read-only')
