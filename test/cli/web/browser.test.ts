@@ -222,7 +222,10 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
     await page.waitForSelector('#facts dt:has-text("Cloud service") + dd:has-text("off")')
     t.match(
       await advance('73 h'),
-      /^Moved the cloud clock from \S+ to \S+\. On the way: 2 cloud-log entries \(backup-read-only 1, backup-cleanup-notice 1\) for alice; 1 notification queued\.$/,
+      new RegExp(
+        String.raw`^Moved the cloud clock from \S+ to \S+\. On the way: 2 cloud-log entries ` +
+          String.raw`\(backup-read-only 1, backup-cleanup-notice 1\) for alice; 1 notification queued\.$`,
+      ),
       'what the rules did, not how many timers woke',
     )
     t.equal(await page.textContent('#backup-state'), 'read-only')
