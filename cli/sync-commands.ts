@@ -7,6 +7,7 @@
 import type { Command } from 'commander'
 import { sendControl, type ControlRequest } from '../agent/control.js'
 import type { SyncStatus } from '../agent/sync/engine.js'
+import type { PhoneStatus } from '../common/phone-status.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../common/format-bytes.js'
 import { formatAge } from '../common/clock.js'
@@ -41,6 +42,21 @@ const itemIdArg = (category: SyncCategory, id: string): string => (id.startsWith
 const when = (at: number | null, now: number): string => (at === null ? 'never' : `${formatAge(now - at)} ago`)
 
 /**
+ * S1, S2, X1: why a phone whose switches say "uploads on" syncs nothing now -- its cloud service is off (the data
+ * channel is cut) or it has no network -- or null when nothing stops it. Said above the table, so that neither the
+ * switches nor an old "last sync" read as if sync went on.
+ */
+export function syncStopped(phone: Pick<PhoneStatus, 'cloudService' | 'network'>): string | null {
+  if (!phone.cloudService)
+    return (
+      'the cloud service is off, so nothing goes up or comes down until it is back on ' +
+      '(phone cloud-service on); what the cloud kept stays there (S2)'
+    )
+  if (phone.network === 'none') return 'the phone has no network; it syncs once it has one (phone network wifi)'
+  return null
+}
+
+/**
  * A3: while the account is frozen, what is left of it in the cloud: nothing, since the day it was cleared, and what goes
  * up again once its owner signs in (the items of the categories that upload); empty otherwise.
  */
@@ -55,11 +71,12 @@ function frozenLine(s: SyncStatus): string[] {
   ]
 }
 
-export function renderSyncStatus(s: SyncStatus | null, now: number): string {
+export function renderSyncStatus(s: SyncStatus | null, now: number, stopped: string | null = null): string {
   if (!s) return 'sync          unavailable: this phone has no cloud to talk to\n'
   const onoff = (v: boolean): string => (v ? 'on' : 'off')
   const lines = [
     `gallery auto-backup ${onoff(s.switches.galleryBackup)}, album sync ${onoff(s.switches.albumSync)}${s.running ? ', syncing now' : ''}`,
+    ...(stopped === null ? [] : [`not syncing: ${stopped}`]),
     ...frozenLine(s),
     'category     switch  uploads  local  in cloud  pending  last sync',
   ]
@@ -106,7 +123,7 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
     io.out(
       o.json
         ? JSON.stringify({ sync: status.sync }) + '\n'
-        : linesForTerminal(renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now())),
+        : linesForTerminal(renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now(), syncStopped(status))),
     )
   }
   cmd

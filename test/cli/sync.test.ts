@@ -1,7 +1,7 @@
 /** Sync and the recycle bin from the command line (S1, S3, R1, R3), in-process against a real broker and agent. */
 import t from 'tap'
 import type { ManualClock } from '../../common/clock.js'
-import { renderBin, renderSyncStatus } from '../../cli/sync-commands.js'
+import { renderBin, renderSyncStatus, syncStopped } from '../../cli/sync-commands.js'
 import { CloudClient } from '../../agent/cloud-client.js'
 import { ItemReplySchema, SYNC_PATH } from '../../common/cloud/sync-api.js'
 import { DEFAULT_SYNC_SWITCHES } from '../../agent/sync/switches.js'
@@ -9,7 +9,7 @@ import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
 import { startCliAgent } from '../fixtures/cli-agent.js'
 
-t.test('phone sync / gallery-backup / album-sync and console items / delete / bin / restore / delete-forever', async (t) => {
+t.test('S1, S2, X1: phone sync (cloud service off: says so) and console items / delete / bin / restore', async (t) => {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
   const { secret, secretFile, phoneDir } = await deviceOnDisk(t, cloud)
@@ -116,11 +116,33 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
   t.match((await run([...phone, 'sync', 'now'])).out, /photos\s+on\s+on\s+2\s+2\s+0/, 'both photos are in the cloud')
   t.equal(JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out).items.length, 2)
 
+  // S1, S2, X1: with the cloud service off, seeding and `sync now` say nothing goes up, instead of "syncing them now".
+  await run([...phone, 'cloud-service', 'off'])
+  const one = ['agent', 'seed-data', '--data', phoneDir, '--photos', '1', '--contacts', '0', '--notes', '0', '--recordings', '0']
+  const kept = await run([...one, '--seed', '2'])
+  t.notMatch(kept.out, /syncing them now/)
+  t.match(
+    kept.out,
+    'The phone running on this folder keeps them on the phone for now: the cloud service is off, so nothing goes up or ' +
+      'comes down until it is back on (phone cloud-service on); what the cloud kept stays there (S2).\n',
+  )
+  t.match(JSON.parse((await run([...one, '--seed', '3', '--json'])).out), { syncStarted: false })
+  const stopped = (await run([...phone, 'sync', 'now'])).out
+  t.match(stopped, /^gallery auto-backup on, album sync on\nnot syncing: the cloud service is off, so nothing goes up/)
+  t.match(stopped, /photos\s+on\s+on\s+4\s+2\s+2\s/, 'the two new photos wait on the phone')
+  t.equal(
+    JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out).items.length,
+    2,
+    'S2: the cloud kept two',
+  )
+  await run([...phone, 'cloud-service', 'on'])
+  t.notMatch((await run([...phone, 'sync', 'status'])).out, /not syncing/)
+
   agentIo.abort()
   t.equal(await running, 0)
 })
 
-t.test('sync status without a cloud, and with a last sync and a last error', (t) => {
+t.test('S1: sync status without a cloud, with no network, and with a last sync and a last error', (t) => {
   t.equal(renderSyncStatus(null, 0), 'sync          unavailable: this phone has no cloud to talk to\n')
   const notes = { sync: true, uploads: true, local: 3, inCloud: 2, pending: 1, lastSync: 0, lastError: 'n1.txt: over quota' }
   const text = renderSyncStatus(
@@ -143,6 +165,16 @@ t.test('sync status without a cloud, and with a last sync and a last error', (t)
     90_000,
   )
   t.match(never, /photos\s+on\s+on\s+3\s+2\s+1\s+never\n/, 'a category never synced says so')
+  t.match(
+    renderSyncStatus(
+      { switches: DEFAULT_SYNC_SWITCHES, running: false, categories: { photos: notes, contacts: notes, notes, recordings: notes } },
+      90_000,
+      syncStopped({ cloudService: true, network: 'none' }),
+    ),
+    /^gallery auto-backup on, album sync on\nnot syncing: the phone has no network; it syncs once it has one \(phone network wifi\)\n/,
+    'S1: a phone with no network says why nothing moves',
+  )
+  t.equal(syncStopped({ cloudService: true, network: 'wifi' }), null)
   const entry = { category: 'notes' as const, id: 'n.txt', size: 10, deletedAt: 0, purgeAt: 0 }
   t.match(
     renderBin({
