@@ -11,6 +11,7 @@ import type { PhoneStatus } from '../common/phone-status.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../common/format-bytes.js'
 import { formatAge } from '../common/clock.js'
+import { utcDate } from '../common/format-time.js'
 import { recordedClock } from '../common/cloud-time.js'
 import {
   BinViewSchema,
@@ -76,7 +77,8 @@ export function renderSyncStatus(s: SyncStatus | null, now: number, stopped: str
   const onoff = (v: boolean): string => (v ? 'on' : 'off')
   const lines = [
     `gallery auto-backup ${onoff(s.switches.galleryBackup)}, album sync ${onoff(s.switches.albumSync)}${s.running ? ', syncing now' : ''}`,
-    ...(stopped === null ? [] : [`not syncing: ${stopped}`]),
+    // What the cloud did meanwhile (a clean-up, a freeze) the phone hears only once it syncs again.
+    ...(stopped === null ? [] : [`not syncing: ${stopped}; "in cloud" is as of the last sync`]),
     ...frozenLine(s),
     'category     switch  uploads  local  in cloud  pending  last sync',
   ]
@@ -110,7 +112,7 @@ export function renderBin(v: BinView): string {
   for (const e of v.entries)
     lines.push(
       `${e.category}/${e.id}  ${formatBytes(e.size)}  deleted ${formatAge(v.now - e.deletedAt)} ago  ${e.daysLeft} ` +
-        `day${e.daysLeft === 1 ? '' : 's'} left`,
+        `day${e.daysLeft === 1 ? '' : 's'} left (purged ${utcDate(e.purgeAt)})`,
     )
   return lines.join('\n') + '\n'
 }

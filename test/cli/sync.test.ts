@@ -7,6 +7,7 @@ import { ItemReplySchema, SYNC_PATH } from '../../common/cloud/sync-api.js'
 import { DEFAULT_SYNC_SWITCHES } from '../../agent/sync/switches.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
+import { utcDate } from '../../common/format-time.js'
 import { startCliAgent } from '../fixtures/cli-agent.js'
 
 t.test('S1, S2, X1: phone sync (cloud service off: says so) and console items / delete / bin / restore', async (t) => {
@@ -81,10 +82,15 @@ t.test('S1, S2, X1: phone sync (cloud service off: says so) and console items / 
   t.match((await run([...api, 'items', 'alice', '--category', 'music'])).err, /unknown category/)
   t.equal((await run([...api, 'bin', 'alice'])).out, 'recently deleted of alice is empty (entries stay 30 days)\n')
   t.equal((await run([...api, 'delete', 'alice', 'notes', note.id])).out, `notes/${note.id} moved to recently deleted\n`)
+  const deletedAt = clock.now()
   clock.advance(29 * 86_400_000)
   t.match(
     (await run([...api, 'bin', 'alice'])).out,
-    new RegExp(`recently deleted of alice \\(entries stay 30 days\\):\\nnotes/${note.id}\\s+\\d+ B\\s+deleted 29d 0h ago\\s+1 day left\\n`),
+    new RegExp(
+      `recently deleted of alice \\(entries stay 30 days\\):\\nnotes/${note.id}\\s+\\d+ B\\s+deleted 29d 0h ago\\s+1 day left ` +
+        `\\(purged ${utcDate(deletedAt + 30 * 86_400_000)}\\)\\n`,
+    ),
+    'R1: the days left and the time it goes',
   )
   // The id as `bin` and `items` print it, `notes/ID`, is taken as it is copied from there.
   t.equal((await run([...api, 'restore', 'alice', 'notes', `notes/${note.id}`])).out, `notes/${note.id} restored\n`)
@@ -129,6 +135,7 @@ t.test('S1, S2, X1: phone sync (cloud service off: says so) and console items / 
   t.match(JSON.parse((await run([...one, '--seed', '3', '--json'])).out), { syncStarted: false })
   const stopped = (await run([...phone, 'sync', 'now'])).out
   t.match(stopped, /^gallery auto-backup on, album sync on\nnot syncing: the cloud service is off, so nothing goes up/)
+  t.match(stopped, /what the cloud kept stays there \(S2\); "in cloud" is as of the last sync\n/)
   t.match(stopped, /photos\s+on\s+on\s+4\s+2\s+2\s/, 'the two new photos wait on the phone')
   t.equal(
     JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out).items.length,
@@ -171,7 +178,7 @@ t.test('S1: sync status without a cloud, with no network, and with a last sync a
       90_000,
       syncStopped({ cloudService: true, network: 'none' }),
     ),
-    /^gallery auto-backup on, album sync on\nnot syncing: the phone has no network; it syncs once it has one \(phone network wifi\)\n/,
+    /^gallery auto-backup on, album sync on\nnot syncing: the phone has no network; it syncs once it has one \(phone network wifi\); "in cloud" is as of the last sync\n/,
     'S1: a phone with no network says why nothing moves',
   )
   t.equal(syncStopped({ cloudService: true, network: 'wifi' }), null)
@@ -186,7 +193,7 @@ t.test('S1: sync status without a cloud, with no network, and with a last sync a
         { ...entry, daysLeft: 1 },
       ],
     }),
-    /180 days left\n.*1 day left\n$/,
+    /180 days left \(purged 1970-01-01 00:00 UTC\)\n.*1 day left \(purged 1970-01-01 00:00 UTC\)\n$/,
   )
   t.end()
 })
