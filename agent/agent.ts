@@ -251,6 +251,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       pin: () => this.settings.value.pin,
       applySettings: (values) => this.settings.update(RestorableSettingsSchema.parse(values)),
       switchChanged: () => this.publishStatus(),
+      cloudClearing: () => this.sync?.clearing ?? null,
+      frozenRefusal: (clearedAt) => this.sync?.refusedFrozen(clearedAt),
     })
     this.link = this.dataChannel(opts.brokerUrl)
     this.seqs = new SeqReserve(this.settings, opts.seqBlock, opts.firstSeq)

@@ -20,6 +20,7 @@ import {
 } from '../common/cloud/backup-api.js'
 import { UserError, type Io } from './io.js'
 import { plural, table } from './render.js'
+import { frozenLine } from './cloud-cleared.js'
 import { forTerminal, lineForTerminal, linesForTerminal } from '../common/terminal-text.js'
 
 /** ISO 8601 to the second, as the cloud's rules count (a simulated clock's milliseconds are noise here). */
@@ -60,10 +61,17 @@ function renderPlans(plans: readonly PlanView[]): string {
   )
 }
 
+/** A3: the freeze took the account's backups; what the phone does about it once its owner signs in. */
+const afterSignIn = (on: boolean) => (): string =>
+  on
+    ? 'no backup of the account is left; this phone makes a fresh one once the owner signs in to the console'
+    : 'no backup of the account is left; with cloud backup off, this phone makes none after the sign-in'
+
 function renderPhoneStatus(s: BackupStatus): string {
   return (
     [
       `cloud backup  ${s.on ? 'on' : 'off'}`,
+      ...frozenLine(s.cloud, afterSignIn(s.on)),
       `last backup   ${s.lastBackupId === null ? 'never' : `${s.lastBackupId} at ${iso(s.lastBackupAt)}`}`,
       ...(s.lastError === null ? [] : [`last error    ${lineForTerminal(s.lastError)}`]),
       `plans refused ${s.plansRefused} this run`,

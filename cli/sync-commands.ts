@@ -27,6 +27,7 @@ import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
 import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
 import { plural } from './render.js'
+import { frozenLine } from './cloud-cleared.js'
 
 function categoryArg(value: string): SyncCategory {
   const parsed = SyncCategorySchema.safeParse(value)
@@ -57,19 +58,12 @@ export function syncStopped(phone: Pick<PhoneStatus, 'cloudService' | 'network'>
   return null
 }
 
-/**
- * A3: while the account is frozen, what is left of it in the cloud: nothing, since the day it was cleared, and what goes
- * up again once its owner signs in (the items of the categories that upload); empty otherwise.
- */
-function frozenLine(s: SyncStatus): string[] {
-  // A cloud that says no date (older than the field) left the links, and so the counts, as they were.
-  if (s.cloud?.frozen !== true || s.cloud.clearedAt === null) return []
-  const cleared = `cleared on ${new Date(s.cloud.clearedAt).toISOString().slice(0, 10)}`
-  const again = Object.values(s.categories).reduce((n, c) => n + (c.uploads ? c.pending : 0), 0)
-  return [
-    `in cloud: ${cleared} (A3: a year without activity; the account is frozen): ${plural(again, 'item')} will upload again ` +
-      'after the owner signs in to the console',
-  ]
+/** A3: while the account is frozen, what goes up again once its owner signs in (the items of the categories that upload). */
+function frozenLines(s: SyncStatus): string[] {
+  return frozenLine(s.cloud, () => {
+    const again = Object.values(s.categories).reduce((n, c) => n + (c.uploads ? c.pending : 0), 0)
+    return `${plural(again, 'item')} will upload again after the owner signs in to the console`
+  })
 }
 
 export function renderSyncStatus(s: SyncStatus | null, now: number, stopped: string | null = null): string {
@@ -79,7 +73,7 @@ export function renderSyncStatus(s: SyncStatus | null, now: number, stopped: str
     `gallery auto-backup ${onoff(s.switches.galleryBackup)}, album sync ${onoff(s.switches.albumSync)}${s.running ? ', syncing now' : ''}`,
     // What the cloud did meanwhile (a clean-up, a freeze) the phone hears only once it syncs again.
     ...(stopped === null ? [] : [`not syncing: ${stopped}; "in cloud" is as of the last sync`]),
-    ...frozenLine(s),
+    ...frozenLines(s),
     'category     switch  uploads  local  in cloud  pending  last sync',
   ]
   for (const [category, c] of Object.entries(s.categories)) {

@@ -2,7 +2,12 @@
  * Cron schedules on the one clock (B1's backup schedule and any other
  * periodic rule). node-cron parses and matches the expression; the clock,
  * not node-cron's own wall-clock timers, decides when it fires, so simulated
- * time and tests move cron schedules like every other rule.
+ * time and tests move cron schedules like every other rule. A jump of such a
+ * clock fires it at every match on the way, in order (the cloud runs through
+ * the jump); on wall-clock time a run missed while the process slept fires
+ * once, late, and the next is found from then. What runs missed during a
+ * jump mean to whoever answers them is the caller's rule: the backup plans
+ * hand a phone only the newest one (broker/cloud/backup-plans.ts, B1).
  */
 import cron, { type ScheduledTask } from 'node-cron'
 import type { Clock, Timer } from './clock.js'

@@ -84,6 +84,9 @@ const CategorySyncStatusSchema = z.object({
   lastError: z.string().nullable(),
 })
 
+/** A3: when the cloud last cleared the account's data (null: never) and whether it is frozen, as the phone was told. */
+const CloudClearingSchema = z.object({ clearedAt: time.nullable(), frozen: z.boolean() })
+
 /** S1-S4: app data sync, per category. */
 export const SyncStatusSchema = z.object({
   switches: SyncSwitchesSchema,
@@ -94,8 +97,8 @@ export const SyncStatusSchema = z.object({
     notes: CategorySyncStatusSchema,
     recordings: CategorySyncStatusSchema,
   }),
-  /** A3: when the cloud last cleared the account's data (null: never) and whether it is frozen; absent from older phones. */
-  cloud: z.object({ clearedAt: time.nullable(), frozen: z.boolean() }).optional(),
+  /** A3: absent from older phones. */
+  cloud: CloudClearingSchema.optional(),
 })
 
 /** B1-B4: the cloud-backup switch and the last backup. */
@@ -106,6 +109,8 @@ export const BackupStatusSchema = z.object({
   lastBackupId: z.string().nullable(),
   lastError: z.string().nullable(),
   plansRefused: count,
+  /** A3: absent from older phones and from a phone without sync. */
+  cloud: CloudClearingSchema.optional(),
 })
 
 /** The whole status, as the control socket answers it. */

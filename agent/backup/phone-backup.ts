@@ -9,6 +9,12 @@
  * backups in the cloud first (B4). Restore downloads a package and puts
  * every file back byte for byte. A3: once the account is usable again after
  * the cloud cleared it, a phone with backup on makes a fresh one at once.
+ * A3, B1: a backup refused `FROZEN` tells the phone the account is frozen
+ * and when the cloud cleared it, as a sync refused so does (the knowledge is
+ * sync's, agent/sync/engine.ts); from then on a plan planned before that
+ * clearing (one a broker queued for the phone before the freeze) is refused
+ * without a try, and `phone backup status` says the cloud copy was cleared
+ * until the sign-in, which sync hears (then afterClearing).
  */
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
@@ -27,7 +33,8 @@ import { decodeJson } from '../../common/contract.js'
 import { FakephoneError } from '../../common/errors.js'
 import { JsonFile } from '../../common/json-file.js'
 import type { Logger } from '../../common/log.js'
-import type { CloudClient } from '../cloud-client.js'
+import { CloudError, type CloudClient } from '../cloud-client.js'
+import type { CloudClearing } from '../sync/engine.js'
 import { makePackage, manifestOf, restorePackage } from './package.js'
 
 const StateSchema = z.strictObject({
@@ -49,6 +56,8 @@ export interface BackupStatus {
   lastBackupId: string | null
   lastError: string | null
   plansRefused: number
+  /** A3: what the phone was told of a clearing of the account's cloud data (absent: a phone without sync). */
+  cloud?: CloudClearing
 }
 
 /** What the backup needs of the phone; the Agent provides it. */
@@ -66,6 +75,10 @@ export interface BackupHost {
   applySettings(values: Record<string, string>): Promise<void>
   /** The switch changed: tell the cloud (status topic). */
   switchChanged(): void
+  /** A3: what the phone knows of its account's clearing and freeze (null: no sync to know it). */
+  cloudClearing(): CloudClearing | null
+  /** A3: the cloud refused a backup because the account is frozen, its data cleared at `clearedAt`. */
+  frozenRefusal(clearedAt: number | null | undefined): void
 }
 
 interface BackupEvents {
@@ -98,7 +111,16 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
 
   status(): BackupStatus {
     const { on, lastBackupAt, lastBackupId, lastError } = this.state
-    return { on, running: this.running !== null, lastBackupAt, lastBackupId, lastError, plansRefused: this.refused }
+    const cloud = this.host.cloudClearing()
+    return {
+      on,
+      running: this.running !== null,
+      lastBackupAt,
+      lastBackupId,
+      lastError,
+      plansRefused: this.refused,
+      ...(cloud && { cloud }),
+    }
   }
 
   /** After a wipe (which removed the file): the switch and history are back to a new phone's. */
@@ -141,7 +163,7 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
     if (this.state.handledPlans.includes(plan.id)) return
     await this.save({ ...this.state, handledPlans: [...this.state.handledPlans, plan.id].slice(-HANDLED_KEPT) })
     // B2: a plan that arrives with backup or the cloud service off is stale: nothing is made.
-    const why = !this.state.on ? 'cloud backup is off' : !this.host.canTransfer() ? 'the cloud service is off or there is no network' : null
+    const why = this.refusal(plan.plannedAt)
     if (why) {
       this.refused++
       this.host.log.info({ plan: plan.id, reason: why }, 'backup plan refused')
@@ -149,6 +171,20 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
       return
     }
     await this.backup(plan.id).catch(() => undefined)
+  }
+
+  /**
+   * Why a plan is refused without a try, or null. B2: backup or the cloud service off. A3: planned before the last
+   * clearing the phone knows of: the freeze dropped it (a broker queued it for the phone before). The cloud plans nothing
+   * while the account is frozen, so a plan planned after the clearing says the account is back.
+   */
+  private refusal(plannedAt: number): string | null {
+    if (!this.state.on) return 'cloud backup is off'
+    if (!this.host.canTransfer()) return 'the cloud service is off or there is no network'
+    const clearedAt = this.host.cloudClearing()?.clearedAt ?? null
+    if (clearedAt !== null && plannedAt <= clearedAt)
+      return 'planned before the cloud cleared the account (A3: a year without activity): the freeze dropped it'
+    return null
   }
 
   /** The user taps "back up now". */
@@ -237,6 +273,7 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
       const reason = (err as Error).message
       await this.save({ ...this.state, lastError: reason })
       host.log.warn({ plan: planId, reason }, 'backup failed')
+      if (err instanceof CloudError && err.code === 'FROZEN') host.frozenRefusal(err.clearedAt)
       if (planId !== undefined && host.cloud && host.canTransfer()) {
         // Best effort: the cloud drops a plan left open when it makes the next one.
         await host.cloud

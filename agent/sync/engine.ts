@@ -246,8 +246,17 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
         return [c, s]
       }),
     ) as Record<Category, CategorySyncStatus>
-    const cloud = { clearedAt: this.state.clearedAt, frozen: this.state.frozen }
-    return { switches: this.switches.current, running: this.running !== null, categories, cloud }
+    return { switches: this.switches.current, running: this.running !== null, categories, cloud: this.clearing }
+  }
+
+  /** A3: what the phone was told of a clearing of the account's data, and whether its account is frozen. */
+  get clearing(): CloudClearing {
+    return { clearedAt: this.state.clearedAt, frozen: this.state.frozen }
+  }
+
+  /** A3: another part of the phone (its backup) was refused `FROZEN`: the same as a sync refused so. */
+  refusedFrozen(clearedAt: number | null | undefined): void {
+    this.heard(clearedAt, true)
   }
 
   /**

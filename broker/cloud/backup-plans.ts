@@ -9,6 +9,21 @@
  * schedule passes it by until both are on again. Once the service shut
  * down (M1's `shutdown` step of the account) no plan is made: the phone's
  * upload would be refused, and a purged account would gather plans again.
+ *
+ * B1 across a jump of the clock (`console clock advance 400d`): the cloud's
+ * cron steps through every day of the jump, as every rule does on the
+ * simulated clock (common/clock.ts), so the record shows each day's plan,
+ * each superseded by the next one the phone had no time to answer. A phone
+ * takes no part in a jump: it answers only after it. So a plan goes to the
+ * phone once the clock's run of due timers is over (the next turn of the
+ * event loop, deliverSoon), and only the plan still open then: after a jump
+ * the phone gets the newest plan and makes one catch-up backup, as a
+ * periodic job missed while a phone slept runs once when it wakes, not once
+ * per missed period; the schedule goes on from the new time. A plan made on
+ * an ordinary day goes out the same way, a turn later. If the account froze
+ * during the jump (A3: a year without an answered plan), the freeze took the
+ * plans and the phone is sent none: before this, it was sent all 365 after
+ * the jump and tried each against a frozen account.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -16,7 +31,7 @@ import type { Clock } from '../../common/clock.js'
 import { CronSchedule } from '../../common/cron.js'
 import type { Logger } from '../../common/log.js'
 import type { BackupPlan, PlanState, PlanView } from '../../common/cloud/backup-api.js'
-import { type Db, one } from '../db.js'
+import type { Db } from '../db.js'
 import type { CloudLog } from './cloud-log.js'
 
 interface PlanRow {
@@ -53,6 +68,9 @@ interface PlanEvents {
 export class BackupPlans extends EventEmitter<PlanEvents> {
   private readonly schedule: CronSchedule
   private readonly listening = new Set<string>()
+  /** Phones with a plan made in this turn of the event loop: each is sent its open plan once the turn is over. */
+  private readonly toSend = new Set<string>()
+  private sending: NodeJS.Immediate | undefined
   private readonly sql
 
   constructor(
@@ -82,9 +100,8 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
            AND NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = d.account AND r.step = 'shutdown')
          ORDER BY d.id`,
       ),
-      insert: db.prepare<[id: string, deviceId: string, account: string, plannedAt: number, updatedAt: number], PlanRow>(
-        `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)
-         RETURNING *`,
+      insert: db.prepare<[id: string, deviceId: string, account: string, plannedAt: number, updatedAt: number]>(
+        `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)`,
       ),
       get: db.prepare<[id: string], PlanRow>('SELECT * FROM backup_plans WHERE id = ?'),
       open: db.prepare<[deviceId: string], PlanRow>(
@@ -109,6 +126,10 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
 
   stop(): void {
     this.schedule.stop()
+    // A stop in the turn a plan was made: the database closes next, and the phone gets the plan when it subscribes again.
+    clearImmediate(this.sending)
+    this.sending = undefined
+    this.toSend.clear()
   }
 
   /** When the schedule fires next, ms since the epoch. */
@@ -159,7 +180,7 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   /** The phone subscribed to its plan topic: send it its open plan. */
   deviceListening(deviceId: string): void {
     this.listening.add(deviceId)
-    for (const row of this.sql.open.all(deviceId)) this.deliver(row)
+    this.sendOpen(deviceId)
     this.emit('listening', deviceId)
   }
 
@@ -197,9 +218,9 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
     let planned = 0
     for (const { id, account } of this.sql.eligible.all()) {
       for (const old of this.sql.open.all(id)) this.finish(old.id, 'dropped', 'superseded by a newer plan', null)
-      const plan = one(this.sql.insert, randomUUID(), id, account, at, at)
+      this.sql.insert.run(randomUUID(), id, account, at, at)
       planned++
-      this.deliver(plan)
+      this.deliverSoon(id)
     }
     this.log.info({ planned, at: new Date(at).toISOString() }, 'backup plans made')
     return planned
@@ -215,6 +236,21 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
         `${deviceId}: ${reason}; its pending backup plan was dropped`,
         open.length,
       )
+  }
+
+  /** Sends the phone its open plan once the clock's due timers have all run: a jump hands it the newest alone. */
+  private deliverSoon(deviceId: string): void {
+    this.toSend.add(deviceId)
+    this.sending ??= setImmediate(() => {
+      this.sending = undefined
+      const devices = [...this.toSend]
+      this.toSend.clear()
+      for (const id of devices) this.sendOpen(id)
+    })
+  }
+
+  private sendOpen(deviceId: string): void {
+    for (const row of this.sql.open.all(deviceId)) this.deliver(row)
   }
 
   private deliver(row: PlanRow): void {

@@ -34,7 +34,6 @@ const NOTICE_AHEAD_MS = 2 * DAY
 /** A purge's log line names this many entries at most. */
 const SHOWN = 10
 
-
 export class RecycleBin {
   private readonly timer: DueTimer
   private readonly accounts: Accounts

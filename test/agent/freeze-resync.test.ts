@@ -238,6 +238,15 @@ t.test(
     t.match(whileFrozen, /last error: account "alice" was frozen after a year without activity/, 'with the reason')
     const status = await p.json<{ sync: { cloud: unknown } }>(...p.phone, '--json', 'status')
     t.same(status.sync.cloud, { clearedAt: frozenAt, frozen: true }, "the agent's status says it too")
+    t.match(
+      (await run([...p.phone, 'backup', 'status'])).out,
+      new RegExp(
+        '^in cloud: cleared on 2027-01-01 \\(A3: a year without activity; the account is frozen\\): no backup of the account ' +
+          'is left; with cloud backup off, this phone makes none after the sign-in$',
+        'm',
+      ),
+      '`phone backup status` says it too: with backup off, no fresh backup comes',
+    )
     // A restart does not forget it: the phone still says so before it talks to the cloud again.
     await p.stop(agent)
     agent = await p.start()
@@ -295,6 +304,20 @@ t.test(
       'the status says the cloud copy was cleared; with every category off, nothing uploads',
     )
     t.same((await p.json<{ sync: { cloud: unknown } }>(...p.phone, '--json', 'status')).sync.cloud, { clearedAt: frozenAt, frozen: true })
+    const backupStatus = (): Promise<string> => run([...p.phone, 'backup', 'status']).then((r) => r.out)
+    t.match(
+      await backupStatus(),
+      new RegExp(
+        '^cloud backup {2}on\\nin cloud: cleared on 2027-01-01 \\(A3: a year without activity; the account is frozen\\): no ' +
+          'backup of the account is left; this phone makes a fresh one once the owner signs in to the console\\n',
+      ),
+      '`phone backup status` says it in the same words, and what the phone does about it',
+    )
+    t.same(
+      (await p.json<{ cloud: unknown }>(...p.phone, '--json', 'backup', 'status')).cloud,
+      { clearedAt: frozenAt, frozen: true },
+      'its --json too',
+    )
 
     t.equal((await run([...p.api, 'account', 'alice'])).code, 0, 'the owner signs in to the console')
     await run([...p.phone, 'sync', 'now'])
@@ -309,6 +332,7 @@ t.test(
     const backups = (await p.json<{ backups: { device: string; createdAt: number }[] }>(...p.api, '--json', 'backups', 'alice')).backups
     t.match(backups, [{ device: 'phone-a', createdAt: clock.now() }], 'a new backup of the phone, made at the sign-in')
     t.notMatch((await run([...p.phone, 'sync', 'status'])).out, /^in cloud:/m, 'and the status no longer says frozen')
+    t.notMatch(await backupStatus(), /^in cloud:/m, 'nor does the backup status')
     await p.stop(agent)
   },
 )

@@ -178,7 +178,10 @@ t.test('S1: sync status without a cloud, with no network, and with a last sync a
       90_000,
       syncStopped({ cloudService: true, network: 'none' }),
     ),
-    /^gallery auto-backup on, album sync on\nnot syncing: the phone has no network; it syncs once it has one \(phone network wifi\); "in cloud" is as of the last sync\n/,
+    new RegExp(
+      String.raw`^gallery auto-backup on, album sync on\nnot syncing: the phone has no network; it syncs once it has one ` +
+        String.raw`\(phone network wifi\); "in cloud" is as of the last sync\n`,
+    ),
     'S1: a phone with no network says why nothing moves',
   )
   t.equal(syncStopped({ cloudService: true, network: 'wifi' }), null)

@@ -1,6 +1,15 @@
 import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { PART_NAMES, BackupPackageSchema } from '../../../common/cloud/backup-api.js'
-import { backupPhone, nextBackup, HOUR, MINUTE } from '../../fixtures/backup.js'
+import { ManualClock, SimulatedClock } from '../../../common/clock.js'
+import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
+import { backupPhone, backupReady, consoleCall, nextBackup, HOUR, MINUTE } from '../../fixtures/backup.js'
+import { addDevice, agentConnected, startAgent, startCloud } from '../../fixtures/cloud.js'
+import { tempDir } from '../../fixtures/scope.js'
+
+const DAY = 24 * HOUR
 
 t.test('B1: the cron plan fires at the scheduled minute, not one before, and the phone stores a package with all five parts', async (t) => {
   const { cloud, clock, agent } = await backupPhone(t)
@@ -30,3 +39,101 @@ t.test('B1: the cron plan fires at the scheduled minute, not one before, and the
   t.equal(pkg.parts.settings.values?.pin, '1234', 'settings carry the PIN')
   t.equal(agent.status().backup.lastBackupId, backup.id, 'the phone shows its last backup')
 })
+
+/** The plans the phone handled, as its backup.json on disk records them (each plan it was sent, answered or refused). */
+const handledPlans = (dataDir: string): string[] => {
+  const file = join(dataDir, 'backup.json')
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { handledPlans: string[] }).handledPlans : []
+}
+
+t.test(
+  'B1: across a three-day jump of the clock the cloud records each day’s plan, the phone is sent the newest alone and ' +
+    'makes one catch-up backup answering it; the schedule goes on from the new time',
+  async (t) => {
+    const dataDir = tempDir(t, 'fakephone-phone-')
+    const { cloud, clock, agent } = await backupPhone(t, {}, { dataDir })
+    const plans = cloud.broker.cloud.backups.plans
+    const made = nextBackup(agent)
+    clock.advance(3 * DAY)
+    const [newest, ...older] = plans.list('alice')
+    t.equal(older.length, 2, 'the two earlier 03:00s were planned too')
+    t.match(older, [{ state: 'dropped', reason: 'superseded by a newer plan' }, { state: 'dropped' }], 'each dropped for the next')
+    const backup = await made
+    t.equal(backup.planId, newest?.id, 'the one backup answers the newest plan')
+    t.equal(plans.get(newest?.id as string)?.state, 'done')
+    await agent.backup.flushed()
+    t.same(handledPlans(dataDir), [newest?.id], 'the phone was sent that plan alone')
+    t.same(agent.status().backup.lastError, null, 'no backup failed')
+    t.equal(cloud.broker.cloud.backups.store.count('alice'), 1, 'one backup in the cloud')
+    t.equal(plans.nextRun(), Date.UTC(2026, 0, 4, 3), 'the next plan: the next 03:00 after the jump')
+  },
+)
+
+t.test(
+  'B1, A3: after a year’s jump of the simulated clock, which froze the account (no plan was answered during it), the ' +
+    'phone is sent none of the 365 plans and tries no backup against the frozen account',
+  async (t) => {
+    // The broker's `--simulated-time` clock, on a real time that stands still: `console clock advance 400d`.
+    const clock = new SimulatedClock(new ManualClock())
+    const cloud = await startCloud(t, {}, clock)
+    const dataDir = tempDir(t, 'fakephone-phone-')
+    // The phone hears the cloud's time after a jump (on its data channel, behind anything the jump sent it).
+    let heard = (_now: number): void => {}
+    const followCloud = (now: number): void => heard(now)
+    // A fix a day: a year of 30-second fixes is a million timers.
+    const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { dataDir, heartbeatMs: DAY, followCloud })
+    await agentConnected(agent)
+    await backupReady(cloud, 'phone-a')
+    const toldTime = new Promise<void>((resolve) => (heard = (now) => now >= clock.now() && resolve()))
+    clock.advance(400 * DAY)
+    const planned = cloud.logs.lines.filter((l) => l.msg === 'backup plans made').reduce((n, l) => n + (l['planned'] as number), 0)
+    t.equal(planned, 365, 'the cloud planned every 03:00 until the freeze')
+    t.ok(cloud.broker.cloud.accounts.need('alice').frozenAt, 'the account froze during the jump')
+    await toldTime
+    await agent.backup.flushed()
+    t.same(handledPlans(dataDir), [], 'the phone was sent no plan')
+    t.notOk(
+      cloud.logs.lines.some((l) => l.msg === 'backup failed'),
+      'no backup was tried against the frozen account',
+    )
+    t.same(agent.status().backup.lastError, null)
+  },
+)
+
+t.test(
+  'A3, B1: a backup refused FROZEN teaches the phone its account is frozen and when the cloud cleared it; a plan planned ' +
+    'before that clearing is refused without a try; once the account is back, the next plan is answered',
+  async (t) => {
+    const { cloud, clock, agent } = await backupPhone(
+      t,
+      { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, inactivityMs: 2 * DAY } } },
+      // No push channel, no sync pass of its own: only the backup's refusal can tell the phone of the freeze.
+      { heartbeatMs: DAY, pushUrl: undefined, syncIntervalMs: 365 * DAY },
+    )
+    const sync = agent.sync as NonNullable<typeof agent.sync>
+    // Nor a sync pass started by a change on the phone: every category off.
+    for (const category of ['photos', 'contacts', 'notes', 'recordings'] as const) await sync.setCategory(category, false)
+    clock.advance(2 * DAY)
+    const { frozenAt, clearedAt } = cloud.broker.cloud.accounts.need('alice')
+    t.equal(frozenAt, clock.now(), 'frozen')
+    t.same(sync.clearing, { clearedAt: null, frozen: false }, 'the phone has heard nothing yet')
+    await t.rejects(agent.backup.backupNow(), { code: 'FROZEN' }, '"back up now" is refused')
+    t.same(sync.clearing, { clearedAt, frozen: true }, 'the refusal taught the phone')
+    t.same(agent.status().backup.cloud, { clearedAt, frozen: true }, 'and its backup status says it')
+
+    // A plan a broker queued for the phone before the freeze, handed over after it.
+    const stale = { id: randomUUID(), device: 'phone-a', plannedAt: (clearedAt as number) - HOUR }
+    const refused: [string, string][] = []
+    agent.backup.on('refused', (id, why) => refused.push([id, why]))
+    // Resolves once the plan is handled: refused, or (before this) tried and failed.
+    await agent.backup.receivePlan(Buffer.from(JSON.stringify(stale)))
+    t.same(refused, [[stale.id, 'planned before the cloud cleared the account (A3: a year without activity): the freeze dropped it']])
+    t.equal(cloud.logs.lines.filter((l) => l.msg === 'backup failed').length, 1, 'no backup was tried for it')
+
+    t.equal((await consoleCall(cloud, 'GET', '/api/accounts/alice')).status, 200, 'the owner signs in')
+    const made = nextBackup(agent)
+    clock.advance(cloud.broker.cloud.backups.plans.nextRun() - clock.now())
+    const [plan] = cloud.broker.cloud.backups.plans.list('alice')
+    t.equal((await made).planId, plan?.id, 'a plan made after the clearing is answered')
+  },
+)

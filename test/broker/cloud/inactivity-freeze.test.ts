@@ -9,12 +9,16 @@
  * alone.
  */
 import t from 'tap'
-import type { ManualClock } from '../../../common/clock.js'
+import { once } from 'node:events'
+import type { Heartbeat } from '../../../common/contract.js'
+import { utcSeconds, type ManualClock } from '../../../common/clock.js'
+import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
 import {
   addDevice,
   basicAuth,
   cloudCall,
   connectDevice,
+  firstFix,
   heartbeat,
   startAgent,
   startCloud,
@@ -277,3 +281,40 @@ t.test('A3, M1: an account the retirement purged is never warned of a freeze nor
     'its log holds its retirement only: no freeze warning, no freeze',
   )
 })
+
+t.test(
+  'A3, F1: Find Device keeps working on a frozen account: a fix its phone sends is stored without bringing the account ' +
+    'back, and the owner who signs in finds the last known position and the trail since the freeze',
+  async (t) => {
+    const accounts = { ...DEFAULT_CLOUD_DATA_OPTIONS.accounts, inactivityMs: 2 * DAY, freezeWarningMs: DAY }
+    const cloud = await startCloud(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts } })
+    const clock = cloud.clock as ManualClock
+    // A fix every three days: none falls due while the year (two days here) runs out. The first is awaited from before
+    // the agent starts: it is sent as soon as its channel is up.
+    let stored: Promise<Heartbeat> | undefined
+    const agent = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a'), { heartbeatMs: 3 * DAY }, (a) => {
+      stored = firstFix(cloud, a)
+    })
+    const first = await (stored as Promise<Heartbeat>)
+    clock.advance(2 * DAY)
+    const { frozenAt, lastActivity } = cloud.broker.cloud.accounts.need('alice')
+    t.equal(frozenAt, clock.now(), 'frozen')
+    t.match((await consoleCli(cloud, 'history', 'phone-a')).out, /^No locations recorded for phone-a\./, 'the freeze cleared the trail')
+
+    // Acknowledged by the cloud, stored or not; the console's reads write what the cloud took in before they answer.
+    const acked = once(agent, 'heartbeatAcked')
+    clock.advance(DAY)
+    await acked
+    t.match(cloud.broker.cloud.accounts.need('alice'), { frozenAt, lastActivity }, 'a fix is no activity: the account stays frozen')
+    t.match(
+      (await consoleCli(cloud, 'devices')).out,
+      /\nphone-a +alice +online +55\.948\d*,-3\.199\d* +0s /,
+      'the console shows where the phone is, and that the fix is fresh',
+    )
+    t.equal((await consoleCli(cloud, 'account', 'alice')).code, 0, 'the owner signs in')
+    t.equal(cloud.broker.cloud.accounts.need('alice').frozenAt, null, 'back')
+    const history = (await consoleCli(cloud, 'history', 'phone-a')).out
+    t.match(history, new RegExp(`\\n${first.seq + 1} +${utcSeconds(clock.now())} +0s +55\\.948`), 'the fix sent while frozen is there')
+    t.equal(history.trim().split('\n').length, 2, 'alone: the one before the freeze went with it')
+  },
+)

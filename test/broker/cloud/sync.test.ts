@@ -295,7 +295,9 @@ t.test("R2: a premium member's entries stay 180 days; A2: when the membership en
   t.match((await bin(s)).entries, [{ id: 'IMG_2.jpg', purgeAt: ended + DAY, daysLeft: 1 }], 'past the 30-day window: it goes in a day')
   t.equal(log(s, 'bin-purge-notice').length, 2, 'the owner was told before each purge')
   t.match(s.cloud.broker.framework.queue.list('phone-a', 10).at(-1), {
-    body: `1 item in recently deleted will be permanently deleted on ${utcDate(ended + DAY)} (kept 30 days). Restore it from the console before then to keep it.`,
+    body:
+      `1 item in recently deleted will be permanently deleted on ${utcDate(ended + DAY)} (kept 30 days). ` +
+      'Restore it from the console before then to keep it.',
   })
   s.clock.advance(DAY - 1)
   t.equal((await bin(s)).entries.length, 1, 'there a millisecond before a day after the notice')
