@@ -41,6 +41,20 @@ function categoryArg(value: string): SyncCategory {
  */
 const itemIdArg = (category: SyncCategory, id: string): string => (id.startsWith(`${category}/`) ? id.slice(category.length + 1) : id)
 
+/**
+ * R1, R3: the item a command names: `CATEGORY ID`, `CATEGORY CATEGORY/ID`, or `CATEGORY/ID` alone -- the first column of
+ * an `items` or `bin` line as it is copied.
+ */
+function itemArgs(category: string, id: string | undefined): [SyncCategory, string] {
+  if (id !== undefined) {
+    const c = categoryArg(category)
+    return [c, itemIdArg(c, id)]
+  }
+  const slash = category.indexOf('/')
+  if (slash < 0) throw new UserError(`say which ${category} item: CATEGORY ID, or CATEGORY/ID as \`items\` and \`bin\` list it`)
+  return [categoryArg(category.slice(0, slash)), category.slice(slash + 1)]
+}
+
 const when = (at: number | null, now: number): string => (at === null ? 'never' : `${formatAge(now - at)} ago`)
 
 /**
@@ -158,11 +172,11 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
       print(view, renderItems(view, only))
     })
   cmd
-    .command('delete <account> <category> <id>')
-    .description('delete a cloud item (ID as `items` lists it, with or without CATEGORY/): it goes to recently deleted')
-    .action(async (account: string, category: string, id: string) => {
-      const c = categoryArg(category)
-      const { item } = await (await api()).read(ItemReplySchema, 'DELETE', path(account, 'items', c, itemIdArg(c, id)))
+    .command('delete <account> <category> [id]')
+    .description('delete a cloud item (CATEGORY ID, or CATEGORY/ID as `items` lists it): it goes to recently deleted')
+    .action(async (account: string, category: string, id: string | undefined) => {
+      const [c, itemId] = itemArgs(category, id)
+      const { item } = await (await api()).read(ItemReplySchema, 'DELETE', path(account, 'items', c, itemId))
       print(item, `${item.category}/${item.id} moved to recently deleted\n`)
     })
   cmd
@@ -173,19 +187,19 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
       print(view, renderBin(view))
     })
   cmd
-    .command('restore <account> <category> <id>')
+    .command('restore <account> <category> [id]')
     .description('bring an entry back from recently deleted; the phones pull it again')
-    .action(async (account: string, category: string, id: string) => {
-      const c = categoryArg(category)
-      const { item } = await (await api()).read(ItemReplySchema, 'POST', path(account, 'bin', c, itemIdArg(c, id), 'restore'))
+    .action(async (account: string, category: string, id: string | undefined) => {
+      const [c, itemId] = itemArgs(category, id)
+      const { item } = await (await api()).read(ItemReplySchema, 'POST', path(account, 'bin', c, itemId, 'restore'))
       print(item, `${item.category}/${item.id} restored\n`)
     })
   cmd
-    .command('delete-forever <account> <category> <id>')
+    .command('delete-forever <account> <category> [id]')
     .description('delete an entry from recently deleted: gone for good, nothing brings it back')
-    .action(async (account: string, category: string, id: string) => {
-      const c = categoryArg(category)
-      const { purged } = await (await api()).read(PurgedSchema, 'DELETE', path(account, 'bin', c, itemIdArg(c, id)))
+    .action(async (account: string, category: string, id: string | undefined) => {
+      const [c, itemId] = itemArgs(category, id)
+      const { purged } = await (await api()).read(PurgedSchema, 'DELETE', path(account, 'bin', c, itemId))
       print(purged, `${purged.category}/${purged.id} deleted for good (${formatBytes(purged.size)} freed)\n`)
     })
 }

@@ -96,8 +96,17 @@ t.test('S1, S2, X1: phone sync (cloud service off: says so) and console items / 
   t.equal((await run([...api, 'restore', 'alice', 'notes', `notes/${note.id}`])).out, `notes/${note.id} restored\n`)
   t.equal((await run([...api, 'delete', 'alice', 'notes', `notes/${note.id}`])).out, `notes/${note.id} moved to recently deleted\n`)
   t.match((await run([...api, 'delete', 'alice', 'notes', `photos/${note.id}`])).err, /bad item id "photos\//, 'another prefix is not')
+  // R1, R3: the line's first column alone, CATEGORY/ID, names the item too.
+  t.equal((await run([...api, 'restore', 'alice', `notes/${note.id}`])).out, `notes/${note.id} restored\n`)
+  t.equal((await run([...api, 'delete', 'alice', `notes/${note.id}`])).out, `notes/${note.id} moved to recently deleted\n`)
   t.match(
-    (await run([...api, 'delete-forever', 'alice', 'notes', `notes/${note.id}`])).out,
+    (await run([...api, 'delete', 'alice', 'notes'])).err,
+    'say which notes item: CATEGORY ID, or CATEGORY/ID as `items` and `bin` list it',
+    'a category alone is not an item',
+  )
+  t.match((await run([...api, 'delete', 'alice', `music/${note.id}`])).err, /unknown category "music"/)
+  t.match(
+    (await run([...api, 'delete-forever', 'alice', `notes/${note.id}`])).out,
     new RegExp(`notes/${note.id} deleted for good \\(\\d+ B freed\\)`),
   )
   t.match((await run([...api, 'restore', 'alice', 'notes', note.id])).err, /is not in recently deleted/)
