@@ -234,7 +234,9 @@ export class DataPanel {
         {},
         h('td', { class: 'wrap', text: `${e.category}/${e.id}` }),
         h('td', { text: bytes(e.size) }),
+        // R1, R2: the days left, and when it goes (a day after the notice at the earliest), as `console bin` says them.
         h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${plural(e.daysLeft, 'day')} left` }),
+        h('td', { text: `purged ${iso(e.purgeAt)}` }),
         h(
           'td',
           {},
