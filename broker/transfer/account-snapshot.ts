@@ -35,7 +35,7 @@ export class AccountSnapshots {
     const binned = new Map(cloud.bin.view(a.id).entries.map((e) => [`${e.category}/${e.id}`, e]))
     const item = (i: CloudItem): ItemRecord => {
       const entry = binned.get(`${i.category}/${i.id}`)
-      return { ...i, purgeAt: entry?.purgeAt ?? null, daysLeft: entry?.daysLeft ?? null }
+      return entry === undefined ? { ...i, purgeAt: null, daysLeft: null } : { ...i, purgeAt: entry.purgeAt, daysLeft: entry.daysLeft }
     }
     const devices = this.sql.devices.all(a.id)
     return {

@@ -293,8 +293,16 @@ t.test("R2: a premium member's entries stay 180 days; A2: when the membership en
   const ended = s.clock.now()
   t.equal(s.cloud.broker.cloud.accounts.need('alice').tier, 'free')
   t.match((await bin(s)).entries, [{ id: 'IMG_2.jpg', purgeAt: ended + DAY, daysLeft: 1 }], 'past the 30-day window: it goes in a day')
+  await put(s, 'photos', 'IMG_3.jpg', Buffer.alloc(10, 3))
   const exported = (await s.api.send('GET', '/api/accounts/alice/export')) as { items: { id: string; purgeAt: number | null }[] }
-  t.match(exported.items, [{ id: 'IMG_2.jpg', purgeAt: ended + DAY }], 'M3: an export says the same purge date')
+  t.match(
+    exported.items,
+    [
+      { id: 'IMG_3.jpg', purgeAt: null, daysLeft: null },
+      { id: 'IMG_2.jpg', purgeAt: ended + DAY, daysLeft: 1 },
+    ],
+    'M3: an export says the same purge date, none for a live item',
+  )
   t.equal(log(s, 'bin-purge-notice').length, 2, 'the owner was told before each purge')
   t.match(s.cloud.broker.framework.queue.list('phone-a', 10).at(-1), {
     body:
