@@ -160,8 +160,8 @@ const MIGRATIONS: readonly string[] = [
      next_at INTEGER NOT NULL
    ) WITHOUT ROWID;`,
   // S1-S4, R1-R3: synced items per account and category, with a change counter per account for the
-  // phones' change feeds and deleted_at for the recycle bin; bin_notices remembers how far ahead
-  // the owner has been told of purges.
+  // phones' change feeds and deleted_at for the recycle bin; bin_notices remembered how far ahead
+  // the owner had been told of purges (replaced by sync_items.bin_noticed_at below).
   `CREATE TABLE sync_items (
      account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
      category TEXT NOT NULL,
@@ -311,6 +311,12 @@ const MIGRATIONS: readonly string[] = [
   // change feeds can say it and a phone that still takes its items for in the cloud uploads them again (sync-api.ts).
   `ALTER TABLE accounts ADD COLUMN cleared_at INTEGER;
    UPDATE accounts SET cleared_at = frozen_at WHERE frozen_at IS NOT NULL;`,
+  // R2: when the owner was told of each recycle-bin entry's purge (NULL: not yet), so that an entry goes no sooner than a
+  // day after the notice that named it -- also when a membership that ends shortens the window at once (A2), and when
+  // entries deleted minutes apart share one notice. One "told until" per account (bin_notices) could not say that: a
+  // notice sent late was followed by the purge at once. Entries told of under the old table are told again.
+  `ALTER TABLE sync_items ADD COLUMN bin_noticed_at INTEGER;
+   DROP TABLE bin_notices;`,
 ]
 
 export const DB_FILE = 'cloud.sqlite'

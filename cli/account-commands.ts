@@ -179,9 +179,13 @@ export function renderAdvance(from: number, now: number, e: AdvanceEffects): str
   return `${moved}\nOn the way: ${done.join('; ')}.\n`
 }
 
-/** A3: whether the account is frozen, or when a year without activity freezes it. */
+/**
+ * A3: whether the account is frozen, or when a year without activity freezes it. The view is the one `console account`
+ * read, and reading it was the owner's sign-in: a frozen account is back from that moment on, which the line says.
+ */
 function frozenCell(a: { frozenAt: number | null; freezesAt: number | null }): string {
-  if (a.frozenAt !== null) return `since ${day(a.frozenAt)}, cloud data cleared`
+  if (a.frozenAt !== null)
+    return `since ${day(a.frozenAt)}, cloud data cleared; this sign-in brings it back, empty (its phones upload what they still hold)`
   return `no; a year without activity freezes it on ${day(a.freezesAt as number)}`
 }
 

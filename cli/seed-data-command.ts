@@ -13,6 +13,7 @@ import type { Io } from './io.js'
 import { latLon } from './options.js'
 import { formatBytes } from './phone-data-render.js'
 import { plural } from './render.js'
+import { syncStopped } from './sync-commands.js'
 
 function count(value: string): number {
   const n = Number(value)
@@ -60,10 +61,13 @@ export function seedDataCommand(io: Io, agentData: () => string): Command {
         onProgress: (done, total) => io.err(`photos: ${done}/${total}\n`),
       })
       // A phone running on this folder syncs what was added now, not at its next scheduled pass.
-      const told = await sendControl(dataDir, { op: 'sync-now', wait: false }).then(
-        () => true,
-        () => false,
+      const phone = await sendControl(dataDir, { op: 'sync-now', wait: false }).then(
+        (status) => status,
+        () => null,
       )
+      // S1, X1: a phone whose cloud service is off (or with no network) keeps them on the phone for now.
+      const stopped = phone === null ? null : syncStopped(phone)
+      const told = phone !== null && stopped === null
       if (o.json) return io.out(JSON.stringify({ dataDir, seed: o.seed, ...result, syncStarted: told }) + '\n')
       const c = result.counts
       io.out(
@@ -71,5 +75,6 @@ export function seedDataCommand(io: Io, agentData: () => string): Command {
           `${plural(c.recordings, 'recording')} (${formatBytes(result.bytes)}) into ${dataDir} with seed ${o.seed}.\n`,
       )
       if (told) io.out('The phone running on this folder is syncing them now (see: fakephone phone --data DIR sync status).\n')
+      if (stopped !== null) io.out(`The phone running on this folder keeps them on the phone for now: ${stopped}.\n`)
     })
 }

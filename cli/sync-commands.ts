@@ -7,9 +7,11 @@
 import type { Command } from 'commander'
 import { sendControl, type ControlRequest } from '../agent/control.js'
 import type { SyncStatus } from '../agent/sync/engine.js'
+import type { PhoneStatus } from '../common/phone-status.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../common/format-bytes.js'
 import { formatAge } from '../common/clock.js'
+import { utcDate } from '../common/format-time.js'
 import { recordedClock } from '../common/cloud-time.js'
 import {
   BinViewSchema,
@@ -39,7 +41,36 @@ function categoryArg(value: string): SyncCategory {
  */
 const itemIdArg = (category: SyncCategory, id: string): string => (id.startsWith(`${category}/`) ? id.slice(category.length + 1) : id)
 
+/**
+ * R1, R3: the item a command names: `CATEGORY ID`, `CATEGORY CATEGORY/ID`, or `CATEGORY/ID` alone -- the first column of
+ * an `items` or `bin` line as it is copied.
+ */
+function itemArgs(category: string, id: string | undefined): [SyncCategory, string] {
+  if (id !== undefined) {
+    const c = categoryArg(category)
+    return [c, itemIdArg(c, id)]
+  }
+  const slash = category.indexOf('/')
+  if (slash < 0) throw new UserError(`say which ${category} item: CATEGORY ID, or CATEGORY/ID as \`items\` and \`bin\` list it`)
+  return [categoryArg(category.slice(0, slash)), category.slice(slash + 1)]
+}
+
 const when = (at: number | null, now: number): string => (at === null ? 'never' : `${formatAge(now - at)} ago`)
+
+/**
+ * S1, S2, X1: why a phone whose switches say "uploads on" syncs nothing now -- its cloud service is off (the data
+ * channel is cut) or it has no network -- or null when nothing stops it. Said above the table, so that neither the
+ * switches nor an old "last sync" read as if sync went on.
+ */
+export function syncStopped(phone: Pick<PhoneStatus, 'cloudService' | 'network'>): string | null {
+  if (!phone.cloudService)
+    return (
+      'the cloud service is off, so nothing goes up or comes down until it is back on ' +
+      '(phone cloud-service on); what the cloud kept stays there (S2)'
+    )
+  if (phone.network === 'none') return 'the phone has no network; it syncs once it has one (phone network wifi)'
+  return null
+}
 
 /** A3: while the account is frozen, what goes up again once its owner signs in (the items of the categories that upload). */
 function frozenLines(s: SyncStatus): string[] {
@@ -49,11 +80,13 @@ function frozenLines(s: SyncStatus): string[] {
   })
 }
 
-export function renderSyncStatus(s: SyncStatus | null, now: number): string {
+export function renderSyncStatus(s: SyncStatus | null, now: number, stopped: string | null = null): string {
   if (!s) return 'sync          unavailable: this phone has no cloud to talk to\n'
   const onoff = (v: boolean): string => (v ? 'on' : 'off')
   const lines = [
     `gallery auto-backup ${onoff(s.switches.galleryBackup)}, album sync ${onoff(s.switches.albumSync)}${s.running ? ', syncing now' : ''}`,
+    // What the cloud did meanwhile (a clean-up, a freeze) the phone hears only once it syncs again.
+    ...(stopped === null ? [] : [`not syncing: ${stopped}; "in cloud" is as of the last sync`]),
     ...frozenLines(s),
     'category     switch  uploads  local  in cloud  pending  last sync',
   ]
@@ -87,7 +120,7 @@ export function renderBin(v: BinView): string {
   for (const e of v.entries)
     lines.push(
       `${e.category}/${e.id}  ${formatBytes(e.size)}  deleted ${formatAge(v.now - e.deletedAt)} ago  ${e.daysLeft} ` +
-        `day${e.daysLeft === 1 ? '' : 's'} left`,
+        `day${e.daysLeft === 1 ? '' : 's'} left (purged ${utcDate(e.purgeAt)})`,
     )
   return lines.join('\n') + '\n'
 }
@@ -100,7 +133,7 @@ export function addSyncPhoneCommands(cmd: Command, io: Io): void {
     io.out(
       o.json
         ? JSON.stringify({ sync: status.sync }) + '\n'
-        : linesForTerminal(renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now())),
+        : linesForTerminal(renderSyncStatus(status.sync, recordedClock(o.data, io.clock).now(), syncStopped(status))),
     )
   }
   cmd
@@ -139,11 +172,11 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
       print(view, renderItems(view, only))
     })
   cmd
-    .command('delete <account> <category> <id>')
-    .description('delete a cloud item (ID as `items` lists it, with or without CATEGORY/): it goes to recently deleted')
-    .action(async (account: string, category: string, id: string) => {
-      const c = categoryArg(category)
-      const { item } = await (await api()).read(ItemReplySchema, 'DELETE', path(account, 'items', c, itemIdArg(c, id)))
+    .command('delete <account> <category> [id]')
+    .description('delete a cloud item (CATEGORY ID, or CATEGORY/ID as `items` lists it): it goes to recently deleted')
+    .action(async (account: string, category: string, id: string | undefined) => {
+      const [c, itemId] = itemArgs(category, id)
+      const { item } = await (await api()).read(ItemReplySchema, 'DELETE', path(account, 'items', c, itemId))
       print(item, `${item.category}/${item.id} moved to recently deleted\n`)
     })
   cmd
@@ -154,19 +187,19 @@ export function addSyncConsoleCommands(cmd: Command, io: Io, api: () => Promise<
       print(view, renderBin(view))
     })
   cmd
-    .command('restore <account> <category> <id>')
+    .command('restore <account> <category> [id]')
     .description('bring an entry back from recently deleted; the phones pull it again')
-    .action(async (account: string, category: string, id: string) => {
-      const c = categoryArg(category)
-      const { item } = await (await api()).read(ItemReplySchema, 'POST', path(account, 'bin', c, itemIdArg(c, id), 'restore'))
+    .action(async (account: string, category: string, id: string | undefined) => {
+      const [c, itemId] = itemArgs(category, id)
+      const { item } = await (await api()).read(ItemReplySchema, 'POST', path(account, 'bin', c, itemId, 'restore'))
       print(item, `${item.category}/${item.id} restored\n`)
     })
   cmd
-    .command('delete-forever <account> <category> <id>')
+    .command('delete-forever <account> <category> [id]')
     .description('delete an entry from recently deleted: gone for good, nothing brings it back')
-    .action(async (account: string, category: string, id: string) => {
-      const c = categoryArg(category)
-      const { purged } = await (await api()).read(PurgedSchema, 'DELETE', path(account, 'bin', c, itemIdArg(c, id)))
+    .action(async (account: string, category: string, id: string | undefined) => {
+      const [c, itemId] = itemArgs(category, id)
+      const { purged } = await (await api()).read(PurgedSchema, 'DELETE', path(account, 'bin', c, itemId))
       print(purged, `${purged.category}/${purged.id} deleted for good (${formatBytes(purged.size)} freed)\n`)
     })
 }

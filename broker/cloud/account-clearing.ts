@@ -16,7 +16,7 @@
  *   - notifications: every notice to its phones (their bodies) but each
  *     phone's `service-gone` notice and the `cloud-moved` one device_moves
  *     points at;
- *   - backup_plans, bin_notices, drive_tokens (its SDK apps' tokens: an app
+ *   - backup_plans, drive_tokens (its SDK apps' tokens: an app
  *     is given a new one after the account is back);
  *   - cloud_log: every entry of the account but its retirement's
  *     (`retirement-…`); a freeze also keeps its own record (`freeze-warning`,
@@ -109,7 +109,6 @@ const STEPS: readonly Step[] = [
        WHERE ${OF_ACCOUNT}`,
     ),
   },
-  { kind: null, ...both('DELETE FROM bin_notices WHERE account = ?') },
   {
     kind: null,
     purge: `DELETE FROM backup_devices WHERE ${OF_ACCOUNT}`,

@@ -37,6 +37,8 @@ interface Row {
   seq: number
   changed_by: string
   deleted_at: number | null
+  /** R2: when the owner was told this bin entry's purge is near; null until then. */
+  bin_noticed_at: number | null
 }
 
 export interface Totals {
@@ -62,6 +64,20 @@ const toItem = (r: Row): CloudItem => ({
 })
 
 const label = (category: string, id: string): string => `${category}/${id}`
+
+/** R2: how the account's recycle bin runs now: its window, how long before a purge the owner is told, how far a notice looks. */
+export interface BinRule {
+  account: string
+  binMs: number
+  noticeMs: number
+  aheadMs: number
+}
+
+/**
+ * R2: the owner was told of this entry's purge under the window it has now: a notice sent before the window grew (a
+ * membership that began since) does not count, and the owner is told again.
+ */
+const TOLD = 'bin_noticed_at IS NOT NULL AND bin_noticed_at >= deleted_at + @binMs - @aheadMs'
 
 export class SyncItems extends EventEmitter<ItemsEvents> {
   private readonly sql
@@ -96,11 +112,12 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
         `INSERT INTO sync_items (account, category, id, sha256, size, meta, modified_at, seq, changed_by, deleted_at)
          VALUES (@account, @category, @id, @sha256, @size, @meta, @modifiedAt, @seq, @by, NULL)
          ON CONFLICT (account, category, id) DO UPDATE SET sha256 = @sha256, size = @size, meta = @meta,
-           modified_at = @modifiedAt, seq = @seq, changed_by = @by, deleted_at = NULL
+           modified_at = @modifiedAt, seq = @seq, changed_by = @by, deleted_at = NULL, bin_noticed_at = NULL
          RETURNING *`,
       ),
       setDeleted: db.prepare<[deletedAt: number | null, seq: number, by: string, account: string, category: SyncCategory, id: string], Row>(
-        'UPDATE sync_items SET deleted_at = ?, seq = ?, changed_by = ? WHERE account = ? AND category = ? AND id = ? RETURNING *',
+        'UPDATE sync_items SET deleted_at = ?, bin_noticed_at = NULL, seq = ?, changed_by = ? WHERE account = ? AND category = ? AND ' +
+          'id = ? RETURNING *',
       ),
       remove: db.prepare<[account: string, category: SyncCategory, id: string]>(
         'DELETE FROM sync_items WHERE account = ? AND category = ? AND id = ?',
@@ -118,11 +135,28 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
       bin: db.prepare<[account: string], Row>(
         'SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NOT NULL ORDER BY deleted_at, category, id',
       ),
-      binOldest: db.prepare<[], { account: string; oldest: number }>(
-        'SELECT account, MIN(deleted_at) AS oldest FROM sync_items WHERE deleted_at IS NOT NULL GROUP BY account',
+      binPurgeAts: db.prepare<[BinRule], Row & { purge_at: number }>(
+        `SELECT *, CASE WHEN ${TOLD} THEN MAX(deleted_at + @binMs, bin_noticed_at + @noticeMs) ELSE deleted_at + @binMs END
+           AS purge_at
+         FROM sync_items WHERE account = @account AND deleted_at IS NOT NULL ORDER BY deleted_at, category, id`,
       ),
-      binDue: db.prepare<[account: string, deletedBy: number], Row>(
-        'SELECT * FROM sync_items WHERE account = ? AND deleted_at IS NOT NULL AND deleted_at <= ? ORDER BY deleted_at',
+      binAccounts: db.prepare<[], string>('SELECT DISTINCT account FROM sync_items WHERE deleted_at IS NOT NULL').pluck(),
+      binUntold: pluck<[BinRule], number | null>(
+        db,
+        `SELECT MIN(deleted_at) FROM sync_items WHERE account = @account AND deleted_at IS NOT NULL AND NOT (${TOLD})`,
+      ),
+      binToldDue: pluck<[BinRule], number | null>(
+        db,
+        `SELECT MIN(MAX(deleted_at + @binMs, bin_noticed_at + @noticeMs)) FROM sync_items
+         WHERE account = @account AND deleted_at IS NOT NULL AND ${TOLD}`,
+      ),
+      markTold: db.prepare<[BinRule & { now: number; deletedBy: number }], Row>(
+        `UPDATE sync_items SET bin_noticed_at = @now
+         WHERE account = @account AND deleted_at IS NOT NULL AND deleted_at <= @deletedBy AND NOT (${TOLD}) RETURNING *`,
+      ),
+      binDue: db.prepare<[BinRule & { now: number }], Row>(
+        `SELECT * FROM sync_items WHERE account = @account AND deleted_at IS NOT NULL AND deleted_at + @binMs <= @now
+           AND ${TOLD} AND bin_noticed_at + @noticeMs <= @now ORDER BY deleted_at`,
       ),
       all: db.prepare<[account: string], Row>('SELECT * FROM sync_items WHERE account = ?'),
       clear: db.prepare<[account: string]>('DELETE FROM sync_items WHERE account = ?'),
@@ -225,14 +259,34 @@ export class SyncItems extends EventEmitter<ItemsEvents> {
     return this.sql.bin.all(account).map(toItem)
   }
 
-  /** R2: per account with bin entries, its oldest deletion. */
-  binOldest(): { account: string; oldest: number }[] {
-    return this.sql.binOldest.all()
+  /** R1, R2: the account's bin entries, oldest deletion first, each with when it is purged (told of or not yet). */
+  binPurgeAts(rule: BinRule): { item: CloudItem; purgeAt: number }[] {
+    return this.sql.binPurgeAts.all(rule).map((row) => ({ item: toItem(row), purgeAt: row.purge_at }))
   }
 
-  /** R2: bin entries deleted at or before `deletedBy`. */
-  binDue(account: string, deletedBy: number): CloudItem[] {
-    return this.sql.binDue.all(account, deletedBy).map(toItem)
+  /** R2: the accounts with bin entries. */
+  binAccounts(): string[] {
+    return this.sql.binAccounts.all()
+  }
+
+  /** R2: the account's oldest deletion whose purge the owner was not told of (under the account's window now), if any. */
+  binUntold(rule: BinRule): number | null {
+    return this.sql.binUntold.get(rule) ?? null
+  }
+
+  /** R2: when the first entry the owner was told of is due: its window's end, a notice's delay after the notice at the earliest. */
+  binToldDue(rule: BinRule): number | null {
+    return this.sql.binToldDue.get(rule) ?? null
+  }
+
+  /** R2: marks the entries deleted at or before `deletedBy` that the owner was not told of as told at `now`; returns them. */
+  binMarkTold(rule: BinRule, deletedBy: number, now: number): CloudItem[] {
+    return this.sql.markTold.all({ ...rule, deletedBy, now }).map(toItem)
+  }
+
+  /** R2: the bin entries due at `now`: the window ended, and the owner was told at least a notice's delay before. */
+  binDue(rule: BinRule, now: number): CloudItem[] {
+    return this.sql.binDue.all({ ...rule, now }).map(toItem)
   }
 
   /** A3: removes every item of a frozen account (inside the freeze's transaction); returns how many. */

@@ -4,8 +4,11 @@
  * - R2: an entry stays the account's window -- 30 days free, 180 premium --
  *   read from the account when the rule runs, so a membership that ends
  *   (A2) shortens the window of what is already in the bin; then it is
- *   purged, the purge recorded in the cloud log. The owner is told once,
- *   a day before, on every phone of the account.
+ *   purged, the purge recorded in the cloud log. The owner is told on every
+ *   phone of the account a day before, in one notice for what goes within
+ *   the day after that; an entry never goes sooner than a day after the
+ *   notice that named it (so a window a membership's end shortened at once
+ *   ends a day after its notice, not at the notice).
  * - R3: deleting an entry from the bin removes it for good: the row, the
  *   account's reference to the blob and, once nobody holds it, the blob's
  *   file on disk. No admin path brings it back.
@@ -13,22 +16,23 @@
 import type { BinView, CloudItem, SyncCategory } from '../../common/cloud/sync-api.js'
 import type { Clock } from '../../common/clock.js'
 import type { Logger } from '../../common/log.js'
-import { type Db, pluck } from '../db.js'
+import type { Db } from '../db.js'
 import type { Accounts } from './accounts.js'
 import type { BlobStore } from './blob-store.js'
 import type { CloudParts } from './cloud-data.js'
 import type { CloudLog } from './cloud-log.js'
 import { DueTimer } from '../due-timer.js'
-import type { SyncItems } from './items.js'
+import type { BinRule, SyncItems } from './items.js'
 import { plural } from '../../common/plural.js'
+import { utcDate } from '../../common/format-time.js'
 
 const DAY = 86_400_000
-/** R2: the owner hears of a purge this long before it. */
+/** R2: the owner hears of a purge this long before it, at least. */
 export const PURGE_NOTICE_MS = DAY
+/** R2: a notice names every entry whose window ends this soon: what goes within a day of the first shares its notice. */
+const NOTICE_AHEAD_MS = 2 * DAY
 /** A purge's log line names this many entries at most. */
 const SHOWN = 10
-
-const date = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
 
 export class RecycleBin {
   private readonly timer: DueTimer
@@ -38,7 +42,6 @@ export class RecycleBin {
   private readonly cloudLog: CloudLog
   private readonly log: Logger
   private readonly db: Db
-  private readonly sql
   /** The blob sweeps started by purges, so a caller (or a test) can wait for the disk to catch up. */
   private sweeping: Promise<void> = Promise.resolve()
   private readonly onBin = (): void => this.timer.reschedule()
@@ -52,14 +55,7 @@ export class RecycleBin {
     this.clock = parts.clock
     this.cloudLog = parts.cloudLog
     this.log = parts.log.child({ component: 'recycle-bin' })
-    const db = (this.db = parts.db)
-    this.sql = {
-      noticed: pluck<[account: string], number>(db, 'SELECT noticed_until FROM bin_notices WHERE account = ?'),
-      setNoticed: db.prepare<[account: string, noticedUntil: number]>(
-        'INSERT INTO bin_notices (account, noticed_until) VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET noticed_until = ' +
-          'excluded.noticed_until',
-      ),
-    }
+    this.db = parts.db
     this.timer = new DueTimer(
       parts.clock,
       () => this.nextDue(),
@@ -83,20 +79,17 @@ export class RecycleBin {
 
   /** R1: the account's bin with the days each entry has left. */
   view(account: string): BinView {
-    const { binMs } = this.accounts.need(account)
+    const rule = this.rule(account)
     const now = this.clock.now()
-    const entries = this.items.bin(account).map((item) => {
-      const purgeAt = (item.deletedAt as number) + binMs
-      return {
-        category: item.category,
-        id: item.id,
-        size: item.size,
-        deletedAt: item.deletedAt as number,
-        purgeAt,
-        daysLeft: Math.max(0, Math.ceil((purgeAt - now) / DAY)),
-      }
-    })
-    return { now, account, windowDays: Math.round(binMs / DAY), entries }
+    const entries = this.items.binPurgeAts(rule).map(({ item, purgeAt }) => ({
+      category: item.category,
+      id: item.id,
+      size: item.size,
+      deletedAt: item.deletedAt as number,
+      purgeAt,
+      daysLeft: Math.max(0, Math.ceil((purgeAt - now) / DAY)),
+    }))
+    return { now, account, windowDays: Math.round(rule.binMs / DAY), entries }
   }
 
   /** R3: deletes a bin entry for good and waits until its blob is off the disk (when nobody else holds it). */
@@ -113,50 +106,55 @@ export class RecycleBin {
     return this.sweeping
   }
 
-  /** Per account with bin entries: when its oldest entry is purged, and how far ahead the owner was told. */
-  private schedule(): { account: string; purgeAt: number; noticedUntil: number | null }[] {
-    return this.items.binOldest().map(({ account, oldest }) => ({
-      account,
-      purgeAt: oldest + this.accounts.need(account).binMs,
-      noticedUntil: this.sql.noticed.get(account) ?? null,
-    }))
+  private rule(account: string): BinRule {
+    return { account, binMs: this.accounts.need(account).binMs, noticeMs: PURGE_NOTICE_MS, aheadMs: NOTICE_AHEAD_MS }
+  }
+
+  private rules(): BinRule[] {
+    return this.items.binAccounts().map((account) => this.rule(account))
   }
 
   private nextDue(): number | null {
     let next: number | null = null
-    for (const { purgeAt, noticedUntil } of this.schedule()) {
-      const due = noticedUntil !== null && purgeAt <= noticedUntil ? purgeAt : purgeAt - PURGE_NOTICE_MS
-      next = next === null ? due : Math.min(next, due)
+    for (const rule of this.rules()) {
+      const untold = this.items.binUntold(rule)
+      const notice = untold === null ? null : untold + rule.binMs - PURGE_NOTICE_MS
+      for (const due of [this.items.binToldDue(rule), notice]) if (due !== null && (next === null || due < next)) next = due
     }
     return next
   }
 
   private run(now: number): void {
-    for (const { account, purgeAt, noticedUntil } of this.schedule()) {
-      if (purgeAt - PURGE_NOTICE_MS > now) continue
-      const { binMs } = this.accounts.need(account)
-      if (noticedUntil === null || purgeAt > noticedUntil) this.notice(account, binMs, now)
-      if (purgeAt <= now) this.purgeDue(account, binMs, now)
+    for (const rule of this.rules()) {
+      const untold = this.items.binUntold(rule)
+      if (untold !== null && untold + rule.binMs - PURGE_NOTICE_MS <= now) this.notice(rule, now)
+      this.purgeDue(rule, now)
     }
   }
 
-  /** R2: one notice for everything purged within the next day. */
-  private notice(account: string, binMs: number, now: number): void {
-    const until = now + PURGE_NOTICE_MS
-    const soon = this.items.binDue(account, until - binMs)
-    this.sql.setNoticed.run(account, until)
+  /**
+   * R2: one notice for every entry not told of yet whose window ends within two days; each goes at its window's end,
+   * and no sooner than a day after this notice (a window that a membership's end shortened at once, A2).
+   */
+  private notice(rule: BinRule, now: number): void {
+    const told = this.items.binMarkTold(rule, now + NOTICE_AHEAD_MS - rule.binMs, now)
+    const purgeAts = told.map((item) => Math.max((item.deletedAt as number) + rule.binMs, now + PURGE_NOTICE_MS))
+    const first = Math.min(...purgeAts)
+    const last = Math.max(...purgeAts)
+    const when = first === last ? `on ${utcDate(first)}` : `from ${utcDate(first)} to ${utcDate(last)}`
+    const them = told.length === 1 ? 'it' : 'them'
     this.cloudLog.notify(
-      account,
+      rule.account,
       'bin-purge-notice',
       'Recently deleted items will be removed',
-      `${plural(soon.length, 'item')} in recently deleted will be permanently deleted by ${date(until)} (kept ` +
-        `${Math.round(binMs / DAY)} days). Restore ${soon.length === 1 ? 'it' : 'them'} from the console before then to keep ` +
-        `${soon.length === 1 ? 'it' : 'them'}.`,
+      `${plural(told.length, 'item')} in recently deleted will be permanently deleted ${when} (kept ` +
+        `${Math.round(rule.binMs / DAY)} days). Restore ${them} from the console before then to keep ${them}.`,
     )
   }
 
-  private purgeDue(account: string, binMs: number, now: number): void {
-    const due = this.items.binDue(account, now - binMs)
+  private purgeDue({ account, binMs, ...rule }: BinRule, now: number): void {
+    const due = this.items.binDue({ account, binMs, ...rule }, now)
+    if (due.length === 0) return
     this.db.transaction(() => {
       for (const item of due) this.items.purge(account, item.category, item.id)
     })()

@@ -31,9 +31,11 @@ export class AccountSnapshots {
     const { cloud, store, commands, queue, clock } = this.deps
     const a = cloud.accounts.need(accountId)
     const now = clock.now()
+    // R2: a bin entry's purge date and days left as the recycle bin says them (a day after its notice at the earliest).
+    const binned = new Map(cloud.bin.view(a.id).entries.map((e) => [`${e.category}/${e.id}`, e]))
     const item = (i: CloudItem): ItemRecord => {
-      const purgeAt = i.deletedAt === null ? null : i.deletedAt + a.binMs
-      return { ...i, purgeAt, daysLeft: purgeAt === null ? null : Math.max(0, Math.ceil((purgeAt - now) / DAY)) }
+      const entry = binned.get(`${i.category}/${i.id}`)
+      return entry === undefined ? { ...i, purgeAt: null, daysLeft: null } : { ...i, purgeAt: entry.purgeAt, daysLeft: entry.daysLeft }
     }
     const devices = this.sql.devices.all(a.id)
     return {

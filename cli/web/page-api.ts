@@ -15,8 +15,9 @@
  *   POST /app/api/commands/:cid/cancel        relayed; every open page hears where its device's commands stand from the
  *                                              broker's word that the command changed (live.ts)
  * Everything else on the list below is relayed as is, status and body; any
- * other path is a 404. The account views the page reads (A1-A3: the list and
- * an account's log) are checked with their schema first
+ * other path is a 404. The account views the page reads (A1-A3: the list,
+ * one account -- the owner's sign-in, which brings a frozen account back --
+ * and an account's log) are checked with their schema first
  * (common/cloud/account-api.ts), and so is the history a track download is
  * made of (F1, common/console-api.ts): an answer of another version's broker
  * is a 502 BAD_ANSWER saying what it could not read, not a panel of half-read
@@ -35,7 +36,7 @@ import { ConsoleAnswerError, ConsoleApiError, type ConsoleClient } from '../cons
 import { describe } from '../command-words.js'
 import { signCommand } from '../sign-command.js'
 import { brokerTrouble } from './broker-trouble.js'
-import { AccountListSchema, CloudLogViewSchema } from '../../common/cloud/account-api.js'
+import { AccountListSchema, AccountOneSchema, CloudLogViewSchema } from '../../common/cloud/account-api.js'
 import { receiptOf } from './outcomes.js'
 import type { VerifiedReceipts } from '../verified-receipts.js'
 import { toGeoJson, toGpx } from './track.js'
@@ -45,6 +46,7 @@ import { issuesText } from '../../common/issue-text.js'
 /** The relayed reads checked with their schema before the page gets them (a path, as after /app/api). */
 const CHECKED: readonly [RegExp, z.ZodType][] = [
   [/^\/accounts$/, AccountListSchema],
+  [/^\/accounts\/[^/]+$/, AccountOneSchema],
   [/^\/accounts\/[^/]+\/log$/, CloudLogViewSchema],
 ]
 
@@ -68,6 +70,8 @@ const RELAYED: readonly [string, RegExp][] = (
     ['POST', `clock/advance`],
     ['GET', `service`],
     ['GET', `accounts`],
+    // A3: the owner signs in to the account (the panel's button on a frozen account): it is back, empty.
+    ['GET', `accounts/${SEG}`],
     ['GET', `accounts/${SEG}/log`],
     ['GET', `accounts/${SEG}/items`],
     ['GET', `accounts/${SEG}/bin`],

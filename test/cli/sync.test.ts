@@ -1,15 +1,16 @@
 /** Sync and the recycle bin from the command line (S1, S3, R1, R3), in-process against a real broker and agent. */
 import t from 'tap'
 import type { ManualClock } from '../../common/clock.js'
-import { renderBin, renderSyncStatus } from '../../cli/sync-commands.js'
+import { renderBin, renderSyncStatus, syncStopped } from '../../cli/sync-commands.js'
 import { CloudClient } from '../../agent/cloud-client.js'
 import { ItemReplySchema, SYNC_PATH } from '../../common/cloud/sync-api.js'
 import { DEFAULT_SYNC_SWITCHES } from '../../agent/sync/switches.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
 import { run } from '../fixtures/io.js'
+import { utcDate } from '../../common/format-time.js'
 import { startCliAgent } from '../fixtures/cli-agent.js'
 
-t.test('phone sync / gallery-backup / album-sync and console items / delete / bin / restore / delete-forever', async (t) => {
+t.test('S1, S2, X1: phone sync (cloud service off: says so) and console items / delete / bin / restore', async (t) => {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
   const { secret, secretFile, phoneDir } = await deviceOnDisk(t, cloud)
@@ -81,17 +82,31 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
   t.match((await run([...api, 'items', 'alice', '--category', 'music'])).err, /unknown category/)
   t.equal((await run([...api, 'bin', 'alice'])).out, 'recently deleted of alice is empty (entries stay 30 days)\n')
   t.equal((await run([...api, 'delete', 'alice', 'notes', note.id])).out, `notes/${note.id} moved to recently deleted\n`)
+  const deletedAt = clock.now()
   clock.advance(29 * 86_400_000)
   t.match(
     (await run([...api, 'bin', 'alice'])).out,
-    new RegExp(`recently deleted of alice \\(entries stay 30 days\\):\\nnotes/${note.id}\\s+\\d+ B\\s+deleted 29d 0h ago\\s+1 day left\\n`),
+    new RegExp(
+      `recently deleted of alice \\(entries stay 30 days\\):\\nnotes/${note.id}\\s+\\d+ B\\s+deleted 29d 0h ago\\s+1 day left ` +
+        `\\(purged ${utcDate(deletedAt + 30 * 86_400_000)}\\)\\n`,
+    ),
+    'R1: the days left and the time it goes',
   )
   // The id as `bin` and `items` print it, `notes/ID`, is taken as it is copied from there.
   t.equal((await run([...api, 'restore', 'alice', 'notes', `notes/${note.id}`])).out, `notes/${note.id} restored\n`)
   t.equal((await run([...api, 'delete', 'alice', 'notes', `notes/${note.id}`])).out, `notes/${note.id} moved to recently deleted\n`)
   t.match((await run([...api, 'delete', 'alice', 'notes', `photos/${note.id}`])).err, /bad item id "photos\//, 'another prefix is not')
+  // R1, R3: the line's first column alone, CATEGORY/ID, names the item too.
+  t.equal((await run([...api, 'restore', 'alice', `notes/${note.id}`])).out, `notes/${note.id} restored\n`)
+  t.equal((await run([...api, 'delete', 'alice', `notes/${note.id}`])).out, `notes/${note.id} moved to recently deleted\n`)
   t.match(
-    (await run([...api, 'delete-forever', 'alice', 'notes', `notes/${note.id}`])).out,
+    (await run([...api, 'delete', 'alice', 'notes'])).err,
+    'say which notes item: CATEGORY ID, or CATEGORY/ID as `items` and `bin` list it',
+    'a category alone is not an item',
+  )
+  t.match((await run([...api, 'delete', 'alice', `music/${note.id}`])).err, /unknown category "music"/)
+  t.match(
+    (await run([...api, 'delete-forever', 'alice', `notes/${note.id}`])).out,
     new RegExp(`notes/${note.id} deleted for good \\(\\d+ B freed\\)`),
   )
   t.match((await run([...api, 'restore', 'alice', 'notes', note.id])).err, /is not in recently deleted/)
@@ -116,11 +131,34 @@ t.test('phone sync / gallery-backup / album-sync and console items / delete / bi
   t.match((await run([...phone, 'sync', 'now'])).out, /photos\s+on\s+on\s+2\s+2\s+0/, 'both photos are in the cloud')
   t.equal(JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out).items.length, 2)
 
+  // S1, S2, X1: with the cloud service off, seeding and `sync now` say nothing goes up, instead of "syncing them now".
+  await run([...phone, 'cloud-service', 'off'])
+  const one = ['agent', 'seed-data', '--data', phoneDir, '--photos', '1', '--contacts', '0', '--notes', '0', '--recordings', '0']
+  const kept = await run([...one, '--seed', '2'])
+  t.notMatch(kept.out, /syncing them now/)
+  t.match(
+    kept.out,
+    'The phone running on this folder keeps them on the phone for now: the cloud service is off, so nothing goes up or ' +
+      'comes down until it is back on (phone cloud-service on); what the cloud kept stays there (S2).\n',
+  )
+  t.match(JSON.parse((await run([...one, '--seed', '3', '--json'])).out), { syncStarted: false })
+  const stopped = (await run([...phone, 'sync', 'now'])).out
+  t.match(stopped, /^gallery auto-backup on, album sync on\nnot syncing: the cloud service is off, so nothing goes up/)
+  t.match(stopped, /what the cloud kept stays there \(S2\); "in cloud" is as of the last sync\n/)
+  t.match(stopped, /photos\s+on\s+on\s+4\s+2\s+2\s/, 'the two new photos wait on the phone')
+  t.equal(
+    JSON.parse((await run([...api, '--json', 'items', 'alice', '--category', 'photos'])).out).items.length,
+    2,
+    'S2: the cloud kept two',
+  )
+  await run([...phone, 'cloud-service', 'on'])
+  t.notMatch((await run([...phone, 'sync', 'status'])).out, /not syncing/)
+
   agentIo.abort()
   t.equal(await running, 0)
 })
 
-t.test('sync status without a cloud, and with a last sync and a last error', (t) => {
+t.test('S1: sync status without a cloud, with no network, and with a last sync and a last error', (t) => {
   t.equal(renderSyncStatus(null, 0), 'sync          unavailable: this phone has no cloud to talk to\n')
   const notes = { sync: true, uploads: true, local: 3, inCloud: 2, pending: 1, lastSync: 0, lastError: 'n1.txt: over quota' }
   const text = renderSyncStatus(
@@ -143,6 +181,19 @@ t.test('sync status without a cloud, and with a last sync and a last error', (t)
     90_000,
   )
   t.match(never, /photos\s+on\s+on\s+3\s+2\s+1\s+never\n/, 'a category never synced says so')
+  t.match(
+    renderSyncStatus(
+      { switches: DEFAULT_SYNC_SWITCHES, running: false, categories: { photos: notes, contacts: notes, notes, recordings: notes } },
+      90_000,
+      syncStopped({ cloudService: true, network: 'none' }),
+    ),
+    new RegExp(
+      String.raw`^gallery auto-backup on, album sync on\nnot syncing: the phone has no network; it syncs once it has one ` +
+        String.raw`\(phone network wifi\); "in cloud" is as of the last sync\n`,
+    ),
+    'S1: a phone with no network says why nothing moves',
+  )
+  t.equal(syncStopped({ cloudService: true, network: 'wifi' }), null)
   const entry = { category: 'notes' as const, id: 'n.txt', size: 10, deletedAt: 0, purgeAt: 0 }
   t.match(
     renderBin({
@@ -154,7 +205,7 @@ t.test('sync status without a cloud, and with a last sync and a last error', (t)
         { ...entry, daysLeft: 1 },
       ],
     }),
-    /180 days left\n.*1 day left\n$/,
+    /180 days left \(purged 1970-01-01 00:00 UTC\)\n.*1 day left \(purged 1970-01-01 00:00 UTC\)\n$/,
   )
   t.end()
 })

@@ -154,10 +154,15 @@ export class DataPanel {
         h('dt', { text: 'Last activity' }),
         h('dd', { text: `${a.lastActivity}, ${ago(now - a.lastActivityAt)}` }),
         h('dt', { text: 'Freezes' }),
-        h('dd', {
-          text:
-            a.frozenAt !== null ? `frozen since ${iso(a.frozenAt)}, cloud data cleared` : `a year without activity: ${iso(a.freezesAt)}`,
-        }),
+        h(
+          'dd',
+          {},
+          a.frozenAt !== null ? `frozen since ${iso(a.frozenAt)}, cloud data cleared ` : `a year without activity: ${iso(a.freezesAt)}`,
+          // A3: a sign-in brings a frozen account back, empty (the page's own reads never count as one: see above).
+          ...(a.frozenAt === null
+            ? []
+            : [h('button', { type: 'button', onclick: () => this.signIn(), text: 'Sign in (brings it back, empty)' })]),
+        ),
         // A3: when a freeze cleared the account, said also once it is signed in again (no longer frozen).
         ...(a.clearedAt === null
           ? []
@@ -167,6 +172,12 @@ export class DataPanel {
             ]),
       ),
     ]
+  }
+
+  /** A3: the owner opens the account, the sign-in that brings a frozen account back; its phones then upload what they hold. */
+  async signIn() {
+    await attempt(() => api('GET', this.path()), 'Signed in: the account is back, its cloud data still cleared.')
+    await this.refresh()
   }
 
   async loadItems() {
@@ -223,7 +234,9 @@ export class DataPanel {
         {},
         h('td', { class: 'wrap', text: `${e.category}/${e.id}` }),
         h('td', { text: bytes(e.size) }),
+        // R1, R2: the days left, and when it goes (a day after the notice at the earliest), as `console bin` says them.
         h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${plural(e.daysLeft, 'day')} left` }),
+        h('td', { text: `purged ${iso(e.purgeAt)}` }),
         h(
           'td',
           {},

@@ -23,6 +23,7 @@ import {
   type ItemsView,
   type SyncCategory,
 } from '../../../common/cloud/sync-api.js'
+import { utcDate } from '../../../common/format-time.js'
 import { addDevice, reportServiceOff, startCloud, type Cloud } from '../../fixtures/cloud.js'
 
 const DAY = 86_400_000
@@ -257,7 +258,7 @@ t.test("R2: a free account's bin entry is purged after 30 days, not a second bef
   t.match(queued[0], {
     kind: 'cloud',
     title: 'Recently deleted items will be removed',
-    body: /1 item in recently deleted will be permanently deleted by 2026-01-31 \(kept 30 days\)/,
+    body: /1 item in recently deleted will be permanently deleted on 2026-01-31 00:00 UTC \(kept 30 days\)/,
   })
   s.clock.advance(DAY - 1)
   t.equal((await bin(s)).entries.length, 1, 'still there a millisecond before 30 days')
@@ -282,16 +283,81 @@ t.test("R2: a premium member's entries stay 180 days; A2: when the membership en
   t.same((await bin(s)).entries, [], 'purged at 180 days')
   t.same(log(s, 'bin-purge'), ['1 item purged from recently deleted after 180 days: photos/IMG_1.jpg'])
 
-  // A2: 40 days into the bin, the membership ends: the 30-day window applies at once.
+  // A2: 40 days into the bin, the membership ends: the 30-day window applies at once, and R2's notice a day before the
+  // purge still holds: the entry goes a day after the notice its end sent, not with it.
   await s.phone.call('DELETE', `${SYNC_PATH}/photos/IMG_2.jpg`, ItemReplySchema)
   await s.api.send('PUT', '/api/accounts/alice/membership', { tier: 'premium', days: 40 })
   s.clock.advance(40 * DAY - 1)
   t.equal((await bin(s)).entries.length, 1, 'kept while the membership lasts')
   s.clock.advance(1)
+  const ended = s.clock.now()
   t.equal(s.cloud.broker.cloud.accounts.need('alice').tier, 'free')
-  t.same((await bin(s)).entries, [], 'past the 30-day window once the membership ended')
+  t.match((await bin(s)).entries, [{ id: 'IMG_2.jpg', purgeAt: ended + DAY, daysLeft: 1 }], 'past the 30-day window: it goes in a day')
+  await put(s, 'photos', 'IMG_3.jpg', Buffer.alloc(10, 3))
+  const exported = (await s.api.send('GET', '/api/accounts/alice/export')) as { items: { id: string; purgeAt: number | null }[] }
+  t.match(
+    exported.items,
+    [
+      { id: 'IMG_3.jpg', purgeAt: null, daysLeft: null },
+      { id: 'IMG_2.jpg', purgeAt: ended + DAY, daysLeft: 1 },
+    ],
+    'M3: an export says the same purge date, none for a live item',
+  )
   t.equal(log(s, 'bin-purge-notice').length, 2, 'the owner was told before each purge')
+  t.match(s.cloud.broker.framework.queue.list('phone-a', 10).at(-1), {
+    body:
+      `1 item in recently deleted will be permanently deleted on ${utcDate(ended + DAY)} (kept 30 days). ` +
+      'Restore it from the console before then to keep it.',
+  })
+  s.clock.advance(DAY - 1)
+  t.equal((await bin(s)).entries.length, 1, 'there a millisecond before a day after the notice')
+  s.clock.advance(1)
+  t.same((await bin(s)).entries, [], 'gone a day after the notice')
   t.match(log(s, 'bin-purge')[0], /after 30 days: photos\/IMG_2.jpg/)
+})
+
+t.test('R2: entries deleted minutes apart share one notice, each goes at its own 30 days, none sooner than a day after it', async (t) => {
+  const s = await setup(t)
+  const deleted: number[] = []
+  for (let i = 0; i < 3; i++) {
+    await put(s, 'notes', `n${i}.txt`, Buffer.from(`note ${i}`))
+    await s.phone.call('DELETE', `${SYNC_PATH}/notes/n${i}.txt`, ItemReplySchema)
+    deleted.push(s.clock.now())
+    s.clock.advance(10 * 60_000)
+  }
+  const first = deleted[0] as number
+  s.clock.advance(first + 29 * DAY - s.clock.now())
+  t.same(log(s, 'bin-purge-notice').length, 1, 'told a day before the first goes')
+  const bodies = s.cloud.broker.framework.queue.list('phone-a', 10).map((n) => n.body)
+  t.same(bodies, [
+    `3 items in recently deleted will be permanently deleted from ${utcDate(first + 30 * DAY)} to ` +
+      `${utcDate((deleted[2] as number) + 30 * DAY)} (kept 30 days). Restore them from the console before then to keep them.`,
+  ])
+  for (const [i, at] of deleted.entries()) {
+    s.clock.advance(at + 30 * DAY - 1 - s.clock.now())
+    t.equal((await bin(s)).entries.length, 3 - i, `n${i}.txt is there a millisecond before its 30 days`)
+    s.clock.advance(1)
+    t.equal((await bin(s)).entries.length, 2 - i, `n${i}.txt goes at its 30 days`)
+  }
+  t.equal(log(s, 'bin-purge-notice').length, 1, 'one notice for the three')
+})
+
+t.test('R2: a membership that begins after the notice keeps the entry 180 days, and the owner is told again before', async (t) => {
+  const s = await setup(t)
+  await put(s, 'notes', 'n.txt', Buffer.from('note'))
+  await s.phone.call('DELETE', `${SYNC_PATH}/notes/n.txt`, ItemReplySchema)
+  const deletedAt = s.clock.now()
+  s.clock.advance(29 * DAY)
+  t.equal(log(s, 'bin-purge-notice').length, 1)
+  await s.api.send('PUT', '/api/accounts/alice/membership', { tier: 'premium' })
+  s.clock.advance(DAY)
+  t.match((await bin(s)).entries, [{ id: 'n.txt', purgeAt: deletedAt + 180 * DAY }], 'kept: the window is 180 days now')
+  s.clock.advance(deletedAt + 179 * DAY - 1 - s.clock.now())
+  t.equal(log(s, 'bin-purge-notice').length, 1)
+  s.clock.advance(1)
+  t.equal(log(s, 'bin-purge-notice').length, 2, 'told again a day before the 180 days end')
+  s.clock.advance(DAY)
+  t.same((await bin(s)).entries, [], 'gone at 180 days')
 })
 
 t.test('R2: entries deleted on different days go on their own days; one notice covers a day', async (t) => {

@@ -106,13 +106,13 @@ t.test('opening the database twice keeps the schema and its data', (t) => {
   first.close()
   t.equal(
     version,
-    20,
+    21,
     'every migration ran: commands (F2), the push queue and behaviour logs (X2, X3), accounts and blobs (A1-A3), the drive ' +
       "(D1-D5), synced items and the bin (S, R), backups (B1-B4), the unused secrets table dropped, the service's retirement (M1), " +
       "lost mode as device state (F2), devices indexed by account, a blob's pack (M2), " +
       'open commands indexed by device (F2), unfinished uploads (A1, S3), proofs of uploaded bytes (D1, S1, B1), ' +
       "the devices told to follow a migration (M2), each device's succeeded locates indexed (F2), " +
-      'when an account was last cleared (A3)',
+      "when an account was last cleared (A3), when the owner was told of each bin entry's purge (R2)",
   )
   const db = openDb(dir)
   t.equal(db.pragma('user_version', { simple: true }), version, 'a second open runs none again')
@@ -162,6 +162,8 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
   old.exec('DROP INDEX commands_located_by_device')
   for (const column of ['pack', 'pack_offset']) old.exec(`ALTER TABLE blobs DROP COLUMN ${column}`)
   old.exec('ALTER TABLE accounts DROP COLUMN cleared_at')
+  old.exec('ALTER TABLE sync_items DROP COLUMN bin_noticed_at')
+  old.exec('CREATE TABLE bin_notices (account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE, noticed_until INTEGER NOT NULL)')
   old.exec("INSERT INTO accounts (id, last_activity_at, created_at, frozen_at) VALUES ('idle', 0, 0, 7), ('active', 0, 0, NULL)")
   old.pragma('user_version = 9')
   old.close()
@@ -210,6 +212,11 @@ t.test('the unused secrets table is dropped from an older database; a new one ne
     ],
     "A3: an account an older database froze was cleared then, as its phones' change feeds now say",
   )
+  t.ok(
+    (db.pragma('table_info(sync_items)') as { name: string }[]).some((c) => c.name === 'bin_noticed_at'),
+    "R2: an older database's bin entries say when the owner was told of their purge",
+  )
+  t.notOk(tables(db).includes('bin_notices'), "R2: the account's one told-until time is gone with it")
   db.close()
   t.end()
 })
@@ -238,6 +245,8 @@ t.test("M2: an older database's cloud-moved notices say which devices moved wher
   old.exec('DROP TABLE device_moves')
   old.exec('DROP INDEX commands_located_by_device')
   old.exec('ALTER TABLE accounts DROP COLUMN cleared_at')
+  old.exec('ALTER TABLE sync_items DROP COLUMN bin_noticed_at')
+  old.exec('CREATE TABLE bin_notices (account TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE, noticed_until INTEGER NOT NULL)')
   const body = (device: string, cloud: string, account = 'alice'): string =>
     JSON.stringify({ v: 1, device, account, to: { mqtt: 'ws://x/mqtt', push: 'ws://x/push', cloud }, at: 1, sig: 's' })
   old.exec(`INSERT INTO accounts (id, last_activity_at, created_at) VALUES ('alice', 0, 0), ('bob', 0, 0);
@@ -253,7 +262,7 @@ t.test("M2: an older database's cloud-moved notices say which devices moved wher
   notice.run('n3', 'b', 'not json', 10)
   notice.run('n4', 'c', body('b', 'http://other-device'), 10)
   notice.run('n5', 'd', body('d', 'http://exported'), 10)
-  old.pragma(`user_version = ${SCHEMA_VERSION - 3}`)
+  old.pragma(`user_version = ${SCHEMA_VERSION - 4}`)
   old.close()
   const db = openDb(dir)
   t.same(db.prepare('SELECT * FROM device_moves ORDER BY device_id').all(), [

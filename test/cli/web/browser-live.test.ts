@@ -79,7 +79,11 @@ chromiumTest('the web console follows the cloud live, in Chromium', async (t, { 
     t.equal(await notesShown(page), '1', 'the synced note is counted')
     await deleteNote(s, 'n-1')
     await page.waitForSelector('#bin-table')
-    t.match(await page.textContent('#bin-table'), /^notes\/n-1.*30 days left/, 'in the recycle bin, with its days left')
+    t.match(
+      await page.textContent('#bin-table'),
+      /^notes\/n-1.*30 days leftpurged \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/,
+      'R1: in the recycle bin, with its days left and when it goes',
+    )
     t.equal(await notesShown(page), '0')
   })
 
