@@ -37,7 +37,6 @@ import {
 } from '../common/contract.js'
 import { formatAge } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
-import { deviceKeys } from '../common/signing.js'
 import { RemoteCommands, type Outcome, type Phone } from './remote.js'
 import { CloudClient } from './cloud-client.js'
 import { PhoneDrive } from './drive/phone-drive.js'
@@ -61,6 +60,7 @@ import { homeFile, readHome, type CloudHome } from './cloud-home.js'
 import type { CloudMove } from '../common/cloud/cloud-move.js'
 import { makeDataDirSync } from '../common/make-dirs.js'
 import { readSecretFile } from './secret.js'
+import { DeviceCredentials } from './credentials.js'
 
 export interface AgentOptions {
   id: string
@@ -199,15 +199,23 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /** Cloud backup (B1-B4). */
   readonly backup: PhoneBackup
 
-  private readonly opts: AgentOptions
-  /** The receipt-signing key, derived from the secret when a command first needs it (again after a new secret). */
-  private deviceKey: KeyObject | undefined
+  /** The options, but the secret: `credentials` holds it. */
+  private readonly opts: Omit<AgentOptions, 'secret'>
+  /**
+   * F1, X1: the device's id and secret, the one copy every part reads when it sends them (the data channel, the push
+   * channel, the cloud client, the receipts, the `cloud-moved` check); a new secret read from the file goes here only.
+   */
+  private readonly credentials: DeviceCredentials
 
-  constructor(opts: AgentOptions) {
+  constructor({ secret, ...options }: AgentOptions) {
     super()
-    this.home = readHome(opts.dataDir)
+    this.home = readHome(options.dataDir)
+    this.credentials = new DeviceCredentials(options.id, secret)
     // M2: a phone whose account migrated talks to the new cloud, whatever it was started with.
-    opts = { ...opts, ...(this.home && { brokerUrl: this.home.to.mqtt, pushUrl: this.home.to.push, cloudUrl: this.home.to.cloud }) }
+    const opts = {
+      ...options,
+      ...(this.home && { brokerUrl: this.home.to.mqtt, pushUrl: this.home.to.push, cloudUrl: this.home.to.cloud }),
+    }
     this.opts = opts
     this.settings = new PhoneSettings(opts.dataDir)
     this.data = new PhoneFiles({ dataDir: opts.dataDir, clock: opts.clock, log: lazyChild(opts.log, { component: 'phone-data' }) })
@@ -215,7 +223,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     this.cloud =
       opts.cloudUrl === undefined
         ? null
-        : new CloudClient({ baseUrl: opts.cloudUrl, deviceId: opts.id, secret: opts.secret, chunkBytes: opts.uploadChunkBytes })
+        : new CloudClient({ baseUrl: opts.cloudUrl, credentials: this.credentials, chunkBytes: opts.uploadChunkBytes })
     this.drive = new PhoneDrive(this, opts.dataDir, opts.clock, lazyChild(opts.log, { component: 'drive' }), opts.driveSyncMs)
     this.sync =
       this.cloud &&
@@ -287,9 +295,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     // The phone the commands run on is this one (which hands them to the executor), so whoever holds the agent sees every command.
     this.remote = new RemoteCommands(
       {
-        deviceId: opts.id,
+        credentials: this.credentials,
         ownerKey: opts.ownerKey,
-        deviceKey: () => (this.deviceKey ??= deviceKeys(this.opts.secret).privateKey),
         dataDir: opts.dataDir,
         clock: opts.clock,
         log: remoteLog,
@@ -297,8 +304,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       this,
     )
     this.framework = new ResidentFramework({
-      deviceId: opts.id,
-      secret: opts.secret,
+      credentials: this.credentials,
       dataDir: opts.dataDir,
       clock: opts.clock,
       log: opts.log,
@@ -461,8 +467,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /**
    * F1, X1: a channel refused the device's id and secret is about to retry: the secret file is read again first (so no
    * more often than the channels retry, each after its backoff). A new secret there (the device removed and added again)
-   * is taken by every part that sends it, and both channels connect with it now (the other's waiting retry goes at once);
-   * an unreadable file (the old one deleted, the new one not written yet) changes nothing. The secret is never logged.
+   * goes into the credentials, which every part that sends it reads, and both channels connect with it now (the other's
+   * waiting retry goes at once); an unreadable file (the old one deleted, the new one not written yet) changes nothing.
+   * The secret is never logged.
    */
   private secretRefused(): void {
     const file = this.opts.secretFile
@@ -473,13 +480,11 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     } catch (err) {
       return void this.opts.log.debug({ err: (err as Error).message }, 'the secret file cannot be read again; the secret stays')
     }
-    if (secret === this.opts.secret) return
-    this.opts.secret = secret
-    this.deviceKey = undefined
+    if (!this.credentials.replace(secret)) return
     this.opts.log.info({ file }, `new device secret read from ${file}; connecting again`)
-    this.cloud?.useSecret(secret)
-    this.framework.useSecret(secret)
-    this.link.usePassword(secret)
+    // Every part reads the secret from the credentials when it sends it: the channels' waiting retries need only go now.
+    this.framework.secretChanged()
+    this.link.retryNow()
   }
 
   /** The user flips a switch on the phone. F4: Find Device stays on in lost mode and for 72 h after. */
@@ -583,10 +588,10 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       backoff: this.opts.backoff,
       random: this.random,
       startOff: true,
+      secret: this.credentials,
       mqtt: {
         clientId: id,
         username: id,
-        password: this.opts.secret,
         clean: false,
         // The phone subscribes on every connect itself (below): mqtt.js would send the same SUBSCRIBE again after a reconnect.
         resubscribe: false,

@@ -13,6 +13,7 @@ import { BLOB_PATH, CloudErrorSchema, UploadStateSchema, type UploadStateBody } 
 import { FakephoneError } from '../common/errors.js'
 import { readWholeBody } from '../common/http-body.js'
 import { ConnectionClosedError, requestAnswer } from '../common/http-request.js'
+import type { DeviceCredentials } from './credentials.js'
 
 export class CloudError extends FakephoneError {
   constructor(
@@ -30,8 +31,8 @@ export class CloudError extends FakephoneError {
 export interface CloudClientOptions {
   /** http://host:port of the cloud's HTTP side. */
   baseUrl: string
-  deviceId: string
-  secret: string
+  /** The device's id and secret, read at each call: F1, X1: a device given a new secret sends it from the next call on. */
+  credentials: DeviceCredentials
   /** Bytes per upload request (default 256 KiB). */
   chunkBytes?: number
 }
@@ -44,29 +45,16 @@ export function cloudUrlOf(pushUrl: string): string {
   return `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}`
 }
 
-/** HTTP Basic credentials of a device. */
-function basicAuthorization(deviceId: string, secret: string): string {
-  return `Basic ${Buffer.from(`${deviceId}:${secret}`).toString('base64')}`
-}
-
 export class CloudClient {
-  private readonly deviceId: string
-  /** The device's id and secret as sent with every call; F1, X1: a new secret changes it (useSecret). */
-  private authorization: string
+  private readonly credentials: DeviceCredentials
   private readonly chunkBytes: number
   /** Where the cloud is; M2 moves it (moveTo). */
   private base: string
 
   constructor(opts: CloudClientOptions) {
-    this.deviceId = opts.deviceId
+    this.credentials = opts.credentials
     this.base = opts.baseUrl
-    this.authorization = basicAuthorization(opts.deviceId, opts.secret)
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES
-  }
-
-  /** F1, X1: the device was given a new secret: every call from now on sends it. */
-  useSecret(secret: string): void {
-    this.authorization = basicAuthorization(this.deviceId, secret)
   }
 
   /** M2: the account migrated; every call from now on goes to the new cloud (http://host:port). */
@@ -140,7 +128,11 @@ export class CloudClient {
   }
 
   private async answer<T>(path: string, init: Request, signal: AbortSignal, read: (res: Answer) => T): Promise<T> {
-    const res = await send(new URL(path, this.base), { ...init, headers: { ...init.headers, authorization: this.authorization } }, signal)
+    const res = await send(
+      new URL(path, this.base),
+      { ...init, headers: { ...init.headers, authorization: this.credentials.authorization } },
+      signal,
+    )
     if (res.status >= 200 && res.status < 300) return read(res)
     const e = CloudErrorSchema.safeParse(parseJson(res.body))
     throw e.success

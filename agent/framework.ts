@@ -27,6 +27,7 @@ import {
 } from './behaviour-log.js'
 import { PushChannel, type PushState } from './push-channel.js'
 import { PushInbox, type InboxStatus, type ShownNotification } from './push-inbox.js'
+import type { DeviceCredentials } from './credentials.js'
 
 export const FrameworkSettingsSchema = z.strictObject({
   /** X3: may the framework use the network at all (its push connection). */
@@ -44,8 +45,8 @@ export interface FrameworkTimings extends BehaviourLogTimings {
 }
 
 export interface FrameworkOptions {
-  deviceId: string
-  secret: string
+  /** The device's id and secret: the push channel's hello and a `cloud-moved` notice's check (M2) read them when they need them. */
+  credentials: DeviceCredentials
   dataDir: string
   clock: Clock
   log: Logger
@@ -94,12 +95,9 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
   private readonly push: PushChannel | null
   /** Notifications are taken in one at a time, in the order they arrived. */
   private intake: Promise<void> = Promise.resolve()
-  /** The device secret: the push channel's hello and a `cloud-moved` notice's check (M2) use it; useSecret changes it. */
-  private secret: string
 
   constructor(private readonly opts: FrameworkOptions) {
     super()
-    this.secret = opts.secret
     this.file = new JsonFile(join(opts.dataDir, 'framework.json'), FrameworkSettingsSchema)
     this.inbox = new PushInbox(opts.dataDir)
     const log = lazyChild(opts.log, { component: 'framework' })
@@ -119,8 +117,7 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     this.push = opts.pushUrl
       ? new PushChannel({
           url: opts.pushUrl,
-          deviceId: opts.deviceId,
-          secret: opts.secret,
+          credentials: opts.credentials,
           clock: opts.clock,
           keepaliveClock: opts.keepaliveClock,
           log,
@@ -185,10 +182,9 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     return this.status()
   }
 
-  /** F1, X1: the device was given a new secret: the push channel connects with it, at once if a retry waits. */
-  useSecret(secret: string): void {
-    this.secret = secret
-    this.push?.useSecret(secret)
+  /** F1, X1: the device was given a new secret (its credentials hold it): a push retry that waits goes at once, with it. */
+  secretChanged(): void {
+    this.push?.retryNow()
   }
 
   /** M2: the push channel goes to the account's new cloud. */
@@ -209,7 +205,7 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     this.intake = this.intake
       .then(async () => {
         // M2: a notice that the cloud moved must be this device's, from its own cloud; any other is refused, said and acknowledged.
-        const move = n.kind === CLOUD_MOVED ? readMove(n.body, this.opts.deviceId, this.secret) : null
+        const move = n.kind === CLOUD_MOVED ? readMove(n.body, this.opts.credentials.deviceId, this.opts.credentials.secret) : null
         if (move && !move.ok) {
           log.warn({ id: n.id, reason: move.reason }, `cloud-moved notice refused: ${move.reason}`)
           return push.ack(n.id)

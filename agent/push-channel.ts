@@ -27,6 +27,7 @@ import {
   encodeFrame,
   type PushNotification,
 } from '../common/push-protocol.js'
+import type { DeviceCredentials } from './credentials.js'
 
 /** `off`: never started (or no push URL); `blocked`: network permission revoked; `stopped`: the phone stopped. */
 export type PushState = z.infer<typeof PushStateSchema>
@@ -35,8 +36,8 @@ export const DEFAULT_PING_MS = 25_000
 
 export interface PushChannelOptions {
   url: string
-  deviceId: string
-  secret: string
+  /** The device's id and secret, read at each hello: F1, X1: a device given a new secret sends it from the next hello on. */
+  credentials: DeviceCredentials
   /** Reconnect delays. */
   clock: Clock
   /** Keep-alive timers: real time unless told otherwise, like MQTT's own keep-alive. */
@@ -57,8 +58,8 @@ interface PushChannelEvents {
    */
   cloudTime: [cloudNow: number]
   /**
-   * A retry after the gateway refused the device's id and secret (close 4001) is about to connect: a listener may give
-   * a new secret first (useSecret). As often as the backoff retries, never more.
+   * A retry after the gateway refused the device's id and secret (close 4001) is about to connect: a listener may put
+   * a new secret in the credentials first. As often as the backoff retries, never more.
    */
   refusedRetry: []
 }
@@ -97,13 +98,10 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   private refusedNow = false
   /** The push endpoint; M2 moves it (moveTo). */
   private url: string
-  /** The device secret each hello sends; F1, X1: a device given a new one (useSecret) sends that from then on. */
-  private secret: string
 
   constructor(private readonly opts: PushChannelOptions) {
     super()
     this.url = opts.url
-    this.secret = opts.secret
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.keepalive = opts.keepaliveClock ?? new SystemClock()
     this.pingMs = opts.pingMs ?? DEFAULT_PING_MS
@@ -161,9 +159,8 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     this.connect()
   }
 
-  /** F1, X1: the device has a new secret: every hello from now on sends it, and a retry that waits goes at once. */
-  useSecret(secret: string): void {
-    this.secret = secret
+  /** F1, X1: the device has a new secret (its credentials hold it): a retry that waits goes at once, its hello with it. */
+  retryNow(): void {
     this.retry.runNow()
   }
 
@@ -181,7 +178,8 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
     const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: PUSH_MAX_FRAME_BYTES, handshakeTimeout: 10_000 })
     this.ws = ws
     ws.on('open', () => {
-      ws.send(encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: this.opts.deviceId, secret: this.secret }))
+      const { deviceId, secret } = this.opts.credentials
+      ws.send(encodeFrame(ClientFrameSchema, { type: 'hello', v: PUSH_PROTOCOL_VERSION, device: deviceId, secret }))
     })
     // A connection let go of (blocked, stopped) may still deliver frames the cloud sent before it heard: they are not taken.
     ws.on('message', (data, isBinary) => {

@@ -58,6 +58,7 @@ import { encodePayload, topicFor, type Command, type UnsignedResult } from '../c
 import type { Logger } from '../common/log.js'
 import type { MqttLink } from '../common/mqtt.js'
 import { signPayload } from '../common/signing.js'
+import type { DeviceCredentials } from './credentials.js'
 import { CommandJournal, type JournalEntry } from './journal.js'
 import { verifyCommand } from './verify.js'
 
@@ -74,11 +75,13 @@ export interface Phone {
 }
 
 export interface RemoteOptions {
-  deviceId: string
+  /**
+   * The device's id, and its receipt key read at each receipt: derived on the first (a fleet of thousands of phones paid
+   * ~1.4 ms each at start-up), again after a new secret (F1, X1).
+   */
+  credentials: DeviceCredentials
   /** A function is asked when a command arrives (see AgentOptions.ownerKey); one that throws leaves that command unverifiable. */
   ownerKey: KeyObject | (() => KeyObject | undefined) | undefined
-  /** The device's receipt key; derived on the first receipt (a fleet of thousands of phones paid ~1.4 ms each at start-up). */
-  deviceKey: () => KeyObject
   dataDir: string
   clock: Clock
   log: Logger
@@ -151,7 +154,7 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
   private async handle(payload: Buffer): Promise<void> {
     const now = this.opts.clock.now()
     const verdict = verifyCommand(payload, {
-      deviceId: this.opts.deviceId,
+      deviceId: this.opts.credentials.deviceId,
       ownerKey: this.ownerKey(),
       now,
       lastSeq: this.journal.lastSeq,
@@ -167,7 +170,7 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
     }
     if (!verdict.ok) {
       this.opts.log.warn({ command: verdict.command?.id, reason: verdict.reason }, 'command rejected')
-      if (verdict.command && verdict.command.device === this.opts.deviceId)
+      if (verdict.command && verdict.command.device === this.opts.credentials.deviceId)
         this.publish({ command: verdict.command.id, state: 'rejected', reason: verdict.reason })
       this.emit('settled', verdict.command?.id ?? null, 'rejected')
       return
@@ -263,14 +266,14 @@ export class RemoteCommands extends EventEmitter<RemoteEvents> {
   }
 
   private sign(r: Omit<UnsignedResult, 'device' | 'at'> & Partial<UnsignedResult>): UnsignedResult {
-    return { device: this.opts.deviceId, at: this.opts.clock.now(), ...r }
+    return { device: this.opts.credentials.deviceId, at: this.opts.clock.now(), ...r }
   }
 
   private publish(r: Omit<UnsignedResult, 'device' | 'at'> & Partial<UnsignedResult>, acked?: () => void): void {
     const link = this.link
     if (!link?.connected) return
-    const receipt = signPayload(this.sign(r), this.opts.deviceKey())
-    link.client.publish(topicFor(this.opts.deviceId, 'result'), encodePayload('result', receipt), { qos: 1 }, (err) => {
+    const receipt = signPayload(this.sign(r), this.opts.credentials.receiptKey)
+    link.client.publish(topicFor(this.opts.credentials.deviceId, 'result'), encodePayload('result', receipt), { qos: 1 }, (err) => {
       /* c8 ignore next -- mqtt.js fails a QoS 1 publish only for a bad topic or options, constants here; it keeps the rest for resend */
       if (err) return
       acked?.()

@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import jpeg from 'jpeg-js'
 import { CloudClient } from '../agent/cloud-client.js'
+import { DeviceCredentials } from '../agent/credentials.js'
 import { FixedSource } from '../agent/location.js'
 import { withExif } from '../agent/phone-data/exif.js'
 import type { Agent } from '../agent/agent.js'
@@ -91,7 +92,7 @@ export async function runSync(ctx: ScenarioContext, cleanup: Cleanup): Promise<S
 
 /** One big upload cut half-way (the abort of a cloud service switched off) and resumed. */
 async function resumedUpload(baseUrl: string, deviceId: string, secret: string): Promise<SyncResult['bigBlob']> {
-  const client = new CloudClient({ baseUrl, deviceId, secret })
+  const client = new CloudClient({ baseUrl, credentials: new DeviceCredentials(deviceId, secret) })
   const bytes = randomBytes(BIG_BLOB_BYTES)
   const stop = new AbortController()
   let cutAt = 0

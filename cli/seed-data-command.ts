@@ -9,6 +9,7 @@ import { sendControl } from '../agent/control.js'
 import { seedPhoneData, EDINBURGH, type SeedCounts } from '../agent/phone-data/seed.js'
 import { PhoneFiles } from '../agent/phone-data/store.js'
 import { CATEGORIES } from '../agent/phone-data/types.js'
+import { makeDataDirSync } from '../common/make-dirs.js'
 import type { Io } from './io.js'
 import { latLon } from './options.js'
 import { formatBytes } from './phone-data-render.js'
@@ -51,6 +52,9 @@ export function seedDataCommand(io: Io, agentData: () => string): Command {
     .option('--json', 'machine-readable output')
     .action(async (o: SeedFlags) => {
       const dataDir = o.data ?? agentData()
+      // Made here, each missing folder once: the store's own recursive mkdir spins for ever where a folder refuses new
+      // entries (anywhere under /proc: common/make-dirs.ts), so `--data /proc/self/x` hung instead of failing.
+      makeDataDirSync(dataDir)
       const data = new PhoneFiles({ dataDir, clock: io.clock })
       const counts = Object.fromEntries(CATEGORIES.map((c) => [c, o[c]])) as SeedCounts
       const result = await seedPhoneData(data, {

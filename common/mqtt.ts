@@ -56,15 +56,22 @@ interface LinkEvents {
   state: [state: LinkState]
   connect: []
   /**
-   * A retry after the broker refused the credentials (CREDENTIALS_REFUSED) is about to connect: a listener may give new
-   * ones first (usePassword). As often as the backoff retries, never more.
+   * A retry after the broker refused the credentials (CREDENTIALS_REFUSED) is about to connect: a listener may put a new
+   * secret in the link's `secret` holder first. As often as the backoff retries, never more.
    */
   refusedRetry: []
+}
+
+/** Where a link's password is kept when it may change (F1, X1: a device given a new secret): agent/credentials.ts. */
+export interface SecretHolder {
+  readonly secret: string
 }
 
 export interface LinkOptions {
   url: string
   mqtt: IClientOptions
+  /** The password, read from here at each connect (in place of `mqtt.password`): a new secret there is the next one's. */
+  secret?: SecretHolder
   clock: Clock
   log: Logger
   backoff?: BackoffOptions
@@ -147,7 +154,13 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.retry = new RetryTimer(opts.clock, opts.backoff, opts.random)
     this.opened = !opts.startOff
     this.stateNow = opts.startOff ? 'off' : 'connecting'
-    this.client = connectMqtt(opts.url, { log: silent, ...opts.mqtt, reconnectPeriod: 0, manualConnect: opts.startOff === true })
+    this.client = connectMqtt(opts.url, {
+      log: silent,
+      ...opts.mqtt,
+      password: opts.secret?.secret ?? opts.mqtt.password,
+      reconnectPeriod: 0,
+      manualConnect: opts.startOff === true,
+    })
     this.client.on('connect', () => {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
       stream.setNoDelay?.(true)
@@ -233,12 +246,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     await this.close()
   }
 
-  /**
-   * F1, X1: the credentials changed (a device given a new secret): every connect from now on sends `password`, and a
-   * retry that waits goes at once.
-   */
-  usePassword(password: string): void {
-    this.client.options.password = password
+  /** F1, X1: the `secret` holder has a new secret: a retry that waits goes at once, with it. */
+  retryNow(): void {
     this.retry.runNow()
   }
 
@@ -249,8 +258,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.retry.reset()
     // A run of failures before the pause is over: the next one starts its own "since".
     this.waitingSinceNow = null
-    this.setState('connecting')
-    this.client.reconnect()
+    this.connect()
   }
 
   /** Publishes at QoS 1 and resolves on PUBACK; rejects at once when not connected, or when the connection drops first. */
@@ -286,8 +294,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     // mqtt.js may report one loss twice; the timer keeps a single retry waiting either way, and the log says it once.
     const scheduled = this.retry.schedule(() => {
       if (this.refusedNow) this.emit('refusedRetry')
-      this.setState('connecting')
-      this.client.reconnect()
+      this.connect()
     })
     if (!scheduled) return
     // Said before the state changes: a listener to 'waiting' asks why (`fakephone agent` on a terminal says it).
@@ -309,6 +316,13 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     this.lastError = null
     this.refused = false
     this.notMqtt = false
+  }
+
+  /** Connects again, with the password the `secret` holder has now (mqtt.js builds each CONNECT from its options). */
+  private connect(): void {
+    if (this.opts.secret) this.client.options.password = this.opts.secret.secret
+    this.setState('connecting')
+    this.client.reconnect()
   }
 
   private setState(state: LinkState): void {

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CloudClient } from '../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../agent/credentials.js'
 import { SyncState } from '../../agent/sync/state.js'
 import { driveFolder } from '../../agent/drive/drive-settings.js'
 import type { DriveFile } from '../../common/cloud/drive-api.js'
@@ -98,7 +99,7 @@ t.test(
     )
     const local = [...(await p.list('photos')), ...(await p.list('notes'))]
     t.same(local.map((i) => i.id).sort(), after.map((i) => i.id).sort(), 'exactly what the phone holds')
-    const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'phone-a', secret: p.secret })
+    const client = new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('phone-a', p.secret) })
     for (const item of local) {
       const onDisk = sha(readFileSync(item.path))
       const inCloud = after.find((i) => i.id === item.id) as CloudItem

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws'
 import { PushChannel, defaultPushUrl, type PushState } from '../../agent/push-channel.js'
+import { DeviceCredentials } from '../../agent/credentials.js'
 import { ManualClock } from '../../common/clock.js'
 import { LogCapture } from '../fixtures/logs.js'
 
@@ -28,8 +29,7 @@ function channel(t: Test, url: string) {
   const logs = new LogCapture()
   const push = new PushChannel({
     url,
-    deviceId: 'phone-a',
-    secret: 's',
+    credentials: new DeviceCredentials('phone-a', 's'),
     clock,
     keepaliveClock: keepalive,
     log: logs.logger(),

@@ -13,6 +13,7 @@ import { addDevice, startAgent, startCloud, type Cloud } from '../fixtures/cloud
 import { delivered, notify, onePhone, pushAtCloud, pushConnected, pushState, shownBy } from '../fixtures/framework.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 import { ResidentFramework, type FrameworkOptions } from '../../agent/framework.js'
+import { DeviceCredentials } from '../../agent/credentials.js'
 import { ManualClock } from '../../common/clock.js'
 import { REFUSED_WHY } from '../../common/mqtt.js'
 import { LogCapture } from '../fixtures/logs.js'
@@ -226,8 +227,7 @@ t.test(
 
 function options(dataDir: string, extra: Partial<FrameworkOptions> = {}): FrameworkOptions {
   return {
-    deviceId: 'phone-a',
-    secret: 's',
+    credentials: new DeviceCredentials('phone-a', 's'),
     dataDir,
     clock: new ManualClock(),
     log: new LogCapture().logger(),
@@ -258,7 +258,14 @@ async function pushedPhone(t: Test): Promise<{ cloud: Cloud; dataDir: string; lo
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
   const logs = new LogCapture()
-  const framework = new ResidentFramework(options(dataDir, { secret, pushUrl: cloud.pushUrl, clock: cloud.clock, log: logs.logger() }))
+  const framework = new ResidentFramework(
+    options(dataDir, {
+      credentials: new DeviceCredentials('phone-a', secret),
+      pushUrl: cloud.pushUrl,
+      clock: cloud.clock,
+      log: logs.logger(),
+    }),
+  )
   onEnd(t, () => framework.stop())
   await framework.start()
   await pushAtCloud(cloud, 'phone-a', true)

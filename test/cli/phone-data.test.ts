@@ -240,3 +240,10 @@ t.test('the data table shows what is unknown as "-", the cloud marker as yes/no,
   t.match(renderItems('recordings', [row('recordings', { durationS: null }, 10, null)]), /x-10\s+-\s+10 B/)
   t.equal(formatBytes(1536), '1.5 KB')
 })
+
+t.test('seed-data into a folder that cannot be made (under /proc) fails at once, in one line naming it, and writes nothing', async (t) => {
+  const seeded = await run(['agent', 'seed-data', '--data', '/proc/self/fakephone-test', '--photos', '1'])
+  t.equal(seeded.code, 1)
+  t.equal(seeded.err, "error: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'\n")
+  t.equal(seeded.out, '')
+})

@@ -3,6 +3,7 @@ import t from 'tap'
 import type { ManualClock } from '../../common/clock.js'
 import { renderBin, renderSyncStatus, syncStopped } from '../../cli/sync-commands.js'
 import { CloudClient } from '../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../agent/credentials.js'
 import { ItemReplySchema, SYNC_PATH } from '../../common/cloud/sync-api.js'
 import { DEFAULT_SYNC_SWITCHES } from '../../agent/sync/switches.js'
 import { deviceOnDisk, startCloud } from '../fixtures/cloud.js'
@@ -50,7 +51,7 @@ t.test('S1, S2, X1: phone sync (cloud service off: says so) and console items / 
   t.match((await run([...phone, 'sync', 'notes', 'maybe'])).err, /must be "on" or "off"/)
 
   // A note in the cloud: the console sees it, deletes it, restores it, deletes it for good.
-  const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'phone-a', secret })
+  const client = new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('phone-a', secret) })
   const bytes = Buffer.from('Groceries\nmilk\n')
   const note = { id: 'a1b2c3d4-0000-4000-8000-000000000001.txt' }
   await client.call('PUT', `${SYNC_PATH}/notes/${note.id}`, ItemReplySchema, {

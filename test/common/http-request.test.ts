@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { z } from 'zod'
 import { CloudClient, CloudError } from '../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../agent/credentials.js'
 import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 import { BACKUP_PATH } from '../../common/cloud/backup-api.js'
 import { SYNC_PATH } from '../../common/cloud/sync-api.js'
@@ -41,7 +42,7 @@ async function closingServer(t: Test): Promise<{ url: string; arrived: string[];
 
 t.test('S1, B1: the phone sends a GET again on a fresh connection when the cloud cut the reused one, a POST never', async (t) => {
   const server = await closingServer(t)
-  const cloud = new CloudClient({ baseUrl: server.url, deviceId: 'phone-a', secret: 's' })
+  const cloud = new CloudClient({ baseUrl: server.url, credentials: new DeviceCredentials('phone-a', 's') })
   const changes = `${SYNC_PATH}/photos/changes?since=0`
   t.same(await cloud.call('GET', changes, z.object({})), {}, 'first: a fresh connection, answered, kept')
   t.same(await cloud.call('GET', changes, z.object({})), {}, 'second: its kept connection cut, sent again, answered')

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import { CloudClient } from '../../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../../agent/credentials.js'
 import { AccountChanges } from '../../../broker/cloud/account-changes.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { ManualClock, SimulatedClock } from '../../../common/clock.js'
@@ -23,7 +24,7 @@ t.test("an account's changes reach the console: a phone's sync, the owner's acti
     heard.waitFor((topic, payload) => topic === accountChangedTopic(want.account) && JSON.stringify(payload) === JSON.stringify(want))
   const api = new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
 
-  const phone = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'phone-a', secret })
+  const phone = new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('phone-a', secret) })
   const bytes = Buffer.from('milk, eggs')
   const sha256 = await phone.upload(bytes)
   await phone.call('PUT', `${SYNC_PATH}/notes/n-1`, ItemReplySchema, { sha256, size: bytes.length, meta: {}, modifiedAt: 1 })

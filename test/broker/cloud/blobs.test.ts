@@ -12,6 +12,7 @@ import { getEventListeners, once } from 'node:events'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { CloudClient, cloudUrlOf } from '../../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../../agent/credentials.js'
 import { BlobStore, MAX_BLOB_BYTES } from '../../../broker/cloud/blob-store.js'
 import { openDb } from '../../../broker/db.js'
 import { DEFAULT_BROKER_OPTIONS } from '../../../broker/server.js'
@@ -35,7 +36,7 @@ async function phone(
   chunkBytes = 1000,
 ): Promise<{ client: CloudClient; secret: string }> {
   const secret = await addDevice(cloud, id, account)
-  return { client: new CloudClient({ baseUrl: cloud.apiUrl, deviceId: id, secret, chunkBytes }), secret }
+  return { client: new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials(id, secret), chunkBytes }), secret }
 }
 
 function incoming(cloud: Cloud): string[] {
@@ -79,7 +80,7 @@ t.test('S3: a connection cut in the middle of a request keeps the bytes that rea
   const line = await kept
   t.ok((line.offset as number) <= 100_000, 'never more than was sent')
   t.equal(cloud.broker.cloud.blobs.size(sha(bytes)), undefined, 'no object from a cut request')
-  const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
+  const client = new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('p1', secret) })
   t.equal(await client.upload(bytes), sha(bytes), 'the rest goes up and the checksum matches')
 })
 
@@ -275,7 +276,7 @@ t.test(
       'the cloud kept the first 1,000 bytes',
     )
     // A client whose requests are larger than the blob sends it whole, from 0; the cloud says where it stands instead.
-    const oneShot = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret, chunkBytes: 4096 })
+    const oneShot = new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('p1', secret), chunkBytes: 4096 })
     const offsets: number[] = []
     t.equal(await oneShot.upload(bytes, undefined, (sent) => offsets.push(sent)), sha(bytes))
     t.same(offsets, [0, 1000, 2500], 'refused at 0, then sent from the 1,000 bytes the cloud had')
@@ -306,7 +307,10 @@ t.test(
           server.close(() => resolve())
         }),
     )
-    const client = new CloudClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, deviceId: 'p1', secret: 's' })
+    const client = new CloudClient({
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      credentials: new DeviceCredentials('p1', 's'),
+    })
     await t.rejects(client.call('GET', '/garbage', z.unknown()), {
       code: 'BAD_REPLY',
       message: "the cloud's answer to /garbage is not JSON",
@@ -329,13 +333,13 @@ t.test('the cloud client says when the cloud is not there or not a fakephone clo
   const cloud = await startCloud(t)
   const { secret } = await phone(t, cloud)
   const lostUrl = `http://127.0.0.1:${await closedPort()}`
-  const lost = new CloudClient({ baseUrl: lostUrl, deviceId: 'p1', secret })
+  const lost = new CloudClient({ baseUrl: lostUrl, credentials: new DeviceCredentials('p1', secret) })
   await t.rejects(lost.call('GET', '/cloud/v1/anything', z.unknown()), {
     code: 'UNREACHABLE',
     status: 0,
     message: `cannot reach the cloud at ${lostUrl}`,
   })
-  const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
+  const client = new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('p1', secret) })
   await t.rejects(
     client.call('POST', '/api/nowhere', z.unknown(), {}),
     { code: 'NOT_FOUND', status: 404 },
@@ -344,7 +348,10 @@ t.test('the cloud client says when the cloud is not there or not a fakephone clo
   const stranger = createServer((_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>Bad Gateway</h1>'))
   await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve))
   onEnd(t, () => new Promise((resolve) => stranger.close(resolve)))
-  const elsewhere = new CloudClient({ baseUrl: `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`, deviceId: 'p1', secret })
+  const elsewhere = new CloudClient({
+    baseUrl: `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`,
+    credentials: new DeviceCredentials('p1', secret),
+  })
   await t.rejects(
     elsewhere.call('GET', '/cloud/v1/anything', z.unknown()),
     { code: 'HTTP', status: 502 },
@@ -352,7 +359,11 @@ t.test('the cloud client says when the cloud is not there or not a fakephone clo
   )
   const strangerTls = `https://127.0.0.1:${(stranger.address() as AddressInfo).port}`
   await t.rejects(
-    new CloudClient({ baseUrl: strangerTls, deviceId: 'p1', secret }).call('GET', '/cloud/v1/anything', z.unknown()),
+    new CloudClient({ baseUrl: strangerTls, credentials: new DeviceCredentials('p1', secret) }).call(
+      'GET',
+      '/cloud/v1/anything',
+      z.unknown(),
+    ),
     { code: 'UNREACHABLE', status: 0, message: `cannot reach the cloud at ${strangerTls}` },
     'an https:// cloud is reached over TLS: a server without it is no cloud',
   )
@@ -482,7 +493,7 @@ t.test(
   async (t) => {
     const cloud = await startCloud(t)
     const { secret } = await phone(t, cloud)
-    const client = (): CloudClient => new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
+    const client = (): CloudClient => new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('p1', secret) })
     const photo = randomBytes(3000)
     const id = await client().upload(photo)
     // Bob holds the same bytes: the blob is stored whatever alice's proof says, so only the proof decides her claim.

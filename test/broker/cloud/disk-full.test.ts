@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { CloudClient, CloudError } from '../../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../../agent/credentials.js'
 import { ItemReplySchema } from '../../../common/cloud/sync-api.js'
 import type { Db } from '../../../broker/db.js'
 import { addDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
@@ -25,7 +26,7 @@ const notStored = (l: { msg: string }): boolean => l.msg === 'HTTP request not s
 
 async function phone(cloud: Cloud): Promise<CloudClient> {
   const secret = await addDevice(cloud, 'p1')
-  return new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret })
+  return new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('p1', secret) })
 }
 
 t.test('S3 a blob upload to a full disk is answered 507 with the reason; once there is room it is stored whole', async (t) => {

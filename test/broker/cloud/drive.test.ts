@@ -7,6 +7,7 @@ import type { Agent } from '../../../agent/agent.js'
 import { PHONE_NOT_ENABLED, PhoneDrive } from '../../../agent/drive/phone-drive.js'
 import { driveFolder } from '../../../agent/drive/drive-settings.js'
 import { CloudClient } from '../../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../../agent/credentials.js'
 import { DEFAULT_ACCOUNT_RULES } from '../../../broker/cloud/accounts.js'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
 import { utcDate, type ManualClock } from '../../../common/clock.js'
@@ -315,7 +316,7 @@ t.test(
     // way.
     const other = new PhoneDrive(
       {
-        cloud: new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'phone-a', secret }),
+        cloud: new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('phone-a', secret) }),
         canTransfer: () => true,
         transferSignal: new AbortController().signal,
         status: () => ({ cloudService: true }),

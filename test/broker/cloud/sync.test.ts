@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { z } from 'zod'
 import { CloudClient } from '../../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../../agent/credentials.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { DEFAULT_ACCOUNT_RULES } from '../../../broker/cloud/accounts.js'
 import type { ManualClock } from '../../../common/clock.js'
@@ -42,7 +43,7 @@ async function setup(t: Test, quota = DEFAULT_ACCOUNT_RULES.freeQuotaBytes): Pro
     cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_ACCOUNT_RULES, freeQuotaBytes: quota } },
   })
   const client = async (id: string): Promise<CloudClient> =>
-    new CloudClient({ baseUrl: cloud.apiUrl, deviceId: id, secret: await addDevice(cloud, id, 'alice') })
+    new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials(id, await addDevice(cloud, id, 'alice')) })
   return {
     cloud,
     clock: cloud.clock as ManualClock,
@@ -365,7 +366,10 @@ t.test('R2: entries deleted on different days go on their own days; one notice c
   for (let i = 0; i < 12; i++) await put(s, 'contacts', `c${i}.vcf`, Buffer.from(`card ${i}`))
   for (let i = 0; i < 11; i++) await s.phone.call('DELETE', `${SYNC_PATH}/contacts/c${i}.vcf`, ItemReplySchema)
   // Another account's bin runs on its own days.
-  const bob = new CloudClient({ baseUrl: s.cloud.apiUrl, deviceId: 'bob-phone', secret: await addDevice(s.cloud, 'bob-phone', 'bob') })
+  const bob = new CloudClient({
+    baseUrl: s.cloud.apiUrl,
+    credentials: new DeviceCredentials('bob-phone', await addDevice(s.cloud, 'bob-phone', 'bob')),
+  })
   await put(s, 'notes', 'b.txt', Buffer.from('bob'), bob)
   s.clock.advance(DAY)
   await bob.call('DELETE', `${SYNC_PATH}/notes/b.txt`, ItemReplySchema)

@@ -11,6 +11,7 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { CloudClient } from '../../../agent/cloud-client.js'
+import { DeviceCredentials } from '../../../agent/credentials.js'
 import type { AccountView } from '../../../broker/cloud/accounts.js'
 import type { CloudLogEntry } from '../../../broker/cloud/cloud-log.js'
 import { BlobStore, UPLOAD_IDLE_MS } from '../../../broker/cloud/blob-store.js'
@@ -105,7 +106,7 @@ t.test(
       },
       'a resume from the old offset is told to start again',
     )
-    const client = new CloudClient({ baseUrl: cloud.apiUrl, deviceId: 'p1', secret, chunkBytes: 100 })
+    const client = new CloudClient({ baseUrl: cloud.apiUrl, credentials: new DeviceCredentials('p1', secret), chunkBytes: 100 })
     const sent: number[] = []
     t.equal(await client.upload(first, undefined, (n) => sent.push(n)), sha(first), 'the phone starts again and finishes')
     t.equal(sent[0], 0, 'from the first byte')
