@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { CloudClient, CloudError } from '../../../agent/cloud-client.js'
 import { DeviceCredentials } from '../../../agent/credentials.js'
 import { ItemReplySchema } from '../../../common/cloud/sync-api.js'
-import type { Db } from '../../../broker/db.js'
+import { fillDatabase, freeDatabase } from '../../fixtures/db-full.js'
 import { addDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
@@ -72,11 +72,6 @@ t.test('D1 a drive file the cloud writes in one go, to a full disk: 507, no part
   t.equal(cloud.broker.cloud.blobs.size(sha(bytes)), 20_000)
 })
 
-/** Lets the database grow no further than it is now. */
-function fill(db: Db): void {
-  db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`)
-}
-
 t.test('S1 an item put while the database is full is answered 507 with the reason and not stored; then stored', async (t) => {
   const cloud = await startCloud(t)
   const client = await phone(cloud)
@@ -86,10 +81,10 @@ t.test('S1 an item put while the database is full is answered 507 with the reaso
   const meta = Object.fromEntries([...Array(10).keys()].map((i) => [`k${i}`, 'x'.repeat(1000)]))
   const put = (): Promise<unknown> =>
     client.call('PUT', '/cloud/v1/sync/photos/IMG_1.jpg', ItemReplySchema, { sha256, size: 1000, meta, modifiedAt: 1 })
-  fill(cloud.broker.db)
+  fillDatabase(cloud.broker.db)
   await t.rejects(put(), { status: 507, code: 'INSUFFICIENT_STORAGE', message: /database or the disk it is on is full \(SQLITE_FULL\)/ })
   t.match(cloud.logs.lines.find(notStored), { reason: /SQLITE_FULL/ })
   t.same(cloud.broker.cloud.items.live('alice').items, [], 'nothing half-written: no item')
-  cloud.broker.db.pragma('max_page_count = 1073741823')
+  freeDatabase(cloud.broker.db)
   t.match(await put(), { item: { id: 'IMG_1.jpg', sha256 } }, 'the same put succeeds once there is room')
 })

@@ -14,19 +14,10 @@ import { openDb, type Db } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { StateStore, type HoldOptions } from '../../../broker/devices/state-store.js'
 import { owntracksTopic } from '../../../common/owntracks.js'
+import { fillDatabase, freeDatabase } from '../../fixtures/db-full.js'
 import { addDevice, closed, connectDevice, heartbeat, startCloud, type Cloud } from '../../fixtures/cloud.js'
 
 const QUICK: HoldOptions = { maxHeld: 100_000, retryMs: 5, retryMaxMs: 20 }
-
-/** Lets the database grow no further than it is now: the next page it needs fails with SQLITE_FULL. */
-function fill(db: Db): void {
-  db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`)
-}
-
-/** Space returns. */
-function free(db: Db): void {
-  db.pragma('max_page_count = 1073741823')
-}
 
 const rows = (db: Db, deviceId: string): number =>
   db.prepare('SELECT COUNT(*) FROM locations WHERE device_id = ?').pluck().get(deviceId) as number
@@ -55,7 +46,7 @@ t.test('F1 heartbeats acknowledged while the database is full are held, logged, 
   const secret = await addDevice(cloud, 'phone-a')
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
   const { db } = cloud.broker
-  fill(db)
+  fillDatabase(db)
   await publishAll(phone, 1, 300)
   t.pass('every heartbeat was acknowledged')
   const held = await cloud.logs.waitFor(
@@ -69,7 +60,7 @@ t.test('F1 heartbeats acknowledged while the database is full are held, logged, 
   t.equal(api.status, 200, 'the broker keeps answering, with what is stored')
 
   const resumed = cloud.logs.waitFor((l) => l.msg === 'the database takes writes again: the held heartbeats are stored')
-  free(db)
+  freeDatabase(db)
   await resumed
   await rowsReach(cloud, 'phone-a', 300)
   t.equal(rows(db, 'phone-a'), 300, 'every acknowledged heartbeat is stored, once')
@@ -82,7 +73,7 @@ t.test('F1 past the bound of held heartbeats, new ones are refused before their 
   // A device as the agent is one: a persistent session, and a client that reconnects and sends what was not acknowledged.
   const phone = await connectDevice(t, cloud, 'phone-a', secret, { reconnectPeriod: 20 })
   const { db } = cloud.broker
-  fill(db)
+  fillDatabase(db)
   // Whether part of this burst is refused already depends on when its first batch is written; all of it is held or sent again.
   const first = publishAll(phone, 1, 300)
   const held = await cloud.logs.waitFor(
@@ -95,7 +86,7 @@ t.test('F1 past the bound of held heartbeats, new ones are refused before their 
   t.match(refused, { reason: /^the cloud cannot store heartbeats now: the database .* is full \(SQLITE_FULL\); \d+ are held/ })
   await gone
   t.pass('the connection is closed, the heartbeat not acknowledged')
-  free(db)
+  freeDatabase(db)
   await acked
   t.pass('every heartbeat was acknowledged in the end: the device sent the refused ones again')
   await rowsReach(cloud, 'phone-a', 350)
@@ -117,7 +108,7 @@ t.test('F1 an OwnTracks location past the bound is refused before its PUBACK, as
         ),
       ),
     )
-  fill(db)
+  fillDatabase(db)
   const first = locations(0, 100)
   await cloud.logs.waitFor((l) => l.msg === 'the database cannot take heartbeats: they are held in memory and written when it can')
   const gone = closed(phone)
@@ -126,7 +117,7 @@ t.test('F1 an OwnTracks location past the bound is refused before its PUBACK, as
     reason: /^the cloud cannot store heartbeats now/,
   })
   await gone
-  free(db)
+  freeDatabase(db)
   await acked
   await rowsReach(cloud, 'phone-a', 120)
   t.equal(rows(db, 'phone-a'), 120, 'every location stored once')
@@ -136,7 +127,7 @@ t.test('a broker stopped while its database is still full says how many held hea
   const cloud = await startCloud(t, { heartbeatHold: { ...QUICK, retryMs: 60_000, retryMaxMs: 60_000 } })
   const secret = await addDevice(cloud, 'phone-a')
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
-  fill(cloud.broker.db)
+  fillDatabase(cloud.broker.db)
   await publishAll(phone, 1, 300)
   await cloud.logs.waitFor((l) => l.msg === 'the database cannot take heartbeats: they are held in memory and written when it can')
   await cloud.broker.stop()
@@ -196,7 +187,7 @@ t.test('in one batch, a removed device`s row is refused for its own fault and th
   const { db, store } = await storeOn(t)
   const refused: string[] = []
   store.on('refused', (id) => refused.push(id))
-  fill(db)
+  fillDatabase(db)
   store.recordHeartbeat('ghost', heartbeat(1), 1) // no such device: the batch fails on its foreign key first
   for (let seq = 1; seq <= 300; seq++) store.recordHeartbeat('phone-a', heartbeat(seq), 2)
   const [count, reason] = await new Promise<[number, string]>((resolve) => store.once('held', (n, why) => resolve([n, why])))
@@ -205,7 +196,7 @@ t.test('in one batch, a removed device`s row is refused for its own fault and th
   t.match(reason, /SQLITE_FULL/)
   t.equal(store.device('phone-a')?.last?.seq, 300 - count, 'a read while holding answers what is stored')
   const resumed = new Promise((resolve) => store.once('resumed', resolve))
-  free(db)
+  freeDatabase(db)
   t.equal(await resumed, count, 'the held rows are stored on the retry')
   t.equal(rows(db, 'phone-a'), 300)
   t.same(store.close(), null, 'a stop with nothing held says nothing is lost')
@@ -235,7 +226,7 @@ t.test('presence changes the database fails are held, never dropped', async (t) 
 
 t.test('a retry due after the database closed without a stop does nothing', async (t) => {
   const { db, store } = await storeOn(t, { maxHeld: 1, retryMs: 1, retryMaxMs: 1 })
-  fill(db)
+  fillDatabase(db)
   for (let seq = 1; seq <= 300; seq++) store.recordHeartbeat('phone-a', heartbeat(seq), 2)
   await new Promise((resolve) => store.once('held', resolve))
   db.close()

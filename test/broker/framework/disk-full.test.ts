@@ -5,16 +5,12 @@
  * room; an event wrong in itself is still refused alone.
  */
 import t from 'tap'
-import type { Db } from '../../../broker/db.js'
 import { openDb } from '../../../broker/db.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { BehaviourLogStore } from '../../../broker/framework/behaviour-logs.js'
 import type { BehaviourEvent } from '../../../common/contract.js'
+import { fillDatabase, freeDatabase } from '../../fixtures/db-full.js'
 import { addDevice, connectDevice, startCloud } from '../../fixtures/cloud.js'
-
-/** Lets the database grow no further than it is now. */
-const fill = (db: Db): unknown => db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`)
-const free = (db: Db): unknown => db.pragma('max_page_count = 1073741823')
 
 /** `n` events from `from`, each with a detail of 200 characters: more than a database page between them. */
 const events = (from: number, n: number): BehaviourEvent[] =>
@@ -27,16 +23,16 @@ t.test('X2 behaviour logs acknowledged while the database is full are held, logg
   const secret = await addDevice(cloud, 'phone-a')
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
   const { db } = cloud.broker
-  fill(db)
+  fillDatabase(db)
   await phone.publishAsync('fp/v1/phone-a/logs', JSON.stringify({ events: events(0, 100) }), { qos: 1 })
   t.match(await cloud.logs.waitFor((l) => l.msg === HELD), { level: 50, events: 100, held: 100, reason: /SQLITE_FULL/ })
   t.equal(cloud.broker.framework.logs.summary('phone-a').events, 0, 'none stored yet')
-  free(db)
+  freeDatabase(db)
   await cloud.logs.waitFor((l) => l.msg === 'behaviour logs stored' && l.stored === 100)
   t.equal(cloud.broker.framework.logs.summary('phone-a').events, 100, 'every acknowledged event stored')
 
   // Full again: two batches held, a retry that finds it still full, then a stop.
-  fill(db)
+  fillDatabase(db)
   const heldLines = (): number => cloud.logs.lines.filter((l) => l.msg === HELD).length
   await phone.publishAsync('fp/v1/phone-a/logs', JSON.stringify({ events: events(100, 100) }), { qos: 1 })
   await phone.publishAsync('fp/v1/phone-a/logs', JSON.stringify({ events: events(200, 100) }), { qos: 1 })
@@ -56,7 +52,7 @@ t.test('X2 an event refused for its own fault goes alone; what the full database
   const store = new BehaviourLogStore(db)
   // An event wrong in itself, as the database sees it: a trigger refuses seq 0.
   db.exec(`CREATE TEMP TRIGGER refuse_0 BEFORE INSERT ON behaviour_logs WHEN NEW.seq = 0 BEGIN SELECT RAISE(ABORT, 'bad event'); END`)
-  fill(db)
+  fillDatabase(db)
   const result = store.record('phone-a', events(0, 100), 1)
   t.same(result.refused, [{ seq: 0, reason: 'bad event' }])
   t.ok(result.stored > 0, 'the events that fitted are stored')
