@@ -416,14 +416,17 @@ t.test(
       t.equal(said.length, 1, 'said once')
     })
 
-    await t.test('M2: a destination from before the pull route (404 NOT_FOUND): the console relays, and says why', async (t) => {
-      const s = await seedAccount(source, 'olga', 11)
-      // The real destination behind a front that answers its pull route as an older broker's router does (no such path).
-      const older = createHttpServer((req, res) => {
-        if (req.url?.endsWith('/blobs/pull')) {
+    /**
+     * The real destination behind a front that answers its pull route with `pull(n)` (the n-th call, from 1) when that
+     * gives an answer, and passes everything else on.
+     */
+    const front = async (t: Test, pull: (n: number) => { status: number; type: string; body: string } | undefined) => {
+      let calls = 0
+      const server = createHttpServer((req, res) => {
+        const answer = req.url?.endsWith('/blobs/pull') === true ? pull(++calls) : undefined
+        if (answer !== undefined) {
           req.resume()
-          const error = `${req.method} ${req.url}: there is no such path`
-          res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error, code: 'NOT_FOUND' }))
+          res.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body)
           return
         }
         const ahead = httpRequest(new URL(req.url ?? '/', dest.apiUrl), { method: req.method, headers: req.headers }, (up) => {
@@ -432,15 +435,41 @@ t.test(
         })
         req.pipe(ahead)
       })
-      await new Promise<void>((resolve) => older.listen(0, '127.0.0.1', resolve))
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       onEnd(t, () => {
-        older.closeAllConnections()
-        return new Promise((resolve) => older.close(resolve))
+        server.closeAllConnections()
+        return new Promise((resolve) => server.close(resolve))
       })
-      const olderUrl = `http://127.0.0.1:${(older.address() as AddressInfo).port}`
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    }
+
+    await t.test('M2: a destination from before the pull route (404 NOT_FOUND): the console relays, and says why', async (t) => {
+      const s = await seedAccount(source, 'olga', 11)
+      // Its pull route answered as an older broker's router does: no such path.
+      const olderUrl = await front(t, () => ({
+        status: 404,
+        type: 'application/json',
+        body: JSON.stringify({ error: 'POST /api/accounts/olga/blobs/pull: there is no such path', code: 'NOT_FOUND' }),
+      }))
       const job = await run(s, source.apiUrl, olderUrl)
       t.match(job, { state: 'completed', copiedBy: 'console', summary: /^5 of 5 items identical/ })
       t.equal(job.relayedBecause, `${olderUrl} cannot pull (it has no /api/accounts/olga/blobs/pull: an older fakephone?)`)
+    })
+
+    await t.test("M2: a proxy's error page for a pull: that batch goes again, the job completes, the fault says what came", async (t) => {
+      const s = await seedAccount(source, 'pia', 12)
+      const page = '<html><h1>502 Bad Gateway</h1></html>'
+      const url = await front(t, (n) => (n === 1 ? { status: 502, type: 'text/html', body: page } : undefined))
+      const job = await run(s, source.apiUrl, url)
+      t.match(job, { state: 'completed', copiedBy: 'destination', summary: /^5 of 5 items identical/ })
+      t.same(
+        job.report.flatMap((r) => r.transit),
+        [
+          `attempt 1 from offset 0: ${url} did not answer like a fakephone broker (HTTP 502, text/html: "${page}")`,
+          'attempt 2 from offset 0: stored',
+        ],
+        'the one fault, in one line, and the blob stored at the next try',
+      )
     })
 
     await t.test('M2: a blob the source cannot read is refused with the reason; the rest of its batch still goes', async (t) => {
