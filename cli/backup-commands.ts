@@ -138,9 +138,6 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
     )
 }
 
-/** B2 (and A3): the schedule plans nothing for an account whose cloud service is off, or that is frozen. */
-const NO_PLAN = 'none: no backups are planned while the cloud service is off (B2) or the account is frozen (A3)'
-
 export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
   const print = (value: unknown, text: string): void => io.out(json() ? JSON.stringify(value) + '\n' : linesForTerminal(text))
   cmd
@@ -148,7 +145,8 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
     .description("an account's backups: state (active / read-only / cleaning) with its dates, the backups, recent plans")
     .action(async (account: string) => {
       const view = await (await api()).read(ConsoleBackupListSchema, 'GET', `/api/accounts/${encodeURIComponent(account)}/backups`)
-      const next = view.nextPlanAt === null ? NO_PLAN : iso(view.nextPlanAt)
+      // B2 (and A3): no plan comes, and the cloud says why.
+      const next = view.nextPlanAt === null ? `none: ${String(view.noPlanBecause)}` : iso(view.nextPlanAt)
       print(
         view,
         `${renderRetention(view.retention)}next plan at    ${next}\n\n${renderBackups(view.backups, view.now)}\n${renderPlans(view.plans)}`,

@@ -164,12 +164,16 @@ export function addDrivePhoneCommands(parent: Command, io: Io): void {
     .action((v: string) => {
       if (!['on', 'off', 'now'].includes(v)) throw new UserError('drive sync takes on, off or now')
       const req: ControlRequest = v === 'now' ? { op: 'drive-sync' } : { op: 'drive-sync', on: v === 'on' }
-      return show(
-        req,
-        (r: SyncReport & { sync: boolean }) =>
-          `drive sync ${r.sync ? 'on' : 'off'}; ${r.skipped ?? `${plural(r.uploaded.length, 'file')} uploaded`}\n`,
-      )
+      return show(req, (r: SyncReport & { sync: boolean }) => syncLine(v, r))
     })
+}
+
+/** D2: one sentence per answer -- the switch as it is now, and what the sync did (off deletes nothing, so it says so). */
+function syncLine(asked: string, r: SyncReport & { sync: boolean }): string {
+  if (r.sync) return `Drive sync is on; ${r.skipped ?? `${plural(r.uploaded.length, 'file')} uploaded`}.\n`
+  return asked === 'off'
+    ? 'Drive sync is off. Files already in the cloud drive stay there, with the same access.\n'
+    : 'Drive sync is off, so nothing was uploaded (turn it on with: drive sync on).\n'
 }
 
 async function readLocal(file: string): Promise<Uint8Array<ArrayBuffer>> {

@@ -15,6 +15,12 @@
  * clearing (one a broker queued for the phone before the freeze) is refused
  * without a try, and `phone backup status` says the cloud copy was cleared
  * until the sign-in, which sync hears (then afterClearing).
+ * B1: a plan that arrives while a backup is being made waits for it and is
+ * answered once it ends, as a phone's job scheduler defers a periodic job
+ * while the same job runs rather than dropping it. At most one plan waits:
+ * a newer one takes its place (the cloud superseded the older already).
+ * The waiting plan is checked again when its turn comes (backup or the
+ * cloud service may have been turned off meanwhile).
  */
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
@@ -27,6 +33,7 @@ import {
   BackupOneSchema,
   BackupPackageSchema,
   BackupPlanSchema,
+  type BackupPlan,
   type BackupView,
 } from '../../common/cloud/backup-api.js'
 import { decodeJson } from '../../common/contract.js'
@@ -85,6 +92,8 @@ interface BackupEvents {
   made: [backup: BackupView]
   failed: [reason: string]
   refused: [planId: string, reason: string]
+  /** B1: a plan arrived while a backup was being made: it is answered once that one ends. */
+  waiting: [planId: string]
 }
 
 export class BackupError extends FakephoneError {}
@@ -93,6 +102,8 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
   private state: State = { ...DEFAULT_STATE }
   private readonly file: JsonFile<State>
   private running: Promise<BackupView> | null = null
+  /** B1: the newest plan that arrived while a backup was being made; answered once it ends. */
+  private waiting: BackupPlan | null = null
   private stopRunning = new AbortController()
   private refused = 0
 
@@ -159,9 +170,23 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
       this.host.log.warn({ reason: decoded.ok ? 'for another device' : decoded.reason }, 'backup plan ignored')
       return
     }
-    const plan = decoded.value
+    let plan = decoded.value
     if (this.state.handledPlans.includes(plan.id)) return
     await this.save({ ...this.state, handledPlans: [...this.state.handledPlans, plan.id].slice(-HANDLED_KEPT) })
+    if (this.running) {
+      const replaced = this.waiting
+      this.waiting = plan
+      this.host.log.info(
+        { plan: plan.id, replaces: replaced?.id },
+        'backup plan waits: a backup is being made; this plan is answered once it ends',
+      )
+      this.emit('waiting', plan.id)
+      // The call that queued the older plan answers this one.
+      if (replaced) return
+      while (this.running !== null) await Promise.allSettled([this.running])
+      plan = this.waiting
+      this.waiting = null
+    }
     // B2: a plan that arrives with backup or the cloud service off is stale: nothing is made.
     const why = this.refusal(plan.plannedAt)
     if (why) {

@@ -100,6 +100,10 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
            AND NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = d.account AND r.step = 'shutdown')
          ORDER BY d.id`,
       ),
+      accountPlanned: db.prepare<[account: string], { id: string }>(
+        `SELECT d.id FROM devices d JOIN backup_devices b ON b.device_id = d.id
+         WHERE d.account = ? AND b.backup_on = 1 AND b.service_on = 1 LIMIT 1`,
+      ),
       insert: db.prepare<[id: string, deviceId: string, account: string, plannedAt: number, updatedAt: number]>(
         `INSERT INTO backup_plans (id, device_id, account, planned_at, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)`,
       ),
@@ -135,6 +139,11 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   /** When the schedule fires next, ms since the epoch. */
   nextRun(): number {
     return this.schedule.nextAfter(this.clock.now())
+  }
+
+  /** B2: true when a phone of the account has backup and the cloud service on (as it last reported): the schedule plans for it. */
+  plansFor(account: string): boolean {
+    return this.sql.accountPlanned.get(account) !== undefined
   }
 
   /**

@@ -66,12 +66,22 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
 
   router.add('GET', '/api/accounts/:account/backups', ['console'], (ctx) => {
     const { id: account, serviceOffAt, frozenAt } = accounts.need(ctx.params.account as string)
+    // B2: the schedule plans nothing for an account whose cloud service is off (or that is frozen, A3), nor for a phone
+    // whose backup or cloud service is off.
+    const noPlanBecause =
+      serviceOffAt !== null
+        ? 'the cloud service of the account is off (B2)'
+        : frozenAt !== null
+          ? 'the account is frozen (A3)'
+          : plans.plansFor(account)
+            ? null
+            : 'no phone of the account has cloud backup and the cloud service on (B2)'
     const body: ConsoleBackupList = {
       now: clock.now(),
       account,
       retention: retention.view(account),
-      // B2: the schedule plans nothing for an account whose cloud service is off (or that is frozen, A3).
-      nextPlanAt: serviceOffAt === null && frozenAt === null ? plans.nextRun() : null,
+      nextPlanAt: noPlanBecause === null ? plans.nextRun() : null,
+      noPlanBecause,
       backups: store.list(account),
       plans: plans.list(account),
     }

@@ -137,7 +137,7 @@ export type PlanView = z.infer<typeof PlanViewSchema>
 
 /**
  * B2, B3: `GET /api/accounts/<id>/backups`, the console's view of an account's backups: their state with its dates, when
- * the schedule plans the next one (null while it plans none), the backups and the recent plans. The broker's answer is
+ * the schedule plans the next one (null while it plans none, and then why not), the backups and the recent plans. The broker's answer is
  * this schema's type. (The console's one backup is BackupOneSchema, a deletion BackupDeletedSchema.)
  */
 export const ConsoleBackupListSchema = z.object({
@@ -145,6 +145,8 @@ export const ConsoleBackupListSchema = z.object({
   account: z.string(),
   retention: RetentionViewSchema,
   nextPlanAt: z.number().nullable(),
+  /** Why nextPlanAt is null (the service off, the account frozen, no phone with backup and the service on); null when a plan comes. */
+  noPlanBecause: z.string().nullable(),
   backups: z.array(BackupViewSchema),
   plans: z.array(PlanViewSchema),
 })

@@ -98,6 +98,11 @@ t.test(
       (await run([...phone, 'off', '--delete-data'])).out,
       /^Cloud backup is off\. 1 backup deleted from the cloud \(\d+ bytes freed\), for good: nothing deleted can be recovered\.\n$/,
     )
+    t.match(
+      (await run([...api, 'backups', 'alice'])).out,
+      /^state\s+active\nnext plan at\s+none: no phone of the account has cloud backup and the cloud service on \(B2\)\n/,
+      'B2: the only phone has backup off, so the console says no plan comes and why (not the next 03:00)',
+    )
 
     const off = new Promise((resolve) => cloud.broker.cloud.accounts.once('service-off', resolve))
     await agent.setSwitch('cloudService', false)
@@ -107,8 +112,8 @@ t.test(
       (await run([...api, 'backups', 'alice'])).out,
       new RegExp(
         String.raw`^state\s+read-only\nservice off at\s+2026-01-01T03:00:00Z\nread-only from\s+2026-01-04T03:00:00Z\ncleaning ` +
-          String.raw`from\s+2026-01-11T03:00:00Z\nnext batch at\s+-\nnext plan at\s+none: no backups are planned while the cloud ` +
-          String.raw`service is off \(B2\) or the account is frozen \(A3\)\n`,
+          String.raw`from\s+2026-01-11T03:00:00Z\nnext batch at\s+-\nnext plan at\s+none: the cloud service ` +
+          String.raw`of the account is off \(B2\)\n`,
       ),
     )
   },

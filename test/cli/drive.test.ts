@@ -48,9 +48,17 @@ t.test(
 
     mkdirSync(join(phoneDir, 'sdcard', 'Drive'), { recursive: true })
     writeFileSync(join(phoneDir, 'sdcard', 'Drive', 'synced.txt'), 'from the folder')
-    t.equal((await run([...phone, 'drive', 'sync', 'off'])).out, 'drive sync off; drive sync is off\n')
-    t.equal((await run([...phone, 'drive', 'sync', 'now'])).out, 'drive sync off; drive sync is off\n')
-    t.equal((await run([...phone, 'drive', 'sync', 'on'])).out, 'drive sync on; 1 file uploaded\n')
+    t.equal(
+      (await run([...phone, 'drive', 'sync', 'off'])).out,
+      'Drive sync is off. Files already in the cloud drive stay there, with the same access.\n',
+      'D2: one sentence, no repeated words, and it says nothing was deleted',
+    )
+    t.equal(
+      (await run([...phone, 'drive', 'sync', 'now'])).out,
+      'Drive sync is off, so nothing was uploaded (turn it on with: drive sync on).\n',
+      'D2: sync now while off says why nothing went up',
+    )
+    t.equal((await run([...phone, 'drive', 'sync', 'on'])).out, 'Drive sync is on; 1 file uploaded.\n', 'D1')
     t.match(JSON.parse((await run([...phone, '--json', 'drive', 'sync', 'now'])).out), { sync: true, uploaded: [] })
     t.match((await run([...phone, 'drive', 'sync', 'maybe'])).err, /drive sync takes on, off or now/)
 

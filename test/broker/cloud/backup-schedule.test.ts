@@ -137,3 +137,41 @@ t.test(
     t.equal((await made).planId, plan?.id, 'a plan made after the clearing is answered')
   },
 )
+
+t.test('B1: plans that reach the phone while a backup is being made wait for it; only the newest is answered after', async (t) => {
+  const { cloud, clock, agent } = await backupPhone(t)
+  const plans = cloud.broker.cloud.backups.plans
+  // Hold the cloud's plans as the phone receives them, to hand them over while "back up now" runs.
+  const receive = agent.backup.receivePlan.bind(agent.backup)
+  const held: Buffer[] = []
+  let heldOne = (): void => undefined
+  agent.backup.receivePlan = (payload) => {
+    held.push(payload)
+    heldOne()
+    return Promise.resolve()
+  }
+  const nextHeld = (): Promise<void> => new Promise((resolve) => (heldOne = resolve))
+  let arrived = nextHeld()
+  clock.advance(3 * HOUR)
+  await arrived
+  arrived = nextHeld()
+  clock.advance(DAY)
+  await arrived
+  agent.backup.receivePlan = receive
+  const waiting: string[] = []
+  agent.backup.on('waiting', (id) => waiting.push(id))
+  const now = agent.backup.backupNow()
+  const again = agent.backup.backupNow()
+  // backupNow's backup runs from here on (set before its first await); each plan's handling saves the phone's state
+  // first, and those writes resolve no later than the running backup's own, so both plans find it running.
+  const answered = Promise.all(held.map((payload) => agent.backup.receivePlan(payload)))
+  await t.rejects(again, { message: 'a backup is already being made' }, 'a second "back up now" meanwhile is refused: busy')
+  const first = await now
+  await answered
+  const [newer, older] = plans.list('alice')
+  t.same(waiting, [older?.id, newer?.id], 'the phone said each plan waits, the newer in place of the older')
+  t.match(newer, { state: 'done' }, 'the newest plan is answered once the running backup ended, not left open')
+  t.match(older, { state: 'dropped', reason: 'superseded by a newer plan' }, 'the older one the cloud superseded is not made')
+  t.not(newer?.backupId, first.id, 'by a backup of its own')
+  t.equal(cloud.broker.cloud.backups.store.list('alice').length, 2, 'two backups: the one asked for and the planned one')
+})

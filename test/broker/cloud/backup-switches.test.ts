@@ -36,6 +36,11 @@ t.test('B2: backup off drops the pending plan (visible as dropped) and the sched
   t.match(plans.list('alice'), [{ state: 'dropped', reason: 'cloud backup was turned off on the phone' }], 'dropped, with the reason')
   const view = await consoleCall(cloud, 'GET', '/api/accounts/alice/backups')
   t.match(view.body.plans, [{ state: 'dropped' }], 'the console sees it dropped')
+  t.match(
+    view.body,
+    { nextPlanAt: null, noPlanBecause: 'no phone of the account has cloud backup and the cloud service on (B2)' },
+    'B2: the only phone has backup off: the console is told no plan comes, and why',
+  )
   clock.advance(48 * HOUR)
   t.equal(plans.list('alice').length, 1, 'two more 03:00s: no new plan')
   await phone.report(true, true)
@@ -83,7 +88,11 @@ t.test('B2: the cloud service off drops pending plans; the account off drops eve
     plans.list('bob').every((p) => p.state === 'dropped'),
     'and none made after',
   )
-  t.equal((await consoleCall(cloud, 'GET', '/api/accounts/bob/backups')).body.nextPlanAt, null, 'the console is told no plan comes')
+  t.match(
+    (await consoleCall(cloud, 'GET', '/api/accounts/bob/backups')).body,
+    { nextPlanAt: null, noPlanBecause: 'the cloud service of the account is off (B2)' },
+    'the console is told no plan comes, and why',
+  )
   await a.report(true, true)
   t.equal(
     (await consoleCall(cloud, 'GET', '/api/accounts/bob/backups')).body.nextPlanAt,
