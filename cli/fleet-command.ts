@@ -11,13 +11,13 @@ import { anonymousDevices, readCredentials, writeCredentialsOf } from '../fleet/
 import { FleetPrefixSchema, fleetCredentials, provision } from '../fleet/provision.js'
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
-import { failedWhy, renderReport, type FleetReport } from '../fleet/report.js'
+import { failedWhy, missingWhy, nothingLost, renderReport, type FleetReport } from '../fleet/report.js'
 import { checkScenario, loadScenario } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { PHONES_AT_ONCE } from '../fleet/runner.js'
 import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
 import { readConsoleTokenFile } from './console-token-file.js'
-import { UserError, type Io } from './io.js'
+import { EXIT_INCOMPLETE, UserError, type Io } from './io.js'
 import { createLogger } from '../common/log.js'
 import { DEFAULT_KEYS_DIR, duration, httpUrl, port, positiveInt } from './options.js'
 import { quoted } from '../common/terminal-text.js'
@@ -57,12 +57,16 @@ function shard(value: string): Shard {
   }
 }
 
-/** Prints the report (summary or JSON), writes it to `file` when asked; exit 1 when it lost anything. */
+/** Prints the report (summary or JSON), writes it to `file` when asked; exit 1 when it lost anything, 3 when a merge lacks shards. */
 async function putReport(io: Io, report: FleetReport, o: { json?: boolean; file?: string }): Promise<void> {
   if (o.file) await writeFile(o.file, JSON.stringify(report, null, 2) + '\n')
   io.out(o.json ? JSON.stringify(report) + '\n' : renderReport(report))
   if (report.apiError !== undefined) throw new UserError(`${failedWhy(report)}: ${report.apiError} (see the report)`)
-  if (!report.ok) throw new UserError('the fleet lost messages or phones (see the report)')
+  if (report.ok) return
+  const missing = report.missingShards?.length ? missingWhy(report) : undefined
+  // Not OK with nothing lost: only shards are missing (reportOk), whose phones no report counted.
+  if (nothingLost(report)) throw new UserError(`the merged report is incomplete: ${missing as string}, not counted`, EXIT_INCOMPLETE)
+  throw new UserError(`the fleet lost messages or phones${missing === undefined ? '' : `; also ${missing}`} (see the report)`)
 }
 
 /**
@@ -274,7 +278,8 @@ export function fleetCommand(io: Io): Command {
     .description("fleet reports: `merge` joins shards' reports")
     .command('merge')
     .description(
-      "join the reports of one fleet run's shards (`fleet run --shard I/N --report FILE`) into one; exit 1 when it lost anything",
+      "join the reports of one fleet run's shards (`fleet run --shard I/N --report FILE`) into one; " +
+        'exit 1 when it lost anything, 3 when shards are missing',
     )
     .argument('<reports...>', 'report files (JSON)')
     .requiredOption('--out <file>', 'write the merged report here (JSON)')

@@ -24,12 +24,18 @@ export interface Io {
   connectionRoom?: () => ConnectionRoom | undefined
 }
 
-/** An error meant for the person at the terminal: printed without a stack, exit code 1. */
+/** An error meant for the person at the terminal: printed without a stack, exit code 1 unless it names another. */
 export class UserError extends FakephoneError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super('EUSER', message)
   }
 }
+
+/** `fleet report merge`'s exit code when nothing was lost but shards are missing: distinct from 1, "lost something". */
+export const EXIT_INCOMPLETE = 3
 
 /** Resolves when `signal` is aborted. */
 export function untilAborted(signal: AbortSignal): Promise<void> {

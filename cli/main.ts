@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline/promises'
 import { SystemClock } from '../common/clock.js'
 import { FakephoneError } from '../common/errors.js'
 import { storageFailure } from '../common/storage-errors.js'
-import type { Io } from './io.js'
+import { UserError, type Io } from './io.js'
 import { duration, formatDuration } from './duration-option.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
@@ -157,7 +157,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (err instanceof FakephoneError) {
       // A message may carry a name someone else chose (a legacy account name): its control characters are shown, not obeyed.
       io.err(`error: ${linesForTerminal(err.message)}\n`)
-      return 1
+      return err instanceof UserError ? err.exitCode : 1
     }
     // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).
     const storage = storageFailure(err)

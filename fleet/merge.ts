@@ -4,7 +4,8 @@
  * from the merged latency histograms, so they are the ones one run with every
  * sample would report (fleet/histogram.ts: within 1 % of the exact sample).
  * Reports of different scenarios, seeds, fleet sizes or shard counts, or two
- * reports of one shard, are refused with the reason.
+ * reports of one shard, are refused with the reason. A merge that lacks shards
+ * says which (`missingShards`) and is not OK: their phones were never counted.
  */
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
@@ -174,6 +175,8 @@ export function mergeReports(reports: readonly FleetReport[], names: readonly st
   // A shard's (a worker's) console API error fails the whole: the first one said is the report's.
   const apiError = reports.find((r) => r.apiError !== undefined)?.apiError
   if (apiError !== undefined) merged.apiError = apiError
+  const given = new Set(merged.fleet.shards.parts)
+  merged.missingShards = Array.from({ length: merged.fleet.shards.count }, (_, i) => i + 1).filter((i) => !given.has(i))
   merged.ok = reportOk(merged)
   return merged
 }

@@ -104,6 +104,12 @@ export interface FleetReport {
    * reconciled as such. Absent when it answered throughout.
    */
   apiError?: string
+  /**
+   * A merged report's shards (of `fleet.shards.count`) that no report given had (`fleet report merge`, issue 12): its
+   * phones were not counted, so the merge cannot say nothing was lost; [] when every shard is in. Absent from a run's
+   * own report (a `--shard` run reports its slice alone).
+   */
+  missingShards?: number[]
   ok: boolean
 }
 
@@ -121,8 +127,14 @@ export const scopeOf = (loaded: LoadedScenario, size: number, shard: Shard): Fle
   shards: { count: shard.count, parts: [shard.index] },
 })
 
-/** Nothing lost, no phone that failed to start or was lost with its worker, every command reconciled with the cloud. */
-export const reportOk = (r: FleetReport): boolean =>
+/**
+ * Nothing lost, no phone that failed to start or was lost with its worker, every command reconciled with the cloud,
+ * and, for a merged report, every shard in.
+ */
+export const reportOk = (r: FleetReport): boolean => nothingLost(r) && !r.missingShards?.length
+
+/** Nothing lost among the phones the report counted (a merged report's missing shards aside). */
+export const nothingLost = (r: FleetReport): boolean =>
   r.heartbeats.lost === 0 &&
   r.commands.lost === 0 &&
   r.notifications.lost === 0 &&
@@ -246,6 +258,23 @@ function scopeLines(r: FleetReport): string[] {
   return lines
 }
 
+/** How many of the shards a merged report lacks, and which: `1 of 3 shards missing (shard 2/3)`. */
+export function missingWhy(r: FleetReport): string {
+  const missing = r.missingShards ?? []
+  const count = r.fleet.shards.count
+  const which = missing.map((i) => `${i}/${count}`).join(', ')
+  return `${missing.length} of ${count} shards missing (${missing.length === 1 ? 'shard' : 'shards'} ${which})`
+}
+
+/** The verdict: OK; FAILED when anything was lost (and which shards are missing, if any); INCOMPLETE when only shards are. */
+function resultLine(r: FleetReport): string {
+  if (r.ok) return 'result: OK, nothing lost'
+  const missing = r.missingShards?.length ? missingWhy(r) : undefined
+  if (nothingLost(r)) return `result: INCOMPLETE, ${missing as string}: nothing lost in the shards given`
+  const why = r.apiError === undefined ? 'something was lost or a phone did not start' : failedWhy(r)
+  return `result: FAILED, ${why}${missing === undefined ? '' : `; also ${missing}`}`
+}
+
 /**
  * The report for people. A merged report's scenario name and workers' reasons come from the shard reports given, which
  * anyone may have written: they are shown escaped (common/terminal-text), as every name from others.
@@ -275,9 +304,7 @@ export function renderReport(r: FleetReport): string {
       (typeof res.loopDelayAllUpP99Ms === 'number' ? ` (${res.loopDelayAllUpP99Ms.toFixed(1)} ms with every phone up)` : '') +
       (res.brokerInProcess ? ' -- broker included' : ''),
     ...(r.apiError === undefined ? [] : [`  console API   stopped answering before the report: ${forTerminal(r.apiError)}`]),
-    r.ok
-      ? 'result: OK, nothing lost'
-      : `result: FAILED, ${r.apiError === undefined ? 'something was lost or a phone did not start' : failedWhy(r)}`,
+    resultLine(r),
     '',
   ].join('\n')
 }

@@ -138,13 +138,27 @@ t.test('merge: counts add up, percentiles come from the merged histograms, shard
   t.equal(m.durationMs, 3000, 'the longest shard')
   t.same([m.resources.phones, m.resources.cpuUserMs, m.resources.loopDelayP99Ms, m.resources.rssPerPhoneKb], [4, 100, 3, 512])
   t.equal(m.resources.cpuPerMessageUs, 120_000 / 7)
-  t.ok(m.ok)
   t.match(renderReport(m), /shards +1, 3 of 3 \(1 missing\) of a 6-phone fleet/)
   const whole = mergeReports([a, b, shardReport(2, [])], ['a', 'b', 'c'])
   t.match(renderReport(whole), /shards +1, 2, 3 of 3 \(all\)/)
+  t.same([whole.missingShards, whole.ok], [[], true])
   t.equal(whole.heartbeats.stored, null)
   t.equal(mergeReports([a], ['a']).heartbeats.stored, 3)
   t.equal(mergeReports([shardReport(1, []), shardReport(2, [])], ['a', 'b']).resources.cpuPerMessageUs, 0)
+})
+
+t.test('fleet shards (issue 12): a merge that lacks shards is INCOMPLETE, names them, and is not OK', async (t) => {
+  const one = mergeReports([shardReport(1, [1]), shardReport(3, [2])], ['a', 'c'])
+  t.same([one.missingShards, one.ok], [[2], false], 'the JSON says which shard is missing and is not ok')
+  t.match(renderReport(one), /\nresult: INCOMPLETE, 1 of 3 shards missing \(shard 2\/3\): nothing lost in the shards given\n$/)
+  const two = mergeReports([shardReport(2, [1])], ['b'])
+  t.match(renderReport(two), /\nresult: INCOMPLETE, 2 of 3 shards missing \(shards 1\/3, 3\/3\): nothing lost/)
+  const lost = shardReport(1, [1], { phones: { ...shardReport(1, []).phones, lost: 2 } })
+  t.match(
+    renderReport(mergeReports([lost, shardReport(2, [1])], ['a', 'b'])),
+    /\nresult: FAILED, something was lost or a phone did not start; also 1 of 3 shards missing \(shard 3\/3\)\n$/,
+    'lost and incomplete: FAILED first, the missing shards said too',
+  )
 })
 
 t.test(
@@ -222,8 +236,23 @@ t.test('fleet run --shard and fleet report merge from the command line', async (
   t.match(merged.out, /shards +1, 2 of 2 \(all\) of a 3-phone fleet/)
   const saved = JSON.parse(readFileSync(file('m.json'), 'utf8')) as FleetReport
   t.same([saved.phones.started, saved.ok], [3, true])
+  t.same(saved.missingShards, [], 'every shard in')
+
+  // fleet shards (issue 12): one of the two shard reports alone is INCOMPLETE, exit 3 (not 1, "lost something").
+  const half = await run(['fleet', 'report', 'merge', file('s1.json'), '--out', file('m1.json')])
+  t.equal(half.code, 3, 'exit 3: incomplete, nothing lost')
+  t.match(half.out, /\nresult: INCOMPLETE, 1 of 2 shards missing \(shard 2\/2\): nothing lost in the shards given\n/)
+  t.notMatch(half.out, /result: OK/)
+  t.match(half.err, /error: the merged report is incomplete: 1 of 2 shards missing \(shard 2\/2\), not counted/)
+  const halfSaved = JSON.parse(readFileSync(file('m1.json'), 'utf8')) as FleetReport
+  t.same([halfSaved.missingShards, halfSaved.ok], [[2], false], 'the --out file says it too, for a CI script')
   const json = await run(['fleet', 'report', 'merge', file('s1.json'), '--out', file('m1.json'), '--json'])
-  t.equal((JSON.parse(json.out) as FleetReport).phones.target, 2)
+  t.equal(json.code, 3)
+  const parsed = JSON.parse(json.out) as FleetReport
+  t.same([parsed.phones.target, parsed.missingShards, parsed.ok], [2, [2], false])
+  const twice = await run(['fleet', 'report', 'merge', file('s1.json'), file('s1.json'), '--out', file('t.json')])
+  t.equal(twice.code, 1)
+  t.match(twice.err, /shard 1\/2 is in both .*s1\.json and .*s1\.json/)
 
   const other = shardReport(1, [1], { seed: 'x' })
   writeFileSync(file('x.json'), JSON.stringify(other))
@@ -235,8 +264,8 @@ t.test('fleet run --shard and fleet report merge from the command line', async (
     JSON.stringify(lostReport({ scenario: 'm', seed: 's', fleet: scopeOf(loaded, 6, { index: 2, count: 3 }), phones: 2 })),
   )
   const lost = await run(['fleet', 'report', 'merge', file('lost.json'), '--out', file('l.json')])
-  t.equal(lost.code, 1)
-  t.match(lost.err, /the fleet lost messages or phones/)
+  t.equal(lost.code, 1, 'lost phones exit 1 also when shards are missing')
+  t.match(lost.err, /the fleet lost messages or phones; also 2 of 3 shards missing \(shards 1\/3, 3\/3\)/)
 
   const badShard = await run(['fleet', 'run', '--count', '3', '--workers', 'auto', '--shard', '3/2'])
   t.match(badShard.err, /--shard "3\/2": expected I\/N/)
