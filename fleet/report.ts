@@ -258,9 +258,9 @@ function scopeLines(r: FleetReport): string[] {
   return lines
 }
 
-/** How many of the shards a merged report lacks, and which: `1 of 3 shards missing (shard 2/3)`. */
+/** How many of the shards a merged report with shards missing lacks, and which: `1 of 3 shards missing (shard 2/3)`. */
 export function missingWhy(r: FleetReport): string {
-  const missing = r.missingShards ?? []
+  const missing = r.missingShards as number[]
   const count = r.fleet.shards.count
   const which = missing.map((i) => `${i}/${count}`).join(', ')
   return `${missing.length} of ${count} shards missing (${missing.length === 1 ? 'shard' : 'shards'} ${which})`

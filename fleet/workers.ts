@@ -23,7 +23,7 @@ import { RAISE_THE_LIMIT, type ConnectionRoom } from '../common/open-files.js'
 import { lostReport, mergeReports, mergedResources } from './merge.js'
 import { promClient, serveMetrics } from './metrics.js'
 import { progressOf, sumProgress, type Progress } from './progress.js'
-import { scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
+import { reportOk, scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
 import { fleetDevices, openTarget, runSession, sayOnce, type RemoteBroker, type SessionOptions } from './session.js'
 import { shardSize, WHOLE, workerShard, type Shard } from './shard.js'
 import { plural } from '../common/plural.js'
@@ -221,6 +221,10 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
     )
     merged.durationMs = performance.now() - started
     merged.fleet.shards = { count: shard.count, parts: [shard.index] }
+    // The workers' slices make up this host's shard whole (a lost worker's phones count as lost): none is missing, and a
+    // `--shard` run reports its own slice, as one process does, not the other hosts' shards as missing.
+    delete merged.missingShards
+    merged.ok = reportOk(merged)
     merged.workers = outcomes
     return merged
   } finally {

@@ -68,3 +68,12 @@ t.test("a worker's Node flags: the heap's, then the parent's own, which win", (t
   t.same(workerExecArgv(), [...WORKER_HEAP_FLAGS, ...process.execArgv])
   t.end()
 })
+
+t.test('fleet shards (issue 12): --shard 1/2 over --workers 2 is its shard whole, OK, not a merge with shards missing', async (t) => {
+  const report = await runFleet(workerOptions(tempDir(t), { count: 4, durationMs: 1000, shard: { index: 1, count: 2 } }))
+  t.same(report.fleet.shards, { count: 2, parts: [1] })
+  t.same([report.phones.target, report.phones.lost], [2, 0])
+  t.equal(report.missingShards, undefined, "the workers' shards 1/4 and 3/4 are this host's 1/2 whole")
+  t.ok(report.ok, renderReport(report))
+  t.match(renderReport(report), /\nresult: OK, nothing lost\n$/)
+})
