@@ -13,7 +13,7 @@
  */
 import t, { type Test } from 'tap'
 import type { AddressInfo } from 'node:net'
-import { createServer as createHttpServer, request as httpRequest } from 'node:http'
+import { createServer as createHttpServer } from 'node:http'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { makePhoto } from '../../agent/phone-data/photo.js'
@@ -28,6 +28,7 @@ import { Progress } from '../../cli/transfer/progress.js'
 import { renderJob } from '../../cli/transfer/migrate-command.js'
 import type { BlobFile } from '../../broker/cloud/blob-store.js'
 import { addDevice, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { httpFront } from '../fixtures/http.js'
 import { startProxy } from '../fixtures/proxy.js'
 import { onEnd, tempDir } from '../fixtures/scope.js'
 
@@ -420,27 +421,14 @@ t.test(
      * The real destination behind a front that answers its pull route with `pull(n)` (the n-th call, from 1) when that
      * gives an answer, and passes everything else on.
      */
-    const front = async (t: Test, pull: (n: number) => { status: number; type: string; body: string } | undefined) => {
+    const front = (t: Test, pull: (n: number) => { status: number; type: string; body: string } | undefined) => {
       let calls = 0
-      const server = createHttpServer((req, res) => {
+      return httpFront(t, dest.apiUrl, (req, res, forward) => {
         const answer = req.url?.endsWith('/blobs/pull') === true ? pull(++calls) : undefined
-        if (answer !== undefined) {
-          req.resume()
-          res.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body)
-          return
-        }
-        const ahead = httpRequest(new URL(req.url ?? '/', dest.apiUrl), { method: req.method, headers: req.headers }, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers)
-          up.pipe(res)
-        })
-        req.pipe(ahead)
+        if (answer === undefined) return forward()
+        req.resume()
+        res.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body)
       })
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-      onEnd(t, () => {
-        server.closeAllConnections()
-        return new Promise((resolve) => server.close(resolve))
-      })
-      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
     }
 
     await t.test('M2: a destination from before the pull route (404 NOT_FOUND): the console relays, and says why', async (t) => {

@@ -1,7 +1,5 @@
 /** M3: what `console import` refuses in a bag that is valid BagIt but not a fakephone account, progress lines, and faults in transit. */
 import t from 'tap'
-import { createServer, request } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BagWriter } from '../../common/bagit/write.js'
@@ -19,6 +17,7 @@ import { Progress, progressOn } from '../../cli/transfer/progress.js'
 import { bagFormat, renderProblems } from '../../cli/transfer/transfer-commands.js'
 import { noteItem, sha } from '../fixtures/sync-items.js'
 import { startCloud } from '../fixtures/cloud.js'
+import { httpFront } from '../fixtures/http.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const account = {
@@ -175,9 +174,8 @@ t.test('M3: an export whose blob answer breaks off says which file and that the 
   // In front of the broker: every call passes, but a blob's answer stops after its first kilobyte and the connection drops;
   // or, once `fault.occupy` names a bag, the blob's file is made in it first, as if the user's disk had failed under the export.
   const fault: { occupy?: string } = {}
-  const cutter = createServer((req, res) => {
-    const up = request(new URL(req.url as string, cloud.apiUrl), { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode as number, answer.headers)
+  const cutter = await httpFront(t, cloud.apiUrl, (req, res, forward) =>
+    forward((answer) => {
       if (!(req.url as string).endsWith('/content')) return void answer.pipe(res)
       if (fault.occupy !== undefined) {
         mkdirSync(join(fault.occupy, 'data', 'notes'), { recursive: true })
@@ -185,15 +183,9 @@ t.test('M3: an export whose blob answer breaks off says which file and that the 
         return void answer.pipe(res)
       }
       answer.once('data', (chunk: Buffer) => res.write(chunk.subarray(0, 1024), () => res.socket?.destroy()))
-    })
-    req.pipe(up)
-  })
-  await new Promise<void>((resolve) => cutter.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    cutter.closeAllConnections()
-    cutter.close()
-  })
-  const via = new ConsoleClient(`http://127.0.0.1:${(cutter.address() as AddressInfo).port}`, cloud.consoleToken)
+    }),
+  )
+  const via = new ConsoleClient(cutter, cloud.consoleToken)
   await t.rejects(exportAccount(via, 'cutx', join(tempDir(t), 'out'), 'test', noProgress), {
     status: 0,
     message: /^notes\/big\.txt: the broker's answer broke off \(.+\); nothing at the cloud changed, run the export again$/,

@@ -5,8 +5,6 @@
  */
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
-import { createServer, request, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { validateBag } from '../../common/bagit/validate.js'
@@ -17,6 +15,7 @@ import { ManualClock } from '../../common/clock.js'
 import { PhoneFiles } from '../../agent/phone-data/store.js'
 import { noteItem, sha } from '../fixtures/sync-items.js'
 import { startCloud, type Cloud } from '../fixtures/cloud.js'
+import { httpFront } from '../fixtures/http.js'
 import { run, testIo } from '../fixtures/io.js'
 import { main } from '../../cli/main.js'
 import { assertBuilt, cliCommand } from '../fixtures/child.js'
@@ -48,12 +47,10 @@ interface Cutter {
 /** A proxy in front of the broker that can cut a blob's answer mid-way, as a lost connection does. */
 async function cutter(t: Test, cloud: Cloud): Promise<Cutter> {
   const state: Cutter = { url: '', asked: [] }
-  const server: Server = createServer((req, res) => {
-    const url = req.url as string
-    const blob = /\/blobs\/([0-9a-f]{64})\/content$/.exec(url)?.[1]
+  state.url = await httpFront(t, cloud.apiUrl, (req, res, forward) => {
+    const blob = /\/blobs\/([0-9a-f]{64})\/content$/.exec(req.url as string)?.[1]
     if (blob !== undefined) state.asked.push(blob)
-    const up = request(new URL(url, cloud.apiUrl), { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode as number, answer.headers)
+    forward((answer) => {
       const stall = state.stall
       if (stall !== undefined && blob === stall.sha256) {
         state.stall = undefined
@@ -63,14 +60,7 @@ async function cutter(t: Test, cloud: Cloud): Promise<Cutter> {
       state.cut = undefined
       answer.once('data', (chunk: Buffer) => res.write(chunk.subarray(0, 1024), () => res.socket?.destroy()))
     })
-    req.pipe(up)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    server.closeAllConnections()
-    server.close()
-  })
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return state
 }
 
