@@ -207,6 +207,9 @@ chromiumTest('the web console follows the cloud live, in Chromium', async (t, { 
     t.equal(await record(), 'not purged')
     await page.getByRole('button', { name: '1 y' }).click()
     await page.waitForSelector('#retirement-purged')
+    // The move ends with its words in the header, once the page has reread what it changed: the next test's stopped
+    // broker must not meet a move still under way (its words would then replace "broker unreachable").
+    await page.waitForSelector('#live:has-text("Moved the cloud clock")')
     t.match(await page.locator('#retirement').innerText(), /This account\s+access PURGED; not migrated; data purged 20\d\d-/)
     const shown = (await page.textContent('#retirement-purged')) as string
     t.match(shown, /^Purge record: the service retired: deleted drive files 0, items 20, backups 0, location fixes \d+, remote /)
