@@ -9,7 +9,7 @@
  *   `gpsd` / `gpsd:HOST:PORT`  a real receiver through gpsd (127.0.0.1:2947)
  */
 import { z } from 'zod'
-import { DurationSchema, LogLevelSchema, type ConfigSpec } from '../common/config.js'
+import { DurationSchema, LogLevelSchema, MQTT_SCHEMES, MQTT_SCHEMES_TEXT, type ConfigSpec } from '../common/config.js'
 import { DeviceIdSchema } from '../common/contract.js'
 import { privateKeyFileRefusal } from '../common/signing.js'
 import { cloudUrlOf } from './cloud-client.js'
@@ -76,7 +76,7 @@ export const AgentConfigSchema = z.strictObject({
   id: DeviceIdSchema,
   broker: z
     .string()
-    .refine(urlOf(['mqtt:', 'mqtts:', 'ws:', 'wss:']), 'expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt')
+    .refine(urlOf(MQTT_SCHEMES), `expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt (${MQTT_SCHEMES_TEXT})`)
     .superRefine(withPath('/mqtt'))
     .default('mqtt://127.0.0.1:1883'),
   /** The push channel (X1), ws://HOST:PORT/push; by default the broker's origin when it is a ws:// URL, else none (see channelUrls). */

@@ -40,6 +40,7 @@ import { indexRetained, type RetainedStore } from './mqtt/retained-index.js'
 import { OwnTracksIngest } from './mqtt/owntracks-ingest.js'
 import { addConsoleRoutes } from './devices/console-api.js'
 import { addTransferRoutes } from './transfer/transfer-routes.js'
+import { PULL_CONNECT_TIMEOUT_MS } from './transfer/blob-pull-routes.js'
 import { ensureConsoleToken } from './console-token.js'
 import { DB_FILE, DEFAULT_DATA_DIR, openDb, type Db } from './db.js'
 import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
@@ -92,6 +93,8 @@ export interface BrokerOptions {
   registryRecheckMs?: number
   /** Heartbeats held while the database refuses writes, and the retries' waits (default DEFAULT_HOLD, see StateStore). */
   heartbeatHold?: HoldOptions
+  /** M2: how long a blob pull waits for its connection to the source, ms (default PULL_CONNECT_TIMEOUT_MS, 5 s). */
+  pullConnectTimeoutMs?: number
 }
 
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
@@ -465,7 +468,16 @@ export class CloudBroker {
       {
         name: 'transfer',
         routes: (r) =>
-          addTransferRoutes(r, { db, clock, log: log.child({ component: 'transfer' }), cloud, store, commands, queue: framework.queue }),
+          addTransferRoutes(r, {
+            db,
+            clock,
+            log: log.child({ component: 'transfer' }),
+            cloud,
+            store,
+            commands,
+            queue: framework.queue,
+            pullConnectTimeoutMs: this.opts.pullConnectTimeoutMs ?? PULL_CONNECT_TIMEOUT_MS,
+          }),
       },
       {
         name: 'time',

@@ -2,7 +2,8 @@
  * `fakephone agent seed-data`: fills a phone's data directory with
  * realistic photos, contacts, notes and recordings (S1-S4, M2) to sync,
  * back up and migrate. Deterministic for a seed; adds to what is there,
- * whether or not the phone's agent is running.
+ * whether or not the phone's agent is running. With no count it adds a
+ * realistic mix (DEFAULT_MIX); with any count, only what was asked for.
  */
 import { Command, InvalidArgumentError } from 'commander'
 import { sendControl } from '../agent/control.js'
@@ -28,7 +29,16 @@ function seedNumber(value: string): number {
   return n
 }
 
-interface SeedFlags extends SeedCounts {
+/** What `seed-data` adds when no count is given: a phone's realistic mix. */
+export const DEFAULT_MIX: SeedCounts = { photos: 200, contacts: 50, notes: 20, recordings: 5 }
+
+/** The counts to seed: the ones given (0 for the others), or the whole DEFAULT_MIX when none is. */
+function countsOf(o: Partial<SeedCounts>): SeedCounts {
+  const asked = CATEGORIES.some((c) => o[c] !== undefined)
+  return Object.fromEntries(CATEGORIES.map((c) => [c, asked ? (o[c] ?? 0) : DEFAULT_MIX[c]])) as SeedCounts
+}
+
+interface SeedFlags extends Partial<SeedCounts> {
   data?: string
   seed: number
   near?: { lat: number; lon: number }
@@ -40,13 +50,15 @@ export function seedDataCommand(io: Io, agentData: () => string): Command {
   return new Command('seed-data')
     .description(
       "fill a phone's data directory with realistic photos, contacts, notes and recordings (the same seed on the same day gives " +
-        'the same files)',
+        'the same files); with no count a realistic mix (' +
+        `${DEFAULT_MIX.photos} photos, ${DEFAULT_MIX.contacts} contacts, ${DEFAULT_MIX.notes} notes and ${DEFAULT_MIX.recordings} ` +
+        'recordings), with any count only what it asks for',
     )
     .option('--data <dir>', "the phone's data directory (default: the agent's --data)")
-    .option('--photos <n>', 'photos to add: EXIF JPEGs taken around --near over the past months', count, 200)
-    .option('--contacts <n>', 'contacts to add (vCard 3.0)', count, 50)
-    .option('--notes <n>', 'notes to add', count, 20)
-    .option('--recordings <n>', 'recordings to add (WAV)', count, 5)
+    .option('--photos <n>', 'photos to add: EXIF JPEGs taken around --near over the past months', count)
+    .option('--contacts <n>', 'contacts to add (vCard 3.0)', count)
+    .option('--notes <n>', 'notes to add', count)
+    .option('--recordings <n>', 'recordings to add (WAV)', count)
     .option('--seed <n>', 'the random seed', seedNumber, 1)
     .option('--near <lat,lon>', `where the photos were taken around (default ${EDINBURGH.lat},${EDINBURGH.lon}, Edinburgh)`, latLon)
     .option('--json', 'machine-readable output')
@@ -56,9 +68,8 @@ export function seedDataCommand(io: Io, agentData: () => string): Command {
       // entries (anywhere under /proc: common/make-dirs.ts), so `--data /proc/self/x` hung instead of failing.
       makeDataDirSync(dataDir)
       const data = new PhoneFiles({ dataDir, clock: io.clock })
-      const counts = Object.fromEntries(CATEGORIES.map((c) => [c, o[c]])) as SeedCounts
       const result = await seedPhoneData(data, {
-        counts,
+        counts: countsOf(o),
         seed: o.seed,
         now: io.clock.now(),
         near: o.near,

@@ -53,6 +53,20 @@ export class ConfigError extends FakephoneError {
 /** A TCP port, 0 letting the OS choose. */
 export const PortSchema = z.number().int().min(0).max(65535)
 
+/**
+ * The broker URL schemes a phone connects with: mqtt.js's transports under Node (its connect/index.js table), MQTT over
+ * TCP (mqtt, tcp), over TLS (mqtts, tls, ssl) or over WebSocket (ws, wss). mqtt.js takes any other scheme for plain MQTT
+ * over TCP without a word, so every broker URL is checked against this one list first: the agent's config, `fleet run
+ * --broker`, a cloud-moved notice.
+ */
+const MQTT_SCHEME_NAMES = ['mqtt', 'mqtts', 'tcp', 'tls', 'ssl', 'ws', 'wss']
+/** As `new URL(...).protocol` says them: `mqtt:`. */
+export const MQTT_SCHEMES: readonly string[] = MQTT_SCHEME_NAMES.map((name) => `${name}:`)
+/** A scheme of the list without its colon, as zod's `z.url({ protocol })` checks it. */
+export const MQTT_SCHEME_PATTERN = new RegExp(`^(${MQTT_SCHEME_NAMES.join('|')})$`)
+/** The schemes as an error names them: "mqtt, mqtts, tcp, tls, ssl, ws or wss". */
+export const MQTT_SCHEMES_TEXT = `${MQTT_SCHEME_NAMES.slice(0, -1).join(', ')} or ${MQTT_SCHEME_NAMES.at(-1)}`
+
 /** pino's levels. */
 export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 

@@ -4,10 +4,8 @@
  * the whole run, and a report of nothing sent.
  */
 import { createConnection } from 'node:net'
+import { MQTT_SCHEMES, MQTT_SCHEMES_TEXT } from '../common/config.js'
 import { FakephoneError } from '../common/errors.js'
-
-/** The schemes an MQTT client takes (mqtt.js): over TCP, TLS or WebSocket. */
-const MQTT_SCHEMES = new Set(['mqtt:', 'tcp:', 'mqtts:', 'ssl:', 'ws:', 'wss:'])
 
 const HINT =
   '; is the broker running there? --broker takes its MQTT address, mqtt://HOST:PORT with its --mqtt-port ' +
@@ -19,8 +17,11 @@ const HINT =
  */
 export async function reachBroker(brokerUrl: string): Promise<void> {
   const url = URL.canParse(brokerUrl) ? new URL(brokerUrl) : null
-  if (!url || !MQTT_SCHEMES.has(url.protocol) || url.port === '')
-    throw new FakephoneError('BAD_BROKER_URL', `--broker ${brokerUrl}: give the broker's MQTT address, mqtt://HOST:PORT`)
+  if (!url || !MQTT_SCHEMES.includes(url.protocol) || url.port === '')
+    throw new FakephoneError(
+      'BAD_BROKER_URL',
+      `--broker ${brokerUrl}: give the broker's MQTT address, mqtt://HOST:PORT (${MQTT_SCHEMES_TEXT}, with its port)`,
+    )
   const host = url.hostname.replace(/^\[|\]$/g, '')
   await new Promise<void>((resolve, reject) => {
     const socket = createConnection({ host, port: Number(url.port) })

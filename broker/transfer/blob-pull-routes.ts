@@ -13,7 +13,8 @@
  * stores them exactly as a batch upload (`storeBatch`: hashed as they
  * arrive, quota, idempotent per blob, a resume from the offset kept). It
  * answers like a batch upload; a source it cannot reach is 502
- * SOURCE_UNREACHABLE (the console then relays), one that refuses the read
+ * SOURCE_UNREACHABLE (the console then relays), also one that does not take
+ * the connection within PULL_CONNECT_TIMEOUT_MS (5 s), one that refuses the read
  * 502 SOURCE_REFUSED, an answer that breaks off 502 SOURCE_CUT and a blob
  * the source cannot give 502 SOURCE_GONE, each with the blobs stored before.
  */
@@ -30,6 +31,15 @@ import type { TransferDeps } from './deps.js'
 
 /** How long the source may say nothing, before its answer or within it, before the pull gives up on it. */
 export const PULL_SILENCE_MS = 60_000
+
+/**
+ * How long the pull waits for its connection to the source, ms: an address that drops the connection attempt (a
+ * firewall, a host gone) is then SOURCE_UNREACHABLE and the console relays at once. Without it the only limit was the
+ * socket's idle timeout -- Node's global agent's 5 s, else the OS's connect timeout, minutes -- said as a source that
+ * broke off (SOURCE_CUT), which the console does not relay. BrokerOptions.pullConnectTimeoutMs overrides it (the tests'
+ * black-holed address).
+ */
+export const PULL_CONNECT_TIMEOUT_MS = 5_000
 
 /** Errors of a connection that never reached the source: the console relays instead. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EADDRNOTAVAIL'])
@@ -50,7 +60,7 @@ function sourceAddress(text: string): URL {
 }
 
 /** The source's batch read answer for `from` (status 200, its body unread), or the HttpError that says why not. */
-async function openSource(from: BlobPullRequest['from'], sha256s: string[]): Promise<IncomingMessage> {
+async function openSource(from: BlobPullRequest['from'], sha256s: string[], connectMs: number): Promise<IncomingMessage> {
   const base = sourceAddress(from.url)
   const where = base.origin
   const body = Buffer.from(JSON.stringify({ sha256: sha256s }))
@@ -63,8 +73,17 @@ async function openSource(from: BlobPullRequest['from'], sha256s: string[]): Pro
       {
         resend: false,
         send: (req) => {
-          /* c8 ignore next -- a source silent for a minute; the console client's own silence rule has its test */
-          req.setTimeout(PULL_SILENCE_MS, () => req.destroy(new Error(`the source said nothing for ${PULL_SILENCE_MS / 1000} s`)))
+          // One socket timeout: `connectMs` while the connection is being made (Node's own is its agent's 5 s, said as
+          // silence), then the silence rule once it is made.
+          req.setTimeout(PULL_SILENCE_MS, () =>
+            req.destroy(
+              req.socket?.connecting
+                ? notConnected(connectMs)
+                : /* c8 ignore next -- a source silent for a minute; the console client's own silence rule has its test */
+                  new Error(`the source said nothing for ${PULL_SILENCE_MS / 1000} s`),
+            ),
+          )
+          req.once('socket', (socket) => void (socket.connecting && socket.setTimeout(connectMs)))
           req.end(body)
         },
       },
@@ -88,6 +107,13 @@ async function openSource(from: BlobPullRequest['from'], sha256s: string[]): Pro
     )
   const said = errorOf(text)
   throw new HttpError(502, 'SOURCE_REFUSED', `the source at ${where} refused the read (HTTP ${status}): ${said}`)
+}
+
+/** Why a connection to the source was not made within `ms`: ETIMEDOUT, the source out of reach. */
+function notConnected(ms: number): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(`connect ETIMEDOUT: no connection in ${ms / 1000} s`)
+  err.code = 'ETIMEDOUT'
+  return err
 }
 
 /** What a refusal says: a fakephone cloud's `error`, or the start of whatever else answered. */
@@ -123,6 +149,7 @@ export function addBlobPullRoutes(router: HttpRouter, deps: TransferDeps): void 
     const answer = await openSource(
       from,
       list.map((b) => b.sha256),
+      deps.pullConnectTimeoutMs,
     )
     let gone: string | undefined
     const relay = new Relay(

@@ -15,6 +15,8 @@ export interface TransferDeps {
   store: StateStore
   commands: CommandCenter
   queue: NotificationQueue
+  /** How long a blob pull waits for its connection to the source, ms (PULL_CONNECT_TIMEOUT_MS unless the options say). */
+  pullConnectTimeoutMs: number
 }
 
 /** SQLite's LIMIT -1: every row. */

@@ -17,6 +17,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
+import { MQTT_SCHEME_PATTERN } from '../config.js'
 import { AccountNameSchema, DeviceIdSchema, decodeJson, type Decoded } from '../contract.js'
 import { canonical } from '../signing.js'
 
@@ -24,7 +25,7 @@ export const CLOUD_MOVED = 'cloud-moved'
 
 /** Where a phone's cloud is: its MQTT data channel, its push channel and its HTTP side. */
 export const CloudEndpointsSchema = z.strictObject({
-  mqtt: z.url({ protocol: /^(mqtts?|wss?)$/ }),
+  mqtt: z.url({ protocol: MQTT_SCHEME_PATTERN }),
   push: z.url({ protocol: /^wss?$/ }),
   cloud: z.url({ protocol: /^https?$/ }),
 })

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { AgentConfigSchema, channelUrls, parseLocation } from '../../agent/config.js'
 import { parseHostPort, parseLatLon } from '../../agent/place-text.js'
+import { MQTT_SCHEMES } from '../../common/config.js'
 
 t.test('location settings: route, gpx:FILE, fixed:LAT,LON, gpsd and gpsd:HOST:PORT; anything else says what is allowed', (t) => {
   t.same(parseLocation('route'), { kind: 'route' })
@@ -75,7 +76,11 @@ t.test('F1 a ws:// broker or push URL without its path is refused with the URL t
     'broker: a ws:// URL needs the path the broker serves it on: ws://127.0.0.1:8080/mqtt',
     'push: a wss:// URL needs the path the broker serves it on: wss://cloud.example/push',
   ])
-  t.same(issues({ broker: 'nonsense' }), ['broker: expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt'], 'one reason')
+  t.same(
+    issues({ broker: 'nonsense' }),
+    ['broker: expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt (mqtt, mqtts, tcp, tls, ssl, ws or wss)'],
+    'one reason, naming the schemes',
+  )
   for (const broker of ['ws://127.0.0.1:8080/mqtt', 'wss://proxy.example/fakephone/mqtt', 'mqtt://127.0.0.1:1883'])
     t.equal(issues({ broker }), undefined, broker)
   t.end()
@@ -93,5 +98,18 @@ t.test('push and cloud URLs follow a ws:// broker URL; an mqtt:// broker gives n
     pushUrl: undefined,
     cloudUrl: 'http://files.example:81',
   })
+  t.end()
+})
+
+t.test("F1 a broker URL takes every scheme of the one list (mqtt.js's transports, as `fleet run --broker`), and no other", (t) => {
+  const issues = (broker: string): string[] | undefined =>
+    AgentConfigSchema.safeParse({ id: 'x', broker }).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
+  for (const scheme of MQTT_SCHEMES) t.equal(issues(`${scheme}//127.0.0.1:1883/mqtt`), undefined, scheme)
+  for (const scheme of ['http:', 'https:', 'mqtt+unix:', 'wx:', 'ftp:'])
+    t.same(
+      issues(`${scheme}//127.0.0.1:1883/mqtt`),
+      ['broker: expected a broker URL: mqtt://HOST:PORT or ws://HOST:PORT/mqtt (mqtt, mqtts, tcp, tls, ssl, ws or wss)'],
+      `${scheme} refused, naming the schemes`,
+    )
   t.end()
 })

@@ -220,6 +220,20 @@ t.test('seed-data fills a phone directory, deterministic for a seed, adding to w
   t.match((await run(['agent', 'seed-data', '--help'])).out, /fill a phone's data directory/)
 })
 
+t.test('S1 seed-data adds only the categories asked for; with no count, the realistic mix the help names', async (t) => {
+  const seed = async (...flags: string[]): Promise<{ counts: Record<Category, number> }> => {
+    const r = await run(['agent', 'seed-data', '--data', tempDir(t), '--json', ...flags])
+    t.equal(r.code, 0, r.err)
+    return JSON.parse(r.out) as { counts: Record<Category, number> }
+  }
+  t.same((await seed('--photos', '2')).counts, { photos: 2, contacts: 0, notes: 0, recordings: 0 }, '--photos alone: photos only')
+  t.same((await seed('--notes', '1', '--recordings', '1')).counts, { photos: 0, contacts: 0, notes: 1, recordings: 1 })
+  t.same((await seed('--contacts', '0')).counts, { photos: 0, contacts: 0, notes: 0, recordings: 0 }, 'a count of 0 is a count too')
+  t.same((await seed()).counts, { photos: 200, contacts: 50, notes: 20, recordings: 5 }, 'no count: the mix')
+  const help = (await run(['agent', 'seed-data', '--help'])).out.replace(/\s+/g, ' ')
+  t.match(help, 'with no count a realistic mix (200 photos, 50 contacts, 20 notes and 5 recordings), with any count only what it asks for')
+})
+
 t.test('the data table shows what is unknown as "-", the cloud marker as yes/no, and sizes in B, KB and MB', async (t) => {
   const row = (category: Category, meta: DataRow['meta'], size: number, inCloud: boolean | null): DataRow => ({
     category,

@@ -3,8 +3,9 @@ import t from 'tap'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import type { connect } from 'mqtt'
-import { createServer, type AddressInfo } from 'node:net'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { ManualClock } from '../../common/clock.js'
+import { MQTT_SCHEMES } from '../../common/config.js'
 import { connectMqtt, mqttTarget, MqttLink, REFUSED_WHY } from '../../common/mqtt.js'
 import { addDevice, startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
@@ -205,4 +206,38 @@ t.test('a plain broker URL is taken apart once, as mqtt.js would take it; any ot
       t.equal(ours.options[key], theirs.options[key], `${url}: ${key}`)
     // Never told to connect, they hold no socket (and mqtt.js cannot end a client that never connected).
   }
+})
+
+t.test("F1 each scheme of the one broker URL list reaches a broker over its own transport, as mqtt.js's table has it", async (t) => {
+  // What the broker's port hears first: an MQTT CONNECT (0x10), a TLS ClientHello (0x16) or a WebSocket upgrade (GET).
+  const server = createServer().listen(0, '127.0.0.1')
+  t.teardown(() => server.close())
+  await once(server, 'listening')
+  const port = (server.address() as AddressInfo).port
+  const transport = (first: Buffer): string =>
+    first[0] === 0x10 ? 'MQTT over TCP' : first[0] === 0x16 ? 'TLS' : first.subarray(0, 4).toString() === 'GET ' ? 'WebSocket' : 'other'
+  const firstBytes = async (url: string): Promise<string> => {
+    const connection = once(server, 'connection')
+    const client = connectMqtt(url, { clientId: 'schemes', reconnectPeriod: 0, rejectUnauthorized: false })
+    client.on('error', () => {})
+    t.teardown(() => void client.end(true))
+    const [socket] = (await connection) as [Socket]
+    const [first] = (await once(socket, 'data')) as [Buffer]
+    socket.destroy()
+    return transport(first)
+  }
+  const expected: Record<string, string> = {
+    'mqtt:': 'MQTT over TCP',
+    'tcp:': 'MQTT over TCP',
+    'mqtts:': 'TLS',
+    'tls:': 'TLS',
+    'ssl:': 'TLS',
+    'ws:': 'WebSocket',
+    'wss:': 'TLS',
+  }
+  for (const scheme of MQTT_SCHEMES)
+    t.equal(await firstBytes(`${scheme}//127.0.0.1:${port}/mqtt`), expected[scheme] ?? 'a transport this test knows', scheme)
+  t.same(Object.keys(expected).sort(), [...MQTT_SCHEMES].sort(), 'every transport mqtt.js has under Node is in the list')
+  // Why the list is checked first: a scheme mqtt.js has no transport for is taken for plain MQTT without a word.
+  t.equal(await firstBytes(`http://127.0.0.1:${port}/mqtt`), 'MQTT over TCP', 'http: is not refused by mqtt.js itself')
 })

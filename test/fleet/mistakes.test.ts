@@ -39,7 +39,8 @@ t.test('F1 a --broker nothing listens on is said at once, naming the URL, --brok
   for (const wrong of ['http://127.0.0.1:1', 'mqtt://127.0.0.1', 'the-broker']) {
     const r = await run(['fleet', 'run', '--count', '1', '--broker', wrong, '--credentials', creds])
     t.equal(r.code, 1)
-    t.match(r.err, `\nerror: --broker ${wrong}: give the broker's MQTT address, mqtt://HOST:PORT\n`)
+    const schemes = '(mqtt, mqtts, tcp, tls, ssl, ws or wss, with its port)'
+    t.match(r.err, `\nerror: --broker ${wrong}: give the broker's MQTT address, mqtt://HOST:PORT ${schemes}\n`)
   }
 })
 

@@ -35,6 +35,10 @@ const state = {
   page: null,
   liveTick: 0,
   touched: new Map(),
+  /** The header's word for the connection ('live', 'broker unreachable', …): connection() sets it. */
+  link: 'connecting…',
+  /** F1: the words of a clock move that ended while the page was not live, said when it is again (moveSays). */
+  held: null,
 }
 const cloudNow = () => Date.now() + state.offset
 const byId = (id) => document.getElementById(id)
@@ -178,25 +182,36 @@ async function loadClock() {
 }
 
 async function advance(by) {
-  // One move per press: a double click on "1 y" must not move the cloud two years.
+  // One move per press: a double click on "1 y" must not move the cloud two years. The buttons come back once the page
+  // shows what the move changed (or could not reread it).
   const buttons = [...byId('advance').querySelectorAll('button')]
   const focused = document.activeElement
   for (const b of buttons) b.disabled = true
-  // A long move runs every rule on the way and takes a while: said at once, not the last move's words left standing.
+  // A long move runs every rule on the way and takes a while: said at once, not the last move's words left standing
+  // (while the page is live: a broker known to be away stays said).
   const live = byId('live')
   const before = live.textContent
-  live.textContent = `Moving the cloud clock ${by} ahead…`
+  if (state.link === 'live') live.textContent = `Moving the cloud clock ${by} ahead…`
   const moved = await attempt(() => api('POST', '/clock/advance', { by }))
-  for (const b of buttons) b.disabled = false
-  keepFocus(focused)
   if (!moved) {
     // Refused: the line goes back to what it said (the banner or the toast says why).
     if (live.textContent.startsWith('Moving the cloud clock')) live.textContent = before
-    return
+  } else {
+    // Said once the page shows what the move changed; a reread the broker did not answer is the banner's to say.
+    await onClock().catch(() => {})
+    moveSays(advanceText(moved))
   }
-  await onClock()
-  // Said once the page shows what the move changed.
-  byId('live').textContent = advanceText(moved)
+  for (const b of buttons) b.disabled = false
+  keepFocus(focused)
+}
+
+/**
+ * F1, M1: what a move of the clock did, in the header while the page is live. A move that ends once the page knows the
+ * broker (or the console) is away does not hide that: its words wait, and show when the page is live again.
+ */
+function moveSays(words) {
+  if (state.link === 'live') byId('live').textContent = words
+  else state.held = words
 }
 
 /**
@@ -266,7 +281,11 @@ const CONSOLE_GONE = 'This web console is not answering (was it stopped?): the p
 
 /** The header's word for the connection, and the banner that says more when it is not live. */
 function connection(word, text, detail) {
-  byId('live').textContent = word
+  state.link = word
+  // Live again: a move that ended meanwhile says what it did (moveSays), in place of the word.
+  const held = word === 'live' ? state.held : null
+  if (word === 'live') state.held = null
+  byId('live').textContent = held ?? word
   banner(text, detail)
 }
 

@@ -20,6 +20,7 @@ import { ManualClock } from '../../../common/clock.js'
 import { GRANT_TTL_MS } from '../../../broker/transfer/transfer-grants.js'
 import { addDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
 import { startProxy } from '../../fixtures/proxy.js'
+import { blackHolePort } from '../../fixtures/ports.js'
 import { onEnd } from '../../fixtures/scope.js'
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
@@ -101,7 +102,8 @@ t.test('M2: a transfer grant reads its account’s blobs, nothing else, and not 
 
 t.test('M2: the destination pulls from the source with a grant', async (t) => {
   const source = await startCloud(t)
-  const dest = await startCloud(t, {}, new ManualClock(source.clock.now()))
+  // A connection to the source not made in half a second is one to a source out of reach (5 s by default).
+  const dest = await startCloud(t, { pullConnectTimeoutMs: 500 }, new ManualClock(source.clock.now()))
   await addDevice(dest, 'phone-d', 'anna')
   const small = await hold(source, 'anna', 'n1', SMALL)
   const large = await hold(source, 'anna', 'n2', LARGE)
@@ -162,6 +164,16 @@ t.test('M2: the destination pulls from the source with a grant', async (t) => {
     t.match(await pull(gone), {
       status: 502,
       body: { code: 'SOURCE_UNREACHABLE', error: new RegExp(`^this cloud cannot reach the source at ${gone}: connect ECONNREFUSED`) },
+    })
+    // An address that drops the connection attempt: said when the pull's own connect time runs out, not the OS's
+    // (minutes), so the console relays at once.
+    const hole = `http://127.0.0.1:${await blackHolePort(t)}`
+    t.match(await pull(hole), {
+      status: 502,
+      body: {
+        code: 'SOURCE_UNREACHABLE',
+        error: `this cloud cannot reach the source at ${hole}: connect ETIMEDOUT: no connection in 0.5 s`,
+      },
     })
     const proxy = await startProxy(t, source.apiUrl)
     proxy.away()

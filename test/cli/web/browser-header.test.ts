@@ -1,0 +1,72 @@
+/**
+ * The web console's header in a real Chromium (Debian's /usr/bin/chromium, driven by playwright-core) against a real
+ * broker (F1, M1): a clock move from the page that is answered only after the broker went away does not write its words
+ * over `broker unreachable` -- the page says the broker is away for as long as it is, and the move's words show once
+ * it is back. The move's last reread is held in the browser (Playwright's route) while the test stops the broker, so
+ * the late answer comes at a known point rather than by chance.
+ */
+import { chromiumTest } from '../../fixtures/browser.js'
+
+interface Header {
+  fakephone?: { ready: boolean }
+  /** Each text the header took, and whether the banner said something (the broker or the console away) meanwhile. */
+  headerSeen?: { text: string; away: boolean }[]
+}
+
+chromiumTest('the header keeps saying the broker is away while a late clock move ends, in Chromium', async (t, { s, page, problems }) => {
+  await page.goto(s.web.url)
+  await page.waitForFunction(() => (window as unknown as Header).fakephone?.ready === true)
+  await page.waitForSelector('#live:text-is("live")')
+  await page.evaluate(() => {
+    const w = window as unknown as Header
+    const live = document.getElementById('live') as HTMLElement
+    const banner = document.getElementById('banner') as HTMLElement
+    w.headerSeen = []
+    new MutationObserver(() => w.headerSeen?.push({ text: live.textContent ?? '', away: !banner.hidden })).observe(live, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    })
+  })
+
+  // The move's reread of the devices: answered by the broker while it is up, handed to the page once the test says.
+  let fetched!: () => void
+  const reread = new Promise<void>((resolve) => (fetched = resolve))
+  let release!: () => void
+  const released = new Promise<void>((resolve) => (release = resolve))
+  let held = false
+  await page.route('**/app/api/devices', async (route) => {
+    if (held) return route.continue()
+    held = true
+    const answer = await route.fetch()
+    fetched()
+    await released
+    await route.fulfill({ response: answer })
+  })
+
+  await page.getByRole('button', { name: '7 d' }).click()
+  await reread
+  await s.cloud.broker.stop()
+  await page.waitForSelector('#live:text-is("broker unreachable")')
+  release()
+  // The buttons come back once the move has reread what it changed: its answer is in, its words said or kept.
+  await page.waitForSelector('#advance button[data-by="7d"]:enabled')
+  t.equal(await page.textContent('#live'), 'broker unreachable', 'the late move does not hide that the broker is away')
+  const seen = await page.evaluate(() => (window as unknown as Header).headerSeen ?? [])
+  t.same(
+    seen.filter((h) => h.away && h.text.startsWith('Moved the cloud clock')),
+    [],
+    "no move's words in the header while the banner says the broker is away",
+  )
+  t.match(await page.textContent('#banner'), /^The broker is not answering at 127\.0\.0\.1:\d+/)
+
+  await s.cloud.restart()
+  await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
+  t.match(
+    await page.textContent('#live'),
+    /^Moved the cloud clock from \S+ to \S+\. /,
+    "back: the header says what the move did (the banner's gone)",
+  )
+  await page.unroute('**/app/api/devices')
+  t.same(problems, [], 'no page error')
+})
