@@ -115,7 +115,10 @@ t.test('agent start-up errors name the problem', async (t) => {
     /(^|\n)error: ENOENT: no such file or directory, mkdir '\/proc\/self\/fakephone-test'\n$/,
     'a data folder /proc refuses: one line',
   )
-  t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err, /cannot read the owner key .*no\.pub: ENOENT/)
+  t.match(
+    (await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err,
+    /cannot read the owner key .*no\.pub: no such file \(`fakephone device add/,
+  )
   writeFileSync(join(dir, 'garbage.pub'), 'not a key')
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')])).err, /cannot read the owner key .*garbage\.pub/)
   // A link to /dev/zero or a FIFO as --owner-key: one line naming it, not an agent that never starts.
