@@ -261,9 +261,11 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   const cloud = await startCloud(t)
   const dir = tempDir(t)
   writeFileSync(join(dir, 'wrong.token'), 'nope\n')
-  t.match(
+  // A broker started with `--data cloud` and a console given none (./data), or another: said how to give the right one.
+  t.equal(
     (await run(['console', '--data', dir, 'devices'])).err,
-    /cannot read the console token .*console\.token \(ENOENT\); the broker writes it on first start/,
+    `error: cannot read the console token ${join(dir, 'console.token')} (ENOENT); the broker writes it in its data directory ` +
+      "on first start: give that broker's data directory with --data DIR, or the token's file with --token-file FILE\n",
   )
   t.equal(
     (await run(['console', '--api', cloud.apiUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err,
