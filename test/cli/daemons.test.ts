@@ -39,7 +39,11 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
   writeFileSync(notADir, '')
   const unusable = await run(['broker', '--data', notADir, '--mqtt-port', '0', '--http-port', '0'])
   t.equal(unusable.code, 1)
-  t.match(unusable.err, /^error: cannot start the broker: .*(EEXIST|ENOTDIR)/, 'a data directory that cannot be used is named')
+  t.equal(
+    unusable.err,
+    `error: cannot start the broker: ${notADir} is a file, not a folder: give a folder, or move the file away\n`,
+    'a data directory that cannot be used is named, and why',
+  )
   // /proc refuses a new folder (ENOENT, to root too), where Node's recursive mkdir tried it again for ever.
   const proc = await run(['broker', '--data', '/proc/self/fakephone-test', '--mqtt-port', '0', '--http-port', '0'])
   t.equal(proc.code, 1)
