@@ -11,6 +11,10 @@ import { verifyPayload } from '../common/signing.js'
 /** Clock difference tolerated between the owner's console and the phone. */
 export const CLOCK_SKEW_MS = 5 * 60_000
 
+/** The phone's reasons for refusing a command it cannot tie to its owner (F2); the console says what to do about each. */
+export const NOT_PAIRED = 'this device is not paired with an owner'
+export const NOT_OWNERS_SIGNATURE = "the signature is not the owner's"
+
 export type Verdict = { ok: true; command: Command } | { ok: false; reason: string; command?: Command }
 
 export interface VerifyContext {
@@ -29,8 +33,8 @@ export function verifyCommand(payload: Buffer | string, ctx: VerifyContext): Ver
 }
 
 function check(command: Command, ctx: VerifyContext): string | null {
-  if (!ctx.ownerKey) return 'this device is not paired with an owner'
-  if (!verifyPayload(command, ctx.ownerKey)) return "the signature is not the owner's"
+  if (!ctx.ownerKey) return NOT_PAIRED
+  if (!verifyPayload(command, ctx.ownerKey)) return NOT_OWNERS_SIGNATURE
   if (command.device !== ctx.deviceId) return `the command is for ${command.device}`
   if (command.issuedAt > ctx.now + CLOCK_SKEW_MS) return 'the command is not valid yet'
   if (command.expiresAt <= ctx.now) return 'the command has expired'

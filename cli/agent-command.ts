@@ -22,6 +22,7 @@ import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { sayConnection, startUpLines } from './agent-screen.js'
 import { besideConfig } from './config-paths.js'
+import { missingOwnerKey } from './config-files.js'
 import { checked, duration, fraction, hostPort, latLon, publicKeyFile } from './options.js'
 import { forTerminal } from '../common/terminal-text.js'
 
@@ -72,6 +73,9 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   } catch (err) {
     // The small-file reader's refusal names the file already, escaped; Node's words and the key checks are escaped here.
     if (err instanceof SmallFileError) throw new UserError(`cannot read the owner key: ${err.message}`)
+    // A missing one as `config check` says it: the file of a similar name beside it, and where owner keys come from.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new UserError(`cannot read the owner key ${forTerminal(missingOwnerKey(c.ownerKey as string))}`)
     throw new UserError(`cannot read the owner key ${forTerminal(c.ownerKey as string)}: ${forTerminal((err as Error).message)}`)
   }
   if (!ownerKey) log.warn('no owner key (--owner-key, or "ownerKey" in its --config file): this phone will refuse every remote command')

@@ -12,6 +12,7 @@ import { formatAge } from '../common/clock.js'
 import { FINAL_STATES } from '../common/contract.js'
 import type { CommandView } from '../common/console-api.js'
 import { plural } from './render.js'
+import { NOT_OWNERS_SIGNATURE, NOT_PAIRED } from '../agent/verify.js'
 
 /** How a value from others is put into the words: escaped for a terminal, or as it is. */
 export type Shown = (value: string) => string
@@ -31,13 +32,28 @@ export function pendingText(view: CommandView, now: number, online: boolean, sho
   return `${view.type} ${where} ${device}: waiting for its receipt (${expires})`
 }
 
+/**
+ * F2: what the owner does about a phone that refused a command as not its owner's: the phone was started without the
+ * account's public key, or with another one than the half of the key this console signs with. Said with the refusal,
+ * the phone's words alone left the owner stuck ("the signature is not the owner's": whose, and what now?).
+ */
+const OWNER_KEY_FIX = '(ACCOUNT.pub in the keys folder this console signs with) as its ownerKey (or --owner-key) and restart it'
+const REJECTION_HINTS: Readonly<Record<string, string>> = {
+  [NOT_PAIRED]: `: the phone was started without the owner's public key; give it the account's public key ${OWNER_KEY_FIX}`,
+  [NOT_OWNERS_SIGNATURE]:
+    ": the phone's owner key is not the public half of the key that signed; " + `give it the account's public key ${OWNER_KEY_FIX}`,
+}
+
 /** What happened, in words a person understands; an unfinished command as pendingText says it. */
 export function describe(view: CommandView, now: number, online: boolean, shown: Shown = asIs): string {
   const pending = pendingText(view, now, online, shown)
   if (pending !== null) return pending
   const d = view.data ?? {}
   const device = shown(view.device)
-  if (view.state !== 'succeeded') return `${view.type} ${view.state}: ${shown(String(view.reason))}`
+  if (view.state !== 'succeeded') {
+    const hint = view.state === 'rejected' ? (REJECTION_HINTS[String(view.reason)] ?? '') : ''
+    return `${view.type} ${view.state}: ${shown(String(view.reason))}${hint}`
+  }
   switch (view.type) {
     case 'locate':
       return (

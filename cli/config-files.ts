@@ -76,26 +76,40 @@ async function secretProblem(file: string, named: string, found: FileFindings, m
   if (open) found.problems.push(`${named}: ${open}`)
 }
 
-/** The owner's public key (F2): a missing one is answered with a file of a similar name beside it and where keys come from. */
-function ownerKeyProblem(file: string, named: string, found: FileFindings, hint: string): void {
+/**
+ * F2: an owner key file that is not there, said by `config check` and by the agent's start alike: the file of a similar
+ * name beside it, if there is one, and where owner keys come from (or that its folder is missing too).
+ */
+export function missingOwnerKey(file: string): string {
+  const folder = dirname(file)
+  let near: string | undefined
+  try {
+    near = similarName(basename(file), readdirSync(folder))
+  } catch {
+    return `${file}: no such file, nor folder ${folder}`
+  }
+  const meant = near === undefined ? '' : `; did you mean ${join(folder, near)}?`
+  return (
+    `${file}: no such file${meant} (\`fakephone device add ID --account NAME --keys DIR\` writes the owner's ` +
+    `public key as DIR/NAME.pub: copy it here)`
+  )
+}
+
+/** What `config check` notes of an agent config without an owner key: it runs, and refuses every remote command. */
+export const NO_OWNER_KEY =
+  "no ownerKey: this phone will refuse every remote command (locate, ring, lock, wipe); give it the owner's public key, " +
+  'DIR/NAME.pub of `fakephone device add ID --account NAME --keys DIR`, as "ownerKey"'
+
+/** The owner's public key (F2): a missing one as missingOwnerKey says it; none at all is a note (the phone obeys no one). */
+function ownerKeyProblem(file: string | undefined, named: string, found: FileFindings, hint: string): void {
+  if (file === undefined) return void found.notes.push(NO_OWNER_KEY)
   try {
     readPublicKey(file)
     return
   } catch (err) {
     if (codeOf(err) !== 'ENOENT') return void found.problems.push(`${named}: ${file}: ${(err as Error).message}`)
   }
-  const folder = dirname(file)
-  let near: string | undefined
-  try {
-    near = similarName(basename(file), readdirSync(folder))
-  } catch {
-    return void found.problems.push(`${named}: ${file}: no such file, nor folder ${folder}${hint}`)
-  }
-  const meant = near === undefined ? '' : `; did you mean ${join(folder, near)}?`
-  found.problems.push(
-    `${named}: ${file}: no such file${meant} (\`fakephone device add ID --account NAME --keys DIR\` writes the owner's ` +
-      `public key as DIR/NAME.pub: copy it here)${hint}`,
-  )
+  found.problems.push(`${named}: ${missingOwnerKey(file)}${hint}`)
 }
 
 /**
@@ -119,7 +133,7 @@ export async function agentFiles(c: AgentConfig, file: string, env: Env, origin:
           `mode 0600)`,
       )
   } else found.notes.push(`the device secret is the systemd credential ${c.secretCredential}, read when the service starts: not checked`)
-  if (c.ownerKey !== undefined) ownerKeyProblem(c.ownerKey, setting(origin, 'ownerKey'), found, besideConfig(c.ownerKey, file))
+  ownerKeyProblem(c.ownerKey, setting(origin, 'ownerKey'), found, c.ownerKey === undefined ? '' : besideConfig(c.ownerKey, file))
   folderProblem(c.dataDir, found, setting(origin, 'dataDir'))
   if (c.location.kind === 'gpx') {
     const gpx = c.location.file

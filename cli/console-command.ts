@@ -67,7 +67,12 @@ export function tokenFlags(o: ConsoleOptions): string {
 /** The console token from --token-file or the broker's data directory. */
 // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
 export async function readToken(o: ConsoleOptions): Promise<string> {
-  return readConsoleTokenFile(tokenFileOf(o), { unreadable: '; the broker writes it on first start' })
+  // Most often the broker runs with another --data (`broker --data cloud`) than the console's default ./data: say how to give it.
+  return readConsoleTokenFile(tokenFileOf(o), {
+    unreadable:
+      "; the broker writes it in its data directory on first start: give that broker's data directory with --data DIR, " +
+      "or the token's file with --token-file FILE",
+  })
 }
 
 /**

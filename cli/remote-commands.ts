@@ -8,8 +8,8 @@ import type { Command } from 'commander'
 import { formatAge } from '../common/clock.js'
 import { FINAL_STATES, type CommandType, type CommandArgs } from '../common/contract.js'
 import { OwnerKeys, canonical, verifyPayload } from '../common/signing.js'
-import type { CommandView } from '../common/console-api.js'
-import type { ConsoleClient } from './console-client.js'
+import type { CommandView, DeviceView } from '../common/console-api.js'
+import { ConsoleApiError, type ConsoleClient } from './console-client.js'
 import type { ConsoleOptions } from './console-command.js'
 import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, duration, formatDuration, onOff, positiveInt } from './options.js'
@@ -47,6 +47,16 @@ export function receiptLine(view: CommandView, keys: OwnerKeys, verified?: Verif
   return `verified receipt signed by ${view.device} at ${new Date(receipt.at).toISOString()}`
 }
 
+/**
+ * F3: the cloud refuses a command (409) in the same words whether Find Device or the whole cloud service is off on the
+ * phone, and `phone status` then says "Find Device on": the refusal says which switch it is, as the web console's does
+ * (web/js/device.js), so the owner knows what to turn on. Anything else as it came.
+ */
+function serviceOff(err: unknown, device: DeviceView): unknown {
+  if (!(err instanceof ConsoleApiError) || err.status !== 409 || device.cloudService !== false || device.findDevice === false) return err
+  return new UserError(`${err.message}: the phone's cloud service is off, and Find Device with it (turn it on in the phone's settings)`)
+}
+
 /** `fakephone console` with where this one found the broker and its token, so a line it prints works as printed. */
 function consoleLine(o: ConsoleOptions): string {
   return `fakephone console --api ${o.api} ${o.tokenFile === undefined ? `--data ${o.data}` : `--token-file ${o.tokenFile}`}`
@@ -70,7 +80,9 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
       said = news
     }
     const sayOffline = !device.online && !json() ? (submitted: CommandView) => unfinished(submitted, submitted.createdAt, false) : undefined
-    const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline)
+    const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline).catch((err: unknown) => {
+      throw serviceOff(err, device)
+    })
     if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
     // Given up waiting: said as the device's data channel stands now, as `console commands` and the web console say it.
     if (!FINAL_STATES.has(view.state)) return unfinished(view, at, (await client.device(id)).device.online)

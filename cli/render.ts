@@ -11,14 +11,20 @@ export { plural } from '../common/plural.js'
  * The data channel while the broker refuses device `id`'s id and secret: the likely causes and what to do (the agent
  * retries meanwhile, with a capped backoff, and reads its secret file again at each refusal: agent/agent.ts). Said by
  * `phone status` and by `fakephone agent` on a terminal. Under systemd the file it reads is the credential systemd copied
- * when the unit started, which never changes while it runs: there the unit is restarted.
+ * when the unit started, which never changes while it runs: there the unit is restarted. The account is named: `device add`
+ * without --account registers the device in "default", whose key is not the one its phone obeys, and a device still
+ * listed (a wrong secret file) is removed first, as `device add` refuses an id it has; so is the old secret file, which
+ * `device add --secret-out` never replaces (it may hold the only copy of a secret).
  */
 export function dataChannelRefused(id: string): string {
   return (
     `the broker refuses this device's id and secret: it was removed (\`fakephone device list\` on the broker no longer ` +
-    `shows ${id}), or the secret file is wrong. Re-register it (\`fakephone device add ${id} --secret-out FILE\` on the ` +
-    `broker, FILE this agent's secret file): it reads the file again at each retry, every ${DEFAULT_BACKOFF.capMs / 1000} s ` +
-    'at the slowest, and connects with the new secret (under systemd, restart the unit: its credential is copied at the start)'
+    `shows ${id}), or the secret file is wrong. Re-register it on the broker, in the account it was in (the phone obeys ` +
+    `that account's owner key): \`fakephone device remove ${id}\` if the list still shows it, then remove this agent's ` +
+    `secret file FILE (\`device add\` replaces no file) and run \`fakephone device add ${id} --account ACCOUNT --secret-out ` +
+    `FILE\`; it reads the file again at each retry, ` +
+    `every ${DEFAULT_BACKOFF.capMs / 1000} s at the slowest, and connects with the new secret (under systemd, restart the ` +
+    'unit: its credential is copied at the start)'
   )
 }
 

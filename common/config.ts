@@ -171,6 +171,18 @@ function merge(base: Plain, over: Plain): Plain {
 /** Node's codes for a config path that is not a file, in words (the code follows them). */
 const UNREADABLE: Readonly<Record<string, string>> = { ENOENT: 'no such file', EISDIR: 'a folder, not a file' }
 
+/**
+ * Where JSON.parse stopped, as an editor shows it (` at line 8, column 1`): Node 20 says only `at position 170`, and a
+ * person who left a comma before a `}` in a file they wrote by hand counted characters to find it. Empty when the
+ * message names no position.
+ */
+function lineAndColumn(text: string, message: string): string {
+  const at = /at position (\d+)/.exec(message)
+  if (!at) return ''
+  const before = text.slice(0, Number(at[1])).split('\n')
+  return ` at line ${before.length}, column ${(before.at(-1) as string).length + 1}`
+}
+
 /** The file's values, or the one problem that stops it from being read as a config. */
 async function fileLayer(file: string): Promise<Layer | string> {
   let text: string
@@ -187,7 +199,8 @@ async function fileLayer(file: string): Promise<Layer | string> {
   } catch (err) {
     // One line: JSON.parse quotes the start of the text, newlines and all. A YAML file is read as JSON too: say so.
     const why = (err as Error).message.replace(/\n/g, '\\n')
-    return `${file}: not valid JSON (${why})${/\.ya?ml$/i.test(file) ? ': a config file is JSON (YAML is for scenarios)' : ''}`
+    const yaml = /\.ya?ml$/i.test(file) ? ': a config file is JSON (YAML is for scenarios)' : ''
+    return `${file}: not valid JSON${lineAndColumn(text, why)} (${why})${yaml}`
   }
   if (!isPlain(data)) return `${file}: must hold one JSON object, {"key": value, ...}`
   return { values: data, origins: new Map(allKeys(data).map((key) => [key, `${file}: ${key}`])) }

@@ -4,7 +4,7 @@
  * `--data /proc/1/x`: it makes the parent (EEXIST), tries the child again (ENOENT), and so on. This makes each
  * missing folder once, from the deepest one that exists down, and throws the first failure with Node's own words,
  * which name the folder (ENOENT, ENOTDIR, EACCES...). A path that is a directory already is fine, as with
- * `recursive`; one that is a file is EEXIST. For paths a user gives (a prefix, a data or keys folder); it is
+ * `recursive`; one that is a file is EEXIST, said in words that name it. For paths a user gives (a prefix, a data or keys folder); it is
  * synchronous, a few system calls at a command's start.
  */
 import { mkdirSync, statSync } from 'node:fs'
@@ -27,6 +27,9 @@ export function makeDirsSync(path: string, mode?: number): string[] {
     } catch (err) {
       // The deepest folder that exists (the path itself: fine when it is a directory): make the rest below it.
       if (code(err) === 'EEXIST' && (missing.length > 0 || statSync(dir).isDirectory())) break
+      // The path itself is a file: said as `config check` says it (Node's "EEXIST: file already exists, mkdir" puzzled).
+      if (code(err) === 'EEXIST')
+        throw Object.assign(new Error(`${path} is a file, not a folder: give a folder, or move the file away`), { code: 'EEXIST' })
       if (code(err) === 'ENOENT' && dirname(dir) !== dir) {
         missing.push(dir)
         continue

@@ -195,9 +195,15 @@ export class LiveFeed {
     if (unvouched.length > 0) await this.readOutcomes(unvouched)
   }
 
+  /**
+   * Warned of once per reason, the attempts after it that fail the same way at debug: the feed tries again every second
+   * while the broker is away, and a console left open on a stopped broker filled its terminal with one line a second.
+   */
   private readonly onError = (err: Error): void => {
-    this.opts.log.warn({ err: err.message }, 'live feed: MQTT error')
-    this.troubleIs(brokerTrouble(err, this.opts.mqttUrl))
+    const trouble = brokerTrouble(err, this.opts.mqttUrl)
+    if (this.connected || trouble.text !== this.trouble.text) this.opts.log.warn({ err: err.message }, 'live feed: MQTT error')
+    else this.opts.log.debug({ err: err.message }, 'live feed: MQTT error again')
+    this.troubleIs(trouble)
   }
 
   /** A close without an error first: the broker closed the connection (a failed attempt's close says nothing new). */

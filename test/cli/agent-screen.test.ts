@@ -160,8 +160,10 @@ t.test('on a terminal: why not connected -- nothing listening, a wrong secret', 
   t.match(
     refused.err(),
     "\nNot connected: the broker refuses this device's id and secret: it was removed (`fakephone device list` on the " +
-      'broker no longer shows phone-a), or the secret file is wrong. Re-register it (`fakephone device add phone-a ' +
-      "--secret-out FILE` on the broker, FILE this agent's secret file): it reads the file again at each retry, every " +
+      'broker no longer shows phone-a), or the secret file is wrong. Re-register it on the broker, in the account it was ' +
+      "in (the phone obeys that account's owner key): `fakephone device remove phone-a` if the list still shows it, then " +
+      "remove this agent's secret file FILE (`device add` replaces no file) and run `fakephone device add phone-a " +
+      '--account ACCOUNT --secret-out FILE`; it reads the file again at each retry, every ' +
       '30 s at the slowest, and connects with the new secret (under systemd, restart the unit: its credential is copied ' +
       'at the start)\n',
   )

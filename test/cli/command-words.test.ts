@@ -44,3 +44,26 @@ t.test("F2 a finished command says what happened; the device's id and the reason
     'p\\x1B[2J is offline: ring is queued and runs when it comes back (expires in 1m 30s)',
   )
 })
+
+t.test('F2 a phone that refuses a command as not its owner says what the owner does about it', async (t) => {
+  const rejected = (reason: string): string => describe(view({ type: 'locate', state: 'rejected', reason }), 0, true)
+  const fix = '(ACCOUNT.pub in the keys folder this console signs with) as its ownerKey (or --owner-key) and restart it'
+  t.equal(
+    rejected("the signature is not the owner's"),
+    "locate rejected: the signature is not the owner's: the phone's owner key is not the public half of the key that " +
+      `signed; give it the account's public key ${fix}`,
+    'a phone started with another owner key',
+  )
+  t.equal(
+    rejected('this device is not paired with an owner'),
+    "locate rejected: this device is not paired with an owner: the phone was started without the owner's public key; " +
+      `give it the account's public key ${fix}`,
+    'a phone started without one',
+  )
+  t.equal(rejected('the command has expired'), 'locate rejected: the command has expired', 'other reasons as the phone gave them')
+  t.equal(
+    describe(view({ state: 'failed', reason: "the signature is not the owner's" }), 0, true),
+    "ring failed: the signature is not the owner's",
+    'only a refusal (rejected) is answered with the owner key',
+  )
+})

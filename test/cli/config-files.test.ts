@@ -51,11 +51,24 @@ t.test('F2 an agent config whose files are all there and right passes', async (t
   // Under systemd (or a test of the unit's environment) the credential is the secret.
   const creds = tempDir(t)
   writeFileSync(join(creds, 'device-secret'), SECRET, { mode: 0o644 })
-  const phone = e.config('phone.json', { id: 'kitchen-pi' })
+  const phone = e.config('phone.json', { id: 'kitchen-pi', ownerKey: e.pub })
   t.same(await check([phone, '--kind', 'agent'], { CREDENTIALS_DIRECTORY: creds }), {
     code: 0,
     out: `${phone}: a valid agent config\n`,
     err: '',
+  })
+})
+
+t.test('F2 an agent config without an owner key is valid, and config check says its phone will obey no one', async (t) => {
+  // `fakephone install` writes one without it; "a valid agent config" alone let a phone start that refused every command.
+  const e = etc(t)
+  const file = e.config('agent-kitchen-pi.json', { id: 'kitchen-pi' })
+  t.same(await check([file]), {
+    code: 0,
+    out: `${file}: a valid agent config\n`,
+    err:
+      "note: no ownerKey: this phone will refuse every remote command (locate, ring, lock, wipe); give it the owner's public " +
+      'key, DIR/NAME.pub of `fakephone device add ID --account NAME --keys DIR`, as "ownerKey"\n',
   })
 })
 
@@ -106,7 +119,7 @@ t.test("the device secret: missing, empty, readable by every user; the unit's be
     (await run(['config', 'check', unit])).err,
     `\n  the device secret fakephone-agent@kitchen-pi loads: ${e.secret} can be read by every user (mode 0644): chmod 600`,
   )
-  const attic = e.config('agent-attic.json', { id: 'attic' })
+  const attic = e.config('agent-attic.json', { id: 'attic', ownerKey: e.pub })
   t.same(await check([attic]), {
     code: 0,
     out: `${attic}: a valid agent config\n`,
@@ -114,7 +127,7 @@ t.test("the device secret: missing, empty, readable by every user; the unit's be
       `note: the device secret fakephone-agent@attic loads, ${join(e.dir, 'agent-attic.secret')}, is not there yet: ` +
       '`fakephone device add attic --secret-out FILE` writes one (install it there, mode 0600)\n',
   })
-  const phone = e.config('phone.json', { id: 'attic' })
+  const phone = e.config('phone.json', { id: 'attic', ownerKey: e.pub })
   t.same(await check([phone, '--kind', 'agent']), {
     code: 0,
     out: `${phone}: a valid agent config\n`,
@@ -178,10 +191,24 @@ t.test('F2 paths in a config relative to its own folder: config check and the ag
   e.config('agent-pi.json', { id: 'pi', secretFile: e.secret, ownerKey: 'keys/me.pub' })
   t.equal(
     (await run(['agent', '--config', file])).err,
-    `error: cannot read the owner key keys/me.pub: ENOENT: no such file or directory, open 'keys/me.pub'${give('keys/me.pub')}`,
+    `error: cannot read the owner key keys/me.pub: no such file, nor folder keys${give('keys/me.pub')}`,
   )
-  e.config('agent-pi.json', { id: 'pi', secretFile: e.secret, ownerKey: join(e.dir, 'none.pub') })
-  t.match((await run(['agent', '--config', file])).err, /^error: cannot read the owner key .*none\.pub: ENOENT[^;]*\n$/, 'no hint')
+})
+
+t.test("F2 the agent's start says a missing owner key as config check does", async (t) => {
+  // It said Node's "ENOENT: no such file or directory, open 'owner_me.pub'" where config check named the file meant.
+  const e = etc(t)
+  const typo = join(e.dir, 'owner_me.pub')
+  const file = e.config('agent-pi.json', { id: 'pi', secretFile: e.secret, ownerKey: typo })
+  const started = await run(['agent', '--config', file])
+  t.equal(started.code, 1)
+  t.equal(
+    started.err,
+    `error: cannot read the owner key ${typo}: no such file; did you mean ${e.pub}? (\`fakephone device add ID --account NAME ` +
+      "--keys DIR` writes the owner's public key as DIR/NAME.pub: copy it here)\n",
+  )
+  const checked = await check([file])
+  t.match(checked.err, `ownerKey: ${typo}: no such file; did you mean ${e.pub}? (`, 'config check in the same words')
 })
 
 t.test('the broker: its data folder and console token', async (t) => {

@@ -39,7 +39,11 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
   writeFileSync(notADir, '')
   const unusable = await run(['broker', '--data', notADir, '--mqtt-port', '0', '--http-port', '0'])
   t.equal(unusable.code, 1)
-  t.match(unusable.err, /^error: cannot start the broker: .*(EEXIST|ENOTDIR)/, 'a data directory that cannot be used is named')
+  t.equal(
+    unusable.err,
+    `error: cannot start the broker: ${notADir} is a file, not a folder: give a folder, or move the file away\n`,
+    'a data directory that cannot be used is named, and why',
+  )
   // /proc refuses a new folder (ENOENT, to root too), where Node's recursive mkdir tried it again for ever.
   const proc = await run(['broker', '--data', '/proc/self/fakephone-test', '--mqtt-port', '0', '--http-port', '0'])
   t.equal(proc.code, 1)
@@ -115,7 +119,10 @@ t.test('agent start-up errors name the problem', async (t) => {
     /(^|\n)error: ENOENT: no such file or directory, mkdir '\/proc\/self\/fakephone-test'\n$/,
     'a data folder /proc refuses: one line',
   )
-  t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err, /cannot read the owner key .*no\.pub: ENOENT/)
+  t.match(
+    (await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err,
+    /cannot read the owner key .*no\.pub: no such file \(`fakephone device add/,
+  )
   writeFileSync(join(dir, 'garbage.pub'), 'not a key')
   t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')])).err, /cannot read the owner key .*garbage\.pub/)
   // A link to /dev/zero or a FIFO as --owner-key: one line naming it, not an agent that never starts.
@@ -258,9 +265,11 @@ t.test('console errors: no token, a wrong token, no broker', async (t) => {
   const cloud = await startCloud(t)
   const dir = tempDir(t)
   writeFileSync(join(dir, 'wrong.token'), 'nope\n')
-  t.match(
+  // A broker started with `--data cloud` and a console given none (./data), or another: said how to give the right one.
+  t.equal(
     (await run(['console', '--data', dir, 'devices'])).err,
-    /cannot read the console token .*console\.token \(ENOENT\); the broker writes it on first start/,
+    `error: cannot read the console token ${join(dir, 'console.token')} (ENOENT); the broker writes it in its data directory ` +
+      "on first start: give that broker's data directory with --data DIR, or the token's file with --token-file FILE\n",
   )
   t.equal(
     (await run(['console', '--api', cloud.apiUrl, '--token-file', join(dir, 'wrong.token'), 'devices'])).err,

@@ -219,6 +219,19 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   t.equal(refused.code, 1)
   t.equal(refused.err, 'error: this device has not enabled Find Device\n')
   await agent.setSwitch('findDevice', true)
+  // F3: the cloud service off refuses in the same words, while `phone status` says "Find Device on": said which switch.
+  const serviceOff = once(cloud.broker.store, 'status')
+  await agent.setSwitch('cloudService', false)
+  await serviceOff
+  const offline = await con('ring', 'phone-a')
+  t.equal(offline.code, 1)
+  t.equal(
+    offline.err,
+    "error: this device has not enabled Find Device: the phone's cloud service is off, and Find Device with it (turn it " +
+      "on in the phone's settings)\n",
+    'the switch that is off is named',
+  )
+  await agent.setSwitch('cloudService', true)
   await agent.stop()
   while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
   const queued = await con('ring', 'phone-a', '--wait', '50ms', '--expires', '1h')

@@ -160,7 +160,10 @@ t.test('a file that cannot be read, is not JSON or is not an object is one probl
   const notDir = write(dir, 'plain', 'x')
   t.same(await problems({ file: join(notDir, 'broker.json') }), [`${join(notDir, 'broker.json')}: cannot read it (ENOTDIR)`])
   const broken = write(dir, 'broken.json', '{"mqttPort": 1883,,}')
-  t.match(await problems({ file: broken, env }), [new RegExp(`^${broken}: not valid JSON \\(.*position 18`)])
+  t.match(await problems({ file: broken, env }), [new RegExp(`^${broken}: not valid JSON at line 1, column 19 \\(.*position 18`)])
+  // A file written by hand: where it stopped as an editor counts, not only the character's offset (Node 20's words).
+  const comma = write(dir, 'comma.json', '{\n  "mqttPort": 1883,\n  "host": "127.0.0.1",\n}\n')
+  t.match(await problems({ file: comma }), [new RegExp(`^${comma}: not valid JSON at line 4, column 1 \\(.*position 45`)])
   const yaml = write(dir, 'broker.yaml', 'mqttPort: 1883\nhost: 127.0.0.1\n')
   t.same(await problems({ file: yaml }), [
     `${yaml}: not valid JSON (Unexpected token 'm', "mqttPort: "... is not valid JSON): a config file is JSON (YAML is for scenarios)`,

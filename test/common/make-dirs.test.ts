@@ -31,6 +31,10 @@ t.test('a folder that refuses a new entry (/proc), a file in the way or at the p
   t.throws(() => makeDirsSync('/proc/self/x/etc/fakephone'), { code: 'ENOENT', message: /mkdir '\/proc\/self\/x'/ })
   t.throws(() => makeDirsSync('/proc/x'), { code: 'ENOENT', message: /mkdir '\/proc\/x'/ })
   t.throws(() => makeDirsSync(join(file, 'x', 'y')), { code: 'ENOTDIR' })
-  t.throws(() => makeDirsSync(file), { code: 'EEXIST' })
+  t.throws(
+    () => makeDirsSync(file),
+    { code: 'EEXIST', message: `${file} is a file, not a folder: give a folder, or move the file away` },
+    'a data folder given as a file: said so, not "file already exists, mkdir"',
+  )
   t.end()
 })

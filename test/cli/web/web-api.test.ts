@@ -522,10 +522,25 @@ t.test('the broker away: calls say so (502), the feed logs what it could not rea
   t.match(away, { status: 502, body: { code: 'BAD_GATEWAY', error: /^The broker is not answering at /, detail: /ECONNREFUSED/ } })
   t.match((await s.call('GET', '/app/api/devices/phone-a/commands')).body, { code: 'BAD_GATEWAY' })
   const lost = await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error')
-  t.match(lost, { module: 'web', err: /ECONNREFUSED/ }, 'the feed says it lost the broker, and keeps trying')
-  // Each attempt is refused again; the pages heard it once (the next broker event they get is the broker back).
+  t.match(lost, { level: 40, module: 'web', err: /ECONNREFUSED/ }, 'the feed says it lost the broker, and keeps trying')
+  // Each attempt is refused again; the pages heard it once (the next broker event they get is the broker back), and the
+  // log warned of it once: the retries, one a second, are at debug, not a warning a second on the console's terminal.
+  const refusedLine = (l: { msg?: unknown; err?: unknown }): boolean =>
+    String(l.msg).startsWith('live feed: MQTT error') && /ECONNREFUSED/.test(String(l.err))
   let refusals = 0
-  await s.cloud.logs.waitFor((l) => l.msg === 'live feed: MQTT error' && ++refusals === 2)
+  await s.cloud.logs.waitFor((l) => refusedLine(l) && ++refusals === 3)
+  t.same(
+    s.cloud.logs.lines
+      .filter(refusedLine)
+      .slice(0, 3)
+      .map((l) => [l.level, l.msg]),
+    [
+      [40, 'live feed: MQTT error'],
+      [20, 'live feed: MQTT error again'],
+      [20, 'live feed: MQTT error again'],
+    ],
+    'one warning for the reason, the retries after it at debug',
+  )
   await s.cloud.restart()
   t.same(await live.next('broker'), { connected: true }, 'and when it is back: the pages reread what they show')
 
