@@ -71,15 +71,21 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     }
     const sayOffline = !device.online && !json() ? (submitted: CommandView) => unfinished(submitted, submitted.createdAt, false) : undefined
     const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline)
-    if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
+    // A command that ended without doing what was asked (failed, rejected, expired, cancelled) exits 1 with and without
+    // --json alike, so a script reads the outcome from the exit code; still unfinished when the wait ran out is 0.
+    const notDone = FINAL_STATES.has(view.state) && view.state !== 'succeeded'
+    const outcome = describe(view, at, true, forTerminal)
+    if (json()) {
+      io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
+      if (notDone) throw new UserError(outcome)
+      return
+    }
     // Given up waiting: said as the device's data channel stands now, as `console commands` and the web console say it.
     if (!FINAL_STATES.has(view.state)) return unfinished(view, at, (await client.device(id)).device.online)
-    // A command that failed or was rejected is the error line, with the phone's reason (it ran: "did not run" misled).
-    const outcome = describe(view, at, true, forTerminal)
-    const failed = view.state === 'failed' || view.state === 'rejected'
-    if (!failed) io.out(`${outcome}\n`)
+    // A command that did not succeed is the error line, with the phone's reason (it ran: "did not run" misled).
+    if (!notDone) io.out(`${outcome}\n`)
     io.out(`command ${view.id}: ${forTerminal(receiptLine(view, keys))}\n`)
-    if (failed) throw new UserError(outcome)
+    if (notDone) throw new UserError(outcome)
   }
 
   const withIssueOptions = (cmd: Command, type: CommandType): Command =>

@@ -265,7 +265,7 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   t.match((await con('ring', 'ghost')).err, /device "ghost" not found/)
 })
 
-t.test('F2 a command the phone cannot carry out is reported as failed with why, and the console exits 1', async (t) => {
+t.test('F2 a command the phone cannot carry out is reported as failed with why, and the console exits 1, with --json too', async (t) => {
   const waiting = {
     kind: 'gpsd',
     host: '127.0.0.1',
@@ -283,6 +283,27 @@ t.test('F2 a command the phone cannot carry out is reported as failed with why, 
   const why = 'no location fix: gpsd 127.0.0.1:2947 is not connected (is gpsd running?)'
   t.match(r.out, /^command .*: verified receipt/)
   t.equal(r.err, `error: locate failed: ${why}\n`, 'the error line says it failed and why, not that it "did not run"')
+  const j = await con('--json', 'locate', 'phone-a')
+  t.equal(j.code, 1, 'a script reading --json learns from the exit code that the command failed, as without --json')
+  t.match(JSON.parse(j.out), { type: 'locate', state: 'failed', reason: why, verified: true }, 'stdout is the command view alone')
+  t.equal(j.err, `error: locate failed: ${why}\n`)
+})
+
+t.test('F2 a command that expires before the phone takes it exits 1, with and without --json', async (t) => {
+  const { cloud, agent, con } = await setup(t)
+  await agent.stop()
+  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+  for (const json of [[], ['--json']]) {
+    const submitted = once(cloud.broker.commands, 'changed')
+    const ring = con(...json, 'ring', 'phone-a', '--wait', '30s', '--expires', '1s')
+    await submitted
+    ;(cloud.clock as ManualClock).advance(2000)
+    const r = await ring
+    t.equal(r.code, 1, `${json.join('') || 'human'}: a ring that never rang is no success`)
+    t.equal(r.err, 'error: ring expired: it expired before the device received it\n')
+    if (json.length) t.match(JSON.parse(r.out), { state: 'expired', receipt: null, verified: false })
+    else t.match(r.out, /\ncommand [0-9a-f-]{36}: no receipt\n$/)
+  }
 })
 
 t.test('the console API answers a broken body with 400 and an oversized one with 413, each with a code and a reason', async (t) => {
