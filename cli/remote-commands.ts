@@ -75,9 +75,10 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     // --json alike, so a script reads the outcome from the exit code; still unfinished when the wait ran out is 0.
     const notDone = FINAL_STATES.has(view.state) && view.state !== 'succeeded'
     const outcome = describe(view, at, true, forTerminal)
+    const failure = (): UserError => new UserError(outcome, 1, view.state.toUpperCase())
     if (json()) {
       io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
-      if (notDone) throw new UserError(outcome)
+      if (notDone) throw failure()
       return
     }
     // Given up waiting: said as the device's data channel stands now, as `console commands` and the web console say it.
@@ -85,7 +86,7 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     // A command that did not succeed is the error line, with the phone's reason (it ran: "did not run" misled).
     if (!notDone) io.out(`${outcome}\n`)
     io.out(`command ${view.id}: ${forTerminal(receiptLine(view, keys))}\n`)
-    if (notDone) throw new UserError(outcome)
+    if (notDone) throw failure()
   }
 
   const withIssueOptions = (cmd: Command, type: CommandType): Command =>

@@ -212,11 +212,10 @@ t.test('F1 device commands on a directory that holds no broker data say so, inst
     const r = await run(argv)
     t.equal(r.code, 1, argv.join(' '))
     t.equal(r.out, '')
-    t.equal(
-      r.err,
-      `error: ${typo} holds no broker data (no cloud.sqlite): give --data the directory the broker runs on ` +
-        '(it says it at start: "its console: fakephone console --api … --data DIR"); nothing was made there\n',
-    )
+    const why =
+      `${typo} holds no broker data (no cloud.sqlite): give --data the directory the broker runs on ` +
+      '(it says it at start: "its console: fakephone console --api … --data DIR"); nothing was made there'
+    t.equal(r.err, argv.includes('--json') ? `${JSON.stringify({ error: why, code: 'ERROR' })}\n` : `error: ${why}\n`)
   }
   t.same(readdirSync(dir).sort(), ['cloud', 'keys'], 'nothing made at the typo')
   t.match((await run(['device', 'list', '--data', cloud])).out, /laptop\s+me[\s\S]*pi\s+me/, 'both phones where the broker is')

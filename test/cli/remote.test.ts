@@ -286,7 +286,7 @@ t.test('F2 a command the phone cannot carry out is reported as failed with why, 
   const j = await con('--json', 'locate', 'phone-a')
   t.equal(j.code, 1, 'a script reading --json learns from the exit code that the command failed, as without --json')
   t.match(JSON.parse(j.out), { type: 'locate', state: 'failed', reason: why, verified: true }, 'stdout is the command view alone')
-  t.equal(j.err, `error: locate failed: ${why}\n`)
+  t.same(JSON.parse(j.err), { error: `locate failed: ${why}`, code: 'FAILED' }, 'stderr is its error as JSON, naming the state')
 })
 
 t.test('F2 a command that expires before the phone takes it exits 1, with and without --json', async (t) => {
@@ -300,9 +300,14 @@ t.test('F2 a command that expires before the phone takes it exits 1, with and wi
     ;(cloud.clock as ManualClock).advance(2000)
     const r = await ring
     t.equal(r.code, 1, `${json.join('') || 'human'}: a ring that never rang is no success`)
-    t.equal(r.err, 'error: ring expired: it expired before the device received it\n')
-    if (json.length) t.match(JSON.parse(r.out), { state: 'expired', receipt: null, verified: false })
-    else t.match(r.out, /\ncommand [0-9a-f-]{36}: no receipt\n$/)
+    const why = 'ring expired: it expired before the device received it'
+    if (json.length) {
+      t.match(JSON.parse(r.out), { state: 'expired', receipt: null, verified: false })
+      t.same(JSON.parse(r.err), { error: why, code: 'EXPIRED' })
+    } else {
+      t.match(r.out, /\ncommand [0-9a-f-]{36}: no receipt\n$/)
+      t.equal(r.err, `error: ${why}\n`)
+    }
   }
 })
 
