@@ -138,21 +138,23 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     .action(async (id: string, o: { keys: string }) => {
       const client = await api()
       const { now, commands } = await client.commands(id)
-      if (json()) return io.out(JSON.stringify({ now, device: id, commands }) + '\n')
-      if (commands.length === 0) return io.out(`No commands for ${forTerminal(id)}.\n`)
       const keys = new OwnerKeys(o.keys)
+      // Each with `verified`, as a command just issued has it: the RECEIPT column a script cannot otherwise read.
+      const verified = commands.map((c) => ({ ...c, verified: receiptLine(c, keys).startsWith('verified') }))
+      if (json()) return io.out(JSON.stringify({ now, device: id, commands: verified }) + '\n')
+      if (commands.length === 0) return io.out(`No commands for ${forTerminal(id)}.\n`)
       // An unfinished command's detail is said as the web console says it, by whether the device is online now.
       const online = commands.every((c) => FINAL_STATES.has(c.state)) || (await client.device(id)).device.online
       io.out(
         table(
           ['COMMAND', 'TYPE', 'STATE', 'ISSUED', 'DETAIL', 'RECEIPT'],
-          commands.map((c) => [
+          verified.map((c) => [
             c.id,
             c.type,
             c.state,
             `${formatAge(now - c.createdAt)} ago`,
             pendingText(c, now, online) ?? c.reason ?? '',
-            c.receipt ? (receiptLine(c, keys).startsWith('verified') ? 'verified' : 'NOT verified') : '-',
+            c.receipt ? (c.verified ? 'verified' : 'NOT verified') : '-',
           ]),
         ),
       )

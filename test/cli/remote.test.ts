@@ -106,7 +106,7 @@ t.test('F2 a submit whose wait runs out answers the pending view; a longer wait 
 })
 
 t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified receipt', async (t) => {
-  const { con, agent, dataDir, cloud } = await setup(t)
+  const { con, agent, dataDir, cloud, owner } = await setup(t)
   const locate = await con('locate', 'phone-a')
   t.equal(locate.code, 0, locate.err)
   t.match(
@@ -144,6 +144,12 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   t.equal((await con('commands', 'phone-b')).err, 'error: device "phone-b" not found\n')
   const strangerView = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'commands', 'phone-a', '--keys', tempDir(t)])
   t.equal(strangerView.out.match(/NOT verified/g)?.length, 6, 'a console without the device key cannot vouch for the receipts')
+  const verifiedOf = async (...keys: string[]): Promise<boolean[]> => {
+    const answer = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, '--json', 'commands', 'phone-a', ...keys])
+    return (JSON.parse(answer.out) as { commands: { verified: boolean }[] }).commands.map((c) => c.verified)
+  }
+  t.same(await verifiedOf('--keys', owner.keys.dir), Array(6).fill(true), 'F2: --json says verified per command, as the table')
+  t.same(await verifiedOf('--keys', tempDir(t)), Array(6).fill(false), 'and not verified without the device key')
   t.match((await con('locate', 'phone-a', '--wait', '2m')).out, /^phone-a is at /, "a wait over the cloud's 60 s cap works")
   // The lock screen's words are the owner's, not the phone user's: `phone status` shows them escaped, on one line.
   await con('lock', 'phone-a', '--message', 'Call\x1b[2J\nlost mode     off', '--phone', '555\\x07')
