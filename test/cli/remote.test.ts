@@ -249,6 +249,11 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   const cancel = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args], cloud.clock)
   t.equal((await cancel('cancel', id)).out, `Cancelled ring ${id} for phone-a.\n`)
   t.match((await cancel('cancel', id)).err, /it is already cancelled/)
+  const unknown = '00000000-0000-4000-8000-000000000000'
+  const get = await fetch(`${cloud.apiUrl}/api/commands/${unknown}`, { headers: { authorization: `Bearer ${cloud.consoleToken}` } })
+  const notCancelled = (await cancel('cancel', unknown)).err
+  t.equal(notCancelled, `error: ${(await get.json()).error as string}\n`, 'F2: an unknown command is said one way by GET and cancel')
+  t.equal(notCancelled, `error: command "${unknown}" not found\n`)
   const second = JSON.parse((await con('--json', 'locate', 'phone-a', '--wait', '10ms')).out)
   t.match(JSON.parse((await cancel('--json', 'cancel', second.id)).out), {
     id: second.id,
