@@ -21,4 +21,7 @@ t.test('F1, S1 a bearer or basic scheme in lower or upper case is taken; another
   const blob = `/cloud/v1/blobs/${'0'.repeat(64)}?size=1`
   for (const scheme of ['Basic', 'basic']) t.equal(await status(blob, `${scheme} ${basic}`), 200, `${scheme}: the phone is taken`)
   t.equal(await status(blob, `basic ${Buffer.from(`phone-a:wrong`).toString('base64')}`), 401)
+  t.equal(await status(blob, `basic ${Buffer.from(`phone-a`).toString('base64')}`), 401, 'no colon: no user and password')
+  t.equal(await status(blob, `Bearer ${cloud.consoleToken}`), 401, "a phone's route takes no bearer token")
+  t.equal((await fetch(`${cloud.apiUrl}/api/clock`)).status, 401, 'no Authorization at all')
 })
