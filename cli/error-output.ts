@@ -11,7 +11,7 @@
 export interface ErrorKind {
   /**
    * The broker's code of a refusal (`NOT_FOUND`, `NOT_ENABLED`, …), or USAGE, UNREACHABLE, BAD_ANSWER, a remote
-   * command's final state that is no success (FAILED, REJECTED, EXPIRED, CANCELLED), or ERROR.
+   * command's final state that is no success (FAILED, REJECTED, EXPIRED, CANCELLED), INTERRUPTED (cli/main.ts), or ERROR.
    */
   code: string
   /** The HTTP status, when the broker answered. */

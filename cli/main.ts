@@ -131,12 +131,13 @@ const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'conso
  * running command waits on the signal to stop cleanly by itself: a one-shot
  * command (seed-data, a remote command waiting for its device) stops at once.
  */
-function interruption(io: Io, running: () => string): { stopped: Promise<number>; dispose(): void } {
+function interruption(io: Io, running: () => string, json: boolean): { stopped: Promise<number>; dispose(): void } {
   let resolve!: (code: number) => void
   const stopped = new Promise<number>((r) => (resolve = r))
   const onAbort = (): void => {
     if (STOPS_ITSELF.has(running())) return
-    io.err(`interrupted: fakephone ${running()} stopped before it finished\n`)
+    const said = `interrupted: fakephone ${running()} stopped before it finished`
+    io.err(json ? errorLine(said, { code: 'INTERRUPTED' }, true) : `${said}\n`)
     resolve(130)
   }
   io.signal.addEventListener('abort', onAbort, { once: true })
@@ -156,8 +157,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     for (let cmd: Command | null = action; cmd && cmd !== root; cmd = cmd.parent) names.unshift(cmd.name())
     running = names.join(' ')
   })
-  const interrupted = interruption(io, () => running)
   const json = jsonRequested(argv)
+  const interrupted = interruption(io, () => running, json)
   const say = (text: string, err: unknown): void => io.err(errorLine(text, errorKind(err), json))
   try {
     return await Promise.race([root.parseAsync(argv, { from: 'user' }).then(() => 0), interrupted.stopped]).finally(interrupted.dispose)
