@@ -36,13 +36,14 @@ const BAD_GATEWAY = 502
 
 /**
  * A console API call that failed; `status` is the HTTP status, 0 when the broker's HTTP API could not be reached (`reason`:
- * Node's error).
+ * Node's error); `refusedAs`, the broker's code of a refusal (`NOT_FOUND`, `NOT_ENABLED`, …), which `--json` errors carry.
  */
 export class ConsoleApiError extends FakephoneError {
   constructor(
     readonly status: number,
     message: string,
     readonly reason?: Error,
+    readonly refusedAs?: string,
   ) {
     super('EAPI', message)
   }
@@ -287,7 +288,8 @@ export class ConsoleClient {
     if (!refusal.success) return new ConsoleApiError(answer.status, this.notBroker(answer))
     // A refusal without a code looks up "undefined": no hint.
     const hint = answer.status === 401 ? this.hints.unauthorized : this.hints.refusals?.[String(refusal.data.code)]
-    return new ConsoleApiError(answer.status, `${refusal.data.error}${hint ?? ''}`)
+    const code = typeof refusal.data.code === 'string' ? refusal.data.code : undefined
+    return new ConsoleApiError(answer.status, `${refusal.data.error}${hint ?? ''}`, undefined, code)
   }
 
   /** Said of an answer that is not a broker's: what came back, on one line. */

@@ -176,7 +176,7 @@ export const CONSOLE_GROUPS: readonly Group[] = [
           () => tokenFlags(w.opts()),
           () => tokenRefusedHint(w.opts()),
         )
-        addWebLinkCommand(w.cmd, w.io, () => readToken(w.opts()))
+        addWebLinkCommand(w.cmd, w.io, () => readToken(w.opts()), w.json)
       }
     },
   },

@@ -126,9 +126,11 @@ export function deviceCommand(io: Io): Command {
     .command('remove <id>')
     .description('remove a device, its state and its location history')
     .option('--data <dir>', 'broker data directory', DEFAULT_DATA_DIR)
-    .action(async (id: string, o: { data: string }) => {
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, o: { data: string; json?: boolean }) => {
       mustHoldCloud(o.data)
       await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.remove(id))
+      if (o.json) return io.out(JSON.stringify({ removed: id }) + '\n')
       // The broker sees the removal on the database it shares (DeviceRegistry: within a second, however idle).
       io.out(
         `Removed device ${forTerminal(id)}. Its credentials no longer work; a broker running on ${o.data} disconnects ` +

@@ -24,11 +24,15 @@ export interface Io {
   connectionRoom?: () => ConnectionRoom | undefined
 }
 
-/** An error meant for the person at the terminal: printed without a stack, exit code 1 unless it names another. */
+/**
+ * An error meant for the person at the terminal: printed without a stack, exit code 1 unless it names another; `kind`,
+ * the `code` its `--json` form carries (cli/error-output.ts), ERROR unless it names one (a remote command's final state).
+ */
 export class UserError extends FakephoneError {
   constructor(
     message: string,
     readonly exitCode = 1,
+    readonly kind?: string,
   ) {
     super('EUSER', message)
   }

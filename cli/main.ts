@@ -15,6 +15,7 @@ import { UserError, type Io } from './io.js'
 import { duration, formatDuration } from './duration-option.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
+import { USAGE, errorKind, errorLine, jsonRequested } from './error-output.js'
 
 /** A command group for the command line `argv` (what follows the command's name; a group may load less for it). */
 type MakeCommand = (io: Io, argv: readonly string[]) => Command | Promise<Command>
@@ -59,10 +60,22 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
     const makers = await Promise.all([...COMMANDS.values()].map((load) => load()))
     for (const cmd of await Promise.all(makers.map(async (make) => make(io, [])))) root.addCommand(cmd)
   } else summaries(root)
+  const json = jsonRequested(argv)
   const output = {
     writeOut: (s: string) => io.out(s),
     writeErr: (s: string) => io.err(s),
-    outputError: (s: string, write: (s: string) => void) => write(commanderError(s)),
+    outputError: (s: string, write: (s: string) => void) =>
+      write(
+        json
+          ? errorLine(
+              commanderError(s)
+                .replace(/^error: /, '')
+                .trimEnd(),
+              USAGE,
+              true,
+            )
+          : commanderError(s),
+      ),
   }
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput(output)
@@ -118,12 +131,13 @@ const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'conso
  * running command waits on the signal to stop cleanly by itself: a one-shot
  * command (seed-data, a remote command waiting for its device) stops at once.
  */
-function interruption(io: Io, running: () => string): { stopped: Promise<number>; dispose(): void } {
+function interruption(io: Io, running: () => string, json: boolean): { stopped: Promise<number>; dispose(): void } {
   let resolve!: (code: number) => void
   const stopped = new Promise<number>((r) => (resolve = r))
   const onAbort = (): void => {
     if (STOPS_ITSELF.has(running())) return
-    io.err(`interrupted: fakephone ${running()} stopped before it finished\n`)
+    const said = `interrupted: fakephone ${running()} stopped before it finished`
+    io.err(json ? errorLine(said, { code: 'INTERRUPTED' }, true) : `${said}\n`)
     resolve(130)
   }
   io.signal.addEventListener('abort', onAbort, { once: true })
@@ -143,7 +157,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     for (let cmd: Command | null = action; cmd && cmd !== root; cmd = cmd.parent) names.unshift(cmd.name())
     running = names.join(' ')
   })
-  const interrupted = interruption(io, () => running)
+  const json = jsonRequested(argv)
+  const interrupted = interruption(io, () => running, json)
+  const say = (text: string, err: unknown): void => io.err(errorLine(text, errorKind(err), json))
   try {
     return await Promise.race([root.parseAsync(argv, { from: 'user' }).then(() => 0), interrupted.stopped]).finally(interrupted.dispose)
   } catch (err) {
@@ -151,30 +167,30 @@ export async function main(argv: string[], io: Io): Promise<number> {
       // A group named without its subcommand (`fakephone console`) has had its help printed: that is the whole answer.
       if (err.code === 'commander.help') return err.exitCode
       if (err.code.startsWith('commander.') && err.exitCode !== 0 && !err.message.startsWith('error:'))
-        io.err(`error: ${linesForTerminal(err.message)}\n`)
+        io.err(errorLine(linesForTerminal(err.message), USAGE, json))
       return err.exitCode
     }
     if (err instanceof FakephoneError) {
       // A message may carry a name someone else chose (a legacy account name): its control characters are shown, not obeyed.
-      io.err(`error: ${linesForTerminal(err.message)}\n`)
+      say(linesForTerminal(err.message), err)
       return err instanceof UserError ? err.exitCode : 1
     }
     // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).
     const storage = storageFailure(err)
     if (storage) {
-      io.err(`error: ${storage}: ${forTerminal((err as Error).message)}\n`)
+      say(`${storage}: ${forTerminal((err as Error).message)}`, err)
       return 1
     }
     // A path given that cannot be used (`--data /dev/null/x`, `--keys /proc/x`): Node's words name it and say why. Node's
     // words are one line that quotes the path, which may be a name from others (a file in a bag): shown escaped.
     const fsError = err as { code?: unknown; path?: unknown } | null
     if (PATH_UNUSABLE.has(fsError?.code) && typeof fsError?.path === 'string') {
-      io.err(`error: ${forTerminal((err as Error).message)}\n`)
+      say(forTerminal((err as Error).message), err)
       return 1
     }
     // A path this user may not use (`fakephone install` without sudo) is the user's to fix too: Node's words name it.
     if (NOT_PERMITTED.has((err as { code?: unknown } | null)?.code)) {
-      io.err(`error: ${forTerminal((err as Error).message)}: run it as a user who may (e.g. with sudo)\n`)
+      say(`${forTerminal((err as Error).message)}: run it as a user who may (e.g. with sudo)`, err)
       return 1
     }
     /* c8 ignore next 2 -- anything else is a bug: runAsProcess prints its stack and exits 1 */

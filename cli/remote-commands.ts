@@ -83,15 +83,22 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline).catch((err: unknown) => {
       throw serviceOff(err, device)
     })
-    if (json()) return io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
+    // A command that ended without doing what was asked (failed, rejected, expired, cancelled) exits 1 with and without
+    // --json alike, so a script reads the outcome from the exit code; still unfinished when the wait ran out is 0.
+    const notDone = FINAL_STATES.has(view.state) && view.state !== 'succeeded'
+    const outcome = describe(view, at, true, forTerminal)
+    const failure = (): UserError => new UserError(outcome, 1, view.state.toUpperCase())
+    if (json()) {
+      io.out(JSON.stringify({ ...view, verified: receiptLine(view, keys).startsWith('verified') }) + '\n')
+      if (notDone) throw failure()
+      return
+    }
     // Given up waiting: said as the device's data channel stands now, as `console commands` and the web console say it.
     if (!FINAL_STATES.has(view.state)) return unfinished(view, at, (await client.device(id)).device.online)
-    // A command that failed or was rejected is the error line, with the phone's reason (it ran: "did not run" misled).
-    const outcome = describe(view, at, true, forTerminal)
-    const failed = view.state === 'failed' || view.state === 'rejected'
-    if (!failed) io.out(`${outcome}\n`)
+    // A command that did not succeed is the error line, with the phone's reason (it ran: "did not run" misled).
+    if (!notDone) io.out(`${outcome}\n`)
     io.out(`command ${view.id}: ${forTerminal(receiptLine(view, keys))}\n`)
-    if (failed) throw new UserError(outcome)
+    if (notDone) throw failure()
   }
 
   const withIssueOptions = (cmd: Command, type: CommandType): Command =>
@@ -143,21 +150,23 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     .action(async (id: string, o: { keys: string }) => {
       const client = await api()
       const { now, commands } = await client.commands(id)
-      if (json()) return io.out(JSON.stringify({ now, device: id, commands }) + '\n')
-      if (commands.length === 0) return io.out(`No commands for ${forTerminal(id)}.\n`)
       const keys = new OwnerKeys(o.keys)
+      // Each with `verified`, as a command just issued has it: the RECEIPT column a script cannot otherwise read.
+      const verified = commands.map((c) => ({ ...c, verified: receiptLine(c, keys).startsWith('verified') }))
+      if (json()) return io.out(JSON.stringify({ now, device: id, commands: verified }) + '\n')
+      if (commands.length === 0) return io.out(`No commands for ${forTerminal(id)}.\n`)
       // An unfinished command's detail is said as the web console says it, by whether the device is online now.
       const online = commands.every((c) => FINAL_STATES.has(c.state)) || (await client.device(id)).device.online
       io.out(
         table(
           ['COMMAND', 'TYPE', 'STATE', 'ISSUED', 'DETAIL', 'RECEIPT'],
-          commands.map((c) => [
+          verified.map((c) => [
             c.id,
             c.type,
             c.state,
             `${formatAge(now - c.createdAt)} ago`,
             pendingText(c, now, online) ?? c.reason ?? '',
-            c.receipt ? (receiptLine(c, keys).startsWith('verified') ? 'verified' : 'NOT verified') : '-',
+            c.receipt ? (c.verified ? 'verified' : 'NOT verified') : '-',
           ]),
         ),
       )

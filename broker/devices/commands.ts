@@ -364,7 +364,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     const row = this.sql.cancel.get({ id, reason: 'cancelled by the owner', now: this.clock.now() })
     if (row) return this.finished(row)
     const view = this.get(id)
-    if (!view) throw new CommandError('NOT_FOUND', `no command ${quoted(id)}`)
+    if (!view) throw new CommandError('NOT_FOUND', `command ${quoted(id)} not found`)
     throw new CommandError(
       'NOT_CANCELLABLE',
       view.state === 'queued' ? 'it was already sent to the device' : `it is already ${view.state}`,

@@ -99,8 +99,8 @@ export function addWebCommand(
     })
 }
 
-/** `console web-link URL`: prints a new one-time sign-in link for the web console at URL. */
-export function addWebLinkCommand(root: Command, io: Io, consoleToken: () => Promise<string>): void {
+/** `console web-link URL`: prints a new one-time sign-in link for the web console at URL; `{link, expiresAt}` under --json. */
+export function addWebLinkCommand(root: Command, io: Io, consoleToken: () => Promise<string>, json: () => boolean): void {
   root
     .command('web-link <url>')
     .description(
@@ -115,7 +115,10 @@ export function addWebLinkCommand(root: Command, io: Io, consoleToken: () => Pro
       }
       if (base.protocol !== 'http:' && base.protocol !== 'https:')
         throw new UserError(`${quoted(url)} is not the web console's address: give it as printed, e.g. http://127.0.0.1:41234/`)
-      const link = new URL(`/login?token=${mintLoginToken(await consoleToken(), io.clock.now())}`, base)
+      const now = io.clock.now()
+      const link = new URL(`/login?token=${mintLoginToken(await consoleToken(), now)}`, base)
+      // A script (a browser test signing in) reads the link from JSON; the console asked with --json got the words.
+      if (json()) return io.out(JSON.stringify({ link: link.href, expiresAt: now + LINK_TTL_MS }) + '\n')
       io.out(`Open this link once to sign in (it works one time, for ${LINK_TTL_MS / 60_000} minutes):\n  ${link.href}\n`)
     })
 }

@@ -182,6 +182,13 @@ t.test('device add prints the credentials once; list and remove; errors say what
   t.equal(readFileSync(join(notADb, DB_FILE), 'utf8'), 'garbage{', 'the file is left as it was')
   t.match((await run(['device', 'remove', 'pi-kitchen', '--data', data])).out, /Removed device pi-kitchen/)
   t.equal((await run(['device', 'remove', 'pi-kitchen', '--data', data])).err, 'error: no device "pi-kitchen" is registered\n')
+  t.equal((await run(['device', 'add', 'pi-json', '--data', data, '--keys', keys])).code, 0)
+  const removed = await run(['device', 'remove', 'pi-json', '--data', data, '--json'])
+  t.same([removed.code, removed.out], [0, '{"removed":"pi-json"}\n'], 'F1: device remove --json, for a provisioning script')
+  t.same(JSON.parse((await run(['device', 'remove', 'pi-json', '--data', data, '--json'])).err), {
+    error: 'no device "pi-json" is registered',
+    code: 'ERROR',
+  })
   const none = tempDir(t)
   t.equal((await run(['device', 'add', 'pi-gone', '--data', none, '--keys', keys])).code, 0)
   t.match((await run(['device', 'remove', 'pi-gone', '--data', none])).out, /Removed device pi-gone/)
@@ -212,11 +219,10 @@ t.test('F1 device commands on a directory that holds no broker data say so, inst
     const r = await run(argv)
     t.equal(r.code, 1, argv.join(' '))
     t.equal(r.out, '')
-    t.equal(
-      r.err,
-      `error: ${typo} holds no broker data (no cloud.sqlite): give --data the directory the broker runs on ` +
-        '(it says it at start: "its console: fakephone console --api … --data DIR"); nothing was made there\n',
-    )
+    const why =
+      `${typo} holds no broker data (no cloud.sqlite): give --data the directory the broker runs on ` +
+      '(it says it at start: "its console: fakephone console --api … --data DIR"); nothing was made there'
+    t.equal(r.err, argv.includes('--json') ? `${JSON.stringify({ error: why, code: 'ERROR' })}\n` : `error: ${why}\n`)
   }
   t.same(readdirSync(dir).sort(), ['cloud', 'keys'], 'nothing made at the typo')
   t.match((await run(['device', 'list', '--data', cloud])).out, /laptop\s+me[\s\S]*pi\s+me/, 'both phones where the broker is')

@@ -185,11 +185,16 @@ t.test('in-process: an abort cuts a one-shot command short with 130 and names it
   onEnd(t, () => silent.closeAllConnections())
   const dir = tempDir(t)
   writeFileSync(join(dir, 'console.token'), 'x\n')
-  const ui = testIo()
-  const asked = once(silent, 'request')
-  const running = main(['console', '--api', `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, '--data', dir, 'devices'], ui.io)
-  await asked
-  ui.abort()
-  t.equal(await running, 130)
-  t.equal(ui.err(), 'interrupted: fakephone console devices stopped before it finished\n')
+  for (const json of [[], ['--json']]) {
+    const ui = testIo()
+    const asked = once(silent, 'request')
+    const api = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`
+    const running = main(['console', '--api', api, '--data', dir, ...json, 'devices'], ui.io)
+    await asked
+    ui.abort()
+    t.equal(await running, 130)
+    const said = 'interrupted: fakephone console devices stopped before it finished'
+    if (json.length) t.same(JSON.parse(ui.err()), { error: said, code: 'INTERRUPTED' }, 'under --json, JSON as every error')
+    else t.equal(ui.err(), `${said}\n`)
+  }
 })

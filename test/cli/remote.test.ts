@@ -106,7 +106,7 @@ t.test('F2 a submit whose wait runs out answers the pending view; a longer wait 
 })
 
 t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified receipt', async (t) => {
-  const { con, agent, dataDir, cloud } = await setup(t)
+  const { con, agent, dataDir, cloud, owner } = await setup(t)
   const locate = await con('locate', 'phone-a')
   t.equal(locate.code, 0, locate.err)
   t.match(
@@ -144,6 +144,12 @@ t.test('F2 from the console: locate, ring, lock, lost mode, each with a verified
   t.equal((await con('commands', 'phone-b')).err, 'error: device "phone-b" not found\n')
   const strangerView = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'commands', 'phone-a', '--keys', tempDir(t)])
   t.equal(strangerView.out.match(/NOT verified/g)?.length, 6, 'a console without the device key cannot vouch for the receipts')
+  const verifiedOf = async (...keys: string[]): Promise<boolean[]> => {
+    const answer = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, '--json', 'commands', 'phone-a', ...keys])
+    return (JSON.parse(answer.out) as { commands: { verified: boolean }[] }).commands.map((c) => c.verified)
+  }
+  t.same(await verifiedOf('--keys', owner.keys.dir), Array(6).fill(true), 'F2: --json says verified per command, as the table')
+  t.same(await verifiedOf('--keys', tempDir(t)), Array(6).fill(false), 'and not verified without the device key')
   t.match((await con('locate', 'phone-a', '--wait', '2m')).out, /^phone-a is at /, "a wait over the cloud's 60 s cap works")
   // The lock screen's words are the owner's, not the phone user's: `phone status` shows them escaped, on one line.
   await con('lock', 'phone-a', '--message', 'Call\x1b[2J\nlost mode     off', '--phone', '555\\x07')
@@ -256,6 +262,11 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   const cancel = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, ...args], cloud.clock)
   t.equal((await cancel('cancel', id)).out, `Cancelled ring ${id} for phone-a.\n`)
   t.match((await cancel('cancel', id)).err, /it is already cancelled/)
+  const unknown = '00000000-0000-4000-8000-000000000000'
+  const get = await fetch(`${cloud.apiUrl}/api/commands/${unknown}`, { headers: { authorization: `Bearer ${cloud.consoleToken}` } })
+  const notCancelled = (await cancel('cancel', unknown)).err
+  t.equal(notCancelled, `error: ${(await get.json()).error as string}\n`, 'F2: an unknown command is said one way by GET and cancel')
+  t.equal(notCancelled, `error: command "${unknown}" not found\n`)
   const second = JSON.parse((await con('--json', 'locate', 'phone-a', '--wait', '10ms')).out)
   t.match(JSON.parse((await cancel('--json', 'cancel', second.id)).out), {
     id: second.id,
@@ -278,7 +289,7 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   t.match((await con('ring', 'ghost')).err, /device "ghost" not found/)
 })
 
-t.test('F2 a command the phone cannot carry out is reported as failed with why, and the console exits 1', async (t) => {
+t.test('F2 a command the phone cannot carry out is reported as failed with why, and the console exits 1, with --json too', async (t) => {
   const waiting = {
     kind: 'gpsd',
     host: '127.0.0.1',
@@ -296,6 +307,32 @@ t.test('F2 a command the phone cannot carry out is reported as failed with why, 
   const why = 'no location fix: gpsd 127.0.0.1:2947 is not connected (is gpsd running?)'
   t.match(r.out, /^command .*: verified receipt/)
   t.equal(r.err, `error: locate failed: ${why}\n`, 'the error line says it failed and why, not that it "did not run"')
+  const j = await con('--json', 'locate', 'phone-a')
+  t.equal(j.code, 1, 'a script reading --json learns from the exit code that the command failed, as without --json')
+  t.match(JSON.parse(j.out), { type: 'locate', state: 'failed', reason: why, verified: true }, 'stdout is the command view alone')
+  t.same(JSON.parse(j.err), { error: `locate failed: ${why}`, code: 'FAILED' }, 'stderr is its error as JSON, naming the state')
+})
+
+t.test('F2 a command that expires before the phone takes it exits 1, with and without --json', async (t) => {
+  const { cloud, agent, con } = await setup(t)
+  await agent.stop()
+  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
+  for (const json of [[], ['--json']]) {
+    const submitted = once(cloud.broker.commands, 'changed')
+    const ring = con(...json, 'ring', 'phone-a', '--wait', '30s', '--expires', '1s')
+    await submitted
+    ;(cloud.clock as ManualClock).advance(2000)
+    const r = await ring
+    t.equal(r.code, 1, `${json.join('') || 'human'}: a ring that never rang is no success`)
+    const why = 'ring expired: it expired before the device received it'
+    if (json.length) {
+      t.match(JSON.parse(r.out), { state: 'expired', receipt: null, verified: false })
+      t.same(JSON.parse(r.err), { error: why, code: 'EXPIRED' })
+    } else {
+      t.match(r.out, /\ncommand [0-9a-f-]{36}: no receipt\n$/)
+      t.equal(r.err, `error: ${why}\n`)
+    }
+  }
 })
 
 t.test('the console API answers a broken body with 400 and an oversized one with 413, each with a code and a reason', async (t) => {

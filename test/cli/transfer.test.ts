@@ -356,7 +356,11 @@ t.test('M3 between two clouds', async (t) => {
       cancelled.abort()
       t.equal(await migrate('mig', cancelled), 1)
       t.match(JSON.parse(cancelled.out()), { state: 'cancelled', summary: /run the command again to resume/ })
-      t.match(cancelled.err(), /^error: the migration is cancelled: cancelled before the copy/, 'under --json the error line says it')
+      t.match(
+        JSON.parse(cancelled.err()),
+        { error: /^the migration is cancelled: cancelled before the copy/, code: 'ERROR' },
+        'under --json the error line says it, as JSON',
+      )
       t.match(JSON.parse(readFileSync(job, 'utf8')), { state: 'cancelled', runs: 1 })
 
       const done = (await migrate('mig')) as { code: number; out: string }

@@ -89,6 +89,12 @@ t.test(
       t.match(await twice.text(), '<p>This login link was already used: a link works once.</p>')
       t.equal(ui.out().split('The sign-in link was used').length, 2, 'a made link is not the printed one: nothing more is said')
 
+      const asJson = await run(['console', ...flags, '--json', 'web-link', page as string], clock)
+      const { link: jsonLink, expiresAt } = JSON.parse(asJson.out) as { link: string; expiresAt: number }
+      t.match(jsonLink, new RegExp(`^${page}login\\?token=[\\w-]+\\.\\d+\\.[\\w-]+$`), 'F1: --json gives the link alone')
+      t.equal(expiresAt, clock.now() + LINK_TTL_MS, 'and when it stops working')
+      t.equal((await fetch(jsonLink, { redirect: 'manual' })).status, 303, 'that link signs a browser in too')
+
       const late = /\S+login\S+/.exec((await run(['console', ...flags, 'web-link', page as string], clock)).out)?.[0] as string
       const forged = late.replace(/(token=[\w-]+)\.(\d+)\./, (_m, nonce: string, at: string) => `${nonce}.${Number(at) + LINK_TTL_MS}.`)
       const generic = '<p>This login link is wrong, was already used, or has expired.</p>'
