@@ -81,7 +81,7 @@ t.test(
     const api = await relay(t, cloud, (req) => (req.method === 'POST' ? 'relay, then go' : 'relay'))
     const ran = await fleetThrough(cloud, dir, creds, scenario, api)
     t.equal(ran.code, 1)
-    t.match(ran.out, /^fleet "api-lost" \(seed 1\): 2 phone starts of 2/, 'the summary is printed')
+    t.match(ran.out, /^fleet "api-lost" \(seed 1\): 2 of 2 phones started/, 'the summary is printed')
     t.match(
       ran.out,
       new RegExp(

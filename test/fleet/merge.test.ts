@@ -227,12 +227,12 @@ t.test('fleet run --shard and fleet report merge from the command line', async (
     )
   const [one, two] = await Promise.all([shardRun(1), shardRun(2)])
   t.equal(one.code, 0, one.err)
-  t.match(one.out, /2 phone starts of 2/)
+  t.match(one.out, /2 of 2 phones started/)
   t.match(one.out, /shards +1 of 2 \(1 missing\) of a 3-phone fleet/)
-  t.match(two.out, /1 phone starts of 1/)
+  t.match(two.out, /1 of 1 phones started/)
   const merged = await run(['fleet', 'report', 'merge', file('s1.json'), file('s2.json'), '--out', file('m.json')])
   t.equal(merged.code, 0, merged.err)
-  t.match(merged.out, /3 phone starts of 3/)
+  t.match(merged.out, /3 of 3 phones started/)
   t.match(merged.out, /shards +1, 2 of 2 \(all\) of a 3-phone fleet/)
   const saved = JSON.parse(readFileSync(file('m.json'), 'utf8')) as FleetReport
   t.same([saved.phones.started, saved.ok], [3, true])
@@ -295,7 +295,7 @@ t.test(
       workers: [{ index: 0, pid: 7, phones: 2, outcome: 'lost', reason: 'killed\x1b]0;pwned\x07' }],
     })
     const lines = renderReport(evil).split('\n')
-    t.equal(lines[0], 'fleet "m\\x1B[2J\\x0Aresult: OK, nothing lost" (seed s\\x07): 2 phone starts of 2, 1.0 s')
+    t.equal(lines[0], 'fleet "m\\x1B[2J\\x0Aresult: OK, nothing lost" (seed s\\x07): 2 of 2 phones started, 1.0 s')
     t.match(
       lines.find((l) => l.startsWith('  workers')),
       /^ {2}workers {7}#1 pid 7: 2 phones lost \(killed\\x1B\]0;pwned\\x07\)$/,
