@@ -303,3 +303,43 @@ t.test(
     t.notMatch(renderReport(evil), /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, 'no control character reaches the terminal')
   },
 )
+
+t.test('S1 B1: merged transfers add up by code; one shard not reconciled leaves stored unknown; an older report has none', async (t) => {
+  const transfers = (stored: number | null, failures: Record<string, number>): FleetReport['transfers'] => ({
+    phones: 2,
+    seeded: 4,
+    uploaded: 3,
+    stored,
+    failed: Object.values(failures).reduce((a, b) => a + b, 0),
+    failures,
+    pending: 1,
+    held: 0,
+    lost: 1,
+    backups: { made: 1, failed: 0 },
+  })
+  const older = shardReport(3, [1]) as Partial<FleetReport>
+  delete older.transfers
+  const merged = mergeReports(
+    [
+      shardReport(1, [1], { transfers: transfers(3, { UNREACHABLE: 2 }) }),
+      shardReport(2, [1], { transfers: transfers(null, { UNREACHABLE: 1, QUOTA_EXCEEDED: 1 }) }),
+      older as FleetReport,
+    ],
+    ['a', 'b', 'c'],
+  )
+  t.same(merged.transfers, {
+    phones: 4,
+    seeded: 8,
+    uploaded: 6,
+    stored: null,
+    failed: 4,
+    failures: { UNREACHABLE: 3, QUOTA_EXCEEDED: 1 },
+    pending: 2,
+    held: 0,
+    lost: 2,
+    backups: { made: 2, failed: 0 },
+  })
+  t.notOk(merged.ok, 'a lost transfer fails the merge')
+  t.match(renderReport(merged), /6 uploaded, n\/a stored, 4 failed attempts \(3 UNREACHABLE, 1 QUOTA_EXCEEDED\)/)
+  t.equal(mergeReports([shardReport(1, [1], { transfers: transfers(3, {}) })], ['a']).transfers.stored, 3)
+})
