@@ -5,6 +5,7 @@
  */
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { ConsoleClient } from '../../cli/console-client.js'
@@ -20,6 +21,11 @@ import { itemsOf } from '../../fleet/session.js'
 import { noResources } from '../../fleet/merge.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { closedPort } from '../fixtures/ports.js'
+import { FleetMetrics } from '../../fleet/metrics.js'
+import type { FleetPhone } from '../../fleet/phone.js'
+import { Tally } from '../../fleet/tally.js'
+import { countTransfers } from '../../fleet/transfers.js'
+import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
 
 /** A run of `count` phones of `scenario` on a ManualClock against a cloud of its own, with the cloud's HTTP side for sync. */
@@ -83,7 +89,9 @@ t.test(
   async (t) => {
     const { run, credentials, client, report, dir } = await syncRun(t, SEEDED)
     run.start()
-    await run.settled()
+    const said: string[] = []
+    await run.settled(15_000, (what) => said.push(what))
+    t.match(said, [/3 phones still uploading/], 'the wait before the report names the uploads')
     for (const d of credentials.devices) {
       const files = Object.keys(hashes(join(dir, 'phones', d.id)))
       t.equal(files.filter((f) => f.endsWith('.jpg')).length, 2, `${d.id}: 2 photos seeded`)
@@ -144,12 +152,19 @@ t.test('S1 S3: photos seeded with sync.photos off stay on the phone until the sw
   )
   t.equal(run.tally.transfers.uploaded, 3)
   t.equal(run.tally.phones.switches, 1)
+  t.same(run.transferEnds(), { phones: 1, pending: 0, held: 0 }, 'nothing pending is known before the phone stops')
 })
 
-t.test('S1 B1: a switch that holds a category back is not a loss, nor is the backup switch flipped', async (t) => {
+t.test('S1 B1: a switch that holds a category back is not a loss; the backup switch is flipped as planned', async (t) => {
   const scenario = {
     groups: [
-      { name: 'camera', data: { notes: 2 }, sync: { notes: false, backup: false }, switches: [{ at: '5s', name: 'backup', on: true }] },
+      {
+        name: 'camera',
+        heartbeat: { every: '10m' },
+        data: { notes: 2 },
+        sync: { notes: false, backup: false },
+        switches: [{ at: '5s', name: 'backup', on: true }],
+      },
     ],
   }
   const { run, clock, report } = await syncRun(t, scenario, 2)
@@ -162,6 +177,13 @@ t.test('S1 B1: a switch that holds a category back is not a loss, nor is the bac
   t.match(r.transfers, { seeded: 4, uploaded: 0, pending: 4, held: 4, lost: 0 })
   t.ok(r.ok, 'held back by the switch: nothing lost')
   t.equal(r.phones.switches, 2, 'backup switched on, on both phones')
+  t.same(
+    run
+      .eventLog()
+      .filter((e) => e.kind === 'switch')
+      .map((e) => `${e.t} ${e.detail}`),
+    ['5000 backup=on', '5000 backup=on'],
+  )
 })
 
 t.test('the same seed seeds byte-identical files; another seed other files', async (t) => {
@@ -182,7 +204,8 @@ t.test('the same seed seeds byte-identical files; another seed other files', asy
 
 t.test('S1: items seeded with their sync on that never reach the cloud are lost, with why, and the run fails', async (t) => {
   const unreachable = `http://127.0.0.1:${await closedPort()}`
-  const { run, report } = await syncRun(t, { groups: [{ name: 'camera', data: { contacts: 2 } }] }, 1, 's', unreachable)
+  const scenario = { groups: [{ name: 'camera', heartbeat: { every: '10m' }, data: { contacts: 2 } }] }
+  const { run, report } = await syncRun(t, scenario, 1, 's', unreachable)
   run.start()
   await run.settled()
   await run.stop()
@@ -235,4 +258,39 @@ t.test('S1 X1: items the cloud service held back, or an outage the phone is not 
   t.ok(r.ok)
   t.match(r.phones, { started: 3, restarts: 1 })
   t.match(renderReport(r), /: 2 of 2 phones started, 1 restart after an outage, /)
+})
+
+t.test("a run whose scenario syncs, built without the cloud's HTTP side, is refused at once", async (t) => {
+  const plan = planFleet(checkScenario({ groups: [{ name: 'camera', data: { notes: 1 } }] }, 'sync', '.'), 's', ['d'])
+  t.throws(
+    () =>
+      new FleetRun({
+        plan,
+        devices: [{ id: 'd', account: 'a', secret: 's' }],
+        ownerKey: () => undefined,
+        brokerUrl: 'mqtt://127.0.0.1:1',
+        dataDir: tempDir(t),
+        clock: new ManualClock(),
+        log: new LogCapture().logger(),
+        random: () => Math.random,
+      }),
+    { message: "a group of the scenario syncs (data, sync): the run needs the cloud's HTTP side (cloudUrl)" },
+  )
+})
+
+t.test("B1: a syncing phone's backups made and failed, and its uploads, are counted once each", async (t) => {
+  const tally = new Tally()
+  const metrics = new FleetMetrics(() => 0)
+  const phone = { sync: new EventEmitter(), backup: new EventEmitter() }
+  countTransfers(phone as unknown as FleetPhone, 'd', 'acc', tally, metrics)
+  phone.sync.emit('uploaded', 'notes', 'n.txt')
+  phone.sync.emit('uploaded', 'notes', 'n.txt')
+  phone.sync.emit('failed', 'notes', null, new Error('disk'))
+  phone.backup.emit('made', {})
+  phone.backup.emit('failed', 'the cloud is away')
+  t.same(tally.transfers, { seeded: 0, uploaded: 1, failed: 1, backupsMade: 1, backupsFailed: 1 })
+  t.same([...tally.transferFailures], [['ERROR', 1]], 'an error without a code counts as ERROR')
+  const text = await metrics.registry.metrics()
+  for (const outcome of ['uploaded', 'failed', 'backup-made', 'backup-failed'])
+    t.match(text, `fakephone_fleet_transfers_total{outcome="${outcome}"} 1`)
 })
