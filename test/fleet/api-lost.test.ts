@@ -198,7 +198,7 @@ t.test(
       'one line naming the call',
     )
     t.match(ran.err, /at now\b.*is it a fakephone broker of another version\?\n$/, '...and the field')
-    t.notMatch(ran.out, /phone starts/, 'no phone started, no report')
+    t.notMatch(ran.out, /phones started/, 'no phone started, no report')
   },
 )
 
