@@ -12,7 +12,7 @@ import { FleetPrefixSchema, fleetCredentials, provision } from '../fleet/provisi
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
 import { failedWhy, missingWhy, nothingLost, renderReport, type FleetReport } from '../fleet/report.js'
-import { checkScenario, loadScenario } from '../fleet/scenario.js'
+import { checkScenario, loadScenario, syncingGroups } from '../fleet/scenario.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { PHONES_AT_ONCE } from '../fleet/runner.js'
 import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
@@ -94,6 +94,20 @@ function checkRemoteFlags(o: RunFlags): void {
     throw new UserError("--api needs the broker's console token: --console-token-file DIR/console.token (the broker's --data DIR)")
   if (!o.api && (o.consoleToken !== undefined || o.consoleTokenFile !== undefined))
     throw new UserError("the console token goes with --api http://HOST:PORT, the broker's HTTP address")
+}
+
+/**
+ * S1, B1: a scenario whose groups sync needs phones that can (no OwnTracks profile) and the cloud's HTTP side to upload
+ * to: the broker's own, or with --broker its --api. Refused before the run, naming the groups: without it their phones
+ * would start and never sync, and the report would count every item lost.
+ */
+function checkSyncing(syncing: string[], o: RunFlags, profile: string | undefined): void {
+  if (syncing.length === 0) return
+  // The default scenario syncs nothing: a scenario that does came from --scenario.
+  const groups = `the phones of ${syncing.join(', ')} in ${o.scenario as string} sync (data, sync, a sync or backup switch)`
+  if (profile !== undefined) throw new UserError(`${groups}: OwnTracks phones (--profile owntracks) have no sync`)
+  if (o.broker && !o.api)
+    throw new UserError(`${groups}: with --broker it needs --api http://HOST:PORT, the broker's HTTP side its phones upload to`)
 }
 
 interface ProvisionFlags {
@@ -212,6 +226,7 @@ export function fleetCommand(io: Io): Command {
         io.err(
           "warning: the scenario's console (commands, notifications) is skipped: with --broker it needs --api and --console-token-file\n",
         )
+      checkSyncing(syncingGroups(loaded.scenario), o, profile)
       const slice = o.shard ?? WHOLE
       const here = shardSize(o.count, slice)
       // An OwnTracks phone has no push channel: one socket.

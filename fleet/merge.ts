@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { FakephoneError } from '../common/errors.js'
 import { LatencyHistogram, type HistogramData } from './histogram.js'
-import { reportOk, type FleetReport, type FleetScope, type Resources } from './report.js'
+import { reportOk, type FleetReport, type FleetScope, type Resources, type Transfers } from './report.js'
 
 export class MergeError extends FakephoneError {
   constructor(message: string) {
@@ -35,7 +35,10 @@ const ReportSchema = z.object({
     scenarioHash: z.string(),
     shards: z.object({ count: z.number().int().positive(), parts: z.array(z.number().int().positive()) }),
   }),
-  phones: Counts(['target', 'lost', 'started', 'stopped', 'outages', 'startFailures', 'switches', 'switchesRefused']),
+  phones: Counts(['target', 'lost', 'started', 'stopped', 'outages', 'startFailures', 'switches', 'switchesRefused']).extend({
+    // Optional: reports written before it was counted had none.
+    restarts: Count.optional(),
+  }),
   heartbeats: Counts(['sent', 'acked', 'lost', 'duplicated']).extend({ stored: Count.nullable(), ackMs: Pct }),
   commands: Counts(['issued', 'received', 'answered', 'refused', 'failedByScenario', 'ignoredByScenario', 'lost']).extend({
     // Optional: reports written before it counted them had none.
@@ -44,6 +47,10 @@ const ReportSchema = z.object({
     answerMs: Pct,
   }),
   notifications: Counts(['issued', 'shown', 'lost', 'duplicated']).extend({ delayMs: Pct }),
+  // Optional: reports written before transfers were counted had none (nothing synced then).
+  transfers: Counts(['phones', 'seeded', 'uploaded', 'failed', 'pending', 'held', 'lost'])
+    .extend({ stored: Count.nullable(), failures: z.record(z.string(), Count), backups: Counts(['made', 'failed']) })
+    .optional(),
   resources: Counts([
     'phones',
     'rssStartMb',
@@ -88,6 +95,33 @@ function mergedHistogram(parts: readonly HistogramData[]): LatencyHistogram {
   const h = new LatencyHistogram()
   for (const p of parts) h.merge(p)
   return h
+}
+
+/** A report's transfers when nothing synced (and a report written before transfers were counted). */
+export function noTransfers(): Transfers {
+  return {
+    phones: 0,
+    seeded: 0,
+    uploaded: 0,
+    stored: 0,
+    failed: 0,
+    failures: {},
+    pending: 0,
+    held: 0,
+    lost: 0,
+    backups: { made: 0, failed: 0 },
+  }
+}
+
+/** Several reports' transfers as one: counts and failures by code summed; stored unknown if one report's is. */
+function mergedTransfers(ts: readonly Transfers[]): Transfers {
+  const s = sum(ts, counts)
+  return {
+    ...(s as Omit<Transfers, 'stored' | 'failures' | 'backups'>),
+    stored: ts.some((x) => x.stored === null) ? null : (s.stored as number),
+    failures: sum(ts, (x) => x.failures),
+    backups: sum(ts, (x) => x.backups) as Transfers['backups'],
+  }
 }
 
 /** Several processes' resources as one: sums, with per-phone and per-message figures recomputed and the worst loop delay. */
@@ -165,6 +199,7 @@ export function mergeReports(reports: readonly FleetReport[], names: readonly st
       answerMs: answer.percentiles(),
     },
     notifications: { ...(notifications as Omit<FleetReport['notifications'], 'delayMs'>), delayMs: delay.percentiles() },
+    transfers: mergedTransfers(reports.map((r) => r.transfers ?? noTransfers())),
     resources: mergedResources(
       reports.map((r) => r.resources),
       messages,
@@ -210,6 +245,7 @@ export function lostReport(meta: { scenario: string; seed: string; fleet: FleetS
       target: meta.phones,
       lost: meta.phones,
       started: 0,
+      restarts: 0,
       stopped: 0,
       outages: 0,
       startFailures: 0,
@@ -230,6 +266,7 @@ export function lostReport(meta: { scenario: string; seed: string; fleet: FleetS
       answerMs: pct,
     },
     notifications: { issued: 0, shown: 0, lost: 0, duplicated: 0, delayMs: pct },
+    transfers: noTransfers(),
     resources: noResources(),
     histograms: { heartbeatAckMs: none.toJSON(), commandAnswerMs: none.toJSON(), notificationDelayMs: none.toJSON() },
     ok: false,

@@ -2,9 +2,11 @@
  * The fleet's Prometheus metrics (prom-client, its own registry), served at
  * `/metrics` on 127.0.0.1 while a run goes: latency histograms (heartbeat
  * publish→PUBACK, command received→answered, notification queued→shown),
- * reconnects, outcome counters, the phones connected, and the report's lost and
- * duplicated heartbeats, commands and notifications (known once it reconciles
- * them with the cloud, at the end: counted then, before `/metrics` closes).
+ * reconnects, outcome counters, the syncing phones' transfers (S1, B1: items
+ * seeded, uploaded, failed; backups made and failed), the phones connected,
+ * and the report's lost and duplicated heartbeats, commands, notifications
+ * and transfers (known once it reconciles them with the cloud, at the end:
+ * counted then, before `/metrics` closes).
  */
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
@@ -54,6 +56,12 @@ export class FleetMetrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   })
+  readonly transfers = new this.prom.Counter({
+    name: 'fakephone_fleet_transfers_total',
+    help: "the syncing phones' transfers, by outcome (seeded, uploaded: acknowledged by the cloud, failed, backup-made, backup-failed)",
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  })
 
   /** The report's `lost` and `duplicated` counts (fleet/report.ts), under the report's names. */
   readonly reported = {
@@ -65,6 +73,10 @@ export class FleetMetrics {
     commandsLost: this.counter('commands_lost', "the fleet's commands not answered, refused or ignored as planned"),
     notificationsLost: this.counter('notifications_lost', "the fleet's notifications not shown"),
     notificationsDuplicated: this.counter('notifications_duplicated', "the fleet's notifications shown again"),
+    transfersLost: this.counter(
+      'transfers_lost',
+      'items seeded with their sync on that never reached the cloud, or that it does not hold, no switch or outage holding them',
+    ),
   }
 
   constructor(connected: () => number) {
@@ -79,12 +91,13 @@ export class FleetMetrics {
   }
 
   /** Counts the report's losses and duplicates, once the report has reconciled them. */
-  countReport(r: Pick<FleetReport, 'heartbeats' | 'commands' | 'notifications'>): void {
+  countReport(r: Pick<FleetReport, 'heartbeats' | 'commands' | 'notifications' | 'transfers'>): void {
     this.reported.heartbeatsLost.inc(r.heartbeats.lost)
     this.reported.heartbeatsDuplicated.inc(r.heartbeats.duplicated)
     this.reported.commandsLost.inc(r.commands.lost)
     this.reported.notificationsLost.inc(r.notifications.lost)
     this.reported.notificationsDuplicated.inc(r.notifications.duplicated)
+    this.reported.transfersLost.inc(r.transfers.lost)
   }
 
   private counter(name: string, help: string): PromClient.Counter {

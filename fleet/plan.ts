@@ -14,7 +14,7 @@ import { distanceM, RouteSource, type LocationSource, type Point } from '../agen
 import type { BatteryModel } from '../agent/battery.js'
 import { Rng, hash32 } from './prng.js'
 import { near, OffsetTrack, RandomWalk } from './movement.js'
-import type { LoadedScenario, ScenarioGroup } from './scenario.js'
+import { syncSetup, type LoadedScenario, type ScenarioGroup, type SyncSetup } from './scenario.js'
 
 /** Plans reach this far when a run has no end of its own (it runs until stopped). */
 export const OPEN_HORIZON_MS = 7 * 86_400_000
@@ -22,7 +22,7 @@ export const OPEN_HORIZON_MS = 7 * 86_400_000
 /** The fleet's console sends nothing to a phone this close to its ramp-down stop: each command is answered, each notification shown. */
 export const ANSWER_MARGIN_MS = 5_000
 
-export type SwitchName = 'findDevice' | 'cloudService' | 'networkPermission'
+export type SwitchName = ScenarioGroup['switches'][number]['name']
 export type Answer = 'succeed' | 'fail' | 'ignore'
 const ANSWERS: readonly Answer[] = ['succeed', 'fail', 'ignore']
 
@@ -38,6 +38,12 @@ export interface PhonePlan {
   battery: { level: number; model: BatteryModel }
   outages: { at: number; forMs: number }[]
   switches: { at: number; name: SwitchName; on: boolean }[]
+  /**
+   * A phone of a syncing group (scenario.ts syncSetup): the items seeded into its data directory before its first start
+   * (with this seed for agent/phone-data/seed.ts, drawn from the run's seed and the phone's index) and its first switches;
+   * undefined for the others, which get no cloud transfers.
+   */
+  transfers: { setup: SyncSetup; seed: number } | undefined
   /** The fleet's console: commands and notifications it sends this phone. */
   commands: { at: number; type: 'locate' | 'ring'; id: string }[]
   notifications: { at: number; id: string }[]
@@ -171,6 +177,8 @@ export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly st
   const { scenario } = loaded
   const { starts, stops, endAt } = timeline(loaded, ids.length, durationMs)
   const shares = scenario.groups.map((g) => g.share)
+  // One per group, shared by its phones: a phone of a group that does not sync holds nothing more.
+  const setups = scenario.groups.map(syncSetup)
   const phones = ids.map((id, index): PhonePlan => {
     const groupIndex = Rng.stream(seed, index, 'group').weighted(shares)
     const g = scenario.groups[groupIndex] as ScenarioGroup
@@ -224,6 +232,7 @@ export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly st
           .map((at) => ({ at, id: seededUuid(notifyRng) }))
           .filter((n) => reachedAt(outages, n.at) < notificationsUntil)
       : []
+    const setup = setups[groupIndex]
     const weights = [g.commands.answer.succeed, g.commands.answer.fail, g.commands.answer.ignore]
     const { min, max } = g.commands.delay
     return {
@@ -240,6 +249,7 @@ export function planFleet(loaded: LoadedScenario, seed: string, ids: readonly st
       },
       outages,
       switches,
+      transfers: setup ? { setup, seed: Math.floor(Rng.stream(seed, index, 'data').next() * 2 ** 32) } : undefined,
       commands,
       notifications,
       location: locationOf(loaded, groupIndex, seed, index),

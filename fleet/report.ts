@@ -1,8 +1,11 @@
 /**
- * The end-of-run report: every heartbeat, command and notification
+ * The end-of-run report: every heartbeat, command, notification and transfer
  * accounted for (sent, acknowledged, stored by the cloud, lost, duplicated)
  * with latency percentiles, the phones' life events, and the memory and CPU
  * the run took. `lost` anywhere makes the run fail (exit status 1).
+ * Transfers (S1, B1: the syncing groups' items and backups) reconcile as
+ * heartbeats do: the items the phones say the cloud acknowledged are looked
+ * up in the cloud's list of each account's items.
  */
 import { plural } from '../common/plural.js'
 import { forTerminal, quoted } from '../common/terminal-text.js'
@@ -34,6 +37,28 @@ export interface Resources {
   brokerInProcess: boolean
 }
 
+/** The syncing phones' items and backups (S1, B1); all 0 when no group syncs. */
+export interface Transfers {
+  /** Phones of syncing groups. */
+  phones: number
+  /** Items written into their data directories before their first start. */
+  seeded: number
+  /** Items whose upload the cloud acknowledged (each once). */
+  uploaded: number
+  /** Of those, the cloud holds (its list of each account's items); null when it could not be asked. */
+  stored: number | null
+  /** Failed attempts (each tried again at the next pass), by the cloud's error code in `failures`. */
+  failed: number
+  failures: Record<string, number>
+  /** Items on the phones and not in the cloud when they stopped. */
+  pending: number
+  /** Of those, held back by a switch (the category's sync, the cloud service) or an outage the phone was not back from. */
+  held: number
+  /** Pending and not held, or acknowledged but not in the cloud. */
+  lost: number
+  backups: { made: number; failed: number }
+}
+
 /** What a report covers: merging checks that reports are of one fleet, and joins their shards. */
 export interface FleetScope {
   /** Phones in the whole fleet (all shards). */
@@ -63,7 +88,10 @@ export interface FleetReport {
     target: number
     /** Phones whose worker died before reporting: nothing of theirs is accounted for. */
     lost: number
+    /** Starts, restarts after an outage included. */
     started: number
+    /** Starts of a phone back from an outage (absent from reports written before it was counted). */
+    restarts?: number
     stopped: number
     outages: number
     startFailures: number
@@ -94,6 +122,7 @@ export interface FleetReport {
     answerMs: Percentiles
   }
   notifications: { issued: number; shown: number; lost: number; duplicated: number; delayMs: Percentiles }
+  transfers: Transfers
   resources: Resources
   /** The latency histograms behind the percentiles, for `fleet report merge` (fleet/histogram.ts). */
   histograms: { heartbeatAckMs: HistogramData; commandAnswerMs: HistogramData; notificationDelayMs: HistogramData }
@@ -138,6 +167,7 @@ export const nothingLost = (r: FleetReport): boolean =>
   r.heartbeats.lost === 0 &&
   r.commands.lost === 0 &&
   r.notifications.lost === 0 &&
+  r.transfers.lost === 0 &&
   r.phones.startFailures === 0 &&
   r.phones.lost === 0 &&
   !r.commands.unreconciled &&
@@ -145,6 +175,51 @@ export const nothingLost = (r: FleetReport): boolean =>
 
 /** The heartbeat seqs the cloud stored for a device (null: the cloud cannot be asked, only PUBACKs count). */
 export type StoredSeqs = (device: string) => Promise<Set<number>> | null
+
+/** The items (`category/id`) the cloud holds for an account, live. */
+export type StoredItems = (account: string) => Promise<Set<string>>
+
+/** Accounts whose items are asked for at once. */
+const ACCOUNTS_AT_ONCE = 8
+
+/**
+ * How many of the items the phones say the cloud acknowledged it holds: each account's list asked once, a few at a time.
+ * Rejects with the console API's error.
+ */
+async function itemsStored(run: FleetRun, items: StoredItems): Promise<number> {
+  const byAccount = new Map<string, Set<string>[]>()
+  for (const { account, items: mine } of run.tally.uploadedItems.values()) byAccount.set(account, [...(byAccount.get(account) ?? []), mine])
+  const accounts = [...byAccount]
+  let stored = 0
+  while (accounts.length > 0) {
+    const batch = accounts.splice(0, ACCOUNTS_AT_ONCE)
+    const clouds = await Promise.all(batch.map(([account]) => items(account)))
+    batch.forEach(([, devices], i) => {
+      const cloud = clouds[i] as Set<string>
+      for (const mine of devices) for (const item of mine) if (cloud.has(item)) stored++
+    })
+  }
+  return stored
+}
+
+/** The transfers section, with `stored` the cloud's count (null: not asked). */
+function transfersOf(run: FleetRun, stored: number | null): Transfers {
+  const t = run.tally
+  const { pending, held, phones } = run.transferEnds()
+  const { seeded, uploaded, failed, backupsMade, backupsFailed } = t.transfers
+  return {
+    phones,
+    seeded,
+    uploaded,
+    stored,
+    failed,
+    failures: Object.fromEntries([...t.transferFailures].sort(([a], [b]) => a.localeCompare(b))),
+    pending,
+    held,
+    lost: pending - held + (stored === null ? 0 : uploaded - stored),
+    backups: { made: backupsMade, failed: backupsFailed },
+  }
+}
 
 /**
  * The report of a run. `fates` is the fleet's console's count of the commands it submitted (null: the run had no console
@@ -162,6 +237,7 @@ export async function buildReport(
   stored: StoredSeqs,
   fates: Record<CommandFate, number> | null,
   apiError?: string,
+  items?: StoredItems,
 ): Promise<FleetReport> {
   const t = run.tally
   let storedCount: number | null = 0
@@ -178,6 +254,12 @@ export async function buildReport(
     storedCount = cloud && storedCount !== null ? storedCount + found : null
     lostHeartbeats += sent.size - found
   }
+  let itemsInCloud: number | null = null
+  if (items && apiError === undefined)
+    itemsInCloud = await itemsStored(run, items).catch((err: unknown) => {
+      apiError = (err as Error).message
+      return null
+    })
   const notes = run.notificationCounts()
   const report: FleetReport = {
     ...meta,
@@ -210,6 +292,7 @@ export async function buildReport(
       duplicated: t.notifications.duplicates,
       delayMs: t.notificationDelay.percentiles(),
     },
+    transfers: transfersOf(run, itemsInCloud),
     resources,
     histograms: {
       heartbeatAckMs: t.heartbeatAck.toJSON(),
@@ -275,6 +358,24 @@ function resultLine(r: FleetReport): string {
   return `result: FAILED, ${why}${missing === undefined ? '' : `; also ${missing}`}`
 }
 
+/** `30 of 30 phones started, 1 restart after an outage`: a phone back from an outage is not one more phone. */
+function startsLine(p: FleetReport['phones']): string {
+  const restarts = p.restarts ?? 0
+  const again = restarts > 0 ? `, ${plural(restarts, 'restart')} after an outage` : ''
+  return `${p.started - restarts} of ${p.target} phones started${again}`
+}
+
+/** The transfers line, when a group syncs (S1, B1): nothing for a fleet without one, as before. */
+function transfersLines(x: Transfers): string[] {
+  if (x.phones === 0) return []
+  const why = Object.entries(x.failures).map(([code, n]) => `${n} ${forTerminal(code)}`)
+  return [
+    `  transfers     ${x.seeded} items seeded on ${plural(x.phones, 'phone')}, ${x.uploaded} uploaded, ${x.stored ?? 'n/a'} stored, ` +
+      `${x.failed} failed attempts${why.length > 0 ? ` (${why.join(', ')})` : ''}, ${x.pending} pending at the end ` +
+      `(${x.held} held by a switch or an outage), ${x.lost} lost; ${x.backups.made} backups made, ${x.backups.failed} failed`,
+  ]
+}
+
 /**
  * The report for people. A merged report's scenario name and workers' reasons come from the shard reports given, which
  * anyone may have written: they are shown escaped (common/terminal-text), as every name from others.
@@ -285,8 +386,7 @@ export function renderReport(r: FleetReport): string {
   const n = r.notifications
   const res = r.resources
   return [
-    `fleet ${quoted(r.scenario)} (seed ${forTerminal(r.seed)}): ${r.phones.started} phone starts of ${r.phones.target}, ` +
-      `${(r.durationMs / 1000).toFixed(1)} s`,
+    `fleet ${quoted(r.scenario)} (seed ${forTerminal(r.seed)}): ${startsLine(r.phones)}, ${(r.durationMs / 1000).toFixed(1)} s`,
     `  phones        ${r.phones.stopped} stopped, ${r.phones.outages} outages, ` +
       `${r.phones.switches} switches (${r.phones.switchesRefused} refused), ${r.phones.startFailures} failed to start, ` +
       `${r.phones.lost} lost with their worker`,
@@ -296,6 +396,7 @@ export function renderReport(r: FleetReport): string {
     `  commands      ${c.issued} issued, ${c.received} received, ${answeredLine(c)}, ${c.refused} refused, ` +
       `${c.failedByScenario} failed and ${c.ignoredByScenario} ignored as planned, ${c.lost} lost` +
       `${c.unreconciled ? `, ${c.unreconciled} not reconciled` : ''}; answer ${pct(c.answerMs)}`,
+    ...transfersLines(r.transfers),
     `  notifications ${n.issued} queued, ${n.shown} shown, ${n.lost} lost, ` + `${n.duplicated} duplicated; queued→shown ${pct(n.delayMs)}`,
     `  resources     RSS ${res.rssStartMb.toFixed(0)} → peak ${res.rssPeakMb.toFixed(0)} MB ` +
       `(${res.rssPerPhoneKb.toFixed(0)} KB per phone), ` +

@@ -12,6 +12,8 @@
 import type { KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import type { Clock, Timer } from '../common/clock.js'
+import type { Category } from '../agent/phone-data/types.js'
+import type { SyncEngine } from '../agent/sync/engine.js'
 import { lazyChild, type Logger } from '../common/log.js'
 import { plural } from '../common/plural.js'
 import type { FleetDevice } from './credentials.js'
@@ -23,6 +25,7 @@ import { FleetPhone, type CommandMemory } from './phone.js'
 import { OwnTracksPhone } from './owntracks-phone.js'
 import type { FleetPlan, PhonePlan } from './plan.js'
 import { Tally } from './tally.js'
+import { countTransfers, pendingOf, seedPhone, transfersDue, type Pending } from './transfers.js'
 
 export interface FleetRunOptions {
   plan: FleetPlan
@@ -33,6 +36,11 @@ export interface FleetRunOptions {
   brokerUrl: string
   /** The push channel's URL; none: data channel only (--no-push). */
   pushUrl?: string
+  /**
+   * The cloud's HTTP side, http://host:port: the phones of syncing groups (PhonePlan.transfers) sync and back up through
+   * it (S1, B1); the others never get it. Needed when a group syncs.
+   */
+  cloudUrl?: string
   /** Where each phone's data directory goes (one folder per device). */
   dataDir: string
   clock: Clock
@@ -90,6 +98,8 @@ interface Slot {
   /** Whether a phone of this device was started in the run, and whether one had its data channel connected. */
   launched: boolean
   connected: boolean
+  /** A syncing phone's items not in the cloud at its last stop (fleet/transfers.ts); undefined before, and for the others. */
+  pending: Pending | undefined
 }
 
 export class FleetRun {
@@ -133,7 +143,10 @@ export class FleetRun {
       commands: {},
       launched: false,
       connected: false,
+      pending: undefined,
     }))
+    if (!opts.cloudUrl && opts.profile !== 'owntracks' && opts.plan.phones.some((p) => p.transfers))
+      throw new Error("a group of the scenario syncs (data, sync): the run needs the cloud's HTTP side (cloudUrl)")
   }
 
   /** Schedules every planned action from now on the run's clock. */
@@ -200,12 +213,14 @@ export class FleetRun {
       // A phone that was never up is not "reconnecting": its broker may be refusing it (another cloud's credentials).
       const never = down.filter((s) => !s.connected).length
       const away = down.length - never
-      if (unacked <= 0 && down.length === 0 && this.inflight.size === 0) return
+      const uploading = this.slots.filter((s) => s.plan.transfers && s.phone instanceof FleetPhone && transfersDue(s.phone)).length
+      if (unacked <= 0 && down.length === 0 && uploading === 0 && this.inflight.size === 0) return
       waiting?.(
         [
           ...(unacked > 0 ? [`${plural(unacked, 'heartbeat')} not acknowledged yet`] : []),
           ...(away > 0 ? [`${plural(away, 'phone')} reconnecting`] : []),
           ...(never > 0 ? [`${plural(never, 'phone')} not connected once yet`] : []),
+          ...(uploading > 0 ? [`${plural(uploading, 'phone')} still uploading`] : []),
           ...(this.inflight.size > 0 ? ['console calls in flight'] : []),
         ].join(', '),
       )
@@ -248,6 +263,18 @@ export class FleetRun {
     if (due > 0) waiting?.(`${plural(due, 'notification')} not shown yet`)
     while (this.notificationCounts().shown < this.issuedNotifications.size && performance.now() < until)
       await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+
+  /** The syncing phones, and their items not in the cloud at their last stop, with those a switch or an outage held back. */
+  transferEnds(): Pending & { phones: number } {
+    const ends = { phones: 0, pending: 0, held: 0 }
+    for (const s of this.slots) {
+      if (!s.plan.transfers) continue
+      ends.phones++
+      ends.pending += s.pending?.pending ?? 0
+      ends.held += s.pending?.held ?? 0
+    }
+    return ends
   }
 
   /** Notifications the console queued and the phones showed. */
@@ -317,11 +344,27 @@ export class FleetRun {
     let phone: FleetPhone | OwnTracksPhone
     try {
       phone = this.opts.profile === 'owntracks' ? this.ownTracksPhone(slot) : this.agentPhone(slot)
+      if (kind === 'start' && phone instanceof FleetPhone) await this.firstStart(slot, phone)
     } catch (err) {
       this.starting.leave()
       throw err
     }
     await this.launch(slot, kind, phone)
+  }
+
+  /**
+   * A syncing phone's first start: its data directory seeded and its sync switches written (fleet/transfers.ts), its
+   * backup switch set as the scenario says (B1).
+   */
+  private async firstStart(slot: Slot, phone: FleetPhone): Promise<void> {
+    const transfers = slot.plan.transfers
+    if (!transfers) return
+    const seeded = await seedPhone(join(this.opts.dataDir, slot.device.id), transfers, this.opts.clock, this.startAt)
+    this.tally.transfers.seeded += seeded
+    this.metrics.transfers.inc({ outcome: 'seeded' }, seeded)
+    if (transfers.setup.sync.backup) return
+    await phone.backup.load()
+    await phone.backup.setSwitch(false, false)
   }
 
   /** A complete agent, its events counted. */
@@ -334,6 +377,8 @@ export class FleetRun {
         secret: device.secret,
         brokerUrl: o.brokerUrl,
         pushUrl: o.pushUrl,
+        // Only a syncing group's phones: the others hold no sync engine and make no transfers.
+        cloudUrl: plan.transfers ? o.cloudUrl : undefined,
         dataDir: join(o.dataDir, device.id),
         ...this.phoneBasics(slot),
         // Read when the phone's first command arrives, not at its start (most phones of a run never get one).
@@ -355,6 +400,7 @@ export class FleetRun {
       commands,
     )
     this.countHeartbeats(device, phone)
+    if (plan.transfers) countTransfers(phone, device.id, device.account, this.tally, this.metrics)
     phone.remote.on('settled', (id, handling) => {
       // A command that ran had an id; one this run did not send is not the report's.
       if (handling !== 'ran' || !phone.isOurs(id as string)) return
@@ -429,6 +475,7 @@ export class FleetRun {
     slot.launched = true
     this.record(slot.device.id, kind, '', slot.at)
     this.tally.phones.started++
+    if (kind === 'back') this.tally.phones.restarts++
     try {
       await phone.start()
     } catch (err) {
@@ -487,6 +534,8 @@ export class FleetRun {
     } finally {
       this.stopping.leave()
     }
+    // Its sync stopped with it: what it counts now is what it leaves on the phone.
+    if (slot.plan.transfers && phone instanceof FleetPhone) slot.pending = pendingOf(phone, kind === 'outage')
   }
 
   private async flip(slot: Slot, name: PhonePlan['switches'][number]['name'], on: boolean): Promise<void> {
@@ -502,7 +551,9 @@ export class FleetRun {
     this.tally.phones.switches++
     try {
       if (name === 'networkPermission') await phone.framework.setNetworkPermission(on)
-      else await phone.setSwitch(name, on)
+      else if (name === 'backup') await phone.backup.setSwitch(on, false)
+      else if (name.startsWith('sync.')) await (phone.sync as SyncEngine).setCategory(name.slice('sync.'.length) as Category, on)
+      else await phone.setSwitch(name as 'findDevice' | 'cloudService', on)
       this.record(slot.device.id, 'switch', `${name}=${state}`, slot.at)
     } catch (err) {
       this.tally.phones.switchesRefused++

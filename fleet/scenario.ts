@@ -62,7 +62,21 @@ const Movement = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('stationary'), at: LatLon, spreadM: z.number().nonnegative().default(100) }),
 ])
 
-const SwitchName = z.enum(['findDevice', 'cloudService', 'networkPermission'])
+/** S1: a category's switch in the app-data-sync list; B1, B2: the phone's cloud-backup switch. */
+const SwitchName = z.enum([
+  'findDevice',
+  'cloudService',
+  'networkPermission',
+  'sync.photos',
+  'sync.contacts',
+  'sync.notes',
+  'sync.recordings',
+  'backup',
+])
+
+/** How many of a kind of item each phone is seeded with (agent/phone-data/seed.ts): 10,000 of one kind at most. */
+const ItemCount = z.number().int().min(0).max(10_000).default(0)
+const On = z.boolean().default(true)
 
 /** Shares within this of 1 add up to 1 (0.1 + 0.2 is not 0.3 in binary). */
 const SUM_SLACK = 1e-9
@@ -119,6 +133,10 @@ const Group = z.strictObject({
     .default({ level: [60, 100], drainPerHour: 4, chargePerHour: 40, plugAt: 15 }),
   /** Each phone loses its connection for `for`, on average every `every` (a Poisson process per phone). */
   outages: z.strictObject({ every: PositiveDuration, for: PositiveDuration }).optional(),
+  /** Items each phone holds before it starts (S1-S4), the same files for the same seed on the same day: its phones sync. */
+  data: z.strictObject({ photos: ItemCount, contacts: ItemCount, notes: ItemCount, recordings: ItemCount }).optional(),
+  /** The phones' sync switches (S1) and backup switch (B1) at their first start: its phones sync. Absent: all on, as a new phone's. */
+  sync: z.strictObject({ photos: On, contacts: On, notes: On, recordings: On, backup: On }).optional(),
   /** At `at` after the run starts, `share` of the group's phones (the same phones for every entry of one switch) set it. */
   switches: z.array(z.strictObject({ at: Duration, name: SwitchName, on: z.boolean(), share: Share.default(1) })).default([]),
   commands: z
@@ -162,6 +180,28 @@ export const ScenarioSchema = z.strictObject({
 export type Scenario = z.infer<typeof ScenarioSchema>
 export type ScenarioGroup = Scenario['groups'][number]
 export type MovementSpec = ScenarioGroup['movement']
+/** What a syncing group's phones hold and switch on at their first start (syncSetup). */
+export interface SyncSetup {
+  data: NonNullable<ScenarioGroup['data']>
+  sync: NonNullable<ScenarioGroup['sync']>
+}
+
+const NO_DATA: SyncSetup['data'] = { photos: 0, contacts: 0, notes: 0, recordings: 0 }
+const ALL_ON: SyncSetup['sync'] = { photos: true, contacts: true, notes: true, recordings: true, backup: true }
+
+/**
+ * A group's phones sync (they get the cloud's HTTP side: S1, B1) when it has `data`, `sync`, or a switch of a sync
+ * category or of backup; null otherwise: its phones are as before, with no cloud transfers and nothing more to hold.
+ */
+export function syncSetup(g: ScenarioGroup): SyncSetup | null {
+  const switched = g.switches.some((s) => s.name === 'backup' || s.name.startsWith('sync.'))
+  if (!g.data && !g.sync && !switched) return null
+  return { data: g.data ?? NO_DATA, sync: g.sync ?? ALL_ON }
+}
+
+/** The paths of the groups whose phones sync (`groups.1 (name)`), for a refusal that names them. */
+export const syncingGroups = (scenario: Scenario): string[] =>
+  scenario.groups.flatMap((g, i) => (syncSetup(g) ? [`groups.${i} (${g.name})`] : []))
 
 /** A scenario with its GPX tracks read: what the planner needs. */
 export interface LoadedScenario {

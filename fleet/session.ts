@@ -10,6 +10,7 @@ import { ensureConsoleToken } from '../broker/console-token.js'
 import { ConsoleAnswerError, ConsoleApiError, ConsoleClient } from '../cli/console-client.js'
 import type { Clock } from '../common/clock.js'
 import { ClockViewSchema } from '../common/cloud/clock-api.js'
+import { ItemsViewSchema } from '../common/cloud/sync-api.js'
 import type { Logger } from '../common/log.js'
 import { plural } from '../common/plural.js'
 import { LoopDelay } from '../common/loop-delay.js'
@@ -21,7 +22,7 @@ import { planFleet } from './plan.js'
 import { reachBroker } from './broker-reach.js'
 import { Rng } from './prng.js'
 import { provision } from './provision.js'
-import { buildReport, scopeOf, type FleetReport, type StoredSeqs } from './report.js'
+import { buildReport, scopeOf, type FleetReport, type StoredItems, type StoredSeqs } from './report.js'
 import type { MetricsServer } from './metrics.js'
 import { FleetRun } from './runner.js'
 import type { LoadedScenario } from './scenario.js'
@@ -103,7 +104,17 @@ export interface Target {
   shared: RemoteBroker
   client: ConsoleClient | null
   stored: StoredSeqs
+  /** The cloud's HTTP side for the phones' transfers (S1, B1): the broker's own, or --api's; none without --api. */
+  cloudUrl: string | undefined
   stop(): Promise<void>
+}
+
+/** What the cloud holds of an account's items, asked through the console API (S2: the console's view). */
+export function itemsOf(client: ConsoleClient): StoredItems {
+  return (account) =>
+    client
+      .read(ItemsViewSchema, 'GET', `/api/accounts/${encodeURIComponent(account)}/items`)
+      .then((view) => new Set(view.items.map((i) => `${i.category}/${i.id}`)))
 }
 
 /** What it takes to reach the broker, or start one. */
@@ -139,6 +150,7 @@ async function inProcessBroker(o: TargetOptions): Promise<Target> {
     ...shared,
     shared,
     client: new ConsoleClient(shared.apiUrl, shared.consoleToken),
+    cloudUrl: shared.apiUrl,
     stored: (id) => {
       broker.store.flush()
       return Promise.resolve(new Set(broker.store.history(id, 10_000).map((r) => r.seq)))
@@ -184,6 +196,7 @@ async function remoteBroker(r: RemoteBroker): Promise<Target> {
     credentials: r.credentials,
     shared: r,
     client,
+    cloudUrl: r.apiUrl,
     stored: (id) => client && client.history(id, 10_000).then((h) => new Set(h.history.map((x) => x.seq))),
     stop: () => Promise.resolve(),
   }
@@ -238,6 +251,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       ownerKey,
       brokerUrl: target.brokerUrl,
       pushUrl: o.push && !o.profile ? target.pushUrl : undefined,
+      cloudUrl: target.cloudUrl,
       dataDir: join(o.workDir, 'phones'),
       clock: o.clock,
       log: o.log.child({ module: 'fleet' }),
@@ -310,6 +324,7 @@ export async function runSession(o: SessionOptions): Promise<FleetReport> {
       o.profile ? () => null : target.stored,
       fates,
       fleetConsole?.apiError,
+      target.client ? itemsOf(target.client) : undefined,
     )
     // What the report reconciled, for the last scrapes of /metrics (and a worker's last metrics to its parent).
     run.metrics.countReport(report)

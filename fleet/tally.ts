@@ -20,7 +20,17 @@ export class Tally {
   readonly commandAnswer = new LatencyHistogram()
   readonly notifications = { issued: 0, shown: 0, duplicates: 0 }
   readonly notificationDelay = new LatencyHistogram()
-  readonly phones = { started: 0, stopped: 0, outages: 0, switches: 0, switchesRefused: 0, startFailures: 0 }
+  /** `restarts`: starts of a phone back from an outage (also in `started`). */
+  readonly phones = { started: 0, restarts: 0, stopped: 0, outages: 0, switches: 0, switchesRefused: 0, startFailures: 0 }
+  /**
+   * The syncing phones' transfers (fleet/transfers.ts): items seeded and uploaded (acknowledged by the cloud, each item
+   * once), failed attempts, backups made and failed.
+   */
+  readonly transfers = { seeded: 0, uploaded: 0, failed: 0, backupsMade: 0, backupsFailed: 0 }
+  /** Failed transfer attempts by the cloud's error code. */
+  readonly transferFailures = new Map<string, number>()
+  /** Per device: its account and the items (`category/id`) whose upload the cloud acknowledged, for the report to look up. */
+  readonly uploadedItems = new Map<string, { account: string; items: Set<string> }>()
 
   heartbeatSent(device: string, seq: number): void {
     this.heartbeats.sent++
@@ -37,6 +47,21 @@ export class Tally {
     acked.add(seq)
     this.heartbeats.acked++
     this.heartbeatAck.add(ms)
+  }
+
+  /** An item's upload acknowledged; false when it was counted already (uploaded again). */
+  itemUploaded(device: string, account: string, item: string): boolean {
+    let mine = this.uploadedItems.get(device)
+    if (!mine) this.uploadedItems.set(device, (mine = { account, items: new Set() }))
+    if (mine.items.has(item)) return false
+    mine.items.add(item)
+    this.transfers.uploaded++
+    return true
+  }
+
+  transferFailed(code: string): void {
+    this.transfers.failed++
+    this.transferFailures.set(code, (this.transferFailures.get(code) ?? 0) + 1)
   }
 }
 

@@ -91,6 +91,13 @@ export interface SyncStatus {
 interface SyncEvents {
   /** Bytes of an item's upload the cloud has. */
   progress: [category: Category, id: string, sent: number, size: number]
+  /** The cloud acknowledged an item's upload (its metadata answered): it carries the "in the cloud" marker (S3). */
+  uploaded: [category: Category, id: string]
+  /**
+   * A transfer failed: an item's upload or delete (`id`; tried again next pass), or the pass itself, halted at `category`
+   * (`id` null: the cloud unreachable or refusing, the transfers stopped; the rest waits for the next pass).
+   */
+  failed: [category: Category, id: string | null, err: Error]
   /** A pass ended (done, halted or failed). */
   pass: []
   /** A3: the cloud said (its feed, or a FROZEN answer) it cleared the account's data (at, on its clock) since the phone last looked. */
@@ -295,6 +302,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
       for (category of CATEGORIES) await this.syncCategory(category, online(), signal)
     } catch (err) {
       if (isFrozen(err)) this.heard(err.clearedAt, true)
+      this.emit('failed', category, null, err as Error)
       this.opts.log.info({ category, err: (err as Error).message }, 'sync pass halted')
       // The rest waits for the next pass; still count what is on the phone.
       for (const rest of CATEGORIES.slice(CATEGORIES.indexOf(category))) {
@@ -348,6 +356,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
       await work()
     } catch (err) {
       if (ends(err)) throw err
+      this.emit('failed', category, id, err as Error)
       this.errors.set(category, `${id}: ${(err as Error).message}`)
       this.opts.log.warn({ category, id, err: (err as Error).message }, 'sync of an item failed; it is tried again next pass')
     }
@@ -377,6 +386,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     const body = { sha256, size: bytes.length, meta: item.meta, modifiedAt: item.modifiedAt }
     await this.opts.cloud.call('PUT', `${SYNC_PATH}/${category}/${encodeURIComponent(id)}`, ItemReplySchema, body, signal)
     this.state.setLink(category, id, { sha256, size: bytes.length })
+    this.emit('uploaded', category, id)
   }
 
   /** R1: a delete made while sync was on goes to the cloud's recycle bin. */

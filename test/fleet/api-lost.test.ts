@@ -81,7 +81,7 @@ t.test(
     const api = await relay(t, cloud, (req) => (req.method === 'POST' ? 'relay, then go' : 'relay'))
     const ran = await fleetThrough(cloud, dir, creds, scenario, api)
     t.equal(ran.code, 1)
-    t.match(ran.out, /^fleet "api-lost" \(seed 1\): 2 phone starts of 2/, 'the summary is printed')
+    t.match(ran.out, /^fleet "api-lost" \(seed 1\): 2 of 2 phones started/, 'the summary is printed')
     t.match(
       ran.out,
       new RegExp(
@@ -198,7 +198,7 @@ t.test(
       'one line naming the call',
     )
     t.match(ran.err, /at now\b.*is it a fakephone broker of another version\?\n$/, '...and the field')
-    t.notMatch(ran.out, /phone starts/, 'no phone started, no report')
+    t.notMatch(ran.out, /phones started/, 'no phone started, no report')
   },
 )
 

@@ -21,7 +21,7 @@ t.test('fleet run with its own broker prints the report; --json and --report giv
     new SystemClock(),
   )
   t.equal(text.code, 0, text.err)
-  t.match(text.out, /fleet "cli" \(seed 1\): 3 phone starts of 3/)
+  t.match(text.out, /fleet "cli" \(seed 1\): 3 of 3 phones started/)
   t.match(text.out, /result: OK, nothing lost/)
   const none = await run(['fleet', 'run', '--count', '1', '--phones-at-once', '0'])
   t.equal(none.code, 1)
@@ -220,5 +220,41 @@ t.test("F2: the same fleet run twice against one broker: the second run's comman
     [second.refused, second.answered, second.lost],
     [0, second.issued, 0],
     'none refused as if Find Device were off: the cloud has not seen their ids',
+  )
+})
+
+t.test('S1 B1: fleet run with its own broker syncs a seeded group and reports its transfers; merged, they add up', async (t) => {
+  const dir = tempDir(t)
+  const scenario = join(dir, 's.yaml')
+  writeFileSync(scenario, 'name: data\ngroups:\n  - name: camera\n    data: { photos: 1, notes: 2 }\n')
+  const report = join(dir, 'r.json')
+  const ran = await run(
+    ['fleet', 'run', '--count', '2', '--scenario', scenario, '--duration', '1s', '--no-push', '--report', report],
+    new SystemClock(),
+  )
+  t.equal(ran.code, 0, ran.err)
+  t.match(ran.out, /transfers {5}6 items seeded on 2 phones, 6 uploaded, 6 stored, 0 failed attempts, 0 pending at the end/)
+  const merged = await run(['fleet', 'report', 'merge', report, '--out', join(dir, 'm.json'), '--json'])
+  t.match(JSON.parse(merged.out), { transfers: { phones: 2, seeded: 6, uploaded: 6, stored: 6, lost: 0 }, ok: true })
+})
+
+t.test('S1: a syncing scenario with --broker but no --api, or with the OwnTracks profile, is refused before the run', async (t) => {
+  const { cloud, creds, scenario } = await remoteFleet(t, 1, 'nosync', {
+    groups: [{ name: 'plain' }, { name: 'camera', sync: { photos: false } }],
+  })
+  const argv = ['fleet', 'run', '--count', '1', '--scenario', scenario, '--duration', '1s', '--broker', cloud.mqttUrl]
+  const noApi = await run([...argv, '--credentials', creds])
+  t.equal(noApi.code, 1)
+  t.equal(
+    noApi.err,
+    `error: the phones of groups.1 (camera) in ${scenario} sync (data, sync, a sync or backup switch): with --broker it needs ` +
+      "--api http://HOST:PORT, the broker's HTTP side its phones upload to\n",
+  )
+  t.equal(noApi.out, '', 'no run')
+  const owntracks = await run([...argv, '--profile', 'owntracks'])
+  t.equal(owntracks.code, 1)
+  t.match(
+    owntracks.err,
+    /groups\.1 \(camera\) in .* sync \(data, sync, a sync or backup switch\): OwnTracks phones \(--profile owntracks\) have no sync\n$/,
   )
 })

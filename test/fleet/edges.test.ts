@@ -418,6 +418,7 @@ t.test('tallies, the console driver and the report say what went wrong', async (
           heartbeats: { sent: 0, acked: 0, stored: null, lost: 0, duplicated: 0, ackMs: { count: 0 } },
           commands: { answerMs: { count: 0 } },
           notifications: { delayMs: { count: 0 } },
+          transfers: { phones: 0 },
           resources: { rssStartMb: 1, rssPeakMb: 1, rssPerPhoneKb: 0, cpuUserMs: 0, cpuSystemMs: 0, cpuPerMessageUs: 0, loopDelayP99Ms: 0 },
         }),
       ) as FleetReport,
@@ -438,7 +439,12 @@ t.test("the report's commands and notifications add up: issued = answered + refu
     loopDelayP99Ms: 0,
   } as FleetReport['resources']
   const runOf = (tally: Tally, notes: { issued: number; shown: number }) =>
-    ({ tally, notificationCounts: () => notes, phonesUp: () => ({ target: 1 }) }) as unknown as FleetRun
+    ({
+      tally,
+      notificationCounts: () => notes,
+      phonesUp: () => ({ target: 1 }),
+      transferEnds: () => ({ phones: 0, pending: 0, held: 0 }),
+    }) as unknown as FleetRun
   const tally = new Tally()
   // 12 issued: 2 refused by the cloud at submission, 1 the console API did not take, 9 submitted. Of those the phones
   // ignored 1 as planned; another planned ignore never reached its phone; one phone refused one (F3: Find Device off).
@@ -475,7 +481,12 @@ t.test('a console API that fails when asked what the cloud stored: the report co
   const meta = { scenario: 's', seed: '1', durationMs: 1, fleet: { size: 1, scenarioHash: '0', shards: { count: 1, parts: [1] } } }
   const resources = { rssStartMb: 1, rssPeakMb: 1, rssPerPhoneKb: 0, cpuUserMs: 0, cpuSystemMs: 0, cpuPerMessageUs: 0, loopDelayP99Ms: 0 }
   const runOf = (tally: Tally) =>
-    ({ tally, notificationCounts: () => ({ issued: 0, shown: 0 }), phonesUp: () => ({ target: 2 }) }) as unknown as FleetRun
+    ({
+      tally,
+      notificationCounts: () => ({ issued: 0, shown: 0 }),
+      phonesUp: () => ({ target: 2 }),
+      transferEnds: () => ({ phones: 1, pending: 0, held: 0 }),
+    }) as unknown as FleetRun
   const tally = new Tally()
   for (const device of ['a', 'b']) for (const seq of [1, 2]) tally.heartbeatSent(device, seq)
   tally.heartbeatAcked('a', 1, 1)
@@ -496,6 +507,15 @@ t.test('a console API that fails when asked what the cloud stored: the report co
   t.match(text, '\n  console API   stopped answering before the report: cannot reach the broker at http://127.0.0.1:9\n')
   t.match(text, /\nresult: FAILED, the console API stopped answering \(heartbeats stored unknown\)\n$/)
   t.notMatch(text, /not reconciled/, 'no command was left unreconciled')
+
+  // S1: asked what the cloud holds of the items uploaded, the console API fails: transfers stored unknown, saying why.
+  const uploads = new Tally()
+  t.ok(uploads.itemUploaded('a', 'acc', 'photos/IMG_1.jpg'))
+  t.notOk(uploads.itemUploaded('a', 'acc', 'photos/IMG_1.jpg'), 'an item uploaded again is counted once')
+  const items = (account: string) => Promise.reject(new ConsoleApiError(0, `cannot reach the broker for ${account}`))
+  const u = await buildReport(runOf(uploads), meta, resources as FleetReport['resources'], () => null, null, undefined, items)
+  t.same([u.transfers.uploaded, u.transfers.stored, u.transfers.lost, u.apiError], [1, null, 0, 'cannot reach the broker for acc'])
+  t.notOk(u.ok)
 
   // A shard whose API failed fails the merge, saying why; one with nothing sent says only that the API went.
   const quiet = await buildReport(runOf(new Tally()), meta, resources as FleetReport['resources'], () => null, fates, 'gone')
@@ -531,7 +551,7 @@ t.test(
       random: () => Math.random,
     })
     const said: string[] = []
-    const away = { phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve(), connected: true }
+    const away = { plan: {}, phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve(), connected: true }
     // Never up in the run (its broker refuses it, say): not "reconnecting".
     const neverUp = { ...away, connected: false }
     Object.assign(run.tally.heartbeats, { sent: 3, acked: 1 })

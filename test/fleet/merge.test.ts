@@ -227,12 +227,12 @@ t.test('fleet run --shard and fleet report merge from the command line', async (
     )
   const [one, two] = await Promise.all([shardRun(1), shardRun(2)])
   t.equal(one.code, 0, one.err)
-  t.match(one.out, /2 phone starts of 2/)
+  t.match(one.out, /2 of 2 phones started/)
   t.match(one.out, /shards +1 of 2 \(1 missing\) of a 3-phone fleet/)
-  t.match(two.out, /1 phone starts of 1/)
+  t.match(two.out, /1 of 1 phones started/)
   const merged = await run(['fleet', 'report', 'merge', file('s1.json'), file('s2.json'), '--out', file('m.json')])
   t.equal(merged.code, 0, merged.err)
-  t.match(merged.out, /3 phone starts of 3/)
+  t.match(merged.out, /3 of 3 phones started/)
   t.match(merged.out, /shards +1, 2 of 2 \(all\) of a 3-phone fleet/)
   const saved = JSON.parse(readFileSync(file('m.json'), 'utf8')) as FleetReport
   t.same([saved.phones.started, saved.ok], [3, true])
@@ -295,7 +295,7 @@ t.test(
       workers: [{ index: 0, pid: 7, phones: 2, outcome: 'lost', reason: 'killed\x1b]0;pwned\x07' }],
     })
     const lines = renderReport(evil).split('\n')
-    t.equal(lines[0], 'fleet "m\\x1B[2J\\x0Aresult: OK, nothing lost" (seed s\\x07): 2 phone starts of 2, 1.0 s')
+    t.equal(lines[0], 'fleet "m\\x1B[2J\\x0Aresult: OK, nothing lost" (seed s\\x07): 2 of 2 phones started, 1.0 s')
     t.match(
       lines.find((l) => l.startsWith('  workers')),
       /^ {2}workers {7}#1 pid 7: 2 phones lost \(killed\\x1B\]0;pwned\\x07\)$/,
@@ -303,3 +303,43 @@ t.test(
     t.notMatch(renderReport(evil), /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, 'no control character reaches the terminal')
   },
 )
+
+t.test('S1 B1: merged transfers add up by code; one shard not reconciled leaves stored unknown; an older report has none', async (t) => {
+  const transfers = (stored: number | null, failures: Record<string, number>): FleetReport['transfers'] => ({
+    phones: 2,
+    seeded: 4,
+    uploaded: 3,
+    stored,
+    failed: Object.values(failures).reduce((a, b) => a + b, 0),
+    failures,
+    pending: 1,
+    held: 0,
+    lost: 1,
+    backups: { made: 1, failed: 0 },
+  })
+  const older = shardReport(3, [1]) as Partial<FleetReport>
+  delete older.transfers
+  const merged = mergeReports(
+    [
+      shardReport(1, [1], { transfers: transfers(3, { UNREACHABLE: 2 }) }),
+      shardReport(2, [1], { transfers: transfers(null, { UNREACHABLE: 1, QUOTA_EXCEEDED: 1 }) }),
+      older as FleetReport,
+    ],
+    ['a', 'b', 'c'],
+  )
+  t.same(merged.transfers, {
+    phones: 4,
+    seeded: 8,
+    uploaded: 6,
+    stored: null,
+    failed: 4,
+    failures: { UNREACHABLE: 3, QUOTA_EXCEEDED: 1 },
+    pending: 2,
+    held: 0,
+    lost: 2,
+    backups: { made: 2, failed: 0 },
+  })
+  t.notOk(merged.ok, 'a lost transfer fails the merge')
+  t.match(renderReport(merged), /6 uploaded, n\/a stored, 4 failed attempts \(3 UNREACHABLE, 1 QUOTA_EXCEEDED\)/)
+  t.equal(mergeReports([shardReport(1, [1], { transfers: transfers(3, {}) })], ['a']).transfers.stored, 3)
+})

@@ -8,7 +8,7 @@ import { near, RandomWalk } from '../../fleet/movement.js'
 import { OPEN_HORIZON_MS, planFleet, seededUuid, type FleetPlan } from '../../fleet/plan.js'
 import { hash32, Rng } from '../../fleet/prng.js'
 import { seededRandom } from '../../common/random.js'
-import { checkScenario, loadScenario, ScenarioError } from '../../fleet/scenario.js'
+import { checkScenario, loadScenario, ScenarioError, syncingGroups, syncSetup } from '../../fleet/scenario.js'
 import { fate } from '../../fleet/console-driver.js'
 import { fleetIds } from '../../fleet/provision.js'
 import { tempDir } from '../fixtures/scope.js'
@@ -52,7 +52,7 @@ t.test('scenario validation reports every error with its path', async (t) => {
     /^groups\.0\.switches\.0\.name: /,
     /^groups\.0\.commands\.answer: succeed \+ fail \+ ignore must add up to 1/,
     /^groups\.0\.commands\.delay: min must not be above max/,
-    /^groups\.0\.colour: unknown key; it takes name, share, movement, heartbeat, battery, outages, switches, commands$/,
+    /^groups\.0\.colour: unknown key; it takes name, share, movement, heartbeat, battery, outages, data, sync, switches, commands$/,
   ]
   for (const want of expected)
     t.ok(
@@ -112,8 +112,8 @@ t.test('a mistyped key is answered with the one it most likely meant; a missing 
       'groups.0.movement.spread: unknown key; did you mean "spreadM"?',
       'groups.0.commands.answer.succed: unknown key; did you mean "succeed"?',
       'groups.0.movment: unknown key; did you mean "movement"?',
-      // Scenarios have no photos (S1): the keys a group takes, not a guess.
-      'groups.0.photos: unknown key; it takes name, share, movement, heartbeat, battery, outages, switches, commands',
+      // Photos go under `data` (S1): the keys a group takes, not a guess.
+      'groups.0.photos: unknown key; it takes name, share, movement, heartbeat, battery, outages, data, sync, switches, commands',
       'consol: unknown key; did you mean "console"?',
     ],
   )
@@ -443,4 +443,54 @@ t.test('every scenario the README and docs/SCENARIOS.md show passes the check an
       t.ok(planFleet(loaded, 's', fleetIds('d', 3), 60_000).phones.length === 3, where)
     }
   }
+})
+
+t.test('S1 B1: a typo under data or sync, or a sync switch misnamed, is said by its path', (t) => {
+  const issues = (value: unknown): string[] => {
+    try {
+      checkScenario(value, 's.yaml', '.')
+    } catch (err) {
+      return (err as ScenarioError).issues
+    }
+    return []
+  }
+  t.same(
+    issues({
+      groups: [
+        {
+          name: 'camera',
+          data: { photo: 3, contacts: -1, notes: 1.5 },
+          sync: { contact: false, backup: 'yes' },
+          switches: [{ at: '1s', name: 'sync.photo', on: false }],
+        },
+      ],
+    }),
+    [
+      'groups.0.data.contacts: Too small: expected number to be >=0',
+      'groups.0.data.notes: Invalid input: expected int, received number',
+      'groups.0.data.photo: unknown key; did you mean "photos"?',
+      'groups.0.sync.backup: Invalid input: expected boolean, received string',
+      'groups.0.sync.contact: unknown key; did you mean "contacts"?',
+      'groups.0.switches.0.name: Invalid option: expected one of "findDevice"|"cloudService"|"networkPermission"|' +
+        '"sync.photos"|"sync.contacts"|"sync.notes"|"sync.recordings"|"backup"',
+    ],
+  )
+  const loaded = checkScenario(
+    {
+      groups: [
+        { name: 'plain' },
+        { name: 'camera', data: { photos: 2 } },
+        { name: 'flip', switches: [{ at: 0, name: 'backup', on: false }] },
+      ],
+    },
+    's.yaml',
+    '.',
+  )
+  t.same(syncingGroups(loaded.scenario), ['groups.1 (camera)', 'groups.2 (flip)'], 'a group syncs with data, sync or a sync switch')
+  t.same(syncSetup(loaded.scenario.groups[1]!), {
+    data: { photos: 2, contacts: 0, notes: 0, recordings: 0 },
+    sync: { photos: true, contacts: true, notes: true, recordings: true, backup: true },
+  })
+  t.equal(syncSetup(loaded.scenario.groups[0]!), null, 'a group with neither runs as before')
+  t.end()
 })
