@@ -3,8 +3,9 @@
  * at the size a laptop's browser opens (1400 × 900) (F1, F2, A3): a phone whose location is off (its cloud service off,
  * F3) beside the demo's phone (demo-phone) keeps every column of its row in view -- before, the list's column was
  * narrower than its table, so the Network column was cut at its edge behind a sideways scroll; and a year without
- * activity, which clears the account's phones' last known positions (A3), takes their dots off the map as it empties
- * their list rows' Last fix -- before, the dots stayed where the cloud no longer says they were.
+ * activity, which clears the account's phones' last known positions and commands (A3), takes their dots off the map as
+ * it empties their list rows' Last fix, and a located phone's row no longer says its locate -- before, the dots stayed
+ * where the cloud no longer says they were, a located one at its locate's fix, and the row kept the cleared command.
  */
 import { chromiumTest } from '../../fixtures/browser.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
@@ -39,10 +40,14 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
     t.ok(fit.network.right <= fit.network.listRight, `the Network column is inside the list (${JSON.stringify(fit.network)})`)
   })
 
-  await t.test("A3: a year without activity clears the phones' positions: their dots leave the map", async (t) => {
+  await t.test("A3: a year without activity clears the phones' positions and commands: their dots leave the map", async (t) => {
     const position = (id: string): Promise<[number, number] | null> =>
       page.evaluate((id) => (window as unknown as Required<Page>).fakephone.position(id), id)
     t.ok(await position('phone-a'), 'phone-a is on the map')
+    // demo-phone located: its row says so (the page keeps the locate's fix while it is the newest).
+    await page.getByRole('link', { name: 'demo-phone' }).click()
+    await page.getByRole('button', { name: 'Locate' }).click()
+    await page.waitForSelector('#device-table tbody tr:has-text("demo-phone"):has-text("locate succeeded · verified")')
     t.ok(await position('demo-phone'), 'demo-phone is on the map')
     await page.getByRole('button', { name: '1 y' }).click()
     await page.waitForSelector('#live:has-text("inactivity-freeze")')
@@ -50,7 +55,8 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
       [...document.querySelectorAll('#device-table tbody tr')].every((row) => row.children[2]?.textContent === '-'),
     )
     t.equal(await position('phone-a'), null, "phone-a's dot is gone with its last fix")
-    t.equal(await position('demo-phone'), null, "so is demo-phone's")
+    t.equal(await position('demo-phone'), null, "so is demo-phone's, at its locate's fix, which went with its commands")
+    t.notMatch(await page.textContent('#device-table tbody'), /locate/, 'no row says a command the cloud no longer has')
   })
 
   t.same(problems, [], 'the page reported no errors')
