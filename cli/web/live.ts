@@ -162,6 +162,7 @@ export class LiveFeed {
   async recall(): Promise<void> {
     const read = ++this.reads
     const unvouched: string[] = []
+    const seen = new Set<string>()
     let phones = 0
     try {
       for (let after: string | null = ''; after !== null;) {
@@ -172,6 +173,7 @@ export class LiveFeed {
         this.receipts.fitFleet(Math.max(phones, this.outcomes.size))
         const outcomes: DeviceOutcome[] = []
         for (const { device, newest, locate } of page.latest) {
+          seen.add(device)
           // A later read of the device (a command moved while the recall read it) answered first, or will.
           if ((this.latestRead.get(device) ?? 0) > read) continue
           this.latestRead.set(device, read)
@@ -192,7 +194,24 @@ export class LiveFeed {
       return this.opts.log.warn({ err: (err as Error).message }, "live feed: could not read the phones' latest commands to recall them")
     }
     this.unrecalled = false
+    this.forgetCleared(seen, read)
     if (unvouched.length > 0) await this.readOutcomes(unvouched)
+  }
+
+  /**
+   * A phone whose command the pages were told of but that the broker no longer has (a year without activity cleared the
+   * account's commands, A3) is said to have none: its row and its dot forget them, as a console that starts would not
+   * know them. Not one read since the recall's (its own answer stands).
+   */
+  private forgetCleared(seen: ReadonlySet<string>, read: number): void {
+    const cleared: DeviceOutcome[] = []
+    for (const [device, outcome] of this.outcomes) {
+      // Every outcome kept was read under a count (latestRead) set before its read began.
+      if (seen.has(device) || outcome.command === null || (this.latestRead.get(device) as number) > read) continue
+      this.outcomes.delete(device)
+      cleared.push({ device, command: null, located: null })
+    }
+    if (cleared.length > 0) this.send('outcomes', { outcomes: cleared })
   }
 
   /**
@@ -327,6 +346,8 @@ export class LiveFeed {
     const unfinished = clock ? [...this.outcomes.values()].filter((o) => o.command && !FINAL_STATES.has(o.command.state)) : []
     const outcomes = new Set([...commands, ...unfinished.map((o) => o.device)])
     if (outcomes.size > 0) await this.readOutcomes([...outcomes])
+    // A move of the clock may have cleared accounts' commands (A3): one recall finds which phones have none left.
+    if (clock) await this.recall()
     // A page rereads everything it shows when the clock moved: the accounts' data with it.
     if (clock) this.send('clock', {})
     else if (accounts === null || accounts.length > 0) this.send('accounts', { accounts })

@@ -233,9 +233,14 @@ function located(id, fix) {
 function outcomes(list) {
   for (const o of list) {
     if (o.command) state.commands.set(o.device, o.command)
+    // None (the cloud cleared the phone's commands, A3): its row and its dot forget them.
+    else state.commands.delete(o.device)
     if (o.located) located(o.device, o.located)
+    else state.located.delete(o.device)
     const d = state.devices.get(o.device)
-    if (d) renderRow(shown(d))
+    if (!d) continue
+    renderRow(shown(d))
+    if (!o.located) state.map.update([shown(d)], state.devices.size)
   }
 }
 

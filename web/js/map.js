@@ -89,11 +89,17 @@ export class DeviceMap {
     this.map.attributionControl.addAttribution('Natural Earth')
   }
 
-  /** Draws or moves each phone's dot and accuracy circle, at its last heartbeat's fix or a newer one a locate brought. */
+  /**
+   * Draws or moves each phone's dot and accuracy circle, at its last heartbeat's fix or a newer one a locate brought. A
+   * phone with neither (none yet, or the cloud cleared its last known position: a frozen account, A3) has no dot.
+   */
   update(devices, total) {
     for (const d of devices) {
       const fix = lastFix(d)
-      if (!fix) continue
+      if (!fix) {
+        this.remove(d.id)
+        continue
+      }
       const at = [fix.lat, fix.lon]
       let dot = this.dots.get(d.id)
       if (!dot) {
@@ -130,7 +136,7 @@ export class DeviceMap {
     }
   }
 
-  /** Takes a phone's dot and accuracy circle off the map (it was removed). */
+  /** Takes a phone's dot and accuracy circle off the map (it was removed, or where it is is no longer known). */
   remove(id) {
     const dot = this.dots.get(id)
     if (!dot) return

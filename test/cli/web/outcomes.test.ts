@@ -2,9 +2,11 @@
  * F2: where a phone's commands stand, as every page of the web console hears it (cli/web/outcomes.ts, the live feed's
  * `outcomes` event): its newest command with its receipt said verified only when the owner's keys check it, and the fix
  * of its newest locate whose receipt is verified -- a forged receipt's fix never reaches the map. The feed reads a phone
- * again when the clock moves only while its newest command is unfinished. A feed that starts recalls every phone's from
- * the broker's command history (a restarted console loses nothing the pages showed), never over a newer read; a recall
- * again checks no receipt's signature it verified before, but one changed in the store since is checked, and refused.
+ * again when the clock moves while its newest command is unfinished, and recalls every phone's newest command in one
+ * read: a phone whose commands the move cleared (a year without activity, A3) is said to have none. A feed that starts
+ * recalls every phone's from the broker's command history (a restarted console loses nothing the pages showed), never
+ * over a newer read; a recall again checks no receipt's signature it verified before, but one changed in the store
+ * since is checked, and refused.
  */
 import t, { type Test } from 'tap'
 import type { IncomingMessage } from 'node:http'
@@ -208,6 +210,38 @@ t.test("F2: a console that starts recalls every phone's last command from the br
   t.same(first.heard, [], 'nothing to tell yet')
   t.match(await first.next(), [{ device: 'phone-b', command: { type: 'ring' } }], 'recalled once a page attached')
   t.equal(page(again).heard.length, 1, 'the next page hears it at once')
+})
+
+t.test('A3, F2: a clock move recalls every phone; one whose commands the cloud cleared is said to have none', async (t) => {
+  const owner = makeOwner(t)
+  const ring = view(owner, 'ring', 'succeeded', null)
+  const fake = fakeApi({ 'phone-b': [ring], 'phone-c': [{ ...ring, device: 'phone-c' }], 'phone-d': [] })
+  const feed = feedOf(t, fake.api)
+  const open = page(feed)
+  await feed.recall()
+  t.match(open.heard, [[{ device: 'phone-b' }, { device: 'phone-c' }]])
+
+  // A year without activity cleared phone-b's and phone-c's commands; phone-c has a command since, read while the clock's
+  // recall reads the latest, so its read stands.
+  fake.lists['phone-b'] = []
+  fake.lists['phone-c'] = []
+  const slow = fake.hold('latest')
+  fake.reads.length = 0
+  feed.onMessage(accountChangedTopic(null), JSON.stringify({ account: null, clock: true }))
+  const flushed = feed.flush()
+  await slow.reached
+  fake.lists['phone-c'] = [{ ...ring, device: 'phone-c', type: 'locate', state: 'queued' }]
+  feed.commandsMoved('phone-c')
+  await feed.flush()
+  slow.release()
+  await flushed
+  t.same(fake.reads, ['latest', 'phone-c'], 'one recall on the move')
+  t.match(open.heard.slice(1), [
+    [{ device: 'phone-c', command: { type: 'locate', state: 'queued' } }],
+    [{ device: 'phone-b', command: null, located: null }],
+  ])
+  t.equal(open.heard.length, 3, 'phone-c, read since, is not said to have none')
+  t.match(page(feed).heard, [[{ device: 'phone-c' }]], 'a page that opens later hears of phone-c alone')
 })
 
 t.test('F2: a recall never overwrites a newer read, and stops reading when the feed stops', async (t) => {

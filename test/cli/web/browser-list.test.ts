@@ -1,0 +1,63 @@
+/**
+ * The web console's list of phones and its map in a real Chromium (Debian's /usr/bin/chromium, driven by playwright-core),
+ * at the size a laptop's browser opens (1400 × 900) (F1, F2, A3): a phone whose location is off (its cloud service off,
+ * F3) beside the demo's phone (demo-phone) keeps every column of its row in view -- before, the list's column was
+ * narrower than its table, so the Network column was cut at its edge behind a sideways scroll; and a year without
+ * activity, which clears the account's phones' last known positions and commands (A3), takes their dots off the map as
+ * it empties their list rows' Last fix, and a located phone's row no longer says its locate -- before, the dots stayed
+ * where the cloud no longer says they were, a located one at its locate's fix, and the row kept the cleared command.
+ */
+import { chromiumTest } from '../../fixtures/browser.js'
+import { storedHeartbeats } from '../../fixtures/cloud.js'
+import { secondPhone } from '../../fixtures/web.js'
+
+interface Page {
+  fakephone?: { ready: boolean; position(id: string): [number, number] | null }
+}
+
+chromiumTest('the list of phones and the map beside it, in Chromium', async (t, { s, page, problems }) => {
+  // A phone named as the demo's is, beside phone-a; phone-a's fix stored.
+  await secondPhone(t, s, 'demo-phone', { lat: 51.5007, lon: -0.1246 })
+  const stored = storedHeartbeats(s.cloud, 1)
+  s.real.advance(30_000)
+  await stored
+  await page.goto(s.web.url)
+  await page.waitForFunction(() => (window as unknown as Page).fakephone?.ready === true)
+
+  await t.test('F1: the list shows all its columns beside the map, a phone with its location off in it', async (t) => {
+    await s.agent.setSwitch('cloudService', false)
+    await page.waitForSelector('#device-table tbody td:has-text("location off")')
+    const fit = await page.evaluate(() => {
+      const list = document.getElementById('devices') as HTMLElement
+      const network = document.querySelector('#device-table thead th:last-child') as HTMLElement
+      return {
+        list: { client: list.clientWidth, scroll: list.scrollWidth },
+        cols: [...document.querySelectorAll('#device-table thead th')].map((th) => (th as HTMLElement).offsetWidth),
+        network: { right: network.getBoundingClientRect().right, listRight: list.getBoundingClientRect().right },
+      }
+    })
+    t.ok(fit.list.scroll <= fit.list.client, `the list needs no sideways scroll (${JSON.stringify(fit)})`)
+    t.ok(fit.network.right <= fit.network.listRight, `the Network column is inside the list (${JSON.stringify(fit.network)})`)
+  })
+
+  await t.test("A3: a year without activity clears the phones' positions and commands: their dots leave the map", async (t) => {
+    const position = (id: string): Promise<[number, number] | null> =>
+      page.evaluate((id) => (window as unknown as Required<Page>).fakephone.position(id), id)
+    t.ok(await position('phone-a'), 'phone-a is on the map')
+    // demo-phone located: its row says so (the page keeps the locate's fix while it is the newest).
+    await page.getByRole('link', { name: 'demo-phone' }).click()
+    await page.getByRole('button', { name: 'Locate' }).click()
+    await page.waitForSelector('#device-table tbody tr:has-text("demo-phone"):has-text("locate succeeded · verified")')
+    t.ok(await position('demo-phone'), 'demo-phone is on the map')
+    await page.getByRole('button', { name: '1 y' }).click()
+    await page.waitForSelector('#live:has-text("inactivity-freeze")')
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('#device-table tbody tr')].every((row) => row.children[2]?.textContent === '-'),
+    )
+    t.equal(await position('phone-a'), null, "phone-a's dot is gone with its last fix")
+    t.equal(await position('demo-phone'), null, "so is demo-phone's, at its locate's fix, which went with its commands")
+    t.notMatch(await page.textContent('#device-table tbody'), /locate/, 'no row says a command the cloud no longer has')
+  })
+
+  t.same(problems, [], 'the page reported no errors')
+})
