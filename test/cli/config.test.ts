@@ -155,11 +155,13 @@ t.test('F1 a duration given as a bare number under a second is said to be millis
     /warning/,
     '30000 is fine, and so is 0',
   )
-  // The agent says it at its start too (here it then stops for want of a secret: the warning came first).
+  // The agent says it at its start too, on stderr in config check's words and in its log (here it then stops for want of
+  // a secret: the warning came first).
   const started = await run(['agent', '--config', file, '--data', join(dir, 'phone')])
   t.match(started.logs.lines, [
     { level: 40, msg: `${file}: interval: 30 is in milliseconds (30 ms); for 30 seconds give 30000 (or "30s")` },
   ])
+  t.equal(started.err.split('\n')[0], warnings[0], 'the same warning line as config check, first on stderr')
   t.match(started.err, /no device secret/)
   const flagged = await run(['agent', '--config', file, '--data', join(dir, 'phone'), '--interval', '100ms'])
   t.notOk(
