@@ -170,6 +170,19 @@ t.test('F1 a duration given as a bare number under a second is said to be millis
   )
 })
 
+t.test('a config that is not JSON is said in one wording, at its line and column, by config check and both daemons', async (t) => {
+  const dir = tempDir(t)
+  // A hobbyist's pi.json with a comma before the }: config check tells its kind from its keys, which it cannot read.
+  const file = join(dir, 'pi.json')
+  writeFileSync(file, '{\n  "id": "pi",\n}\n')
+  const said = new RegExp(`^error: ${file}: not valid JSON at line 3, column 1 \\([^\\n]*position 16\\)\\n$`)
+  const checked = await run(['config', 'check', file])
+  t.match(checked, { code: 1, err: said })
+  t.match(await run(['config', 'check', '--kind', 'agent', file]), { code: 1, err: checked.err }, 'its kind known, the same')
+  t.match(await run(['agent', '--config', file, '--data', join(dir, 'phone')]), { code: 1, err: checked.err }, 'the agent says it so')
+  t.match(await run(['broker', '--config', file, '--data', join(dir, 'cloud')]), { code: 1, err: checked.err }, 'and the broker')
+})
+
 t.test('config env lists the variable that overrides each setting', async (t) => {
   const r = await run(['config', 'env', '--kind', 'broker'])
   t.match(r.out, /^SETTING\s+VARIABLE\ndataDir\s+FAKEPHONE_BROKER_DATA_DIR\n/)
