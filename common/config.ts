@@ -15,6 +15,7 @@ import { z } from 'zod'
 import { parseDuration } from './clock.js'
 import { FakephoneError } from './errors.js'
 import { similarName } from './similar-name.js'
+import { forTerminal } from './terminal-text.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -54,7 +55,8 @@ export class ConfigError extends FakephoneError {
  * the file's kind yet, and a daemon's start (`fakephone agent`, `fakephone broker`) say it in the same words.
  */
 export function unreadableConfig(kind: string, problem: string): ConfigError {
-  return new ConfigError(kind, [problem], problem)
+  // One line: a line break in the path the user typed is shown (\x0A), never a second line.
+  return new ConfigError(kind, [problem], forTerminal(problem))
 }
 
 /** A TCP port, 0 letting the OS choose. */
