@@ -44,6 +44,7 @@ import type { BackoffOptions } from '../common/backoff.js'
 import type { Clock } from '../common/clock.js'
 import { lazyChild, type Logger } from '../common/log.js'
 import { MqttLink, NOT_MQTT_WHY, type LinkState } from '../common/mqtt.js'
+import type { ChannelWaiting } from '../common/phone-status.js'
 import { Battery, type BatteryModel } from './battery.js'
 import { CommandExecutor } from './executor.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
@@ -134,7 +135,7 @@ export interface AgentStatus {
   /** Present (true) while the broker refuses this device's id or secret: the data channel retries in vain until fixed. */
   dataChannelRefused?: true
   /** Present while the data channel waits to retry: since when it has failed and why, as `phone status` says it. */
-  dataChannelWaiting?: { since: number; why: string | null }
+  dataChannelWaiting?: ChannelWaiting
   cloudService: boolean
   findDevice: boolean
   network: Network

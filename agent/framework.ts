@@ -15,6 +15,7 @@ import type { Clock } from '../common/clock.js'
 import { JsonFile } from '../common/json-file.js'
 import { lazyChild, type Logger } from '../common/log.js'
 import type { PushNotification } from '../common/push-protocol.js'
+import type { ChannelWaiting } from '../common/phone-status.js'
 import { CLOUD_MOVED, readMove, type CloudMove } from '../common/cloud/cloud-move.js'
 import {
   BehaviourLog,
@@ -68,6 +69,8 @@ export interface FrameworkOptions {
 
 export interface FrameworkStatus {
   pushChannel: PushState
+  /** X1: only while the push channel waits to retry: since when and why. */
+  pushChannelWaiting?: ChannelWaiting
   networkPermission: boolean
   logsOverMobile: boolean
   notifications: InboxStatus
@@ -156,6 +159,7 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
   status(): FrameworkStatus {
     return {
       pushChannel: this.push?.state ?? 'off',
+      ...(this.push?.waiting ? { pushChannelWaiting: this.push.waiting } : {}),
       networkPermission: this.settings.networkPermission,
       logsOverMobile: this.settings.logsOverMobile,
       notifications: this.inbox.status(),

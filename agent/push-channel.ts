@@ -14,7 +14,7 @@ import { RetryTimer, type BackoffOptions } from '../common/backoff.js'
 import { SystemClock, type Clock, type Timer } from '../common/clock.js'
 import type { Logger } from '../common/log.js'
 import { REFUSED_WHY } from '../common/mqtt.js'
-import type { PushStateSchema } from '../common/phone-status.js'
+import type { ChannelWaiting, PushStateSchema } from '../common/phone-status.js'
 import type { z } from 'zod'
 import {
   ClientFrameSchema,
@@ -96,6 +96,10 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   private warnedRefused = false
   /** True from the gateway's refusal of the device's id and secret (its error frame, or close 4001) until it welcomes the device. */
   private refusedNow = false
+  /** When the first retry of this run of failures was planned (the clock), ms; null while connected or let go of. */
+  private waitingSinceNow: number | null = null
+  /** Why the connection the retry now waiting follows failed (its error, else the close's reason; null: unsaid). */
+  private failureNow: string | null = null
   /** The push endpoint; M2 moves it (moveTo). */
   private url: string
 
@@ -118,6 +122,12 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
    */
   get refused(): boolean {
     return this.refusedNow
+  }
+
+  /** X1: while a retry waits, since when the channel has failed and why, as `phone status` says it; otherwise null. */
+  get waiting(): ChannelWaiting | null {
+    if (this.stateNow !== 'waiting') return null
+    return { since: this.waitingSinceNow as number, why: this.failureNow }
   }
 
   /** Connects, or stays blocked when the framework may not use the network. */
@@ -204,6 +214,7 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
         this.retry.reset()
         this.warnedRefused = false
         this.refusedNow = false
+        this.waitingSinceNow = null
         this.opts.log.info({ url: this.url }, 'push connected')
         this.setState('connected')
         this.stopPing()
@@ -238,6 +249,8 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
       if (refused) this.emit('refusedRetry')
       this.connect()
     })
+    this.failureNow = this.lastError ?? (reason || null)
+    this.waitingSinceNow ??= this.opts.clock.now()
     this.setState('waiting')
     const fields = { code, reason, err: this.lastError ?? undefined, delayMs: this.retry.lastDelayMs, attempt: this.retry.attempts }
     this.lastError = null
@@ -253,6 +266,8 @@ export class PushChannel extends EventEmitter<PushChannelEvents> {
   private detach(): WebSocket | null {
     this.retry.cancel()
     this.stopPing()
+    // A run of failures is over when the channel is let go of on purpose: the next one starts its own "since".
+    this.waitingSinceNow = null
     const ws = this.ws
     this.ws = null
     return ws

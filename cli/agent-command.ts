@@ -23,6 +23,7 @@ import { logger } from './logger.js'
 import { sayConnection, startUpLines } from './agent-screen.js'
 import { besideConfig } from './config-paths.js'
 import { missingOwnerKey } from './config-files.js'
+import { sayConfigWarnings } from './config-warnings.js'
 import { checked, duration, fraction, hostPort, latLon, publicKeyFile } from './options.js'
 import { forTerminal } from '../common/terminal-text.js'
 
@@ -190,8 +191,9 @@ export function agentCommand(io: Io): Command {
         flags: givenFlags(cmd, AGENT_FLAGS),
       })
       const log = logger(io, config.logLevel).child({ module: 'agent', device: config.id })
-      // Said before it starts: `"interval": 30` runs, a heartbeat every 30 ms, but the log says it was not 30 seconds (F1).
-      for (const note of notes) log.warn(note)
+      // Said before it starts, on stderr as `config check` says it and in the log: `"interval": 30` runs, a heartbeat every
+      // 30 ms, but it was not 30 seconds (F1).
+      sayConfigWarnings(io, notes, log)
       // On a terminal, as the log is human-readable there (cli/logger.ts): what starts, then whether it connected.
       if (io.tty === true) io.err(startUpLines(config))
       const running = await startAgent(config, io, log).catch((err: unknown) => {

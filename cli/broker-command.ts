@@ -9,6 +9,7 @@ import { givenFlags } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
 import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
+import { sayConfigWarnings } from './config-warnings.js'
 import { duration, port, positiveInt } from './options.js'
 import { urlHost } from './web/server.js'
 
@@ -55,7 +56,7 @@ export function brokerCommand(io: Io): Command {
         flags: givenFlags(cmd, BROKER_FLAGS),
       })
       const log = logger(io, config.logLevel).child({ module: 'broker' })
-      for (const note of notes) log.warn(note)
+      sayConfigWarnings(io, notes, log)
       const clock = config.simulatedTime ? persistedSimulatedClock(config.dataDir, io.clock) : io.clock
       if (config.simulatedTime) log.warn('simulated time: the cloud clock moves with `fakephone console clock advance`')
       const broker = new CloudBroker(brokerOptions(config), clock, log)

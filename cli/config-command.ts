@@ -5,6 +5,7 @@ import type { z } from 'zod'
 import { AGENT_CONFIG, type AgentConfig } from '../agent/config.js'
 import { BROKER_CONFIG, type BrokerConfig } from '../broker/config.js'
 import { agentFiles, brokerFiles } from './config-files.js'
+import { sayConfigWarnings } from './config-warnings.js'
 import { configKind, type ConfigKind as Kind } from './config-kind.js'
 import { ConfigError, envName, loadConfigWithOrigins, readConfigFile, settings, type ConfigSpec } from '../common/config.js'
 import type { Io } from './io.js'
@@ -36,7 +37,7 @@ export function configCommand(io: Io): Command {
       // The environment the daemon would see overrides the file here exactly as it does there.
       const { config, origin, notes } = await loadConfigWithOrigins(SPECS[kind], { file: read, env: io.env })
       // Valid, but most likely not meant (`"interval": 30` is 30 ms): said, and the file is still valid.
-      for (const note of notes) io.err(`warning: ${forTerminal(note)}\n`)
+      sayConfigWarnings(io, notes)
       // Then every file it names, as the daemon will use it: a missing owner key or secret is found now, not at the start.
       const found =
         kind === 'agent' ? await agentFiles(config as AgentConfig, file, io.env, origin) : brokerFiles(config as BrokerConfig, origin)

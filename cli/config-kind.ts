@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path'
 import type { z } from 'zod'
-import { configFileKeys, type ConfigFile, type ConfigSpec } from '../common/config.js'
+import { configFileKeys, unreadableConfig, type ConfigFile, type ConfigSpec } from '../common/config.js'
 import { forTerminal } from '../common/terminal-text.js'
 import { UserError } from './io.js'
 
@@ -22,7 +22,7 @@ export function configKind(
   if (name.includes('broker')) return 'broker'
   if (name.includes('agent')) return 'agent'
   const keys = configFileKeys(file)
-  if (typeof keys === 'string') throw new UserError(forTerminal(keys))
+  if (typeof keys === 'string') throw unreadableConfig('broker or agent', keys)
   const onlyIn = (kind: ConfigKind, other: ConfigKind): string[] =>
     keys.filter((key) => key in specs[kind].schema.shape && !(key in specs[other].schema.shape))
   const agentKeys = onlyIn('agent', 'broker')

@@ -224,7 +224,11 @@ export class ConsoleClient {
   /**
    * Sends one request over node:http (keep-alive: the global agent's); resolves with the answer whatever its status. A GET
    * the broker cut as it reused the connection is sent again once (common/http-request.ts); a POST (F2's submit: a
-   * repeat is refused as DUPLICATE), PUT or DELETE is not: it may have arrived.
+   * repeat is refused as DUPLICATE), PUT or DELETE is not: it may have arrived. No PUT or DELETE the console calls has
+   * the same effect and answer sent twice as once: each DELETE (a sync item or a bin item, a backup, a drive file, share
+   * link or SDK token, a transfer grant) answers NOT_FOUND to its repeat, the backups of a device "0 deleted", and the PUTs
+   * log again (membership, device verifiers: membership's `days` also counts from the repeat), refuse a plan already
+   * announced (retirement), move a relative deadline, or resume an import's upload at an offset the first one moved.
    */
   private open(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',

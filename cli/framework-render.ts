@@ -7,7 +7,7 @@ import type { FrameworkStatus } from '../agent/framework.js'
 import type { ShownNotification } from '../agent/push-inbox.js'
 import type { ChannelsView, NotificationRecord, ReceivedEvent } from '../common/console-api.js'
 import { formatAge, utcSeconds } from '../common/clock.js'
-import { plural, table } from './render.js'
+import { channelWaitingText, plural, table } from './render.js'
 import { forTerminal, quoted } from '../common/terminal-text.js'
 
 const ago = (now: number, at: number): string => `${formatAge(now - at)} ago`
@@ -81,7 +81,7 @@ export function renderFrameworkStatus(f: FrameworkStatus): string {
   return (
     [
       ...cloud,
-      `push channel  ${f.pushChannel}`,
+      `push channel  ${f.pushChannel}${channelWaitingText(f.pushChannelWaiting)}`,
       `framework     network permission ${f.networkPermission ? 'on' : 'off'}, behaviour logs over mobile data ` +
         `${f.logsOverMobile ? 'on' : 'off'}`,
       `notifications ${shown}`,

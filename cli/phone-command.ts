@@ -15,7 +15,7 @@ import { addSyncPhoneCommands } from './sync-commands.js'
 import { addPhoneDataCommands } from './phone-data-commands.js'
 import { addPhoneExportCommand } from './transfer/transfer-commands.js'
 import { renderFrameworkStatus } from './framework-render.js'
-import { dataChannelRefused, dataChannelWaitingText, locationSourceText } from './render.js'
+import { channelWaitingText, dataChannelRefused, locationSourceText } from './render.js'
 import { UserError, type Io } from './io.js'
 import { onOff } from './options.js'
 import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.js'
@@ -23,7 +23,7 @@ import { forTerminal, linesForTerminal, quoted } from '../common/terminal-text.j
 /** After the data channel's state: why it is not connected, when the phone knows (refused, or waiting since when and why). */
 function dataChannelWhy(status: PhoneStatus): string {
   if (status.dataChannelRefused) return `: ${dataChannelRefused(status.id)}`
-  return status.dataChannelWaiting ? ` ${dataChannelWaitingText(status.dataChannelWaiting)}` : ''
+  return channelWaitingText(status.dataChannelWaiting)
 }
 
 export function phoneCommand(io: Io): Command {

@@ -3,6 +3,7 @@ import { DEFAULT_BACKOFF } from '../common/backoff.js'
 import { formatAge, utcDate, utcSeconds } from '../common/clock.js'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
 import type { LocationStatus } from '../common/contract.js'
+import type { ChannelWaiting } from '../common/phone-status.js'
 import { forTerminal } from '../common/terminal-text.js'
 
 export { plural } from '../common/plural.js'
@@ -29,15 +30,17 @@ export function dataChannelRefused(id: string): string {
 }
 
 /**
- * The data channel while it waits to retry, for `phone status`: since when it has failed and the last failure, Node's
- * `connect ECONNREFUSED HOST:PORT` in words. "waiting" alone left a user with a stopped broker to guess why.
+ * F1, X1: a channel (data or push) while it waits to retry, for `phone status`, after its state: since when it has
+ * failed and the last failure, Node's `connect ECONNREFUSED HOST:PORT` in words; '' while it does not wait. "waiting"
+ * alone left a user with a stopped broker to guess why.
  */
-export function dataChannelWaitingText(waiting: { since: number; why: string | null }): string {
+export function channelWaitingText(waiting: ChannelWaiting | undefined): string {
+  if (waiting === undefined) return ''
   const refused = waiting.why === null ? null : /^connect ECONNREFUSED (\S+)$/.exec(waiting.why)
   const why = refused
     ? `connection refused by ${refused[1] as string} (is the broker running?)`
     : (waiting.why ?? 'the broker closed the connection')
-  return `since ${utcSeconds(waiting.since)} UTC: ${why}; it keeps retrying`
+  return ` since ${utcSeconds(waiting.since)} UTC: ${why}; it keeps retrying`
 }
 
 export function table(header: string[], cells: string[][]): string {

@@ -15,6 +15,7 @@ import { z } from 'zod'
 import { parseDuration } from './clock.js'
 import { FakephoneError } from './errors.js'
 import { similarName } from './similar-name.js'
+import { forTerminal } from './terminal-text.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -41,13 +42,21 @@ export class ConfigError extends FakephoneError {
   constructor(
     readonly kind: string,
     readonly problems: string[],
+    message = `invalid ${kind} config (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n` +
+      `${problems.map((p) => `  ${p}`).join('\n')}`,
   ) {
-    super(
-      'ECONFIG',
-      `invalid ${kind} config (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n` +
-        `${problems.map((p) => `  ${p}`).join('\n')}`,
-    )
+    super('ECONFIG', message)
   }
+}
+
+/**
+ * A config file that cannot be read as a config (no such file, not JSON -- said at its line and column --, not one
+ * object): its one line alone, no list heading it (it hides every setting), so `config check`, whether or not it knows
+ * the file's kind yet, and a daemon's start (`fakephone agent`, `fakephone broker`) say it in the same words.
+ */
+export function unreadableConfig(kind: string, problem: string): ConfigError {
+  // One line: a line break in the path the user typed is shown (\x0A), never a second line.
+  return new ConfigError(kind, [problem], forTerminal(problem))
 }
 
 /** A TCP port, 0 letting the OS choose. */
@@ -342,7 +351,7 @@ export async function loadConfigWithOrigins<S extends z.ZodObject>(
   const file = typeof sources.file === 'string' ? await readConfigFile(sources.file) : sources.file
   if (file !== undefined) {
     // An unreadable file hides every setting in it: checking the rest would only add noise.
-    if (typeof file.read === 'string') throw new ConfigError(spec.kind, [file.read])
+    if (typeof file.read === 'string') throw unreadableConfig(spec.kind, file.read)
     layers.push(file.read)
   }
   layers.push(envLayer(spec, sources.env ?? {}, problems))

@@ -22,6 +22,13 @@ export const LinkStateSchema = z.enum(['connecting', 'connected', 'waiting', 'of
 /** X1: the push channel (agent/push-channel): a link's states, and `blocked` while its network permission is revoked. */
 export const PushStateSchema = z.enum([...LinkStateSchema.options, 'blocked'])
 
+/**
+ * F1, X1: a channel (the data channel, the push channel) while it waits to retry: since when it has failed (the phone's
+ * clock, ms) and the last failure's words (null: the far end closed the connection without one).
+ */
+export const ChannelWaitingSchema = z.object({ since: time, why: z.string().nullable() })
+export type ChannelWaiting = z.infer<typeof ChannelWaitingSchema>
+
 /** X3: a notification the phone showed. */
 export const ShownNotificationSchema = PushNotificationSchema.extend({
   shownAt: z.number().int().nonnegative(),
@@ -56,6 +63,8 @@ export type CloudHome = z.infer<typeof CloudHomeSchema>
 /** X1-X3: the resident framework's part. */
 export const FrameworkStatusSchema = z.object({
   pushChannel: PushStateSchema,
+  /** X1: only while the push channel waits to retry (as `dataChannelWaiting`); absent from older phones. */
+  pushChannelWaiting: ChannelWaitingSchema.optional(),
   networkPermission: z.boolean(),
   logsOverMobile: z.boolean(),
   notifications: z.object({
@@ -119,11 +128,8 @@ export const PhoneStatusSchema = z.object({
   dataChannel: LinkStateSchema,
   /** Only while the broker refuses the device's id or secret; absent from older phones. */
   dataChannelRefused: z.literal(true).optional(),
-  /**
-   * Only while the data channel waits to retry: since when it has failed (the phone's clock, ms) and the last failure's
-   * words (null: the broker closed the connection without one); absent from older phones.
-   */
-  dataChannelWaiting: z.object({ since: time, why: z.string().nullable() }).optional(),
+  /** Only while the data channel waits to retry (ChannelWaitingSchema); absent from older phones. */
+  dataChannelWaiting: ChannelWaitingSchema.optional(),
   cloudService: z.boolean(),
   findDevice: z.boolean(),
   network: NetworkSchema,

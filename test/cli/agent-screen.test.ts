@@ -170,6 +170,29 @@ t.test('on a terminal: why not connected -- nothing listening, a wrong secret', 
   t.equal(await refused.stop(), 0)
 })
 
+t.test("F1, X1 phone status says why the push channel waits, and since when, as it says the data channel's", async (t) => {
+  const cloud = await startCloud(t)
+  const { base } = await phoneOf(t, cloud)
+  const port = await closedPort()
+  const clock = new ManualClock()
+  const dir = tempDir(t)
+  const failedAt = clock.now()
+  const push = `ws://127.0.0.1:${port}/push`
+  const agent = onTerminal(t, [...base, '--broker', `mqtt://127.0.0.1:${port}`, '--push', push, '--data', dir], clock)
+  await agent.logs.waitFor((l) => l.msg === 'push disconnected, retrying')
+  // The first failure's time stays through the retries after it.
+  clock.advance(DEFAULT_BACKOFF.capMs)
+  await agent.logs.waitFor((l) => l.msg === 'push disconnected, retrying' && l.attempt === 2)
+  await agent.logs.waitFor((l) => l.msg === 'agent started')
+  const why = `connection refused by 127.0.0.1:${port} (is the broker running?); it keeps retrying`
+  t.match((await run(['phone', '--data', dir, 'status'])).out, `\npush channel  waiting since ${utcSeconds(failedAt)} UTC: ${why}\n`)
+  const json = JSON.parse((await run(['phone', '--data', dir, '--json', 'status'])).out) as {
+    framework: { pushChannelWaiting?: unknown }
+  }
+  t.same(json.framework.pushChannelWaiting, { since: failedAt, why: `connect ECONNREFUSED 127.0.0.1:${port}` })
+  t.equal(await agent.stop(), 0)
+})
+
 t.test('F1 the broker URL given the HTTP port: said once that it looks like an HTTP port, not retried in silence', async (t) => {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock

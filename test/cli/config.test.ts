@@ -155,17 +155,32 @@ t.test('F1 a duration given as a bare number under a second is said to be millis
     /warning/,
     '30000 is fine, and so is 0',
   )
-  // The agent says it at its start too (here it then stops for want of a secret: the warning came first).
+  // The agent says it at its start too, on stderr in config check's words and in its log (here it then stops for want of
+  // a secret: the warning came first).
   const started = await run(['agent', '--config', file, '--data', join(dir, 'phone')])
   t.match(started.logs.lines, [
     { level: 40, msg: `${file}: interval: 30 is in milliseconds (30 ms); for 30 seconds give 30000 (or "30s")` },
   ])
+  t.equal(started.err.split('\n')[0], warnings[0], 'the same warning line as config check, first on stderr')
   t.match(started.err, /no device secret/)
   const flagged = await run(['agent', '--config', file, '--data', join(dir, 'phone'), '--interval', '100ms'])
   t.notOk(
     flagged.logs.lines.some((l) => l.msg.includes('milliseconds')),
     'a flag gives its unit: --interval 100ms over the file is not warned about',
   )
+})
+
+t.test('a config that is not JSON is said in one wording, at its line and column, by config check and both daemons', async (t) => {
+  const dir = tempDir(t)
+  // A hobbyist's pi.json with a comma before the }: config check tells its kind from its keys, which it cannot read.
+  const file = join(dir, 'pi.json')
+  writeFileSync(file, '{\n  "id": "pi",\n}\n')
+  const said = new RegExp(`^error: ${file}: not valid JSON at line 3, column 1 \\([^\\n]*position 16\\)\\n$`)
+  const checked = await run(['config', 'check', file])
+  t.match(checked, { code: 1, err: said })
+  t.match(await run(['config', 'check', '--kind', 'agent', file]), { code: 1, err: checked.err }, 'its kind known, the same')
+  t.match(await run(['agent', '--config', file, '--data', join(dir, 'phone')]), { code: 1, err: checked.err }, 'the agent says it so')
+  t.match(await run(['broker', '--config', file, '--data', join(dir, 'cloud')]), { code: 1, err: checked.err }, 'and the broker')
 })
 
 t.test('config env lists the variable that overrides each setting', async (t) => {
