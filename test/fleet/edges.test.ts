@@ -25,7 +25,7 @@ import { run as runCli } from '../fixtures/io.js'
 import { startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { commandState, listening, makeOwner, signed, strangerKey, unsigned, type Owner } from '../fixtures/owner.js'
-import { onePhoneRun } from '../fixtures/fleet-run.js'
+import { offlineRunOptions, onePhoneRun } from '../fixtures/fleet-run.js'
 import { tempDir } from '../fixtures/scope.js'
 import { announcedKeepAlive } from '../fixtures/keep-alive.js'
 
@@ -540,16 +540,7 @@ t.test('a console API that fails when asked what the cloud stored: the report co
 t.test(
   'F1 before the report, a run says what it still waits for, once: PUBACKs, reconnects, first connects, console calls, notifications',
   async (t) => {
-    const run = new FleetRun({
-      plan: planFleet(checkScenario({}, 's', '.'), 's', []),
-      devices: [],
-      ownerKey: () => undefined,
-      brokerUrl: 'mqtt://127.0.0.1:1',
-      dataDir: tempDir(t),
-      clock: new ManualClock(),
-      log: new LogCapture().logger(),
-      random: () => Math.random,
-    })
+    const run = new FleetRun(offlineRunOptions(t, planFleet(checkScenario({}, 's', '.'), 's', []), []))
     const said: string[] = []
     const away = { plan: {}, phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve(), connected: true }
     // Never up in the run (its broker refuses it, say): not "reconnecting".

@@ -25,7 +25,7 @@ import { FleetMetrics } from '../../fleet/metrics.js'
 import type { FleetPhone } from '../../fleet/phone.js'
 import { Tally } from '../../fleet/tally.js'
 import { countTransfers } from '../../fleet/transfers.js'
-import { LogCapture } from '../fixtures/logs.js'
+import { offlineRunOptions } from '../fixtures/fleet-run.js'
 import { tempDir } from '../fixtures/scope.js'
 
 /** A run of `count` phones of `scenario` on a ManualClock against a cloud of its own, with the cloud's HTTP side for sync. */
@@ -248,20 +248,9 @@ t.test('S1 X1: items the cloud service held back, or an outage the phone is not 
 
 t.test("a run whose scenario syncs, built without the cloud's HTTP side, is refused at once", async (t) => {
   const plan = planFleet(checkScenario({ groups: [{ name: 'camera', data: { notes: 1 } }] }, 'sync', '.'), 's', ['d'])
-  t.throws(
-    () =>
-      new FleetRun({
-        plan,
-        devices: [{ id: 'd', account: 'a', secret: 's' }],
-        ownerKey: () => undefined,
-        brokerUrl: 'mqtt://127.0.0.1:1',
-        dataDir: tempDir(t),
-        clock: new ManualClock(),
-        log: new LogCapture().logger(),
-        random: () => Math.random,
-      }),
-    { message: "a group of the scenario syncs (data, sync): the run needs the cloud's HTTP side (cloudUrl)" },
-  )
+  t.throws(() => new FleetRun(offlineRunOptions(t, plan, [{ id: 'd', account: 'a', secret: 's' }])), {
+    message: "a group of the scenario syncs (data, sync): the run needs the cloud's HTTP side (cloudUrl)",
+  })
 })
 
 t.test("B1: a syncing phone's backups made and failed, and its uploads, are counted once each", async (t) => {
