@@ -127,3 +127,23 @@ t.test(
     })
   },
 )
+
+t.test("F2 a broker's refusal keeps its code for --json; a code that is not text is no code, its words still said", async (t) => {
+  // A real HTTP server on a port the OS chose standing in for a broker, then for one that words its code as a number.
+  const bodies = [
+    { error: 'Find Device is off', code: 'NOT_ENABLED' },
+    { error: 'Find Device is off', code: 7 },
+  ]
+  const refusing = createHttpServer((_req, res) =>
+    res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify(bodies.shift())),
+  )
+  refusing.listen(0, '127.0.0.1')
+  await once(refusing, 'listening')
+  t.teardown(() => refusing.close())
+  const client = new ConsoleClient(`http://127.0.0.1:${(refusing.address() as { port: number }).port}`, 'token')
+  const refused = async () => (await client.devices().catch((e: unknown) => e)) as ConsoleApiError
+  const coded = await refused()
+  t.same([coded.status, coded.message, coded.refusedAs], [409, 'Find Device is off', 'NOT_ENABLED'])
+  const numbered = await refused()
+  t.same([numbered.status, numbered.message, numbered.refusedAs], [409, 'Find Device is off', undefined])
+})
