@@ -19,7 +19,7 @@
  * The broker's word that a command's state changed (its console-only topic, contract.ts CommandChangedSchema) is passed
  * on the same way: a command queued for a phone that is away, or cancelled, goes out on no device topic, whether a page
  * or a terminal (`fakephone console ring`) issued it. The feed remembers each phone's last outcome and tells a page that
- * opens (or reopens its stream) at once; a move of the clock (a queued command may expire) is read again too. What it
+ * opens (or reopens its stream) at once; a move of the clock (a queued command may expire) is recalled (below) too. What it
  * remembers it first recalls from the broker's command history (recall(): every phone's newest command and newest
  * succeeded locate in one read, GET /api/commands/latest, not one read per phone): when it starts, so a console that restarts
  * shows every phone's last command as before, and when it finds the broker again (a queued command the broker expired
@@ -49,7 +49,6 @@ import {
   AccountChangedSchema,
   COMMAND_CHANGES_FILTER,
   CommandChangedSchema,
-  FINAL_STATES,
   decodeJson,
   isAccountChangedTopic,
   isCommandChangedTopic,
@@ -342,15 +341,15 @@ export class LiveFeed {
       }
     }
     if (commands.length > 0) this.send('commands', { devices: commands })
-    // A queued command expires on the clock: the devices with one unfinished are read again when it moved.
-    const unfinished = clock ? [...this.outcomes.values()].filter((o) => o.command && !FINAL_STATES.has(o.command.state)) : []
-    const outcomes = new Set([...commands, ...unfinished.map((o) => o.device)])
-    if (outcomes.size > 0) await this.readOutcomes([...outcomes])
-    // A move of the clock may have cleared accounts' commands (A3): one recall finds which phones have none left.
-    if (clock) await this.recall()
-    // A page rereads everything it shows when the clock moved: the accounts' data with it.
+    // A page rereads everything it shows when the clock moved (the cloud's time, the devices' ages, the accounts' data):
+    // told at once, not after the feed's own reads, which for a fleet take a while.
     if (clock) this.send('clock', {})
     else if (accounts === null || accounts.length > 0) this.send('accounts', { accounts })
+    // A move of the clock may have expired queued commands, or cleared accounts' commands (A3): one recall of every
+    // phone's newest command finds both, and so also reads the phones whose commands moved meanwhile -- each phone read
+    // once, not its list first and then the recall's read again.
+    if (clock) await this.recall()
+    else if (commands.length > 0) await this.readOutcomes(commands)
   }
 
   /**

@@ -1,9 +1,9 @@
 /**
  * F2: where a phone's commands stand, as every page of the web console hears it (cli/web/outcomes.ts, the live feed's
  * `outcomes` event): its newest command with its receipt said verified only when the owner's keys check it, and the fix
- * of its newest locate whose receipt is verified -- a forged receipt's fix never reaches the map. The feed reads a phone
- * again when the clock moves while its newest command is unfinished, and recalls every phone's newest command in one
- * read: a phone whose commands the move cleared (a year without activity, A3) is said to have none. A feed that starts
+ * of its newest locate whose receipt is verified -- a forged receipt's fix never reaches the map. When the clock moves the
+ * feed recalls every phone's newest command in one read, and reads no phone besides: a queued command that expired is
+ * said so, and a phone whose commands the move cleared (a year without activity, A3) is said to have none. A feed that starts
  * recalls every phone's from the broker's command history (a restarted console loses nothing the pages showed), never
  * over a newer read; a recall again checks no receipt's signature it verified before, but one changed in the store
  * since is checked, and refused.
@@ -78,43 +78,53 @@ t.test("outcomeOf: the newest command, and the newest verified locate's fix (a f
 })
 
 t.test(
-  'F2: the feed rereads a phone on a clock move only while its newest command is unfinished; one log line for those it cannot read',
+  "F2: a clock move reads each phone once (one recall of every phone's newest command, not its list too); one log line for those unread",
   async (t) => {
+    const clock = new ManualClock()
+    const cloud = await startCloud(t, {}, clock)
     const owner = makeOwner(t)
-    const lists: Record<string, CommandView[]> = { 'phone-b': [view(owner, 'ring', 'queued', null)], 'phone-c': [] }
-    const reads: string[] = []
-    const api = {
-      commands: async (id: string): Promise<CommandsReply> => {
-        reads.push(id)
-        const commands = lists[id]
-        if (!commands) throw new Error(`device ${id} not found`)
-        return { now: 5_000, commands }
-      },
-    } as unknown as ConsoleClient
+    // phone-b is away: its ring stays queued, and expires 10 minutes on; phone-c's ring succeeded.
+    await provision(cloud, owner, 'phone-b')
+    cloud.broker.commands.submit('phone-b', signed(owner, 'phone-b', 'ring', { seconds: 5 }, clock.now()))
+    answered(cloud, owner, 'phone-c', await provision(cloud, owner, 'phone-c'), 'ring', 'succeeded')
+    const served: string[] = []
+    const count = (req: IncomingMessage): void => void served.push(req.url as string)
+    cloud.broker.http.on('request', count)
+    t.teardown(() => cloud.broker.http.off('request', count))
     const logs = new LogCapture()
-    const feed = new LiveFeed(api, {
+    const feed = new LiveFeed(new ConsoleClient(cloud.apiUrl, cloud.consoleToken), {
       mqttUrl: 'ws://127.0.0.1:1/mqtt',
       consoleToken: 'x',
-      keys: new OwnerKeys(tempDir(t)),
+      keys: owner.keys,
       log: logs.logger(),
     })
+    t.teardown(() => feed.stop())
     const frames: string[] = []
     feed.attach(fakeStream(frames))
     for (const id of ['phone-b', 'phone-c', 'phone-gone', 'phone-lost']) feed.commandsMoved(id)
     await feed.flush()
-    t.same(reads.sort(), ['phone-b', 'phone-c', 'phone-gone', 'phone-lost'])
-    t.match(logs.lines, [{ msg: 'live feed: could not read the commands', err: /^device phone-(gone|lost) not found$/, devices: 2 }])
+    t.same(
+      served.sort(),
+      ['phone-b', 'phone-c', 'phone-gone', 'phone-lost'].map((id) => `/api/devices/${id}/commands`),
+    )
+    t.match(logs.lines, [{ msg: 'live feed: could not read the commands', err: /phone-(gone|lost)/, devices: 2 }])
     t.equal(logs.lines.length, 1, 'one line for the two')
-    const said = frames.filter((f) => f.startsWith('event: outcomes'))
-    t.match(said, [/"device":"phone-b".*"device":"phone-c","command":null/], 'one event, both phones read')
-    t.notMatch(said[0], /phone-gone/)
+    const said = (): string[] => frames.filter((f) => f.startsWith('event: outcomes'))
+    t.match(said(), [/"device":"phone-b".*"state":"queued".*"device":"phone-c".*"state":"succeeded"/], 'one event, both phones read')
+    t.notMatch(said()[0], /phone-gone/)
 
-    reads.length = 0
-    // The broker's word that the clock moved (broker/cloud/account-changes.ts, with "clock": true).
+    served.length = 0
+    frames.length = 0
+    clock.advance(600_000)
+    // The broker's word that the clock moved (broker/cloud/account-changes.ts, with "clock": true); a command of phone-c
+    // moved in the same burst.
     feed.onMessage(accountChangedTopic(null), JSON.stringify({ account: null, clock: true }))
+    feed.commandsMoved('phone-c')
     await feed.flush()
-    t.same(reads, ['phone-b'], 'the queued ring may have expired; phone-c has no command to expire')
-    await feed.stop()
+    t.same(served, ['/api/commands/latest?after='], "one read of every phone's newest command, phone-b's list not read as well")
+    t.match(frames, [/^event: commands\n/, /^event: clock\n/, /^event: outcomes\n/], 'the pages hear of the clock before the recall')
+    t.match(said(), [/"device":"phone-b","command":\{[^}]*"state":"expired"/], "phone-b's ring expired, said")
+    t.match(said(), [/"device":"phone-c","command":\{[^}]*"state":"succeeded"[^}]*"verified":true/], "phone-c's, as it stands")
   },
 )
 
