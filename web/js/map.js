@@ -2,6 +2,9 @@
 // (served by the console itself), or tiles when the console was started with --tiles. One dot and one accuracy circle
 // per phone, the selected phone's track, and the replay marker that the time slider moves.
 // M2: a phone that followed its account to another cloud has its own colour and says where it went beside its dot.
+// F1: a dot painted on the canvas is no element a keyboard reaches: each has a button named after its phone, in the map
+// after its controls, that Tab reaches and Enter or Space presses as a click on the dot does. The focused one is a ring
+// over its dot, its label shown (the map pans to a dot out of view).
 import { dataState, h, lastFix, locatedAt } from './util.js'
 
 const L = window.L
@@ -69,6 +72,13 @@ export class DeviceMap {
     this.circles = L.layerGroup()
     this.map.on('zoomend', () => this.showCircles())
     this.dots = new Map()
+    this.keys = h('div', { class: 'dot-keys', role: 'group', 'aria-label': 'Phones on the map' })
+    // A key pressed on a dot's button is the button's, not the map's (Leaflet takes Enter on the map as a click on it).
+    L.DomEvent.disableClickPropagation(this.keys)
+    L.DomEvent.on(this.keys, 'keydown keyup keypress', L.DomEvent.stopPropagation)
+    this.map.getContainer().append(this.keys)
+    this.focused = null
+    this.map.on('move zoom', () => this.placeKey())
     this.fitted = false
     this.track = null
     this.replay = null
@@ -109,12 +119,22 @@ export class DeviceMap {
         const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: '#fff', fillOpacity: 1 })
         marker.bindTooltip(labelElement(d.id), { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
         marker.on('click', () => this.onSelect(d.id))
-        dot = { marker, circle, label: d.id }
+        const key = h('button', {
+          type: 'button',
+          class: 'dot-key',
+          text: d.id,
+          onclick: () => this.onSelect(d.id),
+          onfocus: () => this.focusDot(d.id),
+          onblur: () => this.blurDot(d.id),
+        })
+        this.keys.append(key)
+        dot = { marker, circle, key, label: d.id, permanent: total <= LABELLED }
         this.dots.set(d.id, dot)
         this.circles.addLayer(circle)
         marker.addTo(this.map)
       }
       dot.marker.setLatLng(at)
+      if (this.focused === d.id) this.placeKey()
       if (dot.label !== label(d)) {
         dot.label = label(d)
         dot.marker.setTooltipContent(labelElement(dot.label))
@@ -141,8 +161,38 @@ export class DeviceMap {
     const dot = this.dots.get(id)
     if (!dot) return
     dot.marker.remove()
+    dot.key.remove()
     this.circles.removeLayer(dot.circle)
     this.dots.delete(id)
+    if (this.focused === id) this.focused = null
+  }
+
+  /** A dot's button took the focus: its dot is in view and labelled, the button a ring over it (app.css). */
+  focusDot(id) {
+    // Its button goes with its dot (remove()): a dot that has the focus is on the map.
+    const dot = this.dots.get(id)
+    this.focused = id
+    if (!dot.permanent) dot.marker.openTooltip()
+    const at = dot.marker.getLatLng()
+    if (!this.map.getBounds().contains(at)) this.map.panTo(at)
+    this.placeKey()
+  }
+
+  blurDot(id) {
+    const dot = this.dots.get(id)
+    if (this.focused === id) this.focused = null
+    if (!dot) return
+    if (!dot.permanent) dot.marker.closeTooltip()
+    dot.key.style.left = dot.key.style.top = ''
+  }
+
+  /** The focused dot's button, over its dot (the map moved, or the dot did). */
+  placeKey() {
+    const dot = this.focused === null ? undefined : this.dots.get(this.focused)
+    if (!dot) return
+    const { x, y } = this.map.latLngToContainerPoint(dot.marker.getLatLng())
+    dot.key.style.left = `${x}px`
+    dot.key.style.top = `${y}px`
   }
 
   showCircles() {

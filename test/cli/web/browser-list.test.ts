@@ -6,13 +6,19 @@
  * activity, which clears the account's phones' last known positions and commands (A3), takes their dots off the map as
  * it empties their list rows' Last fix, and a located phone's row no longer says its locate -- before, the dots stayed
  * where the cloud no longer says they were, a located one at its locate's fix, and the row kept the cleared command.
+ * Tab reaches each phone's dot on the map, named by its phone, and Enter or Space opens its page as a click on it does --
+ * before, the dots were painted on the map's canvas and no key reached them.
  */
 import { chromiumTest } from '../../fixtures/browser.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
 import { secondPhone } from '../../fixtures/web.js'
 
 interface Page {
-  fakephone?: { ready: boolean; position(id: string): [number, number] | null }
+  fakephone?: {
+    ready: boolean
+    position(id: string): [number, number] | null
+    leaflet: { latLngToContainerPoint(at: [number, number]): { x: number; y: number } }
+  }
 }
 
 chromiumTest('the list of phones and the map beside it, in Chromium', async (t, { s, page, problems }) => {
@@ -38,6 +44,46 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
     })
     t.ok(fit.list.scroll <= fit.list.client, `the list needs no sideways scroll (${JSON.stringify(fit)})`)
     t.ok(fit.network.right <= fit.network.listRight, `the Network column is inside the list (${JSON.stringify(fit.network)})`)
+  })
+
+  await t.test('F1: Tab reaches each dot on the map, named by its phone; Enter or Space selects it as a click does', async (t) => {
+    /** The name of the dot whose button has the focus, or null. */
+    const focusedDot = (): Promise<string | null> =>
+      page.evaluate(() => (document.activeElement?.matches('#map .dot-key') ? document.activeElement.textContent : null))
+    /** Tab from the list's filter until `id`'s dot has the focus (a bounded number of presses); the dots met on the way. */
+    const tabTo = async (id: string): Promise<string[]> => {
+      await page.focus('#filter')
+      const met: string[] = []
+      for (let i = 0; i < 30 && met[met.length - 1] !== id; i++) {
+        await page.keyboard.press('Tab')
+        const dot = await focusedDot()
+        if (dot !== null) met.push(dot)
+      }
+      return met
+    }
+    const listed = await page.$$eval('#device-table tbody tr', (rows) => rows.map((r) => r.getAttribute('data-device')))
+    t.same([...listed].sort(), ['demo-phone', 'phone-a'])
+    t.same(await tabTo(listed[1] as string), listed, "each dot in turn, in the list's order")
+    t.equal(await page.locator('#map').getByRole('button', { name: 'phone-a', exact: true }).count(), 1, 'its name is its phone')
+    await tabTo('phone-a')
+    // The focused button sits on its dot: its ring is where the dot is.
+    const ring = await page.evaluate(() => {
+      const w = (window as unknown as Required<Page>).fakephone
+      const at = w.leaflet.latLngToContainerPoint(w.position('phone-a') as [number, number])
+      const map = (document.getElementById('map') as HTMLElement).getBoundingClientRect()
+      const key = (document.activeElement as HTMLElement).getBoundingClientRect()
+      return { dx: key.left + key.width / 2 - map.left - at.x, dy: key.top + key.height / 2 - map.top - at.y, width: key.width }
+    })
+    t.ok(Math.abs(ring.dx) <= 1 && Math.abs(ring.dy) <= 1 && ring.width > 10, `a ring over the dot (${JSON.stringify(ring)})`)
+    await page.keyboard.press('Enter')
+    await page.waitForFunction(() => location.hash === '#/device/phone-a')
+    await page.waitForSelector('#detail h2:text-is("phone-a")')
+    t.pass("Enter opened phone-a's page")
+    await tabTo('demo-phone')
+    await page.keyboard.press('Space')
+    await page.waitForSelector('#detail h2:text-is("demo-phone")')
+    t.equal(await page.evaluate(() => location.hash), '#/device/demo-phone', "Space opened demo-phone's")
+    await page.evaluate(() => (location.hash = '#/'))
   })
 
   await t.test("A3: a year without activity clears the phones' positions and commands: their dots leave the map", async (t) => {
