@@ -8,8 +8,8 @@ import type { Command } from 'commander'
 import { formatAge } from '../common/clock.js'
 import { FINAL_STATES, type CommandType, type CommandArgs } from '../common/contract.js'
 import { OwnerKeys, canonical, verifyPayload } from '../common/signing.js'
-import type { CommandView, DeviceView } from '../common/console-api.js'
-import { ConsoleApiError, type ConsoleClient } from './console-client.js'
+import type { CommandView } from '../common/console-api.js'
+import type { ConsoleClient } from './console-client.js'
 import type { ConsoleOptions } from './console-command.js'
 import { UserError, type Io } from './io.js'
 import { DEFAULT_KEYS_DIR, duration, formatDuration, onOff, positiveInt } from './options.js'
@@ -47,16 +47,6 @@ export function receiptLine(view: CommandView, keys: OwnerKeys, verified?: Verif
   return `verified receipt signed by ${view.device} at ${new Date(receipt.at).toISOString()}`
 }
 
-/**
- * F3: the cloud refuses a command (409) in the same words whether Find Device or the whole cloud service is off on the
- * phone, and `phone status` then says "Find Device on": the refusal says which switch it is, as the web console's does
- * (web/js/device.js), so the owner knows what to turn on. Anything else as it came.
- */
-function serviceOff(err: unknown, device: DeviceView): unknown {
-  if (!(err instanceof ConsoleApiError) || err.status !== 409 || device.cloudService !== false || device.findDevice === false) return err
-  return new UserError(`${err.message}: the phone's cloud service is off, and Find Device with it (turn it on in the phone's settings)`)
-}
-
 /** `fakephone console` with where this one found the broker and its token, so a line it prints works as printed. */
 function consoleLine(o: ConsoleOptions): string {
   return `fakephone console --api ${o.api} ${o.tokenFile === undefined ? `--data ${o.data}` : `--token-file ${o.tokenFile}`}`
@@ -80,9 +70,8 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
       said = news
     }
     const sayOffline = !device.online && !json() ? (submitted: CommandView) => unfinished(submitted, submitted.createdAt, false) : undefined
-    const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline).catch((err: unknown) => {
-      throw serviceOff(err, device)
-    })
+    // F3: a refusal says which switch is off in the cloud's own words (broker/devices/commands.ts SERVICE_OFF).
+    const { command: view, now: at } = await client.submitAndWait(command, o.wait, sayOffline)
     // A command that ended without doing what was asked (failed, rejected, expired, cancelled) exits 1 with and without
     // --json alike, so a script reads the outcome from the exit code; still unfinished when the wait ran out is 0.
     const notDone = FINAL_STATES.has(view.state) && view.state !== 'succeeded'

@@ -46,8 +46,15 @@ export class CommandError extends FakephoneError {
   }
 }
 
-/** F3: the words the console shows when Find Device or the cloud service is off. */
+/** F3: the words the console shows when Find Device is off. */
 export const NOT_ENABLED = 'this device has not enabled Find Device'
+
+/**
+ * F3: when it is the cloud service that is off, Find Device is off with it, though the phone's status still says "Find
+ * Device on": the refusal names the switch, so the owner knows what to turn on. The one text the CLI and the web
+ * console show (the refusal's own `error`), and the rejected command's `reason`.
+ */
+export const SERVICE_OFF = `${NOT_ENABLED}: the phone's cloud service is off, and Find Device with it (turn it on in the phone's settings)`
 
 /** The longest wait between retries of the steps the database could not take, ms. */
 const RETRY_MAX_MS = 30_000
@@ -264,9 +271,11 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     if (!switches) throw new CommandError('NOT_FOUND', `device ${quoted(deviceId)} not found`)
     const now = this.clock.now()
     const refused =
-      switches.findDevice === false || switches.cloudService === false
+      switches.findDevice === false
         ? NOT_ENABLED
-        : command.expiresAt <= now
+        : switches.cloudService === false
+          ? SERVICE_OFF
+          : command.expiresAt <= now
           ? 'it expired before it was sent'
           : null
     const row = this.sql.insert.get({
@@ -283,7 +292,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
     const view = toView(row)
     this.log.info({ command: command.id, device: deviceId, type: command.type, state: view.state, reason: refused }, 'command submitted')
     this.emit('changed', view)
-    if (refused === NOT_ENABLED) throw new CommandError('NOT_ENABLED', NOT_ENABLED, view)
+    if (refused === NOT_ENABLED || refused === SERVICE_OFF) throw new CommandError('NOT_ENABLED', refused, view)
     if (refused) throw new CommandError('BAD_COMMAND', `command refused: ${refused}`, view)
     this.send(view)
     this.expiry.reschedule()

@@ -332,21 +332,13 @@ export class DevicePage {
       }
       await this.loadCommands()
     } catch (err) {
-      this.result.textContent = `error: ${err.message}${this.offBecause(err)}`
+      // F3: the cloud's words say which switch is off when it refuses (broker/devices/commands.ts SERVICE_OFF).
+      this.result.textContent = `error: ${err.message}`
       this.result.className = 'bad'
       if (!(err instanceof ApiError)) throw err
       return
     }
     this.result.className = ''
-  }
-
-  /**
-   * F3: the cloud refuses a command with the same words whether Find Device or the whole cloud service is off. The facts
-   * above say "Find Device on" when it is the service: the refusal says which, so the owner knows what to turn on.
-   */
-  offBecause(err) {
-    if (err.code !== 'NOT_ENABLED' || this.device.cloudService !== false || this.device.findDevice === false) return ''
-    return ": the phone's cloud service is off, and Find Device with it (turn it on in the phone's settings)"
   }
 
   async loadCommands() {

@@ -319,6 +319,18 @@ t.test('F2/F3: commands signed in the console process reach the agent; receipts 
   const refused = await post({ type: 'locate', args: {} })
   t.equal(refused.status, 409)
   t.match(refused.body, { error: 'this device has not enabled Find Device', code: 'NOT_ENABLED' })
+
+  // F3: the cloud service off, Find Device on: the cloud's refusal names the switch, the text the page shows as it came
+  // (and the CLI prints), the rejected command's reason too.
+  await s.agent.setSwitch('findDevice', true)
+  await s.agent.setSwitch('cloudService', false)
+  while (store.device('phone-a')?.cloudService !== false) await once(store, 'status')
+  const off = await post({ type: 'locate', args: {} })
+  const serviceOff =
+    "this device has not enabled Find Device: the phone's cloud service is off, and Find Device with it (turn it on in the " +
+    "phone's settings)"
+  t.equal(off.status, 409)
+  t.match(off.body, { error: serviceOff, code: 'NOT_ENABLED', command: { state: 'rejected', reason: serviceOff } })
 })
 
 t.test("F2: every page hears where any phone's commands stand: phone-b located from the CLI, its fix verified", async (t) => {
