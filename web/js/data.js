@@ -3,7 +3,7 @@
 // state (active / read-only / cleaning), drive files (upload, download, share links), the service's retirement (M1:
 // its phase, dates, and this account's deadline, access and purge date; once purged, what the purge deleted and what the
 // cloud keeps), and the cloud log as a timeline.
-import { age, ago, api, attempt, bytes, enc, h, iso } from './util.js'
+import { age, ago, api, attempt, bytes, enc, h, when } from './util.js'
 import { plural } from './plural.js'
 
 const BACKUP_STATE_CLASS = { active: 'on', 'read-only': 'warn', cleaning: 'bad' }
@@ -84,7 +84,7 @@ export class DataPanel {
   }
 
   async refresh() {
-    const at = iso(Math.floor(this.ctx.cloudNow() / 1000) * 1000)
+    const at = Math.floor(this.ctx.cloudNow() / 1000) * 1000
     const failed = await Promise.all([
       this.show('account', () => this.loadAccount()).then(async (f) => (await this.show('drive', () => this.loadDrive())) ?? f),
       this.show('items', () => this.loadItems()),
@@ -96,9 +96,16 @@ export class DataPanel {
     // The console or the broker did not answer: what the panel shows is what it read before, not the cloud as of now.
     const away = failed.find((err) => err !== undefined)
     this.readAt.className = away ? 'bad small' : 'muted small'
-    this.readAt.textContent = away
-      ? `not read at ${at}: ${away.message}${this.readOk ? ` (shown: as the cloud had it at ${this.readOk})` : ''}`
-      : `as the cloud had it at ${at}`
+    this.readAt.replaceChildren(
+      ...(away
+        ? [
+            'not read at ',
+            when(at),
+            `: ${away.message}`,
+            ...(this.readOk ? [' (shown: as the cloud had it at ', when(this.readOk), ')'] : []),
+          ]
+        : ['as the cloud had it at ', when(at)]),
+    )
     if (!away) this.readOk = at
   }
 
@@ -129,13 +136,13 @@ export class DataPanel {
     if (!a) return [h('p', { class: 'muted', text: 'No such account.' })]
     const share = a.quotaBytes === 0 ? 1 : Math.min(1, a.usedBytes / a.quotaBytes)
     const quotaText = `${Math.floor(share * 100)}% ${bytes(a.usedBytes)} of ${bytes(a.quotaBytes)}`
-    const service = a.frozenAt !== null ? `FROZEN since ${iso(a.frozenAt)}` : a.serviceOn ? 'on' : `off for ${age(now - a.serviceOffAt)}`
+    const service = a.frozenAt !== null ? ['FROZEN since ', when(a.frozenAt)] : a.serviceOn ? 'on' : `off for ${age(now - a.serviceOffAt)}`
     return [
       h(
         'dl',
         {},
         h('dt', { text: 'Membership' }),
-        h('dd', { text: `${a.tier}${a.premiumUntil === null ? '' : ` until ${iso(a.premiumUntil)}`}` }),
+        h('dd', {}, a.tier, a.premiumUntil === null ? '' : [' until ', when(a.premiumUntil)]),
         h('dt', { id: 'quota-label', text: 'Quota' }),
         h(
           'dd',
@@ -150,14 +157,16 @@ export class DataPanel {
           h('div', { id: 'quota-text', text: quotaText }),
         ),
         h('dt', { text: 'Cloud service' }),
-        h('dd', { id: 'service', class: a.serviceOn && a.frozenAt === null ? 'on' : 'warn', text: service }),
+        h('dd', { id: 'service', class: a.serviceOn && a.frozenAt === null ? 'on' : 'warn' }, service),
         h('dt', { text: 'Last activity' }),
         h('dd', { text: `${a.lastActivity}, ${ago(now - a.lastActivityAt)}` }),
         h('dt', { text: 'Freezes' }),
         h(
           'dd',
           {},
-          a.frozenAt !== null ? `frozen since ${iso(a.frozenAt)}, cloud data cleared ` : `a year without activity: ${iso(a.freezesAt)}`,
+          a.frozenAt !== null
+            ? ['frozen since ', when(a.frozenAt), ', cloud data cleared ']
+            : ['a year without activity: ', when(a.freezesAt)],
           // A3: a sign-in brings a frozen account back, empty (the page's own reads never count as one: see above).
           ...(a.frozenAt === null
             ? []
@@ -168,7 +177,7 @@ export class DataPanel {
           ? []
           : [
               h('dt', { text: 'Cloud data' }),
-              h('dd', { id: 'cleared', class: 'warn', text: `cleared on ${iso(a.clearedAt)} (a year without activity, A3)` }),
+              h('dd', { id: 'cleared', class: 'warn' }, 'cleared on ', when(a.clearedAt), ' (a year without activity, A3)'),
             ]),
       ),
     ]
@@ -236,7 +245,7 @@ export class DataPanel {
         h('td', { text: bytes(e.size) }),
         // R1, R2: the days left, and when it goes (a day after the notice at the earliest), as `console bin` says them.
         h('td', { class: e.daysLeft <= 3 ? 'warn' : '', text: `${plural(e.daysLeft, 'day')} left` }),
-        h('td', { text: `purged ${iso(e.purgeAt)}` }),
+        h('td', {}, 'purged ', when(e.purgeAt)),
         h(
           'td',
           {},
@@ -277,7 +286,7 @@ export class DataPanel {
         : h(
             'dl',
             {},
-            dates.flatMap(([k, at]) => [h('dt', { text: k }), h('dd', { text: iso(at) })]),
+            dates.flatMap(([k, at]) => [h('dt', { text: k }), h('dd', {}, when(at))]),
           ),
       backups.length === 0
         ? h('p', { text: 'No backups.' })
@@ -316,22 +325,22 @@ export class DataPanel {
     const plan = s.plan
     if (!plan) return [h('p', { id: 'retirement-phase', text: 'In service: no retirement is planned.' })]
     const mine = s.accounts.find((a) => a.account === this.account)
-    const next = s.next ? `${s.next.phase} on ${iso(s.next.at)} (in ${age(s.next.at - s.now)})` : 'none: the service is gone'
-    const deadline = mine ? `${iso(mine.deadlineAt)}${mine.ownDeadline ? ' (this account’s own)' : ''}` : iso(plan.deadlineAt)
+    const next = s.next ? [`${s.next.phase} on `, when(s.next.at), ` (in ${age(s.next.at - s.now)})`] : 'none: the service is gone'
+    const deadline = mine ? [when(mine.deadlineAt), mine.ownDeadline ? ' (this account’s own)' : ''] : when(plan.deadlineAt)
     const rows = [
       ['Phase', h('strong', { id: 'retirement-phase', class: ['planned', 'announced'].includes(s.phase) ? 'warn' : 'bad', text: s.phase })],
       ['Next', next],
-      ['Announced', iso(plan.announceAt)],
-      ['Sync off', `${iso(plan.syncOffAt)} (read-only, uploads refused)`],
-      ['Migration deadline', `${deadline} (not migrated or exported: access closed)`],
-      ['Shutdown', iso(plan.shutdownAt)],
+      ['Announced', when(plan.announceAt)],
+      ['Sync off', [when(plan.syncOffAt), ' (read-only, uploads refused)']],
+      ['Migration deadline', [deadline, ' (not migrated or exported: access closed)']],
+      ['Shutdown', when(plan.shutdownAt)],
     ]
     if (mine) {
       const moved = mine.migration
-        ? `${mine.migration.how === 'migrate' ? 'migrated' : 'exported'} ${iso(mine.migration.at)}`
+        ? [`${mine.migration.how === 'migrate' ? 'migrated' : 'exported'} `, when(mine.migration.at)]
         : 'not migrated'
-      const purge = mine.purgedAt === null ? `data purged from ${iso(mine.purgeAt)}` : `data purged ${iso(mine.purgedAt)}`
-      rows.push(['This account', `access ${ACCESS[mine.access]}; ${moved}; ${purge}`])
+      const purge = mine.purgedAt === null ? ['data purged from ', when(mine.purgeAt)] : ['data purged ', when(mine.purgedAt)]
+      rows.push(['This account', [`access ${ACCESS[mine.access]}; `, moved, '; ', purge]])
     }
     return [
       h(
@@ -414,9 +423,7 @@ export class DataPanel {
       h(
         'ol',
         { class: 'timeline', id: 'timeline' },
-        log.map((e) =>
-          h('li', { 'data-rule': e.rule }, h('time', { datetime: iso(e.at), text: `${iso(e.at)} · ${e.rule} · ${e.count}` }), e.message),
-        ),
+        log.map((e) => h('li', { 'data-rule': e.rule }, when(e.at), ` · ${e.rule} · ${e.count}`, e.message)),
       ),
     ]
   }

@@ -1,7 +1,7 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, ago, api, attempt, dataState, enc, h, iso, keepFocus, lastFix, locatedAt, quietly, toast } from './util.js'
+import { ApiError, ago, api, attempt, dataState, enc, h, keepFocus, lastFix, locatedAt, quietly, toast, when, whenText } from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -13,8 +13,8 @@ const yesNo = (v, yes, no) =>
 /** F2: lost mode as the device's last signed receipt left it. */
 function lostMode(l) {
   if (l === null) return h('span', { class: 'muted', text: 'never switched on' })
-  if (!l.on) return h('span', { class: 'off', text: `off since ${iso(l.at)}` })
-  return h('span', { class: 'warn', text: `on since ${iso(l.at)}: “${l.message}”, call ${l.phone}` })
+  if (!l.on) return h('span', { class: 'off' }, 'off since ', when(l.at))
+  return h('span', { class: 'warn' }, 'on since ', when(l.at), `: “${l.message}”, call ${l.phone}`)
 }
 
 export class DevicePage {
@@ -111,8 +111,7 @@ export class DevicePage {
       ['Battery', last ? `${last.battery}%${last.charging ? ', charging' : ''}` : '-'],
       ['Network', last ? last.network : '-'],
     ]
-    if (d.locationOffAt !== null)
-      rows.push(['Location', h('span', { class: 'warn', text: `offline on the map since ${iso(d.locationOffAt)}` })])
+    if (d.locationOffAt !== null) rows.push(['Location', h('span', { class: 'warn' }, 'offline on the map since ', when(d.locationOffAt))])
     this.facts.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', {}, v)]))
   }
 
@@ -184,7 +183,8 @@ export class DevicePage {
       return
     }
     this.ctx.map.replayAt(p)
-    const text = `fix ${i + 1} of ${this.points.length}: ${iso(p.at)} at ${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}, battery ${p.battery}%`
+    const where = `${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}`
+    const text = `fix ${i + 1} of ${this.points.length}: ${whenText(p.at)} at ${where}, battery ${p.battery}%`
     this.trackText.textContent = text
     this.slider.setAttribute('aria-valuetext', text)
   }

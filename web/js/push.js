@@ -1,6 +1,6 @@
 // X3 on the device page: the notifications the cloud holds for the phone (queued / delivered, with the delay / expired)
 // and a form to send one over the push channel.
-import { age, ago, api, attempt, enc, h, iso } from './util.js'
+import { age, ago, api, attempt, enc, h, when } from './util.js'
 
 export class PushPanel {
   constructor(el, id, ctx) {
@@ -41,8 +41,8 @@ export class PushPanel {
     const now = this.ctx.cloudNow()
     const detail = (n) => {
       if (n.state === 'delivered') return `delivered after ${age(n.delayMs)}`
-      if (n.state === 'expired') return `expired ${iso(n.expiredAt)}`
-      return `waits until the phone connects (expires ${iso(n.expiresAt)})`
+      if (n.state === 'expired') return ['expired ', when(n.expiredAt)]
+      return ['waits until the phone connects (expires ', when(n.expiresAt), ')']
     }
     this.summary.textContent = notifications.length === 0 ? 'No notifications.' : ''
     this.rows.replaceChildren(
@@ -53,7 +53,7 @@ export class PushPanel {
           h('td', { text: n.title }),
           h('td', { class: n.state === 'delivered' ? 'on' : n.state === 'queued' ? 'warn' : 'off', text: n.state }),
           h('td', { text: ago(now - n.createdAt) }),
-          h('td', { text: detail(n) }),
+          h('td', {}, detail(n)),
         ),
       ),
     )

@@ -1,8 +1,8 @@
 // Small helpers shared by the page's modules: building elements, calling the page API, words for times and sizes.
 import { formatBytes } from './format-bytes.js'
-import { formatAge, utcSeconds } from './format-time.js'
+import { formatAge, utcDate, utcSeconds } from './format-time.js'
 
-/** An element with attributes (on* are listeners) and children (strings become text, never HTML). */
+/** An element with attributes (on* are listeners) and children, arrays of them at any depth (strings become text, never HTML). */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag)
   for (const [k, v] of Object.entries(attrs)) {
@@ -11,7 +11,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (k === 'text') el.textContent = v
     else el.setAttribute(k, v === true ? '' : String(v))
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c)
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) el.append(c)
   return el
 }
 
@@ -93,17 +93,30 @@ export function ago(ms) {
 export const lastFix = (d) => d.located ?? d.last
 
 /** The words that say a fix came from a locate, with its time (the label on the map, the list, the device page). */
-export const locatedAt = (fix) => `fix from locate at ${utcSeconds(fix.at)} UTC`
+export const locatedAt = (fix) => `fix from locate at ${whenText(fix.at)}`
 
-export const iso = (ms) => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z'))
+/**
+ * A time for people, as the CLI's tables and the header's cloud time say it: "2027-03-01 12:00:05 UTC", never the raw
+ * ISO form. In UTC, as the header's cloud time is: the cloud's clock may be simulated, days ahead of this computer's, so
+ * a time read beside it in another zone would mislead. Where only text can go (a label, the header's line, a slider's
+ * words); elsewhere when().
+ */
+export const whenText = (ms) => (ms === null || ms === undefined ? '-' : `${utcSeconds(ms)} UTC`)
+
+/** The one way the page shows a time: whenText's words in a <time> that keeps the exact ISO instant (datetime, tooltip). */
+export function when(ms) {
+  if (ms === null || ms === undefined) return '-'
+  const exact = new Date(ms).toISOString()
+  return h('time', { datetime: exact, title: exact, text: whenText(ms) })
+}
 
 /**
  * What a move of the cloud clock did, in the CLI's words (cli/account-commands.ts renderAdvance) on one line: the cloud
  * log's new entries by rule and account, the commands and notifications that expired or were queued, or that no rule
- * had anything to do -- not how many timers woke, which the rules also do just to look again.
+ * had anything to do -- not how many timers woke, which the rules also do just to look again. Its times as the page says
+ * every time (whenText), not the CLI's ISO.
  */
 export function advanceText(moved) {
-  const at = (ms) => new Date(ms).toISOString()
   const e = moved.effects
   const count = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`
   const done = []
@@ -116,7 +129,7 @@ export function advanceText(moved) {
   if (e.notificationsQueued > 0) done.push(`${count(e.notificationsQueued, 'notification')} queued`)
   if (e.notificationsExpired > 0) done.push(`${count(e.notificationsExpired, 'notification')} expired`)
   const what = done.length === 0 ? 'No rule had anything to do on the way.' : `On the way: ${done.join('; ')}.`
-  return `Moved the cloud clock from ${at(moved.from)} to ${at(moved.now)}. ${what}`
+  return `Moved the cloud clock from ${whenText(moved.from)} to ${whenText(moved.now)}. ${what}`
 }
 
 /**
@@ -127,7 +140,7 @@ export function dataState(d) {
   if (d.online) return { class: 'on', text: 'online' }
   const m = d.moved
   if (m === null) return { class: 'off', text: 'offline' }
-  const date = (ms) => `${iso(ms).slice(0, 16).replace('T', ' ')} UTC`
+  const date = utcDate
   if (m.notice === 'delivered') return { class: 'muted', text: `moved to ${m.to} on ${date(m.deliveredAt)}` }
   if (m.notice === 'queued') return { class: 'off', text: `offline: follows to ${m.to} when back (told ${date(m.at)})` }
   return { class: 'off', text: `offline: missed the move to ${m.to} (told ${date(m.at)})` }

@@ -170,7 +170,10 @@ chromiumTest('the web console as its owner meets it, in Chromium', async (t, { s
     await page.waitForSelector('#data-read-at:has-text("not read at")')
     t.match(
       await page.textContent('#data-read-at'),
-      new RegExp(`^not read at \\S+: The broker is not answering at .* \\(shown: ${before.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`),
+      new RegExp(
+        String.raw`^not read at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: The broker is not answering at .* ` +
+          `\\(shown: ${before.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`,
+      ),
     )
     t.match(await page.textContent('#backup-state'), 'active', 'the backups part still shows what the cloud said')
     t.match(await page.textContent('#items-table'), 'notes', 'and so do the items')

@@ -14,6 +14,7 @@ import { packageRoot } from '../../../cli/web/assets.js'
 import { WebConsole } from '../../../cli/web/server.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { formatBytes } from '../../../common/format-bytes.js'
+import { utcSeconds } from '../../../common/format-time.js'
 import { tempDir } from '../../fixtures/web.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
 
@@ -120,7 +121,7 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
     // The first fix, sent as the phone connected, then the route's five and the move.
     t.match(await page.textContent('#replay-at'), /^fix 7 of 7: /)
     await page.locator('#replay').fill('3')
-    t.match(await page.textContent('#replay-at'), /^fix 4 of 7: 2026-01-01T00:01:30Z at 55\.95020, -3\.19030/)
+    t.match(await page.textContent('#replay-at'), /^fix 4 of 7: 2026-01-01 00:01:30 UTC at 55\.95020, -3\.19030/)
     // A heartbeat while the page is open joins the track; the slider stays where the owner put it, or follows at the end.
     s.place.point = { lat: 55.9535, lon: -3.179 }
     s.real.advance(30_000)
@@ -190,7 +191,7 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
       await lost.getByRole('button', { name: 'Lost mode on' }).click()
       const fact = '#facts dt:has-text("Lost mode") + dd'
       await page.waitForSelector(`${fact}:has-text("on since")`)
-      t.match(await page.textContent(fact), /^on since 2026-.*Z: “Lost, reward”, call \+44 131 555 0199$/)
+      t.match(await page.textContent(fact), /^on since 2026-\d\d-\d\d \d\d:\d\d:\d\d UTC: “Lost, reward”, call \+44 131 555 0199$/)
       const cell = page.locator('#device-table tr[data-device="phone-a"] td .lost')
       t.equal(await cell.textContent(), 'lost mode on', 'the list')
       t.equal(await label(page), 'phone-a · lost mode: “Lost, reward”, call +44 131 555 0199', 'the label on the map')
@@ -223,7 +224,7 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
     t.match(
       await advance('73 h'),
       new RegExp(
-        String.raw`^Moved the cloud clock from \S+ to \S+\. On the way: 2 cloud-log entries ` +
+        String.raw`^Moved the cloud clock from 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC to 20\S+ \S+ UTC\. On the way: 2 cloud-log entries ` +
           String.raw`\(backup-read-only 1, backup-cleanup-notice 1\) for alice; 1 notification queued\.$`,
       ),
       'what the rules did, not how many timers woke',
@@ -256,7 +257,7 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
     // browser-live.test.ts).
     const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
     await owner.send('PUT', '/api/accounts/alice/membership', { tier: 'premium', days: 30 })
-    t.match(await page.textContent('#data-read-at'), /^as the cloud had it at 2026-\d\d-\d\dT[\d:]+Z$/)
+    t.match(await page.textContent('#data-read-at'), /^as the cloud had it at 2026-\d\d-\d\d \d\d:\d\d:\d\d UTC$/)
     await page.getByRole('button', { name: 'Reload cloud data' }).click()
     await page.waitForSelector('#account-body dd:has-text("premium until")')
     t.match(await page.textContent('#quota-text'), / of 200 GB$/)
@@ -270,8 +271,13 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
     const status = await owner.send<{ now: number }>('PUT', '/api/service/retirement', plan)
     await page.getByRole('button', { name: 'Reload cloud data' }).click()
     await page.waitForSelector('#retirement-phase:has-text("announced")')
-    const day = (d: number): string => new Date(status.now + d * 86_400_000).toISOString().replace('.000Z', 'Z')
+    // Each time as people read it (the CLI's UTC form), the exact ISO instant in its <time>'s datetime and tooltip.
+    const day = (d: number): string => `${utcSeconds(status.now + d * 86_400_000)} UTC`
     const shown = await page.locator('#retirement').innerText()
+    t.notMatch(shown, /\d\dT\d\d:/, 'no raw ISO time')
+    const deadline = page.locator('#retirement dd:has-text("access closed") time')
+    const exact = new Date(status.now + 60 * 86_400_000).toISOString()
+    t.same([await deadline.getAttribute('datetime'), await deadline.getAttribute('title')], [exact, exact])
     t.match(shown, new RegExp(`Next\\s+migration-window on ${day(30)} \\(in 30d 0h\\)`))
     t.match(shown, new RegExp(`Migration deadline\\s+${day(60)} \\(not migrated or exported: access closed\\)`))
     t.match(shown, new RegExp(`This account\\s+access full; not migrated; data purged from ${day(90)}`))
