@@ -107,10 +107,10 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
   })
   router.add('POST', '/api/devices/:id/commands', CONSOLE, async (r) => {
     const id = r.params.id as string
+    // A bad wait is the request's own fault, refused (400) before anything is looked up or submitted.
+    const wait = waitParam(r.url)
     // Known or 404 before the body is read; the switches are all a submit reads, so the heartbeats queued stay queued.
     if (!ctx.store.switches(id)) throw new HttpError(404, 'NOT_FOUND', `device ${quoted(id)} not found`)
-    // A bad wait is refused before anything is submitted.
-    const wait = waitParam(r.url)
     const body = await r.json(ANY_BODY, { maxBytes: MAX_CONSOLE_BODY_BYTES })
     const submitted = commandOrRefusal(() => ctx.commands.submit(id, body))
     // 201 whether or not the wait saw it final: the command was created either way; its state says where it stands.
@@ -125,9 +125,11 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
     return { status: 200, body: { now: ctx.now(), latest, next } }
   })
   router.add('GET', '/api/commands/:id', CONSOLE, async (r) => {
+    // A bad wait is a 400 whether or not the command is known: the request is wrong either way.
+    const wait = waitParam(r.url)
     const view = ctx.commands.get(r.params.id as string)
     if (!view) throw new HttpError(404, 'NOT_FOUND', `command ${quoted(r.params.id as string)} not found`)
-    const command = await settled(ctx.commands, view, waitParam(r.url))
+    const command = await settled(ctx.commands, view, wait)
     return { status: 200, body: { now: ctx.now(), command } }
   })
   router.add('POST', '/api/commands/:id/cancel', CONSOLE, (r) => ({

@@ -85,6 +85,14 @@ t.test('the console API answers only the console token and says what it cannot d
   )
   t.equal((await call('GET', `/api/commands/${cmd.id}?wait=-1`)).status, 400)
   t.same(await call('GET', '/api/commands/nope'), { status: 404, body: { error: 'command "nope" not found', code: 'NOT_FOUND' } })
+  // F2: a bad wait is the request's fault whether or not what it names exists: a 400 that says what wait may be.
+  const badWait = { status: 400, body: { error: 'wait must be a whole number from 0 to 60000', code: 'BAD_REQUEST' } }
+  t.same(await call('GET', '/api/commands/nope?wait=soon'), badWait, 'F2 a bad wait on an unknown command: 400, not 404')
+  t.same(
+    await call('POST', '/api/devices/phone-nope/commands?wait=soon', 'Bearer good', signed(owner, 'phone-nope', 'ring', { seconds: 5 }, 1)),
+    badWait,
+    'F2 and on an unknown device',
+  )
   const waiting = call('GET', `/api/commands/${cmd.id}?wait=60000`)
   // The waiting request is in the router once the command center has a listener for it.
   for (let i = 0; i < 1000 && commands.listenerCount('changed') === 0; i++) await new Promise((resolve) => setImmediate(resolve))
