@@ -49,7 +49,7 @@ export function addFrameworkConsoleCommands(cmd: Command, io: Io, api: () => Pro
     .option('--limit <n>', 'how many', positiveInt, 20)
     .action(async (id: string, o: { limit: number }) => {
       const { now, total, events } = await (await framework()).logs(id, o.limit)
-      print({ total, events }, renderLogs(id, total, events, now))
+      print({ now, device: id, total, events }, renderLogs(id, total, events, now))
     })
 }
 
