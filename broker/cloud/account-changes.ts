@@ -17,6 +17,8 @@ export class AccountChanges {
   private every = false
   private clock = false
   private timer: NodeJS.Timeout | undefined
+  /** False once stopped: a change that comes while the broker stops (a request answered after this part stopped) is not gathered. */
+  private open = true
 
   constructor(
     /** Says one change (the broker publishes it to the console). */
@@ -28,14 +30,14 @@ export class AccountChanges {
 
   /** `account`'s data changed. */
   touch(account: string): void {
-    if (!this.listening()) return
+    if (!this.open || !this.listening()) return
     this.accounts.add(account)
     this.schedule()
   }
 
   /** Every account's data changed; `clock`: because the cloud clock moved. */
   everything(clock = false): void {
-    if (!this.listening()) return
+    if (!this.open || !this.listening()) return
     this.every = true
     this.clock ||= clock
     this.schedule()
@@ -51,11 +53,22 @@ export class AccountChanges {
   flush(): void {
     if (this.every) this.announce({ account: null, clock: this.clock })
     else for (const account of this.accounts) this.announce({ account, clock: false })
-    this.stop()
+    this.drop()
   }
 
-  /** Drops what was gathered and its timer (the broker stopping; flush, once it was said). */
+  /** Gathers again after stop() (the broker started again). */
+  start(): void {
+    this.open = true
+  }
+
+  /** Stops gathering (the broker stopping): drops what was gathered and its timer. */
   stop(): void {
+    this.open = false
+    this.drop()
+  }
+
+  /** Drops what was gathered and its timer (once it was said, or the broker stopping). */
+  private drop(): void {
     clearTimeout(this.timer)
     this.timer = undefined
     this.accounts.clear()

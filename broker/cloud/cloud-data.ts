@@ -174,6 +174,7 @@ export class CloudData {
 
   start(): void {
     warnLegacyNames(this.accounts.names(), this.log)
+    this.changes.start()
     // A jump of simulated time moves every account's days left, retention and retirement phase.
     if (this.clock instanceof SimulatedClock) this.stopJumps = this.clock.onJump(() => this.changes.everything(true))
     this.accounts.start()

@@ -85,4 +85,14 @@ t.test('changes are gathered and said once per account; nothing is gathered whil
   changes.stop()
   changes.flush()
   t.same(said, [], 'stopped: what was gathered is dropped')
+  // A phone's upload answered while the broker stops, after its cloud part stopped: nothing is gathered any more, so no
+  // timer says it once the broker is gone (its publish threw "the broker is not started", uncaught, in a timer).
+  changes.touch('alice')
+  changes.everything(true)
+  changes.flush()
+  t.same(said, [], 'stopped: a change that comes after is not gathered')
+  changes.start()
+  changes.touch('alice')
+  changes.flush()
+  t.same(said, [{ account: 'alice', clock: false }], 'started again: said as before')
 })
