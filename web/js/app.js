@@ -18,6 +18,7 @@ import {
   h,
   keepFocus,
   quietly,
+  tickAges,
   toast,
 } from './util.js'
 import { DeviceMap } from './map.js'
@@ -174,7 +175,21 @@ function applyClock(c) {
   state.simulated = c.simulated
   state.ahead = c.aheadMs
   byId('advance').hidden = !c.simulated
+  tick()
+}
+
+/**
+ * Every second, and at once when the page learns the cloud's time (a move of its clock): the header's clock and every
+ * age on the page from it -- the list's last fixes, the device page's, and each since() drew.
+ */
+function tick() {
   renderClock()
+  for (const d of state.devices.values()) {
+    const row = state.rows.get(d.id)
+    if (row) row.children[2].textContent = fixAge(d)
+  }
+  tickAges(cloudNow())
+  state.page?.tick()
 }
 
 async function loadClock() {
@@ -412,11 +427,7 @@ async function start() {
   listen()
   // The base map goes under the phones once they show.
   await Promise.all([state.map.base(await config), route()])
-  setInterval(() => {
-    renderClock()
-    for (const d of state.devices.values()) state.rows.get(d.id).children[2].textContent = fixAge(d)
-    state.page?.tick()
-  }, 1000)
+  setInterval(tick, 1000)
   window.fakephone.ready = true
   window.fakephone.readyAt = performance.now()
 }

@@ -3,7 +3,7 @@
 // state (active / read-only / cleaning), drive files (upload, download, share links), the service's retirement (M1:
 // its phase, dates, and this account's deadline, access and purge date; once purged, what the purge deleted and what the
 // cloud keeps), and the cloud log as a timeline.
-import { age, ago, api, attempt, bytes, enc, h, when } from './util.js'
+import { age, api, attempt, bytes, enc, h, since, when } from './util.js'
 import { plural } from './plural.js'
 
 const BACKUP_STATE_CLASS = { active: 'on', 'read-only': 'warn', cleaning: 'bad' }
@@ -159,7 +159,7 @@ export class DataPanel {
         h('dt', { text: 'Cloud service' }),
         h('dd', { id: 'service', class: a.serviceOn && a.frozenAt === null ? 'on' : 'warn' }, service),
         h('dt', { text: 'Last activity' }),
-        h('dd', { text: `${a.lastActivity}, ${ago(now - a.lastActivityAt)}` }),
+        h('dd', { id: 'last-activity' }, `${a.lastActivity}, `, since(a.lastActivityAt, now)),
         h('dt', { text: 'Freezes' }),
         h(
           'dd',
@@ -311,7 +311,7 @@ export class DataPanel {
                   {},
                   h('td', { text: b.id.slice(0, 8) }),
                   h('td', { text: b.device }),
-                  h('td', { text: ago(now - b.createdAt) }),
+                  h('td', {}, since(b.createdAt, now)),
                   h('td', { text: bytes(b.size) }),
                 ),
               ),

@@ -1,7 +1,23 @@
 // One device's page: its state (F1), its track (growing with each live fix) with a replay slider and GPX/GeoJSON
 // export, the remote commands (F2, signed by the console process with the owner's key), the command list with receipts,
 // push notifications (X3), and the cloud data of its account (data.js).
-import { ApiError, ago, api, attempt, dataState, enc, h, keepFocus, lastFix, locatedAt, quietly, toast, when, whenText } from './util.js'
+import {
+  ApiError,
+  ago,
+  api,
+  attempt,
+  dataState,
+  enc,
+  h,
+  keepFocus,
+  lastFix,
+  locatedAt,
+  quietly,
+  since,
+  toast,
+  when,
+  whenText,
+} from './util.js'
 import { DataPanel } from './data.js'
 import { PushPanel } from './push.js'
 
@@ -79,12 +95,9 @@ export class DevicePage {
     this.renderFacts()
   }
 
+  /** The facts' last fix age; the other ages on the page (a queued command's "issued …") tick by themselves (since()). */
   tick() {
     this.renderFacts()
-    // A queued command's age grows while the owner waits for the phone, as the list's last fix does.
-    const now = this.ctx.cloudNow()
-    for (const el of this.commandRows?.querySelectorAll('[data-issued]') ?? [])
-      el.textContent = `issued ${ago(now - Number(el.dataset.issued))}`
   }
 
   renderFacts() {
@@ -355,7 +368,7 @@ export class DevicePage {
             'td',
             {},
             h('span', { class: c.state === 'succeeded' ? 'on' : c.state === 'queued' ? 'warn' : '', text: c.state }),
-            h('div', { class: 'muted small', 'data-issued': c.createdAt, text: `issued ${ago(now - c.createdAt)}` }),
+            h('div', { class: 'muted small' }, 'issued ', since(c.createdAt, now)),
           ),
           h(
             'td',

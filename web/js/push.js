@@ -1,6 +1,6 @@
 // X3 on the device page: the notifications the cloud holds for the phone (queued / delivered, with the delay / expired)
 // and a form to send one over the push channel.
-import { age, ago, api, attempt, enc, h, when } from './util.js'
+import { age, api, attempt, enc, h, since, when } from './util.js'
 
 export class PushPanel {
   constructor(el, id, ctx) {
@@ -52,7 +52,7 @@ export class PushPanel {
           { 'data-state': n.state },
           h('td', { text: n.title }),
           h('td', { class: n.state === 'delivered' ? 'on' : n.state === 'queued' ? 'warn' : 'off', text: n.state }),
-          h('td', { text: ago(now - n.createdAt) }),
+          h('td', {}, since(n.createdAt, now)),
           h('td', {}, detail(n)),
         ),
       ),

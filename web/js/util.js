@@ -87,6 +87,19 @@ export function ago(ms) {
 }
 
 /**
+ * "3m 12s ago" for a time `at`, as an element that goes on counting: the page's tick (app.js, every second and whenever
+ * it learns the cloud's time anew) rewrites each from the cloud's time as the page knows it (tickAges), so an age read
+ * once -- a backup's, a notification's, the account's last activity, a command's -- neither stays what it was when read
+ * nor lags a move of the cloud clock until the next reread. `now`: the cloud's time the age is drawn at.
+ */
+export const since = (at, now) => h('span', { 'data-since': at, text: ago(now - at) })
+
+/** Brings every age since() drew to `now`, the cloud's time. */
+export function tickAges(now) {
+  for (const el of document.querySelectorAll('[data-since]')) el.textContent = ago(now - Number(el.dataset.since))
+}
+
+/**
  * F2: where a phone was seen last: its newest heartbeat's fix, or the fix a verified locate brought (`d.located`, set
  * by app.js while it is newer than that heartbeat).
  */

@@ -3,9 +3,12 @@
  * broker (F1, M1): a clock move from the page that is answered only after the broker went away does not write its words
  * over `broker unreachable` -- the page says the broker is away for as long as it is, and the move's words show once
  * it is back. The move's last reread is held in the browser (Playwright's route) while the test stops the broker, so
- * the late answer comes at a known point rather than by chance.
+ * the late answer comes at a known point rather than by chance. Every age on the page follows the cloud's clock as soon as
+ * the page hears it moved (F1), not once its rereads answer: the account's last activity, read once, is held unreread.
  */
+import type { Route } from 'playwright-core'
 import { chromiumTest } from '../../fixtures/browser.js'
+import { run } from '../../fixtures/io.js'
 
 interface Header {
   fakephone?: { ready: boolean }
@@ -14,6 +17,24 @@ interface Header {
 }
 
 chromiumTest('the header keeps saying the broker is away while a late clock move ends, in Chromium', async (t, { s, page, problems }) => {
+  await t.test('F1: `console clock advance` moves every age on the page at once, before the rereads answer', async (t) => {
+    await page.goto(`${s.web.url}#/device/phone-a`)
+    await page.waitForSelector('#last-activity')
+    t.match(await page.textContent('#last-activity'), /, 0s ago$/)
+    // The account's data is not read again until the test says: its age must move without it.
+    const held: Route[] = []
+    let holding = true
+    await page.route('**/app/api/accounts**', (route) => (holding ? void held.push(route) : route.continue()))
+    const moved = await run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, 'clock', 'advance', '2h'], s.real)
+    t.equal(moved.code, 0, moved.err)
+    await page.waitForSelector('#last-activity:has-text("2h 0m ago")')
+    await page.waitForSelector('#device-table tr[data-device="phone-a"] td:nth-child(3):text-is("2h 0m ago")')
+    t.ok(held.length > 0, `the account's reread is still held (${held.length} reads)`)
+    holding = false
+    for (const route of held) await route.continue()
+    await page.unroute('**/app/api/accounts**')
+  })
+
   await page.goto(s.web.url)
   await page.waitForFunction(() => (window as unknown as Header).fakephone?.ready === true)
   await page.waitForSelector('#live:text-is("live")')
@@ -68,5 +89,6 @@ chromiumTest('the header keeps saying the broker is away while a late clock move
     "back: the header says what the move did (the banner's gone)",
   )
   await page.unroute('**/app/api/devices')
+
   t.same(problems, [], 'no page error')
 })
