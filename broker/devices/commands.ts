@@ -276,8 +276,8 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
         : switches.cloudService === false
           ? SERVICE_OFF
           : command.expiresAt <= now
-          ? 'it expired before it was sent'
-          : null
+            ? 'it expired before it was sent'
+            : null
     const row = this.sql.insert.get({
       id: command.id,
       device: deviceId,
