@@ -237,6 +237,12 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
       "on in the phone's settings)\n",
     'the switch that is off is named',
   )
+  // The cloud's own refusal, as it came: a script reads its code as for Find Device off (before, ERROR).
+  t.match(JSON.parse((await con('--json', 'ring', 'phone-a')).err), {
+    error: /^this device has not enabled Find Device: the phone's cloud service is off/,
+    code: 'NOT_ENABLED',
+    status: 409,
+  })
   await agent.setSwitch('cloudService', true)
   await agent.stop()
   while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
