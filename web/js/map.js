@@ -72,7 +72,16 @@ export class DeviceMap {
     this.circles = L.layerGroup()
     this.map.on('zoomend', () => this.showCircles())
     this.dots = new Map()
-    this.keys = h('div', { class: 'dot-keys', role: 'group', 'aria-label': 'Phones on the map' })
+    // One listener of each kind for every dot's button (a fleet's thousand buttons cost no listeners of their own).
+    const keyOf = (e) => e.target.closest('.dot-key')?.dataset.device
+    this.keys = h('div', {
+      class: 'dot-keys',
+      role: 'group',
+      'aria-label': 'Phones on the map',
+      onclick: (e) => keyOf(e) !== undefined && this.onSelect(keyOf(e)),
+      onfocusin: (e) => keyOf(e) !== undefined && this.focusDot(keyOf(e)),
+      onfocusout: (e) => keyOf(e) !== undefined && this.blurDot(keyOf(e)),
+    })
     // A key pressed on a dot's button is the button's, not the map's (Leaflet takes Enter on the map as a click on it).
     L.DomEvent.disableClickPropagation(this.keys)
     L.DomEvent.on(this.keys, 'keydown keyup keypress', L.DomEvent.stopPropagation)
@@ -104,6 +113,8 @@ export class DeviceMap {
    * phone with neither (none yet, or the cloud cleared its last known position: a frozen account, A3) has no dot.
    */
   update(devices, total) {
+    // New dots' buttons go into the page at once, after the loop.
+    const keys = document.createDocumentFragment()
     for (const d of devices) {
       const fix = lastFix(d)
       if (!fix) {
@@ -119,15 +130,8 @@ export class DeviceMap {
         const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: '#fff', fillOpacity: 1 })
         marker.bindTooltip(labelElement(d.id), { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
         marker.on('click', () => this.onSelect(d.id))
-        const key = h('button', {
-          type: 'button',
-          class: 'dot-key',
-          text: d.id,
-          onclick: () => this.onSelect(d.id),
-          onfocus: () => this.focusDot(d.id),
-          onblur: () => this.blurDot(d.id),
-        })
-        this.keys.append(key)
+        const key = h('button', { type: 'button', class: 'dot-key', 'data-device': d.id, text: d.id })
+        keys.append(key)
         dot = { marker, circle, key, label: d.id, permanent: total <= LABELLED }
         this.dots.set(d.id, dot)
         this.circles.addLayer(circle)
@@ -148,6 +152,7 @@ export class DeviceMap {
         dot.circle.setStyle({ color: fill })
       }
     }
+    this.keys.append(keys)
     if (!this.fitted && this.dots.size > 0) {
       this.fitted = true
       const bounds = L.latLngBounds([...this.dots.values()].map((x) => x.marker.getLatLng()))
