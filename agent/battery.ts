@@ -59,7 +59,7 @@ export const BATTERY_EPOCH = Date.UTC(2026, 0, 1)
  * is down, instead of a level drawn anew; and no file holds it, so a crash loses nothing. Phones of other ids are at
  * other points of the cycle.
  */
-export function deviceBattery(deviceId: string, model: BatteryModel = DEFAULT_BATTERY): Battery {
+export function deviceBattery(deviceId: string): Battery {
   const level = 60 + (createHash('sha256').update(deviceId).digest().readUInt32BE(0) % 41)
-  return new Battery({ level, at: BATTERY_EPOCH }, model)
+  return new Battery({ level, at: BATTERY_EPOCH })
 }
