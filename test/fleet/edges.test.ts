@@ -731,6 +731,9 @@ t.test('F1: a phone back from an outage carries on along its battery curve, not 
     clock.advance(10_000)
     await run.settled()
   }
+  // A heartbeat is read (its time, fix and battery) at its beat, and counted once its seq is reserved on disk: the stop
+  // waits for those.
+  await run.stop()
   const curve = run
     .eventLog()
     .filter((e) => e.kind === 'heartbeat')
