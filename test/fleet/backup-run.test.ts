@@ -56,6 +56,12 @@ t.test(
     for (let i = 0; i < camera.length; i++) await cli.logs.waitFor((l) => l.msg === 'backup made' && made() > i)
     clock.advance(HOUR)
     t.equal(await done, 0, cli.err())
+    // The cloud plans the plain phones' backups too (their backup switch is on): they refuse, saying why.
+    const refused = cli.logs.lines.filter((l) => l.msg === 'backup plan refused')
+    t.same(
+      refused.map((l) => [l.device, l.reason]).sort(),
+      ids.filter((id) => !camera.includes(id)).map((id) => [id, "no cloud is configured on this phone (the agent's --cloud)"]),
+    )
     const r = JSON.parse(readFileSync(report, 'utf8')) as FleetReport
     t.match(r.transfers, { phones: camera.length, seeded: camera.length, uploaded: camera.length, lost: 0 })
     t.same(r.transfers.backups, { made: camera.length, failed: 0 }, 'one backup per syncing phone, counted in the report')
