@@ -45,7 +45,7 @@ import type { Clock } from '../common/clock.js'
 import { lazyChild, type Logger } from '../common/log.js'
 import { MqttLink, NOT_MQTT_WHY, type LinkState } from '../common/mqtt.js'
 import type { ChannelWaiting } from '../common/phone-status.js'
-import { Battery, type BatteryModel } from './battery.js'
+import { Battery, deviceBattery, type BatteryModel } from './battery.js'
 import { CommandExecutor } from './executor.js'
 import { ResidentFramework, type FrameworkStatus, type FrameworkTimings } from './framework.js'
 import { HeartbeatLoop } from './heartbeat.js'
@@ -116,8 +116,11 @@ export interface AgentOptions {
    * start time in ms: its data directory is new each run, and the cloud drops a seq it has stored for the device already.
    */
   firstSeq?: number
-  /** The battery's starting level and model (default: a level drawn from 60-100 %, DEFAULT_BATTERY); fleet scenarios set it. */
-  battery?: { level: number; model: BatteryModel }
+  /**
+   * The battery's level at clock time `at`, and its model: fleet scenarios set it (a phone back from an outage carries on
+   * along the curve of its first start). Default: the device's own curve (deviceBattery), the same across restarts.
+   */
+  battery?: { level: number; model: BatteryModel; at: number }
 }
 
 /** F4: how long Find Device stays on after lost mode ends. */
@@ -272,9 +275,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       random: this.random,
       heartbeatMs: opts.heartbeatMs,
       jitter: opts.jitter,
-      battery: opts.battery
-        ? new Battery({ level: opts.battery.level, at: opts.clock.now() }, opts.battery.model)
-        : new Battery({ level: 60 + Math.floor(this.random() * 40), at: opts.clock.now() }),
+      battery: opts.battery ? new Battery(opts.battery, opts.battery.model) : deviceBattery(opts.id),
       settings: this.settings,
       seqs: this.seqs,
       connected: () => this.link.connected,

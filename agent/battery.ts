@@ -3,6 +3,7 @@
  * and plugs itself in at `plugAt` percent and out when full -- a phone that
  * lives on a desk. Its level is a function of the injected clock.
  */
+import { createHash } from 'node:crypto'
 export interface BatteryModel {
   /** percent per hour while unplugged */
   drainPerHour: number
@@ -46,4 +47,19 @@ export class Battery {
     }
     return { level: Math.round(this.level), charging: this.charging }
   }
+}
+
+/** When every phone's own battery curve starts (deviceBattery): a fixed time, so a restart finds it where it left it. */
+export const BATTERY_EPOCH = Date.UTC(2026, 0, 1)
+
+/**
+ * A phone's battery when nobody set one (a single `fakephone agent`): a curve of its device id and the clock alone, at a
+ * level of 60-100 % drawn from the id at BATTERY_EPOCH and drained and charged by the model since. A restart (a Pi
+ * rebooted, the agent killed) finds the battery where the curve is now, as a phone's battery carries on while its app
+ * is down, instead of a level drawn anew; and no file holds it, so a crash loses nothing. Phones of other ids are at
+ * other points of the cycle.
+ */
+export function deviceBattery(deviceId: string): Battery {
+  const level = 60 + (createHash('sha256').update(deviceId).digest().readUInt32BE(0) % 41)
+  return new Battery({ level, at: BATTERY_EPOCH })
 }

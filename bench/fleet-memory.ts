@@ -10,7 +10,8 @@
  * phone's, and would grow with the time the steps take. Also times the connect ramp of each
  * step (phones connected per second).
  *   npm run build && node --expose-gc dist/bench/fleet-memory.js [N] [--no-push] [--owntracks] [--snapshot] [--top K] [--broker-prof DIR]
- *     [--prof DIR] [--accounts K]
+ *     [--prof DIR] [--accounts K] [--sync]
+ * (--sync: the phones' group syncs, each seeded with one contact it uploads: what a syncing group costs beside a plain one)
  * (--accounts K: the 2N devices spread over K owner accounts, as `fleet provision --accounts`; one per device by default)
  * (--prof: a CPU profile of this process during each step's ramp only, DIR/fleet-step1.cpuprofile and -step2: not the
  * provisioning, GCs or clean-up around them; `node dist/bench/cpu-top.js` lists them)
@@ -169,7 +170,11 @@ async function main(argv: string[]): Promise<void> {
   const broker = await startBrokerChild(cloud, 2 * n, prof)
   const { mqttPort, httpPort } = broker
   const keys = new OwnerKeys(credentials.keysDir)
-  const loaded = checkScenario({ groups: [{ name: 'g', heartbeat: { every: 600_000, jitter: 0.1 } }] }, 'memory', '.')
+  // --sync: a syncing group (issue 12; S1, B1), each phone seeded with one contact that it uploads, its sync engine and
+  // backup talking to the broker's HTTP side.
+  const sync = argv.includes('--sync')
+  const group = { name: 'g', heartbeat: { every: 600_000, jitter: 0.1 }, ...(sync && { data: { contacts: 1 } }) }
+  const loaded = checkScenario({ groups: [group] }, 'memory', '.')
   const ownerKeys = new Map<string, ReturnType<typeof readPublicKey>>()
   const ownerKey = (account: string): ReturnType<typeof readPublicKey> => {
     if (!ownerKeys.has(account)) ownerKeys.set(account, readPublicKey(keys.ownerKeyFile(account)))
@@ -200,6 +205,7 @@ async function main(argv: string[]): Promise<void> {
       ownerKey,
       brokerUrl: `mqtt://${LOOPBACK}:${mqttPort}`,
       pushUrl: push ? `ws://${LOOPBACK}:${httpPort}/push` : undefined,
+      cloudUrl: sync ? `http://${LOOPBACK}:${httpPort}` : undefined,
       dataDir: join(dir, 'phones'),
       clock,
       log,
@@ -244,6 +250,7 @@ async function main(argv: string[]): Promise<void> {
       phones: n,
       push,
       profile: profile ?? 'agent',
+      sync,
       rampPerSecond: [Math.round(ramp1), Math.round(ramp2)],
       cpuPerPhoneMs,
       brokerCpuPerPhoneMs: (await broker.ramp).cpuPerPhoneMs,

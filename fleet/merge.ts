@@ -167,8 +167,23 @@ function checkSameFleet(reports: readonly FleetReport[], names: readonly string[
   })
 }
 
-/** One report of every phone in `reports` (named `names` in errors). */
+/**
+ * One report of every phone in `reports` (named `names` in errors), saying which of the fleet's shards none of them ran
+ * (`missingShards`): `fleet report merge`.
+ */
 export function mergeReports(reports: readonly FleetReport[], names: readonly string[]): FleetReport {
+  const merged = joinReports(reports, names)
+  const given = new Set(merged.fleet.shards.parts)
+  merged.missingShards = Array.from({ length: merged.fleet.shards.count }, (_, i) => i + 1).filter((i) => !given.has(i))
+  merged.ok = reportOk(merged)
+  return merged
+}
+
+/**
+ * One report of every phone in `reports`, counts only: a `--workers` run's workers, whose slices make up its shard
+ * whole (their shards of the fleet's N·K are not the fleet's shards: the caller says which shard the whole is).
+ */
+export function joinReports(reports: readonly FleetReport[], names: readonly string[]): FleetReport {
   if (reports.length === 0) throw new MergeError('no reports to merge')
   checkSameFleet(reports, names)
   const first = reports[0] as FleetReport
@@ -210,8 +225,6 @@ export function mergeReports(reports: readonly FleetReport[], names: readonly st
   // A shard's (a worker's) console API error fails the whole: the first one said is the report's.
   const apiError = reports.find((r) => r.apiError !== undefined)?.apiError
   if (apiError !== undefined) merged.apiError = apiError
-  const given = new Set(merged.fleet.shards.parts)
-  merged.missingShards = Array.from({ length: merged.fleet.shards.count }, (_, i) => i + 1).filter((i) => !given.has(i))
   merged.ok = reportOk(merged)
   return merged
 }

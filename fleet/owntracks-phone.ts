@@ -34,7 +34,8 @@ export interface OwnTracksPhoneOptions {
   heartbeatMs: number
   jitter: number
   random: () => number
-  battery: { level: number; model: BatteryModel }
+  /** Its level at `at` (default: the start), and its model. */
+  battery: { level: number; model: BatteryModel; at?: number }
   backoff?: BackoffOptions
 }
 
@@ -56,7 +57,7 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
   constructor(private readonly opts: OwnTracksPhoneOptions) {
     super()
     const now = opts.clock.now()
-    this.battery = new Battery({ level: opts.battery.level, at: now }, opts.battery.model)
+    this.battery = new Battery({ level: opts.battery.level, at: opts.battery.at ?? now }, opts.battery.model)
     this.topic = owntracksTopic(opts.user, opts.device)
     this.link = new MqttLink({
       url: opts.brokerUrl,

@@ -12,6 +12,7 @@
 import type { KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import type { Clock, Timer } from '../common/clock.js'
+import type { BatteryModel } from '../agent/battery.js'
 import type { Category } from '../agent/phone-data/types.js'
 import type { SyncEngine } from '../agent/sync/engine.js'
 import { lazyChild, type Logger } from '../common/log.js'
@@ -383,7 +384,7 @@ export class FleetRun {
         ...this.phoneBasics(slot),
         // Read when the phone's first command arrives, not at its start (most phones of a run never get one).
         ownerKey: () => o.ownerKey(device.account),
-        battery: plan.battery,
+        battery: this.batteryOf(plan),
         // A new data directory starts at seq 0, as did the last run's of this device: the cloud would take this run's
         // heartbeats for replays and keep none (agent/heartbeat-seq.ts).
         firstSeq: this.startAt,
@@ -426,6 +427,14 @@ export class FleetRun {
       if (this.issuedNotifications.has(id)) this.tally.notifications.duplicates++
     })
     return phone
+  }
+
+  /**
+   * The phone's battery as its plan has it at its first start: a phone back from an outage carries on along the same
+   * curve (it went on draining or charging while away) instead of starting again at its first level.
+   */
+  private batteryOf(plan: PhonePlan): { level: number; model: BatteryModel; at: number } {
+    return { level: plan.battery.level, model: plan.battery.model, at: this.startAt + plan.startAt }
   }
 
   /** What every kind of phone takes from the run and its plan. */
@@ -510,7 +519,7 @@ export class FleetRun {
       device: device.id,
       password: device.secret === '' ? undefined : device.secret,
       ...this.phoneBasics(slot),
-      battery: plan.battery,
+      battery: this.batteryOf(plan),
     })
     this.countHeartbeats(device, phone)
     phone.on('command', (action, answered) => {

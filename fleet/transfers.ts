@@ -86,12 +86,13 @@ export function pendingOf(phone: FleetPhone, away: boolean): Pending {
 }
 
 /**
- * Whether a running phone still has transfers to make now: a pass under way, or items its switches let go up in a
- * category whose last pass did not fail (one that failed tries again at the next scheduled pass, not before the report).
+ * Whether a running phone still has transfers to make now: a pass or a backup under way (B1: one the end of the run
+ * stopped was counted failed while the cloud held it), or items its switches let go up in a category whose last pass
+ * did not fail (one that failed tries again at the next scheduled pass, not before the report).
  */
 export function transfersDue(phone: FleetPhone): boolean {
   const status = (phone.sync as SyncEngine).status()
-  if (status.running) return true
+  if (status.running || phone.backup.status().running) return true
   if (!phone.canTransfer()) return false
   return CATEGORIES.some((c) => {
     const s = status.categories[c]

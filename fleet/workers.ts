@@ -20,10 +20,10 @@ import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import { RAISE_THE_LIMIT, type ConnectionRoom } from '../common/open-files.js'
-import { lostReport, mergeReports, mergedResources } from './merge.js'
+import { joinReports, lostReport, mergedResources } from './merge.js'
 import { promClient, serveMetrics } from './metrics.js'
 import { progressOf, sumProgress, type Progress } from './progress.js'
-import { reportOk, scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
+import { scopeOf, type FleetReport, type WorkerOutcome } from './report.js'
 import { fleetDevices, openTarget, runSession, sayOnce, type RemoteBroker, type SessionOptions } from './session.js'
 import { shardSize, WHOLE, workerShard, type Shard } from './shard.js'
 import { plural } from '../common/plural.js'
@@ -195,7 +195,7 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
           phones: c.phones,
         }),
     )
-    const merged = mergeReports(
+    const merged = joinReports(
       reports,
       children.map((c) => `worker ${c.index + 1}`),
     )
@@ -220,11 +220,9 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
       merged.heartbeats.sent + merged.commands.received + merged.notifications.shown,
     )
     merged.durationMs = performance.now() - started
+    // The workers' slices make up this host's shard whole (a lost worker's phones count as lost): a `--shard` run reports
+    // its own slice, as one process does, and `fleet report merge` of the hosts' reports says which shards are missing.
     merged.fleet.shards = { count: shard.count, parts: [shard.index] }
-    // The workers' slices make up this host's shard whole (a lost worker's phones count as lost): none is missing, and a
-    // `--shard` run reports its own slice, as one process does, not the other hosts' shards as missing.
-    delete merged.missingShards
-    merged.ok = reportOk(merged)
     merged.workers = outcomes
     return merged
   } finally {

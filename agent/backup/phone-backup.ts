@@ -205,6 +205,8 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
    */
   private refusal(plannedAt: number): string | null {
     if (!this.state.on) return 'cloud backup is off'
+    // A phone given no cloud address (an agent without --cloud, a fleet group that does not sync) is asked all the same.
+    if (!this.host.cloud) return "no cloud is configured on this phone (the agent's --cloud)"
     if (!this.host.canTransfer()) return 'the cloud service is off or there is no network'
     const clearedAt = this.host.cloudClearing()?.clearedAt ?? null
     if (clearedAt !== null && plannedAt <= clearedAt)

@@ -13,7 +13,13 @@
  *   DELETE /api/backups/:id                        delete one backup (refused while read-only)
  *   DELETE /api/devices/:device/backups            B4 from the console: backup off for the device, its backups deleted
  */
-import { PlanFailedSchema, RegisterBackupSchema, type BackupView, type ConsoleBackupList } from '../../common/cloud/backup-api.js'
+import {
+  PlanFailedSchema,
+  RegisterBackupSchema,
+  type BackupView,
+  type ConsoleBackupList,
+  type NoPlanBecause,
+} from '../../common/cloud/backup-api.js'
 import type { Backups } from './backups.js'
 import type { CloudParts } from './cloud-data.js'
 import { HttpError } from '../http/router.js'
@@ -68,7 +74,7 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
     const { id: account, serviceOffAt, frozenAt } = accounts.need(ctx.params.account as string)
     // B2: the schedule plans nothing for an account whose cloud service is off (or that is frozen, A3), nor for a phone
     // whose backup or cloud service is off.
-    const noPlanBecause =
+    const noPlanBecause: NoPlanBecause | null =
       serviceOffAt !== null
         ? 'the cloud service of the account is off (B2)'
         : frozenAt !== null

@@ -140,13 +140,21 @@ export type PlanView = z.infer<typeof PlanViewSchema>
  * the schedule plans the next one (null while it plans none, and then why not), the backups and the recent plans. The broker's answer is
  * this schema's type. (The console's one backup is BackupOneSchema, a deletion BackupDeletedSchema.)
  */
+/** B2, A3: why the schedule plans no backup for an account (the console shows it in place of the next plan's time). */
+export const NoPlanBecauseSchema = z.enum([
+  'the cloud service of the account is off (B2)',
+  'the account is frozen (A3)',
+  'no phone of the account has cloud backup and the cloud service on (B2)',
+])
+export type NoPlanBecause = z.infer<typeof NoPlanBecauseSchema>
+
 export const ConsoleBackupListSchema = z.object({
   now: z.number(),
   account: z.string(),
   retention: RetentionViewSchema,
   nextPlanAt: z.number().nullable(),
   /** Why nextPlanAt is null (the service off, the account frozen, no phone with backup and the service on); null when a plan comes. */
-  noPlanBecause: z.string().nullable(),
+  noPlanBecause: NoPlanBecauseSchema.nullable(),
   backups: z.array(BackupViewSchema),
   plans: z.array(PlanViewSchema),
 })

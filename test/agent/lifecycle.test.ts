@@ -199,3 +199,22 @@ t.test('F2 a lost-mode command that finishes after the heartbeats stopped does n
   t.match(await agent.run(command as unknown as Parameters<Agent['run']>[0]), { state: 'succeeded' })
   t.equal(clock.waiting, 0, 'no heartbeat timer')
 })
+
+t.test('F1: the battery carries on across a restart, along the curve its device id gives; another phone is elsewhere on it', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const dataDir = tempDir(t)
+  const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  const before = (await connectedFix(cloud, first)).battery
+  t.ok(before >= 60 && before <= 100, `${before} %: the level the id gives at the start of the curve`)
+  clock.advance(2 * 3_600_000)
+  await first.stop()
+  // Two hours later on the clock (4 %/h unplugged), and again an hour after the restart: no level drawn anew at a start.
+  const second = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+  t.equal((await connectedFix(cloud, second)).battery, before - 8, 'the restarted phone shows the level it had come down to')
+  await second.stop()
+  const secretB = await addDevice(cloud, 'phone-b')
+  const other = await startAgent(t, cloud, 'phone-b', secretB)
+  t.not((await connectedFix(cloud, other)).battery, before - 8, 'another device id, another level')
+})

@@ -712,3 +712,32 @@ t.test("/metrics counts the report's lost and duplicated heartbeats, commands an
   t.match(scraped, /^fakephone_fleet_notifications_duplicated_total 0$/m)
   await t.rejects(fetch(url), 'closed with the run, after')
 })
+
+t.test('F1: a phone back from an outage carries on along its battery curve, not from its first level again', async (t) => {
+  const group = { name: 'g', heartbeat: { every: '10s', jitter: 0 }, battery: { level: [50, 50], drainPerHour: 360 } }
+  const { clock, run } = await onePhoneRun(
+    t,
+    'batt',
+    (dir) => checkScenario({ stages: [{ kind: 'steady', for: '60s' }], groups: [group] }, 'batt', dir),
+    {},
+    (plan) => {
+      plan.phones[0]!.outages = [{ at: 10_000, forMs: 20_000 }]
+      return plan
+    },
+  )
+  run.start()
+  await run.settled()
+  for (let i = 0; i < 5; i++) {
+    clock.advance(10_000)
+    await run.settled()
+  }
+  // A heartbeat is read (its time, fix and battery) at its beat, and counted once its seq is reserved on disk: the stop
+  // waits for those.
+  await run.stop()
+  const curve = run
+    .eventLog()
+    .filter((e) => e.kind === 'heartbeat')
+    .map((e) => `${e.t} ${/ (\d+)%/.exec(e.detail)?.[1] as string}`)
+  // 0.1 % a second: the first fix back at 30 s shows the 3 % the phone lost while away.
+  t.same(curve, ['0 50', '10000 49', '30000 47', '40000 46', '50000 45'])
+})

@@ -95,7 +95,22 @@ async function manualRun(t: Test, seed: string): Promise<FleetRun> {
   return run
 }
 
-t.test('two runs of one seed on a ManualClock give the same event log', async (t) => {
+type Curves = Record<string, { route: string[]; battery: string[] }>
+
+/** Each phone's route (position by time) and battery curve (percent, + charging, by time), from a run's heartbeat events. */
+function curves(run: FleetRun): Curves {
+  const out: Curves = {}
+  for (const e of run.eventLog()) {
+    if (e.kind !== 'heartbeat') continue
+    const [, position, battery] = e.detail.split(' ') as [string, string, string]
+    const c = (out[e.device] ??= { route: [], battery: [] })
+    c.route.push(`${e.t} ${position}`)
+    c.battery.push(`${e.t} ${battery}`)
+  }
+  return out
+}
+
+t.test('two runs of one seed on a ManualClock give the same event log: routes, battery curves, event times', async (t) => {
   const a = await manualRun(t, 'same')
   const b = await manualRun(t, 'same')
   const log = a.eventLog()
@@ -104,6 +119,13 @@ t.test('two runs of one seed on a ManualClock give the same event log', async (t
     t.ok(kinds.has(k), `the log has ${k} events`)
   t.ok(log.filter((e) => e.kind === 'heartbeat').length > 50, 'heartbeats with positions and battery')
   t.same(b.eventLog(), log, 'identical event logs')
+  const ab = curves(a)
+  t.same(curves(b), ab, 'each phone: the same route and battery curve, at the same times')
+  // How many positions, or battery readings, the phone that has the most of them shows (times left out).
+  const values = (pick: (c: Curves[string]) => string[]): number =>
+    Math.max(...Object.values(ab).map((c) => new Set(pick(c).map((x) => x.split(' ')[1])).size))
+  t.ok(values((c) => c.route) > 5 && values((c) => c.battery) > 5, 'routes that move, batteries that drain and charge')
+  t.notSame(curves(await manualRun(t, 'other')), ab, 'another seed: other routes and battery curves')
   t.same(b.tally.heartbeats, a.tally.heartbeats)
   t.equal(a.tally.heartbeats.acked, a.tally.heartbeats.sent, 'every heartbeat acknowledged')
   t.ok(a.tally.commands.received > 0 && a.tally.notifications.shown > 0)

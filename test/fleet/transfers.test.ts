@@ -269,3 +269,19 @@ t.test("B1: a syncing phone's backups made and failed, and its uploads, are coun
   for (const outcome of ['uploaded', 'failed', 'backup-made', 'backup-failed'])
     t.match(text, `fakephone_fleet_transfers_total{outcome="${outcome}"} 1`)
 })
+
+t.test('B1: a backup under way when the run ends is waited for before the report, not cut and counted failed', async (t) => {
+  const scenario = { groups: [{ name: 'camera', heartbeat: { every: '1h' }, data: { contacts: 1 } }] }
+  const { run, clock, cloud, report } = await syncRun(t, scenario, 1)
+  run.start()
+  await run.settled()
+  // The cloud plans backups at 03:00 (its clock starts at midnight); the phone answers the plan with its backup.
+  clock.advance(3 * 3_600_000)
+  // Stored in the cloud: the phone has yet to hear the answer to its registration, so its backup is under way.
+  await cloud.logs.waitFor((l) => /^backup .+ stored/.test(l.msg))
+  const said: string[] = []
+  await run.settled(15_000, (what) => said.push(what))
+  t.same(said, ['1 phone still uploading'], 'the wait names it')
+  await run.stop()
+  t.same((await report()).transfers.backups, { made: 1, failed: 0 })
+})

@@ -3,6 +3,7 @@
  * `/metrics` and one report for the whole fleet (workers-lost.test.ts: workers that die).
  */
 import t from 'tap'
+import { mergeReports } from '../../fleet/merge.js'
 import { renderReport } from '../../fleet/report.js'
 import { readFileSync } from 'node:fs'
 import { runFleet, WORKER_HEAP_FLAGS, workerExecArgv } from '../../fleet/workers.js'
@@ -69,11 +70,15 @@ t.test("a worker's Node flags: the heap's, then the parent's own, which win", (t
   t.end()
 })
 
-t.test('fleet shards (issue 12): --shard 1/2 over --workers 2 is its shard whole, OK, not a merge with shards missing', async (t) => {
+t.test('fleet shards (issue 12): --shard 1/2 over --workers 2 is its shard whole; a merge of it names shard 2 missing', async (t) => {
   const report = await runFleet(workerOptions(tempDir(t), { count: 4, durationMs: 1000, shard: { index: 1, count: 2 } }))
   t.same(report.fleet.shards, { count: 2, parts: [1] })
   t.same([report.phones.target, report.phones.lost], [2, 0])
   t.equal(report.missingShards, undefined, "the workers' shards 1/4 and 3/4 are this host's 1/2 whole")
   t.ok(report.ok, renderReport(report))
   t.match(renderReport(report), /\nresult: OK, nothing lost\n$/)
+  // `fleet report merge` of this host's report alone: the fleet's shard 2 is missing, not the workers' 2/4 and 4/4.
+  const half = mergeReports([report], ['s1.json'])
+  t.same([half.missingShards, half.fleet.shards, half.ok], [[2], { count: 2, parts: [1] }, false])
+  t.match(renderReport(half), /result: INCOMPLETE, 1 of 2 shards missing \(shard 2\/2\)/)
 })
