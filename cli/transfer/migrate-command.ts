@@ -89,6 +89,13 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
         })
         io.out(json ? JSON.stringify(job) + '\n' : linesForTerminal(renderJob(job)))
         if (job.state === 'completed') return
+        // Ctrl-C: the job stopped between blobs and was saved so (main.ts lets this command stop by itself).
+        if (job.state === 'cancelled')
+          throw new UserError(
+            `the migration was stopped and saved as cancelled in ${o.job}: run the same command again to resume it`,
+            130,
+            'INTERRUPTED',
+          )
         // The lines above already say what did not go across; under --json the error line is the only text, so it says it.
         throw new UserError(
           `the migration is ${job.state}: ${json ? job.summary : 'what did not go across is said above'}; resolve it and run ` +

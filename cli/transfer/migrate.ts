@@ -232,6 +232,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     return job
   }
   await save({ state: 'running', runs: job.runs + 1 })
+  // A run that stops on an error (the source closed, the destination unreachable) says so in the job, not `running`.
+  return run(o, save).catch(async (err: unknown) => {
+    await save({ state: 'failed', summary: `stopped: ${(err as Error).message}; run the command again to resume` })
+    throw err
+  })
+}
+
+/** One run of the job, from reading the source to the phones told to follow; `save` keeps each step in the job file. */
+async function run(o: MigrateOptions, save: (change: Partial<MigrationJob>) => Promise<MigrationJob>): Promise<MigrationJob> {
   const snap = await readSnapshot(o.source, o.account)
   if (o.signal.aborted) return save({ state: 'cancelled', summary: 'cancelled before the copy; run the command again to resume' })
   const transit = new Map<string, string[]>()

@@ -22,6 +22,7 @@ import { makeWav } from '../../agent/phone-data/wav.js'
 import type { BlobFile } from '../../broker/cloud/blob-store.js'
 import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 import { heartbeat, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { httpFront } from '../fixtures/http.js'
 import { run as runCli, testIo, type TestIo } from '../fixtures/io.js'
 import { main } from '../../cli/main.js'
 import { jobState, migrate as migrateJob, type ItemReport } from '../../cli/transfer/migrate.js'
@@ -354,11 +355,11 @@ t.test('M3 between two clouds', async (t) => {
       }
       const cancelled = testIo(new ManualClock())
       cancelled.abort()
-      t.equal(await migrate('mig', cancelled), 1)
+      t.equal(await migrate('mig', cancelled), 130)
       t.match(JSON.parse(cancelled.out()), { state: 'cancelled', summary: /run the command again to resume/ })
       t.match(
         JSON.parse(cancelled.err()),
-        { error: /^the migration is cancelled: cancelled before the copy/, code: 'ERROR' },
+        { error: /^the migration was stopped and saved as cancelled in .*job\.json: run the same command again/, code: 'INTERRUPTED' },
         'under --json the error line says it, as JSON',
       )
       t.match(JSON.parse(readFileSync(job, 'utf8')), { state: 'cancelled', runs: 1 })
@@ -474,7 +475,7 @@ t.test('M3 between two clouds', async (t) => {
       t.ok(relayed.out.includes(nowhere), 'the address it could not reach')
       t.match(JSON.parse(readFileSync(join(dir, 'job5.json'), 'utf8')), { copiedBy: 'console', relayedBecause: /ECONNREFUSED/ })
 
-      // Cancelled between two blobs of the copy; a destination that refuses the console token fails the run (the job stays running).
+      // Cancelled between two blobs of the copy; a destination that refuses the console token fails the run, saying why.
       const controller = new AbortController()
       class Cancelling extends Progress {
         override item(): void {
@@ -502,7 +503,31 @@ t.test('M3 between two clouds', async (t) => {
         }),
         ConsoleApiError,
       )
-      t.match(JSON.parse(readFileSync(join(dir, 'job4.json'), 'utf8')), { state: 'running' })
+      t.match(
+        JSON.parse(readFileSync(join(dir, 'job4.json'), 'utf8')),
+        { state: 'failed', summary: /^stopped: .+; run the command again to resume$/ },
+        'M2: a run stopped by an error says so in its job, not `running` long after the process is gone',
+      )
+
+      // M2: Ctrl-C as a user presses it, in the middle of a run: the command stops by itself, saves the job as cancelled
+      // (the process did not end first, leaving it `running`) and says how to resume it; the same command then completes it.
+      const ctrlC = testIo(new ManualClock())
+      const front = await httpFront(t, source.apiUrl, (req, _res, forward) => {
+        if (req.url === '/api/accounts/alice/export') ctrlC.abort()
+        forward()
+      })
+      // A cloud of its own: the drive file's and the backup's ids are taken at `dest` by the copies above.
+      const third = await startCloud(t, {}, new ManualClock(source.clock.now()))
+      writeFileSync(join(dir, 'third.token'), third.consoleToken)
+      const job6 = join(dir, 'job6.json')
+      const argv = ['console', '--api', front, '--data', source.dataDir, 'migrate', 'alice', '--to', third.apiUrl]
+      const ctrlCArgs = [...argv, '--to-token-file', join(dir, 'third.token'), '--job', job6]
+      t.equal(await main(ctrlCArgs, ctrlC.io), 130)
+      t.match(JSON.parse(readFileSync(job6, 'utf8')), { state: 'cancelled', runs: 1 }, 'saved before the command ended')
+      t.match(ctrlC.out(), /: cancelled\. cancelled before the copy; run the command again to resume\n$/)
+      t.equal(ctrlC.err(), `error: the migration was stopped and saved as cancelled in ${job6}: run the same command again to resume it\n`)
+      t.equal((await runCli(ctrlCArgs)).code, 0)
+      t.match(JSON.parse(readFileSync(job6, 'utf8')), { state: 'completed', runs: 2 })
 
       t.equal(jobState([], 0), 'completed')
       t.equal(jobState([{ identical: false } as ItemReport], 0), 'failed')
