@@ -21,6 +21,7 @@ import { one, pluck } from '../db.js'
 import { hashSecret } from '../devices/registry.js'
 import type { TransferDeps } from './deps.js'
 import { quoted } from '../../common/terminal-text.js'
+import { plural } from '../../common/plural.js'
 
 type Request = z.output<typeof ImportRequestSchema>
 
@@ -148,7 +149,7 @@ export class AccountImporter {
       this.deps.cloud.cloudLog.record(
         account,
         'import',
-        `imported ${reply.imported} records (${reply.present} already here, ${reply.failed} refused)`,
+        `imported ${plural(reply.imported, 'record')} (${reply.present} already here, ${reply.failed} refused)`,
         reply.imported,
       )
     }

@@ -146,7 +146,8 @@ t.test("M3 an import's refused records are named escaped: a record id from the b
   })
   t.equal(
     said,
-    'Imported into account alice: 1 records added, 0 already there, 1 refused\n' +
+    'Imported into account alice: 1 record added, 0 already there, 1 refused\n' +
+      "  of the bag's 2 records: 2 items\n" +
       '  item notes/x\\x0AImported into account alice: 9 records: bad id "x\\x1B[2J"\n',
   )
 })

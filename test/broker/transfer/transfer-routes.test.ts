@@ -99,6 +99,11 @@ t.test('M3: blob routes and import refusals, each with its reason', async (t) =>
   t.match(await api.request('/api/accounts/zoe/log?limit=1'), {
     log: [{ rule: 'import', message: 'imported 3 records (0 already here, 5 refused)', count: 3 }],
   })
+  // M3: one record is "1 record" in the cloud log (the account made before an import's records, say), as on the terminal.
+  t.match(await post('yara', { account: { tier: 'free', premiumUntil: null, createdAt: now } }), { imported: 1 })
+  t.match(await api.request('/api/accounts/yara/log?limit=1'), {
+    log: [{ rule: 'import', message: 'imported 1 record (0 already here, 0 refused)', count: 1 }],
+  })
   await t.rejects(post('zoe', { items: [{ nonsense: true }] } as unknown as ImportRequest), ConsoleApiError)
 
   // History of a device of the account itself: imported once, then present.
