@@ -18,8 +18,7 @@ export function renderJob(job: MigrationJob): string {
   return (
     `Migration of ${forTerminal(job.account)} to ${forTerminal(job.to)} (account ${forTerminal(job.toAccount)}): ${job.state}. ` +
     `${lineForTerminal(job.summary)}\n` +
-    job.report
-      .filter((r) => !r.identical)
+    [...job.report.filter((r) => !r.identical), ...job.others]
       .map((r) => `  ${r.kind} ${forTerminal(r.id)}: ${lineForTerminal(String(r.error))}\n`)
       .join('') +
     // M2: every fault in transit is shown, also when a retry then delivered the bytes intact.
@@ -97,8 +96,9 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
             'INTERRUPTED',
           )
         // The lines above already say what did not go across; under --json the error line is the only text, so it says it.
+        const said = [job.summary, ...job.others.map((r) => `${r.kind} ${r.id}: ${r.error}`)].join('; ')
         throw new UserError(
-          `the migration is ${job.state}: ${json ? job.summary : 'what did not go across is said above'}; resolve it and run ` +
+          `the migration is ${job.state}: ${json ? said : 'what did not go across is said above'}; resolve it and run ` +
             'the same command again to carry on',
         )
       },

@@ -69,6 +69,8 @@ export const MigrationJobSchema = z.strictObject({
   copiedBy: z.enum(['destination', 'console']).optional(),
   /** Why the console relayed though it asked the destination to pull (it could not reach the source). */
   relayedBecause: z.string().optional(),
+  /** Records other than items, drive files and backups the destination refused (a device, its history), each with why. */
+  others: z.array(z.strictObject({ kind: z.string(), id: z.string(), error: z.string() })).default([]),
 })
 export type MigrationJob = z.infer<typeof MigrationJobSchema>
 
@@ -219,6 +221,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     runs: 0,
     report: [],
     summary: '',
+    others: [],
   }
   let job = await file.load(fresh)
   if (job.account !== o.account || job.to !== o.to || job.toAccount !== o.toAccount)
@@ -263,13 +266,14 @@ async function run(o: MigrateOptions, save: (change: Partial<MigrationJob>) => P
   const failed = new Map(reply.outcomes.filter((r) => r.result === 'failed').map((r) => [`${r.kind}:${r.id}`, r.error as string]))
   await save({ state: 'verifying' })
   const report = await verifyMigration(snap, o.dest, o.toAccount, failed, transit, o.verifyProgress)
-  const others = reply.outcomes.filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
-  const extra = others.map((r) => `; ${r.kind} ${r.id}: ${r.error}`).join('')
+  const others = reply.outcomes
+    .filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
+    .map(({ kind, id, error }) => ({ kind, id, error: error as string }))
   const state = jobState(report, others.length)
   // Only a migration proven identical counts as the account's data out (M1 keeps it readable past its deadline).
   if (state === 'completed')
     await o.source.request(`/api/accounts/${enc(o.account)}/transferred`, { how: 'migrate', detail: `to ${o.to}` } satisfies Transferred)
   // M2 across devices: the account's phones follow a migration proven identical (phones-follow.ts).
   const phones = state === 'completed' ? await phonesFollow(o) : undefined
-  return save({ state, report, summary: summarize(report) + extra, phones, copiedBy, relayedBecause })
+  return save({ state, report, summary: summarize(report), others, phones, copiedBy, relayedBecause })
 }

@@ -256,8 +256,8 @@ t.test('M3 between two clouds', async (t) => {
       const bob = await runCli([...api(dest), 'import', tar, '--account', 'bob'])
       t.equal(bob.code, 1)
       t.match(bob.out, /^Imported into account bob: 7 records added, 0 already there, 6 refused\n/)
-      t.match(bob.out, '  device phone-a: device phone-a is registered to another account on this cloud\n')
-      t.match(bob.out, '  locations phone-a: device phone-a is not a device of bob here\n')
+      t.match(bob.out, '  device phone-a: device phone-a is registered to account "alice" on this cloud: import into that account, ')
+      t.match(bob.out, '  locations phone-a: device phone-a is not a device of bob here: account "alice" holds it\n')
       t.match(bob.out, /  drive [0-9a-f-]+: drive file id "[0-9a-f-]+" is taken here by another file\n/)
       t.match(bob.out, /  backup [0-9a-f-]+: backup id "[0-9a-f-]+" is taken here by another package\n/)
       t.match(bob.err, '6 records were refused (listed above); the rest are in')
@@ -438,11 +438,18 @@ t.test('M3 between two clouds', async (t) => {
       const partial = (await migrate('bob2', undefined, join(dir, 'job2.json'))) as { code: number; out: string }
       t.match(
         partial.out,
-        new RegExp(
-          String.raw`\(account bob2\): partially completed\. 4 of 8 items identical[\s\S]*; ` +
-            String.raw`device phone-a: device phone-a is registered to another account`,
-        ),
+        new RegExp(String.raw`\(account bob2\): partially completed\. 4 of 8 items identical, bytes \d+, metadata fields \d+ checked\n`),
+        'M2: the summary is one line; what else did not go across is listed under it, one line each, as items are',
       )
+      t.match(
+        partial.out,
+        '\n  device phone-a: device phone-a is registered to account "mig" on this cloud: import into that account, or ' +
+          'remove the device there first (fakephone device remove phone-a --data DIR)\n',
+      )
+      t.match(partial.out, '\n  locations phone-a: device phone-a is not a device of bob2 here: account "mig" holds it\n')
+      t.match(JSON.parse(readFileSync(join(dir, 'job2.json'), 'utf8')).others, [
+        { kind: 'device', id: 'phone-a', error: /registered to account "mig"/ },
+      ])
       t.match(partial.out, /drive [0-9a-f-]+: drive file id "[0-9a-f-]+" is taken here by another file/)
 
       // --from-url: the source as the destination reaches it; here an address where nothing listens, so the console relays

@@ -77,14 +77,27 @@ t.test('M3: blob routes and import refusals, each with its reason', async (t) =>
     ],
   })
   t.same(reply.outcomes, [
-    { kind: 'device', id: 'phone-x', result: 'failed', error: 'device phone-x is registered to another account on this cloud' },
+    {
+      kind: 'device',
+      id: 'phone-x',
+      result: 'failed',
+      // M3: which account holds it, and the two ways on.
+      error:
+        'device phone-x is registered to account "xavier" on this cloud: import into that account, or remove the device ' +
+        'there first (fakephone device remove phone-x --data DIR)',
+    },
     { kind: 'item', id: 'notes/n1.txt', result: 'imported' },
     { kind: 'item', id: 'notes/n2.txt', result: 'failed', error: `blob ${sha(missing)} has not been uploaded; upload it first` },
     { kind: 'item', id: 'notes/n3.txt', result: 'failed', error: `the record says 11 bytes but blob ${sha(bytes)} has 10` },
     { kind: 'drive', id: 'f1', result: 'imported' },
     { kind: 'drive', id: 'f2', result: 'failed', error: 'duplicate name: / already holds a file named "a.txt" (id f1)' },
     { kind: 'backup', id: 'b1', result: 'imported' },
-    { kind: 'locations', id: 'phone-x', result: 'failed', error: 'device phone-x is not a device of zoe here' },
+    {
+      kind: 'locations',
+      id: 'phone-x',
+      result: 'failed',
+      error: 'device phone-x is not a device of zoe here: account "xavier" holds it',
+    },
   ])
   t.match(await post('zoe', { items: [{ ...row, sha256: sha(missing), size: missing.length }] }), {
     outcomes: [{ result: 'failed', error: `a different version of notes/n1.txt is here already (SHA-256 ${sha(bytes)})` }],
