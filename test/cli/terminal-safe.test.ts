@@ -190,9 +190,13 @@ t.test(
         { kind: 'drive', id: evil, identical: false, error: evil, transit: [] },
         { kind: 'item', id: 'photos/a', identical: true, transit: [evil] },
       ],
+      others: [{ kind: 'device', id: evil, error: evil }],
       phones: { to: { cloud: 'http://127.0.0.1:1' }, devices: ['p\x07'] },
     } as unknown as Parameters<typeof renderJob>[0])
-    t.match(job, `: failed. ${shown}\n  drive ${shown}: ${shown}\n  item photos/a: identical after a retry; ${shown}\n`)
+    t.match(
+      job,
+      `: failed. ${shown}\n  drive ${shown}: ${shown}\n  device ${shown}: ${shown}\n  item photos/a: identical after a retry; ${shown}\n`,
+    )
     t.match(job, ': p\\x07\n')
     for (const text of [framework, sync, job]) t.notMatch(text, RAW, 'no control character reaches the terminal')
   },

@@ -99,6 +99,11 @@ t.test('M3: blob routes and import refusals, each with its reason', async (t) =>
       error: 'device phone-x is not a device of zoe here: account "xavier" holds it',
     },
   ])
+  // A device no account here holds: its history is refused, and nothing names an owner.
+  const fix = { seq: 1, at: now, lat: 1, lon: 2, accuracy: 3, speed: 0, battery: 50, charging: true, network: 'wifi' as const }
+  t.match(await post('zoe', { locations: [{ ...fix, device: 'phone-nobody', receivedAt: now }] }), {
+    outcomes: [{ kind: 'locations', result: 'failed', error: /^device phone-nobody is not a device of zoe here$/ }],
+  })
   t.match(await post('zoe', { items: [{ ...row, sha256: sha(missing), size: missing.length }] }), {
     outcomes: [{ result: 'failed', error: `a different version of notes/n1.txt is here already (SHA-256 ${sha(bytes)})` }],
   })
