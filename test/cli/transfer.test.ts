@@ -447,6 +447,13 @@ t.test('M3 between two clouds', async (t) => {
           'remove the device there first (fakephone device remove phone-a --data DIR)\n',
       )
       t.match(partial.out, '\n  locations phone-a: device phone-a is not a device of bob2 here: account "mig" holds it\n')
+      // Under --json the error line is the only text: it says the summary and what else did not go across.
+      const partialJson = testIo(new ManualClock())
+      t.equal(await migrate('bob2', partialJson, join(dir, 'job2.json')), 1)
+      t.match(JSON.parse(partialJson.err()), {
+        error: /^the migration is partially completed: 4 of 8 items identical, .*; device phone-a: .* registered to account "mig"/,
+        code: 'ERROR',
+      })
       t.match(JSON.parse(readFileSync(join(dir, 'job2.json'), 'utf8')).others, [
         { kind: 'device', id: 'phone-a', error: /registered to account "mig"/ },
       ])

@@ -104,6 +104,14 @@ t.test('M3: blob routes and import refusals, each with its reason', async (t) =>
   t.match(await post('zoe', { locations: [{ ...fix, device: 'phone-nobody', receivedAt: now }] }), {
     outcomes: [{ kind: 'locations', result: 'failed', error: /^device phone-nobody is not a device of zoe here$/ }],
   })
+  // A device and its history in one request: the history goes in with it.
+  t.match(
+    await post('walt', { devices: [{ id: 'phone-w', createdAt: now }], locations: [{ ...fix, device: 'phone-w', receivedAt: now }] }),
+    {
+      failed: 0,
+      outcomes: [{ kind: 'account' }, { kind: 'device', result: 'imported' }, { kind: 'locations', id: 'phone-w', result: 'imported' }],
+    },
+  )
   t.match(await post('zoe', { items: [{ ...row, sha256: sha(missing), size: missing.length }] }), {
     outcomes: [{ result: 'failed', error: `a different version of notes/n1.txt is here already (SHA-256 ${sha(bytes)})` }],
   })
