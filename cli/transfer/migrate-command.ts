@@ -12,12 +12,15 @@ import { UserError, type Io } from '../io.js'
 import { httpUrl } from '../options.js'
 import { migrate, type MigrationJob } from './migrate.js'
 import { progressOn } from './progress.js'
+import { countByKind } from '../../common/cloud/transfer-api.js'
 import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../../common/terminal-text.js'
 
 export function renderJob(job: MigrationJob): string {
   return (
     `Migration of ${forTerminal(job.account)} to ${forTerminal(job.to)} (account ${forTerminal(job.toAccount)}): ${job.state}. ` +
     `${lineForTerminal(job.summary)}\n` +
+    // The N of "N of N items" by kind, in the words `console export` counts them with ("71 items, 1 drive file, 3 backups").
+    (job.report.length === 0 ? '' : `  of the ${job.report.length}: ${countByKind(job.report.map((r) => r.kind))}\n`) +
     [...job.report.filter((r) => !r.identical), ...job.others]
       .map((r) => `  ${r.kind} ${forTerminal(r.id)}: ${lineForTerminal(String(r.error))}\n`)
       .join('') +

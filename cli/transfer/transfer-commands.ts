@@ -10,7 +10,7 @@
 import { Command, InvalidArgumentError } from 'commander'
 import { COMMAND_SUMMARIES } from '../command-summaries.js'
 import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
-import { IMPORT_KINDS, type ImportKind, type ImportReply } from '../../common/cloud/transfer-api.js'
+import { countByKind, type ImportReply } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { accountName } from '../options.js'
@@ -40,18 +40,6 @@ export const BAG_FIX =
   'A bag is checked against the checksums and counts its maker wrote in it: make it again (fakephone console export, ' +
   'fakephone phone export) or copy it again whole from the original (files, not links), then try again.'
 
-/** Each kind of import record as a count says it (`1 drive file`, `2 location histories`), in the bag's order. */
-const KIND_WORDS: Record<ImportKind, [one: string, many: string]> = {
-  account: ['account', 'accounts'],
-  device: ['device', 'devices'],
-  item: ['item', 'items'],
-  drive: ['drive file', 'drive files'],
-  backup: ['backup', 'backups'],
-  locations: ['location history', 'location histories'],
-  command: ['command', 'commands'],
-  notification: ['notification', 'notifications'],
-}
-
 /**
  * An import's result for a terminal: the records by kind, in the words `console export` counts them with (its "71
  * items, 1 drive file, 3 backups" are found again here); a refused record's id comes from the bag, its reason may
@@ -59,16 +47,10 @@ const KIND_WORDS: Record<ImportKind, [one: string, many: string]> = {
  */
 export function renderImport(reply: ImportReply): string {
   const failed = reply.outcomes.filter((o) => o.result === 'failed')
-  const kinds = IMPORT_KINDS.map((kind): [ImportKind, number] => [kind, reply.outcomes.filter((o) => o.kind === kind).length])
-  const words = (n: number, [one, many]: [string, string]): string => `${n} ${n === 1 ? one : many}`
   return (
-    `Imported into account ${forTerminal(reply.account)}: ${words(reply.imported, ['record', 'records'])} added, ` +
+    `Imported into account ${forTerminal(reply.account)}: ${plural(reply.imported, 'record')} added, ` +
     `${reply.present} already there, ${reply.failed} refused\n` +
-    `  of the bag's ${words(reply.outcomes.length, ['record', 'records'])}: ` +
-    `${kinds
-      .filter(([, n]) => n > 0)
-      .map(([kind, n]) => words(n, KIND_WORDS[kind]))
-      .join(', ')}\n` +
+    `  of the bag's ${plural(reply.outcomes.length, 'record')}: ${countByKind(reply.outcomes.map((o) => o.kind))}\n` +
     failed.map((o) => `  ${o.kind} ${forTerminal(o.id)}: ${lineForTerminal(String(o.error))}\n`).join('')
   )
 }
