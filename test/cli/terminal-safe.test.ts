@@ -195,7 +195,8 @@ t.test(
     } as unknown as Parameters<typeof renderJob>[0])
     t.match(
       job,
-      `: failed. ${shown}\n  of the 2: 1 item, 1 drive file\n  drive ${shown}: ${shown}\n  device ${shown}: ${shown}\n  item photos/a: identical after a retry; ${shown}\n`,
+      `: failed. ${shown}\n  of the 2: 1 item, 1 drive file\n  drive ${shown}: ${shown}\n  device ${shown}: ${shown}\n` +
+        `  item photos/a: identical after a retry; ${shown}\n`,
     )
     t.match(job, ': p\\x07\n')
     for (const text of [framework, sync, job]) t.notMatch(text, RAW, 'no control character reaches the terminal')
