@@ -9,6 +9,8 @@ import type { ChannelsView, NotificationRecord, ReceivedEvent } from '../common/
 import { formatAge, utcSeconds } from '../common/clock.js'
 import { channelWaitingText, plural, table } from './render.js'
 import { forTerminal, quoted } from '../common/terminal-text.js'
+import { CLOUD_MOVED, CloudMoveSchema } from '../common/cloud/cloud-move.js'
+import { decodeJson } from '../common/contract.js'
 
 const ago = (now: number, at: number): string => `${formatAge(now - at)} ago`
 
@@ -91,11 +93,26 @@ export function renderFrameworkStatus(f: FrameworkStatus): string {
   )
 }
 
+/**
+ * M2: a `cloud-moved` notice's body is the signed move (JSON) the phone checked before it showed it (a refused one is not
+ * shown): said in words, what the phone now talks to; `--json` keeps the body as it came.
+ */
+function inboxBody(n: ShownNotification): string {
+  if (n.kind !== CLOUD_MOVED) return n.body
+  const move = decodeJson(CloudMoveSchema, n.body)
+  if (!move.ok) return n.body
+  const { to, account } = move.value
+  return (
+    `this phone follows its account ${account} there: data channel ${to.mqtt}, push ${to.push}, cloud ${to.cloud} ` +
+    '(signed by its old cloud, checked)'
+  )
+}
+
 /** `phone notifications`: what the phone showed, newest first, with how late each was. */
 export function renderInbox(recent: ShownNotification[]): string {
   if (recent.length === 0) return 'No notifications shown yet.\n'
   return table(
     ['SHOWN (UTC)', 'KIND', 'TITLE', 'LATE', 'BODY'],
-    recent.map((n) => [utcSeconds(n.shownAt), n.kind, n.title, formatAge(n.delayMs), n.body]),
+    recent.map((n) => [utcSeconds(n.shownAt), n.kind, n.title, formatAge(n.delayMs), inboxBody(n)]),
   )
 }

@@ -123,8 +123,11 @@ const NOT_PERMITTED: ReadonlySet<unknown> = new Set(['EACCES', 'EPERM'])
  */
 const PATH_UNUSABLE: ReadonlySet<unknown> = new Set(['ENOENT', 'ENOTDIR', 'EEXIST', 'EISDIR', 'ELOOP', 'ENAMETOOLONG'])
 
-/** Commands that run until Ctrl-C and then stop cleanly by themselves (daemons, live views): they exit 0. */
-const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'console web', 'fleet run'])
+/**
+ * Commands that stop cleanly by themselves on Ctrl-C: the daemons and live views, which run until then (exit 0), and
+ * `console migrate` (M2), which stops between blobs and saves its job as cancelled, to resume (exit 130, saying so).
+ */
+const STOPS_ITSELF = new Set(['broker', 'agent', 'demo', 'console watch', 'console web', 'fleet run', 'console migrate'])
 
 /**
  * Resolves with exit code 130 once `io.signal` is aborted (Ctrl-C), unless the

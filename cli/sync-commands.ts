@@ -11,7 +11,7 @@ import type { PhoneStatus } from '../common/phone-status.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../common/format-bytes.js'
 import { formatAge } from '../common/clock.js'
-import { utcDate } from '../common/format-time.js'
+import { utcDate, utcSeconds } from '../common/format-time.js'
 import { recordedClock } from '../common/cloud-time.js'
 import {
   BinViewSchema,
@@ -58,11 +58,18 @@ function itemArgs(category: string, id: string | undefined): [SyncCategory, stri
 const when = (at: number | null, now: number): string => (at === null ? 'never' : `${formatAge(now - at)} ago`)
 
 /**
- * S1, S2, X1: why a phone whose switches say "uploads on" syncs nothing now -- its cloud service is off (the data
- * channel is cut) or it has no network -- or null when nothing stops it. Said above the table, so that neither the
- * switches nor an old "last sync" read as if sync went on.
+ * S1, S2, X1, M1: why a phone whose switches say "uploads on" syncs nothing now -- the cloud service shut down (its
+ * `service-gone` notice), its cloud service is off (the data channel is cut) or it has no network -- or null when
+ * nothing stops it. Said above the table, so that neither the switches nor an old "last sync" read as if sync went on.
  */
-export function syncStopped(phone: Pick<PhoneStatus, 'cloudService' | 'network'>): string | null {
+export function syncStopped(phone: Pick<PhoneStatus, 'cloudService' | 'network'> & Partial<Pick<PhoneStatus, 'framework'>>): string | null {
+  const service = phone.framework?.notifications.service
+  if (service?.state === 'gone')
+    return (
+      `the cloud service is gone (its notice of ${utcSeconds(service.at)}, phone notifications), so nothing goes up or ` +
+      'comes down any more; the photos, contacts, notes and recordings stay on this phone (phone export --out DIR ' +
+      'makes a bag of them, M3)'
+    )
   if (!phone.cloudService)
     return (
       'the cloud service is off, so nothing goes up or comes down until it is back on ' +

@@ -6,9 +6,10 @@
  * next subscribes. A phone has at most one open plan: a new one replaces
  * the old (dropped, "superseded"). Backup or the cloud service turned off
  * drops the phone's open plans (state `dropped`, with the reason) and the
- * schedule passes it by until both are on again. Once the service shut
- * down (M1's `shutdown` step of the account) no plan is made: the phone's
- * upload would be refused, and a purged account would gather plans again.
+ * schedule passes it by until both are on again. From M1's sync-off on (the
+ * account's `sync-off` step: the migration window, the deadline, the
+ * shutdown) no plan is made: the phone's upload would be refused
+ * (UPLOADS_CLOSED), each day, and a purged account would gather plans again.
  *
  * B1 across a jump of the clock (`console clock advance 400d`): the cloud's
  * cron steps through every day of the jump, as every rule does on the
@@ -97,8 +98,11 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
       eligible: db.prepare<[], { id: string; account: string }>(
         `SELECT d.id, d.account FROM devices d JOIN backup_devices b ON b.device_id = d.id JOIN accounts a ON a.id = d.account
          WHERE b.backup_on = 1 AND b.service_on = 1 AND a.service_off_at IS NULL AND a.frozen_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = d.account AND r.step = 'shutdown')
+           AND NOT EXISTS (SELECT 1 FROM retirement_steps r WHERE r.account = d.account AND r.step IN ('sync-off', 'shutdown'))
          ORDER BY d.id`,
+      ),
+      uploadsClosedAt: db.prepare<[account: string], { done_at: number }>(
+        "SELECT done_at FROM retirement_steps WHERE account = ? AND step = 'sync-off'",
       ),
       accountPlanned: db.prepare<[account: string], { id: string }>(
         `SELECT d.id FROM devices d JOIN backup_devices b ON b.device_id = d.id
@@ -139,6 +143,11 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   /** When the schedule fires next, ms since the epoch. */
   nextRun(): number {
     return this.schedule.nextAfter(this.clock.now())
+  }
+
+  /** M1: when the retirement's sync-off closed the account's uploads (no plan from then on), or null. */
+  uploadsClosedAt(account: string): number | null {
+    return this.sql.uploadsClosedAt.get(account)?.done_at ?? null
   }
 
   /** B2: true when a phone of the account has backup and the cloud service on (as it last reported): the schedule plans for it. */

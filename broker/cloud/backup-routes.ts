@@ -25,6 +25,7 @@ import type { CloudParts } from './cloud-data.js'
 import { HttpError } from '../http/router.js'
 import { servedDevice } from './served-device.js'
 import { quoted } from '../../common/terminal-text.js'
+import { utcDate } from '../../common/clock.js'
 
 export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
   const { router, accounts, clock, blobs } = parts
@@ -72,16 +73,19 @@ export function addBackupRoutes(parts: CloudParts, backups: Backups): void {
 
   router.add('GET', '/api/accounts/:account/backups', ['console'], (ctx) => {
     const { id: account, serviceOffAt, frozenAt } = accounts.need(ctx.params.account as string)
-    // B2: the schedule plans nothing for an account whose cloud service is off (or that is frozen, A3), nor for a phone
-    // whose backup or cloud service is off.
+    // B2: the schedule plans nothing for an account whose cloud service is off (or that is frozen, A3; or whose uploads
+    // the service's retirement closed, M1), nor for a phone whose backup or cloud service is off.
+    const closedAt = plans.uploadsClosedAt(account)
     const noPlanBecause: NoPlanBecause | null =
       serviceOffAt !== null
         ? 'the cloud service of the account is off (B2)'
         : frozenAt !== null
           ? 'the account is frozen (A3)'
-          : plans.plansFor(account)
-            ? null
-            : 'no phone of the account has cloud backup and the cloud service on (B2)'
+          : closedAt !== null
+            ? `the fakephone cloud is retiring: sync stopped and new uploads are refused since ${utcDate(closedAt)} (M1)`
+            : plans.plansFor(account)
+              ? null
+              : 'no phone of the account has cloud backup and the cloud service on (B2)'
     const body: ConsoleBackupList = {
       now: clock.now(),
       account,

@@ -232,7 +232,8 @@ export class ServiceRetirement extends EventEmitter<RetirementEvents> {
     const id = this.accounts.need(account).id
     const now = this.clock.now()
     const at = resolveDate(value, now, 'deadline')
-    if (this.sql.stepDone.get(id, 'deadline') !== undefined) {
+    // Passed is the time, not its step: an account made after the deadline has its step run only at the next due one.
+    if (now >= this.deadlineOf(plan, id)) {
       throw new HttpError(409, 'DEADLINE_PASSED', `the deadline of account ${quoted(id)} has passed: it no longer changes`)
     }
     if (at < now) throw badPlan(`deadline (${utcDate(at)}) is in the past: the cloud's clock says ${utcDate(now)}`)

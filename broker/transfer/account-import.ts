@@ -21,6 +21,7 @@ import { one, pluck } from '../db.js'
 import { hashSecret } from '../devices/registry.js'
 import type { TransferDeps } from './deps.js'
 import { quoted } from '../../common/terminal-text.js'
+import { plural } from '../../common/plural.js'
 
 type Request = z.output<typeof ImportRequestSchema>
 
@@ -148,7 +149,7 @@ export class AccountImporter {
       this.deps.cloud.cloudLog.record(
         account,
         'import',
-        `imported ${reply.imported} records (${reply.present} already here, ${reply.failed} refused)`,
+        `imported ${plural(reply.imported, 'record')} (${reply.present} already here, ${reply.failed} refused)`,
         reply.imported,
       )
     }
@@ -192,7 +193,12 @@ export class AccountImporter {
     req.devices.forEach((d, i) =>
       record('device', d.id, () => {
         const owner = this.sql.deviceAccount.get(d.id)
-        if (owner !== undefined && owner !== account) fail(`device ${d.id} is registered to another account on this cloud`)
+        // M3: one account holds a device; the refusal says which, and the two ways on (a bag imported twice, say).
+        if (owner !== undefined && owner !== account)
+          fail(
+            `device ${d.id} is registered to account ${quoted(owner)} on this cloud: import into that account, or remove ` +
+              `the device there first (fakephone device remove ${d.id} --data DIR)`,
+          )
         ours.add(d.id)
         if (owner === account) return 'present'
         this.sql.addDevice.run(d.id, account, secretHashes[i] as string, d.createdAt)
@@ -201,7 +207,10 @@ export class AccountImporter {
       }),
     )
     const mine = (device: string): void => {
-      if (!ours.has(device) && this.sql.deviceAccount.get(device) !== account) fail(`device ${device} is not a device of ${account} here`)
+      if (ours.has(device)) return
+      const owner = this.sql.deviceAccount.get(device)
+      if (owner !== account)
+        fail(`device ${device} is not a device of ${account} here${owner === undefined ? '' : `: account ${quoted(owner)} holds it`}`)
     }
 
     for (const it of req.items)

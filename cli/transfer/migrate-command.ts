@@ -12,14 +12,16 @@ import { UserError, type Io } from '../io.js'
 import { httpUrl } from '../options.js'
 import { migrate, type MigrationJob } from './migrate.js'
 import { progressOn } from './progress.js'
+import { countByKind } from '../../common/cloud/transfer-api.js'
 import { forTerminal, lineForTerminal, linesForTerminal, quoted } from '../../common/terminal-text.js'
 
 export function renderJob(job: MigrationJob): string {
   return (
     `Migration of ${forTerminal(job.account)} to ${forTerminal(job.to)} (account ${forTerminal(job.toAccount)}): ${job.state}. ` +
     `${lineForTerminal(job.summary)}\n` +
-    job.report
-      .filter((r) => !r.identical)
+    // The N of "N of N items" by kind, in the words `console export` counts them with ("71 items, 1 drive file, 3 backups").
+    (job.report.length === 0 ? '' : `  of the ${job.report.length}: ${countByKind(job.report.map((r) => r.kind))}\n`) +
+    [...job.report.filter((r) => !r.identical), ...job.others]
       .map((r) => `  ${r.kind} ${forTerminal(r.id)}: ${lineForTerminal(String(r.error))}\n`)
       .join('') +
     // M2: every fault in transit is shown, also when a retry then delivered the bytes intact.
@@ -89,9 +91,17 @@ export function addMigrateCommand(cmd: Command, io: Io, client: () => Promise<Co
         })
         io.out(json ? JSON.stringify(job) + '\n' : linesForTerminal(renderJob(job)))
         if (job.state === 'completed') return
+        // Ctrl-C: the job stopped between blobs and was saved so (main.ts lets this command stop by itself).
+        if (job.state === 'cancelled')
+          throw new UserError(
+            `the migration was stopped and saved as cancelled in ${o.job}: run the same command again to resume it`,
+            130,
+            'INTERRUPTED',
+          )
         // The lines above already say what did not go across; under --json the error line is the only text, so it says it.
+        const said = [job.summary, ...job.others.map((r) => `${r.kind} ${r.id}: ${r.error}`)].join('; ')
         throw new UserError(
-          `the migration is ${job.state}: ${json ? job.summary : 'what did not go across is said above'}; resolve it and run ` +
+          `the migration is ${job.state}: ${json ? said : 'what did not go across is said above'}; resolve it and run ` +
             'the same command again to carry on',
         )
       },

@@ -69,6 +69,8 @@ export const MigrationJobSchema = z.strictObject({
   copiedBy: z.enum(['destination', 'console']).optional(),
   /** Why the console relayed though it asked the destination to pull (it could not reach the source). */
   relayedBecause: z.string().optional(),
+  /** Records other than items, drive files and backups the destination refused (a device, its history), each with why. */
+  others: z.array(z.strictObject({ kind: z.string(), id: z.string(), error: z.string() })).default([]),
 })
 export type MigrationJob = z.infer<typeof MigrationJobSchema>
 
@@ -219,6 +221,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     runs: 0,
     report: [],
     summary: '',
+    others: [],
   }
   let job = await file.load(fresh)
   if (job.account !== o.account || job.to !== o.to || job.toAccount !== o.toAccount)
@@ -232,6 +235,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
     return job
   }
   await save({ state: 'running', runs: job.runs + 1 })
+  // A run that stops on an error (the source closed, the destination unreachable) says so in the job, not `running`.
+  return run(o, save).catch(async (err: unknown) => {
+    await save({ state: 'failed', summary: `stopped: ${(err as Error).message}; run the command again to resume` })
+    throw err
+  })
+}
+
+/** One run of the job, from reading the source to the phones told to follow; `save` keeps each step in the job file. */
+async function run(o: MigrateOptions, save: (change: Partial<MigrationJob>) => Promise<MigrationJob>): Promise<MigrationJob> {
   const snap = await readSnapshot(o.source, o.account)
   if (o.signal.aborted) return save({ state: 'cancelled', summary: 'cancelled before the copy; run the command again to resume' })
   const transit = new Map<string, string[]>()
@@ -254,13 +266,14 @@ export async function migrate(o: MigrateOptions): Promise<MigrationJob> {
   const failed = new Map(reply.outcomes.filter((r) => r.result === 'failed').map((r) => [`${r.kind}:${r.id}`, r.error as string]))
   await save({ state: 'verifying' })
   const report = await verifyMigration(snap, o.dest, o.toAccount, failed, transit, o.verifyProgress)
-  const others = reply.outcomes.filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
-  const extra = others.map((r) => `; ${r.kind} ${r.id}: ${r.error}`).join('')
+  const others = reply.outcomes
+    .filter((r) => r.result === 'failed' && !['item', 'drive', 'backup'].includes(r.kind))
+    .map(({ kind, id, error }) => ({ kind, id, error: error as string }))
   const state = jobState(report, others.length)
   // Only a migration proven identical counts as the account's data out (M1 keeps it readable past its deadline).
   if (state === 'completed')
     await o.source.request(`/api/accounts/${enc(o.account)}/transferred`, { how: 'migrate', detail: `to ${o.to}` } satisfies Transferred)
   // M2 across devices: the account's phones follow a migration proven identical (phones-follow.ts).
   const phones = state === 'completed' ? await phonesFollow(o) : undefined
-  return save({ state, report, summary: summarize(report) + extra, phones, copiedBy, relayedBecause })
+  return save({ state, report, summary: summarize(report), others, phones, copiedBy, relayedBecause })
 }

@@ -10,7 +10,7 @@
 import { Command, InvalidArgumentError } from 'commander'
 import { COMMAND_SUMMARIES } from '../command-summaries.js'
 import { validateBag, type BagProblem } from '../../common/bagit/validate.js'
-import type { ImportReply } from '../../common/cloud/transfer-api.js'
+import { countByKind, type ImportReply } from '../../common/cloud/transfer-api.js'
 import type { ConsoleClient } from '../console-client.js'
 import { UserError, type Io } from '../io.js'
 import { accountName } from '../options.js'
@@ -40,12 +40,17 @@ export const BAG_FIX =
   'A bag is checked against the checksums and counts its maker wrote in it: make it again (fakephone console export, ' +
   'fakephone phone export) or copy it again whole from the original (files, not links), then try again.'
 
-/** An import's result for a terminal: a refused record's id comes from the bag, its reason may quote it; each escaped. */
+/**
+ * An import's result for a terminal: the records by kind, in the words `console export` counts them with (its "71
+ * items, 1 drive file, 3 backups" are found again here); a refused record's id comes from the bag, its reason may
+ * quote it; each escaped.
+ */
 export function renderImport(reply: ImportReply): string {
   const failed = reply.outcomes.filter((o) => o.result === 'failed')
   return (
-    `Imported into account ${forTerminal(reply.account)}: ${reply.imported} records added, ${reply.present} already there, ` +
-    `${reply.failed} refused\n` +
+    `Imported into account ${forTerminal(reply.account)}: ${plural(reply.imported, 'record')} added, ` +
+    `${reply.present} already there, ${reply.failed} refused\n` +
+    `  of the bag's ${plural(reply.outcomes.length, 'record')}: ${countByKind(reply.outcomes.map((o) => o.kind))}\n` +
     failed.map((o) => `  ${o.kind} ${forTerminal(o.id)}: ${lineForTerminal(String(o.error))}\n`).join('')
   )
 }

@@ -140,11 +140,17 @@ export type PlanView = z.infer<typeof PlanViewSchema>
  * the schedule plans the next one (null while it plans none, and then why not), the backups and the recent plans. The broker's answer is
  * this schema's type. (The console's one backup is BackupOneSchema, a deletion BackupDeletedSchema.)
  */
-/** B2, A3: why the schedule plans no backup for an account (the console shows it in place of the next plan's time). */
-export const NoPlanBecauseSchema = z.enum([
-  'the cloud service of the account is off (B2)',
-  'the account is frozen (A3)',
-  'no phone of the account has cloud backup and the cloud service on (B2)',
+/**
+ * B2, A3, M1: why the schedule plans no backup for an account (the console shows it in place of the next plan's time):
+ * one of three fixed wordings, or the retirement's closed uploads with the date they closed.
+ */
+export const NoPlanBecauseSchema = z.union([
+  z.enum([
+    'the cloud service of the account is off (B2)',
+    'the account is frozen (A3)',
+    'no phone of the account has cloud backup and the cloud service on (B2)',
+  ]),
+  z.templateLiteral(['the fakephone cloud is retiring: sync stopped and new uploads are refused since ', z.string(), ' (M1)']),
 ])
 export type NoPlanBecause = z.infer<typeof NoPlanBecauseSchema>
 

@@ -141,6 +141,29 @@ export type Transferred = z.input<typeof TransferredSchema>
 export const IMPORT_KINDS = ['account', 'device', 'item', 'drive', 'backup', 'locations', 'command', 'notification'] as const
 export type ImportKind = (typeof IMPORT_KINDS)[number]
 
+/** Each kind of record as a count says it (`1 drive file`, `2 location histories`): the words `console export` counts with. */
+const KIND_WORDS: Record<ImportKind, [one: string, many: string]> = {
+  account: ['account', 'accounts'],
+  device: ['device', 'devices'],
+  item: ['item', 'items'],
+  drive: ['drive file', 'drive files'],
+  backup: ['backup', 'backups'],
+  locations: ['location history', 'location histories'],
+  command: ['command', 'commands'],
+  notification: ['notification', 'notifications'],
+}
+
+/**
+ * M2, M3: records counted by kind, in the kinds' order and the export's words (`71 items, 1 drive file, 3 backups`), so an
+ * import's or a migration's total is found again in the export's counts. Kinds with none are left out.
+ */
+export function countByKind(kinds: readonly string[]): string {
+  return IMPORT_KINDS.map((kind): [ImportKind, number] => [kind, kinds.filter((k) => k === kind).length])
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => `${n} ${KIND_WORDS[kind][n === 1 ? 0 : 1]}`)
+    .join(', ')
+}
+
 /** What became of one record: added now, there already (identical), or refused with the reason. */
 export const ImportOutcomeSchema = z.strictObject({
   kind: z.enum(IMPORT_KINDS),

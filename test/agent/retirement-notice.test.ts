@@ -7,6 +7,7 @@
 import t from 'tap'
 import { PushInbox } from '../../agent/push-inbox.js'
 import { renderFrameworkStatus } from '../../cli/framework-render.js'
+import { renderSyncStatus, syncStopped } from '../../cli/sync-commands.js'
 import { ManualClock } from '../../common/clock.js'
 import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
 import { notify, pushConnected, shownBy } from '../fixtures/framework.js'
@@ -49,6 +50,18 @@ t.test('M1: the phone is told of the retirement over the push channel, and after
   t.match(status.notifications.service, { state: 'gone', title: 'The fakephone cloud service is gone', at: clock.now() })
   t.match(renderFrameworkStatus(status), /^cloud {9}GONE: The fakephone cloud service is gone \(2026-03-02 00:00:00\): It shut down on/)
   t.ok(cloud.logs.has('the cloud service is gone: The fakephone cloud service is gone'), 'the agent logs it')
+  // `phone sync status` says so above the table, once, with what the user can still do: not four times the same error.
+  const phone = agent.status()
+  t.match(
+    renderSyncStatus(phone.sync, clock.now(), syncStopped(phone)),
+    new RegExp(
+      String.raw`^gallery auto-backup on, album sync on\nnot syncing: the cloud service is gone \(its notice of ` +
+        String.raw`2026-03-02 00:00:00, phone notifications\), so nothing goes up or comes down any more; the photos, ` +
+        String.raw`contacts, notes and recordings stay on this phone \(phone export --out DIR makes a bag of them, M3\); ` +
+        String.raw`"in cloud" is as of the last sync\n`,
+    ),
+    'M1: the sync status of a phone whose cloud is gone says so, and how to take its data out',
+  )
 
   // A later notice of the end says more, but the service stays gone; and the phone remembers across a restart.
   notify(cloud, 'phone-a', { kind: 'retirement', title: 'Deleted', body: '' })

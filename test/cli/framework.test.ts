@@ -4,6 +4,7 @@
  */
 import { dataChannelRefused } from '../../cli/render.js'
 import t from 'tap'
+import { randomUUID } from 'node:crypto'
 import { main } from '../../cli/main.js'
 import type { ManualClock } from '../../common/clock.js'
 import { deviceOnDisk, addDevice, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
@@ -194,6 +195,9 @@ t.test('the device view says when a device was last on its push channel, and cou
     ].join('\n'),
   )
   t.equal(renderInbox([]), 'No notifications shown yet.\n')
+  // M2: a cloud-moved body that is no move (an inbox an older agent kept) is shown as it came.
+  const moved = { id: randomUUID(), kind: 'cloud-moved' as const, title: 'Moved', body: 'not json', createdAt: 0, expiresAt: 1 }
+  t.match(renderInbox([{ ...moved, shownAt: 0, delayMs: 0 }]), /Moved {2}0s {4}not json\n$/)
   t.end()
 })
 

@@ -17,7 +17,7 @@ import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 import { migrate } from '../../cli/transfer/migrate.js'
 import { Progress } from '../../cli/transfer/progress.js'
 import { renderJob } from '../../cli/transfer/migrate-command.js'
-import { renderFrameworkStatus } from '../../cli/framework-render.js'
+import { renderFrameworkStatus, renderInbox } from '../../cli/framework-render.js'
 import { renderDevices } from '../../cli/render.js'
 import { utcDate } from '../../common/clock.js'
 import { DeviceMovedSchema, type DevicesReply, type NotificationRecord } from '../../common/console-api.js'
@@ -85,6 +85,14 @@ t.test('M2: the phones follow a verified migration to the other cloud', async (t
     await pushAtCloud(source, 'phone-a', false)
     t.notOk(source.broker.isConnected('phone-a'), 'gone from the source')
     t.match(renderFrameworkStatus(agent.status().framework), `cloud         moved: Your cloud moved to ${dest.apiUrl} (`)
+    // `phone notifications` says in words what the phone now talks to, not the signed JSON it checked.
+    const to = endpointsOf(dest.apiUrl)
+    t.match(
+      renderInbox(agent.status().framework.notifications.recent),
+      `cloud-moved  Your cloud moved to ${dest.apiUrl}  0s    this phone follows its account alice there: data channel ` +
+        `${to.mqtt}, push ${to.push}, cloud ${to.cloud} (signed by its old cloud, checked)\n`,
+      'M2: the notice in words',
+    )
     t.match(agent.status().home, { to: endpointsOf(dest.apiUrl), account: 'alice', from: { mqtt: source.mqttUrl, cloud: source.apiUrl } })
     t.match(await source.logs.waitFor((l) => l.msg === `cloud moved: the phone follows its account to ${dest.apiUrl}`), {
       from: { mqtt: source.mqttUrl },

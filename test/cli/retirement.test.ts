@@ -46,6 +46,15 @@ t.test('M1: console service retire sets the plan and own deadlines; console serv
   r = await run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'accounts'])
   t.match(r.out, /\nalice .* 2027-01-\d\d\n/, "alice migrated: A3's freeze date as before")
   t.match(r.out, /\nbob .* closed 2026-01-21 \(migration deadline passed\)\n/, 'bob lost access: the list says so, not a freeze date')
+  // M1: a deadline that passed no longer changes, also for an account made after it passed (its deadline step not run
+  // yet): before, a later deadline of its own opened such an account again.
+  r = await cli('retire', '--account', 'bob', '--deadline', '10d')
+  t.match(r, { code: 1, err: 'the deadline of account "bob" has passed: it no longer changes' })
+  clock.advance(21 * DAY)
+  await addDevice(cloud, 'p-late', 'late')
+  r = await cli('retire', '--account', 'late', '--deadline', '10d')
+  t.match(r, { code: 1, err: 'the deadline of account "late" has passed: it no longer changes' })
+  t.match((await cli('status')).out, /\nlate\s+2026-02-10 00:00 UTC\s+deadline-passed\s+CLOSED \(410\)/)
 })
 
 t.test('M1: status after the shutdown, with an export and a purge; and a plan with no accounts', async (t) => {

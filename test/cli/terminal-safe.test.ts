@@ -146,7 +146,8 @@ t.test("M3 an import's refused records are named escaped: a record id from the b
   })
   t.equal(
     said,
-    'Imported into account alice: 1 records added, 0 already there, 1 refused\n' +
+    'Imported into account alice: 1 record added, 0 already there, 1 refused\n' +
+      "  of the bag's 2 records: 2 items\n" +
       '  item notes/x\\x0AImported into account alice: 9 records: bad id "x\\x1B[2J"\n',
   )
 })
@@ -189,9 +190,14 @@ t.test(
         { kind: 'drive', id: evil, identical: false, error: evil, transit: [] },
         { kind: 'item', id: 'photos/a', identical: true, transit: [evil] },
       ],
+      others: [{ kind: 'device', id: evil, error: evil }],
       phones: { to: { cloud: 'http://127.0.0.1:1' }, devices: ['p\x07'] },
     } as unknown as Parameters<typeof renderJob>[0])
-    t.match(job, `: failed. ${shown}\n  drive ${shown}: ${shown}\n  item photos/a: identical after a retry; ${shown}\n`)
+    t.match(
+      job,
+      `: failed. ${shown}\n  of the 2: 1 item, 1 drive file\n  drive ${shown}: ${shown}\n  device ${shown}: ${shown}\n` +
+        `  item photos/a: identical after a retry; ${shown}\n`,
+    )
     t.match(job, ': p\\x07\n')
     for (const text of [framework, sync, job]) t.notMatch(text, RAW, 'no control character reaches the terminal')
   },

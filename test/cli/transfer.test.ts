@@ -22,6 +22,7 @@ import { makeWav } from '../../agent/phone-data/wav.js'
 import type { BlobFile } from '../../broker/cloud/blob-store.js'
 import { ConsoleApiError, ConsoleClient } from '../../cli/console-client.js'
 import { heartbeat, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
+import { httpFront } from '../fixtures/http.js'
 import { run as runCli, testIo, type TestIo } from '../fixtures/io.js'
 import { main } from '../../cli/main.js'
 import { jobState, migrate as migrateJob, type ItemReport } from '../../cli/transfer/migrate.js'
@@ -248,12 +249,15 @@ t.test('M3 between two clouds', async (t) => {
       t.match(JSON.parse((await runCli(['bag', '--json', 'validate', tar])).out), { valid: true, problems: [] })
 
       // The same bag imported into a second account of the destination: its items go in, what alice holds there does not.
-      t.match((await runCli([...api(dest), 'import', tar, '--account', 'alice'])).out, /: 0 records added, 13 already there, 0 refused\n$/)
+      t.match(
+        (await runCli([...api(dest), 'import', tar, '--account', 'alice'])).out,
+        /: 0 records added, 13 already there, 0 refused\n  of the bag's 13 records: /,
+      )
       const bob = await runCli([...api(dest), 'import', tar, '--account', 'bob'])
       t.equal(bob.code, 1)
       t.match(bob.out, /^Imported into account bob: 7 records added, 0 already there, 6 refused\n/)
-      t.match(bob.out, '  device phone-a: device phone-a is registered to another account on this cloud\n')
-      t.match(bob.out, '  locations phone-a: device phone-a is not a device of bob here\n')
+      t.match(bob.out, '  device phone-a: device phone-a is registered to account "alice" on this cloud: import into that account, ')
+      t.match(bob.out, '  locations phone-a: device phone-a is not a device of bob here: account "alice" holds it\n')
       t.match(bob.out, /  drive [0-9a-f-]+: drive file id "[0-9a-f-]+" is taken here by another file\n/)
       t.match(bob.out, /  backup [0-9a-f-]+: backup id "[0-9a-f-]+" is taken here by another package\n/)
       t.match(bob.err, '6 records were refused (listed above); the rest are in')
@@ -302,7 +306,8 @@ t.test('M3 between two clouds', async (t) => {
     t.equal((await runCli(['bag', 'validate', bag])).code, 0)
     t.match(
       (await runCli([...api(dest), 'import', bag, '--account', 'dave'])).out,
-      'Imported into account dave: 4 records added, 0 already there, 0 refused',
+      // M3: the records by kind, in the words the export counted them with ("3 items"): the numbers add up.
+      "Imported into account dave: 4 records added, 0 already there, 0 refused\n  of the bag's 4 records: 1 account, 3 items\n",
     )
     const local = (await Promise.all((['photos', 'contacts', 'notes'] as const).map((c) => files.list(c)))).flat()
     const cloud = (await snapshot(dest, 'dave')).items
@@ -354,11 +359,11 @@ t.test('M3 between two clouds', async (t) => {
       }
       const cancelled = testIo(new ManualClock())
       cancelled.abort()
-      t.equal(await migrate('mig', cancelled), 1)
+      t.equal(await migrate('mig', cancelled), 130)
       t.match(JSON.parse(cancelled.out()), { state: 'cancelled', summary: /run the command again to resume/ })
       t.match(
         JSON.parse(cancelled.err()),
-        { error: /^the migration is cancelled: cancelled before the copy/, code: 'ERROR' },
+        { error: /^the migration was stopped and saved as cancelled in .*job\.json: run the same command again/, code: 'INTERRUPTED' },
         'under --json the error line says it, as JSON',
       )
       t.match(JSON.parse(readFileSync(job, 'utf8')), { state: 'cancelled', runs: 1 })
@@ -370,6 +375,8 @@ t.test('M3 between two clouds', async (t) => {
         new RegExp(
           String.raw`^Migration of alice to http://127\.0\.0\.1:\d+ \(account mig\): completed\. ` +
             String.raw`8 of 8 items identical, bytes \d+, metadata fields \d+ checked\n` +
+            // M2, M3: the 8 by kind, in the words the export counts them with.
+            String.raw`  of the 8: 6 items, 1 drive file, 1 backup\n` +
             // M2 across devices: the account's phone is told to follow (test/cli/migrate-follow.test.ts).
             String.raw`Phones told over push to follow to http://127\.0\.0\.1:\d+: phone-a\n$`,
         ),
@@ -433,11 +440,25 @@ t.test('M3 between two clouds', async (t) => {
       const partial = (await migrate('bob2', undefined, join(dir, 'job2.json'))) as { code: number; out: string }
       t.match(
         partial.out,
-        new RegExp(
-          String.raw`\(account bob2\): partially completed\. 4 of 8 items identical[\s\S]*; ` +
-            String.raw`device phone-a: device phone-a is registered to another account`,
-        ),
+        new RegExp(String.raw`\(account bob2\): partially completed\. 4 of 8 items identical, bytes \d+, metadata fields \d+ checked\n`),
+        'M2: the summary is one line; what else did not go across is listed under it, one line each, as items are',
       )
+      t.match(
+        partial.out,
+        '\n  device phone-a: device phone-a is registered to account "mig" on this cloud: import into that account, or ' +
+          'remove the device there first (fakephone device remove phone-a --data DIR)\n',
+      )
+      t.match(partial.out, '\n  locations phone-a: device phone-a is not a device of bob2 here: account "mig" holds it\n')
+      // Under --json the error line is the only text: it says the summary and what else did not go across.
+      const partialJson = testIo(new ManualClock())
+      t.equal(await migrate('bob2', partialJson, join(dir, 'job2.json')), 1)
+      t.match(JSON.parse(partialJson.err()), {
+        error: /^the migration is partially completed: 4 of 8 items identical, .*; device phone-a: .* registered to account "mig"/,
+        code: 'ERROR',
+      })
+      t.match(JSON.parse(readFileSync(join(dir, 'job2.json'), 'utf8')).others, [
+        { kind: 'device', id: 'phone-a', error: /registered to account "mig"/ },
+      ])
       t.match(partial.out, /drive [0-9a-f-]+: drive file id "[0-9a-f-]+" is taken here by another file/)
 
       // --from-url: the source as the destination reaches it; here an address where nothing listens, so the console relays
@@ -465,7 +486,7 @@ t.test('M3 between two clouds', async (t) => {
       t.match(
         relayed.out,
         new RegExp(
-          String.raw`completed\. 8 of 8 items identical, bytes \d+, metadata fields \d+ checked\n` +
+          String.raw`completed\. 8 of 8 items identical, bytes \d+, metadata fields \d+ checked\n {2}of the 8: [^\n]+\n` +
             String.raw`The destination could not reach the source \(this cloud cannot reach the source at ` +
             String.raw`http://127\.0\.0\.1:\d+: connect ECONNREFUSED 127\.0\.0\.1:\d+\): this console relayed the bytes instead\.\n` +
             String.raw`Phones told`,
@@ -474,7 +495,7 @@ t.test('M3 between two clouds', async (t) => {
       t.ok(relayed.out.includes(nowhere), 'the address it could not reach')
       t.match(JSON.parse(readFileSync(join(dir, 'job5.json'), 'utf8')), { copiedBy: 'console', relayedBecause: /ECONNREFUSED/ })
 
-      // Cancelled between two blobs of the copy; a destination that refuses the console token fails the run (the job stays running).
+      // Cancelled between two blobs of the copy; a destination that refuses the console token fails the run, saying why.
       const controller = new AbortController()
       class Cancelling extends Progress {
         override item(): void {
@@ -502,7 +523,31 @@ t.test('M3 between two clouds', async (t) => {
         }),
         ConsoleApiError,
       )
-      t.match(JSON.parse(readFileSync(join(dir, 'job4.json'), 'utf8')), { state: 'running' })
+      t.match(
+        JSON.parse(readFileSync(join(dir, 'job4.json'), 'utf8')),
+        { state: 'failed', summary: /^stopped: .+; run the command again to resume$/ },
+        'M2: a run stopped by an error says so in its job, not `running` long after the process is gone',
+      )
+
+      // M2: Ctrl-C as a user presses it, in the middle of a run: the command stops by itself, saves the job as cancelled
+      // (the process did not end first, leaving it `running`) and says how to resume it; the same command then completes it.
+      const ctrlC = testIo(new ManualClock())
+      const front = await httpFront(t, source.apiUrl, (req, _res, forward) => {
+        if (req.url === '/api/accounts/alice/export') ctrlC.abort()
+        forward()
+      })
+      // A cloud of its own: the drive file's and the backup's ids are taken at `dest` by the copies above.
+      const third = await startCloud(t, {}, new ManualClock(source.clock.now()))
+      writeFileSync(join(dir, 'third.token'), third.consoleToken)
+      const job6 = join(dir, 'job6.json')
+      const argv = ['console', '--api', front, '--data', source.dataDir, 'migrate', 'alice', '--to', third.apiUrl]
+      const ctrlCArgs = [...argv, '--to-token-file', join(dir, 'third.token'), '--job', job6]
+      t.equal(await main(ctrlCArgs, ctrlC.io), 130)
+      t.match(JSON.parse(readFileSync(job6, 'utf8')), { state: 'cancelled', runs: 1 }, 'saved before the command ended')
+      t.match(ctrlC.out(), /: cancelled\. cancelled before the copy; run the command again to resume\n$/)
+      t.equal(ctrlC.err(), `error: the migration was stopped and saved as cancelled in ${job6}: run the same command again to resume it\n`)
+      t.equal((await runCli(ctrlCArgs)).code, 0)
+      t.match(JSON.parse(readFileSync(job6, 'utf8')), { state: 'completed', runs: 2 })
 
       t.equal(jobState([], 0), 'completed')
       t.equal(jobState([{ identical: false } as ItemReport], 0), 'failed')

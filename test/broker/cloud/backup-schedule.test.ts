@@ -175,3 +175,18 @@ t.test('B1: plans that reach the phone while a backup is being made wait for it;
   t.not(newer?.backupId, first.id, 'by a backup of its own')
   t.equal(cloud.broker.cloud.backups.store.list('alice').length, 2, 'two backups: the one asked for and the planned one')
 })
+
+t.test(
+  'M1, B1: from the retirement’s sync-off on the schedule plans no backup (each would be refused, every day); ' +
+    '`console backups` says why there is no next plan',
+  async (t) => {
+    const { cloud, clock } = await backupPhone(t)
+    cloud.broker.cloud.retirement.setPlan({ announce: 'now', syncOff: '1h', migrationDeadline: '10d', shutdown: '20d' })
+    clock.advance(2 * DAY)
+    t.same(cloud.broker.cloud.backups.plans.list('alice'), [], 'no plan at the two 03:00s after sync-off')
+    t.match((await consoleCall(cloud, 'GET', '/api/accounts/alice/backups')).body, {
+      nextPlanAt: null,
+      noPlanBecause: 'the fakephone cloud is retiring: sync stopped and new uploads are refused since 2026-01-01 01:00 UTC (M1)',
+    })
+  },
+)

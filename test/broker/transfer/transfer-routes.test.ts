@@ -77,15 +77,41 @@ t.test('M3: blob routes and import refusals, each with its reason', async (t) =>
     ],
   })
   t.same(reply.outcomes, [
-    { kind: 'device', id: 'phone-x', result: 'failed', error: 'device phone-x is registered to another account on this cloud' },
+    {
+      kind: 'device',
+      id: 'phone-x',
+      result: 'failed',
+      // M3: which account holds it, and the two ways on.
+      error:
+        'device phone-x is registered to account "xavier" on this cloud: import into that account, or remove the device ' +
+        'there first (fakephone device remove phone-x --data DIR)',
+    },
     { kind: 'item', id: 'notes/n1.txt', result: 'imported' },
     { kind: 'item', id: 'notes/n2.txt', result: 'failed', error: `blob ${sha(missing)} has not been uploaded; upload it first` },
     { kind: 'item', id: 'notes/n3.txt', result: 'failed', error: `the record says 11 bytes but blob ${sha(bytes)} has 10` },
     { kind: 'drive', id: 'f1', result: 'imported' },
     { kind: 'drive', id: 'f2', result: 'failed', error: 'duplicate name: / already holds a file named "a.txt" (id f1)' },
     { kind: 'backup', id: 'b1', result: 'imported' },
-    { kind: 'locations', id: 'phone-x', result: 'failed', error: 'device phone-x is not a device of zoe here' },
+    {
+      kind: 'locations',
+      id: 'phone-x',
+      result: 'failed',
+      error: 'device phone-x is not a device of zoe here: account "xavier" holds it',
+    },
   ])
+  // A device no account here holds: its history is refused, and nothing names an owner.
+  const fix = { seq: 1, at: now, lat: 1, lon: 2, accuracy: 3, speed: 0, battery: 50, charging: true, network: 'wifi' as const }
+  t.match(await post('zoe', { locations: [{ ...fix, device: 'phone-nobody', receivedAt: now }] }), {
+    outcomes: [{ kind: 'locations', result: 'failed', error: /^device phone-nobody is not a device of zoe here$/ }],
+  })
+  // A device and its history in one request: the history goes in with it.
+  t.match(
+    await post('walt', { devices: [{ id: 'phone-w', createdAt: now }], locations: [{ ...fix, device: 'phone-w', receivedAt: now }] }),
+    {
+      failed: 0,
+      outcomes: [{ kind: 'account' }, { kind: 'device', result: 'imported' }, { kind: 'locations', id: 'phone-w', result: 'imported' }],
+    },
+  )
   t.match(await post('zoe', { items: [{ ...row, sha256: sha(missing), size: missing.length }] }), {
     outcomes: [{ result: 'failed', error: `a different version of notes/n1.txt is here already (SHA-256 ${sha(bytes)})` }],
   })
@@ -98,6 +124,11 @@ t.test('M3: blob routes and import refusals, each with its reason', async (t) =>
   })
   t.match(await api.request('/api/accounts/zoe/log?limit=1'), {
     log: [{ rule: 'import', message: 'imported 3 records (0 already here, 5 refused)', count: 3 }],
+  })
+  // M3: one record is "1 record" in the cloud log (the account made before an import's records, say), as on the terminal.
+  t.match(await post('yara', { account: { tier: 'free', premiumUntil: null, createdAt: now } }), { imported: 1 })
+  t.match(await api.request('/api/accounts/yara/log?limit=1'), {
+    log: [{ rule: 'import', message: 'imported 1 record (0 already here, 0 refused)', count: 1 }],
   })
   await t.rejects(post('zoe', { items: [{ nonsense: true }] } as unknown as ImportRequest), ConsoleApiError)
 
