@@ -3,9 +3,9 @@
  * not signed in, from another host, malformed -- and the live event stream, against a real broker and a real agent
  * (F1-F3, X3, A1-A3, B3, R1, D1).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { request } from 'node:http'
+import { request, type IncomingMessage } from 'node:http'
 import { createServer } from 'node:net'
 import { WebConsole, mqttUrlFor, urlHost } from '../../../cli/web/server.js'
 import { packageRoot } from '../../../cli/web/assets.js'
@@ -29,6 +29,13 @@ function statusWithHost(base: string, jar: string, host?: string): Promise<numbe
     req.on('error', reject)
     req.end()
   })
+}
+
+/** What every answer of the web console carries so that no other page shows it in a frame (clickjacking). */
+function notFramed(t: Test, headers: Headers, what: string): void {
+  t.equal(headers.get('x-frame-options'), 'DENY', what)
+  t.equal(headers.get('content-security-policy'), "frame-ancestors 'none'", what)
+  t.equal(headers.get('x-content-type-options'), 'nosniff', what)
 }
 
 t.test('sign-in: the link works once, and nothing is served without its cookie or to another host name', async (t) => {
@@ -161,6 +168,31 @@ t.test('the page, Leaflet and the Natural Earth base map are served from this ma
   t.equal((await s.call('GET', '/vendor/../../package.json')).status, 404)
   t.equal((await s.call('POST', '/', { page: false })).status, 403, 'a change without the page header')
   t.equal((await s.call('POST', '/')).status, 405)
+})
+
+t.test("no answer of the web console can be shown in another page's frame, signed in or not (clickjacking)", async (t) => {
+  // SameSite=Strict does not keep the cookie from a frame on another port of 127.0.0.1: the same site.
+  const s = await startWeb(t)
+  for (const [method, path, cookie] of [
+    ['GET', '/', undefined],
+    ['GET', '/js/app.js', undefined],
+    ['GET', '/app/api/devices', undefined],
+    ['POST', '/app/api/clock/advance', undefined],
+    ['GET', '/', ''],
+    ['GET', '/login?token=wrong', ''],
+    ['GET', '/signed-out', ''],
+  ] as const) {
+    const r = await s.call(method, path, cookie === undefined ? {} : { cookie })
+    notFramed(t, r.headers, `${method} ${path}${cookie === '' ? ' without a session' : ''} (${r.status})`)
+  }
+  const other = await new Promise<IncomingMessage>((resolve, reject) =>
+    request(s.web.url, { headers: { host: 'evil.example' } }, resolve)
+      .on('error', reject)
+      .end(),
+  )
+  other.resume()
+  t.equal(other.statusCode, 421)
+  notFramed(t, new Headers(other.headers as Record<string, string>), 'another host name')
 })
 
 t.test('F1: devices, history, channels and the track as GPX and GeoJSON; live updates on a heartbeat', async (t) => {
