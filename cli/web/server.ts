@@ -20,6 +20,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { FakephoneError } from '../../common/errors.js'
+import { badTarget, requestTarget } from '../../common/request-target.js'
 import { keepIdleConnections } from '../../common/http-keep-alive.js'
 import type { Logger } from '../../common/log.js'
 import { SystemClock, type Clock } from '../../common/clock.js'
@@ -177,7 +178,8 @@ export class WebConsole {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     for (const [name, value] of NOT_FRAMED) res.setHeader(name, value)
     const method = req.method as string
-    const url = new URL(req.url as string, 'http://localhost')
+    const url = requestTarget(req)
+    if (!url) return text(res, 400, `${badTarget(req)}\n`)
     // Node's server answers 400 itself to a request without a Host header (requireHostHeader).
     if (!this.hosts.has(req.headers.host as string)) return text(res, 421, `this server answers for ${[...this.hosts].join(' or ')} only\n`)
     if (url.pathname === '/login' && method === 'GET') return this.login(url, res)

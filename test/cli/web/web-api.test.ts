@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { request, type IncomingMessage } from 'node:http'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { WebConsole, mqttUrlFor, urlHost } from '../../../cli/web/server.js'
 import { packageRoot } from '../../../cli/web/assets.js'
 import { cookie, mintLoginToken } from '../../../cli/web/session.js'
@@ -78,6 +78,47 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   t.equal(cookie('a=1; fakephone_session=x; b', 'fakephone_session'), 'x')
   t.equal(cookie(undefined, 'fakephone_session'), undefined)
 })
+
+/**
+ * The status line of one raw HTTP/1.1 request to `base`, sent as `lines`: what fetch cannot send, such as an
+ * absolute-form target that is no URL. The request asks for the connection to close, so the answer ends it.
+ */
+function rawStatus(base: string, lines: string[]): Promise<string> {
+  const { hostname, port } = new URL(base)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname)
+    let got = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (got += chunk))
+    socket.on('error', reject)
+    socket.on('close', () => resolve(got.split('\r\n')[0] as string))
+    socket.end([...lines, 'Connection: close', '', ''].join('\r\n'))
+  })
+}
+
+t.test(
+  'a request whose target is no path is a 400 from the web console, the broker API and its WebSocket upgrades; both go on',
+  async (t) => {
+    // `new URL` throws on it: before, thrown in the request listener, it ended the process (in the demo, broker and phone too).
+    const s = await startWeb(t)
+    const bad = 'GET http://[ HTTP/1.1'
+    const webHost = new URL(s.web.url).host
+    t.equal(await rawStatus(s.web.url, [bad, `Host: ${webHost}`]), 'HTTP/1.1 400 Bad Request', 'the web console')
+    t.equal(await rawStatus(s.cloud.apiUrl, [bad, 'Host: 127.0.0.1']), 'HTTP/1.1 400 Bad Request', 'the broker API')
+    const upgrade = [
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version: 13',
+    ]
+    t.equal(await rawStatus(s.cloud.apiUrl, [bad, 'Host: 127.0.0.1', ...upgrade]), 'HTTP/1.1 400 Bad Request', 'a WebSocket upgrade')
+    t.ok(s.cloud.logs.has('websocket upgrade refused: bad request: "http://[" is not a path'), 'the upgrade refusal is logged')
+    const web = await fetch(new URL('/', s.web.url), { headers: { cookie: s.cookie, connection: 'close' } })
+    t.equal(web.status, 200)
+    t.match(await web.text(), /fakephone console/)
+    t.equal((await s.call('GET', '/app/api/devices')).status, 200, 'the web console and the broker still answer')
+  },
+)
 
 t.test('sign-out: the cookie stops working, its event streams end, and another browser stays signed in', async (t) => {
   const s = await startWeb(t)
