@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readdir, readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -25,15 +25,20 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
   return files
 }
 
+/** A cloud on a manual clock and a phone of alice's that obeys her key, with its system profile and its start options. */
+async function ownedPhone(t: Test, id: string) {
+  const cloud = await startCloud(t)
+  const owner = makeOwner(t)
+  const secret = await provision(cloud, owner, id)
+  const opts = { dataDir: tempDir(t, 'fakephone-phone-'), ownerKey: owner.publicKey, systemProfile: true }
+  const agent = await startAgent(t, cloud, id, secret, opts)
+  return { cloud, clock: cloud.clock as ManualClock, owner, secret, opts, dataDir: opts.dataDir, agent }
+}
+
 t.test(
   'B1 restore: a phone wiped by a signed wipe command gets its settings, apps, layout, Wi-Fi and app data back byte for byte',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const owner = makeOwner(t)
-    const secret = await provision(cloud, owner, 'phone-a')
-    const dataDir = tempDir(t, 'fakephone-phone-')
-    const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey, systemProfile: true })
+    const { cloud, clock, owner, dataDir, agent } = await ownedPhone(t, 'phone-a')
     await agentConnected(agent)
     await listening(cloud, 'phone-a')
     await backupReady(cloud, 'phone-a')
@@ -111,13 +116,7 @@ t.test('restore: a phone with no backup of its own is told what to do; a bad pac
 t.test(
   'B1, F2 restore: a package whose part holds a file not its own (the command journal) is refused whole; no wipe runs at the next start',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const owner = makeOwner(t)
-    const dataDir = tempDir(t, 'fakephone-phone-')
-    const secret = await provision(cloud, owner, 'phone-b')
-    const opts = { dataDir, ownerKey: owner.publicKey, systemProfile: true }
-    const victim = await startAgent(t, cloud, 'phone-b', secret, opts)
+    const { cloud, clock, owner, dataDir, secret, opts, agent: victim } = await ownedPhone(t, 'phone-b')
     await agentConnected(victim)
     // Another phone of the account (or a cloud that serves what it likes) makes the package the owner restores phone-b from.
     const other = await startAgent(t, cloud, 'phone-a', await provision(cloud, owner, 'phone-a'), { systemProfile: true })
