@@ -44,6 +44,16 @@ export function accountSegment(account: string): string {
   return encoded.length <= MAX_ENCODED ? encoded : `~~${createHash('sha256').update(account).digest('hex')}`
 }
 
+/** The last instant a JavaScript Date holds, ms since the epoch (ECMA-262 21.4.1.1: ±8.64e15 ms, year 275760). */
+export const MAX_TIME_MS = 8.64e15
+
+/**
+ * A time in a message, ms since the epoch: a whole number from 0 to MAX_TIME_MS. A device may send any number; one past
+ * what a Date holds could be stored but never shown (toISOString throws RangeError), so a single heartbeat stamped so
+ * stopped its account's export (the GPX and GeoJSON of its history) and broke its history on the web console's page.
+ */
+export const TimeSchema = z.number().int().nonnegative().max(MAX_TIME_MS)
+
 export const NetworkSchema = z.enum(['wifi', 'mobile', 'none'])
 export type Network = z.infer<typeof NetworkSchema>
 
@@ -52,7 +62,7 @@ export const HeartbeatSchema = z.strictObject({
   /** Increases by one per heartbeat over the agent's lifetime (persisted). */
   seq: z.number().int().nonnegative(),
   /** When the fix was taken, ms since the epoch, on the agent's clock. */
-  at: z.number().int().nonnegative(),
+  at: TimeSchema,
   lat: z.number().min(-90).max(90),
   lon: z.number().min(-180).max(180),
   /** Radius of the 68% confidence circle, metres. */
@@ -69,7 +79,7 @@ export type Heartbeat = z.infer<typeof HeartbeatSchema>
 /** Retained; the agent's last will publishes `{"state":"offline"}`. */
 export const PresenceSchema = z.strictObject({
   state: z.enum(['online', 'offline']),
-  at: z.number().int().nonnegative().optional(),
+  at: TimeSchema.optional(),
 })
 export type Presence = z.infer<typeof PresenceSchema>
 
@@ -79,7 +89,7 @@ export const StatusSchema = z.strictObject({
   findDevice: z.boolean(),
   /** B2: the phone's cloud-backup switch (absent from phones that have none). */
   backup: z.boolean().optional(),
-  at: z.number().int().nonnegative(),
+  at: TimeSchema,
 })
 export type Status = z.infer<typeof StatusSchema>
 
@@ -143,8 +153,8 @@ const commandFields = {
   /** A UUID chosen by the console. */
   id: z.uuid(),
   device: DeviceIdSchema,
-  issuedAt: z.number().int().nonnegative(),
-  expiresAt: z.number().int().nonnegative(),
+  issuedAt: TimeSchema,
+  expiresAt: TimeSchema,
   /** Increases with every command the owner issues to this device; a device never runs one at or below the last it saw. */
   seq: z.number().int().positive(),
 }
@@ -176,7 +186,7 @@ export const UnsignedResultSchema = z.strictObject({
   command: z.uuid(),
   device: DeviceIdSchema,
   state: z.enum(['delivered', 'executing', 'succeeded', 'failed', 'rejected']),
-  at: z.number().int().nonnegative(),
+  at: TimeSchema,
   /** Why it failed or was rejected, in words. */
   reason: z.string().max(500).optional(),
   /** What the command produced: a position for locate, counts for wipe. */
@@ -189,7 +199,7 @@ export type Result = z.infer<typeof ResultSchema>
 export const BehaviourEventSchema = z.strictObject({
   /** Increases by one per recorded event over the phone's life; the cloud stores each `(device, seq)` once. */
   seq: z.number().int().nonnegative(),
-  at: z.number().int().nonnegative(),
+  at: TimeSchema,
   type: z.enum(['app-opened', 'screen-on', 'screen-off', 'setting-changed']),
   /** The app opened, or the setting and its new value. */
   detail: z.string().max(200),
@@ -208,7 +218,7 @@ export type LogBatch = z.infer<typeof LogBatchSchema>
  */
 export const CloudTimeSchema = z.strictObject({
   /** The cloud's time when it sent this, ms since the epoch. */
-  now: z.number().int().nonnegative(),
+  now: TimeSchema,
 })
 export type CloudTime = z.infer<typeof CloudTimeSchema>
 
@@ -218,7 +228,7 @@ export type CloudTime = z.infer<typeof CloudTimeSchema>
  */
 export const RetainedClearedSchema = z.strictObject({
   /** The cloud's time of the clearing. */
-  at: z.number().int().nonnegative(),
+  at: TimeSchema,
 })
 export type RetainedCleared = z.infer<typeof RetainedClearedSchema>
 

@@ -17,6 +17,29 @@ import {
   type PartName,
 } from '../../common/cloud/backup-api.js'
 import { APP_DATA_DIR, PROFILE_FILES } from './system-profile.js'
+import { FakephoneError } from '../../common/errors.js'
+import { quoted } from '../../common/terminal-text.js'
+
+/**
+ * The one system-profile file each part but the app data holds, as makePackage reads it; the app data part holds files
+ * under app-data/. Nothing else goes into a package or comes out of one: the rest of the data directory -- the command
+ * journal, settings.json, clock.json -- is the phone's own state. Put back from a package (made by another phone of the
+ * account, or served by the cloud), a journal with an `executing` wipe in it ran that wipe at the next start without
+ * any owner's signature (F2), and one with a huge lastSeq refused every command the owner would send.
+ */
+const PART_FILE: Readonly<Record<Exclude<PartName, 'appData'>, string>> = {
+  settings: PROFILE_FILES.preferences,
+  apps: PROFILE_FILES.apps,
+  launcher: PROFILE_FILES.launcher,
+  wifi: PROFILE_FILES.wifi,
+}
+
+/** What part `name` may hold, in words; and whether `path` is such a file. */
+function partFiles(name: PartName): { said: string; holds: (path: string) => boolean } {
+  if (name === 'appData') return { said: `files under ${APP_DATA_DIR}/`, holds: (path) => path.startsWith(`${APP_DATA_DIR}/`) }
+  const file = PART_FILE[name]
+  return { said: file, holds: (path) => path === file }
+}
 
 async function readOptional(dataDir: string, path: string): Promise<PackageFile[]> {
   try {
@@ -57,10 +80,10 @@ function countOf(name: PartName, files: PackageFile[]): number {
 /** Reads the phone's five parts into one package. */
 export async function makePackage(dataDir: string, deviceId: string, createdAt: number, settings: { pin: string }): Promise<BackupPackage> {
   const files: Record<PartName, PackageFile[]> = {
-    settings: await readOptional(dataDir, PROFILE_FILES.preferences),
-    apps: await readOptional(dataDir, PROFILE_FILES.apps),
-    launcher: await readOptional(dataDir, PROFILE_FILES.launcher),
-    wifi: await readOptional(dataDir, PROFILE_FILES.wifi),
+    settings: await readOptional(dataDir, PART_FILE.settings),
+    apps: await readOptional(dataDir, PART_FILE.apps),
+    launcher: await readOptional(dataDir, PART_FILE.launcher),
+    wifi: await readOptional(dataDir, PART_FILE.wifi),
     appData: await readTree(dataDir, APP_DATA_DIR),
   }
   const part = (name: PartName, values: Record<string, string> = {}): PackagePart => ({
@@ -96,8 +119,31 @@ export function manifestOf(pkg: BackupPackage, bytes: Buffer): Manifest {
   }
 }
 
-/** Writes every file of the package back, each atomically; returns how many files and the settings values to apply. */
-export async function restorePackage(dataDir: string, pkg: BackupPackage): Promise<{ files: number; values: Record<string, string> }> {
+/** A package whose parts hold files that are not theirs (see PART_FILE): refused before anything is written. */
+export class PackageRefused extends FakephoneError {
+  constructor(message: string) {
+    super('BAD_PACKAGE', message)
+  }
+}
+
+/**
+ * Writes every file of the package back, each atomically; returns how many files and the settings values to apply. A
+ * part holding a file that is not its own (PART_FILE) is refused, PackageRefused, before any file is written.
+ */
+export async function restorePackage(
+  dataDir: string,
+  pkg: BackupPackage,
+  /** The package in words, for the refusal ("backup <id>"). */
+  what: string,
+): Promise<{ files: number; values: Record<string, string> }> {
+  for (const name of PART_NAMES) {
+    const { said, holds } = partFiles(name)
+    const stray = pkg.parts[name].files.find((f) => !holds(f.path))
+    if (stray)
+      throw new PackageRefused(
+        `${what} cannot be put on this phone: its ${name} part holds ${quoted(stray.path)}, not ${said}; nothing was restored`,
+      )
+  }
   let files = 0
   for (const name of PART_NAMES) {
     for (const f of pkg.parts[name].files) {

@@ -262,7 +262,7 @@ export class PhoneBackup extends EventEmitter<BackupEvents> {
     const bytes = await cloud.download(backup.sha256, signal)
     const decoded = decodeJson(BackupPackageSchema, bytes)
     if (!decoded.ok) throw new BackupError('BAD_PACKAGE', `backup ${backup.id} is not a package this phone can read: ${decoded.reason}`)
-    const { files, values } = await restorePackage(this.host.dataDir, decoded.value)
+    const { files, values } = await restorePackage(this.host.dataDir, decoded.value, `backup ${backup.id}`)
     await this.host.applySettings(values)
     this.host.log.info({ backup: backup.id, files }, 'backup restored')
     return { backup, files }

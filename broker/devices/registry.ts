@@ -59,6 +59,7 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
 import { promisify } from 'node:util'
 import { secretVerifier } from '../../common/cloud/cloud-move.js'
 import { AccountNameSchema, DeviceIdSchema } from '../../common/contract.js'
+import { CONSOLE_USER } from '../mqtt/access.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Db } from '../db.js'
 import { quoted } from '../../common/terminal-text.js'
@@ -132,6 +133,10 @@ function sameKey(actual: Buffer, expected: string): boolean {
 function checkNew(id: string, account: string): void {
   const badId = DeviceIdSchema.safeParse(id).error
   if (badId) throw new RegistryError('BAD_ID', `invalid device id ${quoted(id)}: ${badId.issues[0]?.message}`)
+  // A device signs in to MQTT with its id as user name; this one is the console's, whose rules the broker would apply to
+  // it (a client id starting with "console.", the console token): it could never connect.
+  if (id === CONSOLE_USER)
+    throw new RegistryError('BAD_ID', `invalid device id ${quoted(id)}: it is the console's MQTT user name; give the device another id`)
   const badAccount = AccountNameSchema.safeParse(account).error
   if (badAccount) throw new RegistryError('BAD_ACCOUNT', `invalid account name ${quoted(account)}: ${badAccount.issues[0]?.message}`)
 }

@@ -27,6 +27,20 @@ export interface SessionHandlers {
 
 /** Longest close reason WebSocket allows, bytes [RFC 6455 5.5]. */
 const MAX_CLOSE_REASON = 123
+
+/**
+ * `text` cut to at most `max` bytes of UTF-8, never inside a character. The reasons are in bytes: cut in characters, a
+ * refusal quoting zod's words (their ✖ and → are three bytes each) passed 123, and ws threw RangeError from close(),
+ * inside the message listener: one frame from anyone, before any hello, ended the broker.
+ */
+export function utf8Prefix(text: string, max: number): string {
+  const bytes = Buffer.from(text)
+  if (bytes.length <= max) return text
+  let end = max
+  // A continuation byte (10xxxxxx) at the cut: step back to the start of its character.
+  while (((bytes[end] as number) & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end).toString()
+}
 const MAX_ERROR_MESSAGE = 500
 
 export class PushSession {
@@ -88,7 +102,7 @@ export class PushSession {
   }
 
   close(code: number, reason: string): void {
-    this.ws.close(code, reason.slice(0, MAX_CLOSE_REASON))
+    this.ws.close(code, utf8Prefix(reason, MAX_CLOSE_REASON))
   }
 
   /** Cuts the connection without a closing handshake, as a lost network would. */

@@ -37,6 +37,7 @@ import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
 import { readBodyText } from '../../common/http-body.js'
 import { basicCredentials, bearerToken } from './credentials.js'
+import { badTarget, requestTarget } from '../../common/request-target.js'
 import { quoted } from '../../common/terminal-text.js'
 
 export type Principal =
@@ -187,7 +188,8 @@ export class HttpRouter {
     let reply: Reply
     let changed: GuardedRequest | undefined
     try {
-      const url = parseTarget(target)
+      const url = requestTarget(req)
+      if (!url) throw new HttpError(400, 'BAD_REQUEST', badTarget(req))
       const matches = this.routes.filter((r) => r.pattern.test(url.pathname))
       if (matches.length === 0) throw new HttpError(404, 'NOT_FOUND', `${method} ${url.pathname}: there is no such path`)
       const route = matches.find((r) => r.method === method)
@@ -290,15 +292,6 @@ const CREDENTIALS: Record<CallerKind, string> = {
   sdk: 'drive SDK token',
   grant: 'transfer grant (expired or revoked?)',
   public: 'nothing',
-}
-
-/** The request target as a URL; one that does not parse is the client's mistake. */
-function parseTarget(target: string): URL {
-  try {
-    return new URL(target, 'http://localhost')
-  } catch {
-    throw new HttpError(400, 'BAD_REQUEST', `bad request: ${quoted(target)} is not a path`)
-  }
 }
 
 /** One path segment, %-escapes decoded; a malformed escape is the client's mistake. */

@@ -9,7 +9,7 @@ import { BagWriter, type BagSummary } from '../../common/bagit/write.js'
 import { AccountSnapshotSchema, type AccountSnapshot, type Transferred } from '../../common/cloud/transfer-api.js'
 import { ConsoleApiError, type ConsoleClient } from '../console-client.js'
 import { UserError } from '../io.js'
-import { EXPORT_FORMAT, SIDECAR, backupPath, devicePath, drivePath, itemPath, type AccountFile } from './bag-layout.js'
+import { EXPORT_FORMAT, SIDECAR, backupPath, devicePath, drivePaths, itemPath, type AccountFile } from './bag-layout.js'
 import { toGeoJson, toGpx } from './location-formats.js'
 import type { Progress } from './progress.js'
 import { forTerminal } from '../../common/terminal-text.js'
@@ -46,11 +46,12 @@ export async function exportAccount(
   resumed = false,
 ): Promise<ExportResult> {
   const snap = await readSnapshot(api, account)
+  const drive = drivePaths(snap.drive)
   const bag = await (resumed ? BagWriter.resume(dir) : BagWriter.create(dir))
   const kept = { files: 0, bytes: 0 }
   const blobs = [
     ...snap.items.map((i) => ({ path: itemPath(i), sha256: i.sha256, size: i.size, sidecar: i as unknown })),
-    ...snap.drive.map((f) => ({ path: drivePath(f), sha256: f.sha256, size: f.size, sidecar: undefined })),
+    ...snap.drive.map((f) => ({ path: drive.get(f.id) as string, sha256: f.sha256, size: f.size, sidecar: undefined })),
     ...snap.backups.map((b) => ({ path: backupPath(b), sha256: b.sha256, size: b.size, sidecar: undefined })),
   ]
   const p = progress({ items: blobs.length, bytes: blobs.reduce((n, b) => n + b.size, 0) })
@@ -90,7 +91,7 @@ export async function exportAccount(
   await bag.addJson('account.json', file)
   await bag.addJson(
     'drive/files.json',
-    snap.drive.map((f) => ({ ...f, path: drivePath(f) })),
+    snap.drive.map((f) => ({ ...f, path: drive.get(f.id) as string })),
   )
   await bag.addJson(
     'backups/backups.json',

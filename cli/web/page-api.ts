@@ -237,8 +237,9 @@ export class PageApi {
     if (res.status === 401) throw this.ctx.api.refusal(res)
     const answer: Answer = {
       status: res.status,
-      // The broker types every answer: JSON, or a download's octet stream.
-      type: res.headers['content-type'] as string,
+      // The broker types every answer: JSON, or a download's octet stream. Something else at its address (a proxy's error
+      // page) may not: an untyped answer goes on as bytes; an undefined header threw in writeHead and ended the process.
+      type: res.headers['content-type'] ?? 'application/octet-stream',
       body: res.body,
     }
     const disposition = res.headers['content-disposition']

@@ -7,7 +7,8 @@
  * and never reach the broker or the browser) and a live event stream
  * (live.ts). Every request needs the session cookie that the one-time login
  * link gives (the printed one, or one `fakephone console web-link` made:
- * session.ts); a request naming another host is refused (DNS rebinding).
+ * session.ts); a request naming another host is refused (DNS rebinding); no
+ * answer may be shown in another page's frame (NOT_FRAMED: clickjacking).
  *   GET /login?token=T   trade the link's token for a session cookie, then go to /
  *   POST /logout         sign this browser out: its cookie stops working and its event streams close
  *   GET /signed-out      where the page goes after signing out: says so, and how to sign in again
@@ -19,6 +20,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { FakephoneError } from '../../common/errors.js'
+import { badTarget, requestTarget } from '../../common/request-target.js'
 import { keepIdleConnections } from '../../common/http-keep-alive.js'
 import type { Logger } from '../../common/log.js'
 import { SystemClock, type Clock } from '../../common/clock.js'
@@ -51,6 +53,18 @@ export interface WebConsoleOptions {
   /** Called once, when the printed login link is used: the console says it is dead and how to get another. */
   onLinkUsed?: () => void
 }
+
+/**
+ * On every answer: no other page may show this console in a frame. The session cookie is SameSite=Strict, but a site is
+ * a host, not a host and port: any page served from this machine (another port of 127.0.0.1) is the same site, so its
+ * frame of this console is signed in, and a click meant for that page could press a button here (1 y forward on the
+ * cloud clock; lost mode). The page's header requirement stops a form, not a click on the real page in a frame.
+ */
+const NOT_FRAMED: readonly [string, string][] = [
+  ['x-frame-options', 'DENY'],
+  ['content-security-policy', "frame-ancestors 'none'"],
+  ['x-content-type-options', 'nosniff'],
+]
 
 const LOGIN_PAGE = (why: string): string =>
   `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
@@ -162,8 +176,10 @@ export class WebConsole {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    for (const [name, value] of NOT_FRAMED) res.setHeader(name, value)
     const method = req.method as string
-    const url = new URL(req.url as string, 'http://localhost')
+    const url = requestTarget(req)
+    if (!url) return text(res, 400, `${badTarget(req)}\n`)
     // Node's server answers 400 itself to a request without a Host header (requireHostHeader).
     if (!this.hosts.has(req.headers.host as string)) return text(res, 421, `this server answers for ${[...this.hosts].join(' or ')} only\n`)
     if (url.pathname === '/login' && method === 'GET') return this.login(url, res)
@@ -187,7 +203,7 @@ export class WebConsole {
     }
     const asset = await this.assets.get(url.pathname)
     if (!asset) return refuse(res, 404, 'NOT_FOUND', `${url.pathname}: there is no such file`)
-    res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
+    res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' })
     res.end(asset.body)
   }
 

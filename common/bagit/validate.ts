@@ -87,11 +87,27 @@ function linkOf(path: string, links: Map<string, BagProblem>): BagProblem | unde
   return undefined
 }
 
-/** True when `path` is a regular file; a link, a device or a directory there is reported as `name`; nothing there is false. */
-async function regular(path: string, name: string, problems: BagProblem[]): Promise<boolean> {
-  const found = await lstat(path).catch(() => undefined)
-  if (found !== undefined && !found.isFile()) problems.push({ path: name, problem: NOT_A_FILE })
-  return found?.isFile() === true
+/**
+ * What the bag's `name` (a path under `dir`, checked by unsafePath) is: a regular file, or nothing; anything else is
+ * reported as `name` and is `other`. Each folder on the way is looked at too: a folder of the bag that is a link would
+ * have `name` read from wherever the link points (`sub -> /etc` and `sub/shadow`), outside the bag.
+ */
+async function bagFile(dir: string, name: string, problems: BagProblem[]): Promise<'file' | 'missing' | 'other'> {
+  const segments = name.split('/')
+  for (let i = 1; i < segments.length; i++) {
+    const folder = segments.slice(0, i).join('/')
+    const found = await lstat(join(dir, folder)).catch(() => undefined)
+    if (found === undefined) return 'missing'
+    if (!found.isDirectory()) {
+      problems.push({ path: name, problem: `under ${quoted(folder)}, which is not a folder (a link or a file): not read` })
+      return 'other'
+    }
+  }
+  const found = await lstat(join(dir, name)).catch(() => undefined)
+  if (found === undefined) return 'missing'
+  if (found.isFile()) return 'file'
+  problems.push({ path: name, problem: NOT_A_FILE })
+  return 'other'
 }
 
 /**
@@ -160,7 +176,7 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
   const problems: BagProblem[] = []
   // A tag file that is a link (or a device) is reported and not read: a bag's files are its own, never another's.
   const read = async (name: string): Promise<string | undefined> => {
-    if (!(await regular(join(dir, name), name, problems))) return undefined
+    if ((await bagFile(dir, name, problems)) !== 'file') return undefined
     return readFile(join(dir, name), 'utf8').catch(() => undefined)
   }
   const report = (): BagReport => ({
@@ -258,8 +274,9 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
   const tagPresent = new Set<string>()
   for (const m of tagManifests)
     for (const path of m.entries.keys()) {
-      if (await regular(join(dir, path), path, problems)) tagPresent.add(path)
-      else if (!(await exists(join(dir, path)))) problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
+      const kind = await bagFile(dir, path, problems)
+      if (kind === 'file') tagPresent.add(path)
+      else if (kind === 'missing') problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
     }
   await checkAll(tagManifests, (path) => tagPresent.has(path))
   return report()

@@ -1,5 +1,5 @@
 /** M3: what `console import` refuses in a bag that is valid BagIt but not a fakephone account, progress lines, and faults in transit. */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BagWriter } from '../../common/bagit/write.js'
@@ -16,7 +16,7 @@ import { bagTo, openBag } from '../../cli/transfer/open-bag.js'
 import { Progress, progressOn } from '../../cli/transfer/progress.js'
 import { bagFormat, renderProblems } from '../../cli/transfer/transfer-commands.js'
 import { noteItem, sha } from '../fixtures/sync-items.js'
-import { startCloud } from '../fixtures/cloud.js'
+import { startCloud, type Cloud } from '../fixtures/cloud.js'
 import { httpFront } from '../fixtures/http.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -33,6 +33,13 @@ const account = {
   serviceOffAt: null,
   binWindowDays: 30,
 }
+/** A cloud where alice has phone-a, and a console client of it. */
+async function aliceCloud(t: Test): Promise<{ cloud: Cloud; api: ConsoleClient }> {
+  const cloud = await startCloud(t)
+  await cloud.broker.registry.add('phone-a', 'alice')
+  return { cloud, api: new ConsoleClient(cloud.apiUrl, cloud.consoleToken) }
+}
+
 const noProgress = (): Progress => new Progress(null, new ManualClock(), 'x', { items: 0, bytes: 0 })
 
 t.test('M3: a valid bag that is not a fakephone account is refused with each reason', async (t) => {
@@ -219,11 +226,57 @@ t.test('M3: a disk that fills up under an export leaves no part of a bag, dir or
 })
 
 t.test(
+  'M3: drive files whose folder and name cannot be a bag path (a "\\", a long name, a file where a folder is) go out and back',
+  async (t) => {
+    // Anyone who writes to the drive names its files (a phone, a third-party app's SDK token): one such name stopped the
+    // whole account's export (`cannot put "drive/files/a\\b" in a bag`, then EEXIST for /Docs beside /Docs/x.txt).
+    const { api } = await aliceCloud(t)
+    const files = [
+      { folder: '/', name: 'a\\b' },
+      { folder: '/', name: 'Docs' },
+      { folder: '/Docs', name: 'x.txt' },
+      { folder: '/', name: 'é'.repeat(200) },
+      { folder: '/back\\slash', name: 'in-folder.txt' },
+      { folder: '/', name: 'plain.txt' },
+    ]
+    for (const [i, f] of files.entries())
+      await api.bytes(
+        'POST',
+        `/api/accounts/alice/drive/files?name=${encodeURIComponent(f.name)}&folder=${encodeURIComponent(f.folder)}`,
+        Buffer.from(`file ${i}`),
+      )
+    const dir = join(tempDir(t), 'out')
+    await exportAccount(api, 'alice', dir, 'test', noProgress)
+    const report = await validateBag(dir)
+    t.same(report.problems, [], 'a valid bag')
+    const listed = JSON.parse(readFileSync(join(dir, 'data/drive/files.json'), 'utf8')) as { id: string; name: string; path: string }[]
+    const pathOf = (name: string): string | undefined => listed.find((f) => f.name === name)?.path
+    t.equal(pathOf('plain.txt'), 'drive/files/plain.txt', 'a name that fits keeps its place')
+    t.equal(pathOf('x.txt'), 'drive/files/Docs/x.txt')
+    for (const name of ['a\\b', 'Docs', 'é'.repeat(200), 'in-folder.txt']) {
+      const f = listed.find((l) => l.name === name)
+      t.equal(f?.path, `drive/other/${f?.id}`, `${name.slice(0, 10)}: kept by its id`)
+    }
+
+    const dest = await startCloud(t)
+    const destApi = new ConsoleClient(dest.apiUrl, dest.consoleToken)
+    const contents = await readAccountBag(dir, report)
+    if (Array.isArray(contents)) throw new Error('the bag should read')
+    const reply = await importAccount(destApi, 'alice', contents, fromBag(dir), noProgress)
+    t.match(reply, { failed: 0 })
+    const arrived = dest.broker.cloud.drive.files.list('alice')
+    t.same(
+      arrived.map((f) => ({ folder: f.folder, name: f.name, sha256: f.sha256 })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+      files.map((f, i) => ({ ...f, sha256: sha(`file ${i}`) })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+      'every file back in its folder, under its name, byte for byte',
+    )
+  },
+)
+
+t.test(
   "M3: an export stopped by a drive file that arrived changed names it escaped: a drive file's name is whoever made it's",
   async (t) => {
-    const cloud = await startCloud(t)
-    await cloud.broker.registry.add('phone-a', 'alice')
-    const api = new ConsoleClient(cloud.apiUrl, cloud.consoleToken)
+    const { cloud, api } = await aliceCloud(t)
     const name = 'x\x1b[2J\nerror: forged.txt'
     await api.bytes('POST', `/api/accounts/alice/drive/files?name=${encodeURIComponent(name)}&folder=%2F`, Buffer.from('drive'))
     writeFileSync(join(cloud.dataDir, 'blobs', sha('drive').slice(0, 2), sha('drive')), 'drivE')

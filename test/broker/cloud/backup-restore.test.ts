@@ -1,13 +1,15 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readdir, readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import type { ManualClock } from '../../../common/clock.js'
-import { BACKUP_PATH, BackupOneSchema } from '../../../common/cloud/backup-api.js'
+import { BACKUP_PATH, BackupOneSchema, PACKAGE_FORMAT, type BackupPackage } from '../../../common/cloud/backup-api.js'
+import { signPayload } from '../../../common/signing.js'
+import { manifestOf } from '../../../agent/backup/package.js'
 import { wipeData } from '../../../agent/wipe.js'
 import { agentConnected, startAgent, startCloud } from '../../fixtures/cloud.js'
-import { listening, makeOwner, provision, run, signed } from '../../fixtures/owner.js'
+import { listening, makeOwner, provision, run, signed, strangerKey, unsigned } from '../../fixtures/owner.js'
 import { backupReady } from '../../fixtures/backup.js'
 import { tempDir } from '../../fixtures/scope.js'
 import { ensureSystemProfile, systemProfile } from '../../../agent/backup/system-profile.js'
@@ -23,15 +25,20 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
   return files
 }
 
+/** A cloud on a manual clock and a phone of alice's that obeys her key, with its system profile and its start options. */
+async function ownedPhone(t: Test, id: string) {
+  const cloud = await startCloud(t)
+  const owner = makeOwner(t)
+  const secret = await provision(cloud, owner, id)
+  const opts = { dataDir: tempDir(t, 'fakephone-phone-'), ownerKey: owner.publicKey, systemProfile: true }
+  const agent = await startAgent(t, cloud, id, secret, opts)
+  return { cloud, clock: cloud.clock as ManualClock, owner, secret, opts, dataDir: opts.dataDir, agent }
+}
+
 t.test(
   'B1 restore: a phone wiped by a signed wipe command gets its settings, apps, layout, Wi-Fi and app data back byte for byte',
   async (t) => {
-    const cloud = await startCloud(t)
-    const clock = cloud.clock as ManualClock
-    const owner = makeOwner(t)
-    const secret = await provision(cloud, owner, 'phone-a')
-    const dataDir = tempDir(t, 'fakephone-phone-')
-    const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, ownerKey: owner.publicKey, systemProfile: true })
+    const { cloud, clock, owner, dataDir, agent } = await ownedPhone(t, 'phone-a')
     await agentConnected(agent)
     await listening(cloud, 'phone-a')
     await backupReady(cloud, 'phone-a')
@@ -105,6 +112,57 @@ t.test('restore: a phone with no backup of its own is told what to do; a bad pac
   })
   await t.rejects(agent.backup.restore(), { code: 'BAD_PACKAGE' })
 })
+
+t.test(
+  'B1, F2 restore: a package whose part holds a file not its own (the command journal) is refused whole; no wipe runs at the next start',
+  async (t) => {
+    const { cloud, clock, owner, dataDir, secret, opts, agent: victim } = await ownedPhone(t, 'phone-b')
+    await agentConnected(victim)
+    // Another phone of the account (or a cloud that serves what it likes) makes the package the owner restores phone-b from.
+    const other = await startAgent(t, cloud, 'phone-a', await provision(cloud, owner, 'phone-a'), { systemProfile: true })
+    await agentConnected(other)
+    await backupReady(cloud, 'phone-a')
+    const before = await snapshot(dataDir)
+    // A wipe no owner signed, as the journal keeps a command it had started: run to completion at the next start.
+    const wipe = signPayload(unsigned('phone-b', 'wipe', { eraseSdcard: true, keepFindDevice: false }, clock.now()), strangerKey())
+    const journal = `${JSON.stringify({ step: 'executing', command: wipe, reported: false })}\n`
+    const file = (path: string, text: string) => ({ path, base64: Buffer.from(text).toString('base64') })
+    const part = (files: { path: string; base64: string }[] = []) => ({ files, count: files.length, values: {} })
+    const pkg: BackupPackage = {
+      format: PACKAGE_FORMAT,
+      device: 'phone-a',
+      createdAt: clock.now(),
+      parts: {
+        settings: part([file('commands.jsonl', journal)]),
+        apps: part(),
+        launcher: part(),
+        wifi: part(),
+        appData: part([file('app-data/planted.txt', 'x')]),
+      },
+    }
+    const bytes = Buffer.from(JSON.stringify(pkg))
+    const cloudClient = other.cloud!
+    const sha256 = await cloudClient.upload(bytes)
+    const { backup } = await cloudClient.call('POST', BACKUP_PATH, BackupOneSchema, { sha256, manifest: manifestOf(pkg, bytes) })
+
+    await t.rejects(victim.backup.restore(backup.id), {
+      code: 'BAD_PACKAGE',
+      message:
+        `backup ${backup.id} cannot be put on this phone: its settings part holds "commands.jsonl", not ` +
+        'system/preferences.json; nothing was restored',
+    })
+    t.notOk(existsSync(join(dataDir, 'commands.jsonl')), 'the journal was not put there')
+    t.notOk(existsSync(join(dataDir, 'app-data', 'planted.txt')), 'nor any other file of the package')
+    // The next start finishes whatever its journal says was started: nothing, so the phone keeps its data.
+    await victim.stop()
+    const again = await startAgent(t, cloud, 'phone-b', secret, opts)
+    await agentConnected(again)
+    await listening(cloud, 'phone-b')
+    await again.remote.idle()
+    t.same(await snapshot(dataDir), before, 'no wipe ran: every file is still there')
+    t.same(again.remote.journal.unfinished(), [])
+  },
+)
 
 t.test('the system profile is made once and is the same for the same device id', async (t) => {
   const dir = tempDir(t)

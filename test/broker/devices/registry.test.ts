@@ -65,6 +65,12 @@ t.test('registry errors carry a code and say what is wrong', async (t) => {
   await registry.add('a', 'x')
   await t.rejects(registry.add('a', 'x'), { code: 'EXISTS', message: 'device "a" is already registered' })
   await t.rejects(registry.add('Bad/Id', 'x'), { code: 'BAD_ID', message: /invalid device id "Bad\/Id"/ })
+  // Its MQTT user name would be the console's: the broker asked it for the console token, and it never connected.
+  await t.rejects(registry.add('console', 'x'), {
+    code: 'BAD_ID',
+    message: /^invalid device id "console": it is the console's MQTT user name/,
+  })
+  t.throws(() => registry.addMany([{ id: 'console', account: 'x' }]), { code: 'BAD_ID' }, 'nor in a fleet')
   t.throws(() => registry.remove('zzz'), { code: 'NOT_FOUND' })
   registry.remove('a')
   t.same(registry.list(), [])

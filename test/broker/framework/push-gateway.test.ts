@@ -10,6 +10,7 @@ import WebSocket from 'ws'
 import { openDb } from '../../../broker/db.js'
 import { NotificationQueue } from '../../../broker/framework/notification-queue.js'
 import { PushGateway, type GatewayDeps } from '../../../broker/framework/push-gateway.js'
+import { utf8Prefix } from '../../../broker/framework/push-session.js'
 import { routeUpgrades } from '../../../broker/http/upgrade-router.js'
 import { ManualClock } from '../../../common/clock.js'
 import { addDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
@@ -207,6 +208,23 @@ t.test('a connection that says no hello in time is closed (4002); one that goes 
   await last.next()
   gateway.stop()
   t.match(await last.closed, { code: 1006 }, 'a stopping cloud cuts every connection')
+})
+
+t.test('a refusal whose reason is over 123 bytes of UTF-8 is cut to fit the close frame; the gateway goes on', async (t) => {
+  // Before any hello: the schema's words (✖, →: three bytes each) made 123 characters more than 123 bytes, and ws threw.
+  const { url } = await bareGateway(t, async (_id, secret) => secret === 'good')
+  const bad = await client(t, url)
+  bad.send({ type: 'hello', device: '../x', secret: 'a' })
+  t.match(await bad.next(), { type: 'error', code: 'BAD_FRAME', message: /^not a push frame: ✖/ })
+  const { code, reason } = await bad.closed
+  t.equal(code, 4003)
+  t.ok(Buffer.byteLength(reason) <= 123 && reason.startsWith('not a push frame: ✖'), `cut to ${Buffer.byteLength(reason)} bytes`)
+  t.equal(utf8Prefix('a→b', 2), 'a', 'never inside a character')
+  t.equal(utf8Prefix('a→b', 4), 'a→')
+  t.equal(utf8Prefix('a→b', 5), 'a→b')
+  const good = await client(t, url)
+  good.send(hello('phone-a', 'good'))
+  t.match(await good.next(), { type: 'welcome', device: 'phone-a' }, 'the next device is served')
 })
 
 t.test('a secret check that fails inside the cloud is logged and the connection cut, never crashing the broker', async (t) => {

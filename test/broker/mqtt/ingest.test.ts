@@ -12,6 +12,7 @@ import {
   startCloud,
   storedHeartbeats,
 } from '../../fixtures/cloud.js'
+import { MAX_TIME_MS } from '../../../common/contract.js'
 
 t.test('F1 heartbeats are stored in order, a QoS 1 redelivery once, and the last one is the device position', async (t) => {
   const cloud = await startCloud(t)
@@ -36,7 +37,7 @@ t.test('F1 heartbeats are stored in order, a QoS 1 redelivery once, and the last
   t.equal(cloud.broker.counters.heartbeats, 51)
 })
 
-t.test('a malformed heartbeat is refused, logged and never stored; the broker keeps serving', async (t) => {
+t.test('F1: a malformed heartbeat (a time no Date holds too) is refused, logged and never stored; the broker keeps serving', async (t) => {
   const cloud = await startCloud(t)
   const secret = await addDevice(cloud, 'phone-a')
   for (const payload of [
@@ -44,19 +45,22 @@ t.test('a malformed heartbeat is refused, logged and never stored; the broker ke
     JSON.stringify({ ...heartbeat(1), lat: 'north' }),
     JSON.stringify({ ...heartbeat(1), extra: 1 }),
     '',
+    // A time past what a Date holds: stored, it stopped the account's export (its GPX) and the web page's history.
+    JSON.stringify({ ...heartbeat(1), at: MAX_TIME_MS + 1 }),
   ]) {
     const phone = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
     phone.publish('fp/v1/phone-a/heartbeat', payload, { qos: 1 })
     await closed(phone)
   }
   const refusals = cloud.logs.lines.filter((l) => l.msg === 'publish refused')
-  t.equal(refusals.length, 4)
+  t.equal(refusals.length, 5)
+  t.match(refusals[4], { reason: /^malformed heartbeat payload: .*at at$/ }, 'a time no Date holds')
   t.ok(
     refusals.every((l) => String(l.reason).startsWith('malformed heartbeat payload')),
     'each refusal says why',
   )
   t.equal(cloud.broker.store.history('phone-a', 10).length, 0, 'nothing stored')
-  t.equal(cloud.broker.counters.publishRefused, 4)
+  t.equal(cloud.broker.counters.publishRefused, 5)
   // Its other topics take the general check (the heartbeat has a path of its own): a malformed status is refused too.
   const statusSender = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
   statusSender.publish('fp/v1/phone-a/status', '{"cloudService":"yes"}', { qos: 1 })

@@ -118,6 +118,17 @@ t.test('relayed as they are: the token, query, body and type to the broker; stat
   t.equal(got[3]?.headers['content-type'], 'application/json', "the page's body is JSON unless it says otherwise")
 })
 
+t.test('an answer without a type (a proxy in front of the broker) goes on as bytes; the console keeps serving', async (t) => {
+  const { page } = await setup(t, (req, res) => {
+    res.removeHeader('content-type')
+    res.writeHead(req.url?.includes('bin') ? 504 : 200)
+    res.end('gateway timeout')
+  })
+  const bare = await page('GET', '/app/api/accounts/alice/bin')
+  t.same([bare.status, bare.headers['content-type'], bare.body], [504, 'application/octet-stream', 'gateway timeout'])
+  t.equal((await page('GET', '/app/api/service')).status, 200, 'and the next call is answered too')
+})
+
 t.test("F2: a refused command's 409 reaches the page as the broker wrote it", async (t) => {
   const refusal = '{"error":"this device has not enabled Find Device","code":"NOT_ENABLED"}'
   const { got, page } = await setup(t, (req, res) => {

@@ -3,10 +3,10 @@
  * not signed in, from another host, malformed -- and the live event stream, against a real broker and a real agent
  * (F1-F3, X3, A1-A3, B3, R1, D1).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { request } from 'node:http'
-import { createServer } from 'node:net'
+import { request, type IncomingMessage } from 'node:http'
+import { connect, createServer } from 'node:net'
 import { WebConsole, mqttUrlFor, urlHost } from '../../../cli/web/server.js'
 import { packageRoot } from '../../../cli/web/assets.js'
 import { cookie, mintLoginToken } from '../../../cli/web/session.js'
@@ -29,6 +29,13 @@ function statusWithHost(base: string, jar: string, host?: string): Promise<numbe
     req.on('error', reject)
     req.end()
   })
+}
+
+/** What every answer of the web console carries so that no other page shows it in a frame (clickjacking). */
+function notFramed(t: Test, headers: Headers, what: string): void {
+  t.equal(headers.get('x-frame-options'), 'DENY', what)
+  t.equal(headers.get('content-security-policy'), "frame-ancestors 'none'", what)
+  t.equal(headers.get('x-content-type-options'), 'nosniff', what)
 }
 
 t.test('sign-in: the link works once, and nothing is served without its cookie or to another host name', async (t) => {
@@ -71,6 +78,47 @@ t.test('sign-in: the link works once, and nothing is served without its cookie o
   t.equal(cookie('a=1; fakephone_session=x; b', 'fakephone_session'), 'x')
   t.equal(cookie(undefined, 'fakephone_session'), undefined)
 })
+
+/**
+ * The status line of one raw HTTP/1.1 request to `base`, sent as `lines`: what fetch cannot send, such as an
+ * absolute-form target that is no URL. The request asks for the connection to close, so the answer ends it.
+ */
+function rawStatus(base: string, lines: string[]): Promise<string> {
+  const { hostname, port } = new URL(base)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname)
+    let got = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (got += chunk))
+    socket.on('error', reject)
+    socket.on('close', () => resolve(got.split('\r\n')[0] as string))
+    socket.end([...lines, 'Connection: close', '', ''].join('\r\n'))
+  })
+}
+
+t.test(
+  'a request whose target is no path is a 400 from the web console, the broker API and its WebSocket upgrades; both go on',
+  async (t) => {
+    // `new URL` throws on it: before, thrown in the request listener, it ended the process (in the demo, broker and phone too).
+    const s = await startWeb(t)
+    const bad = 'GET http://[ HTTP/1.1'
+    const webHost = new URL(s.web.url).host
+    t.equal(await rawStatus(s.web.url, [bad, `Host: ${webHost}`]), 'HTTP/1.1 400 Bad Request', 'the web console')
+    t.equal(await rawStatus(s.cloud.apiUrl, [bad, 'Host: 127.0.0.1']), 'HTTP/1.1 400 Bad Request', 'the broker API')
+    const upgrade = [
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version: 13',
+    ]
+    t.equal(await rawStatus(s.cloud.apiUrl, [bad, 'Host: 127.0.0.1', ...upgrade]), 'HTTP/1.1 400 Bad Request', 'a WebSocket upgrade')
+    t.ok(s.cloud.logs.has('websocket upgrade refused: bad request: "http://[" is not a path'), 'the upgrade refusal is logged')
+    const web = await fetch(new URL('/', s.web.url), { headers: { cookie: s.cookie, connection: 'close' } })
+    t.equal(web.status, 200)
+    t.match(await web.text(), /fakephone console/)
+    t.equal((await s.call('GET', '/app/api/devices')).status, 200, 'the web console and the broker still answer')
+  },
+)
 
 t.test('sign-out: the cookie stops working, its event streams end, and another browser stays signed in', async (t) => {
   const s = await startWeb(t)
@@ -161,6 +209,31 @@ t.test('the page, Leaflet and the Natural Earth base map are served from this ma
   t.equal((await s.call('GET', '/vendor/../../package.json')).status, 404)
   t.equal((await s.call('POST', '/', { page: false })).status, 403, 'a change without the page header')
   t.equal((await s.call('POST', '/')).status, 405)
+})
+
+t.test("no answer of the web console can be shown in another page's frame, signed in or not (clickjacking)", async (t) => {
+  // SameSite=Strict does not keep the cookie from a frame on another port of 127.0.0.1: the same site.
+  const s = await startWeb(t)
+  for (const [method, path, cookie] of [
+    ['GET', '/', undefined],
+    ['GET', '/js/app.js', undefined],
+    ['GET', '/app/api/devices', undefined],
+    ['POST', '/app/api/clock/advance', undefined],
+    ['GET', '/', ''],
+    ['GET', '/login?token=wrong', ''],
+    ['GET', '/signed-out', ''],
+  ] as const) {
+    const r = await s.call(method, path, cookie === undefined ? {} : { cookie })
+    notFramed(t, r.headers, `${method} ${path}${cookie === '' ? ' without a session' : ''} (${r.status})`)
+  }
+  const other = await new Promise<IncomingMessage>((resolve, reject) =>
+    request(s.web.url, { headers: { host: 'evil.example' } }, resolve)
+      .on('error', reject)
+      .end(),
+  )
+  other.resume()
+  t.equal(other.statusCode, 421)
+  notFramed(t, new Headers(other.headers as Record<string, string>), 'another host name')
 })
 
 t.test('F1: devices, history, channels and the track as GPX and GeoJSON; live updates on a heartbeat', async (t) => {

@@ -204,6 +204,28 @@ t.test('M3: a bag directory whose data/ or tag files are links elsewhere is refu
   ])
 })
 
+t.test('M3: a tag-manifest entry under a folder of the bag that is a link is refused, and the file it reaches is not read', async (t) => {
+  const outside = join(tempDir(t), 'outside')
+  mkdirSync(outside)
+  writeFileSync(join(outside, 'id_rsa'), 'PRIVATE KEY\n')
+  const dir = await smallBag(t)
+  // `sub -> outside`: the entry sub/id_rsa reached the validator's own file, hashed it and, listed with that hash, passed.
+  symlinkSync(outside, join(dir, 'sub'))
+  mkdirSync(join(dir, 'tags'))
+  writeFileSync(join(dir, 'tags', 'file'), 'not a folder')
+  appendFileSync(
+    join(dir, 'tagmanifest-sha256.txt'),
+    `${sha('PRIVATE KEY\n')}  sub/id_rsa\n${sha('x')}  tags/file/x\n${sha('x')}  gone/x\n`,
+  )
+  const report = await validateBag(dir)
+  t.same(report.problems, [
+    { path: 'gone/x', problem: 'missing: listed in tagmanifest-sha256.txt but not in the bag' },
+    { path: 'sub/id_rsa', problem: 'under "sub", which is not a folder (a link or a file): not read' },
+    { path: 'tags/file/x', problem: 'under "tags/file", which is not a folder (a link or a file): not read' },
+  ])
+  t.notMatch(JSON.stringify(report.problems), /checksum/, 'nothing outside the bag was hashed')
+})
+
 t.test('M3: a folder of data/ that is a link is one problem, not one "missing" per file the manifests list in it', async (t) => {
   const outside = join(tempDir(t), 'outside')
   mkdirSync(outside)
