@@ -409,6 +409,22 @@ t.test('the extractor reads shell lines as the shell does', (t) => {
   t.end()
 })
 
+t.test('the resolver parses with the real program and runs nothing', async (t) => {
+  t.same(await resolve(['console', '--data', 'DIR', 'history', 'ID', '--limit', '5']), { reached: 'console history' })
+  t.match((await resolve(['console', 'devics'])).error, /unknown command 'devics'/)
+  t.match((await resolve(['console', 'history', 'ID', '--limt', '5'])).error, /unknown option '--limt'/)
+  t.match((await resolve(['console', 'devices', 'extra'])).error, /too many arguments/)
+  t.match((await resolve(['console', 'watch', '--every', '1x'])).error, /not a duration/)
+  t.same(await resolve(['console', 'watch', '--every', 'N']), { reached: 'console watch' }, 'a placeholder value is not parsed')
+  t.same(await resolve(['console', 'drive', 'token', 'ACCOUNT']), { reached: 'console drive token' }, 'a mandatory option may be left out')
+  t.match((await resolve(['agent', '--gpx', 'F', '--fixed', '1,2'])).error, /cannot be used with/)
+  t.same(
+    await resolve(['agent', '--gpx', 'F', '--fixed', '1,2'], true),
+    { reached: 'agent' },
+    'a synopsis lists exclusive options together',
+  )
+})
+
 const all = docs.flatMap((doc) => docCommands(doc, readFileSync(join(root, doc), 'utf8')))
 
 t.test('every fakephone command line in the README and docs/ names a subcommand and options that exist', async (t) => {
