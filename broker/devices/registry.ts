@@ -126,17 +126,25 @@ function sameKey(actual: Buffer, expected: string): boolean {
 }
 
 /**
- * A new device's id and its account's name, checked against the contract's schemas. An account named before the
- * account-name rule keeps its devices (they sign in, its data is read and exported) but gets no new one: it is moved to
- * a name that meets the rule by export and import (docs/CONTRACT.md, "Account names").
+ * A new device's id, however it comes (device add, fleet provision, an account's import: M3): the contract's schema, and
+ * not the console's MQTT user name. Throws a RegistryError (BAD_ID) saying why.
  */
-function checkNew(id: string, account: string): void {
+export function checkNewDeviceId(id: string): void {
   const badId = DeviceIdSchema.safeParse(id).error
   if (badId) throw new RegistryError('BAD_ID', `invalid device id ${quoted(id)}: ${badId.issues[0]?.message}`)
   // A device signs in to MQTT with its id as user name; this one is the console's, whose rules the broker would apply to
   // it (a client id starting with "console.", the console token): it could never connect.
   if (id === CONSOLE_USER)
     throw new RegistryError('BAD_ID', `invalid device id ${quoted(id)}: it is the console's MQTT user name; give the device another id`)
+}
+
+/**
+ * A new device's id and its account's name, checked against the contract's schemas. An account named before the
+ * account-name rule keeps its devices (they sign in, its data is read and exported) but gets no new one: it is moved to
+ * a name that meets the rule by export and import (docs/CONTRACT.md, "Account names").
+ */
+function checkNew(id: string, account: string): void {
+  checkNewDeviceId(id)
   const badAccount = AccountNameSchema.safeParse(account).error
   if (badAccount) throw new RegistryError('BAD_ACCOUNT', `invalid account name ${quoted(account)}: ${badAccount.issues[0]?.message}`)
 }

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto'
 import type { ImportOutcome, ImportReply, ImportRequestSchema } from '../../common/cloud/transfer-api.js'
 import type { z } from 'zod'
 import { one, pluck } from '../db.js'
-import { hashSecret } from '../devices/registry.js'
+import { checkNewDeviceId, hashSecret } from '../devices/registry.js'
 import type { TransferDeps } from './deps.js'
 import { quoted } from '../../common/terminal-text.js'
 import { plural } from '../../common/plural.js'
@@ -199,6 +199,9 @@ export class AccountImporter {
             `device ${d.id} is registered to account ${quoted(owner)} on this cloud: import into that account, or remove ` +
               `the device there first (fakephone device remove ${d.id} --data DIR)`,
           )
+        // A new device that could never sign in here (its id the console's MQTT user name) is refused as device add
+        // refuses it, and its records with it.
+        if (owner !== account) checkNewDeviceId(d.id)
         ours.add(d.id)
         if (owner === account) return 'present'
         this.sql.addDevice.run(d.id, account, secretHashes[i] as string, d.createdAt)
