@@ -60,6 +60,8 @@ import { promisify } from 'node:util'
 import { secretVerifier } from '../../common/cloud/cloud-move.js'
 import { AccountNameSchema, DeviceIdSchema } from '../../common/contract.js'
 import { CONSOLE_USER } from '../mqtt/access.js'
+import { registrationRefusal } from '../cloud/retirement-guard.js'
+import { storedPlan } from '../cloud/retirement-plan.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Db } from '../db.js'
 import { quoted } from '../../common/terminal-text.js'
@@ -74,7 +76,7 @@ export interface DeviceRecord {
 }
 
 export class RegistryError extends FakephoneError {
-  constructor(code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID' | 'BAD_ACCOUNT', message: string) {
+  constructor(code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID' | 'BAD_ACCOUNT' | 'SERVICE_SHUT_DOWN' | 'NEW_ACCOUNTS_CLOSED', message: string) {
     super(code, message)
   }
 }
@@ -209,6 +211,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   async add(id: string, account: string, secret = newDeviceSecret()): Promise<{ device: DeviceRecord; secret: string }> {
     checkNew(id, account)
     if (this.get(id)) throw new RegistryError('EXISTS', `device ${quoted(id)} is already registered`)
+    this.checkRetirement([account])
     const hash = hashSecret(secret)
     const createdAt = this.now()
     // A3: a new account starts its year of activity with its first device.
@@ -217,6 +220,16 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     this.db.prepare('INSERT INTO device_state (device_id) VALUES (?)').run(id)
     this.ids.add(id)
     return { device: { id, account, createdAt }, secret }
+  }
+
+  /** M1: a retiring cloud registers no device once shut down, and no new account from its migration deadline on. */
+  private checkRetirement(accounts: readonly string[]): void {
+    const plan = storedPlan(this.db)
+    const known = this.db.prepare<[string], number>('SELECT 1 FROM accounts WHERE id = ?').pluck()
+    for (const account of new Set(accounts)) {
+      const refused = registrationRefusal(plan, account, known.get(account) === undefined, this.now())
+      if (refused) throw new RegistryError(refused.code as 'SERVICE_SHUT_DOWN' | 'NEW_ACCOUNTS_CLOSED', refused.message)
+    }
   }
 
   /**
@@ -230,6 +243,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
       checkNew(id, account)
       if (this.exists(id)) throw new RegistryError('EXISTS', `device ${quoted(id)} is already registered`)
     }
+    this.checkRetirement(entries.map((e) => e.account))
     const secrets = entries.map((e) => e.secret ?? newDeviceSecret())
     const hashes = secrets.map((s) => hashSecret(s))
     const createdAt = this.now()

@@ -19,6 +19,7 @@ import type { ImportOutcome, ImportReply, ImportRequestSchema } from '../../comm
 import type { z } from 'zod'
 import { one, pluck } from '../db.js'
 import { checkNewDeviceId, hashSecret } from '../devices/registry.js'
+import { registrationRefusal } from '../cloud/retirement-guard.js'
 import type { TransferDeps } from './deps.js'
 import { quoted } from '../../common/terminal-text.js'
 import { plural } from '../../common/plural.js'
@@ -140,6 +141,11 @@ export class AccountImporter {
   }
 
   run(account: string, req: Request): ImportReply {
+    // M1: a retiring cloud imports nothing once shut down, and no new account from its migration deadline on.
+    const { cloud, clock } = this.deps
+    const isNew = this.sql.account.get(account) === undefined
+    const refused = registrationRefusal(cloud.retirement.plan(), account, isNew, clock.now())
+    if (refused) throw refused
     // All records in one transaction, each still in its own (a savepoint: one that fails leaves the others): one commit
     // and one write of each changed page, not one per record (M2's bench: 1,301 records).
     const outcomes = this.deps.db.transaction(() => this.records(account, req))()
