@@ -18,7 +18,7 @@ t.test('M1: console service retire sets the plan and own deadlines; console serv
   const cli = (...args: string[]) => run(['console', '--api', cloud.apiUrl, '--data', cloud.dataDir, 'service', ...args])
 
   let r = await cli('status')
-  t.equal(r.out, 'cloud time 2026-01-01 00:00 UTC: the service is in service; no retirement is planned.\n')
+  t.equal(r.out, 'cloud time 2026-01-01 00:00 UTC: the service runs as usual; no retirement is planned.\n')
   r = await cli('retire', '--announce', '1d', '--sync-off', '10d')
   t.match(r, { code: 1, err: /the plan needs all four dates: --announce, --sync-off, --migration-deadline and --shutdown/ })
   r = await cli('retire', '--account', 'bob')
@@ -103,6 +103,11 @@ t.test('M1: status after the shutdown, with an export and a purge; and a plan wi
     retirement: status.accounts[0]!,
   }
   t.match(renderAccounts([carol], 4 * DAY), /\ncarol .* deleted 1970-01-04 \(the service shut down\)\n$/, 'purged: not a freeze date')
+  // M1: its phones' cloud service is not "on" once the service shut down: gone, purged or (in its guarantee) not yet.
+  t.match(renderAccounts([carol], 4 * DAY), /\ncarol +free .* GB +gone \(purged\) +console-sign-in/)
+  const kept = { ...carol, retirement: { ...status.accounts[0]!, access: 'read-only' as const, purgedAt: null, purged: null } }
+  t.match(renderAccounts([kept], 4 * DAY), /\ncarol +free .* GB +gone \(shut down\) +console-sign-in/)
+  t.match(renderAccounts([{ ...carol, retirement: null }], 4 * DAY), /\ncarol +free .* GB +on +console-sign-in/, 'no plan: on')
 })
 
 t.test("M1: a purged account: the console CLI says the broker's reason and date, and where the purge's record is", async (t) => {
