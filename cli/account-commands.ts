@@ -47,6 +47,13 @@ function serviceCell(a: AccountView, now: number): string {
 /** An account as `GET /api/accounts` lists it: with its place in the service's retirement (M1) once a plan is set. */
 export type { ListedAccount }
 
+/** M1: the phones' cloud service of a listed account, gone once the service shut down (its data purged, or not yet). */
+function listedServiceCell(a: ListedAccount, now: number): string {
+  if (a.retirement?.access === 'purged') return 'gone (purged)'
+  if (a.retirement?.phase === 'shut-down') return 'gone (shut down)'
+  return serviceCell(a, now)
+}
+
 /** A3's freeze date, unless M1 already closed or deleted the account: then that, since no year of activity matters. */
 function freezesCell(a: ListedAccount): string {
   const r = a.retirement
@@ -63,7 +70,7 @@ export function renderAccounts(accounts: ListedAccount[], now: number): string {
       a.id,
       a.tier,
       quotaBar(a.usedBytes, a.quotaBytes),
-      serviceCell(a, now),
+      listedServiceCell(a, now),
       `${a.lastActivity}, ${formatAge(now - a.lastActivityAt)} ago`,
       freezesCell(a),
     ]),

@@ -22,7 +22,7 @@ import { UserError, type Io } from './io.js'
 import { logger } from './logger.js'
 import { sayConnection, startUpLines } from './agent-screen.js'
 import { besideConfig } from './config-paths.js'
-import { missingOwnerKey } from './config-files.js'
+import { missingOwnerKey, openToAll } from './config-files.js'
 import { sayConfigWarnings } from './config-warnings.js'
 import { checked, duration, fraction, hostPort, latLon, publicKeyFile } from './options.js'
 import { forTerminal } from '../common/terminal-text.js'
@@ -68,6 +68,10 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
   // Read again by the phone when the broker refuses it (F1, X1): a device added anew gets its new secret there.
   const secretFile = deviceSecretFile(c, io.env)
   const secret = readSecretFile(secretFile)
+  // A secret file every user can read starts the phone (as before) with a warning, in `config check`'s words; a systemd
+  // credential is the service manager's to guard.
+  const open = c.secretFile === undefined ? undefined : openToAll(secretFile)
+  if (open) sayConfigWarnings(io, [open], log)
   let ownerKey: KeyObject | undefined
   try {
     ownerKey = c.ownerKey === undefined ? undefined : readPublicKey(c.ownerKey)

@@ -33,8 +33,8 @@ function setting(origin: Origin, key: string): string {
   return origin(key) ?? `${key} (the default)`
 }
 
-/** A secret file others can read: the mode and the fix. */
-function openToAll(file: string): string | undefined {
+/** A secret file others can read: the mode and the fix (`config check` says it a problem, the agent's start a warning). */
+export function openToAll(file: string): string | undefined {
   const mode = statSync(file).mode & 0o777
   return mode & 0o004 ? `${file} can be read by every user (mode 0${mode.toString(8)}): chmod 600 ${file}` : undefined
 }

@@ -39,7 +39,7 @@ function migrationCell(a: AccountRetirement): string {
 
 export function renderRetirement(s: RetirementStatus): string {
   const plan = s.plan
-  if (!plan) return `cloud time ${utcDate(s.now)}: the service is in service; no retirement is planned.\n`
+  if (!plan) return `cloud time ${utcDate(s.now)}: the service runs as usual; no retirement is planned.\n`
   const next = s.next ? `${s.next.phase} on ${utcDate(s.next.at)} (in ${formatAge(s.next.at - s.now)})` : 'none: the service is gone'
   const lines = [
     `cloud time          ${utcDate(s.now)}`,

@@ -189,8 +189,14 @@ export const UnsignedResultSchema = z.strictObject({
   at: TimeSchema,
   /** Why it failed or was rejected, in words. */
   reason: z.string().max(500).optional(),
-  /** What the command produced: a position for locate, counts for wipe. */
-  data: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).optional(),
+  /**
+   * What the command produced: a position for locate (its fix's `at`, a time as every time here is, bounded like them:
+   * the web console shows it as a date), counts for wipe.
+   */
+  data: z
+    .object({ at: TimeSchema.optional() })
+    .catchall(z.union([z.number(), z.string(), z.boolean()]))
+    .optional(),
 })
 export type UnsignedResult = z.infer<typeof UnsignedResultSchema>
 export const ResultSchema = UnsignedResultSchema.extend({ sig: z.base64() })

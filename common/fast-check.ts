@@ -15,7 +15,7 @@
  * discriminated unions (the option a value's discriminator names, when that
  * option compiles; a push frame's `hello` and `welcome`, once per phone). Since
  * issue 14's command round trip the signed command and receipt compile too
- * (a uuid, a base64 signature, a receipt's record of data): zod parsed each
+ * (a uuid, a base64 signature, a receipt's data: known keys and a catchall): zod parsed each
  * four times per command. Anything else (other formats such as email, arrays
  * with length checks, exclusive unions, refinements, transforms, defaults)
  * makes `compileCheck` answer undefined for that schema, and the caller keeps
@@ -251,10 +251,14 @@ function arrayCheck(def: Def): Check | undefined {
 /**
  * A strict object (unknown keys refused), or a stripping one (z.object: zod leaves unknown keys out of what it returns)
  * with no unknown key, which zod returns as it is: every key known and valid, every required key present. A stripping
- * object with an unknown key (a newer broker's field) is left to zod, which leaves the key out. A loose one is zod's.
+ * object with an unknown key (a newer broker's field) is left to zod, which leaves the key out. One with a catchall that
+ * compiles (a receipt's data: its `at` a time, any other key a number, string or boolean) takes any other key whose
+ * value the catchall accepts, as zod keeps it; a loose one (a catchall of unknown) is zod's.
  */
 function objectCheck(def: Def): Check | undefined {
-  if (def.catchall !== undefined && defOf(def.catchall).type !== 'never') return undefined
+  const catchall = def.catchall !== undefined && defOf(def.catchall).type !== 'never' ? def.catchall : undefined
+  const other = catchall && compilePart(catchall)
+  if (catchall && !other) return undefined
   const fields = new Map<string, { check: Check; required: boolean }>()
   let required = 0
   for (const [key, field] of Object.entries(def.shape as Record<string, z.ZodType>)) {
@@ -270,7 +274,12 @@ function objectCheck(def: Def): Check | undefined {
     let requiredPresent = 0
     for (const key of Object.keys(obj)) {
       const field = fields.get(key)
-      if (!field || !field.check(obj[key])) return false
+      if (!field) {
+        // Another key: the catchall's (a receipt's data, F2), as zod keeps it; a `__proto__` key is left to zod.
+        if (!other || key === '__proto__' || !other(obj[key])) return false
+        continue
+      }
+      if (!field.check(obj[key])) return false
       if (field.required) requiredPresent++
     }
     return requiredPresent === required

@@ -8,6 +8,8 @@
  *   - the console: an account's pages (its sign-in first) answer 410 once it
  *     lost access; after the shutdown, Find Device commands and share links too;
  *   - another cloud pulling with a transfer grant (M2): 410 as the console's pages.
+ * And what no longer registers (registrationRefusal): devices and accounts, once the service shut down; new
+ * accounts, from the migration deadline on.
  * A 410's body gives the reason, `at` (ms) and `date` (ISO): words for anyone who calls the API, no command of the CLI.
  */
 import { HttpError, type GuardedRequest } from '../http/router.js'
@@ -63,6 +65,32 @@ export function accessRefusal(plan: RetirementPlan, view: AccountRetirement, now
     `account ${quoted(account)} lost access on ${utcDate(view.deadlineAt)}: the fakephone cloud is retiring and the account was not ` +
       `migrated or exported by its deadline`,
     view.deadlineAt,
+  )
+}
+
+/**
+ * Why a retiring cloud takes no new device or account now (`device add`, `fleet provision`, an account's import: each
+ * registers phones), or undefined. Once the service shut down, nothing: no phone could use it. From the migration
+ * deadline on, no new account: it would lose access the moment it was made, never able to migrate or export by a
+ * deadline already passed. Until then a new one may still migrate, and Find Device works for an account's new phones
+ * to the shutdown. A cloud without a plan (a migration's destination among them) takes everything.
+ */
+export function registrationRefusal(plan: RetirementPlan | null, account: string, isNew: boolean, now: number): HttpError | undefined {
+  if (!plan) return undefined
+  const shutdown = utcDate(plan.shutdownAt)
+  if (now >= plan.shutdownAt) {
+    return gone(
+      'SERVICE_SHUT_DOWN',
+      `the fakephone cloud service is gone: it shut down on ${shutdown}; it registers nothing`,
+      plan.shutdownAt,
+    )
+  }
+  if (!isNew || now < plan.deadlineAt) return undefined
+  return gone(
+    'NEW_ACCOUNTS_CLOSED',
+    `account ${quoted(account)} would be new, and the fakephone cloud is retiring: its migration deadline passed on ` +
+      `${utcDate(plan.deadlineAt)} and it shuts down on ${shutdown}; register the account on the cloud it moves to`,
+    plan.deadlineAt,
   )
 }
 

@@ -4,6 +4,7 @@
  * a duration from now on the cloud's clock (`7d`), or an ISO date or time.
  */
 import type { z } from 'zod'
+import type { Db } from '../db.js'
 import {
   type ACCESS,
   PHASES,
@@ -62,6 +63,34 @@ export function resolveDate(value: string, now: number, what: string): number {
     )
   }
   return at
+}
+
+/** The stored plan, or null (ServiceRetirement keeps it in memory; `device add` and `fleet provision` read it once). */
+export function storedPlan(db: Db): RetirementPlan | null {
+  return planOf(db.prepare<[], PlanRow>(PLAN_SQL).get())
+}
+
+export const PLAN_SQL = 'SELECT * FROM service_retirement WHERE id = 1'
+
+/** A row of service_retirement. */
+export interface PlanRow {
+  announce_at: number
+  sync_off_at: number
+  deadline_at: number
+  shutdown_at: number
+  created_at: number
+  last_purge_at: number | null
+}
+
+export function planOf(r: PlanRow | undefined): RetirementPlan | null {
+  if (!r) return null
+  return {
+    announceAt: r.announce_at,
+    syncOffAt: r.sync_off_at,
+    deadlineAt: r.deadline_at,
+    shutdownAt: r.shutdown_at,
+    createdAt: r.created_at,
+  }
 }
 
 /** The phase of an account with deadline `deadlineAt` (the service's own: the plan's deadline). */

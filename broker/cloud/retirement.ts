@@ -43,6 +43,9 @@ import { type ClearRest, describeCleared, PURGE_KEEPS, totalCleared } from './ac
 import { STEPS, stepOutcome, type Step } from './retirement-notices.js'
 import {
   phaseAt,
+  PLAN_SQL,
+  planOf,
+  type PlanRow,
   resolveDate,
   type Access,
   type AccountMigration,
@@ -86,15 +89,6 @@ interface DueStep {
   at: number
 }
 
-interface PlanRow {
-  announce_at: number
-  sync_off_at: number
-  deadline_at: number
-  shutdown_at: number
-  created_at: number
-  last_purge_at: number | null
-}
-
 const badPlan = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST', message)
 
 interface RetirementEvents {
@@ -120,7 +114,7 @@ export class ServiceRetirement extends EventEmitter<RetirementEvents> {
   ) {
     super()
     this.sql = {
-      plan: db.prepare<[], PlanRow>('SELECT * FROM service_retirement WHERE id = 1'),
+      plan: db.prepare<[], PlanRow>(PLAN_SQL),
       setPlan: db.prepare<[announce: number, syncOff: number, deadline: number, shutdown: number, createdAt: number]>(
         `INSERT OR REPLACE INTO service_retirement (id, announce_at, sync_off_at, deadline_at, shutdown_at, created_at)
          VALUES (1, ?, ?, ?, ?, ?)`,
@@ -173,15 +167,7 @@ export class ServiceRetirement extends EventEmitter<RetirementEvents> {
   }
 
   private readPlan(): RetirementPlan | null {
-    const r = this.sql.plan.get()
-    if (!r) return null
-    return {
-      announceAt: r.announce_at,
-      syncOffAt: r.sync_off_at,
-      deadlineAt: r.deadline_at,
-      shutdownAt: r.shutdown_at,
-      createdAt: r.created_at,
-    }
+    return planOf(this.sql.plan.get())
   }
 
   /**

@@ -60,6 +60,8 @@ import { promisify } from 'node:util'
 import { secretVerifier } from '../../common/cloud/cloud-move.js'
 import { AccountNameSchema, DeviceIdSchema } from '../../common/contract.js'
 import { CONSOLE_USER } from '../mqtt/access.js'
+import { registrationRefusal } from '../cloud/retirement-guard.js'
+import { storedPlan } from '../cloud/retirement-plan.js'
 import { FakephoneError } from '../../common/errors.js'
 import type { Db } from '../db.js'
 import { quoted } from '../../common/terminal-text.js'
@@ -74,7 +76,7 @@ export interface DeviceRecord {
 }
 
 export class RegistryError extends FakephoneError {
-  constructor(code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID' | 'BAD_ACCOUNT', message: string) {
+  constructor(code: 'EXISTS' | 'NOT_FOUND' | 'BAD_ID' | 'BAD_ACCOUNT' | 'SERVICE_SHUT_DOWN' | 'NEW_ACCOUNTS_CLOSED', message: string) {
     super(code, message)
   }
 }
@@ -126,17 +128,25 @@ function sameKey(actual: Buffer, expected: string): boolean {
 }
 
 /**
- * A new device's id and its account's name, checked against the contract's schemas. An account named before the
- * account-name rule keeps its devices (they sign in, its data is read and exported) but gets no new one: it is moved to
- * a name that meets the rule by export and import (docs/CONTRACT.md, "Account names").
+ * A new device's id, however it comes (device add, fleet provision, an account's import: M3): the contract's schema, and
+ * not the console's MQTT user name. Throws a RegistryError (BAD_ID) saying why.
  */
-function checkNew(id: string, account: string): void {
+export function checkNewDeviceId(id: string): void {
   const badId = DeviceIdSchema.safeParse(id).error
   if (badId) throw new RegistryError('BAD_ID', `invalid device id ${quoted(id)}: ${badId.issues[0]?.message}`)
   // A device signs in to MQTT with its id as user name; this one is the console's, whose rules the broker would apply to
   // it (a client id starting with "console.", the console token): it could never connect.
   if (id === CONSOLE_USER)
     throw new RegistryError('BAD_ID', `invalid device id ${quoted(id)}: it is the console's MQTT user name; give the device another id`)
+}
+
+/**
+ * A new device's id and its account's name, checked against the contract's schemas. An account named before the
+ * account-name rule keeps its devices (they sign in, its data is read and exported) but gets no new one: it is moved to
+ * a name that meets the rule by export and import (docs/CONTRACT.md, "Account names").
+ */
+function checkNew(id: string, account: string): void {
+  checkNewDeviceId(id)
   const badAccount = AccountNameSchema.safeParse(account).error
   if (badAccount) throw new RegistryError('BAD_ACCOUNT', `invalid account name ${quoted(account)}: ${badAccount.issues[0]?.message}`)
 }
@@ -201,6 +211,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   async add(id: string, account: string, secret = newDeviceSecret()): Promise<{ device: DeviceRecord; secret: string }> {
     checkNew(id, account)
     if (this.get(id)) throw new RegistryError('EXISTS', `device ${quoted(id)} is already registered`)
+    this.checkRetirement([account])
     const hash = hashSecret(secret)
     const createdAt = this.now()
     // A3: a new account starts its year of activity with its first device.
@@ -209,6 +220,16 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     this.db.prepare('INSERT INTO device_state (device_id) VALUES (?)').run(id)
     this.ids.add(id)
     return { device: { id, account, createdAt }, secret }
+  }
+
+  /** M1: a retiring cloud registers no device once shut down, and no new account from its migration deadline on. */
+  private checkRetirement(accounts: readonly string[]): void {
+    const plan = storedPlan(this.db)
+    const known = this.db.prepare<[string], number>('SELECT 1 FROM accounts WHERE id = ?').pluck()
+    for (const account of new Set(accounts)) {
+      const refused = registrationRefusal(plan, account, known.get(account) === undefined, this.now())
+      if (refused) throw new RegistryError(refused.code as 'SERVICE_SHUT_DOWN' | 'NEW_ACCOUNTS_CLOSED', refused.message)
+    }
   }
 
   /**
@@ -222,6 +243,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
       checkNew(id, account)
       if (this.exists(id)) throw new RegistryError('EXISTS', `device ${quoted(id)} is already registered`)
     }
+    this.checkRetirement(entries.map((e) => e.account))
     const secrets = entries.map((e) => e.secret ?? newDeviceSecret())
     const hashes = secrets.map((s) => hashSecret(s))
     const createdAt = this.now()

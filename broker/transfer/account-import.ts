@@ -18,7 +18,8 @@ import { randomBytes } from 'node:crypto'
 import type { ImportOutcome, ImportReply, ImportRequestSchema } from '../../common/cloud/transfer-api.js'
 import type { z } from 'zod'
 import { one, pluck } from '../db.js'
-import { hashSecret } from '../devices/registry.js'
+import { checkNewDeviceId, hashSecret } from '../devices/registry.js'
+import { registrationRefusal } from '../cloud/retirement-guard.js'
 import type { TransferDeps } from './deps.js'
 import { quoted } from '../../common/terminal-text.js'
 import { plural } from '../../common/plural.js'
@@ -140,6 +141,11 @@ export class AccountImporter {
   }
 
   run(account: string, req: Request): ImportReply {
+    // M1: a retiring cloud imports nothing once shut down, and no new account from its migration deadline on.
+    const { cloud, clock } = this.deps
+    const isNew = this.sql.account.get(account) === undefined
+    const refused = registrationRefusal(cloud.retirement.plan(), account, isNew, clock.now())
+    if (refused) throw refused
     // All records in one transaction, each still in its own (a savepoint: one that fails leaves the others): one commit
     // and one write of each changed page, not one per record (M2's bench: 1,301 records).
     const outcomes = this.deps.db.transaction(() => this.records(account, req))()
@@ -199,6 +205,9 @@ export class AccountImporter {
             `device ${d.id} is registered to account ${quoted(owner)} on this cloud: import into that account, or remove ` +
               `the device there first (fakephone device remove ${d.id} --data DIR)`,
           )
+        // A new device that could never sign in here (its id the console's MQTT user name) is refused as device add
+        // refuses it, and its records with it.
+        if (owner !== account) checkNewDeviceId(d.id)
         ours.add(d.id)
         if (owner === account) return 'present'
         this.sql.addDevice.run(d.id, account, secretHashes[i] as string, d.createdAt)

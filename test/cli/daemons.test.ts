@@ -2,7 +2,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -101,7 +101,7 @@ t.test('agent and phone: a fake phone is started, controlled by its user and sto
 
 t.test('agent start-up errors name the problem', async (t) => {
   const dir = tempDir(t)
-  writeFileSync(join(dir, 'secret'), 's')
+  writeFileSync(join(dir, 'secret'), 's', { mode: 0o600 })
   writeFileSync(join(dir, 'bad.gpx'), '<gpx></gpx>')
   const base = ['agent', '--secret-file', join(dir, 'secret'), '--data', dir]
   t.match((await run([...base, '--id', 'Bad Id'])).err, /--id: device id: 1-63 of a-z/)
@@ -140,7 +140,7 @@ t.test('agent start-up errors name the problem', async (t) => {
 
 t.test('F2 agent: the owner private key is refused as --owner-key, in the config file and in the environment', async (t) => {
   const dir = tempDir(t)
-  writeFileSync(join(dir, 'secret'), 's')
+  writeFileSync(join(dir, 'secret'), 's', { mode: 0o600 })
   const keys = new OwnerKeys(join(dir, 'keys'))
   keys.ensureSigningKey('me')
   const pub = keys.ownerKeyFile('me')
@@ -388,4 +388,23 @@ t.test('demo: broker, a registered phone walking its route and the live console,
     ui.abort()
     t.equal(await running, 0, round)
   }
+})
+
+t.test('F1: an agent whose secret file every user can read starts, with one warning in the words of config check', async (t) => {
+  const cloud = await startCloud(t)
+  const { secretFile, phoneDir } = await deviceOnDisk(t, cloud)
+  const quiet = await startCliAgent(t, cloud, { secretFile, phoneDir }, { push: false })
+  t.equal(quiet.io.err(), '', 'mode 0600 (as device add --secret-out writes it): nothing to say')
+  quiet.io.abort()
+  t.equal(await quiet.running, 0)
+  chmodSync(secretFile, 0o644)
+  const words = `${secretFile} can be read by every user (mode 0644): chmod 600 ${secretFile}`
+  const config = join(tempDir(t), 'agent.json')
+  writeFileSync(config, JSON.stringify({ id: 'phone-a', secretFile }))
+  t.match((await run(['config', 'check', config])).err, `secretFile: ${words}\n`, "config check's words")
+  const { io, running } = await startCliAgent(t, cloud, { secretFile, phoneDir }, { push: false })
+  t.equal(io.err(), `warning: ${words}\n`, 'said once, at the start, on stderr')
+  t.ok(io.logs.has(words), 'and in the log')
+  io.abort()
+  t.equal(await running, 0)
 })

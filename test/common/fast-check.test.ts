@@ -18,6 +18,7 @@ import {
   CommandSchema,
   DeviceIdSchema,
   HeartbeatSchema,
+  MAX_TIME_MS,
   PresenceSchema,
   ResultSchema,
   StatusSchema,
@@ -388,7 +389,7 @@ t.test('F2 the signed command, the receipt and the journal entry compile, and ag
   agree(t, 'lost mode on', CommandSchema, { ...command, type: 'lost-mode', args: { on: true, message: 'm', phone: 'p' } })
   agree(t, 'lost mode off', CommandSchema, { ...command, type: 'lost-mode', args: { on: false } })
   agree(t, 'wipe', CommandSchema, { ...command, type: 'wipe', args: { eraseSdcard: true, keepFindDevice: false } })
-  const receipt = { command: id, device: 'phone-1', state: 'succeeded', at: 4, data: { lat: 1.5, source: 'gps', fix: true }, sig }
+  const receipt = { command: id, device: 'phone-1', state: 'succeeded', at: 4, data: { lat: 1.5, source: 'gps', fix: true, at: 4 }, sig }
   agree(t, 'receipt', ResultSchema, receipt)
   agree(t, 'receipt with a reason', ResultSchema, { ...receipt, state: 'failed', reason: 'no fix' })
   const { sig: _sig, ...unsignedReceipt } = receipt
@@ -399,6 +400,19 @@ t.test('F2 the signed command, the receipt and the journal entry compile, and ag
     result: unsignedReceipt,
     reported: false,
   })
+  t.end()
+})
+
+t.test("F2: a receipt's data, its `at` a time no later than a Date holds, compiles and agrees with zod", (t) => {
+  const data = ResultSchema.shape.data.unwrap()
+  agree(t, "a locate's data", data, { lat: 1.5, lon: -3, accuracy: 12, at: 4 })
+  agree(t, "a wipe's data", data, { files: 3, bytes: 10, sdcardKept: true, findDeviceKept: false })
+  const check = compileCheck(data)
+  const withProto = JSON.parse('{"lat":1,"__proto__":2}') as unknown
+  for (const v of [{ at: MAX_TIME_MS }, { at: MAX_TIME_MS + 1 }, { at: 1.5 }, { at: -1 }, { at: 'now' }, { lat: {} }, withProto])
+    t.equal(check?.(v), unchanged(data, v), `${canonical(v)}: as zod says`)
+  t.notOk(data.safeParse({ lat: 1, at: MAX_TIME_MS + 1 }).success, 'a fix stamped past what a Date holds is refused')
+  t.equal(compileCheck(z.looseObject({ a: z.number() })), undefined, 'a loose object (a catchall of anything) is left to zod')
   t.end()
 })
 

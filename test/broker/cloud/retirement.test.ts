@@ -114,6 +114,7 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
   const T0 = clock.now()
   const to = (ms: number): void => clock.advance(T0 + ms - clock.now())
   const phone: Record<string, string> = {}
+  let findSecret = ''
   for (const a of ['alice', 'bob', 'carol', 'dave']) phone[a] = basicAuth(`p-${a}`, await addDevice(cloud, `p-${a}`, a))
   const read = (a: string): Promise<CloudReply> => cloudCall(cloud, phone[a] as string, 'GET', '/cloud/v1/sync/notes/changes')
   const retirement = () => cloud.broker.cloud.retirement
@@ -251,8 +252,8 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
       /account migrated on 2026-02-09 00:00 UTC: its data stays readable until/,
     )
     // Find Device: heartbeats stored, commands taken (this one is malformed: refused by the commands, not by the retirement).
-    const secret = (await cloud.broker.registry.add('p-find', 'alice')).secret
-    const client = await connectDevice(t, cloud, 'p-find', secret)
+    findSecret = (await cloud.broker.registry.add('p-find', 'alice')).secret
+    const client = await connectDevice(t, cloud, 'p-find', findSecret)
     const stored = storedHeartbeats(cloud, 1)
     await client.publishAsync('fp/v1/p-find/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
     await stored
@@ -285,9 +286,10 @@ t.test('M1: every phase boundary, a millisecond before and at it: notices, read-
     for (const a of ['alice', 'bob', 'carol', 'dave']) {
       t.match(notices(cloud, `p-${a}`).at(-1), 'service-gone: The fakephone cloud service is gone', a)
     }
-    const secret = (await cloud.broker.registry.add('p-late', 'alice')).secret
-    const client = await connectDevice(t, cloud, 'p-late', secret)
-    await client.publishAsync('fp/v1/p-late/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
+    // No phone registers any more (device add, fleet provision, an import: test/cli/retirement.test.ts).
+    await t.rejects(cloud.broker.registry.add('p-late', 'alice'), { code: 'SERVICE_SHUT_DOWN' })
+    const client = await connectDevice(t, cloud, 'p-find', findSecret)
+    await client.publishAsync('fp/v1/p-find/heartbeat', JSON.stringify(heartbeat(2)), { qos: 1 })
     t.ok(cloud.logs.has('heartbeat ignored: the cloud service was shut down (M1)'), 'heartbeats are not stored')
     client.end(true)
   })

@@ -291,3 +291,37 @@ t.test("M2: an older database's cloud-moved notices say which devices moved wher
   db.close()
   t.end()
 })
+
+t.test('M1: fleet provision (addMany) on a retiring cloud: no new account from the deadline on, nothing once shut down', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  let now = 0
+  const registry = new DeviceRegistry(db, () => now)
+  await registry.add('p-old', 'old')
+  db.prepare(
+    'INSERT INTO service_retirement (id, announce_at, sync_off_at, deadline_at, shutdown_at, created_at) VALUES (1, 0, 10, 20, 30, 0)',
+  ).run()
+  now = 20
+  t.throws(
+    () =>
+      registry.addMany([
+        { id: 'p-1', account: 'old' },
+        { id: 'p-2', account: 'new' },
+      ]),
+    {
+      code: 'NEW_ACCOUNTS_CLOSED',
+      message: /^account "new" would be new, and the fakephone cloud is retiring: its migration deadline passed on 1970-01-01 00:00 UTC/,
+    },
+  )
+  t.same(
+    registry.addMany([{ id: 'p-1', account: 'old' }]).map((r) => r.device.id),
+    ['p-1'],
+    "an account's phones still: all or none",
+  )
+  now = 30
+  t.throws(() => registry.addMany([{ id: 'p-3', account: 'old' }]), { code: 'SERVICE_SHUT_DOWN', message: /it registers nothing$/ })
+  t.same(
+    registry.list().map((d) => d.id),
+    ['p-1', 'p-old'],
+  )
+})

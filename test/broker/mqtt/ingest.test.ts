@@ -13,6 +13,7 @@ import {
   storedHeartbeats,
 } from '../../fixtures/cloud.js'
 import { MAX_TIME_MS } from '../../../common/contract.js'
+import { makeOwner, signed } from '../../fixtures/owner.js'
 
 t.test('F1 heartbeats are stored in order, a QoS 1 redelivery once, and the last one is the device position', async (t) => {
   const cloud = await startCloud(t)
@@ -71,6 +72,34 @@ t.test('F1: a malformed heartbeat (a time no Date holds too) is refused, logged 
   await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
   await stored
   t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'a good heartbeat afterwards is stored')
+})
+
+t.test("F2: a locate's receipt whose fix is stamped past what a Date holds is refused, logged and never recorded", async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  const locate = cloud.broker.commands.submit('phone-a', signed(makeOwner(t), 'phone-a', 'locate', {}, cloud.clock.now()))
+  const receipt = (at: number): string =>
+    JSON.stringify({
+      command: locate.id,
+      device: 'phone-a',
+      state: 'succeeded',
+      at: 1,
+      data: { lat: 1, lon: 2, accuracy: 5, at },
+      sig: 'AAAA',
+    })
+  // Recorded, it stopped the web console's page of the phone (its located fix shown as a date: toISOString threw).
+  const forger = await connectDevice(t, cloud, 'phone-a', secret, { clean: true })
+  forger.publish('fp/v1/phone-a/result', receipt(MAX_TIME_MS + 1), { qos: 1 })
+  // Refused, the connection is closed; recorded, the command changes (and the checks below say so at once).
+  await Promise.race([closed(forger), once(cloud.broker.commands, 'changed')])
+  t.match(cloud.logs.lines.filter((l) => l.msg === 'publish refused').at(-1), { reason: /^malformed result payload: .*at data\.at$/ })
+  t.not(cloud.broker.commands.get(locate.id)?.state, 'succeeded', 'not recorded')
+  if (!t.passing()) return
+  const phone = await connectDevice(t, cloud, 'phone-a', secret)
+  const changed = once(cloud.broker.commands, 'changed')
+  await phone.publishAsync('fp/v1/phone-a/result', receipt(MAX_TIME_MS), { qos: 1 })
+  await changed
+  t.match(cloud.broker.commands.get(locate.id), { state: 'succeeded', data: { at: MAX_TIME_MS } }, 'the last instant a Date holds is')
 })
 
 t.test('presence: online on connect, the last will says offline, a session takeover stays online', async (t) => {

@@ -112,6 +112,21 @@ t.test('M3: blob routes and import refusals, each with its reason', async (t) =>
       outcomes: [{ kind: 'account' }, { kind: 'device', result: 'imported' }, { kind: 'locations', id: 'phone-w', result: 'imported' }],
     },
   )
+  // A device named as the console signs in to MQTT (an old cloud's, before the rule) is refused as device add refuses
+  // it, with its history: it could never connect here.
+  t.same(
+    (await post('walt', { devices: [{ id: 'console', createdAt: now }], locations: [{ ...fix, device: 'console', receivedAt: now }] }))
+      .outcomes,
+    [
+      {
+        kind: 'device',
+        id: 'console',
+        result: 'failed',
+        error: `invalid device id "console": it is the console's MQTT user name; give the device another id`,
+      },
+      { kind: 'locations', id: 'console', result: 'failed', error: 'device console is not a device of walt here' },
+    ],
+  )
   t.match(await post('zoe', { items: [{ ...row, sha256: sha(missing), size: missing.length }] }), {
     outcomes: [{ result: 'failed', error: `a different version of notes/n1.txt is here already (SHA-256 ${sha(bytes)})` }],
   })
