@@ -25,6 +25,15 @@ export class JsonFile<T> {
   private writing: Promise<void> | null = null
   private next: T | undefined
   private hasNext = false
+  private onDisk: T | undefined
+
+  /**
+   * What the file holds, as far as this object knows: the value loaded (or the fallback standing for no file), or the
+   * last one saved since. A holder whose save failed goes back to it (PhoneSettings).
+   */
+  get stored(): T | undefined {
+    return this.onDisk
+  }
 
   constructor(
     readonly path: string,
@@ -34,10 +43,10 @@ export class JsonFile<T> {
   /** The stored value, `fallback` when the file does not exist; an invalid file is an error naming the file. */
   async load(fallback: T): Promise<T> {
     const text = await readTextIfExists(this.path)
-    if (text === null) return fallback
+    if (text === null) return (this.onDisk = fallback)
     const decoded = decodeJson(this.schema, text)
     if (!decoded.ok) throw new JsonFileError('INVALID', this.path, `${this.path}: ${decoded.reason}`)
-    return decoded.value
+    return (this.onDisk = decoded.value)
   }
 
   /** Resolves once `value` (or a newer one) is durably on disk. */
@@ -59,6 +68,7 @@ export class JsonFile<T> {
         const value = this.next as T
         this.hasNext = false
         await writeAtomic(this.path, JSON.stringify(value, null, 2) + '\n')
+        this.onDisk = value
       }
     } finally {
       this.writing = null
@@ -83,6 +93,15 @@ export async function readTextIfExists(path: string): Promise<string | null> {
 }
 
 /**
+ * A failed write that names its file: Node's words for a failed write ("ENOSPC: no space left on device, write") do not.
+ * The code stays, so that the failure is still known for what it is (common/storage-errors).
+ */
+function cannotWrite(path: string, err: unknown): Error {
+  const { code, message } = err as NodeJS.ErrnoException
+  return Object.assign(new Error(`cannot write ${path}: ${message}`, { cause: err }), { code })
+}
+
+/**
  * Replaces `path` with `text` durably: a temporary file beside it, synced, renamed over it, the directory synced. A
  * write that fails (a full disk) leaves `path` as it was and removes the temporary file.
  */
@@ -95,7 +114,7 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
   } catch (err) {
     await fh.close()
     await rm(tmp, { force: true })
-    throw err
+    throw cannotWrite(path, err)
   }
   await fh.close()
   await rename(tmp, path)
