@@ -11,13 +11,17 @@ import type { z } from 'zod'
 import { decodeJson } from './contract.js'
 import { FakephoneError } from './errors.js'
 
+/**
+ * A state file that cannot be read for what it should hold (torn by a failing disk, cut short, edited by hand): it names
+ * the file (and `where` in it) and what the operator can do, as the process stops rather than start without it.
+ */
 export class JsonFileError extends FakephoneError {
   constructor(
-    code: 'INVALID',
     readonly file: string,
-    message: string,
+    reason: string,
+    where = file,
   ) {
-    super(code, message)
+    super('INVALID', `${where}: ${reason}: the file is damaged; restore it from a backup, or move it away to start without what it held`)
   }
 }
 
@@ -45,7 +49,7 @@ export class JsonFile<T> {
     const text = await readTextIfExists(this.path)
     if (text === null) return (this.onDisk = fallback)
     const decoded = decodeJson(this.schema, text)
-    if (!decoded.ok) throw new JsonFileError('INVALID', this.path, `${this.path}: ${decoded.reason}`)
+    if (!decoded.ok) throw new JsonFileError(this.path, decoded.reason)
     return (this.onDisk = decoded.value)
   }
 
