@@ -10,6 +10,7 @@ import { dirname } from 'node:path'
 import type { z } from 'zod'
 import { decodeJson } from './contract.js'
 import { FakephoneError } from './errors.js'
+import { cannotWrite } from './storage-errors.js'
 
 /**
  * A state file that cannot be read for what it should hold (torn by a failing disk, cut short, edited by hand): it names
@@ -94,15 +95,6 @@ export async function readTextIfExists(path: string): Promise<string | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
-}
-
-/**
- * A failed write that names its file: Node's words for a failed write ("ENOSPC: no space left on device, write") do not.
- * The code stays, so that the failure is still known for what it is (common/storage-errors).
- */
-function cannotWrite(path: string, err: unknown): Error {
-  const { code, message } = err as NodeJS.ErrnoException
-  return Object.assign(new Error(`cannot write ${path}: ${message}`, { cause: err }), { code })
 }
 
 /**

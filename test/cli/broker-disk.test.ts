@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../fixtures/io.js'
 import { NO_MOUNT, fill, smallDisk } from '../fixtures/full-disk.js'
@@ -27,7 +27,9 @@ t.test('a broker whose data directory is on a full disk says so in one line and 
   const started = await start(data)
   t.equal(started.code, 1)
   t.match(started.err, new RegExp(`(^|\\n)error: cannot start the broker: the disk is full \\(ENOSPC\\): .*; ${NEXT}\\n$`))
+  t.match(started.err, `cannot write ${join(data, 'broker.lock')}: ENOSPC`, 'the file it could not write is named')
   t.notMatch(started.err, /\n\s+at /, 'no stack trace')
+  t.same(readdirSync(data), [], 'no lock file half made is left behind (one was, at each try)')
 })
 
 t.test('a broker whose data directory is on a read-only filesystem says so in one line and exits 1', { skip }, async (t) => {
