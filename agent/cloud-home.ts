@@ -31,6 +31,6 @@ export function readHome(dataDir: string): CloudHome | null {
     throw err
   }
   const decoded = decodeJson(CloudHomeSchema, text)
-  if (!decoded.ok) throw new JsonFileError('INVALID', path, `${path}: ${decoded.reason}`)
+  if (!decoded.ok) throw new JsonFileError(path, decoded.reason)
   return decoded.value
 }

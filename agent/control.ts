@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { z } from 'zod'
 import { NetworkSchema, decodeJson } from '../common/contract.js'
+import { storageFailure } from '../common/storage-errors.js'
 import { FakephoneError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import { PhoneStatusSchema, type PhoneStatus } from '../common/phone-status.js'
@@ -111,7 +112,10 @@ export async function handleControl(agent: Agent, line: string): Promise<Control
       }
     }
   } catch (err) {
-    return { ok: false, error: (err as Error).message, ...(err instanceof FakephoneError ? { code: err.code } : {}) }
+    // A full or failing disk is said as the CLI says it (cli/main.ts): the reason first, then Node's words naming the file.
+    const storage = storageFailure(err)
+    const error = storage ? `${storage}: ${(err as Error).message}` : (err as Error).message
+    return { ok: false, error, ...(err instanceof FakephoneError ? { code: err.code } : {}) }
   }
 }
 

@@ -228,7 +228,7 @@ export class CommandJournal {
         // Its step never resolved as durable, so nothing was done on its strength: as if it had never been written.
         this.opts.log.warn({ file: this.path, line: i + 1, bytes: line.length, reason: decoded.reason }, 'torn last journal line ignored')
       } else {
-        throw new JsonFileError('INVALID', this.path, `${this.path} line ${i + 1}: ${decoded.reason}`)
+        throw new JsonFileError(this.path, decoded.reason, `${this.path} line ${i + 1}`)
       }
     })
     this.lines = lines.length

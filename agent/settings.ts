@@ -49,7 +49,11 @@ export function settingsFile(dataDir: string): JsonFile<Settings> {
   return new JsonFile(join(dataDir, 'settings.json'), SettingsSchema)
 }
 
-/** The phone's settings in memory, each change saved atomically (fsync) to `settings.json` before its promise resolves. */
+/**
+ * The phone's settings in memory, each change saved atomically (fsync) to `settings.json` before its promise resolves. A
+ * change that cannot be saved (a full disk) is undone in memory too: a user told it failed must not find it in force
+ * until the next start reads the file again.
+ */
 export class PhoneSettings {
   private current: Settings = { ...DEFAULT_SETTINGS }
   private readonly file: JsonFile<Settings>
@@ -66,10 +70,17 @@ export class PhoneSettings {
     this.current = await this.file.load(DEFAULT_SETTINGS)
   }
 
-  /** Changes the settings at once; resolves when the change is on disk. */
-  update(change: Partial<Settings>): Promise<void> {
+  /** Changes the settings at once; resolves when the change is on disk, rejects (the change undone) when it cannot be. */
+  async update(change: Partial<Settings>): Promise<void> {
     this.current = withChanges(this.current, change)
-    return this.file.save(this.current)
+    try {
+      await this.file.save(this.current)
+    } catch (err) {
+      // Changes waiting on the same save failed with it: the settings go back to the file's.
+      /* c8 ignore next -- the settings are loaded (so the file's value known) before any change */
+      if (this.file.stored) this.current = this.file.stored
+      throw err
+    }
   }
 
   /** Resolves when no save is in progress. */

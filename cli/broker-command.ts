@@ -5,6 +5,7 @@ import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/conf
 import { CloudBroker } from '../broker/server.js'
 import { loadConfigWithOrigins } from '../common/config.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
+import { storageFailure } from '../common/storage-errors.js'
 import { givenFlags } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
 import { UserError, type Io } from './io.js'
@@ -72,17 +73,21 @@ export function brokerCommand(io: Io): Command {
   return cmd
 }
 
-/** Start-up failures a person can fix (a port in use) are said in one line. */
+/** Start-up failures a person can fix (a port in use, a full or read-only disk) are said in one line. */
 export async function startOrExplain(broker: CloudBroker): Promise<{ mqttPort: number; httpPort: number }> {
   try {
     return await broker.start()
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     await broker.stop()
-    throw new UserError(
-      e.code === 'EADDRINUSE'
-        ? `${e.message}: another broker running? pick other ports with --mqtt-port/--http-port`
-        : `cannot start the broker: ${e.message}`,
-    )
+    if (e.code === 'EADDRINUSE') throw new UserError(`${e.message}: another broker running? pick other ports with --mqtt-port/--http-port`)
+    // A data directory on a full or read-only disk (a Pi's SD card remounted read-only): Node's words alone said no way out.
+    const storage = storageFailure(err)
+    if (storage)
+      throw new UserError(
+        `cannot start the broker: ${storage}: ${e.message}; ` +
+          'its data directory needs a disk it can write: make room, mount it read-write, or give another --data',
+      )
+    throw new UserError(`cannot start the broker: ${e.message}`)
   }
 }

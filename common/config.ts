@@ -10,7 +10,7 @@
  * `FAKEPHONE_BROKER_RATE_LIMIT_PER_SECOND`. A value is text for a text setting;
  * for any other it is read as JSON when it parses (`1883`, `true`), else as text.
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { z } from 'zod'
 import { parseDuration } from './clock.js'
 import { FakephoneError } from './errors.js'
@@ -196,6 +196,10 @@ function lineAndColumn(text: string, message: string): string {
 async function fileLayer(file: string): Promise<Layer | string> {
   let text: string
   try {
+    // A device (`--config /dev/zero`) never ends: read, it filled memory until V8 refused the string, said `(undefined)`.
+    // A pipe is read (`--config <(jq … broker.json)`).
+    const stats = await stat(file)
+    if (stats.isCharacterDevice()) return `${file}: cannot read it: a device, not a file`
     text = await readFile(file, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code as string

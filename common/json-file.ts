@@ -10,14 +10,19 @@ import { dirname } from 'node:path'
 import type { z } from 'zod'
 import { decodeJson } from './contract.js'
 import { FakephoneError } from './errors.js'
+import { cannotWrite } from './storage-errors.js'
 
+/**
+ * A state file that cannot be read for what it should hold (torn by a failing disk, cut short, edited by hand): it names
+ * the file (and `where` in it) and what the operator can do, as the process stops rather than start without it.
+ */
 export class JsonFileError extends FakephoneError {
   constructor(
-    code: 'INVALID',
     readonly file: string,
-    message: string,
+    reason: string,
+    where = file,
   ) {
-    super(code, message)
+    super('INVALID', `${where}: ${reason}: the file is damaged; restore it from a backup, or move it away to start without what it held`)
   }
 }
 
@@ -25,6 +30,15 @@ export class JsonFile<T> {
   private writing: Promise<void> | null = null
   private next: T | undefined
   private hasNext = false
+  private onDisk: T | undefined
+
+  /**
+   * What the file holds, as far as this object knows: the value loaded (or the fallback standing for no file), or the
+   * last one saved since. A holder whose save failed goes back to it (PhoneSettings).
+   */
+  get stored(): T | undefined {
+    return this.onDisk
+  }
 
   constructor(
     readonly path: string,
@@ -34,10 +48,10 @@ export class JsonFile<T> {
   /** The stored value, `fallback` when the file does not exist; an invalid file is an error naming the file. */
   async load(fallback: T): Promise<T> {
     const text = await readTextIfExists(this.path)
-    if (text === null) return fallback
+    if (text === null) return (this.onDisk = fallback)
     const decoded = decodeJson(this.schema, text)
-    if (!decoded.ok) throw new JsonFileError('INVALID', this.path, `${this.path}: ${decoded.reason}`)
-    return decoded.value
+    if (!decoded.ok) throw new JsonFileError(this.path, decoded.reason)
+    return (this.onDisk = decoded.value)
   }
 
   /** Resolves once `value` (or a newer one) is durably on disk. */
@@ -59,6 +73,7 @@ export class JsonFile<T> {
         const value = this.next as T
         this.hasNext = false
         await writeAtomic(this.path, JSON.stringify(value, null, 2) + '\n')
+        this.onDisk = value
       }
     } finally {
       this.writing = null
@@ -95,7 +110,7 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
   } catch (err) {
     await fh.close()
     await rm(tmp, { force: true })
-    throw err
+    throw cannotWrite(path, err)
   }
   await fh.close()
   await rename(tmp, path)

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, fsyncSync, linkSync, openSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { cannotWrite } from './storage-errors.js'
 import { syncPathSync } from './sync-dir.js'
 
 /**
@@ -20,9 +21,13 @@ export function createWholeSync(path: string, text: string, opts: { mode: number
   try {
     writeSync(fd, text)
     if (opts.durable === true) fsyncSync(fd)
-  } finally {
+  } catch (err) {
+    // A full disk: the empty file aside goes (each failed start left one), and the error names the file it was for.
     closeSync(fd)
+    rmSync(aside)
+    throw cannotWrite(path, err)
   }
+  closeSync(fd)
   try {
     linkSync(aside, path)
   } catch (err) {

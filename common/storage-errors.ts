@@ -36,3 +36,12 @@ export function storageFailure(err: unknown): string | null {
   const sqlite = SQLITE_STORAGE.find(([prefix]) => code.startsWith(prefix))
   return sqlite ? `${sqlite[1]} (${code})` : null
 }
+
+/**
+ * A failed write that names its file: Node's words for a failed write ("ENOSPC: no space left on device, write") do not.
+ * The code stays, so that the failure is still known for what it is (storageFailure).
+ */
+export function cannotWrite(path: string, err: unknown): Error {
+  const { code, message } = err as NodeJS.ErrnoException
+  return Object.assign(new Error(`cannot write ${path}: ${message}`, { cause: err }), { code })
+}

@@ -69,13 +69,23 @@ export class SyncSwitches {
   }
 
   async setCategory(category: Category, on: boolean): Promise<void> {
-    this.values = { ...this.values, categories: { ...this.values.categories, [category]: on } }
-    await this.file.save(this.values)
+    await this.set({ ...this.values, categories: { ...this.values.categories, [category]: on } })
   }
 
   async setPhotoSwitch(name: PhotoSwitch, on: boolean): Promise<void> {
-    this.values = { ...this.values, [name]: on }
-    await this.file.save(this.values)
+    await this.set({ ...this.values, [name]: on })
+  }
+
+  /** A switch the user flips: in force at once, undone when it cannot be saved (a full disk), as the phone's settings are. */
+  private async set(values: SyncSwitchValues): Promise<void> {
+    this.values = values
+    try {
+      await this.file.save(values)
+    } catch (err) {
+      /* c8 ignore next -- the switches are loaded (so the file's value known) before any is flipped */
+      if (this.file.stored) this.values = this.file.stored
+      throw err
+    }
   }
 
   async flushed(): Promise<void> {

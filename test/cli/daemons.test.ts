@@ -136,6 +136,18 @@ t.test('agent start-up errors name the problem', async (t) => {
       (await run([...base, '--id', 'a', '--owner-key', join(dir, name)])).err,
       `error: cannot read the owner key: ${join(dir, name)} is ${kind}, not a regular file\n`,
     )
+  const NEXT_STEP = 'restore it from a backup, or move it away to start without what it held'
+  // A state file damaged on disk (cut short, emptied, garbage): one line naming it and what to do, not a stack trace.
+  const damaged = async (file: string, text: string, where: string): Promise<void> => {
+    const data = tempDir(t)
+    writeFileSync(join(data, file), text)
+    const started = await run([...base.slice(0, -1), data, '--id', 'a', '--broker', 'mqtt://127.0.0.1:1'])
+    t.equal(started.code, 1)
+    t.equal(started.err, `error: ${join(data, where)}: payload is not valid JSON: the file is damaged; ${NEXT_STEP}\n`, `${file} damaged`)
+  }
+  await damaged('settings.json', '', 'settings.json')
+  await damaged('settings.json', '{"cloudService": tr', 'settings.json')
+  await damaged('commands.jsonl', '{"lastSeq":1}\n\u0000\u0017garbage\n{"lastSeq":2}\n', 'commands.jsonl line 2')
 })
 
 t.test('F2 agent: the owner private key is refused as --owner-key, in the config file and in the environment', async (t) => {

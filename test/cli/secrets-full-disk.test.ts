@@ -6,37 +6,16 @@
  * allowed (not root, no CAP_SYS_ADMIN) the test is skipped, saying so.
  */
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { openDb } from '../../broker/db.js'
 import { run } from '../fixtures/io.js'
 import { tempDir } from '../fixtures/scope.js'
+import { NO_MOUNT, fill, smallDisk } from '../fixtures/full-disk.js'
 
-/** A 64 KiB tmpfs at a new folder, filled to the last byte; undefined when this process may not mount one. */
-function fullDisk(): string | undefined {
-  const disk = mkdtempSync(join(tmpdir(), 'fakephone-full-'))
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk], { stdio: 'pipe' })
-  } catch {
-    rmSync(disk, { recursive: true })
-    return undefined
-  }
-  t.teardown(() => {
-    execFileSync('umount', [disk])
-    rmSync(disk, { recursive: true })
-  })
-  try {
-    writeFileSync(join(disk, 'filler'), Buffer.alloc(128 * 1024))
-  } catch {
-    // ENOSPC: the filler took every block there is.
-  }
-  return disk
-}
-
-const disk = fullDisk()
-const skip = disk === undefined && 'mounting a tmpfs is not allowed here (needs root or CAP_SYS_ADMIN)'
+const disk = smallDisk(t, '64k')
+if (disk) fill(disk, 128 * 1024)
+const skip = disk === undefined && NO_MOUNT
 
 t.test('a secret file on a full disk refuses with no device registered, never one whose secret is nowhere', { skip }, async (t) => {
   if (disk === undefined) return

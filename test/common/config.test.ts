@@ -157,6 +157,7 @@ t.test('a file that cannot be read, is not JSON or is not an object is one probl
   const env = { FAKEPHONE_BROKER_MQTT_PORT: 'x' }
   t.same(await problems({ file: join(dir, 'none.json'), env }), [`${join(dir, 'none.json')}: cannot read it: no such file (ENOENT)`])
   t.same(await problems({ file: dir }), [`${dir}: cannot read it: a folder, not a file (EISDIR)`])
+  t.same(await problems({ file: '/dev/zero' }), ['/dev/zero: cannot read it: a device, not a file'], 'a device is never read')
   const notDir = write(dir, 'plain', 'x')
   t.same(await problems({ file: join(notDir, 'broker.json') }), [`${join(notDir, 'broker.json')}: cannot read it (ENOTDIR)`])
   const broken = write(dir, 'broken.json', '{"mqttPort": 1883,,}')
