@@ -1,6 +1,6 @@
 // Small helpers shared by the page's modules: building elements, calling the page API, words for times and sizes.
 import { formatBytes } from './format-bytes.js'
-import { formatAge, utcDate, utcSeconds } from './format-time.js'
+import { formatAge, utcDate, utcText } from './format-time.js'
 
 /** An element with attributes (on* are listeners) and children, arrays of them at any depth (strings become text, never HTML). */
 export function h(tag, attrs = {}, ...children) {
@@ -114,7 +114,7 @@ export const locatedAt = (fix) => `fix from locate at ${whenText(fix.at)}`
  * a time read beside it in another zone would mislead. Where only text can go (a label, the header's line, a slider's
  * words); elsewhere when().
  */
-export const whenText = (ms) => (ms === null || ms === undefined ? '-' : `${utcSeconds(ms)} UTC`)
+export const whenText = (ms) => (ms === null || ms === undefined ? '-' : utcText(ms))
 
 /** The one way the page shows a time: whenText's words in a <time> that keeps the exact ISO instant (datetime, tooltip). */
 export function when(ms) {
@@ -126,8 +126,8 @@ export function when(ms) {
 /**
  * What a move of the cloud clock did, in the CLI's words (cli/account-commands.ts renderAdvance) on one line: the cloud
  * log's new entries by rule and account, the commands and notifications that expired or were queued, or that no rule
- * had anything to do -- not how many timers woke, which the rules also do just to look again. Its times as the page says
- * every time (whenText), not the CLI's ISO.
+ * had anything to do -- not how many timers woke, which the rules also do just to look again. Its times as both say every
+ * time (whenText, the CLI's utcText).
  */
 export function advanceText(moved) {
   const e = moved.effects
