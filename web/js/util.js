@@ -92,11 +92,22 @@ export function ago(ms) {
  * once -- a backup's, a notification's, the account's last activity, a command's -- neither stays what it was when read
  * nor lags a move of the cloud clock until the next reread. `now`: the cloud's time the age is drawn at.
  */
-export const since = (at, now) => h('span', { 'data-since': at, text: ago(now - at) })
+export const since = (at, now) => ticking('since', at, now)
 
-/** Brings every age since() drew to `now`, the cloud's time. */
+/** "3d 1h" since a time `at` ("off for 3d 1h"), counting on as since()'s ages do. */
+export const lasting = (at, now) => ticking('lasting', at, now)
+
+/** "30d 0h" to a time `at` to come ("in 30d 0h"), counting down as since()'s ages count on. */
+export const countdown = (at, now) => ticking('countdown', at, now)
+
+/** The words of each kind of ticking time, from the cloud's time `now`. */
+const TICKS = { since: (at, now) => ago(now - at), lasting: (at, now) => age(now - at), countdown: (at, now) => age(at - now) }
+
+const ticking = (kind, at, now) => h('span', { 'data-tick': kind, 'data-at': at, text: TICKS[kind](at, now) })
+
+/** Brings every age and countdown since(), lasting() and countdown() drew to `now`, the cloud's time. */
 export function tickAges(now) {
-  for (const el of document.querySelectorAll('[data-since]')) el.textContent = ago(now - Number(el.dataset.since))
+  for (const el of document.querySelectorAll('[data-tick]')) el.textContent = TICKS[el.dataset.tick](Number(el.dataset.at), now)
 }
 
 /**
