@@ -136,7 +136,8 @@ export class DataPanel {
     if (!a) return [h('p', { class: 'muted', text: 'No such account.' })]
     const share = a.quotaBytes === 0 ? 1 : Math.min(1, a.usedBytes / a.quotaBytes)
     const quotaText = `${Math.floor(share * 100)}% ${bytes(a.usedBytes)} of ${bytes(a.quotaBytes)}`
-    const service = a.frozenAt !== null ? ['FROZEN since ', when(a.frozenAt)] : a.serviceOn ? 'on' : ['off for ', lasting(a.serviceOffAt, now)]
+    const service =
+      a.frozenAt !== null ? ['FROZEN since ', when(a.frozenAt)] : a.serviceOn ? 'on' : ['off for ', lasting(a.serviceOffAt, now)]
     return [
       h(
         'dl',
