@@ -19,7 +19,7 @@ import {
 } from '../common/cloud/account-api.js'
 import { ClockAdvanceSchema, ClockViewSchema, type AdvanceEffects, type ClockView } from '../common/cloud/clock-api.js'
 import { formatBytes } from '../common/format-bytes.js'
-import { formatAge } from '../common/clock.js'
+import { formatAge, utcSeconds, utcText } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
 import { positiveInt } from './options.js'
 import { plural, table } from './render.js'
@@ -98,8 +98,8 @@ export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number)
           '',
           'What the cloud did (newest first):',
           table(
-            ['WHEN', 'RULE', 'COUNT', 'WHAT'],
-            log.map((e) => [new Date(e.at).toISOString(), e.rule, String(e.count), e.message]),
+            ['WHEN (UTC)', 'RULE', 'COUNT', 'WHAT'],
+            log.map((e) => [utcSeconds(e.at), e.rule, String(e.count), e.message]),
           ).trimEnd(),
         ]
   return [...lines, ...history].join('\n') + '\n'
@@ -110,8 +110,8 @@ export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number)
  * milliseconds apart, so after `clock advance 8d` it is 8d less a few ms, which whole units cut down to "7d 23h".
  */
 export function renderClock(c: ClockView): string {
-  if (!c.simulated) return `cloud time ${new Date(c.now).toISOString()} (real time)\n`
-  return `cloud time ${new Date(c.now).toISOString()} (simulated, ${formatAge(Math.round(c.aheadMs / 1000) * 1000)} ahead of real time)\n`
+  if (!c.simulated) return `cloud time ${utcText(c.now)} (real time)\n`
+  return `cloud time ${utcText(c.now)} (simulated, ${formatAge(Math.round(c.aheadMs / 1000) * 1000)} ahead of real time)\n`
 }
 
 export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<ConsoleClient>, json: () => boolean): void {
@@ -165,7 +165,7 @@ export function addAccountCommands(cmd: Command, io: Io, api: () => Promise<Cons
  * (the clock's count of timers is no measure: its rules also wake just to look again).
  */
 export function renderAdvance(from: number, now: number, e: AdvanceEffects): string {
-  const moved = `Moved the cloud clock from ${new Date(from).toISOString()} to ${new Date(now).toISOString()}.`
+  const moved = `Moved the cloud clock from ${utcText(from)} to ${utcText(now)}.`
   const done: string[] = []
   if (e.log.length > 0) {
     const entries = e.log.reduce((n, r) => n + r.entries, 0)

@@ -9,7 +9,7 @@ import type { Command } from 'commander'
 import { askControl, type ControlRequest } from '../agent/control.js'
 import type { BackupStatus } from '../agent/backup/phone-backup.js'
 import type { ConsoleClient } from './console-client.js'
-import { formatAge } from '../common/clock.js'
+import { formatAge, utcSeconds, utcText } from '../common/clock.js'
 import {
   BackupDeletedSchema,
   BackupOneSchema,
@@ -23,17 +23,17 @@ import { plural, table } from './render.js'
 import { frozenLine } from './cloud-cleared.js'
 import { forTerminal, lineForTerminal, linesForTerminal } from '../common/terminal-text.js'
 
-/** ISO 8601 to the second, as the cloud's rules count (a simulated clock's milliseconds are noise here). */
-const iso = (at: number | null): string => (at === null ? '-' : `${new Date(at).toISOString().slice(0, 19)}Z`)
+/** A time as the CLI says it, to the second (the cloud's rules count seconds; --json keeps the milliseconds). */
+const when = (at: number | null): string => (at === null ? '-' : utcText(at))
 
 export function renderBackups(backups: readonly BackupView[], now: number): string {
   if (backups.length === 0) return 'No backups.\n'
   return table(
-    ['BACKUP', 'DEVICE', 'CREATED', 'SIZE', 'PARTS'],
+    ['BACKUP', 'DEVICE', 'CREATED (UTC)', 'SIZE', 'PARTS'],
     backups.map((b) => [
       b.id,
       b.device,
-      `${iso(b.createdAt)} (${formatAge(now - b.createdAt)} ago)`,
+      `${utcSeconds(b.createdAt)} (${formatAge(now - b.createdAt)} ago)`,
       `${b.size} B`,
       b.manifest.parts.map((p) => `${p.name}:${p.count}`).join(' '),
     ]),
@@ -44,10 +44,10 @@ export function renderRetention(r: RetentionView): string {
   const lines = [`state           ${r.state}`]
   if (r.serviceOffAt !== null) {
     lines.push(
-      `service off at  ${iso(r.serviceOffAt)}`,
-      `read-only from  ${iso(r.readOnlyAt)}`,
-      `cleaning from   ${iso(r.cleaningFrom)}`,
-      `next batch at   ${iso(r.nextBatchAt)}`,
+      `service off at  ${when(r.serviceOffAt)}`,
+      `read-only from  ${when(r.readOnlyAt)}`,
+      `cleaning from   ${when(r.cleaningFrom)}`,
+      `next batch at   ${when(r.nextBatchAt)}`,
     )
   }
   return lines.join('\n') + '\n'
@@ -56,8 +56,8 @@ export function renderRetention(r: RetentionView): string {
 function renderPlans(plans: readonly PlanView[]): string {
   if (plans.length === 0) return 'No backup plans yet.\n'
   return table(
-    ['PLAN', 'DEVICE', 'PLANNED', 'STATE', 'REASON'],
-    plans.map((p) => [p.id, p.device, iso(p.plannedAt), p.state, [p.reason, p.backupId].filter((x) => x !== null).join(' ')]),
+    ['PLAN', 'DEVICE', 'PLANNED (UTC)', 'STATE', 'REASON'],
+    plans.map((p) => [p.id, p.device, utcSeconds(p.plannedAt), p.state, [p.reason, p.backupId].filter((x) => x !== null).join(' ')]),
   )
 }
 
@@ -72,7 +72,7 @@ function renderPhoneStatus(s: BackupStatus): string {
     [
       `cloud backup  ${s.on ? 'on' : 'off'}`,
       ...frozenLine(s.cloud, afterSignIn(s.on)),
-      `last backup   ${s.lastBackupId === null ? 'never' : `${s.lastBackupId} at ${iso(s.lastBackupAt)}`}`,
+      `last backup   ${s.lastBackupId === null ? 'never' : `${s.lastBackupId} at ${when(s.lastBackupAt)}`}`,
       ...(s.lastError === null ? [] : [`last error    ${lineForTerminal(s.lastError)}`]),
       `plans refused ${s.plansRefused} this run`,
     ].join('\n') + '\n'
@@ -132,7 +132,7 @@ export function addBackupPhoneCommands(phone: Command, io: Io): void {
     .action((id: string | undefined) =>
       send({ action: 'restore', ...(id === undefined ? {} : { id }) }, (r) => {
         const { backup, files } = r as { backup: BackupView; files: number }
-        const from = `backup ${backup.id} of ${forTerminal(backup.device)} (${iso(backup.createdAt)})`
+        const from = `backup ${backup.id} of ${forTerminal(backup.device)} (${when(backup.createdAt)})`
         return `Restored ${from}: ${plural(files, 'file')} put back.\n`
       }),
     )
@@ -146,7 +146,7 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
     .action(async (account: string) => {
       const view = await (await api()).read(ConsoleBackupListSchema, 'GET', `/api/accounts/${encodeURIComponent(account)}/backups`)
       // B2 (and A3): no plan comes, and the cloud says why.
-      const next = view.nextPlanAt === null ? `none: ${String(view.noPlanBecause)}` : iso(view.nextPlanAt)
+      const next = view.nextPlanAt === null ? `none: ${String(view.noPlanBecause)}` : when(view.nextPlanAt)
       print(
         view,
         `${renderRetention(view.retention)}next plan at    ${next}\n\n${renderBackups(view.backups, view.now)}\n${renderPlans(view.plans)}`,
@@ -162,7 +162,7 @@ export function addBackupConsoleCommands(cmd: Command, io: Io, api: () => Promis
       print(
         view,
         `backup   ${b.id}\ndevice   ${forTerminal(b.device)} (account ${forTerminal(b.account)})\n` +
-          `created  ${iso(b.createdAt)}\nsize     ${b.size} B\n` +
+          `created  ${when(b.createdAt)}\nsize     ${b.size} B\n` +
           `sha256   ${b.sha256}\nstate    ${view.retention.state}\n\n` +
           table(
             ['PART', 'FILES', 'BYTES', 'COUNT'],

@@ -16,6 +16,7 @@ import { untilAborted, UserError, type Io } from './io.js'
 import { duration, httpUrl, positiveInt } from './options.js'
 import { renderDevices, renderHistory } from './render.js'
 import { forTerminal, linesForTerminal } from '../common/terminal-text.js'
+import { utcText } from '../common/clock.js'
 
 export interface ConsoleOptions {
   api: string
@@ -116,7 +117,7 @@ export async function watchDevices(api: ConsoleClient, io: Io, everyMs: number, 
       (err: Error) => ({ now: io.clock.now(), view: `${linesForTerminal(err.message)}\n`, state: err.message }),
     )
     const under = typeof guide === 'string' ? guide : guide()
-    const header = `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)\n\n`
+    const header = `fakephone console -- ${utcText(now)} (Ctrl-C to stop)\n\n`
     if (!io.tty) {
       const text = plain.frame(header, view, under, state)
       if (text !== undefined) io.out(text)

@@ -6,7 +6,7 @@
 import type { FrameworkStatus } from '../agent/framework.js'
 import type { ShownNotification } from '../agent/push-inbox.js'
 import type { ChannelsView, NotificationRecord, ReceivedEvent } from '../common/console-api.js'
-import { formatAge, utcSeconds } from '../common/clock.js'
+import { formatAge, utcSeconds, utcText } from '../common/clock.js'
 import { channelWaitingText, plural, table } from './render.js'
 import { forTerminal, quoted } from '../common/terminal-text.js'
 import { CLOUD_MOVED, CloudMoveSchema } from '../common/cloud/cloud-move.js'
@@ -75,8 +75,8 @@ export function renderFrameworkStatus(f: FrameworkStatus): string {
   const cloud = service
     ? [
         service.state === 'moved'
-          ? `cloud         moved: ${forTerminal(service.title)} (${utcSeconds(service.at)})`
-          : `cloud         ${service.state === 'gone' ? 'GONE' : 'retiring'}: ${forTerminal(service.title)} (${utcSeconds(service.at)}): ` +
+          ? `cloud         moved: ${forTerminal(service.title)} (${utcText(service.at)})`
+          : `cloud         ${service.state === 'gone' ? 'GONE' : 'retiring'}: ${forTerminal(service.title)} (${utcText(service.at)}): ` +
             forTerminal(service.body),
       ]
     : []

@@ -7,6 +7,7 @@ import type { PhoneStatus } from '../common/phone-status.js'
 import { Command } from 'commander'
 import { sendControl, type ControlRequest } from '../agent/control.js'
 import { NetworkSchema } from '../common/contract.js'
+import { utcText } from '../common/clock.js'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { addDrivePhoneCommands } from './drive-commands.js'
 import { addBackupPhoneCommands } from './backup-commands.js'
@@ -49,7 +50,7 @@ export function phoneCommand(io: Io): Command {
           ...(status.location === null ? [] : [`location      ${locationSourceText(status.location)}`]),
           `lost mode     ${status.lostMode ? 'ON' : 'off'}`,
           `screen        ${lock === null ? 'unlocked' : `LOCKED: ${quoted(lock.message)} -- call ${forTerminal(lock.phone)}`}`,
-          ...(status.ringingUntil === null ? [] : [`ringing       until ${new Date(status.ringingUntil).toISOString()}`]),
+          ...(status.ringingUntil === null ? [] : [`ringing       until ${utcText(status.ringingUntil)}`]),
         ].join('\n') +
           '\n' +
           renderFrameworkStatus(status.framework),

@@ -5,7 +5,7 @@
  * waits for the device's receipt and checks the device's signature on it.
  */
 import type { Command } from 'commander'
-import { formatAge } from '../common/clock.js'
+import { formatAge, utcText } from '../common/clock.js'
 import { FINAL_STATES, type CommandType, type CommandArgs } from '../common/contract.js'
 import { OwnerKeys, canonical, verifyPayload } from '../common/signing.js'
 import type { CommandView } from '../common/console-api.js'
@@ -44,7 +44,7 @@ export function receiptLine(view: CommandView, keys: OwnerKeys, verified?: Verif
   const said = (o: { state: string; reason?: string | null | undefined; data?: unknown }): string =>
     canonical({ state: o.state, reason: o.reason ?? null, data: o.data ?? null })
   if (said(receipt) !== said(view)) return `receipt NOT verified: the device's receipt says ${said(receipt)}, not what the cloud shows`
-  return `verified receipt signed by ${view.device} at ${new Date(receipt.at).toISOString()}`
+  return `verified receipt signed by ${view.device} at ${utcText(receipt.at)}`
 }
 
 /** `fakephone console` with where this one found the broker and its token, so a line it prints works as printed. */

@@ -1,6 +1,6 @@
 /** Plain-text tables and words for people; `--json` output bypasses all of this. Every cell is shown terminal-safe. */
 import { DEFAULT_BACKOFF } from '../common/backoff.js'
-import { formatAge, utcDate, utcSeconds } from '../common/clock.js'
+import { formatAge, utcDate, utcSeconds, utcText } from '../common/clock.js'
 import type { DeviceView, LocationRow } from '../common/console-api.js'
 import type { LocationStatus } from '../common/contract.js'
 import type { ChannelWaiting } from '../common/phone-status.js'
@@ -40,7 +40,7 @@ export function channelWaitingText(waiting: ChannelWaiting | undefined): string 
   const why = refused
     ? `connection refused by ${refused[1] as string} (is the broker running?)`
     : (waiting.why ?? 'the broker closed the connection')
-  return ` since ${utcSeconds(waiting.since)} UTC: ${why}; it keeps retrying`
+  return ` since ${utcText(waiting.since)}: ${why}; it keeps retrying`
 }
 
 export function table(header: string[], cells: string[][]): string {

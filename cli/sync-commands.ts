@@ -11,7 +11,7 @@ import type { PhoneStatus } from '../common/phone-status.js'
 import type { ConsoleClient } from './console-client.js'
 import { formatBytes } from '../common/format-bytes.js'
 import { formatAge } from '../common/clock.js'
-import { utcDate, utcSeconds } from '../common/format-time.js'
+import { utcDate, utcText } from '../common/format-time.js'
 import { recordedClock } from '../common/cloud-time.js'
 import {
   BinViewSchema,
@@ -66,7 +66,7 @@ export function syncStopped(phone: Pick<PhoneStatus, 'cloudService' | 'network'>
   const service = phone.framework?.notifications.service
   if (service?.state === 'gone')
     return (
-      `the cloud service is gone (its notice of ${utcSeconds(service.at)}, phone notifications), so nothing goes up or ` +
+      `the cloud service is gone (its notice of ${utcText(service.at)}, phone notifications), so nothing goes up or ` +
       'comes down any more; the photos, contacts, notes and recordings stay on this phone (phone export --out DIR ' +
       'makes a bag of them, M3)'
     )

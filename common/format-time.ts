@@ -17,6 +17,13 @@ export const utcDate = (ms: number): string => `${new Date(ms).toISOString().sli
 /** A time for a table's UTC column, to the second: "2027-03-01 12:00:05". */
 export const utcSeconds = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
 
+/**
+ * A time for people in a sentence or a line of its own, to the second: "2027-03-01 12:00:05 UTC" -- what a table's UTC
+ * column says, with the zone the column's header would give. The CLI's clock, receipts and notices and the web page's
+ * when() all say it so; the raw ISO instant stays in --json, logs and file formats.
+ */
+export const utcText = (ms: number): string => `${utcSeconds(ms)} UTC`
+
 /** "3m 12s ago"-style age of a timestamp, for people; "0s" for one at most FOLLOW_SKEW_MS ahead. */
 export function formatAge(ms: number): string {
   if (ms < -FOLLOW_SKEW_MS) return 'in the future'

@@ -32,7 +32,7 @@ t.test('M1: the phone is told of the retirement over the push channel, and after
   const [announced] = await shown.count(1)
   t.match(announced, { kind: 'retirement', title: 'The fakephone cloud is closing', body: /Sync stops on 2026-01-11 00:00 UTC/ })
   t.match(agent.status().framework.notifications.service, { state: 'retiring', title: 'The fakephone cloud is closing' })
-  t.match(renderFrameworkStatus(agent.status().framework), /^cloud {9}retiring: The fakephone cloud is closing \(2026-01-01 00:00:00\)/)
+  t.match(renderFrameworkStatus(agent.status().framework), /^cloud {9}retiring: The fakephone cloud is closing \(2026-01-01 00:00:00 UTC\)/)
 
   clock.advance(60 * DAY)
   const all = await shown.count(6)
@@ -48,7 +48,7 @@ t.test('M1: the phone is told of the retirement over the push channel, and after
   )
   const status = agent.status().framework
   t.match(status.notifications.service, { state: 'gone', title: 'The fakephone cloud service is gone', at: clock.now() })
-  t.match(renderFrameworkStatus(status), /^cloud {9}GONE: The fakephone cloud service is gone \(2026-03-02 00:00:00\): It shut down on/)
+  t.match(renderFrameworkStatus(status), /^cloud {9}GONE: The fakephone cloud service is gone \(2026-03-02 00:00:00 UTC\): It shut down on/)
   t.ok(cloud.logs.has('the cloud service is gone: The fakephone cloud service is gone'), 'the agent logs it')
   // `phone sync status` says so above the table, once, with what the user can still do: not four times the same error.
   const phone = agent.status()
@@ -56,7 +56,7 @@ t.test('M1: the phone is told of the retirement over the push channel, and after
     renderSyncStatus(phone.sync, clock.now(), syncStopped(phone)),
     new RegExp(
       String.raw`^gallery auto-backup on, album sync on\nnot syncing: the cloud service is gone \(its notice of ` +
-        String.raw`2026-03-02 00:00:00, phone notifications\), so nothing goes up or comes down any more; the photos, ` +
+        String.raw`2026-03-02 00:00:00 UTC, phone notifications\), so nothing goes up or comes down any more; the photos, ` +
         String.raw`contacts, notes and recordings stay on this phone \(phone export --out DIR makes a bag of them, M3\); ` +
         String.raw`"in cloud" is as of the last sync\n`,
     ),

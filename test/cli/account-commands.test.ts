@@ -8,17 +8,17 @@ const now = Date.UTC(2026, 11, 14, 18, 25, 47)
 t.test('after `clock advance 8d` the lead reads 8d 0h, also when the cloud measured it a few ms short', async (t) => {
   t.equal(
     renderClock({ now, simulated: true, aheadMs: 8 * DAY - 6 }),
-    `cloud time 2026-12-14T18:25:47.000Z (simulated, 8d 0h ahead of real time)\n`,
+    `cloud time 2026-12-14 18:25:47 UTC (simulated, 8d 0h ahead of real time)\n`,
   )
   t.equal(
     renderClock({ now, simulated: true, aheadMs: 8 * DAY + 6 }),
-    `cloud time 2026-12-14T18:25:47.000Z (simulated, 8d 0h ahead of real time)\n`,
+    `cloud time 2026-12-14 18:25:47 UTC (simulated, 8d 0h ahead of real time)\n`,
   )
   t.equal(
     renderClock({ now, simulated: true, aheadMs: 90_400 }),
-    `cloud time 2026-12-14T18:25:47.000Z (simulated, 1m 30s ahead of real time)\n`,
+    `cloud time 2026-12-14 18:25:47 UTC (simulated, 1m 30s ahead of real time)\n`,
   )
-  t.equal(renderClock({ now, simulated: false, aheadMs: 0 }), `cloud time 2026-12-14T18:25:47.000Z (real time)\n`)
+  t.equal(renderClock({ now, simulated: false, aheadMs: 0 }), `cloud time 2026-12-14 18:25:47 UTC (real time)\n`)
 })
 
 t.test('`clock advance` names what the rules did, in what a user can look up, not how many timers woke', async (t) => {
@@ -26,7 +26,7 @@ t.test('`clock advance` names what the rules did, in what a user can look up, no
   const from = now - DAY
   t.equal(
     renderAdvance(from, now, none),
-    'Moved the cloud clock from 2026-12-13T18:25:47.000Z to 2026-12-14T18:25:47.000Z.\n' +
+    'Moved the cloud clock from 2026-12-13 18:25:47 UTC to 2026-12-14 18:25:47 UTC.\n' +
       'No rule had anything to do on the way: nothing for the cloud log, no command or notification.\n',
   )
   t.equal(

@@ -39,11 +39,11 @@ t.test(
     const now = await run([...phone, 'now'], clock)
     t.match(now.out, /^Backup \S+ stored \(\d+ bytes\)\.\n$/)
     const id = /Backup (\S+) stored/.exec(now.out)?.[1] as string
-    t.match((await run([...phone, 'status'])).out, new RegExp(`last backup\\s+${id} at 2026-01-01T00:00:00Z`))
+    t.match((await run([...phone, 'status'])).out, new RegExp(`last backup\\s+${id} at 2026-01-01 00:00:00 UTC`))
     t.match(
       (await run([...phone, 'list'], clock)).out,
       new RegExp(
-        `BACKUP\\s+DEVICE\\s+CREATED\\s+SIZE\\s+PARTS\\n${id}\\s+phone-a\\s+2026-01-01T00:00:00Z \\(0s ago\\)\\s+\\d+ ` +
+        `BACKUP\\s+DEVICE\\s+CREATED \\(UTC\\)\\s+SIZE\\s+PARTS\\n${id}\\s+phone-a\\s+2026-01-01 00:00:00 \\(0s ago\\)\\s+\\d+ ` +
           `B\\s+settings:8 apps:\\d+ launcher:\\d+ wifi:\\d+ appData:\\d+`,
       ),
     )
@@ -59,7 +59,7 @@ t.test(
     )
     t.match(
       (await run([...phone, 'restore'])).out,
-      new RegExp(`^Restored backup ${id} of phone-a \\(2026-01-01T00:00:00Z\\): \\d+ files put back\\.\\n$`),
+      new RegExp(`^Restored backup ${id} of phone-a \\(2026-01-01 00:00:00 UTC\\): \\d+ files put back\\.\\n$`),
     )
     t.match((await run([...phone, 'restore', id])).out, /Restored backup/)
     t.match((await run([...phone, 'restore', 'nope'])).err, /no backup "nope"/)
@@ -67,15 +67,15 @@ t.test(
     clock.advance(3 * HOUR)
     await new Promise((resolve) => agent.backup.once('made', resolve))
     const view = await run([...api, 'backups', 'alice'])
-    t.match(view.out, /^state\s+active\nnext plan at\s+2026-01-02T03:00:00Z\n\nBACKUP/)
-    t.match(view.out, /PLAN\s+DEVICE\s+PLANNED\s+STATE\s+REASON\n\S+\s+phone-a\s+2026-01-01T03:00:00Z\s+done/)
+    t.match(view.out, /^state\s+active\nnext plan at\s+2026-01-02 03:00:00 UTC\n\nBACKUP/)
+    t.match(view.out, /PLAN\s+DEVICE\s+PLANNED \(UTC\)\s+STATE\s+REASON\n\S+\s+phone-a\s+2026-01-01 03:00:00\s+done/)
     t.match(JSON.parse((await run([...api, '--json', 'backups', 'alice'])).out), { account: 'alice', retention: { state: 'active' } })
     t.match((await run([...api, 'backups', 'nobody'])).err, /account "nobody" not found/)
     const show = await run([...api, 'backup', 'show', id])
     t.match(
       show.out,
       new RegExp(
-        `^backup\\s+${id}\\ndevice\\s+phone-a \\(account alice\\)\\ncreated\\s+2026-01-01T00:00:00Z[\\s\\S]*state\\s+active\\n\\n` +
+        `^backup\\s+${id}\\ndevice\\s+phone-a \\(account alice\\)\\ncreated\\s+2026-01-01 00:00:00 UTC[\\s\\S]*state\\s+active\\n\\n` +
           `PART\\s+FILES\\s+BYTES\\s+COUNT\\nsettings\\s+1\\s+\\d+\\s+8\\napps`,
       ),
     )
@@ -111,8 +111,8 @@ t.test(
     t.match(
       (await run([...api, 'backups', 'alice'])).out,
       new RegExp(
-        String.raw`^state\s+read-only\nservice off at\s+2026-01-01T03:00:00Z\nread-only from\s+2026-01-04T03:00:00Z\ncleaning ` +
-          String.raw`from\s+2026-01-11T03:00:00Z\nnext batch at\s+-\nnext plan at\s+none: the cloud service ` +
+        String.raw`^state\s+read-only\nservice off at\s+2026-01-01 03:00:00 UTC\nread-only from\s+2026-01-04 03:00:00 UTC\ncleaning ` +
+          String.raw`from\s+2026-01-11 03:00:00 UTC\nnext batch at\s+-\nnext plan at\s+none: the cloud service ` +
           String.raw`of the account is off \(B2\)\n`,
       ),
     )

@@ -7,7 +7,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
-import { ManualClock, SystemClock } from '../../common/clock.js'
+import { ManualClock, SystemClock, utcText } from '../../common/clock.js'
 import { OwnerKeys } from '../../common/signing.js'
 import { deviceOnDisk, addDevice, connectConsole, nextMessage, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { closedPort } from '../fixtures/ports.js'
@@ -220,7 +220,7 @@ t.test('console devices, history and watch show what the cloud knows, in words a
   ui.abort()
   t.equal(await watching, 0, 'watch redraws until stopped')
   t.equal(ui.out().split('Try, in another terminal').length, 2, 'the guide is printed once, not with every table')
-  t.match(ui.out(), `fakephone console -- ${new Date(now).toISOString()} (Ctrl-C to stop)`, "headed by the cloud's time, as its ages are")
+  t.match(ui.out(), `fakephone console -- ${utcText(now)} (Ctrl-C to stop)`, "headed by the cloud's time, as its ages are")
   t.match(
     ui.out(),
     /\nConsole token: .*console\.token\nTry, in another terminal: fakephone console history ID, fakephone console locate ID\n/,

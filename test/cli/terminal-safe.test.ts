@@ -169,7 +169,7 @@ t.test(
       },
       logs: { waiting: 0, uploaded: 0, notCollected: 0, deferred: null },
     } as unknown as Parameters<typeof renderFrameworkStatus>[0])
-    t.match(framework, `cloud         retiring: ${shown} (1970-01-01 00:00:00): ${shown}\n`)
+    t.match(framework, `cloud         retiring: ${shown} (1970-01-01 00:00:00 UTC): ${shown}\n`)
     t.match(framework, `; last: message "${shown}", 0s late`)
     const sync = renderSyncStatus(
       {

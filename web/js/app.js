@@ -180,7 +180,8 @@ function applyClock(c) {
 
 /**
  * Every second, and at once when the page learns the cloud's time (a move of its clock): the header's clock and every
- * age on the page from it -- the list's last fixes, the device page's, and each since() drew.
+ * age on the page from it -- the list's last fixes, the device page's, and each since(), lasting() and countdown() drew
+ * (a backup's age, the cloud service's time off, the retirement's next step).
  */
 function tick() {
   renderClock()

@@ -3,7 +3,7 @@
 // state (active / read-only / cleaning), drive files (upload, download, share links), the service's retirement (M1:
 // its phase, dates, and this account's deadline, access and purge date; once purged, what the purge deleted and what the
 // cloud keeps), and the cloud log as a timeline.
-import { age, api, attempt, bytes, enc, h, since, when } from './util.js'
+import { api, attempt, bytes, countdown, enc, h, lasting, since, when } from './util.js'
 import { plural } from './plural.js'
 
 const BACKUP_STATE_CLASS = { active: 'on', 'read-only': 'warn', cleaning: 'bad' }
@@ -136,7 +136,8 @@ export class DataPanel {
     if (!a) return [h('p', { class: 'muted', text: 'No such account.' })]
     const share = a.quotaBytes === 0 ? 1 : Math.min(1, a.usedBytes / a.quotaBytes)
     const quotaText = `${Math.floor(share * 100)}% ${bytes(a.usedBytes)} of ${bytes(a.quotaBytes)}`
-    const service = a.frozenAt !== null ? ['FROZEN since ', when(a.frozenAt)] : a.serviceOn ? 'on' : `off for ${age(now - a.serviceOffAt)}`
+    const service =
+      a.frozenAt !== null ? ['FROZEN since ', when(a.frozenAt)] : a.serviceOn ? 'on' : ['off for ', lasting(a.serviceOffAt, now)]
     return [
       h(
         'dl',
@@ -325,7 +326,7 @@ export class DataPanel {
     const plan = s.plan
     if (!plan) return [h('p', { id: 'retirement-phase', text: 'In service: no retirement is planned.' })]
     const mine = s.accounts.find((a) => a.account === this.account)
-    const next = s.next ? [`${s.next.phase} on `, when(s.next.at), ` (in ${age(s.next.at - s.now)})`] : 'none: the service is gone'
+    const next = s.next ? [`${s.next.phase} on `, when(s.next.at), ' (in ', countdown(s.next.at, s.now), ')'] : 'none: the service is gone'
     const deadline = mine ? [when(mine.deadlineAt), mine.ownDeadline ? ' (this account’s own)' : ''] : when(plan.deadlineAt)
     const rows = [
       ['Phase', h('strong', { id: 'retirement-phase', class: ['planned', 'announced'].includes(s.phase) ? 'warn' : 'bad', text: s.phase })],

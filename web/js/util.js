@@ -1,6 +1,6 @@
 // Small helpers shared by the page's modules: building elements, calling the page API, words for times and sizes.
 import { formatBytes } from './format-bytes.js'
-import { formatAge, utcDate, utcSeconds } from './format-time.js'
+import { formatAge, utcDate, utcText } from './format-time.js'
 
 /** An element with attributes (on* are listeners) and children, arrays of them at any depth (strings become text, never HTML). */
 export function h(tag, attrs = {}, ...children) {
@@ -92,11 +92,22 @@ export function ago(ms) {
  * once -- a backup's, a notification's, the account's last activity, a command's -- neither stays what it was when read
  * nor lags a move of the cloud clock until the next reread. `now`: the cloud's time the age is drawn at.
  */
-export const since = (at, now) => h('span', { 'data-since': at, text: ago(now - at) })
+export const since = (at, now) => ticking('since', at, now)
 
-/** Brings every age since() drew to `now`, the cloud's time. */
+/** "3d 1h" since a time `at` ("off for 3d 1h"), counting on as since()'s ages do. */
+export const lasting = (at, now) => ticking('lasting', at, now)
+
+/** "30d 0h" to a time `at` to come ("in 30d 0h"), counting down as since()'s ages count on. */
+export const countdown = (at, now) => ticking('countdown', at, now)
+
+/** The words of each kind of ticking time, from the cloud's time `now`. */
+const TICKS = { since: (at, now) => ago(now - at), lasting: (at, now) => age(now - at), countdown: (at, now) => age(at - now) }
+
+const ticking = (kind, at, now) => h('span', { 'data-tick': kind, 'data-at': at, text: TICKS[kind](at, now) })
+
+/** Brings every age and countdown since(), lasting() and countdown() drew to `now`, the cloud's time. */
 export function tickAges(now) {
-  for (const el of document.querySelectorAll('[data-since]')) el.textContent = ago(now - Number(el.dataset.since))
+  for (const el of document.querySelectorAll('[data-tick]')) el.textContent = TICKS[el.dataset.tick](Number(el.dataset.at), now)
 }
 
 /**
@@ -114,7 +125,7 @@ export const locatedAt = (fix) => `fix from locate at ${whenText(fix.at)}`
  * a time read beside it in another zone would mislead. Where only text can go (a label, the header's line, a slider's
  * words); elsewhere when().
  */
-export const whenText = (ms) => (ms === null || ms === undefined ? '-' : `${utcSeconds(ms)} UTC`)
+export const whenText = (ms) => (ms === null || ms === undefined ? '-' : utcText(ms))
 
 /** The one way the page shows a time: whenText's words in a <time> that keeps the exact ISO instant (datetime, tooltip). */
 export function when(ms) {
@@ -126,8 +137,8 @@ export function when(ms) {
 /**
  * What a move of the cloud clock did, in the CLI's words (cli/account-commands.ts renderAdvance) on one line: the cloud
  * log's new entries by rule and account, the commands and notifications that expired or were queued, or that no rule
- * had anything to do -- not how many timers woke, which the rules also do just to look again. Its times as the page says
- * every time (whenText), not the CLI's ISO.
+ * had anything to do -- not how many timers woke, which the rules also do just to look again. Its times as both say every
+ * time (whenText, the CLI's utcText).
  */
 export function advanceText(moved) {
   const e = moved.effects

@@ -159,7 +159,10 @@ t.test('the account cloud service is off only when every phone of it has turned 
   t.match((await consoleCli(cloud, 'accounts')).out, /off for 0s/)
   await one(true)
   t.same(events, ['off alice', 'on alice'])
-  t.match((await consoleCli(cloud, 'account', 'alice')).out, /service-on\s+0\s+cloud service turned on on p1/)
+  const log = (await consoleCli(cloud, 'account', 'alice')).out
+  t.match(log, /service-on\s+0\s+cloud service turned on on p1/)
+  // The log's WHEN column reads as every other table's UTC column does, not as the raw ISO instant.
+  t.match(log, /\nWHEN \(UTC\) +RULE +COUNT +WHAT\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +service-on /)
 })
 
 t.test('simulated time: `console clock advance` runs every rule that falls due, in order; real time refuses to move', async (t) => {
@@ -195,7 +198,8 @@ t.test('simulated time: `clock advance` says what the rules did on the way, or t
   t.match(
     empty.out,
     new RegExp(
-      String.raw`^Moved the cloud clock from \S+ to \S+\.\nNo rule had anything to do on the way: nothing for the cloud log, no ` +
+      String.raw`^Moved the cloud clock from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.\n` +
+        String.raw`No rule had anything to do on the way: nothing for the cloud log, no ` +
         String.raw`command or notification\.\n$`,
     ),
   )

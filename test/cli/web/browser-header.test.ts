@@ -4,11 +4,13 @@
  * over `broker unreachable` -- the page says the broker is away for as long as it is, and the move's words show once
  * it is back. The move's last reread is held in the browser (Playwright's route) while the test stops the broker, so
  * the late answer comes at a known point rather than by chance. Every age on the page follows the cloud's clock as soon as
- * the page hears it moved (F1), not once its rereads answer: the account's last activity, read once, is held unreread.
+ * the page hears it moved (F1), not once its rereads answer: the account's last activity, read once, is held unreread;
+ * so are the data panel's countdown to the retirement's next step and the cloud service's time off (M1, A1).
  */
 import type { Route } from 'playwright-core'
 import { chromiumTest } from '../../fixtures/browser.js'
 import { run } from '../../fixtures/io.js'
+import { ConsoleClient } from '../../../cli/console-client.js'
 
 interface Header {
   fakephone?: { ready: boolean }
@@ -33,6 +35,29 @@ chromiumTest('the header keeps saying the broker is away while a late clock move
     holding = false
     for (const route of held) await route.continue()
     await page.unroute('**/app/api/accounts**')
+  })
+
+  await t.test("M1, A1: the data panel's countdown and the service's time off count with the cloud clock, unreread", async (t) => {
+    const owner = new ConsoleClient(s.cloud.apiUrl, s.cloud.consoleToken)
+    await owner.send('PUT', '/api/service/retirement', { announce: 'now', syncOff: '30d', migrationDeadline: '60d', shutdown: '90d' })
+    await s.agent.setSwitch('cloudService', false)
+    await page.goto(`${s.web.url}#/device/phone-a`)
+    await page.waitForSelector('#retirement dd:has-text("(in 30d 0h)")')
+    await page.waitForSelector('#service:has-text("off for")')
+    t.equal(await page.textContent('#service'), 'off for 0s')
+    // Neither the account nor the service is read again until the test says: the words must move without it.
+    const held: Route[] = []
+    let holding = true
+    await page.route(/\/app\/api\/(accounts|service)/, (route) => (holding ? void held.push(route) : route.continue()))
+    const moved = await run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, 'clock', 'advance', '2h'], s.real)
+    t.equal(moved.code, 0, moved.err)
+    await page.waitForFunction(() => document.getElementById('service')?.textContent === 'off for 2h 0m')
+    // 29d 22h, or 29d 21h once the page's cloud time has run on past the move by a moment (ages round down).
+    await page.waitForSelector('#retirement dd:has-text("(in 29d 2")')
+    t.ok(held.length > 0, `the account's and the service's rereads are still held (${held.length} reads)`)
+    holding = false
+    for (const route of held) await route.continue()
+    await page.unroute(/\/app\/api\/(accounts|service)/)
   })
 
   await page.goto(s.web.url)
