@@ -7,7 +7,7 @@
  * the page hears it moved (F1), not once its rereads answer: the account's last activity, read once, is held unreread;
  * so are the data panel's countdown to the retirement's next step and the cloud service's time off (M1, A1).
  */
-import type { Route } from 'playwright-core'
+import type { Page, Route } from 'playwright-core'
 import { chromiumTest } from '../../fixtures/browser.js'
 import { run } from '../../fixtures/io.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
@@ -18,23 +18,43 @@ interface Header {
   headerSeen?: { text: string; away: boolean }[]
 }
 
+/**
+ * Holds the page's requests to `url` until release(): `asked` resolves once the page has made one, so a test can check
+ * what the page shows while that read is still unanswered.
+ */
+async function holdReads(page: Page, url: string | RegExp) {
+  const held: Route[] = []
+  let holding = true
+  let heard!: () => void
+  const asked = new Promise<void>((resolve) => (heard = resolve))
+  await page.route(url, (route) => {
+    if (!holding) return route.continue()
+    held.push(route)
+    heard()
+  })
+  const release = async (): Promise<void> => {
+    holding = false
+    for (const route of held) await route.continue()
+    await page.unroute(url)
+  }
+  return { held, asked, release }
+}
+
 chromiumTest('the header keeps saying the broker is away while a late clock move ends, in Chromium', async (t, { s, page, problems }) => {
   await t.test('F1: `console clock advance` moves every age on the page at once, before the rereads answer', async (t) => {
     await page.goto(`${s.web.url}#/device/phone-a`)
     await page.waitForSelector('#last-activity')
     t.match(await page.textContent('#last-activity'), /, 0s ago$/)
     // The account's data is not read again until the test says: its age must move without it.
-    const held: Route[] = []
-    let holding = true
-    await page.route('**/app/api/accounts**', (route) => (holding ? void held.push(route) : route.continue()))
+    const { held, asked, release } = await holdReads(page, '**/app/api/accounts**')
     const moved = await run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, 'clock', 'advance', '2h'], s.real)
     t.equal(moved.code, 0, moved.err)
+    // The page asks for the account again after the move (and is kept waiting): the ages below move without its answer.
+    await asked
     await page.waitForSelector('#last-activity:has-text("2h 0m ago")')
     await page.waitForSelector('#device-table tr[data-device="phone-a"] td:nth-child(3):text-is("2h 0m ago")')
     t.ok(held.length > 0, `the account's reread is still held (${held.length} reads)`)
-    holding = false
-    for (const route of held) await route.continue()
-    await page.unroute('**/app/api/accounts**')
+    await release()
   })
 
   await t.test("M1, A1: the data panel's countdown and the service's time off count with the cloud clock, unreread", async (t) => {
@@ -46,18 +66,15 @@ chromiumTest('the header keeps saying the broker is away while a late clock move
     await page.waitForSelector('#service:has-text("off for")')
     t.equal(await page.textContent('#service'), 'off for 0s')
     // Neither the account nor the service is read again until the test says: the words must move without it.
-    const held: Route[] = []
-    let holding = true
-    await page.route(/\/app\/api\/(accounts|service)/, (route) => (holding ? void held.push(route) : route.continue()))
+    const { held, asked, release } = await holdReads(page, /\/app\/api\/(accounts|service)/)
     const moved = await run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, 'clock', 'advance', '2h'], s.real)
     t.equal(moved.code, 0, moved.err)
+    await asked
     await page.waitForFunction(() => document.getElementById('service')?.textContent === 'off for 2h 0m')
     // 29d 22h, or 29d 21h once the page's cloud time has run on past the move by a moment (ages round down).
     await page.waitForSelector('#retirement dd:has-text("(in 29d 2")')
     t.ok(held.length > 0, `the account's and the service's rereads are still held (${held.length} reads)`)
-    holding = false
-    for (const route of held) await route.continue()
-    await page.unroute(/\/app\/api\/(accounts|service)/)
+    await release()
   })
 
   await page.goto(s.web.url)
