@@ -131,6 +131,8 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   const clock = cloud.clock as ManualClock
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
+  // A new phone's seqs start at the clock's now in ms (test/agent/lifecycle.test.ts): counted from it here.
+  const s0 = clock.now()
   const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
   const fix = firstFix(cloud, first)
   await agentConnected(first)
@@ -144,7 +146,7 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   await first.stop()
   t.same(await offline, ['phone-a', false])
   const saved = JSON.parse(readFileSync(join(dataDir, 'settings.json'), 'utf8'))
-  t.match(saved, { cloudService: true, findDevice: false, network: 'mobile', nextSeq: 2 })
+  t.match(saved, { cloudService: true, findDevice: false, network: 'mobile', nextSeq: s0 + 2 })
 
   const second = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
   await agentConnected(second)
@@ -153,7 +155,7 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   const next = storedHeartbeats(cloud, 1)
   clock.advance(30_000)
   await next
-  t.equal(cloud.broker.store.device('phone-a')?.last?.seq, 2, 'the sequence continues where it stopped')
+  t.equal(cloud.broker.store.device('phone-a')?.last?.seq, s0 + 2, 'the sequence continues where it stopped')
   t.equal(cloud.broker.store.device('phone-a')?.last?.network, 'mobile')
 })
 
