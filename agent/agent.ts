@@ -112,11 +112,6 @@ export interface AgentOptions {
   /** Heartbeat sequence numbers reserved per settings write (default SEQ_BLOCK). */
   seqBlock?: number
   /**
-   * The lowest heartbeat seq this start hands out, whatever the settings say (default 0). A fleet phone gets its run's
-   * start time in ms: its data directory is new each run, and the cloud drops a seq it has stored for the device already.
-   */
-  firstSeq?: number
-  /**
    * The battery's level at clock time `at`, and its model: fleet scenarios set it (a phone back from an outage carries on
    * along the curve of its first start). Default: the device's own curve (deviceBattery), the same across restarts.
    */
@@ -267,7 +262,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       frozenRefusal: (clearedAt) => this.sync?.refusedFrozen(clearedAt),
     })
     this.link = this.dataChannel(opts.brokerUrl)
-    this.seqs = new SeqReserve(this.settings, opts.seqBlock, opts.firstSeq)
+    this.seqs = new SeqReserve(this.settings, opts.seqBlock)
     this.heartbeat = new HeartbeatLoop({
       clock: opts.clock,
       log: opts.log,
@@ -336,7 +331,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
    */
   async start(): Promise<void> {
     makeDataDirSync(this.opts.dataDir)
-    await this.settings.load()
+    // F1: a phone without settings.json may have lived before; its seqs start above all it sent then (agent/heartbeat-seq.ts).
+    await this.settings.load({ nextSeq: this.opts.clock.now() })
     this.seqs.load()
     await this.remote.load()
     await this.backup.load()

@@ -5,11 +5,17 @@
  * (fsync) before the first number of a block is handed out. A crash skips at
  * most the rest of one block and never hands a number out twice; a clean
  * stop gives the rest of the block back, so the next start continues with
- * the very next number. A phone may be told to start no lower than a given
- * number: a fleet phone in a new data directory starts at its run's start
- * time in ms, above every seq an earlier run of the same device sent (it sent
- * fewer heartbeats than milliseconds went by), so the cloud, which stores each
- * (device, seq) once, does not drop its heartbeats as replays.
+ * the very next number. A phone without a settings file (a first start, a
+ * fleet phone in a new data directory, a Pi whose SD card was reflashed, a
+ * damaged file moved away) does not start at 0: the same device may have
+ * lived before, and the cloud, which stores each (device, seq) once, would
+ * drop every heartbeat below its old count as a replay. It starts at the
+ * clock's now in ms instead, above every seq an earlier life sent (that life
+ * started no later, and sent fewer heartbeats, or skipped fewer numbers, than
+ * milliseconds went by). The number is in the settings from their load, so
+ * any settings write (a switch, a wipe, which keeps nextSeq: agent/executor.ts)
+ * saves it before the first heartbeat. An existing settings file is counted on
+ * from, whatever it holds.
  */
 import type { PhoneSettings } from './settings.js'
 
@@ -21,17 +27,15 @@ export class SeqReserve {
   /** First number not reserved on disk. */
   private end = 0
 
-  /** `first`: no number below it is handed out, whatever the settings say (AgentOptions.firstSeq). */
   constructor(
     private readonly settings: PhoneSettings,
     private readonly block = SEQ_BLOCK,
-    private readonly first = 0,
   ) {}
 
-  /** Takes up where the settings (already loaded) say, or at `first` when that is further. */
+  /** Takes up where the settings (already loaded; without a file, at the clock's now in ms: Agent.start) say. */
   load(): void {
-    this.next = Math.max(this.settings.value.nextSeq, this.first)
-    this.end = this.settings.value.nextSeq
+    this.next = this.settings.value.nextSeq
+    this.end = this.next
   }
 
   /** The next number; reserves (and saves) a new block first when this one is used up. Not to be called again before it resolves. */
@@ -46,7 +50,7 @@ export class SeqReserve {
 
   /** A clean stop: the rest of the block is given back on disk. */
   async release(): Promise<void> {
-    // Nothing reserved is left (or nothing was taken since a `first` above the settings' number): nothing to give back.
+    // Nothing reserved is left: nothing to give back.
     if (this.next >= this.end) return
     this.end = this.next
     await this.settings.update({ nextSeq: this.next })

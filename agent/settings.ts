@@ -15,7 +15,10 @@ export const SettingsSchema = z.strictObject({
   findDevice: z.boolean(),
   /** What the phone is connected through. */
   network: NetworkSchema,
-  /** F1: where the next block of heartbeat sequence numbers starts (agent/heartbeat-seq.ts); after a clean stop, the next number itself. */
+  /**
+   * F1: where the next block of heartbeat sequence numbers starts (agent/heartbeat-seq.ts); after a clean stop, the next
+   * number itself. A phone without this file starts it at the clock's now in ms (Agent.start), not at the 0 below.
+   */
   nextSeq: z.number().int().nonnegative(),
   /** F2: the lock screen set remotely, until unlocked with the PIN. */
   lock: z.strictObject({ message: z.string(), phone: z.string() }).nullable(),
@@ -66,8 +69,9 @@ export class PhoneSettings {
     return this.current
   }
 
-  async load(): Promise<void> {
-    this.current = await this.file.load(DEFAULT_SETTINGS)
+  /** Reads `settings.json`; without one, the defaults with `fresh` over them (the agent: its first heartbeat seq, F1). */
+  async load(fresh: Partial<Settings> = {}): Promise<void> {
+    this.current = await this.file.load(withChanges(DEFAULT_SETTINGS, fresh))
   }
 
   /** Changes the settings at once; resolves when the change is on disk, rejects (the change undone) when it cannot be. */

@@ -108,22 +108,25 @@ export function renderDevices(devices: DeviceView[], now: number): string {
 }
 
 /**
- * F1: a heartbeat seq from this up is a fleet run's phone's (docs/CONTRACT.md, Heartbeat: it numbers from its run's start
- * time in ms, 13 digits); a phone beating every second for 30 years stays below it.
+ * F1: a heartbeat seq from this up is a time in ms (docs/CONTRACT.md, Heartbeat: a phone numbers from the time it started
+ * without a settings file, 13 digits; agent/heartbeat-seq.ts); a phone numbered from 0 beating every second for 30 years
+ * stays below it.
  */
 const RUN_START_SEQ = 1_000_000_000
 
 /**
- * F1: a device's fixes, newest first. The SEQ column is there to show order and gaps (a missed heartbeat): a fleet
+ * F1: a device's fixes, newest first. The SEQ column is there to show order and gaps (a missed heartbeat): a
  * phone's seqs, 13 digits that differ in the last few, are shown counted from the lowest seq shown (`+0`, `+1`, a gap
- * is a jump), with a line above the table that says from which, so the table keeps the width of a phone's; `--json`
+ * is a jump), with a line above the table that says from which, so the table keeps the width of one numbered from 0; `--json`
  * has each seq whole.
  */
 export function renderHistory(id: string, rows: LocationRow[], now: number): string {
   if (rows.length === 0) return `No locations recorded for ${forTerminal(id)}.\n`
   const lowest = Math.min(...rows.map((r) => r.seq))
   const counted = Math.max(...rows.map((r) => r.seq)) >= RUN_START_SEQ
-  const note = counted ? `SEQ +N is seq ${lowest} + N (a fleet phone's seqs start at its run's start in ms; --json has them whole)\n` : ''
+  const note = counted
+    ? `SEQ +N is seq ${lowest} + N (a phone's seqs start at the time in ms it started without settings; --json has them whole)\n`
+    : ''
   const history = table(
     ['SEQ', 'TIME (UTC)', 'AGE', 'POSITION', 'ACCURACY', 'SPEED', 'BATTERY', 'NETWORK'],
     rows.map((r) => [

@@ -385,9 +385,6 @@ export class FleetRun {
         // Read when the phone's first command arrives, not at its start (most phones of a run never get one).
         ownerKey: () => o.ownerKey(device.account),
         battery: this.batteryOf(plan),
-        // A new data directory starts at seq 0, as did the last run's of this device: the cloud would take this run's
-        // heartbeats for replays and keep none (agent/heartbeat-seq.ts).
-        firstSeq: this.startAt,
       },
       plan,
       {

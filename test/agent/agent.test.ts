@@ -35,7 +35,9 @@ t.test('F1 heartbeats follow the jittered schedule on the injected clock and car
   const agent = await startAgent(t, cloud, 'phone-a', secret, { jitter: 0.2, random: () => 0, location: route })
   const fix = firstFix(cloud, agent)
   await agentConnected(agent)
-  t.match(await fix, { seq: 0, at: clock.now(), lat: 55.9 }, 'the first fix goes out as soon as the phone is connected')
+  // A new phone's seqs start at the clock's now in ms (test/agent/lifecycle.test.ts).
+  const s0 = clock.now()
+  t.match(await fix, { seq: s0, at: clock.now(), lat: 55.9 }, 'the first fix goes out as soon as the phone is connected')
   clock.advance(23_999)
   t.equal(agent.status().heartbeatsSent, 1, 'nothing more before the interval')
   const stored = storedHeartbeats(cloud, 2)
@@ -43,13 +45,13 @@ t.test('F1 heartbeats follow the jittered schedule on the injected clock and car
   clock.advance(24_000)
   await stored
   const [second, first] = cloud.broker.store.history('phone-a', 10)
-  t.same([first?.seq, second?.seq], [1, 2])
+  t.same([first?.seq, second?.seq], [s0 + 1, s0 + 2])
   t.equal((second?.at ?? 0) - (first?.at ?? 0), 24_000)
   t.ok((second?.lat ?? 0) > (first?.lat ?? 0), 'the phone moved north along its route')
   t.equal(first?.network, 'wifi')
   t.equal(first?.speed, 10)
   t.ok((first?.battery ?? 0) >= 60)
-  t.equal(agent.status().lastHeartbeat?.seq, 2)
+  t.equal(agent.status().lastHeartbeat?.seq, s0 + 2)
 })
 
 t.test('F3 with Find Device or the cloud service off: no heartbeats, the map position goes offline; on resumes', async (t) => {
@@ -129,6 +131,8 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   const clock = cloud.clock as ManualClock
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
+  // A new phone's seqs start at the clock's now in ms (test/agent/lifecycle.test.ts): counted from it here.
+  const s0 = clock.now()
   const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
   const fix = firstFix(cloud, first)
   await agentConnected(first)
@@ -142,7 +146,7 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   await first.stop()
   t.same(await offline, ['phone-a', false])
   const saved = JSON.parse(readFileSync(join(dataDir, 'settings.json'), 'utf8'))
-  t.match(saved, { cloudService: true, findDevice: false, network: 'mobile', nextSeq: 2 })
+  t.match(saved, { cloudService: true, findDevice: false, network: 'mobile', nextSeq: s0 + 2 })
 
   const second = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
   await agentConnected(second)
@@ -151,7 +155,7 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   const next = storedHeartbeats(cloud, 1)
   clock.advance(30_000)
   await next
-  t.equal(cloud.broker.store.device('phone-a')?.last?.seq, 2, 'the sequence continues where it stopped')
+  t.equal(cloud.broker.store.device('phone-a')?.last?.seq, s0 + 2, 'the sequence continues where it stopped')
   t.equal(cloud.broker.store.device('phone-a')?.last?.network, 'mobile')
 })
 

@@ -4,7 +4,7 @@
  */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -47,32 +47,34 @@ t.test(
     const secret = await addDevice(cloud, 'phone-a')
     const dataDir = tempDir(t)
     const settingsPath = join(dataDir, 'settings.json')
+    // A new phone's seqs start at the clock's now in ms (the F1 test below): the numbers here are counted from it.
+    const s0 = cloud.clock.now()
     const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-    const sent = [(await connectedFix(cloud, first)).seq]
-    t.equal(nextSeqOnDisk(dataDir), 4, 'the first beat (the fix sent at connect) reserved seqs 0-3 on disk')
+    const sent = [(await connectedFix(cloud, first)).seq - s0]
+    t.equal(nextSeqOnDisk(dataDir) - s0, 4, 'the first beat (the fix sent at connect) reserved seqs 0-3 on disk')
     const written = statSync(settingsPath)
-    sent.push(...(await beats(cloud, first, 3)))
+    sent.push(...(await beats(cloud, first, 3)).map((seq) => seq - s0))
     const after = statSync(settingsPath)
     t.same([after.ino, after.mtimeMs], [written.ino, written.mtimeMs], 'three more beats did not rewrite settings.json')
-    sent.push(...(await beats(cloud, first, 2)))
+    sent.push(...(await beats(cloud, first, 2)).map((seq) => seq - s0))
     t.same(sent, [0, 1, 2, 3, 4, 5])
-    t.equal(nextSeqOnDisk(dataDir), 8, 'the fifth beat reserved the next block')
+    t.equal(nextSeqOnDisk(dataDir) - s0, 8, 'the fifth beat reserved the next block')
     await first.stop()
-    t.equal(nextSeqOnDisk(dataDir), 6, 'a clean stop gives the rest of the block back')
+    t.equal(nextSeqOnDisk(dataDir) - s0, 6, 'a clean stop gives the rest of the block back')
 
     const second = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-    t.equal((await connectedFix(cloud, second)).seq, 6, 'after a clean restart the next seq follows on')
+    t.equal((await connectedFix(cloud, second)).seq - s0, 6, 'after a clean restart the next seq follows on')
     // A crash now: the disk holds what it held while the phone ran; the clean stop's write never happened.
     const onDiskWhileRunning = readFileSync(settingsPath)
     await second.stop()
     writeFileSync(settingsPath, onDiskWhileRunning)
 
     const third = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 4 })
-    t.equal((await connectedFix(cloud, third)).seq, 10, 'after a crash the seq skips the rest of one block and reuses none')
+    t.equal((await connectedFix(cloud, third)).seq - s0, 10, 'after a crash the seq skips the rest of one block and reuses none')
     cloud.broker.store.flush()
     const stored = cloud.broker.store
       .history('phone-a', 20)
-      .map((hb) => hb.seq)
+      .map((hb) => hb.seq - s0)
       .reverse()
     t.same(stored, [0, 1, 2, 3, 4, 5, 6, 10], 'the cloud got strictly increasing seqs')
   },
@@ -83,7 +85,7 @@ t.test('F1 a heartbeat whose seqs cannot be reserved is not sent, is logged, and
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
   const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir, seqBlock: 1 })
-  t.equal((await connectedFix(cloud, agent)).seq, 0)
+  const first = (await connectedFix(cloud, agent)).seq
   // settings.json is written through a temporary file beside it: a directory in its way makes the write fail.
   const { mkdirSync, rmdirSync } = await import('node:fs')
   mkdirSync(join(dataDir, 'settings.json.tmp'))
@@ -91,8 +93,47 @@ t.test('F1 a heartbeat whose seqs cannot be reserved is not sent, is logged, and
   t.ok(await cloud.logs.waitFor((l) => l.msg === 'heartbeat not sent: could not reserve sequence numbers'))
   t.equal(agent.status().heartbeatsSent, 1, 'the first fix only')
   rmdirSync(join(dataDir, 'settings.json.tmp'))
-  t.same(await beats(cloud, agent, 1), [1], 'the seq that could not be reserved was not used')
+  t.same(await beats(cloud, agent, 1), [first + 1], 'the seq that could not be reserved was not used')
 })
+
+t.test(
+  'F1 a phone without its settings file (moved away, a new data directory with the same id and secret) starts its seqs above ' +
+    'all it sent before: the cloud stores its heartbeats and the map shows its new fix, none dropped as replays',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const clock = cloud.clock as ManualClock
+    const secret = await addDevice(cloud, 'phone-a')
+    const dataDir = tempDir(t)
+    const lives: number[][] = []
+    /** One life of the phone at latitude `lat`: its connect fix and two beats, stored by the cloud; a clean stop, an hour off. */
+    const live = async (dir: string, lat: number): Promise<void> => {
+      const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir: dir, location: new FixedSource({ lat, lon: -3.2 }) })
+      lives.push([(await connectedFix(cloud, agent)).seq, ...(await beats(cloud, agent, 2))])
+      await agent.stop()
+      clock.advance(3_600_000)
+      cloud.broker.store.flush()
+      t.equal(cloud.broker.store.device('phone-a')?.last?.lat, lat, `the map shows the fix at ${lat}`)
+    }
+    await live(dataDir, 55.9)
+    // What the agent tells a user whose settings.json is damaged: move it away to start without it.
+    renameSync(join(dataDir, 'settings.json'), join(dataDir, 'settings.json.damaged'))
+    await live(dataDir, 51.5)
+    // A Pi's SD card reflashed: a new data directory, the same device id and secret.
+    await live(tempDir(t), 48.8)
+    // A new data directory whose settings are written (a switch flipped) before any heartbeat went out, then a restart.
+    const unsent = tempDir(t)
+    const offline = await startAgent(t, cloud, 'phone-a', secret, { dataDir: unsent, brokerUrl: `mqtt://127.0.0.1:${await closedPort()}` })
+    await offline.setSwitch('findDevice', true)
+    await offline.stop()
+    clock.advance(60_000)
+    await live(unsent, 40.4)
+    for (let i = 1; i < lives.length; i++) {
+      const [before, after] = [lives[i - 1]!, lives[i]!]
+      t.ok(Math.min(...after) > Math.max(...before), `life ${i + 1} sent seqs above life ${i}'s: ${after.join()} > ${before.join()}`)
+    }
+    t.equal(cloud.broker.store.history('phone-a', 100).length, 12, "the cloud stored every life's three heartbeats")
+  },
+)
 
 t.test('heartbeats carry coordinates to 1e-6 degrees and the battery as an integer percent', async (t) => {
   const cloud = await startCloud(t)

@@ -249,7 +249,7 @@ t.test("F1: a fleet phone's history keeps SEQ narrow, counted from the lowest se
   const history = (await run([...api, 'history', 'fleet-00001'])).out
   t.equal(
     history.split('\n')[0],
-    `SEQ +N is seq ${first} + N (a fleet phone's seqs start at its run's start in ms; --json has them whole)`,
+    `SEQ +N is seq ${first} + N (a phone's seqs start at the time in ms it started without settings; --json has them whole)`,
     'the line above the table says what the seqs count from',
   )
   t.match(
