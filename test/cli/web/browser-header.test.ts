@@ -64,7 +64,8 @@ chromiumTest('the header keeps saying the broker is away while a late clock move
     await page.goto(`${s.web.url}#/device/phone-a`)
     await page.waitForSelector('#retirement dd:has-text("(in 30d 0h)")')
     await page.waitForSelector('#service:has-text("off for")')
-    t.equal(await page.textContent('#service'), 'off for 0s')
+    // Seconds ago, by the page's cloud time, which runs on between its reads (0s, or 1s on a slow page).
+    t.match(await page.textContent('#service'), /^off for \ds$/)
     // Neither the account nor the service is read again until the test says: the words must move without it.
     const { held, asked, release } = await holdReads(page, /\/app\/api\/(accounts|service)/)
     const moved = await run(['console', '--api', s.cloud.apiUrl, '--data', s.cloud.dataDir, 'clock', 'advance', '2h'], s.real)
