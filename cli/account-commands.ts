@@ -19,7 +19,7 @@ import {
 } from '../common/cloud/account-api.js'
 import { ClockAdvanceSchema, ClockViewSchema, type AdvanceEffects, type ClockView } from '../common/cloud/clock-api.js'
 import { formatBytes } from '../common/format-bytes.js'
-import { formatAge, utcSeconds, utcText } from '../common/clock.js'
+import { formatAge, utcDay, utcSeconds, utcText } from '../common/clock.js'
 import { UserError, type Io } from './io.js'
 import { positiveInt } from './options.js'
 import { plural, table } from './render.js'
@@ -37,10 +37,8 @@ export function quotaBar(used: number, quota: number): string {
   )
 }
 
-const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
-
 function serviceCell(a: AccountView, now: number): string {
-  if (a.frozenAt !== null) return `FROZEN since ${day(a.frozenAt)}`
+  if (a.frozenAt !== null) return `FROZEN since ${utcDay(a.frozenAt)}`
   return a.serviceOn ? 'on' : `off for ${formatAge(now - (a.serviceOffAt as number))}`
 }
 
@@ -57,9 +55,9 @@ function listedServiceCell(a: ListedAccount, now: number): string {
 /** A3's freeze date, unless M1 already closed or deleted the account: then that, since no year of activity matters. */
 function freezesCell(a: ListedAccount): string {
   const r = a.retirement
-  if (r?.access === 'purged') return `deleted ${day(r.purgedAt as number)} (the service shut down)`
-  if (r?.access === 'closed') return `closed ${day(r.deadlineAt)} (migration deadline passed)`
-  return a.freezesAt === null ? '-' : day(a.freezesAt)
+  if (r?.access === 'purged') return `deleted ${utcDay(r.purgedAt as number)} (the service shut down)`
+  if (r?.access === 'closed') return `closed ${utcDay(r.deadlineAt)} (migration deadline passed)`
+  return a.freezesAt === null ? '-' : utcDay(a.freezesAt)
 }
 
 export function renderAccounts(accounts: ListedAccount[], now: number): string {
@@ -80,7 +78,7 @@ export function renderAccounts(accounts: ListedAccount[], now: number): string {
 export function renderAccount(a: AccountView, log: CloudLogEntry[], now: number): string {
   const lines = [
     `account        ${forTerminal(a.id)}`,
-    `membership     ${a.tier}${a.premiumUntil === null ? '' : ` until ${day(a.premiumUntil)}`}`,
+    `membership     ${a.tier}${a.premiumUntil === null ? '' : ` until ${utcDay(a.premiumUntil)}`}`,
     `quota          ${quotaBar(a.usedBytes, a.quotaBytes)}`,
     // A1: unfinished uploads count against the quota until they finish or are removed after 24 h without new bytes.
     ...(a.pendingBytes ? [`unfinished     ${formatBytes(a.pendingBytes)} held by uploads not finished (removed after 24 h idle)`] : []),
@@ -192,11 +190,11 @@ export function renderAdvance(from: number, now: number, e: AdvanceEffects): str
  */
 function frozenCell(a: { frozenAt: number | null; freezesAt: number | null }): string {
   if (a.frozenAt !== null)
-    return `since ${day(a.frozenAt)}, cloud data cleared; this sign-in brings it back, empty (its phones upload what they still hold)`
-  return `no; a year without activity freezes it on ${day(a.freezesAt as number)}`
+    return `since ${utcDay(a.frozenAt)}, cloud data cleared; this sign-in brings it back, empty (its phones upload what they still hold)`
+  return `no; a year without activity freezes it on ${utcDay(a.freezesAt as number)}`
 }
 
 /** A3: when the cloud last cleared the account, said as long as the account lives (signed in again, it is not frozen). */
 function clearedText(at: number): string {
-  return `cleared on ${day(at)} (a year without activity, A3)`
+  return `cleared on ${utcDay(at)} (a year without activity, A3)`
 }

@@ -277,4 +277,4 @@ export function parseDuration(text: string): number {
 }
 
 // Times and ages in words: in a module of their own (no imports), which the web page loads too (cli/web/assets.ts).
-export { FOLLOW_SKEW_MS, formatAge, utcDate, utcSeconds, utcText } from './format-time.js'
+export { FOLLOW_SKEW_MS, formatAge, utcDate, utcDay, utcSeconds, utcText } from './format-time.js'

@@ -14,6 +14,9 @@ export const FOLLOW_SKEW_MS = 5000
 /** A time for people, to the minute: "2027-03-01 12:00 UTC" (the cloud's clock may be simulated: no time zone to go on). */
 export const utcDate = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
 
+/** A UTC day for people: "2027-03-01" (a freeze's, a clearing's: the day is what matters). */
+export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
+
 /** A time for a table's UTC column, to the second: "2027-03-01 12:00:05". */
 export const utcSeconds = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
 

@@ -18,7 +18,7 @@
  */
 import type { AccountView, Tier } from '../../common/cloud/account-api.js'
 import { EventEmitter } from 'node:events'
-import type { Clock } from '../../common/clock.js'
+import { utcDay, type Clock } from '../../common/clock.js'
 import { FakephoneError } from '../../common/errors.js'
 import { formatBytes } from '../../common/format-bytes.js'
 import type { Logger } from '../../common/log.js'
@@ -141,12 +141,10 @@ interface AccountEvents {
 /** A3: the title of the notice each phone of an account is sent when the account is frozen. */
 export const FREEZE_NOTICE_TITLE = 'Your cloud account was frozen and its cloud data cleared'
 
-const day = (at: number): string => new Date(at).toISOString().slice(0, 10)
-
 /** A3: what the freeze's notice says: when, why, what went, what the phone does once the account is back. */
 function freezeNotice(lastActivityAt: number, frozenAt: number): string {
   return (
-    `No cloud activity since ${day(lastActivityAt)}: on ${day(frozenAt)} the account was frozen and its cloud data cleared ` +
+    `No cloud activity since ${utcDay(lastActivityAt)}: on ${utcDay(frozenAt)} the account was frozen and its cloud data cleared ` +
     '(synced items, drive files, backups, location history). Sign in to the console to use it again: this phone then ' +
     'uploads the items it still holds.'
   )
@@ -393,7 +391,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
         id,
         'freeze-warning',
         'Your cloud account will be frozen',
-        `No cloud activity since ${day(a.lastActivityAt)}. On ${day(a.lastActivityAt + inactivityMs)} the account will be ` +
+        `No cloud activity since ${utcDay(a.lastActivityAt)}. On ${utcDay(a.lastActivityAt + inactivityMs)} the account will be ` +
           'frozen and its cloud data cleared. Sign in, sync, back up or switch Find Device on to keep it.',
       )
     }
@@ -405,7 +403,7 @@ export class Accounts extends EventEmitter<AccountEvents> {
           id,
           'inactivity-freeze',
           `account frozen after a year without activity (the last: ${lastActivity} on ` +
-            `${day(lastActivityAt)}); cloud data cleared: ${describeCleared(cleared)}. ` +
+            `${utcDay(lastActivityAt)}); cloud data cleared: ${describeCleared(cleared)}. ` +
             `Kept: ${FREEZE_KEEPS}.`,
           totalCleared(cleared),
         )
