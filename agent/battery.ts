@@ -12,7 +12,7 @@ export interface BatteryModel {
   plugAt: number
 }
 
-export const DEFAULT_BATTERY: BatteryModel = { drainPerHour: 4, chargePerHour: 40, plugAt: 15 }
+const DEFAULT_BATTERY: BatteryModel = { drainPerHour: 4, chargePerHour: 40, plugAt: 15 }
 
 export class Battery {
   private at: number
@@ -50,7 +50,7 @@ export class Battery {
 }
 
 /** When every phone's own battery curve starts (deviceBattery): a fixed time, so a restart finds it where it left it. */
-export const BATTERY_EPOCH = Date.UTC(2026, 0, 1)
+const BATTERY_EPOCH = Date.UTC(2026, 0, 1)
 
 /**
  * A phone's battery when nobody set one (a single `fakephone agent`): a curve of its device id and the clock alone, at a

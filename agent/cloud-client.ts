@@ -37,7 +37,7 @@ export interface CloudClientOptions {
   chunkBytes?: number
 }
 
-export const DEFAULT_CHUNK_BYTES = 256 * 1024
+const DEFAULT_CHUNK_BYTES = 256 * 1024
 
 /** The cloud's HTTP base for a push URL ws://host:port/push: http://host:port. */
 export function cloudUrlOf(pushUrl: string): string {

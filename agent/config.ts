@@ -21,7 +21,7 @@ import { quoted } from '../common/terminal-text.js'
 export type LocationSpec =
   { kind: 'route' } | { kind: 'gpx'; file: string } | { kind: 'fixed'; point: Point } | { kind: 'gpsd'; host: string; port: number }
 
-export const GPSD_DEFAULT = { host: '127.0.0.1', port: 2947 }
+const GPSD_DEFAULT = { host: '127.0.0.1', port: 2947 }
 
 /** Parses a `location` setting; throws with what is wrong. */
 export function parseLocation(text: string): LocationSpec {

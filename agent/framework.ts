@@ -38,7 +38,7 @@ export const FrameworkSettingsSchema = z.strictObject({
 })
 export type FrameworkSettings = z.infer<typeof FrameworkSettingsSchema>
 
-export const DEFAULT_FRAMEWORK_SETTINGS: FrameworkSettings = { networkPermission: true, logsOverMobile: false }
+const DEFAULT_FRAMEWORK_SETTINGS: FrameworkSettings = { networkPermission: true, logsOverMobile: false }
 
 export interface FrameworkTimings extends BehaviourLogTimings {
   /** Push keep-alive: time between pings, ms. */

@@ -44,7 +44,7 @@ export const TpvSchema = z.object({
 export type Tpv = z.infer<typeof TpvSchema>
 
 /** The Fix of a TPV report with a position, within the limits the heartbeat contract allows. */
-export function fixOf(tpv: Tpv & { lat: number; lon: number }): Fix {
+function fixOf(tpv: Tpv & { lat: number; lon: number }): Fix {
   const spread = tpv.epx !== undefined && tpv.epy !== undefined ? Math.max(tpv.epx, tpv.epy) : UNKNOWN_ACCURACY_M
   return {
     lat: tpv.lat,

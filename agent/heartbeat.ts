@@ -20,7 +20,7 @@ import type { Fix, LocationSource } from './location.js'
 import type { PhoneSettings } from './settings.js'
 
 /** F2: in lost mode heartbeats come this many times as often. */
-export const LOST_MODE_SPEEDUP = 6
+const LOST_MODE_SPEEDUP = 6
 
 export interface HeartbeatOptions {
   clock: Clock
@@ -45,7 +45,7 @@ interface HeartbeatEvents {
 }
 
 /** Degrees to 1e-6 (about 0.1 m). */
-export function roundDegrees(deg: number): number {
+function roundDegrees(deg: number): number {
   return Math.round(deg * 1e6) / 1e6
 }
 

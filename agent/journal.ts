@@ -68,9 +68,9 @@ export const LEGACY_JOURNAL_FILE = 'commands.json'
 /** Finished entries kept for answering redeliveries; older ones are covered by lastSeq. */
 const KEEP_DONE = 200
 /** Lines appended beyond the entries kept before the log is compacted (200 commands of 4 lines before issue 14; 2 or 3 lines now). */
-export const COMPACT_AFTER = 4 * KEEP_DONE
+const COMPACT_AFTER = 4 * KEEP_DONE
 /** How long the log stays open after an append, ms. */
-export const KEEP_OPEN_MS = 1000
+const KEEP_OPEN_MS = 1000
 
 export interface JournalOptions {
   log: Logger

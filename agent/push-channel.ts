@@ -32,7 +32,7 @@ import type { DeviceCredentials } from './credentials.js'
 /** `off`: never started (or no push URL); `blocked`: network permission revoked; `stopped`: the phone stopped. */
 export type PushState = z.infer<typeof PushStateSchema>
 
-export const DEFAULT_PING_MS = 25_000
+const DEFAULT_PING_MS = 25_000
 
 export interface PushChannelOptions {
   url: string

@@ -15,9 +15,9 @@ import { ShownNotificationSchema, type ShownNotification } from '../common/phone
 export type { ShownNotification }
 
 /** Ids remembered: far more than can be in flight between two acknowledgements. */
-export const REMEMBERED_IDS = 1000
+const REMEMBERED_IDS = 1000
 /** Notifications kept for `fakephone phone notifications`. */
-export const INBOX_SIZE = 20
+const INBOX_SIZE = 20
 
 const InboxSchema = z.strictObject({
   /** Ids already shown, oldest first. */

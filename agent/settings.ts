@@ -48,7 +48,7 @@ export const DEFAULT_SETTINGS: Settings = {
   paired: true,
 }
 
-export function settingsFile(dataDir: string): JsonFile<Settings> {
+function settingsFile(dataDir: string): JsonFile<Settings> {
   return new JsonFile(join(dataDir, 'settings.json'), SettingsSchema)
 }
 

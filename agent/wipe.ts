@@ -33,7 +33,7 @@ const SYSTEM_FILES = new Set(
     .flatMap((f) => [f, `${f}.tmp`])
     .concat('control.sock', 'agent.lock'),
 )
-export const SDCARD = 'sdcard'
+const SDCARD = 'sdcard'
 
 async function measure(path: string): Promise<{ files: number; bytes: number }> {
   const info = await lstat(path)

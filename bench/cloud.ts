@@ -18,7 +18,7 @@ import { inBatches, type Cleanup } from './lifecycle.js'
 export const LOOPBACK = '127.0.0.1'
 
 /** Every bench connection shares one address, so the per-address limit is opened wide. */
-export const BENCH_RATE_LIMIT: BrokerOptions['rateLimit'] = { burst: 1_000_000, perSecond: 1_000_000 }
+const BENCH_RATE_LIMIT: BrokerOptions['rateLimit'] = { burst: 1_000_000, perSecond: 1_000_000 }
 
 /** Registrations in flight at once: scrypt runs on libuv's four-thread pool. */
 const REGISTER_CONCURRENCY = 16

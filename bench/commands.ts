@@ -37,7 +37,7 @@ import { LatencyRecorder, LoopDelay, type LatencySummary } from './stats.js'
 
 const ACCOUNT = 'bench'
 /** Commands run before the measured round trips: JIT, SQLite page cache, the journal file. */
-export const WARMUP_COMMANDS = 50
+const WARMUP_COMMANDS = 50
 /** One command's limit in the round-trip part. */
 const COMMAND_LIMIT_MS = 10_000
 /** The round-trip part stops issuing commands after this long, whatever N is. */
@@ -53,8 +53,8 @@ const START_CONCURRENCY = 50
 const HEARTBEAT_MS = 3_600_000
 const RING_SECONDS = 5
 /** The burst part: commands submitted at once to one agent, and how many such bursts. */
-export const BURST_SIZE = 20
-export const BURSTS = 10
+const BURST_SIZE = 20
+const BURSTS = 10
 const FIX = { lat: 55.9486, lon: -3.1999 }
 
 /** Makes a detach safe to call twice: once when a part ends, again from the clean-up. */

@@ -17,7 +17,7 @@ interface Profile {
   timeDeltas: number[]
 }
 
-export function topSelfTime(profile: Profile, n: number): { name: string; ms: number; pct: number }[] {
+function topSelfTime(profile: Profile, n: number): { name: string; ms: number; pct: number }[] {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const self = new Map<string, number>()
   let total = 0

@@ -171,7 +171,7 @@ export interface CaseOutcome {
 }
 
 /** Sends one case to the broker and half-closes; resolves when the connection is gone (at most `boundMs`). */
-export async function sendCase(port: number, c: FuzzCase, boundMs = 5_000): Promise<CaseOutcome> {
+async function sendCase(port: number, c: FuzzCase, boundMs = 5_000): Promise<CaseOutcome> {
   const socket = tcpConnect(port, '127.0.0.1')
   socket.setNoDelay(true)
   let answeredBytes = 0

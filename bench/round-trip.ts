@@ -31,11 +31,11 @@ import { connected } from './load.js'
 import { LatencyRecorder } from './stats.js'
 
 /** Time between the starts of two probes, ms: 40 a second, a small share of the broker's load. */
-export const PROBE_EVERY_MS = 25
+const PROBE_EVERY_MS = 25
 /** One round trip's limit, ms. */
-export const PROBE_LIMIT_MS = 10_000
+const PROBE_LIMIT_MS = 10_000
 /** Round trips run before the measured ones: JIT, the agent's first journal writes, subscriptions settling. */
-export const PROBE_WARMUP = 5
+const PROBE_WARMUP = 5
 const FIX = { lat: 55.9486, lon: -3.1999 }
 /** The probe agent sends no heartbeats of its own during a run. */
 const AGENT_HEARTBEAT_MS = 3_600_000

@@ -38,7 +38,7 @@ export class LatencyRecorder {
 }
 
 /** Nearest-rank quantile of an ascending array. */
-export function quantile(sorted: Float64Array, q: number): number | null {
+function quantile(sorted: Float64Array, q: number): number | null {
   if (sorted.length === 0) return null
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)))
   return sorted[rank - 1] as number

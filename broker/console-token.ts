@@ -21,7 +21,7 @@ import { readSmallFileSync } from '../common/small-file.js'
 export const CONSOLE_TOKEN_FILE = 'console.token'
 
 /** The fewest characters a console token has (one made here has 43: 256 random bits, base64url). */
-export const CONSOLE_TOKEN_MIN = 16
+const CONSOLE_TOKEN_MIN = 16
 
 export class ConsoleTokenError extends FakephoneError {
   constructor(message: string) {

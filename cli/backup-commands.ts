@@ -26,7 +26,7 @@ import { forTerminal, lineForTerminal, linesForTerminal } from '../common/termin
 /** A time as the CLI says it, to the second (the cloud's rules count seconds; --json keeps the milliseconds). */
 const when = (at: number | null): string => (at === null ? '-' : utcText(at))
 
-export function renderBackups(backups: readonly BackupView[], now: number): string {
+function renderBackups(backups: readonly BackupView[], now: number): string {
   if (backups.length === 0) return 'No backups.\n'
   return table(
     ['BACKUP', 'DEVICE', 'CREATED (UTC)', 'SIZE', 'PARTS'],
@@ -40,7 +40,7 @@ export function renderBackups(backups: readonly BackupView[], now: number): stri
   )
 }
 
-export function renderRetention(r: RetentionView): string {
+function renderRetention(r: RetentionView): string {
   const lines = [`state           ${r.state}`]
   if (r.serviceOffAt !== null) {
     lines.push(

@@ -35,7 +35,7 @@ const tokenFileOf = (o: ConsoleOptions): string => o.tokenFile ?? join(o.data, C
  * Said when the broker refuses the console token (its API or, for `console web`, its live feed): a refused token is most
  * often another broker's (the console's default --data is ./data), so it says where the token was read.
  */
-export function tokenRefusedHint(o: ConsoleOptions): string {
+function tokenRefusedHint(o: ConsoleOptions): string {
   return (
     `${forTerminal(o.api)} did not take the token in ${forTerminal(tokenFileOf(o))}; give that ` +
     "broker's data directory with --data DIR (it holds console.token), or the token's file with --token-file FILE"
@@ -67,7 +67,7 @@ export function tokenFlags(o: ConsoleOptions): string {
 
 /** The console token from --token-file or the broker's data directory. */
 // eslint-disable-next-line @typescript-eslint/require-await -- async so that a refusal reaches callers as a rejection, as before
-export async function readToken(o: ConsoleOptions): Promise<string> {
+async function readToken(o: ConsoleOptions): Promise<string> {
   // Most often the broker runs with another --data (`broker --data cloud`) than the console's default ./data: say how to give it.
   return readConsoleTokenFile(tokenFileOf(o), {
     unreadable:

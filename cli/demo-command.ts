@@ -30,7 +30,7 @@ import { WebConsole } from './web/server.js'
 import { linkUsed } from './web/web-command.js'
 import { makeDataDirSync } from '../common/make-dirs.js'
 
-export const DEMO_DEVICE = 'demo-phone'
+const DEMO_DEVICE = 'demo-phone'
 
 /** Registers the demo phone once; one whose secret file or owner keys were lost is registered anew. */
 async function ensureDemoDevice(dataDir: string, secretFile: string, keys: OwnerKeys, clock: Clock): Promise<void> {
@@ -56,7 +56,7 @@ async function ensureDemoDevice(dataDir: string, secretFile: string, keys: Owner
 const brokerLine = (mqttPort: number, httpPort: number): string =>
   `Broker on mqtt://${DEFAULT_BROKER_OPTIONS.host}:${mqttPort} and http://${DEFAULT_BROKER_OPTIONS.host}:${httpPort}`
 
-export function demoGuide(
+function demoGuide(
   data: string,
   keys: string,
   { mqttPort, httpPort }: { mqttPort: number; httpPort: number },

@@ -39,7 +39,7 @@ export function renderChannels(v: ChannelsView): string {
 }
 
 /** What became of a notification, for people. */
-export function deliveryCell(r: NotificationRecord, now: number): string {
+function deliveryCell(r: NotificationRecord, now: number): string {
   if (r.state === 'delivered') return `delivered ${formatAge(r.delayMs as number)} late`
   if (r.state === 'expired') return `expired ${ago(now, r.expiredAt as number)}, never delivered`
   return `queued, expires in ${formatAge(r.expiresAt - now)}`

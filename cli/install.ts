@@ -59,13 +59,13 @@ export interface InstalledFile {
   action: 'wrote' | 'kept'
 }
 
-export function brokerConfigText(): string {
+function brokerConfigText(): string {
   return (
     JSON.stringify({ dataDir: '/var/lib/fakephone', host: '127.0.0.1', mqttPort: 1883, httpPort: 8080, logLevel: 'info' }, null, 2) + '\n'
   )
 }
 
-export function agentConfigText(id: string, location: string): string {
+function agentConfigText(id: string, location: string): string {
   return (
     JSON.stringify(
       {

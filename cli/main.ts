@@ -108,7 +108,7 @@ function summaries(root: Command): void {
  * every such name is (common/terminal-text). The one line commander adds of its own, a "did you mean" of the names it
  * knows, stays a line; a line break that was typed is shown `\x0A`.
  */
-export function commanderError(text: string): string {
+function commanderError(text: string): string {
   const [, said, suggestion] = /^([\s\S]*?)(\n\(Did you mean [^\n]*\?\))?\n$/.exec(text) as unknown as [string, string, string?]
   return `${forTerminal(said)}${suggestion ?? ''}\n`
 }

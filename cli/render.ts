@@ -58,7 +58,7 @@ export function table(header: string[], cells: string[][]): string {
 const position = (lat: number, lon: number): string => `${lat.toFixed(5)},${lon.toFixed(5)}`
 
 /** What the console says about a device's map position. */
-export function locationCell(d: DeviceView): string {
+function locationCell(d: DeviceView): string {
   if (d.locationOffAt !== null) return d.cloudService === false ? 'offline (cloud service off)' : 'offline (Find Device off)'
   return d.last ? position(d.last.lat, d.last.lon) : 'no fix yet'
 }

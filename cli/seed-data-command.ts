@@ -30,7 +30,7 @@ function seedNumber(value: string): number {
 }
 
 /** What `seed-data` adds when no count is given: a phone's realistic mix. */
-export const DEFAULT_MIX: SeedCounts = { photos: 200, contacts: 50, notes: 20, recordings: 5 }
+const DEFAULT_MIX: SeedCounts = { photos: 200, contacts: 50, notes: 20, recordings: 5 }
 
 /** The counts to seed: the ones given (0 for the others), or the whole DEFAULT_MIX when none is. */
 function countsOf(o: Partial<SeedCounts>): SeedCounts {

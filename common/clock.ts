@@ -16,7 +16,7 @@ export interface Clock {
 }
 
 /** The longest delay a Node timer holds (2^31 - 1 ms, 24.8 days); a longer one would fire at once, with a TimeoutOverflowWarning. */
-export const MAX_TIMER_MS = 2 ** 31 - 1
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * Wall-clock time and Node timers. Timers do not keep the process alive. A

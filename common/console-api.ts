@@ -133,7 +133,7 @@ export const PushPresenceSchema = z.object({
 export type PushPresence = z.infer<typeof PushPresenceSchema>
 
 /** A notification's longest time to live, ms. */
-export const MAX_NOTIFICATION_TTL_MS = 90 * 86_400_000
+const MAX_NOTIFICATION_TTL_MS = 90 * 86_400_000
 
 /** POST /api/devices/:id/notifications (X3). */
 export const NotifyRequestSchema = z.strictObject({

@@ -13,7 +13,7 @@ import type { Server } from 'node:http'
  * a phone's sync, upload or backup, or a console call made beside a phone in one process. Now the client drops an idle
  * connection first; the server's close is for clients that never do.
  */
-export const HTTP_KEEP_ALIVE_MS = 65_000
+const HTTP_KEEP_ALIVE_MS = 65_000
 
 /** `server`, keeping idle connections HTTP_KEEP_ALIVE_MS (it says so to its clients in `Keep-Alive: timeout=65`). */
 export function keepIdleConnections<S extends Server>(server: S): S {

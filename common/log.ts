@@ -22,7 +22,7 @@ export interface LogOptions {
 }
 
 /** Paths whose values never reach a log line. */
-export const REDACT = ['secret', 'password', 'token', '*.secret', '*.password', '*.token', 'headers.authorization']
+const REDACT = ['secret', 'password', 'token', '*.secret', '*.password', '*.token', 'headers.authorization']
 
 export function createLogger(opts: LogOptions = {}): Logger {
   const options = { level: opts.level ?? 'info', redact: REDACT }

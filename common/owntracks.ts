@@ -108,7 +108,7 @@ export function parseOwnTracksTopic(topic: string): { user: string; device: stri
 }
 
 /** The default tracker id: the last two characters of the device's topic. */
-export const trackerId = (device: string): string => device.slice(-2)
+const trackerId = (device: string): string => device.slice(-2)
 
 const CONN: Record<Network, 'w' | 'm' | 'o'> = { wifi: 'w', mobile: 'm', none: 'o' }
 const NETWORK = { w: 'wifi', m: 'mobile', o: 'none' } as const

@@ -33,7 +33,7 @@ import { forTerminal } from './terminal-text.js'
  * A command sequence file holds one number (16 digits at most: a safe integer) and, from versions before it was cut in
  * place, perhaps some whitespace: 64 bytes is far above that and still a bound.
  */
-export const SEQ_FILE_MAX = 64
+const SEQ_FILE_MAX = 64
 
 /** A sequence file that holds something other than a number: refused, not counted on from NaN. */
 export class SeqFileError extends FakephoneError {
@@ -74,7 +74,7 @@ const PRIVATE_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
  * public key from a private one without a word, so a phone given `<account>.key` by mistake would run, holding the key
  * that signs wipe commands (F2, F4): refused, naming the `.pub` file to give instead.
  */
-export function privateKeyRefusal(file: string, pem: string): string | undefined {
+function privateKeyRefusal(file: string, pem: string): string | undefined {
   if (!PRIVATE_PEM.test(pem)) return undefined
   const instead = file.endsWith('.key') ? `${file.slice(0, -'.key'.length)}.pub` : 'the .pub file beside it'
   return `${file} is the owner's PRIVATE key, which must stay with the owner's console: give the public key, ${instead}`

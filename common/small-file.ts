@@ -14,7 +14,7 @@ import { FakephoneError } from './errors.js'
 import { forTerminal } from './terminal-text.js'
 
 /** Locks, tokens and secrets are a few dozen bytes; 64 KiB is far above any of them and still read at once. */
-export const SMALL_FILE_MAX = 64 * 1024
+const SMALL_FILE_MAX = 64 * 1024
 
 export class SmallFileError extends FakephoneError {
   constructor(message: string) {

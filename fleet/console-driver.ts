@@ -58,7 +58,7 @@ export function fate(expected: Answer, state: CommandState | undefined): Command
 }
 
 /** Why a command counts lost, in words: what the plan expected against the state the cloud has. */
-export function lostBecause(expected: Answer, state: CommandState | undefined): string {
+function lostBecause(expected: Answer, state: CommandState | undefined): string {
   if (expected === 'ignore') return `${state}, though the plan has the phone ignore it`
   return `${state ?? 'unknown to the cloud'}, not ${expected === 'succeed' ? 'succeeded' : 'failed'} as planned`
 }

@@ -20,7 +20,7 @@ import { syncSetup, type LoadedScenario, type ScenarioGroup, type SyncSetup } fr
 export const OPEN_HORIZON_MS = 7 * 86_400_000
 
 /** The fleet's console sends nothing to a phone this close to its ramp-down stop: each command is answered, each notification shown. */
-export const ANSWER_MARGIN_MS = 5_000
+const ANSWER_MARGIN_MS = 5_000
 
 export type SwitchName = ScenarioGroup['switches'][number]['name']
 export type Answer = 'succeed' | 'fail' | 'ignore'
@@ -73,7 +73,7 @@ export function seededUuid(rng: Rng): string {
  * planned one. A cloud refuses a command id it has seen (409), so a second run of the same seed against the same broker
  * needs ids of its own; the phone's answer stays the planned command's (PhonePlan.answer maps the id back).
  */
-export function runCommandId(runId: string, planned: string): string {
+function runCommandId(runId: string, planned: string): string {
   const h = createHash('sha256').update(`${runId}/${planned}`).digest('hex')
   const variant = (8 + (parseInt(h.charAt(16), 16) & 3)).toString(16)
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
@@ -94,13 +94,13 @@ type Outage = { at: number; forMs: number }
  * the phone is back. The console sends nothing that would reach the phone too late to be answered or shown (planFleet):
  * it would stay queued in the cloud, or half done, and count lost.
  */
-export function reachedAt(outages: readonly Outage[], at: number): number {
+function reachedAt(outages: readonly Outage[], at: number): number {
   const away = outages.find((o) => at >= o.at && at < o.at + o.forMs)
   return away ? away.at + away.forMs : at
 }
 
 /** When the phone goes for good: at the start of an outage it is not back from by its stop (the runner leaves it down), or at its stop. */
-export function goneAt(outages: readonly Outage[], stopAt: number): number {
+function goneAt(outages: readonly Outage[], stopAt: number): number {
   return outages.find((o) => o.at + o.forMs >= stopAt)?.at ?? stopAt
 }
 

@@ -43,7 +43,7 @@ export async function seedPhone(dir: string, transfers: PhoneTransfers, clock: C
 }
 
 /** The cloud's error code of a failed transfer (ABORTED: halted by a switch, the network or a stop), ERROR without one. */
-export function failureCode(err: Error): string {
+function failureCode(err: Error): string {
   const code = (err as { code?: unknown }).code
   return typeof code === 'string' ? code : 'ERROR'
 }

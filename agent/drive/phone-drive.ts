@@ -30,7 +30,7 @@ import { makeDirsSync } from '../../common/make-dirs.js'
 export const PHONE_NOT_ENABLED = 'cloud service is not enabled, enable it in settings'
 
 /** Time between syncs of the Drive folder while sync is on. */
-export const DEFAULT_DRIVE_SYNC_MS = 5 * 60_000
+const DEFAULT_DRIVE_SYNC_MS = 5 * 60_000
 
 /** What the drive needs of the phone it runs on. */
 export interface DrivePhone {

@@ -129,7 +129,7 @@ function gpsFields(lat: number, lon: number): Field[] {
 }
 
 /** The APP1 segment (marker included) carrying `exif`; no GPS IFD when the position is unknown. */
-export function exifSegment(exif: PhotoExif): Buffer {
+function exifSegment(exif: PhotoExif): Buffer {
   const date = exifDate(exif.takenAt)
   const headerSize = 8
   const gps = exif.lat === null || exif.lon === null ? null : gpsFields(exif.lat, exif.lon)

@@ -8,8 +8,8 @@ import { seededRandom } from '../../common/random.js'
 import { encodeJpeg } from './jpeg-encoder.js'
 import { withExif, type PhotoExif } from './exif.js'
 
-export const PHOTO_WIDTH = 256
-export const PHOTO_HEIGHT = 192
+const PHOTO_WIDTH = 256
+const PHOTO_HEIGHT = 192
 
 /** RGBA pixels of one scene: a sky gradient, a horizon, a ground gradient, a sun, and noise. */
 function scene(seed: number): Uint8ClampedArray {

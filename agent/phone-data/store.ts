@@ -45,7 +45,7 @@ interface Layout {
   editable: boolean
 }
 
-export const LAYOUT: Readonly<Record<Category, Layout>> = {
+const LAYOUT: Readonly<Record<Category, Layout>> = {
   photos: { dir: ['sdcard', 'DCIM', 'Camera'], ext: /\.jpe?g$/i, example: 'IMG_20260101_120000_000.jpg', editable: false },
   recordings: { dir: ['sdcard', 'Recordings'], ext: /\.wav$/i, example: 'REC_20260101_120000_000.wav', editable: false },
   contacts: { dir: ['contacts'], ext: /\.vcf$/i, example: '<uuid>.vcf', editable: true },

@@ -27,7 +27,7 @@ export const DEFAULT_SYNC_SWITCHES: SyncSwitchValues = {
  * again: a lost phone wiped remotely must not pull its owner's photos and
  * contacts straight back down from the cloud.
  */
-export const AFTER_WIPE: SyncSwitchValues = {
+const AFTER_WIPE: SyncSwitchValues = {
   categories: { photos: false, contacts: false, notes: false, recordings: false },
   galleryBackup: true,
   albumSync: true,

@@ -10,7 +10,7 @@
 import type { AccountChanged } from '../../common/contract.js'
 
 /** How long changes are gathered before they are said, ms. */
-export const ACCOUNT_CHANGES_DELAY_MS = 100
+const ACCOUNT_CHANGES_DELAY_MS = 100
 
 export class AccountChanges {
   private readonly accounts = new Set<string>()

@@ -25,7 +25,7 @@ export function accountPathSchema(exists: (name: string) => boolean): z.ZodType<
 }
 
 /** The names among `names` that the account-name rule refuses (the schema's compiled check: a fleet's 100,000 names at start). */
-export function legacyNames(names: readonly string[]): string[] {
+function legacyNames(names: readonly string[]): string[] {
   return names.filter((name) => !decodeValue(AccountNameSchema, name).ok)
 }
 

@@ -28,7 +28,7 @@ import { utcDate } from '../../common/format-time.js'
 
 const DAY = 86_400_000
 /** R2: the owner hears of a purge this long before it, at least. */
-export const PURGE_NOTICE_MS = DAY
+const PURGE_NOTICE_MS = DAY
 /** R2: a notice names every entry whose window ends this soon: what goes within a day of the first shares its notice. */
 const NOTICE_AHEAD_MS = 2 * DAY
 /** A purge's log line names this many entries at most. */

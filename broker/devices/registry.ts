@@ -109,7 +109,7 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
 }
 
 /** The check of a SHA-256 verifier, at once; null for any other kind of verifier (see verifySecret). */
-export function verifySecretNow(secret: string, stored: string): boolean | null {
+function verifySecretNow(secret: string, stored: string): boolean | null {
   return stored.startsWith(SHA256_PREFIX) ? sameKey(sha256(secret), stored.slice(SHA256_PREFIX.length)) : null
 }
 

@@ -46,7 +46,7 @@ import { quoted } from '../../common/terminal-text.js'
 export type Principal = { role: 'device'; deviceId: string; account: string; heartbeatTopic: string | null } | { role: 'console' }
 
 export const CONSOLE_USER = 'console'
-export const CONSOLE_CLIENT_PREFIX = 'console.'
+const CONSOLE_CLIENT_PREFIX = 'console.'
 
 /** Return codes of CONNACK in MQTT 3.1.1 [MQTT-3.2.2.3]. */
 const IDENTIFIER_REJECTED = 2
@@ -69,9 +69,9 @@ export const LOGGED_SUBSCRIBE_REFUSALS = 10
 const neverRetained = (kind: string): string => `"${kind}" is never retained`
 
 /** The refusal reason of a client that never authenticated. */
-export const NOT_AUTHENTICATED = 'not authenticated'
+const NOT_AUTHENTICATED = 'not authenticated'
 /** The refusal reason of a device removed from the registry while connected. */
-export const DEVICE_REMOVED = 'the device was removed'
+const DEVICE_REMOVED = 'the device was removed'
 
 /** The hooks AccessControl gives Aedes. */
 export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>

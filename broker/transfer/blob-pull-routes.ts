@@ -30,7 +30,7 @@ import { storeBatch } from './blob-batch-routes.js'
 import type { TransferDeps } from './deps.js'
 
 /** How long the source may say nothing, before its answer or within it, before the pull gives up on it. */
-export const PULL_SILENCE_MS = 60_000
+const PULL_SILENCE_MS = 60_000
 
 /**
  * How long the pull waits for its connection to the source, ms: an address that drops the connection attempt (a

@@ -121,7 +121,7 @@ const enc = encodeURIComponent
  * Blobs sent at once (M2: round trips and the cloud's fsyncs overlap); each is read whole, so a transfer holds at most
  * this many blobs in memory.
  */
-export const BLOBS_AT_ONCE = 8
+const BLOBS_AT_ONCE = 8
 
 /** How many times one blob is sent before it counts as refused (M2: a bytes-in-transit fault is retried, boundedly). */
 export const BLOB_ATTEMPTS = 3

@@ -52,7 +52,7 @@ export const itemPath = (i: Pick<ItemRecord, 'category' | 'id' | 'deletedAt'>): 
   `${i.deletedAt === null ? '' : 'recycle-bin/'}${i.category}/${i.id}`
 export const drivePath = (f: Pick<DriveFile, 'folder' | 'name'>): string => `drive/files${f.folder === '/' ? '' : f.folder}/${f.name}`
 /** Where a drive file whose folder and name cannot be its path in the bag is kept instead (see drivePaths). */
-export const driveOtherPath = (f: Pick<DriveFile, 'id'>): string => `drive/other/${f.id}`
+const driveOtherPath = (f: Pick<DriveFile, 'id'>): string => `drive/other/${f.id}`
 
 /** The longest name a file system takes for one folder level, bytes. */
 const MAX_NAME_BYTES = 255

@@ -33,7 +33,7 @@ import { FakephoneError } from '../../common/errors.js'
 import { parsedJson, type ConsoleClient } from '../console-client.js'
 
 /** Bytes a batch carries before the next one starts (a larger blob goes alone); two batches go at once. */
-export const BATCH_BYTES = 8 * 1024 * 1024
+const BATCH_BYTES = 8 * 1024 * 1024
 const BATCHES_AT_ONCE = 2
 
 const enc = encodeURIComponent

@@ -34,7 +34,7 @@ import { phonesFollow } from './phones-follow.js'
 import type { Progress } from './progress.js'
 import { plural } from '../render.js'
 
-export const JOB_STATES = ['new', 'running', 'verifying', 'completed', 'partially completed', 'failed', 'cancelled'] as const
+const JOB_STATES = ['new', 'running', 'verifying', 'completed', 'partially completed', 'failed', 'cancelled'] as const
 
 const ItemReportSchema = z.strictObject({
   kind: z.string(),
@@ -94,7 +94,7 @@ function compare(source: Record<string, unknown>, dest: Record<string, unknown> 
 }
 
 /** M2's verify-after-import: every blob re-read and hashed by the destination, every record and each photo's EXIF compared. */
-export async function verifyMigration(
+async function verifyMigration(
   source: AccountSnapshot,
   dest: ConsoleClient,
   toAccount: string,

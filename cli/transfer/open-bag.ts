@@ -44,13 +44,13 @@ export async function openBag(path: string): Promise<OpenBag> {
 }
 
 /** Beside the target, while a bag is being written: `OUT.fakephone-partial`. */
-export const PARTIAL = '.fakephone-partial'
+const PARTIAL = '.fakephone-partial'
 /** The file that marks a partial folder as fakephone's (only such a folder is ever resumed or removed). */
 const MARKER = 'fakephone-partial.json'
 const MARKER_FORMAT = 'fakephone-partial-bag/1'
 
 /** Where the bag for `out` is written until it is whole. */
-export const partialOf = (out: string): string => resolve(out) + PARTIAL
+const partialOf = (out: string): string => resolve(out) + PARTIAL
 
 /**
  * True when `partial` is a folder fakephone made for an unfinished bag (its marker is there and says so). At once, not

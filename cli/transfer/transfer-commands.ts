@@ -56,7 +56,7 @@ export function renderImport(reply: ImportReply): string {
 }
 
 /** Validates a bag (directory or tar) and runs `use` on it while it is open; refuses an invalid bag with its problems. */
-export async function withValidBag<T>(
+async function withValidBag<T>(
   io: Io,
   json: boolean,
   path: string,

@@ -51,7 +51,7 @@ const CHECKED: readonly [RegExp, z.ZodType][] = [
 ]
 
 /** Largest body the page sends (a drive upload is the largest), bytes. */
-export const MAX_PAGE_BODY_BYTES = 8 * 1024 * 1024
+const MAX_PAGE_BODY_BYTES = 8 * 1024 * 1024
 
 const SEG = '[^/]+'
 /** The broker routes the page uses, relayed as they are. */

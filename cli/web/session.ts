@@ -13,7 +13,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { IncomingMessage } from 'node:http'
 import type { Clock } from '../../common/clock.js'
 
-export const SESSION_COOKIE = 'fakephone_session'
+const SESSION_COOKIE = 'fakephone_session'
 /** Sent by the page's own fetches on every request that changes something. */
 export const PAGE_HEADER = 'x-fakephone-page'
 

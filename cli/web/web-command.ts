@@ -25,7 +25,7 @@ interface WebOptions {
 }
 
 /** Hands `url` to the user's browser; says so when that fails. */
-export function openBrowser(io: Io, url: string): void {
+function openBrowser(io: Io, url: string): void {
   const browser = io.env['BROWSER'] ?? 'xdg-open'
   // The command's environment, PATH included, is where the browser is looked for.
   const child = spawn(browser, [url], { stdio: 'ignore', detached: true, env: { ...io.env } })
@@ -34,12 +34,12 @@ export function openBrowser(io: Io, url: string): void {
 }
 
 /** What `console web` prints: where the page is and the link that signs a browser in. */
-export function webGuide(web: WebConsole): string {
+function webGuide(web: WebConsole): string {
   return `Web console on ${web.url}\nOpen this link once to sign in (it works one time):\n  ${web.loginUrl}\n`
 }
 
 /** The command that makes a new sign-in link for the web console at `url`, with the console options that find the token. */
-export function webLinkCommand(tokenFlags: string, url: string): string {
+function webLinkCommand(tokenFlags: string, url: string): string {
   return `fakephone console ${tokenFlags} web-link ${url}`
 }
 

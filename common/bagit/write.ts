@@ -20,7 +20,7 @@ import { encodeManifestPath, unsafePath } from './paths.js'
 import { sha256File } from '../hash-file.js'
 import { makeDirsSync } from '../make-dirs.js'
 
-export const BAGIT_TXT = 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n'
+const BAGIT_TXT = 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n'
 
 /** A bag-info.txt field: one value, or several (the label repeated, RFC 8493 section 2.2.2). */
 export type BagInfo = Readonly<Record<string, string | readonly string[]>>

@@ -138,7 +138,7 @@ export type FullImportRequest = z.output<typeof ImportRequestSchema>
 export const TransferredSchema = z.strictObject({ how: z.enum(['export', 'migrate']), detail: z.string().max(500).default('') })
 export type Transferred = z.input<typeof TransferredSchema>
 
-export const IMPORT_KINDS = ['account', 'device', 'item', 'drive', 'backup', 'locations', 'command', 'notification'] as const
+const IMPORT_KINDS = ['account', 'device', 'item', 'drive', 'backup', 'locations', 'command', 'notification'] as const
 export type ImportKind = (typeof IMPORT_KINDS)[number]
 
 /** Each kind of record as a count says it (`1 drive file`, `2 location histories`): the words `console export` counts with. */
