@@ -162,23 +162,33 @@ const OUTBOX_BATCH = 200
 /** The kinds the contract retains (presence, status): what the broker hands a later subscriber of a device. */
 const RETAINED_KINDS = (Object.keys(TOPICS) as TopicKind[]).filter((kind) => TOPICS[kind].retain)
 
-/** Everything a started broker is made of, built in one step once the data directory is locked (see build()). */
-interface Built {
-  readonly lock: DataDirLock
+/** The broker's data parts, built on its database (see buildCore()). */
+interface Core {
   readonly db: Db
+  readonly checkpointer: WalCheckpointer
   readonly registry: DeviceRegistry
   readonly store: StateStore
-  readonly commands: CommandCenter
+  readonly access: AccessControl
+  readonly limiter: ConnectionRateLimiter
   readonly framework: FrameworkServices
   readonly cloud: CloudData
-  readonly limiter: ConnectionRateLimiter
+  readonly commands: CommandCenter
+}
+
+/** What faces the network (see buildNetwork()). */
+interface Network {
   readonly aedes: Aedes
   readonly tcp: TcpServer
   readonly http: HttpServer
   readonly wss: WebSocketServer
-  readonly lifecycle: PartLifecycle
   /** MQTT connections that arrived before every part was up: they wait, and are served once it is. */
   readonly gate: Gate
+}
+
+/** Everything a started broker is made of, built in one step once the data directory is locked (see build()). */
+interface Built extends Core, Network {
+  readonly lock: DataDirLock
+  readonly lifecycle: PartLifecycle
 }
 
 interface Gate {
@@ -287,12 +297,24 @@ export class CloudBroker {
   }
 
   /**
-   * Builds every part of the broker, in one step; nothing here binds a port.
-   * It opens the database (its migrations run under the lock just taken) and
-   * creates the console token if there is none yet: the access rules the
-   * MQTT hooks need are built from it.
+   * Builds every part of the broker, in one step; nothing here binds a port: the data parts (buildCore), what faces the
+   * network (buildNetwork), and the order they start and stop in (partsInOrder), each part's routes on the one router,
+   * and the broker events wired to them.
    */
   private build(lock: DataDirLock): Built {
+    const core = this.buildCore()
+    const network = this.buildNetwork(core)
+    const lifecycle = new PartLifecycle(this.partsInOrder(core, network), this.log)
+    lifecycle.each((p) => p.routes?.(core.cloud.router))
+    this.wire(network.aedes, core.access, core.store, core.registry, core.cloud, lifecycle, core.limiter)
+    return { ...core, ...network, lock, lifecycle }
+  }
+
+  /**
+   * The data parts. It opens the database (its migrations run under the lock start() just took) and creates the
+   * console token if there is none yet: the access rules the MQTT hooks need are built from it.
+   */
+  private buildCore(): Core {
     const log = this.log
     const clock = this.clock
     const now = (): number => clock.now()
@@ -354,6 +376,12 @@ export class CloudBroker {
       const change = checked(CommandChangedSchema, { device: view.device, command: view.id, state: view.state })
       this.publish(commandChangedTopic(change.device), JSON.stringify(change))
     })
+    return { db, checkpointer, registry, store, access, limiter, framework, cloud, commands }
+  }
+
+  /** Aedes with the access hooks, the TCP and HTTP servers and the WebSocket upgrades, and the gate early connections wait at. */
+  private buildNetwork({ access, limiter, framework, cloud }: Core): Network {
+    const log = this.log
     const hooks = access.hooks()
     const ingest = this.safely('published', (msg: AcceptedMessage, client: Client | null) => this.ingest(msg, client))
     const aedes = new Aedes({
@@ -404,6 +432,17 @@ export class CloudBroker {
       req.socket.setNoDelay(true)
       arrived(mqttWebSocketStream(ws), req.socket.remoteAddress as string)
     })
+    return { aedes, tcp, http, wss, gate }
+  }
+
+  /** The parts in their start order (stop runs in reverse), each with the broker events it hears and the routes it adds. */
+  private partsInOrder(
+    { db, checkpointer, registry, store, commands, framework, cloud }: Core,
+    { aedes, tcp, http, wss, gate }: Network,
+  ): BrokerPart[] {
+    const log = this.log
+    const clock = this.clock
+    const now = (): number => clock.now()
     const subscribedTo = (topics: readonly string[], deviceId: string, kind: 'cmd' | 'plan' | 'time'): boolean =>
       topics.includes(topicFor(deviceId, kind))
     let stopJumps: (() => void) | undefined
@@ -411,7 +450,7 @@ export class CloudBroker {
     // Start order; stop runs in reverse. Placed so that stop keeps the order that works: the parts holding sockets (time,
     // framework, cloud) stop before the network closes; the commands and the heartbeat batch after it, as late messages
     // may still arrive while Aedes closes; the database last.
-    const parts: BrokerPart[] = [
+    return [
       {
         name: 'database',
         stop: () => {
@@ -494,10 +533,6 @@ export class CloudBroker {
         },
       },
     ]
-    const lifecycle = new PartLifecycle(parts, log)
-    lifecycle.each((p) => p.routes?.(router))
-    this.wire(aedes, access, store, registry, cloud, lifecycle, limiter)
-    return { lock, db, registry, store, commands, framework, cloud, limiter, aedes, tcp, http, wss, lifecycle, gate }
   }
 
   /** The broker events, each handed to the parts inside a `safely()` boundary. */
