@@ -26,6 +26,14 @@ import { plural } from '../../common/plural.js'
 
 type Request = z.output<typeof ImportRequestSchema>
 
+/** Runs `fn` in a transaction; its answer (or its error) is the record's outcome. */
+type Recorder = (kind: ImportOutcome['kind'], id: string, fn: () => 'imported' | 'present') => void
+
+/** Refuses the record being imported (its transaction rolls back; the message is its outcome's error). */
+function fail(message: string): never {
+  throw new Error(message)
+}
+
 export class AccountImporter {
   private readonly sql
 
@@ -162,29 +170,26 @@ export class AccountImporter {
     return reply
   }
 
+  /** Every record of `req`, each in its own transaction, in the order a later record relies on: account, devices, data. */
   private records(account: string, req: Request): ImportOutcome[] {
-    const { db, clock, cloud } = this.deps
-    const { accounts, blobs } = cloud
+    const { db } = this.deps
     const outcomes: ImportOutcome[] = []
-    /** Runs `fn` in a transaction; its answer (or its error) is the record's outcome. */
-    const record = (kind: ImportOutcome['kind'], id: string, fn: () => 'imported' | 'present'): void => {
+    const record: Recorder = (kind, id, fn) => {
       try {
         outcomes.push({ kind, id, result: db.transaction(fn)() })
       } catch (err) {
         outcomes.push({ kind, id, result: 'failed', error: (err as Error).message })
       }
     }
-    const fail = (message: string): never => {
-      throw new Error(message)
-    }
-    /** Checks the blob is here at the size the record says. */
-    const blob = (sha256: string, size: number): void => {
-      const stored = blobs.size(sha256)
-      if (stored === undefined) fail(`blob ${sha256} has not been uploaded; upload it first`)
-      if (stored !== size) fail(`the record says ${size} bytes but blob ${sha256} has ${stored}`)
-    }
+    const ours = this.importAccountAndDevices(account, req, record)
+    this.importStored(account, req, record)
+    this.importHistory(account, req, record, ours)
+    return outcomes
+  }
 
-    const now = clock.now()
+  /** The account, made when missing, and its devices; answers the ids of the devices that are the account's now. */
+  private importAccountAndDevices(account: string, req: Request, record: Recorder): Set<string> {
+    const now = this.deps.clock.now()
     // The account: made when missing (from the request's tier and dates, or a free one); said only when asked or made.
     const exists = this.sql.account.get(account) !== undefined
     if (!exists || req.account !== undefined)
@@ -215,13 +220,24 @@ export class AccountImporter {
         return 'imported'
       }),
     )
-    const mine = (device: string): void => {
-      if (ours.has(device)) return
-      const owner = this.sql.deviceAccount.get(device)
-      if (owner !== account)
-        fail(`device ${device} is not a device of ${account} here${owner === undefined ? '' : `: account ${quoted(owner)} holds it`}`)
-    }
+    return ours
+  }
 
+  /**
+   * A record's blob, as any store takes one: here at the size the record says, its bytes charged to the account's quota
+   * (A1), and referenced by the account.
+   */
+  private storeBlob(account: string, sha256: string, size: number, what: string): void {
+    const { accounts, blobs } = this.deps.cloud
+    const stored = blobs.size(sha256)
+    if (stored === undefined) fail(`blob ${sha256} has not been uploaded; upload it first`)
+    if (stored !== size) fail(`the record says ${size} bytes but blob ${sha256} has ${stored}`)
+    accounts.charge(account, size, what)
+    blobs.ref(account, sha256)
+  }
+
+  /** The records that hold a blob: sync items (recycle-bin entries among them), drive files and backups. */
+  private importStored(account: string, req: Request, record: Recorder): void {
     for (const it of req.items)
       record('item', `${it.category}/${it.id}`, () => {
         const here = this.sql.item.get(account, it.category, it.id)
@@ -229,9 +245,7 @@ export class AccountImporter {
           if (here.sha256 === it.sha256) return 'present'
           fail(`a different version of ${it.category}/${it.id} is here already (SHA-256 ${here.sha256})`)
         }
-        blob(it.sha256, it.size)
-        accounts.charge(account, it.size, `${it.category}/${it.id} (${it.size} bytes)`)
-        blobs.ref(account, it.sha256)
+        this.storeBlob(account, it.sha256, it.size, `${it.category}/${it.id} (${it.size} bytes)`)
         const seq = one(this.sql.nextSeq, account)
         this.sql.addItem.run(
           account,
@@ -256,9 +270,7 @@ export class AccountImporter {
         }
         const taken = this.sql.driveByName.get(account, f.folder, f.name)
         if (taken !== undefined) fail(`duplicate name: ${f.folder} already holds a file named ${quoted(f.name)} (id ${taken})`)
-        blob(f.sha256, f.size)
-        accounts.charge(account, f.size, `drive file ${quoted(f.name)}`)
-        blobs.ref(account, f.sha256)
+        this.storeBlob(account, f.sha256, f.size, `drive file ${quoted(f.name)}`)
         this.sql.addDrive.run(f.id, account, f.folder, f.name, f.sha256, f.size, f.createdAt, f.updatedAt, f.uploadedBy)
         return 'imported'
       })
@@ -269,12 +281,20 @@ export class AccountImporter {
           if (here.account === account && here.sha256 === b.sha256) return 'present'
           fail(`backup id ${quoted(b.id)} is taken here by another package`)
         }
-        blob(b.sha256, b.size)
-        accounts.charge(account, b.size, `backup ${b.id}`)
-        blobs.ref(account, b.sha256)
+        this.storeBlob(account, b.sha256, b.size, `backup ${b.id}`)
         this.sql.addBackup.run(b.id, account, b.device, b.sha256, b.size, JSON.stringify(b.manifest), b.planId, b.createdAt)
         return 'imported'
       })
+  }
+
+  /** A device's history: its locations, commands and notifications, each refused for a device that is not the account's. */
+  private importHistory(account: string, req: Request, record: Recorder, ours: ReadonlySet<string>): void {
+    const mine = (device: string): void => {
+      if (ours.has(device)) return
+      const owner = this.sql.deviceAccount.get(device)
+      if (owner !== account)
+        fail(`device ${device} is not a device of ${account} here${owner === undefined ? '' : `: account ${quoted(owner)} holds it`}`)
+    }
     const byDevice = new Map<string, typeof req.locations>()
     for (const l of req.locations) byDevice.set(l.device, [...(byDevice.get(l.device) ?? []), l])
     for (const [device, fixes] of byDevice)
@@ -335,7 +355,6 @@ export class AccountImporter {
         )
         return changes > 0 ? 'imported' : 'present'
       })
-    return outcomes
   }
 
   private reply(account: string, outcomes: ImportOutcome[]): ImportReply {
