@@ -152,44 +152,143 @@ export async function uploadInBatches(
   attempts = 3,
   pull?: PullFrom,
 ): Promise<void> {
-  const base = `/api/accounts/${enc(account)}`
-  let todo: Pending[] = blobs.map((b) => ({ ...b, attempts: 0, from: 0, faults: [] }))
-  const done = new Set<string>()
+  await new BatchUpload(dest, account, read, events, attempts, pull).run(blobs, signal)
+}
+
+/** One uploadInBatches: rounds of batches until every blob is stored or refused. */
+class BatchUpload {
+  private readonly base: string
+  /** The blobs stored or refused: settled, never sent again. */
+  private readonly done = new Set<string>()
   /** Batches whose connection broke, with the reason: the first blob of it the destination lacks was in transit. */
-  let cut: { batch: Pending[]; why: string }[] = []
-  const fault = (b: Pending, why: string): void => {
+  private cut: { batch: Pending[]; why: string }[] = []
+  /** Pulling until the destination says it cannot reach the source; from then on this console relays. */
+  private pulling: PullFrom | undefined
+
+  constructor(
+    private readonly dest: ConsoleClient,
+    account: string,
+    private readonly read: (sha256s: string[]) => Promise<Readable>,
+    private readonly events: BatchEvents,
+    private readonly attempts: number,
+    pull: PullFrom | undefined,
+  ) {
+    this.base = `/api/accounts/${enc(account)}`
+    this.pulling = pull
+  }
+
+  async run(blobs: readonly BatchBlob[], signal: AbortSignal | undefined): Promise<void> {
+    let todo: Pending[] = blobs.map((b) => ({ ...b, attempts: 0, from: 0, faults: [] }))
+    while (todo.length > 0) {
+      signal?.throwIfAborted()
+      const next = await this.nextRound(todo)
+      const queue = batches(next)
+      await Promise.all(
+        Array.from({ length: BATCHES_AT_ONCE }, async () => {
+          for (let batch = queue.shift(); batch !== undefined; batch = queue.shift()) {
+            signal?.throwIfAborted()
+            await this.send(batch)
+          }
+        }),
+      )
+      todo = next.filter((b) => !this.done.has(b.sha256))
+    }
+    // Aborted as the last batch ran: the caller goes no further either.
+    signal?.throwIfAborted()
+  }
+
+  /**
+   * Asks the destination what it holds of `todo`: a cut batch's blob in transit counts a fault, a blob stored or refused
+   * there is settled, one out of attempts is refused; answers the rest, each to go again from the offset the destination kept.
+   */
+  private async nextRound(todo: Pending[]): Promise<Pending[]> {
+    const states = new Map((await outcomes(this.dest, this.base, todo)).map((o) => [o.sha256, o]))
+    for (const { batch, why } of this.cut) {
+      const lost = batch.filter((b) => !this.done.has(b.sha256) && (states.get(b.sha256) as { stored?: boolean }).stored !== true)
+      lost.slice(1).forEach((b) => b.attempts--)
+      if (lost[0] !== undefined) this.fault(lost[0], why)
+    }
+    this.cut = []
+    const next: Pending[] = []
+    for (const b of todo) {
+      const state = states.get(b.sha256) as BlobOutcome
+      if ('error' in state) this.refuse(b.sha256, state.error)
+      else if (state.stored) this.stored(b)
+      else if (b.attempts >= this.attempts) this.refuse(b.sha256, `not stored after ${this.attempts} attempts: ${b.faults.join('; ')}`)
+      else next.push(Object.assign(b, { attempts: b.attempts + 1, from: state.offset }))
+    }
+    return next
+  }
+
+  private fault(b: Pending, why: string): void {
     const said = `attempt ${b.attempts} from offset ${b.from}: ${why}`
     b.faults.push(said)
-    events.fault(b.sha256, said)
+    this.events.fault(b.sha256, said)
   }
-  const refuse = (sha256: string, why: string): void => {
-    done.add(sha256)
-    events.refused(sha256, why)
+
+  private refuse(sha256: string, why: string): void {
+    this.done.add(sha256)
+    this.events.refused(sha256, why)
   }
-  const stored = (b: Pending): void => {
-    done.add(b.sha256)
-    if (b.faults.length > 0) events.fault(b.sha256, `attempt ${b.attempts} from offset ${b.from}: stored`)
-    events.stored(b.sha256, b.attempts > 0 ? b.size - b.from : 0)
+
+  private stored(b: Pending): void {
+    this.done.add(b.sha256)
+    if (b.faults.length > 0) this.events.fault(b.sha256, `attempt ${b.attempts} from offset ${b.from}: stored`)
+    this.events.stored(b.sha256, b.attempts > 0 ? b.size - b.from : 0)
   }
+
+  /** Sends one batch, pulled or relayed, and settles what the destination answered for each of its blobs. */
+  private async send(batch: Pending[]): Promise<void> {
+    let sent = this.pulling === undefined ? await this.relayed(batch) : await this.pulled(batch, this.pulling)
+    if ('unreachable' in sent) {
+      // Said once, however many batches heard it.
+      this.pulling?.relaying(sent.unreachable)
+      this.pulling = undefined
+      sent = await this.relayed(batch)
+    }
+    if ('gone' in sent) {
+      // Not the destination's fault: that blob is refused, the others of the batch go again uncounted.
+      this.refuse(sent.gone, 'the source cannot read it')
+      batch.forEach((b) => b.attempts--)
+      return
+    }
+    if ('cut' in sent) {
+      // A cut connection (or an answer that is not one): the next round's query says what arrived.
+      this.cut.push({ batch, why: sent.cut })
+      return
+    }
+    const answered = new Map(sent.reply.map((o) => [o.sha256, o]))
+    for (const b of batch) {
+      const o = answered.get(b.sha256)
+      /* c8 ignore next -- a fakephone cloud answers for every part of a batch it read to the end */
+      if (o === undefined) this.fault(b, 'the cloud did not answer for it')
+      else if ('error' in o) this.fault(b, o.error)
+      else this.stored(b)
+    }
+  }
+
   /** The console relays: the source's answer passed on into the destination's batch upload. */
-  const relayed = async (batch: Pending[]): Promise<Exclude<Sent, { unreachable: string }>> => {
+  private async relayed(batch: Pending[]): Promise<Exclude<Sent, { unreachable: string }>> {
     let gone: Pending | undefined
     let relay: Relay<Pending> | undefined
     try {
-      const answer = await read(batch.map((b) => b.sha256))
+      const answer = await this.read(batch.map((b) => b.sha256))
       relay = new Relay(batch, (b) => (gone = b))
       // An answer cut or refused (or the upload cut) ends the other too: the source's connection is not left waiting.
       const body = { stream: pipeline(answer, relay, () => undefined), length: relay.length }
       return {
-        reply: (await dest.readAfterBytes(BlobOutcomesSchema, 'POST', `${base}/blobs/batch`, body, 'application/octet-stream')).blobs,
+        reply: (await this.dest.readAfterBytes(BlobOutcomesSchema, 'POST', `${this.base}/blobs/batch`, body, 'application/octet-stream'))
+          .blobs,
       }
     } catch (err) {
       relay?.destroy()
       return gone !== undefined ? { gone: gone.sha256 } : { cut: (err as Error).message }
     }
   }
+
   /** The destination pulls the batch from the source itself, with a grant of the source's for this batch alone. */
-  const pulled = async (batch: Pending[], from: PullFrom): Promise<Sent> => {
+  private async pulled(batch: Pending[], from: PullFrom): Promise<Sent> {
+    const { dest, base } = this
     try {
       const grant = await from.grant()
       const req = {
@@ -214,64 +313,4 @@ export async function uploadInBatches(
       return { cut: (err as Error).message }
     }
   }
-  /** Pulling until the destination says it cannot reach the source; from then on this console relays. */
-  let pulling = pull
-  const send = async (batch: Pending[]): Promise<void> => {
-    let sent = pulling === undefined ? await relayed(batch) : await pulled(batch, pulling)
-    if ('unreachable' in sent) {
-      // Said once, however many batches heard it.
-      pulling?.relaying(sent.unreachable)
-      pulling = undefined
-      sent = await relayed(batch)
-    }
-    if ('gone' in sent) {
-      // Not the destination's fault: that blob is refused, the others of the batch go again uncounted.
-      refuse(sent.gone, 'the source cannot read it')
-      batch.forEach((b) => b.attempts--)
-      return
-    }
-    if ('cut' in sent) {
-      // A cut connection (or an answer that is not one): the next round's query says what arrived.
-      cut.push({ batch, why: sent.cut })
-      return
-    }
-    const answered = new Map(sent.reply.map((o) => [o.sha256, o]))
-    for (const b of batch) {
-      const o = answered.get(b.sha256)
-      /* c8 ignore next -- a fakephone cloud answers for every part of a batch it read to the end */
-      if (o === undefined) fault(b, 'the cloud did not answer for it')
-      else if ('error' in o) fault(b, o.error)
-      else stored(b)
-    }
-  }
-  while (todo.length > 0) {
-    signal?.throwIfAborted()
-    const states = new Map((await outcomes(dest, base, todo)).map((o) => [o.sha256, o]))
-    for (const { batch, why } of cut) {
-      const lost = batch.filter((b) => !done.has(b.sha256) && (states.get(b.sha256) as { stored?: boolean }).stored !== true)
-      lost.slice(1).forEach((b) => b.attempts--)
-      if (lost[0] !== undefined) fault(lost[0], why)
-    }
-    cut = []
-    const next: Pending[] = []
-    for (const b of todo) {
-      const state = states.get(b.sha256) as BlobOutcome
-      if ('error' in state) refuse(b.sha256, state.error)
-      else if (state.stored) stored(b)
-      else if (b.attempts >= attempts) refuse(b.sha256, `not stored after ${attempts} attempts: ${b.faults.join('; ')}`)
-      else next.push(Object.assign(b, { attempts: b.attempts + 1, from: state.offset }))
-    }
-    const queue = batches(next)
-    await Promise.all(
-      Array.from({ length: BATCHES_AT_ONCE }, async () => {
-        for (let batch = queue.shift(); batch !== undefined; batch = queue.shift()) {
-          signal?.throwIfAborted()
-          await send(batch)
-        }
-      }),
-    )
-    todo = next.filter((b) => !done.has(b.sha256))
-  }
-  // Aborted as the last batch ran: the caller goes no further either.
-  signal?.throwIfAborted()
 }
