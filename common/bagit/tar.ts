@@ -165,6 +165,42 @@ const clash =
     throw new TarError(`the archive holds ${JSON.stringify(name)}, which cannot be unpacked: ${why}`)
   }
 
+/**
+ * The header block `h`, read at `offset` of the archive: its entry's size, type and ustar name (the prefix joined); a
+ * header that fails its checksum or gives no octal size is refused.
+ */
+function parseHeader(h: Buffer, offset: number): { size: number; type: string; name: string } {
+  let sum = 0
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (h[i] as number)
+  if (parseInt(field(h, 148, 8).trim(), 8) !== sum)
+    throw new TarError(`the header at offset ${offset} fails its checksum: not a tar file, or damaged`)
+  // Octal digits only: parseInt would read "-1000" as -512 (a header that points back at itself, read forever) and "x" as NaN.
+  const sizeField = field(h, 124, 12).trim()
+  if (!/^[0-7]+$/.test(sizeField))
+    throw new TarError(`the header at offset ${offset} gives its size as ${JSON.stringify(sizeField)}, not an octal number`)
+  const prefix = field(h, 345, 155)
+  return {
+    size: parseInt(sizeField, 8),
+    type: field(h, 156, 1) || '0',
+    name: prefix === '' ? field(h, 0, 100) : `${prefix}/${field(h, 0, 100)}`,
+  }
+}
+
+/** Copies the entry `name`'s `size` bytes at `at` of the archive into a new file `path`, in chunks of 1 MiB at most. */
+async function extractFile(fh: FileHandle, at: number, size: number, path: string, name: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true }).catch(clash(name))
+  const out = await open(path, 'wx').catch(clash(name))
+  try {
+    for (let done = 0; done < size;) {
+      const chunk = await readExactly(fh, at + done, Math.min(1 << 20, size - done))
+      await out.write(chunk)
+      done += chunk.length
+    }
+  } finally {
+    await out.close()
+  }
+}
+
 /** Extracts the tar file `file` into `dir`; returns the top-level names it held. */
 export async function readTar(file: string, dir: string): Promise<string[]> {
   const fh = await open(file, 'r')
@@ -176,18 +212,9 @@ export async function readTar(file: string, dir: string): Promise<string[]> {
       const h = await readExactly(fh, at, BLOCK)
       at += BLOCK
       if (h.every((b) => b === 0)) return [...tops]
-      let sum = 0
-      for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (h[i] as number)
-      if (parseInt(field(h, 148, 8).trim(), 8) !== sum)
-        throw new TarError(`the header at offset ${at - BLOCK} fails its checksum: not a tar file, or damaged`)
-      // Octal digits only: parseInt would read "-1000" as -512 (a header that points back at itself, read forever) and "x" as NaN.
-      const sizeField = field(h, 124, 12).trim()
-      if (!/^[0-7]+$/.test(sizeField))
-        throw new TarError(`the header at offset ${at - BLOCK} gives its size as ${JSON.stringify(sizeField)}, not an octal number`)
-      const size = parseInt(sizeField, 8)
-      const type = field(h, 156, 1) || '0'
-      const prefix = field(h, 345, 155)
-      const name = paxPath ?? (prefix === '' ? field(h, 0, 100) : `${prefix}/${field(h, 0, 100)}`)
+      const header = parseHeader(h, at - BLOCK)
+      const { size, type } = header
+      const name = paxPath ?? header.name
       const dataAt = at
       at += Math.ceil(size / BLOCK) * BLOCK
       if (type === 'x') {
@@ -206,17 +233,7 @@ export async function readTar(file: string, dir: string): Promise<string[]> {
       if (type === '5') {
         await mkdir(join(dir, rel), { recursive: true }).catch(clash(name))
       } else if (type === '0') {
-        await mkdir(dirname(join(dir, rel)), { recursive: true }).catch(clash(name))
-        const out = await open(join(dir, rel), 'wx').catch(clash(name))
-        try {
-          for (let done = 0; done < size;) {
-            const chunk = await readExactly(fh, dataAt + done, Math.min(1 << 20, size - done))
-            await out.write(chunk)
-            done += chunk.length
-          }
-        } finally {
-          await out.close()
-        }
+        await extractFile(fh, dataAt, size, join(dir, rel), name)
       } else
         throw new TarError(
           `the archive holds ${JSON.stringify(name)}, ${TAR_KINDS[type] ?? `an entry of type "${type}"`}: ` +
