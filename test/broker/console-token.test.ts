@@ -8,11 +8,9 @@ import t from 'tap'
 import { readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CONSOLE_TOKEN_FILE, ensureConsoleToken } from '../../broker/console-token.js'
-import { CloudBroker, DEFAULT_BROKER_OPTIONS } from '../../broker/server.js'
 import { readDeviceSecret } from '../../agent/secret.js'
-import { ManualClock } from '../../common/clock.js'
 import { run } from '../fixtures/io.js'
-import { LogCapture } from '../fixtures/logs.js'
+import { newBroker } from '../fixtures/cloud.js'
 import { tempDir } from '../fixtures/scope.js'
 
 t.test('the first start makes a 0600 token of 256 random bits, and later starts use it', (t) => {
@@ -35,12 +33,7 @@ t.test('a broker whose console.token is empty, blank or too short refuses to sta
     const dataDir = tempDir(t)
     const file = join(dataDir, CONSOLE_TOKEN_FILE)
     writeFileSync(file, text)
-    const broker = new CloudBroker(
-      { ...DEFAULT_BROKER_OPTIONS, mqttPort: 0, httpPort: 0, dataDir },
-      new ManualClock(),
-      new LogCapture().logger(),
-    )
-    t.teardown(() => broker.stop())
+    const broker = newBroker(t, { dataDir })
     await t.rejects(broker.start(), {
       code: 'CONSOLE_TOKEN',
       message: `the console token ${file} ${says}: delete it and the broker makes a new one on its next start`,

@@ -1,27 +1,15 @@
 /** One broker per data directory, and a port error that names the port (issue 10, item 6). */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { LOCK_FILE, lockDataDir } from '../../common/data-lock.js'
-import { CloudBroker, DEFAULT_BROKER_OPTIONS, type BrokerOptions } from '../../broker/server.js'
-import { ManualClock } from '../../common/clock.js'
-import { addDevice, connectDevice, startCloud } from '../fixtures/cloud.js'
+import { addDevice, connectDevice, newBroker, startCloud } from '../fixtures/cloud.js'
 import { assertBuilt, spawnCli } from '../fixtures/child.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
-
-function broker(t: Test, opts: Partial<BrokerOptions>, logs = new LogCapture()): CloudBroker {
-  const b = new CloudBroker(
-    { ...DEFAULT_BROKER_OPTIONS, mqttPort: 0, httpPort: 0, dataDir: tempDir(t), ...opts },
-    new ManualClock(),
-    logs.logger(),
-  )
-  t.teardown(() => b.stop())
-  return b
-}
 
 /** The pid of a process that has exited. */
 async function deadPid(): Promise<number> {
@@ -35,7 +23,7 @@ t.test("a second broker on the same data directory and ports refuses at once, an
   const secret = await addDevice(cloud, 'phone-a')
   await connectDevice(t, cloud, 'phone-a', secret)
   t.equal(cloud.broker.store.device('phone-a')?.online, true)
-  const second = broker(t, { dataDir: cloud.dataDir, mqttPort: cloud.mqttPort, httpPort: cloud.httpPort })
+  const second = newBroker(t, { dataDir: cloud.dataDir, mqttPort: cloud.mqttPort, httpPort: cloud.httpPort })
   await t.rejects(second.start(), {
     code: 'DATA_DIR_LOCKED',
     message: new RegExp(`data directory .* is in use by another broker: process ${process.pid}, running since \\d{4}-\\d\\d-\\d\\dT`),
@@ -48,11 +36,11 @@ t.test("a second broker on the same data directory and ports refuses at once, an
 
 t.test('the lock is released on stop: the next broker on the directory starts', async (t) => {
   const dataDir = tempDir(t)
-  const first = broker(t, { dataDir })
+  const first = newBroker(t, { dataDir })
   await first.start()
   await first.stop()
   t.notOk(existsSync(join(dataDir, LOCK_FILE)))
-  const next = broker(t, { dataDir })
+  const next = newBroker(t, { dataDir })
   t.ok((await next.start()).mqttPort > 0)
 })
 
@@ -61,11 +49,11 @@ t.test('the lock holds across processes; a lock left by a killed broker is taken
   const dataDir = tempDir(t)
   const child = spawnCli(t, ['broker', '--data', dataDir, '--mqtt-port', '0', '--http-port', '0', '--log-level', 'info'])
   await child.waitForLog((l) => l.msg === 'broker listening')
-  const refused = broker(t, { dataDir })
+  const refused = newBroker(t, { dataDir })
   await t.rejects(refused.start(), { code: 'DATA_DIR_LOCKED', message: new RegExp(`process ${String(child.proc.pid)}, running since`) })
   await child.stop('SIGKILL')
   const logs = new LogCapture()
-  const next = broker(t, { dataDir }, logs)
+  const next = newBroker(t, { dataDir }, logs)
   await next.start()
   const takeover = logs.lines.find((l) => l.msg.startsWith('taking over a stale data directory lock'))
   t.match(takeover, { stale: { pid: child.proc.pid } }, 'the dead holder is named in the log')
@@ -108,7 +96,7 @@ t.test('stale locks: a dead pid or an unreadable file is taken over; release lea
 t.test("a broker's or an agent's new data directory is private (0700); one others can read is warned about with its fix", async (t) => {
   const logs = new LogCapture()
   const fresh = join(tempDir(t), 'home', 'data')
-  const b = broker(t, { dataDir: fresh }, logs)
+  const b = newBroker(t, { dataDir: fresh }, logs)
   await b.start()
   t.equal(statSync(fresh).mode & 0o777, 0o700, "the cloud's database and blobs are in a folder only its user can open")
   t.notOk(
@@ -135,16 +123,16 @@ t.test('a port in use is named with its address, before the broker reports itsel
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())))
   const port = (taken.address() as AddressInfo).port
-  await t.rejects(broker(t, { mqttPort: port }).start(), {
+  await t.rejects(newBroker(t, { mqttPort: port }).start(), {
     code: 'EADDRINUSE',
     message: `MQTT port 127.0.0.1:${port} is in use (EADDRINUSE)`,
   })
-  await t.rejects(broker(t, { httpPort: port }).start(), {
+  await t.rejects(newBroker(t, { httpPort: port }).start(), {
     code: 'EADDRINUSE',
     message: `HTTP port 127.0.0.1:${port} is in use (EADDRINUSE)`,
   })
   // 192.0.2.1 (TEST-NET-1) is no address of this machine: binding fails at once, nothing is sent.
-  await t.rejects(broker(t, { host: '192.0.2.1' }).start(), {
+  await t.rejects(newBroker(t, { host: '192.0.2.1' }).start(), {
     code: 'EADDRNOTAVAIL',
     message: /^MQTT port 192\.0\.2\.1:0 cannot be bound: /,
   })
@@ -153,7 +141,7 @@ t.test('a port in use is named with its address, before the broker reports itsel
 t.test('a lock file that is a link to /dev/zero (or another non-file) refuses with one line naming it, never read for ever', async (t) => {
   const dataDir = tempDir(t)
   symlinkSync('/dev/zero', join(dataDir, LOCK_FILE))
-  const refused = broker(t, { dataDir })
+  const refused = newBroker(t, { dataDir })
   await t.rejects(refused.start(), {
     code: 'LOCK_FILE',
     message:

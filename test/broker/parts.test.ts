@@ -4,7 +4,6 @@ import Database from 'better-sqlite3'
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { CloudBroker, DEFAULT_BROKER_OPTIONS, type BrokerOptions } from '../../broker/server.js'
 import { CloudData } from '../../broker/cloud/cloud-data.js'
 import { CommandCenter } from '../../broker/devices/commands.js'
 import { StateStore } from '../../broker/devices/state-store.js'
@@ -12,21 +11,10 @@ import { FrameworkServices } from '../../broker/framework/framework-services.js'
 import { LOCK_FILE } from '../../common/data-lock.js'
 import { DB_FILE, openDb } from '../../broker/db.js'
 import { DeviceRegistry } from '../../broker/devices/registry.js'
-import { ManualClock } from '../../common/clock.js'
-import { addDevice, connect, startCloud } from '../fixtures/cloud.js'
+import { addDevice, connect, newBroker, startCloud } from '../fixtures/cloud.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { closedPort } from '../fixtures/ports.js'
 import { tempDir } from '../fixtures/scope.js'
-
-function broker(t: Test, opts: Partial<BrokerOptions>, logs: LogCapture): CloudBroker {
-  const b = new CloudBroker(
-    { ...DEFAULT_BROKER_OPTIONS, mqttPort: 0, httpPort: 0, dataDir: tempDir(t), ...opts },
-    new ManualClock(),
-    logs.logger(),
-  )
-  t.teardown(() => b.stop())
-  return b
-}
 
 /** Resolves when `port` on 127.0.0.1 can be bound again (and closes it): nothing is left listening there. */
 async function bindable(port: number): Promise<boolean> {
@@ -81,7 +69,7 @@ t.test(
       stops.push('framework')
       frameworkStop.call(this)
     })
-    const b = broker(t, { dataDir, mqttPort, httpPort }, logs)
+    const b = newBroker(t, { dataDir, mqttPort, httpPort }, logs)
     await t.rejects(b.start(), {
       code: 'PART_START_FAILED',
       message: "the broker's cloud part failed to start: the blob directory is gone",
@@ -108,11 +96,11 @@ t.test('a port in use: the broker writes nothing -- presence is reset only once 
   t.teardown(() => new Promise((resolve) => taken.close(resolve)))
   const { port } = taken.address() as { port: number }
   const logs = new LogCapture()
-  await t.rejects(broker(t, { dataDir, httpPort: port }, logs).start(), { code: 'EADDRINUSE', message: /HTTP port/ })
+  await t.rejects(newBroker(t, { dataDir, httpPort: port }, logs).start(), { code: 'EADDRINUSE', message: /HTTP port/ })
   t.equal(onlineInDb(dataDir, 'phone-a'), 1, 'the device is still online as far as the data directory knows')
   t.notOk(existsSync(join(dataDir, LOCK_FILE)), 'the lock is released')
   t.notOk(await bindable(port), 'the port stays with its owner')
-  const next = broker(t, { dataDir }, logs)
+  const next = newBroker(t, { dataDir }, logs)
   await next.start()
   t.equal(onlineInDb(dataDir, 'phone-a'), 0, 'a broker that starts resets presence')
 })
@@ -123,7 +111,7 @@ t.test('a database the broker cannot open: start rejects and the lock is release
   db.pragma('user_version = 9999')
   db.close()
   const logs = new LogCapture()
-  await t.rejects(broker(t, { dataDir }, logs).start(), { message: /newer than this build/ })
+  await t.rejects(newBroker(t, { dataDir }, logs).start(), { message: /newer than this build/ })
   t.notOk(existsSync(join(dataDir, LOCK_FILE)))
 })
 
@@ -146,7 +134,7 @@ t.test('a device that connects while the parts start waits, and is served (and s
     })
   })
   const logs = new LogCapture()
-  const b = broker(t, { dataDir, mqttPort, httpPort }, logs)
+  const b = newBroker(t, { dataDir, mqttPort, httpPort }, logs)
   const started = b.start()
   await starting
   let connected = false
@@ -175,7 +163,7 @@ t.test('a device waiting for the parts is disconnected when one of them fails to
     })
   })
   const logs = new LogCapture()
-  const started = broker(t, { dataDir, mqttPort, httpPort }, logs).start()
+  const started = newBroker(t, { dataDir, mqttPort, httpPort }, logs).start()
   await starting
   const device = connect(t, `mqtt://127.0.0.1:${mqttPort}`, { clientId: 'phone-b', username: 'phone-b', password: 'x' })
   await logs.waitFor((l) => l.msg === 'connection waits for the broker to start')
