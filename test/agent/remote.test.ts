@@ -161,15 +161,21 @@ t.test('F2 a wipe queued for an offline device runs when it returns; cancel and 
   t.throws(() => cloud.broker.commands.cancel(wipe.id), { code: 'NOT_CANCELLABLE', message: 'it is already succeeded' })
 })
 
-t.test('F2 a wipe interrupted by a crash finishes after restart and sends its receipt then', async (t) => {
-  // The crash is simulated by the journal it leaves behind: the wipe recorded as executing, data half gone.
+/** A phone stopped with `bytes` of user data left, and a wipe queued for it in the cloud (what a crash mid-wipe leaves). */
+async function wipeWhileDown(t: Test, bytes: number) {
   const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
   await agent.stop()
   while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
   const wipe = signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now())
   cloud.broker.commands.submit('phone-a', wipe)
   mkdirSync(join(dataDir, 'user'))
-  writeFileSync(join(dataDir, 'user', 'left-over.jpg'), Buffer.alloc(2048))
+  writeFileSync(join(dataDir, 'user', 'left-over.jpg'), Buffer.alloc(bytes))
+  return { cloud, owner, secret, dataDir, wipe }
+}
+
+t.test('F2 a wipe interrupted by a crash finishes after restart and sends its receipt then', async (t) => {
+  // The crash is simulated by the journal it leaves behind: the wipe recorded as executing, data half gone.
+  const { cloud, owner, secret, dataDir, wipe } = await wipeWhileDown(t, 2048)
   writeFileSync(
     join(dataDir, 'commands.json'),
     JSON.stringify({ lastSeq: wipe.seq, entries: { [wipe.id]: { step: 'executing', command: wipe, reported: false } } }),
@@ -194,13 +200,7 @@ t.test('F2 a wipe interrupted by a crash finishes after restart and sends its re
 
 t.test('F2 a wipe whose journal line was torn by a crash mid-write finishes once after restart', async (t) => {
   // The crash is simulated by the log it leaves behind: received and executing on disk, the done line cut short.
-  const { cloud, clock, owner, secret, agent, dataDir } = await setup(t)
-  await agent.stop()
-  while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
-  const wipe = signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now())
-  cloud.broker.commands.submit('phone-a', wipe)
-  mkdirSync(join(dataDir, 'user'))
-  writeFileSync(join(dataDir, 'user', 'left-over.jpg'), Buffer.alloc(1024))
+  const { cloud, owner, secret, dataDir, wipe } = await wipeWhileDown(t, 1024)
   const line = (step: string): string => JSON.stringify({ step, command: wipe, reported: false })
   writeFileSync(join(dataDir, 'commands.jsonl'), `${line('received')}\n${line('executing')}\n${line('done').slice(0, 30)}`)
   const finished = commandState(cloud, wipe.id)
