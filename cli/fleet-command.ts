@@ -12,7 +12,8 @@ import { FleetPrefixSchema, fleetCredentials, provision } from '../fleet/provisi
 import { mergeReports, readReport } from '../fleet/merge.js'
 import { liveLine } from '../fleet/progress.js'
 import { failedWhy, missingWhy, nothingLost, renderReport, type FleetReport } from '../fleet/report.js'
-import { checkScenario, loadScenario, syncingGroups } from '../fleet/scenario.js'
+import { checkScenario, loadScenario, syncingGroups, type LoadedScenario } from '../fleet/scenario.js'
+import type { RemoteBroker } from '../fleet/session.js'
 import { parseShard, shardSize, WHOLE, type Shard } from '../fleet/shard.js'
 import { PHONES_AT_ONCE } from '../fleet/runner.js'
 import { autoWorkers, brokerRoomWarning, runFleet } from '../fleet/workers.js'
@@ -110,6 +111,43 @@ function checkSyncing(syncing: string[], o: RunFlags, profile: string | undefine
     throw new UserError(`${groups}: with --broker it needs --api http://HOST:PORT, the broker's HTTP side its phones upload to`)
 }
 
+/**
+ * `fleet run`'s flags checked together, before anything starts: the profile (OwnTracks, or none) and the running broker
+ * the fleet goes to (--broker, with its credentials and console), or none for a broker of the run's own; warns when the
+ * scenario's console would be skipped for want of --api and its token.
+ */
+function runTarget(o: RunFlags, loaded: LoadedScenario, io: Io): { profile: 'owntracks' | undefined; remote: RemoteBroker | undefined } {
+  if (o.profile !== undefined && o.profile !== 'owntracks')
+    throw new UserError(`--profile ${quoted(o.profile)}: the one profile is owntracks`)
+  const profile = o.profile
+  if (o.broker && !o.credentials && !profile)
+    throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
+  checkRemoteFlags(o)
+  const consoleToken =
+    o.consoleTokenFile === undefined
+      ? o.consoleToken
+      : readConsoleTokenFile(o.consoleTokenFile, {
+          flag: '--console-token-file: ',
+          unreadable: ": give the broker's DIR/console.token",
+          empty: ": give the broker's DIR/console.token",
+        })
+  const remote = o.broker
+    ? {
+        brokerUrl: o.broker,
+        pushUrl: o.api ? o.api.replace(/^http/, 'ws') + '/push' : undefined,
+        apiUrl: o.api,
+        consoleToken,
+        credentials: o.credentials ? readCredentials(o.credentials) : anonymousDevices(o.count, 'owntracks', 'fleet'),
+      }
+    : undefined
+  // The scenario's console signs and submits through the console API: without it the run would skip it unsaid.
+  const { commands, notifications } = loaded.scenario.console
+  if (remote && !profile && (commands || notifications) && !(o.api && consoleToken))
+    io.err("warning: the scenario's console (commands, notifications) is skipped: with --broker it needs --api and --console-token-file\n")
+  checkSyncing(syncingGroups(loaded.scenario), o, profile)
+  return { profile, remote }
+}
+
 interface ProvisionFlags {
   count: number
   accountPrefix: string
@@ -197,36 +235,7 @@ export function fleetCommand(io: Io): Command {
     .action(async (o: RunFlags) => {
       const loaded = o.scenario ? await loadScenario(o.scenario) : checkScenario({}, 'default scenario', '.')
       for (const warning of loaded.warnings) io.err(`warning: ${o.scenario}: ${warning}\n`)
-      if (o.profile !== undefined && o.profile !== 'owntracks')
-        throw new UserError(`--profile ${quoted(o.profile)}: the one profile is owntracks`)
-      const profile = o.profile
-      if (o.broker && !o.credentials && !profile)
-        throw new UserError('--broker needs --credentials: the devices from `fakephone fleet provision`')
-      checkRemoteFlags(o)
-      const consoleToken =
-        o.consoleTokenFile === undefined
-          ? o.consoleToken
-          : readConsoleTokenFile(o.consoleTokenFile, {
-              flag: '--console-token-file: ',
-              unreadable: ": give the broker's DIR/console.token",
-              empty: ": give the broker's DIR/console.token",
-            })
-      const remote = o.broker
-        ? {
-            brokerUrl: o.broker,
-            pushUrl: o.api ? o.api.replace(/^http/, 'ws') + '/push' : undefined,
-            apiUrl: o.api,
-            consoleToken,
-            credentials: o.credentials ? readCredentials(o.credentials) : anonymousDevices(o.count, 'owntracks', 'fleet'),
-          }
-        : undefined
-      // The scenario's console signs and submits through the console API: without it the run would skip it unsaid.
-      const { commands, notifications } = loaded.scenario.console
-      if (remote && !profile && (commands || notifications) && !(o.api && consoleToken))
-        io.err(
-          "warning: the scenario's console (commands, notifications) is skipped: with --broker it needs --api and --console-token-file\n",
-        )
-      checkSyncing(syncingGroups(loaded.scenario), o, profile)
+      const { profile, remote } = runTarget(o, loaded, io)
       const slice = o.shard ?? WHOLE
       const here = shardSize(o.count, slice)
       // An OwnTracks phone has no push channel: one socket.
