@@ -159,6 +159,14 @@ interface ProvisionFlags {
 
 export function fleetCommand(io: Io): Command {
   const cmd = new Command('fleet').description(COMMAND_SUMMARIES.fleet.description)
+  addProvisionCommand(cmd, io)
+  addRunCommand(cmd, io)
+  addReportCommand(cmd, io)
+  return cmd
+}
+
+/** `fleet provision`: N devices registered in one transaction, their credentials in one file. */
+function addProvisionCommand(cmd: Command, io: Io): void {
   cmd
     .command('provision')
     .description('register N devices in one transaction and write their credentials to one file (mode 0600)')
@@ -187,6 +195,10 @@ export function fleetCommand(io: Io): Command {
       const seconds = ((performance.now() - started) / 1000).toFixed(1)
       io.out(`Registered ${plural(o.count, 'device')} in ${seconds} s; credentials in ${o.out} (mode 0600), owner keys in ${o.keys}.\n`)
     })
+}
+
+/** `fleet run`: N phones following a scenario, here or in worker processes, and the reconciled report. */
+function addRunCommand(cmd: Command, io: Io): void {
   cmd
     .command('run')
     .description(
@@ -297,6 +309,10 @@ export function fleetCommand(io: Io): Command {
         if (!o.work) await rm(work, { recursive: true, force: true, maxRetries: 3 })
       }
     })
+}
+
+/** `fleet report merge`: shard reports joined into one. */
+function addReportCommand(cmd: Command, io: Io): void {
   cmd
     .command('report')
     .description("fleet reports: `merge` joins shards' reports")
@@ -312,5 +328,4 @@ export function fleetCommand(io: Io): Command {
       const merged = mergeReports(await Promise.all(files.map(readReport)), files)
       await putReport(io, merged, { json: o.json, file: o.out })
     })
-  return cmd
 }
