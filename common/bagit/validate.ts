@@ -171,6 +171,66 @@ function checkBagitTxt(text: string, problems: BagProblem[]): void {
   if (lines.length > 2) bad(`has ${lines.length} lines; it holds exactly two`)
 }
 
+/** The payload manifests and tag manifests in `dir`, by name; one of an algorithm this does not read is a problem. */
+async function readManifests(
+  dir: string,
+  read: (name: string) => Promise<string | undefined>,
+  problems: BagProblem[],
+): Promise<{ manifests: Manifest[]; tagManifests: Manifest[] }> {
+  const manifests: Manifest[] = []
+  const tagManifests: Manifest[] = []
+  for (const name of (await readdir(dir)).sort()) {
+    const m = /^(tag)?manifest-([a-z0-9]+)\.txt$/.exec(name)
+    if (!m) continue
+    const algorithm = m[2] as string
+    if (!(algorithm in ALGORITHMS)) {
+      problems.push({ path: name, problem: `unknown algorithm "${algorithm}": this reads ${Object.keys(ALGORITHMS).join(', ')}` })
+      continue
+    }
+    const parsed = parseManifest(name, algorithm, (await read(name)) ?? '', m[1] === 'tag', problems)
+    ;(m[1] === 'tag' ? tagManifests : manifests).push(parsed)
+  }
+  return { manifests, tagManifests }
+}
+
+/** bag-info.txt's Payload-Oxum, when it has one, against what data/ holds. */
+function checkPayloadOxum(info: [string, string][], payload: { files: number; bytes: number }, problems: BagProblem[]): void {
+  const oxum = info.find(([label]) => label === 'Payload-Oxum')?.[1]
+  if (oxum === undefined) return
+  const m = /^(\d+)\.(\d+)$/.exec(oxum.trim())
+  if (!m) problems.push({ path: 'bag-info.txt', problem: `Payload-Oxum ${quoted(oxum)} is not "<bytes>.<files>"` })
+  else if (Number(m[1]) !== payload.bytes || Number(m[2]) !== payload.files)
+    problems.push({
+      path: 'bag-info.txt',
+      problem: `Payload-Oxum says ${m[1]} bytes in ${m[2]} files, but data/ holds ${payload.bytes} bytes in ${payload.files} files`,
+    })
+}
+
+/**
+ * Every payload file in every manifest; every entry present (or under a link, said once with it). Each entry's SHA-256
+ * goes into `payloadEntries` (undefined for a path no SHA-256 manifest lists).
+ */
+function checkListed(
+  manifests: Manifest[],
+  files: Map<string, number>,
+  links: Map<string, BagProblem>,
+  payloadEntries: Map<string, string | undefined>,
+  problems: BagProblem[],
+): void {
+  const unread = new Map<BagProblem, Set<string>>()
+  for (const m of manifests) {
+    for (const path of files.keys())
+      if (!m.entries.has(path)) problems.push({ path, problem: `not listed in ${m.file} (a payload file the bag does not account for)` })
+    for (const [path, sum] of m.entries) {
+      const link = files.has(path) ? undefined : linkOf(path, links)
+      if (link) unread.set(link, (unread.get(link) ?? new Set()).add(path))
+      else if (!files.has(path)) problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
+      payloadEntries.set(path, m.algorithm === 'sha256' ? sum : payloadEntries.get(path))
+    }
+  }
+  for (const [link, { size }] of unread) link.problem += `; the ${plural(size, 'file')} the manifests list there ${isAre(size)} not read`
+}
+
 /** Checks the bag in `dir`; never throws for what is wrong with the bag, only reports it. */
 export async function validateBag(dir: string, opts: ValidateOptions = {}): Promise<BagReport> {
   const problems: BagProblem[] = []
@@ -212,47 +272,14 @@ export async function validateBag(dir: string, opts: ValidateOptions = {}): Prom
   for (const size of files.values()) payload.bytes += size
   payload.files = files.size
 
-  const manifests: Manifest[] = []
-  const tagManifests: Manifest[] = []
-  for (const name of (await readdir(dir)).sort()) {
-    const m = /^(tag)?manifest-([a-z0-9]+)\.txt$/.exec(name)
-    if (!m) continue
-    const algorithm = m[2] as string
-    if (!(algorithm in ALGORITHMS)) {
-      problems.push({ path: name, problem: `unknown algorithm "${algorithm}": this reads ${Object.keys(ALGORITHMS).join(', ')}` })
-      continue
-    }
-    const parsed = parseManifest(name, algorithm, (await read(name)) ?? '', m[1] === 'tag', problems)
-    ;(m[1] === 'tag' ? tagManifests : manifests).push(parsed)
-  }
+  const { manifests, tagManifests } = await readManifests(dir, read, problems)
   if (manifests.length === 0) problems.push({ path: 'manifest-sha256.txt', problem: 'missing: a bag has at least one payload manifest' })
 
   const bagInfo = await read('bag-info.txt')
   if (bagInfo !== undefined) info = parseBagInfo(bagInfo, problems)
-  const oxum = info.find(([label]) => label === 'Payload-Oxum')?.[1]
-  if (oxum !== undefined) {
-    const m = /^(\d+)\.(\d+)$/.exec(oxum.trim())
-    if (!m) problems.push({ path: 'bag-info.txt', problem: `Payload-Oxum ${quoted(oxum)} is not "<bytes>.<files>"` })
-    else if (Number(m[1]) !== payload.bytes || Number(m[2]) !== payload.files)
-      problems.push({
-        path: 'bag-info.txt',
-        problem: `Payload-Oxum says ${m[1]} bytes in ${m[2]} files, but data/ holds ${payload.bytes} bytes in ${payload.files} files`,
-      })
-  }
+  checkPayloadOxum(info, payload, problems)
 
-  // Every payload file in every manifest; every entry present (or under a link, said once with it).
-  const unread = new Map<BagProblem, Set<string>>()
-  for (const m of manifests) {
-    for (const path of files.keys())
-      if (!m.entries.has(path)) problems.push({ path, problem: `not listed in ${m.file} (a payload file the bag does not account for)` })
-    for (const [path, sum] of m.entries) {
-      const link = files.has(path) ? undefined : linkOf(path, links)
-      if (link) unread.set(link, (unread.get(link) ?? new Set()).add(path))
-      else if (!files.has(path)) problems.push({ path, problem: `missing: listed in ${m.file} but not in the bag` })
-      payloadEntries.set(path, m.algorithm === 'sha256' ? sum : payloadEntries.get(path))
-    }
-  }
-  for (const [link, { size }] of unread) link.problem += `; the ${plural(size, 'file')} the manifests list there ${isAre(size)} not read`
+  checkListed(manifests, files, links, payloadEntries, problems)
 
   // Hash each file once, for every manifest that lists it.
   const total = payload.bytes
