@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
 import { readGpx, type Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
+import { lineAndColumn } from '../common/config.js'
 import { FakephoneError } from '../common/errors.js'
 import { plural } from '../common/plural.js'
 import { similarName } from '../common/similar-name.js'
@@ -330,11 +331,14 @@ export async function loadScenario(file: string): Promise<LoadedScenario> {
     throw new ScenarioError([`cannot read it: ${(err as Error).message}`], file)
   }
   let value: unknown
+  const json = file.endsWith('.json')
   try {
     // yaml is loaded on first use: a tenth of a second of CPU that every CLI start-up paid.
-    value = file.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text)
+    value = json ? JSON.parse(text) : (await import('yaml')).parse(text)
   } catch (err) {
-    throw new ScenarioError([`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`], file)
+    // YAML's message has the line and column (and the lines around); JSON's only a position, said as an editor would.
+    const why = (err as Error).message
+    throw new ScenarioError([json ? `not valid JSON${lineAndColumn(text, why)} (${why})` : `not valid YAML: ${why}`], file)
   }
   return checkScenario(value, file, dirname(file))
 }

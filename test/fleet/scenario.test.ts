@@ -169,8 +169,13 @@ t.test('scenario files load from YAML or JSON, with defaults and GPX tracks rela
     ['phones'],
     'an empty file is the default scenario',
   )
-  writeFileSync(join(dir, 'bad.json'), '{')
-  await t.rejects(loadScenario(join(dir, 'bad.json')), { message: /bad\.json: 1 error\n  not valid JSON: / })
+  // A comma before the `}`: where it stopped, as an editor counts, as a config file says it (common/config.ts).
+  writeFileSync(join(dir, 'bad.json'), '{\n  "groups": [\n    { "name": "a", }\n  ]\n}\n')
+  await t.rejects(loadScenario(join(dir, 'bad.json')), {
+    message: /bad\.json: 1 error\n {2}not valid JSON at line 3, column 20 \(Expected double-quoted property name in JSON at position 35\)$/,
+  })
+  writeFileSync(join(dir, 'cut.json'), 'null x')
+  await t.rejects(loadScenario(join(dir, 'cut.json')), { message: /cut\.json: 1 error\n {2}not valid JSON at line 1, column 6 \(/ })
   writeFileSync(join(dir, 'bad.yaml'), 'a: [')
   await t.rejects(loadScenario(join(dir, 'bad.yaml')), { message: /not valid YAML: / })
   await t.rejects(loadScenario(join(dir, 'none.yaml')), { message: /none\.yaml: 1 error\n  cannot read it: ENOENT/ })
