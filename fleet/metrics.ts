@@ -52,12 +52,14 @@ export class FleetMetrics {
   })
   readonly reconnects = new this.prom.Counter({
     name: 'fakephone_fleet_reconnects_total',
-    help: 'data channels connected again',
+    help: 'data channels connected again by the same phone after a drop (a phone back from a planned outage is a new start, not counted here)',
     registers: [this.registry],
   })
   readonly outcomes = new this.prom.Counter({
     name: 'fakephone_fleet_outcomes_total',
-    help: 'what happened, by kind (heartbeat-sent, heartbeat-acked, command-answered, notification-shown)',
+    help:
+      "what happened, by kind (heartbeat-sent, heartbeat-acked; the fleet's commands: command-answered as planned, " +
+      'among them command-failed as planned, and command-ignored as planned; notification-shown)',
     labelNames: ['outcome'],
     registers: [this.registry],
   })
