@@ -13,6 +13,7 @@ import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import type * as PromClient from 'prom-client'
 import type { FleetReport } from './report.js'
+import { FakephoneError } from '../common/errors.js'
 import { keepIdleConnections } from '../common/http-keep-alive.js'
 
 const require = createRequire(import.meta.url)
@@ -52,7 +53,9 @@ export class FleetMetrics {
   })
   readonly reconnects = new this.prom.Counter({
     name: 'fakephone_fleet_reconnects_total',
-    help: 'data channels connected again by the same phone after a drop (a phone back from a planned outage is a new start, not counted here)',
+    help:
+      'data channels connected again by the same phone after a drop ' +
+      '(a phone back from a planned outage is a new start, not counted here)',
     registers: [this.registry],
   })
   readonly outcomes = new this.prom.Counter({
@@ -136,7 +139,15 @@ export async function serveMetrics(port: number, current: () => PromClient.Regis
     }),
   )
   server.listen(port, '127.0.0.1')
-  await once(server, 'listening')
+  try {
+    await once(server, 'listening')
+  } catch (err) {
+    // A port in use said as such, before any phone starts (a stack trace under `fatal:` was all it said).
+    const e = err as NodeJS.ErrnoException
+    const what = e.code === 'EADDRINUSE' ? 'is in use (EADDRINUSE)' : `cannot be bound: ${e.message}`
+    const hint = 'give another port, or 0 for one the OS picks'
+    throw new FakephoneError('USAGE', `--metrics-port ${port}: 127.0.0.1:${port} ${what}; ${hint}`)
+  }
   return {
     port: (server.address() as { port: number }).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
