@@ -142,11 +142,9 @@ export async function serveMetrics(port: number, current: () => PromClient.Regis
   try {
     await once(server, 'listening')
   } catch (err) {
-    // A port in use said as such, before any phone starts (a stack trace under `fatal:` was all it said).
-    const e = err as NodeJS.ErrnoException
-    const what = e.code === 'EADDRINUSE' ? 'is in use (EADDRINUSE)' : `cannot be bound: ${e.message}`
+    // A port in use said in one line, with what to give, before any phone starts (a stack trace under `fatal:` was all).
     const hint = 'give another port, or 0 for one the OS picks'
-    throw new FakephoneError('USAGE', `--metrics-port ${port}: 127.0.0.1:${port} ${what}; ${hint}`)
+    throw new FakephoneError('USAGE', `--metrics-port ${port}: ${(err as Error).message}; ${hint}`)
   }
   return {
     port: (server.address() as { port: number }).port,

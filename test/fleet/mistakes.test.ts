@@ -116,7 +116,11 @@ t.test('a --metrics-port another program holds is said in a line with what to gi
     String(port),
   ])
   t.equal(r.code, 1)
-  t.match(r.err, `error: --metrics-port ${port}: 127.0.0.1:${port} is in use (EADDRINUSE); give another port, or 0 for one the OS picks\n`)
+  t.match(
+    r.err,
+    `error: --metrics-port ${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}; ` +
+      'give another port, or 0 for one the OS picks\n',
+  )
   t.notMatch(r.err, /fatal|    at /, 'no stack')
   t.equal(r.out, '', 'no report of a run that never started')
 })

@@ -103,7 +103,9 @@ t.test('--metrics-port on a port in use is refused before any worker starts, nam
   let forked = false
   await t.rejects(runFleet(workerOptions(tempDir(t), { metricsPort: port, spawned: () => (forked = true) })), {
     code: 'USAGE',
-    message: `--metrics-port ${port}: 127.0.0.1:${port} is in use (EADDRINUSE); give another port, or 0 for one the OS picks`,
+    message:
+      `--metrics-port ${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}; ` +
+      'give another port, or 0 for one the OS picks',
   })
   t.notOk(forked, 'no worker was started')
 })
