@@ -183,9 +183,9 @@ const UNREADABLE: Readonly<Record<string, string>> = { ENOENT: 'no such file', E
 /**
  * Where JSON.parse stopped, as an editor shows it (` at line 8, column 1`): Node 20 says only `at position 170`, and a
  * person who left a comma before a `}` in a file they wrote by hand counted characters to find it. Empty when the
- * message names no position.
+ * message names no position. Config files and JSON scenarios (fleet/scenario.ts) say it alike.
  */
-function lineAndColumn(text: string, message: string): string {
+export function lineAndColumn(text: string, message: string): string {
   const at = /at position (\d+)/.exec(message)
   if (!at) return ''
   const before = text.slice(0, Number(at[1])).split('\n')

@@ -52,11 +52,20 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
   private readonly battery: Battery
   private readonly topic: string
   private timer: Timer | null = null
-  private seq = 0
+  /**
+   * The next location's number, for the run's tally only (the cloud numbers OwnTracks locations itself). It starts at
+   * the clock's now in ms, as an agent's seq does without settings (agent/heartbeat-seq.ts): a phone back from an outage
+   * is a new OwnTracksPhone of the same device, and one that counted from 0 again had its locations tallied as
+   * duplicates of the life before (none lost, some duplicated, acked below sent).
+   */
+  private seq: number
+  /** The locations published and not acknowledged (or failed) yet. */
+  private readonly inflight = new Set<Promise<void>>()
 
   constructor(private readonly opts: OwnTracksPhoneOptions) {
     super()
     const now = opts.clock.now()
+    this.seq = now
     this.battery = new Battery({ level: opts.battery.level, at: opts.battery.at ?? now }, opts.battery.model)
     this.topic = owntracksTopic(opts.user, opts.device)
     this.link = new MqttLink({
@@ -107,10 +116,14 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
     await once(this.link, 'state')
   }
 
-  /** A clean stop: DISCONNECT, so the broker does not publish the last will. */
+  /**
+   * A clean stop: the locations in flight acknowledged first (as an agent's goodbye waits for its heartbeats' PUBACKs),
+   * then DISCONNECT, so the broker does not publish the last will. A connection that drops meanwhile fails them at once.
+   */
   async stop(): Promise<void> {
     this.timer?.cancel()
     this.timer = null
+    if (this.link.connected) await Promise.all(this.inflight)
     await this.link.stopCleanly()
   }
 
@@ -150,9 +163,14 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
     const hb: Heartbeat = { seq: this.seq++, ...readingOf(now, fix, this.battery.read(now), 'wifi') }
     const payload = JSON.stringify(locationPayload(hb, this.opts.device, t))
     this.emit('heartbeat', hb)
-    this.link.client.publish(this.topic, payload, { qos: 1, retain: true }, (err) => {
-      if (err) this.opts.log.warn({ err: err.message }, 'owntracks: location not acknowledged')
-      else this.emit('heartbeatAcked', hb)
-    })
+    const acked = new Promise<void>((resolve) =>
+      this.link.client.publish(this.topic, payload, { qos: 1, retain: true }, (err) => {
+        if (err) this.opts.log.warn({ err: err.message }, 'owntracks: location not acknowledged')
+        else this.emit('heartbeatAcked', hb)
+        resolve()
+      }),
+    )
+    this.inflight.add(acked)
+    void acked.then(() => this.inflight.delete(acked))
   }
 }

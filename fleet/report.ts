@@ -365,6 +365,17 @@ function startsLine(p: FleetReport['phones']): string {
   return `${p.started - restarts} of ${p.target} phones started${again}`
 }
 
+/**
+ * The phones an outage took for good (`16 not back by the end`): every start ends in a stop or an outage, so without
+ * them the stopped fall short of the phones started with nothing to say where the rest went. Each outage a phone came
+ * back from is a restart; in the others the phone was still away at the end (a report from before restarts were
+ * counted: unsaid).
+ */
+function notBack(p: FleetReport['phones']): string {
+  const gone = p.restarts === undefined ? 0 : p.outages - p.restarts
+  return gone > 0 ? ` (${gone} not back by the end)` : ''
+}
+
 /** The transfers line, when a group syncs (S1, B1): nothing for a fleet without one, as before. */
 function transfersLines(x: Transfers): string[] {
   if (x.phones === 0) return []
@@ -387,7 +398,7 @@ export function renderReport(r: FleetReport): string {
   const res = r.resources
   return [
     `fleet ${quoted(r.scenario)} (seed ${forTerminal(r.seed)}): ${startsLine(r.phones)}, ${(r.durationMs / 1000).toFixed(1)} s`,
-    `  phones        ${r.phones.stopped} stopped, ${r.phones.outages} outages, ` +
+    `  phones        ${r.phones.stopped} stopped, ${r.phones.outages} outages${notBack(r.phones)}, ` +
       `${r.phones.switches} switches (${r.phones.switchesRefused} refused), ${r.phones.startFailures} failed to start, ` +
       `${r.phones.lost} lost with their worker`,
     ...scopeLines(r),

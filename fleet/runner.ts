@@ -392,8 +392,14 @@ export class FleetRun {
           this.tally.commands.received++
           ;(commands.receivedAt ??= new Map()).set(id, performance.now())
         },
-        ignored: () => void this.tally.commands.ignoredByScenario++,
-        failed: () => void this.tally.commands.failedByScenario++,
+        ignored: () => {
+          this.tally.commands.ignoredByScenario++
+          this.metrics.outcomes.inc({ outcome: 'command-ignored' })
+        },
+        failed: () => {
+          this.tally.commands.failedByScenario++
+          this.metrics.outcomes.inc({ outcome: 'command-failed' })
+        },
       },
       commands,
     )

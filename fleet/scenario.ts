@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
 import { readGpx, type Point } from '../agent/location.js'
 import { parseDuration } from '../common/clock.js'
+import { lineAndColumn } from '../common/config.js'
 import { FakephoneError } from '../common/errors.js'
 import { plural } from '../common/plural.js'
 import { similarName } from '../common/similar-name.js'
@@ -274,30 +275,51 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
   })
 }
 
-/** Validates a parsed scenario; every problem is named by its path. `baseDir` is where GPX paths are relative to. */
-export function checkScenario(value: unknown, source: string, baseDir: string): LoadedScenario {
-  const parsed = ScenarioSchema.safeParse(value ?? {})
-  if (!parsed.success) throw new ScenarioError(parsed.error.issues.flatMap(describeIssue), source)
-  const scenario = parsed.data
+/** The entries of a list in the scenario as written (`groups`, `stages`), each an object or {}: nothing when it is not a list. */
+function entriesOf(value: unknown, key: string): Record<string, unknown>[] {
+  const list = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined
+  if (!Array.isArray(list)) return []
+  return list.map((e: unknown) => (typeof e === 'object' && e !== null ? (e as Record<string, unknown>) : {}))
+}
+
+/**
+ * What the schema cannot see, checked on the scenario as written so that these come with the schema's own problems, all
+ * at once (a file with a bad duration and a duplicate group name says both, not the second after the first is fixed):
+ * GPX tracks that cannot be read, group names given twice, the ramps' order. Entries the schema refuses are skipped.
+ */
+function structureOf(value: unknown, baseDir: string): { issues: string[]; tracks: Map<number, Point[]> } {
   const issues: string[] = []
   const tracks = new Map<number, Point[]>()
-  scenario.groups.forEach((g, i) => {
-    if (g.movement.type !== 'gpx') return
+  const groups = entriesOf(value, 'groups')
+  groups.forEach((g, i) => {
+    const movement = g['movement'] as { type?: unknown; file?: unknown } | null | undefined
+    if (movement?.type !== 'gpx' || typeof movement.file !== 'string') return
     try {
-      tracks.set(i, readGpx(resolve(baseDir, g.movement.file)))
+      tracks.set(i, readGpx(resolve(baseDir, movement.file)))
     } catch (err) {
       issues.push(`groups.${i}.movement.file: ${(err as Error).message}`)
     }
   })
-  const names = scenario.groups.map((g) => g.name)
-  names.forEach((n, i) => names.indexOf(n) !== i && issues.push(`groups.${i}.name: "${n}" is already the name of another group`))
-  const kinds = scenario.stages.map((s) => s.kind)
+  const names = groups.map((g) => g['name'])
+  names.forEach(
+    (n, i) =>
+      typeof n === 'string' && names.indexOf(n) !== i && issues.push(`groups.${i}.name: "${n}" is already the name of another group`),
+  )
+  const kinds = entriesOf(value, 'stages').map((s) => s['kind'])
   if (kinds.filter((k) => k === 'ramp-up').length > 1 || kinds.filter((k) => k === 'ramp-down').length > 1)
     issues.push('stages: at most one ramp-up and one ramp-down')
   if (kinds.includes('ramp-down') && kinds[kinds.length - 1] !== 'ramp-down') issues.push('stages: the ramp-down comes last')
   if (kinds.includes('ramp-up') && kinds[0] !== 'ramp-up') issues.push('stages: the ramp-up comes first')
+  return { issues, tracks }
+}
+
+/** Validates a parsed scenario; every problem is named by its path, all at once. `baseDir` is where GPX paths are relative to. */
+export function checkScenario(value: unknown, source: string, baseDir: string): LoadedScenario {
+  const parsed = ScenarioSchema.safeParse(value ?? {})
+  const { issues, tracks } = structureOf(value, baseDir)
+  if (!parsed.success) throw new ScenarioError([...parsed.error.issues.flatMap(describeIssue), ...issues], source)
   if (issues.length > 0) throw new ScenarioError(issues, source)
-  return { scenario, tracks, warnings: bareMillisecondWarnings(value) }
+  return { scenario: parsed.data, tracks, warnings: bareMillisecondWarnings(value) }
 }
 
 /** Reads a scenario file: JSON when it ends in .json, YAML otherwise. */
@@ -309,11 +331,14 @@ export async function loadScenario(file: string): Promise<LoadedScenario> {
     throw new ScenarioError([`cannot read it: ${(err as Error).message}`], file)
   }
   let value: unknown
+  const json = file.endsWith('.json')
   try {
     // yaml is loaded on first use: a tenth of a second of CPU that every CLI start-up paid.
-    value = file.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text)
+    value = json ? JSON.parse(text) : (await import('yaml')).parse(text)
   } catch (err) {
-    throw new ScenarioError([`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`], file)
+    // YAML's message has the line and column (and the lines around); JSON's only a position, said as an editor would.
+    const why = (err as Error).message
+    throw new ScenarioError([json ? `not valid JSON${lineAndColumn(text, why)} (${why})` : `not valid YAML: ${why}`], file)
   }
   return checkScenario(value, file, dirname(file))
 }

@@ -161,8 +161,7 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
     fleetDevices(target.credentials, o.count)
     // The first worker to wait for what is still due says so for the fleet; the others wait as long at most.
     const waiting = sayOnce(o.waiting)
-    for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w, waiting))
-    o.spawned?.(children.map((c) => c.pid))
+    // Served before any worker starts: a port in use stops the run before there is any to stop.
     if (o.metricsPort !== undefined) {
       metrics = await serveMetrics(o.metricsPort, () =>
         children.some((c) => c.metrics)
@@ -171,6 +170,8 @@ async function runWorkers(o: FleetOptions): Promise<FleetReport> {
       )
       o.serving?.(`http://127.0.0.1:${metrics.port}/metrics`)
     }
+    for (let w = 0; w < o.workers; w++) children.push(forkWorker(o, target.shared, shard, w, waiting))
+    o.spawned?.(children.map((c) => c.pid))
     const stop = (): void => children.forEach((c) => c.send({ type: 'stop' }))
     o.signal.addEventListener('abort', stop, { once: true })
     const exits = await Promise.all(children.map((c) => c.exited))

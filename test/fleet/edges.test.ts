@@ -372,6 +372,21 @@ t.test('the metrics endpoint answers /metrics and nothing else', async (t) => {
   t.match(await res.text(), /^fakephone_fleet_phones_connected 3$/m)
 })
 
+t.test('the latency buckets tell a loopback PUBACK (under a millisecond) and a notification held through an outage apart', async (t) => {
+  const metrics = new FleetMetrics(() => 0)
+  for (const s of [0.0003, 0.0008]) metrics.heartbeatAck.observe(s)
+  metrics.notificationDelay.observe(45)
+  const text = await metrics.registry.metrics()
+  const bucket = (name: string, le: string): string | undefined =>
+    new RegExp(`^fakephone_fleet_${name}_seconds_bucket\\{le="${le}"\\} (\\d+)$`, 'm').exec(text)?.[1]
+  t.same(
+    [bucket('heartbeat_puback', '0.0005'), bucket('heartbeat_puback', '0.001')],
+    ['1', '2'],
+    '0.3 ms and 0.8 ms in buckets of their own',
+  )
+  t.same([bucket('notification_delay', '30'), bucket('notification_delay', '60')], ['0', '1'], '45 s below a bucket, not only +Inf')
+})
+
 t.test("/metrics keeps a scraper's connection open between scrapes, longer than Prometheus waits between two", async (t) => {
   const served = await new FleetMetrics(() => 3).serve(0)
   t.teardown(() => served.close())

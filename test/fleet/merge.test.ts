@@ -32,6 +32,17 @@ function shardReport(part: number, acks: number[], over: Partial<FleetReport> = 
   return { ...r, ...over }
 }
 
+t.test('the phones line says how many an outage took for good, so the stopped and those add up to the phones', async (t) => {
+  const away = (part: number): FleetReport =>
+    shardReport(part, [], { phones: { ...shardReport(part, []).phones, started: 5, restarts: 3, stopped: 1, outages: 4 } })
+  t.match(renderReport(away(1)), /\n {2}phones +1 stopped, 4 outages \(1 not back by the end\), 0 switches/)
+  t.match(renderReport(mergeReports([away(1), away(2)], ['a', 'b'])), /phones +2 stopped, 8 outages \(2 not back by the end\), /)
+  t.match(renderReport(shardReport(1, [])), /phones +2 stopped, 0 outages, /, 'no outage: nothing more said')
+  const older = shardReport(1, [], { phones: { ...shardReport(1, []).phones, outages: 1 } })
+  delete older.phones.restarts
+  t.match(renderReport(older), /phones +2 stopped, 1 outages, /, 'a report from before restarts were counted cannot tell')
+})
+
 t.test('latency histograms: percentiles within 1 % of the samples, merged halves give the whole', async (t) => {
   const all = new LatencyHistogram()
   const halves = [new LatencyHistogram(), new LatencyHistogram()]

@@ -5,6 +5,8 @@
  */
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { SystemClock } from '../../common/clock.js'
 import { remoteFleet } from '../fixtures/fleet-remote.js'
@@ -93,4 +95,32 @@ t.test('F1 the flags of a running broker go together: --credentials or --api alo
     (await run([...remote, '--console-token-file', 'console.token'])).err,
     "error: the console token goes with --api http://HOST:PORT, the broker's HTTP address\n",
   )
+})
+
+t.test('a --metrics-port another program holds is said in a line with what to give, not a stack trace under fatal:', async (t) => {
+  const taken = createServer().listen(0, '127.0.0.1')
+  await once(taken, 'listening')
+  t.teardown(() => taken.close())
+  const port = (taken.address() as AddressInfo).port
+  const r = await run([
+    'fleet',
+    'run',
+    '--count',
+    '1',
+    '--no-push',
+    '--duration',
+    '500ms',
+    '--workers',
+    '1',
+    '--metrics-port',
+    String(port),
+  ])
+  t.equal(r.code, 1)
+  t.match(
+    r.err,
+    `error: --metrics-port ${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}; ` +
+      'give another port, or 0 for one the OS picks\n',
+  )
+  t.notMatch(r.err, /fatal|    at /, 'no stack')
+  t.equal(r.out, '', 'no report of a run that never started')
 })

@@ -152,9 +152,16 @@ const SCENARIO = {
 }
 
 /** A seeded OwnTracks fleet on a ManualClock, stepped half a second at a time to `ms`, each step settled. */
-async function fleet(t: Test, url: string, devices: FleetDevice[], clock: ManualClock, ms: number): Promise<FleetRun> {
+async function fleet(
+  t: Test,
+  url: string,
+  devices: FleetDevice[],
+  clock: ManualClock,
+  ms: number,
+  scenario: object = SCENARIO,
+): Promise<FleetRun> {
   const plan = planFleet(
-    checkScenario(SCENARIO, 'ot', '.'),
+    checkScenario(scenario, 'ot', '.'),
     'ot-seed',
     devices.map((d) => d.id),
     ms,
@@ -348,6 +355,20 @@ function fastScenario(dir: string, everyMs: number): string {
   writeFileSync(file, JSON.stringify({ groups: [{ name: 'g', heartbeat: { every: everyMs } }] }))
   return file
 }
+
+t.test('F1: an OwnTracks phone back from an outage counts its locations on, not as duplicates of its life before', async (t) => {
+  const clock = new ManualClock()
+  const cloud = await startCloud(t, {}, clock)
+  const credentials = provision({ dataDir: cloud.dataDir, keysDir: join(tempDir(t), 'keys'), count: 3, prefix: 'oto', clock })
+  const away = { ...SCENARIO, groups: [{ ...SCENARIO.groups[0], outages: { every: '2s', for: '1s' } }] }
+  const run = await fleet(t, cloud.mqttUrl, credentials.devices, clock, 8_000, away)
+  const { sent, acked, duplicateAcks } = run.tally.heartbeats
+  t.ok(run.tally.phones.restarts >= 2, `${run.tally.phones.restarts} phones back from an outage`)
+  t.same({ acked, duplicateAcks }, { acked: sent, duplicateAcks: 0 }, `${sent} locations, each acknowledged once`)
+  cloud.broker.store.flush()
+  const stored = credentials.devices.reduce((n, d) => n + cloud.broker.store.history(d.id, 1000).length, 0)
+  t.equal(stored, sent, 'the cloud holds as many: none was sent twice')
+})
 
 t.test('fleet run --profile owntracks from the command line with credentials; a profile it does not know', async (t) => {
   const cloud = await startCloud(t, {}, new SystemClock())

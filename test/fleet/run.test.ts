@@ -129,6 +129,12 @@ t.test('two runs of one seed on a ManualClock give the same event log: routes, b
   t.same(b.tally.heartbeats, a.tally.heartbeats)
   t.equal(a.tally.heartbeats.acked, a.tally.heartbeats.sent, 'every heartbeat acknowledged')
   t.ok(a.tally.commands.received > 0 && a.tally.notifications.shown > 0)
+  // F2 on /metrics while it runs: the planned failures and silences, as the report counts them at the end.
+  const { failedByScenario, ignoredByScenario } = a.tally.commands
+  t.ok(failedByScenario > 0 && ignoredByScenario > 0, `${failedByScenario} failed and ${ignoredByScenario} ignored as planned`)
+  const scraped = await a.metrics.registry.metrics()
+  t.match(scraped, new RegExp(`^fakephone_fleet_outcomes_total\\{outcome="command-failed"\\} ${failedByScenario}$`, 'm'))
+  t.match(scraped, new RegExp(`^fakephone_fleet_outcomes_total\\{outcome="command-ignored"\\} ${ignoredByScenario}$`, 'm'))
   t.equal(a.phonesUp().running, 0, 'every phone stopped at its planned time')
   t.ok(
     log.some((e) => e.kind === 'heartbeat' && e.detail.endsWith('+')),

@@ -87,6 +87,40 @@ t.test('scenario validation reports every error with its path', async (t) => {
   t.match(new ScenarioError(['a', 'b'], 'y').message, /^y: 2 errors\n  a\n  b$/)
 })
 
+t.test("the schema's problems and the order, names and GPX files come in one list, not one after the other", async (t) => {
+  const dir = tempDir(t)
+  t.same(
+    issuesOf(
+      {
+        stages: [
+          { kind: 'steady', for: 'soon' },
+          { kind: 'ramp-up', rate: 5 },
+        ],
+        groups: [
+          { name: 'walkers', heartbeat: { jitter: 2 } },
+          { name: 'walkers', movement: { type: 'gpx', file: 'gone.gpx' } },
+          'not a group',
+          { name: 7 },
+        ],
+      },
+      dir,
+    ),
+    [
+      'stages.0.for: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 73h, 7d)',
+      'groups.0.heartbeat.jitter: Too big: expected number to be <=0.9',
+      'groups.2: Invalid input: expected object, received string',
+      'groups.3.name: Invalid input: expected string, received number',
+      `groups.1.movement.file: ENOENT: no such file or directory, open '${join(dir, 'gone.gpx')}'`,
+      'groups.1.name: "walkers" is already the name of another group',
+      'stages: the ramp-up comes first',
+    ],
+  )
+  t.same(issuesOf({ groups: 'none', stages: { kind: 'steady' } }), [
+    'stages: Invalid input: expected array, received object',
+    'groups: Invalid input: expected array, received string',
+  ])
+})
+
 t.test('a mistyped key is answered with the one it most likely meant; a missing duration says it is required', async (t) => {
   t.same(
     issuesOf({
@@ -135,8 +169,13 @@ t.test('scenario files load from YAML or JSON, with defaults and GPX tracks rela
     ['phones'],
     'an empty file is the default scenario',
   )
-  writeFileSync(join(dir, 'bad.json'), '{')
-  await t.rejects(loadScenario(join(dir, 'bad.json')), { message: /bad\.json: 1 error\n  not valid JSON: / })
+  // A comma before the `}`: where it stopped, as an editor counts, as a config file says it (common/config.ts).
+  writeFileSync(join(dir, 'bad.json'), '{\n  "groups": [\n    { "name": "a", }\n  ]\n}\n')
+  await t.rejects(loadScenario(join(dir, 'bad.json')), {
+    message: /bad\.json: 1 error\n {2}not valid JSON at line 3, column 20 \(Expected double-quoted property name in JSON at position 35\)$/,
+  })
+  writeFileSync(join(dir, 'cut.json'), 'null x')
+  await t.rejects(loadScenario(join(dir, 'cut.json')), { message: /cut\.json: 1 error\n {2}not valid JSON at line 1, column 6 \(/ })
   writeFileSync(join(dir, 'bad.yaml'), 'a: [')
   await t.rejects(loadScenario(join(dir, 'bad.yaml')), { message: /not valid YAML: / })
   await t.rejects(loadScenario(join(dir, 'none.yaml')), { message: /none\.yaml: 1 error\n  cannot read it: ENOENT/ })

@@ -94,3 +94,18 @@ t.test('a fleet short of devices is refused before any worker starts; workers th
   t.same([crashed.phones.target, crashed.phones.lost, crashed.ok], [1, 1, false])
   t.equal(logs.lines.filter((l) => /^fleet worker \d ended without a report/.test(l.msg as string)).length, 2)
 })
+
+t.test('--metrics-port on a port in use is refused before any worker starts, naming the port and what to give', async (t) => {
+  const taken = createServer().listen(0, '127.0.0.1')
+  await once(taken, 'listening')
+  t.teardown(() => taken.close())
+  const port = (taken.address() as AddressInfo).port
+  let forked = false
+  await t.rejects(runFleet(workerOptions(tempDir(t), { metricsPort: port, spawned: () => (forked = true) })), {
+    code: 'USAGE',
+    message:
+      `--metrics-port ${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}; ` +
+      'give another port, or 0 for one the OS picks',
+  })
+  t.notOk(forked, 'no worker was started')
+})
