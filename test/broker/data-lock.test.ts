@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { LOCK_FILE, lockDataDir } from '../../common/data-lock.js'
+import { BOOT_ID_FILE, LOCK_FILE, lockDataDir, readBootId } from '../../common/data-lock.js'
 import { CloudBroker, DEFAULT_BROKER_OPTIONS, type BrokerOptions } from '../../broker/server.js'
 import { ManualClock } from '../../common/clock.js'
 import { addDevice, connectDevice, startCloud } from '../fixtures/cloud.js'
@@ -104,6 +104,39 @@ t.test('stale locks: a dead pid or an unreadable file is taken over; release lea
   rmSync(path)
   t.doesNotThrow(() => removed.release(), 'a lock file someone removed is released quietly')
 })
+
+t.test(
+  'after a power cut: a lock from an earlier boot, or with our pid from an earlier process, is stale though that pid runs',
+  async (t) => {
+    const dataDir = tempDir(t)
+    const path = join(dataDir, LOCK_FILE)
+    const logs = new LogCapture()
+    const bootId = readBootId()
+    t.ok(bootId, `this boot's id is read from ${BOOT_ID_FILE}`)
+    // The pid of a process that runs (this test's parent): after a reboot, the old broker's pid is often some process's again.
+    const alive = process.ppid
+    writeFileSync(path, JSON.stringify({ pid: alive, startedAt: '2026-01-01T00:00:00.000Z', token: 'old', bootId: 'an-earlier-boot' }))
+    const lock = lockDataDir(dataDir, logs.logger())
+    t.match(logs.lines.at(-1), { msg: /stale data directory lock/, stale: { pid: alive }, why: 'written before this machine restarted' })
+    t.equal((JSON.parse(readFileSync(path, 'utf8')) as { bootId?: string }).bootId, bootId, 'the new lock says which boot took it')
+    t.throws(() => lockDataDir(dataDir, logs.logger()), { code: 'DATA_DIR_LOCKED' }, 'a lock of this boot whose process runs still holds')
+    lock.release()
+
+    // The broker got the same pid as before the reboot (a lock file of an older version, without a boot id): not ours.
+    writeFileSync(path, JSON.stringify({ pid: process.pid, startedAt: '2026-01-01T00:00:00.000Z', token: 'earlier' }))
+    const again = lockDataDir(dataDir, logs.logger())
+    t.match(logs.lines.at(-1), { stale: { pid: process.pid }, why: 'written by an earlier process that had this pid' })
+    again.release()
+
+    writeFileSync(path, JSON.stringify({ pid: alive, startedAt: '2026-01-01T00:00:00.000Z', token: 'theirs' }))
+    t.throws(() => lockDataDir(dataDir, logs.logger()), { code: 'DATA_DIR_LOCKED' }, 'without a boot id, a live pid still holds')
+
+    const dir = tempDir(t)
+    writeFileSync(join(dir, 'empty'), '\n')
+    t.equal(readBootId(join(dir, 'empty')), undefined, 'an empty boot id is none')
+    t.equal(readBootId(join(dir, 'missing')), undefined, 'no boot id where the system has none (not Linux)')
+  },
+)
 
 t.test("a broker's or an agent's new data directory is private (0700); one others can read is warned about with its fix", async (t) => {
   const logs = new LogCapture()
