@@ -205,7 +205,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
 function runAsProcess(): void {
   const controller = new AbortController()
   let first: number | undefined
+  // SIGHUP (a terminal that hung up, or `kill -HUP` meant as "reload") stops as SIGTERM does, cleanly, but exits 129
+  // (128 + 1, as a process it killed): under systemd, Restart=on-failure then starts the daemon again, reading its
+  // config anew, where a daemon killed by SIGHUP stopped uncleanly and stayed down (systemd counts SIGHUP as clean).
+  let hungUp = false
   const onSignal = (sig: NodeJS.Signals): void => {
+    hungUp ||= sig === 'SIGHUP'
     // One Ctrl-C under `npm start` arrives twice at once (the terminal signals the whole group and npm
     // forwards its own copy): only a second press, later, forces the exit.
     if (first !== undefined) {
@@ -219,6 +224,7 @@ function runAsProcess(): void {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  process.on('SIGHUP', onSignal)
   const io: Io = {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
@@ -245,7 +251,7 @@ function runAsProcess(): void {
     process.stderr.write('', drained)
   }
   main(process.argv.slice(2), io).then(
-    (code) => exit(code),
+    (code) => exit(hungUp && code === 0 ? 129 : code),
     (err: unknown) => {
       process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`)
       process.exit(1)
