@@ -11,7 +11,9 @@
  * random token, and the machine's boot id (Linux); a lock whose process is gone (a crash, SIGKILL) is taken over
  * and the take-over is logged. After a power cut the pid in the lock is often alive again as another process (a Pi
  * boots its services in the same order, so the broker may even get the same pid): a lock written before the machine
- * restarted (another boot id), or naming this process's pid without being one it took, is stale too. Release removes
+ * restarted (another boot id), or naming this process's pid without being one it took, is stale too, and so is one
+ * that names another directory (copied with a running broker's folder: a backup restored beside it; the directory is
+ * told by its device and inode, so a link to it or a rename does not make a second broker's start take it over). Release removes
  * the file only while it is still ours. A lock file that is not a regular file (a link to /dev/zero, a FIFO) or is far
  * too large is never read for ever: taking the lock is refused with one line naming it (common/small-file), as it is
  * no lock fakephone made.
@@ -21,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { readFileSync, rmSync, statSync, unlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { Logger } from './log.js'
 import { FakephoneError } from './errors.js'
 import { makeDataDirSync, makeDirsSync } from './make-dirs.js'
@@ -40,6 +42,9 @@ interface LockRecord {
   token: string
   /** The boot it was written in (Linux's boot id); absent where there is none to read, and in older lock files. */
   bootId?: string
+  /** The directory it locks: its path (for the log) and its device and inode (the same through a link or a rename). */
+  dir?: string
+  dirId?: string
 }
 
 /** Where Linux says which boot this is (a new random id at every start of the machine). */
@@ -115,10 +120,12 @@ export function lockDataDir(dataDir: string, log: Logger, kind: LockKind = 'brok
       )
   }
   const path = join(dataDir, `${kind}.lock`)
-  const record: LockRecord = { pid: process.pid, startedAt: new Date().toISOString(), token: randomUUID(), bootId: BOOT_ID }
+  const stat = statSync(dataDir)
+  const dir = { dir: resolve(dataDir), dirId: `${String(stat.dev)}:${String(stat.ino)}` }
+  const record: LockRecord = { pid: process.pid, startedAt: new Date().toISOString(), token: randomUUID(), bootId: BOOT_ID, ...dir }
   if (tryCreate(path, record)) return held(path, record.token)
   const holder = readRecord(path)
-  const why = holder ? whyStale(holder) : 'unreadable'
+  const why = holder ? whyStale(holder, dir) : 'unreadable'
   if (holder && why === undefined) throw new DataDirLockedError(dataDir, holder, kind)
   log.warn({ path, stale: holder ?? 'unreadable', why }, 'taking over a stale data directory lock: its process is gone')
   // Removed only if it is still the stale one we read (another starter may have just taken it over).
@@ -134,7 +141,9 @@ function held(path: string, token: string): DataDirLock {
 }
 
 /** Why the holder of a lock is gone, in words for the log; undefined while it may still run. */
-function whyStale(holder: LockRecord): string | undefined {
+function whyStale(holder: LockRecord, dir: { dirId: string }): string | undefined {
+  // A backup of a running broker's folder (cp -a, rsync, tar) restored or tried elsewhere holds that broker's lock.
+  if (holder.dirId !== undefined && holder.dirId !== dir.dirId) return `copied with its folder from ${String(holder.dir)}`
   if (holder.bootId !== undefined && BOOT_ID !== undefined && holder.bootId !== BOOT_ID) return 'written before this machine restarted'
   if (holder.pid === process.pid && !HELD.has(holder.token)) return 'written by an earlier process that had this pid'
   return isAlive(holder.pid) ? undefined : 'its process is gone'
@@ -163,7 +172,14 @@ function readRecord(path: string): LockRecord | null {
       typeof r.startedAt === 'string' &&
       typeof r.token === 'string'
     ) {
-      return { pid: r.pid, startedAt: r.startedAt, token: r.token, ...(typeof r.bootId === 'string' && { bootId: r.bootId }) }
+      return {
+        pid: r.pid,
+        startedAt: r.startedAt,
+        token: r.token,
+        ...(typeof r.bootId === 'string' && { bootId: r.bootId }),
+        ...(typeof r.dir === 'string' && { dir: r.dir }),
+        ...(typeof r.dirId === 'string' && { dirId: r.dirId }),
+      }
     }
   } catch {
     // Not JSON: someone else's file or a damaged one; treated as no owner.

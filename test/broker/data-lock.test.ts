@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { BOOT_ID_FILE, LOCK_FILE, lockDataDir, readBootId } from '../../common/data-lock.js'
@@ -137,6 +137,25 @@ t.test(
     t.equal(readBootId(join(dir, 'missing')), undefined, 'no boot id where the system has none (not Linux)')
   },
 )
+
+t.test("a backup of a running broker's folder (cp -a) starts a broker: the lock it carries names the folder it came from", async (t) => {
+  const logs = new LogCapture()
+  const running = join(tempDir(t), 'fakephone')
+  const lock = lockDataDir(running, logs.logger())
+  t.teardown(() => lock.release())
+  const backup = join(tempDir(t), 'restored')
+  cpSync(running, backup, { recursive: true, preserveTimestamps: true })
+  const restored = lockDataDir(backup, logs.logger())
+  t.match(logs.lines.at(-1), {
+    msg: /stale data directory lock/,
+    stale: { pid: process.pid },
+    why: `copied with its folder from ${running}`,
+  })
+  restored.release()
+  const link = join(tempDir(t), 'link')
+  symlinkSync(running, link)
+  t.throws(() => lockDataDir(link, logs.logger()), { code: 'DATA_DIR_LOCKED' }, 'the same folder through a link is still held')
+})
 
 t.test("a broker's or an agent's new data directory is private (0700); one others can read is warned about with its fix", async (t) => {
   const logs = new LogCapture()
