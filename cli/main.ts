@@ -124,6 +124,14 @@ const NOT_PERMITTED: ReadonlySet<unknown> = new Set(['EACCES', 'EPERM'])
 const PATH_UNUSABLE: ReadonlySet<unknown> = new Set(['ENOENT', 'ENOTDIR', 'EEXIST', 'EISDIR', 'ELOOP', 'ENAMETOOLONG'])
 
 /**
+ * A daemon whose config cannot be used exits 78, EX_CONFIG (sysexits.h; systemctl status says `status=78/CONFIG`): the
+ * units' RestartPreventExitStatus=78 then leaves it failed at once, instead of starting it again every 5 s, to the
+ * start limit, with the same error ten times in the journal. `config check` answers 1, as for any invalid input.
+ */
+const EX_CONFIG = 78
+const DAEMONS = new Set(['broker', 'agent'])
+
+/**
  * Commands that stop cleanly by themselves on Ctrl-C: the daemons and live views, which run until then (exit 0), and
  * `console migrate` (M2), which stops between blobs and saves its job as cancelled, to resume (exit 130, saying so).
  */
@@ -176,6 +184,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (err instanceof FakephoneError) {
       // A message may carry a name someone else chose (a legacy account name): its control characters are shown, not obeyed.
       say(linesForTerminal(err.message), err)
+      if (err.code === 'ECONFIG' && DAEMONS.has(running)) return EX_CONFIG
       return err instanceof UserError ? err.exitCode : 1
     }
     // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).
