@@ -36,7 +36,12 @@ export function brokerCommand(io: Io): Command {
     .option('--data <dir>', 'data directory (database, console token)', d.dataDir)
     .option('--host <address>', 'address to listen on (use 0.0.0.0 to serve a network)', d.host)
     .option('--mqtt-port <port>', 'MQTT over TCP', port, d.mqttPort)
-    .option('--http-port <port>', 'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api', port, d.httpPort)
+    .option(
+      '--http-port <port>',
+      'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api, health for monitors at /health',
+      port,
+      d.httpPort,
+    )
     .option('--max-packet-bytes <n>', 'largest MQTT packet a client may send', positiveInt, d.maxPacketBytes)
     .addOption(
       new Option('--service-notices <duration>', 'queue a weather warning or a system-update reminder for every device this often, e.g. 1h')

@@ -124,6 +124,14 @@ const NOT_PERMITTED: ReadonlySet<unknown> = new Set(['EACCES', 'EPERM'])
 const PATH_UNUSABLE: ReadonlySet<unknown> = new Set(['ENOENT', 'ENOTDIR', 'EEXIST', 'EISDIR', 'ELOOP', 'ENAMETOOLONG'])
 
 /**
+ * A daemon whose config cannot be used exits 78, EX_CONFIG (sysexits.h; systemctl status says `status=78/CONFIG`): the
+ * units' RestartPreventExitStatus=78 then leaves it failed at once, instead of starting it again every 5 s, to the
+ * start limit, with the same error ten times in the journal. `config check` answers 1, as for any invalid input.
+ */
+const EX_CONFIG = 78
+const DAEMONS = new Set(['broker', 'agent'])
+
+/**
  * Commands that stop cleanly by themselves on Ctrl-C: the daemons and live views, which run until then (exit 0), and
  * `console migrate` (M2), which stops between blobs and saves its job as cancelled, to resume (exit 130, saying so).
  */
@@ -176,6 +184,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (err instanceof FakephoneError) {
       // A message may carry a name someone else chose (a legacy account name): its control characters are shown, not obeyed.
       say(linesForTerminal(err.message), err)
+      if (err.code === 'ECONFIG' && DAEMONS.has(running)) return EX_CONFIG
       return err instanceof UserError ? err.exitCode : 1
     }
     // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).
@@ -205,7 +214,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
 function runAsProcess(): void {
   const controller = new AbortController()
   let first: number | undefined
+  // SIGHUP (a terminal that hung up, or `kill -HUP` meant as "reload") stops as SIGTERM does, cleanly, but exits 129
+  // (128 + 1, as a process it killed): under systemd, Restart=on-failure then starts the daemon again, reading its
+  // config anew, where a daemon killed by SIGHUP stopped uncleanly and stayed down (systemd counts SIGHUP as clean).
+  let hungUp = false
   const onSignal = (sig: NodeJS.Signals): void => {
+    hungUp ||= sig === 'SIGHUP'
     // One Ctrl-C under `npm start` arrives twice at once (the terminal signals the whole group and npm
     // forwards its own copy): only a second press, later, forces the exit.
     if (first !== undefined) {
@@ -219,6 +233,7 @@ function runAsProcess(): void {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  process.on('SIGHUP', onSignal)
   const io: Io = {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
@@ -245,7 +260,7 @@ function runAsProcess(): void {
     process.stderr.write('', drained)
   }
   main(process.argv.slice(2), io).then(
-    (code) => exit(code),
+    (code) => exit(hungUp && code === 0 ? 129 : code),
     (err: unknown) => {
       process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`)
       process.exit(1)

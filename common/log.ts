@@ -2,6 +2,7 @@
  * Logging: one pino root logger per process, a child per module. JSON lines
  * to stdout (journald keeps them); human-readable when stdout is a terminal.
  */
+import { fstatSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { pino, type Bindings, type ChildLoggerOptions, type Logger, type DestinationStream } from 'pino'
 import type PinoPretty from 'pino-pretty'
@@ -19,15 +20,48 @@ export interface LogOptions {
   destination?: DestinationStream
   /** Without `destination`, where JSON lines go: 1, stdout (journald keeps them), unless a command's stdout is its output (2). */
   jsonFd?: 1 | 2
+  /** The environment, for $JOURNAL_STREAM; this process's by default. */
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+/**
+ * Whether `fd` is systemd's journal stream: $JOURNAL_STREAM names its device and inode (`DEV:INO`), and only the very
+ * stream systemd connected counts (a child of the unit whose output was redirected inherits the variable, not the
+ * stream).
+ */
+export function onJournal(fd: number, env: Readonly<Record<string, string | undefined>>): boolean {
+  const [dev, ino] = (env.JOURNAL_STREAM ?? '').split(':')
+  if (!dev || !ino) return false
+  try {
+    const stat = fstatSync(fd, { bigint: true })
+    return String(stat.dev) === dev && String(stat.ino) === ino
+  } catch {
+    return false // the stream is closed: nothing to write to, journal or not
+  }
+}
+
+/** pino's levels as syslog priorities (fatal: crit, error: err, warn: warning, info, debug and trace: debug). */
+const PRIORITY: Readonly<Record<string, number>> = { 60: 2, 50: 3, 40: 4, 30: 6, 20: 7, 10: 7 }
+
+/**
+ * A JSON line for the journal, led by its priority as `<N>` (systemd's SyslogLevelPrefix=, on by default, reads it and
+ * takes it off): `journalctl -p warning` then finds the warnings and errors, and `systemctl status` shows them
+ * highlighted, where every line was info. The line itself, `journalctl -o cat` shows as it was written.
+ */
+export function journalLine(line: string): string {
+  const priority = PRIORITY[/^\{"level":(\d+)/.exec(line)?.[1] ?? '']
+  return priority === undefined ? line : `<${String(priority)}>${line}`
 }
 
 /** Paths whose values never reach a log line. */
 const REDACT = ['secret', 'password', 'token', '*.secret', '*.password', '*.token', 'headers.authorization']
 
 export function createLogger(opts: LogOptions = {}): Logger {
-  const options = { level: opts.level ?? 'info', redact: REDACT }
   const human = opts.pretty ?? Boolean(process.stdout.isTTY)
-  const destination = opts.destination ?? (human ? prettyLines(2, true) : pino.destination(opts.jsonFd ?? 1))
+  const fd = opts.jsonFd ?? 1
+  const journal = opts.destination === undefined && !human && onJournal(fd, opts.env ?? process.env)
+  const options = { level: opts.level ?? 'info', redact: REDACT, ...(journal && { hooks: { streamWrite: journalLine } }) }
+  const destination = opts.destination ?? (human ? prettyLines(2, true) : pino.destination(fd))
   return pino(options, destination)
 }
 

@@ -167,6 +167,10 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       this.retry.reset()
       // A device the broker refused and takes again (registered anew, a broker restored with it) is told so once.
       if (this.warnedRefused) opts.log.info('mqtt accepted this device again')
+      // After "mqtt disconnected, retrying" (a broker restarted or upgraded, one not up yet at boot), the log says when
+      // the phone is back, and after how long: without it the journal's last word was that it was retrying.
+      else if (this.waitingSinceNow !== null)
+        opts.log.info({ url: opts.url, downMs: opts.clock.now() - this.waitingSinceNow }, 'mqtt connected again')
       this.warnedRefused = false
       this.warnedNotMqtt = false
       this.refusedNow = false

@@ -86,7 +86,10 @@ async function settled(commands: CommandCenter, view: CommandView, wait: number)
   return command
 }
 
-/** Adds the console API's routes; apart from the store and the commands they touch nothing. */
+/** The broker's health, for monitors: 200 `ok` while it serves and stores, 503 `degraded` while its database refuses writes. */
+export const HEALTH_PATH = '/health'
+
+/** Adds the console API's routes (and the health a monitor reads); apart from the store and the commands they touch nothing. */
 export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): void {
   const device = (id: string): DeviceView => {
     const found = ctx.store.device(id)
@@ -94,6 +97,13 @@ export function addConsoleRoutes(router: HttpRouter, ctx: ConsoleApiContext): vo
     return found
   }
   const CONSOLE = ['console'] as const
+  // For a monitor (an uptime checker, a load balancer, a container's health check): no token, nothing about devices.
+  router.add('GET', HEALTH_PATH, ['public'], () => {
+    const holding = ctx.store.holdingNow()
+    if (!holding) return { status: 200, body: { status: 'ok', now: ctx.now() } }
+    const reason = `the database cannot take writes: ${holding.reason}; ${holding.held} acknowledged heartbeats held in memory`
+    return { status: 503, body: { status: 'degraded', now: ctx.now(), reason } }
+  })
   router.add('GET', '/api/devices', CONSOLE, () => ({ status: 200, body: { now: ctx.now(), devices: ctx.store.devices() } }))
   router.add('GET', '/api/devices/:id', CONSOLE, (r) => ({ status: 200, body: { now: ctx.now(), device: device(r.params.id as string) } }))
   router.add('GET', '/api/devices/:id/history', CONSOLE, (r) => {

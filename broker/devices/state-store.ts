@@ -289,6 +289,11 @@ export class StateStore extends EventEmitter<StateEvents> {
     this.emit('resumed', stored)
   }
 
+  /** While the database refuses writes: why, and how many acknowledged heartbeats wait in memory; null when it takes them. */
+  holdingNow(): { reason: string; held: number } | null {
+    return this.holding && { reason: this.holding.reason, held: this.queue.length }
+  }
+
   /**
    * Why a new heartbeat is refused before it is acknowledged (the device keeps it and sends it again), or null: the
    * database refuses writes and `maxHeld` heartbeats are already held in memory.

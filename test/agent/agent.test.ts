@@ -98,13 +98,18 @@ t.test('the cloud ignores a heartbeat from a device that said Find Device is off
   t.equal(cloud.broker.store.history('phone-a', 10).length, 0)
 })
 
-t.test('an agent that loses the broker backs off, reconnects and resumes its heartbeats', async (t) => {
+t.test('F1 an agent that loses the broker backs off, reconnects (its log says so) and resumes its heartbeats', async (t) => {
   const { cloud, clock, agent } = await cloudWithAgent(t)
   await restartUnder(cloud, agent)
   t.equal(agent.status().dataChannel, 'waiting', 'the data channel waits before retrying')
   t.equal(cloud.broker.store.device('phone-a')?.online, false, 'the restarted cloud starts with the device offline')
   clock.advance(1000)
   await agentConnected(agent)
+  t.match(
+    cloud.logs.lines.filter((l) => l.module === 'agent' && /^mqtt/.test(l.msg)),
+    [{ msg: 'mqtt disconnected, retrying' }, { msg: 'mqtt connected again', downMs: 1000 }],
+    "the phone's log says it is back, after how long, not only that it was retrying",
+  )
   while (!cloud.broker.store.device('phone-a')?.online) await once(cloud.broker.store, 'presence')
   t.pass('the device is online again')
   const stored = storedHeartbeats(cloud, 1)

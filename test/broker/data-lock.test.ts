@@ -2,10 +2,10 @@
 import t from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { LOCK_FILE, lockDataDir } from '../../common/data-lock.js'
+import { BOOT_ID_FILE, LOCK_FILE, lockDataDir, readBootId } from '../../common/data-lock.js'
 import { addDevice, connectDevice, newBroker, startCloud } from '../fixtures/cloud.js'
 import { assertBuilt, spawnCli } from '../fixtures/child.js'
 import { LogCapture } from '../fixtures/logs.js'
@@ -91,6 +91,58 @@ t.test('stale locks: a dead pid or an unreadable file is taken over; release lea
   const removed = lockDataDir(dataDir, logs.logger())
   rmSync(path)
   t.doesNotThrow(() => removed.release(), 'a lock file someone removed is released quietly')
+})
+
+t.test(
+  'after a power cut: a lock from an earlier boot, or with our pid from an earlier process, is stale though that pid runs',
+  async (t) => {
+    const dataDir = tempDir(t)
+    const path = join(dataDir, LOCK_FILE)
+    const logs = new LogCapture()
+    const bootId = readBootId()
+    t.ok(bootId, `this boot's id is read from ${BOOT_ID_FILE}`)
+    // The pid of a process that runs (this test's parent): after a reboot, the old broker's pid is often some process's again.
+    const alive = process.ppid
+    writeFileSync(path, JSON.stringify({ pid: alive, startedAt: '2026-01-01T00:00:00.000Z', token: 'old', bootId: 'an-earlier-boot' }))
+    const lock = lockDataDir(dataDir, logs.logger())
+    t.match(logs.lines.at(-1), { msg: /stale data directory lock/, stale: { pid: alive }, why: 'written before this machine restarted' })
+    t.equal((JSON.parse(readFileSync(path, 'utf8')) as { bootId?: string }).bootId, bootId, 'the new lock says which boot took it')
+    t.throws(() => lockDataDir(dataDir, logs.logger()), { code: 'DATA_DIR_LOCKED' }, 'a lock of this boot whose process runs still holds')
+    lock.release()
+
+    // The broker got the same pid as before the reboot (a lock file of an older version, without a boot id): not ours.
+    writeFileSync(path, JSON.stringify({ pid: process.pid, startedAt: '2026-01-01T00:00:00.000Z', token: 'earlier' }))
+    const again = lockDataDir(dataDir, logs.logger())
+    t.match(logs.lines.at(-1), { stale: { pid: process.pid }, why: 'written by an earlier process that had this pid' })
+    again.release()
+
+    writeFileSync(path, JSON.stringify({ pid: alive, startedAt: '2026-01-01T00:00:00.000Z', token: 'theirs' }))
+    t.throws(() => lockDataDir(dataDir, logs.logger()), { code: 'DATA_DIR_LOCKED' }, 'without a boot id, a live pid still holds')
+
+    const dir = tempDir(t)
+    writeFileSync(join(dir, 'empty'), '\n')
+    t.equal(readBootId(join(dir, 'empty')), undefined, 'an empty boot id is none')
+    t.equal(readBootId(join(dir, 'missing')), undefined, 'no boot id where the system has none (not Linux)')
+  },
+)
+
+t.test("a backup of a running broker's folder (cp -a) starts a broker: the lock it carries names the folder it came from", async (t) => {
+  const logs = new LogCapture()
+  const running = join(tempDir(t), 'fakephone')
+  const lock = lockDataDir(running, logs.logger())
+  t.teardown(() => lock.release())
+  const backup = join(tempDir(t), 'restored')
+  cpSync(running, backup, { recursive: true, preserveTimestamps: true })
+  const restored = lockDataDir(backup, logs.logger())
+  t.match(logs.lines.at(-1), {
+    msg: /stale data directory lock/,
+    stale: { pid: process.pid },
+    why: `copied with its folder from ${running}`,
+  })
+  restored.release()
+  const link = join(tempDir(t), 'link')
+  symlinkSync(running, link)
+  t.throws(() => lockDataDir(link, logs.logger()), { code: 'DATA_DIR_LOCKED' }, 'the same folder through a link is still held')
 })
 
 t.test("a broker's or an agent's new data directory is private (0700); one others can read is warned about with its fix", async (t) => {

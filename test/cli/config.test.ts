@@ -179,8 +179,9 @@ t.test('a config that is not JSON is said in one wording, at its line and column
   const checked = await run(['config', 'check', file])
   t.match(checked, { code: 1, err: said })
   t.match(await run(['config', 'check', '--kind', 'agent', file]), { code: 1, err: checked.err }, 'its kind known, the same')
-  t.match(await run(['agent', '--config', file, '--data', join(dir, 'phone')]), { code: 1, err: checked.err }, 'the agent says it so')
-  t.match(await run(['broker', '--config', file, '--data', join(dir, 'cloud')]), { code: 1, err: checked.err }, 'and the broker')
+  // The daemons exit 78 (EX_CONFIG), which the units' RestartPreventExitStatus= keeps systemd from restarting in a loop.
+  t.match(await run(['agent', '--config', file, '--data', join(dir, 'phone')]), { code: 78, err: checked.err }, 'the agent says it so')
+  t.match(await run(['broker', '--config', file, '--data', join(dir, 'cloud')]), { code: 78, err: checked.err }, 'and the broker')
 })
 
 t.test('config env lists the variable that overrides each setting', async (t) => {

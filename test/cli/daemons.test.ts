@@ -165,7 +165,7 @@ t.test('F2 agent: the owner private key is refused as --owner-key, in the config
   const config = join(dir, 'agent.json')
   writeFileSync(config, JSON.stringify({ ownerKey: priv }))
   const file = await run([...base, '--config', config])
-  t.equal(file.code, 1)
+  t.equal(file.code, 78, 'EX_CONFIG: a config that cannot be used, which systemd does not restart in a loop')
   t.equal(file.err, `error: invalid agent config (1 problem):\n  ${config}: ownerKey: ${refusal}\n`, 'the config key is named')
   const checked = await run(['config', 'check', config])
   t.equal(checked.code, 1, '`config check` refuses it too')

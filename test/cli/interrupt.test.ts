@@ -8,11 +8,12 @@
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { main } from '../../cli/main.js'
+import { LOCK_FILE } from '../../common/data-lock.js'
 import { SystemClock } from '../../common/clock.js'
 import { run, testIo } from '../fixtures/io.js'
 import { assertBuilt, cliCommand, spawnCli } from '../fixtures/child.js'
@@ -176,6 +177,19 @@ t.test('the demo exits 0 on Ctrl-C, even when the one press arrives twice at onc
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
   // Without exec, sh waits on node, receives the terminal's SIGINT too and re-raises it after node's clean exit: npm start ends 130.
   t.match(pkg.scripts.start, /^exec node /, 'npm start runs the demo without a shell in between')
+})
+
+t.test('F1 SIGHUP stops the broker cleanly, as SIGTERM does, and exits 129 for systemd to start it again', async (t) => {
+  assertBuilt()
+  const data = tempDir(t)
+  const broker = start(t, ['broker', '--data', data, '--mqtt-port', '0', '--http-port', '0'])
+  await broker.waitFor('err', /Broker on mqtt:/)
+  t.ok(existsSync(join(data, LOCK_FILE)), 'the broker holds its data directory')
+  broker.proc.kill('SIGHUP')
+  await broker.waitFor('err', /SIGHUP: stopping/)
+  t.equal(await within(10_000, 'the broker stopping', broker.exited), 129, 'not killed by the signal: a clean stop, then 129')
+  t.match(broker.out(), /"msg":"broker stopped"/, 'the heartbeats it acknowledged are written before it goes')
+  t.notOk(existsSync(join(data, LOCK_FILE)), 'its lock released')
 })
 
 t.test('in-process: an abort cuts a one-shot command short with 130 and names it; a daemon is left to stop itself', async (t) => {

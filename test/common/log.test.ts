@@ -3,7 +3,19 @@ import { LogCapture } from '../fixtures/logs.js'
 import { PassThrough } from 'node:stream'
 import { once } from 'node:events'
 import { pino } from 'pino'
-import { createLogger, lazyChild, prettyLines, type Logger } from '../../common/log.js'
+import { spawn } from 'node:child_process'
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createLogger, journalLine, lazyChild, onJournal, prettyLines, type Logger } from '../../common/log.js'
+import { assertBuilt, cliCommand } from '../fixtures/child.js'
+import { tempDir } from '../fixtures/scope.js'
+import { within } from '../fixtures/wait.js'
+
+/** $JOURNAL_STREAM as systemd sets it for the stream open on `fd`. */
+function journalStream(fd: number): string {
+  const stat = fstatSync(fd, { bigint: true })
+  return `${String(stat.dev)}:${String(stat.ino)}`
+}
 
 t.test('secrets never reach a log line', (t) => {
   const logs = new LogCapture()
@@ -22,6 +34,64 @@ t.test('loggers default to level info, JSON on stdout or pretty lines for a term
   // A command whose stdout is its output (fleet run's report) logs its JSON lines on stderr.
   t.equal(createLogger({ level: 'error', pretty: false, jsonFd: 2 }).level, 'error')
   t.end()
+})
+
+t.test('on the journal each JSON line is led by its syslog priority, so `journalctl -p warning` finds warnings', (t) => {
+  t.equal(journalLine('{"level":40,"msg":"w"}\n'), '<4>{"level":40,"msg":"w"}\n')
+  t.same(
+    [60, 50, 30, 20, 10].map((level) => journalLine(`{"level":${String(level)}}\n`).slice(0, 3)),
+    ['<2>', '<3>', '<6>', '<7>', '<7>'],
+    'fatal crit, error err, info info, debug and trace debug',
+  )
+  t.equal(journalLine('{"level":35}\n'), '{"level":35}\n', 'a level pino does not have: the line as it is')
+  t.equal(journalLine('{"msg":"no level"}\n'), '{"msg":"no level"}\n')
+
+  const file = join(tempDir(t), 'journal')
+  const fd = openSync(file, 'w')
+  const other = openSync(join(tempDir(t), 'other'), 'w')
+  t.teardown(() => [fd, other].forEach((f) => closeSync(f)))
+  t.ok(onJournal(fd, { JOURNAL_STREAM: journalStream(fd) }), 'the stream systemd connected')
+  t.notOk(onJournal(other, { JOURNAL_STREAM: journalStream(fd) }), "a redirected child's output inherits the variable, not the stream")
+  t.notOk(onJournal(fd, {}), 'no journal')
+  t.notOk(onJournal(fd, { JOURNAL_STREAM: 'garbage' }))
+  t.notOk(onJournal(9999, { JOURNAL_STREAM: journalStream(fd) }), 'a closed stream')
+  // This process's stderr as the journal: the logger is made for it (what it writes is proven below, by a daemon).
+  t.equal(createLogger({ level: 'silent', pretty: false, jsonFd: 2, env: { JOURNAL_STREAM: journalStream(2) } }).level, 'silent')
+  t.end()
+})
+
+t.test("a daemon under systemd: the broker's JSON lines reach the journal with their priorities, elsewhere bare", async (t) => {
+  assertBuilt()
+  const lines = async (journal: boolean): Promise<string[]> => {
+    const dir = tempDir(t)
+    const out = openSync(join(dir, 'stdout'), 'w')
+    const env = { ...process.env, JOURNAL_STREAM: journal ? journalStream(out) : '1:1' }
+    const args = ['broker', '--data', join(dir, 'data'), '--mqtt-port', '0', '--http-port', '0', '--simulated-time']
+    const proc = spawn(...cliCommand(args), { stdio: ['ignore', out, 'pipe'], env })
+    closeSync(out)
+    const exited = new Promise((resolve) => proc.once('exit', resolve))
+    let err = ''
+    await within(
+      15_000,
+      'the broker listening',
+      new Promise<void>((resolve) => proc.stderr?.on('data', (d: Buffer) => (err += d.toString()).includes('Broker on') && resolve())),
+    )
+    proc.kill('SIGTERM')
+    t.equal(await within(10_000, 'the broker stopping', exited), 0)
+    return readFileSync(join(dir, 'stdout'), 'utf8').trimEnd().split('\n')
+  }
+  const journal = await lines(true)
+  t.match(journal, [/^<4>\{"level":40,.*"msg":"simulated time: /], 'a warning at priority 4')
+  t.ok(
+    journal.some((l) => /^<6>\{"level":30,.*"msg":"broker listening"/.test(l)),
+    'info at 6',
+  )
+  t.ok(
+    journal.every((l) => /^<\d>\{/.test(l)),
+    'every line',
+  )
+  const elsewhere = await lines(false)
+  t.ok(elsewhere.length > 0 && elsewhere.every((l) => l.startsWith('{"level":')), 'output that is not the journal stays JSON lines')
 })
 
 t.test('a terminal gets one line per entry: who said it, what it said, then its fields', async (t) => {

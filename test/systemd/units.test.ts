@@ -83,6 +83,7 @@ t.test('the shipped units: hardened, restarted on failure, ready only when servi
     t.equal(one('NotifyAccess'), 'all', `${name}: systemd-notify, a child, may report`)
     t.ok(Number.parseInt(one('WatchdogSec') ?? '0') > 0, `${name}: a watchdog`)
     t.equal(one('Restart'), 'on-failure', `${name}: restarted after a crash`)
+    t.equal(one('RestartPreventExitStatus'), '78', `${name}: not restarted in a loop on a config it cannot use (EX_CONFIG)`)
     t.ok(Number.parseInt(one('TimeoutStopSec') ?? '0') > 10, `${name}: time to stop cleanly (the daemon forces its exit after 10 s)`)
     t.equal(one('CapabilityBoundingSet'), '', `${name}: no capabilities`)
     t.equal(one('ProtectSystem'), 'strict')

@@ -11,6 +11,7 @@ import type { MqttClient } from 'mqtt'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { openDb, type Db } from '../../../broker/db.js'
+import { HEALTH_PATH } from '../../../broker/devices/console-api.js'
 import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { StateStore, type HoldOptions } from '../../../broker/devices/state-store.js'
 import { owntracksTopic } from '../../../common/owntracks.js'
@@ -41,11 +42,16 @@ const publishAll = (phone: MqttClient, from: number, n: number): Promise<unknown
     [...Array(n).keys()].map((i) => phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(from + i)), { qos: 1 })),
   )
 
-t.test('F1 heartbeats acknowledged while the database is full are held, logged, and all stored once space returns', async (t) => {
+t.test('F1 heartbeats acknowledged on a full database are held, logged, said by /health, all stored once space returns', async (t) => {
   const cloud = await startCloud(t, { heartbeatHold: QUICK })
   const secret = await addDevice(cloud, 'phone-a')
   const phone = await connectDevice(t, cloud, 'phone-a', secret)
   const { db } = cloud.broker
+  const health = async (): Promise<{ status: number; body: unknown }> => {
+    const res = await fetch(`${cloud.apiUrl}${HEALTH_PATH}`)
+    return { status: res.status, body: await res.json() }
+  }
+  t.match(await health(), { status: 200, body: { status: 'ok', now: Number } }, 'healthy, to a monitor without the console token')
   fillDatabase(db)
   await publishAll(phone, 1, 300)
   t.pass('every heartbeat was acknowledged')
@@ -58,6 +64,14 @@ t.test('F1 heartbeats acknowledged while the database is full are held, logged, 
   t.ok(phone.connected, 'the device stays connected')
   const api = await fetch(`${cloud.apiUrl}/api/devices/phone-a`, { headers: { authorization: `Bearer ${cloud.consoleToken}` } })
   t.equal(api.status, 200, 'the broker keeps answering, with what is stored')
+  t.match(
+    await health(),
+    {
+      status: 503,
+      body: { status: 'degraded', reason: /^the database cannot take writes: .*full \(SQLITE_FULL\); \d+ acknowledged heartbeats held/ },
+    },
+    'a monitor is told the broker cannot store, and why',
+  )
 
   const resumed = cloud.logs.waitFor((l) => l.msg === 'the database takes writes again: the held heartbeats are stored')
   freeDatabase(db)
@@ -65,6 +79,7 @@ t.test('F1 heartbeats acknowledged while the database is full are held, logged, 
   await rowsReach(cloud, 'phone-a', 300)
   t.equal(rows(db, 'phone-a'), 300, 'every acknowledged heartbeat is stored, once')
   t.equal(cloud.broker.store.device('phone-a')?.last?.seq, 300, 'and the last known state is the newest')
+  t.match(await health(), { status: 200, body: { status: 'ok' } }, 'healthy again')
 })
 
 t.test('F1 past the bound of held heartbeats, new ones are refused before their PUBACK; the device sends them again', async (t) => {
