@@ -9,7 +9,8 @@
  * live regions that spoke every second, and a clock move's words were in none; the wipe, a Cancel, a heartbeat's redraw
  * of the list and "← all devices" leave the focus on the form, the command table, the phone's link and its line in the
  * list -- before, each sent it to the page's body; the open phone's "online" reads at 4.5:1 on its highlighted row --
- * before, 4.26:1; and with less motion asked for, the map jumps where it goes -- before, it glided.
+ * before, 4.26:1; in dark mode the page and its fields are dark, its texts and rings at the same contrasts -- before, the
+ * page ignored it; and with less motion asked for, the map jumps where it goes -- before, it glided.
  */
 import type { CDPSession } from 'playwright-core'
 import { chromiumTest, faintRing, lowContrast, sticksOut } from '../../fixtures/browser.js'
@@ -60,23 +61,27 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     await page.setViewportSize({ width: 360, height: 740 })
   })
 
-  await t.test('every Tab stop, the whole page round, shows a focus ring at 3:1 or more', async (t) => {
-    await page.focus('#filter')
-    const stops: string[] = []
-    const faint: string[] = []
-    // Once round the page: back at the list's filter (a bounded number of presses).
-    for (let i = 0; i < 100 && (stops.length === 0 || !stops[stops.length - 1]?.startsWith('input#filter')); i++) {
-      await page.keyboard.press('Tab')
-      stops.push(await focused())
-      faint.push(...(await faintRing(page)))
+  await t.test('every Tab stop, the whole page round, shows a focus ring at 3:1 or more, in dark mode and in light', async (t) => {
+    for (const colorScheme of ['dark', 'light'] as const) {
+      await page.emulateMedia({ colorScheme, reducedMotion: 'reduce' })
+      await page.focus('#filter')
+      const stops: string[] = []
+      const faint: string[] = []
+      // Once round the page: back at the list's filter (a bounded number of presses).
+      for (let i = 0; i < 100 && (stops.length === 0 || !stops[stops.length - 1]?.startsWith('input#filter')); i++) {
+        await page.keyboard.press('Tab')
+        stops.push(await focused())
+        faint.push(...(await faintRing(page)))
+      }
+      t.match(stops[stops.length - 1], /^input#filter/, `${colorScheme}: round the page in ${stops.length} presses`)
+      for (const control of ['button# Locate', 'input#wipe-confirm', 'button#sign-out', 'button# 1 h', 'button# phone-a'])
+        t.ok(
+          stops.some((stop) => stop.startsWith(control)),
+          `Tab reaches ${control}`,
+        )
+      t.same(faint, [], `${colorScheme}: no ring missing or under 3:1`)
     }
-    t.match(stops[stops.length - 1], /^input#filter/, `round the page in ${stops.length} presses`)
-    for (const control of ['button# Locate', 'input#wipe-confirm', 'button#sign-out', 'button# 1 h', 'button# phone-a'])
-      t.ok(
-        stops.some((stop) => stop.startsWith(control)),
-        `Tab reaches ${control}`,
-      )
-    t.same(faint, [], 'no ring missing or under 3:1')
+    await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' })
   })
 
   await t.test('headings and landmarks: the device page is a region named by its phone, its cloud data part of it', async (t) => {
@@ -128,8 +133,18 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     t.equal(await page.getAttribute('#live', 'role'), 'status')
   })
 
-  await t.test("the open phone's state reads at 4.5:1 or more on its highlighted row, in dark mode as in light", async (t) => {
+  await t.test("dark mode is dark; every text reads at 4.5:1 or more, the open phone's state on its highlighted row too", async (t) => {
     t.equal(await page.textContent('#device-table tr.selected .on'), 'online')
+    const dark = await page.evaluate(() =>
+      [document.documentElement, document.getElementById('detail') as HTMLElement, document.getElementById('filter') as HTMLElement].map(
+        (el) => `${getComputedStyle(el).colorScheme} ${getComputedStyle(el).backgroundColor}`,
+      ),
+    )
+    t.same(
+      dark.map((d) => d.split(' ')[0]),
+      ['dark', 'dark', 'dark'],
+      `the page and its fields follow the system's dark mode (${dark.join('; ')})`,
+    )
     t.same(await lowContrast(page), [])
     await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' })
     t.same(await lowContrast(page), [])
