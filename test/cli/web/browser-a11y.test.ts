@@ -15,6 +15,7 @@
 import type { CDPSession } from 'playwright-core'
 import { chromiumTest, faintRing, lowContrast, sticksOut } from '../../fixtures/browser.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
+import { deleteNote, syncNote } from '../../fixtures/web.js'
 
 interface Fakephone {
   fakephone: {
@@ -180,6 +181,18 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     t.equal(await focused(), 'a# phone-a')
     await page.keyboard.press('Enter')
     await page.waitForFunction(() => document.activeElement?.id === 'detail')
+  })
+
+  await t.test('R1: "Delete for good" from the keyboard, confirmed in its dialog: the focus goes to the bin\'s heading', async (t) => {
+    await syncNote(s, 'n-1', 'milk, eggs')
+    await deleteNote(s, 'n-1')
+    const purge = page.locator('#bin-table tr[data-key="notes/n-1"] button:text-is("Delete for good")')
+    await purge.focus()
+    const asked = new Promise<string>((resolve) => page.once('dialog', (d) => void d.accept().then(() => resolve(d.message()))))
+    await page.keyboard.press('Enter')
+    t.equal(await asked, 'Delete notes/n-1 for good? It cannot be recovered.')
+    await page.waitForSelector('#bin-body:has-text("The recycle bin is empty.")')
+    t.equal(await focused(), 'h4#bin-title Recycle bin', 'not lost to the page')
   })
 
   await t.test('F2: a Cancel pressed from the keyboard: the focus goes to the command table', async (t) => {
