@@ -66,12 +66,16 @@ const NOT_FRAMED: readonly [string, string][] = [
   ['x-content-type-options', 'nosniff'],
 ]
 
+/**
+ * The sign-in and signed-out page: in English for a screen reader's voice, a heading to find, the browser's own dark
+ * colours in dark mode (it has no style of its own).
+ */
 const LOGIN_PAGE = (why: string): string =>
-  `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-  `<title>fakephone console</title><p>${why}</p>` +
+  `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+  `<meta name="color-scheme" content="light dark"><title>fakephone console</title><main><h1>fakephone console</h1><p>${why}</p>` +
   `<p>Open the sign-in link that <code>fakephone demo</code> (<code>npm start</code>) or <code>fakephone console web</code> ` +
   `printed when it started. A link works once: for another browser, <code>fakephone console web-link URL</code> (URL: this ` +
-  `console's address) makes a new one from the console token, which works once within 10 minutes.</p>\n`
+  `console's address) makes a new one from the console token, which works once within 10 minutes.</p></main>\n`
 
 /** Why a login link did not sign in, as the login page says it: a wrong one only that it does not work (cli/web/session). */
 function refusedLogin(login: Exclude<Login, { session: string }>): string {

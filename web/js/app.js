@@ -18,6 +18,7 @@ import {
   h,
   keepFocus,
   quietly,
+  redraw,
   tickAges,
   toast,
 } from './util.js'
@@ -111,7 +112,8 @@ function renderRow(d) {
     state.rows.set(d.id, row)
     byId('device-table').tBodies[0].append(row)
   }
-  row.replaceChildren(...rowCells(d))
+  // A heartbeat redraws the row: its link keeps the focus it had.
+  redraw(row, rowCells(d))
   row.classList.toggle('selected', state.page?.id === d.id)
 }
 
@@ -270,15 +272,21 @@ async function route() {
   const m = /^#\/device\/(.+)$/.exec(location.hash)
   const id = m ? decodeURIComponent(m[1]) : null
   if (state.page?.id === id) return
+  const was = state.page?.id
   state.page?.close()
   state.page = null
   const detail = byId('detail')
   for (const [rid, row] of state.rows) row.classList.toggle('selected', rid === id)
+  // The pane is a region named by its title: "Choose a device", or the device's id once its page is drawn.
+  detail.setAttribute('aria-labelledby', id === null ? 'choose-title' : 'device-title')
   if (id === null) {
     detail.replaceChildren(
-      h('h2', { text: 'Choose a device' }),
+      h('h2', { id: 'choose-title', text: 'Choose a device' }),
       h('p', { class: 'muted', text: 'Pick a phone in the list or on the map.' }),
     )
+    // Back from a device page ("← all devices", drawn no more): the keyboard is at that phone's line in the list, not
+    // sent to the top of the page.
+    if (document.activeElement === document.body) state.rows.get(was)?.querySelector('a')?.focus()
     return
   }
   state.page = new DevicePage(detail, id, { map: state.map, cloudNow, located, shown })

@@ -3,7 +3,7 @@
 // state (active / read-only / cleaning), drive files (upload, download, share links), the service's retirement (M1:
 // its phase, dates, and this account's deadline, access and purge date; once purged, what the purge deleted and what the
 // cloud keeps), and the cloud log as a timeline.
-import { api, attempt, bytes, countdown, enc, h, lasting, since, when } from './util.js'
+import { api, attempt, bytes, countdown, enc, h, lasting, redraw, since, when } from './util.js'
 import { plural } from './plural.js'
 
 const BACKUP_STATE_CLASS = { active: 'on', 'read-only': 'warn', cleaning: 'bad' }
@@ -17,9 +17,13 @@ export class DataPanel {
     this.el = el
     this.account = account
     this.ctx = ctx
+    // Each part under the panel's heading (h3, as the device page's other parts): the place the keyboard goes when what had
+    // the focus in the part is drawn no more (redraw).
+    this.titles = {}
     const part = (id, title) => {
       const body = h('div', { id: `${id}-body` })
-      return [h('h3', { id: `${id}-title`, text: title }), body]
+      this.titles[id] = h('h4', { id: `${id}-title`, tabindex: -1, text: title })
+      return [this.titles[id], body]
     }
     const [accountTitle, accountBody] = part('account', `Account ${account}`)
     const [itemsTitle, itemsBody] = part('items', 'Synced items')
@@ -42,7 +46,7 @@ export class DataPanel {
     // says when it was read, and its button reads it again.
     this.readAt = h('span', { class: 'muted small', id: 'data-read-at' })
     el.append(
-      h('h2', { id: 'data-title', text: 'Cloud data' }),
+      h('h3', { id: 'data-title', text: 'Cloud data' }),
       h('p', {}, h('button', { type: 'button', onclick: () => this.refresh(), text: 'Reload cloud data' }), ' ', this.readAt),
       accountTitle,
       accountBody,
@@ -116,13 +120,14 @@ export class DataPanel {
    */
   async show(name, load) {
     try {
-      this.parts[name].replaceChildren(...(await load()))
+      const shown = await load()
+      redraw(this.parts[name], shown, this.titles[name])
       return undefined
     } catch (err) {
       if (err.status === 0 || err.status === 502) return err
       // M1: every part of a purged account is refused alike; said once in full, as its purge record (loadRetirement).
       const text = err.code === 'ACCOUNT_PURGED' ? PURGED : err.message
-      this.parts[name].replaceChildren(h('p', { class: 'warn', text }))
+      redraw(this.parts[name], [h('p', { class: 'warn', text })], this.titles[name])
       return undefined
     }
   }
@@ -241,7 +246,7 @@ export class DataPanel {
     const rows = entries.map((e) =>
       h(
         'tr',
-        {},
+        { 'data-key': `${e.category}/${e.id}` },
         h('td', { class: 'wrap', text: `${e.category}/${e.id}` }),
         h('td', { text: bytes(e.size) }),
         // R1, R2: the days left, and when it goes (a day after the notice at the earliest), as `console bin` says them.
@@ -377,7 +382,7 @@ export class DataPanel {
             const link = h('span')
             return h(
               'tr',
-              {},
+              { 'data-key': f.id },
               h('td', { class: 'wrap', text: `${f.folder === '/' ? '' : f.folder}/${f.name}` }),
               h('td', { text: bytes(f.size) }),
               h('td', { class: 'muted', text: f.uploadedBy }),

@@ -13,6 +13,7 @@ import {
   lastFix,
   locatedAt,
   quietly,
+  redraw,
   since,
   toast,
   when,
@@ -144,7 +145,9 @@ export class DevicePage {
       disabled: true,
       oninput: () => this.seek(),
     })
-    this.trackText = h('p', { id: 'replay-at', 'aria-live': 'polite', class: 'muted', text: 'no track yet' })
+    // Not a live region: a screen reader would read it out at every heartbeat, and every 150 ms while the track plays; the
+    // slider says the same fix as its value (aria-valuetext) when the owner moves it.
+    this.trackText = h('p', { id: 'replay-at', class: 'muted', text: 'no track yet' })
     this.playButton = h('button', { type: 'button', id: 'play', onclick: () => this.play(), text: 'Play' })
     const base = `/app/api/devices/${enc(this.id)}/track`
     return h(
@@ -292,9 +295,9 @@ export class DevicePage {
           ),
       ),
       this.result,
-      h(
+      (this.commandTable = h(
         'table',
-        { id: 'command-table' },
+        { id: 'command-table', tabindex: -1 },
         h('caption', { class: 'muted', text: 'Commands, newest first' }),
         h(
           'thead',
@@ -306,7 +309,7 @@ export class DevicePage {
           ),
         ),
         this.commandRows,
-      ),
+      )),
     )
   }
 
@@ -330,7 +333,8 @@ export class DevicePage {
     } finally {
       for (const b of buttons) b.disabled = false
       this.checkConfirm()
-      keepFocus(focused)
+      // A Wipe pressed from the keyboard stays disabled (its confirmation is cleared): the focus goes to that field.
+      keepFocus(focused, this.confirmInput)
     }
   }
 
@@ -357,11 +361,13 @@ export class DevicePage {
   async loadCommands() {
     const { commands } = await api('GET', `/devices/${enc(this.id)}/commands`)
     const now = this.ctx.cloudNow()
-    this.commandRows.replaceChildren(
-      ...commands.map((c) =>
+    // A Cancel that had the focus keeps it; once its command is cancelled the table (named by its caption) takes it.
+    redraw(
+      this.commandRows,
+      commands.map((c) =>
         h(
           'tr',
-          { 'data-command': c.id, 'data-state': c.state },
+          { 'data-command': c.id, 'data-key': c.id, 'data-state': c.state },
           h('td', { text: c.type }),
           // Four columns, not six: the receipt's line under what happened, so the table fits beside the map and on a phone.
           h(
@@ -385,6 +391,7 @@ export class DevicePage {
           ),
         ),
       ),
+      this.commandTable,
     )
     const mine = commands.find((c) => c.id === this.pending)
     if (mine) this.result.textContent = mine.receipt ? `${mine.text} — ${mine.receiptText}` : mine.text

@@ -9,6 +9,15 @@ import { dataState, h, lastFix, locatedAt } from './util.js'
 
 const L = window.L
 
+/**
+ * Asked for less motion (the system's setting, prefers-reduced-motion): the map jumps where it goes -- no gliding pans
+ * and zooms, no fades, no drift after a drag. Read when the page opens, as Leaflet reads its options.
+ */
+const still = window.matchMedia('(prefers-reduced-motion: reduce)').matches
+const MOTION = { zoomAnimation: !still, fadeAnimation: !still, markerZoomAnimation: !still, inertia: !still }
+/** How this page's own moves of the view go (a pan to a focused dot, the fit to a track): Leaflet's way, or at once. */
+const MOVE = still ? { animate: false } : {}
+
 const COLOURS = { online: '#1b7f3a', offline: '#777777', locationOff: '#b85c00', moved: '#6a3d9a' }
 /** The key under the map, in the order of `colour`'s checks. */
 const LEGEND = [
@@ -66,7 +75,7 @@ export class DeviceMap {
   constructor(el, onSelect) {
     // Leaflet's own padding: the canvas is 1.2 times the view, not twice (0.5), so each redraw paints a third of the pixels.
     this.renderer = L.canvas({ padding: 0.1 })
-    this.map = L.map(el, { preferCanvas: true, renderer: this.renderer, worldCopyJump: true, minZoom: 2 }).setView([30, 0], 2)
+    this.map = L.map(el, { preferCanvas: true, renderer: this.renderer, worldCopyJump: true, minZoom: 2, ...MOTION }).setView([30, 0], 2)
     legend().addTo(this.map)
     this.onSelect = onSelect
     this.circles = L.layerGroup()
@@ -157,7 +166,7 @@ export class DeviceMap {
       this.fitted = true
       const bounds = L.latLngBounds([...this.dots.values()].map((x) => x.marker.getLatLng()))
       // Far enough out to see the country around the phones; a click on one zooms in.
-      this.map.fitBounds(bounds.pad(0.3), { maxZoom: 6 })
+      this.map.fitBounds(bounds.pad(0.3), { maxZoom: 6, ...MOVE })
     }
   }
 
@@ -179,7 +188,7 @@ export class DeviceMap {
     this.focused = id
     if (!dot.permanent) dot.marker.openTooltip()
     const at = dot.marker.getLatLng()
-    if (!this.map.getBounds().contains(at)) this.map.panTo(at)
+    if (!this.map.getBounds().contains(at)) this.map.panTo(at, MOVE)
     this.placeKey()
   }
 
@@ -210,7 +219,7 @@ export class DeviceMap {
 
   focus(id) {
     const dot = this.dots.get(id)
-    if (dot) this.map.setView(dot.marker.getLatLng(), Math.max(this.map.getZoom(), 13))
+    if (dot) this.map.setView(dot.marker.getLatLng(), Math.max(this.map.getZoom(), 13), MOVE)
   }
 
   /** The label beside `id`'s dot (read by the browser tests). */
@@ -238,7 +247,7 @@ export class DeviceMap {
     const line = points.map((p) => [p.lat, p.lon])
     this.track = L.polyline(line, { renderer: this.renderer, color: '#23395b', weight: 3, opacity: 0.8 }).addTo(this.map)
     this.replay = L.circleMarker(line[line.length - 1], { renderer: this.renderer, radius: 8, color: '#f0a202', weight: 3 }).addTo(this.map)
-    this.map.fitBounds(this.track.getBounds().pad(0.2), { maxZoom: 16 })
+    this.map.fitBounds(this.track.getBounds().pad(0.2), { maxZoom: 16, ...MOVE })
   }
 
   /** A fix appended to the drawn track (a live heartbeat), without moving the view. */

@@ -184,10 +184,34 @@ export function quietly(promise) {
 /**
  * A button pressed from the keyboard is disabled while its request is on the way, and a disabled button loses the focus
  * to the page's body: no focus ring, and Enter or Space no longer do anything. Once enabled again it gets the focus
- * back, unless the person moved it meanwhile.
+ * back, unless the person moved it meanwhile; one still disabled (or gone) gives it to `instead`.
  */
-export function keepFocus(el) {
-  if (el && el !== document.body && el.isConnected && !el.disabled && document.activeElement === document.body) el.focus()
+export function keepFocus(el, instead) {
+  if (!el || el === document.body || document.activeElement !== document.body) return
+  // A button that stays disabled once answered (Wipe, its confirmation cleared): the focus goes to `instead`, beside it.
+  const target = el.isConnected && !el.disabled ? el : instead
+  if (target?.isConnected && !target.disabled) target.focus()
+}
+
+/** What names a control for redraw(): the key of its row (data-key), its tag, its name and its words. */
+const focusKey = (el) =>
+  [el.closest('[data-key]')?.dataset.key ?? '', el.tagName, el.name ?? '', el.getAttribute('aria-label') ?? el.textContent].join('|')
+
+/**
+ * Replaces what `container` shows with `children` without losing the keyboard's place: the control that had the focus
+ * in it gets it back in what is drawn (the same control -- tag, name, words -- in the row of the same data-key), or,
+ * when it is gone (a Cancel once its command is no longer queued, a bin entry restored), `fallback` takes it. Before,
+ * every reread drew new buttons and links, and one that had the focus lost it to the page's body: a heartbeat, a live
+ * reread or the button's own action sent a keyboard user back to the top of the page.
+ */
+export function redraw(container, children, fallback) {
+  const had = document.activeElement
+  const inside = had !== null && had !== container && container.contains(had)
+  const key = inside ? focusKey(had) : null
+  container.replaceChildren(...children)
+  if (!inside || document.activeElement !== document.body) return
+  const twin = [...container.querySelectorAll(had.tagName)].find((el) => focusKey(el) === key)
+  ;(twin ?? fallback)?.focus()
 }
 
 let toastTimer

@@ -11,41 +11,13 @@ import { join } from 'node:path'
 import { CONSOLE_TOKEN_FILE } from '../../../broker/console-token.js'
 import type { Page } from 'playwright-core'
 import { chromiumTest } from '../../fixtures/browser.js'
-import type { WebSetup } from '../../fixtures/web.js'
+import { deleteNote, syncNote } from '../../fixtures/web.js'
 import { run } from '../../fixtures/io.js'
 import { addDevice, connectDevice, heartbeat, storedHeartbeats } from '../../fixtures/cloud.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
 import { endpointsOf } from '../../../common/cloud/cloud-move.js'
 import type { NotificationRecord } from '../../../common/console-api.js'
 import type { RetirementStatus } from '../../../broker/cloud/retirement-plan.js'
-import { sha } from '../../fixtures/sync-items.js'
-
-/** Uploads a note's bytes and then the note, as phone-a's sync does over its data channel. */
-async function syncNote(s: WebSetup, id: string, body: string): Promise<void> {
-  const headers = { authorization: `Basic ${Buffer.from(`phone-a:${s.secret}`).toString('base64')}` }
-  const bytes = Buffer.from(body)
-  const blob = await fetch(new URL(`/cloud/v1/blobs/${sha(bytes)}?size=${bytes.length}&offset=0`, s.cloud.apiUrl), {
-    method: 'PUT',
-    headers,
-    body: bytes,
-  })
-  if (blob.status !== 201) throw new Error(`blob: ${blob.status} ${await blob.text()}`)
-  const item = await fetch(new URL(`/cloud/v1/sync/notes/${id}`, s.cloud.apiUrl), {
-    method: 'PUT',
-    headers: { ...headers, 'content-type': 'application/json' },
-    body: JSON.stringify({ sha256: sha(bytes), size: bytes.length, meta: {}, modifiedAt: 1 }),
-  })
-  if (item.status !== 200) throw new Error(`item: ${item.status} ${await item.text()}`)
-}
-
-/** Deletes a note as phone-a: it goes to the recycle bin. */
-async function deleteNote(s: WebSetup, id: string): Promise<void> {
-  const res = await fetch(new URL(`/cloud/v1/sync/notes/${id}`, s.cloud.apiUrl), {
-    method: 'DELETE',
-    headers: { authorization: `Basic ${Buffer.from(`phone-a:${s.secret}`).toString('base64')}` },
-  })
-  if (res.status !== 200) throw new Error(`delete: ${res.status} ${await res.text()}`)
-}
 
 /** The number of notes the panel's table shows. */
 const notesShown = (page: Page): Promise<string | null> =>

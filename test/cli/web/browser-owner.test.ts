@@ -208,7 +208,7 @@ chromiumTest('the web console as its owner meets it, in Chromium', async (t, { s
     await other.waitForFunction(() => (window as unknown as Ready).fakephone?.ready === true)
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.waitForURL(new URL('/signed-out', s.web.url).href)
-    t.match(await page.textContent('body'), /^You signed out of this console: this browser needs a new link to sign in again\./)
+    t.match(await page.textContent('main p'), /^You signed out of this console: this browser needs a new link to sign in again\./)
     await other.waitForSelector('#live:text-is("signed out")')
     t.match(await other.textContent('#banner'), /^You are signed out of this console: you signed out \(here or in another tab\)/)
     t.equal((await s.call('GET', '/app/api/clock')).status, 401, 'the session no longer works')

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Page, Request } from 'playwright-core'
-import { chromiumTest } from '../../fixtures/browser.js'
+import { chromiumTest, lowContrast, sticksOut } from '../../fixtures/browser.js'
 import { packageRoot } from '../../../cli/web/assets.js'
 import { WebConsole } from '../../../cli/web/server.js'
 import { ConsoleClient } from '../../../cli/console-client.js'
@@ -428,50 +428,6 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
 
 interface Positions {
   fakephone: { position(id: string): [number, number] | null; label(id: string): string | null }
-}
-
-/** Texts (at most five) whose colour is under 4.5:1 against what is behind them; disabled controls aside (WCAG 1.4.3). */
-function lowContrast(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number)
-    const lum = ([r, g, b]: number[]): number => {
-      const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
-      return 0.2126 * f(r as number) + 0.7152 * f(g as number) + 0.0722 * f(b as number)
-    }
-    const behind = (el: Element | null): number[] => {
-      for (let e = el; e; e = e.parentElement) {
-        const c = rgb(getComputedStyle(e).backgroundColor)
-        if (c.length === 3 || c[3] !== 0) return c
-      }
-      return [255, 255, 255]
-    }
-    const low: string[] = []
-    for (const el of document.querySelectorAll('header *, #banner, #devices *, #detail *')) {
-      const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent?.trim())
-      if (!text || (el as HTMLButtonElement).disabled || el.getClientRects().length === 0) continue
-      const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(behind(el))]
-      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)
-      if (ratio < 4.5)
-        low.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent?.trim().slice(0, 20)}" ${ratio.toFixed(2)}:1`)
-    }
-    return low.slice(0, 5)
-  })
-}
-
-/** What sticks out of the device list or the device page, sideways (hidden or scrolled out of reach). */
-function sticksOut(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const out: string[] = []
-    for (const id of ['devices', 'detail']) {
-      const pane = document.getElementById(id) as HTMLElement
-      const right = pane.getBoundingClientRect().right
-      for (const el of pane.querySelectorAll('*')) {
-        const box = el.getBoundingClientRect()
-        if (box.width > 0 && box.right > right + 1) out.push(`${id}: <${el.tagName.toLowerCase()}> ${el.textContent?.slice(0, 40)}`)
-      }
-    }
-    return out.slice(0, 5)
-  })
 }
 
 function label(page: Page): Promise<string | null> {

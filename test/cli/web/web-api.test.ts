@@ -162,6 +162,10 @@ t.test('sign-out: the cookie stops working, its event streams end, and another b
   t.equal(page.status, 200)
   t.match(page.text, /You signed out of this console: this browser needs a new link to sign in again\./)
   t.match(page.text, /<code>fakephone console web-link URL<\/code>/)
+  // For a screen reader: its language, a heading and a main landmark; dark in the system's dark mode.
+  t.match(page.text, /^<!doctype html><html lang="en">/)
+  t.match(page.text, /<main><h1>fakephone console<\/h1><p>You signed out/)
+  t.match(page.text, /<meta name="color-scheme" content="light dark">/)
 
   t.equal((await s.call('GET', '/app/api/clock', { cookie: other })).status, 200, 'the other browser is still signed in')
   t.equal(s.web.listeners, 1, 'its open tab still hears the feed')

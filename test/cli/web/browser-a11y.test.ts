@@ -1,0 +1,245 @@
+/**
+ * The web console for an owner who uses it with the keyboard and a screen reader, at 200 % zoom (a 360 px wide window of
+ * CSS pixels), asking the system for dark mode and less motion, in a real Chromium (Debian's /usr/bin/chromium, driven
+ * by playwright-core): nothing scrolls sideways at 360 or 320 px -- before, the list kept a 350 px floor and the page
+ * scrolled 6 px sideways; every Tab stop shows a focus ring at 3:1 or more -- before, an orange ring at 2.1:1 on the white
+ * panes and 1.3:1 on the map's sea; the device page is a region named by its phone, its cloud data a part of it (h3) --
+ * before, a second h2 beside the phone's; the clock's move and the connection are said (role=status), the clock's
+ * every-second tick, the device page's redraws and a heartbeat's fix are not -- before, the header's clock and the whole
+ * device page were live regions that spoke every second, the track's line at every heartbeat, and a clock move's words
+ * were in none; the wipe, a Cancel, a heartbeat's redraw
+ * of the list and "← all devices" leave the focus on the form, the command table, the phone's link and its line in the
+ * list -- before, each sent it to the page's body; the open phone's "online" reads at 4.5:1 on its highlighted row --
+ * before, 4.26:1; in dark mode the page and its fields are dark, its texts and rings at the same contrasts -- before, the
+ * page ignored it; and with less motion asked for, the map jumps where it goes -- before, it glided.
+ */
+import type { CDPSession } from 'playwright-core'
+import { chromiumTest, faintRing, lowContrast, sticksOut } from '../../fixtures/browser.js'
+import { storedHeartbeats } from '../../fixtures/cloud.js'
+import { deleteNote, syncNote } from '../../fixtures/web.js'
+
+interface Fakephone {
+  fakephone: {
+    ready: boolean
+    leaflet: {
+      options: Record<string, unknown>
+      getZoom(): number
+      setView(at: [number, number], zoom: number, options: { animate: boolean }): void
+      getBounds(): { contains(at: [number, number]): boolean }
+    }
+    position(id: string): [number, number]
+  }
+}
+
+/** What a screen reader speaks by itself when it changes: the live regions. */
+const LIVE = '[aria-live]:not([aria-live=off]), [role=status], [role=alert], [role=log]'
+
+interface AXNode {
+  ignored: boolean
+  role?: { value: string }
+  name?: { value: string }
+  properties?: { name: string; value: { value: unknown } }[]
+}
+
+chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in Chromium', async (t, { s, page, problems }) => {
+  const stored = storedHeartbeats(s.cloud, 1)
+  s.real.advance(30_000)
+  await stored
+  await page.setViewportSize({ width: 360, height: 740 })
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' })
+  await page.goto(`${s.web.url}#/device/phone-a`)
+  await page.waitForFunction(() => (window as unknown as Fakephone).fakephone?.ready === true)
+  await page.waitForSelector('#command-table')
+  /**
+   * From now on, what a screen reader would say by itself: every change in a live region is spoken, so each is kept
+   * (the id of its region) until heard() reads them.
+   */
+  const listen = (): Promise<void> =>
+    page.evaluate((live) => {
+      const w = window as unknown as { spoken: string[] }
+      w.spoken = []
+      const region = (n: Node): string => (n.nodeType === 1 ? (n as Element) : n.parentElement)?.closest(live)?.id ?? '?'
+      const seen = new MutationObserver((records) => w.spoken.push(...records.map((r) => region(r.target))))
+      for (const el of document.querySelectorAll(live)) seen.observe(el, { subtree: true, childList: true, characterData: true })
+    }, LIVE)
+  const heard = (): Promise<string[]> => page.evaluate(() => [...new Set((window as unknown as { spoken: string[] }).spoken)])
+  const focused = (): Promise<string> =>
+    page.evaluate(() => {
+      const el = document.activeElement as HTMLElement
+      return el === document.body ? 'the page' : `${el.tagName.toLowerCase()}#${el.id} ${el.textContent?.trim().slice(0, 30)}`
+    })
+
+  await t.test('a 360 px window (200 % zoom) and a 320 px one: one column, nothing scrolls sideways', async (t) => {
+    for (const width of [360, 320]) {
+      await page.setViewportSize({ width, height: 740 })
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth)
+      t.ok(wide <= width, `at ${width} px the page is ${wide} px wide`)
+      t.same(await sticksOut(page), [], `at ${width} px nothing sticks out of the list or the device page`)
+    }
+    await page.setViewportSize({ width: 360, height: 740 })
+  })
+
+  await t.test('every Tab stop, the whole page round, shows a focus ring at 3:1 or more, in dark mode and in light', async (t) => {
+    for (const colorScheme of ['dark', 'light'] as const) {
+      await page.emulateMedia({ colorScheme, reducedMotion: 'reduce' })
+      await page.focus('#filter')
+      const stops: string[] = []
+      const faint: string[] = []
+      // Once round the page: back at the list's filter (a bounded number of presses).
+      for (let i = 0; i < 100 && (stops.length === 0 || !stops[stops.length - 1]?.startsWith('input#filter')); i++) {
+        await page.keyboard.press('Tab')
+        stops.push(await focused())
+        faint.push(...(await faintRing(page)))
+      }
+      t.match(stops[stops.length - 1], /^input#filter/, `${colorScheme}: round the page in ${stops.length} presses`)
+      for (const control of ['button# Locate', 'input#wipe-confirm', 'button#sign-out', 'button# 1 h', 'button# phone-a'])
+        t.ok(
+          stops.some((stop) => stop.startsWith(control)),
+          `Tab reaches ${control}`,
+        )
+      t.same(faint, [], `${colorScheme}: no ring missing or under 3:1`)
+    }
+    await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' })
+  })
+
+  await t.test('headings and landmarks: the device page is a region named by its phone, its cloud data part of it', async (t) => {
+    const cdp: CDPSession = await page.context().newCDPSession(page)
+    const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as unknown as { nodes: AXNode[] }
+    await cdp.detach()
+    const prop = (n: AXNode, name: string): unknown => n.properties?.find((p) => p.name === name)?.value.value
+    const seen = nodes.filter((n) => !n.ignored)
+    const headings = seen.filter((n) => n.role?.value === 'heading').map((n) => `${String(prop(n, 'level'))} ${n.name?.value}`)
+    t.same(headings.slice(0, 5), ['1 fakephone', '2 Devices (1)', '2 phone-a', '3 Track', '3 Remote commands'])
+    t.ok(
+      headings.includes('3 Cloud data') && headings.includes('4 Account alice'),
+      `the cloud data under the phone: ${headings.join(', ')}`,
+    )
+    const levels = headings.map((h) => Number(h.split(' ')[0]))
+    t.ok(
+      levels.every((l, i) => i === 0 || l <= (levels[i - 1] as number) + 1),
+      'no level skipped',
+    )
+    const landmarks = seen
+      .filter((n) => ['banner', 'main', 'region'].includes(n.role?.value ?? ''))
+      .map((n) => `${n.role?.value} ${n.name?.value ?? ''}`.trim())
+    for (const l of ['banner', 'main', 'region Devices (1)', 'region Map of the devices', 'region phone-a']) t.ok(landmarks.includes(l), l)
+    const unnamed = seen.filter((n) => prop(n, 'focusable') === true && !n.name?.value).map((n) => n.role?.value)
+    t.same(unnamed, [], 'every control has a name')
+  })
+
+  await t.test('a clock move is said; the clock ticking and the device page redrawn every second are not', async (t) => {
+    const inLive = (id: string): Promise<boolean> =>
+      page.evaluate((at) => !!document.getElementById(at.id)?.closest(at.live), { id, live: LIVE })
+    // Nobody doing anything while the page's clock ticks twice.
+    await listen()
+    const clock = await page.textContent('#clock')
+    await page.waitForFunction((was) => document.getElementById('clock')?.textContent !== was, clock)
+    const next = await page.textContent('#clock')
+    await page.waitForFunction((was) => document.getElementById('clock')?.textContent !== was, next)
+    t.same(await heard(), [], 'nothing spoken by the tick')
+    t.ok(await inLive('live'), "the header's line (a clock move's words, the connection) is a live region")
+    t.ok(await inLive('command-result'), "a command's result and error are")
+    t.ok(await inLive('toast'), 'the messages are')
+    await page.getByRole('button', { name: '1 h' }).focus()
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('#live:has-text("Moved the cloud clock")')
+    t.equal(await page.getAttribute('#live', 'role'), 'status')
+  })
+
+  await t.test("dark mode is dark; every text reads at 4.5:1 or more, the open phone's state on its highlighted row too", async (t) => {
+    t.equal(await page.textContent('#device-table tr.selected .on'), 'online')
+    const dark = await page.evaluate(() =>
+      [document.documentElement, document.getElementById('detail') as HTMLElement, document.getElementById('filter') as HTMLElement].map(
+        (el) => `${getComputedStyle(el).colorScheme} ${getComputedStyle(el).backgroundColor}`,
+      ),
+    )
+    t.same(
+      dark.map((d) => d.split(' ')[0]),
+      ['dark', 'dark', 'dark'],
+      `the page and its fields follow the system's dark mode (${dark.join('; ')})`,
+    )
+    t.same(await lowContrast(page), [])
+    await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' })
+    t.same(await lowContrast(page), [])
+    await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' })
+  })
+
+  await t.test('F2: the wipe from the keyboard: typed confirmation, then the focus stays on its form', async (t) => {
+    await page.focus('#wipe-confirm')
+    await page.keyboard.type('phone-a')
+    await page.keyboard.press('Tab')
+    t.equal(await focused(), 'button# Wipe', 'Tab reaches Wipe once the id is typed')
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('#command-result:has-text("was wiped")')
+    await page.waitForSelector('#commands button:text-is("Locate"):not([disabled])')
+    t.equal(await focused(), 'input#wipe-confirm ', 'the focus is on the cleared confirmation, not lost to the page')
+  })
+
+  await t.test(
+    'F1: a heartbeat redraws the list and the track: the focused phone link keeps the focus, and nothing is spoken',
+    async (t) => {
+      const link = page.locator('#device-table a:text-is("phone-a")')
+      await link.focus()
+      await page.evaluate(() => ((window as unknown as { was: Element | null }).was = document.activeElement))
+      await listen()
+      const beat = storedHeartbeats(s.cloud, 1)
+      s.real.advance(30_000)
+      await beat
+      await page.waitForFunction(() => (window as unknown as { was: Element }).was.isConnected === false)
+      t.equal(await focused(), 'a# phone-a', 'the new link has it')
+      // The fix joined the track (the replay's line says so); a screen reader does not read it out every 30 s.
+      await page.waitForSelector('#replay-at:has-text("fix 3 of 3")')
+      t.same(await heard(), [], 'nothing spoken by the heartbeat')
+    },
+  )
+
+  await t.test('"← all devices" from the keyboard: the focus goes to the phone\'s line in the list', async (t) => {
+    await page.getByRole('link', { name: '← all devices' }).focus()
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('#detail h2:text-is("Choose a device")')
+    t.equal(await focused(), 'a# phone-a')
+    await page.keyboard.press('Enter')
+    await page.waitForFunction(() => document.activeElement?.id === 'detail')
+  })
+
+  await t.test('R1: "Delete for good" from the keyboard, confirmed in its dialog: the focus goes to the bin\'s heading', async (t) => {
+    await syncNote(s, 'n-1', 'milk, eggs')
+    await deleteNote(s, 'n-1')
+    const purge = page.locator('#bin-table tr[data-key="notes/n-1"] button:text-is("Delete for good")')
+    await purge.focus()
+    const asked = new Promise<string>((resolve) => page.once('dialog', (d) => void d.accept().then(() => resolve(d.message()))))
+    await page.keyboard.press('Enter')
+    t.equal(await asked, 'Delete notes/n-1 for good? It cannot be recovered.')
+    await page.waitForSelector('#bin-body:has-text("The recycle bin is empty.")')
+    t.equal(await focused(), 'h4#bin-title Recycle bin', 'not lost to the page')
+  })
+
+  await t.test('F2: a Cancel pressed from the keyboard: the focus goes to the command table', async (t) => {
+    await s.agent.stop()
+    await page.waitForSelector('#device-table tr[data-device="phone-a"]:has-text("offline")')
+    await page.getByRole('button', { name: 'Locate' }).click()
+    const cancel = page.locator('#command-table tbody button:text-is("Cancel")')
+    await cancel.focus()
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('#command-table tbody tr[data-state="cancelled"]')
+    await page.waitForFunction(() => document.querySelector('#command-table tbody button') === null)
+    t.match(await focused(), /^table#command-table Commands, newest first/, 'the table, named by its caption')
+  })
+
+  await t.test('less motion asked for: the map jumps where it goes, with no glide', async (t) => {
+    const moved = await page.evaluate(() => {
+      const { leaflet: map, position } = (window as unknown as Fakephone).fakephone
+      const zoom = map.getZoom()
+      // Far from the phone, then its dot's button takes the focus: the map is at the dot at once.
+      map.setView([0, 100], 4, { animate: false })
+      const key = document.querySelector<HTMLElement>('.dot-key[data-device="phone-a"]') as HTMLElement
+      key.focus()
+      const there = map.getBounds().contains(position('phone-a'))
+      key.blur()
+      document.querySelector<HTMLElement>('.leaflet-control-zoom-in')?.click()
+      return { there, zoomed: map.getZoom() - 4, zoom, fade: map.options['fadeAnimation'] }
+    })
+    t.match(moved, { there: true, zoomed: 1, fade: false })
+    t.same(problems, [], 'no console error, no failed request')
+  })
+})
