@@ -236,6 +236,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         clock: opts.clock,
         log: lazyChild(opts.log, { component: 'sync' }),
         intervalMs: opts.syncIntervalMs,
+        random: this.random,
       })
     // A3: the change feed is where the phone hears the cloud cleared the account; the Drive folder was cleared with it.
     this.sync?.on('cloud-cleared', () => {
