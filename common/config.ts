@@ -210,8 +210,7 @@ async function anonymousPipe(file: string): Promise<boolean> {
  */
 async function notAFile(file: string, stats: Stats): Promise<string | null> {
   if (stats.isFile() || stats.isDirectory()) return null
-  if (stats.isFIFO())
-    return (await anonymousPipe(file)) ? null : 'a named pipe (FIFO), not a file: give the file itself, or <(cat FILE)'
+  if (stats.isFIFO()) return (await anonymousPipe(file)) ? null : 'a named pipe (FIFO), not a file: give the file itself, or <(cat FILE)'
   return stats.isCharacterDevice() ? 'a device, not a file' : 'not a regular file (a socket or a block device)'
 }
 
