@@ -25,6 +25,13 @@
  * during the jump (A3: a year without an answered plan), the freeze took the
  * plans and the phone is sent none: before this, it was sent all 365 after
  * the jump and tried each against a frozen account.
+ *
+ * A plan nobody answers does not stay open for ever: a phone that cannot
+ * back up (one with no cloud side, a plain fleet phone), or one whose plan
+ * no newer one replaced (the schedule planning no more: M1's sync-off, a
+ * monthly cron), has its plan dropped PLAN_OPEN_MS (48 h) after it was
+ * planned, on the cloud's clock, with the reason, and a line in the cloud
+ * log. A daily plan is superseded by the next before that.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -32,8 +39,13 @@ import type { Clock } from '../../common/clock.js'
 import { CronSchedule } from '../../common/cron.js'
 import type { Logger } from '../../common/log.js'
 import type { BackupPlan, PlanState, PlanView } from '../../common/cloud/backup-api.js'
-import type { Db } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
+import { DueTimer } from '../due-timer.js'
 import type { CloudLog } from './cloud-log.js'
+
+/** How long a plan stays open for the phone to answer, ms: past it, it is dropped ("not answered"). */
+export const PLAN_OPEN_MS = 48 * 3_600_000
+const NOT_ANSWERED = 'not answered within 48 h: the phone made no backup for it'
 
 interface PlanRow {
   id: string
@@ -73,6 +85,8 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   private readonly toSend = new Set<string>()
   private sending: NodeJS.Immediate | undefined
   private readonly sql
+  /** Drops the plans left open PLAN_OPEN_MS. */
+  private readonly expiry: DueTimer
 
   constructor(
     db: Db,
@@ -124,16 +138,24 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
       setState: db.prepare<[state: PlanState, reason: string | null, backupId: string | null, at: number, id: string]>(
         'UPDATE backup_plans SET state = ?, reason = ?, backup_id = ?, updated_at = ? WHERE id = ?',
       ),
+      oldestOpen: pluck<[], number | null>(db, "SELECT MIN(planned_at) FROM backup_plans WHERE state IN ('pending', 'sent')"),
+      openSince: db.prepare<[plannedBy: number], PlanRow>(
+        "SELECT * FROM backup_plans WHERE state IN ('pending', 'sent') AND planned_at <= ? ORDER BY account, planned_at",
+      ),
     }
     this.schedule = new CronSchedule(cron, clock, (at) => this.planAll(at), timezone)
+    this.expiry = new DueTimer(clock, () => this.nextExpiry(), (now) => this.expire(now), log, 'backup-plan-expiry')
   }
 
+  /** Runs the expiry at once: plans left open while the broker was down are dropped if their time passed. */
   start(): void {
     this.schedule.start()
+    this.expiry.startNow()
   }
 
   stop(): void {
     this.schedule.stop()
+    this.expiry.stop()
     // A stop in the turn a plan was made: the database closes next, and the phone gets the plan when it subscribes again.
     clearImmediate(this.sending)
     this.sending = undefined
@@ -240,8 +262,24 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
       planned++
       this.deliverSoon(id)
     }
+    if (planned > 0) this.expiry.dueBy(at + PLAN_OPEN_MS)
     this.log.info({ planned, at: new Date(at).toISOString() }, 'backup plans made')
     return planned
+  }
+
+  private nextExpiry(): number | null {
+    const oldest = one(this.sql.oldestOpen)
+    return oldest === null ? null : oldest + PLAN_OPEN_MS
+  }
+
+  /** Drops every plan open PLAN_OPEN_MS since it was planned, with one cloud-log line per account. */
+  private expire(now: number): void {
+    const rows = this.sql.openSince.all(now - PLAN_OPEN_MS)
+    for (const row of rows) this.finish(row.id, 'dropped', NOT_ANSWERED, null)
+    const byAccount = new Map<string, string[]>()
+    for (const row of rows) byAccount.set(row.account, [...(byAccount.get(row.account) ?? []), row.device_id])
+    for (const [account, devices] of byAccount)
+      this.cloudLog.record(account, 'backup-plan-dropped', `${devices.join(', ')}: backup plan ${NOT_ANSWERED}`, devices.length)
   }
 
   private dropOpen(deviceId: string, reason: string): void {
