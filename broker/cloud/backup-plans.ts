@@ -144,7 +144,13 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
       ),
     }
     this.schedule = new CronSchedule(cron, clock, (at) => this.planAll(at), timezone)
-    this.expiry = new DueTimer(clock, () => this.nextExpiry(), (now) => this.expire(now), log, 'backup-plan-expiry')
+    this.expiry = new DueTimer(
+      clock,
+      () => this.nextExpiry(),
+      (now) => this.expire(now),
+      log,
+      'backup-plan-expiry',
+    )
   }
 
   /** Runs the expiry at once: plans left open while the broker was down are dropped if their time passed. */
