@@ -31,7 +31,8 @@
  * no newer one replaced (the schedule planning no more: M1's sync-off, a
  * monthly cron), has its plan dropped PLAN_OPEN_MS (48 h) after it was
  * planned, on the cloud's clock, with the reason, and a line in the cloud
- * log. A daily plan is superseded by the next before that.
+ * log. A daily plan is superseded by the next before that. M1's sync-off
+ * drops the account's open plans at once: their upload would be refused.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -217,10 +218,9 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
     return row?.backup_on !== 0
   }
 
-  /** B2: the account's cloud service went off: every open plan of it is dropped. */
-  accountOff(account: string): void {
-    for (const row of this.sql.openOfAccount.all(account))
-      this.finish(row.id, 'dropped', 'the cloud service of the account was turned off', null)
+  /** B2: the account's cloud service went off (or M1: its uploads closed at sync-off): every open plan of it is dropped. */
+  accountOff(account: string, reason = 'the cloud service of the account was turned off'): void {
+    for (const row of this.sql.openOfAccount.all(account)) this.finish(row.id, 'dropped', reason, null)
   }
 
   /** The phone subscribed to its plan topic: send it its open plan. */

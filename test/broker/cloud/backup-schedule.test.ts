@@ -182,13 +182,28 @@ t.test(
   'M1, B1: from the retirement’s sync-off on the schedule plans no backup (each would be refused, every day); ' +
     '`console backups` says why there is no next plan',
   async (t) => {
-    const { cloud, clock } = await backupPhone(t)
+    // A phone with no cloud side: the plan made before the sync-off stays open until then.
+    const { cloud, clock } = await backupPhone(t, {}, { cloudUrl: undefined })
+    const plans = cloud.broker.cloud.backups.plans
+    clock.advance(3 * HOUR)
+    const [open] = plans.list('alice')
+    t.equal(open?.state, 'pending')
     cloud.broker.cloud.retirement.setPlan({ announce: 'now', syncOff: '1h', migrationDeadline: '10d', shutdown: '20d' })
+    clock.advance(HOUR)
+    t.match(plans.get(open?.id as string), {
+      state: 'dropped',
+      reason: 'the cloud is retiring: uploads closed at sync-off (M1)',
+      updatedAt: Date.UTC(2026, 0, 1, 4),
+    })
     clock.advance(2 * DAY)
-    t.same(cloud.broker.cloud.backups.plans.list('alice'), [], 'no plan at the two 03:00s after sync-off')
+    t.same(
+      plans.list('alice').map((p) => p.id),
+      [open?.id],
+      'no plan at the two 03:00s after sync-off',
+    )
     t.match((await consoleCall(cloud, 'GET', '/api/accounts/alice/backups')).body, {
       nextPlanAt: null,
-      noPlanBecause: 'the fakephone cloud is retiring: sync stopped and new uploads are refused since 2026-01-01 01:00 UTC (M1)',
+      noPlanBecause: 'the fakephone cloud is retiring: sync stopped and new uploads are refused since 2026-01-01 04:00 UTC (M1)',
     })
   },
 )
