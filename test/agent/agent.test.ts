@@ -1,5 +1,5 @@
 /** F1 and the first half of F3, driven by a real agent against a real broker on a manual clock. */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -19,6 +19,7 @@ import {
   startAgent,
   startCloud,
   storedHeartbeats,
+  type Cloud,
 } from '../fixtures/cloud.js'
 
 t.test('F1 heartbeats follow the jittered schedule on the injected clock and carry the fix, battery and network', async (t) => {
@@ -128,13 +129,17 @@ t.test('F3 a switch flipped while the phone is offline reaches the cloud when it
   t.notOk(cloud.broker.store.locationEnabled('phone-a'), 'the offline map position survives a broker restart')
 })
 
-t.test('settings and the heartbeat sequence survive an agent restart; a clean stop says offline', async (t) => {
+/** A cloud with phone-a registered, the data directory its agents share, and `s0`, where a new phone's seqs start. */
+async function phoneOnDisk(t: Test): Promise<{ cloud: Cloud; clock: ManualClock; secret: string; dataDir: string; s0: number }> {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
   const secret = await addDevice(cloud, 'phone-a')
-  const dataDir = tempDir(t)
   // A new phone's seqs start at the clock's now in ms (test/agent/lifecycle.test.ts): counted from it here.
-  const s0 = clock.now()
+  return { cloud, clock, secret, dataDir: tempDir(t), s0: clock.now() }
+}
+
+t.test('settings and the heartbeat sequence survive an agent restart; a clean stop says offline', async (t) => {
+  const { cloud, clock, secret, dataDir, s0 } = await phoneOnDisk(t)
   const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
   const fix = firstFix(cloud, first)
   await agentConnected(first)
@@ -162,11 +167,7 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
 })
 
 t.test('F1 a phone whose settings.json came back from an older copy never reuses a seq the cloud holds', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const secret = await addDevice(cloud, 'phone-a')
-  const dataDir = tempDir(t)
-  const s0 = clock.now()
+  const { cloud, clock, secret, dataDir, s0 } = await phoneOnDisk(t)
   const settingsPath = join(dataDir, 'settings.json')
   // One life of the phone: its first fix, `more` heartbeats on the schedule, a clean stop; answers the first fix.
   const life = async (more: number): Promise<Heartbeat> => {
