@@ -164,6 +164,8 @@ interface AgentEvents {
   transfers: [possible: boolean]
   /** The data channel changed state. */
   channel: [state: LinkState]
+  /** F1: the cloud said on this connection which heartbeat seqs it holds of the phone: heartbeats go from now. */
+  heartbeatsReady: []
 }
 
 export type Switch = 'cloudService' | 'findDevice'
@@ -234,6 +236,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
         clock: opts.clock,
         log: lazyChild(opts.log, { component: 'sync' }),
         intervalMs: opts.syncIntervalMs,
+        random: this.random,
       })
     // A3: the change feed is where the phone hears the cloud cleared the account; the Drive folder was cleared with it.
     this.sync?.on('cloud-cleared', () => {
@@ -616,8 +619,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       this.publishStatus(() => this.transfersChanged())
       link.client.subscribe(topics, { qos: 1 })
       void this.remote.onConnect(link)
-      // F1: the first fix of the run goes out now, not a heartbeat interval after the start.
-      this.heartbeat.channelUp()
+      // F1: heartbeats wait for the cloud's answer to the subscription (the seqs it holds); the run's first fix goes then.
+      this.heartbeat.connecting()
     })
     link.client.on('message', (topic, payload) => {
       if (topic === timeTopic) return this.receiveCloudTime(payload)
@@ -679,11 +682,29 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     ])
   }
 
-  /** One time for the whole system: the cloud's clock is the authority; a bad message is logged and changes nothing. */
+  /**
+   * One time for the whole system: the cloud's clock is the authority; a bad message is logged and changes nothing.
+   * F1: the answer to the phone's subscription also says the highest heartbeat seq the cloud holds of it: the seqs move
+   * past it (settings restored from an old backup count from below it) and the heartbeats held for it go.
+   */
   receiveCloudTime(payload: Buffer): void {
     const decoded = decodePayload('time', payload)
     if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'cloud time refused')
-    this.followCloud(decoded.value.now)
+    const { now, heartbeatSeq } = decoded.value
+    this.followCloud(now)
+    if (heartbeatSeq === undefined) return
+    if (heartbeatSeq !== null && this.seqs.skipPast(heartbeatSeq))
+      this.opts.log.warn(
+        { heartbeatSeq },
+        'the cloud holds heartbeats up to this seq, past these settings (restored from an older copy?): the seqs go on above it',
+      )
+    this.heartbeat.channelUp()
+    this.emit('heartbeatsReady')
+  }
+
+  /** F1: the data channel is up and the cloud said which heartbeat seqs it holds of the phone (`heartbeatsReady`). */
+  get heartbeatsReady(): boolean {
+    return this.link.connected && this.heartbeat.ready
   }
 
   /** The cloud's clock has reached `now` (said on either channel): the phone's clock follows; a failure to record it is logged. */

@@ -15,7 +15,10 @@
  * milliseconds went by). The number is in the settings from their load, so
  * any settings write (a switch, a wipe, which keeps nextSeq: agent/executor.ts)
  * saves it before the first heartbeat. An existing settings file is counted on
- * from, whatever it holds.
+ * from, whatever it holds -- and may be older than what the phone sent since (a
+ * settings.json restored from a backup): the cloud says the highest seq it holds
+ * of the phone in its answer to each subscription, and the numbers move past
+ * it (`skipPast`) before a heartbeat goes out on that connection.
  */
 import type { PhoneSettings } from './settings.js'
 
@@ -40,12 +43,23 @@ export class SeqReserve {
 
   /** The next number; reserves (and saves) a new block first when this one is used up. Not to be called again before it resolves. */
   async take(): Promise<number> {
-    if (this.next >= this.end) {
+    // A loop: a skipPast while the block was being saved may have moved past it.
+    while (this.next >= this.end) {
       const end = this.next + this.block
       await this.settings.update({ nextSeq: end })
       this.end = end
     }
     return this.next++
+  }
+
+  /**
+   * The cloud holds heartbeats up to `seq`: the next number is above it. Answers whether the numbers moved (the
+   * phone's settings were older than what it sent); the new block is reserved (and saved) by the next `take`.
+   */
+  skipPast(seq: number): boolean {
+    if (seq < this.next) return false
+    this.next = seq + 1
+    return true
   }
 
   /** A clean stop: the rest of the block is given back on disk. */

@@ -2,10 +2,12 @@
  * F1, F3: the phone's location heartbeats. Each interval is drawn from the
  * mean × (1 ± jitter) on the injected clock (six times as often in lost mode,
  * F2); a heartbeat goes out only while Find Device and the cloud service are
- * on (F3), the data channel is up and there is a fix. The run's first fix
- * does not wait for an interval: it is taken and sent as soon as the data
- * channel is up (`channelUp`), so the console shows where a phone just
- * started is at once. It carries the fix to
+ * on (F3), the data channel is up and there is a fix. On each connection the
+ * loop waits (`connecting`) until the cloud said the highest seq it holds of
+ * the phone (agent/heartbeat-seq.ts); a heartbeat due meanwhile goes out then.
+ * The run's first fix does not wait for an interval: it is taken and sent as
+ * soon as the data channel is up and that is heard (`channelUp`), so the
+ * console shows where a phone just started is at once. It carries the fix to
  * 1e-6 degrees (about 0.1 m, finer than any fix) and the battery as an
  * integer percent. Sequence numbers come from agent/heartbeat-seq.ts, so a
  * heartbeat writes no settings file.
@@ -69,6 +71,10 @@ export class HeartbeatLoop extends EventEmitter<HeartbeatEvents> {
   private sending: Promise<void> = Promise.resolve()
   private sentCount = 0
   private lastSent: Heartbeat | null = null
+  /** Connected, but the cloud has not said yet which seqs it holds (F1): a heartbeat due now waits for `channelUp`. */
+  private waiting = false
+  /** A heartbeat fell due while waiting. */
+  private due = false
 
   constructor(private readonly opts: HeartbeatOptions) {
     super()
@@ -82,16 +88,30 @@ export class HeartbeatLoop extends EventEmitter<HeartbeatEvents> {
     return this.lastSent
   }
 
+  /** False from a connection until the cloud said which seqs it holds (F1): heartbeats wait meanwhile. */
+  get ready(): boolean {
+    return !this.waiting
+  }
+
   start(): void {
     this.schedule()
   }
 
+  /** F1: the data channel connected; heartbeats wait for `channelUp`, when the cloud said which seqs it holds. */
+  connecting(): void {
+    this.waiting = true
+  }
+
   /**
-   * F1: the data channel is up. Until a heartbeat has gone out this run, one is taken now (when locating is on and
-   * there is a fix) rather than an interval after the start; the schedule stays as it was.
+   * F1: the data channel is up and the seqs move past what the cloud holds. Until a heartbeat has gone out this run,
+   * or when one fell due while waiting, one is taken now (when locating is on and there is a fix) rather than an
+   * interval later; the schedule stays as it was.
    */
   channelUp(): void {
-    if (this.timer && this.sentCount === 0) this.beat()
+    const due = this.due || this.sentCount === 0
+    this.waiting = false
+    this.due = false
+    if (this.timer && due) this.beat()
   }
 
   /** F2: lost mode changed the pace: the next interval is drawn anew from now. */
@@ -125,6 +145,7 @@ export class HeartbeatLoop extends EventEmitter<HeartbeatEvents> {
     const fix = this.opts.location.fix(now)
     const { cloudService, findDevice, network } = this.opts.settings.value
     if (!cloudService || !findDevice || !this.opts.connected() || !fix) return
+    if (this.waiting) return void (this.due = true)
     const reading = readingOf(now, fix, this.opts.battery.read(now), network)
     this.sending = this.sending.then(async () => {
       try {

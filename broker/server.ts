@@ -206,7 +206,7 @@ export class CloudBroker {
   /** The live connection of each device, so a session takeover does not mark it offline. */
   private readonly current = new Map<string, Client>()
   /** Numbers OwnTracks locations as heartbeats. */
-  private readonly owntracks = new OwnTracksIngest((id) => this.store.device(id)?.last?.seq ?? null)
+  private readonly owntracks = new OwnTracksIngest((id) => this.store.lastSeq(id))
 
   constructor(
     private readonly opts: BrokerOptions,
@@ -529,7 +529,8 @@ export class CloudBroker {
         },
         stop: () => stopJumps?.(),
         subscribed: (id, topics) => {
-          if (subscribedTo(topics, id, 'time')) this.sendTime(id)
+          // F1: the answer to the subscription says the highest heartbeat seq held of the phone, which numbers past it.
+          if (subscribedTo(topics, id, 'time')) this.sendTime(id, store.lastSeq(id))
         },
       },
     ]
@@ -612,9 +613,13 @@ export class CloudBroker {
     return this.publishToDevice(deviceId, 'cmd', payload)
   }
 
-  /** The cloud's time, for a phone to stamp with (a phone not subscribed to it is not sent it). */
-  private sendTime(deviceId: string): void {
-    this.publishToDevice(deviceId, 'time', encodePayload('time', { now: this.clock.now() }))
+  /**
+   * The cloud's time, for a phone to stamp with (a phone not subscribed to it is not sent it); with `heartbeatSeq` when
+   * answering its subscription (F1: the highest heartbeat seq held of it, null: none).
+   */
+  private sendTime(deviceId: string, heartbeatSeq?: number | null): void {
+    const now = this.clock.now()
+    this.publishToDevice(deviceId, 'time', encodePayload('time', heartbeatSeq === undefined ? { now } : { now, heartbeatSeq }))
   }
 
   /** Queues `payload` for the device's `kind` topic (the caller knows the device is listening). */

@@ -87,6 +87,12 @@ function frozenLines(s: SyncStatus): string[] {
   })
 }
 
+/** A1: the cloud had no room for some items (quota or disk full): when they are tried again. */
+function fullLines(s: SyncStatus, now: number): string[] {
+  if (s.retryAt === undefined || s.retryAt === null) return []
+  return [`the cloud had no room for some items (quota or disk full): tried again in ${formatAge(s.retryAt - now)}`]
+}
+
 export function renderSyncStatus(s: SyncStatus | null, now: number, stopped: string | null = null): string {
   if (!s) return 'sync          unavailable: this phone has no cloud to talk to\n'
   const onoff = (v: boolean): string => (v ? 'on' : 'off')
@@ -95,6 +101,7 @@ export function renderSyncStatus(s: SyncStatus | null, now: number, stopped: str
     // What the cloud did meanwhile (a clean-up, a freeze) the phone hears only once it syncs again.
     ...(stopped === null ? [] : [`not syncing: ${stopped}; "in cloud" is as of the last sync`]),
     ...frozenLines(s),
+    ...fullLines(s, now),
     'category     switch  uploads  local  in cloud  pending  last sync',
   ]
   for (const [category, c] of Object.entries(s.categories)) {

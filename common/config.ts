@@ -10,7 +10,8 @@
  * `FAKEPHONE_BROKER_RATE_LIMIT_PER_SECOND`. A value is text for a text setting;
  * for any other it is read as JSON when it parses (`1883`, `true`), else as text.
  */
-import { readFile, stat } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { readFile, readlink, stat } from 'node:fs/promises'
 import { z } from 'zod'
 import { parseDuration } from './clock.js'
 import { FakephoneError } from './errors.js'
@@ -192,14 +193,33 @@ export function lineAndColumn(text: string, message: string): string {
   return ` at line ${before.length}, column ${(before.at(-1) as string).length + 1}`
 }
 
+/** A pipe the shell made for `<(…)` (`/dev/fd/63`): its link names the pipe, `pipe:[…]`, not a path. */
+async function anonymousPipe(file: string): Promise<boolean> {
+  try {
+    return /^pipe:\[\d+\]$/.test(await readlink(file))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Why a config path is no file to read, or null. A device (`--config /dev/zero`) never ends: read, it filled memory
+ * until V8 refused the string, said `(undefined)`. A named pipe (mkfifo) with no writer held the start in its open, a
+ * thread Node waits for, so SIGTERM did not stop it either. A pipe the shell made is read (`--config <(jq … broker.json)`);
+ * a folder is left to the read, which says EISDIR.
+ */
+async function notAFile(file: string, stats: Stats): Promise<string | null> {
+  if (stats.isFile() || stats.isDirectory()) return null
+  if (stats.isFIFO()) return (await anonymousPipe(file)) ? null : 'a named pipe (FIFO), not a file: give the file itself, or <(cat FILE)'
+  return stats.isCharacterDevice() ? 'a device, not a file' : 'not a regular file (a socket or a block device)'
+}
+
 /** The file's values, or the one problem that stops it from being read as a config. */
 async function fileLayer(file: string): Promise<Layer | string> {
   let text: string
   try {
-    // A device (`--config /dev/zero`) never ends: read, it filled memory until V8 refused the string, said `(undefined)`.
-    // A pipe is read (`--config <(jq … broker.json)`).
-    const stats = await stat(file)
-    if (stats.isCharacterDevice()) return `${file}: cannot read it: a device, not a file`
+    const not = await notAFile(file, await stat(file))
+    if (not !== null) return `${file}: cannot read it: ${not}`
     text = await readFile(file, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code as string

@@ -225,6 +225,12 @@ export type LogBatch = z.infer<typeof LogBatchSchema>
 export const CloudTimeSchema = z.strictObject({
   /** The cloud's time when it sent this, ms since the epoch. */
   now: TimeSchema,
+  /**
+   * F1, in the answer to the phone's subscription only (absent after a jump): the highest heartbeat seq the cloud
+   * holds of the device (null: none). The phone numbers its heartbeats past it, and sends none on this connection
+   * before it has heard it: a phone whose settings came back from an old backup never reuses a seq.
+   */
+  heartbeatSeq: z.number().int().nonnegative().nullable().optional(),
 })
 export type CloudTime = z.infer<typeof CloudTimeSchema>
 

@@ -108,6 +108,8 @@ export const SyncStatusSchema = z.object({
   }),
   /** A3: absent from older phones. */
   cloud: CloudClearingSchema.optional(),
+  /** A1: when the pass retrying items the cloud had no room for runs (null: none waits); absent from older phones. */
+  retryAt: time.nullable().optional(),
 })
 
 /** B1-B4: the cloud-backup switch and the last backup. */

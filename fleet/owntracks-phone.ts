@@ -108,6 +108,9 @@ export class OwnTracksPhone extends EventEmitter<OwnTracksPhoneEvents> {
   /** An OwnTracks phone has no cloud-service switch: always on. */
   readonly cloudServiceOn = true
 
+  /** F1: an OwnTracks location carries no seq (the cloud numbers them): nothing to wait for before sending one. */
+  readonly heartbeatsReady = true
+
   /** Connects and starts the location pace; resolves once connected (or retrying: the link keeps trying on the clock). */
   async start(): Promise<void> {
     this.link.resume()

@@ -201,7 +201,8 @@ export class FleetRun {
 
   /**
    * Resolves once nothing is in flight: every phone's actions done, every
-   * running phone with its cloud service on connected, every heartbeat
+   * running phone with its cloud service on connected (and answered: F1, the
+   * seqs the cloud holds, before which it sends no heartbeat), every heartbeat
    * acknowledged, every console call answered. Bounded by `limitMs` of real time; `waiting` hears what it waits for,
    * once, when it has to.
    */
@@ -215,13 +216,16 @@ export class FleetRun {
       const never = down.filter((s) => !s.connected).length
       const away = down.length - never
       const uploading = this.slots.filter((s) => s.plan.transfers && s.phone instanceof FleetPhone && transfersDue(s.phone)).length
-      if (unacked <= 0 && down.length === 0 && uploading === 0 && this.inflight.size === 0) return
+      // F1: connected, its heartbeats waiting for the cloud's answer to its subscription (the seqs it holds).
+      const answering = this.slots.filter((s) => s.phone?.dataChannelState === 'connected' && !s.phone.heartbeatsReady).length
+      if (unacked <= 0 && down.length === 0 && uploading === 0 && answering === 0 && this.inflight.size === 0) return
       waiting?.(
         [
           ...(unacked > 0 ? [`${plural(unacked, 'heartbeat')} not acknowledged yet`] : []),
           ...(away > 0 ? [`${plural(away, 'phone')} reconnecting`] : []),
           ...(never > 0 ? [`${plural(never, 'phone')} not connected once yet`] : []),
           ...(uploading > 0 ? [`${plural(uploading, 'phone')} still uploading`] : []),
+          ...(answering > 0 ? [`${plural(answering, 'phone')} waiting for the cloud's answer to its subscription`] : []),
           ...(this.inflight.size > 0 ? ['console calls in flight'] : []),
         ].join(', '),
       )

@@ -26,8 +26,15 @@
  *   with every category off asks once when a `cloud` notice arrives (the
  *   freeze's among them), and at each pass while its account is frozen, with
  *   one page of one item of the feed (checkCleared): no activity, one request.
+ * - A1: an item the cloud refused for want of room (507: the account's quota
+ *   or the cloud's disk full) is tried again sooner than the schedule: a
+ *   pass after 1 minute, doubling with each pass still refused so up to the
+ *   schedule's interval, on the agent's clock (never at once: no busy loop).
+ *   The status says when (`retryAt`), the log why; a pass without such a
+ *   refusal ends the retries.
  */
 import { EventEmitter } from 'node:events'
+import { RetryTimer } from '../../common/backoff.js'
 import type { Clock, Timer } from '../../common/clock.js'
 import { ChangesSchema, ItemReplySchema, SYNC_PATH, type CloudItem } from '../../common/cloud/sync-api.js'
 import type { Logger } from '../../common/log.js'
@@ -56,6 +63,8 @@ export interface SyncEngineOptions {
   intervalMs?: number
   /** Uploads in flight at once (default 4). */
   parallel?: number
+  /** The jitter of the retries after a full cloud (A1; default Math.random). */
+  random?: () => number
 }
 
 export interface CategorySyncStatus {
@@ -86,6 +95,8 @@ export interface SyncStatus {
   categories: Record<Category, CategorySyncStatus>
   /** A3 (absent from older phones). */
   cloud?: CloudClearing
+  /** A1: the cloud refused items for want of room: when the pass that tries them again runs (clock ms); null: none waits. */
+  retryAt?: number | null
 }
 
 interface SyncEvents {
@@ -107,7 +118,12 @@ interface SyncEvents {
 }
 
 export const DEFAULT_SYNC_INTERVAL_MS = 15 * 60_000
+/** A1: the first retry after the cloud refused an item for want of room, ms (up to the schedule's interval after). */
+export const FULL_RETRY_MS = 60_000
 const PAGE = 200
+
+/** A1: the cloud has no room for the item (507: the account's quota, or its disk, full). */
+const noRoom = (err: unknown): boolean => err instanceof CloudError && err.status === 507
 
 /**
  * Errors after which the rest of the pass cannot work: transfers halted, the cloud unreachable, or refusing the account (service off,
@@ -136,6 +152,12 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   private started = false
   private paused = false
   private timer: Timer | null = null
+  /** A1: the pass after the cloud refused items for want of room, sooner than the schedule. */
+  private readonly fullRetry: RetryTimer
+  /** A1: when that pass runs (clock ms); null when none waits. */
+  private retryAt: number | null = null
+  /** A1: an item of this pass was refused for want of room. */
+  private refusedFull = false
 
   private readonly onChanged = (category: Category, id: string, kind: 'added' | 'edited' | 'deleted'): void => {
     this.localSha.delete(key(category, id))
@@ -152,6 +174,8 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     super()
     this.switches = new SyncSwitches(opts.dataDir)
     this.state = new SyncState(opts.dataDir)
+    const capMs = Math.max(FULL_RETRY_MS, opts.intervalMs ?? DEFAULT_SYNC_INTERVAL_MS)
+    this.fullRetry = new RetryTimer(opts.clock, { baseMs: FULL_RETRY_MS, capMs }, opts.random)
   }
 
   async start(): Promise<void> {
@@ -172,6 +196,9 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     this.opts.data.off('changed', this.onChanged)
     this.opts.gate.off('transfers', this.onTransfers)
     await this.idle()
+    // After the last pass, which may have asked for a retry (A1).
+    this.fullRetry.cancel()
+    this.retryAt = null
     await this.state.flushed()
     await this.switches.flushed()
   }
@@ -253,7 +280,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
         return [c, s]
       }),
     ) as Record<Category, CategorySyncStatus>
-    return { switches: this.switches.current, running: this.running !== null, categories, cloud: this.clearing }
+    return { switches: this.switches.current, running: this.running !== null, categories, cloud: this.clearing, retryAt: this.retryAt }
   }
 
   /** A3: what the phone was told of a clearing of the account's data, and whether its account is frozen. */
@@ -285,10 +312,36 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   private async loop(): Promise<void> {
     while (this.wanted && this.started && !this.paused) {
       this.wanted = false
+      this.refusedFull = false
       await this.pass()
+      this.afterPass()
       this.emit('pass')
     }
     this.running = null
+  }
+
+  /**
+   * A1: items refused for want of room are tried again by a pass sooner than the schedule (backing off); a pass that
+   * went without such a refusal ends the retries.
+   */
+  private afterPass(): void {
+    if (!this.refusedFull) {
+      this.fullRetry.cancel()
+      this.fullRetry.reset()
+      this.retryAt = null
+      return
+    }
+    if (!this.fullRetry.schedule(() => this.retryFull())) return
+    this.retryAt = this.opts.clock.now() + this.fullRetry.lastDelayMs
+    this.opts.log.info(
+      { retryInMs: this.fullRetry.lastDelayMs, retryAt: new Date(this.retryAt).toISOString() },
+      'the cloud has no room for some items (quota or disk full): sync tries them again sooner than its schedule',
+    )
+  }
+
+  private retryFull(): void {
+    this.retryAt = null
+    this.kick()
   }
 
   private async pass(): Promise<void> {
@@ -356,6 +409,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
       await work()
     } catch (err) {
       if (ends(err)) throw err
+      if (noRoom(err)) this.refusedFull = true
       this.emit('failed', category, id, err as Error)
       this.errors.set(category, `${id}: ${(err as Error).message}`)
       this.opts.log.warn({ category, id, err: (err as Error).message }, 'sync of an item failed; it is tried again next pass')

@@ -25,6 +25,14 @@
  * during the jump (A3: a year without an answered plan), the freeze took the
  * plans and the phone is sent none: before this, it was sent all 365 after
  * the jump and tried each against a frozen account.
+ *
+ * A plan nobody answers does not stay open for ever: a phone that cannot
+ * back up (one with no cloud side, a plain fleet phone), or one whose plan
+ * no newer one replaced (the schedule planning no more: M1's sync-off, a
+ * monthly cron), has its plan dropped PLAN_OPEN_MS (48 h) after it was
+ * planned, on the cloud's clock, with the reason, and a line in the cloud
+ * log. A daily plan is superseded by the next before that. M1's sync-off
+ * drops the account's open plans at once: their upload would be refused.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -32,8 +40,13 @@ import type { Clock } from '../../common/clock.js'
 import { CronSchedule } from '../../common/cron.js'
 import type { Logger } from '../../common/log.js'
 import type { BackupPlan, PlanState, PlanView } from '../../common/cloud/backup-api.js'
-import type { Db } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
+import { DueTimer } from '../due-timer.js'
 import type { CloudLog } from './cloud-log.js'
+
+/** How long a plan stays open for the phone to answer, ms: past it, it is dropped ("not answered"). */
+export const PLAN_OPEN_MS = 48 * 3_600_000
+const NOT_ANSWERED = 'not answered within 48 h: the phone made no backup for it'
 
 interface PlanRow {
   id: string
@@ -73,6 +86,8 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
   private readonly toSend = new Set<string>()
   private sending: NodeJS.Immediate | undefined
   private readonly sql
+  /** Drops the plans left open PLAN_OPEN_MS. */
+  private readonly expiry: DueTimer
 
   constructor(
     db: Db,
@@ -124,16 +139,30 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
       setState: db.prepare<[state: PlanState, reason: string | null, backupId: string | null, at: number, id: string]>(
         'UPDATE backup_plans SET state = ?, reason = ?, backup_id = ?, updated_at = ? WHERE id = ?',
       ),
+      oldestOpen: pluck<[], number | null>(db, "SELECT MIN(planned_at) FROM backup_plans WHERE state IN ('pending', 'sent')"),
+      openSince: db.prepare<[plannedBy: number], PlanRow>(
+        "SELECT * FROM backup_plans WHERE state IN ('pending', 'sent') AND planned_at <= ? ORDER BY account, planned_at",
+      ),
     }
     this.schedule = new CronSchedule(cron, clock, (at) => this.planAll(at), timezone)
+    this.expiry = new DueTimer(
+      clock,
+      () => this.nextExpiry(),
+      (now) => this.expire(now),
+      log,
+      'backup-plan-expiry',
+    )
   }
 
+  /** Runs the expiry at once: plans left open while the broker was down are dropped if their time passed. */
   start(): void {
     this.schedule.start()
+    this.expiry.startNow()
   }
 
   stop(): void {
     this.schedule.stop()
+    this.expiry.stop()
     // A stop in the turn a plan was made: the database closes next, and the phone gets the plan when it subscribes again.
     clearImmediate(this.sending)
     this.sending = undefined
@@ -189,10 +218,9 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
     return row?.backup_on !== 0
   }
 
-  /** B2: the account's cloud service went off: every open plan of it is dropped. */
-  accountOff(account: string): void {
-    for (const row of this.sql.openOfAccount.all(account))
-      this.finish(row.id, 'dropped', 'the cloud service of the account was turned off', null)
+  /** B2: the account's cloud service went off (or M1: its uploads closed at sync-off): every open plan of it is dropped. */
+  accountOff(account: string, reason = 'the cloud service of the account was turned off'): void {
+    for (const row of this.sql.openOfAccount.all(account)) this.finish(row.id, 'dropped', reason, null)
   }
 
   /** The phone subscribed to its plan topic: send it its open plan. */
@@ -240,8 +268,24 @@ export class BackupPlans extends EventEmitter<PlanEvents> {
       planned++
       this.deliverSoon(id)
     }
+    if (planned > 0) this.expiry.dueBy(at + PLAN_OPEN_MS)
     this.log.info({ planned, at: new Date(at).toISOString() }, 'backup plans made')
     return planned
+  }
+
+  private nextExpiry(): number | null {
+    const oldest = one(this.sql.oldestOpen)
+    return oldest === null ? null : oldest + PLAN_OPEN_MS
+  }
+
+  /** Drops every plan open PLAN_OPEN_MS since it was planned, with one cloud-log line per account. */
+  private expire(now: number): void {
+    const rows = this.sql.openSince.all(now - PLAN_OPEN_MS)
+    for (const row of rows) this.finish(row.id, 'dropped', NOT_ANSWERED, null)
+    const byAccount = new Map<string, string[]>()
+    for (const row of rows) byAccount.set(row.account, [...(byAccount.get(row.account) ?? []), row.device_id])
+    for (const [account, devices] of byAccount)
+      this.cloudLog.record(account, 'backup-plan-dropped', `${devices.join(', ')}: backup plan ${NOT_ANSWERED}`, devices.length)
   }
 
   private dropOpen(deviceId: string, reason: string): void {

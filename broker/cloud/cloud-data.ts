@@ -152,6 +152,10 @@ export class CloudData {
     this.backups = new Backups(parts, deps.sendPlan, opts.backup)
     this.retirement = new ServiceRetirement(deps.db, deps.clock, this.accounts, this.cloudLog, clearing.purge, log, opts.retirement)
     this.router.guard((req) => this.retirement.guard(req))
+    // M1, B1: a plan open at sync-off could only be answered with an upload the cloud now refuses.
+    this.retirement.on('uploads-closed', (account) =>
+      this.backups.plans.accountOff(account, 'the cloud is retiring: uploads closed at sync-off (M1)'),
+    )
     // Every `:account` in a path: a name the rule accepts, or one an account made before the rule still has (account-names.ts).
     this.router.param(
       'account',

@@ -94,6 +94,8 @@ const badPlan = (message: string): HttpError => new HttpError(400, 'BAD_REQUEST'
 interface RetirementEvents {
   /** An account's data was purged (its transaction committed): the broker clears what it retains of its phones. */
   purged: [account: string]
+  /** The account's sync-off step ran: its uploads are closed from now on (B1: its open backup plans are dropped). */
+  'uploads-closed': [account: string]
 }
 
 export class ServiceRetirement extends EventEmitter<RetirementEvents> {
@@ -430,6 +432,7 @@ export class ServiceRetirement extends EventEmitter<RetirementEvents> {
       }
       this.act(plan, s.account, s.step)
       this.sql.done.run(s.account, s.step, now)
+      if (s.step === 'sync-off') this.emit('uploads-closed', s.account)
     }
     if (purged > 0) {
       this.sql.purged.run(now)

@@ -48,7 +48,7 @@ import { EventEmitter } from 'node:events'
 import { DeviceMovedSchema, type DeviceMoved, type DeviceView, type LocationRow, type NotificationState } from '../../common/console-api.js'
 import type { CommandArgs, Heartbeat, Status } from '../../common/contract.js'
 import { storageFailure } from '../../common/storage-errors.js'
-import { type Db, pluck } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
 import { RetryBackoff } from '../retry-backoff.js'
 
 export type { DeviceView, LocationRow }
@@ -194,6 +194,8 @@ export class StateStore extends EventEmitter<StateEvents> {
         `UPDATE device_state SET lost_mode = @on, lost_message = @message, lost_phone = @phone, lost_mode_at = @at
          WHERE device_id = @deviceId AND (lost_mode_at IS NULL OR lost_mode_at <= @at)`,
       ),
+      // F1: the primary key (device_id, seq) answers it from its index, without a scan.
+      lastSeq: pluck<[id: string], number | null>(db, 'SELECT MAX(seq) FROM locations WHERE device_id = ?'),
       history: db.prepare<[id: string, limit: number], HistoryRow>(
         `SELECT seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at AS receivedAt
          FROM locations WHERE device_id = ? ORDER BY seq DESC LIMIT ?`,
@@ -212,6 +214,16 @@ export class StateStore extends EventEmitter<StateEvents> {
     this.queue.push({ deviceId, hb, receivedAt })
     if (this.queue.length >= this.maxBatch) this.flush()
     else this.schedule()
+  }
+
+  /**
+   * F1: the highest heartbeat seq held of the device, stored or queued (null: none), read without writing the pending
+   * batch (a fleet's connect ramp asks once per phone).
+   */
+  lastSeq(deviceId: string): number | null {
+    let last = one(this.sql.lastSeq, deviceId)
+    for (const q of this.queue) if (q.deviceId === deviceId && (last === null || q.hb.seq > last)) last = q.hb.seq
+    return last
   }
 
   private schedule(): void {

@@ -1,10 +1,11 @@
 /** F1 and the first half of F3, driven by a real agent against a real broker on a manual clock. */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ManualClock } from '../../common/clock.js'
+import type { Heartbeat } from '../../common/contract.js'
 import { RouteSource } from '../../agent/location.js'
 import { tempDir } from '../fixtures/scope.js'
 import { closedPort } from '../fixtures/ports.js'
@@ -12,11 +13,13 @@ import {
   addDevice,
   agentConnected,
   cloudWithAgent,
+  dataChannelUp,
   firstFix,
   restartUnder,
   startAgent,
   startCloud,
   storedHeartbeats,
+  type Cloud,
 } from '../fixtures/cloud.js'
 
 t.test('F1 heartbeats follow the jittered schedule on the injected clock and carry the fix, battery and network', async (t) => {
@@ -131,13 +134,17 @@ t.test('F3 a switch flipped while the phone is offline reaches the cloud when it
   t.notOk(cloud.broker.store.locationEnabled('phone-a'), 'the offline map position survives a broker restart')
 })
 
-t.test('settings and the heartbeat sequence survive an agent restart; a clean stop says offline', async (t) => {
+/** A cloud with phone-a registered, the data directory its agents share, and `s0`, where a new phone's seqs start. */
+async function phoneOnDisk(t: Test): Promise<{ cloud: Cloud; clock: ManualClock; secret: string; dataDir: string; s0: number }> {
   const cloud = await startCloud(t)
   const clock = cloud.clock as ManualClock
   const secret = await addDevice(cloud, 'phone-a')
-  const dataDir = tempDir(t)
   // A new phone's seqs start at the clock's now in ms (test/agent/lifecycle.test.ts): counted from it here.
-  const s0 = clock.now()
+  return { cloud, clock, secret, dataDir: tempDir(t), s0: clock.now() }
+}
+
+t.test('settings and the heartbeat sequence survive an agent restart; a clean stop says offline', async (t) => {
+  const { cloud, clock, secret, dataDir, s0 } = await phoneOnDisk(t)
   const first = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
   const fix = firstFix(cloud, first)
   await agentConnected(first)
@@ -162,6 +169,44 @@ t.test('settings and the heartbeat sequence survive an agent restart; a clean st
   await next
   t.equal(cloud.broker.store.device('phone-a')?.last?.seq, s0 + 2, 'the sequence continues where it stopped')
   t.equal(cloud.broker.store.device('phone-a')?.last?.network, 'mobile')
+})
+
+t.test('F1 a phone whose settings.json came back from an older copy never reuses a seq the cloud holds', async (t) => {
+  const { cloud, clock, secret, dataDir, s0 } = await phoneOnDisk(t)
+  const settingsPath = join(dataDir, 'settings.json')
+  // One life of the phone: its first fix, `more` heartbeats on the schedule, a clean stop; answers the first fix.
+  const life = async (more: number): Promise<Heartbeat> => {
+    const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir })
+    const fix = firstFix(cloud, agent)
+    await agentConnected(agent)
+    const first = await fix
+    for (let i = 0; i < more; i++) {
+      const stored = storedHeartbeats(cloud, 1)
+      clock.advance(30_000)
+      await stored
+    }
+    await agent.stop()
+    return first
+  }
+  await life(0)
+  // The user's copy of the data directory, taken at a clean stop: the next seq is s0 + 1.
+  const backup = readFileSync(settingsPath, 'utf8')
+  t.equal(JSON.parse(backup).nextSeq, s0 + 1)
+  t.equal((await life(3)).seq, s0 + 1, 'the next life counts on')
+  t.equal(cloud.broker.store.device('phone-a')?.last?.seq, s0 + 4)
+  writeFileSync(settingsPath, backup)
+
+  const after = await life(1)
+  t.equal(after.seq, s0 + 5, 'the first heartbeat numbers past the highest seq the cloud holds, not from the restored file')
+  t.equal(cloud.broker.store.device('phone-a')?.last?.seq, s0 + 6, 'the cloud takes it and the next one as the newest')
+  t.equal(cloud.broker.store.history('phone-a', 100).length, 7, 'no heartbeat was dropped as a replay')
+  t.equal(JSON.parse(readFileSync(settingsPath, 'utf8')).nextSeq, s0 + 7, 'the settings count on from there')
+  t.ok(
+    cloud.logs.has(
+      'the cloud holds heartbeats up to this seq, past these settings (restored from an older copy?): the seqs go on above it',
+    ),
+    'the phone says why its seqs moved',
+  )
 })
 
 t.test('an agent that was never started reports itself stopped and stops at once', async (t) => {
@@ -207,7 +252,7 @@ t.test('an agent stops within its deadline when the broker stops answering', asy
     stopTimeoutMs: 50,
   })
   await agent.start()
-  await agentConnected(agent)
+  await dataChannelUp(agent)
   await agent.stop()
   t.equal(agent.status().dataChannel, 'stopped', 'stopped although "offline" was never acknowledged')
 })

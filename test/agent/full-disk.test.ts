@@ -7,7 +7,7 @@
 import t from 'tap'
 import { readFileSync, rmSync } from 'node:fs'
 import { sendControl, serveControl } from '../../agent/control.js'
-import { addDevice, agentConnected, startAgent, startCloud } from '../fixtures/cloud.js'
+import { addDevice, agentConnected, firstFix, startAgent, startCloud } from '../fixtures/cloud.js'
 import { NO_MOUNT, fill, smallDisk } from '../fixtures/full-disk.js'
 import { onEnd } from '../fixtures/scope.js'
 
@@ -22,7 +22,10 @@ t.test(
     const cloud = await startCloud(t)
     const secret = await addDevice(cloud, 'phone-a')
     const agent = await startAgent(t, cloud, 'phone-a', secret, { dataDir: disk })
+    // The first fix reserves its seqs in settings.json: written before the disk fills, not while (it would free a page).
+    const fix = firstFix(cloud, agent)
     await agentConnected(agent)
+    await fix
     const server = await serveControl(agent, disk, cloud.logs.logger())
     onEnd(t, () => server.close())
     t.equal((await sendControl(disk, { op: 'sync', category: 'notes', on: false })).sync?.switches.categories.notes, false)

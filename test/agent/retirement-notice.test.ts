@@ -70,3 +70,21 @@ t.test('M1: the phone is told of the retirement over the push channel, and after
   await inbox.load()
   t.match(inbox.status().service, { state: 'gone', title: 'The fakephone cloud service is gone' })
 })
+
+t.test('M1, X1: a phone whose cloud service is off is still told of the retirement, over its push channel', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a', 'alice')
+  const agent = await startAgent(t, cloud, 'phone-a', secret, { clock: new ManualClock(clock.now()) })
+  await agentConnected(agent)
+  await pushConnected(agent)
+  await agent.setSwitch('cloudService', false)
+  t.equal(agent.status().dataChannel, 'off', 'the data channel is cut (X1)')
+  const shown = shownBy(agent)
+  cloud.broker.cloud.retirement.setPlan({ announce: 'now', syncOff: '10d', migrationDeadline: '40d', shutdown: '60d' })
+  clock.advance(0)
+  const [announced] = await shown.count(1)
+  t.match(announced, { kind: 'retirement', title: 'The fakephone cloud is closing' })
+  t.match(agent.status().framework.notifications.service, { state: 'retiring', title: 'The fakephone cloud is closing' })
+  t.equal(agent.status().dataChannel, 'off', 'and the data channel stays cut')
+})

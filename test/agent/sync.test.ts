@@ -339,6 +339,38 @@ t.test('A1: over quota a photo is refused with the reason, shown in the sync sta
   t.same(cloudIds(cloud), [`notes/${note.id}`])
 })
 
+t.test('A1: an item the cloud had no room for is tried again after 1 min, backing off, never at once; room again ends it', async (t) => {
+  const cloud = await startCloud(t, {
+    cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, accounts: { ...DEFAULT_ACCOUNT_RULES, freeQuotaBytes: 4096 } },
+  })
+  const clock = cloud.clock as ManualClock
+  const a = await startAgent(t, cloud, 'phone-a', await addDevice(cloud, 'phone-a', 'alice'))
+  let count = 0
+  sync(a).on('pass', () => count++)
+  const photo = await a.takePhoto()
+  await passes(a)
+  // The agent's random is 0.5: each wait is 3/4 of its ceiling (1 min, then 2 min, ...).
+  t.equal(sync(a).status().retryAt, clock.now() + 45_000, 'the status says when the retry runs')
+  t.ok(cloud.logs.has('the cloud has no room for some items (quota or disk full): sync tries them again sooner than its schedule'))
+  const passesBefore = count
+  clock.advance(44_999)
+  t.equal(count, passesBefore, 'not before its time')
+  t.equal(sync(a).status().running, false)
+  clock.advance(1)
+  await sync(a).idle()
+  t.equal(count, passesBefore + 1, 'one pass')
+  t.equal(sync(a).status().retryAt, clock.now() + 90_000, 'refused again: the wait doubles')
+  t.same(cloudIds(cloud, 'photos'), [])
+
+  cloud.broker.cloud.accounts.setMembership('alice', 'premium', null)
+  clock.advance(90_000)
+  await sync(a).idle()
+  t.equal(count, passesBefore + 2)
+  t.same(cloudIds(cloud, 'photos'), [`photos/${photo.id}`], 'the photo went up without waiting for the 15-minute schedule')
+  t.equal(sync(a).status().retryAt, null, 'nothing waits any more')
+  t.equal(sync(a).status().categories.photos.lastError, null)
+})
+
 t.test('X1, A3: a cloud that refuses the account (service off there, or frozen) ends the pass with its reason', async (t) => {
   const { cloud, a, b } = await phones(t)
   const photo = await a.takePhoto()

@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
@@ -182,6 +182,16 @@ t.test('a config that is not JSON is said in one wording, at its line and column
   // The daemons exit 78 (EX_CONFIG), which the units' RestartPreventExitStatus= keeps systemd from restarting in a loop.
   t.match(await run(['agent', '--config', file, '--data', join(dir, 'phone')]), { code: 78, err: checked.err }, 'the agent says it so')
   t.match(await run(['broker', '--config', file, '--data', join(dir, 'cloud')]), { code: 78, err: checked.err }, 'and the broker')
+})
+
+t.test('a named pipe as --config is refused at once by config check and both daemons, not a start that hangs', async (t) => {
+  const dir = tempDir(t)
+  const fifo = join(dir, 'broker.json')
+  execFileSync('mkfifo', [fifo])
+  const said = `error: ${fifo}: cannot read it: a named pipe (FIFO), not a file: give the file itself, or <(cat FILE)\n`
+  t.match(await run(['broker', '--config', fifo, '--data', join(dir, 'cloud')]), { code: 1, err: said })
+  t.match(await run(['agent', '--config', fifo, '--data', join(dir, 'phone')]), { code: 1, err: said })
+  t.match(await run(['config', 'check', fifo]), { code: 1, err: said })
 })
 
 t.test('config env lists the variable that overrides each setting', async (t) => {

@@ -243,7 +243,10 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
     code: 'NOT_ENABLED',
     status: 409,
   })
+  // The cloud has the phone's "on" before it stops (the phone says it once connected again).
+  const serviceOn = once(cloud.broker.store, 'status')
   await agent.setSwitch('cloudService', true)
+  await serviceOn
   await agent.stop()
   while (cloud.broker.isConnected('phone-a')) await once(cloud.broker.store, 'presence')
   const queued = await con('ring', 'phone-a', '--wait', '50ms', '--expires', '1h')

@@ -2,6 +2,7 @@
 import t from 'tap'
 import type { ManualClock } from '../../common/clock.js'
 import { renderBin, renderSyncStatus, syncStopped } from '../../cli/sync-commands.js'
+import type { SyncStatus } from '../../agent/sync/engine.js'
 import { CloudClient } from '../../agent/cloud-client.js'
 import { DeviceCredentials } from '../../agent/credentials.js'
 import { ItemReplySchema, SYNC_PATH } from '../../common/cloud/sync-api.js'
@@ -173,6 +174,19 @@ t.test('S1: sync status without a cloud, with no network, and with a last sync a
     90_000,
   )
   t.match(idle, /^gallery auto-backup on, album sync on\n/)
+  t.notMatch(idle, /no room/, 'no retry waits (an older phone says nothing of it)')
+  const statusOf = (retryAt: number | null): SyncStatus => ({
+    switches: DEFAULT_SYNC_SWITCHES,
+    running: false,
+    categories: { photos: notes, contacts: notes, notes, recordings: notes },
+    retryAt,
+  })
+  t.match(
+    renderSyncStatus(statusOf(180_000), 90_000),
+    /^gallery auto-backup on, album sync on\nthe cloud had no room for some items \(quota or disk full\): tried again in 1m 30s\ncategory/,
+    'A1: when the items the cloud had no room for are tried again',
+  )
+  t.notMatch(renderSyncStatus(statusOf(null), 0), /no room/, 'none waits (a phone of this version)')
   const never = renderSyncStatus(
     {
       switches: DEFAULT_SYNC_SWITCHES,

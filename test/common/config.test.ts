@@ -1,6 +1,9 @@
 /** Config layers (file < environment < flags), the environment naming rule, and every problem reported with where it came from. */
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { symlinkSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { BROKER_CONFIG } from '../../broker/config.js'
@@ -158,6 +161,31 @@ t.test('a file that cannot be read, is not JSON or is not an object is one probl
   t.same(await problems({ file: join(dir, 'none.json'), env }), [`${join(dir, 'none.json')}: cannot read it: no such file (ENOENT)`])
   t.same(await problems({ file: dir }), [`${dir}: cannot read it: a folder, not a file (EISDIR)`])
   t.same(await problems({ file: '/dev/zero' }), ['/dev/zero: cannot read it: a device, not a file'], 'a device is never read')
+  // A named pipe with no writer held the start in its open, where SIGTERM did not reach it either.
+  const fifo = join(dir, 'broker.fifo')
+  execFileSync('mkfifo', [fifo])
+  t.same(
+    await problems({ file: fifo }),
+    [`${fifo}: cannot read it: a named pipe (FIFO), not a file: give the file itself, or <(cat FILE)`],
+    'a named pipe is never opened',
+  )
+  const link = join(dir, 'link.json')
+  symlinkSync(fifo, link)
+  t.same(
+    await problems({ file: link }),
+    [`${link}: cannot read it: a named pipe (FIFO), not a file: give the file itself, or <(cat FILE)`],
+    'nor one reached through a link',
+  )
+  // What the shell makes of <(…) is a pipe too, with a writer: it is read. Only a child of that shell is given it.
+  const reader = fileURLToPath(new URL('../fixtures/read-config.ts', import.meta.url))
+  const line = [process.execPath, ...process.execArgv, reader].map((a) => `'${a}'`).join(' ')
+  const piped = execFileSync('bash', ['-c', `${line} <(printf '{"mqttPort": 1884}')`], { encoding: 'utf8' })
+  t.same(JSON.parse(piped), { mqttPort: 1884 }, 'a pipe the shell made is read')
+  const socket = join(dir, 'broker.sock')
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(socket, resolve))
+  t.teardown(() => server.close())
+  t.same(await problems({ file: socket }), [`${socket}: cannot read it: not a regular file (a socket or a block device)`])
   const notDir = write(dir, 'plain', 'x')
   t.same(await problems({ file: join(notDir, 'broker.json') }), [`${join(notDir, 'broker.json')}: cannot read it (ENOTDIR)`])
   const broken = write(dir, 'broken.json', '{"mqttPort": 1883,,}')

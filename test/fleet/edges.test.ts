@@ -560,8 +560,10 @@ t.test(
     const away = { plan: {}, phone: { cloudServiceOn: true, dataChannelState: 'waiting' }, chain: Promise.resolve(), connected: true }
     // Never up in the run (its broker refuses it, say): not "reconnecting".
     const neverUp = { ...away, connected: false }
+    // F1: connected, its heartbeats held until the cloud answers its subscription with the seqs it holds.
+    const unanswered = { ...away, phone: { cloudServiceOn: true, dataChannelState: 'connected', heartbeatsReady: false } }
     Object.assign(run.tally.heartbeats, { sent: 3, acked: 1 })
-    Object.assign(run, { slots: [away, away, neverUp] })
+    Object.assign(run, { slots: [away, away, neverUp, unanswered] })
     await t.rejects(
       run.settled(0, (what) => said.push(what)),
       { message: 'the fleet did not settle in time' },
@@ -573,7 +575,7 @@ t.test(
     Object.assign(run, { issuedNotifications: new Set(['n1', 'n2']) })
     await run.notificationsShown(0, (what) => said.push(what))
     t.same(said, [
-      '2 heartbeats not acknowledged yet, 2 phones reconnecting, 1 phone not connected once yet',
+      "2 heartbeats not acknowledged yet, 2 phones reconnecting, 1 phone not connected once yet, 1 phone waiting for the cloud's answer to its subscription",
       'console calls in flight',
       '2 notifications not shown yet',
     ])

@@ -2,6 +2,8 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { PLAN_OPEN_MS } from '../../../broker/cloud/backup-plans.js'
 import { PART_NAMES, BackupPackageSchema } from '../../../common/cloud/backup-api.js'
 import { ManualClock, SimulatedClock } from '../../../common/clock.js'
 import { DEFAULT_CLOUD_DATA_OPTIONS } from '../../../broker/cloud/cloud-data.js'
@@ -180,13 +182,55 @@ t.test(
   'M1, B1: from the retirement’s sync-off on the schedule plans no backup (each would be refused, every day); ' +
     '`console backups` says why there is no next plan',
   async (t) => {
-    const { cloud, clock } = await backupPhone(t)
+    // A phone with no cloud side: the plan made before the sync-off stays open until then.
+    const { cloud, clock } = await backupPhone(t, {}, { cloudUrl: undefined })
+    const plans = cloud.broker.cloud.backups.plans
+    clock.advance(3 * HOUR)
+    const [open] = plans.list('alice')
+    t.equal(open?.state, 'pending')
     cloud.broker.cloud.retirement.setPlan({ announce: 'now', syncOff: '1h', migrationDeadline: '10d', shutdown: '20d' })
+    clock.advance(HOUR)
+    t.match(plans.get(open?.id as string), {
+      state: 'dropped',
+      reason: 'the cloud is retiring: uploads closed at sync-off (M1)',
+      updatedAt: Date.UTC(2026, 0, 1, 4),
+    })
     clock.advance(2 * DAY)
-    t.same(cloud.broker.cloud.backups.plans.list('alice'), [], 'no plan at the two 03:00s after sync-off')
+    t.same(
+      plans.list('alice').map((p) => p.id),
+      [open?.id],
+      'no plan at the two 03:00s after sync-off',
+    )
     t.match((await consoleCall(cloud, 'GET', '/api/accounts/alice/backups')).body, {
       nextPlanAt: null,
-      noPlanBecause: 'the fakephone cloud is retiring: sync stopped and new uploads are refused since 2026-01-01 01:00 UTC (M1)',
+      noPlanBecause: 'the fakephone cloud is retiring: sync stopped and new uploads are refused since 2026-01-01 04:00 UTC (M1)',
     })
+  },
+)
+
+t.test(
+  'B1: a plan nobody answers -- a phone with no cloud side, with no newer plan to replace it -- is dropped 48 h after ' +
+    'it was planned, with the reason, on the clock',
+  async (t) => {
+    // A monthly schedule: no plan of the next day supersedes the phone's.
+    const backup = { ...DEFAULT_CLOUD_DATA_OPTIONS.backup, cron: '0 3 1 * *' }
+    const { cloud, clock } = await backupPhone(t, { cloud: { ...DEFAULT_CLOUD_DATA_OPTIONS, backup } }, { cloudUrl: undefined })
+    const plans = cloud.broker.cloud.backups.plans
+    clock.advance(3 * HOUR)
+    const [plan] = plans.list('alice')
+    // Sent once the clock's due timers have run (deliverSoon): the next turn.
+    await nextTurn()
+    t.equal(plans.get(plan?.id as string)?.state, 'sent')
+    clock.advance(PLAN_OPEN_MS - 1)
+    t.equal(plans.get(plan?.id as string)?.state, 'sent', 'still open a millisecond before its 48 h')
+    clock.advance(1)
+    t.match(plans.get(plan?.id as string), {
+      state: 'dropped',
+      reason: 'not answered within 48 h: the phone made no backup for it',
+      updatedAt: Date.UTC(2026, 0, 3, 3),
+    })
+    t.match(cloud.broker.cloud.cloudLog.list('alice', 1), [
+      { rule: 'backup-plan-dropped', message: 'phone-a: backup plan not answered within 48 h: the phone made no backup for it' },
+    ])
   },
 )

@@ -220,3 +220,28 @@ t.test(
     t.ok(store.locationEnabled('phone-a'))
   },
 )
+
+t.test('F1 lastSeq: the highest heartbeat seq held of a device, stored or still queued, read without writing the batch', async (t) => {
+  const db = openDb(t.testdir())
+  t.teardown(() => db.close())
+  const registry = new DeviceRegistry(db, () => 1)
+  await registry.add('phone-a', 'alice')
+  await registry.add('phone-b', 'alice')
+  const store = new StateStore(db)
+  t.equal(store.lastSeq('phone-a'), null, 'none yet')
+  store.recordHeartbeat('phone-a', hb(7), 1)
+  t.equal(store.lastSeq('phone-a'), 7, 'a queued one counts')
+  store.flush()
+  store.recordHeartbeat('phone-a', hb(5), 2)
+  store.recordHeartbeat('phone-b', hb(40), 3)
+  t.equal(store.lastSeq('phone-a'), 7, 'the stored one, above a lower one queued; another device does not count')
+  store.recordHeartbeat('phone-a', hb(9), 4)
+  t.equal(store.lastSeq('phone-a'), 9, 'a queued one above the stored')
+  t.equal(db.prepare('SELECT COUNT(*) FROM locations').pluck().get(), 1, 'nothing written by asking')
+  // An account import stores locations without moving the last known state: they count too.
+  db.prepare(
+    `INSERT INTO locations (device_id, seq, at, lat, lon, accuracy, speed, battery, charging, network, received_at)
+     VALUES ('phone-b', 50, 1, 0, 0, 1, 0, 50, 0, 'wifi', 1)`,
+  ).run()
+  t.equal(store.lastSeq('phone-b'), 50)
+})
