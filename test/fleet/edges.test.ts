@@ -575,7 +575,8 @@ t.test(
     Object.assign(run, { issuedNotifications: new Set(['n1', 'n2']) })
     await run.notificationsShown(0, (what) => said.push(what))
     t.same(said, [
-      "2 heartbeats not acknowledged yet, 2 phones reconnecting, 1 phone not connected once yet, 1 phone waiting for the cloud's answer to its subscription",
+      '2 heartbeats not acknowledged yet, 2 phones reconnecting, 1 phone not connected once yet, ' +
+        "1 phone waiting for the cloud's answer to its subscription",
       'console calls in flight',
       '2 notifications not shown yet',
     ])
