@@ -189,8 +189,8 @@ t.test('a named pipe as --config is refused at once by config check and both dae
   const fifo = join(dir, 'broker.json')
   execFileSync('mkfifo', [fifo])
   const said = `error: ${fifo}: cannot read it: a named pipe (FIFO), not a file: give the file itself, or <(cat FILE)\n`
-  t.match(await run(['broker', '--config', fifo, '--data', join(dir, 'cloud')]), { code: 1, err: said })
-  t.match(await run(['agent', '--config', fifo, '--data', join(dir, 'phone')]), { code: 1, err: said })
+  t.match(await run(['broker', '--config', fifo, '--data', join(dir, 'cloud')]), { code: 78, err: said })
+  t.match(await run(['agent', '--config', fifo, '--data', join(dir, 'phone')]), { code: 78, err: said })
   t.match(await run(['config', 'check', fifo]), { code: 1, err: said })
 })
 

@@ -253,7 +253,8 @@ t.test('F2 device add makes no second key pair for an account that has devices: 
 })
 
 t.test('bad option values are refused with the reason, before anything runs', async (t) => {
-  const cases: [string[], RegExp][] = [
+  // Exit 1 for a bad option; 78 (EX_CONFIG: systemd does not restart it) for a config the daemon cannot use.
+  const cases: [string[], RegExp, number?][] = [
     [['broker', '--mqtt-port', '99999'], /port number from 0 to 65535/],
     [['broker', '--max-packet-bytes', '0'], /whole number above 0/],
     [['agent', '--id', 'x', '--secret-file', 'f', '--interval', 'soon'], /not a duration/],
@@ -262,7 +263,7 @@ t.test('bad option values are refused with the reason, before anything runs', as
     [['agent', '--id', 'x', '--secret-file', 'f', '--fixed', '1,2', '--gpx', 'g'], /cannot be used with/],
     [['phone', 'find-device', 'maybe'], /"on" or "off"/],
     [['phone', 'network', '6g'], /wifi, mobile or none/],
-    [['agent', '--secret-file', 'f'], /id: missing; set it in the config file, as FAKEPHONE_AGENT_ID or with --id/],
+    [['agent', '--secret-file', 'f'], /id: missing; set it in the config file, as FAKEPHONE_AGENT_ID or with --id/, 78],
     // M3: an import makes the account, M2 a migration makes it at the destination: its name meets the rule.
     [
       ['console', '--api', 'http://127.0.0.1:1', 'import', 'bag', '--account', 'Bob Smith'],
@@ -274,9 +275,9 @@ t.test('bad option values are refused with the reason, before anything runs', as
     ],
     [migrateArgs('bob', '--to-account', '../x'), /^error: the account there would be "\.\.\/x": account name: 1-64 [^;]*$/],
   ]
-  for (const [argv, reason] of cases) {
+  for (const [argv, reason, code = 1] of cases) {
     const r = await run(argv)
-    t.equal(r.code, 1, argv.join(' '))
+    t.equal(r.code, code, argv.join(' '))
     t.match(r.err, reason, argv.join(' '))
   }
 })

@@ -94,15 +94,17 @@ t.test(
     writeFileSync(join(partial, 'bag', 'data', 'notes', 'gone.txt'), 'gone')
     writeFileSync(join(partial, 'bag', 'bag-info.txt'), 'left: by the cut run\n')
 
-    // Another export to the same --out running (its lock held by a live process: this one) refuses this run, untouched.
+    // Another export to the same --out running (its lock held by a live process: the one that runs these tests; not this
+    // process, which runs the export itself, and a lock naming its own pid that it did not take is an earlier process's) refuses
+    // this run, untouched.
     const since = '2026-12-06T00:00:00.000Z'
-    writeFileSync(join(partial, 'export.lock'), JSON.stringify({ pid: process.pid, startedAt: since, token: 'another' }))
+    writeFileSync(join(partial, 'export.lock'), JSON.stringify({ pid: process.ppid, startedAt: since, token: 'another' }))
     proxy.asked.length = 0
     const busy = await run(cmd)
     t.equal(busy.code, 1)
     t.equal(
       busy.err,
-      `error: another export to ${out} is running (process ${process.pid}, since ${since}): ` +
+      `error: another export to ${out} is running (process ${process.ppid}, since ${since}): ` +
         'wait for it to finish, or give this one another --out\n',
     )
     t.same(proxy.asked, [], 'nothing downloaded')
