@@ -93,7 +93,7 @@ export function addAccountRoutes(parts: CloudParts, retirement: (account: string
       )
       return { from, fired, effects }
     })
-    moving = move.catch(() => undefined)
+    moving = Promise.allSettled([move])
     const { from, fired, effects } = await move
     const body: ClockAdvance = { ...clockView(parts), from, fired, effects }
     return { status: 200, body }
