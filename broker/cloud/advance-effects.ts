@@ -41,9 +41,9 @@ export class AdvanceWatch {
   }
 
   /** Runs `advance` (the clock's jump, from `from`, on the cloud's time) and says what it did; `now()` is read after it. */
-  around(from: number, advance: () => void, now: () => number): AdvanceEffects {
+  async around(from: number, advance: () => Promise<void>, now: () => number): Promise<AdvanceEffects> {
     const seq = this.sql.lastSeq.get() as number
-    advance()
+    await advance()
     const to = now()
     return {
       log: this.sql.log.all(seq),

@@ -152,7 +152,9 @@ export class NotificationQueue extends EventEmitter<QueueEvents> {
     })
     const record = toRecord(row)
     this.log.info({ deviceId, id: record.id, kind: record.kind }, 'notification queued')
-    this.expiry.reschedule()
+    // A new deadline moves nothing else earlier: arm for it in constant time, not a look-up per notification (a year's
+    // service notices for a fleet, queued during one `clock advance`, would each ask for the earliest deadline).
+    this.expiry.dueBy(record.expiresAt)
     this.emit('queued', record)
     return record
   }

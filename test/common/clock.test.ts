@@ -1,3 +1,5 @@
+import { request, createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { FOLLOW_SKEW_MS, FollowingClock, ManualClock, SimulatedClock, SystemClock, formatAge, parseDuration } from '../../common/clock.js'
 
@@ -157,6 +159,68 @@ t.test(
     real.advance(1000)
     t.equal(ticks, 1, 'they run on real time')
     t.end()
+  },
+)
+
+t.test(
+  'simulated time: advanceInSlices moves a year of hourly rules in order, each slice in its wrapper, and answers a request made ' +
+    'during the move before it ends',
+  async (t) => {
+    const HOUR = 3_600_000
+    const server = createServer((_req, res) => res.end('ok'))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => server.close())
+    const { port } = server.address() as AddressInfo
+    const clock = new SimulatedClock(new ManualClock(0))
+    const seen: number[] = []
+    let moveDone = false
+    let answered: { at: number; moveDone: boolean } | null = null
+    const hourly = (): void => {
+      clock.after(HOUR, () => {
+        seen.push(clock.now())
+        // The first hour asks a server in this process (as a monitor asks /health while the clock moves).
+        if (seen.length === 1) {
+          request({ host: '127.0.0.1', port }, (res) => {
+            res.resume()
+            res.on('end', () => (answered = { at: clock.now(), moveDone }))
+          }).end()
+        }
+        hourly()
+      })
+    }
+    hourly()
+    let slices = 0
+    let inSlice = false
+    const wrapped: boolean[] = []
+    clock.after(HOUR / 2, () => wrapped.push(inSlice))
+    const fired = await clock.advanceInSlices(
+      365 * 24 * HOUR,
+      (work) => {
+        slices++
+        inSlice = true
+        work()
+        inSlice = false
+      },
+      0,
+    )
+    moveDone = true
+    t.equal(fired, 365 * 24 + 1, 'every hourly firing of the year, and the half-hour one')
+    t.ok(
+      seen.every((at, i) => at === (i + 1) * HOUR),
+      'each hour fired in order, reading its own due time',
+    )
+    t.same(wrapped, [true], 'timers fire inside the slice wrapper (the broker commits one transaction per slice)')
+    t.equal(slices, fired + 1, 'a slice of no time is one timer; the last finds none left')
+    t.ok(answered, 'the request made during the move was answered before the move finished')
+    const got = answered as unknown as { at: number; moveDone: boolean }
+    t.equal(got.moveDone, false)
+    t.ok(got.at < 365 * 24 * HOUR, 'answered part-way through the year')
+    t.equal(clock.now(), 365 * 24 * HOUR, 'the clock arrives at the target')
+    await t.rejects(
+      clock.advanceInSlices(-1, (work) => work()),
+      RangeError,
+      'never backwards',
+    )
   },
 )
 

@@ -191,6 +191,32 @@ t.test('simulated time: `console clock advance` runs every rule that falls due, 
   t.match((await run(['console', '--api', realCloud.apiUrl, '--data', realCloud.dataDir, 'accounts'])).out, /No accounts yet/)
 })
 
+t.test('simulated time: a move writes in transactions, and two moves at once run one after the other', async (t) => {
+  const cloud = await startCloud(t, {}, new SimulatedClock(new ManualClock()))
+  const HOUR = 3_600_000
+  const seen: { at: number; inTransaction: boolean }[] = []
+  for (const h of [1, 3])
+    cloud.clock.after(h * HOUR, () => seen.push({ at: cloud.clock.now(), inTransaction: cloud.broker.db.inTransaction }))
+  const start = cloud.clock.now()
+  const [first, second] = await Promise.all([
+    api(cloud, 'POST', '/api/clock/advance', { by: '2h' }),
+    api(cloud, 'POST', '/api/clock/advance', { by: '2h' }),
+  ])
+  t.same(
+    seen.map((s) => s.inTransaction),
+    [true, true],
+    'each rule of the move runs inside a transaction (one per slice)',
+  )
+  t.same(
+    seen.map((s) => s.at - start),
+    [HOUR, 3 * HOUR],
+    'each at its own time',
+  )
+  const [earlier, later] = [first.body, second.body].sort((a, b) => (a.from as number) - (b.from as number))
+  t.equal(later?.from, earlier?.now, 'the later move starts where the earlier arrived')
+  t.equal(cloud.broker.db.inTransaction, false, 'committed when the move is done')
+})
+
 t.test('simulated time: `clock advance` says what the rules did on the way, or that none had anything to do', async (t) => {
   const cloud = await startCloud(t, {}, new SimulatedClock(new ManualClock()))
   // An empty cloud: its rules still wake (a day at most apart, to look again), but none has anything to do.
