@@ -235,9 +235,9 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   /**
    * Closes the connection for good; no retry follows. Callers await what must
-   * arrive before calling this. The close is forced: after a reconnect
-   * mqtt.js 5 can keep entries of the old connection in its in-flight table
-   * forever, and an unforced end() waits for that table to empty.
+   * arrive before calling this. The close is forced: an unforced end() waits
+   * for mqtt.js's in-flight table to empty, which a broker that is gone never
+   * lets happen.
    */
   async stop(): Promise<void> {
     this.setState('stopped')
@@ -341,7 +341,7 @@ export class MqttLink extends EventEmitter<LinkEvents> {
     // not acknowledged (a heartbeat sent as the broker restarted: never sent again, its PUBACK never heard). Given the
     // link's own, it sends them again on the new connection before it says it is connected.
     const { incomingStore, outgoingStore } = this.client
-    this.client.reconnect({ incomingStore, outgoingStore } as Pick<IClientOptions, 'incomingStore' | 'outgoingStore'>)
+    this.client.reconnect({ incomingStore, outgoingStore })
   }
 
   private setState(state: LinkState): void {
