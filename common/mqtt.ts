@@ -8,7 +8,7 @@
  */
 import { EventEmitter, once } from 'node:events'
 import { createRequire } from 'node:module'
-import type { connect, IClientOptions, MqttClient } from 'mqtt'
+import type { connect, IClientOptions, MqttClient, Store } from 'mqtt'
 import { RetryTimer, type BackoffOptions } from './backoff.js'
 import type { Clock } from './clock.js'
 import { FakephoneError } from './errors.js'
@@ -27,6 +27,15 @@ export function connectMqtt(url: string, options: IClientOptions): MqttClient {
   const target = mqttTarget(url)
   // mqtt.js copies and changes the options it is given: each client gets an object of its own.
   return target ? mqtt.connect({ ...target, ...options }) : mqtt.connect(url, options)
+}
+
+/**
+ * A store for a link's QoS 1 messages not yet acknowledged, kept for the link's whole life: not emptied when the
+ * client ends (a `pause()`, X1), so what was in flight is sent again when the link connects again.
+ */
+function lastingStore(): Store {
+  const mqtt = require('mqtt') as { Store: typeof Store }
+  return new mqtt.Store({ clean: false })
 }
 
 /** A plain broker URL: scheme, host (a name or IPv4 address) and port, nothing else (no user, path or query). */
@@ -160,6 +169,8 @@ export class MqttLink extends EventEmitter<LinkEvents> {
       password: opts.secret?.secret ?? opts.mqtt.password,
       reconnectPeriod: 0,
       manualConnect: opts.startOff === true,
+      incomingStore: lastingStore(),
+      outgoingStore: lastingStore(),
     })
     this.client.on('connect', () => {
       const stream = this.client.stream as { setNoDelay?: (on: boolean) => void }
@@ -224,9 +235,9 @@ export class MqttLink extends EventEmitter<LinkEvents> {
 
   /**
    * Closes the connection for good; no retry follows. Callers await what must
-   * arrive before calling this. The close is forced: after a reconnect
-   * mqtt.js 5 can keep entries of the old connection in its in-flight table
-   * forever, and an unforced end() waits for that table to empty.
+   * arrive before calling this. The close is forced: an unforced end() waits
+   * for mqtt.js's in-flight table to empty, which a broker that is gone never
+   * lets happen.
    */
   async stop(): Promise<void> {
     this.setState('stopped')
@@ -326,7 +337,11 @@ export class MqttLink extends EventEmitter<LinkEvents> {
   private connect(): void {
     if (this.opts.secret) this.client.options.password = this.opts.secret.secret
     this.setState('connecting')
-    this.client.reconnect()
+    // F1: mqtt.js's reconnect() given no stores starts with empty ones, forgetting every QoS 1 message the broker had
+    // not acknowledged (a heartbeat sent as the broker restarted: never sent again, its PUBACK never heard). Given the
+    // link's own, it sends them again on the new connection before it says it is connected.
+    const { incomingStore, outgoingStore } = this.client
+    this.client.reconnect({ incomingStore, outgoingStore })
   }
 
   private setState(state: LinkState): void {
