@@ -40,7 +40,18 @@ t.test('the phones line says how many an outage took for good, so the stopped an
   t.match(renderReport(shardReport(1, [])), /phones +2 stopped, 0 outages, /, 'no outage: nothing more said')
   const older = shardReport(1, [], { phones: { ...shardReport(1, []).phones, outages: 1 } })
   delete older.phones.restarts
-  t.match(renderReport(older), /phones +2 stopped, 1 outages, /, 'a report from before restarts were counted cannot tell')
+  t.match(renderReport(older), /phones +2 stopped, 1 outage, /, 'a report from before restarts were counted cannot tell')
+})
+
+t.test('F1, X1: the fleet summary counts in agreed words and says issued where the JSON does', async (t) => {
+  const base = shardReport(1, [])
+  const one = shardReport(1, [], { phones: { ...base.phones, outages: 1, restarts: 1, switches: 1 } })
+  t.match(renderReport(one), /phones +2 stopped, 1 outage, 1 switch \(0 refused\), /, 'one of each: no plural s')
+  const two = shardReport(1, [], { phones: { ...base.phones, outages: 2, restarts: 2, switches: 2 } })
+  t.match(renderReport(two), /phones +2 stopped, 2 outages, 2 switches \(0 refused\), /, 'more than one: plural')
+  const n = base.notifications
+  t.match(renderReport(base), new RegExp(`notifications ${n.issued} issued, ${n.shown} shown, .*; issued→shown `), 'the JSON key')
+  t.notMatch(renderReport(base), /queued/, 'no word the JSON does not use')
 })
 
 t.test('latency histograms: percentiles within 1 % of the samples, merged halves give the whole', async (t) => {
