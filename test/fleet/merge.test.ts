@@ -272,6 +272,11 @@ t.test('fleet run --shard and fleet report merge from the command line', async (
   t.equal(json.code, 3)
   const parsed = JSON.parse(json.out) as FleetReport
   t.same([parsed.phones.target, parsed.missingShards, parsed.ok], [2, [2], false])
+  const piped = await run(['fleet', 'report', 'merge', file('s1.json'), file('s2.json'), '--json'])
+  t.equal(piped.code, 0, `--json without --out prints the merged report for a pipe: ${piped.err}`)
+  t.same((JSON.parse(piped.out) as FleetReport).phones.started, 3)
+  const summary = await run(['fleet', 'report', 'merge', file('s1.json'), file('s2.json')])
+  t.match([summary.code, summary.out], [0, /\nresult: OK, nothing lost\n/], 'neither: the summary alone')
   const twice = await run(['fleet', 'report', 'merge', file('s1.json'), file('s1.json'), '--out', file('t.json')])
   t.equal(twice.code, 1)
   t.match(twice.err, /shard 1\/2 is in both .*s1\.json and .*s1\.json/)
