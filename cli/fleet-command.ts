@@ -322,9 +322,9 @@ function addReportCommand(cmd: Command, io: Io): void {
         'exit 1 when it lost anything, 3 when shards are missing',
     )
     .argument('<reports...>', 'report files (JSON)')
-    .requiredOption('--out <file>', 'write the merged report here (JSON)')
-    .option('--json', 'print the merged report as JSON instead of the summary')
-    .action(async (files: string[], o: { out: string; json?: boolean }) => {
+    .option('--out <file>', 'also write the merged report here (JSON); without it, nothing is written')
+    .option('--json', 'print the merged report as JSON instead of the summary (to stdout, with or without --out)')
+    .action(async (files: string[], o: { out?: string; json?: boolean }) => {
       const merged = mergeReports(await Promise.all(files.map(readReport)), files)
       await putReport(io, merged, { json: o.json, file: o.out })
     })

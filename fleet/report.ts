@@ -334,7 +334,7 @@ function scopeLines(r: FleetReport): string[] {
   }
   if (r.workers) {
     const each = r.workers.map(
-      (w) => `#${w.index + 1} pid ${w.pid}: ${w.phones} phones ${w.outcome}${w.reason ? ` (${forTerminal(w.reason)})` : ''}`,
+      (w) => `#${w.index + 1} pid ${w.pid}: ${plural(w.phones, 'phone')} ${w.outcome}${w.reason ? ` (${forTerminal(w.reason)})` : ''}`,
     )
     lines.push(`  workers       ${each.join('; ')}`)
   }
@@ -381,9 +381,10 @@ function transfersLines(x: Transfers): string[] {
   if (x.phones === 0) return []
   const why = Object.entries(x.failures).map(([code, n]) => `${n} ${forTerminal(code)}`)
   return [
-    `  transfers     ${x.seeded} items seeded on ${plural(x.phones, 'phone')}, ${x.uploaded} uploaded, ${x.stored ?? 'n/a'} stored, ` +
-      `${x.failed} failed attempts${why.length > 0 ? ` (${why.join(', ')})` : ''}, ${x.pending} pending at the end ` +
-      `(${x.held} held by a switch or an outage), ${x.lost} lost; ${x.backups.made} backups made, ${x.backups.failed} failed`,
+    `  transfers     ${plural(x.seeded, 'item')} seeded on ${plural(x.phones, 'phone')}, ${x.uploaded} uploaded, ` +
+      `${x.stored ?? 'n/a'} stored, ${plural(x.failed, 'failed attempt')}${why.length > 0 ? ` (${why.join(', ')})` : ''}, ` +
+      `${x.pending} pending at the end (${x.held} held by a switch or an outage), ${x.lost} lost; ` +
+      `${plural(x.backups.made, 'backup')} made, ${x.backups.failed} failed`,
   ]
 }
 
@@ -398,8 +399,9 @@ export function renderReport(r: FleetReport): string {
   const res = r.resources
   return [
     `fleet ${quoted(r.scenario)} (seed ${forTerminal(r.seed)}): ${startsLine(r.phones)}, ${(r.durationMs / 1000).toFixed(1)} s`,
-    `  phones        ${r.phones.stopped} stopped, ${r.phones.outages} outages${notBack(r.phones)}, ` +
-      `${r.phones.switches} switches (${r.phones.switchesRefused} refused), ${r.phones.startFailures} failed to start, ` +
+    `  phones        ${r.phones.stopped} stopped, ${plural(r.phones.outages, 'outage')}${notBack(r.phones)}, ` +
+      `${plural(r.phones.switches, 'switch', 'switches')} (${r.phones.switchesRefused} refused), ` +
+      `${r.phones.startFailures} failed to start, ` +
       `${r.phones.lost} lost with their worker`,
     ...scopeLines(r),
     `  heartbeats    ${h.sent} sent, ${h.acked} acked, ${h.stored ?? 'n/a'} stored, ${h.lost} lost, ` +
@@ -408,7 +410,7 @@ export function renderReport(r: FleetReport): string {
       `${c.failedByScenario} failed and ${c.ignoredByScenario} ignored as planned, ${c.lost} lost` +
       `${c.unreconciled ? `, ${c.unreconciled} not reconciled` : ''}; answer ${pct(c.answerMs)}`,
     ...transfersLines(r.transfers),
-    `  notifications ${n.issued} queued, ${n.shown} shown, ${n.lost} lost, ` + `${n.duplicated} duplicated; queued→shown ${pct(n.delayMs)}`,
+    `  notifications ${n.issued} issued, ${n.shown} shown, ${n.lost} lost, ` + `${n.duplicated} duplicated; issued→shown ${pct(n.delayMs)}`,
     `  resources     RSS ${res.rssStartMb.toFixed(0)} → peak ${res.rssPeakMb.toFixed(0)} MB ` +
       `(${res.rssPerPhoneKb.toFixed(0)} KB per phone), ` +
       `CPU ${(res.cpuUserMs / 1000).toFixed(1)} s user + ${(res.cpuSystemMs / 1000).toFixed(1)} s system ` +

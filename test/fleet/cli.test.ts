@@ -48,7 +48,7 @@ t.test('off a terminal, a run that waits for what is still due before its report
   const argv = ['fleet', 'run', '--count', '1', '--scenario', scenario, '--duration', '1s', '--no-push']
   const [plain, json] = await Promise.all([run(argv, new SystemClock()), run([...argv, '--json'], new SystemClock())])
   t.equal(plain.code, 1, 'the notifications are lost')
-  t.match(plain.out, /notifications +\d+ queued, 0 shown/)
+  t.match(plain.out, /notifications +\d+ issued, 0 shown/)
   const lines = plain.err.split('\n').filter((l) => l.startsWith('waiting'))
   // Its notifications, most likely: a PUBACK or reconnect still due at the end would come first.
   t.match(lines, [/^waiting up to ([1-2]\d|3[0-5]) s for .+ before the report$/])
@@ -120,7 +120,7 @@ t.test('fleet run against a running broker with provisioned credentials; the liv
   const url = /metrics: (\S+)/.exec(live.err())?.[1] as string
   t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
   await t.rejects(fetch(url), 'the metrics endpoint closes with the run')
-  t.match(live.out(), /notifications \d+ queued, \d+ shown, 0 lost/)
+  t.match(live.out(), /notifications \d+ issued, \d+ shown, 0 lost/)
   t.match(live.out(), /resources .*MB(?! -- broker included)/)
 
   const noApi = await run([...argv, '--no-push'], new SystemClock())

@@ -40,7 +40,18 @@ t.test('the phones line says how many an outage took for good, so the stopped an
   t.match(renderReport(shardReport(1, [])), /phones +2 stopped, 0 outages, /, 'no outage: nothing more said')
   const older = shardReport(1, [], { phones: { ...shardReport(1, []).phones, outages: 1 } })
   delete older.phones.restarts
-  t.match(renderReport(older), /phones +2 stopped, 1 outages, /, 'a report from before restarts were counted cannot tell')
+  t.match(renderReport(older), /phones +2 stopped, 1 outage, /, 'a report from before restarts were counted cannot tell')
+})
+
+t.test('F1, X1: the fleet summary counts in agreed words and says issued where the JSON does', async (t) => {
+  const base = shardReport(1, [])
+  const one = shardReport(1, [], { phones: { ...base.phones, outages: 1, restarts: 1, switches: 1 } })
+  t.match(renderReport(one), /phones +2 stopped, 1 outage, 1 switch \(0 refused\), /, 'one of each: no plural s')
+  const two = shardReport(1, [], { phones: { ...base.phones, outages: 2, restarts: 2, switches: 2 } })
+  t.match(renderReport(two), /phones +2 stopped, 2 outages, 2 switches \(0 refused\), /, 'more than one: plural')
+  const n = base.notifications
+  t.match(renderReport(base), new RegExp(`notifications ${n.issued} issued, ${n.shown} shown, .*; issued→shown `), 'the JSON key')
+  t.notMatch(renderReport(base), /queued/, 'no word the JSON does not use')
 })
 
 t.test('latency histograms: percentiles within 1 % of the samples, merged halves give the whole', async (t) => {
@@ -261,6 +272,11 @@ t.test('fleet run --shard and fleet report merge from the command line', async (
   t.equal(json.code, 3)
   const parsed = JSON.parse(json.out) as FleetReport
   t.same([parsed.phones.target, parsed.missingShards, parsed.ok], [2, [2], false])
+  const piped = await run(['fleet', 'report', 'merge', file('s1.json'), file('s2.json'), '--json'])
+  t.equal(piped.code, 0, `--json without --out prints the merged report for a pipe: ${piped.err}`)
+  t.same((JSON.parse(piped.out) as FleetReport).phones.started, 3)
+  const summary = await run(['fleet', 'report', 'merge', file('s1.json'), file('s2.json')])
+  t.match([summary.code, summary.out], [0, /\nresult: OK, nothing lost\n/], 'neither: the summary alone')
   const twice = await run(['fleet', 'report', 'merge', file('s1.json'), file('s1.json'), '--out', file('t.json')])
   t.equal(twice.code, 1)
   t.match(twice.err, /shard 1\/2 is in both .*s1\.json and .*s1\.json/)

@@ -413,7 +413,7 @@ t.test('fleet run --profile owntracks against a plain Mosquitto: anonymous phone
   // freshly forked worker's first second can go on loading code (this failed twice at load 10-12 with 1 s).
   const anon = await runCli([...RUN_TWO, '--broker', url, '--duration', '3s', '--workers', '2', '--scenario', scenario], new SystemClock())
   t.equal(anon.code, 0, anon.err)
-  t.match(anon.out, /workers +#1 pid \d+: 1 phones reported; #2 pid \d+: 1 phones reported/)
+  t.match(anon.out, /workers +#1 pid \d+: 1 phone reported; #2 pid \d+: 1 phone reported/)
   t.match(anon.out, /result: OK/)
   // Locations are retained: a subscriber that comes after the run still gets each phone's last one.
   const { client, seen } = await watch(t, url)

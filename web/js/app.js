@@ -79,18 +79,18 @@ function fixAge(d) {
 
 /**
  * F2: under the data channel, the phone's newest command and where it stands, in the CLI's words for a refusal or a
- * failure (cli/command-words: "ring failed: …"), and whether its receipt is verified; the receipt's line in its tooltip.
+ * failure (cli/command-words: "ring failed: …"), and whether its receipt is verified; the receipt's line under it, in
+ * words the keyboard and a screen reader reach too (a tooltip they do not).
  */
 function commandLine(d) {
   const c = state.commands.get(d.id)
   if (!c) return null
   const receipt = c.verified ? ' · verified' : c.receiptText === 'no receipt' ? '' : ' · receipt NOT verified'
   const kind = c.state === 'succeeded' ? (c.verified ? 'on' : 'bad') : c.final ? 'bad' : 'warn'
-  return h('div', {
-    class: `last-command small ${kind}`,
-    title: c.receiptText,
-    text: `${c.type} ${c.state}${c.reason === null ? '' : `: ${c.reason}`}${receipt}`,
-  })
+  return [
+    h('div', { class: `last-command small ${kind}`, text: `${c.type} ${c.state}${c.reason === null ? '' : `: ${c.reason}`}${receipt}` }),
+    c.receiptText === 'no receipt' ? null : h('div', { class: 'receipt small muted wrap', text: c.receiptText }),
+  ]
 }
 
 function rowCells(d) {

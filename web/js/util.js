@@ -58,7 +58,8 @@ export async function api(method, path, body) {
 
 /**
  * A line under the header that stays until it is taken back (banner(null)): the console's connection, in words; the
- * technical reason, when there is one, in its tooltip.
+ * technical reason, when there is one, in its tooltip and in a details element under it that the keyboard and a screen
+ * reader reach (a tooltip alone they do not).
  */
 export function banner(text, detail) {
   const el = document.getElementById('banner')
@@ -67,6 +68,9 @@ export function banner(text, detail) {
   el.textContent = text ?? ''
   el.title = detail ? `Technical reason: ${detail}` : ''
   el.hidden = text === null
+  const reason = document.getElementById('banner-reason')
+  reason.querySelector('code').textContent = detail ?? ''
+  reason.hidden = el.hidden || !detail
 }
 
 /** A time of this computer's clock as HH:MM:SS (when the console last had the broker: real time, not the cloud's). */
@@ -215,9 +219,13 @@ export function redraw(container, children, fallback) {
 }
 
 let toastTimer
-/** Says something to the person at the page; errors stay until the next message. */
+/**
+ * Says something to the person at the page; errors stay until the next message. An error interrupts a screen reader
+ * (role=alert); a success waits its turn (role=status).
+ */
 export function toast(text, kind = 'error') {
   const el = document.getElementById('toast')
+  el.setAttribute('role', kind === 'error' ? 'alert' : 'status')
   el.textContent = text
   el.className = kind
   el.hidden = false

@@ -11,7 +11,10 @@
  * of the list and "← all devices" leave the focus on the form, the command table, the phone's link and its line in the
  * list -- before, each sent it to the page's body; the open phone's "online" reads at 4.5:1 on its highlighted row --
  * before, 4.26:1; in dark mode the page and its fields are dark, its texts and rings at the same contrasts -- before, the
- * page ignored it; and with less motion asked for, the map jumps where it goes -- before, it glided.
+ * page ignored it; and with less motion asked for, the map jumps where it goes -- before, it glided. A success's
+ * message is polite (role=status), an error's assertive (role=alert) -- before, both alerts; the clock's buttons are
+ * named "Move the clock 1 hour" and so on -- before, "1 h"; a row's receipt and the banner's technical reason are words
+ * the keyboard reaches -- before, only tooltips.
  */
 import type { CDPSession } from 'playwright-core'
 import { chromiumTest, faintRing, lowContrast, sticksOut } from '../../fixtures/browser.js'
@@ -140,7 +143,16 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     t.ok(await inLive('live'), "the header's line (a clock move's words, the connection) is a live region")
     t.ok(await inLive('command-result'), "a command's result and error are")
     t.ok(await inLive('toast'), 'the messages are')
-    await page.getByRole('button', { name: '1 h' }).focus()
+    // Each clock button says what it does by itself: "1 h" alone is a name only its group's label explains.
+    const cdp: CDPSession = await page.context().newCDPSession(page)
+    const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as unknown as { nodes: AXNode[] }
+    await cdp.detach()
+    const clockButtons = nodes.filter((n) => !n.ignored && n.role?.value === 'button' && /clock|^\d+ [hdy]$/.test(n.name?.value ?? ''))
+    t.same(
+      clockButtons.map((n) => n.name?.value),
+      ['Move the clock 1 hour', 'Move the clock 73 hours', 'Move the clock 7 days', 'Move the clock 31 days', 'Move the clock 1 year'],
+    )
+    await page.getByRole('button', { name: 'Move the clock 1 hour', exact: true }).focus()
     await page.keyboard.press('Enter')
     await page.waitForSelector('#live:has-text("Moved the cloud clock")')
     t.equal(await page.getAttribute('#live', 'role'), 'status')
@@ -198,6 +210,11 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     await page.keyboard.press('Enter')
     await page.waitForSelector('#detail h2:text-is("Choose a device")')
     t.equal(await focused(), 'a# phone-a')
+    // F2: the wipe's receipt is words in the phone's row, not a tooltip the keyboard and a screen reader never reach.
+    const receipt = page.locator('#device-table tr[data-device="phone-a"] .receipt')
+    t.match(await receipt.textContent(), /^verified receipt signed by phone-a at /)
+    t.ok(await receipt.isVisible(), 'shown')
+    t.equal(await page.getAttribute('#device-table tr[data-device="phone-a"] .last-command', 'title'), null, 'no tooltip')
     await page.keyboard.press('Enter')
     await page.waitForFunction(() => document.activeElement?.id === 'detail')
   })
@@ -224,6 +241,25 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     await page.waitForSelector('#command-table tbody tr[data-state="cancelled"]')
     await page.waitForFunction(() => document.querySelector('#command-table tbody button') === null)
     t.match(await focused(), /^table#command-table Commands, newest first/, 'the table, named by its caption')
+    // A success waits its turn (polite); an error interrupts (assertive).
+    await page.waitForSelector('#toast:text-is("Cancelled.")')
+    t.equal(await page.getAttribute('#toast', 'role'), 'status', 'a success is a status')
+    await page.getByRole('button', { name: 'Lost mode on' }).click()
+    await page.waitForSelector('#toast:has-text("error: lost-mode on needs a message")')
+    t.equal(await page.getAttribute('#toast', 'role'), 'alert', 'an error is an alert')
+  })
+
+  await t.test("the banner's technical reason: reached from the keyboard, read by a screen reader", async (t) => {
+    await s.cloud.broker.stop()
+    await page.waitForSelector('#banner:has-text("The broker is not answering")')
+    const summary = page.getByRole('group').getByText('Technical reason', { exact: true })
+    await summary.focus()
+    t.equal(await focused(), 'summary# Technical reason', 'a Tab stop')
+    await page.keyboard.press('Enter')
+    t.match(await page.locator('#banner-reason code').innerText(), /ECONNREFUSED 127\.0\.0\.1:/, 'open: the reason, shown')
+    await s.cloud.restart()
+    await page.waitForFunction(() => document.getElementById('banner')?.hidden === true)
+    t.ok(await page.locator('#banner-reason').isHidden(), 'gone with the banner')
   })
 
   await t.test('less motion asked for: the map jumps where it goes, with no glide', async (t) => {
