@@ -39,11 +39,16 @@ function catchHeartbeat(
   })
 }
 
-/** The agent's heartbeats (sent and acknowledged) from now on. */
+/**
+ * The agent's heartbeats sent from now on, and the acknowledgements of those: the run's first fix, sent as the phone
+ * connected, may have its PUBACK still on the way, and is not one of them.
+ */
 function watch(agent: Agent): { sent: Heartbeat[]; acked: Heartbeat[] } {
   const seen = { sent: [] as Heartbeat[], acked: [] as Heartbeat[] }
   agent.on('heartbeat', (hb) => seen.sent.push(hb))
-  agent.on('heartbeatAcked', (hb) => seen.acked.push(hb))
+  agent.on('heartbeatAcked', (hb) => {
+    if (seen.sent.some((sent) => sent.seq === hb.seq)) seen.acked.push(hb)
+  })
   return seen
 }
 
