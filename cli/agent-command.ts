@@ -103,7 +103,7 @@ async function runAgent(
   lock: DataDirLock,
 ): Promise<RunningAgent> {
   // One time for the whole system: the phone stamps with the cloud's time (learnt over MQTT, kept in its data directory).
-  const clock = new PhoneClock(c.dataDir, io.clock)
+  const clock = new PhoneClock(c.dataDir, io.clock, log)
   const where = location(c, { ...io, clock }, log)
   const { pushUrl, cloudUrl } = channelUrls(c)
   if (pushUrl === undefined) log.warn(`no push channel (and, without --cloud, no cloud transfers): ${NO_PUSH_WHY}`)

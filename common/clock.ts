@@ -3,6 +3,7 @@
  * backoff, the 72 h / 7 d / 30 d / 180 d / 1 y rules) reads an injected Clock,
  * so tests and demos move time forward instead of waiting for it.
  */
+import { FOLLOW_SKEW_MS } from './format-time.js'
 
 export interface Timer {
   cancel(): void
@@ -13,6 +14,12 @@ export interface Clock {
   now(): number
   /** Run `fn` once, `ms` milliseconds from now on this clock. */
   after(ms: number, fn: () => void): Timer
+  /**
+   * Milliseconds on the clock the timers run on, which setting the time does not move (Node's monotonic clock; on Linux
+   * and macOS it also stands still while the machine is suspended). Where `now()` moved further than this, the wall
+   * clock was set forward (an NTP step, a resume from suspend). A clock without it says nothing of such jumps.
+   */
+  steady?(): number
 }
 
 /** The longest delay a Node timer holds (2^31 - 1 ms, 24.8 days); a longer one would fire at once, with a TimeoutOverflowWarning. */
@@ -28,6 +35,10 @@ export class SystemClock implements Clock {
 
   now(): number {
     return Date.now()
+  }
+
+  steady(): number {
+    return performance.now()
   }
 
   after(ms: number, fn: () => void): Timer {
@@ -72,6 +83,11 @@ class TimerQueue {
     return this.pending.filter((p) => !p.cancelled)
   }
 
+  /** Every timer waiting falls due `ms` later: the clock's time jumped and the timers keep the time they had left. */
+  shift(ms: number): void {
+    for (const p of this.pending) p.at += ms
+  }
+
   /** Removes and returns the earliest timer due at or before `limit`. */
   take(limit: number): Pending | undefined {
     let best = -1
@@ -100,6 +116,8 @@ class TimerQueue {
  */
 export class ManualClock implements Clock {
   private current: number
+  /** How far `jump` has set the time forward in all: `steady()` does not count it. */
+  private jumped = 0
   private readonly timers = new TimerQueue()
 
   constructor(start = Date.UTC(2026, 0, 1)) {
@@ -119,9 +137,25 @@ export class ManualClock implements Clock {
     }
   }
 
+  /** Moves with `advance` alone, as a monotonic clock does. */
+  steady(): number {
+    return this.current - this.jumped
+  }
+
   /** Number of timers still waiting to fire. */
   get waiting(): number {
     return this.timers.waiting
+  }
+
+  /**
+   * The wall clock set `ms` forward with no time passing for the timers, as an NTP step or a resume from suspend does
+   * to Node's: `now()` moves, each timer waiting keeps the time it had left, and none fires.
+   */
+  jump(ms: number): void {
+    const by = Math.round(ms)
+    this.current += by
+    this.jumped += by
+    this.timers.shift(by)
   }
 
   advance(ms: number): void {
@@ -271,19 +305,36 @@ export class SimulatedClock implements Clock {
  * their pace); `now()` stamps with the cloud's time. It only ever moves
  * forward: the cloud can make it catch up, never go back (so whoever runs
  * the cloud can shorten a signed command's life, never stretch it).
+ *
+ * The lead is measured against this machine's wall clock, so a lead learnt
+ * while that clock was behind (a Raspberry Pi boots without a real-time
+ * clock, on the time it last saved, and NTP sets it later) holds that error
+ * too. When the wall clock is then set forward, by more than
+ * `FOLLOW_SKEW_MS` past what the timers' steady clock moved, the lead shrinks
+ * by the jump (never below 0), so `now()` goes on from where it was instead
+ * of running the jump ahead of the cloud, where every command the owner signs
+ * would look expired. The phone's own clock decides this, not the cloud. A
+ * resume from suspend looks the same (the steady clock stood still): with no
+ * lead, as against a real-time cloud, nothing changes; a simulated cloud's
+ * lead is told again when the phone reconnects.
  */
 export class FollowingClock implements Clock {
-  private offset: number
+  protected offset: number
+  /** The real clock's wall and steady time when last read, to see it set forward (undefined: it has no steady time). */
+  private wallAt: number
+  private steadyAt: number | undefined
 
   constructor(
     private readonly real: Clock,
     aheadMs = 0,
   ) {
     this.offset = Math.max(0, aheadMs)
+    this.wallAt = real.now()
+    this.steadyAt = real.steady?.()
   }
 
   now(): number {
-    return this.real.now() + this.offset
+    return this.realNow() + this.offset
   }
 
   after(ms: number, fn: () => void): Timer {
@@ -292,15 +343,34 @@ export class FollowingClock implements Clock {
 
   /** How far ahead of real time it runs, ms. */
   get ahead(): number {
+    this.realNow()
     return this.offset
   }
 
   /** The cloud said it is `cloudNow`: catch up if that is ahead. True when this clock moved. */
   follow(cloudNow: number): boolean {
-    const ahead = cloudNow - this.real.now()
+    const ahead = cloudNow - this.realNow()
     if (ahead <= this.offset) return false
     this.offset = ahead
     return true
+  }
+
+  /** The lead shrank by `jumpMs`: the wall clock was set that far forward. */
+  protected stepped(_jumpMs: number): void {}
+
+  /** Real time, after taking a forward jump of the wall clock since the last read off the lead. */
+  private realNow(): number {
+    const wall = this.real.now()
+    const steady = this.real.steady?.()
+    if (steady === undefined || this.steadyAt === undefined) return wall
+    const jump = wall - this.wallAt - (steady - this.steadyAt)
+    this.wallAt = wall
+    this.steadyAt = steady
+    if (jump > FOLLOW_SKEW_MS && this.offset > 0) {
+      this.offset = Math.max(0, this.offset - jump)
+      this.stepped(jump)
+    }
+    return wall
   }
 }
 

@@ -14,6 +14,7 @@ import { z } from 'zod'
 import { FollowingClock, SimulatedClock, type Clock } from './clock.js'
 import { decodeJson } from './contract.js'
 import { FakephoneError } from './errors.js'
+import type { Logger } from './log.js'
 import { makeDirsSync } from './make-dirs.js'
 
 export const CLOCK_FILE = 'clock.json'
@@ -55,18 +56,36 @@ export function recordedClock(dir: string, real: Clock): Clock {
   return new FollowingClock(real, readAhead(dir))
 }
 
-/** A phone's clock: follows the cloud's time (over either channel) and records what it learnt in its data directory. */
+/**
+ * A phone's clock: follows the cloud's time (over either channel) and records what it learnt in its data directory,
+ * and what is left of it after its wall clock was set forward (common/clock.ts FollowingClock), so a restart does not
+ * bring back a lead that was the phone's own clock being behind.
+ */
 export class PhoneClock extends FollowingClock {
   constructor(
     private readonly dir: string,
     real: Clock,
+    private readonly log?: Logger,
   ) {
     super(real, readAhead(dir))
   }
 
   override follow(cloudNow: number): boolean {
     if (!super.follow(cloudNow)) return false
-    writeAhead(this.dir, this.ahead)
+    writeAhead(this.dir, this.offset)
     return true
+  }
+
+  /** Said and recorded; a failure to record is logged (this runs inside any read of the time, which must not fail). */
+  protected override stepped(jumpMs: number): void {
+    this.log?.info(
+      { jumpMs, aheadMs: this.offset },
+      "this machine's clock was set forward (an NTP step, a resume): the phone keeps to the cloud's time, not that far ahead of it",
+    )
+    try {
+      writeAhead(this.dir, this.offset)
+    } catch (err) {
+      this.log?.warn({ err }, 'could not record the cloud time')
+    }
   }
 }

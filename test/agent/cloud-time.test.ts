@@ -10,7 +10,8 @@ import { once } from 'node:events'
 import type { ShownNotification } from '../../agent/push-inbox.js'
 import { ManualClock, SimulatedClock } from '../../common/clock.js'
 import { PhoneClock, readAhead } from '../../common/cloud-time.js'
-import { addDevice, agentConnected, cloudWithAgent, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { addDevice, agentConnected, cloudWithAgent, firstFix, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
+import { listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { notify, pushAtCloud, pushConnected, pushState } from '../fixtures/framework.js'
 import { tempDir } from '../fixtures/scope.js'
 
@@ -110,5 +111,49 @@ t.test(
     await pushAtCloud(cloud, 'phone-a', true)
     await pushConnected(agent)
     t.equal(phoneClock.now(), cloudClock.now(), 'the welcome carries the cloud time')
+  },
+)
+
+t.test(
+  'F1, F2: a Pi that heard the cloud while its own clock was 2 days behind (booted without a real-time clock) and then ' +
+    'had it set by NTP keeps the cloud time: its locate succeeds, its heartbeats are not 2 days ahead, and none flood',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const cloudClock = cloud.clock as ManualClock
+    const owner = makeOwner(t)
+    const secret = await provision(cloud, owner, 'phone-a')
+    // The Pi's wall clock: the time it last saved, 2 days before the cloud's.
+    const real = new ManualClock(cloudClock.now() - 2 * DAY)
+    const dataDir = tempDir(t)
+    const phoneClock = new PhoneClock(dataDir, real, cloud.logs.logger())
+    const agent = await startAgent(t, cloud, 'phone-a', secret, {
+      dataDir,
+      clock: phoneClock,
+      followCloud: (now) => phoneClock.follow(now),
+      ownerKey: owner.publicKey,
+    })
+    await firstFix(cloud, agent)
+    await listening(cloud, 'phone-a')
+    t.equal(phoneClock.now(), cloudClock.now(), 'the phone learnt the cloud time: 2 days ahead of its own clock')
+
+    real.jump(2 * DAY)
+    t.equal(phoneClock.now(), cloudClock.now(), 'NTP set its clock: it still reads the cloud time, not 2 days past it')
+    t.match(
+      cloud.logs.lines.find((l) => l.jumpMs === 2 * DAY),
+      { aheadMs: 0, msg: /clock was set forward/ },
+      'and says so in its log',
+    )
+    t.equal(readAhead(dataDir), 0, 'a restart does not bring the 2 days back')
+
+    const view = await run(cloud, signed(owner, 'phone-a', 'locate', {}, cloudClock.now()))
+    t.equal(view.state, 'succeeded', `a locate signed now is not taken for expired (${view.reason ?? 'no reason'})`)
+
+    const sent = agent.status().heartbeatsSent
+    const stored = storedHeartbeats(cloud, 1)
+    real.advance(30_000)
+    cloudClock.advance(30_000)
+    await stored
+    t.equal(agent.status().heartbeatsSent, sent + 1, 'the jump fired no heartbeats of its own: one at the next interval')
+    t.equal(cloud.broker.store.devices()[0]?.last?.at, cloudClock.now(), 'stamped with the cloud time: its age is 0')
   },
 )

@@ -66,6 +66,8 @@ t.test('SystemClock reads wall time and its timers fire and cancel', async (t) =
   clearInterval(keepAlive)
   t.same(order, [1, 20], 'timers fire in due order')
   t.notOk(cancelledFired, 'a cancelled timer due before the last one never fired')
+  const steady = clock.steady()
+  t.ok(steady > 0 && clock.steady() >= steady, 'its steady time is the monotonic clock the timers run on')
 })
 
 t.test('SystemClock waits out a delay longer than a Node timer holds, in steps, and can be cancelled on any step', async (t) => {
@@ -262,5 +264,51 @@ t.test('FollowingClock: real timers, the cloud time it was last told, and never 
   real.advance(1)
   t.equal(fired, 1, 'its timers run on real time')
   t.equal(clock.now(), 71_000)
+  t.end()
+})
+
+t.test('ManualClock.jump sets the wall clock forward as NTP or a resume does: no timer fires, each keeps the time it had left', (t) => {
+  const clock = new ManualClock(0)
+  const fired: number[] = []
+  clock.after(30_000, () => fired.push(clock.now()))
+  clock.jump(3 * 3_600_000)
+  t.equal(clock.now(), 3 * 3_600_000)
+  t.equal(clock.steady(), 0, 'the steady clock does not move')
+  t.same(fired, [], 'three hours of a 30 s timer: none fired')
+  clock.advance(29_999)
+  t.same(fired, [], 'it still has its 30 s to run')
+  clock.advance(1)
+  t.same(fired, [3 * 3_600_000 + 30_000])
+  t.equal(clock.steady(), 30_000, 'advance moves both')
+  t.end()
+})
+
+t.test('FollowingClock: a wall clock set forward takes the jump off the lead, down to none, and says so', (t) => {
+  const real = new ManualClock(0)
+  const steps: number[] = []
+  const clock = new (class extends FollowingClock {
+    protected override stepped(jumpMs: number): void {
+      steps.push(jumpMs)
+    }
+  })(real, 10 * 60_000)
+  real.jump(FOLLOW_SKEW_MS)
+  t.equal(clock.ahead, 10 * 60_000, 'a jump within a message delay leaves the lead alone')
+  real.jump(-60_000)
+  t.equal(clock.now(), -55_000 + 10 * 60_000, 'a clock set back is left to read as it does')
+  real.jump(4 * 60_000)
+  t.equal(clock.now(), -55_000 + 10 * 60_000, 'set forward 4 min: the time goes on from where it was')
+  t.equal(clock.ahead, 6 * 60_000)
+  real.jump(60 * 60_000)
+  t.equal(clock.ahead, 0, 'a jump past the lead leaves none, never a negative one')
+  t.same(steps, [4 * 60_000, 60 * 60_000])
+  real.jump(60 * 60_000)
+  t.equal(clock.ahead, 0, 'with no lead, a jump (a resume from suspend against a real-time cloud) changes nothing')
+  t.same(steps, [4 * 60_000, 60 * 60_000])
+  const plain = new FollowingClock(real, 60 * 60_000)
+  real.jump(10 * 60_000)
+  t.equal(plain.ahead, 50 * 60_000, 'a plain FollowingClock takes the jump off too')
+  const noSteady = new FollowingClock({ now: () => real.now(), after: (ms, fn) => real.after(ms, fn) }, 60 * 60_000)
+  real.jump(10 * 60_000)
+  t.equal(noSteady.ahead, 60 * 60_000, 'a real clock without steady time says nothing of jumps')
   t.end()
 })
