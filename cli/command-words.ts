@@ -14,6 +14,11 @@ import type { CommandView } from '../common/console-api.js'
 import { plural } from './render.js'
 import { NOT_OWNERS_SIGNATURE, NOT_PAIRED } from '../agent/verify.js'
 
+/** A position and its accuracy, as a locate and the last known position say them: `55.94861,-3.19979 (±8 m)`. */
+export function fixText(lat: number, lon: number, accuracy: number): string {
+  return `${lat.toFixed(5)},${lon.toFixed(5)} (±${Math.round(accuracy)} m)`
+}
+
 /** How a value from others is put into the words: escaped for a terminal, or as it is. */
 export type Shown = (value: string) => string
 const asIs: Shown = (value) => value
@@ -57,8 +62,8 @@ export function describe(view: CommandView, now: number, online: boolean, shown:
   switch (view.type) {
     case 'locate':
       return (
-        `${device} is at ${Number(d['lat']).toFixed(5)},${Number(d['lon']).toFixed(5)} (±${Math.round(Number(d['accuracy']))} ` +
-        `m), fix taken ${formatAge(now - Number(d['at']))} ago`
+        `${device} is at ${fixText(Number(d['lat']), Number(d['lon']), Number(d['accuracy']))}, ` +
+        `fix taken ${formatAge(now - Number(d['at']))} ago`
       )
     case 'ring':
       return `${device} is ringing for ${String(d['seconds'])} s`

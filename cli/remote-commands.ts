@@ -16,7 +16,7 @@ import { DEFAULT_KEYS_DIR, duration, formatDuration, onOff, positiveInt } from '
 import { table } from './render.js'
 import { DEFAULT_EXPIRY, signCommand } from './sign-command.js'
 import { forTerminal } from '../common/terminal-text.js'
-import { describe, pendingText } from './command-words.js'
+import { describe, fixText, pendingText } from './command-words.js'
 import type { VerifiedReceipts } from './verified-receipts.js'
 
 interface IssueOptions {
@@ -45,6 +45,12 @@ export function receiptLine(view: CommandView, keys: OwnerKeys, verified?: Verif
     canonical({ state: o.state, reason: o.reason ?? null, data: o.data ?? null })
   if (said(receipt) !== said(view)) return `receipt NOT verified: the device's receipt says ${said(receipt)}, not what the cloud shows`
   return `verified receipt signed by ${view.device} at ${utcText(receipt.at)}`
+}
+
+/** F1: the position a phone's last heartbeat gave, for a locate that found no fix. */
+export function lastKnownText(last: { lat: number; lon: number; accuracy: number; at: number } | null, now: number): string {
+  if (!last) return 'it has sent no position yet\n'
+  return `last known position: ${fixText(last.lat, last.lon, last.accuracy)} from its heartbeat ${formatAge(now - last.at)} ago\n`
 }
 
 /** `fakephone console` with where this one found the broker and its token, so a line it prints works as printed. */
@@ -87,6 +93,8 @@ export function addRemoteCommands(root: Command, io: Io, api: () => Promise<Cons
     // A command that did not succeed is the error line, with the phone's reason (it ran: "did not run" misled).
     if (!notDone) io.out(`${outcome}\n`)
     io.out(`command ${view.id}: ${forTerminal(receiptLine(view, keys))}\n`)
+    // F1, F2: a locate the phone could not answer (no fix: gpsd down, no sky) still says where it last reported itself.
+    if (type === 'locate' && view.state === 'failed') io.out(lastKnownText((await client.device(id)).device.last, at))
     if (notDone) throw failure()
   }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { main } from '../../cli/main.js'
 import { ConsoleClient, type ApiAnswer } from '../../cli/console-client.js'
 import { describe } from '../../cli/command-words.js'
-import { receiptLine } from '../../cli/remote-commands.js'
+import { lastKnownText, receiptLine } from '../../cli/remote-commands.js'
 import type { CommandView } from '../../broker/devices/commands.js'
 import { OwnerKeys, deviceKeys, signPayload } from '../../common/signing.js'
 import type { ManualClock } from '../../common/clock.js'
@@ -298,29 +298,41 @@ t.test('F2 a command for an offline phone stays queued and can be cancelled; F3 
   t.match((await con('ring', 'ghost')).err, /device "ghost" not found/)
 })
 
-t.test('F2 a command the phone cannot carry out is reported as failed with why, and the console exits 1, with --json too', async (t) => {
-  const waiting = {
-    kind: 'gpsd',
-    host: '127.0.0.1',
-    port: 2947,
-    state: 'waiting',
-    retryInMs: 0,
-    attempt: 1,
-    lost: false,
-    fix: null,
-    maxAgeMs: 0,
-  }
-  const { con } = await setup(t, { location: { fix: () => null, describe: () => waiting } as LocationSource })
-  const r = await con('locate', 'phone-a')
-  t.equal(r.code, 1)
-  const why = 'no location fix: gpsd 127.0.0.1:2947 is not connected (is gpsd running?)'
-  t.match(r.out, /^command .*: verified receipt/)
-  t.equal(r.err, `error: locate failed: ${why}\n`, 'the error line says it failed and why, not that it "did not run"')
-  const j = await con('--json', 'locate', 'phone-a')
-  t.equal(j.code, 1, 'a script reading --json learns from the exit code that the command failed, as without --json')
-  t.match(JSON.parse(j.out), { type: 'locate', state: 'failed', reason: why, verified: true }, 'stdout is the command view alone')
-  t.same(JSON.parse(j.err), { error: `locate failed: ${why}`, code: 'FAILED' }, 'stderr is its error as JSON, naming the state')
-})
+t.test(
+  'F1, F2 a command the phone cannot carry out is reported as failed with why, and the console exits 1, with --json too; a ' +
+    'locate without a fix says where the last heartbeat put the phone',
+  async (t) => {
+    const waiting = {
+      kind: 'gpsd',
+      host: '127.0.0.1',
+      port: 2947,
+      state: 'waiting',
+      retryInMs: 0,
+      attempt: 1,
+      lost: false,
+      fix: null,
+      maxAgeMs: 0,
+    }
+    // gpsd had a fix as the phone connected (its first heartbeat), then went away.
+    let gpsdUp = true
+    const fix = { lat: 55.9486, lon: -3.1999, accuracy: 6, speed: 0 }
+    const location = { fix: () => (gpsdUp ? fix : null), describe: () => waiting } as LocationSource
+    const { cloud, con } = await setup(t, { location })
+    while (!cloud.broker.store.devices()[0]?.last) await once(cloud.broker.store, 'stored')
+    gpsdUp = false
+    ;(cloud.clock as ManualClock).advance(120_000)
+    const r = await con('locate', 'phone-a')
+    t.equal(r.code, 1)
+    const why = 'no location fix: gpsd 127.0.0.1:2947 is not connected (is gpsd running?)'
+    t.match(r.out, /^command .*: verified receipt.*\nlast known position: 55\.94860,-3\.19990 \(±6 m\) from its heartbeat 2m 0s ago\n$/)
+    t.equal(r.err, `error: locate failed: ${why}\n`, 'the error line says it failed and why, not that it "did not run"')
+    const j = await con('--json', 'locate', 'phone-a')
+    t.equal(j.code, 1, 'a script reading --json learns from the exit code that the command failed, as without --json')
+    t.match(JSON.parse(j.out), { type: 'locate', state: 'failed', reason: why, verified: true }, 'stdout is the command view alone')
+    t.same(JSON.parse(j.err), { error: `locate failed: ${why}`, code: 'FAILED' }, 'stderr is its error as JSON, naming the state')
+    t.equal(lastKnownText(null, 0), 'it has sent no position yet\n', 'a phone that never sent one says so')
+  },
+)
 
 t.test('F2 a command that expires before the phone takes it exits 1, with and without --json', async (t) => {
   const { cloud, agent, con } = await setup(t)
