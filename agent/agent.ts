@@ -290,6 +290,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       drive: this.drive,
       paceChanged: () => this.heartbeat.reschedule(),
       statusChanged: () => this.publishStatus(),
+      forgetNotifications: () => this.framework.forgetShown(),
     })
     const remoteLog = lazyChild(opts.log, { component: 'remote' })
     // The phone the commands run on is this one (which hands them to the executor), so whoever holds the agent sees every command.

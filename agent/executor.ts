@@ -26,6 +26,8 @@ export interface ExecutorOptions {
   paceChanged(): void
   /** The switches changed (a wipe): tell the cloud. */
   statusChanged(): void
+  /** A wipe: the notifications shown go with the rest of the user's data. */
+  forgetNotifications(): Promise<void>
 }
 
 export class CommandExecutor implements Phone {
@@ -88,6 +90,7 @@ export class CommandExecutor implements Phone {
     await settings.update({ ...DEFAULT_SETTINGS, nextSeq: settings.value.nextSeq, findDevice: keepFindDevice, paired: keepFindDevice })
     await this.opts.backup.reset()
     await this.opts.drive.reset()
+    await this.opts.forgetNotifications()
     this.opts.statusChanged()
     return { state: 'succeeded', data: { files, bytes, sdcardKept: !args.eraseSdcard, findDeviceKept: keepFindDevice } }
   }

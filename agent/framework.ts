@@ -131,6 +131,11 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
       : null
   }
 
+  /** F2 wipe: the notifications shown leave the phone's disk (push-inbox.ts `forgetShown`). */
+  forgetShown(): Promise<void> {
+    return this.inbox.forgetShown()
+  }
+
   async start(): Promise<void> {
     this.settings = await this.file.load(DEFAULT_FRAMEWORK_SETTINGS)
     await this.inbox.load()

@@ -203,7 +203,8 @@ export class GpsdSource extends EventEmitter<GpsdEvents> implements LocationSour
     // gpsd sends TPV reports with a mode but no position yet while a fix settles.
     if (lat === undefined || lon === undefined) return
     const fix = fixOf({ ...tpv.data, lat, lon })
-    if (!this.last) this.opts.log.info({ lat, lon, accuracy: fix.accuracy }, 'gpsd has a fix')
+    // Where the phone is goes to the cloud, not to the log: an operator needs to know there is a fix, not where it is.
+    if (!this.last) this.opts.log.info({ accuracy: fix.accuracy }, 'gpsd has a fix')
     this.last = { fix, at: this.opts.clock.now() }
     this.lost = false
     this.emit('fix', fix)

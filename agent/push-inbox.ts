@@ -94,6 +94,14 @@ export class PushInbox {
     return shown
   }
 
+  /**
+   * F2 wipe: the notifications shown (their titles and bodies) go; the ids stay, so none is shown again after the wipe,
+   * and so does the newest notice of the cloud service's end (M1, M2: the cloud's word, not the user's).
+   */
+  async forgetShown(): Promise<void> {
+    await this.commit({ ...this.state, recent: [] })
+  }
+
   private async commit(next: Inbox): Promise<void> {
     await this.file.save(next)
     this.state = next

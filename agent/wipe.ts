@@ -13,7 +13,7 @@ import { JOURNAL_FILE } from './journal.js'
 /**
  * The phone's own state files: its command journal, settings (reset by the
  * caller), the resident framework's switches, the ids of notifications it has
- * shown (so none shows twice) and its behaviour-log counter (so the cloud does
+ * shown (so none shows twice; the executor has the inbox forget what they said) and its behaviour-log counter (so the cloud does
  * not take new events for old ones), sync's switches and state, which
  * sync resets itself around the wipe (agent/sync/engine.ts), and the drive's
  * switch, which the drive resets (agent/drive/phone-drive.ts). Each may have

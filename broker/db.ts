@@ -374,6 +374,10 @@ export function openDb(dataDir: string): Db {
     db.pragma('synchronous = NORMAL')
     db.pragma('foreign_keys = ON')
     db.pragma('busy_timeout = 5000')
+    // What a rule or an owner deletes is overwritten with zeros where it lay, in its page and in the pages it frees, not
+    // left in the file's free space for `strings` to find (docs/DATA-LIFECYCLE.md); the WAL's older copies of it go with
+    // `truncateWal`. A deletion's pages are written anyway: heartbeats, which only add rows, cost the same.
+    db.pragma('secure_delete = ON')
     db.transaction(() => {
       const version = schemaVersion(db)
       if (version > SCHEMA_VERSION) throw new DbVersionError(path, version)
@@ -385,6 +389,17 @@ export function openDb(dataDir: string): Db {
     throw unusable(path, err)
   }
   return db
+}
+
+/**
+ * Copies the WAL into the database and cuts it to 0 bytes, so the older copies of deleted rows it held (every version
+ * of a page written since it last started over) leave the disk; with `secure_delete` the database's own copy of them
+ * is zeros already. Waits for a reader (the checkpoint worker) at most `busy_timeout`; false when one kept it from
+ * finishing (the next call does).
+ */
+export function truncateWal(db: Db): boolean {
+  const [row] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]
+  return row?.busy === 0
 }
 
 /** The database's `PRAGMA user_version`. */

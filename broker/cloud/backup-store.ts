@@ -136,17 +136,13 @@ export class BackupStore {
     return released
   }
 
-  /** Deletes the blobs nobody holds any more (B4: at once). */
+  /** Deletes the blobs nobody holds any more (B4: at once), and the deleted rows' older copies in the WAL. */
   sweep(): Promise<number> {
-    return this.parts.blobs.sweep()
+    return this.parts.blobs.eraseDeleted()
   }
 
   /** Deletes the blobs nobody holds any more, after the current transaction has committed. */
   sweepSoon(): void {
-    setImmediate(() => {
-      this.parts.blobs
-        .sweep()
-        .catch((err: unknown) => this.parts.log.warn({ err }, 'backup blobs could not be swept; the next sweep takes them'))
-    })
+    setImmediate(() => void this.parts.blobs.eraseDeleted())
   }
 }

@@ -17,7 +17,10 @@
  *
  * A blob is kept while some account holds a reference to it (`ref` /
  * `unref`, called in the transaction that stores or removes the item that
- * points at it); quota is the items' business, see accounts.ts.
+ * points at it); quota is the items' business, see accounts.ts. Once the
+ * last reference goes (an owner's delete, a purge), the next sweep deletes
+ * its file (`eraseDeleted`, run after each deletion commits); bytes never
+ * referenced yet get the grace hour first.
  *
  * Blobs are stored once for every account, but a phone gets no other
  * account's blob by naming its hash (D1, S1, B1): to a phone whose account
@@ -62,7 +65,7 @@ import { FakephoneError } from '../../common/errors.js'
 import { sha256File } from '../../common/hash-file.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import type { Logger } from '../../common/log.js'
-import { type Db, one, pluck } from '../db.js'
+import { type Db, one, pluck, truncateWal } from '../db.js'
 
 export const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lower-case hex')
 
@@ -145,6 +148,8 @@ export class BlobStore {
   private readonly packs: string
   /** Partial files being written now (settled when the write ends), so two requests never append to one at once. */
   private readonly busy = new Map<string, Promise<void>>()
+  /** Blobs whose last reference of an account was dropped since the last sweep: see `unref`. */
+  private readonly released = new Set<string>()
   /** Bumped whenever blobs are stored (see `sizes`). */
   private stores = 0
   /** Told when an unfinished upload or a proof falls due at the latest, as new bytes arrive (upload-expiry.ts arms its timer). */
@@ -177,9 +182,13 @@ export class BlobStore {
       ),
       dropRef: db.prepare<[account: string, sha256: string]>('DELETE FROM blob_refs WHERE account = ? AND sha256 = ? AND refs = 1'),
       holds: pluck<[account: string, sha256: string], number>(db, 'SELECT refs FROM blob_refs WHERE account = ? AND sha256 = ?'),
-      orphans: db.prepare<[createdBefore: number], { sha256: string; pack: string | null }>(
+      // A blob nobody holds: once the grace hour is over, or at once when its last reference was dropped (`released`, a
+      // JSON array) and no phone has sent its bytes since (a proof: an item of that phone's account may be on its way).
+      orphans: db.prepare<[createdBefore: number, released: string], { sha256: string; pack: string | null }>(
         `SELECT sha256, pack FROM blobs b
-         WHERE created_at <= ? AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500`,
+         WHERE (created_at <= ? OR (sha256 IN (SELECT value FROM json_each(?))
+                                    AND NOT EXISTS (SELECT 1 FROM blob_proofs p WHERE p.sha256 = b.sha256)))
+           AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.sha256 = b.sha256) LIMIT 500`,
       ),
       held: db.prepare<[account: string, sha256: string], BlobRow>(
         `SELECT b.size, b.pack, b.pack_offset AS offset FROM blob_refs r JOIN blobs b ON b.sha256 = r.sha256
@@ -530,9 +539,12 @@ export class BlobStore {
     this.sql.dropProof.run(sha256, account)
   }
 
-  /** Drops one reference of `account`; a blob nobody holds is deleted by `sweep`. */
+  /**
+   * Drops one reference of `account`; a blob nobody holds is deleted by `sweep`, at the next one when this was the
+   * account's last reference (the grace hour is for bytes never referenced yet, not for bytes an owner deleted).
+   */
   unref(account: string, sha256: string): void {
-    if (this.sql.unref.run(account, sha256).changes === 0) this.sql.dropRef.run(account, sha256)
+    if (this.sql.unref.run(account, sha256).changes === 0 && this.sql.dropRef.run(account, sha256).changes > 0) this.released.add(sha256)
   }
 
   /** Deletes blobs nobody holds any more; returns how many went. */
@@ -540,8 +552,13 @@ export class BlobStore {
     await this.dropStrayPacks()
     let removed = 0
     for (;;) {
-      const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS)
-      if (orphans.length === 0) return removed
+      const orphans = this.sql.orphans.all(this.clock.now() - ORPHAN_GRACE_MS, JSON.stringify([...this.released]))
+      orphans.forEach((o) => this.released.delete(o.sha256))
+      if (orphans.length === 0) {
+        // What is left of `released` was asked about just now and is held again (or proved): not the sweep's any more.
+        this.released.clear()
+        return removed
+      }
       // Rows go in one synchronous transaction, so nothing can take a reference in between; files after.
       this.db.transaction(() =>
         orphans.forEach((o) => {
@@ -556,6 +573,23 @@ export class BlobStore {
       // A pack goes with the last blob in it (the space of the others that went before stays taken until then).
       for (const pack of packs) if (this.sql.packUsed.get(pack) === undefined) await rm(join(this.packs, pack), { force: true })
       removed += orphans.length
+    }
+  }
+
+  /**
+   * After a deletion is committed (an owner's, or a rule's): the blobs nobody holds leave the disk, and so do the WAL's
+   * older copies of the deleted rows (`truncateWal`). Never rejects, for a caller whose own change is done: a failing
+   * disk is logged, and the next one takes what this one left. Resolves to how many blobs went.
+   */
+  async eraseDeleted(): Promise<number> {
+    try {
+      const removed = await this.sweep()
+      const truncated = truncateWal(this.db)
+      this.log.debug({ removed, walTruncated: truncated }, 'deleted data erased from disk')
+      return removed
+    } catch (err) {
+      this.log.warn({ err }, 'deleted data could not be erased from disk; the next deletion erases it')
+      return 0
     }
   }
 

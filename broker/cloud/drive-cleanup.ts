@@ -107,10 +107,6 @@ export class DriveCleanup {
   /** The bytes of deleted files leave the disk too, unless another item still holds them. */
   private sweep(): void {
     const { blobs, log } = this.parts
-    blobs.sweep().then(
-      (removed) => log.info({ removed }, 'drive clean-up: unreferenced blobs removed'),
-      /* c8 ignore next -- only a failing disk or a database closed under it makes a sweep fail */
-      (err: unknown) => log.warn({ err: (err as Error).message }, 'drive clean-up: blob sweep failed; the next one retries'),
-    )
+    void blobs.eraseDeleted().then((removed) => log.info({ removed }, 'drive clean-up: unreferenced blobs removed'))
   }
 }

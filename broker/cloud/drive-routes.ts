@@ -99,9 +99,9 @@ export function addDriveRoutes(parts: CloudParts, files: DriveStore, tokens: Dri
   ] as const) {
     router.add('GET', `${base}/files`, callers, (ctx) => ({ status: 200, body: { files: files.list(owner(ctx)) } }))
     router.add('GET', `${base}/files/:id/content`, callers, (ctx) => download(files.need(owner(ctx), ctx.params.id as string)))
-    router.add('DELETE', `${base}/files/:id`, callers, (ctx) => ({
+    router.add('DELETE', `${base}/files/:id`, callers, async (ctx) => ({
       status: 200,
-      body: { file: files.delete(owner(ctx), ctx.params.id as string) },
+      body: { file: await files.delete(owner(ctx), ctx.params.id as string) },
     }))
     router.add('POST', `${base}/files/:id/shares`, callers, share)
     router.add('DELETE', `${base}/shares/:token`, callers, (ctx) => {

@@ -119,6 +119,7 @@ export class DriveStore {
   put(account: string, file: NewFile): DriveFile {
     const { accounts, blobs, clock } = this.parts
     const now = clock.now()
+    let replaced = false
     const id = this.db.transaction(() => {
       const old = this.sql.byName.get(account, file.folder, file.name)
       accounts.charge(account, file.size - (old?.size ?? 0), `drive file ${quoted(file.name)}`)
@@ -129,18 +130,25 @@ export class DriveStore {
         return fresh
       }
       blobs.unref(account, old.sha256)
+      replaced = true
       this.sql.replace.run(file.sha256, file.size, now, file.uploadedBy, old.id)
       return old.id
     })()
+    // A file replaced: the old version's bytes leave the disk unless another file or account holds them.
+    if (replaced) void blobs.eraseDeleted()
     accounts.touch(account, 'drive')
     return this.need(account, id)
   }
 
-  /** Deletes one file (the owner's choice); its share links go with it. */
-  delete(account: string, id: string): DriveFile {
+  /**
+   * Deletes one file (the owner's choice); its share links go with it, and its bytes leave the disk before this
+   * resolves, unless another file or account holds the same bytes.
+   */
+  async delete(account: string, id: string): Promise<DriveFile> {
     const file = this.need(account, id)
     this.db.transaction(() => this.remove(account, file))()
     this.parts.accounts.touch(account, 'delete')
+    await this.parts.blobs.eraseDeleted()
     return file
   }
 

@@ -173,13 +173,9 @@ export class RecycleBin {
   }
 
   private sweep(): Promise<void> {
-    this.sweeping = this.sweeping
-      .then(() => this.blobs.sweep())
-      .then(
-        (removed) => this.log.debug({ removed }, 'swept blobs nobody holds'),
-        /* c8 ignore next -- a failing disk; the next sweep tries again */
-        (err: unknown) => this.log.error({ err }, 'could not sweep blobs'),
-      )
+    this.sweeping = this.sweeping.then(async () => {
+      await this.blobs.eraseDeleted()
+    })
     return this.sweeping
   }
 }

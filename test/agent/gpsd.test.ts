@@ -56,6 +56,7 @@ t.test('gpsd: asks to watch, keeps the last TPV position, and has no fix when gp
   client.send(tpv())
   t.same((await once(gpsd, 'fix'))[0], { lat: 55.9486, lon: -3.1999, accuracy: 12.5, speed: 1.389 })
   t.ok(logs.has('gpsd has a fix'), 'the first fix is logged')
+  t.notMatch(JSON.stringify(logs.lines), /55\.94|-3\.19/, 'F1: without the position: no log line says where the phone is')
   clock.advance(5000)
   t.same(gpsd.fix(clock.now()), { lat: 55.9486, lon: -3.1999, accuracy: 12.5, speed: 1.389 }, 'still a fix at the maximum age')
   clock.advance(1)

@@ -3,7 +3,7 @@
  * broker, to a real agent on a manual clock, with receipts the owner verifies.
  */
 import t, { type Test } from 'tap'
-import type { KeyObject } from 'node:crypto'
+import { randomUUID, type KeyObject } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,6 +13,8 @@ import { LOST_MODE_GUARD_MS } from '../../agent/agent.js'
 import { agentConnected, firstFix, restartUnder, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { commandState, listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { tempDir } from '../fixtures/scope.js'
+import { filesHolding } from '../fixtures/disk-search.js'
+import { notify, pushConnected, shownBy } from '../fixtures/framework.js'
 
 async function setup(t: Test, heartbeatMs = 30_000) {
   const cloud = await startCloud(t)
@@ -120,6 +122,22 @@ t.test(
     t.equal(agent.status().lock, null, 'nothing was executed')
   },
 )
+
+t.test("F2 X3 a wipe leaves no notification's text on the phone's disk, and remembers their ids", async (t) => {
+  const { cloud, clock, owner, agent, dataDir } = await setup(t)
+  await pushConnected(agent)
+  const text = `your parcel code is ${randomUUID()}`
+  const shown = shownBy(agent)
+  const sent = notify(cloud, 'phone-a', { title: 'Courier', body: text })
+  await shown.count(1)
+  t.same(filesHolding(dataDir, text), ['push-inbox.json'], 'shown, the notification is kept on the phone')
+
+  await run(cloud, signed(owner, 'phone-a', 'wipe', { eraseSdcard: true, keepFindDevice: true }, clock.now()))
+  t.same(filesHolding(dataDir, text), [], 'wiped: no file of the phone holds its text')
+  t.same(agent.status().framework.notifications.recent, [], '`phone notifications` lists none')
+  const inbox = JSON.parse(readFileSync(join(dataDir, 'push-inbox.json'), 'utf8')) as { delivered: string[] }
+  t.same(inbox.delivered, [sent.id], 'its id stays, so the cloud sending it again shows nothing twice')
+})
 
 t.test('F4 Find Device cannot be switched off in lost mode, nor until 72 hours after it ended', async (t) => {
   // A heartbeat an hour: the test jumps the clock by 72 hours, 8,640 heartbeats at the usual 30 s.

@@ -250,7 +250,7 @@ const faultsOn = (path: Path) => async (t: Test) => {
     })
     t.match(files.list('emil'), [{ id: other.id, sha256: other.sha256 }], "the destination's file is untouched")
 
-    files.delete('emil', other.id)
+    await files.delete('emil', other.id)
     const again = await run(s, 'emil')
     t.match(again, { state: 'completed', runs: 2, summary: /^5 of 5 items identical/ })
   })

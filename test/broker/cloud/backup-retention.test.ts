@@ -151,7 +151,7 @@ t.test('A3: a frozen account loses its backups with the rest of its data; a fail
   t.match(cloud.broker.cloud.cloudLog.list('alice', 1)[0], { rule: 'inactivity-freeze', message: /cloud data cleared: .*, backups 1, / })
   cloud.broker.cloud.blobs.sweep = () => Promise.reject(new Error('disk gone'))
   cloud.broker.cloud.backups.store.sweepSoon()
-  await cloud.logs.waitFor((l) => l.msg === 'backup blobs could not be swept; the next sweep takes them')
+  await cloud.logs.waitFor((l) => l.msg === 'deleted data could not be erased from disk; the next deletion erases it')
   cloud.broker.cloud.backups.retention.serviceOn('alice')
   t.equal((await state(cloud)).state, 'active', 'service on for an account that never went off changes nothing')
 })
