@@ -249,6 +249,12 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     t.equal(dark.dots.length, 4, 'the key has its four kinds of dot')
     t.same([...faintDots(dark, 'land'), ...faintDots(dark, 'sea')], [], 'each dot stands out, on land and at sea')
     t.same(await lowContrast(page), [], "the map's labels, key, buttons and credits read at 4.5:1 or more")
+    const whiteParts = await page.evaluate(() =>
+      ['.leaflet-bar a', '.map-legend', '.leaflet-control-attribution', '.leaflet-tooltip']
+        .map((what) => `${what} ${getComputedStyle(document.querySelector(`#map ${what}`) as HTMLElement).backgroundColor}`)
+        .filter((c) => (c.match(/[\d.]+/g) ?? []).slice(0, 3).some((v) => Number(v) > 80)),
+    )
+    t.same(whiteParts, [], 'its buttons, key, credits and labels are dark too')
     // With --tiles the tiles are the base layer (map.js base()): a white tile, at sea where the canvas paints nothing over
     // it, comes out dark. Read from what Chromium shows: a screenshot of the map, its centre's pixel.
     await page.evaluate(async (tile) => {
