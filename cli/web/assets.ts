@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { FeatureCollection, MultiPolygon, Polygon, Position } from 'geojson'
 import type { Topology } from 'topojson-specification'
 
 const TYPES: Readonly<Record<string, string>> = {
@@ -91,11 +92,36 @@ async function readAsset(file: string): Promise<Asset> {
   return { type: TYPES[extname(file)] as string, body: await readFile(file) }
 }
 
+/**
+ * A ring that crosses the antimeridian and comes back (Russia's Chukotka, Fiji) made continuous: its points past the line
+ * go on beyond ±180° rather than jump to the other side. Drawn flat as it was, such a ring went the whole way round the
+ * world and back, and the map showed a band of land across every ocean between 65° and 69° north. A ring that crosses
+ * once goes round a pole (Antarctica) and is already right on a flat map: it stays as it is.
+ */
+export function unwrapRing(ring: Position[]): Position[] {
+  const steps = ring.map((p, i) => (i === 0 ? 0 : (p[0] as number) - ((ring[i - 1] as Position)[0] as number)))
+  if (steps.filter((step) => Math.abs(step) > 180).length % 2 === 1) return ring
+  let shift = 0
+  return ring.map((p, i) => {
+    const step = steps[i] as number
+    if (step > 180) shift -= 360
+    else if (step < -180) shift += 360
+    return [(p[0] as number) + shift, ...p.slice(1)]
+  })
+}
+
 /** Natural Earth 1:110m countries as GeoJSON (light enough to load and draw at once), coordinates rounded to 3 decimals. */
 async function worldGeoJson(): Promise<Buffer> {
   const topology = JSON.parse(await readFile(require.resolve('world-atlas/countries-110m.json'), 'utf8')) as Topology
   // topojson-client is loaded on first use: the map's data is built once per server, not at every CLI start-up.
   const { feature } = await import('topojson-client')
-  const countries = feature(topology, topology.objects['countries'] as Parameters<typeof feature>[1])
+  const countries = feature(topology, topology.objects['countries'] as Parameters<typeof feature>[1]) as FeatureCollection<
+    Polygon | MultiPolygon
+  >
+  for (const { geometry: g } of countries.features) {
+    // Every country is a polygon or several.
+    if (g.type === 'Polygon') g.coordinates = g.coordinates.map(unwrapRing)
+    else g.coordinates = g.coordinates.map((polygon) => polygon.map(unwrapRing))
+  }
   return Buffer.from(JSON.stringify(countries, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v)))
 }

@@ -8,7 +8,8 @@
  * (live.ts). Every request needs the session cookie that the one-time login
  * link gives (the printed one, or one `fakephone console web-link` made:
  * session.ts); a request naming another host is refused (DNS rebinding); no
- * answer may be shown in another page's frame (NOT_FRAMED: clickjacking).
+ * answer may be shown in another page's frame (NOT_FRAMED: clickjacking). It speaks plain HTTP: on an address beyond
+ * loopback it says at every start, in its log, what that exposes (exposed.ts).
  *   GET /login?token=T   trade the link's token for a session cookie, then go to /
  *   POST /logout         sign this browser out: its cookie stops working and its event streams close
  *   GET /signed-out      where the page goes after signing out: says so, and how to sign in again
@@ -28,6 +29,7 @@ import { OwnerKeys } from '../../common/signing.js'
 import { ConsoleClient } from '../console-client.js'
 import { VerifiedReceipts } from '../verified-receipts.js'
 import { Assets } from './assets.js'
+import { warnIfExposed } from './exposed.js'
 import { LiveFeed } from './live.js'
 import { PageApi } from './page-api.js'
 import { CLEARED_COOKIE, PAGE_HEADER, Sessions, sessionCookie, type Login } from './session.js'
@@ -168,6 +170,7 @@ export class WebConsole {
     const shown = urlHost(host)
     this.hosts = new Set([`${shown}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`])
     this.base = `http://${shown}:${port}/`
+    warnIfExposed(this.opts.log, host, port)
   }
 
   async stop(): Promise<void> {

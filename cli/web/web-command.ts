@@ -64,7 +64,7 @@ export function addWebCommand(
     .command('web')
     .description("the owner's console in a web browser: live map, commands, the cloud's data and time (Ctrl-C stops it)")
     .option('--port <port>', 'port on this machine (0: the OS chooses)', port, 0)
-    .option('--host <address>', 'address to listen on; anything but loopback lets other machines reach it', '127.0.0.1')
+    .option('--host <address>', 'address to listen on; beyond loopback, other machines reach it in plain HTTP (it warns)', '127.0.0.1')
     .option('--open', 'open the login link in a browser ($BROWSER, or xdg-open)')
     .option('--keys <dir>', "the owner's keys folder: commands are signed with it in this process", DEFAULT_KEYS_DIR)
     .option('--tiles <url>', 'a map tile URL template for when you are online, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png')

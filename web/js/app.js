@@ -289,14 +289,23 @@ async function route() {
     if (document.activeElement === document.body) state.rows.get(was)?.querySelector('a')?.focus()
     return
   }
-  state.page = new DevicePage(detail, id, { map: state.map, cloudNow, located, shown })
+  const page = new DevicePage(detail, id, { map: state.map, cloudNow, located, shown })
+  state.page = page
+  // Where the keyboard was as the page was asked for (the phone's link, its dot's button).
+  const from = document.activeElement
   try {
-    await state.page.open()
-    detail.focus({ preventScroll: true })
+    await page.open()
+    // Another page was asked for while this one read the cloud: that one draws and takes the keyboard, not this one.
+    if (state.page !== page) return
+    // The keyboard goes to the device page unless the person moved it on while the page read the cloud: before, it was
+    // taken from wherever they had got to -- Enter on a dot, Tab on to the next one, and its Space pressed the page's
+    // pane instead when the page finished loading between the Tab and the Space.
+    if (document.activeElement === from || document.activeElement === document.body) detail.focus({ preventScroll: true })
     // On a phone-sized screen the page stacks the list, the map and the device: bring the device page into view, or a tap
     // on a phone in the list only highlights its row above the map while its page opens out of sight below.
     if (stacked.matches) detail.scrollIntoView({ block: 'start' })
   } catch (err) {
+    if (state.page !== page) return
     detail.replaceChildren(
       h('p', { class: 'bad', text: `error: ${err.message}` }),
       h('p', {}, h('a', { href: '#/', text: '← all devices' })),

@@ -5,6 +5,8 @@
 // F1: a dot painted on the canvas is no element a keyboard reaches: each has a button named after its phone, in the map
 // after its controls, that Tab reaches and Enter or Space presses as a click on the dot does. The focused one is a ring
 // over its dot, its label shown (the map pans to a dot out of view).
+// In the system's dark mode the map is dark too (app.css: its sea, controls and labels, tiles inverted; here: the land and
+// the track painted on the canvas), and it follows the setting when it changes.
 import { dataState, h, lastFix, locatedAt } from './util.js'
 
 const L = window.L
@@ -19,6 +21,18 @@ const MOTION = { zoomAnimation: !still, fadeAnimation: !still, markerZoomAnimati
 const MOVE = still ? { animate: false } : {}
 
 const COLOURS = { online: '#1b7f3a', offline: '#777777', locationOff: '#b85c00', moved: '#6a3d9a' }
+/** Each dot's ring: on the light land its fill stands out (3:1 or more), on the dark land and sea the ring does. */
+const RING = '#fff'
+/**
+ * What the canvas paints in each theme; the sea is the map's background (app.css). In dark mode the land is dark and the
+ * track light: a dark navy track on the dark land would be as good as gone.
+ */
+const THEMES = {
+  light: { land: { color: '#8a8f7a', fillColor: '#f2efe6' }, track: '#23395b' },
+  dark: { land: { color: '#5d6673', fillColor: '#30363f' }, track: '#8ab4f8' },
+}
+const darkMode = window.matchMedia('(prefers-color-scheme: dark)')
+const theme = () => THEMES[darkMode.matches ? 'dark' : 'light']
 /** The key under the map, in the order of `colour`'s checks. */
 const LEGEND = [
   ['moved', 'moved to another cloud (its label says where)'],
@@ -59,7 +73,9 @@ function legend() {
     h(
       'ul',
       { class: 'map-legend', 'aria-label': 'Map key' },
-      LEGEND.map(([key, text]) => h('li', {}, h('span', { class: 'swatch', style: `background: ${COLOURS[key]}` }), text)),
+      LEGEND.map(([key, text]) =>
+        h('li', {}, h('span', { class: 'swatch', style: `background: ${COLOURS[key]}; border-color: ${RING}` }), text),
+      ),
     )
   return control
 }
@@ -98,8 +114,17 @@ export class DeviceMap {
     this.focused = null
     this.map.on('move zoom', () => this.placeKey())
     this.fitted = false
+    this.land = null
     this.track = null
     this.replay = null
+    darkMode.addEventListener('change', () => this.restyle())
+  }
+
+  /** The system's theme changed: the land and the track take its colours (the rest is app.css's). */
+  restyle() {
+    const { land, track } = theme()
+    this.land?.setStyle(land)
+    this.track?.setStyle({ color: track })
   }
 
   async base(config) {
@@ -108,12 +133,12 @@ export class DeviceMap {
       return
     }
     const world = await (await fetch('/world.geojson')).json()
-    const land = L.geoJSON(world, {
+    this.land = L.geoJSON(world, {
       renderer: this.renderer,
       interactive: false,
-      style: { color: '#8a8f7a', weight: 1, fillColor: '#f2efe6', fillOpacity: 1 },
+      style: { ...theme().land, weight: 1, fillOpacity: 1 },
     }).addTo(this.map)
-    land.bringToBack()
+    this.land.bringToBack()
     this.map.attributionControl.addAttribution('Natural Earth')
   }
 
@@ -136,7 +161,7 @@ export class DeviceMap {
         const circle = L.circle(at, { renderer: this.renderer, radius: fix.accuracy, weight: 1, fillOpacity: 0.12, interactive: false })
         // Smaller dots for a fleet, so a thousand phones stay apart at country scale.
         const radius = total > 200 ? 4 : 7
-        const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: '#fff', fillOpacity: 1 })
+        const marker = L.circleMarker(at, { renderer: this.renderer, radius, weight: total > 200 ? 1 : 2, color: RING, fillOpacity: 1 })
         marker.bindTooltip(labelElement(d.id), { permanent: total <= LABELLED, direction: 'right', className: 'device-label' })
         marker.on('click', () => this.onSelect(d.id))
         const key = h('button', { type: 'button', class: 'dot-key', 'data-device': d.id, text: d.id })
@@ -245,7 +270,7 @@ export class DeviceMap {
     this.clearTrack()
     if (points.length === 0) return
     const line = points.map((p) => [p.lat, p.lon])
-    this.track = L.polyline(line, { renderer: this.renderer, color: '#23395b', weight: 3, opacity: 0.8 }).addTo(this.map)
+    this.track = L.polyline(line, { renderer: this.renderer, color: theme().track, weight: 3, opacity: 0.8 }).addTo(this.map)
     this.replay = L.circleMarker(line[line.length - 1], { renderer: this.renderer, radius: 8, color: '#f0a202', weight: 3 }).addTo(this.map)
     this.map.fitBounds(this.track.getBounds().pad(0.2), { maxZoom: 16, ...MOVE })
   }

@@ -220,17 +220,19 @@ export function redraw(container, children, fallback) {
 
 let toastTimer
 /**
- * Says something to the person at the page; errors stay until the next message. An error interrupts a screen reader
- * (role=alert); a success waits its turn (role=status).
+ * Says something to the person at the page, in the one of two live regions (index.html) that fits it: an error
+ * interrupts a screen reader (role=alert) and stays until the next message (or 12 s); a success waits its turn
+ * (role=status) and goes after 5 s. Each region keeps its role: before, one region switched between status and alert as
+ * its words changed, which screen readers read badly (or not at all). A new message empties the other region, so one
+ * shows at a time; emptying a region says nothing.
  */
 export function toast(text, kind = 'error') {
-  const el = document.getElementById('toast')
-  el.setAttribute('role', kind === 'error' ? 'alert' : 'status')
+  const error = kind === 'error'
+  const el = document.getElementById(error ? 'toast-alert' : 'toast-status')
+  document.getElementById(error ? 'toast-status' : 'toast-alert').textContent = ''
   el.textContent = text
-  el.className = kind
-  el.hidden = false
   clearTimeout(toastTimer)
-  toastTimer = setTimeout(() => (el.hidden = true), kind === 'error' ? 12000 : 5000)
+  toastTimer = setTimeout(() => (el.textContent = ''), error ? 12000 : 5000)
 }
 
 /** Runs an action of the page; a refusal is shown with the cloud's words (the same the CLI prints after "error:"). */

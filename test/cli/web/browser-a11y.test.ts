@@ -11,9 +11,12 @@
  * of the list and "← all devices" leave the focus on the form, the command table, the phone's link and its line in the
  * list -- before, each sent it to the page's body; the open phone's "online" reads at 4.5:1 on its highlighted row --
  * before, 4.26:1; in dark mode the page and its fields are dark, its texts and rings at the same contrasts -- before, the
- * page ignored it; and with less motion asked for, the map jumps where it goes -- before, it glided. A success's
- * message is polite (role=status), an error's assertive (role=alert) -- before, both alerts; the clock's buttons are
- * named "Move the clock 1 hour" and so on -- before, "1 h"; a row's receipt and the banner's technical reason are words
+ * page ignored it; the map is dark in dark mode (its sea, land, tiles, labels, key and buttons; each dot 3:1 by its
+ * ring) and follows the setting when it changes -- before, it stayed light; and with less motion asked for, the map
+ * jumps where it goes -- before, it glided. A success's message is polite (role=status), an error's assertive
+ * (role=alert), each in its own region whose role stays -- before, both alerts, then one region whose role switched with
+ * its words; the clock's buttons are named "Move the clock 1 hour" and so on -- before, "1 h"; a row's receipt and the
+ * banner's technical reason are words
  * the keyboard reaches -- before, only tooltips.
  */
 import type { CDPSession } from 'playwright-core'
@@ -27,6 +30,7 @@ interface Fakephone {
     leaflet: {
       options: Record<string, unknown>
       getZoom(): number
+      getCenter(): { lat: number; lng: number }
       setView(at: [number, number], zoom: number, options: { animate: boolean }): void
       getBounds(): { contains(at: [number, number]): boolean }
     }
@@ -36,6 +40,26 @@ interface Fakephone {
 
 /** What a screen reader speaks by itself when it changes: the live regions. */
 const LIVE = '[aria-live]:not([aria-live=off]), [role=status], [role=alert], [role=log]'
+
+/** Leaflet's tile layer, as the page makes one with --tiles (map.js base()). */
+interface Leaflet {
+  tileLayer(
+    url: string,
+    options: { maxZoom: number },
+  ): { once(event: 'load', fn: (v: unknown) => void): { addTo(map: unknown): void }; remove(): void }
+}
+
+/** A white map tile (every tile of the layer: its address has no {z}/{x}/{y}). */
+const WHITE_TILE = `data:image/svg+xml,${encodeURIComponent(
+  "<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><rect width='256' height='256' fill='white'/></svg>",
+)}`
+
+/** What the map paints (rgb): its land, its sea, and each kind of dot's fill and ring in its key. */
+interface MapPaint {
+  land: number[]
+  sea: number[]
+  dots: { state: string; fill: number[]; ring: number[] }[]
+}
 
 interface AXNode {
   ignored: boolean
@@ -142,7 +166,7 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     t.same(await heard(), [], 'nothing spoken by the tick')
     t.ok(await inLive('live'), "the header's line (a clock move's words, the connection) is a live region")
     t.ok(await inLive('command-result'), "a command's result and error are")
-    t.ok(await inLive('toast'), 'the messages are')
+    t.ok((await inLive('toast-status')) && (await inLive('toast-alert')), 'the messages are')
     // Each clock button says what it does by itself: "1 h" alone is a name only its group's label explains.
     const cdp: CDPSession = await page.context().newCDPSession(page)
     const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as unknown as { nodes: AXNode[] }
@@ -174,6 +198,89 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' })
     t.same(await lowContrast(page), [])
     await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' })
+  })
+
+  await t.test('F1: in dark mode the map is dark too: its sea and land, its texts at 4.5:1 or more, each dot 3:1', async (t) => {
+    /** What the map paints at its centre over land (Germany) and over the sea (the Atlantic), and the key's dots. */
+    const painted = (): Promise<MapPaint> =>
+      page.evaluate(async () => {
+        const map = (window as unknown as Fakephone).fakephone.leaflet
+        const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number).slice(0, 3)
+        const el = document.getElementById('map') as HTMLElement
+        const sea = rgb(getComputedStyle(el).backgroundColor)
+        const canvas = el.querySelector('canvas') as HTMLCanvasElement
+        const was = { at: map.getCenter(), zoom: map.getZoom() }
+        const at = async (where: [number, number]): Promise<number[]> => {
+          map.setView(where, 6, { animate: false })
+          // The canvas is painted on the next frame: two, and it has been.
+          await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))
+          const [view, box] = [el.getBoundingClientRect(), canvas.getBoundingClientRect()]
+          const x = Math.round(((view.left + view.width / 2 - box.left) * canvas.width) / box.width)
+          const y = Math.round(((view.top + view.height / 2 - box.top) * canvas.height) / box.height)
+          const [r, g, b, a] = (canvas.getContext('2d') as CanvasRenderingContext2D).getImageData(x, y, 1, 1).data as unknown as number[]
+          // Where the canvas paints nothing (or not all), the map's background shows: the sea.
+          return [r, g, b].map((v, i) => ((v as number) * (a as number) + (sea[i] as number) * (255 - (a as number))) / 255)
+        }
+        const land = await at([51, 10])
+        const open = await at([0, -30])
+        map.setView([was.at.lat, was.at.lng], was.zoom, { animate: false })
+        const dots = [...document.querySelectorAll('.map-legend li')].map((li) => {
+          const swatch = getComputedStyle(li.querySelector('.swatch') as HTMLElement)
+          return { state: li.textContent as string, fill: rgb(swatch.backgroundColor), ring: rgb(swatch.borderTopColor) }
+        })
+        return { land, sea: open, dots }
+      })
+    const lum = (c: number[]): number => {
+      const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+      return 0.2126 * f(c[0] as number) + 0.7152 * f(c[1] as number) + 0.0722 * f(c[2] as number)
+    }
+    const ratio = (a: number[], b: number[]): number => {
+      const [x, y] = [lum(a), lum(b)]
+      return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05)
+    }
+    /** The dots that stand out under 3:1 on `ground` by neither their fill nor their ring. */
+    const faintDots = (paint: MapPaint, ground: 'land' | 'sea'): string[] =>
+      paint.dots
+        .map((d) => ({ state: d.state, r: Math.max(ratio(d.fill, paint[ground]), ratio(d.ring, paint[ground])) }))
+        .filter((d) => d.r < 3)
+        .map((d) => `${d.state} on ${ground} ${d.r.toFixed(2)}:1`)
+    const dark = await painted()
+    t.ok(lum(dark.land) < 0.1 && lum(dark.sea) < 0.1, `the land and the sea are dark (${JSON.stringify(dark)})`)
+    t.equal(dark.dots.length, 4, 'the key has its four kinds of dot')
+    t.same([...faintDots(dark, 'land'), ...faintDots(dark, 'sea')], [], 'each dot stands out, on land and at sea')
+    t.same(await lowContrast(page), [], "the map's labels, key, buttons and credits read at 4.5:1 or more")
+    const whiteParts = await page.evaluate(() =>
+      ['.leaflet-bar a', '.map-legend', '.leaflet-control-attribution', '.leaflet-tooltip']
+        .map((what) => `${what} ${getComputedStyle(document.querySelector(`#map ${what}`) as HTMLElement).backgroundColor}`)
+        .filter((c) => (c.match(/[\d.]+/g) ?? []).slice(0, 3).some((v) => Number(v) > 80)),
+    )
+    t.same(whiteParts, [], 'its buttons, key, credits and labels are dark too')
+    // With --tiles the tiles are the base layer (map.js base()): a white tile, at sea where the canvas paints nothing over
+    // it, comes out dark. Read from what Chromium shows: a screenshot of the map, its centre's pixel.
+    await page.evaluate(async (tile) => {
+      const w = window as unknown as Fakephone & { L: Leaflet; tiles: { remove(): void } }
+      w.fakephone.leaflet.setView([0, -30], 6, { animate: false })
+      const layer = w.L.tileLayer(tile, { maxZoom: 19 })
+      w.tiles = layer
+      await new Promise((resolve) => layer.once('load', resolve).addTo(w.fakephone.leaflet))
+    }, WHITE_TILE)
+    const shot = (await page.locator('#map').screenshot()).toString('base64')
+    const tile = await page.evaluate(async (png) => {
+      const picture = await createImageBitmap(await (await fetch(`data:image/png;base64,${png}`)).blob())
+      const canvas = new OffscreenCanvas(picture.width, picture.height)
+      const g = canvas.getContext('2d') as OffscreenCanvasRenderingContext2D
+      g.drawImage(picture, 0, 0)
+      ;(window as unknown as { tiles: { remove(): void } }).tiles.remove()
+      return [...g.getImageData(picture.width >> 1, picture.height >> 1, 1, 1).data].slice(0, 3)
+    }, shot)
+    t.ok(lum(tile) < 0.1, `a white tile is shown dark (${JSON.stringify(tile)})`)
+    // The system's setting changed with the page open: the map follows it, both ways.
+    await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' })
+    const light = await painted()
+    t.ok(lum(light.land) > 0.5, `light again: its land is light (${JSON.stringify(light.land)})`)
+    t.same(faintDots(light, 'land'), [], 'each dot stands out on the land')
+    await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' })
+    t.same((await painted()).land, dark.land, 'and dark again')
   })
 
   await t.test('F2: the wipe from the keyboard: typed confirmation, then the focus stays on its form', async (t) => {
@@ -241,12 +348,33 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     await page.waitForSelector('#command-table tbody tr[data-state="cancelled"]')
     await page.waitForFunction(() => document.querySelector('#command-table tbody button') === null)
     t.match(await focused(), /^table#command-table Commands, newest first/, 'the table, named by its caption')
-    // A success waits its turn (polite); an error interrupts (assertive).
-    await page.waitForSelector('#toast:text-is("Cancelled.")')
-    t.equal(await page.getAttribute('#toast', 'role'), 'status', 'a success is a status')
+    // A success waits its turn (polite); an error interrupts (assertive); each in a live region whose role stays what it
+    // is while the messages come and go (a screen reader reads a region whose role changes badly).
+    const messages = page.locator('#toasts')
+    const roles = await page.evaluate(() => {
+      const w = window as unknown as { roleChanges: string[] }
+      w.roleChanges = []
+      const seen = new MutationObserver((records) =>
+        w.roleChanges.push(...records.map((r) => `${(r.target as Element).id}: ${r.oldValue}`)),
+      )
+      seen.observe(document.body, { subtree: true, attributeFilter: ['role'], attributeOldValue: true })
+      return [...document.querySelectorAll('#toasts > *')].map((el) => el.getAttribute('role'))
+    })
+    t.same(roles, ['status', 'alert'], 'one polite region and one assertive region')
+    await page.waitForSelector('#toast-status:text-is("Cancelled.")')
+    t.equal(await messages.ariaSnapshot(), '- status: Cancelled.\n- alert', 'a success is a status')
     await page.getByRole('button', { name: 'Lost mode on' }).click()
-    await page.waitForSelector('#toast:has-text("error: lost-mode on needs a message")')
-    t.equal(await page.getAttribute('#toast', 'role'), 'alert', 'an error is an alert')
+    await page.waitForSelector('#toast-alert:has-text("error: lost-mode on needs a message")')
+    t.equal(
+      await messages.ariaSnapshot(),
+      '- status\n- alert: "error: lost-mode on needs a message and a phone number"',
+      'an error is an alert, the success gone',
+    )
+    await page.getByRole('button', { name: 'Locate' }).click()
+    await page.locator('#command-table tbody button:text-is("Cancel")').click()
+    await page.waitForSelector('#toast-status:text-is("Cancelled.")')
+    t.equal(await messages.ariaSnapshot(), '- status: Cancelled.\n- alert', 'the next success is a status again, the error gone')
+    t.same(await page.evaluate(() => (window as unknown as { roleChanges: string[] }).roleChanges), [], 'no role changed')
   })
 
   await t.test("the banner's technical reason: reached from the keyboard, read by a screen reader", async (t) => {

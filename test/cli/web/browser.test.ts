@@ -20,7 +20,7 @@ import { storedHeartbeats } from '../../fixtures/cloud.js'
 
 /** Where the README's pictures go when asked for (`npm run screenshots`); the test's temp folder otherwise. */
 const SCREENSHOTS = process.env['FAKEPHONE_SCREENSHOTS']
-const PICTURES = ['web-map.png', 'web-track.png', 'web-service-off.png', 'web-phone.png', 'web-fleet.png']
+const PICTURES = ['web-map.png', 'web-map-dark.png', 'web-track.png', 'web-service-off.png', 'web-phone.png', 'web-fleet.png']
 
 // Chromium logs every 4xx as "Failed to load resource" (pageProblems leaves those out); statuses are checked one by one below.
 chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => {
@@ -109,6 +109,12 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
     t.same(await position(page), [55.9525, -3.1831])
     t.match(await page.locator('#device-table tbody tr').first().textContent(), /phone-a.*alice.*online/)
     await page.screenshot({ path: join(IMG, 'web-map.png') })
+    // The same in the system's dark mode: the page and the map both dark.
+    await page.emulateMedia({ colorScheme: 'dark' })
+    // The canvas repaints the land on the next frame.
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))))
+    await page.screenshot({ path: join(IMG, 'web-map-dark.png') })
+    await page.emulateMedia({ colorScheme: 'light' })
     s.place.point = { lat: 55.953, lon: -3.18 }
     s.real.advance(30_000)
     await page.waitForFunction(() => (window as unknown as Positions).fakephone.position('phone-a')?.[1] === -3.18)
@@ -238,7 +244,10 @@ chromiumTest('the web console in Chromium', async (t, { s, page, problems }) => 
     )
     await advance('7 d')
     await page.waitForSelector('#timeline li')
-    await page.locator('#data').screenshot({ path: join(IMG, 'web-service-off.png') })
+    // The cloud data at the top of the device pane, as its scrollbar brings it: the picture is what the pane shows. (A
+    // picture of #data itself, taller than the window inside a pane that scrolls, came out as the page's top instead.)
+    await page.locator('#data').evaluate((el) => el.scrollIntoView({ block: 'start' }))
+    await page.locator('#detail').screenshot({ path: join(IMG, 'web-service-off.png') })
     t.same(problems, [], 'no console error, no failed request')
   })
 

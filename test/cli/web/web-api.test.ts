@@ -206,6 +206,17 @@ t.test('the page, Leaflet and the Natural Earth base map are served from this ma
   const world = await s.call('GET', '/world.geojson')
   t.match(world.body, { type: 'FeatureCollection' })
   t.ok(world.body.features.length > 150, 'every country')
+  // F1: drawn flat, a ring that jumps across the antimeridian and back went round the world: a band of land at 65-69° N
+  // across every ocean (Russia's Chukotka; Fiji too). Only a ring round a pole (Antarctica) may cross it, once.
+  const jumpers: string[] = []
+  for (const f of world.body.features as { properties: { name: string }; geometry: { type: string; coordinates: Json } }[]) {
+    const polygons: number[][][][] = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates
+    for (const ring of polygons.flat()) {
+      const jumps = ring.filter((p, i) => i > 0 && Math.abs((p[0] as number) - (ring[i - 1]?.[0] as number)) > 180).length
+      if (jumps > 0) jumpers.push(`${f.properties.name} ${jumps}`)
+    }
+  }
+  t.same(jumpers, ['Antarctica 1'], 'no ring jumps across the antimeridian and back')
   t.equal((await s.call('GET', '/world.geojson')).text, world.text, 'converted once, then served from memory')
   t.same((await s.call('GET', '/config.json')).body, { tiles: null })
   t.equal((await s.call('GET', '/js/missing.js')).status, 404)
