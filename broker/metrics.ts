@@ -112,7 +112,10 @@ export class BrokerMetrics {
       'disconnects_total',
       'device connections ended, by channel and reason (closed: the device went or its connection broke; ' +
         'replaced: a newer connection of the same device took over; removed: the device was removed)',
-      () => [...byLabel('reason', counters.disconnects, { channel: 'data' }), [{ channel: 'push', reason: 'closed' }, gateway.counters.offline]],
+      () => [
+        ...byLabel('reason', counters.disconnects, { channel: 'data' }),
+        [{ channel: 'push', reason: 'closed' }, gateway.counters.offline],
+      ],
       ['channel', 'reason'],
     )
     counter(
@@ -127,7 +130,11 @@ export class BrokerMetrics {
       ],
       ['channel', 'reason'],
     )
-    counter('connections_dropped_total', 'MQTT connections closed by the packet guard (a malformed or oversized packet)', () => counters.dropped)
+    counter(
+      'connections_dropped_total',
+      'MQTT connections closed by the packet guard (a malformed or oversized packet)',
+      () => counters.dropped,
+    )
     counter('publishes_refused_total', 'MQTT publishes refused, of every kind (each logged with its reason)', () => counters.publishRefused)
     counter('heartbeats_accepted_total', 'heartbeats (and OwnTracks locations) accepted for storage', () => counters.heartbeats)
     counter('heartbeats_stored_total', 'heartbeats written to the database', () => t.heartbeatsStored)
@@ -195,7 +202,11 @@ export class BrokerMetrics {
       () => [...t.dueRuns].flatMap(([timer, runs]) => byLabel('outcome', runs, { timer })),
       ['timer', 'outcome'],
     )
-    counter('handler_failures_total', "exceptions caught in the broker's own handlers and hooks (each logged)", () => counters.handlerFailures + access.hookFailures)
+    counter(
+      'handler_failures_total',
+      "exceptions caught in the broker's own handlers and hooks (each logged)",
+      () => counters.handlerFailures + access.hookFailures,
+    )
 
     store.on('stored', (n, seconds) => {
       t.heartbeatsStored += n
@@ -239,11 +250,10 @@ export class BrokerMetrics {
   }
 }
 
-/** A file's size, 0 when there is none (no WAL right after a checkpoint that truncated it, or before the first write). */
+/** A file's size, 0 when there is none. */
 function fileBytes(path: string): number {
-  try {
-    return statSync(path).size
-  } catch {
-    return 0
-  }
+  // The broker's own connection keeps both files from its open (the migrations write) to its close: the 0 is for a data
+  // directory removed under a running broker, which no test does.
+  /* c8 ignore next */
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0
 }

@@ -17,7 +17,6 @@ import { FakephoneError } from '../common/errors.js'
 import { keepIdleConnections } from '../common/http-keep-alive.js'
 import { SECONDS, processRegistry, promClient } from '../common/prom.js'
 
-
 export class FleetMetrics {
   private readonly prom = promClient()
   readonly registry = processRegistry()

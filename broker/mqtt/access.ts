@@ -252,8 +252,7 @@ export class AccessControl {
       this.refusedConnects[kind]++
       done(authError(why, code), false)
     }
-    if (this.emptyPersistent.has(client))
-      return refuse('empty client id with a persistent session', 'bad_client_id', IDENTIFIER_REJECTED)
+    if (this.emptyPersistent.has(client)) return refuse('empty client id with a persistent session', 'bad_client_id', IDENTIFIER_REJECTED)
     if (username === undefined || password === undefined) return refuse('no username or password', 'no_credentials')
     if (username === CONSOLE_USER) {
       if (!client.id.startsWith(CONSOLE_CLIENT_PREFIX))

@@ -107,33 +107,36 @@ t.test('F1: a heartbeat taken shows as accepted, stored and timed; a malformed o
   t.equal(refused.value('fakephone_broker_publishes_refused_total'), 1)
 })
 
-t.test('F2, X3: a locate answered shows in the round-trip histogram and as succeeded; the push channel and a notification are counted', async (t) => {
-  const cloud = await startCloud(t)
-  const clock = cloud.clock as ManualClock
-  const owner = makeOwner(t)
-  const secret = await provision(cloud, owner, 'phone-a')
-  const pushUp = once(cloud.broker.framework.gateway, 'online')
-  const agent = await startAgent(t, cloud, 'phone-a', secret, { ownerKey: owner.publicKey })
-  await agentConnected(agent)
-  await listening(cloud, 'phone-a')
-  await pushUp
-  const before = await scrape(cloud)
-  t.equal(before.value('fakephone_broker_command_receipt_seconds_count'), 0)
-  t.equal(before.value('fakephone_broker_devices_connected{channel="push"}'), 1, 'the phone has its push channel up')
+t.test(
+  'F2, X3: a locate answered shows in the round-trip histogram and as succeeded; the push channel and a notification are counted',
+  async (t) => {
+    const cloud = await startCloud(t)
+    const clock = cloud.clock as ManualClock
+    const owner = makeOwner(t)
+    const secret = await provision(cloud, owner, 'phone-a')
+    const pushUp = once(cloud.broker.framework.gateway, 'online')
+    const agent = await startAgent(t, cloud, 'phone-a', secret, { ownerKey: owner.publicKey })
+    await agentConnected(agent)
+    await listening(cloud, 'phone-a')
+    await pushUp
+    const before = await scrape(cloud)
+    t.equal(before.value('fakephone_broker_command_receipt_seconds_count'), 0)
+    t.equal(before.value('fakephone_broker_devices_connected{channel="push"}'), 1, 'the phone has its push channel up')
 
-  const view = await run(cloud, signed(owner, 'phone-a', 'locate', {}, clock.now()))
-  t.equal(view.state, 'succeeded')
-  const delivered = once(cloud.broker.framework.queue, 'delivered')
-  cloud.broker.framework.queue.enqueue('phone-a', { kind: 'message', title: 'hello', body: 'from the cloud' })
-  await delivered
-  const after = await scrape(cloud)
-  t.equal(after.value('fakephone_broker_commands_submitted_total'), 1)
-  t.equal(after.value('fakephone_broker_commands_finished_total{outcome="succeeded"}'), 1)
-  t.equal(after.value('fakephone_broker_commands_finished_total{outcome="failed"}'), 0, 'each command in one outcome only')
-  t.equal(after.value('fakephone_broker_command_receipt_seconds_count'), 1, 'the round trip, submit to receipt')
-  t.equal(after.value('fakephone_broker_notifications_queued_total'), 1)
-  t.equal(after.value('fakephone_broker_notifications_delivered_total'), 1)
-})
+    const view = await run(cloud, signed(owner, 'phone-a', 'locate', {}, clock.now()))
+    t.equal(view.state, 'succeeded')
+    const delivered = once(cloud.broker.framework.queue, 'delivered')
+    cloud.broker.framework.queue.enqueue('phone-a', { kind: 'message', title: 'hello', body: 'from the cloud' })
+    await delivered
+    const after = await scrape(cloud)
+    t.equal(after.value('fakephone_broker_commands_submitted_total'), 1)
+    t.equal(after.value('fakephone_broker_commands_finished_total{outcome="succeeded"}'), 1)
+    t.equal(after.value('fakephone_broker_commands_finished_total{outcome="failed"}'), 0, 'each command in one outcome only')
+    t.equal(after.value('fakephone_broker_command_receipt_seconds_count'), 1, 'the round trip, submit to receipt')
+    t.equal(after.value('fakephone_broker_notifications_queued_total'), 1)
+    t.equal(after.value('fakephone_broker_notifications_delivered_total'), 1)
+  },
+)
 
 t.test("the database's files, the cloud's due timers and the process's own figures are there to scrape", async (t) => {
   const cloud = await startCloud(t)
@@ -142,7 +145,12 @@ t.test("the database's files, the cloud's due timers and the process's own figur
   t.ok((s.value('fakephone_broker_database_bytes{file="wal"}') as number) >= 0, 'so has its WAL (none is 0)')
   // Each due timer that starts with a run (what fell due while the broker was down) ran once.
   t.equal(s.value('fakephone_broker_due_timer_runs_total{timer="notification-expiry",outcome="ok"}'), 1)
-  for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'process_open_fds'])
+  for (const name of [
+    'process_resident_memory_bytes',
+    'process_cpu_seconds_total',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_eventloop_lag_seconds',
+    'process_open_fds',
+  ])
     t.ok(s.value(name) !== undefined, name)
 })
-
