@@ -110,8 +110,8 @@ export class BrokerMetrics {
     )
     counter(
       'disconnects_total',
-      'device connections ended, by channel and reason (closed: the device went or its connection broke; ' +
-        'replaced: a newer connection of the same device took over; removed: the device was removed)',
+      'device connections ended, by channel and reason (closed: the device went, its connection broke or a newer ' +
+        'connection of the same device took over; removed: the device was removed)',
       () => [
         ...byLabel('reason', counters.disconnects, { channel: 'data' }),
         [{ channel: 'push', reason: 'closed' }, gateway.counters.offline],

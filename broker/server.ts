@@ -1,7 +1,8 @@
 /**
  * The cloud broker's composition root: serves MQTT over TCP and over
- * WebSocket (`/mqtt`) plus the console API (`/api/...`) and the push channel
- * (`/push`, X1-X3, see framework-services.ts) on one HTTP port.
+ * WebSocket (`/mqtt`) plus the console API (`/api/...`), the push channel
+ * (`/push`, X1-X3, see framework-services.ts), `/health` and Prometheus's
+ * `/metrics` (metrics.ts) on one HTTP port.
  *
  * `start()` locks the data directory, builds every part in one step
  * (`build()`: nothing is optional once built), binds both ports, and only
@@ -124,8 +125,8 @@ export interface BrokerCounters {
   handlerFailures: number
   /** Devices' MQTT connections accepted. */
   connects: number
-  /** Devices' MQTT connections ended: the device went, a newer connection of it took over, or it was removed. */
-  disconnects: { closed: number; replaced: number; removed: number }
+  /** Devices' MQTT connections ended: closed (the device went, or a newer connection of it took over), or it was removed. */
+  disconnects: { closed: number; removed: number }
   /** Heartbeats accepted at the door and then not stored: the service was shut down (M1), locating is off (F3). */
   heartbeatsIgnored: { service_shut_down: number; locating_off: number }
 }
@@ -212,7 +213,7 @@ export class CloudBroker {
     heartbeats: 0,
     handlerFailures: 0,
     connects: 0,
-    disconnects: { closed: 0, replaced: 0, removed: 0 },
+    disconnects: { closed: 0, removed: 0 },
     heartbeatsIgnored: { service_shut_down: 0, locating_off: 0 },
   }
   /** The built broker, from start() until stop(). */
@@ -610,12 +611,9 @@ export class CloudBroker {
       this.safely('clientDisconnect', (client) => {
         access.clientGone(client)
         const p = access.principal(client)
-        if (p?.role !== 'device') return
-        // Not the device's live connection: a newer one took over, or the device was removed (counted there).
-        if (this.current.get(p.deviceId) !== client) {
-          if (this.current.has(p.deviceId)) this.counters.disconnects.replaced++
-          return
-        }
+        // Not the device's live connection: it was removed (counted there). Aedes closes a connection another of the same
+        // device takes over before it announces the new one: that one went while it was live, and is counted here.
+        if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
         this.counters.disconnects.closed++
         this.current.delete(p.deviceId)
         lifecycle.each((part) => part.deviceGone?.(p.deviceId))
