@@ -1,7 +1,8 @@
 /**
  * The cloud broker's composition root: serves MQTT over TCP and over
- * WebSocket (`/mqtt`) plus the console API (`/api/...`) and the push channel
- * (`/push`, X1-X3, see framework-services.ts) on one HTTP port.
+ * WebSocket (`/mqtt`) plus the console API (`/api/...`), the push channel
+ * (`/push`, X1-X3, see framework-services.ts), `/health` and Prometheus's
+ * `/metrics` (metrics.ts) on one HTTP port.
  *
  * `start()` locks the data directory, builds every part in one step
  * (`build()`: nothing is optional once built), binds both ports, and only
@@ -70,6 +71,7 @@ import {
   type TopicKind,
 } from '../common/contract.js'
 import { routeUpgrades } from './http/upgrade-router.js'
+import { BrokerMetrics } from './metrics.js'
 import { CloudData, DEFAULT_CLOUD_DATA_OPTIONS, type CloudDataOptions } from './cloud/cloud-data.js'
 
 export interface BrokerOptions {
@@ -121,6 +123,12 @@ export interface BrokerCounters {
   heartbeats: number
   /** Exceptions caught in the broker's own event handlers (each logged). */
   handlerFailures: number
+  /** Devices' MQTT connections accepted. */
+  connects: number
+  /** Devices' MQTT connections ended: closed (the device went, or a newer connection of it took over), or it was removed. */
+  disconnects: { closed: number; removed: number }
+  /** Heartbeats accepted at the door and then not stored: the service was shut down (M1), locating is off (F3). */
+  heartbeatsIgnored: { service_shut_down: number; locating_off: number }
 }
 
 /**
@@ -198,7 +206,16 @@ interface Gate {
 }
 
 export class CloudBroker {
-  readonly counters: BrokerCounters = { rateLimited: 0, dropped: 0, publishRefused: 0, heartbeats: 0, handlerFailures: 0 }
+  readonly counters: BrokerCounters = {
+    rateLimited: 0,
+    dropped: 0,
+    publishRefused: 0,
+    heartbeats: 0,
+    handlerFailures: 0,
+    connects: 0,
+    disconnects: { closed: 0, removed: 0 },
+    heartbeatsIgnored: { service_shut_down: 0, locating_off: 0 },
+  }
   /** The built broker, from start() until stop(). */
   private built?: Built
   /** Publishes waiting to be handed to Aedes (see drainOutbox); `retain`: an empty one that clears a retained topic. */
@@ -437,7 +454,7 @@ export class CloudBroker {
 
   /** The parts in their start order (stop runs in reverse), each with the broker events it hears and the routes it adds. */
   private partsInOrder(
-    { db, checkpointer, registry, store, commands, framework, cloud }: Core,
+    { db, checkpointer, registry, store, access, commands, framework, cloud }: Core,
     { aedes, tcp, http, wss, gate }: Network,
   ): BrokerPart[] {
     const log = this.log
@@ -447,6 +464,18 @@ export class CloudBroker {
       topics.includes(topicFor(deviceId, kind))
     let stopJumps: (() => void) | undefined
     let registryPoll: NodeJS.Timeout | undefined
+    const metrics = new BrokerMetrics({
+      dataDir: this.opts.dataDir,
+      clock,
+      counters: this.counters,
+      dataConnected: () => this.current.size,
+      access,
+      store,
+      commands,
+      queue: framework.queue,
+      gateway: framework.gateway,
+      router: cloud.router,
+    })
     // Start order; stop runs in reverse. Placed so that stop keeps the order that works: the parts holding sockets (time,
     // framework, cloud) stop before the network closes; the commands and the heartbeat batch after it, as late messages
     // may still arrive while Aedes closes; the database last.
@@ -457,6 +486,8 @@ export class CloudBroker {
           db.close()
         },
       },
+      // GET /metrics for Prometheus, open as /health is (metrics.ts); it hears the due timers from the start.
+      { name: 'metrics', start: () => metrics.start(), stop: () => metrics.stop(), routes: (r) => metrics.addRoutes(r) },
       { name: 'checkpoints', start: () => checkpointer.start(), stop: () => checkpointer.stop() },
       {
         name: 'state',
@@ -570,6 +601,7 @@ export class CloudBroker {
         limiter.authenticated(guardedAddress(client.conn) as string)
         const p = access.principal(client)
         if (p?.role !== 'device') return
+        this.counters.connects++
         this.current.set(p.deviceId, client)
         store.setPresence(p.deviceId, true, this.clock.now())
       }),
@@ -579,7 +611,10 @@ export class CloudBroker {
       this.safely('clientDisconnect', (client) => {
         access.clientGone(client)
         const p = access.principal(client)
+        // Not the device's live connection: it was removed (counted there). Aedes closes a connection another of the same
+        // device takes over before it announces the new one: that one went while it was live, and is counted here.
         if (p?.role !== 'device' || this.current.get(p.deviceId) !== client) return
+        this.counters.disconnects.closed++
         this.current.delete(p.deviceId)
         lifecycle.each((part) => part.deviceGone?.(p.deviceId))
         store.setPresence(p.deviceId, false, this.clock.now())
@@ -668,6 +703,7 @@ export class CloudBroker {
       'device removed: disconnected, its queued messages dropped, its retained presence and status cleared',
     )
     const client = this.current.get(deviceId)
+    if (client) this.counters.disconnects.removed++
     this.current.delete(deviceId)
     const { lifecycle } = this.parts()
     lifecycle.each((part) => part.deviceGone?.(deviceId))
@@ -772,10 +808,12 @@ export class CloudBroker {
   /** F1: a heartbeat is stored unless the cloud service was shut down (M1) or the device has locating off (F3). */
   private takeHeartbeat(deviceId: string, hb: Heartbeat, now: number): void {
     if (this.cloud.retirement.shutDown()) {
+      this.counters.heartbeatsIgnored.service_shut_down++
       this.log.warn({ deviceId }, 'heartbeat ignored: the cloud service was shut down (M1)')
       return
     }
     if (!this.store.locationEnabled(deviceId)) {
+      this.counters.heartbeatsIgnored.locating_off++
       this.log.warn({ deviceId }, 'heartbeat ignored: the device has Find Device or the cloud service off')
       return
     }

@@ -38,7 +38,8 @@ export function brokerCommand(io: Io): Command {
     .option('--mqtt-port <port>', 'MQTT over TCP', port, d.mqttPort)
     .option(
       '--http-port <port>',
-      'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api, health for monitors at /health',
+      'HTTP: MQTT over WebSocket at /mqtt, the push channel at /push, console API at /api, health for monitors at /health, ' +
+        'Prometheus metrics at /metrics',
       port,
       d.httpPort,
     )

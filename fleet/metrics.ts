@@ -6,33 +6,20 @@
  * seeded, uploaded, failed; backups made and failed), the phones connected,
  * and the report's lost and duplicated heartbeats, commands, notifications
  * and transfers (known once it reconciles them with the cloud, at the end:
- * counted then, before `/metrics` closes).
+ * counted then, before `/metrics` closes); and the process's own (CPU, RSS,
+ * heap, event-loop lag, open fds: common/prom.ts).
  */
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
-import { createRequire } from 'node:module'
 import type * as PromClient from 'prom-client'
 import type { FleetReport } from './report.js'
 import { FakephoneError } from '../common/errors.js'
 import { keepIdleConnections } from '../common/http-keep-alive.js'
-
-const require = createRequire(import.meta.url)
-
-/** prom-client, loaded when a fleet run first needs it: a seventh of a second of CPU that every CLI start-up paid. */
-export function promClient(): typeof PromClient {
-  return require('prom-client') as typeof PromClient
-}
-
-/**
- * The histograms' buckets, from 100 µs to 2 min: a heartbeat's PUBACK over loopback takes well under a millisecond (p50
- * 0.6 ms in a 150-phone run, where a first bucket of 1 ms held 86 % of them), and a notification or command that waited
- * for its phone to come back from an outage takes as long as the outage (`for: 45s` in docs/SCENARIOS.md).
- */
-const SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+import { SECONDS, processRegistry, promClient } from '../common/prom.js'
 
 export class FleetMetrics {
   private readonly prom = promClient()
-  readonly registry = new this.prom.Registry()
+  readonly registry = processRegistry()
   readonly heartbeatAck = new this.prom.Histogram({
     name: 'fakephone_fleet_heartbeat_puback_seconds',
     help: 'heartbeat publish to PUBACK',

@@ -187,6 +187,8 @@ export const LATEST_COMMANDS_SQL = `
 export class CommandCenter extends EventEmitter<CommandEvents> {
   /** Steps devices reported that the database could not take (see recordLater). */
   private readonly unrecorded: { deviceId: string; result: Result }[] = []
+  /** Steps the database could not take when they came, each held for a retry (read by /metrics, broker/metrics.ts). */
+  readonly counters = { stepsNotRecorded: 0 }
   private readonly retry: RetryBackoff
   /** Expires queued commands at their deadline; a failure is logged and retried (DueTimer). */
   private readonly expiry: DueTimer
@@ -344,6 +346,7 @@ export class CommandCenter extends EventEmitter<CommandEvents> {
 
   /** Holds a step the database could not take and schedules a retry of every held step (I/O pacing: Node's timers). */
   private recordLater(deviceId: string, result: Result, reason: string): void {
+    this.counters.stepsNotRecorded++
     this.unrecorded.push({ deviceId, result })
     this.log.error(
       { device: deviceId, command: result.command, state: result.state, reason, held: this.unrecorded.length },

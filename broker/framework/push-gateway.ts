@@ -50,7 +50,11 @@ interface GatewayEvents {
 
 export class PushGateway extends EventEmitter<GatewayEvents> {
   readonly wss: WebSocketServer
-  readonly counters = { refused: 0, sent: 0, delivered: 0 }
+  /**
+   * `refused`: every connection refused, of which `rateLimited` by the per-address limit (the rest: wrong credentials);
+   * `online`, `offline`: devices' push connections accepted and ended (read by /metrics, broker/metrics.ts).
+   */
+  readonly counters = { refused: 0, rateLimited: 0, sent: 0, delivered: 0, online: 0, offline: 0 }
   private readonly sessions = new Map<string, PushSession>()
   private readonly everyone = new Set<PushSession>()
   private readonly presence = new Map<string, PushPresence>()
@@ -87,6 +91,11 @@ export class PushGateway extends EventEmitter<GatewayEvents> {
     this.wss.close()
   }
 
+  /** Devices with a push connection now. */
+  get connectedCount(): number {
+    return this.sessions.size
+  }
+
   connected(deviceId: string): boolean {
     return this.sessions.has(deviceId)
   }
@@ -110,6 +119,7 @@ export class PushGateway extends EventEmitter<GatewayEvents> {
   private accept(ws: WebSocket, address: string): void {
     if (!this.deps.allow(address)) {
       this.counters.refused++
+      this.counters.rateLimited++
       this.deps.log.warn({ address }, 'push connection refused: too many connections from this address')
       ws.close(TRY_AGAIN_LATER, 'too many connections from this address')
       return
@@ -134,6 +144,7 @@ export class PushGateway extends EventEmitter<GatewayEvents> {
         session.accept(deviceId, now)
         this.deps.authenticated(session.address)
         this.deps.log.info({ deviceId, address: session.address }, 'push connected')
+        this.counters.online++
         this.emit('online', deviceId)
         this.deliver(session)
       },
@@ -175,6 +186,7 @@ export class PushGateway extends EventEmitter<GatewayEvents> {
     this.sessions.delete(deviceId)
     this.presence.set(deviceId, { connected: false, since: this.deps.clock.now() })
     this.deps.log.info({ deviceId }, 'push disconnected')
+    this.counters.offline++
     this.emit('offline', deviceId)
   }
 }

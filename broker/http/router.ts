@@ -142,6 +142,8 @@ export class HttpRouter {
   private readonly paramSchemas = new Map<string, z.ZodType<string>>()
   /** sha256(id:secret) → the device, its account and until when the verification holds. */
   private readonly verified = new Map<string, { deviceId: string; account: string; until: number }>()
+  /** Requests answered 507 because the cloud's storage could not take the write (read by /metrics, broker/metrics.ts). */
+  readonly counters = { notStored: 0 }
 
   constructor(
     private readonly auth: Authenticator,
@@ -242,6 +244,7 @@ export class HttpRouter {
     }
     const storage = storageFailure(err)
     if (storage) {
+      this.counters.notStored++
       this.log.error({ reason: storage, method, path: target }, 'HTTP request not stored: the cloud cannot write now')
       const error = `the cloud cannot store this now: ${storage}; nothing of it was kept as stored, try again later`
       return { status: 507, body: { error, code: 'INSUFFICIENT_STORAGE' } }

@@ -73,6 +73,11 @@ const NOT_AUTHENTICATED = 'not authenticated'
 /** The refusal reason of a device removed from the registry while connected. */
 const DEVICE_REMOVED = 'the device was removed'
 
+/** Why a connection was refused, as /metrics counts it: no username or password, a client id not allowed, wrong credentials. */
+export type ConnectRefusal = 'no_credentials' | 'bad_client_id' | 'bad_credentials'
+/** Why a heartbeat was refused at the door, as /metrics counts it (see AccessControl.refusedHeartbeats). */
+export type HeartbeatRefusal = 'device_removed' | 'retained' | 'database_full' | 'malformed'
+
 /** The hooks AccessControl gives Aedes. */
 export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>
 
@@ -127,6 +132,14 @@ export class AccessControl {
   private persistentListener = false
   /** Hook failures caught by the error boundary. */
   hookFailures = 0
+  /** Connections refused, by kind of reason (read by /metrics, broker/metrics.ts). */
+  readonly refusedConnects: Record<ConnectRefusal, number> = { no_credentials: 0, bad_client_id: 0, bad_credentials: 0 }
+  /**
+   * Heartbeats refused before their PUBACK, by kind of reason (read by /metrics): a device removed while connected, a
+   * retained one, one past the heartbeats held while the database refuses writes, a malformed one. OwnTracks locations
+   * are stored as heartbeats, and counted as them.
+   */
+  readonly refusedHeartbeats: Record<HeartbeatRefusal, number> = { device_removed: 0, retained: 0, database_full: 0, malformed: 0 }
   /** Subscriptions refused per connection, for the log's cap (LOGGED_SUBSCRIBE_REFUSALS). */
   private readonly refusedSubscriptions = new WeakMap<Client, number>()
 
@@ -234,22 +247,23 @@ export class AccessControl {
     done: (error: AuthenticateError | null, success: boolean | null) => void,
     refuseOnFailure: () => void,
   ): void {
-    const refuse = (why: string, code = BAD_USERNAME_OR_PASSWORD): void => {
+    const refuse = (why: string, kind: ConnectRefusal, code = BAD_USERNAME_OR_PASSWORD): void => {
       this.log.warn({ clientId: client.id, username, reason: why }, 'connection refused')
+      this.refusedConnects[kind]++
       done(authError(why, code), false)
     }
-    if (this.emptyPersistent.has(client)) return refuse('empty client id with a persistent session', IDENTIFIER_REJECTED)
-    if (username === undefined || password === undefined) return refuse('no username or password')
+    if (this.emptyPersistent.has(client)) return refuse('empty client id with a persistent session', 'bad_client_id', IDENTIFIER_REJECTED)
+    if (username === undefined || password === undefined) return refuse('no username or password', 'no_credentials')
     if (username === CONSOLE_USER) {
       if (!client.id.startsWith(CONSOLE_CLIENT_PREFIX))
-        return refuse(`console client id must start with "${CONSOLE_CLIENT_PREFIX}"`, IDENTIFIER_REJECTED)
-      if (!this.isConsoleToken(password.toString())) return refuse('wrong console token')
+        return refuse(`console client id must start with "${CONSOLE_CLIENT_PREFIX}"`, 'bad_client_id', IDENTIFIER_REJECTED)
+      if (!this.isConsoleToken(password.toString())) return refuse('wrong console token', 'bad_credentials')
       this.principals.set(client, { role: 'console' })
       return done(null, true)
     }
-    if (client.id !== username) return refuse('a device must use its device id as client id', IDENTIFIER_REJECTED)
+    if (client.id !== username) return refuse('a device must use its device id as client id', 'bad_client_id', IDENTIFIER_REJECTED)
     const verified = (account: string | undefined): void => {
-      if (account === undefined) return refuse('unknown device or wrong secret')
+      if (account === undefined) return refuse('unknown device or wrong secret', 'bad_credentials')
       this.principals.set(client, { role: 'device', deviceId: username, account, heartbeatTopic: heartbeatTopicOf(username) })
       done(null, true)
     }
@@ -302,12 +316,12 @@ export class AccessControl {
     // A device's own heartbeat, nearly every message: the verdict the general path below comes to for it (the topic is
     // the device's own, its kind one devices publish), without parsing the topic (issue 14).
     if (principal.role === 'device' && packet.topic === principal.heartbeatTopic) {
-      if (!this.registry.exists(principal.deviceId)) return DEVICE_REMOVED
-      if (packet.retain) return neverRetained('heartbeat')
+      if (!this.registry.exists(principal.deviceId)) return this.refuseHeartbeat('device_removed', DEVICE_REMOVED)
+      if (packet.retain) return this.refuseHeartbeat('retained', neverRetained('heartbeat'))
       const heldBack = this.heartbeatsHeldBack()
-      if (heldBack) return heldBack
+      if (heldBack) return this.refuseHeartbeat('database_full', heldBack)
       const decoded = decodeHeartbeat(packet.payload as Buffer)
-      if (!decoded.ok) return `malformed heartbeat payload: ${decoded.reason}`
+      if (!decoded.ok) return this.refuseHeartbeat('malformed', `malformed heartbeat payload: ${decoded.reason}`)
       return { deviceId: principal.deviceId, kind: 'heartbeat', value: decoded.value }
     }
     const owntracks = packet.topic.startsWith(`${OWNTRACKS_ROOT}/`)
@@ -327,6 +341,12 @@ export class AccessControl {
     return { deviceId, kind, value: decoded.value } as AcceptedMessage
   }
 
+  /** Counts a heartbeat refused at the door (refusedHeartbeats) and gives the refusal's reason back. */
+  private refuseHeartbeat(kind: HeartbeatRefusal, why: string): string {
+    this.refusedHeartbeats[kind]++
+    return why
+  }
+
   /** A device speaking OwnTracks may publish its location and its last will on owntracks/<its account>/<its id>, nothing else. */
   private checkOwnTracks(principal: { deviceId: string; account: string }, packet: PublishPacket): AcceptedMessage | string {
     const own = owntracksTopic(principal.account, principal.deviceId)
@@ -336,7 +356,7 @@ export class AccessControl {
     // A location is stored as a heartbeat: past the bound of heartbeats held for a full database it is refused before
     // its PUBACK, as a heartbeat is, and the device sends it again.
     const heldBack = decoded.value._type === 'location' ? this.heartbeatsHeldBack() : null
-    if (heldBack) return heldBack
+    if (heldBack) return this.refuseHeartbeat('database_full', heldBack)
     return { deviceId: principal.deviceId, kind: 'owntracks', value: decoded.value }
   }
 

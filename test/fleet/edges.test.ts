@@ -361,7 +361,7 @@ t.test('a fleet phone passes a payload without a command id to the agent, which 
   await phone.stop()
 })
 
-t.test('the metrics endpoint answers /metrics and nothing else', async (t) => {
+t.test("the metrics endpoint answers /metrics, with the process's own figures, and nothing else", async (t) => {
   const metrics = new FleetMetrics(() => 3)
   const served = await metrics.serve(0)
   t.teardown(() => served.close())
@@ -369,7 +369,10 @@ t.test('the metrics endpoint answers /metrics and nothing else', async (t) => {
   t.equal((await fetch(`${base}/other`)).status, 404)
   const res = await fetch(`${base}/metrics`)
   t.match(res.headers.get('content-type'), /^text\/plain/)
-  t.match(await res.text(), /^fakephone_fleet_phones_connected 3$/m)
+  const text = await res.text()
+  t.match(text, /^fakephone_fleet_phones_connected 3$/m)
+  for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_eventloop_lag_seconds', 'process_open_fds'])
+    t.match(text, new RegExp(`^${name} \\d`, 'm'), name)
 })
 
 t.test('the latency buckets tell a loopback PUBACK (under a millisecond) and a notification held through an outage apart', async (t) => {
