@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import Database from 'better-sqlite3'
-import { cpSync, readdirSync, readFileSync } from 'node:fs'
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Agent } from '../../agent/agent.js'
@@ -130,4 +130,28 @@ t.test('a database whose version a build from before 2026-12-04 wrote over is re
   const listed = await run(['device', 'list', '--data', dataDir])
   t.equal(listed.code, 1, 'a one-shot command says the same, exit 1')
   t.match(listed.err, 'says schema version 9')
+})
+
+t.test('F1: a phone file a newer fakephone wrote is refused as such, kept, and the agent exits 78 (EX_CONFIG)', async (t) => {
+  const dir = tempDir(t)
+  cpSync(join(FIXTURES, '47df08a'), dir, { recursive: true })
+  const settings = join(dir, 'phone', 'settings.json')
+  const agent = (): ReturnType<typeof run> =>
+    run(['agent', '--id', 'pi', '--secret-file', join(dir, 'pi.secret'), '--data', join(dir, 'phone'), '--broker', 'mqtt://127.0.0.1:1'])
+  // What going back to 0d5bf96 met (its push-inbox.json has no `service`): a field this build does not know.
+  const newer = JSON.stringify({ ...JSON.parse(readFileSync(settings, 'utf8')), vibrate: true })
+  writeFileSync(settings, newer)
+  const started = await agent()
+  t.equal(started.code, 78, 'systemd does not restart it in a loop')
+  t.equal(
+    started.err,
+    `error: ${settings}: ✖ Unrecognized key: "vibrate": it holds what this build of fakephone does not know, as a newer ` +
+      'fakephone writes it: run that one, or put back the copy of the data directory taken before it (the file is not ' +
+      'damaged: keep it)\n',
+  )
+  t.equal(readFileSync(settings, 'utf8'), newer, 'the file is left as it was')
+  writeFileSync(settings, JSON.stringify({ ...JSON.parse(newer), vibrate: undefined, cloudService: 'yes' }))
+  const damaged = await agent()
+  t.equal(damaged.code, 1, 'a value this build cannot read is damage, as before')
+  t.match(damaged.err, 'the file is damaged; restore it from a backup, or move it away')
 })
