@@ -336,6 +336,25 @@ export class DbVersionError extends FakephoneError {
   }
 }
 
+/**
+ * Builds from before the check above (schema 9 and lower, before 2026-12-04) wrote their own version over any database
+ * they opened, so going back to one leaves a newer database saying 9 or less: migrations from there would fail half-way
+ * (`no such table: secrets`). Migration 9 (the tenth) drops `secrets`, which every earlier schema has: a database that
+ * says 1 to 9 without it was newer, by how much no one can tell.
+ */
+export const OVERWRITTEN_BEFORE = 10
+
+export class DbVersionLostError extends FakephoneError {
+  constructor(path: string, found: number) {
+    super(
+      'DB_VERSION_LOST',
+      `the database ${path} says schema version ${found}, but a newer fakephone had already changed it: a build from ` +
+        `before 2026-12-04 (schema ${OVERWRITTEN_BEFORE - 1} or lower) was started on it and wrote its own version over ` +
+        'the real one; put back the copy of the data directory taken before that, or before the upgrade',
+    )
+  }
+}
+
 /** SQLite's codes (their prefixes) for a database file that cannot be used at all, with what that means. */
 const DB_UNUSABLE: readonly [prefix: string, why: string][] = [
   ['SQLITE_CANTOPEN', 'it cannot be opened (a folder, or a path this user may not use)'],
@@ -381,6 +400,7 @@ export function openDb(dataDir: string): Db {
     db.transaction(() => {
       const version = schemaVersion(db)
       if (version > SCHEMA_VERSION) throw new DbVersionError(path, version)
+      if (version > 0 && version < OVERWRITTEN_BEFORE && !hasTable(db, 'secrets')) throw new DbVersionLostError(path, version)
       for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string)
       if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`)
     }).immediate()
@@ -400,6 +420,11 @@ export function openDb(dataDir: string): Db {
 export function truncateWal(db: Db): boolean {
   const [row] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[]
   return row?.busy === 0
+}
+
+/** Whether the database holds a table called `name`. */
+function hasTable(db: Db, name: string): boolean {
+  return pluck<[string], number>(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) === 1
 }
 
 /** The database's `PRAGMA user_version`. */

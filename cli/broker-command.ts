@@ -4,6 +4,7 @@ import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker } from '../broker/server.js'
 import { loadConfigWithOrigins } from '../common/config.js'
+import { FakephoneError } from '../common/errors.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { storageFailure } from '../common/storage-errors.js'
 import { givenFlags } from './config-flags.js'
@@ -94,6 +95,8 @@ export async function startOrExplain(broker: CloudBroker): Promise<{ mqttPort: n
         `cannot start the broker: ${storage}: ${e.message}; ` +
           'its data directory needs a disk it can write: make room, mount it read-write, or give another --data',
       )
+    // Its code is kept: for one a restart cannot mend (a newer fakephone's database) the daemon exits EX_CONFIG (main.ts).
+    if (err instanceof FakephoneError) throw new FakephoneError(err.code, `cannot start the broker: ${err.message}`)
     throw new UserError(`cannot start the broker: ${e.message}`)
   }
 }

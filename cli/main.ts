@@ -129,6 +129,12 @@ const PATH_UNUSABLE: ReadonlySet<unknown> = new Set(['ENOENT', 'ENOTDIR', 'EEXIS
  * start limit, with the same error ten times in the journal. `config check` answers 1, as for any invalid input.
  */
 const EX_CONFIG = 78
+/**
+ * What a restart cannot mend either, so a daemon exits EX_CONFIG for it too: a config it cannot use, a database a newer
+ * fakephone wrote, one whose version an older build wrote over (broker/db.ts), a phone's file a newer one wrote
+ * (common/json-file.ts).
+ */
+const NOT_RESTARTABLE: ReadonlySet<string> = new Set(['ECONFIG', 'DB_TOO_NEW', 'DB_VERSION_LOST', 'DATA_TOO_NEW'])
 const DAEMONS = new Set(['broker', 'agent'])
 
 /**
@@ -184,7 +190,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (err instanceof FakephoneError) {
       // A message may carry a name someone else chose (a legacy account name): its control characters are shown, not obeyed.
       say(linesForTerminal(err.message), err)
-      if (err.code === 'ECONFIG' && DAEMONS.has(running)) return EX_CONFIG
+      if (NOT_RESTARTABLE.has(err.code) && DAEMONS.has(running)) return EX_CONFIG
       return err instanceof UserError ? err.exitCode : 1
     }
     // A full or failing disk is the user's to fix, not a bug: the reason and Node's own words (which name the file).

@@ -26,6 +26,33 @@ export class JsonFileError extends FakephoneError {
   }
 }
 
+/**
+ * A state file valid but for fields this build does not know: what a newer fakephone writes (the schemas are strict), so
+ * the usual words (damaged, move it away) would lose what it holds. The daemon exits EX_CONFIG for it (cli/main.ts).
+ */
+export class JsonFileTooNewError extends FakephoneError {
+  constructor(file: string, reason: string) {
+    super(
+      'DATA_TOO_NEW',
+      `${file}: ${reason}: it holds what this build of fakephone does not know, as a newer fakephone writes it: run that ` +
+        'one, or put back the copy of the data directory taken before it (the file is not damaged: keep it)',
+    )
+  }
+}
+
+/** True when `text`, which `schema` refused, is JSON refused only for keys it does not know. */
+function onlyUnknownKeys(schema: z.ZodType, text: string): boolean {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return false
+  }
+  // Refused by decodeJson, so refused here: the error is there.
+  const { issues } = schema.safeParse(value).error as z.ZodError
+  return issues.every((i) => i.code === 'unrecognized_keys')
+}
+
 export class JsonFile<T> {
   private writing: Promise<void> | null = null
   private next: T | undefined
@@ -50,8 +77,9 @@ export class JsonFile<T> {
     const text = await readTextIfExists(this.path)
     if (text === null) return (this.onDisk = fallback)
     const decoded = decodeJson(this.schema, text)
-    if (!decoded.ok) throw new JsonFileError(this.path, decoded.reason)
-    return (this.onDisk = decoded.value)
+    if (decoded.ok) return (this.onDisk = decoded.value)
+    if (onlyUnknownKeys(this.schema, text)) throw new JsonFileTooNewError(this.path, decoded.reason)
+    throw new JsonFileError(this.path, decoded.reason)
   }
 
   /** Resolves once `value` (or a newer one) is durably on disk. */
