@@ -401,6 +401,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     const { notMqtt, failure } = this.dataChannelFailure
     // A waiting link has failed at least once since it last connected: it knows since when.
     const since = this.link.waitingSince as number
+    // A link that found the server's bytes not MQTT said what it found: the failure is said (MqttLink's notMqtt).
     return { dataChannelWaiting: { since, why: notMqtt ? `${failure as string}: ${NOT_MQTT_WHY}` : failure } }
   }
 

@@ -109,6 +109,7 @@ function summaries(root: Command): void {
  * knows, stays a line; a line break that was typed is shown `\x0A`.
  */
 function commanderError(text: string): string {
+  // Every commander error text ends in a line break, which is all the pattern needs to match: a match, never null.
   const [, said, suggestion] = /^([\s\S]*?)(\n\(Did you mean [^\n]*\?\))?\n$/.exec(text) as unknown as [string, string, string?]
   return `${forTerminal(said)}${suggestion ?? ''}\n`
 }

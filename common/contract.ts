@@ -424,6 +424,7 @@ export function decodePayload<K extends TopicKind>(kind: K, payload: Buffer | st
  * every presence, status and heartbeat was a tenth of a fleet phone's connect).
  */
 export function encodePayload<K extends TopicKind>(kind: K, value: PayloadOf<K>): string {
+  // As in decodePayload: a generic key loses the key-to-schema correlation.
   return JSON.stringify(checked(TOPICS[kind].schema as unknown as z.ZodType<PayloadOf<K>>, value))
 }
 
