@@ -2,7 +2,8 @@
  * The fleet's Prometheus metrics (prom-client, its own registry), served at
  * `/metrics` on 127.0.0.1 while a run goes: latency histograms (heartbeat
  * publish→PUBACK, command received→answered, how late a notification was
- * shown), reconnects, heartbeats sent and acknowledged, commands by outcome, notifications shown, the syncing phones' transfers (S1, B1: items
+ * shown), reconnects, heartbeats sent and acknowledged, commands by
+ * outcome, notifications shown, the syncing phones' transfers (S1, B1: items
  * seeded, uploaded, failed; backups made and failed), the phones connected,
  * and the report's lost and duplicated heartbeats, commands, notifications
  * and transfers (known once it reconciles them with the cloud, at the end:

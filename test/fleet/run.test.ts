@@ -137,13 +137,14 @@ t.test('two runs of one seed on a ManualClock give the same event log: routes, b
     Number(new RegExp(`^fakephone_fleet_commands_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(scraped)?.[1])
   t.equal(counted('failed'), failedByScenario)
   t.equal(counted('ignored'), ignoredByScenario)
+  t.ok(counted('succeeded') > 0, 'commands succeeded as planned too')
   t.equal(counted('succeeded') + counted('failed'), a.tally.commands.answered, 'each answered command under one outcome: they sum')
   t.match(scraped, new RegExp(`^fakephone_fleet_heartbeats_acked_total ${a.tally.heartbeats.acked}$`, 'm'))
   t.match(scraped, new RegExp(`^fakephone_fleet_notifications_shown_total ${a.tally.notifications.shown}$`, 'm'))
   t.match(
     scraped,
     /^# HELP fakephone_fleet_notification_delay_seconds how late the phone showed a notification: from its createdAt/m,
-    'the histogram says what it measures: the cloud\'s createdAt to shown, not the fleet\'s queueing',
+    "the histogram says what it measures: the cloud's createdAt to shown, not the fleet's queueing",
   )
   t.equal(a.phonesUp().running, 0, 'every phone stopped at its planned time')
   t.ok(
