@@ -402,6 +402,7 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     const { notMqtt, failure } = this.dataChannelFailure
     // A waiting link has failed at least once since it last connected: it knows since when.
     const since = this.link.waitingSince as number
+    // A link that found the server's bytes not MQTT said what it found: the failure is said (MqttLink's notMqtt).
     return { dataChannelWaiting: { since, why: notMqtt ? `${failure as string}: ${NOT_MQTT_WHY}` : failure } }
   }
 
@@ -622,6 +623,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
       void this.remote.onConnect(link)
       // F1: heartbeats wait for the cloud's answer to the subscription (the seqs it holds); the run's first fix goes then.
       this.heartbeat.connecting()
+      // X2: and so do behaviour-log uploads (the log seqs it holds).
+      this.framework.dataConnecting()
     })
     link.client.on('message', (topic, payload) => {
       if (topic === timeTopic) return this.receiveCloudTime(payload)
@@ -686,14 +689,16 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   /**
    * One time for the whole system: the cloud's clock is the authority; a bad message is logged and changes nothing.
    * F1: the answer to the phone's subscription also says the highest heartbeat seq the cloud holds of it: the seqs move
-   * past it (settings restored from an old backup count from below it) and the heartbeats held for it go.
+   * past it (settings restored from an old backup count from below it) and the heartbeats held for it go. X2: it says
+   * the highest behaviour-log seq too, and the behaviour log does the same with it (a broker that does not say it holds none).
    */
   receiveCloudTime(payload: Buffer): void {
     const decoded = decodePayload('time', payload)
     if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'cloud time refused')
-    const { now, heartbeatSeq } = decoded.value
+    const { now, heartbeatSeq, logSeq } = decoded.value
     this.followCloud(now)
     if (heartbeatSeq === undefined) return
+    this.framework.cloudHoldsLogs(logSeq ?? null)
     if (heartbeatSeq !== null && this.seqs.skipPast(heartbeatSeq))
       this.opts.log.warn(
         { heartbeatSeq },

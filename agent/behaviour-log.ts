@@ -10,6 +10,17 @@
  *    can never be uploaded later.
  * Events waiting for upload live in `<data>/behaviour-log.json`; an event
  * leaves it only when the cloud acknowledged its batch.
+ *
+ * Seqs increase over the phone's whole life, and the cloud stores each
+ * `(device, seq)` once. The file may be older than what the phone sent since
+ * (the data directory restored from a copy, or a new one): the cloud says the
+ * highest seq it holds of the phone in its answer to each subscription
+ * (`cloudHolds`), and nothing goes up on a connection before that. Events
+ * numbered in a run before the first answer are provisional (the file says
+ * from which seq): they move past the cloud's seq, keeping their order. A
+ * pending event numbered after an answer whose seq the cloud holds has
+ * reached it (its acknowledgement was lost, or a restored copy still had it
+ * waiting): it is not sent again.
  */
 import { join } from 'node:path'
 import { z } from 'zod'
@@ -79,6 +90,8 @@ const LogStateSchema = z.strictObject({
   uploaded: z.number().int().nonnegative(),
   notCollected: z.number().int().nonnegative(),
   lastUploadAt: z.number().int().nonnegative().nullable(),
+  /** Events from this seq on were numbered before the cloud said which seqs it holds (absent: none). */
+  provisionalFrom: z.number().int().nonnegative().optional(),
 })
 type LogState = z.infer<typeof LogStateSchema>
 
@@ -99,6 +112,10 @@ export class BehaviourLog {
   private uploading: Promise<void> = Promise.resolve()
   private busy = false
   private deferred: string | null = null
+  /** The cloud said which seqs it holds in this run: events numbered since are past them. */
+  private heard = false
+  /** The cloud said which seqs it holds on this connection: uploads may go. */
+  private answered = false
 
   constructor(private readonly opts: BehaviourLogOptions) {
     this.file = new JsonFile(join(opts.dataDir, 'behaviour-log.json'), LogStateSchema)
@@ -134,8 +151,42 @@ export class BehaviourLog {
       const dropped = pending.splice(0, Math.max(0, pending.length - this.opts.pendingMax))
       if (dropped.length > 0)
         this.opts.log.warn({ dropped: dropped.length, kept: pending.length }, 'behaviour log full: oldest events dropped')
-      this.state = withChanges(this.state, { nextSeq: event.seq + 1, pending })
+      const provisionalFrom = this.heard ? undefined : (this.state.provisionalFrom ?? event.seq)
+      this.state = withChanges(this.state, { nextSeq: event.seq + 1, pending, provisionalFrom })
     }
+    void this.save()
+  }
+
+  /** The data channel connected: uploads wait for the cloud's word on which seqs it holds (`cloudHolds`). */
+  connecting(): void {
+    this.answered = false
+  }
+
+  /**
+   * The cloud holds behaviour-log events up to `seq` (null: none) of this phone: provisional events move past it, a
+   * pending event it holds is not sent again, and new events are numbered above it.
+   */
+  cloudHolds(seq: number | null): void {
+    this.answered = true
+    this.heard = true
+    const { nextSeq, pending, provisionalFrom, uploaded } = this.state
+    const floor = seq ?? -1
+    const shift = provisionalFrom === undefined ? 0 : Math.max(0, floor + 1 - provisionalFrom)
+    const moved = pending.map((e) => (provisionalFrom !== undefined && e.seq >= provisionalFrom ? { ...e, seq: e.seq + shift } : e))
+    const kept = moved.filter((e) => e.seq > floor)
+    const next = Math.max(nextSeq + shift, floor + 1)
+    if (next === nextSeq && kept.length === pending.length && provisionalFrom === undefined) return
+    if (next !== nextSeq)
+      this.opts.log.warn(
+        { logSeq: seq, moved: shift, alreadyHeld: pending.length - kept.length },
+        'the cloud holds behaviour logs up to this seq, past this log (restored from an older copy?): the seqs go on above it',
+      )
+    this.state = withChanges(this.state, {
+      nextSeq: next,
+      pending: kept,
+      uploaded: uploaded + pending.length - kept.length,
+      provisionalFrom: undefined,
+    })
     void this.save()
   }
 
@@ -149,6 +200,7 @@ export class BehaviourLog {
     const phone = this.opts.phone()
     if (!phone.cloudService) return 'the cloud service is off'
     if (!this.opts.data.connected()) return 'the data channel is down'
+    if (!this.answered) return 'the cloud has not said which seqs it holds'
     if (phone.network === 'none') return 'no network'
     if (phone.network === 'mobile' && !this.opts.logsOverMobile()) return 'on mobile data, and uploads over mobile data are not allowed'
     return null

@@ -177,6 +177,16 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
     this.behaviour.record(type, detail)
   }
 
+  /** X2: the data channel connected; behaviour logs wait for the cloud's word on which seqs it holds. */
+  dataConnecting(): void {
+    this.behaviour.connecting()
+  }
+
+  /** X2: the cloud holds behaviour-log events of this phone up to `seq` (null: none). */
+  cloudHoldsLogs(seq: number | null): void {
+    this.behaviour.cloudHolds(seq)
+  }
+
   /** X3: the user grants or revokes the framework's network permission. */
   async setNetworkPermission(on: boolean): Promise<FrameworkStatus> {
     await this.change({ networkPermission: on })

@@ -39,9 +39,11 @@ export function readSecretFile(file: string): string {
     const code = (err as NodeJS.ErrnoException).code
     // A missing one is most often a step left out: the secret is written once, when the device is registered.
     const missing = code === 'ENOENT' ? " (no such file): `fakephone device add ID --secret-out FILE` writes a new device's secret" : ''
-    throw new SecretError(`cannot read the secret file ${file}: ${code}${missing}`)
+    const denied = code === 'EACCES' || code === 'EPERM' ? ": let the agent's user read it (its owner, mode 0600)" : ''
+    throw new SecretError(`cannot read the secret file ${file}: ${code}${missing}${denied}`)
   }
-  if (secret === '') throw new SecretError(`the secret file ${file} is empty`)
+  if (secret === '')
+    throw new SecretError(`the secret file ${file} is empty: put the device's secret in it (\`device add --secret-out\` wrote it)`)
   return secret
 }
 

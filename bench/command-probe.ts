@@ -184,6 +184,7 @@ export class BrokerTimer {
   attach(commands: CommandCenter, store: StateStore): () => void {
     const restores: (() => void)[] = []
     const wrap = <O extends object, K extends keyof O>(obj: O, key: K, onDone: (ms: number) => void): void => {
+      // Only methods are wrapped (the keys named below); TypeScript cannot tell a key of O names a function.
       const original = obj[key] as unknown as Fn
       const timed = (...args: never[]): unknown => {
         const started = performance.now()
@@ -204,6 +205,7 @@ export class BrokerTimer {
       this.sqliteMs += ms
       this.reads++
     })
+    // The commands' prepared statements are private: the probe times them from outside, as a profiler would.
     const sql = (commands as unknown as { sql?: Record<string, StatementLike> }).sql
     if (sql && typeof sql === 'object') {
       for (const stmt of Object.values(sql)) {

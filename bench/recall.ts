@@ -125,6 +125,7 @@ async function recallOf(feed: LiveFeed): Promise<DeviceOutcome[]> {
       return true
     },
   }
+  // The feed writes frames and listens for close: the stand-in above has those, not the rest of a ServerResponse.
   feed.attach(page as unknown as ServerResponse)
   // What the feed remembers, told at once to a page that attaches: not this recall's.
   heard.length = 0

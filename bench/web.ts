@@ -67,7 +67,11 @@ export interface WebResult {
   longestTaskMs: number
 }
 
-/** What the bench reads from the page: the console's test hooks and Leaflet's map. */
+/**
+ * What the bench reads from the page: the console's test hooks and Leaflet's map, which the page (web/) puts on `window`.
+ * They are not on the DOM's Window type, so each page.evaluate (a function run in the page, where no import reaches)
+ * casts `window` to this.
+ */
 interface PageHooks {
   fakephone: {
     ready: boolean

@@ -560,8 +560,9 @@ export class CloudBroker {
         },
         stop: () => stopJumps?.(),
         subscribed: (id, topics) => {
-          // F1: the answer to the subscription says the highest heartbeat seq held of the phone, which numbers past it.
-          if (subscribedTo(topics, id, 'time')) this.sendTime(id, store.lastSeq(id))
+          // F1, X2: the answer to the subscription says the highest heartbeat and behaviour-log seqs held of the phone,
+          // which numbers past them.
+          if (subscribedTo(topics, id, 'time')) this.sendTime(id, { heartbeatSeq: store.lastSeq(id), logSeq: framework.lastLogSeq(id) })
         },
       },
     ]
@@ -649,12 +650,11 @@ export class CloudBroker {
   }
 
   /**
-   * The cloud's time, for a phone to stamp with (a phone not subscribed to it is not sent it); with `heartbeatSeq` when
-   * answering its subscription (F1: the highest heartbeat seq held of it, null: none).
+   * The cloud's time, for a phone to stamp with (a phone not subscribed to it is not sent it); with the seqs held of it
+   * when answering its subscription (F1 heartbeats, X2 behaviour logs: the highest held of each, null: none).
    */
-  private sendTime(deviceId: string, heartbeatSeq?: number | null): void {
-    const now = this.clock.now()
-    this.publishToDevice(deviceId, 'time', encodePayload('time', heartbeatSeq === undefined ? { now } : { now, heartbeatSeq }))
+  private sendTime(deviceId: string, held?: { heartbeatSeq: number | null; logSeq: number | null }): void {
+    this.publishToDevice(deviceId, 'time', encodePayload('time', { now: this.clock.now(), ...held }))
   }
 
   /** Queues `payload` for the device's `kind` topic (the caller knows the device is listening). */

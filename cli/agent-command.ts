@@ -7,8 +7,8 @@ import { serveControl } from '../agent/control.js'
 import { AGENT_CONFIG, AgentConfigSchema, channelUrls, NO_PUSH_WHY, type AgentConfig } from '../agent/config.js'
 import { GpsdSource } from '../agent/gpsd.js'
 import { DEMO_ROUTE, FixedSource, RouteSource, readGpx, type LocationSource } from '../agent/location.js'
-import { deviceSecretFile, readSecretFile } from '../agent/secret.js'
-import { loadConfigWithOrigins } from '../common/config.js'
+import { deviceSecretFile, readSecretFile, type SecretError } from '../agent/secret.js'
+import { ConfigError, loadConfigWithOrigins } from '../common/config.js'
 import type { Logger } from '../common/log.js'
 import { readPublicKey } from '../common/signing.js'
 import { SmallFileError } from '../common/small-file.js'
@@ -18,7 +18,7 @@ import { seedDataCommand } from './seed-data-command.js'
 import { givenFlags, type FlagKey } from './config-flags.js'
 import { serveUntilAborted } from './daemon.js'
 import { lockDataDir, type DataDirLock } from '../common/data-lock.js'
-import { UserError, type Io } from './io.js'
+import type { Io } from './io.js'
 import { logger } from './logger.js'
 import { sayConnection, startUpLines } from './agent-screen.js'
 import { besideConfig } from './config-paths.js'
@@ -58,16 +58,29 @@ function location(c: AgentConfig, io: Io, log: Logger): Location {
         const [points, gpx] = spec.kind === 'gpx' ? [readGpx(spec.file), spec.file] : [DEMO_ROUTE, null]
         return { source: new RouteSource(points, c.speed, io.clock.now(), undefined, gpx), stop: () => {} }
       } catch (err) {
-        throw new UserError((err as Error).message)
+        throw unusable((err as Error).message)
       }
   }
 }
 
+/**
+ * A file the agent's config names that it cannot use (its secret, its owner key, its GPX track), said in one line (escaped where it
+ * was built): a config the daemon cannot use, exit 78 (cli/main.ts).
+ */
+const unusable = (said: string): ConfigError => new ConfigError('agent', [said], said)
+
 /** Starts one agent with its control socket; used by `agent` and by `demo`. */
 export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<RunningAgent> {
   // Read again by the phone when the broker refuses it (F1, X1): a device added anew gets its new secret there.
-  const secretFile = deviceSecretFile(c, io.env)
-  const secret = readSecretFile(secretFile)
+  // A secret or owner key the config names that cannot be used is a config the daemon cannot use (exit 78, cli/main.ts).
+  let secretFile: string
+  let secret: string
+  try {
+    secretFile = deviceSecretFile(c, io.env)
+    secret = readSecretFile(secretFile)
+  } catch (err) {
+    throw unusable((err as SecretError).message)
+  }
   // A secret file every user can read starts the phone (as before) with a warning, in `config check`'s words; a systemd
   // credential is the service manager's to guard.
   const open = c.secretFile === undefined ? undefined : openToAll(secretFile)
@@ -77,11 +90,14 @@ export async function startAgent(c: AgentConfig, io: Io, log: Logger): Promise<R
     ownerKey = c.ownerKey === undefined ? undefined : readPublicKey(c.ownerKey)
   } catch (err) {
     // The small-file reader's refusal names the file already, escaped; Node's words and the key checks are escaped here.
-    if (err instanceof SmallFileError) throw new UserError(`cannot read the owner key: ${err.message}`)
+    if (err instanceof SmallFileError) throw unusable(`cannot read the owner key: ${err.message}`)
     // A missing one as `config check` says it: the file of a similar name beside it, and where owner keys come from.
     if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new UserError(`cannot read the owner key ${forTerminal(missingOwnerKey(c.ownerKey as string))}`)
-    throw new UserError(`cannot read the owner key ${forTerminal(c.ownerKey as string)}: ${forTerminal((err as Error).message)}`)
+      throw unusable(`cannot read the owner key ${forTerminal(missingOwnerKey(c.ownerKey as string))}`)
+    throw unusable(
+      `cannot read the owner key ${forTerminal(c.ownerKey as string)}: ${forTerminal((err as Error).message)}; ` +
+        "give it the owner's public key (ACCOUNT.pub of `fakephone device add`), readable by the agent's user",
+    )
   }
   if (!ownerKey) log.warn('no owner key (--owner-key, or "ownerKey" in its --config file): this phone will refuse every remote command')
   // One phone per data directory: a second would take this one's MQTT session over and over and share its journal.
@@ -203,9 +219,9 @@ export function agentCommand(io: Io): Command {
       const running = await startAgent(config, io, log).catch((err: unknown) => {
         // A secret or owner key missing where a relative path in the config file points: said as `config check` says it.
         const from = o.config
-        const hint =
-          from === undefined ? '' : [config.secretFile, config.ownerKey].map((f) => (f ? besideConfig(f, from) : '')).find(Boolean)
-        throw hint ? new UserError(`${(err as Error).message}${hint}`) : err
+        if (!(err instanceof ConfigError) || from === undefined) throw err
+        const hint = [config.secretFile, config.ownerKey].map((f) => (f ? besideConfig(f, from) : '')).find(Boolean)
+        throw hint ? unusable(`${err.message}${hint}`) : err
       })
       const quiet = io.tty === true ? sayConnection(io, running.agent, config) : () => {}
       await serveUntilAborted(io, log, `phone ${config.id} running`, () => {

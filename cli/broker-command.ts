@@ -3,8 +3,9 @@ import { Command, Option } from 'commander'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { BROKER_CONFIG, BrokerConfigSchema, brokerOptions } from '../broker/config.js'
 import { CloudBroker } from '../broker/server.js'
-import { loadConfigWithOrigins } from '../common/config.js'
+import { ConfigError, loadConfigWithOrigins } from '../common/config.js'
 import { FakephoneError } from '../common/errors.js'
+import { ConsoleTokenError } from '../broker/console-token.js'
 import { persistedSimulatedClock } from '../common/cloud-time.js'
 import { storageFailure } from '../common/storage-errors.js'
 import { givenFlags } from './config-flags.js'
@@ -87,6 +88,12 @@ export async function startOrExplain(broker: CloudBroker): Promise<{ mqttPort: n
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     await broker.stop()
+    // A console token the broker cannot use is a file of its config's data directory to fix (the message says how): exit
+    // 78, a config the daemon cannot use (cli/main.ts), which systemd does not start again every 5 s.
+    if (err instanceof ConsoleTokenError) {
+      const said = `cannot start the broker: ${err.message}`
+      throw new ConfigError('broker', [said], said)
+    }
     if (e.code === 'EADDRINUSE') throw new UserError(`${e.message}: another broker running? pick other ports with --mqtt-port/--http-port`)
     // A data directory on a full or read-only disk (a Pi's SD card remounted read-only): Node's words alone said no way out.
     const storage = storageFailure(err)

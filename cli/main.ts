@@ -78,7 +78,7 @@ export async function program(io: Io, argv: readonly string[]): Promise<Command>
       ),
   }
   const configure = (cmd: Command): void => {
-    cmd.exitOverride().configureOutput(output)
+    cmd.exitOverride(cmd.parent === root && DAEMONS.has(cmd.name()) ? daemonUsage : undefined).configureOutput(output)
     // Help shows a duration's default as the flag takes it ("30s"), not as milliseconds.
     for (const option of cmd.options) {
       if (option.parseArg === duration && typeof option.defaultValue === 'number' && option.defaultValueDescription === undefined)
@@ -109,6 +109,7 @@ function summaries(root: Command): void {
  * knows, stays a line; a line break that was typed is shown `\x0A`.
  */
 function commanderError(text: string): string {
+  // Every commander error text ends in a line break, which is all the pattern needs to match: a match, never null.
   const [, said, suggestion] = /^([\s\S]*?)(\n\(Did you mean [^\n]*\?\))?\n$/.exec(text) as unknown as [string, string, string?]
   return `${forTerminal(said)}${suggestion ?? ''}\n`
 }
@@ -136,6 +137,17 @@ const EX_CONFIG = 78
  */
 const NOT_RESTARTABLE: ReadonlySet<string> = new Set(['ECONFIG', 'DB_TOO_NEW', 'DB_VERSION_LOST', 'DATA_TOO_NEW'])
 const DAEMONS = new Set(['broker', 'agent'])
+
+/**
+ * A daemon's command line it cannot use (an unknown or misspelt flag, a bad value, a missing argument) exits 78 as a
+ * config it cannot use does: under systemd the command line is the unit's ExecStart, a config like any other, and
+ * starting it again every 5 s would not fix it. Help (exit 0) and the daemons' own subcommands (`agent seed-data`, a
+ * command a person runs) keep commander's exit code, 1 for a usage error.
+ */
+function daemonUsage(err: CommanderError): never {
+  if (err.exitCode !== 0) err.exitCode = EX_CONFIG
+  throw err
+}
 
 /**
  * Commands that stop cleanly by themselves on Ctrl-C: the daemons and live views, which run until then (exit 0), and

@@ -203,7 +203,7 @@ export const ResultSchema = UnsignedResultSchema.extend({ sig: z.base64() })
 export type Result = z.infer<typeof ResultSchema>
 /** X2: one user-behaviour event the phone's framework recorded while the cloud service was on. */
 export const BehaviourEventSchema = z.strictObject({
-  /** Increases by one per recorded event over the phone's life; the cloud stores each `(device, seq)` once. */
+  /** Increases per recorded event over the phone's life, never back (CloudTime's logSeq); the cloud stores each `(device, seq)` once. */
   seq: z.number().int().nonnegative(),
   at: TimeSchema,
   type: z.enum(['app-opened', 'screen-on', 'screen-off', 'setting-changed']),
@@ -231,6 +231,12 @@ export const CloudTimeSchema = z.strictObject({
    * before it has heard it: a phone whose settings came back from an old backup never reuses a seq.
    */
   heartbeatSeq: z.number().int().nonnegative().nullable().optional(),
+  /**
+   * X2, in the answer to the phone's subscription only: the highest behaviour-log seq the cloud holds of the device
+   * (null: none). The phone numbers its events past it and uploads none on this connection before it has heard it: a
+   * phone whose behaviour log came back from an older copy never reuses a seq.
+   */
+  logSeq: z.number().int().nonnegative().nullable().optional(),
 })
 export type CloudTime = z.infer<typeof CloudTimeSchema>
 
@@ -418,6 +424,7 @@ export function decodePayload<K extends TopicKind>(kind: K, payload: Buffer | st
  * every presence, status and heartbeat was a tenth of a fleet phone's connect).
  */
 export function encodePayload<K extends TopicKind>(kind: K, value: PayloadOf<K>): string {
+  // As in decodePayload: a generic key loses the key-to-schema correlation.
   return JSON.stringify(checked(TOPICS[kind].schema as unknown as z.ZodType<PayloadOf<K>>, value))
 }
 

@@ -69,6 +69,7 @@ interface CheckDef {
 
 const LENGTH_CHECKS: ReadonlySet<string> = new Set(['min_length', 'max_length'])
 
+// zod 4 keeps a schema's definition on its internal `_zod`, which its public types leave out.
 const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def
 
 /** The types of the leaves zod's own parse may check inside a compiled schema (`zodLeaf`). */

@@ -1,8 +1,9 @@
 /**
  * The fleet's Prometheus metrics (prom-client, its own registry), served at
  * `/metrics` on 127.0.0.1 while a run goes: latency histograms (heartbeat
- * publish→PUBACK, command received→answered, notification queued→shown),
- * reconnects, outcome counters, the syncing phones' transfers (S1, B1: items
+ * publish→PUBACK, command received→answered, how late a notification was
+ * shown), reconnects, heartbeats sent and acknowledged, commands by
+ * outcome, notifications shown, the syncing phones' transfers (S1, B1: items
  * seeded, uploaded, failed; backups made and failed), the phones connected,
  * and the report's lost and duplicated heartbeats, commands, notifications
  * and transfers (known once it reconciles them with the cloud, at the end:
@@ -34,7 +35,9 @@ export class FleetMetrics {
   })
   readonly notificationDelay = new this.prom.Histogram({
     name: 'fakephone_fleet_notification_delay_seconds',
-    help: 'notification queued to shown',
+    help:
+      "how late the phone showed a notification: from its createdAt (the cloud's clock when the cloud took it in) to when " +
+      "the phone showed it (the phone's clock, which follows the cloud's; a jump of simulated time between counts in full)",
     buckets: SECONDS,
     registers: [this.registry],
   })
@@ -45,14 +48,19 @@ export class FleetMetrics {
       '(a phone back from a planned outage is a new start, not counted here)',
     registers: [this.registry],
   })
-  readonly outcomes = new this.prom.Counter({
-    name: 'fakephone_fleet_outcomes_total',
+  /** Each a count of its own: an acknowledged heartbeat was sent too, so one label set summed would count it twice. */
+  readonly heartbeatsSent = this.counter('heartbeats_sent', 'heartbeats the phones sent')
+  readonly heartbeatsAcked = this.counter('heartbeats_acked', 'heartbeats the cloud acknowledged (PUBACK), of those sent')
+  /** Each of the fleet's commands counts once at most, under one outcome: the outcomes sum to the commands so settled. */
+  readonly commands = new this.prom.Counter({
+    name: 'fakephone_fleet_commands_total',
     help:
-      "what happened, by kind (heartbeat-sent, heartbeat-acked; the fleet's commands: command-answered as planned, " +
-      'among them command-failed as planned, and command-ignored as planned; notification-shown)',
+      "the fleet's commands settled as the plan says, by outcome, each under one: succeeded or failed (answered so), " +
+      'ignored (the phone stayed silent)',
     labelNames: ['outcome'],
     registers: [this.registry],
   })
+  readonly notificationsShown = this.counter('notifications_shown', "the fleet's notifications shown, each once")
   readonly transfers = new this.prom.Counter({
     name: 'fakephone_fleet_transfers_total',
     help: "the syncing phones' transfers, by outcome (seeded, uploaded: acknowledged by the cloud, failed, backup-made, backup-failed)",

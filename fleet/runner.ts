@@ -398,11 +398,10 @@ export class FleetRun {
         },
         ignored: () => {
           this.tally.commands.ignoredByScenario++
-          this.metrics.outcomes.inc({ outcome: 'command-ignored' })
+          this.metrics.commands.inc({ outcome: 'ignored' })
         },
         failed: () => {
           this.tally.commands.failedByScenario++
-          this.metrics.outcomes.inc({ outcome: 'command-failed' })
         },
       },
       commands,
@@ -419,9 +418,10 @@ export class FleetRun {
       receivedAt.delete(id as string)
       // Answered as the plan says, by the receipt the phone journaled (F2): one it refused (F3: Find Device off) is not.
       const state = phone.remote.journal.entry(id as string)?.result?.state
-      if (fate(plan.answer(id as string).answer, state) !== 'answered') return
+      const { answer } = plan.answer(id as string)
+      if (fate(answer, state) !== 'answered') return
       this.tally.commands.answered++
-      this.metrics.outcomes.inc({ outcome: 'command-answered' })
+      this.metrics.commands.inc({ outcome: answer === 'succeed' ? 'succeeded' : 'failed' })
       this.tally.commandAnswer.add(performance.now() - t)
       this.metrics.commandAnswer.observe((performance.now() - t) / 1000)
     })
@@ -466,7 +466,7 @@ export class FleetRun {
     p.on('heartbeat', (hb) => {
       sentAt.set(hb.seq, performance.now())
       this.tally.heartbeatSent(device.id, hb.seq)
-      this.metrics.outcomes.inc({ outcome: 'heartbeat-sent' })
+      this.metrics.heartbeatsSent.inc()
       if (this.opts.heartbeatEvents !== false)
         this.record(device.id, 'heartbeat', `#${hb.seq} ${hb.lat},${hb.lon} ${hb.battery}%${hb.charging ? '+' : ''}`, hb.at - this.startAt)
     })
@@ -474,7 +474,7 @@ export class FleetRun {
       const ms = performance.now() - (sentAt.get(hb.seq) as number)
       this.tally.heartbeatAcked(device.id, hb.seq, ms)
       this.metrics.heartbeatAck.observe(ms / 1000)
-      this.metrics.outcomes.inc({ outcome: 'heartbeat-acked' })
+      this.metrics.heartbeatsAcked.inc()
       sentAt.delete(hb.seq)
     })
   }
@@ -619,6 +619,6 @@ export class FleetRun {
     this.tally.notifications.shown++
     this.tally.notificationDelay.add(delayMs)
     this.metrics.notificationDelay.observe(delayMs / 1000)
-    this.metrics.outcomes.inc({ outcome: 'notification-shown' })
+    this.metrics.notificationsShown.inc()
   }
 }

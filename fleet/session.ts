@@ -172,6 +172,7 @@ async function checkConsoleApi(client: ConsoleClient, apiUrl: string): Promise<v
   try {
     await client.read(ClockViewSchema, 'GET', '/api/clock')
   } catch (err) {
+    // ConsoleClient.read rejects with its ConsoleApiError only (a ConsoleAnswerError is one), its status 0 when unreachable.
     const e = err as ConsoleApiError
     // Unreachable: the client's words name the address, --api and what it takes.
     if (e.status === 0) throw e

@@ -195,12 +195,10 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     this.timer = null
     this.opts.data.off('changed', this.onChanged)
     this.opts.gate.off('transfers', this.onTransfers)
-    await this.idle()
+    await this.settled()
     // After the last pass, which may have asked for a retry (A1).
     this.fullRetry.cancel()
     this.retryAt = null
-    await this.state.flushed()
-    await this.switches.flushed()
   }
 
   /** Asks for a pass soon; passes asked for while one runs are one more pass after it. */
@@ -215,6 +213,13 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
     while (this.running) await this.running
   }
 
+  /** Resolves when no pass runs or waits and what sync wrote (its state, its switches) is on disk: its writes went quiet. */
+  async settled(): Promise<void> {
+    await this.idle()
+    await this.state.flushed()
+    await this.switches.flushed()
+  }
+
   /**
    * Runs `fn` (a wipe) with sync held still and its files on disk, then
    * switches every category off (a wiped phone must not pull its owner's
@@ -224,9 +229,7 @@ export class SyncEngine extends EventEmitter<SyncEvents> {
   async whilePaused<T>(fn: () => Promise<T>): Promise<T> {
     this.paused = true
     try {
-      await this.idle()
-      await this.state.flushed()
-      await this.switches.flushed()
+      await this.settled()
       const result = await fn()
       await this.switches.reset()
       await this.state.reset()

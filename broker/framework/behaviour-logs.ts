@@ -10,7 +10,7 @@
 import type { LogSummary, ReceivedEvent } from '../../common/console-api.js'
 import type { BehaviourEvent } from '../../common/contract.js'
 import { storageFailure } from '../../common/storage-errors.js'
-import { type Db, one } from '../db.js'
+import { type Db, one, pluck } from '../db.js'
 
 export type { LogSummary, ReceivedEvent }
 
@@ -40,6 +40,7 @@ export class BehaviourLogStore {
       summary: db.prepare<[deviceId: string], LogSummary>(
         'SELECT COUNT(*) AS events, MAX(received_at) AS lastReceivedAt FROM behaviour_logs WHERE device_id = ?',
       ),
+      lastSeq: pluck<[deviceId: string], number | null>(db, 'SELECT MAX(seq) FROM behaviour_logs WHERE device_id = ?'),
     }
     this.insertBatch = db.transaction((deviceId: string, events: readonly BehaviourEvent[], receivedAt: number) => {
       let stored = 0
@@ -78,6 +79,11 @@ export class BehaviourLogStore {
   /** Newest first. */
   list(deviceId: string, limit: number): ReceivedEvent[] {
     return this.sql.list.all(deviceId, limit)
+  }
+
+  /** The highest seq stored of the device, null: none. */
+  lastSeq(deviceId: string): number | null {
+    return one(this.sql.lastSeq, deviceId)
   }
 
   summary(deviceId: string): LogSummary {

@@ -138,6 +138,16 @@ export class FrameworkServices {
     })
   }
 
+  /**
+   * X2: the highest behaviour-log seq the cloud holds of the device, stored or held for writing again (null: none), for
+   * the answer to the phone's subscription: the phone numbers its events past it (agent/behaviour-log.ts).
+   */
+  lastLogSeq(deviceId: string): number | null {
+    const held = this.heldLogs.filter((b) => b.deviceId === deviceId).flatMap((b) => b.events.map((e) => e.seq))
+    const last = Math.max(this.logs.lastSeq(deviceId) ?? -1, ...held)
+    return last < 0 ? null : last
+  }
+
   /** Adds the framework's console API routes to the broker's HTTP router. */
   addRoutes(router: HttpRouter): void {
     addFrameworkRoutes(router, this.api)

@@ -27,6 +27,7 @@ export function brokerClosed(url: string): BrokerTrouble {
  * at `url`.
  */
 export function brokerTrouble(err: unknown, url: string): BrokerTrouble {
+  // What callers catch is an Error (Node's, mqtt.js's) or the console client's {status: 401}: an object, each field looked at.
   const e = err as { code?: unknown; message?: unknown; status?: unknown }
   const detail = String(e.message ?? err)
   const code = typeof e.code === 'string' ? e.code : /\b(E[A-Z]{4,})\b/.exec(detail)?.[1]

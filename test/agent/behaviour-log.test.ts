@@ -3,15 +3,20 @@ import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Agent } from '../../agent/agent.js'
 import { BehaviourLog, DEFAULT_LOG_TIMINGS, type DataPort, type PhoneState } from '../../agent/behaviour-log.js'
+import type { ReceivedEvent } from '../../common/console-api.js'
 import { ManualClock } from '../../common/clock.js'
-import type { LogBatch } from '../../common/contract.js'
-import { addDevice, agentConnected, startCloud, type Cloud } from '../fixtures/cloud.js'
+import type { BehaviourEvent, LogBatch } from '../../common/contract.js'
+import { addDevice, agentConnected, startAgent, startCloud, type Cloud } from '../fixtures/cloud.js'
 import { dataTraffic, onePhone } from '../fixtures/framework.js'
 import { LogCapture } from '../fixtures/logs.js'
 import { tempDir } from '../fixtures/scope.js'
 
 const MINUTE = 60_000
+const MOVED = 'the cloud holds behaviour logs up to this seq, past this log (restored from an older copy?): the seqs go on above it'
+/** What behaviour-log.json holds, as far as these tests read it. */
+type LogState = { nextSeq: number; pending: BehaviourEvent[]; provisionalFrom?: number }
 /** One simulated event a minute, an upload round every ten, four events a batch. */
 const schedules = { eventEveryMs: MINUTE, uploadEveryMs: 10 * MINUTE, batchMax: 4 }
 
@@ -139,6 +144,65 @@ t.test('X2 the cloud ignores logs from a device whose status says its cloud serv
   t.equal(cloud.broker.framework.logs.summary('phone-a').events, 1, 'a batch sent twice is stored once')
 })
 
+t.test('X2 a phone whose behaviour log came back from an older copy never reuses a seq the cloud holds, and loses no event', async (t) => {
+  const cloud = await startCloud(t)
+  const clock = cloud.clock as ManualClock
+  const secret = await addDevice(cloud, 'phone-a')
+  const dataDir = tempDir(t)
+  const file = join(dataDir, 'behaviour-log.json')
+  const start = async (): Promise<Agent> => startAgent(t, cloud, 'phone-a', secret, { dataDir, framework: schedules })
+  const received = (): ReceivedEvent[] => cloud.broker.framework.logs.list('phone-a', 1000).reverse()
+
+  // A first life: two events, not yet uploaded, and the user's copy of the data directory at a clean stop.
+  let agent = await start()
+  await agentConnected(agent)
+  clock.advance(2 * MINUTE)
+  await agent.stop()
+  const copy = readFileSync(file, 'utf8')
+  t.same(
+    (JSON.parse(copy) as LogState).pending.map((e) => e.seq),
+    [0, 1],
+  )
+  // The next life uploads them and ten more: the cloud holds 0-11.
+  agent = await start()
+  await agentConnected(agent)
+  clock.advance(10 * MINUTE)
+  await cloudStored(cloud, 12)
+  await agent.stop()
+  writeFileSync(file, copy)
+
+  // The copy comes back, and the phone records two events before it reaches the cloud.
+  await cloud.broker.stop()
+  agent = await start()
+  clock.advance(2 * MINUTE)
+  t.match(agent.status().framework.logs, { waiting: 4 })
+  await cloud.restart()
+  // The phone retries within a second (its backoff, on the cloud's clock): a second records no event.
+  while (agent.status().dataChannel !== 'waiting') await once(agent, 'channel')
+  clock.advance(1000)
+  await agentConnected(agent)
+  t.ok(cloud.logs.has(MOVED), 'the phone says why its seqs moved')
+  t.match(agent.status().framework.logs, { waiting: 2 }, 'the two the cloud already holds are not sent again')
+  const stored = (): number => cloud.logs.lines.filter((l) => l.msg === 'behaviour logs stored').length
+  const before = stored()
+  clock.advance(10 * MINUTE)
+  // Twelve events of this life, in three batches of four, each stored (or ignored as a replay) after its acknowledgement.
+  await cloud.logs.waitFor((l) => l.msg === 'behaviour log batch uploaded' && l.waiting === 0)
+  await cloud.logs.waitFor((l) => l.msg === 'behaviour logs stored' && stored() === before + 3)
+  const events = received()
+  t.same(
+    events.map((e) => e.seq),
+    [...Array(24).keys()],
+    'each seq once, none reused: the events of this life numbered past the 11 the cloud held',
+  )
+  t.same(
+    events.map((e) => e.at),
+    events.map((e) => e.at).sort((a, b) => a - b),
+    'a reader that keeps the last seq it saw misses nothing and sees them in the order they happened',
+  )
+  t.equal(events.filter((e) => e.receivedAt === events[23]?.receivedAt).length, 12, 'all twelve of this life reached the cloud')
+})
+
 /** A data channel whose publishes the test settles by hand. */
 function fakePort(): DataPort & { sent: LogBatch[]; settle: (err?: Error) => void; connected(): boolean } {
   const sent: LogBatch[] = []
@@ -180,6 +244,7 @@ t.test(
     const port = fakePort()
     const { log, clock, logs } = makeLog(t, port, { pendingMax: 6 })
     await log.start()
+    log.cloudHolds(null)
     clock.advance(10 * MINUTE)
     t.equal(port.sent.length, 1, 'the first batch is on its way')
     clock.advance(10 * MINUTE)
@@ -204,6 +269,72 @@ t.test(
     t.equal(clock.waiting, 0, 'stopped: no timer left')
   },
 )
+
+t.test('X2 seqs are provisional until the cloud says what it holds (across restarts), then past it; a held one goes no more', async (t) => {
+  const port = fakePort()
+  const { log, clock, logs, dataDir } = makeLog(t, port)
+  const file = join(dataDir, 'behaviour-log.json')
+  const onDisk = (): LogState => JSON.parse(readFileSync(file, 'utf8')) as LogState
+  await log.start()
+  clock.advance(10 * MINUTE)
+  t.same(port.sent, [], 'connected, but the cloud has not said which seqs it holds: nothing goes')
+  t.match(log.status(), { waiting: 10, deferred: 'the cloud has not said which seqs it holds' })
+  await log.stop()
+  t.equal(onDisk().provisionalFrom, 0, 'the file says the events are numbered provisionally')
+
+  // The next run, still before the cloud's word: its events are provisional too.
+  const again = makeLog(t, port, { dataDir, log: logs.logger(), clock }).log
+  await again.start()
+  again.connecting()
+  clock.advance(2 * MINUTE)
+  again.cloudHolds(4)
+  clock.advance(8 * MINUTE)
+  t.same(
+    port.sent[0]?.events.map((e) => e.seq),
+    [5, 6, 7, 8],
+    "all twelve moved past the cloud's 4, in their order",
+  )
+  const moved = (): number => logs.lines.filter((l) => l.msg === MOVED).length
+  t.equal(moved(), 1, 'the phone says why its seqs moved')
+
+  // The acknowledgement is lost: the cloud holds 5-8 all the same, and says so on the next connection.
+  port.settle(new Error('the data channel closed before the broker acknowledged'))
+  await logs.waitFor((l) => l.msg === 'behaviour log upload failed; the events wait for the next upload')
+  again.connecting()
+  clock.advance(10 * MINUTE)
+  t.equal(port.sent.length, 1, "a new connection waits for the cloud's word again")
+  again.cloudHolds(8)
+  t.match(again.status(), { waiting: 26, uploaded: 4 }, 'the four it holds are not sent again')
+  again.cloudHolds(8)
+  t.equal(moved(), 1, 'no seq moved: nothing more to say')
+  clock.advance(10 * MINUTE)
+  t.same(
+    port.sent[1]?.events.map((e) => e.seq),
+    [9, 10, 11, 12],
+  )
+  // The channel reconnects: the batch in flight is the last until the cloud's word.
+  again.connecting()
+  const stopping = again.stop()
+  port.settle()
+  await stopping
+  t.equal(onDisk().provisionalFrom, undefined, 'numbered for good')
+})
+
+t.test("X2 a cloud that holds none of a new phone's events keeps its numbers", async (t) => {
+  const port = fakePort()
+  const { log, clock, dataDir } = makeLog(t, port)
+  await log.start()
+  clock.advance(MINUTE)
+  log.cloudHolds(null)
+  clock.advance(MINUTE)
+  await log.stop()
+  const state = JSON.parse(readFileSync(join(dataDir, 'behaviour-log.json'), 'utf8')) as LogState
+  t.same(
+    state.pending.map((e) => e.seq),
+    [0, 1],
+  )
+  t.equal(state.provisionalFrom, undefined)
+})
 
 t.test('X2 a log that cannot be saved says so and carries on in memory', async (t) => {
   const { log, clock, logs, dataDir } = makeLog(t, fakePort())

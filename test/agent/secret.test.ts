@@ -35,7 +35,12 @@ t.test('no secret, an unreadable one or an empty one is an error that says what 
   await t.rejects(readDeviceSecret({ secretFile: join(dir, 'plain', 'secret'), secretCredential: 'x' }, {}), {
     message: `cannot read the secret file ${join(dir, 'plain', 'secret')}: ENOTDIR`,
   })
+  // A file this user may not read, root too (a sysctl that is only written): who may read it is the fix.
+  const denied = '/proc/sys/vm/drop_caches'
+  await t.rejects(readDeviceSecret({ secretFile: denied, secretCredential: 'x' }, {}), {
+    message: `cannot read the secret file ${denied}: EACCES: let the agent's user read it (its owner, mode 0600)`,
+  })
   await t.rejects(readDeviceSecret({ secretFile: join(dir, 'empty'), secretCredential: 'x' }, {}), {
-    message: `the secret file ${join(dir, 'empty')} is empty`,
+    message: `the secret file ${join(dir, 'empty')} is empty: put the device's secret in it (\`device add --secret-out\` wrote it)`,
   })
 })

@@ -106,7 +106,7 @@ t.test("the device secret: missing, empty, readable by every user; the unit's be
     `secretFile: cannot read the secret file ${missing}: ENOENT (no such file): \`fakephone device add ID --secret-out FILE\` writes`,
   )
   writeFileSync(missing, '\n', { mode: 0o600 })
-  t.match((await run(['config', 'check', file])).err, `secretFile: the secret file ${missing} is empty\n`)
+  t.match((await run(['config', 'check', file])).err, `secretFile: the secret file ${missing} is empty: put the device's secret in it`)
   chmodSync(e.secret, 0o644)
   e.config('agent-a.json', { id: 'a', secretFile: e.secret })
   t.match(
@@ -182,7 +182,7 @@ t.test('F2 paths in a config relative to its own folder: config check and the ag
       `  ${file}: location: walks/loop.gpx: no such file (give the GPX track's absolute path)${give('walks/loop.gpx')}`,
   )
   const started = await run(['agent', '--config', file])
-  t.equal(started.code, 1)
+  t.equal(started.code, 78, 'EX_CONFIG: a file its config names that it cannot use')
   t.equal(
     started.err,
     'error: cannot read the secret file agent-kitchen-pi.secret: ENOENT (no such file): `fakephone device add ID --secret-out FILE` ' +
@@ -201,7 +201,7 @@ t.test("F2 the agent's start says a missing owner key as config check does", asy
   const typo = join(e.dir, 'owner_me.pub')
   const file = e.config('agent-pi.json', { id: 'pi', secretFile: e.secret, ownerKey: typo })
   const started = await run(['agent', '--config', file])
-  t.equal(started.code, 1)
+  t.equal(started.code, 78, 'EX_CONFIG: a file its config names that it cannot use')
   t.equal(
     started.err,
     `error: cannot read the owner key ${typo}: no such file; did you mean ${e.pub}? (\`fakephone device add ID --account NAME ` +

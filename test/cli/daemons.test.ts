@@ -48,6 +48,15 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
   const proc = await run(['broker', '--data', '/proc/self/fakephone-test', '--mqtt-port', '0', '--http-port', '0'])
   t.equal(proc.code, 1)
   t.equal(proc.err, "error: cannot start the broker: ENOENT: no such file or directory, mkdir '/proc/self/fakephone-test'\n")
+  // A console token it cannot use is a file of its config's data directory to fix: exit 78 (EX_CONFIG), not restarted.
+  const emptied = tempDir(t)
+  writeFileSync(join(emptied, 'console.token'), '\n', { mode: 0o600 })
+  t.match(await run(['broker', '--data', emptied, '--mqtt-port', '0', '--http-port', '0']), {
+    code: 78,
+    err:
+      `error: cannot start the broker: the console token ${join(emptied, 'console.token')} is empty: ` +
+      'delete it and the broker makes a new one on its next start\n',
+  })
   t.ok(first.logs.has('broker stopped'))
 })
 
@@ -105,11 +114,22 @@ t.test('agent start-up errors name the problem', async (t) => {
   writeFileSync(join(dir, 'bad.gpx'), '<gpx></gpx>')
   const base = ['agent', '--secret-file', join(dir, 'secret'), '--data', dir]
   t.match((await run([...base, '--id', 'Bad Id'])).err, /--id: device id: 1-63 of a-z/)
-  t.match((await run(['agent', '--id', 'a', '--secret-file', join(dir, 'none')])).err, /cannot read the secret file .*none: ENOENT/)
-  t.match((await run([...base, '--id', 'a', '--gpx', join(dir, 'bad.gpx')])).err, /at least two <trkpt>/)
+  // A file the config names that the agent cannot use exits 78 (EX_CONFIG), which systemd does not start again every 5 s.
+  const config = { code: 78 }
+  t.match(await run(['agent', '--id', 'a', '--secret-file', join(dir, 'none')]), {
+    ...config,
+    err: /^error: cannot read the secret file .*none: ENOENT \(no such file\): `fakephone device add ID --secret-out FILE` writes/,
+  })
+  writeFileSync(join(dir, 'empty'), '\n', { mode: 0o600 })
+  t.match(await run(['agent', '--id', 'a', '--secret-file', join(dir, 'empty')]), {
+    ...config,
+    err: /^error: the secret file .*empty is empty: put the device's secret in it/,
+  })
+  t.match(await run(['agent', '--id', 'a', '--data', dir]), { ...config, err: /^error: no device secret: set secretFile/ })
+  t.match(await run([...base, '--id', 'a', '--gpx', join(dir, 'bad.gpx')]), { ...config, err: /at least two <trkpt>/ })
   t.match(
-    (await run([...base, '--id', 'a', '--gpx', dir])).err,
-    /^error: \/.*: EISDIR: illegal operation on a directory, read\n$/,
+    await run([...base, '--id', 'a', '--gpx', dir]),
+    { ...config, err: /^error: \/.*: EISDIR: illegal operation on a directory, read\n$/ },
     'a folder as --gpx is named',
   )
   const proc = await run([...base.slice(0, -1), '/proc/self/fakephone-test', '--id', 'a', '--broker', 'mqtt://127.0.0.1:1'])
@@ -119,12 +139,15 @@ t.test('agent start-up errors name the problem', async (t) => {
     /(^|\n)error: ENOENT: no such file or directory, mkdir '\/proc\/self\/fakephone-test'\n$/,
     'a data folder /proc refuses: one line',
   )
-  t.match(
-    (await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')])).err,
-    /cannot read the owner key .*no\.pub: no such file \(`fakephone device add/,
-  )
+  t.match(await run([...base, '--id', 'a', '--owner-key', join(dir, 'no.pub')]), {
+    ...config,
+    err: /cannot read the owner key .*no\.pub: no such file \(`fakephone device add/,
+  })
   writeFileSync(join(dir, 'garbage.pub'), 'not a key')
-  t.match((await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')])).err, /cannot read the owner key .*garbage\.pub/)
+  t.match(await run([...base, '--id', 'a', '--owner-key', join(dir, 'garbage.pub')]), {
+    ...config,
+    err: /^error: cannot read the owner key .*garbage\.pub: .*; give it the owner's public key \(ACCOUNT\.pub of `fakephone device add`\)/,
+  })
   // A link to /dev/zero or a FIFO as --owner-key: one line naming it, not an agent that never starts.
   symlinkSync('/dev/zero', join(dir, 'zero.pub'))
   execFileSync('mkfifo', [join(dir, 'fifo.pub')])
@@ -132,10 +155,10 @@ t.test('agent start-up errors name the problem', async (t) => {
     ['zero.pub', 'a character device'],
     ['fifo.pub', 'a FIFO'],
   ] as const)
-    t.equal(
-      (await run([...base, '--id', 'a', '--owner-key', join(dir, name)])).err,
-      `error: cannot read the owner key: ${join(dir, name)} is ${kind}, not a regular file\n`,
-    )
+    t.match(await run([...base, '--id', 'a', '--owner-key', join(dir, name)]), {
+      ...config,
+      err: `error: cannot read the owner key: ${join(dir, name)} is ${kind}, not a regular file\n`,
+    })
   const NEXT_STEP = 'restore it from a backup, or move it away to start without what it held'
   // A state file damaged on disk (cut short, emptied, garbage): one line naming it and what to do, not a stack trace.
   const damaged = async (file: string, text: string, where: string): Promise<void> => {
@@ -160,7 +183,7 @@ t.test('F2 agent: the owner private key is refused as --owner-key, in the config
   const refusal = `${priv} is the owner's PRIVATE key, which must stay with the owner's console: give the public key, ${pub}`
   const base = ['agent', '--id', 'a', '--secret-file', join(dir, 'secret'), '--data', dir]
   const flag = await run([...base, '--owner-key', priv])
-  t.equal(flag.code, 1)
+  t.equal(flag.code, 78, "EX_CONFIG: the daemon's command line is its unit's ExecStart")
   t.equal(flag.err, `error: option '--owner-key <file>' argument '${priv}' is invalid. ${refusal}\n`, 'one error line naming the .pub')
   const config = join(dir, 'agent.json')
   writeFileSync(config, JSON.stringify({ ownerKey: priv }))

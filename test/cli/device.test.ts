@@ -253,14 +253,19 @@ t.test('F2 device add makes no second key pair for an account that has devices: 
 })
 
 t.test('bad option values are refused with the reason, before anything runs', async (t) => {
-  // Exit 1 for a bad option; 78 (EX_CONFIG: systemd does not restart it) for a config the daemon cannot use.
+  // Exit 1 for a bad option; 78 (EX_CONFIG: systemd does not restart it) for a config the daemon cannot use, and for a
+  // daemon's command line (under systemd, its unit's ExecStart), but not for the command a person runs under one.
   const cases: [string[], RegExp, number?][] = [
-    [['broker', '--mqtt-port', '99999'], /port number from 0 to 65535/],
-    [['broker', '--max-packet-bytes', '0'], /whole number above 0/],
-    [['agent', '--id', 'x', '--secret-file', 'f', '--interval', 'soon'], /not a duration/],
-    [['agent', '--id', 'x', '--secret-file', 'f', '--jitter', '1.5'], /from 0 up to/],
-    [['agent', '--id', 'x', '--secret-file', 'f', '--fixed', '91,0'], /LAT,LON/],
-    [['agent', '--id', 'x', '--secret-file', 'f', '--fixed', '1,2', '--gpx', 'g'], /cannot be used with/],
+    [['broker', '--mqtt-port', '99999'], /port number from 0 to 65535/, 78],
+    [['broker', '--max-packet-bytes', '0'], /whole number above 0/, 78],
+    [['broker', '--mqtt-prot', '1883'], /unknown option '--mqtt-prot'\n\(Did you mean --mqtt-port\?\)/, 78],
+    [['agent', '--id', 'x', '--secret-file', 'f', '--interval', 'soon'], /not a duration/, 78],
+    [['agent', '--id', 'x', '--secret-file', 'f', '--jitter', '1.5'], /from 0 up to/, 78],
+    [['agent', '--id', 'x', '--secret-file', 'f', '--fixed', '91,0'], /LAT,LON/, 78],
+    [['agent', '--id', 'x', '--secret-file', 'f', '--fixed', '1,2', '--gpx', 'g'], /cannot be used with/, 78],
+    [['agent', '--id', 'x', '--secret-fiel', 'f'], /unknown option '--secret-fiel'/, 78],
+    [['agent', 'seed-data', '--bogus'], /unknown option '--bogus'/],
+    [['console', '--bogus', 'devices'], /unknown option '--bogus'/],
     [['phone', 'find-device', 'maybe'], /"on" or "off"/],
     [['phone', 'network', '6g'], /wifi, mobile or none/],
     [['agent', '--secret-file', 'f'], /id: missing; set it in the config file, as FAKEPHONE_AGENT_ID or with --id/, 78],

@@ -141,6 +141,8 @@ t.test('the contract payloads checked on every message: compiled check and zod a
   agree(t, 'cloud time', CloudTimeSchema, { now: 1 })
   agree(t, 'cloud time answering a subscription (F1)', CloudTimeSchema, { now: 1, heartbeatSeq: 5 })
   agree(t, 'cloud time answering a subscription, no seq held', CloudTimeSchema, { now: 1, heartbeatSeq: null })
+  agree(t, 'cloud time answering a subscription (F1, X2)', CloudTimeSchema, { now: 1, heartbeatSeq: 5, logSeq: 7 })
+  agree(t, 'cloud time answering a subscription, no log seq held', CloudTimeSchema, { now: 1, heartbeatSeq: 5, logSeq: null })
   agree(t, 'behaviour event', BehaviourEventSchema, { seq: 1, at: 2, type: 'app-opened', detail: 'maps' })
   t.end()
 })

@@ -133,8 +133,19 @@ t.test('two runs of one seed on a ManualClock give the same event log: routes, b
   const { failedByScenario, ignoredByScenario } = a.tally.commands
   t.ok(failedByScenario > 0 && ignoredByScenario > 0, `${failedByScenario} failed and ${ignoredByScenario} ignored as planned`)
   const scraped = await a.metrics.registry.metrics()
-  t.match(scraped, new RegExp(`^fakephone_fleet_outcomes_total\\{outcome="command-failed"\\} ${failedByScenario}$`, 'm'))
-  t.match(scraped, new RegExp(`^fakephone_fleet_outcomes_total\\{outcome="command-ignored"\\} ${ignoredByScenario}$`, 'm'))
+  const counted = (outcome: string): number =>
+    Number(new RegExp(`^fakephone_fleet_commands_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(scraped)?.[1])
+  t.equal(counted('failed'), failedByScenario)
+  t.equal(counted('ignored'), ignoredByScenario)
+  t.ok(counted('succeeded') > 0, 'commands succeeded as planned too')
+  t.equal(counted('succeeded') + counted('failed'), a.tally.commands.answered, 'each answered command under one outcome: they sum')
+  t.match(scraped, new RegExp(`^fakephone_fleet_heartbeats_acked_total ${a.tally.heartbeats.acked}$`, 'm'))
+  t.match(scraped, new RegExp(`^fakephone_fleet_notifications_shown_total ${a.tally.notifications.shown}$`, 'm'))
+  t.match(
+    scraped,
+    /^# HELP fakephone_fleet_notification_delay_seconds how late the phone showed a notification: from its createdAt/m,
+    "the histogram says what it measures: the cloud's createdAt to shown, not the fleet's queueing",
+  )
   t.equal(a.phonesUp().running, 0, 'every phone stopped at its planned time')
   t.ok(
     log.some((e) => e.kind === 'heartbeat' && e.detail.endsWith('+')),
@@ -187,7 +198,10 @@ t.test('a 100-phone fleet against the real broker reconciles to nothing lost; pl
     'fakephone_fleet_command_answer_seconds_count',
     'fakephone_fleet_notification_delay_seconds_sum',
     'fakephone_fleet_reconnects_total',
-    'fakephone_fleet_outcomes_total',
+    'fakephone_fleet_heartbeats_sent_total',
+    'fakephone_fleet_heartbeats_acked_total',
+    'fakephone_fleet_commands_total',
+    'fakephone_fleet_notifications_shown_total',
     'fakephone_fleet_phones_connected',
   ])
     t.match(metrics, name)

@@ -58,7 +58,7 @@ t.test('a worker killed mid-run: named on the log, its phones lost, the run fail
   t.notOk(report.ok)
   const [before, during] = await Promise.all(scrapes)
   t.equal(before, '\n', 'before any worker has sent metrics: none')
-  t.match(during, /fakephone_fleet_outcomes_total\{outcome="heartbeat-acked"\} \d+/, "the one live worker's metrics")
+  t.match(during, /fakephone_fleet_heartbeats_acked_total \d+/, "the one live worker's metrics")
   t.match(renderReport(report), /workers +#1 pid \d+: 3 phones reported; #2 pid \d+: 3 phones lost \(killed by SIGKILL\)/)
   t.match(renderReport(report), /3 lost with their worker/)
   const line = logs.lines.find((l) => l.msg === 'fleet worker 2 ended without a report; its 3 phones are lost')

@@ -50,7 +50,7 @@ t.test('--workers 2: both workers report, the merged report has every phone and 
   for (const line of commandLines) t.same(line.slice(1, 3), WORKER_HEAP_FLAGS, "each worker runs with the fleet's heap flags")
   const metrics = await (scraped as unknown as Promise<string>)
   t.match(metrics, /fakephone_fleet_phones_connected \d/, "one /metrics for the whole fleet, from the workers' registries")
-  t.match(metrics, /fakephone_fleet_outcomes_total\{outcome="heartbeat-sent"\} \d+/)
+  t.match(metrics, /fakephone_fleet_heartbeats_sent_total \d+/)
   t.match(metrics, /^fakephone_fleet_notifications_lost_total 0$/m, "the report's counts, summed over the workers")
   await t.rejects(fetch(metricsUrl), 'the metrics endpoint closes with the run')
 })

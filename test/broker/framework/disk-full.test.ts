@@ -2,7 +2,7 @@
  * X2 on a full disk: behaviour logs the broker acknowledged while its
  * database could take no more (a real SQLITE_FULL: `PRAGMA max_page_count`
  * on the broker's connection) are held, logged, and stored once there is
- * room; an event wrong in itself is still refused alone.
+ * room, and count as held in what the cloud tells the phone; an event wrong in itself is still refused alone.
  */
 import t from 'tap'
 import { openDb } from '../../../broker/db.js'
@@ -10,7 +10,7 @@ import { DeviceRegistry } from '../../../broker/devices/registry.js'
 import { BehaviourLogStore } from '../../../broker/framework/behaviour-logs.js'
 import type { BehaviourEvent } from '../../../common/contract.js'
 import { fillDatabase, freeDatabase } from '../../fixtures/db-full.js'
-import { addDevice, connectDevice, startCloud } from '../../fixtures/cloud.js'
+import { addDevice, connectDevice, nextMessage, startCloud } from '../../fixtures/cloud.js'
 
 /** `n` events from `from`, each with a detail of 200 characters: more than a database page between them. */
 const events = (from: number, n: number): BehaviourEvent[] =>
@@ -27,9 +27,15 @@ t.test('X2 behaviour logs acknowledged while the database is full are held, logg
   await phone.publishAsync('fp/v1/phone-a/logs', JSON.stringify({ events: events(0, 100) }), { qos: 1 })
   t.match(await cloud.logs.waitFor((l) => l.msg === HELD), { level: 50, events: 100, held: 100, reason: /SQLITE_FULL/ })
   t.equal(cloud.broker.framework.logs.summary('phone-a').events, 0, 'none stored yet')
+  // The answer to a subscription to the cloud's time says the seqs it holds: a phone numbers its next events past them.
+  const time = nextMessage(phone)
+  await phone.subscribeAsync('fp/v1/phone-a/time', { qos: 1 })
+  t.match(JSON.parse((await time)[1].toString()), { logSeq: 99 }, 'the held events count as held')
+  t.equal(cloud.broker.framework.lastLogSeq('phone-b'), null, "and as no one else's")
   freeDatabase(db)
   await cloud.logs.waitFor((l) => l.msg === 'behaviour logs stored' && l.stored === 100)
   t.equal(cloud.broker.framework.logs.summary('phone-a').events, 100, 'every acknowledged event stored')
+  t.equal(cloud.broker.framework.lastLogSeq('phone-a'), 99)
 
   // Full again: two batches held, a retry that finds it still full, then a stop.
   fillDatabase(db)
