@@ -357,7 +357,10 @@ export class CloudBroker {
       registry,
       token,
       log.child({ component: 'access' }),
-      () => this.counters.publishRefused++,
+      (deviceId, topic, reason) => {
+        this.counters.publishRefused++
+        if (deviceId !== undefined) store.refused(deviceId, { at: now(), topic, reason })
+      },
       () => store.holdingBack(),
     )
     const limiter = new ConnectionRateLimiter(this.opts.rateLimit, clock)

@@ -64,6 +64,13 @@ export type LostModeState = z.infer<typeof LostModeStateSchema>
 export const LocationRowSchema = HeartbeatSchema.extend({ receivedAt: time })
 export type LocationRow = z.infer<typeof LocationRowSchema>
 
+/**
+ * The last PUBLISH the broker refused from a device, and why: MQTT 3.1.1 closes the connection with no reason the device
+ * can read, so whoever writes its client reads the reason here. Kept in the broker's memory since it started.
+ */
+export const RefusedPublishSchema = z.object({ at: time, topic: z.string(), reason: z.string() })
+export type RefusedPublish = z.infer<typeof RefusedPublishSchema>
+
 /** A device as the console sees it (F1). */
 export const DeviceViewSchema = z.object({
   id: z.string(),
@@ -79,6 +86,8 @@ export const DeviceViewSchema = z.object({
   last: LocationRowSchema.nullable(),
   /** M2: set once this cloud told the device to follow its account's migration to another cloud (null: never told). */
   moved: DeviceMovedSchema.nullable(),
+  /** The last publish the broker refused from it since the broker started (null: none); absent from older brokers. */
+  refused: RefusedPublishSchema.nullable().optional(),
 })
 export type DeviceView = z.infer<typeof DeviceViewSchema>
 

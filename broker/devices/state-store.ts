@@ -45,7 +45,14 @@
  * scheduled on a database already closed is dropped, not thrown.
  */
 import { EventEmitter } from 'node:events'
-import { DeviceMovedSchema, type DeviceMoved, type DeviceView, type LocationRow, type NotificationState } from '../../common/console-api.js'
+import {
+  DeviceMovedSchema,
+  type DeviceMoved,
+  type DeviceView,
+  type LocationRow,
+  type NotificationState,
+  type RefusedPublish,
+} from '../../common/console-api.js'
 import type { CommandArgs, Heartbeat, Status } from '../../common/contract.js'
 import { storageFailure } from '../../common/storage-errors.js'
 import { type Db, one, pluck } from '../db.js'
@@ -112,6 +119,8 @@ interface Queued {
 
 export class StateStore extends EventEmitter<StateEvents> {
   private queue: Queued[] = []
+  /** Each device's last refused publish (see refused); one entry per registered device at most. */
+  private readonly refusals = new Map<string, RefusedPublish>()
   /** Presence changes waiting for the next batch: device → [online 0/1, at]; the last change wins. */
   private presence = new Map<string, [online: number, at: number]>()
   /** Cancels the write scheduled for the pending batch; null when none is scheduled. */
@@ -341,8 +350,14 @@ export class StateStore extends EventEmitter<StateEvents> {
     }
   }
 
+  /** The broker refused a publish of `deviceId`: its device view says so (the last one), until the broker stops. */
+  refused(deviceId: string, refusal: RefusedPublish): void {
+    this.refusals.set(deviceId, refusal)
+  }
+
   /** Drops the queued heartbeats of `deviceId` (it was removed); returns how many. */
   forget(deviceId: string): number {
+    this.refusals.delete(deviceId)
     const before = this.queue.length
     this.queue = this.queue.filter((q) => q.deviceId !== deviceId)
     const dropped = before - this.queue.length
@@ -493,14 +508,14 @@ export class StateStore extends EventEmitter<StateEvents> {
   devices(): DeviceView[] {
     this.flush()
     const moved = new Map(this.sql.moves.all().map((m) => [m.device_id, movedOf(m)]))
-    return this.sql.devices.all().map((r) => toView(r, moved.get(r.id) ?? null))
+    return this.sql.devices.all().map((r) => toView(r, moved.get(r.id) ?? null, this.refusals.get(r.id) ?? null))
   }
 
   device(id: string): DeviceView | undefined {
     this.flush()
     const row = this.sql.device.get(id)
     const move = this.sql.move.get(id)
-    return row && toView(row, move ? movedOf(move) : null)
+    return row && toView(row, move ? movedOf(move) : null, this.refusals.get(id) ?? null)
   }
 
   /** Newest first. */
@@ -550,7 +565,7 @@ type HistoryRow = Omit<LocationRow, 'charging'> & { charging: number }
 
 const bool = (v: number | null): boolean | null => (v === null ? null : v === 1)
 
-function toView(r: StateRow, moved: DeviceMoved | null): DeviceView {
+function toView(r: StateRow, moved: DeviceMoved | null, refused: RefusedPublish | null): DeviceView {
   return {
     id: r.id,
     account: r.account,
@@ -577,6 +592,7 @@ function toView(r: StateRow, moved: DeviceMoved | null): DeviceView {
             receivedAt: r.received_at,
           },
     moved,
+    refused,
   }
 }
 

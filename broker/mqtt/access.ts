@@ -147,8 +147,11 @@ export class AccessControl {
     private readonly registry: DeviceRegistry,
     consoleToken: string,
     private readonly log: Logger,
-    /** Called for each publish refused (the broker counts them). */
-    private readonly onPublishRefused: () => void = () => {},
+    /**
+     * Called for each publish refused (the broker counts them), with the device that sent it (undefined for anyone else)
+     * and why, in the words of the log.
+     */
+    private readonly onPublishRefused: (deviceId: string | undefined, topic: string, reason: string) => void = () => {},
     /** Why heartbeats are refused for now (the database refuses writes and holds too many, see StateStore), or null. */
     private readonly heartbeatsHeldBack: () => string | null = () => null,
   ) {
@@ -284,11 +287,13 @@ export class AccessControl {
   private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     let answer: Error | null = null
     let accepted: AcceptedMessage | undefined
+    let reason = 'the broker could not check it (its log says why)'
     try {
       const verdict = this.checkPublish(client, packet)
       if (typeof verdict === 'string') {
         this.log.warn({ clientId: client?.id, topic: packet.topic, reason: verdict }, 'publish refused')
         answer = new Error(verdict)
+        reason = verdict
       } else accepted = verdict
     } catch (err) {
       this.failed('authorizePublish', client, err)
@@ -297,7 +302,11 @@ export class AccessControl {
     // Every packet judged here carries its own verdict, a refused one none: an object spread copies symbol keys too, so a
     // copy of an accepted packet that is then refused must not keep the message it was copied with.
     ;(packet as Decorated)[DECODED] = accepted
-    if (answer) this.onPublishRefused()
+    if (answer) {
+      // No client: a last will persisted across a restart, which the in-memory persistence never keeps (checkPublish).
+      const principal = client && this.principals.get(client)
+      this.onPublishRefused(principal?.role === 'device' ? principal.deviceId : undefined, packet.topic, reason)
+    }
     try {
       done(answer)
     } catch (err) {

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import {
   addDevice,
   closed,
+  cloudCall,
   connect,
   connectConsole,
   connectDevice,
@@ -72,6 +73,42 @@ t.test('F1: a malformed heartbeat (a time no Date holds too) is refused, logged 
   await phone.publishAsync('fp/v1/phone-a/heartbeat', JSON.stringify(heartbeat(1)), { qos: 1 })
   await stored
   t.equal(cloud.broker.store.history('phone-a', 10).length, 1, 'a good heartbeat afterwards is stored')
+})
+
+t.test('F1 F2: a refused publish, whose reason MQTT 3.1.1 cannot give the device, is said in the console API device view', async (t) => {
+  const cloud = await startCloud(t)
+  const secret = await addDevice(cloud, 'phone-a')
+  await addDevice(cloud, 'phone-b')
+  const view = async (id: string): Promise<Record<string, unknown>> => {
+    const reply = await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'GET', `/api/devices/${id}`)
+    return reply.body.device as Record<string, unknown>
+  }
+  t.equal((await view('phone-a')).refused, null, 'nothing refused yet')
+
+  const receipt = { command: '3f0c8a52-6d1e-4b7a-9c2f-5e8d1a7b4c60', device: 'phone-a', state: 'succeeded', at: 1, sig: 'AA==', extra: 1 }
+  for (const [topic, payload] of [
+    ['fp/v1/phone-a/heartbeat', JSON.stringify({ ...heartbeat(1), network: '5g' })],
+    ['fp/v1/phone-a/result', JSON.stringify(receipt)],
+  ] as const) {
+    const phone = await connectDevice(t, cloud, 'phone-a', secret, { clean: true, reconnectPeriod: 0 })
+    phone.publish(topic, payload, { qos: 1 })
+    await closed(phone)
+  }
+  const devices = await cloudCall(cloud, `Bearer ${cloud.consoleToken}`, 'GET', '/api/devices')
+  const listed = (devices.body.devices as Record<string, unknown>[]).find((d) => d.id === 'phone-a')
+  t.match(
+    listed?.refused,
+    { topic: 'fp/v1/phone-a/result', reason: 'malformed result payload: ✖ Unrecognized key: "extra"' },
+    'the last one, in the list',
+  )
+  t.same((await view('phone-a')).refused, listed?.refused, 'and in the device view, with its time')
+  t.equal((await view('phone-b')).refused, null, "another device's view says nothing of it")
+  // A device removed and registered again is a new device: nothing of the old one is said of it.
+  const removed = once(cloud.broker.registry, 'removed')
+  cloud.broker.registry.remove('phone-a')
+  await removed
+  await addDevice(cloud, 'phone-a')
+  t.equal((await view('phone-a')).refused, null, 'a device removed and added again starts with nothing refused')
 })
 
 t.test("F2: a locate's receipt whose fix is stamped past what a Date holds is refused, logged and never recorded", async (t) => {
