@@ -12,6 +12,7 @@
  * its pane, so the next dot's Space pressed the pane (seen once in CI under load, when phone-a's page finished opening
  * between the Tab and the Space).
  */
+import type { Request } from 'playwright-core'
 import { chromiumTest } from '../../fixtures/browser.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
 import { secondPhone } from '../../fixtures/web.js'
@@ -102,6 +103,72 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
     t.equal(await page.evaluate(() => location.hash), '#/device/demo-phone', "Space opened demo-phone's")
     await page.waitForFunction(() => document.activeElement?.id === 'detail')
     t.pass("and the keyboard went to demo-phone's page (it had not moved meanwhile)")
+    await page.evaluate(() => (location.hash = '#/'))
+  })
+
+  /** A read the page asks now, then two frames: by then the page has taken in every answer it had before. */
+  const settled = (): Promise<void> =>
+    page.evaluate(async () => {
+      await (await fetch('/app/api/clock')).json()
+      await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))
+    })
+
+  await t.test("F1: a phone's page left before the cloud answered draws nothing over the next phone's page", async (t) => {
+    // phone-a's reads held, as a loaded console or a slow network holds them, until demo-phone's page is shown; then
+    // their real answers, late.
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const asked: Request[] = []
+    let first = (): void => {}
+    const askedOnce = new Promise<void>((resolve) => (first = resolve))
+    await page.route('**/app/api/devices/phone-a**', async (route) => {
+      asked.push(route.request())
+      first()
+      await held
+      // The page may have cancelled it meanwhile (it left phone-a's page): nothing to answer then.
+      await route.continue().catch(() => {})
+    })
+    await page.evaluate(() => (location.hash = '#/device/phone-a'))
+    await askedOnce
+    await page.evaluate(() => (location.hash = '#/device/demo-phone'))
+    await page.waitForSelector('#detail h2:text-is("demo-phone")')
+    await page.waitForSelector('#facts dd:has-text("connected")')
+    release()
+    await Promise.all(asked.map(async (r) => (await r.response())?.finished()))
+    await settled()
+    await page.unroute('**/app/api/devices/phone-a**')
+    t.same(await page.$$eval('#detail h2', (els) => els.map((e) => e.textContent)), ['demo-phone'], "the pane is demo-phone's page")
+    t.match(await page.textContent('#facts'), /51\.50070, -0\.12460/, "its facts demo-phone's (its fix in London)")
+    t.equal(await page.evaluate(() => location.hash), '#/device/demo-phone')
+  })
+
+  await t.test('F1: a live update that came while the page read its phone is not undone by that older answer', async (t) => {
+    // phone-a's cloud service is off (the first test): the page's read of phone-a is answered as the cloud has it now,
+    // and that answer held until the phone has switched it on and the live feed has said so.
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let fetched = (): void => {}
+    const answered = new Promise<void>((resolve) => (fetched = resolve))
+    await page.route('**/app/api/devices/phone-a', async (route) => {
+      const response = await route.fetch()
+      fetched()
+      await held
+      await route.fulfill({ response })
+    })
+    await page.evaluate(() => (location.hash = '#/device/phone-a'))
+    await answered
+    await s.agent.setSwitch('cloudService', true)
+    await page.waitForFunction(
+      () => !document.querySelector('#device-table tr[data-device="phone-a"]')?.textContent?.includes('location off'),
+    )
+    release()
+    await page.waitForSelector('#detail h2:text-is("phone-a")')
+    await page.unroute('**/app/api/devices/phone-a')
+    const facts = await page.$$eval('#facts dt', (dts) => dts.map((dt) => `${dt.textContent}: ${dt.nextElementSibling?.textContent}`))
+    t.ok(facts.includes('Cloud service: on'), `the page says the cloud service is on, as the list does (${facts.join('; ')})`)
+    // Back as it was for the tests after this one.
+    await s.agent.setSwitch('cloudService', false)
+    await page.waitForSelector('#device-table tr[data-device="phone-a"]:has-text("location off")')
     await page.evaluate(() => (location.hash = '#/'))
   })
 
