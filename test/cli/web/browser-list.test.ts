@@ -13,7 +13,8 @@
  * between the Tab and the Space). A phone's page left before the cloud answered draws nothing over the next phone's --
  * before, its late answers drew its whole page in the pane that showed the next one; and a live update that came while
  * a page read its phone is what the page draws, not the read's older answer -- before, the page first said the phone
- * as it was before the update, until another came.
+ * as it was before the update, until another came; a fix that came while the page read the track stays on it -- before,
+ * the read's answer, older, replaced the track and the fix was missing from it until the track was read again.
  */
 import type { Request } from 'playwright-core'
 import { chromiumTest } from '../../fixtures/browser.js'
@@ -30,7 +31,7 @@ interface Page {
 
 chromiumTest('the list of phones and the map beside it, in Chromium', async (t, { s, page, problems }) => {
   // A phone named as the demo's is, beside phone-a; phone-a's fix stored.
-  await secondPhone(t, s, 'demo-phone', { lat: 51.5007, lon: -0.1246 })
+  const demo = await secondPhone(t, s, 'demo-phone', { lat: 51.5007, lon: -0.1246 })
   const stored = storedHeartbeats(s.cloud, 1)
   s.real.advance(30_000)
   await stored
@@ -182,6 +183,32 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
     // Back as it was for the tests after this one.
     await s.agent.setSwitch('cloudService', false)
     await page.waitForSelector('#device-table tr[data-device="phone-a"]:has-text("location off")')
+    await page.evaluate(() => (location.hash = '#/'))
+  })
+
+  await t.test('F1: a fix that came while the page read the track stays on the track', async (t) => {
+    // demo-phone's track read as the cloud has it now, and that answer held until the phone's next fix is on the page.
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let fetched = (): void => {}
+    const answered = new Promise<void>((resolve) => (fetched = resolve))
+    const history = '**/app/api/devices/demo-phone/history**'
+    await page.route(history, async (route) => {
+      const response = await route.fetch()
+      fetched()
+      await held
+      await route.fulfill({ response })
+    })
+    await page.evaluate(() => (location.hash = '#/device/demo-phone'))
+    await answered
+    demo.place.point = { lat: 51.501, lon: -0.12 }
+    s.real.advance(30_000)
+    await page.waitForFunction(() => (window as unknown as Required<Page>).fakephone.position('demo-phone')?.[1] === -0.12)
+    release()
+    // The track read is in: more than one fix to replay.
+    await page.waitForFunction(() => Number((document.getElementById('replay') as HTMLInputElement).max) > 0)
+    await page.unroute(history)
+    t.match(await page.textContent('#replay-at'), /^fix (\d+) of \1: .* at 51\.50100, -0\.12000,/, 'the track ends at the new fix')
     await page.evaluate(() => (location.hash = '#/'))
   })
 
