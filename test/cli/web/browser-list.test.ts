@@ -117,6 +117,24 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
       await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))
     })
 
+  /**
+   * The page's reads of `url` answered as the cloud has it when asked (`answered` once fetched), but held until
+   * release(): an answer older than what the page learns meanwhile, as a loaded console or a slow network brings one.
+   */
+  const holdAnswer = async (url: string): Promise<{ answered: Promise<void>; release: () => void }> => {
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let fetched = (): void => {}
+    const answered = new Promise<void>((resolve) => (fetched = resolve))
+    await page.route(url, async (route) => {
+      const response = await route.fetch()
+      fetched()
+      await held
+      await route.fulfill({ response })
+    })
+    return { answered, release }
+  }
+
   await t.test("F1: a phone's page left before the cloud answered draws nothing over the next phone's page", async (t) => {
     // phone-a's reads held, as a loaded console or a slow network holds them, until demo-phone's page is shown; then
     // their real answers, late.
@@ -149,16 +167,7 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
   await t.test('F1: a live update that came while the page read its phone is not undone by that older answer', async (t) => {
     // phone-a's cloud service is off (the first test): the page's read of phone-a is answered as the cloud has it now,
     // and that answer held until the phone has switched it on and the live feed has said so.
-    let release = (): void => {}
-    const held = new Promise<void>((resolve) => (release = resolve))
-    let fetched = (): void => {}
-    const answered = new Promise<void>((resolve) => (fetched = resolve))
-    await page.route('**/app/api/devices/phone-a', async (route) => {
-      const response = await route.fetch()
-      fetched()
-      await held
-      await route.fulfill({ response })
-    })
+    const { answered, release } = await holdAnswer('**/app/api/devices/phone-a')
     await page.evaluate(() => (location.hash = '#/device/phone-a'))
     await answered
     await s.agent.setSwitch('cloudService', true)
@@ -188,17 +197,8 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
 
   await t.test('F1: a fix that came while the page read the track stays on the track', async (t) => {
     // demo-phone's track read as the cloud has it now, and that answer held until the phone's next fix is on the page.
-    let release = (): void => {}
-    const held = new Promise<void>((resolve) => (release = resolve))
-    let fetched = (): void => {}
-    const answered = new Promise<void>((resolve) => (fetched = resolve))
     const history = '**/app/api/devices/demo-phone/history**'
-    await page.route(history, async (route) => {
-      const response = await route.fetch()
-      fetched()
-      await held
-      await route.fulfill({ response })
-    })
+    const { answered, release } = await holdAnswer(history)
     await page.evaluate(() => (location.hash = '#/device/demo-phone'))
     await answered
     demo.place.point = { lat: 51.501, lon: -0.12 }
