@@ -81,6 +81,7 @@ export default defineConfig(
           'location',
           'fetch',
           'FormData',
+          'AbortController',
           'EventSource',
           'setTimeout',
           'clearTimeout',

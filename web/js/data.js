@@ -135,7 +135,7 @@ export class DataPanel {
   async loadAccount() {
     // The list, not GET /accounts/:id: opening an account counts as the owner signing in (A3), and a page that
     // refreshes itself must not keep the account from ever freezing.
-    const { now, accounts } = await api('GET', '/accounts')
+    const { now, accounts } = await this.ctx.read('/accounts')
     const a = accounts.find((x) => x.id === this.account)
     this.view = a
     if (!a) return [h('p', { class: 'muted', text: 'No such account.' })]
@@ -196,7 +196,7 @@ export class DataPanel {
   }
 
   async loadItems() {
-    const { totals, items } = await api('GET', this.path('/items'))
+    const { totals, items } = await this.ctx.read(this.path('/items'))
     const categories = Object.entries(totals)
     return [
       h(
@@ -242,7 +242,7 @@ export class DataPanel {
   }
 
   async loadBin() {
-    const { windowDays, entries } = await api('GET', this.path('/bin'))
+    const { windowDays, entries } = await this.ctx.read(this.path('/bin'))
     const rows = entries.map((e) =>
       h(
         'tr',
@@ -278,7 +278,7 @@ export class DataPanel {
   }
 
   async loadBackups() {
-    const { now, retention, backups } = await api('GET', this.path('/backups'))
+    const { now, retention, backups } = await this.ctx.read(this.path('/backups'))
     const dates = [
       ['Service off at', retention.serviceOffAt],
       ['Read-only from', retention.readOnlyAt],
@@ -327,7 +327,7 @@ export class DataPanel {
   }
 
   async loadRetirement() {
-    const s = await api('GET', '/service')
+    const s = await this.ctx.read('/service')
     const plan = s.plan
     if (!plan) return [h('p', { id: 'retirement-phase', text: 'In service: no retirement is planned.' })]
     const mine = s.accounts.find((a) => a.account === this.account)
@@ -368,7 +368,7 @@ export class DataPanel {
     }
     const upload = h('input', { type: 'file', id: 'drive-upload', onchange: (e) => this.upload(e.target) })
     const head = h('p', {}, h('label', { for: 'drive-upload', text: 'Upload a file ' }), upload)
-    const { files } = await api('GET', this.path('/drive/files'))
+    const { files } = await this.ctx.read(this.path('/drive/files'))
     if (files.length === 0) return [head, h('p', { text: 'No files.' })]
     return [
       head,
@@ -423,7 +423,7 @@ export class DataPanel {
   }
 
   async loadLog() {
-    const { log } = await api('GET', this.path('/log?limit=100'))
+    const { log } = await this.ctx.read(this.path('/log?limit=100'))
     if (log.length === 0) return [h('p', { class: 'muted', text: 'No rule has acted on this account yet.' })]
     return [
       h(

@@ -9,6 +9,7 @@ import {
   dataState,
   enc,
   h,
+  inOrder,
   keepFocus,
   lastFix,
   locatedAt,
@@ -38,14 +39,21 @@ export class DevicePage {
   constructor(el, id, ctx) {
     this.el = el
     this.id = id
-    this.ctx = ctx
+    // Aborted when the page is left (close()): the reads of this page and of its panels (ctx.read) answer no more, so a
+    // late answer of a left page is dropped -- before, one drew this phone's page over the next phone's, in the pane
+    // they share, and its track on the map under it.
+    this.left = new AbortController()
+    this.ctx = { ...ctx, read: (path) => api('GET', path, undefined, this.left.signal) }
     this.points = []
     this.timer = null
+    this.channelsOrder = inOrder()
+    this.commandsOrder = inOrder()
   }
 
   async open() {
-    const { device } = await api('GET', `/devices/${enc(this.id)}`)
-    this.device = device
+    const { device } = await this.ctx.read(`/devices/${enc(this.id)}`)
+    // A live update that came while the read was on its way is the newer (as the list keeps it: app.js loadDevices).
+    this.device = this.live ?? device
     this.el.replaceChildren(
       h('p', {}, h('a', { href: '#/', text: '← all devices' })),
       h('h2', { id: 'device-title', text: device.id }),
@@ -64,14 +72,18 @@ export class DevicePage {
   }
 
   close() {
+    this.left.abort()
     clearInterval(this.timer)
     this.ctx.map.clearTrack()
   }
 
   /** A live update of this device (SSE). */
   onDevice(device) {
-    // Still opening: open() draws the device as it reads it.
-    if (!this.data) return
+    // Still opening: open() draws the device as it reads it, or as this says, which is newer than its read's answer.
+    if (!this.data) {
+      this.live = device
+      return
+    }
     const before = this.device
     this.device = device
     this.renderFacts()
@@ -130,7 +142,11 @@ export class DevicePage {
   }
 
   async loadChannels() {
-    this.channels = await api('GET', `/devices/${enc(this.id)}/channels`).catch(() => null)
+    // Each live update rereads them: an answer older than one already shown is not (the page's first read, say).
+    const fresh = this.channelsOrder()
+    const channels = await this.ctx.read(`/devices/${enc(this.id)}/channels`).catch(() => null)
+    if (!fresh()) return
+    this.channels = channels
     this.renderFacts()
   }
 
@@ -172,8 +188,10 @@ export class DevicePage {
   }
 
   async loadTrack() {
-    const { history } = await api('GET', `/devices/${enc(this.id)}/history?limit=${TRACK_FIXES}`)
-    this.points = history.reverse()
+    const { history } = await this.ctx.read(`/devices/${enc(this.id)}/history?limit=${TRACK_FIXES}`)
+    // Newest first. A live fix newer than its newest came while it was read: it stays on the track.
+    const newest = history[0]?.at ?? -Infinity
+    this.points = [...history.reverse(), ...this.points.filter((p) => p.at > newest)]
     this.ctx.map.showTrack(this.points)
     this.slider.max = String(Math.max(0, this.points.length - 1))
     this.slider.value = this.slider.max
@@ -359,7 +377,10 @@ export class DevicePage {
   }
 
   async loadCommands() {
-    const { commands } = await api('GET', `/devices/${enc(this.id)}/commands`)
+    // The live feed, a command sent and the page's first read each read them: an answer older than one shown is not.
+    const fresh = this.commandsOrder()
+    const { commands } = await this.ctx.read(`/devices/${enc(this.id)}/commands`)
+    if (!fresh()) return
     const now = this.ctx.cloudNow()
     // A Cancel that had the focus keeps it; once its command is cancelled the table (named by its caption) takes it.
     redraw(

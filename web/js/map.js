@@ -20,8 +20,11 @@ const MOTION = { zoomAnimation: !still, fadeAnimation: !still, markerZoomAnimati
 /** How this page's own moves of the view go (a pan to a focused dot, the fit to a track): Leaflet's way, or at once. */
 const MOVE = still ? { animate: false } : {}
 
-const COLOURS = { online: '#1b7f3a', offline: '#777777', locationOff: '#b85c00', moved: '#6a3d9a' }
-/** Each dot's ring: on the light land its fill stands out (3:1 or more), on the dark land and sea the ring does. */
+const COLOURS = { online: '#1b7f3a', offline: '#666666', locationOff: '#a65300', moved: '#6a3d9a' }
+/**
+ * Each dot's ring: on the light land and sea its fill stands out (3:1 or more: the grey and the orange were 2.8:1 on the
+ * light sea), on the dark land and sea the ring does.
+ */
 const RING = '#fff'
 /**
  * What the canvas paints in each theme; the sea is the map's background (app.css). In dark mode the land is dark and the

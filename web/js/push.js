@@ -1,12 +1,13 @@
 // X3 on the device page: the notifications the cloud holds for the phone (queued / delivered, with the delay / expired)
 // and a form to send one over the push channel.
-import { age, api, attempt, enc, h, since, when } from './util.js'
+import { age, api, attempt, enc, h, inOrder, since, when } from './util.js'
 
 export class PushPanel {
   constructor(el, id, ctx) {
     this.el = el
     this.id = id
     this.ctx = ctx
+    this.order = inOrder()
     this.rows = h('tbody')
     this.summary = h('p', { class: 'muted' })
     el.append(
@@ -37,7 +38,10 @@ export class PushPanel {
   }
 
   async refresh() {
-    const { notifications } = await api('GET', `/devices/${enc(this.id)}/notifications?limit=20`)
+    // A heartbeat rereads them while an earlier read may be on its way: an answer older than one shown is not.
+    const fresh = this.order()
+    const { notifications } = await this.ctx.read(`/devices/${enc(this.id)}/notifications?limit=20`)
+    if (!fresh()) return
     const now = this.ctx.cloudNow()
     const detail = (n) => {
       if (n.state === 'delivered') return `delivered after ${age(n.delayMs)}`

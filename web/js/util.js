@@ -36,9 +36,24 @@ export const SIGNED_OUT =
   '`fakephone demo` or `fakephone console web` printed when it started (a link works once; ' +
   '`fakephone console web-link URL` makes a new one from the console token).'
 
-/** One page-API call; resolves with the JSON answer, rejects with an ApiError (status 0: the console did not answer). */
-export async function api(method, path, body) {
-  const init = { method, headers: {} }
+/**
+ * One page-API call; resolves with the JSON answer, rejects with an ApiError (status 0: the console did not answer).
+ * With `signal` (a device page's, aborted when the page is left): the request is cancelled, and a call whose page was
+ * left neither resolves nor rejects, even one already answered, so nothing after it runs -- a late answer of a left page
+ * draws nowhere (not in the pane that shows the next phone's page, not on the map) and says no error.
+ */
+export function api(method, path, body, signal) {
+  const answer = call(method, path, body, signal)
+  if (signal === undefined) return answer
+  const dropped = () => new Promise(() => {})
+  return answer.then(
+    (a) => (signal.aborted ? dropped() : a),
+    (err) => (signal.aborted ? dropped() : Promise.reject(err)),
+  )
+}
+
+async function call(method, path, body, signal) {
+  const init = { method, headers: {}, signal }
   if (method !== 'GET') init.headers['x-fakephone-page'] = '1'
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json'
@@ -176,6 +191,24 @@ export function dataState(d) {
 
 /** Sizes as the CLI and the cloud's refusals say them ("5.0 GB" for 5 GiB): the one formatter, served from the build. */
 export const bytes = formatBytes
+
+/**
+ * For reads of one thing that may answer out of order (a live update asks again while an earlier read is on its way):
+ * `const fresh = order()` as a read is asked; once it has answered, `fresh()` says whether to take its answer -- not when
+ * a read asked later was taken already, whose answer is newer.
+ */
+export function inOrder() {
+  let asked = 0
+  let taken = 0
+  return () => {
+    const n = ++asked
+    return () => {
+      if (n <= taken) return false
+      taken = n
+      return true
+    }
+  }
+}
 
 /**
  * A reread the live stream asked for. If it fails, the console or the broker is away: the banner says so, and the

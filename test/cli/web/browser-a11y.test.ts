@@ -12,7 +12,9 @@
  * list -- before, each sent it to the page's body; the open phone's "online" reads at 4.5:1 on its highlighted row --
  * before, 4.26:1; in dark mode the page and its fields are dark, its texts and rings at the same contrasts -- before, the
  * page ignored it; the map is dark in dark mode (its sea, land, tiles, labels, key and buttons; each dot 3:1 by its
- * ring) and follows the setting when it changes -- before, it stayed light; and with less motion asked for, the map
+ * ring) and follows the setting when it changes, the track too -- before, it stayed light; on the light map each dot
+ * stands out at 3:1 on the sea as on the land -- before, the grey (offline) and the orange (location off) were 2.8:1 on
+ * the sea; and with less motion asked for, the map
  * jumps where it goes -- before, it glided. A success's message is polite (role=status), an error's assertive
  * (role=alert), each in its own region whose role stays -- before, both alerts, then one region whose role switched with
  * its words; the clock's buttons are named "Move the clock 1 hour" and so on -- before, "1 h"; a row's receipt and the
@@ -54,10 +56,14 @@ const WHITE_TILE = `data:image/svg+xml,${encodeURIComponent(
   "<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><rect width='256' height='256' fill='white'/></svg>",
 )}`
 
-/** What the map paints (rgb): its land, its sea, and each kind of dot's fill and ring in its key. */
+/** Halfway between the fix phone-a sent as it connected (test/fixtures/web.ts MovableSource) and the next one. */
+const TRACK_MIDDLE: [number, number] = [55.9486, -3.1899]
+
+/** What the map paints (rgb): its land, its sea, phone-a's track, and each kind of dot's fill and ring in its key. */
 interface MapPaint {
   land: number[]
   sea: number[]
+  track: number[]
   dots: { state: string; fill: number[]; ring: number[] }[]
 }
 
@@ -69,6 +75,8 @@ interface AXNode {
 }
 
 chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in Chromium', async (t, { s, page, problems }) => {
+  // A heartbeat a street east of where the phone connected: its track is a line, halfway along it TRACK_MIDDLE.
+  s.place.point = { lat: 55.9486, lon: -3.1799 }
   const stored = storedHeartbeats(s.cloud, 1)
   s.real.advance(30_000)
   await stored
@@ -200,18 +208,21 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' })
   })
 
-  await t.test('F1: in dark mode the map is dark too: its sea and land, its texts at 4.5:1 or more, each dot 3:1', async (t) => {
-    /** What the map paints at its centre over land (Germany) and over the sea (the Atlantic), and the key's dots. */
+  await t.test('F1: the map dark in dark mode: its sea and land, texts 4.5:1, each dot and the track 3:1 (light too)', async (t) => {
+    /**
+     * What the map paints at its centre over land (Germany), over the sea (the Atlantic) and halfway along phone-a's
+     * track (close in, its ends and its dot out of view), and the key's dots.
+     */
     const painted = (): Promise<MapPaint> =>
-      page.evaluate(async () => {
+      page.evaluate(async (middle) => {
         const map = (window as unknown as Fakephone).fakephone.leaflet
         const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number).slice(0, 3)
         const el = document.getElementById('map') as HTMLElement
         const sea = rgb(getComputedStyle(el).backgroundColor)
         const canvas = el.querySelector('canvas') as HTMLCanvasElement
         const was = { at: map.getCenter(), zoom: map.getZoom() }
-        const at = async (where: [number, number]): Promise<number[]> => {
-          map.setView(where, 6, { animate: false })
+        const at = async (where: [number, number], zoom = 6): Promise<number[]> => {
+          map.setView(where, zoom, { animate: false })
           // The canvas is painted on the next frame: two, and it has been.
           await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))
           const [view, box] = [el.getBoundingClientRect(), canvas.getBoundingClientRect()]
@@ -223,13 +234,14 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
         }
         const land = await at([51, 10])
         const open = await at([0, -30])
+        const track = await at(middle, 16)
         map.setView([was.at.lat, was.at.lng], was.zoom, { animate: false })
         const dots = [...document.querySelectorAll('.map-legend li')].map((li) => {
           const swatch = getComputedStyle(li.querySelector('.swatch') as HTMLElement)
           return { state: li.textContent as string, fill: rgb(swatch.backgroundColor), ring: rgb(swatch.borderTopColor) }
         })
-        return { land, sea: open, dots }
-      })
+        return { land, sea: open, track, dots }
+      }, TRACK_MIDDLE)
     const lum = (c: number[]): number => {
       const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
       return 0.2126 * f(c[0] as number) + 0.7152 * f(c[1] as number) + 0.0722 * f(c[2] as number)
@@ -244,10 +256,17 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
         .map((d) => ({ state: d.state, r: Math.max(ratio(d.fill, paint[ground]), ratio(d.ring, paint[ground])) }))
         .filter((d) => d.r < 3)
         .map((d) => `${d.state} on ${ground} ${d.r.toFixed(2)}:1`)
+    /** The track, if it is under 3:1 on the land or the sea (what it crosses). */
+    const faintTrack = (paint: MapPaint): string[] =>
+      (['land', 'sea'] as const)
+        .map((g) => ({ g, r: ratio(paint.track, paint[g]) }))
+        .filter((x) => x.r < 3)
+        .map((x) => `track on ${x.g} ${x.r.toFixed(2)}:1`)
     const dark = await painted()
     t.ok(lum(dark.land) < 0.1 && lum(dark.sea) < 0.1, `the land and the sea are dark (${JSON.stringify(dark)})`)
     t.equal(dark.dots.length, 4, 'the key has its four kinds of dot')
     t.same([...faintDots(dark, 'land'), ...faintDots(dark, 'sea')], [], 'each dot stands out, on land and at sea')
+    t.same(faintTrack(dark), [], `the track stands out, on land and at sea (${JSON.stringify(dark.track)})`)
     t.same(await lowContrast(page), [], "the map's labels, key, buttons and credits read at 4.5:1 or more")
     const whiteParts = await page.evaluate(() =>
       ['.leaflet-bar a', '.map-legend', '.leaflet-control-attribution', '.leaflet-tooltip']
@@ -278,9 +297,12 @@ chromiumTest('the web console by keyboard and screen reader, at 200 % zoom, in C
     await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' })
     const light = await painted()
     t.ok(lum(light.land) > 0.5, `light again: its land is light (${JSON.stringify(light.land)})`)
-    t.same(faintDots(light, 'land'), [], 'each dot stands out on the land')
+    t.same([...faintDots(light, 'land'), ...faintDots(light, 'sea')], [], 'each dot stands out, on land and at sea')
+    // The track was drawn in dark mode, its colour light: it takes the light theme's (dark) as the land does.
+    t.same(faintTrack(light), [], `the track stands out, on land and at sea (${JSON.stringify(light.track)})`)
     await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' })
-    t.same((await painted()).land, dark.land, 'and dark again')
+    const again = await painted()
+    t.same([again.land, again.track], [dark.land, dark.track], 'and dark again, the track as it was')
   })
 
   await t.test('F2: the wipe from the keyboard: typed confirmation, then the focus stays on its form', async (t) => {

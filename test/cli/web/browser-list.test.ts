@@ -10,8 +10,13 @@
  * before, the dots were painted on the map's canvas and no key reached them; and a page that finishes opening after the
  * keyboard went on (Enter on a dot, Tab to the next one) leaves the keyboard there -- before, it took the keyboard to
  * its pane, so the next dot's Space pressed the pane (seen once in CI under load, when phone-a's page finished opening
- * between the Tab and the Space).
+ * between the Tab and the Space). A phone's page left before the cloud answered draws nothing over the next phone's --
+ * before, its late answers drew its whole page in the pane that showed the next one; and a live update that came while
+ * a page read its phone is what the page draws, not the read's older answer -- before, the page first said the phone
+ * as it was before the update, until another came; a fix that came while the page read the track stays on it -- before,
+ * the read's answer, older, replaced the track and the fix was missing from it until the track was read again.
  */
+import type { Request } from 'playwright-core'
 import { chromiumTest } from '../../fixtures/browser.js'
 import { storedHeartbeats } from '../../fixtures/cloud.js'
 import { secondPhone } from '../../fixtures/web.js'
@@ -26,7 +31,7 @@ interface Page {
 
 chromiumTest('the list of phones and the map beside it, in Chromium', async (t, { s, page, problems }) => {
   // A phone named as the demo's is, beside phone-a; phone-a's fix stored.
-  await secondPhone(t, s, 'demo-phone', { lat: 51.5007, lon: -0.1246 })
+  const demo = await secondPhone(t, s, 'demo-phone', { lat: 51.5007, lon: -0.1246 })
   const stored = storedHeartbeats(s.cloud, 1)
   s.real.advance(30_000)
   await stored
@@ -102,6 +107,108 @@ chromiumTest('the list of phones and the map beside it, in Chromium', async (t, 
     t.equal(await page.evaluate(() => location.hash), '#/device/demo-phone', "Space opened demo-phone's")
     await page.waitForFunction(() => document.activeElement?.id === 'detail')
     t.pass("and the keyboard went to demo-phone's page (it had not moved meanwhile)")
+    await page.evaluate(() => (location.hash = '#/'))
+  })
+
+  /** A read the page asks now, then two frames: by then the page has taken in every answer it had before. */
+  const settled = (): Promise<void> =>
+    page.evaluate(async () => {
+      await (await fetch('/app/api/clock')).json()
+      await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))
+    })
+
+  /**
+   * The page's reads of `url` answered as the cloud has it when asked (`answered` once fetched), but held until
+   * release(): an answer older than what the page learns meanwhile, as a loaded console or a slow network brings one.
+   */
+  const holdAnswer = async (url: string): Promise<{ answered: Promise<void>; release: () => void }> => {
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let fetched = (): void => {}
+    const answered = new Promise<void>((resolve) => (fetched = resolve))
+    await page.route(url, async (route) => {
+      const response = await route.fetch()
+      fetched()
+      await held
+      await route.fulfill({ response })
+    })
+    return { answered, release }
+  }
+
+  await t.test("F1: a phone's page left before the cloud answered draws nothing over the next phone's page", async (t) => {
+    // phone-a's reads held, as a loaded console or a slow network holds them, until demo-phone's page is shown; then
+    // their real answers, late.
+    let release = (): void => {}
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const asked: Request[] = []
+    let first = (): void => {}
+    const askedOnce = new Promise<void>((resolve) => (first = resolve))
+    await page.route('**/app/api/devices/phone-a**', async (route) => {
+      asked.push(route.request())
+      first()
+      await held
+      // The page may have cancelled it meanwhile (it left phone-a's page): nothing to answer then.
+      await route.continue().catch(() => {})
+    })
+    await page.evaluate(() => (location.hash = '#/device/phone-a'))
+    await askedOnce
+    await page.evaluate(() => (location.hash = '#/device/demo-phone'))
+    await page.waitForSelector('#detail h2:text-is("demo-phone")')
+    await page.waitForSelector('#facts dd:has-text("connected")')
+    release()
+    await Promise.all(asked.map(async (r) => (await r.response())?.finished()))
+    await settled()
+    await page.unroute('**/app/api/devices/phone-a**')
+    t.same(await page.$$eval('#detail h2', (els) => els.map((e) => e.textContent)), ['demo-phone'], "the pane is demo-phone's page")
+    t.match(await page.textContent('#facts'), /51\.50070, -0\.12460/, "its facts demo-phone's (its fix in London)")
+    t.equal(await page.evaluate(() => location.hash), '#/device/demo-phone')
+  })
+
+  await t.test('F1: a live update that came while the page read its phone is not undone by that older answer', async (t) => {
+    // phone-a's cloud service is off (the first test): the page's read of phone-a is answered as the cloud has it now,
+    // and that answer held until the phone has switched it on and the live feed has said so.
+    const { answered, release } = await holdAnswer('**/app/api/devices/phone-a')
+    await page.evaluate(() => (location.hash = '#/device/phone-a'))
+    await answered
+    await s.agent.setSwitch('cloudService', true)
+    await page.waitForFunction(
+      () => !document.querySelector('#device-table tr[data-device="phone-a"]')?.textContent?.includes('location off'),
+    )
+    // Each "Cloud service" the page draws from now on, as drawn: a later live update would mend a wrong first one.
+    await page.evaluate(() => {
+      const w = window as unknown as { service: string[] }
+      w.service = []
+      new MutationObserver(() => {
+        if (document.getElementById('device-title')?.textContent !== 'phone-a') return
+        const dd = [...document.querySelectorAll('#facts dt')].find((dt) => dt.textContent === 'Cloud service')?.nextElementSibling
+        if (dd && dd.textContent !== w.service[w.service.length - 1]) w.service.push(dd.textContent as string)
+      }).observe(document.getElementById('detail') as HTMLElement, { childList: true, subtree: true })
+    })
+    release()
+    await page.waitForSelector('#detail h2:text-is("phone-a")')
+    await page.unroute('**/app/api/devices/phone-a')
+    const drawn = await page.evaluate(() => (window as unknown as { service: string[] }).service)
+    t.same(drawn, ['on'], 'the page says the cloud service is on, as the list does, from its first drawing')
+    // Back as it was for the tests after this one.
+    await s.agent.setSwitch('cloudService', false)
+    await page.waitForSelector('#device-table tr[data-device="phone-a"]:has-text("location off")')
+    await page.evaluate(() => (location.hash = '#/'))
+  })
+
+  await t.test('F1: a fix that came while the page read the track stays on the track', async (t) => {
+    // demo-phone's track read as the cloud has it now, and that answer held until the phone's next fix is on the page.
+    const history = '**/app/api/devices/demo-phone/history**'
+    const { answered, release } = await holdAnswer(history)
+    await page.evaluate(() => (location.hash = '#/device/demo-phone'))
+    await answered
+    demo.place.point = { lat: 51.501, lon: -0.12 }
+    s.real.advance(30_000)
+    await page.waitForFunction(() => (window as unknown as Required<Page>).fakephone.position('demo-phone')?.[1] === -0.12)
+    release()
+    // The track read is in: more than one fix to replay.
+    await page.waitForFunction(() => Number((document.getElementById('replay') as HTMLInputElement).max) > 0)
+    await page.unroute(history)
+    t.match(await page.textContent('#replay-at'), /^fix (\d+) of \1: .* at 51\.50100, -0\.12000,/, 'the track ends at the new fix')
     await page.evaluate(() => (location.hash = '#/'))
   })
 

@@ -72,7 +72,7 @@ chromiumTest("the web console follows every phone's commands and presence, in Ch
     t.equal(await page.evaluate(() => (window as unknown as Phones).fakephone.fill('phone-b')), '#1b7f3a', 'online')
     await b.agent.stop()
     await page.waitForSelector('#device-table tr[data-device="phone-b"] td:nth-child(2) span:text-is("offline")')
-    await page.waitForFunction(() => (window as unknown as Phones).fakephone.fill('phone-b') === '#777777')
+    await page.waitForFunction(() => (window as unknown as Phones).fakephone.fill('phone-b') === '#666666')
     t.pass("the dot is offline's grey")
   })
 
