@@ -7,9 +7,11 @@
  */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { ShownNotification } from '../../agent/push-inbox.js'
 import { ManualClock, SimulatedClock } from '../../common/clock.js'
-import { PhoneClock, readAhead } from '../../common/cloud-time.js'
+import { CLOCK_FILE, PhoneClock, readAhead } from '../../common/cloud-time.js'
 import { addDevice, agentConnected, cloudWithAgent, firstFix, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { notify, pushAtCloud, pushConnected, pushState } from '../fixtures/framework.js'
@@ -154,6 +156,46 @@ t.test(
     cloudClock.advance(30_000)
     await stored
     t.equal(agent.status().heartbeatsSent, sent + 1, 'the jump fired no heartbeats of its own: one at the next interval')
+    t.equal(cloud.broker.store.devices()[0]?.last?.at, cloudClock.now(), 'stamped with the cloud time: its age is 0')
+  },
+)
+
+t.test(
+  'F1, F2: a Pi whose clock.json holds a lead saved by an older version (2 days: it heard the cloud before NTP set its ' +
+    "clock) takes the cloud's time again at its first connection: its locate succeeds and its heartbeats are not ahead",
+  async (t) => {
+    const cloud = await startCloud(t)
+    const cloudClock = cloud.clock as ManualClock
+    const owner = makeOwner(t)
+    const secret = await provision(cloud, owner, 'phone-a')
+    // NTP set the Pi's clock long ago; the file is what the older version wrote.
+    const real = new ManualClock(cloudClock.now())
+    const dataDir = tempDir(t)
+    writeFileSync(join(dataDir, CLOCK_FILE), JSON.stringify({ aheadMs: 2 * DAY }) + '\n')
+    const phoneClock = new PhoneClock(dataDir, real, cloud.logs.logger())
+    t.equal(phoneClock.now(), cloudClock.now() + 2 * DAY, 'started 2 days ahead of the cloud')
+    const agent = await startAgent(t, cloud, 'phone-a', secret, {
+      dataDir,
+      clock: phoneClock,
+      followCloud: (now, exact) => phoneClock.follow(now, exact),
+      ownerKey: owner.publicKey,
+    })
+    await firstFix(cloud, agent)
+    await listening(cloud, 'phone-a')
+    t.equal(phoneClock.now(), cloudClock.now(), "the cloud's time message brought it back")
+    t.match(
+      cloud.logs.lines.find((l) => l.dropMs === 2 * DAY),
+      { aheadMs: 0, msg: /ran ahead of the cloud's time/ },
+      'and says so in its log',
+    )
+    t.equal(readAhead(dataDir), 0, 'the file says so too: a restart does not bring the 2 days back')
+    const view = await run(cloud, signed(owner, 'phone-a', 'locate', {}, cloudClock.now()))
+    t.equal(view.state, 'succeeded', `a locate signed now is not taken for expired (${view.reason ?? 'no reason'})`)
+
+    const stored = storedHeartbeats(cloud, 1)
+    real.advance(30_000)
+    cloudClock.advance(30_000)
+    await stored
     t.equal(cloud.broker.store.devices()[0]?.last?.at, cloudClock.now(), 'stamped with the cloud time: its age is 0')
   },
 )
