@@ -333,6 +333,9 @@ t.test(
     t.equal(clock.ahead, 0)
     t.equal(clock.follow(-60_000, true), false, 'and none to take off again')
     t.same(drops, [2 * 86_400_000 - 60_000, 60_000])
+    const plain = new FollowingClock(real, 86_400_000)
+    t.equal(plain.follow(real.now(), true), true, 'a plain FollowingClock drops back too')
+    t.equal(plain.ahead, 0)
     t.end()
   },
 )
