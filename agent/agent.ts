@@ -107,8 +107,11 @@ export interface AgentOptions {
   keepaliveClock?: Clock
   /** Push keep-alive and behaviour-log schedules (X2). */
   framework?: Partial<FrameworkTimings>
-  /** The cloud said what time it is (its `time` topic): `clock` follows it (see PhoneClock). */
-  followCloud?: (cloudNow: number) => void
+  /**
+   * The cloud said what time it is: `clock` follows it (see PhoneClock). `exact` for its `time` topic (the cloud's time
+   * as sent, which may also take a lead the phone should not have off); not for the push channel's times it has passed.
+   */
+  followCloud?: (cloudNow: number, exact?: boolean) => void
   /** Heartbeat sequence numbers reserved per settings write (default SEQ_BLOCK). */
   seqBlock?: number
   /**
@@ -696,7 +699,8 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
     const decoded = decodePayload('time', payload)
     if (!decoded.ok) return void this.opts.log.warn({ reason: decoded.reason }, 'cloud time refused')
     const { now, heartbeatSeq, logSeq } = decoded.value
-    this.followCloud(now)
+    // The cloud's time as it sent it (a lead it does not share comes off): common/clock.ts FollowingClock.follow.
+    this.followCloud(now, true)
     if (heartbeatSeq === undefined) return
     this.framework.cloudHoldsLogs(logSeq ?? null)
     if (heartbeatSeq !== null && this.seqs.skipPast(heartbeatSeq))
@@ -714,9 +718,9 @@ export class Agent extends EventEmitter<AgentEvents> implements Phone {
   }
 
   /** The cloud's clock has reached `now` (said on either channel): the phone's clock follows; a failure to record it is logged. */
-  private followCloud(now: number): void {
+  private followCloud(now: number, exact = false): void {
     try {
-      this.opts.followCloud?.(now)
+      this.opts.followCloud?.(now, exact)
     } catch (err) {
       this.opts.log.warn({ err }, 'could not record the cloud time')
     }

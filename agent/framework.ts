@@ -231,7 +231,9 @@ export class ResidentFramework extends EventEmitter<FrameworkEvents> {
         }
         const shown = await this.inbox.receive(n, this.opts.clock.now())
         if (shown) {
-          log.info({ id: n.id, kind: n.kind, title: n.title, delayMs: shown.delayMs }, 'notification shown')
+          // A title can be personal (a message's sender, a calendar entry): at info only the id and kind, the title at debug.
+          log.info({ id: n.id, kind: n.kind, delayMs: shown.delayMs }, 'notification shown')
+          log.debug({ id: n.id, title: n.title }, 'notification title')
           // M1: the cloud service is gone; the phone says so in its log and its status.
           if (n.kind === 'service-gone') log.warn({ id: n.id, body: n.body }, `the cloud service is gone: ${n.title}`)
           this.emit('notification', shown)

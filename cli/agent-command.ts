@@ -131,7 +131,7 @@ async function runAgent(
     brokerUrl: c.broker,
     dataDir: c.dataDir,
     clock,
-    followCloud: (now) => clock.follow(now),
+    followCloud: (now, exact) => clock.follow(now, exact),
     log,
     location: where.source,
     heartbeatMs: c.interval,

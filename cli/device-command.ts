@@ -3,7 +3,7 @@ import { Command } from 'commander'
 import { COMMAND_SUMMARIES } from './command-summaries.js'
 import { existsSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import { DB_FILE, DEFAULT_DATA_DIR, openDb } from '../broker/db.js'
+import { DB_FILE, DEFAULT_DATA_DIR, openDb, truncateWal, type Db } from '../broker/db.js'
 import { DeviceRegistry, newDeviceSecret } from '../broker/devices/registry.js'
 import { formatAge, type Clock } from '../common/clock.js'
 import { recordedClock } from '../common/cloud-time.js'
@@ -15,10 +15,10 @@ import { plural, table } from './render.js'
 import { forTerminal, quoted } from '../common/terminal-text.js'
 
 /** Opens the data directory's registry, stamping with the cloud's time as recorded there (`clock`). */
-async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegistry) => Promise<T> | T): Promise<T> {
+async function withRegistry<T>(dataDir: string, clock: Clock, fn: (r: DeviceRegistry, db: Db) => Promise<T> | T): Promise<T> {
   const db = openDb(dataDir)
   try {
-    return await fn(new DeviceRegistry(db, () => clock.now()))
+    return await fn(new DeviceRegistry(db, () => clock.now()), db)
   } finally {
     db.close()
   }
@@ -129,7 +129,20 @@ export function deviceCommand(io: Io): Command {
     .option('--json', 'machine-readable output')
     .action(async (id: string, o: { data: string; json?: boolean }) => {
       mustHoldCloud(o.data)
-      await withRegistry(o.data, recordedClock(o.data, io.clock), (r) => r.remove(id))
+      // The rows are zeroed where they lay (secure_delete); the WAL's older copies of them go here too, not at a running
+      // broker's next deletion: a TRUNCATE checkpoint from this connection copies every committed frame, the broker's
+      // own included, and waits (busy_timeout) for a reader of the WAL to finish; the broker's connection, idle between
+      // its reads, sees the WAL start over as SQLite's own shared-memory index tells it. No broker: the database's
+      // close removes the WAL anyway.
+      const walCut = await withRegistry(o.data, recordedClock(o.data, io.clock), (r, db) => {
+        r.remove(id)
+        return truncateWal(db)
+      })
+      if (!walCut)
+        io.err(
+          `warning: ${DB_FILE}-wal still holds older copies of the device's data (a reader kept it busy); they go at the ` +
+            "broker's next deletion or when it stops\n",
+        )
       if (o.json) return io.out(JSON.stringify({ removed: id }) + '\n')
       // The broker sees the removal on the database it shares (DeviceRegistry: within a second, however idle).
       io.out(

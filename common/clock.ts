@@ -347,13 +347,29 @@ export class FollowingClock implements Clock {
     return this.offset
   }
 
-  /** The cloud said it is `cloudNow`: catch up if that is ahead. True when this clock moved. */
-  follow(cloudNow: number): boolean {
+  /**
+   * The cloud said it is `cloudNow`: catch up if that is ahead. True when this clock moved. `exact`: `cloudNow` is the
+   * cloud's time as it sent it (the data channel's `time` message), not only a time it has passed (a notification's
+   * `createdAt`): a phone more than a message's delay (FOLLOW_SKEW_MS) ahead of it then drops back to it, never below
+   * real time. The cloud's clock never goes back, so such a lead is the phone's own mistake: one saved by a version
+   * before the wall clock's jumps came off it (a Pi that heard the cloud before NTP set its clock), which would
+   * otherwise stay for good and have every command the owner signs refused as expired.
+   */
+  follow(cloudNow: number, exact = false): boolean {
     const ahead = cloudNow - this.realNow()
-    if (ahead <= this.offset) return false
-    this.offset = ahead
+    if (ahead > this.offset) {
+      this.offset = ahead
+      return true
+    }
+    if (!exact || ahead >= this.offset - FOLLOW_SKEW_MS || this.offset === 0) return false
+    const dropMs = this.offset - Math.max(0, ahead)
+    this.offset = Math.max(0, ahead)
+    this.droppedBack(dropMs)
     return true
   }
+
+  /** The lead shrank by `dropMs`: the cloud's own time said it was too far ahead. */
+  protected droppedBack(_dropMs: number): void {}
 
   /** The lead shrank by `jumpMs`: the wall clock was set that far forward. */
   protected stepped(_jumpMs: number): void {}

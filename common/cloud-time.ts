@@ -70,10 +70,18 @@ export class PhoneClock extends FollowingClock {
     super(real, readAhead(dir))
   }
 
-  override follow(cloudNow: number): boolean {
-    if (!super.follow(cloudNow)) return false
+  override follow(cloudNow: number, exact = false): boolean {
+    if (!super.follow(cloudNow, exact)) return false
     writeAhead(this.dir, this.offset)
     return true
+  }
+
+  /** Said (recorded by `follow`). */
+  protected override droppedBack(dropMs: number): void {
+    this.log?.warn(
+      { dropMs, aheadMs: this.offset },
+      "the phone ran ahead of the cloud's time (a lead saved by an older version?): it keeps to the cloud's time again",
+    )
   }
 
   /** Said and recorded; a failure to record is logged (this runs inside any read of the time, which must not fail). */

@@ -7,9 +7,11 @@
  */
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { ShownNotification } from '../../agent/push-inbox.js'
 import { ManualClock, SimulatedClock } from '../../common/clock.js'
-import { PhoneClock, readAhead } from '../../common/cloud-time.js'
+import { CLOCK_FILE, PhoneClock, readAhead } from '../../common/cloud-time.js'
 import { addDevice, agentConnected, cloudWithAgent, firstFix, startAgent, startCloud, storedHeartbeats } from '../fixtures/cloud.js'
 import { listening, makeOwner, provision, run, signed } from '../fixtures/owner.js'
 import { notify, pushAtCloud, pushConnected, pushState } from '../fixtures/framework.js'
@@ -26,6 +28,32 @@ async function simulatedCloud(t: Test) {
   const secret = await addDevice(cloud, 'phone-a')
   const dataDir = tempDir(t)
   return { real, cloudClock, cloud, secret, dataDir, phoneClock: new PhoneClock(dataDir, real) }
+}
+
+/**
+ * A real broker on its manual clock with the owner's phone-a, and that phone as a Pi: its wall clock `behindMs` behind
+ * the cloud's, its data directory holding `savedAheadMs` in clock.json (0: no file), its clock following the cloud as
+ * `fakephone agent` has it. Resolves once the phone has its first fix and listens for commands.
+ */
+async function piOf(t: Test, behindMs: number, savedAheadMs = 0) {
+  const cloud = await startCloud(t)
+  const cloudClock = cloud.clock as ManualClock
+  const owner = makeOwner(t)
+  const secret = await provision(cloud, owner, 'phone-a')
+  const real = new ManualClock(cloudClock.now() - behindMs)
+  const dataDir = tempDir(t)
+  if (savedAheadMs > 0) writeFileSync(join(dataDir, CLOCK_FILE), JSON.stringify({ aheadMs: savedAheadMs }) + '\n')
+  const phoneClock = new PhoneClock(dataDir, real, cloud.logs.logger())
+  const startedAt = phoneClock.now()
+  const agent = await startAgent(t, cloud, 'phone-a', secret, {
+    dataDir,
+    clock: phoneClock,
+    followCloud: (now, exact) => phoneClock.follow(now, exact),
+    ownerKey: owner.publicKey,
+  })
+  await firstFix(cloud, agent)
+  await listening(cloud, 'phone-a')
+  return { cloud, cloudClock, owner, real, dataDir, phoneClock, startedAt, agent }
 }
 
 t.test('a phone follows a jump of the cloud clock at once, and its heartbeats carry the cloud time', async (t) => {
@@ -118,22 +146,8 @@ t.test(
   'F1, F2: a Pi that heard the cloud while its own clock was 2 days behind (booted without a real-time clock) and then ' +
     'had it set by NTP keeps the cloud time: its locate succeeds, its heartbeats are not 2 days ahead, and none flood',
   async (t) => {
-    const cloud = await startCloud(t)
-    const cloudClock = cloud.clock as ManualClock
-    const owner = makeOwner(t)
-    const secret = await provision(cloud, owner, 'phone-a')
     // The Pi's wall clock: the time it last saved, 2 days before the cloud's.
-    const real = new ManualClock(cloudClock.now() - 2 * DAY)
-    const dataDir = tempDir(t)
-    const phoneClock = new PhoneClock(dataDir, real, cloud.logs.logger())
-    const agent = await startAgent(t, cloud, 'phone-a', secret, {
-      dataDir,
-      clock: phoneClock,
-      followCloud: (now) => phoneClock.follow(now),
-      ownerKey: owner.publicKey,
-    })
-    await firstFix(cloud, agent)
-    await listening(cloud, 'phone-a')
+    const { cloud, cloudClock, owner, real, dataDir, phoneClock, agent } = await piOf(t, 2 * DAY)
     t.equal(phoneClock.now(), cloudClock.now(), 'the phone learnt the cloud time: 2 days ahead of its own clock')
 
     real.jump(2 * DAY)
@@ -154,6 +168,31 @@ t.test(
     cloudClock.advance(30_000)
     await stored
     t.equal(agent.status().heartbeatsSent, sent + 1, 'the jump fired no heartbeats of its own: one at the next interval')
+    t.equal(cloud.broker.store.devices()[0]?.last?.at, cloudClock.now(), 'stamped with the cloud time: its age is 0')
+  },
+)
+
+t.test(
+  'F1, F2: a Pi whose clock.json holds a lead saved by an older version (2 days: it heard the cloud before NTP set its ' +
+    "clock) takes the cloud's time again at its first connection: its locate succeeds and its heartbeats are not ahead",
+  async (t) => {
+    // NTP set the Pi's clock long ago; the file is what the older version wrote.
+    const { cloud, cloudClock, owner, real, dataDir, phoneClock, startedAt } = await piOf(t, 0, 2 * DAY)
+    t.equal(startedAt, cloudClock.now() + 2 * DAY, 'it started 2 days ahead of the cloud')
+    t.equal(phoneClock.now(), cloudClock.now(), "the cloud's time message brought it back")
+    t.match(
+      cloud.logs.lines.find((l) => l.dropMs === 2 * DAY),
+      { aheadMs: 0, msg: /ran ahead of the cloud's time/ },
+      'and says so in its log',
+    )
+    t.equal(readAhead(dataDir), 0, 'the file says so too: a restart does not bring the 2 days back')
+    const view = await run(cloud, signed(owner, 'phone-a', 'locate', {}, cloudClock.now()))
+    t.equal(view.state, 'succeeded', `a locate signed now is not taken for expired (${view.reason ?? 'no reason'})`)
+
+    const stored = storedHeartbeats(cloud, 1)
+    real.advance(30_000)
+    cloudClock.advance(30_000)
+    await stored
     t.equal(cloud.broker.store.devices()[0]?.last?.at, cloudClock.now(), 'stamped with the cloud time: its age is 0')
   },
 )

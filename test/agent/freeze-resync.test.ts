@@ -54,12 +54,8 @@ t.test(
     clock.advance((cloud.broker.cloud.accounts.need('alice').freezesAt as number) - clock.now() - 1)
     agent = await p.start()
     await run([...p.phone, 'sync', 'now'])
-    const notice = agent.io.logs.waitFor((l) => l.msg === 'notification shown' && l['title'] === FREEZE_NOTICE_TITLE)
     clock.advance(1)
-    const queued = cloud.broker.framework.queue.list('phone-a', 10).map((n) => n.title)
-    // Awaited only once it is queued: a freeze that sends none fails here, not at the test's timeout.
-    if (!t.ok(queued.includes(FREEZE_NOTICE_TITLE), 'the freeze queues its notice for the phone')) return p.stop(agent)
-    await notice
+    await p.freezeNoticeShown(agent)
     t.equal((await p.cloudItems()).length, 0, 'the freeze cleared the cloud')
     t.match(
       (await run([...p.phone, 'notifications'])).out,
@@ -130,9 +126,8 @@ t.test('A3, X3: with the network permission revoked, the freeze notice waits in 
   if (!waiting) return p.stop(agent)
   t.match((await run([...p.phone, 'notifications'])).out, /^no notifications shown yet/i, 'the phone showed nothing')
 
-  const shown = agent.io.logs.waitFor((l) => l.msg === 'notification shown' && l['title'] === FREEZE_NOTICE_TITLE)
   await run([...p.phone, 'network-permission', 'on'])
-  await shown
+  await p.freezeNoticeShown(agent)
   const inbox = (await run([...p.phone, 'notifications'])).out
   t.match(inbox, new RegExp(`cloud +${FREEZE_NOTICE_TITLE} +3d 0h +No cloud activity since`), 'it arrives, three days late')
   t.notMatch(inbox, /will be frozen/, 'the warning it never got went with the freeze')

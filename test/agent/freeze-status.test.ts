@@ -106,9 +106,10 @@ t.test(
     t.equal((await p.json<{ backups: unknown[] }>(...p.api, '--json', 'backups', 'alice')).backups.length, 0, 'the freeze took the backup')
     t.notMatch((await run([...p.phone, 'sync', 'now'])).out, /^in cloud:/m, 'no category reads the feed: nothing heard yet')
 
-    const notice = agent.io.logs.waitFor((l) => l.msg === 'notification shown' && l['title'] === FREEZE_NOTICE_TITLE)
     await run([...p.phone, 'network-permission', 'on'])
-    await notice
+    await p.freezeNoticeShown(agent)
+    const shown = (await run([...p.phone, 'notifications'])).out
+    t.match(shown, new RegExp(`cloud +${FREEZE_NOTICE_TITLE} `), 'the phone shows the freeze notice')
     // `sync status` does not sync: what it shows, the phone learnt from the notice (and the one request it made then).
     await run([...p.phone, 'sync', 'now'])
     t.match(

@@ -312,3 +312,30 @@ t.test('FollowingClock: a wall clock set forward takes the jump off the lead, do
   t.equal(noSteady.ahead, 60 * 60_000, 'a real clock without steady time says nothing of jumps')
   t.end()
 })
+
+t.test(
+  "FollowingClock: the cloud's time as sent (exact) takes off a lead the cloud does not share, beyond a message's delay, " +
+    'never below real time; a time the cloud has only passed never does',
+  (t) => {
+    const real = new ManualClock(0)
+    const drops: number[] = []
+    const clock = new (class extends FollowingClock {
+      protected override droppedBack(dropMs: number): void {
+        drops.push(dropMs)
+      }
+    })(real, 2 * 86_400_000)
+    t.equal(clock.follow(60_000), false, "a notification's createdAt (not exact) leaves the lead alone")
+    t.equal(clock.follow(2 * 86_400_000 - FOLLOW_SKEW_MS, true), false, "within a message's delay of it: left alone")
+    t.equal(clock.follow(60_000, true), true, 'the cloud says it is a minute ahead: the phone drops back to it')
+    t.equal(clock.ahead, 60_000)
+    t.same(drops, [2 * 86_400_000 - 60_000])
+    t.equal(clock.follow(-60_000, true), true, 'a cloud behind real time: no lead at all')
+    t.equal(clock.ahead, 0)
+    t.equal(clock.follow(-60_000, true), false, 'and none to take off again')
+    t.same(drops, [2 * 86_400_000 - 60_000, 60_000])
+    const plain = new FollowingClock(real, 86_400_000)
+    t.equal(plain.follow(real.now(), true), true, 'a plain FollowingClock drops back too')
+    t.equal(plain.ahead, 0)
+    t.end()
+  },
+)

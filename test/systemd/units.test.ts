@@ -118,6 +118,12 @@ t.test('the shipped units: hardened, restarted on failure, ready only when servi
     )
   }
   const agent = directives(join(root, 'systemd', 'fakephone-agent@.service'))
+  const after = (agent.get('After') ?? []).join(' ').split(/\s+/)
+  // A Pi without a real-time clock: the phone starts once the saved time is back, and after NTP where a wait-sync
+  // service holds time-sync.target back; passive targets, never pulled in (systemd.special(7)), so it starts offline.
+  t.ok(after.includes('time-set.target') && after.includes('time-sync.target'), 'the agent orders itself after the time targets')
+  for (const pull of ['Wants', 'Requires', 'Requisite', 'BindsTo'])
+    t.notMatch((agent.get(pull) ?? []).join(' '), /time-(set|sync)\.target/, `the agent does not pull them in (${pull}=)`)
   t.same(agent.get('ExecStart'), ['/usr/local/bin/fakephone agent --config /etc/fakephone/agent-%i.json'], 'one config per instance name')
   t.same(agent.get('LoadCredential'), ['device-secret:/etc/fakephone/agent-%i.secret'], 'the secret is a credential, never an argument')
   t.end()

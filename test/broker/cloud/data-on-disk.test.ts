@@ -4,14 +4,17 @@
  * them (`grep -rlaF`): the blob store, `cloud.sqlite` and its WAL. docs/DATA-LIFECYCLE.md says it to the user.
  */
 import t, { type Test } from 'tap'
+import Database from 'better-sqlite3'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { CloudClient } from '../../../agent/cloud-client.js'
 import { DeviceCredentials } from '../../../agent/credentials.js'
 import type { ManualClock } from '../../../common/clock.js'
 import { ItemReplySchema, SYNC_PATH } from '../../../common/cloud/sync-api.js'
+import { DB_FILE } from '../../../broker/db.js'
 import { addDevice, startCloud, type Cloud } from '../../fixtures/cloud.js'
 import { filesHolding } from '../../fixtures/disk-search.js'
+import { run } from '../../fixtures/io.js'
 
 const DAY = 86_400_000
 
@@ -101,4 +104,43 @@ t.test("R2 R3: a purged note's bytes and its title leave the blob store, cloud.s
   t.same(filesHolding(cloud.dataDir, title), [], 'R2: nor its title: not in the blob, the database file or its WAL')
   t.not(filesHolding(cloud.dataDir, kept).length, 0, 'the note that was not deleted is still there')
   t.match(cloud.broker.db.prepare("SELECT meta FROM sync_items WHERE id = 'kept.txt'").get(), { meta: new RegExp(kept) })
+})
+
+/** A notification for `deviceId` whose title and body hold `secret`, queued in the cloud through the console API. */
+async function notifyWith(t: Test, cloud: Cloud, deviceId: string, secret: string): Promise<void> {
+  const req = { kind: 'message', title: `From ${secret}`, body: `Meet at ${secret}` }
+  const sent = await consoleCall(cloud, 'POST', `/api/devices/${deviceId}/notifications`, Buffer.from(JSON.stringify(req)))
+  t.equal(sent.status, 201, 'a notification queued for the phone')
+  t.same(filesHolding(cloud.dataDir, secret), [`${DB_FILE}-wal`], 'it lies in the WAL')
+}
+
+t.test("device remove from the CLI, the broker running on the same directory: the device's data leaves the WAL too", async (t) => {
+  const cloud = await startCloud(t)
+  await addDevice(cloud, 'phone-a', 'alice')
+  const secret = marker('FRIEND')
+  await notifyWith(t, cloud, 'phone-a', secret)
+
+  // The CLI's own process: another connection to the database the broker holds open.
+  const removed = await run(['device', 'remove', 'phone-a', '--data', cloud.dataDir])
+  t.equal(removed.code, 0, removed.err)
+  t.equal(removed.err, '', 'no warning')
+  t.same(filesHolding(cloud.dataDir, secret), [], 'no file of the cloud holds the notification any more, the WAL included')
+})
+
+t.test('device remove from the CLI while a reader holds the WAL: the removal stands, and it says where the copies stay', async (t) => {
+  const cloud = await startCloud(t)
+  await addDevice(cloud, 'phone-a', 'alice')
+  const secret = marker('FRIEND')
+  await notifyWith(t, cloud, 'phone-a', secret)
+  // A reader in the middle of a read (a long export, say) keeps the WAL's frames in use: the cut waits busy_timeout.
+  const reader = new Database(join(cloud.dataDir, DB_FILE), { readonly: true })
+  t.teardown(() => reader.close())
+  reader.exec('BEGIN')
+  reader.prepare('SELECT COUNT(*) FROM devices').get()
+
+  const removed = await run(['device', 'remove', 'phone-a', '--data', cloud.dataDir])
+  t.equal(removed.code, 0, 'removed')
+  t.match(removed.err, /^warning: cloud\.sqlite-wal still holds older copies of the device's data \(a reader kept it busy\)/)
+  reader.exec('COMMIT')
+  t.same(cloud.broker.registry.list(), [], 'the device is gone')
 })
