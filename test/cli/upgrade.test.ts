@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import Database from 'better-sqlite3'
-import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Agent } from '../../agent/agent.js'
@@ -135,6 +135,8 @@ t.test('a database whose version a build from before 2026-12-04 wrote over is re
 t.test('F1: a phone file a newer fakephone wrote is refused as such, kept, and the agent exits 78 (EX_CONFIG)', async (t) => {
   const dir = tempDir(t)
   cpSync(join(FIXTURES, '47df08a'), dir, { recursive: true })
+  // git keeps no file modes but the executable bit: the secret is private again, as `device add` wrote it on the Pi.
+  chmodSync(join(dir, 'pi.secret'), 0o600)
   const settings = join(dir, 'phone', 'settings.json')
   const agent = (): ReturnType<typeof run> =>
     run(['agent', '--id', 'pi', '--secret-file', join(dir, 'pi.secret'), '--data', join(dir, 'phone'), '--broker', 'mqtt://127.0.0.1:1'])
