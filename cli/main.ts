@@ -132,10 +132,10 @@ const PATH_UNUSABLE: ReadonlySet<unknown> = new Set(['ENOENT', 'ENOTDIR', 'EEXIS
 const EX_CONFIG = 78
 /**
  * What a restart cannot mend either, so a daemon exits EX_CONFIG for it too: a config it cannot use, a database a newer
- * fakephone wrote, one whose version an older build wrote over (broker/db.ts), a phone's file a newer one wrote
- * (common/json-file.ts).
+ * fakephone wrote, one whose version an older build wrote over, one that is damaged or not a database at all
+ * (broker/db.ts), a phone's file a newer one wrote (common/json-file.ts).
  */
-const NOT_RESTARTABLE: ReadonlySet<string> = new Set(['ECONFIG', 'DB_TOO_NEW', 'DB_VERSION_LOST', 'DATA_TOO_NEW'])
+const NOT_RESTARTABLE: ReadonlySet<string> = new Set(['ECONFIG', 'DB_TOO_NEW', 'DB_VERSION_LOST', 'DB_UNUSABLE', 'DATA_TOO_NEW'])
 const DAEMONS = new Set(['broker', 'agent'])
 
 /**

@@ -57,6 +57,13 @@ t.test('broker runs until aborted and explains a port that is in use', async (t)
       `error: cannot start the broker: the console token ${join(emptied, 'console.token')} is empty: ` +
       'delete it and the broker makes a new one on its next start\n',
   })
+  // A damaged database (or another file in its place) is restored from a backup, not mended by a restart: exit 78.
+  const damaged = tempDir(t)
+  writeFileSync(join(damaged, 'cloud.sqlite'), 'garbage{')
+  t.match(await run(['broker', '--data', damaged, '--mqtt-port', '0', '--http-port', '0']), {
+    code: 78,
+    err: /^error: cannot start the broker: the database .*cloud\.sqlite cannot be used: it is not a database .*restore it from a backup/,
+  })
   t.ok(first.logs.has('broker stopped'))
 })
 
